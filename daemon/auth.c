@@ -1,0 +1,2 @@
+/* auth.c: placeholder until the module lands. */
+typedef int ledger_placeholder_auth;

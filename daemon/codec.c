@@ -1,0 +1,2 @@
+/* codec.c: placeholder until the module lands. */
+typedef int ledger_placeholder_codec;

@@ -1,0 +1,2 @@
+/* crypto.c: placeholder until the module lands. */
+typedef int ledger_placeholder_crypto;

@@ -1,0 +1,58 @@
+/*
+ * crypto.h: the hashes, MACs, signatures and random bytes the ledger uses.
+ *
+ * Owns: the only include of <sodium.h>. SHA-256 (leaf and node hashes, command
+ * content hashes), HMAC-SHA256 (request authentication), Ed25519 (signed tree
+ * heads), constant-time comparison and secure random bytes.
+ * Does not own: what is hashed (merkle, codec) or where keys live (engine).
+ */
+#ifndef LEDGER_CRYPTO_H
+#define LEDGER_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define CRYPTO_HASH_BYTES        32
+#define CRYPTO_MAC_BYTES         32
+#define CRYPTO_SIGN_PUBLIC_BYTES 32
+#define CRYPTO_SIGN_SECRET_BYTES 64
+#define CRYPTO_SIGNATURE_BYTES   64
+
+/* Initializes the library once; safe to call many times. INTERNAL on failure. */
+__attribute__((warn_unused_result)) enum ledger_err crypto_init(void);
+
+void crypto_sha256(const void *data, size_t size, uint8_t out[CRYPTO_HASH_BYTES]);
+/* SHA-256(prefix || data): RFC 6962 leaf (prefix 0x00) hashing. */
+void crypto_sha256_prefixed(uint8_t prefix, const void *data, size_t size,
+                            uint8_t out[CRYPTO_HASH_BYTES]);
+/* SHA-256(0x01 || left || right): RFC 6962 interior node. */
+void crypto_node_hash(const uint8_t left[CRYPTO_HASH_BYTES], const uint8_t right[CRYPTO_HASH_BYTES],
+                      uint8_t out[CRYPTO_HASH_BYTES]);
+
+void crypto_hmac_sha256(const uint8_t *key, size_t key_size, const void *data, size_t size,
+                        uint8_t out[CRYPTO_MAC_BYTES]);
+/* Constant-time equality of two byte strings of the same size. */
+bool crypto_equal(const void *a, const void *b, size_t size);
+
+void crypto_random(void *out, size_t size);
+
+void crypto_sign_keypair(uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES],
+                         uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES]);
+void crypto_sign(const uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES], const void *message,
+                 size_t size, uint8_t signature[CRYPTO_SIGNATURE_BYTES]);
+bool crypto_verify(const uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES], const void *message,
+                   size_t size, const uint8_t signature[CRYPTO_SIGNATURE_BYTES]);
+
+/* Wipes memory that held a secret. */
+void crypto_wipe(void *data, size_t size);
+
+/* Lower-case hex of `size` bytes into out (2*size+1 bytes, NUL-terminated). */
+void crypto_hex(const uint8_t *data, size_t size, char *out);
+/* Parses exactly 2*size hex digits. INVALID_ARGUMENT otherwise. */
+__attribute__((warn_unused_result)) enum ledger_err crypto_unhex(const char *hex, uint8_t *out,
+                                                                 size_t size);
+
+#endif

@@ -1,0 +1,2 @@
+/* domain.c: placeholder until the module lands. */
+typedef int ledger_placeholder_domain;

@@ -1,0 +1,242 @@
+/*
+ * domain.h: the business rules of DOMAIN.md, as pure functions.
+ *
+ * Owns: deciding a command (principal + command + the state it touches + time
+ * -> one event, or a refusal with its own error code and a message saying what
+ * failed), and evolving a customer's state by one event. Authorization by role
+ * and partner (the table is in policy.h) is part of deciding.
+ * Does not own: storage, the clock, sockets, or any I/O. Every input arrives in
+ * struct domain_input; nothing here reads a file or the time. That is what
+ * makes decisions replayable and testable.
+ *
+ * Invariants: one command decides to exactly one event or to a refusal; a
+ * refusal changes nothing. Evolving a state by the events of its stream in
+ * order gives the state the decisions saw.
+ */
+#ifndef LEDGER_DOMAIN_H
+#define LEDGER_DOMAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "error.h"
+#include "ledger_limits.h"
+
+#define DOMAIN_ID_SIZE       (LEDGER_ID_LENGTH_MAX + 1)
+#define DOMAIN_MESSAGE_SIZE  256
+#define DOMAIN_CURRENCY_SIZE 4
+
+/* Who is acting: the authenticated principal (strings borrowed). */
+struct domain_principal {
+    const char *id;
+    Ledger__V1__Role role;
+    const char *partner_id;  /* "" for principals of all partners and operators */
+    const char *customer_id; /* customer users only, else "" */
+    const char *user;        /* customer users only, else "" */
+};
+
+struct domain_money {
+    int64_t amount_minor;
+    char currency[DOMAIN_CURRENCY_SIZE];
+};
+
+struct domain_scope {
+    Ledger__V1__ScopeKind kind;
+    char target[DOMAIN_ID_SIZE * 2];
+};
+
+struct domain_actor {
+    char principal_id[DOMAIN_ID_SIZE];
+    Ledger__V1__Role role;
+    char user[DOMAIN_ID_SIZE];
+};
+
+struct domain_subscription {
+    char id[DOMAIN_ID_SIZE];
+    Ledger__V1__Offer offer;
+    Ledger__V1__SubscriptionStatus status;
+    uint64_t sequence; /* the purchase */
+};
+
+struct domain_role_assignment {
+    char subscription_id[DOMAIN_ID_SIZE];
+    char user[DOMAIN_ID_SIZE];
+    Ledger__V1__AzureRole role;
+    uint64_t sequence; /* the RoleAssigned event */
+};
+
+/* One switch change, kept for the permissions history and "as of". */
+struct domain_permission_change {
+    Ledger__V1__PermissionKind kind;
+    bool enabled;
+    int64_t changed_us;
+    struct domain_actor changed_by;
+    uint64_t sequence;
+};
+
+struct domain_reservation {
+    char id[DOMAIN_ID_SIZE];
+    char order_id[DOMAIN_ID_SIZE];
+    char billing_subscription_id[DOMAIN_ID_SIZE];
+    char sku[LEDGER_SKU_LENGTH_MAX + 1];
+    char region[LEDGER_SKU_LENGTH_MAX + 1];
+    uint32_t quantity;
+    Ledger__V1__Term term;
+    Ledger__V1__BillingPlan billing_plan;
+    struct domain_scope scope;
+    bool auto_renew;
+    Ledger__V1__ReservationState state;
+    int64_t starts_us;
+    int64_t expires_us;
+    Ledger__V1__Purchaser purchaser;
+    struct domain_actor bought_by;
+    struct domain_money price;
+    struct domain_money retail_price;
+    uint64_t sequence;      /* the purchase event */
+    uint64_t last_sequence; /* the last event that changed it */
+};
+
+struct domain_savings_plan {
+    char id[DOMAIN_ID_SIZE];
+    char billing_subscription_id[DOMAIN_ID_SIZE];
+    struct domain_money hourly_commitment;
+    Ledger__V1__Term term;
+    Ledger__V1__BillingPlan billing_plan;
+    struct domain_scope scope;
+    bool auto_renew;
+    int64_t starts_us;
+    int64_t expires_us;
+    Ledger__V1__Purchaser purchaser;
+    struct domain_actor bought_by;
+    struct domain_money price;
+    struct domain_money retail_price;
+    uint64_t sequence;
+};
+
+struct domain_refund {
+    int64_t at_us;
+    int64_t usd_minor;
+};
+
+/* A customer's aggregate: everything a decision about it needs. Arrays grow on
+ * demand up to the LEDGER_CUSTOMER_*_MAX limits. */
+struct domain_customer {
+    char partner_id[DOMAIN_ID_SIZE];
+    char customer_id[DOMAIN_ID_SIZE];
+    char name[LEDGER_NAME_LENGTH_MAX + 1];
+    bool onboarded;
+    uint64_t version; /* events in the customer's stream */
+    bool retail_prices_visible;
+    /* Current switches: index by Ledger__V1__PermissionKind (1, 2). */
+    bool permission_on[3];
+    uint64_t permission_sequence[3]; /* the grant in force, when on */
+
+    struct domain_subscription *subscriptions;
+    size_t subscription_count, subscription_capacity;
+    struct domain_role_assignment *roles;
+    size_t role_count, role_capacity;
+    struct domain_permission_change *permission_changes;
+    size_t permission_change_count, permission_change_capacity;
+    struct domain_reservation *reservations;
+    size_t reservation_count, reservation_capacity;
+    struct domain_savings_plan *savings_plans;
+    size_t savings_plan_count, savings_plan_capacity;
+    struct domain_refund *refunds;
+    size_t refund_count, refund_capacity;
+};
+
+/* A new, empty customer state (not yet onboarded). NULL when out of memory. */
+struct domain_customer *domain_customer_new(const char *partner_id, const char *customer_id);
+/* A deep copy; NULL when out of memory. */
+struct domain_customer *domain_customer_clone(const struct domain_customer *customer);
+void domain_customer_free(struct domain_customer *customer);
+
+/* Applies one event of the customer's stream (event->customer_id must be the
+ * customer's). CORRUPT when the event does not fit the state (a record that
+ * should never have been written), NO_MEMORY, or a limit's error. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain_customer_evolve(struct domain_customer *customer, const Ledger__V1__Event *event);
+
+/* Lookups used by decisions and by views' "as of" answers. NULL if absent. */
+const struct domain_reservation *domain_find_reservation(const struct domain_customer *customer,
+                                                         const char *reservation_id);
+const struct domain_savings_plan *domain_find_savings_plan(const struct domain_customer *customer,
+                                                           const char *savings_plan_id);
+const struct domain_subscription *domain_find_subscription(const struct domain_customer *customer,
+                                                           const char *subscription_id);
+
+/* Everything a decision may look at. All pointers borrowed. */
+struct domain_input {
+    const struct domain_principal *principal;
+    const Ledger__V1__Command *command;
+    /* The partner the command acts on (command->partner_id, or the principal's). */
+    const char *partner_id;
+    bool partner_exists;
+    /* The customer's state when the command names a customer, else NULL. A
+     * customer that was never onboarded is passed as a state with onboarded
+     * false. */
+    const struct domain_customer *customer;
+    /* For AddPrincipal / RevokePrincipal. */
+    bool principal_exists;
+    bool principal_revoked;
+    int64_t now_us;              /* recorded time of the event */
+    uint64_t sequence;           /* the sequence the event will get: ids derive from it */
+    const uint8_t *command_hash; /* 32 bytes, copied into the event */
+};
+
+/* The decision. On success `event` is a complete Event whose strings and
+ * sub-messages point into this struct and into the input's command, so it is
+ * valid while both live. */
+struct domain_output {
+    Ledger__V1__Event event;
+    Ledger__V1__Actor actor;
+    union {
+        Ledger__V1__PartnerRegistered partner_registered;
+        Ledger__V1__PrincipalAdded principal_added;
+        Ledger__V1__PrincipalRevoked principal_revoked;
+        Ledger__V1__CustomerOnboarded customer_onboarded;
+        Ledger__V1__SubscriptionPurchased subscription_purchased;
+        Ledger__V1__SubscriptionStatusChanged subscription_status_changed;
+        Ledger__V1__RoleAssigned role_assigned;
+        Ledger__V1__RoleRemoved role_removed;
+        Ledger__V1__PurchasePermissionGranted purchase_permission_granted;
+        Ledger__V1__PurchasePermissionRevoked purchase_permission_revoked;
+        Ledger__V1__ReservationScopeChanged reservation_scope_changed;
+        Ledger__V1__ReservationRenewalSet reservation_renewal_set;
+        Ledger__V1__ReservationRenewed reservation_renewed;
+        Ledger__V1__ReservationExchanged reservation_exchanged;
+        Ledger__V1__ReservationCancelled reservation_cancelled;
+        Ledger__V1__ReservationExpired reservation_expired;
+        Ledger__V1__SavingsPlanPurchased savings_plan_purchased;
+        Ledger__V1__SavingsPlanScopeChanged savings_plan_scope_changed;
+        Ledger__V1__SavingsPlanRenewalSet savings_plan_renewal_set;
+        Ledger__V1__CostVisibilitySet cost_visibility_set;
+    } body;
+    /* Storage for sub-messages and generated ids the event points to. */
+    Ledger__V1__ReservationPurchased reservation;
+    Ledger__V1__AllowedBy allowed_by;
+    Ledger__V1__Scope scope_from, scope_to;
+    Ledger__V1__Money money[4];
+    char ids[3][DOMAIN_ID_SIZE];
+    char partner_id[DOMAIN_ID_SIZE];
+    char customer_id[DOMAIN_ID_SIZE];
+    /* On refusal: what failed, in words a person can act on. */
+    char message[DOMAIN_MESSAGE_SIZE];
+};
+
+/* Decides one command. OK fills out->event; any other code is a refusal with
+ * out->message set, and nothing is to be appended. */
+__attribute__((warn_unused_result)) enum ledger_err domain_decide(const struct domain_input *input,
+                                                                  struct domain_output *out);
+
+/* The activity log's action name of an event, e.g. "Create Customer Purchase
+ * Permissions"; static storage. */
+const char *domain_action_name(const Ledger__V1__Event *event);
+
+/* Whether partner-facing views show this event (customer-bought savings plans
+ * are not shown to partner staff, DOMAIN.md). */
+bool domain_partner_visible(const Ledger__V1__Event *event);
+
+#endif

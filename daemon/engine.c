@@ -1,0 +1,2 @@
+/* engine.c: placeholder until the module lands. */
+typedef int ledger_placeholder_engine;

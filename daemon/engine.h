@@ -1,0 +1,122 @@
+/*
+ * engine.h: the ledger as one object: decide, append, project, answer.
+ *
+ * Owns: one data directory (its lock file, store, signing key), the flow of a
+ * command from the command-id check through the domain decision to the append,
+ * the Merkle tree and the views (all in one write transaction), group commit of
+ * many requests' batches, map growth retries, the in-memory cache of customer
+ * states, queries of the log (events, proofs, heads, explanations) and rebuild.
+ * Does not own: sockets, the loop or authentication of bytes (server, auth);
+ * rules (domain); row formats (views).
+ *
+ * Threads: engine_execute is called by one thread at a time (the daemon's
+ * commit worker); engine_query and engine_principal_lookup may run at the same
+ * time on other threads and never wait for a write (LMDB read transactions).
+ */
+#ifndef LEDGER_ENGINE_H
+#define LEDGER_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "error.h"
+#include "ledger_limits.h"
+#include "store.h"
+
+#define ENGINE_MESSAGE_SIZE 256
+
+struct engine;
+
+struct engine_options {
+    const char *data_dir;        /* borrowed */
+    uint64_t map_bytes;          /* 0 = default */
+    uint64_t map_bytes_max;      /* 0 = default */
+    uint32_t batch_commands_max; /* 0 = LEDGER_BATCH_COMMANDS_DEFAULT */
+    bool no_sync;                /* tests and baselines only */
+    bool read_only;              /* offline tools */
+};
+
+/* Opens a data directory created by engine_init. DATA_DIR_LOCKED when another
+ * process has it open for writing; NOT_FOUND when it was never initialized. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine_open(const struct engine_options *options, struct engine **out);
+void engine_close(struct engine *engine);
+
+/* Creates a data directory: the store, the Ed25519 head-signing key (file
+ * head.key, mode 0600) and the first operator principal, whose secret is
+ * written as hex to secret_path (mode 0600). PRINCIPAL_EXISTS if the directory
+ * was already initialized. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine_init(const struct engine_options *options, const char *operator_id, const char *secret_path);
+
+struct engine_principal {
+    char id[LEDGER_ID_LENGTH_MAX + 1];
+    Ledger__V1__Role role;
+    char partner_id[LEDGER_ID_LENGTH_MAX + 1];
+    char customer_id[LEDGER_ID_LENGTH_MAX + 1];
+    char user[LEDGER_ID_LENGTH_MAX + 1];
+    bool revoked;
+    uint8_t secret[LEDGER_SECRET_BYTES];
+};
+
+/* UNKNOWN_PRINCIPAL when there is no such principal. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine_principal_lookup(struct engine *engine, const char *principal_id,
+                        struct engine_principal *out);
+
+/* One request's atomic batch, and its answer. */
+struct engine_request {
+    const struct engine_principal *principal; /* borrowed */
+    const ProtobufCBinaryData *commands;      /* borrowed: serialized Commands */
+    size_t command_count;
+    /* Filled by engine_execute: */
+    enum ledger_err err;
+    uint32_t failed_index;
+    char message[ENGINE_MESSAGE_SIZE];
+    Ledger__V1__CommandResult *results; /* command_count of them on OK; engine_request_clear */
+    char (*secrets_hex)[2 * LEDGER_SECRET_BYTES + 1]; /* AddPrincipal answers, not stored */
+};
+
+/* Decides and appends each request's batch, all or nothing per request, and
+ * commits all of them in one durable write transaction (group commit). A
+ * request that is refused leaves no trace; the others are unaffected. Returns
+ * non-OK only when the whole group failed (storage): then every request's err
+ * is that code and nothing was written. */
+__attribute__((warn_unused_result)) enum ledger_err engine_execute(struct engine *engine,
+                                                                   struct engine_request *requests,
+                                                                   size_t count, int64_t now_us);
+void engine_request_clear(struct engine_request *request);
+
+/* Answers a query for a principal (authorization included). The result is
+ * released with engine_result_free. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine_query(struct engine *engine, const struct engine_principal *principal,
+             const Ledger__V1__Query *query, int64_t now_us, Ledger__V1__QueryResult **out,
+             char message[ENGINE_MESSAGE_SIZE]);
+void engine_result_free(Ledger__V1__QueryResult *result);
+
+/* The newest committed sequence (a relaxed atomic read). */
+uint64_t engine_head_sequence(struct engine *engine);
+
+/* A hot, compacting copy of the data directory into `dir` (created; must not
+ * exist), with the current signed head beside it as head.json and head.pb. */
+__attribute__((warn_unused_result)) enum ledger_err engine_backup(struct engine *engine,
+                                                                  const char *dir);
+
+/* Progress of long operations, for bars on terminals. */
+typedef void (*engine_progress_fn)(void *context, uint64_t done, uint64_t total);
+
+/* Drops every derived database, replays the log, and compares each view's
+ * digest with the one before. differences_out counts views that differed
+ * (their names are logged through report). */
+__attribute__((warn_unused_result)) enum ledger_err
+engine_rebuild(struct engine *engine, engine_progress_fn progress, void *context,
+               void (*report)(void *context, const char *view, bool same),
+               unsigned *differences_out);
+
+/* The store, for tools that read it directly (verifier, tests). Borrowed. */
+struct store *engine_store(struct engine *engine);
+
+#endif

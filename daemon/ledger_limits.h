@@ -1,0 +1,107 @@
+/*
+ * ledger_limits.h: every limit of the ledger, in one place, each with why it is what
+ * it is (in the manner of SQLite's sqliteLimit.h). Limits that operators may
+ * change are defaults here and settings in the config file (docs/operations.md).
+ */
+#ifndef LEDGER_LIMITS_H
+#define LEDGER_LIMITS_H
+
+#include <stdint.h>
+
+/* Ids (partner, customer, subscription, principal, command, user, reservation)
+ * are short printable strings: long enough for a GUID with a prefix, short
+ * enough that an index key of three of them stays far below LMDB's 511-byte
+ * key limit. */
+#define LEDGER_ID_LENGTH_MAX 64
+/* Free text (names) is shown in tables; a page of it is plenty. */
+#define LEDGER_NAME_LENGTH_MAX 200
+/* SKU and region names; Azure's longest SKU names are about 40 characters. */
+#define LEDGER_SKU_LENGTH_MAX 80
+
+/* Money: amounts are int64 minor units. A single purchase above 10^13 minor
+ * units (USD 100 billion) is a typing mistake, and the cap keeps sums of many
+ * purchases far from int64 overflow. */
+#define LEDGER_AMOUNT_MINOR_MAX INT64_C(10000000000000)
+
+/* Rule 7 of DOMAIN.md: refunds per customer capped at USD 50,000 of cancelled
+ * commitment in any rolling 365 days. */
+#define LEDGER_REFUND_CAP_USD_MINOR INT64_C(5000000)
+#define LEDGER_REFUND_WINDOW_US     (INT64_C(365) * 24 * 3600 * 1000000)
+
+/* Reservation quantity: Azure allows up to a few thousand instances per order. */
+#define LEDGER_QUANTITY_MAX 10000
+
+/* Per-customer aggregate bounds (the decision state held in memory). A customer
+ * with more than this is refused with a clear error rather than slowing every
+ * decision; the numbers are far above what a reseller's customer holds. */
+#define LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX 256
+#define LEDGER_CUSTOMER_ROLES_MAX         4096
+#define LEDGER_CUSTOMER_RESERVATIONS_MAX  16384
+#define LEDGER_CUSTOMER_SAVINGS_PLANS_MAX 4096
+#define LEDGER_CUSTOMER_REFUNDS_MAX       4096
+
+/* Reservations returned by one exchange. */
+#define LEDGER_EXCHANGE_RETURNS_MAX 32
+
+/* Requests. nanomsg's own default receive limit is 1 MiB; ours is explicit. */
+#define LEDGER_REQUEST_BYTES_DEFAULT (1024 * 1024)
+#define LEDGER_REQUEST_BYTES_MAX     (64 * 1024 * 1024)
+/* An atomic batch (bulk import): a thousand commands of a few hundred bytes
+ * stays well inside one request. */
+#define LEDGER_BATCH_COMMANDS_DEFAULT 1000
+#define LEDGER_BATCH_COMMANDS_MAX     100000
+/* Requests decided in one group commit. Bounds the write transaction's size
+ * and the latency of the last request in the group. */
+#define LEDGER_GROUP_REQUESTS_MAX 1024
+/* Requests accepted but not yet answered; past this the daemon stops reading
+ * its socket (back-pressure) instead of growing without bound. */
+#define LEDGER_INFLIGHT_REQUESTS_MAX 4096
+
+/* Authentication: a request's timestamp must be within this window of the
+ * daemon's clock. Five minutes tolerates ordinary clock drift; a captured
+ * request replayed later than that is refused as stale, and within it a
+ * replayed command has no new effect (the command-id index). */
+#define LEDGER_AUTH_WINDOW_US (INT64_C(300) * 1000000)
+#define LEDGER_SECRET_BYTES   32
+#define LEDGER_NONCE_BYTES    16
+#define LEDGER_MAC_BYTES      32
+
+/* Queries. Pages bound the size of one reply. */
+#define LEDGER_EVENTS_PAGE_DEFAULT 500
+#define LEDGER_EVENTS_PAGE_MAX     10000
+#define LEDGER_ROWS_PAGE_DEFAULT   100
+#define LEDGER_ROWS_PAGE_MAX       10000
+/* Event type filters in one events query. */
+#define LEDGER_EVENT_TYPES_FILTER_MAX 32
+
+/* Storage. LMDB's map is both the address space reserved and the largest the
+ * file may grow: start small, grow by doubling on MDB_MAP_FULL up to the max. */
+#define LEDGER_MAP_BYTES_INITIAL     (UINT64_C(64) * 1024 * 1024)
+#define LEDGER_MAP_BYTES_MAX_DEFAULT (UINT64_C(64) * 1024 * 1024 * 1024)
+/* LMDB reader slots: one per concurrent read transaction of any process. The
+ * daemon uses a few; backups and offline tools one each. */
+#define LEDGER_READERS_MAX 126
+/* A write transaction that fails with MDB_MAP_FULL is retried after growing;
+ * doubling from 64 MiB reaches 64 GiB in ten steps. */
+#define LEDGER_MAP_GROW_RETRIES_MAX 16
+/* Customer states kept in memory between commands. */
+#define LEDGER_STATE_CACHE_MAX 65536
+
+/* Commits slower than this are logged. */
+#define LEDGER_SLOW_COMMIT_US 100000
+
+/* Events schema version written by this build (Event.schema_version). */
+#define LEDGER_SCHEMA_VERSION 1
+
+_Static_assert(LEDGER_BATCH_COMMANDS_DEFAULT <= LEDGER_BATCH_COMMANDS_MAX,
+               "default batch within maximum");
+_Static_assert(LEDGER_REQUEST_BYTES_DEFAULT <= LEDGER_REQUEST_BYTES_MAX,
+               "default request size within maximum");
+_Static_assert(LEDGER_EVENTS_PAGE_DEFAULT <= LEDGER_EVENTS_PAGE_MAX, "default page within max");
+_Static_assert(LEDGER_ROWS_PAGE_DEFAULT <= LEDGER_ROWS_PAGE_MAX, "default page within max");
+_Static_assert(LEDGER_GROUP_REQUESTS_MAX <= LEDGER_INFLIGHT_REQUESTS_MAX,
+               "a group is drawn from the requests in flight");
+_Static_assert(3 * (LEDGER_ID_LENGTH_MAX + 1) + 8 < 511, "index keys fit LMDB's key limit");
+_Static_assert(LEDGER_MAP_BYTES_INITIAL <= LEDGER_MAP_BYTES_MAX_DEFAULT, "initial map within max");
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * merkle.h: the RFC 6962 Merkle tree over the event log.
+ *
+ * Owns: the tree's hashing (leaf = SHA-256(0x00 || record), node =
+ * SHA-256(0x01 || left || right), RFC 6962 section 2.1's split for sizes that are
+ * not powers of two), inclusion and consistency audit paths and their
+ * verification, the signed tree head's byte encoding, and the storage of the
+ * tree's complete subtrees in STORE_DB_MERKLE.
+ * Does not own: the records (store), keys (engine), the wire (codec).
+ *
+ * Storage: the node of level L and index i (covering leaves [i*2^L, (i+1)*2^L),
+ * leaves counted from 0 = sequence 1) is stored under the 9-byte key
+ * (u8 L, u64 BE i) once it is complete. Appending leaf n stores exactly the
+ * nodes it completes (as many as n's trailing one bits), so appends are
+ * O(log n), and the hash of any range, hence the root of any tree size and any
+ * proof, is computed from O(log n) stored nodes.
+ */
+#ifndef LEDGER_MERKLE_H
+#define LEDGER_MERKLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "store.h"
+
+#define MERKLE_HASH_BYTES 32
+/* An audit path in a tree of at most 2^64 leaves has at most 64 hashes
+ * (consistency proofs at most 2 * 64). */
+#define MERKLE_PATH_MAX 128
+
+/* The root of the empty tree is SHA-256 of the empty string (RFC 6962). */
+void merkle_empty_root(uint8_t out[MERKLE_HASH_BYTES]);
+
+/* --- pure algorithms over a source of complete-subtree hashes ------------ */
+
+/* Returns the hash of the complete subtree (level, index). */
+typedef enum ledger_err (*merkle_node_fn)(void *context, unsigned level, uint64_t index,
+                                          uint8_t out[MERKLE_HASH_BYTES]);
+
+__attribute__((warn_unused_result)) enum ledger_err
+merkle_root(merkle_node_fn node, void *context, uint64_t tree_size, uint8_t out[MERKLE_HASH_BYTES]);
+/* PATH(leaf_index, D[0:tree_size]) of RFC 6962 2.1.1. leaf_index counts from 0. */
+__attribute__((warn_unused_result)) enum ledger_err
+merkle_inclusion_path(merkle_node_fn node, void *context, uint64_t leaf_index, uint64_t tree_size,
+                      uint8_t path[][MERKLE_HASH_BYTES], size_t *path_length_out);
+/* PROOF(from_size, D[0:to_size]) of RFC 6962 2.1.2. */
+__attribute__((warn_unused_result)) enum ledger_err
+merkle_consistency_path(merkle_node_fn node, void *context, uint64_t from_size, uint64_t to_size,
+                        uint8_t path[][MERKLE_HASH_BYTES], size_t *path_length_out);
+
+/* Verification (RFC 9162 2.1.3.2 and 2.1.4.2): true only when the path proves it. */
+bool merkle_verify_inclusion(const uint8_t leaf_hash[MERKLE_HASH_BYTES], uint64_t leaf_index,
+                             uint64_t tree_size, const uint8_t path[][MERKLE_HASH_BYTES],
+                             size_t path_length, const uint8_t root[MERKLE_HASH_BYTES]);
+bool merkle_verify_consistency(uint64_t from_size, uint64_t to_size,
+                               const uint8_t from_root[MERKLE_HASH_BYTES],
+                               const uint8_t to_root[MERKLE_HASH_BYTES],
+                               const uint8_t path[][MERKLE_HASH_BYTES], size_t path_length);
+
+/* --- an in-memory builder (offline verifier, tests): O(log n) memory ---- */
+
+struct merkle_builder {
+    uint64_t size;
+    uint8_t stack[64][MERKLE_HASH_BYTES]; /* one complete subtree per set bit of size */
+};
+void merkle_builder_init(struct merkle_builder *builder);
+void merkle_builder_add(struct merkle_builder *builder, const uint8_t leaf_hash[MERKLE_HASH_BYTES]);
+void merkle_builder_root(const struct merkle_builder *builder, uint8_t out[MERKLE_HASH_BYTES]);
+
+/* --- the tree kept in the store ------------------------------------------ */
+
+/* Adds the leaf of `sequence` (which must be tree size + 1) inside the write
+ * transaction of its append, storing the nodes it completes. */
+__attribute__((warn_unused_result)) enum ledger_err
+merkle_append(struct store_txn *txn, uint64_t sequence, const uint8_t leaf_hash[MERKLE_HASH_BYTES]);
+__attribute__((warn_unused_result)) enum ledger_err
+merkle_store_root(struct store_txn *txn, uint64_t tree_size, uint8_t out[MERKLE_HASH_BYTES]);
+__attribute__((warn_unused_result)) enum ledger_err
+merkle_store_inclusion(struct store_txn *txn, uint64_t sequence, uint64_t tree_size,
+                       uint8_t path[][MERKLE_HASH_BYTES], size_t *path_length_out);
+__attribute__((warn_unused_result)) enum ledger_err
+merkle_store_consistency(struct store_txn *txn, uint64_t from_size, uint64_t to_size,
+                         uint8_t path[][MERKLE_HASH_BYTES], size_t *path_length_out);
+
+/* --- signed tree heads ----------------------------------------------------- */
+
+/* The exact bytes an Ed25519 head signature covers (docs/verification.md). */
+#define MERKLE_HEAD_BYTES (16 + 8 + 32 + 8)
+void merkle_head_encode(uint64_t tree_size, const uint8_t root[MERKLE_HASH_BYTES],
+                        int64_t timestamp_us, uint8_t out[MERKLE_HEAD_BYTES]);
+
+#endif

@@ -1,0 +1,2 @@
+/* metrics.c: placeholder until the module lands. */
+typedef int ledger_placeholder_metrics;

@@ -1,0 +1,2 @@
+/* policy.c: placeholder until the module lands. */
+typedef int ledger_placeholder_policy;

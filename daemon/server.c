@@ -1,0 +1,2 @@
+/* server.c: placeholder until the module lands. */
+typedef int ledger_placeholder_server;

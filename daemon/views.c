@@ -1,0 +1,2 @@
+/* views.c: placeholder until the module lands. */
+typedef int ledger_placeholder_views;
