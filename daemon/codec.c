@@ -1,2 +1,469 @@
-/* codec.c: placeholder until the module lands. */
-typedef int ledger_placeholder_codec;
+/*
+ * codec.c: packing, unpacking and validating the messages of proto/ledger.proto.
+ *
+ * Owns: the one place that calls protobuf-c's pack/unpack, the size limits
+ * checked before any unpack, the names of event, command and query bodies
+ * (taken from the generated descriptors, so they can never drift from the
+ * schema), the CLI's names for enum values, and the validators of values that
+ * arrive from outside: ids, SKUs, names, money and enums.
+ * Does not own: what a message means or whether it is allowed (domain, policy).
+ *
+ * protobuf-c decodes an enum number it does not know as that raw number and
+ * keeps unknown fields: nothing here trusts a decoded enum; the *_valid and
+ * codec_enum_* functions are the checks.
+ */
+#include "codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger_limits.h"
+
+enum ledger_err codec_pack(const ProtobufCMessage *message, uint8_t **bytes_out, size_t *size_out)
+{
+    size_t size = protobuf_c_message_get_packed_size(message);
+    if (size > LEDGER_REQUEST_BYTES_MAX)
+        return LEDGER_ERR_TOO_LARGE;
+    /* malloc(0) may return NULL; one spare byte keeps "NULL means failure". */
+    uint8_t *bytes = malloc(size + 1);
+    if (bytes == NULL)
+        return LEDGER_ERR_NO_MEMORY;
+    size_t written = protobuf_c_message_pack(message, bytes);
+    if (written != size) {
+        /* The packer disagreeing with its own size is a broken library. */
+        free(bytes);
+        return LEDGER_ERR_INTERNAL;
+    }
+    *bytes_out = bytes;
+    *size_out = size;
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err codec_message_unpack(const ProtobufCMessageDescriptor *descriptor,
+                                     const uint8_t *bytes, size_t size, size_t size_max,
+                                     enum ledger_err on_error, ProtobufCMessage **out)
+{
+    if (descriptor == NULL || out == NULL)
+        return LEDGER_ERR_INTERNAL;
+    if (size > size_max)
+        return LEDGER_ERR_TOO_LARGE;
+    if (bytes == NULL && size > 0)
+        return on_error;
+    static const uint8_t empty[1] = {0};
+    ProtobufCMessage *message =
+        protobuf_c_message_unpack(descriptor, NULL, size, bytes != NULL ? bytes : empty);
+    if (message == NULL)
+        return on_error;
+    *out = message;
+    return LEDGER_ERR_OK;
+}
+
+void codec_message_free(ProtobufCMessage *message)
+{
+    if (message != NULL)
+        protobuf_c_message_free_unpacked(message, NULL);
+}
+
+enum ledger_err codec_event_unpack(const uint8_t *bytes, size_t size, Ledger__V1__Event **out)
+{
+    ProtobufCMessage *message = NULL;
+    enum ledger_err err =
+        codec_message_unpack(&ledger__v1__event__descriptor, bytes, size, LEDGER_REQUEST_BYTES_MAX,
+                             LEDGER_ERR_CORRUPT, &message);
+    if (err == LEDGER_ERR_TOO_LARGE)
+        err = LEDGER_ERR_CORRUPT; /* no record is ever written that large */
+    if (err != LEDGER_ERR_OK)
+        return err;
+    *out = (Ledger__V1__Event *)message;
+    return LEDGER_ERR_OK;
+}
+
+void codec_event_free(Ledger__V1__Event *event)
+{
+    if (event != NULL)
+        ledger__v1__event__free_unpacked(event, NULL);
+}
+
+enum ledger_err codec_command_unpack(const uint8_t *bytes, size_t size, Ledger__V1__Command **out)
+{
+    ProtobufCMessage *message = NULL;
+    enum ledger_err err =
+        codec_message_unpack(&ledger__v1__command__descriptor, bytes, size,
+                             LEDGER_REQUEST_BYTES_MAX, LEDGER_ERR_BAD_REQUEST, &message);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    *out = (Ledger__V1__Command *)message;
+    return LEDGER_ERR_OK;
+}
+
+void codec_command_free(Ledger__V1__Command *command)
+{
+    if (command != NULL)
+        ledger__v1__command__free_unpacked(command, NULL);
+}
+
+/* ---- body names, from the descriptors ----------------------------------- */
+
+/* The name of a oneof member: the field with that number, if it belongs to a
+ * oneof (the envelope's plain fields have numbers too). */
+static const char *oneof_field_name(const ProtobufCMessageDescriptor *descriptor, int number)
+{
+    if (number <= 0)
+        return "";
+    const ProtobufCFieldDescriptor *field =
+        protobuf_c_message_descriptor_get_field(descriptor, (unsigned)number);
+    if (field == NULL || (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0)
+        return "";
+    return field->name;
+}
+
+static int oneof_field_number(const ProtobufCMessageDescriptor *descriptor, const char *name)
+{
+    if (name == NULL || name[0] == '\0')
+        return 0;
+    const ProtobufCFieldDescriptor *field =
+        protobuf_c_message_descriptor_get_field_by_name(descriptor, name);
+    if (field == NULL || (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0)
+        return 0;
+    return (int)field->id;
+}
+
+const char *codec_event_type_name(Ledger__V1__Event__BodyCase body_case)
+{
+    return oneof_field_name(&ledger__v1__event__descriptor, (int)body_case);
+}
+
+Ledger__V1__Event__BodyCase codec_event_type_from_name(const char *name)
+{
+    return (Ledger__V1__Event__BodyCase)oneof_field_number(&ledger__v1__event__descriptor, name);
+}
+
+const char *codec_command_type_name(Ledger__V1__Command__BodyCase body_case)
+{
+    return oneof_field_name(&ledger__v1__command__descriptor, (int)body_case);
+}
+
+Ledger__V1__Command__BodyCase codec_command_type_from_name(const char *name)
+{
+    return (Ledger__V1__Command__BodyCase)oneof_field_number(&ledger__v1__command__descriptor,
+                                                             name);
+}
+
+const char *codec_query_type_name(Ledger__V1__Query__KindCase kind_case)
+{
+    return oneof_field_name(&ledger__v1__query__descriptor, (int)kind_case);
+}
+
+Ledger__V1__Query__KindCase codec_query_type_from_name(const char *name)
+{
+    return (Ledger__V1__Query__KindCase)oneof_field_number(&ledger__v1__query__descriptor, name);
+}
+
+/* ---- validators --------------------------------------------------------- */
+
+/* The id alphabet [A-Za-z0-9._:@-]: safe in file names, log lines, index
+ * keys and command lines without quoting. */
+static bool id_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == ':' || c == '@' || c == '-';
+}
+
+bool codec_id_valid(const char *id)
+{
+    if (id == NULL)
+        return false;
+    size_t length = 0;
+    for (; id[length] != '\0'; length++) {
+        if (length >= LEDGER_ID_LENGTH_MAX || !id_char(id[length]))
+            return false;
+    }
+    return length > 0;
+}
+
+bool codec_sku_valid(const char *sku)
+{
+    if (sku == NULL)
+        return false;
+    size_t length = 0;
+    for (; sku[length] != '\0'; length++) {
+        if (length >= LEDGER_SKU_LENGTH_MAX)
+            return false;
+        if (sku[length] != '_' && !id_char(sku[length]))
+            return false;
+    }
+    return length > 0;
+}
+
+/* Decodes one UTF-8 sequence at s (NUL-terminated). Returns its length, or 0
+ * when it is malformed: truncated, overlong, a surrogate, or past U+10FFFF. */
+static size_t utf8_decode(const unsigned char *s, uint32_t *code_point)
+{
+    if (s[0] < 0x80) {
+        *code_point = s[0];
+        return 1;
+    }
+    size_t length;
+    uint32_t value, minimum;
+    if ((s[0] & 0xE0) == 0xC0) {
+        length = 2;
+        value = s[0] & 0x1Fu;
+        minimum = 0x80;
+    } else if ((s[0] & 0xF0) == 0xE0) {
+        length = 3;
+        value = s[0] & 0x0Fu;
+        minimum = 0x800;
+    } else if ((s[0] & 0xF8) == 0xF0) {
+        length = 4;
+        value = s[0] & 0x07u;
+        minimum = 0x10000;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < length; i++) {
+        if ((s[i] & 0xC0) != 0x80) /* also stops at the NUL */
+            return 0;
+        value = (value << 6) | (s[i] & 0x3Fu);
+    }
+    if (value < minimum || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF))
+        return 0;
+    *code_point = value;
+    return length;
+}
+
+bool codec_name_valid(const char *name)
+{
+    if (name == NULL || name[0] == '\0')
+        return false;
+    const unsigned char *s = (const unsigned char *)name;
+    size_t offset = 0;
+    while (s[offset] != '\0') {
+        uint32_t code_point = 0;
+        size_t length = utf8_decode(s + offset, &code_point);
+        if (length == 0)
+            return false;
+        /* C0 controls, DEL and C1 controls have no place in a name shown in
+         * tables and logs (they could forge line breaks or terminal escapes). */
+        if (code_point < 0x20 || (code_point >= 0x7F && code_point <= 0x9F))
+            return false;
+        offset += length;
+        if (offset > LEDGER_NAME_LENGTH_MAX)
+            return false;
+    }
+    return true;
+}
+
+bool codec_money_valid(const Ledger__V1__Money *money, bool positive_only)
+{
+    if (money == NULL || money->currency == NULL)
+        return false;
+    const char *c = money->currency;
+    for (int i = 0; i < 3; i++) {
+        if (c[i] < 'A' || c[i] > 'Z')
+            return false;
+    }
+    if (c[3] != '\0')
+        return false;
+    if (money->amount_minor < 0 || money->amount_minor > LEDGER_AMOUNT_MINOR_MAX)
+        return false;
+    if (positive_only && money->amount_minor == 0)
+        return false;
+    return true;
+}
+
+/* ---- enums -------------------------------------------------------------- */
+
+struct enum_name {
+    int value;
+    const char *name;
+};
+
+static const struct enum_name role_names[] = {
+    {LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "admin-agent"},
+    {LEDGER__V1__ROLE__ROLE_SALES_AGENT, "sales-agent"},
+    {LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT, "helpdesk-agent"},
+    {LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "customer-user"},
+    {LEDGER__V1__ROLE__ROLE_AUDITOR, "auditor"},
+    {LEDGER__V1__ROLE__ROLE_BILLING, "billing"},
+    {LEDGER__V1__ROLE__ROLE_OPERATOR, "operator"},
+    {LEDGER__V1__ROLE__ROLE_SYSTEM, "system"},
+    {0, NULL},
+};
+static const struct enum_name permission_kind_names[] = {
+    {LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS, "reservations"},
+    {LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS, "savings-plans"},
+    {0, NULL},
+};
+static const struct enum_name offer_names[] = {
+    {LEDGER__V1__OFFER__OFFER_AZURE_PLAN, "azure-plan"},
+    {LEDGER__V1__OFFER__OFFER_AZURE_GLOBAL, "azure-global"},
+    {LEDGER__V1__OFFER__OFFER_OTHER, "other"},
+    {0, NULL},
+};
+static const struct enum_name subscription_status_names[] = {
+    {LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE, "active"},
+    {LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED, "suspended"},
+    {LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_DISABLED, "disabled"},
+    {LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_EXPIRED, "expired"},
+    {0, NULL},
+};
+static const struct enum_name azure_role_names[] = {
+    {LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER, "owner"},
+    {LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER, "reservation-purchaser"},
+    {LEDGER__V1__AZURE_ROLE__AZURE_ROLE_CONTRIBUTOR, "contributor"},
+    {LEDGER__V1__AZURE_ROLE__AZURE_ROLE_READER, "reader"},
+    {0, NULL},
+};
+static const struct enum_name term_names[] = {
+    {LEDGER__V1__TERM__TERM_P1Y, "P1Y"},
+    {LEDGER__V1__TERM__TERM_P3Y, "P3Y"},
+    {LEDGER__V1__TERM__TERM_P5Y, "P5Y"},
+    {0, NULL},
+};
+static const struct enum_name billing_plan_names[] = {
+    {LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT, "upfront"},
+    {LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY, "monthly"},
+    {0, NULL},
+};
+static const struct enum_name scope_kind_names[] = {
+    {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "single"},
+    {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP, "resource-group"},
+    {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_MANAGEMENT_GROUP, "management-group"},
+    {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, "shared"},
+    {0, NULL},
+};
+static const struct enum_name purchaser_names[] = {
+    {LEDGER__V1__PURCHASER__PURCHASER_PARTNER, "partner"},
+    {LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER, "customer"},
+    {0, NULL},
+};
+static const struct enum_name reservation_state_names[] = {
+    {LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE, "active"},
+    {LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED, "cancelled"},
+    {LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED, "exchanged"},
+    {LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED, "expired"},
+    {0, NULL},
+};
+
+struct enum_table {
+    const ProtobufCEnumDescriptor *descriptor;
+    const struct enum_name *names;
+};
+
+static const struct enum_table enum_tables[CODEC_ENUM_COUNT] = {
+    [CODEC_ENUM_ROLE] = {&ledger__v1__role__descriptor, role_names},
+    [CODEC_ENUM_PERMISSION_KIND] = {&ledger__v1__permission_kind__descriptor,
+                                    permission_kind_names},
+    [CODEC_ENUM_OFFER] = {&ledger__v1__offer__descriptor, offer_names},
+    [CODEC_ENUM_SUBSCRIPTION_STATUS] = {&ledger__v1__subscription_status__descriptor,
+                                        subscription_status_names},
+    [CODEC_ENUM_AZURE_ROLE] = {&ledger__v1__azure_role__descriptor, azure_role_names},
+    [CODEC_ENUM_TERM] = {&ledger__v1__term__descriptor, term_names},
+    [CODEC_ENUM_BILLING_PLAN] = {&ledger__v1__billing_plan__descriptor, billing_plan_names},
+    [CODEC_ENUM_SCOPE_KIND] = {&ledger__v1__scope_kind__descriptor, scope_kind_names},
+    [CODEC_ENUM_PURCHASER] = {&ledger__v1__purchaser__descriptor, purchaser_names},
+    [CODEC_ENUM_RESERVATION_STATE] = {&ledger__v1__reservation_state__descriptor,
+                                      reservation_state_names},
+};
+
+static const struct enum_table *enum_table_of(enum codec_enum which)
+{
+    if ((unsigned)which >= CODEC_ENUM_COUNT)
+        return NULL;
+    return &enum_tables[which];
+}
+
+bool codec_enum_declared(enum codec_enum which, int value)
+{
+    const struct enum_table *table = enum_table_of(which);
+    return table != NULL && protobuf_c_enum_descriptor_get_value(table->descriptor, value) != NULL;
+}
+
+bool codec_enum_valid(enum codec_enum which, int value)
+{
+    return value != 0 && codec_enum_declared(which, value);
+}
+
+const char *codec_enum_name(enum codec_enum which, int value)
+{
+    const struct enum_table *table = enum_table_of(which);
+    if (table == NULL || value == 0)
+        return "unknown";
+    for (const struct enum_name *entry = table->names; entry->name != NULL; entry++) {
+        if (entry->value == value)
+            return entry->name;
+    }
+    return "unknown";
+}
+
+int codec_enum_from_name(enum codec_enum which, const char *name)
+{
+    const struct enum_table *table = enum_table_of(which);
+    if (table == NULL || name == NULL)
+        return 0;
+    for (const struct enum_name *entry = table->names; entry->name != NULL; entry++) {
+        if (strcmp(entry->name, name) == 0)
+            return entry->value;
+    }
+    return 0;
+}
+
+bool codec_role_valid(int value)
+{
+    return codec_enum_valid(CODEC_ENUM_ROLE, value);
+}
+
+bool codec_permission_kind_valid(int value)
+{
+    return codec_enum_valid(CODEC_ENUM_PERMISSION_KIND, value);
+}
+
+bool codec_offer_valid(int value)
+{
+    return codec_enum_valid(CODEC_ENUM_OFFER, value);
+}
+
+bool codec_subscription_status_valid(int value)
+{
+    return codec_enum_valid(CODEC_ENUM_SUBSCRIPTION_STATUS, value);
+}
+
+bool codec_azure_role_valid(int value)
+{
+    return codec_enum_valid(CODEC_ENUM_AZURE_ROLE, value);
+}
+
+bool codec_term_valid(int value)
+{
+    return codec_enum_valid(CODEC_ENUM_TERM, value);
+}
+
+bool codec_billing_plan_valid(int value)
+{
+    return codec_enum_valid(CODEC_ENUM_BILLING_PLAN, value);
+}
+
+bool codec_scope_kind_valid(int value)
+{
+    return codec_enum_valid(CODEC_ENUM_SCOPE_KIND, value);
+}
+
+bool codec_purchaser_valid(int value)
+{
+    return codec_enum_valid(CODEC_ENUM_PURCHASER, value);
+}
+
+bool codec_reservation_state_valid(int value)
+{
+    return codec_enum_valid(CODEC_ENUM_RESERVATION_STATE, value);
+}
+
+const char *codec_role_name(int value)
+{
+    return codec_enum_name(CODEC_ENUM_ROLE, value);
+}
+
+int codec_role_from_name(const char *name)
+{
+    return codec_enum_from_name(CODEC_ENUM_ROLE, name);
+}

@@ -22,17 +22,34 @@
 #include "error.h"
 #include "ledger.pb-c.h"
 
-/* Serializes any message into a new malloc'd buffer. NO_MEMORY. */
+/* Serializes any message into a new malloc'd buffer (caller frees with free()).
+ * A message that packs to zero bytes gives a 1-byte allocation and size 0, so
+ * *bytes_out is never NULL on success. NO_MEMORY; TOO_LARGE when the message
+ * would be larger than LEDGER_REQUEST_BYTES_MAX. */
 __attribute__((warn_unused_result)) enum ledger_err
 codec_pack(const ProtobufCMessage *message, uint8_t **bytes_out, size_t *size_out);
 
-/* Decodes a stored record. CORRUPT when the bytes do not decode. Free with
+/* Decodes any message of proto/ledger.proto: `descriptor` is the generated
+ * ledger__v1__*__descriptor. `bytes` borrowed (may be NULL when size is 0).
+ * Returns `on_error` (BAD_REQUEST for bytes from outside, CORRUPT for stored
+ * ones) when the bytes do not decode, TOO_LARGE when size is over `size_max`,
+ * NO_MEMORY. Free with codec_message_free. *out written only on success. */
+__attribute__((warn_unused_result)) enum ledger_err
+codec_message_unpack(const ProtobufCMessageDescriptor *descriptor, const uint8_t *bytes,
+                     size_t size, size_t size_max, enum ledger_err on_error,
+                     ProtobufCMessage **out);
+/* Frees a message from codec_message_unpack (or any *__unpack); NULL is fine. */
+void codec_message_free(ProtobufCMessage *message);
+
+/* Decodes a stored record. CORRUPT when the bytes do not decode (or are over
+ * LEDGER_REQUEST_BYTES_MAX, which no record can be). Free with
  * codec_event_free. */
 __attribute__((warn_unused_result)) enum ledger_err
 codec_event_unpack(const uint8_t *bytes, size_t size, Ledger__V1__Event **out);
 void codec_event_free(Ledger__V1__Event *event);
 
-/* Decodes bytes from outside. BAD_REQUEST when they do not decode. */
+/* Decodes bytes from outside. BAD_REQUEST when they do not decode, TOO_LARGE
+ * over LEDGER_REQUEST_BYTES_MAX. Free with codec_command_free. */
 __attribute__((warn_unused_result)) enum ledger_err
 codec_command_unpack(const uint8_t *bytes, size_t size, Ledger__V1__Command **out);
 void codec_command_free(Ledger__V1__Command *command);
@@ -41,11 +58,20 @@ void codec_command_free(Ledger__V1__Command *command);
 const char *codec_event_type_name(Ledger__V1__Event__BodyCase body_case);
 /* The body case of a name; LEDGER__V1__EVENT__BODY__NOT_SET if unknown. */
 Ledger__V1__Event__BodyCase codec_event_type_from_name(const char *name);
-/* The command body's name, e.g. "purchase_reservation". */
+/* The command body's name, e.g. "purchase_reservation"; "" for none. */
 const char *codec_command_type_name(Ledger__V1__Command__BodyCase body_case);
+/* The body case of a command name; LEDGER__V1__COMMAND__BODY__NOT_SET if unknown. */
+Ledger__V1__Command__BodyCase codec_command_type_from_name(const char *name);
+/* The query kind's name, e.g. "reservations"; "" for none. */
+const char *codec_query_type_name(Ledger__V1__Query__KindCase kind_case);
+/* The kind case of a query name; LEDGER__V1__QUERY__KIND__NOT_SET if unknown. */
+Ledger__V1__Query__KindCase codec_query_type_from_name(const char *name);
 
 /* An id: 1..LEDGER_ID_LENGTH_MAX characters of [A-Za-z0-9._:@-]. */
 bool codec_id_valid(const char *id);
+/* A SKU or region name: 1..LEDGER_SKU_LENGTH_MAX characters of
+ * [A-Za-z0-9._:@-] and '_' (Azure SKUs are like "Standard_D2s_v3"). */
+bool codec_sku_valid(const char *sku);
 /* A name: 1..LEDGER_NAME_LENGTH_MAX bytes of printable UTF-8, no control characters. */
 bool codec_name_valid(const char *name);
 /* Money: currency three upper-case ASCII letters; 0 <= amount <= LEDGER_AMOUNT_MINOR_MAX
@@ -61,8 +87,37 @@ bool codec_term_valid(int value);
 bool codec_billing_plan_valid(int value);
 bool codec_scope_kind_valid(int value);
 
+bool codec_purchaser_valid(int value);
+bool codec_reservation_state_valid(int value);
+
 /* Names for enums as the CLI and docs spell them ("admin-agent", "P1Y", ...). */
 const char *codec_role_name(int value);
 int codec_role_from_name(const char *name); /* 0 when unknown */
+
+/* The same for every enum of the schema, by kind. Names are lower-case words
+ * joined by '-' ("azure-plan", "reservation-purchaser", "resource-group"),
+ * terms as ISO 8601 durations ("P1Y"). A value outside the declared set (or
+ * UNSPECIFIED) is named "unknown"; from_name gives 0 for unknown names. */
+enum codec_enum {
+    CODEC_ENUM_ROLE,
+    CODEC_ENUM_PERMISSION_KIND,
+    CODEC_ENUM_OFFER,
+    CODEC_ENUM_SUBSCRIPTION_STATUS,
+    CODEC_ENUM_AZURE_ROLE,
+    CODEC_ENUM_TERM,
+    CODEC_ENUM_BILLING_PLAN,
+    CODEC_ENUM_SCOPE_KIND,
+    CODEC_ENUM_PURCHASER,
+    CODEC_ENUM_RESERVATION_STATE,
+};
+#define CODEC_ENUM_COUNT 10
+const char *codec_enum_name(enum codec_enum which, int value);
+int codec_enum_from_name(enum codec_enum which, const char *name);
+/* Whether `value` is declared for the enum and not its UNSPECIFIED zero. */
+bool codec_enum_valid(enum codec_enum which, int value);
+/* Whether `value` is declared at all (UNSPECIFIED included). Raw values that
+ * are not are what protobuf-c hands over for numbers this build does not know:
+ * the domain refuses them with UNKNOWN_MESSAGE. */
+bool codec_enum_declared(enum codec_enum which, int value);
 
 #endif

@@ -1,2 +1,484 @@
-/* config.c: placeholder until the module lands. */
-typedef int ledger_placeholder_config;
+/*
+ * config.c: settings, their parsing and the INI config file (see config.h).
+ *
+ * One table lists every setting with its parser, so that the command line, the
+ * file and the sample cannot disagree about which settings exist.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ledger_limits.h"
+
+/* sockaddr_un's sun_path holds 108 bytes with the NUL. */
+#define CONFIG_IPC_PATH_LENGTH_MAX 107
+
+typedef bool (*config_parse_fn)(struct config *config, const char *value, char *error);
+
+static void set_error(char *error, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_error(char *error, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(error, CONFIG_ERROR_SIZE, format, args);
+    va_end(args);
+}
+
+static bool parse_u64(const char *text, uint64_t *out)
+{
+    if (text[0] < '0' || text[0] > '9') {
+        return false; /* no sign, no space, at least one digit */
+    }
+    errno = 0;
+    char *end = NULL;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0') {
+        return false;
+    }
+    *out = (uint64_t)value;
+    return true;
+}
+
+bool config_parse_bytes(const char *text, uint64_t *out)
+{
+    if (text == NULL || text[0] < '0' || text[0] > '9') {
+        return false;
+    }
+    errno = 0;
+    char *end = NULL;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno != 0) {
+        return false;
+    }
+    static const struct {
+        const char *suffix;
+        unsigned shift;
+    } suffixes[] = {
+        {"", 0},     {"K", 10},   {"M", 20},   {"G", 30},   {"T", 40},
+        {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40},
+    };
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        if (strcmp(end, suffixes[i].suffix) == 0) {
+            unsigned shift = suffixes[i].shift;
+            if (shift > 0 && value > (UINT64_MAX >> shift)) {
+                return false;
+            }
+            *out = (uint64_t)value << shift;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool url_valid(const char *value, char *error)
+{
+    size_t length = strlen(value);
+    if (length >= CONFIG_URL_SIZE) {
+        set_error(error, "address longer than %d bytes", CONFIG_URL_SIZE - 1);
+        return false;
+    }
+    if (strncmp(value, "ipc://", 6) == 0) {
+        if (length == 6) {
+            set_error(error, "ipc:// address without a path");
+            return false;
+        }
+        if (length - 6 > CONFIG_IPC_PATH_LENGTH_MAX) {
+            set_error(error, "IPC socket path longer than %d bytes", CONFIG_IPC_PATH_LENGTH_MAX);
+            return false;
+        }
+        return true;
+    }
+    if (strncmp(value, "tcp://", 6) == 0) {
+        const char *colon = strrchr(value + 6, ':');
+        uint64_t port = 0;
+        if (colon == NULL || colon == value + 6 || !parse_u64(colon + 1, &port) || port == 0 ||
+            port > 65535) {
+            set_error(error, "tcp:// address needs host:port (port 1..65535), e.g. "
+                             "tcp://127.0.0.1:7300");
+            return false;
+        }
+        return true;
+    }
+    set_error(error, "address must start with ipc:// or tcp://");
+    return false;
+}
+
+static bool parse_data(struct config *config, const char *value, char *error)
+{
+    size_t length = strlen(value);
+    if (length == 0 || length >= sizeof config->data_dir) {
+        set_error(error, "data directory must be 1..%zu bytes", sizeof config->data_dir - 1);
+        return false;
+    }
+    memcpy(config->data_dir, value, length + 1);
+    return true;
+}
+
+static bool parse_listen(struct config *config, const char *value, char *error)
+{
+    if (!url_valid(value, error)) {
+        return false;
+    }
+    snprintf(config->listen, sizeof config->listen, "%s", value);
+    return true;
+}
+
+static bool parse_events(struct config *config, const char *value, char *error)
+{
+    if (!url_valid(value, error)) {
+        return false;
+    }
+    snprintf(config->events, sizeof config->events, "%s", value);
+    return true;
+}
+
+static bool parse_request_bytes_max(struct config *config, const char *value, char *error)
+{
+    uint64_t bytes = 0;
+    if (!config_parse_bytes(value, &bytes) || bytes < CONFIG_REQUEST_BYTES_MIN ||
+        bytes > LEDGER_REQUEST_BYTES_MAX) {
+        set_error(error, "must be a byte count from %d to %d (suffixes K, M allowed)",
+                  CONFIG_REQUEST_BYTES_MIN, LEDGER_REQUEST_BYTES_MAX);
+        return false;
+    }
+    config->request_bytes_max = bytes;
+    return true;
+}
+
+static bool parse_batch_commands_max(struct config *config, const char *value, char *error)
+{
+    uint64_t count = 0;
+    if (!parse_u64(value, &count) || count < 1 || count > LEDGER_BATCH_COMMANDS_MAX) {
+        set_error(error, "must be a whole number from 1 to %d", LEDGER_BATCH_COMMANDS_MAX);
+        return false;
+    }
+    config->batch_commands_max = (uint32_t)count;
+    return true;
+}
+
+static bool parse_map_bytes_max(struct config *config, const char *value, char *error)
+{
+    uint64_t bytes = 0;
+    if (!config_parse_bytes(value, &bytes) || bytes < LEDGER_MAP_BYTES_INITIAL ||
+        bytes > CONFIG_MAP_BYTES_MAX_LIMIT) {
+        set_error(error, "must be a byte count from 64M to 16T (suffixes K, M, G, T allowed)");
+        return false;
+    }
+    config->map_bytes_max = bytes;
+    return true;
+}
+
+static bool parse_auth_window_s(struct config *config, const char *value, char *error)
+{
+    uint64_t seconds = 0;
+    if (!parse_u64(value, &seconds) || seconds < CONFIG_AUTH_WINDOW_S_MIN ||
+        seconds > CONFIG_AUTH_WINDOW_S_MAX) {
+        set_error(error, "must be a whole number of seconds from %d to %d",
+                  CONFIG_AUTH_WINDOW_S_MIN, CONFIG_AUTH_WINDOW_S_MAX);
+        return false;
+    }
+    config->auth_window_s = (uint32_t)seconds;
+    return true;
+}
+
+static bool parse_log_level(struct config *config, const char *value, char *error)
+{
+    if (!log_level_parse(value, &config->log_level)) {
+        set_error(error, "must be one of error, warn, info, debug");
+        return false;
+    }
+    return true;
+}
+
+static bool parse_metrics_listen(struct config *config, const char *value, char *error)
+{
+    if (strcmp(value, "off") == 0 || value[0] == '\0') {
+        config->metrics_listen[0] = '\0';
+        return true;
+    }
+    /* host:port, as the metrics module will bind it. */
+    const char *colon = strrchr(value, ':');
+    uint64_t port = 0;
+    if (strlen(value) >= sizeof config->metrics_listen || colon == NULL || colon == value ||
+        !parse_u64(colon + 1, &port) || port == 0 || port > 65535) {
+        set_error(error, "must be off or host:port (port 1..65535), e.g. 127.0.0.1:9108");
+        return false;
+    }
+    snprintf(config->metrics_listen, sizeof config->metrics_listen, "%s", value);
+    return true;
+}
+
+static bool parse_slow_commit_ms(struct config *config, const char *value, char *error)
+{
+    uint64_t ms = 0;
+    if (!parse_u64(value, &ms) || ms > CONFIG_SLOW_COMMIT_MS_MAX) {
+        set_error(error, "must be a whole number of milliseconds from 0 (off) to %d",
+                  CONFIG_SLOW_COMMIT_MS_MAX);
+        return false;
+    }
+    config->slow_commit_ms = (uint32_t)ms;
+    return true;
+}
+
+/* Every setting: its key, parser and the sample file's description. The
+ * sample's default value is written by config_write_sample from the defaults. */
+static const struct config_setting {
+    const char *key;
+    config_parse_fn parse;
+    const char *help;
+} config_settings[] = {
+    {"data", parse_data,
+     "The data directory (LMDB environment, keys, sockets). Relative paths are\n"
+     "# relative to the working directory. Usually given with --data instead."},
+    {"listen", parse_listen,
+     "Address of the request socket (nanomsg REQ/REP): ipc:///path or\n"
+     "# tcp://host:port. TCP is authenticated but not encrypted: prefer IPC, or a\n"
+     "# tunnel. Default: ipc://<data dir>/ledger.sock."},
+    {"events", parse_events,
+     "Address of the doorbell socket (nanomsg PUB). Default:\n"
+     "# ipc://<data dir>/events.sock."},
+    {"request_bytes_max", parse_request_bytes_max,
+     "Largest request accepted, in bytes (suffixes K, M); bigger ones are refused\n"
+     "# with TOO_LARGE. 1K to 64M."},
+    {"batch_commands_max", parse_batch_commands_max,
+     "Most commands in one atomic batch (BATCH_TOO_LARGE past it). 1 to 100000."},
+    {"map_bytes_max", parse_map_bytes_max,
+     "Largest size the ledger file may grow to (suffixes K, M, G, T); past it\n"
+     "# commands fail with STORAGE_FULL. 64M to 16T."},
+    {"auth_window_s", parse_auth_window_s,
+     "Accepted difference between a request's timestamp and the daemon's clock,\n"
+     "# in seconds (STALE_REQUEST past it). 1 to 3600."},
+    {"log_level", parse_log_level, "Most verbose log level written: error, warn, info or debug."},
+    {"metrics_listen", parse_metrics_listen,
+     "host:port of the Prometheus metrics endpoint, or off."},
+    {"slow_commit_ms", parse_slow_commit_ms,
+     "Commits slower than this many milliseconds are logged (0: never)."},
+};
+
+#define CONFIG_SETTING_COUNT (sizeof config_settings / sizeof config_settings[0])
+_Static_assert(CONFIG_SETTING_COUNT <= 32, "settings seen are tracked in a 32-bit mask");
+
+void config_defaults(struct config *config)
+{
+    memset(config, 0, sizeof *config);
+    snprintf(config->data_dir, sizeof config->data_dir, "%s", CONFIG_DATA_DIR_DEFAULT);
+    config->request_bytes_max = LEDGER_REQUEST_BYTES_DEFAULT;
+    config->batch_commands_max = LEDGER_BATCH_COMMANDS_DEFAULT;
+    config->map_bytes_max = LEDGER_MAP_BYTES_MAX_DEFAULT;
+    config->auth_window_s = (uint32_t)(LEDGER_AUTH_WINDOW_US / 1000000);
+    config->log_level = LOG_LEVEL_INFO;
+    config->slow_commit_ms = (uint32_t)(LEDGER_SLOW_COMMIT_US / 1000);
+}
+
+static const struct config_setting *setting_find(const char *key, size_t *index_out)
+{
+    for (size_t i = 0; i < CONFIG_SETTING_COUNT; i++) {
+        if (strcmp(config_settings[i].key, key) == 0) {
+            if (index_out) {
+                *index_out = i;
+            }
+            return &config_settings[i];
+        }
+    }
+    return NULL;
+}
+
+bool config_key_known(const char *key)
+{
+    return key != NULL && setting_find(key, NULL) != NULL;
+}
+
+enum ledger_err config_set(struct config *config, const char *key, const char *value,
+                           char error[CONFIG_ERROR_SIZE])
+{
+    const struct config_setting *setting = setting_find(key, NULL);
+    if (setting == NULL) {
+        set_error(error, "unknown setting \"%.64s\"", key);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    if (strlen(value) > CONFIG_VALUE_LENGTH_MAX && strcmp(key, "data") != 0) {
+        set_error(error, "%s: value longer than %d bytes", key, CONFIG_VALUE_LENGTH_MAX);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    /* Parse into a copy so that a refused value leaves the setting as it was. */
+    struct config copy = *config;
+    char reason[CONFIG_ERROR_SIZE];
+    if (!setting->parse(&copy, value, reason)) {
+        set_error(error, "%s = \"%.64s\": %s", key, value, reason);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    *config = copy;
+    return LEDGER_ERR_OK;
+}
+
+struct load_context {
+    struct config *config;
+    uint32_t seen_mask;
+    bool failed;
+    char error[CONFIG_ERROR_SIZE]; /* the first error, without location */
+};
+
+/* inih calls this for each `key = value`; returning 0 marks the line bad (inih
+ * then reports the first bad line's number). */
+static int load_handler(void *user, const char *section, const char *key, const char *value)
+{
+    struct load_context *context = user;
+    char reason[CONFIG_ERROR_SIZE];
+    bool ok = true;
+    if (section[0] != '\0' && strcmp(section, "ledgerd") != 0) {
+        set_error(reason, "unknown section [%.64s] (use [ledgerd] or none)", section);
+        ok = false;
+    } else {
+        size_t index = 0;
+        if (setting_find(key, &index) == NULL) {
+            set_error(reason, "unknown setting \"%.64s\"", key);
+            ok = false;
+        } else if (context->seen_mask & (UINT32_C(1) << index)) {
+            set_error(reason, "%s given twice", key);
+            ok = false;
+        } else {
+            context->seen_mask |= UINT32_C(1) << index;
+            ok = config_set(context->config, key, value, reason) == LEDGER_ERR_OK;
+        }
+    }
+    if (!ok && !context->failed) {
+        context->failed = true;
+        memcpy(context->error, reason, sizeof context->error);
+    }
+    return ok ? 1 : 0;
+}
+
+static enum ledger_err load_result(struct load_context *context, int line, const char *name,
+                                   char error[CONFIG_ERROR_SIZE])
+{
+    if (line == 0) {
+        return LEDGER_ERR_OK;
+    }
+    if (line < 0) {
+        set_error(error, "%s: cannot read the file", name);
+        return LEDGER_ERR_IO_ERROR;
+    }
+    if (context->failed) {
+        set_error(error, "%s:%d: %s", name, line, context->error);
+    } else {
+        /* inih's own parse errors: no '=' or ':', an unclosed [section]. */
+        set_error(error, "%s:%d: not a `key = value` line or [section]", name, line);
+    }
+    return LEDGER_ERR_INVALID_ARGUMENT;
+}
+
+enum ledger_err config_load(struct config *config, const char *path,
+                            char error[CONFIG_ERROR_SIZE])
+{
+    struct load_context context = {.config = config};
+    FILE *file = fopen(path, "re");
+    if (file == NULL) {
+        set_error(error, "%s: cannot open: %s", path, strerror(errno));
+        return LEDGER_ERR_IO_ERROR;
+    }
+    int line = ini_parse_file(file, load_handler, &context);
+    fclose(file);
+    return load_result(&context, line, path, error);
+}
+
+enum ledger_err config_load_string(struct config *config, const char *text, const char *name,
+                                   char error[CONFIG_ERROR_SIZE])
+{
+    struct load_context context = {.config = config};
+    int line = ini_parse_string(text, load_handler, &context);
+    return load_result(&context, line, name, error);
+}
+
+enum ledger_err config_default_url(const char *data_dir_absolute, const char *socket_name,
+                                   char out[CONFIG_URL_SIZE])
+{
+    char url[CONFIG_URL_SIZE];
+    int n = snprintf(url, sizeof url, "ipc://%s/%s", data_dir_absolute, socket_name);
+    if (n < 0 || (size_t)n >= sizeof url || (size_t)n - 6 > CONFIG_IPC_PATH_LENGTH_MAX) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    memcpy(out, url, (size_t)n + 1);
+    return LEDGER_ERR_OK;
+}
+
+/* Formats a byte count the way the parser reads it back, in the largest unit
+ * that divides it. */
+static void bytes_text(uint64_t bytes, char *out, size_t size)
+{
+    static const char *const units[] = {"T", "G", "M", "K"};
+    static const unsigned shifts[] = {40, 30, 20, 10};
+    for (size_t i = 0; i < 4; i++) {
+        uint64_t unit = UINT64_C(1) << shifts[i];
+        if (bytes >= unit && bytes % unit == 0) {
+            snprintf(out, size, "%llu%s", (unsigned long long)(bytes / unit), units[i]);
+            return;
+        }
+    }
+    snprintf(out, size, "%llu", (unsigned long long)bytes);
+}
+
+enum ledger_err config_write_sample(const char *path, const char *data_dir_absolute)
+{
+    struct config defaults;
+    config_defaults(&defaults);
+    char listen[CONFIG_URL_SIZE] = "ipc://<data dir>/ledger.sock";
+    char events[CONFIG_URL_SIZE] = "ipc://<data dir>/events.sock";
+    if (config_default_url(data_dir_absolute, "ledger.sock", listen) != LEDGER_ERR_OK ||
+        config_default_url(data_dir_absolute, "events.sock", events) != LEDGER_ERR_OK) {
+        snprintf(listen, sizeof listen, "ipc://<data dir>/ledger.sock");
+        snprintf(events, sizeof events, "ipc://<data dir>/events.sock");
+    }
+    char request_bytes[32], map_bytes[32];
+    bytes_text(defaults.request_bytes_max, request_bytes, sizeof request_bytes);
+    bytes_text(defaults.map_bytes_max, map_bytes, sizeof map_bytes);
+    char values[CONFIG_SETTING_COUNT][CONFIG_URL_SIZE + CONFIG_PATH_SIZE];
+    snprintf(values[0], sizeof values[0], "%s", data_dir_absolute);
+    snprintf(values[1], sizeof values[1], "%s", listen);
+    snprintf(values[2], sizeof values[2], "%s", events);
+    snprintf(values[3], sizeof values[3], "%s", request_bytes);
+    snprintf(values[4], sizeof values[4], "%u", defaults.batch_commands_max);
+    snprintf(values[5], sizeof values[5], "%s", map_bytes);
+    snprintf(values[6], sizeof values[6], "%u", defaults.auth_window_s);
+    snprintf(values[7], sizeof values[7], "%s", log_level_name(defaults.log_level));
+    snprintf(values[8], sizeof values[8], "off");
+    snprintf(values[9], sizeof values[9], "%u", defaults.slow_commit_ms);
+    _Static_assert(CONFIG_SETTING_COUNT == 10, "one sample value per setting");
+
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return LEDGER_ERR_IO_ERROR;
+    }
+    FILE *file = fdopen(fd, "w");
+    if (file == NULL) {
+        close(fd);
+        unlink(path);
+        return LEDGER_ERR_IO_ERROR;
+    }
+    fprintf(file, "# ledgerd.conf: settings of ledgerd for this data directory.\n"
+                  "#\n"
+                  "# Each line below shows a setting at its default, commented out: remove\n"
+                  "# the '#' and change the value to use another. Every setting can also be\n"
+                  "# given on the command line (--listen URL, --log-level debug, ...), which\n"
+                  "# wins over this file. Unknown settings are refused.\n"
+                  "\n"
+                  "[ledgerd]\n");
+    for (size_t i = 0; i < CONFIG_SETTING_COUNT; i++) {
+        fprintf(file, "\n# %s\n# %s = %s\n", config_settings[i].help, config_settings[i].key,
+                values[i]);
+    }
+    bool ok = fflush(file) == 0 && fsync(fd) == 0;
+    ok = fclose(file) == 0 && ok;
+    if (!ok) {
+        unlink(path);
+        return LEDGER_ERR_IO_ERROR;
+    }
+    return LEDGER_ERR_OK;
+}

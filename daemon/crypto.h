@@ -21,37 +21,55 @@
 #define CRYPTO_SIGN_SECRET_BYTES 64
 #define CRYPTO_SIGNATURE_BYTES   64
 
-/* Initializes the library once; safe to call many times. INTERNAL on failure. */
+/* Initializes the library once; safe to call many times, from any thread after
+ * the first call returned. Call before any other function here. INTERNAL on
+ * failure. */
 __attribute__((warn_unused_result)) enum ledger_err crypto_init(void);
 
+/* SHA-256 of `size` bytes at `data` (borrowed) into `out`. */
 void crypto_sha256(const void *data, size_t size, uint8_t out[CRYPTO_HASH_BYTES]);
 /* SHA-256(prefix || data): RFC 6962 leaf (prefix 0x00) hashing. */
 void crypto_sha256_prefixed(uint8_t prefix, const void *data, size_t size,
                             uint8_t out[CRYPTO_HASH_BYTES]);
-/* SHA-256(0x01 || left || right): RFC 6962 interior node. */
+/* SHA-256(0x01 || left || right): RFC 6962 interior node. `out` may be the
+ * same memory as `left` or `right`. */
 void crypto_node_hash(const uint8_t left[CRYPTO_HASH_BYTES], const uint8_t right[CRYPTO_HASH_BYTES],
                       uint8_t out[CRYPTO_HASH_BYTES]);
 
+/* HMAC-SHA256 (RFC 2104) with a key of any length (a principal's is 32 bytes).
+ * All inputs are borrowed. */
 void crypto_hmac_sha256(const uint8_t *key, size_t key_size, const void *data, size_t size,
                         uint8_t out[CRYPTO_MAC_BYTES]);
-/* Constant-time equality of two byte strings of the same size. */
+/* Constant-time equality of two byte strings of the same size: use it for
+ * MACs and anything secret. */
 bool crypto_equal(const void *a, const void *b, size_t size);
 
+/* `size` bytes from the operating system's secure generator (nonces, keys). */
 void crypto_random(void *out, size_t size);
 
-void crypto_sign_keypair(uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES],
-                         uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES]);
-void crypto_sign(const uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES], const void *message,
-                 size_t size, uint8_t signature[CRYPTO_SIGNATURE_BYTES]);
-bool crypto_verify(const uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES], const void *message,
-                   size_t size, const uint8_t signature[CRYPTO_SIGNATURE_BYTES]);
+/* Ed25519 (RFC 8032). The names are not libsodium's crypto_sign*, which they
+ * would otherwise collide with at compile and link time.
+ * A new random key pair; the secret key is libsodium's 64-byte form (32-byte
+ * seed followed by the public key). */
+void crypto_ed25519_keypair(uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES],
+                            uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES]);
+/* The public key held in a 64-byte secret key. */
+void crypto_ed25519_public_key(const uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES],
+                               uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES]);
+/* A detached signature of `size` bytes at `message` (borrowed). */
+void crypto_ed25519_sign(const uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES], const void *message,
+                         size_t size, uint8_t signature[CRYPTO_SIGNATURE_BYTES]);
+/* Whether `signature` is a valid signature of the message under `public_key`. */
+bool crypto_ed25519_verify(const uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES], const void *message,
+                           size_t size, const uint8_t signature[CRYPTO_SIGNATURE_BYTES]);
 
-/* Wipes memory that held a secret. */
+/* Wipes memory that held a secret (not optimized away). */
 void crypto_wipe(void *data, size_t size);
 
 /* Lower-case hex of `size` bytes into out (2*size+1 bytes, NUL-terminated). */
 void crypto_hex(const uint8_t *data, size_t size, char *out);
-/* Parses exactly 2*size hex digits. INVALID_ARGUMENT otherwise. */
+/* Parses exactly 2*size hex digits (either case) followed by the string's
+ * end into `out` (written only on success). INVALID_ARGUMENT otherwise. */
 __attribute__((warn_unused_result)) enum ledger_err crypto_unhex(const char *hex, uint8_t *out,
                                                                  size_t size);
 

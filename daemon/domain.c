@@ -1,2 +1,2420 @@
-/* domain.c: placeholder until the module lands. */
-typedef int ledger_placeholder_domain;
+/*
+ * domain.c: the rules of DOMAIN.md: deciding commands and evolving a
+ * customer's state, as pure functions.
+ *
+ * Owns: the customer aggregate (struct domain_customer) and its growth within
+ * the LEDGER_CUSTOMER_*_MAX limits; the decision of each command (validation
+ * of every field, authorization through policy.h, the rules, and the event
+ * that records the outcome); applying each customer event to the aggregate;
+ * the activity log's action names and the partner-visibility of events.
+ * Does not own: storage, time, the command-id index or expected versions
+ * (engine), the role table (policy.c), the views.
+ *
+ * Purity: nothing here reads a clock, a file, or a global that changes. The
+ * time is input->now_us, ids derive from input->sequence ("ord-<seq>",
+ * "res-<seq>", "sp-<seq>"), so deciding the same input twice gives the same
+ * event byte for byte.
+ *
+ * Order of checks in domain_decide (docs/events.md, "Refusals"):
+ *   1. the command has a body this build knows (UNKNOWN_MESSAGE);
+ *   2. the role may use the command (policy table: FORBIDDEN / ASK_PARTNER);
+ *   3. the envelope: command id, correlation id, business time;
+ *   4. the scope: partner and customer of the principal (PARTNER_MISMATCH);
+ *   5. the body's fields, each validated by shape (INVALID_ARGUMENT,
+ *      INVALID_AMOUNT, UNKNOWN_MESSAGE, INVALID_TERM, CURRENCY_MISMATCH);
+ *   6. existence: partner, customer (PARTNER_NOT_FOUND, CUSTOMER_NOT_FOUND);
+ *   7. the rules against the customer's state, in the order of DOMAIN.md.
+ * The first failing check is the refusal; its message names what failed.
+ *
+ * Evolve is the inverse guarantee: it accepts every event decide produces and
+ * returns CORRUPT, never asserts, for anything else. Each apply validates the
+ * whole event and reserves memory before it changes anything, so a failed
+ * evolve leaves the state as it was.
+ */
+#include "domain.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+/* Terms are counted in 365-day years (docs/events.md): the expiry is the start
+ * plus 365 * 24 h per year of the term, whatever the calendar's leap days. */
+#define DOMAIN_YEAR_US (INT64_C(365) * 24 * 3600 * 1000000)
+/* Resource group names in a scope target: Azure allows 1..90 characters; ours
+ * are bounded so that "subscription/group" fits struct domain_scope. */
+#define DOMAIN_GROUP_LENGTH_MAX LEDGER_ID_LENGTH_MAX
+/* The only currency the refund cap counts in (rule 7). */
+#define DOMAIN_CAP_CURRENCY "USD"
+
+_Static_assert(LEDGER_ID_LENGTH_MAX + 1 + DOMAIN_GROUP_LENGTH_MAX < DOMAIN_ID_SIZE * 2,
+               "a resource-group target fits struct domain_scope");
+_Static_assert(LEDGER_TIME_US_MAX + 2 * 5 * DOMAIN_YEAR_US > LEDGER_TIME_US_MAX,
+               "two five-year terms past the latest time do not overflow");
+
+/* SKU families offered with a five-year term (rule 9). Azure sells P5Y only
+ * for a few families: M-series and HB/HC high-performance VMs and dedicated
+ * hosts. A SKU whose name starts with one of these may be bought for P5Y. */
+static const char *const p5y_sku_prefixes[] = {
+    "Standard_M",
+    "Standard_HB",
+    "Standard_HC",
+    "DedicatedHost_",
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static bool copy_string(char *target, size_t target_size, const char *source)
+{
+    if (source == NULL)
+        source = "";
+    size_t length = strlen(source);
+    if (length >= target_size)
+        return false;
+    memcpy(target, source, length + 1);
+    return true;
+}
+
+static bool string_empty(const char *s)
+{
+    return s == NULL || s[0] == '\0';
+}
+
+static bool string_equal(const char *a, const char *b)
+{
+    return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+static int64_t term_years(Ledger__V1__Term term)
+{
+    switch (term) {
+    case LEDGER__V1__TERM__TERM_P1Y:
+        return 1;
+    case LEDGER__V1__TERM__TERM_P3Y:
+        return 3;
+    case LEDGER__V1__TERM__TERM_P5Y:
+        return 5;
+    default:
+        return 0;
+    }
+}
+
+static bool offer_eligible(Ledger__V1__Offer offer)
+{
+    return offer == LEDGER__V1__OFFER__OFFER_AZURE_PLAN ||
+           offer == LEDGER__V1__OFFER__OFFER_AZURE_GLOBAL;
+}
+
+static bool sku_allows_p5y(const char *sku)
+{
+    for (size_t i = 0; i < sizeof p5y_sku_prefixes / sizeof p5y_sku_prefixes[0]; i++) {
+        size_t length = strlen(p5y_sku_prefixes[i]);
+        if (strncmp(sku, p5y_sku_prefixes[i], length) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Resource group names: [A-Za-z0-9._()-], 1..DOMAIN_GROUP_LENGTH_MAX. */
+static bool group_name_valid(const char *group)
+{
+    size_t length = 0;
+    for (; group[length] != '\0'; length++) {
+        char c = group[length];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '(' || c == ')' || c == '-';
+        if (!ok || length >= DOMAIN_GROUP_LENGTH_MAX)
+            return false;
+    }
+    return length > 0;
+}
+
+/* Grows an array to hold count + 1 items, within max. CORRUPT past max (a
+ * decision never lets that happen), NO_MEMORY. *items_out written on OK. */
+static enum ledger_err grow(void *items, size_t *capacity, size_t count, size_t item_size,
+                            size_t max, void **items_out)
+{
+    if (count >= max)
+        return LEDGER_ERR_CORRUPT;
+    if (count < *capacity) {
+        *items_out = items;
+        return LEDGER_ERR_OK;
+    }
+    size_t wanted = *capacity == 0 ? 8 : *capacity * 2;
+    if (wanted > max)
+        wanted = max;
+    void *grown = realloc(items, wanted * item_size);
+    if (grown == NULL)
+        return LEDGER_ERR_NO_MEMORY;
+    *capacity = wanted;
+    *items_out = grown;
+    return LEDGER_ERR_OK;
+}
+
+/* ---- the aggregate ------------------------------------------------------- */
+
+struct domain_customer *domain_customer_new(const char *partner_id, const char *customer_id)
+{
+    struct domain_customer *customer = calloc(1, sizeof *customer);
+    if (customer == NULL)
+        return NULL;
+    if (!copy_string(customer->partner_id, sizeof customer->partner_id, partner_id) ||
+        !copy_string(customer->customer_id, sizeof customer->customer_id, customer_id)) {
+        free(customer);
+        return NULL;
+    }
+    return customer;
+}
+
+void domain_customer_free(struct domain_customer *customer)
+{
+    if (customer == NULL)
+        return;
+    free(customer->subscriptions);
+    free(customer->roles);
+    free(customer->permission_changes);
+    free(customer->reservations);
+    free(customer->savings_plans);
+    free(customer->refunds);
+    free(customer);
+}
+
+/* A copy of count items (capacity = count). NULL only when out of memory. */
+static void *copy_items(const void *items, size_t count, size_t item_size, bool *ok)
+{
+    if (count == 0)
+        return NULL;
+    void *copy = malloc(count * item_size);
+    if (copy == NULL) {
+        *ok = false;
+        return NULL;
+    }
+    memcpy(copy, items, count * item_size);
+    return copy;
+}
+
+struct domain_customer *domain_customer_clone(const struct domain_customer *customer)
+{
+    if (customer == NULL)
+        return NULL;
+    struct domain_customer *copy = malloc(sizeof *copy);
+    if (copy == NULL)
+        return NULL;
+    *copy = *customer;
+    bool ok = true;
+    copy->subscriptions = copy_items(customer->subscriptions, customer->subscription_count,
+                                     sizeof *customer->subscriptions, &ok);
+    copy->subscription_capacity = customer->subscription_count;
+    copy->roles = copy_items(customer->roles, customer->role_count, sizeof *customer->roles, &ok);
+    copy->role_capacity = customer->role_count;
+    copy->permission_changes =
+        copy_items(customer->permission_changes, customer->permission_change_count,
+                   sizeof *customer->permission_changes, &ok);
+    copy->permission_change_capacity = customer->permission_change_count;
+    copy->reservations = copy_items(customer->reservations, customer->reservation_count,
+                                    sizeof *customer->reservations, &ok);
+    copy->reservation_capacity = customer->reservation_count;
+    copy->savings_plans = copy_items(customer->savings_plans, customer->savings_plan_count,
+                                     sizeof *customer->savings_plans, &ok);
+    copy->savings_plan_capacity = customer->savings_plan_count;
+    copy->refunds =
+        copy_items(customer->refunds, customer->refund_count, sizeof *customer->refunds, &ok);
+    copy->refund_capacity = customer->refund_count;
+    if (!ok) {
+        domain_customer_free(copy);
+        return NULL;
+    }
+    return copy;
+}
+
+static struct domain_reservation *find_reservation(const struct domain_customer *customer,
+                                                   const char *reservation_id)
+{
+    if (customer == NULL || reservation_id == NULL)
+        return NULL;
+    for (size_t i = 0; i < customer->reservation_count; i++) {
+        if (strcmp(customer->reservations[i].id, reservation_id) == 0)
+            return &customer->reservations[i];
+    }
+    return NULL;
+}
+
+static struct domain_savings_plan *find_savings_plan(const struct domain_customer *customer,
+                                                     const char *savings_plan_id)
+{
+    if (customer == NULL || savings_plan_id == NULL)
+        return NULL;
+    for (size_t i = 0; i < customer->savings_plan_count; i++) {
+        if (strcmp(customer->savings_plans[i].id, savings_plan_id) == 0)
+            return &customer->savings_plans[i];
+    }
+    return NULL;
+}
+
+static struct domain_subscription *find_subscription(const struct domain_customer *customer,
+                                                     const char *subscription_id)
+{
+    if (customer == NULL || subscription_id == NULL)
+        return NULL;
+    for (size_t i = 0; i < customer->subscription_count; i++) {
+        if (strcmp(customer->subscriptions[i].id, subscription_id) == 0)
+            return &customer->subscriptions[i];
+    }
+    return NULL;
+}
+
+/* The index of an assignment, or -1. */
+static long find_role(const struct domain_customer *customer, const char *subscription_id,
+                      const char *user, Ledger__V1__AzureRole role)
+{
+    for (size_t i = 0; i < customer->role_count; i++) {
+        const struct domain_role_assignment *assignment = &customer->roles[i];
+        if (assignment->role == role && strcmp(assignment->subscription_id, subscription_id) == 0 &&
+            strcmp(assignment->user, user) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+const struct domain_reservation *domain_find_reservation(const struct domain_customer *customer,
+                                                         const char *reservation_id)
+{
+    return find_reservation(customer, reservation_id);
+}
+
+const struct domain_savings_plan *domain_find_savings_plan(const struct domain_customer *customer,
+                                                           const char *savings_plan_id)
+{
+    return find_savings_plan(customer, savings_plan_id);
+}
+
+const struct domain_subscription *domain_find_subscription(const struct domain_customer *customer,
+                                                           const char *subscription_id)
+{
+    return find_subscription(customer, subscription_id);
+}
+
+/* ---- evolve -------------------------------------------------------------- */
+
+static void actor_from_message(const Ledger__V1__Actor *message, struct domain_actor *actor)
+{
+    memset(actor, 0, sizeof *actor);
+    if (message == NULL)
+        return;
+    /* Both were validated ids when decided; a longer one is cut, not trusted. */
+    snprintf(actor->principal_id, sizeof actor->principal_id, "%s",
+             message->principal_id != NULL ? message->principal_id : "");
+    actor->role = message->role;
+    snprintf(actor->user, sizeof actor->user, "%s", message->user != NULL ? message->user : "");
+}
+
+static bool money_from_message(const Ledger__V1__Money *message, bool positive_only,
+                               struct domain_money *money)
+{
+    if (!codec_money_valid(message, positive_only))
+        return false;
+    money->amount_minor = message->amount_minor;
+    memcpy(money->currency, message->currency, DOMAIN_CURRENCY_SIZE);
+    return true;
+}
+
+/* A scope as stored: declared kind, target that fits (its meaning was checked
+ * against the customer when decided). */
+static bool scope_from_message(const Ledger__V1__Scope *message, struct domain_scope *scope)
+{
+    if (message == NULL || !codec_scope_kind_valid((int)message->kind))
+        return false;
+    scope->kind = message->kind;
+    return copy_string(scope->target, sizeof scope->target, message->target);
+}
+
+static bool reservation_from_message(const Ledger__V1__ReservationPurchased *message,
+                                     const Ledger__V1__Event *event,
+                                     struct domain_reservation *reservation)
+{
+    memset(reservation, 0, sizeof *reservation);
+    if (message == NULL || !codec_id_valid(message->reservation_id) ||
+        !codec_id_valid(message->order_id) || !codec_id_valid(message->billing_subscription_id) ||
+        !codec_sku_valid(message->sku) || !codec_sku_valid(message->region) ||
+        message->quantity == 0 || message->quantity > LEDGER_QUANTITY_MAX ||
+        !codec_term_valid((int)message->term) ||
+        !codec_billing_plan_valid((int)message->billing_plan) ||
+        !codec_purchaser_valid((int)message->purchaser) ||
+        message->expires_us <= message->starts_us)
+        return false;
+    if (!copy_string(reservation->id, sizeof reservation->id, message->reservation_id) ||
+        !copy_string(reservation->order_id, sizeof reservation->order_id, message->order_id) ||
+        !copy_string(reservation->billing_subscription_id,
+                     sizeof reservation->billing_subscription_id,
+                     message->billing_subscription_id) ||
+        !copy_string(reservation->sku, sizeof reservation->sku, message->sku) ||
+        !copy_string(reservation->region, sizeof reservation->region, message->region) ||
+        !scope_from_message(message->scope, &reservation->scope) ||
+        !money_from_message(message->price, true, &reservation->price) ||
+        !money_from_message(message->retail_price, true, &reservation->retail_price))
+        return false;
+    reservation->quantity = message->quantity;
+    reservation->term = message->term;
+    reservation->billing_plan = message->billing_plan;
+    reservation->auto_renew = message->auto_renew;
+    reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE;
+    reservation->starts_us = message->starts_us;
+    reservation->expires_us = message->expires_us;
+    reservation->purchaser = message->purchaser;
+    actor_from_message(event->actor, &reservation->bought_by);
+    reservation->sequence = event->sequence;
+    reservation->last_sequence = event->sequence;
+    return true;
+}
+
+static enum ledger_err reserve_reservations(struct domain_customer *customer, size_t extra)
+{
+    /* Room for `extra` more, grown one step at a time within the limit. */
+    for (size_t i = 0; i < extra; i++) {
+        if (customer->reservation_count + i < customer->reservation_capacity)
+            continue;
+        void *grown = NULL;
+        enum ledger_err err = grow(customer->reservations, &customer->reservation_capacity,
+                                   customer->reservation_count + i, sizeof *customer->reservations,
+                                   LEDGER_CUSTOMER_RESERVATIONS_MAX, &grown);
+        if (err != LEDGER_ERR_OK)
+            return err;
+        customer->reservations = grown;
+    }
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err add_reservation(struct domain_customer *customer,
+                                       const Ledger__V1__ReservationPurchased *message,
+                                       const Ledger__V1__Event *event)
+{
+    struct domain_reservation reservation;
+    if (!reservation_from_message(message, event, &reservation) ||
+        find_reservation(customer, reservation.id) != NULL)
+        return LEDGER_ERR_CORRUPT;
+    enum ledger_err err = reserve_reservations(customer, 1);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    customer->reservations[customer->reservation_count++] = reservation;
+    return LEDGER_ERR_OK;
+}
+
+static struct domain_reservation *active_reservation(struct domain_customer *customer,
+                                                     const char *reservation_id)
+{
+    struct domain_reservation *reservation = find_reservation(customer, reservation_id);
+    if (reservation == NULL ||
+        reservation->state != LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE)
+        return NULL;
+    return reservation;
+}
+
+static enum ledger_err apply_permission(struct domain_customer *customer,
+                                        const Ledger__V1__Event *event,
+                                        Ledger__V1__PermissionKind kind, bool enabled)
+{
+    if (!codec_permission_kind_valid((int)kind) || customer->permission_on[kind] == enabled)
+        return LEDGER_ERR_CORRUPT;
+    void *grown = NULL;
+    enum ledger_err err =
+        grow(customer->permission_changes, &customer->permission_change_capacity,
+             customer->permission_change_count, sizeof *customer->permission_changes,
+             LEDGER_CUSTOMER_PERMISSION_CHANGES_MAX, &grown);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    customer->permission_changes = grown;
+    struct domain_permission_change *change =
+        &customer->permission_changes[customer->permission_change_count++];
+    memset(change, 0, sizeof *change);
+    change->kind = kind;
+    change->enabled = enabled;
+    change->changed_us = event->business_us;
+    actor_from_message(event->actor, &change->changed_by);
+    change->sequence = event->sequence;
+    customer->permission_on[kind] = enabled;
+    customer->permission_sequence[kind] = enabled ? event->sequence : 0;
+    return LEDGER_ERR_OK;
+}
+
+/* Drops refunds too old to count against the cap again: dated more than two
+ * windows before this event's business time (one window of margin for
+ * commands dated in the past). Only called when the array is full. */
+static void prune_refunds(struct domain_customer *customer, int64_t business_us)
+{
+    int64_t horizon_us = business_us - 2 * LEDGER_REFUND_WINDOW_US;
+    size_t kept = 0;
+    for (size_t i = 0; i < customer->refund_count; i++) {
+        if (customer->refunds[i].at_us > horizon_us)
+            customer->refunds[kept++] = customer->refunds[i];
+    }
+    customer->refund_count = kept;
+}
+
+static enum ledger_err apply_cancelled(struct domain_customer *customer,
+                                       const Ledger__V1__Event *event)
+{
+    const Ledger__V1__ReservationCancelled *body = event->reservation_cancelled;
+    struct domain_money refund, refund_usd;
+    if (body == NULL || !money_from_message(body->refund, false, &refund) ||
+        !money_from_message(body->refund_usd, false, &refund_usd) ||
+        strcmp(refund_usd.currency, DOMAIN_CAP_CURRENCY) != 0)
+        return LEDGER_ERR_CORRUPT;
+    struct domain_reservation *reservation = active_reservation(customer, body->reservation_id);
+    if (reservation == NULL)
+        return LEDGER_ERR_CORRUPT;
+    if (customer->refund_count >= LEDGER_CUSTOMER_REFUNDS_MAX)
+        prune_refunds(customer, event->business_us);
+    void *grown = NULL;
+    enum ledger_err err =
+        grow(customer->refunds, &customer->refund_capacity, customer->refund_count,
+             sizeof *customer->refunds, LEDGER_CUSTOMER_REFUNDS_MAX, &grown);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    customer->refunds = grown;
+    customer->refunds[customer->refund_count].at_us = event->business_us;
+    customer->refunds[customer->refund_count].usd_minor = refund_usd.amount_minor;
+    customer->refund_count++;
+    reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED;
+    reservation->last_sequence = event->sequence;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err apply_exchanged(struct domain_customer *customer,
+                                       const Ledger__V1__Event *event)
+{
+    const Ledger__V1__ReservationExchanged *body = event->reservation_exchanged;
+    if (body == NULL || body->n_returned_reservation_ids == 0 ||
+        body->n_returned_reservation_ids > LEDGER_EXCHANGE_RETURNS_MAX || body->replacement == NULL)
+        return LEDGER_ERR_CORRUPT;
+    struct domain_reservation *returned[LEDGER_EXCHANGE_RETURNS_MAX];
+    for (size_t i = 0; i < body->n_returned_reservation_ids; i++) {
+        returned[i] = active_reservation(customer, body->returned_reservation_ids[i]);
+        if (returned[i] == NULL)
+            return LEDGER_ERR_CORRUPT;
+        for (size_t j = 0; j < i; j++) {
+            if (returned[j] == returned[i])
+                return LEDGER_ERR_CORRUPT;
+        }
+    }
+    struct domain_reservation replacement;
+    if (!reservation_from_message(body->replacement, event, &replacement) ||
+        find_reservation(customer, replacement.id) != NULL)
+        return LEDGER_ERR_CORRUPT;
+    /* Index, not pointers: reserving may move the array. */
+    size_t indexes[LEDGER_EXCHANGE_RETURNS_MAX];
+    for (size_t i = 0; i < body->n_returned_reservation_ids; i++)
+        indexes[i] = (size_t)(returned[i] - customer->reservations);
+    enum ledger_err err = reserve_reservations(customer, 1);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    for (size_t i = 0; i < body->n_returned_reservation_ids; i++) {
+        struct domain_reservation *reservation = &customer->reservations[indexes[i]];
+        reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED;
+        reservation->last_sequence = event->sequence;
+    }
+    customer->reservations[customer->reservation_count++] = replacement;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err apply_renewed(struct domain_customer *customer,
+                                     const Ledger__V1__Event *event)
+{
+    const Ledger__V1__ReservationRenewed *body = event->reservation_renewed;
+    if (body == NULL)
+        return LEDGER_ERR_CORRUPT;
+    struct domain_reservation *old = active_reservation(customer, body->reservation_id);
+    struct domain_reservation renewal;
+    if (old == NULL || !reservation_from_message(body->renewal, event, &renewal) ||
+        find_reservation(customer, renewal.id) != NULL)
+        return LEDGER_ERR_CORRUPT;
+    size_t index = (size_t)(old - customer->reservations);
+    enum ledger_err err = reserve_reservations(customer, 1);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    customer->reservations[index].state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
+    customer->reservations[index].last_sequence = event->sequence;
+    customer->reservations[customer->reservation_count++] = renewal;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err apply_savings_plan(struct domain_customer *customer,
+                                          const Ledger__V1__Event *event)
+{
+    const Ledger__V1__SavingsPlanPurchased *body = event->savings_plan_purchased;
+    struct domain_savings_plan plan;
+    memset(&plan, 0, sizeof plan);
+    if (body == NULL || !codec_id_valid(body->savings_plan_id) ||
+        !codec_id_valid(body->billing_subscription_id) || !codec_term_valid((int)body->term) ||
+        !codec_billing_plan_valid((int)body->billing_plan) ||
+        !codec_purchaser_valid((int)body->purchaser) || body->expires_us <= body->starts_us ||
+        find_savings_plan(customer, body->savings_plan_id) != NULL)
+        return LEDGER_ERR_CORRUPT;
+    if (!copy_string(plan.id, sizeof plan.id, body->savings_plan_id) ||
+        !copy_string(plan.billing_subscription_id, sizeof plan.billing_subscription_id,
+                     body->billing_subscription_id) ||
+        !money_from_message(body->hourly_commitment, true, &plan.hourly_commitment) ||
+        !scope_from_message(body->scope, &plan.scope) ||
+        !money_from_message(body->price, true, &plan.price) ||
+        !money_from_message(body->retail_price, true, &plan.retail_price))
+        return LEDGER_ERR_CORRUPT;
+    plan.term = body->term;
+    plan.billing_plan = body->billing_plan;
+    plan.auto_renew = body->auto_renew;
+    plan.starts_us = body->starts_us;
+    plan.expires_us = body->expires_us;
+    plan.purchaser = body->purchaser;
+    actor_from_message(event->actor, &plan.bought_by);
+    plan.sequence = event->sequence;
+    void *grown = NULL;
+    enum ledger_err err = grow(customer->savings_plans, &customer->savings_plan_capacity,
+                               customer->savings_plan_count, sizeof *customer->savings_plans,
+                               LEDGER_CUSTOMER_SAVINGS_PLANS_MAX, &grown);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    customer->savings_plans = grown;
+    customer->savings_plans[customer->savings_plan_count++] = plan;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err apply_subscription(struct domain_customer *customer,
+                                          const Ledger__V1__Event *event)
+{
+    const Ledger__V1__SubscriptionPurchased *body = event->subscription_purchased;
+    if (body == NULL || !codec_id_valid(body->subscription_id) ||
+        !codec_offer_valid((int)body->offer) ||
+        find_subscription(customer, body->subscription_id) != NULL)
+        return LEDGER_ERR_CORRUPT;
+    void *grown = NULL;
+    enum ledger_err err = grow(customer->subscriptions, &customer->subscription_capacity,
+                               customer->subscription_count, sizeof *customer->subscriptions,
+                               LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX, &grown);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    customer->subscriptions = grown;
+    struct domain_subscription *subscription =
+        &customer->subscriptions[customer->subscription_count++];
+    memset(subscription, 0, sizeof *subscription);
+    copy_string(subscription->id, sizeof subscription->id, body->subscription_id);
+    subscription->offer = body->offer;
+    subscription->status = LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
+    subscription->sequence = event->sequence;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err apply_role_assigned(struct domain_customer *customer,
+                                           const Ledger__V1__Event *event)
+{
+    const Ledger__V1__RoleAssigned *body = event->role_assigned;
+    if (body == NULL || !codec_id_valid(body->user) || !codec_azure_role_valid((int)body->role) ||
+        find_subscription(customer, body->subscription_id) == NULL ||
+        find_role(customer, body->subscription_id, body->user, body->role) >= 0)
+        return LEDGER_ERR_CORRUPT;
+    void *grown = NULL;
+    enum ledger_err err = grow(customer->roles, &customer->role_capacity, customer->role_count,
+                               sizeof *customer->roles, LEDGER_CUSTOMER_ROLES_MAX, &grown);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    customer->roles = grown;
+    struct domain_role_assignment *assignment = &customer->roles[customer->role_count++];
+    memset(assignment, 0, sizeof *assignment);
+    copy_string(assignment->subscription_id, sizeof assignment->subscription_id,
+                body->subscription_id);
+    copy_string(assignment->user, sizeof assignment->user, body->user);
+    assignment->role = body->role;
+    assignment->sequence = event->sequence;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err apply_role_removed(struct domain_customer *customer,
+                                          const Ledger__V1__Event *event)
+{
+    const Ledger__V1__RoleRemoved *body = event->role_removed;
+    if (body == NULL || body->subscription_id == NULL || body->user == NULL)
+        return LEDGER_ERR_CORRUPT;
+    long index = find_role(customer, body->subscription_id, body->user, body->role);
+    if (index < 0)
+        return LEDGER_ERR_CORRUPT;
+    /* Keep the order: decisions pick the first matching assignment. */
+    memmove(&customer->roles[index], &customer->roles[index + 1],
+            (customer->role_count - (size_t)index - 1) * sizeof *customer->roles);
+    customer->role_count--;
+    return LEDGER_ERR_OK;
+}
+
+/* One event's effect. Every branch validates before it changes anything. */
+static enum ledger_err apply_body(struct domain_customer *customer, const Ledger__V1__Event *event)
+{
+    if (!customer->onboarded && event->body_case != LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED)
+        return LEDGER_ERR_CORRUPT;
+    switch (event->body_case) {
+    case LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED: {
+        const Ledger__V1__CustomerOnboarded *body = event->customer_onboarded;
+        if (customer->onboarded || body == NULL || !codec_name_valid(body->name) ||
+            !copy_string(customer->name, sizeof customer->name, body->name))
+            return LEDGER_ERR_CORRUPT;
+        customer->onboarded = true;
+        return LEDGER_ERR_OK;
+    }
+    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED:
+        return apply_subscription(customer, event);
+    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_STATUS_CHANGED: {
+        const Ledger__V1__SubscriptionStatusChanged *body = event->subscription_status_changed;
+        if (body == NULL)
+            return LEDGER_ERR_CORRUPT;
+        struct domain_subscription *subscription =
+            find_subscription(customer, body->subscription_id);
+        if (subscription == NULL || !codec_subscription_status_valid((int)body->to_status) ||
+            subscription->status != body->from_status || body->from_status == body->to_status)
+            return LEDGER_ERR_CORRUPT;
+        subscription->status = body->to_status;
+        return LEDGER_ERR_OK;
+    }
+    case LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED:
+        return apply_role_assigned(customer, event);
+    case LEDGER__V1__EVENT__BODY_ROLE_REMOVED:
+        return apply_role_removed(customer, event);
+    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED:
+        if (event->purchase_permission_granted == NULL)
+            return LEDGER_ERR_CORRUPT;
+        return apply_permission(customer, event, event->purchase_permission_granted->kind, true);
+    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED:
+        if (event->purchase_permission_revoked == NULL)
+            return LEDGER_ERR_CORRUPT;
+        return apply_permission(customer, event, event->purchase_permission_revoked->kind, false);
+    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED:
+        return add_reservation(customer, event->reservation_purchased, event);
+    case LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED: {
+        const Ledger__V1__ReservationScopeChanged *body = event->reservation_scope_changed;
+        struct domain_scope scope;
+        if (body == NULL || !scope_from_message(body->to_scope, &scope))
+            return LEDGER_ERR_CORRUPT;
+        struct domain_reservation *reservation = active_reservation(customer, body->reservation_id);
+        if (reservation == NULL)
+            return LEDGER_ERR_CORRUPT;
+        reservation->scope = scope;
+        reservation->last_sequence = event->sequence;
+        return LEDGER_ERR_OK;
+    }
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET: {
+        const Ledger__V1__ReservationRenewalSet *body = event->reservation_renewal_set;
+        struct domain_reservation *reservation =
+            body != NULL ? active_reservation(customer, body->reservation_id) : NULL;
+        if (reservation == NULL)
+            return LEDGER_ERR_CORRUPT;
+        reservation->auto_renew = body->auto_renew;
+        reservation->last_sequence = event->sequence;
+        return LEDGER_ERR_OK;
+    }
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
+        return apply_renewed(customer, event);
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED:
+        return apply_exchanged(customer, event);
+    case LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED:
+        return apply_cancelled(customer, event);
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED: {
+        const Ledger__V1__ReservationExpired *body = event->reservation_expired;
+        struct domain_reservation *reservation =
+            body != NULL ? active_reservation(customer, body->reservation_id) : NULL;
+        if (reservation == NULL)
+            return LEDGER_ERR_CORRUPT;
+        reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
+        reservation->last_sequence = event->sequence;
+        return LEDGER_ERR_OK;
+    }
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
+        return apply_savings_plan(customer, event);
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED: {
+        const Ledger__V1__SavingsPlanScopeChanged *body = event->savings_plan_scope_changed;
+        struct domain_scope scope;
+        if (body == NULL || !scope_from_message(body->to_scope, &scope))
+            return LEDGER_ERR_CORRUPT;
+        struct domain_savings_plan *plan = find_savings_plan(customer, body->savings_plan_id);
+        if (plan == NULL)
+            return LEDGER_ERR_CORRUPT;
+        plan->scope = scope;
+        return LEDGER_ERR_OK;
+    }
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET: {
+        const Ledger__V1__SavingsPlanRenewalSet *body = event->savings_plan_renewal_set;
+        struct domain_savings_plan *plan =
+            body != NULL ? find_savings_plan(customer, body->savings_plan_id) : NULL;
+        if (plan == NULL)
+            return LEDGER_ERR_CORRUPT;
+        plan->auto_renew = body->auto_renew;
+        return LEDGER_ERR_OK;
+    }
+    case LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET:
+        if (event->cost_visibility_set == NULL)
+            return LEDGER_ERR_CORRUPT;
+        customer->retail_prices_visible = event->cost_visibility_set->retail_prices_visible;
+        return LEDGER_ERR_OK;
+    case LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED:
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED:
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED:
+    case LEDGER__V1__EVENT__BODY__NOT_SET:
+    default:
+        /* Not an event of a customer's stream (or one this build does not know). */
+        return LEDGER_ERR_CORRUPT;
+    }
+}
+
+enum ledger_err domain_customer_evolve(struct domain_customer *customer,
+                                       const Ledger__V1__Event *event)
+{
+    if (customer == NULL || event == NULL)
+        return LEDGER_ERR_INTERNAL;
+    /* Schema versions: every version this build knows is listed here; where a
+     * later version changes what a field means, apply_body branches on
+     * event->schema_version. Version 1 is the only one so far. */
+    if (event->schema_version < 1 || event->schema_version > LEDGER_SCHEMA_VERSION)
+        return LEDGER_ERR_CORRUPT;
+    if (!string_equal(event->partner_id, customer->partner_id) ||
+        !string_equal(event->customer_id, customer->customer_id) ||
+        event->stream_version != customer->version + 1)
+        return LEDGER_ERR_CORRUPT;
+    enum ledger_err err = apply_body(customer, event);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    customer->version = event->stream_version;
+    return LEDGER_ERR_OK;
+}
+
+/* ---- decide: context and refusals ---------------------------------------- */
+
+struct decision {
+    const struct domain_input *in;
+    struct domain_output *out;
+    const Ledger__V1__Command *command;
+    const struct domain_principal *principal;
+    const struct domain_customer *customer; /* customer commands only */
+    int64_t business_us;
+};
+
+__attribute__((format(printf, 3, 4))) static enum ledger_err
+refuse(struct decision *d, enum ledger_err err, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(d->out->message, sizeof d->out->message, format, args);
+    va_end(args);
+    return err;
+}
+
+static const char *kind_name(Ledger__V1__PermissionKind kind)
+{
+    return codec_enum_name(CODEC_ENUM_PERMISSION_KIND, (int)kind);
+}
+
+/* ---- decide: field validation -------------------------------------------- */
+
+static enum ledger_err check_id(struct decision *d, const char *value, const char *field)
+{
+    if (!codec_id_valid(value))
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "%s must be 1..%d characters of [A-Za-z0-9._:@-]", field,
+                      LEDGER_ID_LENGTH_MAX);
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err check_sku(struct decision *d, const char *value, const char *field)
+{
+    if (!codec_sku_valid(value))
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "%s must be 1..%d characters of [A-Za-z0-9._:@-] and '_'", field,
+                      LEDGER_SKU_LENGTH_MAX);
+    return LEDGER_ERR_OK;
+}
+
+/* Declared and not UNSPECIFIED: undeclared numbers are UNKNOWN_MESSAGE (a
+ * newer client), the zero is a missing field. */
+static enum ledger_err check_enum(struct decision *d, enum codec_enum which, int value,
+                                  const char *field)
+{
+    if (!codec_enum_declared(which, value))
+        return refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE,
+                      "%s has the value %d, which this daemon does not know", field, value);
+    if (value == 0)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "%s is required", field);
+    return LEDGER_ERR_OK;
+}
+
+/* Money present, ISO 4217-shaped currency, amount within 0..max (> 0 when
+ * positive_only). */
+static enum ledger_err check_money(struct decision *d, const Ledger__V1__Money *money,
+                                   const char *field, bool positive_only)
+{
+    if (money == NULL)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "%s is required", field);
+    if (codec_money_valid(money, positive_only))
+        return LEDGER_ERR_OK;
+    Ledger__V1__Money shape = *money;
+    shape.amount_minor = 1;
+    if (!codec_money_valid(&shape, false))
+        return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
+                      "%s.currency must be an ISO 4217 code of three upper-case letters", field);
+    return refuse(d, LEDGER_ERR_INVALID_AMOUNT, "%s.amount_minor %lld is out of range (%s..%lld)",
+                  field, (long long)money->amount_minor, positive_only ? "1" : "0",
+                  (long long)LEDGER_AMOUNT_MINOR_MAX);
+}
+
+static enum ledger_err check_same_currency(struct decision *d, const Ledger__V1__Money *a,
+                                           const char *a_field, const Ledger__V1__Money *b,
+                                           const char *b_field)
+{
+    if (strcmp(a->currency, b->currency) != 0)
+        return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH, "%s is in %s but %s is in %s", a_field,
+                      a->currency, b_field, b->currency);
+    return LEDGER_ERR_OK;
+}
+
+/* A purchase's price and retail price: both > 0, same currency. */
+static enum ledger_err check_prices(struct decision *d, const Ledger__V1__Money *price,
+                                    const Ledger__V1__Money *retail_price)
+{
+    enum ledger_err err = check_money(d, price, "price", true);
+    if (err == LEDGER_ERR_OK)
+        err = check_money(d, retail_price, "retail_price", true);
+    if (err == LEDGER_ERR_OK)
+        err = check_same_currency(d, price, "price", retail_price, "retail_price");
+    return err;
+}
+
+/* A scope's shape: present, declared kind, target that fits. Its meaning
+ * against the customer is check_scope_target. */
+static enum ledger_err check_scope(struct decision *d, const Ledger__V1__Scope *scope,
+                                   const char *field)
+{
+    if (scope == NULL)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "%s is required", field);
+    char kind_field[64];
+    snprintf(kind_field, sizeof kind_field, "%s.kind", field);
+    enum ledger_err err = check_enum(d, CODEC_ENUM_SCOPE_KIND, (int)scope->kind, kind_field);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (scope->target == NULL || strlen(scope->target) >= DOMAIN_ID_SIZE * 2)
+        return refuse(d, LEDGER_ERR_INVALID_SCOPE, "%s.target is longer than %d characters", field,
+                      DOMAIN_ID_SIZE * 2 - 1);
+    return LEDGER_ERR_OK;
+}
+
+/* Rule 9's scopes against the customer: single -> one of its subscriptions;
+ * resource group -> "<its subscription>/<group>"; management group -> an id;
+ * shared -> no target. */
+static enum ledger_err check_scope_target(struct decision *d, const Ledger__V1__Scope *scope)
+{
+    const char *target = scope->target;
+    const char *customer_id = d->customer->customer_id;
+    switch (scope->kind) {
+    case LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE:
+        if (find_subscription(d->customer, target) == NULL)
+            return refuse(d, LEDGER_ERR_INVALID_SCOPE,
+                          "single scope target '%s' is not a subscription of customer %s", target,
+                          customer_id);
+        return LEDGER_ERR_OK;
+    case LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP: {
+        const char *slash = strchr(target, '/');
+        char subscription_id[DOMAIN_ID_SIZE];
+        size_t length = slash != NULL ? (size_t)(slash - target) : 0;
+        if (slash == NULL || length == 0 || length >= sizeof subscription_id)
+            return refuse(d, LEDGER_ERR_INVALID_SCOPE,
+                          "resource-group scope target '%s' must be \"subscription/group\"",
+                          target);
+        memcpy(subscription_id, target, length);
+        subscription_id[length] = '\0';
+        if (find_subscription(d->customer, subscription_id) == NULL)
+            return refuse(d, LEDGER_ERR_INVALID_SCOPE,
+                          "resource-group scope target '%s': '%s' is not a subscription of "
+                          "customer %s",
+                          target, subscription_id, customer_id);
+        if (!group_name_valid(slash + 1))
+            return refuse(d, LEDGER_ERR_INVALID_SCOPE,
+                          "resource-group scope target '%s': the group must be 1..%d characters "
+                          "of [A-Za-z0-9._()-]",
+                          target, DOMAIN_GROUP_LENGTH_MAX);
+        return LEDGER_ERR_OK;
+    }
+    case LEDGER__V1__SCOPE_KIND__SCOPE_KIND_MANAGEMENT_GROUP:
+        if (!codec_id_valid(target))
+            return refuse(d, LEDGER_ERR_INVALID_SCOPE,
+                          "management-group scope target must be a management group id of 1..%d "
+                          "characters of [A-Za-z0-9._:@-]",
+                          LEDGER_ID_LENGTH_MAX);
+        return LEDGER_ERR_OK;
+    case LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED:
+        if (target[0] != '\0')
+            return refuse(d, LEDGER_ERR_INVALID_SCOPE,
+                          "shared scope takes no target (it covers every subscription of the "
+                          "customer), got '%s'",
+                          target);
+        return LEDGER_ERR_OK;
+    default:
+        return refuse(d, LEDGER_ERR_INVALID_SCOPE, "unknown scope kind %d", (int)scope->kind);
+    }
+}
+
+static bool scope_equal(const struct domain_scope *a, const Ledger__V1__Scope *b)
+{
+    return a->kind == b->kind && strcmp(a->target, b->target) == 0;
+}
+
+/* A reservation purchase's fields (PurchaseReservation, and the replacement
+ * of an exchange): shape, rule 9's terms, rule 11's money. */
+static enum ledger_err check_reservation_fields(struct decision *d,
+                                                const Ledger__V1__PurchaseReservation *body)
+{
+    enum ledger_err err = check_id(d, body->billing_subscription_id, "billing_subscription_id");
+    if (err == LEDGER_ERR_OK)
+        err = check_sku(d, body->sku, "sku");
+    if (err == LEDGER_ERR_OK)
+        err = check_sku(d, body->region, "region");
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (body->quantity < 1 || body->quantity > LEDGER_QUANTITY_MAX)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "quantity %u is out of range (1..%d)",
+                      body->quantity, LEDGER_QUANTITY_MAX);
+    err = check_enum(d, CODEC_ENUM_TERM, (int)body->term, "term");
+    if (err == LEDGER_ERR_OK)
+        err = check_enum(d, CODEC_ENUM_BILLING_PLAN, (int)body->billing_plan, "billing_plan");
+    if (err == LEDGER_ERR_OK)
+        err = check_scope(d, body->scope, "scope");
+    if (err == LEDGER_ERR_OK)
+        err = check_prices(d, body->price, body->retail_price);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (body->term == LEDGER__V1__TERM__TERM_P5Y && !sku_allows_p5y(body->sku))
+        return refuse(d, LEDGER_ERR_INVALID_TERM,
+                      "term P5Y is not offered for SKU '%s' (only P1Y and P3Y; P5Y for SKUs "
+                      "starting with Standard_M, Standard_HB, Standard_HC or DedicatedHost_)",
+                      body->sku);
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err check_savings_plan_fields(struct decision *d,
+                                                 const Ledger__V1__PurchaseSavingsPlan *body)
+{
+    enum ledger_err err = check_id(d, body->billing_subscription_id, "billing_subscription_id");
+    if (err == LEDGER_ERR_OK)
+        err = check_money(d, body->hourly_commitment, "hourly_commitment", true);
+    if (err == LEDGER_ERR_OK)
+        err = check_enum(d, CODEC_ENUM_TERM, (int)body->term, "term");
+    if (err == LEDGER_ERR_OK)
+        err = check_enum(d, CODEC_ENUM_BILLING_PLAN, (int)body->billing_plan, "billing_plan");
+    if (err == LEDGER_ERR_OK)
+        err = check_scope(d, body->scope, "scope");
+    if (err == LEDGER_ERR_OK)
+        err = check_prices(d, body->price, body->retail_price);
+    if (err == LEDGER_ERR_OK)
+        err = check_same_currency(d, body->hourly_commitment, "hourly_commitment", body->price,
+                                  "price");
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (body->term == LEDGER__V1__TERM__TERM_P5Y)
+        return refuse(d, LEDGER_ERR_INVALID_TERM, "savings plans are offered for P1Y or P3Y only");
+    return LEDGER_ERR_OK;
+}
+
+/* ---- decide: state checks ------------------------------------------------ */
+
+/* The partner exists and the customer was onboarded (every customer command
+ * but OnboardCustomer). */
+static enum ledger_err need_customer(struct decision *d)
+{
+    if (!d->in->partner_exists)
+        return refuse(d, LEDGER_ERR_PARTNER_NOT_FOUND, "partner %s is not registered",
+                      d->in->partner_id);
+    if (!d->customer->onboarded)
+        return refuse(d, LEDGER_ERR_CUSTOMER_NOT_FOUND,
+                      "customer %s of partner %s was never onboarded", d->customer->customer_id,
+                      d->in->partner_id);
+    return LEDGER_ERR_OK;
+}
+
+/* Rules 3 and 4: the billing subscription exists, is active and is an Azure
+ * plan or Azure Global one. */
+static enum ledger_err check_billing_subscription(struct decision *d, const char *subscription_id)
+{
+    const struct domain_subscription *subscription =
+        find_subscription(d->customer, subscription_id);
+    if (subscription == NULL)
+        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
+                      "billing subscription %s is not a subscription of customer %s",
+                      subscription_id, d->customer->customer_id);
+    if (subscription->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
+        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
+                      "billing subscription %s is %s, not active", subscription_id,
+                      codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)subscription->status));
+    if (!offer_eligible(subscription->offer))
+        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ELIGIBLE,
+                      "billing subscription %s is a '%s' subscription, not an Azure plan or "
+                      "Azure Global one",
+                      subscription_id, codec_enum_name(CODEC_ENUM_OFFER, (int)subscription->offer));
+    return LEDGER_ERR_OK;
+}
+
+static bool is_customer_user(const struct decision *d)
+{
+    return d->principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
+}
+
+/* Rule 3 for a customer user's purchase: the permission is on, the billing
+ * subscription is active and eligible, and the user holds Owner (preferred)
+ * or Reservation Purchaser on it. Fills out->allowed_by. */
+static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__PermissionKind kind,
+                                               const char *subscription_id)
+{
+    const struct domain_customer *customer = d->customer;
+    if (!customer->permission_on[kind])
+        return refuse(d, LEDGER_ERR_PERMISSION_OFF, "permission '%s' is off for customer %s",
+                      kind_name(kind), customer->customer_id);
+    enum ledger_err err = check_billing_subscription(d, subscription_id);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    const char *user = d->principal->user;
+    long index =
+        find_role(customer, subscription_id, user, LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER);
+    if (index < 0)
+        index = find_role(customer, subscription_id, user,
+                          LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER);
+    if (index < 0)
+        return refuse(d, LEDGER_ERR_ROLE_MISSING,
+                      "user %s holds neither Owner nor Reservation Purchaser on subscription %s",
+                      user, subscription_id);
+    ledger__v1__allowed_by__init(&d->out->allowed_by);
+    d->out->allowed_by.permission_sequence = customer->permission_sequence[kind];
+    d->out->allowed_by.role_sequence = customer->roles[index].sequence;
+    return LEDGER_ERR_OK;
+}
+
+/* ---- decide: building the event ------------------------------------------ */
+
+static void set_id(struct decision *d, int slot, const char *prefix)
+{
+    snprintf(d->out->ids[slot], sizeof d->out->ids[slot], "%s-%llu", prefix,
+             (unsigned long long)d->in->sequence);
+}
+
+/* A Money of the output's own storage. */
+static Ledger__V1__Money *output_money(struct decision *d, int slot, int64_t amount_minor,
+                                       const char *currency)
+{
+    Ledger__V1__Money *money = &d->out->money[slot];
+    ledger__v1__money__init(money);
+    snprintf(d->out->currencies[slot], sizeof d->out->currencies[slot], "%s", currency);
+    money->amount_minor = amount_minor;
+    money->currency = d->out->currencies[slot];
+    return money;
+}
+
+static Ledger__V1__Scope *output_scope(Ledger__V1__Scope *scope, char *target, size_t target_size,
+                                       Ledger__V1__ScopeKind kind, const char *source)
+{
+    ledger__v1__scope__init(scope);
+    snprintf(target, target_size, "%s", source);
+    scope->kind = kind;
+    scope->target = target;
+    return scope;
+}
+
+/* out->reservation from a purchase command's fields. ids from the sequence. */
+static Ledger__V1__ReservationPurchased *
+build_reservation(struct decision *d, const Ledger__V1__PurchaseReservation *body,
+                  Ledger__V1__Purchaser purchaser, bool allowed_by)
+{
+    struct domain_output *out = d->out;
+    Ledger__V1__ReservationPurchased *event = &out->reservation;
+    ledger__v1__reservation_purchased__init(event);
+    set_id(d, 0, "ord");
+    set_id(d, 1, "res");
+    event->order_id = out->ids[0];
+    event->reservation_id = out->ids[1];
+    event->billing_subscription_id = body->billing_subscription_id;
+    event->sku = body->sku;
+    event->region = body->region;
+    event->quantity = body->quantity;
+    event->term = body->term;
+    event->billing_plan = body->billing_plan;
+    event->scope = output_scope(&out->scope_to, out->scope_to_target, sizeof out->scope_to_target,
+                                body->scope->kind, body->scope->target);
+    event->price = body->price;
+    event->retail_price = body->retail_price;
+    event->auto_renew = body->auto_renew;
+    event->purchaser = purchaser;
+    event->starts_us = d->business_us;
+    event->expires_us = d->business_us + term_years(body->term) * DOMAIN_YEAR_US;
+    event->allowed_by = allowed_by ? &out->allowed_by : NULL;
+    return event;
+}
+
+/* ---- decide: one function per command ------------------------------------ */
+
+static enum ledger_err decide_add_partner(struct decision *d)
+{
+    const Ledger__V1__AddPartner *body = d->command->add_partner;
+    enum ledger_err err = check_id(d, body->partner_id, "add_partner.partner_id");
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (!codec_name_valid(body->name))
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "add_partner.name must be 1..%d bytes of printable UTF-8",
+                      LEDGER_NAME_LENGTH_MAX);
+    if (!string_equal(d->in->partner_id, body->partner_id))
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "the command acts on partner '%s' but add_partner names '%s'; set "
+                      "Command.partner_id to the new partner's id",
+                      d->in->partner_id, body->partner_id);
+    if (d->in->partner_exists)
+        return refuse(d, LEDGER_ERR_PARTNER_EXISTS, "partner %s is already registered",
+                      body->partner_id);
+    Ledger__V1__PartnerRegistered *event = &d->out->body.partner_registered;
+    ledger__v1__partner_registered__init(event);
+    event->name = body->name;
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED;
+    d->out->event.partner_registered = event;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_add_principal(struct decision *d)
+{
+    const Ledger__V1__AddPrincipal *body = d->command->add_principal;
+    enum ledger_err err = check_id(d, body->principal_id, "add_principal.principal_id");
+    if (err == LEDGER_ERR_OK)
+        err = check_enum(d, CODEC_ENUM_ROLE, (int)body->role, "add_principal.role");
+    if (err != LEDGER_ERR_OK)
+        return err;
+    Ledger__V1__Role role = body->role;
+    bool partner_staff = role == LEDGER__V1__ROLE__ROLE_ADMIN_AGENT ||
+                         role == LEDGER__V1__ROLE__ROLE_SALES_AGENT ||
+                         role == LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT;
+    bool customer_user = role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
+    if (role == LEDGER__V1__ROLE__ROLE_SYSTEM)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "add_principal.role system is the ledger itself and cannot be added");
+    if ((partner_staff || customer_user) && string_empty(body->partner_id))
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "add_principal.partner_id is required for a %s", codec_role_name((int)role));
+    if (role == LEDGER__V1__ROLE__ROLE_OPERATOR && !string_empty(body->partner_id))
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "add_principal.partner_id must be empty for an operator");
+    if (!string_empty(body->partner_id)) {
+        err = check_id(d, body->partner_id, "add_principal.partner_id");
+        if (err != LEDGER_ERR_OK)
+            return err;
+    }
+    if (customer_user) {
+        err = check_id(d, body->customer_id, "add_principal.customer_id");
+        if (err == LEDGER_ERR_OK)
+            err = check_id(d, body->user, "add_principal.user");
+        if (err != LEDGER_ERR_OK)
+            return err;
+    } else if (!string_empty(body->customer_id) || !string_empty(body->user)) {
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "add_principal.customer_id and .user are for customer users only");
+    }
+    if (!string_empty(body->partner_id)) {
+        if (!string_equal(d->in->partner_id, body->partner_id))
+            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                          "the command acts on partner '%s' but add_principal names '%s'; set "
+                          "Command.partner_id to it",
+                          d->in->partner_id, body->partner_id);
+        if (!d->in->partner_exists)
+            return refuse(d, LEDGER_ERR_PARTNER_NOT_FOUND, "partner %s is not registered",
+                          body->partner_id);
+    }
+    if (d->in->principal_exists)
+        return refuse(d, LEDGER_ERR_PRINCIPAL_EXISTS, "principal %s already exists",
+                      body->principal_id);
+    Ledger__V1__PrincipalAdded *event = &d->out->body.principal_added;
+    ledger__v1__principal_added__init(event);
+    event->principal_id = body->principal_id;
+    event->role = role;
+    event->partner_id = body->partner_id;
+    event->customer_id = body->customer_id;
+    event->user = body->user;
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED;
+    d->out->event.principal_added = event;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_revoke_principal(struct decision *d)
+{
+    const Ledger__V1__RevokePrincipal *body = d->command->revoke_principal;
+    enum ledger_err err = check_id(d, body->principal_id, "revoke_principal.principal_id");
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (string_equal(body->principal_id, d->principal->id))
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "principal %s cannot revoke itself; another operator must",
+                      body->principal_id);
+    if (!d->in->principal_exists)
+        return refuse(d, LEDGER_ERR_PRINCIPAL_NOT_FOUND, "no principal %s", body->principal_id);
+    if (d->in->principal_revoked)
+        return refuse(d, LEDGER_ERR_UNCHANGED, "principal %s is already revoked",
+                      body->principal_id);
+    Ledger__V1__PrincipalRevoked *event = &d->out->body.principal_revoked;
+    ledger__v1__principal_revoked__init(event);
+    event->principal_id = body->principal_id;
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED;
+    d->out->event.principal_revoked = event;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_onboard_customer(struct decision *d)
+{
+    const Ledger__V1__OnboardCustomer *body = d->command->onboard_customer;
+    if (!codec_name_valid(body->name))
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "onboard_customer.name must be 1..%d bytes of printable UTF-8",
+                      LEDGER_NAME_LENGTH_MAX);
+    if (!d->in->partner_exists)
+        return refuse(d, LEDGER_ERR_PARTNER_NOT_FOUND, "partner %s is not registered",
+                      d->in->partner_id);
+    if (d->customer->onboarded)
+        return refuse(d, LEDGER_ERR_CUSTOMER_EXISTS, "customer %s of partner %s already exists",
+                      d->customer->customer_id, d->in->partner_id);
+    Ledger__V1__CustomerOnboarded *event = &d->out->body.customer_onboarded;
+    ledger__v1__customer_onboarded__init(event);
+    event->name = body->name;
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED;
+    d->out->event.customer_onboarded = event;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_purchase_subscription(struct decision *d)
+{
+    const Ledger__V1__PurchaseSubscription *body = d->command->purchase_subscription;
+    enum ledger_err err = check_id(d, body->subscription_id, "subscription_id");
+    if (err == LEDGER_ERR_OK)
+        err = check_enum(d, CODEC_ENUM_OFFER, (int)body->offer, "offer");
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (find_subscription(d->customer, body->subscription_id) != NULL)
+        return refuse(d, LEDGER_ERR_SUBSCRIPTION_EXISTS,
+                      "subscription %s already exists for customer %s", body->subscription_id,
+                      d->customer->customer_id);
+    if (d->customer->subscription_count >= LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "customer %s already has %d subscriptions, the most one customer may hold",
+                      d->customer->customer_id, LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX);
+    Ledger__V1__SubscriptionPurchased *event = &d->out->body.subscription_purchased;
+    ledger__v1__subscription_purchased__init(event);
+    event->subscription_id = body->subscription_id;
+    event->offer = body->offer;
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED;
+    d->out->event.subscription_purchased = event;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_set_subscription_status(struct decision *d)
+{
+    const Ledger__V1__SetSubscriptionStatus *body = d->command->set_subscription_status;
+    enum ledger_err err = check_id(d, body->subscription_id, "subscription_id");
+    if (err == LEDGER_ERR_OK)
+        err = check_enum(d, CODEC_ENUM_SUBSCRIPTION_STATUS, (int)body->status, "status");
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    const struct domain_subscription *subscription =
+        find_subscription(d->customer, body->subscription_id);
+    if (subscription == NULL)
+        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
+                      "subscription %s is not a subscription of customer %s", body->subscription_id,
+                      d->customer->customer_id);
+    if (subscription->status == body->status)
+        return refuse(d, LEDGER_ERR_UNCHANGED, "subscription %s is already %s",
+                      body->subscription_id,
+                      codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)body->status));
+    if (body->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE) {
+        /* Rule 10: only an active subscription may carry active reservations. */
+        for (size_t i = 0; i < d->customer->reservation_count; i++) {
+            const struct domain_reservation *reservation = &d->customer->reservations[i];
+            if (reservation->state == LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE &&
+                strcmp(reservation->billing_subscription_id, body->subscription_id) == 0)
+                return refuse(d, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS,
+                              "subscription %s is billed for active reservation %s; it cannot "
+                              "become %s",
+                              body->subscription_id, reservation->id,
+                              codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)body->status));
+        }
+    }
+    Ledger__V1__SubscriptionStatusChanged *event = &d->out->body.subscription_status_changed;
+    ledger__v1__subscription_status_changed__init(event);
+    event->subscription_id = body->subscription_id;
+    event->from_status = subscription->status;
+    event->to_status = body->status;
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_SUBSCRIPTION_STATUS_CHANGED;
+    d->out->event.subscription_status_changed = event;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_role(struct decision *d, bool assign)
+{
+    const char *subscription_id;
+    const char *user;
+    Ledger__V1__AzureRole role;
+    if (assign) {
+        subscription_id = d->command->assign_role->subscription_id;
+        user = d->command->assign_role->user;
+        role = d->command->assign_role->role;
+    } else {
+        subscription_id = d->command->remove_role->subscription_id;
+        user = d->command->remove_role->user;
+        role = d->command->remove_role->role;
+    }
+    enum ledger_err err = check_id(d, subscription_id, "subscription_id");
+    if (err == LEDGER_ERR_OK)
+        err = check_id(d, user, "user");
+    if (err == LEDGER_ERR_OK)
+        err = check_enum(d, CODEC_ENUM_AZURE_ROLE, (int)role, "role");
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (find_subscription(d->customer, subscription_id) == NULL)
+        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
+                      "subscription %s is not a subscription of customer %s", subscription_id,
+                      d->customer->customer_id);
+    const char *role_name = codec_enum_name(CODEC_ENUM_AZURE_ROLE, (int)role);
+    bool held = find_role(d->customer, subscription_id, user, role) >= 0;
+    if (assign && held)
+        return refuse(d, LEDGER_ERR_ROLE_ALREADY_ASSIGNED,
+                      "user %s already holds %s on subscription %s", user, role_name,
+                      subscription_id);
+    if (!assign && !held)
+        return refuse(d, LEDGER_ERR_ROLE_NOT_ASSIGNED,
+                      "user %s does not hold %s on subscription %s", user, role_name,
+                      subscription_id);
+    if (assign) {
+        if (d->customer->role_count >= LEDGER_CUSTOMER_ROLES_MAX)
+            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                          "customer %s already has %d role assignments, the most one customer "
+                          "may hold",
+                          d->customer->customer_id, LEDGER_CUSTOMER_ROLES_MAX);
+        Ledger__V1__RoleAssigned *event = &d->out->body.role_assigned;
+        ledger__v1__role_assigned__init(event);
+        event->subscription_id = (char *)subscription_id;
+        event->user = (char *)user;
+        event->role = role;
+        d->out->event.body_case = LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED;
+        d->out->event.role_assigned = event;
+    } else {
+        Ledger__V1__RoleRemoved *event = &d->out->body.role_removed;
+        ledger__v1__role_removed__init(event);
+        event->subscription_id = (char *)subscription_id;
+        event->user = (char *)user;
+        event->role = role;
+        d->out->event.body_case = LEDGER__V1__EVENT__BODY_ROLE_REMOVED;
+        d->out->event.role_removed = event;
+    }
+    return LEDGER_ERR_OK;
+}
+
+static bool has_eligible_subscription(const struct domain_customer *customer)
+{
+    for (size_t i = 0; i < customer->subscription_count; i++) {
+        const struct domain_subscription *subscription = &customer->subscriptions[i];
+        if (subscription->status == LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE &&
+            offer_eligible(subscription->offer))
+            return true;
+    }
+    return false;
+}
+
+static enum ledger_err decide_permission(struct decision *d, bool grant)
+{
+    Ledger__V1__PermissionKind kind =
+        grant ? d->command->grant_permission->kind : d->command->revoke_permission->kind;
+    enum ledger_err err = check_enum(d, CODEC_ENUM_PERMISSION_KIND, (int)kind, "kind");
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    const struct domain_customer *customer = d->customer;
+    if (grant && customer->permission_on[kind])
+        return refuse(d, LEDGER_ERR_PERMISSION_ALREADY_ON,
+                      "permission '%s' is already on for customer %s", kind_name(kind),
+                      customer->customer_id);
+    if (!grant && !customer->permission_on[kind])
+        return refuse(d, LEDGER_ERR_PERMISSION_ALREADY_OFF,
+                      "permission '%s' is already off for customer %s", kind_name(kind),
+                      customer->customer_id);
+    if (customer->permission_change_count >= LEDGER_CUSTOMER_PERMISSION_CHANGES_MAX)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "customer %s reached %d permission changes, the most one customer may hold",
+                      customer->customer_id, LEDGER_CUSTOMER_PERMISSION_CHANGES_MAX);
+    if (grant) {
+        /* Rule 2. */
+        if (!has_eligible_subscription(customer))
+            return refuse(d, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION,
+                          "customer %s has no active Azure plan or Azure Global subscription; "
+                          "permission '%s' cannot be turned on",
+                          customer->customer_id, kind_name(kind));
+        Ledger__V1__PurchasePermissionGranted *event = &d->out->body.purchase_permission_granted;
+        ledger__v1__purchase_permission_granted__init(event);
+        event->kind = kind;
+        d->out->event.body_case = LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED;
+        d->out->event.purchase_permission_granted = event;
+    } else {
+        Ledger__V1__PurchasePermissionRevoked *event = &d->out->body.purchase_permission_revoked;
+        ledger__v1__purchase_permission_revoked__init(event);
+        event->kind = kind;
+        d->out->event.body_case = LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED;
+        d->out->event.purchase_permission_revoked = event;
+    }
+    return LEDGER_ERR_OK;
+}
+
+/* Rules 3/4 for a reservation purchase, after the fields were validated. */
+static enum ledger_err check_reservation_purchase(struct decision *d,
+                                                  const Ledger__V1__PurchaseReservation *body,
+                                                  size_t new_reservations)
+{
+    enum ledger_err err;
+    if (is_customer_user(d))
+        err = check_customer_purchase(d, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS,
+                                      body->billing_subscription_id);
+    else
+        err = check_billing_subscription(d, body->billing_subscription_id);
+    if (err == LEDGER_ERR_OK)
+        err = check_scope_target(d, body->scope);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (d->customer->reservation_count + new_reservations > LEDGER_CUSTOMER_RESERVATIONS_MAX)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "customer %s already has %d reservations, the most one customer may hold",
+                      d->customer->customer_id, LEDGER_CUSTOMER_RESERVATIONS_MAX);
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_purchase_reservation(struct decision *d)
+{
+    const Ledger__V1__PurchaseReservation *body = d->command->purchase_reservation;
+    enum ledger_err err = check_reservation_fields(d, body);
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err == LEDGER_ERR_OK)
+        err = check_reservation_purchase(d, body, 1);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    bool customer = is_customer_user(d);
+    d->out->event.reservation_purchased =
+        build_reservation(d, body,
+                          customer ? LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER
+                                   : LEDGER__V1__PURCHASER__PURCHASER_PARTNER,
+                          customer);
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED;
+    return LEDGER_ERR_OK;
+}
+
+/* The reservation a change names: exists, active. */
+static enum ledger_err find_active(struct decision *d, const char *reservation_id,
+                                   const struct domain_reservation **out)
+{
+    const struct domain_reservation *reservation = find_reservation(d->customer, reservation_id);
+    if (reservation == NULL)
+        return refuse(d, LEDGER_ERR_RESERVATION_NOT_FOUND,
+                      "reservation %s is not a reservation of customer %s", reservation_id,
+                      d->customer->customer_id);
+    if (reservation->state != LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE)
+        return refuse(d, LEDGER_ERR_RESERVATION_NOT_ACTIVE, "reservation %s is %s, not active",
+                      reservation_id,
+                      codec_enum_name(CODEC_ENUM_RESERVATION_STATE, (int)reservation->state));
+    *out = reservation;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_change_reservation_scope(struct decision *d)
+{
+    const Ledger__V1__ChangeReservationScope *body = d->command->change_reservation_scope;
+    const struct domain_reservation *reservation = NULL;
+    enum ledger_err err = check_id(d, body->reservation_id, "reservation_id");
+    if (err == LEDGER_ERR_OK)
+        err = check_scope(d, body->scope, "scope");
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err == LEDGER_ERR_OK)
+        err = find_active(d, body->reservation_id, &reservation);
+    if (err == LEDGER_ERR_OK)
+        err = check_scope_target(d, body->scope);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (scope_equal(&reservation->scope, body->scope))
+        return refuse(d, LEDGER_ERR_UNCHANGED, "reservation %s already has this scope",
+                      body->reservation_id);
+    struct domain_output *out = d->out;
+    Ledger__V1__ReservationScopeChanged *event = &out->body.reservation_scope_changed;
+    ledger__v1__reservation_scope_changed__init(event);
+    event->reservation_id = body->reservation_id;
+    event->from_scope =
+        output_scope(&out->scope_from, out->scope_from_target, sizeof out->scope_from_target,
+                     reservation->scope.kind, reservation->scope.target);
+    event->to_scope =
+        output_scope(&out->scope_to, out->scope_to_target, sizeof out->scope_to_target,
+                     body->scope->kind, body->scope->target);
+    out->event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED;
+    out->event.reservation_scope_changed = event;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_set_reservation_renewal(struct decision *d)
+{
+    const Ledger__V1__SetReservationRenewal *body = d->command->set_reservation_renewal;
+    const struct domain_reservation *reservation = NULL;
+    enum ledger_err err = check_id(d, body->reservation_id, "reservation_id");
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err == LEDGER_ERR_OK)
+        err = find_active(d, body->reservation_id, &reservation);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (reservation->auto_renew == body->auto_renew)
+        return refuse(d, LEDGER_ERR_UNCHANGED, "auto-renew of reservation %s is already %s",
+                      body->reservation_id, body->auto_renew ? "on" : "off");
+    Ledger__V1__ReservationRenewalSet *event = &d->out->body.reservation_renewal_set;
+    ledger__v1__reservation_renewal_set__init(event);
+    event->reservation_id = body->reservation_id;
+    event->auto_renew = body->auto_renew;
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET;
+    d->out->event.reservation_renewal_set = event;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_renew_reservation(struct decision *d)
+{
+    const Ledger__V1__RenewReservation *body = d->command->renew_reservation;
+    const struct domain_reservation *old = NULL;
+    enum ledger_err err = check_id(d, body->reservation_id, "reservation_id");
+    if (err == LEDGER_ERR_OK)
+        err = check_prices(d, body->price, body->retail_price);
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err == LEDGER_ERR_OK)
+        err = find_active(d, body->reservation_id, &old);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (!old->auto_renew)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "auto-renew is off for reservation %s; turn it on first or buy anew",
+                      body->reservation_id);
+    if (strcmp(body->price->currency, old->price.currency) != 0)
+        return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
+                      "price is in %s but reservation %s is priced in %s", body->price->currency,
+                      body->reservation_id, old->price.currency);
+    err = check_billing_subscription(d, old->billing_subscription_id);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (old->expires_us > LEDGER_TIME_US_MAX)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "reservation %s expires after the latest time the ledger records",
+                      body->reservation_id);
+    if (d->customer->reservation_count + 1 > LEDGER_CUSTOMER_RESERVATIONS_MAX)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "customer %s already has %d reservations, the most one customer may hold",
+                      d->customer->customer_id, LEDGER_CUSTOMER_RESERVATIONS_MAX);
+    struct domain_output *out = d->out;
+    Ledger__V1__ReservationPurchased *renewal = &out->reservation;
+    ledger__v1__reservation_purchased__init(renewal);
+    set_id(d, 0, "ord");
+    set_id(d, 1, "res");
+    snprintf(out->billing_subscription_id, sizeof out->billing_subscription_id, "%s",
+             old->billing_subscription_id);
+    snprintf(out->sku, sizeof out->sku, "%s", old->sku);
+    snprintf(out->region, sizeof out->region, "%s", old->region);
+    renewal->order_id = out->ids[0];
+    renewal->reservation_id = out->ids[1];
+    renewal->billing_subscription_id = out->billing_subscription_id;
+    renewal->sku = out->sku;
+    renewal->region = out->region;
+    renewal->quantity = old->quantity;
+    renewal->term = old->term;
+    renewal->billing_plan = old->billing_plan;
+    renewal->scope = output_scope(&out->scope_to, out->scope_to_target, sizeof out->scope_to_target,
+                                  old->scope.kind, old->scope.target);
+    renewal->price = body->price;
+    renewal->retail_price = body->retail_price;
+    renewal->auto_renew = true;
+    /* The renewal is the partner's commitment: the partner pays for it, and a
+     * customer-bought reservation's permission is not re-checked on renewal. */
+    renewal->purchaser = old->purchaser;
+    renewal->starts_us = old->expires_us;
+    renewal->expires_us = old->expires_us + term_years(old->term) * DOMAIN_YEAR_US;
+    Ledger__V1__ReservationRenewed *event = &out->body.reservation_renewed;
+    ledger__v1__reservation_renewed__init(event);
+    event->reservation_id = body->reservation_id;
+    event->renewal = renewal;
+    out->event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED;
+    out->event.reservation_renewed = event;
+    return LEDGER_ERR_OK;
+}
+
+/* price * (expires - at) / (expires - starts), clamped to 0..price: what a
+ * reservation still commits at time `at`. 128-bit intermediate: price up to
+ * 10^13 times a span up to ~1.6 * 10^14 us does not fit 64 bits. */
+static int64_t remaining_commitment(const struct domain_reservation *reservation, int64_t at_us)
+{
+    __extension__ typedef __int128 wide;
+    int64_t span_us = reservation->expires_us - reservation->starts_us;
+    if (span_us <= 0 || at_us >= reservation->expires_us)
+        return 0;
+    if (at_us <= reservation->starts_us)
+        return reservation->price.amount_minor;
+    wide left = (wide)(reservation->expires_us - at_us);
+    wide value = (wide)reservation->price.amount_minor * left / (wide)span_us;
+    return (int64_t)value;
+}
+
+static enum ledger_err decide_exchange_reservation(struct decision *d)
+{
+    const Ledger__V1__ExchangeReservation *body = d->command->exchange_reservation;
+    size_t count = body->n_reservation_ids;
+    if (count < 1 || count > LEDGER_EXCHANGE_RETURNS_MAX)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "an exchange returns 1..%d reservations, not %zu",
+                      LEDGER_EXCHANGE_RETURNS_MAX, count);
+    for (size_t i = 0; i < count; i++) {
+        enum ledger_err err = check_id(d, body->reservation_ids[i], "reservation_ids");
+        if (err != LEDGER_ERR_OK)
+            return err;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(body->reservation_ids[i], body->reservation_ids[j]) == 0)
+                return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                              "reservation %s is listed twice in the exchange",
+                              body->reservation_ids[i]);
+        }
+    }
+    enum ledger_err err = check_money(d, body->refund, "refund", false);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (body->replacement == NULL)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "replacement is required");
+    err = check_reservation_fields(d, body->replacement);
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err != LEDGER_ERR_OK)
+        return err;
+
+    /* The returned reservations: active, of this customer, one currency. */
+    const char *currency = NULL;
+    int64_t remaining_minor = 0, returned_price_minor = 0;
+    for (size_t i = 0; i < count; i++) {
+        const struct domain_reservation *reservation = NULL;
+        err = find_active(d, body->reservation_ids[i], &reservation);
+        if (err != LEDGER_ERR_OK)
+            return err;
+        if (currency == NULL) {
+            currency = reservation->price.currency;
+        } else if (strcmp(currency, reservation->price.currency) != 0) {
+            return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
+                          "returned reservations are priced in %s and %s; exchange them "
+                          "separately",
+                          currency, reservation->price.currency);
+        }
+        /* Rule 8 counts what the returned reservations still commit at the
+         * exchange's business time. */
+        remaining_minor += remaining_commitment(reservation, d->business_us);
+        returned_price_minor += reservation->price.amount_minor;
+    }
+    if (strcmp(body->refund->currency, currency) != 0)
+        return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
+                      "refund is in %s but the returned reservations are priced in %s",
+                      body->refund->currency, currency);
+    if (body->refund->amount_minor > returned_price_minor)
+        return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
+                      "refund %lld exceeds the returned reservations' price %lld",
+                      (long long)body->refund->amount_minor, (long long)returned_price_minor);
+    if (strcmp(body->replacement->price->currency, currency) != 0)
+        return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
+                      "the replacement is priced in %s but the returned reservations in %s",
+                      body->replacement->price->currency, currency);
+    /* The replacement is a partner purchase (rule 4). */
+    err = check_billing_subscription(d, body->replacement->billing_subscription_id);
+    if (err == LEDGER_ERR_OK)
+        err = check_scope_target(d, body->replacement->scope);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (body->replacement->price->amount_minor < remaining_minor)
+        return refuse(d, LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW,
+                      "the replacement commits %lld %s but the returned reservations still "
+                      "commit %lld %s",
+                      (long long)body->replacement->price->amount_minor, currency,
+                      (long long)remaining_minor, currency);
+    if (d->customer->reservation_count + 1 > LEDGER_CUSTOMER_RESERVATIONS_MAX)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "customer %s already has %d reservations, the most one customer may hold",
+                      d->customer->customer_id, LEDGER_CUSTOMER_RESERVATIONS_MAX);
+
+    struct domain_output *out = d->out;
+    Ledger__V1__ReservationExchanged *event = &out->body.reservation_exchanged;
+    ledger__v1__reservation_exchanged__init(event);
+    event->n_returned_reservation_ids = count;
+    event->returned_reservation_ids = body->reservation_ids;
+    event->refund = output_money(d, 0, body->refund->amount_minor, body->refund->currency);
+    event->remaining_commitment = output_money(d, 1, remaining_minor, currency);
+    event->replacement =
+        build_reservation(d, body->replacement, LEDGER__V1__PURCHASER__PURCHASER_PARTNER, false);
+    out->event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED;
+    out->event.reservation_exchanged = event;
+    return LEDGER_ERR_OK;
+}
+
+/* Rule 7: USD refunded by cancellations dated within the window before
+ * `at_us` (or after it: a command dated in the past counts every later refund
+ * too, so back-dating never escapes the cap). */
+static int64_t refunds_in_window(const struct domain_customer *customer, int64_t at_us)
+{
+    int64_t since_us = at_us - LEDGER_REFUND_WINDOW_US;
+    int64_t total_minor = 0;
+    for (size_t i = 0; i < customer->refund_count; i++) {
+        if (customer->refunds[i].at_us > since_us)
+            total_minor += customer->refunds[i].usd_minor;
+    }
+    return total_minor;
+}
+
+static enum ledger_err decide_cancel_reservation(struct decision *d)
+{
+    const Ledger__V1__CancelReservation *body = d->command->cancel_reservation;
+    const struct domain_reservation *reservation = NULL;
+    enum ledger_err err = check_id(d, body->reservation_id, "reservation_id");
+    if (err == LEDGER_ERR_OK)
+        err = check_money(d, body->refund, "refund", false);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    bool usd = strcmp(body->refund->currency, DOMAIN_CAP_CURRENCY) == 0;
+    int64_t usd_minor = body->refund->amount_minor;
+    if (body->refund_usd != NULL) {
+        err = check_money(d, body->refund_usd, "refund_usd", false);
+        if (err != LEDGER_ERR_OK)
+            return err;
+        if (strcmp(body->refund_usd->currency, DOMAIN_CAP_CURRENCY) != 0)
+            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "refund_usd must be in USD, not %s",
+                          body->refund_usd->currency);
+        if (usd && body->refund_usd->amount_minor != body->refund->amount_minor)
+            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                          "refund is in USD; refund_usd, when given, must be the same amount");
+        usd_minor = body->refund_usd->amount_minor;
+    } else if (!usd) {
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "refund is in %s: refund_usd, its value in USD, is required for the cap",
+                      body->refund->currency);
+    }
+    err = need_customer(d);
+    if (err == LEDGER_ERR_OK)
+        err = find_active(d, body->reservation_id, &reservation);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (strcmp(body->refund->currency, reservation->price.currency) != 0)
+        return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
+                      "refund is in %s but reservation %s is priced in %s", body->refund->currency,
+                      body->reservation_id, reservation->price.currency);
+    if (body->refund->amount_minor > reservation->price.amount_minor)
+        return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
+                      "refund %lld exceeds reservation %s's price %lld",
+                      (long long)body->refund->amount_minor, body->reservation_id,
+                      (long long)reservation->price.amount_minor);
+    int64_t refunded_minor = refunds_in_window(d->customer, d->business_us);
+    if (refunded_minor + usd_minor > LEDGER_REFUND_CAP_USD_MINOR)
+        return refuse(d, LEDGER_ERR_REFUND_CAP_EXCEEDED,
+                      "customer %s was refunded USD %lld.%02lld in the last 365 days; USD "
+                      "%lld.%02lld more would pass the cap of USD %lld",
+                      d->customer->customer_id, (long long)(refunded_minor / 100),
+                      (long long)(refunded_minor % 100), (long long)(usd_minor / 100),
+                      (long long)(usd_minor % 100), (long long)(LEDGER_REFUND_CAP_USD_MINOR / 100));
+    Ledger__V1__ReservationCancelled *event = &d->out->body.reservation_cancelled;
+    ledger__v1__reservation_cancelled__init(event);
+    event->reservation_id = body->reservation_id;
+    event->refund = output_money(d, 0, body->refund->amount_minor, body->refund->currency);
+    event->refund_usd = output_money(d, 1, usd_minor, DOMAIN_CAP_CURRENCY);
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED;
+    d->out->event.reservation_cancelled = event;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_expire_reservation(struct decision *d)
+{
+    const Ledger__V1__ExpireReservation *body = d->command->expire_reservation;
+    const struct domain_reservation *reservation = NULL;
+    enum ledger_err err = check_id(d, body->reservation_id, "reservation_id");
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err == LEDGER_ERR_OK)
+        err = find_active(d, body->reservation_id, &reservation);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    Ledger__V1__ReservationExpired *event = &d->out->body.reservation_expired;
+    ledger__v1__reservation_expired__init(event);
+    event->reservation_id = body->reservation_id;
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED;
+    d->out->event.reservation_expired = event;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_purchase_savings_plan(struct decision *d)
+{
+    const Ledger__V1__PurchaseSavingsPlan *body = d->command->purchase_savings_plan;
+    enum ledger_err err = check_savings_plan_fields(d, body);
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    bool customer = is_customer_user(d);
+    if (customer)
+        err = check_customer_purchase(d, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS,
+                                      body->billing_subscription_id);
+    else
+        err = check_billing_subscription(d, body->billing_subscription_id);
+    if (err == LEDGER_ERR_OK)
+        err = check_scope_target(d, body->scope);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (d->customer->savings_plan_count >= LEDGER_CUSTOMER_SAVINGS_PLANS_MAX)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "customer %s already has %d savings plans, the most one customer may hold",
+                      d->customer->customer_id, LEDGER_CUSTOMER_SAVINGS_PLANS_MAX);
+    struct domain_output *out = d->out;
+    Ledger__V1__SavingsPlanPurchased *event = &out->body.savings_plan_purchased;
+    ledger__v1__savings_plan_purchased__init(event);
+    set_id(d, 2, "sp");
+    event->savings_plan_id = out->ids[2];
+    event->billing_subscription_id = body->billing_subscription_id;
+    event->hourly_commitment = body->hourly_commitment;
+    event->term = body->term;
+    event->billing_plan = body->billing_plan;
+    event->scope = output_scope(&out->scope_to, out->scope_to_target, sizeof out->scope_to_target,
+                                body->scope->kind, body->scope->target);
+    event->price = body->price;
+    event->retail_price = body->retail_price;
+    event->auto_renew = body->auto_renew;
+    event->purchaser = customer ? LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER
+                                : LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    event->starts_us = d->business_us;
+    event->expires_us = d->business_us + term_years(body->term) * DOMAIN_YEAR_US;
+    event->allowed_by = customer ? &out->allowed_by : NULL;
+    out->event.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED;
+    out->event.savings_plan_purchased = event;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err find_plan(struct decision *d, const char *savings_plan_id,
+                                 const struct domain_savings_plan **out)
+{
+    const struct domain_savings_plan *plan = find_savings_plan(d->customer, savings_plan_id);
+    if (plan == NULL)
+        return refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_FOUND,
+                      "savings plan %s is not a savings plan of customer %s", savings_plan_id,
+                      d->customer->customer_id);
+    *out = plan;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_change_savings_plan_scope(struct decision *d)
+{
+    const Ledger__V1__ChangeSavingsPlanScope *body = d->command->change_savings_plan_scope;
+    const struct domain_savings_plan *plan = NULL;
+    enum ledger_err err = check_id(d, body->savings_plan_id, "savings_plan_id");
+    if (err == LEDGER_ERR_OK)
+        err = check_scope(d, body->scope, "scope");
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err == LEDGER_ERR_OK)
+        err = find_plan(d, body->savings_plan_id, &plan);
+    if (err == LEDGER_ERR_OK)
+        err = check_scope_target(d, body->scope);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (scope_equal(&plan->scope, body->scope))
+        return refuse(d, LEDGER_ERR_UNCHANGED, "savings plan %s already has this scope",
+                      body->savings_plan_id);
+    struct domain_output *out = d->out;
+    Ledger__V1__SavingsPlanScopeChanged *event = &out->body.savings_plan_scope_changed;
+    ledger__v1__savings_plan_scope_changed__init(event);
+    event->savings_plan_id = body->savings_plan_id;
+    event->from_scope =
+        output_scope(&out->scope_from, out->scope_from_target, sizeof out->scope_from_target,
+                     plan->scope.kind, plan->scope.target);
+    event->to_scope =
+        output_scope(&out->scope_to, out->scope_to_target, sizeof out->scope_to_target,
+                     body->scope->kind, body->scope->target);
+    out->event.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED;
+    out->event.savings_plan_scope_changed = event;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_set_savings_plan_renewal(struct decision *d)
+{
+    const Ledger__V1__SetSavingsPlanRenewal *body = d->command->set_savings_plan_renewal;
+    const struct domain_savings_plan *plan = NULL;
+    enum ledger_err err = check_id(d, body->savings_plan_id, "savings_plan_id");
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err == LEDGER_ERR_OK)
+        err = find_plan(d, body->savings_plan_id, &plan);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (plan->auto_renew == body->auto_renew)
+        return refuse(d, LEDGER_ERR_UNCHANGED, "auto-renew of savings plan %s is already %s",
+                      body->savings_plan_id, body->auto_renew ? "on" : "off");
+    Ledger__V1__SavingsPlanRenewalSet *event = &d->out->body.savings_plan_renewal_set;
+    ledger__v1__savings_plan_renewal_set__init(event);
+    event->savings_plan_id = body->savings_plan_id;
+    event->auto_renew = body->auto_renew;
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET;
+    d->out->event.savings_plan_renewal_set = event;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_cancel_savings_plan(struct decision *d)
+{
+    const Ledger__V1__CancelSavingsPlan *body = d->command->cancel_savings_plan;
+    const struct domain_savings_plan *plan = NULL;
+    enum ledger_err err = check_id(d, body->savings_plan_id, "savings_plan_id");
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err == LEDGER_ERR_OK)
+        err = find_plan(d, body->savings_plan_id, &plan);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    /* Rule 6: never. */
+    return refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE,
+                  "savings plan %s cannot be cancelled, refunded or exchanged",
+                  body->savings_plan_id);
+}
+
+static enum ledger_err decide_set_cost_visibility(struct decision *d)
+{
+    const Ledger__V1__SetCostVisibility *body = d->command->set_cost_visibility;
+    enum ledger_err err = need_customer(d);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (d->customer->retail_prices_visible == body->retail_prices_visible)
+        return refuse(d, LEDGER_ERR_UNCHANGED, "retail prices are already %s to customer %s",
+                      body->retail_prices_visible ? "visible" : "hidden", d->customer->customer_id);
+    Ledger__V1__CostVisibilitySet *event = &d->out->body.cost_visibility_set;
+    ledger__v1__cost_visibility_set__init(event);
+    event->retail_prices_visible = body->retail_prices_visible;
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET;
+    d->out->event.cost_visibility_set = event;
+    return LEDGER_ERR_OK;
+}
+
+/* ---- decide: the dispatcher ---------------------------------------------- */
+
+bool domain_command_is_customer(Ledger__V1__Command__BodyCase body_case)
+{
+    switch (body_case) {
+    case LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER:
+    case LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION:
+    case LEDGER__V1__COMMAND__BODY_SET_SUBSCRIPTION_STATUS:
+    case LEDGER__V1__COMMAND__BODY_ASSIGN_ROLE:
+    case LEDGER__V1__COMMAND__BODY_REMOVE_ROLE:
+    case LEDGER__V1__COMMAND__BODY_GRANT_PERMISSION:
+    case LEDGER__V1__COMMAND__BODY_REVOKE_PERMISSION:
+    case LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION:
+    case LEDGER__V1__COMMAND__BODY_CHANGE_RESERVATION_SCOPE:
+    case LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL:
+    case LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION:
+    case LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION:
+    case LEDGER__V1__COMMAND__BODY_CANCEL_RESERVATION:
+    case LEDGER__V1__COMMAND__BODY_EXPIRE_RESERVATION:
+    case LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN:
+    case LEDGER__V1__COMMAND__BODY_CHANGE_SAVINGS_PLAN_SCOPE:
+    case LEDGER__V1__COMMAND__BODY_SET_SAVINGS_PLAN_RENEWAL:
+    case LEDGER__V1__COMMAND__BODY_CANCEL_SAVINGS_PLAN:
+    case LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY:
+        return true;
+    default:
+        return false;
+    }
+}
+
+const char *domain_command_partner_id(const struct domain_principal *principal,
+                                      const Ledger__V1__Command *command)
+{
+    if (command == NULL)
+        return "";
+    if (command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PARTNER &&
+        command->add_partner != NULL && command->add_partner->partner_id != NULL)
+        return command->add_partner->partner_id;
+    if (command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL &&
+        command->add_principal != NULL && !string_empty(command->add_principal->partner_id))
+        return command->add_principal->partner_id;
+    if (!string_empty(command->partner_id))
+        return command->partner_id;
+    if (principal != NULL && principal->partner_id != NULL)
+        return principal->partner_id;
+    return "";
+}
+
+const char *domain_command_customer_id(const struct domain_principal *principal,
+                                       const Ledger__V1__Command *command)
+{
+    if (command == NULL || !domain_command_is_customer(command->body_case))
+        return "";
+    if (!string_empty(command->customer_id))
+        return command->customer_id;
+    if (principal != NULL && principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER &&
+        principal->customer_id != NULL)
+        return principal->customer_id;
+    return "";
+}
+
+/* Whether the command's body message is there (protobuf-c always allocates
+ * it when decoding; a hand-built command might not). */
+static bool body_present(const Ledger__V1__Command *command)
+{
+    switch (command->body_case) {
+    case LEDGER__V1__COMMAND__BODY_ADD_PARTNER:
+        return command->add_partner != NULL;
+    case LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL:
+        return command->add_principal != NULL;
+    case LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL:
+        return command->revoke_principal != NULL;
+    case LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER:
+        return command->onboard_customer != NULL;
+    case LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION:
+        return command->purchase_subscription != NULL;
+    case LEDGER__V1__COMMAND__BODY_SET_SUBSCRIPTION_STATUS:
+        return command->set_subscription_status != NULL;
+    case LEDGER__V1__COMMAND__BODY_ASSIGN_ROLE:
+        return command->assign_role != NULL;
+    case LEDGER__V1__COMMAND__BODY_REMOVE_ROLE:
+        return command->remove_role != NULL;
+    case LEDGER__V1__COMMAND__BODY_GRANT_PERMISSION:
+        return command->grant_permission != NULL;
+    case LEDGER__V1__COMMAND__BODY_REVOKE_PERMISSION:
+        return command->revoke_permission != NULL;
+    case LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION:
+        return command->purchase_reservation != NULL;
+    case LEDGER__V1__COMMAND__BODY_CHANGE_RESERVATION_SCOPE:
+        return command->change_reservation_scope != NULL;
+    case LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL:
+        return command->set_reservation_renewal != NULL;
+    case LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION:
+        return command->renew_reservation != NULL;
+    case LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION:
+        return command->exchange_reservation != NULL;
+    case LEDGER__V1__COMMAND__BODY_CANCEL_RESERVATION:
+        return command->cancel_reservation != NULL;
+    case LEDGER__V1__COMMAND__BODY_EXPIRE_RESERVATION:
+        return command->expire_reservation != NULL;
+    case LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN:
+        return command->purchase_savings_plan != NULL;
+    case LEDGER__V1__COMMAND__BODY_CHANGE_SAVINGS_PLAN_SCOPE:
+        return command->change_savings_plan_scope != NULL;
+    case LEDGER__V1__COMMAND__BODY_SET_SAVINGS_PLAN_RENEWAL:
+        return command->set_savings_plan_renewal != NULL;
+    case LEDGER__V1__COMMAND__BODY_CANCEL_SAVINGS_PLAN:
+        return command->cancel_savings_plan != NULL;
+    case LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY:
+        return command->set_cost_visibility != NULL;
+    default:
+        return false;
+    }
+}
+
+static enum ledger_err decide_body(struct decision *d)
+{
+    switch (d->command->body_case) {
+    case LEDGER__V1__COMMAND__BODY_ADD_PARTNER:
+        return decide_add_partner(d);
+    case LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL:
+        return decide_add_principal(d);
+    case LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL:
+        return decide_revoke_principal(d);
+    case LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER:
+        return decide_onboard_customer(d);
+    case LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION:
+        return decide_purchase_subscription(d);
+    case LEDGER__V1__COMMAND__BODY_SET_SUBSCRIPTION_STATUS:
+        return decide_set_subscription_status(d);
+    case LEDGER__V1__COMMAND__BODY_ASSIGN_ROLE:
+        return decide_role(d, true);
+    case LEDGER__V1__COMMAND__BODY_REMOVE_ROLE:
+        return decide_role(d, false);
+    case LEDGER__V1__COMMAND__BODY_GRANT_PERMISSION:
+        return decide_permission(d, true);
+    case LEDGER__V1__COMMAND__BODY_REVOKE_PERMISSION:
+        return decide_permission(d, false);
+    case LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION:
+        return decide_purchase_reservation(d);
+    case LEDGER__V1__COMMAND__BODY_CHANGE_RESERVATION_SCOPE:
+        return decide_change_reservation_scope(d);
+    case LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL:
+        return decide_set_reservation_renewal(d);
+    case LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION:
+        return decide_renew_reservation(d);
+    case LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION:
+        return decide_exchange_reservation(d);
+    case LEDGER__V1__COMMAND__BODY_CANCEL_RESERVATION:
+        return decide_cancel_reservation(d);
+    case LEDGER__V1__COMMAND__BODY_EXPIRE_RESERVATION:
+        return decide_expire_reservation(d);
+    case LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN:
+        return decide_purchase_savings_plan(d);
+    case LEDGER__V1__COMMAND__BODY_CHANGE_SAVINGS_PLAN_SCOPE:
+        return decide_change_savings_plan_scope(d);
+    case LEDGER__V1__COMMAND__BODY_SET_SAVINGS_PLAN_RENEWAL:
+        return decide_set_savings_plan_renewal(d);
+    case LEDGER__V1__COMMAND__BODY_CANCEL_SAVINGS_PLAN:
+        return decide_cancel_savings_plan(d);
+    case LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY:
+        return decide_set_cost_visibility(d);
+    default:
+        return refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE, "unknown command %d",
+                      (int)d->command->body_case);
+    }
+}
+
+/* Steps 3 and 4 of the order of checks: the envelope and the scope. */
+static enum ledger_err check_envelope_and_scope(struct decision *d)
+{
+    const struct domain_input *in = d->in;
+    const Ledger__V1__Command *command = d->command;
+    const struct domain_principal *principal = d->principal;
+    enum ledger_err err = check_id(d, command->command_id, "command_id");
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (!string_empty(command->correlation_id)) {
+        err = check_id(d, command->correlation_id, "correlation_id");
+        if (err != LEDGER_ERR_OK)
+            return err;
+    }
+    if (command->business_us < 0 || command->business_us > LEDGER_TIME_US_MAX ||
+        (command->business_us > 0 && command->business_us - LEDGER_BUSINESS_FUTURE_US > in->now_us))
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "business_us %lld must be 0 (now) or a time no later than the ledger's "
+                      "clock (%lld) plus %lld us",
+                      (long long)command->business_us, (long long)in->now_us,
+                      (long long)LEDGER_BUSINESS_FUTURE_US);
+    if (in->now_us <= 0 || in->now_us > LEDGER_TIME_US_MAX)
+        return refuse(d, LEDGER_ERR_INTERNAL, "the ledger's clock reads %lld",
+                      (long long)in->now_us);
+    d->business_us = command->business_us > 0 ? command->business_us : in->now_us;
+
+    if (!string_empty(command->partner_id)) {
+        err = check_id(d, command->partner_id, "partner_id");
+        if (err != LEDGER_ERR_OK)
+            return err;
+    }
+    if (!string_empty(command->customer_id)) {
+        err = check_id(d, command->customer_id, "customer_id");
+        if (err != LEDGER_ERR_OK)
+            return err;
+    }
+
+    /* The scope rule of the principal's role (policy table). */
+    const char *partner_id = in->partner_id != NULL ? in->partner_id : "";
+    const char *own_partner = principal->partner_id != NULL ? principal->partner_id : "";
+    enum policy_scope scope = policy_role_scope(principal->role);
+    switch (scope) {
+    case POLICY_SCOPE_OWN_PARTNER:
+    case POLICY_SCOPE_OWN_CUSTOMER:
+        if (own_partner[0] == '\0')
+            return refuse(d, LEDGER_ERR_PARTNER_MISMATCH,
+                          "principal %s (%s) is bound to no partner", principal->id,
+                          policy_role_name(principal->role));
+        /* fall through */
+    case POLICY_SCOPE_PARTNER_OR_ALL:
+        if (own_partner[0] != '\0' && strcmp(own_partner, partner_id) != 0)
+            return refuse(d, LEDGER_ERR_PARTNER_MISMATCH,
+                          "principal %s belongs to partner %s, not %s", principal->id, own_partner,
+                          partner_id[0] != '\0' ? partner_id : "(none)");
+        break;
+    case POLICY_SCOPE_ALL_PARTNERS:
+        break;
+    case POLICY_SCOPE_NONE:
+        return refuse(d, LEDGER_ERR_FORBIDDEN, "principal %s has no role", principal->id);
+    }
+
+    if (!domain_command_is_customer(command->body_case))
+        return LEDGER_ERR_OK;
+    const char *customer_id = domain_command_customer_id(principal, command);
+    err = check_id(d, partner_id, "partner_id");
+    if (err == LEDGER_ERR_OK)
+        err = check_id(d, customer_id, "customer_id");
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (scope == POLICY_SCOPE_OWN_CUSTOMER && !string_equal(principal->customer_id, customer_id))
+        return refuse(d, LEDGER_ERR_PARTNER_MISMATCH,
+                      "customer user %s belongs to customer %s, not %s", principal->id,
+                      principal->customer_id != NULL ? principal->customer_id : "", customer_id);
+    if (scope == POLICY_SCOPE_OWN_CUSTOMER && !codec_id_valid(principal->user))
+        return refuse(d, LEDGER_ERR_FORBIDDEN, "customer user %s has no user name", principal->id);
+    if (in->customer == NULL || strcmp(in->customer->partner_id, partner_id) != 0 ||
+        strcmp(in->customer->customer_id, customer_id) != 0)
+        return refuse(d, LEDGER_ERR_INTERNAL, "the state given is not customer %s of partner %s",
+                      customer_id, partner_id);
+    d->customer = in->customer;
+    return LEDGER_ERR_OK;
+}
+
+/* The envelope every event carries (docs/events.md, "Envelope"). */
+static void fill_envelope(struct decision *d)
+{
+    const struct domain_input *in = d->in;
+    struct domain_output *out = d->out;
+    Ledger__V1__Event *event = &out->event;
+    const char *partner_id = in->partner_id != NULL ? in->partner_id : "";
+    if (d->command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL)
+        partner_id = d->command->add_principal->partner_id; /* "" or checked equal */
+    snprintf(out->partner_id, sizeof out->partner_id, "%s", partner_id);
+    snprintf(out->customer_id, sizeof out->customer_id, "%s",
+             d->customer != NULL ? d->customer->customer_id : "");
+    snprintf(out->actor_principal_id, sizeof out->actor_principal_id, "%s",
+             d->principal->id != NULL ? d->principal->id : "");
+    snprintf(out->actor_user, sizeof out->actor_user, "%s",
+             d->principal->user != NULL ? d->principal->user : "");
+    ledger__v1__actor__init(&out->actor);
+    out->actor.principal_id = out->actor_principal_id;
+    out->actor.role = d->principal->role;
+    out->actor.user = out->actor_user;
+
+    event->sequence = in->sequence;
+    event->partner_id = out->partner_id;
+    event->customer_id = out->customer_id;
+    event->actor = &out->actor;
+    event->recorded_us = in->now_us;
+    event->business_us = d->business_us;
+    event->command_id = d->command->command_id;
+    event->correlation_id = d->command->correlation_id != NULL ? d->command->correlation_id
+                                                               : (char *)protobuf_c_empty_string;
+    event->schema_version = LEDGER_SCHEMA_VERSION;
+    event->stream_version = d->customer != NULL ? d->customer->version + 1 : 0;
+    event->command_hash.len = in->command_hash != NULL ? 32 : 0;
+    event->command_hash.data = (uint8_t *)in->command_hash;
+}
+
+static void reset_event(struct domain_output *out)
+{
+    memset(&out->event, 0, sizeof out->event);
+    ledger__v1__event__init(&out->event);
+}
+
+enum ledger_err domain_decide(const struct domain_input *input, struct domain_output *out)
+{
+    if (out == NULL)
+        return LEDGER_ERR_INTERNAL;
+    memset(out, 0, sizeof *out);
+    reset_event(out);
+    struct decision decision = {.in = input, .out = out};
+    struct decision *d = &decision;
+    if (input == NULL || input->principal == NULL || input->command == NULL)
+        return refuse(d, LEDGER_ERR_INTERNAL, "incomplete decision input");
+    d->command = input->command;
+    d->principal = input->principal;
+    const Ledger__V1__Command *command = input->command;
+
+    /* 1. A body this build knows. */
+    enum ledger_err err;
+    if (!domain_command_is_customer(command->body_case) &&
+        command->body_case != LEDGER__V1__COMMAND__BODY_ADD_PARTNER &&
+        command->body_case != LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL &&
+        command->body_case != LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL) {
+        err =
+            refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE,
+                   "the command has no body this daemon knows (field %d)", (int)command->body_case);
+        goto refused;
+    }
+    if (!body_present(command)) {
+        err = refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "the %s command has no body",
+                     codec_command_type_name(command->body_case));
+        goto refused;
+    }
+    /* 2. The role table. */
+    enum policy_access access = policy_command_access(input->principal->role, command->body_case);
+    if (access != POLICY_ALLOW) {
+        const char *verb = codec_command_type_name(command->body_case);
+        if (access == POLICY_ASK_PARTNER)
+            err = refuse(d, LEDGER_ERR_ASK_PARTNER,
+                         "only the partner may %s for a customer; ask your partner", verb);
+        else
+            err = refuse(d, LEDGER_ERR_FORBIDDEN, "role %s may not %s",
+                         policy_role_name(input->principal->role), verb);
+        goto refused;
+    }
+    /* 3, 4. */
+    err = check_envelope_and_scope(d);
+    if (err != LEDGER_ERR_OK)
+        goto refused;
+    /* 5, 6, 7. */
+    err = decide_body(d);
+    if (err != LEDGER_ERR_OK)
+        goto refused;
+    fill_envelope(d);
+    return LEDGER_ERR_OK;
+
+refused:
+    reset_event(out);
+    if (out->message[0] == '\0')
+        snprintf(out->message, sizeof out->message, "%s", ledger_strerror(err));
+    return err;
+}
+
+/* ---- names and visibility ------------------------------------------------ */
+
+const char *domain_action_name(const Ledger__V1__Event *event)
+{
+    if (event == NULL)
+        return "Unknown";
+    switch (event->body_case) {
+    case LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED:
+        return "Register Partner";
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED:
+        return "Add Principal";
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED:
+        return "Revoke Principal";
+    case LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED:
+        return "Onboard Customer";
+    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED:
+        return "Purchase Subscription";
+    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_STATUS_CHANGED:
+        return "Change Subscription Status";
+    case LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED:
+        return "Assign Role";
+    case LEDGER__V1__EVENT__BODY_ROLE_REMOVED:
+        return "Remove Role";
+    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED:
+        return "Create Customer Purchase Permissions";
+    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED:
+        return "Delete Customer Purchase Permissions";
+    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED:
+        return "Purchase Reservation";
+    case LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED:
+        return "Change Reservation Scope";
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET:
+        return "Set Reservation Auto-Renew";
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
+        return "Renew Reservation";
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED:
+        return "Exchange Reservation";
+    case LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED:
+        return "Cancel Reservation";
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED:
+        return "Expire Reservation";
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
+        return "Purchase Savings Plan";
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED:
+        return "Change Savings Plan Scope";
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET:
+        return "Set Savings Plan Auto-Renew";
+    case LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET:
+        return "Set Cost Visibility";
+    default:
+        return "Unknown";
+    }
+}
+
+bool domain_partner_visible(const Ledger__V1__Event *event)
+{
+    if (event == NULL)
+        return false;
+    if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED)
+        return event->savings_plan_purchased == NULL ||
+               event->savings_plan_purchased->purchaser !=
+                   LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER;
+    return true;
+}

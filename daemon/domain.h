@@ -154,8 +154,11 @@ struct domain_customer *domain_customer_clone(const struct domain_customer *cust
 void domain_customer_free(struct domain_customer *customer);
 
 /* Applies one event of the customer's stream (event->customer_id must be the
- * customer's). CORRUPT when the event does not fit the state (a record that
- * should never have been written), NO_MEMORY, or a limit's error. */
+ * customer's, its stream_version the customer's version + 1). On any error
+ * the state is unchanged. CORRUPT when the event does not fit the state (a
+ * record that should never have been written: an unknown schema version, a
+ * missing field, a reservation that does not exist, an array past its
+ * LEDGER_CUSTOMER_*_MAX limit, which decisions never let happen), NO_MEMORY. */
 __attribute__((warn_unused_result)) enum ledger_err
 domain_customer_evolve(struct domain_customer *customer, const Ledger__V1__Event *event);
 
@@ -167,16 +170,36 @@ const struct domain_savings_plan *domain_find_savings_plan(const struct domain_c
 const struct domain_subscription *domain_find_subscription(const struct domain_customer *customer,
                                                            const char *subscription_id);
 
+/* Whether a command belongs to a customer's stream (needs input->customer).
+ * False for AddPartner, AddPrincipal, RevokePrincipal and unknown cases. */
+bool domain_command_is_customer(Ledger__V1__Command__BodyCase body_case);
+
+/* The partner a command acts on, for domain_input.partner_id: AddPartner's
+ * new partner id; AddPrincipal's partner_id when it names one; otherwise
+ * command->partner_id, or the principal's partner when that is empty. Never
+ * NULL (may be ""); points into the command or the principal. */
+const char *domain_command_partner_id(const struct domain_principal *principal,
+                                      const Ledger__V1__Command *command);
+
+/* The customer a customer command acts on: command->customer_id, or a customer
+ * user's own customer when that is empty; "" for other commands. Never NULL. */
+const char *domain_command_customer_id(const struct domain_principal *principal,
+                                       const Ledger__V1__Command *command);
+
 /* Everything a decision may look at. All pointers borrowed. */
 struct domain_input {
     const struct domain_principal *principal;
     const Ledger__V1__Command *command;
-    /* The partner the command acts on (command->partner_id, or the principal's). */
+    /* The partner the command acts on: domain_command_partner_id(). AddPartner
+     * and AddPrincipal are refused (INVALID_ARGUMENT) when this is not the
+     * partner their body names, since partner_exists would then describe
+     * another partner. */
     const char *partner_id;
     bool partner_exists;
-    /* The customer's state when the command names a customer, else NULL. A
-     * customer that was never onboarded is passed as a state with onboarded
-     * false. */
+    /* The customer's state when the command names a customer
+     * (domain_command_is_customer), else NULL. A customer that was never
+     * onboarded is passed as a state with onboarded false. Its partner_id and
+     * customer_id must be the ones the command acts on (INTERNAL otherwise). */
     const struct domain_customer *customer;
     /* For AddPrincipal / RevokePrincipal. */
     bool principal_exists;
@@ -222,12 +245,26 @@ struct domain_output {
     char ids[3][DOMAIN_ID_SIZE];
     char partner_id[DOMAIN_ID_SIZE];
     char customer_id[DOMAIN_ID_SIZE];
+    /* Copies of the strings the event takes from the principal and from the
+     * customer's state, so that the event stays valid when the state changes
+     * (evolving it may move its arrays). */
+    char actor_principal_id[DOMAIN_ID_SIZE];
+    char actor_user[DOMAIN_ID_SIZE];
+    char billing_subscription_id[DOMAIN_ID_SIZE];
+    char sku[LEDGER_SKU_LENGTH_MAX + 1];
+    char region[LEDGER_SKU_LENGTH_MAX + 1];
+    char scope_from_target[DOMAIN_ID_SIZE * 2];
+    char scope_to_target[DOMAIN_ID_SIZE * 2];
+    char currencies[4][DOMAIN_CURRENCY_SIZE]; /* of money[0..3] */
     /* On refusal: what failed, in words a person can act on. */
     char message[DOMAIN_MESSAGE_SIZE];
 };
 
 /* Decides one command. OK fills out->event; any other code is a refusal with
- * out->message set, and nothing is to be appended. */
+ * out->message set, out->event left empty (body NOT_SET, sequence 0), and
+ * nothing is to be appended. Refusals: every code of docs/events.md
+ * ("Refusals"); INTERNAL when the input is inconsistent (a state of another
+ * customer, a NULL the command needs). */
 __attribute__((warn_unused_result)) enum ledger_err domain_decide(const struct domain_input *input,
                                                                   struct domain_output *out);
 
@@ -236,7 +273,10 @@ __attribute__((warn_unused_result)) enum ledger_err domain_decide(const struct d
 const char *domain_action_name(const Ledger__V1__Event *event);
 
 /* Whether partner-facing views show this event (customer-bought savings plans
- * are not shown to partner staff, DOMAIN.md). */
+ * are not shown to partner staff, DOMAIN.md). Decided from the event alone:
+ * false for a SavingsPlanPurchased whose purchaser is the customer. The later
+ * events of a savings plan (scope, auto-renew) do not say who bought it, so
+ * they are true here: views hide them when the plan's purchase was hidden. */
 bool domain_partner_visible(const Ledger__V1__Event *event);
 
 #endif

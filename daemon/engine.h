@@ -36,6 +36,7 @@ struct engine_options {
     uint32_t batch_commands_max; /* 0 = LEDGER_BATCH_COMMANDS_DEFAULT */
     bool no_sync;                /* tests and baselines only */
     bool read_only;              /* offline tools */
+    bool scratch;                /* a throwaway copy (verifier): no head-signing key needed */
 };
 
 /* Opens a data directory created by engine_init. DATA_DIR_LOCKED when another
@@ -66,6 +67,16 @@ __attribute__((warn_unused_result)) enum ledger_err
 engine_principal_lookup(struct engine *engine, const char *principal_id,
                         struct engine_principal *out);
 
+/* One command's answer: `message` is ready to put in a Reply; its strings
+ * point into the storage beside it. */
+struct engine_result {
+    Ledger__V1__CommandResult message;
+    char order_id[LEDGER_ID_LENGTH_MAX + 1];
+    char reservation_id[LEDGER_ID_LENGTH_MAX + 1];
+    char savings_plan_id[LEDGER_ID_LENGTH_MAX + 1];
+    char secret_hex[2 * LEDGER_SECRET_BYTES + 1]; /* AddPrincipal's first answer only */
+};
+
 /* One request's atomic batch, and its answer. */
 struct engine_request {
     const struct engine_principal *principal; /* borrowed */
@@ -75,8 +86,7 @@ struct engine_request {
     enum ledger_err err;
     uint32_t failed_index;
     char message[ENGINE_MESSAGE_SIZE];
-    Ledger__V1__CommandResult *results; /* command_count of them on OK; engine_request_clear */
-    char (*secrets_hex)[2 * LEDGER_SECRET_BYTES + 1]; /* AddPrincipal answers, not stored */
+    struct engine_result *results; /* command_count of them on OK; engine_request_clear */
 };
 
 /* Decides and appends each request's batch, all or nothing per request, and

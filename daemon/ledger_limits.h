@@ -40,6 +40,19 @@
 #define LEDGER_CUSTOMER_SAVINGS_PLANS_MAX 4096
 #define LEDGER_CUSTOMER_REFUNDS_MAX       4096
 
+/* Switch changes kept per customer for the permissions history and "as of"
+ * answers: a switch turned on and off daily for eleven years. */
+#define LEDGER_CUSTOMER_PERMISSION_CHANGES_MAX 8192
+
+/* Business time (Command.business_us) may be later than the time the ledger
+ * records by at most the authentication window: clients' clocks are trusted
+ * that far and no further, so that nobody can date a purchase or a refund in
+ * the future. */
+#define LEDGER_BUSINESS_FUTURE_US LEDGER_AUTH_WINDOW_US
+/* The latest time any field may hold: 9999-12-31T23:59:59.999999Z. Adding a
+ * five-year term to it stays far from int64 overflow. */
+#define LEDGER_TIME_US_MAX INT64_C(253402300799999999)
+
 /* Reservations returned by one exchange. */
 #define LEDGER_EXCHANGE_RETURNS_MAX 32
 
@@ -71,6 +84,15 @@
 #define LEDGER_EVENTS_PAGE_MAX     10000
 #define LEDGER_ROWS_PAGE_DEFAULT   100
 #define LEDGER_ROWS_PAGE_MAX       10000
+/* Unpaged view queries (reservations, orders, savings plans, permissions,
+ * billing, principals) answer TOO_LARGE rather than a silently truncated
+ * list past this many rows: at a few hundred bytes a row the reply stays far
+ * below LEDGER_REQUEST_BYTES_MAX. */
+#define LEDGER_VIEW_ROWS_MAX 100000
+/* Activity rows one activity query may examine before it returns the page it
+ * has (possibly empty) with a page token: a filter that matches rarely must
+ * not make one request walk a partner's whole history. */
+#define LEDGER_ACTIVITY_SCAN_MAX 100000
 /* Event type filters in one events query. */
 #define LEDGER_EVENT_TYPES_FILTER_MAX 32
 
@@ -84,6 +106,12 @@
 /* A write transaction that fails with MDB_MAP_FULL is retried after growing;
  * doubling from 64 MiB reaches 64 GiB in ten steps. */
 #define LEDGER_MAP_GROW_RETRIES_MAX 16
+/* Growing the map remaps the file, so it waits for the process's open
+ * transactions (queries on other threads) to end and holds new ones back.
+ * Queries last milliseconds; a transaction still open after this long is a
+ * bug or a stuck client, and the growth gives up (STORAGE_ERROR) rather than
+ * stall the writer and every reader behind it. */
+#define LEDGER_MAP_GROW_WAIT_MS 10000
 /* Customer states kept in memory between commands. */
 #define LEDGER_STATE_CACHE_MAX 65536
 
@@ -99,6 +127,7 @@ _Static_assert(LEDGER_REQUEST_BYTES_DEFAULT <= LEDGER_REQUEST_BYTES_MAX,
                "default request size within maximum");
 _Static_assert(LEDGER_EVENTS_PAGE_DEFAULT <= LEDGER_EVENTS_PAGE_MAX, "default page within max");
 _Static_assert(LEDGER_ROWS_PAGE_DEFAULT <= LEDGER_ROWS_PAGE_MAX, "default page within max");
+_Static_assert(LEDGER_ROWS_PAGE_MAX <= LEDGER_ACTIVITY_SCAN_MAX, "a full page can be found");
 _Static_assert(LEDGER_GROUP_REQUESTS_MAX <= LEDGER_INFLIGHT_REQUESTS_MAX,
                "a group is drawn from the requests in flight");
 _Static_assert(3 * (LEDGER_ID_LENGTH_MAX + 1) + 8 < 511, "index keys fit LMDB's key limit");

@@ -1,2 +1,719 @@
-/* main.c: placeholder until the module lands. */
-int main(void) { return 0; }
+/*
+ * main.c: the ledgerd executable: serve, init, rebuild, restore.
+ *
+ * Owns: the command line, the order of start-up (settings, first-start
+ * initialization, engine, server) and exit codes: 0 success; 1 failure (and,
+ * for rebuild, differences found); 2 usage or configuration errors.
+ * Does not own: settings' meaning and parsing (config), serving (server), the
+ * data directory's contents (engine).
+ *
+ * Never prints a secret: `init` says where the operator key file went.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "engine.h"
+#include "error.h"
+#include "log.h"
+#include "progress.h"
+#include "server.h"
+
+#ifndef LEDGERD_VERSION
+#define LEDGERD_VERSION "0.0.0"
+#endif
+
+#define EXIT_OK       0
+#define EXIT_FAILURE_ 1
+#define EXIT_USAGE    2
+
+/* The operator key file's name inside a data directory. */
+#define MAIN_OPERATOR_KEY_FILE "operator.key"
+#define MAIN_OPERATOR_DEFAULT  "operator"
+/* Settings given on the command line: one per setting at most, plus repeats. */
+#define MAIN_SETTINGS_MAX 32
+/* Files of a backup directory copied by restore (a backup holds a handful). */
+#define MAIN_RESTORE_FILES_MAX 64
+
+static const char usage_text[] =
+    "usage: ledgerd [--data DIR] [--config FILE] [--listen URL] [--events URL]\n"
+    "               [--log-level error|warn|info|debug] [--request-bytes-max N]\n"
+    "               [--batch-commands-max N] [--map-bytes-max N] [--auth-window-s S]\n"
+    "               [--slow-commit-ms MS] [--metrics-listen HOST:PORT|off]\n"
+    "       ledgerd init --data DIR [--operator ID]\n"
+    "       ledgerd rebuild --data DIR\n"
+    "       ledgerd restore --from BACKUP --data DIR [--head-key FILE]\n"
+    "       ledgerd --help | --version\n"
+    "\n"
+    "Serves the ledger in DIR (default ./ledger-data, initialized on first start)\n"
+    "on a nanomsg request socket (default ipc://<DIR>/ledger.sock) and publishes a\n"
+    "doorbell after each commit (default ipc://<DIR>/events.sock). Settings come\n"
+    "from the command line, then the config file (--config, or DIR/ledgerd.conf\n"
+    "when it exists), then defaults; see DIR/ledgerd.conf for all of them.\n"
+    "SIGTERM or SIGINT: finish the requests in flight and exit 0.\n"
+    "\n"
+    "commands:\n"
+    "  init      create DIR: the store, the head-signing key, a config file and a\n"
+    "            first operator principal (default id \"operator\") whose secret is\n"
+    "            written to DIR/operator.key (mode 0600)\n"
+    "  rebuild   replay the log into fresh views and compare them with the old\n"
+    "            ones (the daemon must be stopped); exit 0 same, 1 differences\n"
+    "  restore   copy a backup (ledgerctl backup) into a new data directory;\n"
+    "            --head-key copies the head-signing key if the backup lacks it\n"
+    "\n"
+    "exit status: 0 success, 1 failure (rebuild: differences), 2 usage or config error\n";
+
+static void usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
+static void usage_error(const char *format, ...)
+{
+    fprintf(stderr, "ledgerd: ");
+    va_list args;
+    va_start(args, format);
+    vfprintf(stderr, format, args);
+    va_end(args);
+    fprintf(stderr, "\n(see ledgerd --help)\n");
+}
+
+/* --- command line ------------------------------------------------------------------- */
+
+enum main_option {
+    OPTION_HELP = 'h',
+    OPTION_VERSION = 'V',
+    OPTION_CONFIG = 256,
+    OPTION_OPERATOR,
+    OPTION_FROM,
+    OPTION_HEAD_KEY,
+    OPTION_SETTING, /* and up: one per setting, in setting_options order */
+};
+
+/* Settings as options: --log-level sets log_level. */
+static const char *const setting_keys[] = {
+    "data",           "listen",        "events",         "request_bytes_max",
+    "batch_commands_max", "map_bytes_max", "auth_window_s", "log_level",
+    "metrics_listen", "slow_commit_ms",
+};
+#define SETTING_COUNT (sizeof setting_keys / sizeof setting_keys[0])
+
+struct command_line {
+    const char *command; /* NULL (serve), "init", "rebuild", "restore" */
+    const char *config_path;
+    const char *operator_id;
+    const char *from;
+    const char *head_key;
+    size_t setting_count;
+    const char *setting_key[MAIN_SETTINGS_MAX];
+    const char *setting_value[MAIN_SETTINGS_MAX];
+    bool data_given;
+    const char *data_dir; /* the last --data */
+};
+
+static int command_line_parse(int argc, char **argv, struct command_line *line)
+{
+    /* Long names with dashes for each setting key. */
+    static char names[SETTING_COUNT][32];
+    struct option options[SETTING_COUNT + 8];
+    size_t n = 0;
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        snprintf(names[i], sizeof names[i], "%s", setting_keys[i]);
+        for (char *c = names[i]; *c; c++) {
+            if (*c == '_') {
+                *c = '-';
+            }
+        }
+        options[n++] = (struct option){names[i], required_argument, NULL, OPTION_SETTING + (int)i};
+    }
+    options[n++] = (struct option){"config", required_argument, NULL, OPTION_CONFIG};
+    options[n++] = (struct option){"operator", required_argument, NULL, OPTION_OPERATOR};
+    options[n++] = (struct option){"from", required_argument, NULL, OPTION_FROM};
+    options[n++] = (struct option){"head-key", required_argument, NULL, OPTION_HEAD_KEY};
+    options[n++] = (struct option){"help", no_argument, NULL, OPTION_HELP};
+    options[n++] = (struct option){"version", no_argument, NULL, OPTION_VERSION};
+    options[n] = (struct option){NULL, 0, NULL, 0};
+
+    memset(line, 0, sizeof *line);
+    int first = 1;
+    if (argc > 1 && argv[1][0] != '-') {
+        line->command = argv[1];
+        if (strcmp(line->command, "init") != 0 && strcmp(line->command, "rebuild") != 0 &&
+            strcmp(line->command, "restore") != 0) {
+            usage_error("unknown command \"%s\"", line->command);
+            return EXIT_USAGE;
+        }
+        first = 2;
+    }
+    /* getopt_long starts at optind; skip the command word. */
+    optind = first;
+    opterr = 0;
+    for (;;) {
+        int index = 0;
+        int c = getopt_long(argc, argv, ":hV", options, &index);
+        if (c == -1) {
+            break;
+        }
+        switch (c) {
+        case OPTION_HELP:
+            fputs(usage_text, stdout);
+            return -1;
+        case OPTION_VERSION:
+            printf("ledgerd %s\n", LEDGERD_VERSION);
+            return -1;
+        case OPTION_CONFIG:
+            line->config_path = optarg;
+            break;
+        case OPTION_OPERATOR:
+            line->operator_id = optarg;
+            break;
+        case OPTION_FROM:
+            line->from = optarg;
+            break;
+        case OPTION_HEAD_KEY:
+            line->head_key = optarg;
+            break;
+        case ':':
+            usage_error("%s needs a value", argv[optind - 1]);
+            return EXIT_USAGE;
+        case '?':
+            usage_error("unknown option \"%s\"", argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            if (c >= OPTION_SETTING && c < OPTION_SETTING + (int)SETTING_COUNT) {
+                if (line->setting_count >= MAIN_SETTINGS_MAX) {
+                    usage_error("%s", "too many options");
+                    return EXIT_USAGE;
+                }
+                const char *key = setting_keys[c - OPTION_SETTING];
+                line->setting_key[line->setting_count] = key;
+                line->setting_value[line->setting_count] = optarg;
+                line->setting_count++;
+                if (strcmp(key, "data") == 0) {
+                    line->data_given = true;
+                    line->data_dir = optarg;
+                }
+            } else {
+                usage_error("unknown option \"%s\"", argv[optind - 1]);
+                return EXIT_USAGE;
+            }
+        }
+    }
+    if (optind < argc) {
+        usage_error("unexpected argument \"%s\"", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (line->operator_id && (line->command == NULL || strcmp(line->command, "init") != 0)) {
+        usage_error("%s is only for ledgerd init", "--operator");
+        return EXIT_USAGE;
+    }
+    if ((line->from || line->head_key) &&
+        (line->command == NULL || strcmp(line->command, "restore") != 0)) {
+        usage_error("%s are only for ledgerd restore", "--from and --head-key");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* Settings: defaults, then the config file, then the command line. */
+static int settings_resolve(const struct command_line *line, struct config *config)
+{
+    char error[CONFIG_ERROR_SIZE];
+    config_defaults(config);
+    if (line->config_path != NULL) {
+        if (config_load(config, line->config_path, error) != LEDGER_ERR_OK) {
+            fprintf(stderr, "ledgerd: %s\n", error);
+            return EXIT_USAGE;
+        }
+    } else {
+        const char *dir = line->data_given ? line->data_dir : CONFIG_DATA_DIR_DEFAULT;
+        char path[CONFIG_PATH_SIZE + 32];
+        int n = snprintf(path, sizeof path, "%s/%s", dir, CONFIG_FILE_NAME);
+        if (n > 0 && (size_t)n < sizeof path && access(path, F_OK) == 0) {
+            if (config_load(config, path, error) != LEDGER_ERR_OK) {
+                fprintf(stderr, "ledgerd: %s\n", error);
+                return EXIT_USAGE;
+            }
+        }
+    }
+    for (size_t i = 0; i < line->setting_count; i++) {
+        if (config_set(config, line->setting_key[i], line->setting_value[i], error) !=
+            LEDGER_ERR_OK) {
+            fprintf(stderr, "ledgerd: --%s\n", error);
+            return EXIT_USAGE;
+        }
+    }
+    log_set_level(config->log_level);
+    return EXIT_OK;
+}
+
+/* An absolute form of `path` without resolving links of a path that may not
+ * exist yet: realpath when it exists, else the working directory joined. */
+static int path_absolute(const char *path, char out[CONFIG_PATH_SIZE])
+{
+    char resolved[PATH_MAX];
+    if (realpath(path, resolved) != NULL) {
+        int n = snprintf(out, CONFIG_PATH_SIZE, "%s", resolved);
+        return (n < 0 || n >= CONFIG_PATH_SIZE) ? -1 : 0;
+    }
+    if (path[0] == '/') {
+        int n = snprintf(out, CONFIG_PATH_SIZE, "%s", path);
+        return (n < 0 || n >= CONFIG_PATH_SIZE) ? -1 : 0;
+    }
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd) == NULL) {
+        return -1;
+    }
+    int n = snprintf(out, CONFIG_PATH_SIZE, "%s/%s", cwd, path);
+    return (n < 0 || n >= CONFIG_PATH_SIZE) ? -1 : 0;
+}
+
+static int path_join(const char *dir, const char *name, char out[CONFIG_PATH_SIZE])
+{
+    int n = snprintf(out, CONFIG_PATH_SIZE, "%s/%s", dir, name);
+    return (n < 0 || n >= CONFIG_PATH_SIZE) ? -1 : 0;
+}
+
+/* Whether a directory is missing or holds nothing: a first start. */
+static bool directory_fresh(const char *path)
+{
+    DIR *dir = opendir(path);
+    if (dir == NULL) {
+        return errno == ENOENT;
+    }
+    bool empty = true;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
+            empty = false;
+            break;
+        }
+    }
+    closedir(dir);
+    return empty;
+}
+
+static void engine_options_from(const struct config *config, const char *data_dir,
+                                struct engine_options *options)
+{
+    memset(options, 0, sizeof *options);
+    options->data_dir = data_dir;
+    options->map_bytes_max = config->map_bytes_max;
+    options->batch_commands_max = config->batch_commands_max;
+}
+
+static void print_engine_error(const char *what, const char *dir, enum ledger_err err)
+{
+    if (err == LEDGER_ERR_DATA_DIR_LOCKED) {
+        fprintf(stderr,
+                "ledgerd: %s is in use by another ledgerd process (it holds %s/ledgerd.lock); "
+                "stop that one first or use another --data directory\n",
+                dir, dir);
+    } else if (err == LEDGER_ERR_NOT_FOUND) {
+        fprintf(stderr, "ledgerd: %s: %s is not an initialized data directory (run ledgerd init)\n",
+                what, dir);
+    } else {
+        fprintf(stderr, "ledgerd: %s %s: %s (%s)\n", what, dir, ledger_strerror(err),
+                ledger_err_name(err));
+    }
+}
+
+/* --- init --------------------------------------------------------------------------- */
+
+/* Initializes `dir` (absolute). Returns the engine's code; reports on stdout
+ * (init command) or as log lines (first start of the daemon). */
+static enum ledger_err data_dir_initialize(const struct config *config, const char *dir,
+                                           const char *operator_id, bool as_log)
+{
+    char key_path[CONFIG_PATH_SIZE], config_path[CONFIG_PATH_SIZE];
+    if (path_join(dir, MAIN_OPERATOR_KEY_FILE, key_path) != 0 ||
+        path_join(dir, CONFIG_FILE_NAME, config_path) != 0) {
+        fprintf(stderr, "ledgerd: %s: path too long\n", dir);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    struct engine_options options;
+    engine_options_from(config, dir, &options);
+    enum ledger_err err = engine_init(&options, operator_id, key_path);
+    if (err == LEDGER_ERR_PRINCIPAL_EXISTS) {
+        fprintf(stderr, "ledgerd: %s is already initialized\n", dir);
+        return err;
+    }
+    if (err != LEDGER_ERR_OK) {
+        print_engine_error("cannot initialize", dir, err);
+        return err;
+    }
+    bool config_written = false;
+    if (access(config_path, F_OK) != 0) {
+        if (config_write_sample(config_path, dir) == LEDGER_ERR_OK) {
+            config_written = true;
+        } else {
+            fprintf(stderr, "ledgerd: warning: cannot write %s\n", config_path);
+        }
+    }
+    if (as_log) {
+        char quoted_dir[LOG_QUOTE_SIZE(256)], quoted_key[LOG_QUOTE_SIZE(256)];
+        log_write(LOG_LEVEL_INFO, "initialized data directory", "data=%s operator=%s key_file=%s",
+                  log_quote(dir, 256, quoted_dir, sizeof quoted_dir), operator_id,
+                  log_quote(key_path, 256, quoted_key, sizeof quoted_key));
+    } else {
+        printf("initialized %s\n", dir);
+        printf("operator principal \"%s\": its key is in %s (mode 0600; keep it secret)\n",
+               operator_id, key_path);
+        if (config_written) {
+            printf("config file: %s\n", config_path);
+        }
+    }
+    return LEDGER_ERR_OK;
+}
+
+static int command_init(const struct command_line *line, const struct config *config)
+{
+    if (!line->data_given) {
+        usage_error("%s", "init needs --data DIR");
+        return EXIT_USAGE;
+    }
+    char dir[CONFIG_PATH_SIZE];
+    if (path_absolute(config->data_dir, dir) != 0) {
+        fprintf(stderr, "ledgerd: %s: path too long\n", config->data_dir);
+        return EXIT_USAGE;
+    }
+    const char *operator_id = line->operator_id ? line->operator_id : MAIN_OPERATOR_DEFAULT;
+    enum ledger_err err = data_dir_initialize(config, dir, operator_id, false);
+    if (err == LEDGER_ERR_INVALID_ARGUMENT) {
+        fprintf(stderr, "ledgerd: the operator id must be 1..64 characters of [A-Za-z0-9._:@-]\n");
+        return EXIT_USAGE;
+    }
+    return err == LEDGER_ERR_OK ? EXIT_OK : EXIT_FAILURE_;
+}
+
+/* --- rebuild ------------------------------------------------------------------------ */
+
+struct rebuild_context {
+    struct progress progress;
+    bool started;
+};
+
+static void rebuild_progress(void *context, uint64_t done, uint64_t total)
+{
+    struct rebuild_context *rebuild = context;
+    if (!rebuild->started) {
+        progress_start(&rebuild->progress, "rebuild", "events", total, false);
+        rebuild->started = true;
+    }
+    rebuild->progress.total = total;
+    progress_update(&rebuild->progress, done);
+    if (done >= total) {
+        progress_finish(&rebuild->progress, done);
+        rebuild->started = false;
+    }
+}
+
+static void rebuild_report(void *context, const char *view, bool same)
+{
+    (void)context;
+    printf("%-24s %s\n", view, same ? "same" : "DIFFERENT");
+}
+
+static int command_rebuild(const struct command_line *line, const struct config *config)
+{
+    if (!line->data_given) {
+        usage_error("%s", "rebuild needs --data DIR");
+        return EXIT_USAGE;
+    }
+    struct engine_options options;
+    engine_options_from(config, config->data_dir, &options);
+    struct engine *engine = NULL;
+    enum ledger_err err = engine_open(&options, &engine);
+    if (err != LEDGER_ERR_OK) {
+        print_engine_error("cannot open", config->data_dir, err);
+        return EXIT_USAGE;
+    }
+    struct rebuild_context context = {0};
+    unsigned differences = 0;
+    err = engine_rebuild(engine, rebuild_progress, &context, rebuild_report, &differences);
+    engine_close(engine);
+    if (err != LEDGER_ERR_OK) {
+        fprintf(stderr, "ledgerd: rebuild failed: %s (%s)\n", ledger_strerror(err),
+                ledger_err_name(err));
+        return EXIT_USAGE;
+    }
+    if (differences > 0) {
+        printf("%u view(s) differed from the log's replay; they now match it\n", differences);
+        return EXIT_FAILURE_;
+    }
+    printf("every view matches the log's replay\n");
+    return EXIT_OK;
+}
+
+/* --- restore ------------------------------------------------------------------------ */
+
+static bool file_copy(const char *from, const char *to, mode_t mode)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        return false;
+    }
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (out < 0) {
+        close(in);
+        return false;
+    }
+    bool ok = true;
+    char buffer[64 * 1024];
+    for (;;) {
+        ssize_t got = read(in, buffer, sizeof buffer);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            ok = got == 0;
+            break;
+        }
+        for (ssize_t done = 0; done < got;) {
+            ssize_t put = write(out, buffer + done, (size_t)(got - done));
+            if (put < 0 && errno == EINTR) {
+                continue;
+            }
+            if (put <= 0) {
+                ok = false;
+                break;
+            }
+            done += put;
+        }
+        if (!ok) {
+            break;
+        }
+    }
+    ok = ok && fsync(out) == 0;
+    ok = (close(out) == 0) && ok;
+    close(in);
+    return ok;
+}
+
+/* Files that belong to one running environment and never to a copy. */
+static bool restore_skipped(const char *name)
+{
+    return strcmp(name, "lock.mdb") == 0 || strcmp(name, "ledgerd.lock") == 0 ||
+           strcmp(name, "ledger.sock") == 0 || strcmp(name, "events.sock") == 0;
+}
+
+static void restore_undo(const char *dir, char names[][NAME_MAX + 1], size_t count)
+{
+    char path[CONFIG_PATH_SIZE];
+    for (size_t i = 0; i < count; i++) {
+        if (path_join(dir, names[i], path) == 0) {
+            unlink(path);
+        }
+    }
+    /* Files engine_open may have made in the new directory. */
+    const char *made[] = {"lock.mdb", "ledgerd.lock"};
+    for (size_t i = 0; i < 2; i++) {
+        if (path_join(dir, made[i], path) == 0) {
+            unlink(path);
+        }
+    }
+    rmdir(dir);
+}
+
+static int command_restore(const struct command_line *line, const struct config *config)
+{
+    if (line->from == NULL || !line->data_given) {
+        usage_error("%s", "restore needs --from BACKUP and --data DIR");
+        return EXIT_USAGE;
+    }
+    const char *dir = config->data_dir;
+    struct stat st;
+    char backup_data[CONFIG_PATH_SIZE];
+    if (path_join(line->from, "data.mdb", backup_data) != 0 || stat(backup_data, &st) != 0 ||
+        !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "ledgerd: %s is not a backup directory (no data.mdb in it)\n", line->from);
+        return EXIT_FAILURE_;
+    }
+    if (lstat(dir, &st) == 0 || errno != ENOENT) {
+        fprintf(stderr, "ledgerd: %s already exists; restore writes only into a new directory\n",
+                dir);
+        return EXIT_FAILURE_;
+    }
+    if (mkdir(dir, 0700) != 0) {
+        fprintf(stderr, "ledgerd: cannot create %s: %s\n", dir, strerror(errno));
+        return EXIT_FAILURE_;
+    }
+    static char names[MAIN_RESTORE_FILES_MAX][NAME_MAX + 1];
+    size_t count = 0;
+    bool ok = true;
+    bool has_head_key = false;
+    DIR *source = opendir(line->from);
+    if (source == NULL) {
+        ok = false;
+    }
+    struct dirent *entry;
+    while (ok && (entry = readdir(source)) != NULL) {
+        char from[CONFIG_PATH_SIZE], to[CONFIG_PATH_SIZE];
+        if (restore_skipped(entry->d_name) || path_join(line->from, entry->d_name, from) != 0 ||
+            stat(from, &st) != 0 || !S_ISREG(st.st_mode)) {
+            continue;
+        }
+        if (count >= MAIN_RESTORE_FILES_MAX || path_join(dir, entry->d_name, to) != 0) {
+            fprintf(stderr, "ledgerd: %s holds too many files for a backup\n", line->from);
+            ok = false;
+            break;
+        }
+        snprintf(names[count], sizeof names[count], "%s", entry->d_name);
+        count++;
+        if (!file_copy(from, to, st.st_mode & 0600)) {
+            fprintf(stderr, "ledgerd: cannot copy %s to %s: %s\n", from, to, strerror(errno));
+            ok = false;
+        }
+        has_head_key = has_head_key || strcmp(entry->d_name, "head.key") == 0;
+    }
+    if (source != NULL) {
+        closedir(source);
+    }
+    if (ok && line->head_key != NULL) {
+        char to[CONFIG_PATH_SIZE];
+        if (has_head_key) {
+            fprintf(stderr, "ledgerd: the backup has its own head.key; --head-key is not used\n");
+        } else if (count < MAIN_RESTORE_FILES_MAX && path_join(dir, "head.key", to) == 0 &&
+                   file_copy(line->head_key, to, 0600)) {
+            snprintf(names[count], sizeof names[count], "head.key");
+            count++;
+            has_head_key = true;
+        } else {
+            fprintf(stderr, "ledgerd: cannot copy %s: %s\n", line->head_key, strerror(errno));
+            ok = false;
+        }
+    }
+    /* The copy must open as a ledger: read-write when it can sign heads
+     * (which also makes it ready to serve), else read-only. */
+    uint64_t head = 0;
+    if (ok) {
+        struct engine_options options;
+        engine_options_from(config, dir, &options);
+        options.read_only = !has_head_key;
+        struct engine *engine = NULL;
+        enum ledger_err err = engine_open(&options, &engine);
+        if (err != LEDGER_ERR_OK) {
+            fprintf(stderr, "ledgerd: the restored copy does not open: %s (%s)\n",
+                    ledger_strerror(err), ledger_err_name(err));
+            ok = false;
+        } else {
+            head = engine_head_sequence(engine);
+            engine_close(engine);
+        }
+    }
+    if (!ok) {
+        restore_undo(dir, names, count);
+        return EXIT_FAILURE_;
+    }
+    printf("restored %s into %s: %llu events\n", line->from, dir, (unsigned long long)head);
+    if (!has_head_key) {
+        printf("note: the backup holds no head.key; copy the original data directory's "
+               "head.key into %s (or run restore again with --head-key FILE) before starting "
+               "ledgerd\n",
+               dir);
+    }
+    return EXIT_OK;
+}
+
+/* --- serve -------------------------------------------------------------------------- */
+
+static int command_serve(const struct command_line *line, struct config *config)
+{
+    (void)line;
+    char dir[CONFIG_PATH_SIZE];
+    if (path_absolute(config->data_dir, dir) != 0) {
+        fprintf(stderr, "ledgerd: %s: path too long\n", config->data_dir);
+        return EXIT_USAGE;
+    }
+    if (directory_fresh(dir)) {
+        if (data_dir_initialize(config, dir, MAIN_OPERATOR_DEFAULT, true) != LEDGER_ERR_OK) {
+            return EXIT_FAILURE_;
+        }
+        /* Now it exists: resolve links too. */
+        if (path_absolute(config->data_dir, dir) != 0) {
+            return EXIT_FAILURE_;
+        }
+    }
+    char listen[CONFIG_URL_SIZE], events[CONFIG_URL_SIZE];
+    snprintf(listen, sizeof listen, "%s", config->listen);
+    snprintf(events, sizeof events, "%s", config->events);
+    if ((listen[0] == '\0' && config_default_url(dir, "ledger.sock", listen) != LEDGER_ERR_OK) ||
+        (events[0] == '\0' && config_default_url(dir, "events.sock", events) != LEDGER_ERR_OK)) {
+        fprintf(stderr,
+                "ledgerd: %s is too long a path for an IPC socket (at most 107 bytes); set "
+                "--listen and --events\n",
+                dir);
+        return EXIT_USAGE;
+    }
+    if (config->metrics_listen[0] != '\0') {
+        log_write(LOG_LEVEL_WARN, "metrics are not served by this build; metrics_listen ignored",
+                  NULL);
+    }
+
+    struct engine_options options;
+    engine_options_from(config, dir, &options);
+    struct engine *engine = NULL;
+    enum ledger_err err = engine_open(&options, &engine);
+    if (err != LEDGER_ERR_OK) {
+        print_engine_error("cannot open", dir, err);
+        return EXIT_FAILURE_;
+    }
+    struct server_options server_options = {
+        .listen_url = listen,
+        .events_url = events,
+        .data_dir = dir,
+        .version = LEDGERD_VERSION,
+        .request_bytes_max = (size_t)config->request_bytes_max,
+        .batch_commands_max = config->batch_commands_max,
+        .auth_window_us = (int64_t)config->auth_window_s * 1000000,
+        .slow_commit_ms = config->slow_commit_ms,
+    };
+    struct server *server = NULL;
+    err = server_create(engine, &server_options, &server);
+    if (err != LEDGER_ERR_OK) {
+        fprintf(stderr, "ledgerd: cannot serve on %s and %s: %s (%s)\n", listen, events,
+                ledger_strerror(err), ledger_err_name(err));
+        engine_close(engine);
+        return EXIT_FAILURE_;
+    }
+    err = server_run(server);
+    server_destroy(server);
+    engine_close(engine);
+    return err == LEDGER_ERR_OK ? EXIT_OK : EXIT_FAILURE_;
+}
+
+int main(int argc, char **argv)
+{
+    /* A peer that goes away must not kill the daemon with SIGPIPE: writes
+     * report EPIPE instead. */
+    struct sigaction ignore = {.sa_handler = SIG_IGN};
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGPIPE, &ignore, NULL);
+
+    struct command_line line;
+    int status = command_line_parse(argc, argv, &line);
+    if (status != EXIT_OK) {
+        return status < 0 ? EXIT_OK : status;
+    }
+    struct config config;
+    status = settings_resolve(&line, &config);
+    if (status != EXIT_OK) {
+        return status;
+    }
+    if (line.command == NULL) {
+        return command_serve(&line, &config);
+    }
+    if (strcmp(line.command, "init") == 0) {
+        return command_init(&line, &config);
+    }
+    if (strcmp(line.command, "rebuild") == 0) {
+        return command_rebuild(&line, &config);
+    }
+    return command_restore(&line, &config);
+}

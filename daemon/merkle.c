@@ -1,2 +1,541 @@
-/* merkle.c: placeholder until the module lands. */
-typedef int ledger_placeholder_merkle;
+/*
+ * merkle.c: the RFC 6962 / RFC 9162 Merkle tree over the event log.
+ *
+ * Owns: leaf and node hashing, the tree's shape, inclusion and consistency
+ * paths and their verification, the compact in-memory builder, the tree's
+ * complete subtrees in STORE_DB_MERKLE, and the signed tree head's bytes.
+ * Does not own: the records (store), the signing key (engine), the wire (codec).
+ *
+ * Shape. MTH(D[0:n]) splits at k, the largest power of two below n, so every
+ * subtree that appears anywhere in the tree (or in a proof) covers a range
+ * [a, b) whose start a is a multiple of its own split k (or of b - a when that
+ * is a power of two). Such a range is a run of complete subtrees along its right
+ * spine: [a, a+k) is complete, and [a+k, b) is again such a range. range_hash()
+ * walks that spine, so the hash of any range costs at most 64 calls of the node
+ * source, and the root, any inclusion path and any consistency path cost
+ * O(log n) calls: along a path only the first descent into a left child has an
+ * incomplete right sibling; every later sibling is a complete subtree.
+ *
+ * Storage (STORE_DB_MERKLE, a derived database that `ledgerd rebuild` refills
+ * by appending every leaf again):
+ *   key 9 bytes  = u8 level || u64 BE index  -> the 32-byte hash of the complete
+ *                  subtree covering leaves [index * 2^level, (index+1) * 2^level)
+ *   key 1 byte   = 0xFF                      -> u64 BE: the number of leaves
+ * The two key lengths never collide. The size key makes "how big is the stored
+ * tree" one read, and lets merkle_append refuse an out-of-order leaf.
+ *
+ * Proof edge cases (documented in docs/verification.md): a consistency proof
+ * from size 0 is refused (INVALID_ARGUMENT) and never verifies, since the empty
+ * tree proves nothing; from_size == to_size has the empty proof and verifies
+ * only when the two roots are equal.
+ */
+#include "merkle.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+
+_Static_assert(MERKLE_HASH_BYTES == CRYPTO_HASH_BYTES, "tree hashes are SHA-256");
+_Static_assert(MERKLE_HASH_BYTES == STORE_HASH_BYTES, "stored leaf hashes are tree leaves");
+
+/* Programmer errors (broken invariants) stop the process in every build type;
+ * assert() would vanish under NDEBUG. Network input never reaches these. */
+#define MERKLE_REQUIRE(condition)                                                                  \
+    do {                                                                                           \
+        if (!(condition))                                                                          \
+            abort();                                                                               \
+    } while (0)
+
+/* A tree of at most 2^64 - 1 leaves is at most 64 levels deep. */
+#define MERKLE_DEPTH_MAX 64
+
+/* The domain tag that starts every signed head: 14 ASCII characters and two NUL
+ * bytes (the second NUL is the literal's terminator), so that a head signature
+ * can never be mistaken for a signature over any other ledger message. */
+static const char head_tag[] = "ledger.v1.head\0";
+_Static_assert(sizeof head_tag == 16, "the head tag is exactly 16 bytes");
+
+/* The size key of STORE_DB_MERKLE; node keys are 9 bytes long. */
+static const uint8_t size_key[1] = {0xFF};
+#define MERKLE_NODE_KEY_BYTES 9
+
+/* --- shape helpers ---------------------------------------------------------- */
+
+static bool is_power_of_two(uint64_t value)
+{
+    return value != 0 && (value & (value - 1)) == 0;
+}
+
+/* The largest power of two strictly below n (n >= 2): RFC 6962's split point. */
+static uint64_t split_point(uint64_t n)
+{
+    MERKLE_REQUIRE(n >= 2);
+    return UINT64_C(1) << (63 - __builtin_clzll(n - 1));
+}
+
+static unsigned level_of(uint64_t power_of_two)
+{
+    return (unsigned)__builtin_ctzll(power_of_two);
+}
+
+/* MTH(D[begin:end]) for a range that is a subtree of some tree (see the file
+ * comment), from at most 64 complete subtrees. */
+static enum ledger_err range_hash(merkle_node_fn node, void *context, uint64_t begin, uint64_t end,
+                                  uint8_t out[MERKLE_HASH_BYTES])
+{
+    MERKLE_REQUIRE(begin < end);
+    uint8_t lefts[MERKLE_DEPTH_MAX][MERKLE_HASH_BYTES];
+    size_t left_count = 0;
+    uint64_t size = end - begin;
+    enum ledger_err err;
+    while (!is_power_of_two(size)) {
+        uint64_t split = split_point(size);
+        unsigned level = level_of(split);
+        MERKLE_REQUIRE(begin % split == 0 && left_count < MERKLE_DEPTH_MAX);
+        err = node(context, level, begin >> level, lefts[left_count]);
+        if (err != LEDGER_ERR_OK)
+            return err;
+        left_count++;
+        begin += split;
+        size -= split;
+    }
+    unsigned level = level_of(size);
+    MERKLE_REQUIRE(begin % size == 0);
+    uint8_t hash[MERKLE_HASH_BYTES];
+    err = node(context, level, begin >> level, hash);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    while (left_count > 0) {
+        left_count--;
+        uint8_t parent[MERKLE_HASH_BYTES];
+        crypto_node_hash(lefts[left_count], hash, parent);
+        memcpy(hash, parent, MERKLE_HASH_BYTES);
+    }
+    memcpy(out, hash, MERKLE_HASH_BYTES);
+    return LEDGER_ERR_OK;
+}
+
+/* Writes the siblings collected top-down after `first` (if any), deepest
+ * first, as RFC 6962's recursive definitions order them. */
+static void emit_path(const uint8_t *first, uint8_t siblings[][MERKLE_HASH_BYTES],
+                      size_t sibling_count, uint8_t path[][MERKLE_HASH_BYTES], size_t *length_out)
+{
+    size_t length = 0;
+    if (first != NULL)
+        memcpy(path[length++], first, MERKLE_HASH_BYTES);
+    for (size_t i = sibling_count; i > 0; i--)
+        memcpy(path[length++], siblings[i - 1], MERKLE_HASH_BYTES);
+    *length_out = length;
+}
+
+/* --- pure algorithms --------------------------------------------------------- */
+
+void merkle_empty_root(uint8_t out[MERKLE_HASH_BYTES])
+{
+    crypto_sha256("", 0, out);
+}
+
+void merkle_leaf_hash(const void *record, size_t record_size, uint8_t out[MERKLE_HASH_BYTES])
+{
+    crypto_sha256_prefixed(0x00, record, record_size, out);
+}
+
+enum ledger_err merkle_root(merkle_node_fn node, void *context, uint64_t tree_size,
+                            uint8_t out[MERKLE_HASH_BYTES])
+{
+    MERKLE_REQUIRE(node != NULL && out != NULL);
+    if (tree_size == 0) {
+        merkle_empty_root(out);
+        return LEDGER_ERR_OK;
+    }
+    return range_hash(node, context, 0, tree_size, out);
+}
+
+enum ledger_err merkle_inclusion_path(merkle_node_fn node, void *context, uint64_t leaf_index,
+                                      uint64_t tree_size, uint8_t path[][MERKLE_HASH_BYTES],
+                                      size_t *path_length_out)
+{
+    MERKLE_REQUIRE(node != NULL && path != NULL && path_length_out != NULL);
+    if (leaf_index >= tree_size)
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    uint8_t siblings[MERKLE_DEPTH_MAX][MERKLE_HASH_BYTES];
+    size_t count = 0;
+    uint64_t low = 0;
+    uint64_t high = tree_size;
+    /* Each step halves the range at least, so at most 64 steps. */
+    while (high - low > 1) {
+        MERKLE_REQUIRE(count < MERKLE_DEPTH_MAX);
+        uint64_t split = split_point(high - low);
+        enum ledger_err err;
+        if (leaf_index < low + split) {
+            err = range_hash(node, context, low + split, high, siblings[count]);
+            high = low + split;
+        } else {
+            err = range_hash(node, context, low, low + split, siblings[count]);
+            low += split;
+        }
+        if (err != LEDGER_ERR_OK)
+            return err;
+        count++;
+    }
+    emit_path(NULL, siblings, count, path, path_length_out);
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err merkle_consistency_path(merkle_node_fn node, void *context, uint64_t from_size,
+                                        uint64_t to_size, uint8_t path[][MERKLE_HASH_BYTES],
+                                        size_t *path_length_out)
+{
+    MERKLE_REQUIRE(node != NULL && path != NULL && path_length_out != NULL);
+    if (from_size == 0 || from_size > to_size)
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    if (from_size == to_size) {
+        *path_length_out = 0;
+        return LEDGER_ERR_OK;
+    }
+    /* SUBPROOF(m, D[low:high], complete) of RFC 6962 2.1.2, unrolled: `complete`
+     * stays true while the old tree's root is a node of the new tree (then it
+     * is not sent: the verifier has it). */
+    uint8_t siblings[MERKLE_DEPTH_MAX][MERKLE_HASH_BYTES];
+    uint8_t first[MERKLE_HASH_BYTES];
+    bool has_first = false;
+    size_t count = 0;
+    uint64_t low = 0;
+    uint64_t high = to_size;
+    bool complete = true;
+    enum ledger_err err;
+    for (;;) {
+        uint64_t old_part = from_size - low;
+        if (old_part == high - low) {
+            if (!complete) {
+                err = range_hash(node, context, low, high, first);
+                if (err != LEDGER_ERR_OK)
+                    return err;
+                has_first = true;
+            }
+            break;
+        }
+        MERKLE_REQUIRE(count < MERKLE_DEPTH_MAX);
+        uint64_t split = split_point(high - low);
+        if (old_part <= split) {
+            err = range_hash(node, context, low + split, high, siblings[count]);
+            high = low + split;
+        } else {
+            err = range_hash(node, context, low, low + split, siblings[count]);
+            low += split;
+            complete = false;
+        }
+        if (err != LEDGER_ERR_OK)
+            return err;
+        count++;
+    }
+    emit_path(has_first ? first : NULL, siblings, count, path, path_length_out);
+    return LEDGER_ERR_OK;
+}
+
+bool merkle_verify_inclusion(const uint8_t leaf_hash[MERKLE_HASH_BYTES], uint64_t leaf_index,
+                             uint64_t tree_size, const uint8_t path[][MERKLE_HASH_BYTES],
+                             size_t path_length, const uint8_t root[MERKLE_HASH_BYTES])
+{
+    if (leaf_hash == NULL || root == NULL || (path_length > 0 && path == NULL))
+        return false;
+    /* RFC 9162 2.1.3.2, step by step. A path longer than the deepest tree is
+     * refused before any hashing. */
+    if (leaf_index >= tree_size || path_length > MERKLE_DEPTH_MAX)
+        return false;
+    uint64_t fn = leaf_index;
+    uint64_t sn = tree_size - 1;
+    uint8_t r[MERKLE_HASH_BYTES];
+    uint8_t parent[MERKLE_HASH_BYTES];
+    memcpy(r, leaf_hash, MERKLE_HASH_BYTES);
+    for (size_t i = 0; i < path_length; i++) {
+        if (sn == 0)
+            return false;
+        if ((fn & 1) != 0 || fn == sn) {
+            crypto_node_hash(path[i], r, parent);
+            if ((fn & 1) == 0) {
+                while ((fn & 1) == 0 && fn != 0) {
+                    fn >>= 1;
+                    sn >>= 1;
+                }
+            }
+        } else {
+            crypto_node_hash(r, path[i], parent);
+        }
+        memcpy(r, parent, MERKLE_HASH_BYTES);
+        fn >>= 1;
+        sn >>= 1;
+    }
+    return sn == 0 && crypto_equal(r, root, MERKLE_HASH_BYTES);
+}
+
+bool merkle_verify_consistency(uint64_t from_size, uint64_t to_size,
+                               const uint8_t from_root[MERKLE_HASH_BYTES],
+                               const uint8_t to_root[MERKLE_HASH_BYTES],
+                               const uint8_t path[][MERKLE_HASH_BYTES], size_t path_length)
+{
+    if (from_root == NULL || to_root == NULL || (path_length > 0 && path == NULL))
+        return false;
+    /* Our rules before RFC 9162's algorithm, which assumes 0 < first < second:
+     * nothing is proved from the empty tree, and equal sizes need equal roots
+     * and an empty path. */
+    if (from_size == 0 || from_size > to_size || path_length > MERKLE_PATH_MAX)
+        return false;
+    if (from_size == to_size)
+        return path_length == 0 && crypto_equal(from_root, to_root, MERKLE_HASH_BYTES);
+    /* RFC 9162 2.1.4.2. Step 1: an empty path fails. */
+    if (path_length == 0)
+        return false;
+    /* Step 2: when first is a power of two, first_hash is the path's implicit
+     * first element. */
+    size_t next = 0;
+    const uint8_t *seed = is_power_of_two(from_size) ? from_root : path[next++];
+    /* Steps 3 and 4. */
+    uint64_t fn = from_size - 1;
+    uint64_t sn = to_size - 1;
+    while ((fn & 1) != 0) {
+        fn >>= 1;
+        sn >>= 1;
+    }
+    /* Step 5. */
+    uint8_t fr[MERKLE_HASH_BYTES];
+    uint8_t sr[MERKLE_HASH_BYTES];
+    uint8_t parent[MERKLE_HASH_BYTES];
+    memcpy(fr, seed, MERKLE_HASH_BYTES);
+    memcpy(sr, seed, MERKLE_HASH_BYTES);
+    /* Step 6. */
+    for (; next < path_length; next++) {
+        const uint8_t *c = path[next];
+        if (sn == 0)
+            return false;
+        if ((fn & 1) != 0 || fn == sn) {
+            crypto_node_hash(c, fr, parent);
+            memcpy(fr, parent, MERKLE_HASH_BYTES);
+            crypto_node_hash(c, sr, parent);
+            memcpy(sr, parent, MERKLE_HASH_BYTES);
+            if ((fn & 1) == 0) {
+                while ((fn & 1) == 0 && fn != 0) {
+                    fn >>= 1;
+                    sn >>= 1;
+                }
+            }
+        } else {
+            crypto_node_hash(sr, c, parent);
+            memcpy(sr, parent, MERKLE_HASH_BYTES);
+        }
+        fn >>= 1;
+        sn >>= 1;
+    }
+    /* Step 7. */
+    return sn == 0 && crypto_equal(fr, from_root, MERKLE_HASH_BYTES) &&
+           crypto_equal(sr, to_root, MERKLE_HASH_BYTES);
+}
+
+/* --- the in-memory builder --------------------------------------------------- */
+
+void merkle_builder_init(struct merkle_builder *builder)
+{
+    MERKLE_REQUIRE(builder != NULL);
+    memset(builder, 0, sizeof *builder);
+}
+
+void merkle_builder_add(struct merkle_builder *builder, const uint8_t leaf_hash[MERKLE_HASH_BYTES])
+{
+    MERKLE_REQUIRE(builder != NULL && leaf_hash != NULL && builder->size < UINT64_MAX);
+    /* stack[0 .. popcount(size)) holds the complete subtrees left to right,
+     * largest first. The new leaf merges with one of them per trailing one bit
+     * of the old size: amortized one node hash per leaf. */
+    size_t count = (size_t)__builtin_popcountll(builder->size);
+    uint8_t hash[MERKLE_HASH_BYTES];
+    uint8_t parent[MERKLE_HASH_BYTES];
+    memcpy(hash, leaf_hash, MERKLE_HASH_BYTES);
+    for (uint64_t bits = builder->size; (bits & 1) != 0; bits >>= 1) {
+        count--;
+        crypto_node_hash(builder->stack[count], hash, parent);
+        memcpy(hash, parent, MERKLE_HASH_BYTES);
+    }
+    memcpy(builder->stack[count], hash, MERKLE_HASH_BYTES);
+    builder->size++;
+}
+
+void merkle_builder_root(const struct merkle_builder *builder, uint8_t out[MERKLE_HASH_BYTES])
+{
+    MERKLE_REQUIRE(builder != NULL && out != NULL);
+    if (builder->size == 0) {
+        merkle_empty_root(out);
+        return;
+    }
+    /* MTH of a size whose bits are k1 > k2 > ... is H(T(k1), MTH(rest)): fold
+     * the stack from the right. */
+    size_t count = (size_t)__builtin_popcountll(builder->size);
+    uint8_t hash[MERKLE_HASH_BYTES];
+    uint8_t parent[MERKLE_HASH_BYTES];
+    memcpy(hash, builder->stack[count - 1], MERKLE_HASH_BYTES);
+    for (size_t i = count - 1; i > 0; i--) {
+        crypto_node_hash(builder->stack[i - 1], hash, parent);
+        memcpy(hash, parent, MERKLE_HASH_BYTES);
+    }
+    memcpy(out, hash, MERKLE_HASH_BYTES);
+}
+
+/* --- the stored tree --------------------------------------------------------- */
+
+static void node_key(unsigned level, uint64_t index, uint8_t key[MERKLE_NODE_KEY_BYTES])
+{
+    key[0] = (uint8_t)level;
+    store_u64_to_key(index, key + 1);
+}
+
+/* The number of leaves in the stored tree; 0 when nothing was appended. */
+static enum ledger_err stored_size(struct store_txn *txn, uint64_t *size_out)
+{
+    struct store_val value;
+    enum ledger_err err = store_get(txn, STORE_DB_MERKLE, size_key, sizeof size_key, &value);
+    if (err == LEDGER_ERR_NOT_FOUND) {
+        *size_out = 0;
+        return LEDGER_ERR_OK;
+    }
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (value.size != 8)
+        return LEDGER_ERR_CORRUPT;
+    *size_out = store_key_to_u64(value.data);
+    return LEDGER_ERR_OK;
+}
+
+/* merkle_node_fn over the store; context is the transaction. A node the size
+ * says must exist but does not is corruption. */
+static enum ledger_err stored_node(void *context, unsigned level, uint64_t index,
+                                   uint8_t out[MERKLE_HASH_BYTES])
+{
+    struct store_txn *txn = context;
+    uint8_t key[MERKLE_NODE_KEY_BYTES];
+    node_key(level, index, key);
+    struct store_val value;
+    enum ledger_err err = store_get(txn, STORE_DB_MERKLE, key, sizeof key, &value);
+    if (err == LEDGER_ERR_NOT_FOUND)
+        return LEDGER_ERR_CORRUPT;
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (value.size != MERKLE_HASH_BYTES)
+        return LEDGER_ERR_CORRUPT;
+    memcpy(out, value.data, MERKLE_HASH_BYTES);
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err put_node(struct store_txn *txn, unsigned level, uint64_t index,
+                                const uint8_t hash[MERKLE_HASH_BYTES])
+{
+    uint8_t key[MERKLE_NODE_KEY_BYTES];
+    node_key(level, index, key);
+    return store_put(txn, STORE_DB_MERKLE, key, sizeof key, hash, MERKLE_HASH_BYTES);
+}
+
+enum ledger_err merkle_append(struct store_txn *txn, uint64_t sequence,
+                              const uint8_t leaf_hash[MERKLE_HASH_BYTES])
+{
+    MERKLE_REQUIRE(txn != NULL && leaf_hash != NULL);
+    uint64_t size = 0;
+    enum ledger_err err = stored_size(txn, &size);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (size == UINT64_MAX || sequence != size + 1)
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    uint64_t index = sequence - 1;
+    unsigned level = 0;
+    uint8_t hash[MERKLE_HASH_BYTES];
+    memcpy(hash, leaf_hash, MERKLE_HASH_BYTES);
+    err = put_node(txn, level, index, hash);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    /* A right child (odd index) completes its parent; at most 63 levels. */
+    while ((index & 1) != 0) {
+        uint8_t left[MERKLE_HASH_BYTES];
+        uint8_t parent[MERKLE_HASH_BYTES];
+        err = stored_node(txn, level, index - 1, left);
+        if (err != LEDGER_ERR_OK)
+            return err;
+        crypto_node_hash(left, hash, parent);
+        memcpy(hash, parent, MERKLE_HASH_BYTES);
+        index >>= 1;
+        level++;
+        err = put_node(txn, level, index, hash);
+        if (err != LEDGER_ERR_OK)
+            return err;
+    }
+    uint8_t size_value[8];
+    store_u64_to_key(sequence, size_value);
+    return store_put(txn, STORE_DB_MERKLE, size_key, sizeof size_key, size_value,
+                     sizeof size_value);
+}
+
+enum ledger_err merkle_store_size(struct store_txn *txn, uint64_t *size_out)
+{
+    MERKLE_REQUIRE(txn != NULL && size_out != NULL);
+    return stored_size(txn, size_out);
+}
+
+enum ledger_err merkle_store_root(struct store_txn *txn, uint64_t tree_size,
+                                  uint8_t out[MERKLE_HASH_BYTES])
+{
+    MERKLE_REQUIRE(txn != NULL && out != NULL);
+    uint64_t size = 0;
+    enum ledger_err err = stored_size(txn, &size);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (tree_size > size)
+        return LEDGER_ERR_NOT_FOUND;
+    return merkle_root(stored_node, txn, tree_size, out);
+}
+
+enum ledger_err merkle_store_inclusion(struct store_txn *txn, uint64_t sequence, uint64_t tree_size,
+                                       uint8_t path[][MERKLE_HASH_BYTES], size_t *path_length_out)
+{
+    MERKLE_REQUIRE(txn != NULL && path != NULL && path_length_out != NULL);
+    uint64_t size = 0;
+    enum ledger_err err = stored_size(txn, &size);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (tree_size > size || sequence == 0 || sequence > tree_size)
+        return LEDGER_ERR_NOT_FOUND;
+    return merkle_inclusion_path(stored_node, txn, sequence - 1, tree_size, path, path_length_out);
+}
+
+enum ledger_err merkle_store_consistency(struct store_txn *txn, uint64_t from_size,
+                                         uint64_t to_size, uint8_t path[][MERKLE_HASH_BYTES],
+                                         size_t *path_length_out)
+{
+    MERKLE_REQUIRE(txn != NULL && path != NULL && path_length_out != NULL);
+    if (from_size == 0 || from_size > to_size)
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    uint64_t size = 0;
+    enum ledger_err err = stored_size(txn, &size);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (to_size > size)
+        return LEDGER_ERR_NOT_FOUND;
+    return merkle_consistency_path(stored_node, txn, from_size, to_size, path, path_length_out);
+}
+
+/* --- signed tree heads ------------------------------------------------------- */
+
+static void put_u64_be(uint64_t value, uint8_t out[8])
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)(value & 0xFF);
+        value >>= 8;
+    }
+}
+
+void merkle_head_encode(uint64_t tree_size, const uint8_t root[MERKLE_HASH_BYTES],
+                        int64_t timestamp_us, uint8_t out[MERKLE_HEAD_BYTES])
+{
+    MERKLE_REQUIRE(root != NULL && out != NULL);
+    memcpy(out, head_tag, sizeof head_tag);
+    put_u64_be(tree_size, out + 16);
+    memcpy(out + 24, root, MERKLE_HASH_BYTES);
+    /* Two's complement, as the wire's int64: a negative time (never produced)
+     * would still encode unambiguously. */
+    put_u64_be((uint64_t)timestamp_us, out + 56);
+}

@@ -10,10 +10,11 @@
  *
  * Storage: the node of level L and index i (covering leaves [i*2^L, (i+1)*2^L),
  * leaves counted from 0 = sequence 1) is stored under the 9-byte key
- * (u8 L, u64 BE i) once it is complete. Appending leaf n stores exactly the
- * nodes it completes (as many as n's trailing one bits), so appends are
- * O(log n), and the hash of any range, hence the root of any tree size and any
- * proof, is computed from O(log n) stored nodes.
+ * (u8 L, u64 BE i) once it is complete. Appending the leaf of index i stores
+ * its own node and exactly the nodes it completes (one per trailing one bit of
+ * i), so appends are O(log n), and the hash of any range, hence the root of any tree size and any
+ * proof, is computed from O(log n) stored nodes. The 1-byte key 0xFF holds the
+ * number of leaves (u64 BE), so the stored size is one read.
  */
 #ifndef LEDGER_MERKLE_H
 #define LEDGER_MERKLE_H
@@ -32,25 +33,43 @@
 
 /* The root of the empty tree is SHA-256 of the empty string (RFC 6962). */
 void merkle_empty_root(uint8_t out[MERKLE_HASH_BYTES]);
+/* The leaf hash of a record: SHA-256(0x00 || record). `record` is borrowed and
+ * hashed as given (the stored bytes, never a re-encoding). */
+void merkle_leaf_hash(const void *record, size_t record_size, uint8_t out[MERKLE_HASH_BYTES]);
 
 /* --- pure algorithms over a source of complete-subtree hashes ------------ */
 
-/* Returns the hash of the complete subtree (level, index). */
+/* Returns the hash of the complete subtree (level, index), which covers leaves
+ * [index * 2^level, (index + 1) * 2^level). Any error it returns is passed
+ * through unchanged by the functions below. */
 typedef enum ledger_err (*merkle_node_fn)(void *context, unsigned level, uint64_t index,
                                           uint8_t out[MERKLE_HASH_BYTES]);
 
+/* The pure functions below ask `node` (with `context`, borrowed) only for
+ * complete subtrees of the tree of the size given, at most O(log n) of them
+ * (about 2 * 64 in the worst case). Outputs are written only on success. */
+
+/* MTH(D[0:tree_size]); the empty root for size 0. */
 __attribute__((warn_unused_result)) enum ledger_err
 merkle_root(merkle_node_fn node, void *context, uint64_t tree_size, uint8_t out[MERKLE_HASH_BYTES]);
-/* PATH(leaf_index, D[0:tree_size]) of RFC 6962 2.1.1. leaf_index counts from 0. */
+/* PATH(leaf_index, D[0:tree_size]) of RFC 6962 2.1.1, deepest sibling first.
+ * leaf_index counts from 0 (sequence s is leaf s - 1). `path` has room for
+ * MERKLE_PATH_MAX hashes. INVALID_ARGUMENT when leaf_index >= tree_size. */
 __attribute__((warn_unused_result)) enum ledger_err
 merkle_inclusion_path(merkle_node_fn node, void *context, uint64_t leaf_index, uint64_t tree_size,
                       uint8_t path[][MERKLE_HASH_BYTES], size_t *path_length_out);
-/* PROOF(from_size, D[0:to_size]) of RFC 6962 2.1.2. */
+/* PROOF(from_size, D[0:to_size]) of RFC 6962 2.1.2. `path` has room for
+ * MERKLE_PATH_MAX hashes. from_size == to_size gives the empty path.
+ * INVALID_ARGUMENT when from_size is 0 (the empty tree proves nothing; see
+ * docs/verification.md) or from_size > to_size. */
 __attribute__((warn_unused_result)) enum ledger_err
 merkle_consistency_path(merkle_node_fn node, void *context, uint64_t from_size, uint64_t to_size,
                         uint8_t path[][MERKLE_HASH_BYTES], size_t *path_length_out);
 
-/* Verification (RFC 9162 2.1.3.2 and 2.1.4.2): true only when the path proves it. */
+/* Verification (RFC 9162 2.1.3.2 and 2.1.4.2): true only when the path proves
+ * it. Wrong path lengths, leaf_index >= tree_size, from_size > to_size and
+ * from_size == 0 are all false; from_size == to_size is true only for the empty
+ * path and equal roots. Paths longer than MERKLE_PATH_MAX are refused unread. */
 bool merkle_verify_inclusion(const uint8_t leaf_hash[MERKLE_HASH_BYTES], uint64_t leaf_index,
                              uint64_t tree_size, const uint8_t path[][MERKLE_HASH_BYTES],
                              size_t path_length, const uint8_t root[MERKLE_HASH_BYTES]);
@@ -65,16 +84,31 @@ struct merkle_builder {
     uint64_t size;
     uint8_t stack[64][MERKLE_HASH_BYTES]; /* one complete subtree per set bit of size */
 };
+/* An empty tree. The builder is the caller's memory; it owns nothing else. */
 void merkle_builder_init(struct merkle_builder *builder);
+/* Appends the next leaf: one node hash per leaf, amortized. */
 void merkle_builder_add(struct merkle_builder *builder, const uint8_t leaf_hash[MERKLE_HASH_BYTES]);
+/* MTH of the leaves added so far (the empty root for none), in at most 63
+ * node hashes; the builder is unchanged and may keep growing. */
 void merkle_builder_root(const struct merkle_builder *builder, uint8_t out[MERKLE_HASH_BYTES]);
 
 /* --- the tree kept in the store ------------------------------------------ */
 
 /* Adds the leaf of `sequence` (which must be tree size + 1) inside the write
- * transaction of its append, storing the nodes it completes. */
+ * transaction of its append, storing the nodes it completes and the new size.
+ * Errors: INVALID_ARGUMENT when sequence is not the stored size + 1, CORRUPT
+ * when a node the size promises is missing, and the store's errors
+ * (STORAGE_FULL, STORAGE_ERROR). */
 __attribute__((warn_unused_result)) enum ledger_err
 merkle_append(struct store_txn *txn, uint64_t sequence, const uint8_t leaf_hash[MERKLE_HASH_BYTES]);
+/* The number of leaves in the stored tree (0 when empty), one read. */
+__attribute__((warn_unused_result)) enum ledger_err merkle_store_size(struct store_txn *txn,
+                                                                      uint64_t *size_out);
+/* The three below compute from the stored nodes as this transaction sees them.
+ * Errors: NOT_FOUND when a size is past the stored tree, or (inclusion) the
+ * sequence is 0 or past tree_size; INVALID_ARGUMENT (consistency) when
+ * from_size is 0 or from_size > to_size; CORRUPT when a node is missing or
+ * malformed; the store's errors. */
 __attribute__((warn_unused_result)) enum ledger_err
 merkle_store_root(struct store_txn *txn, uint64_t tree_size, uint8_t out[MERKLE_HASH_BYTES]);
 __attribute__((warn_unused_result)) enum ledger_err
@@ -86,7 +120,9 @@ merkle_store_consistency(struct store_txn *txn, uint64_t from_size, uint64_t to_
 
 /* --- signed tree heads ----------------------------------------------------- */
 
-/* The exact bytes an Ed25519 head signature covers (docs/verification.md). */
+/* The exact bytes an Ed25519 head signature covers (docs/verification.md):
+ * the 16-byte tag "ledger.v1.head" followed by two NUL bytes, u64 BE
+ * tree_size, the 32-byte root, i64 BE timestamp_us (two's complement). */
 #define MERKLE_HEAD_BYTES (16 + 8 + 32 + 8)
 void merkle_head_encode(uint64_t tree_size, const uint8_t root[MERKLE_HASH_BYTES],
                         int64_t timestamp_us, uint8_t out[MERKLE_HEAD_BYTES]);

@@ -1,2 +1,816 @@
-/* server.c: placeholder until the module lands. */
-typedef int ledger_placeholder_server;
+/*
+ * server.c: the daemon's event loop (contract and invariants in server.h).
+ *
+ * Life of a request, all on the loop thread unless said otherwise:
+ *
+ *   request socket readable -> nn_recvmsg (body and routing header, NN_MSG)
+ *     -> auth_check -> refused: Reply{code} at once
+ *                   -> query:   engine_query, Reply{query} at once
+ *                   -> batch:   queued (struct pending)
+ *   no commit running and queue not empty -> up to LEDGER_GROUP_REQUESTS_MAX
+ *     queued requests form a group -> engine_execute on the thread pool
+ *   group done (loop thread) -> one Reply per request, durable; doorbell;
+ *     next group; resume reading if it was paused.
+ *
+ * nanomsg and libuv: the sockets' NN_RCVFD are watched with uv_poll
+ * (UV_READABLE; level-triggered) and drained with NN_DONTWAIT until EAGAIN, at
+ * most SERVER_RECEIVE_BURST_MAX per wake-up. Sending never waits: a raw REP
+ * socket drops a reply to a peer whose pipe is full or gone (the peer's REQ
+ * socket resends, and command ids make that safe), and a PUB socket drops a
+ * message for a subscriber whose pipe is full; so NN_SNDFD need not be watched,
+ * and neither a slow client nor a slow subscriber can hold the loop. Every
+ * socket is used from the loop thread only.
+ *
+ * Shutdown (SIGTERM, SIGINT): reading stops; the running group and every
+ * queued request are committed and answered; after SERVER_LINGER_MS the
+ * handles are closed, then the sockets; uv_run returns and uv_loop_close must
+ * return 0.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/pubsub.h>
+#include <nanomsg/reqrep.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "auth.h"
+#include "codec.h"
+#include "crypto.h"
+#include "log.h"
+
+/* Socket buffers: room for several requests of the default size in flight per
+ * peer; nanomsg's default (128 kB) would throttle bulk imports. */
+#define SERVER_SOCKET_BUFFER_BYTES (4 * 1024 * 1024)
+
+/* One authenticated command batch waiting for, or in, a group commit. */
+struct pending {
+    struct pending *next;
+    void *control;                             /* owned: nanomsg routing header */
+    struct engine_principal principal;         /* holds the secret: wiped on free */
+    Ledger__V1__SignedRequest *signed_request; /* owned */
+    struct auth_detail detail;
+};
+
+struct server {
+    uv_loop_t loop;
+    uv_poll_t request_poll;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    uv_timer_t linger_timer;
+    uv_work_t work;
+    int handles_open; /* of the four above, initialized and not yet closed */
+
+    struct engine *engine; /* borrowed */
+    struct auth_limits limits;
+    uint32_t slow_commit_ms;
+    char listen_url[512];
+    char events_url[512];
+    char data_dir[4096];
+    char version[64];
+
+    int request_socket; /* -1 when closed */
+    int events_socket;
+    bool reading;  /* request_poll started */
+    bool stopping; /* a signal came: no more reading */
+    bool closing;  /* the queue drained: handles are closing */
+
+    struct pending *queue_head; /* FIFO of batches for the next group */
+    struct pending *queue_tail;
+    size_t queue_count;
+    size_t inflight_count; /* queued + in the running group */
+
+    bool committing;
+    size_t group_count;
+    struct pending *group[LEDGER_GROUP_REQUESTS_MAX];
+    struct engine_request group_requests[LEDGER_GROUP_REQUESTS_MAX];
+    enum ledger_err group_err; /* written by the worker, read after it */
+    uint64_t group_duration_ns;
+
+    uint64_t head_published; /* the newest sequence announced on the doorbell */
+    struct server_counters counters;
+};
+
+static void counter_add(_Atomic uint64_t *counter, uint64_t amount)
+{
+    atomic_fetch_add_explicit(counter, amount, memory_order_relaxed);
+}
+
+static int64_t wall_clock_us(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+const struct server_counters *server_counters(const struct server *server)
+{
+    return &server->counters;
+}
+
+/* --- replies ------------------------------------------------------------------------ */
+
+/* Sends `reply` (its head_sequence is set here) with the routing header
+ * `control`, whose ownership is taken. */
+static void reply_send(struct server *server, void *control, Ledger__V1__Reply *reply)
+{
+    reply->head_sequence = engine_head_sequence(server->engine);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    enum ledger_err err = codec_pack(&reply->base, &bytes, &size);
+    if (err != LEDGER_ERR_OK) {
+        /* Only a reply over LEDGER_REQUEST_BYTES_MAX or a failed allocation
+         * gets here; the client still hears why. */
+        log_write(LOG_LEVEL_ERROR, "reply not packed", "code=%s", ledger_err_name(err));
+        Ledger__V1__Reply fallback = LEDGER__V1__REPLY__INIT;
+        fallback.code = (Ledger__V1__ErrorCode)err;
+        fallback.message = (char *)ledger_strerror(err);
+        fallback.head_sequence = reply->head_sequence;
+        fallback.request_nonce = reply->request_nonce;
+        err = codec_pack(&fallback.base, &bytes, &size);
+        if (err != LEDGER_ERR_OK) {
+            counter_add(&server->counters.replies_dropped, 1);
+            nn_freemsg(control);
+            return;
+        }
+    }
+    struct nn_iovec iov = {.iov_base = bytes, .iov_len = size};
+    struct nn_msghdr header = {
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = &control,
+        .msg_controllen = NN_MSG,
+    };
+    if (nn_sendmsg(server->request_socket, &header, NN_DONTWAIT) < 0) {
+        /* nanomsg took the header chunk unless it refused the socket itself. */
+        int error = nn_errno();
+        if (error == EBADF) {
+            nn_freemsg(control);
+        }
+        counter_add(&server->counters.replies_dropped, 1);
+        log_write(LOG_LEVEL_DEBUG, "reply not sent", "error=\"%s\"", nn_strerror(error));
+    }
+    free(bytes);
+}
+
+static void log_refused(const struct auth_detail *detail, enum ledger_err err, const char *reason)
+{
+    if (!log_enabled(LOG_LEVEL_INFO)) {
+        return;
+    }
+    char principal[LOG_QUOTE_SIZE(LEDGER_ID_LENGTH_MAX)];
+    char quoted_reason[LOG_QUOTE_SIZE(ENGINE_MESSAGE_SIZE)];
+    log_write(LOG_LEVEL_INFO, "request refused", "principal=%s code=%s reason=%s",
+              log_quote(detail->principal_id[0] ? detail->principal_id : "-",
+                        LEDGER_ID_LENGTH_MAX, principal, sizeof principal),
+              ledger_err_name(err),
+              log_quote(reason, ENGINE_MESSAGE_SIZE, quoted_reason, sizeof quoted_reason));
+}
+
+/* Answers a request refused before it reached the engine. */
+static void reply_refusal(struct server *server, void *control, enum ledger_err err,
+                          const struct auth_detail *detail)
+{
+    const char *reason = detail->reason[0] ? detail->reason : ledger_strerror(err);
+    counter_add(&server->counters.requests_refused, 1);
+    if (err == LEDGER_ERR_TOO_LARGE) {
+        counter_add(&server->counters.requests_too_large, 1);
+    }
+    if (err >= LEDGER_ERR_UNKNOWN_PRINCIPAL && err <= LEDGER_ERR_STALE_REQUEST) {
+        counter_add(&server->counters.auth_failures, 1);
+    }
+    log_refused(detail, err, reason);
+    Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
+    reply.code = (Ledger__V1__ErrorCode)err;
+    reply.message = (char *)reason;
+    reply.request_nonce.data = (uint8_t *)detail->nonce;
+    reply.request_nonce.len = detail->nonce_size;
+    reply_send(server, control, &reply);
+}
+
+/* --- reading ------------------------------------------------------------------------ */
+
+static void reading_pause(struct server *server)
+{
+    if (server->reading) {
+        uv_poll_stop(&server->request_poll);
+        server->reading = false;
+    }
+}
+
+static void on_request_readable(uv_poll_t *handle, int status, int events);
+
+static void reading_resume(struct server *server)
+{
+    if (server->reading || server->stopping || server->closing ||
+        server->inflight_count >= LEDGER_INFLIGHT_REQUESTS_MAX) {
+        return;
+    }
+    int rc = uv_poll_start(&server->request_poll, UV_READABLE, on_request_readable);
+    if (rc != 0) {
+        log_write(LOG_LEVEL_ERROR, "cannot poll the request socket", "error=\"%s\"",
+                  uv_strerror(rc));
+        return;
+    }
+    server->reading = true;
+}
+
+/* --- group commit ------------------------------------------------------------------- */
+
+static void pending_free(struct pending *pending)
+{
+    if (pending == NULL) {
+        return;
+    }
+    if (pending->control) {
+        nn_freemsg(pending->control);
+    }
+    auth_signed_free(pending->signed_request);
+    crypto_wipe(&pending->principal, sizeof pending->principal);
+    free(pending);
+}
+
+static void commit_work(uv_work_t *work)
+{
+    struct server *server = work->data;
+    uint64_t started_ns = uv_hrtime();
+    server->group_err = engine_execute(server->engine, server->group_requests, server->group_count,
+                                       wall_clock_us());
+    server->group_duration_ns = uv_hrtime() - started_ns;
+}
+
+static void commit_done(uv_work_t *work, int status);
+static void shutdown_maybe_finish(struct server *server);
+
+static void doorbell_publish(struct server *server)
+{
+    uint64_t head = engine_head_sequence(server->engine);
+    if (head <= server->head_published) {
+        return;
+    }
+    server->head_published = head;
+    Ledger__V1__Doorbell doorbell = LEDGER__V1__DOORBELL__INIT;
+    doorbell.head_sequence = head;
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    if (codec_pack(&doorbell.base, &bytes, &size) != LEDGER_ERR_OK) {
+        counter_add(&server->counters.doorbells_dropped, 1);
+        return;
+    }
+    if (nn_send(server->events_socket, bytes, size, NN_DONTWAIT) < 0) {
+        counter_add(&server->counters.doorbells_dropped, 1);
+        log_write(LOG_LEVEL_DEBUG, "doorbell dropped", "head_sequence=%llu error=\"%s\"",
+                  (unsigned long long)head, nn_strerror(nn_errno()));
+    } else {
+        counter_add(&server->counters.doorbells_published, 1);
+    }
+    free(bytes);
+}
+
+/* Starts a group with the queued requests when no commit is running. */
+static void commit_start(struct server *server)
+{
+    if (server->committing || server->queue_count == 0) {
+        return;
+    }
+    size_t count = 0;
+    while (server->queue_head != NULL && count < LEDGER_GROUP_REQUESTS_MAX) {
+        struct pending *pending = server->queue_head;
+        server->queue_head = pending->next;
+        pending->next = NULL;
+        const Ledger__V1__CommandBatch *batch = pending->signed_request->body->batch;
+        server->group[count] = pending;
+        server->group_requests[count] = (struct engine_request){
+            .principal = &pending->principal,
+            .commands = batch->commands,
+            .command_count = batch->n_commands,
+        };
+        count++;
+    }
+    if (server->queue_head == NULL) {
+        server->queue_tail = NULL;
+    }
+    server->queue_count -= count;
+    server->group_count = count;
+    server->committing = true;
+    server->work.data = server;
+    int rc = uv_queue_work(&server->loop, &server->work, commit_work, commit_done);
+    if (rc != 0) {
+        /* The callbacks will not run: answer the group as failed here. */
+        log_write(LOG_LEVEL_ERROR, "cannot queue the commit", "error=\"%s\"", uv_strerror(rc));
+        for (size_t i = 0; i < count; i++) {
+            server->group_requests[i].err = LEDGER_ERR_INTERNAL;
+        }
+        server->group_err = LEDGER_ERR_INTERNAL;
+        server->group_duration_ns = 0;
+        commit_done(&server->work, rc);
+    }
+}
+
+/* Answers one request of a finished group. */
+static void commit_answer(struct server *server, struct pending *pending,
+                          struct engine_request *request)
+{
+    Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
+    reply.request_nonce.data = pending->detail.nonce;
+    reply.request_nonce.len = pending->detail.nonce_size;
+    Ledger__V1__CommandResult **results = NULL;
+    if (request->err == LEDGER_ERR_OK && request->results != NULL) {
+        results = calloc(request->command_count, sizeof *results);
+        if (results == NULL) {
+            /* The commit happened; only this answer is lost. A retry with the
+             * same command ids returns the stored results. */
+            request->err = LEDGER_ERR_NO_MEMORY;
+            snprintf(request->message, sizeof request->message,
+                     "the commands were committed but the reply could not be built; retry "
+                     "with the same command ids to read their results");
+        } else {
+            for (size_t i = 0; i < request->command_count; i++) {
+                results[i] = &request->results[i].message;
+            }
+            reply.results = results;
+            reply.n_results = request->command_count;
+            counter_add(&server->counters.commands_accepted, request->command_count);
+        }
+    }
+    if (request->err != LEDGER_ERR_OK) {
+        const char *message = request->message[0] ? request->message : ledger_strerror(request->err);
+        reply.code = (Ledger__V1__ErrorCode)request->err;
+        reply.message = (char *)message;
+        reply.failed_index = request->failed_index;
+        counter_add(&server->counters.requests_refused, 1);
+        log_refused(&pending->detail, request->err, message);
+    }
+    void *control = pending->control;
+    pending->control = NULL;
+    reply_send(server, control, &reply);
+    free(results);
+}
+
+static void commit_done(uv_work_t *work, int status)
+{
+    struct server *server = work->data;
+    (void)status; /* never cancelled */
+    uint64_t duration_us = server->group_duration_ns / 1000;
+    size_t count = server->group_count;
+    size_t commands = 0;
+    for (size_t i = 0; i < count; i++) {
+        commands += server->group_requests[i].command_count;
+    }
+    counter_add(&server->counters.commits, 1);
+    counter_add(&server->counters.commit_requests, count);
+    counter_add(&server->counters.commit_latency_us_sum, duration_us);
+    if (duration_us > atomic_load_explicit(&server->counters.commit_latency_us_max,
+                                           memory_order_relaxed)) {
+        atomic_store_explicit(&server->counters.commit_latency_us_max, duration_us,
+                              memory_order_relaxed);
+    }
+    if (server->slow_commit_ms > 0 && duration_us > (uint64_t)server->slow_commit_ms * 1000) {
+        counter_add(&server->counters.slow_commits, 1);
+        log_write(LOG_LEVEL_WARN, "slow commit",
+                  "duration_ms=%.1f requests=%zu commands=%zu threshold_ms=%u",
+                  (double)duration_us / 1000.0, count, commands, server->slow_commit_ms);
+    }
+    if (server->group_err != LEDGER_ERR_OK) {
+        counter_add(&server->counters.commit_failures, 1);
+        log_write(LOG_LEVEL_ERROR, "commit failed", "code=%s requests=%zu reason=\"%s\"",
+                  ledger_err_name(server->group_err), count, ledger_strerror(server->group_err));
+    }
+    /* The doorbell goes first: replies may make clients ask for events at once. */
+    if (server->group_err == LEDGER_ERR_OK) {
+        doorbell_publish(server);
+    }
+    for (size_t i = 0; i < count; i++) {
+        struct engine_request *request = &server->group_requests[i];
+        if (server->group_err != LEDGER_ERR_OK && request->err == LEDGER_ERR_OK) {
+            request->err = server->group_err;
+        }
+        commit_answer(server, server->group[i], request);
+        engine_request_clear(request);
+        pending_free(server->group[i]);
+        server->group[i] = NULL;
+    }
+    server->group_count = 0;
+    server->committing = false;
+    server->inflight_count -= count;
+    atomic_store_explicit(&server->counters.inflight_requests, server->inflight_count,
+                          memory_order_relaxed);
+    commit_start(server);
+    reading_resume(server);
+    shutdown_maybe_finish(server);
+}
+
+/* --- requests ----------------------------------------------------------------------- */
+
+static void answer_query(struct server *server, void *control,
+                         const struct engine_principal *principal,
+                         const Ledger__V1__SignedRequest *signed_request,
+                         const struct auth_detail *detail)
+{
+    Ledger__V1__QueryResult *result = NULL;
+    char message[ENGINE_MESSAGE_SIZE] = "";
+    enum ledger_err err = engine_query(server->engine, principal, signed_request->body->query,
+                                       wall_clock_us(), &result, message);
+    Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
+    reply.request_nonce.data = (uint8_t *)detail->nonce;
+    reply.request_nonce.len = detail->nonce_size;
+    if (err == LEDGER_ERR_OK) {
+        reply.query = result;
+        counter_add(&server->counters.queries_answered, 1);
+    } else {
+        const char *text = message[0] ? message : ledger_strerror(err);
+        reply.code = (Ledger__V1__ErrorCode)err;
+        reply.message = (char *)text;
+        counter_add(&server->counters.requests_refused, 1);
+        log_refused(detail, err, text);
+    }
+    reply_send(server, control, &reply);
+    if (result != NULL) {
+        engine_result_free(result);
+    }
+}
+
+/* Handles one received message. `body` is freed here; `control` taken. */
+static void handle_message(struct server *server, void *body, size_t size, void *control)
+{
+    counter_add(&server->counters.requests_received, 1);
+    struct engine_principal principal;
+    Ledger__V1__SignedRequest *signed_request = NULL;
+    struct auth_detail detail;
+    enum ledger_err err = auth_check(server->engine, body, size, wall_clock_us(),
+                                     &server->limits, &principal, &signed_request, &detail);
+    nn_freemsg(body);
+    if (err != LEDGER_ERR_OK) {
+        reply_refusal(server, control, err, &detail);
+        return;
+    }
+    if (signed_request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_QUERY) {
+        answer_query(server, control, &principal, signed_request, &detail);
+        auth_signed_free(signed_request);
+        crypto_wipe(&principal, sizeof principal);
+        return;
+    }
+    struct pending *pending = calloc(1, sizeof *pending);
+    if (pending == NULL) {
+        auth_signed_free(signed_request);
+        crypto_wipe(&principal, sizeof principal);
+        snprintf(detail.reason, sizeof detail.reason, "%s", ledger_strerror(LEDGER_ERR_NO_MEMORY));
+        reply_refusal(server, control, LEDGER_ERR_NO_MEMORY, &detail);
+        return;
+    }
+    pending->control = control;
+    pending->principal = principal;
+    crypto_wipe(&principal, sizeof principal);
+    pending->signed_request = signed_request;
+    pending->detail = detail;
+    if (server->queue_tail) {
+        server->queue_tail->next = pending;
+    } else {
+        server->queue_head = pending;
+    }
+    server->queue_tail = pending;
+    server->queue_count++;
+    server->inflight_count++;
+    atomic_store_explicit(&server->counters.inflight_requests, server->inflight_count,
+                          memory_order_relaxed);
+    if (server->inflight_count >= LEDGER_INFLIGHT_REQUESTS_MAX && server->reading) {
+        reading_pause(server);
+        counter_add(&server->counters.backpressure_pauses, 1);
+        log_write(LOG_LEVEL_WARN, "request queue full; reading paused", "inflight=%zu",
+                  server->inflight_count);
+    }
+    commit_start(server);
+}
+
+static void on_request_readable(uv_poll_t *handle, int status, int events)
+{
+    struct server *server = handle->data;
+    (void)events;
+    if (status < 0) {
+        log_write(LOG_LEVEL_ERROR, "request socket poll failed", "error=\"%s\"",
+                  uv_strerror(status));
+        return;
+    }
+    for (int i = 0; i < SERVER_RECEIVE_BURST_MAX && server->reading; i++) {
+        void *body = NULL;
+        void *control = NULL;
+        struct nn_iovec iov = {.iov_base = &body, .iov_len = NN_MSG};
+        struct nn_msghdr header = {
+            .msg_iov = &iov,
+            .msg_iovlen = 1,
+            .msg_control = &control,
+            .msg_controllen = NN_MSG,
+        };
+        int received = nn_recvmsg(server->request_socket, &header, NN_DONTWAIT);
+        if (received < 0) {
+            int error = nn_errno();
+            if (error == EAGAIN) {
+                break;
+            }
+            if (error == EINTR) {
+                continue;
+            }
+            log_write(LOG_LEVEL_ERROR, "receive failed", "error=\"%s\"", nn_strerror(error));
+            break;
+        }
+        handle_message(server, body, (size_t)received, control);
+    }
+}
+
+/* --- shutdown ----------------------------------------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    struct server *server = handle->data;
+    server->handles_open--;
+    if (server->handles_open == 0) {
+        /* The polls are closed: now the sockets (and their fds) may go. */
+        if (server->request_socket >= 0) {
+            nn_close(server->request_socket);
+            server->request_socket = -1;
+        }
+        if (server->events_socket >= 0) {
+            nn_close(server->events_socket);
+            server->events_socket = -1;
+        }
+    }
+}
+
+static void handles_close(struct server *server)
+{
+    uv_handle_t *handles[] = {
+        (uv_handle_t *)&server->request_poll,
+        (uv_handle_t *)&server->sigterm,
+        (uv_handle_t *)&server->sigint,
+        (uv_handle_t *)&server->linger_timer,
+    };
+    for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++) {
+        if (handles[i]->data != NULL && !uv_is_closing(handles[i])) {
+            uv_close(handles[i], on_handle_closed);
+        }
+    }
+}
+
+static void on_linger_done(uv_timer_t *timer)
+{
+    struct server *server = timer->data;
+    handles_close(server);
+}
+
+static void shutdown_maybe_finish(struct server *server)
+{
+    if (!server->stopping || server->closing || server->committing || server->queue_count > 0) {
+        return;
+    }
+    server->closing = true;
+    int rc = uv_timer_start(&server->linger_timer, on_linger_done, SERVER_LINGER_MS, 0);
+    if (rc != 0) {
+        handles_close(server);
+    }
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    struct server *server = handle->data;
+    if (server->stopping) {
+        log_write(LOG_LEVEL_INFO, "already stopping", "signal=%d inflight=%zu", signum,
+                  server->inflight_count);
+        return;
+    }
+    server->stopping = true;
+    log_write(LOG_LEVEL_INFO, "stopping", "signal=%s inflight=%zu",
+              signum == SIGTERM ? "SIGTERM" : "SIGINT", server->inflight_count);
+    reading_pause(server);
+    shutdown_maybe_finish(server);
+}
+
+/* --- setup -------------------------------------------------------------------------- */
+
+static enum ledger_err socket_bind(int socket, const char *url, const char *what)
+{
+    if (nn_bind(socket, url) < 0) {
+        int error = nn_errno();
+        char quoted[LOG_QUOTE_SIZE(512)];
+        log_write(LOG_LEVEL_ERROR, "cannot bind", "socket=%s address=%s error=\"%s\"", what,
+                  log_quote(url, 512, quoted, sizeof quoted), nn_strerror(error));
+        return error == EINVAL ? LEDGER_ERR_INVALID_ARGUMENT : LEDGER_ERR_UNAVAILABLE;
+    }
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err socket_option(int socket, int option, int value)
+{
+    if (nn_setsockopt(socket, NN_SOL_SOCKET, option, &value, sizeof value) < 0) {
+        log_write(LOG_LEVEL_ERROR, "cannot set a socket option", "option=%d error=\"%s\"", option,
+                  nn_strerror(nn_errno()));
+        return LEDGER_ERR_INTERNAL;
+    }
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err sockets_open(struct server *server)
+{
+    server->request_socket = nn_socket(AF_SP_RAW, NN_REP);
+    server->events_socket = nn_socket(AF_SP, NN_PUB);
+    if (server->request_socket < 0 || server->events_socket < 0) {
+        log_write(LOG_LEVEL_ERROR, "cannot create sockets", "error=\"%s\"",
+                  nn_strerror(nn_errno()));
+        return LEDGER_ERR_INTERNAL;
+    }
+    /* request_bytes_max is at most LEDGER_REQUEST_BYTES_MAX (64 MiB): the sum
+     * fits an int. */
+    int receive_max = (int)(server->limits.request_bytes_max + SERVER_RECEIVE_SLACK_BYTES);
+    enum ledger_err err = socket_option(server->request_socket, NN_RCVMAXSIZE, receive_max);
+    if (err == LEDGER_ERR_OK) {
+        err = socket_option(server->request_socket, NN_RCVBUF, SERVER_SOCKET_BUFFER_BYTES);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = socket_option(server->request_socket, NN_SNDBUF, SERVER_SOCKET_BUFFER_BYTES);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = socket_bind(server->request_socket, server->listen_url, "requests");
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = socket_bind(server->events_socket, server->events_url, "events");
+    }
+    return err;
+}
+
+static enum ledger_err copy_text(char *out, size_t size, const char *text)
+{
+    if (text == NULL) {
+        text = "";
+    }
+    int n = snprintf(out, size, "%s", text);
+    return (n < 0 || (size_t)n >= size) ? LEDGER_ERR_INVALID_ARGUMENT : LEDGER_ERR_OK;
+}
+
+enum ledger_err server_create(struct engine *engine, const struct server_options *options,
+                              struct server **out)
+{
+    if (options->request_bytes_max == 0 || options->request_bytes_max > LEDGER_REQUEST_BYTES_MAX ||
+        options->batch_commands_max == 0 || options->auth_window_us <= 0) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    struct server *server = calloc(1, sizeof *server);
+    if (server == NULL) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    server->request_socket = -1;
+    server->events_socket = -1;
+    server->engine = engine;
+    server->limits = (struct auth_limits){
+        .request_bytes_max = options->request_bytes_max,
+        .window_us = options->auth_window_us,
+        .batch_commands_max = options->batch_commands_max,
+    };
+    server->slow_commit_ms = options->slow_commit_ms;
+    server->head_published = engine_head_sequence(engine);
+    enum ledger_err err = copy_text(server->listen_url, sizeof server->listen_url,
+                                    options->listen_url);
+    if (err == LEDGER_ERR_OK) {
+        err = copy_text(server->events_url, sizeof server->events_url, options->events_url);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = copy_text(server->data_dir, sizeof server->data_dir, options->data_dir);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = copy_text(server->version, sizeof server->version, options->version);
+    }
+    if (err != LEDGER_ERR_OK) {
+        free(server);
+        return err;
+    }
+    int rc = uv_loop_init(&server->loop);
+    if (rc != 0) {
+        log_write(LOG_LEVEL_ERROR, "cannot start the event loop", "error=\"%s\"",
+                  uv_strerror(rc));
+        free(server);
+        return LEDGER_ERR_INTERNAL;
+    }
+    err = sockets_open(server);
+    int request_fd = -1;
+    size_t fd_size = sizeof request_fd;
+    if (err == LEDGER_ERR_OK &&
+        nn_getsockopt(server->request_socket, NN_SOL_SOCKET, NN_RCVFD, &request_fd, &fd_size) <
+            0) {
+        log_write(LOG_LEVEL_ERROR, "cannot get the socket's fd", "error=\"%s\"",
+                  nn_strerror(nn_errno()));
+        err = LEDGER_ERR_INTERNAL;
+    }
+    /* Each handle's data is set once it is initialized: handles_close closes
+     * exactly those. */
+    if (err == LEDGER_ERR_OK && uv_poll_init(&server->loop, &server->request_poll, request_fd) == 0) {
+        server->request_poll.data = server;
+        server->handles_open++;
+    } else if (err == LEDGER_ERR_OK) {
+        err = LEDGER_ERR_INTERNAL;
+    }
+    if (err == LEDGER_ERR_OK && uv_signal_init(&server->loop, &server->sigterm) == 0) {
+        server->sigterm.data = server;
+        server->handles_open++;
+    } else if (err == LEDGER_ERR_OK) {
+        err = LEDGER_ERR_INTERNAL;
+    }
+    if (err == LEDGER_ERR_OK && uv_signal_init(&server->loop, &server->sigint) == 0) {
+        server->sigint.data = server;
+        server->handles_open++;
+    } else if (err == LEDGER_ERR_OK) {
+        err = LEDGER_ERR_INTERNAL;
+    }
+    if (err == LEDGER_ERR_OK && uv_timer_init(&server->loop, &server->linger_timer) == 0) {
+        server->linger_timer.data = server;
+        server->handles_open++;
+    } else if (err == LEDGER_ERR_OK) {
+        err = LEDGER_ERR_INTERNAL;
+    }
+    if (err != LEDGER_ERR_OK) {
+        server_destroy(server);
+        return err;
+    }
+    *out = server;
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err server_run(struct server *server)
+{
+    int rc = uv_signal_start(&server->sigterm, on_signal, SIGTERM);
+    if (rc == 0) {
+        rc = uv_signal_start(&server->sigint, on_signal, SIGINT);
+    }
+    if (rc != 0) {
+        log_write(LOG_LEVEL_ERROR, "cannot handle signals", "error=\"%s\"", uv_strerror(rc));
+        return LEDGER_ERR_INTERNAL;
+    }
+    reading_resume(server);
+    if (!server->reading) {
+        return LEDGER_ERR_INTERNAL;
+    }
+    char data_dir[LOG_QUOTE_SIZE(256)], listen[LOG_QUOTE_SIZE(256)], events[LOG_QUOTE_SIZE(256)];
+    log_write(LOG_LEVEL_INFO, "started",
+              "version=%s data=%s listen=%s events=%s head_sequence=%llu request_bytes_max=%zu "
+              "batch_commands_max=%u auth_window_s=%lld",
+              server->version, log_quote(server->data_dir, 256, data_dir, sizeof data_dir),
+              log_quote(server->listen_url, 256, listen, sizeof listen),
+              log_quote(server->events_url, 256, events, sizeof events),
+              (unsigned long long)engine_head_sequence(server->engine),
+              server->limits.request_bytes_max, server->limits.batch_commands_max,
+              (long long)(server->limits.window_us / 1000000));
+    uv_run(&server->loop, UV_RUN_DEFAULT);
+    rc = uv_loop_close(&server->loop);
+    const struct server_counters *c = &server->counters;
+    log_write(LOG_LEVEL_INFO, "stopped",
+              "head_sequence=%llu requests=%llu refused=%llu commits=%llu doorbells=%llu "
+              "doorbells_dropped=%llu loop_close=%d",
+              (unsigned long long)engine_head_sequence(server->engine),
+              (unsigned long long)atomic_load(&c->requests_received),
+              (unsigned long long)atomic_load(&c->requests_refused),
+              (unsigned long long)atomic_load(&c->commits),
+              (unsigned long long)atomic_load(&c->doorbells_published),
+              (unsigned long long)atomic_load(&c->doorbells_dropped), rc);
+    if (rc != 0) {
+        log_write(LOG_LEVEL_ERROR, "the event loop did not close cleanly", "error=\"%s\"",
+                  uv_strerror(rc));
+        return LEDGER_ERR_INTERNAL;
+    }
+    server->handles_open = -1; /* the loop is closed: nothing more to close */
+    return LEDGER_ERR_OK;
+}
+
+void server_destroy(struct server *server)
+{
+    if (server == NULL) {
+        return;
+    }
+    if (server->handles_open >= 0) {
+        /* server_run did not finish: close what was opened, then the loop. */
+        if (server->handles_open > 0) {
+            handles_close(server);
+            uv_run(&server->loop, UV_RUN_DEFAULT);
+        }
+        if (server->request_socket >= 0) {
+            nn_close(server->request_socket);
+        }
+        if (server->events_socket >= 0) {
+            nn_close(server->events_socket);
+        }
+        int rc = uv_loop_close(&server->loop);
+        if (rc != 0) {
+            log_write(LOG_LEVEL_ERROR, "the event loop did not close cleanly", "error=\"%s\"",
+                      uv_strerror(rc));
+        }
+    }
+    struct pending *pending = server->queue_head;
+    while (pending != NULL) {
+        struct pending *next = pending->next;
+        pending_free(pending);
+        pending = next;
+    }
+    free(server);
+}

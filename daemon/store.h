@@ -9,14 +9,15 @@
  * the Merkle tree's node layout (merkle). Those modules keep their data in the
  * named databases below through the generic key-value calls.
  *
- * On-disk format (docs/architecture.md has the full table):
+ * On-disk format (docs/store.md has the full table):
  *   log      key = u64 big-endian sequence (dense, from 1), value = record bytes.
  *            Written only with MDB_APPEND; no call here rewrites or deletes it.
  *   leaf     key = u64 BE sequence, value = SHA-256(0x00 || record) (32 bytes).
  *   stream   key = partner_id NUL customer_id NUL u64 BE version, value = u64 BE sequence.
  *   command  key = principal_id NUL command_id, value = 32-byte SHA-256 of the
  *            command's bytes followed by the serialized CommandResult.
- *   meta     small named values (format version, signing key id, ...).
+ *   meta     small named values: "format" = u64 BE STORE_FORMAT_VERSION (checked
+ *            at open), signing key id, ...
  *   others   owned by the modules named in enum store_db.
  */
 #ifndef LEDGER_STORE_H
@@ -29,6 +30,12 @@
 #include "error.h"
 
 #define STORE_HASH_BYTES 32
+/* LMDB's largest key with its default build (mdb_env_get_maxkeysize). Keys of
+ * 1..STORE_KEY_BYTES_MAX bytes are accepted; others give INVALID_ARGUMENT. */
+#define STORE_KEY_BYTES_MAX 511
+/* The on-disk format this build writes and reads: meta key "format", value a
+ * u64 big-endian. Any other value, or none, makes store_open return CORRUPT. */
+#define STORE_FORMAT_VERSION 1
 
 /* The named databases. Those marked "derived" are rebuilt from the log by
  * `ledgerd rebuild`; the log, leaf hashes and principals' secrets are not. */
@@ -68,70 +75,116 @@ struct store_val {
 
 struct store_options {
     const char *dir;        /* borrowed; the data directory, created if missing */
-    uint64_t map_bytes;     /* initial map size; 0 = LEDGER_MAP_BYTES_INITIAL */
+    uint64_t map_bytes;     /* initial map size; 0 = LEDGER_MAP_BYTES_INITIAL. An existing
+                               environment keeps a larger size recorded in its file. */
     uint64_t map_bytes_max; /* growth stops here; 0 = LEDGER_MAP_BYTES_MAX_DEFAULT */
-    unsigned readers_max;   /* 0 = LEDGER_READERS_MAX */
+    unsigned readers_max;   /* 0 = LEDGER_READERS_MAX; an existing lock file with a larger
+                               reader table keeps it */
+    unsigned grow_wait_ms;  /* store_grow's wait for open transactions; 0 =
+                               LEDGER_MAP_GROW_WAIT_MS */
     bool read_only;         /* open for offline reading (verifier, backup source) */
-    bool no_sync;           /* tests and benchmarks' baselines only: not durable */
+    bool no_sync;           /* MDB_NOSYNC: tests and benchmarks' baselines only, not durable */
 };
 
-/* Opens (creating if needed) the environment in options->dir. Clears reader
- * slots left by crashed processes (mdb_reader_check). Errors: STORAGE_ERROR
- * (with errno-like cause logged by the caller), NO_MEMORY, CORRUPT (not a
- * ledger environment or an unknown format version). */
+/* Opens (creating if needed) the environment in options->dir. The directory is
+ * made with mode 0700 if missing (never when read_only), the data and lock files
+ * with 0600. A new environment gets every database and meta "format". Clears
+ * reader slots left by crashed processes (mdb_reader_check). `options` is
+ * borrowed; on success *out is the caller's, freed with store_close().
+ * Errors: INVALID_ARGUMENT (no dir, map_bytes > map_bytes_max), DATA_DIR_LOCKED
+ * (this process already has the directory open: LMDB forbids a second open),
+ * STORAGE_ERROR (the cause is in store_last_error()), NO_MEMORY, CORRUPT (not
+ * an LMDB file, not a ledger environment, an unknown format version, or log and
+ * leaf hashes out of step), INTERNAL (libsodium failed to initialize). */
 __attribute__((warn_unused_result)) enum ledger_err store_open(const struct store_options *options,
                                                                struct store **out);
+/* Closes the environment. Every transaction and cursor must have ended. */
 void store_close(struct store *store);
 
+/* A sentence on the last failure of a store call made by the calling thread
+ * (the LMDB or system message and what was being done), for the caller's log.
+ * Thread-local, so concurrent readers do not overwrite each other's causes and
+ * the cause of a failed store_open is available too (store may be NULL). ""
+ * when there is none; an ordinary NOT_FOUND leaves it unchanged. Valid until
+ * the thread's next store call. Never NULL. */
+const char *store_last_error(struct store *store);
+
 /* Starts a transaction. Read transactions may run on any thread concurrently
- * with the one write transaction (the environment uses MDB_NOTLS). */
+ * with the one write transaction (the environment uses MDB_NOTLS), and one
+ * thread may hold several. A write transaction waits for the current writer of
+ * any process, and must end on the thread that began it; beginning a second one
+ * on that thread deadlocks. A transaction's cursors must be closed before it
+ * ends. While store_grow remaps the map, a top-level begin waits for it.
+ * Errors: STORAGE_ERROR (e.g. reader slots exhausted, or the map was grown by
+ * another process while this one has transactions open), NO_MEMORY. */
 __attribute__((warn_unused_result)) enum ledger_err store_begin(struct store *store, bool write,
                                                                 struct store_txn **out);
-/* A nested write transaction inside `parent`: its changes become part of the
- * parent on store_commit, and vanish on store_abort. */
+/* A nested write transaction inside `parent` (a write transaction): its changes
+ * become part of the parent on store_commit, and vanish on store_abort. The
+ * parent may not be used until the child ends. Errors: as store_begin. */
 __attribute__((warn_unused_result)) enum ledger_err store_begin_nested(struct store_txn *parent,
                                                                        struct store_txn **out);
 /* Commits and frees the transaction, whatever the result. A top-level write
- * commit is durable when this returns OK. Errors: STORAGE_FULL (MDB_MAP_FULL:
- * abort everything, store_grow(), retry), STORAGE_ERROR. */
+ * commit is durable when this returns OK (unless opened with no_sync). If a
+ * call inside the transaction failed in a way that spoils it (STORAGE_FULL,
+ * STORAGE_ERROR, NO_MEMORY, CORRUPT), nothing is committed and that error is
+ * returned again. Errors: STORAGE_FULL (MDB_MAP_FULL: abort everything,
+ * store_grow(), retry), STORAGE_ERROR, NO_MEMORY. */
 __attribute__((warn_unused_result)) enum ledger_err store_commit(struct store_txn *txn);
 /* Aborts and frees the transaction. */
 void store_abort(struct store_txn *txn);
 
-/* Doubles the map size, capped at map_bytes_max. Must be called with no
- * transaction of this process active. STORAGE_FULL when already at the max. */
+/* Doubles the map size, capped at map_bytes_max. LMDB remaps the file, which
+ * must not happen under an open transaction: so this holds back new top-level
+ * transactions of this process (store_begin waits), waits up to grow_wait_ms
+ * for the open ones (queries on other threads) to end, remaps, and lets the
+ * waiting ones go. The caller itself must hold no transaction (it would wait
+ * for itself until the deadline). Called by the one writer, after aborting its
+ * write transaction; not for read-only stores. Errors: STORAGE_FULL when
+ * already at the max (nothing changes), STORAGE_ERROR (transactions still open
+ * at the deadline, or the remap failed), NO_MEMORY. */
 __attribute__((warn_unused_result)) enum ledger_err store_grow(struct store *store);
 
 /* --- the event log ------------------------------------------------------- */
 
 /* Appends one record with sequence = last + 1 (MDB_APPEND) and stores its leaf
- * hash beside it. `record` is borrowed. Errors: STORAGE_FULL, STORAGE_ERROR. */
+ * hash SHA-256(0x00 || record) beside it. `txn` must be a write transaction.
+ * `record` is borrowed (NULL allowed when record_size is 0). Errors:
+ * STORAGE_FULL, STORAGE_ERROR, NO_MEMORY, CORRUPT (the log is not dense). */
 __attribute__((warn_unused_result)) enum ledger_err
 store_append(struct store_txn *txn, const uint8_t *record, size_t record_size,
              uint64_t *sequence_out, uint8_t leaf_hash_out[STORE_HASH_BYTES]);
 /* The last sequence in the log as this transaction sees it; 0 when empty. */
 uint64_t store_last_sequence(struct store_txn *txn);
-/* The record at `sequence`. NOT_FOUND past the end. */
+/* The record at `sequence`, borrowed until the transaction ends. NOT_FOUND for
+ * 0 and past the end. */
 __attribute__((warn_unused_result)) enum ledger_err
 store_record(struct store_txn *txn, uint64_t sequence, struct store_val *out);
-/* The stored leaf hash of `sequence`. NOT_FOUND past the end. */
+/* The stored leaf hash of `sequence`. NOT_FOUND for 0 and past the end;
+ * CORRUPT if the stored value is not 32 bytes. */
 __attribute__((warn_unused_result)) enum ledger_err
 store_leaf(struct store_txn *txn, uint64_t sequence, uint8_t out[STORE_HASH_BYTES]);
 
 /* --- the per-customer stream index ---------------------------------------- */
 
-/* The customer's stream version (number of events in its stream); 0 if none. */
+/* The customer's stream version (number of events in its stream); 0 if none.
+ * Ids are borrowed NUL-terminated strings of 1..LEDGER_ID_LENGTH_MAX bytes.
+ * Errors: INVALID_ARGUMENT (id empty or too long), CORRUPT, STORAGE_ERROR. */
 __attribute__((warn_unused_result)) enum ledger_err store_stream_version(struct store_txn *txn,
                                                                          const char *partner_id,
                                                                          const char *customer_id,
                                                                          uint64_t *version_out);
 /* Records that `sequence` is the next event of the customer's stream and
- * returns the new version. */
+ * returns the new version. Errors: INVALID_ARGUMENT (bad id; sequence 0 or not
+ * above the stream's last), STORAGE_FULL, STORAGE_ERROR, CORRUPT. */
 __attribute__((warn_unused_result)) enum ledger_err
 store_stream_add(struct store_txn *txn, const char *partner_id, const char *customer_id,
                  uint64_t sequence, uint64_t *version_out);
 /* Calls fn for each sequence of the customer's stream from version 1, in order,
- * until fn returns non-OK (which is then returned) or the stream ends. */
+ * until fn returns non-OK (which is then returned) or the stream ends. fn may
+ * read through the same transaction but must not change the stream index.
+ * Errors: those of fn, INVALID_ARGUMENT (bad id), CORRUPT (versions not dense),
+ * STORAGE_ERROR. */
 typedef enum ledger_err (*store_sequence_fn)(void *context, uint64_t sequence);
 __attribute__((warn_unused_result)) enum ledger_err
 store_stream_each(struct store_txn *txn, const char *partner_id, const char *customer_id,
@@ -140,15 +193,25 @@ store_stream_each(struct store_txn *txn, const char *partner_id, const char *cus
 /* --- the command-id index -------------------------------------------------- */
 
 /* Looks up a command id. NOT_FOUND if unseen; otherwise the stored content
- * hash and result bytes (borrowed, valid until the transaction ends). */
+ * hash and result bytes (borrowed, valid until the transaction ends). Errors:
+ * NOT_FOUND, INVALID_ARGUMENT (bad id), CORRUPT (value shorter than a hash). */
 __attribute__((warn_unused_result)) enum ledger_err
 store_command_get(struct store_txn *txn, const char *principal_id, const char *command_id,
                   uint8_t hash_out[STORE_HASH_BYTES], struct store_val *result_out);
+/* Records a command id's content hash and result (borrowed; result may be NULL
+ * when result_size is 0). A recorded id is never overwritten. Errors:
+ * COMMAND_ID_REUSED (already recorded), INVALID_ARGUMENT, STORAGE_FULL,
+ * STORAGE_ERROR. */
 __attribute__((warn_unused_result)) enum ledger_err
 store_command_put(struct store_txn *txn, const char *principal_id, const char *command_id,
                   const uint8_t hash[STORE_HASH_BYTES], const uint8_t *result, size_t result_size);
 
 /* --- generic key-value access for the modules that own derived databases -- */
+
+/* Keys are 1..STORE_KEY_BYTES_MAX bytes (else INVALID_ARGUMENT); values read
+ * are borrowed until the transaction ends. store_get: NOT_FOUND if absent.
+ * store_put overwrites, and never writes the log or leaf databases (assert).
+ * Errors of the writes: STORAGE_FULL, STORAGE_ERROR, NO_MEMORY. */
 
 __attribute__((warn_unused_result)) enum ledger_err store_get(struct store_txn *txn,
                                                               enum store_db db, const void *key,
@@ -158,17 +221,22 @@ __attribute__((warn_unused_result)) enum ledger_err store_put(struct store_txn *
                                                               enum store_db db, const void *key,
                                                               size_t key_size, const void *value,
                                                               size_t value_size);
-/* Deletes a key of a derived database (never the log or leaf hashes: assert). */
+/* Deletes a key of a derived database (never the log, leaf hashes, meta or
+ * secrets: a programmer error that aborts). NOT_FOUND if absent. */
 __attribute__((warn_unused_result)) enum ledger_err
 store_del(struct store_txn *txn, enum store_db db, const void *key, size_t key_size);
 /* Empties a derived database (rebuild). Never the log, leaves, meta or secrets. */
 __attribute__((warn_unused_result)) enum ledger_err store_drop(struct store_txn *txn,
                                                                enum store_db db);
-/* Number of entries in a database. */
+/* Number of entries in a database. Errors: STORAGE_ERROR. */
 __attribute__((warn_unused_result)) enum ledger_err
 store_count(struct store_txn *txn, enum store_db db, uint64_t *count_out);
 
-/* Cursors iterate one database in key order. All return NOT_FOUND at the end. */
+/* Cursors iterate one database in key order. All return NOT_FOUND at the end.
+ * A cursor is closed (store_cursor_close) before its transaction ends. key_out
+ * and value_out may be NULL; they are borrowed until the transaction ends or a
+ * write through it. store_cursor_next on an unpositioned cursor gives the first
+ * key, store_cursor_prev the last. */
 __attribute__((warn_unused_result)) enum ledger_err
 store_cursor_open(struct store_txn *txn, enum store_db db, struct store_cursor **out);
 void store_cursor_close(struct store_cursor *cursor);
@@ -196,11 +264,16 @@ struct store_info {
     unsigned readers_used;
     unsigned readers_max;
 };
+/* Sizes and use of the environment; uses one read transaction. Errors:
+ * STORAGE_ERROR. */
 __attribute__((warn_unused_result)) enum ledger_err store_info(struct store *store,
                                                                struct store_info *out);
 
 /* A consistent hot copy of the environment into `dir` (which must exist and be
- * empty), compacting (MDB_CP_COMPACT). Runs beside the writer. */
+ * empty), compacting (MDB_CP_COMPACT). Runs beside the writer, holding one read
+ * transaction for its duration. The copy's data file has mode 0600 and is
+ * fsynced; a failed copy removes it. Errors: INVALID_ARGUMENT (dir missing, not
+ * a directory or not empty), STORAGE_ERROR, NO_MEMORY. */
 __attribute__((warn_unused_result)) enum ledger_err store_copy(struct store *store,
                                                                const char *dir);
 

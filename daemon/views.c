@@ -1,2 +1,2283 @@
-/* views.c: placeholder until the module lands. */
-typedef int ledger_placeholder_views;
+/*
+ * views.c: the projections of the event log (see views.h and docs/views.md).
+ *
+ * Owns the derived databases below: their key layouts, the rows stored in
+ * them, how each event changes them (views_apply), how queries read them
+ * (views_query) and their digests. Does not own the log, the stream index or
+ * any decision: a change that the log says happened is applied as recorded.
+ *
+ * Key layouts ("NUL" is one zero byte; ids never contain one, so a prefix
+ * ending in NUL selects exactly one partner's or customer's keys; u64 and u16
+ * are big-endian so keys sort in sequence order). Rows are protobuf messages
+ * of proto/ledger.proto, stored as codec_pack bytes.
+ *
+ *   partner       partner_id -> the partner's name (raw UTF-8 bytes)
+ *   principal     principal_id -> PrincipalRow
+ *   reservation   partner NUL customer NUL reservation_id -> ReservationRow
+ *   order         partner NUL customer NUL u64 sequence -> OrderRow
+ *   savings_plan  partner NUL customer NUL savings_plan_id -> SavingsPlanRow
+ *   permission    partner NUL customer NUL u8 kind NUL u64 sequence -> PermissionRow
+ *                 (every change; the current switch of a kind is its last row,
+ *                 and a kind without rows is off)
+ *   activity      'P' partner NUL u64 sequence -> u8 flags || ActivityRow
+ *                 'C' partner NUL customer NUL u64 sequence -> u8 flags
+ *                 flags bit 0 = partner-visible (domain_partner_visible). The
+ *                 'C' index lets a customer filter walk only that customer's
+ *                 entries; it repeats the flags so that hidden entries are
+ *                 skipped without reading the row, and costs one extra lookup
+ *                 per row returned instead of storing every row twice.
+ *   billing       partner NUL "YYYY-MM" NUL customer NUL u64 sequence NUL u16 n
+ *                 -> BillingRow (n numbers the rows one event wrote)
+ *
+ * Billing semantics (what the partner pays, per customer and UTC month):
+ * - A purchase is charged from the UTC month of its event's business time
+ *   (the recorded time when the event has none). Upfront: the whole partner
+ *   price and retail price in that month. Monthly: price / months in each of
+ *   the term's 12, 36 or 60 months from that month, the division's remainder
+ *   added to the last month, so that the rows add up to the price exactly;
+ *   partner and retail amounts are split the same way, independently.
+ * - charge is "reservation" or "savings-plan". Savings plans that customers
+ *   bought themselves are charged too: the partner pays for them, so billing
+ *   has no partner-facing filter.
+ * - A renewal charges the renewal like a purchase, from the month of the
+ *   ReservationRenewed event.
+ * - A cancellation writes one "refund" row in the cancellation month with the
+ *   partner amount = -refund. The log records refunds in the partner's price
+ *   only, so its retail amount is 0 (in the reservation's retail currency).
+ *   A monthly-billed reservation is not billed after it ends: the charges
+ *   the purchase wrote for months after the cancellation month are deleted
+ *   (the cancellation month's charge stays).
+ * - An exchange is a cancellation of each returned reservation (future
+ *   monthly charges deleted as above) with one "refund" row for the whole
+ *   exchange refund (charge_id = the returned ids joined by ',', order_id =
+ *   the replacement's order), plus the replacement's charges as a purchase.
+ *   Row numbers: the charges of the item an event buys are n = 0..months-1
+ *   (n = 0 for upfront) and an exchange's refund row follows them, so a
+ *   purchase's charge for its i-th month is always n = i.
+ * - Expiries, scope and renewal-flag changes do not change billing.
+ *
+ * Reservation states: a purchase, an exchange's replacement and a renewal
+ * add an ACTIVE row; a renewal marks the renewed row EXPIRED, an exchange
+ * marks returned rows EXCHANGED, a cancellation CANCELLED, an expiry EXPIRED.
+ * Orders are the partner-visible reservation orders only: kind "purchase",
+ * "exchange" (the replacement) or "renewal"; savings plans are no orders.
+ *
+ * Queries (views_query): rows of per-customer views come in purchase order
+ * (sequence), orders and permission history in sequence order, activity
+ * newest first (support staff read the latest first; page_token is the
+ * decimal sequence to continue below), billing in key order (customer,
+ * sequence, n), principals by id. Unpaged answers longer than
+ * LEDGER_VIEW_ROWS_MAX rows are refused with TOO_LARGE, never truncated.
+ * Time ranges are half-open: from_us <= t < to_us, 0 meaning unbounded.
+ *
+ * Digest: d0 = SHA-256(""), d_i = SHA-256(d_{i-1} || u32 key length || key ||
+ * u32 value length || value) over the entries in key order; the digest is
+ * the last d. Chaining keeps memory bounded by one entry, since crypto.h has
+ * no incremental SHA-256.
+ *
+ * Determinism: views_apply reads no clock and no randomness; every value it
+ * writes comes from the event and from rows earlier events wrote, so applying
+ * the same log to empty views gives byte-identical databases.
+ */
+#include "views.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "domain.h"
+#include "ledger_limits.h"
+
+#define VIEWS_MESSAGE_SIZE 256
+/* Activity detail text: a line in a table, room for two scopes and an id. */
+#define VIEWS_DETAIL_SIZE 512
+/* Months of the longest term (P5Y). */
+#define VIEWS_TERM_MONTHS_MAX 60
+/* The activity index families inside STORE_DB_ACTIVITY. */
+#define VIEWS_ACTIVITY_PARTNER  'P'
+#define VIEWS_ACTIVITY_CUSTOMER 'C'
+#define VIEWS_ACTIVITY_VISIBLE  0x01u
+/* "YYYY-MM" plus its NUL. */
+#define VIEWS_MONTH_SIZE 8
+/* Years a "YYYY-MM" month can name. */
+#define VIEWS_YEAR_MAX   9999
+#define VIEWS_US_PER_DAY INT64_C(86400000000)
+
+static const char *text(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
+/* --- keys ------------------------------------------------------------------------------- */
+
+struct key {
+    uint8_t bytes[STORE_KEY_BYTES_MAX];
+    size_t size;
+    bool overflow;
+};
+
+static void key_bytes(struct key *k, const void *data, size_t size)
+{
+    if (k->overflow || size > sizeof k->bytes - k->size) {
+        k->overflow = true;
+        return;
+    }
+    memcpy(k->bytes + k->size, data, size);
+    k->size += size;
+}
+
+/* A string followed by its NUL: a separator-terminated component. */
+static void key_field(struct key *k, const char *s)
+{
+    s = text(s);
+    key_bytes(k, s, strlen(s) + 1);
+}
+
+/* A string as the key's last component (no NUL after it). */
+static void key_last(struct key *k, const char *s)
+{
+    s = text(s);
+    key_bytes(k, s, strlen(s));
+}
+
+static void key_u8(struct key *k, uint8_t value)
+{
+    key_bytes(k, &value, 1);
+}
+
+static void key_u16(struct key *k, uint16_t value)
+{
+    uint8_t b[2] = {(uint8_t)(value >> 8), (uint8_t)(value & 0xffu)};
+    key_bytes(k, b, sizeof b);
+}
+
+static void key_u64(struct key *k, uint64_t value)
+{
+    uint8_t b[8];
+    store_u64_to_key(value, b);
+    key_bytes(k, b, sizeof b);
+}
+
+static bool key_has_prefix(const struct store_val *key, const struct key *prefix)
+{
+    return key->size >= prefix->size && memcmp(key->data, prefix->bytes, prefix->size) == 0;
+}
+
+/* partner NUL customer NUL: the prefix of a customer's rows. */
+static void key_customer(struct key *k, const char *partner_id, const char *customer_id)
+{
+    key_field(k, partner_id);
+    key_field(k, customer_id);
+}
+
+/* --- rows in the store ------------------------------------------------------------------ */
+
+static enum ledger_err put_message(struct store_txn *txn, enum store_db db, const struct key *k,
+                                   const ProtobufCMessage *message)
+{
+    if (k->overflow) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    enum ledger_err err = codec_pack(message, &bytes, &size);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = store_put(txn, db, k->bytes, k->size, bytes, size);
+    free(bytes);
+    return err;
+}
+
+static enum ledger_err unpack_row(const ProtobufCMessageDescriptor *descriptor, const uint8_t *data,
+                                  size_t size, ProtobufCMessage **out)
+{
+    return codec_message_unpack(descriptor, data, size, LEDGER_REQUEST_BYTES_MAX,
+                                LEDGER_ERR_CORRUPT, out);
+}
+
+/* The row at key; NOT_FOUND if absent. Caller frees with codec_message_free. */
+static enum ledger_err get_message(struct store_txn *txn, enum store_db db, const struct key *k,
+                                   const ProtobufCMessageDescriptor *descriptor,
+                                   ProtobufCMessage **out)
+{
+    if (k->overflow) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    struct store_val value;
+    enum ledger_err err = store_get(txn, db, k->bytes, k->size, &value);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    return unpack_row(descriptor, value.data, value.size, out);
+}
+
+/* --- time ------------------------------------------------------------------------------- */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* The UTC month of a time as a month index year * 12 + (month - 1), by Howard
+ * Hinnant's civil_from_days. CORRUPT for years outside 0..9999. */
+static enum ledger_err month_index(int64_t time_us, int64_t *out)
+{
+    int64_t days = floor_div(time_us, VIEWS_US_PER_DAY) + 719468;
+    int64_t era = floor_div(days, 146097);
+    int64_t doe = days - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t year = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t month = mp < 10 ? mp + 3 : mp - 9;
+    if (month <= 2) {
+        year++;
+    }
+    if (year < 0 || year > VIEWS_YEAR_MAX) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    *out = year * 12 + (month - 1);
+    return LEDGER_ERR_OK;
+}
+
+static void month_text(int64_t index, char out[VIEWS_MONTH_SIZE])
+{
+    /* index is within 0..VIEWS_YEAR_MAX * 12 + 11 (month_index checks it). */
+    int year = (int)(index / 12), month = (int)(index % 12) + 1;
+    out[0] = (char)('0' + year / 1000);
+    out[1] = (char)('0' + year / 100 % 10);
+    out[2] = (char)('0' + year / 10 % 10);
+    out[3] = (char)('0' + year % 10);
+    out[4] = '-';
+    out[5] = (char)('0' + month / 10);
+    out[6] = (char)('0' + month % 10);
+    out[7] = '\0';
+}
+
+/* Whether s is "YYYY-MM" with a month 01..12. */
+static bool month_valid(const char *s)
+{
+    if (strlen(s) != 7 || s[4] != '-') {
+        return false;
+    }
+    for (int i = 0; i < 7; i++) {
+        if (i != 4 && (s[i] < '0' || s[i] > '9')) {
+            return false;
+        }
+    }
+    int month = (s[5] - '0') * 10 + (s[6] - '0');
+    return month >= 1 && month <= 12;
+}
+
+/* The business time of an event, or its recorded time when it has none. */
+static int64_t event_time_us(const Ledger__V1__Event *event)
+{
+    return event->business_us != 0 ? event->business_us : event->recorded_us;
+}
+
+static int term_months(int term)
+{
+    switch (term) {
+    case LEDGER__V1__TERM__TERM_P1Y:
+        return 12;
+    case LEDGER__V1__TERM__TERM_P3Y:
+        return 36;
+    case LEDGER__V1__TERM__TERM_P5Y:
+        return 60;
+    default:
+        return 0;
+    }
+}
+
+/* --- billing ---------------------------------------------------------------------------- */
+
+static void billing_key(struct key *k, const char *partner_id, int64_t month,
+                        const char *customer_id, uint64_t sequence, uint16_t n)
+{
+    char month_buffer[VIEWS_MONTH_SIZE];
+    month_text(month, month_buffer);
+    key_field(k, partner_id);
+    key_field(k, month_buffer);
+    key_field(k, customer_id);
+    key_u64(k, sequence);
+    key_u8(k, 0);
+    key_u16(k, n);
+}
+
+/* One purchased item's charges. */
+struct charge {
+    const Ledger__V1__Event *event;
+    const char *charge_id;
+    const char *order_id;
+    char *charge; /* "reservation" or "savings-plan" */
+    Ledger__V1__Purchaser purchaser;
+    const Ledger__V1__Money *price;
+    const Ledger__V1__Money *retail_price;
+    int term;
+    int billing_plan;
+};
+
+static enum ledger_err billing_put(struct store_txn *txn, const Ledger__V1__Event *event,
+                                   int64_t month, uint16_t n, Ledger__V1__BillingRow *row)
+{
+    char month_buffer[VIEWS_MONTH_SIZE];
+    month_text(month, month_buffer);
+    row->month = month_buffer;
+    row->customer_id = event->customer_id;
+    row->sequence = event->sequence;
+    struct key k = {0};
+    billing_key(&k, event->partner_id, month, event->customer_id, event->sequence, n);
+    return put_message(txn, STORE_DB_BILLING, &k, &row->base);
+}
+
+/* Writes the charges of one purchase as rows n = 0.. and sets *rows_out to
+ * how many it wrote. */
+static enum ledger_err billing_charge(struct store_txn *txn, const struct charge *c,
+                                      uint16_t *rows_out)
+{
+    int months = term_months(c->term);
+    if (months == 0 || c->price == NULL) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    int64_t first = 0;
+    enum ledger_err err = month_index(event_time_us(c->event), &first);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    bool monthly = c->billing_plan == LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    if (!monthly && c->billing_plan != LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    int rows = monthly ? months : 1;
+    int64_t price = c->price->amount_minor;
+    int64_t retail = c->retail_price != NULL ? c->retail_price->amount_minor : 0;
+    for (int i = 0; i < rows; i++) {
+        Ledger__V1__Money partner_amount = LEDGER__V1__MONEY__INIT;
+        Ledger__V1__Money retail_amount = LEDGER__V1__MONEY__INIT;
+        partner_amount.currency = c->price->currency;
+        partner_amount.amount_minor = price / rows;
+        if (i == rows - 1) {
+            partner_amount.amount_minor = price - (price / rows) * (rows - 1);
+        }
+        Ledger__V1__BillingRow row = LEDGER__V1__BILLING_ROW__INIT;
+        if (c->retail_price != NULL) {
+            retail_amount.currency = c->retail_price->currency;
+            retail_amount.amount_minor = retail / rows;
+            if (i == rows - 1) {
+                retail_amount.amount_minor = retail - (retail / rows) * (rows - 1);
+            }
+            row.retail_amount = &retail_amount;
+        }
+        row.charge_id = (char *)text(c->charge_id);
+        row.order_id = (char *)text(c->order_id);
+        row.charge = c->charge;
+        row.purchaser = c->purchaser;
+        row.bought_by = c->event->actor;
+        row.partner_amount = &partner_amount;
+        err = billing_put(txn, c->event, first + i, (uint16_t)i, &row);
+        if (err != LEDGER_ERR_OK) {
+            return err;
+        }
+    }
+    *rows_out = (uint16_t)rows;
+    return LEDGER_ERR_OK;
+}
+
+/* Deletes the monthly charges a reservation's purchase wrote for the months
+ * after `event`'s month. The purchase is the event at reservation->sequence:
+ * its charges are rows n = i in its i-th month. */
+static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Event *event,
+                                    const Ledger__V1__ReservationRow *reservation)
+{
+    if (reservation->billing_plan != LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY) {
+        return LEDGER_ERR_OK;
+    }
+    int months = term_months(reservation->term);
+    if (months == 0) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    struct store_val record;
+    enum ledger_err err = store_record(txn, reservation->sequence, &record);
+    if (err != LEDGER_ERR_OK) {
+        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
+    }
+    Ledger__V1__Event *purchase = NULL;
+    err = codec_event_unpack(record.data, record.size, &purchase);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    int64_t first = 0, now = 0;
+    err = month_index(event_time_us(purchase), &first);
+    codec_event_free(purchase);
+    if (err == LEDGER_ERR_OK) {
+        err = month_index(event_time_us(event), &now);
+    }
+    for (int i = 0; err == LEDGER_ERR_OK && i < months; i++) {
+        if (first + i <= now) {
+            continue;
+        }
+        struct key k = {0};
+        billing_key(&k, event->partner_id, first + i, event->customer_id, reservation->sequence,
+                    (uint16_t)i);
+        if (k.overflow) {
+            return LEDGER_ERR_CORRUPT;
+        }
+        err = store_del(txn, STORE_DB_BILLING, k.bytes, k.size);
+        if (err == LEDGER_ERR_NOT_FOUND) {
+            err = LEDGER_ERR_OK;
+        }
+    }
+    return err;
+}
+
+/* A negative "refund" row in the event's month. */
+static enum ledger_err billing_refund(struct store_txn *txn, const Ledger__V1__Event *event,
+                                      const Ledger__V1__Money *refund, const char *charge_id,
+                                      const char *order_id,
+                                      const Ledger__V1__ReservationRow *reservation, uint16_t n)
+{
+    if (refund == NULL || refund->amount_minor == 0) {
+        return LEDGER_ERR_OK;
+    }
+    int64_t month = 0;
+    enum ledger_err err = month_index(event_time_us(event), &month);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__Money partner_amount = LEDGER__V1__MONEY__INIT;
+    partner_amount.amount_minor = -refund->amount_minor;
+    partner_amount.currency = refund->currency;
+    Ledger__V1__Money retail_amount = LEDGER__V1__MONEY__INIT;
+    retail_amount.currency =
+        reservation->retail_price != NULL ? reservation->retail_price->currency : refund->currency;
+    Ledger__V1__BillingRow row = LEDGER__V1__BILLING_ROW__INIT;
+    row.charge_id = (char *)text(charge_id);
+    row.order_id = (char *)text(order_id);
+    row.charge = "refund";
+    row.purchaser = reservation->purchaser;
+    row.bought_by = event->actor;
+    row.partner_amount = &partner_amount;
+    row.retail_amount = &retail_amount;
+    return billing_put(txn, event, month, n, &row);
+}
+
+/* --- reservations, orders, savings plans -------------------------------------------------- */
+
+static void reservation_key(struct key *k, const char *partner_id, const char *customer_id,
+                            const char *reservation_id)
+{
+    key_customer(k, partner_id, customer_id);
+    key_last(k, reservation_id);
+}
+
+static enum ledger_err reservation_load(struct store_txn *txn, const Ledger__V1__Event *event,
+                                        const char *reservation_id,
+                                        Ledger__V1__ReservationRow **out)
+{
+    struct key k = {0};
+    reservation_key(&k, event->partner_id, event->customer_id, reservation_id);
+    ProtobufCMessage *row = NULL;
+    enum ledger_err err =
+        get_message(txn, STORE_DB_RESERVATION, &k, &ledger__v1__reservation_row__descriptor, &row);
+    if (err == LEDGER_ERR_NOT_FOUND) {
+        /* The domain never records a change to a reservation it does not know. */
+        return LEDGER_ERR_CORRUPT;
+    }
+    if (err == LEDGER_ERR_OK) {
+        *out = (Ledger__V1__ReservationRow *)row;
+    }
+    return err;
+}
+
+static enum ledger_err reservation_save(struct store_txn *txn, const Ledger__V1__Event *event,
+                                        const Ledger__V1__ReservationRow *row)
+{
+    struct key k = {0};
+    reservation_key(&k, event->partner_id, event->customer_id, row->reservation_id);
+    return put_message(txn, STORE_DB_RESERVATION, &k, &row->base);
+}
+
+/* Adds a reservation an event bought (purchase, exchange replacement or
+ * renewal): its row, its order and its charges (rows n = 0..*rows_out-1). */
+static enum ledger_err reservation_add(struct store_txn *txn, const Ledger__V1__Event *event,
+                                       const Ledger__V1__ReservationPurchased *p, char *order_kind,
+                                       uint16_t *rows_out)
+{
+    if (p == NULL) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    Ledger__V1__ReservationRow row = LEDGER__V1__RESERVATION_ROW__INIT;
+    row.reservation_id = p->reservation_id;
+    row.order_id = p->order_id;
+    row.customer_id = event->customer_id;
+    row.state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE;
+    row.billing_subscription_id = p->billing_subscription_id;
+    row.sku = p->sku;
+    row.region = p->region;
+    row.quantity = p->quantity;
+    row.term = p->term;
+    row.billing_plan = p->billing_plan;
+    row.scope = p->scope;
+    row.auto_renew = p->auto_renew;
+    row.starts_us = p->starts_us;
+    row.expires_us = p->expires_us;
+    row.purchaser = p->purchaser;
+    row.bought_by = event->actor;
+    row.price = p->price;
+    row.retail_price = p->retail_price;
+    row.sequence = event->sequence;
+    row.last_sequence = event->sequence;
+    enum ledger_err err = reservation_save(txn, event, &row);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+
+    Ledger__V1__OrderRow order = LEDGER__V1__ORDER_ROW__INIT;
+    order.order_id = p->order_id;
+    order.customer_id = event->customer_id;
+    order.reservation_id = p->reservation_id;
+    order.ordered_us = event_time_us(event);
+    order.purchaser = p->purchaser;
+    order.bought_by = event->actor;
+    order.sku = p->sku;
+    order.quantity = p->quantity;
+    order.term = p->term;
+    order.billing_plan = p->billing_plan;
+    order.price = p->price;
+    order.retail_price = p->retail_price;
+    order.kind = order_kind;
+    order.sequence = event->sequence;
+    struct key k = {0};
+    key_customer(&k, event->partner_id, event->customer_id);
+    key_u64(&k, event->sequence);
+    err = put_message(txn, STORE_DB_ORDER, &k, &order.base);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+
+    struct charge c = {
+        .event = event,
+        .charge_id = p->reservation_id,
+        .order_id = p->order_id,
+        .charge = "reservation",
+        .purchaser = p->purchaser,
+        .price = p->price,
+        .retail_price = p->retail_price,
+        .term = p->term,
+        .billing_plan = p->billing_plan,
+    };
+    return billing_charge(txn, &c, rows_out);
+}
+
+/* Field changes of a reservation row that do not touch billing. */
+struct reservation_change {
+    const char *reservation_id;
+    const Ledger__V1__Scope *scope;     /* new scope, or NULL */
+    const bool *auto_renew;             /* new flag, or NULL */
+    Ledger__V1__ReservationState state; /* new state, or UNSPECIFIED */
+};
+
+static enum ledger_err reservation_change(struct store_txn *txn, const Ledger__V1__Event *event,
+                                          const struct reservation_change *change)
+{
+    Ledger__V1__ReservationRow *row = NULL;
+    enum ledger_err err = reservation_load(txn, event, change->reservation_id, &row);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    /* The scope is swapped in for packing only: the unpacked row owns its own. */
+    Ledger__V1__Scope *own_scope = row->scope;
+    if (change->scope != NULL) {
+        row->scope = (Ledger__V1__Scope *)change->scope;
+    }
+    if (change->auto_renew != NULL) {
+        row->auto_renew = *change->auto_renew;
+    }
+    if (change->state != LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_UNSPECIFIED) {
+        row->state = change->state;
+    }
+    row->last_sequence = event->sequence;
+    err = reservation_save(txn, event, row);
+    row->scope = own_scope;
+    codec_message_free(&row->base);
+    return err;
+}
+
+static enum ledger_err reservation_cancelled(struct store_txn *txn, const Ledger__V1__Event *event)
+{
+    const Ledger__V1__ReservationCancelled *c = event->reservation_cancelled;
+    Ledger__V1__ReservationRow *row = NULL;
+    enum ledger_err err = reservation_load(txn, event, c->reservation_id, &row);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    row->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED;
+    row->last_sequence = event->sequence;
+    err = reservation_save(txn, event, row);
+    if (err == LEDGER_ERR_OK) {
+        err = billing_stop(txn, event, row);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = billing_refund(txn, event, c->refund, row->reservation_id, row->order_id, row, 0);
+    }
+    codec_message_free(&row->base);
+    return err;
+}
+
+static enum ledger_err reservation_exchanged(struct store_txn *txn, const Ledger__V1__Event *event)
+{
+    const Ledger__V1__ReservationExchanged *x = event->reservation_exchanged;
+    if (x->replacement == NULL || x->n_returned_reservation_ids == 0 ||
+        x->n_returned_reservation_ids > LEDGER_EXCHANGE_RETURNS_MAX) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    /* The refund row's charge id: every returned id, joined by ','. */
+    char charge_id[LEDGER_EXCHANGE_RETURNS_MAX * (LEDGER_ID_LENGTH_MAX + 1)];
+    size_t used = 0;
+    Ledger__V1__ReservationRow *first = NULL;
+    enum ledger_err err = LEDGER_ERR_OK;
+    for (size_t i = 0; err == LEDGER_ERR_OK && i < x->n_returned_reservation_ids; i++) {
+        const char *id = text(x->returned_reservation_ids[i]);
+        Ledger__V1__ReservationRow *row = NULL;
+        err = reservation_load(txn, event, id, &row);
+        if (err != LEDGER_ERR_OK) {
+            break;
+        }
+        row->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED;
+        row->last_sequence = event->sequence;
+        err = reservation_save(txn, event, row);
+        if (err == LEDGER_ERR_OK) {
+            err = billing_stop(txn, event, row);
+        }
+        int written =
+            snprintf(charge_id + used, sizeof charge_id - used, "%s%s", i > 0 ? "," : "", id);
+        if (written < 0 || (size_t)written >= sizeof charge_id - used) {
+            err = err == LEDGER_ERR_OK ? LEDGER_ERR_CORRUPT : err;
+        } else {
+            used += (size_t)written;
+        }
+        if (first == NULL) {
+            first = row;
+        } else {
+            codec_message_free(&row->base);
+        }
+    }
+    uint16_t rows = 0;
+    if (err == LEDGER_ERR_OK) {
+        err = reservation_add(txn, event, x->replacement, "exchange", &rows);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err =
+            billing_refund(txn, event, x->refund, charge_id, x->replacement->order_id, first, rows);
+    }
+    if (first != NULL) {
+        codec_message_free(&first->base);
+    }
+    return err;
+}
+
+static enum ledger_err reservation_renewed(struct store_txn *txn, const Ledger__V1__Event *event)
+{
+    const Ledger__V1__ReservationRenewed *r = event->reservation_renewed;
+    struct reservation_change change = {
+        .reservation_id = r->reservation_id,
+        .state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED,
+    };
+    enum ledger_err err = reservation_change(txn, event, &change);
+    uint16_t rows = 0;
+    if (err == LEDGER_ERR_OK) {
+        err = reservation_add(txn, event, r->renewal, "renewal", &rows);
+    }
+    return err;
+}
+
+static void savings_plan_key(struct key *k, const Ledger__V1__Event *event,
+                             const char *savings_plan_id)
+{
+    key_customer(k, event->partner_id, event->customer_id);
+    key_last(k, savings_plan_id);
+}
+
+static enum ledger_err savings_plan_purchased(struct store_txn *txn, const Ledger__V1__Event *event)
+{
+    const Ledger__V1__SavingsPlanPurchased *p = event->savings_plan_purchased;
+    Ledger__V1__SavingsPlanRow row = LEDGER__V1__SAVINGS_PLAN_ROW__INIT;
+    row.savings_plan_id = p->savings_plan_id;
+    row.customer_id = event->customer_id;
+    row.billing_subscription_id = p->billing_subscription_id;
+    row.hourly_commitment = p->hourly_commitment;
+    row.term = p->term;
+    row.billing_plan = p->billing_plan;
+    row.scope = p->scope;
+    row.auto_renew = p->auto_renew;
+    row.starts_us = p->starts_us;
+    row.expires_us = p->expires_us;
+    row.purchaser = p->purchaser;
+    row.bought_by = event->actor;
+    row.price = p->price;
+    row.retail_price = p->retail_price;
+    row.sequence = event->sequence;
+    struct key k = {0};
+    savings_plan_key(&k, event, p->savings_plan_id);
+    enum ledger_err err = put_message(txn, STORE_DB_SAVINGS_PLAN, &k, &row.base);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    struct charge c = {
+        .event = event,
+        .charge_id = p->savings_plan_id,
+        .order_id = "",
+        .charge = "savings-plan",
+        .purchaser = p->purchaser,
+        .price = p->price,
+        .retail_price = p->retail_price,
+        .term = p->term,
+        .billing_plan = p->billing_plan,
+    };
+    uint16_t rows = 0;
+    return billing_charge(txn, &c, &rows);
+}
+
+static enum ledger_err savings_plan_change(struct store_txn *txn, const Ledger__V1__Event *event,
+                                           const char *savings_plan_id,
+                                           const Ledger__V1__Scope *scope, const bool *auto_renew)
+{
+    struct key k = {0};
+    savings_plan_key(&k, event, savings_plan_id);
+    ProtobufCMessage *message = NULL;
+    enum ledger_err err = get_message(txn, STORE_DB_SAVINGS_PLAN, &k,
+                                      &ledger__v1__savings_plan_row__descriptor, &message);
+    if (err != LEDGER_ERR_OK) {
+        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
+    }
+    Ledger__V1__SavingsPlanRow *row = (Ledger__V1__SavingsPlanRow *)message;
+    Ledger__V1__Scope *own_scope = row->scope;
+    if (scope != NULL) {
+        row->scope = (Ledger__V1__Scope *)scope;
+    }
+    if (auto_renew != NULL) {
+        row->auto_renew = *auto_renew;
+    }
+    err = put_message(txn, STORE_DB_SAVINGS_PLAN, &k, &row->base);
+    row->scope = own_scope;
+    codec_message_free(message);
+    return err;
+}
+
+/* --- partners, principals, permissions ------------------------------------------------------ */
+
+static enum ledger_err partner_registered(struct store_txn *txn, const Ledger__V1__Event *event)
+{
+    const char *partner_id = text(event->partner_id);
+    const char *name = text(event->partner_registered->name);
+    if (partner_id[0] == '\0') {
+        return LEDGER_ERR_CORRUPT;
+    }
+    return store_put(txn, STORE_DB_PARTNER, partner_id, strlen(partner_id), name, strlen(name));
+}
+
+static enum ledger_err principal_added(struct store_txn *txn, const Ledger__V1__Event *event)
+{
+    const Ledger__V1__PrincipalAdded *a = event->principal_added;
+    Ledger__V1__PrincipalRow row = LEDGER__V1__PRINCIPAL_ROW__INIT;
+    row.principal_id = a->principal_id;
+    row.role = a->role;
+    row.partner_id = a->partner_id;
+    row.customer_id = a->customer_id;
+    row.user = a->user;
+    row.sequence = event->sequence;
+    struct key k = {0};
+    key_last(&k, a->principal_id);
+    if (k.size == 0) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    return put_message(txn, STORE_DB_PRINCIPAL, &k, &row.base);
+}
+
+static enum ledger_err principal_revoked(struct store_txn *txn, const Ledger__V1__Event *event)
+{
+    struct key k = {0};
+    key_last(&k, event->principal_revoked->principal_id);
+    if (k.size == 0) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    ProtobufCMessage *message = NULL;
+    enum ledger_err err =
+        get_message(txn, STORE_DB_PRINCIPAL, &k, &ledger__v1__principal_row__descriptor, &message);
+    if (err != LEDGER_ERR_OK) {
+        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
+    }
+    Ledger__V1__PrincipalRow *row = (Ledger__V1__PrincipalRow *)message;
+    row->revoked = true;
+    err = put_message(txn, STORE_DB_PRINCIPAL, &k, &row->base);
+    codec_message_free(message);
+    return err;
+}
+
+static enum ledger_err permission_changed(struct store_txn *txn, const Ledger__V1__Event *event,
+                                          int kind, bool enabled)
+{
+    if (!codec_permission_kind_valid(kind)) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    Ledger__V1__PermissionRow row = LEDGER__V1__PERMISSION_ROW__INIT;
+    row.customer_id = event->customer_id;
+    row.kind = (Ledger__V1__PermissionKind)kind;
+    row.enabled = enabled;
+    /* As the domain keeps it, so that "as of" answers agree with the view. */
+    row.changed_us = event->business_us;
+    row.changed_by = event->actor;
+    row.sequence = event->sequence;
+    struct key k = {0};
+    key_customer(&k, event->partner_id, event->customer_id);
+    key_u8(&k, (uint8_t)kind);
+    key_u8(&k, 0);
+    key_u64(&k, event->sequence);
+    return put_message(txn, STORE_DB_PERMISSION, &k, &row.base);
+}
+
+/* --- activity --------------------------------------------------------------------------- */
+
+static const char *on_off(bool on)
+{
+    return on ? "on" : "off";
+}
+
+static void scope_text(const Ledger__V1__Scope *scope, char *out, size_t size)
+{
+    if (scope == NULL) {
+        snprintf(out, size, "unknown");
+    } else if (scope->kind == LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED ||
+               text(scope->target)[0] == '\0') {
+        snprintf(out, size, "%s", codec_enum_name(CODEC_ENUM_SCOPE_KIND, scope->kind));
+    } else {
+        snprintf(out, size, "%s %s", codec_enum_name(CODEC_ENUM_SCOPE_KIND, scope->kind),
+                 text(scope->target));
+    }
+}
+
+static void money_text(const Ledger__V1__Money *money, char *out, size_t size)
+{
+    if (money == NULL) {
+        snprintf(out, size, "none");
+    } else {
+        snprintf(out, size, "%" PRId64 " %s minor units", money->amount_minor,
+                 text(money->currency));
+    }
+}
+
+/* A short summary of what the event did, for the activity log. */
+static void activity_detail(const Ledger__V1__Event *e, char out[VIEWS_DETAIL_SIZE])
+{
+    char a[2 * LEDGER_ID_LENGTH_MAX + 32], b[2 * LEDGER_ID_LENGTH_MAX + 32];
+    out[0] = '\0';
+    switch (e->body_case) {
+    case LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s", text(e->partner_registered->name));
+        break;
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s %s", text(e->principal_added->principal_id),
+                 codec_role_name(e->principal_added->role));
+        break;
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s", text(e->principal_revoked->principal_id));
+        break;
+    case LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s", text(e->customer_onboarded->name));
+        break;
+    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s %s", text(e->subscription_purchased->subscription_id),
+                 codec_enum_name(CODEC_ENUM_OFFER, e->subscription_purchased->offer));
+        break;
+    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_STATUS_CHANGED:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s %s -> %s",
+                 text(e->subscription_status_changed->subscription_id),
+                 codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS,
+                                 e->subscription_status_changed->from_status),
+                 codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS,
+                                 e->subscription_status_changed->to_status));
+        break;
+    case LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s %s on %s", text(e->role_assigned->user),
+                 codec_enum_name(CODEC_ENUM_AZURE_ROLE, e->role_assigned->role),
+                 text(e->role_assigned->subscription_id));
+        break;
+    case LEDGER__V1__EVENT__BODY_ROLE_REMOVED:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s %s on %s", text(e->role_removed->user),
+                 codec_enum_name(CODEC_ENUM_AZURE_ROLE, e->role_removed->role),
+                 text(e->role_removed->subscription_id));
+        break;
+    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s",
+                 codec_enum_name(CODEC_ENUM_PERMISSION_KIND, e->purchase_permission_granted->kind));
+        break;
+    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s",
+                 codec_enum_name(CODEC_ENUM_PERMISSION_KIND, e->purchase_permission_revoked->kind));
+        break;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED: {
+        const Ledger__V1__ReservationPurchased *p = e->reservation_purchased;
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s quantity %" PRIu32 " %s %s", text(p->reservation_id),
+                 p->quantity, text(p->sku), text(p->region));
+        break;
+    }
+    case LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED:
+        scope_text(e->reservation_scope_changed->from_scope, a, sizeof a);
+        scope_text(e->reservation_scope_changed->to_scope, b, sizeof b);
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s scope %s -> %s",
+                 text(e->reservation_scope_changed->reservation_id), a, b);
+        break;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s auto-renew %s",
+                 text(e->reservation_renewal_set->reservation_id),
+                 on_off(e->reservation_renewal_set->auto_renew));
+        break;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s renewed as %s",
+                 text(e->reservation_renewed->reservation_id),
+                 e->reservation_renewed->renewal != NULL
+                     ? text(e->reservation_renewed->renewal->reservation_id)
+                     : "");
+        break;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED: {
+        const Ledger__V1__ReservationExchanged *x = e->reservation_exchanged;
+        size_t used = 0;
+        for (size_t i = 0; i < x->n_returned_reservation_ids && used < VIEWS_DETAIL_SIZE / 2; i++) {
+            int n = snprintf(out + used, VIEWS_DETAIL_SIZE / 2 - used, "%s%s", i > 0 ? "," : "",
+                             text(x->returned_reservation_ids[i]));
+            if (n < 0 || (size_t)n >= VIEWS_DETAIL_SIZE / 2 - used) {
+                used = VIEWS_DETAIL_SIZE / 2 - 1;
+                break;
+            }
+            used += (size_t)n;
+        }
+        snprintf(out + used, VIEWS_DETAIL_SIZE - used, " exchanged for %s",
+                 x->replacement != NULL ? text(x->replacement->reservation_id) : "");
+        break;
+    }
+    case LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED:
+        money_text(e->reservation_cancelled->refund, a, sizeof a);
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s refund %s",
+                 text(e->reservation_cancelled->reservation_id), a);
+        break;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s", text(e->reservation_expired->reservation_id));
+        break;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED: {
+        const Ledger__V1__SavingsPlanPurchased *p = e->savings_plan_purchased;
+        money_text(p->hourly_commitment, a, sizeof a);
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s hourly %s %s", text(p->savings_plan_id), a,
+                 codec_enum_name(CODEC_ENUM_TERM, p->term));
+        break;
+    }
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED:
+        scope_text(e->savings_plan_scope_changed->from_scope, a, sizeof a);
+        scope_text(e->savings_plan_scope_changed->to_scope, b, sizeof b);
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s scope %s -> %s",
+                 text(e->savings_plan_scope_changed->savings_plan_id), a, b);
+        break;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s auto-renew %s",
+                 text(e->savings_plan_renewal_set->savings_plan_id),
+                 on_off(e->savings_plan_renewal_set->auto_renew));
+        break;
+    case LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET:
+        snprintf(out, VIEWS_DETAIL_SIZE, "retail prices %s",
+                 e->cost_visibility_set->retail_prices_visible ? "visible" : "hidden");
+        break;
+    default:
+        break;
+    }
+}
+
+static void activity_partner_key(struct key *k, const char *partner_id, uint64_t sequence)
+{
+    key_u8(k, VIEWS_ACTIVITY_PARTNER);
+    key_field(k, partner_id);
+    key_u64(k, sequence);
+}
+
+/* Every event of a partner goes to its activity log; events of no partner
+ * (operators' principals of all partners) have no log to go to. */
+static enum ledger_err activity_add(struct store_txn *txn, const Ledger__V1__Event *event)
+{
+    const char *partner_id = text(event->partner_id);
+    if (partner_id[0] == '\0') {
+        return LEDGER_ERR_OK;
+    }
+    char detail[VIEWS_DETAIL_SIZE];
+    activity_detail(event, detail);
+    Ledger__V1__ActivityRow row = LEDGER__V1__ACTIVITY_ROW__INIT;
+    row.sequence = event->sequence;
+    row.recorded_us = event->recorded_us;
+    row.customer_id = event->customer_id;
+    row.action = (char *)domain_action_name(event);
+    row.actor = event->actor;
+    row.status = "Succeeded";
+    row.detail = detail;
+    uint8_t flags = domain_partner_visible(event) ? VIEWS_ACTIVITY_VISIBLE : 0;
+
+    struct key k = {0};
+    activity_partner_key(&k, partner_id, event->sequence);
+    if (k.overflow) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    enum ledger_err err = codec_pack(&row.base, &bytes, &size);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    uint8_t *value = malloc(size + 1);
+    if (value == NULL) {
+        free(bytes);
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    value[0] = flags;
+    memcpy(value + 1, bytes, size);
+    free(bytes);
+    err = store_put(txn, STORE_DB_ACTIVITY, k.bytes, k.size, value, size + 1);
+    free(value);
+    if (err != LEDGER_ERR_OK || text(event->customer_id)[0] == '\0') {
+        return err;
+    }
+    struct key c = {0};
+    key_u8(&c, VIEWS_ACTIVITY_CUSTOMER);
+    key_customer(&c, partner_id, event->customer_id);
+    key_u64(&c, event->sequence);
+    if (c.overflow) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    return store_put(txn, STORE_DB_ACTIVITY, c.bytes, c.size, &flags, 1);
+}
+
+/* --- applying ----------------------------------------------------------------------------- */
+
+/* Whether the oneof member the body case names is there (hand-built events
+ * could lack it; stored ones decode with it). */
+static bool body_present(const Ledger__V1__Event *e)
+{
+    switch (e->body_case) {
+    case LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED:
+        return e->partner_registered != NULL;
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED:
+        return e->principal_added != NULL;
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED:
+        return e->principal_revoked != NULL;
+    case LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED:
+        return e->customer_onboarded != NULL;
+    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED:
+        return e->subscription_purchased != NULL;
+    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_STATUS_CHANGED:
+        return e->subscription_status_changed != NULL;
+    case LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED:
+        return e->role_assigned != NULL;
+    case LEDGER__V1__EVENT__BODY_ROLE_REMOVED:
+        return e->role_removed != NULL;
+    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED:
+        return e->purchase_permission_granted != NULL;
+    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED:
+        return e->purchase_permission_revoked != NULL;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED:
+        return e->reservation_purchased != NULL;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED:
+        return e->reservation_scope_changed != NULL;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET:
+        return e->reservation_renewal_set != NULL;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
+        return e->reservation_renewed != NULL;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED:
+        return e->reservation_exchanged != NULL;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED:
+        return e->reservation_cancelled != NULL;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED:
+        return e->reservation_expired != NULL;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
+        return e->savings_plan_purchased != NULL;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED:
+        return e->savings_plan_scope_changed != NULL;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET:
+        return e->savings_plan_renewal_set != NULL;
+    case LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET:
+        return e->cost_visibility_set != NULL;
+    default:
+        return false;
+    }
+}
+
+/* Whether the event's views are per customer (and so need its id). */
+static bool body_per_customer(Ledger__V1__Event__BodyCase body_case)
+{
+    switch (body_case) {
+    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED:
+    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED:
+    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED:
+    case LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED:
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET:
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED:
+    case LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED:
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED:
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED:
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static enum ledger_err apply_body(struct store_txn *txn, const Ledger__V1__Event *e)
+{
+    bool flag;
+    struct reservation_change change = {0};
+    switch (e->body_case) {
+    case LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED:
+        return partner_registered(txn, e);
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED:
+        return principal_added(txn, e);
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED:
+        return principal_revoked(txn, e);
+    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED:
+        return permission_changed(txn, e, e->purchase_permission_granted->kind, true);
+    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED:
+        return permission_changed(txn, e, e->purchase_permission_revoked->kind, false);
+    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED: {
+        uint16_t rows = 0;
+        return reservation_add(txn, e, e->reservation_purchased, "purchase", &rows);
+    }
+    case LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED:
+        change.reservation_id = e->reservation_scope_changed->reservation_id;
+        change.scope = e->reservation_scope_changed->to_scope;
+        if (change.scope == NULL) {
+            return LEDGER_ERR_CORRUPT;
+        }
+        return reservation_change(txn, e, &change);
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET:
+        flag = e->reservation_renewal_set->auto_renew;
+        change.reservation_id = e->reservation_renewal_set->reservation_id;
+        change.auto_renew = &flag;
+        return reservation_change(txn, e, &change);
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
+        return reservation_renewed(txn, e);
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED:
+        return reservation_exchanged(txn, e);
+    case LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED:
+        return reservation_cancelled(txn, e);
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED:
+        change.reservation_id = e->reservation_expired->reservation_id;
+        change.state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
+        return reservation_change(txn, e, &change);
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
+        return savings_plan_purchased(txn, e);
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED:
+        if (e->savings_plan_scope_changed->to_scope == NULL) {
+            return LEDGER_ERR_CORRUPT;
+        }
+        return savings_plan_change(txn, e, e->savings_plan_scope_changed->savings_plan_id,
+                                   e->savings_plan_scope_changed->to_scope, NULL);
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET:
+        flag = e->savings_plan_renewal_set->auto_renew;
+        return savings_plan_change(txn, e, e->savings_plan_renewal_set->savings_plan_id, NULL,
+                                   &flag);
+    default:
+        /* Customers, subscriptions, roles and cost visibility only reach the
+         * activity log (their current state lives in the customer aggregate). */
+        return LEDGER_ERR_OK;
+    }
+}
+
+enum ledger_err views_apply(struct store_txn *txn, const Ledger__V1__Event *event)
+{
+    if (txn == NULL || event == NULL) {
+        return LEDGER_ERR_INTERNAL;
+    }
+    if (event->sequence == 0 || !body_present(event)) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    if (body_per_customer(event->body_case) &&
+        (text(event->partner_id)[0] == '\0' || text(event->customer_id)[0] == '\0')) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    enum ledger_err err = apply_body(txn, event);
+    if (err == LEDGER_ERR_OK) {
+        err = activity_add(txn, event);
+    }
+    return err;
+}
+
+enum ledger_err views_partner_exists(struct store_txn *txn, const char *partner_id,
+                                     bool *exists_out)
+{
+    if (txn == NULL || exists_out == NULL) {
+        return LEDGER_ERR_INTERNAL;
+    }
+    if (!codec_id_valid(text(partner_id))) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    struct store_val value;
+    enum ledger_err err = store_get(txn, STORE_DB_PARTNER, partner_id, strlen(partner_id), &value);
+    if (err == LEDGER_ERR_OK || err == LEDGER_ERR_NOT_FOUND) {
+        *exists_out = err == LEDGER_ERR_OK;
+        return LEDGER_ERR_OK;
+    }
+    return err;
+}
+
+/* --- query results ------------------------------------------------------------------------ */
+
+struct row_entry {
+    ProtobufCMessage *row;
+    uint64_t order; /* sort key (a sequence) */
+};
+
+struct row_list {
+    struct row_entry *entries;
+    size_t count, capacity;
+};
+
+/* Takes ownership of row (freed on failure too). TOO_LARGE past
+ * LEDGER_VIEW_ROWS_MAX rows. */
+static enum ledger_err row_list_push(struct row_list *list, ProtobufCMessage *row, uint64_t order)
+{
+    if (list->count >= LEDGER_VIEW_ROWS_MAX) {
+        codec_message_free(row);
+        return LEDGER_ERR_TOO_LARGE;
+    }
+    if (list->count == list->capacity) {
+        size_t capacity = list->capacity ? list->capacity * 2 : 16;
+        struct row_entry *grown = realloc(list->entries, capacity * sizeof *grown);
+        if (grown == NULL) {
+            codec_message_free(row);
+            return LEDGER_ERR_NO_MEMORY;
+        }
+        list->entries = grown;
+        list->capacity = capacity;
+    }
+    list->entries[list->count].row = row;
+    list->entries[list->count].order = order;
+    list->count++;
+    return LEDGER_ERR_OK;
+}
+
+static void row_list_free(struct row_list *list)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        codec_message_free(list->entries[i].row);
+    }
+    free(list->entries);
+    list->entries = NULL;
+    list->count = list->capacity = 0;
+}
+
+static int row_entry_compare(const void *a, const void *b)
+{
+    uint64_t x = ((const struct row_entry *)a)->order;
+    uint64_t y = ((const struct row_entry *)b)->order;
+    return x < y ? -1 : x > y;
+}
+
+static void row_list_sort(struct row_list *list)
+{
+    if (list->count > 1) {
+        qsort(list->entries, list->count, sizeof *list->entries, row_entry_compare);
+    }
+}
+
+/* Moves the rows into the result's repeated field of `kind` (the list is
+ * left empty). NO_MEMORY leaves the list as it was. */
+#define VIEWS_GIVE(type, field)                                                                    \
+    do {                                                                                           \
+        type **array_ = malloc(list->count * sizeof *array_);                                      \
+        if (array_ == NULL) {                                                                      \
+            return LEDGER_ERR_NO_MEMORY;                                                           \
+        }                                                                                          \
+        for (size_t i_ = 0; i_ < list->count; i_++) {                                              \
+            array_[i_] = (type *)list->entries[i_].row;                                            \
+        }                                                                                          \
+        result->field = array_;                                                                    \
+        result->n_##field = list->count;                                                           \
+    } while (0)
+
+static enum ledger_err row_list_give(struct row_list *list, Ledger__V1__Query__KindCase kind,
+                                     Ledger__V1__QueryResult *result)
+{
+    if (list->count == 0) {
+        return LEDGER_ERR_OK;
+    }
+    switch (kind) {
+    case LEDGER__V1__QUERY__KIND_RESERVATIONS:
+        VIEWS_GIVE(Ledger__V1__ReservationRow, reservations);
+        break;
+    case LEDGER__V1__QUERY__KIND_ORDERS:
+        VIEWS_GIVE(Ledger__V1__OrderRow, orders);
+        break;
+    case LEDGER__V1__QUERY__KIND_SAVINGS_PLANS:
+        VIEWS_GIVE(Ledger__V1__SavingsPlanRow, savings_plans);
+        break;
+    case LEDGER__V1__QUERY__KIND_PERMISSIONS:
+        VIEWS_GIVE(Ledger__V1__PermissionRow, permissions);
+        break;
+    case LEDGER__V1__QUERY__KIND_ACTIVITY:
+        VIEWS_GIVE(Ledger__V1__ActivityRow, activity);
+        break;
+    case LEDGER__V1__QUERY__KIND_BILLING:
+        VIEWS_GIVE(Ledger__V1__BillingRow, billing);
+        break;
+    case LEDGER__V1__QUERY__KIND_PRINCIPALS:
+        VIEWS_GIVE(Ledger__V1__PrincipalRow, principals);
+        break;
+    default:
+        return LEDGER_ERR_INTERNAL;
+    }
+    free(list->entries);
+    list->entries = NULL;
+    list->count = list->capacity = 0;
+    return LEDGER_ERR_OK;
+}
+
+#undef VIEWS_GIVE
+
+/* A copy of a stack-built row in memory that codec_message_free releases. */
+static enum ledger_err row_copy(const ProtobufCMessage *row, ProtobufCMessage **out)
+{
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    enum ledger_err err = codec_pack(row, &bytes, &size);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = codec_message_unpack(row->descriptor, bytes, size, LEDGER_REQUEST_BYTES_MAX,
+                               LEDGER_ERR_INTERNAL, out);
+    free(bytes);
+    return err;
+}
+
+#define FREE_ROWS(type, field, free_fn)                                                            \
+    do {                                                                                           \
+        for (size_t i_ = 0; i_ < result->n_##field; i_++) {                                        \
+            free_fn(result->field[i_], NULL);                                                      \
+        }                                                                                          \
+        free(result->field);                                                                       \
+        result->field = NULL;                                                                      \
+        result->n_##field = 0;                                                                     \
+    } while (0)
+
+void views_result_clear(Ledger__V1__QueryResult *result)
+{
+    if (result == NULL) {
+        return;
+    }
+    FREE_ROWS(Ledger__V1__ReservationRow, reservations, ledger__v1__reservation_row__free_unpacked);
+    FREE_ROWS(Ledger__V1__OrderRow, orders, ledger__v1__order_row__free_unpacked);
+    FREE_ROWS(Ledger__V1__SavingsPlanRow, savings_plans,
+              ledger__v1__savings_plan_row__free_unpacked);
+    FREE_ROWS(Ledger__V1__PermissionRow, permissions, ledger__v1__permission_row__free_unpacked);
+    FREE_ROWS(Ledger__V1__ActivityRow, activity, ledger__v1__activity_row__free_unpacked);
+    FREE_ROWS(Ledger__V1__BillingRow, billing, ledger__v1__billing_row__free_unpacked);
+    FREE_ROWS(Ledger__V1__PrincipalRow, principals, ledger__v1__principal_row__free_unpacked);
+    if (result->next_page_token != NULL && result->next_page_token != protobuf_c_empty_string) {
+        free(result->next_page_token);
+    }
+    result->next_page_token = (char *)protobuf_c_empty_string;
+}
+
+#undef FREE_ROWS
+
+/* --- query helpers ------------------------------------------------------------------------- */
+
+/* Calls fn for every entry whose key starts with prefix, in key order, until
+ * fn returns non-OK (which is returned). Bounded by the rows the caller
+ * accepts: row_list_push stops at LEDGER_VIEW_ROWS_MAX. */
+typedef enum ledger_err (*scan_fn)(void *context, const struct store_val *key,
+                                   const struct store_val *value);
+
+static enum ledger_err scan_prefix(struct store_txn *txn, enum store_db db,
+                                   const struct key *prefix, scan_fn fn, void *context)
+{
+    if (prefix->overflow) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    struct store_cursor *cursor = NULL;
+    enum ledger_err err = store_cursor_open(txn, db, &cursor);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    struct store_val key, value;
+    err = prefix->size > 0 ? store_cursor_seek(cursor, prefix->bytes, prefix->size, &key, &value)
+                           : store_cursor_seek(cursor, NULL, 0, &key, &value);
+    while (err == LEDGER_ERR_OK && key_has_prefix(&key, prefix)) {
+        err = fn(context, &key, &value);
+        if (err == LEDGER_ERR_OK) {
+            err = store_cursor_next(cursor, &key, &value);
+        }
+    }
+    store_cursor_close(cursor);
+    return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_OK : err;
+}
+
+struct collect {
+    struct row_list *list;
+    const ProtobufCMessageDescriptor *descriptor;
+    /* Optional filter; rows it refuses are freed. */
+    bool (*keep)(const struct collect *c, const ProtobufCMessage *row);
+    uint64_t (*order)(const ProtobufCMessage *row);
+    const struct views_scope *scope;
+    int64_t from_us, to_us;
+};
+
+static enum ledger_err collect_one(void *context, const struct store_val *key,
+                                   const struct store_val *value)
+{
+    (void)key;
+    struct collect *c = context;
+    ProtobufCMessage *row = NULL;
+    enum ledger_err err = unpack_row(c->descriptor, value->data, value->size, &row);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (c->keep != NULL && !c->keep(c, row)) {
+        codec_message_free(row);
+        return LEDGER_ERR_OK;
+    }
+    return row_list_push(c->list, row, c->order != NULL ? c->order(row) : c->list->count);
+}
+
+static bool in_range(int64_t t, int64_t from_us, int64_t to_us)
+{
+    return t >= from_us && (to_us == 0 || t < to_us);
+}
+
+static enum ledger_err range_check(int64_t from_us, int64_t to_us, char message[VIEWS_MESSAGE_SIZE])
+{
+    if (from_us < 0 || to_us < 0) {
+        snprintf(message, VIEWS_MESSAGE_SIZE, "from_us and to_us must not be negative");
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    if (to_us != 0 && to_us <= from_us) {
+        snprintf(message, VIEWS_MESSAGE_SIZE,
+                 "to_us must be after from_us (the range is "
+                 "from_us <= t < to_us)");
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    return LEDGER_ERR_OK;
+}
+
+/* The customer a query is about: the one asked for, restricted by the
+ * scope. A scope bound to one customer answers for it when none is asked. */
+static enum ledger_err query_customer(const struct views_scope *scope, const char *asked,
+                                      bool required, const char *query_name, const char **out,
+                                      char message[VIEWS_MESSAGE_SIZE])
+{
+    asked = text(asked);
+    const char *bound = text(scope->customer_id);
+    if (asked[0] != '\0') {
+        if (!codec_id_valid(asked)) {
+            snprintf(message, VIEWS_MESSAGE_SIZE,
+                     "customer_id must be 1..%d characters of [A-Za-z0-9._:@-]",
+                     LEDGER_ID_LENGTH_MAX);
+            return LEDGER_ERR_INVALID_ARGUMENT;
+        }
+        if (bound[0] != '\0' && strcmp(bound, asked) != 0) {
+            snprintf(message, VIEWS_MESSAGE_SIZE,
+                     "the principal may only read its own customer's data");
+            return LEDGER_ERR_PARTNER_MISMATCH;
+        }
+        *out = asked;
+        return LEDGER_ERR_OK;
+    }
+    if (bound[0] != '\0') {
+        *out = bound;
+        return LEDGER_ERR_OK;
+    }
+    if (required) {
+        snprintf(message, VIEWS_MESSAGE_SIZE, "customer_id is required for the %s query",
+                 query_name);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    *out = "";
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err as_of_check(const Ledger__V1__AsOf *as_of, bool *wanted,
+                                   char message[VIEWS_MESSAGE_SIZE])
+{
+    *wanted = false;
+    if (as_of == NULL) {
+        return LEDGER_ERR_OK;
+    }
+    if (as_of->time_us < 0) {
+        snprintf(message, VIEWS_MESSAGE_SIZE, "as_of.time_us must not be negative");
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    *wanted = as_of->time_us != 0 || as_of->sequence != 0;
+    return LEDGER_ERR_OK;
+}
+
+/* --- "as of": replaying a customer's stream ------------------------------------------------ */
+
+struct replay {
+    struct store_txn *txn;
+    struct domain_customer *customer;
+    int64_t time_us;   /* 0: no time bound */
+    uint64_t sequence; /* 0: no sequence bound */
+    bool stopped;
+};
+
+static enum ledger_err replay_one(void *context, uint64_t sequence)
+{
+    struct replay *r = context;
+    if (r->sequence != 0 && sequence > r->sequence) {
+        r->stopped = true;
+        return LEDGER_ERR_NOT_FOUND;
+    }
+    struct store_val record;
+    enum ledger_err err = store_record(r->txn, sequence, &record);
+    if (err != LEDGER_ERR_OK) {
+        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
+    }
+    Ledger__V1__Event *event = NULL;
+    err = codec_event_unpack(record.data, record.size, &event);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (r->time_us != 0 && event->recorded_us > r->time_us) {
+        r->stopped = true;
+        codec_event_free(event);
+        return LEDGER_ERR_NOT_FOUND;
+    }
+    err = domain_customer_evolve(r->customer, event);
+    codec_event_free(event);
+    return err;
+}
+
+/* The customer's state after the events the as-of bound admits. Caller frees
+ * with domain_customer_free. */
+static enum ledger_err replay_customer(struct store_txn *txn, const char *partner_id,
+                                       const char *customer_id, const Ledger__V1__AsOf *as_of,
+                                       struct domain_customer **out)
+{
+    struct replay r = {
+        .txn = txn,
+        .customer = domain_customer_new(partner_id, customer_id),
+        .time_us = as_of->time_us,
+        .sequence = as_of->sequence,
+    };
+    if (r.customer == NULL) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    enum ledger_err err = store_stream_each(txn, partner_id, customer_id, replay_one, &r);
+    if (err == LEDGER_ERR_NOT_FOUND && r.stopped) {
+        err = LEDGER_ERR_OK;
+    }
+    if (err != LEDGER_ERR_OK) {
+        domain_customer_free(r.customer);
+        return err;
+    }
+    *out = r.customer;
+    return LEDGER_ERR_OK;
+}
+
+static void money_from(const struct domain_money *m, Ledger__V1__Money *out)
+{
+    ledger__v1__money__init(out);
+    out->amount_minor = m->amount_minor;
+    out->currency = (char *)m->currency;
+}
+
+static void actor_from(const struct domain_actor *a, Ledger__V1__Actor *out)
+{
+    ledger__v1__actor__init(out);
+    out->principal_id = (char *)a->principal_id;
+    out->role = a->role;
+    out->user = (char *)a->user;
+}
+
+static enum ledger_err reservations_as_of(struct store_txn *txn, const char *partner_id,
+                                          const char *customer_id, const Ledger__V1__AsOf *as_of,
+                                          struct row_list *list)
+{
+    struct domain_customer *customer = NULL;
+    enum ledger_err err = replay_customer(txn, partner_id, customer_id, as_of, &customer);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    for (size_t i = 0; err == LEDGER_ERR_OK && i < customer->reservation_count; i++) {
+        const struct domain_reservation *d = &customer->reservations[i];
+        Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+        scope.kind = d->scope.kind;
+        scope.target = (char *)d->scope.target;
+        Ledger__V1__Actor actor;
+        actor_from(&d->bought_by, &actor);
+        Ledger__V1__Money price, retail;
+        money_from(&d->price, &price);
+        money_from(&d->retail_price, &retail);
+        Ledger__V1__ReservationRow row = LEDGER__V1__RESERVATION_ROW__INIT;
+        row.reservation_id = (char *)d->id;
+        row.order_id = (char *)d->order_id;
+        row.customer_id = (char *)customer_id;
+        row.state = d->state;
+        row.billing_subscription_id = (char *)d->billing_subscription_id;
+        row.sku = (char *)d->sku;
+        row.region = (char *)d->region;
+        row.quantity = d->quantity;
+        row.term = d->term;
+        row.billing_plan = d->billing_plan;
+        row.scope = &scope;
+        row.auto_renew = d->auto_renew;
+        row.starts_us = d->starts_us;
+        row.expires_us = d->expires_us;
+        row.purchaser = d->purchaser;
+        row.bought_by = &actor;
+        row.price = &price;
+        row.retail_price = &retail;
+        row.sequence = d->sequence;
+        row.last_sequence = d->last_sequence;
+        ProtobufCMessage *copy = NULL;
+        err = row_copy(&row.base, &copy);
+        if (err == LEDGER_ERR_OK) {
+            err = row_list_push(list, copy, row.sequence);
+        }
+    }
+    domain_customer_free(customer);
+    return err;
+}
+
+static enum ledger_err permission_row_push(struct row_list *list, const char *customer_id,
+                                           const struct domain_permission_change *change,
+                                           Ledger__V1__PermissionKind kind)
+{
+    Ledger__V1__PermissionRow row = LEDGER__V1__PERMISSION_ROW__INIT;
+    Ledger__V1__Actor actor;
+    row.customer_id = (char *)customer_id;
+    row.kind = kind;
+    if (change != NULL) {
+        actor_from(&change->changed_by, &actor);
+        row.enabled = change->enabled;
+        row.changed_us = change->changed_us;
+        row.changed_by = &actor;
+        row.sequence = change->sequence;
+    }
+    ProtobufCMessage *copy = NULL;
+    enum ledger_err err = row_copy(&row.base, &copy);
+    if (err == LEDGER_ERR_OK) {
+        err = row_list_push(list, copy, row.sequence);
+    }
+    return err;
+}
+
+static enum ledger_err permissions_as_of(struct store_txn *txn, const char *partner_id,
+                                         const char *customer_id, const Ledger__V1__AsOf *as_of,
+                                         bool history, struct row_list *list)
+{
+    struct domain_customer *customer = NULL;
+    enum ledger_err err = replay_customer(txn, partner_id, customer_id, as_of, &customer);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (history) {
+        for (size_t i = 0; err == LEDGER_ERR_OK && i < customer->permission_change_count; i++) {
+            const struct domain_permission_change *c = &customer->permission_changes[i];
+            err = permission_row_push(list, customer_id, c, c->kind);
+        }
+    } else {
+        static const Ledger__V1__PermissionKind kinds[] = {
+            LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS,
+            LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS,
+        };
+        for (size_t k = 0; err == LEDGER_ERR_OK && k < sizeof kinds / sizeof kinds[0]; k++) {
+            const struct domain_permission_change *last = NULL;
+            for (size_t i = 0; i < customer->permission_change_count; i++) {
+                if (customer->permission_changes[i].kind == kinds[k]) {
+                    last = &customer->permission_changes[i];
+                }
+            }
+            err = permission_row_push(list, customer_id, last, kinds[k]);
+        }
+    }
+    domain_customer_free(customer);
+    if (history) {
+        row_list_sort(list);
+    }
+    return err;
+}
+
+/* --- the queries ---------------------------------------------------------------------------- */
+
+static uint64_t reservation_order(const ProtobufCMessage *row)
+{
+    return ((const Ledger__V1__ReservationRow *)row)->sequence;
+}
+
+static uint64_t savings_plan_order(const ProtobufCMessage *row)
+{
+    return ((const Ledger__V1__SavingsPlanRow *)row)->sequence;
+}
+
+static uint64_t permission_order(const ProtobufCMessage *row)
+{
+    return ((const Ledger__V1__PermissionRow *)row)->sequence;
+}
+
+static bool order_keep(const struct collect *c, const ProtobufCMessage *row)
+{
+    return in_range(((const Ledger__V1__OrderRow *)row)->ordered_us, c->from_us, c->to_us);
+}
+
+static bool savings_plan_keep(const struct collect *c, const ProtobufCMessage *row)
+{
+    const Ledger__V1__SavingsPlanRow *plan = (const Ledger__V1__SavingsPlanRow *)row;
+    return !(c->scope->partner_facing &&
+             plan->purchaser == LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER);
+}
+
+static bool principal_keep(const struct collect *c, const ProtobufCMessage *row)
+{
+    const Ledger__V1__PrincipalRow *p = (const Ledger__V1__PrincipalRow *)row;
+    const char *partner_id = text(c->scope->partner_id);
+    const char *customer_id = text(c->scope->customer_id);
+    return (partner_id[0] == '\0' || strcmp(text(p->partner_id), partner_id) == 0) &&
+           (customer_id[0] == '\0' || strcmp(text(p->customer_id), customer_id) == 0);
+}
+
+static enum ledger_err query_reservations(struct store_txn *txn, const struct views_scope *scope,
+                                          const Ledger__V1__ReservationsQuery *q,
+                                          struct row_list *list, char message[VIEWS_MESSAGE_SIZE])
+{
+    const char *customer_id = NULL;
+    enum ledger_err err =
+        query_customer(scope, q->customer_id, true, "reservations", &customer_id, message);
+    bool as_of = false;
+    if (err == LEDGER_ERR_OK) {
+        err = as_of_check(q->as_of, &as_of, message);
+    }
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (as_of) {
+        return reservations_as_of(txn, scope->partner_id, customer_id, q->as_of, list);
+    }
+    struct key prefix = {0};
+    key_customer(&prefix, scope->partner_id, customer_id);
+    struct collect c = {.list = list,
+                        .descriptor = &ledger__v1__reservation_row__descriptor,
+                        .order = reservation_order,
+                        .scope = scope};
+    err = scan_prefix(txn, STORE_DB_RESERVATION, &prefix, collect_one, &c);
+    row_list_sort(list);
+    return err;
+}
+
+static enum ledger_err query_orders(struct store_txn *txn, const struct views_scope *scope,
+                                    const Ledger__V1__OrdersQuery *q, struct row_list *list,
+                                    char message[VIEWS_MESSAGE_SIZE])
+{
+    const char *customer_id = NULL;
+    enum ledger_err err =
+        query_customer(scope, q->customer_id, true, "orders", &customer_id, message);
+    if (err == LEDGER_ERR_OK) {
+        err = range_check(q->from_us, q->to_us, message);
+    }
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    struct key prefix = {0};
+    key_customer(&prefix, scope->partner_id, customer_id);
+    struct collect c = {.list = list,
+                        .descriptor = &ledger__v1__order_row__descriptor,
+                        .keep = order_keep,
+                        .scope = scope,
+                        .from_us = q->from_us,
+                        .to_us = q->to_us};
+    return scan_prefix(txn, STORE_DB_ORDER, &prefix, collect_one, &c);
+}
+
+static enum ledger_err query_savings_plans(struct store_txn *txn, const struct views_scope *scope,
+                                           const Ledger__V1__SavingsPlansQuery *q,
+                                           struct row_list *list, char message[VIEWS_MESSAGE_SIZE])
+{
+    const char *customer_id = NULL;
+    enum ledger_err err =
+        query_customer(scope, q->customer_id, true, "savings_plans", &customer_id, message);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    struct key prefix = {0};
+    key_customer(&prefix, scope->partner_id, customer_id);
+    struct collect c = {.list = list,
+                        .descriptor = &ledger__v1__savings_plan_row__descriptor,
+                        .keep = savings_plan_keep,
+                        .order = savings_plan_order,
+                        .scope = scope};
+    err = scan_prefix(txn, STORE_DB_SAVINGS_PLAN, &prefix, collect_one, &c);
+    row_list_sort(list);
+    return err;
+}
+
+/* The last row of one kind of switch, or a default "off" row. */
+static enum ledger_err permission_current(struct store_txn *txn, const char *partner_id,
+                                          const char *customer_id, Ledger__V1__PermissionKind kind,
+                                          struct row_list *list)
+{
+    struct key prefix = {0};
+    key_customer(&prefix, partner_id, customer_id);
+    key_u8(&prefix, (uint8_t)kind);
+    key_u8(&prefix, 0);
+    /* The first key after every key of this kind: the next kind's prefix. */
+    struct key after = {0};
+    key_customer(&after, partner_id, customer_id);
+    key_u8(&after, (uint8_t)(kind + 1));
+    if (prefix.overflow || after.overflow) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    struct store_cursor *cursor = NULL;
+    enum ledger_err err = store_cursor_open(txn, STORE_DB_PERMISSION, &cursor);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    struct store_val key, value;
+    err = store_cursor_seek(cursor, after.bytes, after.size, &key, &value);
+    if (err == LEDGER_ERR_OK) {
+        err = store_cursor_prev(cursor, &key, &value);
+    } else if (err == LEDGER_ERR_NOT_FOUND) {
+        err = store_cursor_last(cursor, &key, &value);
+    }
+    ProtobufCMessage *row = NULL;
+    if (err == LEDGER_ERR_OK && key_has_prefix(&key, &prefix)) {
+        err = unpack_row(&ledger__v1__permission_row__descriptor, value.data, value.size, &row);
+    } else if (err == LEDGER_ERR_OK || err == LEDGER_ERR_NOT_FOUND) {
+        err = LEDGER_ERR_OK;
+    }
+    store_cursor_close(cursor);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (row != NULL) {
+        return row_list_push(list, row, 0);
+    }
+    return permission_row_push(list, customer_id, NULL, kind);
+}
+
+static enum ledger_err query_permissions(struct store_txn *txn, const struct views_scope *scope,
+                                         const Ledger__V1__PermissionsQuery *q,
+                                         struct row_list *list, char message[VIEWS_MESSAGE_SIZE])
+{
+    const char *customer_id = NULL;
+    enum ledger_err err =
+        query_customer(scope, q->customer_id, true, "permissions", &customer_id, message);
+    bool as_of = false;
+    if (err == LEDGER_ERR_OK) {
+        err = as_of_check(q->as_of, &as_of, message);
+    }
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (as_of) {
+        return permissions_as_of(txn, scope->partner_id, customer_id, q->as_of, q->history, list);
+    }
+    if (!q->history) {
+        err = permission_current(txn, scope->partner_id, customer_id,
+                                 LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS, list);
+        if (err == LEDGER_ERR_OK) {
+            err = permission_current(txn, scope->partner_id, customer_id,
+                                     LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS,
+                                     list);
+        }
+        return err;
+    }
+    struct key prefix = {0};
+    key_customer(&prefix, scope->partner_id, customer_id);
+    struct collect c = {.list = list,
+                        .descriptor = &ledger__v1__permission_row__descriptor,
+                        .order = permission_order,
+                        .scope = scope};
+    err = scan_prefix(txn, STORE_DB_PERMISSION, &prefix, collect_one, &c);
+    row_list_sort(list);
+    return err;
+}
+
+static enum ledger_err query_billing(struct store_txn *txn, const struct views_scope *scope,
+                                     const Ledger__V1__BillingQuery *q, struct row_list *list,
+                                     char message[VIEWS_MESSAGE_SIZE])
+{
+    const char *month = text(q->month);
+    if (!month_valid(month)) {
+        snprintf(message, VIEWS_MESSAGE_SIZE, "month must be YYYY-MM (e.g. 2025-01)");
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    const char *customer_id = NULL;
+    enum ledger_err err =
+        query_customer(scope, q->customer_id, false, "billing", &customer_id, message);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    struct key prefix = {0};
+    key_field(&prefix, scope->partner_id);
+    key_field(&prefix, month);
+    if (customer_id[0] != '\0') {
+        key_field(&prefix, customer_id);
+    }
+    struct collect c = {
+        .list = list, .descriptor = &ledger__v1__billing_row__descriptor, .scope = scope};
+    return scan_prefix(txn, STORE_DB_BILLING, &prefix, collect_one, &c);
+}
+
+static enum ledger_err query_principals(struct store_txn *txn, const struct views_scope *scope,
+                                        struct row_list *list)
+{
+    struct key prefix = {0};
+    struct collect c = {.list = list,
+                        .descriptor = &ledger__v1__principal_row__descriptor,
+                        .keep = principal_keep,
+                        .scope = scope};
+    return scan_prefix(txn, STORE_DB_PRINCIPAL, &prefix, collect_one, &c);
+}
+
+/* --- activity ------------------------------------------------------------------------------- */
+
+/* Parses a page token: the decimal sequence to continue below (1..2^64-1). */
+static bool page_token_parse(const char *token, uint64_t *out)
+{
+    size_t length = strlen(token);
+    if (length == 0 || length > 20) {
+        return false;
+    }
+    uint64_t value = 0;
+    for (size_t i = 0; i < length; i++) {
+        if (token[i] < '0' || token[i] > '9') {
+            return false;
+        }
+        uint64_t digit = (uint64_t)(token[i] - '0');
+        if (value > (UINT64_MAX - digit) / 10) {
+            return false;
+        }
+        value = value * 10 + digit;
+    }
+    if (value == 0) {
+        return false;
+    }
+    *out = value;
+    return true;
+}
+
+struct activity_walk {
+    struct store_txn *txn;
+    const struct views_scope *scope;
+    const Ledger__V1__ActivityQuery *q;
+    const char *customer_id;
+    uint32_t limit;
+    struct row_list *list;
+    uint64_t last_returned;
+    uint64_t last_examined;
+    bool more;      /* a matching row beyond the page exists */
+    bool exhausted; /* stopped by LEDGER_ACTIVITY_SCAN_MAX */
+};
+
+/* Looks at one activity entry (sequence, flags, and the 'P' value when it is
+ * at hand). Returns NOT_FOUND to stop the walk. */
+static enum ledger_err activity_visit(struct activity_walk *w, uint64_t sequence, uint8_t flags,
+                                      const struct store_val *partner_value)
+{
+    w->last_examined = sequence;
+    if (w->scope->partner_facing && (flags & VIEWS_ACTIVITY_VISIBLE) == 0) {
+        return LEDGER_ERR_OK;
+    }
+    struct store_val value;
+    if (partner_value != NULL) {
+        value = *partner_value;
+    } else {
+        struct key k = {0};
+        activity_partner_key(&k, w->scope->partner_id, sequence);
+        enum ledger_err err = store_get(w->txn, STORE_DB_ACTIVITY, k.bytes, k.size, &value);
+        if (err != LEDGER_ERR_OK) {
+            return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
+        }
+    }
+    if (value.size < 1) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    ProtobufCMessage *message = NULL;
+    enum ledger_err err =
+        unpack_row(&ledger__v1__activity_row__descriptor, value.data + 1, value.size - 1, &message);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    const Ledger__V1__ActivityRow *row = (const Ledger__V1__ActivityRow *)message;
+    const char *action = text(w->q->action);
+    bool keep = in_range(row->recorded_us, w->q->from_us, w->q->to_us) &&
+                (action[0] == '\0' || strcmp(action, text(row->action)) == 0);
+    if (!keep) {
+        codec_message_free(message);
+        return LEDGER_ERR_OK;
+    }
+    if (w->list->count == w->limit) {
+        codec_message_free(message);
+        w->more = true;
+        return LEDGER_ERR_NOT_FOUND;
+    }
+    w->last_returned = sequence;
+    return row_list_push(w->list, message, sequence);
+}
+
+static enum ledger_err activity_walk(struct activity_walk *w, uint64_t below)
+{
+    const bool by_customer = w->customer_id[0] != '\0';
+    struct key prefix = {0};
+    key_u8(&prefix, by_customer ? VIEWS_ACTIVITY_CUSTOMER : VIEWS_ACTIVITY_PARTNER);
+    key_field(&prefix, w->scope->partner_id);
+    if (by_customer) {
+        key_field(&prefix, w->customer_id);
+    }
+    /* Start just below `below` (a resumed page), or after the prefix's last
+     * key: the prefix with its final NUL raised to 0x01 sorts after all of it. */
+    if (prefix.overflow) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    struct key start = prefix;
+    if (below != 0) {
+        key_u64(&start, below);
+    } else {
+        start.bytes[start.size - 1] = 0x01;
+    }
+    if (start.overflow) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    struct store_cursor *cursor = NULL;
+    enum ledger_err err = store_cursor_open(w->txn, STORE_DB_ACTIVITY, &cursor);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    struct store_val key, value;
+    err = store_cursor_seek(cursor, start.bytes, start.size, &key, &value);
+    if (err == LEDGER_ERR_OK) {
+        err = store_cursor_prev(cursor, &key, &value);
+    } else if (err == LEDGER_ERR_NOT_FOUND) {
+        err = store_cursor_last(cursor, &key, &value);
+    }
+    uint32_t examined = 0;
+    while (err == LEDGER_ERR_OK && key_has_prefix(&key, &prefix)) {
+        if (key.size != prefix.size + 8 || value.size < 1) {
+            err = LEDGER_ERR_CORRUPT;
+            break;
+        }
+        if (examined == LEDGER_ACTIVITY_SCAN_MAX) {
+            w->exhausted = true;
+            break;
+        }
+        examined++;
+        uint64_t sequence = store_key_to_u64(key.data + prefix.size);
+        err = activity_visit(w, sequence, value.data[0], by_customer ? NULL : &value);
+        if (err == LEDGER_ERR_OK) {
+            err = store_cursor_prev(cursor, &key, &value);
+        }
+    }
+    store_cursor_close(cursor);
+    return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_OK : err;
+}
+
+static enum ledger_err query_activity(struct store_txn *txn, const struct views_scope *scope,
+                                      const Ledger__V1__ActivityQuery *q, struct row_list *list,
+                                      Ledger__V1__QueryResult *result,
+                                      char message[VIEWS_MESSAGE_SIZE])
+{
+    const char *customer_id = NULL;
+    enum ledger_err err =
+        query_customer(scope, q->customer_id, false, "activity", &customer_id, message);
+    if (err == LEDGER_ERR_OK) {
+        err = range_check(q->from_us, q->to_us, message);
+    }
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (strlen(text(q->action)) > LEDGER_NAME_LENGTH_MAX) {
+        snprintf(message, VIEWS_MESSAGE_SIZE, "action must be at most %d bytes",
+                 LEDGER_NAME_LENGTH_MAX);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    uint32_t limit = q->limit != 0 ? q->limit : LEDGER_ROWS_PAGE_DEFAULT;
+    if (limit > LEDGER_ROWS_PAGE_MAX) {
+        snprintf(message, VIEWS_MESSAGE_SIZE, "limit must be at most %d", LEDGER_ROWS_PAGE_MAX);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    uint64_t below = 0;
+    const char *token = text(q->page_token);
+    if (token[0] != '\0' && !page_token_parse(token, &below)) {
+        snprintf(message, VIEWS_MESSAGE_SIZE,
+                 "page_token must be a next_page_token this query returned");
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    struct activity_walk w = {
+        .txn = txn,
+        .scope = scope,
+        .q = q,
+        .customer_id = customer_id,
+        .limit = limit,
+        .list = list,
+    };
+    err = activity_walk(&w, below);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    uint64_t next = w.more ? w.last_returned : w.exhausted ? w.last_examined : 0;
+    if (next != 0) {
+        char buffer[24];
+        snprintf(buffer, sizeof buffer, "%" PRIu64, next);
+        char *copy = strdup(buffer);
+        if (copy == NULL) {
+            return LEDGER_ERR_NO_MEMORY;
+        }
+        result->next_page_token = copy;
+    }
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err views_query(struct store_txn *txn, const struct views_scope *scope,
+                            const Ledger__V1__Query *query, Ledger__V1__QueryResult *result,
+                            char message[256])
+{
+    if (txn == NULL || scope == NULL || query == NULL || result == NULL || message == NULL) {
+        return LEDGER_ERR_INTERNAL;
+    }
+    message[0] = '\0';
+    const char *partner_id = text(scope->partner_id);
+    if (query->kind_case != LEDGER__V1__QUERY__KIND_PRINCIPALS && !codec_id_valid(partner_id)) {
+        snprintf(message, VIEWS_MESSAGE_SIZE,
+                 "partner_id must be 1..%d characters of [A-Za-z0-9._:@-]", LEDGER_ID_LENGTH_MAX);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    struct views_scope s = {
+        .partner_id = partner_id,
+        .customer_id = text(scope->customer_id),
+        .partner_facing = scope->partner_facing,
+    };
+    if (s.customer_id[0] != '\0' && !codec_id_valid(s.customer_id)) {
+        return LEDGER_ERR_INTERNAL;
+    }
+    /* Absent sub-messages read as empty ones. */
+    static const Ledger__V1__ReservationsQuery no_reservations =
+        LEDGER__V1__RESERVATIONS_QUERY__INIT;
+    static const Ledger__V1__OrdersQuery no_orders = LEDGER__V1__ORDERS_QUERY__INIT;
+    static const Ledger__V1__SavingsPlansQuery no_plans = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
+    static const Ledger__V1__PermissionsQuery no_permissions = LEDGER__V1__PERMISSIONS_QUERY__INIT;
+    static const Ledger__V1__ActivityQuery no_activity = LEDGER__V1__ACTIVITY_QUERY__INIT;
+    static const Ledger__V1__BillingQuery no_billing = LEDGER__V1__BILLING_QUERY__INIT;
+
+    struct row_list list = {0};
+    enum ledger_err err;
+    switch (query->kind_case) {
+    case LEDGER__V1__QUERY__KIND_RESERVATIONS:
+        err = query_reservations(
+            txn, &s, query->reservations ? query->reservations : &no_reservations, &list, message);
+        break;
+    case LEDGER__V1__QUERY__KIND_ORDERS:
+        err = query_orders(txn, &s, query->orders ? query->orders : &no_orders, &list, message);
+        break;
+    case LEDGER__V1__QUERY__KIND_SAVINGS_PLANS:
+        err = query_savings_plans(txn, &s, query->savings_plans ? query->savings_plans : &no_plans,
+                                  &list, message);
+        break;
+    case LEDGER__V1__QUERY__KIND_PERMISSIONS:
+        err = query_permissions(txn, &s, query->permissions ? query->permissions : &no_permissions,
+                                &list, message);
+        break;
+    case LEDGER__V1__QUERY__KIND_ACTIVITY:
+        err = query_activity(txn, &s, query->activity ? query->activity : &no_activity, &list,
+                             result, message);
+        break;
+    case LEDGER__V1__QUERY__KIND_BILLING:
+        err = query_billing(txn, &s, query->billing ? query->billing : &no_billing, &list, message);
+        break;
+    case LEDGER__V1__QUERY__KIND_PRINCIPALS:
+        err = query_principals(txn, &s, &list);
+        break;
+    default:
+        snprintf(message, VIEWS_MESSAGE_SIZE, "the views answer no query of kind '%s'",
+                 codec_query_type_name(query->kind_case));
+        return LEDGER_ERR_UNKNOWN_MESSAGE;
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = row_list_give(&list, query->kind_case, result);
+    }
+    if (err != LEDGER_ERR_OK) {
+        row_list_free(&list);
+        views_result_clear(result);
+        if (message[0] == '\0') {
+            if (err == LEDGER_ERR_TOO_LARGE) {
+                snprintf(message, VIEWS_MESSAGE_SIZE,
+                         "the answer has more than %d rows; narrow the query",
+                         LEDGER_VIEW_ROWS_MAX);
+            } else {
+                snprintf(message, VIEWS_MESSAGE_SIZE, "%s", ledger_strerror(err));
+            }
+        }
+    }
+    return err;
+}
+
+/* --- digest --------------------------------------------------------------------------------- */
+
+enum ledger_err views_digest(struct store_txn *txn, enum store_db db, uint8_t out[32])
+{
+    if (txn == NULL || out == NULL || (int)db < 0 || db >= STORE_DB_COUNT) {
+        return LEDGER_ERR_INTERNAL;
+    }
+    uint8_t state[CRYPTO_HASH_BYTES];
+    crypto_sha256("", 0, state);
+    struct store_cursor *cursor = NULL;
+    enum ledger_err err = store_cursor_open(txn, db, &cursor);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    uint8_t *buffer = NULL;
+    size_t capacity = 0;
+    struct store_val key, value;
+    err = store_cursor_seek(cursor, NULL, 0, &key, &value);
+    while (err == LEDGER_ERR_OK) {
+        if (key.size > UINT32_MAX || value.size > UINT32_MAX) {
+            err = LEDGER_ERR_CORRUPT;
+            break;
+        }
+        size_t need = sizeof state + 4 + key.size + 4 + value.size;
+        if (need > capacity) {
+            uint8_t *grown = realloc(buffer, need);
+            if (grown == NULL) {
+                err = LEDGER_ERR_NO_MEMORY;
+                break;
+            }
+            buffer = grown;
+            capacity = need;
+        }
+        size_t at = 0;
+        memcpy(buffer, state, sizeof state);
+        at += sizeof state;
+        uint32_t length = (uint32_t)key.size;
+        for (int i = 3; i >= 0; i--) {
+            buffer[at++] = (uint8_t)(length >> (8 * i));
+        }
+        if (key.size > 0) {
+            memcpy(buffer + at, key.data, key.size);
+        }
+        at += key.size;
+        length = (uint32_t)value.size;
+        for (int i = 3; i >= 0; i--) {
+            buffer[at++] = (uint8_t)(length >> (8 * i));
+        }
+        if (value.size > 0) {
+            memcpy(buffer + at, value.data, value.size);
+        }
+        at += value.size;
+        crypto_sha256(buffer, at, state);
+        err = store_cursor_next(cursor, &key, &value);
+    }
+    store_cursor_close(cursor);
+    free(buffer);
+    if (err != LEDGER_ERR_NOT_FOUND) {
+        return err;
+    }
+    memcpy(out, state, sizeof state);
+    return LEDGER_ERR_OK;
+}

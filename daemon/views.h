@@ -27,6 +27,10 @@
 __attribute__((warn_unused_result)) enum ledger_err views_apply(struct store_txn *txn,
                                                                 const Ledger__V1__Event *event);
 
+/* Whether a partner was registered (PartnerRegistered applied). */
+__attribute__((warn_unused_result)) enum ledger_err
+views_partner_exists(struct store_txn *txn, const char *partner_id, bool *exists_out);
+
 /* What the asking principal may see, decided by the engine from policy. */
 struct views_scope {
     const char *partner_id;  /* required: views never cross partners */

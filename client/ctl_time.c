@@ -1,0 +1,221 @@
+/*
+ * ctl_time.c: ISO 8601 <-> microseconds UTC (see ctl_time.h).
+ *
+ * days_from_civil and civil_from_days are Howard Hinnant's well-known
+ * algorithms: exact for the proleptic Gregorian calendar, no tables, no
+ * dependence on TZ or the C library's mktime/timegm.
+ */
+#include "ctl_time.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define US_PER_SECOND INT64_C(1000000)
+#define US_PER_DAY    (INT64_C(86400) * US_PER_SECOND)
+#define YEAR_MIN      1970
+#define YEAR_MAX      9999
+
+int64_t ctl_days_from_civil(int64_t year, unsigned month, unsigned day)
+{
+    year -= month <= 2;
+    int64_t era = (year >= 0 ? year : year - 399) / 400;
+    int64_t year_of_era = year - era * 400;
+    int64_t day_of_year = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+    int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    return era * 146097 + day_of_era - 719468;
+}
+
+static void civil_from_days(int64_t days, int64_t *year_out, unsigned *month_out,
+                            unsigned *day_out)
+{
+    days += 719468;
+    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    int64_t day_of_era = days - era * 146097;
+    int64_t year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+    int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    int64_t mp = (5 * day_of_year + 2) / 153;
+    unsigned day = (unsigned)(day_of_year - (153 * mp + 2) / 5 + 1);
+    unsigned month = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    *year_out = year_of_era + era * 400 + (month <= 2);
+    *month_out = month;
+    *day_out = day;
+}
+
+static bool leap_year(int64_t year)
+{
+    return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+}
+
+static unsigned days_in_month(int64_t year, unsigned month)
+{
+    static const unsigned days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return month == 2 && leap_year(year) ? 29 : days[month - 1];
+}
+
+/* Reads exactly `count` digits. */
+static bool read_digits(const char **cursor, unsigned count, unsigned *value_out)
+{
+    unsigned value = 0;
+    for (unsigned i = 0; i < count; i++) {
+        char c = (*cursor)[i];
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        value = value * 10 + (unsigned)(c - '0');
+    }
+    *cursor += count;
+    *value_out = value;
+    return true;
+}
+
+static bool read_char(const char **cursor, char expected)
+{
+    if (**cursor != expected) {
+        return false;
+    }
+    (*cursor)++;
+    return true;
+}
+
+enum ledger_err ctl_time_parse(const char *text, int64_t *us_out, bool *date_only_out,
+                               char message[CTL_MESSAGE_SIZE])
+{
+    const char *c = text;
+    unsigned year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    int64_t fraction_us = 0;
+    int64_t offset_s = 0;
+    bool date_only = true;
+    if (text == NULL) {
+        goto malformed;
+    }
+    if (!read_digits(&c, 4, &year) || !read_char(&c, '-') || !read_digits(&c, 2, &month) ||
+        !read_char(&c, '-') || !read_digits(&c, 2, &day)) {
+        goto malformed;
+    }
+    if (year < YEAR_MIN || year > YEAR_MAX) {
+        snprintf(message, CTL_MESSAGE_SIZE, "'%.40s': the year must be %d..%d", text, YEAR_MIN,
+                 YEAR_MAX);
+        return LEDGER_ERR_USAGE;
+    }
+    if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month)) {
+        snprintf(message, CTL_MESSAGE_SIZE, "'%.40s' is not a date of the calendar", text);
+        return LEDGER_ERR_USAGE;
+    }
+    if (*c == 'T' || *c == 't' || *c == ' ') {
+        date_only = false;
+        c++;
+        if (!read_digits(&c, 2, &hour) || !read_char(&c, ':') || !read_digits(&c, 2, &minute)) {
+            goto malformed;
+        }
+        if (read_char(&c, ':')) {
+            if (!read_digits(&c, 2, &second)) {
+                goto malformed;
+            }
+            if (read_char(&c, '.')) {
+                unsigned digits = 0;
+                while (*c >= '0' && *c <= '9') {
+                    if (digits == 6) {
+                        snprintf(message, CTL_MESSAGE_SIZE,
+                                 "'%.40s': times are kept to the microsecond; give at most 6 "
+                                 "fraction digits",
+                                 text);
+                        return LEDGER_ERR_USAGE;
+                    }
+                    fraction_us = fraction_us * 10 + (*c - '0');
+                    digits++;
+                    c++;
+                }
+                if (digits == 0) {
+                    goto malformed;
+                }
+                for (unsigned i = digits; i < 6; i++) {
+                    fraction_us *= 10;
+                }
+            }
+        }
+        if (hour > 23 || minute > 59 || second > 59) {
+            snprintf(message, CTL_MESSAGE_SIZE, "'%.40s' is not a time of day", text);
+            return LEDGER_ERR_USAGE;
+        }
+        if (*c == 'Z' || *c == 'z') {
+            c++;
+        } else if (*c == '+' || *c == '-') {
+            int sign = *c == '-' ? -1 : 1;
+            unsigned offset_hours = 0, offset_minutes = 0;
+            c++;
+            if (!read_digits(&c, 2, &offset_hours)) {
+                goto malformed;
+            }
+            (void)read_char(&c, ':');
+            if (!read_digits(&c, 2, &offset_minutes)) {
+                goto malformed;
+            }
+            if (offset_hours > 23 || offset_minutes > 59) {
+                goto malformed;
+            }
+            offset_s = sign * (int64_t)(offset_hours * 3600 + offset_minutes * 60);
+        }
+    }
+    if (*c != '\0') {
+        goto malformed;
+    }
+    int64_t days = ctl_days_from_civil(year, month, day);
+    int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+    if (seconds < 0) {
+        snprintf(message, CTL_MESSAGE_SIZE, "'%.40s' is before 1970-01-01T00:00:00Z", text);
+        return LEDGER_ERR_USAGE;
+    }
+    *us_out = seconds * US_PER_SECOND + fraction_us;
+    if (date_only_out != NULL) {
+        *date_only_out = date_only;
+    }
+    return LEDGER_ERR_OK;
+malformed:
+    snprintf(message, CTL_MESSAGE_SIZE,
+             "'%.40s' is not an ISO 8601 date or time: use YYYY-MM-DD or "
+             "YYYY-MM-DDThh:mm[:ss[.ffffff]][Z|+hh:mm]",
+             text != NULL ? text : "");
+    return LEDGER_ERR_USAGE;
+}
+
+void ctl_time_format(int64_t us, char out[CTL_TIME_TEXT_SIZE])
+{
+    int64_t days = us / US_PER_DAY;
+    int64_t rest_us = us % US_PER_DAY;
+    if (rest_us < 0) {
+        rest_us += US_PER_DAY;
+        days--;
+    }
+    int64_t year = 0;
+    unsigned month = 0, day = 0;
+    civil_from_days(days, &year, &month, &day);
+    int64_t seconds = rest_us / US_PER_SECOND;
+    int64_t fraction_us = rest_us % US_PER_SECOND;
+    /* Years outside 0..9999 cannot be written in four digits; they only
+     * arise from corrupt input, and are shown as they are. */
+    if (fraction_us == 0) {
+        snprintf(out, CTL_TIME_TEXT_SIZE, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ",
+                 (long long)year, month, day, (long long)(seconds / 3600),
+                 (long long)(seconds / 60 % 60), (long long)(seconds % 60));
+    } else {
+        snprintf(out, CTL_TIME_TEXT_SIZE, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ",
+                 (long long)year, month, day, (long long)(seconds / 3600),
+                 (long long)(seconds / 60 % 60), (long long)(seconds % 60),
+                 (long long)fraction_us);
+    }
+}
+
+enum ledger_err ctl_month_check(const char *text, char message[CTL_MESSAGE_SIZE])
+{
+    const char *c = text;
+    unsigned year = 0, month = 0;
+    if (text != NULL && read_digits(&c, 4, &year) && read_char(&c, '-') &&
+        read_digits(&c, 2, &month) && *c == '\0' && month >= 1 && month <= 12 &&
+        year >= YEAR_MIN && year <= YEAR_MAX) {
+        return LEDGER_ERR_OK;
+    }
+    snprintf(message, CTL_MESSAGE_SIZE, "'%.40s' is not a month: use YYYY-MM, e.g. 2026-03",
+             text != NULL ? text : "");
+    return LEDGER_ERR_USAGE;
+}

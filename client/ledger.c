@@ -1,0 +1,862 @@
+/*
+ * ledger.c: libledger, the client library (see ledger.h for the contract).
+ *
+ * Owns: the client side's only includes of nanomsg headers and <sodium.h>: the
+ * REQ socket for requests, the SUB socket for the doorbell, request signing
+ * (HMAC-SHA256 of the serialized SignedRequest), resending identical bytes on
+ * timeout, reply checks (decodes, echoes our nonce, known code), the
+ * catch-up-then-live subscription loop and its checkpoint file.
+ * Does not own: what commands mean or how results are shown.
+ *
+ * nanomsg's cooked REQ socket resends an unanswered request by itself after
+ * NN_REQ_RESEND_IVL; we set that interval far beyond any timeout so that the
+ * only resends are ours, counted and bounded by `retries`. Sending a new
+ * request on a REQ socket abandons the previous one, and a late reply to the
+ * abandoned one is dropped by the socket (request ids differ), so each
+ * attempt waits for the answer to the bytes it just sent.
+ */
+#include "ledger.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nanomsg/nn.h>
+#include <nanomsg/pubsub.h>
+#include <nanomsg/reqrep.h>
+#include <sodium.h>
+
+#include "ledger_limits.h"
+
+_Static_assert(LEDGER_CLIENT_SECRET_BYTES == LEDGER_SECRET_BYTES, "secret sizes agree");
+_Static_assert(LEDGER_CLIENT_SECRET_BYTES == crypto_auth_hmacsha256_KEYBYTES,
+               "HMAC key is the secret");
+
+/* Our own resends replace nanomsg's: one day is beyond any timeout. */
+#define CLIENT_REQ_RESEND_IVL_MS (24 * 3600 * 1000)
+/* The largest reply we accept: a page of events with proofs stays far below
+ * the largest request the daemon accepts, which bounds what it sends too. */
+#define CLIENT_REPLY_BYTES_MAX LEDGER_REQUEST_BYTES_MAX
+/* The error message kept for ledger_error_message. */
+#define CLIENT_MESSAGE_SIZE 512
+/* A subscription waits in slices of this length so that a stop flag set by a
+ * signal handler is seen promptly even if the signal arrived just before the
+ * wait began. */
+#define CLIENT_WAIT_SLICE_MS 200
+/* Key files: 64 hex characters, a newline, perhaps a carriage return. */
+#define CLIENT_KEY_FILE_BYTES_MAX 128
+/* A checkpoint file holds at most 20 digits and a newline. */
+#define CLIENT_CHECKPOINT_BYTES_MAX 64
+/* Doorbells drained per wake-up: each is only a hint, so a bound keeps a
+ * flood from starving the query. */
+#define CLIENT_DOORBELLS_DRAIN_MAX 1024
+
+struct ledger_client {
+    int request_socket;
+    int events_socket; /* -1 until a subscription needs it */
+    char *request_url;
+    char *events_url; /* NULL: no doorbell */
+    char *ipc_path;   /* for ipc:// request URLs: the socket file, checked before sending */
+    char principal_id[LEDGER_ID_LENGTH_MAX + 1];
+    uint8_t secret[LEDGER_CLIENT_SECRET_BYTES];
+    uint32_t timeout_ms;
+    uint32_t retries;
+    char message[CLIENT_MESSAGE_SIZE];
+    uint32_t failed_index;
+    uint64_t head_sequence;
+};
+
+static void client_set_message(struct ledger_client *client, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void client_set_message(struct ledger_client *client, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(client->message, sizeof client->message, format, args);
+    va_end(args);
+}
+
+static char *client_strdup(const char *text)
+{
+    size_t size = strlen(text) + 1;
+    char *copy = malloc(size);
+    if (copy != NULL) {
+        memcpy(copy, text, size);
+    }
+    return copy;
+}
+
+static bool client_id_valid(const char *id)
+{
+    size_t length = strlen(id);
+    if (length == 0 || length > LEDGER_ID_LENGTH_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < length; i++) {
+        char c = id[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static enum ledger_err client_read_key_file(const char *path,
+                                            uint8_t secret[LEDGER_CLIENT_SECRET_BYTES])
+{
+    enum ledger_err err = LEDGER_ERR_IO_ERROR;
+    char text[CLIENT_KEY_FILE_BYTES_MAX + 1];
+    size_t length = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return LEDGER_ERR_IO_ERROR;
+    }
+    while (length < CLIENT_KEY_FILE_BYTES_MAX) {
+        ssize_t got = read(fd, text + length, CLIENT_KEY_FILE_BYTES_MAX - length);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got < 0) {
+            goto cleanup;
+        }
+        if (got == 0) {
+            break;
+        }
+        length += (size_t)got;
+    }
+    while (length > 0 && (text[length - 1] == '\n' || text[length - 1] == '\r')) {
+        length--;
+    }
+    text[length] = '\0';
+    if (length != 2 * LEDGER_CLIENT_SECRET_BYTES) {
+        goto cleanup;
+    }
+    size_t decoded = 0;
+    if (sodium_hex2bin(secret, LEDGER_CLIENT_SECRET_BYTES, text, length, NULL, &decoded, NULL) !=
+            0 ||
+        decoded != LEDGER_CLIENT_SECRET_BYTES) {
+        goto cleanup;
+    }
+    err = LEDGER_ERR_OK;
+cleanup:
+    sodium_memzero(text, sizeof text);
+    close(fd);
+    return err;
+}
+
+static int client_set_int_option(int socket, int level, int option, int value)
+{
+    return nn_setsockopt(socket, level, option, &value, sizeof value);
+}
+
+enum ledger_err ledger_connect(const struct ledger_options *options, struct ledger_client **out)
+{
+    enum ledger_err err = LEDGER_ERR_INVALID_ARGUMENT;
+    struct ledger_client *client = NULL;
+    if (options == NULL || out == NULL || options->request_url == NULL ||
+        options->principal_id == NULL || !client_id_valid(options->principal_id) ||
+        (options->secret == NULL) == (options->key_file == NULL)) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    if (sodium_init() < 0) {
+        return LEDGER_ERR_INTERNAL;
+    }
+    client = calloc(1, sizeof *client);
+    if (client == NULL) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    client->request_socket = -1;
+    client->events_socket = -1;
+    snprintf(client->principal_id, sizeof client->principal_id, "%s", options->principal_id);
+    client->timeout_ms =
+        options->timeout_ms != 0 ? options->timeout_ms : LEDGER_CLIENT_TIMEOUT_MS_DEFAULT;
+    if (client->timeout_ms > INT32_MAX) {
+        goto cleanup;
+    }
+    client->retries = options->retries;
+    if (options->secret != NULL) {
+        memcpy(client->secret, options->secret, sizeof client->secret);
+    } else {
+        err = client_read_key_file(options->key_file, client->secret);
+        if (err != LEDGER_ERR_OK) {
+            goto cleanup;
+        }
+    }
+    err = LEDGER_ERR_NO_MEMORY;
+    client->request_url = client_strdup(options->request_url);
+    if (client->request_url == NULL) {
+        goto cleanup;
+    }
+    if (options->events_url != NULL && options->events_url[0] != '\0') {
+        client->events_url = client_strdup(options->events_url);
+        if (client->events_url == NULL) {
+            goto cleanup;
+        }
+    }
+    if (strncmp(client->request_url, "ipc://", 6) == 0) {
+        client->ipc_path = client_strdup(client->request_url + 6);
+        if (client->ipc_path == NULL) {
+            goto cleanup;
+        }
+    }
+    err = LEDGER_ERR_INTERNAL;
+    client->request_socket = nn_socket(AF_SP, NN_REQ);
+    if (client->request_socket < 0) {
+        goto cleanup;
+    }
+    int timeout = (int)client->timeout_ms;
+    int max_size = CLIENT_REPLY_BYTES_MAX;
+    if (client_set_int_option(client->request_socket, NN_REQ, NN_REQ_RESEND_IVL,
+                              CLIENT_REQ_RESEND_IVL_MS) != 0 ||
+        client_set_int_option(client->request_socket, NN_SOL_SOCKET, NN_RCVTIMEO, timeout) != 0 ||
+        client_set_int_option(client->request_socket, NN_SOL_SOCKET, NN_SNDTIMEO, timeout) != 0 ||
+        client_set_int_option(client->request_socket, NN_SOL_SOCKET, NN_RCVMAXSIZE, max_size) !=
+            0) {
+        goto cleanup;
+    }
+    if (nn_connect(client->request_socket, client->request_url) < 0) {
+        err = LEDGER_ERR_UNREACHABLE;
+        goto cleanup;
+    }
+    *out = client;
+    return LEDGER_ERR_OK;
+cleanup:
+    ledger_close(client);
+    return err;
+}
+
+void ledger_close(struct ledger_client *client)
+{
+    if (client == NULL) {
+        return;
+    }
+    if (client->request_socket >= 0) {
+        nn_close(client->request_socket);
+    }
+    if (client->events_socket >= 0) {
+        nn_close(client->events_socket);
+    }
+    sodium_memzero(client->secret, sizeof client->secret);
+    free(client->request_url);
+    free(client->events_url);
+    free(client->ipc_path);
+    free(client);
+}
+
+void ledger_command_id_new(char out[LEDGER_CLIENT_COMMAND_ID_SIZE])
+{
+    uint8_t random[16];
+    randombytes_buf(random, sizeof random);
+    out[0] = 'c';
+    out[1] = '-';
+    sodium_bin2hex(out + 2, LEDGER_CLIENT_COMMAND_ID_SIZE - 2, random, sizeof random);
+}
+
+const char *ledger_error_message(const struct ledger_client *client)
+{
+    return client != NULL ? client->message : "";
+}
+
+uint32_t ledger_error_index(const struct ledger_client *client)
+{
+    return client != NULL ? client->failed_index : 0;
+}
+
+uint64_t ledger_head_sequence(const struct ledger_client *client)
+{
+    return client != NULL ? client->head_sequence : 0;
+}
+
+static int64_t client_now_us(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+static enum ledger_err client_pack(const ProtobufCMessage *message, uint8_t **bytes_out,
+                                   size_t *size_out)
+{
+    size_t size = protobuf_c_message_get_packed_size(message);
+    uint8_t *bytes = malloc(size > 0 ? size : 1);
+    if (bytes == NULL) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    size_t packed = protobuf_c_message_pack(message, bytes);
+    if (packed != size) {
+        free(bytes);
+        return LEDGER_ERR_INTERNAL;
+    }
+    *bytes_out = bytes;
+    *size_out = size;
+    return LEDGER_ERR_OK;
+}
+
+/* Sends `request` (already signed) and waits for the reply, resending the
+ * same bytes after each timeout. */
+static enum ledger_err client_round_trip(struct ledger_client *client, const uint8_t *request,
+                                         size_t request_size, const uint8_t nonce[LEDGER_NONCE_BYTES],
+                                         Ledger__V1__Reply **reply_out)
+{
+    enum ledger_err last = LEDGER_ERR_TIMEOUT;
+    if (client->ipc_path != NULL) {
+        struct stat info;
+        if (stat(client->ipc_path, &info) != 0) {
+            client_set_message(client, "no daemon socket at %s; is ledgerd running?",
+                               client->ipc_path);
+            return LEDGER_ERR_UNREACHABLE;
+        }
+    }
+    for (uint32_t attempt = 0; attempt <= client->retries; attempt++) {
+        if (nn_send(client->request_socket, request, request_size, 0) < 0) {
+            int error = nn_errno();
+            if (error == ETIMEDOUT || error == EAGAIN) {
+                last = LEDGER_ERR_UNREACHABLE;
+                continue;
+            }
+            if (error == EINTR) {
+                last = LEDGER_ERR_TIMEOUT;
+                continue;
+            }
+            client_set_message(client, "cannot send: %s", nn_strerror(error));
+            return LEDGER_ERR_UNREACHABLE;
+        }
+        void *buffer = NULL;
+        int received = nn_recv(client->request_socket, &buffer, NN_MSG, 0);
+        if (received < 0) {
+            int error = nn_errno();
+            if (error == ETIMEDOUT || error == EAGAIN || error == EINTR) {
+                last = LEDGER_ERR_TIMEOUT;
+                continue;
+            }
+            client_set_message(client, "cannot receive: %s", nn_strerror(error));
+            return LEDGER_ERR_UNREACHABLE;
+        }
+        Ledger__V1__Reply *reply =
+            ledger__v1__reply__unpack(NULL, (size_t)received, (const uint8_t *)buffer);
+        nn_freemsg(buffer);
+        if (reply == NULL) {
+            client_set_message(client, "the reply does not decode as ledger.v1.Reply");
+            return LEDGER_ERR_PROTOCOL_ERROR;
+        }
+        /* The daemon answers a request it could not decode without our nonce;
+         * any other reply must echo it. */
+        bool echoed = reply->request_nonce.len == LEDGER_NONCE_BYTES &&
+                      memcmp(reply->request_nonce.data, nonce, LEDGER_NONCE_BYTES) == 0;
+        if (!echoed && !(reply->request_nonce.len == 0 && reply->code != LEDGER__V1__ERROR_CODE__OK)) {
+            ledger__v1__reply__free_unpacked(reply, NULL);
+            client_set_message(client, "the reply does not echo the request's nonce");
+            return LEDGER_ERR_PROTOCOL_ERROR;
+        }
+        *reply_out = reply;
+        return LEDGER_ERR_OK;
+    }
+    if (last == LEDGER_ERR_UNREACHABLE) {
+        client_set_message(client, "no daemon answered at %s within %u ms", client->request_url,
+                           client->timeout_ms);
+    } else {
+        client_set_message(client, "no reply from %s after %u attempt(s) of %u ms",
+                           client->request_url, client->retries + 1, client->timeout_ms);
+    }
+    return last;
+}
+
+/* Signs a request body, sends it and checks the reply. On OK the reply's
+ * code is OK too; a refusal returns its code with the message kept. */
+static enum ledger_err client_request(struct ledger_client *client,
+                                      Ledger__V1__RequestBody *body, Ledger__V1__Reply **reply_out)
+{
+    enum ledger_err err;
+    uint8_t nonce[LEDGER_NONCE_BYTES];
+    uint8_t mac[LEDGER_MAC_BYTES];
+    uint8_t *signed_bytes = NULL;
+    size_t signed_size = 0;
+    uint8_t *request_bytes = NULL;
+    size_t request_size = 0;
+    Ledger__V1__Reply *reply = NULL;
+
+    client->message[0] = '\0';
+    client->failed_index = 0;
+    randombytes_buf(nonce, sizeof nonce);
+    Ledger__V1__SignedRequest signed_request = LEDGER__V1__SIGNED_REQUEST__INIT;
+    signed_request.principal_id = client->principal_id;
+    signed_request.timestamp_us = client_now_us();
+    signed_request.nonce.data = nonce;
+    signed_request.nonce.len = sizeof nonce;
+    signed_request.body = body;
+    err = client_pack(&signed_request.base, &signed_bytes, &signed_size);
+    if (err != LEDGER_ERR_OK) {
+        goto cleanup;
+    }
+    crypto_auth_hmacsha256_state state;
+    crypto_auth_hmacsha256_init(&state, client->secret, sizeof client->secret);
+    crypto_auth_hmacsha256_update(&state, signed_bytes, signed_size);
+    crypto_auth_hmacsha256_final(&state, mac);
+    sodium_memzero(&state, sizeof state);
+
+    Ledger__V1__Request request = LEDGER__V1__REQUEST__INIT;
+    request.signed_.data = signed_bytes;
+    request.signed_.len = signed_size;
+    request.mac.data = mac;
+    request.mac.len = sizeof mac;
+    err = client_pack(&request.base, &request_bytes, &request_size);
+    if (err != LEDGER_ERR_OK) {
+        goto cleanup;
+    }
+    err = client_round_trip(client, request_bytes, request_size, nonce, &reply);
+    if (err != LEDGER_ERR_OK) {
+        goto cleanup;
+    }
+    client->head_sequence = reply->head_sequence;
+    if (!ledger_err_valid((int)reply->code)) {
+        client_set_message(client, "the daemon replied with unknown code %d", (int)reply->code);
+        err = LEDGER_ERR_PROTOCOL_ERROR;
+        goto cleanup;
+    }
+    if (reply->code != LEDGER__V1__ERROR_CODE__OK) {
+        err = (enum ledger_err)reply->code;
+        client->failed_index = reply->failed_index;
+        client_set_message(client, "%s",
+                           reply->message != NULL && reply->message[0] != '\0'
+                               ? reply->message
+                               : ledger_strerror(err));
+        goto cleanup;
+    }
+    *reply_out = reply;
+    reply = NULL;
+    err = LEDGER_ERR_OK;
+cleanup:
+    if (reply != NULL) {
+        ledger__v1__reply__free_unpacked(reply, NULL);
+    }
+    free(signed_bytes);
+    free(request_bytes);
+    return err;
+}
+
+enum ledger_err ledger_execute(struct ledger_client *client,
+                               const Ledger__V1__Command *const *commands, size_t count,
+                               Ledger__V1__Reply **reply_out)
+{
+    enum ledger_err err = LEDGER_ERR_OK;
+    ProtobufCBinaryData *packed = NULL;
+    size_t packed_count = 0;
+    Ledger__V1__Reply *reply = NULL;
+    if (client == NULL || reply_out == NULL || commands == NULL || count == 0 ||
+        count > LEDGER_BATCH_COMMANDS_MAX) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    packed = calloc(count, sizeof *packed);
+    if (packed == NULL) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (commands[i] == NULL) {
+            err = LEDGER_ERR_INVALID_ARGUMENT;
+            goto cleanup;
+        }
+        /* A shallow copy packs the same bytes with our id where the caller
+         * left it empty, without writing to the caller's struct. */
+        Ledger__V1__Command copy = *commands[i];
+        char command_id[LEDGER_CLIENT_COMMAND_ID_SIZE];
+        if (copy.command_id == NULL || copy.command_id[0] == '\0') {
+            ledger_command_id_new(command_id);
+            copy.command_id = command_id;
+        }
+        err = client_pack(&copy.base, &packed[i].data, &packed[i].len);
+        if (err != LEDGER_ERR_OK) {
+            goto cleanup;
+        }
+        packed_count++;
+    }
+    Ledger__V1__CommandBatch batch = LEDGER__V1__COMMAND_BATCH__INIT;
+    batch.commands = packed;
+    batch.n_commands = count;
+    Ledger__V1__RequestBody body = LEDGER__V1__REQUEST_BODY__INIT;
+    body.kind_case = LEDGER__V1__REQUEST_BODY__KIND_BATCH;
+    body.batch = &batch;
+    err = client_request(client, &body, &reply);
+    if (err != LEDGER_ERR_OK) {
+        goto cleanup;
+    }
+    if (reply->n_results != count) {
+        client_set_message(client, "the reply has %zu results for %zu commands",
+                           reply->n_results, count);
+        ledger__v1__reply__free_unpacked(reply, NULL);
+        err = LEDGER_ERR_PROTOCOL_ERROR;
+        goto cleanup;
+    }
+    *reply_out = reply;
+cleanup:
+    for (size_t i = 0; i < packed_count; i++) {
+        free(packed[i].data);
+    }
+    free(packed);
+    return err;
+}
+
+void ledger_reply_free(Ledger__V1__Reply *reply)
+{
+    if (reply != NULL) {
+        ledger__v1__reply__free_unpacked(reply, NULL);
+    }
+}
+
+/* Runs a query and hands back the whole reply (the subscription needs its
+ * head_sequence too). */
+static enum ledger_err client_query_reply(struct ledger_client *client,
+                                          const Ledger__V1__Query *query,
+                                          Ledger__V1__Reply **reply_out)
+{
+    Ledger__V1__RequestBody body = LEDGER__V1__REQUEST_BODY__INIT;
+    body.kind_case = LEDGER__V1__REQUEST_BODY__KIND_QUERY;
+    /* The body only reads the query; protobuf-c's struct is not const. */
+    body.query = (Ledger__V1__Query *)(uintptr_t)query;
+    Ledger__V1__Reply *reply = NULL;
+    enum ledger_err err = client_request(client, &body, &reply);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (reply->query == NULL) {
+        client_set_message(client, "the reply to a query carries no result");
+        ledger__v1__reply__free_unpacked(reply, NULL);
+        return LEDGER_ERR_PROTOCOL_ERROR;
+    }
+    *reply_out = reply;
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err ledger_query(struct ledger_client *client, const Ledger__V1__Query *query,
+                             Ledger__V1__QueryResult **result_out)
+{
+    if (client == NULL || query == NULL || result_out == NULL) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    Ledger__V1__Reply *reply = NULL;
+    enum ledger_err err = client_query_reply(client, query, &reply);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    /* protobuf-c allocates each sub-message on its own, so the result can be
+     * detached from the reply and freed alone later. */
+    *result_out = reply->query;
+    reply->query = NULL;
+    ledger__v1__reply__free_unpacked(reply, NULL);
+    return LEDGER_ERR_OK;
+}
+
+void ledger_query_result_free(Ledger__V1__QueryResult *result)
+{
+    if (result != NULL) {
+        ledger__v1__query_result__free_unpacked(result, NULL);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Checkpoints. */
+
+enum ledger_err ledger_checkpoint_read(const char *path, uint64_t *sequence_out)
+{
+    char text[CLIENT_CHECKPOINT_BYTES_MAX + 1];
+    size_t length = 0;
+    if (path == NULL || sequence_out == NULL) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno == ENOENT ? LEDGER_ERR_NOT_FOUND : LEDGER_ERR_IO_ERROR;
+    }
+    while (length < CLIENT_CHECKPOINT_BYTES_MAX) {
+        ssize_t got = read(fd, text + length, CLIENT_CHECKPOINT_BYTES_MAX - length);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            break;
+        }
+        length += (size_t)got;
+    }
+    close(fd);
+    while (length > 0 && (text[length - 1] == '\n' || text[length - 1] == '\r')) {
+        length--;
+    }
+    if (length == 0 || length > 20) {
+        return LEDGER_ERR_IO_ERROR;
+    }
+    uint64_t value = 0;
+    for (size_t i = 0; i < length; i++) {
+        if (text[i] < '0' || text[i] > '9') {
+            return LEDGER_ERR_IO_ERROR;
+        }
+        uint64_t digit = (uint64_t)(text[i] - '0');
+        if (value > (UINT64_MAX - digit) / 10) {
+            return LEDGER_ERR_IO_ERROR;
+        }
+        value = value * 10 + digit;
+    }
+    *sequence_out = value;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err client_write_all(int fd, const char *data, size_t size)
+{
+    size_t done = 0;
+    while (done < size) {
+        ssize_t wrote = write(fd, data + done, size - done);
+        if (wrote < 0 && errno == EINTR) {
+            continue;
+        }
+        if (wrote <= 0) {
+            return LEDGER_ERR_IO_ERROR;
+        }
+        done += (size_t)wrote;
+    }
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err ledger_checkpoint_write(const char *path, uint64_t sequence)
+{
+    enum ledger_err err = LEDGER_ERR_IO_ERROR;
+    if (path == NULL || path[0] == '\0') {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    size_t path_length = strlen(path);
+    char *temporary = malloc(path_length + 5);
+    char *directory = malloc(path_length + 2);
+    int fd = -1;
+    if (temporary == NULL || directory == NULL) {
+        err = LEDGER_ERR_NO_MEMORY;
+        goto cleanup;
+    }
+    memcpy(temporary, path, path_length);
+    memcpy(temporary + path_length, ".tmp", 5);
+    memcpy(directory, path, path_length + 1);
+    char *slash = strrchr(directory, '/');
+    if (slash == NULL) {
+        memcpy(directory, ".", 2);
+    } else if (slash == directory) {
+        slash[1] = '\0';
+    } else {
+        *slash = '\0';
+    }
+    char text[32];
+    int length = snprintf(text, sizeof text, "%llu\n", (unsigned long long)sequence);
+    fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        goto cleanup;
+    }
+    if (client_write_all(fd, text, (size_t)length) != LEDGER_ERR_OK || fsync(fd) != 0) {
+        goto cleanup;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        goto cleanup;
+    }
+    fd = -1;
+    if (rename(temporary, path) != 0) {
+        goto cleanup;
+    }
+    /* The rename is durable only once the directory entry is. */
+    fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        goto cleanup;
+    }
+    err = LEDGER_ERR_OK;
+cleanup:
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(temporary);
+    free(directory);
+    return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Subscriptions. */
+
+static enum ledger_err client_events_open(struct ledger_client *client)
+{
+    if (client->events_url == NULL || client->events_socket >= 0) {
+        return LEDGER_ERR_OK;
+    }
+    int socket = nn_socket(AF_SP, NN_SUB);
+    if (socket < 0) {
+        return LEDGER_ERR_INTERNAL;
+    }
+    if (nn_setsockopt(socket, NN_SUB, NN_SUB_SUBSCRIBE, "", 0) != 0 ||
+        nn_connect(socket, client->events_url) < 0) {
+        nn_close(socket);
+        client_set_message(client, "cannot connect to the events socket %s", client->events_url);
+        return LEDGER_ERR_UNREACHABLE;
+    }
+    client->events_socket = socket;
+    return LEDGER_ERR_OK;
+}
+
+static bool client_stopped(const struct ledger_subscription *subscription)
+{
+    return subscription->stop != NULL && *subscription->stop != 0;
+}
+
+/* Waits up to poll_ms for a doorbell (or just waits, without an events
+ * socket). Returns early when the stop flag is set. */
+static void client_wait(struct ledger_client *client, const struct ledger_subscription *subscription,
+                        uint32_t poll_ms)
+{
+    uint32_t waited_ms = 0;
+    while (waited_ms < poll_ms && !client_stopped(subscription)) {
+        uint32_t slice_ms = poll_ms - waited_ms;
+        if (slice_ms > CLIENT_WAIT_SLICE_MS) {
+            slice_ms = CLIENT_WAIT_SLICE_MS;
+        }
+        if (client->events_socket >= 0) {
+            struct nn_pollfd pollfd = {.fd = client->events_socket, .events = NN_POLLIN};
+            int ready = nn_poll(&pollfd, 1, (int)slice_ms);
+            if (ready > 0 && (pollfd.revents & NN_POLLIN) != 0) {
+                /* Drain: each doorbell says only "something new"; one query
+                 * fetches all of it. */
+                for (int i = 0; i < CLIENT_DOORBELLS_DRAIN_MAX; i++) {
+                    void *buffer = NULL;
+                    int got = nn_recv(client->events_socket, &buffer, NN_MSG, NN_DONTWAIT);
+                    if (got < 0) {
+                        break;
+                    }
+                    nn_freemsg(buffer);
+                }
+                return;
+            }
+        } else {
+            poll(NULL, 0, (int)slice_ms);
+        }
+        waited_ms += slice_ms;
+    }
+}
+
+enum ledger_err ledger_subscribe(struct ledger_client *client,
+                                 const struct ledger_subscription *subscription,
+                                 ledger_event_fn callback, void *context)
+{
+    enum ledger_err err;
+    if (client == NULL || subscription == NULL || callback == NULL ||
+        subscription->type_count > LEDGER_EVENT_TYPES_FILTER_MAX ||
+        (subscription->type_count > 0 && subscription->types == NULL) ||
+        subscription->page_limit > LEDGER_EVENTS_PAGE_MAX) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    uint64_t position = subscription->after_sequence;
+    if (subscription->checkpoint_path != NULL) {
+        err = ledger_checkpoint_read(subscription->checkpoint_path, &position);
+        if (err == LEDGER_ERR_NOT_FOUND) {
+            position = subscription->after_sequence;
+        } else if (err != LEDGER_ERR_OK) {
+            client_set_message(client, "cannot read the checkpoint file %s",
+                               subscription->checkpoint_path);
+            return err;
+        }
+    }
+    uint64_t checkpointed = position;
+    uint32_t poll_ms = subscription->poll_interval_ms != 0 ? subscription->poll_interval_ms
+                                                           : LEDGER_CLIENT_POLL_MS_DEFAULT;
+    /* Listen before the first query, so that a commit after that query rings
+     * a bell we hear. */
+    if (subscription->follow) {
+        err = client_events_open(client);
+        if (err != LEDGER_ERR_OK) {
+            return err;
+        }
+    }
+    Ledger__V1__EventsQuery events = LEDGER__V1__EVENTS_QUERY__INIT;
+    events.limit = subscription->page_limit;
+    events.customer_id = (char *)(uintptr_t)(subscription->customer_id != NULL
+                                                 ? subscription->customer_id
+                                                 : "");
+    events.types = (char **)(uintptr_t)subscription->types;
+    events.n_types = subscription->type_count;
+    events.include_proofs = subscription->include_proofs;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.partner_id =
+        (char *)(uintptr_t)(subscription->partner_id != NULL ? subscription->partner_id : "");
+    query.kind_case = LEDGER__V1__QUERY__KIND_EVENTS;
+    query.events = &events;
+
+    for (;;) {
+        if (client_stopped(subscription)) {
+            return LEDGER_ERR_OK;
+        }
+        events.after_sequence = position;
+        Ledger__V1__Reply *reply = NULL;
+        err = client_query_reply(client, &query, &reply);
+        if (err != LEDGER_ERR_OK) {
+            return err;
+        }
+        const Ledger__V1__QueryResult *result = reply->query;
+        uint64_t before = position;
+        bool stop = false;
+        for (size_t i = 0; i < result->n_events && !stop; i++) {
+            const Ledger__V1__EventEntry *entry = result->events[i];
+            if (entry == NULL || entry->event == NULL || entry->event->sequence <= position) {
+                client_set_message(client, "the daemon returned events out of order");
+                err = LEDGER_ERR_PROTOCOL_ERROR;
+                goto page_failed;
+            }
+            stop = callback(context, entry) != 0;
+            position = entry->event->sequence;
+            bool last_of_page = i + 1 == result->n_events;
+            if (subscription->checkpoint_path != NULL &&
+                (subscription->checkpoint_mode == LEDGER_CHECKPOINT_EACH_EVENT || stop ||
+                 last_of_page)) {
+                err = ledger_checkpoint_write(subscription->checkpoint_path, position);
+                if (err != LEDGER_ERR_OK) {
+                    client_set_message(client, "cannot write the checkpoint file %s",
+                                       subscription->checkpoint_path);
+                    goto page_failed;
+                }
+                checkpointed = position;
+            }
+        }
+        if (stop) {
+            ledger__v1__reply__free_unpacked(reply, NULL);
+            return LEDGER_ERR_OK;
+        }
+        /* Events filtered out still move the position: the daemon examined
+         * up to last_sequence. */
+        if (result->last_sequence > position) {
+            position = result->last_sequence;
+        }
+        if (subscription->checkpoint_path != NULL && position != checkpointed) {
+            err = ledger_checkpoint_write(subscription->checkpoint_path, position);
+            if (err != LEDGER_ERR_OK) {
+                client_set_message(client, "cannot write the checkpoint file %s",
+                                   subscription->checkpoint_path);
+                goto page_failed;
+            }
+            checkpointed = position;
+        }
+        uint64_t head = reply->head_sequence;
+        ledger__v1__reply__free_unpacked(reply, NULL);
+        bool progressed = position > before;
+        if (progressed && position < head) {
+            continue; /* more pages are waiting */
+        }
+        if (!subscription->follow) {
+            return LEDGER_ERR_OK;
+        }
+        if (!progressed || position >= head) {
+            client_wait(client, subscription, poll_ms);
+        }
+        continue;
+    page_failed:
+        ledger__v1__reply__free_unpacked(reply, NULL);
+        return err;
+    }
+}

@@ -1,0 +1,204 @@
+/*
+ * ledger.h: libledger, the C client library of ledgerd.
+ *
+ * Owns: talking to a running daemon: one authenticated request/reply
+ * connection (nanomsg REQ, HMAC-SHA256 signed requests), sending commands and
+ * atomic batches with safe retries, running queries, and following the event
+ * log (catch-up through the paged events query, then live on the daemon's
+ * doorbell) with an optional checkpoint file.
+ * Does not own: deciding anything (the daemon does), printing (ledgerctl).
+ *
+ * The schema is public: commands, queries and their results are the protobuf-c
+ * types generated from proto/ledger.proto (installed beside this header as
+ * <ledger/ledger.pb-c.h>), so callers build a Ledger__V1__Command with the
+ * generated *__init macros and read Ledger__V1__QueryResult rows directly.
+ * Callers therefore compile against protobuf-c's header and link its runtime;
+ * `pkg-config --cflags --libs libledger` gives both. Error codes are the
+ * project's one table (<ledger/error.h>): the same names the daemon logs and
+ * the command line prints; ledger_err_name() and ledger_strerror() come with
+ * the library.
+ *
+ * Threads: a struct ledger_client is used by one thread at a time. Separate
+ * clients are independent.
+ *
+ * Wire protocol (docs/protocol.md): each request is a serialized
+ * ledger.v1.Request {signed, mac} where signed is a SignedRequest
+ * {principal_id, timestamp_us, 16-byte nonce, body} and mac is
+ * HMAC-SHA256(principal secret, signed). The reply echoes the nonce.
+ *
+ * Retries: a request that gets no reply within timeout_ms is sent again,
+ * byte for byte (same nonce, same command ids), up to `retries` more times.
+ * The daemon answers a command it already committed with its original result
+ * and duplicate = true, so a retry never commits twice. Because the bytes are
+ * the same, the request's timestamp is not refreshed: the daemon accepts it
+ * for LEDGER_AUTH_WINDOW (five minutes) after it was signed.
+ */
+#ifndef LEDGER_CLIENT_H
+#define LEDGER_CLIENT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "ledger.pb-c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A principal's secret: 32 bytes; key files hold it as 64 lower-case hex
+ * characters followed by a newline. */
+#define LEDGER_CLIENT_SECRET_BYTES 32
+/* Room for a command id made by ledger_command_id_new: "c-" + 32 hex + NUL. */
+#define LEDGER_CLIENT_COMMAND_ID_SIZE 35
+/* Defaults when the options leave them 0. */
+#define LEDGER_CLIENT_TIMEOUT_MS_DEFAULT 10000
+#define LEDGER_CLIENT_POLL_MS_DEFAULT    2000
+
+struct ledger_client;
+
+struct ledger_options {
+    const char *request_url; /* borrowed; required, e.g. "ipc:///srv/ledger/ledger.sock" */
+    const char *events_url;  /* borrowed; NULL: subscriptions poll on their timer only */
+    const char *principal_id; /* borrowed; required */
+    /* Exactly one of secret and key_file. Both borrowed; the client keeps its
+     * own copy of the secret and wipes it in ledger_close. */
+    const uint8_t *secret; /* LEDGER_CLIENT_SECRET_BYTES bytes */
+    const char *key_file;  /* path of a key file (64 hex characters and a newline) */
+    uint32_t timeout_ms;   /* per attempt; 0: LEDGER_CLIENT_TIMEOUT_MS_DEFAULT */
+    uint32_t retries;      /* resends after a timeout (0: send once) */
+};
+
+/* Opens a client. Connecting is asynchronous: an absent daemon shows up as
+ * UNREACHABLE at the first request, not here.
+ * options: borrowed for the duration of the call.
+ * out: written on success; release with ledger_close.
+ * Errors: INVALID_ARGUMENT (an option missing or malformed), IO_ERROR (the key file cannot be read or does not
+ * hold 64 hex characters), UNREACHABLE (the URL is not one nanomsg accepts),
+ * NO_MEMORY, INTERNAL (libsodium failed to initialize). */
+__attribute__((warn_unused_result)) enum ledger_err
+ledger_connect(const struct ledger_options *options, struct ledger_client **out);
+
+/* Closes the sockets, wipes the secret and frees the client. NULL is a no-op. */
+void ledger_close(struct ledger_client *client);
+
+/* Writes a fresh command id, "c-" followed by 32 hex digits of 16 random
+ * bytes, into out (LEDGER_CLIENT_COMMAND_ID_SIZE bytes, NUL-terminated). */
+void ledger_command_id_new(char out[LEDGER_CLIENT_COMMAND_ID_SIZE]);
+
+/* Sends commands as one atomic batch (all are committed or none).
+ * commands: borrowed array of `count` borrowed commands (1 <= count). A
+ * command whose command_id is NULL or "" is sent with a fresh id from
+ * ledger_command_id_new (the caller's struct is not modified; make the id
+ * yourself when you need to know it).
+ * reply_out: on OK, the daemon's reply (results[i] answers commands[i]; a
+ * result with duplicate = true is the answer to an earlier identical
+ * command, which is success); free with ledger_reply_free. Not written on
+ * failure.
+ * Errors: any code the daemon replies with (ledger_error_message and
+ * ledger_error_index tell the details), INVALID_ARGUMENT (count 0, a NULL
+ * command), TIMEOUT (no reply after every attempt), UNREACHABLE (no daemon
+ * listening), PROTOCOL_ERROR (a reply that does not decode or does not echo
+ * the request's nonce), NO_MEMORY. */
+__attribute__((warn_unused_result)) enum ledger_err
+ledger_execute(struct ledger_client *client, const Ledger__V1__Command *const *commands,
+               size_t count, Ledger__V1__Reply **reply_out);
+
+/* Frees a reply from ledger_execute. NULL is a no-op. */
+void ledger_reply_free(Ledger__V1__Reply *reply);
+
+/* Runs one query.
+ * query: borrowed.
+ * result_out: on OK, the result; free with ledger_query_result_free.
+ * Errors: as ledger_execute. */
+__attribute__((warn_unused_result)) enum ledger_err
+ledger_query(struct ledger_client *client, const Ledger__V1__Query *query,
+             Ledger__V1__QueryResult **result_out);
+
+/* Frees a result from ledger_query. NULL is a no-op. */
+void ledger_query_result_free(Ledger__V1__QueryResult *result);
+
+/* The daemon's message for the last failed call of this client ("" when there
+ * is none): owned by the client, valid until its next call. */
+const char *ledger_error_message(const struct ledger_client *client);
+/* For a refused batch: the index of the command that was refused. */
+uint32_t ledger_error_index(const struct ledger_client *client);
+/* The newest committed sequence the daemon reported in its last reply. */
+uint64_t ledger_head_sequence(const struct ledger_client *client);
+
+/* ------------------------------------------------------------------------ */
+/* Following the event log. */
+
+/* When the checkpoint file is written. In both modes it is written only after
+ * the callback returned for the events it covers, so a consumer is never
+ * skipped past an event it did not see. A process killed after a callback
+ * returned but before the checkpoint reached the disk sees the events since
+ * the last checkpoint again on restart: at most one event in EACH_EVENT mode,
+ * at most one page in EACH_PAGE mode. A consumer that must never see an event
+ * twice across crashes keeps the last sequence it processed together with
+ * its own effect (in the same file or transaction) and starts from there
+ * (after_sequence, no checkpoint file); the sequence numbers make that easy. */
+enum ledger_checkpoint_mode {
+    LEDGER_CHECKPOINT_EACH_EVENT = 0, /* after every callback (one fsync each) */
+    LEDGER_CHECKPOINT_EACH_PAGE = 1,  /* after the last callback of each page */
+};
+
+/* Called once per event, in sequence order, never twice for one sequence
+ * within a ledger_subscribe call. entry: borrowed, valid during the call
+ * (entry->event is the decoded event, entry->record its stored bytes).
+ * Return 0 to go on, anything else to stop: ledger_subscribe then records
+ * this event in the checkpoint and returns OK. */
+typedef int (*ledger_event_fn)(void *context, const Ledger__V1__EventEntry *entry);
+
+struct ledger_subscription {
+    /* Start after this sequence (0: from the first event). Ignored when the
+     * checkpoint file exists: then it holds the start. */
+    uint64_t after_sequence;
+    /* borrowed; NULL: no checkpoint. Holds the last delivered (or examined)
+     * sequence as decimal digits and a newline, replaced atomically (temp
+     * file, fsync, rename, fsync of the directory). */
+    const char *checkpoint_path;
+    enum ledger_checkpoint_mode checkpoint_mode;
+    const char *partner_id;   /* borrowed; NULL or "": the principal's own partner */
+    const char *customer_id;  /* borrowed; NULL or "": every customer in scope */
+    const char *const *types; /* borrowed; event type names, e.g. "reservation_purchased" */
+    size_t type_count;
+    uint32_t page_limit;       /* events per query; 0: the daemon's default */
+    uint32_t poll_interval_ms; /* re-query this often without a doorbell; 0: default */
+    bool follow;               /* false: return OK once caught up with the head */
+    bool include_proofs;       /* ask for inclusion proofs with each event */
+    /* borrowed; NULL or a flag that a signal handler may set: checked between
+     * events and while waiting; when set, ledger_subscribe returns OK. */
+    volatile sig_atomic_t *stop;
+};
+
+/* Delivers every event after the start, in order and once each, to callback:
+ * first what is already committed (catch-up, page by page), then, when
+ * follow is set, new events as they are committed: the daemon rings a
+ * doorbell on events_url after each commit, and the library also re-queries
+ * every poll_interval_ms, so a doorbell lost on the way only delays delivery.
+ * subscription: borrowed for the duration of the call.
+ * Errors: what ledger_query returns (a refusal, TIMEOUT, UNREACHABLE...),
+ * IO_ERROR (the checkpoint cannot be read, holds something other than a
+ * sequence, or cannot be written), PROTOCOL_ERROR (the daemon returned events
+ * out of order). The checkpoint always names the last event whose callback
+ * returned. */
+__attribute__((warn_unused_result)) enum ledger_err
+ledger_subscribe(struct ledger_client *client, const struct ledger_subscription *subscription,
+                 ledger_event_fn callback, void *context);
+
+/* Reads a checkpoint file. sequence_out: written on OK. NOT_FOUND when the
+ * file does not exist, IO_ERROR when it cannot be read or is malformed. */
+__attribute__((warn_unused_result)) enum ledger_err
+ledger_checkpoint_read(const char *path, uint64_t *sequence_out);
+/* Replaces a checkpoint file atomically. IO_ERROR on failure. */
+__attribute__((warn_unused_result)) enum ledger_err ledger_checkpoint_write(const char *path,
+                                                                            uint64_t sequence);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * server.h: the daemon's event loop: sockets, group commit, replies, doorbell.
+ *
+ * Owns: one libuv loop; the nanomsg request socket (raw REP, so that many
+ * requests can be in flight) and the doorbell socket (PUB), both polled
+ * through their NN_RCVFD on the loop (the only includer of <uv.h> and
+ * the nanomsg headers on the daemon side); the queue of authenticated command
+ * batches and the group commit that hands them to the engine on libuv's
+ * thread pool; replies; shutdown on SIGTERM/SIGINT; the counters below.
+ * Does not own: authentication (auth), decisions, storage and queries
+ * (engine), settings (config), the process (main).
+ *
+ * Invariants:
+ * - A command's reply is sent only after engine_execute returned for its group,
+ *   that is after its commit is durable.
+ * - At most one group is committing; requests arriving meanwhile wait for the
+ *   next group (at most LEDGER_GROUP_REQUESTS_MAX requests each).
+ * - At most LEDGER_INFLIGHT_REQUESTS_MAX command requests wait or commit; past
+ *   that the request socket is not read until the queue drains.
+ * - Queries are answered at once on the loop thread (LMDB read transactions
+ *   never wait for the writer).
+ * - A doorbell is published after each commit that appended; a subscriber that
+ *   does not read loses doorbells, it never slows commits.
+ * - Nothing from the network can reach an assertion.
+ */
+#ifndef LEDGER_SERVER_H
+#define LEDGER_SERVER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "error.h"
+
+/* Extra bytes nanomsg accepts past request_bytes_max (NN_RCVMAXSIZE), so that
+ * a request somewhat over the limit still gets a TOO_LARGE reply; nanomsg
+ * drops the connection of a peer that sends more than NN_RCVMAXSIZE. */
+#define SERVER_RECEIVE_SLACK_BYTES (64 * 1024)
+/* Messages read from the request socket per loop wake-up, so that commits
+ * finishing and signals are not starved by a flood of requests. */
+#define SERVER_RECEIVE_BURST_MAX 256
+/* After the last reply of a shutdown, the sockets stay open this long:
+ * nanomsg 1.x has no working NN_LINGER, and its I/O thread needs a moment to
+ * hand the last replies to the kernel before nn_close discards them. */
+#define SERVER_LINGER_MS 200
+
+struct server;
+
+struct server_options {
+    const char *listen_url;      /* borrowed: request socket address */
+    const char *events_url;      /* borrowed: doorbell socket address */
+    const char *data_dir;        /* borrowed: for the start line only */
+    const char *version;         /* borrowed: for the start line only */
+    size_t request_bytes_max;    /* TOO_LARGE past it */
+    uint32_t batch_commands_max; /* BATCH_TOO_LARGE past it */
+    int64_t auth_window_us;      /* STALE_REQUEST past it */
+    uint32_t slow_commit_ms;     /* commits slower than this are logged; 0 = never */
+};
+
+/* What the server counted since it started. Written by the loop thread only
+ * (relaxed atomics, so a metrics thread may read them at any time). */
+struct server_counters {
+    _Atomic uint64_t requests_received;   /* messages read from the request socket */
+    _Atomic uint64_t requests_refused;    /* answered with a code other than OK */
+    _Atomic uint64_t requests_too_large;  /* of which TOO_LARGE */
+    _Atomic uint64_t auth_failures;       /* of which authentication codes (10..13) */
+    _Atomic uint64_t queries_answered;    /* queries answered OK */
+    _Atomic uint64_t commands_accepted;   /* commands of batches answered OK */
+    _Atomic uint64_t commits;             /* engine_execute calls (groups) */
+    _Atomic uint64_t commit_failures;     /* groups that failed as a whole */
+    _Atomic uint64_t commit_requests;     /* requests in all groups */
+    _Atomic uint64_t commit_latency_us_sum;
+    _Atomic uint64_t commit_latency_us_max;
+    _Atomic uint64_t slow_commits;        /* commits over slow_commit_ms */
+    _Atomic uint64_t inflight_requests;   /* gauge: command requests not yet answered */
+    _Atomic uint64_t backpressure_pauses; /* times reading stopped at the in-flight bound */
+    _Atomic uint64_t replies_dropped;     /* replies nanomsg refused (peer gone) */
+    _Atomic uint64_t doorbells_published;
+    _Atomic uint64_t doorbells_dropped;   /* publishes nanomsg refused */
+};
+
+/* Binds the sockets and prepares the loop. `engine` is borrowed and must
+ * outlive the server. UNAVAILABLE when an address cannot be bound (the reason
+ * is logged), INVALID_ARGUMENT for a bad address, NO_MEMORY, INTERNAL. */
+__attribute__((warn_unused_result)) enum ledger_err
+server_create(struct engine *engine, const struct server_options *options, struct server **out);
+
+/* Serves until SIGTERM or SIGINT, then stops reading, commits and answers
+ * every request already accepted, closes the sockets and returns OK once the
+ * loop has closed cleanly (uv_loop_close returned 0). INTERNAL otherwise. */
+__attribute__((warn_unused_result)) enum ledger_err server_run(struct server *server);
+
+/* Frees the server (after server_run returned, or instead of it). NULL is fine. */
+void server_destroy(struct server *server);
+
+/* The counters, for metrics; valid until server_destroy. */
+const struct server_counters *server_counters(const struct server *server);
+
+#endif

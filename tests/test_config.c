@@ -1,0 +1,287 @@
+/*
+ * test_config.c: the daemon's settings (daemon/config.c): defaults, every
+ * setting read from a config file and from the command line, and refusals of
+ * bad values, unknown keys and sections, repeated keys and malformed lines,
+ * each with the file name and line number in the message.
+ *
+ * Method: configs are given as strings (config_load_string) or written to a
+ * fresh directory; the sample written by config_write_sample must load both
+ * as written and with every line uncommented.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "ledger_limits.h"
+#include "test_util.h"
+
+static void test_config_defaults(void **state)
+{
+    (void)state;
+    struct config config;
+    config_defaults(&config);
+    assert_string_equal(config.data_dir, "./ledger-data");
+    assert_string_equal(config.listen, "");
+    assert_string_equal(config.events, "");
+    assert_int_equal(config.request_bytes_max, LEDGER_REQUEST_BYTES_DEFAULT);
+    assert_int_equal(config.batch_commands_max, LEDGER_BATCH_COMMANDS_DEFAULT);
+    assert_int_equal(config.map_bytes_max, LEDGER_MAP_BYTES_MAX_DEFAULT);
+    assert_int_equal(config.auth_window_s, 300);
+    assert_int_equal(config.log_level, LOG_LEVEL_INFO);
+    assert_string_equal(config.metrics_listen, "");
+    assert_int_equal(config.slow_commit_ms, 100);
+}
+
+static void test_config_every_setting(void **state)
+{
+    (void)state;
+    struct config config;
+    config_defaults(&config);
+    char error[CONFIG_ERROR_SIZE] = "";
+    const char *text = "# a comment\n"
+                       "; another\n"
+                       "data = /srv/ledger\n"
+                       "listen = tcp://127.0.0.1:7300\n"
+                       "events = ipc:///run/ledger/events.sock\n"
+                       "request_bytes_max = 2M\n"
+                       "batch_commands_max = 50\n"
+                       "map_bytes_max = 1G\n"
+                       "auth_window_s = 60\n"
+                       "log_level = debug\n"
+                       "metrics_listen = 127.0.0.1:9108\n"
+                       "slow_commit_ms = 250\n";
+    assert_int_equal(config_load_string(&config, text, "t.conf", error), LEDGER_ERR_OK);
+    assert_string_equal(config.data_dir, "/srv/ledger");
+    assert_string_equal(config.listen, "tcp://127.0.0.1:7300");
+    assert_string_equal(config.events, "ipc:///run/ledger/events.sock");
+    assert_int_equal(config.request_bytes_max, 2 * 1024 * 1024);
+    assert_int_equal(config.batch_commands_max, 50);
+    assert_int_equal(config.map_bytes_max, UINT64_C(1) << 30);
+    assert_int_equal(config.auth_window_s, 60);
+    assert_int_equal(config.log_level, LOG_LEVEL_DEBUG);
+    assert_string_equal(config.metrics_listen, "127.0.0.1:9108");
+    assert_int_equal(config.slow_commit_ms, 250);
+
+    /* The same under a [ledgerd] section; metrics off again. */
+    config_defaults(&config);
+    assert_int_equal(config_load_string(&config,
+                                        "[ledgerd]\nlog_level = warn\nmetrics_listen = off\n"
+                                        "slow_commit_ms = 0\n",
+                                        "t.conf", error),
+                     LEDGER_ERR_OK);
+    assert_int_equal(config.log_level, LOG_LEVEL_WARN);
+    assert_string_equal(config.metrics_listen, "");
+    assert_int_equal(config.slow_commit_ms, 0);
+}
+
+/* Loads `text` expecting a refusal whose message starts with `prefix` and
+ * contains `words`. */
+static void expect_refused(const char *text, const char *prefix, const char *words)
+{
+    struct config config;
+    config_defaults(&config);
+    char error[CONFIG_ERROR_SIZE] = "";
+    assert_int_equal(config_load_string(&config, text, "bad.conf", error),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    if (strncmp(error, prefix, strlen(prefix)) != 0 || strstr(error, words) == NULL) {
+        fail_msg("config \"%s\": error \"%s\" lacks \"%s\" / \"%s\"", text, error, prefix, words);
+    }
+}
+
+static void test_config_bad_values(void **state)
+{
+    (void)state;
+    expect_refused("listen = http://x:1\n", "bad.conf:1: ", "ipc:// or tcp://");
+    expect_refused("\n\nlisten = tcp://host\n", "bad.conf:3: ", "host:port");
+    expect_refused("listen = tcp://host:0\n", "bad.conf:1: ", "port");
+    expect_refused("listen = tcp://host:65536\n", "bad.conf:1: ", "port");
+    expect_refused("listen = ipc://\n", "bad.conf:1: ", "without a path");
+    expect_refused("events = ipc:///"
+                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+                   "bad.conf:1: ", "IPC socket path longer");
+    expect_refused("request_bytes_max = 100\n", "bad.conf:1: ", "request_bytes_max");
+    expect_refused("request_bytes_max = 65M\n", "bad.conf:1: ", "1024 to");
+    expect_refused("request_bytes_max = -5\n", "bad.conf:1: ", "byte count");
+    expect_refused("request_bytes_max = 1X\n", "bad.conf:1: ", "byte count");
+    expect_refused("batch_commands_max = 0\n", "bad.conf:1: ", "1 to 100000");
+    expect_refused("batch_commands_max = 100001\n", "bad.conf:1: ", "1 to 100000");
+    expect_refused("batch_commands_max = 12abc\n", "bad.conf:1: ", "whole number");
+    expect_refused("batch_commands_max = 99999999999999999999999\n", "bad.conf:1: ",
+                   "whole number");
+    expect_refused("map_bytes_max = 1M\n", "bad.conf:1: ", "64M to 16T");
+    expect_refused("map_bytes_max = 17T\n", "bad.conf:1: ", "64M to 16T");
+    expect_refused("map_bytes_max = 99999999999T\n", "bad.conf:1: ", "64M to 16T");
+    expect_refused("auth_window_s = 0\n", "bad.conf:1: ", "1 to 3600");
+    expect_refused("auth_window_s = 3601\n", "bad.conf:1: ", "1 to 3600");
+    expect_refused("auth_window_s = 1.5\n", "bad.conf:1: ", "whole number");
+    expect_refused("log_level = verbose\n", "bad.conf:1: ", "error, warn, info, debug");
+    expect_refused("log_level = INFO\n", "bad.conf:1: ", "error, warn, info, debug");
+    expect_refused("metrics_listen = 9108\n", "bad.conf:1: ", "host:port");
+    expect_refused("slow_commit_ms = 3600001\n", "bad.conf:1: ", "0 (off)");
+    expect_refused("slow_commit_ms = -1\n", "bad.conf:1: ", "whole number");
+    expect_refused("data = \n", "bad.conf:1: ", "data directory");
+}
+
+static void test_config_unknown_and_malformed(void **state)
+{
+    (void)state;
+    expect_refused("log_level = info\nlisten_url = ipc:///x\n", "bad.conf:2: ",
+                   "unknown setting \"listen_url\"");
+    expect_refused("[server]\nlog_level = info\n", "bad.conf:2: ", "unknown section [server]");
+    expect_refused("log_level = info\nlog_level = debug\n", "bad.conf:2: ",
+                   "log_level given twice");
+    expect_refused("log_level info\n", "bad.conf:1: ", "not a `key = value` line");
+    expect_refused("[ledgerd\nlog_level = info\n", "bad.conf:1: ", "not a `key = value` line");
+    /* The first bad line is reported, and the later good lines do not hide it. */
+    expect_refused("log_level = info\nbogus = 1\nauth_window_s = 0\n", "bad.conf:2: ", "bogus");
+}
+
+static void test_config_set_from_command_line(void **state)
+{
+    (void)state;
+    struct config config;
+    config_defaults(&config);
+    char error[CONFIG_ERROR_SIZE] = "";
+    assert_int_equal(config_set(&config, "log_level", "error", error), LEDGER_ERR_OK);
+    assert_int_equal(config.log_level, LOG_LEVEL_ERROR);
+    /* A refused value leaves the setting as it was and names it. */
+    assert_int_equal(config_set(&config, "auth_window_s", "0", error),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(config.auth_window_s, 300);
+    assert_non_null(strstr(error, "auth_window_s"));
+    assert_int_equal(config_set(&config, "nope", "1", error), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(error, "unknown setting \"nope\"");
+    assert_true(config_key_known("slow_commit_ms"));
+    assert_false(config_key_known("slow-commit-ms"));
+    assert_false(config_key_known(NULL));
+}
+
+static void test_config_bytes(void **state)
+{
+    (void)state;
+    uint64_t bytes = 0;
+    assert_true(config_parse_bytes("0", &bytes));
+    assert_int_equal(bytes, 0);
+    assert_true(config_parse_bytes("1536", &bytes));
+    assert_int_equal(bytes, 1536);
+    assert_true(config_parse_bytes("4K", &bytes));
+    assert_int_equal(bytes, 4096);
+    assert_true(config_parse_bytes("3MiB", &bytes));
+    assert_int_equal(bytes, 3 * 1024 * 1024);
+    assert_true(config_parse_bytes("2T", &bytes));
+    assert_int_equal(bytes, UINT64_C(2) << 40);
+    assert_false(config_parse_bytes("", &bytes));
+    assert_false(config_parse_bytes("K", &bytes));
+    assert_false(config_parse_bytes(" 4K", &bytes));
+    assert_false(config_parse_bytes("+4", &bytes));
+    assert_false(config_parse_bytes("4 K", &bytes));
+    assert_false(config_parse_bytes("4k", &bytes));
+    assert_false(config_parse_bytes("16777216T", &bytes)); /* 2^64: overflow */
+    assert_false(config_parse_bytes("18446744073709551616", &bytes));
+}
+
+static void test_config_file_and_sample(void **state)
+{
+    (void)state;
+    char dir[512], path[600];
+    test_make_dir(dir, sizeof dir, "config");
+    snprintf(path, sizeof path, "%s/ledgerd.conf", dir);
+    struct config config;
+    config_defaults(&config);
+    char error[CONFIG_ERROR_SIZE] = "";
+    assert_int_equal(config_load(&config, path, error), LEDGER_ERR_IO_ERROR);
+    assert_non_null(strstr(error, path));
+
+    assert_int_equal(config_write_sample(path, dir), LEDGER_ERR_OK);
+    /* Never over an existing file. */
+    assert_int_equal(config_write_sample(path, dir), LEDGER_ERR_IO_ERROR);
+    assert_int_equal(config_load(&config, path, error), LEDGER_ERR_OK);
+    struct config defaults;
+    config_defaults(&defaults);
+    assert_memory_equal(&config, &defaults, sizeof config);
+
+    /* Every setting is in the sample, and uncommented the sample still loads
+     * (to the defaults, the data dir and the addresses shown). */
+    FILE *file = fopen(path, "r");
+    assert_non_null(file);
+    static char text[16384], uncommented[16384];
+    size_t size = fread(text, 1, sizeof text - 1, file);
+    fclose(file);
+    text[size] = '\0';
+    const char *keys[] = {"data",          "listen",        "events",    "request_bytes_max",
+                          "batch_commands_max", "map_bytes_max", "auth_window_s",
+                          "log_level",     "metrics_listen", "slow_commit_ms"};
+    size_t used = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            char prefix[64];
+            snprintf(prefix, sizeof prefix, "# %s = ", keys[i]);
+            if (strncmp(line, prefix, strlen(prefix)) == 0) {
+                line += 2;
+                break;
+            }
+        }
+        used += (size_t)snprintf(uncommented + used, sizeof uncommented - used, "%s\n", line);
+    }
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char wanted[64];
+        snprintf(wanted, sizeof wanted, "\n%s = ", keys[i]);
+        if (strstr(uncommented, wanted) == NULL) {
+            fail_msg("sample lacks %s", keys[i]);
+        }
+    }
+    config_defaults(&config);
+    assert_int_equal(config_load_string(&config, uncommented, "sample", error), LEDGER_ERR_OK);
+    assert_string_equal(config.data_dir, dir);
+    char listen[CONFIG_URL_SIZE];
+    assert_int_equal(config_default_url(dir, "ledger.sock", listen), LEDGER_ERR_OK);
+    assert_string_equal(config.listen, listen);
+    assert_int_equal(config.request_bytes_max, defaults.request_bytes_max);
+    assert_int_equal(config.map_bytes_max, defaults.map_bytes_max);
+    assert_int_equal(config.batch_commands_max, defaults.batch_commands_max);
+    assert_int_equal(config.auth_window_s, defaults.auth_window_s);
+    assert_int_equal(config.slow_commit_ms, defaults.slow_commit_ms);
+
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
+    test_remove_dir(dir);
+}
+
+static void test_config_default_url(void **state)
+{
+    (void)state;
+    char url[CONFIG_URL_SIZE];
+    assert_int_equal(config_default_url("/var/lib/ledger", "ledger.sock", url), LEDGER_ERR_OK);
+    assert_string_equal(url, "ipc:///var/lib/ledger/ledger.sock");
+    char long_dir[200];
+    memset(long_dir, 'd', sizeof long_dir - 1);
+    long_dir[0] = '/';
+    long_dir[sizeof long_dir - 1] = '\0';
+    assert_int_equal(config_default_url(long_dir, "ledger.sock", url),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_defaults),
+        cmocka_unit_test(test_config_every_setting),
+        cmocka_unit_test(test_config_bad_values),
+        cmocka_unit_test(test_config_unknown_and_malformed),
+        cmocka_unit_test(test_config_set_from_command_line),
+        cmocka_unit_test(test_config_bytes),
+        cmocka_unit_test(test_config_file_and_sample),
+        cmocka_unit_test(test_config_default_url),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,741 @@
+/*
+ * test_engine.c: the command pipeline of daemon/engine.c end to end, without
+ * sockets: initialization, idempotent retries, expected versions, batch
+ * atomicity, group commit isolation, restart, map growth, the data-directory
+ * lock, and the log queries (events, heads, proofs, explain).
+ * Method: a fresh data directory per test; commands built as protobuf structs,
+ * packed, and executed through engine_execute as the daemon does.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "crypto.h"
+#include "engine.h"
+#include "merkle.h"
+#include "test_util.h"
+
+#define NOW_US INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
+
+struct fixture {
+    char dir[512];
+    struct engine *engine;
+    struct engine_principal operator_principal;
+    struct engine_principal admin;
+    struct engine_principal customer_user;
+    int64_t now_us;
+    unsigned next_id;
+};
+
+static struct engine_principal make_principal(const char *id, Ledger__V1__Role role,
+                                              const char *partner, const char *customer,
+                                              const char *user)
+{
+    struct engine_principal p = {0};
+    snprintf(p.id, sizeof p.id, "%s", id);
+    p.role = role;
+    snprintf(p.partner_id, sizeof p.partner_id, "%s", partner);
+    snprintf(p.customer_id, sizeof p.customer_id, "%s", customer);
+    snprintf(p.user, sizeof p.user, "%s", user);
+    return p;
+}
+
+/* Packs a command; the caller frees data. */
+static ProtobufCBinaryData pack_command(Ledger__V1__Command *command)
+{
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(codec_pack(&command->base, &bytes, &size), LEDGER_ERR_OK);
+    ProtobufCBinaryData data = {.len = size, .data = bytes};
+    return data;
+}
+
+/* Executes one command as `principal`; returns the request's code. */
+static enum ledger_err run_bytes(struct fixture *f, const struct engine_principal *principal,
+                                 ProtobufCBinaryData *data, size_t count,
+                                 struct engine_request *request_out)
+{
+    struct engine_request request = {.principal = principal, .commands = data, .command_count = count};
+    f->now_us += 1000000;
+    enum ledger_err err = engine_execute(f->engine, &request, 1, f->now_us);
+    if (err == LEDGER_ERR_OK) {
+        err = request.err;
+    }
+    if (request_out) {
+        *request_out = request;
+    } else {
+        engine_request_clear(&request);
+    }
+    return err;
+}
+
+static enum ledger_err run(struct fixture *f, const struct engine_principal *principal,
+                           Ledger__V1__Command *command, struct engine_request *request_out)
+{
+    char id[32];
+    if (command->command_id == NULL || command->command_id[0] == '\0') {
+        snprintf(id, sizeof id, "cmd-%u", ++f->next_id);
+        command->command_id = id;
+    }
+    ProtobufCBinaryData data = pack_command(command);
+    enum ledger_err err = run_bytes(f, principal, &data, 1, request_out);
+    free(data.data);
+    command->command_id = NULL;
+    return err;
+}
+
+static uint64_t head(struct fixture *f)
+{
+    return engine_head_sequence(f->engine);
+}
+
+/* Commands used across tests. */
+static enum ledger_err add_partner(struct fixture *f, const char *partner)
+{
+    Ledger__V1__AddPartner body = LEDGER__V1__ADD_PARTNER__INIT;
+    body.partner_id = (char *)partner;
+    body.name = "Contoso Ltd";
+    Ledger__V1__Command c = LEDGER__V1__COMMAND__INIT;
+    c.body_case = LEDGER__V1__COMMAND__BODY_ADD_PARTNER;
+    c.add_partner = &body;
+    c.partner_id = (char *)partner;
+    return run(f, &f->operator_principal, &c, NULL);
+}
+
+static enum ledger_err add_principal(struct fixture *f, const struct engine_principal *p)
+{
+    Ledger__V1__AddPrincipal body = LEDGER__V1__ADD_PRINCIPAL__INIT;
+    body.principal_id = (char *)p->id;
+    body.role = p->role;
+    body.partner_id = (char *)p->partner_id;
+    body.customer_id = (char *)p->customer_id;
+    body.user = (char *)p->user;
+    Ledger__V1__Command c = LEDGER__V1__COMMAND__INIT;
+    c.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
+    c.add_principal = &body;
+    c.partner_id = (char *)p->partner_id;
+    return run(f, &f->operator_principal, &c, NULL);
+}
+
+static void customer_command(Ledger__V1__Command *c, const char *customer)
+{
+    Ledger__V1__Command init = LEDGER__V1__COMMAND__INIT;
+    *c = init;
+    c->customer_id = (char *)customer;
+}
+
+static enum ledger_err onboard(struct fixture *f, const char *customer)
+{
+    Ledger__V1__OnboardCustomer body = LEDGER__V1__ONBOARD_CUSTOMER__INIT;
+    body.name = "Fabrikam";
+    Ledger__V1__Command c;
+    customer_command(&c, customer);
+    c.body_case = LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER;
+    c.onboard_customer = &body;
+    return run(f, &f->admin, &c, NULL);
+}
+
+static enum ledger_err buy_subscription(struct fixture *f, const char *customer, const char *sub)
+{
+    Ledger__V1__PurchaseSubscription body = LEDGER__V1__PURCHASE_SUBSCRIPTION__INIT;
+    body.subscription_id = (char *)sub;
+    body.offer = LEDGER__V1__OFFER__OFFER_AZURE_PLAN;
+    Ledger__V1__Command c;
+    customer_command(&c, customer);
+    c.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION;
+    c.purchase_subscription = &body;
+    return run(f, &f->admin, &c, NULL);
+}
+
+static Ledger__V1__Command grant_command(const char *customer, Ledger__V1__GrantPermission *body)
+{
+    Ledger__V1__GrantPermission init = LEDGER__V1__GRANT_PERMISSION__INIT;
+    *body = init;
+    body->kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    Ledger__V1__Command c;
+    customer_command(&c, customer);
+    c.body_case = LEDGER__V1__COMMAND__BODY_GRANT_PERMISSION;
+    c.grant_permission = body;
+    return c;
+}
+
+static enum ledger_err assign_owner(struct fixture *f, const char *customer, const char *sub,
+                                    const char *user)
+{
+    Ledger__V1__AssignRole body = LEDGER__V1__ASSIGN_ROLE__INIT;
+    body.subscription_id = (char *)sub;
+    body.user = (char *)user;
+    body.role = LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER;
+    Ledger__V1__Command c;
+    customer_command(&c, customer);
+    c.body_case = LEDGER__V1__COMMAND__BODY_ASSIGN_ROLE;
+    c.assign_role = &body;
+    return run(f, &f->admin, &c, NULL);
+}
+
+static enum ledger_err buy_reservation(struct fixture *f, const struct engine_principal *who,
+                                       const char *customer, const char *sub,
+                                       struct engine_request *request_out)
+{
+    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT, retail = LEDGER__V1__MONEY__INIT;
+    price.amount_minor = 120000;
+    price.currency = "USD";
+    retail.amount_minor = 150000;
+    retail.currency = "USD";
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED;
+    Ledger__V1__PurchaseReservation body = LEDGER__V1__PURCHASE_RESERVATION__INIT;
+    body.billing_subscription_id = (char *)sub;
+    body.sku = "Standard_D2s_v5";
+    body.region = "westeurope";
+    body.quantity = 2;
+    body.term = LEDGER__V1__TERM__TERM_P1Y;
+    body.billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    body.scope = &scope;
+    body.price = &price;
+    body.retail_price = &retail;
+    Ledger__V1__Command c;
+    customer_command(&c, customer);
+    c.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION;
+    c.purchase_reservation = &body;
+    return run(f, who, &c, request_out);
+}
+
+/* A partner "p1" with an admin, a customer "c1" with an active Azure plan "s1",
+ * user "alice" Owner on it, and a customer-user principal for alice. */
+static void world(struct fixture *f)
+{
+    assert_int_equal(add_partner(f, "p1"), LEDGER_ERR_OK);
+    assert_int_equal(add_principal(f, &f->admin), LEDGER_ERR_OK);
+    assert_int_equal(add_principal(f, &f->customer_user), LEDGER_ERR_OK);
+    assert_int_equal(onboard(f, "c1"), LEDGER_ERR_OK);
+    assert_int_equal(buy_subscription(f, "c1", "s1"), LEDGER_ERR_OK);
+    assert_int_equal(assign_owner(f, "c1", "s1", "alice"), LEDGER_ERR_OK);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    test_make_dir(f->dir, sizeof f->dir, "engine");
+    char key_path[600];
+    snprintf(key_path, sizeof key_path, "%s/operator.key", f->dir);
+    struct engine_options options = {.data_dir = f->dir};
+    assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_OK);
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+    assert_int_equal(engine_principal_lookup(f->engine, "operator", &f->operator_principal),
+                     LEDGER_ERR_OK);
+    f->admin = make_principal("admin-1", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1", "", "");
+    f->customer_user =
+        make_principal("alice-1", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "p1", "c1", "alice");
+    f->now_us = NOW_US;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    engine_close(f->engine);
+    test_remove_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void test_engine_init_writes_operator_key(void **state)
+{
+    struct fixture *f = *state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/operator.key", f->dir);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    FILE *file = fopen(path, "r");
+    assert_non_null(file);
+    char hex[80] = {0};
+    assert_non_null(fgets(hex, sizeof hex, file));
+    fclose(file);
+    hex[strcspn(hex, "\n")] = '\0';
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    assert_int_equal(crypto_unhex(hex, secret, sizeof secret), LEDGER_ERR_OK);
+    assert_memory_equal(secret, f->operator_principal.secret, sizeof secret);
+    assert_int_equal(f->operator_principal.role, LEDGER__V1__ROLE__ROLE_OPERATOR);
+    assert_int_equal(head(f), 1);
+    /* A second init of the same directory is refused. */
+    struct engine_options options = {.data_dir = f->dir};
+    assert_int_equal(engine_init(&options, "operator", path), LEDGER_ERR_PRINCIPAL_EXISTS);
+}
+
+static void test_engine_second_open_is_locked(void **state)
+{
+    struct fixture *f = *state;
+    struct engine_options options = {.data_dir = f->dir};
+    struct engine *second = NULL;
+    assert_int_equal(engine_open(&options, &second), LEDGER_ERR_DATA_DIR_LOCKED);
+    assert_null(second);
+}
+
+static void test_engine_unknown_principal(void **state)
+{
+    struct fixture *f = *state;
+    struct engine_principal p;
+    assert_int_equal(engine_principal_lookup(f->engine, "nobody", &p),
+                     LEDGER_ERR_UNKNOWN_PRINCIPAL);
+    assert_int_equal(engine_principal_lookup(f->engine, "bad id with spaces", &p),
+                     LEDGER_ERR_UNKNOWN_PRINCIPAL);
+}
+
+static void test_engine_retry_same_content_is_duplicate(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command c = grant_command("c1", &body);
+    c.command_id = "grant-once";
+    ProtobufCBinaryData data = pack_command(&c);
+    struct engine_request first, second;
+    assert_int_equal(run_bytes(f, &f->admin, &data, 1, &first), LEDGER_ERR_OK);
+    uint64_t after_first = head(f);
+    assert_int_equal(run_bytes(f, &f->admin, &data, 1, &second), LEDGER_ERR_OK);
+    assert_int_equal(head(f), after_first);
+    assert_true(second.results[0].message.duplicate);
+    assert_false(first.results[0].message.duplicate);
+    assert_int_equal(second.results[0].message.first_sequence,
+                     first.results[0].message.first_sequence);
+    assert_int_equal(second.results[0].message.stream_version,
+                     first.results[0].message.stream_version);
+    engine_request_clear(&first);
+    engine_request_clear(&second);
+    free(data.data);
+
+    /* Same id, other content: refused, nothing appended. */
+    Ledger__V1__Command other = grant_command("c1", &body);
+    body.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    other.command_id = "grant-once";
+    data = pack_command(&other);
+    assert_int_equal(run_bytes(f, &f->admin, &data, 1, NULL), LEDGER_ERR_COMMAND_ID_REUSED);
+    assert_int_equal(head(f), after_first);
+    free(data.data);
+
+    /* Command ids are per principal: another principal may use the same id. */
+    struct engine_principal admin2 =
+        make_principal("admin-2", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1", "", "");
+    assert_int_equal(add_principal(f, &admin2), LEDGER_ERR_OK);
+    Ledger__V1__Command third = grant_command("c1", &body);
+    body.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    third.command_id = "grant-once";
+    data = pack_command(&third);
+    assert_int_equal(run_bytes(f, &admin2, &data, 1, NULL), LEDGER_ERR_OK);
+    free(data.data);
+}
+
+static void test_engine_retry_survives_restart(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command c = grant_command("c1", &body);
+    c.command_id = "grant-restart";
+    ProtobufCBinaryData data = pack_command(&c);
+    assert_int_equal(run_bytes(f, &f->admin, &data, 1, NULL), LEDGER_ERR_OK);
+    uint64_t sequence = head(f);
+    engine_close(f->engine);
+    struct engine_options options = {.data_dir = f->dir};
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+    assert_int_equal(head(f), sequence);
+    struct engine_request again;
+    assert_int_equal(run_bytes(f, &f->admin, &data, 1, &again), LEDGER_ERR_OK);
+    assert_true(again.results[0].message.duplicate);
+    assert_int_equal(again.results[0].message.first_sequence, sequence);
+    assert_int_equal(head(f), sequence);
+    engine_request_clear(&again);
+    free(data.data);
+    /* The state was rebuilt from the log: granting again is refused. */
+    Ledger__V1__Command twice = grant_command("c1", &body);
+    assert_int_equal(run(f, &f->admin, &twice, NULL), LEDGER_ERR_PERMISSION_ALREADY_ON);
+    assert_int_equal(head(f), sequence);
+}
+
+static void test_engine_expected_version(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command c = grant_command("c1", &body);
+    c.check_version = 1;
+    c.expected_version = 2; /* c1 has 3 events: onboard, subscription, role */
+    uint64_t before = head(f);
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_VERSION_CONFLICT);
+    assert_int_equal(head(f), before);
+    c = grant_command("c1", &body);
+    c.check_version = 1;
+    c.expected_version = 3;
+    struct engine_request request;
+    assert_int_equal(run(f, &f->admin, &c, &request), LEDGER_ERR_OK);
+    assert_int_equal(request.results[0].message.stream_version, 4);
+    engine_request_clear(&request);
+}
+
+static void test_engine_batch_is_atomic(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    uint64_t before = head(f);
+    Ledger__V1__GrantPermission body;
+    ProtobufCBinaryData data[3];
+    Ledger__V1__Command c = grant_command("c1", &body);
+    c.command_id = "batch-1";
+    data[0] = pack_command(&c);
+    Ledger__V1__GrantPermission body2;
+    Ledger__V1__Command c2 = grant_command("c1", &body2);
+    body2.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    c2.command_id = "batch-2";
+    data[1] = pack_command(&c2);
+    Ledger__V1__Command c3 = grant_command("c1", &body); /* reservations again: refused */
+    c3.command_id = "batch-3";
+    data[2] = pack_command(&c3);
+    struct engine_request request;
+    assert_int_equal(run_bytes(f, &f->admin, data, 3, &request), LEDGER_ERR_PERMISSION_ALREADY_ON);
+    assert_int_equal(request.failed_index, 2);
+    assert_null(request.results);
+    assert_true(strlen(request.message) > 0);
+    assert_int_equal(head(f), before);
+    /* Nothing of the batch is visible: the first command now succeeds afresh. */
+    struct engine_request retry;
+    assert_int_equal(run_bytes(f, &f->admin, data, 2, &retry), LEDGER_ERR_OK);
+    assert_false(retry.results[0].message.duplicate);
+    assert_int_equal(retry.results[0].message.first_sequence, before + 1);
+    assert_int_equal(retry.results[1].message.first_sequence, before + 2);
+    assert_int_equal(head(f), before + 2);
+    engine_request_clear(&retry);
+    for (int i = 0; i < 3; i++) {
+        free(data[i].data);
+    }
+}
+
+static void test_engine_group_isolates_requests(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    uint64_t before = head(f);
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command good = grant_command("c1", &body);
+    good.command_id = "group-good";
+    ProtobufCBinaryData good_data = pack_command(&good);
+    Ledger__V1__Command bad = grant_command("c-unknown", &body);
+    bad.command_id = "group-bad";
+    ProtobufCBinaryData bad_data = pack_command(&bad);
+    /* The same grant twice in one group: the second sees the first. */
+    Ledger__V1__Command again = grant_command("c1", &body);
+    again.command_id = "group-again";
+    ProtobufCBinaryData again_data = pack_command(&again);
+    struct engine_request requests[3] = {
+        {.principal = &f->admin, .commands = &good_data, .command_count = 1},
+        {.principal = &f->admin, .commands = &bad_data, .command_count = 1},
+        {.principal = &f->admin, .commands = &again_data, .command_count = 1},
+    };
+    assert_int_equal(engine_execute(f->engine, requests, 3, f->now_us), LEDGER_ERR_OK);
+    assert_int_equal(requests[0].err, LEDGER_ERR_OK);
+    assert_int_equal(requests[1].err, LEDGER_ERR_CUSTOMER_NOT_FOUND);
+    assert_int_equal(requests[2].err, LEDGER_ERR_PERMISSION_ALREADY_ON);
+    assert_int_equal(head(f), before + 1);
+    for (int i = 0; i < 3; i++) {
+        engine_request_clear(&requests[i]);
+    }
+    free(good_data.data);
+    free(bad_data.data);
+    free(again_data.data);
+}
+
+static void test_engine_refusals_append_nothing(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    uint64_t before = head(f);
+    /* The customer may not buy: the permission is off. */
+    assert_int_equal(buy_reservation(f, &f->customer_user, "c1", "s1", NULL),
+                     LEDGER_ERR_PERMISSION_OFF);
+    /* Another partner's admin may not touch p1's customer. */
+    struct engine_principal other =
+        make_principal("admin-9", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p9", "", "");
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command c = grant_command("c1", &body);
+    c.partner_id = "p1";
+    assert_int_equal(run(f, &other, &c, NULL), LEDGER_ERR_PARTNER_MISMATCH);
+    /* Garbage bytes are not a command. */
+    uint8_t garbage[] = {0xff, 0xff, 0xff, 0x01};
+    ProtobufCBinaryData data = {.len = sizeof garbage, .data = garbage};
+    assert_int_equal(run_bytes(f, &f->admin, &data, 1, NULL), LEDGER_ERR_BAD_REQUEST);
+    /* A command without an id. */
+    Ledger__V1__Command no_id = grant_command("c1", &body);
+    no_id.command_id = "";
+    ProtobufCBinaryData no_id_data = pack_command(&no_id);
+    assert_int_equal(run_bytes(f, &f->admin, &no_id_data, 1, NULL),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    free(no_id_data.data);
+    /* An empty batch and one over the limit. */
+    assert_int_equal(run_bytes(f, &f->admin, NULL, 0, NULL), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(head(f), before);
+}
+
+static void test_engine_customer_purchase_and_explain(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command c = grant_command("c1", &body);
+    struct engine_request grant;
+    assert_int_equal(run(f, &f->admin, &c, &grant), LEDGER_ERR_OK);
+    uint64_t grant_sequence = grant.results[0].message.first_sequence;
+    engine_request_clear(&grant);
+    struct engine_request purchase;
+    assert_int_equal(buy_reservation(f, &f->customer_user, "c1", "s1", &purchase), LEDGER_ERR_OK);
+    uint64_t purchase_sequence = purchase.results[0].message.first_sequence;
+    char expected_id[32];
+    snprintf(expected_id, sizeof expected_id, "res-%llu", (unsigned long long)purchase_sequence);
+    assert_string_equal(purchase.results[0].message.reservation_id, expected_id);
+    engine_request_clear(&purchase);
+
+    struct engine_principal auditor =
+        make_principal("auditor-1", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "", "");
+    Ledger__V1__ExplainQuery explain = LEDGER__V1__EXPLAIN_QUERY__INIT;
+    explain.sequence = purchase_sequence;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_EXPLAIN;
+    q.explain = &explain;
+    Ledger__V1__QueryResult *result = NULL;
+    char message[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(engine_query(f->engine, &auditor, &q, f->now_us, &result, message),
+                     LEDGER_ERR_OK);
+    Ledger__V1__Explanation *e = result->explanation;
+    assert_non_null(e->permission);
+    assert_non_null(e->role);
+    assert_int_equal(e->permission->event->sequence, grant_sequence);
+    assert_int_equal(e->role->event->body_case, LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED);
+    /* Each fact's inclusion proof verifies against the signed head. */
+    const Ledger__V1__SignedHead *h = e->head;
+    assert_int_equal(h->tree_size, head(f));
+    uint8_t encoded[MERKLE_HEAD_BYTES];
+    merkle_head_encode(h->tree_size, h->root_hash.data, h->timestamp_us, encoded);
+    assert_true(crypto_ed25519_verify(h->public_key.data, encoded, sizeof encoded,
+                                      h->signature.data));
+    Ledger__V1__EventEntry *entries[] = {e->purchase, e->permission, e->role};
+    for (int i = 0; i < 3; i++) {
+        const Ledger__V1__InclusionProof *p = entries[i]->proof;
+        uint8_t leaf[32];
+        crypto_sha256_prefixed(0x00, entries[i]->record.data, entries[i]->record.len, leaf);
+        assert_memory_equal(leaf, p->leaf_hash.data, 32);
+        uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+        for (size_t k = 0; k < p->n_path; k++) {
+            memcpy(path[k], p->path[k].data, MERKLE_HASH_BYTES);
+        }
+        assert_true(merkle_verify_inclusion(leaf, p->sequence - 1, p->tree_size,
+                                            (const uint8_t(*)[MERKLE_HASH_BYTES])path, p->n_path,
+                                            h->root_hash.data));
+    }
+    engine_result_free(result);
+
+    /* A customer user may not explain (auditors' query). */
+    assert_int_equal(engine_query(f->engine, &f->customer_user, &q, f->now_us, &result, message),
+                     LEDGER_ERR_FORBIDDEN);
+}
+
+static void test_engine_events_paging_and_scope(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    /* A second partner with a customer of its own. */
+    assert_int_equal(add_partner(f, "p2"), LEDGER_ERR_OK);
+    struct engine_principal admin2 =
+        make_principal("admin-p2", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p2", "", "");
+    assert_int_equal(add_principal(f, &admin2), LEDGER_ERR_OK);
+    struct engine_principal saved = f->admin;
+    f->admin = admin2;
+    assert_int_equal(onboard(f, "c2"), LEDGER_ERR_OK);
+    f->admin = saved;
+
+    struct engine_principal auditor =
+        make_principal("auditor-p1", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "", "");
+    Ledger__V1__EventsQuery events = LEDGER__V1__EVENTS_QUERY__INIT;
+    events.limit = 2;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_EVENTS;
+    q.events = &events;
+    char message[ENGINE_MESSAGE_SIZE];
+    uint64_t seen = 0, last = 0;
+    for (int page = 0; page < 100; page++) {
+        Ledger__V1__QueryResult *result = NULL;
+        assert_int_equal(engine_query(f->engine, &auditor, &q, f->now_us, &result, message),
+                         LEDGER_ERR_OK);
+        for (size_t i = 0; i < result->n_events; i++) {
+            assert_string_equal(result->events[i]->event->partner_id, "p1");
+            assert_true(result->events[i]->event->sequence > last);
+            last = result->events[i]->event->sequence;
+            seen++;
+        }
+        bool done = result->last_sequence == events.after_sequence;
+        events.after_sequence = result->last_sequence;
+        engine_result_free(result);
+        if (done) {
+            break;
+        }
+    }
+    assert_int_equal(events.after_sequence, head(f));
+    /* p1's events: partner, two principals bound to p1, onboard, subscription, role. */
+    assert_true(seen >= 4);
+
+    /* Asking for another partner is refused. */
+    q.partner_id = "p2";
+    Ledger__V1__QueryResult *result = NULL;
+    assert_int_equal(engine_query(f->engine, &auditor, &q, f->now_us, &result, message),
+                     LEDGER_ERR_PARTNER_MISMATCH);
+    /* An unknown event type is refused with a clear error. */
+    q.partner_id = "";
+    char *types[] = {"no_such_event"};
+    events.types = types;
+    events.n_types = 1;
+    assert_int_equal(engine_query(f->engine, &auditor, &q, f->now_us, &result, message),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(message, "no_such_event"));
+}
+
+static void test_engine_consistency_between_heads(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    struct engine_principal auditor =
+        make_principal("auditor-all", LEDGER__V1__ROLE__ROLE_AUDITOR, "", "", "");
+    char message[ENGINE_MESSAGE_SIZE];
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_HEAD;
+    Ledger__V1__HeadQuery hq = LEDGER__V1__HEAD_QUERY__INIT;
+    q.head = &hq;
+    Ledger__V1__QueryResult *old = NULL, *now = NULL, *proof = NULL;
+    assert_int_equal(engine_query(f->engine, &auditor, &q, f->now_us, &old, message),
+                     LEDGER_ERR_OK);
+    assert_int_equal(onboard(f, "c7"), LEDGER_ERR_OK);
+    assert_int_equal(onboard(f, "c8"), LEDGER_ERR_OK);
+    assert_int_equal(engine_query(f->engine, &auditor, &q, f->now_us, &now, message),
+                     LEDGER_ERR_OK);
+    Ledger__V1__ConsistencyQuery cq = LEDGER__V1__CONSISTENCY_QUERY__INIT;
+    cq.from_size = old->head->tree_size;
+    cq.to_size = now->head->tree_size;
+    Ledger__V1__Query q2 = LEDGER__V1__QUERY__INIT;
+    q2.kind_case = LEDGER__V1__QUERY__KIND_CONSISTENCY;
+    q2.consistency = &cq;
+    assert_int_equal(engine_query(f->engine, &auditor, &q2, f->now_us, &proof, message),
+                     LEDGER_ERR_OK);
+    uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+    for (size_t k = 0; k < proof->consistency->n_path; k++) {
+        memcpy(path[k], proof->consistency->path[k].data, MERKLE_HASH_BYTES);
+    }
+    assert_true(merkle_verify_consistency(cq.from_size, cq.to_size, old->head->root_hash.data,
+                                          now->head->root_hash.data,
+                                          (const uint8_t(*)[MERKLE_HASH_BYTES])path,
+                                          proof->consistency->n_path));
+    engine_result_free(old);
+    engine_result_free(now);
+    engine_result_free(proof);
+    /* Past the head. */
+    cq.to_size = head(f) + 5;
+    assert_int_equal(engine_query(f->engine, &auditor, &q2, f->now_us, &proof, message),
+                     LEDGER_ERR_NOT_FOUND);
+}
+
+static void test_engine_map_growth_and_full(void **state)
+{
+    struct fixture *f = *state;
+    engine_close(f->engine);
+    f->engine = NULL;
+    /* A fresh directory whose map may grow from 1 MiB to 4 MiB only. */
+    char dir[512];
+    test_make_dir(dir, sizeof dir, "engine-full");
+    char key[600];
+    snprintf(key, sizeof key, "%s/operator.key", dir);
+    struct engine_options options = {
+        .data_dir = dir, .map_bytes = 1 << 20, .map_bytes_max = 4 << 20, .no_sync = true};
+    assert_int_equal(engine_init(&options, "operator", key), LEDGER_ERR_OK);
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+    assert_int_equal(add_partner(f, "p1"), LEDGER_ERR_OK);
+    assert_int_equal(add_principal(f, &f->admin), LEDGER_ERR_OK);
+    enum ledger_err err = LEDGER_ERR_OK;
+    unsigned accepted = 0;
+    for (unsigned i = 0; i < 100000 && err == LEDGER_ERR_OK; i++) {
+        char customer[32];
+        snprintf(customer, sizeof customer, "cust-%u", i);
+        uint64_t before = head(f);
+        err = onboard(f, customer);
+        if (err == LEDGER_ERR_OK) {
+            accepted++;
+            assert_int_equal(head(f), before + 1);
+        } else {
+            /* Refused whole: nothing half-written. */
+            assert_int_equal(err, LEDGER_ERR_STORAGE_FULL);
+            assert_int_equal(head(f), before);
+        }
+    }
+    assert_int_equal(err, LEDGER_ERR_STORAGE_FULL);
+    /* It grew past the first megabyte before it was full. */
+    assert_true(accepted > 1000);
+    uint64_t last = head(f);
+    /* Still consistent after reopening with a larger maximum. */
+    engine_close(f->engine);
+    options.map_bytes_max = 64 << 20;
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+    assert_int_equal(head(f), last);
+    assert_int_equal(onboard(f, "after-full"), LEDGER_ERR_OK);
+    assert_int_equal(head(f), last + 1);
+    engine_close(f->engine);
+    f->engine = NULL;
+    test_remove_dir(dir);
+    struct engine_options reopen = {.data_dir = f->dir};
+    assert_int_equal(engine_open(&reopen, &f->engine), LEDGER_ERR_OK);
+}
+
+static void test_engine_rebuild_keeps_views(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command c = grant_command("c1", &body);
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_OK);
+    assert_int_equal(buy_reservation(f, &f->customer_user, "c1", "s1", NULL), LEDGER_ERR_OK);
+    assert_int_equal(buy_reservation(f, &f->admin, "c1", "s1", NULL), LEDGER_ERR_OK);
+    unsigned differences = 99;
+    assert_int_equal(engine_rebuild(f->engine, NULL, NULL, NULL, &differences), LEDGER_ERR_OK);
+    assert_int_equal(differences, 0);
+    /* Commands still work after a rebuild (states reload from the log). */
+    Ledger__V1__Command again = grant_command("c1", &body);
+    assert_int_equal(run(f, &f->admin, &again, NULL), LEDGER_ERR_PERMISSION_ALREADY_ON);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_engine_init_writes_operator_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_second_open_is_locked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_unknown_principal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_retry_same_content_is_duplicate, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_engine_retry_survives_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_expected_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_batch_is_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_group_isolates_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_refusals_append_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_customer_purchase_and_explain, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_engine_events_paging_and_scope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_consistency_between_heads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_map_growth_and_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_rebuild_keeps_views, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1342 @@
+/*
+ * test_merkle.c: the Merkle tree of daemon/merkle.h is RFC 6962's, its proofs
+ * verify exactly when they should (RFC 9162), and the stored tree agrees with
+ * the in-memory one.
+ *
+ * Method: (1) the Certificate Transparency reference vectors (eight leaf
+ * inputs, the roots of sizes 0..8, published inclusion paths and consistency
+ * proofs); (2) a reference implementation written straight from RFC 6962's
+ * recursive definitions (MTH, PATH, SUBPROOF), compared with the O(log n)
+ * algorithms for every leaf and every pair of sizes up to 70; (3) an in-memory
+ * node source that answers only complete subtrees and counts its calls, to show
+ * the algorithms never ask for anything else and stay logarithmic, up to a tree
+ * of 100003 leaves; (4) tampering of every kind (a flipped bit in each path
+ * element, wrong index, wrong sizes, wrong roots, short and long paths) refused;
+ * (5) the signed head's exact bytes; (6) the stored tree in a fresh LMDB data
+ * directory, filled in one and in several transactions, against the in-memory
+ * answers, before and after reopening.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "crypto.h"
+#include "merkle.h"
+#include "store.h"
+#include "test_util.h"
+
+typedef uint8_t hash_bytes[MERKLE_HASH_BYTES];
+
+/* --- helpers ------------------------------------------------------------- */
+
+static void from_hex(const char *hex, uint8_t out[MERKLE_HASH_BYTES])
+{
+    assert_int_equal(crypto_unhex(hex, out, MERKLE_HASH_BYTES), LEDGER_ERR_OK);
+}
+
+static void assert_hash_hex(const uint8_t hash[MERKLE_HASH_BYTES], const char *expected)
+{
+    char hex[2 * MERKLE_HASH_BYTES + 1];
+    crypto_hex(hash, MERKLE_HASH_BYTES, hex);
+    assert_string_equal(hex, expected);
+}
+
+static void put_be64(uint64_t value, uint8_t out[8])
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)value;
+        value >>= 8;
+    }
+}
+
+/* The leaf hash of the test record number i: its 8 bytes, big-endian. */
+static void test_leaf(uint64_t i, uint8_t out[MERKLE_HASH_BYTES])
+{
+    uint8_t record[8];
+    put_be64(i, record);
+    merkle_leaf_hash(record, sizeof record, out);
+}
+
+static hash_bytes *make_leaves(uint64_t count)
+{
+    hash_bytes *leaves = malloc((size_t)(count ? count : 1) * sizeof *leaves);
+    assert_non_null(leaves);
+    for (uint64_t i = 0; i < count; i++)
+        test_leaf(i, leaves[i]);
+    return leaves;
+}
+
+/* --- the reference: RFC 6962 section 2.1, recursively -------------------- */
+
+static uint64_t ref_split(uint64_t n)
+{
+    uint64_t k = 1;
+    while (k * 2 < n)
+        k *= 2;
+    return k;
+}
+
+static void ref_mth(const hash_bytes *leaves, uint64_t n, uint8_t out[MERKLE_HASH_BYTES])
+{
+    if (n == 0) {
+        crypto_sha256("", 0, out);
+        return;
+    }
+    if (n == 1) {
+        memcpy(out, leaves[0], MERKLE_HASH_BYTES);
+        return;
+    }
+    uint64_t k = ref_split(n);
+    uint8_t left[MERKLE_HASH_BYTES];
+    uint8_t right[MERKLE_HASH_BYTES];
+    ref_mth(leaves, k, left);
+    ref_mth(leaves + k, n - k, right);
+    crypto_node_hash(left, right, out);
+}
+
+/* PATH(m, D[n]) appended to path at *length. */
+static void ref_path(uint64_t m, const hash_bytes *leaves, uint64_t n, hash_bytes *path,
+                     size_t *length)
+{
+    if (n <= 1)
+        return;
+    uint64_t k = ref_split(n);
+    if (m < k) {
+        ref_path(m, leaves, k, path, length);
+        ref_mth(leaves + k, n - k, path[(*length)++]);
+    } else {
+        ref_path(m - k, leaves + k, n - k, path, length);
+        ref_mth(leaves, k, path[(*length)++]);
+    }
+}
+
+/* SUBPROOF(m, D[n], b) appended to path at *length. */
+static void ref_subproof(uint64_t m, const hash_bytes *leaves, uint64_t n, bool b, hash_bytes *path,
+                         size_t *length)
+{
+    if (m == n) {
+        if (!b)
+            ref_mth(leaves, n, path[(*length)++]);
+        return;
+    }
+    uint64_t k = ref_split(n);
+    if (m <= k) {
+        ref_subproof(m, leaves, k, b, path, length);
+        ref_mth(leaves + k, n - k, path[(*length)++]);
+    } else {
+        ref_subproof(m - k, leaves + k, n - k, false, path, length);
+        ref_mth(leaves, k, path[(*length)++]);
+    }
+}
+
+/* --- an in-memory node source -------------------------------------------- */
+
+/* Every complete subtree of a tree of `size` leaves, level by level. It refuses
+ * (INTERNAL) any node that is not complete, which the tests turn into a
+ * failure, and counts the calls. */
+struct memtree {
+    uint64_t size;
+    unsigned level_count;
+    hash_bytes *levels[64];
+    uint64_t calls;
+    enum ledger_err fail_with; /* OK, or an error every call returns */
+};
+
+static void memtree_init(struct memtree *tree, const hash_bytes *leaves, uint64_t size)
+{
+    memset(tree, 0, sizeof *tree);
+    tree->size = size;
+    for (unsigned level = 0; level < 64 && (size >> level) > 0; level++) {
+        uint64_t count = size >> level;
+        tree->levels[level] = malloc((size_t)count * sizeof(hash_bytes));
+        assert_non_null(tree->levels[level]);
+        for (uint64_t i = 0; i < count; i++) {
+            if (level == 0)
+                memcpy(tree->levels[0][i], leaves[i], MERKLE_HASH_BYTES);
+            else
+                crypto_node_hash(tree->levels[level - 1][2 * i], tree->levels[level - 1][2 * i + 1],
+                                 tree->levels[level][i]);
+        }
+        tree->level_count = level + 1;
+    }
+}
+
+static void memtree_free(struct memtree *tree)
+{
+    for (unsigned level = 0; level < tree->level_count; level++)
+        free(tree->levels[level]);
+    memset(tree, 0, sizeof *tree);
+}
+
+static enum ledger_err memtree_node(void *context, unsigned level, uint64_t index,
+                                    uint8_t out[MERKLE_HASH_BYTES])
+{
+    struct memtree *tree = context;
+    tree->calls++;
+    if (tree->fail_with != LEDGER_ERR_OK)
+        return tree->fail_with;
+    if (level >= tree->level_count || index >= (tree->size >> level))
+        return LEDGER_ERR_INTERNAL;
+    memcpy(out, tree->levels[level][index], MERKLE_HASH_BYTES);
+    return LEDGER_ERR_OK;
+}
+
+static unsigned bit_length(uint64_t n)
+{
+    unsigned bits = 0;
+    while (n > 0) {
+        bits++;
+        n >>= 1;
+    }
+    return bits;
+}
+
+/* --- the Certificate Transparency reference vectors ---------------------- */
+
+static const uint8_t ct_input_0[] = {0};
+static const uint8_t ct_input_1[] = {0x00};
+static const uint8_t ct_input_2[] = {0x10};
+static const uint8_t ct_input_3[] = {0x20, 0x21};
+static const uint8_t ct_input_4[] = {0x30, 0x31};
+static const uint8_t ct_input_5[] = {0x40, 0x41, 0x42, 0x43};
+static const uint8_t ct_input_6[] = {0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57};
+static const uint8_t ct_input_7[] = {0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67,
+                                     0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f};
+static const struct {
+    const uint8_t *data;
+    size_t size;
+} ct_inputs[8] = {
+    {ct_input_0, 0}, /* the empty input */
+    {ct_input_1, sizeof ct_input_1},
+    {ct_input_2, sizeof ct_input_2},
+    {ct_input_3, sizeof ct_input_3},
+    {ct_input_4, sizeof ct_input_4},
+    {ct_input_5, sizeof ct_input_5},
+    {ct_input_6, sizeof ct_input_6},
+    {ct_input_7, sizeof ct_input_7},
+};
+
+/* MTH of the first n inputs, n = 0..8. */
+static const char *const ct_roots[9] = {
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+};
+
+static void ct_leaves(hash_bytes leaves[8])
+{
+    for (size_t i = 0; i < 8; i++)
+        merkle_leaf_hash(ct_inputs[i].data, ct_inputs[i].size, leaves[i]);
+}
+
+struct ct_proof_vector {
+    uint64_t a; /* leaf index, or from_size */
+    uint64_t b; /* tree size, or to_size */
+    size_t length;
+    const char *path[3];
+};
+
+static const struct ct_proof_vector ct_inclusion[] = {
+    {0, 1, 0, {NULL}},
+    {0, 2, 1, {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7"}},
+    {1, 2, 1, {"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"}},
+    {2, 3, 1, {"fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"}},
+    {1,
+     5,
+     3,
+     {"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+      "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"}},
+    {0,
+     8,
+     3,
+     {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+      "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}},
+    {5,
+     8,
+     3,
+     {"bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+      "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+      "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
+};
+
+static const struct ct_proof_vector ct_consistency[] = {
+    {1, 1, 0, {NULL}},
+    {1,
+     8,
+     3,
+     {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+      "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}},
+    {6,
+     8,
+     3,
+     {"0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+      "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+      "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
+    {2,
+     5,
+     2,
+     {"5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+      "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"}},
+};
+
+/* --- pure algorithms: vectors -------------------------------------------- */
+
+static int setup(void **state)
+{
+    (void)state;
+    return crypto_init() == LEDGER_ERR_OK ? 0 : -1;
+}
+
+static void test_merkle_empty_root(void **state)
+{
+    (void)state;
+    uint8_t root[MERKLE_HASH_BYTES];
+    merkle_empty_root(root);
+    assert_hash_hex(root, ct_roots[0]);
+    struct memtree tree;
+    memtree_init(&tree, NULL, 0);
+    memset(root, 0, sizeof root);
+    assert_int_equal(merkle_root(memtree_node, &tree, 0, root), LEDGER_ERR_OK);
+    assert_hash_hex(root, ct_roots[0]);
+    assert_int_equal(tree.calls, 0);
+    memtree_free(&tree);
+}
+
+static void test_merkle_rfc6962_roots(void **state)
+{
+    (void)state;
+    hash_bytes leaves[8];
+    ct_leaves(leaves);
+    struct memtree tree;
+    memtree_init(&tree, (const hash_bytes *)leaves, 8);
+    struct merkle_builder builder;
+    merkle_builder_init(&builder);
+    for (uint64_t n = 0; n <= 8; n++) {
+        uint8_t root[MERKLE_HASH_BYTES];
+        assert_int_equal(merkle_root(memtree_node, &tree, n, root), LEDGER_ERR_OK);
+        assert_hash_hex(root, ct_roots[n]);
+        merkle_builder_root(&builder, root);
+        assert_hash_hex(root, ct_roots[n]);
+        ref_mth((const hash_bytes *)leaves, n, root);
+        assert_hash_hex(root, ct_roots[n]);
+        if (n < 8)
+            merkle_builder_add(&builder, leaves[n]);
+    }
+    memtree_free(&tree);
+}
+
+static void test_merkle_rfc6962_inclusion_vectors(void **state)
+{
+    (void)state;
+    hash_bytes leaves[8];
+    ct_leaves(leaves);
+    struct memtree tree;
+    memtree_init(&tree, (const hash_bytes *)leaves, 8);
+    for (size_t v = 0; v < sizeof ct_inclusion / sizeof ct_inclusion[0]; v++) {
+        const struct ct_proof_vector *vector = &ct_inclusion[v];
+        uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+        size_t length = 999;
+        assert_int_equal(
+            merkle_inclusion_path(memtree_node, &tree, vector->a, vector->b, path, &length),
+            LEDGER_ERR_OK);
+        assert_int_equal(length, vector->length);
+        uint8_t expected[3][MERKLE_HASH_BYTES];
+        for (size_t i = 0; i < length; i++) {
+            assert_hash_hex(path[i], vector->path[i]);
+            from_hex(vector->path[i], expected[i]);
+        }
+        uint8_t root[MERKLE_HASH_BYTES];
+        from_hex(ct_roots[vector->b], root);
+        assert_true(merkle_verify_inclusion(leaves[vector->a], vector->a, vector->b,
+                                            (const uint8_t(*)[MERKLE_HASH_BYTES])expected,
+                                            vector->length, root));
+        /* The published path with a wrong index, a doubled or halved size, or
+         * the wrong root. */
+        const uint8_t(*published)[MERKLE_HASH_BYTES] =
+            (const uint8_t(*)[MERKLE_HASH_BYTES])expected;
+        assert_false(merkle_verify_inclusion(leaves[vector->a], vector->a + 1, vector->b, published,
+                                             vector->length, root));
+        assert_false(merkle_verify_inclusion(leaves[vector->a], vector->a ^ 2, vector->b, published,
+                                             vector->length, root));
+        assert_false(merkle_verify_inclusion(leaves[vector->a], vector->a, vector->b * 2, published,
+                                             vector->length, root));
+        assert_false(merkle_verify_inclusion(leaves[vector->a], vector->a, vector->b / 2, published,
+                                             vector->length, root));
+        uint8_t empty[MERKLE_HASH_BYTES];
+        merkle_empty_root(empty);
+        assert_false(merkle_verify_inclusion(leaves[vector->a], vector->a, vector->b, published,
+                                             vector->length, empty));
+        assert_false(
+            merkle_verify_inclusion(empty, vector->a, vector->b, published, vector->length, root));
+    }
+    memtree_free(&tree);
+}
+
+static void test_merkle_rfc6962_consistency_vectors(void **state)
+{
+    (void)state;
+    hash_bytes leaves[8];
+    ct_leaves(leaves);
+    struct memtree tree;
+    memtree_init(&tree, (const hash_bytes *)leaves, 8);
+    for (size_t v = 0; v < sizeof ct_consistency / sizeof ct_consistency[0]; v++) {
+        const struct ct_proof_vector *vector = &ct_consistency[v];
+        uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+        size_t length = 999;
+        assert_int_equal(
+            merkle_consistency_path(memtree_node, &tree, vector->a, vector->b, path, &length),
+            LEDGER_ERR_OK);
+        assert_int_equal(length, vector->length);
+        uint8_t expected[3][MERKLE_HASH_BYTES];
+        for (size_t i = 0; i < length; i++) {
+            assert_hash_hex(path[i], vector->path[i]);
+            from_hex(vector->path[i], expected[i]);
+        }
+        uint8_t from_root[MERKLE_HASH_BYTES];
+        uint8_t to_root[MERKLE_HASH_BYTES];
+        from_hex(ct_roots[vector->a], from_root);
+        from_hex(ct_roots[vector->b], to_root);
+        const uint8_t(*published)[MERKLE_HASH_BYTES] =
+            (const uint8_t(*)[MERKLE_HASH_BYTES])expected;
+        assert_true(merkle_verify_consistency(vector->a, vector->b, from_root, to_root, published,
+                                              vector->length));
+        if (vector->a != vector->b) {
+            assert_false(merkle_verify_consistency(vector->a, vector->b, to_root, from_root,
+                                                   published, vector->length));
+            assert_false(merkle_verify_consistency(vector->a, vector->b, from_root, from_root,
+                                                   published, vector->length));
+        }
+    }
+    memtree_free(&tree);
+}
+
+/* --- pure algorithms against the reference -------------------------------- */
+
+static void check_tree_against_reference(const hash_bytes *leaves, uint64_t n, struct memtree *tree,
+                                         bool all_consistency)
+{
+    uint8_t root[MERKLE_HASH_BYTES];
+    uint8_t expected_root[MERKLE_HASH_BYTES];
+    assert_int_equal(merkle_root(memtree_node, tree, n, root), LEDGER_ERR_OK);
+    ref_mth(leaves, n, expected_root);
+    assert_memory_equal(root, expected_root, MERKLE_HASH_BYTES);
+
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+        hash_bytes expected[MERKLE_PATH_MAX];
+        size_t length = 0;
+        size_t expected_length = 0;
+        assert_int_equal(merkle_inclusion_path(memtree_node, tree, i, n, path, &length),
+                         LEDGER_ERR_OK);
+        ref_path(i, leaves, n, expected, &expected_length);
+        assert_int_equal(length, expected_length);
+        assert_memory_equal(path, expected, length * MERKLE_HASH_BYTES);
+        assert_true(merkle_verify_inclusion(
+            leaves[i], i, n, (const uint8_t(*)[MERKLE_HASH_BYTES])path, length, root));
+    }
+    uint64_t from_first = all_consistency ? 1 : n;
+    for (uint64_t m = from_first; m <= n; m++) {
+        uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+        hash_bytes expected[MERKLE_PATH_MAX];
+        size_t length = 0;
+        size_t expected_length = 0;
+        assert_int_equal(merkle_consistency_path(memtree_node, tree, m, n, path, &length),
+                         LEDGER_ERR_OK);
+        if (m < n)
+            ref_subproof(m, leaves, n, true, expected, &expected_length);
+        assert_int_equal(length, expected_length);
+        assert_memory_equal(path, expected, length * MERKLE_HASH_BYTES);
+        uint8_t from_root[MERKLE_HASH_BYTES];
+        ref_mth(leaves, m, from_root);
+        assert_true(merkle_verify_consistency(m, n, from_root, root,
+                                              (const uint8_t(*)[MERKLE_HASH_BYTES])path, length));
+    }
+}
+
+static void test_merkle_matches_reference_sizes_1_to_70(void **state)
+{
+    (void)state;
+    const uint64_t size_max = 70;
+    hash_bytes *leaves = make_leaves(size_max);
+    struct memtree tree;
+    memtree_init(&tree, (const hash_bytes *)leaves, size_max);
+    for (uint64_t n = 1; n <= size_max; n++)
+        check_tree_against_reference((const hash_bytes *)leaves, n, &tree, true);
+    memtree_free(&tree);
+    free(leaves);
+}
+
+static void test_merkle_named_sizes(void **state)
+{
+    (void)state;
+    /* The sizes around the first powers of two, each in a tree of exactly its
+     * own size (no larger tree's nodes to lean on). */
+    const uint64_t sizes[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        hash_bytes *leaves = make_leaves(sizes[s]);
+        struct memtree tree;
+        memtree_init(&tree, (const hash_bytes *)leaves, sizes[s]);
+        check_tree_against_reference((const hash_bytes *)leaves, sizes[s], &tree, true);
+        memtree_free(&tree);
+        free(leaves);
+    }
+}
+
+/* --- tampering ------------------------------------------------------------ */
+
+static void test_merkle_inclusion_tampering_refused(void **state)
+{
+    (void)state;
+    const uint64_t size_max = 40;
+    hash_bytes *leaves = make_leaves(2 * size_max + 2);
+    struct memtree tree;
+    memtree_init(&tree, (const hash_bytes *)leaves, 2 * size_max + 2);
+    uint8_t some_hash[MERKLE_HASH_BYTES];
+    crypto_sha256("some other hash", 15, some_hash);
+    for (uint64_t n = 1; n <= size_max; n++) {
+        uint8_t root[MERKLE_HASH_BYTES];
+        assert_int_equal(merkle_root(memtree_node, &tree, n, root), LEDGER_ERR_OK);
+        for (uint64_t i = 0; i < n; i++) {
+            uint8_t path[MERKLE_PATH_MAX + 1][MERKLE_HASH_BYTES];
+            size_t length = 0;
+            assert_int_equal(merkle_inclusion_path(memtree_node, &tree, i, n, path, &length),
+                             LEDGER_ERR_OK);
+            const uint8_t(*proof)[MERKLE_HASH_BYTES] = (const uint8_t(*)[MERKLE_HASH_BYTES])path;
+            assert_true(merkle_verify_inclusion(leaves[i], i, n, proof, length, root));
+
+            /* A flipped bit anywhere in the path. */
+            for (size_t e = 0; e < length; e++) {
+                for (unsigned bit = 0; bit < 8 * MERKLE_HASH_BYTES; bit += 37) {
+                    path[e][bit / 8] ^= (uint8_t)(1u << (bit % 8));
+                    assert_false(merkle_verify_inclusion(leaves[i], i, n, proof, length, root));
+                    path[e][bit / 8] ^= (uint8_t)(1u << (bit % 8));
+                }
+            }
+            /* Every other index, including past the end. */
+            for (uint64_t j = 0; j < n + 2; j++) {
+                if (j != i)
+                    assert_false(merkle_verify_inclusion(leaves[i], j, n, proof, length, root));
+            }
+            assert_false(merkle_verify_inclusion(leaves[i], UINT64_MAX, n, proof, length, root));
+            /* Other sizes, each with its own true root: only a path that is
+             * also the true path for that size may verify. */
+            for (uint64_t other = 1; other <= 2 * n + 2; other++) {
+                if (other == n)
+                    continue;
+                uint8_t other_root[MERKLE_HASH_BYTES];
+                assert_int_equal(merkle_root(memtree_node, &tree, other, other_root),
+                                 LEDGER_ERR_OK);
+                bool same_path = false;
+                if (i < other) {
+                    uint8_t other_path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+                    size_t other_length = 0;
+                    assert_int_equal(merkle_inclusion_path(memtree_node, &tree, i, other,
+                                                           other_path, &other_length),
+                                     LEDGER_ERR_OK);
+                    same_path = other_length == length &&
+                                memcmp(other_path, path, length * MERKLE_HASH_BYTES) == 0;
+                }
+                assert_false(same_path);
+                assert_false(
+                    merkle_verify_inclusion(leaves[i], i, other, proof, length, other_root));
+            }
+            assert_false(merkle_verify_inclusion(leaves[i], i, 0, proof, length, root));
+            /* The wrong leaf, the wrong root. */
+            assert_false(merkle_verify_inclusion(leaves[i + 1], i, n, proof, length, root));
+            assert_false(merkle_verify_inclusion(leaves[i], i, n, proof, length, some_hash));
+            /* A path one short, one long (garbage or the root at either end). */
+            if (length > 0) {
+                assert_false(merkle_verify_inclusion(leaves[i], i, n, proof, length - 1, root));
+                assert_false(merkle_verify_inclusion(leaves[i], i, n, proof + 1, length - 1, root));
+            }
+            memcpy(path[length], some_hash, MERKLE_HASH_BYTES);
+            assert_false(merkle_verify_inclusion(leaves[i], i, n, proof, length + 1, root));
+            memcpy(path[length], root, MERKLE_HASH_BYTES);
+            assert_false(merkle_verify_inclusion(leaves[i], i, n, proof, length + 1, root));
+            uint8_t shifted[MERKLE_PATH_MAX + 1][MERKLE_HASH_BYTES];
+            memcpy(shifted[0], root, MERKLE_HASH_BYTES);
+            memcpy(shifted[1], path, length * MERKLE_HASH_BYTES);
+            assert_false(merkle_verify_inclusion(
+                leaves[i], i, n, (const uint8_t(*)[MERKLE_HASH_BYTES])shifted, length + 1, root));
+        }
+    }
+    memtree_free(&tree);
+    free(leaves);
+}
+
+static void test_merkle_consistency_tampering_refused(void **state)
+{
+    (void)state;
+    const uint64_t size_max = 40;
+    hash_bytes *leaves = make_leaves(size_max + 2);
+    struct memtree tree;
+    memtree_init(&tree, (const hash_bytes *)leaves, size_max + 2);
+    hash_bytes roots[42 + 1];
+    for (uint64_t n = 0; n <= size_max + 2; n++)
+        assert_int_equal(merkle_root(memtree_node, &tree, n, roots[n]), LEDGER_ERR_OK);
+    uint8_t some_hash[MERKLE_HASH_BYTES];
+    crypto_sha256("some other hash", 15, some_hash);
+
+    for (uint64_t n = 1; n <= size_max; n++) {
+        for (uint64_t m = 1; m <= n; m++) {
+            uint8_t path[MERKLE_PATH_MAX + 1][MERKLE_HASH_BYTES];
+            size_t length = 0;
+            assert_int_equal(merkle_consistency_path(memtree_node, &tree, m, n, path, &length),
+                             LEDGER_ERR_OK);
+            const uint8_t(*proof)[MERKLE_HASH_BYTES] = (const uint8_t(*)[MERKLE_HASH_BYTES])path;
+            assert_true(merkle_verify_consistency(m, n, roots[m], roots[n], proof, length));
+
+            for (size_t e = 0; e < length; e++) {
+                for (unsigned bit = 0; bit < 8 * MERKLE_HASH_BYTES; bit += 53) {
+                    path[e][bit / 8] ^= (uint8_t)(1u << (bit % 8));
+                    assert_false(
+                        merkle_verify_consistency(m, n, roots[m], roots[n], proof, length));
+                    path[e][bit / 8] ^= (uint8_t)(1u << (bit % 8));
+                }
+            }
+            /* Other sizes with their own true roots. */
+            for (uint64_t other_m = 1; other_m <= n; other_m++) {
+                if (other_m != m)
+                    assert_false(merkle_verify_consistency(other_m, n, roots[other_m], roots[n],
+                                                           proof, length));
+            }
+            for (uint64_t other_n = m; other_n <= size_max + 2; other_n++) {
+                if (other_n != n)
+                    assert_false(merkle_verify_consistency(m, other_n, roots[m], roots[other_n],
+                                                           proof, length));
+            }
+            /* Wrong roots. */
+            assert_false(merkle_verify_consistency(m, n, some_hash, roots[n], proof, length));
+            assert_false(merkle_verify_consistency(m, n, roots[m], some_hash, proof, length));
+            if (m != n)
+                assert_false(merkle_verify_consistency(m, n, roots[n], roots[m], proof, length));
+            /* Impossible sizes. */
+            assert_false(merkle_verify_consistency(0, n, roots[0], roots[n], proof, length));
+            assert_false(
+                merkle_verify_consistency(n + 1, n, roots[n + 1], roots[n], proof, length));
+            /* Short and long paths. */
+            if (length > 0) {
+                assert_false(
+                    merkle_verify_consistency(m, n, roots[m], roots[n], proof, length - 1));
+                assert_false(
+                    merkle_verify_consistency(m, n, roots[m], roots[n], proof + 1, length - 1));
+            }
+            memcpy(path[length], some_hash, MERKLE_HASH_BYTES);
+            assert_false(merkle_verify_consistency(m, n, roots[m], roots[n], proof, length + 1));
+            memcpy(path[length], roots[n], MERKLE_HASH_BYTES);
+            assert_false(merkle_verify_consistency(m, n, roots[m], roots[n], proof, length + 1));
+        }
+    }
+    memtree_free(&tree);
+    free(leaves);
+}
+
+static void test_merkle_consistency_edge_cases(void **state)
+{
+    (void)state;
+    hash_bytes *leaves = make_leaves(8);
+    struct memtree tree;
+    memtree_init(&tree, (const hash_bytes *)leaves, 8);
+    uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+    const uint8_t(*proof)[MERKLE_HASH_BYTES] = (const uint8_t(*)[MERKLE_HASH_BYTES])path;
+    uint8_t root5[MERKLE_HASH_BYTES];
+    uint8_t root6[MERKLE_HASH_BYTES];
+    uint8_t empty[MERKLE_HASH_BYTES];
+    assert_int_equal(merkle_root(memtree_node, &tree, 5, root5), LEDGER_ERR_OK);
+    assert_int_equal(merkle_root(memtree_node, &tree, 6, root6), LEDGER_ERR_OK);
+    merkle_empty_root(empty);
+
+    /* Equal sizes: the empty proof, valid only for equal roots. */
+    size_t length = 999;
+    assert_int_equal(merkle_consistency_path(memtree_node, &tree, 5, 5, path, &length),
+                     LEDGER_ERR_OK);
+    assert_int_equal(length, 0);
+    assert_true(merkle_verify_consistency(5, 5, root5, root5, proof, 0));
+    assert_false(merkle_verify_consistency(5, 5, root5, root6, proof, 0));
+    memcpy(path[0], root5, MERKLE_HASH_BYTES);
+    assert_false(merkle_verify_consistency(5, 5, root5, root5, proof, 1));
+
+    /* From the empty tree: refused to produce, never verifies. */
+    length = 999;
+    assert_int_equal(merkle_consistency_path(memtree_node, &tree, 0, 5, path, &length),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(length, 999);
+    assert_int_equal(merkle_consistency_path(memtree_node, &tree, 0, 0, path, &length),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_false(merkle_verify_consistency(0, 5, empty, root5, proof, 0));
+    assert_false(merkle_verify_consistency(0, 0, empty, empty, proof, 0));
+
+    /* Shrinking trees. */
+    assert_int_equal(merkle_consistency_path(memtree_node, &tree, 6, 5, path, &length),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(length, 999);
+    assert_false(merkle_verify_consistency(6, 5, root6, root5, proof, 0));
+
+    /* An empty path for different sizes (RFC 9162 step 1), even when the old
+     * size is a power of two whose root would be the first element. */
+    uint8_t root4[MERKLE_HASH_BYTES];
+    assert_int_equal(merkle_root(memtree_node, &tree, 4, root4), LEDGER_ERR_OK);
+    assert_false(merkle_verify_consistency(4, 5, root4, root5, proof, 0));
+
+    /* An over-long path is refused before it is read. */
+    assert_false(merkle_verify_consistency(5, 6, root5, root6, proof, MERKLE_PATH_MAX + 1));
+    assert_false(merkle_verify_consistency(5, 6, root5, root6, NULL, 3));
+    memtree_free(&tree);
+    free(leaves);
+}
+
+static void test_merkle_inclusion_edge_cases(void **state)
+{
+    (void)state;
+    hash_bytes *leaves = make_leaves(8);
+    struct memtree tree;
+    memtree_init(&tree, (const hash_bytes *)leaves, 8);
+    uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+    const uint8_t(*proof)[MERKLE_HASH_BYTES] = (const uint8_t(*)[MERKLE_HASH_BYTES])path;
+    size_t length = 999;
+    assert_int_equal(merkle_inclusion_path(memtree_node, &tree, 5, 5, path, &length),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(merkle_inclusion_path(memtree_node, &tree, 0, 0, path, &length),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(merkle_inclusion_path(memtree_node, &tree, UINT64_MAX, 8, path, &length),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(length, 999);
+
+    /* A one-leaf tree: the leaf is the root, the path is empty. */
+    assert_int_equal(merkle_inclusion_path(memtree_node, &tree, 0, 1, path, &length),
+                     LEDGER_ERR_OK);
+    assert_int_equal(length, 0);
+    assert_true(merkle_verify_inclusion(leaves[0], 0, 1, proof, 0, leaves[0]));
+    assert_false(merkle_verify_inclusion(leaves[0], 0, 1, proof, 0, leaves[1]));
+    assert_false(merkle_verify_inclusion(leaves[0], 1, 1, proof, 0, leaves[0]));
+    assert_false(merkle_verify_inclusion(leaves[0], 0, 0, proof, 0, leaves[0]));
+    assert_false(merkle_verify_inclusion(leaves[0], 0, 2, proof, 0, leaves[0]));
+
+    /* Over-long and missing paths. */
+    uint8_t root[MERKLE_HASH_BYTES];
+    assert_int_equal(merkle_root(memtree_node, &tree, 8, root), LEDGER_ERR_OK);
+    assert_false(merkle_verify_inclusion(leaves[0], 0, 8, proof, MERKLE_PATH_MAX + 1, root));
+    assert_false(merkle_verify_inclusion(leaves[0], 0, 8, NULL, 3, root));
+    memtree_free(&tree);
+    free(leaves);
+}
+
+static void test_merkle_node_errors_pass_through(void **state)
+{
+    (void)state;
+    hash_bytes *leaves = make_leaves(8);
+    struct memtree tree;
+    memtree_init(&tree, (const hash_bytes *)leaves, 8);
+    tree.fail_with = LEDGER_ERR_STORAGE_ERROR;
+    uint8_t root[MERKLE_HASH_BYTES];
+    uint8_t untouched[MERKLE_HASH_BYTES];
+    memset(root, 0x77, sizeof root);
+    memcpy(untouched, root, sizeof root);
+    assert_int_equal(merkle_root(memtree_node, &tree, 7, root), LEDGER_ERR_STORAGE_ERROR);
+    assert_memory_equal(root, untouched, sizeof root);
+    uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+    size_t length = 999;
+    assert_int_equal(merkle_inclusion_path(memtree_node, &tree, 3, 7, path, &length),
+                     LEDGER_ERR_STORAGE_ERROR);
+    assert_int_equal(merkle_consistency_path(memtree_node, &tree, 3, 7, path, &length),
+                     LEDGER_ERR_STORAGE_ERROR);
+    assert_int_equal(length, 999);
+    memtree_free(&tree);
+    free(leaves);
+}
+
+/* --- a large tree, and the number of node reads ----------------------------- */
+
+static void test_merkle_large_tree_100003(void **state)
+{
+    (void)state;
+    const uint64_t n = 100003;
+    hash_bytes *leaves = make_leaves(n);
+    struct memtree tree;
+    memtree_init(&tree, (const hash_bytes *)leaves, n);
+
+    uint8_t root[MERKLE_HASH_BYTES];
+    uint8_t expected[MERKLE_HASH_BYTES];
+    assert_int_equal(merkle_root(memtree_node, &tree, n, root), LEDGER_ERR_OK);
+    ref_mth((const hash_bytes *)leaves, n, expected);
+    assert_memory_equal(root, expected, sizeof root);
+    struct merkle_builder builder;
+    merkle_builder_init(&builder);
+    for (uint64_t i = 0; i < n; i++)
+        merkle_builder_add(&builder, leaves[i]);
+    merkle_builder_root(&builder, expected);
+    assert_memory_equal(root, expected, sizeof root);
+
+    /* Every leaf's path verifies, and costs O(log n) node reads. */
+    const uint64_t calls_max = 2 * (uint64_t)bit_length(n) + 2;
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+        size_t length = 0;
+        tree.calls = 0;
+        assert_int_equal(merkle_inclusion_path(memtree_node, &tree, i, n, path, &length),
+                         LEDGER_ERR_OK);
+        assert_true(tree.calls <= calls_max);
+        assert_true(merkle_verify_inclusion(
+            leaves[i], i, n, (const uint8_t(*)[MERKLE_HASH_BYTES])path, length, root));
+    }
+    /* A few paths against the reference. */
+    const uint64_t sample[] = {0, 1, 65535, 65536, 65537, 99999, 100000, 100002};
+    for (size_t s = 0; s < sizeof sample / sizeof sample[0]; s++) {
+        uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+        hash_bytes reference[MERKLE_PATH_MAX];
+        size_t length = 0;
+        size_t reference_length = 0;
+        assert_int_equal(merkle_inclusion_path(memtree_node, &tree, sample[s], n, path, &length),
+                         LEDGER_ERR_OK);
+        ref_path(sample[s], (const hash_bytes *)leaves, n, reference, &reference_length);
+        assert_int_equal(length, reference_length);
+        assert_memory_equal(path, reference, length * MERKLE_HASH_BYTES);
+    }
+    /* Consistency from many old sizes, against roots from the builder. */
+    merkle_builder_init(&builder);
+    uint64_t next_check = 1;
+    for (uint64_t m = 1; m <= n; m++) {
+        merkle_builder_add(&builder, leaves[m - 1]);
+        if (m != next_check && m != n && m != 65536 && m != 65537 && m != n - 1)
+            continue;
+        next_check = next_check * 3 / 2 + 1;
+        uint8_t from_root[MERKLE_HASH_BYTES];
+        merkle_builder_root(&builder, from_root);
+        uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+        size_t length = 0;
+        tree.calls = 0;
+        assert_int_equal(merkle_consistency_path(memtree_node, &tree, m, n, path, &length),
+                         LEDGER_ERR_OK);
+        assert_true(tree.calls <= 3 * (uint64_t)bit_length(n) + 2);
+        assert_true(merkle_verify_consistency(m, n, from_root, root,
+                                              (const uint8_t(*)[MERKLE_HASH_BYTES])path, length));
+        if (length > 0) {
+            path[length - 1][0] ^= 1;
+            assert_false(merkle_verify_consistency(
+                m, n, from_root, root, (const uint8_t(*)[MERKLE_HASH_BYTES])path, length));
+        }
+        tree.calls = 0;
+        uint8_t root_m[MERKLE_HASH_BYTES];
+        assert_int_equal(merkle_root(memtree_node, &tree, m, root_m), LEDGER_ERR_OK);
+        assert_true(tree.calls <= (uint64_t)bit_length(m));
+        assert_memory_equal(root_m, from_root, sizeof root_m);
+    }
+    memtree_free(&tree);
+    free(leaves);
+}
+
+/* --- the builder ----------------------------------------------------------- */
+
+static void test_merkle_builder_matches_every_size(void **state)
+{
+    (void)state;
+    const uint64_t size_max = 600;
+    hash_bytes *leaves = make_leaves(size_max);
+    struct memtree tree;
+    memtree_init(&tree, (const hash_bytes *)leaves, size_max);
+    struct merkle_builder builder;
+    merkle_builder_init(&builder);
+    for (uint64_t n = 0; n <= size_max; n++) {
+        uint8_t built[MERKLE_HASH_BYTES];
+        uint8_t computed[MERKLE_HASH_BYTES];
+        assert_int_equal(builder.size, n);
+        merkle_builder_root(&builder, built);
+        assert_int_equal(merkle_root(memtree_node, &tree, n, computed), LEDGER_ERR_OK);
+        assert_memory_equal(built, computed, sizeof built);
+        if (n < size_max)
+            merkle_builder_add(&builder, leaves[n]);
+    }
+    memtree_free(&tree);
+    free(leaves);
+}
+
+static double seconds_now(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+static void test_merkle_builder_rate(void **state)
+{
+    (void)state;
+    /* The offline verifier hashes each record and adds it: measure both. */
+    const uint64_t count = 1000000;
+    struct merkle_builder builder;
+    merkle_builder_init(&builder);
+    uint8_t record[200];
+    memset(record, 0x42, sizeof record);
+    double start = seconds_now();
+    for (uint64_t i = 0; i < count; i++) {
+        uint8_t leaf[MERKLE_HASH_BYTES];
+        put_be64(i, record);
+        merkle_leaf_hash(record, sizeof record, leaf);
+        merkle_builder_add(&builder, leaf);
+    }
+    uint8_t root[MERKLE_HASH_BYTES];
+    merkle_builder_root(&builder, root);
+    double elapsed = seconds_now() - start;
+    double rate = (double)count / (elapsed > 0 ? elapsed : 1e-9);
+    print_message("builder: %.0f leaves/s (200-byte records, leaf hash included)\n", rate);
+    assert_int_equal(builder.size, count);
+#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__)
+    /* Far below the measured rate on any recent machine, so it only catches a
+     * lost complexity class, not a slow CI host. */
+    assert_true(rate > 200000.0);
+#endif
+}
+
+/* --- signed heads ---------------------------------------------------------- */
+
+static void test_merkle_head_encoding_bytes(void **state)
+{
+    (void)state;
+    uint8_t root[MERKLE_HASH_BYTES];
+    from_hex(ct_roots[3], root);
+    uint8_t head[MERKLE_HEAD_BYTES];
+    assert_int_equal(MERKLE_HEAD_BYTES, 64);
+    /* 2026-01-01T00:00:00Z. */
+    merkle_head_encode(3, root, INT64_C(1767225600000000), head);
+    char hex[2 * MERKLE_HEAD_BYTES + 1];
+    crypto_hex(head, sizeof head, hex);
+    assert_string_equal(hex, "6c65646765722e76312e686561640000"
+                             "0000000000000003"
+                             "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77"
+                             "0006474846204000");
+    assert_memory_equal(head, "ledger.v1.head\0\0", 16);
+
+    /* Large values and a negative time encode big-endian, two's complement. */
+    merkle_head_encode(UINT64_C(0x0102030405060708), root, INT64_C(-2), head);
+    crypto_hex(head + 16, 8, hex);
+    assert_string_equal(hex, "0102030405060708");
+    crypto_hex(head + 56, 8, hex);
+    assert_string_equal(hex, "fffffffffffffffe");
+}
+
+static void test_merkle_head_signature(void **state)
+{
+    (void)state;
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES];
+    uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES];
+    crypto_ed25519_keypair(public_key, secret_key);
+    uint8_t root[MERKLE_HASH_BYTES];
+    from_hex(ct_roots[8], root);
+    uint8_t head[MERKLE_HEAD_BYTES];
+    uint8_t signature[CRYPTO_SIGNATURE_BYTES];
+    merkle_head_encode(8, root, INT64_C(1767225600000000), head);
+    crypto_ed25519_sign(secret_key, head, sizeof head, signature);
+    assert_true(crypto_ed25519_verify(public_key, head, sizeof head, signature));
+    /* Another size, root or time is another message. */
+    uint8_t other[MERKLE_HEAD_BYTES];
+    merkle_head_encode(7, root, INT64_C(1767225600000000), other);
+    assert_false(crypto_ed25519_verify(public_key, other, sizeof other, signature));
+    merkle_head_encode(8, root, INT64_C(1767225600000001), other);
+    assert_false(crypto_ed25519_verify(public_key, other, sizeof other, signature));
+    root[31] ^= 1;
+    merkle_head_encode(8, root, INT64_C(1767225600000000), other);
+    assert_false(crypto_ed25519_verify(public_key, other, sizeof other, signature));
+    crypto_wipe(secret_key, sizeof secret_key);
+}
+
+/* --- the stored tree ----------------------------------------------------------- */
+
+#define STORE_TEST_LEAVES 1500
+
+struct store_fixture {
+    char root[4096];
+    char dir[4200];
+    struct store *store;
+    hash_bytes *leaves; /* the test leaves, STORE_TEST_LEAVES of them */
+    struct memtree tree;
+};
+
+static struct store_options store_fixture_options(const struct store_fixture *f)
+{
+    struct store_options options = {
+        .dir = f->dir,
+        .map_bytes = 16 * 1024 * 1024,
+        .map_bytes_max = 256 * 1024 * 1024,
+        .no_sync = true,
+    };
+    return options;
+}
+
+static int store_setup(void **state)
+{
+    struct store_fixture *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    test_make_dir(f->root, sizeof f->root, "test_merkle");
+    snprintf(f->dir, sizeof f->dir, "%s/data", f->root);
+    struct store_options options = store_fixture_options(f);
+    if (store_open(&options, &f->store) != LEDGER_ERR_OK) {
+        test_remove_dir(f->root);
+        free(f);
+        return -1;
+    }
+    f->leaves = make_leaves(STORE_TEST_LEAVES);
+    memtree_init(&f->tree, (const hash_bytes *)f->leaves, STORE_TEST_LEAVES);
+    *state = f;
+    return 0;
+}
+
+static int store_teardown(void **state)
+{
+    struct store_fixture *f = *state;
+    if (f->store != NULL)
+        store_close(f->store);
+    test_remove_dir(f->root);
+    memtree_free(&f->tree);
+    free(f->leaves);
+    free(f);
+    return 0;
+}
+
+static void store_reopen(struct store_fixture *f)
+{
+    store_close(f->store);
+    f->store = NULL;
+    struct store_options options = store_fixture_options(f);
+    assert_int_equal(store_open(&options, &f->store), LEDGER_ERR_OK);
+}
+
+/* Appends test records first .. last (sequences) in one write transaction, as
+ * the engine does: the log's append gives the leaf hash, the tree takes it. */
+static void store_append_range(struct store_fixture *f, uint64_t first, uint64_t last)
+{
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
+    for (uint64_t sequence = first; sequence <= last; sequence++) {
+        uint8_t record[8];
+        put_be64(sequence - 1, record);
+        uint64_t appended = 0;
+        uint8_t leaf[STORE_HASH_BYTES];
+        assert_int_equal(store_append(txn, record, sizeof record, &appended, leaf), LEDGER_ERR_OK);
+        assert_int_equal(appended, sequence);
+        /* The store's leaf hash is the tree's leaf hash of the same bytes. */
+        assert_memory_equal(leaf, f->leaves[sequence - 1], MERKLE_HASH_BYTES);
+        assert_int_equal(merkle_append(txn, sequence, leaf), LEDGER_ERR_OK);
+    }
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+}
+
+/* The stored tree of `size` leaves answers exactly as the in-memory one: the
+ * root of every size, every inclusion path of the full size and of a few
+ * smaller ones, and consistency between many pairs. */
+static void store_check_against_memory(struct store_fixture *f, uint64_t size, bool thorough)
+{
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, false, &txn), LEDGER_ERR_OK);
+    uint64_t stored = 999;
+    assert_int_equal(merkle_store_size(txn, &stored), LEDGER_ERR_OK);
+    assert_int_equal(stored, size);
+    for (uint64_t t = 0; t <= size; t++) {
+        if (!thorough && t != size && t > 70 && t % 97 != 0)
+            continue;
+        uint8_t stored_root[MERKLE_HASH_BYTES];
+        uint8_t memory_root[MERKLE_HASH_BYTES];
+        assert_int_equal(merkle_store_root(txn, t, stored_root), LEDGER_ERR_OK);
+        assert_int_equal(merkle_root(memtree_node, &f->tree, t, memory_root), LEDGER_ERR_OK);
+        assert_memory_equal(stored_root, memory_root, MERKLE_HASH_BYTES);
+    }
+    const uint64_t tree_sizes[] = {size, size / 2 + 1, 1, 7, 64, 65};
+    for (size_t s = 0; s < sizeof tree_sizes / sizeof tree_sizes[0]; s++) {
+        uint64_t t = tree_sizes[s];
+        if (t == 0 || t > size)
+            continue;
+        uint8_t root[MERKLE_HASH_BYTES];
+        assert_int_equal(merkle_store_root(txn, t, root), LEDGER_ERR_OK);
+        for (uint64_t sequence = 1; sequence <= t; sequence++) {
+            if (!thorough && s > 0 && sequence % 13 != 1)
+                continue;
+            uint8_t stored_path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+            uint8_t memory_path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+            size_t stored_length = 0;
+            size_t memory_length = 0;
+            assert_int_equal(merkle_store_inclusion(txn, sequence, t, stored_path, &stored_length),
+                             LEDGER_ERR_OK);
+            assert_int_equal(merkle_inclusion_path(memtree_node, &f->tree, sequence - 1, t,
+                                                   memory_path, &memory_length),
+                             LEDGER_ERR_OK);
+            assert_int_equal(stored_length, memory_length);
+            assert_memory_equal(stored_path, memory_path, stored_length * MERKLE_HASH_BYTES);
+            assert_true(merkle_verify_inclusion(f->leaves[sequence - 1], sequence - 1, t,
+                                                (const uint8_t(*)[MERKLE_HASH_BYTES])stored_path,
+                                                stored_length, root));
+        }
+    }
+    for (uint64_t from = 1; from <= size; from += (from < 70 ? 1 : 89)) {
+        const uint64_t to_sizes[] = {size, from, from + 1, 2 * from + 3};
+        for (size_t s = 0; s < sizeof to_sizes / sizeof to_sizes[0]; s++) {
+            uint64_t to = to_sizes[s];
+            if (to > size)
+                continue;
+            uint8_t stored_path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+            uint8_t memory_path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+            size_t stored_length = 0;
+            size_t memory_length = 0;
+            assert_int_equal(merkle_store_consistency(txn, from, to, stored_path, &stored_length),
+                             LEDGER_ERR_OK);
+            assert_int_equal(merkle_consistency_path(memtree_node, &f->tree, from, to, memory_path,
+                                                     &memory_length),
+                             LEDGER_ERR_OK);
+            assert_int_equal(stored_length, memory_length);
+            assert_memory_equal(stored_path, memory_path, stored_length * MERKLE_HASH_BYTES);
+            uint8_t from_root[MERKLE_HASH_BYTES];
+            uint8_t to_root[MERKLE_HASH_BYTES];
+            assert_int_equal(merkle_store_root(txn, from, from_root), LEDGER_ERR_OK);
+            assert_int_equal(merkle_store_root(txn, to, to_root), LEDGER_ERR_OK);
+            assert_true(merkle_verify_consistency(from, to, from_root, to_root,
+                                                  (const uint8_t(*)[MERKLE_HASH_BYTES])stored_path,
+                                                  stored_length));
+        }
+    }
+    store_abort(txn);
+}
+
+/* The number of complete subtrees of a tree of n leaves, plus the size key. */
+static uint64_t expected_entries(uint64_t n)
+{
+    uint64_t entries = n > 0 ? 1 : 0;
+    for (uint64_t level_size = n; level_size > 0; level_size >>= 1)
+        entries += level_size;
+    return entries;
+}
+
+static void test_merkle_store_one_transaction(void **state)
+{
+    struct store_fixture *f = *state;
+    store_append_range(f, 1, STORE_TEST_LEAVES);
+    store_check_against_memory(f, STORE_TEST_LEAVES, true);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, false, &txn), LEDGER_ERR_OK);
+    uint64_t entries = 0;
+    assert_int_equal(store_count(txn, STORE_DB_MERKLE, &entries), LEDGER_ERR_OK);
+    assert_int_equal(entries, expected_entries(STORE_TEST_LEAVES));
+    store_abort(txn);
+}
+
+static void test_merkle_store_many_transactions_and_reopen(void **state)
+{
+    struct store_fixture *f = *state;
+    /* Batches of growing, uneven sizes, checking after each commit. */
+    uint64_t appended = 0;
+    uint64_t batch = 1;
+    while (appended < STORE_TEST_LEAVES) {
+        uint64_t last = appended + batch;
+        if (last > STORE_TEST_LEAVES)
+            last = STORE_TEST_LEAVES;
+        store_append_range(f, appended + 1, last);
+        appended = last;
+        store_check_against_memory(f, appended, false);
+        batch = batch * 2 + 1;
+    }
+    uint8_t before[MERKLE_HASH_BYTES];
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, false, &txn), LEDGER_ERR_OK);
+    assert_int_equal(merkle_store_root(txn, appended, before), LEDGER_ERR_OK);
+    store_abort(txn);
+
+    store_reopen(f);
+    uint8_t after[MERKLE_HASH_BYTES];
+    assert_int_equal(store_begin(f->store, false, &txn), LEDGER_ERR_OK);
+    assert_int_equal(merkle_store_root(txn, appended, after), LEDGER_ERR_OK);
+    store_abort(txn);
+    assert_memory_equal(before, after, sizeof before);
+    store_check_against_memory(f, appended, true);
+}
+
+static void test_merkle_store_empty(void **state)
+{
+    struct store_fixture *f = *state;
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, false, &txn), LEDGER_ERR_OK);
+    uint64_t size = 999;
+    assert_int_equal(merkle_store_size(txn, &size), LEDGER_ERR_OK);
+    assert_int_equal(size, 0);
+    uint8_t root[MERKLE_HASH_BYTES];
+    uint8_t empty[MERKLE_HASH_BYTES];
+    assert_int_equal(merkle_store_root(txn, 0, root), LEDGER_ERR_OK);
+    merkle_empty_root(empty);
+    assert_memory_equal(root, empty, sizeof root);
+    assert_int_equal(merkle_store_root(txn, 1, root), LEDGER_ERR_NOT_FOUND);
+    uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+    size_t length = 999;
+    assert_int_equal(merkle_store_inclusion(txn, 1, 1, path, &length), LEDGER_ERR_NOT_FOUND);
+    assert_int_equal(merkle_store_inclusion(txn, 0, 0, path, &length), LEDGER_ERR_NOT_FOUND);
+    assert_int_equal(merkle_store_consistency(txn, 1, 1, path, &length), LEDGER_ERR_NOT_FOUND);
+    assert_int_equal(length, 999);
+    store_abort(txn);
+}
+
+static void test_merkle_store_refuses_bad_arguments(void **state)
+{
+    struct store_fixture *f = *state;
+    store_append_range(f, 1, 10);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
+    /* Out-of-order appends leave the tree as it was. */
+    assert_int_equal(merkle_append(txn, 0, f->leaves[0]), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(merkle_append(txn, 10, f->leaves[9]), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(merkle_append(txn, 12, f->leaves[11]), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(merkle_append(txn, UINT64_MAX, f->leaves[11]), LEDGER_ERR_INVALID_ARGUMENT);
+    uint64_t size = 0;
+    assert_int_equal(merkle_store_size(txn, &size), LEDGER_ERR_OK);
+    assert_int_equal(size, 10);
+
+    uint8_t root[MERKLE_HASH_BYTES];
+    uint8_t untouched[MERKLE_HASH_BYTES];
+    memset(root, 0x33, sizeof root);
+    memcpy(untouched, root, sizeof root);
+    assert_int_equal(merkle_store_root(txn, 11, root), LEDGER_ERR_NOT_FOUND);
+    assert_int_equal(merkle_store_root(txn, UINT64_MAX, root), LEDGER_ERR_NOT_FOUND);
+    assert_memory_equal(root, untouched, sizeof root);
+
+    uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+    size_t length = 999;
+    assert_int_equal(merkle_store_inclusion(txn, 0, 10, path, &length), LEDGER_ERR_NOT_FOUND);
+    assert_int_equal(merkle_store_inclusion(txn, 11, 10, path, &length), LEDGER_ERR_NOT_FOUND);
+    assert_int_equal(merkle_store_inclusion(txn, 6, 5, path, &length), LEDGER_ERR_NOT_FOUND);
+    assert_int_equal(merkle_store_inclusion(txn, 5, 11, path, &length), LEDGER_ERR_NOT_FOUND);
+    assert_int_equal(merkle_store_consistency(txn, 0, 5, path, &length),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(merkle_store_consistency(txn, 6, 5, path, &length),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(merkle_store_consistency(txn, 5, 11, path, &length), LEDGER_ERR_NOT_FOUND);
+    assert_int_equal(length, 999);
+    assert_int_equal(merkle_store_consistency(txn, 10, 10, path, &length), LEDGER_ERR_OK);
+    assert_int_equal(length, 0);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+}
+
+static void test_merkle_store_abort_leaves_tree(void **state)
+{
+    struct store_fixture *f = *state;
+    store_append_range(f, 1, 5);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
+    assert_int_equal(merkle_append(txn, 6, f->leaves[5]), LEDGER_ERR_OK);
+    assert_int_equal(merkle_append(txn, 7, f->leaves[6]), LEDGER_ERR_OK);
+    uint64_t size = 0;
+    assert_int_equal(merkle_store_size(txn, &size), LEDGER_ERR_OK);
+    assert_int_equal(size, 7);
+    store_abort(txn);
+    store_check_against_memory(f, 5, true);
+    store_append_range(f, 6, 9);
+    store_check_against_memory(f, 9, true);
+}
+
+static void test_merkle_store_rebuild_after_drop(void **state)
+{
+    struct store_fixture *f = *state;
+    store_append_range(f, 1, 300);
+    struct store_txn *txn = NULL;
+    uint8_t before[MERKLE_HASH_BYTES];
+    assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
+    assert_int_equal(merkle_store_root(txn, 300, before), LEDGER_ERR_OK);
+    /* `ledgerd rebuild`: drop the derived tree, append every stored leaf again. */
+    assert_int_equal(store_drop(txn, STORE_DB_MERKLE), LEDGER_ERR_OK);
+    uint64_t size = 999;
+    assert_int_equal(merkle_store_size(txn, &size), LEDGER_ERR_OK);
+    assert_int_equal(size, 0);
+    for (uint64_t sequence = 1; sequence <= 300; sequence++) {
+        uint8_t leaf[STORE_HASH_BYTES];
+        assert_int_equal(store_leaf(txn, sequence, leaf), LEDGER_ERR_OK);
+        assert_int_equal(merkle_append(txn, sequence, leaf), LEDGER_ERR_OK);
+    }
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    uint8_t after[MERKLE_HASH_BYTES];
+    assert_int_equal(store_begin(f->store, false, &txn), LEDGER_ERR_OK);
+    assert_int_equal(merkle_store_root(txn, 300, after), LEDGER_ERR_OK);
+    store_abort(txn);
+    assert_memory_equal(before, after, sizeof before);
+    store_check_against_memory(f, 300, true);
+}
+
+static void test_merkle_store_detects_damage(void **state)
+{
+    struct store_fixture *f = *state;
+    store_append_range(f, 1, 12);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
+    /* Node (level 3, index 0) covers leaves 0..7: the root of 12 is made of it
+     * and node (2, 2); the root of 4 is node (2, 0) alone. */
+    uint8_t key[9] = {3, 0, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(store_del(txn, STORE_DB_MERKLE, key, sizeof key), LEDGER_ERR_OK);
+    uint8_t root[MERKLE_HASH_BYTES];
+    assert_int_equal(merkle_store_root(txn, 12, root), LEDGER_ERR_CORRUPT);
+    assert_int_equal(merkle_store_root(txn, 9, root), LEDGER_ERR_CORRUPT);
+    assert_int_equal(merkle_store_root(txn, 4, root), LEDGER_ERR_OK);
+    /* A node of the wrong length. */
+    assert_int_equal(store_put(txn, STORE_DB_MERKLE, key, sizeof key, "short", 5), LEDGER_ERR_OK);
+    assert_int_equal(merkle_store_root(txn, 12, root), LEDGER_ERR_CORRUPT);
+    /* Node (level 2, index 1) covers leaves 4..7: leaf 0's path needs it. */
+    key[0] = 2;
+    key[8] = 1;
+    assert_int_equal(store_del(txn, STORE_DB_MERKLE, key, sizeof key), LEDGER_ERR_OK);
+    uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+    size_t length = 999;
+    assert_int_equal(merkle_store_inclusion(txn, 1, 12, path, &length), LEDGER_ERR_CORRUPT);
+    assert_int_equal(merkle_store_consistency(txn, 2, 12, path, &length), LEDGER_ERR_CORRUPT);
+    assert_int_equal(length, 999);
+    /* A size of the wrong length. */
+    const uint8_t size_key[1] = {0xFF};
+    assert_int_equal(store_put(txn, STORE_DB_MERKLE, size_key, 1, "1234567", 7), LEDGER_ERR_OK);
+    assert_int_equal(merkle_store_root(txn, 1, root), LEDGER_ERR_CORRUPT);
+    assert_int_equal(merkle_append(txn, 13, f->leaves[12]), LEDGER_ERR_CORRUPT);
+    store_abort(txn);
+    /* Aborted: the tree is whole again. */
+    store_check_against_memory(f, 12, true);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_merkle_empty_root),
+        cmocka_unit_test(test_merkle_rfc6962_roots),
+        cmocka_unit_test(test_merkle_rfc6962_inclusion_vectors),
+        cmocka_unit_test(test_merkle_rfc6962_consistency_vectors),
+        cmocka_unit_test(test_merkle_matches_reference_sizes_1_to_70),
+        cmocka_unit_test(test_merkle_named_sizes),
+        cmocka_unit_test(test_merkle_inclusion_tampering_refused),
+        cmocka_unit_test(test_merkle_consistency_tampering_refused),
+        cmocka_unit_test(test_merkle_consistency_edge_cases),
+        cmocka_unit_test(test_merkle_inclusion_edge_cases),
+        cmocka_unit_test(test_merkle_node_errors_pass_through),
+        cmocka_unit_test(test_merkle_large_tree_100003),
+        cmocka_unit_test(test_merkle_builder_matches_every_size),
+        cmocka_unit_test(test_merkle_builder_rate),
+        cmocka_unit_test(test_merkle_head_encoding_bytes),
+        cmocka_unit_test(test_merkle_head_signature),
+        cmocka_unit_test_setup_teardown(test_merkle_store_empty, store_setup, store_teardown),
+        cmocka_unit_test_setup_teardown(test_merkle_store_one_transaction, store_setup,
+                                        store_teardown),
+        cmocka_unit_test_setup_teardown(test_merkle_store_many_transactions_and_reopen, store_setup,
+                                        store_teardown),
+        cmocka_unit_test_setup_teardown(test_merkle_store_refuses_bad_arguments, store_setup,
+                                        store_teardown),
+        cmocka_unit_test_setup_teardown(test_merkle_store_abort_leaves_tree, store_setup,
+                                        store_teardown),
+        cmocka_unit_test_setup_teardown(test_merkle_store_rebuild_after_drop, store_setup,
+                                        store_teardown),
+        cmocka_unit_test_setup_teardown(test_merkle_store_detects_damage, store_setup,
+                                        store_teardown),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -1,0 +1,1704 @@
+/*
+ * test_store.c: the LMDB store of daemon/store.h.
+ *
+ * Goal: every promise of the contract, with the exact error code of each
+ * failure: the dense append-only log and its leaf hashes (against known
+ * SHA-256 vectors), the stream and command indexes, nested transactions, map
+ * growth up to its maximum with nothing half-written, cursors, hot copies,
+ * read-only opening, and the refusal of foreign or damaged environments.
+ *
+ * Method: each test gets a fresh directory made with mkdtemp under
+ * $LEDGER_TEST_TMP (or /tmp) holding a data directory "data" that store_open
+ * creates, and removes it afterwards. Foreign and damaged environments are
+ * made with LMDB directly, as another program would make them. Programmer
+ * errors (writing the log through the generic calls) must abort even in
+ * release builds; they are run in a forked child whose death by SIGABRT is
+ * the expected outcome.
+ */
+#define _GNU_SOURCE /* nftw's FTW_DEPTH and FTW_PHYS */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <lmdb.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "ledger_limits.h"
+#include "store.h"
+
+#define MIB (UINT64_C(1024) * 1024)
+
+/* --- helpers ---------------------------------------------------------------------------------- */
+
+/* cmocka has fail_msg but not one that takes the caller's position. */
+#define fail_msg_at(file, line, ...)                                                               \
+    do {                                                                                           \
+        print_error("%s:%d: ", file, line);                                                        \
+        print_error(__VA_ARGS__);                                                                  \
+        print_error("\n");                                                                         \
+        _fail(file, line);                                                                         \
+    } while (0)
+
+static void check_err(enum ledger_err expected, enum ledger_err actual, const char *expression,
+                      const char *file, int line)
+{
+    if (expected != actual)
+        fail_msg_at(file, line, "%s: expected %s, got %s (%s)", expression,
+                    ledger_err_name(expected), ledger_err_name(actual), store_last_error(NULL));
+}
+
+#define assert_err(expected, expression)                                                           \
+    check_err((expected), (expression), #expression, __FILE__, __LINE__)
+#define assert_ok(expression) assert_err(LEDGER_ERR_OK, (expression))
+
+/* out = dir "/" name, which must fit. */
+static void join(char *out, size_t size, const char *dir, const char *name)
+{
+    int length = snprintf(out, size, "%s/%s", dir, name);
+    assert_true(length > 0 && (size_t)length < size);
+}
+
+struct fixture {
+    char root[PATH_MAX];
+    char dir[PATH_MAX]; /* root/data */
+    struct store *store;
+};
+
+static struct store_options fixture_options(const struct fixture *f)
+{
+    struct store_options options = {
+        .dir = f->dir,
+        .map_bytes = 8 * MIB,
+        .map_bytes_max = 64 * MIB,
+        .no_sync = true,
+    };
+    return options;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    const char *tmp = getenv("LEDGER_TEST_TMP");
+    snprintf(f->root, sizeof f->root, "%s/test_store.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(f->root) == NULL) {
+        free(f);
+        return -1;
+    }
+    join(f->dir, sizeof f->dir, f->root, "data");
+    struct store_options options = fixture_options(f);
+    if (store_open(&options, &f->store) != LEDGER_ERR_OK) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *info, int type, struct FTW *walk)
+{
+    (void)info;
+    (void)type;
+    (void)walk;
+    return remove(path);
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->store);
+    int rc = nftw(f->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return rc;
+}
+
+/* A directory beside the data directory, e.g. for copies. */
+static void sibling(const struct fixture *f, const char *name, char *out, size_t size)
+{
+    join(out, size, f->root, name);
+}
+
+/* Replaces the fixture's store with a new environment in root/name, opened
+ * with `options` (whose dir is set here). A new one, because an existing
+ * environment keeps its map size and reader table. */
+static void open_fresh(struct fixture *f, const char *name, struct store_options *options)
+{
+    store_close(f->store);
+    f->store = NULL;
+    join(f->dir, sizeof f->dir, f->root, name);
+    options->dir = f->dir;
+    assert_ok(store_open(options, &f->store));
+}
+
+static void reopen(struct fixture *f, const struct store_options *options)
+{
+    store_close(f->store);
+    f->store = NULL;
+    assert_ok(store_open(options, &f->store));
+}
+
+static uint64_t last_sequence(struct store *store)
+{
+    struct store_txn *txn;
+    assert_ok(store_begin(store, false, &txn));
+    uint64_t last = store_last_sequence(txn);
+    store_abort(txn);
+    return last;
+}
+
+static void append_text(struct store_txn *txn, const char *text, uint64_t expected_sequence)
+{
+    uint64_t sequence = 0;
+    uint8_t leaf[STORE_HASH_BYTES];
+    assert_ok(store_append(txn, (const uint8_t *)text, strlen(text), &sequence, leaf));
+    assert_int_equal(expected_sequence, sequence);
+}
+
+static void assert_record(struct store_txn *txn, uint64_t sequence, const char *text)
+{
+    struct store_val value;
+    assert_ok(store_record(txn, sequence, &value));
+    assert_int_equal(strlen(text), value.size);
+    assert_memory_equal(text, value.data, value.size);
+}
+
+static void hex_to_bytes(const char *hex, uint8_t out[STORE_HASH_BYTES])
+{
+    assert_ok(crypto_unhex(hex, out, STORE_HASH_BYTES));
+}
+
+/* --- the log ---------------------------------------------------------------------------------- */
+
+static void test_store_append_and_read_back(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_int_equal(0, store_last_sequence(txn));
+    append_text(txn, "first", 1);
+    append_text(txn, "second record", 2);
+    append_text(txn, "", 3);
+    /* The transaction sees its own appends. */
+    assert_int_equal(3, store_last_sequence(txn));
+    assert_record(txn, 2, "second record");
+    assert_ok(store_commit(txn));
+
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_int_equal(3, store_last_sequence(txn));
+    assert_record(txn, 1, "first");
+    assert_record(txn, 2, "second record");
+    assert_record(txn, 3, "");
+    uint64_t count = 0;
+    assert_ok(store_count(txn, STORE_DB_LOG, &count));
+    assert_int_equal(3, count);
+    assert_ok(store_count(txn, STORE_DB_LEAF, &count));
+    assert_int_equal(3, count);
+    store_abort(txn);
+}
+
+static void test_store_sequences_dense_from_one(void **state)
+{
+    struct fixture *f = *state;
+    char text[32];
+    uint64_t expected = 1;
+    /* Several transactions, so that the next sequence comes from the store and
+     * not from anything cached in one transaction. */
+    for (int round = 0; round < 10; round++) {
+        struct store_txn *txn;
+        assert_ok(store_begin(f->store, true, &txn));
+        for (int i = 0; i < 25; i++, expected++) {
+            snprintf(text, sizeof text, "record %llu", (unsigned long long)expected);
+            append_text(txn, text, expected);
+        }
+        assert_ok(store_commit(txn));
+    }
+    assert_int_equal(250, last_sequence(f->store));
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, false, &txn));
+    for (uint64_t sequence = 1; sequence <= 250; sequence++) {
+        snprintf(text, sizeof text, "record %llu", (unsigned long long)sequence);
+        assert_record(txn, sequence, text);
+    }
+    store_abort(txn);
+}
+
+static void test_store_leaf_hash_known_vectors(void **state)
+{
+    struct fixture *f = *state;
+    /* SHA-256(0x00), SHA-256(0x00 || "abc"), SHA-256(0x00 || "ledger"),
+     * computed outside this project. */
+    static const struct {
+        const char *record;
+        const char *leaf_hex;
+    } vectors[] = {
+        {"", "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"},
+        {"abc", "609f6e36d2405585188d5cfd761f407c7cc46a7d3f314c88270469dde315fcd1"},
+        {"ledger", "5b982ab34fe586ed962fb9dca500ac29b7fdfa88b73a4b9f95dbe0a470222fb5"},
+    };
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, true, &txn));
+    for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
+        uint8_t expected[STORE_HASH_BYTES];
+        hex_to_bytes(vectors[i].leaf_hex, expected);
+        uint64_t sequence = 0;
+        uint8_t leaf[STORE_HASH_BYTES];
+        size_t size = strlen(vectors[i].record);
+        /* The empty record is passed as NULL, which the contract allows. */
+        const uint8_t *bytes = size ? (const uint8_t *)vectors[i].record : NULL;
+        assert_ok(store_append(txn, bytes, size, &sequence, leaf));
+        assert_int_equal(i + 1, sequence);
+        assert_memory_equal(expected, leaf, STORE_HASH_BYTES);
+    }
+    assert_ok(store_commit(txn));
+
+    assert_ok(store_begin(f->store, false, &txn));
+    for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
+        uint8_t expected[STORE_HASH_BYTES], stored[STORE_HASH_BYTES];
+        hex_to_bytes(vectors[i].leaf_hex, expected);
+        assert_ok(store_leaf(txn, i + 1, stored));
+        assert_memory_equal(expected, stored, STORE_HASH_BYTES);
+    }
+    store_abort(txn);
+}
+
+static void test_store_not_found_past_end(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    struct store_val value = {(const uint8_t *)"untouched", 9};
+    uint8_t leaf[STORE_HASH_BYTES];
+    memset(leaf, 0xaa, sizeof leaf);
+
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_record(txn, 1, &value));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_leaf(txn, 1, leaf));
+    store_abort(txn);
+
+    assert_ok(store_begin(f->store, true, &txn));
+    append_text(txn, "only", 1);
+    assert_ok(store_commit(txn));
+
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_record(txn, 0, &value));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_record(txn, 2, &value));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_record(txn, UINT64_MAX, &value));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_leaf(txn, 0, leaf));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_leaf(txn, 2, leaf));
+    /* Out-parameters are written only on success. */
+    assert_int_equal(9, value.size);
+    for (size_t i = 0; i < sizeof leaf; i++)
+        assert_int_equal(0xaa, leaf[i]);
+    store_abort(txn);
+}
+
+/* --- durability and reopening ----------------------------------------------------------------- */
+
+static enum ledger_err collect_sequence(void *context, uint64_t sequence);
+
+struct sequences {
+    uint64_t items[64];
+    size_t count;
+    size_t stop_after; /* 0: never stop */
+};
+
+static enum ledger_err collect_sequence(void *context, uint64_t sequence)
+{
+    struct sequences *s = context;
+    if (s->count >= sizeof s->items / sizeof s->items[0])
+        return LEDGER_ERR_INTERNAL;
+    s->items[s->count++] = sequence;
+    if (s->stop_after != 0 && s->count == s->stop_after)
+        return LEDGER_ERR_UNCHANGED; /* any code: it must come back as is */
+    return LEDGER_ERR_OK;
+}
+
+static void test_store_reopen_keeps_everything(void **state)
+{
+    struct fixture *f = *state;
+    /* A durable (synced) environment this time. */
+    struct store_options options = fixture_options(f);
+    options.no_sync = false;
+    reopen(f, &options);
+
+    struct store_txn *txn;
+    uint8_t hash[STORE_HASH_BYTES];
+    memset(hash, 0x42, sizeof hash);
+    uint64_t version = 0;
+    assert_ok(store_begin(f->store, true, &txn));
+    append_text(txn, "alpha", 1);
+    append_text(txn, "beta", 2);
+    assert_ok(store_stream_add(txn, "partner-1", "customer-1", 1, &version));
+    assert_ok(store_stream_add(txn, "partner-1", "customer-1", 2, &version));
+    assert_int_equal(2, version);
+    assert_ok(store_command_put(txn, "principal-1", "command-1", hash, (const uint8_t *)"res", 3));
+    assert_ok(store_put(txn, STORE_DB_PARTNER, "p1", 2, "Partner One", 11));
+    assert_ok(store_put(txn, STORE_DB_SECRET, "principal-1", 11, hash, sizeof hash));
+    assert_ok(store_commit(txn));
+
+    reopen(f, &options);
+
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_int_equal(2, store_last_sequence(txn));
+    assert_record(txn, 1, "alpha");
+    assert_record(txn, 2, "beta");
+    uint8_t leaf[STORE_HASH_BYTES], expected[STORE_HASH_BYTES];
+    assert_ok(store_leaf(txn, 2, leaf));
+    crypto_sha256_prefixed(0x00, "beta", 4, expected);
+    assert_memory_equal(expected, leaf, sizeof leaf);
+    assert_ok(store_stream_version(txn, "partner-1", "customer-1", &version));
+    assert_int_equal(2, version);
+    struct sequences seen = {.count = 0};
+    assert_ok(store_stream_each(txn, "partner-1", "customer-1", collect_sequence, &seen));
+    assert_int_equal(2, seen.count);
+    assert_int_equal(1, seen.items[0]);
+    assert_int_equal(2, seen.items[1]);
+    uint8_t stored_hash[STORE_HASH_BYTES];
+    struct store_val result;
+    assert_ok(store_command_get(txn, "principal-1", "command-1", stored_hash, &result));
+    assert_memory_equal(hash, stored_hash, sizeof hash);
+    assert_int_equal(3, result.size);
+    assert_memory_equal("res", result.data, 3);
+    struct store_val value;
+    assert_ok(store_get(txn, STORE_DB_PARTNER, "p1", 2, &value));
+    assert_int_equal(11, value.size);
+    assert_memory_equal("Partner One", value.data, 11);
+    assert_ok(store_get(txn, STORE_DB_SECRET, "principal-1", 11, &value));
+    assert_memory_equal(hash, value.data, sizeof hash);
+    store_abort(txn);
+}
+
+static void test_store_file_modes(void **state)
+{
+    struct fixture *f = *state;
+    struct stat info;
+    assert_int_equal(0, stat(f->dir, &info));
+    assert_int_equal(0700, info.st_mode & 0777);
+    char path[PATH_MAX];
+    join(path, sizeof path, f->dir, "data.mdb");
+    assert_int_equal(0, stat(path, &info));
+    assert_int_equal(0600, info.st_mode & 0777);
+    join(path, sizeof path, f->dir, "lock.mdb");
+    assert_int_equal(0, stat(path, &info));
+    assert_int_equal(0600, info.st_mode & 0777);
+}
+
+/* --- the stream index ------------------------------------------------------------------------- */
+
+static void test_store_stream_versions_and_each(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    uint64_t version = 99;
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_ok(store_stream_version(txn, "p", "c", &version));
+    assert_int_equal(0, version);
+    /* Interleave three streams whose keys share prefixes: ("p","c"),
+     * ("p","cc") and ("pc","c"). */
+    uint64_t sequence = 1;
+    for (int i = 0; i < 5; i++) {
+        assert_ok(store_stream_add(txn, "p", "c", sequence++, &version));
+        assert_int_equal(i + 1, version);
+        assert_ok(store_stream_add(txn, "p", "cc", sequence++, &version));
+        assert_int_equal(i + 1, version);
+        if (i < 2) {
+            assert_ok(store_stream_add(txn, "pc", "c", sequence++, &version));
+            assert_int_equal(i + 1, version);
+        }
+    }
+    assert_ok(store_commit(txn));
+
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_ok(store_stream_version(txn, "p", "c", &version));
+    assert_int_equal(5, version);
+    assert_ok(store_stream_version(txn, "p", "cc", &version));
+    assert_int_equal(5, version);
+    assert_ok(store_stream_version(txn, "pc", "c", &version));
+    assert_int_equal(2, version);
+    assert_ok(store_stream_version(txn, "p", "ccc", &version));
+    assert_int_equal(0, version);
+    assert_ok(store_stream_version(txn, "a", "a", &version)); /* before every key */
+    assert_int_equal(0, version);
+    assert_ok(store_stream_version(txn, "z", "z", &version)); /* after every key */
+    assert_int_equal(0, version);
+
+    struct sequences seen = {.count = 0};
+    assert_ok(store_stream_each(txn, "p", "c", collect_sequence, &seen));
+    static const uint64_t p_c[] = {1, 4, 7, 9, 11};
+    assert_int_equal(5, seen.count);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(p_c[i], seen.items[i]);
+
+    struct sequences pc = {.count = 0};
+    assert_ok(store_stream_each(txn, "pc", "c", collect_sequence, &pc));
+    assert_int_equal(2, pc.count);
+    assert_int_equal(3, pc.items[0]);
+    assert_int_equal(6, pc.items[1]);
+
+    struct sequences none = {.count = 0};
+    assert_ok(store_stream_each(txn, "nobody", "c", collect_sequence, &none));
+    assert_int_equal(0, none.count);
+
+    /* fn's error stops the walk and comes back unchanged. */
+    struct sequences stopped = {.count = 0, .stop_after = 2};
+    assert_err(LEDGER_ERR_UNCHANGED, store_stream_each(txn, "p", "cc", collect_sequence, &stopped));
+    assert_int_equal(2, stopped.count);
+    store_abort(txn);
+}
+
+static void test_store_stream_refuses_bad_input(void **state)
+{
+    struct fixture *f = *state;
+    char long_id[LEDGER_ID_LENGTH_MAX + 2];
+    memset(long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0'; /* 65 bytes: one too many */
+    char max_id[LEDGER_ID_LENGTH_MAX + 1];
+    memset(max_id, 'y', sizeof max_id - 1);
+    max_id[sizeof max_id - 1] = '\0'; /* 64 bytes: the longest allowed */
+
+    struct store_txn *txn;
+    uint64_t version = 77;
+    struct sequences seen = {.count = 0};
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_stream_version(txn, "", "c", &version));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_stream_version(txn, "p", "", &version));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_stream_version(txn, long_id, "c", &version));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_stream_add(txn, "p", long_id, 1, &version));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT,
+               store_stream_each(txn, long_id, "c", collect_sequence, &seen));
+    assert_int_equal(77, version);
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_stream_add(txn, "p", "c", 0, &version));
+    assert_ok(store_stream_add(txn, max_id, max_id, 10, &version));
+    assert_int_equal(1, version);
+    /* Sequences of a stream only increase. */
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_stream_add(txn, max_id, max_id, 10, &version));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_stream_add(txn, max_id, max_id, 9, &version));
+    assert_int_equal(1, version);
+    assert_ok(store_stream_add(txn, max_id, max_id, 11, &version));
+    assert_int_equal(2, version);
+    /* The refusals did not spoil the transaction. */
+    assert_ok(store_commit(txn));
+}
+
+/* --- the command index ------------------------------------------------------------------------ */
+
+static void test_store_command_index_get_put(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t hash[STORE_HASH_BYTES], other[STORE_HASH_BYTES], got[STORE_HASH_BYTES];
+    memset(hash, 0x11, sizeof hash);
+    memset(other, 0x22, sizeof other);
+    memset(got, 0, sizeof got);
+    struct store_val result = {NULL, 12345};
+    struct store_txn *txn;
+
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_command_get(txn, "alice", "cmd-1", got, &result));
+    assert_int_equal(12345, result.size);
+    assert_ok(store_command_put(txn, "alice", "cmd-1", hash, (const uint8_t *)"result-1", 8));
+    /* Ids are scoped per principal. */
+    assert_ok(store_command_put(txn, "bob", "cmd-1", other, NULL, 0));
+    /* "alice"+"cmd-1" and "alicecmd"+"-1" must not collide. */
+    assert_err(LEDGER_ERR_NOT_FOUND, store_command_get(txn, "alicecmd", "-1", got, &result));
+    /* A recorded id is never overwritten. */
+    assert_err(LEDGER_ERR_COMMAND_ID_REUSED,
+               store_command_put(txn, "alice", "cmd-1", other, (const uint8_t *)"x", 1));
+    assert_ok(store_commit(txn));
+
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_ok(store_command_get(txn, "alice", "cmd-1", got, &result));
+    assert_memory_equal(hash, got, sizeof got);
+    assert_int_equal(8, result.size);
+    assert_memory_equal("result-1", result.data, 8);
+    assert_ok(store_command_get(txn, "bob", "cmd-1", got, &result));
+    assert_memory_equal(other, got, sizeof got);
+    assert_int_equal(0, result.size);
+    assert_err(LEDGER_ERR_NOT_FOUND, store_command_get(txn, "carol", "cmd-1", got, &result));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_command_get(txn, "", "cmd-1", got, &result));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_command_get(txn, "alice", "", got, &result));
+    store_abort(txn);
+}
+
+/* --- transactions ----------------------------------------------------------------------------- */
+
+static void test_store_nested_commit_and_abort(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn, *child;
+    uint64_t version;
+    assert_ok(store_begin(f->store, true, &txn));
+    append_text(txn, "parent", 1);
+
+    /* A committed child becomes part of the parent. */
+    assert_ok(store_begin_nested(txn, &child));
+    assert_int_equal(1, store_last_sequence(child));
+    append_text(child, "kept child", 2);
+    assert_ok(store_stream_add(child, "p", "kept", 2, &version));
+    assert_ok(store_commit(child));
+    assert_int_equal(2, store_last_sequence(txn));
+
+    /* An aborted child vanishes, and the parent continues where it was. */
+    assert_ok(store_begin_nested(txn, &child));
+    append_text(child, "dropped child", 3);
+    assert_ok(store_stream_add(child, "p", "dropped", 3, &version));
+    assert_ok(store_put(child, STORE_DB_PARTNER, "k", 1, "v", 1));
+    store_abort(child);
+    assert_int_equal(2, store_last_sequence(txn));
+    append_text(txn, "after abort", 3);
+    assert_ok(store_commit(txn));
+
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_int_equal(3, store_last_sequence(txn));
+    assert_record(txn, 2, "kept child");
+    assert_record(txn, 3, "after abort");
+    assert_ok(store_stream_version(txn, "p", "kept", &version));
+    assert_int_equal(1, version);
+    assert_ok(store_stream_version(txn, "p", "dropped", &version));
+    assert_int_equal(0, version);
+    struct store_val value;
+    assert_err(LEDGER_ERR_NOT_FOUND, store_get(txn, STORE_DB_PARTNER, "k", 1, &value));
+    store_abort(txn);
+
+    /* A committed child of an aborted parent leaves nothing either. */
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_ok(store_begin_nested(txn, &child));
+    append_text(child, "lost", 4);
+    assert_ok(store_commit(child));
+    store_abort(txn);
+    assert_int_equal(3, last_sequence(f->store));
+}
+
+static void test_store_abort_leaves_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    uint64_t version;
+    uint8_t hash[STORE_HASH_BYTES] = {0};
+    assert_ok(store_begin(f->store, true, &txn));
+    append_text(txn, "gone", 1);
+    assert_ok(store_stream_add(txn, "p", "c", 1, &version));
+    assert_ok(store_command_put(txn, "alice", "cmd", hash, NULL, 0));
+    assert_ok(store_put(txn, STORE_DB_MERKLE, "node", 4, "x", 1));
+    store_abort(txn);
+
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_int_equal(0, store_last_sequence(txn));
+    for (unsigned db = 0; db < STORE_DB_COUNT; db++) {
+        uint64_t count = 99;
+        assert_ok(store_count(txn, (enum store_db)db, &count));
+        /* Only meta holds something: the format entry. */
+        assert_int_equal(db == STORE_DB_META ? 1 : 0, count);
+    }
+    store_abort(txn);
+}
+
+struct reader_check {
+    struct store *store;
+    uint64_t seen;
+    enum ledger_err err;
+};
+
+static void *read_last_sequence(void *argument)
+{
+    struct reader_check *check = argument;
+    struct store_txn *txn;
+    check->err = store_begin(check->store, false, &txn);
+    if (check->err == LEDGER_ERR_OK) {
+        check->seen = store_last_sequence(txn);
+        store_abort(txn);
+    }
+    return NULL;
+}
+
+static void test_store_readers_beside_writer(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *writer, *reader_a, *reader_b;
+    assert_ok(store_begin(f->store, true, &writer));
+    append_text(writer, "committed", 1);
+    assert_ok(store_commit(writer));
+
+    assert_ok(store_begin(f->store, true, &writer));
+    append_text(writer, "pending", 2);
+    /* Two read transactions on the writer's own thread (MDB_NOTLS), and one
+     * on another thread, all beside the open writer: none sees its append. */
+    assert_ok(store_begin(f->store, false, &reader_a));
+    assert_ok(store_begin(f->store, false, &reader_b));
+    assert_int_equal(1, store_last_sequence(reader_a));
+    assert_int_equal(1, store_last_sequence(reader_b));
+    struct reader_check check = {.store = f->store, .seen = 0, .err = LEDGER_ERR_INTERNAL};
+    pthread_t thread;
+    assert_int_equal(0, pthread_create(&thread, NULL, read_last_sequence, &check));
+    assert_int_equal(0, pthread_join(thread, NULL));
+    assert_ok(check.err);
+    assert_int_equal(1, check.seen);
+    assert_ok(store_commit(writer));
+    /* A snapshot stays a snapshot. */
+    assert_int_equal(1, store_last_sequence(reader_a));
+    store_abort(reader_a);
+    assert_ok(store_commit(reader_b));
+    assert_int_equal(2, last_sequence(f->store));
+}
+
+static void test_store_reader_slots_exhausted(void **state)
+{
+    struct fixture *f = *state;
+    struct store_options options = fixture_options(f);
+    options.readers_max = 2;
+    open_fresh(f, "two-readers", &options);
+    struct store_txn *a, *b, *c = NULL;
+    struct store_info info;
+    assert_ok(store_begin(f->store, false, &a));
+    assert_ok(store_begin(f->store, false, &b));
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_begin(f->store, false, &c));
+    assert_null(c);
+    assert_true(strlen(store_last_error(f->store)) > 0);
+    /* store_info needs a reader slot too. */
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_info(f->store, &info));
+    store_abort(b);
+    assert_ok(store_info(f->store, &info));
+    assert_int_equal(2, info.readers_max);
+    assert_int_equal(1, info.readers_used);
+    store_abort(a);
+    /* Slots are freed when read transactions end (MDB_NOTLS). */
+    assert_ok(store_info(f->store, &info));
+    assert_int_equal(0, info.readers_used);
+    assert_ok(store_begin(f->store, false, &a));
+    assert_ok(store_begin(f->store, false, &b));
+    store_abort(a);
+    store_abort(b);
+}
+
+/* --- map growth ------------------------------------------------------------------------------- */
+
+#define GROWTH_RECORD_BYTES 4000
+
+static void test_store_map_growth(void **state)
+{
+    struct fixture *f = *state;
+    struct store_options options = fixture_options(f);
+    options.map_bytes = 1 * MIB;
+    options.map_bytes_max = 8 * MIB;
+    open_fresh(f, "small", &options);
+    static uint8_t record[GROWTH_RECORD_BYTES];
+    memset(record, 0x5a, sizeof record);
+
+    /* Fill the 1 MiB map inside one transaction until it is full. */
+    struct store_txn *txn;
+    uint64_t sequence = 0, appended = 0;
+    uint8_t leaf[STORE_HASH_BYTES];
+    enum ledger_err err = LEDGER_ERR_OK;
+    assert_ok(store_begin(f->store, true, &txn));
+    for (int i = 0; i < 10000 && err == LEDGER_ERR_OK; i++) {
+        err = store_append(txn, record, sizeof record, &sequence, leaf);
+        if (err == LEDGER_ERR_OK)
+            appended++;
+    }
+    assert_err(LEDGER_ERR_STORAGE_FULL, err);
+    assert_true(appended > 16);
+    /* The spoiled transaction does not commit, and says why. */
+    assert_err(LEDGER_ERR_STORAGE_FULL, store_commit(txn));
+    assert_int_equal(0, last_sequence(f->store));
+
+    struct store_info info;
+    assert_ok(store_info(f->store, &info));
+    assert_int_equal(1 * MIB, info.map_bytes);
+    assert_ok(store_grow(f->store));
+    assert_ok(store_info(f->store, &info));
+    assert_int_equal(2 * MIB, info.map_bytes);
+    assert_int_equal(8 * MIB, info.map_bytes_max);
+
+    /* The same transaction again now fits. */
+    assert_ok(store_begin(f->store, true, &txn));
+    for (uint64_t i = 1; i <= appended; i++) {
+        assert_ok(store_append(txn, record, sizeof record, &sequence, leaf));
+        assert_int_equal(i, sequence);
+    }
+    assert_ok(store_commit(txn));
+    assert_int_equal(appended, last_sequence(f->store));
+    assert_ok(store_info(f->store, &info));
+    assert_true(info.used_bytes > appended * GROWTH_RECORD_BYTES);
+    assert_true(info.used_bytes <= info.map_bytes);
+
+    /* The grown size survives a restart that asks for less. */
+    reopen(f, &options);
+    assert_ok(store_info(f->store, &info));
+    assert_int_equal(2 * MIB, info.map_bytes);
+    /* And a restart asking for more gets more. */
+    options.map_bytes = 4 * MIB;
+    reopen(f, &options);
+    assert_ok(store_info(f->store, &info));
+    assert_int_equal(4 * MIB, info.map_bytes);
+    assert_int_equal(appended, last_sequence(f->store));
+}
+
+static void test_store_growth_stops_at_max(void **state)
+{
+    struct fixture *f = *state;
+    struct store_options options = fixture_options(f);
+    options.map_bytes = 1 * MIB;
+    options.map_bytes_max = 8 * MIB;
+    open_fresh(f, "small", &options);
+    static uint8_t record[GROWTH_RECORD_BYTES];
+    memset(record, 0xa5, sizeof record);
+
+    bool reached_max = false;
+    unsigned grown = 0;
+    uint64_t committed = 0;
+    /* Each round tries 256 KiB; 8 MiB holds fewer than 64 rounds. */
+    for (int round = 0; round < 64 && !reached_max; round++) {
+        uint64_t before = last_sequence(f->store);
+        struct store_txn *txn;
+        assert_ok(store_begin(f->store, true, &txn));
+        enum ledger_err err = LEDGER_ERR_OK;
+        for (int i = 0; i < 64 && err == LEDGER_ERR_OK; i++) {
+            uint64_t sequence;
+            uint8_t leaf[STORE_HASH_BYTES];
+            err = store_append(txn, record, sizeof record, &sequence, leaf);
+        }
+        /* Alternate the two ways of ending a failed transaction. */
+        if (err == LEDGER_ERR_OK)
+            err = store_commit(txn);
+        else if (round % 2 == 0)
+            store_abort(txn);
+        else
+            assert_err(LEDGER_ERR_STORAGE_FULL, store_commit(txn));
+        if (err == LEDGER_ERR_OK) {
+            committed += 64;
+            continue;
+        }
+        assert_err(LEDGER_ERR_STORAGE_FULL, err);
+        /* Nothing half-written. */
+        assert_int_equal(before, last_sequence(f->store));
+        enum ledger_err grow = store_grow(f->store);
+        if (grow == LEDGER_ERR_STORAGE_FULL) {
+            reached_max = true;
+            break;
+        }
+        assert_ok(grow);
+        grown++;
+    }
+    assert_true(reached_max);
+    assert_int_equal(3, grown); /* 1 -> 2 -> 4 -> 8 MiB */
+    assert_int_equal(committed, last_sequence(f->store));
+    assert_err(LEDGER_ERR_STORAGE_FULL, store_grow(f->store));
+    struct store_info info;
+    assert_ok(store_info(f->store, &info));
+    assert_int_equal(8 * MIB, info.map_bytes);
+
+    /* Everything committed is intact, leaves included. */
+    struct store_txn *txn;
+    uint8_t expected[STORE_HASH_BYTES], leaf[STORE_HASH_BYTES];
+    crypto_sha256_prefixed(0x00, record, sizeof record, expected);
+    assert_ok(store_begin(f->store, false, &txn));
+    for (uint64_t sequence = 1; sequence <= committed; sequence++) {
+        struct store_val value;
+        assert_ok(store_record(txn, sequence, &value));
+        assert_int_equal(GROWTH_RECORD_BYTES, value.size);
+        assert_ok(store_leaf(txn, sequence, leaf));
+        assert_memory_equal(expected, leaf, sizeof leaf);
+    }
+    store_abort(txn);
+}
+
+static void test_store_growth_cap_not_a_power_of_two(void **state)
+{
+    struct fixture *f = *state;
+    struct store_options options = fixture_options(f);
+    options.map_bytes = 1 * MIB;
+    options.map_bytes_max = 3 * MIB;
+    open_fresh(f, "small", &options);
+    struct store_info info;
+    assert_ok(store_grow(f->store));
+    assert_ok(store_grow(f->store));
+    assert_ok(store_info(f->store, &info));
+    assert_int_equal(3 * MIB, info.map_bytes);
+    assert_err(LEDGER_ERR_STORAGE_FULL, store_grow(f->store));
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
+}
+
+struct growth_race {
+    struct store *store;
+    atomic_bool reader_holding;
+    atomic_bool reader_released;
+    enum ledger_err grow_err;
+    enum ledger_err late_err;
+    bool late_saw_release;
+};
+
+/* A query that holds its read transaction for a while. */
+static void *slow_reader(void *argument)
+{
+    struct growth_race *race = argument;
+    struct store_txn *txn;
+    if (store_begin(race->store, false, &txn) != LEDGER_ERR_OK)
+        return NULL;
+    atomic_store(&race->reader_holding, true);
+    sleep_ms(300);
+    atomic_store(&race->reader_released, true);
+    store_abort(txn);
+    return NULL;
+}
+
+static void *grower(void *argument)
+{
+    struct growth_race *race = argument;
+    race->grow_err = store_grow(race->store);
+    return NULL;
+}
+
+/* A query that arrives while the map is being grown. */
+static void *late_reader(void *argument)
+{
+    struct growth_race *race = argument;
+    struct store_txn *txn;
+    race->late_err = store_begin(race->store, false, &txn);
+    race->late_saw_release = atomic_load(&race->reader_released);
+    if (race->late_err == LEDGER_ERR_OK)
+        store_abort(txn);
+    return NULL;
+}
+
+static void test_store_grow_waits_for_readers(void **state)
+{
+    struct fixture *f = *state;
+    struct store_options options = fixture_options(f);
+    options.map_bytes = 1 * MIB;
+    options.grow_wait_ms = 10000;
+    open_fresh(f, "readers", &options);
+    struct growth_race race = {
+        .store = f->store, .grow_err = LEDGER_ERR_INTERNAL, .late_err = LEDGER_ERR_INTERNAL};
+    atomic_init(&race.reader_holding, false);
+    atomic_init(&race.reader_released, false);
+    pthread_t reader, grow, late;
+    assert_int_equal(0, pthread_create(&reader, NULL, slow_reader, &race));
+    for (int i = 0; i < 1000 && !atomic_load(&race.reader_holding); i++)
+        sleep_ms(1);
+    assert_true(atomic_load(&race.reader_holding));
+    uint64_t start_ms = now_ms();
+    assert_int_equal(0, pthread_create(&grow, NULL, grower, &race));
+    /* Give the growth time to close the gate, then send a query at it: it
+     * must wait until the slow reader has gone and the map is grown. */
+    sleep_ms(100);
+    assert_int_equal(0, pthread_create(&late, NULL, late_reader, &race));
+    assert_int_equal(0, pthread_join(grow, NULL));
+    uint64_t waited_ms = now_ms() - start_ms;
+    assert_int_equal(0, pthread_join(late, NULL));
+    assert_int_equal(0, pthread_join(reader, NULL));
+    assert_ok(race.grow_err);
+    assert_ok(race.late_err);
+    assert_true(race.late_saw_release);
+    assert_true(waited_ms >= 150);
+    struct store_info info;
+    assert_ok(store_info(f->store, &info));
+    assert_int_equal(2 * MIB, info.map_bytes);
+}
+
+static void test_store_grow_gives_up_on_open_transaction(void **state)
+{
+    struct fixture *f = *state;
+    struct store_options options = fixture_options(f);
+    options.map_bytes = 1 * MIB;
+    options.grow_wait_ms = 50;
+    open_fresh(f, "stuck", &options);
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, true, &txn));
+    append_text(txn, "kept", 1);
+    assert_ok(store_commit(txn));
+
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_grow(f->store));
+    assert_true(strlen(store_last_error(f->store)) > 0);
+    /* The transaction is unharmed, and the map unchanged. */
+    assert_record(txn, 1, "kept");
+    store_abort(txn);
+    struct store_info info;
+    assert_ok(store_info(f->store, &info));
+    assert_int_equal(1 * MIB, info.map_bytes);
+    /* Once it has ended, growth goes ahead. */
+    assert_ok(store_grow(f->store));
+    assert_ok(store_info(f->store, &info));
+    assert_int_equal(2 * MIB, info.map_bytes);
+}
+
+/* Writes about 3 MiB into dir from a second process, growing its map. */
+static void grow_in_child(const char *dir, int ready_fd)
+{
+    char byte;
+    if (read(ready_fd, &byte, 1) != 1)
+        _exit(2);
+    struct store_options options = {.dir = dir, .map_bytes = 1 * MIB, .map_bytes_max = 64 * MIB};
+    struct store *store;
+    if (store_open(&options, &store) != LEDGER_ERR_OK)
+        _exit(3);
+    static uint8_t record[GROWTH_RECORD_BYTES];
+    uint64_t written = 0;
+    for (int attempt = 0; attempt < 16 && written < 768; attempt++) {
+        struct store_txn *txn;
+        if (store_begin(store, true, &txn) != LEDGER_ERR_OK)
+            _exit(4);
+        enum ledger_err err = LEDGER_ERR_OK;
+        for (uint64_t i = written; i < 768 && err == LEDGER_ERR_OK; i++) {
+            uint64_t sequence;
+            uint8_t leaf[STORE_HASH_BYTES];
+            err = store_append(txn, record, sizeof record, &sequence, leaf);
+        }
+        if (err == LEDGER_ERR_OK)
+            err = store_commit(txn);
+        else
+            store_abort(txn);
+        if (err == LEDGER_ERR_OK)
+            written = 768;
+        else if (err != LEDGER_ERR_STORAGE_FULL || store_grow(store) != LEDGER_ERR_OK)
+            _exit(5);
+    }
+    store_close(store);
+    _exit(written == 768 ? 0 : 6);
+}
+
+static void test_store_map_grown_by_another_process(void **state)
+{
+    struct fixture *f = *state;
+    char dir[PATH_MAX];
+    sibling(f, "shared", dir, sizeof dir);
+    int ready[2];
+    assert_int_equal(0, pipe(ready));
+    /* Fork before this process opens the shared directory, so that the child
+     * inherits no handle on it. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(ready[1]);
+        grow_in_child(dir, ready[0]);
+    }
+    close(ready[0]);
+    struct store_options options = fixture_options(f);
+    options.map_bytes = 1 * MIB;
+    open_fresh(f, "shared", &options);
+    struct store_txn *old_snapshot;
+    assert_ok(store_begin(f->store, false, &old_snapshot));
+    assert_int_equal(1, write(ready[1], "g", 1));
+    close(ready[1]);
+    int status = 0;
+    assert_int_equal(pid, waitpid(pid, &status, 0));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(0, WEXITSTATUS(status));
+
+    /* The file outgrew this process's map. With a transaction open, the map
+     * cannot be replaced under it. */
+    struct store_txn *txn = NULL;
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_begin(f->store, false, &txn));
+    assert_null(txn);
+    assert_int_equal(0, store_last_sequence(old_snapshot));
+    store_abort(old_snapshot);
+    /* Alone, the next transaction adopts the new size. */
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_int_equal(768, store_last_sequence(txn));
+    store_abort(txn);
+    struct store_info info;
+    assert_ok(store_info(f->store, &info));
+    assert_int_equal(4 * MIB, info.map_bytes);
+}
+
+/* --- generic key-value calls ------------------------------------------------------------------ */
+
+static void test_store_drop_derived_empties_it(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    char key[16];
+    uint64_t count;
+    assert_ok(store_begin(f->store, true, &txn));
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof key, "key-%03d", i);
+        assert_ok(store_put(txn, STORE_DB_RESERVATION, key, strlen(key), "row", 3));
+    }
+    assert_ok(store_put(txn, STORE_DB_ORDER, "o1", 2, "order", 5));
+    append_text(txn, "event", 1);
+    assert_ok(store_commit(txn));
+
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_ok(store_count(txn, STORE_DB_RESERVATION, &count));
+    assert_int_equal(100, count);
+    assert_ok(store_drop(txn, STORE_DB_RESERVATION));
+    assert_ok(store_count(txn, STORE_DB_RESERVATION, &count));
+    assert_int_equal(0, count);
+    assert_ok(store_commit(txn));
+
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_ok(store_count(txn, STORE_DB_RESERVATION, &count));
+    assert_int_equal(0, count);
+    /* Its neighbours are untouched, and the dropped one is usable again. */
+    assert_ok(store_count(txn, STORE_DB_ORDER, &count));
+    assert_int_equal(1, count);
+    assert_int_equal(1, store_last_sequence(txn));
+    assert_ok(store_put(txn, STORE_DB_RESERVATION, "again", 5, "row", 3));
+    assert_ok(store_count(txn, STORE_DB_RESERVATION, &count));
+    assert_int_equal(1, count);
+    /* Deleting: present, then absent. */
+    assert_ok(store_del(txn, STORE_DB_ORDER, "o1", 2));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_del(txn, STORE_DB_ORDER, "o1", 2));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_del(txn, STORE_DB_ORDER, "", 0));
+    assert_ok(store_commit(txn));
+}
+
+static void test_store_key_sizes(void **state)
+{
+    struct fixture *f = *state;
+    static uint8_t key[STORE_KEY_BYTES_MAX + 1];
+    memset(key, 'k', sizeof key);
+    struct store_txn *txn;
+    struct store_val value = {NULL, 7};
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_put(txn, STORE_DB_MERKLE, key, 0, "v", 1));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT,
+               store_put(txn, STORE_DB_MERKLE, key, STORE_KEY_BYTES_MAX + 1, "v", 1));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_put(txn, STORE_DB_MERKLE, NULL, 4, "v", 1));
+    assert_ok(store_put(txn, STORE_DB_MERKLE, key, STORE_KEY_BYTES_MAX, "v", 1));
+    assert_ok(store_put(txn, STORE_DB_MERKLE, "empty", 5, NULL, 0));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT,
+               store_get(txn, STORE_DB_MERKLE, key, STORE_KEY_BYTES_MAX + 1, &value));
+    assert_int_equal(7, value.size);
+    assert_ok(store_get(txn, STORE_DB_MERKLE, key, STORE_KEY_BYTES_MAX, &value));
+    assert_int_equal(1, value.size);
+    assert_ok(store_get(txn, STORE_DB_MERKLE, "empty", 5, &value));
+    assert_int_equal(0, value.size);
+    /* Overwrite. */
+    assert_ok(store_put(txn, STORE_DB_MERKLE, "empty", 5, "full", 4));
+    assert_ok(store_get(txn, STORE_DB_MERKLE, "empty", 5, &value));
+    assert_int_equal(4, value.size);
+    /* None of the refusals spoiled the transaction. */
+    assert_ok(store_commit(txn));
+}
+
+static void test_store_cursor_seek_next_prev_last(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    struct store_cursor *cursor;
+    struct store_val key, value;
+    assert_ok(store_begin(f->store, true, &txn));
+
+    /* An empty database. */
+    assert_ok(store_cursor_open(txn, STORE_DB_BILLING, &cursor));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_cursor_seek(cursor, NULL, 0, &key, &value));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_cursor_last(cursor, &key, &value));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_cursor_next(cursor, &key, &value));
+    store_cursor_close(cursor);
+
+    assert_ok(store_put(txn, STORE_DB_BILLING, "b", 1, "2", 1));
+    assert_ok(store_put(txn, STORE_DB_BILLING, "d", 1, "4", 1));
+    assert_ok(store_put(txn, STORE_DB_BILLING, "a", 1, "1", 1));
+    assert_ok(store_commit(txn));
+
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_ok(store_cursor_open(txn, STORE_DB_BILLING, &cursor));
+    /* Unpositioned: prev is the last key. */
+    assert_ok(store_cursor_prev(cursor, &key, &value));
+    assert_memory_equal("d", key.data, 1);
+    assert_ok(store_cursor_seek(cursor, NULL, 0, &key, &value));
+    assert_memory_equal("a", key.data, 1);
+    assert_memory_equal("1", value.data, 1);
+    assert_ok(store_cursor_next(cursor, &key, NULL));
+    assert_memory_equal("b", key.data, 1);
+    assert_ok(store_cursor_next(cursor, NULL, &value));
+    assert_memory_equal("4", value.data, 1);
+    struct store_val untouched = {NULL, 99};
+    assert_err(LEDGER_ERR_NOT_FOUND, store_cursor_next(cursor, &untouched, &untouched));
+    assert_int_equal(99, untouched.size);
+    assert_ok(store_cursor_last(cursor, &key, &value));
+    assert_memory_equal("d", key.data, 1);
+    assert_ok(store_cursor_prev(cursor, &key, &value));
+    assert_memory_equal("b", key.data, 1);
+    assert_ok(store_cursor_prev(cursor, &key, &value));
+    assert_memory_equal("a", key.data, 1);
+    assert_err(LEDGER_ERR_NOT_FOUND, store_cursor_prev(cursor, &key, &value));
+    /* Seek: the first key at or after. */
+    assert_ok(store_cursor_seek(cursor, "b", 1, &key, &value));
+    assert_memory_equal("b", key.data, 1);
+    assert_ok(store_cursor_seek(cursor, "c", 1, &key, &value));
+    assert_memory_equal("d", key.data, 1);
+    assert_ok(store_cursor_seek(cursor, "0", 1, &key, &value));
+    assert_memory_equal("a", key.data, 1);
+    assert_err(LEDGER_ERR_NOT_FOUND, store_cursor_seek(cursor, "e", 1, &key, &value));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_cursor_seek(cursor, "", 0, &key, &value));
+    store_cursor_close(cursor);
+    store_cursor_close(NULL);
+    store_abort(txn);
+}
+
+static void test_store_cursor_over_the_log(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, true, &txn));
+    for (uint64_t i = 1; i <= 300; i++)
+        append_text(txn, "r", i);
+    assert_ok(store_commit(txn));
+
+    assert_ok(store_begin(f->store, false, &txn));
+    struct store_cursor *cursor;
+    struct store_val key, value;
+    assert_ok(store_cursor_open(txn, STORE_DB_LOG, &cursor));
+    assert_ok(store_cursor_last(cursor, &key, &value));
+    assert_int_equal(8, key.size);
+    assert_int_equal(300, store_key_to_u64(key.data));
+    /* Big-endian keys sort numerically: 256 follows 255. */
+    uint8_t seek[8];
+    store_u64_to_key(255, seek);
+    assert_ok(store_cursor_seek(cursor, seek, sizeof seek, &key, &value));
+    assert_int_equal(255, store_key_to_u64(key.data));
+    assert_ok(store_cursor_next(cursor, &key, &value));
+    assert_int_equal(256, store_key_to_u64(key.data));
+    uint64_t walked = 1;
+    assert_ok(store_cursor_seek(cursor, NULL, 0, &key, &value));
+    for (int i = 0; i < 1000 && store_cursor_next(cursor, &key, &value) == LEDGER_ERR_OK; i++)
+        walked++;
+    assert_int_equal(300, walked);
+    store_cursor_close(cursor);
+    store_abort(txn);
+}
+
+/* --- whole-environment operations ------------------------------------------------------------- */
+
+static void test_store_copy_opens_with_same_records(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    uint64_t version;
+    char text[32];
+    assert_ok(store_begin(f->store, true, &txn));
+    for (uint64_t i = 1; i <= 50; i++) {
+        snprintf(text, sizeof text, "copied %llu", (unsigned long long)i);
+        append_text(txn, text, i);
+        assert_ok(store_stream_add(txn, "p", "c", i, &version));
+    }
+    assert_ok(store_put(txn, STORE_DB_PARTNER, "p", 1, "P", 1));
+    assert_ok(store_commit(txn));
+    /* Garbage pages left by a dropped database are compacted away. */
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_ok(store_drop(txn, STORE_DB_STREAM));
+    for (uint64_t i = 1; i <= 50; i++)
+        assert_ok(store_stream_add(txn, "p", "c", i, &version));
+    assert_ok(store_commit(txn));
+
+    char copy[PATH_MAX];
+    sibling(f, "copy", copy, sizeof copy);
+    assert_int_equal(0, mkdir(copy, 0700));
+    /* A read transaction open beside the copy does not disturb it. */
+    struct store_txn *reader;
+    assert_ok(store_begin(f->store, false, &reader));
+    assert_ok(store_copy(f->store, copy));
+    store_abort(reader);
+
+    char path[PATH_MAX];
+    struct stat info;
+    join(path, sizeof path, copy, "data.mdb");
+    assert_int_equal(0, stat(path, &info));
+    assert_int_equal(0600, info.st_mode & 0777);
+
+    struct store *copied;
+    struct store_options options = fixture_options(f);
+    options.dir = copy;
+    assert_ok(store_open(&options, &copied));
+    assert_ok(store_begin(copied, false, &txn));
+    assert_int_equal(50, store_last_sequence(txn));
+    for (uint64_t i = 1; i <= 50; i++) {
+        snprintf(text, sizeof text, "copied %llu", (unsigned long long)i);
+        assert_record(txn, i, text);
+        uint8_t leaf[STORE_HASH_BYTES], expected[STORE_HASH_BYTES];
+        assert_ok(store_leaf(txn, i, leaf));
+        crypto_sha256_prefixed(0x00, text, strlen(text), expected);
+        assert_memory_equal(expected, leaf, sizeof leaf);
+    }
+    assert_ok(store_stream_version(txn, "p", "c", &version));
+    assert_int_equal(50, version);
+    struct store_val value;
+    assert_ok(store_get(txn, STORE_DB_PARTNER, "p", 1, &value));
+    store_abort(txn);
+    store_close(copied);
+
+    /* The target must exist, be a directory and be empty. */
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_copy(f->store, copy));
+    char missing[PATH_MAX];
+    sibling(f, "missing", missing, sizeof missing);
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_copy(f->store, missing));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_copy(f->store, path));
+}
+
+static void test_store_info(void **state)
+{
+    struct fixture *f = *state;
+    struct store_info info;
+    assert_ok(store_info(f->store, &info));
+    assert_int_equal(8 * MIB, info.map_bytes);
+    assert_int_equal(64 * MIB, info.map_bytes_max);
+    assert_int_equal(0, info.last_sequence);
+    assert_int_equal(LEDGER_READERS_MAX, info.readers_max);
+    assert_int_equal(0, info.readers_used);
+    uint64_t used_empty = info.used_bytes;
+    assert_true(used_empty > 0);
+
+    struct store_txn *txn;
+    static uint8_t record[100000];
+    uint64_t sequence;
+    uint8_t leaf[STORE_HASH_BYTES];
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_ok(store_append(txn, record, sizeof record, &sequence, leaf));
+    assert_ok(store_commit(txn));
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_ok(store_info(f->store, &info));
+    store_abort(txn);
+    assert_int_equal(1, info.last_sequence);
+    assert_int_equal(1, info.readers_used);
+    assert_true(info.used_bytes >= used_empty + sizeof record);
+}
+
+static void test_store_u64_keys(void **state)
+{
+    (void)state;
+    static const uint64_t values[] = {0, 1, 255, 256, UINT64_C(0x0102030405060708), UINT64_MAX};
+    uint8_t key[8], previous[8];
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        store_u64_to_key(values[i], key);
+        assert_int_equal(values[i], store_key_to_u64(key));
+        if (i > 0)
+            assert_true(memcmp(previous, key, 8) < 0);
+        memcpy(previous, key, 8);
+    }
+    store_u64_to_key(UINT64_C(0x0102030405060708), key);
+    static const uint8_t expected[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    assert_memory_equal(expected, key, 8);
+}
+
+static void test_store_db_names(void **state)
+{
+    (void)state;
+    assert_string_equal("log", store_db_name(STORE_DB_LOG));
+    assert_string_equal("billing", store_db_name(STORE_DB_BILLING));
+    assert_false(store_db_derived(STORE_DB_LOG));
+    assert_false(store_db_derived(STORE_DB_LEAF));
+    assert_false(store_db_derived(STORE_DB_META));
+    assert_false(store_db_derived(STORE_DB_SECRET));
+    for (unsigned db = STORE_DB_STREAM; db < STORE_DB_COUNT; db++)
+        assert_true(store_db_derived((enum store_db)db));
+    for (unsigned a = 0; a < STORE_DB_COUNT; a++)
+        for (unsigned b = a + 1; b < STORE_DB_COUNT; b++)
+            assert_string_not_equal(store_db_name((enum store_db)a),
+                                    store_db_name((enum store_db)b));
+}
+
+/* --- opening: options, read-only, foreign and damaged environments ---------------------------- */
+
+static void test_store_open_bad_options(void **state)
+{
+    struct fixture *f = *state;
+    struct store *other = NULL;
+    struct store_options options = fixture_options(f);
+    options.dir = NULL;
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_open(&options, &other));
+    options.dir = "";
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_open(&options, &other));
+    char dir[PATH_MAX];
+    sibling(f, "other", dir, sizeof dir);
+    options.dir = dir;
+    options.map_bytes = 16 * MIB;
+    options.map_bytes_max = 8 * MIB;
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_open(&options, &other));
+    /* A regular file where the directory should be. */
+    options = fixture_options(f);
+    char file[PATH_MAX];
+    join(file, sizeof file, f->dir, "data.mdb");
+    options.dir = file;
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_open(&options, &other));
+    /* Only the last component is created. */
+    sibling(f, "no/such", dir, sizeof dir);
+    options.dir = dir;
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_open(&options, &other));
+    assert_true(strlen(store_last_error(NULL)) > 0);
+    assert_null(other);
+}
+
+static void test_store_open_twice_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct store *other = NULL;
+    struct store_options options = fixture_options(f);
+    assert_err(LEDGER_ERR_DATA_DIR_LOCKED, store_open(&options, &other));
+    /* The same directory under another name. */
+    char alias[PATH_MAX];
+    join(alias, sizeof alias, f->dir, ".");
+    options.dir = alias;
+    options.read_only = true;
+    assert_err(LEDGER_ERR_DATA_DIR_LOCKED, store_open(&options, &other));
+    assert_null(other);
+    /* Once closed, it opens again. */
+    options.read_only = false;
+    reopen(f, &options);
+}
+
+static void test_store_read_only_open(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    uint64_t version;
+    assert_ok(store_begin(f->store, true, &txn));
+    append_text(txn, "readable", 1);
+    assert_ok(store_stream_add(txn, "p", "c", 1, &version));
+    assert_ok(store_commit(txn));
+
+    struct store_options options = fixture_options(f);
+    options.read_only = true;
+    reopen(f, &options);
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_int_equal(1, store_last_sequence(txn));
+    assert_record(txn, 1, "readable");
+    assert_ok(store_stream_version(txn, "p", "c", &version));
+    assert_int_equal(1, version);
+    store_abort(txn);
+    /* A read-only store can be copied (the backup source). */
+    char copy[PATH_MAX];
+    sibling(f, "copy", copy, sizeof copy);
+    assert_int_equal(0, mkdir(copy, 0700));
+    assert_ok(store_copy(f->store, copy));
+
+    /* Read-only never creates. */
+    struct store *other = NULL;
+    char missing[PATH_MAX];
+    sibling(f, "missing", missing, sizeof missing);
+    options.dir = missing;
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_open(&options, &other));
+    struct stat info;
+    assert_int_equal(-1, stat(missing, &info));
+    /* An empty directory holds no environment. */
+    char empty[PATH_MAX];
+    sibling(f, "empty", empty, sizeof empty);
+    assert_int_equal(0, mkdir(empty, 0700));
+    options.dir = empty;
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_open(&options, &other));
+    assert_null(other);
+}
+
+/* Builds or damages an environment with LMDB directly, as another program
+ * would. kind: 0 a plain key in the main database, 1 a named database of
+ * another program, 2 delete the format entry, 3 a leaf without its record,
+ * 4 a record without its leaf. */
+static void raw_lmdb(const char *dir, int kind)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    if (kind < 2)
+        assert_int_equal(0, mkdir(dir, 0700));
+    assert_int_equal(MDB_SUCCESS, mdb_env_create(&env));
+    assert_int_equal(MDB_SUCCESS, mdb_env_set_maxdbs(env, 32));
+    assert_int_equal(MDB_SUCCESS, mdb_env_set_mapsize(env, (size_t)(8 * MIB)));
+    assert_int_equal(MDB_SUCCESS, mdb_env_open(env, dir, 0, 0600));
+    assert_int_equal(MDB_SUCCESS, mdb_txn_begin(env, NULL, 0, &txn));
+    uint8_t sequence[8];
+    store_u64_to_key(1, sequence);
+    MDB_val key = {sizeof sequence, sequence};
+    MDB_val value = {5, (void *)"bytes"};
+    switch (kind) {
+    case 0:
+        assert_int_equal(MDB_SUCCESS, mdb_dbi_open(txn, NULL, 0, &dbi));
+        key.mv_size = 5;
+        key.mv_data = (void *)"hello";
+        assert_int_equal(MDB_SUCCESS, mdb_put(txn, dbi, &key, &value, 0));
+        break;
+    case 1:
+        assert_int_equal(MDB_SUCCESS, mdb_dbi_open(txn, "stuff", MDB_CREATE, &dbi));
+        assert_int_equal(MDB_SUCCESS, mdb_put(txn, dbi, &key, &value, 0));
+        break;
+    case 2:
+        assert_int_equal(MDB_SUCCESS, mdb_dbi_open(txn, "meta", 0, &dbi));
+        key.mv_size = 6;
+        key.mv_data = (void *)"format";
+        assert_int_equal(MDB_SUCCESS, mdb_del(txn, dbi, &key, NULL));
+        break;
+    case 3:
+        assert_int_equal(MDB_SUCCESS, mdb_dbi_open(txn, "leaf", 0, &dbi));
+        assert_int_equal(MDB_SUCCESS, mdb_put(txn, dbi, &key, &value, 0));
+        break;
+    default:
+        assert_int_equal(MDB_SUCCESS, mdb_dbi_open(txn, "log", 0, &dbi));
+        assert_int_equal(MDB_SUCCESS, mdb_put(txn, dbi, &key, &value, 0));
+        break;
+    }
+    assert_int_equal(MDB_SUCCESS, mdb_txn_commit(txn));
+    mdb_env_close(env);
+}
+
+static void assert_open_corrupt(const struct fixture *f, const char *dir)
+{
+    struct store_options options = fixture_options(f);
+    options.dir = dir;
+    struct store *store = NULL;
+    assert_err(LEDGER_ERR_CORRUPT, store_open(&options, &store));
+    /* A failed open leaves nothing behind: trying again gives the same. */
+    assert_err(LEDGER_ERR_CORRUPT, store_open(&options, &store));
+    options.read_only = true;
+    assert_err(LEDGER_ERR_CORRUPT, store_open(&options, &store));
+    assert_null(store);
+}
+
+static void test_store_open_foreign_environment(void **state)
+{
+    struct fixture *f = *state;
+    char dir[PATH_MAX];
+    sibling(f, "plain", dir, sizeof dir);
+    raw_lmdb(dir, 0);
+    assert_open_corrupt(f, dir);
+    sibling(f, "named", dir, sizeof dir);
+    raw_lmdb(dir, 1);
+    assert_open_corrupt(f, dir);
+}
+
+static void test_store_open_not_lmdb(void **state)
+{
+    struct fixture *f = *state;
+    char dir[PATH_MAX], path[PATH_MAX];
+    sibling(f, "garbage", dir, sizeof dir);
+    assert_int_equal(0, mkdir(dir, 0700));
+    join(path, sizeof path, dir, "data.mdb");
+    FILE *file = fopen(path, "wb");
+    assert_non_null(file);
+    static uint8_t garbage[16384];
+    memset(garbage, 0x5a, sizeof garbage);
+    assert_int_equal(sizeof garbage, fwrite(garbage, 1, sizeof garbage, file));
+    assert_int_equal(0, fclose(file));
+    assert_open_corrupt(f, dir);
+}
+
+static void test_store_open_wrong_format(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    uint8_t format[8];
+    store_u64_to_key(STORE_FORMAT_VERSION + 1, format);
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_ok(store_put(txn, STORE_DB_META, "format", 6, format, sizeof format));
+    assert_ok(store_commit(txn));
+    store_close(f->store);
+    f->store = NULL;
+    assert_open_corrupt(f, f->dir);
+
+    /* The right number in the wrong width. */
+    struct store_options options = fixture_options(f);
+    char dir[PATH_MAX];
+    sibling(f, "narrow", dir, sizeof dir);
+    options.dir = dir;
+    assert_ok(store_open(&options, &f->store));
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_ok(store_put(txn, STORE_DB_META, "format", 6, "\x01", 1));
+    assert_ok(store_commit(txn));
+    store_close(f->store);
+    f->store = NULL;
+    assert_open_corrupt(f, dir);
+
+    /* No format entry at all. */
+    sibling(f, "unformatted", dir, sizeof dir);
+    options.dir = dir;
+    assert_ok(store_open(&options, &f->store));
+    store_close(f->store);
+    f->store = NULL;
+    raw_lmdb(dir, 2);
+    assert_open_corrupt(f, dir);
+}
+
+static void test_store_open_log_and_leaves_out_of_step(void **state)
+{
+    struct fixture *f = *state;
+    struct store_options options = fixture_options(f);
+    char dir[PATH_MAX];
+    for (int kind = 3; kind <= 4; kind++) {
+        sibling(f, kind == 3 ? "extra-leaf" : "extra-record", dir, sizeof dir);
+        options.dir = dir;
+        struct store *store;
+        assert_ok(store_open(&options, &store));
+        store_close(store);
+        raw_lmdb(dir, kind);
+        assert_open_corrupt(f, dir);
+    }
+}
+
+/* --- programmer errors abort, in release builds too ------------------------------------------- */
+
+enum misuse {
+    MISUSE_DROP_LOG,
+    MISUSE_DROP_LEAF,
+    MISUSE_DROP_META,
+    MISUSE_DROP_SECRET,
+    MISUSE_DEL_LOG,
+    MISUSE_DEL_LEAF,
+    MISUSE_DEL_META,
+    MISUSE_DEL_SECRET,
+    MISUSE_PUT_LOG,
+    MISUSE_PUT_LEAF,
+    MISUSE_APPEND_READ_ONLY_TXN,
+    MISUSE_PARENT_WHILE_CHILD_OPEN,
+    MISUSE_COMMIT_WITH_CURSOR_OPEN,
+    MISUSE_COUNT
+};
+
+static void misuse_in_child(const char *dir, enum misuse misuse)
+{
+    struct store_options options = {.dir = dir, .map_bytes = 8 * MIB, .no_sync = true};
+    struct store *store;
+    struct store_txn *txn, *child;
+    struct store_cursor *cursor;
+    uint64_t sequence;
+    uint8_t leaf[STORE_HASH_BYTES];
+    enum ledger_err err = store_open(&options, &store);
+    if (err != LEDGER_ERR_OK)
+        _exit(2);
+    err = store_begin(store, misuse != MISUSE_APPEND_READ_ONLY_TXN, &txn);
+    if (err != LEDGER_ERR_OK)
+        _exit(3);
+    switch (misuse) {
+    case MISUSE_DROP_LOG:
+        err = store_drop(txn, STORE_DB_LOG);
+        break;
+    case MISUSE_DROP_LEAF:
+        err = store_drop(txn, STORE_DB_LEAF);
+        break;
+    case MISUSE_DROP_META:
+        err = store_drop(txn, STORE_DB_META);
+        break;
+    case MISUSE_DROP_SECRET:
+        err = store_drop(txn, STORE_DB_SECRET);
+        break;
+    case MISUSE_DEL_LOG:
+        err = store_del(txn, STORE_DB_LOG, "k", 1);
+        break;
+    case MISUSE_DEL_LEAF:
+        err = store_del(txn, STORE_DB_LEAF, "k", 1);
+        break;
+    case MISUSE_DEL_META:
+        err = store_del(txn, STORE_DB_META, "format", 6);
+        break;
+    case MISUSE_DEL_SECRET:
+        err = store_del(txn, STORE_DB_SECRET, "k", 1);
+        break;
+    case MISUSE_PUT_LOG:
+        err = store_put(txn, STORE_DB_LOG, "12345678", 8, "x", 1);
+        break;
+    case MISUSE_PUT_LEAF:
+        err = store_put(txn, STORE_DB_LEAF, "12345678", 8, "x", 1);
+        break;
+    case MISUSE_APPEND_READ_ONLY_TXN:
+        err = store_append(txn, (const uint8_t *)"x", 1, &sequence, leaf);
+        break;
+    case MISUSE_PARENT_WHILE_CHILD_OPEN:
+        err = store_begin_nested(txn, &child);
+        if (err == LEDGER_ERR_OK)
+            err = store_append(txn, (const uint8_t *)"x", 1, &sequence, leaf);
+        break;
+    case MISUSE_COMMIT_WITH_CURSOR_OPEN:
+        err = store_cursor_open(txn, STORE_DB_LOG, &cursor);
+        if (err == LEDGER_ERR_OK)
+            err = store_commit(txn);
+        break;
+    case MISUSE_COUNT:
+        break;
+    }
+    /* Reaching here means the misuse was not caught. */
+    _exit(err == LEDGER_ERR_OK ? 0 : 1);
+}
+
+static void test_store_misuse_aborts(void **state)
+{
+    struct fixture *f = *state;
+    for (int misuse = 0; misuse < MISUSE_COUNT; misuse++) {
+        char dir[PATH_MAX];
+        char name[32];
+        snprintf(name, sizeof name, "misuse-%d", misuse);
+        sibling(f, name, dir, sizeof dir);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            /* The child's diagnostic is expected: keep it off the test log. */
+            int null_fd = open("/dev/null", O_WRONLY);
+            if (null_fd >= 0)
+                dup2(null_fd, STDERR_FILENO);
+            misuse_in_child(dir, (enum misuse)misuse);
+        }
+        int status = 0;
+        assert_int_equal(pid, waitpid(pid, &status, 0));
+        if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
+            fail_msg("misuse %d was not stopped (status %d)", misuse, status);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_store_append_and_read_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_sequences_dense_from_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_leaf_hash_known_vectors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_not_found_past_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_reopen_keeps_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_file_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_stream_versions_and_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_stream_refuses_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_command_index_get_put, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_nested_commit_and_abort, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_abort_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_readers_beside_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_reader_slots_exhausted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_map_growth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_growth_stops_at_max, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_growth_cap_not_a_power_of_two, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_grow_waits_for_readers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_grow_gives_up_on_open_transaction, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_map_grown_by_another_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_drop_derived_empties_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_key_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_cursor_seek_next_prev_last, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_cursor_over_the_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_copy_opens_with_same_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_info, setup, teardown),
+        cmocka_unit_test(test_store_u64_keys),
+        cmocka_unit_test(test_store_db_names),
+        cmocka_unit_test_setup_teardown(test_store_open_bad_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_twice_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_read_only_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_foreign_environment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_not_lmdb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_wrong_format, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_log_and_leaves_out_of_step, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_misuse_aborts, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,393 @@
+/*
+ * ledger-verify: checks a ledger data directory (or a backup of one) offline,
+ * with no daemon and no trust in the operator.
+ *
+ * It recomputes every record's leaf hash and the Merkle root, checks that the
+ * sequences are dense from 1 and that each record names its own sequence,
+ * that the stored leaf hashes and tree agree with the records, optionally that
+ * a head saved earlier (a serialized ledger.v1.SignedHead, e.g. the head.pb of
+ * a backup) is signed and is a prefix of this history, and that every derived
+ * index and view equals a fresh replay of the log (on a scratch copy). It
+ * reports the first bad sequence number.
+ *
+ * Exit status: 0 verified; 1 verification failed (what and where on stderr);
+ * 2 usage error or the directory cannot be read.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <ftw.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "crypto.h"
+#include "engine.h"
+#include "merkle.h"
+#include "progress.h"
+#include "store.h"
+
+#define EXIT_VERIFIED 0
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+
+struct options {
+    const char *data_dir;
+    const char *head_path;
+    const char *public_key_hex;
+    bool views;
+    bool quiet;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ledger-verify [--head FILE] [--public-key HEX] [--no-views] [--quiet] DIR\n"
+            "\n"
+            "Verifies a ledger data directory or backup offline: every leaf hash, the Merkle\n"
+            "root, dense sequences, a saved signed head (optional), and every view and index\n"
+            "against a fresh replay of the log.\n"
+            "\n"
+            "  --head FILE        a saved head (serialized ledger.v1.SignedHead, e.g. a\n"
+            "                     backup's head.pb); the history must extend it\n"
+            "  --public-key HEX   the ledger's Ed25519 public key (64 hex digits); the head's\n"
+            "                     signature must be by this key (default: the key in the head)\n"
+            "  --no-views         skip the replay check of views and indexes\n"
+            "  --quiet            print nothing on success\n"
+            "\n"
+            "example: ledger-verify --head backup/head.pb backup\n");
+}
+
+static int fail(uint64_t sequence, const char *what)
+{
+    if (sequence) {
+        fprintf(stderr, "FAILED at sequence %llu: %s\n", (unsigned long long)sequence, what);
+    } else {
+        fprintf(stderr, "FAILED: %s\n", what);
+    }
+    return EXIT_FAILED;
+}
+
+static int read_head(const char *path, Ledger__V1__SignedHead **out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "error: IO_ERROR: cannot open head file %s: %s\n", path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    uint8_t buffer[4096];
+    size_t size = fread(buffer, 1, sizeof buffer, f);
+    fclose(f);
+    Ledger__V1__SignedHead *head = ledger__v1__signed_head__unpack(NULL, size, buffer);
+    if (!head || head->root_hash.len != MERKLE_HASH_BYTES) {
+        if (head) {
+            ledger__v1__signed_head__free_unpacked(head, NULL);
+        }
+        fprintf(stderr, "error: BAD_REQUEST: %s is not a serialized ledger.v1.SignedHead\n",
+                path);
+        return EXIT_USAGE;
+    }
+    *out = head;
+    return EXIT_VERIFIED;
+}
+
+static int check_head_signature(const struct options *options, const Ledger__V1__SignedHead *head)
+{
+    uint8_t key[CRYPTO_SIGN_PUBLIC_BYTES];
+    if (options->public_key_hex) {
+        if (crypto_unhex(options->public_key_hex, key, sizeof key) != LEDGER_ERR_OK) {
+            fprintf(stderr, "error: USAGE: --public-key needs 64 hex digits\n");
+            return EXIT_USAGE;
+        }
+        if (head->public_key.len == sizeof key && !crypto_equal(key, head->public_key.data, sizeof key)) {
+            return fail(0, "the saved head was signed by another key than --public-key");
+        }
+    } else if (head->public_key.len == sizeof key) {
+        memcpy(key, head->public_key.data, sizeof key);
+    } else {
+        return fail(0, "the saved head carries no public key; pass --public-key");
+    }
+    if (head->signature.len != CRYPTO_SIGNATURE_BYTES) {
+        return fail(0, "the saved head is not signed");
+    }
+    uint8_t encoded[MERKLE_HEAD_BYTES];
+    merkle_head_encode(head->tree_size, head->root_hash.data, head->timestamp_us, encoded);
+    if (!crypto_ed25519_verify(key, encoded, sizeof encoded, head->signature.data)) {
+        return fail(0, "the saved head's signature does not verify");
+    }
+    return EXIT_VERIFIED;
+}
+
+/* Walks the log: leaves, sequences, the root, the saved head. */
+static int verify_log(const struct options *options, struct store *store,
+                      const Ledger__V1__SignedHead *head, uint64_t *events_out,
+                      uint8_t root_out[MERKLE_HASH_BYTES])
+{
+    struct store_txn *txn = NULL;
+    if (store_begin(store, false, &txn) != LEDGER_ERR_OK) {
+        fprintf(stderr, "error: STORAGE_ERROR: cannot read the log\n");
+        return EXIT_USAGE;
+    }
+    int status = EXIT_VERIFIED;
+    char what[256];
+    uint64_t last = store_last_sequence(txn);
+    uint64_t count = 0, leaves = 0;
+    if (store_count(txn, STORE_DB_LOG, &count) != LEDGER_ERR_OK ||
+        store_count(txn, STORE_DB_LEAF, &leaves) != LEDGER_ERR_OK) {
+        status = fail(0, "cannot count the log's records");
+        goto done;
+    }
+    if (head && head->tree_size > last) {
+        snprintf(what, sizeof what,
+                 "history truncated: the saved head covers %llu events, the log holds %llu",
+                 (unsigned long long)head->tree_size, (unsigned long long)last);
+        status = fail(last + 1, what);
+        goto done;
+    }
+    struct merkle_builder builder;
+    merkle_builder_init(&builder);
+    struct progress bar;
+    progress_start(&bar, "verify", "events", last, false);
+    bar.enabled = bar.enabled && !options->quiet;
+    struct store_cursor *cursor = NULL;
+    if (store_cursor_open(txn, STORE_DB_LOG, &cursor) != LEDGER_ERR_OK) {
+        status = fail(0, "cannot open a cursor on the log");
+        goto done;
+    }
+    struct store_val key, value;
+    enum ledger_err err = store_cursor_seek(cursor, NULL, 0, &key, &value);
+    uint64_t expected = 1;
+    for (; err == LEDGER_ERR_OK; err = store_cursor_next(cursor, &key, &value), expected++) {
+        uint64_t sequence = key.size == 8 ? store_key_to_u64(key.data) : 0;
+        if (sequence != expected) {
+            snprintf(what, sizeof what, "sequences are not dense: expected %llu, found %llu",
+                     (unsigned long long)expected, (unsigned long long)sequence);
+            status = fail(expected, what);
+            break;
+        }
+        uint8_t leaf[MERKLE_HASH_BYTES], stored[MERKLE_HASH_BYTES];
+        crypto_sha256_prefixed(0x00, value.data, value.size, leaf);
+        if (store_leaf(txn, sequence, stored) != LEDGER_ERR_OK) {
+            status = fail(sequence, "the record has no stored leaf hash");
+            break;
+        }
+        if (!crypto_equal(leaf, stored, sizeof leaf)) {
+            status = fail(sequence, "the record's bytes do not match its stored leaf hash "
+                                    "(the record or the hash was altered)");
+            break;
+        }
+        Ledger__V1__Event *event = ledger__v1__event__unpack(NULL, value.size, value.data);
+        if (!event) {
+            status = fail(sequence, "the record does not decode as ledger.v1.Event");
+            break;
+        }
+        uint64_t named = event->sequence;
+        ledger__v1__event__free_unpacked(event, NULL);
+        if (named != sequence) {
+            snprintf(what, sizeof what,
+                     "the record names sequence %llu (records reordered or moved)",
+                     (unsigned long long)named);
+            status = fail(sequence, what);
+            break;
+        }
+        merkle_builder_add(&builder, leaf);
+        if (head && builder.size == head->tree_size) {
+            uint8_t root[MERKLE_HASH_BYTES];
+            merkle_builder_root(&builder, root);
+            if (!crypto_equal(root, head->root_hash.data, sizeof root)) {
+                status = fail(sequence, "the history differs from the saved head: the root of "
+                                        "the first head.tree_size events does not match "
+                                        "(history rewritten)");
+                break;
+            }
+        }
+        progress_update(&bar, sequence);
+    }
+    store_cursor_close(cursor);
+    if (status != EXIT_VERIFIED) {
+        goto done;
+    }
+    if (err != LEDGER_ERR_NOT_FOUND) {
+        status = fail(expected, "the log could not be read to its end");
+        goto done;
+    }
+    progress_finish(&bar, builder.size);
+    if (builder.size != last || count != last) {
+        status = fail(builder.size + 1, "the log's last key and its record count disagree");
+        goto done;
+    }
+    if (leaves != last) {
+        snprintf(what, sizeof what, "%llu leaf hashes for %llu records (the log was cut back)",
+                 (unsigned long long)leaves, (unsigned long long)last);
+        status = fail(last + 1, what);
+        goto done;
+    }
+    merkle_builder_root(&builder, root_out);
+    if (last > 0) {
+        uint8_t stored_root[MERKLE_HASH_BYTES];
+        if (merkle_store_root(txn, last, stored_root) != LEDGER_ERR_OK ||
+            !crypto_equal(stored_root, root_out, MERKLE_HASH_BYTES)) {
+            status = fail(last, "the stored Merkle tree does not match the records");
+            goto done;
+        }
+    }
+    *events_out = last;
+done:
+    store_abort(txn);
+    return status;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+struct replay_context {
+    struct progress bar;
+    unsigned differing;
+};
+
+static void report_view(void *context, const char *view, bool same)
+{
+    struct replay_context *report = context;
+    if (!same) {
+        fprintf(stderr, "FAILED: view or index '%s' differs from a replay of the log\n", view);
+        report->differing++;
+    }
+}
+
+static void rebuild_progress(void *context, uint64_t done, uint64_t total)
+{
+    struct replay_context *replay = context;
+    replay->bar.total = total;
+    progress_update(&replay->bar, done);
+}
+
+/* Replays the log on a scratch copy and compares every derived database. */
+static int verify_views(const struct options *options, struct store *store)
+{
+    char scratch[PATH_MAX];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(scratch, sizeof scratch, "%s/ledger-verify-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (!mkdtemp(scratch)) {
+        fprintf(stderr, "error: IO_ERROR: cannot make a scratch directory: %s\n",
+                strerror(errno));
+        return EXIT_USAGE;
+    }
+    int status = EXIT_VERIFIED;
+    enum ledger_err err = store_copy(store, scratch);
+    struct engine *engine = NULL;
+    if (err == LEDGER_ERR_OK) {
+        struct engine_options engine_options = {.data_dir = scratch, .scratch = true,
+                                                .no_sync = true};
+        err = engine_open(&engine_options, &engine);
+    }
+    struct replay_context replay = {0};
+    if (err == LEDGER_ERR_OK) {
+        unsigned differences = 0;
+        progress_start(&replay.bar, "replay", "events", 0, false);
+        replay.bar.enabled = replay.bar.enabled && !options->quiet;
+        err = engine_rebuild(engine, rebuild_progress, &replay, report_view, &differences);
+        progress_finish(&replay.bar, replay.bar.total);
+    }
+    if (err != LEDGER_ERR_OK) {
+        fprintf(stderr, "FAILED: replaying the log: %s: %s\n", ledger_err_name(err),
+                ledger_strerror(err));
+        status = EXIT_FAILED;
+    } else if (replay.differing) {
+        status = EXIT_FAILED;
+    }
+    engine_close(engine);
+    nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct options options = {.views = true};
+    static const struct option long_options[] = {
+        {"head", required_argument, NULL, 'h'},
+        {"public-key", required_argument, NULL, 'k'},
+        {"no-views", no_argument, NULL, 'n'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, '?' + 256},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            options.head_path = optarg;
+            break;
+        case 'k':
+            options.public_key_hex = optarg;
+            break;
+        case 'n':
+            options.views = false;
+            break;
+        case 'q':
+            options.quiet = true;
+            break;
+        case '?' + 256:
+            usage(stdout);
+            return EXIT_VERIFIED;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    options.data_dir = argv[optind];
+    if (crypto_init() != LEDGER_ERR_OK) {
+        return EXIT_USAGE;
+    }
+    Ledger__V1__SignedHead *head = NULL;
+    int status = EXIT_VERIFIED;
+    if (options.head_path) {
+        status = read_head(options.head_path, &head);
+        if (status == EXIT_VERIFIED) {
+            status = check_head_signature(&options, head);
+        }
+        if (status != EXIT_VERIFIED) {
+            goto done;
+        }
+    }
+    struct store *store = NULL;
+    struct store_options store_options = {.dir = options.data_dir, .read_only = true};
+    enum ledger_err err = store_open(&store_options, &store);
+    if (err != LEDGER_ERR_OK) {
+        fprintf(stderr, "error: %s: cannot open %s as a ledger: %s\n", ledger_err_name(err),
+                options.data_dir, ledger_strerror(err));
+        status = EXIT_USAGE;
+        goto done;
+    }
+    uint64_t events = 0;
+    uint8_t root[MERKLE_HASH_BYTES];
+    status = verify_log(&options, store, head, &events, root);
+    if (status == EXIT_VERIFIED && options.views) {
+        status = verify_views(&options, store);
+    }
+    store_close(store);
+    if (status == EXIT_VERIFIED && !options.quiet) {
+        char hex[2 * MERKLE_HASH_BYTES + 1];
+        crypto_hex(root, sizeof root, hex);
+        printf("verified: %llu events, root %s%s%s\n", (unsigned long long)events, hex,
+               head ? ", extends the saved head" : "", options.views ? ", views agree" : "");
+    }
+done:
+    if (head) {
+        ledger__v1__signed_head__free_unpacked(head, NULL);
+    }
+    return status;
+}
