@@ -31,6 +31,7 @@ struct ctl_option {
     enum ctl_option_kind kind;
     const char *metavar; /* e.g. "ID"; NULL for flags */
     const char *help;    /* one sentence */
+    bool required;       /* checked by the verb dispatcher, shown by --help */
 };
 
 /* Option values of one command line: at most this many (bounds argv). */

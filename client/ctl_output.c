@@ -1,1 +1,799 @@
-/* placeholder */
+/*
+ * ctl_output.c: JSON, tables and CSV (see ctl_output.h).
+ *
+ * Everything printed goes through one JSON form of the result: views are
+ * converted row by row by message_to_json, and tables and CSV pick their
+ * cells out of that JSON by path, so the three formats can never disagree on
+ * a value.
+ */
+#include "ctl_output.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ctl_amount.h"
+#include "ctl_args.h"
+#include "ctl_time.h"
+
+/* Cells longer than this are cut in tables (CSV and JSON keep everything). */
+#define TABLE_CELL_MAX 80
+/* Depth of nested messages: the schema nests at most five deep. */
+#define JSON_DEPTH_MAX 16
+#define ENUM_NAME_SIZE 64
+
+static json_t *message_to_json(const ProtobufCMessage *message, unsigned depth);
+
+static json_t *bytes_to_json(const ProtobufCBinaryData *bytes)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *hex = malloc(2 * bytes->len + 1);
+    if (hex == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < bytes->len; i++) {
+        hex[2 * i] = digits[bytes->data[i] >> 4];
+        hex[2 * i + 1] = digits[bytes->data[i] & 15];
+    }
+    hex[2 * bytes->len] = '\0';
+    json_t *value = json_string(hex);
+    free(hex);
+    return value;
+}
+
+static json_t *money_to_json(const Ledger__V1__Money *money)
+{
+    char amount[CTL_AMOUNT_TEXT_SIZE];
+    const char *currency = money->currency != NULL ? money->currency : "";
+    ctl_amount_format(money->amount_minor, currency, amount);
+    return json_pack("{s:s, s:I, s:s}", "amount", amount, "amount_minor",
+                     (json_int_t)money->amount_minor, "currency", currency);
+}
+
+/* One value of a field at `member` (a scalar, a pointer to a string or
+ * message, or a binary struct). */
+static json_t *field_value_to_json(const ProtobufCFieldDescriptor *field, const void *member,
+                                   unsigned depth)
+{
+    switch (field->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        return json_integer(*(const int32_t *)member);
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        return json_integer(*(const uint32_t *)member);
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        return json_integer(*(const int64_t *)member);
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64: {
+        /* JSON integers are int64 in jansson; sequences and sizes never
+         * come near 2^63. */
+        uint64_t value = *(const uint64_t *)member;
+        return json_integer(value > INT64_MAX ? INT64_MAX : (json_int_t)value);
+    }
+    case PROTOBUF_C_TYPE_FLOAT:
+        return json_real((double)*(const float *)member);
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return json_real(*(const double *)member);
+    case PROTOBUF_C_TYPE_BOOL:
+        return json_boolean(*(const protobuf_c_boolean *)member);
+    case PROTOBUF_C_TYPE_ENUM: {
+        char name[ENUM_NAME_SIZE];
+        ctl_enum_name(field->descriptor, *(const int *)member, name, sizeof name);
+        return json_string(name);
+    }
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *text = *(char *const *)member;
+        return json_string(text != NULL ? text : "");
+    }
+    case PROTOBUF_C_TYPE_BYTES:
+        return bytes_to_json((const ProtobufCBinaryData *)member);
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)member;
+        return sub != NULL ? message_to_json(sub, depth + 1) : json_null();
+    }
+    }
+    return json_null();
+}
+
+static size_t field_element_size(const ProtobufCFieldDescriptor *field)
+{
+    switch (field->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        return 4;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 8;
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_ENUM:
+        return sizeof(int);
+    case PROTOBUF_C_TYPE_STRING:
+        return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(ProtobufCMessage *);
+    }
+    return 0;
+}
+
+static bool ends_with_us(const char *name)
+{
+    size_t length = strlen(name);
+    return length > 3 && strcmp(name + length - 3, "_us") == 0;
+}
+
+static json_t *message_to_json(const ProtobufCMessage *message, unsigned depth)
+{
+    const ProtobufCMessageDescriptor *descriptor = message->descriptor;
+    if (depth > JSON_DEPTH_MAX) {
+        return json_null();
+    }
+    if (descriptor == &ledger__v1__money__descriptor) {
+        return money_to_json((const Ledger__V1__Money *)message);
+    }
+    json_t *object = json_object();
+    if (object == NULL) {
+        return NULL;
+    }
+    const char *base = (const char *)message;
+    for (unsigned i = 0; i < descriptor->n_fields; i++) {
+        const ProtobufCFieldDescriptor *field = &descriptor->fields[i];
+        if (strcmp(field->name, "secret_hex") == 0) {
+            continue; /* secrets go to key files only, never to output */
+        }
+        if ((field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0) {
+            uint32_t chosen = *(const uint32_t *)(const void *)(base + field->quantifier_offset);
+            if (chosen != field->id) {
+                continue;
+            }
+        }
+        const void *member = base + field->offset;
+        json_t *value = NULL;
+        if (field->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t count = *(const size_t *)(const void *)(base + field->quantifier_offset);
+            const char *elements = *(const char *const *)member;
+            size_t element_size = field_element_size(field);
+            value = json_array();
+            for (size_t j = 0; value != NULL && j < count; j++) {
+                json_array_append_new(value,
+                                      field_value_to_json(field, elements + j * element_size, depth));
+            }
+        } else {
+            value = field_value_to_json(field, member, depth);
+        }
+        if (value == NULL) {
+            json_decref(object);
+            return NULL;
+        }
+        json_object_set_new(object, field->name, value);
+        if (field->type == PROTOBUF_C_TYPE_INT64 && field->label != PROTOBUF_C_LABEL_REPEATED &&
+            ends_with_us(field->name)) {
+            char name[128];
+            size_t length = strlen(field->name) - 3;
+            if (length < sizeof name) {
+                memcpy(name, field->name, length);
+                name[length] = '\0';
+                int64_t us = *(const int64_t *)member;
+                char text[CTL_TIME_TEXT_SIZE];
+                ctl_time_format(us, text);
+                json_object_set_new(object, name, us != 0 ? json_string(text) : json_null());
+            }
+        }
+    }
+    return object;
+}
+
+char *ctl_json_text(const ProtobufCMessage *message)
+{
+    json_t *value = message_to_json(message, 0);
+    if (value == NULL) {
+        return NULL;
+    }
+    char *text = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(value);
+    return text;
+}
+
+static enum ledger_err dump_document(FILE *out, json_t *document, bool one_line)
+{
+    size_t flags = JSON_PRESERVE_ORDER | (one_line ? JSON_COMPACT : JSON_INDENT(2));
+    if (json_dumpf(document, out, flags) != 0 || fputc('\n', out) == EOF) {
+        return LEDGER_ERR_IO_ERROR;
+    }
+    return LEDGER_ERR_OK;
+}
+
+static void add_extras(json_t *document, const struct ctl_extra *extras, size_t extra_count)
+{
+    for (size_t i = 0; i < extra_count; i++) {
+        json_object_set_new(document, extras[i].name,
+                            extras[i].text != NULL ? json_string(extras[i].text)
+                                                   : json_integer((json_int_t)extras[i].number));
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Cells. */
+
+static json_t *json_path(json_t *value, const char *path)
+{
+    char piece[128];
+    while (value != NULL && *path != '\0') {
+        const char *dot = strchr(path, '.');
+        size_t length = dot != NULL ? (size_t)(dot - path) : strlen(path);
+        if (length >= sizeof piece) {
+            return NULL;
+        }
+        memcpy(piece, path, length);
+        piece[length] = '\0';
+        value = json_is_object(value) ? json_object_get(value, piece) : NULL;
+        path += length + (dot != NULL ? 1 : 0);
+    }
+    return value;
+}
+
+/* The text of a cell: strings as they are, money as "12.34 USD", actors by
+ * their principal id, scopes as "kind" or "kind:target", true/false as
+ * yes/no, arrays joined with commas. Returns a malloc'd string. */
+static char *cell_text(json_t *value, unsigned flags)
+{
+    char buffer[256];
+    const char *text = buffer;
+    buffer[0] = '\0';
+    if (value == NULL || json_is_null(value)) {
+        text = "";
+    } else if (json_is_string(value)) {
+        text = json_string_value(value);
+        if ((flags & CTL_COLUMN_DATE) != 0 && strlen(text) > 10 && text[10] == 'T') {
+            snprintf(buffer, sizeof buffer, "%.10s", text);
+            text = buffer;
+        }
+    } else if (json_is_integer(value)) {
+        snprintf(buffer, sizeof buffer, "%lld", (long long)json_integer_value(value));
+    } else if (json_is_real(value)) {
+        snprintf(buffer, sizeof buffer, "%.17g", json_real_value(value));
+    } else if (json_is_boolean(value)) {
+        text = json_is_true(value) ? "yes" : "no";
+    } else if (json_is_object(value) && json_object_get(value, "amount_minor") != NULL) {
+        snprintf(buffer, sizeof buffer, "%s %s",
+                 json_string_value(json_object_get(value, "amount")),
+                 json_string_value(json_object_get(value, "currency")));
+    } else if (json_is_object(value) && json_object_get(value, "principal_id") != NULL) {
+        text = json_string_value(json_object_get(value, "principal_id"));
+    } else if (json_is_object(value) && json_object_get(value, "kind") != NULL &&
+               json_object_get(value, "target") != NULL && json_object_size(value) == 2) {
+        const char *kind = json_string_value(json_object_get(value, "kind"));
+        const char *target = json_string_value(json_object_get(value, "target"));
+        snprintf(buffer, sizeof buffer, "%s%s%s", kind, target[0] != '\0' ? ":" : "", target);
+    } else if (json_is_array(value)) {
+        size_t used = 0;
+        for (size_t i = 0; i < json_array_size(value); i++) {
+            char *piece = cell_text(json_array_get(value, i), flags);
+            if (piece != NULL) {
+                int wrote = snprintf(buffer + used, sizeof buffer - used, "%s%s",
+                                     i > 0 ? "," : "", piece);
+                free(piece);
+                if (wrote < 0 || (size_t)wrote >= sizeof buffer - used) {
+                    break;
+                }
+                used += (size_t)wrote;
+            }
+        }
+    } else {
+        char *dumped = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        return dumped;
+    }
+    size_t length = strlen(text);
+    char *copy = malloc(length + 1);
+    if (copy != NULL) {
+        memcpy(copy, text, length + 1);
+    }
+    return copy;
+}
+
+/* Width on a terminal: UTF-8 code points (continuation bytes do not count). */
+static size_t display_width(const char *text)
+{
+    size_t width = 0;
+    for (const unsigned char *c = (const unsigned char *)text; *c != '\0'; c++) {
+        if ((*c & 0xC0) != 0x80) {
+            width++;
+        }
+    }
+    return width;
+}
+
+/* Cuts a table cell at TABLE_CELL_MAX code points, ending it with "...". */
+static void cell_cut(char *text)
+{
+    size_t width = 0;
+    for (char *c = text; *c != '\0'; c++) {
+        if ((*c & 0xC0) != 0x80) {
+            if (width == TABLE_CELL_MAX - 3) {
+                memcpy(c, "...", 4);
+                return;
+            }
+            width++;
+        }
+    }
+}
+
+static void print_padded(FILE *out, const char *text, size_t width, bool last)
+{
+    fputs(text, out);
+    if (!last) {
+        for (size_t i = display_width(text); i < width + 2; i++) {
+            fputc(' ', out);
+        }
+    }
+}
+
+void ctl_csv_field(FILE *out, const char *text)
+{
+    if (strpbrk(text, ",\"\r\n") == NULL) {
+        fputs(text, out);
+        return;
+    }
+    fputc('"', out);
+    for (const char *c = text; *c != '\0'; c++) {
+        if (*c == '"') {
+            fputc('"', out);
+        }
+        fputc(*c, out);
+    }
+    fputc('"', out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Views. */
+
+static enum ledger_err print_table(FILE *out, json_t *rows, const struct ctl_column *columns,
+                                   size_t column_count)
+{
+    enum ledger_err err = LEDGER_ERR_NO_MEMORY;
+    size_t row_count = json_array_size(rows);
+    char **cells = calloc((row_count + 1) * column_count, sizeof *cells);
+    size_t *widths = calloc(column_count, sizeof *widths);
+    if (cells == NULL || widths == NULL) {
+        goto cleanup;
+    }
+    for (size_t c = 0; c < column_count; c++) {
+        widths[c] = display_width(columns[c].header);
+    }
+    for (size_t r = 0; r < row_count; r++) {
+        for (size_t c = 0; c < column_count; c++) {
+            char *text = cell_text(json_path(json_array_get(rows, r), columns[c].path),
+                                   columns[c].flags);
+            if (text == NULL) {
+                goto cleanup;
+            }
+            /* Control characters would break the alignment and could
+             * rewrite the terminal: show them as '?'. */
+            for (char *p = text; *p != '\0'; p++) {
+                if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+                    *p = '?';
+                }
+            }
+            cell_cut(text);
+            cells[r * column_count + c] = text;
+            size_t width = display_width(text);
+            if (width > widths[c]) {
+                widths[c] = width;
+            }
+        }
+    }
+    for (size_t c = 0; c < column_count; c++) {
+        print_padded(out, columns[c].header, widths[c], c + 1 == column_count);
+    }
+    fputc('\n', out);
+    for (size_t r = 0; r < row_count; r++) {
+        for (size_t c = 0; c < column_count; c++) {
+            print_padded(out, cells[r * column_count + c], widths[c], c + 1 == column_count);
+        }
+        fputc('\n', out);
+    }
+    err = ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+cleanup:
+    if (cells != NULL) {
+        for (size_t i = 0; i < (row_count + 1) * column_count; i++) {
+            free(cells[i]);
+        }
+    }
+    free(cells);
+    free(widths);
+    return err;
+}
+
+static void print_csv_record_end(FILE *out)
+{
+    fputs("\r\n", out);
+}
+
+static enum ledger_err print_csv(FILE *out, json_t *rows, const struct ctl_column *columns,
+                                 size_t column_count)
+{
+    for (size_t c = 0; c < column_count; c++) {
+        if (c > 0) {
+            fputc(',', out);
+        }
+        if ((columns[c].flags & CTL_COLUMN_MONEY) != 0) {
+            fprintf(out, "%s.amount,%s.currency", columns[c].path, columns[c].path);
+        } else {
+            ctl_csv_field(out, columns[c].path);
+        }
+    }
+    print_csv_record_end(out);
+    for (size_t r = 0; r < json_array_size(rows); r++) {
+        json_t *row = json_array_get(rows, r);
+        for (size_t c = 0; c < column_count; c++) {
+            json_t *value = json_path(row, columns[c].path);
+            if (c > 0) {
+                fputc(',', out);
+            }
+            if ((columns[c].flags & CTL_COLUMN_MONEY) != 0) {
+                const char *amount = json_string_value(json_object_get(value, "amount"));
+                const char *currency = json_string_value(json_object_get(value, "currency"));
+                ctl_csv_field(out, amount != NULL ? amount : "");
+                fputc(',', out);
+                ctl_csv_field(out, currency != NULL ? currency : "");
+                continue;
+            }
+            char *text = cell_text(value, 0);
+            if (text == NULL) {
+                return LEDGER_ERR_NO_MEMORY;
+            }
+            ctl_csv_field(out, text);
+            free(text);
+        }
+        print_csv_record_end(out);
+    }
+    return ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+}
+
+enum ledger_err ctl_output_rows(FILE *out, enum ctl_format format, const char *key,
+                                const ProtobufCMessage *const *rows, size_t count,
+                                const struct ctl_column *columns, size_t column_count,
+                                const struct ctl_extra *extras, size_t extra_count)
+{
+    enum ledger_err err = LEDGER_ERR_NO_MEMORY;
+    json_t *array = json_array();
+    json_t *document = NULL;
+    if (array == NULL) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    for (size_t i = 0; i < count; i++) {
+        json_t *row = message_to_json(rows[i], 0);
+        if (row == NULL || json_array_append_new(array, row) != 0) {
+            goto cleanup;
+        }
+    }
+    switch (format) {
+    case CTL_FORMAT_JSON:
+        document = json_object();
+        if (document == NULL) {
+            goto cleanup;
+        }
+        json_object_set(document, key, array);
+        add_extras(document, extras, extra_count);
+        err = dump_document(out, document, false);
+        break;
+    case CTL_FORMAT_CSV:
+        err = print_csv(out, array, columns, column_count);
+        break;
+    case CTL_FORMAT_TABLE:
+        err = print_table(out, array, columns, column_count);
+        for (size_t i = 0; err == LEDGER_ERR_OK && i < extra_count; i++) {
+            if (extras[i].text != NULL) {
+                if (extras[i].text[0] != '\0') {
+                    fprintf(out, "%s: %s\n", extras[i].name, extras[i].text);
+                }
+            } else {
+                fprintf(out, "%s: %llu\n", extras[i].name, (unsigned long long)extras[i].number);
+            }
+        }
+        break;
+    }
+cleanup:
+    json_decref(document);
+    json_decref(array);
+    return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Single messages: one line per leaf. */
+
+static void print_leaves(FILE *out, enum ctl_format format, const char *prefix, json_t *value,
+                         unsigned depth)
+{
+    char path[256];
+    if (depth < JSON_DEPTH_MAX && json_is_object(value) &&
+        json_object_get(value, "amount_minor") == NULL) {
+        const char *name;
+        json_t *member;
+        json_object_foreach(value, name, member)
+        {
+            snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] != '\0' ? "." : "", name);
+            print_leaves(out, format, path, member, depth + 1);
+        }
+        return;
+    }
+    if (depth < JSON_DEPTH_MAX && json_is_array(value)) {
+        for (size_t i = 0; i < json_array_size(value); i++) {
+            snprintf(path, sizeof path, "%s[%zu]", prefix, i);
+            print_leaves(out, format, path, json_array_get(value, i), depth + 1);
+        }
+        return;
+    }
+    char *text = cell_text(value, 0);
+    if (text == NULL) {
+        return;
+    }
+    if (format == CTL_FORMAT_CSV) {
+        ctl_csv_field(out, prefix);
+        fputc(',', out);
+        ctl_csv_field(out, text);
+        print_csv_record_end(out);
+    } else {
+        fprintf(out, "%-40s  %s\n", prefix, text);
+    }
+    free(text);
+}
+
+enum ledger_err ctl_output_message(FILE *out, enum ctl_format format, const char *key,
+                                   const ProtobufCMessage *message)
+{
+    json_t *value = message_to_json(message, 0);
+    if (value == NULL) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    enum ledger_err err;
+    if (format == CTL_FORMAT_JSON) {
+        json_t *document = json_object();
+        if (document == NULL) {
+            json_decref(value);
+            return LEDGER_ERR_NO_MEMORY;
+        }
+        json_object_set(document, key, value);
+        err = dump_document(out, document, false);
+        json_decref(document);
+    } else {
+        if (format == CTL_FORMAT_CSV) {
+            fputs("field,value", out);
+            print_csv_record_end(out);
+        }
+        print_leaves(out, format, "", value, 0);
+        err = ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+    }
+    json_decref(value);
+    return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Events. */
+
+static const char *event_type(const Ledger__V1__Event *event)
+{
+    const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field(
+        &ledger__v1__event__descriptor, (unsigned)event->body_case);
+    return field != NULL ? field->name : "";
+}
+
+enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
+                                 const Ledger__V1__EventEntry *entry)
+{
+    const Ledger__V1__Event *event = entry->event;
+    FILE *out = stream->out;
+    char recorded[CTL_TIME_TEXT_SIZE];
+    ctl_time_format(event->recorded_us, recorded);
+    const char *customer = event->customer_id != NULL ? event->customer_id : "";
+    const char *actor =
+        event->actor != NULL && event->actor->principal_id != NULL ? event->actor->principal_id : "";
+    const char *command = event->command_id != NULL ? event->command_id : "";
+    switch (stream->format) {
+    case CTL_FORMAT_JSON: {
+        json_t *line = json_pack("{s:s}", "type", event_type(event));
+        json_t *body = message_to_json(&event->base, 0);
+        if (line == NULL || body == NULL) {
+            json_decref(line);
+            json_decref(body);
+            return LEDGER_ERR_NO_MEMORY;
+        }
+        json_object_update(line, body);
+        json_decref(body);
+        if (entry->proof != NULL) {
+            json_object_set_new(line, "record", bytes_to_json(&entry->record));
+            json_object_set_new(line, "proof", message_to_json(&entry->proof->base, 0));
+        }
+        enum ledger_err err = dump_document(out, line, true);
+        json_decref(line);
+        return err;
+    }
+    case CTL_FORMAT_CSV:
+        if (!stream->header_done) {
+            fputs("sequence,recorded,type,partner_id,customer_id,actor,command_id", out);
+            print_csv_record_end(out);
+            stream->header_done = true;
+        }
+        fprintf(out, "%llu,%s,%s,", (unsigned long long)event->sequence, recorded,
+                event_type(event));
+        ctl_csv_field(out, event->partner_id != NULL ? event->partner_id : "");
+        fputc(',', out);
+        ctl_csv_field(out, customer);
+        fputc(',', out);
+        ctl_csv_field(out, actor);
+        fputc(',', out);
+        ctl_csv_field(out, command);
+        print_csv_record_end(out);
+        break;
+    case CTL_FORMAT_TABLE:
+        /* Fixed widths: events are printed as they arrive, so the widths
+         * cannot be measured first. */
+        if (!stream->header_done) {
+            fprintf(out, "%-8s  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n", "SEQUENCE",
+                    "RECORDED", "TYPE", "PARTNER", "CUSTOMER", "ACTOR", "COMMAND");
+            stream->header_done = true;
+        }
+        fprintf(out, "%-8llu  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n",
+                (unsigned long long)event->sequence, recorded, event_type(event),
+                event->partner_id != NULL ? event->partner_id : "", customer, actor, command);
+        break;
+    }
+    fflush(out);
+    return ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Write results. */
+
+enum ledger_err ctl_output_write_result(FILE *out, enum ctl_format format,
+                                        const char *const *command_ids,
+                                        const Ledger__V1__Reply *reply,
+                                        const struct ctl_extra *extras, size_t extra_count)
+{
+    json_t *results = json_array();
+    if (results == NULL) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    for (size_t i = 0; i < reply->n_results; i++) {
+        json_t *result = json_pack("{s:s}", "command_id", command_ids[i]);
+        json_t *fields = message_to_json(&reply->results[i]->base, 0);
+        if (result == NULL || fields == NULL) {
+            json_decref(result);
+            json_decref(fields);
+            json_decref(results);
+            return LEDGER_ERR_NO_MEMORY;
+        }
+        json_object_update(result, fields);
+        json_decref(fields);
+        json_array_append_new(results, result);
+    }
+    enum ledger_err err = LEDGER_ERR_OK;
+    if (format == CTL_FORMAT_JSON) {
+        json_t *document = json_pack("{s:O, s:I}", "results", results, "head_sequence",
+                                     (json_int_t)reply->head_sequence);
+        if (document == NULL) {
+            json_decref(results);
+            return LEDGER_ERR_NO_MEMORY;
+        }
+        add_extras(document, extras, extra_count);
+        err = dump_document(out, document, false);
+        json_decref(document);
+    } else if (format == CTL_FORMAT_CSV) {
+        static const char *const fields[] = {"command_id",     "first_sequence", "last_sequence",
+                                             "stream_version", "order_id",       "reservation_id",
+                                             "savings_plan_id", "duplicate"};
+        size_t field_count = sizeof fields / sizeof fields[0];
+        for (size_t f = 0; f < field_count; f++) {
+            fprintf(out, "%s%s", f > 0 ? "," : "", fields[f]);
+        }
+        print_csv_record_end(out);
+        for (size_t i = 0; i < json_array_size(results); i++) {
+            for (size_t f = 0; f < field_count; f++) {
+                char *text = cell_text(json_object_get(json_array_get(results, i), fields[f]), 0);
+                if (f > 0) {
+                    fputc(',', out);
+                }
+                ctl_csv_field(out, text != NULL ? text : "");
+                free(text);
+            }
+            print_csv_record_end(out);
+        }
+    } else {
+        for (size_t i = 0; i < reply->n_results; i++) {
+            const Ledger__V1__CommandResult *result = reply->results[i];
+            if (result->first_sequence == 0) {
+                fprintf(out, "%s: committed, no events\n", command_ids[i]);
+            } else if (result->first_sequence == result->last_sequence) {
+                fprintf(out, "%s: committed as sequence %llu", command_ids[i],
+                        (unsigned long long)result->first_sequence);
+            } else {
+                fprintf(out, "%s: committed as sequences %llu..%llu", command_ids[i],
+                        (unsigned long long)result->first_sequence,
+                        (unsigned long long)result->last_sequence);
+            }
+            if (result->first_sequence != 0) {
+                fprintf(out, " (stream version %llu)%s\n",
+                        (unsigned long long)result->stream_version,
+                        result->duplicate ? ", an earlier identical command: nothing new" : "");
+            }
+            if (result->order_id != NULL && result->order_id[0] != '\0') {
+                fprintf(out, "  order_id         %s\n", result->order_id);
+            }
+            if (result->reservation_id != NULL && result->reservation_id[0] != '\0') {
+                fprintf(out, "  reservation_id   %s\n", result->reservation_id);
+            }
+            if (result->savings_plan_id != NULL && result->savings_plan_id[0] != '\0') {
+                fprintf(out, "  savings_plan_id  %s\n", result->savings_plan_id);
+            }
+        }
+        for (size_t i = 0; i < extra_count; i++) {
+            if (extras[i].text != NULL) {
+                fprintf(out, "  %-16s %s\n", extras[i].name, extras[i].text);
+            } else {
+                fprintf(out, "  %-16s %llu\n", extras[i].name,
+                        (unsigned long long)extras[i].number);
+            }
+        }
+    }
+    json_decref(results);
+    if (err == LEDGER_ERR_OK && ferror(out)) {
+        err = LEDGER_ERR_IO_ERROR;
+    }
+    return err;
+}
+
+enum ledger_err ctl_output_value(FILE *out, enum ctl_format format, const char *name,
+                                 const ProtobufCBinaryData *bytes)
+{
+    json_t *value = bytes_to_json(bytes);
+    if (value == NULL) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    enum ledger_err err = LEDGER_ERR_OK;
+    if (format == CTL_FORMAT_JSON) {
+        json_t *document = json_object();
+        if (document == NULL) {
+            json_decref(value);
+            return LEDGER_ERR_NO_MEMORY;
+        }
+        json_object_set(document, name, value);
+        err = dump_document(out, document, false);
+        json_decref(document);
+    } else {
+        fprintf(out, "%s\n", json_string_value(value));
+        err = ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+    }
+    json_decref(value);
+    return err;
+}
+
+void ctl_output_error(FILE *out, FILE *err, enum ctl_format format, enum ledger_err code,
+                      const char *message)
+{
+    const char *text = message != NULL && message[0] != '\0' ? message : ledger_strerror(code);
+    fprintf(err, "error: %s: %s\n", ledger_err_name(code), text);
+    if (format == CTL_FORMAT_JSON) {
+        json_t *document = json_pack("{s:{s:s, s:s}}", "error", "code", ledger_err_name(code),
+                                     "message", text);
+        if (document != NULL) {
+            (void)dump_document(out, document, false);
+            json_decref(document);
+        }
+    }
+    fflush(out);
+}

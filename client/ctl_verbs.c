@@ -1,1 +1,2234 @@
-/* placeholder */
+/*
+ * ctl_verbs.c: ledgerctl's verbs and dispatcher (see ctl_verbs.h).
+ *
+ * Each verb is one row of the verb table: its words ("reservation buy"), a
+ * summary, its options (the required ones are checked before it runs), an
+ * example and the function that builds its command or query. Write verbs
+ * also take --command-id, --expected-version and --business-time. Options
+ * are checked here, before anything is sent, so that a typing mistake is a
+ * usage error (exit status 2) naming the option, not a refusal.
+ */
+#include "ctl_verbs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctl_time.h"
+#include "ledger_limits.h"
+
+/* ------------------------------------------------------------------------ */
+/* Options. */
+
+static const struct ctl_option global_options[] = {
+    {"socket", CTL_OPTION_VALUE, "URL",
+     "the daemon's request socket (env LEDGER_SOCKET; default ipc://$PWD/ledger-data/ledger.sock)",
+     false},
+    {"events", CTL_OPTION_VALUE, "URL",
+     "the daemon's doorbell socket (env LEDGER_EVENTS; default: events.sock beside the request "
+     "socket)",
+     false},
+    {"principal", CTL_OPTION_VALUE, "ID", "who you are (env LEDGER_PRINCIPAL; default operator)",
+     false},
+    {"key-file", CTL_OPTION_VALUE, "PATH",
+     "your key file (env LEDGER_KEY_FILE; default ./ledger-data/PRINCIPAL.key)", false},
+    {"partner", CTL_OPTION_VALUE, "ID",
+     "the partner to act on, for principals of all partners (operator, auditor, billing)", false},
+    {"output", CTL_OPTION_VALUE, "FORMAT", "table (default), json or csv", false},
+    {"timeout-ms", CTL_OPTION_VALUE, "MS", "wait this long for each reply (default 10000)", false},
+    {"retries", CTL_OPTION_VALUE, "N",
+     "resend an unanswered request this many times (default 2; always safe)", false},
+    {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
+};
+
+static const struct ctl_option write_options[] = {
+    {"command-id", CTL_OPTION_VALUE, "ID",
+     "the command's id (default: a fresh c-<32 hex>); repeating a command with the same id is "
+     "safe",
+     false},
+    {"expected-version", CTL_OPTION_VALUE, "N",
+     "refuse with VERSION_CONFLICT unless the customer's stream is at this version", false},
+    {"business-time", CTL_OPTION_VALUE, "TIME",
+     "when it happened, if not now (ISO 8601, e.g. 2026-03-01T09:30:00Z)", false},
+    {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
+};
+
+#define OPT_END {NULL, CTL_OPTION_VALUE, NULL, NULL, false}
+#define OPT_CUSTOMER {"customer", CTL_OPTION_VALUE, "ID", "the customer", true}
+#define OPT_SUBSCRIPTION                                                                           \
+    {"subscription", CTL_OPTION_VALUE, "ID", "the customer's subscription", true}
+#define OPT_SCOPE                                                                                  \
+    {"scope", CTL_OPTION_VALUE, "SCOPE", "single|resource-group|management-group|shared", true}
+#define OPT_SCOPE_TARGET                                                                           \
+    {"scope-target", CTL_OPTION_VALUE, "X",                                                        \
+     "the subscription (single), subscription/group (resource-group) or group id", false}
+#define OPT_TERM(terms) {"term", CTL_OPTION_VALUE, "TERM", terms, true}
+#define OPT_BILLING {"billing", CTL_OPTION_VALUE, "PLAN", "upfront|monthly", true}
+#define OPT_PRICE                                                                                  \
+    {"price", CTL_OPTION_VALUE, "AMOUNT", "the partner's price for the whole term, e.g. 1234.56",  \
+     true}
+#define OPT_RETAIL                                                                                 \
+    {"retail-price", CTL_OPTION_VALUE, "AMOUNT", "the retail price for the whole term", true}
+#define OPT_CURRENCY                                                                               \
+    {"currency", CTL_OPTION_VALUE, "CUR", "ISO 4217 code of every amount, e.g. USD", true}
+#define OPT_ON {"on", CTL_OPTION_FLAG, NULL, "turn it on", false}
+#define OPT_OFF {"off", CTL_OPTION_FLAG, NULL, "turn it off", false}
+#define OPT_AS_OF                                                                                  \
+    {"as-of", CTL_OPTION_VALUE, "TIME|SEQ",                                                        \
+     "what was true then: an ISO 8601 time or a sequence number", false}
+#define OPT_FROM_DATE                                                                              \
+    {"from", CTL_OPTION_VALUE, "DATE", "from this date or time (inclusive)", false}
+#define OPT_TO_DATE                                                                                \
+    {"to", CTL_OPTION_VALUE, "DATE",                                                               \
+     "up to this time; a date alone means up to the end of that day", false}
+
+/* ------------------------------------------------------------------------ */
+/* Helpers. */
+
+static enum ledger_err usage(struct ctl_context *context, const char *option, const char *why)
+{
+    if (option != NULL) {
+        snprintf(context->message, sizeof context->message, "--%s: %s", option, why);
+    } else {
+        snprintf(context->message, sizeof context->message, "%s", why);
+    }
+    return LEDGER_ERR_USAGE;
+}
+
+static bool id_valid(const char *id)
+{
+    size_t length = strlen(id);
+    if (length == 0 || length > LEDGER_ID_LENGTH_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < length; i++) {
+        char c = id[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* An id option: NULL when absent; USAGE when malformed. */
+static enum ledger_err id_arg(struct ctl_context *context, const struct ctl_args *args,
+                              const char *name, const char **out)
+{
+    const char *value = ctl_arg(args, name);
+    if (value != NULL && !id_valid(value)) {
+        return usage(context, name, "an id is 1..64 characters of A-Z a-z 0-9 . _ : @ -");
+    }
+    *out = value;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err name_arg(struct ctl_context *context, const struct ctl_args *args,
+                                const char *name, const char **out)
+{
+    const char *value = ctl_arg(args, name);
+    if (value != NULL) {
+        size_t length = strlen(value);
+        if (length == 0 || length > LEDGER_NAME_LENGTH_MAX) {
+            return usage(context, name, "a name is 1..200 bytes");
+        }
+        for (size_t i = 0; i < length; i++) {
+            if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f) {
+                return usage(context, name, "a name has no control characters");
+            }
+        }
+    }
+    *out = value;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err enum_arg(struct ctl_context *context, const struct ctl_args *args,
+                                const char *name, const ProtobufCEnumDescriptor *descriptor,
+                                int *out)
+{
+    char message[CTL_MESSAGE_SIZE];
+    const char *value = ctl_arg(args, name);
+    if (value == NULL) {
+        *out = 0;
+        return LEDGER_ERR_OK;
+    }
+    if (ctl_enum_parse(descriptor, value, out, message) != LEDGER_ERR_OK) {
+        return usage(context, name, message);
+    }
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err unsigned_arg(struct ctl_context *context, const struct ctl_args *args,
+                                    const char *name, uint64_t max, uint64_t *out)
+{
+    char message[CTL_MESSAGE_SIZE];
+    const char *value = ctl_arg(args, name);
+    if (value == NULL) {
+        *out = 0;
+        return LEDGER_ERR_OK;
+    }
+    if (ctl_unsigned_parse(value, max, out, message) != LEDGER_ERR_OK) {
+        return usage(context, name, message);
+    }
+    return LEDGER_ERR_OK;
+}
+
+/* Parses an amount option into money (currency borrowed). */
+static enum ledger_err money_arg(struct ctl_context *context, const struct ctl_args *args,
+                                 const char *name, const char *currency, Ledger__V1__Money *money)
+{
+    char message[CTL_MESSAGE_SIZE];
+    int64_t minor = 0;
+    if (ctl_amount_parse(ctl_arg(args, name), currency, &minor, message) != LEDGER_ERR_OK) {
+        return usage(context, name, message);
+    }
+    money->amount_minor = minor;
+    money->currency = (char *)(uintptr_t)currency;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err currency_arg(struct ctl_context *context, const struct ctl_args *args,
+                                    const char *fallback, const char **out)
+{
+    const char *currency = ctl_arg(args, "currency");
+    if (currency == NULL) {
+        currency = fallback;
+    }
+    if (!ctl_currency_valid(currency)) {
+        return usage(context, "currency",
+                     "an ISO 4217 code of three upper-case letters is required, e.g. USD");
+    }
+    *out = currency;
+    return LEDGER_ERR_OK;
+}
+
+/* A time option; with end_of_day, a date alone means the end of that day. */
+static enum ledger_err time_arg(struct ctl_context *context, const struct ctl_args *args,
+                                const char *name, bool end_of_day, int64_t *out)
+{
+    char message[CTL_MESSAGE_SIZE];
+    const char *value = ctl_arg(args, name);
+    bool date_only = false;
+    *out = 0;
+    if (value == NULL) {
+        return LEDGER_ERR_OK;
+    }
+    if (ctl_time_parse(value, out, &date_only, message) != LEDGER_ERR_OK) {
+        return usage(context, name, message);
+    }
+    if (end_of_day && date_only) {
+        *out += INT64_C(86400) * 1000000 - 1;
+    }
+    return LEDGER_ERR_OK;
+}
+
+/* --as-of: digits only is a sequence, anything else a time. */
+static enum ledger_err as_of_arg(struct ctl_context *context, const struct ctl_args *args,
+                                 Ledger__V1__AsOf *as_of, bool *given)
+{
+    const char *value = ctl_arg(args, "as-of");
+    *given = value != NULL;
+    if (value == NULL) {
+        return LEDGER_ERR_OK;
+    }
+    if (strspn(value, "0123456789") == strlen(value)) {
+        enum ledger_err err = unsigned_arg(context, args, "as-of", UINT64_MAX, &as_of->sequence);
+        if (err == LEDGER_ERR_OK && as_of->sequence == 0) {
+            return usage(context, "as-of", "sequences start at 1");
+        }
+        return err;
+    }
+    return time_arg(context, args, "as-of", true, &as_of->time_us);
+}
+
+static enum ledger_err scope_args(struct ctl_context *context, const struct ctl_args *args,
+                                  Ledger__V1__Scope *scope)
+{
+    int kind = 0;
+    enum ledger_err err = enum_arg(context, args, "scope", &ledger__v1__scope_kind__descriptor,
+                                   &kind);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    const char *target = ctl_arg(args, "scope-target");
+    if (target != NULL && (strlen(target) == 0 || strlen(target) > 2 * LEDGER_ID_LENGTH_MAX + 1)) {
+        return usage(context, "scope-target", "give a subscription, subscription/group or group");
+    }
+    if (target == NULL && kind != LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED) {
+        return usage(context, "scope-target",
+                     "required unless --scope shared: the subscription, subscription/group or "
+                     "management group");
+    }
+    if (target != NULL && kind == LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED) {
+        return usage(context, "scope-target", "a shared scope has no target");
+    }
+    scope->kind = (Ledger__V1__ScopeKind)kind;
+    scope->target = (char *)(uintptr_t)(target != NULL ? target : "");
+    return LEDGER_ERR_OK;
+}
+
+/* --on / --off: exactly one. */
+static enum ledger_err on_off_arg(struct ctl_context *context, const struct ctl_args *args,
+                                  bool *on)
+{
+    bool given_on = ctl_flag(args, "on");
+    bool given_off = ctl_flag(args, "off");
+    if (given_on == given_off) {
+        return usage(context, NULL, "give exactly one of --on and --off");
+    }
+    *on = given_on;
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err ctl_client(struct ctl_context *context, struct ledger_client **out)
+{
+    if (context->client == NULL) {
+        /* Without a daemon there is nothing to authenticate to: say so
+         * before complaining about a key file. */
+        const char *url = context->options.request_url;
+        struct stat info;
+        if (strncmp(url, "ipc://", 6) == 0 && stat(url + 6, &info) != 0) {
+            context->connect_failed = true;
+            snprintf(context->message, sizeof context->message,
+                     "no daemon socket at %.400s; is ledgerd running? (give --socket, or run "
+                     "in the directory holding ledger-data)",
+                     url + 6);
+            return LEDGER_ERR_UNREACHABLE;
+        }
+        enum ledger_err err = ledger_connect(&context->options, &context->client);
+        if (err != LEDGER_ERR_OK) {
+            context->connect_failed = true;
+            if (err == LEDGER_ERR_IO_ERROR) {
+                snprintf(context->message, sizeof context->message,
+                         "cannot read the key file %s (64 hex characters and a newline); "
+                         "give --key-file",
+                         context->options.key_file);
+            } else if (err == LEDGER_ERR_INVALID_ARGUMENT) {
+                snprintf(context->message, sizeof context->message,
+                         "cannot use principal '%s' at %s", context->options.principal_id,
+                         context->options.request_url);
+            }
+            return err;
+        }
+    }
+    *out = context->client;
+    return LEDGER_ERR_OK;
+}
+
+static void copy_client_message(struct ctl_context *context, enum ledger_err err, size_t count)
+{
+    const char *message = ledger_error_message(context->client);
+    if (message[0] == '\0') {
+        message = ledger_strerror(err);
+    }
+    if (count > 1 && err != LEDGER_ERR_TIMEOUT && err != LEDGER_ERR_UNREACHABLE) {
+        snprintf(context->message, sizeof context->message, "command %u of the batch: %s",
+                 ledger_error_index(context->client), message);
+    } else {
+        snprintf(context->message, sizeof context->message, "%s", message);
+    }
+}
+
+enum ledger_err ctl_execute(struct ctl_context *context, Ledger__V1__Command *const *commands,
+                            const char *const *command_ids, size_t count, bool print,
+                            const struct ctl_extra *extras, size_t extra_count,
+                            Ledger__V1__Reply **reply_out)
+{
+    struct ledger_client *client = NULL;
+    enum ledger_err err = ctl_client(context, &client);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__Reply *reply = NULL;
+    err = ledger_execute(client, (const Ledger__V1__Command *const *)commands, count, &reply);
+    if (err != LEDGER_ERR_OK) {
+        copy_client_message(context, err, count);
+        return err;
+    }
+    if (print) {
+        err = ctl_output_write_result(context->out, context->format, command_ids, reply, extras,
+                                      extra_count);
+    }
+    if (reply_out != NULL && err == LEDGER_ERR_OK) {
+        *reply_out = reply;
+    } else {
+        ledger_reply_free(reply);
+    }
+    return err;
+}
+
+static enum ledger_err run_query(struct ctl_context *context, Ledger__V1__Query *query,
+                                 Ledger__V1__QueryResult **result_out)
+{
+    struct ledger_client *client = NULL;
+    enum ledger_err err = ctl_client(context, &client);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    query->partner_id = (char *)(uintptr_t)(context->partner_id != NULL ? context->partner_id : "");
+    err = ledger_query(client, query, result_out);
+    if (err != LEDGER_ERR_OK) {
+        copy_client_message(context, err, 1);
+    }
+    return err;
+}
+
+/* One write command with the common options filled in. */
+struct write {
+    Ledger__V1__Command command;
+    char command_id[LEDGER_ID_LENGTH_MAX + 1];
+};
+
+static enum ledger_err write_begin(struct ctl_context *context, const struct ctl_args *args,
+                                   struct write *write)
+{
+    Ledger__V1__Command init = LEDGER__V1__COMMAND__INIT;
+    write->command = init;
+    const char *command_id = NULL;
+    enum ledger_err err = id_arg(context, args, "command-id", &command_id);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (command_id != NULL) {
+        snprintf(write->command_id, sizeof write->command_id, "%s", command_id);
+    } else {
+        char fresh[LEDGER_CLIENT_COMMAND_ID_SIZE];
+        ledger_command_id_new(fresh);
+        snprintf(write->command_id, sizeof write->command_id, "%s", fresh);
+    }
+    write->command.command_id = write->command_id;
+    if (ctl_flag(args, "expected-version")) {
+        err = unsigned_arg(context, args, "expected-version", UINT64_MAX,
+                           &write->command.expected_version);
+        if (err != LEDGER_ERR_OK) {
+            return err;
+        }
+        write->command.check_version = true;
+    }
+    err = time_arg(context, args, "business-time", false, &write->command.business_us);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    write->command.partner_id =
+        (char *)(uintptr_t)(context->partner_id != NULL ? context->partner_id : "");
+    const char *customer = NULL;
+    err = id_arg(context, args, "customer", &customer);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    write->command.customer_id = (char *)(uintptr_t)(customer != NULL ? customer : "");
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err write_send(struct ctl_context *context, struct write *write)
+{
+    Ledger__V1__Command *commands[1] = {&write->command};
+    const char *ids[1] = {write->command_id};
+    return ctl_execute(context, commands, ids, 1, true, NULL, 0, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Principals and partners (operator). */
+
+enum ledger_err ctl_write_key_file(struct ctl_context *context, const char *path,
+                                   const char *secret_hex)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(context->message, sizeof context->message, "cannot create the key file %s: %s",
+                 path, strerror(errno));
+        return LEDGER_ERR_IO_ERROR;
+    }
+    size_t length = strlen(secret_hex);
+    bool ok = write(fd, secret_hex, length) == (ssize_t)length && write(fd, "\n", 1) == 1 &&
+              fsync(fd) == 0;
+    if (close(fd) != 0) {
+        ok = false;
+    }
+    if (!ok) {
+        snprintf(context->message, sizeof context->message, "cannot write the key file %s", path);
+        return LEDGER_ERR_IO_ERROR;
+    }
+    return LEDGER_ERR_OK;
+}
+
+static const struct ctl_option principal_add_options[] = {
+    {"id", CTL_OPTION_VALUE, "ID", "the new principal's id", true},
+    {"role", CTL_OPTION_VALUE, "ROLE",
+     "admin-agent|sales-agent|helpdesk-agent|customer-user|auditor|billing|operator", true},
+    {"partner", CTL_OPTION_VALUE, "P",
+     "the partner it belongs to (partner staff and customer users; auditors and billing may "
+     "omit it to see every partner)",
+     false},
+    {"customer", CTL_OPTION_VALUE, "C", "customer users: their customer", false},
+    {"user", CTL_OPTION_VALUE, "U", "customer users: their user name in the customer's tenant",
+     false},
+    {"key-out", CTL_OPTION_VALUE, "FILE",
+     "write the new secret here (hex, mode 0600; must not exist); it is never printed", true},
+    OPT_END,
+};
+
+static enum ledger_err run_principal_add(struct ctl_context *context, const struct ctl_args *args)
+{
+    struct write write;
+    const char *id = NULL, *partner = NULL, *customer = NULL, *user = NULL;
+    int role = 0;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "id", &id)) != LEDGER_ERR_OK ||
+        (err = id_arg(context, args, "partner", &partner)) != LEDGER_ERR_OK ||
+        (err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
+        (err = id_arg(context, args, "user", &user)) != LEDGER_ERR_OK ||
+        (err = enum_arg(context, args, "role", &ledger__v1__role__descriptor, &role)) !=
+            LEDGER_ERR_OK) {
+        return err;
+    }
+    const char *key_out = ctl_arg(args, "key-out");
+    struct stat info;
+    if (key_out[0] == '\0' || lstat(key_out, &info) == 0) {
+        return usage(context, "key-out", "the file exists already; a key file is never replaced");
+    }
+    if ((err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    write.command.customer_id = (char *)"";
+    /* The command acts on the partner the principal belongs to. */
+    write.command.partner_id = (char *)(uintptr_t)(partner != NULL ? partner : "");
+    Ledger__V1__AddPrincipal body = LEDGER__V1__ADD_PRINCIPAL__INIT;
+    body.principal_id = (char *)(uintptr_t)id;
+    body.role = (Ledger__V1__Role)role;
+    body.partner_id = (char *)(uintptr_t)(partner != NULL ? partner : "");
+    body.customer_id = (char *)(uintptr_t)(customer != NULL ? customer : "");
+    body.user = (char *)(uintptr_t)(user != NULL ? user : "");
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
+    write.command.add_principal = &body;
+
+    Ledger__V1__Command *commands[1] = {&write.command};
+    const char *ids[1] = {write.command_id};
+    Ledger__V1__Reply *reply = NULL;
+    err = ctl_execute(context, commands, ids, 1, false, NULL, 0, &reply);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    const char *secret = reply->results[0]->secret_hex;
+    if (secret == NULL || strlen(secret) != 2 * LEDGER_SECRET_BYTES) {
+        ledger_reply_free(reply);
+        snprintf(context->message, sizeof context->message,
+                 "principal %s was added by an earlier identical command; its secret is sent "
+                 "only once (revoke it and add a new one if the key file was lost)",
+                 id);
+        return LEDGER_ERR_IO_ERROR;
+    }
+    err = ctl_write_key_file(context, key_out, secret);
+    if (err == LEDGER_ERR_OK) {
+        struct ctl_extra extras[2] = {{"principal_id", id, 0}, {"key_file", key_out, 0}};
+        err = ctl_output_write_result(context->out, context->format, ids, reply, extras, 2);
+    }
+    /* Wipe the secret from the reply before freeing it. */
+    memset(reply->results[0]->secret_hex, 0, strlen(reply->results[0]->secret_hex));
+    ledger_reply_free(reply);
+    return err;
+}
+
+static const struct ctl_column principal_columns[] = {
+    {"PRINCIPAL", "principal_id", 0}, {"ROLE", "role", 0},       {"PARTNER", "partner_id", 0},
+    {"CUSTOMER", "customer_id", 0},   {"USER", "user", 0},       {"REVOKED", "revoked", 0},
+    {"SEQUENCE", "sequence", 0},
+};
+
+#define COLUMNS(array) array, sizeof array / sizeof array[0]
+#define ROWS(result, field)                                                                        \
+    (const ProtobufCMessage *const *)(const void *)(result)->field, (result)->n_##field
+
+static enum ledger_err run_principal_list(struct ctl_context *context,
+                                          const struct ctl_args *args)
+{
+    (void)args;
+    Ledger__V1__PrincipalsQuery principals = LEDGER__V1__PRINCIPALS_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_PRINCIPALS;
+    query.principals = &principals;
+    Ledger__V1__QueryResult *result = NULL;
+    enum ledger_err err = run_query(context, &query, &result);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = ctl_output_rows(context->out, context->format, "principals", ROWS(result, principals),
+                          COLUMNS(principal_columns), NULL, 0);
+    ledger_query_result_free(result);
+    return err;
+}
+
+static const struct ctl_option principal_revoke_options[] = {
+    {"id", CTL_OPTION_VALUE, "ID", "the principal to revoke", true},
+    OPT_END,
+};
+
+static enum ledger_err run_principal_revoke(struct ctl_context *context,
+                                            const struct ctl_args *args)
+{
+    struct write write;
+    const char *id = NULL;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "id", &id)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__RevokePrincipal body = LEDGER__V1__REVOKE_PRINCIPAL__INIT;
+    body.principal_id = (char *)(uintptr_t)id;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL;
+    write.command.revoke_principal = &body;
+    return write_send(context, &write);
+}
+
+static const struct ctl_option partner_add_options[] = {
+    {"partner", CTL_OPTION_VALUE, "P", "the new partner's id", true},
+    {"name", CTL_OPTION_VALUE, "NAME", "its display name", true},
+    OPT_END,
+};
+
+static enum ledger_err run_partner_add(struct ctl_context *context, const struct ctl_args *args)
+{
+    struct write write;
+    const char *partner = NULL, *name = NULL;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "partner", &partner)) != LEDGER_ERR_OK ||
+        (err = name_arg(context, args, "name", &name)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__AddPartner body = LEDGER__V1__ADD_PARTNER__INIT;
+    body.partner_id = (char *)(uintptr_t)partner;
+    body.name = (char *)(uintptr_t)name;
+    /* The command acts on the partner it registers. */
+    write.command.partner_id = (char *)(uintptr_t)partner;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PARTNER;
+    write.command.add_partner = &body;
+    return write_send(context, &write);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Partner setup. */
+
+static const struct ctl_option customer_add_options[] = {
+    OPT_CUSTOMER,
+    {"name", CTL_OPTION_VALUE, "NAME", "the customer's display name", true},
+    OPT_END,
+};
+
+static enum ledger_err run_customer_add(struct ctl_context *context, const struct ctl_args *args)
+{
+    struct write write;
+    const char *name = NULL;
+    enum ledger_err err;
+    if ((err = name_arg(context, args, "name", &name)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__OnboardCustomer body = LEDGER__V1__ONBOARD_CUSTOMER__INIT;
+    body.name = (char *)(uintptr_t)name;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER;
+    write.command.onboard_customer = &body;
+    return write_send(context, &write);
+}
+
+static const struct ctl_option subscription_add_options[] = {
+    OPT_CUSTOMER,
+    {"subscription", CTL_OPTION_VALUE, "ID", "the new subscription's id", true},
+    {"offer", CTL_OPTION_VALUE, "OFFER", "azure-plan|azure-global|other", true},
+    OPT_END,
+};
+
+static enum ledger_err run_subscription_add(struct ctl_context *context,
+                                            const struct ctl_args *args)
+{
+    struct write write;
+    const char *subscription = NULL;
+    int offer = 0;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
+        (err = enum_arg(context, args, "offer", &ledger__v1__offer__descriptor, &offer)) !=
+            LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__PurchaseSubscription body = LEDGER__V1__PURCHASE_SUBSCRIPTION__INIT;
+    body.subscription_id = (char *)(uintptr_t)subscription;
+    body.offer = (Ledger__V1__Offer)offer;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION;
+    write.command.purchase_subscription = &body;
+    return write_send(context, &write);
+}
+
+static const struct ctl_option subscription_status_options[] = {
+    OPT_CUSTOMER,
+    OPT_SUBSCRIPTION,
+    {"status", CTL_OPTION_VALUE, "STATUS", "active|suspended|disabled|expired", true},
+    OPT_END,
+};
+
+static enum ledger_err run_subscription_status(struct ctl_context *context,
+                                               const struct ctl_args *args)
+{
+    struct write write;
+    const char *subscription = NULL;
+    int status = 0;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
+        (err = enum_arg(context, args, "status", &ledger__v1__subscription_status__descriptor,
+                        &status)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__SetSubscriptionStatus body = LEDGER__V1__SET_SUBSCRIPTION_STATUS__INIT;
+    body.subscription_id = (char *)(uintptr_t)subscription;
+    body.status = (Ledger__V1__SubscriptionStatus)status;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_SUBSCRIPTION_STATUS;
+    write.command.set_subscription_status = &body;
+    return write_send(context, &write);
+}
+
+static const struct ctl_option role_options[] = {
+    OPT_CUSTOMER,
+    OPT_SUBSCRIPTION,
+    {"user", CTL_OPTION_VALUE, "U", "the user in the customer's tenant", true},
+    {"role", CTL_OPTION_VALUE, "ROLE", "owner|reservation-purchaser|contributor|reader", true},
+    OPT_END,
+};
+
+static enum ledger_err run_role(struct ctl_context *context, const struct ctl_args *args,
+                                bool assign)
+{
+    struct write write;
+    const char *subscription = NULL, *user = NULL;
+    int role = 0;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
+        (err = id_arg(context, args, "user", &user)) != LEDGER_ERR_OK ||
+        (err = enum_arg(context, args, "role", &ledger__v1__azure_role__descriptor, &role)) !=
+            LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__AssignRole assign_body = LEDGER__V1__ASSIGN_ROLE__INIT;
+    Ledger__V1__RemoveRole remove_body = LEDGER__V1__REMOVE_ROLE__INIT;
+    if (assign) {
+        assign_body.subscription_id = (char *)(uintptr_t)subscription;
+        assign_body.user = (char *)(uintptr_t)user;
+        assign_body.role = (Ledger__V1__AzureRole)role;
+        write.command.body_case = LEDGER__V1__COMMAND__BODY_ASSIGN_ROLE;
+        write.command.assign_role = &assign_body;
+    } else {
+        remove_body.subscription_id = (char *)(uintptr_t)subscription;
+        remove_body.user = (char *)(uintptr_t)user;
+        remove_body.role = (Ledger__V1__AzureRole)role;
+        write.command.body_case = LEDGER__V1__COMMAND__BODY_REMOVE_ROLE;
+        write.command.remove_role = &remove_body;
+    }
+    return write_send(context, &write);
+}
+
+static enum ledger_err run_role_assign(struct ctl_context *context, const struct ctl_args *args)
+{
+    return run_role(context, args, true);
+}
+
+static enum ledger_err run_role_remove(struct ctl_context *context, const struct ctl_args *args)
+{
+    return run_role(context, args, false);
+}
+
+static const struct ctl_option permission_options[] = {
+    OPT_CUSTOMER,
+    {"kind", CTL_OPTION_VALUE, "KIND", "reservations|savings-plans", true},
+    OPT_END,
+};
+
+static enum ledger_err run_permission(struct ctl_context *context, const struct ctl_args *args,
+                                      bool enable)
+{
+    struct write write;
+    int kind = 0;
+    enum ledger_err err;
+    if ((err = enum_arg(context, args, "kind", &ledger__v1__permission_kind__descriptor,
+                        &kind)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__GrantPermission grant = LEDGER__V1__GRANT_PERMISSION__INIT;
+    Ledger__V1__RevokePermission revoke = LEDGER__V1__REVOKE_PERMISSION__INIT;
+    if (enable) {
+        grant.kind = (Ledger__V1__PermissionKind)kind;
+        write.command.body_case = LEDGER__V1__COMMAND__BODY_GRANT_PERMISSION;
+        write.command.grant_permission = &grant;
+    } else {
+        revoke.kind = (Ledger__V1__PermissionKind)kind;
+        write.command.body_case = LEDGER__V1__COMMAND__BODY_REVOKE_PERMISSION;
+        write.command.revoke_permission = &revoke;
+    }
+    return write_send(context, &write);
+}
+
+static enum ledger_err run_permission_enable(struct ctl_context *context,
+                                             const struct ctl_args *args)
+{
+    return run_permission(context, args, true);
+}
+
+static enum ledger_err run_permission_disable(struct ctl_context *context,
+                                              const struct ctl_args *args)
+{
+    return run_permission(context, args, false);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Purchases. */
+
+static const struct ctl_option reservation_buy_options[] = {
+    OPT_CUSTOMER,
+    {"subscription", CTL_OPTION_VALUE, "ID",
+     "the billing subscription (an active Azure plan or Azure Global one)", true},
+    {"sku", CTL_OPTION_VALUE, "SKU", "e.g. Standard_D2s_v5", true},
+    {"region", CTL_OPTION_VALUE, "R", "e.g. westeurope", true},
+    {"quantity", CTL_OPTION_VALUE, "N", "instances, 1..10000", true},
+    OPT_TERM("P1Y|P3Y|P5Y"),
+    OPT_BILLING,
+    OPT_SCOPE,
+    OPT_SCOPE_TARGET,
+    OPT_PRICE,
+    OPT_RETAIL,
+    OPT_CURRENCY,
+    {"auto-renew", CTL_OPTION_FLAG, NULL, "renew automatically at expiry", false},
+    OPT_END,
+};
+
+/* The purchase options shared by buy and exchange; strings point into args. */
+static enum ledger_err purchase_args(struct ctl_context *context, const struct ctl_args *args,
+                                     Ledger__V1__PurchaseReservation *purchase,
+                                     Ledger__V1__Scope *scope, Ledger__V1__Money *price,
+                                     Ledger__V1__Money *retail)
+{
+    const char *subscription = NULL, *currency = NULL;
+    int term = 0, billing = 0;
+    uint64_t quantity = 0;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
+        (err = unsigned_arg(context, args, "quantity", LEDGER_QUANTITY_MAX, &quantity)) !=
+            LEDGER_ERR_OK ||
+        (err = enum_arg(context, args, "term", &ledger__v1__term__descriptor, &term)) !=
+            LEDGER_ERR_OK ||
+        (err = enum_arg(context, args, "billing", &ledger__v1__billing_plan__descriptor,
+                        &billing)) != LEDGER_ERR_OK ||
+        (err = scope_args(context, args, scope)) != LEDGER_ERR_OK ||
+        (err = currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
+        (err = money_arg(context, args, "price", currency, price)) != LEDGER_ERR_OK ||
+        (err = money_arg(context, args, "retail-price", currency, retail)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (quantity == 0) {
+        return usage(context, "quantity", "at least 1");
+    }
+    const char *sku = ctl_arg(args, "sku");
+    const char *region = ctl_arg(args, "region");
+    if (strlen(sku) == 0 || strlen(sku) > LEDGER_SKU_LENGTH_MAX) {
+        return usage(context, "sku", "1..80 characters");
+    }
+    if (strlen(region) == 0 || strlen(region) > LEDGER_SKU_LENGTH_MAX) {
+        return usage(context, "region", "1..80 characters");
+    }
+    purchase->billing_subscription_id = (char *)(uintptr_t)subscription;
+    purchase->sku = (char *)(uintptr_t)sku;
+    purchase->region = (char *)(uintptr_t)region;
+    purchase->quantity = (uint32_t)quantity;
+    purchase->term = (Ledger__V1__Term)term;
+    purchase->billing_plan = (Ledger__V1__BillingPlan)billing;
+    purchase->scope = scope;
+    purchase->price = price;
+    purchase->retail_price = retail;
+    purchase->auto_renew = ctl_flag(args, "auto-renew");
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err run_reservation_buy(struct ctl_context *context,
+                                           const struct ctl_args *args)
+{
+    struct write write;
+    Ledger__V1__PurchaseReservation body = LEDGER__V1__PURCHASE_RESERVATION__INIT;
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
+    enum ledger_err err;
+    if ((err = purchase_args(context, args, &body, &scope, &price, &retail)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION;
+    write.command.purchase_reservation = &body;
+    return write_send(context, &write);
+}
+
+static const struct ctl_option savings_plan_buy_options[] = {
+    OPT_CUSTOMER,
+    {"subscription", CTL_OPTION_VALUE, "ID",
+     "the billing subscription (an active Azure plan or Azure Global one)", true},
+    {"hourly-commitment", CTL_OPTION_VALUE, "AMOUNT", "the spend committed per hour, e.g. 2.50",
+     true},
+    OPT_TERM("P1Y|P3Y"),
+    OPT_BILLING,
+    OPT_SCOPE,
+    OPT_SCOPE_TARGET,
+    OPT_PRICE,
+    OPT_RETAIL,
+    OPT_CURRENCY,
+    {"auto-renew", CTL_OPTION_FLAG, NULL, "renew automatically at expiry", false},
+    OPT_END,
+};
+
+static enum ledger_err run_savings_plan_buy(struct ctl_context *context,
+                                            const struct ctl_args *args)
+{
+    struct write write;
+    Ledger__V1__PurchaseSavingsPlan body = LEDGER__V1__PURCHASE_SAVINGS_PLAN__INIT;
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    Ledger__V1__Money hourly = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
+    const char *subscription = NULL, *currency = NULL;
+    int term = 0, billing = 0;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
+        (err = enum_arg(context, args, "term", &ledger__v1__term__descriptor, &term)) !=
+            LEDGER_ERR_OK ||
+        (err = enum_arg(context, args, "billing", &ledger__v1__billing_plan__descriptor,
+                        &billing)) != LEDGER_ERR_OK ||
+        (err = scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
+        (err = currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
+        (err = money_arg(context, args, "hourly-commitment", currency, &hourly)) !=
+            LEDGER_ERR_OK ||
+        (err = money_arg(context, args, "price", currency, &price)) != LEDGER_ERR_OK ||
+        (err = money_arg(context, args, "retail-price", currency, &retail)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (term == LEDGER__V1__TERM__TERM_P5Y) {
+        return usage(context, "term", "savings plans are P1Y or P3Y");
+    }
+    body.billing_subscription_id = (char *)(uintptr_t)subscription;
+    body.hourly_commitment = &hourly;
+    body.term = (Ledger__V1__Term)term;
+    body.billing_plan = (Ledger__V1__BillingPlan)billing;
+    body.scope = &scope;
+    body.price = &price;
+    body.retail_price = &retail;
+    body.auto_renew = ctl_flag(args, "auto-renew");
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN;
+    write.command.purchase_savings_plan = &body;
+    return write_send(context, &write);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reservation and savings plan changes. */
+
+static const struct ctl_option reservation_exchange_options[] = {
+    OPT_CUSTOMER,
+    {"reservation", CTL_OPTION_LIST, "R",
+     "a reservation to return (repeat, or separate with commas, for several)", true},
+    {"refund", CTL_OPTION_VALUE, "AMOUNT", "what the returned reservations refund", true},
+    {"subscription", CTL_OPTION_VALUE, "ID", "the new purchase's billing subscription", true},
+    {"sku", CTL_OPTION_VALUE, "SKU", "the new purchase's SKU", true},
+    {"region", CTL_OPTION_VALUE, "R", "the new purchase's region", true},
+    {"quantity", CTL_OPTION_VALUE, "N", "the new purchase's quantity", true},
+    OPT_TERM("P1Y|P3Y|P5Y"),
+    OPT_BILLING,
+    OPT_SCOPE,
+    OPT_SCOPE_TARGET,
+    OPT_PRICE,
+    OPT_RETAIL,
+    OPT_CURRENCY,
+    {"auto-renew", CTL_OPTION_FLAG, NULL, "the new reservation renews automatically", false},
+    OPT_END,
+};
+
+static enum ledger_err run_reservation_exchange(struct ctl_context *context,
+                                                const struct ctl_args *args)
+{
+    struct write write;
+    Ledger__V1__ExchangeReservation body = LEDGER__V1__EXCHANGE_RESERVATION__INIT;
+    Ledger__V1__PurchaseReservation replacement = LEDGER__V1__PURCHASE_RESERVATION__INIT;
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__Money refund = LEDGER__V1__MONEY__INIT;
+    const char *reservations[LEDGER_EXCHANGE_RETURNS_MAX];
+    char storage[LEDGER_EXCHANGE_RETURNS_MAX * (LEDGER_ID_LENGTH_MAX + 1)];
+    enum ledger_err err;
+    size_t count = ctl_arg_list(args, "reservation", reservations, LEDGER_EXCHANGE_RETURNS_MAX,
+                                storage, sizeof storage);
+    if (count == 0 || count > LEDGER_EXCHANGE_RETURNS_MAX) {
+        return usage(context, "reservation", "give 1..32 reservation ids");
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (!id_valid(reservations[i])) {
+            return usage(context, "reservation",
+                         "an id is 1..64 characters of A-Z a-z 0-9 . _ : @ -");
+        }
+    }
+    if ((err = purchase_args(context, args, &replacement, &scope, &price, &retail)) !=
+            LEDGER_ERR_OK ||
+        (err = money_arg(context, args, "refund", price.currency, &refund)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    body.reservation_ids = (char **)(uintptr_t)reservations;
+    body.n_reservation_ids = count;
+    body.refund = &refund;
+    body.replacement = &replacement;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
+    write.command.exchange_reservation = &body;
+    return write_send(context, &write);
+}
+
+static const struct ctl_option reservation_cancel_options[] = {
+    OPT_CUSTOMER,
+    {"reservation", CTL_OPTION_VALUE, "R", "the reservation to cancel", true},
+    {"refund", CTL_OPTION_VALUE, "AMOUNT", "the refund", true},
+    {"refund-usd", CTL_OPTION_VALUE, "AMOUNT",
+     "the refund's value in USD (counted against the USD 50,000 cap); required unless the "
+     "currency is USD",
+     false},
+    {"currency", CTL_OPTION_VALUE, "CUR", "the refund's currency (default USD)", false},
+    OPT_END,
+};
+
+static enum ledger_err run_reservation_cancel(struct ctl_context *context,
+                                              const struct ctl_args *args)
+{
+    struct write write;
+    Ledger__V1__CancelReservation body = LEDGER__V1__CANCEL_RESERVATION__INIT;
+    Ledger__V1__Money refund = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__Money refund_usd = LEDGER__V1__MONEY__INIT;
+    const char *reservation = NULL, *currency = NULL;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
+        (err = currency_arg(context, args, "USD", &currency)) != LEDGER_ERR_OK ||
+        (err = money_arg(context, args, "refund", currency, &refund)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (ctl_flag(args, "refund-usd")) {
+        if ((err = money_arg(context, args, "refund-usd", "USD", &refund_usd)) != LEDGER_ERR_OK) {
+            return err;
+        }
+        body.refund_usd = &refund_usd;
+    } else if (strcmp(currency, "USD") != 0) {
+        return usage(context, "refund-usd", "required when the refund is not in USD");
+    }
+    if ((err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    body.reservation_id = (char *)(uintptr_t)reservation;
+    body.refund = &refund;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_CANCEL_RESERVATION;
+    write.command.cancel_reservation = &body;
+    return write_send(context, &write);
+}
+
+static const struct ctl_option reservation_renew_options[] = {
+    OPT_CUSTOMER,
+    {"reservation", CTL_OPTION_VALUE, "R", "the reservation", true},
+    {"on", CTL_OPTION_FLAG, NULL, "renew automatically at expiry", false},
+    {"off", CTL_OPTION_FLAG, NULL, "do not renew", false},
+    OPT_END,
+};
+
+static enum ledger_err run_reservation_renew(struct ctl_context *context,
+                                             const struct ctl_args *args)
+{
+    struct write write;
+    Ledger__V1__SetReservationRenewal body = LEDGER__V1__SET_RESERVATION_RENEWAL__INIT;
+    const char *reservation = NULL;
+    bool on = false;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
+        (err = on_off_arg(context, args, &on)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    body.reservation_id = (char *)(uintptr_t)reservation;
+    body.auto_renew = on;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL;
+    write.command.set_reservation_renewal = &body;
+    return write_send(context, &write);
+}
+
+static const struct ctl_option reservation_scope_options[] = {
+    OPT_CUSTOMER,
+    {"reservation", CTL_OPTION_VALUE, "R", "the reservation", true},
+    OPT_SCOPE,
+    OPT_SCOPE_TARGET,
+    OPT_END,
+};
+
+static enum ledger_err run_reservation_scope(struct ctl_context *context,
+                                             const struct ctl_args *args)
+{
+    struct write write;
+    Ledger__V1__ChangeReservationScope body = LEDGER__V1__CHANGE_RESERVATION_SCOPE__INIT;
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    const char *reservation = NULL;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
+        (err = scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    body.reservation_id = (char *)(uintptr_t)reservation;
+    body.scope = &scope;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_CHANGE_RESERVATION_SCOPE;
+    write.command.change_reservation_scope = &body;
+    return write_send(context, &write);
+}
+
+static const struct ctl_option savings_plan_scope_options[] = {
+    OPT_CUSTOMER,
+    {"savings-plan", CTL_OPTION_VALUE, "ID", "the savings plan", true},
+    OPT_SCOPE,
+    OPT_SCOPE_TARGET,
+    OPT_END,
+};
+
+static enum ledger_err run_savings_plan_scope(struct ctl_context *context,
+                                              const struct ctl_args *args)
+{
+    struct write write;
+    Ledger__V1__ChangeSavingsPlanScope body = LEDGER__V1__CHANGE_SAVINGS_PLAN_SCOPE__INIT;
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    const char *plan = NULL;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "savings-plan", &plan)) != LEDGER_ERR_OK ||
+        (err = scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    body.savings_plan_id = (char *)(uintptr_t)plan;
+    body.scope = &scope;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_CHANGE_SAVINGS_PLAN_SCOPE;
+    write.command.change_savings_plan_scope = &body;
+    return write_send(context, &write);
+}
+
+static const struct ctl_option savings_plan_renew_options[] = {
+    OPT_CUSTOMER,
+    {"savings-plan", CTL_OPTION_VALUE, "ID", "the savings plan", true},
+    {"on", CTL_OPTION_FLAG, NULL, "renew automatically at expiry", false},
+    {"off", CTL_OPTION_FLAG, NULL, "do not renew", false},
+    OPT_END,
+};
+
+static enum ledger_err run_savings_plan_renew(struct ctl_context *context,
+                                              const struct ctl_args *args)
+{
+    struct write write;
+    Ledger__V1__SetSavingsPlanRenewal body = LEDGER__V1__SET_SAVINGS_PLAN_RENEWAL__INIT;
+    const char *plan = NULL;
+    bool on = false;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "savings-plan", &plan)) != LEDGER_ERR_OK ||
+        (err = on_off_arg(context, args, &on)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    body.savings_plan_id = (char *)(uintptr_t)plan;
+    body.auto_renew = on;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_SAVINGS_PLAN_RENEWAL;
+    write.command.set_savings_plan_renewal = &body;
+    return write_send(context, &write);
+}
+
+static const struct ctl_option cost_visibility_options[] = {
+    OPT_CUSTOMER,
+    {"on", CTL_OPTION_FLAG, NULL, "customer users may see retail prices", false},
+    {"off", CTL_OPTION_FLAG, NULL, "they may not", false},
+    OPT_END,
+};
+
+static enum ledger_err run_cost_visibility(struct ctl_context *context,
+                                           const struct ctl_args *args)
+{
+    struct write write;
+    Ledger__V1__SetCostVisibility body = LEDGER__V1__SET_COST_VISIBILITY__INIT;
+    bool on = false;
+    enum ledger_err err;
+    if ((err = on_off_arg(context, args, &on)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    body.retail_prices_visible = on;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY;
+    write.command.set_cost_visibility = &body;
+    return write_send(context, &write);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Views. */
+
+static const struct ctl_column reservation_columns[] = {
+    {"RESERVATION", "reservation_id", 0},
+    {"STATE", "state", 0},
+    {"SUBSCRIPTION", "billing_subscription_id", 0},
+    {"SKU", "sku", 0},
+    {"REGION", "region", 0},
+    {"QTY", "quantity", 0},
+    {"TERM", "term", 0},
+    {"BILLING", "billing_plan", 0},
+    {"SCOPE", "scope", 0},
+    {"AUTO_RENEW", "auto_renew", 0},
+    {"STARTS", "starts", CTL_COLUMN_DATE},
+    {"EXPIRES", "expires", CTL_COLUMN_DATE},
+    {"PURCHASER", "purchaser", 0},
+    {"BOUGHT_BY", "bought_by", 0},
+    {"PRICE", "price", CTL_COLUMN_MONEY},
+    {"RETAIL", "retail_price", CTL_COLUMN_MONEY},
+};
+
+static const struct ctl_option reservations_options[] = {
+    OPT_CUSTOMER,
+    OPT_AS_OF,
+    OPT_END,
+};
+
+static enum ledger_err run_reservations(struct ctl_context *context, const struct ctl_args *args)
+{
+    Ledger__V1__ReservationsQuery view = LEDGER__V1__RESERVATIONS_QUERY__INIT;
+    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    const char *customer = NULL;
+    bool as_of_given = false;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
+        (err = as_of_arg(context, args, &as_of, &as_of_given)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    view.customer_id = (char *)(uintptr_t)customer;
+    view.as_of = as_of_given ? &as_of : NULL;
+    query.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
+    query.reservations = &view;
+    Ledger__V1__QueryResult *result = NULL;
+    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = ctl_output_rows(context->out, context->format, "reservations",
+                          ROWS(result, reservations), COLUMNS(reservation_columns), NULL, 0);
+    ledger_query_result_free(result);
+    return err;
+}
+
+static const struct ctl_column order_columns[] = {
+    {"ORDERED", "ordered", 0},
+    {"ORDER", "order_id", 0},
+    {"KIND", "kind", 0},
+    {"RESERVATION", "reservation_id", 0},
+    {"SKU", "sku", 0},
+    {"QTY", "quantity", 0},
+    {"TERM", "term", 0},
+    {"BILLING", "billing_plan", 0},
+    {"PURCHASER", "purchaser", 0},
+    {"BOUGHT_BY", "bought_by", 0},
+    {"PRICE", "price", CTL_COLUMN_MONEY},
+    {"RETAIL", "retail_price", CTL_COLUMN_MONEY},
+    {"SEQUENCE", "sequence", 0},
+};
+
+static const struct ctl_option orders_options[] = {
+    OPT_CUSTOMER,
+    OPT_FROM_DATE,
+    OPT_TO_DATE,
+    OPT_END,
+};
+
+static enum ledger_err run_orders(struct ctl_context *context, const struct ctl_args *args)
+{
+    Ledger__V1__OrdersQuery view = LEDGER__V1__ORDERS_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    const char *customer = NULL;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
+        (err = time_arg(context, args, "from", false, &view.from_us)) != LEDGER_ERR_OK ||
+        (err = time_arg(context, args, "to", true, &view.to_us)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (view.to_us != 0 && view.to_us < view.from_us) {
+        return usage(context, "to", "is before --from");
+    }
+    view.customer_id = (char *)(uintptr_t)customer;
+    query.kind_case = LEDGER__V1__QUERY__KIND_ORDERS;
+    query.orders = &view;
+    Ledger__V1__QueryResult *result = NULL;
+    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = ctl_output_rows(context->out, context->format, "orders", ROWS(result, orders),
+                          COLUMNS(order_columns), NULL, 0);
+    ledger_query_result_free(result);
+    return err;
+}
+
+static const struct ctl_column savings_plan_columns[] = {
+    {"SAVINGS_PLAN", "savings_plan_id", 0},
+    {"SUBSCRIPTION", "billing_subscription_id", 0},
+    {"HOURLY", "hourly_commitment", CTL_COLUMN_MONEY},
+    {"TERM", "term", 0},
+    {"BILLING", "billing_plan", 0},
+    {"SCOPE", "scope", 0},
+    {"AUTO_RENEW", "auto_renew", 0},
+    {"STARTS", "starts", CTL_COLUMN_DATE},
+    {"EXPIRES", "expires", CTL_COLUMN_DATE},
+    {"PURCHASER", "purchaser", 0},
+    {"BOUGHT_BY", "bought_by", 0},
+    {"PRICE", "price", CTL_COLUMN_MONEY},
+    {"RETAIL", "retail_price", CTL_COLUMN_MONEY},
+};
+
+static const struct ctl_option savings_plans_options[] = {
+    OPT_CUSTOMER,
+    OPT_END,
+};
+
+static enum ledger_err run_savings_plans(struct ctl_context *context, const struct ctl_args *args)
+{
+    Ledger__V1__SavingsPlansQuery view = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    const char *customer = NULL;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    view.customer_id = (char *)(uintptr_t)customer;
+    query.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
+    query.savings_plans = &view;
+    Ledger__V1__QueryResult *result = NULL;
+    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = ctl_output_rows(context->out, context->format, "savings_plans",
+                          ROWS(result, savings_plans), COLUMNS(savings_plan_columns), NULL, 0);
+    ledger_query_result_free(result);
+    return err;
+}
+
+static const struct ctl_column permission_columns[] = {
+    {"CUSTOMER", "customer_id", 0}, {"KIND", "kind", 0},
+    {"ENABLED", "enabled", 0},      {"CHANGED", "changed", 0},
+    {"CHANGED_BY", "changed_by", 0}, {"SEQUENCE", "sequence", 0},
+};
+
+static const struct ctl_option permissions_options[] = {
+    OPT_CUSTOMER,
+    {"history", CTL_OPTION_FLAG, NULL, "every change, not only the current switches", false},
+    OPT_AS_OF,
+    OPT_END,
+};
+
+static enum ledger_err run_permissions(struct ctl_context *context, const struct ctl_args *args)
+{
+    Ledger__V1__PermissionsQuery view = LEDGER__V1__PERMISSIONS_QUERY__INIT;
+    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    const char *customer = NULL;
+    bool as_of_given = false;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
+        (err = as_of_arg(context, args, &as_of, &as_of_given)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    view.customer_id = (char *)(uintptr_t)customer;
+    view.history = ctl_flag(args, "history");
+    view.as_of = as_of_given ? &as_of : NULL;
+    query.kind_case = LEDGER__V1__QUERY__KIND_PERMISSIONS;
+    query.permissions = &view;
+    Ledger__V1__QueryResult *result = NULL;
+    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = ctl_output_rows(context->out, context->format, "permissions",
+                          ROWS(result, permissions), COLUMNS(permission_columns), NULL, 0);
+    ledger_query_result_free(result);
+    return err;
+}
+
+static const struct ctl_column activity_columns[] = {
+    {"RECORDED", "recorded", 0},        {"CUSTOMER", "customer_id", 0},
+    {"ACTION", "action", 0},            {"PRINCIPAL", "actor.principal_id", 0},
+    {"ROLE", "actor.role", 0},          {"STATUS", "status", 0},
+    {"DETAIL", "detail", 0},            {"SEQUENCE", "sequence", 0},
+};
+
+static const struct ctl_option activity_options[] = {
+    {"customer", CTL_OPTION_VALUE, "ID", "only this customer", false},
+    {"action", CTL_OPTION_VALUE, "NAME",
+     "only this action, e.g. \"Create Customer Purchase Permissions\"", false},
+    OPT_FROM_DATE,
+    OPT_TO_DATE,
+    {"limit", CTL_OPTION_VALUE, "N", "rows per page (default 100)", false},
+    {"page-token", CTL_OPTION_VALUE, "T", "continue where the last page ended", false},
+    OPT_END,
+};
+
+static enum ledger_err run_activity(struct ctl_context *context, const struct ctl_args *args)
+{
+    Ledger__V1__ActivityQuery view = LEDGER__V1__ACTIVITY_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    const char *customer = NULL, *action = NULL;
+    uint64_t limit = 0;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
+        (err = name_arg(context, args, "action", &action)) != LEDGER_ERR_OK ||
+        (err = time_arg(context, args, "from", false, &view.from_us)) != LEDGER_ERR_OK ||
+        (err = time_arg(context, args, "to", true, &view.to_us)) != LEDGER_ERR_OK ||
+        (err = unsigned_arg(context, args, "limit", LEDGER_ROWS_PAGE_MAX, &limit)) !=
+            LEDGER_ERR_OK) {
+        return err;
+    }
+    if (view.to_us != 0 && view.to_us < view.from_us) {
+        return usage(context, "to", "is before --from");
+    }
+    if (ctl_flag(args, "limit") && limit == 0) {
+        return usage(context, "limit", "at least 1");
+    }
+    const char *token = ctl_arg(args, "page-token");
+    if (token != NULL && strlen(token) > 1024) {
+        return usage(context, "page-token", "give the token a previous page printed");
+    }
+    view.customer_id = (char *)(uintptr_t)(customer != NULL ? customer : "");
+    view.action = (char *)(uintptr_t)(action != NULL ? action : "");
+    view.limit = (uint32_t)limit;
+    view.page_token = (char *)(uintptr_t)(token != NULL ? token : "");
+    query.kind_case = LEDGER__V1__QUERY__KIND_ACTIVITY;
+    query.activity = &view;
+    Ledger__V1__QueryResult *result = NULL;
+    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    struct ctl_extra extras[1] = {
+        {"next_page_token", result->next_page_token != NULL ? result->next_page_token : "", 0}};
+    err = ctl_output_rows(context->out, context->format, "activity", ROWS(result, activity),
+                          COLUMNS(activity_columns), extras, 1);
+    ledger_query_result_free(result);
+    return err;
+}
+
+static const struct ctl_column billing_columns[] = {
+    {"MONTH", "month", 0},
+    {"CUSTOMER", "customer_id", 0},
+    {"CHARGE", "charge", 0},
+    {"CHARGE_ID", "charge_id", 0},
+    {"ORDER", "order_id", 0},
+    {"PURCHASER", "purchaser", 0},
+    {"BOUGHT_BY", "bought_by", 0},
+    {"PARTNER_AMOUNT", "partner_amount", CTL_COLUMN_MONEY},
+    {"RETAIL_AMOUNT", "retail_amount", CTL_COLUMN_MONEY},
+    {"SEQUENCE", "sequence", 0},
+};
+
+static const struct ctl_option billing_options[] = {
+    {"month", CTL_OPTION_VALUE, "YYYY-MM", "the billing month", true},
+    {"customer", CTL_OPTION_VALUE, "ID", "only this customer", false},
+    OPT_END,
+};
+
+static enum ledger_err run_billing(struct ctl_context *context, const struct ctl_args *args)
+{
+    Ledger__V1__BillingQuery view = LEDGER__V1__BILLING_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    const char *customer = NULL;
+    char message[CTL_MESSAGE_SIZE];
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (ctl_month_check(ctl_arg(args, "month"), message) != LEDGER_ERR_OK) {
+        return usage(context, "month", message);
+    }
+    view.month = (char *)(uintptr_t)ctl_arg(args, "month");
+    view.customer_id = (char *)(uintptr_t)(customer != NULL ? customer : "");
+    query.kind_case = LEDGER__V1__QUERY__KIND_BILLING;
+    query.billing = &view;
+    Ledger__V1__QueryResult *result = NULL;
+    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = ctl_output_rows(context->out, context->format, "billing", ROWS(result, billing),
+                          COLUMNS(billing_columns), NULL, 0);
+    ledger_query_result_free(result);
+    return err;
+}
+
+static const struct ctl_column stat_columns[] = {
+    {"NAME", "name", 0},
+    {"LABELS", "labels", 0},
+    {"VALUE", "value", 0},
+};
+
+static enum ledger_err run_stats(struct ctl_context *context, const struct ctl_args *args)
+{
+    (void)args;
+    Ledger__V1__StatsQuery stats = LEDGER__V1__STATS_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_STATS;
+    query.stats = &stats;
+    Ledger__V1__QueryResult *result = NULL;
+    enum ledger_err err = run_query(context, &query, &result);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = ctl_output_rows(context->out, context->format, "stats", ROWS(result, stats),
+                          COLUMNS(stat_columns), NULL, 0);
+    ledger_query_result_free(result);
+    return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* History. */
+
+static const struct ctl_option events_options[] = {
+    {"from", CTL_OPTION_VALUE, "SEQ", "start at this sequence (default 1)", false},
+    {"limit", CTL_OPTION_VALUE, "N", "print at most N events, then stop", false},
+    {"customer", CTL_OPTION_VALUE, "C", "only this customer's events", false},
+    {"type", CTL_OPTION_LIST, "T",
+     "only events of this type, e.g. reservation_purchased (repeat or separate with commas)",
+     false},
+    {"follow", CTL_OPTION_FLAG, NULL,
+     "after the history, wait for new events until interrupted", false},
+    {"checkpoint", CTL_OPTION_VALUE, "FILE",
+     "resume after the sequence in FILE and record each printed event there", false},
+    {"proofs", CTL_OPTION_FLAG, NULL, "include each event's record bytes and inclusion proof",
+     false},
+    OPT_END,
+};
+
+struct events_printer {
+    struct ctl_event_stream stream;
+    uint64_t limit; /* 0: no limit */
+    uint64_t printed;
+    enum ledger_err err;
+};
+
+static int print_event(void *context, const Ledger__V1__EventEntry *entry)
+{
+    struct events_printer *printer = context;
+    enum ledger_err err = ctl_output_event(&printer->stream, entry);
+    if (err != LEDGER_ERR_OK) {
+        printer->err = err;
+        return 1;
+    }
+    printer->printed++;
+    return printer->limit != 0 && printer->printed >= printer->limit;
+}
+
+static volatile sig_atomic_t events_stop;
+
+static void events_signal(int signal_number)
+{
+    (void)signal_number;
+    events_stop = 1;
+}
+
+static enum ledger_err run_events(struct ctl_context *context, const struct ctl_args *args)
+{
+    struct ledger_subscription subscription;
+    memset(&subscription, 0, sizeof subscription);
+    const char *types[LEDGER_EVENT_TYPES_FILTER_MAX];
+    char storage[LEDGER_EVENT_TYPES_FILTER_MAX * 64];
+    uint64_t from = 0, limit = 0;
+    const char *customer = NULL;
+    enum ledger_err err;
+    if ((err = unsigned_arg(context, args, "from", UINT64_MAX, &from)) != LEDGER_ERR_OK ||
+        (err = unsigned_arg(context, args, "limit", UINT64_MAX, &limit)) != LEDGER_ERR_OK ||
+        (err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (ctl_flag(args, "limit") && limit == 0) {
+        return usage(context, "limit", "at least 1");
+    }
+    size_t type_count = ctl_arg_list(args, "type", types, LEDGER_EVENT_TYPES_FILTER_MAX, storage,
+                                     sizeof storage);
+    if (type_count > LEDGER_EVENT_TYPES_FILTER_MAX) {
+        return usage(context, "type", "at most 32 types");
+    }
+    for (size_t i = 0; i < type_count; i++) {
+        const ProtobufCFieldDescriptor *field =
+            protobuf_c_message_descriptor_get_field_by_name(&ledger__v1__event__descriptor,
+                                                            types[i]);
+        if (field == NULL || (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0) {
+            char message[CTL_MESSAGE_SIZE];
+            snprintf(message, sizeof message,
+                     "'%.64s' is not an event type (e.g. reservation_purchased, "
+                     "purchase_permission_granted; see docs/cli.md)",
+                     types[i]);
+            return usage(context, "type", message);
+        }
+    }
+    const char *checkpoint = ctl_arg(args, "checkpoint");
+    if (checkpoint != NULL && checkpoint[0] == '\0') {
+        return usage(context, "checkpoint", "give a file name");
+    }
+    struct ledger_client *client = NULL;
+    if ((err = ctl_client(context, &client)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    subscription.after_sequence = from > 0 ? from - 1 : 0;
+    subscription.checkpoint_path = checkpoint;
+    subscription.checkpoint_mode = LEDGER_CHECKPOINT_EACH_EVENT;
+    subscription.partner_id = context->partner_id;
+    subscription.customer_id = customer;
+    subscription.types = types;
+    subscription.type_count = type_count;
+    subscription.page_limit =
+        limit != 0 && limit < LEDGER_EVENTS_PAGE_DEFAULT ? (uint32_t)limit : 0;
+    subscription.follow = ctl_flag(args, "follow");
+    subscription.include_proofs = ctl_flag(args, "proofs");
+    struct events_printer printer = {
+        .stream = {.out = context->out, .format = context->format, .header_done = false},
+        .limit = limit,
+        .printed = 0,
+        .err = LEDGER_ERR_OK,
+    };
+    struct sigaction previous_int, previous_term;
+    if (subscription.follow) {
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_handler = events_signal;
+        sigemptyset(&action.sa_mask);
+        events_stop = 0;
+        sigaction(SIGINT, &action, &previous_int);
+        sigaction(SIGTERM, &action, &previous_term);
+        subscription.stop = &events_stop;
+    }
+    err = ledger_subscribe(client, &subscription, print_event, &printer);
+    if (subscription.follow) {
+        sigaction(SIGINT, &previous_int, NULL);
+        sigaction(SIGTERM, &previous_term, NULL);
+    }
+    if (err != LEDGER_ERR_OK) {
+        copy_client_message(context, err, 1);
+        return err;
+    }
+    if (printer.err != LEDGER_ERR_OK) {
+        snprintf(context->message, sizeof context->message, "cannot write the output");
+        return printer.err;
+    }
+    if (printer.printed == 0 && context->format == CTL_FORMAT_TABLE) {
+        fprintf(context->err, "no events\n");
+    }
+    return LEDGER_ERR_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Proofs. */
+
+static const struct ctl_option head_options[] = {
+    {"public-key", CTL_OPTION_FLAG, NULL, "print only the head-signing public key (hex)", false},
+    OPT_END,
+};
+
+static enum ledger_err run_head(struct ctl_context *context, const struct ctl_args *args)
+{
+    Ledger__V1__HeadQuery head = LEDGER__V1__HEAD_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_HEAD;
+    query.head = &head;
+    Ledger__V1__QueryResult *result = NULL;
+    enum ledger_err err = run_query(context, &query, &result);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (result->head == NULL) {
+        ledger_query_result_free(result);
+        snprintf(context->message, sizeof context->message, "the reply carries no head");
+        return LEDGER_ERR_PROTOCOL_ERROR;
+    }
+    if (ctl_flag(args, "public-key")) {
+        err = ctl_output_value(context->out, context->format, "public_key",
+                               &result->head->public_key);
+    } else {
+        err = ctl_output_message(context->out, context->format, "head", &result->head->base);
+    }
+    ledger_query_result_free(result);
+    return err;
+}
+
+static const struct ctl_option proof_options[] = {
+    {"seq", CTL_OPTION_VALUE, "N", "the event's sequence", true},
+    {"tree-size", CTL_OPTION_VALUE, "M", "prove against this tree size (default: the head)",
+     false},
+    OPT_END,
+};
+
+static enum ledger_err run_proof(struct ctl_context *context, const struct ctl_args *args)
+{
+    Ledger__V1__InclusionQuery inclusion = LEDGER__V1__INCLUSION_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    enum ledger_err err;
+    if ((err = unsigned_arg(context, args, "seq", UINT64_MAX, &inclusion.sequence)) !=
+            LEDGER_ERR_OK ||
+        (err = unsigned_arg(context, args, "tree-size", UINT64_MAX, &inclusion.tree_size)) !=
+            LEDGER_ERR_OK) {
+        return err;
+    }
+    if (inclusion.sequence == 0) {
+        return usage(context, "seq", "sequences start at 1");
+    }
+    if (inclusion.tree_size != 0 && inclusion.tree_size < inclusion.sequence) {
+        return usage(context, "tree-size", "must be at least --seq");
+    }
+    query.kind_case = LEDGER__V1__QUERY__KIND_INCLUSION;
+    query.inclusion = &inclusion;
+    Ledger__V1__QueryResult *result = NULL;
+    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (result->inclusion == NULL) {
+        err = LEDGER_ERR_PROTOCOL_ERROR;
+        snprintf(context->message, sizeof context->message, "the reply carries no proof");
+    } else {
+        err = ctl_output_message(context->out, context->format, "inclusion",
+                                 &result->inclusion->base);
+    }
+    ledger_query_result_free(result);
+    return err;
+}
+
+static const struct ctl_option consistency_options[] = {
+    {"from", CTL_OPTION_VALUE, "M", "the older tree size", true},
+    {"to", CTL_OPTION_VALUE, "N", "the newer tree size", true},
+    OPT_END,
+};
+
+static enum ledger_err run_consistency(struct ctl_context *context, const struct ctl_args *args)
+{
+    Ledger__V1__ConsistencyQuery consistency = LEDGER__V1__CONSISTENCY_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    enum ledger_err err;
+    if ((err = unsigned_arg(context, args, "from", UINT64_MAX, &consistency.from_size)) !=
+            LEDGER_ERR_OK ||
+        (err = unsigned_arg(context, args, "to", UINT64_MAX, &consistency.to_size)) !=
+            LEDGER_ERR_OK) {
+        return err;
+    }
+    if (consistency.from_size == 0 || consistency.from_size > consistency.to_size) {
+        return usage(context, "from", "must be 1..--to");
+    }
+    query.kind_case = LEDGER__V1__QUERY__KIND_CONSISTENCY;
+    query.consistency = &consistency;
+    Ledger__V1__QueryResult *result = NULL;
+    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (result->consistency == NULL) {
+        err = LEDGER_ERR_PROTOCOL_ERROR;
+        snprintf(context->message, sizeof context->message, "the reply carries no proof");
+    } else {
+        err = ctl_output_message(context->out, context->format, "consistency",
+                                 &result->consistency->base);
+    }
+    ledger_query_result_free(result);
+    return err;
+}
+
+static const struct ctl_option explain_options[] = {
+    {"seq", CTL_OPTION_VALUE, "N", "the purchase event's sequence", true},
+    OPT_END,
+};
+
+static enum ledger_err run_explain(struct ctl_context *context, const struct ctl_args *args)
+{
+    Ledger__V1__ExplainQuery explain = LEDGER__V1__EXPLAIN_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    enum ledger_err err;
+    if ((err = unsigned_arg(context, args, "seq", UINT64_MAX, &explain.sequence)) !=
+        LEDGER_ERR_OK) {
+        return err;
+    }
+    if (explain.sequence == 0) {
+        return usage(context, "seq", "sequences start at 1");
+    }
+    query.kind_case = LEDGER__V1__QUERY__KIND_EXPLAIN;
+    query.explain = &explain;
+    Ledger__V1__QueryResult *result = NULL;
+    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (result->explanation == NULL) {
+        err = LEDGER_ERR_PROTOCOL_ERROR;
+        snprintf(context->message, sizeof context->message, "the reply carries no explanation");
+    } else {
+        err = ctl_output_message(context->out, context->format, "explanation",
+                                 &result->explanation->base);
+    }
+    ledger_query_result_free(result);
+    return err;
+}
+
+static const struct ctl_option no_options[] = {OPT_END};
+
+/* ------------------------------------------------------------------------ */
+/* The verb table. */
+
+struct ctl_verb {
+    const char *name;
+    const char *summary;
+    const struct ctl_option *options;
+    bool write;
+    const char *example;
+    enum ledger_err (*run)(struct ctl_context *context, const struct ctl_args *args);
+};
+
+static const struct ctl_verb verbs[] = {
+    {"principal add", "add a principal and write its key file (operator)", principal_add_options,
+     true,
+     "ledgerctl principal add --id alice --role admin-agent --partner contoso "
+     "--key-out alice.key",
+     run_principal_add},
+    {"principal list", "list the principals (operator)", no_options, false,
+     "ledgerctl principal list", run_principal_list},
+    {"principal revoke", "revoke a principal (operator)", principal_revoke_options, true,
+     "ledgerctl principal revoke --id alice", run_principal_revoke},
+    {"partner add", "register a partner (operator)", partner_add_options, true,
+     "ledgerctl partner add --partner contoso --name \"Contoso Cloud\"", run_partner_add},
+    {"customer add", "onboard a customer", customer_add_options, true,
+     "ledgerctl customer add --customer fabrikam --name \"Fabrikam Ltd\"", run_customer_add},
+    {"subscription add", "buy a subscription for a customer", subscription_add_options, true,
+     "ledgerctl subscription add --customer fabrikam --subscription sub-1 --offer azure-plan",
+     run_subscription_add},
+    {"subscription status", "change a subscription's status", subscription_status_options, true,
+     "ledgerctl subscription status --customer fabrikam --subscription sub-1 --status suspended",
+     run_subscription_status},
+    {"role assign", "give a customer user a role on a subscription", role_options, true,
+     "ledgerctl role assign --customer fabrikam --subscription sub-1 --user bob --role owner",
+     run_role_assign},
+    {"role remove", "take a role away", role_options, true,
+     "ledgerctl role remove --customer fabrikam --subscription sub-1 --user bob --role owner",
+     run_role_remove},
+    {"permission enable", "turn a customer purchase permission on (admin agent)",
+     permission_options, true,
+     "ledgerctl permission enable --customer fabrikam --kind reservations",
+     run_permission_enable},
+    {"permission disable", "turn a customer purchase permission off (admin agent)",
+     permission_options, true,
+     "ledgerctl permission disable --customer fabrikam --kind savings-plans",
+     run_permission_disable},
+    {"reservation buy", "buy a reservation", reservation_buy_options, true,
+     "ledgerctl reservation buy --customer fabrikam --subscription sub-1 --sku Standard_D2s_v5 "
+     "--region westeurope --quantity 2 --term P1Y --billing monthly --scope shared "
+     "--price 1234.56 --retail-price 1400.00 --currency USD",
+     run_reservation_buy},
+    {"savings-plan buy", "buy a savings plan", savings_plan_buy_options, true,
+     "ledgerctl savings-plan buy --customer fabrikam --subscription sub-1 --hourly-commitment "
+     "2.50 --term P3Y --billing monthly --scope single --scope-target sub-1 --price 65700.00 "
+     "--retail-price 70000.00 --currency USD",
+     run_savings_plan_buy},
+    {"reservation exchange", "return reservations and buy a new one (partner)",
+     reservation_exchange_options, true,
+     "ledgerctl reservation exchange --customer fabrikam --reservation r-1 --refund 500.00 "
+     "--subscription sub-1 --sku Standard_D4s_v5 --region westeurope --quantity 1 --term P3Y "
+     "--billing upfront --scope shared --price 3000.00 --retail-price 3300.00 --currency USD",
+     run_reservation_exchange},
+    {"reservation cancel", "cancel a reservation with a refund (partner)",
+     reservation_cancel_options, true,
+     "ledgerctl reservation cancel --customer fabrikam --reservation r-1 --refund 250.00",
+     run_reservation_cancel},
+    {"reservation renew", "set a reservation's auto-renewal (partner)",
+     reservation_renew_options, true,
+     "ledgerctl reservation renew --customer fabrikam --reservation r-1 --on",
+     run_reservation_renew},
+    {"reservation scope", "change a reservation's scope (partner)", reservation_scope_options,
+     true,
+     "ledgerctl reservation scope --customer fabrikam --reservation r-1 --scope single "
+     "--scope-target sub-1",
+     run_reservation_scope},
+    {"savings-plan scope", "change a savings plan's scope", savings_plan_scope_options, true,
+     "ledgerctl savings-plan scope --customer fabrikam --savings-plan sp-1 --scope shared",
+     run_savings_plan_scope},
+    {"savings-plan renew", "set a savings plan's auto-renewal", savings_plan_renew_options, true,
+     "ledgerctl savings-plan renew --customer fabrikam --savings-plan sp-1 --off",
+     run_savings_plan_renew},
+    {"cost-visibility set", "let customer users see retail prices, or not",
+     cost_visibility_options, true, "ledgerctl cost-visibility set --customer fabrikam --on",
+     run_cost_visibility},
+    {"reservations", "a customer's reservations, now or as of a time or sequence",
+     reservations_options, false, "ledgerctl reservations --customer fabrikam --as-of 2026-01-31",
+     run_reservations},
+    {"orders", "a customer's order history", orders_options, false,
+     "ledgerctl orders --customer fabrikam --from 2026-01-01 --to 2026-03-31", run_orders},
+    {"savings-plans", "a customer's savings plans", savings_plans_options, false,
+     "ledgerctl savings-plans --customer fabrikam", run_savings_plans},
+    {"permissions", "a customer's purchase permissions and their history", permissions_options,
+     false, "ledgerctl permissions --customer fabrikam --history", run_permissions},
+    {"activity", "the partner's activity log", activity_options, false,
+     "ledgerctl activity --customer fabrikam --action \"Create Customer Purchase Permissions\"",
+     run_activity},
+    {"billing", "what the partner pays for in a month, partner vs retail", billing_options, false,
+     "ledgerctl billing --month 2026-03", run_billing},
+    {"events", "the event log, from a sequence, optionally following new events",
+     events_options, false,
+     "ledgerctl --output json events --follow --checkpoint billing.checkpoint", run_events},
+    {"head", "the signed tree head", head_options, false, "ledgerctl head", run_head},
+    {"proof", "an inclusion proof for an event", proof_options, false,
+     "ledgerctl proof --seq 42 --tree-size 100", run_proof},
+    {"consistency", "a consistency proof between two tree sizes", consistency_options, false,
+     "ledgerctl consistency --from 50 --to 100", run_consistency},
+    {"explain", "which permission and role assignment allowed a customer purchase",
+     explain_options, false, "ledgerctl explain --seq 42", run_explain},
+    {"stats", "the daemon's counters", no_options, false, "ledgerctl stats", run_stats},
+    {"demo", "load a small realistic world into an empty ledger", ctl_demo_options, false,
+     "ledgerctl demo --keys-dir ./ledger-demo-keys", ctl_demo_run},
+};
+
+#define VERB_COUNT (sizeof verbs / sizeof verbs[0])
+
+/* ------------------------------------------------------------------------ */
+/* Help. */
+
+static void print_options(FILE *out, const struct ctl_option *options)
+{
+    for (const struct ctl_option *option = options; option->name != NULL; option++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", option->name, option->metavar != NULL ? " " : "",
+                 option->metavar != NULL ? option->metavar : "");
+        fprintf(out, "  %-28s %s%s\n", left, option->help, option->required ? " (required)" : "");
+    }
+}
+
+static void print_general_help(FILE *out)
+{
+    fprintf(out,
+            "usage: ledgerctl [GLOBAL OPTIONS] VERB [OPTIONS]\n"
+            "\n"
+            "ledgerctl talks to ledgerd, the purchase and permission audit ledger.\n"
+            "\n"
+            "Verbs:\n");
+    for (size_t i = 0; i < VERB_COUNT; i++) {
+        fprintf(out, "  %-22s %s\n", verbs[i].name, verbs[i].summary);
+    }
+    fprintf(out, "\nGlobal options (accepted before or after the verb):\n");
+    print_options(out, global_options);
+    fprintf(out,
+            "\nExit status: 0 success; 1 the ledger refused (or a local failure); 2 usage "
+            "error;\n3 cannot reach the daemon or authentication failed.\n"
+            "\nExample:\n  ledgerctl demo && ledgerctl --principal contoso-admin "
+            "--key-file ledger-demo-keys/contoso-admin.key reservations --customer fabrikam\n"
+            "\n'ledgerctl VERB --help' explains a verb. docs/cli.md has everything.\n");
+}
+
+static void print_verb_help(FILE *out, const struct ctl_verb *verb)
+{
+    fprintf(out, "usage: ledgerctl %s", verb->name);
+    for (const struct ctl_option *option = verb->options; option->name != NULL; option++) {
+        if (option->required) {
+            fprintf(out, " --%s %s", option->name, option->metavar != NULL ? option->metavar : "");
+        }
+    }
+    fprintf(out, " [OPTIONS]\n\n%s.\n\nOptions:\n", verb->summary);
+    print_options(out, verb->options);
+    if (verb->write) {
+        fprintf(out, "\nEvery write also takes:\n");
+        print_options(out, write_options);
+    }
+    fprintf(out, "\nGlobal options:\n");
+    print_options(out, global_options);
+    fprintf(out, "\nExample:\n  %s\n", verb->example);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The dispatcher. */
+
+int ctl_exit_status(enum ledger_err err)
+{
+    switch (err) {
+    case LEDGER_ERR_OK:
+        return CTL_EXIT_OK;
+    case LEDGER_ERR_USAGE:
+        return CTL_EXIT_USAGE;
+    case LEDGER_ERR_UNKNOWN_PRINCIPAL:
+    case LEDGER_ERR_BAD_SIGNATURE:
+    case LEDGER_ERR_PRINCIPAL_REVOKED:
+    case LEDGER_ERR_STALE_REQUEST:
+    case LEDGER_ERR_TIMEOUT:
+    case LEDGER_ERR_UNREACHABLE:
+    case LEDGER_ERR_PROTOCOL_ERROR:
+        return CTL_EXIT_UNREACHABLE;
+    default:
+        return CTL_EXIT_REFUSED;
+    }
+}
+
+static bool option_takes_value(const struct ctl_option *table, const char *token)
+{
+    const char *name = token + 2;
+    if (strchr(name, '=') != NULL) {
+        return false;
+    }
+    for (const struct ctl_option *option = table; option->name != NULL; option++) {
+        if (strcmp(option->name, name) == 0) {
+            return option->kind != CTL_OPTION_FLAG;
+        }
+    }
+    return false;
+}
+
+static const struct ctl_verb *find_verb(const char *name)
+{
+    for (size_t i = 0; i < VERB_COUNT; i++) {
+        if (strcmp(verbs[i].name, name) == 0) {
+            return &verbs[i];
+        }
+    }
+    return NULL;
+}
+
+/* The default request socket: ipc://$PWD/ledger-data/ledger.sock. */
+static void default_urls(struct ctl_context *context)
+{
+    char cwd[2048];
+    if (getcwd(cwd, sizeof cwd) == NULL) {
+        snprintf(cwd, sizeof cwd, ".");
+    }
+    snprintf(context->socket_buffer, sizeof context->socket_buffer,
+             "ipc://%s/ledger-data/ledger.sock", cwd);
+}
+
+/* The events socket beside an ipc request socket ("…/ledger.sock" ->
+ * "…/events.sock"); nothing for other URLs. */
+static const char *events_beside(struct ctl_context *context, const char *socket)
+{
+    const char *slash = strrchr(socket, '/');
+    if (strncmp(socket, "ipc://", 6) != 0 || slash == NULL) {
+        return NULL;
+    }
+    snprintf(context->events_buffer, sizeof context->events_buffer, "%.*s/events.sock",
+             (int)(slash - socket), socket);
+    return context->events_buffer;
+}
+
+static enum ledger_err apply_globals(struct ctl_context *context, const struct ctl_args *args,
+                                     bool verb_owns_partner)
+{
+    char message[CTL_MESSAGE_SIZE];
+    const char *value = ctl_arg(args, "output");
+    if (value == NULL || strcmp(value, "table") == 0) {
+        context->format = CTL_FORMAT_TABLE;
+    } else if (strcmp(value, "json") == 0) {
+        context->format = CTL_FORMAT_JSON;
+    } else if (strcmp(value, "csv") == 0) {
+        context->format = CTL_FORMAT_CSV;
+    } else {
+        return usage(context, "output", "one of table, json, csv");
+    }
+    const char *socket = ctl_arg(args, "socket");
+    if (socket == NULL) {
+        socket = getenv("LEDGER_SOCKET");
+    }
+    if (socket == NULL || socket[0] == '\0') {
+        default_urls(context);
+        socket = context->socket_buffer;
+    }
+    const char *events = ctl_arg(args, "events");
+    if (events == NULL) {
+        events = getenv("LEDGER_EVENTS");
+    }
+    if (events == NULL || events[0] == '\0') {
+        events = events_beside(context, socket);
+    }
+    const char *principal = ctl_arg(args, "principal");
+    if (principal == NULL) {
+        principal = getenv("LEDGER_PRINCIPAL");
+    }
+    if (principal == NULL || principal[0] == '\0') {
+        principal = "operator";
+    }
+    if (!id_valid(principal)) {
+        return usage(context, "principal", "an id is 1..64 characters of A-Z a-z 0-9 . _ : @ -");
+    }
+    const char *key_file = ctl_arg(args, "key-file");
+    if (key_file == NULL) {
+        key_file = getenv("LEDGER_KEY_FILE");
+    }
+    if (key_file == NULL || key_file[0] == '\0') {
+        snprintf(context->key_buffer, sizeof context->key_buffer, "./ledger-data/%s.key",
+                 principal);
+        key_file = context->key_buffer;
+    }
+    uint64_t timeout_ms = LEDGER_CLIENT_TIMEOUT_MS_DEFAULT;
+    if (ctl_arg(args, "timeout-ms") != NULL) {
+        if (ctl_unsigned_parse(ctl_arg(args, "timeout-ms"), 3600000, &timeout_ms, message) !=
+                LEDGER_ERR_OK ||
+            timeout_ms == 0) {
+            return usage(context, "timeout-ms", "give 1..3600000 milliseconds");
+        }
+    }
+    uint64_t retries = 2;
+    if (ctl_arg(args, "retries") != NULL &&
+        ctl_unsigned_parse(ctl_arg(args, "retries"), 100, &retries, message) != LEDGER_ERR_OK) {
+        return usage(context, "retries", message);
+    }
+    context->options.request_url = socket;
+    context->options.events_url = events;
+    context->options.principal_id = principal;
+    context->options.key_file = key_file;
+    context->options.timeout_ms = (uint32_t)timeout_ms;
+    context->options.retries = (uint32_t)retries;
+    if (!verb_owns_partner) {
+        const char *partner = ctl_arg(args, "partner");
+        if (partner != NULL && !id_valid(partner)) {
+            return usage(context, "partner", "an id is 1..64 characters of A-Z a-z 0-9 . _ : @ -");
+        }
+        context->partner_id = partner;
+    }
+    return LEDGER_ERR_OK;
+}
+
+static bool verb_has_option(const struct ctl_verb *verb, const char *name)
+{
+    for (const struct ctl_option *option = verb->options; option->name != NULL; option++) {
+        if (strcmp(option->name, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Finds the verb words among argv (skipping global options before them)
+ * and collects every other token for the option parser. */
+static enum ledger_err split_command_line(struct ctl_context *context, int argc, char **argv,
+                                          const struct ctl_verb **verb_out, char **rest,
+                                          int *rest_count)
+{
+    const struct ctl_verb *verb = NULL;
+    int count = 0;
+    int i = 1;
+    while (i < argc && verb == NULL) {
+        const char *token = argv[i];
+        if (strncmp(token, "--", 2) == 0 || strcmp(token, "-h") == 0) {
+            rest[count++] = argv[i++];
+            if (option_takes_value(global_options, token) && i < argc) {
+                rest[count++] = argv[i++];
+            }
+            continue;
+        }
+        char name[128];
+        if (i + 1 < argc) {
+            snprintf(name, sizeof name, "%s %s", token, argv[i + 1]);
+            verb = find_verb(name);
+            if (verb != NULL) {
+                i += 2;
+                break;
+            }
+        }
+        verb = find_verb(token);
+        if (verb == NULL) {
+            char message[CTL_MESSAGE_SIZE];
+            bool prefix = false;
+            for (size_t v = 0; v < VERB_COUNT; v++) {
+                size_t length = strlen(token);
+                if (strncmp(verbs[v].name, token, length) == 0 && verbs[v].name[length] == ' ') {
+                    prefix = true;
+                }
+            }
+            snprintf(message, sizeof message,
+                     prefix ? "'%.40s' needs a second word; see ledgerctl --help"
+                            : "unknown verb '%.40s'; see ledgerctl --help",
+                     token);
+            return usage(context, NULL, message);
+        }
+        i++;
+    }
+    while (i < argc) {
+        rest[count++] = argv[i++];
+    }
+    *verb_out = verb;
+    *rest_count = count;
+    return LEDGER_ERR_OK;
+}
+
+int ctl_main(int argc, char **argv, FILE *out, FILE *err)
+{
+    struct ctl_context *context = calloc(1, sizeof *context);
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    struct ctl_args args;
+    int rest_count = 0;
+    const struct ctl_verb *verb = NULL;
+    enum ledger_err result = LEDGER_ERR_OK;
+    if (context == NULL || rest == NULL) {
+        fprintf(err, "error: NO_MEMORY: %s\n", ledger_strerror(LEDGER_ERR_NO_MEMORY));
+        free(context);
+        free(rest);
+        return CTL_EXIT_REFUSED;
+    }
+    context->out = out;
+    context->err = err;
+    /* Know the format before parsing, so that usage errors found while
+     * parsing are reported in it too. */
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "--output") == 0 && i + 1 < argc && strcmp(argv[i + 1], "json") == 0) ||
+            strcmp(argv[i], "--output=json") == 0) {
+            context->format = CTL_FORMAT_JSON;
+        }
+    }
+    result = split_command_line(context, argc, argv, &verb, rest, &rest_count);
+    if (result == LEDGER_ERR_OK) {
+        const struct ctl_option *tables[4] = {global_options, NULL, NULL, NULL};
+        if (verb != NULL) {
+            tables[0] = verb->options;
+            tables[1] = verb->write ? write_options : global_options;
+            tables[2] = verb->write ? global_options : NULL;
+        }
+        result = ctl_args_parse(tables, rest_count, rest, &args, context->message);
+    }
+    if (result == LEDGER_ERR_OK && verb == NULL) {
+        if (args.help || argc == 1) {
+            print_general_help(out);
+            result = LEDGER_ERR_OK;
+            goto done;
+        }
+        result = usage(context, NULL, "no verb given; see ledgerctl --help");
+    }
+    if (result == LEDGER_ERR_OK && args.help) {
+        print_verb_help(out, verb);
+        goto done;
+    }
+    if (result == LEDGER_ERR_OK) {
+        result = apply_globals(context, &args, verb_has_option(verb, "partner"));
+    }
+    if (result == LEDGER_ERR_OK) {
+        for (const struct ctl_option *option = verb->options; option->name != NULL; option++) {
+            if (option->required && !ctl_flag(&args, option->name)) {
+                char message[CTL_MESSAGE_SIZE];
+                snprintf(message, sizeof message, "is required (%s); see ledgerctl %s --help",
+                         option->metavar != NULL ? option->metavar : "", verb->name);
+                result = usage(context, option->name, message);
+                break;
+            }
+        }
+    }
+    if (result == LEDGER_ERR_OK) {
+        result = verb->run(context, &args);
+    }
+    if (result != LEDGER_ERR_OK) {
+        /* The JSON error document goes to stdout only when JSON output was
+         * asked for; a usage error found before --output was read is
+         * reported on stderr alone. */
+        ctl_output_error(out, err, context->format, result, context->message);
+    }
+done:
+    fflush(out);
+    int status = ctl_exit_status(result);
+    if (result != LEDGER_ERR_OK && context->connect_failed) {
+        status = CTL_EXIT_UNREACHABLE;
+    }
+    ledger_close(context->client);
+    free(context);
+    free(rest);
+    return status;
+}

@@ -375,8 +375,7 @@ static enum ledger_err load_result(struct load_context *context, int line, const
     return LEDGER_ERR_INVALID_ARGUMENT;
 }
 
-enum ledger_err config_load(struct config *config, const char *path,
-                            char error[CONFIG_ERROR_SIZE])
+enum ledger_err config_load(struct config *config, const char *path, char error[CONFIG_ERROR_SIZE])
 {
     struct load_context context = {.config = config};
     FILE *file = fopen(path, "re");

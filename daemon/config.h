@@ -73,9 +73,9 @@ bool config_key_known(const char *key);
  * `key` and `value` borrowed. On failure the setting is unchanged and `error`
  * says why (without a location): INVALID_ARGUMENT for an unknown key or a bad
  * value. */
-__attribute__((warn_unused_result)) enum ledger_err
-config_set(struct config *config, const char *key, const char *value,
-           char error[CONFIG_ERROR_SIZE]);
+__attribute__((warn_unused_result)) enum ledger_err config_set(struct config *config,
+                                                               const char *key, const char *value,
+                                                               char error[CONFIG_ERROR_SIZE]);
 
 /* Reads a config file over the current settings. IO_ERROR when it cannot be
  * read; INVALID_ARGUMENT on the first bad line, with `error` saying

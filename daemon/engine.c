@@ -51,7 +51,7 @@
 #include "views.h"
 
 #define ENGINE_HEAD_KEY_FILE "head.key"
-#define ENGINE_LOCK_FILE "ledgerd.lock"
+#define ENGINE_LOCK_FILE     "ledgerd.lock"
 /* An events query examines at most this many records per page, so that a
  * filter that matches little cannot hold a read transaction for long; the
  * reply's last_sequence tells the client where to continue. */
@@ -112,7 +112,8 @@ static struct state_entry *state_map_find(struct state_map *map, const char *key
         return NULL;
     }
     size_t mask = map->capacity - 1;
-    for (size_t i = state_hash(key, size) & mask, n = 0; n < map->capacity; i = (i + 1) & mask, n++) {
+    for (size_t i = state_hash(key, size) & mask, n = 0; n < map->capacity;
+         i = (i + 1) & mask, n++) {
         struct state_entry *e = &map->entries[i];
         if (!e->used) {
             return NULL;
@@ -416,7 +417,8 @@ enum ledger_err engine_principal_lookup(struct engine *engine, const char *princ
     }
     struct store_val secret;
     err = store_get(txn, STORE_DB_SECRET, principal_id, strlen(principal_id), &secret);
-    if (err == LEDGER_ERR_NOT_FOUND || (err == LEDGER_ERR_OK && secret.size != LEDGER_SECRET_BYTES)) {
+    if (err == LEDGER_ERR_NOT_FOUND ||
+        (err == LEDGER_ERR_OK && secret.size != LEDGER_SECRET_BYTES)) {
         /* A principal row without its secret cannot authenticate anything. */
         err = LEDGER_ERR_UNKNOWN_PRINCIPAL;
     }
@@ -641,7 +643,8 @@ static void set_message(char message[ENGINE_MESSAGE_SIZE], const char *text)
 
 /* Decides and appends one command of a batch. Request-level refusals return
  * their code with `message` set; group-level failures (group_error) too. */
-static enum ledger_err execute_command(struct batch *batch, const struct engine_principal *principal,
+static enum ledger_err execute_command(struct batch *batch,
+                                       const struct engine_principal *principal,
                                        const ProtobufCBinaryData *bytes, int64_t now_us,
                                        struct engine_result *result,
                                        char message[ENGINE_MESSAGE_SIZE])
@@ -1004,7 +1007,8 @@ enum ledger_err engine_init(const struct engine_options *options, const char *op
         return err;
     }
     ProtobufCBinaryData data = {.len = size, .data = bytes};
-    struct engine_request request = {.principal = &bootstrap, .commands = &data, .command_count = 1};
+    struct engine_request request = {
+        .principal = &bootstrap, .commands = &data, .command_count = 1};
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
@@ -1267,11 +1271,12 @@ static enum ledger_err query_events(struct query_context *q, const Ledger__V1__E
         }
         /* The customer's stream index visits only its events. */
         err = store_stream_each(q->txn, q->partner_id, customer_id, events_visit, &walk);
-        if (err == LEDGER_ERR_OK || (err == LEDGER_ERR_NOT_FOUND && walk.examined < ENGINE_EVENTS_SCAN_MAX &&
-                                     result->n_events < walk.limit)) {
+        if (err == LEDGER_ERR_OK ||
+            (err == LEDGER_ERR_NOT_FOUND && walk.examined < ENGINE_EVENTS_SCAN_MAX &&
+             result->n_events < walk.limit)) {
             /* The stream is exhausted up to the tree size: nothing more to see. */
-            result->last_sequence = walk.tree_size > result->last_sequence ? walk.tree_size
-                                                                           : result->last_sequence;
+            result->last_sequence =
+                walk.tree_size > result->last_sequence ? walk.tree_size : result->last_sequence;
             err = LEDGER_ERR_OK;
         }
     } else {
@@ -1409,16 +1414,15 @@ static enum ledger_err query_explain(struct query_context *q, const Ledger__V1__
     } else {
         snprintf(q->message, ENGINE_MESSAGE_SIZE,
                  "sequence %llu is a %s event, not a purchase; explain answers for purchases",
-                 (unsigned long long)query->sequence,
-                 codec_event_type_name(event->body_case));
+                 (unsigned long long)query->sequence, codec_event_type_name(event->body_case));
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     err = proof_entry(q, query->sequence, head, &explanation->purchase->proof);
     if (err == LEDGER_ERR_OK && allowed && allowed->permission_sequence) {
         err = event_entry(q, allowed->permission_sequence, &explanation->permission, NULL);
         if (err == LEDGER_ERR_OK) {
-            err = proof_entry(q, allowed->permission_sequence, head,
-                              &explanation->permission->proof);
+            err =
+                proof_entry(q, allowed->permission_sequence, head, &explanation->permission->proof);
         }
     }
     if (err == LEDGER_ERR_OK && allowed && allowed->role_sequence) {
@@ -1581,6 +1585,18 @@ enum ledger_err engine_query(struct engine *engine, const struct engine_principa
             err = LEDGER_ERR_NOT_FOUND;
             break;
         }
+        /* A proof names its leaf's hash: only of an event the principal may see. */
+        Ledger__V1__EventEntry *entry = NULL;
+        Ledger__V1__Event *event = NULL;
+        err = event_entry(&q, sequence, &entry, &event);
+        if (err == LEDGER_ERR_OK && !event_visible(&q, event)) {
+            set_message(message, "the event belongs to another partner or customer");
+            err = LEDGER_ERR_PARTNER_MISMATCH;
+        }
+        event_entry_free(entry);
+        if (err != LEDGER_ERR_OK) {
+            break;
+        }
         err = proof_entry(&q, sequence, size, &result->inclusion);
         break;
     }
@@ -1642,9 +1658,11 @@ static enum ledger_err backup_into(struct engine *engine, const char *dir, int64
     }
     char message[ENGINE_MESSAGE_SIZE];
     struct engine_principal auditor = {.role = LEDGER__V1__ROLE__ROLE_AUDITOR};
-    struct query_context q = {
-        .engine = engine, .principal = &auditor, .partner_id = "", .now_us = now_us,
-        .message = message};
+    struct query_context q = {.engine = engine,
+                              .principal = &auditor,
+                              .partner_id = "",
+                              .now_us = now_us,
+                              .message = message};
     enum ledger_err err = store_begin(engine->store, false, &q.txn);
     if (err != LEDGER_ERR_OK) {
         return err;

@@ -100,9 +100,8 @@ void log_write(enum log_level level, const char *message, const char *format, ..
 
     char line[LOG_LINE_SIZE + 1]; /* + the newline */
     size_t used = 0;
-    const char *label = ((int)level >= 0 && (int)level <= LOG_LEVEL_DEBUG)
-                            ? log_level_labels[level]
-                            : "?????";
+    const char *label =
+        ((int)level >= 0 && (int)level <= LOG_LEVEL_DEBUG) ? log_level_labels[level] : "?????";
     line_appendf(line, LOG_LINE_SIZE, &used, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s",
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                  now.tv_nsec / 1000000, label, message ? message : "");

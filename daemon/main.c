@@ -68,8 +68,9 @@ static const char usage_text[] =
     "            written to DIR/operator.key (mode 0600)\n"
     "  rebuild   replay the log into fresh views and compare them with the old\n"
     "            ones (the daemon must be stopped); exit 0 same, 1 differences\n"
-    "  restore   copy a backup (ledgerctl backup) into a new data directory;\n"
-    "            --head-key copies the head-signing key if the backup lacks it\n"
+    "  restore   copy a backup directory (written by the daemon's backup query)\n"
+    "            into a new data directory, never over an existing one;\n"
+    "            --head-key copies the head-signing key, which backups lack\n"
     "\n"
     "exit status: 0 success, 1 failure (rebuild: differences), 2 usage or config error\n";
 
@@ -98,9 +99,8 @@ enum main_option {
 
 /* Settings as options: --log-level sets log_level. */
 static const char *const setting_keys[] = {
-    "data",           "listen",        "events",         "request_bytes_max",
-    "batch_commands_max", "map_bytes_max", "auth_window_s", "log_level",
-    "metrics_listen", "slow_commit_ms",
+    "data",          "listen",        "events",    "request_bytes_max", "batch_commands_max",
+    "map_bytes_max", "auth_window_s", "log_level", "metrics_listen",    "slow_commit_ms",
 };
 #define SETTING_COUNT (sizeof setting_keys / sizeof setting_keys[0])
 
@@ -280,23 +280,20 @@ static int path_join(const char *dir, const char *name, char out[CONFIG_PATH_SIZ
     return (n < 0 || n >= CONFIG_PATH_SIZE) ? -1 : 0;
 }
 
-/* Whether a directory is missing or holds nothing: a first start. */
+/* Whether a data directory was never initialized: missing, or without the
+ * store and the head key (it may already hold a config file): a first start. */
 static bool directory_fresh(const char *path)
 {
-    DIR *dir = opendir(path);
-    if (dir == NULL) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
         return errno == ENOENT;
     }
-    bool empty = true;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
-            empty = false;
-            break;
-        }
+    char data[CONFIG_PATH_SIZE], key[CONFIG_PATH_SIZE];
+    if (!S_ISDIR(st.st_mode) || path_join(path, "data.mdb", data) != 0 ||
+        path_join(path, "head.key", key) != 0) {
+        return false;
     }
-    closedir(dir);
-    return empty;
+    return access(data, F_OK) != 0 && errno == ENOENT && access(key, F_OK) != 0 && errno == ENOENT;
 }
 
 static void engine_options_from(const struct config *config, const char *data_dir,

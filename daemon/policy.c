@@ -72,7 +72,8 @@ struct query_row {
  * excepted); customer users only their own customer's reservations and
  * savings plans; auditors everything, proofs and explanations included;
  * billing the feed, the money views and the head; the operator principals,
- * statistics and the head, and no business view. */
+ * statistics, the head and backups (a backup holds every partner's data, so
+ * no partner-bound role may ask for one), and no business view. */
 static const struct query_row query_rows[POLICY_QUERY_COUNT] = {
     /* columns: admin sales helpdesk customer auditor billing operator system */
     {LEDGER__V1__QUERY__KIND_EVENTS, "----AA--"},
@@ -88,6 +89,7 @@ static const struct query_row query_rows[POLICY_QUERY_COUNT] = {
     {LEDGER__V1__QUERY__KIND_CONSISTENCY, "----A---"},
     {LEDGER__V1__QUERY__KIND_EXPLAIN, "----A---"},
     {LEDGER__V1__QUERY__KIND_STATS, "----A-A-"},
+    {LEDGER__V1__QUERY__KIND_BACKUP, "------A-"},
 };
 
 struct role_row {

@@ -42,7 +42,7 @@ enum policy_scope {
 #define POLICY_ROLE_COUNT 8
 /* Command body cases and query kind cases in the table. */
 #define POLICY_COMMAND_COUNT 22
-#define POLICY_QUERY_COUNT   13
+#define POLICY_QUERY_COUNT   14
 
 /* The cell for a command. POLICY_DENY for undeclared roles and unknown cases. */
 enum policy_access policy_command_access(Ledger__V1__Role role,

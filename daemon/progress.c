@@ -19,8 +19,8 @@ uint64_t progress_now_ns(void)
     return (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
 }
 
-void progress_start(struct progress *progress, const char *label, const char *unit,
-                    uint64_t total, bool force)
+void progress_start(struct progress *progress, const char *label, const char *unit, uint64_t total,
+                    bool force)
 {
     progress->label = label;
     progress->unit = unit;
@@ -41,11 +41,11 @@ static void draw(struct progress *progress, uint64_t done, uint64_t now_ns, cons
         bar[i] = i < filled ? '#' : '.';
     }
     bar[PROGRESS_BAR_WIDTH] = '\0';
-    double left_s = rate > 0 && progress->total > done ? (double)(progress->total - done) / rate
-                                                         : 0.0;
-    fprintf(stderr, "\r%-8s [%s] %3u%%  %llu/%llu %s  %.0f/s  %.0fs left %s", progress->label,
-            bar, percent, (unsigned long long)done, (unsigned long long)progress->total,
-            progress->unit, rate, left_s, end);
+    double left_s =
+        rate > 0 && progress->total > done ? (double)(progress->total - done) / rate : 0.0;
+    fprintf(stderr, "\r%-8s [%s] %3u%%  %llu/%llu %s  %.0f/s  %.0fs left %s", progress->label, bar,
+            percent, (unsigned long long)done, (unsigned long long)progress->total, progress->unit,
+            rate, left_s, end);
     fflush(stderr);
 }
 

@@ -19,8 +19,8 @@ struct progress {
 };
 
 /* Starts a bar; enabled only when stderr is a terminal (or force is true). */
-void progress_start(struct progress *progress, const char *label, const char *unit,
-                    uint64_t total, bool force);
+void progress_start(struct progress *progress, const char *label, const char *unit, uint64_t total,
+                    bool force);
 /* Reports `done` of total; redraws at most ten times a second. */
 void progress_update(struct progress *progress, uint64_t done);
 /* Draws the final state and ends the line. */

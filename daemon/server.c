@@ -5,7 +5,8 @@
  *
  *   request socket readable -> nn_recvmsg (body and routing header, NN_MSG)
  *     -> auth_check -> refused: Reply{code} at once
- *                   -> query:   engine_query, Reply{query} at once
+ *                   -> query:   engine_query, Reply{query} at once (a backup,
+ *                               which copies the store, on the thread pool)
  *                   -> batch:   queued (struct pending)
  *   no commit running and queue not empty -> up to LEDGER_GROUP_REQUESTS_MAX
  *     queued requests form a group -> engine_execute on the thread pool
@@ -58,6 +59,20 @@ struct pending {
     struct auth_detail detail;
 };
 
+/* A query that takes long (a backup copies the whole store): answered from
+ * the thread pool so the loop keeps serving; one at a time. */
+struct slow_query {
+    uv_work_t work;
+    bool running;
+    void *control; /* owned while running */
+    struct engine_principal principal;
+    Ledger__V1__SignedRequest *signed_request; /* owned while running */
+    struct auth_detail detail;
+    Ledger__V1__QueryResult *result; /* written by the worker */
+    enum ledger_err err;
+    char message[ENGINE_MESSAGE_SIZE];
+};
+
 struct server {
     uv_loop_t loop;
     uv_poll_t request_poll;
@@ -93,6 +108,8 @@ struct server {
     enum ledger_err group_err; /* written by the worker, read after it */
     uint64_t group_duration_ns;
 
+    struct slow_query slow;
+
     uint64_t head_published; /* the newest sequence announced on the doorbell */
     struct server_counters counters;
 };
@@ -120,6 +137,12 @@ const struct server_counters *server_counters(const struct server *server)
  * `control`, whose ownership is taken. */
 static void reply_send(struct server *server, void *control, Ledger__V1__Reply *reply)
 {
+    if (control == NULL) {
+        /* A raw REP socket always hands over a routing header; without one
+         * there is nobody to answer. */
+        counter_add(&server->counters.replies_dropped, 1);
+        return;
+    }
     reply->head_sequence = engine_head_sequence(server->engine);
     uint8_t *bytes = NULL;
     size_t size = 0;
@@ -167,8 +190,8 @@ static void log_refused(const struct auth_detail *detail, enum ledger_err err, c
     char principal[LOG_QUOTE_SIZE(LEDGER_ID_LENGTH_MAX)];
     char quoted_reason[LOG_QUOTE_SIZE(ENGINE_MESSAGE_SIZE)];
     log_write(LOG_LEVEL_INFO, "request refused", "principal=%s code=%s reason=%s",
-              log_quote(detail->principal_id[0] ? detail->principal_id : "-",
-                        LEDGER_ID_LENGTH_MAX, principal, sizeof principal),
+              log_quote(detail->principal_id[0] ? detail->principal_id : "-", LEDGER_ID_LENGTH_MAX,
+                        principal, sizeof principal),
               ledger_err_name(err),
               log_quote(reason, ENGINE_MESSAGE_SIZE, quoted_reason, sizeof quoted_reason));
 }
@@ -340,7 +363,8 @@ static void commit_answer(struct server *server, struct pending *pending,
         }
     }
     if (request->err != LEDGER_ERR_OK) {
-        const char *message = request->message[0] ? request->message : ledger_strerror(request->err);
+        const char *message =
+            request->message[0] ? request->message : ledger_strerror(request->err);
         reply.code = (Ledger__V1__ErrorCode)request->err;
         reply.message = (char *)message;
         reply.failed_index = request->failed_index;
@@ -366,8 +390,8 @@ static void commit_done(uv_work_t *work, int status)
     counter_add(&server->counters.commits, 1);
     counter_add(&server->counters.commit_requests, count);
     counter_add(&server->counters.commit_latency_us_sum, duration_us);
-    if (duration_us > atomic_load_explicit(&server->counters.commit_latency_us_max,
-                                           memory_order_relaxed)) {
+    if (duration_us >
+        atomic_load_explicit(&server->counters.commit_latency_us_max, memory_order_relaxed)) {
         atomic_store_explicit(&server->counters.commit_latency_us_max, duration_us,
                               memory_order_relaxed);
     }
@@ -436,6 +460,77 @@ static void answer_query(struct server *server, void *control,
     }
 }
 
+static void slow_query_work(uv_work_t *work)
+{
+    struct server *server = work->data;
+    struct slow_query *slow = &server->slow;
+    slow->err = engine_query(server->engine, &slow->principal, slow->signed_request->body->query,
+                             wall_clock_us(), &slow->result, slow->message);
+}
+
+static void slow_query_done(uv_work_t *work, int status)
+{
+    struct server *server = work->data;
+    struct slow_query *slow = &server->slow;
+    (void)status; /* never cancelled */
+    Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
+    reply.request_nonce.data = slow->detail.nonce;
+    reply.request_nonce.len = slow->detail.nonce_size;
+    if (slow->err == LEDGER_ERR_OK) {
+        reply.query = slow->result;
+        counter_add(&server->counters.queries_answered, 1);
+    } else {
+        const char *text = slow->message[0] ? slow->message : ledger_strerror(slow->err);
+        reply.code = (Ledger__V1__ErrorCode)slow->err;
+        reply.message = (char *)text;
+        counter_add(&server->counters.requests_refused, 1);
+        log_refused(&slow->detail, slow->err, text);
+    }
+    void *control = slow->control;
+    slow->control = NULL;
+    reply_send(server, control, &reply);
+    if (slow->result != NULL) {
+        engine_result_free(slow->result);
+        slow->result = NULL;
+    }
+    auth_signed_free(slow->signed_request);
+    slow->signed_request = NULL;
+    crypto_wipe(&slow->principal, sizeof slow->principal);
+    slow->running = false;
+    shutdown_maybe_finish(server);
+}
+
+/* Starts a slow query on the thread pool; takes `control` and `signed_request`. */
+static void slow_query_start(struct server *server, void *control,
+                             const struct engine_principal *principal,
+                             Ledger__V1__SignedRequest *signed_request,
+                             const struct auth_detail *detail)
+{
+    struct slow_query *slow = &server->slow;
+    if (slow->running) {
+        struct auth_detail busy = *detail;
+        snprintf(busy.reason, sizeof busy.reason,
+                 "a backup is already running; retry when it has finished");
+        auth_signed_free(signed_request);
+        reply_refusal(server, control, LEDGER_ERR_UNAVAILABLE, &busy);
+        return;
+    }
+    slow->running = true;
+    slow->control = control;
+    slow->principal = *principal;
+    slow->signed_request = signed_request;
+    slow->detail = *detail;
+    slow->result = NULL;
+    slow->err = LEDGER_ERR_INTERNAL;
+    slow->message[0] = '\0';
+    slow->work.data = server;
+    int rc = uv_queue_work(&server->loop, &slow->work, slow_query_work, slow_query_done);
+    if (rc != 0) {
+        log_write(LOG_LEVEL_ERROR, "cannot queue a query", "error=\"%s\"", uv_strerror(rc));
+        slow_query_done(&slow->work, rc);
+    }
+}
+
 /* Handles one received message. `body` is freed here; `control` taken. */
 static void handle_message(struct server *server, void *body, size_t size, void *control)
 {
@@ -443,11 +538,17 @@ static void handle_message(struct server *server, void *body, size_t size, void 
     struct engine_principal principal;
     Ledger__V1__SignedRequest *signed_request = NULL;
     struct auth_detail detail;
-    enum ledger_err err = auth_check(server->engine, body, size, wall_clock_us(),
-                                     &server->limits, &principal, &signed_request, &detail);
+    enum ledger_err err = auth_check(server->engine, body, size, wall_clock_us(), &server->limits,
+                                     &principal, &signed_request, &detail);
     nn_freemsg(body);
     if (err != LEDGER_ERR_OK) {
         reply_refusal(server, control, err, &detail);
+        return;
+    }
+    if (signed_request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_QUERY &&
+        signed_request->body->query->kind_case == LEDGER__V1__QUERY__KIND_BACKUP) {
+        slow_query_start(server, control, &principal, signed_request, &detail);
+        crypto_wipe(&principal, sizeof principal);
         return;
     }
     if (signed_request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_QUERY) {
@@ -565,7 +666,8 @@ static void on_linger_done(uv_timer_t *timer)
 
 static void shutdown_maybe_finish(struct server *server)
 {
-    if (!server->stopping || server->closing || server->committing || server->queue_count > 0) {
+    if (!server->stopping || server->closing || server->committing || server->queue_count > 0 ||
+        server->slow.running) {
         return;
     }
     server->closing = true;
@@ -672,8 +774,8 @@ enum ledger_err server_create(struct engine *engine, const struct server_options
     };
     server->slow_commit_ms = options->slow_commit_ms;
     server->head_published = engine_head_sequence(engine);
-    enum ledger_err err = copy_text(server->listen_url, sizeof server->listen_url,
-                                    options->listen_url);
+    enum ledger_err err =
+        copy_text(server->listen_url, sizeof server->listen_url, options->listen_url);
     if (err == LEDGER_ERR_OK) {
         err = copy_text(server->events_url, sizeof server->events_url, options->events_url);
     }
@@ -689,8 +791,7 @@ enum ledger_err server_create(struct engine *engine, const struct server_options
     }
     int rc = uv_loop_init(&server->loop);
     if (rc != 0) {
-        log_write(LOG_LEVEL_ERROR, "cannot start the event loop", "error=\"%s\"",
-                  uv_strerror(rc));
+        log_write(LOG_LEVEL_ERROR, "cannot start the event loop", "error=\"%s\"", uv_strerror(rc));
         free(server);
         return LEDGER_ERR_INTERNAL;
     }
@@ -698,15 +799,15 @@ enum ledger_err server_create(struct engine *engine, const struct server_options
     int request_fd = -1;
     size_t fd_size = sizeof request_fd;
     if (err == LEDGER_ERR_OK &&
-        nn_getsockopt(server->request_socket, NN_SOL_SOCKET, NN_RCVFD, &request_fd, &fd_size) <
-            0) {
+        nn_getsockopt(server->request_socket, NN_SOL_SOCKET, NN_RCVFD, &request_fd, &fd_size) < 0) {
         log_write(LOG_LEVEL_ERROR, "cannot get the socket's fd", "error=\"%s\"",
                   nn_strerror(nn_errno()));
         err = LEDGER_ERR_INTERNAL;
     }
     /* Each handle's data is set once it is initialized: handles_close closes
      * exactly those. */
-    if (err == LEDGER_ERR_OK && uv_poll_init(&server->loop, &server->request_poll, request_fd) == 0) {
+    if (err == LEDGER_ERR_OK &&
+        uv_poll_init(&server->loop, &server->request_poll, request_fd) == 0) {
         server->request_poll.data = server;
         server->handles_open++;
     } else if (err == LEDGER_ERR_OK) {
@@ -806,6 +907,11 @@ void server_destroy(struct server *server)
                       uv_strerror(rc));
         }
     }
+    if (server->slow.control != NULL) {
+        nn_freemsg(server->slow.control);
+    }
+    auth_signed_free(server->slow.signed_request);
+    crypto_wipe(&server->slow.principal, sizeof server->slow.principal);
     struct pending *pending = server->queue_head;
     while (pending != NULL) {
         struct pending *next = pending->next;

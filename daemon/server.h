@@ -61,15 +61,15 @@ struct server_options {
 /* What the server counted since it started. Written by the loop thread only
  * (relaxed atomics, so a metrics thread may read them at any time). */
 struct server_counters {
-    _Atomic uint64_t requests_received;   /* messages read from the request socket */
-    _Atomic uint64_t requests_refused;    /* answered with a code other than OK */
-    _Atomic uint64_t requests_too_large;  /* of which TOO_LARGE */
-    _Atomic uint64_t auth_failures;       /* of which authentication codes (10..13) */
-    _Atomic uint64_t queries_answered;    /* queries answered OK */
-    _Atomic uint64_t commands_accepted;   /* commands of batches answered OK */
-    _Atomic uint64_t commits;             /* engine_execute calls (groups) */
-    _Atomic uint64_t commit_failures;     /* groups that failed as a whole */
-    _Atomic uint64_t commit_requests;     /* requests in all groups */
+    _Atomic uint64_t requests_received;  /* messages read from the request socket */
+    _Atomic uint64_t requests_refused;   /* answered with a code other than OK */
+    _Atomic uint64_t requests_too_large; /* of which TOO_LARGE */
+    _Atomic uint64_t auth_failures;      /* of which authentication codes (10..13) */
+    _Atomic uint64_t queries_answered;   /* queries answered OK */
+    _Atomic uint64_t commands_accepted;  /* commands of batches answered OK */
+    _Atomic uint64_t commits;            /* engine_execute calls (groups) */
+    _Atomic uint64_t commit_failures;    /* groups that failed as a whole */
+    _Atomic uint64_t commit_requests;    /* requests in all groups */
     _Atomic uint64_t commit_latency_us_sum;
     _Atomic uint64_t commit_latency_us_max;
     _Atomic uint64_t slow_commits;        /* commits over slow_commit_ms */
@@ -77,7 +77,7 @@ struct server_counters {
     _Atomic uint64_t backpressure_pauses; /* times reading stopped at the in-flight bound */
     _Atomic uint64_t replies_dropped;     /* replies nanomsg refused (peer gone) */
     _Atomic uint64_t doorbells_published;
-    _Atomic uint64_t doorbells_dropped;   /* publishes nanomsg refused */
+    _Atomic uint64_t doorbells_dropped; /* publishes nanomsg refused */
 };
 
 /* Binds the sockets and prepares the loop. `engine` is borrowed and must

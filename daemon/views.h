@@ -23,11 +23,19 @@
 #include "store.h"
 
 /* Applies one committed event (already appended, with its sequence set) to every
- * view, inside the same write transaction. */
+ * view, inside the same write transaction. `event` is borrowed. Reads no clock
+ * and no randomness. Errors: CORRUPT (the event does not fit the views: a
+ * change to a reservation or savings plan they never saw, a body case without
+ * its body, a customer event without partner or customer, a term or billing
+ * plan that cannot be billed, a time outside years 0..9999), NO_MEMORY, and the
+ * store's write errors (STORAGE_FULL, STORAGE_ERROR). On error the transaction
+ * may hold part of the event's changes: abort it. */
 __attribute__((warn_unused_result)) enum ledger_err views_apply(struct store_txn *txn,
                                                                 const Ledger__V1__Event *event);
 
-/* Whether a partner was registered (PartnerRegistered applied). */
+/* Whether a partner was registered (PartnerRegistered applied). *exists_out is
+ * written only on success. Errors: INVALID_ARGUMENT (not a valid id),
+ * STORAGE_ERROR. */
 __attribute__((warn_unused_result)) enum ledger_err
 views_partner_exists(struct store_txn *txn, const char *partner_id, bool *exists_out);
 
@@ -39,17 +47,28 @@ struct views_scope {
 };
 
 /* Answers the view queries: reservations, orders, savings_plans, permissions,
- * activity, billing, principals. Fills `result` (rows allocated here; release
- * with views_result_clear). INVALID_ARGUMENT (message says which field) or
- * UNKNOWN_MESSAGE for other query kinds. */
+ * activity, billing, principals (docs/views.md says what each returns). All
+ * pointers are borrowed; `result` must be initialized. Per-customer queries
+ * name a customer, or take the scope's when it is bound to one. Fills the
+ * result's row fields (and next_page_token) with memory allocated here:
+ * release it with views_result_clear. On error nothing is left in `result`
+ * and `message` says what to fix. Errors: INVALID_ARGUMENT (message names the
+ * field), PARTNER_MISMATCH (the scope is bound to another customer),
+ * TOO_LARGE (an unpaged answer over LEDGER_VIEW_ROWS_MAX rows), UNKNOWN_MESSAGE
+ * (a query kind the views do not answer), CORRUPT, NO_MEMORY, STORAGE_ERROR. */
 __attribute__((warn_unused_result)) enum ledger_err
 views_query(struct store_txn *txn, const struct views_scope *scope, const Ledger__V1__Query *query,
             Ledger__V1__QueryResult *result, char message[256]);
-/* Frees every row views_query allocated and re-initializes `result`. */
+/* Frees every row and the page token views_query put in `result`, and resets
+ * those fields to their initial values. Other fields (events, proofs, head,
+ * stats) are the caller's and are left alone. NULL is fine. */
 void views_result_clear(Ledger__V1__QueryResult *result);
 
-/* SHA-256 over every key and value of one derived database, in key order,
- * each as u32 BE length || bytes. */
+/* A digest of every key and value of one database (any derived one), in key
+ * order: d0 = SHA-256(""), d_i = SHA-256(d_{i-1} || u32 BE key length || key ||
+ * u32 BE value length || value), out = the last d_i. Equal contents give equal
+ * digests; an empty database gives SHA-256(""). Errors: CORRUPT, NO_MEMORY,
+ * STORAGE_ERROR. */
 __attribute__((warn_unused_result)) enum ledger_err views_digest(struct store_txn *txn,
                                                                  enum store_db db, uint8_t out[32]);
 

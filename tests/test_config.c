@@ -115,8 +115,8 @@ static void test_config_bad_values(void **state)
     expect_refused("batch_commands_max = 0\n", "bad.conf:1: ", "1 to 100000");
     expect_refused("batch_commands_max = 100001\n", "bad.conf:1: ", "1 to 100000");
     expect_refused("batch_commands_max = 12abc\n", "bad.conf:1: ", "whole number");
-    expect_refused("batch_commands_max = 99999999999999999999999\n", "bad.conf:1: ",
-                   "whole number");
+    expect_refused("batch_commands_max = 99999999999999999999999\n",
+                   "bad.conf:1: ", "whole number");
     expect_refused("map_bytes_max = 1M\n", "bad.conf:1: ", "64M to 16T");
     expect_refused("map_bytes_max = 17T\n", "bad.conf:1: ", "64M to 16T");
     expect_refused("map_bytes_max = 99999999999T\n", "bad.conf:1: ", "64M to 16T");
@@ -134,11 +134,11 @@ static void test_config_bad_values(void **state)
 static void test_config_unknown_and_malformed(void **state)
 {
     (void)state;
-    expect_refused("log_level = info\nlisten_url = ipc:///x\n", "bad.conf:2: ",
-                   "unknown setting \"listen_url\"");
+    expect_refused("log_level = info\nlisten_url = ipc:///x\n",
+                   "bad.conf:2: ", "unknown setting \"listen_url\"");
     expect_refused("[server]\nlog_level = info\n", "bad.conf:2: ", "unknown section [server]");
-    expect_refused("log_level = info\nlog_level = debug\n", "bad.conf:2: ",
-                   "log_level given twice");
+    expect_refused("log_level = info\nlog_level = debug\n",
+                   "bad.conf:2: ", "log_level given twice");
     expect_refused("log_level info\n", "bad.conf:1: ", "not a `key = value` line");
     expect_refused("[ledgerd\nlog_level = info\n", "bad.conf:1: ", "not a `key = value` line");
     /* The first bad line is reported, and the later good lines do not hide it. */
@@ -154,8 +154,7 @@ static void test_config_set_from_command_line(void **state)
     assert_int_equal(config_set(&config, "log_level", "error", error), LEDGER_ERR_OK);
     assert_int_equal(config.log_level, LOG_LEVEL_ERROR);
     /* A refused value leaves the setting as it was and names it. */
-    assert_int_equal(config_set(&config, "auth_window_s", "0", error),
-                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(config_set(&config, "auth_window_s", "0", error), LEDGER_ERR_INVALID_ARGUMENT);
     assert_int_equal(config.auth_window_s, 300);
     assert_non_null(strstr(error, "auth_window_s"));
     assert_int_equal(config_set(&config, "nope", "1", error), LEDGER_ERR_INVALID_ARGUMENT);
@@ -217,9 +216,9 @@ static void test_config_file_and_sample(void **state)
     size_t size = fread(text, 1, sizeof text - 1, file);
     fclose(file);
     text[size] = '\0';
-    const char *keys[] = {"data",          "listen",        "events",    "request_bytes_max",
-                          "batch_commands_max", "map_bytes_max", "auth_window_s",
-                          "log_level",     "metrics_listen", "slow_commit_ms"};
+    const char *keys[] = {
+        "data",          "listen",        "events",    "request_bytes_max", "batch_commands_max",
+        "map_bytes_max", "auth_window_s", "log_level", "metrics_listen",    "slow_commit_ms"};
     size_t used = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -267,8 +266,7 @@ static void test_config_default_url(void **state)
     memset(long_dir, 'd', sizeof long_dir - 1);
     long_dir[0] = '/';
     long_dir[sizeof long_dir - 1] = '\0';
-    assert_int_equal(config_default_url(long_dir, "ledger.sock", url),
-                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(config_default_url(long_dir, "ledger.sock", url), LEDGER_ERR_INVALID_ARGUMENT);
 }
 
 int main(void)

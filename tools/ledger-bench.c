@@ -42,9 +42,17 @@
 #include <sys/types.h>
 #include <dirent.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include <lmdb.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
+
+#include "histgen.h"
+#include "ledger.h"
 
 /* Bounds on what one run may ask for, so that a typing mistake cannot fill the
  * disk or the memory. */
@@ -53,6 +61,9 @@
 #define BENCH_RECORD_BYTES_MAX  (1024 * 1024)
 #define BENCH_CLIENTS_MAX       256
 #define BENCH_MESSAGE_BYTES_MAX (1024 * 1024)
+#define BENCH_CUSTOMERS_MAX     (UINT64_C(100) * 100000)
+#define BENCH_EVENTS_MAX        UINT64_C(100000000)
+#define BENCH_QUERIES_MAX       UINT64_C(10000000)
 /* Latency samples kept per measurement (beyond it, later samples are dropped
  * from the percentiles but still counted in the throughput). 64 M samples of
  * 4 bytes is 256 MiB at most. */
@@ -518,36 +529,815 @@ static void print_throughput(const struct throughput_result *r)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The daemon: a real ledgerd on a fresh data directory, driven through the
+ * client library with histories from tests/support/histgen.h. */
+
+extern char **environ;
+
+/* Where ledgerd is: --ledgerd, else $LEDGERD, else beside this program in a
+ * build tree (../daemon/ledgerd), else "ledgerd" on the PATH. */
+static const char *bench_ledgerd_path = NULL;
+static char bench_ledgerd_buffer[4096];
+/* The operator principal engine_init creates ("ledgerd init" default). */
+#define BENCH_OPERATOR_ID "operator"
+/* Per-attempt reply timeout of benchmark clients: a batch of many thousand
+ * commands on a slow disk may take seconds; nothing here should time out. */
+#define BENCH_CLIENT_TIMEOUT_MS 120000
+/* Connections one driver keeps open (nanomsg allows 512 sockets a process). */
+#define BENCH_CONNECTIONS_MAX 24
+/* Principals one driver learns the secrets of. */
+#define BENCH_KEYS_MAX 100000
+/* Time-limited runs draw commands from a generator that can go on this long. */
+#define BENCH_GENERATOR_EVENTS_MAX UINT64_C(5000000)
+/* Business time of time-limited runs: 1..10 s per command, ending before now,
+ * so that no command's business time is in the ledger's future. */
+#define BENCH_STEP_MIN_US INT64_C(1000000)
+#define BENCH_STEP_MAX_US INT64_C(10000000)
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static const char *ledgerd_path(const char *argv0)
+{
+    if (bench_ledgerd_path != NULL) {
+        return bench_ledgerd_path;
+    }
+    const char *env = getenv("LEDGERD");
+    if (env != NULL && env[0] != '\0') {
+        return env;
+    }
+    const char *slash = strrchr(argv0, '/');
+    if (slash != NULL) {
+        int length = (int)(slash - argv0);
+        snprintf(bench_ledgerd_buffer, sizeof bench_ledgerd_buffer, "%.*s/../daemon/ledgerd",
+                 length, argv0);
+        if (access(bench_ledgerd_buffer, X_OK) == 0) {
+            return bench_ledgerd_buffer;
+        }
+    }
+    return "ledgerd";
+}
+
+struct daemon {
+    char root[4096];     /* temporary directory: data/, logs */
+    char data[4200];     /* the data directory */
+    char url[4300];      /* request socket */
+    char key_file[4300]; /* operator key */
+    pid_t pid;
+};
+
+/* Runs ledgerd with arguments, output appended to root/ledgerd.log. */
+static pid_t spawn_ledgerd(const struct daemon *d, const char *ledgerd, char *const argv[])
+{
+    char log_path[4300];
+    snprintf(log_path, sizeof log_path, "%s/ledgerd.log", d->root);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    pid_t pid = 0;
+    int rc = posix_spawnp(&pid, ledgerd, &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+        die("cannot start %s: %s (set --ledgerd or $LEDGERD)", ledgerd, strerror(rc));
+    }
+    return pid;
+}
+
+static void connect_options(const struct daemon *d, const char *principal_id, const uint8_t *secret,
+                            struct ledger_options *options)
+{
+    memset(options, 0, sizeof *options);
+    options->request_url = d->url;
+    options->principal_id = principal_id;
+    if (secret != NULL) {
+        options->secret = secret;
+    } else {
+        options->key_file = d->key_file;
+    }
+    options->timeout_ms = BENCH_CLIENT_TIMEOUT_MS;
+    options->retries = 0;
+}
+
+static enum ledger_err head_query(struct ledger_client *client, uint64_t *head_out)
+{
+    Ledger__V1__HeadQuery head = LEDGER__V1__HEAD_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_HEAD;
+    query.head = &head;
+    Ledger__V1__QueryResult *result = NULL;
+    enum ledger_err err = ledger_query(client, &query, &result);
+    if (err == LEDGER_ERR_OK) {
+        *head_out = ledger_head_sequence(client);
+        ledger_query_result_free(result);
+    }
+    return err;
+}
+
+/* Initializes a data directory and serves it; returns once it answers. */
+static void daemon_start(const char *argv0, uint64_t batch_commands_max, struct daemon *d)
+{
+    memset(d, 0, sizeof *d);
+    make_temp_dir("daemon", d->root, sizeof d->root);
+    snprintf(d->data, sizeof d->data, "%s/data", d->root);
+    snprintf(d->url, sizeof d->url, "ipc://%s/ledger.sock", d->data);
+    snprintf(d->key_file, sizeof d->key_file, "%s/operator.key", d->data);
+    const char *ledgerd = ledgerd_path(argv0);
+
+    char *init_argv[] = {(char *)ledgerd, "init", "--data", d->data, NULL};
+    pid_t init = spawn_ledgerd(d, ledgerd, init_argv);
+    int status = 0;
+    if (waitpid(init, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        die("%s init --data %s failed (see %s/ledgerd.log)", ledgerd, d->data, d->root);
+    }
+    char batch_max[32];
+    snprintf(batch_max, sizeof batch_max, "%" PRIu64,
+             batch_commands_max < 1000 ? 1000 : batch_commands_max);
+    char *serve_argv[] = {(char *)ledgerd, "--data",
+                          d->data,         "--log-level",
+                          "warn",          "--batch-commands-max",
+                          batch_max,       "--request-bytes-max",
+                          "67108864",      NULL};
+    d->pid = spawn_ledgerd(d, ledgerd, serve_argv);
+
+    struct ledger_options options;
+    connect_options(d, BENCH_OPERATOR_ID, NULL, &options);
+    options.timeout_ms = 200;
+    struct ledger_client *client = NULL;
+    if (ledger_connect(&options, &client) != LEDGER_ERR_OK) {
+        die("cannot open a client for %s", d->url);
+    }
+    /* 20 s for the daemon to answer its first query. */
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint64_t head = 0;
+        if (head_query(client, &head) == LEDGER_ERR_OK) {
+            ledger_close(client);
+            return;
+        }
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            die("ledgerd exited at start-up (see %s/ledgerd.log)", d->root);
+        }
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    ledger_close(client);
+    die("ledgerd did not answer within 20 s (see %s/ledgerd.log)", d->root);
+}
+
+/* Size of the data directory's data.mdb: what the history occupies. */
+static uint64_t daemon_data_bytes(const struct daemon *d)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/data.mdb", d->data);
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+/* SIGTERM, then SIGKILL if it has not exited within 30 s; removes the
+ * directory (kept with --keep for a look at the log). */
+static bool bench_keep = false;
+
+static void daemon_stop(struct daemon *d)
+{
+    if (d->pid > 0) {
+        kill(d->pid, SIGTERM);
+        int status = 0;
+        bool exited = false;
+        for (int i = 0; i < 300 && !exited; i++) {
+            if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+                exited = true;
+                break;
+            }
+            struct timespec pause = {0, 100 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+        if (!exited) {
+            fprintf(stderr, "ledger-bench: ledgerd did not stop in 30 s; killing it\n");
+            kill(d->pid, SIGKILL);
+            waitpid(d->pid, &status, 0);
+        }
+        d->pid = 0;
+    }
+    if (bench_keep) {
+        fprintf(stderr, "ledger-bench: kept %s\n", d->root);
+    } else {
+        remove_tree(d->root);
+    }
+}
+
+/* Principal secrets learned from AddPrincipal results. */
+struct keyring {
+    struct key {
+        char id[HISTGEN_ID_SIZE];
+        uint8_t secret[LEDGER_CLIENT_SECRET_BYTES];
+    } * keys;
+    size_t count, capacity;
+};
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+static void keyring_add(struct keyring *ring, const char *id, const char *secret_hex)
+{
+    if (strlen(secret_hex) != 2 * LEDGER_CLIENT_SECRET_BYTES) {
+        die("AddPrincipal %s answered without a 64-digit secret", id);
+    }
+    if (ring->count == ring->capacity) {
+        if (ring->capacity >= BENCH_KEYS_MAX) {
+            die("more than %d principals", BENCH_KEYS_MAX);
+        }
+        size_t capacity = ring->capacity ? ring->capacity * 2 : 64;
+        struct key *grown = realloc(ring->keys, capacity * sizeof *grown);
+        if (grown == NULL) {
+            die("out of memory");
+        }
+        ring->keys = grown;
+        ring->capacity = capacity;
+    }
+    struct key *key = &ring->keys[ring->count++];
+    snprintf(key->id, sizeof key->id, "%s", id);
+    for (size_t i = 0; i < LEDGER_CLIENT_SECRET_BYTES; i++) {
+        int high = hex_value(secret_hex[2 * i]), low = hex_value(secret_hex[2 * i + 1]);
+        if (high < 0 || low < 0) {
+            die("AddPrincipal %s answered a secret that is not hex", id);
+        }
+        key->secret[i] = (uint8_t)(high * 16 + low);
+    }
+}
+
+static const uint8_t *keyring_find(const struct keyring *ring, const char *id)
+{
+    for (size_t i = ring->count; i > 0; i--) {
+        if (strcmp(ring->keys[i - 1].id, id) == 0) {
+            return ring->keys[i - 1].secret;
+        }
+    }
+    return NULL;
+}
+
+/* A driver: one thread's connections (one per principal, the oldest closed
+ * past BENCH_CONNECTIONS_MAX) and the secrets it learned. */
+struct driver {
+    const struct daemon *daemon;
+    struct keyring keys;
+    struct connection {
+        char id[HISTGEN_ID_SIZE];
+        struct ledger_client *client;
+        uint64_t used;
+    } connections[BENCH_CONNECTIONS_MAX];
+    uint64_t uses;
+};
+
+static struct ledger_client *driver_client(struct driver *driver, const char *principal_id)
+{
+    struct connection *oldest = &driver->connections[0];
+    for (size_t i = 0; i < BENCH_CONNECTIONS_MAX; i++) {
+        struct connection *c = &driver->connections[i];
+        if (c->client != NULL && strcmp(c->id, principal_id) == 0) {
+            c->used = ++driver->uses;
+            return c->client;
+        }
+        if (c->client == NULL || c->used < oldest->used) {
+            oldest = c;
+        }
+    }
+    if (oldest->client != NULL) {
+        ledger_close(oldest->client);
+        oldest->client = NULL;
+    }
+    const uint8_t *secret = NULL;
+    if (strcmp(principal_id, BENCH_OPERATOR_ID) != 0) {
+        secret = keyring_find(&driver->keys, principal_id);
+        if (secret == NULL) {
+            die("no secret for principal %s", principal_id);
+        }
+    }
+    struct ledger_options options;
+    connect_options(driver->daemon, principal_id, secret, &options);
+    enum ledger_err err = ledger_connect(&options, &oldest->client);
+    if (err != LEDGER_ERR_OK) {
+        die("ledger_connect as %s: %s", principal_id, ledger_err_name(err));
+    }
+    snprintf(oldest->id, sizeof oldest->id, "%s", principal_id);
+    oldest->used = ++driver->uses;
+    return oldest->client;
+}
+
+static void driver_close(struct driver *driver)
+{
+    for (size_t i = 0; i < BENCH_CONNECTIONS_MAX; i++) {
+        ledger_close(driver->connections[i].client);
+        driver->connections[i].client = NULL;
+    }
+    free(driver->keys.keys);
+    memset(&driver->keys, 0, sizeof driver->keys);
+}
+
+static Ledger__V1__Command *unpack_item(const struct histgen_item *item)
+{
+    Ledger__V1__Command *command =
+        ledger__v1__command__unpack(NULL, item->command_size, item->command);
+    if (command == NULL) {
+        die("a generated command does not decode");
+    }
+    return command;
+}
+
+/* Learns the secrets of the principals a batch added. */
+static void learn_secrets(struct driver *driver, Ledger__V1__Command *const *commands,
+                          const Ledger__V1__Reply *reply)
+{
+    for (size_t i = 0; i < reply->n_results; i++) {
+        if (commands[i]->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL &&
+            reply->results[i]->secret_hex != NULL && reply->results[i]->secret_hex[0] != '\0') {
+            keyring_add(&driver->keys, commands[i]->add_principal->principal_id,
+                        reply->results[i]->secret_hex);
+        }
+    }
+}
+
+/* daemon-commands: each client thread drives its own partner with single
+ * commands (a batch of one each), waiting for each durable reply. */
+struct command_worker {
+    pthread_t thread;
+    const struct daemon *daemon;
+    uint32_t index;
+    uint64_t seed;
+    int64_t deadline_ns;
+    uint64_t accepted, failures;
+    struct samples latencies;
+    char first_failure[512];
+};
+
+static void *command_worker_main(void *argument)
+{
+    struct command_worker *worker = argument;
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "w%" PRIu32 "-", worker->index);
+    struct histgen_options options = {
+        .seed = worker->seed + worker->index,
+        .partners = 1,
+        .customers_per_partner = 4,
+        .target_events = BENCH_GENERATOR_EVENTS_MAX,
+        .start_us = wall_us() - (int64_t)BENCH_GENERATOR_EVENTS_MAX * BENCH_STEP_MAX_US,
+        .step_min_us = BENCH_STEP_MIN_US,
+        .step_max_us = BENCH_STEP_MAX_US,
+        .operator_id = BENCH_OPERATOR_ID,
+        .partner_first = worker->index + 1,
+        .command_prefix = prefix,
+    };
+    struct histgen *gen = NULL;
+    if (histgen_new(&options, &gen) != LEDGER_ERR_OK) {
+        die("histgen_new failed");
+    }
+    struct driver driver = {.daemon = worker->daemon};
+    struct histgen_item item;
+    while (now_ns() < worker->deadline_ns && histgen_next(gen, &item)) {
+        Ledger__V1__Command *command = unpack_item(&item);
+        struct ledger_client *client = driver_client(&driver, item.principal.id);
+        Ledger__V1__Reply *reply = NULL;
+        int64_t t0 = now_ns();
+        enum ledger_err err =
+            ledger_execute(client, (const Ledger__V1__Command *const *)&command, 1, &reply);
+        int64_t t1 = now_ns();
+        if (err == LEDGER_ERR_OK) {
+            samples_add(&worker->latencies, t1 - t0);
+            worker->accepted++;
+            learn_secrets(&driver, &command, reply);
+            histgen_accepted(gen, reply->results[0]->first_sequence);
+            ledger_reply_free(reply);
+        } else {
+            if (worker->failures++ == 0) {
+                snprintf(worker->first_failure, sizeof worker->first_failure, "%s by %s: %s: %s",
+                         codec_command_type_name(item.kind), item.principal.id,
+                         ledger_err_name(err), ledger_error_message(client));
+            }
+            histgen_refused(gen);
+        }
+        ledger__v1__command__free_unpacked(command, NULL);
+    }
+    driver_close(&driver);
+    histgen_free(gen);
+    return NULL;
+}
+
+static struct throughput_result run_daemon_commands(const char *argv0, uint64_t clients,
+                                                    uint64_t seconds, uint64_t seed)
+{
+    struct daemon d;
+    daemon_start(argv0, 0, &d);
+    struct command_worker *workers = calloc(clients, sizeof *workers);
+    if (workers == NULL) {
+        die("out of memory");
+    }
+    int64_t start = now_ns();
+    for (uint64_t i = 0; i < clients; i++) {
+        workers[i].daemon = &d;
+        workers[i].index = (uint32_t)i;
+        workers[i].seed = seed;
+        workers[i].deadline_ns = start + (int64_t)seconds * 1000000000;
+        if (pthread_create(&workers[i].thread, NULL, command_worker_main, &workers[i]) != 0) {
+            die("pthread_create failed");
+        }
+    }
+    struct samples all = {0};
+    struct throughput_result result = {.name = "daemon-commands", .clients = clients, .batch = 1};
+    for (uint64_t i = 0; i < clients; i++) {
+        pthread_join(workers[i].thread, NULL);
+        result.requests += workers[i].accepted;
+        result.failures += workers[i].failures;
+        if (workers[i].failures > 0) {
+            fprintf(stderr, "ledger-bench: client %" PRIu64 ": %" PRIu64 " refused; first: %s\n", i,
+                    workers[i].failures, workers[i].first_failure);
+        }
+        samples_merge(&all, &workers[i].latencies);
+        samples_free(&workers[i].latencies);
+    }
+    int64_t end = now_ns();
+    free(workers);
+    daemon_stop(&d);
+    result.seconds = (double)(end - start) / 1e9;
+    result.requests_per_s = (double)result.requests / result.seconds;
+    result.events_per_s = result.requests_per_s;
+    result.latency = samples_percentiles(&all);
+    samples_free(&all);
+    return result;
+}
+
+/* A loader: one client sending atomic batches of up to `batch` commands
+ * from an admin-only generator (one principal per run of commands). As the
+ * only writer it knows the sequence each command will get (commands of a
+ * batch are appended in order, one event each) and checks it in the reply. */
+struct loader {
+    const struct daemon *daemon;
+    struct driver driver;
+    struct histgen *gen;
+    uint64_t batch;
+    uint64_t next_sequence;
+    Ledger__V1__Command **commands;
+    size_t count;
+    char principal[HISTGEN_ID_SIZE];
+    uint64_t events, batches;
+    struct samples latencies;
+    uint64_t command_bytes;
+};
+
+static void loader_flush(struct loader *l)
+{
+    if (l->count == 0) {
+        return;
+    }
+    struct ledger_client *client = driver_client(&l->driver, l->principal);
+    Ledger__V1__Reply *reply = NULL;
+    int64_t t0 = now_ns();
+    enum ledger_err err =
+        ledger_execute(client, (const Ledger__V1__Command *const *)l->commands, l->count, &reply);
+    int64_t t1 = now_ns();
+    if (err != LEDGER_ERR_OK) {
+        uint32_t index = ledger_error_index(client);
+        die("a batch of %zu by %s was refused: %s at command %" PRIu32 " (%s): %s", l->count,
+            l->principal, ledger_err_name(err), index,
+            index < l->count ? codec_command_type_name(l->commands[index]->body_case) : "?",
+            ledger_error_message(client));
+    }
+    uint64_t expected = l->next_sequence - l->count;
+    for (size_t i = 0; i < reply->n_results; i++) {
+        if (reply->results[i]->first_sequence != expected + i) {
+            die("command %zu of a batch got sequence %" PRIu64 ", not %" PRIu64
+                " (is another writer using this daemon?)",
+                i, reply->results[i]->first_sequence, expected + i);
+        }
+    }
+    learn_secrets(&l->driver, l->commands, reply);
+    ledger_reply_free(reply);
+    samples_add(&l->latencies, t1 - t0);
+    l->events += l->count;
+    l->batches++;
+    for (size_t i = 0; i < l->count; i++) {
+        ledger__v1__command__free_unpacked(l->commands[i], NULL);
+    }
+    l->count = 0;
+}
+
+/* Loads until the generator ends or the deadline passes (0: none). */
+static void loader_run(struct loader *l, int64_t deadline_ns)
+{
+    struct histgen_item item;
+    while ((deadline_ns == 0 || now_ns() < deadline_ns) && histgen_next(l->gen, &item)) {
+        if (l->count > 0 &&
+            (l->count == l->batch || strcmp(l->principal, item.principal.id) != 0)) {
+            loader_flush(l);
+        }
+        snprintf(l->principal, sizeof l->principal, "%s", item.principal.id);
+        l->commands[l->count++] = unpack_item(&item);
+        l->command_bytes += item.command_size;
+        histgen_accepted(l->gen, l->next_sequence++);
+    }
+    loader_flush(l);
+}
+
+static void loader_init(struct loader *l, const struct daemon *d,
+                        const struct histgen_options *options, uint64_t batch)
+{
+    memset(l, 0, sizeof *l);
+    l->daemon = d;
+    l->driver.daemon = d;
+    l->batch = batch;
+    l->commands = calloc(batch, sizeof *l->commands);
+    if (l->commands == NULL || histgen_new(options, &l->gen) != LEDGER_ERR_OK) {
+        die("cannot set up the loader");
+    }
+    uint64_t head = 0;
+    enum ledger_err err = head_query(driver_client(&l->driver, BENCH_OPERATOR_ID), &head);
+    if (err != LEDGER_ERR_OK) {
+        die("head query: %s", ledger_err_name(err));
+    }
+    l->next_sequence = head + 1;
+}
+
+static void loader_free(struct loader *l)
+{
+    driver_close(&l->driver);
+    histgen_free(l->gen);
+    free(l->commands);
+    samples_free(&l->latencies);
+}
+
+/* The mean size of stored event records: the first `wanted` events partner
+ * 1's auditor may read (its partner's events, registration included), paged
+ * from the start of the log; at most 100 pages. 0 when they cannot be read. */
+static double mean_record_bytes(struct loader *l, uint64_t wanted)
+{
+    if (keyring_find(&l->driver.keys, "auditor-1") == NULL) {
+        return 0;
+    }
+    struct ledger_client *client = driver_client(&l->driver, "auditor-1");
+    uint64_t after = 0, seen = 0, head = l->next_sequence - 1;
+    double total = 0;
+    for (int page = 0; page < 100 && seen < wanted && after < head; page++) {
+        Ledger__V1__EventsQuery events = LEDGER__V1__EVENTS_QUERY__INIT;
+        events.after_sequence = after;
+        events.limit = 1000;
+        Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+        query.kind_case = LEDGER__V1__QUERY__KIND_EVENTS;
+        query.events = &events;
+        Ledger__V1__QueryResult *result = NULL;
+        enum ledger_err err = ledger_query(client, &query, &result);
+        if (err != LEDGER_ERR_OK) {
+            fprintf(stderr, "ledger-bench: events query: %s: %s\n", ledger_err_name(err),
+                    ledger_error_message(client));
+            return 0;
+        }
+        for (size_t i = 0; i < result->n_events; i++) {
+            total += (double)result->events[i]->record.len;
+        }
+        seen += result->n_events;
+        bool stuck = result->last_sequence <= after;
+        after = result->last_sequence;
+        ledger_query_result_free(result);
+        if (stuck) {
+            break;
+        }
+    }
+    return seen > 0 ? total / (double)seen : 0;
+}
+
+struct batch_result {
+    struct throughput_result throughput;
+    double record_bytes_mean;
+    double command_bytes_mean;
+};
+
+static struct batch_result run_daemon_batches(const char *argv0, uint64_t batch, uint64_t seconds,
+                                              uint64_t seed)
+{
+    struct daemon d;
+    daemon_start(argv0, batch, &d);
+    struct histgen_options options = {
+        .seed = seed,
+        .partners = 8,
+        .customers_per_partner = 100,
+        .target_events = BENCH_GENERATOR_EVENTS_MAX,
+        .start_us = wall_us() - (int64_t)BENCH_GENERATOR_EVENTS_MAX * BENCH_STEP_MAX_US,
+        .step_min_us = BENCH_STEP_MIN_US,
+        .step_max_us = BENCH_STEP_MAX_US,
+        .operator_id = BENCH_OPERATOR_ID,
+        .admin_only = true,
+        .partner_run = (uint32_t)batch,
+    };
+    struct loader l;
+    loader_init(&l, &d, &options, batch);
+    int64_t start = now_ns();
+    loader_run(&l, start + (int64_t)seconds * 1000000000);
+    int64_t end = now_ns();
+    struct batch_result result = {0};
+    struct throughput_result *t = &result.throughput;
+    t->name = "daemon-batches";
+    t->clients = 1;
+    t->batch = batch;
+    t->seconds = (double)(end - start) / 1e9;
+    t->requests = l.batches;
+    t->requests_per_s = (double)l.batches / t->seconds;
+    t->events_per_s = (double)l.events / t->seconds;
+    t->latency = samples_percentiles(&l.latencies);
+    result.command_bytes_mean = l.events ? (double)l.command_bytes / (double)l.events : 0;
+    result.record_bytes_mean = mean_record_bytes(&l, 5000);
+    loader_free(&l);
+    daemon_stop(&d);
+    return result;
+}
+
+static void print_batches(const struct batch_result *r)
+{
+    const struct throughput_result *t = &r->throughput;
+    printf("{\"bench\":\"daemon-batches\",\"clients\":%" PRIu64 ",\"batch\":%" PRIu64
+           ",\"seconds\":%.2f,\"batches\":%" PRIu64
+           ",\"batches_per_s\":%.1f,\"events_per_s\":%.1f,\"record_bytes_mean\":%.1f,"
+           "\"command_bytes_mean\":%.1f,",
+           t->clients, t->batch, t->seconds, t->requests, t->requests_per_s, t->events_per_s,
+           r->record_bytes_mean, r->command_bytes_mean);
+    print_percentiles_json(stdout, "batch_latency_us", &t->latency);
+    printf("}\n");
+    printf("daemon-batches: batches of %" PRIu64 ": %.0f events/s (%.1f batches/s), batch "
+           "latency p50 %.0f us, p99 %.0f us; stored records %.0f B on average\n",
+           t->batch, t->events_per_s, t->requests_per_s, t->latency.p50_us, t->latency.p99_us,
+           r->record_bytes_mean);
+    fflush(stdout);
+}
+
+/* daemon-query: load a history, then time reservations queries. */
+struct query_result {
+    uint64_t customers, events;
+    double load_seconds, load_events_per_s;
+    uint64_t data_bytes;
+    uint64_t queries, failures;
+    double rows_mean;
+    struct percentiles latency;
+};
+
+static struct query_result run_daemon_query(const char *argv0, uint64_t customers, uint64_t events,
+                                            uint64_t queries, uint64_t seed)
+{
+    /* Partners of up to 100 customers each, as resellers of that size have. */
+    uint32_t per_partner = customers < 100 ? (uint32_t)customers : 100;
+    uint32_t partners = (uint32_t)((customers + per_partner - 1) / per_partner);
+    struct daemon d;
+    daemon_start(argv0, 1000, &d);
+    struct histgen_options options = {
+        .seed = seed,
+        .partners = partners,
+        .customers_per_partner = per_partner,
+        .target_events = events,
+        .start_us = wall_us() - (int64_t)events * BENCH_STEP_MAX_US,
+        .step_min_us = BENCH_STEP_MIN_US,
+        .step_max_us = BENCH_STEP_MAX_US,
+        .operator_id = BENCH_OPERATOR_ID,
+        .admin_only = true,
+        .partner_run = 1000,
+    };
+    struct loader l;
+    loader_init(&l, &d, &options, 1000);
+    int64_t start = now_ns();
+    loader_run(&l, 0);
+    int64_t loaded = now_ns();
+
+    struct query_result result = {.customers = (uint64_t)partners * per_partner,
+                                  .events = l.events};
+    result.load_seconds = (double)(loaded - start) / 1e9;
+    result.load_events_per_s = (double)l.events / result.load_seconds;
+    result.data_bytes = daemon_data_bytes(&d);
+
+    /* Each query as the help desk agent of the customer's partner: support
+     * staff asking "show me customer X's reservations". */
+    uint64_t x = seed * UINT64_C(0x9e3779b97f4a7c15) + 1;
+    struct samples latencies = {0};
+    double rows = 0;
+    const uint64_t warmup = queries / 50;
+    for (uint64_t q = 0; q < queries + warmup; q++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint32_t partner = (uint32_t)(x % partners) + 1;
+        uint32_t customer = (uint32_t)((x >> 32) % per_partner) + 1;
+        char helpdesk[HISTGEN_ID_SIZE], customer_id[HISTGEN_ID_SIZE];
+        snprintf(helpdesk, sizeof helpdesk, "helpdesk-%" PRIu32, partner);
+        histgen_customer_id(partner, customer, customer_id);
+        struct ledger_client *client = driver_client(&l.driver, helpdesk);
+        Ledger__V1__ReservationsQuery reservations = LEDGER__V1__RESERVATIONS_QUERY__INIT;
+        reservations.customer_id = customer_id;
+        Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+        query.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
+        query.reservations = &reservations;
+        Ledger__V1__QueryResult *answer = NULL;
+        int64_t t0 = now_ns();
+        enum ledger_err err = ledger_query(client, &query, &answer);
+        int64_t t1 = now_ns();
+        if (err != LEDGER_ERR_OK) {
+            if (result.failures++ == 0) {
+                fprintf(stderr, "ledger-bench: reservations of %s: %s: %s\n", customer_id,
+                        ledger_err_name(err), ledger_error_message(client));
+            }
+            continue;
+        }
+        if (q >= warmup) {
+            samples_add(&latencies, t1 - t0);
+            rows += (double)answer->n_reservations;
+            result.queries++;
+        }
+        ledger_query_result_free(answer);
+    }
+    result.rows_mean = result.queries ? rows / (double)result.queries : 0;
+    result.latency = samples_percentiles(&latencies);
+    samples_free(&latencies);
+    loader_free(&l);
+    daemon_stop(&d);
+    return result;
+}
+
+static void print_query(const struct query_result *r)
+{
+    printf("{\"bench\":\"daemon-query\",\"customers\":%" PRIu64 ",\"events\":%" PRIu64
+           ",\"load_seconds\":%.1f,\"load_events_per_s\":%.1f,\"data_bytes\":%" PRIu64
+           ",\"queries\":%" PRIu64 ",\"failures\":%" PRIu64 ",\"rows_mean\":%.1f,",
+           r->customers, r->events, r->load_seconds, r->load_events_per_s, r->data_bytes,
+           r->queries, r->failures, r->rows_mean);
+    print_percentiles_json(stdout, "latency_us", &r->latency);
+    printf("}\n");
+    printf("daemon-query: %" PRIu64 " customers, %" PRIu64
+           " events (loaded in %.1f s, %.0f events/s, %.0f MB): reservations query p50 %.0f "
+           "us, p99 %.0f us, p99.9 %.0f us (%.1f rows on average)\n",
+           r->customers, r->events, r->load_seconds, r->load_events_per_s,
+           (double)r->data_bytes / 1e6, r->latency.p50_us, r->latency.p99_us, r->latency.p999_us,
+           r->rows_mean);
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------------------ */
 /* The command line. */
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: ledger-bench [--dir DIR] COMMAND [OPTIONS]\n"
+    fprintf(out, "usage: ledger-bench COMMAND [OPTIONS]\n"
                  "\n"
-                 "  lmdb-append --batch N --record-bytes B --seconds S\n"
-                 "      raw durable LMDB appends (N records of B bytes per commit)\n"
-                 "  echo --clients C --seconds S [--bytes B]\n"
-                 "      nanomsg REQ/REP echo over ipc:// (C client threads)\n"
+                 "baselines:\n"
+                 "  lmdb-append [--batch N] [--record-bytes B] [--seconds S]\n"
+                 "      raw durable LMDB appends: N records of B bytes per synchronous commit\n"
+                 "  echo [--clients C] [--seconds S] [--bytes B]\n"
+                 "      a nanomsg REP echo server thread and C REQ client threads over ipc://\n"
+                 "the daemon (a fresh ledgerd on a temporary data directory):\n"
+                 "  daemon-commands [--clients C] [--seconds S]\n"
+                 "      C client threads, each sending single durable commands for its partner\n"
+                 "  daemon-batches [--batch N] [--seconds S]\n"
+                 "      one client sending atomic batches of N commands\n"
+                 "  daemon-query [--customers N] [--events E] [--queries Q]\n"
+                 "      load E events of N customers in batches of 1000, then time Q\n"
+                 "      reservations queries for random customers\n"
+                 "  all [--seconds S] [--clients C] [--batch N] [--customers N] [--events E]\n"
+                 "      every measurement above and the ratios of docs/performance.md\n"
                  "\n"
-                 "--dir DIR: where temporary data directories go (default $TMPDIR or /tmp);\n"
-                 "use the disk the daemon's data directory would be on.\n"
+                 "common options:\n"
+                 "  --dir DIR       where temporary directories go (default $TMPDIR or /tmp);\n"
+                 "                  use the disk a real data directory would be on\n"
+                 "  --ledgerd PATH  the daemon (default $LEDGERD, else ../daemon/ledgerd beside\n"
+                 "                  this program, else ledgerd on the PATH)\n"
+                 "  --seed N        the histories' seed (default 1)\n"
+                 "  --keep          keep the daemon's temporary directory (and its log)\n"
+                 "\n"
+                 "Defaults: --batch 1000 --record-bytes 200 --seconds 10 --clients 16\n"
+                 "--bytes 200 --customers 10000 --events 1000000 --queries 10000.\n"
                  "Each measurement prints one line of JSON and one line of text.\n");
 }
 
 struct bench_args {
     uint64_t batch, record_bytes, seconds, clients, message_bytes;
+    uint64_t customers, events, queries, seed;
 };
 
 static void parse_args(int argc, char **argv, struct bench_args *args)
 {
     static const struct option options[] = {
-        {"batch", required_argument, NULL, 'b'},
-        {"record-bytes", required_argument, NULL, 'r'},
-        {"seconds", required_argument, NULL, 's'},
-        {"clients", required_argument, NULL, 'c'},
-        {"bytes", required_argument, NULL, 'm'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"batch", required_argument, NULL, 'b'},   {"record-bytes", required_argument, NULL, 'r'},
+        {"seconds", required_argument, NULL, 's'}, {"clients", required_argument, NULL, 'c'},
+        {"bytes", required_argument, NULL, 'm'},   {"customers", required_argument, NULL, 'u'},
+        {"events", required_argument, NULL, 'e'},  {"queries", required_argument, NULL, 'q'},
+        {"seed", required_argument, NULL, 'S'},    {"dir", required_argument, NULL, 'd'},
+        {"ledgerd", required_argument, NULL, 'L'}, {"keep", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     optind = 1;
     for (;;) {
@@ -571,6 +1361,27 @@ static void parse_args(int argc, char **argv, struct bench_args *args)
         case 'm':
             args->message_bytes = parse_count("bytes", optarg, BENCH_MESSAGE_BYTES_MAX);
             break;
+        case 'u':
+            args->customers = parse_count("customers", optarg, BENCH_CUSTOMERS_MAX);
+            break;
+        case 'e':
+            args->events = parse_count("events", optarg, BENCH_EVENTS_MAX);
+            break;
+        case 'q':
+            args->queries = parse_count("queries", optarg, BENCH_QUERIES_MAX);
+            break;
+        case 'S':
+            args->seed = parse_count("seed", optarg, UINT64_MAX);
+            break;
+        case 'd':
+            bench_parent_dir = optarg;
+            break;
+        case 'L':
+            bench_ledgerd_path = optarg;
+            break;
+        case 'k':
+            bench_keep = true;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -584,21 +1395,82 @@ static void parse_args(int argc, char **argv, struct bench_args *args)
     }
 }
 
+/* The targets (docs/performance.md): informational, never a test. */
+#define TARGET_COMMANDS_VS_ECHO 0.5
+#define TARGET_BATCHES_VS_LMDB  0.5
+#define TARGET_QUERY_P99_US     1000.0
+
+static void run_all(const char *argv0, const struct bench_args *args)
+{
+    struct throughput_result echo = run_echo(args->clients, args->seconds, args->message_bytes);
+    print_throughput(&echo);
+    struct throughput_result commands =
+        run_daemon_commands(argv0, args->clients, args->seconds, args->seed);
+    print_throughput(&commands);
+    struct batch_result batches = run_daemon_batches(argv0, args->batch, args->seconds, args->seed);
+    print_batches(&batches);
+    /* The raw baseline writes records of the size the daemon stores. */
+    uint64_t record_bytes = batches.record_bytes_mean >= 1
+                                ? (uint64_t)(batches.record_bytes_mean + 0.5)
+                                : args->record_bytes;
+    struct lmdb_result lmdb = run_lmdb_append(args->batch, record_bytes, args->seconds);
+    print_lmdb(&lmdb);
+    struct query_result query =
+        run_daemon_query(argv0, args->customers, args->events, args->queries, args->seed);
+    print_query(&query);
+
+    double commands_vs_echo =
+        echo.requests_per_s > 0 ? commands.requests_per_s / echo.requests_per_s : 0;
+    double batches_vs_lmdb =
+        lmdb.records_per_s > 0 ? batches.throughput.events_per_s / lmdb.records_per_s : 0;
+    printf("{\"bench\":\"summary\",\"commands_vs_echo\":%.3f,\"commands_vs_echo_target\":%.1f,"
+           "\"batches_vs_lmdb\":%.3f,\"batches_vs_lmdb_target\":%.1f,\"query_p99_us\":%.1f,"
+           "\"query_p99_target_us\":%.0f,\"met\":{\"commands\":%s,\"batches\":%s,\"query\":%s}}\n",
+           commands_vs_echo, TARGET_COMMANDS_VS_ECHO, batches_vs_lmdb, TARGET_BATCHES_VS_LMDB,
+           query.latency.p99_us, TARGET_QUERY_P99_US,
+           commands_vs_echo >= TARGET_COMMANDS_VS_ECHO ? "true" : "false",
+           batches_vs_lmdb >= TARGET_BATCHES_VS_LMDB ? "true" : "false",
+           query.latency.p99_us < TARGET_QUERY_P99_US ? "true" : "false");
+    printf("summary: durable single commands from %" PRIu64
+           " clients / echo = %.0f / %.0f = %.2f (target >= %.1f)\n",
+           args->clients, commands.requests_per_s, echo.requests_per_s, commands_vs_echo,
+           TARGET_COMMANDS_VS_ECHO);
+    printf("summary: batches of %" PRIu64 " / raw LMDB batches of %" PRIu64 " x %" PRIu64
+           " B = %.0f / %.0f events/s = %.2f (target >= %.1f)\n",
+           args->batch, args->batch, record_bytes, batches.throughput.events_per_s,
+           lmdb.records_per_s, batches_vs_lmdb, TARGET_BATCHES_VS_LMDB);
+    printf("summary: reservations query p99 with %" PRIu64 " customers and %" PRIu64
+           " events = %.0f us (target < %.0f us)\n",
+           query.customers, query.events, query.latency.p99_us, TARGET_QUERY_P99_US);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
-    int first = 1;
-    while (first + 1 < argc && strcmp(argv[first], "--dir") == 0) {
-        bench_parent_dir = argv[first + 1];
-        first += 2;
-    }
-    if (first >= argc) {
+    if (argc < 2) {
         usage(stderr);
         return 2;
     }
-    const char *command = argv[first];
+    /* Clients that find the daemon gone must not kill us with SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    const char *command = argv[1];
     struct bench_args args = {
-        .batch = 1000, .record_bytes = 200, .seconds = 10, .clients = 16, .message_bytes = 200};
-    parse_args(argc - first, argv + first, &args);
+        .batch = 1000,
+        .record_bytes = 200,
+        .seconds = 10,
+        .clients = 16,
+        .message_bytes = 200,
+        .customers = 10000,
+        .events = 1000000,
+        .queries = 10000,
+        .seed = 1,
+    };
+    if (strcmp(command, "help") == 0 || strcmp(command, "--help") == 0 ||
+        strcmp(command, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    parse_args(argc - 1, argv + 1, &args);
 
     if (strcmp(command, "lmdb-append") == 0) {
         struct lmdb_result result = run_lmdb_append(args.batch, args.record_bytes, args.seconds);
@@ -606,8 +1478,20 @@ int main(int argc, char **argv)
     } else if (strcmp(command, "echo") == 0) {
         struct throughput_result result = run_echo(args.clients, args.seconds, args.message_bytes);
         print_throughput(&result);
-    } else if (strcmp(command, "help") == 0 || strcmp(command, "--help") == 0) {
-        usage(stdout);
+    } else if (strcmp(command, "daemon-commands") == 0) {
+        struct throughput_result result =
+            run_daemon_commands(argv[0], args.clients, args.seconds, args.seed);
+        print_throughput(&result);
+    } else if (strcmp(command, "daemon-batches") == 0) {
+        struct batch_result result =
+            run_daemon_batches(argv[0], args.batch, args.seconds, args.seed);
+        print_batches(&result);
+    } else if (strcmp(command, "daemon-query") == 0) {
+        struct query_result result =
+            run_daemon_query(argv[0], args.customers, args.events, args.queries, args.seed);
+        print_query(&result);
+    } else if (strcmp(command, "all") == 0) {
+        run_all(argv[0], &args);
     } else {
         usage(stderr);
         return 2;

@@ -65,8 +65,7 @@ static void run_steps(struct engine *engine, const struct fuzz_step *steps, size
             fuzz_fail("engine fixture step %zu (by %s) refused: %s: %s", i, principal.id,
                       ledger_err_name(err), request.message);
         }
-        if (first_sequence != 0 &&
-            request.results[0].message.last_sequence != first_sequence + i) {
+        if (first_sequence != 0 && request.results[0].message.last_sequence != first_sequence + i) {
             fuzz_fail("engine fixture step %zu has sequence %llu, expected %llu", i,
                       (unsigned long long)request.results[0].message.last_sequence,
                       (unsigned long long)(first_sequence + i));

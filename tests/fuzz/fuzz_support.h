@@ -88,7 +88,7 @@ __attribute__((noreturn, format(printf, 1, 2))) void fuzz_fail(const char *forma
 #define FUZZ_CHECK(condition)                                                                      \
     do {                                                                                           \
         if (!(condition)) {                                                                        \
-            fuzz_fail("%s:%d: check failed: %s", __FILE__, __LINE__, #condition);                \
+            fuzz_fail("%s:%d: check failed: %s", __FILE__, __LINE__, #condition);                  \
         }                                                                                          \
     } while (0)
 

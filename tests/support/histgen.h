@@ -107,13 +107,16 @@ histgen_new(const struct histgen_options *options, struct histgen **out);
 void histgen_free(struct histgen *gen);
 
 /* The next item. Returns true and fills *item, or false at the end (after
- * target_events valid items) or when the previous item was not yet reported
- * (a programming error, asserted). The item's storage is valid until the next
- * call of histgen_next or histgen_free. */
+ * target_events valid items). Calling it before the previous item was
+ * reported is a programming error and aborts. The item's storage is valid
+ * until the next call of histgen_next or histgen_free. */
 __attribute__((warn_unused_result)) bool histgen_next(struct histgen *gen,
                                                       struct histgen_item *item);
 
-/* Reports the last item as accepted with the event at `sequence`. */
+/* Reports the last item as accepted with the event at `sequence` (a caller
+ * that knows it is the only writer may report the sequence the item will get
+ * before sending it, as atomic batches need). Aborts when no item awaits a
+ * report. */
 void histgen_accepted(struct histgen *gen, uint64_t sequence);
 /* Reports the last item as refused; the model stays as it was. */
 void histgen_refused(struct histgen *gen);

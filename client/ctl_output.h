@@ -1,0 +1,101 @@
+/*
+ * ctl_output.h: how ledgerctl prints: JSON documents, aligned tables, CSV.
+ *
+ * Owns: the only include of <jansson.h>; the generic protobuf-c message ->
+ * JSON conversion driven by the descriptors (field names are the proto's
+ * snake_case names; enums are spelled as on the command line, see ctl_args.h;
+ * Money is {"amount": "12.34", "amount_minor": 1234, "currency": "USD"};
+ * every int64 field ending in _us is followed by the same name without _us
+ * holding the ISO 8601 UTC time, or null for 0; bytes are lower-case hex;
+ * CommandResult.secret_hex is never printed); tables and CSV (RFC 4180,
+ * CRLF line ends) made from the same JSON through column specs; error
+ * output. docs/cli.md describes the formats.
+ * Does not own: which columns a view shows (ctl_verbs).
+ */
+#ifndef CTL_OUTPUT_H
+#define CTL_OUTPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "ledger.h"
+
+enum ctl_format {
+    CTL_FORMAT_TABLE = 0,
+    CTL_FORMAT_JSON,
+    CTL_FORMAT_CSV,
+};
+
+/* Table cells of time columns show the date only. */
+#define CTL_COLUMN_DATE 1u
+/* CSV splits money columns into "<path>.amount" and "<path>.currency". */
+#define CTL_COLUMN_MONEY 2u
+
+struct ctl_column {
+    const char *header; /* table header, e.g. "EXPIRES" */
+    const char *path;   /* dotted path into the row's JSON, e.g. "scope.kind" */
+    unsigned flags;
+};
+
+/* A top-level value printed beside the rows (JSON key, table footer line). */
+struct ctl_extra {
+    const char *name;
+    const char *text; /* NULL: use number */
+    uint64_t number;
+};
+
+/* Prints a view: JSON {"<key>": [rows], extras...}; a table with a header
+ * line; or CSV with a header record. rows: borrowed. IO_ERROR when writing
+ * fails, NO_MEMORY. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_output_rows(FILE *out, enum ctl_format format, const char *key,
+                const ProtobufCMessage *const *rows, size_t count,
+                const struct ctl_column *columns, size_t column_count,
+                const struct ctl_extra *extras, size_t extra_count);
+
+/* Prints one message (a head, a proof, an explanation): JSON {"<key>": {...}};
+ * as a table or CSV, one "field value" line per leaf. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_output_message(FILE *out, enum ctl_format format, const char *key,
+                   const ProtobufCMessage *message);
+
+/* Events, printed as they arrive: JSON one object per line (the Event's
+ * fields after "type"; with proofs also "record" and "proof"), a table with
+ * fixed columns, or CSV. */
+struct ctl_event_stream {
+    FILE *out;
+    enum ctl_format format;
+    bool header_done;
+};
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_output_event(struct ctl_event_stream *stream, const Ledger__V1__EventEntry *entry);
+
+/* Prints what a write did: for each command its id and CommandResult (never
+ * the secret), then the head sequence and extras. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_output_write_result(FILE *out, enum ctl_format format, const char *const *command_ids,
+                        const Ledger__V1__Reply *reply, const struct ctl_extra *extras,
+                        size_t extra_count);
+
+/* Prints one named bytes value as hex: JSON {"<name>": "hex"}; a table or CSV
+ * prints the hex alone on its line. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_output_value(FILE *out, enum ctl_format format, const char *name,
+                 const ProtobufCBinaryData *bytes);
+
+/* Reports a failure: "error: CODE_NAME: message" on err, and with JSON also
+ * {"error": {"code": "CODE_NAME", "message": "..."}} on out. */
+void ctl_output_error(FILE *out, FILE *err, enum ctl_format format, enum ledger_err code,
+                      const char *message);
+
+/* The compact JSON text of a message (fields in proto order), for tests and
+ * logs: malloc'd, caller frees with free(); NULL when out of memory. */
+char *ctl_json_text(const ProtobufCMessage *message);
+
+/* Writes one CSV field, quoted when it holds a comma, quote, CR or LF. */
+void ctl_csv_field(FILE *out, const char *text);
+
+#endif

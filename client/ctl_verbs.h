@@ -1,0 +1,76 @@
+/*
+ * ctl_verbs.h: the verbs of ledgerctl and the dispatcher that runs them.
+ *
+ * Owns: the verb table (names, options, help texts, examples), turning
+ * options into commands and queries, global option defaults (flags, then
+ * LEDGER_* environment variables, then the default daemon in
+ * ./ledger-data), the exit status of each error code, and help output.
+ * Does not own: the wire (libledger), parsing numbers, amounts and times
+ * (ctl_amount, ctl_time), printing (ctl_output), the demo world (ctl_demo).
+ */
+#ifndef CTL_VERBS_H
+#define CTL_VERBS_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "ctl_amount.h"
+#include "ctl_args.h"
+#include "ctl_output.h"
+#include "error.h"
+#include "ledger.h"
+
+/* Exit statuses (docs/cli.md). */
+#define CTL_EXIT_OK          0
+#define CTL_EXIT_REFUSED     1 /* the ledger refused, or a local failure */
+#define CTL_EXIT_USAGE       2
+#define CTL_EXIT_UNREACHABLE 3 /* cannot reach the daemon or authentication failed */
+
+/* What a verb runs with. */
+struct ctl_context {
+    FILE *out;
+    FILE *err;
+    enum ctl_format format;
+    struct ledger_options options; /* strings borrowed from argv, env or the buffers below */
+    const char *partner_id;        /* global --partner, or NULL */
+    struct ledger_client *client;  /* connected on first use (ctl_client) */
+    bool connect_failed;           /* the failure was connecting (exit status 3) */
+    char message[2 * CTL_MESSAGE_SIZE]; /* why the verb failed, for the error line */
+    volatile sig_atomic_t *stop;        /* set by SIGINT/SIGTERM while following */
+    char socket_buffer[4096];
+    char events_buffer[4096];
+    char key_buffer[4096];
+};
+
+/* The exit status for an error code. */
+int ctl_exit_status(enum ledger_err err);
+
+/* Runs the whole command line (argv[0] is the program name) and returns the
+ * exit status. out/err: where results and error lines go. */
+int ctl_main(int argc, char **argv, FILE *out, FILE *err);
+
+/* For verbs and the demo: the connected client (connecting on first use). */
+__attribute__((warn_unused_result)) enum ledger_err ctl_client(struct ctl_context *context,
+                                                               struct ledger_client **out);
+
+/* Sends commands as one batch and prints the result. command_ids[i] is the
+ * id each command carries. The reply is freed here unless reply_out is
+ * given (then the caller frees it with ledger_reply_free). On failure the
+ * context's message says why (with the failed index for batches). */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_execute(struct ctl_context *context, Ledger__V1__Command *const *commands,
+            const char *const *command_ids, size_t count, bool print,
+            const struct ctl_extra *extras, size_t extra_count, Ledger__V1__Reply **reply_out);
+
+/* Writes a principal's secret (hex) to a new file of mode 0600. IO_ERROR with
+ * the context's message set when the file exists or cannot be written. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_write_key_file(struct ctl_context *context, const char *path, const char *secret_hex);
+
+/* ctl_demo.c: the demo verb. */
+extern const struct ctl_option ctl_demo_options[];
+__attribute__((warn_unused_result)) enum ledger_err ctl_demo_run(struct ctl_context *context,
+                                                                 const struct ctl_args *args);
+
+#endif

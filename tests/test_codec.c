@@ -1,0 +1,519 @@
+/*
+ * test_codec.c: the codec packs and unpacks every message without loss, turns
+ * bytes that are not a message into BAD_REQUEST (from outside) or CORRUPT
+ * (from the store), and its validators accept exactly the ids, SKUs, names,
+ * money and enum values the schema allows. Method: round trips through
+ * codec_pack / codec_*_unpack, hand-made garbage and truncations, and the edge
+ * of every validator (empty, longest, one past the longest, each forbidden
+ * character class); body names are checked against the generated descriptors.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "codec.h"
+#include "ledger_limits.h"
+
+static void test_codec_event_round_trip(void **state)
+{
+    (void)state;
+    Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__Actor actor = LEDGER__V1__ACTOR__INIT;
+    Ledger__V1__ReservationPurchased body = LEDGER__V1__RESERVATION_PURCHASED__INIT;
+    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    Ledger__V1__AllowedBy allowed = LEDGER__V1__ALLOWED_BY__INIT;
+    uint8_t hash[32];
+    for (int i = 0; i < 32; i++)
+        hash[i] = (uint8_t)(i * 7);
+    actor.principal_id = "u-1";
+    actor.role = LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
+    actor.user = "alice";
+    price.amount_minor = 123456;
+    price.currency = "EUR";
+    retail.amount_minor = 150000;
+    retail.currency = "EUR";
+    scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP;
+    scope.target = "sub-1/rg-1";
+    allowed.permission_sequence = 5;
+    allowed.role_sequence = 7;
+    body.order_id = "ord-9";
+    body.reservation_id = "res-9";
+    body.billing_subscription_id = "sub-1";
+    body.sku = "Standard_D2s_v5";
+    body.region = "westeurope";
+    body.quantity = 3;
+    body.term = LEDGER__V1__TERM__TERM_P3Y;
+    body.billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    body.scope = &scope;
+    body.price = &price;
+    body.retail_price = &retail;
+    body.auto_renew = true;
+    body.purchaser = LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER;
+    body.starts_us = INT64_C(1735689600000000);
+    body.expires_us = INT64_C(1830297600000000);
+    body.allowed_by = &allowed;
+    event.sequence = 9;
+    event.partner_id = "p-1";
+    event.customer_id = "c-1";
+    event.actor = &actor;
+    event.recorded_us = INT64_C(1735689600000001);
+    event.business_us = INT64_C(1735689600000000);
+    event.command_id = "cmd-1";
+    event.correlation_id = "corr-1";
+    event.schema_version = LEDGER_SCHEMA_VERSION;
+    event.stream_version = 4;
+    event.command_hash.len = sizeof hash;
+    event.command_hash.data = hash;
+    event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED;
+    event.reservation_purchased = &body;
+
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&event.base, &bytes, &size));
+    assert_non_null(bytes);
+    assert_true(size > 0);
+    Ledger__V1__Event *back = NULL;
+    assert_int_equal(LEDGER_ERR_OK, codec_event_unpack(bytes, size, &back));
+    assert_int_equal(9, back->sequence);
+    assert_string_equal("p-1", back->partner_id);
+    assert_string_equal("c-1", back->customer_id);
+    assert_string_equal("u-1", back->actor->principal_id);
+    assert_int_equal(LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, back->actor->role);
+    assert_string_equal("alice", back->actor->user);
+    assert_int_equal(4, back->stream_version);
+    assert_int_equal(32, back->command_hash.len);
+    assert_memory_equal(hash, back->command_hash.data, 32);
+    assert_int_equal(LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED, back->body_case);
+    const Ledger__V1__ReservationPurchased *r = back->reservation_purchased;
+    assert_string_equal("res-9", r->reservation_id);
+    assert_string_equal("Standard_D2s_v5", r->sku);
+    assert_int_equal(3, r->quantity);
+    assert_int_equal(123456, r->price->amount_minor);
+    assert_string_equal("EUR", r->retail_price->currency);
+    assert_string_equal("sub-1/rg-1", r->scope->target);
+    assert_int_equal(5, r->allowed_by->permission_sequence);
+    assert_int_equal(7, r->allowed_by->role_sequence);
+    assert_true(r->expires_us == INT64_C(1830297600000000));
+
+    /* Packing the decoded event again gives the same bytes (one build). */
+    uint8_t *again = NULL;
+    size_t again_size = 0;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&back->base, &again, &again_size));
+    assert_int_equal(size, again_size);
+    assert_memory_equal(bytes, again, size);
+    free(again);
+    codec_event_free(back);
+    free(bytes);
+}
+
+static void test_codec_command_round_trip(void **state)
+{
+    (void)state;
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    Ledger__V1__ExchangeReservation body = LEDGER__V1__EXCHANGE_RESERVATION__INIT;
+    char *ids[] = {"res-1", "res-2"};
+    Ledger__V1__Money refund = LEDGER__V1__MONEY__INIT;
+    refund.amount_minor = 10;
+    refund.currency = "USD";
+    body.n_reservation_ids = 2;
+    body.reservation_ids = ids;
+    body.refund = &refund;
+    command.command_id = "cmd-7";
+    command.partner_id = "p-1";
+    command.customer_id = "c-1";
+    command.check_version = true;
+    command.expected_version = 12;
+    command.business_us = 42;
+    command.body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
+    command.exchange_reservation = &body;
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&command.base, &bytes, &size));
+    Ledger__V1__Command *back = NULL;
+    assert_int_equal(LEDGER_ERR_OK, codec_command_unpack(bytes, size, &back));
+    assert_string_equal("cmd-7", back->command_id);
+    assert_true(back->check_version);
+    assert_int_equal(12, back->expected_version);
+    assert_int_equal(42, back->business_us);
+    assert_int_equal(LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION, back->body_case);
+    assert_int_equal(2, back->exchange_reservation->n_reservation_ids);
+    assert_string_equal("res-2", back->exchange_reservation->reservation_ids[1]);
+    assert_null(back->exchange_reservation->replacement);
+    codec_command_free(back);
+    free(bytes);
+}
+
+static void test_codec_empty_message_packs_and_unpacks(void **state)
+{
+    (void)state;
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    uint8_t *bytes = NULL;
+    size_t size = 99;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&command.base, &bytes, &size));
+    assert_non_null(bytes); /* never NULL on success, even for zero bytes */
+    assert_int_equal(0, size);
+    free(bytes);
+    Ledger__V1__Command *back = NULL;
+    assert_int_equal(LEDGER_ERR_OK, codec_command_unpack(NULL, 0, &back));
+    assert_int_equal(LEDGER__V1__COMMAND__BODY__NOT_SET, back->body_case);
+    assert_string_equal("", back->command_id);
+    codec_command_free(back);
+    codec_command_free(NULL);
+    codec_event_free(NULL);
+    codec_message_free(NULL);
+}
+
+static void test_codec_garbage_is_refused(void **state)
+{
+    (void)state;
+    static const uint8_t garbage[][8] = {
+        {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, /* varint that never ends */
+        {0x0A, 0x10, 'a', 'b'},                           /* string longer than the bytes */
+        {0x0F, 0x00},                                     /* wire type 7 does not exist */
+        {0x38, 0x80},                                     /* truncated varint */
+        {0xA2, 0x01, 0x05, 0x0A, 0x09, 'x'},              /* body with a truncated field */
+    };
+    static const size_t sizes[] = {8, 4, 2, 2, 6};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        Ledger__V1__Command *command = (Ledger__V1__Command *)0x1;
+        assert_int_equal(LEDGER_ERR_BAD_REQUEST,
+                         codec_command_unpack(garbage[i], sizes[i], &command));
+        assert_ptr_equal((Ledger__V1__Command *)0x1, command); /* untouched */
+        Ledger__V1__Event *event = (Ledger__V1__Event *)0x1;
+        assert_int_equal(LEDGER_ERR_CORRUPT, codec_event_unpack(garbage[i], sizes[i], &event));
+        assert_ptr_equal((Ledger__V1__Event *)0x1, event);
+    }
+    /* NULL bytes with a size are refused, not read. */
+    Ledger__V1__Command *command = NULL;
+    assert_int_equal(LEDGER_ERR_BAD_REQUEST, codec_command_unpack(NULL, 4, &command));
+    Ledger__V1__Event *event = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, codec_event_unpack(NULL, 4, &event));
+}
+
+static void test_codec_truncated_record_is_corrupt(void **state)
+{
+    (void)state;
+    Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__CustomerOnboarded body = LEDGER__V1__CUSTOMER_ONBOARDED__INIT;
+    body.name = "Contoso Ltd";
+    event.sequence = 1;
+    event.partner_id = "p-1";
+    event.body_case = LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED;
+    event.customer_onboarded = &body;
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&event.base, &bytes, &size));
+    Ledger__V1__Event *back = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, codec_event_unpack(bytes, size - 1, &back));
+    assert_null(back);
+    free(bytes);
+}
+
+static void test_codec_size_limits(void **state)
+{
+    (void)state;
+    static const uint8_t small[4] = {0};
+    Ledger__V1__Command *command = NULL;
+    /* The size is checked before a byte is read. */
+    assert_int_equal(LEDGER_ERR_TOO_LARGE,
+                     codec_command_unpack(small, (size_t)LEDGER_REQUEST_BYTES_MAX + 1, &command));
+    assert_null(command);
+    Ledger__V1__Event *event = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT,
+                     codec_event_unpack(small, (size_t)LEDGER_REQUEST_BYTES_MAX + 1, &event));
+    ProtobufCMessage *message = NULL;
+    assert_int_equal(LEDGER_ERR_TOO_LARGE,
+                     codec_message_unpack(&ledger__v1__request__descriptor, small, 4, 3,
+                                          LEDGER_ERR_BAD_REQUEST, &message));
+    assert_int_equal(LEDGER_ERR_OK, codec_message_unpack(&ledger__v1__request__descriptor, NULL, 0,
+                                                         3, LEDGER_ERR_BAD_REQUEST, &message));
+    codec_message_free(message);
+}
+
+/* Unknown enum numbers survive decoding as raw numbers: the validators are
+ * what stands between them and a switch. */
+static void test_codec_unknown_enum_value_decodes_raw(void **state)
+{
+    (void)state;
+    /* PurchaseReservation (Command field 30) with term (field 5) = 99. */
+    static const uint8_t bytes[] = {0xF2, 0x01, 0x02, 0x28, 99};
+    Ledger__V1__Command *command = NULL;
+    assert_int_equal(LEDGER_ERR_OK, codec_command_unpack(bytes, sizeof bytes, &command));
+    assert_int_equal(LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION, command->body_case);
+    int term = (int)command->purchase_reservation->term;
+    assert_int_equal(99, term);
+    assert_false(codec_term_valid(term));
+    assert_false(codec_enum_declared(CODEC_ENUM_TERM, term));
+    codec_command_free(command);
+}
+
+static void test_codec_id_validator(void **state)
+{
+    (void)state;
+    char longest[LEDGER_ID_LENGTH_MAX + 2];
+    memset(longest, 'a', sizeof longest);
+    longest[LEDGER_ID_LENGTH_MAX] = '\0';
+    assert_true(codec_id_valid(longest));
+    longest[LEDGER_ID_LENGTH_MAX] = 'a';
+    longest[LEDGER_ID_LENGTH_MAX + 1] = '\0';
+    assert_false(codec_id_valid(longest));
+    assert_true(codec_id_valid("a"));
+    assert_true(codec_id_valid("AZaz09.:@-"));
+    assert_true(codec_id_valid("user@contoso.com"));
+    assert_false(codec_id_valid(""));
+    assert_false(codec_id_valid(NULL));
+    const char *bad[] = {"a b", "a/b", "a_b", "a\tb", "a\nb", "caf\xc3\xa9", "a\"b",
+                         "a'b", "a;b", "a*b", "a%b",  "\x7f", "a\\b",        "a,b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(codec_id_valid(bad[i]));
+}
+
+static void test_codec_sku_validator(void **state)
+{
+    (void)state;
+    assert_true(codec_sku_valid("Standard_D2s_v5"));
+    assert_true(codec_sku_valid("westeurope"));
+    assert_true(codec_sku_valid("DedicatedHost_DSv3-Type1"));
+    char longest[LEDGER_SKU_LENGTH_MAX + 2];
+    memset(longest, 'S', sizeof longest);
+    longest[LEDGER_SKU_LENGTH_MAX] = '\0';
+    assert_true(codec_sku_valid(longest));
+    longest[LEDGER_SKU_LENGTH_MAX] = 'S';
+    longest[LEDGER_SKU_LENGTH_MAX + 1] = '\0';
+    assert_false(codec_sku_valid(longest));
+    assert_false(codec_sku_valid(""));
+    assert_false(codec_sku_valid(NULL));
+    assert_false(codec_sku_valid("Standard D2"));
+    assert_false(codec_sku_valid("Standard/D2"));
+}
+
+static void test_codec_name_validator(void **state)
+{
+    (void)state;
+    assert_true(codec_name_valid("Contoso Ltd."));
+    assert_true(codec_name_valid("Soci\xc3\xa9t\xc3\xa9 G\xc3\xa9n\xc3\xa9rale"));
+    assert_true(codec_name_valid("\xe6\x97\xa5\xe6\x9c\xac"));    /* CJK */
+    assert_true(codec_name_valid("Rocket \xf0\x9f\x9a\x80 Inc")); /* 4-byte */
+    assert_false(codec_name_valid(""));
+    assert_false(codec_name_valid(NULL));
+    assert_false(codec_name_valid("line\nbreak"));
+    assert_false(codec_name_valid("tab\there"));
+    assert_false(codec_name_valid("esc\x1b[31m"));
+    assert_false(codec_name_valid("del\x7f"));
+    assert_false(codec_name_valid("c1 \xc2\x85 next line"));
+    assert_false(codec_name_valid("overlong \xc0\xaf"));
+    assert_false(codec_name_valid("overlong \xe0\x80\xaf"));
+    assert_false(codec_name_valid("surrogate \xed\xa0\x80"));
+    assert_false(codec_name_valid("truncated \xe2\x82"));
+    assert_false(codec_name_valid("past max \xf4\x90\x80\x80"));
+    assert_false(codec_name_valid("lone continuation \x80"));
+    assert_false(codec_name_valid("\xff"));
+    char name[LEDGER_NAME_LENGTH_MAX + 2];
+    memset(name, 'n', sizeof name);
+    name[LEDGER_NAME_LENGTH_MAX] = '\0';
+    assert_true(codec_name_valid(name));
+    name[LEDGER_NAME_LENGTH_MAX] = 'n';
+    name[LEDGER_NAME_LENGTH_MAX + 1] = '\0';
+    assert_false(codec_name_valid(name));
+    /* The limit is in bytes: a 2-byte character straddling it is refused. */
+    memset(name, 'n', sizeof name);
+    name[LEDGER_NAME_LENGTH_MAX - 1] = '\xc3';
+    name[LEDGER_NAME_LENGTH_MAX] = '\xa9';
+    name[LEDGER_NAME_LENGTH_MAX + 1] = '\0';
+    assert_false(codec_name_valid(name));
+}
+
+static void test_codec_money_validator(void **state)
+{
+    (void)state;
+    Ledger__V1__Money money = LEDGER__V1__MONEY__INIT;
+    money.currency = "USD";
+    money.amount_minor = 0;
+    assert_true(codec_money_valid(&money, false));
+    assert_false(codec_money_valid(&money, true));
+    money.amount_minor = 1;
+    assert_true(codec_money_valid(&money, true));
+    money.amount_minor = LEDGER_AMOUNT_MINOR_MAX;
+    assert_true(codec_money_valid(&money, true));
+    money.amount_minor = LEDGER_AMOUNT_MINOR_MAX + 1;
+    assert_false(codec_money_valid(&money, false));
+    money.amount_minor = -1;
+    assert_false(codec_money_valid(&money, false));
+    money.amount_minor = INT64_MIN;
+    assert_false(codec_money_valid(&money, false));
+    money.amount_minor = 100;
+    const char *bad[] = {"usd", "US", "USDD", "", "U1D", "U D", "US\xc3\x89", "\xc3\x89UR"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        money.currency = (char *)bad[i];
+        assert_false(codec_money_valid(&money, false));
+    }
+    money.currency = "JPY";
+    assert_true(codec_money_valid(&money, true));
+    assert_false(codec_money_valid(NULL, false));
+    money.currency = NULL;
+    assert_false(codec_money_valid(&money, false));
+}
+
+static void test_codec_enum_validators(void **state)
+{
+    (void)state;
+    struct {
+        bool (*valid)(int);
+        int last;
+    } cases[] = {
+        {codec_role_valid, 8},         {codec_permission_kind_valid, 2},
+        {codec_offer_valid, 3},        {codec_subscription_status_valid, 4},
+        {codec_azure_role_valid, 4},   {codec_term_valid, 3},
+        {codec_billing_plan_valid, 2}, {codec_scope_kind_valid, 4},
+        {codec_purchaser_valid, 2},    {codec_reservation_state_valid, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_false(cases[i].valid(0)); /* UNSPECIFIED */
+        assert_false(cases[i].valid(-1));
+        assert_false(cases[i].valid(cases[i].last + 1));
+        assert_false(cases[i].valid(INT32_MAX));
+        for (int v = 1; v <= cases[i].last; v++)
+            assert_true(cases[i].valid(v));
+    }
+    for (int which = 0; which < CODEC_ENUM_COUNT; which++) {
+        assert_true(codec_enum_declared((enum codec_enum)which, 0));
+        assert_false(codec_enum_valid((enum codec_enum)which, 0));
+        assert_false(codec_enum_declared((enum codec_enum)which, 1000));
+    }
+    assert_false(codec_enum_declared((enum codec_enum)CODEC_ENUM_COUNT, 1));
+    assert_string_equal("unknown", codec_enum_name((enum codec_enum)CODEC_ENUM_COUNT, 1));
+}
+
+static void test_codec_enum_names_round_trip(void **state)
+{
+    (void)state;
+    static const int lasts[CODEC_ENUM_COUNT] = {
+        [CODEC_ENUM_ROLE] = 8,         [CODEC_ENUM_PERMISSION_KIND] = 2,
+        [CODEC_ENUM_OFFER] = 3,        [CODEC_ENUM_SUBSCRIPTION_STATUS] = 4,
+        [CODEC_ENUM_AZURE_ROLE] = 4,   [CODEC_ENUM_TERM] = 3,
+        [CODEC_ENUM_BILLING_PLAN] = 2, [CODEC_ENUM_SCOPE_KIND] = 4,
+        [CODEC_ENUM_PURCHASER] = 2,    [CODEC_ENUM_RESERVATION_STATE] = 4,
+    };
+    for (int which = 0; which < CODEC_ENUM_COUNT; which++) {
+        for (int v = 1; v <= lasts[which]; v++) {
+            const char *name = codec_enum_name((enum codec_enum)which, v);
+            assert_string_not_equal("unknown", name);
+            assert_int_equal(v, codec_enum_from_name((enum codec_enum)which, name));
+        }
+        assert_string_equal("unknown", codec_enum_name((enum codec_enum)which, 0));
+        assert_string_equal("unknown", codec_enum_name((enum codec_enum)which, lasts[which] + 1));
+        assert_int_equal(0, codec_enum_from_name((enum codec_enum)which, "no-such-name"));
+        assert_int_equal(0, codec_enum_from_name((enum codec_enum)which, NULL));
+        assert_int_equal(0, codec_enum_from_name((enum codec_enum)which, "unknown"));
+    }
+    assert_string_equal("admin-agent", codec_role_name(LEDGER__V1__ROLE__ROLE_ADMIN_AGENT));
+    assert_int_equal(LEDGER__V1__ROLE__ROLE_OPERATOR, codec_role_from_name("operator"));
+    assert_int_equal(0, codec_role_from_name("root"));
+    assert_string_equal("P5Y", codec_enum_name(CODEC_ENUM_TERM, LEDGER__V1__TERM__TERM_P5Y));
+    assert_string_equal("reservation-purchaser",
+                        codec_enum_name(CODEC_ENUM_AZURE_ROLE,
+                                        LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER));
+}
+
+/* Walks a message's oneof members through the name functions. */
+static void check_oneof_names(const ProtobufCMessageDescriptor *descriptor,
+                              const char *(*name_of)(int), int (*case_of)(const char *),
+                              unsigned expected_members)
+{
+    unsigned members = 0;
+    for (unsigned i = 0; i < descriptor->n_fields; i++) {
+        const ProtobufCFieldDescriptor *field = &descriptor->fields[i];
+        if ((field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0) {
+            /* An envelope field's number is not a body case. */
+            assert_string_equal("", name_of((int)field->id));
+            assert_int_equal(0, case_of(field->name));
+            continue;
+        }
+        members++;
+        assert_string_equal(field->name, name_of((int)field->id));
+        assert_int_equal((int)field->id, case_of(field->name));
+    }
+    assert_int_equal(expected_members, members);
+    assert_string_equal("", name_of(0));
+    assert_string_equal("", name_of(-3));
+    assert_string_equal("", name_of(999));
+    assert_int_equal(0, case_of(""));
+    assert_int_equal(0, case_of(NULL));
+    assert_int_equal(0, case_of("no_such_body"));
+}
+
+static const char *event_name(int c)
+{
+    return codec_event_type_name((Ledger__V1__Event__BodyCase)c);
+}
+static int event_case(const char *name)
+{
+    return (int)codec_event_type_from_name(name);
+}
+static const char *command_name(int c)
+{
+    return codec_command_type_name((Ledger__V1__Command__BodyCase)c);
+}
+static int command_case(const char *name)
+{
+    return (int)codec_command_type_from_name(name);
+}
+static const char *query_name(int c)
+{
+    return codec_query_type_name((Ledger__V1__Query__KindCase)c);
+}
+static int query_case(const char *name)
+{
+    return (int)codec_query_type_from_name(name);
+}
+
+static void test_codec_type_names_round_trip(void **state)
+{
+    (void)state;
+    check_oneof_names(&ledger__v1__event__descriptor, event_name, event_case, 21);
+    check_oneof_names(&ledger__v1__command__descriptor, command_name, command_case, 22);
+    check_oneof_names(&ledger__v1__query__descriptor, query_name, query_case, 14);
+    assert_string_equal("reservation_purchased",
+                        codec_event_type_name(LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED));
+    assert_string_equal("purchase_permission_granted",
+                        codec_event_type_name(LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED));
+    assert_int_equal(LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET,
+                     codec_event_type_from_name("cost_visibility_set"));
+    assert_string_equal("purchase_reservation",
+                        codec_command_type_name(LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION));
+    assert_string_equal("savings_plans",
+                        codec_query_type_name(LEDGER__V1__QUERY__KIND_SAVINGS_PLANS));
+    /* Names are exact: no case folding, no prefixes. */
+    assert_int_equal(LEDGER__V1__EVENT__BODY__NOT_SET,
+                     codec_event_type_from_name("Reservation_Purchased"));
+    assert_int_equal(LEDGER__V1__EVENT__BODY__NOT_SET,
+                     codec_event_type_from_name("reservation_purchased "));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_codec_event_round_trip),
+        cmocka_unit_test(test_codec_command_round_trip),
+        cmocka_unit_test(test_codec_empty_message_packs_and_unpacks),
+        cmocka_unit_test(test_codec_garbage_is_refused),
+        cmocka_unit_test(test_codec_truncated_record_is_corrupt),
+        cmocka_unit_test(test_codec_size_limits),
+        cmocka_unit_test(test_codec_unknown_enum_value_decodes_raw),
+        cmocka_unit_test(test_codec_id_validator),
+        cmocka_unit_test(test_codec_sku_validator),
+        cmocka_unit_test(test_codec_name_validator),
+        cmocka_unit_test(test_codec_money_validator),
+        cmocka_unit_test(test_codec_enum_validators),
+        cmocka_unit_test(test_codec_enum_names_round_trip),
+        cmocka_unit_test(test_codec_type_names_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,331 @@
+/*
+ * test_ctl_output.c: how ledgerctl prints (JSON, tables, CSV, errors) and
+ * spells enums.
+ * Goal: the generic message -> JSON conversion gives the documented field
+ * names and value forms (enums by CLI name, money as amount/amount_minor/
+ * currency, *_us times with their ISO twin, bytes as hex, the chosen oneof
+ * member only) and never prints a secret; CSV quotes by RFC 4180; tables
+ * align; error output has the documented shapes. Method: print into a
+ * memory stream and compare exact text.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ctl_args.h"
+#include "ctl_output.h"
+
+struct capture {
+    char *text;
+    size_t size;
+    FILE *file;
+};
+
+static void capture_open(struct capture *capture)
+{
+    capture->text = NULL;
+    capture->size = 0;
+    capture->file = open_memstream(&capture->text, &capture->size);
+    assert_non_null(capture->file);
+}
+
+static char *capture_close(struct capture *capture)
+{
+    fclose(capture->file);
+    return capture->text;
+}
+
+static void sample_row(Ledger__V1__ReservationRow *row, Ledger__V1__Scope *scope,
+                       Ledger__V1__Actor *actor, Ledger__V1__Money *price)
+{
+    Ledger__V1__ReservationRow row_init = LEDGER__V1__RESERVATION_ROW__INIT;
+    Ledger__V1__Scope scope_init = LEDGER__V1__SCOPE__INIT;
+    Ledger__V1__Actor actor_init = LEDGER__V1__ACTOR__INIT;
+    Ledger__V1__Money money_init = LEDGER__V1__MONEY__INIT;
+    *row = row_init;
+    *scope = scope_init;
+    *actor = actor_init;
+    *price = money_init;
+    scope->kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP;
+    scope->target = (char *)"sub-1/rg-web";
+    actor->principal_id = (char *)"alice";
+    actor->role = LEDGER__V1__ROLE__ROLE_ADMIN_AGENT;
+    price->amount_minor = 123456;
+    price->currency = (char *)"USD";
+    row->reservation_id = (char *)"res-1";
+    row->order_id = (char *)"ord-1";
+    row->customer_id = (char *)"fabrikam";
+    row->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE;
+    row->billing_subscription_id = (char *)"sub-1";
+    row->sku = (char *)"Standard_D2s_v5";
+    row->region = (char *)"westeurope";
+    row->quantity = 2;
+    row->term = LEDGER__V1__TERM__TERM_P3Y;
+    row->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    row->scope = scope;
+    row->auto_renew = 1;
+    row->starts_us = INT64_C(1795465620) * 1000000;
+    row->expires_us = 0;
+    row->purchaser = LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER;
+    row->bought_by = actor;
+    row->price = price;
+    row->retail_price = NULL;
+    row->sequence = 7;
+    row->last_sequence = 9;
+}
+
+static void test_ctl_output_json_of_a_row(void **state)
+{
+    (void)state;
+    Ledger__V1__ReservationRow row;
+    Ledger__V1__Scope scope;
+    Ledger__V1__Actor actor;
+    Ledger__V1__Money price;
+    sample_row(&row, &scope, &actor, &price);
+    char *text = ctl_json_text(&row.base);
+    assert_non_null(text);
+    assert_string_equal(
+        "{\"reservation_id\":\"res-1\",\"order_id\":\"ord-1\",\"customer_id\":\"fabrikam\","
+        "\"state\":\"active\",\"billing_subscription_id\":\"sub-1\",\"sku\":\"Standard_D2s_v5\","
+        "\"region\":\"westeurope\",\"quantity\":2,\"term\":\"P3Y\",\"billing_plan\":\"monthly\","
+        "\"scope\":{\"kind\":\"resource-group\",\"target\":\"sub-1/rg-web\"},\"auto_renew\":true,"
+        "\"starts_us\":1795465620000000,\"starts\":\"2026-11-23T20:27:00Z\",\"expires_us\":0,"
+        "\"expires\":null,\"purchaser\":\"customer\",\"bought_by\":{\"principal_id\":\"alice\","
+        "\"role\":\"admin-agent\",\"user\":\"\"},\"price\":{\"amount\":\"1234.56\","
+        "\"amount_minor\":123456,\"currency\":\"USD\"},\"retail_price\":null,\"sequence\":7,"
+        "\"last_sequence\":9}",
+        text);
+    free(text);
+}
+
+static void test_ctl_output_json_oneof_and_bytes(void **state)
+{
+    (void)state;
+    Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__PurchasePermissionGranted granted = LEDGER__V1__PURCHASE_PERMISSION_GRANTED__INIT;
+    uint8_t hash[3] = {0x00, 0xab, 0xff};
+    granted.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    event.sequence = 3;
+    event.command_hash.data = hash;
+    event.command_hash.len = sizeof hash;
+    event.body_case = LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED;
+    event.purchase_permission_granted = &granted;
+    char *text = ctl_json_text(&event.base);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\"command_hash\":\"00abff\""));
+    assert_non_null(strstr(text, "\"purchase_permission_granted\":{\"kind\":\"savings-plans\"}"));
+    /* Only the chosen member of the oneof appears. */
+    assert_null(strstr(text, "reservation_purchased"));
+    assert_non_null(strstr(text, "\"recorded_us\":0,\"recorded\":null"));
+    free(text);
+}
+
+static void test_ctl_output_never_prints_secrets(void **state)
+{
+    (void)state;
+    Ledger__V1__CommandResult result = LEDGER__V1__COMMAND_RESULT__INIT;
+    result.first_sequence = 4;
+    result.last_sequence = 4;
+    result.secret_hex = (char *)"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    Ledger__V1__CommandResult *results[1] = {&result};
+    Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
+    reply.results = results;
+    reply.n_results = 1;
+    reply.head_sequence = 4;
+    const char *ids[1] = {"c-1"};
+    enum ctl_format formats[3] = {CTL_FORMAT_TABLE, CTL_FORMAT_JSON, CTL_FORMAT_CSV};
+    for (size_t i = 0; i < 3; i++) {
+        struct capture capture;
+        capture_open(&capture);
+        assert_int_equal(LEDGER_ERR_OK, ctl_output_write_result(capture.file, formats[i], ids,
+                                                                &reply, NULL, 0));
+        char *text = capture_close(&capture);
+        assert_null(strstr(text, "00112233"));
+        assert_null(strstr(text, "secret"));
+        assert_non_null(strstr(text, "c-1"));
+        free(text);
+    }
+    char *json = ctl_json_text(&result.base);
+    assert_null(strstr(json, "secret"));
+    free(json);
+}
+
+static void test_ctl_output_csv_quoting(void **state)
+{
+    (void)state;
+    struct {
+        const char *in;
+        const char *out;
+    } cases[] = {
+        {"plain", "plain"},
+        {"", ""},
+        {"a,b", "\"a,b\""},
+        {"say \"hi\"", "\"say \"\"hi\"\"\""},
+        {"two\nlines", "\"two\nlines\""},
+        {"cr\rhere", "\"cr\rhere\""},
+        {"\"", "\"\"\"\""},
+        {"semi;colon and space", "semi;colon and space"},
+        {"Fabrikam Ltd", "Fabrikam Ltd"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct capture capture;
+        capture_open(&capture);
+        ctl_csv_field(capture.file, cases[i].in);
+        char *text = capture_close(&capture);
+        assert_string_equal(cases[i].out, text);
+        free(text);
+    }
+}
+
+static const struct ctl_column columns[] = {
+    {"RESERVATION", "reservation_id", 0},
+    {"SCOPE", "scope", 0},
+    {"STARTS", "starts", CTL_COLUMN_DATE},
+    {"PRICE", "price", CTL_COLUMN_MONEY},
+    {"BY", "bought_by", 0},
+};
+
+static void test_ctl_output_table_and_csv_rows(void **state)
+{
+    (void)state;
+    Ledger__V1__ReservationRow row;
+    Ledger__V1__Scope scope;
+    Ledger__V1__Actor actor;
+    Ledger__V1__Money price;
+    sample_row(&row, &scope, &actor, &price);
+    Ledger__V1__ReservationRow row2 = row;
+    row2.reservation_id = (char *)"res-10, \"big\"";
+    const ProtobufCMessage *rows[2] = {&row.base, &row2.base};
+
+    struct capture capture;
+    capture_open(&capture);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_TABLE, "rows", rows,
+                                                    2, columns, 5, NULL, 0));
+    char *text = capture_close(&capture);
+    assert_string_equal(
+        "RESERVATION    SCOPE                        STARTS      PRICE        BY\n"
+        "res-1          resource-group:sub-1/rg-web  2026-11-23  1234.56 USD  alice\n"
+        "res-10, \"big\"  resource-group:sub-1/rg-web  2026-11-23  1234.56 USD  alice\n",
+        text);
+    free(text);
+
+    capture_open(&capture);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_CSV, "rows", rows, 2,
+                                                    columns, 5, NULL, 0));
+    text = capture_close(&capture);
+    assert_string_equal(
+        "reservation_id,scope,starts,price.amount,price.currency,bought_by\r\n"
+        "res-1,resource-group:sub-1/rg-web,2026-11-23T20:27:00Z,1234.56,USD,alice\r\n"
+        "\"res-10, \"\"big\"\"\",resource-group:sub-1/rg-web,2026-11-23T20:27:00Z,1234.56,USD,"
+        "alice\r\n",
+        text);
+    free(text);
+
+    capture_open(&capture);
+    struct ctl_extra extra = {"next_page_token", "abc", 0};
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_JSON, "reservations",
+                                                    rows, 1, columns, 5, &extra, 1));
+    text = capture_close(&capture);
+    assert_non_null(strstr(text, "\"reservations\": ["));
+    assert_non_null(strstr(text, "\"next_page_token\": \"abc\""));
+    free(text);
+
+    /* An empty view still prints its header (table) or an empty array. */
+    capture_open(&capture);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_JSON, "reservations",
+                                                    NULL, 0, columns, 5, NULL, 0));
+    text = capture_close(&capture);
+    assert_string_equal("{\n  \"reservations\": []\n}\n", text);
+    free(text);
+}
+
+static void test_ctl_output_error_shapes(void **state)
+{
+    (void)state;
+    struct capture out, err;
+    capture_open(&out);
+    capture_open(&err);
+    ctl_output_error(out.file, err.file, CTL_FORMAT_JSON, LEDGER_ERR_PERMISSION_OFF,
+                     "the \"reservations\" permission is off");
+    char *out_text = capture_close(&out);
+    char *err_text = capture_close(&err);
+    assert_string_equal("error: PERMISSION_OFF: the \"reservations\" permission is off\n",
+                        err_text);
+    assert_string_equal("{\n  \"error\": {\n    \"code\": \"PERMISSION_OFF\",\n    \"message\": "
+                        "\"the \\\"reservations\\\" permission is off\"\n  }\n}\n",
+                        out_text);
+    free(out_text);
+    free(err_text);
+
+    capture_open(&out);
+    capture_open(&err);
+    ctl_output_error(out.file, err.file, CTL_FORMAT_TABLE, LEDGER_ERR_TIMEOUT, "");
+    out_text = capture_close(&out);
+    err_text = capture_close(&err);
+    assert_string_equal("", out_text);
+    assert_string_equal("error: TIMEOUT: no reply from the daemon in time; the command may be "
+                        "retried safely\n",
+                        err_text);
+    free(out_text);
+    free(err_text);
+}
+
+static void test_ctl_output_enum_names(void **state)
+{
+    (void)state;
+    char name[64];
+    ctl_enum_name(&ledger__v1__role__descriptor, LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT, name,
+                  sizeof name);
+    assert_string_equal("helpdesk-agent", name);
+    ctl_enum_name(&ledger__v1__scope_kind__descriptor,
+                  LEDGER__V1__SCOPE_KIND__SCOPE_KIND_MANAGEMENT_GROUP, name, sizeof name);
+    assert_string_equal("management-group", name);
+    ctl_enum_name(&ledger__v1__term__descriptor, LEDGER__V1__TERM__TERM_P5Y, name, sizeof name);
+    assert_string_equal("P5Y", name);
+    ctl_enum_name(&ledger__v1__term__descriptor, 0, name, sizeof name);
+    assert_string_equal("unspecified", name);
+    ctl_enum_name(&ledger__v1__azure_role__descriptor, 999, name, sizeof name);
+    assert_string_equal("unknown", name);
+
+    char message[CTL_MESSAGE_SIZE];
+    int value = -1;
+    assert_int_equal(LEDGER_ERR_OK, ctl_enum_parse(&ledger__v1__azure_role__descriptor,
+                                                   "reservation-purchaser", &value, message));
+    assert_int_equal(LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER, value);
+    assert_int_equal(LEDGER_ERR_OK,
+                     ctl_enum_parse(&ledger__v1__term__descriptor, "p3y", &value, message));
+    assert_int_equal(LEDGER__V1__TERM__TERM_P3Y, value);
+    assert_int_equal(LEDGER_ERR_OK, ctl_enum_parse(&ledger__v1__offer__descriptor, "Azure-Plan",
+                                                   &value, message));
+    assert_int_equal(LEDGER__V1__OFFER__OFFER_AZURE_PLAN, value);
+    value = -1;
+    assert_int_equal(LEDGER_ERR_USAGE, ctl_enum_parse(&ledger__v1__offer__descriptor,
+                                                      "unspecified", &value, message));
+    assert_int_equal(-1, value);
+    assert_string_equal("'unspecified' is not one of azure-plan|azure-global|other", message);
+    assert_int_equal(LEDGER_ERR_USAGE, ctl_enum_parse(&ledger__v1__billing_plan__descriptor,
+                                                      "yearly", &value, message));
+    assert_int_equal(LEDGER_ERR_USAGE,
+                     ctl_enum_parse(&ledger__v1__billing_plan__descriptor, NULL, &value, message));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ctl_output_json_of_a_row),
+        cmocka_unit_test(test_ctl_output_json_oneof_and_bytes),
+        cmocka_unit_test(test_ctl_output_never_prints_secrets),
+        cmocka_unit_test(test_ctl_output_csv_quoting),
+        cmocka_unit_test(test_ctl_output_table_and_csv_rows),
+        cmocka_unit_test(test_ctl_output_error_shapes),
+        cmocka_unit_test(test_ctl_output_enum_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1096 @@
+/*
+ * test_daemon.c: the real ledgerd binary, end to end, over its wire protocol.
+ *
+ * Goal: what a client in any language relies on: every refusal code of
+ * authentication and framing, commands that are durable across a restart,
+ * idempotent retries, bad bytes that are answered while the daemon keeps
+ * serving, the doorbell, a clean shutdown on SIGTERM that answers the
+ * requests in flight, and a second daemon refused on the same data directory.
+ *
+ * Method: each test initializes a fresh data directory with `ledgerd init`,
+ * starts `ledgerd` (path in $LEDGERD, set by ctest) on it with its default IPC
+ * sockets, and speaks the protocol of docs/protocol.md with a raw nanomsg REQ
+ * socket, protobuf-c messages (codec.h) and HMAC-SHA256 (crypto.h), exactly as
+ * a client written from the document alone would. The daemon's stderr goes to
+ * a log file that some tests read back.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/pubsub.h>
+#include <nanomsg/reqrep.h>
+
+#include "codec.h"
+#include "crypto.h"
+#include "ledger_limits.h"
+#include "test_util.h"
+
+#define PATH_SIZE        1024
+#define REPLY_TIMEOUT_MS 10000
+
+struct fixture {
+    char root[PATH_SIZE - 128];
+    char data[PATH_SIZE];
+    char log_path[PATH_SIZE];
+    char url[PATH_SIZE + 32];
+    char events_url[PATH_SIZE + 32];
+    uint8_t secret[LEDGER_SECRET_BYTES]; /* the operator's */
+    pid_t pid;
+    int client; /* REQ socket */
+};
+
+static const char *ledgerd_path(void)
+{
+    const char *path = getenv("LEDGERD");
+    return path && path[0] ? path : "ledgerd";
+}
+
+static int64_t now_us(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
+}
+
+/* Starts ledgerd with `args` (NULL-terminated, after the program name),
+ * stdout and stderr appended to the fixture's log. */
+static pid_t spawn_in(struct fixture *f, const char *cwd, const char *const *args);
+
+static pid_t spawn(struct fixture *f, const char *const *args)
+{
+    return spawn_in(f, NULL, args);
+}
+
+/* The same, in working directory `cwd` (NULL: this one). */
+static pid_t spawn_in(struct fixture *f, const char *cwd, const char *const *args)
+{
+    const char *argv[32];
+    size_t n = 0;
+    argv[n++] = ledgerd_path();
+    for (size_t i = 0; args[i] != NULL && n < 31; i++) {
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(f->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+        if (cwd != NULL && chdir(cwd) != 0) {
+            _exit(126);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits for `pid` up to timeout_ms; its exit status, or -1 on a signal death,
+ * or -2 on timeout (then it is killed). */
+static int wait_exit(pid_t pid, long timeout_ms)
+{
+    for (long waited = 0; waited <= timeout_ms; waited += 10) {
+        int status = 0;
+        pid_t done = waitpid(pid, &status, WNOHANG);
+        if (done == pid) {
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        sleep_ms(10);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -2;
+}
+
+static int client_open(const char *url, int timeout_ms)
+{
+    int sock = nn_socket(AF_SP, NN_REQ);
+    assert_true(sock >= 0);
+    assert_true(nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout_ms, sizeof timeout_ms) >=
+                0);
+    assert_true(nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDTIMEO, &timeout_ms, sizeof timeout_ms) >=
+                0);
+    int max = -1; /* replies of any size */
+    assert_true(nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &max, sizeof max) >= 0);
+    assert_true(nn_connect(sock, url) >= 0);
+    return sock;
+}
+
+/* --- building requests -------------------------------------------------------------- */
+
+struct request_spec {
+    const char *principal_id;
+    const uint8_t *secret; /* NULL: a MAC of zeros */
+    int64_t timestamp_us;  /* 0: now */
+    uint8_t nonce[LEDGER_NONCE_BYTES];
+};
+
+/* Serialized Request for a RequestBody; the nonce is random and kept in spec. */
+static size_t request_build(struct request_spec *spec, const Ledger__V1__RequestBody *body,
+                            uint8_t **out)
+{
+    crypto_random(spec->nonce, sizeof spec->nonce);
+    Ledger__V1__SignedRequest signed_request = LEDGER__V1__SIGNED_REQUEST__INIT;
+    signed_request.principal_id = (char *)spec->principal_id;
+    signed_request.timestamp_us = spec->timestamp_us ? spec->timestamp_us : now_us();
+    signed_request.nonce.data = spec->nonce;
+    signed_request.nonce.len = sizeof spec->nonce;
+    signed_request.body = (Ledger__V1__RequestBody *)body;
+    uint8_t *signed_bytes = NULL;
+    size_t signed_size = 0;
+    assert_int_equal(codec_pack(&signed_request.base, &signed_bytes, &signed_size), LEDGER_ERR_OK);
+    uint8_t mac[CRYPTO_MAC_BYTES] = {0};
+    if (spec->secret != NULL) {
+        crypto_hmac_sha256(spec->secret, LEDGER_SECRET_BYTES, signed_bytes, signed_size, mac);
+    }
+    Ledger__V1__Request request = LEDGER__V1__REQUEST__INIT;
+    request.signed_.data = signed_bytes;
+    request.signed_.len = signed_size;
+    request.mac.data = mac;
+    request.mac.len = sizeof mac;
+    size_t size = 0;
+    assert_int_equal(codec_pack(&request.base, out, &size), LEDGER_ERR_OK);
+    free(signed_bytes);
+    return size;
+}
+
+static size_t request_query(struct request_spec *spec, Ledger__V1__Query *query, uint8_t **out)
+{
+    Ledger__V1__RequestBody body = LEDGER__V1__REQUEST_BODY__INIT;
+    body.kind_case = LEDGER__V1__REQUEST_BODY__KIND_QUERY;
+    body.query = query;
+    return request_build(spec, &body, out);
+}
+
+static size_t request_head(struct request_spec *spec, uint8_t **out)
+{
+    Ledger__V1__HeadQuery head = LEDGER__V1__HEAD_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_HEAD;
+    query.head = &head;
+    return request_query(spec, &query, out);
+}
+
+/* A batch of already serialized commands. */
+static size_t request_batch(struct request_spec *spec, ProtobufCBinaryData *commands, size_t count,
+                            uint8_t **out)
+{
+    Ledger__V1__CommandBatch batch = LEDGER__V1__COMMAND_BATCH__INIT;
+    batch.commands = commands;
+    batch.n_commands = count;
+    Ledger__V1__RequestBody body = LEDGER__V1__REQUEST_BODY__INIT;
+    body.kind_case = LEDGER__V1__REQUEST_BODY__KIND_BATCH;
+    body.batch = &batch;
+    return request_build(spec, &body, out);
+}
+
+/* Serialized AddPartner command. */
+static ProtobufCBinaryData command_add_partner(const char *command_id, const char *partner_id,
+                                               const char *name)
+{
+    Ledger__V1__AddPartner add = LEDGER__V1__ADD_PARTNER__INIT;
+    add.partner_id = (char *)partner_id;
+    add.name = (char *)name;
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.command_id = (char *)command_id;
+    command.partner_id = (char *)partner_id;
+    command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PARTNER;
+    command.add_partner = &add;
+    ProtobufCBinaryData data = {0};
+    assert_int_equal(codec_pack(&command.base, &data.data, &data.len), LEDGER_ERR_OK);
+    return data;
+}
+
+static ProtobufCBinaryData command_add_principal(const char *command_id, const char *principal_id,
+                                                 Ledger__V1__Role role)
+{
+    Ledger__V1__AddPrincipal add = LEDGER__V1__ADD_PRINCIPAL__INIT;
+    add.principal_id = (char *)principal_id;
+    add.role = role;
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.command_id = (char *)command_id;
+    command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
+    command.add_principal = &add;
+    ProtobufCBinaryData data = {0};
+    assert_int_equal(codec_pack(&command.base, &data.data, &data.len), LEDGER_ERR_OK);
+    return data;
+}
+
+static ProtobufCBinaryData command_revoke_principal(const char *command_id,
+                                                    const char *principal_id)
+{
+    Ledger__V1__RevokePrincipal revoke = LEDGER__V1__REVOKE_PRINCIPAL__INIT;
+    revoke.principal_id = (char *)principal_id;
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.command_id = (char *)command_id;
+    command.body_case = LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL;
+    command.revoke_principal = &revoke;
+    ProtobufCBinaryData data = {0};
+    assert_int_equal(codec_pack(&command.base, &data.data, &data.len), LEDGER_ERR_OK);
+    return data;
+}
+
+/* --- calls -------------------------------------------------------------------------- */
+
+/* Sends bytes and waits for the reply; NULL on timeout. */
+static Ledger__V1__Reply *call_bytes(int sock, const void *bytes, size_t size)
+{
+    int sent = nn_send(sock, bytes, size, 0);
+    if (sent < 0) {
+        return NULL;
+    }
+    void *reply_bytes = NULL;
+    int received = nn_recv(sock, &reply_bytes, NN_MSG, 0);
+    if (received < 0) {
+        return NULL;
+    }
+    ProtobufCMessage *message = NULL;
+    enum ledger_err err =
+        codec_message_unpack(&ledger__v1__reply__descriptor, reply_bytes, (size_t)received,
+                             LEDGER_REQUEST_BYTES_MAX, LEDGER_ERR_BAD_REQUEST, &message);
+    nn_freemsg(reply_bytes);
+    assert_int_equal(err, LEDGER_ERR_OK);
+    return (Ledger__V1__Reply *)message;
+}
+
+static void reply_free(Ledger__V1__Reply *reply)
+{
+    codec_message_free(reply ? &reply->base : NULL);
+}
+
+/* Calls and checks the reply's code and nonce echo; returns the reply. */
+static Ledger__V1__Reply *call_expect(int sock, const uint8_t *bytes, size_t size,
+                                      const struct request_spec *spec, enum ledger_err expected)
+{
+    Ledger__V1__Reply *reply = call_bytes(sock, bytes, size);
+    if (reply == NULL) {
+        fail_msg("no reply (expected %s)", ledger_err_name(expected));
+    }
+    if ((int)reply->code != (int)expected) {
+        fail_msg("reply %s \"%s\", expected %s", ledger_err_name((enum ledger_err)reply->code),
+                 reply->message ? reply->message : "", ledger_err_name(expected));
+    }
+    if (expected != LEDGER_ERR_OK) {
+        assert_true(reply->message != NULL && reply->message[0] != '\0');
+    }
+    if (spec != NULL) {
+        assert_int_equal(reply->request_nonce.len, LEDGER_NONCE_BYTES);
+        assert_memory_equal(reply->request_nonce.data, spec->nonce, LEDGER_NONCE_BYTES);
+    }
+    return reply;
+}
+
+/* Executes serialized commands as the operator; the reply must have `expected`. */
+static Ledger__V1__Reply *operator_batch(struct fixture *f, ProtobufCBinaryData *commands,
+                                         size_t count, enum ledger_err expected)
+{
+    struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
+    uint8_t *bytes = NULL;
+    size_t size = request_batch(&spec, commands, count, &bytes);
+    Ledger__V1__Reply *reply = call_expect(f->client, bytes, size, &spec, expected);
+    free(bytes);
+    return reply;
+}
+
+static uint64_t operator_head_sequence(struct fixture *f)
+{
+    struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
+    uint8_t *bytes = NULL;
+    size_t size = request_head(&spec, &bytes);
+    Ledger__V1__Reply *reply = call_expect(f->client, bytes, size, &spec, LEDGER_ERR_OK);
+    free(bytes);
+    uint64_t head = reply->head_sequence;
+    assert_non_null(reply->query);
+    assert_non_null(reply->query->head);
+    assert_int_equal(reply->query->head->tree_size, head);
+    reply_free(reply);
+    return head;
+}
+
+/* --- daemon life -------------------------------------------------------------------- */
+
+static void daemon_wait_ready(struct fixture *f);
+
+static void daemon_start(struct fixture *f, const char *const *extra)
+{
+    const char *args[24] = {"--data", f->data, "--log-level", "debug"};
+    size_t n = 4;
+    for (size_t i = 0; extra && extra[i] && n < 23; i++) {
+        args[n++] = extra[i];
+    }
+    args[n] = NULL;
+    f->pid = spawn(f, args);
+    daemon_wait_ready(f);
+}
+
+/* Waits until the daemon at f->pid answers a head query on f->url, then
+ * opens f->client. */
+static void daemon_wait_ready(struct fixture *f)
+{
+    /* Ready when a head query is answered (the REQ socket reconnects until
+     * the daemon binds). */
+    int probe = client_open(f->url, 200);
+    bool ready = false;
+    for (int attempt = 0; attempt < 100 && !ready; attempt++) {
+        struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
+        uint8_t *bytes = NULL;
+        size_t size = request_head(&spec, &bytes);
+        Ledger__V1__Reply *reply = call_bytes(probe, bytes, size);
+        free(bytes);
+        ready = reply != NULL && reply->code == LEDGER__V1__ERROR_CODE__OK;
+        reply_free(reply);
+        if (!ready && waitpid(f->pid, NULL, WNOHANG) == f->pid) {
+            fail_msg("ledgerd exited at start; see %s", f->log_path);
+        }
+    }
+    nn_close(probe);
+    if (!ready) {
+        fail_msg("ledgerd did not answer; see %s", f->log_path);
+    }
+    f->client = client_open(f->url, REPLY_TIMEOUT_MS);
+}
+
+/* Stops the daemon with `signal` and returns its exit status. */
+static int daemon_stop(struct fixture *f, int signal)
+{
+    if (f->client >= 0) {
+        nn_close(f->client);
+        f->client = -1;
+    }
+    if (f->pid <= 0) {
+        return 0;
+    }
+    kill(f->pid, signal);
+    int status = wait_exit(f->pid, 20000);
+    f->pid = 0;
+    return status;
+}
+
+static bool log_contains(const struct fixture *f, const char *text)
+{
+    FILE *file = fopen(f->log_path, "r");
+    if (file == NULL) {
+        return false;
+    }
+    static char buffer[1 << 20];
+    size_t size = fread(buffer, 1, sizeof buffer - 1, file);
+    fclose(file);
+    buffer[size] = '\0';
+    return strstr(buffer, text) != NULL;
+}
+
+/* Prints the log's lines that contain `text` (diagnostics only). */
+static void log_print(const struct fixture *f, const char *text)
+{
+    FILE *file = fopen(f->log_path, "r");
+    if (file == NULL) {
+        return;
+    }
+    char line[2048];
+    while (fgets(line, sizeof line, file) != NULL) {
+        if (strstr(line, text) != NULL) {
+            print_message("ledgerd: %s", line);
+        }
+    }
+    fclose(file);
+}
+
+/* Reads <dir>/operator.key (64 hex characters and a newline). */
+static bool key_read(const char *dir, uint8_t secret[LEDGER_SECRET_BYTES])
+{
+    char key_path[PATH_SIZE + 16], hex[2 * LEDGER_SECRET_BYTES + 2] = "";
+    snprintf(key_path, sizeof key_path, "%s/operator.key", dir);
+    FILE *file = fopen(key_path, "r");
+    if (file == NULL) {
+        return false;
+    }
+    bool ok = fgets(hex, sizeof hex, file) != NULL;
+    fclose(file);
+    hex[strcspn(hex, "\n")] = '\0';
+    return ok && strlen(hex) == 2 * LEDGER_SECRET_BYTES &&
+           crypto_unhex(hex, secret, LEDGER_SECRET_BYTES) == LEDGER_ERR_OK;
+}
+
+static int setup(void **state)
+{
+    if (crypto_init() != LEDGER_ERR_OK) {
+        return -1;
+    }
+    struct fixture *f = calloc(1, sizeof *f);
+    f->client = -1;
+    test_make_dir(f->root, sizeof f->root, "daemon");
+    snprintf(f->data, sizeof f->data, "%s/data", f->root);
+    snprintf(f->log_path, sizeof f->log_path, "%s/ledgerd.log", f->root);
+    snprintf(f->url, sizeof f->url, "ipc://%s/ledger.sock", f->data);
+    snprintf(f->events_url, sizeof f->events_url, "ipc://%s/events.sock", f->data);
+    const char *init[] = {"init", "--data", f->data, NULL};
+    pid_t pid = spawn(f, init);
+    if (wait_exit(pid, 30000) != 0) {
+        fprintf(stderr, "ledgerd init failed; see %s\n", f->log_path);
+        return -1;
+    }
+    if (!key_read(f->data, f->secret)) {
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    if (f == NULL) {
+        return 0;
+    }
+    if (f->pid > 0) {
+        daemon_stop(f, SIGKILL);
+    }
+    if (f->client >= 0) {
+        nn_close(f->client);
+    }
+    test_remove_dir(f->root);
+    free(f);
+    return 0;
+}
+
+/* --- tests -------------------------------------------------------------------------- */
+
+static void test_daemon_init_files(void **state)
+{
+    struct fixture *f = *state;
+    char path[PATH_SIZE + 32];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/operator.key", f->data);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(st.st_size, 65);
+    snprintf(path, sizeof path, "%s/ledgerd.conf", f->data);
+    assert_int_equal(stat(path, &st), 0);
+    /* init never prints the secret, only where it went. */
+    char hex[2 * LEDGER_SECRET_BYTES + 1];
+    crypto_hex(f->secret, sizeof f->secret, hex);
+    assert_false(log_contains(f, hex));
+    assert_true(log_contains(f, "operator.key"));
+    /* A second init of the same directory is refused. */
+    const char *init[] = {"init", "--data", f->data, NULL};
+    assert_int_equal(wait_exit(spawn(f, init), 30000), 1);
+    assert_true(log_contains(f, "is already initialized"));
+}
+
+static void test_daemon_auth_failures(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, (const char *const[]){"--batch-commands-max", "2", NULL});
+    uint64_t head = operator_head_sequence(f);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    Ledger__V1__Reply *reply = NULL;
+
+    /* UNKNOWN_PRINCIPAL */
+    struct request_spec unknown = {.principal_id = "nobody", .secret = f->secret};
+    size = request_head(&unknown, &bytes);
+    reply = call_expect(f->client, bytes, size, &unknown, LEDGER_ERR_UNKNOWN_PRINCIPAL);
+    assert_int_equal(reply->head_sequence, head);
+    reply_free(reply);
+    free(bytes);
+
+    /* BAD_SIGNATURE: wrong key */
+    uint8_t wrong[LEDGER_SECRET_BYTES];
+    memcpy(wrong, f->secret, sizeof wrong);
+    wrong[0] ^= 1;
+    struct request_spec bad_key = {.principal_id = "operator", .secret = wrong};
+    size = request_head(&bad_key, &bytes);
+    reply_free(call_expect(f->client, bytes, size, &bad_key, LEDGER_ERR_BAD_SIGNATURE));
+    free(bytes);
+
+    /* BAD_SIGNATURE: a body changed after signing (the last byte of the
+     * nonce, inside Request.signed). */
+    struct request_spec tampered = {.principal_id = "operator", .secret = f->secret};
+    size = request_head(&tampered, &bytes);
+    for (size_t i = 0; i + LEDGER_NONCE_BYTES <= size; i++) {
+        if (memcmp(bytes + i, tampered.nonce, LEDGER_NONCE_BYTES) == 0) {
+            bytes[i + LEDGER_NONCE_BYTES - 1] ^= 0x01;
+            tampered.nonce[LEDGER_NONCE_BYTES - 1] ^= 0x01;
+            break;
+        }
+    }
+    reply_free(call_expect(f->client, bytes, size, &tampered, LEDGER_ERR_BAD_SIGNATURE));
+    free(bytes);
+
+    /* STALE_REQUEST both ways (the window is 300 s). */
+    struct request_spec old = {.principal_id = "operator",
+                               .secret = f->secret,
+                               .timestamp_us = now_us() - INT64_C(301) * 1000000};
+    size = request_head(&old, &bytes);
+    reply_free(call_expect(f->client, bytes, size, &old, LEDGER_ERR_STALE_REQUEST));
+    free(bytes);
+    struct request_spec future = {.principal_id = "operator",
+                                  .secret = f->secret,
+                                  .timestamp_us = now_us() + INT64_C(301) * 1000000};
+    size = request_head(&future, &bytes);
+    reply_free(call_expect(f->client, bytes, size, &future, LEDGER_ERR_STALE_REQUEST));
+    free(bytes);
+
+    /* PRINCIPAL_REVOKED: add a principal (its secret comes back once), use it,
+     * revoke it, use it again. */
+    ProtobufCBinaryData add =
+        command_add_principal("add-op2", "op2", LEDGER__V1__ROLE__ROLE_OPERATOR);
+    reply = operator_batch(f, &add, 1, LEDGER_ERR_OK);
+    assert_int_equal(reply->n_results, 1);
+    assert_int_equal(strlen(reply->results[0]->secret_hex), 2 * LEDGER_SECRET_BYTES);
+    uint8_t op2_secret[LEDGER_SECRET_BYTES];
+    assert_int_equal(crypto_unhex(reply->results[0]->secret_hex, op2_secret, sizeof op2_secret),
+                     LEDGER_ERR_OK);
+    assert_false(log_contains(f, reply->results[0]->secret_hex));
+    reply_free(reply);
+    struct request_spec op2 = {.principal_id = "op2", .secret = op2_secret};
+    size = request_head(&op2, &bytes);
+    reply_free(call_expect(f->client, bytes, size, &op2, LEDGER_ERR_OK));
+    free(bytes);
+    ProtobufCBinaryData revoke = command_revoke_principal("revoke-op2", "op2");
+    reply_free(operator_batch(f, &revoke, 1, LEDGER_ERR_OK));
+    size = request_head(&op2, &bytes);
+    reply_free(call_expect(f->client, bytes, size, &op2, LEDGER_ERR_PRINCIPAL_REVOKED));
+    free(bytes);
+    /* The retried AddPrincipal is a duplicate and carries no secret. */
+    reply = operator_batch(f, &add, 1, LEDGER_ERR_OK);
+    assert_true(reply->results[0]->duplicate);
+    assert_true(reply->results[0]->secret_hex == NULL || reply->results[0]->secret_hex[0] == 0);
+    reply_free(reply);
+    free(add.data);
+    free(revoke.data);
+
+    /* BATCH_TOO_LARGE (configured to 2 here). */
+    ProtobufCBinaryData three[3] = {
+        command_add_partner("b-1", "pb1", "B1"),
+        command_add_partner("b-2", "pb2", "B2"),
+        command_add_partner("b-3", "pb3", "B3"),
+    };
+    uint64_t before = operator_head_sequence(f);
+    reply_free(operator_batch(f, three, 3, LEDGER_ERR_BATCH_TOO_LARGE));
+    assert_int_equal(operator_head_sequence(f), before);
+    for (int i = 0; i < 3; i++) {
+        free(three[i].data);
+    }
+
+    /* UNKNOWN_MESSAGE: a RequestBody with a kind this daemon does not know
+     * (field 9), signed correctly. */
+    struct request_spec future_kind = {.principal_id = "operator", .secret = f->secret};
+    crypto_random(future_kind.nonce, sizeof future_kind.nonce);
+    Ledger__V1__SignedRequest signed_request = LEDGER__V1__SIGNED_REQUEST__INIT;
+    signed_request.principal_id = "operator";
+    signed_request.timestamp_us = now_us();
+    signed_request.nonce.data = future_kind.nonce;
+    signed_request.nonce.len = LEDGER_NONCE_BYTES;
+    uint8_t signed_bytes[256];
+    size_t signed_size = ledger__v1__signed_request__pack(&signed_request, signed_bytes);
+    static const uint8_t unknown_body[] = {0x22, 0x02, 0x48, 0x01};
+    memcpy(signed_bytes + signed_size, unknown_body, sizeof unknown_body);
+    signed_size += sizeof unknown_body;
+    uint8_t mac[CRYPTO_MAC_BYTES];
+    crypto_hmac_sha256(f->secret, sizeof f->secret, signed_bytes, signed_size, mac);
+    Ledger__V1__Request request = LEDGER__V1__REQUEST__INIT;
+    request.signed_.data = signed_bytes;
+    request.signed_.len = signed_size;
+    request.mac.data = mac;
+    request.mac.len = sizeof mac;
+    uint8_t request_bytes[512];
+    size = ledger__v1__request__pack(&request, request_bytes);
+    reply_free(
+        call_expect(f->client, request_bytes, size, &future_kind, LEDGER_ERR_UNKNOWN_MESSAGE));
+
+    /* Refusals are logged with the principal and the code, never the MAC. */
+    assert_true(log_contains(f, "request refused principal=nobody code=UNKNOWN_PRINCIPAL"));
+    assert_true(log_contains(f, "principal=op2 code=PRINCIPAL_REVOKED"));
+    char mac_hex[2 * CRYPTO_MAC_BYTES + 1];
+    crypto_hex(mac, sizeof mac, mac_hex);
+    assert_false(log_contains(f, mac_hex));
+    char secret_hex[2 * LEDGER_SECRET_BYTES + 1];
+    crypto_hex(f->secret, sizeof f->secret, secret_hex);
+    assert_false(log_contains(f, secret_hex));
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
+static void test_daemon_command_durable_across_restart(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    uint64_t head = operator_head_sequence(f);
+    ProtobufCBinaryData command = command_add_partner("durable-1", "contoso", "Contoso Ltd");
+    Ledger__V1__Reply *reply = operator_batch(f, &command, 1, LEDGER_ERR_OK);
+    assert_int_equal(reply->n_results, 1);
+    assert_int_equal(reply->results[0]->first_sequence, head + 1);
+    assert_false(reply->results[0]->duplicate);
+    assert_int_equal(reply->head_sequence, head + 1);
+    reply_free(reply);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    assert_true(log_contains(f, "stopped"));
+
+    daemon_start(f, NULL);
+    assert_int_equal(operator_head_sequence(f), head + 1);
+    /* The command id is remembered across the restart. */
+    reply = operator_batch(f, &command, 1, LEDGER_ERR_OK);
+    assert_true(reply->results[0]->duplicate);
+    assert_int_equal(reply->results[0]->first_sequence, head + 1);
+    reply_free(reply);
+    /* A second partner of the same id is refused by the domain, not stored. */
+    ProtobufCBinaryData again = command_add_partner("durable-2", "contoso", "Contoso again");
+    reply = operator_batch(f, &again, 1, LEDGER_ERR_PARTNER_EXISTS);
+    assert_int_equal(reply->failed_index, 0);
+    assert_int_equal(reply->head_sequence, head + 1);
+    reply_free(reply);
+    free(again.data);
+    free(command.data);
+    assert_int_equal(daemon_stop(f, SIGINT), 0);
+}
+
+static void test_daemon_retry_is_idempotent(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    ProtobufCBinaryData command = command_add_partner("retry-1", "fabrikam", "Fabrikam");
+    struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
+    uint8_t *captured = NULL;
+    size_t captured_size = request_batch(&spec, &command, 1, &captured);
+    Ledger__V1__Reply *reply =
+        call_expect(f->client, captured, captured_size, &spec, LEDGER_ERR_OK);
+    uint64_t first = reply->results[0]->first_sequence;
+    uint64_t head = reply->head_sequence;
+    assert_false(reply->results[0]->duplicate);
+    reply_free(reply);
+
+    /* The same command in a new request (new nonce and time). */
+    reply = operator_batch(f, &command, 1, LEDGER_ERR_OK);
+    assert_true(reply->results[0]->duplicate);
+    assert_int_equal(reply->results[0]->first_sequence, first);
+    assert_int_equal(reply->head_sequence, head);
+    reply_free(reply);
+
+    /* The captured request replayed byte for byte within the window. */
+    reply = call_expect(f->client, captured, captured_size, &spec, LEDGER_ERR_OK);
+    assert_true(reply->results[0]->duplicate);
+    assert_int_equal(reply->head_sequence, head);
+    reply_free(reply);
+    free(captured);
+
+    /* The same id with other content. */
+    ProtobufCBinaryData other = command_add_partner("retry-1", "fabrikam2", "Fabrikam 2");
+    reply = operator_batch(f, &other, 1, LEDGER_ERR_COMMAND_ID_REUSED);
+    assert_int_equal(reply->head_sequence, head);
+    reply_free(reply);
+    assert_int_equal(operator_head_sequence(f), head);
+    free(other.data);
+    free(command.data);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
+static void test_daemon_bad_bytes_keep_serving(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, (const char *const[]){"--request-bytes-max", "4K", NULL});
+    uint64_t head = operator_head_sequence(f);
+
+    /* Garbage. */
+    static const uint8_t garbage[] = {0xff, 0xfe, 0xfd, 0x07, 0x00, 0x13, 0x99};
+    Ledger__V1__Reply *reply =
+        call_expect(f->client, garbage, sizeof garbage, NULL, LEDGER_ERR_BAD_REQUEST);
+    assert_int_equal(reply->head_sequence, head);
+    assert_int_equal(reply->request_nonce.len, 0);
+    reply_free(reply);
+    /* An empty message. */
+    reply_free(call_expect(f->client, (const uint8_t *)"", 0, NULL, LEDGER_ERR_BAD_REQUEST));
+    /* A good request cut short. */
+    struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
+    uint8_t *bytes = NULL;
+    size_t size = request_head(&spec, &bytes);
+    reply = call_bytes(f->client, bytes, size - 5);
+    assert_non_null(reply);
+    assert_int_not_equal(reply->code, LEDGER__V1__ERROR_CODE__OK);
+    reply_free(reply);
+    free(bytes);
+
+    /* Over the limit (4 KiB), within nanomsg's slack: TOO_LARGE. */
+    static uint8_t big[5000];
+    memset(big, 0x41, sizeof big);
+    reply = call_expect(f->client, big, sizeof big, NULL, LEDGER_ERR_TOO_LARGE);
+    assert_non_null(strstr(reply->message, "5000 bytes"));
+    reply_free(reply);
+
+    /* Far over it: nanomsg drops that connection without a reply; other
+     * clients, and this one after reconnecting, are served. */
+    int flooder = client_open(f->url, 1000);
+    size_t huge_size = 4096 + 256 * 1024;
+    uint8_t *huge = calloc(1, huge_size);
+    assert_null(call_bytes(flooder, huge, huge_size));
+    free(huge);
+    nn_close(flooder);
+    assert_int_equal(operator_head_sequence(f), head);
+
+    /* A good command still works and nothing else was written. */
+    ProtobufCBinaryData command = command_add_partner("after-garbage", "northwind", "Northwind");
+    reply = operator_batch(f, &command, 1, LEDGER_ERR_OK);
+    assert_int_equal(reply->head_sequence, head + 1);
+    reply_free(reply);
+    free(command.data);
+    assert_true(log_contains(f, "code=TOO_LARGE"));
+    assert_true(log_contains(f, "code=BAD_REQUEST"));
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
+static void test_daemon_doorbell(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    int sub = nn_socket(AF_SP, NN_SUB);
+    assert_true(sub >= 0);
+    assert_true(nn_setsockopt(sub, NN_SUB, NN_SUB_SUBSCRIBE, "", 0) >= 0);
+    int timeout_ms = 5000;
+    assert_true(nn_setsockopt(sub, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout_ms, sizeof timeout_ms) >=
+                0);
+    assert_true(nn_connect(sub, f->events_url) >= 0);
+    sleep_ms(200); /* let the subscription connect */
+
+    /* A subscriber that never reads does not slow anything. */
+    int idle = nn_socket(AF_SP, NN_SUB);
+    assert_true(nn_setsockopt(idle, NN_SUB, NN_SUB_SUBSCRIBE, "", 0) >= 0);
+    assert_true(nn_connect(idle, f->events_url) >= 0);
+
+    ProtobufCBinaryData command = command_add_partner("bell-1", "litware", "Litware");
+    Ledger__V1__Reply *reply = operator_batch(f, &command, 1, LEDGER_ERR_OK);
+    uint64_t last = reply->results[0]->last_sequence;
+    reply_free(reply);
+    free(command.data);
+
+    void *message = NULL;
+    int received = nn_recv(sub, &message, NN_MSG, 0);
+    assert_true(received >= 0);
+    ProtobufCMessage *doorbell = NULL;
+    assert_int_equal(codec_message_unpack(&ledger__v1__doorbell__descriptor, message,
+                                          (size_t)received, 64, LEDGER_ERR_BAD_REQUEST, &doorbell),
+                     LEDGER_ERR_OK);
+    nn_freemsg(message);
+    assert_int_equal(((Ledger__V1__Doorbell *)doorbell)->head_sequence, last);
+    codec_message_free(doorbell);
+    nn_close(sub);
+    nn_close(idle);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
+#define INFLIGHT_CLIENTS  8
+#define INFLIGHT_COMMANDS 1000
+
+static void test_daemon_sigterm_answers_in_flight(void **state)
+{
+    struct fixture *f = *state;
+    /* A 1 ms threshold: commits of 1000 commands are logged as slow. */
+    daemon_start(f, (const char *const[]){"--slow-commit-ms", "1", NULL});
+    uint64_t head = operator_head_sequence(f);
+    int clients[INFLIGHT_CLIENTS];
+    struct request_spec specs[INFLIGHT_CLIENTS];
+    for (int c = 0; c < INFLIGHT_CLIENTS; c++) {
+        clients[c] = client_open(f->url, REPLY_TIMEOUT_MS);
+    }
+    sleep_ms(100); /* let every client connect */
+    for (int c = 0; c < INFLIGHT_CLIENTS; c++) {
+        ProtobufCBinaryData commands[INFLIGHT_COMMANDS];
+        for (int i = 0; i < INFLIGHT_COMMANDS; i++) {
+            char id[32], partner[32];
+            snprintf(id, sizeof id, "inflight-%d-%d", c, i);
+            snprintf(partner, sizeof partner, "partner-%d-%d", c, i);
+            commands[i] = command_add_partner(id, partner, "In flight");
+        }
+        specs[c] = (struct request_spec){.principal_id = "operator", .secret = f->secret};
+        uint8_t *bytes = NULL;
+        size_t size = request_batch(&specs[c], commands, INFLIGHT_COMMANDS, &bytes);
+        assert_int_equal(nn_send(clients[c], bytes, size, 0), (int)size);
+        free(bytes);
+        for (int i = 0; i < INFLIGHT_COMMANDS; i++) {
+            free(commands[i].data);
+        }
+    }
+    sleep_ms(10); /* received, and (mostly) not yet committed */
+    kill(f->pid, SIGTERM);
+    for (int c = 0; c < INFLIGHT_CLIENTS; c++) {
+        void *message = NULL;
+        int received = nn_recv(clients[c], &message, NN_MSG, 0);
+        if (received < 0) {
+            fail_msg("client %d got no reply after SIGTERM: %s", c, nn_strerror(nn_errno()));
+        }
+        ProtobufCMessage *decoded = NULL;
+        assert_int_equal(codec_message_unpack(&ledger__v1__reply__descriptor, message,
+                                              (size_t)received, LEDGER_REQUEST_BYTES_MAX,
+                                              LEDGER_ERR_BAD_REQUEST, &decoded),
+                         LEDGER_ERR_OK);
+        nn_freemsg(message);
+        Ledger__V1__Reply *reply = (Ledger__V1__Reply *)decoded;
+        assert_int_equal(reply->code, LEDGER__V1__ERROR_CODE__OK);
+        assert_int_equal(reply->n_results, INFLIGHT_COMMANDS);
+        assert_memory_equal(reply->request_nonce.data, specs[c].nonce, LEDGER_NONCE_BYTES);
+        reply_free(reply);
+        nn_close(clients[c]);
+    }
+    assert_int_equal(wait_exit(f->pid, 20000), 0);
+    f->pid = 0;
+    nn_close(f->client);
+    f->client = -1;
+    assert_true(log_contains(f, "stopping signal=SIGTERM"));
+    log_print(f, "stopping signal=SIGTERM");
+    assert_true(log_contains(f, "loop_close=0"));
+    assert_true(log_contains(f, "WARN  slow commit duration_ms="));
+
+    /* Every answered command is there after a restart. */
+    daemon_start(f, NULL);
+    assert_int_equal(operator_head_sequence(f),
+                     head + (uint64_t)INFLIGHT_CLIENTS * INFLIGHT_COMMANDS);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
+#define CONCURRENT_CLIENTS 16
+#define CONCURRENT_ROUNDS  20
+
+/* Many clients at once, half sending commands and half queries: commands
+ * are grouped into shared commits, queries are answered meanwhile, and every
+ * reply is the right one. */
+static void test_daemon_concurrent_clients(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    uint64_t head = operator_head_sequence(f);
+    int clients[CONCURRENT_CLIENTS];
+    struct request_spec specs[CONCURRENT_CLIENTS];
+    for (int c = 0; c < CONCURRENT_CLIENTS; c++) {
+        clients[c] = client_open(f->url, REPLY_TIMEOUT_MS);
+    }
+    uint64_t commands_sent = 0;
+    for (int round = 0; round < CONCURRENT_ROUNDS; round++) {
+        for (int c = 0; c < CONCURRENT_CLIENTS; c++) {
+            specs[c] = (struct request_spec){.principal_id = "operator", .secret = f->secret};
+            uint8_t *bytes = NULL;
+            size_t size = 0;
+            if (c % 2 == 0) {
+                char id[48], partner[48];
+                snprintf(id, sizeof id, "concurrent-%d-%d", round, c);
+                snprintf(partner, sizeof partner, "p-%d-%d", round, c);
+                ProtobufCBinaryData command = command_add_partner(id, partner, "Concurrent");
+                size = request_batch(&specs[c], &command, 1, &bytes);
+                free(command.data);
+                commands_sent++;
+            } else {
+                size = request_head(&specs[c], &bytes);
+            }
+            assert_int_equal(nn_send(clients[c], bytes, size, 0), (int)size);
+            free(bytes);
+        }
+        for (int c = 0; c < CONCURRENT_CLIENTS; c++) {
+            void *message = NULL;
+            int received = nn_recv(clients[c], &message, NN_MSG, 0);
+            assert_true(received >= 0);
+            ProtobufCMessage *decoded = NULL;
+            assert_int_equal(codec_message_unpack(&ledger__v1__reply__descriptor, message,
+                                                  (size_t)received, LEDGER_REQUEST_BYTES_MAX,
+                                                  LEDGER_ERR_BAD_REQUEST, &decoded),
+                             LEDGER_ERR_OK);
+            nn_freemsg(message);
+            Ledger__V1__Reply *reply = (Ledger__V1__Reply *)decoded;
+            if (reply->code != LEDGER__V1__ERROR_CODE__OK) {
+                fail_msg("client %d: %s %s", c, ledger_err_name((enum ledger_err)reply->code),
+                         reply->message);
+            }
+            assert_memory_equal(reply->request_nonce.data, specs[c].nonce, LEDGER_NONCE_BYTES);
+            if (c % 2 == 0) {
+                assert_int_equal(reply->n_results, 1);
+                assert_false(reply->results[0]->duplicate);
+                assert_true(reply->head_sequence >= reply->results[0]->last_sequence);
+            } else {
+                assert_non_null(reply->query->head);
+            }
+            reply_free(reply);
+        }
+    }
+    for (int c = 0; c < CONCURRENT_CLIENTS; c++) {
+        nn_close(clients[c]);
+    }
+    assert_int_equal(operator_head_sequence(f), head + commands_sent);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    log_print(f, "INFO  stopped");
+}
+
+static void test_daemon_second_daemon_refused(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    const char *args[] = {"--data", f->data, NULL};
+    int status = wait_exit(spawn(f, args), 20000);
+    assert_int_equal(status, 1);
+    assert_true(log_contains(f, "is in use by another ledgerd process"));
+    /* The first one is undisturbed. */
+    operator_head_sequence(f);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
+static void test_daemon_backup_restore_rebuild(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    ProtobufCBinaryData command = command_add_partner("backup-1", "tailspin", "Tailspin");
+    reply_free(operator_batch(f, &command, 1, LEDGER_ERR_OK));
+    free(command.data);
+    uint64_t head = operator_head_sequence(f);
+
+    /* A hot backup through the request socket (answered off the loop). */
+    char backup[PATH_SIZE + 32];
+    snprintf(backup, sizeof backup, "%s/backup", f->root);
+    Ledger__V1__BackupQuery backup_query = LEDGER__V1__BACKUP_QUERY__INIT;
+    backup_query.directory = backup;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_BACKUP;
+    query.backup = &backup_query;
+    struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
+    uint8_t *bytes = NULL;
+    size_t size = request_query(&spec, &query, &bytes);
+    Ledger__V1__Reply *reply = call_expect(f->client, bytes, size, &spec, LEDGER_ERR_OK);
+    free(bytes);
+    assert_non_null(reply->query);
+    assert_non_null(reply->query->head);
+    assert_int_equal(reply->query->head->tree_size, head);
+    reply_free(reply);
+    /* Never over an existing directory. */
+    size = request_query(&spec, &query, &bytes);
+    reply_free(call_expect(f->client, bytes, size, &spec, LEDGER_ERR_INVALID_ARGUMENT));
+    free(bytes);
+
+    /* rebuild needs the daemon stopped. */
+    const char *rebuild[] = {"rebuild", "--data", f->data, NULL};
+    assert_int_equal(wait_exit(spawn(f, rebuild), 60000), 2);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    assert_int_equal(wait_exit(spawn(f, rebuild), 60000), 0);
+    assert_true(log_contains(f, "every view matches the log's replay"));
+
+    /* restore into a new directory, with the head key the backup lacks. */
+    char restored[PATH_SIZE], head_key[PATH_SIZE + 32];
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    snprintf(head_key, sizeof head_key, "%s/head.key", f->data);
+    const char *restore[] = {"restore", "--from",     backup,   "--data",
+                             restored,  "--head-key", head_key, NULL};
+    assert_int_equal(wait_exit(spawn(f, restore), 60000), 0);
+    /* Never over an existing one. */
+    assert_int_equal(wait_exit(spawn(f, restore), 60000), 1);
+    assert_true(log_contains(f, "already exists; restore writes only into a new directory"));
+
+    /* The restored copy serves the same history. */
+    snprintf(f->data, sizeof f->data, "%s", restored);
+    snprintf(f->url, sizeof f->url, "ipc://%s/ledger.sock", f->data);
+    snprintf(f->events_url, sizeof f->events_url, "ipc://%s/events.sock", f->data);
+    daemon_start(f, NULL);
+    assert_int_equal(operator_head_sequence(f), head);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
+/* No options at all: ./ledger-data, initialized on first start, default
+ * IPC addresses inside it. */
+static void test_daemon_defaults_first_start(void **state)
+{
+    struct fixture *f = *state;
+    char cwd[PATH_SIZE - 64];
+    snprintf(cwd, sizeof cwd, "%s/fresh", f->root);
+    assert_int_equal(mkdir(cwd, 0700), 0);
+    snprintf(f->data, sizeof f->data, "%s/ledger-data", cwd);
+    snprintf(f->url, sizeof f->url, "ipc://%s/ledger.sock", f->data);
+    snprintf(f->events_url, sizeof f->events_url, "ipc://%s/events.sock", f->data);
+    const char *no_options[] = {NULL};
+    f->pid = spawn_in(f, cwd, no_options);
+    bool initialized = false;
+    for (int i = 0; i < 1000 && !initialized; i++) {
+        initialized = key_read(f->data, f->secret);
+        if (!initialized) {
+            sleep_ms(10);
+        }
+    }
+    assert_true(initialized);
+    daemon_wait_ready(f);
+    assert_true(log_contains(f, "initialized data directory"));
+    assert_true(log_contains(f, "key_file="));
+    char started[3 * PATH_SIZE];
+    snprintf(started, sizeof started, "listen=%s events=%s", f->url, f->events_url);
+    assert_true(log_contains(f, started));
+    char sample[PATH_SIZE + 32];
+    snprintf(sample, sizeof sample, "%s/ledgerd.conf", f->data);
+    struct stat st;
+    assert_int_equal(stat(sample, &st), 0);
+    assert_int_equal(operator_head_sequence(f), 1); /* the operator's PrincipalAdded */
+    assert_int_equal(daemon_stop(f, SIGINT), 0);
+    /* The second start finds it initialized and serves the same ledger. */
+    f->pid = spawn_in(f, cwd, no_options);
+    daemon_wait_ready(f);
+    assert_int_equal(operator_head_sequence(f), 1);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    /* --help and --version answer and exit 0. */
+    const char *help[] = {"--help", NULL};
+    assert_int_equal(wait_exit(spawn(f, help), 10000), 0);
+    assert_true(log_contains(f, "usage: ledgerd"));
+    const char *version[] = {"--version", NULL};
+    assert_int_equal(wait_exit(spawn(f, version), 10000), 0);
+    assert_true(log_contains(f, "ledgerd 0."));
+}
+
+static void test_daemon_bad_config_refused(void **state)
+{
+    struct fixture *f = *state;
+    char path[PATH_SIZE + 32];
+    snprintf(path, sizeof path, "%s/bad.conf", f->root);
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    fputs("[ledgerd]\nlog_level = info\nlisten = http://nope:1\n", file);
+    fclose(file);
+    const char *args[] = {"--data", f->data, "--config", path, NULL};
+    assert_int_equal(wait_exit(spawn(f, args), 20000), 2);
+    assert_true(log_contains(f, "bad.conf:3: listen"));
+    const char *unknown[] = {"--data", f->data, "--bogus", "1", NULL};
+    assert_int_equal(wait_exit(spawn(f, unknown), 20000), 2);
+    const char *bad_value[] = {"--data", f->data, "--auth-window-s", "0", NULL};
+    assert_int_equal(wait_exit(spawn(f, bad_value), 20000), 2);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_daemon_init_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_auth_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_command_durable_across_restart, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_retry_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_bad_bytes_keep_serving, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_doorbell, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_sigterm_answers_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_concurrent_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_second_daemon_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_backup_restore_rebuild, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_defaults_first_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_bad_config_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,2000 @@
+/*
+ * test_domain.c: the rules of DOMAIN.md as domain_decide and
+ * domain_customer_evolve implement them. For every rule, the allowed case and
+ * each refusal with its exact error code, and for each refusal that no event
+ * was produced and the state did not move.
+ * Method: a small world (one partner "p1", one customer "c1", a clock and a
+ * sequence counter) in which every accepted decision is packed, unpacked and
+ * evolved into the customer's state exactly as the engine does, so each test
+ * is a short history: the state a decision sees is always the one earlier
+ * decisions made. Times are explicit (2025-01-01 onwards), never the clock.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "domain.h"
+#include "policy.h"
+
+#define T0      INT64_C(1735689600000000) /* 2025-01-01T00:00:00Z */
+#define HOUR_US (INT64_C(3600) * 1000000)
+#define DAY_US  (24 * HOUR_US)
+#define YEAR_US (365 * DAY_US)
+
+/* ---- the world ------------------------------------------------------------ */
+
+struct world {
+    struct domain_customer *customer;
+    uint64_t sequence; /* the next event's */
+    int64_t now_us;
+    bool partner_exists;
+    bool principal_exists;
+    bool principal_revoked;
+    unsigned command_number;
+    uint8_t hash[32];
+    struct domain_output out;
+};
+
+static struct world *W;
+
+static const struct domain_principal ADMIN = {"admin-1", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1",
+                                              "", ""};
+static const struct domain_principal SALES = {"sales-1", LEDGER__V1__ROLE__ROLE_SALES_AGENT, "p1",
+                                              "", ""};
+static const struct domain_principal HELPDESK = {"help-1", LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT,
+                                                 "p1", "", ""};
+static const struct domain_principal AUDITOR = {"audit-1", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "",
+                                                ""};
+static const struct domain_principal BILLING = {"billing-1", LEDGER__V1__ROLE__ROLE_BILLING, "p1",
+                                                "", ""};
+static const struct domain_principal OPERATOR = {"op-1", LEDGER__V1__ROLE__ROLE_OPERATOR, "", "",
+                                                 ""};
+static const struct domain_principal SYSTEM = {"ledger", LEDGER__V1__ROLE__ROLE_SYSTEM, "", "", ""};
+static const struct domain_principal ALICE = {"u-alice", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "p1",
+                                              "c1", "alice"};
+static const struct domain_principal BOB = {"u-bob", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "p1",
+                                            "c1", "bob"};
+static const struct domain_principal CAROL_OF_C2 = {"u-carol", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER,
+                                                    "p1", "c2", "carol"};
+static const struct domain_principal DAVE_OF_P2 = {"u-dave", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER,
+                                                   "p2", "c1", "dave"};
+static const struct domain_principal ADMIN_OF_P2 = {"admin-2", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT,
+                                                    "p2", "", ""};
+static const struct domain_principal ADMIN_OF_NONE = {"admin-x", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT,
+                                                      "", "", ""};
+static const struct domain_principal ROLELESS = {"nobody", LEDGER__V1__ROLE__ROLE_UNSPECIFIED, "p1",
+                                                 "", ""};
+
+static int setup(void **state)
+{
+    (void)state;
+    W = calloc(1, sizeof *W);
+    assert_non_null(W);
+    W->customer = domain_customer_new("p1", "c1");
+    assert_non_null(W->customer);
+    W->sequence = 1;
+    W->now_us = T0;
+    W->partner_exists = true;
+    for (int i = 0; i < 32; i++)
+        W->hash[i] = (uint8_t)(0xA0 + i);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    domain_customer_free(W->customer);
+    free(W);
+    W = NULL;
+    return 0;
+}
+
+/* ---- commands ------------------------------------------------------------- */
+
+struct cmd {
+    Ledger__V1__Command c;
+    Ledger__V1__AddPartner add_partner;
+    Ledger__V1__AddPrincipal add_principal;
+    Ledger__V1__RevokePrincipal revoke_principal;
+    Ledger__V1__OnboardCustomer onboard;
+    Ledger__V1__PurchaseSubscription subscription;
+    Ledger__V1__SetSubscriptionStatus status;
+    Ledger__V1__AssignRole assign;
+    Ledger__V1__RemoveRole remove;
+    Ledger__V1__GrantPermission grant;
+    Ledger__V1__RevokePermission revoke;
+    Ledger__V1__PurchaseReservation reservation;
+    Ledger__V1__ChangeReservationScope reservation_scope;
+    Ledger__V1__SetReservationRenewal reservation_renewal;
+    Ledger__V1__RenewReservation renew;
+    Ledger__V1__ExchangeReservation exchange;
+    Ledger__V1__CancelReservation cancel;
+    Ledger__V1__ExpireReservation expire;
+    Ledger__V1__PurchaseSavingsPlan savings_plan;
+    Ledger__V1__ChangeSavingsPlanScope plan_scope;
+    Ledger__V1__SetSavingsPlanRenewal plan_renewal;
+    Ledger__V1__CancelSavingsPlan plan_cancel;
+    Ledger__V1__SetCostVisibility visibility;
+    Ledger__V1__Money money[6];
+    char currency[6][8];
+    Ledger__V1__Scope scope;
+    char scope_target[160];
+    char *ids[40];
+    char id_text[40][72];
+    char command_id[32];
+};
+
+static Ledger__V1__Command *begin(struct cmd *k, Ledger__V1__Command__BodyCase body_case)
+{
+    memset(k, 0, sizeof *k);
+    ledger__v1__command__init(&k->c);
+    snprintf(k->command_id, sizeof k->command_id, "cmd-%u", ++W->command_number);
+    k->c.command_id = k->command_id;
+    k->c.partner_id = "p1";
+    k->c.customer_id = "c1";
+    k->c.body_case = body_case;
+    return &k->c;
+}
+
+static Ledger__V1__Money *money(struct cmd *k, int slot, int64_t amount_minor, const char *currency)
+{
+    ledger__v1__money__init(&k->money[slot]);
+    snprintf(k->currency[slot], sizeof k->currency[slot], "%s", currency);
+    k->money[slot].amount_minor = amount_minor;
+    k->money[slot].currency = k->currency[slot];
+    return &k->money[slot];
+}
+
+static Ledger__V1__Scope *scope(struct cmd *k, Ledger__V1__ScopeKind kind, const char *target)
+{
+    ledger__v1__scope__init(&k->scope);
+    snprintf(k->scope_target, sizeof k->scope_target, "%s", target);
+    k->scope.kind = kind;
+    k->scope.target = k->scope_target;
+    return &k->scope;
+}
+
+static char *id(struct cmd *k, int slot, const char *text)
+{
+    snprintf(k->id_text[slot], sizeof k->id_text[slot], "%s", text);
+    return k->id_text[slot];
+}
+
+static Ledger__V1__Command *onboard(struct cmd *k, const char *name)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER);
+    ledger__v1__onboard_customer__init(&k->onboard);
+    k->onboard.name = id(k, 0, name);
+    c->onboard_customer = &k->onboard;
+    return c;
+}
+
+static Ledger__V1__Command *subscription(struct cmd *k, const char *subscription_id,
+                                         Ledger__V1__Offer offer)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION);
+    ledger__v1__purchase_subscription__init(&k->subscription);
+    k->subscription.subscription_id = id(k, 0, subscription_id);
+    k->subscription.offer = offer;
+    c->purchase_subscription = &k->subscription;
+    return c;
+}
+
+static Ledger__V1__Command *status(struct cmd *k, const char *subscription_id,
+                                   Ledger__V1__SubscriptionStatus to)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_SET_SUBSCRIPTION_STATUS);
+    ledger__v1__set_subscription_status__init(&k->status);
+    k->status.subscription_id = id(k, 0, subscription_id);
+    k->status.status = to;
+    c->set_subscription_status = &k->status;
+    return c;
+}
+
+static Ledger__V1__Command *role(struct cmd *k, bool assign, const char *subscription_id,
+                                 const char *user, Ledger__V1__AzureRole azure_role)
+{
+    Ledger__V1__Command *c = begin(k, assign ? LEDGER__V1__COMMAND__BODY_ASSIGN_ROLE
+                                             : LEDGER__V1__COMMAND__BODY_REMOVE_ROLE);
+    if (assign) {
+        ledger__v1__assign_role__init(&k->assign);
+        k->assign.subscription_id = id(k, 0, subscription_id);
+        k->assign.user = id(k, 1, user);
+        k->assign.role = azure_role;
+        c->assign_role = &k->assign;
+    } else {
+        ledger__v1__remove_role__init(&k->remove);
+        k->remove.subscription_id = id(k, 0, subscription_id);
+        k->remove.user = id(k, 1, user);
+        k->remove.role = azure_role;
+        c->remove_role = &k->remove;
+    }
+    return c;
+}
+
+static Ledger__V1__Command *permission(struct cmd *k, bool grant, Ledger__V1__PermissionKind kind)
+{
+    Ledger__V1__Command *c = begin(k, grant ? LEDGER__V1__COMMAND__BODY_GRANT_PERMISSION
+                                            : LEDGER__V1__COMMAND__BODY_REVOKE_PERMISSION);
+    if (grant) {
+        ledger__v1__grant_permission__init(&k->grant);
+        k->grant.kind = kind;
+        c->grant_permission = &k->grant;
+    } else {
+        ledger__v1__revoke_permission__init(&k->revoke);
+        k->revoke.kind = kind;
+        c->revoke_permission = &k->revoke;
+    }
+    return c;
+}
+
+/* A reservation purchase body (also the replacement of an exchange). */
+static void fill_reservation(struct cmd *k, const char *subscription_id, const char *sku,
+                             Ledger__V1__Term term, int64_t price_minor, const char *currency)
+{
+    Ledger__V1__PurchaseReservation *r = &k->reservation;
+    ledger__v1__purchase_reservation__init(r);
+    r->billing_subscription_id = id(k, 36, subscription_id);
+    r->sku = id(k, 37, sku);
+    r->region = id(k, 38, "westeurope");
+    r->quantity = 2;
+    r->term = term;
+    r->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    r->scope = scope(k, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, "");
+    r->price = money(k, 4, price_minor, currency);
+    r->retail_price = money(k, 5, price_minor + price_minor / 10, currency);
+    r->auto_renew = false;
+}
+
+static Ledger__V1__Command *reservation(struct cmd *k, const char *subscription_id, const char *sku,
+                                        Ledger__V1__Term term, int64_t price_minor,
+                                        const char *currency)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION);
+    fill_reservation(k, subscription_id, sku, term, price_minor, currency);
+    c->purchase_reservation = &k->reservation;
+    return c;
+}
+
+static Ledger__V1__Command *plain_reservation(struct cmd *k, int64_t price_minor)
+{
+    return reservation(k, "sub-1", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, price_minor,
+                       "USD");
+}
+
+static Ledger__V1__Command *reservation_scope(struct cmd *k, const char *reservation_id,
+                                              Ledger__V1__ScopeKind kind, const char *target)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_CHANGE_RESERVATION_SCOPE);
+    ledger__v1__change_reservation_scope__init(&k->reservation_scope);
+    k->reservation_scope.reservation_id = id(k, 0, reservation_id);
+    k->reservation_scope.scope = scope(k, kind, target);
+    c->change_reservation_scope = &k->reservation_scope;
+    return c;
+}
+
+static Ledger__V1__Command *reservation_renewal(struct cmd *k, const char *reservation_id, bool on)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL);
+    ledger__v1__set_reservation_renewal__init(&k->reservation_renewal);
+    k->reservation_renewal.reservation_id = id(k, 0, reservation_id);
+    k->reservation_renewal.auto_renew = on;
+    c->set_reservation_renewal = &k->reservation_renewal;
+    return c;
+}
+
+static Ledger__V1__Command *renew(struct cmd *k, const char *reservation_id, int64_t price_minor,
+                                  const char *currency)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION);
+    ledger__v1__renew_reservation__init(&k->renew);
+    k->renew.reservation_id = id(k, 0, reservation_id);
+    k->renew.price = money(k, 0, price_minor, currency);
+    k->renew.retail_price = money(k, 1, price_minor * 2, currency);
+    c->renew_reservation = &k->renew;
+    return c;
+}
+
+static Ledger__V1__Command *exchange(struct cmd *k, const char *const *returned, size_t count,
+                                     int64_t refund_minor, int64_t replacement_minor)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION);
+    ledger__v1__exchange_reservation__init(&k->exchange);
+    for (size_t i = 0; i < count; i++)
+        k->ids[i] = id(k, (int)i, returned[i]);
+    k->exchange.n_reservation_ids = count;
+    k->exchange.reservation_ids = k->ids;
+    k->exchange.refund = money(k, 0, refund_minor, "USD");
+    fill_reservation(k, "sub-1", "Standard_E4s_v5", LEDGER__V1__TERM__TERM_P3Y, replacement_minor,
+                     "USD");
+    k->exchange.replacement = &k->reservation;
+    c->exchange_reservation = &k->exchange;
+    return c;
+}
+
+static Ledger__V1__Command *cancel(struct cmd *k, const char *reservation_id, int64_t refund_minor,
+                                   const char *currency, int64_t refund_usd_minor)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_CANCEL_RESERVATION);
+    ledger__v1__cancel_reservation__init(&k->cancel);
+    k->cancel.reservation_id = id(k, 0, reservation_id);
+    k->cancel.refund = money(k, 0, refund_minor, currency);
+    if (refund_usd_minor >= 0)
+        k->cancel.refund_usd = money(k, 1, refund_usd_minor, "USD");
+    c->cancel_reservation = &k->cancel;
+    return c;
+}
+
+static Ledger__V1__Command *expire(struct cmd *k, const char *reservation_id)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_EXPIRE_RESERVATION);
+    ledger__v1__expire_reservation__init(&k->expire);
+    k->expire.reservation_id = id(k, 0, reservation_id);
+    c->expire_reservation = &k->expire;
+    return c;
+}
+
+static Ledger__V1__Command *savings_plan(struct cmd *k, const char *subscription_id,
+                                         Ledger__V1__Term term, int64_t hourly_minor)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN);
+    Ledger__V1__PurchaseSavingsPlan *p = &k->savings_plan;
+    ledger__v1__purchase_savings_plan__init(p);
+    p->billing_subscription_id = id(k, 0, subscription_id);
+    p->hourly_commitment = money(k, 0, hourly_minor, "USD");
+    p->term = term;
+    p->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    p->scope = scope(k, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, subscription_id);
+    p->price = money(k, 1, hourly_minor * 8760, "USD");
+    p->retail_price = money(k, 2, hourly_minor * 9000, "USD");
+    p->auto_renew = true;
+    c->purchase_savings_plan = p;
+    return c;
+}
+
+static Ledger__V1__Command *plan_scope(struct cmd *k, const char *plan_id,
+                                       Ledger__V1__ScopeKind kind, const char *target)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_CHANGE_SAVINGS_PLAN_SCOPE);
+    ledger__v1__change_savings_plan_scope__init(&k->plan_scope);
+    k->plan_scope.savings_plan_id = id(k, 0, plan_id);
+    k->plan_scope.scope = scope(k, kind, target);
+    c->change_savings_plan_scope = &k->plan_scope;
+    return c;
+}
+
+static Ledger__V1__Command *plan_renewal(struct cmd *k, const char *plan_id, bool on)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_SET_SAVINGS_PLAN_RENEWAL);
+    ledger__v1__set_savings_plan_renewal__init(&k->plan_renewal);
+    k->plan_renewal.savings_plan_id = id(k, 0, plan_id);
+    k->plan_renewal.auto_renew = on;
+    c->set_savings_plan_renewal = &k->plan_renewal;
+    return c;
+}
+
+static Ledger__V1__Command *plan_cancel(struct cmd *k, const char *plan_id)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_CANCEL_SAVINGS_PLAN);
+    ledger__v1__cancel_savings_plan__init(&k->plan_cancel);
+    k->plan_cancel.savings_plan_id = id(k, 0, plan_id);
+    c->cancel_savings_plan = &k->plan_cancel;
+    return c;
+}
+
+static Ledger__V1__Command *visibility(struct cmd *k, bool visible)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY);
+    ledger__v1__set_cost_visibility__init(&k->visibility);
+    k->visibility.retail_prices_visible = visible;
+    c->set_cost_visibility = &k->visibility;
+    return c;
+}
+
+static Ledger__V1__Command *add_partner(struct cmd *k, const char *partner_id, const char *name)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_ADD_PARTNER);
+    c->partner_id = "";
+    c->customer_id = "";
+    ledger__v1__add_partner__init(&k->add_partner);
+    k->add_partner.partner_id = id(k, 0, partner_id);
+    k->add_partner.name = id(k, 1, name);
+    c->add_partner = &k->add_partner;
+    return c;
+}
+
+static Ledger__V1__Command *add_principal(struct cmd *k, const char *principal_id,
+                                          Ledger__V1__Role principal_role, const char *partner_id,
+                                          const char *customer_id, const char *user)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL);
+    c->partner_id = "";
+    c->customer_id = "";
+    ledger__v1__add_principal__init(&k->add_principal);
+    k->add_principal.principal_id = id(k, 0, principal_id);
+    k->add_principal.role = principal_role;
+    k->add_principal.partner_id = id(k, 1, partner_id);
+    k->add_principal.customer_id = id(k, 2, customer_id);
+    k->add_principal.user = id(k, 3, user);
+    c->add_principal = &k->add_principal;
+    return c;
+}
+
+static Ledger__V1__Command *revoke_principal(struct cmd *k, const char *principal_id)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL);
+    c->partner_id = "";
+    c->customer_id = "";
+    ledger__v1__revoke_principal__init(&k->revoke_principal);
+    k->revoke_principal.principal_id = id(k, 0, principal_id);
+    c->revoke_principal = &k->revoke_principal;
+    return c;
+}
+
+/* ---- deciding ------------------------------------------------------------- */
+
+static enum ledger_err decide(const struct domain_principal *principal,
+                              const Ledger__V1__Command *command)
+{
+    struct domain_input input = {
+        .principal = principal,
+        .command = command,
+        .partner_id = domain_command_partner_id(principal, command),
+        .partner_exists = W->partner_exists,
+        .customer = domain_command_is_customer(command->body_case) ? W->customer : NULL,
+        .principal_exists = W->principal_exists,
+        .principal_revoked = W->principal_revoked,
+        .now_us = W->now_us,
+        .sequence = W->sequence,
+        .command_hash = W->hash,
+    };
+    return domain_decide(&input, &W->out);
+}
+
+/* Decides, and on success records as the engine does: pack, unpack, evolve.
+ * Returns the event's sequence. */
+static uint64_t accept(const struct domain_principal *principal, const Ledger__V1__Command *command)
+{
+    enum ledger_err err = decide(principal, command);
+    if (err != LEDGER_ERR_OK)
+        fail_msg("%s by %s refused: %s: %s", codec_command_type_name(command->body_case),
+                 principal->id, ledger_err_name(err), W->out.message);
+    assert_int_equal(W->sequence, W->out.event.sequence);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&W->out.event.base, &bytes, &size));
+    Ledger__V1__Event *event = NULL;
+    assert_int_equal(LEDGER_ERR_OK, codec_event_unpack(bytes, size, &event));
+    free(bytes);
+    if (domain_command_is_customer(command->body_case)) {
+        uint64_t version = W->customer->version;
+        err = domain_customer_evolve(W->customer, event);
+        if (err != LEDGER_ERR_OK)
+            fail_msg("evolve of %s: %s", codec_event_type_name(event->body_case),
+                     ledger_err_name(err));
+        assert_int_equal(version + 1, W->customer->version);
+    }
+    codec_event_free(event);
+    return W->sequence++;
+}
+
+/* Decides and asserts the refusal: its code, a message, no event, no change. */
+static void refuse_as(const struct domain_principal *principal, const Ledger__V1__Command *command,
+                      enum ledger_err expected)
+{
+    uint64_t version = W->customer->version;
+    enum ledger_err err = decide(principal, command);
+    if (err != expected)
+        fail_msg("%s by %s: expected %s, got %s: %s", codec_command_type_name(command->body_case),
+                 principal->id, ledger_err_name(expected), ledger_err_name(err), W->out.message);
+    assert_int_equal(LEDGER__V1__EVENT__BODY__NOT_SET, W->out.event.body_case);
+    assert_int_equal(0, W->out.event.sequence);
+    assert_null(W->out.event.actor);
+    assert_true(strlen(W->out.message) > 10);
+    assert_int_equal(version, W->customer->version);
+}
+
+static const char *seq_id(const char *prefix, uint64_t sequence)
+{
+    static char texts[8][32];
+    static unsigned next;
+    char *text = texts[next++ % 8];
+    snprintf(text, sizeof texts[0], "%s-%llu", prefix, (unsigned long long)sequence);
+    return text;
+}
+
+/* The usual start: customer c1 with an Azure plan (sub-1), an Azure Global
+ * (sub-g) and an "other" subscription (sub-o). */
+static void standard_customer(void)
+{
+    struct cmd k;
+    accept(&ADMIN, onboard(&k, "Contoso Ltd"));
+    accept(&ADMIN, subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN));
+    accept(&ADMIN, subscription(&k, "sub-g", LEDGER__V1__OFFER__OFFER_AZURE_GLOBAL));
+    accept(&ADMIN, subscription(&k, "sub-o", LEDGER__V1__OFFER__OFFER_OTHER));
+}
+
+static const char *buy_reservation(int64_t price_minor)
+{
+    struct cmd k;
+    return seq_id("res", accept(&ADMIN, plain_reservation(&k, price_minor)));
+}
+
+/* ---- envelope ------------------------------------------------------------- */
+
+static void test_domain_envelope(void **state)
+{
+    (void)state;
+    struct cmd k;
+    Ledger__V1__Command *c = onboard(&k, "Contoso Ltd");
+    c->correlation_id = "corr-42";
+    W->sequence = 77;
+    W->now_us = T0 + 5;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    const Ledger__V1__Event *e = &W->out.event;
+    assert_int_equal(77, e->sequence);
+    assert_string_equal("p1", e->partner_id);
+    assert_string_equal("c1", e->customer_id);
+    assert_string_equal("admin-1", e->actor->principal_id);
+    assert_int_equal(LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, e->actor->role);
+    assert_string_equal("", e->actor->user);
+    assert_true(e->recorded_us == T0 + 5);
+    assert_true(e->business_us == T0 + 5); /* 0 in the command: the recorded time */
+    assert_string_equal(k.command_id, e->command_id);
+    assert_string_equal("corr-42", e->correlation_id);
+    assert_int_equal(LEDGER_SCHEMA_VERSION, e->schema_version);
+    assert_int_equal(1, e->stream_version);
+    assert_int_equal(32, e->command_hash.len);
+    assert_memory_equal(W->hash, e->command_hash.data, 32);
+    assert_int_equal(LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED, e->body_case);
+    assert_string_equal("Contoso Ltd", e->customer_onboarded->name);
+    accept(&ADMIN, c);
+
+    /* A customer user's actor carries its user name; business time as given. */
+    c = subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN);
+    c->business_us = T0 - DAY_US;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    assert_true(W->out.event.business_us == T0 - DAY_US);
+    assert_int_equal(2, W->out.event.stream_version);
+}
+
+static void test_domain_envelope_refusals(void **state)
+{
+    (void)state;
+    struct cmd k;
+    Ledger__V1__Command *c = onboard(&k, "Contoso");
+    c->command_id = "";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    c->command_id = "bad id";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    c = onboard(&k, "Contoso");
+    c->correlation_id = "bad/corr";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    c = onboard(&k, "Contoso");
+    c->business_us = -1;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    /* No later than five minutes past the ledger's clock. */
+    c->business_us = W->now_us + LEDGER_BUSINESS_FUTURE_US + 1;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    c->business_us = W->now_us + LEDGER_BUSINESS_FUTURE_US;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    c = onboard(&k, "Contoso");
+    c->customer_id = "";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    c->customer_id = "c 1";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    c = onboard(&k, "Contoso");
+    c->partner_id = "p/1";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    /* Unknown or missing bodies. */
+    c = onboard(&k, "Contoso");
+    c->body_case = LEDGER__V1__COMMAND__BODY__NOT_SET;
+    refuse_as(&ADMIN, c, LEDGER_ERR_UNKNOWN_MESSAGE);
+    c->body_case = (Ledger__V1__Command__BodyCase)99;
+    refuse_as(&ADMIN, c, LEDGER_ERR_UNKNOWN_MESSAGE);
+    c = onboard(&k, "Contoso");
+    c->onboard_customer = NULL;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    /* A principal without a role may do nothing. */
+    refuse_as(&ROLELESS, onboard(&k, "Contoso"), LEDGER_ERR_FORBIDDEN);
+}
+
+static void test_domain_refusal_clears_output(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    /* A decision that got far (ids drawn) before being refused leaves no event. */
+    Ledger__V1__Command *c = plain_reservation(&k, 1000);
+    c->purchase_reservation->scope->kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE;
+    c->purchase_reservation->scope->target = "sub-none";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_SCOPE);
+    assert_null(W->out.event.reservation_purchased);
+    assert_string_equal("", W->out.event.partner_id);
+    /* Deciding the same input twice gives the same bytes. */
+    c = plain_reservation(&k, 1000);
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    uint8_t *first = NULL, *second = NULL;
+    size_t first_size = 0, second_size = 0;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&W->out.event.base, &first, &first_size));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&W->out.event.base, &second, &second_size));
+    assert_int_equal(first_size, second_size);
+    assert_memory_equal(first, second, first_size);
+    free(first);
+    free(second);
+}
+
+/* ---- onboarding, partners, principals -------------------------------------- */
+
+static void test_domain_onboard_customer(void **state)
+{
+    (void)state;
+    struct cmd k;
+    refuse_as(&SALES, onboard(&k, "Contoso"), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&HELPDESK, onboard(&k, "Contoso"), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&OPERATOR, onboard(&k, "Contoso"), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&ALICE, onboard(&k, "Contoso"), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&ADMIN, onboard(&k, ""), LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&ADMIN, onboard(&k, "bad\nname"), LEDGER_ERR_INVALID_ARGUMENT);
+    W->partner_exists = false;
+    refuse_as(&ADMIN, onboard(&k, "Contoso"), LEDGER_ERR_PARTNER_NOT_FOUND);
+    W->partner_exists = true;
+    /* Commands for a customer never onboarded. */
+    refuse_as(&ADMIN, subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN),
+              LEDGER_ERR_CUSTOMER_NOT_FOUND);
+    refuse_as(&ADMIN, plain_reservation(&k, 100), LEDGER_ERR_CUSTOMER_NOT_FOUND);
+    accept(&ADMIN, onboard(&k, "Contoso Ltd"));
+    assert_true(W->customer->onboarded);
+    assert_string_equal("Contoso Ltd", W->customer->name);
+    refuse_as(&ADMIN, onboard(&k, "Contoso again"), LEDGER_ERR_CUSTOMER_EXISTS);
+}
+
+static void test_domain_partner_scope(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    /* Partner staff of another partner. */
+    refuse_as(&ADMIN_OF_P2, plain_reservation(&k, 100), LEDGER_ERR_PARTNER_MISMATCH);
+    refuse_as(&ADMIN_OF_NONE, plain_reservation(&k, 100), LEDGER_ERR_PARTNER_MISMATCH);
+    /* Customer users of another customer or partner. */
+    refuse_as(&CAROL_OF_C2, plain_reservation(&k, 100), LEDGER_ERR_PARTNER_MISMATCH);
+    refuse_as(&DAVE_OF_P2, plain_reservation(&k, 100), LEDGER_ERR_PARTNER_MISMATCH);
+    /* A customer user's own customer is the default. */
+    Ledger__V1__Command *c = plain_reservation(&k, 100);
+    c->customer_id = "";
+    c->partner_id = "";
+    refuse_as(&ALICE, c, LEDGER_ERR_PERMISSION_OFF);
+}
+
+static void test_domain_add_partner(void **state)
+{
+    (void)state;
+    struct cmd k;
+    W->partner_exists = false;
+    uint64_t seq = accept(&OPERATOR, add_partner(&k, "p9", "Fabrikam Reseller"));
+    (void)seq;
+    assert_int_equal(LEDGER_ERR_OK, decide(&OPERATOR, add_partner(&k, "p9", "Fabrikam")));
+    assert_int_equal(LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED, W->out.event.body_case);
+    assert_string_equal("p9", W->out.event.partner_id);
+    assert_string_equal("", W->out.event.customer_id);
+    assert_int_equal(0, W->out.event.stream_version);
+    assert_string_equal("Fabrikam", W->out.event.partner_registered->name);
+    W->partner_exists = true;
+    refuse_as(&OPERATOR, add_partner(&k, "p9", "Fabrikam"), LEDGER_ERR_PARTNER_EXISTS);
+    W->partner_exists = false;
+    refuse_as(&ADMIN, add_partner(&k, "p9", "Fabrikam"), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&AUDITOR, add_partner(&k, "p9", "Fabrikam"), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&OPERATOR, add_partner(&k, "p 9", "Fabrikam"), LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&OPERATOR, add_partner(&k, "p9", ""), LEDGER_ERR_INVALID_ARGUMENT);
+    /* The engine must pass the new partner as the one acted on. */
+    Ledger__V1__Command *c = add_partner(&k, "p9", "Fabrikam");
+    struct domain_input input = {.principal = &OPERATOR,
+                                 .command = c,
+                                 .partner_id = "p8",
+                                 .now_us = T0,
+                                 .sequence = 1,
+                                 .command_hash = W->hash};
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, domain_decide(&input, &W->out));
+    assert_int_equal(LEDGER__V1__EVENT__BODY__NOT_SET, W->out.event.body_case);
+}
+
+static void test_domain_principals(void **state)
+{
+    (void)state;
+    struct cmd k;
+    accept(&OPERATOR,
+           add_principal(&k, "admin-7", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1", "", ""));
+    assert_int_equal(
+        LEDGER_ERR_OK,
+        decide(&OPERATOR,
+               add_principal(&k, "u-7", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "p1", "c1", "erin")));
+    const Ledger__V1__PrincipalAdded *added = W->out.event.principal_added;
+    assert_string_equal("u-7", added->principal_id);
+    assert_int_equal(LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, added->role);
+    assert_string_equal("c1", added->customer_id);
+    assert_string_equal("erin", added->user);
+    assert_string_equal("p1", W->out.event.partner_id);
+    /* All-partner auditors need no partner. */
+    W->partner_exists = false;
+    assert_int_equal(LEDGER_ERR_OK,
+                     decide(&OPERATOR, add_principal(&k, "audit-all",
+                                                     LEDGER__V1__ROLE__ROLE_AUDITOR, "", "", "")));
+    assert_string_equal("", W->out.event.partner_id);
+    refuse_as(&OPERATOR,
+              add_principal(&k, "admin-8", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1", "", ""),
+              LEDGER_ERR_PARTNER_NOT_FOUND);
+    W->partner_exists = true;
+    refuse_as(&ADMIN,
+              add_principal(&k, "admin-8", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1", "", ""),
+              LEDGER_ERR_FORBIDDEN);
+    refuse_as(&OPERATOR,
+              add_principal(&k, "admin-8", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "", "", ""),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&OPERATOR, add_principal(&k, "op-2", LEDGER__V1__ROLE__ROLE_OPERATOR, "p1", "", ""),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&OPERATOR, add_principal(&k, "sys", LEDGER__V1__ROLE__ROLE_SYSTEM, "", "", ""),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&OPERATOR, add_principal(&k, "x", LEDGER__V1__ROLE__ROLE_UNSPECIFIED, "p1", "", ""),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&OPERATOR, add_principal(&k, "x", (Ledger__V1__Role)40, "p1", "", ""),
+              LEDGER_ERR_UNKNOWN_MESSAGE);
+    refuse_as(&OPERATOR,
+              add_principal(&k, "u-8", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "p1", "", "frank"),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&OPERATOR,
+              add_principal(&k, "u-8", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "p1", "c1", ""),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&OPERATOR,
+              add_principal(&k, "s-8", LEDGER__V1__ROLE__ROLE_SALES_AGENT, "p1", "c1", "x"),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&OPERATOR,
+              add_principal(&k, "bad id", LEDGER__V1__ROLE__ROLE_SALES_AGENT, "p1", "", ""),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    W->principal_exists = true;
+    refuse_as(&OPERATOR,
+              add_principal(&k, "admin-7", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1", "", ""),
+              LEDGER_ERR_PRINCIPAL_EXISTS);
+    /* Revocation. */
+    accept(&OPERATOR, revoke_principal(&k, "admin-7"));
+    W->principal_revoked = true;
+    refuse_as(&OPERATOR, revoke_principal(&k, "admin-7"), LEDGER_ERR_UNCHANGED);
+    W->principal_revoked = false;
+    refuse_as(&OPERATOR, revoke_principal(&k, "op-1"), LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&ADMIN, revoke_principal(&k, "sales-1"), LEDGER_ERR_FORBIDDEN);
+    W->principal_exists = false;
+    refuse_as(&OPERATOR, revoke_principal(&k, "ghost"), LEDGER_ERR_PRINCIPAL_NOT_FOUND);
+    refuse_as(&OPERATOR, revoke_principal(&k, ""), LEDGER_ERR_INVALID_ARGUMENT);
+}
+
+/* ---- subscriptions and roles ------------------------------------------------ */
+
+static void test_domain_subscriptions(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    assert_int_equal(3, W->customer->subscription_count);
+    accept(&SALES, subscription(&k, "sub-2", LEDGER__V1__OFFER__OFFER_AZURE_PLAN));
+    refuse_as(&ADMIN, subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN),
+              LEDGER_ERR_SUBSCRIPTION_EXISTS);
+    refuse_as(&ADMIN, subscription(&k, "sub-3", LEDGER__V1__OFFER__OFFER_UNSPECIFIED),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&ADMIN, subscription(&k, "sub-3", (Ledger__V1__Offer)17), LEDGER_ERR_UNKNOWN_MESSAGE);
+    refuse_as(&ADMIN, subscription(&k, "", LEDGER__V1__OFFER__OFFER_AZURE_PLAN),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&HELPDESK, subscription(&k, "sub-3", LEDGER__V1__OFFER__OFFER_AZURE_PLAN),
+              LEDGER_ERR_FORBIDDEN);
+    refuse_as(&ALICE, subscription(&k, "sub-3", LEDGER__V1__OFFER__OFFER_AZURE_PLAN),
+              LEDGER_ERR_FORBIDDEN);
+
+    /* Status changes and rule 10. */
+    refuse_as(&ADMIN,
+              status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE),
+              LEDGER_ERR_UNCHANGED);
+    refuse_as(&ADMIN,
+              status(&k, "sub-9", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED),
+              LEDGER_ERR_SUBSCRIPTION_NOT_FOUND);
+    refuse_as(&ADMIN, status(&k, "sub-1", (Ledger__V1__SubscriptionStatus)9),
+              LEDGER_ERR_UNKNOWN_MESSAGE);
+    refuse_as(&ADMIN,
+              status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_UNSPECIFIED),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&SALES,
+              status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED),
+              LEDGER_ERR_FORBIDDEN);
+    const char *reservation_id = buy_reservation(1000);
+    static const Ledger__V1__SubscriptionStatus inactive[] = {
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED,
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_DISABLED,
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_EXPIRED,
+    };
+    for (size_t i = 0; i < 3; i++)
+        refuse_as(&ADMIN, status(&k, "sub-1", inactive[i]),
+                  LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS);
+    /* Another subscription is free to change. */
+    accept(&ADMIN,
+           status(&k, "sub-g", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED));
+    assert_int_equal(LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED,
+                     domain_find_subscription(W->customer, "sub-g")->status);
+    /* Once the reservation is no longer active, the subscription may be suspended. */
+    accept(&ADMIN, cancel(&k, reservation_id, 10, "USD", -1));
+    assert_int_equal(
+        LEDGER_ERR_OK,
+        decide(&ADMIN, status(&k, "sub-1",
+                              LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED)));
+    const Ledger__V1__SubscriptionStatusChanged *changed = W->out.event.subscription_status_changed;
+    assert_int_equal(LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE,
+                     changed->from_status);
+    assert_int_equal(LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED,
+                     changed->to_status);
+}
+
+static void test_domain_roles(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    uint64_t seq =
+        accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    assert_int_equal(1, W->customer->role_count);
+    assert_int_equal(seq, W->customer->roles[0].sequence);
+    refuse_as(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+              LEDGER_ERR_ROLE_ALREADY_ASSIGNED);
+    /* The same user may hold another role on the same subscription. */
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_READER));
+    refuse_as(&ADMIN, role(&k, true, "sub-9", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+              LEDGER_ERR_SUBSCRIPTION_NOT_FOUND);
+    refuse_as(&ADMIN, role(&k, true, "sub-1", "al ice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&ADMIN, role(&k, true, "sub-1", "bob", (Ledger__V1__AzureRole)12),
+              LEDGER_ERR_UNKNOWN_MESSAGE);
+    refuse_as(&ADMIN,
+              role(&k, true, "sub-1", "bob", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_UNSPECIFIED),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&SALES, role(&k, true, "sub-1", "bob", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+              LEDGER_ERR_FORBIDDEN);
+    refuse_as(&ALICE, role(&k, true, "sub-1", "bob", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+              LEDGER_ERR_FORBIDDEN);
+    accept(&ADMIN, role(&k, false, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    assert_int_equal(1, W->customer->role_count);
+    assert_int_equal(LEDGER__V1__AZURE_ROLE__AZURE_ROLE_READER, W->customer->roles[0].role);
+    refuse_as(&ADMIN, role(&k, false, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+              LEDGER_ERR_ROLE_NOT_ASSIGNED);
+    refuse_as(&ADMIN, role(&k, false, "sub-9", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_READER),
+              LEDGER_ERR_SUBSCRIPTION_NOT_FOUND);
+    refuse_as(&SALES, role(&k, false, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_READER),
+              LEDGER_ERR_FORBIDDEN);
+}
+
+/* ---- rules 1 and 2: permissions --------------------------------------------- */
+
+static void test_domain_permission_needs_eligible_subscription(void **state)
+{
+    (void)state;
+    struct cmd k;
+    accept(&ADMIN, onboard(&k, "Contoso"));
+    const Ledger__V1__PermissionKind R = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    refuse_as(&ADMIN, permission(&k, true, R), LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION);
+    accept(&ADMIN, subscription(&k, "sub-o", LEDGER__V1__OFFER__OFFER_OTHER));
+    refuse_as(&ADMIN, permission(&k, true, R), LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION);
+    accept(&ADMIN, subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN));
+    accept(&ADMIN,
+           status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED));
+    refuse_as(&ADMIN, permission(&k, true, R), LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION);
+    accept(&ADMIN, subscription(&k, "sub-g", LEDGER__V1__OFFER__OFFER_AZURE_GLOBAL));
+    accept(&ADMIN, permission(&k, true, R)); /* Azure Global counts too */
+}
+
+static void test_domain_permission_switches(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const Ledger__V1__PermissionKind R = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    const Ledger__V1__PermissionKind S = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    refuse_as(&ADMIN, permission(&k, false, R), LEDGER_ERR_PERMISSION_ALREADY_OFF);
+    refuse_as(&SALES, permission(&k, true, R), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&HELPDESK, permission(&k, true, R), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&AUDITOR, permission(&k, true, R), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&BILLING, permission(&k, true, R), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&OPERATOR, permission(&k, true, R), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&SYSTEM, permission(&k, true, R), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&ALICE, permission(&k, true, R), LEDGER_ERR_ASK_PARTNER);
+    refuse_as(&ADMIN,
+              permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_UNSPECIFIED),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&ADMIN, permission(&k, true, (Ledger__V1__PermissionKind)3),
+              LEDGER_ERR_UNKNOWN_MESSAGE);
+    refuse_as(&ADMIN, permission(&k, false, (Ledger__V1__PermissionKind)-5),
+              LEDGER_ERR_UNKNOWN_MESSAGE);
+
+    W->now_us = T0 + HOUR_US;
+    uint64_t granted = accept(&ADMIN, permission(&k, true, R));
+    assert_true(W->customer->permission_on[R]);
+    assert_false(W->customer->permission_on[S]);
+    assert_int_equal(granted, W->customer->permission_sequence[R]);
+    /* Evolved state refuses the second, identical grant: recorded once. */
+    refuse_as(&ADMIN, permission(&k, true, R), LEDGER_ERR_PERMISSION_ALREADY_ON);
+    assert_true(strstr(W->out.message, "reservations") != NULL);
+    accept(&ADMIN, permission(&k, true, S));
+    W->now_us = T0 + 2 * HOUR_US;
+    accept(&ADMIN, permission(&k, false, R));
+    assert_false(W->customer->permission_on[R]);
+    assert_int_equal(0, W->customer->permission_sequence[R]);
+    refuse_as(&ADMIN, permission(&k, false, R), LEDGER_ERR_PERMISSION_ALREADY_OFF);
+    /* The history: three changes, in order, with who and when. */
+    assert_int_equal(3, W->customer->permission_change_count);
+    const struct domain_permission_change *last = &W->customer->permission_changes[2];
+    assert_int_equal(R, last->kind);
+    assert_false(last->enabled);
+    assert_true(last->changed_us == T0 + 2 * HOUR_US);
+    assert_string_equal("admin-1", last->changed_by.principal_id);
+    /* Revoking does not need an eligible subscription. */
+    accept(&ADMIN,
+           status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED));
+    accept(&ADMIN,
+           status(&k, "sub-g", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_DISABLED));
+    accept(&ADMIN, permission(&k, false, S));
+}
+
+/* ---- rule 3: customer purchases -------------------------------------------- */
+
+static void test_domain_customer_purchase_conditions(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const Ledger__V1__PermissionKind R = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    refuse_as(&ALICE, plain_reservation(&k, 1000), LEDGER_ERR_PERMISSION_OFF);
+    assert_non_null(strstr(W->out.message, "permission 'reservations' is off for customer c1"));
+    uint64_t granted = accept(&ADMIN, permission(&k, true, R));
+    refuse_as(&ALICE,
+              reservation(&k, "sub-9", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
+              LEDGER_ERR_SUBSCRIPTION_NOT_FOUND);
+    refuse_as(&ALICE,
+              reservation(&k, "sub-o", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
+              LEDGER_ERR_SUBSCRIPTION_NOT_ELIGIBLE);
+    refuse_as(&ALICE, plain_reservation(&k, 1000), LEDGER_ERR_ROLE_MISSING);
+    assert_non_null(strstr(W->out.message,
+                           "user alice holds neither Owner nor Reservation Purchaser on "
+                           "subscription sub-1"));
+    /* Roles that do not count, or on another subscription, or for another user. */
+    accept(&ADMIN,
+           role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_CONTRIBUTOR));
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_READER));
+    accept(&ADMIN, role(&k, true, "sub-g", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ADMIN, role(&k, true, "sub-1", "bob", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    refuse_as(&ALICE, plain_reservation(&k, 1000), LEDGER_ERR_ROLE_MISSING);
+    uint64_t purchaser_role =
+        accept(&ADMIN, role(&k, true, "sub-1", "alice",
+                            LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER));
+    uint64_t seq = accept(&ALICE, plain_reservation(&k, 1000));
+    const struct domain_reservation *r = domain_find_reservation(W->customer, seq_id("res", seq));
+    assert_non_null(r);
+    assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER, r->purchaser);
+    assert_string_equal("u-alice", r->bought_by.principal_id);
+    assert_string_equal("alice", r->bought_by.user);
+    assert_string_equal(seq_id("ord", seq), r->order_id);
+
+    /* The event names the grant and the assignment that allowed it; Owner is
+     * preferred when the user holds both. */
+    assert_int_equal(LEDGER_ERR_OK, decide(&ALICE, plain_reservation(&k, 1000)));
+    const Ledger__V1__ReservationPurchased *event = W->out.event.reservation_purchased;
+    assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER, event->purchaser);
+    assert_non_null(event->allowed_by);
+    assert_int_equal(granted, event->allowed_by->permission_sequence);
+    assert_int_equal(purchaser_role, event->allowed_by->role_sequence);
+    uint64_t owner =
+        accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ALICE, plain_reservation(&k, 1000)));
+    assert_int_equal(owner, W->out.event.reservation_purchased->allowed_by->role_sequence);
+    assert_string_equal("alice", W->out.event.actor->user);
+
+    /* Bob, Owner on sub-1, may buy too; a suspended subscription stops both. */
+    accept(&BOB, plain_reservation(&k, 1000));
+    accept(&ADMIN, subscription(&k, "sub-2", LEDGER__V1__OFFER__OFFER_AZURE_PLAN));
+    accept(&ADMIN, role(&k, true, "sub-2", "bob", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ADMIN,
+           status(&k, "sub-2", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED));
+    refuse_as(&BOB,
+              reservation(&k, "sub-2", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
+              LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    /* Revoking the permission stops customer purchases again. */
+    accept(&ADMIN, permission(&k, false, R));
+    refuse_as(&ALICE, plain_reservation(&k, 1000), LEDGER_ERR_PERMISSION_OFF);
+}
+
+static void test_domain_customer_savings_plan_purchase(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    /* The reservations switch does not open savings plans. */
+    accept(&ADMIN, permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS));
+    refuse_as(&ALICE, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 500),
+              LEDGER_ERR_PERMISSION_OFF);
+    assert_non_null(strstr(W->out.message, "savings-plans"));
+    uint64_t granted = accept(
+        &ADMIN, permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS));
+    assert_int_equal(LEDGER_ERR_OK,
+                     decide(&ALICE, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P3Y, 500)));
+    const Ledger__V1__SavingsPlanPurchased *p = W->out.event.savings_plan_purchased;
+    assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER, p->purchaser);
+    assert_int_equal(granted, p->allowed_by->permission_sequence);
+    assert_string_equal(seq_id("sp", W->sequence), p->savings_plan_id);
+    assert_true(p->expires_us - p->starts_us == 3 * YEAR_US);
+    /* Not shown to partner staff; partner-bought plans are. */
+    assert_false(domain_partner_visible(&W->out.event));
+    uint64_t seq = accept(&ALICE, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P3Y, 500));
+    assert_non_null(domain_find_savings_plan(W->customer, seq_id("sp", seq)));
+    assert_int_equal(LEDGER_ERR_OK,
+                     decide(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 500)));
+    assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_PARTNER,
+                     W->out.event.savings_plan_purchased->purchaser);
+    assert_null(W->out.event.savings_plan_purchased->allowed_by);
+    assert_true(domain_partner_visible(&W->out.event));
+}
+
+/* ---- rule 4: partner purchases ---------------------------------------------- */
+
+static void test_domain_partner_purchase(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, plain_reservation(&k, 1000)));
+    const Ledger__V1__ReservationPurchased *e = W->out.event.reservation_purchased;
+    assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_PARTNER, e->purchaser);
+    assert_null(e->allowed_by);
+    assert_string_equal(seq_id("res", W->sequence), e->reservation_id);
+    assert_string_equal(seq_id("ord", W->sequence), e->order_id);
+    assert_true(e->starts_us == T0);
+    assert_true(e->expires_us == T0 + YEAR_US);
+    assert_true(domain_partner_visible(&W->out.event));
+    /* Partner purchases need no permission. */
+    accept(&SALES, plain_reservation(&k, 1000));
+    refuse_as(&SALES, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100),
+              LEDGER_ERR_FORBIDDEN);
+    accept(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100));
+    const struct domain_principal *readers[] = {&HELPDESK, &AUDITOR, &BILLING, &OPERATOR, &SYSTEM};
+    for (size_t i = 0; i < 5; i++) {
+        refuse_as(readers[i], plain_reservation(&k, 1000), LEDGER_ERR_FORBIDDEN);
+        refuse_as(readers[i], savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100),
+                  LEDGER_ERR_FORBIDDEN);
+    }
+    refuse_as(&ADMIN,
+              reservation(&k, "sub-o", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
+              LEDGER_ERR_SUBSCRIPTION_NOT_ELIGIBLE);
+    refuse_as(&SALES,
+              reservation(&k, "sub-9", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
+              LEDGER_ERR_SUBSCRIPTION_NOT_FOUND);
+    refuse_as(&ADMIN, savings_plan(&k, "sub-o", LEDGER__V1__TERM__TERM_P1Y, 100),
+              LEDGER_ERR_SUBSCRIPTION_NOT_ELIGIBLE);
+    accept(&ADMIN,
+           status(&k, "sub-g", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_DISABLED));
+    refuse_as(&ADMIN,
+              reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
+              LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    refuse_as(&ADMIN, savings_plan(&k, "sub-g", LEDGER__V1__TERM__TERM_P1Y, 100),
+              LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+}
+
+/* ---- field validation and rules 9 and 11 ------------------------------------ */
+
+static void test_domain_reservation_field_validation(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    Ledger__V1__Command *c;
+#define BAD(mutation, code)                                                                        \
+    do {                                                                                           \
+        c = plain_reservation(&k, 1000);                                                           \
+        Ledger__V1__PurchaseReservation *r = c->purchase_reservation;                              \
+        (void)r;                                                                                   \
+        mutation;                                                                                  \
+        refuse_as(&ADMIN, c, code);                                                                \
+    } while (0)
+    BAD(r->quantity = 0, LEDGER_ERR_INVALID_ARGUMENT);
+    BAD(r->quantity = LEDGER_QUANTITY_MAX + 1, LEDGER_ERR_INVALID_ARGUMENT);
+    BAD(r->term = LEDGER__V1__TERM__TERM_UNSPECIFIED, LEDGER_ERR_INVALID_ARGUMENT);
+    BAD(r->term = (Ledger__V1__Term)9, LEDGER_ERR_UNKNOWN_MESSAGE);
+    BAD(r->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UNSPECIFIED,
+        LEDGER_ERR_INVALID_ARGUMENT);
+    BAD(r->billing_plan = (Ledger__V1__BillingPlan)3, LEDGER_ERR_UNKNOWN_MESSAGE);
+    BAD(r->scope->kind = (Ledger__V1__ScopeKind)5, LEDGER_ERR_UNKNOWN_MESSAGE);
+    BAD(r->scope->kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_UNSPECIFIED,
+        LEDGER_ERR_INVALID_ARGUMENT);
+    BAD(r->scope = NULL, LEDGER_ERR_INVALID_ARGUMENT);
+    BAD(r->price = NULL, LEDGER_ERR_INVALID_ARGUMENT);
+    BAD(r->retail_price = NULL, LEDGER_ERR_INVALID_ARGUMENT);
+    BAD(r->price->amount_minor = 0, LEDGER_ERR_INVALID_AMOUNT);
+    BAD(r->price->amount_minor = -5, LEDGER_ERR_INVALID_AMOUNT);
+    BAD(r->price->amount_minor = LEDGER_AMOUNT_MINOR_MAX + 1, LEDGER_ERR_INVALID_AMOUNT);
+    BAD(r->retail_price->amount_minor = 0, LEDGER_ERR_INVALID_AMOUNT);
+    BAD(r->price->currency = "usd", LEDGER_ERR_INVALID_AMOUNT);
+    BAD(r->price->currency = "US", LEDGER_ERR_INVALID_AMOUNT);
+    BAD(r->price->currency = "", LEDGER_ERR_INVALID_AMOUNT);
+    BAD(r->retail_price->currency = "EUR", LEDGER_ERR_CURRENCY_MISMATCH);
+    BAD(r->sku = "", LEDGER_ERR_INVALID_ARGUMENT);
+    BAD(r->sku = "Standard D2", LEDGER_ERR_INVALID_ARGUMENT);
+    BAD(r->region = "", LEDGER_ERR_INVALID_ARGUMENT);
+    BAD(r->billing_subscription_id = "", LEDGER_ERR_INVALID_ARGUMENT);
+    BAD(r->billing_subscription_id = "sub/1", LEDGER_ERR_INVALID_ARGUMENT);
+#undef BAD
+    /* The edges that are allowed. */
+    c = plain_reservation(&k, LEDGER_AMOUNT_MINOR_MAX / 2);
+    c->purchase_reservation->quantity = LEDGER_QUANTITY_MAX;
+    c->purchase_reservation->retail_price->amount_minor = LEDGER_AMOUNT_MINOR_MAX;
+    accept(&ADMIN, c);
+    c = reservation(&k, "sub-1", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P3Y, 1, "JPY");
+    c->purchase_reservation->quantity = 1;
+    c->purchase_reservation->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    accept(&ADMIN, c);
+}
+
+static void test_domain_terms(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    refuse_as(&ADMIN,
+              reservation(&k, "sub-1", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P5Y, 100, "USD"),
+              LEDGER_ERR_INVALID_TERM);
+    refuse_as(&ADMIN,
+              reservation(&k, "sub-1", "Premium_M64", LEDGER__V1__TERM__TERM_P5Y, 100, "USD"),
+              LEDGER_ERR_INVALID_TERM);
+    refuse_as(&ADMIN,
+              reservation(&k, "sub-1", "standard_m64", LEDGER__V1__TERM__TERM_P5Y, 100, "USD"),
+              LEDGER_ERR_INVALID_TERM);
+    static const char *five_year_skus[] = {"Standard_M64s", "Standard_HB120rs_v3",
+                                           "Standard_HC44rs", "DedicatedHost_DSv3-Type1"};
+    for (size_t i = 0; i < 4; i++) {
+        uint64_t seq = accept(&ADMIN, reservation(&k, "sub-1", five_year_skus[i],
+                                                  LEDGER__V1__TERM__TERM_P5Y, 100, "USD"));
+        const struct domain_reservation *r =
+            domain_find_reservation(W->customer, seq_id("res", seq));
+        assert_true(r->expires_us - r->starts_us == 5 * YEAR_US);
+    }
+    /* 365-day years: P3Y from 2025-01-01 ends 2027-12-31 (2028 is not reached). */
+    uint64_t seq = accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
+                                              LEDGER__V1__TERM__TERM_P3Y, 100, "USD"));
+    assert_true(domain_find_reservation(W->customer, seq_id("res", seq))->expires_us ==
+                T0 + 3 * YEAR_US);
+    /* Savings plans: P1Y and P3Y only, whatever else. */
+    refuse_as(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P5Y, 100),
+              LEDGER_ERR_INVALID_TERM);
+    refuse_as(&ADMIN, savings_plan(&k, "sub-1", (Ledger__V1__Term)4, 100),
+              LEDGER_ERR_UNKNOWN_MESSAGE);
+    refuse_as(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_UNSPECIFIED, 100),
+              LEDGER_ERR_INVALID_ARGUMENT);
+}
+
+static void test_domain_savings_plan_field_validation(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    Ledger__V1__Command *c;
+#define BAD(mutation, code)                                                                        \
+    do {                                                                                           \
+        c = savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100);                            \
+        Ledger__V1__PurchaseSavingsPlan *p = c->purchase_savings_plan;                             \
+        (void)p;                                                                                   \
+        mutation;                                                                                  \
+        refuse_as(&ADMIN, c, code);                                                                \
+    } while (0)
+    BAD(p->hourly_commitment = NULL, LEDGER_ERR_INVALID_ARGUMENT);
+    BAD(p->hourly_commitment->amount_minor = 0, LEDGER_ERR_INVALID_AMOUNT);
+    BAD(p->hourly_commitment->currency = "EUR", LEDGER_ERR_CURRENCY_MISMATCH);
+    BAD(p->price->currency = "EUR", LEDGER_ERR_CURRENCY_MISMATCH);
+    BAD(p->price->amount_minor = -1, LEDGER_ERR_INVALID_AMOUNT);
+    BAD(p->billing_plan = (Ledger__V1__BillingPlan)8, LEDGER_ERR_UNKNOWN_MESSAGE);
+    BAD(p->scope->kind = (Ledger__V1__ScopeKind)8, LEDGER_ERR_UNKNOWN_MESSAGE);
+    BAD(p->scope->target = "sub-9", LEDGER_ERR_INVALID_SCOPE);
+    BAD(p->billing_subscription_id = "", LEDGER_ERR_INVALID_ARGUMENT);
+#undef BAD
+}
+
+static void test_domain_scopes(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    struct {
+        Ledger__V1__ScopeKind kind;
+        const char *target;
+        enum ledger_err expected;
+    } cases[] = {
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-1", LEDGER_ERR_OK},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-o", LEDGER_ERR_OK},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-9", LEDGER_ERR_INVALID_SCOPE},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "", LEDGER_ERR_INVALID_SCOPE},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP, "sub-1/rg-web_(prod)", LEDGER_ERR_OK},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP, "sub-9/rg", LEDGER_ERR_INVALID_SCOPE},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP, "sub-1", LEDGER_ERR_INVALID_SCOPE},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP, "sub-1/", LEDGER_ERR_INVALID_SCOPE},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP, "/rg", LEDGER_ERR_INVALID_SCOPE},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP, "sub-1/rg/x", LEDGER_ERR_INVALID_SCOPE},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP, "sub-1/r g", LEDGER_ERR_INVALID_SCOPE},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_MANAGEMENT_GROUP, "mg-contoso", LEDGER_ERR_OK},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_MANAGEMENT_GROUP, "", LEDGER_ERR_INVALID_SCOPE},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_MANAGEMENT_GROUP, "mg/x", LEDGER_ERR_INVALID_SCOPE},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, "", LEDGER_ERR_OK},
+        {LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, "sub-1", LEDGER_ERR_INVALID_SCOPE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Ledger__V1__Command *c = plain_reservation(&k, 1000);
+        c->purchase_reservation->scope->kind = cases[i].kind;
+        snprintf(k.scope_target, sizeof k.scope_target, "%s", cases[i].target);
+        if (cases[i].expected == LEDGER_ERR_OK) {
+            uint64_t seq = accept(&ADMIN, c);
+            const struct domain_reservation *r =
+                domain_find_reservation(W->customer, seq_id("res", seq));
+            assert_int_equal(cases[i].kind, r->scope.kind);
+            assert_string_equal(cases[i].target, r->scope.target);
+        } else {
+            refuse_as(&ADMIN, c, cases[i].expected);
+        }
+    }
+    /* A target longer than any valid one is refused, not truncated. */
+    Ledger__V1__Command *c = plain_reservation(&k, 1000);
+    c->purchase_reservation->scope->kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_MANAGEMENT_GROUP;
+    memset(k.scope_target, 'm', 140);
+    k.scope_target[140] = '\0';
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_SCOPE);
+}
+
+/* ---- rule 5: changes of reservations ----------------------------------------- */
+
+static void test_domain_reservation_scope_and_renewal(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const char *rid = buy_reservation(1000);
+    accept(&ADMIN, reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-g"));
+    const struct domain_reservation *r = domain_find_reservation(W->customer, rid);
+    assert_int_equal(LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, r->scope.kind);
+    assert_string_equal("sub-g", r->scope.target);
+    assert_int_equal(
+        LEDGER_ERR_OK,
+        decide(&ADMIN, reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, "")));
+    const Ledger__V1__ReservationScopeChanged *e = W->out.event.reservation_scope_changed;
+    assert_int_equal(LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, e->from_scope->kind);
+    assert_string_equal("sub-g", e->from_scope->target);
+    assert_int_equal(LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, e->to_scope->kind);
+    refuse_as(&ADMIN,
+              reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-g"),
+              LEDGER_ERR_UNCHANGED);
+    refuse_as(&ADMIN,
+              reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-9"),
+              LEDGER_ERR_INVALID_SCOPE);
+    refuse_as(&ALICE, reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""),
+              LEDGER_ERR_ASK_PARTNER);
+    refuse_as(&SALES, reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""),
+              LEDGER_ERR_FORBIDDEN);
+    refuse_as(&ADMIN,
+              reservation_scope(&k, "res-999", LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""),
+              LEDGER_ERR_RESERVATION_NOT_FOUND);
+    /* Auto-renew. */
+    refuse_as(&ADMIN, reservation_renewal(&k, rid, false), LEDGER_ERR_UNCHANGED);
+    accept(&ADMIN, reservation_renewal(&k, rid, true));
+    assert_true(domain_find_reservation(W->customer, rid)->auto_renew);
+    refuse_as(&ADMIN, reservation_renewal(&k, rid, true), LEDGER_ERR_UNCHANGED);
+    refuse_as(&ALICE, reservation_renewal(&k, rid, false), LEDGER_ERR_ASK_PARTNER);
+    refuse_as(&SALES, reservation_renewal(&k, rid, false), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&ADMIN, reservation_renewal(&k, "res-999", false), LEDGER_ERR_RESERVATION_NOT_FOUND);
+    refuse_as(&ADMIN, reservation_renewal(&k, "", false), LEDGER_ERR_INVALID_ARGUMENT);
+    /* Not on reservations that ended. */
+    accept(&SYSTEM, expire(&k, rid));
+    refuse_as(&ADMIN, reservation_renewal(&k, rid, false), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+    refuse_as(&ADMIN,
+              reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-1"),
+              LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+}
+
+static void test_domain_customer_is_told_to_ask_partner(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ADMIN, permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS));
+    /* Even for a reservation the customer bought itself. */
+    const char *rid = seq_id("res", accept(&ALICE, plain_reservation(&k, 1000)));
+    const char *returned[] = {rid};
+    refuse_as(&ALICE, cancel(&k, rid, 100, "USD", -1), LEDGER_ERR_ASK_PARTNER);
+    assert_non_null(strstr(W->out.message, "ask your partner"));
+    refuse_as(&ALICE, exchange(&k, returned, 1, 0, 5000), LEDGER_ERR_ASK_PARTNER);
+    refuse_as(&ALICE, renew(&k, rid, 1000, "USD"), LEDGER_ERR_ASK_PARTNER);
+    refuse_as(&ALICE, reservation_renewal(&k, rid, true), LEDGER_ERR_ASK_PARTNER);
+    refuse_as(&ALICE,
+              reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-1"),
+              LEDGER_ERR_ASK_PARTNER);
+    refuse_as(&ALICE, expire(&k, rid), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&ALICE, visibility(&k, true), LEDGER_ERR_FORBIDDEN);
+    /* The partner does it. */
+    accept(&ADMIN, cancel(&k, rid, 100, "USD", -1));
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED,
+                     domain_find_reservation(W->customer, rid)->state);
+}
+
+/* ---- rules 5 and 7: cancellation and the refund cap ------------------------- */
+
+static void test_domain_cancel_reservation(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const char *rid = buy_reservation(10000);
+    refuse_as(&SALES, cancel(&k, rid, 100, "USD", -1), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&HELPDESK, cancel(&k, rid, 100, "USD", -1), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&SYSTEM, cancel(&k, rid, 100, "USD", -1), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&ADMIN, cancel(&k, rid, 10001, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
+    refuse_as(&ADMIN, cancel(&k, rid, -1, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
+    refuse_as(&ADMIN, cancel(&k, rid, 100, "usd", -1), LEDGER_ERR_INVALID_AMOUNT);
+    refuse_as(&ADMIN, cancel(&k, rid, 100, "EUR", 100), LEDGER_ERR_CURRENCY_MISMATCH);
+    refuse_as(&ADMIN, cancel(&k, rid, 100, "EUR", -1), LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&ADMIN, cancel(&k, rid, 100, "USD", 99), LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&ADMIN, cancel(&k, "res-999", 100, "USD", -1), LEDGER_ERR_RESERVATION_NOT_FOUND);
+    Ledger__V1__Command *c = cancel(&k, rid, 100, "USD", -1);
+    c->cancel_reservation->refund = NULL;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    c = cancel(&k, rid, 100, "EUR", 100);
+    c->cancel_reservation->refund_usd->currency = "GBP";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    /* A zero refund is a cancellation without money back. */
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, cancel(&k, rid, 0, "USD", -1)));
+    /* The whole price may be refunded; refund_usd is filled for USD. */
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, cancel(&k, rid, 10000, "USD", -1)));
+    const Ledger__V1__ReservationCancelled *e = W->out.event.reservation_cancelled;
+    assert_string_equal(rid, e->reservation_id);
+    assert_int_equal(10000, e->refund->amount_minor);
+    assert_string_equal("USD", e->refund_usd->currency);
+    assert_int_equal(10000, e->refund_usd->amount_minor);
+    accept(&ADMIN, cancel(&k, rid, 10000, "USD", 10000));
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED,
+                     domain_find_reservation(W->customer, rid)->state);
+    refuse_as(&ADMIN, cancel(&k, rid, 0, "USD", -1), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+    /* A reservation in another currency is refunded in it, counted in USD. */
+    uint64_t seq = accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
+                                              LEDGER__V1__TERM__TERM_P1Y, 9000, "EUR"));
+    assert_int_equal(LEDGER_ERR_OK,
+                     decide(&ADMIN, cancel(&k, seq_id("res", seq), 9000, "EUR", 9900)));
+    assert_string_equal("EUR", W->out.event.reservation_cancelled->refund->currency);
+    assert_int_equal(9900, W->out.event.reservation_cancelled->refund_usd->amount_minor);
+}
+
+static void test_domain_refund_cap(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const int64_t cap = LEDGER_REFUND_CAP_USD_MINOR; /* USD 50,000 */
+    const char *a = buy_reservation(cap);
+    const char *b = buy_reservation(cap);
+    const char *c = buy_reservation(cap);
+    const char *d = buy_reservation(cap);
+    const char *e = buy_reservation(cap);
+    char ids[5][32];
+    snprintf(ids[0], 32, "%s", a);
+    snprintf(ids[1], 32, "%s", b);
+    snprintf(ids[2], 32, "%s", c);
+    snprintf(ids[3], 32, "%s", d);
+    snprintf(ids[4], 32, "%s", e);
+
+    /* Day 0: 20,000; day 100: 20,000 (EUR, counted by its USD value). */
+    accept(&ADMIN, cancel(&k, ids[0], 2000000, "USD", -1));
+    W->now_us = T0 + 100 * DAY_US;
+    uint64_t eur = accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
+                                              LEDGER__V1__TERM__TERM_P1Y, 3000000, "EUR"));
+    accept(&ADMIN, cancel(&k, seq_id("res", eur), 1800000, "EUR", 2000000));
+    /* Day 200: 10,000.01 would pass 50,000; exactly 10,000 reaches it. */
+    W->now_us = T0 + 200 * DAY_US;
+    refuse_as(&ADMIN, cancel(&k, ids[1], 1000001, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    assert_non_null(strstr(W->out.message, "USD 50000"));
+    accept(&ADMIN, cancel(&k, ids[1], 1000000, "USD", -1));
+    refuse_as(&ADMIN, cancel(&k, ids[2], 1, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    /* A zero refund is always possible. */
+    accept(&ADMIN, cancel(&k, ids[2], 0, "USD", -1));
+    /* Exchanges do not count, and are possible with the cap full. */
+    const char *returned[] = {ids[3]};
+    accept(&ADMIN, exchange(&k, returned, 1, 4000000, cap));
+    refuse_as(&ADMIN, cancel(&k, ids[4], 1, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    /* Exactly 365 days after day 0 its 20,000 no longer counts ("in the last
+     * 365 days" is the half-open window (now - 365 d, now]). */
+    W->now_us = T0 + YEAR_US - 1;
+    refuse_as(&ADMIN, cancel(&k, ids[4], 1, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    W->now_us = T0 + YEAR_US;
+    refuse_as(&ADMIN, cancel(&k, ids[4], 2000001, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    accept(&ADMIN, cancel(&k, ids[4], 2000000, "USD", -1));
+    /* A command dated back still counts every refund after its date. */
+    const char *f = buy_reservation(cap);
+    Ledger__V1__Command *back = cancel(&k, f, 1, "USD", -1);
+    back->business_us = T0 - 10 * YEAR_US;
+    refuse_as(&ADMIN, back, LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    /* Far later, everything has left the window. */
+    W->now_us = T0 + 3 * YEAR_US;
+    accept(&ADMIN, cancel(&k, f, cap, "USD", -1));
+}
+
+/* ---- rule 8: exchanges ------------------------------------------------------- */
+
+static void test_domain_exchange_value(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const char *one = buy_reservation(1000000); /* P1Y from T0 */
+    char first[32];
+    snprintf(first, sizeof first, "%s", one);
+    W->now_us = T0 + YEAR_US / 4;                 /* a quarter used: 750,000 remains */
+    const char *second = buy_reservation(400000); /* P1Y from now: all remains */
+    const char *returned[] = {first, second};
+    refuse_as(&ADMIN, exchange(&k, returned, 2, 0, 1149999), LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
+    assert_non_null(strstr(W->out.message, "1150000"));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, returned, 2, 1150000, 1150000)));
+    const Ledger__V1__ReservationExchanged *e = W->out.event.reservation_exchanged;
+    assert_int_equal(2, e->n_returned_reservation_ids);
+    assert_string_equal(first, e->returned_reservation_ids[0]);
+    assert_int_equal(1150000, e->remaining_commitment->amount_minor);
+    assert_string_equal("USD", e->remaining_commitment->currency);
+    assert_int_equal(1150000, e->refund->amount_minor);
+    assert_string_equal(seq_id("res", W->sequence), e->replacement->reservation_id);
+    assert_string_equal(seq_id("ord", W->sequence), e->replacement->order_id);
+    assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_PARTNER, e->replacement->purchaser);
+    assert_true(e->replacement->starts_us == W->now_us);
+    assert_true(e->replacement->expires_us == W->now_us + 3 * YEAR_US);
+    assert_true(domain_partner_visible(&W->out.event));
+    uint64_t seq = accept(&ADMIN, exchange(&k, returned, 2, 1150000, 1150000));
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED,
+                     domain_find_reservation(W->customer, first)->state);
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED,
+                     domain_find_reservation(W->customer, second)->state);
+    const struct domain_reservation *replacement =
+        domain_find_reservation(W->customer, seq_id("res", seq));
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE, replacement->state);
+    assert_string_equal("Standard_E4s_v5", replacement->sku);
+    /* Returned reservations are gone for good. */
+    refuse_as(&ADMIN, exchange(&k, returned, 1, 0, 2000000), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+    /* A reservation past its expiry commits nothing. */
+    const char *old = buy_reservation(500000);
+    char late[32];
+    snprintf(late, sizeof late, "%s", old);
+    W->now_us += 2 * YEAR_US;
+    const char *late_list[] = {late};
+    accept(&ADMIN, exchange(&k, late_list, 1, 0, 1));
+}
+
+static void test_domain_exchange_refusals(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char a[32], b[32], eur[32];
+    snprintf(a, sizeof a, "%s", buy_reservation(1000));
+    snprintf(b, sizeof b, "%s", buy_reservation(1000));
+    snprintf(eur, sizeof eur, "%s",
+             seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
+                                                      LEDGER__V1__TERM__TERM_P1Y, 1000, "EUR"))));
+    const char *dup[] = {a, a};
+    refuse_as(&ADMIN, exchange(&k, dup, 2, 0, 5000), LEDGER_ERR_INVALID_ARGUMENT);
+    const char *none[] = {NULL};
+    refuse_as(&ADMIN, exchange(&k, none, 0, 0, 5000), LEDGER_ERR_INVALID_ARGUMENT);
+    const char *many[LEDGER_EXCHANGE_RETURNS_MAX + 1];
+    char many_ids[LEDGER_EXCHANGE_RETURNS_MAX + 1][16];
+    for (int i = 0; i <= LEDGER_EXCHANGE_RETURNS_MAX; i++) {
+        snprintf(many_ids[i], sizeof many_ids[i], "res-%d", 1000 + i);
+        many[i] = many_ids[i];
+    }
+    refuse_as(&ADMIN, exchange(&k, many, LEDGER_EXCHANGE_RETURNS_MAX + 1, 0, 5000),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&ADMIN, exchange(&k, many, LEDGER_EXCHANGE_RETURNS_MAX, 0, 5000),
+              LEDGER_ERR_RESERVATION_NOT_FOUND);
+    const char *bad_id[] = {"res 1"};
+    refuse_as(&ADMIN, exchange(&k, bad_id, 1, 0, 5000), LEDGER_ERR_INVALID_ARGUMENT);
+    const char *mixed[] = {a, eur};
+    refuse_as(&ADMIN, exchange(&k, mixed, 2, 0, 5000), LEDGER_ERR_CURRENCY_MISMATCH);
+    const char *pair[] = {a, b};
+    /* Refund: at most what the returned reservations cost, in their currency. */
+    refuse_as(&ADMIN, exchange(&k, pair, 2, 2001, 5000), LEDGER_ERR_INVALID_AMOUNT);
+    Ledger__V1__Command *c = exchange(&k, pair, 2, 10, 5000);
+    c->exchange_reservation->refund->currency = "EUR";
+    refuse_as(&ADMIN, c, LEDGER_ERR_CURRENCY_MISMATCH);
+    c = exchange(&k, pair, 2, 10, 5000);
+    c->exchange_reservation->refund = NULL;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    c = exchange(&k, pair, 2, -1, 5000);
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_AMOUNT);
+    /* The replacement is validated like a partner purchase. */
+    c = exchange(&k, pair, 2, 10, 5000);
+    c->exchange_reservation->replacement = NULL;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    c = exchange(&k, pair, 2, 10, 5000);
+    c->exchange_reservation->replacement->price->currency = "EUR";
+    c->exchange_reservation->replacement->retail_price->currency = "EUR";
+    refuse_as(&ADMIN, c, LEDGER_ERR_CURRENCY_MISMATCH);
+    c = exchange(&k, pair, 2, 10, 5000);
+    c->exchange_reservation->replacement->term = LEDGER__V1__TERM__TERM_P5Y;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_TERM);
+    c = exchange(&k, pair, 2, 10, 5000);
+    c->exchange_reservation->replacement->billing_subscription_id = "sub-o";
+    refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_ELIGIBLE);
+    c = exchange(&k, pair, 2, 10, 5000);
+    c->exchange_reservation->replacement->scope->kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_SCOPE);
+    c = exchange(&k, pair, 2, 10, 5000);
+    c->exchange_reservation->replacement->quantity = 0;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&SALES, exchange(&k, pair, 2, 10, 5000), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&ALICE, exchange(&k, pair, 2, 10, 5000), LEDGER_ERR_ASK_PARTNER);
+    accept(&ADMIN, exchange(&k, pair, 2, 10, 5000));
+}
+
+/* ---- renewals and expiries --------------------------------------------------- */
+
+static void test_domain_renew_and_expire(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char rid[32];
+    snprintf(rid, sizeof rid, "%s", buy_reservation(1000));
+    refuse_as(&SYSTEM, renew(&k, rid, 1100, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "auto-renew is off"));
+    accept(&ADMIN, reservation_renewal(&k, rid, true));
+    refuse_as(&SYSTEM, renew(&k, rid, 1100, "EUR"), LEDGER_ERR_CURRENCY_MISMATCH);
+    refuse_as(&SYSTEM, renew(&k, rid, 0, "USD"), LEDGER_ERR_INVALID_AMOUNT);
+    refuse_as(&SYSTEM, renew(&k, "res-999", 1100, "USD"), LEDGER_ERR_RESERVATION_NOT_FOUND);
+    refuse_as(&SALES, renew(&k, rid, 1100, "USD"), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&HELPDESK, renew(&k, rid, 1100, "USD"), LEDGER_ERR_FORBIDDEN);
+    Ledger__V1__Command *c = renew(&k, rid, 1100, "USD");
+    c->renew_reservation->retail_price->currency = "EUR";
+    refuse_as(&SYSTEM, c, LEDGER_ERR_CURRENCY_MISMATCH);
+
+    W->now_us = T0 + YEAR_US;
+    assert_int_equal(LEDGER_ERR_OK, decide(&SYSTEM, renew(&k, rid, 1100, "USD")));
+    const Ledger__V1__ReservationRenewed *e = W->out.event.reservation_renewed;
+    assert_string_equal(rid, e->reservation_id);
+    assert_string_equal(seq_id("res", W->sequence), e->renewal->reservation_id);
+    assert_true(e->renewal->starts_us == T0 + YEAR_US);
+    assert_true(e->renewal->expires_us == T0 + 2 * YEAR_US);
+    assert_string_equal("Standard_D2s_v5", e->renewal->sku);
+    assert_string_equal("westeurope", e->renewal->region);
+    assert_string_equal("sub-1", e->renewal->billing_subscription_id);
+    assert_int_equal(2, e->renewal->quantity);
+    assert_int_equal(1100, e->renewal->price->amount_minor);
+    assert_true(e->renewal->auto_renew);
+    assert_string_equal("ledger", W->out.event.actor->principal_id);
+    assert_int_equal(LEDGER__V1__ROLE__ROLE_SYSTEM, W->out.event.actor->role);
+    assert_string_equal("p1", W->out.event.partner_id);
+    uint64_t seq = accept(&SYSTEM, renew(&k, rid, 1100, "USD"));
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED,
+                     domain_find_reservation(W->customer, rid)->state);
+    char next[32];
+    snprintf(next, sizeof next, "%s", seq_id("res", seq));
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE,
+                     domain_find_reservation(W->customer, next)->state);
+    refuse_as(&SYSTEM, renew(&k, rid, 1100, "USD"), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+    /* The admin agent may renew too. */
+    accept(&ADMIN, renew(&k, next, 1200, "USD"));
+
+    /* Expiry. */
+    char other[32];
+    snprintf(other, sizeof other, "%s", buy_reservation(1000));
+    refuse_as(&SALES, expire(&k, other), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&HELPDESK, expire(&k, other), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&OPERATOR, expire(&k, other), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&SYSTEM, expire(&k, "res-999"), LEDGER_ERR_RESERVATION_NOT_FOUND);
+    accept(&SYSTEM, expire(&k, other));
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED,
+                     domain_find_reservation(W->customer, other)->state);
+    refuse_as(&SYSTEM, expire(&k, other), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+    refuse_as(&ADMIN, cancel(&k, other, 0, "USD", -1), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+    snprintf(other, sizeof other, "%s", buy_reservation(1000));
+    accept(&ADMIN, expire(&k, other));
+    /* The ledger itself acts for any partner but still needs one that exists. */
+    W->partner_exists = false;
+    refuse_as(&SYSTEM, expire(&k, other), LEDGER_ERR_PARTNER_NOT_FOUND);
+}
+
+/* ---- rule 6: savings plans --------------------------------------------------- */
+
+static void test_domain_savings_plan_changes(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ADMIN,
+           permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS));
+    char plan[32];
+    snprintf(
+        plan, sizeof plan, "%s",
+        seq_id("sp", accept(&ALICE, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 250))));
+    /* Never cancelled, refunded or exchanged, by anyone who may ask. */
+    refuse_as(&ADMIN, plan_cancel(&k, plan), LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE);
+    refuse_as(&ALICE, plan_cancel(&k, plan), LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE);
+    refuse_as(&SALES, plan_cancel(&k, plan), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&ADMIN, plan_cancel(&k, "sp-999"), LEDGER_ERR_SAVINGS_PLAN_NOT_FOUND);
+    refuse_as(&ADMIN, plan_cancel(&k, ""), LEDGER_ERR_INVALID_ARGUMENT);
+    /* Scope and auto-renew: the partner, for customer-bought plans too. */
+    refuse_as(&ALICE, plan_scope(&k, plan, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""),
+              LEDGER_ERR_ASK_PARTNER);
+    refuse_as(&ALICE, plan_renewal(&k, plan, false), LEDGER_ERR_ASK_PARTNER);
+    refuse_as(&SALES, plan_scope(&k, plan, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""),
+              LEDGER_ERR_FORBIDDEN);
+    refuse_as(&ADMIN, plan_scope(&k, plan, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-1"),
+              LEDGER_ERR_UNCHANGED);
+    refuse_as(&ADMIN, plan_scope(&k, plan, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, "x"),
+              LEDGER_ERR_INVALID_SCOPE);
+    refuse_as(&ADMIN, plan_scope(&k, "sp-999", LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""),
+              LEDGER_ERR_SAVINGS_PLAN_NOT_FOUND);
+    assert_int_equal(
+        LEDGER_ERR_OK,
+        decide(&ADMIN, plan_scope(&k, plan, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP,
+                                  "sub-g/rg-1")));
+    const Ledger__V1__SavingsPlanScopeChanged *e = W->out.event.savings_plan_scope_changed;
+    assert_string_equal("sub-1", e->from_scope->target);
+    assert_string_equal("sub-g/rg-1", e->to_scope->target);
+    accept(&ADMIN,
+           plan_scope(&k, plan, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP, "sub-g/rg-1"));
+    assert_string_equal("sub-g/rg-1", domain_find_savings_plan(W->customer, plan)->scope.target);
+    refuse_as(&ADMIN, plan_renewal(&k, plan, true), LEDGER_ERR_UNCHANGED);
+    accept(&ADMIN, plan_renewal(&k, plan, false));
+    assert_false(domain_find_savings_plan(W->customer, plan)->auto_renew);
+    refuse_as(&ADMIN, plan_renewal(&k, "sp-999", true), LEDGER_ERR_SAVINGS_PLAN_NOT_FOUND);
+}
+
+static void test_domain_cost_visibility(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    refuse_as(&ADMIN, visibility(&k, false), LEDGER_ERR_UNCHANGED);
+    refuse_as(&SALES, visibility(&k, true), LEDGER_ERR_FORBIDDEN);
+    accept(&ADMIN, visibility(&k, true));
+    assert_true(W->customer->retail_prices_visible);
+    refuse_as(&ADMIN, visibility(&k, true), LEDGER_ERR_UNCHANGED);
+    accept(&ADMIN, visibility(&k, false));
+    assert_false(W->customer->retail_prices_visible);
+}
+
+/* ---- evolve --------------------------------------------------------------------- */
+
+static void test_domain_evolve_refuses_what_does_not_fit(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char rid[32];
+    snprintf(rid, sizeof rid, "%s", buy_reservation(1000));
+    /* A decided event, then variations of it that no decision produces. */
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, cancel(&k, rid, 100, "USD", -1)));
+    Ledger__V1__Event *event = &W->out.event;
+    uint64_t version = W->customer->version;
+    struct domain_customer *before = domain_customer_clone(W->customer);
+    assert_non_null(before);
+
+    event->stream_version = version + 2;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->stream_version = version;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->stream_version = version + 1;
+    event->schema_version = LEDGER_SCHEMA_VERSION + 1;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->schema_version = 0;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->schema_version = LEDGER_SCHEMA_VERSION;
+    event->customer_id = "c2";
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->customer_id = W->out.customer_id;
+    event->partner_id = "p2";
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->partner_id = W->out.partner_id;
+    event->reservation_cancelled->reservation_id = "res-999";
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->reservation_cancelled->reservation_id = rid;
+    event->reservation_cancelled->refund_usd = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->reservation_cancelled->refund_usd = &W->out.money[1];
+    event->reservation_cancelled->refund = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->reservation_cancelled->refund = &W->out.money[0];
+    event->reservation_cancelled = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->reservation_cancelled = &W->out.body.reservation_cancelled;
+    /* Events of no customer's stream, and no body. */
+    Ledger__V1__PartnerRegistered partner = LEDGER__V1__PARTNER_REGISTERED__INIT;
+    partner.name = "x";
+    event->body_case = LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED;
+    event->partner_registered = &partner;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->body_case = LEDGER__V1__EVENT__BODY__NOT_SET;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->body_case = (Ledger__V1__Event__BodyCase)77;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    /* Nothing moved. */
+    assert_int_equal(version, W->customer->version);
+    assert_int_equal(before->refund_count, W->customer->refund_count);
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE,
+                     domain_find_reservation(W->customer, rid)->state);
+    /* The unchanged event still applies. */
+    event->body_case = LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED;
+    event->reservation_cancelled = &W->out.body.reservation_cancelled;
+    assert_int_equal(LEDGER_ERR_OK, domain_customer_evolve(W->customer, event));
+    assert_int_equal(1, W->customer->refund_count);
+    /* Applying the same event again does not fit. */
+    event->stream_version++;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    domain_customer_free(before);
+    assert_int_equal(LEDGER_ERR_INTERNAL, domain_customer_evolve(NULL, event));
+    assert_int_equal(LEDGER_ERR_INTERNAL, domain_customer_evolve(W->customer, NULL));
+}
+
+static void test_domain_evolve_state_rules(void **state)
+{
+    (void)state;
+    struct domain_customer *customer = domain_customer_new("p1", "c1");
+    assert_non_null(customer);
+    Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+    event.partner_id = "p1";
+    event.customer_id = "c1";
+    event.schema_version = 1;
+    event.stream_version = 1;
+    /* Nothing before the onboarding. */
+    Ledger__V1__CostVisibilitySet cost = LEDGER__V1__COST_VISIBILITY_SET__INIT;
+    event.body_case = LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET;
+    event.cost_visibility_set = &cost;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(customer, &event));
+    Ledger__V1__CustomerOnboarded onboarded = LEDGER__V1__CUSTOMER_ONBOARDED__INIT;
+    onboarded.name = "";
+    event.body_case = LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED;
+    event.customer_onboarded = &onboarded;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(customer, &event));
+    onboarded.name = "Contoso";
+    assert_int_equal(LEDGER_ERR_OK, domain_customer_evolve(customer, &event));
+    event.stream_version = 2;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(customer, &event));
+    /* A grant needs a declared kind and an off switch. */
+    Ledger__V1__PurchasePermissionGranted grant = LEDGER__V1__PURCHASE_PERMISSION_GRANTED__INIT;
+    grant.kind = (Ledger__V1__PermissionKind)7;
+    event.body_case = LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED;
+    event.purchase_permission_granted = &grant;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(customer, &event));
+    grant.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    event.sequence = 9;
+    assert_int_equal(LEDGER_ERR_OK, domain_customer_evolve(customer, &event));
+    assert_int_equal(9, customer->permission_sequence[1]);
+    event.stream_version = 3;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(customer, &event));
+    /* Roles need their subscription. */
+    Ledger__V1__RoleAssigned assigned = LEDGER__V1__ROLE_ASSIGNED__INIT;
+    assigned.subscription_id = "sub-1";
+    assigned.user = "alice";
+    assigned.role = LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER;
+    event.body_case = LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED;
+    event.role_assigned = &assigned;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(customer, &event));
+    /* A reservation purchase with a field out of range. */
+    Ledger__V1__ReservationPurchased bought = LEDGER__V1__RESERVATION_PURCHASED__INIT;
+    bought.order_id = "ord-1";
+    bought.reservation_id = "res-1";
+    bought.billing_subscription_id = "sub-1";
+    bought.sku = "Standard_D2s_v5";
+    bought.region = "westeurope";
+    bought.quantity = 0;
+    event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED;
+    event.reservation_purchased = &bought;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(customer, &event));
+    assert_int_equal(2, customer->version);
+    domain_customer_free(customer);
+}
+
+/* The per-customer limits hold in decide (a clear refusal) and in evolve
+ * (CORRUPT, never a crash or an overflow). */
+static void test_domain_limits(void **state)
+{
+    (void)state;
+    struct cmd k;
+    accept(&ADMIN, onboard(&k, "Contoso"));
+    char sub[32];
+    for (int i = 0; i < LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX; i++) {
+        snprintf(sub, sizeof sub, "sub-%d", i);
+        accept(&ADMIN, subscription(&k, sub, LEDGER__V1__OFFER__OFFER_AZURE_PLAN));
+    }
+    refuse_as(&ADMIN, subscription(&k, "sub-extra", LEDGER__V1__OFFER__OFFER_AZURE_PLAN),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    /* An event past the limit, as if a build with a higher limit wrote it. */
+    Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__SubscriptionPurchased body = LEDGER__V1__SUBSCRIPTION_PURCHASED__INIT;
+    body.subscription_id = "sub-extra";
+    body.offer = LEDGER__V1__OFFER__OFFER_AZURE_PLAN;
+    event.partner_id = "p1";
+    event.customer_id = "c1";
+    event.schema_version = LEDGER_SCHEMA_VERSION;
+    event.stream_version = W->customer->version + 1;
+    event.body_case = LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED;
+    event.subscription_purchased = &body;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &event));
+    assert_int_equal(LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX, W->customer->subscription_count);
+    /* A clone is deep and equal. */
+    struct domain_customer *copy = domain_customer_clone(W->customer);
+    assert_non_null(copy);
+    assert_int_equal(W->customer->subscription_count, copy->subscription_count);
+    assert_ptr_not_equal(W->customer->subscriptions, copy->subscriptions);
+    assert_memory_equal(W->customer->subscriptions, copy->subscriptions,
+                        copy->subscription_count * sizeof *copy->subscriptions);
+    domain_customer_free(copy);
+    assert_null(domain_customer_clone(NULL));
+    domain_customer_free(NULL);
+    char long_id[LEDGER_ID_LENGTH_MAX + 2];
+    memset(long_id, 'x', sizeof long_id);
+    long_id[sizeof long_id - 1] = '\0';
+    assert_null(domain_customer_new("p1", long_id));
+}
+
+/* A clone evolves independently of its original. */
+static void test_domain_clone_is_independent(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char rid[32];
+    snprintf(rid, sizeof rid, "%s", buy_reservation(1000));
+    struct domain_customer *copy = domain_customer_clone(W->customer);
+    assert_non_null(copy);
+    accept(&ADMIN, cancel(&k, rid, 10, "USD", -1));
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE,
+                     domain_find_reservation(copy, rid)->state);
+    assert_int_equal(0, copy->refund_count);
+    assert_int_equal(W->customer->version - 1, copy->version);
+    domain_customer_free(copy);
+}
+
+/* ---- names ------------------------------------------------------------------- */
+
+static void test_domain_action_names(void **state)
+{
+    (void)state;
+    Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+    const ProtobufCMessageDescriptor *d = &ledger__v1__event__descriptor;
+    size_t named = 0;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        if ((d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0)
+            continue;
+        event.body_case = (Ledger__V1__Event__BodyCase)d->fields[i].id;
+        const char *name = domain_action_name(&event);
+        if (strcmp(name, "Unknown") == 0)
+            fail_msg("event %s has no action name", d->fields[i].name);
+        named++;
+    }
+    assert_int_equal(21, named);
+    event.body_case = LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED;
+    assert_string_equal("Create Customer Purchase Permissions", domain_action_name(&event));
+    event.body_case = LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED;
+    assert_string_equal("Delete Customer Purchase Permissions", domain_action_name(&event));
+    event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED;
+    assert_string_equal("Exchange Reservation", domain_action_name(&event));
+    event.body_case = LEDGER__V1__EVENT__BODY__NOT_SET;
+    assert_string_equal("Unknown", domain_action_name(&event));
+    assert_string_equal("Unknown", domain_action_name(NULL));
+    assert_false(domain_partner_visible(NULL));
+}
+
+static void test_domain_command_targets(void **state)
+{
+    (void)state;
+    struct cmd k;
+    Ledger__V1__Command *c = plain_reservation(&k, 1);
+    c->partner_id = "";
+    c->customer_id = "";
+    assert_string_equal("p1", domain_command_partner_id(&ALICE, c));
+    assert_string_equal("c1", domain_command_customer_id(&ALICE, c));
+    assert_string_equal("", domain_command_customer_id(&ADMIN, c));
+    c->partner_id = "p7";
+    c->customer_id = "c7";
+    assert_string_equal("p7", domain_command_partner_id(&ALICE, c));
+    assert_string_equal("c7", domain_command_customer_id(&ALICE, c));
+    c = add_partner(&k, "p9", "Fabrikam");
+    assert_string_equal("p9", domain_command_partner_id(&OPERATOR, c));
+    assert_string_equal("", domain_command_customer_id(&OPERATOR, c));
+    c = add_principal(&k, "x", LEDGER__V1__ROLE__ROLE_AUDITOR, "", "", "");
+    assert_string_equal("", domain_command_partner_id(&OPERATOR, c));
+    c = add_principal(&k, "x", LEDGER__V1__ROLE__ROLE_AUDITOR, "p4", "", "");
+    assert_string_equal("p4", domain_command_partner_id(&OPERATOR, c));
+    assert_string_equal("", domain_command_partner_id(NULL, NULL));
+    for (size_t i = 0; i < POLICY_COMMAND_COUNT; i++) {
+        Ledger__V1__Command__BodyCase body_case = policy_command_at(i);
+        bool administrative = body_case == LEDGER__V1__COMMAND__BODY_ADD_PARTNER ||
+                              body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL ||
+                              body_case == LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL;
+        assert_int_equal(!administrative, domain_command_is_customer(body_case));
+    }
+    assert_false(domain_command_is_customer(LEDGER__V1__COMMAND__BODY__NOT_SET));
+}
+
+/* The engine's contract checks: a state of another customer is the engine's
+ * mistake (INTERNAL), never a decision about the wrong customer. */
+static void test_domain_inconsistent_input(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    Ledger__V1__Command *c = plain_reservation(&k, 1);
+    c->customer_id = "c2";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INTERNAL);
+    struct domain_input input = {.principal = &ADMIN,
+                                 .command = plain_reservation(&k, 1),
+                                 .partner_id = "p1",
+                                 .partner_exists = true,
+                                 .customer = NULL,
+                                 .now_us = T0,
+                                 .sequence = 5};
+    assert_int_equal(LEDGER_ERR_INTERNAL, domain_decide(&input, &W->out));
+    input.customer = W->customer;
+    input.now_us = 0;
+    assert_int_equal(LEDGER_ERR_INTERNAL, domain_decide(&input, &W->out));
+    input.now_us = T0;
+    input.command = NULL;
+    assert_int_equal(LEDGER_ERR_INTERNAL, domain_decide(&input, &W->out));
+    assert_int_equal(LEDGER_ERR_INTERNAL, domain_decide(NULL, &W->out));
+    assert_int_equal(LEDGER_ERR_INTERNAL, domain_decide(&input, NULL));
+    /* Without a command hash the event carries none. */
+    input.command = plain_reservation(&k, 1);
+    assert_int_equal(LEDGER_ERR_OK, domain_decide(&input, &W->out));
+    assert_int_equal(0, W->out.event.command_hash.len);
+}
+
+#define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        TEST(test_domain_envelope),
+        TEST(test_domain_envelope_refusals),
+        TEST(test_domain_refusal_clears_output),
+        TEST(test_domain_onboard_customer),
+        TEST(test_domain_partner_scope),
+        TEST(test_domain_add_partner),
+        TEST(test_domain_principals),
+        TEST(test_domain_subscriptions),
+        TEST(test_domain_roles),
+        TEST(test_domain_permission_needs_eligible_subscription),
+        TEST(test_domain_permission_switches),
+        TEST(test_domain_customer_purchase_conditions),
+        TEST(test_domain_customer_savings_plan_purchase),
+        TEST(test_domain_partner_purchase),
+        TEST(test_domain_reservation_field_validation),
+        TEST(test_domain_terms),
+        TEST(test_domain_savings_plan_field_validation),
+        TEST(test_domain_scopes),
+        TEST(test_domain_reservation_scope_and_renewal),
+        TEST(test_domain_customer_is_told_to_ask_partner),
+        TEST(test_domain_cancel_reservation),
+        TEST(test_domain_refund_cap),
+        TEST(test_domain_exchange_value),
+        TEST(test_domain_exchange_refusals),
+        TEST(test_domain_renew_and_expire),
+        TEST(test_domain_savings_plan_changes),
+        TEST(test_domain_cost_visibility),
+        TEST(test_domain_evolve_refuses_what_does_not_fit),
+        TEST(test_domain_evolve_state_rules),
+        TEST(test_domain_limits),
+        TEST(test_domain_clone_is_independent),
+        TEST(test_domain_action_names),
+        TEST(test_domain_command_targets),
+        TEST(test_domain_inconsistent_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

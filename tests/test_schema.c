@@ -1,0 +1,340 @@
+/*
+ * test_schema.c: a ledger written by an earlier schema version still replays.
+ *
+ * Goal: records are never rewritten, so every build must read every event
+ * schema version ever written (docs/events.md, "Schema evolution"). The
+ * fixture tests/fixtures/schema-v1/ is a small data directory written through
+ * the engine by tools/ledger-fixture (seed 1, 300 generated events, a fixed
+ * clock) when the event schema was at version 1, kept as its compacted backup:
+ * data.mdb and the signed head.pb saved with it. It is never regenerated for a
+ * later version: a new version gets a fixture of its own beside it.
+ * Method: the fixture is copied to a fresh directory (the checked-in copy is
+ * never opened for writing) and checked: every record decodes, carries a known
+ * schema version and its own sequence, and every customer event evolves its
+ * customer's state, stream by stream, to the stream index's versions; the
+ * Merkle root of the records equals the saved head's, whose signature
+ * verifies; engine_rebuild finds every view and index identical. Versions this
+ * build does not know are refused by the projection code (CORRUPT), never
+ * guessed at.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "codec.h"
+#include "crypto.h"
+#include "domain.h"
+#include "engine.h"
+#include "ledger_limits.h"
+#include "merkle.h"
+#include "store.h"
+#include "test_util.h"
+
+#define FIXTURE_RELATIVE_DIR   "tests/fixtures/schema-v1"
+#define FIXTURE_SCHEMA_VERSION 1
+/* The fixture's size as written by ledger-fixture's defaults: the first
+ * operator and 300 generated events. */
+#define FIXTURE_EVENTS 301
+/* Fixtures live in git: they must stay small. */
+#define FIXTURE_BYTES_MAX (1024 * 1024)
+#define CUSTOMERS_MAX     256
+
+struct fixture {
+    char source[512];
+    char dir[512];
+    struct engine *engine;
+};
+
+static void fixture_path(const char *dir, const char *name, char out[640])
+{
+    snprintf(out, 640, "%s/%s", dir, name);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    if (!in) {
+        fail_msg("cannot open the fixture file %s (is LEDGER_SOURCE_DIR right?)", from);
+    }
+    FILE *out = fopen(to, "wb");
+    assert_non_null(out);
+    char buffer[65536];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof buffer, in)) > 0) {
+        assert_int_equal(fwrite(buffer, 1, n, out), n);
+    }
+    assert_int_equal(ferror(in), 0);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    const char *source_dir = getenv("LEDGER_SOURCE_DIR");
+    snprintf(f->source, sizeof f->source, "%s/%s", source_dir && source_dir[0] ? source_dir : ".",
+             FIXTURE_RELATIVE_DIR);
+    test_make_dir(f->dir, sizeof f->dir, "schema");
+    char from[640], to[640];
+    const char *files[] = {"data.mdb", "head.pb"};
+    for (size_t i = 0; i < 2; i++) {
+        fixture_path(f->source, files[i], from);
+        fixture_path(f->dir, files[i], to);
+        copy_file(from, to);
+    }
+    /* A copy has no head-signing key: open it as a scratch copy, as the
+     * verifier does. */
+    struct engine_options options = {.data_dir = f->dir, .scratch = true, .no_sync = true};
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    engine_close(f->engine);
+    test_remove_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+static Ledger__V1__SignedHead *read_head(const char *dir)
+{
+    char path[640];
+    snprintf(path, sizeof path, "%s/head.pb", dir);
+    FILE *file = fopen(path, "rb");
+    assert_non_null(file);
+    uint8_t bytes[4096];
+    size_t size = fread(bytes, 1, sizeof bytes, file);
+    fclose(file);
+    assert_true(size > 0 && size < sizeof bytes);
+    ProtobufCMessage *message = NULL;
+    assert_int_equal(codec_message_unpack(&ledger__v1__signed_head__descriptor, bytes, size,
+                                          sizeof bytes, LEDGER_ERR_CORRUPT, &message),
+                     LEDGER_ERR_OK);
+    return (Ledger__V1__SignedHead *)message;
+}
+
+/* The checked-in fixture is small and holds only the data file and the head:
+ * no lock files, no keys. */
+static void test_schema_fixture_is_small_and_complete(void **state)
+{
+    struct fixture *f = *state;
+    char path[640];
+    struct stat st;
+    fixture_path(f->source, "data.mdb", path);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 0 && st.st_size < FIXTURE_BYTES_MAX);
+    const char *absent[] = {"lock.mdb", "ledgerd.lock", "head.key", "data.mdb-lock"};
+    for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++) {
+        fixture_path(f->source, absent[i], path);
+        assert_int_not_equal(stat(path, &st), 0);
+    }
+    assert_int_equal(engine_head_sequence(f->engine), FIXTURE_EVENTS);
+}
+
+struct customers {
+    struct domain_customer *states[CUSTOMERS_MAX];
+    size_t count;
+};
+
+static struct domain_customer *customer_state(struct customers *c, const char *partner_id,
+                                              const char *customer_id)
+{
+    for (size_t i = 0; i < c->count; i++) {
+        if (strcmp(c->states[i]->partner_id, partner_id) == 0 &&
+            strcmp(c->states[i]->customer_id, customer_id) == 0) {
+            return c->states[i];
+        }
+    }
+    assert_true(c->count < CUSTOMERS_MAX);
+    struct domain_customer *state = domain_customer_new(partner_id, customer_id);
+    assert_non_null(state);
+    c->states[c->count++] = state;
+    return state;
+}
+
+/* Every record decodes, names its own sequence and a schema version this
+ * build reads, and every customer event evolves its customer's state. */
+static void test_schema_every_record_decodes_and_evolves(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
+    struct store_cursor *cursor = NULL;
+    assert_int_equal(store_cursor_open(txn, STORE_DB_LOG, &cursor), LEDGER_ERR_OK);
+    struct customers *customers = calloc(1, sizeof *customers);
+    assert_non_null(customers);
+    bool kinds[64] = {false};
+    uint64_t expected = 1, customer_events = 0;
+    struct store_val key, value;
+    enum ledger_err err = store_cursor_seek(cursor, NULL, 0, &key, &value);
+    for (; err == LEDGER_ERR_OK; err = store_cursor_next(cursor, &key, &value), expected++) {
+        assert_int_equal(key.size, 8);
+        assert_int_equal(store_key_to_u64(key.data), expected);
+        Ledger__V1__Event *event = NULL;
+        assert_int_equal(codec_event_unpack(value.data, value.size, &event), LEDGER_ERR_OK);
+        assert_int_equal(event->sequence, expected);
+        assert_int_equal(event->schema_version, FIXTURE_SCHEMA_VERSION);
+        assert_true(event->schema_version >= 1 && event->schema_version <= LEDGER_SCHEMA_VERSION);
+        assert_int_not_equal(event->body_case, LEDGER__V1__EVENT__BODY__NOT_SET);
+        assert_int_equal(event->base.n_unknown_fields, 0);
+        if ((unsigned)event->body_case < 64) {
+            kinds[event->body_case] = true;
+        }
+        if (event->customer_id[0] != '\0') {
+            struct domain_customer *customer =
+                customer_state(customers, event->partner_id, event->customer_id);
+            err = domain_customer_evolve(customer, event);
+            if (err != LEDGER_ERR_OK) {
+                fail_msg("sequence %llu (%s) does not evolve: %s",
+                         (unsigned long long)event->sequence,
+                         codec_event_type_name(event->body_case), ledger_err_name(err));
+            }
+            customer_events++;
+        }
+        codec_event_free(event);
+    }
+    assert_int_equal(err, LEDGER_ERR_NOT_FOUND);
+    store_cursor_close(cursor);
+    assert_int_equal(expected - 1, FIXTURE_EVENTS);
+    assert_true(customer_events > FIXTURE_EVENTS / 2);
+    /* The fixture exercises many kinds of event, not just one. */
+    unsigned kind_count = 0;
+    for (size_t i = 0; i < 64; i++) {
+        kind_count += kinds[i] ? 1 : 0;
+    }
+    assert_true(kind_count >= 8);
+    /* Each customer's replayed state is at its stream index's version. */
+    for (size_t i = 0; i < customers->count; i++) {
+        uint64_t version = 0;
+        assert_int_equal(store_stream_version(txn, customers->states[i]->partner_id,
+                                              customers->states[i]->customer_id, &version),
+                         LEDGER_ERR_OK);
+        assert_int_equal(customers->states[i]->version, version);
+        assert_true(customers->states[i]->onboarded);
+        domain_customer_free(customers->states[i]);
+    }
+    free(customers);
+    store_abort(txn);
+}
+
+/* The Merkle root of the records is the root of the head saved with them,
+ * and that head's signature verifies. */
+static void test_schema_root_matches_saved_head(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__SignedHead *head = read_head(f->dir);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
+    uint64_t last = store_last_sequence(txn);
+    assert_int_equal(head->tree_size, last);
+    struct merkle_builder builder;
+    merkle_builder_init(&builder);
+    for (uint64_t s = 1; s <= last; s++) {
+        struct store_val record;
+        assert_int_equal(store_record(txn, s, &record), LEDGER_ERR_OK);
+        uint8_t leaf[MERKLE_HASH_BYTES];
+        merkle_leaf_hash(record.data, record.size, leaf);
+        merkle_builder_add(&builder, leaf);
+    }
+    uint8_t root[MERKLE_HASH_BYTES], stored_root[MERKLE_HASH_BYTES];
+    merkle_builder_root(&builder, root);
+    assert_int_equal(head->root_hash.len, MERKLE_HASH_BYTES);
+    assert_memory_equal(root, head->root_hash.data, MERKLE_HASH_BYTES);
+    assert_int_equal(merkle_store_root(txn, last, stored_root), LEDGER_ERR_OK);
+    assert_memory_equal(stored_root, root, MERKLE_HASH_BYTES);
+    store_abort(txn);
+
+    assert_int_equal(head->public_key.len, CRYPTO_SIGN_PUBLIC_BYTES);
+    assert_int_equal(head->signature.len, CRYPTO_SIGNATURE_BYTES);
+    uint8_t encoded[MERKLE_HEAD_BYTES];
+    merkle_head_encode(head->tree_size, head->root_hash.data, head->timestamp_us, encoded);
+    assert_true(crypto_ed25519_verify(head->public_key.data, encoded, sizeof encoded,
+                                      head->signature.data));
+    /* A head of another root is not what was signed. */
+    encoded[30] ^= 0x01;
+    assert_false(crypto_ed25519_verify(head->public_key.data, encoded, sizeof encoded,
+                                       head->signature.data));
+    codec_message_free(&head->base);
+}
+
+static void report_view(void *context, const char *view, bool same)
+{
+    unsigned *calls = context;
+    (*calls)++;
+    if (!same) {
+        print_error("view %s differs after the replay of the fixture\n", view);
+    }
+}
+
+/* A replay by this build derives exactly the views the earlier build wrote. */
+static void test_schema_rebuild_reports_no_difference(void **state)
+{
+    struct fixture *f = *state;
+    unsigned calls = 0, differences = UINT32_MAX;
+    assert_int_equal(engine_rebuild(f->engine, NULL, &calls, report_view, &differences),
+                     LEDGER_ERR_OK);
+    assert_int_equal(differences, 0);
+    assert_true(calls > 0);
+    assert_int_equal(engine_head_sequence(f->engine), FIXTURE_EVENTS);
+}
+
+/* Versions this build does not know (0, or newer than it writes) are refused
+ * by the projection code, never guessed at. */
+static void test_schema_unknown_version_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
+    Ledger__V1__Event *event = NULL;
+    for (uint64_t s = 1; s <= FIXTURE_EVENTS && event == NULL; s++) {
+        struct store_val record;
+        assert_int_equal(store_record(txn, s, &record), LEDGER_ERR_OK);
+        assert_int_equal(codec_event_unpack(record.data, record.size, &event), LEDGER_ERR_OK);
+        if (event->body_case != LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED) {
+            codec_event_free(event);
+            event = NULL;
+        }
+    }
+    store_abort(txn);
+    assert_non_null(event);
+    assert_int_equal(event->stream_version, 1);
+    struct domain_customer *customer = domain_customer_new(event->partner_id, event->customer_id);
+    assert_non_null(customer);
+    const uint32_t bad_versions[] = {0, LEDGER_SCHEMA_VERSION + 1, UINT32_MAX};
+    for (size_t i = 0; i < sizeof bad_versions / sizeof bad_versions[0]; i++) {
+        event->schema_version = bad_versions[i];
+        assert_int_equal(domain_customer_evolve(customer, event), LEDGER_ERR_CORRUPT);
+        assert_int_equal(customer->version, 0);
+        assert_false(customer->onboarded);
+    }
+    event->schema_version = FIXTURE_SCHEMA_VERSION;
+    assert_int_equal(domain_customer_evolve(customer, event), LEDGER_ERR_OK);
+    assert_int_equal(customer->version, 1);
+    domain_customer_free(customer);
+    codec_event_free(event);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_schema_fixture_is_small_and_complete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_every_record_decodes_and_evolves, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_schema_root_matches_saved_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_rebuild_reports_no_difference, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_unknown_version_is_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,817 @@
+/*
+ * test_verify.c: the offline verifier (tools/ledger-verify) accepts a good
+ * backup and catches tampering, naming where.
+ *
+ * Goal: an auditor who holds a backup (data.mdb) and a signed head saved
+ * earlier (head.pb) must learn from ledger-verify whether the history is the
+ * one the head signed, and if not, the first sequence that is wrong: exit 0
+ * verified, 1 verification failed (what and where on stderr), 2 usage error or
+ * unreadable directory.
+ * Method: a seeded history (tests/support/histgen.h) of a few thousand events
+ * is driven through the engine, with a backup (engine_backup: data.mdb and
+ * head.pb) taken part way and one at the end. Each test copies the final
+ * backup to a fresh directory, tampers with the copy as an attacker with
+ * write access to the file would, runs the real ledger-verify binary ($LEDGER_VERIFY,
+ * set by ctest) and checks its exit status and stderr. The attacker works
+ * below the store's API, which by design cannot delete or rewrite the log: by
+ * flipping bytes in the file, and with raw liblmdb. That is why this test, and
+ * only it outside daemon/store.c, includes <lmdb.h>.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <lmdb.h>
+
+#include "codec.h"
+#include "crypto.h"
+#include "engine.h"
+#include "histgen.h"
+#include "merkle.h"
+#include "store.h"
+#include "test_util.h"
+
+#define HISTORY_EVENTS       3000
+#define EARLY_EVENTS         1000
+#define GROUP_REQUESTS_MAX   64
+#define GROUP_COMMANDS_MAX   1024
+#define REQUEST_COMMANDS_MAX 32
+#define OUTPUT_BYTES_MAX     8192
+#define PATH_SIZE            1024
+/* Records deleted from the tail in the truncation test. */
+#define TAIL_DELETED 5
+
+/* Joins a directory and a name into a PATH_SIZE buffer. */
+static void path_join(char *out, const char *dir, const char *name)
+{
+    int n = snprintf(out, PATH_SIZE, "%s/%s", dir, name);
+    assert_true(n > 0 && n < PATH_SIZE);
+}
+
+/* --- driving a generated history through the engine ---------------------- */
+
+struct load {
+    struct engine *engine;
+    struct histgen *gen;
+    uint64_t next_sequence;
+    int64_t now_us;
+    struct engine_principal principals[GROUP_REQUESTS_MAX];
+    struct engine_request requests[GROUP_REQUESTS_MAX];
+    ProtobufCBinaryData commands[GROUP_COMMANDS_MAX];
+    size_t request_count, command_count;
+};
+
+static void load_flush(struct load *l)
+{
+    if (l->request_count == 0) {
+        return;
+    }
+    assert_int_equal(engine_execute(l->engine, l->requests, l->request_count, l->now_us),
+                     LEDGER_ERR_OK);
+    for (size_t r = 0; r < l->request_count; r++) {
+        struct engine_request *request = &l->requests[r];
+        if (request->err != LEDGER_ERR_OK) {
+            fail_msg("a command of %s was refused: %s: %s", request->principal->id,
+                     ledger_err_name(request->err), request->message);
+        }
+        engine_request_clear(request);
+    }
+    assert_int_equal(engine_head_sequence(l->engine), l->next_sequence - 1);
+    for (size_t i = 0; i < l->command_count; i++) {
+        free(l->commands[i].data);
+    }
+    l->request_count = 0;
+    l->command_count = 0;
+}
+
+static void load_add(struct load *l, const struct histgen_item *item)
+{
+    struct engine_request *last = l->request_count ? &l->requests[l->request_count - 1] : NULL;
+    bool same_principal = last && strcmp(last->principal->id, item->principal.id) == 0 &&
+                          last->command_count < REQUEST_COMMANDS_MAX;
+    if (l->command_count == GROUP_COMMANDS_MAX ||
+        (!same_principal && l->request_count == GROUP_REQUESTS_MAX)) {
+        load_flush(l);
+        last = NULL;
+        same_principal = false;
+    }
+    ProtobufCBinaryData *command = &l->commands[l->command_count++];
+    command->data = malloc(item->command_size ? item->command_size : 1);
+    assert_non_null(command->data);
+    memcpy(command->data, item->command, item->command_size);
+    command->len = item->command_size;
+    if (same_principal) {
+        last->command_count++;
+    } else {
+        struct engine_principal *p = &l->principals[l->request_count];
+        memset(p, 0, sizeof *p);
+        snprintf(p->id, sizeof p->id, "%s", item->principal.id);
+        p->role = item->principal.role;
+        snprintf(p->partner_id, sizeof p->partner_id, "%s", item->principal.partner_id);
+        snprintf(p->customer_id, sizeof p->customer_id, "%s", item->principal.customer_id);
+        snprintf(p->user, sizeof p->user, "%s", item->principal.user);
+        struct engine_request *request = &l->requests[l->request_count++];
+        memset(request, 0, sizeof *request);
+        request->principal = p;
+        request->commands = command;
+        request->command_count = 1;
+    }
+    if (item->business_us > l->now_us) {
+        l->now_us = item->business_us;
+    }
+    histgen_accepted(l->gen, l->next_sequence++);
+}
+
+/* --- the shared history and its backups ----------------------------------- */
+
+struct world {
+    char root[PATH_SIZE];
+    char live[PATH_SIZE];
+    char early[PATH_SIZE];  /* backup after about EARLY_EVENTS events */
+    char backup[PATH_SIZE]; /* backup at the end */
+    const char *verify;
+    uint64_t head;          /* events in the final backup */
+    uint64_t early_head;    /* events in the early backup */
+    uint64_t flip_sequence; /* a reservation purchase in the middle */
+    uint8_t *flip_record;
+    size_t flip_record_size;
+};
+
+/* Picks the first reservation purchase after the middle of the log, keeping
+ * a copy of its record bytes. */
+static void pick_record(struct world *w, struct engine *engine)
+{
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(engine), false, &txn), LEDGER_ERR_OK);
+    for (uint64_t s = w->head / 2; s <= w->head && w->flip_sequence == 0; s++) {
+        struct store_val record;
+        assert_int_equal(store_record(txn, s, &record), LEDGER_ERR_OK);
+        Ledger__V1__Event *event = NULL;
+        assert_int_equal(codec_event_unpack(record.data, record.size, &event), LEDGER_ERR_OK);
+        if (event->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED) {
+            w->flip_sequence = s;
+            w->flip_record = malloc(record.size);
+            assert_non_null(w->flip_record);
+            memcpy(w->flip_record, record.data, record.size);
+            w->flip_record_size = record.size;
+        }
+        codec_event_free(event);
+    }
+    store_abort(txn);
+    assert_true(w->flip_sequence > 0);
+}
+
+static int group_setup(void **state)
+{
+    struct world *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    w->verify = getenv("LEDGER_VERIFY");
+    if (!w->verify || !w->verify[0]) {
+        fail_msg("LEDGER_VERIFY must name the ledger-verify binary (ctest sets it)");
+    }
+    test_make_dir(w->root, sizeof w->root, "verify");
+    path_join(w->live, w->root, "live");
+    path_join(w->early, w->root, "early");
+    path_join(w->backup, w->root, "backup");
+    char key_path[PATH_SIZE];
+    path_join(key_path, w->root, "operator.key");
+    struct engine_options options = {.data_dir = w->live, .no_sync = true};
+    assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_OK);
+    struct load *l = calloc(1, sizeof *l);
+    assert_non_null(l);
+    assert_int_equal(engine_open(&options, &l->engine), LEDGER_ERR_OK);
+    l->next_sequence = engine_head_sequence(l->engine) + 1;
+    struct histgen_options gen_options = {
+        .seed = 7, .partners = 4, .customers_per_partner = 40, .target_events = HISTORY_EVENTS};
+    assert_int_equal(histgen_new(&gen_options, &l->gen), LEDGER_ERR_OK);
+    struct histgen_item item;
+    while (histgen_next(l->gen, &item)) {
+        load_add(l, &item);
+        if (w->early_head == 0 && l->next_sequence > EARLY_EVENTS) {
+            load_flush(l);
+            w->early_head = engine_head_sequence(l->engine);
+            assert_int_equal(engine_backup(l->engine, w->early), LEDGER_ERR_OK);
+        }
+    }
+    load_flush(l);
+    histgen_free(l->gen);
+    w->head = engine_head_sequence(l->engine);
+    assert_true(w->head > HISTORY_EVENTS);
+    assert_int_equal(engine_backup(l->engine, w->backup), LEDGER_ERR_OK);
+    pick_record(w, l->engine);
+    engine_close(l->engine);
+    free(l);
+    *state = w;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    struct world *w = *state;
+    test_remove_dir(w->root);
+    free(w->flip_record);
+    free(w);
+    return 0;
+}
+
+/* --- helpers ----------------------------------------------------------------- */
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    assert_non_null(in);
+    FILE *out = fopen(to, "wb");
+    assert_non_null(out);
+    char buffer[65536];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof buffer, in)) > 0) {
+        assert_int_equal(fwrite(buffer, 1, n, out), n);
+    }
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* A fresh copy of the final backup (data.mdb and head.pb) in `out`. */
+static void copy_backup(const struct world *w, const char *label, char out[PATH_SIZE])
+{
+    char from[PATH_SIZE], to[PATH_SIZE];
+    path_join(out, w->root, label);
+    assert_int_equal(mkdir(out, 0700), 0);
+    const char *files[] = {"data.mdb", "head.pb"};
+    for (size_t i = 0; i < 2; i++) {
+        path_join(from, w->backup, files[i]);
+        path_join(to, out, files[i]);
+        copy_file(from, to);
+    }
+}
+
+struct outcome {
+    int status;
+    char out[OUTPUT_BYTES_MAX];
+    char err[OUTPUT_BYTES_MAX];
+};
+
+static void read_text(const char *path, char *out)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(out, 1, OUTPUT_BYTES_MAX - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    unlink(path);
+}
+
+/* Runs ledger-verify with `args` (NULL-terminated) and collects its exit
+ * status, stdout and stderr. */
+static void run_verify(const struct world *w, const char *const *args, struct outcome *o)
+{
+    char out_path[PATH_SIZE], err_path[PATH_SIZE];
+    path_join(out_path, w->root, "verify.out");
+    path_join(err_path, w->root, "verify.err");
+    const char *argv[16] = {w->verify};
+    size_t argc = 1;
+    for (; args[argc - 1] && argc < 15; argc++) {
+        argv[argc] = args[argc - 1];
+    }
+    argv[argc] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
+            _exit(127);
+        }
+        /* The scratch copy of the views check goes under the test's directory. */
+        setenv("TMPDIR", w->root, 1);
+        execv(w->verify, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    o->status = WEXITSTATUS(status);
+    read_text(out_path, o->out);
+    read_text(err_path, o->err);
+}
+
+/* Asserts the exit status and that stderr contains each of the phrases. */
+static void expect(const struct outcome *o, int status, const char *phrase, const char *other)
+{
+    if (o->status != status || (phrase && !strstr(o->err, phrase)) ||
+        (other && !strstr(o->err, other))) {
+        fail_msg("ledger-verify exited %d (wanted %d), stderr:\n%s\nwanted to see: \"%s\"%s%s%s",
+                 o->status, status, o->err, phrase ? phrase : "", other ? " and \"" : "",
+                 other ? other : "", other ? "\"" : "");
+    }
+}
+
+static void head_arg(const char *dir, char out[PATH_SIZE])
+{
+    path_join(out, dir, "head.pb");
+}
+
+static void sequence_phrase(uint64_t sequence, char out[64])
+{
+    snprintf(out, 64, "at sequence %llu:", (unsigned long long)sequence);
+}
+
+/* Raw LMDB access, as an attacker with the file has it. */
+struct raw {
+    MDB_env *env;
+    MDB_txn *txn;
+};
+
+static MDB_dbi raw_open(struct raw *raw, const char *dir, const char *db)
+{
+    assert_int_equal(mdb_env_create(&raw->env), MDB_SUCCESS);
+    assert_int_equal(mdb_env_set_maxdbs(raw->env, 64), MDB_SUCCESS);
+    assert_int_equal(mdb_env_set_mapsize(raw->env, (size_t)1 << 30), MDB_SUCCESS);
+    assert_int_equal(mdb_env_open(raw->env, dir, 0, 0600), MDB_SUCCESS);
+    assert_int_equal(mdb_txn_begin(raw->env, NULL, 0, &raw->txn), MDB_SUCCESS);
+    MDB_dbi dbi;
+    assert_int_equal(mdb_dbi_open(raw->txn, db, 0, &dbi), MDB_SUCCESS);
+    return dbi;
+}
+
+static MDB_dbi raw_db(struct raw *raw, const char *db)
+{
+    MDB_dbi dbi;
+    assert_int_equal(mdb_dbi_open(raw->txn, db, 0, &dbi), MDB_SUCCESS);
+    return dbi;
+}
+
+static void raw_close(struct raw *raw)
+{
+    assert_int_equal(mdb_txn_commit(raw->txn), MDB_SUCCESS);
+    mdb_env_close(raw->env);
+}
+
+/* Swaps the values of two sequences' keys in one database. */
+static void raw_swap(struct raw *raw, MDB_dbi dbi, uint64_t a, uint64_t b)
+{
+    uint8_t key_a[8], key_b[8];
+    store_u64_to_key(a, key_a);
+    store_u64_to_key(b, key_b);
+    MDB_val ka = {8, key_a}, kb = {8, key_b}, va, vb;
+    assert_int_equal(mdb_get(raw->txn, dbi, &ka, &va), MDB_SUCCESS);
+    assert_int_equal(mdb_get(raw->txn, dbi, &kb, &vb), MDB_SUCCESS);
+    uint8_t *copy_a = malloc(va.mv_size), *copy_b = malloc(vb.mv_size);
+    assert_non_null(copy_a);
+    assert_non_null(copy_b);
+    memcpy(copy_a, va.mv_data, va.mv_size);
+    memcpy(copy_b, vb.mv_data, vb.mv_size);
+    MDB_val new_a = {vb.mv_size, copy_b}, new_b = {va.mv_size, copy_a};
+    assert_int_equal(mdb_put(raw->txn, dbi, &ka, &new_a, 0), MDB_SUCCESS);
+    assert_int_equal(mdb_put(raw->txn, dbi, &kb, &new_b, 0), MDB_SUCCESS);
+    free(copy_a);
+    free(copy_b);
+}
+
+/* --- tests ------------------------------------------------------------------- */
+
+static void test_verify_good_backup_passes(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], head[PATH_SIZE];
+    copy_backup(w, "good", dir);
+    head_arg(dir, head);
+    struct outcome o;
+    const char *with_head[] = {"--head", head, dir, NULL};
+    run_verify(w, with_head, &o);
+    expect(&o, 0, NULL, NULL);
+    char summary[128];
+    snprintf(summary, sizeof summary, "verified: %llu events", (unsigned long long)w->head);
+    assert_non_null(strstr(o.out, summary));
+    assert_non_null(strstr(o.out, "extends the saved head"));
+    assert_non_null(strstr(o.out, "views agree"));
+    /* Without a head, without views, and quietly. */
+    const char *plain[] = {"--no-views", dir, NULL};
+    run_verify(w, plain, &o);
+    expect(&o, 0, NULL, NULL);
+    assert_non_null(strstr(o.out, summary));
+    const char *quiet[] = {"--quiet", "--head", head, dir, NULL};
+    run_verify(w, quiet, &o);
+    expect(&o, 0, NULL, NULL);
+    assert_string_equal(o.out, "");
+    assert_string_equal(o.err, "");
+    test_remove_dir(dir);
+}
+
+/* A head saved earlier, when the log was shorter, is extended by the history. */
+static void test_verify_earlier_head_is_extended(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], head[PATH_SIZE];
+    copy_backup(w, "extended", dir);
+    head_arg(w->early, head);
+    struct outcome o;
+    const char *args[] = {"--no-views", "--head", head, dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 0, NULL, NULL);
+    assert_non_null(strstr(o.out, "extends the saved head"));
+    /* The early backup itself verifies, and the final head is past its end. */
+    head_arg(w->early, head);
+    const char *early[] = {"--head", head, w->early, NULL};
+    run_verify(w, early, &o);
+    expect(&o, 0, NULL, NULL);
+    char final_head[PATH_SIZE], phrase[64];
+    head_arg(w->backup, final_head);
+    const char *short_log[] = {"--no-views", "--head", final_head, w->early, NULL};
+    run_verify(w, short_log, &o);
+    sequence_phrase(w->early_head + 1, phrase);
+    expect(&o, 1, phrase, "history truncated");
+    test_remove_dir(dir);
+}
+
+/* (a) One byte of one record flipped in the file. */
+static void test_verify_flipped_record_byte_names_its_sequence(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], path[PATH_SIZE], head[PATH_SIZE];
+    copy_backup(w, "flipped", dir);
+    path_join(path, dir, "data.mdb");
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    assert_true(size > 0);
+    uint8_t *bytes = malloc((size_t)size);
+    assert_non_null(bytes);
+    rewind(f);
+    assert_int_equal(fread(bytes, 1, (size_t)size, f), (size_t)size);
+    /* The record's bytes occur once in the file: in the log database. */
+    long found = -1;
+    unsigned occurrences = 0;
+    for (long at = 0; at + (long)w->flip_record_size <= size; at++) {
+        if (bytes[at] == w->flip_record[0] &&
+            memcmp(bytes + at, w->flip_record, w->flip_record_size) == 0) {
+            found = at;
+            occurrences++;
+        }
+    }
+    assert_int_equal(occurrences, 1);
+    long target = found + (long)w->flip_record_size / 2;
+    uint8_t flipped = bytes[target] ^ 0x20;
+    assert_int_equal(fseek(f, target, SEEK_SET), 0);
+    assert_int_equal(fwrite(&flipped, 1, 1, f), 1);
+    assert_int_equal(fclose(f), 0);
+    free(bytes);
+
+    char phrase[64];
+    sequence_phrase(w->flip_sequence, phrase);
+    head_arg(dir, head);
+    struct outcome o;
+    const char *args[] = {"--head", head, dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 1, phrase, "leaf hash");
+    const char *no_head[] = {"--no-views", dir, NULL};
+    run_verify(w, no_head, &o);
+    expect(&o, 1, phrase, "leaf hash");
+    test_remove_dir(dir);
+}
+
+/* (b) The tail of the log deleted, with its leaf hashes, so the store still
+ * looks dense: only the saved head can tell. */
+static void test_verify_truncated_tail_names_the_first_missing_sequence(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], head[PATH_SIZE];
+    copy_backup(w, "truncated", dir);
+    struct raw raw;
+    MDB_dbi log = raw_open(&raw, dir, "log");
+    MDB_dbi leaf = raw_db(&raw, "leaf");
+    for (uint64_t s = w->head - TAIL_DELETED + 1; s <= w->head; s++) {
+        uint8_t key[8];
+        store_u64_to_key(s, key);
+        MDB_val k = {8, key};
+        assert_int_equal(mdb_del(raw.txn, log, &k, NULL), MDB_SUCCESS);
+        assert_int_equal(mdb_del(raw.txn, leaf, &k, NULL), MDB_SUCCESS);
+    }
+    raw_close(&raw);
+    char phrase[64];
+    sequence_phrase(w->head - TAIL_DELETED + 1, phrase);
+    head_arg(dir, head);
+    struct outcome o;
+    const char *args[] = {"--head", head, dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 1, phrase, "history truncated");
+    test_remove_dir(dir);
+}
+
+/* (b') Records deleted from the log but not their leaf hashes: the data file
+ * is not a consistent ledger, which is a failed verification, not a usage
+ * error. */
+static void test_verify_log_cut_without_leaves_fails(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], head[PATH_SIZE];
+    copy_backup(w, "cut", dir);
+    struct raw raw;
+    MDB_dbi log = raw_open(&raw, dir, "log");
+    uint8_t key[8];
+    store_u64_to_key(w->head, key);
+    MDB_val k = {8, key};
+    assert_int_equal(mdb_del(raw.txn, log, &k, NULL), MDB_SUCCESS);
+    raw_close(&raw);
+    head_arg(dir, head);
+    struct outcome o;
+    const char *args[] = {"--head", head, dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 1, "FAILED", "CORRUPT");
+    test_remove_dir(dir);
+}
+
+/* (c) Two records swapped: the verifier names the first of them, whether or
+ * not the attacker swapped their leaf hashes too. */
+static void test_verify_reordered_records_name_the_first(void **state)
+{
+    struct world *w = *state;
+    uint64_t a = w->head / 3, b = 2 * w->head / 3;
+    char phrase[64], named[96], head[PATH_SIZE];
+    sequence_phrase(a, phrase);
+    snprintf(named, sizeof named, "names sequence %llu", (unsigned long long)b);
+    struct outcome o;
+
+    char dir[PATH_SIZE];
+    copy_backup(w, "swapped", dir);
+    struct raw raw;
+    raw_swap(&raw, raw_open(&raw, dir, "log"), a, b);
+    raw_close(&raw);
+    head_arg(dir, head);
+    const char *args[] = {"--head", head, dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 1, phrase, "leaf hash");
+    test_remove_dir(dir);
+
+    char both[PATH_SIZE];
+    copy_backup(w, "swapped-both", both);
+    MDB_dbi log = raw_open(&raw, both, "log");
+    raw_swap(&raw, log, a, b);
+    raw_swap(&raw, raw_db(&raw, "leaf"), a, b);
+    raw_close(&raw);
+    head_arg(both, head);
+    const char *args_both[] = {"--head", head, both, NULL};
+    run_verify(w, args_both, &o);
+    expect(&o, 1, phrase, named);
+    test_remove_dir(both);
+}
+
+/* A record rewritten with its leaf hash recomputed: the saved head's root no
+ * longer matches (and, without a head, the stored tree does not). */
+static void test_verify_rewritten_history_fails(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], head[PATH_SIZE];
+    copy_backup(w, "rewritten", dir);
+    struct raw raw;
+    MDB_dbi log = raw_open(&raw, dir, "log");
+    MDB_dbi leaf = raw_db(&raw, "leaf");
+    uint8_t key[8];
+    store_u64_to_key(w->flip_sequence, key);
+    MDB_val k = {8, key}, v;
+    assert_int_equal(mdb_get(raw.txn, log, &k, &v), MDB_SUCCESS);
+    uint8_t *record = malloc(v.mv_size);
+    assert_non_null(record);
+    memcpy(record, v.mv_data, v.mv_size);
+    size_t size = v.mv_size;
+    /* Change the record so that it still decodes and names its sequence:
+     * the first letter of its command id, in upper case ("cmd-17" becomes
+     * "Cmd-17"), a rewrite a reader would not notice. */
+    Ledger__V1__Event *event = NULL;
+    assert_int_equal(codec_event_unpack(record, size, &event), LEDGER_ERR_OK);
+    size_t id_size = strlen(event->command_id);
+    assert_true(id_size > 0 && event->command_id[0] >= 'a' && event->command_id[0] <= 'z');
+    size_t at = size;
+    for (size_t i = 0; i + id_size <= size && at == size; i++) {
+        if (memcmp(record + i, event->command_id, id_size) == 0) {
+            at = i;
+        }
+    }
+    codec_event_free(event);
+    assert_true(at < size);
+    record[at] = (uint8_t)(record[at] - 'a' + 'A');
+    assert_int_equal(codec_event_unpack(record, size, &event), LEDGER_ERR_OK);
+    assert_int_equal(event->sequence, w->flip_sequence);
+    assert_true(event->command_id[0] >= 'A' && event->command_id[0] <= 'Z');
+    codec_event_free(event);
+    uint8_t hash[32];
+    merkle_leaf_hash(record, size, hash);
+    MDB_val new_record = {size, record}, new_leaf = {32, hash};
+    assert_int_equal(mdb_put(raw.txn, log, &k, &new_record, 0), MDB_SUCCESS);
+    assert_int_equal(mdb_put(raw.txn, leaf, &k, &new_leaf, 0), MDB_SUCCESS);
+    raw_close(&raw);
+    free(record);
+
+    head_arg(dir, head);
+    struct outcome o;
+    const char *args[] = {"--no-views", "--head", head, dir, NULL};
+    run_verify(w, args, &o);
+    char phrase[64];
+    sequence_phrase(w->head, phrase);
+    expect(&o, 1, phrase, "history rewritten");
+    const char *no_head[] = {"--no-views", dir, NULL};
+    run_verify(w, no_head, &o);
+    expect(&o, 1, "FAILED", "Merkle tree does not match");
+    test_remove_dir(dir);
+}
+
+/* A view row changed: the replay check names the view; --no-views skips it. */
+static void test_verify_tampered_view_is_named(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE];
+    copy_backup(w, "view", dir);
+    struct raw raw;
+    MDB_dbi reservation = raw_open(&raw, dir, "reservation");
+    MDB_cursor *cursor = NULL;
+    assert_int_equal(mdb_cursor_open(raw.txn, reservation, &cursor), MDB_SUCCESS);
+    MDB_val k, v;
+    assert_int_equal(mdb_cursor_get(cursor, &k, &v, MDB_FIRST), MDB_SUCCESS);
+    uint8_t *value = malloc(v.mv_size);
+    assert_non_null(value);
+    memcpy(value, v.mv_data, v.mv_size);
+    value[v.mv_size - 1] ^= 0x01;
+    MDB_val changed = {v.mv_size, value};
+    assert_int_equal(mdb_cursor_put(cursor, &k, &changed, MDB_CURRENT), MDB_SUCCESS);
+    mdb_cursor_close(cursor);
+    raw_close(&raw);
+    free(value);
+    struct outcome o;
+    const char *args[] = {dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 1, "'reservation' differs", NULL);
+    const char *no_views[] = {"--no-views", dir, NULL};
+    run_verify(w, no_views, &o);
+    expect(&o, 0, NULL, NULL);
+    test_remove_dir(dir);
+}
+
+/* Writes a changed copy of the backup's head.pb into dir/name. */
+static void write_changed_head(const struct world *w, const char *dir, const char *name,
+                               void (*change)(Ledger__V1__SignedHead *head))
+{
+    char path[PATH_SIZE];
+    path_join(path, w->backup, "head.pb");
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t bytes[4096];
+    size_t size = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    ProtobufCMessage *message = NULL;
+    assert_int_equal(codec_message_unpack(&ledger__v1__signed_head__descriptor, bytes, size,
+                                          sizeof bytes, LEDGER_ERR_CORRUPT, &message),
+                     LEDGER_ERR_OK);
+    change((Ledger__V1__SignedHead *)message);
+    uint8_t *packed = NULL;
+    size_t packed_size = 0;
+    assert_int_equal(codec_pack(message, &packed, &packed_size), LEDGER_ERR_OK);
+    codec_message_free(message);
+    path_join(path, dir, name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(packed, 1, packed_size, f), packed_size);
+    assert_int_equal(fclose(f), 0);
+    free(packed);
+}
+
+static void flip_signature(Ledger__V1__SignedHead *head)
+{
+    assert_int_equal(head->signature.len, CRYPTO_SIGNATURE_BYTES);
+    head->signature.data[10] ^= 0x01;
+}
+
+static void flip_root(Ledger__V1__SignedHead *head)
+{
+    head->root_hash.data[0] ^= 0x01;
+}
+
+static void later_size(Ledger__V1__SignedHead *head)
+{
+    head->tree_size += 1;
+}
+
+static void drop_key(Ledger__V1__SignedHead *head)
+{
+    head->public_key.len = 0;
+}
+
+static void test_verify_bad_heads_fail(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], path[PATH_SIZE];
+    copy_backup(w, "heads", dir);
+    struct outcome o;
+    struct {
+        const char *name;
+        void (*change)(Ledger__V1__SignedHead *head);
+        const char *phrase;
+    } cases[] = {
+        {"signature.pb", flip_signature, "signature does not verify"},
+        {"root.pb", flip_root, "signature does not verify"},
+        {"size.pb", later_size, "signature does not verify"},
+        {"keyless.pb", drop_key, "no public key"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_changed_head(w, dir, cases[i].name, cases[i].change);
+        path_join(path, dir, cases[i].name);
+        const char *args[] = {"--no-views", "--head", path, dir, NULL};
+        run_verify(w, args, &o);
+        expect(&o, 1, cases[i].phrase, NULL);
+    }
+    /* The head's own key, given explicitly, verifies; another key does not. */
+    path_join(path, dir, "head.pb");
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t bytes[4096];
+    size_t size = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    Ledger__V1__SignedHead *head = ledger__v1__signed_head__unpack(NULL, size, bytes);
+    assert_non_null(head);
+    assert_int_equal(head->public_key.len, CRYPTO_SIGN_PUBLIC_BYTES);
+    char right[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1], wrong[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1];
+    crypto_hex(head->public_key.data, CRYPTO_SIGN_PUBLIC_BYTES, right);
+    ledger__v1__signed_head__free_unpacked(head, NULL);
+    uint8_t other_public[CRYPTO_SIGN_PUBLIC_BYTES], other_secret[CRYPTO_SIGN_SECRET_BYTES];
+    crypto_ed25519_keypair(other_public, other_secret);
+    crypto_hex(other_public, sizeof other_public, wrong);
+    const char *good[] = {"--no-views", "--public-key", right, "--head", path, dir, NULL};
+    run_verify(w, good, &o);
+    expect(&o, 0, NULL, NULL);
+    const char *bad[] = {"--no-views", "--public-key", wrong, "--head", path, dir, NULL};
+    run_verify(w, bad, &o);
+    expect(&o, 1, "another key", NULL);
+    /* A head without its key verifies with the right --public-key only. */
+    path_join(path, dir, "keyless.pb");
+    const char *keyless[] = {"--no-views", "--public-key", right, "--head", path, dir, NULL};
+    run_verify(w, keyless, &o);
+    expect(&o, 0, NULL, NULL);
+    const char *keyless_wrong[] = {"--no-views", "--public-key", wrong, "--head", path, dir, NULL};
+    run_verify(w, keyless_wrong, &o);
+    expect(&o, 1, "signature does not verify", NULL);
+    test_remove_dir(dir);
+}
+
+static void test_verify_usage_errors_exit_2(void **state)
+{
+    struct world *w = *state;
+    char missing[PATH_SIZE], head[PATH_SIZE], garbage[PATH_SIZE];
+    path_join(missing, w->root, "no-such-directory");
+    head_arg(w->backup, head);
+    struct outcome o;
+    const char *no_dir[] = {"--head", head, missing, NULL};
+    run_verify(w, no_dir, &o);
+    expect(&o, 2, "cannot open", NULL);
+    const char *no_head[] = {"--head", missing, w->backup, NULL};
+    run_verify(w, no_head, &o);
+    expect(&o, 2, "cannot open head file", NULL);
+    path_join(garbage, w->root, "garbage.pb");
+    FILE *f = fopen(garbage, "wb");
+    assert_non_null(f);
+    fputs("this is not a head", f);
+    fclose(f);
+    const char *bad_head[] = {"--head", garbage, w->backup, NULL};
+    run_verify(w, bad_head, &o);
+    expect(&o, 2, "SignedHead", NULL);
+    unlink(garbage);
+    const char *short_key[] = {"--public-key", "abcd", "--head", head, w->backup, NULL};
+    run_verify(w, short_key, &o);
+    expect(&o, 2, "--public-key", NULL);
+    const char *no_args[] = {NULL};
+    run_verify(w, no_args, &o);
+    expect(&o, 2, "usage", NULL);
+    const char *two_dirs[] = {w->backup, w->early, NULL};
+    run_verify(w, two_dirs, &o);
+    expect(&o, 2, "usage", NULL);
+    const char *unknown[] = {"--frobnicate", w->backup, NULL};
+    run_verify(w, unknown, &o);
+    expect(&o, 2, "usage", NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_verify_good_backup_passes),
+        cmocka_unit_test(test_verify_earlier_head_is_extended),
+        cmocka_unit_test(test_verify_flipped_record_byte_names_its_sequence),
+        cmocka_unit_test(test_verify_truncated_tail_names_the_first_missing_sequence),
+        cmocka_unit_test(test_verify_log_cut_without_leaves_fails),
+        cmocka_unit_test(test_verify_reordered_records_name_the_first),
+        cmocka_unit_test(test_verify_rewritten_history_fails),
+        cmocka_unit_test(test_verify_tampered_view_is_named),
+        cmocka_unit_test(test_verify_bad_heads_fail),
+        cmocka_unit_test(test_verify_usage_errors_exit_2),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

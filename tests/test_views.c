@@ -1,0 +1,1988 @@
+/*
+ * test_views.c: the projections of daemon/views.h show what the log says, to
+ * whom it may be shown, and are a pure function of the log.
+ *
+ * Method: a small history of two partners is built by hand as Event structs
+ * (sequence, stream version and times set as the engine would), packed,
+ * appended to a fresh store (with the stream index) and applied to the views
+ * one by one, in one write transaction, then committed. Every view is read
+ * back through views_query in read transactions and compared with what the
+ * history implies: reservation states after scope, renewal-flag, renewal,
+ * exchange, cancellation and expiry events; orders; savings plans with and
+ * without the partner-facing filter; permission switches and their history;
+ * the activity log newest first, filtered and paged; billing rows per month,
+ * with upfront and monthly sums exact, refunds negative and future monthly
+ * charges stopped by cancellations and exchanges; principals. "As of" answers
+ * by time and by sequence are checked for reservations and permissions, and
+ * as of the head they must equal the current view byte for byte. Bad input is
+ * refused with the exact code. The views are dropped and rebuilt from the
+ * log: digests must be identical, and differ after one changed byte. A log of
+ * more than LEDGER_ACTIVITY_SCAN_MAX entries shows that one activity request
+ * stops scanning there and hands out a token. Last, a seeded realistic history
+ * (tests/support/histgen.h, a few thousand events) is driven through the real
+ * engine, and for every customer: as of the head equals the view, every
+ * reservation has its order, billing charges add up to each price (no more
+ * for monthly reservations ended early), refund rows equal the log's refunds,
+ * and paging the activity log visits every event of the partner once.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "codec.h"
+#include "crypto.h"
+#include "domain.h"
+#include "engine.h"
+#include "histgen.h"
+#include "ledger_limits.h"
+#include "store.h"
+#include "test_util.h"
+#include "views.h"
+
+#define assert_ok(expression) assert_int_equal((expression), LEDGER_ERR_OK)
+
+/* --- building a history ------------------------------------------------------------------ */
+
+struct fixture {
+    char dir[512];
+    struct store *store;
+    struct store_txn *txn; /* the write transaction while building */
+};
+
+static int64_t utc(int year, int month, int day)
+{
+    struct tm tm = {0};
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    return (int64_t)timegm(&tm) * 1000000;
+}
+
+#define YEAR_US (INT64_C(365) * 86400 * 1000000)
+
+static Ledger__V1__Actor actor_operator = {PROTOBUF_C_MESSAGE_INIT(&ledger__v1__actor__descriptor),
+                                           "operator", LEDGER__V1__ROLE__ROLE_OPERATOR, ""};
+static Ledger__V1__Actor actor_admin = {PROTOBUF_C_MESSAGE_INIT(&ledger__v1__actor__descriptor),
+                                        "admin-1", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, ""};
+static Ledger__V1__Actor actor_user = {PROTOBUF_C_MESSAGE_INIT(&ledger__v1__actor__descriptor),
+                                       "u-1", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "u-1"};
+static Ledger__V1__Actor actor_admin2 = {PROTOBUF_C_MESSAGE_INIT(&ledger__v1__actor__descriptor),
+                                         "admin-2", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, ""};
+
+/* Appends the event as the engine does and applies it to the views. The
+ * caller has set the body; this sets the envelope. Returns the sequence. */
+static uint64_t emit(struct fixture *f, Ledger__V1__Event *e, const char *partner_id,
+                     const char *customer_id, Ledger__V1__Actor *actor, int64_t time_us)
+{
+    e->sequence = store_last_sequence(f->txn) + 1;
+    e->partner_id = (char *)partner_id;
+    e->customer_id = (char *)customer_id;
+    e->actor = actor;
+    e->recorded_us = time_us;
+    e->business_us = time_us;
+    e->schema_version = 1;
+    e->command_id = "cmd";
+    uint64_t version = 0;
+    if (customer_id[0] != '\0') {
+        assert_ok(store_stream_version(f->txn, partner_id, customer_id, &version));
+        e->stream_version = version + 1;
+    }
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_ok(codec_pack(&e->base, &bytes, &size));
+    uint64_t sequence = 0;
+    uint8_t leaf[STORE_HASH_BYTES];
+    assert_ok(store_append(f->txn, bytes, size, &sequence, leaf));
+    free(bytes);
+    assert_int_equal(sequence, e->sequence);
+    if (customer_id[0] != '\0') {
+        assert_ok(store_stream_add(f->txn, partner_id, customer_id, sequence, &version));
+        assert_int_equal(version, e->stream_version);
+    }
+    assert_ok(views_apply(f->txn, e));
+    return sequence;
+}
+
+static uint64_t partner_registered(struct fixture *f, const char *partner_id, const char *name,
+                                   int64_t t)
+{
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__PartnerRegistered body = LEDGER__V1__PARTNER_REGISTERED__INIT;
+    body.name = (char *)name;
+    e.body_case = LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED;
+    e.partner_registered = &body;
+    return emit(f, &e, partner_id, "", &actor_operator, t);
+}
+
+static uint64_t principal_added(struct fixture *f, const char *principal_id, Ledger__V1__Role role,
+                                const char *partner_id, const char *customer_id, int64_t t)
+{
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__PrincipalAdded body = LEDGER__V1__PRINCIPAL_ADDED__INIT;
+    body.principal_id = (char *)principal_id;
+    body.role = role;
+    body.partner_id = (char *)partner_id;
+    body.customer_id = (char *)customer_id;
+    body.user = customer_id[0] != '\0' ? (char *)principal_id : "";
+    e.body_case = LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED;
+    e.principal_added = &body;
+    return emit(f, &e, "", "", &actor_operator, t);
+}
+
+static uint64_t principal_revoked(struct fixture *f, const char *principal_id, int64_t t)
+{
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__PrincipalRevoked body = LEDGER__V1__PRINCIPAL_REVOKED__INIT;
+    body.principal_id = (char *)principal_id;
+    e.body_case = LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED;
+    e.principal_revoked = &body;
+    return emit(f, &e, "", "", &actor_operator, t);
+}
+
+static uint64_t customer_onboarded(struct fixture *f, const char *partner_id,
+                                   const char *customer_id, Ledger__V1__Actor *actor, int64_t t)
+{
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__CustomerOnboarded body = LEDGER__V1__CUSTOMER_ONBOARDED__INIT;
+    body.name = "Fabrikam";
+    e.body_case = LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED;
+    e.customer_onboarded = &body;
+    return emit(f, &e, partner_id, customer_id, actor, t);
+}
+
+static uint64_t subscription_purchased(struct fixture *f, const char *partner_id,
+                                       const char *customer_id, Ledger__V1__Actor *actor, int64_t t)
+{
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__SubscriptionPurchased body = LEDGER__V1__SUBSCRIPTION_PURCHASED__INIT;
+    body.subscription_id = "s-1";
+    body.offer = LEDGER__V1__OFFER__OFFER_AZURE_PLAN;
+    e.body_case = LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED;
+    e.subscription_purchased = &body;
+    return emit(f, &e, partner_id, customer_id, actor, t);
+}
+
+static uint64_t role_assigned(struct fixture *f, int64_t t)
+{
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__RoleAssigned body = LEDGER__V1__ROLE_ASSIGNED__INIT;
+    body.subscription_id = "s-1";
+    body.user = "u-1";
+    body.role = LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER;
+    e.body_case = LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED;
+    e.role_assigned = &body;
+    return emit(f, &e, "p-1", "c-1", &actor_admin, t);
+}
+
+static uint64_t permission(struct fixture *f, const char *customer_id,
+                           Ledger__V1__PermissionKind kind, bool on, int64_t t)
+{
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__PurchasePermissionGranted granted = LEDGER__V1__PURCHASE_PERMISSION_GRANTED__INIT;
+    Ledger__V1__PurchasePermissionRevoked revoked = LEDGER__V1__PURCHASE_PERMISSION_REVOKED__INIT;
+    if (on) {
+        granted.kind = kind;
+        e.body_case = LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED;
+        e.purchase_permission_granted = &granted;
+    } else {
+        revoked.kind = kind;
+        e.body_case = LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED;
+        e.purchase_permission_revoked = &revoked;
+    }
+    return emit(f, &e, "p-1", customer_id, &actor_admin, t);
+}
+
+/* Storage for one ReservationPurchased and what it points to. */
+struct purchase {
+    Ledger__V1__ReservationPurchased message;
+    Ledger__V1__Scope scope;
+    Ledger__V1__Money price, retail;
+    Ledger__V1__AllowedBy allowed_by;
+};
+
+static void purchase_fill(struct purchase *p, const char *reservation_id, const char *order_id,
+                          Ledger__V1__Purchaser purchaser, Ledger__V1__BillingPlan plan,
+                          Ledger__V1__Term term, int64_t price, int64_t retail, int64_t t)
+{
+    ledger__v1__reservation_purchased__init(&p->message);
+    ledger__v1__scope__init(&p->scope);
+    ledger__v1__money__init(&p->price);
+    ledger__v1__money__init(&p->retail);
+    ledger__v1__allowed_by__init(&p->allowed_by);
+    p->scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE;
+    p->scope.target = "s-1";
+    p->price.amount_minor = price;
+    p->price.currency = "USD";
+    p->retail.amount_minor = retail;
+    p->retail.currency = "USD";
+    p->message.order_id = (char *)order_id;
+    p->message.reservation_id = (char *)reservation_id;
+    p->message.billing_subscription_id = "s-1";
+    p->message.sku = "Standard_D2s_v5";
+    p->message.region = "westeurope";
+    p->message.quantity = 3;
+    p->message.term = term;
+    p->message.billing_plan = plan;
+    p->message.scope = &p->scope;
+    p->message.price = &p->price;
+    p->message.retail_price = &p->retail;
+    p->message.purchaser = purchaser;
+    p->message.starts_us = t;
+    p->message.expires_us = t + (term == LEDGER__V1__TERM__TERM_P3Y   ? 3
+                                 : term == LEDGER__V1__TERM__TERM_P5Y ? 5
+                                                                      : 1) *
+                                    YEAR_US;
+    if (purchaser == LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER) {
+        p->allowed_by.permission_sequence = 7;
+        p->allowed_by.role_sequence = 6;
+        p->message.allowed_by = &p->allowed_by;
+    }
+}
+
+static uint64_t reservation_purchased(struct fixture *f, const char *partner_id,
+                                      const char *customer_id, Ledger__V1__Actor *actor,
+                                      const char *reservation_id, const char *order_id,
+                                      Ledger__V1__Purchaser purchaser, Ledger__V1__BillingPlan plan,
+                                      Ledger__V1__Term term, int64_t price, int64_t retail,
+                                      int64_t t)
+{
+    struct purchase p;
+    purchase_fill(&p, reservation_id, order_id, purchaser, plan, term, price, retail, t);
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED;
+    e.reservation_purchased = &p.message;
+    return emit(f, &e, partner_id, customer_id, actor, t);
+}
+
+static uint64_t savings_plan_purchased(struct fixture *f, const char *savings_plan_id,
+                                       Ledger__V1__Actor *actor, Ledger__V1__Purchaser purchaser,
+                                       Ledger__V1__BillingPlan plan, Ledger__V1__Term term,
+                                       int64_t price, int64_t retail, int64_t t)
+{
+    Ledger__V1__SavingsPlanPurchased body = LEDGER__V1__SAVINGS_PLAN_PURCHASED__INIT;
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    Ledger__V1__Money hourly = LEDGER__V1__MONEY__INIT, p = LEDGER__V1__MONEY__INIT,
+                      r = LEDGER__V1__MONEY__INIT;
+    scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE;
+    scope.target = "s-1";
+    hourly.amount_minor = 150;
+    hourly.currency = "USD";
+    p.amount_minor = price;
+    p.currency = "USD";
+    r.amount_minor = retail;
+    r.currency = "USD";
+    body.savings_plan_id = (char *)savings_plan_id;
+    body.billing_subscription_id = "s-1";
+    body.hourly_commitment = &hourly;
+    body.term = term;
+    body.billing_plan = plan;
+    body.scope = &scope;
+    body.price = &p;
+    body.retail_price = &r;
+    body.purchaser = purchaser;
+    body.starts_us = t;
+    body.expires_us = t + (term == LEDGER__V1__TERM__TERM_P3Y ? 3 : 1) * YEAR_US;
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED;
+    e.savings_plan_purchased = &body;
+    return emit(f, &e, "p-1", "c-1", actor, t);
+}
+
+static Ledger__V1__Scope scope_shared = {PROTOBUF_C_MESSAGE_INIT(&ledger__v1__scope__descriptor),
+                                         LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""};
+static Ledger__V1__Scope scope_single = {PROTOBUF_C_MESSAGE_INIT(&ledger__v1__scope__descriptor),
+                                         LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "s-1"};
+
+static uint64_t reservation_scope_changed(struct fixture *f, const char *id, int64_t t)
+{
+    Ledger__V1__ReservationScopeChanged body = LEDGER__V1__RESERVATION_SCOPE_CHANGED__INIT;
+    body.reservation_id = (char *)id;
+    body.from_scope = &scope_single;
+    body.to_scope = &scope_shared;
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED;
+    e.reservation_scope_changed = &body;
+    return emit(f, &e, "p-1", "c-1", &actor_admin, t);
+}
+
+static uint64_t reservation_renewal_set(struct fixture *f, const char *id, bool on, int64_t t)
+{
+    Ledger__V1__ReservationRenewalSet body = LEDGER__V1__RESERVATION_RENEWAL_SET__INIT;
+    body.reservation_id = (char *)id;
+    body.auto_renew = on;
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET;
+    e.reservation_renewal_set = &body;
+    return emit(f, &e, "p-1", "c-1", &actor_admin, t);
+}
+
+static uint64_t savings_plan_scope_changed(struct fixture *f, const char *id, int64_t t)
+{
+    Ledger__V1__SavingsPlanScopeChanged body = LEDGER__V1__SAVINGS_PLAN_SCOPE_CHANGED__INIT;
+    body.savings_plan_id = (char *)id;
+    body.from_scope = &scope_single;
+    body.to_scope = &scope_shared;
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED;
+    e.savings_plan_scope_changed = &body;
+    return emit(f, &e, "p-1", "c-1", &actor_admin, t);
+}
+
+static uint64_t savings_plan_renewal_set(struct fixture *f, const char *id, bool on, int64_t t)
+{
+    Ledger__V1__SavingsPlanRenewalSet body = LEDGER__V1__SAVINGS_PLAN_RENEWAL_SET__INIT;
+    body.savings_plan_id = (char *)id;
+    body.auto_renew = on;
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET;
+    e.savings_plan_renewal_set = &body;
+    return emit(f, &e, "p-1", "c-1", &actor_admin, t);
+}
+
+static uint64_t reservation_cancelled(struct fixture *f, const char *id, int64_t refund, int64_t t)
+{
+    Ledger__V1__ReservationCancelled body = LEDGER__V1__RESERVATION_CANCELLED__INIT;
+    Ledger__V1__Money money = LEDGER__V1__MONEY__INIT;
+    money.amount_minor = refund;
+    money.currency = "USD";
+    body.reservation_id = (char *)id;
+    body.refund = &money;
+    body.refund_usd = &money;
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED;
+    e.reservation_cancelled = &body;
+    return emit(f, &e, "p-1", "c-1", &actor_admin, t);
+}
+
+static uint64_t reservation_exchanged(struct fixture *f, char *returned_id, int64_t refund,
+                                      struct purchase *replacement, int64_t t)
+{
+    Ledger__V1__ReservationExchanged body = LEDGER__V1__RESERVATION_EXCHANGED__INIT;
+    Ledger__V1__Money money = LEDGER__V1__MONEY__INIT;
+    money.amount_minor = refund;
+    money.currency = "USD";
+    char *ids[1] = {returned_id};
+    body.n_returned_reservation_ids = 1;
+    body.returned_reservation_ids = ids;
+    body.refund = &money;
+    body.remaining_commitment = &money;
+    body.replacement = &replacement->message;
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED;
+    e.reservation_exchanged = &body;
+    return emit(f, &e, "p-1", "c-1", &actor_admin, t);
+}
+
+static uint64_t reservation_renewed(struct fixture *f, const char *id, struct purchase *renewal,
+                                    int64_t t)
+{
+    Ledger__V1__ReservationRenewed body = LEDGER__V1__RESERVATION_RENEWED__INIT;
+    body.reservation_id = (char *)id;
+    body.renewal = &renewal->message;
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED;
+    e.reservation_renewed = &body;
+    return emit(f, &e, "p-1", "c-1", &actor_admin, t);
+}
+
+static uint64_t reservation_expired(struct fixture *f, const char *id, int64_t t)
+{
+    Ledger__V1__ReservationExpired body = LEDGER__V1__RESERVATION_EXPIRED__INIT;
+    body.reservation_id = (char *)id;
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED;
+    e.reservation_expired = &body;
+    return emit(f, &e, "p-1", "c-1", &actor_admin, t);
+}
+
+/* The sequences of the history, as the tests refer to them. */
+enum {
+    SEQ_PARTNER_1 = 1,
+    SEQ_PARTNER_2 = 2,
+    SEQ_ADMIN_1 = 3,
+    SEQ_USER_1 = 4,
+    SEQ_ADMIN_2 = 5,
+    SEQ_ONBOARD_C1 = 6,
+    SEQ_SUBSCRIPTION_C1 = 7,
+    SEQ_ROLE = 8,
+    SEQ_GRANT_RES = 9,
+    SEQ_RES_A = 10, /* res-a: partner, upfront P1Y 12000/15000, 2025-01-15 */
+    SEQ_RES_B = 11, /* res-b: customer, monthly P1Y 1000/1200, 2025-02-10 */
+    SEQ_GRANT_SP = 12,
+    SEQ_SP_CUSTOMER = 13, /* sp-c: customer, upfront P1Y 5000/6000, 2025-02-12 */
+    SEQ_SP_PARTNER = 14,  /* sp-p: partner, monthly P3Y 3601/3700, 2025-03-01 */
+    SEQ_ONBOARD_C2 = 15,
+    SEQ_SCOPE_A = 16,
+    SEQ_RENEWAL_FLAG_A = 17,
+    SEQ_SP_SCOPE = 18,
+    SEQ_SP_RENEWAL_FLAG = 19,
+    SEQ_REVOKE_RES = 20, /* 2025-04-01 */
+    SEQ_CANCEL_B = 21,   /* refund 500, 2025-05-20 */
+    SEQ_RES_C = 22,      /* res-c: partner, monthly P1Y 2400/2400, 2025-06-01 */
+    SEQ_EXCHANGE_C = 23, /* res-c -> res-d upfront P3Y 9000/9900, refund 2000, 2025-07-15 */
+    SEQ_P2_ONBOARD = 24,
+    SEQ_P2_RES = 25, /* partner 2, customer c-1 (same id), res-a (same id) */
+    SEQ_REVOKE_USER = 26,
+    SEQ_RENEW_A = 27,  /* res-a -> res-e upfront P1Y 11000/14000, 2026-01-15 */
+    SEQ_EXPIRE_D = 28, /* 2028-07-15 */
+    SEQ_LAST = 28,
+};
+
+static void build_history(struct fixture *f)
+{
+    assert_ok(store_begin(f->store, true, &f->txn));
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    const Ledger__V1__Purchaser customer = LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER;
+    const Ledger__V1__BillingPlan upfront = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    const Ledger__V1__BillingPlan monthly = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    const Ledger__V1__Term p1y = LEDGER__V1__TERM__TERM_P1Y;
+    const Ledger__V1__Term p3y = LEDGER__V1__TERM__TERM_P3Y;
+    const Ledger__V1__PermissionKind reservations =
+        LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    const Ledger__V1__PermissionKind savings_plans =
+        LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+
+    assert_int_equal(partner_registered(f, "p-1", "Contoso", utc(2025, 1, 1)), SEQ_PARTNER_1);
+    assert_int_equal(partner_registered(f, "p-2", "Northwind", utc(2025, 1, 1)), SEQ_PARTNER_2);
+    assert_int_equal(principal_added(f, "admin-1", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p-1", "",
+                                     utc(2025, 1, 2)),
+                     SEQ_ADMIN_1);
+    assert_int_equal(principal_added(f, "u-1", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "p-1", "c-1",
+                                     utc(2025, 1, 2)),
+                     SEQ_USER_1);
+    assert_int_equal(principal_added(f, "admin-2", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p-2", "",
+                                     utc(2025, 1, 2)),
+                     SEQ_ADMIN_2);
+    assert_int_equal(customer_onboarded(f, "p-1", "c-1", &actor_admin, utc(2025, 1, 3)),
+                     SEQ_ONBOARD_C1);
+    assert_int_equal(subscription_purchased(f, "p-1", "c-1", &actor_admin, utc(2025, 1, 4)),
+                     SEQ_SUBSCRIPTION_C1);
+    assert_int_equal(role_assigned(f, utc(2025, 1, 5)), SEQ_ROLE);
+    assert_int_equal(permission(f, "c-1", reservations, true, utc(2025, 1, 10)), SEQ_GRANT_RES);
+    assert_int_equal(reservation_purchased(f, "p-1", "c-1", &actor_admin, "res-a", "ord-a", partner,
+                                           upfront, p1y, 12000, 15000, utc(2025, 1, 15)),
+                     SEQ_RES_A);
+    assert_int_equal(reservation_purchased(f, "p-1", "c-1", &actor_user, "res-b", "ord-b", customer,
+                                           monthly, p1y, 1000, 1200, utc(2025, 2, 10)),
+                     SEQ_RES_B);
+    assert_int_equal(permission(f, "c-1", savings_plans, true, utc(2025, 2, 11)), SEQ_GRANT_SP);
+    assert_int_equal(savings_plan_purchased(f, "sp-c", &actor_user, customer, upfront, p1y, 5000,
+                                            6000, utc(2025, 2, 12)),
+                     SEQ_SP_CUSTOMER);
+    assert_int_equal(savings_plan_purchased(f, "sp-p", &actor_admin, partner, monthly, p3y, 3601,
+                                            3700, utc(2025, 3, 1)),
+                     SEQ_SP_PARTNER);
+    assert_int_equal(customer_onboarded(f, "p-1", "c-2", &actor_admin, utc(2025, 3, 2)),
+                     SEQ_ONBOARD_C2);
+    assert_int_equal(reservation_scope_changed(f, "res-a", utc(2025, 3, 5)), SEQ_SCOPE_A);
+    assert_int_equal(reservation_renewal_set(f, "res-a", true, utc(2025, 3, 6)),
+                     SEQ_RENEWAL_FLAG_A);
+    assert_int_equal(savings_plan_scope_changed(f, "sp-c", utc(2025, 3, 7)), SEQ_SP_SCOPE);
+    assert_int_equal(savings_plan_renewal_set(f, "sp-c", true, utc(2025, 3, 8)),
+                     SEQ_SP_RENEWAL_FLAG);
+    assert_int_equal(permission(f, "c-1", reservations, false, utc(2025, 4, 1)), SEQ_REVOKE_RES);
+    assert_int_equal(reservation_cancelled(f, "res-b", 500, utc(2025, 5, 20)), SEQ_CANCEL_B);
+    assert_int_equal(reservation_purchased(f, "p-1", "c-1", &actor_admin, "res-c", "ord-c", partner,
+                                           monthly, p1y, 2400, 2400, utc(2025, 6, 1)),
+                     SEQ_RES_C);
+    struct purchase replacement;
+    purchase_fill(&replacement, "res-d", "ord-d", partner, upfront, p3y, 9000, 9900,
+                  utc(2025, 7, 15));
+    assert_int_equal(reservation_exchanged(f, "res-c", 2000, &replacement, utc(2025, 7, 15)),
+                     SEQ_EXCHANGE_C);
+    assert_int_equal(customer_onboarded(f, "p-2", "c-1", &actor_admin2, utc(2025, 8, 1)),
+                     SEQ_P2_ONBOARD);
+    assert_int_equal(reservation_purchased(f, "p-2", "c-1", &actor_admin2, "res-a", "ord-x",
+                                           partner, upfront, p1y, 777, 888, utc(2025, 8, 2)),
+                     SEQ_P2_RES);
+    assert_int_equal(principal_revoked(f, "u-1", utc(2025, 9, 1)), SEQ_REVOKE_USER);
+    struct purchase renewal;
+    purchase_fill(&renewal, "res-e", "ord-e", partner, upfront, p1y, 11000, 14000,
+                  utc(2026, 1, 15));
+    assert_int_equal(reservation_renewed(f, "res-a", &renewal, utc(2026, 1, 15)), SEQ_RENEW_A);
+    assert_int_equal(reservation_expired(f, "res-d", utc(2028, 7, 15)), SEQ_EXPIRE_D);
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    assert_ok(crypto_init());
+    test_make_dir(f->dir, sizeof f->dir, "views");
+    struct store_options options = {.dir = f->dir, .no_sync = true};
+    assert_ok(store_open(&options, &f->store));
+    build_history(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->store);
+    test_remove_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* --- querying ------------------------------------------------------------------------------ */
+
+static const struct views_scope partner_staff = {"p-1", "", true};
+static const struct views_scope auditor = {"p-1", "", false};
+
+static enum ledger_err run(struct fixture *f, const struct views_scope *scope,
+                           const Ledger__V1__Query *query, Ledger__V1__QueryResult *result)
+{
+    char message[256];
+    struct store_txn *txn = NULL;
+    assert_ok(store_begin(f->store, false, &txn));
+    ledger__v1__query_result__init(result);
+    enum ledger_err err = views_query(txn, scope, query, result, message);
+    store_abort(txn);
+    if (err != LEDGER_ERR_OK) {
+        /* Every refusal says what to fix. */
+        assert_true(message[0] != '\0');
+        assert_int_equal(result->n_reservations + result->n_activity + result->n_billing, 0);
+    }
+    return err;
+}
+
+static enum ledger_err reservations(struct fixture *f, const struct views_scope *scope,
+                                    const char *customer_id, int64_t time_us, uint64_t sequence,
+                                    Ledger__V1__QueryResult *result)
+{
+    Ledger__V1__ReservationsQuery rq = LEDGER__V1__RESERVATIONS_QUERY__INIT;
+    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+    rq.customer_id = (char *)customer_id;
+    as_of.time_us = time_us;
+    as_of.sequence = sequence;
+    rq.as_of = &as_of;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
+    q.reservations = &rq;
+    return run(f, scope, &q, result);
+}
+
+static enum ledger_err permissions(struct fixture *f, const char *customer_id, bool history,
+                                   int64_t time_us, uint64_t sequence,
+                                   Ledger__V1__QueryResult *result)
+{
+    Ledger__V1__PermissionsQuery pq = LEDGER__V1__PERMISSIONS_QUERY__INIT;
+    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+    pq.customer_id = (char *)customer_id;
+    pq.history = history;
+    as_of.time_us = time_us;
+    as_of.sequence = sequence;
+    pq.as_of = &as_of;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_PERMISSIONS;
+    q.permissions = &pq;
+    return run(f, &partner_staff, &q, result);
+}
+
+static enum ledger_err activity(struct fixture *f, const struct views_scope *scope,
+                                const char *customer_id, const char *action, int64_t from_us,
+                                int64_t to_us, uint32_t limit, const char *token,
+                                Ledger__V1__QueryResult *result)
+{
+    Ledger__V1__ActivityQuery aq = LEDGER__V1__ACTIVITY_QUERY__INIT;
+    aq.customer_id = (char *)customer_id;
+    aq.action = (char *)action;
+    aq.from_us = from_us;
+    aq.to_us = to_us;
+    aq.limit = limit;
+    aq.page_token = (char *)token;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_ACTIVITY;
+    q.activity = &aq;
+    return run(f, scope, &q, result);
+}
+
+static enum ledger_err billing(struct fixture *f, const struct views_scope *scope,
+                               const char *month, const char *customer_id,
+                               Ledger__V1__QueryResult *result)
+{
+    Ledger__V1__BillingQuery bq = LEDGER__V1__BILLING_QUERY__INIT;
+    bq.month = (char *)month;
+    bq.customer_id = (char *)customer_id;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_BILLING;
+    q.billing = &bq;
+    return run(f, scope, &q, result);
+}
+
+/* A row the test expects: a missing one ends the test run. */
+__attribute__((returns_nonnull)) static const void *must(const void *row, const char *what)
+{
+    if (row == NULL) {
+        print_error("expected row missing: %s\n", what);
+        abort();
+    }
+    return row;
+}
+
+__attribute__((returns_nonnull)) static const Ledger__V1__ReservationRow *
+find_reservation(const Ledger__V1__QueryResult *r, const char *id)
+{
+    const Ledger__V1__ReservationRow *found = NULL;
+    for (size_t i = 0; i < r->n_reservations; i++) {
+        if (strcmp(r->reservations[i]->reservation_id, id) == 0) {
+            found = r->reservations[i];
+        }
+    }
+    return must(found, id);
+}
+
+/* --- tests: reservations ---------------------------------------------------------------------- */
+
+static void test_views_reservations_current(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__QueryResult r;
+    assert_ok(reservations(f, &partner_staff, "c-1", 0, 0, &r));
+    /* In purchase order: a, b, c, d (exchange), e (renewal). */
+    assert_int_equal(r.n_reservations, 5);
+    const char *order[] = {"res-a", "res-b", "res-c", "res-d", "res-e"};
+    for (size_t i = 0; i < 5; i++) {
+        assert_string_equal(r.reservations[i]->reservation_id, order[i]);
+        assert_string_equal(r.reservations[i]->customer_id, "c-1");
+    }
+    const Ledger__V1__ReservationRow *a = find_reservation(&r, "res-a");
+    assert_int_equal(a->state, LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED);
+    assert_int_equal(a->scope->kind, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED);
+    assert_true(a->auto_renew);
+    assert_int_equal(a->quantity, 3);
+    assert_string_equal(a->sku, "Standard_D2s_v5");
+    assert_string_equal(a->region, "westeurope");
+    assert_int_equal(a->term, LEDGER__V1__TERM__TERM_P1Y);
+    assert_int_equal(a->expires_us, utc(2025, 1, 15) + YEAR_US);
+    assert_int_equal(a->purchaser, LEDGER__V1__PURCHASER__PURCHASER_PARTNER);
+    assert_string_equal(a->bought_by->principal_id, "admin-1");
+    assert_int_equal(a->price->amount_minor, 12000);
+    assert_int_equal(a->retail_price->amount_minor, 15000);
+    assert_int_equal(a->sequence, SEQ_RES_A);
+    assert_int_equal(a->last_sequence, SEQ_RENEW_A);
+
+    const Ledger__V1__ReservationRow *b = find_reservation(&r, "res-b");
+    assert_int_equal(b->state, LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED);
+    assert_int_equal(b->purchaser, LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER);
+    assert_string_equal(b->bought_by->principal_id, "u-1");
+    assert_string_equal(b->bought_by->user, "u-1");
+    assert_int_equal(b->last_sequence, SEQ_CANCEL_B);
+
+    const Ledger__V1__ReservationRow *c = find_reservation(&r, "res-c");
+    assert_int_equal(c->state, LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED);
+    assert_int_equal(c->last_sequence, SEQ_EXCHANGE_C);
+    const Ledger__V1__ReservationRow *d = find_reservation(&r, "res-d");
+    assert_int_equal(d->state, LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED);
+    assert_int_equal(d->sequence, SEQ_EXCHANGE_C);
+    assert_int_equal(d->last_sequence, SEQ_EXPIRE_D);
+    assert_string_equal(d->order_id, "ord-d");
+    const Ledger__V1__ReservationRow *e = find_reservation(&r, "res-e");
+    assert_int_equal(e->state, LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    assert_int_equal(e->sequence, SEQ_RENEW_A);
+    assert_int_equal(e->price->amount_minor, 11000);
+    views_result_clear(&r);
+    assert_int_equal(r.n_reservations, 0);
+    assert_null(r.reservations);
+
+    /* The other partner's customer of the same id is another customer. */
+    const struct views_scope p2 = {"p-2", "", true};
+    assert_ok(reservations(f, &p2, "c-1", 0, 0, &r));
+    assert_int_equal(r.n_reservations, 1);
+    assert_string_equal(r.reservations[0]->reservation_id, "res-a");
+    assert_int_equal(r.reservations[0]->price->amount_minor, 777);
+    assert_int_equal(r.reservations[0]->state,
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    views_result_clear(&r);
+
+    /* A customer without reservations, and one never seen: no rows. */
+    assert_ok(reservations(f, &partner_staff, "c-2", 0, 0, &r));
+    assert_int_equal(r.n_reservations, 0);
+    views_result_clear(&r);
+    assert_ok(reservations(f, &partner_staff, "c-404", 0, 0, &r));
+    assert_int_equal(r.n_reservations, 0);
+    views_result_clear(&r);
+}
+
+static void test_views_reservations_as_of(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__QueryResult r;
+    /* By sequence: just before the cancellation, res-b is active and res-a
+     * has its new scope and flag. */
+    assert_ok(reservations(f, &partner_staff, "c-1", 0, SEQ_CANCEL_B - 1, &r));
+    assert_int_equal(r.n_reservations, 2);
+    assert_int_equal(find_reservation(&r, "res-b")->state,
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    const Ledger__V1__ReservationRow *a = find_reservation(&r, "res-a");
+    assert_int_equal(a->state, LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    assert_int_equal(a->scope->kind, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED);
+    assert_true(a->auto_renew);
+    assert_int_equal(a->last_sequence, SEQ_RENEWAL_FLAG_A);
+    views_result_clear(&r);
+
+    /* By sequence: the purchase itself is included. */
+    assert_ok(reservations(f, &partner_staff, "c-1", 0, SEQ_RES_A, &r));
+    assert_int_equal(r.n_reservations, 1);
+    assert_int_equal(r.reservations[0]->scope->kind, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE);
+    assert_false(r.reservations[0]->auto_renew);
+    views_result_clear(&r);
+
+    /* By time: on 2025-02-01 only res-a existed; on 2025-01-01 nothing. */
+    assert_ok(reservations(f, &partner_staff, "c-1", utc(2025, 2, 1), 0, &r));
+    assert_int_equal(r.n_reservations, 1);
+    assert_string_equal(r.reservations[0]->reservation_id, "res-a");
+    views_result_clear(&r);
+    assert_ok(reservations(f, &partner_staff, "c-1", utc(2025, 1, 1), 0, &r));
+    assert_int_equal(r.n_reservations, 0);
+    views_result_clear(&r);
+    /* By time, exactly at an event's recorded time: included. */
+    assert_ok(reservations(f, &partner_staff, "c-1", utc(2025, 7, 15), 0, &r));
+    assert_int_equal(r.n_reservations, 4);
+    assert_int_equal(find_reservation(&r, "res-c")->state,
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED);
+    views_result_clear(&r);
+    /* Both bounds: the earlier wins. */
+    assert_ok(reservations(f, &partner_staff, "c-1", utc(2030, 1, 1), SEQ_RES_B, &r));
+    assert_int_equal(r.n_reservations, 2);
+    views_result_clear(&r);
+
+    /* As of the head, the replay and the view agree byte for byte. */
+    Ledger__V1__QueryResult now, replayed;
+    assert_ok(reservations(f, &partner_staff, "c-1", 0, 0, &now));
+    assert_ok(reservations(f, &partner_staff, "c-1", 0, SEQ_LAST, &replayed));
+    assert_int_equal(now.n_reservations, replayed.n_reservations);
+    for (size_t i = 0; i < now.n_reservations; i++) {
+        uint8_t *x = NULL, *y = NULL;
+        size_t xs = 0, ys = 0;
+        assert_ok(codec_pack(&now.reservations[i]->base, &x, &xs));
+        assert_ok(codec_pack(&replayed.reservations[i]->base, &y, &ys));
+        assert_int_equal(xs, ys);
+        assert_memory_equal(x, y, xs);
+        free(x);
+        free(y);
+    }
+    views_result_clear(&now);
+    views_result_clear(&replayed);
+}
+
+/* --- tests: orders and savings plans ---------------------------------------------------------- */
+
+static void test_views_orders(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__OrdersQuery oq = LEDGER__V1__ORDERS_QUERY__INIT;
+    oq.customer_id = "c-1";
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_ORDERS;
+    q.orders = &oq;
+    Ledger__V1__QueryResult r;
+    assert_ok(run(f, &partner_staff, &q, &r));
+    /* Reservation orders only, in sequence order; savings plans are none. */
+    assert_int_equal(r.n_orders, 5);
+    const uint64_t sequences[] = {SEQ_RES_A, SEQ_RES_B, SEQ_RES_C, SEQ_EXCHANGE_C, SEQ_RENEW_A};
+    const char *kinds[] = {"purchase", "purchase", "purchase", "exchange", "renewal"};
+    const char *ids[] = {"ord-a", "ord-b", "ord-c", "ord-d", "ord-e"};
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(r.orders[i]->sequence, sequences[i]);
+        assert_string_equal(r.orders[i]->kind, kinds[i]);
+        assert_string_equal(r.orders[i]->order_id, ids[i]);
+        assert_string_equal(r.orders[i]->customer_id, "c-1");
+    }
+    assert_int_equal(r.orders[1]->purchaser, LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER);
+    assert_string_equal(r.orders[1]->bought_by->principal_id, "u-1");
+    assert_int_equal(r.orders[1]->price->amount_minor, 1000);
+    assert_int_equal(r.orders[1]->retail_price->amount_minor, 1200);
+    assert_int_equal(r.orders[1]->ordered_us, utc(2025, 2, 10));
+    assert_int_equal(r.orders[1]->billing_plan, LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY);
+    assert_string_equal(r.orders[3]->reservation_id, "res-d");
+    views_result_clear(&r);
+
+    /* from_us <= ordered_us < to_us. */
+    oq.from_us = utc(2025, 2, 10);
+    oq.to_us = utc(2025, 7, 15);
+    assert_ok(run(f, &partner_staff, &q, &r));
+    assert_int_equal(r.n_orders, 2);
+    assert_int_equal(r.orders[0]->sequence, SEQ_RES_B);
+    assert_int_equal(r.orders[1]->sequence, SEQ_RES_C);
+    views_result_clear(&r);
+
+    /* Bad ranges and a missing customer. */
+    oq.to_us = oq.from_us;
+    assert_int_equal(run(f, &partner_staff, &q, &r), LEDGER_ERR_INVALID_ARGUMENT);
+    oq.from_us = -1;
+    oq.to_us = 0;
+    assert_int_equal(run(f, &partner_staff, &q, &r), LEDGER_ERR_INVALID_ARGUMENT);
+    oq.from_us = 0;
+    oq.customer_id = "";
+    assert_int_equal(run(f, &partner_staff, &q, &r), LEDGER_ERR_INVALID_ARGUMENT);
+}
+
+static void test_views_savings_plans_partner_facing(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__SavingsPlansQuery sq = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
+    sq.customer_id = "c-1";
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
+    q.savings_plans = &sq;
+    Ledger__V1__QueryResult r;
+    /* Partner staff do not see what the customer bought itself. */
+    assert_ok(run(f, &partner_staff, &q, &r));
+    assert_int_equal(r.n_savings_plans, 1);
+    assert_string_equal(r.savings_plans[0]->savings_plan_id, "sp-p");
+    assert_int_equal(r.savings_plans[0]->purchaser, LEDGER__V1__PURCHASER__PURCHASER_PARTNER);
+    views_result_clear(&r);
+    /* Auditors, billing and the customer itself do. */
+    assert_ok(run(f, &auditor, &q, &r));
+    assert_int_equal(r.n_savings_plans, 2);
+    assert_string_equal(r.savings_plans[0]->savings_plan_id, "sp-c");
+    assert_string_equal(r.savings_plans[1]->savings_plan_id, "sp-p");
+    const Ledger__V1__SavingsPlanRow *c = r.savings_plans[0];
+    assert_int_equal(c->scope->kind, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED);
+    assert_true(c->auto_renew);
+    assert_int_equal(c->hourly_commitment->amount_minor, 150);
+    assert_int_equal(c->price->amount_minor, 5000);
+    assert_string_equal(c->bought_by->principal_id, "u-1");
+    assert_int_equal(c->sequence, SEQ_SP_CUSTOMER);
+    assert_false(r.savings_plans[1]->auto_renew);
+    views_result_clear(&r);
+    const struct views_scope customer_user = {"p-1", "c-1", false};
+    sq.customer_id = "";
+    assert_ok(run(f, &customer_user, &q, &r));
+    assert_int_equal(r.n_savings_plans, 2);
+    views_result_clear(&r);
+    /* A customer user asking about another customer. */
+    sq.customer_id = "c-2";
+    assert_int_equal(run(f, &customer_user, &q, &r), LEDGER_ERR_PARTNER_MISMATCH);
+}
+
+/* --- tests: permissions ------------------------------------------------------------------------
+ */
+
+static void test_views_permissions(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__QueryResult r;
+    /* Current switches: both kinds, in kind order. */
+    assert_ok(permissions(f, "c-1", false, 0, 0, &r));
+    assert_int_equal(r.n_permissions, 2);
+    assert_int_equal(r.permissions[0]->kind,
+                     LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS);
+    assert_false(r.permissions[0]->enabled);
+    assert_int_equal(r.permissions[0]->sequence, SEQ_REVOKE_RES);
+    assert_int_equal(r.permissions[0]->changed_us, utc(2025, 4, 1));
+    assert_string_equal(r.permissions[0]->changed_by->principal_id, "admin-1");
+    assert_int_equal(r.permissions[1]->kind,
+                     LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS);
+    assert_true(r.permissions[1]->enabled);
+    assert_int_equal(r.permissions[1]->sequence, SEQ_GRANT_SP);
+    views_result_clear(&r);
+
+    /* History: every change in sequence order. */
+    assert_ok(permissions(f, "c-1", true, 0, 0, &r));
+    assert_int_equal(r.n_permissions, 3);
+    assert_int_equal(r.permissions[0]->sequence, SEQ_GRANT_RES);
+    assert_true(r.permissions[0]->enabled);
+    assert_int_equal(r.permissions[1]->sequence, SEQ_GRANT_SP);
+    assert_int_equal(r.permissions[2]->sequence, SEQ_REVOKE_RES);
+    assert_false(r.permissions[2]->enabled);
+    views_result_clear(&r);
+
+    /* A customer whose switches were never set: both off, no history. */
+    assert_ok(permissions(f, "c-2", false, 0, 0, &r));
+    assert_int_equal(r.n_permissions, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_false(r.permissions[i]->enabled);
+        assert_int_equal(r.permissions[i]->sequence, 0);
+        assert_string_equal(r.permissions[i]->customer_id, "c-2");
+    }
+    views_result_clear(&r);
+    assert_ok(permissions(f, "c-2", true, 0, 0, &r));
+    assert_int_equal(r.n_permissions, 0);
+    views_result_clear(&r);
+
+    /* As of 2025-02-01: reservations on, savings plans never set. */
+    assert_ok(permissions(f, "c-1", false, utc(2025, 2, 1), 0, &r));
+    assert_int_equal(r.n_permissions, 2);
+    assert_true(r.permissions[0]->enabled);
+    assert_int_equal(r.permissions[0]->sequence, SEQ_GRANT_RES);
+    assert_false(r.permissions[1]->enabled);
+    assert_int_equal(r.permissions[1]->sequence, 0);
+    views_result_clear(&r);
+    /* As of the grant of savings plans, by sequence: both on. */
+    assert_ok(permissions(f, "c-1", false, 0, SEQ_GRANT_SP, &r));
+    assert_true(r.permissions[0]->enabled);
+    assert_true(r.permissions[1]->enabled);
+    views_result_clear(&r);
+    /* History as of a sequence. */
+    assert_ok(permissions(f, "c-1", true, 0, SEQ_GRANT_SP, &r));
+    assert_int_equal(r.n_permissions, 2);
+    views_result_clear(&r);
+    /* As of the head equals the view. */
+    Ledger__V1__QueryResult now;
+    assert_ok(permissions(f, "c-1", true, 0, 0, &now));
+    assert_ok(permissions(f, "c-1", true, 0, SEQ_LAST, &r));
+    assert_int_equal(now.n_permissions, r.n_permissions);
+    for (size_t i = 0; i < now.n_permissions; i++) {
+        assert_int_equal(now.permissions[i]->sequence, r.permissions[i]->sequence);
+        assert_int_equal(now.permissions[i]->enabled, r.permissions[i]->enabled);
+        assert_int_equal(now.permissions[i]->changed_us, r.permissions[i]->changed_us);
+        assert_string_equal(now.permissions[i]->changed_by->principal_id,
+                            r.permissions[i]->changed_by->principal_id);
+    }
+    views_result_clear(&now);
+    views_result_clear(&r);
+
+    /* Bad input. */
+    assert_int_equal(permissions(f, "", false, 0, 0, &r), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(permissions(f, "c 1", false, 0, 0, &r), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(permissions(f, "c-1", false, -5, 0, &r), LEDGER_ERR_INVALID_ARGUMENT);
+}
+
+/* --- tests: activity ----------------------------------------------------------------------------
+ */
+
+/* The sequences partner 1's log holds, newest first, and whether partner
+ * staff see them (principal events carry no partner). */
+static const uint64_t p1_activity[] = {
+    SEQ_EXPIRE_D,   SEQ_RENEW_A,         SEQ_EXCHANGE_C,  SEQ_RES_C,           SEQ_CANCEL_B,
+    SEQ_REVOKE_RES, SEQ_SP_RENEWAL_FLAG, SEQ_SP_SCOPE,    SEQ_RENEWAL_FLAG_A,  SEQ_SCOPE_A,
+    SEQ_ONBOARD_C2, SEQ_SP_PARTNER,      SEQ_SP_CUSTOMER, SEQ_GRANT_SP,        SEQ_RES_B,
+    SEQ_RES_A,      SEQ_GRANT_RES,       SEQ_ROLE,        SEQ_SUBSCRIPTION_C1, SEQ_ONBOARD_C1,
+    SEQ_PARTNER_1,
+};
+#define P1_ACTIVITY_COUNT (sizeof p1_activity / sizeof p1_activity[0])
+
+static void test_views_activity_newest_first(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__QueryResult r;
+    assert_ok(activity(f, &auditor, "", "", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, P1_ACTIVITY_COUNT);
+    for (size_t i = 0; i < P1_ACTIVITY_COUNT; i++) {
+        assert_int_equal(r.activity[i]->sequence, p1_activity[i]);
+        assert_string_equal(r.activity[i]->status, "Succeeded");
+    }
+    assert_string_equal(r.next_page_token, "");
+    /* Rows carry the time, customer, action, actor and a detail. */
+    const Ledger__V1__ActivityRow *grant = r.activity[P1_ACTIVITY_COUNT - 5];
+    assert_int_equal(grant->sequence, SEQ_GRANT_RES);
+    assert_string_equal(grant->action, "Create Customer Purchase Permissions");
+    assert_string_equal(grant->customer_id, "c-1");
+    assert_string_equal(grant->actor->principal_id, "admin-1");
+    assert_string_equal(grant->detail, "reservations");
+    assert_int_equal(grant->recorded_us, utc(2025, 1, 10));
+    const Ledger__V1__ActivityRow *bought = r.activity[P1_ACTIVITY_COUNT - 6];
+    assert_int_equal(bought->sequence, SEQ_RES_A);
+    assert_string_equal(bought->detail, "res-a quantity 3 Standard_D2s_v5 westeurope");
+    assert_string_equal(r.activity[3]->detail, "res-c quantity 3 Standard_D2s_v5 westeurope");
+    assert_string_equal(r.activity[2]->detail, "res-c exchanged for res-d");
+    assert_string_equal(r.activity[1]->detail, "res-a renewed as res-e");
+    views_result_clear(&r);
+
+    /* Partner staff: the customer-bought savings plan is not there. */
+    assert_ok(activity(f, &partner_staff, "", "", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, P1_ACTIVITY_COUNT - 1);
+    for (size_t i = 0; i < r.n_activity; i++) {
+        assert_int_not_equal(r.activity[i]->sequence, SEQ_SP_CUSTOMER);
+    }
+    views_result_clear(&r);
+
+    /* Partner 2 has its own log. */
+    const struct views_scope p2 = {"p-2", "", false};
+    assert_ok(activity(f, &p2, "", "", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, 3);
+    assert_int_equal(r.activity[0]->sequence, SEQ_P2_RES);
+    assert_int_equal(r.activity[1]->sequence, SEQ_P2_ONBOARD);
+    assert_int_equal(r.activity[2]->sequence, SEQ_PARTNER_2);
+    views_result_clear(&r);
+}
+
+static void test_views_activity_paging(void **state)
+{
+    struct fixture *f = *state;
+    const struct views_scope *scopes[] = {&auditor, &partner_staff};
+    for (size_t s = 0; s < 2; s++) {
+        for (uint32_t limit = 1; limit <= 8; limit++) {
+            char token[32] = "";
+            size_t seen = 0;
+            for (int page = 0; page < 100; page++) {
+                Ledger__V1__QueryResult r;
+                assert_ok(activity(f, scopes[s], "", "", 0, 0, limit, token, &r));
+                assert_true(r.n_activity <= limit);
+                for (size_t i = 0; i < r.n_activity; i++) {
+                    while (s == 1 && p1_activity[seen] == SEQ_SP_CUSTOMER) {
+                        seen++;
+                    }
+                    assert_true(seen < P1_ACTIVITY_COUNT);
+                    assert_int_equal(r.activity[i]->sequence, p1_activity[seen]);
+                    seen++;
+                }
+                snprintf(token, sizeof token, "%s", r.next_page_token);
+                /* A page is full whenever there is a next one. */
+                if (token[0] != '\0') {
+                    assert_int_equal(r.n_activity, limit);
+                }
+                views_result_clear(&r);
+                if (token[0] == '\0') {
+                    break;
+                }
+            }
+            assert_int_equal(seen, P1_ACTIVITY_COUNT);
+        }
+    }
+    /* Paging a customer's log. */
+    Ledger__V1__QueryResult r;
+    assert_ok(activity(f, &auditor, "c-1", "", 0, 0, 2, "", &r));
+    assert_int_equal(r.n_activity, 2);
+    assert_int_equal(r.activity[0]->sequence, SEQ_EXPIRE_D);
+    assert_int_equal(r.activity[1]->sequence, SEQ_RENEW_A);
+    char token[32];
+    snprintf(token, sizeof token, "%s", r.next_page_token);
+    assert_string_equal(token, "27");
+    views_result_clear(&r);
+    assert_ok(activity(f, &auditor, "c-1", "", 0, 0, 2, token, &r));
+    assert_int_equal(r.activity[0]->sequence, SEQ_EXCHANGE_C);
+    assert_int_equal(r.activity[1]->sequence, SEQ_RES_C);
+    views_result_clear(&r);
+    /* A token past every entry: an empty last page. */
+    assert_ok(activity(f, &auditor, "", "", 0, 0, 5, "1", &r));
+    assert_int_equal(r.n_activity, 0);
+    assert_string_equal(r.next_page_token, "");
+    views_result_clear(&r);
+    /* A token beyond the head: from the newest. */
+    assert_ok(activity(f, &auditor, "", "", 0, 0, 1, "18446744073709551615", &r));
+    assert_int_equal(r.activity[0]->sequence, SEQ_EXPIRE_D);
+    views_result_clear(&r);
+}
+
+static void test_views_activity_filters(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__QueryResult r;
+    /* By customer. */
+    assert_ok(activity(f, &auditor, "c-2", "", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, 1);
+    assert_int_equal(r.activity[0]->sequence, SEQ_ONBOARD_C2);
+    views_result_clear(&r);
+    assert_ok(activity(f, &partner_staff, "c-1", "", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, 18);
+    for (size_t i = 0; i < r.n_activity; i++) {
+        assert_string_equal(r.activity[i]->customer_id, "c-1");
+        assert_int_not_equal(r.activity[i]->sequence, SEQ_SP_CUSTOMER);
+    }
+    views_result_clear(&r);
+    assert_ok(activity(f, &auditor, "c-1", "", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, 19);
+    views_result_clear(&r);
+    /* By action. */
+    assert_ok(activity(f, &auditor, "", "Create Customer Purchase Permissions", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, 2);
+    assert_int_equal(r.activity[0]->sequence, SEQ_GRANT_SP);
+    assert_int_equal(r.activity[1]->sequence, SEQ_GRANT_RES);
+    views_result_clear(&r);
+    assert_ok(
+        activity(f, &auditor, "c-1", "Delete Customer Purchase Permissions", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, 1);
+    assert_int_equal(r.activity[0]->sequence, SEQ_REVOKE_RES);
+    views_result_clear(&r);
+    assert_ok(activity(f, &auditor, "", "No Such Action", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, 0);
+    views_result_clear(&r);
+    /* By date range, half-open. */
+    assert_ok(activity(f, &auditor, "", "", utc(2025, 3, 5), utc(2025, 4, 1), 0, "", &r));
+    assert_int_equal(r.n_activity, 4);
+    assert_int_equal(r.activity[0]->sequence, SEQ_SP_RENEWAL_FLAG);
+    assert_int_equal(r.activity[3]->sequence, SEQ_SCOPE_A);
+    views_result_clear(&r);
+    /* All three, paged. */
+    assert_ok(activity(f, &auditor, "c-1", "Purchase Reservation", utc(2025, 1, 1), utc(2026, 1, 1),
+                       1, "", &r));
+    assert_int_equal(r.n_activity, 1);
+    assert_int_equal(r.activity[0]->sequence, SEQ_RES_C);
+    char token[32];
+    snprintf(token, sizeof token, "%s", r.next_page_token);
+    views_result_clear(&r);
+    assert_ok(activity(f, &auditor, "c-1", "Purchase Reservation", utc(2025, 1, 1), utc(2026, 1, 1),
+                       5, token, &r));
+    assert_int_equal(r.n_activity, 2);
+    assert_int_equal(r.activity[0]->sequence, SEQ_RES_B);
+    assert_int_equal(r.activity[1]->sequence, SEQ_RES_A);
+    assert_string_equal(r.next_page_token, "");
+    views_result_clear(&r);
+    /* A scope bound to one customer sees only that customer. */
+    const struct views_scope customer_user = {"p-1", "c-2", false};
+    assert_ok(activity(f, &customer_user, "", "", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, 1);
+    views_result_clear(&r);
+    assert_int_equal(activity(f, &customer_user, "c-1", "", 0, 0, 0, "", &r),
+                     LEDGER_ERR_PARTNER_MISMATCH);
+}
+
+static void test_views_activity_bad_input(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__QueryResult r;
+    const char *tokens[] = {
+        "abc", "0", "-1", "+5", " 5", "5 ", "18446744073709551616", "123456789012345678901", "1.5"};
+    for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
+        assert_int_equal(activity(f, &auditor, "", "", 0, 0, 0, tokens[i], &r),
+                         LEDGER_ERR_INVALID_ARGUMENT);
+    }
+    assert_int_equal(activity(f, &auditor, "", "", 0, 0, LEDGER_ROWS_PAGE_MAX + 1, "", &r),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_ok(activity(f, &auditor, "", "", 0, 0, LEDGER_ROWS_PAGE_MAX, "", &r));
+    views_result_clear(&r);
+    assert_int_equal(activity(f, &auditor, "", "", 10, 10, 0, "", &r), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(activity(f, &auditor, "", "", -10, 0, 0, "", &r), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(activity(f, &auditor, "", "", 0, -10, 0, "", &r), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(activity(f, &auditor, "bad/customer", "", 0, 0, 0, "", &r),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    char long_action[LEDGER_NAME_LENGTH_MAX + 2];
+    memset(long_action, 'a', sizeof long_action - 1);
+    long_action[sizeof long_action - 1] = '\0';
+    assert_int_equal(activity(f, &auditor, "", long_action, 0, 0, 0, "", &r),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+}
+
+/* --- tests: billing ------------------------------------------------------------------------------
+ */
+
+/* Sums partner and retail amounts of one charge id over a month's rows. */
+static void billing_sum(struct fixture *f, const char *month, const char *charge_id,
+                        const char *charge, int64_t *partner_out, int64_t *retail_out,
+                        size_t *rows_out)
+{
+    Ledger__V1__QueryResult r;
+    assert_ok(billing(f, &partner_staff, month, "", &r));
+    for (size_t i = 0; i < r.n_billing; i++) {
+        const Ledger__V1__BillingRow *row = r.billing[i];
+        assert_string_equal(row->month, month);
+        if (strcmp(row->charge_id, charge_id) == 0 && strcmp(row->charge, charge) == 0) {
+            *partner_out += row->partner_amount->amount_minor;
+            *retail_out += row->retail_amount->amount_minor;
+            (*rows_out)++;
+        }
+    }
+    views_result_clear(&r);
+}
+
+static void month_name(int index, char out[8])
+{
+    snprintf(out, 8, "%04d-%02d", index / 12 % 10000, index % 12 + 1);
+}
+
+static void test_views_billing_months(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__QueryResult r;
+    /* January 2025: the upfront reservation, in full. */
+    assert_ok(billing(f, &partner_staff, "2025-01", "", &r));
+    assert_int_equal(r.n_billing, 1);
+    const Ledger__V1__BillingRow *a = r.billing[0];
+    assert_string_equal(a->charge, "reservation");
+    assert_string_equal(a->charge_id, "res-a");
+    assert_string_equal(a->order_id, "ord-a");
+    assert_string_equal(a->customer_id, "c-1");
+    assert_int_equal(a->partner_amount->amount_minor, 12000);
+    assert_string_equal(a->partner_amount->currency, "USD");
+    assert_int_equal(a->retail_amount->amount_minor, 15000);
+    assert_int_equal(a->purchaser, LEDGER__V1__PURCHASER__PURCHASER_PARTNER);
+    assert_int_equal(a->sequence, SEQ_RES_A);
+    views_result_clear(&r);
+
+    /* February 2025: res-b's first month and the customer-bought savings plan,
+     * which billing shows even to partner staff (the partner pays for it). */
+    assert_ok(billing(f, &partner_staff, "2025-02", "", &r));
+    assert_int_equal(r.n_billing, 2);
+    assert_string_equal(r.billing[0]->charge_id, "res-b");
+    assert_int_equal(r.billing[0]->partner_amount->amount_minor, 1000 / 12);
+    assert_int_equal(r.billing[0]->retail_amount->amount_minor, 100);
+    assert_int_equal(r.billing[0]->purchaser, LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER);
+    assert_string_equal(r.billing[1]->charge_id, "sp-c");
+    assert_string_equal(r.billing[1]->charge, "savings-plan");
+    assert_int_equal(r.billing[1]->partner_amount->amount_minor, 5000);
+    assert_int_equal(r.billing[1]->retail_amount->amount_minor, 6000);
+    views_result_clear(&r);
+
+    /* The partner-bought monthly savings plan: 36 months from 2025-03 adding
+     * up exactly, the remainder in the last month, nothing after. */
+    int64_t partner = 0, retail = 0;
+    size_t rows = 0;
+    int first = 2025 * 12 + 2;
+    for (int m = first - 1; m <= first + 37; m++) {
+        char month[8];
+        month_name(m, month);
+        int64_t p = 0, q = 0;
+        size_t n = 0;
+        billing_sum(f, month, "sp-p", "savings-plan", &p, &q, &n);
+        if (m < first || m >= first + 36) {
+            assert_int_equal(n, 0);
+        } else {
+            assert_int_equal(n, 1);
+            assert_int_equal(p, m == first + 35 ? 3601 - 35 * 100 : 100);
+        }
+        partner += p;
+        retail += q;
+        rows += n;
+    }
+    assert_int_equal(rows, 36);
+    assert_int_equal(partner, 3601);
+    assert_int_equal(retail, 3700);
+
+    /* res-b, monthly from 2025-02, cancelled 2025-05-20: four monthly charges
+     * (Feb..May), a -500 refund in May, nothing after. */
+    partner = retail = 0;
+    rows = 0;
+    for (int m = 2025 * 12; m < 2027 * 12; m++) {
+        char month[8];
+        month_name(m, month);
+        int64_t p = 0, q = 0;
+        size_t n = 0;
+        billing_sum(f, month, "res-b", "reservation", &p, &q, &n);
+        partner += p;
+        retail += q;
+        rows += n;
+    }
+    assert_int_equal(rows, 4);
+    assert_int_equal(partner, 4 * (1000 / 12));
+    assert_int_equal(retail, 4 * 100);
+    assert_ok(billing(f, &partner_staff, "2025-05", "c-1", &r));
+    const Ledger__V1__BillingRow *refund = NULL;
+    for (size_t i = 0; i < r.n_billing; i++) {
+        if (strcmp(r.billing[i]->charge, "refund") == 0) {
+            assert_null(refund);
+            refund = r.billing[i];
+        }
+    }
+    refund = must(refund, "refund row");
+    assert_string_equal(refund->charge_id, "res-b");
+    assert_string_equal(refund->order_id, "ord-b");
+    assert_int_equal(refund->partner_amount->amount_minor, -500);
+    assert_int_equal(refund->retail_amount->amount_minor, 0);
+    assert_int_equal(refund->sequence, SEQ_CANCEL_B);
+    assert_string_equal(refund->bought_by->principal_id, "admin-1");
+    views_result_clear(&r);
+
+    /* Exchange in July: res-c charged June and July (200 each) then stopped;
+     * the refund of -2000 and the replacement's 9000 upfront in July. */
+    assert_ok(billing(f, &partner_staff, "2025-07", "c-1", &r));
+    /* Three rows of the exchange and the savings plan's monthly charge. */
+    assert_int_equal(r.n_billing, 4);
+    int64_t july = 0;
+    bool seen_refund = false, seen_replacement = false;
+    for (size_t i = 0; i < r.n_billing; i++) {
+        const Ledger__V1__BillingRow *row = r.billing[i];
+        if (strcmp(row->charge_id, "sp-p") == 0) {
+            continue;
+        }
+        july += row->partner_amount->amount_minor;
+        if (strcmp(row->charge, "refund") == 0) {
+            seen_refund = true;
+            assert_string_equal(row->charge_id, "res-c");
+            assert_string_equal(row->order_id, "ord-d");
+            assert_int_equal(row->partner_amount->amount_minor, -2000);
+            assert_int_equal(row->sequence, SEQ_EXCHANGE_C);
+        } else if (strcmp(row->charge_id, "res-d") == 0) {
+            seen_replacement = true;
+            assert_int_equal(row->partner_amount->amount_minor, 9000);
+            assert_int_equal(row->retail_amount->amount_minor, 9900);
+        } else {
+            assert_string_equal(row->charge_id, "res-c");
+            assert_int_equal(row->partner_amount->amount_minor, 200);
+        }
+    }
+    assert_true(seen_refund && seen_replacement);
+    assert_int_equal(july, 200 - 2000 + 9000);
+    views_result_clear(&r);
+    assert_ok(billing(f, &partner_staff, "2025-08", "c-1", &r));
+    for (size_t i = 0; i < r.n_billing; i++) {
+        assert_string_not_equal(r.billing[i]->charge_id, "res-c");
+    }
+    views_result_clear(&r);
+
+    /* The renewal: charged in its month. */
+    partner = retail = 0;
+    rows = 0;
+    billing_sum(f, "2026-01", "res-e", "reservation", &partner, &retail, &rows);
+    assert_int_equal(rows, 1);
+    assert_int_equal(partner, 11000);
+    assert_int_equal(retail, 14000);
+
+    /* Customer filter and partner isolation. */
+    assert_ok(billing(f, &partner_staff, "2025-08", "c-2", &r));
+    assert_int_equal(r.n_billing, 0);
+    views_result_clear(&r);
+    const struct views_scope p2 = {"p-2", "", true};
+    assert_ok(billing(f, &p2, "2025-08", "", &r));
+    assert_int_equal(r.n_billing, 1);
+    assert_int_equal(r.billing[0]->partner_amount->amount_minor, 777);
+    views_result_clear(&r);
+}
+
+static void test_views_billing_bad_input(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__QueryResult r;
+    const char *months[] = {"",        "2025-13",    "2025-00", "2025-1",  "25-01",
+                            "2025/01", "2025-01-01", "abcd-ef", "2025-1a", " 2025-01"};
+    for (size_t i = 0; i < sizeof months / sizeof months[0]; i++) {
+        assert_int_equal(billing(f, &partner_staff, months[i], "", &r),
+                         LEDGER_ERR_INVALID_ARGUMENT);
+    }
+    assert_int_equal(billing(f, &partner_staff, "2025-01", "c:1/2", &r),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    const struct views_scope customer_user = {"p-1", "c-2", false};
+    assert_int_equal(billing(f, &customer_user, "2025-01", "c-1", &r), LEDGER_ERR_PARTNER_MISMATCH);
+    assert_ok(billing(f, &partner_staff, "0000-01", "", &r));
+    assert_int_equal(r.n_billing, 0);
+    views_result_clear(&r);
+}
+
+/* --- tests: principals, partners, bad queries
+ * ----------------------------------------------------- */
+
+static void test_views_principals(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    Ledger__V1__PrincipalsQuery pq = LEDGER__V1__PRINCIPALS_QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_PRINCIPALS;
+    q.principals = &pq;
+    Ledger__V1__QueryResult r;
+    const struct views_scope operator_scope = {"", "", false};
+    assert_ok(run(f, &operator_scope, &q, &r));
+    assert_int_equal(r.n_principals, 3);
+    assert_string_equal(r.principals[0]->principal_id, "admin-1");
+    assert_string_equal(r.principals[1]->principal_id, "admin-2");
+    assert_string_equal(r.principals[2]->principal_id, "u-1");
+    assert_int_equal(r.principals[2]->role, LEDGER__V1__ROLE__ROLE_CUSTOMER_USER);
+    assert_string_equal(r.principals[2]->customer_id, "c-1");
+    assert_string_equal(r.principals[2]->user, "u-1");
+    assert_true(r.principals[2]->revoked);
+    assert_int_equal(r.principals[2]->sequence, SEQ_USER_1);
+    assert_false(r.principals[0]->revoked);
+    views_result_clear(&r);
+    /* A partner-bound reader sees its partner's principals only. */
+    assert_ok(run(f, &auditor, &q, &r));
+    assert_int_equal(r.n_principals, 2);
+    assert_string_equal(r.principals[0]->principal_id, "admin-1");
+    assert_string_equal(r.principals[1]->principal_id, "u-1");
+    views_result_clear(&r);
+}
+
+static void test_views_partner_exists(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn = NULL;
+    assert_ok(store_begin(f->store, false, &txn));
+    bool exists = false;
+    assert_ok(views_partner_exists(txn, "p-1", &exists));
+    assert_true(exists);
+    assert_ok(views_partner_exists(txn, "p-9", &exists));
+    assert_false(exists);
+    exists = true;
+    assert_int_equal(views_partner_exists(txn, "", &exists), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_true(exists); /* untouched on failure */
+    assert_int_equal(views_partner_exists(txn, "p 1", &exists), LEDGER_ERR_INVALID_ARGUMENT);
+    store_abort(txn);
+}
+
+static void test_views_query_bad_input(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__QueryResult r;
+    /* Per-customer views need a customer. */
+    assert_int_equal(reservations(f, &partner_staff, "", 0, 0, &r), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(reservations(f, &partner_staff, "c/1", 0, 0, &r), LEDGER_ERR_INVALID_ARGUMENT);
+    char long_id[LEDGER_ID_LENGTH_MAX + 2];
+    memset(long_id, 'c', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    assert_int_equal(reservations(f, &partner_staff, long_id, 0, 0, &r),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(reservations(f, &partner_staff, "c-1", -1, 0, &r),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    Ledger__V1__SavingsPlansQuery sq = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
+    q.savings_plans = &sq;
+    assert_int_equal(run(f, &partner_staff, &q, &r), LEDGER_ERR_INVALID_ARGUMENT);
+    /* A scope bound to one customer answers for it, and only for it. */
+    const struct views_scope customer_user = {"p-1", "c-1", false};
+    assert_ok(reservations(f, &customer_user, "", 0, 0, &r));
+    assert_int_equal(r.n_reservations, 5);
+    views_result_clear(&r);
+    assert_int_equal(reservations(f, &customer_user, "c-2", 0, 0, &r), LEDGER_ERR_PARTNER_MISMATCH);
+    /* The partner is required. */
+    const struct views_scope no_partner = {"", "", false};
+    assert_int_equal(reservations(f, &no_partner, "c-1", 0, 0, &r), LEDGER_ERR_INVALID_ARGUMENT);
+    /* Queries the views do not answer. */
+    Ledger__V1__Query events = LEDGER__V1__QUERY__INIT;
+    Ledger__V1__EventsQuery eq = LEDGER__V1__EVENTS_QUERY__INIT;
+    events.kind_case = LEDGER__V1__QUERY__KIND_EVENTS;
+    events.events = &eq;
+    assert_int_equal(run(f, &auditor, &events, &r), LEDGER_ERR_UNKNOWN_MESSAGE);
+    Ledger__V1__Query none = LEDGER__V1__QUERY__INIT;
+    assert_int_equal(run(f, &auditor, &none, &r), LEDGER_ERR_UNKNOWN_MESSAGE);
+    /* An absent sub-message reads as an empty one. */
+    Ledger__V1__Query bare = LEDGER__V1__QUERY__INIT;
+    bare.kind_case = LEDGER__V1__QUERY__KIND_ACTIVITY;
+    assert_ok(run(f, &auditor, &bare, &r));
+    assert_int_equal(r.n_activity, P1_ACTIVITY_COUNT);
+    views_result_clear(&r);
+}
+
+/* --- tests: applying
+ * ------------------------------------------------------------------------------ */
+
+static void test_views_apply_refuses_inconsistent_events(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn = NULL;
+    assert_ok(store_begin(f->store, true, &txn));
+    /* A change to a reservation the views never saw. */
+    Ledger__V1__ReservationExpired body = LEDGER__V1__RESERVATION_EXPIRED__INIT;
+    body.reservation_id = "res-zzz";
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.sequence = SEQ_LAST + 1;
+    e.partner_id = "p-1";
+    e.customer_id = "c-1";
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED;
+    e.reservation_expired = &body;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    /* A body case without its body, a sequence of 0, a customer event without
+     * a customer. */
+    e.reservation_expired = NULL;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    e.reservation_expired = &body;
+    e.sequence = 0;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    e.sequence = SEQ_LAST + 1;
+    e.customer_id = "";
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    /* A purchase with a term the views cannot bill. */
+    struct purchase p;
+    purchase_fill(&p, "res-y", "ord-y", LEDGER__V1__PURCHASER__PURCHASER_PARTNER,
+                  LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT, LEDGER__V1__TERM__TERM_P1Y, 1, 1,
+                  utc(2025, 1, 1));
+    p.message.term = (Ledger__V1__Term)77;
+    e.customer_id = "c-1";
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED;
+    e.reservation_purchased = &p.message;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    store_abort(txn);
+}
+
+/* --- tests: rebuild and digests
+ * -------------------------------------------------------------------- */
+
+static const enum store_db view_dbs[] = {
+    STORE_DB_PARTNER,      STORE_DB_PRINCIPAL,  STORE_DB_RESERVATION, STORE_DB_ORDER,
+    STORE_DB_SAVINGS_PLAN, STORE_DB_PERMISSION, STORE_DB_ACTIVITY,    STORE_DB_BILLING,
+};
+#define VIEW_DB_COUNT (sizeof view_dbs / sizeof view_dbs[0])
+
+static void digest_all(struct fixture *f, uint8_t out[VIEW_DB_COUNT][32])
+{
+    struct store_txn *txn = NULL;
+    assert_ok(store_begin(f->store, false, &txn));
+    for (size_t i = 0; i < VIEW_DB_COUNT; i++) {
+        assert_ok(views_digest(txn, view_dbs[i], out[i]));
+    }
+    store_abort(txn);
+}
+
+static void test_views_digest_rebuild(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t before[VIEW_DB_COUNT][32], after[VIEW_DB_COUNT][32], empty[VIEW_DB_COUNT][32];
+    digest_all(f, before);
+
+    /* Drop every view: each digest becomes the empty one, SHA-256(""). */
+    struct store_txn *txn = NULL;
+    assert_ok(store_begin(f->store, true, &txn));
+    for (size_t i = 0; i < VIEW_DB_COUNT; i++) {
+        assert_ok(store_drop(txn, view_dbs[i]));
+    }
+    assert_ok(store_commit(txn));
+    digest_all(f, empty);
+    uint8_t sha_empty[32];
+    crypto_sha256("", 0, sha_empty);
+    for (size_t i = 0; i < VIEW_DB_COUNT; i++) {
+        assert_memory_equal(empty[i], sha_empty, 32);
+        assert_memory_not_equal(before[i], sha_empty, 32);
+    }
+
+    /* Replay the log into them. */
+    assert_ok(store_begin(f->store, true, &txn));
+    uint64_t last = store_last_sequence(txn);
+    assert_int_equal(last, SEQ_LAST);
+    for (uint64_t s = 1; s <= last; s++) {
+        struct store_val record;
+        assert_ok(store_record(txn, s, &record));
+        Ledger__V1__Event *event = NULL;
+        assert_ok(codec_event_unpack(record.data, record.size, &event));
+        assert_ok(views_apply(txn, event));
+        codec_event_free(event);
+    }
+    assert_ok(store_commit(txn));
+    digest_all(f, after);
+    for (size_t i = 0; i < VIEW_DB_COUNT; i++) {
+        assert_memory_equal(before[i], after[i], 32);
+    }
+
+    /* One changed byte in one row changes that view's digest only. */
+    assert_ok(store_begin(f->store, true, &txn));
+    struct store_cursor *cursor = NULL;
+    assert_ok(store_cursor_open(txn, STORE_DB_RESERVATION, &cursor));
+    struct store_val key, value;
+    assert_ok(store_cursor_seek(cursor, NULL, 0, &key, &value));
+    uint8_t key_copy[STORE_KEY_BYTES_MAX];
+    size_t key_size = key.size;
+    memcpy(key_copy, key.data, key.size);
+    uint8_t *changed = malloc(value.size);
+    assert_non_null(changed);
+    memcpy(changed, value.data, value.size);
+    size_t changed_size = value.size;
+    store_cursor_close(cursor);
+    changed[changed_size - 1] ^= 0x01;
+    assert_ok(store_put(txn, STORE_DB_RESERVATION, key_copy, key_size, changed, changed_size));
+    free(changed);
+    assert_ok(store_commit(txn));
+    digest_all(f, after);
+    for (size_t i = 0; i < VIEW_DB_COUNT; i++) {
+        if (view_dbs[i] == STORE_DB_RESERVATION) {
+            assert_memory_not_equal(before[i], after[i], 32);
+        } else {
+            assert_memory_equal(before[i], after[i], 32);
+        }
+    }
+}
+
+/* Two stores fed the same log hold byte-identical views. */
+static void test_views_apply_deterministic(void **state)
+{
+    struct fixture *f = *state;
+    struct fixture g = {0};
+    test_make_dir(g.dir, sizeof g.dir, "views-twin");
+    struct store_options options = {.dir = g.dir, .no_sync = true};
+    assert_ok(store_open(&options, &g.store));
+    build_history(&g);
+    uint8_t mine[VIEW_DB_COUNT][32], theirs[VIEW_DB_COUNT][32];
+    digest_all(f, mine);
+    digest_all(&g, theirs);
+    for (size_t i = 0; i < VIEW_DB_COUNT; i++) {
+        assert_memory_equal(mine[i], theirs[i], 32);
+    }
+    store_close(g.store);
+    test_remove_dir(g.dir);
+}
+
+/* A filter that matches nothing old enough does not walk the whole log in one
+ * request: past LEDGER_ACTIVITY_SCAN_MAX entries the page ends, possibly
+ * empty, with a token to continue from. */
+static void test_views_activity_scan_bound(void **state)
+{
+    (void)state;
+    struct fixture f = {0};
+    test_make_dir(f.dir, sizeof f.dir, "views-scan");
+    struct store_options options = {.dir = f.dir, .no_sync = true};
+    assert_ok(store_open(&options, &f.store));
+    assert_ok(store_begin(f.store, true, &f.txn));
+    partner_registered(&f, "p-1", "Contoso", utc(2025, 1, 1));
+    const uint64_t total = LEDGER_ACTIVITY_SCAN_MAX + 10;
+    for (uint64_t i = 1; i < total; i++) {
+        Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+        Ledger__V1__CostVisibilitySet body = LEDGER__V1__COST_VISIBILITY_SET__INIT;
+        body.retail_prices_visible = (i % 2) != 0;
+        e.body_case = LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET;
+        e.cost_visibility_set = &body;
+        emit(&f, &e, "p-1", "c-1", &actor_admin, utc(2025, 1, 2));
+    }
+    assert_ok(store_commit(f.txn));
+    f.txn = NULL;
+
+    const struct views_scope scope = {"p-1", "", false};
+    Ledger__V1__QueryResult r;
+    /* The first page examines the newest LEDGER_ACTIVITY_SCAN_MAX entries. */
+    assert_ok(activity(&f, &scope, "", "Register Partner", 0, 0, 10, "", &r));
+    assert_int_equal(r.n_activity, 0);
+    char token[32];
+    snprintf(token, sizeof token, "%s", r.next_page_token);
+    char expected[32];
+    snprintf(expected, sizeof expected, "%llu",
+             (unsigned long long)(total - LEDGER_ACTIVITY_SCAN_MAX + 1));
+    assert_string_equal(token, expected);
+    views_result_clear(&r);
+    /* The next one finds the partner's registration and ends. */
+    assert_ok(activity(&f, &scope, "", "Register Partner", 0, 0, 10, token, &r));
+    assert_int_equal(r.n_activity, 1);
+    assert_int_equal(r.activity[0]->sequence, 1);
+    assert_string_equal(r.next_page_token, "");
+    views_result_clear(&r);
+    /* The same through the customer index. */
+    assert_ok(activity(&f, &scope, "c-1", "No Such Action", 0, 0, 10, "", &r));
+    assert_int_equal(r.n_activity, 0);
+    snprintf(token, sizeof token, "%s", r.next_page_token);
+    assert_string_equal(token, expected);
+    views_result_clear(&r);
+    assert_ok(activity(&f, &scope, "c-1", "No Such Action", 0, 0, 10, token, &r));
+    assert_int_equal(r.n_activity, 0);
+    assert_string_equal(r.next_page_token, "");
+    views_result_clear(&r);
+    store_close(f.store);
+    test_remove_dir(f.dir);
+}
+
+/* --- tests: a generated history through the engine ----------------------------------------------
+ */
+
+#define GENERATED_PARTNERS  2
+#define GENERATED_CUSTOMERS 6
+#define GENERATED_EVENTS    3000
+
+static void pack_equal(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+    uint8_t *x = NULL, *y = NULL;
+    size_t xs = 0, ys = 0;
+    assert_ok(codec_pack(a, &x, &xs));
+    assert_ok(codec_pack(b, &y, &ys));
+    assert_int_equal(xs, ys);
+    assert_memory_equal(x, y, xs);
+    free(x);
+    free(y);
+}
+
+static int term_months_of(int term)
+{
+    return term == LEDGER__V1__TERM__TERM_P1Y   ? 12
+           : term == LEDGER__V1__TERM__TERM_P3Y ? 36
+           : term == LEDGER__V1__TERM__TERM_P5Y ? 60
+                                                : 0;
+}
+
+/* Sums of the billing rows of one partner, by (sequence, charge_id) of the
+ * purchase that wrote them. */
+struct charge_sum {
+    uint64_t sequence;
+    char charge_id[LEDGER_ID_LENGTH_MAX + 1];
+    int64_t partner, retail;
+    size_t rows;
+};
+
+struct charge_sums {
+    struct charge_sum *items;
+    size_t count;
+    int64_t refunds;
+    size_t refund_rows;
+};
+
+static struct charge_sum *charge_sum_find(struct charge_sums *sums, uint64_t sequence,
+                                          const char *charge_id)
+{
+    for (size_t i = 0; i < sums->count; i++) {
+        if (sums->items[i].sequence == sequence &&
+            strcmp(sums->items[i].charge_id, charge_id) == 0) {
+            return &sums->items[i];
+        }
+    }
+    return NULL;
+}
+
+/* Reads every billing row of a partner straight from the view. */
+static void charge_sums_load(struct store_txn *txn, const char *partner_id,
+                             struct charge_sums *sums)
+{
+    memset(sums, 0, sizeof *sums);
+    struct store_cursor *cursor = NULL;
+    assert_ok(store_cursor_open(txn, STORE_DB_BILLING, &cursor));
+    size_t prefix = strlen(partner_id) + 1;
+    struct store_val key, value;
+    enum ledger_err err = store_cursor_seek(cursor, partner_id, prefix, &key, &value);
+    while (err == LEDGER_ERR_OK && key.size > prefix && memcmp(key.data, partner_id, prefix) == 0) {
+        Ledger__V1__BillingRow *row = ledger__v1__billing_row__unpack(NULL, value.size, value.data);
+        assert_non_null(row);
+        if (strcmp(row->charge, "refund") == 0) {
+            assert_true(row->partner_amount->amount_minor < 0);
+            sums->refunds += row->partner_amount->amount_minor;
+            sums->refund_rows++;
+        } else {
+            struct charge_sum *sum = charge_sum_find(sums, row->sequence, row->charge_id);
+            if (sum == NULL) {
+                sums->items = realloc(sums->items, (sums->count + 1) * sizeof *sums->items);
+                assert_non_null(sums->items);
+                sum = &sums->items[sums->count++];
+                memset(sum, 0, sizeof *sum);
+                sum->sequence = row->sequence;
+                snprintf(sum->charge_id, sizeof sum->charge_id, "%s", row->charge_id);
+            }
+            sum->partner += row->partner_amount->amount_minor;
+            sum->retail += row->retail_amount->amount_minor;
+            sum->rows++;
+        }
+        ledger__v1__billing_row__free_unpacked(row, NULL);
+        err = store_cursor_next(cursor, &key, &value);
+    }
+    store_cursor_close(cursor);
+}
+
+/* What the log says about one partner: its events, those partner staff see,
+ * and the refunds it recorded. */
+struct log_facts {
+    size_t events, visible;
+    int64_t refunds;
+    size_t refund_events;
+};
+
+static void log_facts_load(struct store_txn *txn, const char *partner_id, struct log_facts *facts)
+{
+    memset(facts, 0, sizeof *facts);
+    uint64_t last = store_last_sequence(txn);
+    for (uint64_t s = 1; s <= last; s++) {
+        struct store_val record;
+        assert_ok(store_record(txn, s, &record));
+        Ledger__V1__Event *event = NULL;
+        assert_ok(codec_event_unpack(record.data, record.size, &event));
+        if (strcmp(event->partner_id, partner_id) == 0) {
+            facts->events++;
+            facts->visible += domain_partner_visible(event) ? 1 : 0;
+            const Ledger__V1__Money *refund = NULL;
+            if (event->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED) {
+                refund = event->reservation_cancelled->refund;
+            } else if (event->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED) {
+                refund = event->reservation_exchanged->refund;
+            }
+            if (refund != NULL && refund->amount_minor != 0) {
+                facts->refunds -= refund->amount_minor;
+                facts->refund_events++;
+            }
+        }
+        codec_event_free(event);
+    }
+}
+
+/* Pages through a partner's whole activity log and counts the rows. */
+static size_t activity_count(struct fixture *f, const struct views_scope *scope)
+{
+    char token[32] = "";
+    size_t count = 0;
+    uint64_t previous = UINT64_MAX;
+    for (int page = 0; page < 10000; page++) {
+        Ledger__V1__QueryResult r;
+        assert_ok(activity(f, scope, "", "", 0, 0, 37, token, &r));
+        for (size_t i = 0; i < r.n_activity; i++) {
+            assert_true(r.activity[i]->sequence < previous);
+            previous = r.activity[i]->sequence;
+        }
+        count += r.n_activity;
+        snprintf(token, sizeof token, "%s", r.next_page_token);
+        views_result_clear(&r);
+        if (token[0] == '\0') {
+            return count;
+        }
+    }
+    fail_msg("activity paging did not end");
+    return 0;
+}
+
+static void check_customer(struct fixture *f, const char *partner_id, const char *customer_id,
+                           struct charge_sums *sums, uint64_t head)
+{
+    const struct views_scope scope = {partner_id, "", false};
+    Ledger__V1__QueryResult now, replayed;
+    /* Reservations: as of the head equals the view. */
+    assert_ok(reservations(f, &scope, customer_id, 0, 0, &now));
+    assert_ok(reservations(f, &scope, customer_id, 0, head, &replayed));
+    assert_int_equal(now.n_reservations, replayed.n_reservations);
+    for (size_t i = 0; i < now.n_reservations; i++) {
+        pack_equal(&now.reservations[i]->base, &replayed.reservations[i]->base);
+        /* Billing: a reservation that ran its course was charged its price
+         * exactly; one ended early was charged no more than that. */
+        const Ledger__V1__ReservationRow *row = now.reservations[i];
+        const struct charge_sum *sum =
+            must(charge_sum_find(sums, row->sequence, row->reservation_id), row->reservation_id);
+        int months = term_months_of(row->term);
+        bool monthly = row->billing_plan == LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+        bool ended_early =
+            monthly && (row->state == LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED ||
+                        row->state == LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED);
+        if (ended_early) {
+            assert_true(sum->partner <= row->price->amount_minor);
+            assert_true(sum->rows >= 1 && sum->rows <= (size_t)months);
+        } else {
+            assert_int_equal(sum->partner, row->price->amount_minor);
+            assert_int_equal(sum->retail, row->retail_price->amount_minor);
+            assert_int_equal(sum->rows, monthly ? (size_t)months : 1);
+        }
+    }
+    /* Every reservation has its order. */
+    Ledger__V1__OrdersQuery oq = LEDGER__V1__ORDERS_QUERY__INIT;
+    oq.customer_id = (char *)customer_id;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_ORDERS;
+    q.orders = &oq;
+    Ledger__V1__QueryResult orders;
+    assert_ok(run(f, &scope, &q, &orders));
+    assert_int_equal(orders.n_orders, now.n_reservations);
+    views_result_clear(&orders);
+    views_result_clear(&now);
+    views_result_clear(&replayed);
+
+    /* Savings plans: charged their price exactly. */
+    Ledger__V1__SavingsPlansQuery sq = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
+    sq.customer_id = (char *)customer_id;
+    Ledger__V1__Query sp = LEDGER__V1__QUERY__INIT;
+    sp.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
+    sp.savings_plans = &sq;
+    Ledger__V1__QueryResult plans;
+    assert_ok(run(f, &scope, &sp, &plans));
+    for (size_t i = 0; i < plans.n_savings_plans; i++) {
+        const Ledger__V1__SavingsPlanRow *row = plans.savings_plans[i];
+        const struct charge_sum *sum =
+            must(charge_sum_find(sums, row->sequence, row->savings_plan_id), row->savings_plan_id);
+        assert_int_equal(sum->partner, row->price->amount_minor);
+        assert_int_equal(sum->retail, row->retail_price->amount_minor);
+    }
+    views_result_clear(&plans);
+
+    /* Permissions: history and current switches as of the head equal the view. */
+    for (int history = 0; history < 2; history++) {
+        Ledger__V1__PermissionsQuery pq = LEDGER__V1__PERMISSIONS_QUERY__INIT;
+        pq.customer_id = (char *)customer_id;
+        pq.history = history != 0;
+        Ledger__V1__Query pqq = LEDGER__V1__QUERY__INIT;
+        pqq.kind_case = LEDGER__V1__QUERY__KIND_PERMISSIONS;
+        pqq.permissions = &pq;
+        assert_ok(run(f, &scope, &pqq, &now));
+        Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+        as_of.sequence = head;
+        pq.as_of = &as_of;
+        assert_ok(run(f, &scope, &pqq, &replayed));
+        assert_int_equal(now.n_permissions, replayed.n_permissions);
+        for (size_t i = 0; i < now.n_permissions; i++) {
+            pack_equal(&now.permissions[i]->base, &replayed.permissions[i]->base);
+        }
+        views_result_clear(&now);
+        views_result_clear(&replayed);
+    }
+}
+
+static void test_views_generated_history(void **state)
+{
+    (void)state;
+    struct fixture f = {0};
+    test_make_dir(f.dir, sizeof f.dir, "views-generated");
+    char key_path[600];
+    snprintf(key_path, sizeof key_path, "%s/operator.key", f.dir);
+    struct engine_options options = {.data_dir = f.dir, .no_sync = true};
+    struct engine *engine = NULL;
+    assert_ok(engine_init(&options, "operator", key_path));
+    assert_ok(engine_open(&options, &engine));
+    f.store = engine_store(engine);
+
+    struct histgen_options generate = {
+        .seed = 424242,
+        .partners = GENERATED_PARTNERS,
+        .customers_per_partner = GENERATED_CUSTOMERS,
+        .target_events = GENERATED_EVENTS,
+    };
+    struct histgen *gen = NULL;
+    assert_ok(histgen_new(&generate, &gen));
+    struct histgen_item item;
+    int64_t now_us = 0;
+    while (histgen_next(gen, &item)) {
+        struct engine_principal principal = {0};
+        snprintf(principal.id, sizeof principal.id, "%s", item.principal.id);
+        principal.role = item.principal.role;
+        snprintf(principal.partner_id, sizeof principal.partner_id, "%s",
+                 item.principal.partner_id);
+        snprintf(principal.customer_id, sizeof principal.customer_id, "%s",
+                 item.principal.customer_id);
+        snprintf(principal.user, sizeof principal.user, "%s", item.principal.user);
+        ProtobufCBinaryData command = {item.command_size, (uint8_t *)item.command};
+        struct engine_request request = {
+            .principal = &principal, .commands = &command, .command_count = 1};
+        if (item.business_us > now_us) {
+            now_us = item.business_us;
+        }
+        assert_ok(engine_execute(engine, &request, 1, now_us));
+        if (request.err != LEDGER_ERR_OK) {
+            fail_msg("%s refused: %s: %s", item.command_id, ledger_err_name(request.err),
+                     request.message);
+        }
+        histgen_accepted(gen, request.results[0].message.first_sequence);
+        engine_request_clear(&request);
+    }
+    histgen_free(gen);
+    uint64_t head = engine_head_sequence(engine);
+    assert_true(head >= GENERATED_EVENTS);
+
+    for (uint32_t p = 1; p <= GENERATED_PARTNERS; p++) {
+        char partner_id[HISTGEN_ID_SIZE];
+        histgen_partner_id(p, partner_id);
+        struct store_txn *txn = NULL;
+        assert_ok(store_begin(f.store, false, &txn));
+        struct charge_sums sums;
+        charge_sums_load(txn, partner_id, &sums);
+        struct log_facts facts;
+        log_facts_load(txn, partner_id, &facts);
+        store_abort(txn);
+        /* Refund rows are exactly the refunds the log recorded. */
+        assert_int_equal(sums.refunds, facts.refunds);
+        assert_int_equal(sums.refund_rows, facts.refund_events);
+        print_message("%s: %zu events (%zu partner-visible), %zu charged items, %zu refunds\n",
+                      partner_id, facts.events, facts.visible, sums.count, sums.refund_rows);
+        for (uint32_t c = 1; c <= GENERATED_CUSTOMERS; c++) {
+            char customer_id[HISTGEN_ID_SIZE];
+            histgen_customer_id(p, c, customer_id);
+            check_customer(&f, partner_id, customer_id, &sums, head);
+        }
+        free(sums.items);
+        /* The activity log holds every event of the partner; partner staff
+         * see all but customer-bought savings plans. */
+        const struct views_scope everything = {partner_id, "", false};
+        const struct views_scope staff = {partner_id, "", true};
+        assert_int_equal(activity_count(&f, &everything), facts.events);
+        assert_int_equal(activity_count(&f, &staff), facts.visible);
+    }
+    engine_close(engine);
+    test_remove_dir(f.dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_views_reservations_current, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_reservations_as_of, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_orders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_savings_plans_partner_facing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_permissions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_activity_newest_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_activity_paging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_activity_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_activity_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_months, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_principals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_partner_exists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_query_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_apply_refuses_inconsistent_events, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_views_digest_rebuild, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_apply_deterministic, setup, teardown),
+        cmocka_unit_test(test_views_activity_scan_bound),
+        cmocka_unit_test(test_views_generated_history),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,437 @@
+/*
+ * ledger-fixture: writes a reproducible ledger data directory, for the
+ * schema-evolution fixtures kept under tests/fixtures/ and for measuring the
+ * offline verifier on large histories.
+ *
+ * Owns: driving a seeded generated history (tests/support/histgen.h) through
+ * the engine with a fixed clock, and handing the result over as a compacting
+ * backup (engine_backup): OUTDIR receives data.mdb and head.pb only.
+ * Does not own: the history's content (histgen), the file formats (store,
+ * engine).
+ *
+ * Reproducibility: the log is a pure function of the options. The clock the
+ * engine is given is the business time of the generated commands, starting at
+ * HISTGEN_START_US_DEFAULT, and the first operator is added at that time.
+ * engine_init would stamp that first event with the wall clock, so this tool
+ * does init's two steps itself: it writes a head-signing key (head.key: the
+ * 64-byte Ed25519 secret key as hex and a newline, mode 0600, as engine.c
+ * describes) into the working directory and then adds the operator through
+ * the ordinary command path, exactly as engine_init does. The same options give
+ * the same records, hence the same Merkle root, which the tool prints. What
+ * differs between runs is random by design and outside the log: the signing
+ * key, the principals' secrets and the head's timestamp and signature.
+ *
+ * Exit status: 0 written; 1 the engine refused or failed; 2 usage error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "crypto.h"
+#include "engine.h"
+#include "histgen.h"
+#include "merkle.h"
+#include "progress.h"
+#include "store.h"
+
+#define EXIT_WRITTEN 0
+#define EXIT_FAILED  1
+#define EXIT_USAGE   2
+
+/* Bounds on what one run may ask for, so that a typing mistake cannot fill the
+ * disk: ten million events are a few gigabytes of working directory. */
+#define FIXTURE_EVENTS_MAX UINT64_C(10000000)
+/* A group (one engine_execute call) holds at most this many requests and
+ * commands; a request holds at most this many consecutive commands of one
+ * principal, like the daemon's group commit under load. */
+#define FIXTURE_GROUP_REQUESTS_MAX   64
+#define FIXTURE_GROUP_COMMANDS_MAX   1024
+#define FIXTURE_REQUEST_COMMANDS_MAX 32
+
+struct options {
+    const char *out_dir;
+    uint64_t events;
+    uint64_t seed;
+    uint32_t partners;
+    uint32_t customers;
+    bool quiet;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: ledger-fixture [--events N] [--seed N] [--partners N] [--customers N]\n"
+                 "                      [--quiet] OUTDIR\n"
+                 "\n"
+                 "Writes a reproducible ledger into OUTDIR (which must not exist) as a compacted\n"
+                 "backup: data.mdb and head.pb. The same options give the same log and root.\n"
+                 "\n"
+                 "  --events N      generated events after the first operator (default 300)\n"
+                 "  --seed N        the generator's seed (default 1)\n"
+                 "  --partners N    partners in the history (default 2)\n"
+                 "  --customers N   customers per partner (default 5)\n"
+                 "  --quiet         print nothing on success\n"
+                 "\n"
+                 "example: ledger-fixture --events 300 tests/fixtures/schema-v1\n");
+}
+
+static bool parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (text == NULL || text[0] < '0' || text[0] > '9') {
+        return false;
+    }
+    errno = 0;
+    char *end = NULL;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0' || value < min || value > max) {
+        return false;
+    }
+    *out = value;
+    return true;
+}
+
+/* --- driving the history ---------------------------------------------------- */
+
+struct load {
+    struct engine *engine;
+    struct histgen *gen;
+    uint64_t next_sequence;
+    int64_t now_us;
+    struct progress bar;
+    struct engine_principal principals[FIXTURE_GROUP_REQUESTS_MAX];
+    struct engine_request requests[FIXTURE_GROUP_REQUESTS_MAX];
+    ProtobufCBinaryData commands[FIXTURE_GROUP_COMMANDS_MAX];
+    char command_ids[FIXTURE_GROUP_COMMANDS_MAX][LEDGER_ID_LENGTH_MAX + 1];
+    size_t request_count, command_count;
+};
+
+static void load_release(struct load *l)
+{
+    for (size_t r = 0; r < l->request_count; r++) {
+        engine_request_clear(&l->requests[r]);
+    }
+    for (size_t i = 0; i < l->command_count; i++) {
+        free(l->commands[i].data);
+    }
+    l->request_count = 0;
+    l->command_count = 0;
+}
+
+/* Executes the pending group. Every command must be accepted with the
+ * sequence predicted for it (the generator was told so already). */
+static enum ledger_err load_flush(struct load *l)
+{
+    if (l->request_count == 0) {
+        return LEDGER_ERR_OK;
+    }
+    uint64_t first = l->next_sequence - l->command_count;
+    enum ledger_err err = engine_execute(l->engine, l->requests, l->request_count, l->now_us);
+    if (err != LEDGER_ERR_OK) {
+        fprintf(stderr, "ledger-fixture: %s: %s\n", ledger_err_name(err), ledger_strerror(err));
+        load_release(l);
+        return err;
+    }
+    size_t base = 0;
+    for (size_t r = 0; r < l->request_count && err == LEDGER_ERR_OK; r++) {
+        struct engine_request *request = &l->requests[r];
+        if (request->err != LEDGER_ERR_OK) {
+            fprintf(stderr, "ledger-fixture: command %s of %s was refused: %s: %s\n",
+                    l->command_ids[base + request->failed_index], request->principal->id,
+                    ledger_err_name(request->err), request->message);
+            err = request->err;
+            break;
+        }
+        for (size_t i = 0; i < request->command_count; i++) {
+            if (request->results[i].message.first_sequence != first + base + i) {
+                fprintf(stderr,
+                        "ledger-fixture: command %s got sequence %" PRIu64 ", not %" PRIu64 "\n",
+                        l->command_ids[base + i], request->results[i].message.first_sequence,
+                        first + base + i);
+                err = LEDGER_ERR_INTERNAL;
+                break;
+            }
+        }
+        base += request->command_count;
+    }
+    load_release(l);
+    progress_update(&l->bar, l->next_sequence - 1);
+    return err;
+}
+
+static enum ledger_err load_add(struct load *l, const struct histgen_item *item)
+{
+    struct engine_request *last = l->request_count ? &l->requests[l->request_count - 1] : NULL;
+    bool same_principal = last != NULL && strcmp(last->principal->id, item->principal.id) == 0 &&
+                          last->command_count < FIXTURE_REQUEST_COMMANDS_MAX;
+    if (l->command_count == FIXTURE_GROUP_COMMANDS_MAX ||
+        (!same_principal && l->request_count == FIXTURE_GROUP_REQUESTS_MAX)) {
+        enum ledger_err err = load_flush(l);
+        if (err != LEDGER_ERR_OK) {
+            return err;
+        }
+        last = NULL;
+        same_principal = false;
+    }
+    ProtobufCBinaryData *command = &l->commands[l->command_count];
+    command->data = malloc(item->command_size ? item->command_size : 1);
+    if (command->data == NULL) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    memcpy(command->data, item->command, item->command_size);
+    command->len = item->command_size;
+    snprintf(l->command_ids[l->command_count], sizeof l->command_ids[0], "%s", item->command_id);
+    l->command_count++;
+    if (same_principal) {
+        last->command_count++;
+    } else {
+        struct engine_principal *p = &l->principals[l->request_count];
+        memset(p, 0, sizeof *p);
+        snprintf(p->id, sizeof p->id, "%s", item->principal.id);
+        p->role = item->principal.role;
+        snprintf(p->partner_id, sizeof p->partner_id, "%s", item->principal.partner_id);
+        snprintf(p->customer_id, sizeof p->customer_id, "%s", item->principal.customer_id);
+        snprintf(p->user, sizeof p->user, "%s", item->principal.user);
+        struct engine_request *request = &l->requests[l->request_count++];
+        memset(request, 0, sizeof *request);
+        request->principal = p;
+        request->commands = command;
+        request->command_count = 1;
+    }
+    if (item->business_us > l->now_us) {
+        l->now_us = item->business_us; /* the ledger's clock: the newest business time */
+    }
+    histgen_accepted(l->gen, l->next_sequence++);
+    return LEDGER_ERR_OK;
+}
+
+/* The first operator, added as engine_init adds it, at the fixed clock. */
+static enum ledger_err add_operator(struct engine *engine, int64_t now_us)
+{
+    struct engine_principal bootstrap = {.role = LEDGER__V1__ROLE__ROLE_OPERATOR};
+    snprintf(bootstrap.id, sizeof bootstrap.id, "%s", "ledgerd-init");
+    Ledger__V1__AddPrincipal add = LEDGER__V1__ADD_PRINCIPAL__INIT;
+    add.principal_id = "operator";
+    add.role = LEDGER__V1__ROLE__ROLE_OPERATOR;
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.command_id = "init-operator";
+    command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
+    command.add_principal = &add;
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    enum ledger_err err = codec_pack(&command.base, &bytes, &size);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    ProtobufCBinaryData data = {.len = size, .data = bytes};
+    struct engine_request request = {
+        .principal = &bootstrap, .commands = &data, .command_count = 1};
+    err = engine_execute(engine, &request, 1, now_us);
+    if (err == LEDGER_ERR_OK && request.err != LEDGER_ERR_OK) {
+        fprintf(stderr, "ledger-fixture: the first operator was refused: %s\n", request.message);
+        err = request.err;
+    }
+    engine_request_clear(&request);
+    free(bytes);
+    return err;
+}
+
+static enum ledger_err write_head_key(const char *dir)
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/head.key", dir);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES], secret_key[CRYPTO_SIGN_SECRET_BYTES];
+    crypto_ed25519_keypair(public_key, secret_key);
+    char hex[2 * CRYPTO_SIGN_SECRET_BYTES + 2];
+    crypto_hex(secret_key, sizeof secret_key, hex);
+    crypto_wipe(secret_key, sizeof secret_key);
+    strcat(hex, "\n");
+    enum ledger_err err = LEDGER_ERR_IO_ERROR;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        size_t size = strlen(hex);
+        bool ok = write(fd, hex, size) == (ssize_t)size;
+        ok = close(fd) == 0 && ok;
+        err = ok ? LEDGER_ERR_OK : LEDGER_ERR_IO_ERROR;
+    }
+    crypto_wipe(hex, sizeof hex);
+    return err;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* The root of the log, as a verifier computes it. */
+static enum ledger_err log_root(struct engine *engine, uint64_t *size_out,
+                                uint8_t root[MERKLE_HASH_BYTES])
+{
+    struct store_txn *txn = NULL;
+    enum ledger_err err = store_begin(engine_store(engine), false, &txn);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    uint64_t size = store_last_sequence(txn);
+    err = size ? merkle_store_root(txn, size, root) : (merkle_empty_root(root), LEDGER_ERR_OK);
+    store_abort(txn);
+    if (err == LEDGER_ERR_OK) {
+        *size_out = size;
+    }
+    return err;
+}
+
+static int run(const struct options *options)
+{
+    struct stat st;
+    if (stat(options->out_dir, &st) == 0 || errno != ENOENT) {
+        fprintf(stderr, "ledger-fixture: %s already exists; name a new directory\n",
+                options->out_dir);
+        return EXIT_USAGE;
+    }
+    char work[PATH_MAX];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(work, sizeof work, "%s/ledger-fixture-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (!mkdtemp(work)) {
+        fprintf(stderr, "ledger-fixture: cannot make a working directory: %s\n", strerror(errno));
+        return EXIT_FAILED;
+    }
+    struct load *l = calloc(1, sizeof *l);
+    enum ledger_err err = l ? write_head_key(work) : LEDGER_ERR_NO_MEMORY;
+    struct engine_options engine_options = {.data_dir = work, .no_sync = true};
+    if (err == LEDGER_ERR_OK) {
+        err = engine_open(&engine_options, &l->engine);
+    }
+    if (err == LEDGER_ERR_OK) {
+        l->now_us = HISTGEN_START_US_DEFAULT;
+        err = add_operator(l->engine, l->now_us);
+    }
+    struct histgen_options gen_options = {
+        .seed = options->seed,
+        .partners = options->partners,
+        .customers_per_partner = options->customers,
+        .target_events = options->events,
+    };
+    if (err == LEDGER_ERR_OK) {
+        err = histgen_new(&gen_options, &l->gen);
+    }
+    if (err == LEDGER_ERR_OK) {
+        l->next_sequence = engine_head_sequence(l->engine) + 1;
+        progress_start(&l->bar, "fixture", "events", options->events + 1, false);
+        l->bar.enabled = l->bar.enabled && !options->quiet;
+        struct histgen_item item;
+        while (err == LEDGER_ERR_OK && histgen_next(l->gen, &item)) {
+            err = load_add(l, &item);
+        }
+        if (err == LEDGER_ERR_OK) {
+            err = load_flush(l);
+        }
+        load_release(l);
+        progress_finish(&l->bar, l->next_sequence - 1);
+    }
+    uint64_t size = 0;
+    uint8_t root[MERKLE_HASH_BYTES];
+    if (err == LEDGER_ERR_OK) {
+        err = log_root(l->engine, &size, root);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = engine_backup(l->engine, options->out_dir);
+    }
+    if (l) {
+        engine_close(l->engine);
+        histgen_free(l->gen);
+        free(l);
+    }
+    nftw(work, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (err != LEDGER_ERR_OK) {
+        fprintf(stderr, "ledger-fixture: %s: %s\n", ledger_err_name(err), ledger_strerror(err));
+        return EXIT_FAILED;
+    }
+    if (!options->quiet) {
+        char hex[2 * MERKLE_HASH_BYTES + 1];
+        crypto_hex(root, sizeof root, hex);
+        printf("wrote %s: %" PRIu64 " events, root %s\n", options->out_dir, size, hex);
+    }
+    return EXIT_WRITTEN;
+}
+
+int main(int argc, char **argv)
+{
+    struct options options = {.events = 300, .seed = 1, .partners = 2, .customers = 5};
+    static const struct option long_options[] = {
+        {"events", required_argument, NULL, 'e'},
+        {"seed", required_argument, NULL, 's'},
+        {"partners", required_argument, NULL, 'p'},
+        {"customers", required_argument, NULL, 'c'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    uint64_t value = 0;
+    while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'e':
+            if (!parse_u64(optarg, 1, FIXTURE_EVENTS_MAX, &options.events)) {
+                fprintf(stderr, "ledger-fixture: --events wants 1..%" PRIu64 "\n",
+                        FIXTURE_EVENTS_MAX);
+                return EXIT_USAGE;
+            }
+            break;
+        case 's':
+            if (!parse_u64(optarg, 0, UINT64_MAX, &options.seed)) {
+                fprintf(stderr, "ledger-fixture: --seed wants a whole number\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'p':
+        case 'c':
+            if (!parse_u64(optarg, 1, c == 'p' ? HISTGEN_PARTNERS_MAX : HISTGEN_CUSTOMERS_MAX,
+                           &value)) {
+                fprintf(stderr, "ledger-fixture: --%s wants 1..%d\n",
+                        c == 'p' ? "partners" : "customers",
+                        c == 'p' ? HISTGEN_PARTNERS_MAX : HISTGEN_CUSTOMERS_MAX);
+                return EXIT_USAGE;
+            }
+            if (c == 'p') {
+                options.partners = (uint32_t)value;
+            } else {
+                options.customers = (uint32_t)value;
+            }
+            break;
+        case 'q':
+            options.quiet = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_WRITTEN;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    options.out_dir = argv[optind];
+    if (crypto_init() != LEDGER_ERR_OK) {
+        return EXIT_FAILED;
+    }
+    return run(&options);
+}
