@@ -361,6 +361,12 @@ static enum ledger_err client_round_trip(struct ledger_client *client, const uin
         *reply_out = reply;
         return LEDGER_ERR_OK;
     }
+    /* A request queued on a socket that never connected (a TCP address
+     * nobody listens on) times out like a slow daemon: tell them apart. */
+    if (last == LEDGER_ERR_TIMEOUT &&
+        nn_get_statistic(client->request_socket, NN_STAT_CURRENT_CONNECTIONS) == 0) {
+        last = LEDGER_ERR_UNREACHABLE;
+    }
     if (last == LEDGER_ERR_UNREACHABLE) {
         client_set_message(client, "no daemon answered at %s within %u ms", client->request_url,
                            client->timeout_ms);

@@ -985,8 +985,8 @@ static enum ledger_err check_reservation_fields(struct decision *d,
         return err;
     if (body->term == LEDGER__V1__TERM__TERM_P5Y && !sku_allows_p5y(body->sku))
         return refuse(d, LEDGER_ERR_INVALID_TERM,
-                      "term P5Y is not offered for SKU '%s' (only P1Y and P3Y; P5Y for SKUs "
-                      "starting with Standard_M, Standard_HB, Standard_HC or DedicatedHost_)",
+                      "term P5Y is not sold for SKU '%s'; only SKUs starting Standard_M, "
+                      "Standard_HB, Standard_HC or DedicatedHost_ have it",
                       body->sku);
     return LEDGER_ERR_OK;
 }
@@ -1775,6 +1775,16 @@ static int64_t refunds_in_window(const struct domain_customer *customer, int64_t
     return total_minor;
 }
 
+/* Refunds evolve would keep when the list is full (prune_refunds). */
+static size_t recent_refunds(const struct domain_customer *customer, int64_t business_us)
+{
+    int64_t horizon_us = business_us - 2 * LEDGER_REFUND_WINDOW_US;
+    size_t count = 0;
+    for (size_t i = 0; i < customer->refund_count; i++)
+        count += customer->refunds[i].at_us > horizon_us;
+    return count;
+}
+
 static enum ledger_err decide_cancel_reservation(struct decision *d)
 {
     const Ledger__V1__CancelReservation *body = d->command->cancel_reservation;
@@ -1816,6 +1826,12 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
                       "refund %lld exceeds reservation %s's price %lld",
                       (long long)body->refund->amount_minor, body->reservation_id,
                       (long long)reservation->price.amount_minor);
+    if (d->customer->refund_count >= LEDGER_CUSTOMER_REFUNDS_MAX &&
+        recent_refunds(d->customer, d->business_us) >= LEDGER_CUSTOMER_REFUNDS_MAX)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "customer %s had %d cancellations with refunds in two years, the most one "
+                      "customer may have",
+                      d->customer->customer_id, LEDGER_CUSTOMER_REFUNDS_MAX);
     int64_t refunded_minor = refunds_in_window(d->customer, d->business_us);
     if (refunded_minor + usd_minor > LEDGER_REFUND_CAP_USD_MINOR)
         return refuse(d, LEDGER_ERR_REFUND_CAP_EXCEEDED,
@@ -2259,7 +2275,8 @@ static void fill_envelope(struct decision *d)
     struct domain_output *out = d->out;
     Ledger__V1__Event *event = &out->event;
     const char *partner_id = in->partner_id != NULL ? in->partner_id : "";
-    if (d->command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL)
+    if (d->command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL &&
+        d->command->add_principal->partner_id != NULL)
         partner_id = d->command->add_principal->partner_id; /* "" or checked equal */
     snprintf(out->partner_id, sizeof out->partner_id, "%s", partner_id);
     snprintf(out->customer_id, sizeof out->customer_id, "%s",
@@ -2302,7 +2319,8 @@ enum ledger_err domain_decide(const struct domain_input *input, struct domain_ou
     reset_event(out);
     struct decision decision = {.in = input, .out = out};
     struct decision *d = &decision;
-    if (input == NULL || input->principal == NULL || input->command == NULL)
+    if (input == NULL || input->principal == NULL || input->command == NULL ||
+        input->principal->id == NULL || input->partner_id == NULL)
         return refuse(d, LEDGER_ERR_INTERNAL, "incomplete decision input");
     d->command = input->command;
     d->principal = input->principal;

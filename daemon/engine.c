@@ -445,19 +445,6 @@ done:
 
 /* --- deciding and appending -------------------------------------------------------- */
 
-static bool command_needs_customer(Ledger__V1__Command__BodyCase body)
-{
-    switch (body) {
-    case LEDGER__V1__COMMAND__BODY_ADD_PARTNER:
-    case LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL:
-    case LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL:
-    case LEDGER__V1__COMMAND__BODY__NOT_SET:
-        return false;
-    default:
-        return true;
-    }
-}
-
 /* Errors that are the storage's, not the request's: they fail the whole group. */
 static bool group_error(enum ledger_err err)
 {
@@ -685,8 +672,15 @@ static enum ledger_err execute_command(struct batch *batch,
     }
 
     /* 2. The partner and the customer's state. */
-    const char *partner_id =
-        command->partner_id[0] != '\0' ? command->partner_id : principal->partner_id;
+    struct domain_principal actor = {
+        .id = principal->id,
+        .role = principal->role,
+        .partner_id = principal->partner_id,
+        .customer_id = principal->customer_id,
+        .user = principal->user,
+    };
+    const char *partner_id = domain_command_partner_id(&actor, command);
+    const char *customer_id = domain_command_customer_id(&actor, command);
     bool partner_exists = false;
     if (codec_id_valid(partner_id)) {
         err = views_partner_exists(txn, partner_id, &partner_exists);
@@ -695,8 +689,8 @@ static enum ledger_err execute_command(struct batch *batch,
         }
     }
     struct domain_customer *state = NULL;
-    if (command_needs_customer(command->body_case)) {
-        if (!codec_id_valid(partner_id) || !codec_id_valid(command->customer_id)) {
+    if (domain_command_is_customer(command->body_case)) {
+        if (!codec_id_valid(partner_id) || !codec_id_valid(customer_id)) {
             set_message(message, !codec_id_valid(partner_id)
                                      ? "partner_id is required: 1..64 characters of "
                                        "[A-Za-z0-9._:@-]"
@@ -705,7 +699,7 @@ static enum ledger_err execute_command(struct batch *batch,
             err = LEDGER_ERR_INVALID_ARGUMENT;
             goto done;
         }
-        err = batch_state(batch, partner_id, command->customer_id, &state);
+        err = batch_state(batch, partner_id, customer_id, &state);
         if (err != LEDGER_ERR_OK) {
             goto done;
         }
@@ -713,7 +707,7 @@ static enum ledger_err execute_command(struct batch *batch,
             snprintf(message, ENGINE_MESSAGE_SIZE,
                      "customer '%s' is at version %llu, the command expected %llu; re-read and "
                      "retry",
-                     command->customer_id, (unsigned long long)state->version,
+                     customer_id, (unsigned long long)state->version,
                      (unsigned long long)command->expected_version);
             err = LEDGER_ERR_VERSION_CONFLICT;
             goto done;
@@ -739,13 +733,6 @@ static enum ledger_err execute_command(struct batch *batch,
     }
 
     /* 3. Decide. */
-    struct domain_principal actor = {
-        .id = principal->id,
-        .role = principal->role,
-        .partner_id = principal->partner_id,
-        .customer_id = principal->customer_id,
-        .user = principal->user,
-    };
     struct domain_input input = {
         .principal = &actor,
         .command = command,
@@ -1519,6 +1506,45 @@ void engine_result_free(Ledger__V1__QueryResult *result)
     free(result);
 }
 
+/* Drops one price of a view row (rows are unpacked messages). */
+static void money_drop(Ledger__V1__Money **money)
+{
+    if (*money) {
+        ledger__v1__money__free_unpacked(*money, NULL);
+        *money = NULL;
+    }
+}
+
+/* What a customer user may see of prices (docs/security.md): never the
+ * partner's price, which is the partner's cost; the retail price only when the
+ * partner made it visible to the customer (SetCostVisibility). */
+static enum ledger_err customer_prices(struct query_context *q, Ledger__V1__QueryResult *result)
+{
+    if (result->n_reservations == 0 && result->n_savings_plans == 0) {
+        return LEDGER_ERR_OK;
+    }
+    struct domain_customer *state = NULL;
+    enum ledger_err err = state_load(q->txn, q->partner_id, q->principal->customer_id, &state);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    bool retail_visible = state->retail_prices_visible;
+    domain_customer_free(state);
+    for (size_t i = 0; i < result->n_reservations; i++) {
+        money_drop(&result->reservations[i]->price);
+        if (!retail_visible) {
+            money_drop(&result->reservations[i]->retail_price);
+        }
+    }
+    for (size_t i = 0; i < result->n_savings_plans; i++) {
+        money_drop(&result->savings_plans[i]->price);
+        if (!retail_visible) {
+            money_drop(&result->savings_plans[i]->retail_price);
+        }
+    }
+    return LEDGER_ERR_OK;
+}
+
 enum ledger_err engine_query(struct engine *engine, const struct engine_principal *principal,
                              const Ledger__V1__Query *query, int64_t now_us,
                              Ledger__V1__QueryResult **out, char message[ENGINE_MESSAGE_SIZE])
@@ -1628,6 +1654,9 @@ enum ledger_err engine_query(struct engine *engine, const struct engine_principa
             .partner_facing = policy_role_partner_facing(principal->role),
         };
         err = views_query(q.txn, &scope, query, result, message);
+        if (err == LEDGER_ERR_OK && customer_user) {
+            err = customer_prices(&q, result);
+        }
         break;
     }
     }

@@ -1001,6 +1001,35 @@ static void activity_partner_key(struct key *k, const char *partner_id, uint64_t
     key_u64(k, sequence);
 }
 
+/* A later change of a savings plan (scope, auto-renew) is partner-visible
+ * exactly when the plan's purchase was: the event does not say who bought the
+ * plan, its row does. Must run before the change updates the row (it does not
+ * touch the purchaser either way). */
+static enum ledger_err savings_plan_change_visible(struct store_txn *txn,
+                                                   const Ledger__V1__Event *event, bool *visible)
+{
+    const char *savings_plan_id = NULL;
+    if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED) {
+        savings_plan_id = event->savings_plan_scope_changed->savings_plan_id;
+    } else if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET) {
+        savings_plan_id = event->savings_plan_renewal_set->savings_plan_id;
+    } else {
+        return LEDGER_ERR_OK;
+    }
+    struct key k = {0};
+    savings_plan_key(&k, event, savings_plan_id);
+    ProtobufCMessage *message = NULL;
+    enum ledger_err err = get_message(txn, STORE_DB_SAVINGS_PLAN, &k,
+                                      &ledger__v1__savings_plan_row__descriptor, &message);
+    if (err != LEDGER_ERR_OK) {
+        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
+    }
+    const Ledger__V1__SavingsPlanRow *row = (const Ledger__V1__SavingsPlanRow *)message;
+    *visible = row->purchaser != LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER;
+    codec_message_free(message);
+    return LEDGER_ERR_OK;
+}
+
 /* Every event of a partner goes to its activity log; events of no partner
  * (operators' principals of all partners) have no log to go to. */
 static enum ledger_err activity_add(struct store_txn *txn, const Ledger__V1__Event *event)
@@ -1019,7 +1048,15 @@ static enum ledger_err activity_add(struct store_txn *txn, const Ledger__V1__Eve
     row.actor = event->actor;
     row.status = "Succeeded";
     row.detail = detail;
-    uint8_t flags = domain_partner_visible(event) ? VIEWS_ACTIVITY_VISIBLE : 0;
+    bool visible = domain_partner_visible(event);
+    enum ledger_err err = LEDGER_ERR_OK;
+    if (visible) {
+        err = savings_plan_change_visible(txn, event, &visible);
+        if (err != LEDGER_ERR_OK) {
+            return err;
+        }
+    }
+    uint8_t flags = visible ? VIEWS_ACTIVITY_VISIBLE : 0;
 
     struct key k = {0};
     activity_partner_key(&k, partner_id, event->sequence);
@@ -1028,7 +1065,7 @@ static enum ledger_err activity_add(struct store_txn *txn, const Ledger__V1__Eve
     }
     uint8_t *bytes = NULL;
     size_t size = 0;
-    enum ledger_err err = codec_pack(&row.base, &bytes, &size);
+    err = codec_pack(&row.base, &bytes, &size);
     if (err != LEDGER_ERR_OK) {
         return err;
     }

@@ -1428,6 +1428,30 @@ static void test_domain_refund_cap(void **state)
     accept(&ADMIN, cancel(&k, f, cap, "USD", -1));
 }
 
+/* The refund list is bounded: past LEDGER_CUSTOMER_REFUNDS_MAX recent
+ * cancellations a decision refuses clearly; once the old ones are two windows
+ * behind, evolve drops them and cancellations go on. */
+static void test_domain_refund_list_limit(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const int count = LEDGER_CUSTOMER_REFUNDS_MAX + 2;
+    uint64_t first = W->sequence;
+    for (int i = 0; i < count; i++)
+        accept(&ADMIN, plain_reservation(&k, 10));
+    for (int i = 0; i < LEDGER_CUSTOMER_REFUNDS_MAX; i++)
+        accept(&ADMIN, cancel(&k, seq_id("res", first + (uint64_t)i), 1, "USD", -1));
+    assert_int_equal(LEDGER_CUSTOMER_REFUNDS_MAX, W->customer->refund_count);
+    const char *next = seq_id("res", first + LEDGER_CUSTOMER_REFUNDS_MAX);
+    refuse_as(&ADMIN, cancel(&k, next, 1, "USD", -1), LEDGER_ERR_INVALID_ARGUMENT);
+    W->now_us += YEAR_US;
+    refuse_as(&ADMIN, cancel(&k, next, 1, "USD", -1), LEDGER_ERR_INVALID_ARGUMENT);
+    W->now_us += YEAR_US + 1;
+    accept(&ADMIN, cancel(&k, next, 1, "USD", -1));
+    assert_int_equal(1, W->customer->refund_count);
+}
+
 /* ---- rule 8: exchanges ------------------------------------------------------- */
 
 static void test_domain_exchange_value(void **state)
@@ -1983,6 +2007,7 @@ int main(void)
         TEST(test_domain_customer_is_told_to_ask_partner),
         TEST(test_domain_cancel_reservation),
         TEST(test_domain_refund_cap),
+        TEST(test_domain_refund_list_limit),
         TEST(test_domain_exchange_value),
         TEST(test_domain_exchange_refusals),
         TEST(test_domain_renew_and_expire),

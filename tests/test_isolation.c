@@ -479,8 +479,9 @@ static void world_close(struct world *w)
 
 /* What the table predicts for `principal` using a verb whose cell is `access`
  * on data of `partner_id` (and `customer_id`, "" when the verb names none). */
-static enum ledger_err predicted(enum policy_access access, const struct engine_principal *principal,
-                                 const char *partner_id, const char *customer_id)
+static enum ledger_err predicted(enum policy_access access,
+                                 const struct engine_principal *principal, const char *partner_id,
+                                 const char *customer_id)
 {
     if (access != POLICY_ALLOW) {
         return policy_access_error(access);
@@ -495,7 +496,7 @@ static enum ledger_err predicted(enum policy_access access, const struct engine_
         /* fall through */
     case POLICY_SCOPE_OWN_PARTNER:
         return strcmp(partner_id, principal->partner_id) == 0 ? LEDGER_ERR_OK
-                                                               : LEDGER_ERR_PARTNER_MISMATCH;
+                                                              : LEDGER_ERR_PARTNER_MISMATCH;
     case POLICY_SCOPE_OWN_CUSTOMER:
         if (strcmp(partner_id, principal->partner_id) != 0) {
             return LEDGER_ERR_PARTNER_MISMATCH;
@@ -532,7 +533,9 @@ static const char *variant_name(const struct engine_principal *p, char out[64])
 {
     bool partner_or_all = policy_role_scope(p->role) == POLICY_SCOPE_PARTNER_OR_ALL;
     snprintf(out, 64, "%s%s", policy_role_name(p->role),
-             !partner_or_all ? "" : p->partner_id[0] ? "@pa" : "@all");
+             !partner_or_all    ? ""
+             : p->partner_id[0] ? "@pa"
+                                : "@all");
     return out;
 }
 
@@ -606,11 +609,11 @@ static void judge(struct tally *t, const struct engine_principal *p, const char 
 /* ---- targets -------------------------------------------------------------- */
 
 enum target {
-    TARGET_NEW_PARTNER,   /* a partner that does not exist yet */
-    TARGET_OWN_PARTNER,   /* pa, no customer */
-    TARGET_OWN_CUSTOMER,  /* pa / ca1 */
+    TARGET_NEW_PARTNER,    /* a partner that does not exist yet */
+    TARGET_OWN_PARTNER,    /* pa, no customer */
+    TARGET_OWN_CUSTOMER,   /* pa / ca1 */
     TARGET_OTHER_CUSTOMER, /* pa / ca2 */
-    TARGET_OTHER_PARTNER, /* pb (/ cb1 for customer verbs) */
+    TARGET_OTHER_PARTNER,  /* pb (/ cb1 for customer verbs) */
 };
 
 static const char *target_name(enum target target)
@@ -888,8 +891,7 @@ struct cell_query {
     Ledger__V1__BackupQuery backup;
 };
 
-static void query_targets(Ledger__V1__Query__KindCase kind, const enum target **out,
-                          size_t *count)
+static void query_targets(Ledger__V1__Query__KindCase kind, const enum target **out, size_t *count)
 {
     switch (kind) {
     case LEDGER__V1__QUERY__KIND_EVENTS:
@@ -1012,9 +1014,8 @@ static bool build_query(struct world *w, Ledger__V1__Query__KindCase kind, enum 
  * asked about (and, for a principal bound to one customer, of that one), and
  * that the views it answers from are not empty, so the check is not vacuous. */
 static void check_rows(struct tally *t, const struct engine_principal *p,
-                       Ledger__V1__Query__KindCase kind, enum target target,
-                       const char *partner_id, const char *customer_id,
-                       const Ledger__V1__QueryResult *r)
+                       Ledger__V1__Query__KindCase kind, enum target target, const char *partner_id,
+                       const char *customer_id, const Ledger__V1__QueryResult *r)
 {
     char name[64];
     variant_name(p, name);
@@ -1023,13 +1024,13 @@ static void check_rows(struct tally *t, const struct engine_principal *p,
     const char *want_customer = customer_id[0] ? customer_id : p->customer_id;
     size_t rows = 0;
     const char *bad = NULL;
-#define CHECK_CUSTOMER(array, count)                                                             \
-    do {                                                                                         \
-        rows = (count);                                                                          \
-        for (size_t i = 0; i < rows; i++) {                                                      \
-            if (want_customer[0] && strcmp((array)[i]->customer_id, want_customer) != 0)         \
-                bad = (array)[i]->customer_id;                                                   \
-        }                                                                                        \
+#define CHECK_CUSTOMER(array, count)                                                               \
+    do {                                                                                           \
+        rows = (count);                                                                            \
+        for (size_t i = 0; i < rows; i++) {                                                        \
+            if (want_customer[0] && strcmp((array)[i]->customer_id, want_customer) != 0)           \
+                bad = (array)[i]->customer_id;                                                     \
+        }                                                                                          \
     } while (0)
     switch (kind) {
     case LEDGER__V1__QUERY__KIND_EVENTS:
@@ -1075,8 +1076,7 @@ static void check_rows(struct tally *t, const struct engine_principal *p,
         failure(t, "%s %s -> %s: a row of '%s' came back", name, verb, where, bad);
     }
     if (rows == 0) {
-        failure(t, "%s %s -> %s: no rows at all; the check would prove nothing", name, verb,
-                where);
+        failure(t, "%s %s -> %s: no rows at all; the check would prove nothing", name, verb, where);
     }
 }
 
@@ -1204,9 +1204,8 @@ static void test_isolation_role_matrix(void **state)
 
 /* One page of the events feed. */
 static enum ledger_err events_page(struct world *w, const struct engine_principal *p,
-                                   const char *partner_id, const char *customer_id,
-                                   uint64_t after, uint32_t limit,
-                                   Ledger__V1__QueryResult **out)
+                                   const char *partner_id, const char *customer_id, uint64_t after,
+                                   uint32_t limit, Ledger__V1__QueryResult **out)
 {
     Ledger__V1__EventsQuery events = LEDGER__V1__EVENTS_QUERY__INIT;
     events.after_sequence = after;
@@ -1352,6 +1351,94 @@ static void test_isolation_event_feed(void **state)
     assert_true(followed > 0);
 }
 
+/* ---- what customers see of prices ------------------------------------------------ */
+
+/* Reads ca1's reservations and savings plans as `p`; counts the rows that
+ * carry a partner price and a retail price. */
+static void count_prices(struct world *w, const struct engine_principal *p, size_t *rows,
+                         size_t *partner_prices, size_t *retail_prices)
+{
+    *rows = *partner_prices = *retail_prices = 0;
+    Ledger__V1__ReservationsQuery reservations = LEDGER__V1__RESERVATIONS_QUERY__INIT;
+    reservations.customer_id = "ca1";
+    Ledger__V1__SavingsPlansQuery plans = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
+    plans.customer_id = "ca1";
+    /* The reservations as of now: the rows the as-of path builds. */
+    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+    as_of.sequence = engine_head_sequence(w->engine);
+    Ledger__V1__ReservationsQuery reservations_as_of = LEDGER__V1__RESERVATIONS_QUERY__INIT;
+    reservations_as_of.customer_id = "ca1";
+    reservations_as_of.as_of = &as_of;
+    for (int kind = 0; kind < 3; kind++) {
+        Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+        if (kind == 0) {
+            query.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
+            query.reservations = &reservations;
+        } else if (kind == 1) {
+            query.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
+            query.reservations = &reservations_as_of;
+        } else {
+            query.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
+            query.savings_plans = &plans;
+        }
+        Ledger__V1__QueryResult *r = NULL;
+        char message[ENGINE_MESSAGE_SIZE];
+        w->now_us += 1000;
+        assert_int_equal(engine_query(w->engine, p, &query, w->now_us, &r, message), LEDGER_ERR_OK);
+        for (size_t i = 0; i < r->n_reservations; i++) {
+            *partner_prices += r->reservations[i]->price != NULL;
+            *retail_prices += r->reservations[i]->retail_price != NULL;
+        }
+        for (size_t i = 0; i < r->n_savings_plans; i++) {
+            *partner_prices += r->savings_plans[i]->price != NULL;
+            *retail_prices += r->savings_plans[i]->retail_price != NULL;
+        }
+        *rows += r->n_reservations + r->n_savings_plans;
+        engine_result_free(r);
+    }
+}
+
+/* A customer user never sees the partner's price (the partner's cost); it
+ * sees retail prices only once the partner made them visible. */
+static void test_isolation_customer_prices(void **state)
+{
+    (void)state;
+    struct variant customer = {LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, true};
+    struct world *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    world_open(w, &customer);
+    size_t rows = 0, partner_prices = 0, retail_prices = 0;
+
+    count_prices(w, &w->admin_a, &rows, &partner_prices, &retail_prices);
+    assert_true(rows > 0);
+    assert_int_equal(partner_prices, rows);
+    assert_int_equal(retail_prices, rows);
+
+    count_prices(w, &w->subject, &rows, &partner_prices, &retail_prices);
+    assert_true(rows > 0);
+    assert_int_equal(partner_prices, 0);
+    assert_int_equal(retail_prices, 0);
+
+    struct cell_command c;
+    cell_init(&c, PA, "ca1");
+    ledger__v1__set_cost_visibility__init(&c.set_cost_visibility);
+    c.set_cost_visibility.retail_prices_visible = true;
+    c.command.body_case = LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY;
+    c.command.set_cost_visibility = &c.set_cost_visibility;
+    must(w, &w->admin_a, &c, NULL);
+    count_prices(w, &w->subject, &rows, &partner_prices, &retail_prices);
+    assert_true(rows > 0);
+    assert_int_equal(partner_prices, 0);
+    assert_int_equal(retail_prices, rows);
+
+    /* Partner staff still see both. */
+    count_prices(w, &w->admin_a, &rows, &partner_prices, &retail_prices);
+    assert_int_equal(partner_prices, rows);
+    assert_int_equal(retail_prices, rows);
+    world_close(w);
+    free(w);
+}
+
 /* ---- the table covers the schema ------------------------------------------------ */
 
 static bool table_has_command(int value)
@@ -1410,6 +1497,7 @@ int main(void)
         cmocka_unit_test(test_isolation_table_covers_schema),
         cmocka_unit_test(test_isolation_role_matrix),
         cmocka_unit_test(test_isolation_event_feed),
+        cmocka_unit_test(test_isolation_customer_prices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

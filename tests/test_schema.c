@@ -7,7 +7,8 @@
  * the engine by tools/ledger-fixture (seed 1, 300 generated events, a fixed
  * clock) when the event schema was at version 1, kept as its compacted backup:
  * data.mdb and the signed head.pb saved with it. It is never regenerated for a
- * later version: a new version gets a fixture of its own beside it.
+ * later version: a new version gets a fixture of its own beside it and a line
+ * in fixture_specs below, and every check runs on every fixture.
  * Method: the fixture is copied to a fresh directory (the checked-in copy is
  * never opened for writing) and checked: every record decodes, carries a known
  * schema version and its own sequence, and every customer event evolves its
@@ -38,16 +39,23 @@
 #include "store.h"
 #include "test_util.h"
 
-#define FIXTURE_RELATIVE_DIR   "tests/fixtures/schema-v1"
-#define FIXTURE_SCHEMA_VERSION 1
-/* The fixture's size as written by ledger-fixture's defaults: the first
- * operator and 300 generated events. */
-#define FIXTURE_EVENTS 301
+/* Every fixture ever made, one line each, oldest first; never remove one.
+ * events: as written by ledger-fixture's defaults, the first operator and 300
+ * generated events. */
+static const struct fixture_spec {
+    const char *relative_dir;
+    uint32_t schema_version;
+    uint64_t events;
+} fixture_specs[] = {
+    {"tests/fixtures/schema-v1", 1, 301},
+};
+#define FIXTURE_SPEC_COUNT (sizeof fixture_specs / sizeof fixture_specs[0])
 /* Fixtures live in git: they must stay small. */
 #define FIXTURE_BYTES_MAX (1024 * 1024)
 #define CUSTOMERS_MAX     256
 
 struct fixture {
+    const struct fixture_spec *spec;
     char source[512];
     char dir[512];
     struct engine *engine;
@@ -76,13 +84,15 @@ static void copy_file(const char *from, const char *to)
     assert_int_equal(fclose(out), 0);
 }
 
-static int setup(void **state)
+/* A fresh copy of one fixture, opened by the engine. */
+static struct fixture *fixture_open(const struct fixture_spec *spec)
 {
     struct fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
+    f->spec = spec;
     const char *source_dir = getenv("LEDGER_SOURCE_DIR");
     snprintf(f->source, sizeof f->source, "%s/%s", source_dir && source_dir[0] ? source_dir : ".",
-             FIXTURE_RELATIVE_DIR);
+             spec->relative_dir);
     test_make_dir(f->dir, sizeof f->dir, "schema");
     char from[640], to[640];
     const char *files[] = {"data.mdb", "head.pb"};
@@ -95,17 +105,24 @@ static int setup(void **state)
      * verifier does. */
     struct engine_options options = {.data_dir = f->dir, .scratch = true, .no_sync = true};
     assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
-    *state = f;
-    return 0;
+    return f;
 }
 
-static int teardown(void **state)
+static void fixture_close(struct fixture *f)
 {
-    struct fixture *f = *state;
     engine_close(f->engine);
     test_remove_dir(f->dir);
     free(f);
-    return 0;
+}
+
+/* Runs a check on a fresh copy of every fixture. */
+static void each_fixture(void (*check)(struct fixture *f))
+{
+    for (size_t i = 0; i < FIXTURE_SPEC_COUNT; i++) {
+        struct fixture *f = fixture_open(&fixture_specs[i]);
+        check(f);
+        fixture_close(f);
+    }
 }
 
 static Ledger__V1__SignedHead *read_head(const char *dir)
@@ -127,9 +144,8 @@ static Ledger__V1__SignedHead *read_head(const char *dir)
 
 /* The checked-in fixture is small and holds only the data file and the head:
  * no lock files, no keys. */
-static void test_schema_fixture_is_small_and_complete(void **state)
+static void check_fixture_is_small_and_complete(struct fixture *f)
 {
-    struct fixture *f = *state;
     char path[640];
     struct stat st;
     fixture_path(f->source, "data.mdb", path);
@@ -140,7 +156,7 @@ static void test_schema_fixture_is_small_and_complete(void **state)
         fixture_path(f->source, absent[i], path);
         assert_int_not_equal(stat(path, &st), 0);
     }
-    assert_int_equal(engine_head_sequence(f->engine), FIXTURE_EVENTS);
+    assert_int_equal(engine_head_sequence(f->engine), f->spec->events);
 }
 
 struct customers {
@@ -166,9 +182,8 @@ static struct domain_customer *customer_state(struct customers *c, const char *p
 
 /* Every record decodes, names its own sequence and a schema version this
  * build reads, and every customer event evolves its customer's state. */
-static void test_schema_every_record_decodes_and_evolves(void **state)
+static void check_every_record_decodes_and_evolves(struct fixture *f)
 {
-    struct fixture *f = *state;
     struct store_txn *txn = NULL;
     assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
     struct store_cursor *cursor = NULL;
@@ -185,7 +200,7 @@ static void test_schema_every_record_decodes_and_evolves(void **state)
         Ledger__V1__Event *event = NULL;
         assert_int_equal(codec_event_unpack(value.data, value.size, &event), LEDGER_ERR_OK);
         assert_int_equal(event->sequence, expected);
-        assert_int_equal(event->schema_version, FIXTURE_SCHEMA_VERSION);
+        assert_int_equal(event->schema_version, f->spec->schema_version);
         assert_true(event->schema_version >= 1 && event->schema_version <= LEDGER_SCHEMA_VERSION);
         assert_int_not_equal(event->body_case, LEDGER__V1__EVENT__BODY__NOT_SET);
         assert_int_equal(event->base.n_unknown_fields, 0);
@@ -207,8 +222,8 @@ static void test_schema_every_record_decodes_and_evolves(void **state)
     }
     assert_int_equal(err, LEDGER_ERR_NOT_FOUND);
     store_cursor_close(cursor);
-    assert_int_equal(expected - 1, FIXTURE_EVENTS);
-    assert_true(customer_events > FIXTURE_EVENTS / 2);
+    assert_int_equal(expected - 1, f->spec->events);
+    assert_true(customer_events > f->spec->events / 2);
     /* The fixture exercises many kinds of event, not just one. */
     unsigned kind_count = 0;
     for (size_t i = 0; i < 64; i++) {
@@ -231,9 +246,8 @@ static void test_schema_every_record_decodes_and_evolves(void **state)
 
 /* The Merkle root of the records is the root of the head saved with them,
  * and that head's signature verifies. */
-static void test_schema_root_matches_saved_head(void **state)
+static void check_root_matches_saved_head(struct fixture *f)
 {
-    struct fixture *f = *state;
     Ledger__V1__SignedHead *head = read_head(f->dir);
     struct store_txn *txn = NULL;
     assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
@@ -279,26 +293,24 @@ static void report_view(void *context, const char *view, bool same)
 }
 
 /* A replay by this build derives exactly the views the earlier build wrote. */
-static void test_schema_rebuild_reports_no_difference(void **state)
+static void check_rebuild_reports_no_difference(struct fixture *f)
 {
-    struct fixture *f = *state;
     unsigned calls = 0, differences = UINT32_MAX;
     assert_int_equal(engine_rebuild(f->engine, NULL, &calls, report_view, &differences),
                      LEDGER_ERR_OK);
     assert_int_equal(differences, 0);
     assert_true(calls > 0);
-    assert_int_equal(engine_head_sequence(f->engine), FIXTURE_EVENTS);
+    assert_int_equal(engine_head_sequence(f->engine), f->spec->events);
 }
 
 /* Versions this build does not know (0, or newer than it writes) are refused
  * by the projection code, never guessed at. */
-static void test_schema_unknown_version_is_refused(void **state)
+static void check_unknown_version_is_refused(struct fixture *f)
 {
-    struct fixture *f = *state;
     struct store_txn *txn = NULL;
     assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
     Ledger__V1__Event *event = NULL;
-    for (uint64_t s = 1; s <= FIXTURE_EVENTS && event == NULL; s++) {
+    for (uint64_t s = 1; s <= f->spec->events && event == NULL; s++) {
         struct store_val record;
         assert_int_equal(store_record(txn, s, &record), LEDGER_ERR_OK);
         assert_int_equal(codec_event_unpack(record.data, record.size, &event), LEDGER_ERR_OK);
@@ -319,22 +331,51 @@ static void test_schema_unknown_version_is_refused(void **state)
         assert_int_equal(customer->version, 0);
         assert_false(customer->onboarded);
     }
-    event->schema_version = FIXTURE_SCHEMA_VERSION;
+    event->schema_version = f->spec->schema_version;
     assert_int_equal(domain_customer_evolve(customer, event), LEDGER_ERR_OK);
     assert_int_equal(customer->version, 1);
     domain_customer_free(customer);
     codec_event_free(event);
 }
 
+static void test_schema_fixture_is_small_and_complete(void **state)
+{
+    (void)state;
+    each_fixture(check_fixture_is_small_and_complete);
+}
+
+static void test_schema_every_record_decodes_and_evolves(void **state)
+{
+    (void)state;
+    each_fixture(check_every_record_decodes_and_evolves);
+}
+
+static void test_schema_root_matches_saved_head(void **state)
+{
+    (void)state;
+    each_fixture(check_root_matches_saved_head);
+}
+
+static void test_schema_rebuild_reports_no_difference(void **state)
+{
+    (void)state;
+    each_fixture(check_rebuild_reports_no_difference);
+}
+
+static void test_schema_unknown_version_is_refused(void **state)
+{
+    (void)state;
+    each_fixture(check_unknown_version_is_refused);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_schema_fixture_is_small_and_complete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema_every_record_decodes_and_evolves, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_schema_root_matches_saved_head, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema_rebuild_reports_no_difference, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema_unknown_version_is_refused, setup, teardown),
+        cmocka_unit_test(test_schema_fixture_is_small_and_complete),
+        cmocka_unit_test(test_schema_every_record_decodes_and_evolves),
+        cmocka_unit_test(test_schema_root_matches_saved_head),
+        cmocka_unit_test(test_schema_rebuild_reports_no_difference),
+        cmocka_unit_test(test_schema_unknown_version_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -189,12 +189,12 @@ static void test_security_doc_extraction_is_strict(void **state)
 
     assert_null(quoted_table(""));
     assert_null(quoted_table("no markers at all\n"));
-    assert_null(quoted_table(BEGIN_MARKER "| a |\n"));                       /* no end */
-    assert_null(quoted_table("| a |\n" END_MARKER "\n"));                    /* no begin */
-    assert_null(quoted_table(END_MARKER "\n" BEGIN_MARKER "| a |\n"));       /* misordered */
+    assert_null(quoted_table(BEGIN_MARKER "| a |\n"));                         /* no end */
+    assert_null(quoted_table("| a |\n" END_MARKER "\n"));                      /* no begin */
+    assert_null(quoted_table(END_MARKER "\n" BEGIN_MARKER "| a |\n"));         /* misordered */
     assert_null(quoted_table(BEGIN_MARKER BEGIN_MARKER "| a |\n" END_MARKER)); /* twice */
     assert_null(quoted_table(BEGIN_MARKER "| a |\n" END_MARKER "\n" END_MARKER));
-    assert_null(quoted_table(BEGIN_MARKER "| a |" END_MARKER "\n")); /* end inside a line */
+    assert_null(quoted_table(BEGIN_MARKER "| a |" END_MARKER "\n"));  /* end inside a line */
     assert_null(quoted_table("x" BEGIN_MARKER "| a |\n" END_MARKER)); /* begin inside a line */
 
     /* One changed cell of the real table is a difference. */

@@ -964,6 +964,14 @@ static const uint64_t p1_activity[] = {
 };
 #define P1_ACTIVITY_COUNT (sizeof p1_activity / sizeof p1_activity[0])
 
+/* Events partner staff do not see: the customer-bought savings plan sp-c and
+ * its later changes. */
+static bool hidden_from_staff(uint64_t sequence)
+{
+    return sequence == SEQ_SP_CUSTOMER || sequence == SEQ_SP_SCOPE ||
+           sequence == SEQ_SP_RENEWAL_FLAG;
+}
+
 static void test_views_activity_newest_first(void **state)
 {
     struct fixture *f = *state;
@@ -991,11 +999,11 @@ static void test_views_activity_newest_first(void **state)
     assert_string_equal(r.activity[1]->detail, "res-a renewed as res-e");
     views_result_clear(&r);
 
-    /* Partner staff: the customer-bought savings plan is not there. */
+    /* Partner staff: the customer-bought savings plan and its changes are not there. */
     assert_ok(activity(f, &partner_staff, "", "", 0, 0, 0, "", &r));
-    assert_int_equal(r.n_activity, P1_ACTIVITY_COUNT - 1);
+    assert_int_equal(r.n_activity, P1_ACTIVITY_COUNT - 3);
     for (size_t i = 0; i < r.n_activity; i++) {
-        assert_int_not_equal(r.activity[i]->sequence, SEQ_SP_CUSTOMER);
+        assert_false(hidden_from_staff(r.activity[i]->sequence));
     }
     views_result_clear(&r);
 
@@ -1022,7 +1030,7 @@ static void test_views_activity_paging(void **state)
                 assert_ok(activity(f, scopes[s], "", "", 0, 0, limit, token, &r));
                 assert_true(r.n_activity <= limit);
                 for (size_t i = 0; i < r.n_activity; i++) {
-                    while (s == 1 && p1_activity[seen] == SEQ_SP_CUSTOMER) {
+                    while (s == 1 && hidden_from_staff(p1_activity[seen])) {
                         seen++;
                     }
                     assert_true(seen < P1_ACTIVITY_COUNT);
@@ -1077,10 +1085,10 @@ static void test_views_activity_filters(void **state)
     assert_int_equal(r.activity[0]->sequence, SEQ_ONBOARD_C2);
     views_result_clear(&r);
     assert_ok(activity(f, &partner_staff, "c-1", "", 0, 0, 0, "", &r));
-    assert_int_equal(r.n_activity, 18);
+    assert_int_equal(r.n_activity, 16);
     for (size_t i = 0; i < r.n_activity; i++) {
         assert_string_equal(r.activity[i]->customer_id, "c-1");
-        assert_int_not_equal(r.activity[i]->sequence, SEQ_SP_CUSTOMER);
+        assert_false(hidden_from_staff(r.activity[i]->sequence));
     }
     views_result_clear(&r);
     assert_ok(activity(f, &auditor, "c-1", "", 0, 0, 0, "", &r));
@@ -1748,6 +1756,10 @@ struct log_facts {
 static void log_facts_load(struct store_txn *txn, const char *partner_id, struct log_facts *facts)
 {
     memset(facts, 0, sizeof *facts);
+    /* Customer-bought savings plans: their later changes are hidden too. */
+    char (*customer_plans)[64] = calloc(4096, 64);
+    assert_non_null(customer_plans);
+    size_t customer_plan_count = 0;
     uint64_t last = store_last_sequence(txn);
     for (uint64_t s = 1; s <= last; s++) {
         struct store_val record;
@@ -1756,7 +1768,23 @@ static void log_facts_load(struct store_txn *txn, const char *partner_id, struct
         assert_ok(codec_event_unpack(record.data, record.size, &event));
         if (strcmp(event->partner_id, partner_id) == 0) {
             facts->events++;
-            facts->visible += domain_partner_visible(event) ? 1 : 0;
+            bool visible = domain_partner_visible(event);
+            const char *plan = NULL;
+            if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED && !visible) {
+                assert_true(customer_plan_count < 4096);
+                snprintf(customer_plans[customer_plan_count++], 64, "%s",
+                         event->savings_plan_purchased->savings_plan_id);
+            } else if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED) {
+                plan = event->savings_plan_scope_changed->savings_plan_id;
+            } else if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET) {
+                plan = event->savings_plan_renewal_set->savings_plan_id;
+            }
+            for (size_t i = 0; plan != NULL && i < customer_plan_count; i++) {
+                if (strcmp(customer_plans[i], plan) == 0) {
+                    visible = false;
+                }
+            }
+            facts->visible += visible ? 1 : 0;
             const Ledger__V1__Money *refund = NULL;
             if (event->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED) {
                 refund = event->reservation_cancelled->refund;
@@ -1770,6 +1798,7 @@ static void log_facts_load(struct store_txn *txn, const char *partner_id, struct
         }
         codec_event_free(event);
     }
+    free(customer_plans);
 }
 
 /* Pages through a partner's whole activity log and counts the rows. */

@@ -83,15 +83,28 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The ledgerd this run started, if one is running: die() stops it, so that a
+ * failed measurement leaves no daemon behind. */
+static volatile pid_t bench_daemon_pid = 0;
+/* Its temporary directory, named when a run dies so that its log can be read. */
+static const char *bench_daemon_root = NULL;
+
 static void die(const char *format, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *format, ...)
 {
+    if (bench_daemon_pid > 0) {
+        kill(bench_daemon_pid, SIGTERM);
+    }
     va_list args;
     va_start(args, format);
     fprintf(stderr, "ledger-bench: ");
     vfprintf(stderr, format, args);
     fprintf(stderr, "\n");
     va_end(args);
+    if (bench_daemon_root != NULL) {
+        fprintf(stderr, "ledger-bench: the daemon's directory and log are in %s\n",
+                bench_daemon_root);
+    }
     exit(2);
 }
 
@@ -647,6 +660,7 @@ static void daemon_start(const char *argv0, uint64_t batch_commands_max, struct 
     snprintf(d->url, sizeof d->url, "ipc://%s/ledger.sock", d->data);
     snprintf(d->key_file, sizeof d->key_file, "%s/operator.key", d->data);
     const char *ledgerd = ledgerd_path(argv0);
+    bench_daemon_root = d->root;
 
     char *init_argv[] = {(char *)ledgerd, "init", "--data", d->data, NULL};
     pid_t init = spawn_ledgerd(d, ledgerd, init_argv);
@@ -663,6 +677,7 @@ static void daemon_start(const char *argv0, uint64_t batch_commands_max, struct 
                           batch_max,       "--request-bytes-max",
                           "67108864",      NULL};
     d->pid = spawn_ledgerd(d, ledgerd, serve_argv);
+    bench_daemon_pid = d->pid;
 
     struct ledger_options options;
     connect_options(d, BENCH_OPERATOR_ID, NULL, &options);
@@ -721,12 +736,14 @@ static void daemon_stop(struct daemon *d)
             waitpid(d->pid, &status, 0);
         }
         d->pid = 0;
+        bench_daemon_pid = 0;
     }
     if (bench_keep) {
         fprintf(stderr, "ledger-bench: kept %s\n", d->root);
     } else {
         remove_tree(d->root);
     }
+    bench_daemon_root = NULL;
 }
 
 /* Principal secrets learned from AddPrincipal results. */

@@ -1,0 +1,585 @@
+/*
+ * test_client_subscribe.c: libledger's event feed and retries against the
+ * real daemon.
+ * Goal: a subscriber that is stopped or killed again and again while
+ * commands keep being committed, and restarted from where it left off, ends
+ * with exactly the committed sequence 1..head: no gaps, no duplicates, in
+ * order. Three ways of resuming are checked: the library's checkpoint file
+ * with a clean stop (the stop flag set by SIGTERM), a consumer that keeps
+ * its own position beside its output and is killed with SIGKILL, and the
+ * checkpoint file under SIGKILL (where the documented bound holds: only the
+ * one event whose checkpoint had not reached the disk may come again, and
+ * only right after the restart). One run follows the doorbell, one polls
+ * without it. A request sent while the daemon is stopped (SIGSTOP) is
+ * resent with the same bytes and committed exactly once.
+ * Method: ledgerd on a private data directory; the writer, every consumer
+ * and the retrying client are forked children (the parent never opens a
+ * nanomsg socket, so forking is safe); consumers append "sequence\n" lines
+ * to a file that the parent checks at the end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ledger.h"
+
+#define WRITES_PER_RUN 120
+#define LINES_MAX      100000
+
+struct fixture {
+    char dir[300];
+    char data[400];
+    char socket[500];
+    char events[500];
+    char operator_key[500];
+    char auditor_key[500];
+    pid_t daemon;
+    unsigned run; /* names partners uniquely across runs */
+};
+
+static void sleep_ms(long ms)
+{
+    struct timespec delay = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&delay, NULL);
+}
+
+static void remove_tree(const char *dir)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", dir, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+}
+
+static bool exists(const char *path)
+{
+    struct stat info;
+    return stat(path, &info) == 0;
+}
+
+static struct ledger_client *connect_as(const struct fixture *fixture, const char *principal,
+                                        const char *key_file, bool doorbell)
+{
+    struct ledger_options options = {
+        .request_url = fixture->socket,
+        .events_url = doorbell ? fixture->events : NULL,
+        .principal_id = principal,
+        .key_file = key_file,
+        .timeout_ms = 5000,
+        .retries = 2,
+    };
+    struct ledger_client *client = NULL;
+    if (ledger_connect(&options, &client) != LEDGER_ERR_OK) {
+        _exit(90);
+    }
+    return client;
+}
+
+static Ledger__V1__Command partner_command(const char *id)
+{
+    static Ledger__V1__AddPartner body;
+    Ledger__V1__AddPartner init = LEDGER__V1__ADD_PARTNER__INIT;
+    body = init;
+    body.partner_id = (char *)(uintptr_t)id;
+    body.name = (char *)"Feed Partner";
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.partner_id = (char *)(uintptr_t)id;
+    command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PARTNER;
+    command.add_partner = &body;
+    return command;
+}
+
+/* Child: adds an auditor of all partners and writes its key file. */
+static void make_auditor(const struct fixture *fixture)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct ledger_client *client =
+            connect_as(fixture, "operator", fixture->operator_key, false);
+        Ledger__V1__AddPrincipal body = LEDGER__V1__ADD_PRINCIPAL__INIT;
+        body.principal_id = (char *)"feed-auditor";
+        body.role = LEDGER__V1__ROLE__ROLE_AUDITOR;
+        Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+        command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
+        command.add_principal = &body;
+        const Ledger__V1__Command *commands[1] = {&command};
+        Ledger__V1__Reply *reply = NULL;
+        if (ledger_execute(client, commands, 1, &reply) != LEDGER_ERR_OK) {
+            _exit(91);
+        }
+        FILE *file = fopen(fixture->auditor_key, "w");
+        fprintf(file, "%s\n", reply->results[0]->secret_hex);
+        fclose(file);
+        ledger_reply_free(reply);
+        ledger_close(client);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static int fixture_setup(void **state)
+{
+    struct fixture *fixture = calloc(1, sizeof *fixture);
+    const char *tmp = getenv("LEDGER_TEST_TMP");
+    snprintf(fixture->dir, sizeof fixture->dir, "%s/client-sub-XXXXXX",
+             tmp != NULL ? tmp : "/tmp");
+    if (mkdtemp(fixture->dir) == NULL) {
+        return -1;
+    }
+    snprintf(fixture->data, sizeof fixture->data, "%s/data", fixture->dir);
+    snprintf(fixture->socket, sizeof fixture->socket, "ipc://%s/ledger.sock", fixture->data);
+    snprintf(fixture->events, sizeof fixture->events, "ipc://%s/events.sock", fixture->data);
+    snprintf(fixture->operator_key, sizeof fixture->operator_key, "%s/operator.key",
+             fixture->data);
+    snprintf(fixture->auditor_key, sizeof fixture->auditor_key, "%s/auditor.key", fixture->dir);
+    const char *ledgerd = getenv("LEDGERD");
+    if (ledgerd == NULL) {
+        ledgerd = "../daemon/ledgerd";
+    }
+    fixture->daemon = fork();
+    if (fixture->daemon == 0) {
+        char log[400];
+        snprintf(log, sizeof log, "%s/daemon.log", fixture->dir);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(ledgerd, ledgerd, "--data", fixture->data, "--metrics-listen", "off",
+              (char *)NULL);
+        _exit(127);
+    }
+    char sock[500];
+    snprintf(sock, sizeof sock, "%s/ledger.sock", fixture->data);
+    for (int i = 0; i < 200 && !(exists(sock) && exists(fixture->operator_key)); i++) {
+        sleep_ms(50);
+    }
+    if (!exists(sock)) {
+        fprintf(stderr, "ledgerd did not start; see %s/daemon.log\n", fixture->dir);
+        return -1;
+    }
+    sleep_ms(100);
+    *state = fixture;
+    make_auditor(fixture);
+    return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+    struct fixture *fixture = *state;
+    if (fixture == NULL) {
+        return 0;
+    }
+    kill(fixture->daemon, SIGCONT);
+    kill(fixture->daemon, SIGTERM);
+    int status = 0;
+    waitpid(fixture->daemon, &status, 0);
+    remove_tree(fixture->dir);
+    free(fixture);
+    return 0;
+}
+
+/* Child: commits `count` AddPartner commands, one per request, with short
+ * random pauses, then exits. */
+static pid_t start_writer(struct fixture *fixture, unsigned count)
+{
+    unsigned run = ++fixture->run;
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct ledger_client *client =
+            connect_as(fixture, "operator", fixture->operator_key, false);
+        srand((unsigned)getpid());
+        for (unsigned i = 0; i < count; i++) {
+            char id[64];
+            snprintf(id, sizeof id, "feed-%u-%u", run, i);
+            Ledger__V1__Command command = partner_command(id);
+            const Ledger__V1__Command *commands[1] = {&command};
+            Ledger__V1__Reply *reply = NULL;
+            if (ledger_execute(client, commands, 1, &reply) != LEDGER_ERR_OK) {
+                _exit(92);
+            }
+            ledger_reply_free(reply);
+            sleep_ms(rand() % 12);
+        }
+        ledger_close(client);
+        _exit(0);
+    }
+    return pid;
+}
+
+enum resume_mode {
+    RESUME_CHECKPOINT_CLEAN, /* library checkpoint, stopped with SIGTERM (stop flag) */
+    RESUME_OWN_POSITION,     /* position kept in the output file, SIGKILL */
+    RESUME_CHECKPOINT_KILL,  /* library checkpoint, SIGKILL */
+};
+
+struct consumer {
+    int fd;
+};
+
+static volatile sig_atomic_t consumer_stop;
+
+static void consumer_signal(int signal_number)
+{
+    (void)signal_number;
+    consumer_stop = 1;
+}
+
+static int consumer_event(void *context, const Ledger__V1__EventEntry *entry)
+{
+    struct consumer *consumer = context;
+    char line[32];
+    int length = snprintf(line, sizeof line, "%llu\n", (unsigned long long)entry->event->sequence);
+    if (write(consumer->fd, line, (size_t)length) != length) {
+        _exit(93);
+    }
+    return 0;
+}
+
+/* The last complete line of the output as a sequence; a torn last line (a
+ * kill in the middle of write) is cut off. */
+static uint64_t own_position(const char *path)
+{
+    FILE *file = fopen(path, "r+");
+    if (file == NULL) {
+        return 0;
+    }
+    uint64_t last = 0;
+    long good_end = 0;
+    char line[64];
+    while (fgets(line, sizeof line, file) != NULL) {
+        size_t length = strlen(line);
+        if (length == 0 || line[length - 1] != '\n') {
+            break;
+        }
+        if (line[0] >= '0' && line[0] <= '9') {
+            last = strtoull(line, NULL, 10);
+        }
+        good_end = ftell(file);
+    }
+    fclose(file);
+    if (truncate(path, good_end) != 0) {
+        _exit(94);
+    }
+    return last;
+}
+
+/* Child: one consumer process. follow: wait for new events (until stopped
+ * or killed); otherwise catch up and exit, writing the head to head_path. */
+static pid_t start_consumer(const struct fixture *fixture, enum resume_mode mode,
+                            const char *output, const char *checkpoint, bool doorbell,
+                            bool follow, const char *head_path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_handler = consumer_signal;
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGTERM, &action, NULL);
+        struct ledger_subscription subscription;
+        memset(&subscription, 0, sizeof subscription);
+        if (mode == RESUME_OWN_POSITION) {
+            subscription.after_sequence = own_position(output);
+        } else {
+            subscription.checkpoint_path = checkpoint;
+            subscription.checkpoint_mode = LEDGER_CHECKPOINT_EACH_EVENT;
+        }
+        struct consumer consumer;
+        consumer.fd = open(output, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (mode == RESUME_CHECKPOINT_KILL) {
+            /* Mark the restart, so the check can tell where a redelivery
+             * is allowed. */
+            if (write(consumer.fd, "restart\n", 8) != 8) {
+                _exit(95);
+            }
+        }
+        struct ledger_client *client =
+            connect_as(fixture, "feed-auditor", fixture->auditor_key, doorbell);
+        subscription.page_limit = 7; /* many pages: page boundaries get exercised */
+        subscription.poll_interval_ms = doorbell ? 5000 : 50;
+        subscription.follow = follow;
+        subscription.stop = &consumer_stop;
+        enum ledger_err err = ledger_subscribe(client, &subscription, consumer_event, &consumer);
+        if (err != LEDGER_ERR_OK) {
+            fprintf(stderr, "subscribe: %s: %s\n", ledger_err_name(err),
+                    ledger_error_message(client));
+            _exit(96);
+        }
+        if (head_path != NULL) {
+            FILE *file = fopen(head_path, "w");
+            fprintf(file, "%llu\n", (unsigned long long)ledger_head_sequence(client));
+            fclose(file);
+        }
+        ledger_close(client);
+        _exit(0);
+    }
+    return pid;
+}
+
+static bool finished(pid_t pid, int *status)
+{
+    return waitpid(pid, status, WNOHANG) == pid;
+}
+
+/* Checks the output: the sequences 1..head, each once and in order; with
+ * restart markers, a sequence may repeat only as the first line after a
+ * marker, and only the one just before it. Returns how many repeated. */
+static unsigned check_output(const char *path, uint64_t head, bool markers)
+{
+    FILE *file = fopen(path, "r");
+    assert_non_null(file);
+    char line[64];
+    uint64_t expected = 1;
+    unsigned repeats = 0;
+    bool after_marker = false;
+    while (fgets(line, sizeof line, file) != NULL) {
+        if (strcmp(line, "restart\n") == 0) {
+            assert_true(markers);
+            after_marker = true;
+            continue;
+        }
+        uint64_t sequence = strtoull(line, NULL, 10);
+        if (after_marker && sequence + 1 == expected) {
+            repeats++; /* the event whose checkpoint the kill cut off */
+        } else if (sequence != expected) {
+            fail_msg("%s: expected sequence %llu, found %llu", path,
+                     (unsigned long long)expected, (unsigned long long)sequence);
+        } else {
+            expected++;
+        }
+        after_marker = false;
+    }
+    fclose(file);
+    if (expected != head + 1) {
+        fail_msg("%s: ended at %llu, head is %llu", path, (unsigned long long)(expected - 1),
+                 (unsigned long long)head);
+    }
+    return repeats;
+}
+
+static void run_feed(struct fixture *fixture, enum resume_mode mode, bool doorbell,
+                     const char *name)
+{
+    char output[400], checkpoint[400], head_path[400];
+    snprintf(output, sizeof output, "%s/%s.out", fixture->dir, name);
+    snprintf(checkpoint, sizeof checkpoint, "%s/%s.checkpoint", fixture->dir, name);
+    snprintf(head_path, sizeof head_path, "%s/%s.head", fixture->dir, name);
+    pid_t writer = start_writer(fixture, WRITES_PER_RUN);
+    int status = 0;
+    unsigned restarts = 0;
+    srand(12345u + (unsigned)mode);
+    bool writer_done = false;
+    while (!writer_done) {
+        pid_t consumer = start_consumer(fixture, mode, output, checkpoint, doorbell, true, NULL);
+        sleep_ms(20 + rand() % 180);
+        kill(consumer, mode == RESUME_CHECKPOINT_CLEAN ? SIGTERM : SIGKILL);
+        waitpid(consumer, &status, 0);
+        if (mode == RESUME_CHECKPOINT_CLEAN) {
+            assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+        restarts++;
+        writer_done = finished(writer, &status);
+    }
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* Everything is committed: one more consumer catches up and stops. */
+    pid_t last = start_consumer(fixture, mode, output, checkpoint, doorbell, false, head_path);
+    waitpid(last, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    FILE *file = fopen(head_path, "r");
+    assert_non_null(file);
+    unsigned long long head = 0;
+    assert_int_equal(1, fscanf(file, "%llu", &head));
+    fclose(file);
+    assert_true(head >= WRITES_PER_RUN);
+    assert_true(restarts >= 2);
+    unsigned repeats = check_output(output, head, mode == RESUME_CHECKPOINT_KILL);
+    printf("%s: %u restarts, %u redelivered after a kill, head %llu\n", name, restarts, repeats,
+           head);
+    assert_true(repeats <= restarts);
+    if (mode != RESUME_CHECKPOINT_KILL) {
+        assert_int_equal(0, repeats);
+    }
+}
+
+static void test_client_subscribe_checkpoint_clean_stops(void **state)
+{
+    run_feed(*state, RESUME_CHECKPOINT_CLEAN, true, "clean");
+}
+
+static void test_client_subscribe_own_position_killed(void **state)
+{
+    run_feed(*state, RESUME_OWN_POSITION, false, "own");
+}
+
+static void test_client_subscribe_checkpoint_killed(void **state)
+{
+    run_feed(*state, RESUME_CHECKPOINT_KILL, true, "killed");
+}
+
+/* The callback stops the subscription: the checkpoint names that event. */
+static int stop_at_three(void *context, const Ledger__V1__EventEntry *entry)
+{
+    (void)context;
+    return entry->event->sequence == 3;
+}
+
+static void test_client_subscribe_callback_stops(void **state)
+{
+    struct fixture *fixture = *state;
+    char checkpoint[400];
+    snprintf(checkpoint, sizeof checkpoint, "%s/stop.checkpoint", fixture->dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct ledger_client *client =
+            connect_as(fixture, "feed-auditor", fixture->auditor_key, true);
+        struct ledger_subscription subscription;
+        memset(&subscription, 0, sizeof subscription);
+        subscription.checkpoint_path = checkpoint;
+        subscription.checkpoint_mode = LEDGER_CHECKPOINT_EACH_PAGE;
+        subscription.follow = true;
+        if (ledger_subscribe(client, &subscription, stop_at_three, NULL) != LEDGER_ERR_OK) {
+            _exit(97);
+        }
+        /* A filter that matches nothing still moves the checkpoint. */
+        const char *types[1] = {"reservation_expired"};
+        subscription.types = types;
+        subscription.type_count = 1;
+        subscription.follow = false;
+        if (ledger_subscribe(client, &subscription, stop_at_three, NULL) != LEDGER_ERR_OK) {
+            _exit(98);
+        }
+        uint64_t position = 0;
+        if (ledger_checkpoint_read(checkpoint, &position) != LEDGER_ERR_OK ||
+            position != ledger_head_sequence(client)) {
+            _exit(99);
+        }
+        /* A bad filter is refused by the daemon with its code. */
+        const char *bad[1] = {"no_such_type"};
+        subscription.types = bad;
+        enum ledger_err err = ledger_subscribe(client, &subscription, stop_at_three, NULL);
+        ledger_close(client);
+        _exit(err == LEDGER_ERR_OK ? 100 : 0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(0, WEXITSTATUS(status));
+}
+
+/* A request sent while the daemon is frozen times out, is resent with the
+ * same bytes, and is committed once. */
+static void test_client_retry_same_bytes(void **state)
+{
+    struct fixture *fixture = *state;
+    char result_path[400];
+    snprintf(result_path, sizeof result_path, "%s/retry.result", fixture->dir);
+    kill(fixture->daemon, SIGSTOP);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct ledger_options options = {
+            .request_url = fixture->socket,
+            .principal_id = "operator",
+            .key_file = fixture->operator_key,
+            .timeout_ms = 250,
+            .retries = 20,
+        };
+        struct ledger_client *client = NULL;
+        if (ledger_connect(&options, &client) != LEDGER_ERR_OK) {
+            _exit(90);
+        }
+        Ledger__V1__Command command = partner_command("retried-partner");
+        command.command_id = (char *)"retry-command-1";
+        const Ledger__V1__Command *commands[1] = {&command};
+        Ledger__V1__Reply *reply = NULL;
+        enum ledger_err err = ledger_execute(client, commands, 1, &reply);
+        if (err != LEDGER_ERR_OK) {
+            _exit(91);
+        }
+        uint64_t first = reply->results[0]->first_sequence;
+        ledger_reply_free(reply);
+        /* Once more by hand: the same id and bytes are a duplicate. */
+        if (ledger_execute(client, commands, 1, &reply) != LEDGER_ERR_OK ||
+            !reply->results[0]->duplicate || reply->results[0]->first_sequence != first) {
+            _exit(92);
+        }
+        ledger_reply_free(reply);
+        /* The same id with other content is refused. */
+        Ledger__V1__Command other = partner_command("another-partner");
+        other.command_id = (char *)"retry-command-1";
+        const Ledger__V1__Command *others[1] = {&other};
+        err = ledger_execute(client, others, 1, &reply);
+        ledger_close(client);
+        _exit(err == LEDGER_ERR_COMMAND_ID_REUSED ? 0 : 93);
+    }
+    sleep_ms(900); /* several attempts time out meanwhile */
+    kill(fixture->daemon, SIGCONT);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(0, WEXITSTATUS(status));
+
+    /* The partner was registered exactly once. */
+    char output[400], head_path[400];
+    snprintf(output, sizeof output, "%s/retry.out", fixture->dir);
+    snprintf(head_path, sizeof head_path, "%s/retry.head", fixture->dir);
+    pid = fork();
+    if (pid == 0) {
+        struct ledger_client *client =
+            connect_as(fixture, "feed-auditor", fixture->auditor_key, false);
+        struct ledger_subscription subscription;
+        memset(&subscription, 0, sizeof subscription);
+        const char *types[1] = {"partner_registered"};
+        subscription.types = types;
+        subscription.type_count = 1;
+        struct consumer consumer;
+        consumer.fd = open(output, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (ledger_subscribe(client, &subscription, consumer_event, &consumer) != LEDGER_ERR_OK) {
+            _exit(94);
+        }
+        ledger_close(client);
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* Every partner event is one of the writers' or the retried one:
+     * 3 runs of WRITES_PER_RUN plus one. */
+    FILE *file = fopen(output, "r");
+    assert_non_null(file);
+    unsigned lines = 0;
+    char line[64];
+    while (fgets(line, sizeof line, file) != NULL) {
+        lines++;
+    }
+    fclose(file);
+    assert_int_equal(fixture->run * WRITES_PER_RUN + 1, lines);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_client_subscribe_checkpoint_clean_stops),
+        cmocka_unit_test(test_client_subscribe_own_position_killed),
+        cmocka_unit_test(test_client_subscribe_checkpoint_killed),
+        cmocka_unit_test(test_client_subscribe_callback_stops),
+        cmocka_unit_test(test_client_retry_same_bytes),
+    };
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
+}

@@ -1,0 +1,974 @@
+/*
+ * test_ctl_cli.c: ledgerctl, the real binary, against the real daemon.
+ * Goal: every verb family gives the documented exit status (0 success, 1
+ * refused, 2 usage, 3 unreachable or authentication failed), the documented
+ * error line on stderr ("error: CODE: message") and JSON document on stdout,
+ * and the documented JSON fields; key files are written 0600 and secrets
+ * never printed; retries with one command id are answered as duplicates; the
+ * events feed is one object per line, gapless, and resumes from a
+ * checkpoint; the demo fills every view.
+ * Method: one ledgerd per test group on a private data directory (mkdtemp
+ * under $LEDGER_TEST_TMP); ledgerctl is run with fork/exec and its output
+ * captured in files; JSON output is parsed with jansson (test code only).
+ * Each test works on partners of its own so the tests stay independent.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#define PATH_SIZE   1024
+#define ARGS_MAX    64
+#define OUTPUT_MAX  (4 * 1024 * 1024)
+#define WAIT_STEPS  200 /* of 50 ms: ten seconds for the daemon to start */
+
+struct fixture {
+    char dir[400]; /* short enough that every path built from it fits PATH_SIZE */
+    char data[512];
+    char socket[600];
+    char operator_key[600];
+    pid_t daemon;
+};
+
+struct run {
+    int status;
+    char *out;
+    char *err;
+    json_t *json;
+};
+
+static const char *ledgerctl_path(void)
+{
+    const char *path = getenv("LEDGERCTL");
+    return path != NULL ? path : "../client/ledgerctl";
+}
+
+static void remove_tree(const char *dir)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", dir, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    if (file == NULL) {
+        return strdup("");
+    }
+    char *text = malloc(OUTPUT_MAX + 1);
+    size_t size = fread(text, 1, OUTPUT_MAX, file);
+    text[size] = '\0';
+    fclose(file);
+    return text;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec delay = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&delay, NULL);
+}
+
+static int fixture_setup(void **state)
+{
+    struct fixture *fixture = calloc(1, sizeof *fixture);
+    const char *tmp = getenv("LEDGER_TEST_TMP");
+    snprintf(fixture->dir, sizeof fixture->dir, "%s/ctl-cli-XXXXXX", tmp != NULL ? tmp : "/tmp");
+    if (mkdtemp(fixture->dir) == NULL) {
+        return -1;
+    }
+    snprintf(fixture->data, sizeof fixture->data, "%s/ledger-data", fixture->dir);
+    snprintf(fixture->socket, sizeof fixture->socket, "ipc://%s/ledger.sock", fixture->data);
+    snprintf(fixture->operator_key, sizeof fixture->operator_key, "%s/operator.key",
+             fixture->data);
+    const char *ledgerd = getenv("LEDGERD");
+    if (ledgerd == NULL) {
+        ledgerd = "../daemon/ledgerd";
+    }
+    fixture->daemon = fork();
+    if (fixture->daemon == 0) {
+        char log[PATH_SIZE + 16];
+        snprintf(log, sizeof log, "%s/daemon.log", fixture->dir);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(ledgerd, ledgerd, "--data", fixture->data, "--metrics-listen", "off",
+              (char *)NULL);
+        _exit(127);
+    }
+    char sock_path[PATH_SIZE + 16];
+    snprintf(sock_path, sizeof sock_path, "%s/ledger.sock", fixture->data);
+    for (int i = 0; i < WAIT_STEPS; i++) {
+        struct stat info;
+        if (stat(sock_path, &info) == 0 && stat(fixture->operator_key, &info) == 0) {
+            *state = fixture;
+            sleep_ms(100);
+            return 0;
+        }
+        sleep_ms(50);
+    }
+    fprintf(stderr, "ledgerd did not start; see %s/daemon.log\n", fixture->dir);
+    return -1;
+}
+
+static int fixture_teardown(void **state)
+{
+    struct fixture *fixture = *state;
+    if (fixture == NULL) {
+        return 0;
+    }
+    kill(fixture->daemon, SIGTERM);
+    int status = 0;
+    waitpid(fixture->daemon, &status, 0);
+    remove_tree(fixture->dir);
+    free(fixture);
+    return 0;
+}
+
+static void run_free(struct run *run)
+{
+    free(run->out);
+    free(run->err);
+    json_decref(run->json);
+    memset(run, 0, sizeof *run);
+}
+
+/* Runs ledgerctl in the fixture's directory with the given principal (NULL:
+ * no connection options at all) and arguments (NULL-terminated). Parses
+ * stdout as JSON when it is one document. */
+static void ctl(struct fixture *fixture, struct run *run, const char *principal,
+                const char *key_file, ...)
+{
+    const char *argv[ARGS_MAX];
+    int argc = 0;
+    argv[argc++] = ledgerctl_path();
+    if (principal != NULL) {
+        argv[argc++] = "--socket";
+        argv[argc++] = fixture->socket;
+        argv[argc++] = "--principal";
+        argv[argc++] = principal;
+        argv[argc++] = "--key-file";
+        argv[argc++] = key_file;
+    }
+    va_list args;
+    va_start(args, key_file);
+    for (const char *arg = va_arg(args, const char *); arg != NULL && argc < ARGS_MAX - 1;
+         arg = va_arg(args, const char *)) {
+        argv[argc++] = arg;
+    }
+    va_end(args);
+    argv[argc] = NULL;
+    char out_path[PATH_SIZE + 16], err_path[PATH_SIZE + 16];
+    snprintf(out_path, sizeof out_path, "%s/out.txt", fixture->dir);
+    snprintf(err_path, sizeof err_path, "%s/err.txt", fixture->dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (chdir(fixture->dir) != 0) {
+            _exit(126);
+        }
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(out, 1);
+        dup2(err, 2);
+        unsetenv("LEDGER_SOCKET");
+        unsetenv("LEDGER_PRINCIPAL");
+        unsetenv("LEDGER_KEY_FILE");
+        unsetenv("LEDGER_EVENTS");
+        execv(argv[0], (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    run->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    run->out = read_file(out_path);
+    run->err = read_file(err_path);
+    run->json = json_loads(run->out, 0, NULL);
+}
+
+static void expect_error(const struct run *run, int status, const char *code)
+{
+    char line[128];
+    snprintf(line, sizeof line, "error: %s: ", code);
+    if (run->status != status || strncmp(run->err, line, strlen(line)) != 0) {
+        fail_msg("expected exit %d and '%s...', got exit %d, stderr '%s', stdout '%s'", status,
+                 line, run->status, run->err, run->out);
+    }
+}
+
+static void expect_ok(const struct run *run)
+{
+    if (run->status != 0) {
+        fail_msg("expected success, got exit %d: %s", run->status, run->err);
+    }
+}
+
+static void expect_json_error(const struct run *run, const char *code)
+{
+    assert_non_null(run->json);
+    json_t *error = json_object_get(run->json, "error");
+    assert_non_null(error);
+    assert_string_equal(code, json_string_value(json_object_get(error, "code")));
+    assert_true(strlen(json_string_value(json_object_get(error, "message"))) > 5);
+}
+
+static json_int_t json_int_at(json_t *value, const char *key)
+{
+    json_t *member = json_object_get(value, key);
+    assert_non_null(member);
+    return json_integer_value(member);
+}
+
+/* Operator work: a partner and an admin agent for it; returns the admin's
+ * key file path in key_out. */
+static void make_partner(struct fixture *fixture, const char *partner, const char *admin,
+                         char *key_out, size_t key_size)
+{
+    struct run run;
+    ctl(fixture, &run, "operator", fixture->operator_key, "partner", "add", "--partner", partner,
+        "--name", "Test Partner", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    snprintf(key_out, key_size, "%s/%s.key", fixture->dir, admin);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id", admin,
+        "--role", "admin-agent", "--partner", partner, "--key-out", key_out, NULL);
+    expect_ok(&run);
+    run_free(&run);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_ctl_cli_usage_errors(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    ctl(fixture, &run, NULL, NULL, "reservations", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--customer"));
+    run_free(&run);
+
+    ctl(fixture, &run, NULL, NULL, "--output", "json", "reservation", "buy", "--customer", "c",
+        "--subscription", "s", "--sku", "x", "--region", "r", "--quantity", "1", "--term", "P1Y",
+        "--billing", "monthly", "--scope", "shared", "--price", "12.345", "--retail-price", "1",
+        "--currency", "USD", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--price: '12.345': USD has 2 decimal places"));
+    expect_json_error(&run, "USAGE");
+    run_free(&run);
+
+    ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
+        "--sku", "x", "--region", "r", "--quantity", "1", "--term", "P2Y", "--billing", "monthly",
+        "--scope", "shared", "--price", "1", "--retail-price", "1", "--currency", "USD", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--term: 'P2Y' is not one of P1Y|P3Y|P5Y"));
+    run_free(&run);
+
+    ctl(fixture, &run, NULL, NULL, "orders", "--customer", "c", "--from", "2026-02-30", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--from:"));
+    run_free(&run);
+
+    ctl(fixture, &run, NULL, NULL, "frobnicate", NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+    ctl(fixture, &run, NULL, NULL, "permission", "enable", "--customer", "c", "--kind", "x",
+        "--bogus", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "unknown option --bogus"));
+    run_free(&run);
+    ctl(fixture, &run, NULL, NULL, "reservation", "renew", "--customer", "c", "--reservation",
+        "r", "--on", "--off", NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+    ctl(fixture, &run, NULL, NULL, "billing", "--month", "2026-13", NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+    ctl(fixture, &run, NULL, NULL, "customer", "add", "--customer", "bad id!", "--name", "x",
+        NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+
+    /* Help exits 0 and shows an example. */
+    ctl(fixture, &run, NULL, NULL, "--help", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "reservation buy"));
+    run_free(&run);
+    ctl(fixture, &run, NULL, NULL, "savings-plan", "buy", "--help", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "--hourly-commitment AMOUNT"));
+    assert_non_null(strstr(run.out, "Example:"));
+    run_free(&run);
+}
+
+static void test_ctl_cli_unreachable(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char missing[PATH_SIZE + 32];
+    snprintf(missing, sizeof missing, "ipc://%s/nothing.sock", fixture->dir);
+    ctl(fixture, &run, NULL, NULL, "--socket", missing, "--output", "json", "principal", "list",
+        NULL);
+    expect_error(&run, 3, "UNREACHABLE");
+    expect_json_error(&run, "UNREACHABLE");
+    run_free(&run);
+    /* Nobody listens on this TCP port: the request cannot be sent. */
+    ctl(fixture, &run, NULL, NULL, "--socket", "tcp://127.0.0.1:9", "--key-file",
+        fixture->operator_key, "--timeout-ms", "300", "--retries", "1", "principal", "list",
+        NULL);
+    expect_error(&run, 3, "UNREACHABLE");
+    run_free(&run);
+    /* The default daemon: none in this directory's ./ledger-data? There is
+     * one, so the defaults find it. */
+    ctl(fixture, &run, NULL, NULL, "principal", "list", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "operator"));
+    run_free(&run);
+}
+
+static void test_ctl_cli_authentication(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    ctl(fixture, &run, "nobody", fixture->operator_key, "principal", "list", NULL);
+    expect_error(&run, 3, "UNKNOWN_PRINCIPAL");
+    run_free(&run);
+
+    char wrong[PATH_SIZE + 16];
+    snprintf(wrong, sizeof wrong, "%s/wrong.key", fixture->dir);
+    FILE *file = fopen(wrong, "w");
+    fprintf(file, "%s\n", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+    fclose(file);
+    ctl(fixture, &run, "operator", wrong, "--output", "json", "principal", "list", NULL);
+    expect_error(&run, 3, "BAD_SIGNATURE");
+    expect_json_error(&run, "BAD_SIGNATURE");
+    run_free(&run);
+
+    /* A key file that is not 64 hex characters. */
+    file = fopen(wrong, "w");
+    fprintf(file, "not a key\n");
+    fclose(file);
+    ctl(fixture, &run, "operator", wrong, "principal", "list", NULL);
+    assert_int_equal(3, run.status);
+    assert_non_null(strstr(run.err, "key file"));
+    run_free(&run);
+
+    /* Revoked principals are refused with exit 3. */
+    char key[PATH_SIZE + 16];
+    make_partner(fixture, "p-auth", "p-auth-admin", key, sizeof key);
+    ctl(fixture, &run, "p-auth-admin", key, "customer", "add", "--customer", "c1", "--name", "C",
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "revoke", "--id",
+        "p-auth-admin", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-auth-admin", key, "customer", "add", "--customer", "c2", "--name", "C",
+        NULL);
+    expect_error(&run, 3, "PRINCIPAL_REVOKED");
+    run_free(&run);
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "principal", "list",
+        NULL);
+    expect_ok(&run);
+    json_t *rows = json_object_get(run.json, "principals");
+    bool found = false;
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        if (strcmp(json_string_value(json_object_get(row, "principal_id")), "p-auth-admin") == 0) {
+            assert_true(json_is_true(json_object_get(row, "revoked")));
+            assert_string_equal("admin-agent", json_string_value(json_object_get(row, "role")));
+            found = true;
+        }
+    }
+    assert_true(found);
+    run_free(&run);
+}
+
+static void test_ctl_cli_principal_key_file(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16];
+    make_partner(fixture, "p-keys", "p-keys-admin", key, sizeof key);
+    struct stat info;
+    assert_int_equal(0, stat(key, &info));
+    assert_int_equal(0600, info.st_mode & 0777);
+    assert_int_equal(65, info.st_size);
+    char *secret = read_file(key);
+    assert_int_equal('\n', secret[64]);
+    secret[64] = '\0';
+
+    char helpdesk[PATH_SIZE + 16];
+    snprintf(helpdesk, sizeof helpdesk, "%s/p-keys-helpdesk.key", fixture->dir);
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "principal", "add",
+        "--id", "p-keys-helpdesk", "--role", "helpdesk-agent", "--partner", "p-keys", "--key-out",
+        helpdesk, NULL);
+    expect_ok(&run);
+    char *helpdesk_secret = read_file(helpdesk);
+    helpdesk_secret[64] = '\0';
+    assert_null(strstr(run.out, helpdesk_secret));
+    assert_null(strstr(run.out, "secret"));
+    assert_string_equal(helpdesk, json_string_value(json_object_get(run.json, "key_file")));
+    run_free(&run);
+    free(helpdesk_secret);
+    free(secret);
+
+    /* An existing key file is never replaced, and nothing is sent. */
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
+        "p-keys-other", "--role", "helpdesk-agent", "--partner", "p-keys", "--key-out", helpdesk,
+        NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
+        "p-keys-admin", "--role", "admin-agent", "--partner", "p-keys", "--key-out", "new.key",
+        NULL);
+    expect_error(&run, 1, "PRINCIPAL_EXISTS");
+    run_free(&run);
+
+    /* The helpdesk agent reads but may not write. */
+    ctl(fixture, &run, "p-keys-helpdesk", helpdesk, "customer", "add", "--customer", "c1",
+        "--name", "C", NULL);
+    expect_error(&run, 1, "FORBIDDEN");
+    run_free(&run);
+}
+
+static void test_ctl_cli_retries_are_duplicates(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16];
+    make_partner(fixture, "p-retry", "p-retry-admin", key, sizeof key);
+    ctl(fixture, &run, "p-retry-admin", key, "--output", "json", "customer", "add", "--customer",
+        "c1", "--name", "Retry Customer", "--command-id", "retry-1", NULL);
+    expect_ok(&run);
+    json_t *result = json_array_get(json_object_get(run.json, "results"), 0);
+    assert_string_equal("retry-1", json_string_value(json_object_get(result, "command_id")));
+    json_int_t sequence = json_int_at(result, "first_sequence");
+    assert_true(sequence > 0);
+    assert_int_equal(sequence, json_int_at(result, "last_sequence"));
+    assert_int_equal(1, json_int_at(result, "stream_version"));
+    assert_true(json_is_false(json_object_get(result, "duplicate")));
+    assert_true(json_int_at(run.json, "head_sequence") >= sequence);
+    run_free(&run);
+
+    ctl(fixture, &run, "p-retry-admin", key, "--output", "json", "customer", "add", "--customer",
+        "c1", "--name", "Retry Customer", "--command-id", "retry-1", NULL);
+    expect_ok(&run);
+    result = json_array_get(json_object_get(run.json, "results"), 0);
+    assert_int_equal(sequence, json_int_at(result, "first_sequence"));
+    assert_true(json_is_true(json_object_get(result, "duplicate")));
+    run_free(&run);
+
+    ctl(fixture, &run, "p-retry-admin", key, "customer", "add", "--customer", "c1", "--name",
+        "Another Name", "--command-id", "retry-1", NULL);
+    expect_error(&run, 1, "COMMAND_ID_REUSED");
+    run_free(&run);
+
+    /* Table output names the sequence. */
+    ctl(fixture, &run, "p-retry-admin", key, "subscription", "add", "--customer", "c1",
+        "--subscription", "s1", "--offer", "azure-plan", "--command-id", "retry-2", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "retry-2: committed as sequence "));
+    run_free(&run);
+
+    /* --expected-version: the stream is at 2 now. */
+    ctl(fixture, &run, "p-retry-admin", key, "permission", "enable", "--customer", "c1",
+        "--kind", "reservations", "--expected-version", "1", NULL);
+    expect_error(&run, 1, "VERSION_CONFLICT");
+    run_free(&run);
+    ctl(fixture, &run, "p-retry-admin", key, "permission", "enable", "--customer", "c1",
+        "--kind", "reservations", "--expected-version", "2", NULL);
+    expect_ok(&run);
+    run_free(&run);
+}
+
+/* A customer with an active plan, a customer user holding Owner, and the
+ * reservations permission as asked. */
+static void setup_customer(struct fixture *fixture, const char *partner, const char *admin_key,
+                           const char *admin, char *user_key, size_t user_key_size)
+{
+    struct run run;
+    ctl(fixture, &run, admin, admin_key, "customer", "add", "--customer", "fab", "--name",
+        "Fabrikam", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    /* Rule 2: no permission before an eligible subscription. */
+    ctl(fixture, &run, admin, admin_key, "--output", "json", "permission", "enable",
+        "--customer", "fab", "--kind", "reservations", NULL);
+    expect_error(&run, 1, "NO_ELIGIBLE_SUBSCRIPTION");
+    expect_json_error(&run, "NO_ELIGIBLE_SUBSCRIPTION");
+    run_free(&run);
+    ctl(fixture, &run, admin, admin_key, "subscription", "add", "--customer", "fab",
+        "--subscription", "fab-plan", "--offer", "azure-plan", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, admin, admin_key, "role", "assign", "--customer", "fab", "--subscription",
+        "fab-plan", "--user", "bob", "--role", "owner", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    snprintf(user_key, user_key_size, "%s/%s-bob.key", fixture->dir, partner);
+    char id[128];
+    snprintf(id, sizeof id, "%s-bob", partner);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id", id,
+        "--role", "customer-user", "--partner", partner, "--customer", "fab", "--user", "bob",
+        "--key-out", user_key, NULL);
+    expect_ok(&run);
+    run_free(&run);
+}
+
+static void test_ctl_cli_refusals(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], bob_key[PATH_SIZE + 16];
+    make_partner(fixture, "p-ref", "p-ref-admin", key, sizeof key);
+    setup_customer(fixture, "p-ref", key, "p-ref-admin", bob_key, sizeof bob_key);
+
+    /* The customer cannot buy while the permission is off. */
+    ctl(fixture, &run, "p-ref-bob", bob_key, "--output", "json", "reservation", "buy",
+        "--customer", "fab", "--subscription", "fab-plan", "--sku", "Standard_B2ms", "--region",
+        "westeurope", "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope",
+        "shared", "--price", "420.00", "--retail-price", "525.00", "--currency", "USD", NULL);
+    expect_error(&run, 1, "PERMISSION_OFF");
+    expect_json_error(&run, "PERMISSION_OFF");
+    run_free(&run);
+
+    ctl(fixture, &run, "p-ref-admin", key, "permission", "enable", "--customer", "fab", "--kind",
+        "reservations", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-ref-admin", key, "permission", "enable", "--customer", "fab", "--kind",
+        "reservations", NULL);
+    expect_error(&run, 1, "PERMISSION_ALREADY_ON");
+    run_free(&run);
+    ctl(fixture, &run, "p-ref-admin", key, "permission", "disable", "--customer", "fab",
+        "--kind", "savings-plans", NULL);
+    expect_error(&run, 1, "PERMISSION_ALREADY_OFF");
+    run_free(&run);
+
+    ctl(fixture, &run, "p-ref-bob", bob_key, "--output", "json", "reservation", "buy",
+        "--customer", "fab", "--subscription", "fab-plan", "--sku", "Standard_B2ms", "--region",
+        "westeurope", "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope",
+        "shared", "--price", "420.00", "--retail-price", "525.00", "--currency", "USD", NULL);
+    expect_ok(&run);
+    json_t *result = json_array_get(json_object_get(run.json, "results"), 0);
+    const char *reservation = json_string_value(json_object_get(result, "reservation_id"));
+    assert_non_null(reservation);
+    assert_true(strlen(reservation) > 0);
+    assert_true(strlen(json_string_value(json_object_get(result, "order_id"))) > 0);
+    char reservation_id[128];
+    snprintf(reservation_id, sizeof reservation_id, "%s", reservation);
+    run_free(&run);
+
+    /* Rule 5: the customer asks its partner for changes. */
+    ctl(fixture, &run, "p-ref-bob", bob_key, "reservation", "cancel", "--customer", "fab",
+        "--reservation", reservation_id, "--refund", "100", NULL);
+    expect_error(&run, 1, "ASK_PARTNER");
+    run_free(&run);
+    ctl(fixture, &run, "p-ref-bob", bob_key, "reservation", "renew", "--customer", "fab",
+        "--reservation", reservation_id, "--on", NULL);
+    expect_error(&run, 1, "ASK_PARTNER");
+    run_free(&run);
+    /* The customer may not buy savings plans (that permission is off). */
+    ctl(fixture, &run, "p-ref-bob", bob_key, "savings-plan", "buy", "--customer", "fab",
+        "--subscription", "fab-plan", "--hourly-commitment", "1.00", "--term", "P1Y", "--billing",
+        "monthly", "--scope", "shared", "--price", "8760", "--retail-price", "9000", "--currency",
+        "USD", NULL);
+    expect_error(&run, 1, "PERMISSION_OFF");
+    run_free(&run);
+
+    /* Rule 10: a subscription with active reservations cannot be suspended. */
+    ctl(fixture, &run, "p-ref-admin", key, "subscription", "status", "--customer", "fab",
+        "--subscription", "fab-plan", "--status", "suspended", NULL);
+    expect_error(&run, 1, "SUBSCRIPTION_HAS_RESERVATIONS");
+    run_free(&run);
+
+    /* The partner does it: renewal, scope, cancel. */
+    ctl(fixture, &run, "p-ref-admin", key, "reservation", "renew", "--customer", "fab",
+        "--reservation", reservation_id, "--on", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-ref-admin", key, "reservation", "scope", "--customer", "fab",
+        "--reservation", reservation_id, "--scope", "single", "--scope-target", "fab-plan", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-ref-admin", key, "reservation", "cancel", "--customer", "fab",
+        "--reservation", reservation_id, "--refund", "60000", NULL);
+    expect_error(&run, 1, "INVALID_AMOUNT"); /* more than it cost */
+    run_free(&run);
+    /* Rule 7: USD 50,000 of refunds per customer in 365 days. */
+    ctl(fixture, &run, "p-ref-admin", key, "--output", "json", "reservation", "buy",
+        "--customer", "fab", "--subscription", "fab-plan", "--sku", "Standard_M128s", "--region",
+        "westeurope", "--quantity", "1", "--term", "P3Y", "--billing", "upfront", "--scope",
+        "shared", "--price", "90000.00", "--retail-price", "99000.00", "--currency", "USD", NULL);
+    expect_ok(&run);
+    char big[128];
+    snprintf(big, sizeof big, "%s",
+             json_string_value(json_object_get(
+                 json_array_get(json_object_get(run.json, "results"), 0), "reservation_id")));
+    run_free(&run);
+    ctl(fixture, &run, "p-ref-admin", key, "reservation", "cancel", "--customer", "fab",
+        "--reservation", big, "--refund", "60000", NULL);
+    expect_error(&run, 1, "REFUND_CAP_EXCEEDED");
+    run_free(&run);
+    ctl(fixture, &run, "p-ref-admin", key, "reservation", "cancel", "--customer", "fab",
+        "--reservation", reservation_id, "--refund", "100.00", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-ref-admin", key, "reservation", "cancel", "--customer", "fab",
+        "--reservation", reservation_id, "--refund", "100.00", NULL);
+    expect_error(&run, 1, "RESERVATION_NOT_ACTIVE");
+    run_free(&run);
+
+    /* Unknown things. */
+    ctl(fixture, &run, "p-ref-admin", key, "subscription", "add", "--customer", "nobody",
+        "--subscription", "x", "--offer", "azure-plan", NULL);
+    expect_error(&run, 1, "CUSTOMER_NOT_FOUND");
+    run_free(&run);
+}
+
+static void test_ctl_cli_views_json(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], bob_key[PATH_SIZE + 16];
+    make_partner(fixture, "p-view", "p-view-admin", key, sizeof key);
+    setup_customer(fixture, "p-view", key, "p-view-admin", bob_key, sizeof bob_key);
+    ctl(fixture, &run, "p-view-admin", key, "permission", "enable", "--customer", "fab", "--kind",
+        "savings-plans", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-view-admin", key, "reservation", "buy", "--customer", "fab",
+        "--subscription", "fab-plan", "--sku", "Standard_D2s_v5", "--region", "westeurope",
+        "--quantity", "2", "--term", "P3Y", "--billing", "monthly", "--scope", "shared",
+        "--price", "1234.56", "--retail-price", "1400", "--currency", "USD", "--auto-renew",
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-view-bob", bob_key, "savings-plan", "buy", "--customer", "fab",
+        "--subscription", "fab-plan", "--hourly-commitment", "1.25", "--term", "P1Y",
+        "--billing", "monthly", "--scope", "single", "--scope-target", "fab-plan", "--price",
+        "10950", "--retail-price", "12000", "--currency", "USD", NULL);
+    expect_ok(&run);
+    run_free(&run);
+
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "reservations", "--customer",
+        "fab", NULL);
+    expect_ok(&run);
+    json_t *rows = json_object_get(run.json, "reservations");
+    assert_int_equal(1, json_array_size(rows));
+    json_t *row = json_array_get(rows, 0);
+    assert_string_equal("active", json_string_value(json_object_get(row, "state")));
+    assert_string_equal("P3Y", json_string_value(json_object_get(row, "term")));
+    assert_string_equal("monthly", json_string_value(json_object_get(row, "billing_plan")));
+    assert_string_equal("shared",
+                        json_string_value(json_object_get(json_object_get(row, "scope"), "kind")));
+    assert_true(json_is_true(json_object_get(row, "auto_renew")));
+    json_t *price = json_object_get(row, "price");
+    assert_string_equal("1234.56", json_string_value(json_object_get(price, "amount")));
+    assert_int_equal(123456, json_int_at(price, "amount_minor"));
+    assert_string_equal("USD", json_string_value(json_object_get(price, "currency")));
+    assert_string_equal("1400.00", json_string_value(json_object_get(
+                                       json_object_get(row, "retail_price"), "amount")));
+    assert_true(json_int_at(row, "starts_us") > 0);
+    const char *starts = json_string_value(json_object_get(row, "starts"));
+    assert_int_equal(20, strlen(starts) > 20 ? 20 : strlen(starts));
+    assert_int_equal('Z', starts[strlen(starts) - 1]);
+    assert_string_equal("partner", json_string_value(json_object_get(row, "purchaser")));
+    assert_string_equal("p-view-admin", json_string_value(json_object_get(
+                                            json_object_get(row, "bought_by"), "principal_id")));
+    run_free(&run);
+
+    /* The customer's own savings plan is hidden from partner staff... */
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "savings-plans", "--customer",
+        "fab", NULL);
+    expect_ok(&run);
+    assert_int_equal(0, json_array_size(json_object_get(run.json, "savings_plans")));
+    run_free(&run);
+    /* ...and visible to the customer. */
+    ctl(fixture, &run, "p-view-bob", bob_key, "--output", "json", "savings-plans", "--customer",
+        "fab", NULL);
+    expect_ok(&run);
+    rows = json_object_get(run.json, "savings_plans");
+    assert_int_equal(1, json_array_size(rows));
+    assert_string_equal("1.25", json_string_value(json_object_get(
+                                    json_object_get(json_array_get(rows, 0), "hourly_commitment"),
+                                    "amount")));
+    run_free(&run);
+
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "orders", "--customer", "fab",
+        "--from", "2020-01-01", NULL);
+    expect_ok(&run);
+    rows = json_object_get(run.json, "orders");
+    assert_int_equal(1, json_array_size(rows));
+    assert_string_equal("purchase",
+                        json_string_value(json_object_get(json_array_get(rows, 0), "kind")));
+    run_free(&run);
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "orders", "--customer", "fab",
+        "--to", "2020-01-01", NULL);
+    expect_ok(&run);
+    assert_int_equal(0, json_array_size(json_object_get(run.json, "orders")));
+    run_free(&run);
+
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "permissions", "--customer",
+        "fab", "--history", NULL);
+    expect_ok(&run);
+    rows = json_object_get(run.json, "permissions");
+    assert_int_equal(1, json_array_size(rows));
+    assert_true(json_is_true(json_object_get(json_array_get(rows, 0), "enabled")));
+    run_free(&run);
+    /* As of sequence 1 nothing of this partner existed. */
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "permissions", "--customer",
+        "fab", "--as-of", "1", NULL);
+    expect_ok(&run);
+    for (size_t i = 0; i < json_array_size(json_object_get(run.json, "permissions")); i++) {
+        assert_true(json_is_false(json_object_get(
+            json_array_get(json_object_get(run.json, "permissions"), i), "enabled")));
+    }
+    run_free(&run);
+
+    /* Activity pages. */
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "activity", "--limit", "2",
+        NULL);
+    expect_ok(&run);
+    assert_int_equal(2, json_array_size(json_object_get(run.json, "activity")));
+    const char *token = json_string_value(json_object_get(run.json, "next_page_token"));
+    assert_non_null(token);
+    assert_true(strlen(token) > 0);
+    char token_copy[1024];
+    snprintf(token_copy, sizeof token_copy, "%s", token);
+    run_free(&run);
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "activity", "--limit", "2",
+        "--page-token", token_copy, NULL);
+    expect_ok(&run);
+    assert_int_equal(2, json_array_size(json_object_get(run.json, "activity")));
+    run_free(&run);
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "activity", "--action",
+        "Create Customer Purchase Permissions", NULL);
+    expect_ok(&run);
+    rows = json_object_get(run.json, "activity");
+    assert_int_equal(1, json_array_size(rows));
+    assert_string_equal("Create Customer Purchase Permissions",
+                        json_string_value(json_object_get(json_array_get(rows, 0), "action")));
+    run_free(&run);
+
+    /* Billing: this month holds the reservation and the customer's plan. */
+    char month[16];
+    time_t now = time(NULL);
+    struct tm utc;
+    gmtime_r(&now, &utc);
+    strftime(month, sizeof month, "%Y-%m", &utc);
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "billing", "--month", month,
+        NULL);
+    expect_ok(&run);
+    rows = json_object_get(run.json, "billing");
+    assert_true(json_array_size(rows) >= 2);
+    run_free(&run);
+    ctl(fixture, &run, "p-view-admin", key, "--output", "csv", "billing", "--month", month,
+        NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "partner_amount.amount,partner_amount.currency"));
+    assert_non_null(strstr(run.out, "\r\n"));
+    run_free(&run);
+    ctl(fixture, &run, "p-view-admin", key, "reservations", "--customer", "fab", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "1234.56 USD"));
+    assert_non_null(strstr(run.out, "RESERVATION"));
+    run_free(&run);
+}
+
+static void test_ctl_cli_events_feed(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16];
+    make_partner(fixture, "p-ev", "p-ev-admin", key, sizeof key);
+    char auditor_key[PATH_SIZE + 16];
+    snprintf(auditor_key, sizeof auditor_key, "%s/p-ev-auditor.key", fixture->dir);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
+        "p-ev-auditor", "--role", "auditor", "--partner", "p-ev", "--key-out", auditor_key,
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-ev-admin", key, "customer", "add", "--customer", "c1", "--name", "C1",
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", NULL);
+    expect_ok(&run);
+    /* One object per line, in sequence order. */
+    size_t lines = 0;
+    json_int_t previous = 0;
+    json_int_t first = 0;
+    for (char *line = strtok(run.out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        json_t *event = json_loads(line, 0, NULL);
+        assert_non_null(event);
+        json_int_t sequence = json_int_at(event, "sequence");
+        assert_true(sequence > previous);
+        previous = sequence;
+        if (first == 0) {
+            first = sequence;
+        }
+        assert_string_equal("p-ev", json_string_value(json_object_get(event, "partner_id")));
+        assert_true(strlen(json_string_value(json_object_get(event, "type"))) > 0);
+        assert_non_null(json_object_get(event, "recorded"));
+        json_decref(event);
+        lines++;
+    }
+    assert_true(lines >= 3);
+    run_free(&run);
+
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--type",
+        "customer_onboarded", NULL);
+    expect_ok(&run);
+    json_t *event = json_loads(run.out, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_string_equal("customer_onboarded", json_string_value(json_object_get(event, "type")));
+    assert_string_equal("C1", json_string_value(json_object_get(
+                                  json_object_get(event, "customer_onboarded"), "name")));
+    json_decref(event);
+    run_free(&run);
+
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "events", "--type", "no_such_event", NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+
+    /* A checkpoint file: the second run prints only what is new. */
+    char checkpoint[PATH_SIZE + 16];
+    snprintf(checkpoint, sizeof checkpoint, "%s/ev.checkpoint", fixture->dir);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--checkpoint",
+        checkpoint, NULL);
+    expect_ok(&run);
+    assert_true(strlen(run.out) > 0);
+    run_free(&run);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--checkpoint",
+        checkpoint, NULL);
+    expect_ok(&run);
+    assert_string_equal("", run.out);
+    run_free(&run);
+    ctl(fixture, &run, "p-ev-admin", key, "customer", "add", "--customer", "c2", "--name", "C2",
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--checkpoint",
+        checkpoint, NULL);
+    expect_ok(&run);
+    event = json_loads(run.out, 0, NULL);
+    assert_non_null(event); /* exactly one line: one document */
+    assert_string_equal("c2", json_string_value(json_object_get(event, "customer_id")));
+    json_decref(event);
+    run_free(&run);
+
+    /* --limit and --from. */
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "csv", "events", "--limit", "1",
+        NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "sequence,recorded,type"));
+    assert_non_null(strchr(strstr(run.out, "\r\n") + 2, '\n'));
+    run_free(&run);
+
+    /* Proofs for the auditor. */
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "head", NULL);
+    expect_ok(&run);
+    json_t *head = json_object_get(run.json, "head");
+    json_int_t tree_size = json_int_at(head, "tree_size");
+    assert_true(tree_size >= 2);
+    assert_int_equal(64, strlen(json_string_value(json_object_get(head, "root_hash"))));
+    run_free(&run);
+    char tree[32], seq[32];
+    snprintf(tree, sizeof tree, "%lld", (long long)tree_size);
+    snprintf(seq, sizeof seq, "%lld", (long long)first);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "proof", "--seq", seq,
+        "--tree-size", tree, NULL);
+    expect_ok(&run);
+    assert_non_null(json_object_get(run.json, "inclusion"));
+    run_free(&run);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "consistency", "--from",
+        "1", "--to", tree, NULL);
+    if (run.status != 0) {
+        /* Consistency proofs may be kept for auditors of all partners. */
+        expect_error(&run, 1, "FORBIDDEN");
+        run_free(&run);
+        ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "head", NULL);
+    }
+    expect_ok(&run);
+    assert_non_null(json_object_get(run.json, "consistency"));
+    run_free(&run);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "proof", "--seq", "0", NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "head", "--public-key", NULL);
+    expect_ok(&run);
+    assert_int_equal(65, strlen(run.out));
+    run_free(&run);
+}
+
+static void test_ctl_cli_demo(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    ctl(fixture, &run, NULL, NULL, "demo", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "The demo world is loaded"));
+    assert_non_null(strstr(run.out, "ledgerctl reservations --customer fabrikam"));
+    run_free(&run);
+
+    char admin_key[PATH_SIZE + 64];
+    snprintf(admin_key, sizeof admin_key, "%s/ledger-demo-keys/contoso-admin.key", fixture->dir);
+    const char *views[][4] = {
+        {"reservations", "--customer", "fabrikam", "reservations"},
+        {"orders", "--customer", "fabrikam", "orders"},
+        {"savings-plans", "--customer", "fabrikam", "savings_plans"},
+        {"permissions", "--customer", "tailspin", "permissions"},
+        {"activity", "--customer", "fabrikam", "activity"},
+    };
+    for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
+        ctl(fixture, &run, "contoso-admin", admin_key, "--output", "json", views[i][0],
+            views[i][1], views[i][2], NULL);
+        expect_ok(&run);
+        if (json_array_size(json_object_get(run.json, views[i][3])) == 0) {
+            fail_msg("demo left %s empty", views[i][0]);
+        }
+        run_free(&run);
+    }
+    /* The demo needs a ledger without its partners. */
+    ctl(fixture, &run, NULL, NULL, "demo", "--keys-dir", "second-keys", NULL);
+    expect_error(&run, 1, "PARTNER_EXISTS");
+    run_free(&run);
+    ctl(fixture, &run, NULL, NULL, "demo", NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ctl_cli_usage_errors),
+        cmocka_unit_test(test_ctl_cli_unreachable),
+        cmocka_unit_test(test_ctl_cli_authentication),
+        cmocka_unit_test(test_ctl_cli_principal_key_file),
+        cmocka_unit_test(test_ctl_cli_retries_are_duplicates),
+        cmocka_unit_test(test_ctl_cli_refusals),
+        cmocka_unit_test(test_ctl_cli_views_json),
+        cmocka_unit_test(test_ctl_cli_events_feed),
+        cmocka_unit_test(test_ctl_cli_demo),
+    };
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
+}
