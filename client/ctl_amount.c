@@ -20,14 +20,34 @@ struct currency_exponent {
 
 static const struct currency_exponent currency_exponents[] = {
     /* No minor unit. */
-    {"BIF", 0}, {"CLP", 0}, {"DJF", 0}, {"GNF", 0}, {"ISK", 0}, {"JPY", 0},
-    {"KMF", 0}, {"KRW", 0}, {"PYG", 0}, {"RWF", 0}, {"UGX", 0}, {"UYI", 0},
-    {"VND", 0}, {"VUV", 0}, {"XAF", 0}, {"XOF", 0}, {"XPF", 0},
+    {"BIF", 0},
+    {"CLP", 0},
+    {"DJF", 0},
+    {"GNF", 0},
+    {"ISK", 0},
+    {"JPY", 0},
+    {"KMF", 0},
+    {"KRW", 0},
+    {"PYG", 0},
+    {"RWF", 0},
+    {"UGX", 0},
+    {"UYI", 0},
+    {"VND", 0},
+    {"VUV", 0},
+    {"XAF", 0},
+    {"XOF", 0},
+    {"XPF", 0},
     /* Three digits. */
-    {"BHD", 3}, {"IQD", 3}, {"JOD", 3}, {"KWD", 3}, {"LYD", 3}, {"OMR", 3},
+    {"BHD", 3},
+    {"IQD", 3},
+    {"JOD", 3},
+    {"KWD", 3},
+    {"LYD", 3},
+    {"OMR", 3},
     {"TND", 3},
     /* Four digits. */
-    {"CLF", 4}, {"UYW", 4},
+    {"CLF", 4},
+    {"UYW", 4},
 };
 
 bool ctl_currency_valid(const char *currency)

@@ -90,8 +90,8 @@ bool ctl_flag(const struct ctl_args *args, const char *name)
     return ctl_arg(args, name) != NULL;
 }
 
-size_t ctl_arg_list(const struct ctl_args *args, const char *name, const char **values,
-                    size_t max, char *storage, size_t storage_size)
+size_t ctl_arg_list(const struct ctl_args *args, const char *name, const char **values, size_t max,
+                    char *storage, size_t storage_size)
 {
     size_t count = 0;
     size_t used = 0;
@@ -164,8 +164,7 @@ static void spell_value(const ProtobufCEnumDescriptor *descriptor, const char *v
     out[used] = '\0';
 }
 
-void ctl_enum_name(const ProtobufCEnumDescriptor *descriptor, int value, char *out,
-                   size_t out_size)
+void ctl_enum_name(const ProtobufCEnumDescriptor *descriptor, int value, char *out, size_t out_size)
 {
     const ProtobufCEnumValue *found = protobuf_c_enum_descriptor_get_value(descriptor, value);
     if (found == NULL) {
@@ -192,8 +191,8 @@ enum ledger_err ctl_enum_parse(const ProtobufCEnumDescriptor *descriptor, const 
             *value_out = value->value;
             return LEDGER_ERR_OK;
         }
-        int wrote = snprintf(accepted + used, sizeof accepted - used, "%s%s", used > 0 ? "|" : "",
-                             spelled);
+        int wrote =
+            snprintf(accepted + used, sizeof accepted - used, "%s%s", used > 0 ? "|" : "", spelled);
         if (wrote > 0 && (size_t)wrote < sizeof accepted - used) {
             used += (size_t)wrote;
         }

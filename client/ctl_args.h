@@ -53,8 +53,8 @@ struct ctl_args {
  * args->help. USAGE with a message naming the option: unknown option, missing
  * value, a VALUE option given twice, a stray argument, too many options. */
 __attribute__((warn_unused_result)) enum ledger_err
-ctl_args_parse(const struct ctl_option *const *tables, int argc, char **argv,
-               struct ctl_args *args, char message[CTL_MESSAGE_SIZE]);
+ctl_args_parse(const struct ctl_option *const *tables, int argc, char **argv, struct ctl_args *args,
+               char message[CTL_MESSAGE_SIZE]);
 
 /* The value of an option, or NULL when it was not given. */
 const char *ctl_arg(const struct ctl_args *args, const char *name);
@@ -64,8 +64,8 @@ bool ctl_flag(const struct ctl_args *args, const char *name);
  * value, copied into storage): at most max of them; returns the count, or
  * more than max when there were too many. storage must hold 'storage_size'
  * bytes. */
-size_t ctl_arg_list(const struct ctl_args *args, const char *name, const char **values,
-                    size_t max, char *storage, size_t storage_size);
+size_t ctl_arg_list(const struct ctl_args *args, const char *name, const char **values, size_t max,
+                    char *storage, size_t storage_size);
 
 /* An enum value's command-line name into out ("admin-agent"); "unknown" for
  * undeclared values. */

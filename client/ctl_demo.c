@@ -200,9 +200,9 @@ static enum ledger_err demo_customer(struct demo *demo, const char *customer, co
     return demo_send(demo, DEMO_ADMIN, &command, what, NULL);
 }
 
-static enum ledger_err demo_role(struct demo *demo, const char *customer,
-                                 const char *subscription, const char *user,
-                                 Ledger__V1__AzureRole role, const char *role_name)
+static enum ledger_err demo_role(struct demo *demo, const char *customer, const char *subscription,
+                                 const char *user, Ledger__V1__AzureRole role,
+                                 const char *role_name)
 {
     Ledger__V1__Command command = demo_command("", customer);
     Ledger__V1__AssignRole body = LEDGER__V1__ASSIGN_ROLE__INIT;
@@ -358,8 +358,8 @@ static enum ledger_err demo_exchange(struct demo *demo, const char *returned,
     command.body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
     command.exchange_reservation = &body;
     char what[200];
-    snprintf(what, sizeof what, "reservation exchange %s for %u x %s", returned,
-             purchase->quantity, purchase->sku);
+    snprintf(what, sizeof what, "reservation exchange %s for %u x %s", returned, purchase->quantity,
+             purchase->sku);
     Ledger__V1__Reply *reply = NULL;
     enum ledger_err err = demo_send(demo, DEMO_ADMIN, &command, what, &reply);
     if (err == LEDGER_ERR_OK) {
@@ -369,8 +369,8 @@ static enum ledger_err demo_exchange(struct demo *demo, const char *returned,
     return err;
 }
 
-static enum ledger_err demo_cancel(struct demo *demo, const char *customer,
-                                   const char *reservation, int64_t refund_minor)
+static enum ledger_err demo_cancel(struct demo *demo, const char *customer, const char *reservation,
+                                   int64_t refund_minor)
 {
     Ledger__V1__Command command = demo_command("", customer);
     Ledger__V1__CancelReservation body = LEDGER__V1__CANCEL_RESERVATION__INIT;
@@ -409,10 +409,9 @@ static enum ledger_err demo_script(struct demo *demo)
     const Ledger__V1__Role admin = LEDGER__V1__ROLE__ROLE_ADMIN_AGENT;
     if ((err = demo_partner(demo, "contoso", "Contoso Cloud Services")) != LEDGER_ERR_OK ||
         (err = demo_partner(demo, "northwind", "Northwind Partners")) != LEDGER_ERR_OK ||
-        (err = demo_principal(demo, "contoso-admin", admin, "contoso", "", "")) !=
-            LEDGER_ERR_OK ||
-        (err = demo_principal(demo, "contoso-sales", LEDGER__V1__ROLE__ROLE_SALES_AGENT,
-                              "contoso", "", "")) != LEDGER_ERR_OK ||
+        (err = demo_principal(demo, "contoso-admin", admin, "contoso", "", "")) != LEDGER_ERR_OK ||
+        (err = demo_principal(demo, "contoso-sales", LEDGER__V1__ROLE__ROLE_SALES_AGENT, "contoso",
+                              "", "")) != LEDGER_ERR_OK ||
         (err = demo_principal(demo, "contoso-helpdesk", LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT,
                               "contoso", "", "")) != LEDGER_ERR_OK ||
         (err = demo_principal(demo, "northwind-admin", admin, "northwind", "", "")) !=
@@ -428,15 +427,15 @@ static enum ledger_err demo_script(struct demo *demo)
                              LEDGER__V1__OFFER__OFFER_AZURE_PLAN)) != LEDGER_ERR_OK ||
         (err = demo_customer(demo, "tailspin", "Tailspin Toys", "tail-global-1",
                              LEDGER__V1__OFFER__OFFER_AZURE_GLOBAL)) != LEDGER_ERR_OK ||
-        (err = demo_role(demo, "fabrikam", "fab-plan-1", "bob", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER,
-                         "owner")) != LEDGER_ERR_OK ||
+        (err = demo_role(demo, "fabrikam", "fab-plan-1", "bob",
+                         LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER, "owner")) != LEDGER_ERR_OK ||
         (err = demo_role(demo, "fabrikam", "fab-plan-1", "carol",
                          LEDGER__V1__AZURE_ROLE__AZURE_ROLE_READER, "reader")) != LEDGER_ERR_OK) {
         return err;
     }
     /* The customer user can only be added once its customer exists. */
-    if ((err = demo_principal(demo, "fabrikam-bob", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER,
-                              "contoso", "fabrikam", "bob")) != LEDGER_ERR_OK) {
+    if ((err = demo_principal(demo, "fabrikam-bob", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "contoso",
+                              "fabrikam", "bob")) != LEDGER_ERR_OK) {
         return err;
     }
     const Ledger__V1__PermissionKind reservations =
@@ -450,22 +449,50 @@ static enum ledger_err demo_script(struct demo *demo)
         (err = demo_cost_visibility(demo, "fabrikam")) != LEDGER_ERR_OK) {
         return err;
     }
-    const struct demo_purchase partner_fabrikam = {
-        "fabrikam", "fab-plan-1", "Standard_D2s_v5", "westeurope", 4,
-        LEDGER__V1__TERM__TERM_P1Y, LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY,
-        LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, "", 268800, 320000};
-    const struct demo_purchase sales_tailspin = {
-        "tailspin", "tail-global-1", "Standard_E4s_v5", "northeurope", 2,
-        LEDGER__V1__TERM__TERM_P3Y, LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT,
-        LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "tail-global-1", 1152000, 1296000};
-    const struct demo_purchase customer_fabrikam = {
-        "fabrikam", "fab-plan-1", "Standard_B2ms", "westeurope", 1,
-        LEDGER__V1__TERM__TERM_P1Y, LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT,
-        LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "fab-plan-1", 42000, 52500};
-    const struct demo_purchase exchange_fabrikam = {
-        "fabrikam", "fab-plan-1", "Standard_D4s_v5", "westeurope", 2,
-        LEDGER__V1__TERM__TERM_P3Y, LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY,
-        LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, "", 1209600, 1440000};
+    const struct demo_purchase partner_fabrikam = {"fabrikam",
+                                                   "fab-plan-1",
+                                                   "Standard_D2s_v5",
+                                                   "westeurope",
+                                                   4,
+                                                   LEDGER__V1__TERM__TERM_P1Y,
+                                                   LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY,
+                                                   LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED,
+                                                   "",
+                                                   268800,
+                                                   320000};
+    const struct demo_purchase sales_tailspin = {"tailspin",
+                                                 "tail-global-1",
+                                                 "Standard_E4s_v5",
+                                                 "northeurope",
+                                                 2,
+                                                 LEDGER__V1__TERM__TERM_P3Y,
+                                                 LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT,
+                                                 LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE,
+                                                 "tail-global-1",
+                                                 1152000,
+                                                 1296000};
+    const struct demo_purchase customer_fabrikam = {"fabrikam",
+                                                    "fab-plan-1",
+                                                    "Standard_B2ms",
+                                                    "westeurope",
+                                                    1,
+                                                    LEDGER__V1__TERM__TERM_P1Y,
+                                                    LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT,
+                                                    LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE,
+                                                    "fab-plan-1",
+                                                    42000,
+                                                    52500};
+    const struct demo_purchase exchange_fabrikam = {"fabrikam",
+                                                    "fab-plan-1",
+                                                    "Standard_D4s_v5",
+                                                    "westeurope",
+                                                    2,
+                                                    LEDGER__V1__TERM__TERM_P3Y,
+                                                    LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY,
+                                                    LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED,
+                                                    "",
+                                                    1209600,
+                                                    1440000};
     if ((err = demo_reservation(demo, DEMO_ADMIN, &partner_fabrikam, demo->reservation_ids[0])) !=
             LEDGER_ERR_OK ||
         (err = demo_reservation(demo, DEMO_SALES, &sales_tailspin, demo->reservation_ids[1])) !=
@@ -480,8 +507,7 @@ static enum ledger_err demo_script(struct demo *demo)
                                  demo->savings_plan_ids[1])) != LEDGER_ERR_OK ||
         (err = demo_exchange(demo, demo->reservation_ids[0], &exchange_fabrikam, 134400,
                              demo->reservation_ids[3])) != LEDGER_ERR_OK ||
-        (err = demo_cancel(demo, "tailspin", demo->reservation_ids[1], 900000)) !=
-            LEDGER_ERR_OK) {
+        (err = demo_cancel(demo, "tailspin", demo->reservation_ids[1], 900000)) != LEDGER_ERR_OK) {
         return err;
     }
     return LEDGER_ERR_OK;
@@ -540,8 +566,8 @@ enum ledger_err ctl_demo_run(struct ctl_context *context, const struct ctl_args 
         return LEDGER_ERR_USAGE;
     }
     if (mkdir(demo.keys_dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(context->message, sizeof context->message, "cannot create %s: %s",
-                 demo.keys_dir, strerror(errno));
+        snprintf(context->message, sizeof context->message, "cannot create %s: %s", demo.keys_dir,
+                 strerror(errno));
         return LEDGER_ERR_IO_ERROR;
     }
     for (size_t i = 0; i < sizeof demo_principals / sizeof demo_principals[0]; i++) {

@@ -170,8 +170,8 @@ static json_t *message_to_json(const ProtobufCMessage *message, unsigned depth)
             size_t element_size = field_element_size(field);
             value = json_array();
             for (size_t j = 0; value != NULL && j < count; j++) {
-                json_array_append_new(value,
-                                      field_value_to_json(field, elements + j * element_size, depth));
+                json_array_append_new(
+                    value, field_value_to_json(field, elements + j * element_size, depth));
             }
         } else {
             value = field_value_to_json(field, member, depth);
@@ -285,8 +285,8 @@ static char *cell_text(json_t *value, unsigned flags)
         for (size_t i = 0; i < json_array_size(value); i++) {
             char *piece = cell_text(json_array_get(value, i), flags);
             if (piece != NULL) {
-                int wrote = snprintf(buffer + used, sizeof buffer - used, "%s%s",
-                                     i > 0 ? "," : "", piece);
+                int wrote =
+                    snprintf(buffer + used, sizeof buffer - used, "%s%s", i > 0 ? "," : "", piece);
                 free(piece);
                 if (wrote < 0 || (size_t)wrote >= sizeof buffer - used) {
                     break;
@@ -377,8 +377,8 @@ static enum ledger_err print_table(FILE *out, json_t *rows, const struct ctl_col
     }
     for (size_t r = 0; r < row_count; r++) {
         for (size_t c = 0; c < column_count; c++) {
-            char *text = cell_text(json_path(json_array_get(rows, r), columns[c].path),
-                                   columns[c].flags);
+            char *text =
+                cell_text(json_path(json_array_get(rows, r), columns[c].path), columns[c].flags);
             if (text == NULL) {
                 goto cleanup;
             }
@@ -601,8 +601,9 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
     char recorded[CTL_TIME_TEXT_SIZE];
     ctl_time_format(event->recorded_us, recorded);
     const char *customer = event->customer_id != NULL ? event->customer_id : "";
-    const char *actor =
-        event->actor != NULL && event->actor->principal_id != NULL ? event->actor->principal_id : "";
+    const char *actor = event->actor != NULL && event->actor->principal_id != NULL
+                            ? event->actor->principal_id
+                            : "";
     const char *command = event->command_id != NULL ? event->command_id : "";
     switch (stream->format) {
     case CTL_FORMAT_JSON: {
@@ -644,8 +645,8 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
         /* Fixed widths: events are printed as they arrive, so the widths
          * cannot be measured first. */
         if (!stream->header_done) {
-            fprintf(out, "%-8s  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n", "SEQUENCE",
-                    "RECORDED", "TYPE", "PARTNER", "CUSTOMER", "ACTOR", "COMMAND");
+            fprintf(out, "%-8s  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n", "SEQUENCE", "RECORDED",
+                    "TYPE", "PARTNER", "CUSTOMER", "ACTOR", "COMMAND");
             stream->header_done = true;
         }
         fprintf(out, "%-8llu  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n",
@@ -694,8 +695,8 @@ enum ledger_err ctl_output_write_result(FILE *out, enum ctl_format format,
         err = dump_document(out, document, false);
         json_decref(document);
     } else if (format == CTL_FORMAT_CSV) {
-        static const char *const fields[] = {"command_id",     "first_sequence", "last_sequence",
-                                             "stream_version", "order_id",       "reservation_id",
+        static const char *const fields[] = {"command_id",      "first_sequence", "last_sequence",
+                                             "stream_version",  "order_id",       "reservation_id",
                                              "savings_plan_id", "duplicate"};
         size_t field_count = sizeof fields / sizeof fields[0];
         for (size_t f = 0; f < field_count; f++) {
@@ -788,8 +789,8 @@ void ctl_output_error(FILE *out, FILE *err, enum ctl_format format, enum ledger_
     const char *text = message != NULL && message[0] != '\0' ? message : ledger_strerror(code);
     fprintf(err, "error: %s: %s\n", ledger_err_name(code), text);
     if (format == CTL_FORMAT_JSON) {
-        json_t *document = json_pack("{s:{s:s, s:s}}", "error", "code", ledger_err_name(code),
-                                     "message", text);
+        json_t *document =
+            json_pack("{s:{s:s, s:s}}", "error", "code", ledger_err_name(code), "message", text);
         if (document != NULL) {
             (void)dump_document(out, document, false);
             json_decref(document);

@@ -52,9 +52,8 @@ struct ctl_extra {
  * fails, NO_MEMORY. */
 __attribute__((warn_unused_result)) enum ledger_err
 ctl_output_rows(FILE *out, enum ctl_format format, const char *key,
-                const ProtobufCMessage *const *rows, size_t count,
-                const struct ctl_column *columns, size_t column_count,
-                const struct ctl_extra *extras, size_t extra_count);
+                const ProtobufCMessage *const *rows, size_t count, const struct ctl_column *columns,
+                size_t column_count, const struct ctl_extra *extras, size_t extra_count);
 
 /* Prints one message (a head, a proof, an explanation): JSON {"<key>": {...}};
  * as a table or CSV, one "field value" line per leaf. */

@@ -25,8 +25,7 @@ int64_t ctl_days_from_civil(int64_t year, unsigned month, unsigned day)
     return era * 146097 + day_of_era - 719468;
 }
 
-static void civil_from_days(int64_t days, int64_t *year_out, unsigned *month_out,
-                            unsigned *day_out)
+static void civil_from_days(int64_t days, int64_t *year_out, unsigned *month_out, unsigned *day_out)
 {
     days += 719468;
     int64_t era = (days >= 0 ? days : days - 146096) / 146097;
@@ -195,14 +194,13 @@ void ctl_time_format(int64_t us, char out[CTL_TIME_TEXT_SIZE])
     /* Years outside 0..9999 cannot be written in four digits; they only
      * arise from corrupt input, and are shown as they are. */
     if (fraction_us == 0) {
-        snprintf(out, CTL_TIME_TEXT_SIZE, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ",
-                 (long long)year, month, day, (long long)(seconds / 3600),
-                 (long long)(seconds / 60 % 60), (long long)(seconds % 60));
+        snprintf(out, CTL_TIME_TEXT_SIZE, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ", (long long)year,
+                 month, day, (long long)(seconds / 3600), (long long)(seconds / 60 % 60),
+                 (long long)(seconds % 60));
     } else {
         snprintf(out, CTL_TIME_TEXT_SIZE, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ",
                  (long long)year, month, day, (long long)(seconds / 3600),
-                 (long long)(seconds / 60 % 60), (long long)(seconds % 60),
-                 (long long)fraction_us);
+                 (long long)(seconds / 60 % 60), (long long)(seconds % 60), (long long)fraction_us);
     }
 }
 
@@ -211,8 +209,8 @@ enum ledger_err ctl_month_check(const char *text, char message[CTL_MESSAGE_SIZE]
     const char *c = text;
     unsigned year = 0, month = 0;
     if (text != NULL && read_digits(&c, 4, &year) && read_char(&c, '-') &&
-        read_digits(&c, 2, &month) && *c == '\0' && month >= 1 && month <= 12 &&
-        year >= YEAR_MIN && year <= YEAR_MAX) {
+        read_digits(&c, 2, &month) && *c == '\0' && month >= 1 && month <= 12 && year >= YEAR_MIN &&
+        year <= YEAR_MAX) {
         return LEDGER_ERR_OK;
     }
     snprintf(message, CTL_MESSAGE_SIZE, "'%.40s' is not a month: use YYYY-MM, e.g. 2026-03",

@@ -25,17 +25,18 @@
 /* Parses an ISO 8601 date or date-time. us_out: microseconds since
  * 1970-01-01T00:00:00Z. date_only_out (may be NULL): whether only a date was
  * given. Both written on OK only. USAGE with a message otherwise. */
-__attribute__((warn_unused_result)) enum ledger_err
-ctl_time_parse(const char *text, int64_t *us_out, bool *date_only_out,
-               char message[CTL_MESSAGE_SIZE]);
+__attribute__((warn_unused_result)) enum ledger_err ctl_time_parse(const char *text,
+                                                                   int64_t *us_out,
+                                                                   bool *date_only_out,
+                                                                   char message[CTL_MESSAGE_SIZE]);
 
 /* Formats microseconds as "2026-11-23T20:27:00Z", with ".ffffff" only when
  * the time has a fraction of a second. */
 void ctl_time_format(int64_t us, char out[CTL_TIME_TEXT_SIZE]);
 
 /* Checks a "YYYY-MM" month (billing). USAGE with a message otherwise. */
-__attribute__((warn_unused_result)) enum ledger_err
-ctl_month_check(const char *text, char message[CTL_MESSAGE_SIZE]);
+__attribute__((warn_unused_result)) enum ledger_err ctl_month_check(const char *text,
+                                                                    char message[CTL_MESSAGE_SIZE]);
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (negative before). */
 int64_t ctl_days_from_civil(int64_t year, unsigned month, unsigned day);

@@ -56,34 +56,70 @@ static const struct ctl_option write_options[] = {
     {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
 };
 
-#define OPT_END {NULL, CTL_OPTION_VALUE, NULL, NULL, false}
-#define OPT_CUSTOMER {"customer", CTL_OPTION_VALUE, "ID", "the customer", true}
+#define OPT_END                                                                                    \
+    {                                                                                              \
+        NULL, CTL_OPTION_VALUE, NULL, NULL, false                                                  \
+    }
+#define OPT_CUSTOMER                                                                               \
+    {                                                                                              \
+        "customer", CTL_OPTION_VALUE, "ID", "the customer", true                                   \
+    }
 #define OPT_SUBSCRIPTION                                                                           \
-    {"subscription", CTL_OPTION_VALUE, "ID", "the customer's subscription", true}
+    {                                                                                              \
+        "subscription", CTL_OPTION_VALUE, "ID", "the customer's subscription", true                \
+    }
 #define OPT_SCOPE                                                                                  \
-    {"scope", CTL_OPTION_VALUE, "SCOPE", "single|resource-group|management-group|shared", true}
+    {                                                                                              \
+        "scope", CTL_OPTION_VALUE, "SCOPE", "single|resource-group|management-group|shared", true  \
+    }
 #define OPT_SCOPE_TARGET                                                                           \
-    {"scope-target", CTL_OPTION_VALUE, "X",                                                        \
-     "the subscription (single), subscription/group (resource-group) or group id", false}
-#define OPT_TERM(terms) {"term", CTL_OPTION_VALUE, "TERM", terms, true}
-#define OPT_BILLING {"billing", CTL_OPTION_VALUE, "PLAN", "upfront|monthly", true}
+    {                                                                                              \
+        "scope-target", CTL_OPTION_VALUE, "X",                                                     \
+            "the subscription (single), subscription/group (resource-group) or group id", false    \
+    }
+#define OPT_TERM(terms)                                                                            \
+    {                                                                                              \
+        "term", CTL_OPTION_VALUE, "TERM", terms, true                                              \
+    }
+#define OPT_BILLING                                                                                \
+    {                                                                                              \
+        "billing", CTL_OPTION_VALUE, "PLAN", "upfront|monthly", true                               \
+    }
 #define OPT_PRICE                                                                                  \
-    {"price", CTL_OPTION_VALUE, "AMOUNT", "the partner's price for the whole term, e.g. 1234.56",  \
-     true}
+    {                                                                                              \
+        "price", CTL_OPTION_VALUE, "AMOUNT",                                                       \
+            "the partner's price for the whole term, e.g. 1234.56", true                           \
+    }
 #define OPT_RETAIL                                                                                 \
-    {"retail-price", CTL_OPTION_VALUE, "AMOUNT", "the retail price for the whole term", true}
+    {                                                                                              \
+        "retail-price", CTL_OPTION_VALUE, "AMOUNT", "the retail price for the whole term", true    \
+    }
 #define OPT_CURRENCY                                                                               \
-    {"currency", CTL_OPTION_VALUE, "CUR", "ISO 4217 code of every amount, e.g. USD", true}
-#define OPT_ON {"on", CTL_OPTION_FLAG, NULL, "turn it on", false}
-#define OPT_OFF {"off", CTL_OPTION_FLAG, NULL, "turn it off", false}
+    {                                                                                              \
+        "currency", CTL_OPTION_VALUE, "CUR", "ISO 4217 code of every amount, e.g. USD", true       \
+    }
+#define OPT_ON                                                                                     \
+    {                                                                                              \
+        "on", CTL_OPTION_FLAG, NULL, "turn it on", false                                           \
+    }
+#define OPT_OFF                                                                                    \
+    {                                                                                              \
+        "off", CTL_OPTION_FLAG, NULL, "turn it off", false                                         \
+    }
 #define OPT_AS_OF                                                                                  \
-    {"as-of", CTL_OPTION_VALUE, "TIME|SEQ",                                                        \
-     "what was true then: an ISO 8601 time or a sequence number", false}
+    {                                                                                              \
+        "as-of", CTL_OPTION_VALUE, "TIME|SEQ",                                                     \
+            "what was true then: an ISO 8601 time or a sequence number", false                     \
+    }
 #define OPT_FROM_DATE                                                                              \
-    {"from", CTL_OPTION_VALUE, "DATE", "from this date or time (inclusive)", false}
+    {                                                                                              \
+        "from", CTL_OPTION_VALUE, "DATE", "from this date or time (inclusive)", false              \
+    }
 #define OPT_TO_DATE                                                                                \
-    {"to", CTL_OPTION_VALUE, "DATE",                                                               \
-     "up to this time; a date alone means up to the end of that day", false}
+    {                                                                                              \
+        "to", CTL_OPTION_VALUE, "DATE",                                                            \
+            "up to this time; a date alone means up to the end of that day", false                 \
+    }
 
 /* ------------------------------------------------------------------------ */
 /* Helpers. */
@@ -249,8 +285,8 @@ static enum ledger_err scope_args(struct ctl_context *context, const struct ctl_
                                   Ledger__V1__Scope *scope)
 {
     int kind = 0;
-    enum ledger_err err = enum_arg(context, args, "scope", &ledger__v1__scope_kind__descriptor,
-                                   &kind);
+    enum ledger_err err =
+        enum_arg(context, args, "scope", &ledger__v1__scope_kind__descriptor, &kind);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -534,8 +570,8 @@ static enum ledger_err run_principal_add(struct ctl_context *context, const stru
 }
 
 static const struct ctl_column principal_columns[] = {
-    {"PRINCIPAL", "principal_id", 0}, {"ROLE", "role", 0},       {"PARTNER", "partner_id", 0},
-    {"CUSTOMER", "customer_id", 0},   {"USER", "user", 0},       {"REVOKED", "revoked", 0},
+    {"PRINCIPAL", "principal_id", 0}, {"ROLE", "role", 0}, {"PARTNER", "partner_id", 0},
+    {"CUSTOMER", "customer_id", 0},   {"USER", "user", 0}, {"REVOKED", "revoked", 0},
     {"SEQUENCE", "sequence", 0},
 };
 
@@ -543,8 +579,7 @@ static const struct ctl_column principal_columns[] = {
 #define ROWS(result, field)                                                                        \
     (const ProtobufCMessage *const *)(const void *)(result)->field, (result)->n_##field
 
-static enum ledger_err run_principal_list(struct ctl_context *context,
-                                          const struct ctl_args *args)
+static enum ledger_err run_principal_list(struct ctl_context *context, const struct ctl_args *args)
 {
     (void)args;
     Ledger__V1__PrincipalsQuery principals = LEDGER__V1__PRINCIPALS_QUERY__INIT;
@@ -753,8 +788,8 @@ static enum ledger_err run_permission(struct ctl_context *context, const struct 
     struct write write;
     int kind = 0;
     enum ledger_err err;
-    if ((err = enum_arg(context, args, "kind", &ledger__v1__permission_kind__descriptor,
-                        &kind)) != LEDGER_ERR_OK ||
+    if ((err = enum_arg(context, args, "kind", &ledger__v1__permission_kind__descriptor, &kind)) !=
+            LEDGER_ERR_OK ||
         (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
@@ -852,8 +887,7 @@ static enum ledger_err purchase_args(struct ctl_context *context, const struct c
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err run_reservation_buy(struct ctl_context *context,
-                                           const struct ctl_args *args)
+static enum ledger_err run_reservation_buy(struct ctl_context *context, const struct ctl_args *args)
 {
     struct write write;
     Ledger__V1__PurchaseReservation body = LEDGER__V1__PURCHASE_RESERVATION__INIT;
@@ -906,8 +940,7 @@ static enum ledger_err run_savings_plan_buy(struct ctl_context *context,
                         &billing)) != LEDGER_ERR_OK ||
         (err = scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
         (err = currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
-        (err = money_arg(context, args, "hourly-commitment", currency, &hourly)) !=
-            LEDGER_ERR_OK ||
+        (err = money_arg(context, args, "hourly-commitment", currency, &hourly)) != LEDGER_ERR_OK ||
         (err = money_arg(context, args, "price", currency, &price)) != LEDGER_ERR_OK ||
         (err = money_arg(context, args, "retail-price", currency, &retail)) != LEDGER_ERR_OK ||
         (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
@@ -1064,10 +1097,8 @@ static enum ledger_err run_reservation_renew(struct ctl_context *context,
 }
 
 static const struct ctl_option reservation_scope_options[] = {
-    OPT_CUSTOMER,
-    {"reservation", CTL_OPTION_VALUE, "R", "the reservation", true},
-    OPT_SCOPE,
-    OPT_SCOPE_TARGET,
+    OPT_CUSTOMER, {"reservation", CTL_OPTION_VALUE, "R", "the reservation", true},
+    OPT_SCOPE,    OPT_SCOPE_TARGET,
     OPT_END,
 };
 
@@ -1092,10 +1123,8 @@ static enum ledger_err run_reservation_scope(struct ctl_context *context,
 }
 
 static const struct ctl_option savings_plan_scope_options[] = {
-    OPT_CUSTOMER,
-    {"savings-plan", CTL_OPTION_VALUE, "ID", "the savings plan", true},
-    OPT_SCOPE,
-    OPT_SCOPE_TARGET,
+    OPT_CUSTOMER, {"savings-plan", CTL_OPTION_VALUE, "ID", "the savings plan", true},
+    OPT_SCOPE,    OPT_SCOPE_TARGET,
     OPT_END,
 };
 
@@ -1154,8 +1183,7 @@ static const struct ctl_option cost_visibility_options[] = {
     OPT_END,
 };
 
-static enum ledger_err run_cost_visibility(struct ctl_context *context,
-                                           const struct ctl_args *args)
+static enum ledger_err run_cost_visibility(struct ctl_context *context, const struct ctl_args *args)
 {
     struct write write;
     Ledger__V1__SetCostVisibility body = LEDGER__V1__SET_COST_VISIBILITY__INIT;
@@ -1219,8 +1247,8 @@ static enum ledger_err run_reservations(struct ctl_context *context, const struc
     if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
         return err;
     }
-    err = ctl_output_rows(context->out, context->format, "reservations",
-                          ROWS(result, reservations), COLUMNS(reservation_columns), NULL, 0);
+    err = ctl_output_rows(context->out, context->format, "reservations", ROWS(result, reservations),
+                          COLUMNS(reservation_columns), NULL, 0);
     ledger_query_result_free(result);
     return err;
 }
@@ -1319,8 +1347,8 @@ static enum ledger_err run_savings_plans(struct ctl_context *context, const stru
 }
 
 static const struct ctl_column permission_columns[] = {
-    {"CUSTOMER", "customer_id", 0}, {"KIND", "kind", 0},
-    {"ENABLED", "enabled", 0},      {"CHANGED", "changed", 0},
+    {"CUSTOMER", "customer_id", 0},  {"KIND", "kind", 0},
+    {"ENABLED", "enabled", 0},       {"CHANGED", "changed", 0},
     {"CHANGED_BY", "changed_by", 0}, {"SEQUENCE", "sequence", 0},
 };
 
@@ -1352,17 +1380,17 @@ static enum ledger_err run_permissions(struct ctl_context *context, const struct
     if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
         return err;
     }
-    err = ctl_output_rows(context->out, context->format, "permissions",
-                          ROWS(result, permissions), COLUMNS(permission_columns), NULL, 0);
+    err = ctl_output_rows(context->out, context->format, "permissions", ROWS(result, permissions),
+                          COLUMNS(permission_columns), NULL, 0);
     ledger_query_result_free(result);
     return err;
 }
 
 static const struct ctl_column activity_columns[] = {
-    {"RECORDED", "recorded", 0},        {"CUSTOMER", "customer_id", 0},
-    {"ACTION", "action", 0},            {"PRINCIPAL", "actor.principal_id", 0},
-    {"ROLE", "actor.role", 0},          {"STATUS", "status", 0},
-    {"DETAIL", "detail", 0},            {"SEQUENCE", "sequence", 0},
+    {"RECORDED", "recorded", 0}, {"CUSTOMER", "customer_id", 0},
+    {"ACTION", "action", 0},     {"PRINCIPAL", "actor.principal_id", 0},
+    {"ROLE", "actor.role", 0},   {"STATUS", "status", 0},
+    {"DETAIL", "detail", 0},     {"SEQUENCE", "sequence", 0},
 };
 
 static const struct ctl_option activity_options[] = {
@@ -1499,8 +1527,8 @@ static const struct ctl_option events_options[] = {
     {"type", CTL_OPTION_LIST, "T",
      "only events of this type, e.g. reservation_purchased (repeat or separate with commas)",
      false},
-    {"follow", CTL_OPTION_FLAG, NULL,
-     "after the history, wait for new events until interrupted", false},
+    {"follow", CTL_OPTION_FLAG, NULL, "after the history, wait for new events until interrupted",
+     false},
     {"checkpoint", CTL_OPTION_VALUE, "FILE",
      "resume after the sequence in FILE and record each printed event there", false},
     {"proofs", CTL_OPTION_FLAG, NULL, "include each event's record bytes and inclusion proof",
@@ -1552,15 +1580,14 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
     if (ctl_flag(args, "limit") && limit == 0) {
         return usage(context, "limit", "at least 1");
     }
-    size_t type_count = ctl_arg_list(args, "type", types, LEDGER_EVENT_TYPES_FILTER_MAX, storage,
-                                     sizeof storage);
+    size_t type_count =
+        ctl_arg_list(args, "type", types, LEDGER_EVENT_TYPES_FILTER_MAX, storage, sizeof storage);
     if (type_count > LEDGER_EVENT_TYPES_FILTER_MAX) {
         return usage(context, "type", "at most 32 types");
     }
     for (size_t i = 0; i < type_count; i++) {
-        const ProtobufCFieldDescriptor *field =
-            protobuf_c_message_descriptor_get_field_by_name(&ledger__v1__event__descriptor,
-                                                            types[i]);
+        const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field_by_name(
+            &ledger__v1__event__descriptor, types[i]);
         if (field == NULL || (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0) {
             char message[CTL_MESSAGE_SIZE];
             snprintf(message, sizeof message,
@@ -1661,8 +1688,7 @@ static enum ledger_err run_head(struct ctl_context *context, const struct ctl_ar
 
 static const struct ctl_option proof_options[] = {
     {"seq", CTL_OPTION_VALUE, "N", "the event's sequence", true},
-    {"tree-size", CTL_OPTION_VALUE, "M", "prove against this tree size (default: the head)",
-     false},
+    {"tree-size", CTL_OPTION_VALUE, "M", "prove against this tree size (default: the head)", false},
     OPT_END,
 };
 
@@ -1813,8 +1839,7 @@ static const struct ctl_verb verbs[] = {
      run_role_remove},
     {"permission enable", "turn a customer purchase permission on (admin agent)",
      permission_options, true,
-     "ledgerctl permission enable --customer fabrikam --kind reservations",
-     run_permission_enable},
+     "ledgerctl permission enable --customer fabrikam --kind reservations", run_permission_enable},
     {"permission disable", "turn a customer purchase permission off (admin agent)",
      permission_options, true,
      "ledgerctl permission disable --customer fabrikam --kind savings-plans",
@@ -1839,12 +1864,10 @@ static const struct ctl_verb verbs[] = {
      reservation_cancel_options, true,
      "ledgerctl reservation cancel --customer fabrikam --reservation r-1 --refund 250.00",
      run_reservation_cancel},
-    {"reservation renew", "set a reservation's auto-renewal (partner)",
-     reservation_renew_options, true,
-     "ledgerctl reservation renew --customer fabrikam --reservation r-1 --on",
+    {"reservation renew", "set a reservation's auto-renewal (partner)", reservation_renew_options,
+     true, "ledgerctl reservation renew --customer fabrikam --reservation r-1 --on",
      run_reservation_renew},
-    {"reservation scope", "change a reservation's scope (partner)", reservation_scope_options,
-     true,
+    {"reservation scope", "change a reservation's scope (partner)", reservation_scope_options, true,
      "ledgerctl reservation scope --customer fabrikam --reservation r-1 --scope single "
      "--scope-target sub-1",
      run_reservation_scope},
@@ -1854,9 +1877,8 @@ static const struct ctl_verb verbs[] = {
     {"savings-plan renew", "set a savings plan's auto-renewal", savings_plan_renew_options, true,
      "ledgerctl savings-plan renew --customer fabrikam --savings-plan sp-1 --off",
      run_savings_plan_renew},
-    {"cost-visibility set", "let customer users see retail prices, or not",
-     cost_visibility_options, true, "ledgerctl cost-visibility set --customer fabrikam --on",
-     run_cost_visibility},
+    {"cost-visibility set", "let customer users see retail prices, or not", cost_visibility_options,
+     true, "ledgerctl cost-visibility set --customer fabrikam --on", run_cost_visibility},
     {"reservations", "a customer's reservations, now or as of a time or sequence",
      reservations_options, false, "ledgerctl reservations --customer fabrikam --as-of 2026-01-31",
      run_reservations},
@@ -1871,16 +1893,15 @@ static const struct ctl_verb verbs[] = {
      run_activity},
     {"billing", "what the partner pays for in a month, partner vs retail", billing_options, false,
      "ledgerctl billing --month 2026-03", run_billing},
-    {"events", "the event log, from a sequence, optionally following new events",
-     events_options, false,
-     "ledgerctl --output json events --follow --checkpoint billing.checkpoint", run_events},
+    {"events", "the event log, from a sequence, optionally following new events", events_options,
+     false, "ledgerctl --output json events --follow --checkpoint billing.checkpoint", run_events},
     {"head", "the signed tree head", head_options, false, "ledgerctl head", run_head},
     {"proof", "an inclusion proof for an event", proof_options, false,
      "ledgerctl proof --seq 42 --tree-size 100", run_proof},
     {"consistency", "a consistency proof between two tree sizes", consistency_options, false,
      "ledgerctl consistency --from 50 --to 100", run_consistency},
-    {"explain", "which permission and role assignment allowed a customer purchase",
-     explain_options, false, "ledgerctl explain --seq 42", run_explain},
+    {"explain", "which permission and role assignment allowed a customer purchase", explain_options,
+     false, "ledgerctl explain --seq 42", run_explain},
     {"stats", "the daemon's counters", no_options, false, "ledgerctl stats", run_stats},
     {"demo", "load a small realistic world into an empty ledger", ctl_demo_options, false,
      "ledgerctl demo --keys-dir ./ledger-demo-keys", ctl_demo_run},
@@ -1903,23 +1924,21 @@ static void print_options(FILE *out, const struct ctl_option *options)
 
 static void print_general_help(FILE *out)
 {
-    fprintf(out,
-            "usage: ledgerctl [GLOBAL OPTIONS] VERB [OPTIONS]\n"
-            "\n"
-            "ledgerctl talks to ledgerd, the purchase and permission audit ledger.\n"
-            "\n"
-            "Verbs:\n");
+    fprintf(out, "usage: ledgerctl [GLOBAL OPTIONS] VERB [OPTIONS]\n"
+                 "\n"
+                 "ledgerctl talks to ledgerd, the purchase and permission audit ledger.\n"
+                 "\n"
+                 "Verbs:\n");
     for (size_t i = 0; i < VERB_COUNT; i++) {
         fprintf(out, "  %-22s %s\n", verbs[i].name, verbs[i].summary);
     }
     fprintf(out, "\nGlobal options (accepted before or after the verb):\n");
     print_options(out, global_options);
-    fprintf(out,
-            "\nExit status: 0 success; 1 the ledger refused (or a local failure); 2 usage "
-            "error;\n3 cannot reach the daemon or authentication failed.\n"
-            "\nExample:\n  ledgerctl demo && ledgerctl --principal contoso-admin "
-            "--key-file ledger-demo-keys/contoso-admin.key reservations --customer fabrikam\n"
-            "\n'ledgerctl VERB --help' explains a verb. docs/cli.md has everything.\n");
+    fprintf(out, "\nExit status: 0 success; 1 the ledger refused (or a local failure); 2 usage "
+                 "error;\n3 cannot reach the daemon or authentication failed.\n"
+                 "\nExample:\n  ledgerctl demo && ledgerctl --principal contoso-admin "
+                 "--key-file ledger-demo-keys/contoso-admin.key reservations --customer fabrikam\n"
+                 "\n'ledgerctl VERB --help' explains a verb. docs/cli.md has everything.\n");
 }
 
 static void print_verb_help(FILE *out, const struct ctl_verb *verb)
@@ -2171,7 +2190,8 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err)
     /* Know the format before parsing, so that usage errors found while
      * parsing are reported in it too. */
     for (int i = 1; i < argc; i++) {
-        if ((strcmp(argv[i], "--output") == 0 && i + 1 < argc && strcmp(argv[i + 1], "json") == 0) ||
+        if ((strcmp(argv[i], "--output") == 0 && i + 1 < argc &&
+             strcmp(argv[i + 1], "json") == 0) ||
             strcmp(argv[i], "--output=json") == 0) {
             context->format = CTL_FORMAT_JSON;
         }

@@ -32,10 +32,10 @@ struct ctl_context {
     FILE *out;
     FILE *err;
     enum ctl_format format;
-    struct ledger_options options; /* strings borrowed from argv, env or the buffers below */
-    const char *partner_id;        /* global --partner, or NULL */
-    struct ledger_client *client;  /* connected on first use (ctl_client) */
-    bool connect_failed;           /* the failure was connecting (exit status 3) */
+    struct ledger_options options;      /* strings borrowed from argv, env or the buffers below */
+    const char *partner_id;             /* global --partner, or NULL */
+    struct ledger_client *client;       /* connected on first use (ctl_client) */
+    bool connect_failed;                /* the failure was connecting (exit status 3) */
     char message[2 * CTL_MESSAGE_SIZE]; /* why the verb failed, for the error line */
     volatile sig_atomic_t *stop;        /* set by SIGINT/SIGTERM while following */
     char socket_buffer[4096];

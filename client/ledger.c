@@ -305,7 +305,8 @@ static enum ledger_err client_pack(const ProtobufCMessage *message, uint8_t **by
 /* Sends `request` (already signed) and waits for the reply, resending the
  * same bytes after each timeout. */
 static enum ledger_err client_round_trip(struct ledger_client *client, const uint8_t *request,
-                                         size_t request_size, const uint8_t nonce[LEDGER_NONCE_BYTES],
+                                         size_t request_size,
+                                         const uint8_t nonce[LEDGER_NONCE_BYTES],
                                          Ledger__V1__Reply **reply_out)
 {
     enum ledger_err last = LEDGER_ERR_TIMEOUT;
@@ -353,7 +354,8 @@ static enum ledger_err client_round_trip(struct ledger_client *client, const uin
          * any other reply must echo it. */
         bool echoed = reply->request_nonce.len == LEDGER_NONCE_BYTES &&
                       memcmp(reply->request_nonce.data, nonce, LEDGER_NONCE_BYTES) == 0;
-        if (!echoed && !(reply->request_nonce.len == 0 && reply->code != LEDGER__V1__ERROR_CODE__OK)) {
+        if (!echoed &&
+            !(reply->request_nonce.len == 0 && reply->code != LEDGER__V1__ERROR_CODE__OK)) {
             ledger__v1__reply__free_unpacked(reply, NULL);
             client_set_message(client, "the reply does not echo the request's nonce");
             return LEDGER_ERR_PROTOCOL_ERROR;
@@ -379,8 +381,8 @@ static enum ledger_err client_round_trip(struct ledger_client *client, const uin
 
 /* Signs a request body, sends it and checks the reply. On OK the reply's
  * code is OK too; a refusal returns its code with the message kept. */
-static enum ledger_err client_request(struct ledger_client *client,
-                                      Ledger__V1__RequestBody *body, Ledger__V1__Reply **reply_out)
+static enum ledger_err client_request(struct ledger_client *client, Ledger__V1__RequestBody *body,
+                                      Ledger__V1__Reply **reply_out)
 {
     enum ledger_err err;
     uint8_t nonce[LEDGER_NONCE_BYTES];
@@ -496,8 +498,8 @@ enum ledger_err ledger_execute(struct ledger_client *client,
         goto cleanup;
     }
     if (reply->n_results != count) {
-        client_set_message(client, "the reply has %zu results for %zu commands",
-                           reply->n_results, count);
+        client_set_message(client, "the reply has %zu results for %zu commands", reply->n_results,
+                           count);
         ledger__v1__reply__free_unpacked(reply, NULL);
         err = LEDGER_ERR_PROTOCOL_ERROR;
         goto cleanup;
@@ -716,8 +718,8 @@ static bool client_stopped(const struct ledger_subscription *subscription)
 
 /* Waits up to poll_ms for a doorbell (or just waits, without an events
  * socket). Returns early when the stop flag is set. */
-static void client_wait(struct ledger_client *client, const struct ledger_subscription *subscription,
-                        uint32_t poll_ms)
+static void client_wait(struct ledger_client *client,
+                        const struct ledger_subscription *subscription, uint32_t poll_ms)
 {
     uint32_t waited_ms = 0;
     while (waited_ms < poll_ms && !client_stopped(subscription)) {
@@ -756,7 +758,8 @@ enum ledger_err ledger_subscribe(struct ledger_client *client,
     if (client == NULL || subscription == NULL || callback == NULL ||
         subscription->type_count > LEDGER_EVENT_TYPES_FILTER_MAX ||
         (subscription->type_count > 0 && subscription->types == NULL) ||
-        subscription->page_limit > LEDGER_EVENTS_PAGE_MAX) {
+        subscription->page_limit > LEDGER_EVENTS_PAGE_MAX ||
+        subscription->checkpoint_mode > LEDGER_CHECKPOINT_BEFORE_EVENT) {
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     uint64_t position = subscription->after_sequence;
@@ -783,9 +786,8 @@ enum ledger_err ledger_subscribe(struct ledger_client *client,
     }
     Ledger__V1__EventsQuery events = LEDGER__V1__EVENTS_QUERY__INIT;
     events.limit = subscription->page_limit;
-    events.customer_id = (char *)(uintptr_t)(subscription->customer_id != NULL
-                                                 ? subscription->customer_id
-                                                 : "");
+    events.customer_id =
+        (char *)(uintptr_t)(subscription->customer_id != NULL ? subscription->customer_id : "");
     events.types = (char **)(uintptr_t)subscription->types;
     events.n_types = subscription->type_count;
     events.include_proofs = subscription->include_proofs;
@@ -815,10 +817,21 @@ enum ledger_err ledger_subscribe(struct ledger_client *client,
                 err = LEDGER_ERR_PROTOCOL_ERROR;
                 goto page_failed;
             }
+            bool ahead = subscription->checkpoint_mode == LEDGER_CHECKPOINT_BEFORE_EVENT;
+            if (subscription->checkpoint_path != NULL && ahead) {
+                err =
+                    ledger_checkpoint_write(subscription->checkpoint_path, entry->event->sequence);
+                if (err != LEDGER_ERR_OK) {
+                    client_set_message(client, "cannot write the checkpoint file %s",
+                                       subscription->checkpoint_path);
+                    goto page_failed;
+                }
+                checkpointed = entry->event->sequence;
+            }
             stop = callback(context, entry) != 0;
             position = entry->event->sequence;
             bool last_of_page = i + 1 == result->n_events;
-            if (subscription->checkpoint_path != NULL &&
+            if (subscription->checkpoint_path != NULL && !ahead &&
                 (subscription->checkpoint_mode == LEDGER_CHECKPOINT_EACH_EVENT || stop ||
                  last_of_page)) {
                 err = ledger_checkpoint_write(subscription->checkpoint_path, position);

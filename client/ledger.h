@@ -60,8 +60,8 @@ extern "C" {
 struct ledger_client;
 
 struct ledger_options {
-    const char *request_url; /* borrowed; required, e.g. "ipc:///srv/ledger/ledger.sock" */
-    const char *events_url;  /* borrowed; NULL: subscriptions poll on their timer only */
+    const char *request_url;  /* borrowed; required, e.g. "ipc:///srv/ledger/ledger.sock" */
+    const char *events_url;   /* borrowed; NULL: subscriptions poll on their timer only */
     const char *principal_id; /* borrowed; required */
     /* Exactly one of secret and key_file. Both borrowed; the client keeps its
      * own copy of the secret and wipes it in ledger_close. */
@@ -75,9 +75,9 @@ struct ledger_options {
  * UNREACHABLE at the first request, not here.
  * options: borrowed for the duration of the call.
  * out: written on success; release with ledger_close.
- * Errors: INVALID_ARGUMENT (an option missing or malformed), IO_ERROR (the key file cannot be read or does not
- * hold 64 hex characters), UNREACHABLE (the URL is not one nanomsg accepts),
- * NO_MEMORY, INTERNAL (libsodium failed to initialize). */
+ * Errors: INVALID_ARGUMENT (an option missing or malformed), IO_ERROR (the key file cannot be read
+ * or does not hold 64 hex characters), UNREACHABLE (the URL is not one nanomsg accepts), NO_MEMORY,
+ * INTERNAL (libsodium failed to initialize). */
 __attribute__((warn_unused_result)) enum ledger_err
 ledger_connect(const struct ledger_options *options, struct ledger_client **out);
 
@@ -131,25 +131,34 @@ uint64_t ledger_head_sequence(const struct ledger_client *client);
 /* ------------------------------------------------------------------------ */
 /* Following the event log. */
 
-/* When the checkpoint file is written. In both modes it is written only after
- * the callback returned for the events it covers, so a consumer is never
- * skipped past an event it did not see. A process killed after a callback
- * returned but before the checkpoint reached the disk sees the events since
- * the last checkpoint again on restart: at most one event in EACH_EVENT mode,
- * at most one page in EACH_PAGE mode. A consumer that must never see an event
- * twice across crashes keeps the last sequence it processed together with
- * its own effect (in the same file or transaction) and starts from there
- * (after_sequence, no checkpoint file); the sequence numbers make that easy. */
+/* When the checkpoint file is written.
+ * EACH_EVENT and EACH_PAGE write it only after the callback returned for the
+ * events it covers (at-least-once across crashes): a consumer is never
+ * skipped past an event it did not see, but a process killed after a
+ * callback returned and before the checkpoint reached the disk sees the
+ * events since the last checkpoint again on restart, at most one event in
+ * EACH_EVENT mode, at most one page in EACH_PAGE mode, and always as the
+ * first events after the restart.
+ * BEFORE_EVENT writes it before each callback (at-most-once): a restart
+ * never repeats an event, but an event whose callback was cut short by the
+ * crash is not delivered again.
+ * A consumer that needs exactly-once across crashes keeps the last sequence
+ * it processed together with its own effect (in the same file or database
+ * transaction) and restarts from there with after_sequence and no
+ * checkpoint file; every event carries its sequence for that purpose.
+ * Within one ledger_subscribe call every mode delivers each event once. */
 enum ledger_checkpoint_mode {
-    LEDGER_CHECKPOINT_EACH_EVENT = 0, /* after every callback (one fsync each) */
-    LEDGER_CHECKPOINT_EACH_PAGE = 1,  /* after the last callback of each page */
+    LEDGER_CHECKPOINT_EACH_EVENT = 0,   /* after every callback (one fsync each) */
+    LEDGER_CHECKPOINT_EACH_PAGE = 1,    /* after the last callback of each page */
+    LEDGER_CHECKPOINT_BEFORE_EVENT = 2, /* before every callback (one fsync each) */
 };
 
 /* Called once per event, in sequence order, never twice for one sequence
  * within a ledger_subscribe call. entry: borrowed, valid during the call
  * (entry->event is the decoded event, entry->record its stored bytes).
  * Return 0 to go on, anything else to stop: ledger_subscribe then records
- * this event in the checkpoint and returns OK. */
+ * this event in the checkpoint and returns OK. The callback runs on the
+ * calling thread and may not call this client (the subscription is using it). */
 typedef int (*ledger_event_fn)(void *context, const Ledger__V1__EventEntry *entry);
 
 struct ledger_subscription {
@@ -183,16 +192,16 @@ struct ledger_subscription {
  * Errors: what ledger_query returns (a refusal, TIMEOUT, UNREACHABLE...),
  * IO_ERROR (the checkpoint cannot be read, holds something other than a
  * sequence, or cannot be written), PROTOCOL_ERROR (the daemon returned events
- * out of order). The checkpoint always names the last event whose callback
- * returned. */
+ * out of order). In the after-callback modes the checkpoint names the last
+ * event whose callback returned when ledger_subscribe returns. */
 __attribute__((warn_unused_result)) enum ledger_err
 ledger_subscribe(struct ledger_client *client, const struct ledger_subscription *subscription,
                  ledger_event_fn callback, void *context);
 
 /* Reads a checkpoint file. sequence_out: written on OK. NOT_FOUND when the
  * file does not exist, IO_ERROR when it cannot be read or is malformed. */
-__attribute__((warn_unused_result)) enum ledger_err
-ledger_checkpoint_read(const char *path, uint64_t *sequence_out);
+__attribute__((warn_unused_result)) enum ledger_err ledger_checkpoint_read(const char *path,
+                                                                           uint64_t *sequence_out);
 /* Replaces a checkpoint file atomically. IO_ERROR on failure. */
 __attribute__((warn_unused_result)) enum ledger_err ledger_checkpoint_write(const char *path,
                                                                             uint64_t sequence);

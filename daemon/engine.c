@@ -703,15 +703,6 @@ static enum ledger_err execute_command(struct batch *batch,
         if (err != LEDGER_ERR_OK) {
             goto done;
         }
-        if (command->check_version && command->expected_version != state->version) {
-            snprintf(message, ENGINE_MESSAGE_SIZE,
-                     "customer '%s' is at version %llu, the command expected %llu; re-read and "
-                     "retry",
-                     customer_id, (unsigned long long)state->version,
-                     (unsigned long long)command->expected_version);
-            err = LEDGER_ERR_VERSION_CONFLICT;
-            goto done;
-        }
     }
     bool principal_exists = false, principal_revoked = false;
     const char *target_principal = NULL;
@@ -753,6 +744,18 @@ static enum ledger_err execute_command(struct batch *batch,
     err = domain_decide(&input, decision);
     if (err != LEDGER_ERR_OK) {
         set_message(message, decision->message[0] ? decision->message : ledger_strerror(err));
+        free(decision);
+        goto done;
+    }
+    /* The expected version, only for a command the decision accepts: one the
+     * role table or the principal's scope refuses must not learn the
+     * customer's version, nor that it exists (docs/security.md). */
+    if (state != NULL && command->check_version && command->expected_version != state->version) {
+        snprintf(message, ENGINE_MESSAGE_SIZE,
+                 "customer '%s' is at version %llu, the command expected %llu; re-read and retry",
+                 customer_id, (unsigned long long)state->version,
+                 (unsigned long long)command->expected_version);
+        err = LEDGER_ERR_VERSION_CONFLICT;
         free(decision);
         goto done;
     }

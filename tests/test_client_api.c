@@ -71,9 +71,8 @@ static void test_client_connect_options(void **state)
     struct paths *paths = *state;
     struct ledger_client *client = (struct ledger_client *)(uintptr_t)0x1;
     uint8_t secret[LEDGER_CLIENT_SECRET_BYTES] = {0};
-    struct ledger_options options = {.request_url = paths->socket,
-                                     .principal_id = "alice",
-                                     .secret = secret};
+    struct ledger_options options = {
+        .request_url = paths->socket, .principal_id = "alice", .secret = secret};
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_connect(NULL, &client));
     struct ledger_options missing = options;
     missing.request_url = NULL;
@@ -103,9 +102,8 @@ static void test_client_key_files(void **state)
 {
     struct paths *paths = *state;
     struct ledger_client *client = NULL;
-    struct ledger_options options = {.request_url = paths->socket,
-                                     .principal_id = "alice",
-                                     .key_file = paths->key};
+    struct ledger_options options = {
+        .request_url = paths->socket, .principal_id = "alice", .key_file = paths->key};
     assert_int_equal(LEDGER_ERR_IO_ERROR, ledger_connect(&options, &client)); /* no file */
     const char *bad[] = {
         "",

@@ -82,9 +82,8 @@ static void test_ctl_amount_three_and_four_digit_currencies(void **state)
 static void test_ctl_amount_malformed(void **state)
 {
     (void)state;
-    const char *bad[] = {"",    "-1",  "+1",   "1,000", "1.",   ".5",   "1..2", "1e3",
-                         " 1",  "1 ",  "abc",  "1.2.3", "0x10", "1_000", "١٢", "12.3a",
-                         "NaN", "inf", "--1",  "."};
+    const char *bad[] = {"",    "-1",    "+1",   "1,000", "1.", ".5",    "1..2", "1e3", " 1",  "1 ",
+                         "abc", "1.2.3", "0x10", "1_000", "١٢", "12.3a", "NaN",  "inf", "--1", "."};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         parse_bad(bad[i], "USD");
     }
@@ -153,8 +152,8 @@ static void test_ctl_amount_round_trip(void **state)
 {
     (void)state;
     const char *currencies[] = {"USD", "JPY", "KWD", "CLF", "EUR"};
-    const int64_t values[] = {0, 1, 9, 10, 99, 100, 101, 123456789, LEDGER_AMOUNT_MINOR_MAX - 1,
-                              LEDGER_AMOUNT_MINOR_MAX};
+    const int64_t values[] = {
+        0, 1, 9, 10, 99, 100, 101, 123456789, LEDGER_AMOUNT_MINOR_MAX - 1, LEDGER_AMOUNT_MINOR_MAX};
     for (size_t c = 0; c < sizeof currencies / sizeof currencies[0]; c++) {
         for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
             char text[CTL_AMOUNT_TEXT_SIZE];

@@ -37,9 +37,8 @@ static void test_ctl_args_forms(void **state)
     (void)state;
     struct ctl_args args;
     char message[CTL_MESSAGE_SIZE];
-    const char *argv[] = {"--customer", "fabrikam", "--on",           "--output=json",
-                          "--type",     "a,b",      "--type=c",       "--type",
-                          ",,d,"};
+    const char *argv[] = {"--customer", "fabrikam", "--on",   "--output=json", "--type",
+                          "a,b",        "--type=c", "--type", ",,d,"};
     assert_int_equal(LEDGER_ERR_OK, parse(9, argv, &args, message));
     assert_string_equal("fabrikam", ctl_arg(&args, "customer"));
     assert_true(ctl_flag(&args, "on"));

@@ -31,10 +31,10 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#define PATH_SIZE   1024
-#define ARGS_MAX    64
-#define OUTPUT_MAX  (4 * 1024 * 1024)
-#define WAIT_STEPS  200 /* of 50 ms: ten seconds for the daemon to start */
+#define PATH_SIZE  1024
+#define ARGS_MAX   64
+#define OUTPUT_MAX (4 * 1024 * 1024)
+#define WAIT_STEPS 200 /* of 50 ms: ten seconds for the daemon to start */
 
 struct fixture {
     char dir[400]; /* short enough that every path built from it fits PATH_SIZE */
@@ -97,8 +97,7 @@ static int fixture_setup(void **state)
     }
     snprintf(fixture->data, sizeof fixture->data, "%s/ledger-data", fixture->dir);
     snprintf(fixture->socket, sizeof fixture->socket, "ipc://%s/ledger.sock", fixture->data);
-    snprintf(fixture->operator_key, sizeof fixture->operator_key, "%s/operator.key",
-             fixture->data);
+    snprintf(fixture->operator_key, sizeof fixture->operator_key, "%s/operator.key", fixture->data);
     const char *ledgerd = getenv("LEDGERD");
     if (ledgerd == NULL) {
         ledgerd = "../daemon/ledgerd";
@@ -110,8 +109,7 @@ static int fixture_setup(void **state)
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(fd, 1);
         dup2(fd, 2);
-        execl(ledgerd, ledgerd, "--data", fixture->data, "--metrics-listen", "off",
-              (char *)NULL);
+        execl(ledgerd, ledgerd, "--data", fixture->data, "--metrics-listen", "off", (char *)NULL);
         _exit(127);
     }
     char sock_path[PATH_SIZE + 16];
@@ -293,15 +291,14 @@ static void test_ctl_cli_usage_errors(void **state)
     expect_error(&run, 2, "USAGE");
     assert_non_null(strstr(run.err, "unknown option --bogus"));
     run_free(&run);
-    ctl(fixture, &run, NULL, NULL, "reservation", "renew", "--customer", "c", "--reservation",
-        "r", "--on", "--off", NULL);
+    ctl(fixture, &run, NULL, NULL, "reservation", "renew", "--customer", "c", "--reservation", "r",
+        "--on", "--off", NULL);
     expect_error(&run, 2, "USAGE");
     run_free(&run);
     ctl(fixture, &run, NULL, NULL, "billing", "--month", "2026-13", NULL);
     expect_error(&run, 2, "USAGE");
     run_free(&run);
-    ctl(fixture, &run, NULL, NULL, "customer", "add", "--customer", "bad id!", "--name", "x",
-        NULL);
+    ctl(fixture, &run, NULL, NULL, "customer", "add", "--customer", "bad id!", "--name", "x", NULL);
     expect_error(&run, 2, "USAGE");
     run_free(&run);
 
@@ -330,8 +327,7 @@ static void test_ctl_cli_unreachable(void **state)
     run_free(&run);
     /* Nobody listens on this TCP port: the request cannot be sent. */
     ctl(fixture, &run, NULL, NULL, "--socket", "tcp://127.0.0.1:9", "--key-file",
-        fixture->operator_key, "--timeout-ms", "300", "--retries", "1", "principal", "list",
-        NULL);
+        fixture->operator_key, "--timeout-ms", "300", "--retries", "1", "principal", "list", NULL);
     expect_error(&run, 3, "UNREACHABLE");
     run_free(&run);
     /* The default daemon: none in this directory's ./ledger-data? There is
@@ -443,8 +439,8 @@ static void test_ctl_cli_principal_key_file(void **state)
     run_free(&run);
 
     /* The helpdesk agent reads but may not write. */
-    ctl(fixture, &run, "p-keys-helpdesk", helpdesk, "customer", "add", "--customer", "c1",
-        "--name", "C", NULL);
+    ctl(fixture, &run, "p-keys-helpdesk", helpdesk, "customer", "add", "--customer", "c1", "--name",
+        "C", NULL);
     expect_error(&run, 1, "FORBIDDEN");
     run_free(&run);
 }
@@ -489,12 +485,12 @@ static void test_ctl_cli_retries_are_duplicates(void **state)
     run_free(&run);
 
     /* --expected-version: the stream is at 2 now. */
-    ctl(fixture, &run, "p-retry-admin", key, "permission", "enable", "--customer", "c1",
-        "--kind", "reservations", "--expected-version", "1", NULL);
+    ctl(fixture, &run, "p-retry-admin", key, "permission", "enable", "--customer", "c1", "--kind",
+        "reservations", "--expected-version", "1", NULL);
     expect_error(&run, 1, "VERSION_CONFLICT");
     run_free(&run);
-    ctl(fixture, &run, "p-retry-admin", key, "permission", "enable", "--customer", "c1",
-        "--kind", "reservations", "--expected-version", "2", NULL);
+    ctl(fixture, &run, "p-retry-admin", key, "permission", "enable", "--customer", "c1", "--kind",
+        "reservations", "--expected-version", "2", NULL);
     expect_ok(&run);
     run_free(&run);
 }
@@ -510,8 +506,8 @@ static void setup_customer(struct fixture *fixture, const char *partner, const c
     expect_ok(&run);
     run_free(&run);
     /* Rule 2: no permission before an eligible subscription. */
-    ctl(fixture, &run, admin, admin_key, "--output", "json", "permission", "enable",
-        "--customer", "fab", "--kind", "reservations", NULL);
+    ctl(fixture, &run, admin, admin_key, "--output", "json", "permission", "enable", "--customer",
+        "fab", "--kind", "reservations", NULL);
     expect_error(&run, 1, "NO_ELIGIBLE_SUBSCRIPTION");
     expect_json_error(&run, "NO_ELIGIBLE_SUBSCRIPTION");
     run_free(&run);
@@ -526,9 +522,9 @@ static void setup_customer(struct fixture *fixture, const char *partner, const c
     snprintf(user_key, user_key_size, "%s/%s-bob.key", fixture->dir, partner);
     char id[128];
     snprintf(id, sizeof id, "%s-bob", partner);
-    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id", id,
-        "--role", "customer-user", "--partner", partner, "--customer", "fab", "--user", "bob",
-        "--key-out", user_key, NULL);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id", id, "--role",
+        "customer-user", "--partner", partner, "--customer", "fab", "--user", "bob", "--key-out",
+        user_key, NULL);
     expect_ok(&run);
     run_free(&run);
 }
@@ -542,10 +538,10 @@ static void test_ctl_cli_refusals(void **state)
     setup_customer(fixture, "p-ref", key, "p-ref-admin", bob_key, sizeof bob_key);
 
     /* The customer cannot buy while the permission is off. */
-    ctl(fixture, &run, "p-ref-bob", bob_key, "--output", "json", "reservation", "buy",
-        "--customer", "fab", "--subscription", "fab-plan", "--sku", "Standard_B2ms", "--region",
-        "westeurope", "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope",
-        "shared", "--price", "420.00", "--retail-price", "525.00", "--currency", "USD", NULL);
+    ctl(fixture, &run, "p-ref-bob", bob_key, "--output", "json", "reservation", "buy", "--customer",
+        "fab", "--subscription", "fab-plan", "--sku", "Standard_B2ms", "--region", "westeurope",
+        "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price",
+        "420.00", "--retail-price", "525.00", "--currency", "USD", NULL);
     expect_error(&run, 1, "PERMISSION_OFF");
     expect_json_error(&run, "PERMISSION_OFF");
     run_free(&run);
@@ -558,15 +554,15 @@ static void test_ctl_cli_refusals(void **state)
         "reservations", NULL);
     expect_error(&run, 1, "PERMISSION_ALREADY_ON");
     run_free(&run);
-    ctl(fixture, &run, "p-ref-admin", key, "permission", "disable", "--customer", "fab",
-        "--kind", "savings-plans", NULL);
+    ctl(fixture, &run, "p-ref-admin", key, "permission", "disable", "--customer", "fab", "--kind",
+        "savings-plans", NULL);
     expect_error(&run, 1, "PERMISSION_ALREADY_OFF");
     run_free(&run);
 
-    ctl(fixture, &run, "p-ref-bob", bob_key, "--output", "json", "reservation", "buy",
-        "--customer", "fab", "--subscription", "fab-plan", "--sku", "Standard_B2ms", "--region",
-        "westeurope", "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope",
-        "shared", "--price", "420.00", "--retail-price", "525.00", "--currency", "USD", NULL);
+    ctl(fixture, &run, "p-ref-bob", bob_key, "--output", "json", "reservation", "buy", "--customer",
+        "fab", "--subscription", "fab-plan", "--sku", "Standard_B2ms", "--region", "westeurope",
+        "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price",
+        "420.00", "--retail-price", "525.00", "--currency", "USD", NULL);
     expect_ok(&run);
     json_t *result = json_array_get(json_object_get(run.json, "results"), 0);
     const char *reservation = json_string_value(json_object_get(result, "reservation_id"));
@@ -614,10 +610,10 @@ static void test_ctl_cli_refusals(void **state)
     expect_error(&run, 1, "INVALID_AMOUNT"); /* more than it cost */
     run_free(&run);
     /* Rule 7: USD 50,000 of refunds per customer in 365 days. */
-    ctl(fixture, &run, "p-ref-admin", key, "--output", "json", "reservation", "buy",
-        "--customer", "fab", "--subscription", "fab-plan", "--sku", "Standard_M128s", "--region",
-        "westeurope", "--quantity", "1", "--term", "P3Y", "--billing", "upfront", "--scope",
-        "shared", "--price", "90000.00", "--retail-price", "99000.00", "--currency", "USD", NULL);
+    ctl(fixture, &run, "p-ref-admin", key, "--output", "json", "reservation", "buy", "--customer",
+        "fab", "--subscription", "fab-plan", "--sku", "Standard_M128s", "--region", "westeurope",
+        "--quantity", "1", "--term", "P3Y", "--billing", "upfront", "--scope", "shared", "--price",
+        "90000.00", "--retail-price", "99000.00", "--currency", "USD", NULL);
     expect_ok(&run);
     char big[128];
     snprintf(big, sizeof big, "%s",
@@ -657,20 +653,19 @@ static void test_ctl_cli_views_json(void **state)
     run_free(&run);
     ctl(fixture, &run, "p-view-admin", key, "reservation", "buy", "--customer", "fab",
         "--subscription", "fab-plan", "--sku", "Standard_D2s_v5", "--region", "westeurope",
-        "--quantity", "2", "--term", "P3Y", "--billing", "monthly", "--scope", "shared",
-        "--price", "1234.56", "--retail-price", "1400", "--currency", "USD", "--auto-renew",
-        NULL);
+        "--quantity", "2", "--term", "P3Y", "--billing", "monthly", "--scope", "shared", "--price",
+        "1234.56", "--retail-price", "1400", "--currency", "USD", "--auto-renew", NULL);
     expect_ok(&run);
     run_free(&run);
     ctl(fixture, &run, "p-view-bob", bob_key, "savings-plan", "buy", "--customer", "fab",
-        "--subscription", "fab-plan", "--hourly-commitment", "1.25", "--term", "P1Y",
-        "--billing", "monthly", "--scope", "single", "--scope-target", "fab-plan", "--price",
-        "10950", "--retail-price", "12000", "--currency", "USD", NULL);
+        "--subscription", "fab-plan", "--hourly-commitment", "1.25", "--term", "P1Y", "--billing",
+        "monthly", "--scope", "single", "--scope-target", "fab-plan", "--price", "10950",
+        "--retail-price", "12000", "--currency", "USD", NULL);
     expect_ok(&run);
     run_free(&run);
 
-    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "reservations", "--customer",
-        "fab", NULL);
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "reservations", "--customer", "fab",
+        NULL);
     expect_ok(&run);
     json_t *rows = json_object_get(run.json, "reservations");
     assert_int_equal(1, json_array_size(rows));
@@ -708,9 +703,9 @@ static void test_ctl_cli_views_json(void **state)
     expect_ok(&run);
     rows = json_object_get(run.json, "savings_plans");
     assert_int_equal(1, json_array_size(rows));
-    assert_string_equal("1.25", json_string_value(json_object_get(
-                                    json_object_get(json_array_get(rows, 0), "hourly_commitment"),
-                                    "amount")));
+    assert_string_equal(
+        "1.25", json_string_value(json_object_get(
+                    json_object_get(json_array_get(rows, 0), "hourly_commitment"), "amount")));
     run_free(&run);
 
     ctl(fixture, &run, "p-view-admin", key, "--output", "json", "orders", "--customer", "fab",
@@ -727,16 +722,16 @@ static void test_ctl_cli_views_json(void **state)
     assert_int_equal(0, json_array_size(json_object_get(run.json, "orders")));
     run_free(&run);
 
-    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "permissions", "--customer",
-        "fab", "--history", NULL);
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "permissions", "--customer", "fab",
+        "--history", NULL);
     expect_ok(&run);
     rows = json_object_get(run.json, "permissions");
     assert_int_equal(1, json_array_size(rows));
     assert_true(json_is_true(json_object_get(json_array_get(rows, 0), "enabled")));
     run_free(&run);
     /* As of sequence 1 nothing of this partner existed. */
-    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "permissions", "--customer",
-        "fab", "--as-of", "1", NULL);
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "permissions", "--customer", "fab",
+        "--as-of", "1", NULL);
     expect_ok(&run);
     for (size_t i = 0; i < json_array_size(json_object_get(run.json, "permissions")); i++) {
         assert_true(json_is_false(json_object_get(
@@ -745,8 +740,7 @@ static void test_ctl_cli_views_json(void **state)
     run_free(&run);
 
     /* Activity pages. */
-    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "activity", "--limit", "2",
-        NULL);
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "activity", "--limit", "2", NULL);
     expect_ok(&run);
     assert_int_equal(2, json_array_size(json_object_get(run.json, "activity")));
     const char *token = json_string_value(json_object_get(run.json, "next_page_token"));
@@ -775,14 +769,12 @@ static void test_ctl_cli_views_json(void **state)
     struct tm utc;
     gmtime_r(&now, &utc);
     strftime(month, sizeof month, "%Y-%m", &utc);
-    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "billing", "--month", month,
-        NULL);
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "billing", "--month", month, NULL);
     expect_ok(&run);
     rows = json_object_get(run.json, "billing");
     assert_true(json_array_size(rows) >= 2);
     run_free(&run);
-    ctl(fixture, &run, "p-view-admin", key, "--output", "csv", "billing", "--month", month,
-        NULL);
+    ctl(fixture, &run, "p-view-admin", key, "--output", "csv", "billing", "--month", month, NULL);
     expect_ok(&run);
     assert_non_null(strstr(run.out, "partner_amount.amount,partner_amount.currency"));
     assert_non_null(strstr(run.out, "\r\n"));
@@ -803,8 +795,7 @@ static void test_ctl_cli_events_feed(void **state)
     char auditor_key[PATH_SIZE + 16];
     snprintf(auditor_key, sizeof auditor_key, "%s/p-ev-auditor.key", fixture->dir);
     ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
-        "p-ev-auditor", "--role", "auditor", "--partner", "p-ev", "--key-out", auditor_key,
-        NULL);
+        "p-ev-auditor", "--role", "auditor", "--partner", "p-ev", "--key-out", auditor_key, NULL);
     expect_ok(&run);
     run_free(&run);
     ctl(fixture, &run, "p-ev-admin", key, "customer", "add", "--customer", "c1", "--name", "C1",
@@ -940,8 +931,8 @@ static void test_ctl_cli_demo(void **state)
         {"activity", "--customer", "fabrikam", "activity"},
     };
     for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
-        ctl(fixture, &run, "contoso-admin", admin_key, "--output", "json", views[i][0],
-            views[i][1], views[i][2], NULL);
+        ctl(fixture, &run, "contoso-admin", admin_key, "--output", "json", views[i][0], views[i][1],
+            views[i][2], NULL);
         expect_ok(&run);
         if (json_array_size(json_object_get(run.json, views[i][3])) == 0) {
             fail_msg("demo left %s empty", views[i][0]);

@@ -144,8 +144,8 @@ static void test_ctl_output_never_prints_secrets(void **state)
     for (size_t i = 0; i < 3; i++) {
         struct capture capture;
         capture_open(&capture);
-        assert_int_equal(LEDGER_ERR_OK, ctl_output_write_result(capture.file, formats[i], ids,
-                                                                &reply, NULL, 0));
+        assert_int_equal(LEDGER_ERR_OK,
+                         ctl_output_write_result(capture.file, formats[i], ids, &reply, NULL, 0));
         char *text = capture_close(&capture);
         assert_null(strstr(text, "00112233"));
         assert_null(strstr(text, "secret"));
@@ -206,8 +206,8 @@ static void test_ctl_output_table_and_csv_rows(void **state)
 
     struct capture capture;
     capture_open(&capture);
-    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_TABLE, "rows", rows,
-                                                    2, columns, 5, NULL, 0));
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_TABLE, "rows", rows, 2,
+                                                    columns, 5, NULL, 0));
     char *text = capture_close(&capture);
     assert_string_equal(
         "RESERVATION    SCOPE                        STARTS      PRICE        BY\n"
@@ -302,12 +302,12 @@ static void test_ctl_output_enum_names(void **state)
     assert_int_equal(LEDGER_ERR_OK,
                      ctl_enum_parse(&ledger__v1__term__descriptor, "p3y", &value, message));
     assert_int_equal(LEDGER__V1__TERM__TERM_P3Y, value);
-    assert_int_equal(LEDGER_ERR_OK, ctl_enum_parse(&ledger__v1__offer__descriptor, "Azure-Plan",
-                                                   &value, message));
+    assert_int_equal(LEDGER_ERR_OK,
+                     ctl_enum_parse(&ledger__v1__offer__descriptor, "Azure-Plan", &value, message));
     assert_int_equal(LEDGER__V1__OFFER__OFFER_AZURE_PLAN, value);
     value = -1;
-    assert_int_equal(LEDGER_ERR_USAGE, ctl_enum_parse(&ledger__v1__offer__descriptor,
-                                                      "unspecified", &value, message));
+    assert_int_equal(LEDGER_ERR_USAGE, ctl_enum_parse(&ledger__v1__offer__descriptor, "unspecified",
+                                                      &value, message));
     assert_int_equal(-1, value);
     assert_string_equal("'unspecified' is not one of azure-plan|azure-global|other", message);
     assert_int_equal(LEDGER_ERR_USAGE, ctl_enum_parse(&ledger__v1__billing_plan__descriptor,

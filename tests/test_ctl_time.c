@@ -54,8 +54,7 @@ static void test_ctl_time_known_instants(void **state)
     assert_int_equal(INT64_C(1795465620) * US, parse_ok("2026-11-23t20:27:00z", NULL));
     assert_int_equal(INT64_C(1795465620) * US, parse_ok("2026-11-23T22:27:00+02:00", NULL));
     assert_int_equal(INT64_C(1795465620) * US, parse_ok("2026-11-23T15:57:00-0430", NULL));
-    assert_int_equal(INT64_C(1795465620) * US + 500000,
-                     parse_ok("2026-11-23T20:27:00.5Z", NULL));
+    assert_int_equal(INT64_C(1795465620) * US + 500000, parse_ok("2026-11-23T20:27:00.5Z", NULL));
     assert_int_equal(INT64_C(1795465620) * US + 123456,
                      parse_ok("2026-11-23T20:27:00.123456Z", NULL));
     assert_int_equal(INT64_C(1795465620) * US + 1, parse_ok("2026-11-23T20:27:00.000001", NULL));
@@ -176,12 +175,9 @@ static void test_ctl_time_days_from_civil(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ctl_time_known_instants),
-        cmocka_unit_test(test_ctl_time_leap_days),
-        cmocka_unit_test(test_ctl_time_bad_input),
-        cmocka_unit_test(test_ctl_time_format),
-        cmocka_unit_test(test_ctl_time_round_trip),
-        cmocka_unit_test(test_ctl_time_month),
+        cmocka_unit_test(test_ctl_time_known_instants),  cmocka_unit_test(test_ctl_time_leap_days),
+        cmocka_unit_test(test_ctl_time_bad_input),       cmocka_unit_test(test_ctl_time_format),
+        cmocka_unit_test(test_ctl_time_round_trip),      cmocka_unit_test(test_ctl_time_month),
         cmocka_unit_test(test_ctl_time_days_from_civil),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,7 +24,11 @@
  * Allowed cells must not be refused with an authorization code; a refusal by
  * a domain rule (the savings-plan cancellation, which rule 6 refuses to
  * everyone) counts as allowed and is listed. Refused cells must append
- * nothing; allowed reads must return only rows of the target.
+ * nothing, and are sent a second time with a wrong expected version: the
+ * refusal must not change (authorization comes before the version check, so
+ * a stranger learns nothing of the customer). Allowed reads must return only
+ * rows of the target, and a customer user never sees the partner's price,
+ * nor the retail price until the partner makes it visible.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -526,6 +530,7 @@ struct tally {
     unsigned forbidden;
     unsigned mismatch;
     unsigned ask_partner;
+    unsigned version_probes; /* refused cells tried again with a stale expected version */
     unsigned failures;
 };
 
@@ -863,6 +868,23 @@ static void command_cell(struct world *w, struct tally *t, Ledger__V1__Command__
     struct outcome o = execute(w, p, &c->command);
     uint64_t after = engine_head_sequence(w->engine);
     judge(t, p, verb_name, target_name(target), expected, o.err, o.message, true, after != before);
+    if (expected != LEDGER_ERR_OK && c->command.customer_id[0] != '\0') {
+        /* The same refused command with an expected version that is wrong:
+         * authorization comes first, so the answer must not change (a
+         * VERSION_CONFLICT would tell the stranger the customer's version). */
+        c->command.check_version = true;
+        c->command.expected_version = 1000000;
+        o = execute(w, p, &c->command);
+        t->version_probes++;
+        if (o.err != expected || engine_head_sequence(w->engine) != after) {
+            char name[64];
+            failure(t,
+                    "%s %s -> %s with a stale expected version: the table says %s, the "
+                    "ledger said %s (%s)",
+                    variant_name(p, name), verb_name, target_name(target),
+                    ledger_err_name(expected), ledger_err_name(o.err), o.message);
+        }
+    }
     if (verb == LEDGER__V1__COMMAND__BODY_GRANT_PERMISSION ||
         verb == LEDGER__V1__COMMAND__BODY_REVOKE_PERMISSION) {
         permission_set(w, cw, true);
@@ -1140,9 +1162,10 @@ static size_t variants_of_table(struct variant out[VARIANTS])
 static void print_tally(const char *label, const struct tally *t)
 {
     printf("%s: %u cells (%u commands, %u queries): %u allowed (%u of them refused by a "
-           "domain rule), %u FORBIDDEN, %u PARTNER_MISMATCH, %u ASK_PARTNER; %u failures\n",
+           "domain rule), %u FORBIDDEN, %u PARTNER_MISMATCH, %u ASK_PARTNER; %u refusals "
+           "probed with a stale version; %u failures\n",
            label, t->cells, t->command_cells, t->query_cells, t->allowed, t->rule_refused,
-           t->forbidden, t->mismatch, t->ask_partner, t->failures);
+           t->forbidden, t->mismatch, t->ask_partner, t->version_probes, t->failures);
 }
 
 static void add_tally(struct tally *total, const struct tally *t)
@@ -1155,6 +1178,7 @@ static void add_tally(struct tally *total, const struct tally *t)
     total->forbidden += t->forbidden;
     total->mismatch += t->mismatch;
     total->ask_partner += t->ask_partner;
+    total->version_probes += t->version_probes;
     total->failures += t->failures;
 }
 

@@ -21,6 +21,11 @@
  * differs between runs is random by design and outside the log: the signing
  * key, the principals' secrets and the head's timestamp and signature.
  *
+ * With --refresh, an existing fixture's records are kept byte for byte and only
+ * its derived databases (views, indexes, Merkle nodes) are derived again by
+ * this build: for a deliberate change of a row layout, which would otherwise
+ * make the fixture's stored views differ from a replay (docs/events.md).
+ *
  * Exit status: 0 written; 1 the engine refused or failed; 2 usage error.
  */
 #include <errno.h>
@@ -61,6 +66,7 @@
 
 struct options {
     const char *out_dir;
+    const char *refresh_from; /* --refresh: an existing fixture */
     uint64_t events;
     uint64_t seed;
     uint32_t partners;
@@ -80,6 +86,9 @@ static void usage(FILE *out)
                  "  --seed N        the generator's seed (default 1)\n"
                  "  --partners N    partners in the history (default 2)\n"
                  "  --customers N   customers per partner (default 5)\n"
+                 "  --refresh DIR   copy the fixture in DIR with its views and indexes derived\n"
+                 "                  again by this build (after a deliberate change of a row\n"
+                 "                  layout); its records and its head.pb are kept as they are\n"
                  "  --quiet         print nothing on success\n"
                  "\n"
                  "example: ledger-fixture --events 300 tests/fixtures/schema-v1\n");
@@ -296,6 +305,133 @@ static enum ledger_err log_root(struct engine *engine, uint64_t *size_out,
     return err;
 }
 
+static enum ledger_err copy_file(const char *from_dir, const char *to_dir, const char *name)
+{
+    char from[PATH_MAX], to[PATH_MAX];
+    int n = snprintf(from, sizeof from, "%s/%s", from_dir, name);
+    int m = snprintf(to, sizeof to, "%s/%s", to_dir, name);
+    if (n < 0 || (size_t)n >= sizeof from || m < 0 || (size_t)m >= sizeof to) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    FILE *in = fopen(from, "rbe");
+    if (in == NULL) {
+        fprintf(stderr, "ledger-fixture: cannot open %s: %s\n", from, strerror(errno));
+        return LEDGER_ERR_IO_ERROR;
+    }
+    FILE *out = fopen(to, "wbe");
+    enum ledger_err err = out ? LEDGER_ERR_OK : LEDGER_ERR_IO_ERROR;
+    char buffer[65536];
+    size_t size;
+    while (err == LEDGER_ERR_OK && (size = fread(buffer, 1, sizeof buffer, in)) > 0) {
+        err = fwrite(buffer, 1, size, out) == size ? LEDGER_ERR_OK : LEDGER_ERR_IO_ERROR;
+    }
+    if (ferror(in)) {
+        err = LEDGER_ERR_IO_ERROR;
+    }
+    fclose(in);
+    if (out != NULL && fclose(out) != 0) {
+        err = LEDGER_ERR_IO_ERROR;
+    }
+    return err;
+}
+
+static void report_view(void *context, const char *view, bool same)
+{
+    const struct options *options = context;
+    if (!same && !options->quiet) {
+        printf("derived again: %s\n", view);
+    }
+}
+
+/* The head saved with a fixture: its root must stay the root of the log. */
+static enum ledger_err read_saved_root(const char *dir, uint64_t *size_out,
+                                       uint8_t root[MERKLE_HASH_BYTES])
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/head.pb", dir);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    FILE *f = fopen(path, "rbe");
+    if (f == NULL) {
+        return LEDGER_ERR_IO_ERROR;
+    }
+    uint8_t bytes[4096];
+    size_t size = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    ProtobufCMessage *message = NULL;
+    enum ledger_err err = codec_message_unpack(&ledger__v1__signed_head__descriptor, bytes, size,
+                                               sizeof bytes - 1, LEDGER_ERR_CORRUPT, &message);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    const Ledger__V1__SignedHead *head = (const Ledger__V1__SignedHead *)message;
+    if (head->root_hash.len == MERKLE_HASH_BYTES) {
+        memcpy(root, head->root_hash.data, MERKLE_HASH_BYTES);
+        *size_out = head->tree_size;
+    } else {
+        err = LEDGER_ERR_CORRUPT;
+    }
+    codec_message_free(message);
+    return err;
+}
+
+/* --refresh: the same records, with views and indexes derived by this build.
+ * The fixture's head.pb is kept (the backup's own would be unsigned: a copy
+ * has no signing key), after checking that it is still the log's head. */
+static int refresh(const struct options *options, const char *work)
+{
+    uint64_t saved_size = 0, size = 0;
+    uint8_t saved_root[MERKLE_HASH_BYTES], root[MERKLE_HASH_BYTES];
+    enum ledger_err err = read_saved_root(options->refresh_from, &saved_size, saved_root);
+    if (err == LEDGER_ERR_OK) {
+        err = copy_file(options->refresh_from, work, "data.mdb");
+    }
+    struct engine *engine = NULL;
+    if (err == LEDGER_ERR_OK) {
+        struct engine_options engine_options = {.data_dir = work, .scratch = true, .no_sync = true};
+        err = engine_open(&engine_options, &engine);
+    }
+    unsigned differences = 0;
+    if (err == LEDGER_ERR_OK) {
+        err = engine_rebuild(engine, NULL, (void *)options, report_view, &differences);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = log_root(engine, &size, root);
+    }
+    if (err == LEDGER_ERR_OK &&
+        (size != saved_size || !crypto_equal(root, saved_root, MERKLE_HASH_BYTES))) {
+        fprintf(stderr, "ledger-fixture: the log of %s is not the one its head.pb signed\n",
+                options->refresh_from);
+        err = LEDGER_ERR_CORRUPT;
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = engine_backup(engine, options->out_dir);
+    }
+    engine_close(engine);
+    if (err == LEDGER_ERR_OK) {
+        char path[PATH_MAX];
+        int n = snprintf(path, sizeof path, "%s/head.pb", options->out_dir);
+        err = n > 0 && (size_t)n < sizeof path && unlink(path) == 0 ? LEDGER_ERR_OK
+                                                                    : LEDGER_ERR_IO_ERROR;
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = copy_file(options->refresh_from, options->out_dir, "head.pb");
+    }
+    nftw(work, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (err != LEDGER_ERR_OK) {
+        fprintf(stderr, "ledger-fixture: %s: %s\n", ledger_err_name(err), ledger_strerror(err));
+        return EXIT_FAILED;
+    }
+    if (!options->quiet) {
+        char hex[2 * MERKLE_HASH_BYTES + 1];
+        crypto_hex(root, sizeof root, hex);
+        printf("wrote %s: %" PRIu64 " events, root %s, %u derived databases changed\n",
+               options->out_dir, size, hex, differences);
+    }
+    return EXIT_WRITTEN;
+}
+
 static int run(const struct options *options)
 {
     struct stat st;
@@ -310,6 +446,9 @@ static int run(const struct options *options)
     if (!mkdtemp(work)) {
         fprintf(stderr, "ledger-fixture: cannot make a working directory: %s\n", strerror(errno));
         return EXIT_FAILED;
+    }
+    if (options->refresh_from != NULL) {
+        return refresh(options, work);
     }
     struct load *l = calloc(1, sizeof *l);
     enum ledger_err err = l ? write_head_key(work) : LEDGER_ERR_NO_MEMORY;
@@ -374,13 +513,10 @@ int main(int argc, char **argv)
 {
     struct options options = {.events = 300, .seed = 1, .partners = 2, .customers = 5};
     static const struct option long_options[] = {
-        {"events", required_argument, NULL, 'e'},
-        {"seed", required_argument, NULL, 's'},
-        {"partners", required_argument, NULL, 'p'},
-        {"customers", required_argument, NULL, 'c'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"events", required_argument, NULL, 'e'},   {"seed", required_argument, NULL, 's'},
+        {"partners", required_argument, NULL, 'p'}, {"customers", required_argument, NULL, 'c'},
+        {"quiet", no_argument, NULL, 'q'},          {"refresh", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     int c;
     uint64_t value = 0;
@@ -416,6 +552,9 @@ int main(int argc, char **argv)
             break;
         case 'q':
             options.quiet = true;
+            break;
+        case 'r':
+            options.refresh_from = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -13,9 +13,10 @@
  *
  * Checked: no crash, leak or undefined behaviour; a refusal produces no event
  * (body NOT_SET, sequence 0) and says why; an acceptance produces an event
- * with the input's sequence that packs, decodes again as a stored record, and
- * (for customer commands) evolves a copy of the state it was decided on
- * without error to the next stream version: what replay will do with it.
+ * with the input's sequence, byte for byte the same when decided again
+ * (purity), that packs, decodes again as a stored record, and (for customer
+ * commands) evolves a copy of the state it was decided on without error to
+ * the next stream version: what replay will do with it.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -34,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const struct fuzz_principal system_principal = {
     "ledger-system", LEDGER__V1__ROLE__ROLE_SYSTEM, "", "", "", false};
 
-static struct domain_output *output;
+static struct domain_output *output, *second_output;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -42,7 +43,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     (void)fuzz_customer_state();
     output = calloc(1, sizeof *output);
-    if (output == NULL) {
+    second_output = calloc(1, sizeof *second_output);
+    if (output == NULL || second_output == NULL) {
         fuzz_fail("out of memory");
     }
     return 0;
@@ -72,6 +74,16 @@ static void check_accepted(const struct domain_input *input, const struct domain
     uint8_t *bytes = NULL;
     size_t size = 0;
     FUZZ_CHECK(codec_pack(&event->base, &bytes, &size) == LEDGER_ERR_OK);
+
+    /* Purity: the same input decides to the same event, byte for byte. */
+    memset(second_output, 0, sizeof *second_output);
+    FUZZ_CHECK(domain_decide(input, second_output) == LEDGER_ERR_OK);
+    uint8_t *again = NULL;
+    size_t again_size = 0;
+    FUZZ_CHECK(codec_pack(&second_output->event.base, &again, &again_size) == LEDGER_ERR_OK);
+    FUZZ_CHECK(again_size == size && memcmp(again, bytes, size) == 0);
+    free(again);
+
     Ledger__V1__Event *stored = NULL;
     FUZZ_CHECK(codec_event_unpack(bytes, size, &stored) == LEDGER_ERR_OK);
     free(bytes);
