@@ -251,7 +251,9 @@ static int verify_log(const struct options *options, struct store *store,
         }
         uint8_t leaf[MERKLE_HASH_BYTES];
         crypto_sha256_prefixed(0x00, value.data, value.size, leaf);
-        if (!crypto_equal(leaf, leaf_value.data, sizeof leaf)) {
+        /* Hashes of public records are not secrets: a plain comparison (the
+         * constant-time one costs several percent of the walk). */
+        if (memcmp(leaf, leaf_value.data, sizeof leaf) != 0) {
             status = fail(sequence, "the record's bytes do not match its stored leaf hash "
                                     "(the record or the hash was altered)");
             break;
