@@ -622,6 +622,10 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
         }
         enum ledger_err err = dump_document(out, line, true);
         json_decref(line);
+        /* A follower's reader sees each event as soon as it is delivered. */
+        if (fflush(out) != 0) {
+            err = LEDGER_ERR_IO_ERROR;
+        }
         return err;
     }
     case CTL_FORMAT_CSV:

@@ -54,6 +54,10 @@ _Static_assert(LEDGER_CLIENT_SECRET_BYTES == crypto_auth_hmacsha256_KEYBYTES,
 #define CLIENT_KEY_FILE_BYTES_MAX 128
 /* A checkpoint file holds at most 20 digits and a newline. */
 #define CLIENT_CHECKPOINT_BYTES_MAX 64
+/* A resend is signed again once its signature is this old: half the
+ * daemon's default authentication window (LEDGER_AUTH_WINDOW_US), so that
+ * a resent request is never refused as stale, with room for clock drift. */
+#define CLIENT_RESIGN_AFTER_US (LEDGER_AUTH_WINDOW_US / 2)
 /* Doorbells drained per wake-up: each is only a hint, so a bound keeps a
  * flood from starving the query. */
 #define CLIENT_DOORBELLS_DRAIN_MAX 1024
@@ -302,14 +306,107 @@ static enum ledger_err client_pack(const ProtobufCMessage *message, uint8_t **by
     return LEDGER_ERR_OK;
 }
 
-/* Sends `request` (already signed) and waits for the reply, resending the
- * same bytes after each timeout. */
-static enum ledger_err client_round_trip(struct ledger_client *client, const uint8_t *request,
-                                         size_t request_size,
-                                         const uint8_t nonce[LEDGER_NONCE_BYTES],
+/* One signed request, ready to send. */
+struct client_signed {
+    uint8_t nonce[LEDGER_NONCE_BYTES];
+    int64_t signed_us;
+    uint8_t *bytes; /* a serialized Request; malloc'd */
+    size_t size;
+};
+
+/* Signs a request body: a fresh nonce and timestamp, the MAC over the exact
+ * SignedRequest bytes, all packed into one Request. */
+static enum ledger_err client_sign(struct ledger_client *client, Ledger__V1__RequestBody *body,
+                                   struct client_signed *out)
+{
+    uint8_t mac[LEDGER_MAC_BYTES];
+    uint8_t *signed_bytes = NULL;
+    size_t signed_size = 0;
+    randombytes_buf(out->nonce, sizeof out->nonce);
+    out->signed_us = client_now_us();
+    Ledger__V1__SignedRequest signed_request = LEDGER__V1__SIGNED_REQUEST__INIT;
+    signed_request.principal_id = client->principal_id;
+    signed_request.timestamp_us = out->signed_us;
+    signed_request.nonce.data = out->nonce;
+    signed_request.nonce.len = sizeof out->nonce;
+    signed_request.body = body;
+    enum ledger_err err = client_pack(&signed_request.base, &signed_bytes, &signed_size);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    crypto_auth_hmacsha256_state state;
+    crypto_auth_hmacsha256_init(&state, client->secret, sizeof client->secret);
+    crypto_auth_hmacsha256_update(&state, signed_bytes, signed_size);
+    crypto_auth_hmacsha256_final(&state, mac);
+    sodium_memzero(&state, sizeof state);
+    Ledger__V1__Request request = LEDGER__V1__REQUEST__INIT;
+    request.signed_.data = signed_bytes;
+    request.signed_.len = signed_size;
+    request.mac.data = mac;
+    request.mac.len = sizeof mac;
+    err = client_pack(&request.base, &out->bytes, &out->size);
+    free(signed_bytes);
+    return err;
+}
+
+/* One attempt: sends the request and waits up to timeout_ms for its reply.
+ * TIMEOUT when none came, UNREACHABLE when it could not even be sent. */
+static enum ledger_err client_attempt(struct ledger_client *client,
+                                      const struct client_signed *request,
+                                      Ledger__V1__Reply **reply_out)
+{
+    if (nn_send(client->request_socket, request->bytes, request->size, 0) < 0) {
+        int error = nn_errno();
+        if (error == ETIMEDOUT || error == EAGAIN) {
+            return LEDGER_ERR_UNREACHABLE;
+        }
+        if (error == EINTR) {
+            return LEDGER_ERR_TIMEOUT;
+        }
+        client_set_message(client, "cannot send: %s", nn_strerror(error));
+        return LEDGER_ERR_INTERNAL;
+    }
+    void *buffer = NULL;
+    int received = nn_recv(client->request_socket, &buffer, NN_MSG, 0);
+    if (received < 0) {
+        int error = nn_errno();
+        if (error == ETIMEDOUT || error == EAGAIN || error == EINTR) {
+            return LEDGER_ERR_TIMEOUT;
+        }
+        client_set_message(client, "cannot receive: %s", nn_strerror(error));
+        return LEDGER_ERR_INTERNAL;
+    }
+    Ledger__V1__Reply *reply =
+        ledger__v1__reply__unpack(NULL, (size_t)received, (const uint8_t *)buffer);
+    nn_freemsg(buffer);
+    if (reply == NULL) {
+        client_set_message(client, "the reply does not decode as ledger.v1.Reply");
+        return LEDGER_ERR_PROTOCOL_ERROR;
+    }
+    /* The daemon answers a request it could not decode without our nonce;
+     * any other reply must echo it. */
+    bool echoed = reply->request_nonce.len == LEDGER_NONCE_BYTES &&
+                  memcmp(reply->request_nonce.data, request->nonce, LEDGER_NONCE_BYTES) == 0;
+    if (!echoed && !(reply->request_nonce.len == 0 && reply->code != LEDGER__V1__ERROR_CODE__OK)) {
+        ledger__v1__reply__free_unpacked(reply, NULL);
+        client_set_message(client, "the reply does not echo the request's nonce");
+        return LEDGER_ERR_PROTOCOL_ERROR;
+    }
+    *reply_out = reply;
+    return LEDGER_ERR_OK;
+}
+
+/* Signs the body, sends it and waits for the reply, resending the same
+ * bytes after each timeout. A resend that would arrive late in the daemon's
+ * authentication window is signed again instead (new timestamp and nonce,
+ * the same body, so the same command ids and command bytes), as
+ * docs/protocol.md asks. */
+static enum ledger_err client_round_trip(struct ledger_client *client,
+                                         Ledger__V1__RequestBody *body,
                                          Ledger__V1__Reply **reply_out)
 {
     enum ledger_err last = LEDGER_ERR_TIMEOUT;
+    struct client_signed request = {.bytes = NULL};
     if (client->ipc_path != NULL) {
         struct stat info;
         if (stat(client->ipc_path, &info) != 0) {
@@ -319,50 +416,22 @@ static enum ledger_err client_round_trip(struct ledger_client *client, const uin
         }
     }
     for (uint32_t attempt = 0; attempt <= client->retries; attempt++) {
-        if (nn_send(client->request_socket, request, request_size, 0) < 0) {
-            int error = nn_errno();
-            if (error == ETIMEDOUT || error == EAGAIN) {
-                last = LEDGER_ERR_UNREACHABLE;
-                continue;
+        if (request.bytes == NULL || client_now_us() - request.signed_us > CLIENT_RESIGN_AFTER_US) {
+            free(request.bytes);
+            request.bytes = NULL;
+            enum ledger_err err = client_sign(client, body, &request);
+            if (err != LEDGER_ERR_OK) {
+                free(request.bytes);
+                return err;
             }
-            if (error == EINTR) {
-                last = LEDGER_ERR_TIMEOUT;
-                continue;
-            }
-            client_set_message(client, "cannot send: %s", nn_strerror(error));
-            return LEDGER_ERR_UNREACHABLE;
         }
-        void *buffer = NULL;
-        int received = nn_recv(client->request_socket, &buffer, NN_MSG, 0);
-        if (received < 0) {
-            int error = nn_errno();
-            if (error == ETIMEDOUT || error == EAGAIN || error == EINTR) {
-                last = LEDGER_ERR_TIMEOUT;
-                continue;
-            }
-            client_set_message(client, "cannot receive: %s", nn_strerror(error));
-            return LEDGER_ERR_UNREACHABLE;
+        last = client_attempt(client, &request, reply_out);
+        if (last != LEDGER_ERR_TIMEOUT && last != LEDGER_ERR_UNREACHABLE) {
+            free(request.bytes);
+            return last;
         }
-        Ledger__V1__Reply *reply =
-            ledger__v1__reply__unpack(NULL, (size_t)received, (const uint8_t *)buffer);
-        nn_freemsg(buffer);
-        if (reply == NULL) {
-            client_set_message(client, "the reply does not decode as ledger.v1.Reply");
-            return LEDGER_ERR_PROTOCOL_ERROR;
-        }
-        /* The daemon answers a request it could not decode without our nonce;
-         * any other reply must echo it. */
-        bool echoed = reply->request_nonce.len == LEDGER_NONCE_BYTES &&
-                      memcmp(reply->request_nonce.data, nonce, LEDGER_NONCE_BYTES) == 0;
-        if (!echoed &&
-            !(reply->request_nonce.len == 0 && reply->code != LEDGER__V1__ERROR_CODE__OK)) {
-            ledger__v1__reply__free_unpacked(reply, NULL);
-            client_set_message(client, "the reply does not echo the request's nonce");
-            return LEDGER_ERR_PROTOCOL_ERROR;
-        }
-        *reply_out = reply;
-        return LEDGER_ERR_OK;
     }
+    free(request.bytes);
     /* A request queued on a socket that never connected (a TCP address
      * nobody listens on) times out like a slow daemon: tell them apart. */
     if (last == LEDGER_ERR_TIMEOUT &&
@@ -379,77 +448,36 @@ static enum ledger_err client_round_trip(struct ledger_client *client, const uin
     return last;
 }
 
-/* Signs a request body, sends it and checks the reply. On OK the reply's
- * code is OK too; a refusal returns its code with the message kept. */
+/* Sends a request body and checks the reply. On OK the reply's code is OK
+ * too; a refusal returns its code with the message kept. */
 static enum ledger_err client_request(struct ledger_client *client, Ledger__V1__RequestBody *body,
                                       Ledger__V1__Reply **reply_out)
 {
-    enum ledger_err err;
-    uint8_t nonce[LEDGER_NONCE_BYTES];
-    uint8_t mac[LEDGER_MAC_BYTES];
-    uint8_t *signed_bytes = NULL;
-    size_t signed_size = 0;
-    uint8_t *request_bytes = NULL;
-    size_t request_size = 0;
     Ledger__V1__Reply *reply = NULL;
-
     client->message[0] = '\0';
     client->failed_index = 0;
-    randombytes_buf(nonce, sizeof nonce);
-    Ledger__V1__SignedRequest signed_request = LEDGER__V1__SIGNED_REQUEST__INIT;
-    signed_request.principal_id = client->principal_id;
-    signed_request.timestamp_us = client_now_us();
-    signed_request.nonce.data = nonce;
-    signed_request.nonce.len = sizeof nonce;
-    signed_request.body = body;
-    err = client_pack(&signed_request.base, &signed_bytes, &signed_size);
+    enum ledger_err err = client_round_trip(client, body, &reply);
     if (err != LEDGER_ERR_OK) {
-        goto cleanup;
-    }
-    crypto_auth_hmacsha256_state state;
-    crypto_auth_hmacsha256_init(&state, client->secret, sizeof client->secret);
-    crypto_auth_hmacsha256_update(&state, signed_bytes, signed_size);
-    crypto_auth_hmacsha256_final(&state, mac);
-    sodium_memzero(&state, sizeof state);
-
-    Ledger__V1__Request request = LEDGER__V1__REQUEST__INIT;
-    request.signed_.data = signed_bytes;
-    request.signed_.len = signed_size;
-    request.mac.data = mac;
-    request.mac.len = sizeof mac;
-    err = client_pack(&request.base, &request_bytes, &request_size);
-    if (err != LEDGER_ERR_OK) {
-        goto cleanup;
-    }
-    err = client_round_trip(client, request_bytes, request_size, nonce, &reply);
-    if (err != LEDGER_ERR_OK) {
-        goto cleanup;
+        return err;
     }
     client->head_sequence = reply->head_sequence;
     if (!ledger_err_valid((int)reply->code)) {
         client_set_message(client, "the daemon replied with unknown code %d", (int)reply->code);
         err = LEDGER_ERR_PROTOCOL_ERROR;
-        goto cleanup;
-    }
-    if (reply->code != LEDGER__V1__ERROR_CODE__OK) {
+    } else if (reply->code != LEDGER__V1__ERROR_CODE__OK) {
         err = (enum ledger_err)reply->code;
         client->failed_index = reply->failed_index;
         client_set_message(client, "%s",
                            reply->message != NULL && reply->message[0] != '\0'
                                ? reply->message
                                : ledger_strerror(err));
-        goto cleanup;
+    }
+    if (err != LEDGER_ERR_OK) {
+        ledger__v1__reply__free_unpacked(reply, NULL);
+        return err;
     }
     *reply_out = reply;
-    reply = NULL;
-    err = LEDGER_ERR_OK;
-cleanup:
-    if (reply != NULL) {
-        ledger__v1__reply__free_unpacked(reply, NULL);
-    }
-    free(signed_bytes);
-    free(request_bytes);
-    return err;
+    return LEDGER_ERR_OK;
 }
 
 enum ledger_err ledger_execute(struct ledger_client *client,

@@ -11,7 +11,7 @@
  * The schema is public: commands, queries and their results are the protobuf-c
  * types generated from proto/ledger.proto (installed beside this header as
  * <ledger/ledger.pb-c.h>), so callers build a Ledger__V1__Command with the
- * generated *__init macros and read Ledger__V1__QueryResult rows directly.
+ * generated *__INIT macros and read Ledger__V1__QueryResult rows directly.
  * Callers therefore compile against protobuf-c's header and link its runtime;
  * `pkg-config --cflags --libs libledger` gives both. Error codes are the
  * project's one table (<ledger/error.h>): the same names the daemon logs and
@@ -29,9 +29,10 @@
  * Retries: a request that gets no reply within timeout_ms is sent again,
  * byte for byte (same nonce, same command ids), up to `retries` more times.
  * The daemon answers a command it already committed with its original result
- * and duplicate = true, so a retry never commits twice. Because the bytes are
- * the same, the request's timestamp is not refreshed: the daemon accepts it
- * for LEDGER_AUTH_WINDOW (five minutes) after it was signed.
+ * and duplicate = true, so a retry never commits twice. A resend whose
+ * signature is older than half the daemon's default authentication window
+ * (150 of 300 seconds) is signed again first: a new timestamp and nonce over
+ * the same body, so the same command ids and command bytes.
  */
 #ifndef LEDGER_CLIENT_H
 #define LEDGER_CLIENT_H

@@ -42,6 +42,7 @@ struct fixture {
     char socket[600];
     char operator_key[600];
     pid_t daemon;
+    pid_t follower; /* a background ledgerctl to stop if a test fails */
 };
 
 struct run {
@@ -133,8 +134,12 @@ static int fixture_teardown(void **state)
     if (fixture == NULL) {
         return 0;
     }
-    kill(fixture->daemon, SIGTERM);
     int status = 0;
+    if (fixture->follower > 0) {
+        kill(fixture->follower, SIGKILL);
+        waitpid(fixture->follower, &status, 0);
+    }
+    kill(fixture->daemon, SIGTERM);
     waitpid(fixture->daemon, &status, 0);
     remove_tree(fixture->dir);
     free(fixture);
@@ -911,6 +916,135 @@ static void test_ctl_cli_events_feed(void **state)
     run_free(&run);
 }
 
+/* Starts `ledgerctl events --follow` in the background, its stdout going to
+ * out_path; returns its pid. */
+static pid_t follow_start(struct fixture *fixture, const char *principal, const char *key_file,
+                          const char *checkpoint, const char *out_path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(out, 1);
+        execl(ledgerctl_path(), ledgerctl_path(), "--socket", fixture->socket, "--principal",
+              principal, "--key-file", key_file, "--output", "json", "events", "--follow",
+              "--checkpoint", checkpoint, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits up to five seconds for a file to hold `lines` lines. */
+static bool wait_lines(const char *path, size_t lines)
+{
+    for (int i = 0; i < 100; i++) {
+        char *text = read_file(path);
+        size_t count = 0;
+        for (char *c = text; *c != '\0'; c++) {
+            count += *c == '\n';
+        }
+        free(text);
+        if (count >= lines) {
+            return count == lines;
+        }
+        sleep_ms(50);
+    }
+    return false;
+}
+
+static void test_ctl_cli_events_follow(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], auditor_key[PATH_SIZE + 16];
+    char checkpoint[PATH_SIZE + 16], feed[PATH_SIZE + 16];
+    make_partner(fixture, "p-follow", "p-follow-admin", key, sizeof key);
+    snprintf(auditor_key, sizeof auditor_key, "%s/p-follow-auditor.key", fixture->dir);
+    snprintf(checkpoint, sizeof checkpoint, "%s/follow.checkpoint", fixture->dir);
+    snprintf(feed, sizeof feed, "%s/follow.jsonl", fixture->dir);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
+        "p-follow-auditor", "--role", "auditor", "--partner", "p-follow", "--key-out", auditor_key,
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+
+    /* The partner's events so far, as the auditor sees them. */
+    ctl(fixture, &run, "p-follow-auditor", auditor_key, "--output", "json", "events", NULL);
+    expect_ok(&run);
+    size_t before = 0;
+    for (char *c = run.out; *c != '\0'; c++) {
+        before += *c == '\n';
+    }
+    run_free(&run);
+    assert_true(before >= 1);
+    pid_t follower = follow_start(fixture, "p-follow-auditor", auditor_key, checkpoint, feed);
+    fixture->follower = follower;
+    assert_true(wait_lines(feed, before));
+    /* New events arrive while it follows (woken by the doorbell). */
+    ctl(fixture, &run, "p-follow-admin", key, "customer", "add", "--customer", "c1", "--name", "C1",
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+    assert_true(wait_lines(feed, before + 1));
+    /* SIGTERM stops it cleanly. */
+    kill(follower, SIGTERM);
+    int status = 0;
+    waitpid(follower, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(0, WEXITSTATUS(status));
+
+    /* Committed while nobody follows; the restart resumes from the
+     * checkpoint: the feed gets only the new event. */
+    ctl(fixture, &run, "p-follow-admin", key, "customer", "add", "--customer", "c2", "--name", "C2",
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+    follower = follow_start(fixture, "p-follow-auditor", auditor_key, checkpoint, feed);
+    fixture->follower = follower;
+    assert_true(wait_lines(feed, before + 2));
+    kill(follower, SIGINT);
+    waitpid(follower, &status, 0);
+    fixture->follower = 0;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(0, WEXITSTATUS(status));
+
+    char *text = read_file(feed);
+    json_int_t previous = 0;
+    size_t count = 0;
+    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        json_t *event = json_loads(line, 0, NULL);
+        assert_non_null(event);
+        json_int_t sequence = json_int_at(event, "sequence");
+        assert_true(sequence > previous); /* in order, never twice */
+        previous = sequence;
+        json_decref(event);
+        count++;
+    }
+    assert_int_equal(before + 2, count);
+    free(text);
+}
+
+static void test_ctl_cli_backup(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "backup", "--dir",
+        "backup-1", NULL);
+    expect_ok(&run);
+    assert_true(json_int_at(json_object_get(run.json, "head"), "tree_size") > 0);
+    run_free(&run);
+    char data[PATH_SIZE];
+    snprintf(data, sizeof data, "%s/backup-1/data.mdb", fixture->dir);
+    struct stat info;
+    assert_int_equal(0, stat(data, &info));
+    /* The directory must not exist yet. */
+    ctl(fixture, &run, "operator", fixture->operator_key, "backup", "--dir", "backup-1", NULL);
+    expect_error(&run, 1, "INVALID_ARGUMENT");
+    run_free(&run);
+    ctl(fixture, &run, "operator", fixture->operator_key, "backup", NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+}
+
 static void test_ctl_cli_demo(void **state)
 {
     struct fixture *fixture = *state;
@@ -959,6 +1093,8 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_refusals),
         cmocka_unit_test(test_ctl_cli_views_json),
         cmocka_unit_test(test_ctl_cli_events_feed),
+        cmocka_unit_test(test_ctl_cli_events_follow),
+        cmocka_unit_test(test_ctl_cli_backup),
         cmocka_unit_test(test_ctl_cli_demo),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);

@@ -1188,7 +1188,15 @@ static void billing_sum(struct fixture *f, const char *month, const char *charge
 
 static void month_name(int index, char out[8])
 {
-    snprintf(out, 8, "%04d-%02d", index / 12 % 10000, index % 12 + 1);
+    unsigned year = (unsigned)(index / 12) % 10000u, month = (unsigned)(index % 12) + 1u;
+    out[0] = (char)('0' + year / 1000);
+    out[1] = (char)('0' + year / 100 % 10);
+    out[2] = (char)('0' + year / 10 % 10);
+    out[3] = (char)('0' + year % 10);
+    out[4] = '-';
+    out[5] = (char)('0' + month / 10);
+    out[6] = (char)('0' + month % 10);
+    out[7] = '\0';
 }
 
 static void test_views_billing_months(void **state)
