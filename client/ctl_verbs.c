@@ -2259,6 +2259,12 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err)
     }
     context->out = out;
     context->err = err;
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        fprintf(out, "ledgerctl %s\n", LEDGER_VERSION);
+        free(context);
+        free(rest);
+        return CTL_EXIT_OK;
+    }
     /* Know the format before parsing, so that usage errors found while
      * parsing are reported in it too. */
     for (int i = 1; i < argc; i++) {

@@ -364,7 +364,7 @@ static enum ledger_err client_attempt(struct ledger_client *client,
             return LEDGER_ERR_TIMEOUT;
         }
         client_set_message(client, "cannot send: %s", nn_strerror(error));
-        return LEDGER_ERR_INTERNAL;
+        return LEDGER_ERR_UNREACHABLE;
     }
     void *buffer = NULL;
     int received = nn_recv(client->request_socket, &buffer, NN_MSG, 0);
@@ -374,7 +374,7 @@ static enum ledger_err client_attempt(struct ledger_client *client,
             return LEDGER_ERR_TIMEOUT;
         }
         client_set_message(client, "cannot receive: %s", nn_strerror(error));
-        return LEDGER_ERR_INTERNAL;
+        return LEDGER_ERR_UNREACHABLE;
     }
     Ledger__V1__Reply *reply =
         ledger__v1__reply__unpack(NULL, (size_t)received, (const uint8_t *)buffer);
@@ -425,7 +425,12 @@ static enum ledger_err client_round_trip(struct ledger_client *client,
                 return err;
             }
         }
+        client->message[0] = '\0';
         last = client_attempt(client, &request, reply_out);
+        if (last == LEDGER_ERR_UNREACHABLE && client->message[0] != '\0') {
+            free(request.bytes); /* a socket failure, not a missing peer */
+            return last;
+        }
         if (last != LEDGER_ERR_TIMEOUT && last != LEDGER_ERR_UNREACHABLE) {
             free(request.bytes);
             return last;

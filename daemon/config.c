@@ -216,6 +216,20 @@ static bool parse_metrics_listen(struct config *config, const char *value, char 
     return true;
 }
 
+static bool parse_metrics_allow_remote(struct config *config, const char *value, char *error)
+{
+    if (strcmp(value, "true") == 0) {
+        config->metrics_allow_remote = true;
+        return true;
+    }
+    if (strcmp(value, "false") == 0) {
+        config->metrics_allow_remote = false;
+        return true;
+    }
+    set_error(error, "must be true or false");
+    return false;
+}
+
 static bool parse_slow_commit_ms(struct config *config, const char *value, char *error)
 {
     uint64_t ms = 0;
@@ -258,7 +272,12 @@ static const struct config_setting {
      "# in seconds (STALE_REQUEST past it). 1 to 3600."},
     {"log_level", parse_log_level, "Most verbose log level written: error, warn, info or debug."},
     {"metrics_listen", parse_metrics_listen,
-     "host:port of the Prometheus metrics endpoint, or off."},
+     "host:port of the Prometheus metrics endpoint (HTTP GET /metrics), or off.\n"
+     "# Only a loopback address (127.0.0.1:9464, [::1]:9464) is accepted unless\n"
+     "# metrics_allow_remote is true. Example: 127.0.0.1:9464."},
+    {"metrics_allow_remote", parse_metrics_allow_remote,
+     "true lets metrics_listen bind a non-loopback address. The metrics carry no\n"
+     "# secret but are not authenticated: firewall the port. true or false."},
     {"slow_commit_ms", parse_slow_commit_ms,
      "Commits slower than this many milliseconds are logged (0: never)."},
 };
@@ -448,8 +467,9 @@ enum ledger_err config_write_sample(const char *path, const char *data_dir_absol
     snprintf(values[6], sizeof values[6], "%u", defaults.auth_window_s);
     snprintf(values[7], sizeof values[7], "%s", log_level_name(defaults.log_level));
     snprintf(values[8], sizeof values[8], "off");
-    snprintf(values[9], sizeof values[9], "%u", defaults.slow_commit_ms);
-    _Static_assert(CONFIG_SETTING_COUNT == 10, "one sample value per setting");
+    snprintf(values[9], sizeof values[9], "%s", defaults.metrics_allow_remote ? "true" : "false");
+    snprintf(values[10], sizeof values[10], "%u", defaults.slow_commit_ms);
+    _Static_assert(CONFIG_SETTING_COUNT == 11, "one sample value per setting");
 
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {

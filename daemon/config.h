@@ -55,6 +55,7 @@ struct config {
     uint32_t auth_window_s;               /* default LEDGER_AUTH_WINDOW_US in seconds */
     enum log_level log_level;             /* default info */
     char metrics_listen[CONFIG_URL_SIZE]; /* "" = off (the default) */
+    bool metrics_allow_remote;            /* default false: metrics on loopback only */
     uint32_t slow_commit_ms;              /* default LEDGER_SLOW_COMMIT_US in ms; 0 = off */
 };
 

@@ -1772,7 +1772,10 @@ static enum ledger_err rebuild_one(struct store_txn *txn, uint64_t sequence)
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    if (event->sequence != sequence) {
+    /* A schema version this build does not know (a record of a newer build)
+     * is refused, never projected with an older meaning (docs/events.md). */
+    if (event->sequence != sequence || event->schema_version < 1 ||
+        event->schema_version > LEDGER_SCHEMA_VERSION) {
         err = LEDGER_ERR_CORRUPT;
     }
     if (err == LEDGER_ERR_OK) {

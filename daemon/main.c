@@ -26,6 +26,7 @@
 #include "engine.h"
 #include "error.h"
 #include "log.h"
+#include "metrics.h"
 #include "progress.h"
 #include "server.h"
 
@@ -50,6 +51,7 @@ static const char usage_text[] =
     "               [--log-level error|warn|info|debug] [--request-bytes-max N]\n"
     "               [--batch-commands-max N] [--map-bytes-max N] [--auth-window-s S]\n"
     "               [--slow-commit-ms MS] [--metrics-listen HOST:PORT|off]\n"
+    "               [--metrics-allow-remote true|false]\n"
     "       ledgerd init --data DIR [--operator ID]\n"
     "       ledgerd rebuild --data DIR\n"
     "       ledgerd restore --from BACKUP --data DIR [--head-key FILE]\n"
@@ -99,8 +101,17 @@ enum main_option {
 
 /* Settings as options: --log-level sets log_level. */
 static const char *const setting_keys[] = {
-    "data",          "listen",        "events",    "request_bytes_max", "batch_commands_max",
-    "map_bytes_max", "auth_window_s", "log_level", "metrics_listen",    "slow_commit_ms",
+    "data",
+    "listen",
+    "events",
+    "request_bytes_max",
+    "batch_commands_max",
+    "map_bytes_max",
+    "auth_window_s",
+    "log_level",
+    "metrics_listen",
+    "slow_commit_ms",
+    "metrics_allow_remote",
 };
 #define SETTING_COUNT (sizeof setting_keys / sizeof setting_keys[0])
 
@@ -623,6 +634,16 @@ static int command_restore(const struct command_line *line, const struct config 
 static int command_serve(const struct command_line *line, struct config *config)
 {
     (void)line;
+    if (config->metrics_listen[0] != '\0') {
+        /* Refuse a bad metrics address before touching the data directory. */
+        char error[METRICS_ERROR_SIZE];
+        if (metrics_listen_check(config->metrics_listen, config->metrics_allow_remote, error) !=
+            LEDGER_ERR_OK) {
+            fprintf(stderr, "ledgerd: %s\n", error);
+            return EXIT_USAGE;
+        }
+    }
+
     char dir[CONFIG_PATH_SIZE];
     if (path_absolute(config->data_dir, dir) != 0) {
         fprintf(stderr, "ledgerd: %s: path too long\n", config->data_dir);
@@ -648,11 +669,6 @@ static int command_serve(const struct command_line *line, struct config *config)
                 dir);
         return EXIT_USAGE;
     }
-    if (config->metrics_listen[0] != '\0') {
-        log_write(LOG_LEVEL_WARN, "metrics are not served by this build; metrics_listen ignored",
-                  NULL);
-    }
-
     struct engine_options options;
     engine_options_from(config, dir, &options);
     struct engine *engine = NULL;
@@ -679,7 +695,27 @@ static int command_serve(const struct command_line *line, struct config *config)
         engine_close(engine);
         return EXIT_FAILURE_;
     }
+    /* The metrics endpoint reads the server's counters and the engine from its
+     * own thread: it starts after both exist and stops before either goes. */
+    struct metrics *metrics = NULL;
+    if (config->metrics_listen[0] != '\0') {
+        struct metrics_options metrics_options = {
+            .listen = config->metrics_listen,
+            .allow_remote = config->metrics_allow_remote,
+            .engine = engine,
+            .counters = server_counters(server),
+        };
+        err = metrics_start(&metrics_options, &metrics);
+        if (err != LEDGER_ERR_OK) {
+            fprintf(stderr, "ledgerd: cannot serve metrics on %s: %s (%s)\n",
+                    config->metrics_listen, ledger_strerror(err), ledger_err_name(err));
+            server_destroy(server);
+            engine_close(engine);
+            return EXIT_FAILURE_;
+        }
+    }
     err = server_run(server);
+    metrics_stop(metrics);
     server_destroy(server);
     engine_close(engine);
     return err == LEDGER_ERR_OK ? EXIT_OK : EXIT_FAILURE_;

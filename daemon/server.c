@@ -79,8 +79,9 @@ struct server {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_timer_t linger_timer;
+    uv_timer_t sample_timer; /* samples the doorbell socket's statistics */
     uv_work_t work;
-    int handles_open; /* of the four above, initialized and not yet closed */
+    int handles_open; /* of the five above, initialized and not yet closed */
 
     struct engine *engine; /* borrowed */
     struct auth_limits limits;
@@ -107,6 +108,7 @@ struct server {
     struct engine_request group_requests[LEDGER_GROUP_REQUESTS_MAX];
     enum ledger_err group_err; /* written by the worker, read after it */
     uint64_t group_duration_ns;
+    uint64_t group_head_before; /* the head when the group started */
 
     struct slow_query slow;
 
@@ -117,6 +119,45 @@ struct server {
 static void counter_add(_Atomic uint64_t *counter, uint64_t amount)
 {
     atomic_fetch_add_explicit(counter, amount, memory_order_relaxed);
+}
+
+static const uint64_t commit_latency_bounds_us[SERVER_COMMIT_LATENCY_BUCKETS] =
+    SERVER_COMMIT_LATENCY_BOUNDS_US;
+static const uint64_t group_commands_bounds[SERVER_GROUP_COMMANDS_BUCKETS] =
+    SERVER_GROUP_COMMANDS_BOUNDS;
+
+/* Adds one observation to a histogram of `count` bounds (and the overflow
+ * bucket after them). */
+static void histogram_observe(_Atomic uint64_t *buckets, const uint64_t *bounds, size_t count,
+                              uint64_t value)
+{
+    size_t i = 0;
+    while (i < count && value > bounds[i]) {
+        i++;
+    }
+    counter_add(&buckets[i], 1);
+}
+
+/* Counts a reply with a code other than OK. */
+static void count_refusal(struct server *server, enum ledger_err err)
+{
+    counter_add(&server->counters.requests_refused, 1);
+    if ((unsigned)err < SERVER_ERROR_CODE_SLOTS) {
+        counter_add(&server->counters.refusals_by_code[err], 1);
+    }
+}
+
+const char *server_query_kind_name(size_t slot)
+{
+    if (slot >= SERVER_QUERY_KIND_SLOTS) {
+        return NULL;
+    }
+    const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field(
+        &ledger__v1__query__descriptor, (unsigned)(SERVER_QUERY_KIND_FIRST + slot));
+    if (field == NULL || (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0) {
+        return NULL;
+    }
+    return field->name;
 }
 
 static int64_t wall_clock_us(void)
@@ -201,7 +242,7 @@ static void reply_refusal(struct server *server, void *control, enum ledger_err 
                           const struct auth_detail *detail)
 {
     const char *reason = detail->reason[0] ? detail->reason : ledger_strerror(err);
-    counter_add(&server->counters.requests_refused, 1);
+    count_refusal(server, err);
     if (err == LEDGER_ERR_TOO_LARGE) {
         counter_add(&server->counters.requests_too_large, 1);
     }
@@ -321,6 +362,7 @@ static void commit_start(struct server *server)
     }
     server->queue_count -= count;
     server->group_count = count;
+    server->group_head_before = engine_head_sequence(server->engine);
     server->committing = true;
     server->work.data = server;
     int rc = uv_queue_work(&server->loop, &server->work, commit_work, commit_done);
@@ -368,7 +410,7 @@ static void commit_answer(struct server *server, struct pending *pending,
         reply.code = (Ledger__V1__ErrorCode)request->err;
         reply.message = (char *)message;
         reply.failed_index = request->failed_index;
-        counter_add(&server->counters.requests_refused, 1);
+        count_refusal(server, request->err);
         log_refused(&pending->detail, request->err, message);
     }
     void *control = pending->control;
@@ -390,6 +432,16 @@ static void commit_done(uv_work_t *work, int status)
     counter_add(&server->counters.commits, 1);
     counter_add(&server->counters.commit_requests, count);
     counter_add(&server->counters.commit_latency_us_sum, duration_us);
+    histogram_observe(server->counters.commit_latency_buckets, commit_latency_bounds_us,
+                      SERVER_COMMIT_LATENCY_BUCKETS, duration_us);
+    histogram_observe(server->counters.group_commands_buckets, group_commands_bounds,
+                      SERVER_GROUP_COMMANDS_BUCKETS, commands);
+    counter_add(&server->counters.group_commands_sum, commands);
+    /* engine_execute is the only writer: the head moved by what it appended. */
+    uint64_t head = engine_head_sequence(server->engine);
+    if (head > server->group_head_before) {
+        counter_add(&server->counters.events_appended, head - server->group_head_before);
+    }
     if (duration_us >
         atomic_load_explicit(&server->counters.commit_latency_us_max, memory_order_relaxed)) {
         atomic_store_explicit(&server->counters.commit_latency_us_max, duration_us,
@@ -451,7 +503,7 @@ static void answer_query(struct server *server, void *control,
         const char *text = message[0] ? message : ledger_strerror(err);
         reply.code = (Ledger__V1__ErrorCode)err;
         reply.message = (char *)text;
-        counter_add(&server->counters.requests_refused, 1);
+        count_refusal(server, err);
         log_refused(detail, err, text);
     }
     reply_send(server, control, &reply);
@@ -483,7 +535,7 @@ static void slow_query_done(uv_work_t *work, int status)
         const char *text = slow->message[0] ? slow->message : ledger_strerror(slow->err);
         reply.code = (Ledger__V1__ErrorCode)slow->err;
         reply.message = (char *)text;
-        counter_add(&server->counters.requests_refused, 1);
+        count_refusal(server, slow->err);
         log_refused(&slow->detail, slow->err, text);
     }
     void *control = slow->control;
@@ -544,6 +596,13 @@ static void handle_message(struct server *server, void *body, size_t size, void 
     if (err != LEDGER_ERR_OK) {
         reply_refusal(server, control, err, &detail);
         return;
+    }
+    if (signed_request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_QUERY) {
+        uint64_t slot = (uint64_t)signed_request->body->query->kind_case;
+        if (slot >= SERVER_QUERY_KIND_FIRST &&
+            slot - SERVER_QUERY_KIND_FIRST < SERVER_QUERY_KIND_SLOTS) {
+            counter_add(&server->counters.queries_by_kind[slot - SERVER_QUERY_KIND_FIRST], 1);
+        }
     }
     if (signed_request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_QUERY &&
         signed_request->body->query->kind_case == LEDGER__V1__QUERY__KIND_BACKUP) {
@@ -646,10 +705,9 @@ static void on_handle_closed(uv_handle_t *handle)
 static void handles_close(struct server *server)
 {
     uv_handle_t *handles[] = {
-        (uv_handle_t *)&server->request_poll,
-        (uv_handle_t *)&server->sigterm,
-        (uv_handle_t *)&server->sigint,
-        (uv_handle_t *)&server->linger_timer,
+        (uv_handle_t *)&server->request_poll, (uv_handle_t *)&server->sigterm,
+        (uv_handle_t *)&server->sigint,       (uv_handle_t *)&server->linger_timer,
+        (uv_handle_t *)&server->sample_timer,
     };
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++) {
         if (handles[i]->data != NULL && !uv_is_closing(handles[i])) {
@@ -690,6 +748,28 @@ static void on_signal(uv_signal_t *handle, int signum)
               signum == SIGTERM ? "SIGTERM" : "SIGINT", server->inflight_count);
     reading_pause(server);
     shutdown_maybe_finish(server);
+}
+
+/* --- statistics --------------------------------------------------------------------- */
+
+/* Copies the doorbell socket's connection count into the counters: nanomsg's
+ * statistics are read here, on the loop thread, so that the sockets stay
+ * used by one thread only. A PUB socket cannot tell which of its peers
+ * subscribed to what; every connected peer counts. */
+static void sample_statistics(struct server *server)
+{
+    if (server->events_socket < 0) {
+        return;
+    }
+    uint64_t connections = nn_get_statistic(server->events_socket, NN_STAT_CURRENT_CONNECTIONS);
+    if (connections != UINT64_MAX) {
+        atomic_store_explicit(&server->counters.subscribers, connections, memory_order_relaxed);
+    }
+}
+
+static void on_sample_timer(uv_timer_t *timer)
+{
+    sample_statistics(timer->data);
 }
 
 /* --- setup -------------------------------------------------------------------------- */
@@ -831,6 +911,12 @@ enum ledger_err server_create(struct engine *engine, const struct server_options
     } else if (err == LEDGER_ERR_OK) {
         err = LEDGER_ERR_INTERNAL;
     }
+    if (err == LEDGER_ERR_OK && uv_timer_init(&server->loop, &server->sample_timer) == 0) {
+        server->sample_timer.data = server;
+        server->handles_open++;
+    } else if (err == LEDGER_ERR_OK) {
+        err = LEDGER_ERR_INTERNAL;
+    }
     if (err != LEDGER_ERR_OK) {
         server_destroy(server);
         return err;
@@ -852,6 +938,14 @@ enum ledger_err server_run(struct server *server)
     reading_resume(server);
     if (!server->reading) {
         return LEDGER_ERR_INTERNAL;
+    }
+    sample_statistics(server);
+    rc = uv_timer_start(&server->sample_timer, on_sample_timer, SERVER_SAMPLE_INTERVAL_MS,
+                        SERVER_SAMPLE_INTERVAL_MS);
+    if (rc != 0) {
+        /* Only the subscriber gauge goes stale; serving goes on. */
+        log_write(LOG_LEVEL_WARN, "cannot sample socket statistics", "error=\"%s\"",
+                  uv_strerror(rc));
     }
     char data_dir[LOG_QUOTE_SIZE(256)], listen[LOG_QUOTE_SIZE(256)], events[LOG_QUOTE_SIZE(256)];
     log_write(LOG_LEVEL_INFO, "started",

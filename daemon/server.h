@@ -58,8 +58,40 @@ struct server_options {
     uint32_t slow_commit_ms;     /* commits slower than this are logged; 0 = never */
 };
 
+/* Upper bounds of the commit latency histogram's buckets, in microseconds:
+ * from 100 us (a commit that found its pages cached and a fast fsync) to 5 s
+ * (a stalled disk), in 1-2.5-5 steps. A commit longer than the last bound is
+ * counted in the extra overflow bucket. */
+#define SERVER_COMMIT_LATENCY_BOUNDS_US                                                            \
+    {                                                                                              \
+        100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,     \
+            2500000, 5000000                                                                       \
+    }
+#define SERVER_COMMIT_LATENCY_BUCKETS 15
+/* Upper bounds of the histogram of commands per group commit: from a lone
+ * command to the largest batch (LEDGER_BATCH_COMMANDS_MAX); a group of many
+ * large batches can pass it and lands in the overflow bucket. */
+#define SERVER_GROUP_COMMANDS_BOUNDS                                                               \
+    {                                                                                              \
+        1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 100000                        \
+    }
+#define SERVER_GROUP_COMMANDS_BUCKETS 14
+/* Query kinds are counted by their field number in the Query oneof, from
+ * SERVER_QUERY_KIND_FIRST; room for future kinds (numbers past the slots are
+ * counted in none: auth refuses unknown kinds before they are counted). */
+#define SERVER_QUERY_KIND_FIRST 10
+#define SERVER_QUERY_KIND_SLOTS 32
+/* Refusals are counted by error code number; every code of error.h is
+ * below this. */
+#define SERVER_ERROR_CODE_SLOTS 128
+/* How often the loop samples the doorbell socket's connection count. */
+#define SERVER_SAMPLE_INTERVAL_MS 1000
+
 /* What the server counted since it started. Written by the loop thread only
- * (relaxed atomics, so a metrics thread may read them at any time). */
+ * (relaxed atomics, so a metrics thread may read them at any time; a reader
+ * may see one counter updated and a related one not yet). Histogram buckets
+ * are not cumulative: bucket i counts values above bound i-1 and at most
+ * bound i; the last bucket counts values above every bound. */
 struct server_counters {
     _Atomic uint64_t requests_received;  /* messages read from the request socket */
     _Atomic uint64_t requests_refused;   /* answered with a code other than OK */
@@ -78,7 +110,25 @@ struct server_counters {
     _Atomic uint64_t replies_dropped;     /* replies nanomsg refused (peer gone) */
     _Atomic uint64_t doorbells_published;
     _Atomic uint64_t doorbells_dropped; /* publishes nanomsg refused */
+    _Atomic uint64_t events_appended;   /* events the commits appended (head moves) */
+    /* commands per group commit (all requests of the group, refused or not) */
+    _Atomic uint64_t group_commands_buckets[SERVER_GROUP_COMMANDS_BUCKETS + 1];
+    _Atomic uint64_t group_commands_sum;
+    /* commit durations (engine_execute, on the thread pool) */
+    _Atomic uint64_t commit_latency_buckets[SERVER_COMMIT_LATENCY_BUCKETS + 1];
+    /* authenticated queries by kind (field number - SERVER_QUERY_KIND_FIRST),
+     * whatever their answer */
+    _Atomic uint64_t queries_by_kind[SERVER_QUERY_KIND_SLOTS];
+    /* replies other than OK by code number; sums to requests_refused */
+    _Atomic uint64_t refusals_by_code[SERVER_ERROR_CODE_SLOTS];
+    /* gauge: peers connected to the doorbell socket (nanomsg's
+     * NN_STAT_CURRENT_CONNECTIONS), sampled every SERVER_SAMPLE_INTERVAL_MS */
+    _Atomic uint64_t subscribers;
 };
+
+/* The name of a query kind slot ("events", "stats", ...: the field's name in
+ * the Query oneof), or NULL for a slot no kind uses. Static storage. */
+const char *server_query_kind_name(size_t slot);
 
 /* Binds the sockets and prepares the loop. `engine` is borrowed and must
  * outlive the server. UNAVAILABLE when an address cannot be bound (the reason

@@ -6,7 +6,9 @@
  *
  * Method: configs are given as strings (config_load_string) or written to a
  * fresh directory; the sample written by config_write_sample must load both
- * as written and with every line uncommented.
+ * as written and with every line uncommented, and tools/ledgerd.conf.sample
+ * (under $LEDGER_SOURCE_DIR) must equal the sample written for
+ * /var/lib/ledgerd.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,6 +39,7 @@ static void test_config_defaults(void **state)
     assert_int_equal(config.auth_window_s, 300);
     assert_int_equal(config.log_level, LOG_LEVEL_INFO);
     assert_string_equal(config.metrics_listen, "");
+    assert_false(config.metrics_allow_remote);
     assert_int_equal(config.slow_commit_ms, 100);
 }
 
@@ -57,6 +60,7 @@ static void test_config_every_setting(void **state)
                        "auth_window_s = 60\n"
                        "log_level = debug\n"
                        "metrics_listen = 127.0.0.1:9108\n"
+                       "metrics_allow_remote = true\n"
                        "slow_commit_ms = 250\n";
     assert_int_equal(config_load_string(&config, text, "t.conf", error), LEDGER_ERR_OK);
     assert_string_equal(config.data_dir, "/srv/ledger");
@@ -68,17 +72,19 @@ static void test_config_every_setting(void **state)
     assert_int_equal(config.auth_window_s, 60);
     assert_int_equal(config.log_level, LOG_LEVEL_DEBUG);
     assert_string_equal(config.metrics_listen, "127.0.0.1:9108");
+    assert_true(config.metrics_allow_remote);
     assert_int_equal(config.slow_commit_ms, 250);
 
     /* The same under a [ledgerd] section; metrics off again. */
     config_defaults(&config);
     assert_int_equal(config_load_string(&config,
                                         "[ledgerd]\nlog_level = warn\nmetrics_listen = off\n"
-                                        "slow_commit_ms = 0\n",
+                                        "metrics_allow_remote = false\nslow_commit_ms = 0\n",
                                         "t.conf", error),
                      LEDGER_ERR_OK);
     assert_int_equal(config.log_level, LOG_LEVEL_WARN);
     assert_string_equal(config.metrics_listen, "");
+    assert_false(config.metrics_allow_remote);
     assert_int_equal(config.slow_commit_ms, 0);
 }
 
@@ -126,6 +132,10 @@ static void test_config_bad_values(void **state)
     expect_refused("log_level = verbose\n", "bad.conf:1: ", "error, warn, info, debug");
     expect_refused("log_level = INFO\n", "bad.conf:1: ", "error, warn, info, debug");
     expect_refused("metrics_listen = 9108\n", "bad.conf:1: ", "host:port");
+    expect_refused("metrics_allow_remote = yes\n", "bad.conf:1: ", "true or false");
+    expect_refused("metrics_allow_remote = TRUE\n", "bad.conf:1: ", "true or false");
+    expect_refused("metrics_allow_remote = 1\n", "bad.conf:1: ", "true or false");
+    expect_refused("metrics_allow_remote = \n", "bad.conf:1: ", "true or false");
     expect_refused("slow_commit_ms = 3600001\n", "bad.conf:1: ", "0 (off)");
     expect_refused("slow_commit_ms = -1\n", "bad.conf:1: ", "whole number");
     expect_refused("data = \n", "bad.conf:1: ", "data directory");
@@ -218,7 +228,8 @@ static void test_config_file_and_sample(void **state)
     text[size] = '\0';
     const char *keys[] = {
         "data",          "listen",        "events",    "request_bytes_max", "batch_commands_max",
-        "map_bytes_max", "auth_window_s", "log_level", "metrics_listen",    "slow_commit_ms"};
+        "map_bytes_max", "auth_window_s", "log_level", "metrics_listen",    "metrics_allow_remote",
+        "slow_commit_ms"};
     size_t used = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -256,6 +267,50 @@ static void test_config_file_and_sample(void **state)
     test_remove_dir(dir);
 }
 
+/* tools/ledgerd.conf.sample is what `ledgerd init --data /var/lib/ledgerd`
+ * writes, byte for byte: the operations guide installs it as
+ * /etc/ledgerd/ledgerd.conf. When a setting changes, regenerate it with
+ * LEDGER_UPDATE_SAMPLE=1 set while this test runs. */
+static void test_config_sample_file_is_current(void **state)
+{
+    (void)state;
+    const char *source = getenv("LEDGER_SOURCE_DIR");
+    if (source == NULL) {
+        skip();
+    }
+    char dir[512], path[600], checked_in[1024];
+    test_make_dir(dir, sizeof dir, "config-sample");
+    snprintf(path, sizeof path, "%s/ledgerd.conf", dir);
+    snprintf(checked_in, sizeof checked_in, "%s/tools/ledgerd.conf.sample", source);
+    assert_int_equal(config_write_sample(path, "/var/lib/ledgerd"), LEDGER_ERR_OK);
+    static char generated[16384], stored[16384];
+    FILE *file = fopen(path, "r");
+    assert_non_null(file);
+    size_t generated_size = fread(generated, 1, sizeof generated - 1, file);
+    fclose(file);
+    generated[generated_size] = '\0';
+    const char *update = getenv("LEDGER_UPDATE_SAMPLE");
+    if (update != NULL && strcmp(update, "1") == 0) {
+        file = fopen(checked_in, "w");
+        assert_non_null(file);
+        assert_int_equal(fwrite(generated, 1, generated_size, file), generated_size);
+        assert_int_equal(fclose(file), 0);
+    }
+    file = fopen(checked_in, "r");
+    if (file == NULL) {
+        fail_msg("cannot open %s", checked_in);
+    }
+    size_t stored_size = fread(stored, 1, sizeof stored - 1, file);
+    fclose(file);
+    stored[stored_size] = '\0';
+    test_remove_dir(dir);
+    if (strcmp(stored, generated) != 0) {
+        fail_msg("%s differs from what ledgerd init writes; run this test with "
+                 "LEDGER_UPDATE_SAMPLE=1 to regenerate it",
+                 checked_in);
+    }
+}
+
 static void test_config_default_url(void **state)
 {
     (void)state;
@@ -279,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_config_set_from_command_line),
         cmocka_unit_test(test_config_bytes),
         cmocka_unit_test(test_config_file_and_sample),
+        cmocka_unit_test(test_config_sample_file_is_current),
         cmocka_unit_test(test_config_default_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,9 @@
  * Goal: the views and indexes are a pure function of the log. A rebuild of a
  * ledger that was written live must report no difference at all, and a view
  * row changed behind the ledger's back must be reported as exactly that view
- * and be repaired by the rebuild.
+ * and be repaired by the rebuild. A record of a schema version this build
+ * does not know must stop the rebuild (CORRUPT) rather than be projected with
+ * an older meaning.
  * Method: a seeded history (tests/support/histgen.h) of LEDGER_REBUILD_EVENTS
  * events (default 100,000) is driven through engine_execute in groups of many
  * requests, each request an atomic batch of consecutive commands of one
@@ -14,7 +16,9 @@
  * taken, engine_rebuild must report 0 differences and leave the same digests;
  * then one reservation row is changed with store_put and engine_rebuild must
  * name "reservation" as the only differing view, restore the original digest,
- * and a further rebuild must report 0 differences.
+ * and a further rebuild must report 0 differences. Records of unknown schema
+ * versions are appended straight to the log with store_append, as a newer
+ * build would have written them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +32,8 @@
 
 #include "engine.h"
 #include "histgen.h"
+#include "ledger_limits.h"
+#include "merkle.h"
 #include "store.h"
 #include "test_util.h"
 #include "views.h"
@@ -325,9 +331,83 @@ static void test_rebuild_small_ledger_names_the_tampered_view(void **state)
     assert_int_equal(engine_principal_lookup(f->engine, "operator", &p), LEDGER_ERR_OK);
 }
 
+/* Appends a PartnerRegistered record for `partner_id` with the given schema
+ * version straight to the log and the tree, as a newer build would have
+ * written it (no views are applied: the rebuild is what is tested). */
+static void append_partner_record(struct engine *engine, const char *partner_id,
+                                  uint32_t schema_version)
+{
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(engine), true, &txn), LEDGER_ERR_OK);
+    Ledger__V1__Actor actor = LEDGER__V1__ACTOR__INIT;
+    actor.principal_id = "operator";
+    actor.role = LEDGER__V1__ROLE__ROLE_OPERATOR;
+    Ledger__V1__PartnerRegistered body = LEDGER__V1__PARTNER_REGISTERED__INIT;
+    body.name = "Northwind";
+    uint8_t command_hash[32] = {0};
+    command_hash[0] = (uint8_t)schema_version;
+    Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+    event.sequence = store_last_sequence(txn) + 1;
+    event.partner_id = (char *)partner_id;
+    event.actor = &actor;
+    event.recorded_us = HISTGEN_START_US_DEFAULT;
+    event.business_us = HISTGEN_START_US_DEFAULT;
+    event.command_id = (char *)partner_id;
+    event.schema_version = schema_version;
+    event.command_hash.data = command_hash;
+    event.command_hash.len = sizeof command_hash;
+    event.body_case = LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED;
+    event.partner_registered = &body;
+    uint8_t *record = NULL;
+    size_t size = 0;
+    assert_int_equal(codec_pack(&event.base, &record, &size), LEDGER_ERR_OK);
+    uint64_t sequence = 0;
+    uint8_t leaf[STORE_HASH_BYTES];
+    assert_int_equal(store_append(txn, record, size, &sequence, leaf), LEDGER_ERR_OK);
+    assert_int_equal(sequence, event.sequence);
+    assert_int_equal(merkle_append(txn, sequence, leaf), LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    free(record);
+}
+
+/* A record of a schema version this build knows is projected by the rebuild;
+ * one of a version it does not know is refused as CORRUPT and changes nothing. */
+static void check_unknown_version(struct engine *engine, uint32_t schema_version)
+{
+    struct report report;
+    append_partner_record(engine, "p-known", LEDGER_SCHEMA_VERSION);
+    /* The record was never projected live: the rebuild adds its rows. */
+    assert_true(rebuild(engine, &report) > 0);
+    assert_int_equal(rebuild(engine, &report), 0);
+    append_partner_record(engine, "p-unknown", schema_version);
+    uint8_t before[STORE_DB_COUNT][32], after[STORE_DB_COUNT][32];
+    digest_views(engine, before);
+    unsigned differences = UINT32_MAX;
+    assert_int_equal(engine_rebuild(engine, NULL, &report, report_view, &differences),
+                     LEDGER_ERR_CORRUPT);
+    assert_int_equal(differences, UINT32_MAX);
+    digest_views(engine, after);
+    assert_memory_equal(before, after, sizeof before);
+}
+
+static void test_rebuild_refuses_a_newer_schema_version(void **state)
+{
+    struct fixture *f = *state;
+    check_unknown_version(f->engine, LEDGER_SCHEMA_VERSION + 1);
+}
+
+static void test_rebuild_refuses_schema_version_zero(void **state)
+{
+    struct fixture *f = *state;
+    check_unknown_version(f->engine, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_newer_schema_version, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_refuses_schema_version_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_small_ledger_names_the_tampered_view, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_large_history_is_identical_and_repairs_a_view,

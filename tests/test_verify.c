@@ -568,6 +568,80 @@ static void test_verify_reordered_records_name_the_first(void **state)
     test_remove_dir(both);
 }
 
+/* Rewrites the record at `sequence` as its bytes followed by `tail`, with
+ * its leaf hash recomputed, in a copy of the backup. */
+static void append_to_record(const char *dir, uint64_t sequence, const uint8_t *tail,
+                             size_t tail_size)
+{
+    struct raw raw;
+    MDB_dbi log = raw_open(&raw, dir, "log");
+    MDB_dbi leaf = raw_db(&raw, "leaf");
+    uint8_t key[8];
+    store_u64_to_key(sequence, key);
+    MDB_val k = {8, key}, v;
+    assert_int_equal(mdb_get(raw.txn, log, &k, &v), MDB_SUCCESS);
+    size_t size = v.mv_size + tail_size;
+    uint8_t *record = malloc(size);
+    assert_non_null(record);
+    memcpy(record, v.mv_data, v.mv_size);
+    memcpy(record + v.mv_size, tail, tail_size);
+    uint8_t hash[32];
+    merkle_leaf_hash(record, size, hash);
+    MDB_val new_record = {size, record}, new_leaf = {32, hash};
+    assert_int_equal(mdb_put(raw.txn, log, &k, &new_record, 0), MDB_SUCCESS);
+    assert_int_equal(mdb_put(raw.txn, leaf, &k, &new_leaf, 0), MDB_SUCCESS);
+    raw_close(&raw);
+    free(record);
+}
+
+/* The log check reads each record's sequence from its protobuf framing
+ * without unpacking it: broken framing is named at its sequence, and a
+ * second sequence field wins over the first, as in any protobuf parser. */
+static void test_verify_record_framing_is_checked(void **state)
+{
+    struct world *w = *state;
+    uint64_t s = w->flip_sequence;
+    char dir[PATH_SIZE], phrase[64], named[96];
+    sequence_phrase(s, phrase);
+    struct outcome o;
+    const char *args[] = {"--no-views", dir, NULL};
+
+    /* Field 1's tag with no value after it: the framing ends mid-field. */
+    const uint8_t cut[] = {0x08};
+    copy_backup(w, "framing-cut", dir);
+    append_to_record(dir, s, cut, sizeof cut);
+    run_verify(w, args, &o);
+    expect(&o, 1, phrase, "does not decode");
+    test_remove_dir(dir);
+
+    /* A length that runs past the record's end. */
+    const uint8_t overrun[] = {0x12, 0x7f, 'x'};
+    copy_backup(w, "framing-overrun", dir);
+    append_to_record(dir, s, overrun, sizeof overrun);
+    run_verify(w, args, &o);
+    expect(&o, 1, phrase, "does not decode");
+    test_remove_dir(dir);
+
+    /* Field 1 again, naming sequence 5: the last occurrence is the value. */
+    const uint8_t again[] = {0x08, 0x05};
+    copy_backup(w, "framing-again", dir);
+    append_to_record(dir, s, again, sizeof again);
+    run_verify(w, args, &o);
+    snprintf(named, sizeof named, "names sequence 5 ");
+    expect(&o, 1, phrase, named);
+    test_remove_dir(dir);
+
+    /* An unknown field (number 99, a varint) is allowed: newer builds add
+     * fields; the stored tree, not the framing, then tells of the change. */
+    const uint8_t unknown[] = {0x98, 0x06, 0x01};
+    copy_backup(w, "framing-unknown", dir);
+    append_to_record(dir, s, unknown, sizeof unknown);
+    run_verify(w, args, &o);
+    expect(&o, 1, "Merkle tree does not match", NULL);
+    assert_null(strstr(o.err, "does not decode"));
+    test_remove_dir(dir);
+}
+
 /* A record rewritten with its leaf hash recomputed: the saved head's root no
  * longer matches (and, without a head, the stored tree does not). */
 static void test_verify_rewritten_history_fails(void **state)
@@ -809,6 +883,7 @@ int main(void)
         cmocka_unit_test(test_verify_log_cut_without_leaves_fails),
         cmocka_unit_test(test_verify_reordered_records_name_the_first),
         cmocka_unit_test(test_verify_rewritten_history_fails),
+        cmocka_unit_test(test_verify_record_framing_is_checked),
         cmocka_unit_test(test_verify_tampered_view_is_named),
         cmocka_unit_test(test_verify_bad_heads_fail),
         cmocka_unit_test(test_verify_usage_errors_exit_2),

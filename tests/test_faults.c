@@ -1,0 +1,679 @@
+/*
+ * test_faults.c: the engine's error paths that a SIGKILL cannot reach.
+ *
+ * Goal: when LMDB or the system fails in the middle of a command (a commit
+ * that fails with EIO, an fdatasync that fails with EIO, a put that fails
+ * with MDB_MAP_FULL or ENOMEM, an allocation that fails anywhere on the
+ * command's path), engine_execute returns the documented code (STORAGE_ERROR
+ * for I/O errors, NO_MEMORY for memory, STORAGE_FULL only when the map cannot
+ * grow: a map-full below the maximum is absorbed by growing and retrying) and
+ * leaves nothing half-written: the head does not move, the command id is not
+ * taken (the same command sent again is committed as new, not answered as a
+ * duplicate), the in-memory state is not ahead of the log (the retry is not
+ * refused as if the first attempt had happened), and after reopening the
+ * directory every view equals a fresh replay (engine_rebuild finds 0
+ * differences).
+ *
+ * Method: link-time wrapping (-Wl,--wrap=..., set on this target only in
+ * tests/CMakeLists.txt). Each __wrap_ function calls the real one unless a
+ * test armed it to fail its Nth call from now; each test sweeps N from 1
+ * until the command completes without reaching the fault, so every call site
+ * on the command's path fails once. LMDB is linked statically into this test
+ * (whole archive) so that its internal fdatasync is wrapped too. This is the
+ * one test that includes <lmdb.h>: it must, to declare the wrapped functions
+ * and return LMDB's own codes; everything else reaches LMDB through the store.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <lmdb.h>
+
+#include "engine.h"
+#include "test_util.h"
+
+#define NOW_US INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
+/* No command's path makes this many calls to one wrapped function: a sweep
+ * that reaches it is a runaway. */
+#define FAULT_SWEEP_MAX 100000
+/* The smallest map the store accepts (its initial size): a map that cannot grow. */
+#define FAULT_MAP_BYTES (UINT64_C(64) * 1024 * 1024)
+
+/* --- the wrappers ---------------------------------------------------------------------- */
+
+struct fault {
+    long countdown; /* 0: disarmed; n: the nth call from now fails */
+    int error;      /* what the failing call returns (or sets errno to) */
+    unsigned long fired;
+    unsigned long calls; /* every call, armed or not */
+};
+
+static struct fault fault_commit, fault_put, fault_sync, fault_alloc, fault_write;
+
+static bool fault_hit(struct fault *fault)
+{
+    fault->calls++;
+    if (fault->countdown <= 0) {
+        return false;
+    }
+    if (--fault->countdown == 0) {
+        fault->fired++;
+        return true;
+    }
+    return false;
+}
+
+static void fault_arm(struct fault *fault, long nth, int error)
+{
+    fault->countdown = nth;
+    fault->error = error;
+    fault->fired = 0;
+}
+
+static void fault_disarm_all(void)
+{
+    fault_commit.countdown = 0;
+    fault_put.countdown = 0;
+    fault_sync.countdown = 0;
+    fault_alloc.countdown = 0;
+    fault_write.countdown = 0;
+}
+
+int __real_mdb_txn_commit(MDB_txn *txn);
+int __wrap_mdb_txn_commit(MDB_txn *txn);
+int __real_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags);
+int __wrap_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags);
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+ssize_t __real_pwrite(int fd, const void *buffer, size_t size, off_t offset);
+ssize_t __wrap_pwrite(int fd, const void *buffer, size_t size, off_t offset);
+ssize_t __real_writev(int fd, const struct iovec *vectors, int count);
+ssize_t __wrap_writev(int fd, const struct iovec *vectors, int count);
+void *__real_calloc(size_t count, size_t size);
+void *__wrap_calloc(size_t count, size_t size);
+void *__real_malloc(size_t size);
+void *__wrap_malloc(size_t size);
+void *__real_realloc(void *pointer, size_t size);
+void *__wrap_realloc(void *pointer, size_t size);
+
+/* A failed commit ends the transaction, as LMDB's own failures do. */
+int __wrap_mdb_txn_commit(MDB_txn *txn)
+{
+    if (fault_hit(&fault_commit)) {
+        mdb_txn_abort(txn);
+        return fault_commit.error;
+    }
+    return __real_mdb_txn_commit(txn);
+}
+
+int __wrap_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags)
+{
+    if (fault_hit(&fault_put)) {
+        return fault_put.error;
+    }
+    return __real_mdb_put(txn, dbi, key, data, flags);
+}
+
+int __wrap_fdatasync(int fd)
+{
+    if (fault_hit(&fault_sync)) {
+        errno = fault_sync.error;
+        return -1;
+    }
+    return __real_fdatasync(fd);
+}
+
+/* LMDB writes pages with pwrite (one page) or writev (several), and the meta
+ * page with pwrite on its O_DSYNC descriptor. */
+ssize_t __wrap_pwrite(int fd, const void *buffer, size_t size, off_t offset)
+{
+    if (fault_hit(&fault_write)) {
+        errno = fault_write.error;
+        return -1;
+    }
+    return __real_pwrite(fd, buffer, size, offset);
+}
+
+ssize_t __wrap_writev(int fd, const struct iovec *vectors, int count)
+{
+    if (fault_hit(&fault_write)) {
+        errno = fault_write.error;
+        return -1;
+    }
+    return __real_writev(fd, vectors, count);
+}
+
+void *__wrap_calloc(size_t count, size_t size)
+{
+    if (fault_hit(&fault_alloc)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __real_calloc(count, size);
+}
+
+void *__wrap_malloc(size_t size)
+{
+    if (fault_hit(&fault_alloc)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __real_malloc(size);
+}
+
+void *__wrap_realloc(void *pointer, size_t size)
+{
+    if (fault_hit(&fault_alloc)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __real_realloc(pointer, size);
+}
+
+/* --- fixture ----------------------------------------------------------------------------- */
+
+struct fixture {
+    char dir[512];
+    struct engine_options options;
+    struct engine *engine;
+    struct engine_principal operator_principal;
+    struct engine_principal admin;
+    int64_t now_us;
+    unsigned next_customer;
+    unsigned long injected; /* faults fired in this test */
+    unsigned long rebuilds;
+    bool quiet; /* no summary at teardown */
+};
+
+static struct engine_principal make_principal(const char *id, Ledger__V1__Role role,
+                                              const char *partner)
+{
+    struct engine_principal p = {0};
+    snprintf(p.id, sizeof p.id, "%s", id);
+    p.role = role;
+    snprintf(p.partner_id, sizeof p.partner_id, "%s", partner);
+    return p;
+}
+
+/* The serialized commands of one request and their storage. */
+struct request_bytes {
+    size_t count;
+    ProtobufCBinaryData data[4];
+};
+
+static void request_bytes_free(struct request_bytes *bytes)
+{
+    for (size_t i = 0; i < bytes->count; i++) {
+        free(bytes->data[i].data);
+    }
+    bytes->count = 0;
+}
+
+static void pack_into(struct request_bytes *bytes, Ledger__V1__Command *command)
+{
+    assert_true(bytes->count < sizeof bytes->data / sizeof bytes->data[0]);
+    uint8_t *packed = NULL;
+    size_t size = 0;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&command->base, &packed, &size));
+    bytes->data[bytes->count].data = packed;
+    bytes->data[bytes->count].len = size;
+    bytes->count++;
+}
+
+/* A batch of `count` commands of the admin agent: onboard a new customer, buy
+ * it a subscription, turn a permission on (in that order, as many as asked). */
+static void customer_batch(struct fixture *f, size_t count, struct request_bytes *out)
+{
+    char customer[32], ids[3][48];
+    unsigned n = ++f->next_customer;
+    snprintf(customer, sizeof customer, "c%u", n);
+    Ledger__V1__OnboardCustomer onboard = LEDGER__V1__ONBOARD_CUSTOMER__INIT;
+    onboard.name = (char *)"Fault Customer";
+    Ledger__V1__PurchaseSubscription purchase = LEDGER__V1__PURCHASE_SUBSCRIPTION__INIT;
+    purchase.subscription_id = (char *)"s1";
+    purchase.offer = LEDGER__V1__OFFER__OFFER_AZURE_PLAN;
+    Ledger__V1__GrantPermission grant = LEDGER__V1__GRANT_PERMISSION__INIT;
+    grant.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    out->count = 0;
+    for (size_t i = 0; i < count && i < 3; i++) {
+        Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+        snprintf(ids[i], sizeof ids[i], "cmd-%u-%zu", n, i);
+        command.command_id = ids[i];
+        command.customer_id = customer;
+        if (i == 0) {
+            command.body_case = LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER;
+            command.onboard_customer = &onboard;
+        } else if (i == 1) {
+            command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION;
+            command.purchase_subscription = &purchase;
+        } else {
+            command.body_case = LEDGER__V1__COMMAND__BODY_GRANT_PERMISSION;
+            command.grant_permission = &grant;
+        }
+        pack_into(out, &command);
+    }
+}
+
+/* Executes requests as one group; returns engine_execute's code. */
+static enum ledger_err execute(struct fixture *f, const struct engine_principal *principal,
+                               struct request_bytes *bytes, size_t request_count,
+                               struct engine_request *requests)
+{
+    for (size_t i = 0; i < request_count; i++) {
+        struct engine_request request = {
+            .principal = principal, .commands = bytes[i].data, .command_count = bytes[i].count};
+        requests[i] = request;
+    }
+    f->now_us += 1000000;
+    return engine_execute(f->engine, requests, request_count, f->now_us);
+}
+
+static void engine_reopen(struct fixture *f)
+{
+    engine_close(f->engine);
+    f->engine = NULL;
+    assert_int_equal(LEDGER_ERR_OK, engine_open(&f->options, &f->engine));
+}
+
+static int setup_with(void **state, uint64_t map_bytes_max)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    test_make_dir(f->dir, sizeof f->dir, "faults");
+    char key_path[600];
+    snprintf(key_path, sizeof key_path, "%s/operator.key", f->dir);
+    f->options.data_dir = f->dir;
+    if (map_bytes_max != 0) {
+        f->options.map_bytes = map_bytes_max;
+        f->options.map_bytes_max = map_bytes_max;
+    }
+    assert_int_equal(LEDGER_ERR_OK, engine_init(&f->options, "operator", key_path));
+    assert_int_equal(LEDGER_ERR_OK, engine_open(&f->options, &f->engine));
+    assert_int_equal(LEDGER_ERR_OK,
+                     engine_principal_lookup(f->engine, "operator", &f->operator_principal));
+    f->admin = make_principal("admin-1", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1");
+    f->now_us = NOW_US;
+    /* The partner and its admin agent, as the operator. */
+    Ledger__V1__AddPartner partner = LEDGER__V1__ADD_PARTNER__INIT;
+    partner.partner_id = (char *)"p1";
+    partner.name = (char *)"Fault Partner";
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.command_id = (char *)"setup-partner";
+    command.partner_id = (char *)"p1";
+    command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PARTNER;
+    command.add_partner = &partner;
+    struct request_bytes bytes = {0};
+    pack_into(&bytes, &command);
+    struct engine_request request;
+    assert_int_equal(LEDGER_ERR_OK, execute(f, &f->operator_principal, &bytes, 1, &request));
+    assert_int_equal(LEDGER_ERR_OK, request.err);
+    engine_request_clear(&request);
+    request_bytes_free(&bytes);
+    /* A first customer, so that later commands also touch existing rows. */
+    customer_batch(f, 3, &bytes);
+    assert_int_equal(LEDGER_ERR_OK, execute(f, &f->admin, &bytes, 1, &request));
+    assert_int_equal(LEDGER_ERR_OK, request.err);
+    engine_request_clear(&request);
+    request_bytes_free(&bytes);
+    *state = f;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, 0);
+}
+
+static int setup_small_map(void **state)
+{
+    return setup_with(state, FAULT_MAP_BYTES);
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    fault_disarm_all();
+    if (!f->quiet) {
+        printf("  %lu faults injected, %lu rebuilds with 0 differences\n", f->injected,
+               f->rebuilds);
+    }
+    engine_close(f->engine);
+    test_remove_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* The views equal a fresh replay of the log. */
+static void expect_views_replay(struct fixture *f)
+{
+    unsigned differences = 99;
+    assert_int_equal(LEDGER_ERR_OK, engine_rebuild(f->engine, NULL, NULL, NULL, &differences));
+    assert_int_equal(0, differences);
+    f->rebuilds++;
+}
+
+/* After a failed request: nothing moved, and the same bytes now commit as new.
+ * `reopen` also reopens the directory and replays the views. */
+static void expect_clean_failure(struct fixture *f, uint64_t head_before,
+                                 struct request_bytes *bytes, bool reopen)
+{
+    assert_int_equal(head_before, engine_head_sequence(f->engine));
+    struct engine_request request;
+    assert_int_equal(LEDGER_ERR_OK, execute(f, &f->admin, bytes, 1, &request));
+    assert_int_equal(LEDGER_ERR_OK, request.err);
+    for (size_t i = 0; i < bytes->count; i++) {
+        /* Not a duplicate: the failed attempt did not take the command id. */
+        assert_false(request.results[i].message.duplicate);
+        assert_int_equal(head_before + 1 + i, request.results[i].message.first_sequence);
+    }
+    engine_request_clear(&request);
+    assert_int_equal(head_before + bytes->count, engine_head_sequence(f->engine));
+    if (reopen) {
+        engine_reopen(f);
+        assert_int_equal(head_before + bytes->count, engine_head_sequence(f->engine));
+        expect_views_replay(f);
+    }
+}
+
+/* Fails the nth call of one wrapped function on the path of a batch of
+ * `commands` with `error`: the request must fail with `expected` (or succeed
+ * when `expected` is OK: the fault absorbed) and leave no trace. Returns
+ * false when the batch made fewer than nth calls (and then it went through). */
+static bool inject_once(struct fixture *f, struct fault *fault, long nth, int error,
+                        size_t commands, enum ledger_err expected, bool reopen)
+{
+    struct request_bytes bytes = {0};
+    customer_batch(f, commands, &bytes);
+    uint64_t head_before = engine_head_sequence(f->engine);
+    fault_arm(fault, nth, error);
+    struct engine_request request;
+    enum ledger_err err = execute(f, &f->admin, &bytes, 1, &request);
+    bool fired = fault->fired != 0;
+    fault_disarm_all();
+    if (!fired) {
+        /* Past the last call: the command went through untouched. */
+        assert_int_equal(LEDGER_ERR_OK, err);
+        assert_int_equal(LEDGER_ERR_OK, request.err);
+        engine_request_clear(&request);
+        request_bytes_free(&bytes);
+        assert_int_equal(head_before + commands, engine_head_sequence(f->engine));
+        return false;
+    }
+    f->injected++;
+    if (expected == LEDGER_ERR_OK) {
+        /* Absorbed: committed once, and only once. */
+        if (err != LEDGER_ERR_OK || request.err != LEDGER_ERR_OK) {
+            fail_msg("fault at call %ld: %s / %s: %s", nth, ledger_err_name(err),
+                     ledger_err_name(request.err), request.message);
+        }
+        assert_int_equal(head_before + commands, engine_head_sequence(f->engine));
+        engine_request_clear(&request);
+        /* The same bytes again are a duplicate. */
+        assert_int_equal(LEDGER_ERR_OK, execute(f, &f->admin, &bytes, 1, &request));
+        assert_true(request.results[0].message.duplicate);
+        engine_request_clear(&request);
+        if (reopen) {
+            engine_reopen(f);
+            expect_views_replay(f);
+        }
+    } else {
+        if (request.err != expected) {
+            fail_msg("fault at call %ld: expected %s, got %s (engine_execute %s): %s", nth,
+                     ledger_err_name(expected), ledger_err_name(request.err),
+                     ledger_err_name(err), request.message);
+        }
+        /* A storage failure fails the group: engine_execute says so too. */
+        assert_int_equal(expected, err);
+        assert_null(request.results);
+        engine_request_clear(&request);
+        expect_clean_failure(f, head_before, &bytes, reopen);
+    }
+    request_bytes_free(&bytes);
+    return true;
+}
+
+/* Sweeps a fault over every call of one wrapped function on the path of a
+ * batch (inject_once with nth = 1, 2, ...); returns the number of call sites. */
+static long sweep(struct fixture *f, struct fault *fault, int error, size_t commands,
+                  enum ledger_err expected, bool reopen_each)
+{
+    for (long nth = 1; nth < FAULT_SWEEP_MAX; nth++) {
+        if (!inject_once(f, fault, nth, error, commands, expected, reopen_each)) {
+            return nth - 1;
+        }
+    }
+    fail_msg("sweep did not end");
+    return 0;
+}
+
+/* --- tests ------------------------------------------------------------------------------ */
+
+static void test_faults_commit_eio(void **state)
+{
+    struct fixture *f = *state;
+    /* Every commit on the path (each request's nested transaction, the group's
+     * transaction) failing with EIO: STORAGE_ERROR, nothing written. */
+    long sites = sweep(f, &fault_commit, EIO, 3, LEDGER_ERR_STORAGE_ERROR, true);
+    assert_true(sites >= 2);
+    sites = sweep(f, &fault_commit, EIO, 1, LEDGER_ERR_STORAGE_ERROR, true);
+    assert_true(sites >= 1);
+}
+
+static void test_faults_commit_enospc(void **state)
+{
+    struct fixture *f = *state;
+    /* A full file system at commit is a storage error, not STORAGE_FULL (which
+     * names the configured maximum): the operator must make room. */
+    assert_true(sweep(f, &fault_commit, ENOSPC, 1, LEDGER_ERR_STORAGE_ERROR, false) >= 1);
+    engine_reopen(f);
+    expect_views_replay(f);
+}
+
+static void test_faults_fdatasync_eio(void **state)
+{
+    struct fixture *f = *state;
+    /* LMDB's fdatasync of the data pages fails: the meta page is not
+     * written, so the commit never happened. */
+    long sites = sweep(f, &fault_sync, EIO, 2, LEDGER_ERR_STORAGE_ERROR, true);
+#ifdef LEDGER_FAULTS_STATIC_LMDB
+    assert_true(sites >= 1);
+#else
+    (void)sites; /* LMDB is a shared library here: its fdatasync cannot be wrapped */
+#endif
+}
+
+static void test_faults_write_eio(void **state)
+{
+    struct fixture *f = *state;
+    /* Each write LMDB makes in a commit (data pages, then the meta page that
+     * makes the commit visible) fails once with EIO: STORAGE_ERROR, and the
+     * commit did not happen. A failed meta-page write leaves LMDB's
+     * environment unusable (MDB_PANIC) until it is reopened: the next
+     * command then fails with STORAGE_ERROR too, and after a reopen (what a
+     * restart of the daemon does) the same command commits as new. */
+    long nth = 1;
+    unsigned panics = 0;
+    for (; nth < FAULT_SWEEP_MAX; nth++) {
+        struct request_bytes bytes = {0};
+        customer_batch(f, 2, &bytes);
+        uint64_t head_before = engine_head_sequence(f->engine);
+        fault_arm(&fault_write, nth, EIO);
+        struct engine_request request;
+        enum ledger_err err = execute(f, &f->admin, &bytes, 1, &request);
+        bool fired = fault_write.fired != 0;
+        fault_disarm_all();
+        if (!fired) {
+            assert_int_equal(LEDGER_ERR_OK, err);
+            engine_request_clear(&request);
+            request_bytes_free(&bytes);
+            break;
+        }
+        f->injected++;
+        assert_int_equal(LEDGER_ERR_STORAGE_ERROR, err);
+        assert_int_equal(LEDGER_ERR_STORAGE_ERROR, request.err);
+        engine_request_clear(&request);
+        assert_int_equal(head_before, engine_head_sequence(f->engine));
+        err = execute(f, &f->admin, &bytes, 1, &request);
+        if (err == LEDGER_ERR_OK) {
+            assert_int_equal(LEDGER_ERR_OK, request.err);
+            assert_false(request.results[0].message.duplicate);
+            engine_request_clear(&request);
+            engine_reopen(f);
+        } else {
+            assert_int_equal(LEDGER_ERR_STORAGE_ERROR, err);
+            engine_request_clear(&request);
+            panics++;
+            engine_reopen(f);
+            assert_int_equal(head_before, engine_head_sequence(f->engine));
+            expect_clean_failure(f, head_before, &bytes, false);
+            engine_reopen(f);
+        }
+        assert_int_equal(head_before + bytes.count, engine_head_sequence(f->engine));
+        expect_views_replay(f);
+        request_bytes_free(&bytes);
+    }
+    printf("write sweep: %ld write calls in a commit failed once each; %u left LMDB unusable "
+           "until reopened\n",
+           nth - 1, panics);
+#ifdef LEDGER_FAULTS_STATIC_LMDB
+    assert_true(nth - 1 >= 2);
+    assert_true(panics >= 1);
+#endif
+}
+
+static void test_faults_put_map_full_grows(void **state)
+{
+    /* MDB_MAP_FULL below the maximum: the engine grows the map and retries
+     * the whole group; the caller sees OK and one copy of each command. Each
+     * injection really doubles the map, so each call site gets a fresh
+     * directory (ten doublings reach the default maximum). */
+    (void)state;
+    unsigned long injected = 0;
+    long nth = 1;
+    for (; nth < FAULT_SWEEP_MAX; nth++) {
+        void *fresh = NULL;
+        assert_int_equal(0, setup(&fresh));
+        struct fixture *f = fresh;
+        f->quiet = true;
+        bool fired = inject_once(f, &fault_put, nth, MDB_MAP_FULL, 3, LEDGER_ERR_OK, true);
+        injected += f->injected;
+        teardown(&fresh);
+        if (!fired) {
+            break;
+        }
+    }
+    printf("map-full sweep: %ld mdb_put call sites, %lu faults absorbed by growth\n", nth - 1,
+           injected);
+    assert_true(nth - 1 >= 5);
+}
+
+static void test_faults_put_map_full_at_maximum(void **state)
+{
+    struct fixture *f = *state;
+    /* The map is at its maximum: STORAGE_FULL, nothing written; the next
+     * command (no fault) goes through. */
+    long sites = sweep(f, &fault_put, MDB_MAP_FULL, 3, LEDGER_ERR_STORAGE_FULL, true);
+    assert_true(sites >= 5);
+}
+
+static void test_faults_put_enomem(void **state)
+{
+    struct fixture *f = *state;
+    assert_true(sweep(f, &fault_put, ENOMEM, 3, LEDGER_ERR_NO_MEMORY, false) >= 5);
+    engine_reopen(f);
+    expect_views_replay(f);
+}
+
+static void test_faults_put_eio(void **state)
+{
+    struct fixture *f = *state;
+    assert_true(sweep(f, &fault_put, EIO, 2, LEDGER_ERR_STORAGE_ERROR, false) >= 3);
+    engine_reopen(f);
+    expect_views_replay(f);
+}
+
+static void test_faults_allocation(void **state)
+{
+    struct fixture *f = *state;
+    /* Every allocation on the path of a three-command batch (ours and, when
+     * linked statically, LMDB's) fails once: NO_MEMORY, nothing written. */
+    long sites = sweep(f, &fault_alloc, ENOMEM, 3, LEDGER_ERR_NO_MEMORY, false);
+    printf("allocation sweep: %ld allocation sites on the path of a 3-command batch\n", sites);
+    assert_true(sites >= 10);
+    engine_reopen(f);
+    expect_views_replay(f);
+}
+
+static void test_faults_group_fails_together(void **state)
+{
+    struct fixture *f = *state;
+    /* Three requests in one group commit; the group's commit fails: all three
+     * get STORAGE_ERROR and none is written; then each commits alone. */
+    struct request_bytes bytes[3] = {{0}};
+    for (size_t i = 0; i < 3; i++) {
+        customer_batch(f, 2, &bytes[i]);
+    }
+    /* A probe group of the same shape counts the commits of a group (nested
+     * ones and the group's own); the group's is the last. */
+    struct request_bytes probe[3] = {{0}};
+    for (size_t i = 0; i < 3; i++) {
+        customer_batch(f, 2, &probe[i]);
+    }
+    struct engine_request requests[3];
+    unsigned long calls_before = fault_commit.calls;
+    assert_int_equal(LEDGER_ERR_OK, execute(f, &f->admin, probe, 3, requests));
+    long commits = (long)(fault_commit.calls - calls_before);
+    assert_true(commits >= 1);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(LEDGER_ERR_OK, requests[i].err);
+        engine_request_clear(&requests[i]);
+        request_bytes_free(&probe[i]);
+    }
+    uint64_t head_before = engine_head_sequence(f->engine);
+    fault_arm(&fault_commit, commits, EIO);
+    enum ledger_err err = execute(f, &f->admin, bytes, 3, requests);
+    assert_int_equal(1, fault_commit.fired);
+    fault_disarm_all();
+    f->injected++;
+    assert_int_equal(LEDGER_ERR_STORAGE_ERROR, err);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(LEDGER_ERR_STORAGE_ERROR, requests[i].err);
+        assert_null(requests[i].results);
+        engine_request_clear(&requests[i]);
+    }
+    assert_int_equal(head_before, engine_head_sequence(f->engine));
+    for (size_t i = 0; i < 3; i++) {
+        expect_clean_failure(f, head_before + 2 * i, &bytes[i], false);
+        request_bytes_free(&bytes[i]);
+    }
+    engine_reopen(f);
+    expect_views_replay(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_faults_commit_eio, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_commit_enospc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_fdatasync_eio, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_write_eio, setup, teardown),
+        cmocka_unit_test(test_faults_put_map_full_grows),
+        cmocka_unit_test_setup_teardown(test_faults_put_map_full_at_maximum, setup_small_map,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_faults_put_enomem, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_put_eio, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_allocation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_group_fails_together, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
