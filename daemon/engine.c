@@ -1842,6 +1842,9 @@ enum ledger_err engine_rebuild(struct engine *engine, engine_progress_fn progres
 {
     uint8_t before[STORE_DB_COUNT][32] = {{0}}, after[STORE_DB_COUNT][32] = {{0}};
     enum ledger_err err = digest_all(engine, before);
+    if (err == LEDGER_ERR_OK) {
+        err = store_bulk(engine->store, true);
+    }
     for (unsigned attempt = 0; err == LEDGER_ERR_OK; attempt++) {
         err = rebuild_replay(engine, progress, context);
         if (err != LEDGER_ERR_STORAGE_FULL || attempt == LEDGER_MAP_GROW_RETRIES_MAX) {
@@ -1850,6 +1853,10 @@ enum ledger_err engine_rebuild(struct engine *engine, engine_progress_fn progres
         /* The rebuilt views need more room than the old ones: grow and replay
          * again from the start, which stays correct. */
         err = store_grow(engine->store);
+    }
+    enum ledger_err synced = store_bulk(engine->store, false);
+    if (err == LEDGER_ERR_OK) {
+        err = synced;
     }
     state_map_clear(&engine->cache);
     if (err == LEDGER_ERR_OK) {

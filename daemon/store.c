@@ -1484,3 +1484,21 @@ enum ledger_err store_copy(struct store *store, const char *dir)
         unlink(path);
     return err;
 }
+
+enum ledger_err store_bulk(struct store *store, bool on)
+{
+    STORE_CHECK(store != NULL);
+    if (store->read_only)
+        return LEDGER_ERR_OK;
+    /* MDB_NOSYNC may be switched at run time (mdb_env_set_flags); ending bulk
+     * mode forces one sync, so everything written since is durable. */
+    int rc = mdb_env_set_flags(store->env, MDB_NOSYNC, on ? 1 : 0);
+    if (rc != MDB_SUCCESS)
+        return store_fail(rc, "mdb_env_set_flags");
+    if (!on) {
+        rc = mdb_env_sync(store->env, 1);
+        if (rc != MDB_SUCCESS)
+            return store_fail(rc, "mdb_env_sync");
+    }
+    return LEDGER_ERR_OK;
+}

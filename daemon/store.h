@@ -269,6 +269,11 @@ struct store_info {
 __attribute__((warn_unused_result)) enum ledger_err store_info(struct store *store,
                                                                struct store_info *out);
 
+/* Bulk mode, for rebuilds: commits stop syncing to disk one by one; turning it
+ * off syncs everything once (the commit that ends a rebuild is durable). A
+ * crash in bulk mode may lose what was committed in it: rebuild again. */
+__attribute__((warn_unused_result)) enum ledger_err store_bulk(struct store *store, bool on);
+
 /* A consistent hot copy of the environment into `dir` (which must exist and be
  * empty), compacting (MDB_CP_COMPACT). Runs beside the writer, holding one read
  * transaction for its duration. The copy's data file has mode 0600 and is

@@ -85,6 +85,11 @@ extern char **environ;
 #define CRASH_EVENTS_PAGE 10000
 /* The disk-full test's maximum map: the smallest the daemon accepts. */
 #define CRASH_FULL_MAP_MAX "64M"
+/* Rounds of the growth test, and the data file sizes that mean "about to
+ * grow" (just under the 64 MiB initial map) and "has grown" (past it). */
+#define CRASH_GROWTH_ROUNDS     3
+#define CRASH_GROWTH_NEAR_BYTES (UINT64_C(62) * 1024 * 1024)
+#define CRASH_GROWTH_PAST_BYTES (UINT64_C(66) * 1024 * 1024)
 /* ... and the maximum after "space returns". */
 #define CRASH_GROWN_MAP_MAX "1G"
 
@@ -130,8 +135,8 @@ struct crash_world {
     const char *ledgerd;
     const char *verify;
     pid_t daemon;
-    uint32_t batch;       /* commands of a batch item */
-    size_t name_length;   /* length of customer names */
+    uint32_t batch;     /* commands of a batch item */
+    size_t name_length; /* length of customer names */
     char name[256];
     struct crash_client clients[CRASH_CLIENTS];
     struct ledger_client *auditor;
@@ -316,8 +321,8 @@ static Ledger__V1__Reply *setup_execute(struct ledger_client *client, Ledger__V1
             return reply;
         }
         if (err != LEDGER_ERR_TIMEOUT && err != LEDGER_ERR_UNREACHABLE) {
-            fprintf(stderr, "setup command %s: %s: %s\n", command->command_id,
-                    ledger_err_name(err), ledger_error_message(client));
+            fprintf(stderr, "setup command %s: %s: %s\n", command->command_id, ledger_err_name(err),
+                    ledger_error_message(client));
             fail();
         }
         sleep_ms(50);
@@ -368,7 +373,8 @@ static void world_setup_principals(struct crash_world *world)
         add_agent.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
         add_agent.add_principal = &agent;
         reply = setup_execute(operator_client, &add_agent);
-        snprintf(client->secret_hex, sizeof client->secret_hex, "%s", reply->results[0]->secret_hex);
+        snprintf(client->secret_hex, sizeof client->secret_hex, "%s",
+                 reply->results[0]->secret_hex);
         ledger_reply_free(reply);
         client->client =
             connect_as(world, client->principal, NULL, client->secret_hex, CRASH_CLIENT_TIMEOUT_MS);
@@ -499,7 +505,8 @@ static void client_step(struct crash_client *client)
     item_build(client, item, commands);
     Ledger__V1__Reply *reply = NULL;
     client->sent++;
-    enum ledger_err err = ledger_execute(client->client, commands->pointers, commands->count, &reply);
+    enum ledger_err err =
+        ledger_execute(client->client, commands->pointers, commands->count, &reply);
     if (err == LEDGER_ERR_OK) {
         uint64_t *sequences = &client->sequences[(size_t)item * client->world->batch];
         bool bad = reply->n_results != commands->count;
@@ -549,7 +556,8 @@ static void *client_main(void *argument)
         if (phase == PHASE_QUIT) {
             break;
         }
-        bool idle = phase == PHASE_PARK || client->stalled || (phase == PHASE_DRAIN && !client->pending);
+        bool idle =
+            phase == PHASE_PARK || client->stalled || (phase == PHASE_DRAIN && !client->pending);
         if (idle) {
             client->parked_in = world->generation;
             client->parked = true;
@@ -822,8 +830,8 @@ static void world_open(struct crash_world *world, const char *label, uint32_t ba
     daemon_start(world, map_bytes_max);
     world_setup_principals(world);
     for (unsigned c = 0; c < CRASH_CLIENTS; c++) {
-        assert_int_equal(0, pthread_create(&world->clients[c].thread, NULL, client_main,
-                                           &world->clients[c]));
+        assert_int_equal(
+            0, pthread_create(&world->clients[c].thread, NULL, client_main, &world->clients[c]));
     }
     world_wait_parked(world, CRASH_PARK_WAIT_MS);
 }
@@ -1045,6 +1053,75 @@ static void test_crash_disk_full(void **state)
     world_close(&world, false);
 }
 
+/* Bytes of a file, 0 when it cannot be read. */
+static uint64_t file_bytes(const char *path)
+{
+    struct stat info;
+    return stat(path, &info) == 0 ? (uint64_t)info.st_size : 0;
+}
+
+static void test_crash_kill_during_growth(void **state)
+{
+    (void)state;
+    /* The map starts at its initial size (64 MiB) and doubles when full: the
+     * commit that hits MDB_MAP_FULL is aborted, the map grown and the group
+     * retried. Kill the daemon around that moment: when data.mdb nears the
+     * initial map size, after a further random 0-100 ms. A fresh directory
+     * per round, since each growth doubles the distance to the next. */
+    unsigned seed = crash_seed();
+    srand(seed);
+    int64_t started_ms = now_ms();
+    unsigned long acked = 0, checked = 0;
+    unsigned grown = 0;
+    for (unsigned round = 0; round < CRASH_GROWTH_ROUNDS; round++) {
+        static struct crash_world world;
+        world_open(&world, "crash-grow", CRASH_FULL_BATCH, 200, NULL);
+        char data_file[400];
+        snprintf(data_file, sizeof data_file, "%s/data.mdb", world.data);
+        world.rounds = 1;
+        world_set_phase(&world, PHASE_RUN);
+        int64_t deadline = now_ms() + CRASH_FULL_WAIT_MS;
+        while (file_bytes(data_file) < CRASH_GROWTH_NEAR_BYTES && now_ms() < deadline) {
+            sleep_ms(2);
+        }
+        sleep_ms(rand() % 101);
+        daemon_kill(&world, SIGKILL);
+        uint64_t at_kill = file_bytes(data_file);
+        world_set_phase(&world, PHASE_PARK);
+        world_wait_parked(&world, CRASH_PARK_WAIT_MS);
+        world_check_clients(&world, false);
+        verify_offline(&world);
+        daemon_start(&world, NULL);
+        world_check_log(&world);
+        /* Load on until the map has surely grown, then drain and check. */
+        world_set_phase(&world, PHASE_RUN);
+        deadline = now_ms() + CRASH_FULL_WAIT_MS;
+        while (file_bytes(data_file) <= CRASH_GROWTH_PAST_BYTES && now_ms() < deadline) {
+            sleep_ms(5);
+        }
+        world_set_phase(&world, PHASE_DRAIN);
+        world_wait_parked(&world, CRASH_PARK_WAIT_MS);
+        world_check_clients(&world, false);
+        world_check_log(&world);
+        daemon_kill(&world, SIGTERM);
+        verify_offline(&world);
+        uint64_t at_end = file_bytes(data_file);
+        grown += at_end > CRASH_GROWTH_PAST_BYTES ? 1U : 0U;
+        printf("test_crash_kill_during_growth: round %u: killed at data.mdb %.1f MiB; %lu "
+               "commands acknowledged; data.mdb %.1f MiB at the end\n",
+               round + 1, (double)at_kill / 1048576.0, acked_commands(&world),
+               (double)at_end / 1048576.0);
+        acked += acked_commands(&world);
+        checked += world.acked_checked;
+        world_close(&world, false);
+    }
+    assert_int_equal(CRASH_GROWTH_ROUNDS, grown);
+    printf("test_crash_kill_during_growth: %d rounds, %d kills near the first growth, %lu "
+           "commands acknowledged, %lu checks; %.1f s\n",
+           CRASH_GROWTH_ROUNDS, CRASH_GROWTH_ROUNDS, acked, checked,
+           (double)(now_ms() - started_ms) / 1000.0);
+}
+
 int main(void)
 {
     /* A write to a socket of a killed daemon must not kill the test. */
@@ -1053,6 +1130,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crash_kill_during_load),
         cmocka_unit_test(test_crash_disk_full),
+        cmocka_unit_test(test_crash_kill_during_growth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

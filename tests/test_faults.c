@@ -429,8 +429,8 @@ static bool inject_once(struct fixture *f, struct fault *fault, long nth, int er
     } else {
         if (request.err != expected) {
             fail_msg("fault at call %ld: expected %s, got %s (engine_execute %s): %s", nth,
-                     ledger_err_name(expected), ledger_err_name(request.err),
-                     ledger_err_name(err), request.message);
+                     ledger_err_name(expected), ledger_err_name(request.err), ledger_err_name(err),
+                     request.message);
         }
         /* A storage failure fails the group: engine_execute says so too. */
         assert_int_equal(expected, err);
