@@ -22,6 +22,10 @@
  * and neither a slow client nor a slow subscriber can hold the loop. Every
  * socket is used from the loop thread only.
  *
+ * Counters (server.h) are relaxed atomics written here and read by the
+ * metrics thread; nanomsg's statistics of the doorbell socket are sampled on
+ * the loop by a one-second timer, so no other thread touches a socket.
+ *
  * Shutdown (SIGTERM, SIGINT): reading stops; the running group and every
  * queued request are committed and answered; after SERVER_LINGER_MS the
  * handles are closed, then the sockets; uv_run returns and uv_loop_close must

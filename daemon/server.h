@@ -6,7 +6,8 @@
  * through their NN_RCVFD on the loop (the only includer of <uv.h> and
  * the nanomsg headers on the daemon side); the queue of authenticated command
  * batches and the group commit that hands them to the engine on libuv's
- * thread pool; replies; shutdown on SIGTERM/SIGINT; the counters below.
+ * thread pool; replies; shutdown on SIGTERM/SIGINT; the counters below (and
+ * a timer that samples the doorbell socket's connection count into them).
  * Does not own: authentication (auth), decisions, storage and queries
  * (engine), settings (config), the process (main).
  *

@@ -1467,7 +1467,12 @@ enum ledger_err store_copy(struct store *store, const char *dir)
         store_note("open %s: %s", path, strerror(errno));
         return LEDGER_ERR_STORAGE_ERROR;
     }
+    /* The copy reads through its own transaction: count it at the gate so a
+     * growth never remaps the map under it (a growth waits for the copy, up
+     * to its deadline). */
+    store_gate_enter(store);
     int rc = mdb_env_copyfd2(store->env, fd, MDB_CP_COMPACT);
+    store_gate_leave(store);
     if (rc != MDB_SUCCESS) {
         err = store_fail(rc, "mdb_env_copyfd2");
     } else if (fsync(fd) != 0) {

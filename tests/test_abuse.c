@@ -84,8 +84,8 @@
 #define FLOOD_CLIENTS  8
 #define FLOOD_REQUESTS 5000
 /* How much the daemon's resident memory may grow over the flood: the flood
- * holds nothing, so only allocator noise is allowed. Generous under a
- * wrapper such as valgrind, whose own memory grows. */
+ * holds nothing, so only allocator noise is allowed. Not checked under a
+ * wrapper such as valgrind, whose own memory grows (its leak check judges). */
 #define FLOOD_RSS_GROWTH_KIB_MAX 8192
 /* The longest log the refusal checks read back. */
 #define LOG_READ_BYTES_MAX (64 * 1024 * 1024)
@@ -1886,7 +1886,17 @@ static void test_abuse_flood_unauthenticated(void **state)
     unsigned long rss_after = rss_kib(w->pid);
     print_message("flood: %u requests from %d clients; daemon RSS %lu KiB -> %lu KiB\n",
                   w->flood_requests, FLOOD_CLIENTS, rss_before, rss_after);
-    if (rss_before > 0 && rss_after > rss_before + FLOOD_RSS_GROWTH_KIB_MAX) {
+    /* Under a wrapper (valgrind) the process's memory is the wrapper's: its
+     * own leak check judges the daemon then. */
+    const char *wrapper = getenv("LEDGERD_WRAPPER");
+    bool wrapped = wrapper != NULL && wrapper[0] != '\0';
+#if defined(__SANITIZE_ADDRESS__)
+    /* The same in a sanitizer build (the daemon is built like this test):
+     * AddressSanitizer holds freed memory in quarantine, and LeakSanitizer
+     * judges the daemon at its exit (group_teardown asserts status 0). */
+    wrapped = true;
+#endif
+    if (!wrapped && rss_before > 0 && rss_after > rss_before + FLOOD_RSS_GROWTH_KIB_MAX) {
         fail_msg("the daemon grew from %lu KiB to %lu KiB over %u refused requests", rss_before,
                  rss_after, w->flood_requests);
     }
@@ -1912,23 +1922,47 @@ static void test_abuse_flood_unauthenticated(void **state)
     assert_int_equal(head_sequence(w), w->head);
 }
 
+/* Per test: the cases it ran, printed after it. */
+static unsigned cases_at_start;
+
+static int case_count_start(void **state)
+{
+    cases_at_start = ((struct world *)*state)->cases;
+    return 0;
+}
+
+static int case_count_print(void **state)
+{
+    print_message("%u cases\n", ((struct world *)*state)->cases - cases_at_start);
+    return 0;
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_abuse_truncated_frames),
-        cmocka_unit_test(test_abuse_random_bytes),
-        cmocka_unit_test(test_abuse_oversized),
-        cmocka_unit_test(test_abuse_unknown_fields),
-        cmocka_unit_test(test_abuse_unknown_enum_values),
-        cmocka_unit_test(test_abuse_amounts_and_currencies),
-        cmocka_unit_test(test_abuse_unknown_ids),
-        cmocka_unit_test(test_abuse_other_partner),
-        cmocka_unit_test(test_abuse_replays),
-        cmocka_unit_test(test_abuse_stale_timestamps),
-        cmocka_unit_test(test_abuse_wrong_keys),
-        cmocka_unit_test(test_abuse_revoked_and_unknown_principals),
-        cmocka_unit_test(test_abuse_flood_unauthenticated),
+        cmocka_unit_test_setup_teardown(test_abuse_truncated_frames, case_count_start,
+                                        case_count_print),
+        cmocka_unit_test_setup_teardown(test_abuse_random_bytes, case_count_start,
+                                        case_count_print),
+        cmocka_unit_test_setup_teardown(test_abuse_oversized, case_count_start, case_count_print),
+        cmocka_unit_test_setup_teardown(test_abuse_unknown_fields, case_count_start,
+                                        case_count_print),
+        cmocka_unit_test_setup_teardown(test_abuse_unknown_enum_values, case_count_start,
+                                        case_count_print),
+        cmocka_unit_test_setup_teardown(test_abuse_amounts_and_currencies, case_count_start,
+                                        case_count_print),
+        cmocka_unit_test_setup_teardown(test_abuse_unknown_ids, case_count_start, case_count_print),
+        cmocka_unit_test_setup_teardown(test_abuse_other_partner, case_count_start,
+                                        case_count_print),
+        cmocka_unit_test_setup_teardown(test_abuse_replays, case_count_start, case_count_print),
+        cmocka_unit_test_setup_teardown(test_abuse_stale_timestamps, case_count_start,
+                                        case_count_print),
+        cmocka_unit_test_setup_teardown(test_abuse_wrong_keys, case_count_start, case_count_print),
+        cmocka_unit_test_setup_teardown(test_abuse_revoked_and_unknown_principals, case_count_start,
+                                        case_count_print),
+        cmocka_unit_test_setup_teardown(test_abuse_flood_unauthenticated, case_count_start,
+                                        case_count_print),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -71,7 +71,7 @@ extern char **environ;
 #define CRASH_BATCH_MAX CRASH_FULL_BATCH
 /* About a minute of rounds (one round takes about a second: start, load,
  * kill, the clients' timeout, the verifier). */
-#define CRASH_ROUNDS_DEFAULT 50
+#define CRASH_ROUNDS_DEFAULT 40
 /* The load runs this long (random, uniform) before the kill. */
 #define CRASH_KILL_AFTER_MS_MIN 5
 #define CRASH_KILL_AFTER_MS_MAX 300
@@ -150,6 +150,9 @@ struct crash_world {
     /* Commands "fill-0" .. "fill-<fill_acked - 1>" of client 0, all acknowledged. */
     unsigned long fill_acked;
 };
+
+/* The world of the running test, for the teardown after a failed assertion. */
+static struct crash_world *current_world;
 
 static void sleep_ms(long ms)
 {
@@ -798,6 +801,7 @@ static void world_open(struct crash_world *world, const char *label, uint32_t ba
                        size_t name_length, const char *map_bytes_max)
 {
     memset(world, 0, sizeof *world);
+    current_world = world;
     test_make_dir(world->dir, sizeof world->dir, label);
     snprintf(world->data, sizeof world->data, "%s/data", world->dir);
     snprintf(world->socket_path, sizeof world->socket_path, "%s/ledger.sock", world->data);
@@ -854,6 +858,23 @@ static void world_close(struct crash_world *world, bool keep)
     if (!keep) {
         test_remove_dir(world->dir);
     }
+    current_world = NULL;
+}
+
+/* After a failed assertion: no daemon may outlive the test. The directory
+ * stays for inspection (daemon.log holds the daemon's and the test's lines). */
+static int crash_teardown(void **state)
+{
+    (void)state;
+    struct crash_world *world = current_world;
+    if (world != NULL && world->daemon > 0) {
+        kill(world->daemon, SIGKILL);
+        waitpid(world->daemon, NULL, 0);
+        world->daemon = 0;
+        fprintf(stderr, "test_crash: kept %s for inspection\n", world->dir);
+    }
+    current_world = NULL;
+    return 0;
 }
 
 static unsigned long sum(const struct crash_world *world, size_t offset)
@@ -1069,6 +1090,7 @@ static void test_crash_kill_during_growth(void **state)
      * initial map size, after a further random 0-100 ms. A fresh directory
      * per round, since each growth doubles the distance to the next. */
     unsigned seed = crash_seed();
+    printf("test_crash_kill_during_growth: seed %u\n", seed);
     srand(seed);
     int64_t started_ms = now_ms();
     unsigned long acked = 0, checked = 0;
@@ -1128,9 +1150,9 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crash_kill_during_load),
-        cmocka_unit_test(test_crash_disk_full),
-        cmocka_unit_test(test_crash_kill_during_growth),
+        cmocka_unit_test_teardown(test_crash_kill_during_load, crash_teardown),
+        cmocka_unit_test_teardown(test_crash_disk_full, crash_teardown),
+        cmocka_unit_test_teardown(test_crash_kill_during_growth, crash_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

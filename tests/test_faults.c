@@ -532,6 +532,17 @@ static void test_faults_write_eio(void **state)
         } else {
             assert_int_equal(LEDGER_ERR_STORAGE_ERROR, err);
             engine_request_clear(&request);
+            /* Reads too: the whole environment is refused until reopened. */
+            Ledger__V1__ReservationsQuery reservations = LEDGER__V1__RESERVATIONS_QUERY__INIT;
+            reservations.customer_id = (char *)"c1";
+            Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+            query.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
+            query.reservations = &reservations;
+            Ledger__V1__QueryResult *result = NULL;
+            char message[ENGINE_MESSAGE_SIZE] = "";
+            assert_int_equal(LEDGER_ERR_STORAGE_ERROR, engine_query(f->engine, &f->admin, &query,
+                                                                    f->now_us, &result, message));
+            assert_null(result);
             panics++;
             engine_reopen(f);
             assert_int_equal(head_before, engine_head_sequence(f->engine));
