@@ -111,7 +111,8 @@ void engine_result_free(Ledger__V1__QueryResult *result);
 uint64_t engine_head_sequence(struct engine *engine);
 
 /* A hot, compacting copy of the data directory into `dir` (created; must not
- * exist), with the current signed head beside it as head.json and head.pb. */
+ * exist), with the current signed head beside it as head.pb (a serialized
+ * SignedHead). */
 __attribute__((warn_unused_result)) enum ledger_err engine_backup(struct engine *engine,
                                                                   const char *dir);
 
