@@ -31,6 +31,7 @@
  * that signs tree heads, hex, mode 0600).
  */
 #include "engine.h"
+#include "engine_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,33 +48,12 @@
 #include "crypto.h"
 #include "domain.h"
 #include "merkle.h"
-#include "policy.h"
 #include "views.h"
 
 #define ENGINE_HEAD_KEY_FILE "head.key"
 #define ENGINE_LOCK_FILE     "ledgerd.lock"
-/* An events query examines at most this many records per page, so that a
- * filter that matches little cannot hold a read transaction for long; the
- * reply's last_sequence tells the client where to continue. */
-#define ENGINE_EVENTS_SCAN_MAX 100000
-/* Rebuild commits every this many events, bounding the write transaction's
- * dirty pages. */
-#define ENGINE_REBUILD_COMMIT_EVERY 20000
 
 /* --- a small hash map of customer states ------------------------------------ */
-
-struct state_entry {
-    char key[2 * DOMAIN_ID_SIZE];
-    size_t key_size;
-    struct domain_customer *state; /* owned */
-    bool used;
-};
-
-struct state_map {
-    struct state_entry *entries;
-    size_t capacity; /* power of two */
-    size_t count;
-};
 
 static size_t state_key(const char *partner_id, const char *customer_id,
                         char out[2 * DOMAIN_ID_SIZE])
@@ -95,7 +75,7 @@ static uint64_t state_hash(const char *key, size_t size)
     return h;
 }
 
-static void state_map_clear(struct state_map *map)
+void engine__state_map_clear(struct state_map *map)
 {
     for (size_t i = 0; i < map->capacity; i++) {
         if (map->entries[i].used) {
@@ -201,24 +181,11 @@ static enum ledger_err state_map_merge(struct state_map *into, struct state_map 
             }
         }
     }
-    state_map_clear(from);
+    engine__state_map_clear(from);
     return result;
 }
 
 /* --- the engine ---------------------------------------------------------------- */
-
-struct engine {
-    struct store *store;
-    int lock_fd;
-    bool read_only;
-    bool scratch;
-    uint32_t batch_commands_max;
-    uint8_t head_public_key[CRYPTO_SIGN_PUBLIC_BYTES];
-    uint8_t head_secret_key[CRYPTO_SIGN_SECRET_BYTES];
-    bool head_key_loaded;
-    _Atomic uint64_t head_sequence;
-    struct state_map cache; /* engine_execute's thread only */
-};
 
 struct store *engine_store(struct engine *engine)
 {
@@ -230,7 +197,7 @@ uint64_t engine_head_sequence(struct engine *engine)
     return atomic_load_explicit(&engine->head_sequence, memory_order_relaxed);
 }
 
-static enum ledger_err path_join(const char *dir, const char *name, char out[PATH_MAX])
+enum ledger_err engine__path_join(const char *dir, const char *name, char out[PATH_MAX])
 {
     int n = snprintf(out, PATH_MAX, "%s/%s", dir, name);
     return (n < 0 || n >= PATH_MAX) ? LEDGER_ERR_INVALID_ARGUMENT : LEDGER_ERR_OK;
@@ -262,7 +229,7 @@ static enum ledger_err write_secret_file(const char *path, const char *text)
 static enum ledger_err load_head_key(struct engine *engine, const char *dir)
 {
     char path[PATH_MAX];
-    enum ledger_err err = path_join(dir, ENGINE_HEAD_KEY_FILE, path);
+    enum ledger_err err = engine__path_join(dir, ENGINE_HEAD_KEY_FILE, path);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -311,7 +278,7 @@ enum ledger_err engine_open(const struct engine_options *options, struct engine 
     }
     if (!options->read_only) {
         char lock_path[PATH_MAX];
-        err = path_join(options->data_dir, ENGINE_LOCK_FILE, lock_path);
+        err = engine__path_join(options->data_dir, ENGINE_LOCK_FILE, lock_path);
         if (err != LEDGER_ERR_OK) {
             goto fail;
         }
@@ -359,7 +326,7 @@ void engine_close(struct engine *engine)
     if (!engine) {
         return;
     }
-    state_map_clear(&engine->cache);
+    engine__state_map_clear(&engine->cache);
     if (engine->store) {
         store_close(engine->store);
     }
@@ -389,7 +356,7 @@ static enum ledger_err principal_row_get(struct store_txn *txn, const char *prin
     return LEDGER_ERR_OK;
 }
 
-static void copy_id(char out[LEDGER_ID_LENGTH_MAX + 1], const char *in)
+void engine__copy_id(char out[LEDGER_ID_LENGTH_MAX + 1], const char *in)
 {
     size_t n = strnlen(in, LEDGER_ID_LENGTH_MAX);
     memcpy(out, in, n);
@@ -426,11 +393,11 @@ enum ledger_err engine_principal_lookup(struct engine *engine, const char *princ
         goto done;
     }
     struct engine_principal p = {0};
-    copy_id(p.id, row->principal_id);
+    engine__copy_id(p.id, row->principal_id);
     p.role = row->role;
-    copy_id(p.partner_id, row->partner_id);
-    copy_id(p.customer_id, row->customer_id);
-    copy_id(p.user, row->user);
+    engine__copy_id(p.partner_id, row->partner_id);
+    engine__copy_id(p.customer_id, row->customer_id);
+    engine__copy_id(p.user, row->user);
     p.revoked = row->revoked;
     memcpy(p.secret, secret.data, LEDGER_SECRET_BYTES);
     *out = p;
@@ -474,14 +441,14 @@ static void result_from_event(const Ledger__V1__Event *event, struct engine_resu
         reservation = event->reservation_renewed->renewal;
         break;
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
-        copy_id(out->savings_plan_id, event->savings_plan_purchased->savings_plan_id);
+        engine__copy_id(out->savings_plan_id, event->savings_plan_purchased->savings_plan_id);
         break;
     default:
         break;
     }
     if (reservation) {
-        copy_id(out->order_id, reservation->order_id);
-        copy_id(out->reservation_id, reservation->reservation_id);
+        engine__copy_id(out->order_id, reservation->order_id);
+        engine__copy_id(out->reservation_id, reservation->reservation_id);
     }
     out->message.order_id = out->order_id;
     out->message.reservation_id = out->reservation_id;
@@ -498,9 +465,9 @@ static enum ledger_err result_from_bytes(const uint8_t *bytes, size_t size,
     }
     memset(out, 0, sizeof *out);
     out->message = *stored;
-    copy_id(out->order_id, stored->order_id);
-    copy_id(out->reservation_id, stored->reservation_id);
-    copy_id(out->savings_plan_id, stored->savings_plan_id);
+    engine__copy_id(out->order_id, stored->order_id);
+    engine__copy_id(out->reservation_id, stored->reservation_id);
+    engine__copy_id(out->savings_plan_id, stored->savings_plan_id);
     out->message.order_id = out->order_id;
     out->message.reservation_id = out->reservation_id;
     out->message.savings_plan_id = out->savings_plan_id;
@@ -512,8 +479,8 @@ static enum ledger_err result_from_bytes(const uint8_t *bytes, size_t size,
 }
 
 /* Records the command's result in the command-id index (never the secret). */
-static enum ledger_err result_store(struct store_txn *txn, const char *principal_id,
-                                    const Ledger__V1__Event *event)
+enum ledger_err engine__result_store(struct store_txn *txn, const char *principal_id,
+                                     const Ledger__V1__Event *event)
 {
     struct engine_result result;
     result_from_event(event, &result);
@@ -558,8 +525,8 @@ static enum ledger_err replay_one(void *context, uint64_t sequence)
 }
 
 /* A customer's state as the transaction sees it, rebuilt from its stream. */
-static enum ledger_err state_load(struct store_txn *txn, const char *partner_id,
-                                  const char *customer_id, struct domain_customer **out)
+enum ledger_err engine__state_load(struct store_txn *txn, const char *partner_id,
+                                   const char *customer_id, struct domain_customer **out)
 {
     struct domain_customer *state = domain_customer_new(partner_id, customer_id);
     if (!state) {
@@ -609,7 +576,7 @@ static enum ledger_err batch_state(struct batch *batch, const char *partner_id,
         state = domain_customer_clone(seen->state);
         err = state ? LEDGER_ERR_OK : LEDGER_ERR_NO_MEMORY;
     } else {
-        err = state_load(batch->txn, partner_id, customer_id, &state);
+        err = engine__state_load(batch->txn, partner_id, customer_id, &state);
     }
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -623,7 +590,7 @@ static enum ledger_err batch_state(struct batch *batch, const char *partner_id,
     return LEDGER_ERR_OK;
 }
 
-static void set_message(char message[ENGINE_MESSAGE_SIZE], const char *text)
+void engine__set_message(char message[ENGINE_MESSAGE_SIZE], const char *text)
 {
     snprintf(message, ENGINE_MESSAGE_SIZE, "%s", text);
 }
@@ -640,11 +607,11 @@ static enum ledger_err execute_command(struct batch *batch,
     Ledger__V1__Command *command = NULL;
     enum ledger_err err = codec_command_unpack(bytes->data, bytes->len, &command);
     if (err != LEDGER_ERR_OK) {
-        set_message(message, "the command does not decode as ledger.v1.Command");
+        engine__set_message(message, "the command does not decode as ledger.v1.Command");
         return err;
     }
     if (!codec_id_valid(command->command_id)) {
-        set_message(message, "command_id must be 1..64 characters of [A-Za-z0-9._:@-]");
+        engine__set_message(message, "command_id must be 1..64 characters of [A-Za-z0-9._:@-]");
         err = LEDGER_ERR_INVALID_ARGUMENT;
         goto done;
     }
@@ -691,11 +658,11 @@ static enum ledger_err execute_command(struct batch *batch,
     struct domain_customer *state = NULL;
     if (domain_command_is_customer(command->body_case)) {
         if (!codec_id_valid(partner_id) || !codec_id_valid(customer_id)) {
-            set_message(message, !codec_id_valid(partner_id)
-                                     ? "partner_id is required: 1..64 characters of "
-                                       "[A-Za-z0-9._:@-]"
-                                     : "customer_id is required: 1..64 characters of "
-                                       "[A-Za-z0-9._:@-]");
+            engine__set_message(message, !codec_id_valid(partner_id)
+                                             ? "partner_id is required: 1..64 characters of "
+                                               "[A-Za-z0-9._:@-]"
+                                             : "customer_id is required: 1..64 characters of "
+                                               "[A-Za-z0-9._:@-]");
             err = LEDGER_ERR_INVALID_ARGUMENT;
             goto done;
         }
@@ -743,7 +710,8 @@ static enum ledger_err execute_command(struct batch *batch,
     }
     err = domain_decide(&input, decision);
     if (err != LEDGER_ERR_OK) {
-        set_message(message, decision->message[0] ? decision->message : ledger_strerror(err));
+        engine__set_message(message,
+                            decision->message[0] ? decision->message : ledger_strerror(err));
         free(decision);
         goto done;
     }
@@ -791,7 +759,7 @@ static enum ledger_err execute_command(struct batch *batch,
         err = views_apply(txn, event);
     }
     if (err == LEDGER_ERR_OK) {
-        err = result_store(txn, principal->id, event);
+        err = engine__result_store(txn, principal->id, event);
     }
     if (err == LEDGER_ERR_OK) {
         result_from_event(event, result);
@@ -809,7 +777,7 @@ static enum ledger_err execute_command(struct batch *batch,
         err = LEDGER_ERR_INTERNAL;
     }
     if (err != LEDGER_ERR_OK) {
-        set_message(message, ledger_strerror(err));
+        engine__set_message(message, ledger_strerror(err));
     }
     free(decision);
 done:
@@ -827,7 +795,7 @@ static enum ledger_err execute_request(struct group *group, struct engine_reques
     request->message[0] = '\0';
     if (request->command_count == 0) {
         request->err = LEDGER_ERR_INVALID_ARGUMENT;
-        set_message(request->message, "the batch holds no command");
+        engine__set_message(request->message, "the batch holds no command");
         return LEDGER_ERR_OK;
     }
     if (request->command_count > group->engine->batch_commands_max) {
@@ -857,7 +825,7 @@ static enum ledger_err execute_request(struct group *group, struct engine_reques
     }
     if (request->err != LEDGER_ERR_OK) {
         store_abort(batch.txn);
-        state_map_clear(&batch.overlay);
+        engine__state_map_clear(&batch.overlay);
         /* A refused request's partial results (and secrets) are never answered. */
         crypto_wipe(request->results, request->command_count * sizeof *request->results);
         free(request->results);
@@ -866,7 +834,7 @@ static enum ledger_err execute_request(struct group *group, struct engine_reques
     }
     err = store_commit(batch.txn);
     if (err != LEDGER_ERR_OK) {
-        state_map_clear(&batch.overlay);
+        engine__state_map_clear(&batch.overlay);
         return err;
     }
     return state_map_merge(&group->overlay, &batch.overlay);
@@ -907,13 +875,13 @@ enum ledger_err engine_execute(struct engine *engine, struct engine_request *req
             err = state_map_merge(&engine->cache, &group.overlay);
             if (engine->cache.count > LEDGER_STATE_CACHE_MAX || err != LEDGER_ERR_OK) {
                 /* Bounded memory: start again cold; states reload from the log. */
-                state_map_clear(&engine->cache);
+                engine__state_map_clear(&engine->cache);
                 err = LEDGER_ERR_OK;
             }
             atomic_store_explicit(&engine->head_sequence, last, memory_order_relaxed);
             return LEDGER_ERR_OK;
         }
-        state_map_clear(&group.overlay);
+        engine__state_map_clear(&group.overlay);
         for (size_t i = 0; i < count; i++) {
             engine_request_clear(&requests[i]);
         }
@@ -931,7 +899,7 @@ enum ledger_err engine_execute(struct engine *engine, struct engine_request *req
         engine_request_clear(&requests[i]);
         requests[i].err = err;
         requests[i].failed_index = 0;
-        set_message(requests[i].message, ledger_strerror(err));
+        engine__set_message(requests[i].message, ledger_strerror(err));
     }
     return err;
 }
@@ -952,7 +920,7 @@ enum ledger_err engine_init(const struct engine_options *options, const char *op
         return LEDGER_ERR_IO_ERROR;
     }
     char key_path[PATH_MAX];
-    err = path_join(options->data_dir, ENGINE_HEAD_KEY_FILE, key_path);
+    err = engine__path_join(options->data_dir, ENGINE_HEAD_KEY_FILE, key_path);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -981,7 +949,7 @@ enum ledger_err engine_init(const struct engine_options *options, const char *op
     /* The first operator is added by the ledger itself, through the ordinary
      * command path, so that the log records it like every later principal. */
     struct engine_principal bootstrap = {.role = LEDGER__V1__ROLE__ROLE_OPERATOR};
-    copy_id(bootstrap.id, "ledgerd-init");
+    engine__copy_id(bootstrap.id, "ledgerd-init");
     Ledger__V1__AddPrincipal add = LEDGER__V1__ADD_PRINCIPAL__INIT;
     add.principal_id = (char *)operator_id;
     add.role = LEDGER__V1__ROLE__ROLE_OPERATOR;
@@ -1016,866 +984,4 @@ enum ledger_err engine_init(const struct engine_options *options, const char *op
     free(bytes);
     engine_close(engine);
     return err;
-}
-
-/* --- queries ------------------------------------------------------------------------- */
-
-struct query_context {
-    struct engine *engine;
-    struct store_txn *txn;
-    const struct engine_principal *principal;
-    const char *partner_id; /* "" for principals of all partners asking about all */
-    int64_t now_us;
-    char *message;
-};
-
-static enum ledger_err backup_into(struct engine *engine, const char *dir, int64_t now_us,
-                                   Ledger__V1__SignedHead **head_out);
-
-/* Whether the principal may see this event. */
-static bool event_visible(const struct query_context *q, const Ledger__V1__Event *event)
-{
-    const struct engine_principal *p = q->principal;
-    if (q->partner_id[0] != '\0' && strcmp(event->partner_id, q->partner_id) != 0) {
-        return false;
-    }
-    if (p->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER) {
-        return strcmp(event->customer_id, p->customer_id) == 0;
-    }
-    return true;
-}
-
-static enum ledger_err proof_entry(struct query_context *q, uint64_t sequence, uint64_t tree_size,
-                                   Ledger__V1__InclusionProof **out)
-{
-    Ledger__V1__InclusionProof *proof = malloc(sizeof *proof);
-    uint8_t(*path)[MERKLE_HASH_BYTES] = malloc(MERKLE_PATH_MAX * MERKLE_HASH_BYTES);
-    uint8_t *leaf = malloc(MERKLE_HASH_BYTES);
-    ProtobufCBinaryData *items = malloc(MERKLE_PATH_MAX * sizeof *items);
-    enum ledger_err err = LEDGER_ERR_NO_MEMORY;
-    if (!proof || !path || !leaf || !items) {
-        goto fail;
-    }
-    size_t length = 0;
-    err = merkle_store_inclusion(q->txn, sequence, tree_size, path, &length);
-    if (err == LEDGER_ERR_OK) {
-        err = store_leaf(q->txn, sequence, leaf);
-    }
-    if (err != LEDGER_ERR_OK) {
-        goto fail;
-    }
-    ledger__v1__inclusion_proof__init(proof);
-    proof->sequence = sequence;
-    proof->tree_size = tree_size;
-    proof->leaf_hash.data = leaf;
-    proof->leaf_hash.len = MERKLE_HASH_BYTES;
-    for (size_t i = 0; i < length; i++) {
-        items[i].data = path[i];
-        items[i].len = MERKLE_HASH_BYTES;
-    }
-    proof->n_path = length;
-    proof->path = items;
-    if (length == 0) {
-        free(path); /* nothing refers to it; otherwise items[0].data owns it */
-    }
-    *out = proof;
-    return LEDGER_ERR_OK;
-fail:
-    free(proof);
-    free(path);
-    free(leaf);
-    free(items);
-    return err;
-}
-
-static void proof_free(Ledger__V1__InclusionProof *proof)
-{
-    if (!proof) {
-        return;
-    }
-    free(proof->leaf_hash.data);
-    if (proof->n_path) {
-        free(proof->path[0].data); /* the start of the one path buffer */
-    }
-    free(proof->path);
-    free(proof);
-}
-
-/* An EventEntry holding a copy of the record and its decoded event. */
-static enum ledger_err event_entry(struct query_context *q, uint64_t sequence,
-                                   Ledger__V1__EventEntry **out, Ledger__V1__Event **decoded_out)
-{
-    struct store_val record;
-    enum ledger_err err = store_record(q->txn, sequence, &record);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    Ledger__V1__Event *event = NULL;
-    err = codec_event_unpack(record.data, record.size, &event);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    Ledger__V1__EventEntry *entry = malloc(sizeof *entry);
-    uint8_t *copy = malloc(record.size ? record.size : 1);
-    if (!entry || !copy) {
-        free(entry);
-        free(copy);
-        codec_event_free(event);
-        return LEDGER_ERR_NO_MEMORY;
-    }
-    ledger__v1__event_entry__init(entry);
-    memcpy(copy, record.data, record.size);
-    entry->record.data = copy;
-    entry->record.len = record.size;
-    entry->event = event;
-    *out = entry;
-    if (decoded_out) {
-        *decoded_out = event;
-    }
-    return LEDGER_ERR_OK;
-}
-
-static void event_entry_free(Ledger__V1__EventEntry *entry)
-{
-    if (!entry) {
-        return;
-    }
-    free(entry->record.data);
-    codec_event_free(entry->event);
-    proof_free(entry->proof);
-    free(entry);
-}
-
-static enum ledger_err entries_push(Ledger__V1__QueryResult *result, Ledger__V1__EventEntry *entry,
-                                    size_t *capacity)
-{
-    if (result->n_events == *capacity) {
-        size_t bigger = *capacity ? *capacity * 2 : 16;
-        Ledger__V1__EventEntry **grown = realloc(result->events, bigger * sizeof *grown);
-        if (!grown) {
-            return LEDGER_ERR_NO_MEMORY;
-        }
-        result->events = grown;
-        *capacity = bigger;
-    }
-    result->events[result->n_events++] = entry;
-    return LEDGER_ERR_OK;
-}
-
-struct events_walk {
-    struct query_context *q;
-    const Ledger__V1__EventsQuery *query;
-    Ledger__V1__Event__BodyCase types[LEDGER_EVENT_TYPES_FILTER_MAX];
-    size_t type_count;
-    uint32_t limit;
-    uint64_t tree_size;
-    uint64_t examined;
-    size_t capacity;
-    Ledger__V1__QueryResult *result;
-};
-
-/* Considers one sequence for an events page. NOT_FOUND stops the walk. */
-static enum ledger_err events_visit(void *context, uint64_t sequence)
-{
-    struct events_walk *walk = context;
-    if (sequence <= walk->query->after_sequence) {
-        return LEDGER_ERR_OK;
-    }
-    if (walk->result->n_events >= walk->limit || walk->examined >= ENGINE_EVENTS_SCAN_MAX ||
-        sequence > walk->tree_size) {
-        return LEDGER_ERR_NOT_FOUND;
-    }
-    walk->examined++;
-    Ledger__V1__EventEntry *entry = NULL;
-    Ledger__V1__Event *event = NULL;
-    enum ledger_err err = event_entry(walk->q, sequence, &entry, &event);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    walk->result->last_sequence = sequence;
-    bool wanted = event_visible(walk->q, event);
-    if (wanted && walk->type_count) {
-        wanted = false;
-        for (size_t i = 0; i < walk->type_count; i++) {
-            wanted = wanted || walk->types[i] == event->body_case;
-        }
-    }
-    if (wanted && walk->query->include_proofs) {
-        err = proof_entry(walk->q, sequence, walk->tree_size, &entry->proof);
-    }
-    if (wanted && err == LEDGER_ERR_OK) {
-        err = entries_push(walk->result, entry, &walk->capacity);
-        if (err == LEDGER_ERR_OK) {
-            return LEDGER_ERR_OK;
-        }
-    }
-    event_entry_free(entry);
-    return err;
-}
-
-static enum ledger_err query_events(struct query_context *q, const Ledger__V1__EventsQuery *query,
-                                    Ledger__V1__QueryResult *result)
-{
-    struct events_walk walk = {.q = q, .query = query, .result = result};
-    uint64_t head = store_last_sequence(q->txn);
-    walk.tree_size = query->tree_size ? query->tree_size : head;
-    if (walk.tree_size > head) {
-        snprintf(q->message, ENGINE_MESSAGE_SIZE, "tree_size %llu is past the head %llu",
-                 (unsigned long long)walk.tree_size, (unsigned long long)head);
-        return LEDGER_ERR_NOT_FOUND;
-    }
-    walk.limit = query->limit ? query->limit : LEDGER_EVENTS_PAGE_DEFAULT;
-    if (walk.limit > LEDGER_EVENTS_PAGE_MAX) {
-        snprintf(q->message, ENGINE_MESSAGE_SIZE, "limit must be at most %d",
-                 LEDGER_EVENTS_PAGE_MAX);
-        return LEDGER_ERR_INVALID_ARGUMENT;
-    }
-    if (query->n_types > LEDGER_EVENT_TYPES_FILTER_MAX) {
-        snprintf(q->message, ENGINE_MESSAGE_SIZE, "at most %d event types per query",
-                 LEDGER_EVENT_TYPES_FILTER_MAX);
-        return LEDGER_ERR_INVALID_ARGUMENT;
-    }
-    for (size_t i = 0; i < query->n_types; i++) {
-        walk.types[i] = codec_event_type_from_name(query->types[i]);
-        if (walk.types[i] == LEDGER__V1__EVENT__BODY__NOT_SET) {
-            snprintf(q->message, ENGINE_MESSAGE_SIZE,
-                     "unknown event type '%.64s'; see docs/events.md", query->types[i]);
-            return LEDGER_ERR_INVALID_ARGUMENT;
-        }
-    }
-    walk.type_count = query->n_types;
-    const char *customer_id = query->customer_id;
-    if (q->principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER) {
-        if (customer_id[0] != '\0' && strcmp(customer_id, q->principal->customer_id) != 0) {
-            set_message(q->message, "a customer user may read only its own customer's events");
-            return LEDGER_ERR_PARTNER_MISMATCH;
-        }
-        customer_id = q->principal->customer_id;
-    }
-    result->last_sequence = query->after_sequence;
-    enum ledger_err err = LEDGER_ERR_OK;
-    if (customer_id[0] != '\0') {
-        if (q->partner_id[0] == '\0') {
-            set_message(q->message, "partner_id is required to filter by customer");
-            return LEDGER_ERR_INVALID_ARGUMENT;
-        }
-        /* The customer's stream index visits only its events. */
-        err = store_stream_each(q->txn, q->partner_id, customer_id, events_visit, &walk);
-        if (err == LEDGER_ERR_OK ||
-            (err == LEDGER_ERR_NOT_FOUND && walk.examined < ENGINE_EVENTS_SCAN_MAX &&
-             result->n_events < walk.limit)) {
-            /* The stream is exhausted up to the tree size: nothing more to see. */
-            result->last_sequence =
-                walk.tree_size > result->last_sequence ? walk.tree_size : result->last_sequence;
-            err = LEDGER_ERR_OK;
-        }
-    } else {
-        for (uint64_t s = query->after_sequence + 1; s <= walk.tree_size; s++) {
-            err = events_visit(&walk, s);
-            if (err != LEDGER_ERR_OK) {
-                break;
-            }
-        }
-    }
-    if (err == LEDGER_ERR_NOT_FOUND) {
-        err = LEDGER_ERR_OK; /* the page is full */
-    }
-    return err;
-}
-
-static enum ledger_err signed_head(struct query_context *q, uint64_t tree_size,
-                                   Ledger__V1__SignedHead **out)
-{
-    Ledger__V1__SignedHead *head = malloc(sizeof *head);
-    uint8_t *bytes = malloc(MERKLE_HASH_BYTES + CRYPTO_SIGNATURE_BYTES + CRYPTO_SIGN_PUBLIC_BYTES);
-    if (!head || !bytes) {
-        free(head);
-        free(bytes);
-        return LEDGER_ERR_NO_MEMORY;
-    }
-    ledger__v1__signed_head__init(head);
-    uint8_t *root = bytes, *signature = bytes + MERKLE_HASH_BYTES,
-            *public_key = signature + CRYPTO_SIGNATURE_BYTES;
-    enum ledger_err err = tree_size ? merkle_store_root(q->txn, tree_size, root)
-                                    : (merkle_empty_root(root), LEDGER_ERR_OK);
-    if (err != LEDGER_ERR_OK) {
-        free(head);
-        free(bytes);
-        return err;
-    }
-    head->tree_size = tree_size;
-    head->timestamp_us = q->now_us;
-    head->root_hash.data = root;
-    head->root_hash.len = MERKLE_HASH_BYTES;
-    if (q->engine->head_key_loaded) {
-        uint8_t encoded[MERKLE_HEAD_BYTES];
-        merkle_head_encode(tree_size, root, q->now_us, encoded);
-        crypto_ed25519_sign(q->engine->head_secret_key, encoded, sizeof encoded, signature);
-        memcpy(public_key, q->engine->head_public_key, CRYPTO_SIGN_PUBLIC_BYTES);
-        head->signature.data = signature;
-        head->signature.len = CRYPTO_SIGNATURE_BYTES;
-        head->public_key.data = public_key;
-        head->public_key.len = CRYPTO_SIGN_PUBLIC_BYTES;
-    }
-    *out = head;
-    return LEDGER_ERR_OK;
-}
-
-static void signed_head_free(Ledger__V1__SignedHead *head)
-{
-    if (head) {
-        free(head->root_hash.data); /* one buffer holds root, signature and key */
-        free(head);
-    }
-}
-
-static enum ledger_err query_consistency(struct query_context *q,
-                                         const Ledger__V1__ConsistencyQuery *query,
-                                         Ledger__V1__QueryResult *result)
-{
-    uint64_t head = store_last_sequence(q->txn);
-    uint64_t to = query->to_size ? query->to_size : head;
-    if (query->from_size == 0 || query->from_size > to || to > head) {
-        snprintf(q->message, ENGINE_MESSAGE_SIZE,
-                 "need 0 < from_size (%llu) <= to_size (%llu) <= head (%llu)",
-                 (unsigned long long)query->from_size, (unsigned long long)to,
-                 (unsigned long long)head);
-        return to > head ? LEDGER_ERR_NOT_FOUND : LEDGER_ERR_INVALID_ARGUMENT;
-    }
-    Ledger__V1__ConsistencyProof *proof = malloc(sizeof *proof);
-    uint8_t(*path)[MERKLE_HASH_BYTES] = malloc(MERKLE_PATH_MAX * MERKLE_HASH_BYTES);
-    ProtobufCBinaryData *items = malloc(MERKLE_PATH_MAX * sizeof *items);
-    enum ledger_err err = LEDGER_ERR_NO_MEMORY;
-    size_t length = 0;
-    if (proof && path && items) {
-        err = merkle_store_consistency(q->txn, query->from_size, to, path, &length);
-    }
-    if (err != LEDGER_ERR_OK) {
-        free(proof);
-        free(path);
-        free(items);
-        return err;
-    }
-    ledger__v1__consistency_proof__init(proof);
-    proof->from_size = query->from_size;
-    proof->to_size = to;
-    for (size_t i = 0; i < length; i++) {
-        items[i].data = path[i];
-        items[i].len = MERKLE_HASH_BYTES;
-    }
-    proof->n_path = length;
-    proof->path = items;
-    if (length == 0) {
-        free(path);
-    }
-    result->consistency = proof;
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err query_explain(struct query_context *q, const Ledger__V1__ExplainQuery *query,
-                                     Ledger__V1__QueryResult *result)
-{
-    uint64_t head = store_last_sequence(q->txn);
-    if (query->sequence == 0 || query->sequence > head) {
-        snprintf(q->message, ENGINE_MESSAGE_SIZE, "sequence %llu is not in the log (head %llu)",
-                 (unsigned long long)query->sequence, (unsigned long long)head);
-        return LEDGER_ERR_NOT_FOUND;
-    }
-    Ledger__V1__Explanation *explanation = malloc(sizeof *explanation);
-    if (!explanation) {
-        return LEDGER_ERR_NO_MEMORY;
-    }
-    ledger__v1__explanation__init(explanation);
-    result->explanation = explanation;
-    Ledger__V1__Event *event = NULL;
-    enum ledger_err err = event_entry(q, query->sequence, &explanation->purchase, &event);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    if (!event_visible(q, event)) {
-        set_message(q->message, "the event belongs to another partner or customer");
-        return LEDGER_ERR_PARTNER_MISMATCH;
-    }
-    const Ledger__V1__AllowedBy *allowed = NULL;
-    if (event->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED) {
-        allowed = event->reservation_purchased->allowed_by;
-    } else if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED) {
-        allowed = event->savings_plan_purchased->allowed_by;
-    } else {
-        snprintf(q->message, ENGINE_MESSAGE_SIZE,
-                 "sequence %llu is a %s event, not a purchase; explain answers for purchases",
-                 (unsigned long long)query->sequence, codec_event_type_name(event->body_case));
-        return LEDGER_ERR_INVALID_ARGUMENT;
-    }
-    err = proof_entry(q, query->sequence, head, &explanation->purchase->proof);
-    if (err == LEDGER_ERR_OK && allowed && allowed->permission_sequence) {
-        err = event_entry(q, allowed->permission_sequence, &explanation->permission, NULL);
-        if (err == LEDGER_ERR_OK) {
-            err =
-                proof_entry(q, allowed->permission_sequence, head, &explanation->permission->proof);
-        }
-    }
-    if (err == LEDGER_ERR_OK && allowed && allowed->role_sequence) {
-        err = event_entry(q, allowed->role_sequence, &explanation->role, NULL);
-        if (err == LEDGER_ERR_OK) {
-            err = proof_entry(q, allowed->role_sequence, head, &explanation->role->proof);
-        }
-    }
-    if (err == LEDGER_ERR_OK) {
-        err = signed_head(q, head, &explanation->head);
-    }
-    return err;
-}
-
-static enum ledger_err stat_push(Ledger__V1__QueryResult *result, const char *name, double value)
-{
-    Ledger__V1__Stat **grown = realloc(result->stats, (result->n_stats + 1) * sizeof *grown);
-    if (!grown) {
-        return LEDGER_ERR_NO_MEMORY;
-    }
-    result->stats = grown;
-    Ledger__V1__Stat *stat = malloc(sizeof *stat);
-    if (!stat) {
-        return LEDGER_ERR_NO_MEMORY;
-    }
-    ledger__v1__stat__init(stat);
-    stat->name = (char *)name; /* static strings only */
-    stat->value = value;
-    result->stats[result->n_stats++] = stat;
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err query_stats(struct query_context *q, Ledger__V1__QueryResult *result)
-{
-    struct store_info info;
-    enum ledger_err err = store_info(q->engine->store, &info);
-    if (err == LEDGER_ERR_OK) {
-        err = stat_push(result, "ledger_events_total", (double)info.last_sequence);
-    }
-    if (err == LEDGER_ERR_OK) {
-        err = stat_push(result, "ledger_map_bytes", (double)info.map_bytes);
-    }
-    if (err == LEDGER_ERR_OK) {
-        err = stat_push(result, "ledger_map_bytes_max", (double)info.map_bytes_max);
-    }
-    if (err == LEDGER_ERR_OK) {
-        err = stat_push(result, "ledger_map_used_bytes", (double)info.used_bytes);
-    }
-    if (err == LEDGER_ERR_OK) {
-        err = stat_push(result, "ledger_readers_used", (double)info.readers_used);
-    }
-    if (err == LEDGER_ERR_OK) {
-        err = stat_push(result, "ledger_readers_max", (double)info.readers_max);
-    }
-    return err;
-}
-
-void engine_result_free(Ledger__V1__QueryResult *result)
-{
-    if (!result) {
-        return;
-    }
-    for (size_t i = 0; i < result->n_events; i++) {
-        event_entry_free(result->events[i]);
-    }
-    free(result->events);
-    result->events = NULL;
-    result->n_events = 0;
-    signed_head_free(result->head);
-    result->head = NULL;
-    proof_free(result->inclusion);
-    result->inclusion = NULL;
-    if (result->consistency) {
-        free(result->consistency->n_path ? result->consistency->path[0].data : NULL);
-        free(result->consistency->path);
-        free(result->consistency);
-        result->consistency = NULL;
-    }
-    if (result->explanation) {
-        event_entry_free(result->explanation->purchase);
-        event_entry_free(result->explanation->permission);
-        event_entry_free(result->explanation->role);
-        signed_head_free(result->explanation->head);
-        free(result->explanation);
-        result->explanation = NULL;
-    }
-    for (size_t i = 0; i < result->n_stats; i++) {
-        free(result->stats[i]);
-    }
-    free(result->stats);
-    result->stats = NULL;
-    result->n_stats = 0;
-    views_result_clear(result);
-    free(result);
-}
-
-/* Drops one price of a view row (rows are unpacked messages). */
-static void money_drop(Ledger__V1__Money **money)
-{
-    if (*money) {
-        ledger__v1__money__free_unpacked(*money, NULL);
-        *money = NULL;
-    }
-}
-
-/* What a customer user may see of prices (docs/security.md): never the
- * partner's price, which is the partner's cost; the retail price only when the
- * partner made it visible to the customer (SetCostVisibility). */
-static enum ledger_err customer_prices(struct query_context *q, Ledger__V1__QueryResult *result)
-{
-    if (result->n_reservations == 0 && result->n_savings_plans == 0) {
-        return LEDGER_ERR_OK;
-    }
-    struct domain_customer *state = NULL;
-    enum ledger_err err = state_load(q->txn, q->partner_id, q->principal->customer_id, &state);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    bool retail_visible = state->retail_prices_visible;
-    domain_customer_free(state);
-    for (size_t i = 0; i < result->n_reservations; i++) {
-        money_drop(&result->reservations[i]->price);
-        if (!retail_visible) {
-            money_drop(&result->reservations[i]->retail_price);
-        }
-    }
-    for (size_t i = 0; i < result->n_savings_plans; i++) {
-        money_drop(&result->savings_plans[i]->price);
-        if (!retail_visible) {
-            money_drop(&result->savings_plans[i]->retail_price);
-        }
-    }
-    return LEDGER_ERR_OK;
-}
-
-enum ledger_err engine_query(struct engine *engine, const struct engine_principal *principal,
-                             const Ledger__V1__Query *query, int64_t now_us,
-                             Ledger__V1__QueryResult **out, char message[ENGINE_MESSAGE_SIZE])
-{
-    message[0] = '\0';
-    if (query->kind_case == LEDGER__V1__QUERY__KIND__NOT_SET) {
-        set_message(message, "the query names no kind");
-        return LEDGER_ERR_UNKNOWN_MESSAGE;
-    }
-    if (!policy_query_allowed(principal->role, query->kind_case)) {
-        const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field(
-            &ledger__v1__query__descriptor, (unsigned)query->kind_case);
-        snprintf(message, ENGINE_MESSAGE_SIZE, "role %s may not run the %s query",
-                 policy_role_name(principal->role), field ? field->name : "unknown");
-        return LEDGER_ERR_FORBIDDEN;
-    }
-    /* Partner scope: a partner-bound principal sees its partner only. */
-    const char *partner_id = principal->partner_id;
-    if (principal->partner_id[0] != '\0') {
-        if (query->partner_id[0] != '\0' && strcmp(query->partner_id, principal->partner_id) != 0) {
-            set_message(message, "the principal may not read another partner's data");
-            return LEDGER_ERR_PARTNER_MISMATCH;
-        }
-    } else {
-        if (query->partner_id[0] != '\0' && !codec_id_valid(query->partner_id)) {
-            set_message(message, "partner_id must be 1..64 characters of [A-Za-z0-9._:@-]");
-            return LEDGER_ERR_INVALID_ARGUMENT;
-        }
-        partner_id = query->partner_id;
-    }
-    Ledger__V1__QueryResult *result = malloc(sizeof *result);
-    if (!result) {
-        return LEDGER_ERR_NO_MEMORY;
-    }
-    ledger__v1__query_result__init(result);
-    struct query_context q = {
-        .engine = engine,
-        .principal = principal,
-        .partner_id = partner_id,
-        .now_us = now_us,
-        .message = message,
-    };
-    enum ledger_err err = store_begin(engine->store, false, &q.txn);
-    if (err != LEDGER_ERR_OK) {
-        free(result);
-        return err;
-    }
-    switch (query->kind_case) {
-    case LEDGER__V1__QUERY__KIND_EVENTS:
-        err = query_events(&q, query->events, result);
-        break;
-    case LEDGER__V1__QUERY__KIND_HEAD:
-        err = signed_head(&q, store_last_sequence(q.txn), &result->head);
-        break;
-    case LEDGER__V1__QUERY__KIND_INCLUSION: {
-        uint64_t head = store_last_sequence(q.txn);
-        uint64_t size = query->inclusion->tree_size ? query->inclusion->tree_size : head;
-        uint64_t sequence = query->inclusion->sequence;
-        if (sequence == 0 || sequence > size || size > head) {
-            snprintf(message, ENGINE_MESSAGE_SIZE,
-                     "need 0 < sequence (%llu) <= tree_size (%llu) <= head (%llu)",
-                     (unsigned long long)sequence, (unsigned long long)size,
-                     (unsigned long long)head);
-            err = LEDGER_ERR_NOT_FOUND;
-            break;
-        }
-        /* A proof names its leaf's hash: only of an event the principal may see. */
-        Ledger__V1__EventEntry *entry = NULL;
-        Ledger__V1__Event *event = NULL;
-        err = event_entry(&q, sequence, &entry, &event);
-        if (err == LEDGER_ERR_OK && !event_visible(&q, event)) {
-            set_message(message, "the event belongs to another partner or customer");
-            err = LEDGER_ERR_PARTNER_MISMATCH;
-        }
-        event_entry_free(entry);
-        if (err != LEDGER_ERR_OK) {
-            break;
-        }
-        err = proof_entry(&q, sequence, size, &result->inclusion);
-        break;
-    }
-    case LEDGER__V1__QUERY__KIND_CONSISTENCY:
-        err = query_consistency(&q, query->consistency, result);
-        break;
-    case LEDGER__V1__QUERY__KIND_EXPLAIN:
-        err = query_explain(&q, query->explain, result);
-        break;
-    case LEDGER__V1__QUERY__KIND_STATS:
-        err = query_stats(&q, result);
-        break;
-    case LEDGER__V1__QUERY__KIND_BACKUP:
-        err = backup_into(engine, query->backup->directory, now_us, &result->head);
-        if (err == LEDGER_ERR_INVALID_ARGUMENT) {
-            set_message(message, "the backup directory must be named and must not exist yet");
-        }
-        break;
-    default: {
-        if (partner_id[0] == '\0' && query->kind_case != LEDGER__V1__QUERY__KIND_PRINCIPALS) {
-            set_message(message, "partner_id is required for principals of all partners");
-            err = LEDGER_ERR_INVALID_ARGUMENT;
-            break;
-        }
-        bool customer_user = principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
-        struct views_scope scope = {
-            .partner_id = partner_id,
-            .customer_id = customer_user ? principal->customer_id : "",
-            .partner_facing = policy_role_partner_facing(principal->role),
-        };
-        err = views_query(q.txn, &scope, query, result, message);
-        if (err == LEDGER_ERR_OK && customer_user) {
-            err = customer_prices(&q, result);
-        }
-        break;
-    }
-    }
-    store_abort(q.txn);
-    if (err != LEDGER_ERR_OK) {
-        if (message[0] == '\0') {
-            set_message(message, ledger_strerror(err));
-        }
-        engine_result_free(result);
-        return err;
-    }
-    *out = result;
-    return LEDGER_ERR_OK;
-}
-
-/* --- backup and rebuild ------------------------------------------------------------ */
-
-/* Copies the environment into a new directory with the signed head beside it.
- * The head is taken first, so the copy holds at least every event it covers. */
-static enum ledger_err backup_into(struct engine *engine, const char *dir, int64_t now_us,
-                                   Ledger__V1__SignedHead **head_out)
-{
-    if (dir[0] == '\0') {
-        return LEDGER_ERR_INVALID_ARGUMENT;
-    }
-    if (mkdir(dir, 0700) != 0) {
-        return errno == EEXIST ? LEDGER_ERR_INVALID_ARGUMENT : LEDGER_ERR_IO_ERROR;
-    }
-    char message[ENGINE_MESSAGE_SIZE];
-    struct engine_principal auditor = {.role = LEDGER__V1__ROLE__ROLE_AUDITOR};
-    struct query_context q = {.engine = engine,
-                              .principal = &auditor,
-                              .partner_id = "",
-                              .now_us = now_us,
-                              .message = message};
-    enum ledger_err err = store_begin(engine->store, false, &q.txn);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    Ledger__V1__SignedHead *head = NULL;
-    err = signed_head(&q, store_last_sequence(q.txn), &head);
-    store_abort(q.txn);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    err = store_copy(engine->store, dir);
-    uint8_t *bytes = NULL;
-    size_t size = 0;
-    if (err == LEDGER_ERR_OK) {
-        err = codec_pack(&head->base, &bytes, &size);
-    }
-    if (err == LEDGER_ERR_OK) {
-        char path[PATH_MAX];
-        err = path_join(dir, "head.pb", path);
-        FILE *f = err == LEDGER_ERR_OK ? fopen(path, "wxe") : NULL;
-        if (!f || fwrite(bytes, 1, size, f) != size || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-            err = LEDGER_ERR_IO_ERROR;
-        }
-        if (f && fclose(f) != 0) {
-            err = LEDGER_ERR_IO_ERROR;
-        }
-    }
-    free(bytes);
-    if (err != LEDGER_ERR_OK || !head_out) {
-        signed_head_free(head);
-    } else {
-        *head_out = head;
-    }
-    return err;
-}
-
-enum ledger_err engine_backup(struct engine *engine, const char *dir)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return backup_into(engine, dir, (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, NULL);
-}
-
-static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_DB_COUNT][32])
-{
-    struct store_txn *txn = NULL;
-    enum ledger_err err = store_begin(engine->store, false, &txn);
-    for (int db = 0; err == LEDGER_ERR_OK && db < STORE_DB_COUNT; db++) {
-        if (store_db_derived((enum store_db)db)) {
-            err = views_digest(txn, (enum store_db)db, digests[db]);
-        }
-    }
-    if (txn) {
-        store_abort(txn);
-    }
-    return err;
-}
-
-/* Re-derives everything one record implies, as a live commit did. */
-static enum ledger_err rebuild_one(struct store_txn *txn, uint64_t sequence)
-{
-    struct store_val record;
-    enum ledger_err err = store_record(txn, sequence, &record);
-    if (err != LEDGER_ERR_OK) {
-        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
-    }
-    uint8_t leaf[STORE_HASH_BYTES], stored_leaf[STORE_HASH_BYTES];
-    crypto_sha256_prefixed(0x00, record.data, record.size, leaf);
-    err = store_leaf(txn, sequence, stored_leaf);
-    if (err != LEDGER_ERR_OK || !crypto_equal(leaf, stored_leaf, sizeof leaf)) {
-        return LEDGER_ERR_CORRUPT;
-    }
-    Ledger__V1__Event *event = NULL;
-    err = codec_event_unpack(record.data, record.size, &event);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    /* A schema version this build does not know (a record of a newer build)
-     * is refused, never projected with an older meaning (docs/events.md). */
-    if (event->sequence != sequence || event->schema_version < 1 ||
-        event->schema_version > LEDGER_SCHEMA_VERSION) {
-        err = LEDGER_ERR_CORRUPT;
-    }
-    if (err == LEDGER_ERR_OK) {
-        err = merkle_append(txn, sequence, leaf);
-    }
-    if (err == LEDGER_ERR_OK && event->customer_id[0] != '\0') {
-        uint64_t version = 0;
-        err = store_stream_add(txn, event->partner_id, event->customer_id, sequence, &version);
-        if (err == LEDGER_ERR_OK && version != event->stream_version) {
-            err = LEDGER_ERR_CORRUPT;
-        }
-    }
-    if (err == LEDGER_ERR_OK) {
-        err = views_apply(txn, event);
-    }
-    if (err == LEDGER_ERR_OK && event->actor && event->command_id[0] != '\0') {
-        err = result_store(txn, event->actor->principal_id, event);
-    }
-    codec_event_free(event);
-    return err;
-}
-
-/* Drops the derived databases and replays the whole log into them. */
-static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn progress,
-                                      void *context)
-{
-    struct store_txn *txn = NULL;
-    enum ledger_err err = store_begin(engine->store, true, &txn);
-    for (int db = 0; err == LEDGER_ERR_OK && db < STORE_DB_COUNT; db++) {
-        if (store_db_derived((enum store_db)db)) {
-            err = store_drop(txn, (enum store_db)db);
-        }
-    }
-    uint64_t total = err == LEDGER_ERR_OK ? store_last_sequence(txn) : 0;
-    for (uint64_t s = 1; err == LEDGER_ERR_OK && s <= total; s++) {
-        err = rebuild_one(txn, s);
-        if (err == LEDGER_ERR_OK && s % ENGINE_REBUILD_COMMIT_EVERY == 0 && s < total) {
-            err = store_commit(txn);
-            txn = NULL;
-            if (err == LEDGER_ERR_OK) {
-                err = store_begin(engine->store, true, &txn);
-            }
-            if (progress) {
-                progress(context, s, total);
-            }
-        }
-    }
-    if (txn) {
-        if (err == LEDGER_ERR_OK) {
-            err = store_commit(txn);
-        } else {
-            store_abort(txn);
-        }
-    }
-    if (err == LEDGER_ERR_OK && progress) {
-        progress(context, total, total);
-    }
-    return err;
-}
-
-enum ledger_err engine_rebuild(struct engine *engine, engine_progress_fn progress, void *context,
-                               void (*report)(void *context, const char *view, bool same),
-                               unsigned *differences_out)
-{
-    uint8_t before[STORE_DB_COUNT][32] = {{0}}, after[STORE_DB_COUNT][32] = {{0}};
-    enum ledger_err err = digest_all(engine, before);
-    if (err == LEDGER_ERR_OK) {
-        err = store_bulk(engine->store, true);
-    }
-    for (unsigned attempt = 0; err == LEDGER_ERR_OK; attempt++) {
-        err = rebuild_replay(engine, progress, context);
-        if (err != LEDGER_ERR_STORAGE_FULL || attempt == LEDGER_MAP_GROW_RETRIES_MAX) {
-            break;
-        }
-        /* The rebuilt views need more room than the old ones: grow and replay
-         * again from the start, which stays correct. */
-        err = store_grow(engine->store);
-    }
-    enum ledger_err synced = store_bulk(engine->store, false);
-    if (err == LEDGER_ERR_OK) {
-        err = synced;
-    }
-    state_map_clear(&engine->cache);
-    if (err == LEDGER_ERR_OK) {
-        err = digest_all(engine, after);
-    }
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    unsigned differences = 0;
-    for (int db = 0; db < STORE_DB_COUNT; db++) {
-        if (!store_db_derived((enum store_db)db)) {
-            continue;
-        }
-        bool same = memcmp(before[db], after[db], 32) == 0;
-        differences += same ? 0 : 1;
-        if (report) {
-            report(context, store_db_name((enum store_db)db), same);
-        }
-    }
-    *differences_out = differences;
-    return LEDGER_ERR_OK;
 }

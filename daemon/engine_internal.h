@@ -1,0 +1,71 @@
+/*
+ * engine_internal.h: what the engine's three files share, and nothing else
+ * includes: the engine object, its customer-state cache, and a few helpers.
+ *
+ *   engine.c          opening, initialization, principals, the command
+ *                     pipeline and group commit;
+ *   engine_query.c    queries of the log: events, heads, proofs,
+ *                     explanations, stats, and hot backups;
+ *   engine_rebuild.c  dropping and replaying every derived database.
+ */
+#ifndef LEDGER_ENGINE_INTERNAL_H
+#define LEDGER_ENGINE_INTERNAL_H
+
+#include <limits.h>
+#include <stdatomic.h>
+
+#include "crypto.h"
+#include "domain.h"
+#include "engine.h"
+
+/* A small open-addressing hash map of customer states, keyed by
+ * partner_id NUL customer_id. */
+struct state_entry {
+    char key[2 * DOMAIN_ID_SIZE];
+    size_t key_size;
+    struct domain_customer *state; /* owned */
+    bool used;
+};
+
+struct state_map {
+    struct state_entry *entries;
+    size_t capacity; /* power of two */
+    size_t count;
+};
+
+/* Frees every state and the table; the map is empty and reusable after. */
+void engine__state_map_clear(struct state_map *map);
+
+struct engine {
+    struct store *store;
+    int lock_fd;
+    bool read_only;
+    bool scratch;
+    uint32_t batch_commands_max;
+    uint8_t head_public_key[CRYPTO_SIGN_PUBLIC_BYTES];
+    uint8_t head_secret_key[CRYPTO_SIGN_SECRET_BYTES];
+    bool head_key_loaded;
+    _Atomic uint64_t head_sequence;
+    struct state_map cache; /* engine_execute's thread only */
+};
+
+/* A customer's state as the transaction sees it, rebuilt by replaying its
+ * stream. The caller frees it with domain_customer_free. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine__state_load(struct store_txn *txn, const char *partner_id, const char *customer_id,
+                   struct domain_customer **out);
+/* Copies an id, truncated to LEDGER_ID_LENGTH_MAX, NUL-terminated. */
+void engine__copy_id(char out[LEDGER_ID_LENGTH_MAX + 1], const char *in);
+/* Sets a reply message (truncated to ENGINE_MESSAGE_SIZE). */
+void engine__set_message(char message[ENGINE_MESSAGE_SIZE], const char *text);
+/* dir/name into out; INVALID_ARGUMENT when it does not fit. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine__path_join(const char *dir, const char *name, char out[PATH_MAX]);
+/* Records a command's result, derived from its event, in the command-id index
+ * (never a secret). Live commits and rebuilds share it, so the index is a pure
+ * function of the log. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine__result_store(struct store_txn *txn, const char *principal_id,
+                     const Ledger__V1__Event *event);
+
+#endif

@@ -1,0 +1,755 @@
+/*
+ * engine_query.c: the engine's answers from the log itself: pages of events
+ * (scoped to what the principal may see, with inclusion proofs on request),
+ * signed tree heads, inclusion and consistency proofs, explanations of
+ * customer purchases, store figures, and the view queries (dispatched to
+ * views.c after policy and scope checks). Also hot backups, which copy the
+ * log beside a signed head. Every answer comes from one LMDB read
+ * transaction and never waits for a write.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "crypto.h"
+#include "domain.h"
+#include "engine_internal.h"
+#include "merkle.h"
+#include "policy.h"
+#include "store.h"
+#include "views.h"
+
+/* An events query examines at most this many records per page, so that a
+ * filter that matches little cannot hold a read transaction for long; the
+ * reply's last_sequence tells the client where to continue. */
+#define ENGINE_EVENTS_SCAN_MAX 100000
+
+/* --- queries ------------------------------------------------------------------------- */
+
+struct query_context {
+    struct engine *engine;
+    struct store_txn *txn;
+    const struct engine_principal *principal;
+    const char *partner_id; /* "" for principals of all partners asking about all */
+    int64_t now_us;
+    char *message;
+};
+
+static enum ledger_err backup_into(struct engine *engine, const char *dir, int64_t now_us,
+                                   Ledger__V1__SignedHead **head_out);
+
+/* Whether the principal may see this event. */
+static bool event_visible(const struct query_context *q, const Ledger__V1__Event *event)
+{
+    const struct engine_principal *p = q->principal;
+    if (q->partner_id[0] != '\0' && strcmp(event->partner_id, q->partner_id) != 0) {
+        return false;
+    }
+    if (p->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER) {
+        return strcmp(event->customer_id, p->customer_id) == 0;
+    }
+    return true;
+}
+
+static enum ledger_err proof_entry(struct query_context *q, uint64_t sequence, uint64_t tree_size,
+                                   Ledger__V1__InclusionProof **out)
+{
+    Ledger__V1__InclusionProof *proof = malloc(sizeof *proof);
+    uint8_t(*path)[MERKLE_HASH_BYTES] = malloc(MERKLE_PATH_MAX * MERKLE_HASH_BYTES);
+    uint8_t *leaf = malloc(MERKLE_HASH_BYTES);
+    ProtobufCBinaryData *items = malloc(MERKLE_PATH_MAX * sizeof *items);
+    enum ledger_err err = LEDGER_ERR_NO_MEMORY;
+    if (!proof || !path || !leaf || !items) {
+        goto fail;
+    }
+    size_t length = 0;
+    err = merkle_store_inclusion(q->txn, sequence, tree_size, path, &length);
+    if (err == LEDGER_ERR_OK) {
+        err = store_leaf(q->txn, sequence, leaf);
+    }
+    if (err != LEDGER_ERR_OK) {
+        goto fail;
+    }
+    ledger__v1__inclusion_proof__init(proof);
+    proof->sequence = sequence;
+    proof->tree_size = tree_size;
+    proof->leaf_hash.data = leaf;
+    proof->leaf_hash.len = MERKLE_HASH_BYTES;
+    for (size_t i = 0; i < length; i++) {
+        items[i].data = path[i];
+        items[i].len = MERKLE_HASH_BYTES;
+    }
+    proof->n_path = length;
+    proof->path = items;
+    if (length == 0) {
+        free(path); /* nothing refers to it; otherwise items[0].data owns it */
+    }
+    *out = proof;
+    return LEDGER_ERR_OK;
+fail:
+    free(proof);
+    free(path);
+    free(leaf);
+    free(items);
+    return err;
+}
+
+static void proof_free(Ledger__V1__InclusionProof *proof)
+{
+    if (!proof) {
+        return;
+    }
+    free(proof->leaf_hash.data);
+    if (proof->n_path) {
+        free(proof->path[0].data); /* the start of the one path buffer */
+    }
+    free(proof->path);
+    free(proof);
+}
+
+/* An EventEntry holding a copy of the record and its decoded event. */
+static enum ledger_err event_entry(struct query_context *q, uint64_t sequence,
+                                   Ledger__V1__EventEntry **out, Ledger__V1__Event **decoded_out)
+{
+    struct store_val record;
+    enum ledger_err err = store_record(q->txn, sequence, &record);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__Event *event = NULL;
+    err = codec_event_unpack(record.data, record.size, &event);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__EventEntry *entry = malloc(sizeof *entry);
+    uint8_t *copy = malloc(record.size ? record.size : 1);
+    if (!entry || !copy) {
+        free(entry);
+        free(copy);
+        codec_event_free(event);
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    ledger__v1__event_entry__init(entry);
+    memcpy(copy, record.data, record.size);
+    entry->record.data = copy;
+    entry->record.len = record.size;
+    entry->event = event;
+    *out = entry;
+    if (decoded_out) {
+        *decoded_out = event;
+    }
+    return LEDGER_ERR_OK;
+}
+
+static void event_entry_free(Ledger__V1__EventEntry *entry)
+{
+    if (!entry) {
+        return;
+    }
+    free(entry->record.data);
+    codec_event_free(entry->event);
+    proof_free(entry->proof);
+    free(entry);
+}
+
+static enum ledger_err entries_push(Ledger__V1__QueryResult *result, Ledger__V1__EventEntry *entry,
+                                    size_t *capacity)
+{
+    if (result->n_events == *capacity) {
+        size_t bigger = *capacity ? *capacity * 2 : 16;
+        Ledger__V1__EventEntry **grown = realloc(result->events, bigger * sizeof *grown);
+        if (!grown) {
+            return LEDGER_ERR_NO_MEMORY;
+        }
+        result->events = grown;
+        *capacity = bigger;
+    }
+    result->events[result->n_events++] = entry;
+    return LEDGER_ERR_OK;
+}
+
+struct events_walk {
+    struct query_context *q;
+    const Ledger__V1__EventsQuery *query;
+    Ledger__V1__Event__BodyCase types[LEDGER_EVENT_TYPES_FILTER_MAX];
+    size_t type_count;
+    uint32_t limit;
+    uint64_t tree_size;
+    uint64_t examined;
+    size_t capacity;
+    Ledger__V1__QueryResult *result;
+};
+
+/* Considers one sequence for an events page. NOT_FOUND stops the walk. */
+static enum ledger_err events_visit(void *context, uint64_t sequence)
+{
+    struct events_walk *walk = context;
+    if (sequence <= walk->query->after_sequence) {
+        return LEDGER_ERR_OK;
+    }
+    if (walk->result->n_events >= walk->limit || walk->examined >= ENGINE_EVENTS_SCAN_MAX ||
+        sequence > walk->tree_size) {
+        return LEDGER_ERR_NOT_FOUND;
+    }
+    walk->examined++;
+    Ledger__V1__EventEntry *entry = NULL;
+    Ledger__V1__Event *event = NULL;
+    enum ledger_err err = event_entry(walk->q, sequence, &entry, &event);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    walk->result->last_sequence = sequence;
+    bool wanted = event_visible(walk->q, event);
+    if (wanted && walk->type_count) {
+        wanted = false;
+        for (size_t i = 0; i < walk->type_count; i++) {
+            wanted = wanted || walk->types[i] == event->body_case;
+        }
+    }
+    if (wanted && walk->query->include_proofs) {
+        err = proof_entry(walk->q, sequence, walk->tree_size, &entry->proof);
+    }
+    if (wanted && err == LEDGER_ERR_OK) {
+        err = entries_push(walk->result, entry, &walk->capacity);
+        if (err == LEDGER_ERR_OK) {
+            return LEDGER_ERR_OK;
+        }
+    }
+    event_entry_free(entry);
+    return err;
+}
+
+static enum ledger_err query_events(struct query_context *q, const Ledger__V1__EventsQuery *query,
+                                    Ledger__V1__QueryResult *result)
+{
+    struct events_walk walk = {.q = q, .query = query, .result = result};
+    uint64_t head = store_last_sequence(q->txn);
+    walk.tree_size = query->tree_size ? query->tree_size : head;
+    if (walk.tree_size > head) {
+        snprintf(q->message, ENGINE_MESSAGE_SIZE, "tree_size %llu is past the head %llu",
+                 (unsigned long long)walk.tree_size, (unsigned long long)head);
+        return LEDGER_ERR_NOT_FOUND;
+    }
+    walk.limit = query->limit ? query->limit : LEDGER_EVENTS_PAGE_DEFAULT;
+    if (walk.limit > LEDGER_EVENTS_PAGE_MAX) {
+        snprintf(q->message, ENGINE_MESSAGE_SIZE, "limit must be at most %d",
+                 LEDGER_EVENTS_PAGE_MAX);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    if (query->n_types > LEDGER_EVENT_TYPES_FILTER_MAX) {
+        snprintf(q->message, ENGINE_MESSAGE_SIZE, "at most %d event types per query",
+                 LEDGER_EVENT_TYPES_FILTER_MAX);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    for (size_t i = 0; i < query->n_types; i++) {
+        walk.types[i] = codec_event_type_from_name(query->types[i]);
+        if (walk.types[i] == LEDGER__V1__EVENT__BODY__NOT_SET) {
+            snprintf(q->message, ENGINE_MESSAGE_SIZE,
+                     "unknown event type '%.64s'; see docs/events.md", query->types[i]);
+            return LEDGER_ERR_INVALID_ARGUMENT;
+        }
+    }
+    walk.type_count = query->n_types;
+    const char *customer_id = query->customer_id;
+    if (q->principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER) {
+        if (customer_id[0] != '\0' && strcmp(customer_id, q->principal->customer_id) != 0) {
+            engine__set_message(q->message,
+                                "a customer user may read only its own customer's events");
+            return LEDGER_ERR_PARTNER_MISMATCH;
+        }
+        customer_id = q->principal->customer_id;
+    }
+    result->last_sequence = query->after_sequence;
+    enum ledger_err err = LEDGER_ERR_OK;
+    if (customer_id[0] != '\0') {
+        if (q->partner_id[0] == '\0') {
+            engine__set_message(q->message, "partner_id is required to filter by customer");
+            return LEDGER_ERR_INVALID_ARGUMENT;
+        }
+        /* The customer's stream index visits only its events. */
+        err = store_stream_each(q->txn, q->partner_id, customer_id, events_visit, &walk);
+        if (err == LEDGER_ERR_OK ||
+            (err == LEDGER_ERR_NOT_FOUND && walk.examined < ENGINE_EVENTS_SCAN_MAX &&
+             result->n_events < walk.limit)) {
+            /* The stream is exhausted up to the tree size: nothing more to see. */
+            result->last_sequence =
+                walk.tree_size > result->last_sequence ? walk.tree_size : result->last_sequence;
+            err = LEDGER_ERR_OK;
+        }
+    } else {
+        for (uint64_t s = query->after_sequence + 1; s <= walk.tree_size; s++) {
+            err = events_visit(&walk, s);
+            if (err != LEDGER_ERR_OK) {
+                break;
+            }
+        }
+    }
+    if (err == LEDGER_ERR_NOT_FOUND) {
+        err = LEDGER_ERR_OK; /* the page is full */
+    }
+    return err;
+}
+
+static enum ledger_err signed_head(struct query_context *q, uint64_t tree_size,
+                                   Ledger__V1__SignedHead **out)
+{
+    Ledger__V1__SignedHead *head = malloc(sizeof *head);
+    uint8_t *bytes = malloc(MERKLE_HASH_BYTES + CRYPTO_SIGNATURE_BYTES + CRYPTO_SIGN_PUBLIC_BYTES);
+    if (!head || !bytes) {
+        free(head);
+        free(bytes);
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    ledger__v1__signed_head__init(head);
+    uint8_t *root = bytes, *signature = bytes + MERKLE_HASH_BYTES,
+            *public_key = signature + CRYPTO_SIGNATURE_BYTES;
+    enum ledger_err err = tree_size ? merkle_store_root(q->txn, tree_size, root)
+                                    : (merkle_empty_root(root), LEDGER_ERR_OK);
+    if (err != LEDGER_ERR_OK) {
+        free(head);
+        free(bytes);
+        return err;
+    }
+    head->tree_size = tree_size;
+    head->timestamp_us = q->now_us;
+    head->root_hash.data = root;
+    head->root_hash.len = MERKLE_HASH_BYTES;
+    if (q->engine->head_key_loaded) {
+        uint8_t encoded[MERKLE_HEAD_BYTES];
+        merkle_head_encode(tree_size, root, q->now_us, encoded);
+        crypto_ed25519_sign(q->engine->head_secret_key, encoded, sizeof encoded, signature);
+        memcpy(public_key, q->engine->head_public_key, CRYPTO_SIGN_PUBLIC_BYTES);
+        head->signature.data = signature;
+        head->signature.len = CRYPTO_SIGNATURE_BYTES;
+        head->public_key.data = public_key;
+        head->public_key.len = CRYPTO_SIGN_PUBLIC_BYTES;
+    }
+    *out = head;
+    return LEDGER_ERR_OK;
+}
+
+static void signed_head_free(Ledger__V1__SignedHead *head)
+{
+    if (head) {
+        free(head->root_hash.data); /* one buffer holds root, signature and key */
+        free(head);
+    }
+}
+
+static enum ledger_err query_consistency(struct query_context *q,
+                                         const Ledger__V1__ConsistencyQuery *query,
+                                         Ledger__V1__QueryResult *result)
+{
+    uint64_t head = store_last_sequence(q->txn);
+    uint64_t to = query->to_size ? query->to_size : head;
+    if (query->from_size == 0 || query->from_size > to || to > head) {
+        snprintf(q->message, ENGINE_MESSAGE_SIZE,
+                 "need 0 < from_size (%llu) <= to_size (%llu) <= head (%llu)",
+                 (unsigned long long)query->from_size, (unsigned long long)to,
+                 (unsigned long long)head);
+        return to > head ? LEDGER_ERR_NOT_FOUND : LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    Ledger__V1__ConsistencyProof *proof = malloc(sizeof *proof);
+    uint8_t(*path)[MERKLE_HASH_BYTES] = malloc(MERKLE_PATH_MAX * MERKLE_HASH_BYTES);
+    ProtobufCBinaryData *items = malloc(MERKLE_PATH_MAX * sizeof *items);
+    enum ledger_err err = LEDGER_ERR_NO_MEMORY;
+    size_t length = 0;
+    if (proof && path && items) {
+        err = merkle_store_consistency(q->txn, query->from_size, to, path, &length);
+    }
+    if (err != LEDGER_ERR_OK) {
+        free(proof);
+        free(path);
+        free(items);
+        return err;
+    }
+    ledger__v1__consistency_proof__init(proof);
+    proof->from_size = query->from_size;
+    proof->to_size = to;
+    for (size_t i = 0; i < length; i++) {
+        items[i].data = path[i];
+        items[i].len = MERKLE_HASH_BYTES;
+    }
+    proof->n_path = length;
+    proof->path = items;
+    if (length == 0) {
+        free(path);
+    }
+    result->consistency = proof;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err query_explain(struct query_context *q, const Ledger__V1__ExplainQuery *query,
+                                     Ledger__V1__QueryResult *result)
+{
+    uint64_t head = store_last_sequence(q->txn);
+    if (query->sequence == 0 || query->sequence > head) {
+        snprintf(q->message, ENGINE_MESSAGE_SIZE, "sequence %llu is not in the log (head %llu)",
+                 (unsigned long long)query->sequence, (unsigned long long)head);
+        return LEDGER_ERR_NOT_FOUND;
+    }
+    Ledger__V1__Explanation *explanation = malloc(sizeof *explanation);
+    if (!explanation) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    ledger__v1__explanation__init(explanation);
+    result->explanation = explanation;
+    Ledger__V1__Event *event = NULL;
+    enum ledger_err err = event_entry(q, query->sequence, &explanation->purchase, &event);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (!event_visible(q, event)) {
+        engine__set_message(q->message, "the event belongs to another partner or customer");
+        return LEDGER_ERR_PARTNER_MISMATCH;
+    }
+    const Ledger__V1__AllowedBy *allowed = NULL;
+    if (event->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED) {
+        allowed = event->reservation_purchased->allowed_by;
+    } else if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED) {
+        allowed = event->savings_plan_purchased->allowed_by;
+    } else {
+        snprintf(q->message, ENGINE_MESSAGE_SIZE,
+                 "sequence %llu is a %s event, not a purchase; explain answers for purchases",
+                 (unsigned long long)query->sequence, codec_event_type_name(event->body_case));
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    err = proof_entry(q, query->sequence, head, &explanation->purchase->proof);
+    if (err == LEDGER_ERR_OK && allowed && allowed->permission_sequence) {
+        err = event_entry(q, allowed->permission_sequence, &explanation->permission, NULL);
+        if (err == LEDGER_ERR_OK) {
+            err =
+                proof_entry(q, allowed->permission_sequence, head, &explanation->permission->proof);
+        }
+    }
+    if (err == LEDGER_ERR_OK && allowed && allowed->role_sequence) {
+        err = event_entry(q, allowed->role_sequence, &explanation->role, NULL);
+        if (err == LEDGER_ERR_OK) {
+            err = proof_entry(q, allowed->role_sequence, head, &explanation->role->proof);
+        }
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = signed_head(q, head, &explanation->head);
+    }
+    return err;
+}
+
+static enum ledger_err stat_push(Ledger__V1__QueryResult *result, const char *name, double value)
+{
+    Ledger__V1__Stat **grown = realloc(result->stats, (result->n_stats + 1) * sizeof *grown);
+    if (!grown) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    result->stats = grown;
+    Ledger__V1__Stat *stat = malloc(sizeof *stat);
+    if (!stat) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    ledger__v1__stat__init(stat);
+    stat->name = (char *)name; /* static strings only */
+    stat->value = value;
+    result->stats[result->n_stats++] = stat;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err query_stats(struct query_context *q, Ledger__V1__QueryResult *result)
+{
+    struct store_info info;
+    enum ledger_err err = store_info(q->engine->store, &info);
+    if (err == LEDGER_ERR_OK) {
+        err = stat_push(result, "ledger_events_total", (double)info.last_sequence);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = stat_push(result, "ledger_map_bytes", (double)info.map_bytes);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = stat_push(result, "ledger_map_bytes_max", (double)info.map_bytes_max);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = stat_push(result, "ledger_map_used_bytes", (double)info.used_bytes);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = stat_push(result, "ledger_readers_used", (double)info.readers_used);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = stat_push(result, "ledger_readers_max", (double)info.readers_max);
+    }
+    return err;
+}
+
+void engine_result_free(Ledger__V1__QueryResult *result)
+{
+    if (!result) {
+        return;
+    }
+    for (size_t i = 0; i < result->n_events; i++) {
+        event_entry_free(result->events[i]);
+    }
+    free(result->events);
+    result->events = NULL;
+    result->n_events = 0;
+    signed_head_free(result->head);
+    result->head = NULL;
+    proof_free(result->inclusion);
+    result->inclusion = NULL;
+    if (result->consistency) {
+        free(result->consistency->n_path ? result->consistency->path[0].data : NULL);
+        free(result->consistency->path);
+        free(result->consistency);
+        result->consistency = NULL;
+    }
+    if (result->explanation) {
+        event_entry_free(result->explanation->purchase);
+        event_entry_free(result->explanation->permission);
+        event_entry_free(result->explanation->role);
+        signed_head_free(result->explanation->head);
+        free(result->explanation);
+        result->explanation = NULL;
+    }
+    for (size_t i = 0; i < result->n_stats; i++) {
+        free(result->stats[i]);
+    }
+    free(result->stats);
+    result->stats = NULL;
+    result->n_stats = 0;
+    views_result_clear(result);
+    free(result);
+}
+
+/* Drops one price of a view row (rows are unpacked messages). */
+static void money_drop(Ledger__V1__Money **money)
+{
+    if (*money) {
+        ledger__v1__money__free_unpacked(*money, NULL);
+        *money = NULL;
+    }
+}
+
+/* What a customer user may see of prices (docs/security.md): never the
+ * partner's price, which is the partner's cost; the retail price only when the
+ * partner made it visible to the customer (SetCostVisibility). */
+static enum ledger_err customer_prices(struct query_context *q, Ledger__V1__QueryResult *result)
+{
+    if (result->n_reservations == 0 && result->n_savings_plans == 0) {
+        return LEDGER_ERR_OK;
+    }
+    struct domain_customer *state = NULL;
+    enum ledger_err err =
+        engine__state_load(q->txn, q->partner_id, q->principal->customer_id, &state);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    bool retail_visible = state->retail_prices_visible;
+    domain_customer_free(state);
+    for (size_t i = 0; i < result->n_reservations; i++) {
+        money_drop(&result->reservations[i]->price);
+        if (!retail_visible) {
+            money_drop(&result->reservations[i]->retail_price);
+        }
+    }
+    for (size_t i = 0; i < result->n_savings_plans; i++) {
+        money_drop(&result->savings_plans[i]->price);
+        if (!retail_visible) {
+            money_drop(&result->savings_plans[i]->retail_price);
+        }
+    }
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err engine_query(struct engine *engine, const struct engine_principal *principal,
+                             const Ledger__V1__Query *query, int64_t now_us,
+                             Ledger__V1__QueryResult **out, char message[ENGINE_MESSAGE_SIZE])
+{
+    message[0] = '\0';
+    if (query->kind_case == LEDGER__V1__QUERY__KIND__NOT_SET) {
+        engine__set_message(message, "the query names no kind");
+        return LEDGER_ERR_UNKNOWN_MESSAGE;
+    }
+    if (!policy_query_allowed(principal->role, query->kind_case)) {
+        const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field(
+            &ledger__v1__query__descriptor, (unsigned)query->kind_case);
+        snprintf(message, ENGINE_MESSAGE_SIZE, "role %s may not run the %s query",
+                 policy_role_name(principal->role), field ? field->name : "unknown");
+        return LEDGER_ERR_FORBIDDEN;
+    }
+    /* Partner scope: a partner-bound principal sees its partner only. */
+    const char *partner_id = principal->partner_id;
+    if (principal->partner_id[0] != '\0') {
+        if (query->partner_id[0] != '\0' && strcmp(query->partner_id, principal->partner_id) != 0) {
+            engine__set_message(message, "the principal may not read another partner's data");
+            return LEDGER_ERR_PARTNER_MISMATCH;
+        }
+    } else {
+        if (query->partner_id[0] != '\0' && !codec_id_valid(query->partner_id)) {
+            engine__set_message(message, "partner_id must be 1..64 characters of [A-Za-z0-9._:@-]");
+            return LEDGER_ERR_INVALID_ARGUMENT;
+        }
+        partner_id = query->partner_id;
+    }
+    Ledger__V1__QueryResult *result = malloc(sizeof *result);
+    if (!result) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    ledger__v1__query_result__init(result);
+    struct query_context q = {
+        .engine = engine,
+        .principal = principal,
+        .partner_id = partner_id,
+        .now_us = now_us,
+        .message = message,
+    };
+    enum ledger_err err = store_begin(engine->store, false, &q.txn);
+    if (err != LEDGER_ERR_OK) {
+        free(result);
+        return err;
+    }
+    switch (query->kind_case) {
+    case LEDGER__V1__QUERY__KIND_EVENTS:
+        err = query_events(&q, query->events, result);
+        break;
+    case LEDGER__V1__QUERY__KIND_HEAD:
+        err = signed_head(&q, store_last_sequence(q.txn), &result->head);
+        break;
+    case LEDGER__V1__QUERY__KIND_INCLUSION: {
+        uint64_t head = store_last_sequence(q.txn);
+        uint64_t size = query->inclusion->tree_size ? query->inclusion->tree_size : head;
+        uint64_t sequence = query->inclusion->sequence;
+        if (sequence == 0 || sequence > size || size > head) {
+            snprintf(message, ENGINE_MESSAGE_SIZE,
+                     "need 0 < sequence (%llu) <= tree_size (%llu) <= head (%llu)",
+                     (unsigned long long)sequence, (unsigned long long)size,
+                     (unsigned long long)head);
+            err = LEDGER_ERR_NOT_FOUND;
+            break;
+        }
+        /* A proof names its leaf's hash: only of an event the principal may see. */
+        Ledger__V1__EventEntry *entry = NULL;
+        Ledger__V1__Event *event = NULL;
+        err = event_entry(&q, sequence, &entry, &event);
+        if (err == LEDGER_ERR_OK && !event_visible(&q, event)) {
+            engine__set_message(message, "the event belongs to another partner or customer");
+            err = LEDGER_ERR_PARTNER_MISMATCH;
+        }
+        event_entry_free(entry);
+        if (err != LEDGER_ERR_OK) {
+            break;
+        }
+        err = proof_entry(&q, sequence, size, &result->inclusion);
+        break;
+    }
+    case LEDGER__V1__QUERY__KIND_CONSISTENCY:
+        err = query_consistency(&q, query->consistency, result);
+        break;
+    case LEDGER__V1__QUERY__KIND_EXPLAIN:
+        err = query_explain(&q, query->explain, result);
+        break;
+    case LEDGER__V1__QUERY__KIND_STATS:
+        err = query_stats(&q, result);
+        break;
+    case LEDGER__V1__QUERY__KIND_BACKUP:
+        err = backup_into(engine, query->backup->directory, now_us, &result->head);
+        if (err == LEDGER_ERR_INVALID_ARGUMENT) {
+            engine__set_message(message,
+                                "the backup directory must be named and must not exist yet");
+        }
+        break;
+    default: {
+        if (partner_id[0] == '\0' && query->kind_case != LEDGER__V1__QUERY__KIND_PRINCIPALS) {
+            engine__set_message(message, "partner_id is required for principals of all partners");
+            err = LEDGER_ERR_INVALID_ARGUMENT;
+            break;
+        }
+        bool customer_user = principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
+        struct views_scope scope = {
+            .partner_id = partner_id,
+            .customer_id = customer_user ? principal->customer_id : "",
+            .partner_facing = policy_role_partner_facing(principal->role),
+        };
+        err = views_query(q.txn, &scope, query, result, message);
+        if (err == LEDGER_ERR_OK && customer_user) {
+            err = customer_prices(&q, result);
+        }
+        break;
+    }
+    }
+    store_abort(q.txn);
+    if (err != LEDGER_ERR_OK) {
+        if (message[0] == '\0') {
+            engine__set_message(message, ledger_strerror(err));
+        }
+        engine_result_free(result);
+        return err;
+    }
+    *out = result;
+    return LEDGER_ERR_OK;
+}
+
+/* --- backup and rebuild ------------------------------------------------------------ */
+
+/* Copies the environment into a new directory with the signed head beside it.
+ * The head is taken first, so the copy holds at least every event it covers. */
+static enum ledger_err backup_into(struct engine *engine, const char *dir, int64_t now_us,
+                                   Ledger__V1__SignedHead **head_out)
+{
+    if (dir[0] == '\0') {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    if (mkdir(dir, 0700) != 0) {
+        return errno == EEXIST ? LEDGER_ERR_INVALID_ARGUMENT : LEDGER_ERR_IO_ERROR;
+    }
+    char message[ENGINE_MESSAGE_SIZE];
+    struct engine_principal auditor = {.role = LEDGER__V1__ROLE__ROLE_AUDITOR};
+    struct query_context q = {.engine = engine,
+                              .principal = &auditor,
+                              .partner_id = "",
+                              .now_us = now_us,
+                              .message = message};
+    enum ledger_err err = store_begin(engine->store, false, &q.txn);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__SignedHead *head = NULL;
+    err = signed_head(&q, store_last_sequence(q.txn), &head);
+    store_abort(q.txn);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = store_copy(engine->store, dir);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    if (err == LEDGER_ERR_OK) {
+        err = codec_pack(&head->base, &bytes, &size);
+    }
+    if (err == LEDGER_ERR_OK) {
+        char path[PATH_MAX];
+        err = engine__path_join(dir, "head.pb", path);
+        FILE *f = err == LEDGER_ERR_OK ? fopen(path, "wxe") : NULL;
+        if (!f || fwrite(bytes, 1, size, f) != size || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+            err = LEDGER_ERR_IO_ERROR;
+        }
+        if (f && fclose(f) != 0) {
+            err = LEDGER_ERR_IO_ERROR;
+        }
+    }
+    free(bytes);
+    if (err != LEDGER_ERR_OK || !head_out) {
+        signed_head_free(head);
+    } else {
+        *head_out = head;
+    }
+    return err;
+}
+
+enum ledger_err engine_backup(struct engine *engine, const char *dir)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return backup_into(engine, dir, (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, NULL);
+}

@@ -1,0 +1,171 @@
+/*
+ * engine_rebuild.c: `ledgerd rebuild`. Drops every derived database (streams,
+ * command ids, the Merkle tree, the views), replays the log from sequence 1
+ * through the same functions live commits use, and compares a digest of each
+ * derived database before and after. Runs in the store's bulk mode (one sync
+ * at the end); a rebuild that fails part way leaves the views partly rebuilt:
+ * run it again.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "crypto.h"
+#include "domain.h"
+#include "engine_internal.h"
+#include "merkle.h"
+#include "store.h"
+#include "views.h"
+
+/* Rebuild commits every this many events, bounding the write transaction's
+ * dirty pages. */
+#define ENGINE_REBUILD_COMMIT_EVERY 20000
+
+static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_DB_COUNT][32])
+{
+    struct store_txn *txn = NULL;
+    enum ledger_err err = store_begin(engine->store, false, &txn);
+    for (int db = 0; err == LEDGER_ERR_OK && db < STORE_DB_COUNT; db++) {
+        if (store_db_derived((enum store_db)db)) {
+            err = views_digest(txn, (enum store_db)db, digests[db]);
+        }
+    }
+    if (txn) {
+        store_abort(txn);
+    }
+    return err;
+}
+
+/* Re-derives everything one record implies, as a live commit did. */
+static enum ledger_err rebuild_one(struct store_txn *txn, uint64_t sequence)
+{
+    struct store_val record;
+    enum ledger_err err = store_record(txn, sequence, &record);
+    if (err != LEDGER_ERR_OK) {
+        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
+    }
+    uint8_t leaf[STORE_HASH_BYTES], stored_leaf[STORE_HASH_BYTES];
+    crypto_sha256_prefixed(0x00, record.data, record.size, leaf);
+    err = store_leaf(txn, sequence, stored_leaf);
+    if (err != LEDGER_ERR_OK || !crypto_equal(leaf, stored_leaf, sizeof leaf)) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    Ledger__V1__Event *event = NULL;
+    err = codec_event_unpack(record.data, record.size, &event);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    /* A schema version this build does not know (a record of a newer build)
+     * is refused, never projected with an older meaning (docs/events.md). */
+    if (event->sequence != sequence || event->schema_version < 1 ||
+        event->schema_version > LEDGER_SCHEMA_VERSION) {
+        err = LEDGER_ERR_CORRUPT;
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = merkle_append(txn, sequence, leaf);
+    }
+    if (err == LEDGER_ERR_OK && event->customer_id[0] != '\0') {
+        uint64_t version = 0;
+        err = store_stream_add(txn, event->partner_id, event->customer_id, sequence, &version);
+        if (err == LEDGER_ERR_OK && version != event->stream_version) {
+            err = LEDGER_ERR_CORRUPT;
+        }
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = views_apply(txn, event);
+    }
+    if (err == LEDGER_ERR_OK && event->actor && event->command_id[0] != '\0') {
+        err = engine__result_store(txn, event->actor->principal_id, event);
+    }
+    codec_event_free(event);
+    return err;
+}
+
+/* Drops the derived databases and replays the whole log into them. */
+static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn progress,
+                                      void *context)
+{
+    struct store_txn *txn = NULL;
+    enum ledger_err err = store_begin(engine->store, true, &txn);
+    for (int db = 0; err == LEDGER_ERR_OK && db < STORE_DB_COUNT; db++) {
+        if (store_db_derived((enum store_db)db)) {
+            err = store_drop(txn, (enum store_db)db);
+        }
+    }
+    uint64_t total = err == LEDGER_ERR_OK ? store_last_sequence(txn) : 0;
+    for (uint64_t s = 1; err == LEDGER_ERR_OK && s <= total; s++) {
+        err = rebuild_one(txn, s);
+        if (err == LEDGER_ERR_OK && s % ENGINE_REBUILD_COMMIT_EVERY == 0 && s < total) {
+            err = store_commit(txn);
+            txn = NULL;
+            if (err == LEDGER_ERR_OK) {
+                err = store_begin(engine->store, true, &txn);
+            }
+            if (progress) {
+                progress(context, s, total);
+            }
+        }
+    }
+    if (txn) {
+        if (err == LEDGER_ERR_OK) {
+            err = store_commit(txn);
+        } else {
+            store_abort(txn);
+        }
+    }
+    if (err == LEDGER_ERR_OK && progress) {
+        progress(context, total, total);
+    }
+    return err;
+}
+
+enum ledger_err engine_rebuild(struct engine *engine, engine_progress_fn progress, void *context,
+                               void (*report)(void *context, const char *view, bool same),
+                               unsigned *differences_out)
+{
+    uint8_t before[STORE_DB_COUNT][32] = {{0}}, after[STORE_DB_COUNT][32] = {{0}};
+    enum ledger_err err = digest_all(engine, before);
+    if (err == LEDGER_ERR_OK) {
+        err = store_bulk(engine->store, true);
+    }
+    for (unsigned attempt = 0; err == LEDGER_ERR_OK; attempt++) {
+        err = rebuild_replay(engine, progress, context);
+        if (err != LEDGER_ERR_STORAGE_FULL || attempt == LEDGER_MAP_GROW_RETRIES_MAX) {
+            break;
+        }
+        /* The rebuilt views need more room than the old ones: grow and replay
+         * again from the start, which stays correct. */
+        err = store_grow(engine->store);
+    }
+    enum ledger_err synced = store_bulk(engine->store, false);
+    if (err == LEDGER_ERR_OK) {
+        err = synced;
+    }
+    engine__state_map_clear(&engine->cache);
+    if (err == LEDGER_ERR_OK) {
+        err = digest_all(engine, after);
+    }
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    unsigned differences = 0;
+    for (int db = 0; db < STORE_DB_COUNT; db++) {
+        if (!store_db_derived((enum store_db)db)) {
+            continue;
+        }
+        bool same = memcmp(before[db], after[db], 32) == 0;
+        differences += same ? 0 : 1;
+        if (report) {
+            report(context, store_db_name((enum store_db)db), same);
+        }
+    }
+    *differences_out = differences;
+    return LEDGER_ERR_OK;
+}
