@@ -10,6 +10,7 @@ packages=(
   libuv1-dev libnanomsg-dev
   libcmocka-dev libsodium-dev libjansson-dev libinih-dev libmicrohttpd-dev
   gnuplot-nox
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh clone on a fresh Debian machine:
 # installs what is missing, builds with -Werror, runs every test, then builds
 # again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite
-# there too.
+# there too, then builds the libFuzzer targets with clang and runs each for a
+# bounded time over its checked-in corpus (docs/fuzzing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
@@ -21,3 +22,11 @@ cmake --build build-asan -j"$jobs"
 echo "== tests under sanitizers =="
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs")
+
+echo "== fuzz targets (clang, libFuzzer + ASan + UBSan, short mode) =="
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DLEDGER_FUZZ=ON \
+  -DLEDGER_FUZZ_SECONDS="${LEDGER_FUZZ_SECONDS:-15}" >/dev/null
+fuzz_targets=$(sed -n 's/^ledger_fuzz(\([a-z_]*\).*/fuzz_\1/p' tests/fuzz/CMakeLists.txt)
+# shellcheck disable=SC2086
+cmake --build build-fuzz -j"$jobs" --target $fuzz_targets
+(cd build-fuzz && ctest --output-on-failure -L fuzz -j"$jobs")
