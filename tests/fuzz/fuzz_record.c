@@ -3,13 +3,20 @@
  * rebuild and verification use (codec_event_unpack) and for evolving a
  * customer's state by a record (domain_customer_evolve).
  *
- * Method: an input is the bytes of one stored record (a serialized Event).
- * When it decodes, it is named (event type, activity action, partner
- * visibility) and applied to copies of two states: a fresh customer and the
- * fixture customer c1 (fuzz_support.h). Each is tried twice: with the record
- * as it is, and with its envelope forced to fit the state (partner, customer,
- * the next stream version, schema version 1), so that nonsense bodies reach
- * the body checks instead of stopping at the envelope.
+ * Method: an input is one of two shapes.
+ *   A record: the bytes of one stored record (a serialized Event). When it
+ *   decodes, it is named (event type, activity action, partner visibility)
+ *   and applied to copies of two states: a fresh customer and the fixture
+ *   customer c1 (fuzz_support.h). Each is tried twice: with the record as it
+ *   is, and with its envelope forced to fit the state (partner, customer,
+ *   the next stream version, schema version 1), so that nonsense bodies
+ *   reach the body checks instead of stopping at the envelope.
+ *   A stream: the byte 0xff (which starts no protobuf message: field 31
+ *   with the undefined wire type 7), then up to FUZZ_STREAM_RECORDS_MAX
+ *   records, each a 2-byte big-endian length and the record. They are
+ *   replayed in order into one fresh state, envelopes forced, as replay
+ *   does with a customer's stream, so that later records meet the states
+ *   earlier ones made (cancel after exchange, renew after expiry...).
  *
  * Checked: no crash, leak or undefined behaviour; a record that does not
  * decode is CORRUPT; evolve returns OK, CORRUPT or NO_MEMORY; after an error
@@ -57,45 +64,105 @@ static void summarize(const struct domain_customer *customer, struct summary *ou
     out->counts[5] = customer->refund_count;
 }
 
-static void evolve_copy(const struct domain_customer *state, const Ledger__V1__Event *event)
+/* Evolves `state` in place and checks the outcome. */
+static void evolve_checked(struct domain_customer *state, const Ledger__V1__Event *event)
 {
-    struct domain_customer *copy = domain_customer_clone(state);
-    FUZZ_CHECK(copy != NULL);
     struct summary before, after;
-    summarize(copy, &before);
-    enum ledger_err err = domain_customer_evolve(copy, event);
-    summarize(copy, &after);
+    summarize(state, &before);
+    enum ledger_err err = domain_customer_evolve(state, event);
+    summarize(state, &after);
     if (err == LEDGER_ERR_OK) {
-        FUZZ_CHECK(copy->version == event->stream_version);
-        FUZZ_CHECK(copy->version == before.version + 1);
+        FUZZ_CHECK(state->version == event->stream_version);
+        FUZZ_CHECK(state->version == before.version + 1);
     } else {
         FUZZ_CHECK(err == LEDGER_ERR_CORRUPT || err == LEDGER_ERR_NO_MEMORY);
         FUZZ_CHECK(memcmp(&before, &after, sizeof before) == 0);
     }
+}
+
+static void evolve_copy(const struct domain_customer *state, const Ledger__V1__Event *event)
+{
+    struct domain_customer *copy = domain_customer_clone(state);
+    FUZZ_CHECK(copy != NULL);
+    evolve_checked(copy, event);
     domain_customer_free(copy);
+}
+
+/* An event's envelope, saved while it is forced to fit a state. */
+struct envelope {
+    char *partner_id, *customer_id;
+    uint64_t stream_version;
+    uint32_t schema_version;
+};
+
+static void envelope_force(Ledger__V1__Event *event, const struct domain_customer *state,
+                           struct envelope *saved)
+{
+    saved->partner_id = event->partner_id;
+    saved->customer_id = event->customer_id;
+    saved->stream_version = event->stream_version;
+    saved->schema_version = event->schema_version;
+    event->partner_id = (char *)state->partner_id;
+    event->customer_id = (char *)state->customer_id;
+    event->stream_version = state->version + 1;
+    event->schema_version = LEDGER_SCHEMA_VERSION;
+}
+
+/* Puts the decoded strings back, so that the event frees what it owns. */
+static void envelope_restore(Ledger__V1__Event *event, const struct envelope *saved)
+{
+    event->partner_id = saved->partner_id;
+    event->customer_id = saved->customer_id;
+    event->stream_version = saved->stream_version;
+    event->schema_version = saved->schema_version;
 }
 
 /* Applies the event as it is, then with its envelope made to fit `state`. */
 static void evolve_both_ways(const struct domain_customer *state, Ledger__V1__Event *event)
 {
     evolve_copy(state, event);
-
-    char *partner_id = event->partner_id, *customer_id = event->customer_id;
-    uint64_t stream_version = event->stream_version;
-    uint32_t schema_version = event->schema_version;
-    event->partner_id = (char *)state->partner_id;
-    event->customer_id = (char *)state->customer_id;
-    event->stream_version = state->version + 1;
-    event->schema_version = LEDGER_SCHEMA_VERSION;
+    struct envelope saved;
+    envelope_force(event, state, &saved);
     evolve_copy(state, event);
-    event->partner_id = partner_id;
-    event->customer_id = customer_id;
-    event->stream_version = stream_version;
-    event->schema_version = schema_version;
+    envelope_restore(event, &saved);
+}
+
+#define FUZZ_STREAM_MARK        0xff
+#define FUZZ_STREAM_RECORDS_MAX 64
+
+static void replay_stream(const uint8_t *data, size_t size)
+{
+    struct domain_customer *state = domain_customer_new(FUZZ_PARTNER_ID, FUZZ_CUSTOMER_ID);
+    FUZZ_CHECK(state != NULL);
+    size_t offset = 0;
+    for (unsigned n = 0; n < FUZZ_STREAM_RECORDS_MAX && size - offset >= 2; n++) {
+        size_t length = (size_t)data[offset] << 8 | data[offset + 1];
+        offset += 2;
+        if (length > size - offset) {
+            length = size - offset;
+        }
+        Ledger__V1__Event *event = NULL;
+        enum ledger_err err = codec_event_unpack(data + offset, length, &event);
+        if (err == LEDGER_ERR_OK) {
+            struct envelope saved;
+            envelope_force(event, state, &saved);
+            evolve_checked(state, event);
+            envelope_restore(event, &saved);
+            codec_event_free(event);
+        } else {
+            FUZZ_CHECK(err == LEDGER_ERR_CORRUPT);
+        }
+        offset += length;
+    }
+    domain_customer_free(state);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (size > 0 && data[0] == FUZZ_STREAM_MARK) {
+        replay_stream(data + 1, size - 1);
+        return 0;
+    }
     Ledger__V1__Event *event = NULL;
     enum ledger_err err = codec_event_unpack(data, size, &event);
     if (err != LEDGER_ERR_OK) {

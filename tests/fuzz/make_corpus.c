@@ -355,6 +355,29 @@ static void write_commands(void)
 
 /* ---- records --------------------------------------------------------------- */
 
+/* Stream seeds of fuzz_record: 0xff, then each record as a 2-byte big-endian
+ * length and its bytes. Records are far below 64 KiB; the buffer holds the
+ * fixture's history and one event of every command seed. */
+#define STREAM_BYTES_MAX (64 * 1024)
+static uint8_t stream[STREAM_BYTES_MAX] = {0xff};
+static size_t stream_size = 1;
+
+static void record_seed(const char *label, const Ledger__V1__Event *event)
+{
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    if (codec_pack(&event->base, &bytes, &size) != LEDGER_ERR_OK || size > UINT16_MAX ||
+        stream_size + 2 + size > sizeof stream) {
+        fuzz_fail("cannot keep record seed %s", label);
+    }
+    write_seed("record", label, bytes, size);
+    stream[stream_size] = (uint8_t)(size >> 8);
+    stream[stream_size + 1] = (uint8_t)size;
+    memcpy(stream + stream_size + 2, bytes, size);
+    stream_size += 2 + size;
+    free(bytes);
+}
+
 /* Decides a command as `principal_id` against `state`; on acceptance writes
  * the event as a record seed and, when `evolve`, applies it to the state. */
 static bool decide_to_record(struct domain_customer *state, const char *principal_id,
@@ -414,7 +437,7 @@ static bool decide_to_record(struct domain_customer *state, const char *principa
         fprintf(stderr, "%s as %s: %s: %s\n", label, principal_id, ledger_err_name(err),
                 out->message);
     } else {
-        write_message("record", label, &out->event.base);
+        record_seed(label, &out->event);
         if (evolve && domain_customer_evolve(state, &out->event) != LEDGER_ERR_OK) {
             fuzz_fail("record seed %s does not evolve", label);
         }
@@ -442,6 +465,7 @@ static void write_records(void)
         }
     }
     domain_customer_free(state);
+    write_seed("record", "stream_fixture", stream, stream_size);
     /* Events of the command seeds the fixture accepts, as the partner admin
      * or the operator decides them (each against the fixture's state). */
     for (size_t i = 0; i < command_seed_count; i++) {
@@ -455,6 +479,12 @@ static void write_records(void)
         }
         domain_customer_free(copy);
     }
+    /* The fixture's history, then every change: a replay that meets
+     * reservations already renewed, exchanged or cancelled. */
+    write_seed("record", "stream_fixture_then_changes", stream, stream_size);
+    static const uint8_t truncated_stream[] = {0xff, 0xff, 0xff, 0x08, 0x01};
+    write_seed("record", "edge_stream_truncated", truncated_stream, sizeof truncated_stream);
+
     /* Edge cases: a future schema, no body. */
     Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
     event.sequence = 99;
