@@ -7,6 +7,8 @@
  */
 #include "ctl_time.h"
 
+#include "ledger_limits.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -163,6 +165,10 @@ enum ledger_err ctl_time_parse(const char *text, int64_t *us_out, bool *date_onl
     int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
     if (seconds < 0) {
         snprintf(message, CTL_MESSAGE_SIZE, "'%.40s' is before 1970-01-01T00:00:00Z", text);
+        return LEDGER_ERR_USAGE;
+    }
+    if (seconds > LEDGER_TIME_US_MAX / US_PER_SECOND) {
+        snprintf(message, CTL_MESSAGE_SIZE, "'%.40s' is after 9999-12-31T23:59:59Z", text);
         return LEDGER_ERR_USAGE;
     }
     *us_out = seconds * US_PER_SECOND + fraction_us;

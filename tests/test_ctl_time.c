@@ -67,6 +67,8 @@ static void test_ctl_time_leap_days(void **state)
     (void)state;
     assert_int_equal(parse_ok("2024-03-01", NULL) - 86400 * US, parse_ok("2024-02-29", NULL));
     assert_int_equal(parse_ok("2000-03-01", NULL) - 86400 * US, parse_ok("2000-02-29", NULL));
+    /* Past the last representable instant once the offset is applied. */
+    parse_bad("9999-12-31T23:59:59-23:59");
     parse_bad("2023-02-29");
     parse_bad("2100-02-29");
     parse_bad("2026-04-31");
