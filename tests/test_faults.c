@@ -2,9 +2,9 @@
  * test_faults.c: the engine's error paths that a SIGKILL cannot reach.
  *
  * Goal: when LMDB or the system fails in the middle of a command (a commit
- * that fails with EIO, an fdatasync that fails with EIO, a put that fails
- * with MDB_MAP_FULL or ENOMEM, an allocation that fails anywhere on the
- * command's path), engine_execute returns the documented code (STORAGE_ERROR
+ * that fails with EIO, an fdatasync or a page write that fails with EIO, a
+ * put that fails with MDB_MAP_FULL, ENOMEM or EIO, an allocation that fails
+ * anywhere on the command's path), engine_execute returns the documented code (STORAGE_ERROR
  * for I/O errors, NO_MEMORY for memory, STORAGE_FULL only when the map cannot
  * grow: a map-full below the maximum is absorbed by growing and retrying) and
  * leaves nothing half-written: the head does not move, the command id is not
@@ -19,7 +19,10 @@
  * test armed it to fail its Nth call from now; each test sweeps N from 1
  * until the command completes without reaching the fault, so every call site
  * on the command's path fails once. LMDB is linked statically into this test
- * (whole archive) so that its internal fdatasync is wrapped too. This is the
+ * (whole archive) so that its internal fdatasync, pwrite, writev and
+ * allocations are wrapped too. A failed write of LMDB's meta page leaves the
+ * environment refusing every transaction (MDB_PANIC) until it is reopened:
+ * test_faults_write_eio pins that down. This is the
  * one test that includes <lmdb.h>: it must, to declare the wrapped functions
  * and return LMDB's own codes; everything else reaches LMDB through the store.
  */
