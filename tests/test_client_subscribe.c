@@ -285,13 +285,24 @@ static pid_t start_consumer(const struct fixture *fixture, enum resume_mode mode
                             const char *output, const char *checkpoint, bool doorbell, bool follow,
                             const char *head_path)
 {
+    /* SIGTERM stays blocked across the fork until the child's handler is in
+     * place: on a loaded machine the child may not run before the parent's
+     * kill, and the default action would end it uncleanly. */
+    sigset_t term, previous;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, &previous);
     pid_t pid = fork();
+    if (pid != 0) {
+        sigprocmask(SIG_SETMASK, &previous, NULL);
+    }
     if (pid == 0) {
         struct sigaction action;
         memset(&action, 0, sizeof action);
         action.sa_handler = consumer_signal;
         sigemptyset(&action.sa_mask);
         sigaction(SIGTERM, &action, NULL);
+        sigprocmask(SIG_SETMASK, &previous, NULL);
         struct ledger_subscription subscription;
         memset(&subscription, 0, sizeof subscription);
         if (mode == RESUME_OWN_POSITION) {
