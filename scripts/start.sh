@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target ledgerd ledgerctl
+cmake --build build -j"$(nproc)" --target ledgerd ledgerctl ledger-verify
 exec ./build/daemon/ledgerd "$@"
