@@ -593,6 +593,31 @@ static const char *event_type(const Ledger__V1__Event *event)
     return field != NULL ? field->name : "";
 }
 
+/* An inclusion proof's leaf hash, then its path: in CSV the leaf hash and
+ * the path as two fields (the path's hashes separated by spaces); in a
+ * table the path follows on the same line. */
+static void print_proof_hashes(FILE *out, const Ledger__V1__InclusionProof *proof, char style)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < proof->leaf_hash.len; i++) {
+        fputc(digits[proof->leaf_hash.data[i] >> 4], out);
+        fputc(digits[proof->leaf_hash.data[i] & 15], out);
+    }
+    fputs(style == ' ' ? "," : ", path", out);
+    for (size_t p = 0; p < proof->n_path; p++) {
+        if (p > 0 || style != ' ') {
+            fputc(' ', out);
+        }
+        for (size_t i = 0; i < proof->path[p].len; i++) {
+            fputc(digits[proof->path[p].data[i] >> 4], out);
+            fputc(digits[proof->path[p].data[i] & 15], out);
+        }
+    }
+    if (style != ' ' && proof->n_path == 0) {
+        fputs(" (empty)", out);
+    }
+}
+
 enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
                                  const Ledger__V1__EventEntry *entry)
 {
@@ -631,6 +656,9 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
     case CTL_FORMAT_CSV:
         if (!stream->header_done) {
             fputs("sequence,recorded,type,partner_id,customer_id,actor,command_id", out);
+            if (entry->proof != NULL) {
+                fputs(",proof_tree_size,proof_leaf_hash,proof_path", out);
+            }
             print_csv_record_end(out);
             stream->header_done = true;
         }
@@ -643,6 +671,10 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
         ctl_csv_field(out, actor);
         fputc(',', out);
         ctl_csv_field(out, command);
+        if (entry->proof != NULL) {
+            fprintf(out, ",%llu,", (unsigned long long)entry->proof->tree_size);
+            print_proof_hashes(out, entry->proof, ' ');
+        }
         print_csv_record_end(out);
         break;
     case CTL_FORMAT_TABLE:
@@ -656,6 +688,12 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
         fprintf(out, "%-8llu  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n",
                 (unsigned long long)event->sequence, recorded, event_type(event),
                 event->partner_id != NULL ? event->partner_id : "", customer, actor, command);
+        if (entry->proof != NULL) {
+            fprintf(out, "          proof: tree size %llu, leaf ",
+                    (unsigned long long)entry->proof->tree_size);
+            print_proof_hashes(out, entry->proof, '\n');
+            fputc('\n', out);
+        }
         break;
     }
     fflush(out);
@@ -801,4 +839,137 @@ void ctl_output_error(FILE *out, FILE *err, enum ctl_format format, enum ledger_
         }
     }
     fflush(out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Messages with extras, and records of text cells. */
+
+static void print_extra_lines(FILE *out, enum ctl_format format, const struct ctl_extra *extras,
+                              size_t extra_count)
+{
+    for (size_t i = 0; i < extra_count; i++) {
+        char number[32];
+        const char *text = extras[i].text;
+        if (text == NULL) {
+            snprintf(number, sizeof number, "%llu", (unsigned long long)extras[i].number);
+            text = number;
+        }
+        if (format == CTL_FORMAT_CSV) {
+            ctl_csv_field(out, extras[i].name);
+            fputc(',', out);
+            ctl_csv_field(out, text);
+            print_csv_record_end(out);
+        } else {
+            fprintf(out, "%-40s  %s\n", extras[i].name, text);
+        }
+    }
+}
+
+enum ledger_err ctl_output_message_extras(FILE *out, enum ctl_format format, const char *key,
+                                          const ProtobufCMessage *message,
+                                          const struct ctl_extra *extras, size_t extra_count)
+{
+    json_t *value = message_to_json(message, 0);
+    if (value == NULL) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    enum ledger_err err;
+    if (format == CTL_FORMAT_JSON) {
+        json_t *document = json_object();
+        if (document == NULL) {
+            json_decref(value);
+            return LEDGER_ERR_NO_MEMORY;
+        }
+        json_object_set(document, key, value);
+        add_extras(document, extras, extra_count);
+        err = dump_document(out, document, false);
+        json_decref(document);
+    } else {
+        if (format == CTL_FORMAT_CSV) {
+            fputs("field,value", out);
+            print_csv_record_end(out);
+        }
+        print_leaves(out, format, "", value, 0);
+        print_extra_lines(out, format, extras, extra_count);
+        err = ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+    }
+    json_decref(value);
+    return err;
+}
+
+enum ledger_err ctl_output_records(FILE *out, enum ctl_format format, const char *key,
+                                   const char *const *names, const bool *numeric, size_t name_count,
+                                   const char *const *cells, size_t row_count,
+                                   const struct ctl_extra *extras, size_t extra_count)
+{
+    enum ledger_err err = LEDGER_ERR_NO_MEMORY;
+    json_t *rows = json_array();
+    json_t *document = NULL;
+    struct ctl_column *columns = calloc(name_count, sizeof *columns);
+    char *headers = calloc(name_count, 64);
+    if (rows == NULL || columns == NULL || headers == NULL) {
+        goto cleanup;
+    }
+    for (size_t r = 0; r < row_count; r++) {
+        json_t *row = json_object();
+        if (row == NULL || json_array_append_new(rows, row) != 0) {
+            goto cleanup;
+        }
+        for (size_t c = 0; c < name_count; c++) {
+            const char *text = cells[r * name_count + c];
+            json_t *value = NULL;
+            if (text == NULL) {
+                text = "";
+            }
+            if (numeric != NULL && numeric[c]) {
+                value = text[0] == '\0' ? json_null() : json_integer(strtoll(text, NULL, 10));
+            } else {
+                value = json_string(text);
+            }
+            if (value == NULL || json_object_set_new(row, names[c], value) != 0) {
+                goto cleanup;
+            }
+        }
+    }
+    for (size_t c = 0; c < name_count; c++) {
+        char *header = headers + 64 * c;
+        size_t length = strlen(names[c]);
+        for (size_t i = 0; i < length && i < 63; i++) {
+            char ch = names[c][i];
+            header[i] = ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
+        }
+        columns[c].header = header;
+        columns[c].path = names[c];
+        columns[c].flags = 0;
+    }
+    switch (format) {
+    case CTL_FORMAT_JSON:
+        document = json_object();
+        if (document == NULL) {
+            goto cleanup;
+        }
+        json_object_set(document, key, rows);
+        add_extras(document, extras, extra_count);
+        err = dump_document(out, document, false);
+        break;
+    case CTL_FORMAT_CSV:
+        err = print_csv(out, rows, columns, name_count);
+        break;
+    case CTL_FORMAT_TABLE:
+        err = print_table(out, rows, columns, name_count);
+        for (size_t i = 0; err == LEDGER_ERR_OK && i < extra_count; i++) {
+            if (extras[i].text != NULL) {
+                fprintf(out, "%s: %s\n", extras[i].name, extras[i].text);
+            } else {
+                fprintf(out, "%s: %llu\n", extras[i].name, (unsigned long long)extras[i].number);
+            }
+        }
+        break;
+    }
+cleanup:
+    json_decref(document);
+    json_decref(rows);
+    free(columns);
+    free(headers);
+    return err;
 }

@@ -85,6 +85,24 @@ __attribute__((warn_unused_result)) enum ledger_err
 ctl_output_value(FILE *out, enum ctl_format format, const char *name,
                  const ProtobufCBinaryData *bytes);
 
+/* Prints one message with extras beside it: JSON {"<key>": {...}, extras...};
+ * as a table or CSV, the message's leaf lines and then one line per extra. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_output_message_extras(FILE *out, enum ctl_format format, const char *key,
+                          const ProtobufCMessage *message, const struct ctl_extra *extras,
+                          size_t extra_count);
+
+/* Records made of text cells (exports, reconciliation reports): JSON
+ * {"<key>": [{name: value, ...}], extras...} where a cell of a numeric
+ * column is a JSON number (null when empty) and every other cell a string;
+ * a table with the names upper-cased as headers; CSV with the names as the
+ * header record. cells: row_count * name_count texts, row by row (borrowed;
+ * NULL is ""). numeric: name_count flags, or NULL. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_output_records(FILE *out, enum ctl_format format, const char *key, const char *const *names,
+                   const bool *numeric, size_t name_count, const char *const *cells,
+                   size_t row_count, const struct ctl_extra *extras, size_t extra_count);
+
 /* Reports a failure: "error: CODE_NAME: message" on err, and with JSON also
  * {"error": {"code": "CODE_NAME", "message": "..."}} on out. */
 void ctl_output_error(FILE *out, FILE *err, enum ctl_format format, enum ledger_err code,

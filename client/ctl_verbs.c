@@ -19,6 +19,7 @@
 
 #include "ctl_time.h"
 #include "ledger_limits.h"
+#include "merkle.h"
 
 /* ------------------------------------------------------------------------ */
 /* Options. */
@@ -413,6 +414,12 @@ static enum ledger_err run_query(struct ctl_context *context, Ledger__V1__Query 
         copy_client_message(context, err, 1);
     }
     return err;
+}
+
+enum ledger_err ctl_query(struct ctl_context *context, Ledger__V1__Query *query,
+                          Ledger__V1__QueryResult **out)
+{
+    return run_query(context, query, out);
 }
 
 /* One write command with the common options filled in. */
@@ -1541,7 +1548,9 @@ static const struct ctl_option events_options[] = {
      false},
     {"checkpoint", CTL_OPTION_VALUE, "FILE",
      "resume after the sequence in FILE and record each printed event there", false},
-    {"proofs", CTL_OPTION_FLAG, NULL, "include each event's record bytes and inclusion proof",
+    {"proofs", CTL_OPTION_FLAG, NULL,
+     "include each event's record bytes and inclusion proof (its leaf hash checked against the "
+     "record)",
      false},
     OPT_END,
 };
@@ -1550,12 +1559,26 @@ struct events_printer {
     struct ctl_event_stream stream;
     uint64_t limit; /* 0: no limit */
     uint64_t printed;
+    uint64_t bad_sequence; /* a proof that is not of its record */
     enum ledger_err err;
 };
 
 static int print_event(void *context, const Ledger__V1__EventEntry *entry)
 {
     struct events_printer *printer = context;
+    if (entry->proof != NULL) {
+        /* A proof is of the record's leaf hash: recompute it from the
+         * record bytes rather than print one the record does not have. */
+        uint8_t leaf[MERKLE_HASH_BYTES];
+        merkle_leaf_hash(entry->record.data, entry->record.len, leaf);
+        if (entry->proof->leaf_hash.len != MERKLE_HASH_BYTES ||
+            memcmp(leaf, entry->proof->leaf_hash.data, MERKLE_HASH_BYTES) != 0 ||
+            entry->proof->sequence != entry->event->sequence) {
+            printer->err = LEDGER_ERR_MISMATCH;
+            printer->bad_sequence = entry->event->sequence;
+            return 1;
+        }
+    }
     enum ledger_err err = ctl_output_event(&printer->stream, entry);
     if (err != LEDGER_ERR_OK) {
         printer->err = err;
@@ -1630,6 +1653,7 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         .stream = {.out = context->out, .format = context->format, .header_done = false},
         .limit = limit,
         .printed = 0,
+        .bad_sequence = 0,
         .err = LEDGER_ERR_OK,
     };
     struct sigaction previous_int, previous_term;
@@ -1652,6 +1676,12 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         copy_client_message(context, err, 1);
         return err;
     }
+    if (printer.err == LEDGER_ERR_MISMATCH) {
+        snprintf(context->message, sizeof context->message,
+                 "event %llu: its proof's leaf hash is not the hash of its record",
+                 (unsigned long long)printer.bad_sequence);
+        return printer.err;
+    }
     if (printer.err != LEDGER_ERR_OK) {
         snprintf(context->message, sizeof context->message, "cannot write the output");
         return printer.err;
@@ -1665,148 +1695,6 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
 /* ------------------------------------------------------------------------ */
 /* Proofs. */
 
-static const struct ctl_option head_options[] = {
-    {"public-key", CTL_OPTION_FLAG, NULL, "print only the head-signing public key (hex)", false},
-    OPT_END,
-};
-
-static enum ledger_err run_head(struct ctl_context *context, const struct ctl_args *args)
-{
-    Ledger__V1__HeadQuery head = LEDGER__V1__HEAD_QUERY__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    query.kind_case = LEDGER__V1__QUERY__KIND_HEAD;
-    query.head = &head;
-    Ledger__V1__QueryResult *result = NULL;
-    enum ledger_err err = run_query(context, &query, &result);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    if (result->head == NULL) {
-        ledger_query_result_free(result);
-        snprintf(context->message, sizeof context->message, "the reply carries no head");
-        return LEDGER_ERR_PROTOCOL_ERROR;
-    }
-    if (ctl_flag(args, "public-key")) {
-        err = ctl_output_value(context->out, context->format, "public_key",
-                               &result->head->public_key);
-    } else {
-        err = ctl_output_message(context->out, context->format, "head", &result->head->base);
-    }
-    ledger_query_result_free(result);
-    return err;
-}
-
-static const struct ctl_option proof_options[] = {
-    {"seq", CTL_OPTION_VALUE, "N", "the event's sequence", true},
-    {"tree-size", CTL_OPTION_VALUE, "M", "prove against this tree size (default: the head)", false},
-    OPT_END,
-};
-
-static enum ledger_err run_proof(struct ctl_context *context, const struct ctl_args *args)
-{
-    Ledger__V1__InclusionQuery inclusion = LEDGER__V1__INCLUSION_QUERY__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    enum ledger_err err;
-    if ((err = unsigned_arg(context, args, "seq", UINT64_MAX, &inclusion.sequence)) !=
-            LEDGER_ERR_OK ||
-        (err = unsigned_arg(context, args, "tree-size", UINT64_MAX, &inclusion.tree_size)) !=
-            LEDGER_ERR_OK) {
-        return err;
-    }
-    if (inclusion.sequence == 0) {
-        return usage(context, "seq", "sequences start at 1");
-    }
-    if (inclusion.tree_size != 0 && inclusion.tree_size < inclusion.sequence) {
-        return usage(context, "tree-size", "must be at least --seq");
-    }
-    query.kind_case = LEDGER__V1__QUERY__KIND_INCLUSION;
-    query.inclusion = &inclusion;
-    Ledger__V1__QueryResult *result = NULL;
-    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    if (result->inclusion == NULL) {
-        err = LEDGER_ERR_PROTOCOL_ERROR;
-        snprintf(context->message, sizeof context->message, "the reply carries no proof");
-    } else {
-        err = ctl_output_message(context->out, context->format, "inclusion",
-                                 &result->inclusion->base);
-    }
-    ledger_query_result_free(result);
-    return err;
-}
-
-static const struct ctl_option consistency_options[] = {
-    {"from", CTL_OPTION_VALUE, "M", "the older tree size", true},
-    {"to", CTL_OPTION_VALUE, "N", "the newer tree size", true},
-    OPT_END,
-};
-
-static enum ledger_err run_consistency(struct ctl_context *context, const struct ctl_args *args)
-{
-    Ledger__V1__ConsistencyQuery consistency = LEDGER__V1__CONSISTENCY_QUERY__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    enum ledger_err err;
-    if ((err = unsigned_arg(context, args, "from", UINT64_MAX, &consistency.from_size)) !=
-            LEDGER_ERR_OK ||
-        (err = unsigned_arg(context, args, "to", UINT64_MAX, &consistency.to_size)) !=
-            LEDGER_ERR_OK) {
-        return err;
-    }
-    if (consistency.from_size == 0 || consistency.from_size > consistency.to_size) {
-        return usage(context, "from", "must be 1..--to");
-    }
-    query.kind_case = LEDGER__V1__QUERY__KIND_CONSISTENCY;
-    query.consistency = &consistency;
-    Ledger__V1__QueryResult *result = NULL;
-    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    if (result->consistency == NULL) {
-        err = LEDGER_ERR_PROTOCOL_ERROR;
-        snprintf(context->message, sizeof context->message, "the reply carries no proof");
-    } else {
-        err = ctl_output_message(context->out, context->format, "consistency",
-                                 &result->consistency->base);
-    }
-    ledger_query_result_free(result);
-    return err;
-}
-
-static const struct ctl_option explain_options[] = {
-    {"seq", CTL_OPTION_VALUE, "N", "the purchase event's sequence", true},
-    OPT_END,
-};
-
-static enum ledger_err run_explain(struct ctl_context *context, const struct ctl_args *args)
-{
-    Ledger__V1__ExplainQuery explain = LEDGER__V1__EXPLAIN_QUERY__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    enum ledger_err err;
-    if ((err = unsigned_arg(context, args, "seq", UINT64_MAX, &explain.sequence)) !=
-        LEDGER_ERR_OK) {
-        return err;
-    }
-    if (explain.sequence == 0) {
-        return usage(context, "seq", "sequences start at 1");
-    }
-    query.kind_case = LEDGER__V1__QUERY__KIND_EXPLAIN;
-    query.explain = &explain;
-    Ledger__V1__QueryResult *result = NULL;
-    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    if (result->explanation == NULL) {
-        err = LEDGER_ERR_PROTOCOL_ERROR;
-        snprintf(context->message, sizeof context->message, "the reply carries no explanation");
-    } else {
-        err = ctl_output_message(context->out, context->format, "explanation",
-                                 &result->explanation->base);
-    }
-    ledger_query_result_free(result);
-    return err;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Operations. */
 
@@ -1816,8 +1704,11 @@ static enum ledger_err run_explain(struct ctl_context *context, const struct ctl
 #define BACKUP_TIMEOUT_MS (30 * 60 * 1000)
 
 static const struct ctl_option backup_options[] = {
-    {"dir", CTL_OPTION_VALUE, "DIR",
-     "where the daemon writes the backup, on its own host (must not exist yet)", true},
+    {"out", CTL_OPTION_VALUE, "DIR",
+     "where the daemon writes the backup, on its own host (must not exist yet; a relative DIR is "
+     "made absolute here)",
+     false},
+    {"dir", CTL_OPTION_VALUE, "DIR", "the same as --out", false},
     OPT_END,
 };
 
@@ -1825,10 +1716,16 @@ static enum ledger_err run_backup(struct ctl_context *context, const struct ctl_
 {
     Ledger__V1__BackupQuery backup = LEDGER__V1__BACKUP_QUERY__INIT;
     Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    const char *dir = ctl_arg(args, "dir");
+    const char *dir = ctl_arg(args, "out");
     char absolute[4096];
-    if (dir[0] == '\0') {
-        return usage(context, "dir", "give a directory that does not exist yet");
+    if (dir != NULL && ctl_flag(args, "dir")) {
+        return usage(context, "out", "give --out or --dir, not both");
+    }
+    if (dir == NULL) {
+        dir = ctl_arg(args, "dir");
+    }
+    if (dir == NULL || dir[0] == '\0') {
+        return usage(context, "out", "is required (DIR): a directory that does not exist yet");
     }
     /* The daemon resolves paths from its own working directory: send an
      * absolute one, resolved here. */
@@ -1858,9 +1755,11 @@ static enum ledger_err run_backup(struct ctl_context *context, const struct ctl_
         err = LEDGER_ERR_PROTOCOL_ERROR;
         snprintf(context->message, sizeof context->message, "the reply carries no head");
     } else {
-        err = ctl_output_message(context->out, context->format, "head", &result->head->base);
+        struct ctl_extra extras[1] = {{"directory", dir, 0}};
+        err = ctl_output_message_extras(context->out, context->format, "head", &result->head->base,
+                                        extras, 1);
         if (err == LEDGER_ERR_OK && context->format == CTL_FORMAT_TABLE) {
-            fprintf(context->err, "backup written to %s\n", dir);
+            fprintf(context->err, "backup written to %s (head.pb beside it)\n", dir);
         }
     }
     ledger_query_result_free(result);
@@ -1963,18 +1862,27 @@ static const struct ctl_verb verbs[] = {
      run_activity},
     {"billing", "what the partner pays for in a month, partner vs retail", billing_options, false,
      "ledgerctl billing --month 2026-03", run_billing},
+    {"export", "every charge of a month as CSV or JSON, for spreadsheets and invoices",
+     ctl_export_options, false, "ledgerctl --output csv export --month 2026-03 > 2026-03.csv",
+     ctl_export_run},
+    {"reconcile", "compare an invoice CSV with the ledger's charges of a month",
+     ctl_reconcile_options, false,
+     "ledgerctl reconcile --invoice invoice-2026-03.csv --month 2026-03", ctl_reconcile_run},
     {"events", "the event log, from a sequence, optionally following new events", events_options,
      false, "ledgerctl --output json events --follow --checkpoint billing.checkpoint", run_events},
-    {"head", "the signed tree head", head_options, false, "ledgerctl head", run_head},
-    {"proof", "an inclusion proof for an event", proof_options, false,
-     "ledgerctl proof --seq 42 --tree-size 100", run_proof},
-    {"consistency", "a consistency proof between two tree sizes", consistency_options, false,
-     "ledgerctl consistency --from 50 --to 100", run_consistency},
-    {"explain", "which permission and role assignment allowed a customer purchase", explain_options,
-     false, "ledgerctl explain --seq 42", run_explain},
+    {"head", "the signed tree head; --save keeps it for a later verify", ctl_head_options, false,
+     "ledgerctl head --save heads/2026-11-23.pb", ctl_head_run},
+    {"proof", "an inclusion proof for an event, verified against the signed head",
+     ctl_proof_options, false, "ledgerctl proof --seq 42 --tree-size 100", ctl_proof_run},
+    {"consistency", "a consistency proof between two tree sizes, verified", ctl_consistency_options,
+     false, "ledgerctl consistency --from 50 --to 100", ctl_consistency_run},
+    {"verify", "check that the current history extends a head saved earlier", ctl_verify_options,
+     false, "ledgerctl verify --head heads/2026-11-23.pb --public-key 3b6a27bc...", ctl_verify_run},
+    {"explain", "which permission and role assignment allowed a purchase, with verified proofs",
+     ctl_explain_options, false, "ledgerctl explain --seq 42", ctl_explain_run},
     {"stats", "the daemon's counters", no_options, false, "ledgerctl stats", run_stats},
     {"backup", "have the daemon write a hot backup (operator)", backup_options, false,
-     "ledgerctl backup --dir /srv/backups/ledger-2026-11-23", run_backup},
+     "ledgerctl backup --out /srv/backups/ledger-2026-11-23", run_backup},
     {"demo", "load a small realistic world into an empty ledger", ctl_demo_options, false,
      "ledgerctl demo --keys-dir ./ledger-demo-keys", ctl_demo_run},
 };
@@ -2006,7 +1914,8 @@ static void print_general_help(FILE *out)
     }
     fprintf(out, "\nGlobal options (accepted before or after the verb):\n");
     print_options(out, global_options);
-    fprintf(out, "\nExit status: 0 success; 1 the ledger refused (or a local failure); 2 usage "
+    fprintf(out, "\nExit status: 0 success; 1 the ledger refused, a proof did not verify or a "
+                 "reconciliation\nfound differences (MISMATCH), or a local failure; 2 usage "
                  "error;\n3 cannot reach the daemon or authentication failed.\n"
                  "\nExample:\n  ledgerctl demo && ledgerctl --principal contoso-admin "
                  "--key-file ledger-demo-keys/contoso-admin.key reservations --customer fabrikam\n"
@@ -2317,7 +2226,8 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err)
         /* The JSON error document goes to stdout only when JSON output was
          * asked for; a usage error found before --output was read is
          * reported on stderr alone. */
-        ctl_output_error(out, err, context->format, result, context->message);
+        ctl_output_error(out, err, context->reported ? CTL_FORMAT_TABLE : context->format, result,
+                         context->message);
     }
 done:
     fflush(out);

@@ -32,10 +32,11 @@ struct ctl_context {
     FILE *out;
     FILE *err;
     enum ctl_format format;
-    struct ledger_options options;      /* strings borrowed from argv, env or the buffers below */
-    const char *partner_id;             /* global --partner, or NULL */
-    struct ledger_client *client;       /* connected on first use (ctl_client) */
-    bool connect_failed;                /* the failure was connecting (exit status 3) */
+    struct ledger_options options; /* strings borrowed from argv, env or the buffers below */
+    const char *partner_id;        /* global --partner, or NULL */
+    struct ledger_client *client;  /* connected on first use (ctl_client) */
+    bool connect_failed;           /* the failure was connecting (exit status 3) */
+    bool reported; /* the verb printed its report before failing: no JSON error document */
     char message[2 * CTL_MESSAGE_SIZE]; /* why the verb failed, for the error line */
     volatile sig_atomic_t *stop;        /* set by SIGINT/SIGTERM while following */
     char socket_buffer[4096];
@@ -63,6 +64,11 @@ ctl_execute(struct ctl_context *context, Ledger__V1__Command *const *commands,
             const char *const *command_ids, size_t count, bool print,
             const struct ctl_extra *extras, size_t extra_count, Ledger__V1__Reply **reply_out);
 
+/* Runs one query as the context's principal (the global --partner filled
+ * in); on failure the context's message says why. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_query(struct ctl_context *context, Ledger__V1__Query *query, Ledger__V1__QueryResult **out);
+
 /* Writes a principal's secret (hex) to a new file of mode 0600. IO_ERROR with
  * the context's message set when the file exists or cannot be written. */
 __attribute__((warn_unused_result)) enum ledger_err
@@ -72,5 +78,30 @@ ctl_write_key_file(struct ctl_context *context, const char *path, const char *se
 extern const struct ctl_option ctl_demo_options[];
 __attribute__((warn_unused_result)) enum ledger_err ctl_demo_run(struct ctl_context *context,
                                                                  const struct ctl_args *args);
+
+/* ctl_audit.c: the verbs that verify heads and proofs on the client. */
+extern const struct ctl_option ctl_head_options[];
+extern const struct ctl_option ctl_proof_options[];
+extern const struct ctl_option ctl_consistency_options[];
+extern const struct ctl_option ctl_verify_options[];
+extern const struct ctl_option ctl_explain_options[];
+__attribute__((warn_unused_result)) enum ledger_err ctl_head_run(struct ctl_context *context,
+                                                                 const struct ctl_args *args);
+__attribute__((warn_unused_result)) enum ledger_err ctl_proof_run(struct ctl_context *context,
+                                                                  const struct ctl_args *args);
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_consistency_run(struct ctl_context *context, const struct ctl_args *args);
+__attribute__((warn_unused_result)) enum ledger_err ctl_verify_run(struct ctl_context *context,
+                                                                   const struct ctl_args *args);
+__attribute__((warn_unused_result)) enum ledger_err ctl_explain_run(struct ctl_context *context,
+                                                                    const struct ctl_args *args);
+
+/* ctl_ops.c: monthly exports and invoice reconciliation. */
+extern const struct ctl_option ctl_export_options[];
+extern const struct ctl_option ctl_reconcile_options[];
+__attribute__((warn_unused_result)) enum ledger_err ctl_export_run(struct ctl_context *context,
+                                                                   const struct ctl_args *args);
+__attribute__((warn_unused_result)) enum ledger_err ctl_reconcile_run(struct ctl_context *context,
+                                                                      const struct ctl_args *args);
 
 #endif

@@ -10,10 +10,11 @@
  *
  * nanomsg's cooked REQ socket resends an unanswered request by itself after
  * NN_REQ_RESEND_IVL; we set that interval far beyond any timeout so that the
- * only resends are ours, counted and bounded by `retries`. Sending a new
- * request on a REQ socket abandons the previous one, and a late reply to the
- * abandoned one is dropped by the socket (request ids differ), so each
- * attempt waits for the answer to the bytes it just sent.
+ * only resends are ours, counted and bounded by `retries`. An attempt that
+ * times out closes its REQ socket and opens a new one, so the abandoned
+ * request is never resent by nanomsg and its late reply never reaches a
+ * socket in use (see client_attempt); each attempt waits for the answer to
+ * the bytes it just sent.
  */
 #include "ledger.h"
 
@@ -75,6 +76,9 @@ struct ledger_client {
     char message[CLIENT_MESSAGE_SIZE];
     uint32_t failed_index;
     uint64_t head_sequence;
+    /* Connections the request socket had when its last attempt timed out
+     * (that socket is replaced then; see client_attempt). */
+    uint64_t timeout_connections;
 };
 
 static void client_set_message(struct ledger_client *client, const char *format, ...)
@@ -163,6 +167,34 @@ static int client_set_int_option(int socket, int level, int option, int value)
     return nn_setsockopt(socket, level, option, &value, sizeof value);
 }
 
+/* Opens the REQ socket and starts connecting it to request_url (into
+ * client->request_socket, -1 on failure). INTERNAL, UNREACHABLE. */
+static enum ledger_err client_request_socket_open(struct ledger_client *client)
+{
+    client->request_socket = nn_socket(AF_SP, NN_REQ);
+    if (client->request_socket < 0) {
+        return LEDGER_ERR_INTERNAL;
+    }
+    int timeout = (int)client->timeout_ms;
+    int max_size = CLIENT_REPLY_BYTES_MAX;
+    enum ledger_err err = LEDGER_ERR_OK;
+    if (client_set_int_option(client->request_socket, NN_REQ, NN_REQ_RESEND_IVL,
+                              CLIENT_REQ_RESEND_IVL_MS) != 0 ||
+        client_set_int_option(client->request_socket, NN_SOL_SOCKET, NN_RCVTIMEO, timeout) != 0 ||
+        client_set_int_option(client->request_socket, NN_SOL_SOCKET, NN_SNDTIMEO, timeout) != 0 ||
+        client_set_int_option(client->request_socket, NN_SOL_SOCKET, NN_RCVMAXSIZE, max_size) !=
+            0) {
+        err = LEDGER_ERR_INTERNAL;
+    } else if (nn_connect(client->request_socket, client->request_url) < 0) {
+        err = LEDGER_ERR_UNREACHABLE;
+    }
+    if (err != LEDGER_ERR_OK) {
+        nn_close(client->request_socket);
+        client->request_socket = -1;
+    }
+    return err;
+}
+
 enum ledger_err ledger_connect(const struct ledger_options *options, struct ledger_client **out)
 {
     enum ledger_err err = LEDGER_ERR_INVALID_ARGUMENT;
@@ -213,23 +245,8 @@ enum ledger_err ledger_connect(const struct ledger_options *options, struct ledg
             goto cleanup;
         }
     }
-    err = LEDGER_ERR_INTERNAL;
-    client->request_socket = nn_socket(AF_SP, NN_REQ);
-    if (client->request_socket < 0) {
-        goto cleanup;
-    }
-    int timeout = (int)client->timeout_ms;
-    int max_size = CLIENT_REPLY_BYTES_MAX;
-    if (client_set_int_option(client->request_socket, NN_REQ, NN_REQ_RESEND_IVL,
-                              CLIENT_REQ_RESEND_IVL_MS) != 0 ||
-        client_set_int_option(client->request_socket, NN_SOL_SOCKET, NN_RCVTIMEO, timeout) != 0 ||
-        client_set_int_option(client->request_socket, NN_SOL_SOCKET, NN_SNDTIMEO, timeout) != 0 ||
-        client_set_int_option(client->request_socket, NN_SOL_SOCKET, NN_RCVMAXSIZE, max_size) !=
-            0) {
-        goto cleanup;
-    }
-    if (nn_connect(client->request_socket, client->request_url) < 0) {
-        err = LEDGER_ERR_UNREACHABLE;
+    err = client_request_socket_open(client);
+    if (err != LEDGER_ERR_OK) {
         goto cleanup;
     }
     *out = client;
@@ -381,6 +398,19 @@ static enum ledger_err client_attempt(struct ledger_client *client,
     if (received < 0) {
         int error = nn_errno();
         if (error == ETIMEDOUT || error == EAGAIN || error == EINTR) {
+            /* The abandoned request would stay this socket's current one:
+             * nanomsg resends it by itself after a reconnection, and a late
+             * reply arriving while another reply waits unread in the socket
+             * overwrites that one without freeing it (nanomsg 1.1.5, req.c,
+             * nn_req_in), a race the drain above cannot close. A fresh
+             * socket has no abandoned request and gets no late reply (the
+             * daemon answers on the old connection, which is gone). A
+             * failure to reopen shows at the next send as UNREACHABLE. */
+            client->timeout_connections =
+                nn_get_statistic(client->request_socket, NN_STAT_CURRENT_CONNECTIONS);
+            nn_close(client->request_socket);
+            client->request_socket = -1;
+            (void)client_request_socket_open(client);
             return LEDGER_ERR_TIMEOUT;
         }
         client_set_message(client, "cannot receive: %s", nn_strerror(error));
@@ -449,8 +479,7 @@ static enum ledger_err client_round_trip(struct ledger_client *client,
     free(request.bytes);
     /* A request queued on a socket that never connected (a TCP address
      * nobody listens on) times out like a slow daemon: tell them apart. */
-    if (last == LEDGER_ERR_TIMEOUT &&
-        nn_get_statistic(client->request_socket, NN_STAT_CURRENT_CONNECTIONS) == 0) {
+    if (last == LEDGER_ERR_TIMEOUT && client->timeout_connections == 0) {
         last = LEDGER_ERR_UNREACHABLE;
     }
     if (last == LEDGER_ERR_UNREACHABLE) {

@@ -897,7 +897,7 @@ static void test_ctl_cli_events_feed(void **state)
     assert_non_null(json_object_get(run.json, "inclusion"));
     run_free(&run);
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "consistency", "--from",
-        "1", "--to", tree, NULL);
+        seq, "--to", tree, NULL);
     if (run.status != 0) {
         /* Consistency proofs may be kept for auditors of all partners. */
         expect_error(&run, 1, "FORBIDDEN");

@@ -1,0 +1,1017 @@
+/*
+ * ctl_audit.c: ledgerctl's verbs that check what the daemon says: head,
+ * proof, consistency, verify and explain (see ctl_verbs.h).
+ *
+ * Owns: verifying on the client, with the project's own Merkle code
+ * (daemon/merkle.h, linked as a library) and Ed25519 (crypto.h), every
+ * proof these verbs print: a head's signature over its 64-byte encoding, a
+ * leaf hash recomputed from the stored record bytes, inclusion paths and
+ * consistency paths against signed roots (docs/verification.md). A size
+ * other than the current head's is trusted through a record the principal
+ * may see: its inclusion path in that tree rebuilds the tree's root, and a
+ * consistency proof ties that root to the signed head. Anything that does
+ * not verify is MISMATCH (exit status 1) with a sentence saying what.
+ * Does not own: the wire (libledger), printing formats (ctl_output).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "ctl_time.h"
+#include "ctl_verbs.h"
+#include "merkle.h"
+
+/* A saved head file is a serialized SignedHead: about 150 bytes. */
+#define HEAD_FILE_MAX 4096
+#define HEX_PREFIX    8
+
+static enum ledger_err fail(struct ctl_context *context, enum ledger_err code, const char *format,
+                            ...) __attribute__((format(printf, 3, 4)));
+
+static enum ledger_err fail(struct ctl_context *context, enum ledger_err code, const char *format,
+                            ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(context->message, sizeof context->message, format, args);
+    va_end(args);
+    return code;
+}
+
+static void hex_of(const uint8_t *data, size_t size, char *out)
+{
+    crypto_hex(data, size, out);
+}
+
+/* "size/abcd1234": a head in one short word. */
+static void head_label(uint64_t tree_size, const uint8_t root[MERKLE_HASH_BYTES], char out[64])
+{
+    char hex[2 * MERKLE_HASH_BYTES + 1];
+    hex_of(root, MERKLE_HASH_BYTES, hex);
+    snprintf(out, 64, "%llu/%.*s", (unsigned long long)tree_size, HEX_PREFIX, hex);
+}
+
+/* --public-key HEX: the pinned key, or none. */
+static enum ledger_err pinned_key_arg(struct ctl_context *context, const struct ctl_args *args,
+                                      const char *name, uint8_t key[CRYPTO_SIGN_PUBLIC_BYTES],
+                                      bool *given)
+{
+    const char *hex = ctl_arg(args, name);
+    *given = false;
+    if (hex == NULL) {
+        return LEDGER_ERR_OK;
+    }
+    if (crypto_unhex(hex, key, CRYPTO_SIGN_PUBLIC_BYTES) != LEDGER_ERR_OK) {
+        return fail(context, LEDGER_ERR_USAGE,
+                    "--%s: give the ledger's Ed25519 public key as 64 hex digits", name);
+    }
+    *given = true;
+    return LEDGER_ERR_OK;
+}
+
+/* Checks a head's sizes and its signature, by `pinned` when given, else by
+ * the key it names (written to key_out). MISMATCH with the reason. */
+static enum ledger_err head_check(struct ctl_context *context, const Ledger__V1__SignedHead *head,
+                                  const char *which, const uint8_t *pinned,
+                                  uint8_t key_out[CRYPTO_SIGN_PUBLIC_BYTES])
+{
+    if (head->root_hash.len != MERKLE_HASH_BYTES) {
+        return fail(context, LEDGER_ERR_MISMATCH, "the %s head's root is not 32 bytes", which);
+    }
+    if (head->signature.len != CRYPTO_SIGNATURE_BYTES ||
+        head->public_key.len != CRYPTO_SIGN_PUBLIC_BYTES) {
+        return fail(context, LEDGER_ERR_MISMATCH,
+                    "the %s head is not signed (the daemon has no head key)", which);
+    }
+    if (pinned != NULL && memcmp(pinned, head->public_key.data, CRYPTO_SIGN_PUBLIC_BYTES) != 0) {
+        char named[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1];
+        hex_of(head->public_key.data, CRYPTO_SIGN_PUBLIC_BYTES, named);
+        return fail(context, LEDGER_ERR_MISMATCH,
+                    "the %s head is signed by key %s, not by the pinned key", which, named);
+    }
+    const uint8_t *key = pinned != NULL ? pinned : head->public_key.data;
+    uint8_t encoded[MERKLE_HEAD_BYTES];
+    merkle_head_encode(head->tree_size, head->root_hash.data, head->timestamp_us, encoded);
+    if (crypto_init() != LEDGER_ERR_OK ||
+        !crypto_ed25519_verify(key, encoded, sizeof encoded, head->signature.data)) {
+        return fail(context, LEDGER_ERR_MISMATCH,
+                    "the %s head's signature does not verify (tree size %llu)", which,
+                    (unsigned long long)head->tree_size);
+    }
+    memcpy(key_out, key, CRYPTO_SIGN_PUBLIC_BYTES);
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err fetch_head(struct ctl_context *context, Ledger__V1__QueryResult **out)
+{
+    Ledger__V1__HeadQuery head = LEDGER__V1__HEAD_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_HEAD;
+    query.head = &head;
+    Ledger__V1__QueryResult *result = NULL;
+    enum ledger_err err = ctl_query(context, &query, &result);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (result->head == NULL) {
+        ledger_query_result_free(result);
+        return fail(context, LEDGER_ERR_PROTOCOL_ERROR, "the reply carries no head");
+    }
+    *out = result;
+    return LEDGER_ERR_OK;
+}
+
+/* The root an inclusion path rebuilds (docs/verification.md 4.1); false
+ * when the path's shape does not fit the tree. */
+static bool root_from_inclusion(const uint8_t leaf[MERKLE_HASH_BYTES], uint64_t leaf_index,
+                                uint64_t tree_size, const ProtobufCBinaryData *path,
+                                size_t path_length, uint8_t out[MERKLE_HASH_BYTES])
+{
+    if (leaf_index >= tree_size || path_length > MERKLE_PATH_MAX) {
+        return false;
+    }
+    uint64_t fn = leaf_index, sn = tree_size - 1;
+    uint8_t r[MERKLE_HASH_BYTES];
+    memcpy(r, leaf, MERKLE_HASH_BYTES);
+    for (size_t i = 0; i < path_length; i++) {
+        if (sn == 0 || path[i].len != MERKLE_HASH_BYTES) {
+            return false;
+        }
+        if ((fn & 1) != 0 || fn == sn) {
+            crypto_node_hash(path[i].data, r, r);
+            if ((fn & 1) == 0) {
+                while ((fn & 1) == 0 && fn != 0) {
+                    fn >>= 1;
+                    sn >>= 1;
+                }
+            }
+        } else {
+            crypto_node_hash(r, path[i].data, r);
+        }
+        fn >>= 1;
+        sn >>= 1;
+    }
+    if (sn != 0) {
+        return false;
+    }
+    memcpy(out, r, MERKLE_HASH_BYTES);
+    return true;
+}
+
+/* A proto path as the array merkle_verify_* read. */
+static bool path_copy(const ProtobufCBinaryData *path, size_t length,
+                      uint8_t (*out)[MERKLE_HASH_BYTES])
+{
+    if (length > MERKLE_PATH_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < length; i++) {
+        if (path[i].len != MERKLE_HASH_BYTES) {
+            return false;
+        }
+        memcpy(out[i], path[i].data, MERKLE_HASH_BYTES);
+    }
+    return true;
+}
+
+/* Checks an entry's record against its proof and, with root given, the
+ * proof against that root: the leaf hash recomputed from the record bytes,
+ * the record's own sequence, the proof's tree size. */
+static enum ledger_err entry_check(struct ctl_context *context, const Ledger__V1__EventEntry *entry,
+                                   uint64_t sequence, uint64_t tree_size,
+                                   const uint8_t root[MERKLE_HASH_BYTES])
+{
+    const Ledger__V1__InclusionProof *proof = entry->proof;
+    if (proof == NULL) {
+        return fail(context, LEDGER_ERR_PROTOCOL_ERROR, "sequence %llu came without its proof",
+                    (unsigned long long)sequence);
+    }
+    Ledger__V1__Event *event =
+        ledger__v1__event__unpack(NULL, entry->record.len, entry->record.data);
+    uint64_t named = event != NULL ? event->sequence : 0;
+    if (event != NULL) {
+        ledger__v1__event__free_unpacked(event, NULL);
+    }
+    if (named != sequence) {
+        return fail(context, LEDGER_ERR_MISMATCH,
+                    "the record sent as sequence %llu does not decode to that sequence",
+                    (unsigned long long)sequence);
+    }
+    uint8_t leaf[MERKLE_HASH_BYTES];
+    merkle_leaf_hash(entry->record.data, entry->record.len, leaf);
+    if (proof->leaf_hash.len != MERKLE_HASH_BYTES ||
+        memcmp(leaf, proof->leaf_hash.data, MERKLE_HASH_BYTES) != 0) {
+        return fail(context, LEDGER_ERR_MISMATCH,
+                    "sequence %llu: the leaf hash of the record bytes is not the proof's leaf hash",
+                    (unsigned long long)sequence);
+    }
+    if (proof->sequence != sequence || proof->tree_size != tree_size) {
+        return fail(context, LEDGER_ERR_MISMATCH,
+                    "sequence %llu: the proof is for sequence %llu in a tree of %llu, not %llu",
+                    (unsigned long long)sequence, (unsigned long long)proof->sequence,
+                    (unsigned long long)proof->tree_size, (unsigned long long)tree_size);
+    }
+    if (root != NULL) {
+        uint8_t(*path)[MERKLE_HASH_BYTES] = malloc(MERKLE_PATH_MAX * MERKLE_HASH_BYTES);
+        bool ok =
+            path != NULL && path_copy(proof->path, proof->n_path, path) &&
+            merkle_verify_inclusion(leaf, sequence - 1, tree_size,
+                                    (const uint8_t(*)[MERKLE_HASH_BYTES])path, proof->n_path, root);
+        free(path);
+        if (!ok) {
+            return fail(context, LEDGER_ERR_MISMATCH,
+                        "the inclusion proof of sequence %llu does not verify against the root "
+                        "of tree size %llu",
+                        (unsigned long long)sequence, (unsigned long long)tree_size);
+        }
+    }
+    return LEDGER_ERR_OK;
+}
+
+/* Events query: the first event the principal may see after `after`, with
+ * its proof in the tree of tree_size. NOT_FOUND when there is none. */
+static enum ledger_err fetch_entry(struct ctl_context *context, uint64_t after, uint64_t tree_size,
+                                   Ledger__V1__QueryResult **out)
+{
+    Ledger__V1__EventsQuery events = LEDGER__V1__EVENTS_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    events.after_sequence = after;
+    events.limit = 1;
+    events.include_proofs = true;
+    events.tree_size = tree_size;
+    query.kind_case = LEDGER__V1__QUERY__KIND_EVENTS;
+    query.events = &events;
+    Ledger__V1__QueryResult *result = NULL;
+    enum ledger_err err = ctl_query(context, &query, &result);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (result->n_events == 0 || result->events[0]->event == NULL) {
+        ledger_query_result_free(result);
+        return LEDGER_ERR_NOT_FOUND;
+    }
+    *out = result;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err fetch_consistency(struct ctl_context *context, uint64_t from_size,
+                                         uint64_t to_size, Ledger__V1__QueryResult **out)
+{
+    Ledger__V1__ConsistencyQuery consistency = LEDGER__V1__CONSISTENCY_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    consistency.from_size = from_size;
+    consistency.to_size = to_size;
+    query.kind_case = LEDGER__V1__QUERY__KIND_CONSISTENCY;
+    query.consistency = &consistency;
+    Ledger__V1__QueryResult *result = NULL;
+    enum ledger_err err = ctl_query(context, &query, &result);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (result->consistency == NULL || result->consistency->from_size != from_size ||
+        result->consistency->to_size != to_size) {
+        ledger_query_result_free(result);
+        return fail(context, LEDGER_ERR_PROTOCOL_ERROR,
+                    "the reply carries no consistency proof from %llu to %llu",
+                    (unsigned long long)from_size, (unsigned long long)to_size);
+    }
+    *out = result;
+    return LEDGER_ERR_OK;
+}
+
+/* Verifies a consistency proof between two trusted roots. */
+static bool consistency_ok(const Ledger__V1__ConsistencyProof *proof,
+                           const uint8_t from_root[MERKLE_HASH_BYTES],
+                           const uint8_t to_root[MERKLE_HASH_BYTES])
+{
+    uint8_t(*path)[MERKLE_HASH_BYTES] = malloc(MERKLE_PATH_MAX * MERKLE_HASH_BYTES);
+    bool ok = path != NULL && path_copy(proof->path, proof->n_path, path) &&
+              merkle_verify_consistency(proof->from_size, proof->to_size, from_root, to_root,
+                                        (const uint8_t(*)[MERKLE_HASH_BYTES])path, proof->n_path);
+    free(path);
+    return ok;
+}
+
+/* The root of the tree of `size` records, trusted through the verified
+ * head: the head's own root, or else rebuilt from a visible record's
+ * inclusion path in that tree and tied to the head by a consistency proof. */
+static enum ledger_err trusted_root(struct ctl_context *context, const Ledger__V1__SignedHead *head,
+                                    uint64_t size, uint8_t out[MERKLE_HASH_BYTES])
+{
+    if (size == head->tree_size) {
+        memcpy(out, head->root_hash.data, MERKLE_HASH_BYTES);
+        return LEDGER_ERR_OK;
+    }
+    if (size == 0 || size > head->tree_size) {
+        return fail(context, LEDGER_ERR_NOT_FOUND, "tree size %llu is not in 1..%llu (the head)",
+                    (unsigned long long)size, (unsigned long long)head->tree_size);
+    }
+    Ledger__V1__QueryResult *entries = NULL;
+    Ledger__V1__QueryResult *consistency = NULL;
+    enum ledger_err err = fetch_entry(context, 0, size, &entries);
+    if (err == LEDGER_ERR_NOT_FOUND) {
+        return fail(context, LEDGER_ERR_NOT_FOUND,
+                    "cannot check the root of tree size %llu: none of its records is visible to "
+                    "you (use the signed head's size %llu, a root you kept, or verify --head)",
+                    (unsigned long long)size, (unsigned long long)head->tree_size);
+    }
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    const Ledger__V1__EventEntry *entry = entries->events[0];
+    uint64_t sequence = entry->event->sequence;
+    uint8_t leaf[MERKLE_HASH_BYTES], root[MERKLE_HASH_BYTES];
+    err = entry_check(context, entry, sequence, size, NULL);
+    if (err == LEDGER_ERR_OK) {
+        merkle_leaf_hash(entry->record.data, entry->record.len, leaf);
+        if (!root_from_inclusion(leaf, sequence - 1, size, entry->proof->path, entry->proof->n_path,
+                                 root)) {
+            err = fail(context, LEDGER_ERR_MISMATCH,
+                       "the inclusion path of sequence %llu does not fit a tree of %llu",
+                       (unsigned long long)sequence, (unsigned long long)size);
+        }
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = fetch_consistency(context, size, head->tree_size, &consistency);
+    }
+    if (err == LEDGER_ERR_OK &&
+        !consistency_ok(consistency->consistency, root, head->root_hash.data)) {
+        err = fail(context, LEDGER_ERR_MISMATCH,
+                   "the tree of size %llu is not consistent with the signed head of size %llu",
+                   (unsigned long long)size, (unsigned long long)head->tree_size);
+    }
+    if (err == LEDGER_ERR_OK) {
+        memcpy(out, root, MERKLE_HASH_BYTES);
+    }
+    ledger_query_result_free(consistency);
+    ledger_query_result_free(entries);
+    return err;
+}
+
+/* Table output: one line saying what was verified. */
+static void verified_line(struct ctl_context *context, const char *what)
+{
+    if (context->format == CTL_FORMAT_TABLE) {
+        fprintf(context->out, "verified: %s\n", what);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* head */
+
+const struct ctl_option ctl_head_options[] = {
+    {"public-key", CTL_OPTION_FLAG, NULL, "print only the head-signing public key (hex)", false},
+    {"save", CTL_OPTION_VALUE, "FILE",
+     "after verifying its signature, write the head to FILE as a serialized ledger.v1.SignedHead "
+     "(for verify --head and ledger-verify --head)",
+     false},
+    {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
+};
+
+/* Writes bytes to path through a temporary file and a rename. */
+static enum ledger_err write_file_atomic(struct ctl_context *context, const char *path,
+                                         const uint8_t *data, size_t size)
+{
+    char temporary[4096];
+    if (snprintf(temporary, sizeof temporary, "%s.tmp-%ld", path, (long)getpid()) >=
+        (int)sizeof temporary) {
+        return fail(context, LEDGER_ERR_USAGE, "--save: the path is too long");
+    }
+    int fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return fail(context, LEDGER_ERR_IO_ERROR, "cannot create %s: %s", temporary,
+                    strerror(errno));
+    }
+    bool ok = write(fd, data, size) == (ssize_t)size && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(temporary, path) != 0) {
+        int saved = errno;
+        unlink(temporary);
+        return fail(context, LEDGER_ERR_IO_ERROR, "cannot write %s: %s", path, strerror(saved));
+    }
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err ctl_head_run(struct ctl_context *context, const struct ctl_args *args)
+{
+    uint8_t key[CRYPTO_SIGN_PUBLIC_BYTES];
+    const char *save = ctl_arg(args, "save");
+    enum ledger_err err = LEDGER_ERR_OK;
+    if (save != NULL && save[0] == '\0') {
+        return fail(context, LEDGER_ERR_USAGE, "--save: give a file name");
+    }
+    if (save != NULL && ctl_flag(args, "public-key")) {
+        return fail(context, LEDGER_ERR_USAGE, "give --save or --public-key, not both");
+    }
+    Ledger__V1__QueryResult *result = NULL;
+    if ((err = fetch_head(context, &result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    const Ledger__V1__SignedHead *head = result->head;
+    if (ctl_flag(args, "public-key")) {
+        err = ctl_output_value(context->out, context->format, "public_key", &head->public_key);
+        ledger_query_result_free(result);
+        return err;
+    }
+    if (save != NULL) {
+        err = head_check(context, head, "current", NULL, key);
+    }
+    if (err == LEDGER_ERR_OK && save != NULL) {
+        size_t size = ledger__v1__signed_head__get_packed_size(head);
+        uint8_t *bytes = malloc(size + 1);
+        if (bytes == NULL) {
+            err = LEDGER_ERR_NO_MEMORY;
+        } else {
+            ledger__v1__signed_head__pack(head, bytes);
+            err = write_file_atomic(context, save, bytes, size);
+            free(bytes);
+        }
+    }
+    if (err == LEDGER_ERR_OK) {
+        if (save != NULL) {
+            struct ctl_extra extras[2] = {{"signature", "verified", 0}, {"saved_to", save, 0}};
+            err = ctl_output_message_extras(context->out, context->format, "head", &head->base,
+                                            extras, 2);
+        } else {
+            err = ctl_output_message(context->out, context->format, "head", &head->base);
+        }
+    }
+    ledger_query_result_free(result);
+    return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* proof */
+
+const struct ctl_option ctl_proof_options[] = {
+    {"seq", CTL_OPTION_VALUE, "N", "the event's sequence", true},
+    {"tree-size", CTL_OPTION_VALUE, "M", "prove against this tree size (default: the head)", false},
+    {"public-key", CTL_OPTION_VALUE, "HEX",
+     "the ledger's public key as pinned out of band (default: the key the head names)", false},
+    {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
+};
+
+static enum ledger_err number_arg(struct ctl_context *context, const struct ctl_args *args,
+                                  const char *name, uint64_t *out)
+{
+    char message[CTL_MESSAGE_SIZE];
+    const char *text = ctl_arg(args, name);
+    *out = 0;
+    if (text != NULL && ctl_unsigned_parse(text, UINT64_MAX, out, message) != LEDGER_ERR_OK) {
+        return fail(context, LEDGER_ERR_USAGE, "--%s: %s", name, message);
+    }
+    return LEDGER_ERR_OK;
+}
+
+/* The current head, fetched and verified (by the pinned key when given). */
+static enum ledger_err verified_head(struct ctl_context *context, const struct ctl_args *args,
+                                     Ledger__V1__QueryResult **out)
+{
+    uint8_t pinned[CRYPTO_SIGN_PUBLIC_BYTES], key[CRYPTO_SIGN_PUBLIC_BYTES];
+    bool pin = false;
+    enum ledger_err err = pinned_key_arg(context, args, "public-key", pinned, &pin);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__QueryResult *result = NULL;
+    if ((err = fetch_head(context, &result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    if ((err = head_check(context, result->head, "current", pin ? pinned : NULL, key)) !=
+        LEDGER_ERR_OK) {
+        ledger_query_result_free(result);
+        return err;
+    }
+    *out = result;
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err ctl_proof_run(struct ctl_context *context, const struct ctl_args *args)
+{
+    uint64_t sequence = 0, tree_size = 0;
+    enum ledger_err err;
+    if ((err = number_arg(context, args, "seq", &sequence)) != LEDGER_ERR_OK ||
+        (err = number_arg(context, args, "tree-size", &tree_size)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (sequence == 0) {
+        return fail(context, LEDGER_ERR_USAGE, "--seq: sequences start at 1");
+    }
+    if (tree_size != 0 && tree_size < sequence) {
+        return fail(context, LEDGER_ERR_USAGE, "--tree-size: must be at least --seq");
+    }
+    Ledger__V1__QueryResult *head_result = NULL, *proof_result = NULL, *entry_result = NULL;
+    if ((err = verified_head(context, args, &head_result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    const Ledger__V1__SignedHead *head = head_result->head;
+    if (tree_size == 0) {
+        tree_size = head->tree_size; /* the size the head signed, even if the log grew since */
+    }
+    Ledger__V1__InclusionQuery inclusion = LEDGER__V1__INCLUSION_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    inclusion.sequence = sequence;
+    inclusion.tree_size = tree_size;
+    query.kind_case = LEDGER__V1__QUERY__KIND_INCLUSION;
+    query.inclusion = &inclusion;
+    uint8_t root[MERKLE_HASH_BYTES];
+    err = ctl_query(context, &query, &proof_result);
+    if (err == LEDGER_ERR_OK && proof_result->inclusion == NULL) {
+        err = fail(context, LEDGER_ERR_PROTOCOL_ERROR, "the reply carries no proof");
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = fetch_entry(context, sequence - 1, tree_size, &entry_result);
+        if (err == LEDGER_ERR_OK && entry_result->events[0]->event->sequence != sequence) {
+            ledger_query_result_free(entry_result);
+            entry_result = NULL;
+            err = LEDGER_ERR_NOT_FOUND;
+        }
+        if (err == LEDGER_ERR_NOT_FOUND) {
+            err = fail(context, LEDGER_ERR_NOT_FOUND,
+                       "the record of sequence %llu is not visible to you",
+                       (unsigned long long)sequence);
+        }
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = trusted_root(context, head, tree_size, root);
+    }
+    if (err == LEDGER_ERR_OK) {
+        /* The record's bytes, and the proof printed, both against the root. */
+        Ledger__V1__EventEntry printed = *entry_result->events[0];
+        printed.proof = proof_result->inclusion;
+        err = entry_check(context, &printed, sequence, tree_size, root);
+    }
+    if (err == LEDGER_ERR_OK) {
+        char label[64], line[256];
+        head_label(head->tree_size, head->root_hash.data, label);
+        struct ctl_extra extras[2] = {{"verified", "true", 0}, {"head", label, 0}};
+        err = ctl_output_message_extras(context->out, context->format, "inclusion",
+                                        &proof_result->inclusion->base, extras, 2);
+        snprintf(line, sizeof line,
+                 "event %llu (leaf hash recomputed from its record) is in the tree of size %llu, "
+                 "%s signed head %s",
+                 (unsigned long long)sequence, (unsigned long long)tree_size,
+                 tree_size == head->tree_size ? "the" : "consistent with the", label);
+        if (err == LEDGER_ERR_OK) {
+            verified_line(context, line);
+        }
+    }
+    ledger_query_result_free(entry_result);
+    ledger_query_result_free(proof_result);
+    ledger_query_result_free(head_result);
+    return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* consistency */
+
+const struct ctl_option ctl_consistency_options[] = {
+    {"from", CTL_OPTION_VALUE, "M", "the older tree size", true},
+    {"to", CTL_OPTION_VALUE, "N", "the newer tree size", true},
+    {"from-root", CTL_OPTION_VALUE, "HEX",
+     "the root of the older tree as you kept it (e.g. from a saved head); default: rebuilt from "
+     "a record you may see",
+     false},
+    {"public-key", CTL_OPTION_VALUE, "HEX",
+     "the ledger's public key as pinned out of band (default: the key the head names)", false},
+    {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
+};
+
+enum ledger_err ctl_consistency_run(struct ctl_context *context, const struct ctl_args *args)
+{
+    uint64_t from = 0, to = 0;
+    enum ledger_err err;
+    if ((err = number_arg(context, args, "from", &from)) != LEDGER_ERR_OK ||
+        (err = number_arg(context, args, "to", &to)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (from == 0 || from > to) {
+        return fail(context, LEDGER_ERR_USAGE, "--from: must be 1..--to");
+    }
+    Ledger__V1__QueryResult *head_result = NULL, *proof_result = NULL;
+    if ((err = verified_head(context, args, &head_result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    const Ledger__V1__SignedHead *head = head_result->head;
+    uint8_t from_root[MERKLE_HASH_BYTES], to_root[MERKLE_HASH_BYTES];
+    if (to > head->tree_size) {
+        err = fail(context, LEDGER_ERR_NOT_FOUND, "--to %llu is past the signed head (%llu)",
+                   (unsigned long long)to, (unsigned long long)head->tree_size);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = fetch_consistency(context, from, to, &proof_result);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = trusted_root(context, head, to, to_root);
+    }
+    const char *from_root_hex = ctl_arg(args, "from-root");
+    if (err == LEDGER_ERR_OK && from_root_hex != NULL) {
+        if (crypto_unhex(from_root_hex, from_root, MERKLE_HASH_BYTES) != LEDGER_ERR_OK) {
+            err = fail(context, LEDGER_ERR_USAGE, "--from-root: give 64 hex digits");
+        }
+    } else if (err == LEDGER_ERR_OK) {
+        err = trusted_root(context, head, from, from_root);
+    }
+    if (err == LEDGER_ERR_OK && !consistency_ok(proof_result->consistency, from_root, to_root)) {
+        err = fail(context, LEDGER_ERR_MISMATCH,
+                   "the consistency proof from %llu to %llu does not verify: the tree of size "
+                   "%llu is not a prefix of the tree of size %llu",
+                   (unsigned long long)from, (unsigned long long)to, (unsigned long long)from,
+                   (unsigned long long)to);
+    }
+    if (err == LEDGER_ERR_OK) {
+        char label[64], line[256];
+        head_label(head->tree_size, head->root_hash.data, label);
+        struct ctl_extra extras[2] = {{"verified", "true", 0}, {"head", label, 0}};
+        err = ctl_output_message_extras(context->out, context->format, "consistency",
+                                        &proof_result->consistency->base, extras, 2);
+        snprintf(line, sizeof line,
+                 "the tree of size %llu is a prefix of the tree of size %llu (roots checked "
+                 "against signed head %s)",
+                 (unsigned long long)from, (unsigned long long)to, label);
+        if (err == LEDGER_ERR_OK) {
+            verified_line(context, line);
+        }
+    }
+    ledger_query_result_free(proof_result);
+    ledger_query_result_free(head_result);
+    return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* verify */
+
+const struct ctl_option ctl_verify_options[] = {
+    {"head", CTL_OPTION_VALUE, "FILE",
+     "a head saved earlier (head --save, or a backup's head.pb): a serialized ledger.v1.SignedHead",
+     true},
+    {"public-key", CTL_OPTION_VALUE, "HEX",
+     "the ledger's public key as pinned out of band (default: the key inside the saved head)",
+     false},
+    {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
+};
+
+static enum ledger_err read_head_file(struct ctl_context *context, const char *path,
+                                      Ledger__V1__SignedHead **out)
+{
+    uint8_t buffer[HEAD_FILE_MAX + 1];
+    FILE *file = fopen(path, "rb");
+    if (file == NULL) {
+        return fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s: %s", path, strerror(errno));
+    }
+    size_t size = fread(buffer, 1, sizeof buffer, file);
+    bool bad = ferror(file) != 0;
+    fclose(file);
+    if (bad) {
+        return fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s", path);
+    }
+    Ledger__V1__SignedHead *head =
+        size <= HEAD_FILE_MAX ? ledger__v1__signed_head__unpack(NULL, size, buffer) : NULL;
+    if (head == NULL) {
+        return fail(context, LEDGER_ERR_USAGE,
+                    "--head: %s is not a serialized ledger.v1.SignedHead (save one with "
+                    "ledgerctl head --save FILE)",
+                    path);
+    }
+    *out = head;
+    return LEDGER_ERR_OK;
+}
+
+static void head_lines(FILE *out, const char *which, const Ledger__V1__SignedHead *head)
+{
+    char root[2 * MERKLE_HASH_BYTES + 1], when[CTL_TIME_TEXT_SIZE];
+    hex_of(head->root_hash.data, MERKLE_HASH_BYTES, root);
+    ctl_time_format(head->timestamp_us, when);
+    fprintf(out, "%-14s tree size %llu, root %s, signed %s: signature verified\n", which,
+            (unsigned long long)head->tree_size, root, when);
+}
+
+enum ledger_err ctl_verify_run(struct ctl_context *context, const struct ctl_args *args)
+{
+    uint8_t pinned[CRYPTO_SIGN_PUBLIC_BYTES], key[CRYPTO_SIGN_PUBLIC_BYTES];
+    bool pin = false;
+    const char *path = ctl_arg(args, "head");
+    Ledger__V1__SignedHead *saved = NULL;
+    Ledger__V1__QueryResult *current_result = NULL, *proof_result = NULL;
+    enum ledger_err err = pinned_key_arg(context, args, "public-key", pinned, &pin);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if ((err = read_head_file(context, path, &saved)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    if ((err = head_check(context, saved, "saved", pin ? pinned : NULL, key)) != LEDGER_ERR_OK ||
+        (err = fetch_head(context, &current_result)) != LEDGER_ERR_OK) {
+        goto cleanup;
+    }
+    const Ledger__V1__SignedHead *current = current_result->head;
+    uint8_t same_key[CRYPTO_SIGN_PUBLIC_BYTES];
+    if ((err = head_check(context, current, "current", key, same_key)) != LEDGER_ERR_OK) {
+        goto cleanup;
+    }
+    size_t path_length = 0;
+    if (current->tree_size < saved->tree_size) {
+        err = fail(context, LEDGER_ERR_MISMATCH,
+                   "the history was cut back: the saved head covers %llu events, the current "
+                   "head only %llu",
+                   (unsigned long long)saved->tree_size, (unsigned long long)current->tree_size);
+        goto cleanup;
+    }
+    if (saved->tree_size == current->tree_size) {
+        if (memcmp(saved->root_hash.data, current->root_hash.data, MERKLE_HASH_BYTES) != 0) {
+            err = fail(context, LEDGER_ERR_MISMATCH,
+                       "the history was rewritten: both heads cover %llu events but their roots "
+                       "differ",
+                       (unsigned long long)saved->tree_size);
+            goto cleanup;
+        }
+    } else if (saved->tree_size > 0) {
+        if ((err = fetch_consistency(context, saved->tree_size, current->tree_size,
+                                     &proof_result)) != LEDGER_ERR_OK) {
+            goto cleanup;
+        }
+        if (!consistency_ok(proof_result->consistency, saved->root_hash.data,
+                            current->root_hash.data)) {
+            err =
+                fail(context, LEDGER_ERR_MISMATCH,
+                     "the history was rewritten: the consistency proof from the saved head "
+                     "(%llu events) to the current head (%llu) does not verify",
+                     (unsigned long long)saved->tree_size, (unsigned long long)current->tree_size);
+            goto cleanup;
+        }
+        path_length = proof_result->consistency->n_path;
+    }
+    char key_hex[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1];
+    hex_of(key, CRYPTO_SIGN_PUBLIC_BYTES, key_hex);
+    if (context->format == CTL_FORMAT_TABLE) {
+        fprintf(context->out, "%-14s %s (%s)\n", "public key", key_hex,
+                pin ? "pinned with --public-key" : "named by the saved head");
+        head_lines(context->out, "saved head", saved);
+        head_lines(context->out, "current head", current);
+        if (saved->tree_size == current->tree_size) {
+            fprintf(context->out, "%-14s same size, same root\n", "consistency");
+        } else if (saved->tree_size == 0) {
+            fprintf(context->out, "%-14s the saved head is the empty tree: nothing to prove\n",
+                    "consistency");
+        } else {
+            fprintf(context->out, "%-14s proof from %llu to %llu verified (%zu hashes)\n",
+                    "consistency", (unsigned long long)saved->tree_size,
+                    (unsigned long long)current->tree_size, path_length);
+        }
+        fprintf(context->out,
+                "verified: the current history extends the saved head (%llu new events)\n",
+                (unsigned long long)(current->tree_size - saved->tree_size));
+        err = ferror(context->out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+    } else {
+        static const char *const names[] = {
+            "public_key",        "key_pinned",        "saved_tree_size", "saved_root_hash",
+            "current_tree_size", "current_root_hash", "new_events",      "consistency_path_length",
+            "verified"};
+        static const bool numeric[] = {false, false, true, false, true, false, true, true, false};
+        char saved_size[24], current_size[24], added[24], length[24];
+        char saved_root[2 * MERKLE_HASH_BYTES + 1], current_root[2 * MERKLE_HASH_BYTES + 1];
+        snprintf(saved_size, sizeof saved_size, "%llu", (unsigned long long)saved->tree_size);
+        snprintf(current_size, sizeof current_size, "%llu", (unsigned long long)current->tree_size);
+        snprintf(added, sizeof added, "%llu",
+                 (unsigned long long)(current->tree_size - saved->tree_size));
+        snprintf(length, sizeof length, "%zu", path_length);
+        hex_of(saved->root_hash.data, MERKLE_HASH_BYTES, saved_root);
+        hex_of(current->root_hash.data, MERKLE_HASH_BYTES, current_root);
+        const char *cells[] = {key_hex,      pin ? "yes" : "no", saved_size, saved_root,
+                               current_size, current_root,       added,      length,
+                               "yes"};
+        err = ctl_output_records(context->out, context->format, "verify", names, numeric,
+                                 sizeof names / sizeof names[0], cells, 1, NULL, 0);
+    }
+cleanup:
+    ledger_query_result_free(proof_result);
+    ledger_query_result_free(current_result);
+    ledger__v1__signed_head__free_unpacked(saved, NULL);
+    return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* explain */
+
+const struct ctl_option ctl_explain_options[] = {
+    {"seq", CTL_OPTION_VALUE, "N", "the purchase event's sequence", true},
+    {"public-key", CTL_OPTION_VALUE, "HEX",
+     "the ledger's public key as pinned out of band (default: the key the head names)", false},
+    {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
+};
+
+static const char *text_or(const char *text, const char *fallback)
+{
+    return text != NULL && text[0] != '\0' ? text : fallback;
+}
+
+static void actor_text(const Ledger__V1__Actor *actor, char *out, size_t size)
+{
+    char role[64];
+    if (actor == NULL) {
+        snprintf(out, size, "an unknown principal");
+        return;
+    }
+    ctl_enum_name(&ledger__v1__role__descriptor, (int)actor->role, role, sizeof role);
+    if (actor->user != NULL && actor->user[0] != '\0') {
+        snprintf(out, size, "%s (%s, user %s)", text_or(actor->principal_id, "?"), role,
+                 actor->user);
+    } else {
+        snprintf(out, size, "%s (%s)", text_or(actor->principal_id, "?"), role);
+    }
+}
+
+static void money_text(const Ledger__V1__Money *money, char *out, size_t size)
+{
+    char amount[CTL_AMOUNT_TEXT_SIZE];
+    if (money == NULL) {
+        snprintf(out, size, "-");
+        return;
+    }
+    ctl_amount_format(money->amount_minor, text_or(money->currency, ""), amount);
+    snprintf(out, size, "%s %s", amount, text_or(money->currency, ""));
+}
+
+/* When an event happened: its business time, or the time it was recorded. */
+static void event_time(const Ledger__V1__Event *event, char out[CTL_TIME_TEXT_SIZE])
+{
+    ctl_time_format(event->business_us != 0 ? event->business_us : event->recorded_us, out);
+}
+
+static void explain_purchase(FILE *out, const Ledger__V1__Event *event)
+{
+    char when[CTL_TIME_TEXT_SIZE], who[256], price[64], retail[64], term[16], plan[32];
+    event_time(event, when);
+    actor_text(event->actor, who, sizeof who);
+    if (event->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED) {
+        const Ledger__V1__ReservationPurchased *body = event->reservation_purchased;
+        money_text(body->price, price, sizeof price);
+        money_text(body->retail_price, retail, sizeof retail);
+        ctl_enum_name(&ledger__v1__term__descriptor, (int)body->term, term, sizeof term);
+        ctl_enum_name(&ledger__v1__billing_plan__descriptor, (int)body->billing_plan, plan,
+                      sizeof plan);
+        fprintf(out, "purchase:   reservation %s (order %s), %u x %s in %s, %s, billed %s\n",
+                text_or(body->reservation_id, "?"), text_or(body->order_id, "?"), body->quantity,
+                text_or(body->sku, "?"), text_or(body->region, "?"), term, plan);
+    } else {
+        const Ledger__V1__SavingsPlanPurchased *body = event->savings_plan_purchased;
+        char hourly[64];
+        money_text(body->price, price, sizeof price);
+        money_text(body->retail_price, retail, sizeof retail);
+        money_text(body->hourly_commitment, hourly, sizeof hourly);
+        ctl_enum_name(&ledger__v1__term__descriptor, (int)body->term, term, sizeof term);
+        ctl_enum_name(&ledger__v1__billing_plan__descriptor, (int)body->billing_plan, plan,
+                      sizeof plan);
+        fprintf(out, "purchase:   savings plan %s, %s per hour, %s, billed %s\n",
+                text_or(body->savings_plan_id, "?"), hourly, term, plan);
+    }
+    fprintf(out, "            customer %s of partner %s, price %s (retail %s)\n",
+            text_or(event->customer_id, "?"), text_or(event->partner_id, "?"), price, retail);
+    fprintf(out, "            bought by %s at %s (sequence %llu)\n", who, when,
+            (unsigned long long)event->sequence);
+}
+
+static void explain_permission(FILE *out, const Ledger__V1__Event *event)
+{
+    char when[CTL_TIME_TEXT_SIZE], who[256], kind[64];
+    event_time(event, when);
+    actor_text(event->actor, who, sizeof who);
+    int value = event->body_case == LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED
+                    ? (int)event->purchase_permission_granted->kind
+                    : 0;
+    ctl_enum_name(&ledger__v1__permission_kind__descriptor, value, kind, sizeof kind);
+    fprintf(out, "allowed by: permission %s turned on at %s by %s (sequence %llu)\n", kind, when,
+            who, (unsigned long long)event->sequence);
+}
+
+static void explain_role(FILE *out, const Ledger__V1__Event *event)
+{
+    char when[CTL_TIME_TEXT_SIZE], who[256], role[64];
+    event_time(event, when);
+    actor_text(event->actor, who, sizeof who);
+    const Ledger__V1__RoleAssigned *body =
+        event->body_case == LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED ? event->role_assigned : NULL;
+    ctl_enum_name(&ledger__v1__azure_role__descriptor, body != NULL ? (int)body->role : 0, role,
+                  sizeof role);
+    fprintf(out,
+            "and by:     role %s for user %s on subscription %s assigned at %s by %s (sequence "
+            "%llu)\n",
+            role, body != NULL ? text_or(body->user, "?") : "?",
+            body != NULL ? text_or(body->subscription_id, "?") : "?", when, who,
+            (unsigned long long)event->sequence);
+}
+
+/* Checks one explanation entry: record, sequence, proof against the head. */
+static enum ledger_err explain_entry_check(struct ctl_context *context,
+                                           const Ledger__V1__EventEntry *entry,
+                                           const Ledger__V1__SignedHead *head)
+{
+    if (entry->event == NULL) {
+        return fail(context, LEDGER_ERR_PROTOCOL_ERROR, "an explanation entry has no event");
+    }
+    return entry_check(context, entry, entry->event->sequence, head->tree_size,
+                       head->root_hash.data);
+}
+
+enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_args *args)
+{
+    uint8_t pinned[CRYPTO_SIGN_PUBLIC_BYTES], key[CRYPTO_SIGN_PUBLIC_BYTES];
+    bool pin = false;
+    uint64_t sequence = 0;
+    enum ledger_err err;
+    if ((err = number_arg(context, args, "seq", &sequence)) != LEDGER_ERR_OK ||
+        (err = pinned_key_arg(context, args, "public-key", pinned, &pin)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (sequence == 0) {
+        return fail(context, LEDGER_ERR_USAGE, "--seq: sequences start at 1");
+    }
+    Ledger__V1__ExplainQuery explain = LEDGER__V1__EXPLAIN_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    explain.sequence = sequence;
+    query.kind_case = LEDGER__V1__QUERY__KIND_EXPLAIN;
+    query.explain = &explain;
+    Ledger__V1__QueryResult *result = NULL;
+    if ((err = ctl_query(context, &query, &result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    const Ledger__V1__Explanation *explanation = result->explanation;
+    if (explanation == NULL || explanation->purchase == NULL || explanation->head == NULL) {
+        err = fail(context, LEDGER_ERR_PROTOCOL_ERROR, "the reply carries no explanation");
+        goto cleanup;
+    }
+    const Ledger__V1__SignedHead *head = explanation->head;
+    if ((err = head_check(context, head, "explanation's", pin ? pinned : NULL, key)) !=
+        LEDGER_ERR_OK) {
+        goto cleanup;
+    }
+    const Ledger__V1__EventEntry *entries[3] = {explanation->purchase, explanation->permission,
+                                                explanation->role};
+    for (size_t i = 0; i < 3 && err == LEDGER_ERR_OK; i++) {
+        if (entries[i] != NULL) {
+            err = explain_entry_check(context, entries[i], head);
+        }
+    }
+    if (err == LEDGER_ERR_OK && explanation->purchase->event->sequence != sequence) {
+        err = fail(context, LEDGER_ERR_MISMATCH, "the explanation is of sequence %llu, not %llu",
+                   (unsigned long long)explanation->purchase->event->sequence,
+                   (unsigned long long)sequence);
+    }
+    if (err != LEDGER_ERR_OK) {
+        goto cleanup;
+    }
+    if (context->format != CTL_FORMAT_TABLE) {
+        char label[64];
+        head_label(head->tree_size, head->root_hash.data, label);
+        struct ctl_extra extras[2] = {{"verified", "true", 0}, {"head", label, 0}};
+        err = ctl_output_message_extras(context->out, context->format, "explanation",
+                                        &explanation->base, extras, 2);
+        goto cleanup;
+    }
+    FILE *out = context->out;
+    char label[64], verified[128], key_hex[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1];
+    head_label(head->tree_size, head->root_hash.data, label);
+    snprintf(verified, sizeof verified, "            inclusion proof verified against head %s\n",
+             label);
+    const Ledger__V1__Event *purchase = explanation->purchase->event;
+    explain_purchase(out, purchase);
+    fputs(verified, out);
+    const Ledger__V1__Purchaser purchaser =
+        purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED
+            ? purchase->reservation_purchased->purchaser
+            : purchase->savings_plan_purchased->purchaser;
+    if (purchaser == LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER) {
+        if (explanation->permission != NULL) {
+            explain_permission(out, explanation->permission->event);
+            fputs(verified, out);
+        } else {
+            fputs("allowed by: no permission event was recorded with this purchase\n", out);
+        }
+        if (explanation->role != NULL) {
+            explain_role(out, explanation->role->event);
+            fputs(verified, out);
+        } else {
+            fputs("and by:     no role assignment was recorded with this purchase\n", out);
+        }
+    } else {
+        char who[256];
+        actor_text(purchase->actor, who, sizeof who);
+        fprintf(out,
+                "allowed by: the partner bought it (%s); a partner purchase needs no customer "
+                "permission\n",
+                who);
+    }
+    hex_of(key, CRYPTO_SIGN_PUBLIC_BYTES, key_hex);
+    fprintf(out, "head:       %s signed by %s%s: signature verified\n", label, key_hex,
+            pin ? " (pinned)" : "");
+    err = ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+cleanup:
+    ledger_query_result_free(result);
+    return err;
+}

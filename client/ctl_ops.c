@@ -1,0 +1,658 @@
+/*
+ * ctl_ops.c: ledgerctl export and reconcile (see ctl_verbs.h).
+ *
+ * Owns: the export's columns (the charges of a month from the billing view,
+ * amounts as plain decimals beside a currency column, so that a spreadsheet
+ * reads them as numbers), the invoice format reconcile reads (columns
+ * matched by header name, case-insensitively; docs/cli.md), and the matching
+ * rule between invoice lines and the ledger's charges.
+ * Does not own: CSV syntax (ctl_csv reads, ctl_output writes), the billing
+ * rules themselves (the daemon's billing view, docs/views.md).
+ *
+ * Matching: lines and charges are grouped by key (customer, charge kind,
+ * charge id). Within a group, first each invoice line is paired with an
+ * unpaired charge of exactly its amount and currency; if lines and charges
+ * are left on both sides and their totals agree (one currency), they match
+ * as a whole (an invoice may split or merge a charge); otherwise what is
+ * left is paired in order as "amount-differs" (or "currency-differs"), and
+ * the rest is "only-on-invoice" or "only-in-ledger".
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "ctl_csv.h"
+#include "ctl_time.h"
+#include "ctl_verbs.h"
+#include "ledger_limits.h"
+
+/* An invoice larger than this is refused unread. */
+#define INVOICE_BYTES_MAX (64 * 1024 * 1024)
+
+static enum ledger_err fail(struct ctl_context *context, enum ledger_err code, const char *format,
+                            ...) __attribute__((format(printf, 3, 4)));
+
+static enum ledger_err fail(struct ctl_context *context, enum ledger_err code, const char *format,
+                            ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(context->message, sizeof context->message, format, args);
+    va_end(args);
+    return code;
+}
+
+static const char *text_or_empty(const char *text)
+{
+    return text != NULL ? text : "";
+}
+
+/* The month's charges from the billing view. */
+static enum ledger_err month_args(struct ctl_context *context, const struct ctl_args *args,
+                                  const char **customer_out)
+{
+    char message[CTL_MESSAGE_SIZE];
+    const char *customer = ctl_arg(args, "customer");
+    if (ctl_month_check(ctl_arg(args, "month"), message) != LEDGER_ERR_OK) {
+        return fail(context, LEDGER_ERR_USAGE, "--month: %s", message);
+    }
+    if (customer != NULL) {
+        size_t length = strlen(customer);
+        bool ok = length > 0 && length <= LEDGER_ID_LENGTH_MAX;
+        for (size_t i = 0; ok && i < length; i++) {
+            char c = customer[i];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+        }
+        if (!ok) {
+            return fail(context, LEDGER_ERR_USAGE,
+                        "--customer: an id is 1..64 characters of A-Z a-z 0-9 . _ : @ -");
+        }
+    }
+    *customer_out = customer;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err fetch_billing(struct ctl_context *context, const char *month,
+                                     const char *customer, Ledger__V1__QueryResult **out)
+{
+    Ledger__V1__BillingQuery view = LEDGER__V1__BILLING_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    view.month = (char *)(uintptr_t)month;
+    view.customer_id = (char *)(uintptr_t)(customer != NULL ? customer : "");
+    query.kind_case = LEDGER__V1__QUERY__KIND_BILLING;
+    query.billing = &view;
+    return ctl_query(context, &query, out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* export */
+
+const struct ctl_option ctl_export_options[] = {
+    {"month", CTL_OPTION_VALUE, "YYYY-MM", "the billing month (UTC)", true},
+    {"customer", CTL_OPTION_VALUE, "ID", "only this customer", false},
+    {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
+};
+
+static const char *const export_names[] = {
+    "month",         "customer_id", "order_id",  "charge_id", "charge",   "amount",
+    "retail_amount", "currency",    "purchaser", "bought_by", "sequence",
+};
+#define EXPORT_COLUMNS (sizeof export_names / sizeof export_names[0])
+static const bool export_numeric[EXPORT_COLUMNS] = {
+    false, false, false, false, false, false, false, false, false, false, true,
+};
+
+/* Text cells of one billing row; `storage` holds the formatted numbers. */
+struct export_storage {
+    char amount[CTL_AMOUNT_TEXT_SIZE];
+    char retail[CTL_AMOUNT_TEXT_SIZE];
+    char purchaser[32];
+    char sequence[24];
+};
+
+static void export_cells(const Ledger__V1__BillingRow *row, struct export_storage *storage,
+                         const char **cells)
+{
+    const char *currency =
+        row->partner_amount != NULL ? text_or_empty(row->partner_amount->currency) : "";
+    ctl_amount_format(row->partner_amount != NULL ? row->partner_amount->amount_minor : 0, currency,
+                      storage->amount);
+    ctl_amount_format(row->retail_amount != NULL ? row->retail_amount->amount_minor : 0,
+                      row->retail_amount != NULL ? text_or_empty(row->retail_amount->currency)
+                                                 : currency,
+                      storage->retail);
+    ctl_enum_name(&ledger__v1__purchaser__descriptor, (int)row->purchaser, storage->purchaser,
+                  sizeof storage->purchaser);
+    snprintf(storage->sequence, sizeof storage->sequence, "%llu",
+             (unsigned long long)row->sequence);
+    cells[0] = text_or_empty(row->month);
+    cells[1] = text_or_empty(row->customer_id);
+    cells[2] = text_or_empty(row->order_id);
+    cells[3] = text_or_empty(row->charge_id);
+    cells[4] = text_or_empty(row->charge);
+    cells[5] = storage->amount;
+    cells[6] = storage->retail;
+    cells[7] = currency;
+    cells[8] = storage->purchaser;
+    cells[9] = row->bought_by != NULL ? text_or_empty(row->bought_by->principal_id) : "";
+    cells[10] = storage->sequence;
+}
+
+enum ledger_err ctl_export_run(struct ctl_context *context, const struct ctl_args *args)
+{
+    const char *customer = NULL;
+    const char *month = ctl_arg(args, "month");
+    enum ledger_err err = month_args(context, args, &customer);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__QueryResult *result = NULL;
+    if ((err = fetch_billing(context, month, customer, &result)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    size_t count = result->n_billing;
+    struct export_storage *storage = calloc(count + 1, sizeof *storage);
+    const char **cells = calloc((count + 1) * EXPORT_COLUMNS, sizeof *cells);
+    if (storage == NULL || cells == NULL) {
+        err = LEDGER_ERR_NO_MEMORY;
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            export_cells(result->billing[i], &storage[i], cells + i * EXPORT_COLUMNS);
+        }
+        struct ctl_extra extras[1] = {{"month", month, 0}};
+        err = ctl_output_records(context->out, context->format, "export", export_names,
+                                 export_numeric, EXPORT_COLUMNS, cells, count, extras,
+                                 context->format == CTL_FORMAT_JSON ? 1 : 0);
+    }
+    free(cells);
+    free(storage);
+    ledger_query_result_free(result);
+    return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* reconcile */
+
+const struct ctl_option ctl_reconcile_options[] = {
+    {"invoice", CTL_OPTION_VALUE, "FILE.csv",
+     "the invoice: CSV with a header row naming customer_id, order_id, charge_id, charge, amount, "
+     "currency",
+     true},
+    {"month", CTL_OPTION_VALUE, "YYYY-MM", "the billing month the invoice covers", true},
+    {"customer", CTL_OPTION_VALUE, "ID", "only this customer (other lines are ignored)", false},
+    {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
+};
+
+/* One side's item: an invoice line or a ledger charge. */
+struct item {
+    const char *customer_id;
+    const char *charge; /* lower case */
+    const char *charge_id;
+    const char *order_id;
+    int64_t amount_minor;
+    char currency[4];
+    size_t line;       /* invoice: the CSV line */
+    uint64_t sequence; /* ledger: the charge's event */
+    bool invoice;
+    bool paired;
+};
+
+static int item_key_compare(const struct item *a, const struct item *b)
+{
+    int c = strcmp(a->customer_id, b->customer_id);
+    if (c == 0) {
+        c = strcmp(a->charge, b->charge);
+    }
+    if (c == 0) {
+        c = strcmp(a->charge_id, b->charge_id);
+    }
+    return c;
+}
+
+static int item_compare(const void *left, const void *right)
+{
+    const struct item *a = left, *b = right;
+    int c = item_key_compare(a, b);
+    if (c == 0 && a->invoice != b->invoice) {
+        c = a->invoice ? -1 : 1;
+    }
+    if (c == 0) { /* stable: in the order of the file or of the ledger */
+        uint64_t x = a->invoice ? a->line : a->sequence, y = b->invoice ? b->line : b->sequence;
+        c = x < y ? -1 : x > y;
+    }
+    return c;
+}
+
+/* A difference found, as text cells. */
+#define DIFF_COLUMNS 11
+static const char *const diff_names[DIFF_COLUMNS] = {
+    "difference",    "customer_id",     "charge",         "charge_id",
+    "order_id",      "invoice_line",    "invoice_amount", "invoice_currency",
+    "ledger_amount", "ledger_currency", "sequence",
+};
+static const bool diff_numeric[DIFF_COLUMNS] = {false, false, false, false, false, true,
+                                                false, false, false, false, true};
+
+struct diff {
+    const char *kind;
+    const struct item *invoice; /* NULL for only-in-ledger */
+    const struct item *ledger;  /* NULL for only-on-invoice */
+};
+
+struct report {
+    struct diff *diffs;
+    size_t count;
+    size_t capacity;
+    size_t matched;
+};
+
+static enum ledger_err diff_add(struct report *report, const char *kind, const struct item *invoice,
+                                const struct item *ledger)
+{
+    if (report->count == report->capacity) {
+        size_t capacity = report->capacity == 0 ? 16 : 2 * report->capacity;
+        struct diff *grown = realloc(report->diffs, capacity * sizeof *grown);
+        if (grown == NULL) {
+            return LEDGER_ERR_NO_MEMORY;
+        }
+        report->diffs = grown;
+        report->capacity = capacity;
+    }
+    report->diffs[report->count++] = (struct diff){kind, invoice, ledger};
+    return LEDGER_ERR_OK;
+}
+
+/* Matches one group (same key): items[0..count), invoice lines first. */
+static enum ledger_err match_group(struct item *items, size_t count, struct report *report)
+{
+    size_t lines = 0;
+    while (lines < count && items[lines].invoice) {
+        lines++;
+    }
+    struct item *invoice = items, *ledger = items + lines;
+    size_t charges = count - lines;
+    /* 1. Exact amount and currency. */
+    for (size_t i = 0; i < lines; i++) {
+        for (size_t j = 0; j < charges; j++) {
+            if (!ledger[j].paired && invoice[i].amount_minor == ledger[j].amount_minor &&
+                strcmp(invoice[i].currency, ledger[j].currency) == 0) {
+                invoice[i].paired = ledger[j].paired = true;
+                report->matched++;
+                break;
+            }
+        }
+    }
+    /* 2. What is left on both sides, as totals in one currency. */
+    int64_t invoice_total = 0, ledger_total = 0;
+    const char *currency = NULL;
+    bool one_currency = true, overflow = false;
+    size_t invoice_left = 0, ledger_left = 0;
+    for (size_t k = 0; k < count; k++) {
+        if (items[k].paired) {
+            continue;
+        }
+        if (currency == NULL) {
+            currency = items[k].currency;
+        }
+        one_currency = one_currency && strcmp(currency, items[k].currency) == 0;
+        if (items[k].invoice) {
+            invoice_left++;
+            overflow = overflow ||
+                       __builtin_add_overflow(invoice_total, items[k].amount_minor, &invoice_total);
+        } else {
+            ledger_left++;
+            overflow = overflow ||
+                       __builtin_add_overflow(ledger_total, items[k].amount_minor, &ledger_total);
+        }
+    }
+    if (invoice_left > 0 && ledger_left > 0 && one_currency && !overflow &&
+        invoice_total == ledger_total) {
+        for (size_t k = 0; k < count; k++) {
+            if (!items[k].paired && items[k].invoice) {
+                report->matched++;
+            }
+            items[k].paired = true;
+        }
+        return LEDGER_ERR_OK;
+    }
+    /* 3. Pair the rest in order; the remainder is on one side only. */
+    size_t j = 0;
+    enum ledger_err err = LEDGER_ERR_OK;
+    for (size_t i = 0; i < lines && err == LEDGER_ERR_OK; i++) {
+        if (invoice[i].paired) {
+            continue;
+        }
+        while (j < charges && ledger[j].paired) {
+            j++;
+        }
+        if (j < charges) {
+            const char *kind = strcmp(invoice[i].currency, ledger[j].currency) != 0
+                                   ? "currency-differs"
+                                   : "amount-differs";
+            err = diff_add(report, kind, &invoice[i], &ledger[j]);
+            invoice[i].paired = ledger[j].paired = true;
+        } else {
+            err = diff_add(report, "only-on-invoice", &invoice[i], NULL);
+            invoice[i].paired = true;
+        }
+    }
+    for (j = 0; j < charges && err == LEDGER_ERR_OK; j++) {
+        if (!ledger[j].paired) {
+            err = diff_add(report, "only-in-ledger", NULL, &ledger[j]);
+            ledger[j].paired = true;
+        }
+    }
+    return err;
+}
+
+/* Reads the whole invoice file into memory. */
+static enum ledger_err read_invoice(struct ctl_context *context, const char *path, char **text_out,
+                                    size_t *size_out)
+{
+    FILE *file = fopen(path, "rb");
+    struct stat info;
+    if (file == NULL) {
+        return fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s: %s", path, strerror(errno));
+    }
+    if (fstat(fileno(file), &info) != 0 || !S_ISREG(info.st_mode) ||
+        info.st_size > INVOICE_BYTES_MAX) {
+        fclose(file);
+        return fail(context, LEDGER_ERR_USAGE,
+                    "--invoice: %s is not a regular file of at most 64 MiB", path);
+    }
+    size_t size = (size_t)info.st_size;
+    char *text = malloc(size + 1);
+    if (text == NULL) {
+        fclose(file);
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    size_t got = fread(text, 1, size, file);
+    bool bad = ferror(file) != 0 || got != size;
+    fclose(file);
+    if (bad) {
+        free(text);
+        return fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s", path);
+    }
+    text[size] = '\0';
+    *text_out = text;
+    *size_out = size;
+    return LEDGER_ERR_OK;
+}
+
+enum invoice_column {
+    COLUMN_CUSTOMER = 0,
+    COLUMN_ORDER,
+    COLUMN_CHARGE_ID,
+    COLUMN_CHARGE,
+    COLUMN_AMOUNT,
+    COLUMN_CURRENCY,
+    COLUMN_CHARGE_DATE,
+    COLUMN_DESCRIPTION,
+    COLUMN_COUNT,
+};
+
+static const char *const invoice_columns[COLUMN_COUNT] = {
+    "customer_id", "order_id", "charge_id",   "charge",
+    "amount",      "currency", "charge_date", "description",
+};
+static const bool invoice_required[COLUMN_COUNT] = {true, false, true,  true,
+                                                    true, true,  false, false};
+
+/* Header names, trimmed of spaces, compared case-insensitively. */
+static bool header_is(const char *field, const char *name)
+{
+    while (*field == ' ' || *field == '\t') {
+        field++;
+    }
+    size_t length = strlen(field);
+    while (length > 0 && (field[length - 1] == ' ' || field[length - 1] == '\t')) {
+        length--;
+    }
+    return length == strlen(name) && strncasecmp(field, name, length) == 0;
+}
+
+/* Turns the invoice's records into items (strings borrowed from csv). */
+static enum ledger_err invoice_items(struct ctl_context *context, const char *path,
+                                     struct ctl_csv *csv, const char *customer, struct item *items,
+                                     size_t *count_out)
+{
+    int column[COLUMN_COUNT];
+    if (csv->count == 0) {
+        return fail(context, LEDGER_ERR_USAGE, "--invoice: %s is empty: it needs a header row",
+                    path);
+    }
+    const struct ctl_csv_record *header = &csv->records[0];
+    for (size_t c = 0; c < COLUMN_COUNT; c++) {
+        column[c] = -1;
+        for (size_t f = 0; f < header->count; f++) {
+            if (header_is(header->fields[f], invoice_columns[c])) {
+                if (column[c] >= 0) {
+                    return fail(context, LEDGER_ERR_USAGE,
+                                "--invoice: %s: line %zu: column %s twice", path, header->line,
+                                invoice_columns[c]);
+                }
+                column[c] = (int)f;
+            }
+        }
+        if (column[c] < 0 && invoice_required[c]) {
+            return fail(context, LEDGER_ERR_USAGE,
+                        "--invoice: %s: line %zu: the header row has no %s column (it needs "
+                        "customer_id, charge_id, charge, amount, currency)",
+                        path, header->line, invoice_columns[c]);
+        }
+    }
+    size_t count = 0;
+    for (size_t r = 1; r < csv->count; r++) {
+        const struct ctl_csv_record *record = &csv->records[r];
+        if (record->count != header->count) {
+            return fail(context, LEDGER_ERR_USAGE,
+                        "--invoice: %s: line %zu: %zu fields where the header has %zu", path,
+                        record->line, record->count, header->count);
+        }
+        struct item *item = &items[count];
+        memset(item, 0, sizeof *item);
+        item->invoice = true;
+        item->line = record->line;
+        item->customer_id = record->fields[column[COLUMN_CUSTOMER]];
+        item->charge_id = record->fields[column[COLUMN_CHARGE_ID]];
+        item->order_id = column[COLUMN_ORDER] >= 0 ? record->fields[column[COLUMN_ORDER]] : "";
+        char *charge = record->fields[column[COLUMN_CHARGE]];
+        for (char *c = charge; *c != '\0'; c++) {
+            *c = (*c >= 'A' && *c <= 'Z') ? (char)(*c - 'A' + 'a') : *c;
+        }
+        item->charge = charge;
+        const char *currency = record->fields[column[COLUMN_CURRENCY]];
+        const char *amount = record->fields[column[COLUMN_AMOUNT]];
+        char message[CTL_MESSAGE_SIZE];
+        if (item->customer_id[0] == '\0') {
+            return fail(context, LEDGER_ERR_USAGE, "--invoice: %s: line %zu: customer_id is empty",
+                        path, record->line);
+        }
+        if (!ctl_currency_valid(currency)) {
+            return fail(context, LEDGER_ERR_USAGE,
+                        "--invoice: %s: line %zu: currency '%.16s' is not an ISO 4217 code", path,
+                        record->line, currency);
+        }
+        bool negative = amount[0] == '-';
+        int64_t minor = 0;
+        if (ctl_amount_parse(amount + (negative ? 1 : 0), currency, &minor, message) !=
+            LEDGER_ERR_OK) {
+            return fail(context, LEDGER_ERR_USAGE, "--invoice: %s: line %zu: amount: %s", path,
+                        record->line, message);
+        }
+        item->amount_minor = negative ? -minor : minor;
+        memcpy(item->currency, currency, 4);
+        if (customer != NULL && strcmp(customer, item->customer_id) != 0) {
+            continue; /* another customer's line: not reconciled here */
+        }
+        count++;
+    }
+    *count_out = count;
+    return LEDGER_ERR_OK;
+}
+
+static void amount_cell(const struct item *item, char out[CTL_AMOUNT_TEXT_SIZE])
+{
+    if (item == NULL) {
+        out[0] = '\0';
+        return;
+    }
+    ctl_amount_format(item->amount_minor, item->currency, out);
+}
+
+static enum ledger_err print_report(struct ctl_context *context, const char *month,
+                                    const struct report *report, size_t lines, size_t charges)
+{
+    struct cells {
+        char line[24];
+        char invoice_amount[CTL_AMOUNT_TEXT_SIZE];
+        char ledger_amount[CTL_AMOUNT_TEXT_SIZE];
+        char sequence[24];
+    };
+    struct cells *storage = calloc(report->count + 1, sizeof *storage);
+    const char **cells = calloc((report->count + 1) * DIFF_COLUMNS, sizeof *cells);
+    enum ledger_err err = LEDGER_ERR_NO_MEMORY;
+    if (storage != NULL && cells != NULL) {
+        for (size_t i = 0; i < report->count; i++) {
+            const struct diff *diff = &report->diffs[i];
+            const struct item *any = diff->invoice != NULL ? diff->invoice : diff->ledger;
+            const char **row = cells + i * DIFF_COLUMNS;
+            struct cells *text = &storage[i];
+            if (diff->invoice != NULL) {
+                snprintf(text->line, sizeof text->line, "%zu", diff->invoice->line);
+            }
+            if (diff->ledger != NULL) {
+                snprintf(text->sequence, sizeof text->sequence, "%llu",
+                         (unsigned long long)diff->ledger->sequence);
+            }
+            amount_cell(diff->invoice, text->invoice_amount);
+            amount_cell(diff->ledger, text->ledger_amount);
+            row[0] = diff->kind;
+            row[1] = any->customer_id;
+            row[2] = any->charge;
+            row[3] = any->charge_id;
+            row[4] = diff->ledger != NULL && diff->ledger->order_id[0] != '\0'
+                         ? diff->ledger->order_id
+                         : any->order_id;
+            row[5] = text->line;
+            row[6] = text->invoice_amount;
+            row[7] = diff->invoice != NULL ? diff->invoice->currency : "";
+            row[8] = text->ledger_amount;
+            row[9] = diff->ledger != NULL ? diff->ledger->currency : "";
+            row[10] = text->sequence;
+        }
+        struct ctl_extra extras[5] = {
+            {"month", month, 0},
+            {"invoice_lines", NULL, lines},
+            {"ledger_charges", NULL, charges},
+            {"matched", NULL, report->matched},
+            {"difference_count", NULL, report->count},
+        };
+        if (context->format == CTL_FORMAT_TABLE && report->count == 0) {
+            fprintf(context->out,
+                    "month %s: %zu invoice lines and %zu ledger charges, %zu matched: no "
+                    "differences\n",
+                    month, lines, charges, report->matched);
+            err = ferror(context->out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+        } else {
+            err = ctl_output_records(context->out, context->format, "differences", diff_names,
+                                     diff_numeric, DIFF_COLUMNS, cells, report->count, extras,
+                                     context->format == CTL_FORMAT_CSV ? 0 : 5);
+        }
+    }
+    free(cells);
+    free(storage);
+    return err;
+}
+
+enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_args *args)
+{
+    const char *customer = NULL;
+    const char *month = ctl_arg(args, "month");
+    const char *path = ctl_arg(args, "invoice");
+    char *text = NULL;
+    size_t size = 0;
+    struct ctl_csv csv = {NULL, 0};
+    struct item *items = NULL;
+    struct report report = {NULL, 0, 0, 0};
+    Ledger__V1__QueryResult *result = NULL;
+    char message[CTL_MESSAGE_SIZE];
+    enum ledger_err err = month_args(context, args, &customer);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if ((err = read_invoice(context, path, &text, &size)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = ctl_csv_parse(text, size, &csv, message);
+    if (err == LEDGER_ERR_USAGE) {
+        err = fail(context, LEDGER_ERR_USAGE, "--invoice: %s: %s", path, message);
+    }
+    if (err != LEDGER_ERR_OK) {
+        goto cleanup;
+    }
+    /* Check the whole invoice before asking the ledger anything. */
+    size_t lines = 0;
+    items = calloc(csv.count + 1, sizeof *items);
+    if (items == NULL) {
+        err = LEDGER_ERR_NO_MEMORY;
+        goto cleanup;
+    }
+    if ((err = invoice_items(context, path, &csv, customer, items, &lines)) != LEDGER_ERR_OK ||
+        (err = fetch_billing(context, month, customer, &result)) != LEDGER_ERR_OK) {
+        goto cleanup;
+    }
+    size_t charges = result->n_billing;
+    struct item *grown = realloc(items, (lines + charges + 1) * sizeof *items);
+    if (grown == NULL) {
+        err = LEDGER_ERR_NO_MEMORY;
+        goto cleanup;
+    }
+    items = grown;
+    for (size_t i = 0; i < charges; i++) {
+        const Ledger__V1__BillingRow *row = result->billing[i];
+        struct item *item = &items[lines + i];
+        memset(item, 0, sizeof *item);
+        item->customer_id = text_or_empty(row->customer_id);
+        item->charge = text_or_empty(row->charge);
+        item->charge_id = text_or_empty(row->charge_id);
+        item->order_id = text_or_empty(row->order_id);
+        item->sequence = row->sequence;
+        if (row->partner_amount != NULL) {
+            item->amount_minor = row->partner_amount->amount_minor;
+            snprintf(item->currency, sizeof item->currency, "%.3s",
+                     text_or_empty(row->partner_amount->currency));
+        }
+    }
+    size_t total = lines + charges;
+    qsort(items, total, sizeof *items, item_compare);
+    for (size_t start = 0; start < total && err == LEDGER_ERR_OK;) {
+        size_t end = start + 1;
+        while (end < total && item_key_compare(&items[start], &items[end]) == 0) {
+            end++;
+        }
+        err = match_group(items + start, end - start, &report);
+        start = end;
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = print_report(context, month, &report, lines, charges);
+    }
+    if (err == LEDGER_ERR_OK && report.count > 0) {
+        context->reported = true;
+        err = fail(context, LEDGER_ERR_MISMATCH,
+                   "%zu difference%s between the invoice and the ledger's charges of %s",
+                   report.count, report.count == 1 ? "" : "s", month);
+    }
+cleanup:
+    ledger_query_result_free(result);
+    free(report.diffs);
+    free(items);
+    ctl_csv_free(&csv);
+    free(text);
+    return err;
+}

@@ -1,0 +1,932 @@
+/*
+ * test_ctl_ops.c: ledgerctl's verifying and operations verbs, the real
+ * binary against the real daemon, and the CSV reader they use.
+ * Goal: head --save, proof, consistency, explain and verify check what they
+ * print (a saved head that the daemon's history no longer extends, because
+ * it was cut back or rewritten, fails with MISMATCH and exit 1); events
+ * --proofs prints each proof; export writes RFC 4180 CSV a spreadsheet
+ * opens as is; reconcile reports exactly the differences between an
+ * invoice and the ledger's charges of a month (a generated month with known
+ * mismatches yields exactly those mismatches) and refuses bad CSV with the
+ * line number; the CSV reader handles quotes, embedded commas, quotes and
+ * newlines, CRLF and LF, and names the line of every error.
+ * Method: as test_ctl_cli.c: one ledgerd on a private data directory
+ * (mkdtemp under $LEDGER_TEST_TMP), ledgerctl run with fork/exec, JSON
+ * output parsed with jansson; the demo loads a month of charges; a second
+ * ledgerd restored from a backup (same head key, shorter or different
+ * history) plays a ledger that cut back or rewrote its history.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "ctl_csv.h"
+
+#define PATH_SIZE  1024
+#define ARGS_MAX   64
+#define OUTPUT_MAX (4 * 1024 * 1024)
+#define WAIT_STEPS 200 /* of 50 ms: ten seconds for the daemon to start */
+
+struct fixture {
+    char dir[400]; /* short enough that every path built from it fits PATH_SIZE */
+    char data[512];
+    char socket[600];
+    char operator_key[600];
+    pid_t daemon;
+    pid_t follower; /* a background ledgerctl to stop if a test fails */
+};
+
+struct run {
+    int status;
+    char *out;
+    char *err;
+    json_t *json;
+};
+
+static const char *ledgerctl_path(void)
+{
+    const char *path = getenv("LEDGERCTL");
+    return path != NULL ? path : "../client/ledgerctl";
+}
+
+static void remove_tree(const char *dir)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", dir, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    if (file == NULL) {
+        return strdup("");
+    }
+    char *text = malloc(OUTPUT_MAX + 1);
+    size_t size = fread(text, 1, OUTPUT_MAX, file);
+    text[size] = '\0';
+    fclose(file);
+    return text;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec delay = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&delay, NULL);
+}
+
+static int fixture_setup(void **state)
+{
+    struct fixture *fixture = calloc(1, sizeof *fixture);
+    const char *tmp = getenv("LEDGER_TEST_TMP");
+    snprintf(fixture->dir, sizeof fixture->dir, "%s/ctl-ops-XXXXXX", tmp != NULL ? tmp : "/tmp");
+    if (mkdtemp(fixture->dir) == NULL) {
+        return -1;
+    }
+    snprintf(fixture->data, sizeof fixture->data, "%s/ledger-data", fixture->dir);
+    snprintf(fixture->socket, sizeof fixture->socket, "ipc://%s/ledger.sock", fixture->data);
+    snprintf(fixture->operator_key, sizeof fixture->operator_key, "%s/operator.key", fixture->data);
+    const char *ledgerd = getenv("LEDGERD");
+    if (ledgerd == NULL) {
+        ledgerd = "../daemon/ledgerd";
+    }
+    fixture->daemon = fork();
+    if (fixture->daemon == 0) {
+        char log[PATH_SIZE + 16];
+        snprintf(log, sizeof log, "%s/daemon.log", fixture->dir);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(ledgerd, ledgerd, "--data", fixture->data, "--metrics-listen", "off", (char *)NULL);
+        _exit(127);
+    }
+    char sock_path[PATH_SIZE + 16];
+    snprintf(sock_path, sizeof sock_path, "%s/ledger.sock", fixture->data);
+    for (int i = 0; i < WAIT_STEPS; i++) {
+        struct stat info;
+        if (stat(sock_path, &info) == 0 && stat(fixture->operator_key, &info) == 0) {
+            *state = fixture;
+            sleep_ms(100);
+            return 0;
+        }
+        sleep_ms(50);
+    }
+    fprintf(stderr, "ledgerd did not start; see %s/daemon.log\n", fixture->dir);
+    return -1;
+}
+
+static int fixture_teardown(void **state)
+{
+    struct fixture *fixture = *state;
+    if (fixture == NULL) {
+        return 0;
+    }
+    int status = 0;
+    if (fixture->follower > 0) {
+        kill(fixture->follower, SIGKILL);
+        waitpid(fixture->follower, &status, 0);
+    }
+    kill(fixture->daemon, SIGTERM);
+    waitpid(fixture->daemon, &status, 0);
+    remove_tree(fixture->dir);
+    free(fixture);
+    return 0;
+}
+
+static void run_free(struct run *run)
+{
+    free(run->out);
+    free(run->err);
+    json_decref(run->json);
+    memset(run, 0, sizeof *run);
+}
+
+/* Runs ledgerctl in the fixture's directory with the given principal (NULL:
+ * no connection options at all) and arguments (NULL-terminated). Parses
+ * stdout as JSON when it is one document. */
+static void ctl(struct fixture *fixture, struct run *run, const char *principal,
+                const char *key_file, ...)
+{
+    const char *argv[ARGS_MAX];
+    int argc = 0;
+    argv[argc++] = ledgerctl_path();
+    if (principal != NULL) {
+        argv[argc++] = "--socket";
+        argv[argc++] = fixture->socket;
+        argv[argc++] = "--principal";
+        argv[argc++] = principal;
+        argv[argc++] = "--key-file";
+        argv[argc++] = key_file;
+    }
+    va_list args;
+    va_start(args, key_file);
+    for (const char *arg = va_arg(args, const char *); arg != NULL && argc < ARGS_MAX - 1;
+         arg = va_arg(args, const char *)) {
+        argv[argc++] = arg;
+    }
+    va_end(args);
+    argv[argc] = NULL;
+    char out_path[PATH_SIZE + 16], err_path[PATH_SIZE + 16];
+    snprintf(out_path, sizeof out_path, "%s/out.txt", fixture->dir);
+    snprintf(err_path, sizeof err_path, "%s/err.txt", fixture->dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (chdir(fixture->dir) != 0) {
+            _exit(126);
+        }
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(out, 1);
+        dup2(err, 2);
+        unsetenv("LEDGER_SOCKET");
+        unsetenv("LEDGER_PRINCIPAL");
+        unsetenv("LEDGER_KEY_FILE");
+        unsetenv("LEDGER_EVENTS");
+        execv(argv[0], (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    run->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    run->out = read_file(out_path);
+    run->err = read_file(err_path);
+    run->json = json_loads(run->out, 0, NULL);
+}
+
+static void expect_error(const struct run *run, int status, const char *code)
+{
+    char line[128];
+    snprintf(line, sizeof line, "error: %s: ", code);
+    if (run->status != status || strncmp(run->err, line, strlen(line)) != 0) {
+        fail_msg("expected exit %d and '%s...', got exit %d, stderr '%s', stdout '%s'", status,
+                 line, run->status, run->err, run->out);
+    }
+}
+
+static void expect_ok(const struct run *run)
+{
+    if (run->status != 0) {
+        fail_msg("expected success, got exit %d: %s", run->status, run->err);
+    }
+}
+
+static void expect_json_error(const struct run *run, const char *code)
+{
+    assert_non_null(run->json);
+    json_t *error = json_object_get(run->json, "error");
+    assert_non_null(error);
+    assert_string_equal(code, json_string_value(json_object_get(error, "code")));
+    assert_true(strlen(json_string_value(json_object_get(error, "message"))) > 5);
+}
+
+static json_int_t json_int_at(json_t *value, const char *key)
+{
+    json_t *member = json_object_get(value, key);
+    assert_non_null(member);
+    return json_integer_value(member);
+}
+
+/* Operator work: a partner and an admin agent for it; returns the admin's
+ * key file path in key_out. */
+static void make_partner(struct fixture *fixture, const char *partner, const char *admin,
+                         char *key_out, size_t key_size)
+{
+    struct run run;
+    ctl(fixture, &run, "operator", fixture->operator_key, "partner", "add", "--partner", partner,
+        "--name", "Test Partner", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    snprintf(key_out, key_size, "%s/%s.key", fixture->dir, admin);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id", admin,
+        "--role", "admin-agent", "--partner", partner, "--key-out", key_out, NULL);
+    expect_ok(&run);
+    run_free(&run);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Helpers of this file. */
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *file = fopen(path, "wb");
+    assert_non_null(file);
+    fputs(text, file);
+    fclose(file);
+}
+
+/* Loads the demo world (once per fixture) and returns the key paths. */
+static void demo_keys(struct fixture *fixture, char *auditor, char *billing, size_t size)
+{
+    snprintf(auditor, size, "%s/ledger-demo-keys/auditor.key", fixture->dir);
+    snprintf(billing, size, "%s/ledger-demo-keys/billing.key", fixture->dir);
+    struct stat info;
+    if (stat(auditor, &info) != 0) {
+        struct run run;
+        ctl(fixture, &run, NULL, NULL, "demo", NULL);
+        expect_ok(&run);
+        run_free(&run);
+    }
+}
+
+static void this_month(char month[16])
+{
+    time_t now = time(NULL);
+    struct tm utc;
+    gmtime_r(&now, &utc);
+    strftime(month, 16, "%Y-%m", &utc);
+}
+
+/* The JSON "differences" of a reconcile run, checked against exactly the
+ * expected kinds (in any order). */
+static void expect_differences(const struct run *run, const char *const *kinds, size_t count)
+{
+    assert_non_null(run->json);
+    json_t *rows = json_object_get(run->json, "differences");
+    if (json_array_size(rows) != count) {
+        fail_msg("expected %zu differences, got: %s", count, run->out);
+    }
+    bool used[16] = {false};
+    for (size_t i = 0; i < count; i++) {
+        const char *kind =
+            json_string_value(json_object_get(json_array_get(rows, i), "difference"));
+        bool found = false;
+        for (size_t k = 0; k < count && !found; k++) {
+            if (!used[k] && strcmp(kinds[k], kind) == 0) {
+                used[k] = found = true;
+            }
+        }
+        if (!found) {
+            fail_msg("unexpected difference %s in %s", kind, run->out);
+        }
+    }
+    assert_int_equal(count, json_int_at(run->json, "difference_count"));
+}
+
+static json_t *difference_of(const struct run *run, const char *kind)
+{
+    json_t *rows = json_object_get(run->json, "differences");
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        if (strcmp(kind, json_string_value(json_object_get(row, "difference"))) == 0) {
+            return row;
+        }
+    }
+    fail_msg("no %s difference in %s", kind, run->out);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_ctl_ops_csv_reader(void **state)
+{
+    (void)state;
+    char message[CTL_MESSAGE_SIZE];
+    struct ctl_csv csv;
+    const char *text = "\xEF\xBB\xBF"
+                       "a,b,c\r\n"
+                       "\"x,1\",\"say \"\"hi\"\"\",\"two\r\nlines\"\r\n"
+                       "\n"
+                       ",,\n"
+                       "last,\"\",end";
+    assert_int_equal(LEDGER_ERR_OK, ctl_csv_parse(text, strlen(text), &csv, message));
+    assert_int_equal(4, csv.count);
+    assert_int_equal(3, csv.records[0].count);
+    assert_string_equal("a", csv.records[0].fields[0]);
+    assert_string_equal("x,1", csv.records[1].fields[0]);
+    assert_string_equal("say \"hi\"", csv.records[1].fields[1]);
+    assert_string_equal("two\r\nlines", csv.records[1].fields[2]);
+    assert_int_equal(2, csv.records[1].line);
+    assert_int_equal(3, csv.records[2].count);
+    assert_string_equal("", csv.records[2].fields[2]);
+    assert_int_equal(5, csv.records[2].line); /* line 3 holds the embedded newline, 4 is empty */
+    assert_string_equal("", csv.records[3].fields[1]);
+    assert_string_equal("end", csv.records[3].fields[2]);
+    assert_int_equal(6, csv.records[3].line);
+    ctl_csv_free(&csv);
+    assert_int_equal(0, csv.count);
+
+    /* Errors name the line. */
+    static const struct {
+        const char *text;
+        const char *message;
+    } bad[] = {
+        {"a,b\n1,\"open\n2,3\n", "line 2: a quoted field is never closed"},
+        {"a,b\n1,2\nx\"y,3\n", "line 3: a quote inside an unquoted field"},
+        {"a,b\r\n\"q\"x,1\r\n", "line 2: text after a closing quote"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&csv, 0, sizeof csv);
+        assert_int_equal(LEDGER_ERR_USAGE,
+                         ctl_csv_parse(bad[i].text, strlen(bad[i].text), &csv, message));
+        if (strncmp(message, bad[i].message, strlen(bad[i].message)) != 0) {
+            fail_msg("'%s' gave '%s'", bad[i].text, message);
+        }
+        assert_int_equal(0, csv.count);
+    }
+    const char nul[] = "a,b\n1,\0\n";
+    assert_int_equal(LEDGER_ERR_USAGE, ctl_csv_parse(nul, sizeof nul - 1, &csv, message));
+    assert_non_null(strstr(message, "line 2: a NUL byte"));
+    /* An empty text has no records. */
+    assert_int_equal(LEDGER_ERR_OK, ctl_csv_parse("", 0, &csv, message));
+    assert_int_equal(0, csv.count);
+    ctl_csv_free(&csv);
+}
+
+static void test_ctl_ops_export_csv(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE], month[16];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+    this_month(month);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "export",
+        "--month", month, NULL);
+    expect_ok(&run);
+    const char *header = "month,customer_id,order_id,charge_id,charge,amount,retail_amount,"
+                         "currency,purchaser,bought_by,sequence\r\n";
+    assert_memory_equal(header, run.out, strlen(header));
+    /* Every line ends in CRLF; there is no bare LF. */
+    size_t records = 0;
+    for (const char *c = run.out; *c != '\0'; c++) {
+        if (*c == '\n') {
+            assert_true(c > run.out && c[-1] == '\r');
+            records++;
+        }
+    }
+    assert_true(records >= 5);
+    /* Plain decimals and the currency in its own column; customer-bought
+     * savings plans included. */
+    assert_non_null(strstr(run.out, ",420.00,525.00,USD,customer,fabrikam-bob,"));
+    assert_non_null(strstr(run.out, ",savings-plan,"));
+    assert_non_null(strstr(run.out, ",refund,-"));
+    run_free(&run);
+
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "export",
+        "--month", month, "--customer", "tailspin", NULL);
+    expect_ok(&run);
+    json_t *rows = json_object_get(run.json, "export");
+    assert_true(json_array_size(rows) >= 1);
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        assert_string_equal("tailspin", json_string_value(json_object_get(row, "customer_id")));
+        assert_true(json_is_integer(json_object_get(row, "sequence")));
+        assert_true(json_is_string(json_object_get(row, "amount")));
+    }
+    assert_string_equal(month, json_string_value(json_object_get(run.json, "month")));
+    run_free(&run);
+
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "export", "--month", "2026-13",
+        NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+    ctl(fixture, &run, NULL, NULL, "export", "--help", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "Example:"));
+    run_free(&run);
+    /* The general help lists the new verbs. */
+    ctl(fixture, &run, NULL, NULL, "--help", NULL);
+    expect_ok(&run);
+    static const char *const verbs[] = {"\n  export ", "\n  reconcile ", "\n  verify ",
+                                        "\n  backup ", "\n  explain "};
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+        assert_non_null(strstr(run.out, verbs[i]));
+    }
+    run_free(&run);
+    ctl(fixture, &run, NULL, NULL, "reconcile", "--month", month, NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--invoice"));
+    run_free(&run);
+}
+
+/* Splits a CSV text into its CRLF-terminated lines (no quoted newlines in
+ * an export of the demo). */
+static size_t split_lines(char *text, char **lines, size_t max)
+{
+    size_t count = 0;
+    for (char *line = strtok(text, "\n"); line != NULL && count < max; line = strtok(NULL, "\n")) {
+        lines[count++] = line; /* each still ends in \r */
+    }
+    return count;
+}
+
+static void test_ctl_ops_reconcile_known_mismatches(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE], month[16];
+    char invoice[PATH_SIZE + 32], edited[PATH_SIZE + 32];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+    this_month(month);
+    snprintf(invoice, sizeof invoice, "%s/invoice.csv", fixture->dir);
+    snprintf(edited, sizeof edited, "%s/edited.csv", fixture->dir);
+
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "export",
+        "--month", month, NULL);
+    expect_ok(&run);
+    write_text(invoice, run.out);
+    char *export_text = strdup(run.out);
+    run_free(&run);
+
+    /* The unmodified export reconciles. */
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
+        "--invoice", invoice, "--month", month, NULL);
+    expect_ok(&run);
+    expect_differences(&run, NULL, 0);
+    assert_int_equal(json_int_at(run.json, "invoice_lines"), json_int_at(run.json, "matched"));
+    run_free(&run);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice",
+        invoice, "--month", month, NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "no differences"));
+    run_free(&run);
+
+    /* Remove one line (the first charge), change one amount (the second),
+     * add one line. */
+    char *lines[256];
+    size_t count = split_lines(export_text, lines, 256);
+    assert_true(count >= 4);
+    FILE *file = fopen(edited, "wb");
+    fprintf(file, "%s\n", lines[0]);
+    /* lines[1] removed. */
+    {
+        /* The amount is the 6th field of the export (no quoted fields in
+         * these lines): make it 1.23 (or 4.56 if it was that). */
+        const char *line = lines[2];
+        const char *start = line;
+        for (int comma = 0; comma < 5; comma++) {
+            start = strchr(start, ',') + 1;
+        }
+        const char *stop = strchr(start, ',');
+        fprintf(file, "%.*s%s%s\n", (int)(start - line), line,
+                strncmp(start, "1.23,", 5) == 0 ? "4.56" : "1.23", stop);
+    }
+    for (size_t i = 3; i < count; i++) {
+        fprintf(file, "%s\n", lines[i]);
+    }
+    fprintf(file,
+            "%s,fabrikam,ord-extra,\"res-x,res-y\",reservation,99.99,100.00,USD,partner,"
+            "contoso-admin,\r\n",
+            month);
+    fclose(file);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
+        "--invoice", edited, "--month", month, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    static const char *const kinds[] = {"only-in-ledger", "amount-differs", "only-on-invoice"};
+    expect_differences(&run, kinds, 3);
+    json_t *extra = difference_of(&run, "only-on-invoice");
+    assert_string_equal("res-x,res-y", json_string_value(json_object_get(extra, "charge_id")));
+    assert_string_equal("99.99", json_string_value(json_object_get(extra, "invoice_amount")));
+    assert_true(json_is_null(json_object_get(extra, "sequence")));
+    json_t *differs = difference_of(&run, "amount-differs");
+    assert_int_equal(2, json_int_at(differs, "invoice_line")); /* after the header */
+    assert_true(json_int_at(differs, "sequence") > 0);
+    json_t *missing = difference_of(&run, "only-in-ledger");
+    assert_true(json_is_null(json_object_get(missing, "invoice_line")));
+    run_free(&run);
+    /* The table and CSV say the same; exit status 1 either way. */
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "reconcile",
+        "--invoice", edited, "--month", month, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    assert_non_null(strstr(run.out, "difference,customer_id,charge,charge_id"));
+    assert_non_null(strstr(run.out, "\"res-x,res-y\""));
+    run_free(&run);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice", edited,
+        "--month", month, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    assert_non_null(strstr(run.err, "3 differences"));
+    assert_non_null(strstr(run.out, "only-on-invoice"));
+    run_free(&run);
+    free(export_text);
+}
+
+static void test_ctl_ops_reconcile_invoice_format(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE], month[16], path[PATH_SIZE + 32];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+    this_month(month);
+    snprintf(path, sizeof path, "%s/tailspin-invoice.csv", fixture->dir);
+
+    /* The ledger's tailspin charges, written as a reseller's invoice:
+     * other column order, upper-case names, extra columns, LF line ends,
+     * descriptions with commas, quotes and a newline. */
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "export",
+        "--month", month, "--customer", "tailspin", NULL);
+    expect_ok(&run);
+    json_t *rows = json_object_get(run.json, "export");
+    assert_true(json_array_size(rows) >= 1);
+    char *text = calloc(1, 65536);
+    size_t used = (size_t)snprintf(text, 65536,
+                                   "Charge_Date,DESCRIPTION,Customer_ID,Order_ID,Charge_ID,Charge,"
+                                   "Amount,Currency,Region\n");
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        used += (size_t)snprintf(
+            text + used, 65536 - used,
+            "%s-01,\"Reserved VM, \"\"1 year\"\"\nline two\",%s,%s,%s,%s,%s,%s,weu\n", month,
+            json_string_value(json_object_get(row, "customer_id")),
+            json_string_value(json_object_get(row, "order_id")),
+            json_string_value(json_object_get(row, "charge_id")),
+            json_string_value(json_object_get(row, "charge")),
+            json_string_value(json_object_get(row, "amount")),
+            json_string_value(json_object_get(row, "currency")));
+    }
+    /* Another customer's line is ignored with --customer. */
+    used += (size_t)snprintf(text + used, 65536 - used,
+                             "%s-01,other,fabrikam,o,r,reservation,1.00,USD,weu\n", month);
+    write_text(path, text);
+    run_free(&run);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
+        "--invoice", path, "--month", month, "--customer", "tailspin", NULL);
+    expect_ok(&run);
+    expect_differences(&run, NULL, 0);
+    run_free(&run);
+
+    /* Bad CSV: exit 2 with the line number; nothing is compared. */
+    static const struct {
+        const char *text;
+        const char *message;
+    } bad[] = {
+        {"customer_id,charge_id,charge,amount,currency\nc,r,reservation,\"1.00,USD\n",
+         "line 2: a quoted field is never closed"},
+        {"customer_id,charge_id,charge,amount,currency\nc,r,reservation,1.00,USD\nc,r,x,1\n",
+         "line 3: 4 fields where the header has 5"},
+        {"customer_id,charge_id,charge,amount\nc,r,reservation,1.00\n", "no currency column"},
+        {"customer_id,charge_id,charge,amount,currency\r\nc,r,reservation,1.005,USD\r\n",
+         "line 2: amount:"},
+        {"customer_id,charge_id,charge,amount,currency\nc,r,reservation,1.00,usd\n",
+         "line 2: currency"},
+        {"customer_id,charge_id,charge,amount,currency\nc,r,res\"x,1.00,USD\n",
+         "line 2: a quote inside an unquoted field"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_text(path, bad[i].text);
+        ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice",
+            path, "--month", month, NULL);
+        expect_error(&run, 2, "USAGE");
+        if (strstr(run.err, bad[i].message) == NULL) {
+            fail_msg("expected '%s' in '%s'", bad[i].message, run.err);
+        }
+        run_free(&run);
+    }
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice",
+        "no-such.csv", "--month", month, NULL);
+    expect_error(&run, 1, "IO_ERROR");
+    run_free(&run);
+    free(text);
+}
+
+static void test_ctl_ops_proofs_verified(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+
+    /* The purchases of the demo, as the auditor sees them, with proofs. */
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "--output", "json", "events",
+        "--proofs", "--type", "reservation_purchased", NULL);
+    expect_ok(&run);
+    json_int_t partner_purchase = 0, customer_purchase = 0;
+    for (char *line = strtok(run.out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        json_t *event = json_loads(line, 0, NULL);
+        assert_non_null(event);
+        json_t *proof = json_object_get(event, "proof");
+        assert_non_null(proof);
+        assert_int_equal(json_int_at(event, "sequence"), json_int_at(proof, "sequence"));
+        assert_true(json_int_at(proof, "tree_size") >= json_int_at(event, "sequence"));
+        assert_int_equal(64, strlen(json_string_value(json_object_get(proof, "leaf_hash"))));
+        assert_true(json_is_array(json_object_get(proof, "path")));
+        const char *purchaser = json_string_value(
+            json_object_get(json_object_get(event, "reservation_purchased"), "purchaser"));
+        if (strcmp(purchaser, "customer") == 0 && customer_purchase == 0) {
+            customer_purchase = json_int_at(event, "sequence");
+        } else if (strcmp(purchaser, "partner") == 0 && partner_purchase == 0) {
+            partner_purchase = json_int_at(event, "sequence");
+        }
+        json_decref(event);
+    }
+    assert_true(partner_purchase > 0 && customer_purchase > 0);
+    run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "events", "--proofs", "--limit",
+        "1", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "proof: tree size "));
+    run_free(&run);
+
+    char seq[32], partner_seq[32], key[128];
+    snprintf(seq, sizeof seq, "%lld", (long long)customer_purchase);
+    snprintf(partner_seq, sizeof partner_seq, "%lld", (long long)partner_purchase);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "explain", "--seq", seq, NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "purchase:   reservation "));
+    assert_non_null(strstr(run.out, "bought by fabrikam-bob (customer-user, user bob)"));
+    assert_non_null(strstr(run.out, "allowed by: permission reservations turned on at "));
+    assert_non_null(strstr(run.out, "and by:     role owner for user bob on subscription "));
+    assert_non_null(strstr(run.out, "inclusion proof verified against head "));
+    assert_non_null(strstr(run.out, ": signature verified"));
+    run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "explain", "--seq", partner_seq,
+        NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "a partner purchase needs no customer permission"));
+    run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "--output", "json", "explain",
+        "--seq", seq, NULL);
+    expect_ok(&run);
+    json_t *explanation = json_object_get(run.json, "explanation");
+    assert_non_null(json_object_get(json_object_get(explanation, "permission"), "proof"));
+    assert_non_null(json_object_get(json_object_get(explanation, "role"), "record"));
+    assert_string_equal("true", json_string_value(json_object_get(run.json, "verified")));
+    run_free(&run);
+
+    /* proof: against the head and against an older size. */
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "head", "--public-key", NULL);
+    expect_ok(&run);
+    snprintf(key, sizeof key, "%.64s", run.out);
+    run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "proof", "--seq", seq,
+        "--public-key", key, NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "verified: event "));
+    run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "--output", "json", "proof",
+        "--seq", seq, "--tree-size", seq, NULL);
+    expect_ok(&run);
+    assert_int_equal(customer_purchase,
+                     json_int_at(json_object_get(run.json, "inclusion"), "tree_size"));
+    run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "consistency", "--from", "3",
+        "--to", seq, NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "verified: the tree of size 3 is a prefix"));
+    run_free(&run);
+    /* A root kept from a head of that size verifies; any other root does not. */
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "--output", "json", "head",
+        NULL);
+    expect_ok(&run);
+    char root[80], size[32];
+    snprintf(root, sizeof root, "%s",
+             json_string_value(json_object_get(json_object_get(run.json, "head"), "root_hash")));
+    snprintf(size, sizeof size, "%lld",
+             (long long)json_int_at(json_object_get(run.json, "head"), "tree_size"));
+    run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "consistency", "--from", size,
+        "--to", size, "--from-root", root, NULL);
+    expect_ok(&run);
+    run_free(&run);
+    root[0] = root[0] == '0' ? '1' : '0';
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "consistency", "--from", size,
+        "--to", size, "--from-root", root, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    run_free(&run);
+    /* A key that did not sign the head: MISMATCH, exit 1. */
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "proof", "--seq", seq,
+        "--public-key", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", NULL);
+    expect_error(&run, 1, "MISMATCH");
+    run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "explain", "--seq", seq,
+        "--public-key", "d75a98", NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+}
+
+static pid_t start_daemon(const char *data, const char *log)
+{
+    const char *ledgerd = getenv("LEDGERD");
+    if (ledgerd == NULL) {
+        ledgerd = "../daemon/ledgerd";
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(ledgerd, ledgerd, "--data", data, "--metrics-listen", "off", (char *)NULL);
+        _exit(127);
+    }
+    char sock[PATH_SIZE + 64];
+    snprintf(sock, sizeof sock, "%s/ledger.sock", data);
+    for (int i = 0; i < WAIT_STEPS; i++) {
+        struct stat info;
+        if (stat(sock, &info) == 0) {
+            sleep_ms(100);
+            return pid;
+        }
+        sleep_ms(50);
+    }
+    return pid;
+}
+
+static int run_command(const char *const *argv)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execv(argv[0], (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static void test_ctl_ops_verify_saved_head(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], saved[PATH_SIZE + 16], later[PATH_SIZE + 16];
+    char backup[PATH_SIZE], data2[PATH_SIZE], socket2[PATH_SIZE + 64];
+    char log2[PATH_SIZE + 16], head_key[PATH_SIZE + 16], auditor_key[PATH_SIZE + 16];
+    make_partner(fixture, "p-vh", "p-vh-admin", key, sizeof key);
+    snprintf(auditor_key, sizeof auditor_key, "%s/p-vh-auditor.key", fixture->dir);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
+        "p-vh-auditor", "--role", "auditor", "--partner", "p-vh", "--key-out", auditor_key, NULL);
+    expect_ok(&run);
+    run_free(&run);
+    snprintf(saved, sizeof saved, "%s/saved-head.pb", fixture->dir);
+    snprintf(later, sizeof later, "%s/later-head.pb", fixture->dir);
+    snprintf(backup, sizeof backup, "%s/vh-backup", fixture->dir);
+    snprintf(data2, sizeof data2, "%s/vh-data2", fixture->dir);
+    snprintf(socket2, sizeof socket2, "ipc://%s/ledger.sock", data2);
+    snprintf(log2, sizeof log2, "%s/daemon2.log", fixture->dir);
+    snprintf(head_key, sizeof head_key, "%s/head.key", fixture->data);
+
+    /* Save a head; the history grows; it still extends the saved head. */
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "--output", "json", "head", "--save", saved,
+        NULL);
+    expect_ok(&run);
+    assert_string_equal(saved, json_string_value(json_object_get(run.json, "saved_to")));
+    run_free(&run);
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", saved, NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "same size, same root"));
+    run_free(&run);
+    ctl(fixture, &run, "operator", fixture->operator_key, "backup", "--out", "vh-backup", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-vh-admin", key, "customer", "add", "--customer", "c1", "--name", "C1",
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", saved, NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "verified: the current history extends the saved head"));
+    assert_non_null(strstr(run.out, "consistency    proof from "));
+    run_free(&run);
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "head", "--public-key", NULL);
+    char public_key[80];
+    snprintf(public_key, sizeof public_key, "%.64s", run.out);
+    run_free(&run);
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "--output", "json", "verify", "--head", saved,
+        "--public-key", public_key, NULL);
+    expect_ok(&run);
+    json_t *row = json_array_get(json_object_get(run.json, "verify"), 0);
+    assert_string_equal("yes", json_string_value(json_object_get(row, "verified")));
+    assert_true(json_int_at(row, "new_events") >= 1);
+    run_free(&run);
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "head", "--save", later, NULL);
+    expect_ok(&run);
+    run_free(&run);
+    /* The offline verifier reads a saved head: the backup holds its tree. */
+    const char *verifier = getenv("LEDGER_VERIFY");
+    if (verifier != NULL) {
+        const char *offline[] = {verifier,       "--head",   saved,
+                                 "--public-key", public_key, "--no-views",
+                                 "--quiet",      backup,     NULL};
+        assert_int_equal(0, run_command(offline));
+    }
+
+    /* Another key: MISMATCH. A file that is no head: USAGE. */
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", saved, "--public-key",
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", NULL);
+    expect_error(&run, 1, "MISMATCH");
+    run_free(&run);
+    char junk[PATH_SIZE + 16];
+    snprintf(junk, sizeof junk, "%s/junk.pb", fixture->dir);
+    write_text(junk, "this is not a head");
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", junk, NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+
+    /* A ledger restored from the backup has the same key and a shorter
+     * history: the later head was cut back. */
+    const char *ledgerd = getenv("LEDGERD") != NULL ? getenv("LEDGERD") : "../daemon/ledgerd";
+    char backup_key[PATH_SIZE + 32];
+    snprintf(backup_key, sizeof backup_key, "%s/head.key", backup);
+    struct stat info;
+    const char *restore[] = {ledgerd,
+                             "restore",
+                             "--from",
+                             backup,
+                             "--data",
+                             data2,
+                             stat(backup_key, &info) == 0 ? NULL : "--head-key",
+                             head_key,
+                             NULL};
+    assert_int_equal(0, run_command(restore));
+    pid_t second = start_daemon(data2, log2);
+    ctl(fixture, &run, NULL, NULL, "--socket", socket2, "--principal", "p-vh-auditor", "--key-file",
+        auditor_key, "verify", "--head", later, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    assert_non_null(strstr(run.err, "cut back"));
+    run_free(&run);
+    /* Other events in its place: the history was rewritten. */
+    for (int i = 0; i < 3; i++) {
+        char customer[32];
+        snprintf(customer, sizeof customer, "other-%d", i);
+        ctl(fixture, &run, NULL, NULL, "--socket", socket2, "--principal", "p-vh-admin",
+            "--key-file", key, "customer", "add", "--customer", customer, "--name", "Other", NULL);
+        expect_ok(&run);
+        run_free(&run);
+    }
+    ctl(fixture, &run, NULL, NULL, "--socket", socket2, "--principal", "p-vh-auditor", "--key-file",
+        auditor_key, "--output", "json", "verify", "--head", later, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    assert_non_null(strstr(run.err, "rewritten"));
+    expect_json_error(&run, "MISMATCH");
+    run_free(&run);
+    /* The head saved before the backup is still extended by both. */
+    ctl(fixture, &run, NULL, NULL, "--socket", socket2, "--principal", "p-vh-auditor", "--key-file",
+        auditor_key, "verify", "--head", saved, NULL);
+    expect_ok(&run);
+    run_free(&run);
+    kill(second, SIGTERM);
+    int status = 0;
+    waitpid(second, &status, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ctl_ops_csv_reader),
+        cmocka_unit_test(test_ctl_ops_export_csv),
+        cmocka_unit_test(test_ctl_ops_reconcile_known_mismatches),
+        cmocka_unit_test(test_ctl_ops_reconcile_invoice_format),
+        cmocka_unit_test(test_ctl_ops_proofs_verified),
+        cmocka_unit_test(test_ctl_ops_verify_saved_head),
+    };
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
+}
