@@ -63,7 +63,8 @@ static enum ledger_err run_bytes(struct fixture *f, const struct engine_principa
                                  ProtobufCBinaryData *data, size_t count,
                                  struct engine_request *request_out)
 {
-    struct engine_request request = {.principal = principal, .commands = data, .command_count = count};
+    struct engine_request request = {
+        .principal = principal, .commands = data, .command_count = count};
     f->now_us += 1000000;
     enum ledger_err err = engine_execute(f->engine, &request, 1, f->now_us);
     if (err == LEDGER_ERR_OK) {
@@ -478,8 +479,7 @@ static void test_engine_refusals_append_nothing(void **state)
     Ledger__V1__Command no_id = grant_command("c1", &body);
     no_id.command_id = "";
     ProtobufCBinaryData no_id_data = pack_command(&no_id);
-    assert_int_equal(run_bytes(f, &f->admin, &no_id_data, 1, NULL),
-                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(run_bytes(f, &f->admin, &no_id_data, 1, NULL), LEDGER_ERR_INVALID_ARGUMENT);
     free(no_id_data.data);
     /* An empty batch and one over the limit. */
     assert_int_equal(run_bytes(f, &f->admin, NULL, 0, NULL), LEDGER_ERR_INVALID_ARGUMENT);
@@ -525,8 +525,8 @@ static void test_engine_customer_purchase_and_explain(void **state)
     assert_int_equal(h->tree_size, head(f));
     uint8_t encoded[MERKLE_HEAD_BYTES];
     merkle_head_encode(h->tree_size, h->root_hash.data, h->timestamp_us, encoded);
-    assert_true(crypto_ed25519_verify(h->public_key.data, encoded, sizeof encoded,
-                                      h->signature.data));
+    assert_true(
+        crypto_ed25519_verify(h->public_key.data, encoded, sizeof encoded, h->signature.data));
     Ledger__V1__EventEntry *entries[] = {e->purchase, e->permission, e->role};
     for (int i = 0; i < 3; i++) {
         const Ledger__V1__InclusionProof *p = entries[i]->proof;
@@ -637,10 +637,9 @@ static void test_engine_consistency_between_heads(void **state)
     for (size_t k = 0; k < proof->consistency->n_path; k++) {
         memcpy(path[k], proof->consistency->path[k].data, MERKLE_HASH_BYTES);
     }
-    assert_true(merkle_verify_consistency(cq.from_size, cq.to_size, old->head->root_hash.data,
-                                          now->head->root_hash.data,
-                                          (const uint8_t(*)[MERKLE_HASH_BYTES])path,
-                                          proof->consistency->n_path));
+    assert_true(merkle_verify_consistency(
+        cq.from_size, cq.to_size, old->head->root_hash.data, now->head->root_hash.data,
+        (const uint8_t(*)[MERKLE_HASH_BYTES])path, proof->consistency->n_path));
     engine_result_free(old);
     engine_result_free(now);
     engine_result_free(proof);
@@ -730,8 +729,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_batch_is_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_group_isolates_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_refusals_append_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_engine_customer_purchase_and_explain, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_engine_customer_purchase_and_explain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_events_paging_and_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_consistency_between_heads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_map_growth_and_full, setup, teardown),

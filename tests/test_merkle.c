@@ -866,7 +866,6 @@ static void test_merkle_builder_matches_every_size(void **state)
     free(leaves);
 }
 
-
 /* --- signed heads ---------------------------------------------------------- */
 
 static void test_merkle_head_encoding_bytes(void **state)

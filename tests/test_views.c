@@ -1765,7 +1765,7 @@ static void log_facts_load(struct store_txn *txn, const char *partner_id, struct
 {
     memset(facts, 0, sizeof *facts);
     /* Customer-bought savings plans: their later changes are hidden too. */
-    char (*customer_plans)[64] = calloc(4096, 64);
+    char(*customer_plans)[64] = calloc(4096, 64);
     assert_non_null(customer_plans);
     size_t customer_plan_count = 0;
     uint64_t last = store_last_sequence(txn);

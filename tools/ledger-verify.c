@@ -33,8 +33,8 @@
 #include "store.h"
 
 #define EXIT_VERIFIED 0
-#define EXIT_FAILED 1
-#define EXIT_USAGE 2
+#define EXIT_FAILED   1
+#define EXIT_USAGE    2
 
 struct options {
     const char *data_dir;
@@ -88,8 +88,7 @@ static int read_head(const char *path, Ledger__V1__SignedHead **out)
         if (head) {
             ledger__v1__signed_head__free_unpacked(head, NULL);
         }
-        fprintf(stderr, "error: BAD_REQUEST: %s is not a serialized ledger.v1.SignedHead\n",
-                path);
+        fprintf(stderr, "error: BAD_REQUEST: %s is not a serialized ledger.v1.SignedHead\n", path);
         return EXIT_USAGE;
     }
     *out = head;
@@ -104,7 +103,8 @@ static int check_head_signature(const struct options *options, const Ledger__V1_
             fprintf(stderr, "error: USAGE: --public-key needs 64 hex digits\n");
             return EXIT_USAGE;
         }
-        if (head->public_key.len == sizeof key && !crypto_equal(key, head->public_key.data, sizeof key)) {
+        if (head->public_key.len == sizeof key &&
+            !crypto_equal(key, head->public_key.data, sizeof key)) {
             return fail(0, "the saved head was signed by another key than --public-key");
         }
     } else if (head->public_key.len == sizeof key) {
@@ -356,16 +356,15 @@ static int verify_views(const struct options *options, struct store *store)
     const char *tmp = getenv("TMPDIR");
     snprintf(scratch, sizeof scratch, "%s/ledger-verify-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
     if (!mkdtemp(scratch)) {
-        fprintf(stderr, "error: IO_ERROR: cannot make a scratch directory: %s\n",
-                strerror(errno));
+        fprintf(stderr, "error: IO_ERROR: cannot make a scratch directory: %s\n", strerror(errno));
         return EXIT_USAGE;
     }
     int status = EXIT_VERIFIED;
     enum ledger_err err = store_copy(store, scratch);
     struct engine *engine = NULL;
     if (err == LEDGER_ERR_OK) {
-        struct engine_options engine_options = {.data_dir = scratch, .scratch = true,
-                                                .no_sync = true};
+        struct engine_options engine_options = {
+            .data_dir = scratch, .scratch = true, .no_sync = true};
         err = engine_open(&engine_options, &engine);
     }
     struct replay_context replay = {0};
@@ -392,12 +391,9 @@ int main(int argc, char **argv)
 {
     struct options options = {.views = true};
     static const struct option long_options[] = {
-        {"head", required_argument, NULL, 'h'},
-        {"public-key", required_argument, NULL, 'k'},
-        {"no-views", no_argument, NULL, 'n'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, '?' + 256},
-        {NULL, 0, NULL, 0},
+        {"head", required_argument, NULL, 'h'}, {"public-key", required_argument, NULL, 'k'},
+        {"no-views", no_argument, NULL, 'n'},   {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, '?' + 256}, {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
