@@ -15,7 +15,12 @@
  *   daemon-query     a ledger loaded with many customers' histories, then
  *                    reservations queries for random customers;
  *   all              every one of the above, and the ratios the performance
- *                    claims are about.
+ *                    claims are about;
+ *   sweep            daemon-commands and echo at each of several client
+ *                    counts: throughput and latency per point, written to
+ *                    sweep.dat and drawn by gnuplot as latency-throughput.png.
+ * Long runs draw a progress bar on stderr when it is a terminal
+ * (daemon/progress.h); piped output stays clean.
  * Does not own: pass/fail decisions. Nothing here is a test, and no test
  * asserts a time.
  *
@@ -53,6 +58,7 @@
 
 #include "histgen.h"
 #include "ledger.h"
+#include "progress.h"
 
 /* Bounds on what one run may ask for, so that a typing mistake cannot fill the
  * disk or the memory. */
@@ -72,6 +78,8 @@
  * written. 64 GiB leaves room for any run of BENCH_SECONDS_MAX on this class
  * of disk. */
 #define BENCH_LMDB_MAP_BYTES (UINT64_C(64) * 1024 * 1024 * 1024)
+/* Points of one sweep: more is a typing mistake, and each costs two runs. */
+#define BENCH_SWEEP_POINTS_MAX 32
 
 /* ------------------------------------------------------------------------ */
 /* Small utilities. */
@@ -88,6 +96,15 @@ static int64_t now_ns(void)
 static volatile pid_t bench_daemon_pid = 0;
 /* Its temporary directory, named when a run dies so that its log can be read. */
 static const char *bench_daemon_root = NULL;
+
+/* Ctrl-C or SIGTERM during a run: stop the daemon too, then leave. */
+static void on_interrupt(int signal_number)
+{
+    if (bench_daemon_pid > 0) {
+        kill(bench_daemon_pid, SIGTERM);
+    }
+    _exit(128 + signal_number);
+}
 
 static void die(const char *format, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *format, ...)
@@ -260,6 +277,22 @@ static void remove_tree(const char *path)
     rmdir(path);
 }
 
+/* Waits until start + seconds while worker threads run, drawing the elapsed
+ * seconds of the total as a progress bar (only on a terminal). */
+static void wait_with_progress(const char *label, int64_t start_ns, uint64_t seconds)
+{
+    struct progress bar;
+    progress_start(&bar, label, "s", seconds, false);
+    int64_t deadline = start_ns + (int64_t)seconds * 1000000000;
+    for (int64_t now = now_ns(); now < deadline; now = now_ns()) {
+        progress_update(&bar, (uint64_t)((now - start_ns) / 1000000000));
+        int64_t left = deadline - now;
+        struct timespec pause = {0, left < 100000000 ? (long)left : 100000000L};
+        nanosleep(&pause, NULL);
+    }
+    progress_finish(&bar, seconds);
+}
+
 /* ------------------------------------------------------------------------ */
 /* lmdb-append: the raw durable append rate of this disk and LMDB. */
 
@@ -310,10 +343,13 @@ static struct lmdb_result run_lmdb_append(uint64_t batch, uint64_t record_bytes,
 
     struct samples commit_samples = {0};
     uint64_t sequence = 0, commits = 0;
+    struct progress bar;
+    progress_start(&bar, "lmdb-append", "s", seconds, false);
     int64_t start = now_ns();
     int64_t deadline = start + (int64_t)seconds * 1000000000;
     int64_t end = start;
     while (end < deadline) {
+        progress_update(&bar, (uint64_t)((end - start) / 1000000000));
         int64_t t0 = now_ns();
         lmdb_check(mdb_txn_begin(env, NULL, 0, &txn), "mdb_txn_begin");
         for (uint64_t i = 0; i < batch; i++) {
@@ -332,6 +368,7 @@ static struct lmdb_result run_lmdb_append(uint64_t batch, uint64_t record_bytes,
         samples_add(&commit_samples, end - t0);
         commits++;
     }
+    progress_finish(&bar, seconds);
     double elapsed = (double)(end - start) / 1e9;
     struct lmdb_result result = {
         .batch = batch,
@@ -495,6 +532,9 @@ static struct throughput_result run_echo(uint64_t clients, uint64_t seconds, uin
             die("pthread_create failed");
         }
     }
+    char label[64];
+    snprintf(label, sizeof label, "echo, %" PRIu64 " clients", clients);
+    wait_with_progress(label, start, seconds);
     struct samples all = {0};
     struct throughput_result result = {.name = "echo", .clients = clients, .batch = 1};
     for (uint64_t i = 0; i < clients; i++) {
@@ -972,6 +1012,9 @@ static struct throughput_result run_daemon_commands(const char *argv0, uint64_t 
             die("pthread_create failed");
         }
     }
+    char label[64];
+    snprintf(label, sizeof label, "daemon-commands, %" PRIu64 " clients", clients);
+    wait_with_progress(label, start, seconds);
     struct samples all = {0};
     struct throughput_result result = {.name = "daemon-commands", .clients = clients, .batch = 1};
     for (uint64_t i = 0; i < clients; i++) {
@@ -1051,11 +1094,25 @@ static void loader_flush(struct loader *l)
     l->count = 0;
 }
 
-/* Loads until the generator ends or the deadline passes (0: none). */
-static void loader_run(struct loader *l, int64_t deadline_ns)
+/* Loads until the generator ends or the deadline passes (0: none). The
+ * progress bar counts seconds of `seconds` with a deadline, else events of
+ * `events`. */
+static void loader_run(struct loader *l, int64_t deadline_ns, uint64_t seconds, uint64_t events)
 {
     struct histgen_item item;
+    struct progress bar;
+    int64_t start = now_ns();
+    if (deadline_ns != 0) {
+        progress_start(&bar, "daemon-batches", "s", seconds, false);
+    } else {
+        progress_start(&bar, "load", "events", events, false);
+    }
     while ((deadline_ns == 0 || now_ns() < deadline_ns) && histgen_next(l->gen, &item)) {
+        if (deadline_ns != 0) {
+            progress_update(&bar, (uint64_t)((now_ns() - start) / 1000000000));
+        } else {
+            progress_update(&bar, l->events);
+        }
         if (l->count > 0 &&
             (l->count == l->batch || strcmp(l->principal, item.principal.id) != 0)) {
             loader_flush(l);
@@ -1066,6 +1123,7 @@ static void loader_run(struct loader *l, int64_t deadline_ns)
         histgen_accepted(l->gen, l->next_sequence++);
     }
     loader_flush(l);
+    progress_finish(&bar, deadline_ns != 0 ? seconds : l->events);
 }
 
 static void loader_init(struct loader *l, const struct daemon *d,
@@ -1160,7 +1218,7 @@ static struct batch_result run_daemon_batches(const char *argv0, uint64_t batch,
     struct loader l;
     loader_init(&l, &d, &options, batch);
     int64_t start = now_ns();
-    loader_run(&l, start + (int64_t)seconds * 1000000000);
+    loader_run(&l, start + (int64_t)seconds * 1000000000, seconds, 0);
     int64_t end = now_ns();
     struct batch_result result = {0};
     struct throughput_result *t = &result.throughput;
@@ -1230,7 +1288,7 @@ static struct query_result run_daemon_query(const char *argv0, uint64_t customer
     struct loader l;
     loader_init(&l, &d, &options, 1000);
     int64_t start = now_ns();
-    loader_run(&l, 0);
+    loader_run(&l, 0, 0, events);
     int64_t loaded = now_ns();
 
     struct query_result result = {.customers = (uint64_t)partners * per_partner,
@@ -1245,7 +1303,10 @@ static struct query_result run_daemon_query(const char *argv0, uint64_t customer
     struct samples latencies = {0};
     double rows = 0;
     const uint64_t warmup = queries / 50;
+    struct progress bar;
+    progress_start(&bar, "queries", "queries", queries + warmup, false);
     for (uint64_t q = 0; q < queries + warmup; q++) {
+        progress_update(&bar, q);
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -1278,6 +1339,7 @@ static struct query_result run_daemon_query(const char *argv0, uint64_t customer
         }
         ledger_query_result_free(answer);
     }
+    progress_finish(&bar, queries + warmup);
     result.rows_mean = result.queries ? rows / (double)result.queries : 0;
     result.latency = samples_percentiles(&latencies);
     samples_free(&latencies);
@@ -1326,6 +1388,9 @@ static void usage(FILE *out)
                  "      reservations queries for random customers\n"
                  "  all [--seconds S] [--clients C] [--batch N] [--customers N] [--events E]\n"
                  "      every measurement above and the ratios of docs/performance.md\n"
+                 "  sweep [--clients-list 1,2,4,8,16,32] [--seconds S] [--out-dir DIR]\n"
+                 "      daemon-commands and echo at each client count; writes DIR/sweep.dat\n"
+                 "      and draws DIR/latency-throughput.png with gnuplot (default DIR .)\n"
                  "\n"
                  "common options:\n"
                  "  --dir DIR       where temporary directories go (default $TMPDIR or /tmp);\n"
@@ -1343,7 +1408,36 @@ static void usage(FILE *out)
 struct bench_args {
     uint64_t batch, record_bytes, seconds, clients, message_bytes;
     uint64_t customers, events, queries, seed;
+    uint64_t clients_list[BENCH_SWEEP_POINTS_MAX];
+    size_t clients_count;
+    const char *out_dir;
 };
+
+/* Parses "1,2,4" into counts within [1, BENCH_CLIENTS_MAX]. */
+static void parse_clients_list(const char *text, struct bench_args *args)
+{
+    size_t count = 0;
+    const char *at = text;
+    for (;;) {
+        if (count == BENCH_SWEEP_POINTS_MAX) {
+            die("--clients-list takes at most %d counts", BENCH_SWEEP_POINTS_MAX);
+        }
+        char number[32];
+        size_t length = strcspn(at, ",");
+        if (length == 0 || length >= sizeof number) {
+            die("--clients-list wants counts separated by commas, such as 1,2,4,8, not \"%s\"",
+                text);
+        }
+        memcpy(number, at, length);
+        number[length] = '\0';
+        args->clients_list[count++] = parse_count("clients-list", number, BENCH_CLIENTS_MAX);
+        if (at[length] == '\0') {
+            break;
+        }
+        at += length + 1;
+    }
+    args->clients_count = count;
+}
 
 static void parse_args(int argc, char **argv, struct bench_args *args)
 {
@@ -1354,7 +1448,8 @@ static void parse_args(int argc, char **argv, struct bench_args *args)
         {"events", required_argument, NULL, 'e'},  {"queries", required_argument, NULL, 'q'},
         {"seed", required_argument, NULL, 'S'},    {"dir", required_argument, NULL, 'd'},
         {"ledgerd", required_argument, NULL, 'L'}, {"keep", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},          {"clients-list", required_argument, NULL, 'C'},
+        {"out-dir", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0},
     };
     optind = 1;
     for (;;) {
@@ -1398,6 +1493,12 @@ static void parse_args(int argc, char **argv, struct bench_args *args)
             break;
         case 'k':
             bench_keep = true;
+            break;
+        case 'C':
+            parse_clients_list(optarg, args);
+            break;
+        case 'o':
+            args->out_dir = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -1462,6 +1563,139 @@ static void run_all(const char *argv0, const struct bench_args *args)
     fflush(stdout);
 }
 
+/* ------------------------------------------------------------------------ */
+/* sweep: latency against throughput as the number of clients grows. */
+
+struct sweep_point {
+    struct throughput_result daemon, echo;
+};
+
+/* Writes the points as whitespace-separated columns, latencies in ms. */
+static void write_sweep_dat(const char *path, const struct sweep_point *points, size_t count,
+                            uint64_t seconds, long cpus, const char *date)
+{
+    FILE *out = fopen(path, "w");
+    if (out == NULL) {
+        die("cannot write %s: %s", path, strerror(errno));
+    }
+    fprintf(out,
+            "# ledger-bench sweep: %" PRIu64 " s per point, nproc %ld, %s\n"
+            "# ledgerd: single durable commands (daemon-commands); echo: bare nanomsg REQ/REP\n"
+            "# clients ledgerd_req_per_s ledgerd_p50_ms ledgerd_p99_ms echo_req_per_s "
+            "echo_p50_ms echo_p99_ms ledgerd_failures\n",
+            seconds, cpus, date);
+    for (size_t i = 0; i < count; i++) {
+        const struct throughput_result *d = &points[i].daemon, *e = &points[i].echo;
+        fprintf(out, "%" PRIu64 " %.1f %.3f %.3f %.1f %.3f %.3f %" PRIu64 "\n", d->clients,
+                d->requests_per_s, d->latency.p50_us / 1000.0, d->latency.p99_us / 1000.0,
+                e->requests_per_s, e->latency.p50_us / 1000.0, e->latency.p99_us / 1000.0,
+                d->failures);
+    }
+    if (fclose(out) != 0) {
+        die("cannot write %s: %s", path, strerror(errno));
+    }
+}
+
+/* Draws the .dat with gnuplot; false when gnuplot is missing or fails. */
+static bool plot_sweep(const char *dat_path, const char *png_path, long cpus, const char *date,
+                       uint64_t seconds)
+{
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        return false;
+    }
+    FILE *gp = popen("gnuplot", "w");
+    if (gp == NULL) {
+        return false;
+    }
+    fprintf(gp,
+            "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) "
+            "{ set terminal pngcairo size 800,500 font ',10' } "
+            "else { set terminal png size 800,500 }\n"
+            "set output '%s'\n"
+            "set title \"ledgerd single durable commands and nanomsg echo: latency vs throughput\\n"
+            "nproc %ld, %s, %" PRIu64 " s per point; point labels: clients\"\n"
+            "set rmargin 6\n"
+            "set xlabel 'throughput (requests/s, log scale)'\n"
+            "set ylabel 'latency (ms, log scale)'\n"
+            "set logscale xy\n"
+            "set grid\n"
+            "set key top left\n"
+            "plot '%s' using 2:3 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'ledgerd p50', "
+            "'' using 2:4 with linespoints lw 2 pt 5 lc rgb '#d62728' title 'ledgerd p99', "
+            "'' using 5:6 with linespoints lw 2 pt 7 dt 2 lc rgb '#2ca02c' title 'echo p50', "
+            "'' using 5:7 with linespoints lw 2 pt 5 dt 2 lc rgb '#ff7f0e' title 'echo p99', "
+            "'' using 2:3:(sprintf('%%d', $1)) with labels offset 0,-1 font ',8' notitle, "
+            "'' using 5:6:(sprintf('%%d', $1)) with labels offset 0,-1 font ',8' notitle\n",
+            png_path, cpus, date, seconds, dat_path);
+    int status = pclose(gp);
+    return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static int run_sweep(const char *argv0, const struct bench_args *args)
+{
+    static const uint64_t default_list[] = {1, 2, 4, 8, 16, 32};
+    const uint64_t *list = args->clients_list;
+    size_t count = args->clients_count;
+    if (count == 0) {
+        list = default_list;
+        count = sizeof default_list / sizeof default_list[0];
+    }
+    const char *dir = args->out_dir != NULL ? args->out_dir : ".";
+    /* The paths go into gnuplot's quoted strings. */
+    if (strchr(dir, '\'') != NULL || strchr(dir, '\\') != NULL || strchr(dir, '\n') != NULL) {
+        die("--out-dir must not contain quotes, backslashes or newlines");
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        die("cannot create %s: %s", dir, strerror(errno));
+    }
+    char dat_path[4096], png_path[4096];
+    int written = snprintf(dat_path, sizeof dat_path, "%s/sweep.dat", dir);
+    if (written < 0 || (size_t)written >= sizeof dat_path) {
+        die("--out-dir too long");
+    }
+    snprintf(png_path, sizeof png_path, "%s/latency-throughput.png", dir);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    char date[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime_r(&now, &tm));
+
+    struct sweep_point *points = calloc(count, sizeof *points);
+    if (points == NULL) {
+        die("out of memory");
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (isatty(STDERR_FILENO)) {
+            fprintf(stderr, "sweep: point %zu of %zu, %" PRIu64 " clients\n", i + 1, count,
+                    list[i]);
+        }
+        points[i].echo = run_echo(list[i], args->seconds, args->message_bytes);
+        print_throughput(&points[i].echo);
+        points[i].daemon = run_daemon_commands(argv0, list[i], args->seconds, args->seed);
+        print_throughput(&points[i].daemon);
+    }
+    write_sweep_dat(dat_path, points, count, args->seconds, cpus, date);
+    printf("sweep: clients | ledgerd req/s p50 ms p99 ms | echo req/s p50 ms p99 ms\n");
+    for (size_t i = 0; i < count; i++) {
+        const struct throughput_result *d = &points[i].daemon, *e = &points[i].echo;
+        printf("sweep: %" PRIu64 " | %.0f %.2f %.2f | %.0f %.3f %.3f\n", d->clients,
+               d->requests_per_s, d->latency.p50_us / 1000.0, d->latency.p99_us / 1000.0,
+               e->requests_per_s, e->latency.p50_us / 1000.0, e->latency.p99_us / 1000.0);
+    }
+    free(points);
+    printf("sweep: wrote %s\n", dat_path);
+    fflush(stdout);
+    if (!plot_sweep(dat_path, png_path, cpus, date, args->seconds)) {
+        fprintf(stderr,
+                "ledger-bench: could not draw %s: gnuplot is missing or failed (install "
+                "gnuplot-nox, or see scripts/deps.sh); the points are in %s\n",
+                png_path, dat_path);
+        return 1;
+    }
+    printf("sweep: wrote %s\n", png_path);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -1470,6 +1704,8 @@ int main(int argc, char **argv)
     }
     /* Clients that find the daemon gone must not kill us with SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_interrupt);
+    signal(SIGTERM, on_interrupt);
     const char *command = argv[1];
     struct bench_args args = {
         .batch = 1000,
@@ -1509,6 +1745,8 @@ int main(int argc, char **argv)
         print_query(&result);
     } else if (strcmp(command, "all") == 0) {
         run_all(argv[0], &args);
+    } else if (strcmp(command, "sweep") == 0) {
+        return run_sweep(argv[0], &args);
     } else {
         usage(stderr);
         return 2;
