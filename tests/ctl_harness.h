@@ -1,0 +1,241 @@
+/*
+ * ctl_harness.h: what the ledgerctl tests share: one real ledgerd on a private
+ * data directory (mkdtemp under $LEDGER_TEST_TMP, named after
+ * CTL_HARNESS_LABEL, which the including test defines), ledgerctl run with
+ * fork/exec capturing its exit status, stdout, stderr and parsed JSON, and
+ * the checks on them. Header-only, like test_util.h, so each test stays one
+ * executable; include it after <cmocka.h> and <jansson.h>.
+ */
+#ifndef LEDGER_CTL_HARNESS_H
+#define LEDGER_CTL_HARNESS_H
+
+#ifndef CTL_HARNESS_LABEL
+#error "define CTL_HARNESS_LABEL (the temporary directory's name) before including ctl_harness.h"
+#endif
+
+#define PATH_SIZE  1024
+#define ARGS_MAX   64
+#define OUTPUT_MAX (4 * 1024 * 1024)
+#define WAIT_STEPS 200 /* of 50 ms: ten seconds for the daemon to start */
+
+struct fixture {
+    char dir[400]; /* short enough that every path built from it fits PATH_SIZE */
+    char data[512];
+    char socket[600];
+    char operator_key[600];
+    pid_t daemon;
+    pid_t follower; /* a background ledgerctl to stop if a test fails */
+};
+
+struct run {
+    int status;
+    char *out;
+    char *err;
+    json_t *json;
+};
+
+static inline const char *ledgerctl_path(void)
+{
+    const char *path = getenv("LEDGERCTL");
+    return path != NULL ? path : "../client/ledgerctl";
+}
+
+static inline void remove_tree(const char *dir)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", dir, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+}
+
+static inline char *read_file(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    if (file == NULL) {
+        return strdup("");
+    }
+    char *text = malloc(OUTPUT_MAX + 1);
+    size_t size = fread(text, 1, OUTPUT_MAX, file);
+    text[size] = '\0';
+    fclose(file);
+    return text;
+}
+
+static inline void sleep_ms(long ms)
+{
+    struct timespec delay = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&delay, NULL);
+}
+
+static inline int fixture_setup(void **state)
+{
+    struct fixture *fixture = calloc(1, sizeof *fixture);
+    const char *tmp = getenv("LEDGER_TEST_TMP");
+    snprintf(fixture->dir, sizeof fixture->dir, "%s/" CTL_HARNESS_LABEL "-XXXXXX",
+             tmp != NULL ? tmp : "/tmp");
+    if (mkdtemp(fixture->dir) == NULL) {
+        return -1;
+    }
+    snprintf(fixture->data, sizeof fixture->data, "%s/ledger-data", fixture->dir);
+    snprintf(fixture->socket, sizeof fixture->socket, "ipc://%s/ledger.sock", fixture->data);
+    snprintf(fixture->operator_key, sizeof fixture->operator_key, "%s/operator.key", fixture->data);
+    const char *ledgerd = getenv("LEDGERD");
+    if (ledgerd == NULL) {
+        ledgerd = "../daemon/ledgerd";
+    }
+    fixture->daemon = fork();
+    if (fixture->daemon == 0) {
+        char log[PATH_SIZE + 16];
+        snprintf(log, sizeof log, "%s/daemon.log", fixture->dir);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(ledgerd, ledgerd, "--data", fixture->data, "--metrics-listen", "off", (char *)NULL);
+        _exit(127);
+    }
+    char sock_path[PATH_SIZE + 16];
+    snprintf(sock_path, sizeof sock_path, "%s/ledger.sock", fixture->data);
+    for (int i = 0; i < WAIT_STEPS; i++) {
+        struct stat info;
+        if (stat(sock_path, &info) == 0 && stat(fixture->operator_key, &info) == 0) {
+            *state = fixture;
+            sleep_ms(100);
+            return 0;
+        }
+        sleep_ms(50);
+    }
+    fprintf(stderr, "ledgerd did not start; see %s/daemon.log\n", fixture->dir);
+    return -1;
+}
+
+static inline int fixture_teardown(void **state)
+{
+    struct fixture *fixture = *state;
+    if (fixture == NULL) {
+        return 0;
+    }
+    int status = 0;
+    if (fixture->follower > 0) {
+        kill(fixture->follower, SIGKILL);
+        waitpid(fixture->follower, &status, 0);
+    }
+    kill(fixture->daemon, SIGTERM);
+    waitpid(fixture->daemon, &status, 0);
+    remove_tree(fixture->dir);
+    free(fixture);
+    return 0;
+}
+
+static inline void run_free(struct run *run)
+{
+    free(run->out);
+    free(run->err);
+    json_decref(run->json);
+    memset(run, 0, sizeof *run);
+}
+
+/* Runs ledgerctl in the fixture's directory with the given principal (NULL:
+ * no connection options at all) and arguments (NULL-terminated). Parses
+ * stdout as JSON when it is one document. */
+static inline void ctl(struct fixture *fixture, struct run *run, const char *principal,
+                       const char *key_file, ...)
+{
+    const char *argv[ARGS_MAX];
+    int argc = 0;
+    argv[argc++] = ledgerctl_path();
+    if (principal != NULL) {
+        argv[argc++] = "--socket";
+        argv[argc++] = fixture->socket;
+        argv[argc++] = "--principal";
+        argv[argc++] = principal;
+        argv[argc++] = "--key-file";
+        argv[argc++] = key_file;
+    }
+    va_list args;
+    va_start(args, key_file);
+    for (const char *arg = va_arg(args, const char *); arg != NULL && argc < ARGS_MAX - 1;
+         arg = va_arg(args, const char *)) {
+        argv[argc++] = arg;
+    }
+    va_end(args);
+    argv[argc] = NULL;
+    char out_path[PATH_SIZE + 16], err_path[PATH_SIZE + 16];
+    snprintf(out_path, sizeof out_path, "%s/out.txt", fixture->dir);
+    snprintf(err_path, sizeof err_path, "%s/err.txt", fixture->dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (chdir(fixture->dir) != 0) {
+            _exit(126);
+        }
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(out, 1);
+        dup2(err, 2);
+        unsetenv("LEDGER_SOCKET");
+        unsetenv("LEDGER_PRINCIPAL");
+        unsetenv("LEDGER_KEY_FILE");
+        unsetenv("LEDGER_EVENTS");
+        execv(argv[0], (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    run->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    run->out = read_file(out_path);
+    run->err = read_file(err_path);
+    run->json = json_loads(run->out, 0, NULL);
+}
+
+static inline void expect_error(const struct run *run, int status, const char *code)
+{
+    char line[128];
+    snprintf(line, sizeof line, "error: %s: ", code);
+    if (run->status != status || strncmp(run->err, line, strlen(line)) != 0) {
+        fail_msg("expected exit %d and '%s...', got exit %d, stderr '%s', stdout '%s'", status,
+                 line, run->status, run->err, run->out);
+    }
+}
+
+static inline void expect_ok(const struct run *run)
+{
+    if (run->status != 0) {
+        fail_msg("expected success, got exit %d: %s", run->status, run->err);
+    }
+}
+
+static inline void expect_json_error(const struct run *run, const char *code)
+{
+    assert_non_null(run->json);
+    json_t *error = json_object_get(run->json, "error");
+    assert_non_null(error);
+    assert_string_equal(code, json_string_value(json_object_get(error, "code")));
+    assert_true(strlen(json_string_value(json_object_get(error, "message"))) > 5);
+}
+
+static inline json_int_t json_int_at(json_t *value, const char *key)
+{
+    json_t *member = json_object_get(value, key);
+    assert_non_null(member);
+    return json_integer_value(member);
+}
+
+/* Operator work: a partner and an admin agent for it; returns the admin's
+ * key file path in key_out. */
+static inline void make_partner(struct fixture *fixture, const char *partner, const char *admin,
+                                char *key_out, size_t key_size)
+{
+    struct run run;
+    ctl(fixture, &run, "operator", fixture->operator_key, "partner", "add", "--partner", partner,
+        "--name", "Test Partner", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    snprintf(key_out, key_size, "%s/%s.key", fixture->dir, admin);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id", admin,
+        "--role", "admin-agent", "--partner", partner, "--key-out", key_out, NULL);
+    expect_ok(&run);
+    run_free(&run);
+
+#endif
