@@ -435,7 +435,8 @@ enum ledger_err ctl_head_run(struct ctl_context *context, const struct ctl_args 
     }
     if (err == LEDGER_ERR_OK) {
         if (save != NULL) {
-            struct ctl_extra extras[2] = {{"signature", "verified", 0}, {"saved_to", save, 0}};
+            struct ctl_extra extras[2] = {{"signature", "verified", 0, false},
+                                          {"saved_to", save, 0, false}};
             err = ctl_output_message_extras(context->out, context->format, "head", &head->base,
                                             extras, 2);
         } else {
@@ -550,7 +551,7 @@ enum ledger_err ctl_proof_run(struct ctl_context *context, const struct ctl_args
     if (err == LEDGER_ERR_OK) {
         char label[64], line[256];
         head_label(head->tree_size, head->root_hash.data, label);
-        struct ctl_extra extras[2] = {{"verified", "true", 0}, {"head", label, 0}};
+        struct ctl_extra extras[2] = {{"verified", NULL, 1, true}, {"head", label, 0, false}};
         err = ctl_output_message_extras(context->out, context->format, "inclusion",
                                         &proof_result->inclusion->base, extras, 2);
         snprintf(line, sizeof line,
@@ -628,7 +629,7 @@ enum ledger_err ctl_consistency_run(struct ctl_context *context, const struct ct
     if (err == LEDGER_ERR_OK) {
         char label[64], line[256];
         head_label(head->tree_size, head->root_hash.data, label);
-        struct ctl_extra extras[2] = {{"verified", "true", 0}, {"head", label, 0}};
+        struct ctl_extra extras[2] = {{"verified", NULL, 1, true}, {"head", label, 0, false}};
         err = ctl_output_message_extras(context->out, context->format, "consistency",
                                         &proof_result->consistency->base, extras, 2);
         snprintf(line, sizeof line,
@@ -969,7 +970,7 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
     if (context->format != CTL_FORMAT_TABLE) {
         char label[64];
         head_label(head->tree_size, head->root_hash.data, label);
-        struct ctl_extra extras[2] = {{"verified", "true", 0}, {"head", label, 0}};
+        struct ctl_extra extras[2] = {{"verified", NULL, 1, true}, {"head", label, 0, false}};
         err = ctl_output_message_extras(context->out, context->format, "explanation",
                                         &explanation->base, extras, 2);
         goto cleanup;

@@ -164,7 +164,7 @@ enum ledger_err ctl_export_run(struct ctl_context *context, const struct ctl_arg
         for (size_t i = 0; i < count; i++) {
             export_cells(result->billing[i], &storage[i], cells + i * EXPORT_COLUMNS);
         }
-        struct ctl_extra extras[1] = {{"month", month, 0}};
+        struct ctl_extra extras[1] = {{"month", month, 0, false}};
         err = ctl_output_records(context->out, context->format, "export", export_names,
                                  export_numeric, EXPORT_COLUMNS, cells, count, extras,
                                  context->format == CTL_FORMAT_JSON ? 1 : 0);
@@ -547,11 +547,11 @@ static enum ledger_err print_report(struct ctl_context *context, const char *mon
             row[10] = text->sequence;
         }
         struct ctl_extra extras[5] = {
-            {"month", month, 0},
-            {"invoice_lines", NULL, lines},
-            {"ledger_charges", NULL, charges},
-            {"matched", NULL, report->matched},
-            {"difference_count", NULL, report->count},
+            {"month", month, 0, false},
+            {"invoice_lines", NULL, lines, false},
+            {"ledger_charges", NULL, charges, false},
+            {"matched", NULL, report->matched, false},
+            {"difference_count", NULL, report->count, false},
         };
         if (context->format == CTL_FORMAT_TABLE && report->count == 0) {
             fprintf(context->out,

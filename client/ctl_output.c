@@ -223,6 +223,7 @@ static void add_extras(json_t *document, const struct ctl_extra *extras, size_t 
     for (size_t i = 0; i < extra_count; i++) {
         json_object_set_new(document, extras[i].name,
                             extras[i].text != NULL ? json_string(extras[i].text)
+                            : extras[i].boolean    ? json_boolean(extras[i].number != 0)
                                                    : json_integer((json_int_t)extras[i].number));
     }
 }
@@ -503,7 +504,12 @@ enum ledger_err ctl_output_rows(FILE *out, enum ctl_format format, const char *k
                     fprintf(out, "%s: %s\n", extras[i].name, extras[i].text);
                 }
             } else {
-                fprintf(out, "%s: %llu\n", extras[i].name, (unsigned long long)extras[i].number);
+                if (extras[i].boolean) {
+                    fprintf(out, "%s: %s\n", extras[i].name, extras[i].number ? "yes" : "no");
+                } else {
+                    fprintf(out, "%s: %llu\n", extras[i].name,
+                            (unsigned long long)extras[i].number);
+                }
             }
         }
         break;
@@ -961,7 +967,12 @@ enum ledger_err ctl_output_records(FILE *out, enum ctl_format format, const char
             if (extras[i].text != NULL) {
                 fprintf(out, "%s: %s\n", extras[i].name, extras[i].text);
             } else {
-                fprintf(out, "%s: %llu\n", extras[i].name, (unsigned long long)extras[i].number);
+                if (extras[i].boolean) {
+                    fprintf(out, "%s: %s\n", extras[i].name, extras[i].number ? "yes" : "no");
+                } else {
+                    fprintf(out, "%s: %llu\n", extras[i].name,
+                            (unsigned long long)extras[i].number);
+                }
             }
         }
         break;

@@ -45,6 +45,7 @@ struct ctl_extra {
     const char *name;
     const char *text; /* NULL: use number */
     uint64_t number;
+    bool boolean; /* with text NULL: number is a truth value (JSON true/false, "yes"/"no") */
 };
 
 /* Prints a view: JSON {"<key>": [rows], extras...}; a table with a header

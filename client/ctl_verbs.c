@@ -577,7 +577,8 @@ static enum ledger_err run_principal_add(struct ctl_context *context, const stru
     }
     err = ctl_write_key_file(context, key_out, secret);
     if (err == LEDGER_ERR_OK) {
-        struct ctl_extra extras[2] = {{"principal_id", id, 0}, {"key_file", key_out, 0}};
+        struct ctl_extra extras[2] = {{"principal_id", id, 0, false},
+                                      {"key_file", key_out, 0, false}};
         err = ctl_output_write_result(context->out, context->format, ids, reply, extras, 2);
     }
     /* Wipe the secret from the reply before freeing it. */
@@ -1456,8 +1457,9 @@ static enum ledger_err run_activity(struct ctl_context *context, const struct ct
     if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
         return err;
     }
-    struct ctl_extra extras[1] = {
-        {"next_page_token", result->next_page_token != NULL ? result->next_page_token : "", 0}};
+    struct ctl_extra extras[1] = {{"next_page_token",
+                                   result->next_page_token != NULL ? result->next_page_token : "",
+                                   0, false}};
     err = ctl_output_rows(context->out, context->format, "activity", ROWS(result, activity),
                           COLUMNS(activity_columns), extras, 1);
     ledger_query_result_free(result);
@@ -1755,7 +1757,7 @@ static enum ledger_err run_backup(struct ctl_context *context, const struct ctl_
         err = LEDGER_ERR_PROTOCOL_ERROR;
         snprintf(context->message, sizeof context->message, "the reply carries no head");
     } else {
-        struct ctl_extra extras[1] = {{"directory", dir, 0}};
+        struct ctl_extra extras[1] = {{"directory", dir, 0, false}};
         err = ctl_output_message_extras(context->out, context->format, "head", &result->head->base,
                                         extras, 1);
         if (err == LEDGER_ERR_OK && context->format == CTL_FORMAT_TABLE) {

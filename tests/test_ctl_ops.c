@@ -476,7 +476,7 @@ static void test_ctl_ops_proofs_verified(void **state)
     json_t *explanation = json_object_get(run.json, "explanation");
     assert_non_null(json_object_get(json_object_get(explanation, "permission"), "proof"));
     assert_non_null(json_object_get(json_object_get(explanation, "role"), "record"));
-    assert_string_equal("true", json_string_value(json_object_get(run.json, "verified")));
+    assert_true(json_is_true(json_object_get(run.json, "verified")));
     run_free(&run);
 
     /* proof: against the head and against an older size. */

@@ -229,7 +229,7 @@ static void test_ctl_output_table_and_csv_rows(void **state)
     free(text);
 
     capture_open(&capture);
-    struct ctl_extra extra = {"next_page_token", "abc", 0};
+    struct ctl_extra extra = {"next_page_token", "abc", 0, false};
     assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_JSON, "reservations",
                                                     rows, 1, columns, 5, &extra, 1));
     text = capture_close(&capture);
