@@ -497,49 +497,10 @@ enum ledger_err engine__result_store(struct store_txn *txn, const char *principa
     return err;
 }
 
-struct replay_context {
-    struct store_txn *txn;
-    struct domain_customer *state;
-    uint64_t until_sequence; /* 0: all */
-};
-
-static enum ledger_err replay_one(void *context, uint64_t sequence)
-{
-    struct replay_context *replay = context;
-    if (replay->until_sequence && sequence > replay->until_sequence) {
-        return LEDGER_ERR_NOT_FOUND; /* stops the walk */
-    }
-    struct store_val record;
-    enum ledger_err err = store_record(replay->txn, sequence, &record);
-    if (err != LEDGER_ERR_OK) {
-        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
-    }
-    Ledger__V1__Event *event = NULL;
-    err = codec_event_unpack(record.data, record.size, &event);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    err = domain_customer_evolve(replay->state, event);
-    codec_event_free(event);
-    return err;
-}
-
-/* A customer's state as the transaction sees it, rebuilt from its stream. */
 enum ledger_err engine__state_load(struct store_txn *txn, const char *partner_id,
                                    const char *customer_id, struct domain_customer **out)
 {
-    struct domain_customer *state = domain_customer_new(partner_id, customer_id);
-    if (!state) {
-        return LEDGER_ERR_NO_MEMORY;
-    }
-    struct replay_context replay = {.txn = txn, .state = state};
-    enum ledger_err err = store_stream_each(txn, partner_id, customer_id, replay_one, &replay);
-    if (err != LEDGER_ERR_OK) {
-        domain_customer_free(state);
-        return err;
-    }
-    *out = state;
-    return LEDGER_ERR_OK;
+    return views_customer_state(txn, partner_id, customer_id, NULL, out);
 }
 
 struct group {

@@ -1592,17 +1592,15 @@ static enum ledger_err replay_one(void *context, uint64_t sequence)
     return err;
 }
 
-/* The customer's state after the events the as-of bound admits. Caller frees
- * with domain_customer_free. */
-static enum ledger_err replay_customer(struct store_txn *txn, const char *partner_id,
-                                       const char *customer_id, const Ledger__V1__AsOf *as_of,
-                                       struct domain_customer **out)
+enum ledger_err views_customer_state(struct store_txn *txn, const char *partner_id,
+                                     const char *customer_id, const Ledger__V1__AsOf *as_of,
+                                     struct domain_customer **out)
 {
     struct replay r = {
         .txn = txn,
         .customer = domain_customer_new(partner_id, customer_id),
-        .time_us = as_of->time_us,
-        .sequence = as_of->sequence,
+        .time_us = as_of != NULL ? as_of->time_us : 0,
+        .sequence = as_of != NULL ? as_of->sequence : 0,
     };
     if (r.customer == NULL) {
         return LEDGER_ERR_NO_MEMORY;
@@ -1639,7 +1637,7 @@ static enum ledger_err reservations_as_of(struct store_txn *txn, const char *par
                                           struct row_list *list)
 {
     struct domain_customer *customer = NULL;
-    enum ledger_err err = replay_customer(txn, partner_id, customer_id, as_of, &customer);
+    enum ledger_err err = views_customer_state(txn, partner_id, customer_id, as_of, &customer);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -1712,7 +1710,7 @@ static enum ledger_err permissions_as_of(struct store_txn *txn, const char *part
                                          bool history, struct row_list *list)
 {
     struct domain_customer *customer = NULL;
-    enum ledger_err err = replay_customer(txn, partner_id, customer_id, as_of, &customer);
+    enum ledger_err err = views_customer_state(txn, partner_id, customer_id, as_of, &customer);
     if (err != LEDGER_ERR_OK) {
         return err;
     }

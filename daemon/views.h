@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "codec.h"
+#include "domain.h"
 #include "error.h"
 #include "store.h"
 
@@ -38,6 +39,16 @@ __attribute__((warn_unused_result)) enum ledger_err views_apply(struct store_txn
  * STORAGE_ERROR. */
 __attribute__((warn_unused_result)) enum ledger_err
 views_partner_exists(struct store_txn *txn, const char *partner_id, bool *exists_out);
+
+/* A customer's state rebuilt by replaying its stream through
+ * domain_customer_evolve: every event, or (as_of non-NULL) only those up to
+ * as_of->sequence and recorded at or before as_of->time_us (0: no bound).
+ * The one replay of a stream: the engine's decisions and the "as of" answers
+ * share it. The caller frees *out with domain_customer_free. CORRUPT when a
+ * record is missing or does not decode or evolve; NO_MEMORY. */
+__attribute__((warn_unused_result)) enum ledger_err
+views_customer_state(struct store_txn *txn, const char *partner_id, const char *customer_id,
+                     const Ledger__V1__AsOf *as_of, struct domain_customer **out);
 
 /* What the asking principal may see, decided by the engine from policy. */
 struct views_scope {
