@@ -49,6 +49,26 @@ void crypto_sha256_prefixed(uint8_t prefix, const void *data, size_t size,
     crypto_hash_sha256_final(&state, out);
 }
 
+_Static_assert(sizeof(crypto_generichash_state) <= sizeof(struct crypto_stream),
+               "crypto_stream holds libsodium's BLAKE2b state");
+_Static_assert(_Alignof(crypto_generichash_state) <= 64, "crypto_stream alignment");
+
+void crypto_stream_init(struct crypto_stream *stream)
+{
+    crypto_generichash_init((crypto_generichash_state *)stream->opaque, NULL, 0,
+                            CRYPTO_HASH_BYTES);
+}
+
+void crypto_stream_update(struct crypto_stream *stream, const void *data, size_t size)
+{
+    crypto_generichash_update((crypto_generichash_state *)stream->opaque, data, size);
+}
+
+void crypto_stream_final(struct crypto_stream *stream, uint8_t out[CRYPTO_HASH_BYTES])
+{
+    crypto_generichash_final((crypto_generichash_state *)stream->opaque, out, CRYPTO_HASH_BYTES);
+}
+
 void crypto_node_hash(const uint8_t left[CRYPTO_HASH_BYTES], const uint8_t right[CRYPTO_HASH_BYTES],
                       uint8_t out[CRYPTO_HASH_BYTES])
 {

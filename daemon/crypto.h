@@ -36,6 +36,17 @@ void crypto_sha256_prefixed(uint8_t prefix, const void *data, size_t size,
 void crypto_node_hash(const uint8_t left[CRYPTO_HASH_BYTES], const uint8_t right[CRYPTO_HASH_BYTES],
                       uint8_t out[CRYPTO_HASH_BYTES]);
 
+/* A running BLAKE2b-256 hash of a stream of bytes, for digests that only this
+ * build compares with itself (views_digest): one compression per 128 bytes and
+ * no finalization per piece, so hashing a whole database costs about a read of
+ * it. Not for anything an outside verifier recomputes (that is SHA-256). */
+struct crypto_stream {
+    _Alignas(64) unsigned char opaque[512];
+};
+void crypto_stream_init(struct crypto_stream *stream);
+void crypto_stream_update(struct crypto_stream *stream, const void *data, size_t size);
+void crypto_stream_final(struct crypto_stream *stream, uint8_t out[CRYPTO_HASH_BYTES]);
+
 /* HMAC-SHA256 (RFC 2104) with a key of any length (a principal's is 32 bytes).
  * All inputs are borrowed. */
 void crypto_hmac_sha256(const uint8_t *key, size_t key_size, const void *data, size_t size,

@@ -70,10 +70,10 @@
  * LEDGER_VIEW_ROWS_MAX rows are refused with TOO_LARGE, never truncated.
  * Time ranges are half-open: from_us <= t < to_us, 0 meaning unbounded.
  *
- * Digest: d0 = SHA-256(""), d_i = SHA-256(d_{i-1} || u32 key length || key ||
- * u32 value length || value) over the entries in key order; the digest is
- * the last d. Chaining keeps memory bounded by one entry, since crypto.h has
- * no incremental SHA-256.
+ * Digest: BLAKE2b-256 (crypto_stream) of the concatenation, in key order, of
+ * u32 BE key length || key || u32 BE value length || value over every entry.
+ * One running hash: memory stays bounded and each entry costs its bytes, not
+ * a finalization (a rebuild digests every derived database twice).
  *
  * Determinism: views_apply reads no clock and no randomness; every value it
  * writes comes from the event and from rows earlier events wrote, so applying
@@ -2255,20 +2255,25 @@ enum ledger_err views_query(struct store_txn *txn, const struct views_scope *sco
 
 /* --- digest --------------------------------------------------------------------------------- */
 
+static void write_u32_be(uint8_t out[4], uint32_t value)
+{
+    for (int i = 0; i < 4; i++) {
+        out[i] = (uint8_t)(value >> (24 - 8 * i));
+    }
+}
+
 enum ledger_err views_digest(struct store_txn *txn, enum store_db db, uint8_t out[32])
 {
     if (txn == NULL || out == NULL || (int)db < 0 || db >= STORE_DB_COUNT) {
         return LEDGER_ERR_INTERNAL;
     }
-    uint8_t state[CRYPTO_HASH_BYTES];
-    crypto_sha256("", 0, state);
+    struct crypto_stream stream;
+    crypto_stream_init(&stream);
     struct store_cursor *cursor = NULL;
     enum ledger_err err = store_cursor_open(txn, db, &cursor);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    uint8_t *buffer = NULL;
-    size_t capacity = 0;
     struct store_val key, value;
     err = store_cursor_seek(cursor, NULL, 0, &key, &value);
     while (err == LEDGER_ERR_OK) {
@@ -2276,43 +2281,19 @@ enum ledger_err views_digest(struct store_txn *txn, enum store_db db, uint8_t ou
             err = LEDGER_ERR_CORRUPT;
             break;
         }
-        size_t need = sizeof state + 4 + key.size + 4 + value.size;
-        if (need > capacity) {
-            uint8_t *grown = realloc(buffer, need);
-            if (grown == NULL) {
-                err = LEDGER_ERR_NO_MEMORY;
-                break;
-            }
-            buffer = grown;
-            capacity = need;
-        }
-        size_t at = 0;
-        memcpy(buffer, state, sizeof state);
-        at += sizeof state;
-        uint32_t length = (uint32_t)key.size;
-        for (int i = 3; i >= 0; i--) {
-            buffer[at++] = (uint8_t)(length >> (8 * i));
-        }
-        if (key.size > 0) {
-            memcpy(buffer + at, key.data, key.size);
-        }
-        at += key.size;
-        length = (uint32_t)value.size;
-        for (int i = 3; i >= 0; i--) {
-            buffer[at++] = (uint8_t)(length >> (8 * i));
-        }
-        if (value.size > 0) {
-            memcpy(buffer + at, value.data, value.size);
-        }
-        at += value.size;
-        crypto_sha256(buffer, at, state);
+        uint8_t length[4];
+        write_u32_be(length, (uint32_t)key.size);
+        crypto_stream_update(&stream, length, sizeof length);
+        crypto_stream_update(&stream, key.data, key.size);
+        write_u32_be(length, (uint32_t)value.size);
+        crypto_stream_update(&stream, length, sizeof length);
+        crypto_stream_update(&stream, value.data, value.size);
         err = store_cursor_next(cursor, &key, &value);
     }
     store_cursor_close(cursor);
-    free(buffer);
     if (err != LEDGER_ERR_NOT_FOUND) {
         return err;
     }
-    memcpy(out, state, sizeof state);
+    crypto_stream_final(&stream, out);
     return LEDGER_ERR_OK;
 }

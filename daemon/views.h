@@ -76,10 +76,9 @@ views_query(struct store_txn *txn, const struct views_scope *scope, const Ledger
 void views_result_clear(Ledger__V1__QueryResult *result);
 
 /* A digest of every key and value of one database (any derived one), in key
- * order: d0 = SHA-256(""), d_i = SHA-256(d_{i-1} || u32 BE key length || key ||
- * u32 BE value length || value), out = the last d_i. Equal contents give equal
- * digests; an empty database gives SHA-256(""). Errors: CORRUPT, NO_MEMORY,
- * STORAGE_ERROR. */
+ * order: BLAKE2b-256 of the concatenation of u32 BE key length || key || u32 BE
+ * value length || value over its entries. Equal contents give equal digests;
+ * an empty database gives BLAKE2b-256(""). Errors: CORRUPT, STORAGE_ERROR. */
 __attribute__((warn_unused_result)) enum ledger_err views_digest(struct store_txn *txn,
                                                                  enum store_db db, uint8_t out[32]);
 

@@ -60,6 +60,25 @@ static void test_crypto_sha256_vectors(void **state)
                      "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
+static void test_crypto_stream_blake2b_vectors(void **state)
+{
+    (void)state;
+    uint8_t hash[CRYPTO_HASH_BYTES];
+    struct crypto_stream stream;
+    crypto_stream_init(&stream);
+    crypto_stream_final(&stream, hash);
+    assert_hex_equal(hash, sizeof hash,
+                     "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8");
+    /* Pieces hash as their concatenation. */
+    crypto_stream_init(&stream);
+    crypto_stream_update(&stream, "a", 1);
+    crypto_stream_update(&stream, "", 0);
+    crypto_stream_update(&stream, "bc", 2);
+    crypto_stream_final(&stream, hash);
+    assert_hex_equal(hash, sizeof hash,
+                     "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319");
+}
+
 static void test_crypto_leaf_and_node_hashes(void **state)
 {
     (void)state;
@@ -291,6 +310,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crypto_init_twice),
         cmocka_unit_test(test_crypto_sha256_vectors),
+        cmocka_unit_test(test_crypto_stream_blake2b_vectors),
         cmocka_unit_test(test_crypto_leaf_and_node_hashes),
         cmocka_unit_test(test_crypto_hmac_rfc4231),
         cmocka_unit_test(test_crypto_hmac_depends_on_key_and_data),
