@@ -313,12 +313,43 @@ enum ledger_err engine_open(const struct engine_options *options, struct engine 
         goto fail;
     }
     atomic_store(&engine->head_sequence, store_last_sequence(txn));
+    err = views_layout(txn, &engine->views_layout);
     store_abort(txn);
+    if (err != LEDGER_ERR_OK) {
+        goto fail;
+    }
+    if (engine->views_layout != VIEWS_LAYOUT_VERSION && atomic_load(&engine->head_sequence) == 0 &&
+        !options->read_only) {
+        /* A new data directory: its (empty) views have this build's layout. */
+        err = store_begin(engine->store, true, &txn);
+        if (err == LEDGER_ERR_OK) {
+            err = views_layout_set(txn);
+            if (err == LEDGER_ERR_OK) {
+                err = store_commit(txn);
+            } else {
+                store_abort(txn);
+            }
+        }
+        if (err != LEDGER_ERR_OK) {
+            goto fail;
+        }
+        engine->views_layout = VIEWS_LAYOUT_VERSION;
+    }
     *out = engine;
     return LEDGER_ERR_OK;
 fail:
     engine_close(engine);
     return err;
+}
+
+_Static_assert(ENGINE_VIEWS_LAYOUT == VIEWS_LAYOUT_VERSION, "one layout version");
+
+bool engine_views_current(const struct engine *engine, uint64_t *layout_out)
+{
+    if (layout_out != NULL) {
+        *layout_out = engine->views_layout;
+    }
+    return engine->views_layout == VIEWS_LAYOUT_VERSION;
 }
 
 void engine_close(struct engine *engine)

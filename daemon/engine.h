@@ -44,6 +44,14 @@ struct engine_options {
 __attribute__((warn_unused_result)) enum ledger_err
 engine_open(const struct engine_options *options, struct engine **out);
 void engine_close(struct engine *engine);
+/* Whether the derived databases have the layout this build writes (views.h,
+ * VIEWS_LAYOUT_VERSION); *layout_out (may be NULL) gets the one found. A data
+ * directory written by an older build opens, but must be rebuilt
+ * (engine_rebuild, `ledgerd rebuild`) before it serves; engine_rebuild brings
+ * it up to date. */
+bool engine_views_current(const struct engine *engine, uint64_t *layout_out);
+/* The layout this build writes (views.h's VIEWS_LAYOUT_VERSION). */
+#define ENGINE_VIEWS_LAYOUT 2
 
 /* Creates a data directory: the store, the Ed25519 head-signing key (file
  * head.key, mode 0600) and the first operator principal, whose secret is
@@ -121,7 +129,9 @@ typedef void (*engine_progress_fn)(void *context, uint64_t done, uint64_t total)
 
 /* Drops every derived database, replays the log, and compares each view's
  * digest with the one before. differences_out counts views that differed
- * (their names are logged through report). */
+ * (their names are logged through report). Views of an older layout
+ * (engine_views_current false) are derived again in this build's layout and
+ * not compared: report is not called and *differences_out is 0. */
 __attribute__((warn_unused_result)) enum ledger_err
 engine_rebuild(struct engine *engine, engine_progress_fn progress, void *context,
                void (*report)(void *context, const char *view, bool same),

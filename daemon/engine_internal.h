@@ -46,6 +46,7 @@ struct engine {
     uint8_t head_secret_key[CRYPTO_SIGN_SECRET_BYTES];
     bool head_key_loaded;
     _Atomic uint64_t head_sequence;
+    uint64_t views_layout;  /* of the derived databases as opened (views.h) */
     struct state_map cache; /* engine_execute's thread only */
 };
 

@@ -115,6 +115,9 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
     }
     if (txn) {
         if (err == LEDGER_ERR_OK) {
+            err = views_layout_set(txn);
+        }
+        if (err == LEDGER_ERR_OK) {
             err = store_commit(txn);
         } else {
             store_abort(txn);
@@ -156,7 +159,11 @@ enum ledger_err engine_rebuild(struct engine *engine, engine_progress_fn progres
         return err;
     }
     unsigned differences = 0;
-    for (int db = 0; db < STORE_DB_COUNT; db++) {
+    bool comparable = engine->views_layout == VIEWS_LAYOUT_VERSION;
+    engine->views_layout = VIEWS_LAYOUT_VERSION;
+    /* Views of an older layout were derived again in this one: there is
+     * nothing to compare them with. */
+    for (int db = 0; comparable && db < STORE_DB_COUNT; db++) {
         if (!store_db_derived((enum store_db)db)) {
             continue;
         }

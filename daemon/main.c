@@ -444,6 +444,13 @@ static int command_rebuild(const struct command_line *line, const struct config 
     }
     struct rebuild_context context = {0};
     unsigned differences = 0;
+    uint64_t layout = 0;
+    bool upgrade = !engine_views_current(engine, &layout);
+    if (upgrade) {
+        printf("the views were written by an older build (layout %llu): deriving them again "
+               "in this build's layout, without comparing\n",
+               (unsigned long long)layout);
+    }
     err = engine_rebuild(engine, rebuild_progress, &context, rebuild_report, &differences);
     engine_close(engine);
     if (err != LEDGER_ERR_OK) {
@@ -455,7 +462,8 @@ static int command_rebuild(const struct command_line *line, const struct config 
         printf("%u view(s) differed from the log's replay; they now match it\n", differences);
         return EXIT_FAILURE_;
     }
-    printf("every view matches the log's replay\n");
+    printf(upgrade ? "every view is derived again from the log; the data directory can serve\n"
+                   : "every view matches the log's replay\n");
     return EXIT_OK;
 }
 
@@ -675,6 +683,16 @@ static int command_serve(const struct command_line *line, struct config *config)
     enum ledger_err err = engine_open(&options, &engine);
     if (err != LEDGER_ERR_OK) {
         print_engine_error("cannot open", dir, err);
+        return EXIT_FAILURE_;
+    }
+    uint64_t layout = 0;
+    if (!engine_views_current(engine, &layout)) {
+        fprintf(stderr,
+                "ledgerd: %s: its views were written by an older build (layout %llu, this "
+                "build writes %llu); run `ledgerd rebuild --data %s` once, then start again "
+                "(docs/operations.md, \"Upgrade\")\n",
+                dir, (unsigned long long)layout, (unsigned long long)ENGINE_VIEWS_LAYOUT, dir);
+        engine_close(engine);
         return EXIT_FAILURE_;
     }
     struct server_options server_options = {

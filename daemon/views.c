@@ -26,8 +26,13 @@
  *                 entries; it repeats the flags so that hidden entries are
  *                 skipped without reading the row, and costs one extra lookup
  *                 per row returned instead of storing every row twice.
- *   billing       partner NUL "YYYY-MM" NUL customer NUL u64 sequence NUL u16 n
- *                 -> BillingRow (n numbers the rows one event wrote)
+ *   billing       partner NUL first "YYYY-MM" NUL customer NUL u64 sequence NUL u16 n
+ *                 -> BillingCharges: one purchase's charges (n = 0) or one refund
+ *                 (n = 0 for a cancellation, the exchange's replacement's
+ *                 instalment count for an exchange), stored once with the
+ *                 whole amounts, the instalment count and how many of them are
+ *                 billed. A query for month M reads first months M-59..M of
+ *                 the partner and expands each into M's row.
  *
  * Billing semantics (what the partner pays, per customer and UTC month):
  * - A purchase is charged from the UTC month of its event's business time
@@ -44,16 +49,16 @@
  * - A cancellation writes one "refund" row in the cancellation month with the
  *   partner amount = -refund. The log records refunds in the partner's price
  *   only, so its retail amount is 0 (in the reservation's retail currency).
- *   A monthly-billed reservation is not billed after it ends: the charges
- *   the purchase wrote for months after the cancellation month are deleted
- *   (the cancellation month's charge stays).
+ *   A monthly-billed reservation is not billed after it ends: its purchase's
+ *   billed months are cut back to end with the cancellation month (whose
+ *   charge stays).
  * - An exchange is a cancellation of each returned reservation (future
- *   monthly charges deleted as above) with one "refund" row for the whole
+ *   monthly charges ended as above) with one "refund" row for the whole
  *   exchange refund (charge_id = the returned ids joined by ',', order_id =
  *   the replacement's order), plus the replacement's charges as a purchase.
- *   Row numbers: the charges of the item an event buys are n = 0..months-1
- *   (n = 0 for upfront) and an exchange's refund row follows them, so a
- *   purchase's charge for its i-th month is always n = i.
+ *   Row numbers (the order of one event's rows in a month): the charge of
+ *   the item an event buys in its i-th month is n = i (n = 0 for upfront)
+ *   and an exchange's refund row follows them (n = months).
  * - Expiries, scope and renewal-flag changes do not change billing.
  *
  * Reservation states: a purchase, an exchange's replacement and a renewal
@@ -101,6 +106,8 @@
 #define VIEWS_ACTIVITY_VISIBLE  0x01u
 /* "YYYY-MM" plus its NUL. */
 #define VIEWS_MONTH_SIZE 8
+/* The longest term (P5Y): a charge is billed at most this many months. */
+#define VIEWS_TERM_MONTHS_MAX 60
 /* Years a "YYYY-MM" month can name. */
 #define VIEWS_YEAR_MAX   9999
 #define VIEWS_US_PER_DAY INT64_C(86400000000)
@@ -321,21 +328,28 @@ struct charge {
     int billing_plan;
 };
 
+/* Stores one event's charges (or refund) `row` from `month` on, in `months`
+ * instalments, as entry n of the event's billing entries. */
 static enum ledger_err billing_put(struct store_txn *txn, const Ledger__V1__Event *event,
-                                   int64_t month, uint16_t n, Ledger__V1__BillingRow *row)
+                                   int64_t month, uint16_t n, Ledger__V1__BillingRow *row,
+                                   int months)
 {
     char month_buffer[VIEWS_MONTH_SIZE];
     month_text(month, month_buffer);
     row->month = month_buffer;
     row->customer_id = event->customer_id;
     row->sequence = event->sequence;
+    Ledger__V1__BillingCharges charges = LEDGER__V1__BILLING_CHARGES__INIT;
+    charges.first = row;
+    charges.months = (uint32_t)months;
+    charges.billed_months = (uint32_t)months;
     struct key k = {0};
     billing_key(&k, event->partner_id, month, event->customer_id, event->sequence, n);
-    return put_message(txn, STORE_DB_BILLING, &k, &row->base);
+    return put_message(txn, STORE_DB_BILLING, &k, &charges.base);
 }
 
-/* Writes the charges of one purchase as rows n = 0.. and sets *rows_out to
- * how many it wrote. */
+/* Writes the charges of one purchase as entry n = 0 and sets *rows_out to how
+ * many monthly rows they make (1 when paid upfront). */
 static enum ledger_err billing_charge(struct store_txn *txn, const struct charge *c,
                                       uint16_t *rows_out)
 {
@@ -353,52 +367,37 @@ static enum ledger_err billing_charge(struct store_txn *txn, const struct charge
         return LEDGER_ERR_CORRUPT;
     }
     int rows = monthly ? months : 1;
-    int64_t price = c->price->amount_minor;
-    int64_t retail = c->retail_price != NULL ? c->retail_price->amount_minor : 0;
-    for (int i = 0; i < rows; i++) {
-        Ledger__V1__Money partner_amount = LEDGER__V1__MONEY__INIT;
-        Ledger__V1__Money retail_amount = LEDGER__V1__MONEY__INIT;
-        partner_amount.currency = c->price->currency;
-        partner_amount.amount_minor = price / rows;
-        if (i == rows - 1) {
-            partner_amount.amount_minor = price - (price / rows) * (rows - 1);
-        }
-        Ledger__V1__BillingRow row = LEDGER__V1__BILLING_ROW__INIT;
-        if (c->retail_price != NULL) {
-            retail_amount.currency = c->retail_price->currency;
-            retail_amount.amount_minor = retail / rows;
-            if (i == rows - 1) {
-                retail_amount.amount_minor = retail - (retail / rows) * (rows - 1);
-            }
-            row.retail_amount = &retail_amount;
-        }
-        row.charge_id = (char *)text(c->charge_id);
-        row.order_id = (char *)text(c->order_id);
-        row.charge = c->charge;
-        row.purchaser = c->purchaser;
-        row.bought_by = c->event->actor;
-        row.partner_amount = &partner_amount;
-        err = billing_put(txn, c->event, first + i, (uint16_t)i, &row);
-        if (err != LEDGER_ERR_OK) {
-            return err;
-        }
+    Ledger__V1__Money partner_amount = LEDGER__V1__MONEY__INIT;
+    partner_amount.currency = c->price->currency;
+    partner_amount.amount_minor = c->price->amount_minor;
+    Ledger__V1__Money retail_amount = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__BillingRow row = LEDGER__V1__BILLING_ROW__INIT;
+    if (c->retail_price != NULL) {
+        retail_amount.currency = c->retail_price->currency;
+        retail_amount.amount_minor = c->retail_price->amount_minor;
+        row.retail_amount = &retail_amount;
     }
-    *rows_out = (uint16_t)rows;
-    return LEDGER_ERR_OK;
+    row.charge_id = (char *)text(c->charge_id);
+    row.order_id = (char *)text(c->order_id);
+    row.charge = c->charge;
+    row.purchaser = c->purchaser;
+    row.bought_by = c->event->actor;
+    row.partner_amount = &partner_amount;
+    err = billing_put(txn, c->event, first, 0, &row, rows);
+    if (err == LEDGER_ERR_OK) {
+        *rows_out = (uint16_t)rows;
+    }
+    return err;
 }
 
-/* Deletes the monthly charges a reservation's purchase wrote for the months
- * after `event`'s month. The purchase is the event at reservation->sequence:
- * its charges are rows n = i in its i-th month. */
+/* Ends the monthly charges of a reservation's purchase (the event at
+ * reservation->sequence) with `event`'s month: the months after it are no
+ * longer billed. */
 static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Event *event,
                                     const Ledger__V1__ReservationRow *reservation)
 {
     if (reservation->billing_plan != LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY) {
         return LEDGER_ERR_OK;
-    }
-    int months = term_months(reservation->term);
-    if (months == 0) {
-        return LEDGER_ERR_CORRUPT;
     }
     struct store_val record;
     enum ledger_err err = store_record(txn, reservation->sequence, &record);
@@ -416,21 +415,30 @@ static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Eve
     if (err == LEDGER_ERR_OK) {
         err = month_index(event_time_us(event), &now);
     }
-    for (int i = 0; err == LEDGER_ERR_OK && i < months; i++) {
-        if (first + i <= now) {
-            continue;
-        }
-        struct key k = {0};
-        billing_key(&k, event->partner_id, first + i, event->customer_id, reservation->sequence,
-                    (uint16_t)i);
-        if (k.overflow) {
-            return LEDGER_ERR_CORRUPT;
-        }
-        err = store_del(txn, STORE_DB_BILLING, k.bytes, k.size);
-        if (err == LEDGER_ERR_NOT_FOUND) {
-            err = LEDGER_ERR_OK;
-        }
+    if (err != LEDGER_ERR_OK) {
+        return err;
     }
+    struct key k = {0};
+    billing_key(&k, event->partner_id, first, event->customer_id, reservation->sequence, 0);
+    Ledger__V1__BillingCharges *charges = NULL;
+    err = get_message(txn, STORE_DB_BILLING, &k, &ledger__v1__billing_charges__descriptor,
+                      (ProtobufCMessage **)&charges);
+    if (err == LEDGER_ERR_NOT_FOUND) {
+        return LEDGER_ERR_OK;
+    }
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    /* Months first..now stay billed, as far as the term goes. */
+    int64_t billed = now - first + 1;
+    if (billed < 0) {
+        billed = 0;
+    }
+    if (billed < (int64_t)charges->billed_months) {
+        charges->billed_months = (uint32_t)billed;
+        err = put_message(txn, STORE_DB_BILLING, &k, &charges->base);
+    }
+    codec_message_free(&charges->base);
     return err;
 }
 
@@ -462,7 +470,7 @@ static enum ledger_err billing_refund(struct store_txn *txn, const Ledger__V1__E
     row.bought_by = event->actor;
     row.partner_amount = &partner_amount;
     row.retail_amount = &retail_amount;
-    return billing_put(txn, event, month, n, &row);
+    return billing_put(txn, event, month, n, &row, 1);
 }
 
 /* --- reservations, orders, savings plans -------------------------------------------------- */
@@ -1935,6 +1943,80 @@ static enum ledger_err query_permissions(struct store_txn *txn, const struct vie
     return err;
 }
 
+/* The month index of a valid "YYYY-MM" (month_valid). */
+static int64_t month_parse(const char *s)
+{
+    int64_t year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    return year * 12 + (s[5] - '0') * 10 + (s[6] - '0') - 1;
+}
+
+/* Instalment i (0-based) of `months`: total / months, the last one taking
+ * the division's remainder, so that the instalments add up to the total. */
+static int64_t instalment(int64_t total, uint32_t months, int64_t i)
+{
+    int64_t each = total / months;
+    return i == (int64_t)months - 1 ? total - each * ((int64_t)months - 1) : each;
+}
+
+/* Billing rows of one month come in the order of the monthly rows' keys
+ * before charges were stored once per purchase: customer, sequence, n. */
+static int billing_row_compare(const void *a, const void *b)
+{
+    const struct row_entry *x = a, *y = b;
+    const Ledger__V1__BillingRow *p = (const Ledger__V1__BillingRow *)x->row;
+    const Ledger__V1__BillingRow *q = (const Ledger__V1__BillingRow *)y->row;
+    int c = strcmp(text(p->customer_id), text(q->customer_id));
+    if (c != 0) {
+        return c;
+    }
+    if (p->sequence != q->sequence) {
+        return p->sequence < q->sequence ? -1 : 1;
+    }
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The month's row of one stored BillingCharges (key: partner NUL first month
+ * NUL customer NUL u64 sequence NUL u16 n), pushed with order n + instalment;
+ * nothing when the month is outside the billed months. */
+static enum ledger_err billing_expand(struct row_list *list, const struct store_val *key,
+                                      const struct store_val *value, int64_t first, int64_t month,
+                                      const char *month_text_value)
+{
+    Ledger__V1__BillingCharges *charges = NULL;
+    enum ledger_err err = unpack_row(&ledger__v1__billing_charges__descriptor, value->data,
+                                     value->size, (ProtobufCMessage **)&charges);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    int64_t i = month - first;
+    Ledger__V1__BillingRow *row = charges->first;
+    if (row == NULL || row->partner_amount == NULL || charges->months == 0 ||
+        charges->billed_months > charges->months || key->size < 2) {
+        err = LEDGER_ERR_CORRUPT;
+    } else if (i >= 0 && i < (int64_t)charges->billed_months) {
+        char *month_copy = strdup(month_text_value);
+        if (month_copy == NULL) {
+            err = LEDGER_ERR_NO_MEMORY;
+        } else {
+            free(row->month);
+            row->month = month_copy;
+            row->partner_amount->amount_minor =
+                instalment(row->partner_amount->amount_minor, charges->months, i);
+            if (row->retail_amount != NULL) {
+                row->retail_amount->amount_minor =
+                    instalment(row->retail_amount->amount_minor, charges->months, i);
+            }
+            uint64_t n = ((uint64_t)key->data[key->size - 2] << 8) | key->data[key->size - 1];
+            charges->first = NULL;
+            err = row_list_push(list, &row->base, n + (uint64_t)i);
+        }
+    }
+    codec_message_free(&charges->base);
+    return err;
+}
+
+/* One month of billing: the stored charges whose first month is within the
+ * longest term (LEDGER's 60 months) before it, expanded into that month. */
 static enum ledger_err query_billing(struct store_txn *txn, const struct views_scope *scope,
                                      const Ledger__V1__BillingQuery *q, struct row_list *list,
                                      char message[VIEWS_MESSAGE_SIZE])
@@ -1950,15 +2032,57 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    struct key prefix = {0};
-    key_field(&prefix, scope->partner_id);
-    key_field(&prefix, month);
-    if (customer_id[0] != '\0') {
-        key_field(&prefix, customer_id);
+    int64_t wanted = month_parse(month);
+    int64_t earliest = wanted - (VIEWS_TERM_MONTHS_MAX - 1);
+    if (earliest < 0) {
+        earliest = 0;
     }
-    struct collect c = {
-        .list = list, .descriptor = &ledger__v1__billing_row__descriptor, .scope = scope};
-    return scan_prefix(txn, STORE_DB_BILLING, &prefix, collect_one, &c);
+    struct key partner = {0};
+    key_field(&partner, scope->partner_id);
+    struct key start = partner;
+    char earliest_text[VIEWS_MONTH_SIZE];
+    month_text(earliest, earliest_text);
+    key_field(&start, earliest_text);
+    if (start.overflow) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    size_t customer_size = strlen(customer_id) + 1;
+    struct store_cursor *cursor = NULL;
+    err = store_cursor_open(txn, STORE_DB_BILLING, &cursor);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    struct store_val key, value;
+    err = store_cursor_seek(cursor, start.bytes, start.size, &key, &value);
+    while (err == LEDGER_ERR_OK && key_has_prefix(&key, &partner)) {
+        /* partner NUL "YYYY-MM" NUL customer NUL ... */
+        const char *at = (const char *)key.data + partner.size;
+        size_t rest = key.size - partner.size;
+        if (rest < VIEWS_MONTH_SIZE + customer_size || at[VIEWS_MONTH_SIZE - 1] != '\0' ||
+            !month_valid(at)) {
+            err = LEDGER_ERR_CORRUPT;
+            break;
+        }
+        int64_t first = month_parse(at);
+        if (first > wanted) {
+            break;
+        }
+        const char *customer = at + VIEWS_MONTH_SIZE;
+        if (customer_id[0] == '\0' || memcmp(customer, customer_id, customer_size) == 0) {
+            err = billing_expand(list, &key, &value, first, wanted, month);
+        }
+        if (err == LEDGER_ERR_OK) {
+            err = store_cursor_next(cursor, &key, &value);
+        }
+    }
+    store_cursor_close(cursor);
+    if (err == LEDGER_ERR_NOT_FOUND) {
+        err = LEDGER_ERR_OK;
+    }
+    if (err == LEDGER_ERR_OK && list->count > 1) {
+        qsort(list->entries, list->count, sizeof *list->entries, billing_row_compare);
+    }
+    return err;
 }
 
 static enum ledger_err query_principals(struct store_txn *txn, const struct views_scope *scope,
@@ -2254,6 +2378,34 @@ enum ledger_err views_query(struct store_txn *txn, const struct views_scope *sco
 }
 
 /* --- digest --------------------------------------------------------------------------------- */
+
+static const char views_layout_key[] = "views";
+
+enum ledger_err views_layout(struct store_txn *txn, uint64_t *out)
+{
+    struct store_val value;
+    enum ledger_err err =
+        store_get(txn, STORE_DB_META, views_layout_key, sizeof views_layout_key - 1, &value);
+    if (err == LEDGER_ERR_NOT_FOUND) {
+        *out = 1;
+        return LEDGER_ERR_OK;
+    }
+    if (err == LEDGER_ERR_OK) {
+        if (value.size != 8) {
+            return LEDGER_ERR_CORRUPT;
+        }
+        *out = store_key_to_u64(value.data);
+    }
+    return err;
+}
+
+enum ledger_err views_layout_set(struct store_txn *txn)
+{
+    uint8_t value[8];
+    store_u64_to_key(VIEWS_LAYOUT_VERSION, value);
+    return store_put(txn, STORE_DB_META, views_layout_key, sizeof views_layout_key - 1, value,
+                     sizeof value);
+}
 
 static void write_u32_be(uint8_t out[4], uint32_t value)
 {

@@ -75,6 +75,18 @@ views_query(struct store_txn *txn, const struct views_scope *scope, const Ledger
  * stats) are the caller's and are left alone. NULL is fine. */
 void views_result_clear(Ledger__V1__QueryResult *result);
 
+/* The layout of the derived databases this build writes, kept in the meta
+ * database under "views" (u64 big-endian); none means 1. Changing a row's key
+ * or value changes it, and a data directory with another layout must be
+ * rebuilt (`ledgerd rebuild`) before it serves. 2: billing stores each
+ * purchase's charges once instead of one row per month. */
+#define VIEWS_LAYOUT_VERSION 2
+/* The layout of the views in the store (1 when none is recorded). */
+__attribute__((warn_unused_result)) enum ledger_err views_layout(struct store_txn *txn,
+                                                                 uint64_t *out);
+/* Records VIEWS_LAYOUT_VERSION as the store's layout (in a write transaction). */
+__attribute__((warn_unused_result)) enum ledger_err views_layout_set(struct store_txn *txn);
+
 /* A digest of every key and value of one database (any derived one), in key
  * order: BLAKE2b-256 of the concatenation of u32 BE key length || key || u32 BE
  * value length || value over its entries. Equal contents give equal digests;
