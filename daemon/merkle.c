@@ -19,7 +19,9 @@
  * Storage (STORE_DB_MERKLE, a derived database that `ledgerd rebuild` refills
  * by appending every leaf again):
  *   key 9 bytes  = u8 level || u64 BE index  -> the 32-byte hash of the complete
- *                  subtree covering leaves [index * 2^level, (index+1) * 2^level)
+ *                  subtree covering leaves [index * 2^level, (index+1) * 2^level),
+ *                  for level >= 1; level 0 (the leaves) is not repeated here:
+ *                  it is STORE_DB_LEAF's hash of sequence index + 1
  *   key 1 byte   = 0xFF                      -> u64 BE: the number of leaves
  * The two key lengths never collide. The size key makes "how big is the stored
  * tree" one read, and lets merkle_append refuse an out-of-order leaf.
@@ -410,6 +412,12 @@ static enum ledger_err stored_node(void *context, unsigned level, uint64_t index
                                    uint8_t out[MERKLE_HASH_BYTES])
 {
     struct store_txn *txn = context;
+    if (level == 0) {
+        /* Leaves are the store's leaf hashes (sequence = index + 1). */
+        enum ledger_err err =
+            index < UINT64_MAX ? store_leaf(txn, index + 1, out) : LEDGER_ERR_CORRUPT;
+        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
+    }
     uint8_t key[MERKLE_NODE_KEY_BYTES];
     node_key(level, index, key);
     struct store_val value;
@@ -446,10 +454,9 @@ enum ledger_err merkle_append(struct store_txn *txn, uint64_t sequence,
     unsigned level = 0;
     uint8_t hash[MERKLE_HASH_BYTES];
     memcpy(hash, leaf_hash, MERKLE_HASH_BYTES);
-    err = put_node(txn, level, index, hash);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    /* A right child (odd index) completes its parent; at most 63 levels. */
+    /* Level 0 is the leaf database's hash of this sequence, which the store
+     * wrote with the record; only interior nodes are stored here. A right
+     * child (odd index) completes its parent; at most 63 levels. */
     while ((index & 1) != 0) {
         uint8_t left[MERKLE_HASH_BYTES];
         uint8_t parent[MERKLE_HASH_BYTES];
