@@ -1367,6 +1367,123 @@ static void print_query(const struct query_result *r)
 }
 
 /* ------------------------------------------------------------------------ */
+/* rebuild: `ledgerd rebuild` and the offline verifier on a generated ledger,
+ * against the verifier's log-only check of the same records (reading every
+ * record and recomputing its leaf hash and the root: the least any replay
+ * must do) as the baseline. */
+
+#define TARGET_REBUILD_EVENTS_PER_S 500000.0
+
+struct rebuild_result {
+    uint64_t events;
+    double log_check_s, verify_s, rebuild_s;
+    uint64_t data_bytes;
+};
+
+/* A program of the build tree beside ledger-bench (tools/NAME), else NAME on
+ * the PATH. */
+static void tool_path(const char *argv0, const char *name, char *out, size_t size)
+{
+    const char *slash = strrchr(argv0, '/');
+    if (slash != NULL) {
+        snprintf(out, size, "%.*s/%s", (int)(slash - argv0), argv0, name);
+        if (access(out, X_OK) == 0) {
+            return;
+        }
+    }
+    snprintf(out, size, "%s", name);
+}
+
+/* Runs argv to completion with its output appended to root/ledgerd.log and
+ * returns the wall time it took; any failure ends the benchmark. */
+static double run_timed(const struct daemon *d, char *const argv[])
+{
+    int64_t start = now_ns();
+    pid_t pid = spawn_ledgerd(d, argv[0], argv);
+    int status = 0;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        die("%s %s failed (see %s/ledgerd.log)", argv[0], argv[1], d->root);
+    }
+    return (double)(now_ns() - start) / 1e9;
+}
+
+static struct rebuild_result run_rebuild(const char *argv0, uint64_t events, uint64_t seed)
+{
+    struct rebuild_result r = {.events = events};
+    struct daemon d;
+    memset(&d, 0, sizeof d);
+    make_temp_dir("rebuild", d.root, sizeof d.root);
+    bench_daemon_root = d.root;
+    const char *ledgerd = ledgerd_path(argv0);
+    char fixture[4096], verify[4096];
+    tool_path(argv0, "ledger-fixture", fixture, sizeof fixture);
+    tool_path(argv0, "ledger-verify", verify, sizeof verify);
+
+    /* A signing key from `ledgerd init`, so that ledgerd opens the ledger. */
+    char key_dir[4200], data[4200], key_from[4300], key_to[4300];
+    snprintf(key_dir, sizeof key_dir, "%s/init", d.root);
+    snprintf(data, sizeof data, "%s/data", d.root);
+    char *init_argv[] = {(char *)ledgerd, "init", "--data", key_dir, NULL};
+    run_timed(&d, init_argv);
+    char events_text[32], seed_text[32];
+    snprintf(events_text, sizeof events_text, "%" PRIu64, events);
+    snprintf(seed_text, sizeof seed_text, "%" PRIu64, seed);
+    fprintf(stderr, "rebuild: generating a ledger of %" PRIu64 " events...\n", events);
+    char *fixture_argv[] = {fixture,     "--events", events_text, "--seed",  seed_text,
+                            "--partners", "20",      "--customers", "50",    "--quiet",
+                            data,        NULL};
+    run_timed(&d, fixture_argv);
+    snprintf(key_from, sizeof key_from, "%s/head.key", key_dir);
+    snprintf(key_to, sizeof key_to, "%s/head.key", data);
+    if (link(key_from, key_to) != 0) {
+        die("cannot link %s to %s: %s", key_from, key_to, strerror(errno));
+    }
+    char mdb[4300];
+    snprintf(mdb, sizeof mdb, "%s/data.mdb", data);
+    struct stat st;
+    r.data_bytes = stat(mdb, &st) == 0 ? (uint64_t)st.st_size : 0;
+    r.events = events + 1; /* and the first operator */
+
+    /* Warm the page cache once, so that every timed run reads from memory. */
+    char *log_argv[] = {verify, "--no-views", "--quiet", data, NULL};
+    run_timed(&d, log_argv);
+    r.log_check_s = run_timed(&d, log_argv);
+    char *rebuild_argv[] = {(char *)ledgerd, "rebuild", "--data", data, NULL};
+    r.rebuild_s = run_timed(&d, rebuild_argv);
+    char *verify_argv[] = {verify, "--quiet", data, NULL};
+    r.verify_s = run_timed(&d, verify_argv);
+    if (!bench_keep) {
+        remove_tree(d.root);
+    } else {
+        fprintf(stderr, "ledger-bench: kept %s\n", d.root);
+    }
+    bench_daemon_root = NULL;
+    return r;
+}
+
+static void print_rebuild(const struct rebuild_result *r)
+{
+    double log_rate = r->log_check_s > 0 ? (double)r->events / r->log_check_s : 0;
+    double rebuild_rate = r->rebuild_s > 0 ? (double)r->events / r->rebuild_s : 0;
+    double verify_rate = r->verify_s > 0 ? (double)r->events / r->verify_s : 0;
+    printf("{\"bench\":\"rebuild\",\"events\":%" PRIu64 ",\"data_bytes\":%" PRIu64
+           ",\"log_check_s\":%.3f,\"log_check_events_per_s\":%.0f,\"rebuild_s\":%.3f,"
+           "\"rebuild_events_per_s\":%.0f,\"verify_s\":%.3f,\"verify_events_per_s\":%.0f,"
+           "\"rebuild_vs_log_check\":%.3f,\"target_events_per_s\":%.0f,\"met\":%s}\n",
+           r->events, r->data_bytes, r->log_check_s, log_rate, r->rebuild_s, rebuild_rate,
+           r->verify_s, verify_rate, log_rate > 0 ? rebuild_rate / log_rate : 0,
+           TARGET_REBUILD_EVENTS_PER_S,
+           rebuild_rate >= TARGET_REBUILD_EVENTS_PER_S ? "true" : "false");
+    printf("rebuild: %" PRIu64 " events (%.0f MB): log check %.2f s (%.0f events/s); "
+           "ledgerd rebuild %.2f s (%.0f events/s, %.3f of the log check; target %.0f); "
+           "full offline verification %.2f s (%.0f events/s)\n",
+           r->events, (double)r->data_bytes / 1e6, r->log_check_s, log_rate, r->rebuild_s,
+           rebuild_rate, log_rate > 0 ? rebuild_rate / log_rate : 0, TARGET_REBUILD_EVENTS_PER_S,
+           r->verify_s, verify_rate);
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------------------ */
 /* The command line. */
 
 static void usage(FILE *out)
@@ -1388,6 +1505,9 @@ static void usage(FILE *out)
                  "      reservations queries for random customers\n"
                  "  all [--seconds S] [--clients C] [--batch N] [--customers N] [--events E]\n"
                  "      every measurement above and the ratios of docs/performance.md\n"
+                 "  rebuild [--events E]\n"
+                 "      a generated ledger of E events (default 200000): the verifier's\n"
+                 "      log-only check (baseline), `ledgerd rebuild`, the full verification\n"
                  "  sweep [--clients-list 1,2,4,8,16,32] [--seconds S] [--out-dir DIR]\n"
                  "      daemon-commands and echo at each client count; writes DIR/sweep.dat\n"
                  "      and draws DIR/latency-throughput.png with gnuplot (default DIR .)\n"
@@ -1745,6 +1865,14 @@ int main(int argc, char **argv)
         print_query(&result);
     } else if (strcmp(command, "all") == 0) {
         run_all(argv[0], &args);
+    } else if (strcmp(command, "rebuild") == 0) {
+        bool events_given = false;
+        for (int i = 2; i < argc; i++) {
+            events_given = events_given || strcmp(argv[i], "--events") == 0;
+        }
+        struct rebuild_result result =
+            run_rebuild(argv[0], events_given ? args.events : 200000, args.seed);
+        print_rebuild(&result);
     } else if (strcmp(command, "sweep") == 0) {
         return run_sweep(argv[0], &args);
     } else {
