@@ -55,8 +55,7 @@ _Static_assert(_Alignof(crypto_generichash_state) <= 64, "crypto_stream alignmen
 
 void crypto_stream_init(struct crypto_stream *stream)
 {
-    crypto_generichash_init((crypto_generichash_state *)stream->opaque, NULL, 0,
-                            CRYPTO_HASH_BYTES);
+    crypto_generichash_init((crypto_generichash_state *)stream->opaque, NULL, 0, CRYPTO_HASH_BYTES);
 }
 
 void crypto_stream_update(struct crypto_stream *stream, const void *data, size_t size)

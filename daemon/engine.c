@@ -344,6 +344,11 @@ fail:
 
 _Static_assert(ENGINE_VIEWS_LAYOUT == VIEWS_LAYOUT_VERSION, "one layout version");
 
+bool engine_unusable(const struct engine *engine)
+{
+    return store_unusable(engine->store);
+}
+
 bool engine_views_current(const struct engine *engine, uint64_t *layout_out)
 {
     if (layout_out != NULL) {
@@ -447,7 +452,8 @@ done:
 static bool group_error(enum ledger_err err)
 {
     return err == LEDGER_ERR_STORAGE_FULL || err == LEDGER_ERR_STORAGE_ERROR ||
-           err == LEDGER_ERR_NO_MEMORY || err == LEDGER_ERR_CORRUPT || err == LEDGER_ERR_INTERNAL;
+           err == LEDGER_ERR_DISK_FULL || err == LEDGER_ERR_NO_MEMORY ||
+           err == LEDGER_ERR_CORRUPT || err == LEDGER_ERR_INTERNAL;
 }
 
 /* The answer a command's event implies. The same function serves live commits

@@ -44,6 +44,10 @@ struct engine_options {
 __attribute__((warn_unused_result)) enum ledger_err
 engine_open(const struct engine_options *options, struct engine **out);
 void engine_close(struct engine *engine);
+/* Whether the storage refuses everything until the data directory is opened
+ * again (store_unusable: a failed write of LMDB's meta page). Nothing
+ * committed is lost; the daemon exits so that its supervisor restarts it. */
+bool engine_unusable(const struct engine *engine);
 /* Whether the derived databases have the layout this build writes (views.h,
  * VIEWS_LAYOUT_VERSION); *layout_out (may be NULL) gets the one found. A data
  * directory written by an older build opens, but must be rebuilt

@@ -80,6 +80,7 @@
     X(UNAVAILABLE, 67, "the daemon is shutting down or not ready; retry")                          \
     X(DATA_DIR_LOCKED, 68, "another process serves this data directory")                           \
     X(NOT_FOUND, 69, "no such sequence, tree size or record")                                      \
+    X(DISK_FULL, 70, "the file system of the data directory is full; free space, then retry")      \
     X(TIMEOUT, 80, "no reply from the daemon in time; the command may be retried safely")          \
     X(UNREACHABLE, 81, "cannot reach the daemon; is it running? check --socket")                   \
     X(PROTOCOL_ERROR, 82, "the daemon's reply could not be understood")                            \

@@ -97,9 +97,10 @@ struct server {
 
     int request_socket; /* -1 when closed */
     int events_socket;
-    bool reading;  /* request_poll started */
-    bool stopping; /* a signal came: no more reading */
-    bool closing;  /* the queue drained: handles are closing */
+    bool reading;      /* request_poll started */
+    bool stopping;     /* a signal came: no more reading */
+    bool storage_lost; /* stopping because the storage became unusable */
+    bool closing;      /* the queue drained: handles are closing */
 
     struct pending *queue_head; /* FIFO of batches for the next group */
     struct pending *queue_tail;
@@ -481,6 +482,20 @@ static void commit_done(uv_work_t *work, int status)
     server->inflight_count -= count;
     atomic_store_explicit(&server->counters.inflight_requests, server->inflight_count,
                           memory_order_relaxed);
+    if (server->group_err != LEDGER_ERR_OK && !server->stopping &&
+        engine_unusable(server->engine)) {
+        /* LMDB refuses everything until the environment is reopened: answer
+         * what is queued (STORAGE_ERROR, nothing written) and exit with a
+         * failure so that the service manager restarts the daemon. */
+        server->stopping = true;
+        server->storage_lost = true;
+        log_write(LOG_LEVEL_ERROR, "storage unusable",
+                  "reason=\"a failed write left LMDB refusing every transaction until it is "
+                  "reopened; nothing acknowledged is lost\" action=\"stopping; restart ledgerd "
+                  "(systemd does, Restart=on-failure)\" inflight=%zu",
+                  server->inflight_count);
+        reading_pause(server);
+    }
     commit_start(server);
     reading_resume(server);
     shutdown_maybe_finish(server);
@@ -979,7 +994,7 @@ enum ledger_err server_run(struct server *server)
         return LEDGER_ERR_INTERNAL;
     }
     server->handles_open = -1; /* the loop is closed: nothing more to close */
-    return LEDGER_ERR_OK;
+    return server->storage_lost ? LEDGER_ERR_STORAGE_ERROR : LEDGER_ERR_OK;
 }
 
 void server_destroy(struct server *server)

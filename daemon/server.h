@@ -139,7 +139,9 @@ server_create(struct engine *engine, const struct server_options *options, struc
 
 /* Serves until SIGTERM or SIGINT, then stops reading, commits and answers
  * every request already accepted, closes the sockets and returns OK once the
- * loop has closed cleanly (uv_loop_close returned 0). INTERNAL otherwise. */
+ * loop has closed cleanly (uv_loop_close returned 0). INTERNAL otherwise.
+ * When a failed commit leaves the storage unusable (engine_unusable), it
+ * stops the same way by itself and returns STORAGE_ERROR. */
 __attribute__((warn_unused_result)) enum ledger_err server_run(struct server *server);
 
 /* Frees the server (after server_run returned, or instead of it). NULL is fine. */

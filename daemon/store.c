@@ -29,6 +29,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -91,6 +92,9 @@ struct store {
     bool gate_ready;
     unsigned txns_open;
     bool growing;
+    /* LMDB refused a transaction with MDB_PANIC (after a failed write of its
+     * meta page): nothing works until the environment is reopened. */
+    _Atomic bool unusable;
     /* The directory's identity, for the once-per-process rule. */
     dev_t dir_device;
     ino_t dir_inode;
@@ -210,9 +214,12 @@ static enum ledger_err store_translate(int rc)
         return LEDGER_ERR_CORRUPT;
     case MDB_BAD_VALSIZE:
         return LEDGER_ERR_INVALID_ARGUMENT;
+    case ENOSPC:
+    case EDQUOT:
+        return LEDGER_ERR_DISK_FULL;
     default:
         /* MDB_READERS_FULL, MDB_MAP_RESIZED, MDB_TXN_FULL, MDB_DBS_FULL,
-         * MDB_PANIC, errno values (EIO, ENOSPC, EACCES, ...). */
+         * MDB_PANIC, other errno values (EIO, EACCES, ...). */
         return LEDGER_ERR_STORAGE_ERROR;
     }
 }
@@ -670,6 +677,9 @@ static enum ledger_err store_txn_new(struct store *store, struct store_txn *pare
     }
     if (rc != MDB_SUCCESS) {
         free(txn);
+        if (rc == MDB_PANIC) {
+            atomic_store(&store->unusable, true);
+        }
         return store_fail(rc, "mdb_txn_begin");
     }
     txn->store = store;
@@ -737,8 +747,25 @@ enum ledger_err store_commit(struct store_txn *txn)
         err = rc == MDB_SUCCESS ? LEDGER_ERR_OK : store_fail(rc, "mdb_txn_commit");
     }
     txn->txn = NULL;
+    if (err != LEDGER_ERR_OK && txn->write && txn->parent == NULL) {
+        /* A failed write of the meta page leaves LMDB refusing every later
+         * transaction (MDB_PANIC); find out now (still inside the gate)
+         * rather than at the next request. A read transaction costs no I/O. */
+        MDB_txn *probe = NULL;
+        int rc = mdb_txn_begin(txn->store->env, NULL, MDB_RDONLY, &probe);
+        if (rc == MDB_SUCCESS) {
+            mdb_txn_abort(probe);
+        } else if (rc == MDB_PANIC) {
+            atomic_store(&txn->store->unusable, true);
+        }
+    }
     store_txn_free(txn);
     return err;
+}
+
+bool store_unusable(struct store *store)
+{
+    return atomic_load(&store->unusable);
 }
 
 void store_abort(struct store_txn *txn)

@@ -100,6 +100,11 @@ __attribute__((warn_unused_result)) enum ledger_err store_open(const struct stor
                                                                struct store **out);
 /* Closes the environment. Every transaction and cursor must have ended. */
 void store_close(struct store *store);
+/* Whether LMDB has refused a transaction with MDB_PANIC: after a failed write
+ * of its meta page it refuses every read and write until the environment is
+ * reopened (nothing committed is lost). A failed commit checks at once. Any
+ * thread. */
+bool store_unusable(struct store *store);
 
 /* A sentence on the last failure of a store call made by the calling thread
  * (the LMDB or system message and what was being done), for the caller's log.
@@ -129,7 +134,8 @@ __attribute__((warn_unused_result)) enum ledger_err store_begin_nested(struct st
  * call inside the transaction failed in a way that spoils it (STORAGE_FULL,
  * STORAGE_ERROR, NO_MEMORY, CORRUPT), nothing is committed and that error is
  * returned again. Errors: STORAGE_FULL (MDB_MAP_FULL: abort everything,
- * store_grow(), retry), STORAGE_ERROR, NO_MEMORY. */
+ * store_grow(), retry), DISK_FULL (the file system said ENOSPC or EDQUOT:
+ * nothing committed; retry once there is room), STORAGE_ERROR, NO_MEMORY. */
 __attribute__((warn_unused_result)) enum ledger_err store_commit(struct store_txn *txn);
 /* Aborts and frees the transaction. */
 void store_abort(struct store_txn *txn);

@@ -477,7 +477,8 @@ static void test_faults_commit_enospc(void **state)
     struct fixture *f = *state;
     /* A full file system at commit is a storage error, not STORAGE_FULL (which
      * names the configured maximum): the operator must make room. */
-    assert_true(sweep(f, &fault_commit, ENOSPC, 1, LEDGER_ERR_STORAGE_ERROR, false) >= 1);
+    assert_true(sweep(f, &fault_commit, ENOSPC, 1, LEDGER_ERR_DISK_FULL, false) >= 1);
+    assert_false(engine_unusable(f->engine));
     engine_reopen(f);
     expect_views_replay(f);
 }
@@ -528,6 +529,7 @@ static void test_faults_write_eio(void **state)
         assert_int_equal(head_before, engine_head_sequence(f->engine));
         err = execute(f, &f->admin, &bytes, 1, &request);
         if (err == LEDGER_ERR_OK) {
+            assert_false(engine_unusable(f->engine));
             assert_int_equal(LEDGER_ERR_OK, request.err);
             assert_false(request.results[0].message.duplicate);
             engine_request_clear(&request);
@@ -546,8 +548,11 @@ static void test_faults_write_eio(void **state)
             assert_int_equal(LEDGER_ERR_STORAGE_ERROR, engine_query(f->engine, &f->admin, &query,
                                                                     f->now_us, &result, message));
             assert_null(result);
+            /* The failed commit found out at once; the daemon exits on it. */
+            assert_true(engine_unusable(f->engine));
             panics++;
             engine_reopen(f);
+            assert_false(engine_unusable(f->engine));
             assert_int_equal(head_before, engine_head_sequence(f->engine));
             expect_clean_failure(f, head_before, &bytes, false);
             engine_reopen(f);

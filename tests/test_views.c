@@ -1756,9 +1756,9 @@ static void charge_sums_load(struct fixture *f, const char *partner_id, struct c
     while (err == LEDGER_ERR_OK && key.size > prefix && memcmp(key.data, partner_id, prefix) == 0) {
         /* partner NUL "YYYY-MM" NUL ... */
         const char *m = (const char *)key.data + prefix;
-        int index = ((m[0] - '0') * 1000 + (m[1] - '0') * 100 + (m[2] - '0') * 10 + (m[3] - '0')) *
-                        12 +
-                    (m[5] - '0') * 10 + (m[6] - '0') - 1;
+        int index =
+            ((m[0] - '0') * 1000 + (m[1] - '0') * 100 + (m[2] - '0') * 10 + (m[3] - '0')) * 12 +
+            (m[5] - '0') * 10 + (m[6] - '0') - 1;
         first = first < 0 ? index : first;
         last = index;
         err = store_cursor_next(cursor, &key, &value);

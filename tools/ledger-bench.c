@@ -1429,9 +1429,8 @@ static struct rebuild_result run_rebuild(const char *argv0, uint64_t events, uin
     snprintf(events_text, sizeof events_text, "%" PRIu64, events);
     snprintf(seed_text, sizeof seed_text, "%" PRIu64, seed);
     fprintf(stderr, "rebuild: generating a ledger of %" PRIu64 " events...\n", events);
-    char *fixture_argv[] = {fixture,     "--events", events_text, "--seed",  seed_text,
-                            "--partners", "20",      "--customers", "50",    "--quiet",
-                            data,        NULL};
+    char *fixture_argv[] = {fixture, "--events",    events_text, "--seed",  seed_text, "--partners",
+                            "20",    "--customers", "50",        "--quiet", data,      NULL};
     run_timed(&d, fixture_argv);
     snprintf(key_from, sizeof key_from, "%s/head.key", key_dir);
     snprintf(key_to, sizeof key_to, "%s/head.key", data);
