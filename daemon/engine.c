@@ -22,9 +22,12 @@
  *
  * Customer states live in a bounded in-memory cache, touched only by the one
  * thread that calls engine_execute. Changes made by a request go to a private
- * overlay, by a group to a group overlay; they reach the cache only when the
- * transaction that recorded them has committed, so the cache never holds a
- * state the log does not.
+ * overlay (copies), by a group to a group overlay; they reach the cache only
+ * when the transaction that recorded them has committed, so the cache never
+ * holds a state the log does not. A request of a single command needs no
+ * copy: it changes the group overlay's state in place (struct batch), since
+ * whatever could undo it undoes the whole group. A state the group took from
+ * the cache leaves an empty entry there until the group commits.
  *
  * Files of a data directory: data.mdb and lock.mdb (LMDB), ledgerd.lock (held
  * with flock by the one process that writes), head.key (the Ed25519 secret key
@@ -550,15 +553,58 @@ struct batch {
     struct group *group;
     struct store_txn *txn; /* nested */
     struct state_map overlay;
+    /* A request of one command changes the group's states in place: a
+     * command the domain refuses changes no state, and every failure after
+     * its state evolved fails the whole group (group_error), which discards
+     * the group's states. Only a longer batch, whose later command may undo
+     * the earlier ones, needs copies of its own. */
+    bool in_place;
 };
 
-/* The state a command of this batch sees: the batch's own copy, made on first
- * touch from the group's, the cache's or the log's. Borrowed from the batch. */
+/* A state for the group's overlay (ownership passed to it): taken from the
+ * cache, which keeps an empty entry (a miss) until the group commits and
+ * puts it back; else loaded from the log. Borrowed from the group. */
+static enum ledger_err group_state(struct batch *batch, const char *key, size_t key_size,
+                                   const char *partner_id, const char *customer_id,
+                                   struct domain_customer **out)
+{
+    struct domain_customer *state = NULL;
+    struct state_entry *cached = state_map_find(&batch->group->engine->cache, key, key_size);
+    enum ledger_err err = LEDGER_ERR_OK;
+    if (cached != NULL && cached->state != NULL) {
+        state = cached->state;
+        cached->state = NULL;
+    } else {
+        err = engine__state_load(batch->txn, partner_id, customer_id, &state);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = state_map_put(&batch->group->overlay, key, key_size, state);
+        if (err != LEDGER_ERR_OK) {
+            domain_customer_free(state);
+        }
+    }
+    if (err == LEDGER_ERR_OK) {
+        *out = state;
+    }
+    return err;
+}
+
+/* The state a command of this batch sees: for one command, the group's own
+ * (see in_place); else the batch's own copy, made on first touch from the
+ * group's, the cache's or the log's. Borrowed from the batch or group. */
 static enum ledger_err batch_state(struct batch *batch, const char *partner_id,
                                    const char *customer_id, struct domain_customer **out)
 {
     char key[2 * DOMAIN_ID_SIZE];
     size_t key_size = state_key(partner_id, customer_id, key);
+    if (batch->in_place) {
+        struct state_entry *own = state_map_find(&batch->group->overlay, key, key_size);
+        if (own) {
+            *out = own->state;
+            return LEDGER_ERR_OK;
+        }
+        return group_state(batch, key, key_size, partner_id, customer_id, out);
+    }
     struct state_entry *e = state_map_find(&batch->overlay, key, key_size);
     if (e) {
         *out = e->state;
@@ -566,11 +612,11 @@ static enum ledger_err batch_state(struct batch *batch, const char *partner_id,
     }
     struct domain_customer *state = NULL;
     struct state_entry *seen = state_map_find(&batch->group->overlay, key, key_size);
-    if (!seen) {
+    if (!seen || seen->state == NULL) {
         seen = state_map_find(&batch->group->engine->cache, key, key_size);
     }
     enum ledger_err err = LEDGER_ERR_OK;
-    if (seen) {
+    if (seen && seen->state) {
         state = domain_customer_clone(seen->state);
         err = state ? LEDGER_ERR_OK : LEDGER_ERR_NO_MEMORY;
     } else {
@@ -807,7 +853,7 @@ static enum ledger_err execute_request(struct group *group, struct engine_reques
     if (!request->results) {
         return LEDGER_ERR_NO_MEMORY;
     }
-    struct batch batch = {.group = group};
+    struct batch batch = {.group = group, .in_place = request->command_count == 1};
     enum ledger_err err = store_begin_nested(group->txn, &batch.txn);
     if (err != LEDGER_ERR_OK) {
         return err;

@@ -456,6 +456,71 @@ static void test_engine_group_isolates_requests(void **state)
     free(again_data.data);
 }
 
+/* Single-command requests change the group's customer state in place; a
+ * longer batch works on its own copy. A batch refused part way in the middle
+ * of a group must leave no trace in the state the later requests see. */
+static void test_engine_group_mixes_single_and_batch(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    uint64_t before = head(f);
+    Ledger__V1__GrantPermission reservations_body, plans_body;
+    Ledger__V1__Command reservations_again = grant_command("c1", &reservations_body);
+    reservations_again.command_id = "mix-reservations";
+    Ledger__V1__Command plans = grant_command("c1", &plans_body);
+    plans_body.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    plans.command_id = "mix-plans-in-batch";
+    ProtobufCBinaryData batch[2] = {pack_command(&plans), pack_command(&reservations_again)};
+    Ledger__V1__Command plans_alone = plans;
+    plans_alone.command_id = "mix-plans-alone";
+    ProtobufCBinaryData alone = pack_command(&plans_alone);
+    Ledger__V1__Command plans_twice = plans;
+    plans_twice.command_id = "mix-plans-twice";
+    ProtobufCBinaryData twice = pack_command(&plans_twice);
+    struct engine_request requests[3] = {
+        /* Savings plans on, then reservations again (already on): refused
+         * at its second command, so the first must be undone too. */
+        {.principal = &f->admin, .commands = batch, .command_count = 2},
+        /* Sees savings plans still off: accepted. */
+        {.principal = &f->admin, .commands = &alone, .command_count = 1},
+        /* Sees the one before: refused. */
+        {.principal = &f->admin, .commands = &twice, .command_count = 1},
+    };
+    /* The reservations permission is already on (world), so the batch fails. */
+    Ledger__V1__Command first_on = grant_command("c1", &reservations_body);
+    first_on.command_id = "mix-first-on";
+    struct engine_request on;
+    enum ledger_err first = run(f, &f->admin, &first_on, &on);
+    assert_true(first == LEDGER_ERR_OK || first == LEDGER_ERR_PERMISSION_ALREADY_ON);
+    if (first == LEDGER_ERR_OK) {
+        engine_request_clear(&on);
+    }
+    before = head(f);
+    assert_int_equal(engine_execute(f->engine, requests, 3, f->now_us), LEDGER_ERR_OK);
+    assert_int_equal(requests[0].err, LEDGER_ERR_PERMISSION_ALREADY_ON);
+    assert_int_equal(requests[0].failed_index, 1);
+    assert_int_equal(requests[1].err, LEDGER_ERR_OK);
+    assert_int_equal(requests[2].err, LEDGER_ERR_PERMISSION_ALREADY_ON);
+    assert_int_equal(head(f), before + 1);
+    for (int i = 0; i < 3; i++) {
+        engine_request_clear(&requests[i]);
+    }
+    /* The cached state agrees with the log: after a reopen (states replayed
+     * from the log) the same command is refused the same way. */
+    struct engine_request again;
+    plans_twice.command_id = "mix-plans-after";
+    assert_int_equal(run(f, &f->admin, &plans_twice, &again), LEDGER_ERR_PERMISSION_ALREADY_ON);
+    engine_close(f->engine);
+    struct engine_options options = {.data_dir = f->dir};
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+    plans_twice.command_id = "mix-plans-reopened";
+    assert_int_equal(run(f, &f->admin, &plans_twice, &again), LEDGER_ERR_PERMISSION_ALREADY_ON);
+    free(batch[0].data);
+    free(batch[1].data);
+    free(alone.data);
+    free(twice.data);
+}
+
 static void test_engine_refusals_append_nothing(void **state)
 {
     struct fixture *f = *state;
@@ -728,6 +793,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_expected_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_batch_is_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_group_isolates_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_group_mixes_single_and_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_refusals_append_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_customer_purchase_and_explain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_events_paging_and_scope, setup, teardown),
