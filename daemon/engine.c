@@ -21,13 +21,12 @@
  * nothing is written.
  *
  * Customer states live in a bounded in-memory cache, touched only by the one
- * thread that calls engine_execute. Changes made by a request go to a private
- * overlay (copies), by a group to a group overlay; they reach the cache only
- * when the transaction that recorded them has committed, so the cache never
- * holds a state the log does not. A request of a single command needs no
- * copy: it changes the group overlay's state in place (struct batch), since
- * whatever could undo it undoes the whole group. A state the group took from
- * the cache leaves an empty entry there until the group commits.
+ * thread that calls engine_execute. Changes made by a group go to the group's
+ * overlay, in place; they reach the cache only when the transaction that
+ * recorded them has committed, so the cache never holds a state the log does
+ * not. A state the group took from the cache leaves an empty entry there
+ * until the group commits; a request refused part way evicts the states it
+ * changed (batch_state).
  *
  * Files of a data directory: data.mdb and lock.mdb (LMDB), ledgerd.lock (held
  * with flock by the one process that writes), head.key (the Ed25519 secret key
@@ -173,7 +172,7 @@ static enum ledger_err state_map_merge(struct state_map *into, struct state_map 
     enum ledger_err result = LEDGER_ERR_OK;
     for (size_t i = 0; i < from->capacity; i++) {
         struct state_entry *e = &from->entries[i];
-        if (!e->used) {
+        if (!e->used || e->state == NULL) { /* an evicted state */
             continue;
         }
         if (result == LEDGER_ERR_OK) {
@@ -552,18 +551,20 @@ struct group {
 struct batch {
     struct group *group;
     struct store_txn *txn; /* nested */
-    struct state_map overlay;
-    /* A request of one command changes the group's states in place: a
-     * command the domain refuses changes no state, and every failure after
-     * its state evolved fails the whole group (group_error), which discards
-     * the group's states. Only a longer batch, whose later command may undo
-     * the earlier ones, needs copies of its own. */
-    bool in_place;
+    size_t command_count;
+    /* The customers whose group states this batch's commands used: a batch
+     * of several commands refused part way evicts them (see batch_state). */
+    struct touched {
+        char key[2 * DOMAIN_ID_SIZE];
+        size_t size;
+    } * touched;
+    size_t touched_count;
 };
 
 /* A state for the group's overlay (ownership passed to it): taken from the
  * cache, which keeps an empty entry (a miss) until the group commits and
- * puts it back; else loaded from the log. Borrowed from the group. */
+ * puts it back; else loaded from the log as the group's transaction sees it.
+ * Borrowed from the group. */
 static enum ledger_err group_state(struct batch *batch, const char *key, size_t key_size,
                                    const char *partner_id, const char *customer_id,
                                    struct domain_customer **out)
@@ -589,49 +590,69 @@ static enum ledger_err group_state(struct batch *batch, const char *key, size_t 
     return err;
 }
 
-/* The state a command of this batch sees: for one command, the group's own
- * (see in_place); else the batch's own copy, made on first touch from the
- * group's, the cache's or the log's. Borrowed from the batch or group. */
+static enum ledger_err batch_touch(struct batch *batch, const char *key, size_t key_size)
+{
+    if (batch->command_count < 2) {
+        return LEDGER_ERR_OK;
+    }
+    for (size_t i = 0; i < batch->touched_count; i++) {
+        if (batch->touched[i].size == key_size &&
+            memcmp(batch->touched[i].key, key, key_size) == 0) {
+            return LEDGER_ERR_OK;
+        }
+    }
+    if (batch->touched == NULL) {
+        batch->touched = calloc(batch->command_count, sizeof *batch->touched);
+        if (batch->touched == NULL) {
+            return LEDGER_ERR_NO_MEMORY;
+        }
+    }
+    if (batch->touched_count == batch->command_count) { /* one customer per command at most */
+        return LEDGER_ERR_INTERNAL;
+    }
+    struct touched *t = &batch->touched[batch->touched_count++];
+    memcpy(t->key, key, key_size);
+    t->size = key_size;
+    return LEDGER_ERR_OK;
+}
+
+/* After a batch was refused part way, its earlier commands' changes to the
+ * group's states are gone from the log (the nested transaction aborted), so
+ * the states they changed are dropped; the next command to need one loads it
+ * again from the group's transaction. */
+static void batch_evict(struct batch *batch)
+{
+    for (size_t i = 0; i < batch->touched_count; i++) {
+        struct state_entry *e =
+            state_map_find(&batch->group->overlay, batch->touched[i].key, batch->touched[i].size);
+        if (e != NULL) {
+            domain_customer_free(e->state);
+            e->state = NULL;
+        }
+    }
+}
+
+/* The state a command of this batch sees: the group's, changed in place.
+ * No copy is made: a command the domain refuses changes no state; a batch
+ * refused after some of its commands changed states evicts them
+ * (batch_evict); and every failure after a state evolved that is not a
+ * refusal fails the whole group (group_error), which drops all of its
+ * states. Borrowed from the group. */
 static enum ledger_err batch_state(struct batch *batch, const char *partner_id,
                                    const char *customer_id, struct domain_customer **out)
 {
     char key[2 * DOMAIN_ID_SIZE];
     size_t key_size = state_key(partner_id, customer_id, key);
-    if (batch->in_place) {
-        struct state_entry *own = state_map_find(&batch->group->overlay, key, key_size);
-        if (own) {
-            *out = own->state;
-            return LEDGER_ERR_OK;
-        }
-        return group_state(batch, key, key_size, partner_id, customer_id, out);
+    enum ledger_err err = batch_touch(batch, key, key_size);
+    if (err != LEDGER_ERR_OK) {
+        return err;
     }
-    struct state_entry *e = state_map_find(&batch->overlay, key, key_size);
-    if (e) {
-        *out = e->state;
+    struct state_entry *own = state_map_find(&batch->group->overlay, key, key_size);
+    if (own != NULL && own->state != NULL) {
+        *out = own->state;
         return LEDGER_ERR_OK;
     }
-    struct domain_customer *state = NULL;
-    struct state_entry *seen = state_map_find(&batch->group->overlay, key, key_size);
-    if (!seen || seen->state == NULL) {
-        seen = state_map_find(&batch->group->engine->cache, key, key_size);
-    }
-    enum ledger_err err = LEDGER_ERR_OK;
-    if (seen && seen->state) {
-        state = domain_customer_clone(seen->state);
-        err = state ? LEDGER_ERR_OK : LEDGER_ERR_NO_MEMORY;
-    } else {
-        err = engine__state_load(batch->txn, partner_id, customer_id, &state);
-    }
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    err = state_map_put(&batch->overlay, key, key_size, state);
-    if (err != LEDGER_ERR_OK) {
-        domain_customer_free(state);
-        return err;
-    }
-    *out = state;
-    return LEDGER_ERR_OK;
+    return group_state(batch, key, key_size, partner_id, customer_id, out);
 }
 
 void engine__set_message(char message[ENGINE_MESSAGE_SIZE], const char *text)
@@ -853,7 +874,7 @@ static enum ledger_err execute_request(struct group *group, struct engine_reques
     if (!request->results) {
         return LEDGER_ERR_NO_MEMORY;
     }
-    struct batch batch = {.group = group, .in_place = request->command_count == 1};
+    struct batch batch = {.group = group, .command_count = request->command_count};
     enum ledger_err err = store_begin_nested(group->txn, &batch.txn);
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -869,7 +890,8 @@ static enum ledger_err execute_request(struct group *group, struct engine_reques
     }
     if (request->err != LEDGER_ERR_OK) {
         store_abort(batch.txn);
-        engine__state_map_clear(&batch.overlay);
+        batch_evict(&batch);
+        free(batch.touched);
         /* A refused request's partial results (and secrets) are never answered. */
         crypto_wipe(request->results, request->command_count * sizeof *request->results);
         free(request->results);
@@ -878,10 +900,10 @@ static enum ledger_err execute_request(struct group *group, struct engine_reques
     }
     err = store_commit(batch.txn);
     if (err != LEDGER_ERR_OK) {
-        engine__state_map_clear(&batch.overlay);
-        return err;
+        batch_evict(&batch);
     }
-    return state_map_merge(&group->overlay, &batch.overlay);
+    free(batch.touched);
+    return err;
 }
 
 void engine_request_clear(struct engine_request *request)
