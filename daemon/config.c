@@ -164,16 +164,30 @@ static bool parse_batch_commands_max(struct config *config, const char *value, c
     return true;
 }
 
-static bool parse_map_bytes_max(struct config *config, const char *value, char *error)
+/* A byte count within [min, max] into *out; `range` names the bounds for the
+ * error ("64M to 16T"). */
+static bool parse_bytes_within(const char *value, uint64_t min, uint64_t max, const char *range,
+                               uint64_t *out, char *error)
 {
     uint64_t bytes = 0;
-    if (!config_parse_bytes(value, &bytes) || bytes < LEDGER_MAP_BYTES_INITIAL ||
-        bytes > CONFIG_MAP_BYTES_MAX_LIMIT) {
-        set_error(error, "must be a byte count from 64M to 16T (suffixes K, M, G, T allowed)");
+    if (!config_parse_bytes(value, &bytes) || bytes < min || bytes > max) {
+        set_error(error, "must be a byte count from %s (suffixes K, M, G, T allowed)", range);
         return false;
     }
-    config->map_bytes_max = bytes;
+    *out = bytes;
     return true;
+}
+
+static bool parse_map_bytes_max(struct config *config, const char *value, char *error)
+{
+    return parse_bytes_within(value, LEDGER_MAP_BYTES_INITIAL, CONFIG_MAP_BYTES_MAX_LIMIT,
+                              "64M to 16T", &config->map_bytes_max, error);
+}
+
+static bool parse_state_cache_bytes_max(struct config *config, const char *value, char *error)
+{
+    return parse_bytes_within(value, CONFIG_STATE_CACHE_BYTES_MIN, CONFIG_STATE_CACHE_BYTES_MAX,
+                              "1M to 64G", &config->state_cache_bytes_max, error);
 }
 
 static bool parse_auth_window_s(struct config *config, const char *value, char *error)
@@ -280,6 +294,9 @@ static const struct config_setting {
      "# secret but are not authenticated: firewall the port. true or false."},
     {"slow_commit_ms", parse_slow_commit_ms,
      "Commits slower than this many milliseconds are logged (0: never)."},
+    {"state_cache_bytes_max", parse_state_cache_bytes_max,
+     "Memory for customers' states kept between commands (suffixes K, M, G);\n"
+     "# past it the cache is emptied and states reload from the log. 1M to 64G."},
 };
 
 #define CONFIG_SETTING_COUNT (sizeof config_settings / sizeof config_settings[0])
@@ -295,6 +312,7 @@ void config_defaults(struct config *config)
     config->auth_window_s = (uint32_t)(LEDGER_AUTH_WINDOW_US / 1000000);
     config->log_level = LOG_LEVEL_INFO;
     config->slow_commit_ms = (uint32_t)(LEDGER_SLOW_COMMIT_US / 1000);
+    config->state_cache_bytes_max = LEDGER_STATE_CACHE_BYTES_MAX;
 }
 
 static const struct config_setting *setting_find(const char *key, size_t *index_out)
@@ -454,9 +472,10 @@ enum ledger_err config_write_sample(const char *path, const char *data_dir_absol
         snprintf(listen, sizeof listen, "ipc://<data dir>/ledger.sock");
         snprintf(events, sizeof events, "ipc://<data dir>/events.sock");
     }
-    char request_bytes[32], map_bytes[32];
+    char request_bytes[32], map_bytes[32], cache_bytes[32];
     bytes_text(defaults.request_bytes_max, request_bytes, sizeof request_bytes);
     bytes_text(defaults.map_bytes_max, map_bytes, sizeof map_bytes);
+    bytes_text(defaults.state_cache_bytes_max, cache_bytes, sizeof cache_bytes);
     char values[CONFIG_SETTING_COUNT][CONFIG_URL_SIZE + CONFIG_PATH_SIZE];
     snprintf(values[0], sizeof values[0], "%s", data_dir_absolute);
     snprintf(values[1], sizeof values[1], "%s", listen);
@@ -469,7 +488,8 @@ enum ledger_err config_write_sample(const char *path, const char *data_dir_absol
     snprintf(values[8], sizeof values[8], "off");
     snprintf(values[9], sizeof values[9], "%s", defaults.metrics_allow_remote ? "true" : "false");
     snprintf(values[10], sizeof values[10], "%u", defaults.slow_commit_ms);
-    _Static_assert(CONFIG_SETTING_COUNT == 11, "one sample value per setting");
+    snprintf(values[11], sizeof values[11], "%s", cache_bytes);
+    _Static_assert(CONFIG_SETTING_COUNT == 12, "one sample value per setting");
 
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {

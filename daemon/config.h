@@ -44,6 +44,9 @@
 /* The largest map: 16 TiB, far beyond any ledger and below address-space
  * limits of 64-bit Linux (128 TiB of user space). */
 #define CONFIG_MAP_BYTES_MAX_LIMIT (UINT64_C(16) * 1024 * 1024 * 1024 * 1024)
+/* Bounds of state_cache_bytes_max. */
+#define CONFIG_STATE_CACHE_BYTES_MIN (UINT64_C(1) * 1024 * 1024)
+#define CONFIG_STATE_CACHE_BYTES_MAX (UINT64_C(64) * 1024 * 1024 * 1024)
 
 struct config {
     char data_dir[CONFIG_PATH_SIZE];      /* "data"; default ./ledger-data */
@@ -57,6 +60,7 @@ struct config {
     char metrics_listen[CONFIG_URL_SIZE]; /* "" = off (the default) */
     bool metrics_allow_remote;            /* default false: metrics on loopback only */
     uint32_t slow_commit_ms;              /* default LEDGER_SLOW_COMMIT_US in ms; 0 = off */
+    uint64_t state_cache_bytes_max;       /* default LEDGER_STATE_CACHE_BYTES_MAX */
 };
 
 /* The default data directory, relative to the working directory. */

@@ -182,6 +182,18 @@ void domain_customer_free(struct domain_customer *customer)
 }
 
 /* A copy of count items (capacity = count). NULL only when out of memory. */
+size_t domain_customer_bytes(const struct domain_customer *customer)
+{
+    if (customer == NULL)
+        return 0;
+    return sizeof *customer + customer->subscription_capacity * sizeof *customer->subscriptions +
+           customer->role_capacity * sizeof *customer->roles +
+           customer->permission_change_capacity * sizeof *customer->permission_changes +
+           customer->reservation_capacity * sizeof *customer->reservations +
+           customer->savings_plan_capacity * sizeof *customer->savings_plans +
+           customer->refund_capacity * sizeof *customer->refunds;
+}
+
 static void *copy_items(const void *items, size_t count, size_t item_size, bool *ok)
 {
     if (count == 0)

@@ -152,6 +152,8 @@ struct domain_customer *domain_customer_new(const char *partner_id, const char *
 /* A deep copy; NULL when out of memory. */
 struct domain_customer *domain_customer_clone(const struct domain_customer *customer);
 void domain_customer_free(struct domain_customer *customer);
+/* The heap bytes a state holds: the struct and every array's capacity. */
+size_t domain_customer_bytes(const struct domain_customer *customer);
 
 /* Applies one event of the customer's stream (event->customer_id must be the
  * customer's, its stream_version the customer's version + 1). On any error

@@ -165,6 +165,18 @@ static enum ledger_err state_map_put(struct state_map *map, const char *key, siz
     return LEDGER_ERR_OK;
 }
 
+/* The bytes the map's states hold (domain_customer_bytes). */
+static uint64_t state_map_bytes(const struct state_map *map)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < map->capacity; i++) {
+        if (map->entries[i].used) {
+            bytes += domain_customer_bytes(map->entries[i].state);
+        }
+    }
+    return bytes;
+}
+
 /* Moves every state of `from` into `into`, leaving `from` empty. On NO_MEMORY
  * the states not moved are freed. */
 static enum ledger_err state_map_merge(struct state_map *into, struct state_map *from)
@@ -272,6 +284,8 @@ enum ledger_err engine_open(const struct engine_options *options, struct engine 
     engine->scratch = options->scratch;
     engine->batch_commands_max =
         options->batch_commands_max ? options->batch_commands_max : LEDGER_BATCH_COMMANDS_DEFAULT;
+    engine->cache_bytes_max = options->state_cache_bytes_max ? options->state_cache_bytes_max
+                                                             : LEDGER_STATE_CACHE_BYTES_MAX;
 
     struct stat st;
     if (stat(options->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -345,6 +359,17 @@ fail:
 }
 
 _Static_assert(ENGINE_VIEWS_LAYOUT == VIEWS_LAYOUT_VERSION, "one layout version");
+
+void engine_state_cache(const struct engine *engine, struct engine_cache_usage *out)
+{
+    out->states = 0;
+    for (size_t i = 0; i < engine->cache.capacity; i++) {
+        out->states += engine->cache.entries[i].used && engine->cache.entries[i].state != NULL;
+    }
+    out->bytes = engine->cache_bytes;
+    out->bytes_max = engine->cache_bytes_max;
+    out->clears = engine->cache_clears;
+}
 
 bool engine_unusable(const struct engine *engine)
 {
@@ -575,6 +600,7 @@ static enum ledger_err group_state(struct batch *batch, const char *key, size_t 
     if (cached != NULL && cached->state != NULL) {
         state = cached->state;
         cached->state = NULL;
+        batch->group->engine->cache_bytes -= domain_customer_bytes(state);
     } else {
         err = engine__state_load(batch->txn, partner_id, customer_id, &state);
     }
@@ -938,10 +964,14 @@ enum ledger_err engine_execute(struct engine *engine, struct engine_request *req
             store_abort(group.txn);
         }
         if (err == LEDGER_ERR_OK) {
+            engine->cache_bytes += state_map_bytes(&group.overlay);
             err = state_map_merge(&engine->cache, &group.overlay);
-            if (engine->cache.count > LEDGER_STATE_CACHE_MAX || err != LEDGER_ERR_OK) {
+            if (engine->cache.count > LEDGER_STATE_CACHE_MAX ||
+                engine->cache_bytes > engine->cache_bytes_max || err != LEDGER_ERR_OK) {
                 /* Bounded memory: start again cold; states reload from the log. */
                 engine__state_map_clear(&engine->cache);
+                engine->cache_bytes = 0;
+                engine->cache_clears++;
                 err = LEDGER_ERR_OK;
             }
             atomic_store_explicit(&engine->head_sequence, last, memory_order_relaxed);

@@ -30,13 +30,14 @@
 struct engine;
 
 struct engine_options {
-    const char *data_dir;        /* borrowed */
-    uint64_t map_bytes;          /* 0 = default */
-    uint64_t map_bytes_max;      /* 0 = default */
-    uint32_t batch_commands_max; /* 0 = LEDGER_BATCH_COMMANDS_DEFAULT */
-    bool no_sync;                /* tests and baselines only */
-    bool read_only;              /* offline tools */
-    bool scratch;                /* a throwaway copy (verifier): no head-signing key needed */
+    const char *data_dir;           /* borrowed */
+    uint64_t map_bytes;             /* 0 = default */
+    uint64_t map_bytes_max;         /* 0 = default */
+    uint32_t batch_commands_max;    /* 0 = LEDGER_BATCH_COMMANDS_DEFAULT */
+    bool no_sync;                   /* tests and baselines only */
+    bool read_only;                 /* offline tools */
+    bool scratch;                   /* a throwaway copy (verifier): no head-signing key needed */
+    uint64_t state_cache_bytes_max; /* 0 = LEDGER_STATE_CACHE_BYTES_MAX */
 };
 
 /* Opens a data directory created by engine_init. DATA_DIR_LOCKED when another
@@ -44,6 +45,13 @@ struct engine_options {
 __attribute__((warn_unused_result)) enum ledger_err
 engine_open(const struct engine_options *options, struct engine **out);
 void engine_close(struct engine *engine);
+/* The customer-state cache: states held, their bytes (domain_customer_bytes),
+ * the byte bound, and how often a bound (LEDGER_STATE_CACHE_MAX states or the
+ * byte bound) emptied it. engine_execute's thread only (or when none runs). */
+struct engine_cache_usage {
+    uint64_t states, bytes, bytes_max, clears;
+};
+void engine_state_cache(const struct engine *engine, struct engine_cache_usage *out);
 /* Whether the storage refuses everything until the data directory is opened
  * again (store_unusable: a failed write of LMDB's meta page). Nothing
  * committed is lost; the daemon exits so that its supervisor restarts it. */

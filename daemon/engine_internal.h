@@ -46,8 +46,11 @@ struct engine {
     uint8_t head_secret_key[CRYPTO_SIGN_SECRET_BYTES];
     bool head_key_loaded;
     _Atomic uint64_t head_sequence;
-    uint64_t views_layout;  /* of the derived databases as opened (views.h) */
-    struct state_map cache; /* engine_execute's thread only */
+    uint64_t views_layout;    /* of the derived databases as opened (views.h) */
+    struct state_map cache;   /* engine_execute's thread only */
+    uint64_t cache_bytes;     /* domain_customer_bytes of the states in cache */
+    uint64_t cache_bytes_max; /* LEDGER_STATE_CACHE_BYTES_MAX unless set */
+    uint64_t cache_clears;    /* times a bound emptied the cache */
 };
 
 /* A customer's state as the transaction sees it, rebuilt by replaying its

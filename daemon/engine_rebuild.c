@@ -152,6 +152,7 @@ enum ledger_err engine_rebuild(struct engine *engine, engine_progress_fn progres
         err = synced;
     }
     engine__state_map_clear(&engine->cache);
+    engine->cache_bytes = 0;
     if (err == LEDGER_ERR_OK) {
         err = digest_all(engine, after);
     }

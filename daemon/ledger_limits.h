@@ -112,8 +112,11 @@
  * bug or a stuck client, and the growth gives up (STORAGE_ERROR) rather than
  * stall the writer and every reader behind it. */
 #define LEDGER_MAP_GROW_WAIT_MS 10000
-/* Customer states kept in memory between commands. */
-#define LEDGER_STATE_CACHE_MAX 65536
+/* Customer states kept in memory between commands: at most this many, and
+ * at most this many bytes (domain_customer_bytes); past either bound the cache
+ * is emptied after a commit and states reload from the log as needed. */
+#define LEDGER_STATE_CACHE_MAX       65536
+#define LEDGER_STATE_CACHE_BYTES_MAX (UINT64_C(256) * 1024 * 1024)
 
 /* Commits slower than this are logged. */
 #define LEDGER_SLOW_COMMIT_US 100000

@@ -51,7 +51,7 @@ static const char usage_text[] =
     "               [--log-level error|warn|info|debug] [--request-bytes-max N]\n"
     "               [--batch-commands-max N] [--map-bytes-max N] [--auth-window-s S]\n"
     "               [--slow-commit-ms MS] [--metrics-listen HOST:PORT|off]\n"
-    "               [--metrics-allow-remote true|false]\n"
+    "               [--metrics-allow-remote true|false] [--state-cache-bytes-max N]\n"
     "       ledgerd init --data DIR [--operator ID]\n"
     "       ledgerd rebuild --data DIR\n"
     "       ledgerd restore --from BACKUP --data DIR [--head-key FILE]\n"
@@ -62,7 +62,8 @@ static const char usage_text[] =
     "doorbell after each commit (default ipc://<DIR>/events.sock). Settings come\n"
     "from the command line, then the config file (--config, or DIR/ledgerd.conf\n"
     "when it exists), then defaults; see DIR/ledgerd.conf for all of them.\n"
-    "SIGTERM or SIGINT: finish the requests in flight and exit 0.\n"
+    "SIGTERM or SIGINT: finish the requests in flight and exit 0. Exit 1 when the\n"
+    "storage became unusable (a failed write; see the log): restart it.\n"
     "\n"
     "commands:\n"
     "  init      create DIR: the store, the head-signing key, a config file and a\n"
@@ -112,6 +113,7 @@ static const char *const setting_keys[] = {
     "metrics_listen",
     "slow_commit_ms",
     "metrics_allow_remote",
+    "state_cache_bytes_max",
 };
 #define SETTING_COUNT (sizeof setting_keys / sizeof setting_keys[0])
 
@@ -314,6 +316,7 @@ static void engine_options_from(const struct config *config, const char *data_di
     options->data_dir = data_dir;
     options->map_bytes_max = config->map_bytes_max;
     options->batch_commands_max = config->batch_commands_max;
+    options->state_cache_bytes_max = config->state_cache_bytes_max;
 }
 
 static void print_engine_error(const char *what, const char *dir, enum ledger_err err)

@@ -41,6 +41,7 @@ static void test_config_defaults(void **state)
     assert_string_equal(config.metrics_listen, "");
     assert_false(config.metrics_allow_remote);
     assert_int_equal(config.slow_commit_ms, 100);
+    assert_int_equal(config.state_cache_bytes_max, LEDGER_STATE_CACHE_BYTES_MAX);
 }
 
 static void test_config_every_setting(void **state)
@@ -61,7 +62,8 @@ static void test_config_every_setting(void **state)
                        "log_level = debug\n"
                        "metrics_listen = 127.0.0.1:9108\n"
                        "metrics_allow_remote = true\n"
-                       "slow_commit_ms = 250\n";
+                       "slow_commit_ms = 250\n"
+                       "state_cache_bytes_max = 64M\n";
     assert_int_equal(config_load_string(&config, text, "t.conf", error), LEDGER_ERR_OK);
     assert_string_equal(config.data_dir, "/srv/ledger");
     assert_string_equal(config.listen, "tcp://127.0.0.1:7300");
@@ -74,6 +76,7 @@ static void test_config_every_setting(void **state)
     assert_string_equal(config.metrics_listen, "127.0.0.1:9108");
     assert_true(config.metrics_allow_remote);
     assert_int_equal(config.slow_commit_ms, 250);
+    assert_int_equal(config.state_cache_bytes_max, UINT64_C(64) << 20);
 
     /* The same under a [ledgerd] section; metrics off again. */
     config_defaults(&config);
@@ -138,6 +141,9 @@ static void test_config_bad_values(void **state)
     expect_refused("metrics_allow_remote = \n", "bad.conf:1: ", "true or false");
     expect_refused("slow_commit_ms = 3600001\n", "bad.conf:1: ", "0 (off)");
     expect_refused("slow_commit_ms = -1\n", "bad.conf:1: ", "whole number");
+    expect_refused("state_cache_bytes_max = 1023K\n", "bad.conf:1: ", "1M to 64G");
+    expect_refused("state_cache_bytes_max = 65G\n", "bad.conf:1: ", "1M to 64G");
+    expect_refused("state_cache_bytes_max = lots\n", "bad.conf:1: ", "1M to 64G");
     expect_refused("data = \n", "bad.conf:1: ", "data directory");
 }
 
@@ -226,10 +232,18 @@ static void test_config_file_and_sample(void **state)
     size_t size = fread(text, 1, sizeof text - 1, file);
     fclose(file);
     text[size] = '\0';
-    const char *keys[] = {
-        "data",          "listen",        "events",    "request_bytes_max", "batch_commands_max",
-        "map_bytes_max", "auth_window_s", "log_level", "metrics_listen",    "metrics_allow_remote",
-        "slow_commit_ms"};
+    const char *keys[] = {"data",
+                          "listen",
+                          "events",
+                          "request_bytes_max",
+                          "batch_commands_max",
+                          "map_bytes_max",
+                          "auth_window_s",
+                          "log_level",
+                          "metrics_listen",
+                          "metrics_allow_remote",
+                          "slow_commit_ms",
+                          "state_cache_bytes_max"};
     size_t used = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {

@@ -20,6 +20,7 @@
 
 #include "crypto.h"
 #include "engine.h"
+#include "ledger_limits.h"
 #include "merkle.h"
 #include "test_util.h"
 
@@ -521,6 +522,42 @@ static void test_engine_group_mixes_single_and_batch(void **state)
     free(twice.data);
 }
 
+/* The state cache is bounded in bytes as well as in states: past the bound it
+ * is emptied after a commit and states reload from the log, with the same
+ * decisions. */
+static void test_engine_state_cache_byte_bound(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    struct engine_cache_usage usage;
+    engine_state_cache(f->engine, &usage);
+    assert_true(usage.states >= 1);
+    assert_true(usage.bytes > 0 && usage.bytes <= usage.bytes_max);
+    assert_int_equal(usage.bytes_max, LEDGER_STATE_CACHE_BYTES_MAX);
+    assert_int_equal(usage.clears, 0);
+
+    engine_close(f->engine);
+    struct engine_options tiny = {.data_dir = f->dir, .state_cache_bytes_max = 1};
+    assert_int_equal(engine_open(&tiny, &f->engine), LEDGER_ERR_OK);
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command plans = grant_command("c1", &body);
+    body.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    plans.command_id = "cache-plans-1";
+    struct engine_request request;
+    assert_int_equal(run(f, &f->admin, &plans, &request), LEDGER_ERR_OK);
+    engine_request_clear(&request);
+    engine_state_cache(f->engine, &usage);
+    assert_int_equal(usage.states, 0);
+    assert_int_equal(usage.bytes, 0);
+    assert_int_equal(usage.bytes_max, 1);
+    assert_int_equal(usage.clears, 1);
+    /* The state reloads from the log: the same grant is already in effect. */
+    plans.command_id = "cache-plans-2";
+    assert_int_equal(run(f, &f->admin, &plans, &request), LEDGER_ERR_PERMISSION_ALREADY_ON);
+    engine_state_cache(f->engine, &usage);
+    assert_int_equal(usage.clears, 2);
+}
+
 static void test_engine_refusals_append_nothing(void **state)
 {
     struct fixture *f = *state;
@@ -794,6 +831,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_batch_is_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_group_isolates_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_group_mixes_single_and_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_state_cache_byte_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_refusals_append_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_customer_purchase_and_explain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_events_paging_and_scope, setup, teardown),
