@@ -32,6 +32,7 @@
 
 #include "engine.h"
 #include "histgen.h"
+#include "histload.h"
 #include "ledger_limits.h"
 #include "merkle.h"
 #include "store.h"
@@ -39,117 +40,22 @@
 #include "views.h"
 
 #define REBUILD_EVENTS_DEFAULT 100000
-/* A group (one engine_execute call) holds at most this many requests and
- * commands; a request holds at most this many consecutive commands of one
- * principal. The numbers mirror a busy daemon's group commit. */
-#define GROUP_REQUESTS_MAX   64
-#define GROUP_COMMANDS_MAX   1024
-#define REQUEST_COMMANDS_MAX 32
 
 /* --- driving a generated history through the engine ---------------------- */
 
-struct load {
-    struct engine *engine;
-    struct histgen *gen;
-    uint64_t next_sequence; /* the sequence the next generated command will get */
-    int64_t now_us;
-    struct engine_principal principals[GROUP_REQUESTS_MAX];
-    struct engine_request requests[GROUP_REQUESTS_MAX];
-    ProtobufCBinaryData commands[GROUP_COMMANDS_MAX];
-    char command_ids[GROUP_COMMANDS_MAX][LEDGER_ID_LENGTH_MAX + 1];
-    size_t request_count, command_count;
-};
-
-/* Executes the pending group; every request must be accepted, every command
- * must get the sequence predicted for it. */
-static void load_flush(struct load *l)
-{
-    if (l->request_count == 0) {
-        return;
-    }
-    uint64_t first = l->next_sequence - l->command_count;
-    assert_int_equal(engine_execute(l->engine, l->requests, l->request_count, l->now_us),
-                     LEDGER_ERR_OK);
-    size_t base = 0;
-    for (size_t r = 0; r < l->request_count; r++) {
-        struct engine_request *request = &l->requests[r];
-        if (request->err != LEDGER_ERR_OK) {
-            fail_msg("command %s (principal %s) was refused: %s: %s",
-                     l->command_ids[base + request->failed_index], request->principal->id,
-                     ledger_err_name(request->err), request->message);
-        }
-        for (size_t i = 0; i < request->command_count; i++) {
-            assert_int_equal(request->results[i].message.first_sequence, first + base + i);
-        }
-        base += request->command_count;
-        engine_request_clear(request);
-    }
-    assert_int_equal(engine_head_sequence(l->engine), l->next_sequence - 1);
-    for (size_t i = 0; i < l->command_count; i++) {
-        free(l->commands[i].data);
-    }
-    l->request_count = 0;
-    l->command_count = 0;
-}
-
-/* Adds one generated item to the pending group (flushing it when full). */
-static void load_add(struct load *l, const struct histgen_item *item)
-{
-    struct engine_request *last = l->request_count ? &l->requests[l->request_count - 1] : NULL;
-    bool same_principal = last && strcmp(last->principal->id, item->principal.id) == 0 &&
-                          last->command_count < REQUEST_COMMANDS_MAX;
-    if (l->command_count == GROUP_COMMANDS_MAX ||
-        (!same_principal && l->request_count == GROUP_REQUESTS_MAX)) {
-        load_flush(l);
-        last = NULL;
-        same_principal = false;
-    }
-    ProtobufCBinaryData *command = &l->commands[l->command_count];
-    command->data = malloc(item->command_size ? item->command_size : 1);
-    assert_non_null(command->data);
-    memcpy(command->data, item->command, item->command_size);
-    command->len = item->command_size;
-    snprintf(l->command_ids[l->command_count], sizeof l->command_ids[0], "%s", item->command_id);
-    l->command_count++;
-    if (same_principal) {
-        last->command_count++;
-    } else {
-        struct engine_principal *p = &l->principals[l->request_count];
-        memset(p, 0, sizeof *p);
-        snprintf(p->id, sizeof p->id, "%s", item->principal.id);
-        p->role = item->principal.role;
-        snprintf(p->partner_id, sizeof p->partner_id, "%s", item->principal.partner_id);
-        snprintf(p->customer_id, sizeof p->customer_id, "%s", item->principal.customer_id);
-        snprintf(p->user, sizeof p->user, "%s", item->principal.user);
-        struct engine_request *request = &l->requests[l->request_count++];
-        memset(request, 0, sizeof *request);
-        request->principal = p;
-        request->commands = command;
-        request->command_count = 1;
-    }
-    /* The ledger's clock is the business time of the newest command. */
-    if (item->business_us > l->now_us) {
-        l->now_us = item->business_us;
-    }
-    histgen_accepted(l->gen, l->next_sequence++);
-}
-
-/* Drives the whole generated history into the engine. */
+/* Drives the whole generated history into the engine (grouped as a busy
+ * daemon's group commits: histload.h); every command must be accepted. */
 static void load_history(struct engine *engine, const struct histgen_options *options)
 {
-    struct load *l = calloc(1, sizeof *l);
-    assert_non_null(l);
-    l->engine = engine;
-    l->next_sequence = engine_head_sequence(engine) + 1;
-    assert_int_equal(histgen_new(options, &l->gen), LEDGER_ERR_OK);
-    struct histgen_item item;
-    while (histgen_next(l->gen, &item)) {
-        assert_int_equal(item.expected_err, LEDGER_ERR_OK);
-        load_add(l, &item);
+    struct histgen *gen = NULL;
+    assert_int_equal(histgen_new(options, &gen), LEDGER_ERR_OK);
+    struct histload *load = NULL;
+    assert_int_equal(histload_new(engine, gen, 0, &load), LEDGER_ERR_OK);
+    if (histload_all(load) != LEDGER_ERR_OK) {
+        fail_msg("%s", histload_error(load));
     }
-    load_flush(l);
-    histgen_free(l->gen);
-    free(l);
+    histload_free(load);
+    histgen_free(gen);
 }
 
 /* --- fixture -------------------------------------------------------------- */

@@ -37,17 +37,15 @@
 #include "crypto.h"
 #include "engine.h"
 #include "histgen.h"
+#include "histload.h"
 #include "merkle.h"
 #include "store.h"
 #include "test_util.h"
 
-#define HISTORY_EVENTS       3000
-#define EARLY_EVENTS         1000
-#define GROUP_REQUESTS_MAX   64
-#define GROUP_COMMANDS_MAX   1024
-#define REQUEST_COMMANDS_MAX 32
-#define OUTPUT_BYTES_MAX     8192
-#define PATH_SIZE            1024
+#define HISTORY_EVENTS   3000
+#define EARLY_EVENTS     1000
+#define OUTPUT_BYTES_MAX 8192
+#define PATH_SIZE        1024
 /* Records deleted from the tail in the truncation test. */
 #define TAIL_DELETED 5
 
@@ -56,80 +54,6 @@ static void path_join(char *out, const char *dir, const char *name)
 {
     int n = snprintf(out, PATH_SIZE, "%s/%s", dir, name);
     assert_true(n > 0 && n < PATH_SIZE);
-}
-
-/* --- driving a generated history through the engine ---------------------- */
-
-struct load {
-    struct engine *engine;
-    struct histgen *gen;
-    uint64_t next_sequence;
-    int64_t now_us;
-    struct engine_principal principals[GROUP_REQUESTS_MAX];
-    struct engine_request requests[GROUP_REQUESTS_MAX];
-    ProtobufCBinaryData commands[GROUP_COMMANDS_MAX];
-    size_t request_count, command_count;
-};
-
-static void load_flush(struct load *l)
-{
-    if (l->request_count == 0) {
-        return;
-    }
-    assert_int_equal(engine_execute(l->engine, l->requests, l->request_count, l->now_us),
-                     LEDGER_ERR_OK);
-    for (size_t r = 0; r < l->request_count; r++) {
-        struct engine_request *request = &l->requests[r];
-        if (request->err != LEDGER_ERR_OK) {
-            fail_msg("a command of %s was refused: %s: %s", request->principal->id,
-                     ledger_err_name(request->err), request->message);
-        }
-        engine_request_clear(request);
-    }
-    assert_int_equal(engine_head_sequence(l->engine), l->next_sequence - 1);
-    for (size_t i = 0; i < l->command_count; i++) {
-        free(l->commands[i].data);
-    }
-    l->request_count = 0;
-    l->command_count = 0;
-}
-
-static void load_add(struct load *l, const struct histgen_item *item)
-{
-    struct engine_request *last = l->request_count ? &l->requests[l->request_count - 1] : NULL;
-    bool same_principal = last && strcmp(last->principal->id, item->principal.id) == 0 &&
-                          last->command_count < REQUEST_COMMANDS_MAX;
-    if (l->command_count == GROUP_COMMANDS_MAX ||
-        (!same_principal && l->request_count == GROUP_REQUESTS_MAX)) {
-        load_flush(l);
-        last = NULL;
-        same_principal = false;
-    }
-    ProtobufCBinaryData *command = &l->commands[l->command_count++];
-    command->data = malloc(item->command_size ? item->command_size : 1);
-    assert_non_null(command->data);
-    memcpy(command->data, item->command, item->command_size);
-    command->len = item->command_size;
-    if (same_principal) {
-        last->command_count++;
-    } else {
-        struct engine_principal *p = &l->principals[l->request_count];
-        memset(p, 0, sizeof *p);
-        snprintf(p->id, sizeof p->id, "%s", item->principal.id);
-        p->role = item->principal.role;
-        snprintf(p->partner_id, sizeof p->partner_id, "%s", item->principal.partner_id);
-        snprintf(p->customer_id, sizeof p->customer_id, "%s", item->principal.customer_id);
-        snprintf(p->user, sizeof p->user, "%s", item->principal.user);
-        struct engine_request *request = &l->requests[l->request_count++];
-        memset(request, 0, sizeof *request);
-        request->principal = p;
-        request->commands = command;
-        request->command_count = 1;
-    }
-    if (item->business_us > l->now_us) {
-        l->now_us = item->business_us;
-    }
-    histgen_accepted(l->gen, l->next_sequence++);
 }
 
 /* --- the shared history and its backups ----------------------------------- */
@@ -187,30 +111,37 @@ static int group_setup(void **state)
     path_join(key_path, w->root, "operator.key");
     struct engine_options options = {.data_dir = w->live, .no_sync = true};
     assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_OK);
-    struct load *l = calloc(1, sizeof *l);
-    assert_non_null(l);
-    assert_int_equal(engine_open(&options, &l->engine), LEDGER_ERR_OK);
-    l->next_sequence = engine_head_sequence(l->engine) + 1;
+    struct engine *engine = NULL;
+    assert_int_equal(engine_open(&options, &engine), LEDGER_ERR_OK);
     struct histgen_options gen_options = {
         .seed = 7, .partners = 4, .customers_per_partner = 40, .target_events = HISTORY_EVENTS};
-    assert_int_equal(histgen_new(&gen_options, &l->gen), LEDGER_ERR_OK);
+    struct histgen *gen = NULL;
+    assert_int_equal(histgen_new(&gen_options, &gen), LEDGER_ERR_OK);
+    struct histload *load = NULL;
+    assert_int_equal(histload_new(engine, gen, 0, &load), LEDGER_ERR_OK);
     struct histgen_item item;
-    while (histgen_next(l->gen, &item)) {
-        load_add(l, &item);
-        if (w->early_head == 0 && l->next_sequence > EARLY_EVENTS) {
-            load_flush(l);
-            w->early_head = engine_head_sequence(l->engine);
-            assert_int_equal(engine_backup(l->engine, w->early), LEDGER_ERR_OK);
+    while (histgen_next(gen, &item)) {
+        enum ledger_err err = histload_add(load, &item);
+        if (err == LEDGER_ERR_OK && w->early_head == 0 &&
+            histload_next_sequence(load) > EARLY_EVENTS) {
+            err = histload_flush(load);
+            w->early_head = engine_head_sequence(engine);
+            assert_int_equal(engine_backup(engine, w->early), LEDGER_ERR_OK);
+        }
+        if (err != LEDGER_ERR_OK) {
+            fail_msg("%s", histload_error(load));
         }
     }
-    load_flush(l);
-    histgen_free(l->gen);
-    w->head = engine_head_sequence(l->engine);
+    if (histload_flush(load) != LEDGER_ERR_OK) {
+        fail_msg("%s", histload_error(load));
+    }
+    histload_free(load);
+    histgen_free(gen);
+    w->head = engine_head_sequence(engine);
     assert_true(w->head > HISTORY_EVENTS);
-    assert_int_equal(engine_backup(l->engine, w->backup), LEDGER_ERR_OK);
-    pick_record(w, l->engine);
-    engine_close(l->engine);
-    free(l);
+    assert_int_equal(engine_backup(engine, w->backup), LEDGER_ERR_OK);
+    pick_record(w, engine);
+    engine_close(engine);
     *state = w;
     return 0;
 }

@@ -46,6 +46,7 @@
 #include "crypto.h"
 #include "engine.h"
 #include "histgen.h"
+#include "histload.h"
 #include "merkle.h"
 #include "progress.h"
 #include "store.h"
@@ -57,12 +58,6 @@
 /* Bounds on what one run may ask for, so that a typing mistake cannot fill the
  * disk: ten million events are a few gigabytes of working directory. */
 #define FIXTURE_EVENTS_MAX UINT64_C(10000000)
-/* A group (one engine_execute call) holds at most this many requests and
- * commands; a request holds at most this many consecutive commands of one
- * principal, like the daemon's group commit under load. */
-#define FIXTURE_GROUP_REQUESTS_MAX   64
-#define FIXTURE_GROUP_COMMANDS_MAX   1024
-#define FIXTURE_REQUEST_COMMANDS_MAX 32
 
 struct options {
     const char *out_dir;
@@ -107,120 +102,6 @@ static bool parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *ou
     }
     *out = value;
     return true;
-}
-
-/* --- driving the history ---------------------------------------------------- */
-
-struct load {
-    struct engine *engine;
-    struct histgen *gen;
-    uint64_t next_sequence;
-    int64_t now_us;
-    struct progress bar;
-    struct engine_principal principals[FIXTURE_GROUP_REQUESTS_MAX];
-    struct engine_request requests[FIXTURE_GROUP_REQUESTS_MAX];
-    ProtobufCBinaryData commands[FIXTURE_GROUP_COMMANDS_MAX];
-    char command_ids[FIXTURE_GROUP_COMMANDS_MAX][LEDGER_ID_LENGTH_MAX + 1];
-    size_t request_count, command_count;
-};
-
-static void load_release(struct load *l)
-{
-    for (size_t r = 0; r < l->request_count; r++) {
-        engine_request_clear(&l->requests[r]);
-    }
-    for (size_t i = 0; i < l->command_count; i++) {
-        free(l->commands[i].data);
-    }
-    l->request_count = 0;
-    l->command_count = 0;
-}
-
-/* Executes the pending group. Every command must be accepted with the
- * sequence predicted for it (the generator was told so already). */
-static enum ledger_err load_flush(struct load *l)
-{
-    if (l->request_count == 0) {
-        return LEDGER_ERR_OK;
-    }
-    uint64_t first = l->next_sequence - l->command_count;
-    enum ledger_err err = engine_execute(l->engine, l->requests, l->request_count, l->now_us);
-    if (err != LEDGER_ERR_OK) {
-        fprintf(stderr, "ledger-fixture: %s: %s\n", ledger_err_name(err), ledger_strerror(err));
-        load_release(l);
-        return err;
-    }
-    size_t base = 0;
-    for (size_t r = 0; r < l->request_count && err == LEDGER_ERR_OK; r++) {
-        struct engine_request *request = &l->requests[r];
-        if (request->err != LEDGER_ERR_OK) {
-            fprintf(stderr, "ledger-fixture: command %s of %s was refused: %s: %s\n",
-                    l->command_ids[base + request->failed_index], request->principal->id,
-                    ledger_err_name(request->err), request->message);
-            err = request->err;
-            break;
-        }
-        for (size_t i = 0; i < request->command_count; i++) {
-            if (request->results[i].message.first_sequence != first + base + i) {
-                fprintf(stderr,
-                        "ledger-fixture: command %s got sequence %" PRIu64 ", not %" PRIu64 "\n",
-                        l->command_ids[base + i], request->results[i].message.first_sequence,
-                        first + base + i);
-                err = LEDGER_ERR_INTERNAL;
-                break;
-            }
-        }
-        base += request->command_count;
-    }
-    load_release(l);
-    progress_update(&l->bar, l->next_sequence - 1);
-    return err;
-}
-
-static enum ledger_err load_add(struct load *l, const struct histgen_item *item)
-{
-    struct engine_request *last = l->request_count ? &l->requests[l->request_count - 1] : NULL;
-    bool same_principal = last != NULL && strcmp(last->principal->id, item->principal.id) == 0 &&
-                          last->command_count < FIXTURE_REQUEST_COMMANDS_MAX;
-    if (l->command_count == FIXTURE_GROUP_COMMANDS_MAX ||
-        (!same_principal && l->request_count == FIXTURE_GROUP_REQUESTS_MAX)) {
-        enum ledger_err err = load_flush(l);
-        if (err != LEDGER_ERR_OK) {
-            return err;
-        }
-        last = NULL;
-        same_principal = false;
-    }
-    ProtobufCBinaryData *command = &l->commands[l->command_count];
-    command->data = malloc(item->command_size ? item->command_size : 1);
-    if (command->data == NULL) {
-        return LEDGER_ERR_NO_MEMORY;
-    }
-    memcpy(command->data, item->command, item->command_size);
-    command->len = item->command_size;
-    snprintf(l->command_ids[l->command_count], sizeof l->command_ids[0], "%s", item->command_id);
-    l->command_count++;
-    if (same_principal) {
-        last->command_count++;
-    } else {
-        struct engine_principal *p = &l->principals[l->request_count];
-        memset(p, 0, sizeof *p);
-        snprintf(p->id, sizeof p->id, "%s", item->principal.id);
-        p->role = item->principal.role;
-        snprintf(p->partner_id, sizeof p->partner_id, "%s", item->principal.partner_id);
-        snprintf(p->customer_id, sizeof p->customer_id, "%s", item->principal.customer_id);
-        snprintf(p->user, sizeof p->user, "%s", item->principal.user);
-        struct engine_request *request = &l->requests[l->request_count++];
-        memset(request, 0, sizeof *request);
-        request->principal = p;
-        request->commands = command;
-        request->command_count = 1;
-    }
-    if (item->business_us > l->now_us) {
-        l->now_us = item->business_us; /* the ledger's clock: the newest business time */
-    }
-    histgen_accepted(l->gen, l->next_sequence++);
-    return LEDGER_ERR_OK;
 }
 
 /* The first operator, added as engine_init adds it, at the fixed clock. */
@@ -450,15 +331,16 @@ static int run(const struct options *options)
     if (options->refresh_from != NULL) {
         return refresh(options, work);
     }
-    struct load *l = calloc(1, sizeof *l);
-    enum ledger_err err = l ? write_head_key(work) : LEDGER_ERR_NO_MEMORY;
+    struct engine *engine = NULL;
+    struct histgen *gen = NULL;
+    struct histload *load = NULL;
+    enum ledger_err err = write_head_key(work);
     struct engine_options engine_options = {.data_dir = work, .no_sync = true};
     if (err == LEDGER_ERR_OK) {
-        err = engine_open(&engine_options, &l->engine);
+        err = engine_open(&engine_options, &engine);
     }
     if (err == LEDGER_ERR_OK) {
-        l->now_us = HISTGEN_START_US_DEFAULT;
-        err = add_operator(l->engine, l->now_us);
+        err = add_operator(engine, HISTGEN_START_US_DEFAULT);
     }
     struct histgen_options gen_options = {
         .seed = options->seed,
@@ -467,35 +349,41 @@ static int run(const struct options *options)
         .target_events = options->events,
     };
     if (err == LEDGER_ERR_OK) {
-        err = histgen_new(&gen_options, &l->gen);
+        err = histgen_new(&gen_options, &gen);
     }
     if (err == LEDGER_ERR_OK) {
-        l->next_sequence = engine_head_sequence(l->engine) + 1;
-        progress_start(&l->bar, "fixture", "events", options->events + 1, false);
-        l->bar.enabled = l->bar.enabled && !options->quiet;
+        err = histload_new(engine, gen, HISTGEN_START_US_DEFAULT, &load);
+    }
+    if (err == LEDGER_ERR_OK) {
+        struct progress bar;
+        progress_start(&bar, "fixture", "events", options->events + 1, false);
+        bar.enabled = bar.enabled && !options->quiet;
         struct histgen_item item;
-        while (err == LEDGER_ERR_OK && histgen_next(l->gen, &item)) {
-            err = load_add(l, &item);
+        while (err == LEDGER_ERR_OK && histgen_next(gen, &item)) {
+            err = histload_add(load, &item);
+            progress_update(&bar, histload_next_sequence(load) - 1);
         }
         if (err == LEDGER_ERR_OK) {
-            err = load_flush(l);
+            err = histload_flush(load);
         }
-        load_release(l);
-        progress_finish(&l->bar, l->next_sequence - 1);
+        if (err != LEDGER_ERR_OK && histload_error(load)[0] != '\0') {
+            fprintf(stderr, "ledger-fixture: %s\n", histload_error(load));
+        }
+        progress_finish(&bar, histload_next_sequence(load) - 1);
     }
+    histload_free(load);
     uint64_t size = 0;
     uint8_t root[MERKLE_HASH_BYTES];
     if (err == LEDGER_ERR_OK) {
-        err = log_root(l->engine, &size, root);
+        err = log_root(engine, &size, root);
     }
     if (err == LEDGER_ERR_OK) {
-        err = engine_backup(l->engine, options->out_dir);
+        err = engine_backup(engine, options->out_dir);
     }
-    if (l) {
-        engine_close(l->engine);
-        histgen_free(l->gen);
-        free(l);
+    if (engine != NULL) {
+        engine_close(engine);
     }
+    histgen_free(gen);
     nftw(work, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (err != LEDGER_ERR_OK) {
         fprintf(stderr, "ledger-fixture: %s: %s\n", ledger_err_name(err), ledger_strerror(err));
