@@ -67,6 +67,7 @@
 #include "codec.h"
 #include "crypto.h"
 #include "ledger_limits.h"
+#include "rawproto.h"
 #include "test_util.h"
 
 #define PATH_SIZE        1024
@@ -119,19 +120,6 @@ struct world {
     unsigned oracle_open; /* random cases whose code the oracle left open */
 };
 
-static int64_t now_us(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    nanosleep(&pause, NULL);
-}
-
 static uint64_t rng_next(struct world *w)
 {
     /* xorshift64* (Vigna): small, seeded, good enough for test input. */
@@ -147,12 +135,6 @@ static size_t rng_below(struct world *w, size_t bound)
 }
 
 /* --- the daemon --------------------------------------------------------------------- */
-
-static const char *ledgerd_path(void)
-{
-    const char *path = getenv("LEDGERD");
-    return path && path[0] ? path : "ledgerd";
-}
 
 /* Runs ledgerd (behind $LEDGERD_WRAPPER, if set) with `args`, stdout and
  * stderr appended to the log. */
@@ -187,36 +169,6 @@ static pid_t spawn(struct world *w, const char *const *args)
         _exit(127);
     }
     return pid;
-}
-
-/* The exit status of `pid` within timeout_ms, -1 on a signal death, -2 on
- * timeout (then it is killed). */
-static int wait_exit(pid_t pid, long timeout_ms)
-{
-    for (long waited = 0; waited <= timeout_ms; waited += 10) {
-        int status = 0;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        }
-        sleep_ms(10);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -2;
-}
-
-static int client_open(const char *url, int timeout_ms)
-{
-    int sock = nn_socket(AF_SP, NN_REQ);
-    assert_true(sock >= 0);
-    assert_true(nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout_ms, sizeof timeout_ms) >=
-                0);
-    assert_true(nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDTIMEO, &timeout_ms, sizeof timeout_ms) >=
-                0);
-    int max = -1; /* replies of any size */
-    assert_true(nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &max, sizeof max) >= 0);
-    assert_true(nn_connect(sock, url) >= 0);
-    return sock;
 }
 
 /* The daemon's resident set in KiB (/proc/PID/status VmRSS); 0 if unknown. */
@@ -302,107 +254,6 @@ static unsigned count_lines_with(const char *text, const char *a, const char *b)
 
 /* --- building requests -------------------------------------------------------------- */
 
-struct request_spec {
-    const struct principal *principal; /* NULL: principal_id with a MAC of zeros */
-    const char *principal_id;          /* overrides principal->id when set */
-    const uint8_t *secret;             /* overrides principal->secret when set */
-    int64_t timestamp_us;              /* 0: now */
-    bool timestamp_set;                /* timestamp_us is used even when 0 */
-    int mac_size;                      /* 0: 32; -1: no MAC field at all */
-    const uint8_t *signed_extra;       /* appended to the signed bytes (signed) */
-    size_t signed_extra_size;
-    const uint8_t *outer_extra; /* appended to the Request (outside the MAC) */
-    size_t outer_extra_size;
-    uint8_t nonce[LEDGER_NONCE_BYTES]; /* written by request_pack */
-};
-
-static void append(uint8_t **bytes, size_t *size, const uint8_t *extra, size_t extra_size)
-{
-    if (extra_size == 0) {
-        return;
-    }
-    uint8_t *grown = realloc(*bytes, *size + extra_size);
-    assert_non_null(grown);
-    memcpy(grown + *size, extra, extra_size);
-    *bytes = grown;
-    *size += extra_size;
-}
-
-/* Serialized Request (malloc'd) for `body` as `spec` says. */
-static uint8_t *request_pack(struct request_spec *spec, const Ledger__V1__RequestBody *body,
-                             size_t *size_out)
-{
-    crypto_random(spec->nonce, sizeof spec->nonce);
-    Ledger__V1__SignedRequest signed_request = LEDGER__V1__SIGNED_REQUEST__INIT;
-    const char *id = spec->principal_id ? spec->principal_id
-                     : spec->principal  ? spec->principal->id
-                                        : "";
-    signed_request.principal_id = (char *)id;
-    signed_request.timestamp_us = spec->timestamp_set
-                                      ? spec->timestamp_us
-                                      : (spec->timestamp_us ? spec->timestamp_us : now_us());
-    signed_request.nonce.data = spec->nonce;
-    signed_request.nonce.len = sizeof spec->nonce;
-    signed_request.body = (Ledger__V1__RequestBody *)body;
-    uint8_t *signed_bytes = NULL;
-    size_t signed_size = 0;
-    assert_int_equal(codec_pack(&signed_request.base, &signed_bytes, &signed_size), LEDGER_ERR_OK);
-    append(&signed_bytes, &signed_size, spec->signed_extra, spec->signed_extra_size);
-    uint8_t mac[2 * CRYPTO_MAC_BYTES] = {0};
-    const uint8_t *secret = spec->secret      ? spec->secret
-                            : spec->principal ? spec->principal->secret
-                                              : NULL;
-    if (secret != NULL) {
-        crypto_hmac_sha256(secret, LEDGER_SECRET_BYTES, signed_bytes, signed_size, mac);
-        crypto_hmac_sha256(secret, LEDGER_SECRET_BYTES, mac, CRYPTO_MAC_BYTES,
-                           mac + CRYPTO_MAC_BYTES); /* filler for MACs over 32 bytes */
-    }
-    Ledger__V1__Request request = LEDGER__V1__REQUEST__INIT;
-    request.signed_.data = signed_bytes;
-    request.signed_.len = signed_size;
-    if (spec->mac_size >= 0) {
-        request.mac.data = mac;
-        request.mac.len = spec->mac_size == 0 ? CRYPTO_MAC_BYTES : (size_t)spec->mac_size;
-        assert_true(request.mac.len <= sizeof mac);
-    }
-    uint8_t *bytes = NULL;
-    size_t size = 0;
-    assert_int_equal(codec_pack(&request.base, &bytes, &size), LEDGER_ERR_OK);
-    free(signed_bytes);
-    append(&bytes, &size, spec->outer_extra, spec->outer_extra_size);
-    *size_out = size;
-    return bytes;
-}
-
-static uint8_t *request_query(struct request_spec *spec, Ledger__V1__Query *query, size_t *size)
-{
-    Ledger__V1__RequestBody body = LEDGER__V1__REQUEST_BODY__INIT;
-    body.kind_case = LEDGER__V1__REQUEST_BODY__KIND_QUERY;
-    body.query = query;
-    return request_pack(spec, &body, size);
-}
-
-static uint8_t *request_head(struct request_spec *spec, size_t *size)
-{
-    Ledger__V1__HeadQuery head = LEDGER__V1__HEAD_QUERY__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    query.kind_case = LEDGER__V1__QUERY__KIND_HEAD;
-    query.head = &head;
-    return request_query(spec, &query, size);
-}
-
-static uint8_t *request_batch(struct request_spec *spec, ProtobufCBinaryData *commands,
-                              size_t count, size_t *size)
-{
-    Ledger__V1__CommandBatch batch = LEDGER__V1__COMMAND_BATCH__INIT;
-    batch.commands = commands;
-    batch.n_commands = count;
-    Ledger__V1__RequestBody body = LEDGER__V1__REQUEST_BODY__INIT;
-    body.kind_case = LEDGER__V1__REQUEST_BODY__KIND_BATCH;
-    body.batch = &batch;
-    return request_pack(spec, &body, size);
-}
-
 /* Serialized command (malloc'd), with `extra` bytes appended. A NULL or
  * empty command_id gets a fresh one (the struct is left as it was). */
 static ProtobufCBinaryData command_pack_extra(struct world *w, Ledger__V1__Command *command,
@@ -416,7 +267,7 @@ static ProtobufCBinaryData command_pack_extra(struct world *w, Ledger__V1__Comma
     }
     ProtobufCBinaryData data = {0};
     assert_int_equal(codec_pack(&command->base, &data.data, &data.len), LEDGER_ERR_OK);
-    append(&data.data, &data.len, extra, extra_size);
+    bytes_append(&data.data, &data.len, extra, extra_size);
     command->command_id = given;
     return data;
 }
@@ -427,30 +278,6 @@ static ProtobufCBinaryData command_pack(struct world *w, Ledger__V1__Command *co
 }
 
 /* --- calls -------------------------------------------------------------------------- */
-
-/* Sends bytes and waits for the reply; NULL on timeout. */
-static Ledger__V1__Reply *call_bytes(int sock, const void *bytes, size_t size)
-{
-    if (nn_send(sock, bytes, size, 0) < 0) {
-        return NULL;
-    }
-    void *reply_bytes = NULL;
-    int received = nn_recv(sock, &reply_bytes, NN_MSG, 0);
-    if (received < 0) {
-        return NULL;
-    }
-    ProtobufCMessage *message = NULL;
-    enum ledger_err err =
-        codec_message_unpack(&ledger__v1__reply__descriptor, reply_bytes, (size_t)received,
-                             LEDGER_REQUEST_BYTES_MAX, LEDGER_ERR_BAD_REQUEST, &message);
-    nn_freemsg(reply_bytes);
-    return err == LEDGER_ERR_OK ? (Ledger__V1__Reply *)message : NULL;
-}
-
-static void reply_free(Ledger__V1__Reply *reply)
-{
-    codec_message_free(reply ? &reply->base : NULL);
-}
 
 static Ledger__V1__Reply *call_ok(struct world *w, const uint8_t *bytes, size_t size,
                                   const char *what)
@@ -469,7 +296,7 @@ static Ledger__V1__Reply *call_ok(struct world *w, const uint8_t *bytes, size_t 
 /* The head as the operator sees it: proves the daemon still serves. */
 static uint64_t head_sequence(struct world *w)
 {
-    struct request_spec spec = {.principal = &w->operator_};
+    struct request_spec spec = {.principal_id = w->operator_.id, .secret = w->operator_.secret};
     size_t size = 0;
     uint8_t *bytes = request_head(&spec, &size);
     Ledger__V1__Reply *reply = call_ok(w, bytes, size, "head query");
@@ -488,7 +315,7 @@ static Ledger__V1__Reply *execute_ok(struct world *w, const struct principal *wh
                                      Ledger__V1__Command *command, const char *what)
 {
     ProtobufCBinaryData data = command_pack(w, command);
-    struct request_spec spec = {.principal = who};
+    struct request_spec spec = {.principal_id = who->id, .secret = who->secret};
     size_t size = 0;
     uint8_t *bytes = request_batch(&spec, &data, 1, &size);
     Ledger__V1__Reply *reply = call_ok(w, bytes, size, what);
@@ -566,7 +393,7 @@ static void command_case(struct world *w, const char *label, const struct princi
                          Ledger__V1__Command *command, enum ledger_err expected)
 {
     ProtobufCBinaryData data = command_pack(w, command);
-    struct request_spec spec = {.principal = who};
+    struct request_spec spec = {.principal_id = who->id, .secret = who->secret};
     size_t size = 0;
     uint8_t *bytes = request_batch(&spec, &data, 1, &size);
     Ledger__V1__Reply *reply = abuse_case_reply(w, label, bytes, size, &spec, (int)expected);
@@ -580,7 +407,7 @@ static void command_case(struct world *w, const char *label, const struct princi
 static void query_case(struct world *w, const char *label, const struct principal *who,
                        Ledger__V1__Query *query, enum ledger_err expected)
 {
-    struct request_spec spec = {.principal = who};
+    struct request_spec spec = {.principal_id = who->id, .secret = who->secret};
     size_t size = 0;
     uint8_t *bytes = request_query(&spec, query, &size);
     abuse_case(w, label, bytes, size, &spec, (int)expected);
@@ -708,22 +535,6 @@ static void oracle_case(struct world *w, const char *label, const uint8_t *bytes
 
 /* --- the world ---------------------------------------------------------------------- */
 
-static bool key_read(const char *dir, uint8_t secret[LEDGER_SECRET_BYTES])
-{
-    char key_path[PATH_SIZE + 32];
-    char hex[2 * LEDGER_SECRET_BYTES + 8];
-    snprintf(key_path, sizeof key_path, "%s/operator.key", dir);
-    FILE *file = fopen(key_path, "r");
-    if (file == NULL) {
-        return false;
-    }
-    bool ok = fgets(hex, sizeof hex, file) != NULL;
-    fclose(file);
-    hex[strcspn(hex, "\n")] = '\0';
-    return ok && strlen(hex) == 2 * LEDGER_SECRET_BYTES &&
-           crypto_unhex(hex, secret, LEDGER_SECRET_BYTES) == LEDGER_ERR_OK;
-}
-
 static void add_partner(struct world *w, const char *partner_id)
 {
     Ledger__V1__AddPartner body = LEDGER__V1__ADD_PARTNER__INIT;
@@ -837,7 +648,7 @@ static int group_setup(void **state)
     int probe = client_open(w->url, 500);
     bool ready = false;
     for (int attempt = 0; attempt < 120 && !ready; attempt++) {
-        struct request_spec spec = {.principal = &w->operator_};
+        struct request_spec spec = {.principal_id = w->operator_.id, .secret = w->operator_.secret};
         size_t size = 0;
         uint8_t *bytes = request_head(&spec, &size);
         Ledger__V1__Reply *reply = call_bytes(probe, bytes, size);
@@ -933,7 +744,7 @@ static void truncate_every_length(struct world *w, const char *what, uint8_t *by
 static void test_abuse_truncated_frames(void **state)
 {
     struct world *w = *state;
-    struct request_spec spec = {.principal = &w->operator_};
+    struct request_spec spec = {.principal_id = w->operator_.id, .secret = w->operator_.secret};
     size_t size = 0;
     uint8_t *bytes = request_head(&spec, &size);
     truncate_every_length(w, "head query", bytes, size, &spec);
@@ -942,7 +753,7 @@ static void test_abuse_truncated_frames(void **state)
     struct reservation_parts parts;
     reservation_init(&parts, "c-a1", "s-a1");
     ProtobufCBinaryData data = command_pack(w, &parts.command);
-    struct request_spec command_spec = {.principal = &w->admin_a};
+    struct request_spec command_spec = {.principal_id = w->admin_a.id, .secret = w->admin_a.secret};
     bytes = request_batch(&command_spec, &data, 1, &size);
     truncate_every_length(w, "purchase", bytes, size, &command_spec);
     free(bytes);
@@ -950,7 +761,7 @@ static void test_abuse_truncated_frames(void **state)
     /* The signed bytes themselves cut at every length and signed properly:
      * whatever still decodes is judged by the oracle (a principal alone is
      * STALE_REQUEST, a missing nonce or body BAD_REQUEST...). */
-    struct request_spec full_spec = {.principal = &w->admin_a};
+    struct request_spec full_spec = {.principal_id = w->admin_a.id, .secret = w->admin_a.secret};
     Ledger__V1__CommandBatch batch = LEDGER__V1__COMMAND_BATCH__INIT;
     batch.commands = &data;
     batch.n_commands = 1;
@@ -1020,9 +831,9 @@ static void test_abuse_random_bytes(void **state)
         size_t signed_size = 0;
         if (i % 4 == 0) {
             static const uint8_t principal[] = {0x0a, 0x08, 'o', 'p', 'e', 'r', 'a', 't', 'o', 'r'};
-            append(&signed_bytes, &signed_size, principal, sizeof principal);
+            bytes_append(&signed_bytes, &signed_size, principal, sizeof principal);
         }
-        append(&signed_bytes, &signed_size, noise, noise_size);
+        bytes_append(&signed_bytes, &signed_size, noise, noise_size);
         Ledger__V1__Request request = LEDGER__V1__REQUEST__INIT;
         request.signed_.data = signed_bytes;
         request.signed_.len = signed_size;
@@ -1038,7 +849,7 @@ static void test_abuse_random_bytes(void **state)
     }
     /* A valid head query with 1..4 random bytes replaced. */
     for (int i = 0; i < ABUSE_RANDOM_EACH; i++) {
-        struct request_spec spec = {.principal = &w->operator_};
+        struct request_spec spec = {.principal_id = w->operator_.id, .secret = w->operator_.secret};
         size_t size = 0;
         uint8_t *valid = request_head(&spec, &size);
         size_t changes = 1 + rng_below(w, 4);
@@ -1084,7 +895,7 @@ static void test_abuse_oversized(void **state)
 {
     struct world *w = *state;
     /* Exactly at the limit: answered. */
-    struct request_spec spec = {.principal = &w->operator_};
+    struct request_spec spec = {.principal_id = w->operator_.id, .secret = w->operator_.secret};
     size_t size = 0;
     uint8_t *bytes = head_padded(&spec, ABUSE_REQUEST_BYTES_MAX, &size);
     Ledger__V1__Reply *reply = abuse_case_reply(w, "a valid request of exactly request_bytes_max",
@@ -1122,7 +933,7 @@ static void test_abuse_oversized(void **state)
     for (size_t i = 0; i < 60; i++) {
         commands[i] = command_pack(w, &parts.command);
     }
-    struct request_spec batch_spec = {.principal = &w->admin_a};
+    struct request_spec batch_spec = {.principal_id = w->admin_a.id, .secret = w->admin_a.secret};
     bytes = request_batch(&batch_spec, commands, 60, &size);
     assert_true(size > ABUSE_REQUEST_BYTES_MAX);
     abuse_case(w, "a signed batch over request_bytes_max", bytes, size, NULL, LEDGER_ERR_TOO_LARGE);
@@ -1139,21 +950,26 @@ static void test_abuse_unknown_fields(void **state)
     static const uint8_t unknown[] = {0x78, 0x01, 0xc2, 0x3e, 0x02, 'z', 'z'};
     /* Accepted and ignored: outside the MAC (Request), inside it
      * (SignedRequest), in a Query with a known kind. */
-    struct request_spec outer = {
-        .principal = &w->operator_, .outer_extra = unknown, .outer_extra_size = sizeof unknown};
+    struct request_spec outer = {.principal_id = w->operator_.id,
+                                 .secret = w->operator_.secret,
+                                 .outer_extra = unknown,
+                                 .outer_extra_size = sizeof unknown};
     size_t size = 0;
     uint8_t *bytes = request_head(&outer, &size);
     reply_free(
         abuse_case_reply(w, "unknown fields in Request", bytes, size, &outer, LEDGER_ERR_OK));
     free(bytes);
-    struct request_spec inner = {
-        .principal = &w->operator_, .signed_extra = unknown, .signed_extra_size = sizeof unknown};
+    struct request_spec inner = {.principal_id = w->operator_.id,
+                                 .secret = w->operator_.secret,
+                                 .signed_extra = unknown,
+                                 .signed_extra_size = sizeof unknown};
     bytes = request_head(&inner, &size);
     reply_free(
         abuse_case_reply(w, "unknown fields in SignedRequest", bytes, size, &inner, LEDGER_ERR_OK));
     free(bytes);
     /* A Query with a known kind and an unknown field, built by hand. */
-    struct request_spec query_spec = {.principal = &w->operator_};
+    struct request_spec query_spec = {.principal_id = w->operator_.id,
+                                      .secret = w->operator_.secret};
     Ledger__V1__SignedRequest signed_request = LEDGER__V1__SIGNED_REQUEST__INIT;
     crypto_random(query_spec.nonce, sizeof query_spec.nonce);
     signed_request.principal_id = "operator";
@@ -1166,7 +982,7 @@ static void test_abuse_unknown_fields(void **state)
     /* body (4) = RequestBody{query (2) = Query{head (18) = {}, field 40 = 7}} */
     static const uint8_t body_bytes[] = {0x22, 0x08, 0x12, 0x06, 0x92,
                                          0x01, 0x00, 0xc0, 0x02, 0x07};
-    append(&signed_bytes, &signed_size, body_bytes, sizeof body_bytes);
+    bytes_append(&signed_bytes, &signed_size, body_bytes, sizeof body_bytes);
     uint8_t mac[CRYPTO_MAC_BYTES];
     crypto_hmac_sha256(w->operator_.secret, LEDGER_SECRET_BYTES, signed_bytes, signed_size, mac);
     Ledger__V1__Request request = LEDGER__V1__REQUEST__INIT;
@@ -1215,7 +1031,7 @@ static void test_abuse_unknown_fields(void **state)
     static const uint8_t unknown_command_body[] = {0xe2, 0x03, 0x00}; /* field 60, empty */
     ProtobufCBinaryData data =
         command_pack_extra(w, &command, unknown_command_body, sizeof unknown_command_body);
-    struct request_spec command_spec = {.principal = &w->admin_a};
+    struct request_spec command_spec = {.principal_id = w->admin_a.id, .secret = w->admin_a.secret};
     bytes = request_batch(&command_spec, &data, 1, &size);
     abuse_case(w, "an unknown Command body", bytes, size, &command_spec,
                LEDGER_ERR_UNKNOWN_MESSAGE);
@@ -1225,8 +1041,10 @@ static void test_abuse_unknown_fields(void **state)
     /* A known field with the wrong wire type does not decode: SignedRequest
      * field 1 (principal_id, a string) sent as a varint. */
     static const uint8_t wrong_type[] = {0x08, 0x01};
-    struct request_spec wrong = {
-        .principal = &w->operator_, .signed_extra = wrong_type, .signed_extra_size = 2};
+    struct request_spec wrong = {.principal_id = w->operator_.id,
+                                 .secret = w->operator_.secret,
+                                 .signed_extra = wrong_type,
+                                 .signed_extra_size = 2};
     bytes = request_head(&wrong, &size);
     abuse_case(w, "a known field with the wrong wire type", bytes, size, NULL,
                LEDGER_ERR_BAD_REQUEST);
@@ -1242,7 +1060,7 @@ static void test_abuse_unknown_fields(void **state)
     command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION;
     command.purchase_subscription = &buy;
     data = command_pack_extra(w, &command, unknown, sizeof unknown);
-    struct request_spec accepted = {.principal = &w->admin_a};
+    struct request_spec accepted = {.principal_id = w->admin_a.id, .secret = w->admin_a.secret};
     bytes = request_batch(&accepted, &data, 1, &size);
     Ledger__V1__Reply *reply = call_ok(w, bytes, size, "a command with unknown fields");
     assert_false(reply->results[0]->duplicate);
@@ -1259,7 +1077,8 @@ static void test_abuse_unknown_fields(void **state)
     free(bytes);
     free(data.data);
     data = command_pack(w, &command);
-    command_spec = (struct request_spec){.principal = &w->admin_a};
+    command_spec =
+        (struct request_spec){.principal_id = w->admin_a.id, .secret = w->admin_a.secret};
     bytes = request_batch(&command_spec, &data, 1, &size);
     abuse_case(w, "the same command id without the unknown fields", bytes, size, &command_spec,
                LEDGER_ERR_COMMAND_ID_REUSED);
@@ -1569,7 +1388,7 @@ static void test_abuse_replays(void **state)
     command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION;
     command.purchase_subscription = &buy;
     ProtobufCBinaryData data = command_pack(w, &command);
-    struct request_spec spec = {.principal = &w->admin_a};
+    struct request_spec spec = {.principal_id = w->admin_a.id, .secret = w->admin_a.secret};
     size_t size = 0;
     uint8_t *captured = request_batch(&spec, &data, 1, &size);
     Ledger__V1__Reply *first = call_ok(w, captured, size, "the original command");
@@ -1594,7 +1413,7 @@ static void test_abuse_replays(void **state)
     reservation_init(&parts, "c-a1", "s-a1");
     parts.price.amount_minor = -5;
     data = command_pack(w, &parts.command);
-    spec = (struct request_spec){.principal = &w->admin_a};
+    spec = (struct request_spec){.principal_id = w->admin_a.id, .secret = w->admin_a.secret};
     captured = request_batch(&spec, &data, 1, &size);
     for (int i = 0; i < 3; i++) {
         abuse_case(w, "a refused command replayed", captured, size, &spec,
@@ -1609,7 +1428,7 @@ static void test_abuse_replays(void **state)
     Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
     query.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
     query.reservations = &reservations;
-    spec = (struct request_spec){.principal = &w->admin_a};
+    spec = (struct request_spec){.principal_id = w->admin_a.id, .secret = w->admin_a.secret};
     captured = request_query(&spec, &query, &size);
     Ledger__V1__Reply *original = call_ok(w, captured, size, "the original query");
     assert_true(original->query->n_reservations >= 1);
@@ -1651,7 +1470,8 @@ static void test_abuse_stale_timestamps(void **state)
         {"timestamp INT64_MAX", INT64_MAX},
     };
     for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++) {
-        struct request_spec spec = {.principal = &w->operator_,
+        struct request_spec spec = {.principal_id = w->operator_.id,
+                                    .secret = w->operator_.secret,
                                     .timestamp_us = stale[i].timestamp_us,
                                     .timestamp_set = true};
         head_case(w, stale[i].label, &spec, LEDGER_ERR_STALE_REQUEST);
@@ -1660,7 +1480,8 @@ static void test_abuse_stale_timestamps(void **state)
     struct reservation_parts parts;
     reservation_init(&parts, "c-a1", "s-a1");
     ProtobufCBinaryData data = command_pack(w, &parts.command);
-    struct request_spec spec = {.principal = &w->admin_a,
+    struct request_spec spec = {.principal_id = w->admin_a.id,
+                                .secret = w->admin_a.secret,
                                 .timestamp_us = now_us() - INT64_C(400) * 1000000,
                                 .timestamp_set = true};
     size_t size = 0;
@@ -1670,7 +1491,7 @@ static void test_abuse_stale_timestamps(void **state)
     free(data.data);
     /* The MAC is checked first: stale and wrongly signed is BAD_SIGNATURE. */
     uint8_t wrong[LEDGER_SECRET_BYTES] = {1};
-    struct request_spec both = {.principal = &w->operator_,
+    struct request_spec both = {.principal_id = w->operator_.id,
                                 .secret = wrong,
                                 .timestamp_us = now_us() - INT64_C(400) * 1000000,
                                 .timestamp_set = true};
@@ -1683,22 +1504,24 @@ static void test_abuse_wrong_keys(void **state)
     uint8_t wrong[LEDGER_SECRET_BYTES];
     memcpy(wrong, w->operator_.secret, sizeof wrong);
     wrong[LEDGER_SECRET_BYTES - 1] ^= 0x80;
-    struct request_spec spec = {.principal = &w->operator_, .secret = wrong};
+    struct request_spec spec = {.principal_id = w->operator_.id, .secret = wrong};
     head_case(w, "a key one bit off", &spec, LEDGER_ERR_BAD_SIGNATURE);
-    spec = (struct request_spec){.principal = &w->operator_, .secret = w->admin_a.secret};
+    spec = (struct request_spec){.principal_id = w->operator_.id, .secret = w->admin_a.secret};
     head_case(w, "another principal's key", &spec, LEDGER_ERR_BAD_SIGNATURE);
     spec = (struct request_spec){.principal_id = "operator"};
     head_case(w, "a MAC of zeros", &spec, LEDGER_ERR_BAD_SIGNATURE);
     static const int mac_sizes[] = {-1, 1, 16, 31, 33, 64};
     char label[64];
     for (size_t i = 0; i < sizeof mac_sizes / sizeof mac_sizes[0]; i++) {
-        spec = (struct request_spec){.principal = &w->operator_, .mac_size = mac_sizes[i]};
+        spec = (struct request_spec){.principal_id = w->operator_.id,
+                                     .secret = w->operator_.secret,
+                                     .mac_size = mac_sizes[i]};
         snprintf(label, sizeof label, "a MAC of %d bytes", mac_sizes[i] < 0 ? 0 : mac_sizes[i]);
         head_case(w, label, &spec, LEDGER_ERR_BAD_SIGNATURE);
     }
     /* A valid MAC over other bytes: the signed bytes changed after signing
      * (the last byte of the nonce). */
-    spec = (struct request_spec){.principal = &w->operator_};
+    spec = (struct request_spec){.principal_id = w->operator_.id, .secret = w->operator_.secret};
     size_t size = 0;
     uint8_t *bytes = request_head(&spec, &size);
     for (size_t i = 0; i + LEDGER_NONCE_BYTES <= size; i++) {
@@ -1715,7 +1538,7 @@ static void test_abuse_wrong_keys(void **state)
     struct reservation_parts parts;
     reservation_init(&parts, "c-a1", "s-a1");
     ProtobufCBinaryData data = command_pack(w, &parts.command);
-    spec = (struct request_spec){.principal = &w->admin_a, .secret = w->admin_b.secret};
+    spec = (struct request_spec){.principal_id = w->admin_a.id, .secret = w->admin_b.secret};
     bytes = request_batch(&spec, &data, 1, &size);
     abuse_case(w, "a purchase signed with another agent's key", bytes, size, &spec,
                LEDGER_ERR_BAD_SIGNATURE);
@@ -1726,7 +1549,7 @@ static void test_abuse_wrong_keys(void **state)
 static void test_abuse_revoked_and_unknown_principals(void **state)
 {
     struct world *w = *state;
-    struct request_spec spec = {.principal = &w->gone};
+    struct request_spec spec = {.principal_id = w->gone.id, .secret = w->gone.secret};
     head_case(w, "a revoked principal's query", &spec, LEDGER_ERR_PRINCIPAL_REVOKED);
     /* Its command too (it was an operator). */
     Ledger__V1__AddPartner add = LEDGER__V1__ADD_PARTNER__INIT;
@@ -1740,10 +1563,12 @@ static void test_abuse_revoked_and_unknown_principals(void **state)
                  LEDGER_ERR_PRINCIPAL_REVOKED);
     /* The order of checks: the MAC before revocation, revocation before
      * time. */
-    spec = (struct request_spec){.principal = &w->gone, .secret = w->operator_.secret};
+    spec = (struct request_spec){.principal_id = w->gone.id, .secret = w->operator_.secret};
     head_case(w, "a revoked principal, wrong key", &spec, LEDGER_ERR_BAD_SIGNATURE);
-    spec = (struct request_spec){
-        .principal = &w->gone, .timestamp_us = INT64_C(1) << 40, .timestamp_set = true};
+    spec = (struct request_spec){.principal_id = w->gone.id,
+                                 .secret = w->gone.secret,
+                                 .timestamp_us = INT64_C(1) << 40,
+                                 .timestamp_set = true};
     head_case(w, "a revoked principal, stale", &spec, LEDGER_ERR_PRINCIPAL_REVOKED);
 
     char long_id[LEDGER_ID_LENGTH_MAX + 2];
@@ -1765,7 +1590,7 @@ static void test_abuse_revoked_and_unknown_principals(void **state)
     uint8_t *bytes = NULL;
     uint8_t *signed_bytes = NULL;
     size_t signed_size = 0;
-    append(&signed_bytes, &signed_size, nul_id, sizeof nul_id);
+    bytes_append(&signed_bytes, &signed_size, nul_id, sizeof nul_id);
     Ledger__V1__Request request = LEDGER__V1__REQUEST__INIT;
     request.signed_.data = signed_bytes;
     request.signed_.len = signed_size;

@@ -36,6 +36,7 @@
 #include "codec.h"
 #include "crypto.h"
 #include "ledger_limits.h"
+#include "rawproto.h"
 #include "test_util.h"
 
 #define PATH_SIZE        1024
@@ -51,25 +52,6 @@ struct fixture {
     pid_t pid;
     int client; /* REQ socket */
 };
-
-static const char *ledgerd_path(void)
-{
-    const char *path = getenv("LEDGERD");
-    return path && path[0] ? path : "ledgerd";
-}
-
-static int64_t now_us(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    nanosleep(&pause, NULL);
-}
 
 /* Starts ledgerd with `args` (NULL-terminated, after the program name),
  * stdout and stderr appended to the fixture's log. */
@@ -108,104 +90,7 @@ static pid_t spawn_in(struct fixture *f, const char *cwd, const char *const *arg
     return pid;
 }
 
-/* Waits for `pid` up to timeout_ms; its exit status, or -1 on a signal death,
- * or -2 on timeout (then it is killed). */
-static int wait_exit(pid_t pid, long timeout_ms)
-{
-    for (long waited = 0; waited <= timeout_ms; waited += 10) {
-        int status = 0;
-        pid_t done = waitpid(pid, &status, WNOHANG);
-        if (done == pid) {
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        }
-        sleep_ms(10);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -2;
-}
-
-static int client_open(const char *url, int timeout_ms)
-{
-    int sock = nn_socket(AF_SP, NN_REQ);
-    assert_true(sock >= 0);
-    assert_true(nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout_ms, sizeof timeout_ms) >=
-                0);
-    assert_true(nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDTIMEO, &timeout_ms, sizeof timeout_ms) >=
-                0);
-    int max = -1; /* replies of any size */
-    assert_true(nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &max, sizeof max) >= 0);
-    assert_true(nn_connect(sock, url) >= 0);
-    return sock;
-}
-
 /* --- building requests -------------------------------------------------------------- */
-
-struct request_spec {
-    const char *principal_id;
-    const uint8_t *secret; /* NULL: a MAC of zeros */
-    int64_t timestamp_us;  /* 0: now */
-    uint8_t nonce[LEDGER_NONCE_BYTES];
-};
-
-/* Serialized Request for a RequestBody; the nonce is random and kept in spec. */
-static size_t request_build(struct request_spec *spec, const Ledger__V1__RequestBody *body,
-                            uint8_t **out)
-{
-    crypto_random(spec->nonce, sizeof spec->nonce);
-    Ledger__V1__SignedRequest signed_request = LEDGER__V1__SIGNED_REQUEST__INIT;
-    signed_request.principal_id = (char *)spec->principal_id;
-    signed_request.timestamp_us = spec->timestamp_us ? spec->timestamp_us : now_us();
-    signed_request.nonce.data = spec->nonce;
-    signed_request.nonce.len = sizeof spec->nonce;
-    signed_request.body = (Ledger__V1__RequestBody *)body;
-    uint8_t *signed_bytes = NULL;
-    size_t signed_size = 0;
-    assert_int_equal(codec_pack(&signed_request.base, &signed_bytes, &signed_size), LEDGER_ERR_OK);
-    uint8_t mac[CRYPTO_MAC_BYTES] = {0};
-    if (spec->secret != NULL) {
-        crypto_hmac_sha256(spec->secret, LEDGER_SECRET_BYTES, signed_bytes, signed_size, mac);
-    }
-    Ledger__V1__Request request = LEDGER__V1__REQUEST__INIT;
-    request.signed_.data = signed_bytes;
-    request.signed_.len = signed_size;
-    request.mac.data = mac;
-    request.mac.len = sizeof mac;
-    size_t size = 0;
-    assert_int_equal(codec_pack(&request.base, out, &size), LEDGER_ERR_OK);
-    free(signed_bytes);
-    return size;
-}
-
-static size_t request_query(struct request_spec *spec, Ledger__V1__Query *query, uint8_t **out)
-{
-    Ledger__V1__RequestBody body = LEDGER__V1__REQUEST_BODY__INIT;
-    body.kind_case = LEDGER__V1__REQUEST_BODY__KIND_QUERY;
-    body.query = query;
-    return request_build(spec, &body, out);
-}
-
-static size_t request_head(struct request_spec *spec, uint8_t **out)
-{
-    Ledger__V1__HeadQuery head = LEDGER__V1__HEAD_QUERY__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    query.kind_case = LEDGER__V1__QUERY__KIND_HEAD;
-    query.head = &head;
-    return request_query(spec, &query, out);
-}
-
-/* A batch of already serialized commands. */
-static size_t request_batch(struct request_spec *spec, ProtobufCBinaryData *commands, size_t count,
-                            uint8_t **out)
-{
-    Ledger__V1__CommandBatch batch = LEDGER__V1__COMMAND_BATCH__INIT;
-    batch.commands = commands;
-    batch.n_commands = count;
-    Ledger__V1__RequestBody body = LEDGER__V1__REQUEST_BODY__INIT;
-    body.kind_case = LEDGER__V1__REQUEST_BODY__KIND_BATCH;
-    body.batch = &batch;
-    return request_build(spec, &body, out);
-}
 
 /* Serialized AddPartner command. */
 static ProtobufCBinaryData command_add_partner(const char *command_id, const char *partner_id,
@@ -255,32 +140,6 @@ static ProtobufCBinaryData command_revoke_principal(const char *command_id,
 
 /* --- calls -------------------------------------------------------------------------- */
 
-/* Sends bytes and waits for the reply; NULL on timeout. */
-static Ledger__V1__Reply *call_bytes(int sock, const void *bytes, size_t size)
-{
-    int sent = nn_send(sock, bytes, size, 0);
-    if (sent < 0) {
-        return NULL;
-    }
-    void *reply_bytes = NULL;
-    int received = nn_recv(sock, &reply_bytes, NN_MSG, 0);
-    if (received < 0) {
-        return NULL;
-    }
-    ProtobufCMessage *message = NULL;
-    enum ledger_err err =
-        codec_message_unpack(&ledger__v1__reply__descriptor, reply_bytes, (size_t)received,
-                             LEDGER_REQUEST_BYTES_MAX, LEDGER_ERR_BAD_REQUEST, &message);
-    nn_freemsg(reply_bytes);
-    assert_int_equal(err, LEDGER_ERR_OK);
-    return (Ledger__V1__Reply *)message;
-}
-
-static void reply_free(Ledger__V1__Reply *reply)
-{
-    codec_message_free(reply ? &reply->base : NULL);
-}
-
 /* Calls and checks the reply's code and nonce echo; returns the reply. */
 static Ledger__V1__Reply *call_expect(int sock, const uint8_t *bytes, size_t size,
                                       const struct request_spec *spec, enum ledger_err expected)
@@ -309,7 +168,8 @@ static Ledger__V1__Reply *operator_batch(struct fixture *f, ProtobufCBinaryData 
 {
     struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
     uint8_t *bytes = NULL;
-    size_t size = request_batch(&spec, commands, count, &bytes);
+    size_t size = 0;
+    bytes = request_batch(&spec, commands, count, &size);
     Ledger__V1__Reply *reply = call_expect(f->client, bytes, size, &spec, expected);
     free(bytes);
     return reply;
@@ -319,7 +179,8 @@ static uint64_t operator_head_sequence(struct fixture *f)
 {
     struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
     uint8_t *bytes = NULL;
-    size_t size = request_head(&spec, &bytes);
+    size_t size = 0;
+    bytes = request_head(&spec, &size);
     Ledger__V1__Reply *reply = call_expect(f->client, bytes, size, &spec, LEDGER_ERR_OK);
     free(bytes);
     uint64_t head = reply->head_sequence;
@@ -357,7 +218,8 @@ static void daemon_wait_ready(struct fixture *f)
     for (int attempt = 0; attempt < 100 && !ready; attempt++) {
         struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
         uint8_t *bytes = NULL;
-        size_t size = request_head(&spec, &bytes);
+        size_t size = 0;
+        bytes = request_head(&spec, &size);
         Ledger__V1__Reply *reply = call_bytes(probe, bytes, size);
         free(bytes);
         ready = reply != NULL && reply->code == LEDGER__V1__ERROR_CODE__OK;
@@ -416,22 +278,6 @@ static void log_print(const struct fixture *f, const char *text)
         }
     }
     fclose(file);
-}
-
-/* Reads <dir>/operator.key (64 hex characters and a newline). */
-static bool key_read(const char *dir, uint8_t secret[LEDGER_SECRET_BYTES])
-{
-    char key_path[PATH_SIZE + 16], hex[2 * LEDGER_SECRET_BYTES + 2] = "";
-    snprintf(key_path, sizeof key_path, "%s/operator.key", dir);
-    FILE *file = fopen(key_path, "r");
-    if (file == NULL) {
-        return false;
-    }
-    bool ok = fgets(hex, sizeof hex, file) != NULL;
-    fclose(file);
-    hex[strcspn(hex, "\n")] = '\0';
-    return ok && strlen(hex) == 2 * LEDGER_SECRET_BYTES &&
-           crypto_unhex(hex, secret, LEDGER_SECRET_BYTES) == LEDGER_ERR_OK;
 }
 
 static int setup(void **state)
@@ -511,7 +357,7 @@ static void test_daemon_auth_failures(void **state)
 
     /* UNKNOWN_PRINCIPAL */
     struct request_spec unknown = {.principal_id = "nobody", .secret = f->secret};
-    size = request_head(&unknown, &bytes);
+    bytes = request_head(&unknown, &size);
     reply = call_expect(f->client, bytes, size, &unknown, LEDGER_ERR_UNKNOWN_PRINCIPAL);
     assert_int_equal(reply->head_sequence, head);
     reply_free(reply);
@@ -522,14 +368,14 @@ static void test_daemon_auth_failures(void **state)
     memcpy(wrong, f->secret, sizeof wrong);
     wrong[0] ^= 1;
     struct request_spec bad_key = {.principal_id = "operator", .secret = wrong};
-    size = request_head(&bad_key, &bytes);
+    bytes = request_head(&bad_key, &size);
     reply_free(call_expect(f->client, bytes, size, &bad_key, LEDGER_ERR_BAD_SIGNATURE));
     free(bytes);
 
     /* BAD_SIGNATURE: a body changed after signing (the last byte of the
      * nonce, inside Request.signed). */
     struct request_spec tampered = {.principal_id = "operator", .secret = f->secret};
-    size = request_head(&tampered, &bytes);
+    bytes = request_head(&tampered, &size);
     for (size_t i = 0; i + LEDGER_NONCE_BYTES <= size; i++) {
         if (memcmp(bytes + i, tampered.nonce, LEDGER_NONCE_BYTES) == 0) {
             bytes[i + LEDGER_NONCE_BYTES - 1] ^= 0x01;
@@ -544,13 +390,13 @@ static void test_daemon_auth_failures(void **state)
     struct request_spec old = {.principal_id = "operator",
                                .secret = f->secret,
                                .timestamp_us = now_us() - INT64_C(301) * 1000000};
-    size = request_head(&old, &bytes);
+    bytes = request_head(&old, &size);
     reply_free(call_expect(f->client, bytes, size, &old, LEDGER_ERR_STALE_REQUEST));
     free(bytes);
     struct request_spec future = {.principal_id = "operator",
                                   .secret = f->secret,
                                   .timestamp_us = now_us() + INT64_C(301) * 1000000};
-    size = request_head(&future, &bytes);
+    bytes = request_head(&future, &size);
     reply_free(call_expect(f->client, bytes, size, &future, LEDGER_ERR_STALE_REQUEST));
     free(bytes);
 
@@ -567,12 +413,12 @@ static void test_daemon_auth_failures(void **state)
     assert_false(log_contains(f, reply->results[0]->secret_hex));
     reply_free(reply);
     struct request_spec op2 = {.principal_id = "op2", .secret = op2_secret};
-    size = request_head(&op2, &bytes);
+    bytes = request_head(&op2, &size);
     reply_free(call_expect(f->client, bytes, size, &op2, LEDGER_ERR_OK));
     free(bytes);
     ProtobufCBinaryData revoke = command_revoke_principal("revoke-op2", "op2");
     reply_free(operator_batch(f, &revoke, 1, LEDGER_ERR_OK));
-    size = request_head(&op2, &bytes);
+    bytes = request_head(&op2, &size);
     reply_free(call_expect(f->client, bytes, size, &op2, LEDGER_ERR_PRINCIPAL_REVOKED));
     free(bytes);
     /* The retried AddPrincipal is a duplicate and carries no secret. */
@@ -674,7 +520,8 @@ static void test_daemon_retry_is_idempotent(void **state)
     ProtobufCBinaryData command = command_add_partner("retry-1", "fabrikam", "Fabrikam");
     struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
     uint8_t *captured = NULL;
-    size_t captured_size = request_batch(&spec, &command, 1, &captured);
+    size_t captured_size = 0;
+    captured = request_batch(&spec, &command, 1, &captured_size);
     Ledger__V1__Reply *reply =
         call_expect(f->client, captured, captured_size, &spec, LEDGER_ERR_OK);
     uint64_t first = reply->results[0]->first_sequence;
@@ -725,7 +572,8 @@ static void test_daemon_bad_bytes_keep_serving(void **state)
     /* A good request cut short. */
     struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
     uint8_t *bytes = NULL;
-    size_t size = request_head(&spec, &bytes);
+    size_t size = 0;
+    bytes = request_head(&spec, &size);
     reply = call_bytes(f->client, bytes, size - 5);
     assert_non_null(reply);
     assert_int_not_equal(reply->code, LEDGER__V1__ERROR_CODE__OK);
@@ -824,7 +672,8 @@ static void test_daemon_sigterm_answers_in_flight(void **state)
         }
         specs[c] = (struct request_spec){.principal_id = "operator", .secret = f->secret};
         uint8_t *bytes = NULL;
-        size_t size = request_batch(&specs[c], commands, INFLIGHT_COMMANDS, &bytes);
+        size_t size = 0;
+        bytes = request_batch(&specs[c], commands, INFLIGHT_COMMANDS, &size);
         assert_int_equal(nn_send(clients[c], bytes, size, 0), (int)size);
         free(bytes);
         for (int i = 0; i < INFLIGHT_COMMANDS; i++) {
@@ -895,11 +744,11 @@ static void test_daemon_concurrent_clients(void **state)
                 snprintf(id, sizeof id, "concurrent-%d-%d", round, c);
                 snprintf(partner, sizeof partner, "p-%d-%d", round, c);
                 ProtobufCBinaryData command = command_add_partner(id, partner, "Concurrent");
-                size = request_batch(&specs[c], &command, 1, &bytes);
+                bytes = request_batch(&specs[c], &command, 1, &size);
                 free(command.data);
                 commands_sent++;
             } else {
-                size = request_head(&specs[c], &bytes);
+                bytes = request_head(&specs[c], &size);
             }
             assert_int_equal(nn_send(clients[c], bytes, size, 0), (int)size);
             free(bytes);
@@ -970,7 +819,8 @@ static void test_daemon_backup_restore_rebuild(void **state)
     query.backup = &backup_query;
     struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
     uint8_t *bytes = NULL;
-    size_t size = request_query(&spec, &query, &bytes);
+    size_t size = 0;
+    bytes = request_query(&spec, &query, &size);
     Ledger__V1__Reply *reply = call_expect(f->client, bytes, size, &spec, LEDGER_ERR_OK);
     free(bytes);
     assert_non_null(reply->query);
@@ -978,7 +828,7 @@ static void test_daemon_backup_restore_rebuild(void **state)
     assert_int_equal(reply->query->head->tree_size, head);
     reply_free(reply);
     /* Never over an existing directory. */
-    size = request_query(&spec, &query, &bytes);
+    bytes = request_query(&spec, &query, &size);
     reply_free(call_expect(f->client, bytes, size, &spec, LEDGER_ERR_INVALID_ARGUMENT));
     free(bytes);
 
