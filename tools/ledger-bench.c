@@ -1429,8 +1429,18 @@ static struct rebuild_result run_rebuild(const char *argv0, uint64_t events, uin
     snprintf(events_text, sizeof events_text, "%" PRIu64, events);
     snprintf(seed_text, sizeof seed_text, "%" PRIu64, seed);
     fprintf(stderr, "rebuild: generating a ledger of %" PRIu64 " events...\n", events);
-    char *fixture_argv[] = {fixture, "--events",    events_text, "--seed",  seed_text, "--partners",
-                            "20",    "--customers", "50",        "--quiet", data,      NULL};
+    /* 20 partners, with customers enough for about 200 events each (at least
+     * 50 per partner), so that a customer's history keeps a realistic size
+     * as the ledger grows. */
+    uint64_t customers = events / 20 / 200;
+    if (customers < 50) {
+        customers = 50;
+    }
+    char customers_text[32];
+    snprintf(customers_text, sizeof customers_text, "%" PRIu64, customers);
+    char *fixture_argv[] = {fixture,        "--events",   events_text, "--seed",
+                            seed_text,      "--partners", "20",        "--customers",
+                            customers_text, "--quiet",    data,        NULL};
     run_timed(&d, fixture_argv);
     snprintf(key_from, sizeof key_from, "%s/head.key", key_dir);
     snprintf(key_to, sizeof key_to, "%s/head.key", data);
@@ -1505,7 +1515,8 @@ static void usage(FILE *out)
                  "  all [--seconds S] [--clients C] [--batch N] [--customers N] [--events E]\n"
                  "      every measurement above and the ratios of docs/performance.md\n"
                  "  rebuild [--events E]\n"
-                 "      a generated ledger of E events (default 200000): the verifier's\n"
+                 "      a generated ledger of E events (default 200000; 20 partners, about\n"
+                 "      200 events per customer): the verifier's\n"
                  "      log-only check (baseline), `ledgerd rebuild`, the full verification\n"
                  "  sweep [--clients-list 1,2,4,8,16,32] [--seconds S] [--out-dir DIR]\n"
                  "      daemon-commands and echo at each client count; writes DIR/sweep.dat\n"
