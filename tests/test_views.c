@@ -1347,6 +1347,58 @@ static void test_views_billing_months(void **state)
     views_result_clear(&r);
 }
 
+/* The longest term: a monthly P5Y reservation is billed in each of its 60
+ * months, found by a query for its last month although its charges are
+ * stored under its first (the query's 59-month window), and never after. */
+static void test_views_billing_five_year_monthly(void **state)
+{
+    struct fixture *f = *state;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    uint64_t sequence = reservation_purchased(
+        f, "p-1", "c-1", &actor_admin, "res-5y", "ord-5y", LEDGER__V1__PURCHASER__PURCHASER_PARTNER,
+        LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY, LEDGER__V1__TERM__TERM_P5Y, 6001, 7260,
+        utc(2026, 6, 10));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    int first = 2026 * 12 + 5;
+    int64_t partner = 0, retail = 0;
+    size_t rows = 0;
+    for (int m = first - 1; m <= first + 61; m++) {
+        char month[8];
+        month_name(m, month);
+        int64_t p = 0, q = 0;
+        size_t n = 0;
+        billing_sum(f, month, "res-5y", "reservation", &p, &q, &n);
+        if (m < first || m >= first + 60) {
+            assert_int_equal(n, 0);
+        } else {
+            assert_int_equal(n, 1);
+            assert_int_equal(p, m == first + 59 ? 6001 - 59 * 100 : 100);
+            assert_int_equal(q, m == first + 59 ? 7260 - 59 * 121 : 121);
+        }
+        partner += p;
+        retail += q;
+        rows += n;
+    }
+    assert_int_equal(rows, 60);
+    assert_int_equal(partner, 6001);
+    assert_int_equal(retail, 7260);
+    /* The row carries the purchase's own fields. */
+    Ledger__V1__QueryResult r;
+    assert_ok(billing(f, &partner_staff, "2031-05", "c-1", &r));
+    const Ledger__V1__BillingRow *last = NULL;
+    for (size_t i = 0; i < r.n_billing; i++) {
+        if (strcmp(r.billing[i]->charge_id, "res-5y") == 0) {
+            last = r.billing[i];
+        }
+    }
+    last = must(last, "the last month's row of res-5y");
+    assert_string_equal(last->month, "2031-05");
+    assert_string_equal(last->order_id, "ord-5y");
+    assert_int_equal(last->sequence, sequence);
+    views_result_clear(&r);
+}
+
 static void test_views_billing_bad_input(void **state)
 {
     struct fixture *f = *state;
@@ -2039,6 +2091,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_activity_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_months, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_five_year_monthly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_principals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_partner_exists, setup, teardown),
