@@ -25,8 +25,8 @@
  * overlay, in place; they reach the cache only when the transaction that
  * recorded them has committed, so the cache never holds a state the log does
  * not. A state the group took from the cache leaves an empty entry there
- * until the group commits; a request refused part way evicts the states it
- * changed (batch_state).
+ * until the group commits; a batch refused part way drops the group's states,
+ * which reload from the log (group_evict).
  *
  * Files of a data directory: data.mdb and lock.mdb (LMDB), ledgerd.lock (held
  * with flock by the one process that writes), head.key (the Ed25519 secret key
@@ -576,14 +576,6 @@ struct group {
 struct batch {
     struct group *group;
     struct store_txn *txn; /* nested */
-    size_t command_count;
-    /* The customers whose group states this batch's commands used: a batch
-     * of several commands refused part way evicts them (see batch_state). */
-    struct touched {
-        char key[2 * DOMAIN_ID_SIZE];
-        size_t size;
-    } * touched;
-    size_t touched_count;
 };
 
 /* A state for the group's overlay (ownership passed to it): taken from the
@@ -616,42 +608,16 @@ static enum ledger_err group_state(struct batch *batch, const char *key, size_t 
     return err;
 }
 
-static enum ledger_err batch_touch(struct batch *batch, const char *key, size_t key_size)
+/* After a batch of several commands was refused part way, the changes its
+ * earlier commands made to the group's states are gone from the log (the
+ * nested transaction aborted): every state of the group is dropped, and the
+ * next command to need one loads it again from the group's transaction.
+ * Rare, so simpler than tracking which states the batch changed. */
+static void group_evict(struct group *group)
 {
-    if (batch->command_count < 2) {
-        return LEDGER_ERR_OK;
-    }
-    for (size_t i = 0; i < batch->touched_count; i++) {
-        if (batch->touched[i].size == key_size &&
-            memcmp(batch->touched[i].key, key, key_size) == 0) {
-            return LEDGER_ERR_OK;
-        }
-    }
-    if (batch->touched == NULL) {
-        batch->touched = calloc(batch->command_count, sizeof *batch->touched);
-        if (batch->touched == NULL) {
-            return LEDGER_ERR_NO_MEMORY;
-        }
-    }
-    if (batch->touched_count == batch->command_count) { /* one customer per command at most */
-        return LEDGER_ERR_INTERNAL;
-    }
-    struct touched *t = &batch->touched[batch->touched_count++];
-    memcpy(t->key, key, key_size);
-    t->size = key_size;
-    return LEDGER_ERR_OK;
-}
-
-/* After a batch was refused part way, its earlier commands' changes to the
- * group's states are gone from the log (the nested transaction aborted), so
- * the states they changed are dropped; the next command to need one loads it
- * again from the group's transaction. */
-static void batch_evict(struct batch *batch)
-{
-    for (size_t i = 0; i < batch->touched_count; i++) {
-        struct state_entry *e =
-            state_map_find(&batch->group->overlay, batch->touched[i].key, batch->touched[i].size);
-        if (e != NULL) {
+    for (size_t i = 0; i < group->overlay.capacity; i++) {
+        struct state_entry *e = &group->overlay.entries[i];
+        if (e->used) {
             domain_customer_free(e->state);
             e->state = NULL;
         }
@@ -660,8 +626,8 @@ static void batch_evict(struct batch *batch)
 
 /* The state a command of this batch sees: the group's, changed in place.
  * No copy is made: a command the domain refuses changes no state; a batch
- * refused after some of its commands changed states evicts them
- * (batch_evict); and every failure after a state evolved that is not a
+ * refused after some of its commands changed states evicts the group's
+ * states (group_evict); and every failure after a state evolved that is not a
  * refusal fails the whole group (group_error), which drops all of its
  * states. Borrowed from the group. */
 static enum ledger_err batch_state(struct batch *batch, const char *partner_id,
@@ -669,10 +635,6 @@ static enum ledger_err batch_state(struct batch *batch, const char *partner_id,
 {
     char key[2 * DOMAIN_ID_SIZE];
     size_t key_size = state_key(partner_id, customer_id, key);
-    enum ledger_err err = batch_touch(batch, key, key_size);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
     struct state_entry *own = state_map_find(&batch->group->overlay, key, key_size);
     if (own != NULL && own->state != NULL) {
         *out = own->state;
@@ -900,7 +862,7 @@ static enum ledger_err execute_request(struct group *group, struct engine_reques
     if (!request->results) {
         return LEDGER_ERR_NO_MEMORY;
     }
-    struct batch batch = {.group = group, .command_count = request->command_count};
+    struct batch batch = {.group = group};
     enum ledger_err err = store_begin_nested(group->txn, &batch.txn);
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -916,8 +878,9 @@ static enum ledger_err execute_request(struct group *group, struct engine_reques
     }
     if (request->err != LEDGER_ERR_OK) {
         store_abort(batch.txn);
-        batch_evict(&batch);
-        free(batch.touched);
+        if (request->command_count > 1) {
+            group_evict(group);
+        }
         /* A refused request's partial results (and secrets) are never answered. */
         crypto_wipe(request->results, request->command_count * sizeof *request->results);
         free(request->results);
@@ -926,9 +889,8 @@ static enum ledger_err execute_request(struct group *group, struct engine_reques
     }
     err = store_commit(batch.txn);
     if (err != LEDGER_ERR_OK) {
-        batch_evict(&batch);
+        group_evict(group);
     }
-    free(batch.touched);
     return err;
 }
 
