@@ -41,8 +41,12 @@
 
 #include <cmocka.h>
 #include <lmdb.h>
+#include <nanomsg/nn.h>
+#include <pthread.h>
 
 #include "engine.h"
+#include "rawproto.h"
+#include "server.h"
 #include "test_util.h"
 
 #define NOW_US INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
@@ -483,6 +487,99 @@ static void test_faults_commit_enospc(void **state)
     expect_views_replay(f);
 }
 
+/* --- the daemon when the storage becomes unusable ------------------------ */
+
+struct served {
+    struct server *server;
+    enum ledger_err result;
+};
+
+static void *serve_main(void *argument)
+{
+    struct served *served = argument;
+    served->result = server_run(served->server);
+    return NULL;
+}
+
+/* The server over the fixture's engine, on sockets in its directory, runs on
+ * a thread; the operator's signed commands reach it through a raw REQ
+ * socket. Each of the commit's writes fails once in turn until one leaves
+ * LMDB unusable (the meta page's): that command is answered STORAGE_ERROR
+ * like the others, and then the server stops by itself and server_run
+ * returns STORAGE_ERROR (ledgerd exits 1, so that systemd restarts it).
+ * Nothing was written. */
+static void test_faults_daemon_stops_when_storage_unusable(void **state)
+{
+    struct fixture *f = *state;
+    char listen[700], events[700];
+    snprintf(listen, sizeof listen, "ipc://%s/ledger.sock", f->dir);
+    snprintf(events, sizeof events, "ipc://%s/events.sock", f->dir);
+    struct server_options options = {
+        .listen_url = listen,
+        .events_url = events,
+        .data_dir = f->dir,
+        .version = "test",
+        .request_bytes_max = LEDGER_REQUEST_BYTES_DEFAULT,
+        .batch_commands_max = LEDGER_BATCH_COMMANDS_DEFAULT,
+        .auth_window_us = LEDGER_AUTH_WINDOW_US,
+    };
+    struct served served = {0};
+    assert_int_equal(LEDGER_ERR_OK, server_create(f->engine, &options, &served.server));
+    pthread_t thread;
+    assert_int_equal(0, pthread_create(&thread, NULL, serve_main, &served));
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    assert_true(key_read(f->dir, secret));
+    int sock = client_open(listen, 10000);
+    uint64_t head_before = engine_head_sequence(f->engine);
+    bool unusable = false;
+    long nth = 1;
+    for (; nth < FAULT_SWEEP_MAX && !unusable; nth++) {
+        char command_id[32], partner_id[32];
+        snprintf(command_id, sizeof command_id, "lost-%ld", nth);
+        snprintf(partner_id, sizeof partner_id, "p-lost-%ld", nth);
+        Ledger__V1__AddPartner partner = LEDGER__V1__ADD_PARTNER__INIT;
+        partner.partner_id = partner_id;
+        partner.name = (char *)"Lost Partner";
+        Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+        command.command_id = command_id;
+        command.partner_id = partner_id;
+        command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PARTNER;
+        command.add_partner = &partner;
+        ProtobufCBinaryData data = {0};
+        assert_int_equal(LEDGER_ERR_OK, codec_pack(&command.base, &data.data, &data.len));
+        struct request_spec spec = {.principal_id = "operator", .secret = secret};
+        size_t size = 0;
+        uint8_t *bytes = request_batch(&spec, &data, 1, &size);
+        fault_arm(&fault_write, nth, EIO);
+        Ledger__V1__Reply *reply = call_bytes(sock, bytes, size);
+        bool fired = fault_write.fired != 0;
+        fault_disarm_all();
+        free(bytes);
+        free(data.data);
+        if (reply == NULL) {
+            fail_msg("no reply at write %ld", nth);
+        }
+        if (!fired) {
+            fail_msg("no failed write of a commit left the storage unusable (%ld writes)", nth);
+        }
+        f->injected++;
+        assert_int_equal(LEDGER_ERR_STORAGE_ERROR, (int)reply->code);
+        reply_free(reply);
+        unusable = engine_unusable(f->engine);
+    }
+    assert_true(unusable);
+    /* The server stops by itself and says why. */
+    assert_int_equal(0, pthread_join(thread, NULL));
+    assert_int_equal(LEDGER_ERR_STORAGE_ERROR, served.result);
+    server_destroy(served.server);
+    nn_close(sock);
+    printf("the write %ld of a commit left LMDB unusable; the server stopped\n", nth - 1);
+    engine_reopen(f);
+    assert_false(engine_unusable(f->engine));
+    assert_int_equal(head_before, engine_head_sequence(f->engine));
+    expect_views_replay(f);
+}
+
 static void test_faults_fdatasync_eio(void **state)
 {
     struct fixture *f = *state;
@@ -686,6 +783,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_commit_enospc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_fdatasync_eio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_write_eio, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_daemon_stops_when_storage_unusable, setup,
+                                        teardown),
         cmocka_unit_test(test_faults_put_map_full_grows),
         cmocka_unit_test_setup_teardown(test_faults_put_map_full_at_maximum, setup_small_map,
                                         teardown),
