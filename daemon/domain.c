@@ -35,6 +35,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,6 +176,8 @@ void domain_customer_free(struct domain_customer *customer)
     free(customer->subscriptions);
     free(customer->roles);
     free(customer->permission_changes);
+    free(customer->reservation_ids.slots);
+    free(customer->savings_plan_ids.slots);
     free(customer->reservations);
     free(customer->savings_plans);
     free(customer->refunds);
@@ -191,6 +194,8 @@ size_t domain_customer_bytes(const struct domain_customer *customer)
            customer->permission_change_capacity * sizeof *customer->permission_changes +
            customer->reservation_capacity * sizeof *customer->reservations +
            customer->savings_plan_capacity * sizeof *customer->savings_plans +
+           customer->reservation_ids.capacity * sizeof *customer->reservation_ids.slots +
+           customer->savings_plan_ids.capacity * sizeof *customer->savings_plan_ids.slots +
            customer->refund_capacity * sizeof *customer->refunds;
 }
 
@@ -231,6 +236,12 @@ struct domain_customer *domain_customer_clone(const struct domain_customer *cust
     copy->savings_plans = copy_items(customer->savings_plans, customer->savings_plan_count,
                                      sizeof *customer->savings_plans, &ok);
     copy->savings_plan_capacity = customer->savings_plan_count;
+    copy->reservation_ids.slots =
+        copy_items(customer->reservation_ids.slots, customer->reservation_ids.capacity,
+                   sizeof *customer->reservation_ids.slots, &ok);
+    copy->savings_plan_ids.slots =
+        copy_items(customer->savings_plan_ids.slots, customer->savings_plan_ids.capacity,
+                   sizeof *customer->savings_plan_ids.slots, &ok);
     copy->refunds =
         copy_items(customer->refunds, customer->refund_count, sizeof *customer->refunds, &ok);
     copy->refund_capacity = customer->refund_count;
@@ -241,16 +252,84 @@ struct domain_customer *domain_customer_clone(const struct domain_customer *cust
     return copy;
 }
 
+/* --- id indexes ---------------------------------------------------------------------- */
+
+_Static_assert(offsetof(struct domain_reservation, id) == 0, "a reservation starts with its id");
+_Static_assert(offsetof(struct domain_savings_plan, id) == 0, "a savings plan starts with its id");
+_Static_assert(LEDGER_CUSTOMER_RESERVATIONS_MAX < UINT32_MAX &&
+                   LEDGER_CUSTOMER_SAVINGS_PLANS_MAX < UINT32_MAX,
+               "positions fit a slot");
+
+static size_t id_slot(const char *id, size_t capacity)
+{
+    uint64_t h = UINT64_C(1469598103934665603); /* FNV-1a */
+    for (const unsigned char *c = (const unsigned char *)id; *c != '\0'; c++) {
+        h ^= *c;
+        h *= UINT64_C(1099511628211);
+    }
+    return (size_t)(h & (capacity - 1));
+}
+
+static void id_index_place(uint32_t *slots, size_t capacity, const char *id, size_t position)
+{
+    size_t slot = id_slot(id, capacity);
+    while (slots[slot] != 0)
+        slot = (slot + 1) & (capacity - 1);
+    slots[slot] = (uint32_t)(position + 1);
+}
+
+/* Room for `wanted` items in all (the first `count` of `items`, each `stride`
+ * bytes, are indexed already), so that id_index_add cannot fail. */
+static enum ledger_err id_index_reserve(struct domain_id_index *index, const void *items,
+                                        size_t stride, size_t count, size_t wanted)
+{
+    if (wanted * 2 <= index->capacity)
+        return LEDGER_ERR_OK;
+    size_t capacity = index->capacity ? index->capacity : 16;
+    while (capacity < wanted * 2)
+        capacity *= 2;
+    uint32_t *slots = calloc(capacity, sizeof *slots);
+    if (slots == NULL)
+        return LEDGER_ERR_NO_MEMORY;
+    for (size_t i = 0; i < count; i++)
+        id_index_place(slots, capacity, (const char *)items + i * stride, i);
+    free(index->slots);
+    index->slots = slots;
+    index->capacity = capacity;
+    return LEDGER_ERR_OK;
+}
+
+/* Indexes item `position` (room reserved by id_index_reserve). */
+static void id_index_add(struct domain_id_index *index, const void *items, size_t stride,
+                         size_t position)
+{
+    id_index_place(index->slots, index->capacity, (const char *)items + position * stride,
+                   position);
+}
+
+/* The position of the item with this id, or -1. */
+static long id_index_find(const struct domain_id_index *index, const void *items, size_t stride,
+                          const char *id)
+{
+    if (index->capacity == 0)
+        return -1;
+    for (size_t slot = id_slot(id, index->capacity); index->slots[slot] != 0;
+         slot = (slot + 1) & (index->capacity - 1)) {
+        size_t position = index->slots[slot] - 1;
+        if (strcmp((const char *)items + position * stride, id) == 0)
+            return (long)position;
+    }
+    return -1;
+}
+
 static struct domain_reservation *find_reservation(const struct domain_customer *customer,
                                                    const char *reservation_id)
 {
     if (customer == NULL || reservation_id == NULL)
         return NULL;
-    for (size_t i = 0; i < customer->reservation_count; i++) {
-        if (strcmp(customer->reservations[i].id, reservation_id) == 0)
-            return &customer->reservations[i];
-    }
-    return NULL;
+    long position = id_index_find(&customer->reservation_ids, customer->reservations,
+                                  sizeof *customer->reservations, reservation_id);
+    return position < 0 ? NULL : &customer->reservations[position];
 }
 
 static struct domain_savings_plan *find_savings_plan(const struct domain_customer *customer,
@@ -258,11 +337,9 @@ static struct domain_savings_plan *find_savings_plan(const struct domain_custome
 {
     if (customer == NULL || savings_plan_id == NULL)
         return NULL;
-    for (size_t i = 0; i < customer->savings_plan_count; i++) {
-        if (strcmp(customer->savings_plans[i].id, savings_plan_id) == 0)
-            return &customer->savings_plans[i];
-    }
-    return NULL;
+    long position = id_index_find(&customer->savings_plan_ids, customer->savings_plans,
+                                  sizeof *customer->savings_plans, savings_plan_id);
+    return position < 0 ? NULL : &customer->savings_plans[position];
 }
 
 static struct domain_subscription *find_subscription(const struct domain_customer *customer,
@@ -395,7 +472,19 @@ static enum ledger_err reserve_reservations(struct domain_customer *customer, si
             return err;
         customer->reservations = grown;
     }
-    return LEDGER_ERR_OK;
+    return id_index_reserve(&customer->reservation_ids, customer->reservations,
+                            sizeof *customer->reservations, customer->reservation_count,
+                            customer->reservation_count + extra);
+}
+
+/* Appends a reservation (room reserved by reserve_reservations). */
+static void append_reservation(struct domain_customer *customer,
+                               const struct domain_reservation *reservation)
+{
+    customer->reservations[customer->reservation_count] = *reservation;
+    id_index_add(&customer->reservation_ids, customer->reservations, sizeof *customer->reservations,
+                 customer->reservation_count);
+    customer->reservation_count++;
 }
 
 static enum ledger_err add_reservation(struct domain_customer *customer,
@@ -409,7 +498,7 @@ static enum ledger_err add_reservation(struct domain_customer *customer,
     enum ledger_err err = reserve_reservations(customer, 1);
     if (err != LEDGER_ERR_OK)
         return err;
-    customer->reservations[customer->reservation_count++] = reservation;
+    append_reservation(customer, &reservation);
     return LEDGER_ERR_OK;
 }
 
@@ -526,7 +615,7 @@ static enum ledger_err apply_exchanged(struct domain_customer *customer,
         reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED;
         reservation->last_sequence = event->sequence;
     }
-    customer->reservations[customer->reservation_count++] = replacement;
+    append_reservation(customer, &replacement);
     return LEDGER_ERR_OK;
 }
 
@@ -547,7 +636,7 @@ static enum ledger_err apply_renewed(struct domain_customer *customer,
         return err;
     customer->reservations[index].state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
     customer->reservations[index].last_sequence = event->sequence;
-    customer->reservations[customer->reservation_count++] = renewal;
+    append_reservation(customer, &renewal);
     return LEDGER_ERR_OK;
 }
 
@@ -586,7 +675,15 @@ static enum ledger_err apply_savings_plan(struct domain_customer *customer,
     if (err != LEDGER_ERR_OK)
         return err;
     customer->savings_plans = grown;
-    customer->savings_plans[customer->savings_plan_count++] = plan;
+    err = id_index_reserve(&customer->savings_plan_ids, customer->savings_plans,
+                           sizeof *customer->savings_plans, customer->savings_plan_count,
+                           customer->savings_plan_count + 1);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    customer->savings_plans[customer->savings_plan_count] = plan;
+    id_index_add(&customer->savings_plan_ids, customer->savings_plans,
+                 sizeof *customer->savings_plans, customer->savings_plan_count);
+    customer->savings_plan_count++;
     return LEDGER_ERR_OK;
 }
 

@@ -122,6 +122,14 @@ struct domain_refund {
 
 /* A customer's aggregate: everything a decision about it needs. Arrays grow on
  * demand up to the LEDGER_CUSTOMER_*_MAX limits. */
+/* An open-addressing hash index of an array of items whose first field is
+ * their id (char[DOMAIN_ID_SIZE]): slots hold position + 1, 0 is empty; at
+ * most half full. Items are only ever appended, never removed. */
+struct domain_id_index {
+    uint32_t *slots;
+    size_t capacity; /* 0 or a power of two */
+};
+
 struct domain_customer {
     char partner_id[DOMAIN_ID_SIZE];
     char customer_id[DOMAIN_ID_SIZE];
@@ -141,8 +149,10 @@ struct domain_customer {
     size_t permission_change_count, permission_change_capacity;
     struct domain_reservation *reservations;
     size_t reservation_count, reservation_capacity;
+    struct domain_id_index reservation_ids; /* reservations by id */
     struct domain_savings_plan *savings_plans;
     size_t savings_plan_count, savings_plan_capacity;
+    struct domain_id_index savings_plan_ids; /* savings plans by id */
     struct domain_refund *refunds;
     size_t refund_count, refund_capacity;
 };

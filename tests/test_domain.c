@@ -1886,6 +1886,42 @@ static void test_domain_clone_is_independent(void **state)
     domain_customer_free(copy);
 }
 
+/* Reservations are found by id through the state's index, among many, after
+ * the array and the index have grown several times, in a clone too. */
+static void test_domain_many_reservations_found_by_id(void **state)
+{
+    (void)state;
+    standard_customer();
+    enum { MANY = 600 };
+    static char ids[MANY][32];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(ids[i], sizeof ids[i], "%s", buy_reservation(1000 + i));
+    }
+    assert_int_equal(MANY, W->customer->reservation_count);
+    struct domain_customer *copy = domain_customer_clone(W->customer);
+    assert_non_null(copy);
+    for (int i = 0; i < MANY; i++) {
+        const struct domain_reservation *r = domain_find_reservation(W->customer, ids[i]);
+        assert_non_null(r);
+        assert_string_equal(r->id, ids[i]);
+        assert_int_equal(1000 + i, r->price.amount_minor);
+        const struct domain_reservation *c = domain_find_reservation(copy, ids[i]);
+        assert_non_null(c);
+        assert_ptr_not_equal(r, c);
+        assert_string_equal(c->id, ids[i]);
+    }
+    assert_null(domain_find_reservation(W->customer, "res-none"));
+    assert_null(domain_find_reservation(W->customer, ""));
+    /* The index grows with the array: its bytes are counted. */
+    assert_true(domain_customer_bytes(W->customer) >
+                MANY * (sizeof(struct domain_reservation) + 2 * sizeof(uint32_t)));
+    /* A decision on the last one finds it; an unknown one is refused. */
+    struct cmd k;
+    accept(&ADMIN, cancel(&k, ids[MANY - 1], 10, "USD", -1));
+    refuse_as(&ADMIN, cancel(&k, "res-none", 10, "USD", -1), LEDGER_ERR_RESERVATION_NOT_FOUND);
+    domain_customer_free(copy);
+}
+
 /* ---- names ------------------------------------------------------------------- */
 
 static void test_domain_action_names(void **state)
@@ -2017,6 +2053,7 @@ int main(void)
         TEST(test_domain_evolve_state_rules),
         TEST(test_domain_limits),
         TEST(test_domain_clone_is_independent),
+        TEST(test_domain_many_reservations_found_by_id),
         TEST(test_domain_action_names),
         TEST(test_domain_command_targets),
         TEST(test_domain_inconsistent_input),
