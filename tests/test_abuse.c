@@ -666,7 +666,7 @@ static int group_setup(void **state)
         fprintf(stderr, "ledgerd did not answer; see %s\n", w->log_path);
         return -1;
     }
-    w->client = client_open(w->url, REPLY_TIMEOUT_MS);
+    w->client = client_open(w->url, test_timeout_ms(REPLY_TIMEOUT_MS));
 
     add_partner(w, "p-a");
     add_partner(w, "p-b");
@@ -1624,7 +1624,7 @@ static void *flooder_main(void *argument)
         flooder->no_reply = flooder->requests;
         return NULL;
     }
-    int timeout_ms = REPLY_TIMEOUT_MS;
+    int timeout_ms = test_timeout_ms(REPLY_TIMEOUT_MS);
     nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
     nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDTIMEO, &timeout_ms, sizeof timeout_ms);
     nn_connect(sock, w->url);

@@ -232,7 +232,7 @@ static void daemon_wait_ready(struct fixture *f)
     if (!ready) {
         fail_msg("ledgerd did not answer; see %s", f->log_path);
     }
-    f->client = client_open(f->url, REPLY_TIMEOUT_MS);
+    f->client = client_open(f->url, test_timeout_ms(REPLY_TIMEOUT_MS));
 }
 
 /* Stops the daemon with `signal` and returns its exit status. */
@@ -659,7 +659,7 @@ static void test_daemon_sigterm_answers_in_flight(void **state)
     int clients[INFLIGHT_CLIENTS];
     struct request_spec specs[INFLIGHT_CLIENTS];
     for (int c = 0; c < INFLIGHT_CLIENTS; c++) {
-        clients[c] = client_open(f->url, REPLY_TIMEOUT_MS);
+        clients[c] = client_open(f->url, test_timeout_ms(REPLY_TIMEOUT_MS));
     }
     sleep_ms(100); /* let every client connect */
     for (int c = 0; c < INFLIGHT_CLIENTS; c++) {
@@ -731,7 +731,7 @@ static void test_daemon_concurrent_clients(void **state)
     int clients[CONCURRENT_CLIENTS];
     struct request_spec specs[CONCURRENT_CLIENTS];
     for (int c = 0; c < CONCURRENT_CLIENTS; c++) {
-        clients[c] = client_open(f->url, REPLY_TIMEOUT_MS);
+        clients[c] = client_open(f->url, test_timeout_ms(REPLY_TIMEOUT_MS));
     }
     uint64_t commands_sent = 0;
     for (int round = 0; round < CONCURRENT_ROUNDS; round++) {

@@ -1,7 +1,8 @@
 /*
  * test_util.h: helpers shared by the tests: fresh temporary directories under
  * $LEDGER_TEST_TMP (set by ctest to the build's tests directory) or /tmp, and
- * their removal. Header-only so each test executable stays one file.
+ * their removal, timeouts that stretch for slow runs. Header-only so each test executable stays one
+ * file.
  */
 #ifndef LEDGER_TEST_UTIL_H
 #define LEDGER_TEST_UTIL_H
@@ -29,6 +30,18 @@ static inline int test_remove_entry(const char *path, const struct stat *st, int
     (void)flag;
     (void)ftw;
     return remove(path);
+}
+
+/* A timeout of `ms` milliseconds, stretched by $LEDGER_TEST_TIMEOUT_SCALE (a
+ * whole number, 1 to 1000; scripts/valgrind.sh sets it) for slow runs. */
+static inline int test_timeout_ms(int ms)
+{
+    const char *text = getenv("LEDGER_TEST_TIMEOUT_SCALE");
+    long scale = text && text[0] ? strtol(text, NULL, 10) : 1;
+    if (scale < 1 || scale > 1000) {
+        scale = 1;
+    }
+    return (int)(ms * scale);
 }
 
 /* Removes a directory and everything below it. */
