@@ -126,6 +126,12 @@ engine_query(struct engine *engine, const struct engine_principal *principal,
              const Ledger__V1__Query *query, int64_t now_us, Ledger__V1__QueryResult **out,
              char message[ENGINE_MESSAGE_SIZE]);
 void engine_result_free(Ledger__V1__QueryResult *result);
+/* Appends one Stat (name and labels copied; labels in the exposition form
+ * `kind="events"`, "" for none) to a result, for the server's counters in a
+ * stats answer. NO_MEMORY leaves the result as it was. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine_stat_push(Ledger__V1__QueryResult *result, const char *name, const char *labels,
+                 double value);
 
 /* The newest committed sequence (a relaxed atomic read). */
 uint64_t engine_head_sequence(struct engine *engine);

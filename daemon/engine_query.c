@@ -441,7 +441,8 @@ static enum ledger_err query_explain(struct query_context *q, const Ledger__V1__
     return err;
 }
 
-static enum ledger_err stat_push(Ledger__V1__QueryResult *result, const char *name, double value)
+enum ledger_err engine_stat_push(Ledger__V1__QueryResult *result, const char *name,
+                                 const char *labels, double value)
 {
     Ledger__V1__Stat **grown = realloc(result->stats, (result->n_stats + 1) * sizeof *grown);
     if (!grown) {
@@ -449,14 +450,25 @@ static enum ledger_err stat_push(Ledger__V1__QueryResult *result, const char *na
     }
     result->stats = grown;
     Ledger__V1__Stat *stat = malloc(sizeof *stat);
-    if (!stat) {
+    char *name_copy = strdup(name);
+    char *labels_copy = strdup(labels != NULL ? labels : "");
+    if (!stat || !name_copy || !labels_copy) {
+        free(stat);
+        free(name_copy);
+        free(labels_copy);
         return LEDGER_ERR_NO_MEMORY;
     }
     ledger__v1__stat__init(stat);
-    stat->name = (char *)name; /* static strings only */
+    stat->name = name_copy;
+    stat->labels = labels_copy;
     stat->value = value;
     result->stats[result->n_stats++] = stat;
     return LEDGER_ERR_OK;
+}
+
+static enum ledger_err stat_push(Ledger__V1__QueryResult *result, const char *name, double value)
+{
+    return engine_stat_push(result, name, "", value);
 }
 
 static enum ledger_err query_stats(struct query_context *q, Ledger__V1__QueryResult *result)
@@ -514,6 +526,8 @@ void engine_result_free(Ledger__V1__QueryResult *result)
         result->explanation = NULL;
     }
     for (size_t i = 0; i < result->n_stats; i++) {
+        free(result->stats[i]->name);
+        free(result->stats[i]->labels);
         free(result->stats[i]);
     }
     free(result->stats);

@@ -88,28 +88,49 @@ static void seconds_text(uint64_t us, char out[32])
     out[length] = '\0';
 }
 
-static void header(struct text *text, const char *name, const char *type, const char *help)
+/* --- the metrics, for any sink -------------------------------------------------------- */
+
+static void emit_header(const struct metrics_sink *sink, const char *name, const char *type,
+                        const char *help)
 {
-    text_append(text, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    if (sink->header != NULL) {
+        sink->header(sink->context, name, type, help);
+    }
 }
 
-static void scalar(struct text *text, const char *name, const char *type, const char *help,
-                   uint64_t value)
+/* One sample: `text` is the value exactly as the exposition writes it. */
+static void emit(const struct metrics_sink *sink, const char *name, const char *labels,
+                 double value, const char *text)
 {
-    header(text, name, type, help);
-    text_append(text, "%s %llu\n", name, (unsigned long long)value);
+    sink->sample(sink->context, name, labels, value, text);
+}
+
+static void emit_count(const struct metrics_sink *sink, const char *name, const char *labels,
+                       uint64_t value)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%llu", (unsigned long long)value);
+    emit(sink, name, labels, (double)value, text);
+}
+
+static void scalar(const struct metrics_sink *sink, const char *name, const char *type,
+                   const char *help, uint64_t value)
+{
+    emit_header(sink, name, type, help);
+    emit_count(sink, name, "", value);
 }
 
 /* A histogram of `count` bounds and an overflow bucket; bounds in
  * microseconds are written as seconds when `seconds` is set (and the sum
  * too). */
-static void histogram(struct text *text, const char *name, const char *help,
+static void histogram(const struct metrics_sink *sink, const char *name, const char *help,
                       const _Atomic uint64_t *buckets, const uint64_t *bounds, size_t count,
                       uint64_t sum, bool seconds)
 {
-    header(text, name, "histogram", help);
+    emit_header(sink, name, "histogram", help);
+    char series[96], labels[48], bound[32];
+    snprintf(series, sizeof series, "%s_bucket", name);
     uint64_t cumulative = 0;
-    char bound[32];
     for (size_t i = 0; i < count; i++) {
         cumulative += load(&buckets[i]);
         if (seconds) {
@@ -117,18 +138,125 @@ static void histogram(struct text *text, const char *name, const char *help,
         } else {
             snprintf(bound, sizeof bound, "%llu", (unsigned long long)bounds[i]);
         }
-        text_append(text, "%s_bucket{le=\"%s\"} %llu\n", name, bound,
-                    (unsigned long long)cumulative);
+        snprintf(labels, sizeof labels, "le=\"%s\"", bound);
+        emit_count(sink, series, labels, cumulative);
     }
     cumulative += load(&buckets[count]);
-    text_append(text, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cumulative);
+    emit_count(sink, series, "le=\"+Inf\"", cumulative);
+    snprintf(series, sizeof series, "%s_sum", name);
     if (seconds) {
         seconds_text(sum, bound);
-        text_append(text, "%s_sum %s\n", name, bound);
+        emit(sink, series, "", (double)sum / 1e6, bound);
     } else {
-        text_append(text, "%s_sum %llu\n", name, (unsigned long long)sum);
+        emit_count(sink, series, "", sum);
     }
-    text_append(text, "%s_count %llu\n", name, (unsigned long long)cumulative);
+    snprintf(series, sizeof series, "%s_count", name);
+    emit_count(sink, series, "", cumulative);
+}
+
+void metrics_visit(const struct server_counters *counters,
+                   const struct metrics_store_figures *store, const struct metrics_sink *sink)
+{
+    const struct server_counters *c = counters;
+    static const uint64_t latency_bounds_us[SERVER_COMMIT_LATENCY_BUCKETS] =
+        SERVER_COMMIT_LATENCY_BOUNDS_US;
+    static const uint64_t commands_bounds[SERVER_GROUP_COMMANDS_BUCKETS] =
+        SERVER_GROUP_COMMANDS_BOUNDS;
+
+    scalar(sink, "ledger_requests_total", "counter", "Messages read from the request socket.",
+           load(&c->requests_received));
+    scalar(sink, "ledger_requests_in_flight", "gauge",
+           "Command requests queued or committing, not yet answered.", load(&c->inflight_requests));
+    scalar(sink, "ledger_commits_total", "counter",
+           "Group commits (one durable write transaction each), failed ones included.",
+           load(&c->commits));
+    scalar(sink, "ledger_commit_failures_total", "counter",
+           "Group commits that failed as a whole (storage); nothing of them was written.",
+           load(&c->commit_failures));
+    scalar(sink, "ledger_events_appended_total", "counter",
+           "Events appended to the log by commits since the daemon started.",
+           load(&c->events_appended));
+    scalar(sink, "ledger_commands_accepted_total", "counter",
+           "Commands of batches answered OK (retried duplicates included).",
+           load(&c->commands_accepted));
+    histogram(sink, "ledger_commit_commands", "Commands per group commit.",
+              c->group_commands_buckets, commands_bounds, SERVER_GROUP_COMMANDS_BUCKETS,
+              load(&c->group_commands_sum), false);
+    histogram(sink, "ledger_commit_duration_seconds",
+              "Duration of group commits (decide, append, fsync), in seconds.",
+              c->commit_latency_buckets, latency_bounds_us, SERVER_COMMIT_LATENCY_BUCKETS,
+              load(&c->commit_latency_us_sum), true);
+    scalar(sink, "ledger_slow_commits_total", "counter",
+           "Group commits slower than slow_commit_ms.", load(&c->slow_commits));
+
+    char labels[96];
+    emit_header(sink, "ledger_queries_total", "counter",
+                "Authenticated queries by kind, whatever their answer.");
+    for (size_t slot = 0; slot < SERVER_QUERY_KIND_SLOTS; slot++) {
+        const char *kind = server_query_kind_name(slot);
+        if (kind != NULL) {
+            snprintf(labels, sizeof labels, "kind=\"%s\"", kind);
+            emit_count(sink, "ledger_queries_total", labels, load(&c->queries_by_kind[slot]));
+        }
+    }
+    emit_header(sink, "ledger_refusals_total", "counter",
+                "Replies with a code other than OK, by error code.");
+    for (int code = 1; code < SERVER_ERROR_CODE_SLOTS; code++) {
+        uint64_t count = load(&c->refusals_by_code[code]);
+        /* The codes a daemon replies with are always listed, so that an alert
+         * sees a series go from 0; the client-side ones (TIMEOUT and after,
+         * error.h) only once counted. */
+        if (ledger_err_valid(code) && (code < METRICS_CLIENT_CODES_FIRST || count > 0)) {
+            snprintf(labels, sizeof labels, "code=\"%s\"", ledger_err_name((enum ledger_err)code));
+            emit_count(sink, "ledger_refusals_total", labels, count);
+        }
+    }
+    scalar(sink, "ledger_replies_dropped_total", "counter",
+           "Replies nanomsg did not take (the client was gone or its pipe full).",
+           load(&c->replies_dropped));
+    scalar(sink, "ledger_backpressure_pauses_total", "counter",
+           "Times the daemon stopped reading requests at the in-flight bound.",
+           load(&c->backpressure_pauses));
+    scalar(sink, "ledger_subscribers", "gauge",
+           "Peers connected to the doorbell socket (sampled each second).", load(&c->subscribers));
+    scalar(sink, "ledger_doorbells_published_total", "counter",
+           "Doorbells handed to the PUB socket.", load(&c->doorbells_published));
+    scalar(sink, "ledger_doorbells_dropped_total", "counter",
+           "Doorbells nanomsg refused to publish.", load(&c->doorbells_dropped));
+    if (store != NULL && store->known) {
+        scalar(sink, "ledger_head_sequence", "gauge", "The newest committed sequence.",
+               store->head_sequence);
+        scalar(sink, "ledger_map_bytes", "gauge", "Current size of the LMDB map, in bytes.",
+               store->map_bytes);
+        scalar(sink, "ledger_map_used_bytes", "gauge",
+               "Bytes of the map in use (pages in use times the page size).",
+               store->map_used_bytes);
+        scalar(sink, "ledger_map_bytes_max", "gauge",
+               "Largest size the map may grow to (map_bytes_max); STORAGE_FULL past it.",
+               store->map_bytes_max);
+        scalar(sink, "ledger_readers_used", "gauge", "LMDB reader slots in use.",
+               store->readers_used);
+        scalar(sink, "ledger_readers_max", "gauge", "LMDB reader slots available.",
+               store->readers_max);
+    }
+}
+
+/* --- the exposition text -------------------------------------------------------------- */
+
+static void text_header(void *context, const char *name, const char *type, const char *help)
+{
+    text_append(context, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void text_sample(void *context, const char *name, const char *labels, double value,
+                        const char *text)
+{
+    (void)value;
+    if (labels[0] != '\0') {
+        text_append(context, "%s{%s} %s\n", name, labels, text);
+    } else {
+        text_append(context, "%s %s\n", name, text);
+    }
 }
 
 enum ledger_err metrics_render(const struct server_counters *counters,
@@ -139,87 +267,9 @@ enum ledger_err metrics_render(const struct server_counters *counters,
         return LEDGER_ERR_TOO_LARGE;
     }
     struct text text = {.out = out, .size = size};
-    const struct server_counters *c = counters;
-    static const uint64_t latency_bounds_us[SERVER_COMMIT_LATENCY_BUCKETS] =
-        SERVER_COMMIT_LATENCY_BOUNDS_US;
-    static const uint64_t commands_bounds[SERVER_GROUP_COMMANDS_BUCKETS] =
-        SERVER_GROUP_COMMANDS_BOUNDS;
-
-    scalar(&text, "ledger_requests_total", "counter", "Messages read from the request socket.",
-           load(&c->requests_received));
-    scalar(&text, "ledger_requests_in_flight", "gauge",
-           "Command requests queued or committing, not yet answered.", load(&c->inflight_requests));
-    scalar(&text, "ledger_commits_total", "counter",
-           "Group commits (one durable write transaction each), failed ones included.",
-           load(&c->commits));
-    scalar(&text, "ledger_commit_failures_total", "counter",
-           "Group commits that failed as a whole (storage); nothing of them was written.",
-           load(&c->commit_failures));
-    scalar(&text, "ledger_events_appended_total", "counter",
-           "Events appended to the log by commits since the daemon started.",
-           load(&c->events_appended));
-    scalar(&text, "ledger_commands_accepted_total", "counter",
-           "Commands of batches answered OK (retried duplicates included).",
-           load(&c->commands_accepted));
-    histogram(&text, "ledger_commit_commands", "Commands per group commit.",
-              c->group_commands_buckets, commands_bounds, SERVER_GROUP_COMMANDS_BUCKETS,
-              load(&c->group_commands_sum), false);
-    histogram(&text, "ledger_commit_duration_seconds",
-              "Duration of group commits (decide, append, fsync), in seconds.",
-              c->commit_latency_buckets, latency_bounds_us, SERVER_COMMIT_LATENCY_BUCKETS,
-              load(&c->commit_latency_us_sum), true);
-    scalar(&text, "ledger_slow_commits_total", "counter",
-           "Group commits slower than slow_commit_ms.", load(&c->slow_commits));
-
-    header(&text, "ledger_queries_total", "counter",
-           "Authenticated queries by kind, whatever their answer.");
-    for (size_t slot = 0; slot < SERVER_QUERY_KIND_SLOTS; slot++) {
-        const char *kind = server_query_kind_name(slot);
-        if (kind != NULL) {
-            text_append(&text, "ledger_queries_total{kind=\"%s\"} %llu\n", kind,
-                        (unsigned long long)load(&c->queries_by_kind[slot]));
-        }
-    }
-    header(&text, "ledger_refusals_total", "counter",
-           "Replies with a code other than OK, by error code.");
-    for (int code = 1; code < SERVER_ERROR_CODE_SLOTS; code++) {
-        uint64_t count = load(&c->refusals_by_code[code]);
-        /* The codes a daemon replies with are always listed, so that an alert
-         * sees a series go from 0; the client-side ones (TIMEOUT and after,
-         * error.h) only once counted. */
-        if (ledger_err_valid(code) && (code < METRICS_CLIENT_CODES_FIRST || count > 0)) {
-            text_append(&text, "ledger_refusals_total{code=\"%s\"} %llu\n",
-                        ledger_err_name((enum ledger_err)code), (unsigned long long)count);
-        }
-    }
-    scalar(&text, "ledger_replies_dropped_total", "counter",
-           "Replies nanomsg did not take (the client was gone or its pipe full).",
-           load(&c->replies_dropped));
-    scalar(&text, "ledger_backpressure_pauses_total", "counter",
-           "Times the daemon stopped reading requests at the in-flight bound.",
-           load(&c->backpressure_pauses));
-    scalar(&text, "ledger_subscribers", "gauge",
-           "Peers connected to the doorbell socket (sampled each second).", load(&c->subscribers));
-    scalar(&text, "ledger_doorbells_published_total", "counter",
-           "Doorbells handed to the PUB socket.", load(&c->doorbells_published));
-    scalar(&text, "ledger_doorbells_dropped_total", "counter",
-           "Doorbells nanomsg refused to publish.", load(&c->doorbells_dropped));
-    if (store != NULL && store->known) {
-        scalar(&text, "ledger_head_sequence", "gauge", "The newest committed sequence.",
-               store->head_sequence);
-        scalar(&text, "ledger_map_bytes", "gauge", "Current size of the LMDB map, in bytes.",
-               store->map_bytes);
-        scalar(&text, "ledger_map_used_bytes", "gauge",
-               "Bytes of the map in use (pages in use times the page size).",
-               store->map_used_bytes);
-        scalar(&text, "ledger_map_bytes_max", "gauge",
-               "Largest size the map may grow to (map_bytes_max); STORAGE_FULL past it.",
-               store->map_bytes_max);
-        scalar(&text, "ledger_readers_used", "gauge", "LMDB reader slots in use.",
-               store->readers_used);
-        scalar(&text, "ledger_readers_max", "gauge", "LMDB reader slots available.",
-               store->readers_max);
-    }
+    const struct metrics_sink sink = {
+        .header = text_header, .sample = text_sample, .context = &text};
+    metrics_visit(counters, store, &sink);
     if (text.full) {
         return LEDGER_ERR_TOO_LARGE;
     }

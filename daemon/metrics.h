@@ -88,6 +88,23 @@ void metrics_stop(struct metrics *metrics);
  * `engine` borrowed. On a store error `known` is false. */
 void metrics_store_read(struct engine *engine, struct metrics_store_figures *out);
 
+/* Where metrics_visit hands each metric: `header` (may be NULL) once per
+ * metric family, `sample` once per series, with its labels in the exposition
+ * form (`kind="events"`, "" for none), its value, and the value exactly as the
+ * exposition text writes it. */
+struct metrics_sink {
+    void (*header)(void *context, const char *name, const char *type, const char *help);
+    void (*sample)(void *context, const char *name, const char *labels, double value,
+                   const char *text);
+    void *context;
+};
+
+/* Every metric of `counters` and, unless NULL, `store` (both borrowed), in the
+ * order of the exposition: what metrics_render writes and `ledgerctl stats`
+ * shows. */
+void metrics_visit(const struct server_counters *counters,
+                   const struct metrics_store_figures *store, const struct metrics_sink *sink);
+
 /* Renders the exposition text of `counters` and `store` (both borrowed) into
  * out[0..size), NUL-terminated; *length_out (written on success) excludes the
  * NUL. TOO_LARGE when it does not fit (out is then unspecified). */

@@ -49,6 +49,7 @@
 #include "codec.h"
 #include "crypto.h"
 #include "log.h"
+#include "metrics.h"
 
 /* Socket buffers: room for several requests of the default size in flight per
  * peer; nanomsg's default (128 kB) would throttle bulk imports. */
@@ -503,6 +504,31 @@ static void commit_done(uv_work_t *work, int status)
 
 /* --- requests ----------------------------------------------------------------------- */
 
+/* A stats answer holds the engine's figures (events, map, readers) and then
+ * every metric of the server's counters, as the metrics endpoint has them. */
+struct stats_sink {
+    Ledger__V1__QueryResult *result;
+    enum ledger_err err;
+};
+
+static void stats_sample(void *context, const char *name, const char *labels, double value,
+                         const char *text)
+{
+    (void)text;
+    struct stats_sink *sink = context;
+    if (sink->err == LEDGER_ERR_OK) {
+        sink->err = engine_stat_push(sink->result, name, labels, value);
+    }
+}
+
+static enum ledger_err stats_add_counters(struct server *server, Ledger__V1__QueryResult *result)
+{
+    struct stats_sink stats = {.result = result, .err = LEDGER_ERR_OK};
+    const struct metrics_sink sink = {.sample = stats_sample, .context = &stats};
+    metrics_visit(&server->counters, NULL, &sink);
+    return stats.err;
+}
+
 static void answer_query(struct server *server, void *control,
                          const struct engine_principal *principal,
                          const Ledger__V1__SignedRequest *signed_request,
@@ -512,6 +538,14 @@ static void answer_query(struct server *server, void *control,
     char message[ENGINE_MESSAGE_SIZE] = "";
     enum ledger_err err = engine_query(server->engine, principal, signed_request->body->query,
                                        wall_clock_us(), &result, message);
+    if (err == LEDGER_ERR_OK &&
+        signed_request->body->query->kind_case == LEDGER__V1__QUERY__KIND_STATS) {
+        err = stats_add_counters(server, result);
+        if (err != LEDGER_ERR_OK) {
+            engine_result_free(result);
+            result = NULL;
+        }
+    }
     Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
     reply.request_nonce.data = (uint8_t *)detail->nonce;
     reply.request_nonce.len = detail->nonce_size;
