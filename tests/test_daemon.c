@@ -647,6 +647,33 @@ static void test_daemon_doorbell(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* One series of the operator's stats answer (ledgerctl stats). */
+static double operator_stat(struct fixture *f, const char *name)
+{
+    struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
+    Ledger__V1__StatsQuery stats = LEDGER__V1__STATS_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_STATS;
+    query.stats = &stats;
+    size_t size = 0;
+    uint8_t *bytes = request_query(&spec, &query, &size);
+    Ledger__V1__Reply *reply = call_expect(f->client, bytes, size, &spec, LEDGER_ERR_OK);
+    free(bytes);
+    assert_non_null(reply->query);
+    double value = -1;
+    for (size_t i = 0; i < reply->query->n_stats; i++) {
+        if (strcmp(reply->query->stats[i]->name, name) == 0 &&
+            reply->query->stats[i]->labels[0] == '\0') {
+            value = reply->query->stats[i]->value;
+        }
+    }
+    reply_free(reply);
+    if (value < 0) {
+        fail_msg("no stat %s", name);
+    }
+    return value;
+}
+
 #define INFLIGHT_CLIENTS  8
 #define INFLIGHT_COMMANDS 1000
 
@@ -656,6 +683,7 @@ static void test_daemon_sigterm_answers_in_flight(void **state)
     /* A 1 ms threshold: commits of 1000 commands are logged as slow. */
     daemon_start(f, (const char *const[]){"--slow-commit-ms", "1", NULL});
     uint64_t head = operator_head_sequence(f);
+    double received_before = operator_stat(f, "ledger_requests_total");
     int clients[INFLIGHT_CLIENTS];
     struct request_spec specs[INFLIGHT_CLIENTS];
     for (int c = 0; c < INFLIGHT_CLIENTS; c++) {
@@ -680,7 +708,22 @@ static void test_daemon_sigterm_answers_in_flight(void **state)
             free(commands[i].data);
         }
     }
-    sleep_ms(10); /* received, and (mostly) not yet committed */
+    /* SIGTERM once the daemon has read every batch (and mostly before it has
+     * committed them): a request still in a socket buffer when it stops is
+     * never read, and its client resends to the next daemon. Each stats
+     * query counts itself. */
+    int64_t deadline = now_us() + (int64_t)test_timeout_ms(REPLY_TIMEOUT_MS) * 1000;
+    for (int polls = 1;; polls++) {
+        double received = operator_stat(f, "ledger_requests_total");
+        if (received >= received_before + INFLIGHT_CLIENTS + polls) {
+            break;
+        }
+        if (now_us() > deadline) {
+            fail_msg("the daemon read %.0f of the %d batches", received - received_before - polls,
+                     INFLIGHT_CLIENTS);
+        }
+        sleep_ms(1);
+    }
     kill(f->pid, SIGTERM);
     for (int c = 0; c < INFLIGHT_CLIENTS; c++) {
         void *message = NULL;
