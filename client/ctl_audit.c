@@ -14,7 +14,6 @@
  * Does not own: the wire (libledger), printing formats (ctl_output).
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,19 +29,6 @@
 /* A saved head file is a serialized SignedHead: about 150 bytes. */
 #define HEAD_FILE_MAX 4096
 #define HEX_PREFIX    8
-
-static enum ledger_err fail(struct ctl_context *context, enum ledger_err code, const char *format,
-                            ...) __attribute__((format(printf, 3, 4)));
-
-static enum ledger_err fail(struct ctl_context *context, enum ledger_err code, const char *format,
-                            ...)
-{
-    va_list args;
-    va_start(args, format);
-    vsnprintf(context->message, sizeof context->message, format, args);
-    va_end(args);
-    return code;
-}
 
 static void hex_of(const uint8_t *data, size_t size, char *out)
 {
@@ -68,8 +54,8 @@ static enum ledger_err pinned_key_arg(struct ctl_context *context, const struct 
         return LEDGER_ERR_OK;
     }
     if (crypto_unhex(hex, key, CRYPTO_SIGN_PUBLIC_BYTES) != LEDGER_ERR_OK) {
-        return fail(context, LEDGER_ERR_USAGE,
-                    "--%s: give the ledger's Ed25519 public key as 64 hex digits", name);
+        return ctl_fail(context, LEDGER_ERR_USAGE,
+                        "--%s: give the ledger's Ed25519 public key as 64 hex digits", name);
     }
     *given = true;
     return LEDGER_ERR_OK;
@@ -82,27 +68,27 @@ static enum ledger_err head_check(struct ctl_context *context, const Ledger__V1_
                                   uint8_t key_out[CRYPTO_SIGN_PUBLIC_BYTES])
 {
     if (head->root_hash.len != MERKLE_HASH_BYTES) {
-        return fail(context, LEDGER_ERR_MISMATCH, "the %s head's root is not 32 bytes", which);
+        return ctl_fail(context, LEDGER_ERR_MISMATCH, "the %s head's root is not 32 bytes", which);
     }
     if (head->signature.len != CRYPTO_SIGNATURE_BYTES ||
         head->public_key.len != CRYPTO_SIGN_PUBLIC_BYTES) {
-        return fail(context, LEDGER_ERR_MISMATCH,
-                    "the %s head is not signed (the daemon has no head key)", which);
+        return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                        "the %s head is not signed (the daemon has no head key)", which);
     }
     if (pinned != NULL && memcmp(pinned, head->public_key.data, CRYPTO_SIGN_PUBLIC_BYTES) != 0) {
         char named[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1];
         hex_of(head->public_key.data, CRYPTO_SIGN_PUBLIC_BYTES, named);
-        return fail(context, LEDGER_ERR_MISMATCH,
-                    "the %s head is signed by key %s, not by the pinned key", which, named);
+        return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                        "the %s head is signed by key %s, not by the pinned key", which, named);
     }
     const uint8_t *key = pinned != NULL ? pinned : head->public_key.data;
     uint8_t encoded[MERKLE_HEAD_BYTES];
     merkle_head_encode(head->tree_size, head->root_hash.data, head->timestamp_us, encoded);
     if (crypto_init() != LEDGER_ERR_OK ||
         !crypto_ed25519_verify(key, encoded, sizeof encoded, head->signature.data)) {
-        return fail(context, LEDGER_ERR_MISMATCH,
-                    "the %s head's signature does not verify (tree size %llu)", which,
-                    (unsigned long long)head->tree_size);
+        return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                        "the %s head's signature does not verify (tree size %llu)", which,
+                        (unsigned long long)head->tree_size);
     }
     memcpy(key_out, key, CRYPTO_SIGN_PUBLIC_BYTES);
     return LEDGER_ERR_OK;
@@ -121,7 +107,7 @@ static enum ledger_err fetch_head(struct ctl_context *context, Ledger__V1__Query
     }
     if (result->head == NULL) {
         ledger_query_result_free(result);
-        return fail(context, LEDGER_ERR_PROTOCOL_ERROR, "the reply carries no head");
+        return ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR, "the reply carries no head");
     }
     *out = result;
     return LEDGER_ERR_OK;
@@ -189,8 +175,8 @@ static enum ledger_err entry_check(struct ctl_context *context, const Ledger__V1
 {
     const Ledger__V1__InclusionProof *proof = entry->proof;
     if (proof == NULL) {
-        return fail(context, LEDGER_ERR_PROTOCOL_ERROR, "sequence %llu came without its proof",
-                    (unsigned long long)sequence);
+        return ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR, "sequence %llu came without its proof",
+                        (unsigned long long)sequence);
     }
     Ledger__V1__Event *event =
         ledger__v1__event__unpack(NULL, entry->record.len, entry->record.data);
@@ -199,23 +185,24 @@ static enum ledger_err entry_check(struct ctl_context *context, const Ledger__V1
         ledger__v1__event__free_unpacked(event, NULL);
     }
     if (named != sequence) {
-        return fail(context, LEDGER_ERR_MISMATCH,
-                    "the record sent as sequence %llu does not decode to that sequence",
-                    (unsigned long long)sequence);
+        return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                        "the record sent as sequence %llu does not decode to that sequence",
+                        (unsigned long long)sequence);
     }
     uint8_t leaf[MERKLE_HASH_BYTES];
     merkle_leaf_hash(entry->record.data, entry->record.len, leaf);
     if (proof->leaf_hash.len != MERKLE_HASH_BYTES ||
         memcmp(leaf, proof->leaf_hash.data, MERKLE_HASH_BYTES) != 0) {
-        return fail(context, LEDGER_ERR_MISMATCH,
-                    "sequence %llu: the leaf hash of the record bytes is not the proof's leaf hash",
-                    (unsigned long long)sequence);
+        return ctl_fail(
+            context, LEDGER_ERR_MISMATCH,
+            "sequence %llu: the leaf hash of the record bytes is not the proof's leaf hash",
+            (unsigned long long)sequence);
     }
     if (proof->sequence != sequence || proof->tree_size != tree_size) {
-        return fail(context, LEDGER_ERR_MISMATCH,
-                    "sequence %llu: the proof is for sequence %llu in a tree of %llu, not %llu",
-                    (unsigned long long)sequence, (unsigned long long)proof->sequence,
-                    (unsigned long long)proof->tree_size, (unsigned long long)tree_size);
+        return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                        "sequence %llu: the proof is for sequence %llu in a tree of %llu, not %llu",
+                        (unsigned long long)sequence, (unsigned long long)proof->sequence,
+                        (unsigned long long)proof->tree_size, (unsigned long long)tree_size);
     }
     if (root != NULL) {
         uint8_t(*path)[MERKLE_HASH_BYTES] = malloc(MERKLE_PATH_MAX * MERKLE_HASH_BYTES);
@@ -225,10 +212,10 @@ static enum ledger_err entry_check(struct ctl_context *context, const Ledger__V1
                                     (const uint8_t(*)[MERKLE_HASH_BYTES])path, proof->n_path, root);
         free(path);
         if (!ok) {
-            return fail(context, LEDGER_ERR_MISMATCH,
-                        "the inclusion proof of sequence %llu does not verify against the root "
-                        "of tree size %llu",
-                        (unsigned long long)sequence, (unsigned long long)tree_size);
+            return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                            "the inclusion proof of sequence %llu does not verify against the root "
+                            "of tree size %llu",
+                            (unsigned long long)sequence, (unsigned long long)tree_size);
         }
     }
     return LEDGER_ERR_OK;
@@ -277,9 +264,9 @@ static enum ledger_err fetch_consistency(struct ctl_context *context, uint64_t f
     if (result->consistency == NULL || result->consistency->from_size != from_size ||
         result->consistency->to_size != to_size) {
         ledger_query_result_free(result);
-        return fail(context, LEDGER_ERR_PROTOCOL_ERROR,
-                    "the reply carries no consistency proof from %llu to %llu",
-                    (unsigned long long)from_size, (unsigned long long)to_size);
+        return ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR,
+                        "the reply carries no consistency proof from %llu to %llu",
+                        (unsigned long long)from_size, (unsigned long long)to_size);
     }
     *out = result;
     return LEDGER_ERR_OK;
@@ -309,17 +296,19 @@ static enum ledger_err trusted_root(struct ctl_context *context, const Ledger__V
         return LEDGER_ERR_OK;
     }
     if (size == 0 || size > head->tree_size) {
-        return fail(context, LEDGER_ERR_NOT_FOUND, "tree size %llu is not in 1..%llu (the head)",
-                    (unsigned long long)size, (unsigned long long)head->tree_size);
+        return ctl_fail(context, LEDGER_ERR_NOT_FOUND,
+                        "tree size %llu is not in 1..%llu (the head)", (unsigned long long)size,
+                        (unsigned long long)head->tree_size);
     }
     Ledger__V1__QueryResult *entries = NULL;
     Ledger__V1__QueryResult *consistency = NULL;
     enum ledger_err err = fetch_entry(context, 0, size, &entries);
     if (err == LEDGER_ERR_NOT_FOUND) {
-        return fail(context, LEDGER_ERR_NOT_FOUND,
-                    "cannot check the root of tree size %llu: none of its records is visible to "
-                    "you (use the signed head's size %llu, a root you kept, or verify --head)",
-                    (unsigned long long)size, (unsigned long long)head->tree_size);
+        return ctl_fail(
+            context, LEDGER_ERR_NOT_FOUND,
+            "cannot check the root of tree size %llu: none of its records is visible to "
+            "you (use the signed head's size %llu, a root you kept, or verify --head)",
+            (unsigned long long)size, (unsigned long long)head->tree_size);
     }
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -332,9 +321,9 @@ static enum ledger_err trusted_root(struct ctl_context *context, const Ledger__V
         merkle_leaf_hash(entry->record.data, entry->record.len, leaf);
         if (!root_from_inclusion(leaf, sequence - 1, size, entry->proof->path, entry->proof->n_path,
                                  root)) {
-            err = fail(context, LEDGER_ERR_MISMATCH,
-                       "the inclusion path of sequence %llu does not fit a tree of %llu",
-                       (unsigned long long)sequence, (unsigned long long)size);
+            err = ctl_fail(context, LEDGER_ERR_MISMATCH,
+                           "the inclusion path of sequence %llu does not fit a tree of %llu",
+                           (unsigned long long)sequence, (unsigned long long)size);
         }
     }
     if (err == LEDGER_ERR_OK) {
@@ -342,9 +331,9 @@ static enum ledger_err trusted_root(struct ctl_context *context, const Ledger__V
     }
     if (err == LEDGER_ERR_OK &&
         !consistency_ok(consistency->consistency, root, head->root_hash.data)) {
-        err = fail(context, LEDGER_ERR_MISMATCH,
-                   "the tree of size %llu is not consistent with the signed head of size %llu",
-                   (unsigned long long)size, (unsigned long long)head->tree_size);
+        err = ctl_fail(context, LEDGER_ERR_MISMATCH,
+                       "the tree of size %llu is not consistent with the signed head of size %llu",
+                       (unsigned long long)size, (unsigned long long)head->tree_size);
     }
     if (err == LEDGER_ERR_OK) {
         memcpy(out, root, MERKLE_HASH_BYTES);
@@ -381,19 +370,19 @@ static enum ledger_err write_file_atomic(struct ctl_context *context, const char
     char temporary[4096];
     if (snprintf(temporary, sizeof temporary, "%s.tmp-%ld", path, (long)getpid()) >=
         (int)sizeof temporary) {
-        return fail(context, LEDGER_ERR_USAGE, "--save: the path is too long");
+        return ctl_fail(context, LEDGER_ERR_USAGE, "--save: the path is too long");
     }
     int fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
-        return fail(context, LEDGER_ERR_IO_ERROR, "cannot create %s: %s", temporary,
-                    strerror(errno));
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot create %s: %s", temporary,
+                        strerror(errno));
     }
     bool ok = write(fd, data, size) == (ssize_t)size && fsync(fd) == 0;
     ok = close(fd) == 0 && ok;
     if (!ok || rename(temporary, path) != 0) {
         int saved = errno;
         unlink(temporary);
-        return fail(context, LEDGER_ERR_IO_ERROR, "cannot write %s: %s", path, strerror(saved));
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write %s: %s", path, strerror(saved));
     }
     return LEDGER_ERR_OK;
 }
@@ -404,10 +393,10 @@ enum ledger_err ctl_head_run(struct ctl_context *context, const struct ctl_args 
     const char *save = ctl_arg(args, "save");
     enum ledger_err err = LEDGER_ERR_OK;
     if (save != NULL && save[0] == '\0') {
-        return fail(context, LEDGER_ERR_USAGE, "--save: give a file name");
+        return ctl_fail(context, LEDGER_ERR_USAGE, "--save: give a file name");
     }
     if (save != NULL && ctl_flag(args, "public-key")) {
-        return fail(context, LEDGER_ERR_USAGE, "give --save or --public-key, not both");
+        return ctl_fail(context, LEDGER_ERR_USAGE, "give --save or --public-key, not both");
     }
     Ledger__V1__QueryResult *result = NULL;
     if ((err = fetch_head(context, &result)) != LEDGER_ERR_OK) {
@@ -465,7 +454,7 @@ static enum ledger_err number_arg(struct ctl_context *context, const struct ctl_
     const char *text = ctl_arg(args, name);
     *out = 0;
     if (text != NULL && ctl_unsigned_parse(text, UINT64_MAX, out, message) != LEDGER_ERR_OK) {
-        return fail(context, LEDGER_ERR_USAGE, "--%s: %s", name, message);
+        return ctl_fail(context, LEDGER_ERR_USAGE, "--%s: %s", name, message);
     }
     return LEDGER_ERR_OK;
 }
@@ -502,10 +491,10 @@ enum ledger_err ctl_proof_run(struct ctl_context *context, const struct ctl_args
         return err;
     }
     if (sequence == 0) {
-        return fail(context, LEDGER_ERR_USAGE, "--seq: sequences start at 1");
+        return ctl_fail(context, LEDGER_ERR_USAGE, "--seq: sequences start at 1");
     }
     if (tree_size != 0 && tree_size < sequence) {
-        return fail(context, LEDGER_ERR_USAGE, "--tree-size: must be at least --seq");
+        return ctl_fail(context, LEDGER_ERR_USAGE, "--tree-size: must be at least --seq");
     }
     Ledger__V1__QueryResult *head_result = NULL, *proof_result = NULL, *entry_result = NULL;
     if ((err = verified_head(context, args, &head_result)) != LEDGER_ERR_OK) {
@@ -524,7 +513,7 @@ enum ledger_err ctl_proof_run(struct ctl_context *context, const struct ctl_args
     uint8_t root[MERKLE_HASH_BYTES];
     err = ctl_query(context, &query, &proof_result);
     if (err == LEDGER_ERR_OK && proof_result->inclusion == NULL) {
-        err = fail(context, LEDGER_ERR_PROTOCOL_ERROR, "the reply carries no proof");
+        err = ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR, "the reply carries no proof");
     }
     if (err == LEDGER_ERR_OK) {
         err = fetch_entry(context, sequence - 1, tree_size, &entry_result);
@@ -534,9 +523,9 @@ enum ledger_err ctl_proof_run(struct ctl_context *context, const struct ctl_args
             err = LEDGER_ERR_NOT_FOUND;
         }
         if (err == LEDGER_ERR_NOT_FOUND) {
-            err = fail(context, LEDGER_ERR_NOT_FOUND,
-                       "the record of sequence %llu is not visible to you",
-                       (unsigned long long)sequence);
+            err = ctl_fail(context, LEDGER_ERR_NOT_FOUND,
+                           "the record of sequence %llu is not visible to you",
+                           (unsigned long long)sequence);
         }
     }
     if (err == LEDGER_ERR_OK) {
@@ -593,7 +582,7 @@ enum ledger_err ctl_consistency_run(struct ctl_context *context, const struct ct
         return err;
     }
     if (from == 0 || from > to) {
-        return fail(context, LEDGER_ERR_USAGE, "--from: must be 1..--to");
+        return ctl_fail(context, LEDGER_ERR_USAGE, "--from: must be 1..--to");
     }
     Ledger__V1__QueryResult *head_result = NULL, *proof_result = NULL;
     if ((err = verified_head(context, args, &head_result)) != LEDGER_ERR_OK) {
@@ -602,8 +591,8 @@ enum ledger_err ctl_consistency_run(struct ctl_context *context, const struct ct
     const Ledger__V1__SignedHead *head = head_result->head;
     uint8_t from_root[MERKLE_HASH_BYTES], to_root[MERKLE_HASH_BYTES];
     if (to > head->tree_size) {
-        err = fail(context, LEDGER_ERR_NOT_FOUND, "--to %llu is past the signed head (%llu)",
-                   (unsigned long long)to, (unsigned long long)head->tree_size);
+        err = ctl_fail(context, LEDGER_ERR_NOT_FOUND, "--to %llu is past the signed head (%llu)",
+                       (unsigned long long)to, (unsigned long long)head->tree_size);
     }
     if (err == LEDGER_ERR_OK) {
         err = fetch_consistency(context, from, to, &proof_result);
@@ -614,17 +603,17 @@ enum ledger_err ctl_consistency_run(struct ctl_context *context, const struct ct
     const char *from_root_hex = ctl_arg(args, "from-root");
     if (err == LEDGER_ERR_OK && from_root_hex != NULL) {
         if (crypto_unhex(from_root_hex, from_root, MERKLE_HASH_BYTES) != LEDGER_ERR_OK) {
-            err = fail(context, LEDGER_ERR_USAGE, "--from-root: give 64 hex digits");
+            err = ctl_fail(context, LEDGER_ERR_USAGE, "--from-root: give 64 hex digits");
         }
     } else if (err == LEDGER_ERR_OK) {
         err = trusted_root(context, head, from, from_root);
     }
     if (err == LEDGER_ERR_OK && !consistency_ok(proof_result->consistency, from_root, to_root)) {
-        err = fail(context, LEDGER_ERR_MISMATCH,
-                   "the consistency proof from %llu to %llu does not verify: the tree of size "
-                   "%llu is not a prefix of the tree of size %llu",
-                   (unsigned long long)from, (unsigned long long)to, (unsigned long long)from,
-                   (unsigned long long)to);
+        err = ctl_fail(context, LEDGER_ERR_MISMATCH,
+                       "the consistency proof from %llu to %llu does not verify: the tree of size "
+                       "%llu is not a prefix of the tree of size %llu",
+                       (unsigned long long)from, (unsigned long long)to, (unsigned long long)from,
+                       (unsigned long long)to);
     }
     if (err == LEDGER_ERR_OK) {
         char label[64], line[256];
@@ -664,21 +653,21 @@ static enum ledger_err read_head_file(struct ctl_context *context, const char *p
     uint8_t buffer[HEAD_FILE_MAX + 1];
     FILE *file = fopen(path, "rb");
     if (file == NULL) {
-        return fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s: %s", path, strerror(errno));
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s: %s", path, strerror(errno));
     }
     size_t size = fread(buffer, 1, sizeof buffer, file);
     bool bad = ferror(file) != 0;
     fclose(file);
     if (bad) {
-        return fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s", path);
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s", path);
     }
     Ledger__V1__SignedHead *head =
         size <= HEAD_FILE_MAX ? ledger__v1__signed_head__unpack(NULL, size, buffer) : NULL;
     if (head == NULL) {
-        return fail(context, LEDGER_ERR_USAGE,
-                    "--head: %s is not a serialized ledger.v1.SignedHead (save one with "
-                    "ledgerctl head --save FILE)",
-                    path);
+        return ctl_fail(context, LEDGER_ERR_USAGE,
+                        "--head: %s is not a serialized ledger.v1.SignedHead (save one with "
+                        "ledgerctl head --save FILE)",
+                        path);
     }
     *out = head;
     return LEDGER_ERR_OK;
@@ -718,18 +707,20 @@ enum ledger_err ctl_verify_run(struct ctl_context *context, const struct ctl_arg
     }
     size_t path_length = 0;
     if (current->tree_size < saved->tree_size) {
-        err = fail(context, LEDGER_ERR_MISMATCH,
-                   "the history was cut back: the saved head covers %llu events, the current "
-                   "head only %llu",
-                   (unsigned long long)saved->tree_size, (unsigned long long)current->tree_size);
+        err =
+            ctl_fail(context, LEDGER_ERR_MISMATCH,
+                     "the history was cut back: the saved head covers %llu events, the current "
+                     "head only %llu",
+                     (unsigned long long)saved->tree_size, (unsigned long long)current->tree_size);
         goto cleanup;
     }
     if (saved->tree_size == current->tree_size) {
         if (memcmp(saved->root_hash.data, current->root_hash.data, MERKLE_HASH_BYTES) != 0) {
-            err = fail(context, LEDGER_ERR_MISMATCH,
-                       "the history was rewritten: both heads cover %llu events but their roots "
-                       "differ",
-                       (unsigned long long)saved->tree_size);
+            err =
+                ctl_fail(context, LEDGER_ERR_MISMATCH,
+                         "the history was rewritten: both heads cover %llu events but their roots "
+                         "differ",
+                         (unsigned long long)saved->tree_size);
             goto cleanup;
         }
     } else if (saved->tree_size > 0) {
@@ -739,11 +730,11 @@ enum ledger_err ctl_verify_run(struct ctl_context *context, const struct ctl_arg
         }
         if (!consistency_ok(proof_result->consistency, saved->root_hash.data,
                             current->root_hash.data)) {
-            err =
-                fail(context, LEDGER_ERR_MISMATCH,
-                     "the history was rewritten: the consistency proof from the saved head "
-                     "(%llu events) to the current head (%llu) does not verify",
-                     (unsigned long long)saved->tree_size, (unsigned long long)current->tree_size);
+            err = ctl_fail(context, LEDGER_ERR_MISMATCH,
+                           "the history was rewritten: the consistency proof from the saved head "
+                           "(%llu events) to the current head (%llu) does not verify",
+                           (unsigned long long)saved->tree_size,
+                           (unsigned long long)current->tree_size);
             goto cleanup;
         }
         path_length = proof_result->consistency->n_path;
@@ -914,7 +905,7 @@ static enum ledger_err explain_entry_check(struct ctl_context *context,
                                            const Ledger__V1__SignedHead *head)
 {
     if (entry->event == NULL) {
-        return fail(context, LEDGER_ERR_PROTOCOL_ERROR, "an explanation entry has no event");
+        return ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR, "an explanation entry has no event");
     }
     return entry_check(context, entry, entry->event->sequence, head->tree_size,
                        head->root_hash.data);
@@ -931,7 +922,7 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
         return err;
     }
     if (sequence == 0) {
-        return fail(context, LEDGER_ERR_USAGE, "--seq: sequences start at 1");
+        return ctl_fail(context, LEDGER_ERR_USAGE, "--seq: sequences start at 1");
     }
     Ledger__V1__ExplainQuery explain = LEDGER__V1__EXPLAIN_QUERY__INIT;
     Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
@@ -944,7 +935,7 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
     }
     const Ledger__V1__Explanation *explanation = result->explanation;
     if (explanation == NULL || explanation->purchase == NULL || explanation->head == NULL) {
-        err = fail(context, LEDGER_ERR_PROTOCOL_ERROR, "the reply carries no explanation");
+        err = ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR, "the reply carries no explanation");
         goto cleanup;
     }
     const Ledger__V1__SignedHead *head = explanation->head;
@@ -960,9 +951,10 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
         }
     }
     if (err == LEDGER_ERR_OK && explanation->purchase->event->sequence != sequence) {
-        err = fail(context, LEDGER_ERR_MISMATCH, "the explanation is of sequence %llu, not %llu",
-                   (unsigned long long)explanation->purchase->event->sequence,
-                   (unsigned long long)sequence);
+        err =
+            ctl_fail(context, LEDGER_ERR_MISMATCH, "the explanation is of sequence %llu, not %llu",
+                     (unsigned long long)explanation->purchase->event->sequence,
+                     (unsigned long long)sequence);
     }
     if (err != LEDGER_ERR_OK) {
         goto cleanup;

@@ -18,7 +18,6 @@
  * the rest is "only-on-invoice" or "only-in-ledger".
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,19 +32,6 @@
 /* An invoice larger than this is refused unread. */
 #define INVOICE_BYTES_MAX (64 * 1024 * 1024)
 
-static enum ledger_err fail(struct ctl_context *context, enum ledger_err code, const char *format,
-                            ...) __attribute__((format(printf, 3, 4)));
-
-static enum ledger_err fail(struct ctl_context *context, enum ledger_err code, const char *format,
-                            ...)
-{
-    va_list args;
-    va_start(args, format);
-    vsnprintf(context->message, sizeof context->message, format, args);
-    va_end(args);
-    return code;
-}
-
 static const char *text_or_empty(const char *text)
 {
     return text != NULL ? text : "";
@@ -58,7 +44,7 @@ static enum ledger_err month_args(struct ctl_context *context, const struct ctl_
     char message[CTL_MESSAGE_SIZE];
     const char *customer = ctl_arg(args, "customer");
     if (ctl_month_check(ctl_arg(args, "month"), message) != LEDGER_ERR_OK) {
-        return fail(context, LEDGER_ERR_USAGE, "--month: %s", message);
+        return ctl_fail(context, LEDGER_ERR_USAGE, "--month: %s", message);
     }
     if (customer != NULL) {
         size_t length = strlen(customer);
@@ -69,8 +55,8 @@ static enum ledger_err month_args(struct ctl_context *context, const struct ctl_
                  c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
         }
         if (!ok) {
-            return fail(context, LEDGER_ERR_USAGE,
-                        "--customer: an id is 1..64 characters of A-Z a-z 0-9 . _ : @ -");
+            return ctl_fail(context, LEDGER_ERR_USAGE,
+                            "--customer: an id is 1..64 characters of A-Z a-z 0-9 . _ : @ -");
         }
     }
     *customer_out = customer;
@@ -357,13 +343,13 @@ static enum ledger_err read_invoice(struct ctl_context *context, const char *pat
     FILE *file = fopen(path, "rb");
     struct stat info;
     if (file == NULL) {
-        return fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s: %s", path, strerror(errno));
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s: %s", path, strerror(errno));
     }
     if (fstat(fileno(file), &info) != 0 || !S_ISREG(info.st_mode) ||
         info.st_size > INVOICE_BYTES_MAX) {
         fclose(file);
-        return fail(context, LEDGER_ERR_USAGE,
-                    "--invoice: %s is not a regular file of at most 64 MiB", path);
+        return ctl_fail(context, LEDGER_ERR_USAGE,
+                        "--invoice: %s is not a regular file of at most 64 MiB", path);
     }
     size_t size = (size_t)info.st_size;
     char *text = malloc(size + 1);
@@ -376,7 +362,7 @@ static enum ledger_err read_invoice(struct ctl_context *context, const char *pat
     fclose(file);
     if (bad) {
         free(text);
-        return fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s", path);
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s", path);
     }
     text[size] = '\0';
     *text_out = text;
@@ -423,8 +409,8 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
 {
     int column[COLUMN_COUNT];
     if (csv->count == 0) {
-        return fail(context, LEDGER_ERR_USAGE, "--invoice: %s is empty: it needs a header row",
-                    path);
+        return ctl_fail(context, LEDGER_ERR_USAGE, "--invoice: %s is empty: it needs a header row",
+                        path);
     }
     const struct ctl_csv_record *header = &csv->records[0];
     for (size_t c = 0; c < COLUMN_COUNT; c++) {
@@ -432,27 +418,27 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
         for (size_t f = 0; f < header->count; f++) {
             if (header_is(header->fields[f], invoice_columns[c])) {
                 if (column[c] >= 0) {
-                    return fail(context, LEDGER_ERR_USAGE,
-                                "--invoice: %s: line %zu: column %s twice", path, header->line,
-                                invoice_columns[c]);
+                    return ctl_fail(context, LEDGER_ERR_USAGE,
+                                    "--invoice: %s: line %zu: column %s twice", path, header->line,
+                                    invoice_columns[c]);
                 }
                 column[c] = (int)f;
             }
         }
         if (column[c] < 0 && invoice_required[c]) {
-            return fail(context, LEDGER_ERR_USAGE,
-                        "--invoice: %s: line %zu: the header row has no %s column (it needs "
-                        "customer_id, charge_id, charge, amount, currency)",
-                        path, header->line, invoice_columns[c]);
+            return ctl_fail(context, LEDGER_ERR_USAGE,
+                            "--invoice: %s: line %zu: the header row has no %s column (it needs "
+                            "customer_id, charge_id, charge, amount, currency)",
+                            path, header->line, invoice_columns[c]);
         }
     }
     size_t count = 0;
     for (size_t r = 1; r < csv->count; r++) {
         const struct ctl_csv_record *record = &csv->records[r];
         if (record->count != header->count) {
-            return fail(context, LEDGER_ERR_USAGE,
-                        "--invoice: %s: line %zu: %zu fields where the header has %zu", path,
-                        record->line, record->count, header->count);
+            return ctl_fail(context, LEDGER_ERR_USAGE,
+                            "--invoice: %s: line %zu: %zu fields where the header has %zu", path,
+                            record->line, record->count, header->count);
         }
         struct item *item = &items[count];
         memset(item, 0, sizeof *item);
@@ -470,20 +456,20 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
         const char *amount = record->fields[column[COLUMN_AMOUNT]];
         char message[CTL_MESSAGE_SIZE];
         if (item->customer_id[0] == '\0') {
-            return fail(context, LEDGER_ERR_USAGE, "--invoice: %s: line %zu: customer_id is empty",
-                        path, record->line);
+            return ctl_fail(context, LEDGER_ERR_USAGE,
+                            "--invoice: %s: line %zu: customer_id is empty", path, record->line);
         }
         if (!ctl_currency_valid(currency)) {
-            return fail(context, LEDGER_ERR_USAGE,
-                        "--invoice: %s: line %zu: currency '%.16s' is not an ISO 4217 code", path,
-                        record->line, currency);
+            return ctl_fail(context, LEDGER_ERR_USAGE,
+                            "--invoice: %s: line %zu: currency '%.16s' is not an ISO 4217 code",
+                            path, record->line, currency);
         }
         bool negative = amount[0] == '-';
         int64_t minor = 0;
         if (ctl_amount_parse(amount + (negative ? 1 : 0), currency, &minor, message) !=
             LEDGER_ERR_OK) {
-            return fail(context, LEDGER_ERR_USAGE, "--invoice: %s: line %zu: amount: %s", path,
-                        record->line, message);
+            return ctl_fail(context, LEDGER_ERR_USAGE, "--invoice: %s: line %zu: amount: %s", path,
+                            record->line, message);
         }
         item->amount_minor = negative ? -minor : minor;
         memcpy(item->currency, currency, 4);
@@ -591,7 +577,7 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
     }
     err = ctl_csv_parse(text, size, &csv, message);
     if (err == LEDGER_ERR_USAGE) {
-        err = fail(context, LEDGER_ERR_USAGE, "--invoice: %s: %s", path, message);
+        err = ctl_fail(context, LEDGER_ERR_USAGE, "--invoice: %s: %s", path, message);
     }
     if (err != LEDGER_ERR_OK) {
         goto cleanup;
@@ -644,9 +630,9 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
     }
     if (err == LEDGER_ERR_OK && report.count > 0) {
         context->reported = true;
-        err = fail(context, LEDGER_ERR_MISMATCH,
-                   "%zu difference%s between the invoice and the ledger's charges of %s",
-                   report.count, report.count == 1 ? "" : "s", month);
+        err = ctl_fail(context, LEDGER_ERR_MISMATCH,
+                       "%zu difference%s between the invoice and the ledger's charges of %s",
+                       report.count, report.count == 1 ? "" : "s", month);
     }
 cleanup:
     ledger_query_result_free(result);

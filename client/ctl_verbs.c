@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -126,6 +128,15 @@ static const struct ctl_option write_options[] = {
 
 /* ------------------------------------------------------------------------ */
 /* Helpers. */
+
+enum ledger_err ctl_fail(struct ctl_context *context, enum ledger_err code, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(context->message, sizeof context->message, format, args);
+    va_end(args);
+    return code;
+}
 
 static enum ledger_err usage(struct ctl_context *context, const char *option, const char *why)
 {

@@ -44,6 +44,11 @@ struct ctl_context {
     char key_buffer[4096];
 };
 
+/* Sets the context's message (printf-style) and returns `code`: how a verb
+ * fails with its reason. */
+enum ledger_err ctl_fail(struct ctl_context *context, enum ledger_err code, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The exit status for an error code. */
 int ctl_exit_status(enum ledger_err err);
 
