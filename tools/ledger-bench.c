@@ -59,6 +59,7 @@
 #include "histgen.h"
 #include "ledger.h"
 #include "progress.h"
+#include "tool_util.h"
 
 /* Bounds on what one run may ask for, so that a typing mistake cannot fill the
  * disk or the memory. */
@@ -83,13 +84,6 @@
 
 /* ------------------------------------------------------------------------ */
 /* Small utilities. */
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* The ledgerd this run started, if one is running: die() stops it, so that a
  * failed measurement leaves no daemon behind. */
@@ -167,12 +161,6 @@ static void samples_free(struct samples *samples)
     memset(samples, 0, sizeof *samples);
 }
 
-static int compare_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
 struct percentiles {
     double p50_us, p90_us, p99_us, p999_us, max_us, mean_us;
 };
@@ -247,34 +235,6 @@ static void make_temp_dir(const char *tag, char *out, size_t size)
     if (mkdtemp(out) == NULL) {
         die("mkdtemp %s: %s", out, strerror(errno));
     }
-}
-
-/* Removes a directory of plain files (one level; what these runs create,
- * plus one level of subdirectories). */
-static void remove_tree(const char *path)
-{
-    DIR *dir = opendir(path);
-    if (dir != NULL) {
-        struct dirent *entry;
-        while ((entry = readdir(dir)) != NULL) {
-            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) {
-                continue;
-            }
-            char child[4096];
-            int written = snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
-            if (written < 0 || (size_t)written >= sizeof child) {
-                continue;
-            }
-            struct stat st;
-            if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode)) {
-                remove_tree(child);
-            } else {
-                unlink(child);
-            }
-        }
-        closedir(dir);
-    }
-    rmdir(path);
 }
 
 /* Waits until start + seconds while worker threads run, drawing the elapsed
@@ -606,13 +566,6 @@ static char bench_ledgerd_buffer[4096];
  * so that no command's business time is in the ledger's future. */
 #define BENCH_STEP_MIN_US INT64_C(1000000)
 #define BENCH_STEP_MAX_US INT64_C(10000000)
-
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static const char *ledgerd_path(const char *argv0)
 {

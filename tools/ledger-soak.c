@@ -69,6 +69,7 @@
 
 #include "histgen.h"
 #include "ledger.h"
+#include "tool_util.h"
 
 /* A night is 8 hours; a week-end run 64. Bounded so that a typo cannot run
  * for a month. */
@@ -136,20 +137,6 @@ static void die(const char *format, ...)
     exit(2);
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
@@ -159,12 +146,6 @@ static void sleep_ms(long ms)
 static bool stopping(void)
 {
     return atomic_load(&soak_stop);
-}
-
-static int compare_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
 }
 
 static int compare_u64(const void *a, const void *b)
@@ -182,32 +163,6 @@ static uint32_t percentile_sorted(const uint32_t *values, size_t count, double r
     size_t index = (size_t)(rank * (double)count + 0.999999);
     index = index < 1 ? 1 : index > count ? count : index;
     return values[index - 1];
-}
-
-static void remove_tree(const char *path)
-{
-    DIR *dir = opendir(path);
-    if (dir != NULL) {
-        struct dirent *entry;
-        while ((entry = readdir(dir)) != NULL) {
-            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) {
-                continue;
-            }
-            char child[PATH_SIZE];
-            int written = snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
-            if (written < 0 || (size_t)written >= sizeof child) {
-                continue;
-            }
-            struct stat st;
-            if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode)) {
-                remove_tree(child);
-            } else {
-                unlink(child);
-            }
-        }
-        closedir(dir);
-    }
-    rmdir(path);
 }
 
 /* ------------------------------------------------------------------------ */
