@@ -1,9 +1,10 @@
 /*
  * crypto.h: the hashes, MACs, signatures and random bytes the ledger uses.
  *
- * Owns: the only include of <sodium.h>. SHA-256 (leaf and node hashes, command
- * content hashes), HMAC-SHA256 (request authentication), Ed25519 (signed tree
- * heads), constant-time comparison and secure random bytes.
+ * Owns: the only includes of <sodium.h> and Nettle's headers. SHA-256 (leaf
+ * and node hashes, command content hashes), HMAC-SHA256 (request
+ * authentication), Ed25519 (signed tree heads), BLAKE2b digests, constant-time
+ * comparison and secure random bytes.
  * Does not own: what is hashed (merkle, codec) or where keys live (engine).
  */
 #ifndef LEDGER_CRYPTO_H

@@ -8,7 +8,7 @@ packages=(
   liblmdb-dev lmdb-utils
   libprotobuf-c-dev protobuf-c-compiler
   libuv1-dev libnanomsg-dev
-  libcmocka-dev libsodium-dev libjansson-dev libinih-dev libmicrohttpd-dev
+  libcmocka-dev libsodium-dev nettle-dev libjansson-dev libinih-dev libmicrohttpd-dev
   gnuplot-nox
   clang libclang-rt-14-dev
 )
