@@ -47,9 +47,7 @@
 #include <sys/types.h>
 #include <dirent.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <lmdb.h>
@@ -59,6 +57,7 @@
 #include "histgen.h"
 #include "ledger.h"
 #include "progress.h"
+#include "tool_daemon.h"
 #include "tool_util.h"
 
 /* Bounds on what one run may ask for, so that a typing mistake cannot fill the
@@ -545,14 +544,8 @@ static void print_throughput(const struct throughput_result *r)
 /* The daemon: a real ledgerd on a fresh data directory, driven through the
  * client library with histories from tests/support/histgen.h. */
 
-extern char **environ;
-
-/* Where ledgerd is: --ledgerd, else $LEDGERD, else beside this program in a
- * build tree (../daemon/ledgerd), else "ledgerd" on the PATH. */
+/* Where ledgerd is: --ledgerd, else as tool_ledgerd_path finds it. */
 static const char *bench_ledgerd_path = NULL;
-static char bench_ledgerd_buffer[4096];
-/* The operator principal engine_init creates ("ledgerd init" default). */
-#define BENCH_OPERATOR_ID "operator"
 /* Per-attempt reply timeout of benchmark clients: a batch of many thousand
  * commands on a slow disk may take seconds; nothing here should time out. */
 #define BENCH_CLIENT_TIMEOUT_MS 120000
@@ -567,137 +560,29 @@ static char bench_ledgerd_buffer[4096];
 #define BENCH_STEP_MIN_US INT64_C(1000000)
 #define BENCH_STEP_MAX_US INT64_C(10000000)
 
-static const char *ledgerd_path(const char *argv0)
-{
-    if (bench_ledgerd_path != NULL) {
-        return bench_ledgerd_path;
-    }
-    const char *env = getenv("LEDGERD");
-    if (env != NULL && env[0] != '\0') {
-        return env;
-    }
-    const char *slash = strrchr(argv0, '/');
-    if (slash != NULL) {
-        int length = (int)(slash - argv0);
-        snprintf(bench_ledgerd_buffer, sizeof bench_ledgerd_buffer, "%.*s/../daemon/ledgerd",
-                 length, argv0);
-        if (access(bench_ledgerd_buffer, X_OK) == 0) {
-            return bench_ledgerd_buffer;
-        }
-    }
-    return "ledgerd";
-}
-
-struct daemon {
-    char root[4096];     /* temporary directory: data/, logs */
-    char data[4200];     /* the data directory */
-    char url[4300];      /* request socket */
-    char key_file[4300]; /* operator key */
-    pid_t pid;
-};
-
-/* Runs ledgerd with arguments, output appended to root/ledgerd.log. */
-static pid_t spawn_ledgerd(const struct daemon *d, const char *ledgerd, char *const argv[])
-{
-    char log_path[4300];
-    snprintf(log_path, sizeof log_path, "%s/ledgerd.log", d->root);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    pid_t pid = 0;
-    int rc = posix_spawnp(&pid, ledgerd, &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-        die("cannot start %s: %s (set --ledgerd or $LEDGERD)", ledgerd, strerror(rc));
-    }
-    return pid;
-}
-
-static void connect_options(const struct daemon *d, const char *principal_id, const uint8_t *secret,
-                            struct ledger_options *options)
-{
-    memset(options, 0, sizeof *options);
-    options->request_url = d->url;
-    options->principal_id = principal_id;
-    if (secret != NULL) {
-        options->secret = secret;
-    } else {
-        options->key_file = d->key_file;
-    }
-    options->timeout_ms = BENCH_CLIENT_TIMEOUT_MS;
-    options->retries = 0;
-}
-
-static enum ledger_err head_query(struct ledger_client *client, uint64_t *head_out)
-{
-    Ledger__V1__HeadQuery head = LEDGER__V1__HEAD_QUERY__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    query.kind_case = LEDGER__V1__QUERY__KIND_HEAD;
-    query.head = &head;
-    Ledger__V1__QueryResult *result = NULL;
-    enum ledger_err err = ledger_query(client, &query, &result);
-    if (err == LEDGER_ERR_OK) {
-        *head_out = ledger_head_sequence(client);
-        ledger_query_result_free(result);
-    }
-    return err;
-}
-
 /* Initializes a data directory and serves it; returns once it answers. */
-static void daemon_start(const char *argv0, uint64_t batch_commands_max, struct daemon *d)
+static void daemon_start(const char *argv0, uint64_t batch_commands_max, struct tool_daemon *d)
 {
-    memset(d, 0, sizeof *d);
-    make_temp_dir("daemon", d->root, sizeof d->root);
-    snprintf(d->data, sizeof d->data, "%s/data", d->root);
-    snprintf(d->url, sizeof d->url, "ipc://%s/ledger.sock", d->data);
-    snprintf(d->key_file, sizeof d->key_file, "%s/operator.key", d->data);
-    const char *ledgerd = ledgerd_path(argv0);
+    char root[TOOL_PATH_SIZE];
+    make_temp_dir("daemon", root, sizeof root);
+    tool_daemon_paths(d, root);
     bench_daemon_root = d->root;
-
-    char *init_argv[] = {(char *)ledgerd, "init", "--data", d->data, NULL};
-    pid_t init = spawn_ledgerd(d, ledgerd, init_argv);
-    int status = 0;
-    if (waitpid(init, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        die("%s init --data %s failed (see %s/ledgerd.log)", ledgerd, d->data, d->root);
-    }
     char batch_max[32];
     snprintf(batch_max, sizeof batch_max, "%" PRIu64,
              batch_commands_max < 1000 ? 1000 : batch_commands_max);
-    char *serve_argv[] = {(char *)ledgerd, "--data",
-                          d->data,         "--log-level",
-                          "warn",          "--batch-commands-max",
-                          batch_max,       "--request-bytes-max",
-                          "67108864",      NULL};
-    d->pid = spawn_ledgerd(d, ledgerd, serve_argv);
-    bench_daemon_pid = d->pid;
-
-    struct ledger_options options;
-    connect_options(d, BENCH_OPERATOR_ID, NULL, &options);
-    options.timeout_ms = 200;
-    struct ledger_client *client = NULL;
-    if (ledger_connect(&options, &client) != LEDGER_ERR_OK) {
-        die("cannot open a client for %s", d->url);
-    }
+    const char *extra[] = {"--batch-commands-max", batch_max, "--request-bytes-max", "67108864",
+                           NULL};
     /* 20 s for the daemon to answer its first query. */
-    for (int attempt = 0; attempt < 100; attempt++) {
-        uint64_t head = 0;
-        if (head_query(client, &head) == LEDGER_ERR_OK) {
-            ledger_close(client);
-            return;
-        }
-        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-            die("ledgerd exited at start-up (see %s/ledgerd.log)", d->root);
-        }
-        struct timespec pause = {0, 100 * 1000 * 1000};
-        nanosleep(&pause, NULL);
+    const char *failure =
+        tool_daemon_start(d, tool_ledgerd_path(argv0, bench_ledgerd_path), extra, 20000);
+    if (failure != NULL) {
+        die("%s (see %s)", failure, d->log_path);
     }
-    ledger_close(client);
-    die("ledgerd did not answer within 20 s (see %s/ledgerd.log)", d->root);
+    bench_daemon_pid = d->pid;
 }
 
 /* Size of the data directory's data.mdb: what the history occupies. */
-static uint64_t daemon_data_bytes(const struct daemon *d)
+static uint64_t daemon_data_bytes(const struct tool_daemon *d)
 {
     char path[4400];
     snprintf(path, sizeof path, "%s/data.mdb", d->data);
@@ -709,28 +594,12 @@ static uint64_t daemon_data_bytes(const struct daemon *d)
  * directory (kept with --keep for a look at the log). */
 static bool bench_keep = false;
 
-static void daemon_stop(struct daemon *d)
+static void daemon_stop(struct tool_daemon *d)
 {
-    if (d->pid > 0) {
-        kill(d->pid, SIGTERM);
-        int status = 0;
-        bool exited = false;
-        for (int i = 0; i < 300 && !exited; i++) {
-            if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-                exited = true;
-                break;
-            }
-            struct timespec pause = {0, 100 * 1000 * 1000};
-            nanosleep(&pause, NULL);
-        }
-        if (!exited) {
-            fprintf(stderr, "ledger-bench: ledgerd did not stop in 30 s; killing it\n");
-            kill(d->pid, SIGKILL);
-            waitpid(d->pid, &status, 0);
-        }
-        d->pid = 0;
-        bench_daemon_pid = 0;
+    if (tool_daemon_stop(d, 30000) == -2) {
+        fprintf(stderr, "ledger-bench: ledgerd did not stop in 30 s; killed it\n");
     }
+    bench_daemon_pid = 0;
     if (bench_keep) {
         fprintf(stderr, "ledger-bench: kept %s\n", d->root);
     } else {
@@ -803,7 +672,7 @@ static const uint8_t *keyring_find(const struct keyring *ring, const char *id)
 /* A driver: one thread's connections (one per principal, the oldest closed
  * past BENCH_CONNECTIONS_MAX) and the secrets it learned. */
 struct driver {
-    const struct daemon *daemon;
+    const struct tool_daemon *daemon;
     struct keyring keys;
     struct connection {
         char id[HISTGEN_ID_SIZE];
@@ -831,14 +700,14 @@ static struct ledger_client *driver_client(struct driver *driver, const char *pr
         oldest->client = NULL;
     }
     const uint8_t *secret = NULL;
-    if (strcmp(principal_id, BENCH_OPERATOR_ID) != 0) {
+    if (strcmp(principal_id, TOOL_OPERATOR_ID) != 0) {
         secret = keyring_find(&driver->keys, principal_id);
         if (secret == NULL) {
             die("no secret for principal %s", principal_id);
         }
     }
     struct ledger_options options;
-    connect_options(driver->daemon, principal_id, secret, &options);
+    tool_client_options(driver->daemon, principal_id, secret, BENCH_CLIENT_TIMEOUT_MS, &options);
     enum ledger_err err = ledger_connect(&options, &oldest->client);
     if (err != LEDGER_ERR_OK) {
         die("ledger_connect as %s: %s", principal_id, ledger_err_name(err));
@@ -885,7 +754,7 @@ static void learn_secrets(struct driver *driver, Ledger__V1__Command *const *com
  * commands (a batch of one each), waiting for each durable reply. */
 struct command_worker {
     pthread_t thread;
-    const struct daemon *daemon;
+    const struct tool_daemon *daemon;
     uint32_t index;
     uint64_t seed;
     int64_t deadline_ns;
@@ -907,7 +776,7 @@ static void *command_worker_main(void *argument)
         .start_us = wall_us() - (int64_t)BENCH_GENERATOR_EVENTS_MAX * BENCH_STEP_MAX_US,
         .step_min_us = BENCH_STEP_MIN_US,
         .step_max_us = BENCH_STEP_MAX_US,
-        .operator_id = BENCH_OPERATOR_ID,
+        .operator_id = TOOL_OPERATOR_ID,
         .partner_first = worker->index + 1,
         .command_prefix = prefix,
     };
@@ -949,7 +818,7 @@ static void *command_worker_main(void *argument)
 static struct throughput_result run_daemon_commands(const char *argv0, uint64_t clients,
                                                     uint64_t seconds, uint64_t seed)
 {
-    struct daemon d;
+    struct tool_daemon d;
     daemon_start(argv0, 0, &d);
     struct command_worker *workers = calloc(clients, sizeof *workers);
     if (workers == NULL) {
@@ -997,7 +866,7 @@ static struct throughput_result run_daemon_commands(const char *argv0, uint64_t 
  * only writer it knows the sequence each command will get (commands of a
  * batch are appended in order, one event each) and checks it in the reply. */
 struct loader {
-    const struct daemon *daemon;
+    const struct tool_daemon *daemon;
     struct driver driver;
     struct histgen *gen;
     uint64_t batch;
@@ -1079,7 +948,7 @@ static void loader_run(struct loader *l, int64_t deadline_ns, uint64_t seconds, 
     progress_finish(&bar, deadline_ns != 0 ? seconds : l->events);
 }
 
-static void loader_init(struct loader *l, const struct daemon *d,
+static void loader_init(struct loader *l, const struct tool_daemon *d,
                         const struct histgen_options *options, uint64_t batch)
 {
     memset(l, 0, sizeof *l);
@@ -1091,7 +960,7 @@ static void loader_init(struct loader *l, const struct daemon *d,
         die("cannot set up the loader");
     }
     uint64_t head = 0;
-    enum ledger_err err = head_query(driver_client(&l->driver, BENCH_OPERATOR_ID), &head);
+    enum ledger_err err = tool_head_query(driver_client(&l->driver, TOOL_OPERATOR_ID), &head);
     if (err != LEDGER_ERR_OK) {
         die("head query: %s", ledger_err_name(err));
     }
@@ -1154,7 +1023,7 @@ struct batch_result {
 static struct batch_result run_daemon_batches(const char *argv0, uint64_t batch, uint64_t seconds,
                                               uint64_t seed)
 {
-    struct daemon d;
+    struct tool_daemon d;
     daemon_start(argv0, batch, &d);
     struct histgen_options options = {
         .seed = seed,
@@ -1164,7 +1033,7 @@ static struct batch_result run_daemon_batches(const char *argv0, uint64_t batch,
         .start_us = wall_us() - (int64_t)BENCH_GENERATOR_EVENTS_MAX * BENCH_STEP_MAX_US,
         .step_min_us = BENCH_STEP_MIN_US,
         .step_max_us = BENCH_STEP_MAX_US,
-        .operator_id = BENCH_OPERATOR_ID,
+        .operator_id = TOOL_OPERATOR_ID,
         .admin_only = true,
         .partner_run = (uint32_t)batch,
     };
@@ -1224,7 +1093,7 @@ static struct query_result run_daemon_query(const char *argv0, uint64_t customer
     /* Partners of up to 100 customers each, as resellers of that size have. */
     uint32_t per_partner = customers < 100 ? (uint32_t)customers : 100;
     uint32_t partners = (uint32_t)((customers + per_partner - 1) / per_partner);
-    struct daemon d;
+    struct tool_daemon d;
     daemon_start(argv0, 1000, &d);
     struct histgen_options options = {
         .seed = seed,
@@ -1234,7 +1103,7 @@ static struct query_result run_daemon_query(const char *argv0, uint64_t customer
         .start_us = wall_us() - (int64_t)events * BENCH_STEP_MAX_US,
         .step_min_us = BENCH_STEP_MIN_US,
         .step_max_us = BENCH_STEP_MAX_US,
-        .operator_id = BENCH_OPERATOR_ID,
+        .operator_id = TOOL_OPERATOR_ID,
         .admin_only = true,
         .partner_run = 1000,
     };
@@ -1333,29 +1202,13 @@ struct rebuild_result {
     uint64_t data_bytes;
 };
 
-/* A program of the build tree beside ledger-bench (tools/NAME), else NAME on
- * the PATH. */
-static void tool_path(const char *argv0, const char *name, char *out, size_t size)
-{
-    const char *slash = strrchr(argv0, '/');
-    if (slash != NULL) {
-        snprintf(out, size, "%.*s/%s", (int)(slash - argv0), argv0, name);
-        if (access(out, X_OK) == 0) {
-            return;
-        }
-    }
-    snprintf(out, size, "%s", name);
-}
-
 /* Runs argv to completion with its output appended to root/ledgerd.log and
  * returns the wall time it took; any failure ends the benchmark. */
-static double run_timed(const struct daemon *d, char *const argv[])
+static double run_timed(const struct tool_daemon *d, const char *const argv[])
 {
     int64_t start = now_ns();
-    pid_t pid = spawn_ledgerd(d, argv[0], argv);
-    int status = 0;
-    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        die("%s %s failed (see %s/ledgerd.log)", argv[0], argv[1], d->root);
+    if (tool_run(d, argv) != 0) {
+        die("%s %s failed (see %s)", argv[0], argv[1], d->log_path);
     }
     return (double)(now_ns() - start) / 1e9;
 }
@@ -1363,20 +1216,21 @@ static double run_timed(const struct daemon *d, char *const argv[])
 static struct rebuild_result run_rebuild(const char *argv0, uint64_t events, uint64_t seed)
 {
     struct rebuild_result r = {.events = events};
-    struct daemon d;
-    memset(&d, 0, sizeof d);
-    make_temp_dir("rebuild", d.root, sizeof d.root);
+    struct tool_daemon d;
+    char root[TOOL_PATH_SIZE];
+    make_temp_dir("rebuild", root, sizeof root);
+    tool_daemon_paths(&d, root);
     bench_daemon_root = d.root;
-    const char *ledgerd = ledgerd_path(argv0);
-    char fixture[4096], verify[4096];
-    tool_path(argv0, "ledger-fixture", fixture, sizeof fixture);
-    tool_path(argv0, "ledger-verify", verify, sizeof verify);
+    const char *ledgerd = tool_ledgerd_path(argv0, bench_ledgerd_path);
+    char fixture[TOOL_PATH_SIZE], verify[TOOL_PATH_SIZE];
+    tool_program_path(argv0, "ledger-fixture", fixture, sizeof fixture);
+    tool_program_path(argv0, "ledger-verify", verify, sizeof verify);
 
     /* A signing key from `ledgerd init`, so that ledgerd opens the ledger. */
-    char key_dir[4200], data[4200], key_from[4300], key_to[4300];
+    char key_dir[4200], key_from[4300], key_to[4300];
+    const char *data = d.data;
     snprintf(key_dir, sizeof key_dir, "%s/init", d.root);
-    snprintf(data, sizeof data, "%s/data", d.root);
-    char *init_argv[] = {(char *)ledgerd, "init", "--data", key_dir, NULL};
+    const char *init_argv[] = {ledgerd, "init", "--data", key_dir, NULL};
     run_timed(&d, init_argv);
     char events_text[32], seed_text[32];
     snprintf(events_text, sizeof events_text, "%" PRIu64, events);
@@ -1391,9 +1245,9 @@ static struct rebuild_result run_rebuild(const char *argv0, uint64_t events, uin
     }
     char customers_text[32];
     snprintf(customers_text, sizeof customers_text, "%" PRIu64, customers);
-    char *fixture_argv[] = {fixture,        "--events",   events_text, "--seed",
-                            seed_text,      "--partners", "20",        "--customers",
-                            customers_text, "--quiet",    data,        NULL};
+    const char *fixture_argv[] = {fixture,        "--events",   events_text, "--seed",
+                                  seed_text,      "--partners", "20",        "--customers",
+                                  customers_text, "--quiet",    data,        NULL};
     run_timed(&d, fixture_argv);
     snprintf(key_from, sizeof key_from, "%s/head.key", key_dir);
     snprintf(key_to, sizeof key_to, "%s/head.key", data);
@@ -1407,12 +1261,12 @@ static struct rebuild_result run_rebuild(const char *argv0, uint64_t events, uin
     r.events = events + 1; /* and the first operator */
 
     /* Warm the page cache once, so that every timed run reads from memory. */
-    char *log_argv[] = {verify, "--no-views", "--quiet", data, NULL};
+    const char *log_argv[] = {verify, "--no-views", "--quiet", data, NULL};
     run_timed(&d, log_argv);
     r.log_check_s = run_timed(&d, log_argv);
-    char *rebuild_argv[] = {(char *)ledgerd, "rebuild", "--data", data, NULL};
+    const char *rebuild_argv[] = {ledgerd, "rebuild", "--data", data, NULL};
     r.rebuild_s = run_timed(&d, rebuild_argv);
-    char *verify_argv[] = {verify, "--quiet", data, NULL};
+    const char *verify_argv[] = {verify, "--quiet", data, NULL};
     r.verify_s = run_timed(&d, verify_argv);
     if (!bench_keep) {
         remove_tree(d.root);

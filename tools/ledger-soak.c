@@ -47,12 +47,10 @@
  * $LEDGERD_WRAPPER (e.g. "valgrind --leak-check=full") it runs behind that.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -69,6 +67,7 @@
 
 #include "histgen.h"
 #include "ledger.h"
+#include "tool_daemon.h"
 #include "tool_util.h"
 
 /* A night is 8 hours; a week-end run 64. Bounded so that a typo cannot run
@@ -105,15 +104,12 @@
 #define SOAK_RESERVATIONS_MAX 1024
 #define SOAK_STEP_MIN_US      INT64_C(1000000)
 #define SOAK_STEP_MAX_US      INT64_C(10000000)
-#define SOAK_OPERATOR_ID      "operator"
 #define SOAK_AUDITOR_ID       "soak-auditor"
-#define PATH_SIZE             4096
-#define ARGS_MAX              48
 
 /* ------------------------------------------------------------------------ */
 /* Utilities. */
 
-static char soak_root[PATH_SIZE];
+static char soak_root[TOOL_PATH_SIZE];
 static volatile pid_t soak_daemon_pid = 0;
 static atomic_bool soak_stop = false;
 static volatile sig_atomic_t soak_stop_flag = 0; /* for ledger_subscribe */
@@ -168,159 +164,18 @@ static uint32_t percentile_sorted(const uint32_t *values, size_t count, double r
 /* ------------------------------------------------------------------------ */
 /* The daemon. */
 
-extern char **environ;
-
-struct daemon {
-    char data[PATH_SIZE + 8];
-    char url[PATH_SIZE + 32];
-    char events_url[PATH_SIZE + 32];
-    char key_file[PATH_SIZE + 32];
-    char log_path[PATH_SIZE + 32];
-    pid_t pid;
-};
-
-static const char *ledgerd_path(const char *argv0, const char *option)
-{
-    static char beside[PATH_SIZE];
-    if (option != NULL) {
-        return option;
-    }
-    const char *env = getenv("LEDGERD");
-    if (env != NULL && env[0] != '\0') {
-        return env;
-    }
-    const char *slash = strrchr(argv0, '/');
-    if (slash != NULL) {
-        snprintf(beside, sizeof beside, "%.*s/../daemon/ledgerd", (int)(slash - argv0), argv0);
-        if (access(beside, X_OK) == 0) {
-            return beside;
-        }
-    }
-    return "ledgerd";
-}
-
-/* Runs ledgerd (behind $LEDGERD_WRAPPER when set), output appended to the log. */
-static pid_t spawn_ledgerd(const struct daemon *d, const char *ledgerd, const char *const *args)
-{
-    static char wrapper[1024];
-    char *argv[ARGS_MAX];
-    size_t n = 0;
-    const char *env = getenv("LEDGERD_WRAPPER");
-    if (env != NULL && env[0] != '\0') {
-        snprintf(wrapper, sizeof wrapper, "%s", env);
-        for (char *word = strtok(wrapper, " "); word != NULL && n < ARGS_MAX / 2;
-             word = strtok(NULL, " ")) {
-            argv[n++] = word;
-        }
-    }
-    argv[n++] = (char *)ledgerd;
-    for (size_t i = 0; args[i] != NULL && n < ARGS_MAX - 1; i++) {
-        argv[n++] = (char *)args[i];
-    }
-    argv[n] = NULL;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, d->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    pid_t pid = 0;
-    int rc = posix_spawnp(&pid, argv[0], &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-        die("cannot start %s: %s (set --ledgerd or $LEDGERD)", argv[0], strerror(rc));
-    }
-    return pid;
-}
-
-static struct ledger_client *client_open(const struct daemon *d, const char *principal_id,
+static struct ledger_client *client_open(const struct tool_daemon *d, const char *principal_id,
                                          const uint8_t *secret, bool events)
 {
-    struct ledger_options options = {
-        .request_url = d->url,
-        .events_url = events ? d->events_url : NULL,
-        .principal_id = principal_id,
-        .secret = secret,
-        .key_file = secret == NULL ? d->key_file : NULL,
-        .timeout_ms = SOAK_TIMEOUT_MS,
-    };
+    struct ledger_options options;
+    tool_client_options(d, principal_id, secret, SOAK_TIMEOUT_MS, &options);
+    options.events_url = events ? d->events_url : NULL;
     struct ledger_client *client = NULL;
     enum ledger_err err = ledger_connect(&options, &client);
     if (err != LEDGER_ERR_OK) {
         die("ledger_connect as %s: %s", principal_id, ledger_err_name(err));
     }
     return client;
-}
-
-static enum ledger_err head_query(struct ledger_client *client, uint64_t *head_out)
-{
-    Ledger__V1__HeadQuery head = LEDGER__V1__HEAD_QUERY__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    query.kind_case = LEDGER__V1__QUERY__KIND_HEAD;
-    query.head = &head;
-    Ledger__V1__QueryResult *result = NULL;
-    enum ledger_err err = ledger_query(client, &query, &result);
-    if (err == LEDGER_ERR_OK) {
-        *head_out = ledger_head_sequence(client);
-        ledger_query_result_free(result);
-    }
-    return err;
-}
-
-static void daemon_start(const char *ledgerd, struct daemon *d)
-{
-    snprintf(d->data, sizeof d->data, "%s/data", soak_root);
-    snprintf(d->url, sizeof d->url, "ipc://%s/ledger.sock", d->data);
-    snprintf(d->events_url, sizeof d->events_url, "ipc://%s/events.sock", d->data);
-    snprintf(d->key_file, sizeof d->key_file, "%s/operator.key", d->data);
-    snprintf(d->log_path, sizeof d->log_path, "%s/ledgerd.log", soak_root);
-    const char *init[] = {"init", "--data", d->data, NULL};
-    pid_t pid = spawn_ledgerd(d, ledgerd, init);
-    int status = 0;
-    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        die("%s init --data %s failed (see %s)", ledgerd, d->data, d->log_path);
-    }
-    const char *serve[] = {"--data", d->data, "--log-level", "warn", NULL};
-    d->pid = spawn_ledgerd(d, ledgerd, serve);
-    soak_daemon_pid = d->pid;
-    struct ledger_options options = {.request_url = d->url,
-                                     .principal_id = SOAK_OPERATOR_ID,
-                                     .key_file = d->key_file,
-                                     .timeout_ms = 500};
-    struct ledger_client *client = NULL;
-    if (ledger_connect(&options, &client) != LEDGER_ERR_OK) {
-        die("cannot open a client for %s", d->url);
-    }
-    for (int attempt = 0; attempt < 120; attempt++) {
-        uint64_t head = 0;
-        if (head_query(client, &head) == LEDGER_ERR_OK) {
-            ledger_close(client);
-            return;
-        }
-        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-            die("ledgerd exited at start-up (see %s)", d->log_path);
-        }
-        sleep_ms(500);
-    }
-    ledger_close(client);
-    die("ledgerd did not answer within 60 s (see %s)", d->log_path);
-}
-
-/* SIGTERM; the exit status (-1: killed by a signal, -2: did not stop in
- * 120 s and was killed). */
-static int daemon_stop(struct daemon *d)
-{
-    kill(d->pid, SIGTERM);
-    for (int i = 0; i < 12000; i++) {
-        int status = 0;
-        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-            soak_daemon_pid = 0;
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        }
-        sleep_ms(10);
-    }
-    kill(d->pid, SIGKILL);
-    waitpid(d->pid, NULL, 0);
-    soak_daemon_pid = 0;
-    return -2;
 }
 
 /* VmRSS and RssAnon of the daemon in KiB (0 when unknown). */
@@ -426,7 +281,7 @@ struct key {
 
 struct commander {
     pthread_t thread;
-    const struct daemon *daemon;
+    const struct tool_daemon *daemon;
     unsigned index, clients;
     uint64_t seed;
     struct key *keys; /* SOAK_KEYS_MAX */
@@ -475,7 +330,7 @@ static void learn_secret(struct commander *c, const char *id, const char *hex)
 
 static struct ledger_client *commander_client(struct commander *c, const char *principal_id)
 {
-    if (strcmp(principal_id, SOAK_OPERATOR_ID) == 0) {
+    if (strcmp(principal_id, TOOL_OPERATOR_ID) == 0) {
         return c->operator_client;
     }
     for (size_t i = c->key_count; i > 0; i--) {
@@ -563,7 +418,7 @@ static void commander_warm_up(struct commander *c)
         .start_us = wall_us() - (int64_t)SOAK_WARMUP_EVENTS * SOAK_STEP_MAX_US,
         .step_min_us = SOAK_STEP_MIN_US,
         .step_max_us = SOAK_STEP_MAX_US,
-        .operator_id = SOAK_OPERATOR_ID,
+        .operator_id = TOOL_OPERATOR_ID,
         .partner_first = 1 + c->index,
         .command_prefix = prefix,
         .admin_only = true,
@@ -647,7 +502,7 @@ static void commander_steady(struct commander *c)
 static void *commander_main(void *argument)
 {
     struct commander *c = argument;
-    c->operator_client = client_open(c->daemon, SOAK_OPERATOR_ID, NULL, false);
+    c->operator_client = client_open(c->daemon, TOOL_OPERATOR_ID, NULL, false);
     commander_warm_up(c);
     commander_steady(c);
     for (size_t i = 0; i < c->key_count; i++) {
@@ -662,7 +517,7 @@ static void *commander_main(void *argument)
 
 struct reader {
     pthread_t thread;
-    const struct daemon *daemon;
+    const struct tool_daemon *daemon;
     const uint8_t *auditor_secret;
     unsigned index;
 };
@@ -685,7 +540,7 @@ static void query_run(struct ledger_client *client, const Ledger__V1__Query *que
 static void *querier_main(void *argument)
 {
     struct reader *r = argument;
-    struct ledger_client *operator_client = client_open(r->daemon, SOAK_OPERATOR_ID, NULL, false);
+    struct ledger_client *operator_client = client_open(r->daemon, TOOL_OPERATOR_ID, NULL, false);
     struct ledger_client *auditor =
         client_open(r->daemon, SOAK_AUDITOR_ID, r->auditor_secret, false);
     for (uint64_t round = 0; !stopping(); round++) {
@@ -792,7 +647,7 @@ static void *churner_main(void *argument)
             client_open(r->daemon, SOAK_AUDITOR_ID, r->auditor_secret, true);
         atomic_fetch_add(&churn_connects, 1);
         uint64_t head = 0;
-        enum ledger_err err = head_query(client, &head);
+        enum ledger_err err = tool_head_query(client, &head);
         if (err == LEDGER_ERR_OK) {
             struct ledger_subscription subscription = {
                 .after_sequence = head > SOAK_CHURN_HISTORY ? head - SOAK_CHURN_HISTORY : 0,
@@ -957,13 +812,18 @@ int main(int argc, char **argv)
         die("out of memory");
     }
 
-    const char *ledgerd = ledgerd_path(argv[0], ledgerd_option);
-    struct daemon d;
-    memset(&d, 0, sizeof d);
-    daemon_start(ledgerd, &d);
+    const char *ledgerd = tool_ledgerd_path(argv[0], ledgerd_option);
+    struct tool_daemon d;
+    tool_daemon_paths(&d, soak_root);
+    /* Under valgrind ($LEDGERD_WRAPPER) start-up takes a while: 60 s. */
+    const char *failure = tool_daemon_start(&d, ledgerd, NULL, 60000);
+    if (failure != NULL) {
+        die("%s (see %s)", failure, d.log_path);
+    }
+    soak_daemon_pid = d.pid;
 
     /* The readers' principal: an auditor of every partner. */
-    struct ledger_client *operator_client = client_open(&d, SOAK_OPERATOR_ID, NULL, false);
+    struct ledger_client *operator_client = client_open(&d, TOOL_OPERATOR_ID, NULL, false);
     Ledger__V1__AddPrincipal add = LEDGER__V1__ADD_PRINCIPAL__INIT;
     add.principal_id = SOAK_AUDITOR_ID;
     add.role = LEDGER__V1__ROLE__ROLE_AUDITOR;
@@ -1071,7 +931,9 @@ int main(int argc, char **argv)
         pthread_join(readers[i].thread, NULL);
     }
     ledger_close(operator_client);
-    int exit_status = daemon_stop(&d);
+    /* The exit status; -1 a signal ended it, -2 it did not stop in 120 s. */
+    int exit_status = tool_daemon_stop(&d, 120000);
+    soak_daemon_pid = 0;
 
     /* The verdict. */
     size_t quarter = sample_count / 4;
