@@ -1636,53 +1636,105 @@ static enum ledger_err find_active(struct decision *d, const char *reservation_i
     return LEDGER_ERR_OK;
 }
 
+/* What the scope and renewal commands need of a reservation or a savings plan
+ * (a holding): found among the customer's, and their current settings. */
+enum holding_kind { HOLDING_RESERVATION, HOLDING_SAVINGS_PLAN };
+
+struct holding {
+    const char *noun; /* for messages */
+    const struct domain_scope *scope;
+    bool auto_renew;
+};
+
+static enum ledger_err find_plan(struct decision *d, const char *savings_plan_id,
+                                 const struct domain_savings_plan **out);
+
+/* Checks the id (and `scope`, when not NULL: its form before the customer is
+ * looked at, its target after), then finds the holding: an active
+ * reservation, or a savings plan. */
+static enum ledger_err find_holding(struct decision *d, enum holding_kind kind, const char *id,
+                                    const Ledger__V1__Scope *scope, struct holding *out)
+{
+    bool plan = kind == HOLDING_SAVINGS_PLAN;
+    enum ledger_err err = check_id(d, id, plan ? "savings_plan_id" : "reservation_id");
+    if (err == LEDGER_ERR_OK && scope != NULL)
+        err = check_scope(d, scope, "scope");
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (plan) {
+        const struct domain_savings_plan *found = NULL;
+        err = find_plan(d, id, &found);
+        if (err == LEDGER_ERR_OK && found != NULL)
+            *out = (struct holding){"savings plan", &found->scope, found->auto_renew};
+    } else {
+        const struct domain_reservation *found = NULL;
+        err = find_active(d, id, &found);
+        if (err == LEDGER_ERR_OK && found != NULL)
+            *out = (struct holding){"reservation", &found->scope, found->auto_renew};
+    }
+    if (err == LEDGER_ERR_OK && scope != NULL)
+        err = check_scope_target(d, scope);
+    return err;
+}
+
+/* A scope change of a holding: refused when the scope is the same; else the
+ * event's from and to scopes. */
+static enum ledger_err decide_scope_change(struct decision *d, enum holding_kind kind,
+                                           const char *id, const Ledger__V1__Scope *scope,
+                                           Ledger__V1__Scope **from, Ledger__V1__Scope **to)
+{
+    struct holding holding;
+    enum ledger_err err = find_holding(d, kind, id, scope, &holding);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (scope_equal(holding.scope, scope))
+        return refuse(d, LEDGER_ERR_UNCHANGED, "%s %s already has this scope", holding.noun, id);
+    struct domain_output *out = d->out;
+    *from = output_scope(&out->scope_from, out->scope_from_target, sizeof out->scope_from_target,
+                         holding.scope->kind, holding.scope->target);
+    *to = output_scope(&out->scope_to, out->scope_to_target, sizeof out->scope_to_target,
+                       scope->kind, scope->target);
+    return LEDGER_ERR_OK;
+}
+
+/* Turning a holding's auto-renew on or off: refused when it already is. */
+static enum ledger_err decide_renewal_change(struct decision *d, enum holding_kind kind,
+                                             const char *id, bool auto_renew)
+{
+    struct holding holding;
+    enum ledger_err err = find_holding(d, kind, id, NULL, &holding);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (holding.auto_renew == auto_renew)
+        return refuse(d, LEDGER_ERR_UNCHANGED, "auto-renew of %s %s is already %s", holding.noun,
+                      id, auto_renew ? "on" : "off");
+    return LEDGER_ERR_OK;
+}
+
 static enum ledger_err decide_change_reservation_scope(struct decision *d)
 {
     const Ledger__V1__ChangeReservationScope *body = d->command->change_reservation_scope;
-    const struct domain_reservation *reservation = NULL;
-    enum ledger_err err = check_id(d, body->reservation_id, "reservation_id");
-    if (err == LEDGER_ERR_OK)
-        err = check_scope(d, body->scope, "scope");
-    if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
-    if (err == LEDGER_ERR_OK)
-        err = find_active(d, body->reservation_id, &reservation);
-    if (err == LEDGER_ERR_OK)
-        err = check_scope_target(d, body->scope);
+    Ledger__V1__ReservationScopeChanged *event = &d->out->body.reservation_scope_changed;
+    ledger__v1__reservation_scope_changed__init(event);
+    enum ledger_err err = decide_scope_change(d, HOLDING_RESERVATION, body->reservation_id,
+                                              body->scope, &event->from_scope, &event->to_scope);
     if (err != LEDGER_ERR_OK)
         return err;
-    if (scope_equal(&reservation->scope, body->scope))
-        return refuse(d, LEDGER_ERR_UNCHANGED, "reservation %s already has this scope",
-                      body->reservation_id);
-    struct domain_output *out = d->out;
-    Ledger__V1__ReservationScopeChanged *event = &out->body.reservation_scope_changed;
-    ledger__v1__reservation_scope_changed__init(event);
     event->reservation_id = body->reservation_id;
-    event->from_scope =
-        output_scope(&out->scope_from, out->scope_from_target, sizeof out->scope_from_target,
-                     reservation->scope.kind, reservation->scope.target);
-    event->to_scope =
-        output_scope(&out->scope_to, out->scope_to_target, sizeof out->scope_to_target,
-                     body->scope->kind, body->scope->target);
-    out->event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED;
-    out->event.reservation_scope_changed = event;
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED;
+    d->out->event.reservation_scope_changed = event;
     return LEDGER_ERR_OK;
 }
 
 static enum ledger_err decide_set_reservation_renewal(struct decision *d)
 {
     const Ledger__V1__SetReservationRenewal *body = d->command->set_reservation_renewal;
-    const struct domain_reservation *reservation = NULL;
-    enum ledger_err err = check_id(d, body->reservation_id, "reservation_id");
-    if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
-    if (err == LEDGER_ERR_OK)
-        err = find_active(d, body->reservation_id, &reservation);
+    enum ledger_err err =
+        decide_renewal_change(d, HOLDING_RESERVATION, body->reservation_id, body->auto_renew);
     if (err != LEDGER_ERR_OK)
         return err;
-    if (reservation->auto_renew == body->auto_renew)
-        return refuse(d, LEDGER_ERR_UNCHANGED, "auto-renew of reservation %s is already %s",
-                      body->reservation_id, body->auto_renew ? "on" : "off");
     Ledger__V1__ReservationRenewalSet *event = &d->out->body.reservation_renewal_set;
     ledger__v1__reservation_renewal_set__init(event);
     event->reservation_id = body->reservation_id;
@@ -2039,50 +2091,25 @@ static enum ledger_err find_plan(struct decision *d, const char *savings_plan_id
 static enum ledger_err decide_change_savings_plan_scope(struct decision *d)
 {
     const Ledger__V1__ChangeSavingsPlanScope *body = d->command->change_savings_plan_scope;
-    const struct domain_savings_plan *plan = NULL;
-    enum ledger_err err = check_id(d, body->savings_plan_id, "savings_plan_id");
-    if (err == LEDGER_ERR_OK)
-        err = check_scope(d, body->scope, "scope");
-    if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
-    if (err == LEDGER_ERR_OK)
-        err = find_plan(d, body->savings_plan_id, &plan);
-    if (err == LEDGER_ERR_OK)
-        err = check_scope_target(d, body->scope);
+    Ledger__V1__SavingsPlanScopeChanged *event = &d->out->body.savings_plan_scope_changed;
+    ledger__v1__savings_plan_scope_changed__init(event);
+    enum ledger_err err = decide_scope_change(d, HOLDING_SAVINGS_PLAN, body->savings_plan_id,
+                                              body->scope, &event->from_scope, &event->to_scope);
     if (err != LEDGER_ERR_OK)
         return err;
-    if (scope_equal(&plan->scope, body->scope))
-        return refuse(d, LEDGER_ERR_UNCHANGED, "savings plan %s already has this scope",
-                      body->savings_plan_id);
-    struct domain_output *out = d->out;
-    Ledger__V1__SavingsPlanScopeChanged *event = &out->body.savings_plan_scope_changed;
-    ledger__v1__savings_plan_scope_changed__init(event);
     event->savings_plan_id = body->savings_plan_id;
-    event->from_scope =
-        output_scope(&out->scope_from, out->scope_from_target, sizeof out->scope_from_target,
-                     plan->scope.kind, plan->scope.target);
-    event->to_scope =
-        output_scope(&out->scope_to, out->scope_to_target, sizeof out->scope_to_target,
-                     body->scope->kind, body->scope->target);
-    out->event.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED;
-    out->event.savings_plan_scope_changed = event;
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED;
+    d->out->event.savings_plan_scope_changed = event;
     return LEDGER_ERR_OK;
 }
 
 static enum ledger_err decide_set_savings_plan_renewal(struct decision *d)
 {
     const Ledger__V1__SetSavingsPlanRenewal *body = d->command->set_savings_plan_renewal;
-    const struct domain_savings_plan *plan = NULL;
-    enum ledger_err err = check_id(d, body->savings_plan_id, "savings_plan_id");
-    if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
-    if (err == LEDGER_ERR_OK)
-        err = find_plan(d, body->savings_plan_id, &plan);
+    enum ledger_err err =
+        decide_renewal_change(d, HOLDING_SAVINGS_PLAN, body->savings_plan_id, body->auto_renew);
     if (err != LEDGER_ERR_OK)
         return err;
-    if (plan->auto_renew == body->auto_renew)
-        return refuse(d, LEDGER_ERR_UNCHANGED, "auto-renew of savings plan %s is already %s",
-                      body->savings_plan_id, body->auto_renew ? "on" : "off");
     Ledger__V1__SavingsPlanRenewalSet *event = &d->out->body.savings_plan_renewal_set;
     ledger__v1__savings_plan_renewal_set__init(event);
     event->savings_plan_id = body->savings_plan_id;
@@ -2095,12 +2122,8 @@ static enum ledger_err decide_set_savings_plan_renewal(struct decision *d)
 static enum ledger_err decide_cancel_savings_plan(struct decision *d)
 {
     const Ledger__V1__CancelSavingsPlan *body = d->command->cancel_savings_plan;
-    const struct domain_savings_plan *plan = NULL;
-    enum ledger_err err = check_id(d, body->savings_plan_id, "savings_plan_id");
-    if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
-    if (err == LEDGER_ERR_OK)
-        err = find_plan(d, body->savings_plan_id, &plan);
+    struct holding plan;
+    enum ledger_err err = find_holding(d, HOLDING_SAVINGS_PLAN, body->savings_plan_id, NULL, &plan);
     if (err != LEDGER_ERR_OK)
         return err;
     /* Rule 6: never. */
