@@ -560,34 +560,6 @@ static void print_leaves(FILE *out, enum ctl_format format, const char *prefix, 
     free(text);
 }
 
-enum ledger_err ctl_output_message(FILE *out, enum ctl_format format, const char *key,
-                                   const ProtobufCMessage *message)
-{
-    json_t *value = message_to_json(message, 0);
-    if (value == NULL) {
-        return LEDGER_ERR_NO_MEMORY;
-    }
-    enum ledger_err err;
-    if (format == CTL_FORMAT_JSON) {
-        json_t *document = json_object();
-        if (document == NULL) {
-            json_decref(value);
-            return LEDGER_ERR_NO_MEMORY;
-        }
-        json_object_set(document, key, value);
-        err = dump_document(out, document, false);
-        json_decref(document);
-    } else {
-        if (format == CTL_FORMAT_CSV) {
-            fputs("field,value", out);
-            print_csv_record_end(out);
-        }
-        print_leaves(out, format, "", value, 0);
-        err = ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
-    }
-    json_decref(value);
-    return err;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Events. */
@@ -901,6 +873,12 @@ enum ledger_err ctl_output_message_extras(FILE *out, enum ctl_format format, con
     }
     json_decref(value);
     return err;
+}
+
+enum ledger_err ctl_output_message(FILE *out, enum ctl_format format, const char *key,
+                                   const ProtobufCMessage *message)
+{
+    return ctl_output_message_extras(out, format, key, message, NULL, 0);
 }
 
 enum ledger_err ctl_output_records(FILE *out, enum ctl_format format, const char *key,
