@@ -466,6 +466,47 @@ static enum ledger_err print_csv(FILE *out, json_t *rows, const struct ctl_colum
     return ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
 }
 
+/* A JSON array of rows as the format asks: a JSON document {key: rows, extras},
+ * CSV with a header, or an aligned table followed by one "name: value" line per
+ * extra (a text extra that is empty is left out). */
+static enum ledger_err emit_rows(FILE *out, enum ctl_format format, const char *key, json_t *rows,
+                                 const struct ctl_column *columns, size_t column_count,
+                                 const struct ctl_extra *extras, size_t extra_count)
+{
+    enum ledger_err err = LEDGER_ERR_OK;
+    switch (format) {
+    case CTL_FORMAT_JSON: {
+        json_t *document = json_object();
+        if (document == NULL) {
+            return LEDGER_ERR_NO_MEMORY;
+        }
+        json_object_set(document, key, rows);
+        add_extras(document, extras, extra_count);
+        err = dump_document(out, document, false);
+        json_decref(document);
+        break;
+    }
+    case CTL_FORMAT_CSV:
+        err = print_csv(out, rows, columns, column_count);
+        break;
+    case CTL_FORMAT_TABLE:
+        err = print_table(out, rows, columns, column_count);
+        for (size_t i = 0; err == LEDGER_ERR_OK && i < extra_count; i++) {
+            if (extras[i].text != NULL) {
+                if (extras[i].text[0] != '\0') {
+                    fprintf(out, "%s: %s\n", extras[i].name, extras[i].text);
+                }
+            } else if (extras[i].boolean) {
+                fprintf(out, "%s: %s\n", extras[i].name, extras[i].number ? "yes" : "no");
+            } else {
+                fprintf(out, "%s: %llu\n", extras[i].name, (unsigned long long)extras[i].number);
+            }
+        }
+        break;
+    }
+    return err;
+}
+
 enum ledger_err ctl_output_rows(FILE *out, enum ctl_format format, const char *key,
                                 const ProtobufCMessage *const *rows, size_t count,
                                 const struct ctl_column *columns, size_t column_count,
@@ -473,7 +514,6 @@ enum ledger_err ctl_output_rows(FILE *out, enum ctl_format format, const char *k
 {
     enum ledger_err err = LEDGER_ERR_NO_MEMORY;
     json_t *array = json_array();
-    json_t *document = NULL;
     if (array == NULL) {
         return LEDGER_ERR_NO_MEMORY;
     }
@@ -483,39 +523,8 @@ enum ledger_err ctl_output_rows(FILE *out, enum ctl_format format, const char *k
             goto cleanup;
         }
     }
-    switch (format) {
-    case CTL_FORMAT_JSON:
-        document = json_object();
-        if (document == NULL) {
-            goto cleanup;
-        }
-        json_object_set(document, key, array);
-        add_extras(document, extras, extra_count);
-        err = dump_document(out, document, false);
-        break;
-    case CTL_FORMAT_CSV:
-        err = print_csv(out, array, columns, column_count);
-        break;
-    case CTL_FORMAT_TABLE:
-        err = print_table(out, array, columns, column_count);
-        for (size_t i = 0; err == LEDGER_ERR_OK && i < extra_count; i++) {
-            if (extras[i].text != NULL) {
-                if (extras[i].text[0] != '\0') {
-                    fprintf(out, "%s: %s\n", extras[i].name, extras[i].text);
-                }
-            } else {
-                if (extras[i].boolean) {
-                    fprintf(out, "%s: %s\n", extras[i].name, extras[i].number ? "yes" : "no");
-                } else {
-                    fprintf(out, "%s: %llu\n", extras[i].name,
-                            (unsigned long long)extras[i].number);
-                }
-            }
-        }
-        break;
-    }
+    err = emit_rows(out, format, key, array, columns, column_count, extras, extra_count);
 cleanup:
-    json_decref(document);
     json_decref(array);
     return err;
 }
@@ -559,7 +568,6 @@ static void print_leaves(FILE *out, enum ctl_format format, const char *prefix, 
     }
     free(text);
 }
-
 
 /* ------------------------------------------------------------------------ */
 /* Events. */
@@ -888,7 +896,6 @@ enum ledger_err ctl_output_records(FILE *out, enum ctl_format format, const char
 {
     enum ledger_err err = LEDGER_ERR_NO_MEMORY;
     json_t *rows = json_array();
-    json_t *document = NULL;
     struct ctl_column *columns = calloc(name_count, sizeof *columns);
     char *headers = calloc(name_count, 64);
     if (rows == NULL || columns == NULL || headers == NULL) {
@@ -926,37 +933,8 @@ enum ledger_err ctl_output_records(FILE *out, enum ctl_format format, const char
         columns[c].path = names[c];
         columns[c].flags = 0;
     }
-    switch (format) {
-    case CTL_FORMAT_JSON:
-        document = json_object();
-        if (document == NULL) {
-            goto cleanup;
-        }
-        json_object_set(document, key, rows);
-        add_extras(document, extras, extra_count);
-        err = dump_document(out, document, false);
-        break;
-    case CTL_FORMAT_CSV:
-        err = print_csv(out, rows, columns, name_count);
-        break;
-    case CTL_FORMAT_TABLE:
-        err = print_table(out, rows, columns, name_count);
-        for (size_t i = 0; err == LEDGER_ERR_OK && i < extra_count; i++) {
-            if (extras[i].text != NULL) {
-                fprintf(out, "%s: %s\n", extras[i].name, extras[i].text);
-            } else {
-                if (extras[i].boolean) {
-                    fprintf(out, "%s: %s\n", extras[i].name, extras[i].number ? "yes" : "no");
-                } else {
-                    fprintf(out, "%s: %llu\n", extras[i].name,
-                            (unsigned long long)extras[i].number);
-                }
-            }
-        }
-        break;
-    }
+    err = emit_rows(out, format, key, rows, columns, name_count, extras, extra_count);
 cleanup:
-    json_decref(document);
     json_decref(rows);
     free(columns);
     free(headers);
