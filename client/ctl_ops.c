@@ -46,18 +46,8 @@ static enum ledger_err month_args(struct ctl_context *context, const struct ctl_
     if (ctl_month_check(ctl_arg(args, "month"), message) != LEDGER_ERR_OK) {
         return ctl_fail(context, LEDGER_ERR_USAGE, "--month: %s", message);
     }
-    if (customer != NULL) {
-        size_t length = strlen(customer);
-        bool ok = length > 0 && length <= LEDGER_ID_LENGTH_MAX;
-        for (size_t i = 0; ok && i < length; i++) {
-            char c = customer[i];
-            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
-        }
-        if (!ok) {
-            return ctl_fail(context, LEDGER_ERR_USAGE,
-                            "--customer: an id is 1..64 characters of A-Z a-z 0-9 . _ : @ -");
-        }
+    if (customer != NULL && !ledger_id_valid(customer)) {
+        return ctl_fail(context, LEDGER_ERR_USAGE, "--customer: %s", CTL_ID_RULE);
     }
     *customer_out = customer;
     return LEDGER_ERR_OK;

@@ -148,30 +148,13 @@ static enum ledger_err usage(struct ctl_context *context, const char *option, co
     return LEDGER_ERR_USAGE;
 }
 
-static bool id_valid(const char *id)
-{
-    size_t length = strlen(id);
-    if (length == 0 || length > LEDGER_ID_LENGTH_MAX) {
-        return false;
-    }
-    for (size_t i = 0; i < length; i++) {
-        char c = id[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* An id option: NULL when absent; USAGE when malformed. */
 static enum ledger_err id_arg(struct ctl_context *context, const struct ctl_args *args,
                               const char *name, const char **out)
 {
     const char *value = ctl_arg(args, name);
-    if (value != NULL && !id_valid(value)) {
-        return usage(context, name, "an id is 1..64 characters of A-Z a-z 0-9 . _ : @ -");
+    if (value != NULL && !ledger_id_valid(value)) {
+        return usage(context, name, CTL_ID_RULE);
     }
     *out = value;
     return LEDGER_ERR_OK;
@@ -1033,9 +1016,8 @@ static enum ledger_err run_reservation_exchange(struct ctl_context *context,
         return usage(context, "reservation", "give 1..32 reservation ids");
     }
     for (size_t i = 0; i < count; i++) {
-        if (!id_valid(reservations[i])) {
-            return usage(context, "reservation",
-                         "an id is 1..64 characters of A-Z a-z 0-9 . _ : @ -");
+        if (!ledger_id_valid(reservations[i])) {
+            return usage(context, "reservation", CTL_ID_RULE);
         }
     }
     if ((err = purchase_args(context, args, &replacement, &scope, &price, &retail)) !=
@@ -2061,8 +2043,8 @@ static enum ledger_err apply_globals(struct ctl_context *context, const struct c
     if (principal == NULL || principal[0] == '\0') {
         principal = "operator";
     }
-    if (!id_valid(principal)) {
-        return usage(context, "principal", "an id is 1..64 characters of A-Z a-z 0-9 . _ : @ -");
+    if (!ledger_id_valid(principal)) {
+        return usage(context, "principal", CTL_ID_RULE);
     }
     const char *key_file = ctl_arg(args, "key-file");
     if (key_file == NULL) {
@@ -2094,8 +2076,8 @@ static enum ledger_err apply_globals(struct ctl_context *context, const struct c
     context->options.retries = (uint32_t)retries;
     if (!verb_owns_partner) {
         const char *partner = ctl_arg(args, "partner");
-        if (partner != NULL && !id_valid(partner)) {
-            return usage(context, "partner", "an id is 1..64 characters of A-Z a-z 0-9 . _ : @ -");
+        if (partner != NULL && !ledger_id_valid(partner)) {
+            return usage(context, "partner", CTL_ID_RULE);
         }
         context->partner_id = partner;
     }

@@ -44,6 +44,9 @@ struct ctl_context {
     char key_buffer[4096];
 };
 
+/* What a malformed id option is told (ledger_id_valid's rule). */
+#define CTL_ID_RULE "an id is 1..64 characters of A-Z a-z 0-9 . : @ -"
+
 /* Sets the context's message (printf-style) and returns `code`: how a verb
  * fails with its reason. */
 enum ledger_err ctl_fail(struct ctl_context *context, enum ledger_err code, const char *format, ...)

@@ -34,6 +34,7 @@
 #include <nanomsg/reqrep.h>
 #include <sodium.h>
 
+#include "ledger_ids.h"
 #include "ledger_limits.h"
 
 _Static_assert(LEDGER_CLIENT_SECRET_BYTES == LEDGER_SECRET_BYTES, "secret sizes agree");
@@ -102,21 +103,9 @@ static char *client_strdup(const char *text)
     return copy;
 }
 
-static bool client_id_valid(const char *id)
+bool ledger_id_valid(const char *id)
 {
-    size_t length = strlen(id);
-    if (length == 0 || length > LEDGER_ID_LENGTH_MAX) {
-        return false;
-    }
-    for (size_t i = 0; i < length; i++) {
-        char c = id[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
+    return ledger_id_well_formed(id);
 }
 
 static enum ledger_err client_read_key_file(const char *path,
@@ -200,7 +189,7 @@ enum ledger_err ledger_connect(const struct ledger_options *options, struct ledg
     enum ledger_err err = LEDGER_ERR_INVALID_ARGUMENT;
     struct ledger_client *client = NULL;
     if (options == NULL || out == NULL || options->request_url == NULL ||
-        options->principal_id == NULL || !client_id_valid(options->principal_id) ||
+        options->principal_id == NULL || !ledger_id_valid(options->principal_id) ||
         (options->secret == NULL) == (options->key_file == NULL)) {
         return LEDGER_ERR_INVALID_ARGUMENT;
     }

@@ -85,6 +85,12 @@ ledger_connect(const struct ledger_options *options, struct ledger_client **out)
 /* Closes the sockets, wipes the secret and frees the client. NULL is a no-op. */
 void ledger_close(struct ledger_client *client);
 
+/* Whether id is well formed as the daemon requires of every id (principals,
+ * partners, customers, reservations, command ids): 1..64 characters of
+ * [A-Za-z0-9.:@-]. Checking first gives a caller a clear local error instead
+ * of the daemon's INVALID_ARGUMENT. NULL is not. */
+bool ledger_id_valid(const char *id);
+
 /* Writes a fresh command id, "c-" followed by 32 hex digits of 16 random
  * bytes, into out (LEDGER_CLIENT_COMMAND_ID_SIZE bytes, NUL-terminated). */
 void ledger_command_id_new(char out[LEDGER_CLIENT_COMMAND_ID_SIZE]);

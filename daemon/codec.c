@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledger_ids.h"
 #include "ledger_limits.h"
 
 enum ledger_err codec_pack(const ProtobufCMessage *message, uint8_t **bytes_out, size_t *size_out)
@@ -161,24 +162,9 @@ Ledger__V1__Query__KindCase codec_query_type_from_name(const char *name)
 
 /* ---- validators --------------------------------------------------------- */
 
-/* The id alphabet [A-Za-z0-9._:@-]: safe in file names, log lines, index
- * keys and command lines without quoting. */
-static bool id_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == ':' || c == '@' || c == '-';
-}
-
 bool codec_id_valid(const char *id)
 {
-    if (id == NULL)
-        return false;
-    size_t length = 0;
-    for (; id[length] != '\0'; length++) {
-        if (length >= LEDGER_ID_LENGTH_MAX || !id_char(id[length]))
-            return false;
-    }
-    return length > 0;
+    return ledger_id_well_formed(id);
 }
 
 bool codec_sku_valid(const char *sku)
@@ -189,7 +175,7 @@ bool codec_sku_valid(const char *sku)
     for (; sku[length] != '\0'; length++) {
         if (length >= LEDGER_SKU_LENGTH_MAX)
             return false;
-        if (sku[length] != '_' && !id_char(sku[length]))
+        if (sku[length] != '_' && !ledger_id_char(sku[length]))
             return false;
     }
     return length > 0;

@@ -67,10 +67,10 @@ const char *codec_query_type_name(Ledger__V1__Query__KindCase kind_case);
 /* The kind case of a query name; LEDGER__V1__QUERY__KIND__NOT_SET if unknown. */
 Ledger__V1__Query__KindCase codec_query_type_from_name(const char *name);
 
-/* An id: 1..LEDGER_ID_LENGTH_MAX characters of [A-Za-z0-9._:@-]. */
+/* An id: 1..LEDGER_ID_LENGTH_MAX characters of [A-Za-z0-9.:@-]. */
 bool codec_id_valid(const char *id);
 /* A SKU or region name: 1..LEDGER_SKU_LENGTH_MAX characters of
- * [A-Za-z0-9._:@-] and '_' (Azure SKUs are like "Standard_D2s_v3"). */
+ * [A-Za-z0-9.:@-] and '_' (Azure SKUs are like "Standard_D2s_v3"). */
 bool codec_sku_valid(const char *sku);
 /* A name: 1..LEDGER_NAME_LENGTH_MAX bytes of printable UTF-8, no control characters. */
 bool codec_name_valid(const char *name);

@@ -922,7 +922,7 @@ static enum ledger_err check_id(struct decision *d, const char *value, const cha
 {
     if (!codec_id_valid(value))
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "%s must be 1..%d characters of [A-Za-z0-9._:@-]", field,
+                      "%s must be 1..%d characters of [A-Za-z0-9.:@-]", field,
                       LEDGER_ID_LENGTH_MAX);
     return LEDGER_ERR_OK;
 }
@@ -931,7 +931,7 @@ static enum ledger_err check_sku(struct decision *d, const char *value, const ch
 {
     if (!codec_sku_valid(value))
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "%s must be 1..%d characters of [A-Za-z0-9._:@-] and '_'", field,
+                      "%s must be 1..%d characters of [A-Za-z0-9.:@-] and '_'", field,
                       LEDGER_SKU_LENGTH_MAX);
     return LEDGER_ERR_OK;
 }
@@ -1048,7 +1048,7 @@ static enum ledger_err check_scope_target(struct decision *d, const Ledger__V1__
         if (!codec_id_valid(target))
             return refuse(d, LEDGER_ERR_INVALID_SCOPE,
                           "management-group scope target must be a management group id of 1..%d "
-                          "characters of [A-Za-z0-9._:@-]",
+                          "characters of [A-Za-z0-9.:@-]",
                           LEDGER_ID_LENGTH_MAX);
         return LEDGER_ERR_OK;
     case LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED:

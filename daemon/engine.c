@@ -664,7 +664,7 @@ static enum ledger_err execute_command(struct batch *batch,
         return err;
     }
     if (!codec_id_valid(command->command_id)) {
-        engine__set_message(message, "command_id must be 1..64 characters of [A-Za-z0-9._:@-]");
+        engine__set_message(message, "command_id must be 1..64 characters of [A-Za-z0-9.:@-]");
         err = LEDGER_ERR_INVALID_ARGUMENT;
         goto done;
     }
@@ -713,9 +713,9 @@ static enum ledger_err execute_command(struct batch *batch,
         if (!codec_id_valid(partner_id) || !codec_id_valid(customer_id)) {
             engine__set_message(message, !codec_id_valid(partner_id)
                                              ? "partner_id is required: 1..64 characters of "
-                                               "[A-Za-z0-9._:@-]"
+                                               "[A-Za-z0-9.:@-]"
                                              : "customer_id is required: 1..64 characters of "
-                                               "[A-Za-z0-9._:@-]");
+                                               "[A-Za-z0-9.:@-]");
             err = LEDGER_ERR_INVALID_ARGUMENT;
             goto done;
         }

@@ -602,7 +602,7 @@ enum ledger_err engine_query(struct engine *engine, const struct engine_principa
         }
     } else {
         if (query->partner_id[0] != '\0' && !codec_id_valid(query->partner_id)) {
-            engine__set_message(message, "partner_id must be 1..64 characters of [A-Za-z0-9._:@-]");
+            engine__set_message(message, "partner_id must be 1..64 characters of [A-Za-z0-9.:@-]");
             return LEDGER_ERR_INVALID_ARGUMENT;
         }
         partner_id = query->partner_id;

@@ -397,7 +397,7 @@ static int command_init(const struct command_line *line, const struct config *co
     const char *operator_id = line->operator_id ? line->operator_id : MAIN_OPERATOR_DEFAULT;
     enum ledger_err err = data_dir_initialize(config, dir, operator_id, false);
     if (err == LEDGER_ERR_INVALID_ARGUMENT) {
-        fprintf(stderr, "ledgerd: the operator id must be 1..64 characters of [A-Za-z0-9._:@-]\n");
+        fprintf(stderr, "ledgerd: the operator id must be 1..64 characters of [A-Za-z0-9.:@-]\n");
         return EXIT_USAGE;
     }
     return err == LEDGER_ERR_OK ? EXIT_OK : EXIT_FAILURE_;

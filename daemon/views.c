@@ -1523,7 +1523,7 @@ static enum ledger_err query_customer(const struct views_scope *scope, const cha
     if (asked[0] != '\0') {
         if (!codec_id_valid(asked)) {
             snprintf(message, VIEWS_MESSAGE_SIZE,
-                     "customer_id must be 1..%d characters of [A-Za-z0-9._:@-]",
+                     "customer_id must be 1..%d characters of [A-Za-z0-9.:@-]",
                      LEDGER_ID_LENGTH_MAX);
             return LEDGER_ERR_INVALID_ARGUMENT;
         }
@@ -2305,7 +2305,7 @@ enum ledger_err views_query(struct store_txn *txn, const struct views_scope *sco
     const char *partner_id = text(scope->partner_id);
     if (query->kind_case != LEDGER__V1__QUERY__KIND_PRINCIPALS && !codec_id_valid(partner_id)) {
         snprintf(message, VIEWS_MESSAGE_SIZE,
-                 "partner_id must be 1..%d characters of [A-Za-z0-9._:@-]", LEDGER_ID_LENGTH_MAX);
+                 "partner_id must be 1..%d characters of [A-Za-z0-9.:@-]", LEDGER_ID_LENGTH_MAX);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     struct views_scope s = {

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "ledger.h"
+#include "ledger_limits.h"
 
 struct paths {
     char dir[256];
@@ -81,6 +82,8 @@ static void test_client_connect_options(void **state)
     missing.principal_id = "bad id";
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_connect(&missing, &client));
     missing.principal_id = "";
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_connect(&missing, &client));
+    missing.principal_id = "under_score"; /* the daemon refuses '_' in ids */
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_connect(&missing, &client));
     missing = options;
     missing.secret = NULL; /* neither secret nor key file */
@@ -162,6 +165,27 @@ static void test_client_unreachable(void **state)
     ledger_close(client);
 }
 
+/* The client's id rule is the daemon's (codec_id_valid, test_codec): an id
+ * the library accepts is never refused by the daemon for its form. */
+static void test_client_id_rule(void **state)
+{
+    (void)state;
+    char longest[LEDGER_ID_LENGTH_MAX + 2];
+    memset(longest, 'a', sizeof longest);
+    longest[LEDGER_ID_LENGTH_MAX] = '\0';
+    assert_true(ledger_id_valid(longest));
+    longest[LEDGER_ID_LENGTH_MAX] = 'a';
+    longest[LEDGER_ID_LENGTH_MAX + 1] = '\0';
+    assert_false(ledger_id_valid(longest));
+    assert_true(ledger_id_valid("AZaz09.:@-"));
+    assert_true(ledger_id_valid("user@contoso.com"));
+    assert_false(ledger_id_valid(""));
+    assert_false(ledger_id_valid(NULL));
+    const char *bad[] = {"a b", "a/b", "a_b", "a\tb", "caf\xc3\xa9", "a\"b", "a;b", "a,b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(ledger_id_valid(bad[i]));
+}
+
 static void test_client_command_ids(void **state)
 {
     (void)state;
@@ -223,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_client_connect_options),
         cmocka_unit_test(test_client_key_files),
         cmocka_unit_test(test_client_unreachable),
+        cmocka_unit_test(test_client_id_rule),
         cmocka_unit_test(test_client_command_ids),
         cmocka_unit_test(test_client_checkpoints),
         cmocka_unit_test(test_client_error_table_exported),

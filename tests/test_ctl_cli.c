@@ -62,6 +62,17 @@ static void test_ctl_cli_usage_errors(void **state)
     assert_non_null(strstr(run.err, "--term: 'P2Y' is not one of P1Y|P3Y|P5Y"));
     run_free(&run);
 
+    /* An id the daemon would refuse is refused here, with the rule. */
+    ctl(fixture, &run, NULL, NULL, "orders", "--customer", "under_score", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(
+        strstr(run.err, "--customer: an id is 1..64 characters of A-Z a-z 0-9 . : @ -"));
+    run_free(&run);
+    ctl(fixture, &run, NULL, NULL, "export", "--month", "2026-01", "--customer", "c_1", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--customer: an id is 1..64 characters"));
+    run_free(&run);
+
     ctl(fixture, &run, NULL, NULL, "orders", "--customer", "c", "--from", "2026-02-30", NULL);
     expect_error(&run, 2, "USAGE");
     assert_non_null(strstr(run.err, "--from:"));
