@@ -1649,15 +1649,16 @@ struct holding {
 static enum ledger_err find_plan(struct decision *d, const char *savings_plan_id,
                                  const struct domain_savings_plan **out);
 
-/* Checks the id (and `scope`, when not NULL: its form before the customer is
- * looked at, its target after), then finds the holding: an active
- * reservation, or a savings plan. */
+/* Checks the id (and with `scoped`, the command's scope, which may be
+ * missing: its form before the customer is looked at, its target after), then
+ * finds the holding: an active reservation, or a savings plan. */
 static enum ledger_err find_holding(struct decision *d, enum holding_kind kind, const char *id,
-                                    const Ledger__V1__Scope *scope, struct holding *out)
+                                    bool scoped, const Ledger__V1__Scope *scope,
+                                    struct holding *out)
 {
     bool plan = kind == HOLDING_SAVINGS_PLAN;
     enum ledger_err err = check_id(d, id, plan ? "savings_plan_id" : "reservation_id");
-    if (err == LEDGER_ERR_OK && scope != NULL)
+    if (err == LEDGER_ERR_OK && scoped)
         err = check_scope(d, scope, "scope");
     if (err == LEDGER_ERR_OK)
         err = need_customer(d);
@@ -1674,7 +1675,7 @@ static enum ledger_err find_holding(struct decision *d, enum holding_kind kind, 
         if (err == LEDGER_ERR_OK && found != NULL)
             *out = (struct holding){"reservation", &found->scope, found->auto_renew};
     }
-    if (err == LEDGER_ERR_OK && scope != NULL)
+    if (err == LEDGER_ERR_OK && scoped)
         err = check_scope_target(d, scope);
     return err;
 }
@@ -1686,7 +1687,7 @@ static enum ledger_err decide_scope_change(struct decision *d, enum holding_kind
                                            Ledger__V1__Scope **from, Ledger__V1__Scope **to)
 {
     struct holding holding;
-    enum ledger_err err = find_holding(d, kind, id, scope, &holding);
+    enum ledger_err err = find_holding(d, kind, id, true, scope, &holding);
     if (err != LEDGER_ERR_OK)
         return err;
     if (scope_equal(holding.scope, scope))
@@ -1704,7 +1705,7 @@ static enum ledger_err decide_renewal_change(struct decision *d, enum holding_ki
                                              const char *id, bool auto_renew)
 {
     struct holding holding;
-    enum ledger_err err = find_holding(d, kind, id, NULL, &holding);
+    enum ledger_err err = find_holding(d, kind, id, false, NULL, &holding);
     if (err != LEDGER_ERR_OK)
         return err;
     if (holding.auto_renew == auto_renew)
@@ -2123,7 +2124,8 @@ static enum ledger_err decide_cancel_savings_plan(struct decision *d)
 {
     const Ledger__V1__CancelSavingsPlan *body = d->command->cancel_savings_plan;
     struct holding plan;
-    enum ledger_err err = find_holding(d, HOLDING_SAVINGS_PLAN, body->savings_plan_id, NULL, &plan);
+    enum ledger_err err =
+        find_holding(d, HOLDING_SAVINGS_PLAN, body->savings_plan_id, false, NULL, &plan);
     if (err != LEDGER_ERR_OK)
         return err;
     /* Rule 6: never. */

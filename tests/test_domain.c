@@ -1279,6 +1279,11 @@ static void test_domain_reservation_scope_and_renewal(void **state)
     refuse_as(&ADMIN,
               reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-9"),
               LEDGER_ERR_INVALID_SCOPE);
+    /* A scope change without a scope is refused, never read. */
+    Ledger__V1__Command *no_scope =
+        reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, "");
+    k.reservation_scope.scope = NULL;
+    refuse_as(&ADMIN, no_scope, LEDGER_ERR_INVALID_ARGUMENT);
     refuse_as(&ALICE, reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""),
               LEDGER_ERR_ASK_PARTNER);
     refuse_as(&SALES, reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""),
@@ -1664,6 +1669,10 @@ static void test_domain_savings_plan_changes(void **state)
               LEDGER_ERR_INVALID_SCOPE);
     refuse_as(&ADMIN, plan_scope(&k, "sp-999", LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""),
               LEDGER_ERR_SAVINGS_PLAN_NOT_FOUND);
+    Ledger__V1__Command *no_plan_scope =
+        plan_scope(&k, plan, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, "");
+    k.plan_scope.scope = NULL;
+    refuse_as(&ADMIN, no_plan_scope, LEDGER_ERR_INVALID_ARGUMENT);
     assert_int_equal(
         LEDGER_ERR_OK,
         decide(&ADMIN, plan_scope(&k, plan, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP,
