@@ -66,19 +66,26 @@ _Static_assert(sizeof(crypto_generichash_state) <= sizeof(struct crypto_stream),
                "crypto_stream holds libsodium's BLAKE2b state");
 _Static_assert(_Alignof(crypto_generichash_state) <= 64, "crypto_stream alignment");
 
+/* The libsodium state inside a crypto_stream: opaque is aligned to 64 (the
+ * struct's _Alignas), which the assertions above check is enough. */
+static crypto_generichash_state *stream_state(struct crypto_stream *stream)
+{
+    return (crypto_generichash_state *)(void *)stream->opaque;
+}
+
 void crypto_stream_init(struct crypto_stream *stream)
 {
-    crypto_generichash_init((crypto_generichash_state *)stream->opaque, NULL, 0, CRYPTO_HASH_BYTES);
+    crypto_generichash_init(stream_state(stream), NULL, 0, CRYPTO_HASH_BYTES);
 }
 
 void crypto_stream_update(struct crypto_stream *stream, const void *data, size_t size)
 {
-    crypto_generichash_update((crypto_generichash_state *)stream->opaque, data, size);
+    crypto_generichash_update(stream_state(stream), data, size);
 }
 
 void crypto_stream_final(struct crypto_stream *stream, uint8_t out[CRYPTO_HASH_BYTES])
 {
-    crypto_generichash_final((crypto_generichash_state *)stream->opaque, out, CRYPTO_HASH_BYTES);
+    crypto_generichash_final(stream_state(stream), out, CRYPTO_HASH_BYTES);
 }
 
 void crypto_node_hash(const uint8_t left[CRYPTO_HASH_BYTES], const uint8_t right[CRYPTO_HASH_BYTES],
