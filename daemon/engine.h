@@ -63,7 +63,7 @@ bool engine_unusable(const struct engine *engine);
  * it up to date. */
 bool engine_views_current(const struct engine *engine, uint64_t *layout_out);
 /* The layout this build writes (views.h's VIEWS_LAYOUT_VERSION). */
-#define ENGINE_VIEWS_LAYOUT 2
+#define ENGINE_VIEWS_LAYOUT 3
 
 /* Creates a data directory: the store, the Ed25519 head-signing key (file
  * head.key, mode 0600) and the first operator principal, whose secret is

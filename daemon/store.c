@@ -1120,6 +1120,88 @@ cleanup:
     return err;
 }
 
+/* The sequence of one version of a stream; CORRUPT when the version is
+ * missing (versions are dense from 1 to the last). */
+static enum ledger_err store_stream_sequence(struct store_txn *txn,
+                                             const struct store_stream_key *prefix,
+                                             uint64_t version, uint64_t *sequence_out)
+{
+    struct store_stream_key k = *prefix;
+    store_u64_to_key(version, k.bytes + k.prefix_size);
+    MDB_val key = {k.prefix_size + 8, k.bytes};
+    MDB_val value;
+    int rc = mdb_get(txn->txn, txn->store->dbi[STORE_DB_STREAM], &key, &value);
+    if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && value.mv_size != 8)) {
+        store_note("stream index broken at version %llu", (unsigned long long)version);
+        return LEDGER_ERR_CORRUPT;
+    }
+    if (rc != MDB_SUCCESS)
+        return store_txn_fail(txn, rc, "mdb_get (stream)");
+    *sequence_out = store_key_to_u64(value.mv_data);
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err store_stream_each_back(struct store_txn *txn, const char *partner_id,
+                                       const char *customer_id, uint64_t below,
+                                       store_sequence_fn fn, void *context)
+{
+    store_txn_check(txn);
+    STORE_CHECK(fn != NULL);
+    struct store_stream_key prefix;
+    enum ledger_err err = store_stream_prefix(partner_id, customer_id, &prefix);
+    uint64_t version = 0, sequence = 0;
+    if (err == LEDGER_ERR_OK)
+        err = store_stream_last(txn, &prefix, &version, &sequence);
+    if (err != LEDGER_ERR_OK || version == 0)
+        return err;
+    if (below != 0 && sequence >= below) {
+        /* Versions and sequences rise together: the last version below
+         * `below` by bisection (seq(lo) < below <= seq(hi); version 0 is
+         * below everything). */
+        uint64_t lo = 0, hi = version;
+        while (hi - lo > 1) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            err = store_stream_sequence(txn, &prefix, mid, &sequence);
+            if (err != LEDGER_ERR_OK)
+                return err;
+            if (sequence < below)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        version = lo;
+        if (version == 0)
+            return LEDGER_ERR_OK;
+    }
+    MDB_cursor *cursor = NULL;
+    int rc = mdb_cursor_open(txn->txn, txn->store->dbi[STORE_DB_STREAM], &cursor);
+    if (rc != MDB_SUCCESS)
+        return store_txn_fail(txn, rc, "mdb_cursor_open (stream)");
+    store_u64_to_key(version, prefix.bytes + prefix.prefix_size);
+    MDB_val key = {prefix.prefix_size + 8, prefix.bytes};
+    MDB_val value;
+    rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_KEY);
+    for (uint64_t expected = version; err == LEDGER_ERR_OK; expected--) {
+        if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+            err = store_txn_fail(txn, rc, "mdb_cursor_get (stream)");
+            break;
+        }
+        if (rc == MDB_NOTFOUND || !store_stream_key_matches(&prefix, &key) ||
+            store_key_to_u64((const uint8_t *)key.mv_data + prefix.prefix_size) != expected ||
+            value.mv_size != 8) {
+            store_note("stream index broken at version %llu", (unsigned long long)expected);
+            err = LEDGER_ERR_CORRUPT;
+            break;
+        }
+        err = fn(context, store_key_to_u64(value.mv_data));
+        if (err != LEDGER_ERR_OK || expected == 1)
+            break;
+        rc = mdb_cursor_get(cursor, &key, &value, MDB_PREV);
+    }
+    mdb_cursor_close(cursor);
+    return err;
+}
+
 /* --- the command-id index --------------------------------------------------------------------- */
 
 /* principal_id NUL command_id */

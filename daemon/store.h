@@ -196,6 +196,17 @@ __attribute__((warn_unused_result)) enum ledger_err
 store_stream_each(struct store_txn *txn, const char *partner_id, const char *customer_id,
                   store_sequence_fn fn, void *context);
 
+/* Calls fn for each sequence of the customer's stream below `below` (0: no
+ * bound), newest first, until fn returns non-OK (which is then returned) or
+ * the stream's first event has been given. Finds its start by bisection, so
+ * a page deep in a long stream costs a logarithm, not a walk. fn may read
+ * through the same transaction but must not change the stream index.
+ * Errors: those of fn, INVALID_ARGUMENT (bad id), CORRUPT (versions not
+ * dense), STORAGE_ERROR. */
+__attribute__((warn_unused_result)) enum ledger_err
+store_stream_each_back(struct store_txn *txn, const char *partner_id, const char *customer_id,
+                       uint64_t below, store_sequence_fn fn, void *context);
+
 /* --- the command-id index -------------------------------------------------- */
 
 /* Looks up a command id. NOT_FOUND if unseen; otherwise the stored content

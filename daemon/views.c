@@ -101,9 +101,8 @@
 /* Months of the longest term (P5Y). */
 #define VIEWS_TERM_MONTHS_MAX 60
 /* The activity index families inside STORE_DB_ACTIVITY. */
-#define VIEWS_ACTIVITY_PARTNER  'P'
-#define VIEWS_ACTIVITY_CUSTOMER 'C'
-#define VIEWS_ACTIVITY_VISIBLE  0x01u
+#define VIEWS_ACTIVITY_PARTNER 'P'
+#define VIEWS_ACTIVITY_VISIBLE 0x01u
 /* "YYYY-MM" plus its NUL. */
 #define VIEWS_MONTH_SIZE 8
 /* The longest term (P5Y): a charge is billed at most this many months. */
@@ -1085,19 +1084,11 @@ static enum ledger_err activity_add(struct store_txn *txn, const Ledger__V1__Eve
     value[0] = flags;
     memcpy(value + 1, bytes, size);
     free(bytes);
+    /* One customer's activity is found through the customer's stream index
+     * (store_stream_each_back), which lists the same events: no second row. */
     err = store_put(txn, STORE_DB_ACTIVITY, k.bytes, k.size, value, size + 1);
     free(value);
-    if (err != LEDGER_ERR_OK || text(event->customer_id)[0] == '\0') {
-        return err;
-    }
-    struct key c = {0};
-    key_u8(&c, VIEWS_ACTIVITY_CUSTOMER);
-    key_customer(&c, partner_id, event->customer_id);
-    key_u64(&c, event->sequence);
-    if (c.overflow) {
-        return LEDGER_ERR_CORRUPT;
-    }
-    return store_put(txn, STORE_DB_ACTIVITY, c.bytes, c.size, &flags, 1);
+    return err;
 }
 
 /* --- applying ----------------------------------------------------------------------------- */
@@ -2132,19 +2123,17 @@ struct activity_walk {
     struct row_list *list;
     uint64_t last_returned;
     uint64_t last_examined;
-    bool more;      /* a matching row beyond the page exists */
-    bool exhausted; /* stopped by LEDGER_ACTIVITY_SCAN_MAX */
+    uint32_t examined; /* entries looked at, up to LEDGER_ACTIVITY_SCAN_MAX */
+    bool more;         /* a matching row beyond the page exists */
+    bool exhausted;    /* stopped by LEDGER_ACTIVITY_SCAN_MAX */
 };
 
-/* Looks at one activity entry (sequence, flags, and the 'P' value when it is
- * at hand). Returns NOT_FOUND to stop the walk. */
-static enum ledger_err activity_visit(struct activity_walk *w, uint64_t sequence, uint8_t flags,
+/* Looks at one activity entry (its sequence, and its 'P' value when it is at
+ * hand). Returns NOT_FOUND to stop the walk. */
+static enum ledger_err activity_visit(struct activity_walk *w, uint64_t sequence,
                                       const struct store_val *partner_value)
 {
     w->last_examined = sequence;
-    if (w->scope->partner_facing && (flags & VIEWS_ACTIVITY_VISIBLE) == 0) {
-        return LEDGER_ERR_OK;
-    }
     struct store_val value;
     if (partner_value != NULL) {
         value = *partner_value;
@@ -2158,6 +2147,9 @@ static enum ledger_err activity_visit(struct activity_walk *w, uint64_t sequence
     }
     if (value.size < 1) {
         return LEDGER_ERR_CORRUPT;
+    }
+    if (w->scope->partner_facing && (value.data[0] & VIEWS_ACTIVITY_VISIBLE) == 0) {
+        return LEDGER_ERR_OK;
     }
     ProtobufCMessage *message = NULL;
     enum ledger_err err =
@@ -2182,15 +2174,28 @@ static enum ledger_err activity_visit(struct activity_walk *w, uint64_t sequence
     return row_list_push(w->list, message, sequence);
 }
 
+/* One event of the customer's stream, for a customer's activity. */
+static enum ledger_err activity_customer_visit(void *context, uint64_t sequence)
+{
+    struct activity_walk *w = context;
+    if (w->examined == LEDGER_ACTIVITY_SCAN_MAX) {
+        w->exhausted = true;
+        return LEDGER_ERR_NOT_FOUND;
+    }
+    w->examined++;
+    return activity_visit(w, sequence, NULL);
+}
+
 static enum ledger_err activity_walk(struct activity_walk *w, uint64_t below)
 {
-    const bool by_customer = w->customer_id[0] != '\0';
-    struct key prefix = {0};
-    key_u8(&prefix, by_customer ? VIEWS_ACTIVITY_CUSTOMER : VIEWS_ACTIVITY_PARTNER);
-    key_field(&prefix, w->scope->partner_id);
-    if (by_customer) {
-        key_field(&prefix, w->customer_id);
+    if (w->customer_id[0] != '\0') {
+        enum ledger_err err = store_stream_each_back(w->txn, w->scope->partner_id, w->customer_id,
+                                                     below, activity_customer_visit, w);
+        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_OK : err;
     }
+    struct key prefix = {0};
+    key_u8(&prefix, VIEWS_ACTIVITY_PARTNER);
+    key_field(&prefix, w->scope->partner_id);
     /* Start just below `below` (a resumed page), or after the prefix's last
      * key: the prefix with its final NUL raised to 0x01 sorts after all of it. */
     if (prefix.overflow) {
@@ -2217,19 +2222,18 @@ static enum ledger_err activity_walk(struct activity_walk *w, uint64_t below)
     } else if (err == LEDGER_ERR_NOT_FOUND) {
         err = store_cursor_last(cursor, &key, &value);
     }
-    uint32_t examined = 0;
     while (err == LEDGER_ERR_OK && key_has_prefix(&key, &prefix)) {
         if (key.size != prefix.size + 8 || value.size < 1) {
             err = LEDGER_ERR_CORRUPT;
             break;
         }
-        if (examined == LEDGER_ACTIVITY_SCAN_MAX) {
+        if (w->examined == LEDGER_ACTIVITY_SCAN_MAX) {
             w->exhausted = true;
             break;
         }
-        examined++;
+        w->examined++;
         uint64_t sequence = store_key_to_u64(key.data + prefix.size);
-        err = activity_visit(w, sequence, value.data[0], by_customer ? NULL : &value);
+        err = activity_visit(w, sequence, &value);
         if (err == LEDGER_ERR_OK) {
             err = store_cursor_prev(cursor, &key, &value);
         }

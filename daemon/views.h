@@ -80,8 +80,10 @@ void views_result_clear(Ledger__V1__QueryResult *result);
  * or value changes it, and a data directory with another layout must be
  * rebuilt (`ledgerd rebuild`) before it serves. 2: billing stores each
  * purchase's charges once instead of one row per month, and the Merkle tree
- * no longer repeats the leaf hashes as its level 0. */
-#define VIEWS_LAYOUT_VERSION 2
+ * no longer repeats the leaf hashes as its level 0. 3: the activity database
+ * no longer keeps a per-customer index ('C' rows); a customer's activity is
+ * found through the customer's stream index. */
+#define VIEWS_LAYOUT_VERSION 3
 /* The layout of the views in the store (1 when none is recorded). */
 __attribute__((warn_unused_result)) enum ledger_err views_layout(struct store_txn *txn,
                                                                  uint64_t *out);

@@ -460,6 +460,29 @@ static void test_store_stream_versions_and_each(void **state)
     struct sequences stopped = {.count = 0, .stop_after = 2};
     assert_err(LEDGER_ERR_UNCHANGED, store_stream_each(txn, "p", "cc", collect_sequence, &stopped));
     assert_int_equal(2, stopped.count);
+
+    /* Newest first, below every bound from none to past the first. */
+    for (uint64_t below = 0; below <= 13; below++) {
+        struct sequences back = {.count = 0};
+        assert_ok(store_stream_each_back(txn, "p", "c", below, collect_sequence, &back));
+        size_t expected = 0;
+        for (size_t i = 5; i-- > 0;) {
+            if (below == 0 || p_c[i] < below)
+                assert_int_equal(p_c[i], back.items[expected++]);
+        }
+        assert_int_equal(expected, back.count);
+    }
+    struct sequences back_none = {.count = 0};
+    assert_ok(store_stream_each_back(txn, "nobody", "c", 0, collect_sequence, &back_none));
+    assert_int_equal(0, back_none.count);
+    struct sequences back_stopped = {.count = 0, .stop_after = 2};
+    assert_err(LEDGER_ERR_UNCHANGED,
+               store_stream_each_back(txn, "p", "cc", 0, collect_sequence, &back_stopped));
+    assert_int_equal(2, back_stopped.count);
+    assert_int_equal(12, back_stopped.items[0]); /* ("p","cc") holds 2, 5, 8, 10, 12 */
+    assert_int_equal(10, back_stopped.items[1]);
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT,
+               store_stream_each_back(txn, "", "c", 0, collect_sequence, &back_none));
     store_abort(txn);
 }
 

@@ -1064,6 +1064,33 @@ static void test_views_activity_paging(void **state)
     assert_int_equal(r.activity[0]->sequence, SEQ_EXCHANGE_C);
     assert_int_equal(r.activity[1]->sequence, SEQ_RES_C);
     views_result_clear(&r);
+    /* Every page size through a customer's log, in both scopes, gives the
+     * unpaged answer in order (each token starts a search of the customer's
+     * stream for the first event below it). */
+    for (size_t s = 0; s < 2; s++) {
+        Ledger__V1__QueryResult all;
+        assert_ok(activity(f, scopes[s], "c-1", "", 0, 0, 0, "", &all));
+        assert_true(all.n_activity > 8);
+        for (uint32_t limit = 1; limit <= 8; limit++) {
+            char page_token[32] = "";
+            size_t seen = 0;
+            for (int page = 0; page < 100; page++) {
+                Ledger__V1__QueryResult part;
+                assert_ok(activity(f, scopes[s], "c-1", "", 0, 0, limit, page_token, &part));
+                for (size_t i = 0; i < part.n_activity; i++, seen++) {
+                    assert_true(seen < all.n_activity);
+                    assert_int_equal(part.activity[i]->sequence, all.activity[seen]->sequence);
+                }
+                snprintf(page_token, sizeof page_token, "%s", part.next_page_token);
+                views_result_clear(&part);
+                if (page_token[0] == '\0') {
+                    break;
+                }
+            }
+            assert_int_equal(seen, all.n_activity);
+        }
+        views_result_clear(&all);
+    }
     /* A token past every entry: an empty last page. */
     assert_ok(activity(f, &auditor, "", "", 0, 0, 5, "1", &r));
     assert_int_equal(r.n_activity, 0);
