@@ -191,8 +191,8 @@ static const char *const expected_store_lines[] = {
     "# HELP ledger_map_used_bytes Bytes of the map in use (pages in use times the page size).",
     "# TYPE ledger_map_used_bytes gauge",
     "ledger_map_used_bytes 1048576",
-    "# HELP ledger_map_bytes_max Largest size the map may grow to (map_bytes_max); STORAGE_FULL "
-    "past it.",
+    ("# HELP ledger_map_bytes_max Largest size the map may grow to (map_bytes_max); STORAGE_FULL "
+     "past it."),
     "# TYPE ledger_map_bytes_max gauge",
     "ledger_map_bytes_max 68719476736",
     "# HELP ledger_readers_used LMDB reader slots in use.",
