@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,17 @@ static void tool_sleep_ms(unsigned ms)
     nanosleep(&pause, NULL);
 }
 
+/* argv0's directory followed by `relative`, when that is an executable. */
+static bool tool_beside(const char *argv0, const char *relative, char *out, size_t size)
+{
+    const char *slash = strrchr(argv0, '/');
+    if (slash == NULL) {
+        return false;
+    }
+    int length = snprintf(out, size, "%.*s/%s", (int)(slash - argv0), argv0, relative);
+    return length > 0 && (size_t)length < size && access(out, X_OK) == 0;
+}
+
 const char *tool_ledgerd_path(const char *argv0, const char *option)
 {
     static char beside[TOOL_PATH_SIZE];
@@ -35,26 +47,14 @@ const char *tool_ledgerd_path(const char *argv0, const char *option)
     if (env != NULL && env[0] != '\0') {
         return env;
     }
-    const char *slash = strrchr(argv0, '/');
-    if (slash != NULL) {
-        snprintf(beside, sizeof beside, "%.*s/../daemon/ledgerd", (int)(slash - argv0), argv0);
-        if (access(beside, X_OK) == 0) {
-            return beside;
-        }
-    }
-    return "ledgerd";
+    return tool_beside(argv0, "../daemon/ledgerd", beside, sizeof beside) ? beside : "ledgerd";
 }
 
 void tool_program_path(const char *argv0, const char *name, char *out, size_t size)
 {
-    const char *slash = strrchr(argv0, '/');
-    if (slash != NULL) {
-        snprintf(out, size, "%.*s/%s", (int)(slash - argv0), argv0, name);
-        if (access(out, X_OK) == 0) {
-            return;
-        }
+    if (!tool_beside(argv0, name, out, size)) {
+        snprintf(out, size, "%s", name);
     }
-    snprintf(out, size, "%s", name);
 }
 
 void tool_daemon_paths(struct tool_daemon *d, const char *root)
@@ -98,12 +98,10 @@ int tool_spawn(const struct tool_daemon *d, const char *const argv[], pid_t *pid
     return rc;
 }
 
-int tool_run(const struct tool_daemon *d, const char *const argv[])
+/* Waits for a child: its exit status, or -1 when a signal ended it or it
+ * could not be waited for. */
+static int tool_wait(pid_t pid)
 {
-    pid_t pid = 0;
-    if (tool_spawn(d, argv, &pid) != 0) {
-        return -1;
-    }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
@@ -111,6 +109,12 @@ int tool_run(const struct tool_daemon *d, const char *const argv[])
         }
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int tool_run(const struct tool_daemon *d, const char *const argv[])
+{
+    pid_t pid = 0;
+    return tool_spawn(d, argv, &pid) == 0 ? tool_wait(pid) : -1;
 }
 
 void tool_client_options(const struct tool_daemon *d, const char *principal_id,
@@ -180,10 +184,7 @@ const char *tool_daemon_start(struct tool_daemon *d, const char *ledgerd,
                  "cannot start %s: %s (set --ledgerd or $LEDGERD)", ledgerd, strerror(rc));
         return failure_text;
     }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (tool_wait(pid) != 0) {
         return "ledgerd init failed";
     }
     const char *serve[TOOL_ARGS_MAX] = {ledgerd, "--data", d->data, "--log-level", "warn"};
