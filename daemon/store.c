@@ -1070,6 +1070,21 @@ enum ledger_err store_stream_add(struct store_txn *txn, const char *partner_id,
     return LEDGER_ERR_OK;
 }
 
+/* The sequence of a stream index entry of the prefix's stream, which must be
+ * version `expected` with an 8-byte value; CORRUPT (noted) otherwise. */
+static enum ledger_err store_stream_entry(const struct store_stream_key *prefix, const MDB_val *key,
+                                          const MDB_val *value, uint64_t expected,
+                                          uint64_t *sequence_out)
+{
+    uint64_t version = store_key_to_u64((const uint8_t *)key->mv_data + prefix->prefix_size);
+    if (version != expected || value->mv_size != 8) {
+        store_note("stream index broken at version %llu", (unsigned long long)expected);
+        return LEDGER_ERR_CORRUPT;
+    }
+    *sequence_out = store_key_to_u64(value->mv_data);
+    return LEDGER_ERR_OK;
+}
+
 enum ledger_err store_stream_each(struct store_txn *txn, const char *partner_id,
                                   const char *customer_id, store_sequence_fn fn, void *context)
 {
@@ -1102,13 +1117,10 @@ enum ledger_err store_stream_each(struct store_txn *txn, const char *partner_id,
             err = store_txn_fail(txn, rc, "mdb_cursor_get (stream)");
             goto cleanup;
         }
-        uint64_t version = store_key_to_u64((const uint8_t *)key.mv_data + prefix.prefix_size);
-        if (version != expected || value.mv_size != 8) {
-            store_note("stream index broken at version %llu", (unsigned long long)expected);
-            err = LEDGER_ERR_CORRUPT;
-            goto cleanup;
-        }
-        err = fn(context, store_key_to_u64(value.mv_data));
+        uint64_t sequence = 0;
+        err = store_stream_entry(&prefix, &key, &value, expected, &sequence);
+        if (err == LEDGER_ERR_OK)
+            err = fn(context, sequence);
         if (err != LEDGER_ERR_OK)
             goto cleanup;
         rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
@@ -1186,14 +1198,15 @@ enum ledger_err store_stream_each_back(struct store_txn *txn, const char *partne
             err = store_txn_fail(txn, rc, "mdb_cursor_get (stream)");
             break;
         }
-        if (rc == MDB_NOTFOUND || !store_stream_key_matches(&prefix, &key) ||
-            store_key_to_u64((const uint8_t *)key.mv_data + prefix.prefix_size) != expected ||
-            value.mv_size != 8) {
+        /* Versions are dense: below the last there is every one down to 1. */
+        if (rc == MDB_NOTFOUND || !store_stream_key_matches(&prefix, &key)) {
             store_note("stream index broken at version %llu", (unsigned long long)expected);
             err = LEDGER_ERR_CORRUPT;
-            break;
+        } else {
+            err = store_stream_entry(&prefix, &key, &value, expected, &sequence);
         }
-        err = fn(context, store_key_to_u64(value.mv_data));
+        if (err == LEDGER_ERR_OK)
+            err = fn(context, sequence);
         if (err != LEDGER_ERR_OK || expected == 1)
             break;
         rc = mdb_cursor_get(cursor, &key, &value, MDB_PREV);
