@@ -1646,8 +1646,18 @@ struct holding {
     bool auto_renew;
 };
 
+/* The savings plan a change names. */
 static enum ledger_err find_plan(struct decision *d, const char *savings_plan_id,
-                                 const struct domain_savings_plan **out);
+                                 const struct domain_savings_plan **out)
+{
+    const struct domain_savings_plan *plan = find_savings_plan(d->customer, savings_plan_id);
+    if (plan == NULL)
+        return refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_FOUND,
+                      "savings plan %s is not a savings plan of customer %s", savings_plan_id,
+                      d->customer->customer_id);
+    *out = plan;
+    return LEDGER_ERR_OK;
+}
 
 /* Checks the id (and with `scoped`, the command's scope, which may be
  * missing: its form before the customer is looked at, its target after), then
@@ -2074,18 +2084,6 @@ static enum ledger_err decide_purchase_savings_plan(struct decision *d)
     event->allowed_by = customer ? &out->allowed_by : NULL;
     out->event.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED;
     out->event.savings_plan_purchased = event;
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err find_plan(struct decision *d, const char *savings_plan_id,
-                                 const struct domain_savings_plan **out)
-{
-    const struct domain_savings_plan *plan = find_savings_plan(d->customer, savings_plan_id);
-    if (plan == NULL)
-        return refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_FOUND,
-                      "savings plan %s is not a savings plan of customer %s", savings_plan_id,
-                      d->customer->customer_id);
-    *out = plan;
     return LEDGER_ERR_OK;
 }
 

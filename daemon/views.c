@@ -100,7 +100,7 @@
 #define VIEWS_DETAIL_SIZE 512
 /* Months of the longest term (P5Y). */
 #define VIEWS_TERM_MONTHS_MAX 60
-/* The activity index families inside STORE_DB_ACTIVITY. */
+/* STORE_DB_ACTIVITY's key family (the partner's log) and its flags bit. */
 #define VIEWS_ACTIVITY_PARTNER 'P'
 #define VIEWS_ACTIVITY_VISIBLE 0x01u
 /* "YYYY-MM" plus its NUL. */
