@@ -1457,6 +1457,77 @@ static void test_domain_refund_list_limit(void **state)
     assert_int_equal(1, W->customer->refund_count);
 }
 
+/* ---- per-customer limits ------------------------------------------------------ */
+
+/* Each bound of a customer's state (ledger_limits.h) refuses the command that
+ * would pass it, with a message naming the limit, and nothing else changes. */
+static void test_domain_customer_reservation_limit(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char first[32];
+    snprintf(first, sizeof first, "%s", buy_reservation(1000));
+    accept(&ADMIN, reservation_renewal(&k, first, true));
+    for (int i = 1; i < LEDGER_CUSTOMER_RESERVATIONS_MAX; i++)
+        accept(&ADMIN, plain_reservation(&k, 1000));
+    assert_int_equal(LEDGER_CUSTOMER_RESERVATIONS_MAX, W->customer->reservation_count);
+    refuse_as(&ADMIN, plain_reservation(&k, 1000), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "the most one customer may hold"));
+    /* An exchange and a renewal each add a reservation: refused alike. */
+    const char *returned[] = {first};
+    refuse_as(&ADMIN, exchange(&k, returned, 1, 0, 5000), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "reservations"));
+    W->now_us = T0 + YEAR_US;
+    refuse_as(&SYSTEM, renew(&k, first, 1100, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "reservations"));
+    /* What does not add one still works. */
+    accept(&ADMIN, reservation_renewal(&k, first, false));
+}
+
+static void test_domain_customer_savings_plan_limit(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    for (int i = 0; i < LEDGER_CUSTOMER_SAVINGS_PLANS_MAX; i++)
+        accept(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 500));
+    refuse_as(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 500),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "savings plans"));
+}
+
+static void test_domain_customer_role_limit(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char user[32];
+    for (int i = 0; i < LEDGER_CUSTOMER_ROLES_MAX; i++) {
+        snprintf(user, sizeof user, "user-%d", i);
+        accept(&ADMIN, role(&k, true, "sub-1", user, LEDGER__V1__AZURE_ROLE__AZURE_ROLE_READER));
+    }
+    refuse_as(&ADMIN, role(&k, true, "sub-1", "one-more", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "role assignments"));
+    /* Removing one makes room again. */
+    accept(&ADMIN, role(&k, false, "sub-1", "user-0", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_READER));
+    accept(&ADMIN, role(&k, true, "sub-1", "one-more", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+}
+
+static void test_domain_customer_permission_change_limit(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const Ledger__V1__PermissionKind kind =
+        LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    for (int i = 0; i < LEDGER_CUSTOMER_PERMISSION_CHANGES_MAX; i++)
+        accept(&ADMIN, permission(&k, i % 2 == 0, kind));
+    refuse_as(&ADMIN, permission(&k, true, kind), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "permission changes"));
+}
+
 /* ---- rule 8: exchanges ------------------------------------------------------- */
 
 static void test_domain_exchange_value(void **state)
@@ -2053,6 +2124,10 @@ int main(void)
         TEST(test_domain_cancel_reservation),
         TEST(test_domain_refund_cap),
         TEST(test_domain_refund_list_limit),
+        TEST(test_domain_customer_reservation_limit),
+        TEST(test_domain_customer_savings_plan_limit),
+        TEST(test_domain_customer_role_limit),
+        TEST(test_domain_customer_permission_change_limit),
         TEST(test_domain_exchange_value),
         TEST(test_domain_exchange_refusals),
         TEST(test_domain_renew_and_expire),

@@ -211,6 +211,71 @@ static enum ledger_err buy_reservation(struct fixture *f, const struct engine_pr
     return run(f, who, &c, request_out);
 }
 
+static enum ledger_err buy_savings_plan(struct fixture *f, const struct engine_principal *who,
+                                        const char *customer, const char *sub,
+                                        struct engine_request *request_out)
+{
+    Ledger__V1__Money hourly = LEDGER__V1__MONEY__INIT, price = LEDGER__V1__MONEY__INIT,
+                      retail = LEDGER__V1__MONEY__INIT;
+    hourly.amount_minor = 500;
+    hourly.currency = "USD";
+    price.amount_minor = 500 * 8760;
+    price.currency = "USD";
+    retail.amount_minor = 500 * 9000;
+    retail.currency = "USD";
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED;
+    Ledger__V1__PurchaseSavingsPlan body = LEDGER__V1__PURCHASE_SAVINGS_PLAN__INIT;
+    body.billing_subscription_id = (char *)sub;
+    body.hourly_commitment = &hourly;
+    body.term = LEDGER__V1__TERM__TERM_P1Y;
+    body.billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    body.scope = &scope;
+    body.price = &price;
+    body.retail_price = &retail;
+    Ledger__V1__Command c;
+    customer_command(&c, customer);
+    c.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN;
+    c.purchase_savings_plan = &body;
+    return run(f, who, &c, request_out);
+}
+
+/* The first sequence a successful single-command request appended; clears it. */
+static uint64_t appended_sequence(struct engine_request *request)
+{
+    uint64_t sequence = request->results[0].message.first_sequence;
+    engine_request_clear(request);
+    return sequence;
+}
+
+/* An explain query for `sequence`, in caller-owned messages. */
+static void explain_query(Ledger__V1__Query *q, Ledger__V1__ExplainQuery *explain,
+                          uint64_t sequence)
+{
+    Ledger__V1__ExplainQuery explain_init = LEDGER__V1__EXPLAIN_QUERY__INIT;
+    Ledger__V1__Query query_init = LEDGER__V1__QUERY__INIT;
+    *explain = explain_init;
+    explain->sequence = sequence;
+    *q = query_init;
+    q->kind_case = LEDGER__V1__QUERY__KIND_EXPLAIN;
+    q->explain = explain;
+}
+
+/* The explanation of `sequence` as p1's auditor sees it; the caller frees it. */
+static Ledger__V1__QueryResult *explained(struct fixture *f, uint64_t sequence)
+{
+    struct engine_principal auditor =
+        make_principal("auditor-1", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "", "");
+    Ledger__V1__ExplainQuery explain;
+    Ledger__V1__Query q;
+    explain_query(&q, &explain, sequence);
+    Ledger__V1__QueryResult *result = NULL;
+    char message[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(engine_query(f->engine, &auditor, &q, f->now_us, &result, message),
+                     LEDGER_ERR_OK);
+    return result;
+}
+
 /* A partner "p1" with an admin, a customer "c1" with an active Azure plan "s1",
  * user "alice" Owner on it, and a customer-user principal for alice. */
 static void world(struct fixture *f)
@@ -596,27 +661,16 @@ static void test_engine_customer_purchase_and_explain(void **state)
     Ledger__V1__Command c = grant_command("c1", &body);
     struct engine_request grant;
     assert_int_equal(run(f, &f->admin, &c, &grant), LEDGER_ERR_OK);
-    uint64_t grant_sequence = grant.results[0].message.first_sequence;
-    engine_request_clear(&grant);
+    uint64_t grant_sequence = appended_sequence(&grant);
     struct engine_request purchase;
     assert_int_equal(buy_reservation(f, &f->customer_user, "c1", "s1", &purchase), LEDGER_ERR_OK);
-    uint64_t purchase_sequence = purchase.results[0].message.first_sequence;
     char expected_id[32];
-    snprintf(expected_id, sizeof expected_id, "res-%llu", (unsigned long long)purchase_sequence);
+    snprintf(expected_id, sizeof expected_id, "res-%llu",
+             (unsigned long long)purchase.results[0].message.first_sequence);
     assert_string_equal(purchase.results[0].message.reservation_id, expected_id);
-    engine_request_clear(&purchase);
+    uint64_t purchase_sequence = appended_sequence(&purchase);
 
-    struct engine_principal auditor =
-        make_principal("auditor-1", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "", "");
-    Ledger__V1__ExplainQuery explain = LEDGER__V1__EXPLAIN_QUERY__INIT;
-    explain.sequence = purchase_sequence;
-    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
-    q.kind_case = LEDGER__V1__QUERY__KIND_EXPLAIN;
-    q.explain = &explain;
-    Ledger__V1__QueryResult *result = NULL;
-    char message[ENGINE_MESSAGE_SIZE];
-    assert_int_equal(engine_query(f->engine, &auditor, &q, f->now_us, &result, message),
-                     LEDGER_ERR_OK);
+    Ledger__V1__QueryResult *result = explained(f, purchase_sequence);
     Ledger__V1__Explanation *e = result->explanation;
     assert_non_null(e->permission);
     assert_non_null(e->role);
@@ -646,6 +700,10 @@ static void test_engine_customer_purchase_and_explain(void **state)
     engine_result_free(result);
 
     /* A customer user may not explain (auditors' query). */
+    Ledger__V1__ExplainQuery explain;
+    Ledger__V1__Query q;
+    explain_query(&q, &explain, purchase_sequence);
+    char message[ENGINE_MESSAGE_SIZE];
     assert_int_equal(engine_query(f->engine, &f->customer_user, &q, f->now_us, &result, message),
                      LEDGER_ERR_FORBIDDEN);
 }
@@ -707,6 +765,141 @@ static void test_engine_events_paging_and_scope(void **state)
     assert_int_equal(engine_query(f->engine, &auditor, &q, f->now_us, &result, message),
                      LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(message, "no_such_event"));
+}
+
+/* Runs one query as `principal`; frees the result; returns the code. */
+static enum ledger_err query_code(struct fixture *f, const struct engine_principal *principal,
+                                  const Ledger__V1__Query *q, char message[ENGINE_MESSAGE_SIZE])
+{
+    Ledger__V1__QueryResult *result = NULL;
+    enum ledger_err err = engine_query(f->engine, principal, q, f->now_us, &result, message);
+    if (err == LEDGER_ERR_OK) {
+        engine_result_free(result);
+    } else {
+        assert_null(result);
+        assert_true(strlen(message) > 10);
+    }
+    return err;
+}
+
+/* A customer's savings plan purchase is explained by its savings-plans
+ * permission and the buyer's role; explain refuses what is not a purchase,
+ * what is not in the log, and another partner's purchase. */
+static void test_engine_explain_savings_plan_and_refusals(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command c = grant_command("c1", &body);
+    body.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    struct engine_request grant;
+    assert_int_equal(run(f, &f->admin, &c, &grant), LEDGER_ERR_OK);
+    uint64_t grant_sequence = appended_sequence(&grant);
+    struct engine_request purchase;
+    assert_int_equal(buy_savings_plan(f, &f->customer_user, "c1", "s1", &purchase), LEDGER_ERR_OK);
+    uint64_t purchase_sequence = appended_sequence(&purchase);
+
+    Ledger__V1__QueryResult *result = explained(f, purchase_sequence);
+    const Ledger__V1__Explanation *e = result->explanation;
+    assert_int_equal(e->purchase->event->body_case, LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED);
+    assert_non_null(e->permission);
+    assert_int_equal(e->permission->event->sequence, grant_sequence);
+    assert_int_equal(e->permission->event->purchase_permission_granted->kind,
+                     LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS);
+    assert_non_null(e->role);
+    assert_int_equal(e->role->event->body_case, LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED);
+    assert_non_null(e->purchase->proof);
+    assert_non_null(e->permission->proof);
+    engine_result_free(result);
+
+    /* A partner's own purchase needs no permission: nothing to chain. */
+    struct engine_request partner_purchase;
+    assert_int_equal(buy_reservation(f, &f->admin, "c1", "s1", &partner_purchase), LEDGER_ERR_OK);
+    result = explained(f, appended_sequence(&partner_purchase));
+    assert_non_null(result->explanation->purchase);
+    assert_null(result->explanation->permission);
+    assert_null(result->explanation->role);
+    engine_result_free(result);
+
+    /* Not in the log: 0 and past the head. */
+    struct engine_principal auditor =
+        make_principal("auditor-1", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "", "");
+    Ledger__V1__ExplainQuery explain;
+    Ledger__V1__Query q;
+    explain_query(&q, &explain, 0);
+    char message[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_NOT_FOUND);
+    explain.sequence = head(f) + 1;
+    assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_NOT_FOUND);
+    assert_non_null(strstr(message, "not in the log"));
+    /* Not a purchase: the grant itself. */
+    explain.sequence = grant_sequence;
+    assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(message, "not a purchase"));
+    /* Another partner's auditor may not see p1's purchase. */
+    struct engine_principal other =
+        make_principal("auditor-9", LEDGER__V1__ROLE__ROLE_AUDITOR, "p9", "", "");
+    explain.sequence = purchase_sequence;
+    assert_int_equal(query_code(f, &other, &q, message), LEDGER_ERR_PARTNER_MISMATCH);
+}
+
+/* Every refusal of the events query: each with its code and a message. */
+static void test_engine_events_query_refusals(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    assert_int_equal(onboard(f, "c2"), LEDGER_ERR_OK);
+    struct engine_principal auditor =
+        make_principal("auditor-all", LEDGER__V1__ROLE__ROLE_AUDITOR, "", "", "");
+    Ledger__V1__EventsQuery events = LEDGER__V1__EVENTS_QUERY__INIT;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_EVENTS;
+    q.events = &events;
+    char message[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_OK);
+
+    events.tree_size = head(f) + 1;
+    assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_NOT_FOUND);
+    assert_non_null(strstr(message, "past the head"));
+    events.tree_size = 0;
+
+    events.limit = LEDGER_EVENTS_PAGE_MAX + 1;
+    assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(message, "limit"));
+    events.limit = LEDGER_EVENTS_PAGE_MAX;
+    assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_OK);
+    events.limit = 0;
+
+    char *types[LEDGER_EVENT_TYPES_FILTER_MAX + 1];
+    for (size_t i = 0; i < LEDGER_EVENT_TYPES_FILTER_MAX + 1; i++) {
+        types[i] = "customer_onboarded";
+    }
+    events.types = types;
+    events.n_types = LEDGER_EVENT_TYPES_FILTER_MAX + 1;
+    assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(message, "event types"));
+    events.n_types = LEDGER_EVENT_TYPES_FILTER_MAX;
+    assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_OK);
+    events.n_types = 0;
+    events.types = NULL;
+
+    /* A customer filter needs the partner when the principal has none. */
+    events.customer_id = "c1";
+    assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(message, "partner_id"));
+    q.partner_id = "p1";
+    assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_OK);
+    q.partner_id = "";
+
+    /* Customer users do not read the event feed (the policy's events row),
+     * not even their own customer's. */
+    events.customer_id = "c1";
+    assert_int_equal(query_code(f, &f->customer_user, &q, message), LEDGER_ERR_FORBIDDEN);
+    events.customer_id = "";
+
+    /* A query that names no kind. */
+    Ledger__V1__Query empty = LEDGER__V1__QUERY__INIT;
+    assert_int_equal(query_code(f, &auditor, &empty, message), LEDGER_ERR_UNKNOWN_MESSAGE);
 }
 
 static void test_engine_consistency_between_heads(void **state)
@@ -835,6 +1028,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_refusals_append_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_customer_purchase_and_explain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_events_paging_and_scope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_explain_savings_plan_and_refusals, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_engine_events_query_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_consistency_between_heads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_map_growth_and_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_rebuild_keeps_views, setup, teardown),
