@@ -269,7 +269,11 @@ static enum ledger_err load_head_key(struct engine *engine, const char *dir)
     return LEDGER_ERR_OK;
 }
 
-enum ledger_err engine_open(const struct engine_options *options, struct engine **out)
+/* Opens the ledger in options->data_dir; `create` (engine_init only) makes
+ * its environment when there is none. Without it, a directory that holds no
+ * ledger is NOT_FOUND and nothing is created in it. */
+static enum ledger_err engine_open_dir(const struct engine_options *options, bool create,
+                                       struct engine **out)
 {
     enum ledger_err err = crypto_init();
     if (err != LEDGER_ERR_OK) {
@@ -288,7 +292,8 @@ enum ledger_err engine_open(const struct engine_options *options, struct engine 
                                                              : LEDGER_STATE_CACHE_BYTES_MAX;
 
     struct stat st;
-    if (stat(options->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    if (stat(options->data_dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+        (!create && !store_present(options->data_dir))) {
         err = LEDGER_ERR_NOT_FOUND;
         goto fail;
     }
@@ -334,6 +339,12 @@ enum ledger_err engine_open(const struct engine_options *options, struct engine 
     if (err != LEDGER_ERR_OK) {
         goto fail;
     }
+    if (options->read_only && atomic_load(&engine->head_sequence) == 0) {
+        /* An initialized ledger records at least its first operator: an
+         * empty environment (a stray data.mdb) is no ledger to read. */
+        err = LEDGER_ERR_NOT_FOUND;
+        goto fail;
+    }
     if (engine->views_layout != VIEWS_LAYOUT_VERSION && atomic_load(&engine->head_sequence) == 0 &&
         !options->read_only) {
         /* A new data directory: its (empty) views have this build's layout. */
@@ -356,6 +367,11 @@ enum ledger_err engine_open(const struct engine_options *options, struct engine 
 fail:
     engine_close(engine);
     return err;
+}
+
+enum ledger_err engine_open(const struct engine_options *options, struct engine **out)
+{
+    return engine_open_dir(options, false, out);
 }
 
 _Static_assert(ENGINE_VIEWS_LAYOUT == VIEWS_LAYOUT_VERSION, "one layout version");
@@ -999,7 +1015,7 @@ enum ledger_err engine_init(const struct engine_options *options, const char *op
     struct engine *engine = NULL;
     struct engine_options open_options = *options;
     open_options.read_only = false;
-    err = engine_open(&open_options, &engine);
+    err = engine_open_dir(&open_options, true, &engine);
     if (err != LEDGER_ERR_OK) {
         unlink(key_path);
         return err;

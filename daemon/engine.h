@@ -41,7 +41,9 @@ struct engine_options {
 };
 
 /* Opens a data directory created by engine_init. DATA_DIR_LOCKED when another
- * process has it open for writing; NOT_FOUND when it was never initialized. */
+ * process has it open for writing; NOT_FOUND when it was never initialized
+ * (no environment, or read_only and an empty log), and then nothing is
+ * created in it. */
 __attribute__((warn_unused_result)) enum ledger_err
 engine_open(const struct engine_options *options, struct engine **out);
 void engine_close(struct engine *engine);

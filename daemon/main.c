@@ -617,7 +617,13 @@ static int command_restore(const struct command_line *line, const struct config 
         options.read_only = !has_head_key;
         struct engine *engine = NULL;
         enum ledger_err err = engine_open(&options, &engine);
-        if (err != LEDGER_ERR_OK) {
+        if (err == LEDGER_ERR_NOT_FOUND) {
+            fprintf(stderr,
+                    "ledgerd: %s is not a ledger backup: its data.mdb holds no ledger (an "
+                    "empty log); take backups with `ledgerctl backup`\n",
+                    line->from);
+            ok = false;
+        } else if (err != LEDGER_ERR_OK) {
             fprintf(stderr, "ledgerd: the restored copy does not open: %s (%s)\n",
                     ledger_strerror(err), ledger_err_name(err));
             ok = false;
@@ -710,6 +716,17 @@ static int command_serve(const struct command_line *line, struct config *config)
     };
     struct server *server = NULL;
     err = server_create(engine, &server_options, &server);
+    if (err == LEDGER_ERR_UNAVAILABLE || err == LEDGER_ERR_INVALID_ARGUMENT) {
+        /* A bind failed: the "cannot bind" line above names the address and
+         * the system's reason. */
+        fprintf(stderr,
+                "ledgerd: cannot listen on %s and %s: the error above says which address and "
+                "why (in use by another process, a directory that does not exist, a malformed "
+                "address); set --listen or --events\n",
+                listen, events);
+        engine_close(engine);
+        return EXIT_FAILURE_;
+    }
     if (err != LEDGER_ERR_OK) {
         fprintf(stderr, "ledgerd: cannot serve on %s and %s: %s (%s)\n", listen, events,
                 ledger_strerror(err), ledger_err_name(err));

@@ -536,6 +536,15 @@ static enum ledger_err store_keep_map_size(struct store *store)
     return LEDGER_ERR_OK;
 }
 
+bool store_present(const char *dir)
+{
+    char path[STORE_PATH_BYTES];
+    int length = snprintf(path, sizeof path, "%s/data.mdb", dir);
+    struct stat info;
+    return length > 0 && (size_t)length < sizeof path && stat(path, &info) == 0 &&
+           S_ISREG(info.st_mode);
+}
+
 enum ledger_err store_open(const struct store_options *options, struct store **out)
 {
     STORE_CHECK(options != NULL && out != NULL);

@@ -86,6 +86,10 @@ struct store_options {
     bool no_sync;           /* MDB_NOSYNC: tests and benchmarks' baselines only, not durable */
 };
 
+/* Whether `dir` holds an environment (its data file), creating nothing: a
+ * caller that must not make a new ledger where none is asks this first. */
+bool store_present(const char *dir);
+
 /* Opens (creating if needed) the environment in options->dir. The directory is
  * made with mode 0700 if missing (never when read_only), the data and lock files
  * with 0600. A new environment gets every database and meta "format". Clears

@@ -37,6 +37,7 @@
 #include "crypto.h"
 #include "ledger_limits.h"
 #include "rawproto.h"
+#include "store.h"
 #include "test_util.h"
 
 #define PATH_SIZE        1024
@@ -967,6 +968,85 @@ static void test_daemon_bad_config_refused(void **state)
     assert_int_equal(wait_exit(spawn(f, bad_value), 20000), 2);
 }
 
+/* Each mistake on ledgerd's command line is refused with its exit status
+ * (2: usage, 1: failure) and a message that says what to do; none of them
+ * writes anything, and the data directory serves as before. */
+static void test_daemon_command_line_refusals(void **state)
+{
+    struct fixture *f = *state;
+    char fresh[PATH_SIZE + 32], empty[PATH_SIZE + 32], restored[PATH_SIZE + 32];
+    snprintf(fresh, sizeof fresh, "%s/fresh", f->root);
+    snprintf(empty, sizeof empty, "%s/empty", f->root);
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    assert_int_equal(mkdir(empty, 0700), 0);
+    /* An environment that is no ledger: a data.mdb with an empty log. */
+    char stray[PATH_SIZE + 32];
+    snprintf(stray, sizeof stray, "%s/stray", f->root);
+    struct store_options stray_options = {.dir = stray};
+    struct store *stray_store = NULL;
+    assert_int_equal(store_open(&stray_options, &stray_store), LEDGER_ERR_OK);
+    store_close(stray_store);
+    const char *missing_dir_url = "ipc:///nonexistent-ledgerd-dir/ledger.sock";
+    const struct {
+        const char *args[10];
+        int status;
+        const char *message;
+    } cases[] = {
+        {{"frobnicate"}, 2, "unknown command \"frobnicate\""},
+        {{"--data"}, 2, "--data needs a value"},
+        {{"--data", f->data, "extra"}, 2, "unexpected argument \"extra\""},
+        {{"--data", f->data, "--operator", "op-2"}, 2, "--operator is only for ledgerd init"},
+        {{"--data", f->data, "--from", empty}, 2, "are only for ledgerd restore"},
+        {{"init"}, 2, "init needs --data DIR"},
+        {{"init", "--data", fresh, "--operator", "bad id"}, 2, "the operator id must be"},
+        {{"rebuild"}, 2, "rebuild needs --data DIR"},
+        {{"rebuild", "--data", empty},
+         2,
+         "is not an initialized data directory (run ledgerd init)"},
+        {{"restore", "--data", restored}, 2, "restore needs --from BACKUP and --data DIR"},
+        {{"restore", "--from", empty, "--data", restored}, 1, "is not a backup directory"},
+        {{"restore", "--from", stray, "--data", restored}, 1, "is not a ledger backup"},
+        {{"--data", f->data, "--listen", missing_dir_url}, 1, "cannot listen on"},
+    };
+    struct stat st;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(truncate(f->log_path, 0), 0);
+        int status = wait_exit(spawn(f, cases[i].args), 20000);
+        if (status != cases[i].status || !log_contains(f, cases[i].message)) {
+            log_print(f, "");
+            fail_msg("case %zu (%s ...): status %d, expected %d and \"%s\"", i, cases[i].args[0],
+                     status, cases[i].status, cases[i].message);
+        }
+        /* Refused before anything was made. */
+        assert_int_not_equal(stat(fresh, &st), 0);
+        assert_int_not_equal(stat(restored, &st), 0);
+    }
+    /* Nor in a directory that holds no ledger. */
+    char leftover[PATH_SIZE + 64];
+    snprintf(leftover, sizeof leftover, "%s/data.mdb", empty);
+    assert_int_not_equal(stat(leftover, &st), 0);
+    snprintf(leftover, sizeof leftover, "%s/ledgerd.lock", empty);
+    assert_int_not_equal(stat(leftover, &st), 0);
+    /* The bind failure names the address and the system's reason. */
+    assert_true(log_contains(f, "cannot bind socket=requests"));
+    assert_true(log_contains(f, "No such file or directory"));
+    daemon_start(f, NULL);
+    assert_int_equal(operator_head_sequence(f), 1);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+
+    /* A config file in the data directory that does not parse names its line. */
+    char conf[PATH_SIZE + 32];
+    snprintf(conf, sizeof conf, "%s/ledgerd.conf", f->data);
+    FILE *file = fopen(conf, "w");
+    assert_non_null(file);
+    fputs("[ledgerd]\nno_such_setting = 1\n", file);
+    fclose(file);
+    assert_int_equal(truncate(f->log_path, 0), 0);
+    const char *serve[] = {"--data", f->data, NULL};
+    assert_int_equal(wait_exit(spawn(f, serve), 20000), 2);
+    assert_true(log_contains(f, "ledgerd.conf:2"));
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -984,6 +1064,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_backup_restore_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_defaults_first_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_bad_config_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_command_line_refusals, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
