@@ -435,6 +435,161 @@ static void test_ctl_cli_refusals(void **state)
     run_free(&run);
 }
 
+/* The first result's `field` of a JSON command reply, copied into out. */
+static void result_field(const struct run *run, const char *field, char *out, size_t size)
+{
+    json_t *result = json_array_get(json_object_get(run->json, "results"), 0);
+    const char *value = json_string_value(json_object_get(result, field));
+    if (value == NULL || value[0] == '\0') {
+        fail_msg("no %s in the reply: %s", field, run->out);
+    }
+    snprintf(out, size, "%s", value);
+}
+
+/* The one row of `view` (a JSON array member) whose `key` is `id`. */
+static json_t *row_with(const struct run *run, const char *view, const char *key, const char *id)
+{
+    json_t *rows = json_object_get(run->json, view);
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        const char *value = json_string_value(json_object_get(row, key));
+        if (value != NULL && strcmp(value, id) == 0) {
+            return row;
+        }
+    }
+    fail_msg("no %s row with %s %s: %s", view, key, id, run->out);
+    return NULL;
+}
+
+/* Runs ledgerctl as `principal` and expects success, or the refusal `code`
+ * with exit status `status` (code NULL: success). */
+#define CTL_EXPECT(status, code, principal, key_file, ...)                                         \
+    do {                                                                                           \
+        struct run expect_run_;                                                                    \
+        ctl(fixture, &expect_run_, principal, key_file, __VA_ARGS__, NULL);                        \
+        if ((code) == NULL) {                                                                      \
+            expect_ok(&expect_run_);                                                               \
+        } else {                                                                                   \
+            expect_error(&expect_run_, status, (code) == NULL ? "" : (code));                      \
+        }                                                                                          \
+        run_free(&expect_run_);                                                                    \
+    } while (0)
+
+/* The partner's changes through ledgerctl, each verb once, with what the
+ * views show after it: role removal, an exchange (and one worth too little),
+ * a cancellation refunded in euros, a savings plan's scope and renewal, the
+ * customer's cost visibility; and the operator's statistics. */
+static void test_ctl_cli_partner_changes(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], bob_key[PATH_SIZE + 16];
+    make_partner(fixture, "p-chg", "p-chg-admin", key, sizeof key);
+    setup_customer(fixture, "p-chg", key, "p-chg-admin", bob_key, sizeof bob_key);
+    const char *admin = "p-chg-admin", *bob = "p-chg-bob";
+
+    CTL_EXPECT(0, NULL, admin, key, "role", "assign", "--customer", "fab", "--subscription",
+               "fab-plan", "--user", "carol", "--role", "reader");
+    CTL_EXPECT(0, NULL, admin, key, "role", "remove", "--customer", "fab", "--subscription",
+               "fab-plan", "--user", "carol", "--role", "reader");
+    CTL_EXPECT(1, "ROLE_NOT_ASSIGNED", admin, key, "role", "remove", "--customer", "fab",
+               "--subscription", "fab-plan", "--user", "carol", "--role", "reader");
+
+    /* An exchange returns a reservation and buys its replacement. */
+    ctl(fixture, &run, admin, key, "--output", "json", "reservation", "buy", "--customer", "fab",
+        "--subscription", "fab-plan", "--sku", "Standard_D2s_v5", "--region", "westeurope",
+        "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price",
+        "1000.00", "--retail-price", "1200.00", "--currency", "USD", NULL);
+    expect_ok(&run);
+    char old_id[128], new_id[128];
+    result_field(&run, "reservation_id", old_id, sizeof old_id);
+    run_free(&run);
+    CTL_EXPECT(1, "EXCHANGE_VALUE_TOO_LOW", admin, key, "reservation", "exchange", "--customer",
+               "fab", "--reservation", old_id, "--refund", "0", "--subscription", "fab-plan",
+               "--sku", "Standard_E4s_v5", "--region", "westeurope", "--quantity", "1", "--term",
+               "P3Y", "--billing", "monthly", "--scope", "shared", "--price", "500.00",
+               "--retail-price", "600.00", "--currency", "USD");
+    ctl(fixture, &run, admin, key, "--output", "json", "reservation", "exchange", "--customer",
+        "fab", "--reservation", old_id, "--refund", "0", "--subscription", "fab-plan", "--sku",
+        "Standard_E4s_v5", "--region", "westeurope", "--quantity", "1", "--term", "P3Y",
+        "--billing", "monthly", "--scope", "shared", "--price", "3000.00", "--retail-price",
+        "3600.00", "--currency", "USD", NULL);
+    expect_ok(&run);
+    result_field(&run, "reservation_id", new_id, sizeof new_id);
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "--output", "json", "reservations", "--customer", "fab", NULL);
+    expect_ok(&run);
+    json_t *returned = row_with(&run, "reservations", "reservation_id", old_id);
+    assert_string_equal("exchanged", json_string_value(json_object_get(returned, "state")));
+    json_t *replacement = row_with(&run, "reservations", "reservation_id", new_id);
+    assert_string_equal("active", json_string_value(json_object_get(replacement, "state")));
+    assert_string_equal("Standard_E4s_v5", json_string_value(json_object_get(replacement, "sku")));
+    run_free(&run);
+
+    /* A refund in euros needs its USD value for the cap. */
+    ctl(fixture, &run, admin, key, "--output", "json", "reservation", "buy", "--customer", "fab",
+        "--subscription", "fab-plan", "--sku", "Standard_B2ms", "--region", "westeurope",
+        "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price",
+        "800.00", "--retail-price", "900.00", "--currency", "EUR", NULL);
+    expect_ok(&run);
+    char euro_id[128];
+    result_field(&run, "reservation_id", euro_id, sizeof euro_id);
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "reservation", "cancel", "--customer", "fab", "--reservation",
+        euro_id, "--refund", "100", "--currency", "EUR", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "refund-usd"));
+    run_free(&run);
+    CTL_EXPECT(0, NULL, admin, key, "reservation", "cancel", "--customer", "fab", "--reservation",
+               euro_id, "--refund", "100", "--currency", "EUR", "--refund-usd", "108.50");
+
+    /* A savings plan's scope and renewal; the customer must ask the partner. */
+    ctl(fixture, &run, admin, key, "--output", "json", "savings-plan", "buy", "--customer", "fab",
+        "--subscription", "fab-plan", "--hourly-commitment", "2.00", "--term", "P3Y", "--billing",
+        "monthly", "--scope", "shared", "--price", "52560", "--retail-price", "60000", "--currency",
+        "USD", "--auto-renew", NULL);
+    expect_ok(&run);
+    char plan[128];
+    result_field(&run, "savings_plan_id", plan, sizeof plan);
+    run_free(&run);
+    CTL_EXPECT(1, "ASK_PARTNER", bob, bob_key, "savings-plan", "renew", "--customer", "fab",
+               "--savings-plan", plan, "--off");
+    CTL_EXPECT(0, NULL, admin, key, "savings-plan", "scope", "--customer", "fab", "--savings-plan",
+               plan, "--scope", "single", "--scope-target", "fab-plan");
+    CTL_EXPECT(0, NULL, admin, key, "savings-plan", "renew", "--customer", "fab", "--savings-plan",
+               plan, "--off");
+    CTL_EXPECT(1, "UNCHANGED", admin, key, "savings-plan", "renew", "--customer", "fab",
+               "--savings-plan", plan, "--off");
+    ctl(fixture, &run, admin, key, "--output", "json", "savings-plans", "--customer", "fab", NULL);
+    expect_ok(&run);
+    json_t *plan_row = row_with(&run, "savings_plans", "savings_plan_id", plan);
+    assert_true(json_is_false(json_object_get(plan_row, "auto_renew")));
+    json_t *scope = json_object_get(plan_row, "scope");
+    assert_string_equal("single", json_string_value(json_object_get(scope, "kind")));
+    assert_string_equal("fab-plan", json_string_value(json_object_get(scope, "target")));
+    run_free(&run);
+
+    /* Retail prices are shown to the customer only when the partner says so. */
+    CTL_EXPECT(1, "FORBIDDEN", bob, bob_key, "cost-visibility", "set", "--customer", "fab", "--on");
+    CTL_EXPECT(0, NULL, admin, key, "cost-visibility", "set", "--customer", "fab", "--on");
+    CTL_EXPECT(1, "UNCHANGED", admin, key, "cost-visibility", "set", "--customer", "fab", "--on");
+    CTL_EXPECT(2, "USAGE", admin, key, "cost-visibility", "set", "--customer", "fab");
+
+    /* The operator's statistics: the counters, as JSON rows. */
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "stats", NULL);
+    expect_ok(&run);
+    json_t *stats = json_object_get(run.json, "stats");
+    assert_true(json_array_size(stats) > 5);
+    bool commits = false;
+    for (size_t i = 0; i < json_array_size(stats); i++) {
+        const char *name = json_string_value(json_object_get(json_array_get(stats, i), "name"));
+        commits = commits || (name != NULL && strstr(name, "commits") != NULL);
+    }
+    assert_true(commits);
+    run_free(&run);
+    CTL_EXPECT(1, "FORBIDDEN", admin, key, "stats");
+}
+
 static void test_ctl_cli_views_json(void **state)
 {
     struct fixture *fixture = *state;
@@ -881,6 +1036,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_principal_key_file),
         cmocka_unit_test(test_ctl_cli_retries_are_duplicates),
         cmocka_unit_test(test_ctl_cli_refusals),
+        cmocka_unit_test(test_ctl_cli_partner_changes),
         cmocka_unit_test(test_ctl_cli_views_json),
         cmocka_unit_test(test_ctl_cli_events_feed),
         cmocka_unit_test(test_ctl_cli_events_follow),
