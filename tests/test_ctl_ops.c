@@ -530,6 +530,87 @@ static void test_ctl_ops_proofs_verified(void **state)
     run_free(&run);
 }
 
+/* The audit verbs' refusals, each with its exit status and code, and the
+ * explanation of a savings plan a customer bought. */
+static void test_ctl_ops_audit_refusals(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "--output", "json", "events",
+        "--type", "savings_plan_purchased", NULL);
+    expect_ok(&run);
+    json_int_t plan_seq = 0;
+    for (char *line = strtok(run.out, "\n"); line != NULL && plan_seq == 0;
+         line = strtok(NULL, "\n")) {
+        json_t *event = json_loads(line, 0, NULL);
+        assert_non_null(event);
+        const char *purchaser = json_string_value(
+            json_object_get(json_object_get(event, "savings_plan_purchased"), "purchaser"));
+        if (purchaser != NULL && strcmp(purchaser, "customer") == 0) {
+            plan_seq = json_int_at(event, "sequence");
+        }
+        json_decref(event);
+    }
+    run_free(&run);
+    assert_true(plan_seq > 0);
+    char seq[32];
+    snprintf(seq, sizeof seq, "%lld", (long long)plan_seq);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "explain", "--seq", seq, NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "purchase:   savings plan "));
+    assert_non_null(strstr(run.out, "per hour"));
+    assert_non_null(strstr(run.out, "allowed by: permission savings-plans turned on at "));
+    assert_non_null(strstr(run.out, "inclusion proof verified against head "));
+    run_free(&run);
+
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "--output", "json", "head",
+        NULL);
+    expect_ok(&run);
+    json_int_t head = json_int_at(json_object_get(run.json, "head"), "tree_size");
+    run_free(&run);
+    char past[32];
+    snprintf(past, sizeof past, "%lld", (long long)head + 100);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "--output", "json", "events",
+        "--type", "customer_onboarded", "--limit", "1", NULL);
+    expect_ok(&run);
+    char onboarded[32];
+    snprintf(onboarded, sizeof onboarded, "%lld", (long long)json_int_at(run.json, "sequence"));
+    run_free(&run);
+
+    const struct {
+        const char *args[10];
+        int status;
+        const char *code;
+    } cases[] = {
+        {{"explain", "--seq", "0"}, 2, "USAGE"},
+        {{"explain", "--seq", past}, 1, "NOT_FOUND"},
+        {{"explain", "--seq", onboarded}, 1, "INVALID_ARGUMENT"}, /* not a purchase */
+        {{"proof", "--seq", seq, "--tree-size", "1"}, 2, "USAGE"},
+        {{"proof", "--seq", past}, 1, "NOT_FOUND"},
+        {{"consistency", "--from", "0", "--to", "3"}, 2, "USAGE"},
+        {{"consistency", "--from", "5", "--to", "3"}, 2, "USAGE"},
+        {{"consistency", "--from", "3", "--to", past}, 1, "NOT_FOUND"},
+        {{"consistency", "--from", "3", "--to", "5", "--from-root", "abc"}, 2, "USAGE"},
+        {{"head", "--save", "saved.pb", "--public-key"}, 2, "USAGE"},
+        {{"head", "--save", ""}, 2, "USAGE"},
+        {{"verify", "--head", "no-such-file.pb"}, 1, "IO_ERROR"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *const *a = cases[i].args;
+        ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", a[0], a[1], a[2], a[3], a[4],
+            a[5], a[6], a[7], NULL);
+        if (run.status != cases[i].status ||
+            strstr(run.err, cases[i].code) != run.err + strlen("error: ")) {
+            fail_msg("case %zu (%s %s): exit %d, stderr %s; expected %d %s", i, a[0], a[1],
+                     run.status, run.err, cases[i].status, cases[i].code);
+        }
+        run_free(&run);
+    }
+}
+
 static pid_t start_daemon(const char *data, const char *log)
 {
     const char *ledgerd = getenv("LEDGERD");
@@ -705,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_reconcile_known_mismatches),
         cmocka_unit_test(test_ctl_ops_reconcile_invoice_format),
         cmocka_unit_test(test_ctl_ops_proofs_verified),
+        cmocka_unit_test(test_ctl_ops_audit_refusals),
         cmocka_unit_test(test_ctl_ops_verify_saved_head),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
