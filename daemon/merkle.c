@@ -344,6 +344,13 @@ void merkle_builder_init(struct merkle_builder *builder)
 
 void merkle_builder_add(struct merkle_builder *builder, const uint8_t leaf_hash[MERKLE_HASH_BYTES])
 {
+    merkle_builder_add_nodes(builder, leaf_hash, NULL, NULL);
+}
+
+void merkle_builder_add_nodes(struct merkle_builder *builder,
+                              const uint8_t leaf_hash[MERKLE_HASH_BYTES],
+                              merkle_completed_fn completed, void *context)
+{
     MERKLE_REQUIRE(builder != NULL && leaf_hash != NULL && builder->size < UINT64_MAX);
     /* stack[0 .. popcount(size)) holds the complete subtrees left to right,
      * largest first. The new leaf merges with one of them per trailing one bit
@@ -352,10 +359,16 @@ void merkle_builder_add(struct merkle_builder *builder, const uint8_t leaf_hash[
     uint8_t hash[MERKLE_HASH_BYTES];
     uint8_t parent[MERKLE_HASH_BYTES];
     memcpy(hash, leaf_hash, MERKLE_HASH_BYTES);
+    unsigned level = 0;
     for (uint64_t bits = builder->size; (bits & 1) != 0; bits >>= 1) {
         count--;
         crypto_node_hash(builder->stack[count], hash, parent);
         memcpy(hash, parent, MERKLE_HASH_BYTES);
+        level++;
+        if (completed != NULL) {
+            /* The node over leaves [index << level, (index + 1) << level). */
+            completed(context, level, builder->size >> level, hash);
+        }
     }
     memcpy(builder->stack[count], hash, MERKLE_HASH_BYTES);
     builder->size++;
@@ -475,6 +488,96 @@ enum ledger_err merkle_append(struct store_txn *txn, uint64_t sequence,
     store_u64_to_key(sequence, size_value);
     return store_put(txn, STORE_DB_MERKLE, size_key, sizeof size_key, size_value,
                      sizeof size_value);
+}
+
+/* --- checking the stored tree against recomputed nodes ---------------------- */
+
+struct merkle_check {
+    struct store_txn *txn;
+    struct store_cursor *cursors[MERKLE_DEPTH_MAX]; /* level 1..63, opened on first use */
+    uint64_t next_index[MERKLE_DEPTH_MAX];
+    enum ledger_err err; /* the first failure */
+    unsigned bad_level;
+    uint64_t bad_index;
+};
+
+enum ledger_err merkle_check_open(struct store_txn *txn, struct merkle_check **out)
+{
+    MERKLE_REQUIRE(txn != NULL && out != NULL);
+    struct merkle_check *check = calloc(1, sizeof *check);
+    if (check == NULL)
+        return LEDGER_ERR_NO_MEMORY;
+    check->txn = txn;
+    *out = check;
+    return LEDGER_ERR_OK;
+}
+
+void merkle_check_close(struct merkle_check *check)
+{
+    if (check == NULL)
+        return;
+    for (unsigned level = 0; level < MERKLE_DEPTH_MAX; level++)
+        store_cursor_close(check->cursors[level]);
+    free(check);
+}
+
+static void check_fail(struct merkle_check *check, enum ledger_err err, unsigned level,
+                       uint64_t index)
+{
+    check->err = err;
+    check->bad_level = level;
+    check->bad_index = index;
+}
+
+/* merkle_completed_fn: the stored node at (level, index) must be `hash`. Nodes
+ * of one level complete in index order, so one cursor per level walks them
+ * with no searches after the first. */
+static void check_node(void *context, unsigned level, uint64_t index,
+                       const uint8_t hash[MERKLE_HASH_BYTES])
+{
+    struct merkle_check *check = context;
+    if (check->err != LEDGER_ERR_OK)
+        return;
+    MERKLE_REQUIRE(level >= 1 && level < MERKLE_DEPTH_MAX);
+    uint8_t want[MERKLE_NODE_KEY_BYTES];
+    node_key(level, index, want);
+    struct store_val key, value;
+    enum ledger_err err;
+    if (check->cursors[level] == NULL || check->next_index[level] != index) {
+        if (check->cursors[level] == NULL) {
+            err = store_cursor_open(check->txn, STORE_DB_MERKLE, &check->cursors[level]);
+            if (err != LEDGER_ERR_OK) {
+                check_fail(check, err, level, index);
+                return;
+            }
+        }
+        err = store_cursor_seek(check->cursors[level], want, sizeof want, &key, &value);
+    } else {
+        err = store_cursor_next(check->cursors[level], &key, &value);
+    }
+    check->next_index[level] = index + 1;
+    if (err == LEDGER_ERR_NOT_FOUND ||
+        (err == LEDGER_ERR_OK &&
+         (key.size != sizeof want || memcmp(key.data, want, sizeof want) != 0 ||
+          value.size != MERKLE_HASH_BYTES || memcmp(value.data, hash, MERKLE_HASH_BYTES) != 0))) {
+        /* Missing, malformed or different: hashes of public records, compared
+         * plainly. */
+        check_fail(check, LEDGER_ERR_CORRUPT, level, index);
+    } else if (err != LEDGER_ERR_OK) {
+        check_fail(check, err, level, index);
+    }
+}
+
+enum ledger_err merkle_check_add(struct merkle_check *check, struct merkle_builder *builder,
+                                 const uint8_t leaf_hash[MERKLE_HASH_BYTES], unsigned *level_out,
+                                 uint64_t *index_out)
+{
+    MERKLE_REQUIRE(check != NULL && builder != NULL && level_out != NULL && index_out != NULL);
+    if (check->err == LEDGER_ERR_OK)
+        merkle_builder_add_nodes(builder, leaf_hash, check_node, check);
+    *level_out = check->bad_level;
+    *index_out = check->bad_index;
+    return check->err;
 }
 
 enum ledger_err merkle_store_size(struct store_txn *txn, uint64_t *size_out)

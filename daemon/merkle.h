@@ -88,6 +88,15 @@ struct merkle_builder {
 void merkle_builder_init(struct merkle_builder *builder);
 /* Appends the next leaf: one node hash per leaf, amortized. */
 void merkle_builder_add(struct merkle_builder *builder, const uint8_t leaf_hash[MERKLE_HASH_BYTES]);
+/* Called with each interior node a leaf completes: level >= 1, the node over
+ * leaves [index << level, (index + 1) << level) (0-based), its hash. */
+typedef void (*merkle_completed_fn)(void *context, unsigned level, uint64_t index,
+                                    const uint8_t hash[MERKLE_HASH_BYTES]);
+/* merkle_builder_add, telling `completed` (may be NULL) of every node it
+ * completes, lowest level first. */
+void merkle_builder_add_nodes(struct merkle_builder *builder,
+                              const uint8_t leaf_hash[MERKLE_HASH_BYTES],
+                              merkle_completed_fn completed, void *context);
 /* MTH of the leaves added so far (the empty root for none), in at most 63
  * node hashes; the builder is unchanged and may keep growing. */
 void merkle_builder_root(const struct merkle_builder *builder, uint8_t out[MERKLE_HASH_BYTES]);
@@ -117,6 +126,25 @@ merkle_store_inclusion(struct store_txn *txn, uint64_t sequence, uint64_t tree_s
 __attribute__((warn_unused_result)) enum ledger_err
 merkle_store_consistency(struct store_txn *txn, uint64_t from_size, uint64_t to_size,
                          uint8_t path[][MERKLE_HASH_BYTES], size_t *path_length_out);
+
+/* Checks the stored tree node by node (offline verifier): each interior node
+ * a leaf completes in a builder that starts empty must be stored, equal to
+ * the recomputed one. One cursor per level walks the nodes in step: no
+ * searches. The check and its cursors belong to a read transaction and are
+ * closed before it ends. */
+struct merkle_check;
+__attribute__((warn_unused_result)) enum ledger_err merkle_check_open(struct store_txn *txn,
+                                                                      struct merkle_check **out);
+/* Adds the next leaf to `builder` (which started empty with this check) and
+ * compares the nodes it completes. CORRUPT when one is missing or differs:
+ * *level_out and *index_out name the first such node (it covers sequences
+ * (index << level) + 1 .. (index + 1) << level); the store's errors. Once
+ * failed, it keeps returning the first failure. */
+__attribute__((warn_unused_result)) enum ledger_err
+merkle_check_add(struct merkle_check *check, struct merkle_builder *builder,
+                 const uint8_t leaf_hash[MERKLE_HASH_BYTES], unsigned *level_out,
+                 uint64_t *index_out);
+void merkle_check_close(struct merkle_check *check);
 
 /* --- signed tree heads ----------------------------------------------------- */
 

@@ -190,10 +190,12 @@ static bool record_sequence(const uint8_t *record, size_t size, uint64_t *sequen
     return true;
 }
 
-/* Walks the log: leaves, sequences, the root, the saved head. The log and the
- * leaf hashes are read by two cursors in step (both are keyed by sequence),
- * so each record costs one leaf hash, one framing walk and, amortized, one
- * node hash: no lookups and no unpacking. */
+/* Walks the log: leaves, sequences, every stored tree node, the root, the
+ * saved head. The log and the leaf hashes are read by two cursors in step
+ * (both are keyed by sequence), and the stored nodes by one cursor per level
+ * (merkle_check), so each record costs one leaf hash, one framing walk and,
+ * amortized, one node hash and one node comparison: no lookups and no
+ * unpacking. */
 static int verify_log(const struct options *options, struct store *store,
                       const Ledger__V1__SignedHead *head, uint64_t *events_out,
                       uint8_t root_out[MERKLE_HASH_BYTES])
@@ -208,6 +210,7 @@ static int verify_log(const struct options *options, struct store *store,
     uint64_t last = store_last_sequence(txn);
     uint64_t count = 0, leaves = 0;
     struct store_cursor *cursor = NULL, *leaf_cursor = NULL;
+    struct merkle_check *check = NULL;
     if (store_count(txn, STORE_DB_LOG, &count) != LEDGER_ERR_OK ||
         store_count(txn, STORE_DB_LEAF, &leaves) != LEDGER_ERR_OK) {
         status = fail(0, "cannot count the log's records");
@@ -226,7 +229,8 @@ static int verify_log(const struct options *options, struct store *store,
     progress_start(&bar, "verify", "events", last, false);
     bar.enabled = bar.enabled && !options->quiet;
     if (store_cursor_open(txn, STORE_DB_LOG, &cursor) != LEDGER_ERR_OK ||
-        store_cursor_open(txn, STORE_DB_LEAF, &leaf_cursor) != LEDGER_ERR_OK) {
+        store_cursor_open(txn, STORE_DB_LEAF, &leaf_cursor) != LEDGER_ERR_OK ||
+        merkle_check_open(txn, &check) != LEDGER_ERR_OK) {
         status = fail(0, "cannot open a cursor on the log");
         goto done;
     }
@@ -270,7 +274,24 @@ static int verify_log(const struct options *options, struct store *store,
             status = fail(sequence, what);
             break;
         }
-        merkle_builder_add(&builder, leaf);
+        unsigned level = 0;
+        uint64_t index = 0;
+        err = merkle_check_add(check, &builder, leaf, &level, &index);
+        if (err != LEDGER_ERR_OK) {
+            uint64_t first = (index << level) + 1, end = (index + 1) << level;
+            if (err == LEDGER_ERR_CORRUPT) {
+                snprintf(what, sizeof what,
+                         "the stored Merkle node over sequences %llu..%llu does not match the "
+                         "records (a record and its leaf hash were rewritten in that range, or "
+                         "the node was altered)",
+                         (unsigned long long)first, (unsigned long long)end);
+            } else {
+                snprintf(what, sizeof what, "the stored Merkle tree could not be read: %s",
+                         ledger_strerror(err));
+            }
+            status = fail(first, what);
+            break;
+        }
         if (head && builder.size == head->tree_size) {
             uint8_t root[MERKLE_HASH_BYTES];
             merkle_builder_root(&builder, root);
@@ -314,6 +335,7 @@ static int verify_log(const struct options *options, struct store *store,
     }
     *events_out = last;
 done:
+    merkle_check_close(check);
     store_cursor_close(leaf_cursor);
     store_cursor_close(cursor);
     store_abort(txn);
