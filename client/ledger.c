@@ -444,6 +444,7 @@ static enum ledger_err client_round_trip(struct ledger_client *client,
             return LEDGER_ERR_UNREACHABLE;
         }
     }
+    bool resigned_stale = false;
     for (uint32_t attempt = 0; attempt <= client->retries; attempt++) {
         if (request.bytes == NULL || client_now_us() - request.signed_us > CLIENT_RESIGN_AFTER_US) {
             free(request.bytes);
@@ -456,6 +457,19 @@ static enum ledger_err client_round_trip(struct ledger_client *client,
         }
         client->message[0] = '\0';
         last = client_attempt(client, &request, reply_out);
+        if (last == LEDGER_ERR_OK && !resigned_stale &&
+            (*reply_out)->code == LEDGER__V1__ERROR_CODE__STALE_REQUEST) {
+            /* Signed before the daemon (re)started, or too long ago: sign
+             * again once (same body, so the same command ids) and send that,
+             * as an extra attempt. */
+            ledger__v1__reply__free_unpacked(*reply_out, NULL);
+            *reply_out = NULL;
+            free(request.bytes);
+            request.bytes = NULL;
+            resigned_stale = true;
+            attempt--;
+            continue;
+        }
         if (last == LEDGER_ERR_UNREACHABLE && client->message[0] != '\0') {
             free(request.bytes); /* a socket failure, not a missing peer */
             return last;

@@ -435,6 +435,34 @@ static enum ledger_err principal_row_get(struct store_txn *txn, const char *prin
     return LEDGER_ERR_OK;
 }
 
+/* Whether `principal` may still act in this transaction. Authentication
+ * read the committed state when the request arrived; a revocation committed
+ * since, or decided earlier in the same group, is seen here. The ledger's own
+ * principals (init's bootstrap, the scheduler) have no row: they pass. */
+static enum ledger_err principal_still_active(struct store_txn *txn,
+                                              const struct engine_principal *principal,
+                                              char message[ENGINE_MESSAGE_SIZE])
+{
+    Ledger__V1__PrincipalRow *row = NULL;
+    enum ledger_err err = principal_row_get(txn, principal->id, &row);
+    if (err == LEDGER_ERR_NOT_FOUND) {
+        return LEDGER_ERR_OK;
+    }
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    bool revoked = row->revoked;
+    ledger__v1__principal_row__free_unpacked(row, NULL);
+    if (revoked) {
+        snprintf(message, ENGINE_MESSAGE_SIZE,
+                 "principal %s was revoked before this request was decided; ask an operator "
+                 "for a new one",
+                 principal->id);
+        return LEDGER_ERR_PRINCIPAL_REVOKED;
+    }
+    return LEDGER_ERR_OK;
+}
+
 void engine__copy_id(char out[LEDGER_ID_LENGTH_MAX + 1], const char *in)
 {
     size_t n = strnlen(in, LEDGER_ID_LENGTH_MAX);
@@ -873,6 +901,12 @@ static enum ledger_err execute_request(struct group *group, struct engine_reques
                  "the batch holds %zu commands; at most %u are allowed in one batch",
                  request->command_count, (unsigned)group->engine->batch_commands_max);
         return LEDGER_ERR_OK;
+    }
+    enum ledger_err active =
+        principal_still_active(group->txn, request->principal, request->message);
+    if (active != LEDGER_ERR_OK) {
+        request->err = active;
+        return group_error(active) ? active : LEDGER_ERR_OK;
     }
     request->results = calloc(request->command_count, sizeof *request->results);
     if (!request->results) {

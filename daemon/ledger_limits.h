@@ -73,8 +73,14 @@
 /* Authentication: a request's timestamp must be within this window of the
  * daemon's clock. Five minutes tolerates ordinary clock drift; a captured
  * request replayed later than that is refused as stale, and within it a
- * replayed command has no new effect (the command-id index). */
+ * replayed command has no new effect: a committed one by the command-id
+ * index, a refused one because the daemon remembers it (replay.h) and
+ * answers the replay with the same refusal. */
 #define LEDGER_AUTH_WINDOW_US (INT64_C(300) * 1000000)
+/* Refused command requests remembered for their window (about 64 bytes
+ * each, 16 MiB reserved): a minute of refusals at over 4,000 a second. Past
+ * it the oldest are forgotten early, which is logged and counted. */
+#define LEDGER_REPLAY_REMEMBERED_MAX (256 * 1024)
 #define LEDGER_SECRET_BYTES   32
 #define LEDGER_NONCE_BYTES    16
 #define LEDGER_MAC_BYTES      32

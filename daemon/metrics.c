@@ -217,6 +217,12 @@ void metrics_visit(const struct server_counters *counters,
     scalar(sink, "ledger_backpressure_pauses_total", "counter",
            "Times the daemon stopped reading requests at the in-flight bound.",
            load(&c->backpressure_pauses));
+    scalar(sink, "ledger_replays_refused_total", "counter",
+           "Command requests sent again with a nonce already refused, answered with that refusal.",
+           load(&c->replays_refused));
+    scalar(sink, "ledger_replays_forgotten_total", "counter",
+           "Refused requests forgotten before their window ended (too many refusals).",
+           load(&c->replays_forgotten));
     scalar(sink, "ledger_subscribers", "gauge",
            "Peers connected to the doorbell socket (sampled each second).", load(&c->subscribers));
     scalar(sink, "ledger_doorbells_published_total", "counter",

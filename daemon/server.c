@@ -50,6 +50,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "metrics.h"
+#include "replay.h"
 
 /* Socket buffers: room for several requests of the default size in flight per
  * peer; nanomsg's default (128 kB) would throttle bulk imports. */
@@ -117,6 +118,12 @@ struct server {
     uint64_t group_head_before; /* the head when the group started */
 
     struct slow_query slow;
+
+    /* Refused command requests, answered the same when replayed (replay.h);
+     * a command request signed before started_us is refused as stale, since
+     * what the daemon refused before it started is not remembered. */
+    struct replay_cache *refused;
+    int64_t started_us;
 
     uint64_t head_published; /* the newest sequence announced on the doorbell */
     struct server_counters counters;
@@ -317,6 +324,64 @@ static void commit_work(uv_work_t *work)
 
 static void commit_done(uv_work_t *work, int status);
 static void shutdown_maybe_finish(struct server *server);
+static void reply_refusal(struct server *server, void *control, enum ledger_err err,
+                          const struct auth_detail *detail);
+
+/* Whether a refusal is the ledger's decision about the request (remembered
+ * and given again to a replay) rather than a failure of the moment (storage,
+ * memory, shutdown), after which the same bytes may be sent again. */
+static bool refusal_is_decision(enum ledger_err err)
+{
+    switch (err) {
+    case LEDGER_ERR_OK:
+    case LEDGER_ERR_STORAGE_FULL:
+    case LEDGER_ERR_STORAGE_ERROR:
+    case LEDGER_ERR_CORRUPT:
+    case LEDGER_ERR_NO_MEMORY:
+    case LEDGER_ERR_INTERNAL:
+    case LEDGER_ERR_UNAVAILABLE:
+    case LEDGER_ERR_DISK_FULL:
+        return false;
+    default:
+        return true;
+    }
+}
+
+/* The refusal a command request was given before, or OK. */
+static enum ledger_err refused_before(struct server *server, const struct pending *pending)
+{
+    return replay_cache_find(server->refused, pending->principal.id, pending->detail.nonce,
+                             pending->detail.nonce_size, wall_clock_us());
+}
+
+/* Answers a command request that was refused before with that refusal. */
+static void answer_replay(struct server *server, struct pending *pending, enum ledger_err err)
+{
+    counter_add(&server->counters.replays_refused, 1);
+    snprintf(pending->detail.reason, sizeof pending->detail.reason,
+             "this request (its nonce) was refused before; a replay gets the same answer: sign a "
+             "new request to try again");
+    void *control = pending->control;
+    pending->control = NULL;
+    reply_refusal(server, control, err, &pending->detail);
+}
+
+/* Whether the group being formed already holds a request of this principal
+ * with this nonce (a resend): it waits for the next group, where the first
+ * one's outcome decides how it is answered. Groups are small next to the
+ * cost of a commit; the scan is a 16-byte comparison per member. */
+static bool group_holds(const struct server *server, size_t count, const struct pending *pending)
+{
+    for (size_t i = 0; i < count; i++) {
+        const struct pending *member = server->group[i];
+        if (member->detail.nonce_size == pending->detail.nonce_size &&
+            memcmp(member->detail.nonce, pending->detail.nonce, pending->detail.nonce_size) == 0 &&
+            strcmp(member->principal.id, pending->principal.id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
 
 static void doorbell_publish(struct server *server)
 {
@@ -352,8 +417,20 @@ static void commit_start(struct server *server)
     size_t count = 0;
     while (server->queue_head != NULL && count < LEDGER_GROUP_REQUESTS_MAX) {
         struct pending *pending = server->queue_head;
+        if (group_holds(server, count, pending)) {
+            break;
+        }
         server->queue_head = pending->next;
         pending->next = NULL;
+        server->queue_count--;
+        enum ledger_err before = refused_before(server, pending);
+        if (before != LEDGER_ERR_OK) {
+            /* A resend that waited while its first copy was refused. */
+            answer_replay(server, pending, before);
+            pending_free(pending);
+            server->inflight_count--;
+            continue;
+        }
         const Ledger__V1__CommandBatch *batch = pending->signed_request->body->batch;
         server->group[count] = pending;
         server->group_requests[count] = (struct engine_request){
@@ -366,7 +443,11 @@ static void commit_start(struct server *server)
     if (server->queue_head == NULL) {
         server->queue_tail = NULL;
     }
-    server->queue_count -= count;
+    atomic_store_explicit(&server->counters.inflight_requests, server->inflight_count,
+                          memory_order_relaxed);
+    if (count == 0) {
+        return;
+    }
     server->group_count = count;
     server->group_head_before = engine_head_sequence(server->engine);
     server->committing = true;
@@ -468,10 +549,27 @@ static void commit_done(uv_work_t *work, int status)
     if (server->group_err == LEDGER_ERR_OK) {
         doorbell_publish(server);
     }
+    int64_t now_us = wall_clock_us();
     for (size_t i = 0; i < count; i++) {
         struct engine_request *request = &server->group_requests[i];
         if (server->group_err != LEDGER_ERR_OK && request->err == LEDGER_ERR_OK) {
             request->err = server->group_err;
+        }
+        const struct pending *pending = server->group[i];
+        if (refusal_is_decision(request->err) &&
+            replay_cache_remember(server->refused, pending->principal.id, pending->detail.nonce,
+                                  pending->detail.nonce_size,
+                                  pending->signed_request->timestamp_us + server->limits.window_us,
+                                  now_us, request->err)) {
+            uint64_t forgotten = atomic_fetch_add_explicit(&server->counters.replays_forgotten, 1,
+                                                           memory_order_relaxed);
+            if (forgotten % 10000 == 0) {
+                log_write(LOG_LEVEL_WARN, "refused requests forgotten early",
+                          "remembered=%d forgotten_total=%llu reason=\"more refusals within the "
+                          "authentication window than are remembered; a replay of a forgotten "
+                          "one is decided again\"",
+                          LEDGER_REPLAY_REMEMBERED_MAX, (unsigned long long)forgotten + 1);
+            }
         }
         commit_answer(server, server->group[i], request);
         engine_request_clear(request);
@@ -669,6 +767,17 @@ static void handle_message(struct server *server, void *body, size_t size, void 
         crypto_wipe(&principal, sizeof principal);
         return;
     }
+    if (signed_request->timestamp_us < server->started_us) {
+        /* Refusals of the daemon before this one are not remembered: a
+         * replay of such a request must not be decided again. */
+        auth_signed_free(signed_request);
+        crypto_wipe(&principal, sizeof principal);
+        snprintf(detail.reason, sizeof detail.reason,
+                 "signed before this daemon started; sign it again (a new timestamp and nonce, "
+                 "the same command ids)");
+        reply_refusal(server, control, LEDGER_ERR_STALE_REQUEST, &detail);
+        return;
+    }
     struct pending *pending = calloc(1, sizeof *pending);
     if (pending == NULL) {
         auth_signed_free(signed_request);
@@ -682,6 +791,12 @@ static void handle_message(struct server *server, void *body, size_t size, void 
     crypto_wipe(&principal, sizeof principal);
     pending->signed_request = signed_request;
     pending->detail = detail;
+    enum ledger_err before = refused_before(server, pending);
+    if (before != LEDGER_ERR_OK) {
+        answer_replay(server, pending, before);
+        pending_free(pending);
+        return;
+    }
     if (server->queue_tail) {
         server->queue_tail->next = pending;
     } else {
@@ -907,6 +1022,11 @@ enum ledger_err server_create(struct engine *engine, const struct server_options
     };
     server->slow_commit_ms = options->slow_commit_ms;
     server->head_published = engine_head_sequence(engine);
+    server->started_us = wall_clock_us();
+    if (replay_cache_new(LEDGER_REPLAY_REMEMBERED_MAX, &server->refused) != LEDGER_ERR_OK) {
+        free(server);
+        return LEDGER_ERR_NO_MEMORY;
+    }
     enum ledger_err err =
         copy_text(server->listen_url, sizeof server->listen_url, options->listen_url);
     if (err == LEDGER_ERR_OK) {
@@ -919,12 +1039,14 @@ enum ledger_err server_create(struct engine *engine, const struct server_options
         err = copy_text(server->version, sizeof server->version, options->version);
     }
     if (err != LEDGER_ERR_OK) {
+        replay_cache_free(server->refused);
         free(server);
         return err;
     }
     int rc = uv_loop_init(&server->loop);
     if (rc != 0) {
         log_write(LOG_LEVEL_ERROR, "cannot start the event loop", "error=\"%s\"", uv_strerror(rc));
+        replay_cache_free(server->refused);
         free(server);
         return LEDGER_ERR_INTERNAL;
     }
@@ -1065,5 +1187,6 @@ void server_destroy(struct server *server)
         pending_free(pending);
         pending = next;
     }
+    replay_cache_free(server->refused);
     free(server);
 }

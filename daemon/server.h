@@ -108,6 +108,8 @@ struct server_counters {
     _Atomic uint64_t slow_commits;        /* commits over slow_commit_ms */
     _Atomic uint64_t inflight_requests;   /* gauge: command requests not yet answered */
     _Atomic uint64_t backpressure_pauses; /* times reading stopped at the in-flight bound */
+    _Atomic uint64_t replays_refused;     /* requests answered with their earlier refusal */
+    _Atomic uint64_t replays_forgotten;   /* refusals forgotten early (replay.h: full) */
     _Atomic uint64_t replies_dropped;     /* replies nanomsg refused (peer gone) */
     _Atomic uint64_t doorbells_published;
     _Atomic uint64_t doorbells_dropped; /* publishes nanomsg refused */

@@ -609,6 +609,66 @@ static void test_daemon_bad_bytes_keep_serving(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* A refused command replayed after the state changed, so that deciding it
+ * again would now succeed: the daemon answers with the first refusal; after
+ * a restart (which forgets refusals) the replay is refused as signed before
+ * the start; signed anew, the same command goes through. */
+static void test_daemon_refused_request_replayed(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    Ledger__V1__AddPrincipal add = LEDGER__V1__ADD_PRINCIPAL__INIT;
+    add.principal_id = "late-admin";
+    add.role = LEDGER__V1__ROLE__ROLE_ADMIN_AGENT;
+    add.partner_id = "late-partner";
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.command_id = "late-admin-1";
+    command.partner_id = "late-partner";
+    command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
+    command.add_principal = &add;
+    ProtobufCBinaryData data = {0};
+    assert_int_equal(codec_pack(&command.base, &data.data, &data.len), LEDGER_ERR_OK);
+    struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
+    size_t size = 0;
+    uint8_t *captured = request_batch(&spec, &data, 1, &size);
+    reply_free(call_expect(f->client, captured, size, &spec, LEDGER_ERR_PARTNER_NOT_FOUND));
+    uint64_t head = operator_head_sequence(f);
+
+    /* The partner exists now: deciding the captured bytes again would add
+     * the principal. The replay gets the first answer instead. */
+    ProtobufCBinaryData partner = command_add_partner("late-partner-1", "late-partner", "Late");
+    reply_free(operator_batch(f, &partner, 1, LEDGER_ERR_OK));
+    free(partner.data);
+    head++;
+    for (int i = 0; i < 3; i++) {
+        Ledger__V1__Reply *reply =
+            call_expect(f->client, captured, size, &spec, LEDGER_ERR_PARTNER_NOT_FOUND);
+        assert_non_null(strstr(reply->message, "refused before"));
+        reply_free(reply);
+    }
+    assert_int_equal(operator_head_sequence(f), head);
+    assert_true(log_contains(f, "a replay gets the same answer"));
+
+    /* A new daemon remembers no refusal: it refuses what was signed before
+     * it started. */
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    daemon_start(f, NULL);
+    Ledger__V1__Reply *reply =
+        call_expect(f->client, captured, size, &spec, LEDGER_ERR_STALE_REQUEST);
+    assert_non_null(strstr(reply->message, "before this daemon started"));
+    reply_free(reply);
+    assert_int_equal(operator_head_sequence(f), head);
+
+    /* Signed anew (new nonce and timestamp, the same command): decided now. */
+    uint8_t *fresh = request_batch(&spec, &data, 1, &size);
+    reply_free(call_expect(f->client, fresh, size, &spec, LEDGER_ERR_OK));
+    assert_int_equal(operator_head_sequence(f), head + 1);
+    free(fresh);
+    free(captured);
+    free(data.data);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
 static void test_daemon_doorbell(void **state)
 {
     struct fixture *f = *state;
@@ -1057,6 +1117,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_retry_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_bad_bytes_keep_serving, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_refused_request_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_doorbell, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_sigterm_answers_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_concurrent_clients, setup, teardown),

@@ -522,6 +522,53 @@ static void test_engine_group_isolates_requests(void **state)
     free(again_data.data);
 }
 
+/* A principal revoked earlier in the same group (or in a group committed
+ * after its request was authenticated) is refused when its request is
+ * decided: the authentication's snapshot of it is not trusted. */
+static void test_engine_revocation_seen_within_group(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    uint64_t before = head(f);
+    Ledger__V1__RevokePrincipal revoke = LEDGER__V1__REVOKE_PRINCIPAL__INIT;
+    revoke.principal_id = f->admin.id;
+    Ledger__V1__Command revoke_command = LEDGER__V1__COMMAND__INIT;
+    revoke_command.command_id = "revoke-admin";
+    revoke_command.body_case = LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL;
+    revoke_command.revoke_principal = &revoke;
+    ProtobufCBinaryData revoke_data = pack_command(&revoke_command);
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command grant = grant_command("c1", &body);
+    grant.command_id = "grant-after-revoke";
+    ProtobufCBinaryData grant_data = pack_command(&grant);
+    /* f->admin was looked up before the revocation: revoked is false in it. */
+    assert_false(f->admin.revoked);
+    struct engine_request requests[2] = {
+        {.principal = &f->operator_principal, .commands = &revoke_data, .command_count = 1},
+        {.principal = &f->admin, .commands = &grant_data, .command_count = 1},
+    };
+    assert_int_equal(engine_execute(f->engine, requests, 2, f->now_us), LEDGER_ERR_OK);
+    assert_int_equal(requests[0].err, LEDGER_ERR_OK);
+    assert_int_equal(requests[1].err, LEDGER_ERR_PRINCIPAL_REVOKED);
+    assert_non_null(strstr(requests[1].message, "was revoked before this request was decided"));
+    assert_int_equal(head(f), before + 1);
+    for (int i = 0; i < 2; i++) {
+        engine_request_clear(&requests[i]);
+    }
+    /* And in a later group, with the same stale snapshot. */
+    grant.command_id = "grant-later";
+    free(grant_data.data);
+    grant_data = pack_command(&grant);
+    struct engine_request later = {
+        .principal = &f->admin, .commands = &grant_data, .command_count = 1};
+    assert_int_equal(engine_execute(f->engine, &later, 1, f->now_us), LEDGER_ERR_OK);
+    assert_int_equal(later.err, LEDGER_ERR_PRINCIPAL_REVOKED);
+    engine_request_clear(&later);
+    assert_int_equal(head(f), before + 1);
+    free(revoke_data.data);
+    free(grant_data.data);
+}
+
 /* Single-command requests change the group's customer state in place; a
  * longer batch works on its own copy. A batch refused part way in the middle
  * of a group must leave no trace in the state the later requests see. */
@@ -1023,6 +1070,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_expected_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_batch_is_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_group_isolates_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_revocation_seen_within_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_group_mixes_single_and_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_state_cache_byte_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_refusals_append_nothing, setup, teardown),

@@ -61,6 +61,7 @@ static void counters_fill(struct server_counters *c)
     atomic_store(&c->requests_refused, 5);
     atomic_store(&c->replies_dropped, 2);
     atomic_store(&c->backpressure_pauses, 1);
+    atomic_store(&c->replays_refused, 2);
     atomic_store(&c->subscribers, 2);
     atomic_store(&c->doorbells_published, 3);
     atomic_store(&c->doorbells_dropped, 1);
@@ -170,6 +171,14 @@ static const char *const expected_lines[] = {
     "in-flight bound.",
     "# TYPE ledger_backpressure_pauses_total counter",
     "ledger_backpressure_pauses_total 1",
+    "# HELP ledger_replays_refused_total Command requests sent again with a nonce already refused, "
+    "answered with that refusal.",
+    "# TYPE ledger_replays_refused_total counter",
+    "ledger_replays_refused_total 2",
+    "# HELP ledger_replays_forgotten_total Refused requests forgotten before their window ended "
+    "(too many refusals).",
+    "# TYPE ledger_replays_forgotten_total counter",
+    "ledger_replays_forgotten_total 0",
     "# HELP ledger_subscribers Peers connected to the doorbell socket (sampled each second).",
     "# TYPE ledger_subscribers gauge",
     "ledger_subscribers 2",
