@@ -374,7 +374,13 @@ enum ledger_err engine_open(const struct engine_options *options, struct engine 
     return engine_open_dir(options, false, out);
 }
 
+bool engine_present(const char *dir)
+{
+    return store_present(dir);
+}
+
 _Static_assert(ENGINE_VIEWS_LAYOUT == VIEWS_LAYOUT_VERSION, "one layout version");
+_Static_assert(ENGINE_VIEWS_LAYOUT_REBUILDING == VIEWS_LAYOUT_REBUILDING, "one rebuilding mark");
 
 void engine_state_cache(const struct engine *engine, struct engine_cache_usage *out)
 {
@@ -1032,8 +1038,10 @@ enum ledger_err engine_init(const struct engine_options *options, const char *op
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    if (access(key_path, F_OK) == 0) {
-        return LEDGER_ERR_PRINCIPAL_EXISTS; /* already initialized */
+    if (access(key_path, F_OK) == 0 || store_present(options->data_dir)) {
+        /* Already initialized, or a ledger without its head key (a backup):
+         * a new key would sign its history as another ledger's. */
+        return LEDGER_ERR_PRINCIPAL_EXISTS;
     }
     uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES], secret_key[CRYPTO_SIGN_SECRET_BYTES];
     crypto_ed25519_keypair(public_key, secret_key);

@@ -40,6 +40,10 @@ struct engine_options {
     uint64_t state_cache_bytes_max; /* 0 = LEDGER_STATE_CACHE_BYTES_MAX */
 };
 
+/* Whether `dir` holds a ledger's store (initialized, a backup or a restored
+ * copy), creating nothing. */
+bool engine_present(const char *dir);
+
 /* Opens a data directory created by engine_init. DATA_DIR_LOCKED when another
  * process has it open for writing; NOT_FOUND when it was never initialized
  * (no environment, or read_only and an empty log), and then nothing is
@@ -66,6 +70,9 @@ bool engine_unusable(const struct engine *engine);
 bool engine_views_current(const struct engine *engine, uint64_t *layout_out);
 /* The layout this build writes (views.h's VIEWS_LAYOUT_VERSION). */
 #define ENGINE_VIEWS_LAYOUT 3
+/* The layout a store records while a rebuild runs: found at open, a rebuild
+ * was interrupted and the views are incomplete. */
+#define ENGINE_VIEWS_LAYOUT_REBUILDING 0
 
 /* Creates a data directory: the store, the Ed25519 head-signing key (file
  * head.key, mode 0600) and the first operator principal, whose secret is

@@ -3,8 +3,9 @@
  * command ids, the Merkle tree, the views), replays the log from sequence 1
  * through the same functions live commits use, and compares a digest of each
  * derived database before and after. Runs in the store's bulk mode (one sync
- * at the end); a rebuild that fails part way leaves the views partly rebuilt:
- * run it again.
+ * at the end); a rebuild that fails or is interrupted part way leaves the
+ * views partly rebuilt and the layout VIEWS_LAYOUT_REBUILDING, which the
+ * daemon refuses to serve: run it again.
  */
 #include "engine.h"
 
@@ -27,6 +28,8 @@
 /* Rebuild commits every this many events, bounding the write transaction's
  * dirty pages. */
 #define ENGINE_REBUILD_COMMIT_EVERY 20000
+/* and reports progress every this many. */
+#define ENGINE_REBUILD_PROGRESS_EVERY 4096
 
 static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_DB_COUNT][32])
 {
@@ -99,7 +102,15 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
             err = store_drop(txn, (enum store_db)db);
         }
     }
+    /* Until the last transaction records the layout, the store says that its
+     * views are incomplete: an interrupted rebuild is refused at start. */
+    if (err == LEDGER_ERR_OK) {
+        err = views_layout_mark_rebuilding(txn);
+    }
     uint64_t total = err == LEDGER_ERR_OK ? store_last_sequence(txn) : 0;
+    if (err == LEDGER_ERR_OK && progress) {
+        progress(context, 0, total); /* the clock of the rate starts here */
+    }
     for (uint64_t s = 1; err == LEDGER_ERR_OK && s <= total; s++) {
         err = rebuild_one(txn, s);
         if (err == LEDGER_ERR_OK && s % ENGINE_REBUILD_COMMIT_EVERY == 0 && s < total) {
@@ -108,9 +119,10 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
             if (err == LEDGER_ERR_OK) {
                 err = store_begin(engine->store, true, &txn);
             }
-            if (progress) {
-                progress(context, s, total);
-            }
+        }
+        if (err == LEDGER_ERR_OK && progress && s % ENGINE_REBUILD_PROGRESS_EVERY == 0 &&
+            s < total) {
+            progress(context, s, total);
         }
     }
     if (txn) {

@@ -81,9 +81,10 @@
  * each, 16 MiB reserved): a minute of refusals at over 4,000 a second. Past
  * it the oldest are forgotten early, which is logged and counted. */
 #define LEDGER_REPLAY_REMEMBERED_MAX (256 * 1024)
-#define LEDGER_SECRET_BYTES   32
-#define LEDGER_NONCE_BYTES    16
-#define LEDGER_MAC_BYTES      32
+
+#define LEDGER_SECRET_BYTES 32
+#define LEDGER_NONCE_BYTES  16
+#define LEDGER_MAC_BYTES    32
 
 /* Queries. Pages bound the size of one reply. */
 #define LEDGER_EVENTS_PAGE_DEFAULT 500

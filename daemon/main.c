@@ -326,6 +326,12 @@ static void print_engine_error(const char *what, const char *dir, enum ledger_er
                 "ledgerd: %s is in use by another ledgerd process (it holds %s/ledgerd.lock); "
                 "stop that one first or use another --data directory\n",
                 dir, dir);
+    } else if (err == LEDGER_ERR_NOT_FOUND && engine_present(dir)) {
+        fprintf(stderr,
+                "ledgerd: %s: %s holds a ledger but not its head-signing key (head.key), like a "
+                "backup: copy the original data directory's head.key into it (or restore it "
+                "with `ledgerd restore --head-key FILE`); do not run ledgerd init on it\n",
+                what, dir);
     } else if (err == LEDGER_ERR_NOT_FOUND) {
         fprintf(stderr, "ledgerd: %s: %s is not an initialized data directory (run ledgerd init)\n",
                 what, dir);
@@ -352,7 +358,16 @@ static enum ledger_err data_dir_initialize(const struct config *config, const ch
     engine_options_from(config, dir, &options);
     enum ledger_err err = engine_init(&options, operator_id, key_path);
     if (err == LEDGER_ERR_PRINCIPAL_EXISTS) {
-        fprintf(stderr, "ledgerd: %s is already initialized\n", dir);
+        char head_key[CONFIG_PATH_SIZE];
+        if (path_join(dir, "head.key", head_key) == 0 && access(head_key, F_OK) != 0) {
+            fprintf(stderr,
+                    "ledgerd: %s already holds a ledger (a backup or a copy without its "
+                    "head.key); init would give it a new signing key: copy the original "
+                    "head.key into it instead\n",
+                    dir);
+        } else {
+            fprintf(stderr, "ledgerd: %s is already initialized\n", dir);
+        }
         return err;
     }
     if (err != LEDGER_ERR_OK) {
@@ -414,6 +429,7 @@ static void rebuild_progress(void *context, uint64_t done, uint64_t total)
 {
     struct rebuild_context *rebuild = context;
     if (!rebuild->started) {
+        /* Not started before the replay (a map growth starts it again). */
         progress_start(&rebuild->progress, "rebuild", "events", total, false);
         rebuild->started = true;
     }
@@ -449,7 +465,10 @@ static int command_rebuild(const struct command_line *line, const struct config 
     unsigned differences = 0;
     uint64_t layout = 0;
     bool upgrade = !engine_views_current(engine, &layout);
-    if (upgrade) {
+    if (upgrade && layout == ENGINE_VIEWS_LAYOUT_REBUILDING) {
+        printf("an earlier rebuild did not finish: deriving the views again, without "
+               "comparing\n");
+    } else if (upgrade) {
         printf("the views were written by an older build (layout %llu): deriving them again "
                "in this build's layout, without comparing\n",
                (unsigned long long)layout);
@@ -695,6 +714,15 @@ static int command_serve(const struct command_line *line, struct config *config)
         return EXIT_FAILURE_;
     }
     uint64_t layout = 0;
+    if (!engine_views_current(engine, &layout) && layout == ENGINE_VIEWS_LAYOUT_REBUILDING) {
+        fprintf(stderr,
+                "ledgerd: %s: a rebuild of its views did not finish (it was interrupted or "
+                "failed), so they are incomplete; run `ledgerd rebuild --data %s` again, then "
+                "start\n",
+                dir, dir);
+        engine_close(engine);
+        return EXIT_FAILURE_;
+    }
     if (!engine_views_current(engine, &layout)) {
         fprintf(stderr,
                 "ledgerd: %s: its views were written by an older build (layout %llu, this "

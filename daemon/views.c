@@ -2403,12 +2403,22 @@ enum ledger_err views_layout(struct store_txn *txn, uint64_t *out)
     return err;
 }
 
-enum ledger_err views_layout_set(struct store_txn *txn)
+static enum ledger_err layout_put(struct store_txn *txn, uint64_t layout)
 {
     uint8_t value[8];
-    store_u64_to_key(VIEWS_LAYOUT_VERSION, value);
+    store_u64_to_key(layout, value);
     return store_put(txn, STORE_DB_META, views_layout_key, sizeof views_layout_key - 1, value,
                      sizeof value);
+}
+
+enum ledger_err views_layout_set(struct store_txn *txn)
+{
+    return layout_put(txn, VIEWS_LAYOUT_VERSION);
+}
+
+enum ledger_err views_layout_mark_rebuilding(struct store_txn *txn)
+{
+    return layout_put(txn, VIEWS_LAYOUT_REBUILDING);
 }
 
 static void write_u32_be(uint8_t out[4], uint32_t value)

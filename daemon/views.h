@@ -84,6 +84,13 @@ void views_result_clear(Ledger__V1__QueryResult *result);
  * no longer keeps a per-customer index ('C' rows); a customer's activity is
  * found through the customer's stream index. */
 #define VIEWS_LAYOUT_VERSION 3
+/* The layout recorded while a rebuild runs (its first transaction writes it,
+ * its last one VIEWS_LAYOUT_VERSION): found at open, the views are
+ * incomplete because a rebuild was interrupted. */
+#define VIEWS_LAYOUT_REBUILDING 0
+/* Records VIEWS_LAYOUT_REBUILDING (in a write transaction). */
+__attribute__((warn_unused_result)) enum ledger_err
+views_layout_mark_rebuilding(struct store_txn *txn);
 /* The layout of the views in the store (1 when none is recorded). */
 __attribute__((warn_unused_result)) enum ledger_err views_layout(struct store_txn *txn,
                                                                  uint64_t *out);

@@ -38,6 +38,7 @@
 #include "ledger_limits.h"
 #include "rawproto.h"
 #include "store.h"
+#include "views.h"
 #include "test_util.h"
 
 #define PATH_SIZE        1024
@@ -943,6 +944,21 @@ static void test_daemon_backup_restore_rebuild(void **state)
     assert_int_equal(wait_exit(spawn(f, rebuild), 60000), 0);
     assert_true(log_contains(f, "every view matches the log's replay"));
 
+    /* A backup holds a ledger without its head key: init refuses to give it
+     * a new one, and serving it says what to copy. Neither writes in it. */
+    const char *init_backup[] = {"init", "--data", backup, NULL};
+    assert_int_equal(wait_exit(spawn(f, init_backup), 60000), 1);
+    assert_true(log_contains(f, "init would give it a new signing key"));
+    const char *serve_backup[] = {"--data", backup, NULL};
+    assert_int_equal(wait_exit(spawn(f, serve_backup), 60000), 1);
+    assert_true(log_contains(f, "holds a ledger but not its head-signing key"));
+    char backup_key[PATH_SIZE + 64];
+    snprintf(backup_key, sizeof backup_key, "%s/head.key", backup);
+    struct stat key_info;
+    assert_int_not_equal(stat(backup_key, &key_info), 0);
+    snprintf(backup_key, sizeof backup_key, "%s/operator.key", backup);
+    assert_int_not_equal(stat(backup_key, &key_info), 0);
+
     /* restore into a new directory, with the head key the backup lacks. */
     char restored[PATH_SIZE], head_key[PATH_SIZE + 32];
     snprintf(restored, sizeof restored, "%s/restored", f->root);
@@ -958,6 +974,39 @@ static void test_daemon_backup_restore_rebuild(void **state)
     snprintf(f->data, sizeof f->data, "%s", restored);
     snprintf(f->url, sizeof f->url, "ipc://%s/ledger.sock", f->data);
     snprintf(f->events_url, sizeof f->events_url, "ipc://%s/events.sock", f->data);
+    daemon_start(f, NULL);
+    assert_int_equal(operator_head_sequence(f), head);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
+/* A rebuild that did not finish leaves the views incomplete and says so in
+ * the store: the daemon refuses to serve them until a rebuild completes. */
+static void test_daemon_interrupted_rebuild_refused(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    ProtobufCBinaryData command = command_add_partner("rebuild-mark-1", "marked", "Marked");
+    reply_free(operator_batch(f, &command, 1, LEDGER_ERR_OK));
+    free(command.data);
+    uint64_t head = operator_head_sequence(f);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+
+    /* What a rebuild's first transaction records, as if it stopped there. */
+    struct store_options options = {.dir = f->data};
+    struct store *store = NULL;
+    assert_int_equal(store_open(&options, &store), LEDGER_ERR_OK);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(store, true, &txn), LEDGER_ERR_OK);
+    assert_int_equal(views_layout_mark_rebuilding(txn), LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    store_close(store);
+
+    const char *serve[] = {"--data", f->data, NULL};
+    assert_int_equal(wait_exit(spawn(f, serve), 20000), 1);
+    assert_true(log_contains(f, "a rebuild of its views did not finish"));
+    const char *rebuild[] = {"rebuild", "--data", f->data, NULL};
+    assert_int_equal(wait_exit(spawn(f, rebuild), 60000), 0);
+    assert_true(log_contains(f, "an earlier rebuild did not finish"));
     daemon_start(f, NULL);
     assert_int_equal(operator_head_sequence(f), head);
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
@@ -1123,6 +1172,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_concurrent_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_second_daemon_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_backup_restore_rebuild, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_interrupted_rebuild_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_defaults_first_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_bad_config_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_command_line_refusals, setup, teardown),

@@ -1041,6 +1041,24 @@ static void test_engine_map_growth_and_full(void **state)
     assert_int_equal(engine_open(&reopen, &f->engine), LEDGER_ERR_OK);
 }
 
+struct progress_calls {
+    unsigned count;
+    uint64_t first_done, last_done, total;
+};
+
+static void record_progress(void *context, uint64_t done, uint64_t total)
+{
+    struct progress_calls *calls = context;
+    if (calls->count == 0) {
+        calls->first_done = done;
+    } else {
+        assert_true(done >= calls->last_done);
+    }
+    calls->count++;
+    calls->last_done = done;
+    calls->total = total;
+}
+
 static void test_engine_rebuild_keeps_views(void **state)
 {
     struct fixture *f = *state;
@@ -1051,8 +1069,15 @@ static void test_engine_rebuild_keeps_views(void **state)
     assert_int_equal(buy_reservation(f, &f->customer_user, "c1", "s1", NULL), LEDGER_ERR_OK);
     assert_int_equal(buy_reservation(f, &f->admin, "c1", "s1", NULL), LEDGER_ERR_OK);
     unsigned differences = 99;
-    assert_int_equal(engine_rebuild(f->engine, NULL, NULL, NULL, &differences), LEDGER_ERR_OK);
+    struct progress_calls calls = {0};
+    assert_int_equal(engine_rebuild(f->engine, record_progress, &calls, NULL, &differences),
+                     LEDGER_ERR_OK);
     assert_int_equal(differences, 0);
+    /* The bar's clock starts before the replay, and it ends at the total. */
+    assert_true(calls.count >= 2);
+    assert_int_equal(calls.first_done, 0);
+    assert_int_equal(calls.last_done, head(f));
+    assert_int_equal(calls.total, head(f));
     /* Commands still work after a rebuild (states reload from the log). */
     Ledger__V1__Command again = grant_command("c1", &body);
     assert_int_equal(run(f, &f->admin, &again, NULL), LEDGER_ERR_PERMISSION_ALREADY_ON);

@@ -394,10 +394,16 @@ static int verify_views(const struct options *options, struct store *store)
     if (err == LEDGER_ERR_OK && !engine_views_current(engine, &layout)) {
         /* Views of an older build's layout cannot be compared with this
          * build's replay; the log checks above stand on their own. */
-        fprintf(stderr,
-                "FAILED: views: written by an older build (layout %llu; this build reads %llu): "
-                "rebuild them with `ledgerd rebuild`, or check the log only with --no-views\n",
-                (unsigned long long)layout, (unsigned long long)ENGINE_VIEWS_LAYOUT);
+        if (layout == ENGINE_VIEWS_LAYOUT_REBUILDING) {
+            fprintf(stderr, "FAILED: views: a rebuild did not finish, they are incomplete: run "
+                            "`ledgerd rebuild` again, or check the log only with --no-views\n");
+        } else {
+            fprintf(stderr,
+                    "FAILED: views: written by an older build (layout %llu; this build reads "
+                    "%llu): rebuild them with `ledgerd rebuild`, or check the log only with "
+                    "--no-views\n",
+                    (unsigned long long)layout, (unsigned long long)ENGINE_VIEWS_LAYOUT);
+        }
         engine_close(engine);
         nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
         return EXIT_FAILED;
