@@ -6,7 +6,8 @@
  *   request socket readable -> nn_recvmsg (body and routing header, NN_MSG)
  *     -> auth_check -> refused: Reply{code} at once
  *                   -> query:   engine_query, Reply{query} at once (a backup,
- *                               which copies the store, on the thread pool)
+ *                               which copies the store, and pages of the
+ *                               event feed on the thread pool)
  *                   -> batch:   queued (struct pending)
  *   no commit running and queue not empty -> up to LEDGER_GROUP_REQUESTS_MAX
  *     queued requests form a group -> engine_execute on the thread pool
@@ -65,10 +66,13 @@ struct pending {
     struct auth_detail detail;
 };
 
-/* A query that takes long (a backup copies the whole store): answered from
- * the thread pool so the loop keeps serving; one at a time. */
+/* A query that takes long, answered from the thread pool so that the loop
+ * keeps serving (and answering commits): a backup (it copies the whole
+ * store; one at a time), or a page of the event feed (up to 10,000 events,
+ * with proofs; SERVER_FEED_WORKERS at a time, and past that on the loop). */
 struct slow_query {
     uv_work_t work;
+    struct server *server;
     bool running;
     void *control; /* owned while running */
     struct engine_principal principal;
@@ -117,7 +121,8 @@ struct server {
     uint64_t group_duration_ns;
     uint64_t group_head_before; /* the head when the group started */
 
-    struct slow_query slow;
+    struct slow_query slow; /* backups */
+    struct slow_query feed[SERVER_FEED_WORKERS];
 
     /* Refused command requests, answered the same when replayed (replay.h);
      * a command request signed before started_us is refused as stale, since
@@ -665,16 +670,16 @@ static void answer_query(struct server *server, void *control,
 
 static void slow_query_work(uv_work_t *work)
 {
-    struct server *server = work->data;
-    struct slow_query *slow = &server->slow;
-    slow->err = engine_query(server->engine, &slow->principal, slow->signed_request->body->query,
-                             wall_clock_us(), &slow->result, slow->message);
+    struct slow_query *slow = work->data;
+    slow->err =
+        engine_query(slow->server->engine, &slow->principal, slow->signed_request->body->query,
+                     wall_clock_us(), &slow->result, slow->message);
 }
 
 static void slow_query_done(uv_work_t *work, int status)
 {
-    struct server *server = work->data;
-    struct slow_query *slow = &server->slow;
+    struct slow_query *slow = work->data;
+    struct server *server = slow->server;
     (void)status; /* never cancelled */
     Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
     reply.request_nonce.data = slow->detail.nonce;
@@ -703,21 +708,24 @@ static void slow_query_done(uv_work_t *work, int status)
     shutdown_maybe_finish(server);
 }
 
-/* Starts a slow query on the thread pool; takes `control` and `signed_request`. */
-static void slow_query_start(struct server *server, void *control,
+/* Whether a backup or a feed page is still running on the thread pool. */
+static bool slow_queries_running(const struct server *server)
+{
+    bool running = server->slow.running;
+    for (size_t i = 0; i < SERVER_FEED_WORKERS; i++) {
+        running = running || server->feed[i].running;
+    }
+    return running;
+}
+
+/* Starts a slow query in the free slot `slow` on the thread pool; takes
+ * `control` and `signed_request`. */
+static void slow_query_start(struct server *server, struct slow_query *slow, void *control,
                              const struct engine_principal *principal,
                              Ledger__V1__SignedRequest *signed_request,
                              const struct auth_detail *detail)
 {
-    struct slow_query *slow = &server->slow;
-    if (slow->running) {
-        struct auth_detail busy = *detail;
-        snprintf(busy.reason, sizeof busy.reason,
-                 "a backup is already running; retry when it has finished");
-        auth_signed_free(signed_request);
-        reply_refusal(server, control, LEDGER_ERR_UNAVAILABLE, &busy);
-        return;
-    }
+    slow->server = server;
     slow->running = true;
     slow->control = control;
     slow->principal = *principal;
@@ -726,7 +734,7 @@ static void slow_query_start(struct server *server, void *control,
     slow->result = NULL;
     slow->err = LEDGER_ERR_INTERNAL;
     slow->message[0] = '\0';
-    slow->work.data = server;
+    slow->work.data = slow;
     int rc = uv_queue_work(&server->loop, &slow->work, slow_query_work, slow_query_done);
     if (rc != 0) {
         log_write(LOG_LEVEL_ERROR, "cannot queue a query", "error=\"%s\"", uv_strerror(rc));
@@ -757,7 +765,28 @@ static void handle_message(struct server *server, void *body, size_t size, void 
     }
     if (signed_request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_QUERY &&
         signed_request->body->query->kind_case == LEDGER__V1__QUERY__KIND_BACKUP) {
-        slow_query_start(server, control, &principal, signed_request, &detail);
+        if (server->slow.running) {
+            snprintf(detail.reason, sizeof detail.reason,
+                     "a backup is already running; retry when it has finished");
+            auth_signed_free(signed_request);
+            reply_refusal(server, control, LEDGER_ERR_UNAVAILABLE, &detail);
+        } else {
+            slow_query_start(server, &server->slow, control, &principal, signed_request, &detail);
+        }
+        crypto_wipe(&principal, sizeof principal);
+        return;
+    }
+    struct slow_query *feed = NULL;
+    if (signed_request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_QUERY &&
+        signed_request->body->query->kind_case == LEDGER__V1__QUERY__KIND_EVENTS) {
+        for (size_t i = 0; i < SERVER_FEED_WORKERS && feed == NULL; i++) {
+            feed = server->feed[i].running ? NULL : &server->feed[i];
+        }
+    }
+    if (feed != NULL) {
+        /* A feed page may read thousands of records and their proofs: off the
+         * loop, so that commits are answered meanwhile. */
+        slow_query_start(server, feed, control, &principal, signed_request, &detail);
         crypto_wipe(&principal, sizeof principal);
         return;
     }
@@ -893,7 +922,7 @@ static void on_linger_done(uv_timer_t *timer)
 static void shutdown_maybe_finish(struct server *server)
 {
     if (!server->stopping || server->closing || server->committing || server->queue_count > 0 ||
-        server->slow.running) {
+        slow_queries_running(server)) {
         return;
     }
     server->closing = true;
@@ -1176,11 +1205,14 @@ void server_destroy(struct server *server)
                       uv_strerror(rc));
         }
     }
-    if (server->slow.control != NULL) {
-        nn_freemsg(server->slow.control);
+    for (size_t i = 0; i <= SERVER_FEED_WORKERS; i++) {
+        struct slow_query *slow = i == 0 ? &server->slow : &server->feed[i - 1];
+        if (slow->control != NULL) {
+            nn_freemsg(slow->control);
+        }
+        auth_signed_free(slow->signed_request);
+        crypto_wipe(&slow->principal, sizeof slow->principal);
     }
-    auth_signed_free(server->slow.signed_request);
-    crypto_wipe(&server->slow.principal, sizeof server->slow.principal);
     struct pending *pending = server->queue_head;
     while (pending != NULL) {
         struct pending *next = pending->next;

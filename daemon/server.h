@@ -19,7 +19,9 @@
  * - At most LEDGER_INFLIGHT_REQUESTS_MAX command requests wait or commit; past
  *   that the request socket is not read until the queue drains.
  * - Queries are answered at once on the loop thread (LMDB read transactions
- *   never wait for the writer).
+ *   never wait for the writer), but for backups and pages of the event feed,
+ *   which run on the thread pool (at most one backup and SERVER_FEED_WORKERS
+ *   feed pages) so that the loop keeps answering commits meanwhile.
  * - A doorbell is published after each commit that appended; a subscriber that
  *   does not read loses doorbells, it never slows commits.
  * - Nothing from the network can reach an assertion.
@@ -45,6 +47,10 @@
  * nanomsg 1.x has no working NN_LINGER, and its I/O thread needs a moment to
  * hand the last replies to the kernel before nn_close discards them. */
 #define SERVER_LINGER_MS 200
+/* Pages of the event feed answered on libuv's thread pool at once (more wait
+ * their turn on the loop). With the running commit and a backup, they use at
+ * most four threads: libuv's default pool, so a commit never waits for one. */
+#define SERVER_FEED_WORKERS 2
 
 struct server;
 
