@@ -1547,6 +1547,9 @@ static const struct ctl_option events_options[] = {
      "include each event's record bytes and inclusion proof (its leaf hash checked against the "
      "record)",
      false},
+    {"tree-size", CTL_OPTION_VALUE, "M",
+     "the events of the tree of size M only, with --proofs proved against it (a head you kept)",
+     false},
     OPT_END,
 };
 
@@ -1597,16 +1600,23 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
     memset(&subscription, 0, sizeof subscription);
     const char *types[LEDGER_EVENT_TYPES_FILTER_MAX];
     char storage[LEDGER_EVENT_TYPES_FILTER_MAX * 64];
-    uint64_t from = 0, limit = 0;
+    uint64_t from = 0, limit = 0, tree_size = 0;
     const char *customer = NULL;
     enum ledger_err err;
     if ((err = unsigned_arg(context, args, "from", UINT64_MAX, &from)) != LEDGER_ERR_OK ||
         (err = unsigned_arg(context, args, "limit", UINT64_MAX, &limit)) != LEDGER_ERR_OK ||
+        (err = unsigned_arg(context, args, "tree-size", UINT64_MAX, &tree_size)) != LEDGER_ERR_OK ||
         (err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK) {
         return err;
     }
     if (ctl_flag(args, "limit") && limit == 0) {
         return usage(context, "limit", "at least 1");
+    }
+    if (ctl_flag(args, "tree-size") && tree_size == 0) {
+        return usage(context, "tree-size", "at least 1");
+    }
+    if (tree_size != 0 && ctl_flag(args, "follow")) {
+        return usage(context, "tree-size", "a fixed tree has no new events to follow");
     }
     size_t type_count =
         ctl_arg_list(args, "type", types, LEDGER_EVENT_TYPES_FILTER_MAX, storage, sizeof storage);
@@ -1644,6 +1654,7 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         limit != 0 && limit < LEDGER_EVENTS_PAGE_DEFAULT ? (uint32_t)limit : 0;
     subscription.follow = ctl_flag(args, "follow");
     subscription.include_proofs = ctl_flag(args, "proofs");
+    subscription.tree_size = tree_size;
     struct events_printer printer = {
         .stream = {.out = context->out, .format = context->format, .header_done = false},
         .limit = limit,

@@ -834,7 +834,8 @@ enum ledger_err ledger_subscribe(struct ledger_client *client,
         subscription->type_count > LEDGER_EVENT_TYPES_FILTER_MAX ||
         (subscription->type_count > 0 && subscription->types == NULL) ||
         subscription->page_limit > LEDGER_EVENTS_PAGE_MAX ||
-        subscription->checkpoint_mode > LEDGER_CHECKPOINT_BEFORE_EVENT) {
+        subscription->checkpoint_mode > LEDGER_CHECKPOINT_BEFORE_EVENT ||
+        (subscription->tree_size != 0 && subscription->follow)) {
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     uint64_t position = subscription->after_sequence;
@@ -866,6 +867,7 @@ enum ledger_err ledger_subscribe(struct ledger_client *client,
     events.types = (char **)(uintptr_t)subscription->types;
     events.n_types = subscription->type_count;
     events.include_proofs = subscription->include_proofs;
+    events.tree_size = subscription->tree_size;
     Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
     query.partner_id =
         (char *)(uintptr_t)(subscription->partner_id != NULL ? subscription->partner_id : "");
@@ -937,6 +939,9 @@ enum ledger_err ledger_subscribe(struct ledger_client *client,
             checkpointed = position;
         }
         uint64_t head = reply->head_sequence;
+        if (subscription->tree_size != 0 && subscription->tree_size < head) {
+            head = subscription->tree_size; /* a fixed tree ends there */
+        }
         ledger__v1__reply__free_unpacked(reply, NULL);
         bool progressed = position > before;
         if (progressed && position < head) {

@@ -185,6 +185,9 @@ struct ledger_subscription {
     uint32_t poll_interval_ms; /* re-query this often without a doorbell; 0: default */
     bool follow;               /* false: return OK once caught up with the head */
     bool include_proofs;       /* ask for inclusion proofs with each event */
+    /* 0: the current tree. Otherwise only the events of the tree of this size
+     * (a head the caller kept), their proofs against it; not with follow. */
+    uint64_t tree_size;
     /* borrowed; NULL or a flag that a signal handler may set: checked between
      * events and while waiting; when set, ledger_subscribe returns OK. */
     volatile sig_atomic_t *stop;

@@ -447,6 +447,24 @@ static void test_ctl_ops_proofs_verified(void **state)
     }
     assert_true(partner_purchase > 0 && customer_purchase > 0);
     run_free(&run);
+    /* Against a tree of a kept size: only its events, every proof of it. */
+    char kept[32];
+    snprintf(kept, sizeof kept, "%lld", (long long)customer_purchase);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "--output", "json", "events",
+        "--proofs", "--tree-size", kept, NULL);
+    expect_ok(&run);
+    int kept_events = 0;
+    for (char *line = strtok(run.out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        json_t *event = json_loads(line, 0, NULL);
+        assert_non_null(event);
+        assert_true(json_int_at(event, "sequence") <= customer_purchase);
+        assert_int_equal(customer_purchase,
+                         json_int_at(json_object_get(event, "proof"), "tree_size"));
+        kept_events++;
+        json_decref(event);
+    }
+    assert_true(kept_events > 0);
+    run_free(&run);
     ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "events", "--proofs", "--limit",
         "1", NULL);
     expect_ok(&run);
@@ -597,6 +615,9 @@ static void test_ctl_ops_audit_refusals(void **state)
         {{"head", "--save", "saved.pb", "--public-key"}, 2, "USAGE"},
         {{"head", "--save", ""}, 2, "USAGE"},
         {{"verify", "--head", "no-such-file.pb"}, 1, "IO_ERROR"},
+        {{"events", "--tree-size", "0"}, 2, "USAGE"},
+        {{"events", "--tree-size", "3", "--follow"}, 2, "USAGE"},
+        {{"events", "--tree-size", past}, 1, "NOT_FOUND"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *const *a = cases[i].args;
