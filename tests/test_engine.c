@@ -20,8 +20,11 @@
 
 #include "crypto.h"
 #include "engine.h"
+#include "histgen.h"
+#include "histload.h"
 #include "ledger_limits.h"
 #include "merkle.h"
+#include "store.h"
 #include "test_util.h"
 
 #define NOW_US INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
@@ -991,6 +994,136 @@ static void test_engine_consistency_between_heads(void **state)
                      LEDGER_ERR_NOT_FOUND);
 }
 
+/* An inclusion query's proof for `sequence` in the tree of `tree_size`,
+ * checked against `root` and against the record's own leaf hash; a proof
+ * with one byte changed, or checked against another root, must fail. */
+static void check_inclusion(struct fixture *f, const struct engine_principal *auditor,
+                            uint64_t sequence, uint64_t tree_size, const uint8_t root[32],
+                            const uint8_t leaf[32])
+{
+    Ledger__V1__InclusionQuery inclusion = LEDGER__V1__INCLUSION_QUERY__INIT;
+    inclusion.sequence = sequence;
+    inclusion.tree_size = tree_size;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_INCLUSION;
+    q.inclusion = &inclusion;
+    Ledger__V1__QueryResult *result = NULL;
+    char message[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(engine_query(f->engine, auditor, &q, f->now_us, &result, message),
+                     LEDGER_ERR_OK);
+    const Ledger__V1__InclusionProof *p = result->inclusion;
+    assert_int_equal(p->tree_size, tree_size);
+    assert_memory_equal(p->leaf_hash.data, leaf, 32);
+    uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+    assert_true(p->n_path <= MERKLE_PATH_MAX);
+    for (size_t k = 0; k < p->n_path; k++) {
+        assert_int_equal(p->path[k].len, MERKLE_HASH_BYTES);
+        memcpy(path[k], p->path[k].data, MERKLE_HASH_BYTES);
+    }
+    const uint8_t(*const_path)[MERKLE_HASH_BYTES] = (const uint8_t(*)[MERKLE_HASH_BYTES])path;
+    assert_true(
+        merkle_verify_inclusion(leaf, sequence - 1, tree_size, const_path, p->n_path, root));
+    uint8_t other_root[32];
+    memcpy(other_root, root, 32);
+    other_root[31] ^= 0x01;
+    assert_false(
+        merkle_verify_inclusion(leaf, sequence - 1, tree_size, const_path, p->n_path, other_root));
+    if (p->n_path > 0) {
+        path[p->n_path - 1][0] ^= 0x80;
+        assert_false(
+            merkle_verify_inclusion(leaf, sequence - 1, tree_size, const_path, p->n_path, root));
+    }
+    engine_result_free(result);
+}
+
+/* Generated histories (the history generator, every command accepted) of the
+ * sizes 1, 2, 3, 7, 8, 9 and larger non-powers of two: for each size, the
+ * inclusion proof of every sequence verifies against the root of that size,
+ * which equals the RFC 6962 root computed from the records' own leaf hashes;
+ * consistency proofs between the sizes verify; tampered ones do not. */
+static void test_engine_proofs_of_generated_histories(void **state)
+{
+    struct fixture *f = *state;
+    const uint64_t sizes[] = {1, 2, 3, 7, 8, 9, 100, 1000, 1537};
+    const size_t size_count = sizeof sizes / sizeof sizes[0];
+    uint8_t roots[sizeof sizes / sizeof sizes[0]][32];
+    struct engine_principal auditor =
+        make_principal("auditor-all", LEDGER__V1__ROLE__ROLE_AUDITOR, "", "", "");
+    struct histgen_options gen_options = {
+        .seed = 62, .partners = 2, .customers_per_partner = 8, .target_events = 2000};
+    struct histgen *gen = NULL;
+    assert_int_equal(histgen_new(&gen_options, &gen), LEDGER_ERR_OK);
+    struct histload *load = NULL;
+    assert_int_equal(histload_new(f->engine, gen, 0, &load), LEDGER_ERR_OK);
+    struct merkle_builder builder;
+    merkle_builder_init(&builder);
+    uint8_t(*leaves)[32] = calloc(sizes[size_count - 1], 32);
+    assert_non_null(leaves);
+    size_t next_size = 0;
+    struct histgen_item item;
+    while (next_size < size_count) {
+        /* The records up to the head, hashed as an auditor would. */
+        uint64_t head_now = head(f);
+        struct store_txn *txn = NULL;
+        assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
+        for (uint64_t s = builder.size + 1; s <= head_now && s <= sizes[size_count - 1]; s++) {
+            struct store_val record;
+            assert_int_equal(store_record(txn, s, &record), LEDGER_ERR_OK);
+            crypto_sha256_prefixed(0x00, record.data, record.size, leaves[s - 1]);
+            merkle_builder_add(&builder, leaves[s - 1]);
+        }
+        store_abort(txn);
+        if (head_now == sizes[next_size]) {
+            merkle_builder_root(&builder, roots[next_size]);
+            for (uint64_t s = 1; s <= head_now; s++) {
+                check_inclusion(f, &auditor, s, head_now, roots[next_size], leaves[s - 1]);
+            }
+            next_size++;
+            continue;
+        }
+        assert_true(histgen_next(gen, &item));
+        assert_int_equal(histload_add(load, &item), LEDGER_ERR_OK);
+        assert_int_equal(histload_flush(load), LEDGER_ERR_OK);
+    }
+    /* Consistency between every pair of the sizes, against the roots above. */
+    for (size_t a = 0; a < size_count; a++) {
+        for (size_t b = a; b < size_count; b++) {
+            Ledger__V1__ConsistencyQuery consistency = LEDGER__V1__CONSISTENCY_QUERY__INIT;
+            consistency.from_size = sizes[a];
+            consistency.to_size = sizes[b];
+            Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+            q.kind_case = LEDGER__V1__QUERY__KIND_CONSISTENCY;
+            q.consistency = &consistency;
+            Ledger__V1__QueryResult *result = NULL;
+            char message[ENGINE_MESSAGE_SIZE];
+            assert_int_equal(engine_query(f->engine, &auditor, &q, f->now_us, &result, message),
+                             LEDGER_ERR_OK);
+            const Ledger__V1__ConsistencyProof *p = result->consistency;
+            uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+            for (size_t k = 0; k < p->n_path; k++) {
+                memcpy(path[k], p->path[k].data, MERKLE_HASH_BYTES);
+            }
+            const uint8_t(*const_path)[MERKLE_HASH_BYTES] =
+                (const uint8_t(*)[MERKLE_HASH_BYTES])path;
+            assert_true(merkle_verify_consistency(sizes[a], sizes[b], roots[a], roots[b],
+                                                  const_path, p->n_path));
+            if (p->n_path > 0) {
+                path[0][5] ^= 0x10;
+                assert_false(merkle_verify_consistency(sizes[a], sizes[b], roots[a], roots[b],
+                                                       const_path, p->n_path));
+            }
+            if (a != b) {
+                assert_false(merkle_verify_consistency(sizes[a], sizes[b], roots[b], roots[b],
+                                                       const_path, p->n_path));
+            }
+            engine_result_free(result);
+        }
+    }
+    free(leaves);
+    histload_free(load);
+    histgen_free(gen);
+}
+
 static void test_engine_map_growth_and_full(void **state)
 {
     struct fixture *f = *state;
@@ -1105,6 +1238,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_events_query_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_consistency_between_heads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_proofs_of_generated_histories, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_map_growth_and_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_rebuild_keeps_views, setup, teardown),
     };
