@@ -893,6 +893,87 @@ static void test_merkle_head_encoding_bytes(void **state)
     assert_string_equal(hex, "fffffffffffffffe");
 }
 
+/* The worked examples of docs/verification.md, value for value, so that the
+ * document an independent verifier is written from cannot drift from the
+ * code: the three-record tree (leaves, roots), its signed head's bytes and
+ * RFC 8032 TEST 1 signature, and the proofs worked through step by step. */
+static void test_merkle_verification_doc_examples(void **state)
+{
+    (void)state;
+    static const char *const leaf_hex[3] = {
+        "262cf3685946c0805ab8ef6b221d3aa6ff4018e4f9967552c48f575d0b41022e",
+        "697ac0da637a4d63975eeec4d0114ca918111c81b7b2c0dd7f9be63f9ec40b40",
+        "21b653b252d8c6241958f09e5b9ad2f4afb0bafec5da2d528fa19349f5a4fbf6",
+    };
+    hash_bytes leaves[3];
+    struct merkle_builder builder;
+    merkle_builder_init(&builder);
+    hash_bytes roots[4];
+    merkle_builder_root(&builder, roots[0]);
+    assert_hash_hex(roots[0], "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    for (int i = 0; i < 3; i++) {
+        const uint8_t record[2] = {0x08, (uint8_t)(i + 1)}; /* Event{sequence: i + 1} */
+        crypto_sha256_prefixed(0x00, record, sizeof record, leaves[i]);
+        assert_hash_hex(leaves[i], leaf_hex[i]);
+        merkle_builder_add(&builder, leaves[i]);
+        merkle_builder_root(&builder, roots[i + 1]);
+    }
+    assert_hash_hex(roots[1], leaf_hex[0]);
+    assert_hash_hex(roots[2], "a7c531bd6a510badada524af6f72210c3f7ddb1779ddbd132acabeceba84f816");
+    assert_hash_hex(roots[3], "bb019f7c92e858173644b7a37a5dde1f61f4d03a26fcc02a7282fad244214320");
+
+    /* The signed head of size 3 at 2026-01-01T00:00:00Z. */
+    uint8_t head[MERKLE_HEAD_BYTES];
+    merkle_head_encode(3, roots[3], INT64_C(1767225600000000), head);
+    char hex[2 * MERKLE_HEAD_BYTES + 1];
+    crypto_hex(head, sizeof head, hex);
+    assert_string_equal(hex, "6c65646765722e76312e686561640000"
+                             "0000000000000003"
+                             "bb019f7c92e858173644b7a37a5dde1f61f4d03a26fcc02a7282fad244214320"
+                             "0006474846204000");
+    /* RFC 8032 section 7.1 TEST 1: libsodium's secret key is seed || public. */
+    uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES], public_key[CRYPTO_SIGN_PUBLIC_BYTES];
+    assert_int_equal(
+        crypto_unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+                     "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+                     secret_key, sizeof secret_key),
+        LEDGER_ERR_OK);
+    memcpy(public_key, secret_key + 32, sizeof public_key);
+    uint8_t signature[CRYPTO_SIGNATURE_BYTES];
+    crypto_ed25519_sign(secret_key, head, sizeof head, signature);
+    char signature_hex[2 * CRYPTO_SIGNATURE_BYTES + 1];
+    crypto_hex(signature, sizeof signature, signature_hex);
+    assert_string_equal(signature_hex,
+                        "c14b50ee37ce238281b067f048b48c3485c7d8ab14eaeba31c702739cc7aefa4"
+                        "5fb1470790300dff94efa8b49dc48071150feaaca52ff30f903cdbe2b2fc5400");
+    assert_true(crypto_ed25519_verify(public_key, head, sizeof head, signature));
+
+    /* Inclusion of record 1 in the tree of size 3: path [L_2, L_3]. */
+    hash_bytes path[3];
+    memcpy(path[0], leaves[1], MERKLE_HASH_BYTES);
+    memcpy(path[1], leaves[2], MERKLE_HASH_BYTES);
+    assert_true(merkle_verify_inclusion(leaves[0], 0, 3, (const hash_bytes *)path, 2, roots[3]));
+    /* Consistency 2 -> 3: path [L_3]; 1 -> 3: path [L_2, L_3]. */
+    memcpy(path[0], leaves[2], MERKLE_HASH_BYTES);
+    assert_true(merkle_verify_consistency(2, 3, roots[2], roots[3], (const hash_bytes *)path, 1));
+    memcpy(path[0], leaves[1], MERKLE_HASH_BYTES);
+    memcpy(path[1], leaves[2], MERKLE_HASH_BYTES);
+    assert_true(merkle_verify_consistency(1, 3, roots[1], roots[3], (const hash_bytes *)path, 2));
+
+    /* The deeper examples on the reference inputs: leaf index 5 in size 8. */
+    from_hex("4271a26be0d8a84f0bd54c8c302e7cb3a3b5d1fa6780a40bcce2873477dab658", leaves[0]);
+    from_hex("bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b", path[0]);
+    from_hex("ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", path[1]);
+    from_hex("d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7", path[2]);
+    hash_bytes size6, size8;
+    from_hex("76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef", size6);
+    from_hex("5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328", size8);
+    assert_true(merkle_verify_inclusion(leaves[0], 5, 8, (const hash_bytes *)path, 3, size8));
+    /* Consistency 6 -> 8. */
+    from_hex("0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a", path[0]);
+    assert_true(merkle_verify_consistency(6, 8, size6, size8, (const hash_bytes *)path, 3));
+}
+
 static void test_merkle_head_signature(void **state)
 {
     (void)state;
@@ -1293,6 +1374,7 @@ int main(void)
         cmocka_unit_test(test_merkle_large_tree_100003),
         cmocka_unit_test(test_merkle_builder_matches_every_size),
         cmocka_unit_test(test_merkle_head_encoding_bytes),
+        cmocka_unit_test(test_merkle_verification_doc_examples),
         cmocka_unit_test(test_merkle_head_signature),
         cmocka_unit_test_setup_teardown(test_merkle_store_empty, store_setup, store_teardown),
         cmocka_unit_test_setup_teardown(test_merkle_store_one_transaction, store_setup,
