@@ -137,7 +137,7 @@ enum ledger_err ctl_amount_parse(const char *text, const char *currency, int64_t
 malformed:
     snprintf(message, CTL_MESSAGE_SIZE,
              "'%.40s' is not an amount: give digits with an optional decimal point, e.g. 1234.56 "
-             "(no sign, no grouping)",
+             "(no digit grouping, no exponent)",
              text);
     return LEDGER_ERR_USAGE;
 too_large:

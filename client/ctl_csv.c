@@ -136,6 +136,12 @@ enum ledger_err ctl_csv_parse(const char *text, size_t size, struct ctl_csv *out
             if (c == '\r' && i + 1 < size && text[i + 1] == '\n') {
                 continue; /* the LF ends the record */
             }
+            if (c == '\r') {
+                err = fail(message, line,
+                           "a carriage return without a line feed (old Mac line ends?): save "
+                           "the file with CRLF or LF line ends");
+                break;
+            }
             if (c == '\n') {
                 if (!(record_empty && state == AT_START)) {
                     err = field_end(b, record_line, message);

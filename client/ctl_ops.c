@@ -449,6 +449,19 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
             return ctl_fail(context, LEDGER_ERR_USAGE,
                             "--invoice: %s: line %zu: customer_id is empty", path, record->line);
         }
+        if (item->charge_id[0] == '\0') {
+            return ctl_fail(context, LEDGER_ERR_USAGE,
+                            "--invoice: %s: line %zu: charge_id is empty (the reservation or "
+                            "savings plan id the ledger's export gives)",
+                            path, record->line);
+        }
+        if (strcmp(charge, "reservation") != 0 && strcmp(charge, "savings-plan") != 0 &&
+            strcmp(charge, "refund") != 0) {
+            return ctl_fail(context, LEDGER_ERR_USAGE,
+                            "--invoice: %s: line %zu: charge '%.32s' is not one of reservation, "
+                            "savings-plan, refund",
+                            path, record->line, charge);
+        }
         if (!ctl_currency_valid(currency)) {
             return ctl_fail(context, LEDGER_ERR_USAGE,
                             "--invoice: %s: line %zu: currency '%.16s' is not an ISO 4217 code",

@@ -151,6 +151,7 @@ static void test_ctl_ops_csv_reader(void **state)
         {"a,b\n1,\"open\n2,3\n", "line 2: a quoted field is never closed"},
         {"a,b\n1,2\nx\"y,3\n", "line 3: a quote inside an unquoted field"},
         {"a,b\r\n\"q\"x,1\r\n", "line 2: text after a closing quote"},
+        {"a,b\r1,2\r", "line 1: a carriage return without a line feed"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(&csv, 0, sizeof csv);
@@ -397,6 +398,12 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
          "line 2: currency"},
         {"customer_id,charge_id,charge,amount,currency\nc,r,res\"x,1.00,USD\n",
          "line 2: a quote inside an unquoted field"},
+        {"customer_id,charge_id,charge,amount,currency\nc,r,fee,1.00,USD\n",
+         "line 2: charge 'fee' is not one of reservation, savings-plan, refund"},
+        {"customer_id,charge_id,charge,amount,currency\nc,,reservation,1.00,USD\n",
+         "line 2: charge_id is empty"},
+        {"customer_id,charge_id,charge,amount,currency\rc,r,reservation,1.00,USD\r",
+         "line 1: a carriage return without a line feed"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_text(path, bad[i].text);
