@@ -371,7 +371,7 @@ fail:
 
 enum ledger_err engine_open(const struct engine_options *options, struct engine **out)
 {
-    return engine_open_dir(options, false, out);
+    return engine_open_dir(options, options->create && !options->read_only, out);
 }
 
 bool engine_present(const char *dir)

@@ -30,13 +30,14 @@
 struct engine;
 
 struct engine_options {
-    const char *data_dir;           /* borrowed */
-    uint64_t map_bytes;             /* 0 = default */
-    uint64_t map_bytes_max;         /* 0 = default */
-    uint32_t batch_commands_max;    /* 0 = LEDGER_BATCH_COMMANDS_DEFAULT */
-    bool no_sync;                   /* tests and baselines only */
-    bool read_only;                 /* offline tools */
-    bool scratch;                   /* a throwaway copy (verifier): no head-signing key needed */
+    const char *data_dir;        /* borrowed */
+    uint64_t map_bytes;          /* 0 = default */
+    uint64_t map_bytes_max;      /* 0 = default */
+    uint32_t batch_commands_max; /* 0 = LEDGER_BATCH_COMMANDS_DEFAULT */
+    bool no_sync;                /* tests and baselines only */
+    bool read_only;              /* offline tools */
+    bool scratch;                /* a throwaway copy (verifier): no head-signing key needed */
+    bool create; /* make the store when there is none (tools that write a ledger of their own) */
     uint64_t state_cache_bytes_max; /* 0 = LEDGER_STATE_CACHE_BYTES_MAX */
 };
 
@@ -47,7 +48,7 @@ bool engine_present(const char *dir);
 /* Opens a data directory created by engine_init. DATA_DIR_LOCKED when another
  * process has it open for writing; NOT_FOUND when it was never initialized
  * (no environment, or read_only and an empty log), and then nothing is
- * created in it. */
+ * created in it, unless options->create asks for a new store. */
 __attribute__((warn_unused_result)) enum ledger_err
 engine_open(const struct engine_options *options, struct engine **out);
 void engine_close(struct engine *engine);

@@ -836,6 +836,82 @@ static void test_verify_usage_errors_exit_2(void **state)
     expect(&o, 2, "usage", NULL);
 }
 
+/* The whole file at `path`; the caller frees it. */
+static uint8_t *read_all(const char *path, size_t *size_out)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t *bytes = malloc(4096);
+    assert_non_null(bytes);
+    size_t n = fread(bytes, 1, 4096, f);
+    assert_true(n < 4096);
+    fclose(f);
+    *size_out = n;
+    return bytes;
+}
+
+/* Runs `argv` (NULL-terminated) with output to /dev/null; its exit status. */
+static int run_quiet(const char *const *argv)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* tools/ledger-fixture writes a ledger of its own from nothing: the same
+ * options give the same log (tree size and root), and the verifier accepts
+ * it whole. */
+static void test_verify_fixture_tool_output_verifies(void **state)
+{
+    struct world *w = *state;
+    const char *fixture = getenv("LEDGER_FIXTURE");
+    if (fixture == NULL || fixture[0] == '\0') {
+        fail_msg("LEDGER_FIXTURE must name the ledger-fixture binary (ctest sets it)");
+    }
+    char first[PATH_SIZE], second[PATH_SIZE], head[PATH_SIZE];
+    path_join(first, w->root, "fixture-1");
+    path_join(second, w->root, "fixture-2");
+    for (int i = 0; i < 2; i++) {
+        const char *args[] = {
+            fixture, "--quiet", "--events", "300", "--seed", "5", i == 0 ? first : second, NULL};
+        assert_int_equal(run_quiet(args), 0);
+    }
+    path_join(head, first, "head.pb");
+    struct outcome o;
+    const char *verify[] = {"--head", head, first, NULL};
+    run_verify(w, verify, &o);
+    expect(&o, 0, NULL, NULL);
+    size_t size_one = 0, size_two = 0;
+    uint8_t *one = read_all(head, &size_one);
+    path_join(head, second, "head.pb");
+    uint8_t *two = read_all(head, &size_two);
+    /* Heads are signed at the time they are made: the size and root agree. */
+    Ledger__V1__SignedHead *head_one = ledger__v1__signed_head__unpack(NULL, size_one, one);
+    Ledger__V1__SignedHead *head_two = ledger__v1__signed_head__unpack(NULL, size_two, two);
+    assert_non_null(head_one);
+    assert_non_null(head_two);
+    assert_int_equal(head_one->tree_size, 301);
+    assert_int_equal(head_one->tree_size, head_two->tree_size);
+    assert_int_equal(head_one->root_hash.len, 32);
+    assert_memory_equal(head_one->root_hash.data, head_two->root_hash.data, 32);
+    ledger__v1__signed_head__free_unpacked(head_one, NULL);
+    ledger__v1__signed_head__free_unpacked(head_two, NULL);
+    free(one);
+    free(two);
+    test_remove_dir(first);
+    test_remove_dir(second);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -850,6 +926,7 @@ int main(void)
         cmocka_unit_test(test_verify_tampered_view_is_named),
         cmocka_unit_test(test_verify_bad_heads_fail),
         cmocka_unit_test(test_verify_usage_errors_exit_2),
+        cmocka_unit_test(test_verify_fixture_tool_output_verifies),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

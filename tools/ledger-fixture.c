@@ -335,7 +335,7 @@ static int run(const struct options *options)
     struct histgen *gen = NULL;
     struct histload *load = NULL;
     enum ledger_err err = write_head_key(work);
-    struct engine_options engine_options = {.data_dir = work, .no_sync = true};
+    struct engine_options engine_options = {.data_dir = work, .no_sync = true, .create = true};
     if (err == LEDGER_ERR_OK) {
         err = engine_open(&engine_options, &engine);
     }
