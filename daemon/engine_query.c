@@ -476,7 +476,7 @@ static enum ledger_err query_stats(struct query_context *q, Ledger__V1__QueryRes
     struct store_info info;
     enum ledger_err err = store_info(q->engine->store, &info);
     if (err == LEDGER_ERR_OK) {
-        err = stat_push(result, "ledger_events_total", (double)info.last_sequence);
+        err = stat_push(result, "ledger_head_sequence", (double)info.last_sequence);
     }
     if (err == LEDGER_ERR_OK) {
         err = stat_push(result, "ledger_map_bytes", (double)info.map_bytes);

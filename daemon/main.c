@@ -75,7 +75,8 @@ static const char usage_text[] =
     "            into a new data directory, never over an existing one;\n"
     "            --head-key copies the head-signing key, which backups lack\n"
     "\n"
-    "exit status: 0 success, 1 failure (rebuild: differences), 2 usage or config error\n";
+    "exit status: 0 success, 1 failure (rebuild: differences), 2 usage or config error\n"
+    "(rebuild: also a rebuild that failed)\n";
 
 static void usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
 static void usage_error(const char *format, ...)

@@ -936,8 +936,8 @@ static void on_signal(uv_signal_t *handle, int signum)
 {
     struct server *server = handle->data;
     if (server->stopping) {
-        log_write(LOG_LEVEL_INFO, "already stopping", "signal=%d inflight=%zu", signum,
-                  server->inflight_count);
+        log_write(LOG_LEVEL_INFO, "already stopping", "signal=%s inflight=%zu",
+                  signum == SIGTERM ? "SIGTERM" : "SIGINT", server->inflight_count);
         return;
     }
     server->stopping = true;
