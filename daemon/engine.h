@@ -152,6 +152,15 @@ uint64_t engine_head_sequence(struct engine *engine);
 __attribute__((warn_unused_result)) enum ledger_err engine_backup(struct engine *engine,
                                                                   const char *dir);
 
+/* Checks a saved head (a backup's head.pb) against this ledger: it decodes
+ * as a SignedHead, its signature verifies (with this ledger's key when it
+ * has one), and the stored tree of its size has its root. NOT_FOUND when
+ * there is no such file; MISMATCH (message says which) when the log is
+ * shorter than the head or its root differs; CORRUPT when the file is not a
+ * head; IO_ERROR; the store's errors. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine_check_head_file(struct engine *engine, const char *path, char message[ENGINE_MESSAGE_SIZE]);
+
 /* Progress of long operations, for bars on terminals. */
 typedef void (*engine_progress_fn)(void *context, uint64_t done, uint64_t total);
 

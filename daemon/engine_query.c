@@ -761,6 +761,72 @@ static enum ledger_err backup_into(struct engine *engine, const char *dir, int64
     return err;
 }
 
+enum ledger_err engine_check_head_file(struct engine *engine, const char *path,
+                                       char message[ENGINE_MESSAGE_SIZE])
+{
+    message[0] = '\0';
+    FILE *f = fopen(path, "rbe");
+    if (f == NULL) {
+        return errno == ENOENT ? LEDGER_ERR_NOT_FOUND : LEDGER_ERR_IO_ERROR;
+    }
+    uint8_t bytes[1024];
+    size_t size = fread(bytes, 1, sizeof bytes, f);
+    bool whole = feof(f) != 0 && ferror(f) == 0;
+    fclose(f);
+    ProtobufCMessage *message_out = NULL;
+    enum ledger_err err =
+        whole ? codec_message_unpack(&ledger__v1__signed_head__descriptor, bytes, size,
+                                     sizeof bytes, LEDGER_ERR_CORRUPT, &message_out)
+              : LEDGER_ERR_CORRUPT;
+    if (err != LEDGER_ERR_OK) {
+        engine__set_message(message, "it is not a serialized ledger.v1.SignedHead");
+        return err == LEDGER_ERR_NO_MEMORY ? err : LEDGER_ERR_CORRUPT;
+    }
+    const Ledger__V1__SignedHead *head = (const Ledger__V1__SignedHead *)message_out;
+    uint8_t encoded[MERKLE_HEAD_BYTES], root[MERKLE_HASH_BYTES];
+    struct store_txn *txn = NULL;
+    if (head->root_hash.len != MERKLE_HASH_BYTES || head->signature.len != CRYPTO_SIGNATURE_BYTES ||
+        head->public_key.len != CRYPTO_SIGN_PUBLIC_BYTES) {
+        engine__set_message(message, "its root, signature or public key has the wrong length");
+        err = LEDGER_ERR_CORRUPT;
+        goto done;
+    }
+    merkle_head_encode(head->tree_size, head->root_hash.data, head->timestamp_us, encoded);
+    if (!crypto_ed25519_verify(head->public_key.data, encoded, sizeof encoded,
+                               head->signature.data) ||
+        (engine->head_key_loaded &&
+         memcmp(head->public_key.data, engine->head_public_key, CRYPTO_SIGN_PUBLIC_BYTES) != 0)) {
+        engine__set_message(message, "its signature does not verify with this ledger's key");
+        err = LEDGER_ERR_MISMATCH;
+        goto done;
+    }
+    err = store_begin(engine->store, false, &txn);
+    if (err != LEDGER_ERR_OK) {
+        goto done;
+    }
+    uint64_t last = store_last_sequence(txn);
+    if (head->tree_size > last) {
+        snprintf(message, ENGINE_MESSAGE_SIZE,
+                 "it signs %llu events but the log holds %llu: the copy is incomplete",
+                 (unsigned long long)head->tree_size, (unsigned long long)last);
+        err = LEDGER_ERR_MISMATCH;
+        goto done;
+    }
+    err = merkle_store_root(txn, head->tree_size, root);
+    if (err == LEDGER_ERR_OK && memcmp(root, head->root_hash.data, MERKLE_HASH_BYTES) != 0) {
+        snprintf(message, ENGINE_MESSAGE_SIZE,
+                 "the root of the first %llu events is not the one it signs",
+                 (unsigned long long)head->tree_size);
+        err = LEDGER_ERR_MISMATCH;
+    }
+done:
+    if (txn != NULL) {
+        store_abort(txn);
+    }
+    codec_message_free(message_out);
+    return err;
+}
+
 enum ledger_err engine_backup(struct engine *engine, const char *dir)
 {
     struct timespec now;

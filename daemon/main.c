@@ -648,6 +648,17 @@ static int command_restore(const struct command_line *line, const struct config 
                     ledger_strerror(err), ledger_err_name(err));
             ok = false;
         } else {
+            /* The backup's head.pb, when it has one, must be what its log
+             * holds: a copy cut short or altered is refused. */
+            char head_path[CONFIG_PATH_SIZE], message[ENGINE_MESSAGE_SIZE];
+            enum ledger_err checked = path_join(dir, "head.pb", head_path) == 0
+                                          ? engine_check_head_file(engine, head_path, message)
+                                          : LEDGER_ERR_NOT_FOUND;
+            if (checked != LEDGER_ERR_OK && checked != LEDGER_ERR_NOT_FOUND) {
+                fprintf(stderr, "ledgerd: the backup's head.pb does not match its data: %s (%s)\n",
+                        message[0] ? message : ledger_strerror(checked), ledger_err_name(checked));
+                ok = false;
+            }
             head = engine_head_sequence(engine);
             engine_close(engine);
         }

@@ -979,6 +979,77 @@ static void test_daemon_backup_restore_rebuild(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* Copies the file `from` to `to` (test data: small files). */
+static void file_copy(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    assert_non_null(in);
+    FILE *out = fopen(to, "wb");
+    assert_non_null(out);
+    char buffer[65536];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof buffer, in)) > 0) {
+        assert_int_equal(fwrite(buffer, 1, n, out), n);
+    }
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* A backup whose head.pb signs more than its data.mdb holds (a copy cut
+ * short, or files mixed from two backups) is refused by restore, which
+ * leaves nothing behind; the matching pair restores. */
+static void test_daemon_restore_checks_the_backup_head(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    char first[PATH_SIZE + 32], second[PATH_SIZE + 32], mixed[PATH_SIZE + 32];
+    snprintf(first, sizeof first, "%s/backup-1", f->root);
+    snprintf(second, sizeof second, "%s/backup-2", f->root);
+    snprintf(mixed, sizeof mixed, "%s/backup-mixed", f->root);
+    const char *dirs[] = {first, second};
+    for (int i = 0; i < 2; i++) {
+        Ledger__V1__BackupQuery backup_query = LEDGER__V1__BACKUP_QUERY__INIT;
+        backup_query.directory = (char *)dirs[i];
+        Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+        query.kind_case = LEDGER__V1__QUERY__KIND_BACKUP;
+        query.backup = &backup_query;
+        struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
+        size_t size = 0;
+        uint8_t *bytes = request_query(&spec, &query, &size);
+        reply_free(call_expect(f->client, bytes, size, &spec, LEDGER_ERR_OK));
+        free(bytes);
+        char partner[32];
+        snprintf(partner, sizeof partner, "mixed-%d", i);
+        ProtobufCBinaryData command = command_add_partner(partner, partner, "Mixed");
+        reply_free(operator_batch(f, &command, 1, LEDGER_ERR_OK));
+        free(command.data);
+    }
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    /* The first backup's data with the second one's (longer) head. */
+    assert_int_equal(mkdir(mixed, 0700), 0);
+    char from[PATH_SIZE + 64], to[PATH_SIZE + 64], head_key[PATH_SIZE + 32];
+    snprintf(from, sizeof from, "%s/data.mdb", first);
+    snprintf(to, sizeof to, "%s/data.mdb", mixed);
+    file_copy(from, to);
+    snprintf(from, sizeof from, "%s/head.pb", second);
+    snprintf(to, sizeof to, "%s/head.pb", mixed);
+    file_copy(from, to);
+    snprintf(head_key, sizeof head_key, "%s/head.key", f->data);
+    char restored[PATH_SIZE + 32];
+    snprintf(restored, sizeof restored, "%s/restored-mixed", f->root);
+    const char *restore[] = {"restore", "--from",     mixed,    "--data",
+                             restored,  "--head-key", head_key, NULL};
+    assert_int_equal(wait_exit(spawn(f, restore), 60000), 1);
+    assert_true(log_contains(f, "the backup's head.pb does not match its data"));
+    assert_true(log_contains(f, "the copy is incomplete"));
+    struct stat info;
+    assert_int_not_equal(stat(restored, &info), 0);
+    /* The second backup, whole, restores. */
+    const char *whole[] = {"restore", "--from",     second,   "--data",
+                           restored,  "--head-key", head_key, NULL};
+    assert_int_equal(wait_exit(spawn(f, whole), 60000), 0);
+}
+
 /* A rebuild that did not finish leaves the views incomplete and says so in
  * the store: the daemon refuses to serve them until a rebuild completes. */
 static void test_daemon_interrupted_rebuild_refused(void **state)
@@ -1173,6 +1244,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_second_daemon_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_backup_restore_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_interrupted_rebuild_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_backup_head, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_daemon_defaults_first_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_bad_config_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_command_line_refusals, setup, teardown),
