@@ -2184,14 +2184,17 @@ const char *domain_command_partner_id(const struct domain_principal *principal,
 {
     if (command == NULL)
         return "";
+    /* The envelope names the partner acted on; the bodies of AddPartner and
+     * AddPrincipal name one too, which must be the same (decide refuses a
+     * difference), and stand in for an envelope that names none. */
+    if (!string_empty(command->partner_id))
+        return command->partner_id;
     if (command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PARTNER &&
         command->add_partner != NULL && command->add_partner->partner_id != NULL)
         return command->add_partner->partner_id;
     if (command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL &&
         command->add_principal != NULL && !string_empty(command->add_principal->partner_id))
         return command->add_principal->partner_id;
-    if (!string_empty(command->partner_id))
-        return command->partner_id;
     if (principal != NULL && principal->partner_id != NULL)
         return principal->partner_id;
     return "";
@@ -2464,9 +2467,14 @@ enum ledger_err domain_decide(const struct domain_input *input, struct domain_ou
         command->body_case != LEDGER__V1__COMMAND__BODY_ADD_PARTNER &&
         command->body_case != LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL &&
         command->body_case != LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL) {
-        err =
-            refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE,
-                   "the command has no body this daemon knows (field %d)", (int)command->body_case);
+        if (command->body_case == LEDGER__V1__COMMAND__BODY__NOT_SET)
+            err = refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE,
+                         "the command sets none of the bodies this daemon knows (Command fields "
+                         "20 and up, docs/events.md): it has none, or one of a newer protocol");
+        else
+            err = refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE,
+                         "the command's body (field %d) is not one this daemon knows",
+                         (int)command->body_case);
         goto refused;
     }
     if (!body_present(command)) {

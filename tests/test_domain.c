@@ -704,6 +704,22 @@ static void test_domain_add_partner(void **state)
                                  .command_hash = W->hash};
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, domain_decide(&input, &W->out));
     assert_int_equal(LEDGER__V1__EVENT__BODY__NOT_SET, W->out.event.body_case);
+    /* The envelope names the partner acted on: another one in the body is
+     * refused, the same one (or none in the envelope) accepted. */
+    c = add_partner(&k, "p9", "Fabrikam");
+    c->partner_id = "p8";
+    assert_string_equal("p8", domain_command_partner_id(&OPERATOR, c));
+    refuse_as(&OPERATOR, c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "add_partner names 'p9'"));
+    c->partner_id = "p9";
+    assert_int_equal(LEDGER_ERR_OK, decide(&OPERATOR, c));
+    c->partner_id = "";
+    assert_string_equal("p9", domain_command_partner_id(&OPERATOR, c));
+    /* AddPrincipal likewise. */
+    c = add_principal(&k, "admin-9", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p9", "", "");
+    c->partner_id = "p1";
+    refuse_as(&OPERATOR, c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "add_principal names 'p9'"));
 }
 
 static void test_domain_principals(void **state)
