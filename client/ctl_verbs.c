@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "ctl_time.h"
 #include "ledger_limits.h"
 #include "merkle.h"
+#include "progress.h"
 
 /* ------------------------------------------------------------------------ */
 /* Options. */
@@ -1718,6 +1720,67 @@ static const struct ctl_option backup_options[] = {
     OPT_END,
 };
 
+/* A bar for a backup the daemon writes on this host (an IPC socket): the
+ * copy's data.mdb grows to about the store's pages in use. A thread watches
+ * the file while the request waits for its answer. */
+struct backup_watch {
+    struct progress bar;
+    char path[4200];
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    bool done;
+};
+
+static uint64_t file_bytes(const char *path)
+{
+    struct stat info;
+    return stat(path, &info) == 0 ? (uint64_t)info.st_size : 0;
+}
+
+static void *backup_watch_main(void *argument)
+{
+    struct backup_watch *watch = argument;
+    pthread_mutex_lock(&watch->lock);
+    while (!watch->done) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 100 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&watch->changed, &watch->lock, &until);
+        if (!watch->done) {
+            uint64_t bytes = file_bytes(watch->path);
+            progress_update(&watch->bar, bytes < watch->bar.total ? bytes : watch->bar.total - 1);
+        }
+    }
+    pthread_mutex_unlock(&watch->lock);
+    return NULL;
+}
+
+/* The store's bytes in use (the stats query), or 0 when unknown. */
+static uint64_t store_used_bytes(struct ctl_context *context)
+{
+    Ledger__V1__StatsQuery stats = LEDGER__V1__STATS_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_STATS;
+    query.stats = &stats;
+    Ledger__V1__QueryResult *result = NULL;
+    uint64_t used = 0;
+    if (run_query(context, &query, &result) == LEDGER_ERR_OK) {
+        for (size_t i = 0; i < result->n_stats; i++) {
+            if (strcmp(result->stats[i]->name, "ledger_map_used_bytes") == 0 &&
+                result->stats[i]->value > 0) {
+                used = (uint64_t)result->stats[i]->value;
+            }
+        }
+        ledger_query_result_free(result);
+    }
+    context->message[0] = '\0';
+    return used;
+}
+
 static enum ledger_err run_backup(struct ctl_context *context, const struct ctl_args *args)
 {
     Ledger__V1__BackupQuery backup = LEDGER__V1__BACKUP_QUERY__INIT;
@@ -1752,8 +1815,45 @@ static enum ledger_err run_backup(struct ctl_context *context, const struct ctl_
     backup.directory = (char *)(uintptr_t)dir;
     query.kind_case = LEDGER__V1__QUERY__KIND_BACKUP;
     query.backup = &backup;
+    /* On a terminal, and when the daemon writes on this host, a bar. */
+    struct backup_watch watch = {.done = false};
+    bool watching = false;
+    if (isatty(fileno(context->err)) && context->options.request_url != NULL &&
+        strncmp(context->options.request_url, "ipc://", 6) == 0) {
+        uint64_t total = store_used_bytes(context);
+        if (total > 0) {
+            snprintf(watch.path, sizeof watch.path, "%s/data.mdb", dir);
+            progress_start(&watch.bar, "backup", "bytes", total, false);
+            watching = pthread_mutex_init(&watch.lock, NULL) == 0;
+            if (watching && pthread_cond_init(&watch.changed, NULL) != 0) {
+                pthread_mutex_destroy(&watch.lock);
+                watching = false;
+            }
+        }
+    }
+    pthread_t watcher;
+    if (watching && pthread_create(&watcher, NULL, backup_watch_main, &watch) != 0) {
+        pthread_cond_destroy(&watch.changed);
+        pthread_mutex_destroy(&watch.lock);
+        watching = false;
+    }
     Ledger__V1__QueryResult *result = NULL;
     enum ledger_err err = run_query(context, &query, &result);
+    if (watching) {
+        pthread_mutex_lock(&watch.lock);
+        watch.done = true;
+        pthread_cond_signal(&watch.changed);
+        pthread_mutex_unlock(&watch.lock);
+        pthread_join(watcher, NULL);
+        pthread_cond_destroy(&watch.changed);
+        pthread_mutex_destroy(&watch.lock);
+        if (err == LEDGER_ERR_OK) {
+            watch.bar.total = file_bytes(watch.path);
+            progress_finish(&watch.bar, watch.bar.total);
+        } else {
+            progress_finish(&watch.bar, file_bytes(watch.path));
+        }
+    }
     if (err != LEDGER_ERR_OK) {
         return err;
     }
