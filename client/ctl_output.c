@@ -53,6 +53,20 @@ static json_t *money_to_json(const Ledger__V1__Money *money)
 
 /* One value of a field at `member` (a scalar, a pointer to a string or
  * message, or a binary struct). */
+/* An extra's value as text: its text, "yes"/"no" for a truth value, or its
+ * number (written into `buffer`). */
+static const char *extra_text(const struct ctl_extra *extra, char buffer[32])
+{
+    if (extra->text != NULL) {
+        return extra->text;
+    }
+    if (extra->boolean) {
+        return extra->number != 0 ? "yes" : "no";
+    }
+    snprintf(buffer, 32, "%llu", (unsigned long long)extra->number);
+    return buffer;
+}
+
 static json_t *field_value_to_json(const ProtobufCFieldDescriptor *field, const void *member,
                                    unsigned depth)
 {
@@ -492,14 +506,10 @@ static enum ledger_err emit_rows(FILE *out, enum ctl_format format, const char *
     case CTL_FORMAT_TABLE:
         err = print_table(out, rows, columns, column_count);
         for (size_t i = 0; err == LEDGER_ERR_OK && i < extra_count; i++) {
-            if (extras[i].text != NULL) {
-                if (extras[i].text[0] != '\0') {
-                    fprintf(out, "%s: %s\n", extras[i].name, extras[i].text);
-                }
-            } else if (extras[i].boolean) {
-                fprintf(out, "%s: %s\n", extras[i].name, extras[i].number ? "yes" : "no");
-            } else {
-                fprintf(out, "%s: %llu\n", extras[i].name, (unsigned long long)extras[i].number);
+            char buffer[32];
+            const char *text = extra_text(&extras[i], buffer);
+            if (text[0] != '\0') {
+                fprintf(out, "%s: %s\n", extras[i].name, text);
             }
         }
         break;
@@ -771,12 +781,8 @@ enum ledger_err ctl_output_write_result(FILE *out, enum ctl_format format,
             }
         }
         for (size_t i = 0; i < extra_count; i++) {
-            if (extras[i].text != NULL) {
-                fprintf(out, "  %-16s %s\n", extras[i].name, extras[i].text);
-            } else {
-                fprintf(out, "  %-16s %llu\n", extras[i].name,
-                        (unsigned long long)extras[i].number);
-            }
+            char buffer[32];
+            fprintf(out, "  %-16s %s\n", extras[i].name, extra_text(&extras[i], buffer));
         }
     }
     json_decref(results);
@@ -834,12 +840,8 @@ static void print_extra_lines(FILE *out, enum ctl_format format, const struct ct
                               size_t extra_count)
 {
     for (size_t i = 0; i < extra_count; i++) {
-        char number[32];
-        const char *text = extras[i].text;
-        if (text == NULL) {
-            snprintf(number, sizeof number, "%llu", (unsigned long long)extras[i].number);
-            text = number;
-        }
+        char buffer[32];
+        const char *text = extra_text(&extras[i], buffer);
         if (format == CTL_FORMAT_CSV) {
             ctl_csv_field(out, extras[i].name);
             fputc(',', out);
