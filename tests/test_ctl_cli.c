@@ -590,6 +590,100 @@ static void test_ctl_cli_partner_changes(void **state)
     CTL_EXPECT(1, "FORBIDDEN", admin, key, "stats");
 }
 
+/* Every line of a JSON event feed belongs to `partner`. Returns the count. */
+static size_t feed_of_partner(const struct run *run, const char *partner)
+{
+    char *copy = strdup(run->out);
+    assert_non_null(copy);
+    size_t count = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(copy, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_t *event = json_loads(line, 0, NULL);
+        assert_non_null(event);
+        const char *owner = json_string_value(json_object_get(event, "partner_id"));
+        if (owner == NULL || strcmp(owner, partner) != 0) {
+            fail_msg("a feed for %s shows an event of '%s': %s", partner, owner ? owner : "", line);
+        }
+        count++;
+        json_decref(event);
+    }
+    free(copy);
+    return count;
+}
+
+/* Role and partner isolation through the daemon, as people meet it: a
+ * customer user reads its own customer only; partner staff their partner
+ * only; a partner's auditor and billing principal get feeds of their partner
+ * only. */
+static void test_ctl_cli_isolation(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key_a[PATH_SIZE + 16], key_b[PATH_SIZE + 16], bob_key[PATH_SIZE + 16];
+    char auditor_key[PATH_SIZE + 16], billing_key[PATH_SIZE + 16];
+    make_partner(fixture, "p-iso-a", "p-iso-a-admin", key_a, sizeof key_a);
+    make_partner(fixture, "p-iso-b", "p-iso-b-admin", key_b, sizeof key_b);
+    setup_customer(fixture, "p-iso-a", key_a, "p-iso-a-admin", bob_key, sizeof bob_key);
+    ctl(fixture, &run, "p-iso-a-admin", key_a, "customer", "add", "--customer", "other", "--name",
+        "Other", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-iso-b-admin", key_b, "customer", "add", "--customer", "b-only", "--name",
+        "B Only", NULL);
+    expect_ok(&run);
+    run_free(&run);
+
+    /* The customer user: its customer, not its partner's other customers. */
+    ctl(fixture, &run, "p-iso-a-bob", bob_key, "reservations", "--customer", "fab", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-iso-a-bob", bob_key, "reservations", "--customer", "other", NULL);
+    expect_error(&run, 1, "PARTNER_MISMATCH");
+    run_free(&run);
+    ctl(fixture, &run, "p-iso-a-bob", bob_key, "customer", "add", "--customer", "mine", "--name",
+        "Mine", NULL);
+    expect_error(&run, 1, "FORBIDDEN");
+    run_free(&run);
+    /* Partner staff: another partner's customer, named or not. */
+    ctl(fixture, &run, "p-iso-b-admin", key_b, "--partner", "p-iso-a", "reservations", "--customer",
+        "fab", NULL);
+    expect_error(&run, 1, "PARTNER_MISMATCH");
+    run_free(&run);
+    ctl(fixture, &run, "p-iso-b-admin", key_b, "permission", "enable", "--customer", "fab",
+        "--kind", "reservations", NULL);
+    expect_error(&run, 1, "CUSTOMER_NOT_FOUND");
+    run_free(&run);
+
+    /* Feeds of one partner. */
+    snprintf(auditor_key, sizeof auditor_key, "%s/p-iso-a-auditor.key", fixture->dir);
+    snprintf(billing_key, sizeof billing_key, "%s/p-iso-b-billing.key", fixture->dir);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
+        "p-iso-a-auditor", "--role", "auditor", "--partner", "p-iso-a", "--key-out", auditor_key,
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
+        "p-iso-b-billing", "--role", "billing", "--partner", "p-iso-b", "--key-out", billing_key,
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-iso-a-auditor", auditor_key, "--output", "json", "events", NULL);
+    expect_ok(&run);
+    assert_true(feed_of_partner(&run, "p-iso-a") >= 5);
+    run_free(&run);
+    ctl(fixture, &run, "p-iso-b-billing", billing_key, "--output", "json", "events", NULL);
+    expect_ok(&run);
+    assert_true(feed_of_partner(&run, "p-iso-b") >= 2);
+    run_free(&run);
+    ctl(fixture, &run, "p-iso-b-billing", billing_key, "--partner", "p-iso-a", "events", NULL);
+    expect_error(&run, 1, "PARTNER_MISMATCH");
+    run_free(&run);
+    ctl(fixture, &run, "p-iso-a-bob", bob_key, "events", NULL);
+    expect_error(&run, 1, "FORBIDDEN");
+    run_free(&run);
+}
+
 static void test_ctl_cli_views_json(void **state)
 {
     struct fixture *fixture = *state;
@@ -1037,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_retries_are_duplicates),
         cmocka_unit_test(test_ctl_cli_refusals),
         cmocka_unit_test(test_ctl_cli_partner_changes),
+        cmocka_unit_test(test_ctl_cli_isolation),
         cmocka_unit_test(test_ctl_cli_views_json),
         cmocka_unit_test(test_ctl_cli_events_feed),
         cmocka_unit_test(test_ctl_cli_events_follow),
