@@ -237,6 +237,79 @@ static void test_ctl_ops_export_csv(void **state)
     run_free(&run);
 }
 
+/* An exchange of two reservations refunds both in one charge whose id is
+ * "res-a,res-b": the export's CSV quotes that field, and a CSV reader gets
+ * back exactly the values of the JSON export. */
+static void test_ctl_ops_export_quotes_fields(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], month[16];
+    this_month(month);
+    make_partner(fixture, "p-exp", "p-exp-admin", key, sizeof key);
+    const char *const setup[][12] = {
+        {"customer", "add", "--customer", "exp-c", "--name", "Exp"},
+        {"subscription", "add", "--customer", "exp-c", "--subscription", "exp-plan", "--offer",
+         "azure-plan"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        const char *const *a = setup[i];
+        ctl(fixture, &run, "p-exp-admin", key, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+            NULL);
+        expect_ok(&run);
+        run_free(&run);
+    }
+    char ids[2][64];
+    for (int i = 0; i < 2; i++) {
+        ctl(fixture, &run, "p-exp-admin", key, "--output", "json", "reservation", "buy",
+            "--customer", "exp-c", "--subscription", "exp-plan", "--sku", "Standard_D2s_v5",
+            "--region", "westeurope", "--quantity", "1", "--term", "P1Y", "--billing", "upfront",
+            "--scope", "shared", "--price", "100.00", "--retail-price", "120.00", "--currency",
+            "USD", NULL);
+        expect_ok(&run);
+        json_t *result = json_array_get(json_object_get(run.json, "results"), 0);
+        snprintf(ids[i], sizeof ids[i], "%s",
+                 json_string_value(json_object_get(result, "reservation_id")));
+        run_free(&run);
+    }
+    char both[160];
+    snprintf(both, sizeof both, "%s,%s", ids[0], ids[1]);
+    ctl(fixture, &run, "p-exp-admin", key, "reservation", "exchange", "--customer", "exp-c",
+        "--reservation", both, "--refund", "10.00", "--subscription", "exp-plan", "--sku",
+        "Standard_E4s_v5", "--region", "westeurope", "--quantity", "1", "--term", "P3Y",
+        "--billing", "upfront", "--scope", "shared", "--price", "500.00", "--retail-price",
+        "600.00", "--currency", "USD", NULL);
+    expect_ok(&run);
+    run_free(&run);
+
+    ctl(fixture, &run, "p-exp-admin", key, "--output", "csv", "export", "--month", month, NULL);
+    expect_ok(&run);
+    char quoted[200];
+    snprintf(quoted, sizeof quoted, ",\"%s\",refund,", both);
+    assert_non_null(strstr(run.out, quoted));
+    struct ctl_csv csv;
+    char message[CTL_MESSAGE_SIZE];
+    assert_int_equal(LEDGER_ERR_OK, ctl_csv_parse(run.out, strlen(run.out), &csv, message));
+    struct run json;
+    ctl(fixture, &json, "p-exp-admin", key, "--output", "json", "export", "--month", month, NULL);
+    expect_ok(&json);
+    json_t *rows = json_object_get(json.json, "export");
+    assert_int_equal(csv.count, json_array_size(rows) + 1); /* the header row */
+    for (size_t r = 1; r < csv.count; r++) {
+        const struct ctl_csv_record *record = &csv.records[r];
+        json_t *row = json_array_get(rows, r - 1);
+        for (size_t c = 0; c < csv.records[0].count; c++) {
+            json_t *value = json_object_get(row, csv.records[0].fields[c]);
+            if (json_is_string(value)) {
+                assert_string_equal(json_string_value(value), record->fields[c]);
+            }
+        }
+    }
+    ctl_csv_free(&csv);
+    run_free(&json);
+    run_free(&run);
+}
+
 /* Splits a CSV text into its CRLF-terminated lines (no quoted newlines in
  * an export of the demo). */
 static size_t split_lines(char *text, char **lines, size_t max)
@@ -967,6 +1040,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ctl_ops_csv_reader),
         cmocka_unit_test(test_ctl_ops_export_csv),
+        cmocka_unit_test(test_ctl_ops_export_quotes_fields),
         cmocka_unit_test(test_ctl_ops_reconcile_known_mismatches),
         cmocka_unit_test(test_ctl_ops_reconcile_invoice_format),
         cmocka_unit_test(test_ctl_ops_proofs_verified),
