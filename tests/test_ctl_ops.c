@@ -352,8 +352,8 @@ static void test_ctl_ops_reconcile_known_mismatches(void **state)
     assert_non_null(strstr(run.out, "no differences"));
     run_free(&run);
 
-    /* Remove one line (the first charge), change one amount (the second),
-     * add one line. */
+    /* Remove one line (the first charge), change one amount (the second)
+     * and one currency (the third), add one line. */
     char *lines[256];
     size_t count = split_lines(export_text, lines, 256);
     assert_true(count >= 4);
@@ -372,7 +372,18 @@ static void test_ctl_ops_reconcile_known_mismatches(void **state)
         fprintf(file, "%.*s%s%s\n", (int)(start - line), line,
                 strncmp(start, "1.23,", 5) == 0 ? "4.56" : "1.23", stop);
     }
-    for (size_t i = 3; i < count; i++) {
+    {
+        /* The currency is the 8th field: USD becomes EUR, anything else USD. */
+        const char *line = lines[3];
+        const char *start = line;
+        for (int comma = 0; comma < 7; comma++) {
+            start = strchr(start, ',') + 1;
+        }
+        const char *stop = strchr(start, ',');
+        fprintf(file, "%.*s%s%s\n", (int)(start - line), line,
+                strncmp(start, "USD,", 4) == 0 ? "EUR" : "USD", stop);
+    }
+    for (size_t i = 4; i < count; i++) {
         fprintf(file, "%s\n", lines[i]);
     }
     fprintf(file,
@@ -383,8 +394,13 @@ static void test_ctl_ops_reconcile_known_mismatches(void **state)
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
         "--invoice", edited, "--month", month, NULL);
     expect_error(&run, 1, "MISMATCH");
-    static const char *const kinds[] = {"only-in-ledger", "amount-differs", "only-on-invoice"};
-    expect_differences(&run, kinds, 3);
+    static const char *const kinds[] = {"only-in-ledger", "amount-differs", "currency-differs",
+                                        "only-on-invoice"};
+    expect_differences(&run, kinds, 4);
+    json_t *currency = difference_of(&run, "currency-differs");
+    assert_int_equal(3, json_int_at(currency, "invoice_line"));
+    assert_string_not_equal(json_string_value(json_object_get(currency, "invoice_currency")),
+                            json_string_value(json_object_get(currency, "ledger_currency")));
     json_t *extra = difference_of(&run, "only-on-invoice");
     assert_string_equal("res-x,res-y", json_string_value(json_object_get(extra, "charge_id")));
     assert_string_equal("99.99", json_string_value(json_object_get(extra, "invoice_amount")));
@@ -405,7 +421,8 @@ static void test_ctl_ops_reconcile_known_mismatches(void **state)
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice", edited,
         "--month", month, NULL);
     expect_error(&run, 1, "MISMATCH");
-    assert_non_null(strstr(run.err, "3 differences"));
+    assert_non_null(strstr(run.err, "4 differences"));
+    assert_non_null(strstr(run.out, "currency-differs"));
     assert_non_null(strstr(run.out, "only-on-invoice"));
     run_free(&run);
     free(export_text);
