@@ -222,6 +222,38 @@ static inline json_int_t json_int_at(json_t *value, const char *key)
     return json_integer_value(member);
 }
 
+/* The first result's `field` of a JSON command reply, copied into out. */
+static inline void result_field(const struct run *run, const char *field, char *out, size_t size)
+{
+    json_t *result = json_array_get(json_object_get(run->json, "results"), 0);
+    const char *value = json_string_value(json_object_get(result, field));
+    if (value == NULL || value[0] == '\0') {
+        fail_msg("no %s in the reply: %s", field, run->out);
+    }
+    snprintf(out, size, "%s", value);
+}
+
+/* Calls fn with each line of a JSON-lines output (the events verb) and its
+ * decoded object, which fn must not keep. */
+static inline void json_lines_each(const char *text,
+                                   void (*fn)(void *context, json_t *object, const char *line),
+                                   void *context)
+{
+    char *copy = strdup(text);
+    assert_non_null(copy);
+    char *save = NULL;
+    for (char *line = strtok_r(copy, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_t *object = json_loads(line, 0, NULL);
+        if (object == NULL) {
+            fail_msg("not a JSON line: %s", line);
+        }
+        fn(context, object, line);
+        json_decref(object);
+    }
+    free(copy);
+}
+
 /* Operator work: a partner and an admin agent for it; returns the admin's
  * key file path in key_out. */
 static inline void make_partner(struct fixture *fixture, const char *partner, const char *admin,

@@ -435,17 +435,6 @@ static void test_ctl_cli_refusals(void **state)
     run_free(&run);
 }
 
-/* The first result's `field` of a JSON command reply, copied into out. */
-static void result_field(const struct run *run, const char *field, char *out, size_t size)
-{
-    json_t *result = json_array_get(json_object_get(run->json, "results"), 0);
-    const char *value = json_string_value(json_object_get(result, field));
-    if (value == NULL || value[0] == '\0') {
-        fail_msg("no %s in the reply: %s", field, run->out);
-    }
-    snprintf(out, size, "%s", value);
-}
-
 /* The one row of `view` (a JSON array member) whose `key` is `id`. */
 static json_t *row_with(const struct run *run, const char *view, const char *key, const char *id)
 {
@@ -590,26 +579,28 @@ static void test_ctl_cli_partner_changes(void **state)
     CTL_EXPECT(1, "FORBIDDEN", admin, key, "stats");
 }
 
-/* Every line of a JSON event feed belongs to `partner`. Returns the count. */
+/* Every line of a JSON event feed belongs to `partner`; counts them. */
+struct feed_check {
+    const char *partner;
+    size_t count;
+};
+
+static void feed_line_of_partner(void *context, json_t *event, const char *line)
+{
+    struct feed_check *check = context;
+    const char *owner = json_string_value(json_object_get(event, "partner_id"));
+    if (owner == NULL || strcmp(owner, check->partner) != 0) {
+        fail_msg("a feed for %s shows an event of '%s': %s", check->partner, owner ? owner : "",
+                 line);
+    }
+    check->count++;
+}
+
 static size_t feed_of_partner(const struct run *run, const char *partner)
 {
-    char *copy = strdup(run->out);
-    assert_non_null(copy);
-    size_t count = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(copy, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        json_t *event = json_loads(line, 0, NULL);
-        assert_non_null(event);
-        const char *owner = json_string_value(json_object_get(event, "partner_id"));
-        if (owner == NULL || strcmp(owner, partner) != 0) {
-            fail_msg("a feed for %s shows an event of '%s': %s", partner, owner ? owner : "", line);
-        }
-        count++;
-        json_decref(event);
-    }
-    free(copy);
-    return count;
+    struct feed_check check = {.partner = partner, .count = 0};
+    json_lines_each(run->out, feed_line_of_partner, &check);
+    return check.count;
 }
 
 /* Role and partner isolation through the daemon, as people meet it: a

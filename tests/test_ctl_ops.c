@@ -267,9 +267,7 @@ static void test_ctl_ops_export_quotes_fields(void **state)
             "--scope", "shared", "--price", "100.00", "--retail-price", "120.00", "--currency",
             "USD", NULL);
         expect_ok(&run);
-        json_t *result = json_array_get(json_object_get(run.json, "results"), 0);
-        snprintf(ids[i], sizeof ids[i], "%s",
-                 json_string_value(json_object_get(result, "reservation_id")));
+        result_field(&run, "reservation_id", ids[i], sizeof ids[i]);
         run_free(&run);
     }
     char both[160];
@@ -773,25 +771,28 @@ static int run_command(const char *const *argv)
 
 /* Every JSON line of `events` whose sequence is at most `head`, in order,
  * joined: what two ledgers must agree on up to a backup's head. */
+struct kept_lines {
+    json_int_t head;
+    char *text;
+    size_t size, used;
+};
+
+static void keep_up_to_head(void *context, json_t *event, const char *line)
+{
+    struct kept_lines *kept = context;
+    if (json_int_at(event, "sequence") <= kept->head) {
+        kept->used +=
+            (size_t)snprintf(kept->text + kept->used, kept->size - kept->used, "%s\n", line);
+    }
+}
+
 static char *events_up_to(const char *out, json_int_t head)
 {
-    size_t size = strlen(out) + 1, used = 0;
-    char *kept = calloc(1, size);
-    assert_non_null(kept);
-    char *copy = strdup(out);
-    assert_non_null(copy);
-    char *save = NULL;
-    for (char *line = strtok_r(copy, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        json_t *event = json_loads(line, 0, NULL);
-        assert_non_null(event);
-        if (json_int_at(event, "sequence") <= head) {
-            used += (size_t)snprintf(kept + used, size - used, "%s\n", line);
-        }
-        json_decref(event);
-    }
-    free(copy);
-    return kept;
+    struct kept_lines kept = {.head = head, .size = strlen(out) + 1, .used = 0};
+    kept.text = calloc(1, kept.size);
+    assert_non_null(kept.text);
+    json_lines_each(out, keep_up_to_head, &kept);
+    return kept.text;
 }
 
 /* Backups taken while another client writes: each verifies offline, and a

@@ -979,22 +979,6 @@ static void test_daemon_backup_restore_rebuild(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
-/* Copies the file `from` to `to` (test data: small files). */
-static void file_copy(const char *from, const char *to)
-{
-    FILE *in = fopen(from, "rb");
-    assert_non_null(in);
-    FILE *out = fopen(to, "wb");
-    assert_non_null(out);
-    char buffer[65536];
-    size_t n;
-    while ((n = fread(buffer, 1, sizeof buffer, in)) > 0) {
-        assert_int_equal(fwrite(buffer, 1, n, out), n);
-    }
-    fclose(in);
-    assert_int_equal(fclose(out), 0);
-}
-
 /* A backup whose head.pb signs more than its data.mdb holds (a copy cut
  * short, or files mixed from two backups) is refused by restore, which
  * leaves nothing behind; the matching pair restores. */
@@ -1030,10 +1014,10 @@ static void test_daemon_restore_checks_the_backup_head(void **state)
     char from[PATH_SIZE + 64], to[PATH_SIZE + 64], head_key[PATH_SIZE + 32];
     snprintf(from, sizeof from, "%s/data.mdb", first);
     snprintf(to, sizeof to, "%s/data.mdb", mixed);
-    file_copy(from, to);
+    assert_true(test_copy_file(from, to));
     snprintf(from, sizeof from, "%s/head.pb", second);
     snprintf(to, sizeof to, "%s/head.pb", mixed);
-    file_copy(from, to);
+    assert_true(test_copy_file(from, to));
     snprintf(head_key, sizeof head_key, "%s/head.key", f->data);
     char restored[PATH_SIZE + 32];
     snprintf(restored, sizeof restored, "%s/restored-mixed", f->root);

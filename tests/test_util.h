@@ -1,13 +1,14 @@
 /*
  * test_util.h: helpers shared by the tests: fresh temporary directories under
  * $LEDGER_TEST_TMP (set by ctest to the build's tests directory) or /tmp, and
- * their removal, timeouts that stretch for slow runs. Header-only so each test executable stays one
- * file.
+ * their removal, file copies, timeouts that stretch for slow runs. Header-only so each test
+ * executable stays one file.
  */
 #ifndef LEDGER_TEST_UTIL_H
 #define LEDGER_TEST_UTIL_H
 
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -42,6 +43,27 @@ static inline int test_timeout_ms(int ms)
         scale = 1;
     }
     return (int)(ms * scale);
+}
+
+/* Copies the file `from` to `to` (created or replaced); false on any error. */
+static inline bool test_copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    FILE *out = in != NULL ? fopen(to, "wb") : NULL;
+    bool ok = in != NULL && out != NULL;
+    char buffer[65536];
+    size_t n;
+    while (ok && (n = fread(buffer, 1, sizeof buffer, in)) > 0) {
+        ok = fwrite(buffer, 1, n, out) == n;
+    }
+    ok = ok && !ferror(in);
+    if (in != NULL) {
+        fclose(in);
+    }
+    if (out != NULL && fclose(out) != 0) {
+        ok = false;
+    }
+    return ok;
 }
 
 /* Removes a directory and everything below it. */

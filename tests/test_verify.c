@@ -159,17 +159,7 @@ static int group_teardown(void **state)
 
 static void copy_file(const char *from, const char *to)
 {
-    FILE *in = fopen(from, "rb");
-    assert_non_null(in);
-    FILE *out = fopen(to, "wb");
-    assert_non_null(out);
-    char buffer[65536];
-    size_t n;
-    while ((n = fread(buffer, 1, sizeof buffer, in)) > 0) {
-        assert_int_equal(fwrite(buffer, 1, n, out), n);
-    }
-    fclose(in);
-    assert_int_equal(fclose(out), 0);
+    assert_true(test_copy_file(from, to));
 }
 
 /* A fresh copy of the final backup (data.mdb and head.pb) in `out`. */
