@@ -825,13 +825,24 @@ static void test_daemon_sigterm_answers_in_flight(void **state)
 #define CONCURRENT_CLIENTS 16
 #define CONCURRENT_ROUNDS  20
 
-/* Many clients at once, half sending commands and half queries: commands
- * are grouped into shared commits, queries are answered meanwhile, and every
- * reply is the right one. */
+/* Many clients at once, half sending commands and half queries (heads, and
+ * pages of the event feed with proofs, four at a time: two on the thread
+ * pool, the others on the loop): commands are grouped into shared commits,
+ * queries are answered meanwhile, and every reply is the right one. */
 static void test_daemon_concurrent_clients(void **state)
 {
     struct fixture *f = *state;
     daemon_start(f, NULL);
+    /* An auditor of every partner reads the feed. */
+    ProtobufCBinaryData add =
+        command_add_principal("feed-auditor-1", "feed-auditor", LEDGER__V1__ROLE__ROLE_AUDITOR);
+    Ledger__V1__Reply *added = operator_batch(f, &add, 1, LEDGER_ERR_OK);
+    free(add.data);
+    uint8_t auditor_secret[LEDGER_SECRET_BYTES];
+    assert_int_equal(
+        crypto_unhex(added->results[0]->secret_hex, auditor_secret, sizeof auditor_secret),
+        LEDGER_ERR_OK);
+    reply_free(added);
     uint64_t head = operator_head_sequence(f);
     int clients[CONCURRENT_CLIENTS];
     struct request_spec specs[CONCURRENT_CLIENTS];
@@ -852,6 +863,16 @@ static void test_daemon_concurrent_clients(void **state)
                 bytes = request_batch(&specs[c], &command, 1, &size);
                 free(command.data);
                 commands_sent++;
+            } else if (c % 4 == 1) {
+                specs[c] =
+                    (struct request_spec){.principal_id = "feed-auditor", .secret = auditor_secret};
+                Ledger__V1__EventsQuery events = LEDGER__V1__EVENTS_QUERY__INIT;
+                events.limit = LEDGER_EVENTS_PAGE_MAX;
+                events.include_proofs = true;
+                Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+                query.kind_case = LEDGER__V1__QUERY__KIND_EVENTS;
+                query.events = &events;
+                bytes = request_query(&specs[c], &query, &size);
             } else {
                 bytes = request_head(&specs[c], &size);
             }
@@ -878,6 +899,14 @@ static void test_daemon_concurrent_clients(void **state)
                 assert_int_equal(reply->n_results, 1);
                 assert_false(reply->results[0]->duplicate);
                 assert_true(reply->head_sequence >= reply->results[0]->last_sequence);
+            } else if (c % 4 == 1) {
+                /* The feed from the start: every event up to the head it saw,
+                 * each with its proof. */
+                assert_true(reply->query->n_events >= 1);
+                assert_int_equal(reply->query->events[0]->event->sequence, 1);
+                for (size_t e = 0; e < reply->query->n_events; e++) {
+                    assert_non_null(reply->query->events[e]->proof);
+                }
             } else {
                 assert_non_null(reply->query->head);
             }
