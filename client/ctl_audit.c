@@ -82,10 +82,9 @@ static enum ledger_err head_check(struct ctl_context *context, const Ledger__V1_
                         "the %s head is signed by key %s, not by the pinned key", which, named);
     }
     const uint8_t *key = pinned != NULL ? pinned : head->public_key.data;
-    uint8_t encoded[MERKLE_HEAD_BYTES];
-    merkle_head_encode(head->tree_size, head->root_hash.data, head->timestamp_us, encoded);
     if (crypto_init() != LEDGER_ERR_OK ||
-        !crypto_ed25519_verify(key, encoded, sizeof encoded, head->signature.data)) {
+        !merkle_head_verify(head->tree_size, head->root_hash.data, head->timestamp_us,
+                            head->signature.data, key)) {
         return ctl_fail(context, LEDGER_ERR_MISMATCH,
                         "the %s head's signature does not verify (tree size %llu)", which,
                         (unsigned long long)head->tree_size);

@@ -783,7 +783,7 @@ enum ledger_err engine_check_head_file(struct engine *engine, const char *path,
         return err == LEDGER_ERR_NO_MEMORY ? err : LEDGER_ERR_CORRUPT;
     }
     const Ledger__V1__SignedHead *head = (const Ledger__V1__SignedHead *)message_out;
-    uint8_t encoded[MERKLE_HEAD_BYTES], root[MERKLE_HASH_BYTES];
+    uint8_t root[MERKLE_HASH_BYTES];
     struct store_txn *txn = NULL;
     if (head->root_hash.len != MERKLE_HASH_BYTES || head->signature.len != CRYPTO_SIGNATURE_BYTES ||
         head->public_key.len != CRYPTO_SIGN_PUBLIC_BYTES) {
@@ -791,9 +791,8 @@ enum ledger_err engine_check_head_file(struct engine *engine, const char *path,
         err = LEDGER_ERR_CORRUPT;
         goto done;
     }
-    merkle_head_encode(head->tree_size, head->root_hash.data, head->timestamp_us, encoded);
-    if (!crypto_ed25519_verify(head->public_key.data, encoded, sizeof encoded,
-                               head->signature.data) ||
+    if (!merkle_head_verify(head->tree_size, head->root_hash.data, head->timestamp_us,
+                            head->signature.data, head->public_key.data) ||
         (engine->head_key_loaded &&
          memcmp(head->public_key.data, engine->head_public_key, CRYPTO_SIGN_PUBLIC_BYTES) != 0)) {
         engine__set_message(message, "its signature does not verify with this ledger's key");

@@ -649,3 +649,12 @@ void merkle_head_encode(uint64_t tree_size, const uint8_t root[MERKLE_HASH_BYTES
      * would still encode unambiguously. */
     put_u64_be((uint64_t)timestamp_us, out + 56);
 }
+
+bool merkle_head_verify(uint64_t tree_size, const uint8_t root[MERKLE_HASH_BYTES],
+                        int64_t timestamp_us, const uint8_t *signature, const uint8_t *public_key)
+{
+    MERKLE_REQUIRE(signature != NULL && public_key != NULL);
+    uint8_t encoded[MERKLE_HEAD_BYTES];
+    merkle_head_encode(tree_size, root, timestamp_us, encoded);
+    return crypto_ed25519_verify(public_key, encoded, sizeof encoded, signature);
+}

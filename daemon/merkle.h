@@ -154,5 +154,10 @@ void merkle_check_close(struct merkle_check *check);
 #define MERKLE_HEAD_BYTES (16 + 8 + 32 + 8)
 void merkle_head_encode(uint64_t tree_size, const uint8_t root[MERKLE_HASH_BYTES],
                         int64_t timestamp_us, uint8_t out[MERKLE_HEAD_BYTES]);
+/* Whether `signature` (CRYPTO_SIGNATURE_BYTES) is `public_key`'s Ed25519
+ * signature of the head (tree_size, root, timestamp_us), encoded as above.
+ * crypto_init must have succeeded. */
+bool merkle_head_verify(uint64_t tree_size, const uint8_t root[MERKLE_HASH_BYTES],
+                        int64_t timestamp_us, const uint8_t *signature, const uint8_t *public_key);
 
 #endif

@@ -115,9 +115,8 @@ static int check_head_signature(const struct options *options, const Ledger__V1_
     if (head->signature.len != CRYPTO_SIGNATURE_BYTES) {
         return fail(0, "the saved head is not signed");
     }
-    uint8_t encoded[MERKLE_HEAD_BYTES];
-    merkle_head_encode(head->tree_size, head->root_hash.data, head->timestamp_us, encoded);
-    if (!crypto_ed25519_verify(key, encoded, sizeof encoded, head->signature.data)) {
+    if (!merkle_head_verify(head->tree_size, head->root_hash.data, head->timestamp_us,
+                            head->signature.data, key)) {
         return fail(0, "the saved head's signature does not verify");
     }
     return EXIT_VERIFIED;
