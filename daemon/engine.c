@@ -528,9 +528,7 @@ done:
 /* Errors that are the storage's, not the request's: they fail the whole group. */
 static bool group_error(enum ledger_err err)
 {
-    return err == LEDGER_ERR_STORAGE_FULL || err == LEDGER_ERR_STORAGE_ERROR ||
-           err == LEDGER_ERR_DISK_FULL || err == LEDGER_ERR_NO_MEMORY ||
-           err == LEDGER_ERR_CORRUPT || err == LEDGER_ERR_INTERNAL;
+    return ledger_err_transient(err);
 }
 
 /* The answer a command's event implies. The same function serves live commits

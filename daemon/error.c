@@ -28,6 +28,13 @@ const char *ledger_strerror(enum ledger_err err)
     return "unknown error code";
 }
 
+bool ledger_err_transient(enum ledger_err err)
+{
+    return err == LEDGER_ERR_STORAGE_FULL || err == LEDGER_ERR_STORAGE_ERROR ||
+           err == LEDGER_ERR_DISK_FULL || err == LEDGER_ERR_NO_MEMORY ||
+           err == LEDGER_ERR_CORRUPT || err == LEDGER_ERR_INTERNAL || err == LEDGER_ERR_UNAVAILABLE;
+}
+
 int ledger_err_valid(int number)
 {
     switch (number) {

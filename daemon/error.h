@@ -15,6 +15,8 @@
 #define LEDGER_ERROR_H
 
 /* X(name, number, message) */
+#include <stdbool.h>
+
 #define LEDGER_ERR_MAP(X)                                                                          \
     X(OK, 0, "success")                                                                            \
     X(BAD_REQUEST, 1, "the request is not a valid ledger.v1 message")                              \
@@ -103,5 +105,10 @@ const char *ledger_strerror(enum ledger_err err);
 
 /* Whether a number is one of the table's codes (for values read from the wire). */
 int ledger_err_valid(int number);
+
+/* Whether err is a failure of the moment (the storage, the disk, memory, an
+ * internal error, a daemon not ready), not the ledger's decision about a
+ * request: the same request may succeed when sent again. */
+bool ledger_err_transient(enum ledger_err err);
 
 #endif

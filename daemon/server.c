@@ -338,19 +338,7 @@ static void reply_refusal(struct server *server, void *control, enum ledger_err 
  * memory, shutdown), after which the same bytes may be sent again. */
 static bool refusal_is_decision(enum ledger_err err)
 {
-    switch (err) {
-    case LEDGER_ERR_OK:
-    case LEDGER_ERR_STORAGE_FULL:
-    case LEDGER_ERR_STORAGE_ERROR:
-    case LEDGER_ERR_CORRUPT:
-    case LEDGER_ERR_NO_MEMORY:
-    case LEDGER_ERR_INTERNAL:
-    case LEDGER_ERR_UNAVAILABLE:
-    case LEDGER_ERR_DISK_FULL:
-        return false;
-    default:
-        return true;
-    }
+    return err != LEDGER_ERR_OK && !ledger_err_transient(err);
 }
 
 /* The refusal a command request was given before, or OK. */
