@@ -568,9 +568,7 @@ static int command_restore(const struct command_line *line, const struct config 
     }
     const char *dir = config->data_dir;
     struct stat st;
-    char backup_data[CONFIG_PATH_SIZE];
-    if (path_join(line->from, "data.mdb", backup_data) != 0 || stat(backup_data, &st) != 0 ||
-        !S_ISREG(st.st_mode)) {
+    if (!engine_present(line->from)) {
         fprintf(stderr, "ledgerd: %s is not a backup directory (no data.mdb in it)\n", line->from);
         return EXIT_FAILURE_;
     }

@@ -536,13 +536,18 @@ static enum ledger_err store_keep_map_size(struct store *store)
     return LEDGER_ERR_OK;
 }
 
+/* dir + "/data.mdb" into path; false when it does not fit. */
+static bool data_file_path(const char *dir, char path[STORE_PATH_BYTES])
+{
+    int length = snprintf(path, STORE_PATH_BYTES, "%s/data.mdb", dir);
+    return length > 0 && (size_t)length < STORE_PATH_BYTES;
+}
+
 bool store_present(const char *dir)
 {
     char path[STORE_PATH_BYTES];
-    int length = snprintf(path, sizeof path, "%s/data.mdb", dir);
     struct stat info;
-    return length > 0 && (size_t)length < sizeof path && stat(path, &info) == 0 &&
-           S_ISREG(info.st_mode);
+    return data_file_path(dir, path) && stat(path, &info) == 0 && S_ISREG(info.st_mode);
 }
 
 enum ledger_err store_open(const struct store_options *options, struct store **out)
@@ -1584,8 +1589,7 @@ enum ledger_err store_copy(struct store *store, const char *dir)
 {
     STORE_CHECK(store != NULL && dir != NULL);
     char path[STORE_PATH_BYTES];
-    int length = snprintf(path, sizeof path, "%s/data.mdb", dir);
-    if (length < 0 || (size_t)length >= sizeof path) {
+    if (!data_file_path(dir, path)) {
         store_note("path too long");
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
