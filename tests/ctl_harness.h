@@ -254,6 +254,19 @@ static inline void json_lines_each(const char *text,
     free(copy);
 }
 
+/* Operator work: principal `id` of `role` bound to `partner`, its key file
+ * written to DIR/<id>.key, whose path goes to key_out. */
+static inline void make_staff(struct fixture *fixture, const char *partner, const char *id,
+                              const char *role, char *key_out, size_t key_size)
+{
+    struct run run;
+    snprintf(key_out, key_size, "%s/%s.key", fixture->dir, id);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id", id, "--role",
+        role, "--partner", partner, "--key-out", key_out, NULL);
+    expect_ok(&run);
+    run_free(&run);
+}
+
 /* Operator work: a partner and an admin agent for it; returns the admin's
  * key file path in key_out. */
 static inline void make_partner(struct fixture *fixture, const char *partner, const char *admin,
@@ -264,10 +277,6 @@ static inline void make_partner(struct fixture *fixture, const char *partner, co
         "--name", "Test Partner", NULL);
     expect_ok(&run);
     run_free(&run);
-    snprintf(key_out, key_size, "%s/%s.key", fixture->dir, admin);
-    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id", admin,
-        "--role", "admin-agent", "--partner", partner, "--key-out", key_out, NULL);
-    expect_ok(&run);
-    run_free(&run);
+    make_staff(fixture, partner, admin, "admin-agent", key_out, key_size);
 
 #endif

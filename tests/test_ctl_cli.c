@@ -459,7 +459,7 @@ static json_t *row_with(const struct run *run, const char *view, const char *key
         if ((code) == NULL) {                                                                      \
             expect_ok(&expect_run_);                                                               \
         } else {                                                                                   \
-            expect_error(&expect_run_, status, (code) == NULL ? "" : (code));                      \
+            expect_error(&expect_run_, status, code);                                              \
         }                                                                                          \
         run_free(&expect_run_);                                                                    \
     } while (0)
@@ -616,49 +616,26 @@ static void test_ctl_cli_isolation(void **state)
     make_partner(fixture, "p-iso-a", "p-iso-a-admin", key_a, sizeof key_a);
     make_partner(fixture, "p-iso-b", "p-iso-b-admin", key_b, sizeof key_b);
     setup_customer(fixture, "p-iso-a", key_a, "p-iso-a-admin", bob_key, sizeof bob_key);
-    ctl(fixture, &run, "p-iso-a-admin", key_a, "customer", "add", "--customer", "other", "--name",
-        "Other", NULL);
-    expect_ok(&run);
-    run_free(&run);
-    ctl(fixture, &run, "p-iso-b-admin", key_b, "customer", "add", "--customer", "b-only", "--name",
-        "B Only", NULL);
-    expect_ok(&run);
-    run_free(&run);
+    CTL_EXPECT(0, NULL, "p-iso-a-admin", key_a, "customer", "add", "--customer", "other", "--name",
+               "Other");
+    CTL_EXPECT(0, NULL, "p-iso-b-admin", key_b, "customer", "add", "--customer", "b-only", "--name",
+               "B Only");
 
     /* The customer user: its customer, not its partner's other customers. */
-    ctl(fixture, &run, "p-iso-a-bob", bob_key, "reservations", "--customer", "fab", NULL);
-    expect_ok(&run);
-    run_free(&run);
-    ctl(fixture, &run, "p-iso-a-bob", bob_key, "reservations", "--customer", "other", NULL);
-    expect_error(&run, 1, "PARTNER_MISMATCH");
-    run_free(&run);
-    ctl(fixture, &run, "p-iso-a-bob", bob_key, "customer", "add", "--customer", "mine", "--name",
-        "Mine", NULL);
-    expect_error(&run, 1, "FORBIDDEN");
-    run_free(&run);
+    CTL_EXPECT(0, NULL, "p-iso-a-bob", bob_key, "reservations", "--customer", "fab");
+    CTL_EXPECT(1, "PARTNER_MISMATCH", "p-iso-a-bob", bob_key, "reservations", "--customer",
+               "other");
+    CTL_EXPECT(1, "FORBIDDEN", "p-iso-a-bob", bob_key, "customer", "add", "--customer", "mine",
+               "--name", "Mine");
     /* Partner staff: another partner's customer, named or not. */
-    ctl(fixture, &run, "p-iso-b-admin", key_b, "--partner", "p-iso-a", "reservations", "--customer",
-        "fab", NULL);
-    expect_error(&run, 1, "PARTNER_MISMATCH");
-    run_free(&run);
-    ctl(fixture, &run, "p-iso-b-admin", key_b, "permission", "enable", "--customer", "fab",
-        "--kind", "reservations", NULL);
-    expect_error(&run, 1, "CUSTOMER_NOT_FOUND");
-    run_free(&run);
+    CTL_EXPECT(1, "PARTNER_MISMATCH", "p-iso-b-admin", key_b, "--partner", "p-iso-a",
+               "reservations", "--customer", "fab");
+    CTL_EXPECT(1, "CUSTOMER_NOT_FOUND", "p-iso-b-admin", key_b, "permission", "enable",
+               "--customer", "fab", "--kind", "reservations");
 
     /* Feeds of one partner. */
-    snprintf(auditor_key, sizeof auditor_key, "%s/p-iso-a-auditor.key", fixture->dir);
-    snprintf(billing_key, sizeof billing_key, "%s/p-iso-b-billing.key", fixture->dir);
-    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
-        "p-iso-a-auditor", "--role", "auditor", "--partner", "p-iso-a", "--key-out", auditor_key,
-        NULL);
-    expect_ok(&run);
-    run_free(&run);
-    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
-        "p-iso-b-billing", "--role", "billing", "--partner", "p-iso-b", "--key-out", billing_key,
-        NULL);
-    expect_ok(&run);
-    run_free(&run);
+    make_staff(fixture, "p-iso-a", "p-iso-a-auditor", "auditor", auditor_key, sizeof auditor_key);
+    make_staff(fixture, "p-iso-b", "p-iso-b-billing", "billing", billing_key, sizeof billing_key);
     ctl(fixture, &run, "p-iso-a-auditor", auditor_key, "--output", "json", "events", NULL);
     expect_ok(&run);
     assert_true(feed_of_partner(&run, "p-iso-a") >= 5);
@@ -667,12 +644,9 @@ static void test_ctl_cli_isolation(void **state)
     expect_ok(&run);
     assert_true(feed_of_partner(&run, "p-iso-b") >= 2);
     run_free(&run);
-    ctl(fixture, &run, "p-iso-b-billing", billing_key, "--partner", "p-iso-a", "events", NULL);
-    expect_error(&run, 1, "PARTNER_MISMATCH");
-    run_free(&run);
-    ctl(fixture, &run, "p-iso-a-bob", bob_key, "events", NULL);
-    expect_error(&run, 1, "FORBIDDEN");
-    run_free(&run);
+    CTL_EXPECT(1, "PARTNER_MISMATCH", "p-iso-b-billing", billing_key, "--partner", "p-iso-a",
+               "events");
+    CTL_EXPECT(1, "FORBIDDEN", "p-iso-a-bob", bob_key, "events");
 }
 
 static void test_ctl_cli_views_json(void **state)
@@ -828,11 +802,7 @@ static void test_ctl_cli_events_feed(void **state)
     char key[PATH_SIZE + 16];
     make_partner(fixture, "p-ev", "p-ev-admin", key, sizeof key);
     char auditor_key[PATH_SIZE + 16];
-    snprintf(auditor_key, sizeof auditor_key, "%s/p-ev-auditor.key", fixture->dir);
-    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
-        "p-ev-auditor", "--role", "auditor", "--partner", "p-ev", "--key-out", auditor_key, NULL);
-    expect_ok(&run);
-    run_free(&run);
+    make_staff(fixture, "p-ev", "p-ev-auditor", "auditor", auditor_key, sizeof auditor_key);
     ctl(fixture, &run, "p-ev-admin", key, "customer", "add", "--customer", "c1", "--name", "C1",
         NULL);
     expect_ok(&run);
@@ -988,14 +958,9 @@ static void test_ctl_cli_events_follow(void **state)
     char key[PATH_SIZE + 16], auditor_key[PATH_SIZE + 16];
     char checkpoint[PATH_SIZE + 16], feed[PATH_SIZE + 16];
     make_partner(fixture, "p-follow", "p-follow-admin", key, sizeof key);
-    snprintf(auditor_key, sizeof auditor_key, "%s/p-follow-auditor.key", fixture->dir);
     snprintf(checkpoint, sizeof checkpoint, "%s/follow.checkpoint", fixture->dir);
     snprintf(feed, sizeof feed, "%s/follow.jsonl", fixture->dir);
-    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
-        "p-follow-auditor", "--role", "auditor", "--partner", "p-follow", "--key-out", auditor_key,
-        NULL);
-    expect_ok(&run);
-    run_free(&run);
+    make_staff(fixture, "p-follow", "p-follow-auditor", "auditor", auditor_key, sizeof auditor_key);
 
     /* The partner's events so far, as the auditor sees them. */
     ctl(fixture, &run, "p-follow-auditor", auditor_key, "--output", "json", "events", NULL);

@@ -804,12 +804,7 @@ static void test_ctl_ops_backup_under_load(void **state)
     struct run run;
     char key[PATH_SIZE + 16], auditor_key[PATH_SIZE + 16];
     make_partner(fixture, "p-load", "p-load-admin", key, sizeof key);
-    snprintf(auditor_key, sizeof auditor_key, "%s/p-load-auditor.key", fixture->dir);
-    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
-        "p-load-auditor", "--role", "auditor", "--partner", "p-load", "--key-out", auditor_key,
-        NULL);
-    expect_ok(&run);
-    run_free(&run);
+    make_staff(fixture, "p-load", "p-load-auditor", "auditor", auditor_key, sizeof auditor_key);
     ctl(fixture, &run, "p-load-admin", key, "customer", "add", "--customer", "load-c", "--name",
         "Load", NULL);
     expect_ok(&run);
@@ -936,11 +931,7 @@ static void test_ctl_ops_verify_saved_head(void **state)
     char backup[PATH_SIZE], data2[PATH_SIZE], socket2[PATH_SIZE + 64];
     char log2[PATH_SIZE + 16], head_key[PATH_SIZE + 16], auditor_key[PATH_SIZE + 16];
     make_partner(fixture, "p-vh", "p-vh-admin", key, sizeof key);
-    snprintf(auditor_key, sizeof auditor_key, "%s/p-vh-auditor.key", fixture->dir);
-    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
-        "p-vh-auditor", "--role", "auditor", "--partner", "p-vh", "--key-out", auditor_key, NULL);
-    expect_ok(&run);
-    run_free(&run);
+    make_staff(fixture, "p-vh", "p-vh-auditor", "auditor", auditor_key, sizeof auditor_key);
     snprintf(saved, sizeof saved, "%s/saved-head.pb", fixture->dir);
     snprintf(later, sizeof later, "%s/later-head.pb", fixture->dir);
     snprintf(backup, sizeof backup, "%s/vh-backup", fixture->dir);
