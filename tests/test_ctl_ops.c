@@ -319,6 +319,23 @@ static size_t split_lines(char *text, char **lines, size_t max)
     return count;
 }
 
+/* The start of field `index` (0-based) of an unquoted CSV line. */
+static const char *field_start(const char *line, int index)
+{
+    const char *start = line;
+    for (int comma = 0; comma < index; comma++) {
+        start = strchr(start, ',') + 1;
+    }
+    return start;
+}
+
+/* Prints `line` with field `index` (not its last) replaced by `value`. */
+static void print_replacing(FILE *file, const char *line, int index, const char *value)
+{
+    const char *start = field_start(line, index);
+    fprintf(file, "%.*s%s%s\n", (int)(start - line), line, value, strchr(start, ','));
+}
+
 static void test_ctl_ops_reconcile_known_mismatches(void **state)
 {
     struct fixture *fixture = *state;
@@ -358,29 +375,13 @@ static void test_ctl_ops_reconcile_known_mismatches(void **state)
     FILE *file = fopen(edited, "wb");
     fprintf(file, "%s\n", lines[0]);
     /* lines[1] removed. */
-    {
-        /* The amount is the 6th field of the export (no quoted fields in
-         * these lines): make it 1.23 (or 4.56 if it was that). */
-        const char *line = lines[2];
-        const char *start = line;
-        for (int comma = 0; comma < 5; comma++) {
-            start = strchr(start, ',') + 1;
-        }
-        const char *stop = strchr(start, ',');
-        fprintf(file, "%.*s%s%s\n", (int)(start - line), line,
-                strncmp(start, "1.23,", 5) == 0 ? "4.56" : "1.23", stop);
-    }
-    {
-        /* The currency is the 8th field: USD becomes EUR, anything else USD. */
-        const char *line = lines[3];
-        const char *start = line;
-        for (int comma = 0; comma < 7; comma++) {
-            start = strchr(start, ',') + 1;
-        }
-        const char *stop = strchr(start, ',');
-        fprintf(file, "%.*s%s%s\n", (int)(start - line), line,
-                strncmp(start, "USD,", 4) == 0 ? "EUR" : "USD", stop);
-    }
+    /* The amount is the 6th field of the export (no quoted fields in these
+     * lines): make it 1.23 (or 4.56 if it was that). The currency is the
+     * 8th: USD becomes EUR, anything else USD. */
+    print_replacing(file, lines[2], 5,
+                    strncmp(field_start(lines[2], 5), "1.23,", 5) == 0 ? "4.56" : "1.23");
+    print_replacing(file, lines[3], 7,
+                    strncmp(field_start(lines[3], 7), "USD,", 4) == 0 ? "EUR" : "USD");
     for (size_t i = 4; i < count; i++) {
         fprintf(file, "%s\n", lines[i]);
     }

@@ -177,6 +177,24 @@ static Ledger__V1__Reply *operator_batch(struct fixture *f, ProtobufCBinaryData 
     return reply;
 }
 
+/* A hot backup into `dir` asked as the operator; the reply must have
+ * `expected`. */
+static Ledger__V1__Reply *operator_backup(struct fixture *f, const char *dir,
+                                          enum ledger_err expected)
+{
+    Ledger__V1__BackupQuery backup_query = LEDGER__V1__BACKUP_QUERY__INIT;
+    backup_query.directory = (char *)dir;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_BACKUP;
+    query.backup = &backup_query;
+    struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
+    size_t size = 0;
+    uint8_t *bytes = request_query(&spec, &query, &size);
+    Ledger__V1__Reply *reply = call_expect(f->client, bytes, size, &spec, expected);
+    free(bytes);
+    return reply;
+}
+
 static uint64_t operator_head_sequence(struct fixture *f)
 {
     struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
@@ -946,25 +964,13 @@ static void test_daemon_backup_restore_rebuild(void **state)
     /* A hot backup through the request socket (answered off the loop). */
     char backup[PATH_SIZE + 32];
     snprintf(backup, sizeof backup, "%s/backup", f->root);
-    Ledger__V1__BackupQuery backup_query = LEDGER__V1__BACKUP_QUERY__INIT;
-    backup_query.directory = backup;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    query.kind_case = LEDGER__V1__QUERY__KIND_BACKUP;
-    query.backup = &backup_query;
-    struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
-    uint8_t *bytes = NULL;
-    size_t size = 0;
-    bytes = request_query(&spec, &query, &size);
-    Ledger__V1__Reply *reply = call_expect(f->client, bytes, size, &spec, LEDGER_ERR_OK);
-    free(bytes);
+    Ledger__V1__Reply *reply = operator_backup(f, backup, LEDGER_ERR_OK);
     assert_non_null(reply->query);
     assert_non_null(reply->query->head);
     assert_int_equal(reply->query->head->tree_size, head);
     reply_free(reply);
     /* Never over an existing directory. */
-    bytes = request_query(&spec, &query, &size);
-    reply_free(call_expect(f->client, bytes, size, &spec, LEDGER_ERR_INVALID_ARGUMENT));
-    free(bytes);
+    reply_free(operator_backup(f, backup, LEDGER_ERR_INVALID_ARGUMENT));
 
     /* rebuild needs the daemon stopped. */
     const char *rebuild[] = {"rebuild", "--data", f->data, NULL};
@@ -1021,16 +1027,7 @@ static void test_daemon_restore_checks_the_backup_head(void **state)
     snprintf(mixed, sizeof mixed, "%s/backup-mixed", f->root);
     const char *dirs[] = {first, second};
     for (int i = 0; i < 2; i++) {
-        Ledger__V1__BackupQuery backup_query = LEDGER__V1__BACKUP_QUERY__INIT;
-        backup_query.directory = (char *)dirs[i];
-        Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-        query.kind_case = LEDGER__V1__QUERY__KIND_BACKUP;
-        query.backup = &backup_query;
-        struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
-        size_t size = 0;
-        uint8_t *bytes = request_query(&spec, &query, &size);
-        reply_free(call_expect(f->client, bytes, size, &spec, LEDGER_ERR_OK));
-        free(bytes);
+        reply_free(operator_backup(f, dirs[i], LEDGER_ERR_OK));
         char partner[32];
         snprintf(partner, sizeof partner, "mixed-%d", i);
         ProtobufCBinaryData command = command_add_partner(partner, partner, "Mixed");
