@@ -419,7 +419,9 @@ static void commit_start(struct server *server)
         server->queue_count--;
         enum ledger_err before = refused_before(server, pending);
         if (before != LEDGER_ERR_OK) {
-            /* A resend that waited while its first copy was refused. */
+            /* Refused before: a replay, or a resend that waited while its
+             * first copy was refused. Looked up here, once, as the group
+             * forms, so that both are caught. */
             answer_replay(server, pending, before);
             pending_free(pending);
             server->inflight_count--;
@@ -809,12 +811,6 @@ static void handle_message(struct server *server, void *body, size_t size, void 
     crypto_wipe(&principal, sizeof principal);
     pending->signed_request = signed_request;
     pending->detail = detail;
-    enum ledger_err before = refused_before(server, pending);
-    if (before != LEDGER_ERR_OK) {
-        answer_replay(server, pending, before);
-        pending_free(pending);
-        return;
-    }
     if (server->queue_tail) {
         server->queue_tail->next = pending;
     } else {
