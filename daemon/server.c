@@ -67,10 +67,11 @@ struct pending {
     struct auth_detail detail;
 };
 
-/* A query that takes long, answered from the thread pool so that the loop
- * keeps serving (and answering commits): a backup (it copies the whole
- * store; one at a time), or a page of the event feed (up to 10,000 events,
- * with proofs; SERVER_FEED_WORKERS at a time, and past that on the loop). */
+/* A query answered from the thread pool so that the loop keeps serving (and
+ * answering commits): a backup (it copies the whole store; one at a time), or
+ * a query that reads rows (up to LEDGER_VIEW_ROWS_MAX of a view, or a feed
+ * page of up to 10,000 events with proofs; SERVER_QUERY_WORKERS at a time,
+ * and past that on the loop). */
 struct slow_query {
     uv_work_t work;
     struct server *server;
@@ -123,7 +124,7 @@ struct server {
     uint64_t group_head_before; /* the head when the group started */
 
     struct slow_query slow; /* backups */
-    struct slow_query feed[SERVER_FEED_WORKERS];
+    struct slow_query workers[SERVER_QUERY_WORKERS];
 
     /* Refused command requests, answered the same when replayed (replay.h);
      * a command request signed before started_us is refused as stale, since
@@ -623,6 +624,59 @@ static enum ledger_err stats_add_counters(struct server *server, Ledger__V1__Que
     return stats.err;
 }
 
+/* Sends a query's result, or its refusal (counted and logged); takes
+ * `control`, borrows the rest. */
+static void query_reply(struct server *server, void *control, const struct auth_detail *detail,
+                        enum ledger_err err, Ledger__V1__QueryResult *result, const char *message)
+{
+    Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
+    reply.request_nonce.data = (uint8_t *)detail->nonce;
+    reply.request_nonce.len = detail->nonce_size;
+    if (err == LEDGER_ERR_OK) {
+        reply.query = result;
+        counter_add(&server->counters.queries_answered, 1);
+    } else {
+        const char *text = message[0] ? message : ledger_strerror(err);
+        reply.code = (Ledger__V1__ErrorCode)err;
+        reply.message = (char *)text;
+        count_refusal(server, err);
+        log_refused(detail, err, text);
+    }
+    reply_send(server, control, &reply);
+}
+
+/* Whether a query is answered off the loop: any that may read many rows or
+ * records (a partner's or every partner's rows, a feed page, an activity or
+ * billing scan, a replay as of a date, an explanation, the principals). One
+ * customer's current reservations, orders, savings plans or permissions are
+ * bounded by the per-customer limits and answered on the loop, as are the
+ * head, proofs (a logarithm of nodes) and stats (the server's counters): a
+ * thread hop would add more to them than it saves the loop. */
+static bool query_off_loop(const Ledger__V1__Query *query)
+{
+    switch (query->kind_case) {
+    case LEDGER__V1__QUERY__KIND_RESERVATIONS:
+        return query->reservations == NULL || query->reservations->customer_id[0] == '\0' ||
+               query->reservations->as_of != NULL;
+    case LEDGER__V1__QUERY__KIND_ORDERS:
+        return query->orders == NULL || query->orders->customer_id[0] == '\0';
+    case LEDGER__V1__QUERY__KIND_SAVINGS_PLANS:
+        return query->savings_plans == NULL || query->savings_plans->customer_id[0] == '\0';
+    case LEDGER__V1__QUERY__KIND_PERMISSIONS:
+        return query->permissions == NULL || query->permissions->customer_id[0] == '\0' ||
+               query->permissions->as_of != NULL;
+    case LEDGER__V1__QUERY__KIND_HEAD:
+    case LEDGER__V1__QUERY__KIND_INCLUSION:
+    case LEDGER__V1__QUERY__KIND_CONSISTENCY:
+    case LEDGER__V1__QUERY__KIND_STATS:
+    case LEDGER__V1__QUERY__KIND_BACKUP:
+    case LEDGER__V1__QUERY__KIND__NOT_SET:
+        return false;
+    default:
+        return true;
+    }
+}
+
 static void answer_query(struct server *server, void *control,
                          const struct engine_principal *principal,
                          const Ledger__V1__SignedRequest *signed_request,
@@ -640,20 +694,7 @@ static void answer_query(struct server *server, void *control,
             result = NULL;
         }
     }
-    Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
-    reply.request_nonce.data = (uint8_t *)detail->nonce;
-    reply.request_nonce.len = detail->nonce_size;
-    if (err == LEDGER_ERR_OK) {
-        reply.query = result;
-        counter_add(&server->counters.queries_answered, 1);
-    } else {
-        const char *text = message[0] ? message : ledger_strerror(err);
-        reply.code = (Ledger__V1__ErrorCode)err;
-        reply.message = (char *)text;
-        count_refusal(server, err);
-        log_refused(detail, err, text);
-    }
-    reply_send(server, control, &reply);
+    query_reply(server, control, detail, err, result, message);
     if (result != NULL) {
         engine_result_free(result);
     }
@@ -672,22 +713,9 @@ static void slow_query_done(uv_work_t *work, int status)
     struct slow_query *slow = work->data;
     struct server *server = slow->server;
     (void)status; /* never cancelled */
-    Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
-    reply.request_nonce.data = slow->detail.nonce;
-    reply.request_nonce.len = slow->detail.nonce_size;
-    if (slow->err == LEDGER_ERR_OK) {
-        reply.query = slow->result;
-        counter_add(&server->counters.queries_answered, 1);
-    } else {
-        const char *text = slow->message[0] ? slow->message : ledger_strerror(slow->err);
-        reply.code = (Ledger__V1__ErrorCode)slow->err;
-        reply.message = (char *)text;
-        count_refusal(server, slow->err);
-        log_refused(&slow->detail, slow->err, text);
-    }
     void *control = slow->control;
     slow->control = NULL;
-    reply_send(server, control, &reply);
+    query_reply(server, control, &slow->detail, slow->err, slow->result, slow->message);
     if (slow->result != NULL) {
         engine_result_free(slow->result);
         slow->result = NULL;
@@ -699,12 +727,12 @@ static void slow_query_done(uv_work_t *work, int status)
     shutdown_maybe_finish(server);
 }
 
-/* Whether a backup or a feed page is still running on the thread pool. */
+/* Whether a backup or a row query is still running on the thread pool. */
 static bool slow_queries_running(const struct server *server)
 {
     bool running = server->slow.running;
-    for (size_t i = 0; i < SERVER_FEED_WORKERS; i++) {
-        running = running || server->feed[i].running;
+    for (size_t i = 0; i < SERVER_QUERY_WORKERS; i++) {
+        running = running || server->workers[i].running;
     }
     return running;
 }
@@ -767,17 +795,17 @@ static void handle_message(struct server *server, void *body, size_t size, void 
         crypto_wipe(&principal, sizeof principal);
         return;
     }
-    struct slow_query *feed = NULL;
+    struct slow_query *worker = NULL;
     if (signed_request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_QUERY &&
-        signed_request->body->query->kind_case == LEDGER__V1__QUERY__KIND_EVENTS) {
-        for (size_t i = 0; i < SERVER_FEED_WORKERS && feed == NULL; i++) {
-            feed = server->feed[i].running ? NULL : &server->feed[i];
+        query_off_loop(signed_request->body->query)) {
+        for (size_t i = 0; i < SERVER_QUERY_WORKERS && worker == NULL; i++) {
+            worker = server->workers[i].running ? NULL : &server->workers[i];
         }
     }
-    if (feed != NULL) {
-        /* A feed page may read thousands of records and their proofs: off the
+    if (worker != NULL) {
+        /* It may read thousands of rows, or records and proofs: off the
          * loop, so that commits are answered meanwhile. */
-        slow_query_start(server, feed, control, &principal, signed_request, &detail);
+        slow_query_start(server, worker, control, &principal, signed_request, &detail);
         crypto_wipe(&principal, sizeof principal);
         return;
     }
@@ -1216,8 +1244,8 @@ void server_destroy(struct server *server)
                       uv_strerror(rc));
         }
     }
-    for (size_t i = 0; i <= SERVER_FEED_WORKERS; i++) {
-        struct slow_query *slow = i == 0 ? &server->slow : &server->feed[i - 1];
+    for (size_t i = 0; i <= SERVER_QUERY_WORKERS; i++) {
+        struct slow_query *slow = i == 0 ? &server->slow : &server->workers[i - 1];
         if (slow->control != NULL) {
             nn_freemsg(slow->control);
         }

@@ -18,10 +18,12 @@
  *   next group (at most LEDGER_GROUP_REQUESTS_MAX requests each).
  * - At most LEDGER_INFLIGHT_REQUESTS_MAX command requests wait or commit; past
  *   that the request socket is not read until the queue drains.
- * - Queries are answered at once on the loop thread (LMDB read transactions
- *   never wait for the writer), but for backups and pages of the event feed,
- *   which run on the thread pool (at most one backup and SERVER_FEED_WORKERS
- *   feed pages) so that the loop keeps answering commits meanwhile.
+ * - Queries never wait for the writer (LMDB read transactions). Those that
+ *   read rows (the views, the event feed, explanations, principals) run on
+ *   the thread pool, SERVER_QUERY_WORKERS at a time, and a backup in a slot of
+ *   its own, so that the loop keeps answering commits meanwhile; the cheap
+ *   ones (head, proofs, stats), and row queries past the workers, are
+ *   answered on the loop at once.
  * - A doorbell is published after each commit that appended; a subscriber that
  *   does not read loses doorbells, it never slows commits.
  * - Nothing from the network can reach an assertion.
@@ -47,10 +49,11 @@
  * nanomsg 1.x has no working NN_LINGER, and its I/O thread needs a moment to
  * hand the last replies to the kernel before nn_close discards them. */
 #define SERVER_LINGER_MS 200
-/* Pages of the event feed answered on libuv's thread pool at once (more wait
- * their turn on the loop). With the running commit and a backup, they use at
- * most four threads: libuv's default pool, so a commit never waits for one. */
-#define SERVER_FEED_WORKERS 2
+/* Row-reading queries answered on libuv's thread pool at once (more are
+ * answered on the loop in turn). With the running commit and a backup, they
+ * use at most four threads: libuv's default pool, so a commit never waits for
+ * one. Two: the machine's cores, which the commit shares. */
+#define SERVER_QUERY_WORKERS 2
 
 struct server;
 

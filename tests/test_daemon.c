@@ -843,10 +843,11 @@ static void test_daemon_sigterm_answers_in_flight(void **state)
 #define CONCURRENT_CLIENTS 16
 #define CONCURRENT_ROUNDS  20
 
-/* Many clients at once, half sending commands and half queries (heads, and
- * pages of the event feed with proofs, four at a time: two on the thread
- * pool, the others on the loop): commands are grouped into shared commits,
- * queries are answered meanwhile, and every reply is the right one. */
+/* Many clients at once, half sending commands and half queries (heads on the
+ * loop, and six row queries at a time, two on the thread pool and the others
+ * on the loop: pages of the event feed with proofs, and the principals):
+ * commands are grouped into shared commits, queries are answered meanwhile,
+ * and every reply is the right one. */
 static void test_daemon_concurrent_clients(void **state)
 {
     struct fixture *f = *state;
@@ -891,6 +892,12 @@ static void test_daemon_concurrent_clients(void **state)
                 query.kind_case = LEDGER__V1__QUERY__KIND_EVENTS;
                 query.events = &events;
                 bytes = request_query(&specs[c], &query, &size);
+            } else if (c % 8 == 3) {
+                Ledger__V1__PrincipalsQuery principals = LEDGER__V1__PRINCIPALS_QUERY__INIT;
+                Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+                query.kind_case = LEDGER__V1__QUERY__KIND_PRINCIPALS;
+                query.principals = &principals;
+                bytes = request_query(&specs[c], &query, &size);
             } else {
                 bytes = request_head(&specs[c], &size);
             }
@@ -925,6 +932,9 @@ static void test_daemon_concurrent_clients(void **state)
                 for (size_t e = 0; e < reply->query->n_events; e++) {
                     assert_non_null(reply->query->events[e]->proof);
                 }
+            } else if (c % 8 == 3) {
+                /* The operator and the feed auditor at least. */
+                assert_true(reply->query->n_principals >= 2);
             } else {
                 assert_non_null(reply->query->head);
             }
