@@ -1361,6 +1361,14 @@ static enum ledger_err decide_revoke_principal(struct decision *d)
     if (d->in->principal_revoked)
         return refuse(d, LEDGER_ERR_UNCHANGED, "principal %s is already revoked",
                       body->principal_id);
+    const char *bound = d->in->principal_partner_id != NULL ? d->in->principal_partner_id : "";
+    if (!string_empty(d->command->partner_id) && !string_equal(d->command->partner_id, bound))
+        return refuse(d, LEDGER_ERR_PARTNER_MISMATCH,
+                      "principal %s is %s%s, not of partner %s: name no partner (the revocation "
+                      "is recorded under the principal's own)",
+                      body->principal_id,
+                      string_empty(bound) ? "bound to every partner" : "of partner ", bound,
+                      d->command->partner_id);
     Ledger__V1__PrincipalRevoked *event = &d->out->body.principal_revoked;
     ledger__v1__principal_revoked__init(event);
     event->principal_id = body->principal_id;
@@ -2413,6 +2421,8 @@ static void fill_envelope(struct decision *d)
     if (d->command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL &&
         d->command->add_principal->partner_id != NULL)
         partner_id = d->command->add_principal->partner_id; /* "" or checked equal */
+    if (d->command->body_case == LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL)
+        partner_id = in->principal_partner_id != NULL ? in->principal_partner_id : "";
     snprintf(out->partner_id, sizeof out->partner_id, "%s", partner_id);
     snprintf(out->customer_id, sizeof out->customer_id, "%s",
              d->customer != NULL ? d->customer->customer_id : "");

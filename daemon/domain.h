@@ -213,9 +213,14 @@ struct domain_input {
      * onboarded is passed as a state with onboarded false. Its partner_id and
      * customer_id must be the ones the command acts on (INTERNAL otherwise). */
     const struct domain_customer *customer;
-    /* For AddPrincipal / RevokePrincipal. */
+    /* For AddPrincipal / RevokePrincipal: whether the principal named exists,
+     * is revoked, and (RevokePrincipal) the partner it is bound to ("" for a
+     * principal of every partner, NULL taken as ""). A revocation is recorded
+     * under that partner, whose auditors and activity log must see it; an
+     * envelope naming another partner is refused (PARTNER_MISMATCH). */
     bool principal_exists;
     bool principal_revoked;
+    const char *principal_partner_id;
     int64_t now_us;              /* recorded time of the event */
     uint64_t sequence;           /* the sequence the event will get: ids derive from it */
     const uint8_t *command_hash; /* 32 bytes, copied into the event */

@@ -773,6 +773,7 @@ static enum ledger_err execute_command(struct batch *batch,
         }
     }
     bool principal_exists = false, principal_revoked = false;
+    char principal_partner_id[DOMAIN_ID_SIZE] = "";
     const char *target_principal = NULL;
     if (command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL) {
         target_principal = command->add_principal->principal_id;
@@ -785,6 +786,8 @@ static enum ledger_err execute_command(struct batch *batch,
         if (err == LEDGER_ERR_OK) {
             principal_exists = true;
             principal_revoked = row->revoked;
+            snprintf(principal_partner_id, sizeof principal_partner_id, "%s",
+                     row->partner_id != NULL ? row->partner_id : "");
             ledger__v1__principal_row__free_unpacked(row, NULL);
         } else if (err != LEDGER_ERR_NOT_FOUND) {
             goto done;
@@ -800,6 +803,7 @@ static enum ledger_err execute_command(struct batch *batch,
         .customer = state,
         .principal_exists = principal_exists,
         .principal_revoked = principal_revoked,
+        .principal_partner_id = principal_partner_id,
         .now_us = now_us,
         .sequence = store_last_sequence(txn) + 1,
         .command_hash = hash,

@@ -36,6 +36,7 @@ struct world {
     bool partner_exists;
     bool principal_exists;
     bool principal_revoked;
+    const char *principal_partner_id;
     unsigned command_number;
     uint8_t hash[32];
     struct domain_output out;
@@ -450,6 +451,7 @@ static enum ledger_err decide(const struct domain_principal *principal,
         .customer = domain_command_is_customer(command->body_case) ? W->customer : NULL,
         .principal_exists = W->principal_exists,
         .principal_revoked = W->principal_revoked,
+        .principal_partner_id = W->principal_partner_id,
         .now_us = W->now_us,
         .sequence = W->sequence,
         .command_hash = W->hash,
@@ -778,8 +780,27 @@ static void test_domain_principals(void **state)
     refuse_as(&OPERATOR,
               add_principal(&k, "admin-7", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1", "", ""),
               LEDGER_ERR_PRINCIPAL_EXISTS);
-    /* Revocation. */
+    /* Revocation, recorded under the revoked principal's partner (whose
+     * auditors and activity log follow its principals), whatever partner the
+     * operator's envelope names; naming another is refused. */
+    W->principal_partner_id = "p1";
     accept(&OPERATOR, revoke_principal(&k, "admin-7"));
+    assert_string_equal(W->out.event.partner_id, "p1");
+    Ledger__V1__Command *elsewhere = revoke_principal(&k, "admin-7");
+    elsewhere->partner_id = (char *)"p2";
+    refuse_as(&OPERATOR, elsewhere, LEDGER_ERR_PARTNER_MISMATCH);
+    assert_non_null(strstr(W->out.message, "of partner p1, not of partner p2"));
+    Ledger__V1__Command *named = revoke_principal(&k, "admin-7");
+    named->partner_id = (char *)"p1";
+    accept(&OPERATOR, named);
+    assert_string_equal(W->out.event.partner_id, "p1");
+    W->principal_partner_id = ""; /* an auditor of every partner */
+    accept(&OPERATOR, revoke_principal(&k, "auditor-all"));
+    assert_string_equal(W->out.event.partner_id, "");
+    Ledger__V1__Command *everywhere = revoke_principal(&k, "auditor-all");
+    everywhere->partner_id = (char *)"p1";
+    refuse_as(&OPERATOR, everywhere, LEDGER_ERR_PARTNER_MISMATCH);
+    W->principal_partner_id = NULL;
     W->principal_revoked = true;
     refuse_as(&OPERATOR, revoke_principal(&k, "admin-7"), LEDGER_ERR_UNCHANGED);
     W->principal_revoked = false;
