@@ -1,9 +1,9 @@
 /*
  * ctl_amount.h: decimal amounts as people type them <-> integer minor units.
  *
- * Owns: the ISO 4217 minor-unit exponents the command line knows (JPY 0,
- * KWD/BHD 3, CLF 4, most others 2), parsing "1234.56" into minor units of a
- * currency and formatting minor units back. Never floating point: the text
+ * Owns: parsing "1234.56" into minor units of a currency, with the ISO 4217
+ * exponents of money.h (JPY 0, KWD/BHD 3, CLF 4, most others 2), and
+ * formatting minor units back (money_format). Never floating point: the text
  * is read digit by digit into an int64 and checked against
  * LEDGER_AMOUNT_MINOR_MAX before every step can overflow.
  * Does not own: which amounts a command accepts (the daemon decides).
@@ -15,9 +15,9 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "money.h"
 
-/* "-" + 19 digits + "." + NUL, rounded up. */
-#define CTL_AMOUNT_TEXT_SIZE 32
+#define CTL_AMOUNT_TEXT_SIZE MONEY_TEXT_SIZE
 /* Messages of the parsers in this module and ctl_time. */
 #define CTL_MESSAGE_SIZE 256
 

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "money.h"
 #include "policy.h"
 
 /* Terms are counted in 365-day years (docs/events.md): the expiry is the start
@@ -1902,10 +1903,14 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
         return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
                       "refund is in %s but the returned reservations are priced in %s",
                       body->refund->currency, currency);
-    if (body->refund->amount_minor > returned_price_minor)
+    char a[MONEY_TEXT_SIZE], b[MONEY_TEXT_SIZE];
+    if (body->refund->amount_minor > returned_price_minor) {
+        money_format(body->refund->amount_minor, currency, a);
+        money_format(returned_price_minor, currency, b);
         return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
-                      "refund %lld exceeds the returned reservations' price %lld",
-                      (long long)body->refund->amount_minor, (long long)returned_price_minor);
+                      "refund %s %s exceeds the returned reservations' price %s %s", currency, a,
+                      currency, b);
+    }
     if (strcmp(body->replacement->price->currency, currency) != 0)
         return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
                       "the replacement is priced in %s but the returned reservations in %s",
@@ -1916,12 +1921,14 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
         err = check_scope_target(d, body->replacement->scope);
     if (err != LEDGER_ERR_OK)
         return err;
-    if (body->replacement->price->amount_minor < remaining_minor)
+    if (body->replacement->price->amount_minor < remaining_minor) {
+        money_format(body->replacement->price->amount_minor, currency, a);
+        money_format(remaining_minor, currency, b);
         return refuse(d, LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW,
-                      "the replacement commits %lld %s but the returned reservations still "
-                      "commit %lld %s",
-                      (long long)body->replacement->price->amount_minor, currency,
-                      (long long)remaining_minor, currency);
+                      "the replacement commits %s %s but the returned reservations still "
+                      "commit %s %s",
+                      currency, a, currency, b);
+    }
     if (d->customer->reservation_count + 1 > LEDGER_CUSTOMER_RESERVATIONS_MAX)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "customer %s already has %d reservations, the most one customer may hold",
@@ -2001,11 +2008,14 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
         return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
                       "refund is in %s but reservation %s is priced in %s", body->refund->currency,
                       body->reservation_id, reservation->price.currency);
-    if (body->refund->amount_minor > reservation->price.amount_minor)
-        return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
-                      "refund %lld exceeds reservation %s's price %lld",
-                      (long long)body->refund->amount_minor, body->reservation_id,
-                      (long long)reservation->price.amount_minor);
+    char a[MONEY_TEXT_SIZE], b[MONEY_TEXT_SIZE], c[MONEY_TEXT_SIZE];
+    if (body->refund->amount_minor > reservation->price.amount_minor) {
+        money_format(body->refund->amount_minor, reservation->price.currency, a);
+        money_format(reservation->price.amount_minor, reservation->price.currency, b);
+        return refuse(
+            d, LEDGER_ERR_INVALID_AMOUNT, "refund %s %s exceeds reservation %s's price %s %s",
+            reservation->price.currency, a, body->reservation_id, reservation->price.currency, b);
+    }
     if (d->customer->refund_count >= LEDGER_CUSTOMER_REFUNDS_MAX &&
         recent_refunds(d->customer, d->business_us) >= LEDGER_CUSTOMER_REFUNDS_MAX)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
@@ -2013,13 +2023,15 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
                       "customer may have",
                       d->customer->customer_id, LEDGER_CUSTOMER_REFUNDS_MAX);
     int64_t refunded_minor = refunds_in_window(d->customer, d->business_us);
-    if (refunded_minor + usd_minor > LEDGER_REFUND_CAP_USD_MINOR)
+    if (refunded_minor + usd_minor > LEDGER_REFUND_CAP_USD_MINOR) {
+        money_format(refunded_minor, DOMAIN_CAP_CURRENCY, a);
+        money_format(usd_minor, DOMAIN_CAP_CURRENCY, b);
+        money_format(LEDGER_REFUND_CAP_USD_MINOR, DOMAIN_CAP_CURRENCY, c);
         return refuse(d, LEDGER_ERR_REFUND_CAP_EXCEEDED,
-                      "customer %s was refunded USD %lld.%02lld in the last 365 days; USD "
-                      "%lld.%02lld more would pass the cap of USD %lld",
-                      d->customer->customer_id, (long long)(refunded_minor / 100),
-                      (long long)(refunded_minor % 100), (long long)(usd_minor / 100),
-                      (long long)(usd_minor % 100), (long long)(LEDGER_REFUND_CAP_USD_MINOR / 100));
+                      "customer %s was refunded USD %s in the last 365 days; USD %s more would "
+                      "pass the cap of USD %s",
+                      d->customer->customer_id, a, b, c);
+    }
     Ledger__V1__ReservationCancelled *event = &d->out->body.reservation_cancelled;
     ledger__v1__reservation_cancelled__init(event);
     event->reservation_id = body->reservation_id;

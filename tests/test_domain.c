@@ -1383,6 +1383,9 @@ static void test_domain_cancel_reservation(void **state)
     refuse_as(&HELPDESK, cancel(&k, rid, 100, "USD", -1), LEDGER_ERR_FORBIDDEN);
     refuse_as(&SYSTEM, cancel(&k, rid, 100, "USD", -1), LEDGER_ERR_FORBIDDEN);
     refuse_as(&ADMIN, cancel(&k, rid, 10001, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
+    /* Amounts in messages are decimals of the currency, not minor units. */
+    assert_non_null(strstr(W->out.message, "refund USD 100.01 exceeds reservation"));
+    assert_non_null(strstr(W->out.message, "price USD 100.00"));
     refuse_as(&ADMIN, cancel(&k, rid, -1, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
     refuse_as(&ADMIN, cancel(&k, rid, 100, "usd", -1), LEDGER_ERR_INVALID_AMOUNT);
     refuse_as(&ADMIN, cancel(&k, rid, 100, "EUR", 100), LEDGER_ERR_CURRENCY_MISMATCH);
@@ -1444,7 +1447,7 @@ static void test_domain_refund_cap(void **state)
     /* Day 200: 10,000.01 would pass 50,000; exactly 10,000 reaches it. */
     W->now_us = T0 + 200 * DAY_US;
     refuse_as(&ADMIN, cancel(&k, ids[1], 1000001, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
-    assert_non_null(strstr(W->out.message, "USD 50000"));
+    assert_non_null(strstr(W->out.message, "USD 10000.01 more would pass the cap of USD 50000.00"));
     accept(&ADMIN, cancel(&k, ids[1], 1000000, "USD", -1));
     refuse_as(&ADMIN, cancel(&k, ids[2], 1, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
     /* A zero refund is always possible. */
@@ -1579,7 +1582,8 @@ static void test_domain_exchange_value(void **state)
     const char *second = buy_reservation(400000); /* P1Y from now: all remains */
     const char *returned[] = {first, second};
     refuse_as(&ADMIN, exchange(&k, returned, 2, 0, 1149999), LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
-    assert_non_null(strstr(W->out.message, "1150000"));
+    assert_non_null(strstr(W->out.message, "the replacement commits USD 11499.99 but the returned "
+                                           "reservations still commit USD 11500.00"));
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, returned, 2, 1150000, 1150000)));
     const Ledger__V1__ReservationExchanged *e = W->out.event.reservation_exchanged;
     assert_int_equal(2, e->n_returned_reservation_ids);
@@ -1645,6 +1649,8 @@ static void test_domain_exchange_refusals(void **state)
     const char *pair[] = {a, b};
     /* Refund: at most what the returned reservations cost, in their currency. */
     refuse_as(&ADMIN, exchange(&k, pair, 2, 2001, 5000), LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, "refund USD 20.01 exceeds the returned reservations' "
+                                           "price USD 20.00"));
     Ledger__V1__Command *c = exchange(&k, pair, 2, 10, 5000);
     c->exchange_reservation->refund->currency = "EUR";
     refuse_as(&ADMIN, c, LEDGER_ERR_CURRENCY_MISMATCH);
