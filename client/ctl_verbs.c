@@ -1109,6 +1109,64 @@ static enum ledger_err run_reservation_renew(struct ctl_context *context,
     return write_send(context, &write);
 }
 
+/* Renewals and expiries happen in the cloud; the partner records them
+ * (docs/events.md, ReservationRenewed and ReservationExpired). */
+static const struct ctl_option reservation_renewed_options[] = {
+    OPT_CUSTOMER,
+    {"reservation", CTL_OPTION_VALUE, "R", "the reservation that renewed (auto-renew on)", true},
+    OPT_PRICE,
+    OPT_RETAIL,
+    OPT_CURRENCY,
+    OPT_END,
+};
+
+static enum ledger_err run_reservation_renewed(struct ctl_context *context,
+                                               const struct ctl_args *args)
+{
+    struct write write;
+    Ledger__V1__RenewReservation body = LEDGER__V1__RENEW_RESERVATION__INIT;
+    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
+    const char *reservation = NULL, *currency = NULL;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
+        (err = currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
+        (err = money_arg(context, args, "price", currency, &price)) != LEDGER_ERR_OK ||
+        (err = money_arg(context, args, "retail-price", currency, &retail)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    body.reservation_id = (char *)(uintptr_t)reservation;
+    body.price = &price;
+    body.retail_price = &retail;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION;
+    write.command.renew_reservation = &body;
+    return write_send(context, &write);
+}
+
+static const struct ctl_option reservation_expired_options[] = {
+    OPT_CUSTOMER,
+    {"reservation", CTL_OPTION_VALUE, "R", "the reservation that reached its end", true},
+    OPT_END,
+};
+
+static enum ledger_err run_reservation_expired(struct ctl_context *context,
+                                               const struct ctl_args *args)
+{
+    struct write write;
+    Ledger__V1__ExpireReservation body = LEDGER__V1__EXPIRE_RESERVATION__INIT;
+    const char *reservation = NULL;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
+        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    body.reservation_id = (char *)(uintptr_t)reservation;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_EXPIRE_RESERVATION;
+    write.command.expire_reservation = &body;
+    return write_send(context, &write);
+}
+
 static const struct ctl_option reservation_scope_options[] = {
     OPT_CUSTOMER, {"reservation", CTL_OPTION_VALUE, "R", "the reservation", true},
     OPT_SCOPE,    OPT_SCOPE_TARGET,
@@ -1942,6 +2000,16 @@ static const struct ctl_verb verbs[] = {
     {"reservation renew", "set a reservation's auto-renewal (partner)", reservation_renew_options,
      true, "ledgerctl reservation renew --customer fabrikam --reservation r-1 --on",
      run_reservation_renew},
+    {"reservation renewed",
+     "record that a reservation renewed at its expiry, at a new price (partner)",
+     reservation_renewed_options, true,
+     "ledgerctl reservation renewed --customer fabrikam --reservation r-1 --price 1234.56 "
+     "--retail-price 1400.00 --currency USD",
+     run_reservation_renewed},
+    {"reservation expired", "record that a reservation reached its end (partner)",
+     reservation_expired_options, true,
+     "ledgerctl reservation expired --customer fabrikam --reservation r-1",
+     run_reservation_expired},
     {"reservation scope", "change a reservation's scope (partner)", reservation_scope_options, true,
      "ledgerctl reservation scope --customer fabrikam --reservation r-1 --scope single "
      "--scope-target sub-1",

@@ -36,7 +36,8 @@ struct command_row {
  * partner; cancelling a savings plan is let through to the rule that refuses
  * it for everyone (SAVINGS_PLAN_NOT_REFUNDABLE), which is the truer answer.
  * The operator manages partners and principals and makes no business change.
- * The ledger itself (system) records expiries and renewals on schedule. */
+ * The system role may record expiries and renewals, for a schedule inside the
+ * ledger (none runs yet: admin agents record them). */
 static const struct command_row command_rows[POLICY_COMMAND_COUNT] = {
     /* columns: admin sales helpdesk customer auditor billing operator system */
     {LEDGER__V1__COMMAND__BODY_ADD_PARTNER, "------A-"},

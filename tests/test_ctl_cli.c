@@ -515,6 +515,44 @@ static void test_ctl_cli_partner_changes(void **state)
     assert_string_equal("Standard_E4s_v5", json_string_value(json_object_get(replacement, "sku")));
     run_free(&run);
 
+    /* The partner records the replacement's renewal (auto-renew must be on)
+     * and the renewal's end; a customer must ask the partner. */
+    CTL_EXPECT(1, "INVALID_ARGUMENT", admin, key, "reservation", "renewed", "--customer", "fab",
+               "--reservation", new_id, "--price", "2900.00", "--retail-price", "3500.00",
+               "--currency", "USD");
+    CTL_EXPECT(0, NULL, admin, key, "reservation", "renew", "--customer", "fab", "--reservation",
+               new_id, "--on");
+    CTL_EXPECT(1, "ASK_PARTNER", bob, bob_key, "reservation", "renewed", "--customer", "fab",
+               "--reservation", new_id, "--price", "2900.00", "--retail-price", "3500.00",
+               "--currency", "USD");
+    CTL_EXPECT(2, "USAGE", admin, key, "reservation", "renewed", "--customer", "fab",
+               "--reservation", new_id, "--price", "2900.00", "--currency", "USD");
+    ctl(fixture, &run, admin, key, "--output", "json", "reservation", "renewed", "--customer",
+        "fab", "--reservation", new_id, "--price", "2900.00", "--retail-price", "3500.00",
+        "--currency", "USD", NULL);
+    expect_ok(&run);
+    char renewal_id[128];
+    result_field(&run, "reservation_id", renewal_id, sizeof renewal_id);
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "--output", "json", "reservations", "--customer", "fab", NULL);
+    expect_ok(&run);
+    replacement = row_with(&run, "reservations", "reservation_id", new_id);
+    assert_string_equal("expired", json_string_value(json_object_get(replacement, "state")));
+    json_t *renewal = row_with(&run, "reservations", "reservation_id", renewal_id);
+    assert_string_equal("active", json_string_value(json_object_get(renewal, "state")));
+    assert_string_equal("Standard_E4s_v5", json_string_value(json_object_get(renewal, "sku")));
+    assert_string_equal(json_string_value(json_object_get(replacement, "expires")),
+                        json_string_value(json_object_get(renewal, "starts")));
+    run_free(&run);
+    CTL_EXPECT(1, "FORBIDDEN", bob, bob_key, "reservation", "expired", "--customer", "fab",
+               "--reservation", renewal_id);
+    CTL_EXPECT(0, NULL, admin, key, "reservation", "expired", "--customer", "fab", "--reservation",
+               renewal_id);
+    CTL_EXPECT(1, "RESERVATION_NOT_ACTIVE", admin, key, "reservation", "expired", "--customer",
+               "fab", "--reservation", renewal_id);
+    CTL_EXPECT(1, "RESERVATION_NOT_FOUND", admin, key, "reservation", "expired", "--customer",
+               "fab", "--reservation", "res-999999");
+
     /* A refund in euros needs its USD value for the cap. */
     ctl(fixture, &run, admin, key, "--output", "json", "reservation", "buy", "--customer", "fab",
         "--subscription", "fab-plan", "--sku", "Standard_B2ms", "--region", "westeurope",
