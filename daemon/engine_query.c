@@ -43,7 +43,8 @@ struct query_context {
 };
 
 static enum ledger_err backup_into(struct engine *engine, const char *dir, int64_t now_us,
-                                   Ledger__V1__SignedHead **head_out);
+                                   Ledger__V1__SignedHead **head_out,
+                                   char message[ENGINE_MESSAGE_SIZE]);
 
 /* Whether the principal may see this event. */
 static bool event_visible(const struct query_context *q, const Ledger__V1__Event *event)
@@ -668,11 +669,7 @@ enum ledger_err engine_query(struct engine *engine, const struct engine_principa
         err = query_stats(&q, result);
         break;
     case LEDGER__V1__QUERY__KIND_BACKUP:
-        err = backup_into(engine, query->backup->directory, now_us, &result->head);
-        if (err == LEDGER_ERR_INVALID_ARGUMENT) {
-            engine__set_message(message,
-                                "the backup directory must be named and must not exist yet");
-        }
+        err = backup_into(engine, query->backup->directory, now_us, &result->head, message);
         break;
     default: {
         if (partner_id[0] == '\0' && query->kind_case != LEDGER__V1__QUERY__KIND_PRINCIPALS) {
@@ -708,17 +705,26 @@ enum ledger_err engine_query(struct engine *engine, const struct engine_principa
 /* --- backup and rebuild ------------------------------------------------------------ */
 
 /* Copies the environment into a new directory with the signed head beside it.
- * The head is taken first, so the copy holds at least every event it covers. */
+ * The head is taken first, so the copy holds at least every event it covers.
+ * A directory that cannot be made is the asker's to fix (INVALID_ARGUMENT,
+ * with the reason); a copy that fails part way is the host's (STORAGE_ERROR,
+ * or DISK_FULL). `message` gets a sentence for the reply. */
 static enum ledger_err backup_into(struct engine *engine, const char *dir, int64_t now_us,
-                                   Ledger__V1__SignedHead **head_out)
+                                   Ledger__V1__SignedHead **head_out,
+                                   char message[ENGINE_MESSAGE_SIZE])
 {
     if (dir[0] == '\0') {
+        engine__set_message(message, "name the backup directory: a new one on the daemon's host");
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     if (mkdir(dir, 0700) != 0) {
-        return errno == EEXIST ? LEDGER_ERR_INVALID_ARGUMENT : LEDGER_ERR_IO_ERROR;
+        int error = errno;
+        snprintf(message, ENGINE_MESSAGE_SIZE, "cannot create the backup directory %.120s: %s", dir,
+                 error == EEXIST   ? "it already exists; give a new one"
+                 : error == ENOENT ? "its parent directory does not exist on the daemon's host"
+                                   : strerror(error));
+        return LEDGER_ERR_INVALID_ARGUMENT;
     }
-    char message[ENGINE_MESSAGE_SIZE];
     struct engine_principal auditor = {.role = LEDGER__V1__ROLE__ROLE_AUDITOR};
     struct query_context q = {.engine = engine,
                               .principal = &auditor,
@@ -736,23 +742,50 @@ static enum ledger_err backup_into(struct engine *engine, const char *dir, int64
         return err;
     }
     err = store_copy(engine->store, dir);
+    if (err != LEDGER_ERR_OK) {
+        snprintf(message, ENGINE_MESSAGE_SIZE, "the copy into %.120s failed: %s", dir,
+                 store_last_error(engine->store));
+    }
     uint8_t *bytes = NULL;
     size_t size = 0;
     if (err == LEDGER_ERR_OK) {
         err = codec_pack(&head->base, &bytes, &size);
     }
+    char path[PATH_MAX] = "";
     if (err == LEDGER_ERR_OK) {
-        char path[PATH_MAX];
         err = engine__path_join(dir, "head.pb", path);
-        FILE *f = err == LEDGER_ERR_OK ? fopen(path, "wxe") : NULL;
-        if (!f || fwrite(bytes, 1, size, f) != size || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-            err = LEDGER_ERR_IO_ERROR;
+    }
+    if (err == LEDGER_ERR_OK) {
+        FILE *f = fopen(path, "wxe");
+        int error = f == NULL ? errno : 0;
+        if (f != NULL &&
+            (fwrite(bytes, 1, size, f) != size || fflush(f) != 0 || fsync(fileno(f)) != 0)) {
+            error = errno != 0 ? errno : EIO;
         }
-        if (f && fclose(f) != 0) {
-            err = LEDGER_ERR_IO_ERROR;
+        if (f != NULL && fclose(f) != 0 && error == 0) {
+            error = errno;
+        }
+        if (error != 0) {
+            snprintf(message, ENGINE_MESSAGE_SIZE, "cannot write %.120s: %s", path,
+                     strerror(error));
+            err = error == ENOSPC || error == EDQUOT ? LEDGER_ERR_DISK_FULL
+                                                     : LEDGER_ERR_STORAGE_ERROR;
         }
     }
     free(bytes);
+    if (err != LEDGER_ERR_OK) {
+        /* Nothing half-written: a failed backup leaves no directory behind
+         * (store_copy removed its own file already), so the same name can be
+         * given again. */
+        char data[PATH_MAX];
+        if (path[0] != '\0') {
+            unlink(path);
+        }
+        if (engine__path_join(dir, "data.mdb", data) == LEDGER_ERR_OK) {
+            unlink(data);
+        }
+        rmdir(dir);
+    }
     if (err != LEDGER_ERR_OK || !head_out) {
         signed_head_free(head);
     } else {
@@ -830,5 +863,7 @@ enum ledger_err engine_backup(struct engine *engine, const char *dir)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    return backup_into(engine, dir, (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, NULL);
+    char message[ENGINE_MESSAGE_SIZE] = "";
+    return backup_into(engine, dir, (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, NULL,
+                       message);
 }

@@ -979,8 +979,20 @@ static void test_daemon_backup_restore_rebuild(void **state)
     assert_non_null(reply->query->head);
     assert_int_equal(reply->query->head->tree_size, head);
     reply_free(reply);
-    /* Never over an existing directory. */
-    reply_free(operator_backup(f, backup, LEDGER_ERR_INVALID_ARGUMENT));
+    /* Never over an existing directory; a directory that cannot be made is
+     * refused with its reason, and nothing is left behind. */
+    Ledger__V1__Reply *refused = operator_backup(f, backup, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(refused->message, "it already exists; give a new one"));
+    reply_free(refused);
+    char orphan[PATH_SIZE + 48];
+    snprintf(orphan, sizeof orphan, "%s/no-such-parent/backup", f->root);
+    refused = operator_backup(f, orphan, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(refused->message, "its parent directory does not exist"));
+    assert_non_null(strstr(refused->message, orphan));
+    reply_free(refused);
+    refused = operator_backup(f, "", LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(refused->message, "name the backup directory"));
+    reply_free(refused);
 
     /* rebuild needs the daemon stopped. */
     const char *rebuild[] = {"rebuild", "--data", f->data, NULL};
