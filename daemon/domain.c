@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "money.h"
 #include "policy.h"
@@ -50,6 +51,9 @@
 #define DOMAIN_GROUP_LENGTH_MAX LEDGER_ID_LENGTH_MAX
 /* The only currency the refund cap counts in (rule 7). */
 #define DOMAIN_CAP_CURRENCY "USD"
+/* "YYYY-MM-DDTHH:MM:SSZ" and NUL, with room for years past 9999 of a
+ * corrupt clock. */
+#define DOMAIN_TIME_TEXT_SIZE 32
 
 _Static_assert(LEDGER_ID_LENGTH_MAX + 1 + DOMAIN_GROUP_LENGTH_MAX < DOMAIN_ID_SIZE * 2,
                "a resource-group target fits struct domain_scope");
@@ -2340,6 +2344,18 @@ static enum ledger_err decide_body(struct decision *d)
     }
 }
 
+/* A time in microseconds as ISO 8601 UTC to the second, for messages;
+ * "out of range" for what gmtime cannot show. */
+static void time_text(int64_t time_us, char out[DOMAIN_TIME_TEXT_SIZE])
+{
+    struct tm tm;
+    time_t seconds = (time_t)(time_us / 1000000);
+    if (time_us < 0 || time_us > LEDGER_TIME_US_MAX || gmtime_r(&seconds, &tm) == NULL ||
+        strftime(out, DOMAIN_TIME_TEXT_SIZE, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        snprintf(out, DOMAIN_TIME_TEXT_SIZE, "out of range");
+    }
+}
+
 /* Steps 3 and 4 of the order of checks: the envelope and the scope. */
 static enum ledger_err check_envelope_and_scope(struct decision *d)
 {
@@ -2355,12 +2371,17 @@ static enum ledger_err check_envelope_and_scope(struct decision *d)
             return err;
     }
     if (command->business_us < 0 || command->business_us > LEDGER_TIME_US_MAX ||
-        (command->business_us > 0 && command->business_us - LEDGER_BUSINESS_FUTURE_US > in->now_us))
+        (command->business_us > 0 &&
+         command->business_us - LEDGER_BUSINESS_FUTURE_US > in->now_us)) {
+        char given[DOMAIN_TIME_TEXT_SIZE], latest[DOMAIN_TIME_TEXT_SIZE];
+        time_text(command->business_us, given);
+        time_text(in->now_us + LEDGER_BUSINESS_FUTURE_US, latest);
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "business_us %lld must be 0 (now) or a time no later than the ledger's "
-                      "clock (%lld) plus %lld us",
-                      (long long)command->business_us, (long long)in->now_us,
-                      (long long)LEDGER_BUSINESS_FUTURE_US);
+                      "business_us %lld (%s) must be 0 (now) or a time no later than %s, the "
+                      "ledger's clock plus %lld s: a business time may not be in the future",
+                      (long long)command->business_us, given, latest,
+                      (long long)(LEDGER_BUSINESS_FUTURE_US / 1000000));
+    }
     if (in->now_us <= 0 || in->now_us > LEDGER_TIME_US_MAX)
         return refuse(d, LEDGER_ERR_INTERNAL, "the ledger's clock reads %lld",
                       (long long)in->now_us);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -581,9 +582,18 @@ static void test_domain_envelope_refusals(void **state)
     c = onboard(&k, "Contoso");
     c->business_us = -1;
     refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
-    /* No later than five minutes past the ledger's clock. */
+    assert_non_null(strstr(W->out.message, "business_us -1 (out of range)"));
+    /* No later than five minutes past the ledger's clock; the message shows
+     * the times as people read them. */
     c->business_us = W->now_us + LEDGER_BUSINESS_FUTURE_US + 1;
     refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    char expected[128];
+    time_t latest = (time_t)((W->now_us + LEDGER_BUSINESS_FUTURE_US) / 1000000);
+    struct tm tm;
+    gmtime_r(&latest, &tm);
+    strftime(expected, sizeof expected, "no later than %Y-%m-%dT%H:%M:%SZ", &tm);
+    assert_non_null(strstr(W->out.message, expected));
+    assert_non_null(strstr(W->out.message, "plus 300 s"));
     c->business_us = W->now_us + LEDGER_BUSINESS_FUTURE_US;
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
     c = onboard(&k, "Contoso");
