@@ -477,6 +477,14 @@ int main(int argc, char **argv)
         }
     }
     struct store *store = NULL;
+    if (!store_present(options.data_dir)) {
+        fprintf(stderr,
+                "error: NOT_FOUND: %s holds no ledger (no data.mdb): give a data directory or a "
+                "backup directory\n",
+                options.data_dir);
+        status = EXIT_USAGE;
+        goto done;
+    }
     struct store_options store_options = {.dir = options.data_dir, .read_only = true};
     enum ledger_err err = store_open(&store_options, &store);
     if (err == LEDGER_ERR_CORRUPT) {
@@ -489,8 +497,9 @@ int main(int argc, char **argv)
         goto done;
     }
     if (err != LEDGER_ERR_OK) {
+        const char *why = store_last_error(NULL);
         fprintf(stderr, "error: %s: cannot open %s as a ledger: %s\n", ledger_err_name(err),
-                options.data_dir, ledger_strerror(err));
+                options.data_dir, why[0] != '\0' ? why : ledger_strerror(err));
         status = EXIT_USAGE;
         goto done;
     }
