@@ -256,6 +256,18 @@ static bool parse_slow_commit_ms(struct config *config, const char *value, char 
     return true;
 }
 
+static bool parse_expiry_sweep_s(struct config *config, const char *value, char *error)
+{
+    uint64_t seconds = 0;
+    if (!parse_u64(value, &seconds) || seconds > CONFIG_EXPIRY_SWEEP_S_MAX) {
+        set_error(error, "must be a whole number of seconds from 0 (off) to %d",
+                  CONFIG_EXPIRY_SWEEP_S_MAX);
+        return false;
+    }
+    config->expiry_sweep_s = (uint32_t)seconds;
+    return true;
+}
+
 /* Every setting: its key, parser and the sample file's description. The
  * sample's default value is written by config_write_sample from the defaults. */
 static const struct config_setting {
@@ -297,6 +309,10 @@ static const struct config_setting {
     {"state_cache_bytes_max", parse_state_cache_bytes_max,
      "Memory for customers' states kept between commands (suffixes K, M, G);\n"
      "# past it the cache is emptied and states reload from the log. 1M to 64G."},
+    {"expiry_sweep_s", parse_expiry_sweep_s,
+     "How often, in seconds, the daemon records the expiry of reservations past\n"
+     "# their term with auto-renewal off (as its own principal, dated at the\n"
+     "# expiry). 0: never (the partner records them). 0 to 86400."},
 };
 
 #define CONFIG_SETTING_COUNT (sizeof config_settings / sizeof config_settings[0])
@@ -313,6 +329,7 @@ void config_defaults(struct config *config)
     config->log_level = LOG_LEVEL_INFO;
     config->slow_commit_ms = (uint32_t)(LEDGER_SLOW_COMMIT_US / 1000);
     config->state_cache_bytes_max = LEDGER_STATE_CACHE_BYTES_MAX;
+    config->expiry_sweep_s = LEDGER_EXPIRY_SWEEP_S;
 }
 
 static const struct config_setting *setting_find(const char *key, size_t *index_out)
@@ -489,7 +506,8 @@ enum ledger_err config_write_sample(const char *path, const char *data_dir_absol
     snprintf(values[9], sizeof values[9], "%s", defaults.metrics_allow_remote ? "true" : "false");
     snprintf(values[10], sizeof values[10], "%u", defaults.slow_commit_ms);
     snprintf(values[11], sizeof values[11], "%s", cache_bytes);
-    _Static_assert(CONFIG_SETTING_COUNT == 12, "one sample value per setting");
+    snprintf(values[12], sizeof values[12], "%u", defaults.expiry_sweep_s);
+    _Static_assert(CONFIG_SETTING_COUNT == 13, "one sample value per setting");
 
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {

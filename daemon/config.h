@@ -38,6 +38,9 @@
 #define CONFIG_AUTH_WINDOW_S_MAX 3600
 /* Slow-commit threshold: 0 turns the log line off; an hour is surely slow. */
 #define CONFIG_SLOW_COMMIT_MS_MAX 3600000
+/* The expiry schedule runs at most daily: an expiry recorded a day late is
+ * still dated at the expiry, but views show the reservation active meanwhile. */
+#define CONFIG_EXPIRY_SWEEP_S_MAX 86400
 /* The smallest request limit: a signed request with a small query is under
  * 200 bytes; 1 KiB leaves room for any single small command. */
 #define CONFIG_REQUEST_BYTES_MIN 1024
@@ -60,6 +63,7 @@ struct config {
     char metrics_listen[CONFIG_URL_SIZE]; /* "" = off (the default) */
     bool metrics_allow_remote;            /* default false: metrics on loopback only */
     uint32_t slow_commit_ms;              /* default LEDGER_SLOW_COMMIT_US in ms; 0 = off */
+    uint32_t expiry_sweep_s;              /* default LEDGER_EXPIRY_SWEEP_S; 0 = off */
     uint64_t state_cache_bytes_max;       /* default LEDGER_STATE_CACHE_BYTES_MAX */
 };
 

@@ -1305,6 +1305,12 @@ static enum ledger_err decide_add_principal(struct decision *d)
     if (role == LEDGER__V1__ROLE__ROLE_SYSTEM)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "add_principal.role system is the ledger itself and cannot be added");
+    if (strncmp(body->principal_id, DOMAIN_RESERVED_ID_PREFIX, strlen(DOMAIN_RESERVED_ID_PREFIX)) ==
+        0)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "add_principal.principal_id may not begin with '%s': the ledger's own "
+                      "principals are named so",
+                      DOMAIN_RESERVED_ID_PREFIX);
     if ((partner_staff || customer_user) && string_empty(body->partner_id))
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "add_principal.partner_id is required for a %s", codec_role_name((int)role));

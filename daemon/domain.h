@@ -27,6 +27,13 @@
 #define DOMAIN_ID_SIZE       (LEDGER_ID_LENGTH_MAX + 1)
 #define DOMAIN_MESSAGE_SIZE  256
 #define DOMAIN_CURRENCY_SIZE 4
+/* Principal ids the ledger keeps for itself: AddPrincipal refuses them, so
+ * that no one can act, or claim command ids, in the name of the ledger's
+ * own schedule. */
+#define DOMAIN_RESERVED_ID_PREFIX "ledger:"
+/* The principal (role system) that records expiries found by the daemon's
+ * schedule (engine_expire). */
+#define DOMAIN_SYSTEM_PRINCIPAL_ID "ledger:expiry"
 
 /* Who is acting: the authenticated principal (strings borrowed). */
 struct domain_principal {

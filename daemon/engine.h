@@ -129,6 +129,34 @@ __attribute__((warn_unused_result)) enum ledger_err engine_execute(struct engine
                                                                    size_t count, int64_t now_us);
 void engine_request_clear(struct engine_request *request);
 
+/* A reservation whose term has ended with auto-renewal off. */
+struct engine_expiry {
+    char partner_id[LEDGER_ID_LENGTH_MAX + 1];
+    char customer_id[LEDGER_ID_LENGTH_MAX + 1];
+    char reservation_id[LEDGER_ID_LENGTH_MAX + 1];
+    int64_t expires_us;
+};
+/* Finds up to `max` active reservations with auto-renewal off whose expiry
+ * is at or before now_us (views_expiries_due), into out[0..*count_out-1].
+ * One read transaction; any thread. It reads every reservation row, so the
+ * daemon runs it off its loop and commit thread. Errors: STORAGE_ERROR,
+ * CORRUPT, NO_MEMORY. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine_expiries_due(struct engine *engine, int64_t now_us, struct engine_expiry *out, size_t max,
+                    size_t *count_out);
+/* Records each due reservation's expiry (ExpireReservation dated at its
+ * expires_us, command id "expiry-<reservation id>") as the ledger's own
+ * principal DOMAIN_SYSTEM_PRINCIPAL_ID (role system), in one group commit
+ * through engine_execute: on engine_execute's thread only, at most
+ * LEDGER_GROUP_REQUESTS_MAX at once. A reservation changed since it was
+ * found is refused by the usual rules and skipped; one already expired by
+ * an earlier sweep is a duplicate. *expired_out: the events appended.
+ * Errors: those of engine_execute for the whole group, NO_MEMORY. */
+__attribute__((warn_unused_result)) enum ledger_err engine_expire(struct engine *engine,
+                                                                  const struct engine_expiry *due,
+                                                                  size_t count, int64_t now_us,
+                                                                  size_t *expired_out);
+
 /* Answers a query for a principal (authorization included). The result is
  * released with engine_result_free. */
 __attribute__((warn_unused_result)) enum ledger_err

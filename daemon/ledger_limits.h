@@ -125,6 +125,11 @@
 #define LEDGER_STATE_CACHE_MAX       65536
 #define LEDGER_STATE_CACHE_BYTES_MAX (UINT64_C(256) * 1024 * 1024)
 
+/* How often, by default, the daemon records the expiry of reservations
+ * past their term (expiry_sweep_s): five minutes keeps the views close to
+ * the truth while each sweep (which reads every reservation row) stays rare. */
+#define LEDGER_EXPIRY_SWEEP_S 300
+
 /* Commits slower than this are logged. */
 #define LEDGER_SLOW_COMMIT_US 100000
 

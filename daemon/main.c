@@ -52,6 +52,7 @@ static const char usage_text[] =
     "               [--batch-commands-max N] [--map-bytes-max N] [--auth-window-s S]\n"
     "               [--slow-commit-ms MS] [--metrics-listen HOST:PORT|off]\n"
     "               [--metrics-allow-remote true|false] [--state-cache-bytes-max N]\n"
+    "               [--expiry-sweep-s S]\n"
     "       ledgerd init --data DIR [--operator ID]\n"
     "       ledgerd rebuild --data DIR\n"
     "       ledgerd restore --from BACKUP --data DIR [--head-key FILE]\n"
@@ -115,6 +116,7 @@ static const char *const setting_keys[] = {
     "slow_commit_ms",
     "metrics_allow_remote",
     "state_cache_bytes_max",
+    "expiry_sweep_s",
 };
 #define SETTING_COUNT (sizeof setting_keys / sizeof setting_keys[0])
 
@@ -751,6 +753,7 @@ static int command_serve(const struct command_line *line, struct config *config)
         .batch_commands_max = config->batch_commands_max,
         .auth_window_us = (int64_t)config->auth_window_s * 1000000,
         .slow_commit_ms = config->slow_commit_ms,
+        .expiry_sweep_s = config->expiry_sweep_s,
     };
     struct server *server = NULL;
     err = server_create(engine, &server_options, &server);

@@ -176,6 +176,9 @@ void metrics_visit(const struct server_counters *counters,
     scalar(sink, "ledger_events_appended_total", "counter",
            "Events appended to the log by commits since the daemon started.",
            load(&c->events_appended));
+    scalar(sink, "ledger_reservations_expired_total", "counter",
+           "Reservations past their term that the daemon's schedule recorded as expired.",
+           load(&c->reservations_expired));
     scalar(sink, "ledger_commands_accepted_total", "counter",
            "Commands of batches answered OK (retried duplicates included).",
            load(&c->commands_accepted));

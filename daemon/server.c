@@ -92,12 +92,14 @@ struct server {
     uv_signal_t sigint;
     uv_timer_t linger_timer;
     uv_timer_t sample_timer; /* samples the doorbell socket's statistics */
+    uv_timer_t expiry_timer; /* starts a sweep of reservations past their term */
     uv_work_t work;
-    int handles_open; /* of the five above, initialized and not yet closed */
+    int handles_open; /* of the six above, initialized and not yet closed */
 
     struct engine *engine; /* borrowed */
     struct auth_limits limits;
     uint32_t slow_commit_ms;
+    uint32_t expiry_sweep_s;
     char listen_url[512];
     char events_url[512];
     char data_dir[4096];
@@ -122,6 +124,20 @@ struct server {
     enum ledger_err group_err; /* written by the worker, read after it */
     uint64_t group_duration_ns;
     uint64_t group_head_before; /* the head when the group started */
+
+    /* The expiry schedule: a scan on the thread pool finds what is due, then
+     * a commit of its own records it. */
+    bool sweep_scanning;
+    uv_work_t sweep_work;
+    /* Written by the scan's worker, read after it: */
+    enum ledger_err sweep_scan_err;
+    struct engine_expiry sweep_due[LEDGER_GROUP_REQUESTS_MAX];
+    size_t sweep_found;
+    /* On the loop: found and not yet recorded (0 while scanning). */
+    size_t sweep_count;
+    /* Written by the commit's worker, read after it: */
+    enum ledger_err sweep_err;
+    size_t sweep_expired;
 
     struct slow_query slow; /* backups */
     struct slow_query workers[SERVER_QUERY_WORKERS];
@@ -403,10 +419,20 @@ static void doorbell_publish(struct server *server)
     free(bytes);
 }
 
-/* Starts a group with the queued requests when no commit is running. */
+static void sweep_commit_start(struct server *server);
+
+/* Starts a group with the queued requests when no commit is running; the
+ * expiry schedule's commit, when one is waiting, goes first. */
 static void commit_start(struct server *server)
 {
-    if (server->committing || server->queue_count == 0) {
+    if (server->committing) {
+        return;
+    }
+    if (server->sweep_count > 0 && !server->stopping) {
+        sweep_commit_start(server);
+        return;
+    }
+    if (server->queue_count == 0) {
         return;
     }
     size_t count = 0;
@@ -503,6 +529,25 @@ static void commit_answer(struct server *server, struct pending *pending,
     free(results);
 }
 
+/* After a commit that failed: when LMDB refuses everything until the
+ * environment is reopened, answer what is queued (STORAGE_ERROR, nothing
+ * written) and exit with a failure so that the service manager restarts the
+ * daemon. */
+static void storage_check(struct server *server, enum ledger_err err)
+{
+    if (err == LEDGER_ERR_OK || server->stopping || !engine_unusable(server->engine)) {
+        return;
+    }
+    server->stopping = true;
+    server->storage_lost = true;
+    log_write(LOG_LEVEL_ERROR, "storage unusable",
+              "reason=\"a failed write left LMDB refusing every transaction until it is "
+              "reopened; nothing acknowledged is lost\" action=\"stopping; restart ledgerd "
+              "(systemd does, Restart=on-failure)\" inflight=%zu",
+              server->inflight_count);
+    reading_pause(server);
+}
+
 static void commit_done(uv_work_t *work, int status)
 {
     struct server *server = work->data;
@@ -578,23 +623,117 @@ static void commit_done(uv_work_t *work, int status)
     server->inflight_count -= count;
     atomic_store_explicit(&server->counters.inflight_requests, server->inflight_count,
                           memory_order_relaxed);
-    if (server->group_err != LEDGER_ERR_OK && !server->stopping &&
-        engine_unusable(server->engine)) {
-        /* LMDB refuses everything until the environment is reopened: answer
-         * what is queued (STORAGE_ERROR, nothing written) and exit with a
-         * failure so that the service manager restarts the daemon. */
-        server->stopping = true;
-        server->storage_lost = true;
-        log_write(LOG_LEVEL_ERROR, "storage unusable",
-                  "reason=\"a failed write left LMDB refusing every transaction until it is "
-                  "reopened; nothing acknowledged is lost\" action=\"stopping; restart ledgerd "
-                  "(systemd does, Restart=on-failure)\" inflight=%zu",
-                  server->inflight_count);
-        reading_pause(server);
-    }
+    storage_check(server, server->group_err);
     commit_start(server);
     reading_resume(server);
     shutdown_maybe_finish(server);
+}
+
+/* --- the expiry schedule ------------------------------------------------------------ */
+
+static void sweep_commit_work(uv_work_t *work)
+{
+    struct server *server = work->data;
+    server->sweep_err = engine_expire(server->engine, server->sweep_due, server->sweep_count,
+                                      wall_clock_us(), &server->sweep_expired);
+}
+
+static void sweep_commit_done(uv_work_t *work, int status)
+{
+    struct server *server = work->data;
+    (void)status; /* never cancelled */
+    counter_add(&server->counters.commits, 1);
+    uint64_t head = engine_head_sequence(server->engine);
+    if (head > server->group_head_before) {
+        counter_add(&server->counters.events_appended, head - server->group_head_before);
+    }
+    if (server->sweep_err != LEDGER_ERR_OK) {
+        counter_add(&server->counters.commit_failures, 1);
+        log_write(LOG_LEVEL_ERROR, "expiry sweep failed",
+                  "stage=commit code=%s due=%zu reason=\"%s\" action=\"the next sweep tries "
+                  "again\"",
+                  ledger_err_name(server->sweep_err), server->sweep_count,
+                  ledger_strerror(server->sweep_err));
+    } else if (server->sweep_expired > 0) {
+        counter_add(&server->counters.reservations_expired, server->sweep_expired);
+        log_write(LOG_LEVEL_INFO, "reservations expired", "count=%zu due=%zu",
+                  server->sweep_expired, server->sweep_count);
+        doorbell_publish(server);
+    }
+    server->sweep_count = 0;
+    server->committing = false;
+    storage_check(server, server->sweep_err);
+    commit_start(server);
+    shutdown_maybe_finish(server);
+}
+
+/* Records what the last scan found, as a commit of its own. */
+static void sweep_commit_start(struct server *server)
+{
+    server->committing = true;
+    server->group_head_before = engine_head_sequence(server->engine);
+    server->sweep_expired = 0;
+    server->work.data = server;
+    int rc = uv_queue_work(&server->loop, &server->work, sweep_commit_work, sweep_commit_done);
+    if (rc != 0) {
+        log_write(LOG_LEVEL_ERROR, "cannot queue the expiry sweep", "error=\"%s\"",
+                  uv_strerror(rc));
+        server->sweep_err = LEDGER_ERR_INTERNAL;
+        sweep_commit_done(&server->work, rc);
+    }
+}
+
+static void sweep_scan_work(uv_work_t *work)
+{
+    struct server *server = work->data;
+    server->sweep_found = 0;
+    server->sweep_scan_err = engine_expiries_due(server->engine, wall_clock_us(), server->sweep_due,
+                                                 LEDGER_GROUP_REQUESTS_MAX, &server->sweep_found);
+}
+
+static void sweep_scan_done(uv_work_t *work, int status)
+{
+    struct server *server = work->data;
+    (void)status; /* never cancelled */
+    server->sweep_scanning = false;
+    if (server->sweep_scan_err != LEDGER_ERR_OK) {
+        log_write(LOG_LEVEL_ERROR, "expiry sweep failed",
+                  "stage=scan code=%s reason=\"%s\" action=\"the next sweep tries again\"",
+                  ledger_err_name(server->sweep_scan_err), ledger_strerror(server->sweep_scan_err));
+    } else if (!server->stopping) {
+        server->sweep_count = server->sweep_found;
+    }
+    commit_start(server);
+    shutdown_maybe_finish(server);
+}
+
+/* Row-query workers running now. */
+static size_t workers_running(const struct server *server)
+{
+    size_t running = 0;
+    for (size_t i = 0; i < SERVER_QUERY_WORKERS; i++) {
+        running += server->workers[i].running ? 1 : 0;
+    }
+    return running;
+}
+
+/* Starts a scan for reservations past their term, in the place of a
+ * row-query worker (skipped while they are all busy, or while the last
+ * sweep is unfinished: the next tick tries again). */
+static void on_expiry_timer(uv_timer_t *timer)
+{
+    struct server *server = timer->data;
+    if (server->stopping || server->sweep_scanning || server->sweep_count > 0 ||
+        workers_running(server) >= SERVER_QUERY_WORKERS) {
+        return;
+    }
+    server->sweep_scanning = true;
+    server->sweep_work.data = server;
+    int rc = uv_queue_work(&server->loop, &server->sweep_work, sweep_scan_work, sweep_scan_done);
+    if (rc != 0) {
+        server->sweep_scanning = false;
+        log_write(LOG_LEVEL_WARN, "cannot queue the expiry sweep", "error=\"%s\"", uv_strerror(rc));
+    }
 }
 
 /* --- requests ----------------------------------------------------------------------- */
@@ -727,14 +866,11 @@ static void slow_query_done(uv_work_t *work, int status)
     shutdown_maybe_finish(server);
 }
 
-/* Whether a backup or a row query is still running on the thread pool. */
+/* Whether a backup, a row query or an expiry scan is still running on the
+ * thread pool. */
 static bool slow_queries_running(const struct server *server)
 {
-    bool running = server->slow.running;
-    for (size_t i = 0; i < SERVER_QUERY_WORKERS; i++) {
-        running = running || server->workers[i].running;
-    }
-    return running;
+    return server->slow.running || server->sweep_scanning || workers_running(server) > 0;
 }
 
 /* Starts a slow query in the free slot `slow` on the thread pool; takes
@@ -797,7 +933,8 @@ static void handle_message(struct server *server, void *body, size_t size, void 
     }
     struct slow_query *worker = NULL;
     if (signed_request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_QUERY &&
-        query_off_loop(signed_request->body->query)) {
+        query_off_loop(signed_request->body->query) &&
+        workers_running(server) + (server->sweep_scanning ? 1 : 0) < SERVER_QUERY_WORKERS) {
         for (size_t i = 0; i < SERVER_QUERY_WORKERS && worker == NULL; i++) {
             worker = server->workers[i].running ? NULL : &server->workers[i];
         }
@@ -917,7 +1054,7 @@ static void handles_close(struct server *server)
     uv_handle_t *handles[] = {
         (uv_handle_t *)&server->request_poll, (uv_handle_t *)&server->sigterm,
         (uv_handle_t *)&server->sigint,       (uv_handle_t *)&server->linger_timer,
-        (uv_handle_t *)&server->sample_timer,
+        (uv_handle_t *)&server->sample_timer, (uv_handle_t *)&server->expiry_timer,
     };
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++) {
         if (handles[i]->data != NULL && !uv_is_closing(handles[i])) {
@@ -1089,6 +1226,7 @@ enum ledger_err server_create(struct engine *engine, const struct server_options
         .batch_commands_max = options->batch_commands_max,
     };
     server->slow_commit_ms = options->slow_commit_ms;
+    server->expiry_sweep_s = options->expiry_sweep_s;
     server->head_published = engine_head_sequence(engine);
     server->started_us = wall_clock_us();
     if (replay_cache_new(LEDGER_REPLAY_REMEMBERED_MAX, &server->refused) != LEDGER_ERR_OK) {
@@ -1160,6 +1298,12 @@ enum ledger_err server_create(struct engine *engine, const struct server_options
     } else if (err == LEDGER_ERR_OK) {
         err = LEDGER_ERR_INTERNAL;
     }
+    if (err == LEDGER_ERR_OK && uv_timer_init(&server->loop, &server->expiry_timer) == 0) {
+        server->expiry_timer.data = server;
+        server->handles_open++;
+    } else if (err == LEDGER_ERR_OK) {
+        err = LEDGER_ERR_INTERNAL;
+    }
     if (err != LEDGER_ERR_OK) {
         server_destroy(server);
         return err;
@@ -1190,16 +1334,24 @@ enum ledger_err server_run(struct server *server)
         log_write(LOG_LEVEL_WARN, "cannot sample socket statistics", "error=\"%s\"",
                   uv_strerror(rc));
     }
+    if (server->expiry_sweep_s > 0) {
+        uint64_t interval_ms = (uint64_t)server->expiry_sweep_s * 1000;
+        rc = uv_timer_start(&server->expiry_timer, on_expiry_timer, interval_ms, interval_ms);
+        if (rc != 0) {
+            log_write(LOG_LEVEL_ERROR, "cannot schedule expiries", "error=\"%s\"", uv_strerror(rc));
+            return LEDGER_ERR_INTERNAL;
+        }
+    }
     char data_dir[LOG_QUOTE_SIZE(256)], listen[LOG_QUOTE_SIZE(256)], events[LOG_QUOTE_SIZE(256)];
     log_write(LOG_LEVEL_INFO, "started",
               "version=%s data=%s listen=%s events=%s head_sequence=%llu request_bytes_max=%zu "
-              "batch_commands_max=%u auth_window_s=%lld",
+              "batch_commands_max=%u auth_window_s=%lld expiry_sweep_s=%u",
               server->version, log_quote(server->data_dir, 256, data_dir, sizeof data_dir),
               log_quote(server->listen_url, 256, listen, sizeof listen),
               log_quote(server->events_url, 256, events, sizeof events),
               (unsigned long long)engine_head_sequence(server->engine),
               server->limits.request_bytes_max, server->limits.batch_commands_max,
-              (long long)(server->limits.window_us / 1000000));
+              (long long)(server->limits.window_us / 1000000), server->expiry_sweep_s);
     uv_run(&server->loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&server->loop);
     const struct server_counters *c = &server->counters;

@@ -24,6 +24,10 @@
  *   its own, so that the loop keeps answering commits meanwhile; the cheap
  *   ones (head, proofs, stats), and row queries past the workers, are
  *   answered on the loop at once.
+ * - Every expiry_sweep_s the schedule looks for active reservations past their
+ *   term with auto-renewal off (engine_expiries_due, on the thread pool in a
+ *   row-query worker's place) and records their expiries as the ledger's own
+ *   principal (engine_expire) as a commit of its own, between groups.
  * - A doorbell is published after each commit that appended; a subscriber that
  *   does not read loses doorbells, it never slows commits.
  * - Nothing from the network can reach an assertion.
@@ -66,6 +70,7 @@ struct server_options {
     uint32_t batch_commands_max; /* BATCH_TOO_LARGE past it */
     int64_t auth_window_us;      /* STALE_REQUEST past it */
     uint32_t slow_commit_ms;     /* commits slower than this are logged; 0 = never */
+    uint32_t expiry_sweep_s; /* reservations past their term are expired this often; 0 = never */
 };
 
 /* Upper bounds of the commit latency histogram's buckets, in microseconds:
@@ -121,8 +126,9 @@ struct server_counters {
     _Atomic uint64_t replays_forgotten;   /* refusals forgotten early (replay.h: full) */
     _Atomic uint64_t replies_dropped;     /* replies nanomsg refused (peer gone) */
     _Atomic uint64_t doorbells_published;
-    _Atomic uint64_t doorbells_dropped; /* publishes nanomsg refused */
-    _Atomic uint64_t events_appended;   /* events the commits appended (head moves) */
+    _Atomic uint64_t doorbells_dropped;    /* publishes nanomsg refused */
+    _Atomic uint64_t events_appended;      /* events the commits appended (head moves) */
+    _Atomic uint64_t reservations_expired; /* ReservationExpired the schedule recorded */
     /* commands per group commit (all requests of the group, refused or not) */
     _Atomic uint64_t group_commands_buckets[SERVER_GROUP_COMMANDS_BUCKETS + 1];
     _Atomic uint64_t group_commands_sum;

@@ -1456,6 +1456,56 @@ static enum ledger_err scan_prefix(struct store_txn *txn, enum store_db db,
     return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_OK : err;
 }
 
+struct expiry_walk {
+    int64_t now_us;
+    size_t max, found;
+    views_expiry_fn fn;
+    void *context;
+};
+
+static enum ledger_err expiry_visit(void *context, const struct store_val *key,
+                                    const struct store_val *value)
+{
+    struct expiry_walk *w = context;
+    if (w->found == w->max) {
+        return LEDGER_ERR_UNAVAILABLE; /* enough for one walk: stops it */
+    }
+    /* The key begins with the partner id and its NUL (reservation_key). */
+    const uint8_t *nul = memchr(key->data, '\0', key->size);
+    size_t partner_size = nul != NULL ? (size_t)(nul - key->data) : 0;
+    if (partner_size == 0 || partner_size > LEDGER_ID_LENGTH_MAX) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    ProtobufCMessage *message = NULL;
+    enum ledger_err err =
+        unpack_row(&ledger__v1__reservation_row__descriptor, value->data, value->size, &message);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    const Ledger__V1__ReservationRow *row = (const Ledger__V1__ReservationRow *)message;
+    if (row->state == LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE && !row->auto_renew &&
+        row->expires_us > 0 && row->expires_us <= w->now_us) {
+        char partner_id[LEDGER_ID_LENGTH_MAX + 1];
+        memcpy(partner_id, key->data, partner_size);
+        partner_id[partner_size] = '\0';
+        w->found++;
+        err = w->fn(w->context, partner_id, text(row->customer_id), text(row->reservation_id),
+                    row->expires_us);
+    }
+    codec_message_free(message);
+    return err;
+}
+
+enum ledger_err views_expiries_due(struct store_txn *txn, int64_t now_us, size_t max,
+                                   views_expiry_fn fn, void *context)
+{
+    struct expiry_walk walk = {
+        .now_us = now_us, .max = max, .found = 0, .fn = fn, .context = context};
+    struct key everything = {0};
+    enum ledger_err err = scan_prefix(txn, STORE_DB_RESERVATION, &everything, expiry_visit, &walk);
+    return err == LEDGER_ERR_UNAVAILABLE && walk.found == max ? LEDGER_ERR_OK : err;
+}
+
 struct collect {
     struct row_list *list;
     const ProtobufCMessageDescriptor *descriptor;

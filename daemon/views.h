@@ -34,6 +34,23 @@
 __attribute__((warn_unused_result)) enum ledger_err views_apply(struct store_txn *txn,
                                                                 const Ledger__V1__Event *event);
 
+/* Called by views_expiries_due for each reservation found; the ids are
+ * borrowed for the call. A non-OK return stops the walk and is returned. */
+typedef enum ledger_err (*views_expiry_fn)(void *context, const char *partner_id,
+                                           const char *customer_id, const char *reservation_id,
+                                           int64_t expires_us);
+/* Walks the reservations (every partner's, in key order) and calls fn for
+ * each one that is active, has auto-renewal off and whose expires_us is at or
+ * before now_us, at most `max` of them: what the daemon's schedule records as
+ * expired. Reservations with auto-renewal on are left to the partner, who
+ * records the renewal and its price. Reads every reservation row: for a
+ * thread that may take its time. Errors: those of fn, CORRUPT (a row that
+ * does not decode), STORAGE_ERROR, NO_MEMORY. */
+__attribute__((warn_unused_result)) enum ledger_err views_expiries_due(struct store_txn *txn,
+                                                                       int64_t now_us, size_t max,
+                                                                       views_expiry_fn fn,
+                                                                       void *context);
+
 /* Whether a partner was registered (PartnerRegistered applied). *exists_out is
  * written only on success. Errors: INVALID_ARGUMENT (not a valid id),
  * STORAGE_ERROR. */

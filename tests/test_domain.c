@@ -786,6 +786,12 @@ static void test_domain_principals(void **state)
     refuse_as(&OPERATOR,
               add_principal(&k, "bad id", LEDGER__V1__ROLE__ROLE_SALES_AGENT, "p1", "", ""),
               LEDGER_ERR_INVALID_ARGUMENT);
+    /* The ledger's own principals' names are reserved. */
+    refuse_as(&OPERATOR,
+              add_principal(&k, DOMAIN_SYSTEM_PRINCIPAL_ID, LEDGER__V1__ROLE__ROLE_ADMIN_AGENT,
+                            "p1", "", ""),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "may not begin with 'ledger:'"));
     W->principal_exists = true;
     refuse_as(&OPERATOR,
               add_principal(&k, "admin-7", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1", "", ""),

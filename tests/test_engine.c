@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "crypto.h"
+#include "domain.h"
 #include "engine.h"
 #include "histgen.h"
 #include "histload.h"
@@ -1216,6 +1217,138 @@ static void test_engine_rebuild_keeps_views(void **state)
     assert_int_equal(run(f, &f->admin, &again, NULL), LEDGER_ERR_PERMISSION_ALREADY_ON);
 }
 
+/* Buys a reservation as the admin and gives its id (out: LEDGER_ID_SIZE). */
+static void bought(struct fixture *f, char *out, size_t size)
+{
+    struct engine_request request;
+    assert_int_equal(buy_reservation(f, &f->admin, "c1", "s1", &request), LEDGER_ERR_OK);
+    snprintf(out, size, "%s", request.results[0].reservation_id);
+    engine_request_clear(&request);
+}
+
+/* The state of a reservation of c1 as the admin reads it. */
+static Ledger__V1__ReservationState reservation_state(struct fixture *f, const char *id)
+{
+    Ledger__V1__ReservationsQuery reservations = LEDGER__V1__RESERVATIONS_QUERY__INIT;
+    reservations.customer_id = "c1";
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
+    q.reservations = &reservations;
+    Ledger__V1__QueryResult *result = NULL;
+    char message[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(engine_query(f->engine, &f->admin, &q, f->now_us, &result, message),
+                     LEDGER_ERR_OK);
+    Ledger__V1__ReservationState state =
+        LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_UNSPECIFIED;
+    for (size_t i = 0; i < result->n_reservations; i++) {
+        if (strcmp(result->reservations[i]->reservation_id, id) == 0) {
+            state = result->reservations[i]->state;
+        }
+    }
+    engine_result_free(result);
+    return state;
+}
+
+/* The ledger's schedule expires active reservations past their term with
+ * auto-renewal off, dated at the expiry, as its own system principal; never
+ * twice, never one the partner changed, never one set to renew. */
+static void test_engine_expiries(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    char ending[LEDGER_ID_LENGTH_MAX + 1], cancelled[LEDGER_ID_LENGTH_MAX + 1],
+        renewing[LEDGER_ID_LENGTH_MAX + 1];
+    int64_t bought_us = f->now_us + 1000000; /* run() advances the clock first */
+    bought(f, ending, sizeof ending);
+    bought(f, cancelled, sizeof cancelled);
+    bought(f, renewing, sizeof renewing);
+    Ledger__V1__Money refund = LEDGER__V1__MONEY__INIT;
+    refund.amount_minor = 0;
+    refund.currency = "USD";
+    Ledger__V1__CancelReservation cancel = LEDGER__V1__CANCEL_RESERVATION__INIT;
+    cancel.reservation_id = cancelled;
+    cancel.refund = &refund;
+    Ledger__V1__Command c;
+    customer_command(&c, "c1");
+    c.body_case = LEDGER__V1__COMMAND__BODY_CANCEL_RESERVATION;
+    c.cancel_reservation = &cancel;
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_OK);
+    Ledger__V1__SetReservationRenewal renewal = LEDGER__V1__SET_RESERVATION_RENEWAL__INIT;
+    renewal.reservation_id = renewing;
+    renewal.auto_renew = true;
+    customer_command(&c, "c1");
+    c.body_case = LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL;
+    c.set_reservation_renewal = &renewal;
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_OK);
+
+    /* Nothing is due before the term (P1Y) ends. */
+    struct engine_expiry due[8];
+    size_t count = 99;
+    const int64_t year_us = INT64_C(365) * 86400 * 1000000;
+    assert_int_equal(engine_expiries_due(f->engine, f->now_us, due, 8, &count), LEDGER_ERR_OK);
+    assert_int_equal(count, 0);
+    assert_int_equal(engine_expiries_due(f->engine, bought_us + year_us - 1, due, 8, &count),
+                     LEDGER_ERR_OK);
+    assert_int_equal(count, 0);
+    /* At the expiry: the one reservation still active and not renewing. */
+    f->now_us = bought_us + 2 * year_us;
+    assert_int_equal(engine_expiries_due(f->engine, f->now_us, due, 8, &count), LEDGER_ERR_OK);
+    assert_int_equal(count, 1);
+    assert_string_equal(due[0].partner_id, "p1");
+    assert_string_equal(due[0].customer_id, "c1");
+    assert_string_equal(due[0].reservation_id, ending);
+    assert_int_equal(due[0].expires_us, bought_us + year_us);
+
+    uint64_t before = head(f);
+    size_t expired = 99;
+    assert_int_equal(engine_expire(f->engine, due, count, f->now_us, &expired), LEDGER_ERR_OK);
+    assert_int_equal(expired, 1);
+    assert_int_equal(head(f), before + 1);
+    assert_int_equal(reservation_state(f, ending),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED);
+    assert_int_equal(reservation_state(f, renewing),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    /* The event: the system principal, dated at the expiry. */
+    Ledger__V1__QueryResult *explanation = NULL;
+    struct engine_principal auditor =
+        make_principal("auditor-1", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "", "");
+    Ledger__V1__EventsQuery events = LEDGER__V1__EVENTS_QUERY__INIT;
+    events.after_sequence = before;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_EVENTS;
+    q.events = &events;
+    char message[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(engine_query(f->engine, &auditor, &q, f->now_us, &explanation, message),
+                     LEDGER_ERR_OK);
+    assert_int_equal(explanation->n_events, 1);
+    const Ledger__V1__Event *event = explanation->events[0]->event;
+    assert_int_equal(event->body_case, LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED);
+    assert_string_equal(event->actor->principal_id, DOMAIN_SYSTEM_PRINCIPAL_ID);
+    assert_int_equal(event->actor->role, LEDGER__V1__ROLE__ROLE_SYSTEM);
+    assert_int_equal(event->business_us, bought_us + year_us);
+    assert_int_equal(strncmp(event->command_id, "expiry-", 7), 0);
+    engine_result_free(explanation);
+
+    /* Again: a duplicate, nothing appended; and nothing more is due. */
+    assert_int_equal(engine_expire(f->engine, due, count, f->now_us, &expired), LEDGER_ERR_OK);
+    assert_int_equal(expired, 0);
+    assert_int_equal(head(f), before + 1);
+    assert_int_equal(engine_expiries_due(f->engine, f->now_us, due, 8, &count), LEDGER_ERR_OK);
+    assert_int_equal(count, 0);
+
+    /* At most `max` a walk; an empty list appends nothing. */
+    char more[3][LEDGER_ID_LENGTH_MAX + 1];
+    for (int i = 0; i < 3; i++) {
+        bought(f, more[i], sizeof more[i]);
+    }
+    assert_int_equal(engine_expiries_due(f->engine, f->now_us + 2 * year_us, due, 2, &count),
+                     LEDGER_ERR_OK);
+    assert_int_equal(count, 2);
+    assert_int_equal(engine_expire(f->engine, due, 0, f->now_us, &expired), LEDGER_ERR_OK);
+    assert_int_equal(expired, 0);
+    assert_int_equal(head(f), before + 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1241,6 +1374,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_proofs_of_generated_histories, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_map_growth_and_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_rebuild_keeps_views, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_expiries, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,7 @@ static void counters_fill(struct server_counters *c)
     atomic_store(&c->commits, 4);
     atomic_store(&c->commit_failures, 1);
     atomic_store(&c->events_appended, 7);
+    atomic_store(&c->reservations_expired, 3);
     atomic_store(&c->commands_accepted, 7);
     /* group sizes: three groups of 1 command, one of 5 */
     atomic_store(&c->group_commands_buckets[0], 3);
@@ -98,6 +99,10 @@ static const char *const expected_lines[] = {
     "started.",
     "# TYPE ledger_events_appended_total counter",
     "ledger_events_appended_total 7",
+    "# HELP ledger_reservations_expired_total Reservations past their term that the daemon's "
+    "schedule recorded as expired.",
+    "# TYPE ledger_reservations_expired_total counter",
+    "ledger_reservations_expired_total 3",
     "# HELP ledger_commands_accepted_total Commands of batches answered OK (retried duplicates "
     "included).",
     "# TYPE ledger_commands_accepted_total counter",
