@@ -5,7 +5,8 @@
  * REQ socket for requests, the SUB socket for the doorbell, request signing
  * (HMAC-SHA256 of the serialized SignedRequest), resending identical bytes on
  * timeout, reply checks (decodes, echoes our nonce, known code), the
- * catch-up-then-live subscription loop and its checkpoint file.
+ * catch-up-then-live subscription loop and its checkpoint file, and the
+ * process's notice hook (the one piece of state shared by every client).
  * Does not own: what commands mean or how results are shown.
  *
  * nanomsg's cooked REQ socket resends an unanswered request by itself after
@@ -63,6 +64,15 @@ _Static_assert(LEDGER_CLIENT_SECRET_BYTES == crypto_auth_hmacsha256_KEYBYTES,
 /* Doorbells drained per wake-up: each is only a hint, so a bound keeps a
  * flood from starving the query. */
 #define CLIENT_DOORBELLS_DRAIN_MAX 1024
+/* A following subscription that lost the daemon asks again after this
+ * long, doubling each time up to the most: a restart of under a second is
+ * seen within about that, and a daemon that stays down costs one request
+ * every five seconds. */
+#define CLIENT_RECONNECT_MS_FIRST 100
+#define CLIENT_RECONNECT_MS_MAX   5000
+_Static_assert(CLIENT_RECONNECT_MS_FIRST <= CLIENT_RECONNECT_MS_MAX, "the backoff grows");
+/* A notice: one line of the daemon's address, an error and its message. */
+#define CLIENT_NOTICE_SIZE (2 * CLIENT_MESSAGE_SIZE)
 
 struct ledger_client {
     int request_socket;
@@ -91,6 +101,31 @@ static void client_set_message(struct ledger_client *client, const char *format,
     va_start(args, format);
     vsnprintf(client->message, sizeof client->message, format, args);
     va_end(args);
+}
+
+/* Where notices go (ledger_notice_set): set once, before clients are used. */
+static ledger_notice_fn client_notice_fn;
+static void *client_notice_context;
+
+void ledger_notice_set(ledger_notice_fn fn, void *context)
+{
+    client_notice_fn = fn;
+    client_notice_context = context;
+}
+
+static void client_notice(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+static void client_notice(const char *format, ...)
+{
+    if (client_notice_fn == NULL) {
+        return;
+    }
+    char line[CLIENT_NOTICE_SIZE];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(line, sizeof line, format, args);
+    va_end(args);
+    client_notice_fn(client_notice_context, line);
 }
 
 static char *client_strdup(const char *text)
@@ -825,6 +860,23 @@ static void client_wait(struct ledger_client *client,
     }
 }
 
+/* Whether a failed query means only that the daemon is away for now:
+ * stopped or restarting (no socket, no connection), stopping (UNAVAILABLE)
+ * or too slow to answer. Refusals, authentication failures included, are
+ * not. */
+static bool client_daemon_away(enum ledger_err err)
+{
+    return err == LEDGER_ERR_UNREACHABLE || err == LEDGER_ERR_TIMEOUT ||
+           err == LEDGER_ERR_UNAVAILABLE;
+}
+
+static int64_t client_monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 enum ledger_err ledger_subscribe(struct ledger_client *client,
                                  const struct ledger_subscription *subscription,
                                  ledger_event_fn callback, void *context)
@@ -874,6 +926,11 @@ enum ledger_err ledger_subscribe(struct ledger_client *client,
     query.kind_case = LEDGER__V1__QUERY__KIND_EVENTS;
     query.events = &events;
 
+    /* A following subscription that the daemon answered once waits for it
+     * when it goes away: retry_ms is the next wait (0 while it answers). */
+    bool answered = false;
+    uint32_t retry_ms = 0;
+    int64_t lost_ms = 0;
     for (;;) {
         if (client_stopped(subscription)) {
             return LEDGER_ERR_OK;
@@ -881,8 +938,33 @@ enum ledger_err ledger_subscribe(struct ledger_client *client,
         events.after_sequence = position;
         Ledger__V1__Reply *reply = NULL;
         err = client_query_reply(client, &query, &reply);
+        if (err != LEDGER_ERR_OK && subscription->follow && answered && client_daemon_away(err)) {
+            if (client_stopped(subscription)) {
+                return LEDGER_ERR_OK; /* the signal cut the wait for a reply short */
+            }
+            if (retry_ms == 0) {
+                client_notice("lost the daemon at %s (%s: %s); asking again until it answers, "
+                              "then resuming after sequence %llu",
+                              client->request_url, ledger_err_name(err), client->message,
+                              (unsigned long long)position);
+                retry_ms = CLIENT_RECONNECT_MS_FIRST;
+                lost_ms = client_monotonic_ms();
+            }
+            client_wait(client, subscription, retry_ms);
+            retry_ms =
+                retry_ms < CLIENT_RECONNECT_MS_MAX / 2 ? 2 * retry_ms : CLIENT_RECONNECT_MS_MAX;
+            continue;
+        }
         if (err != LEDGER_ERR_OK) {
             return err;
+        }
+        answered = true;
+        if (retry_ms != 0) {
+            client_notice("the daemon at %s answers again after %.1f s; resuming after sequence "
+                          "%llu",
+                          client->request_url, (double)(client_monotonic_ms() - lost_ms) / 1000.0,
+                          (unsigned long long)position);
+            retry_ms = 0;
         }
         const Ledger__V1__QueryResult *result = reply->query;
         uint64_t before = position;

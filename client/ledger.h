@@ -5,7 +5,8 @@
  * connection (nanomsg REQ, HMAC-SHA256 signed requests), sending commands and
  * atomic batches with safe retries, running queries, and following the event
  * log (catch-up through the paged events query, then live on the daemon's
- * doorbell) with an optional checkpoint file.
+ * doorbell, waiting for the daemon across its restarts) with an optional
+ * checkpoint file.
  * Does not own: deciding anything (the daemon does), printing (ledgerctl).
  *
  * The schema is public: commands, queries and their results are the protobuf-c
@@ -189,7 +190,8 @@ struct ledger_subscription {
      * (a head the caller kept), their proofs against it; not with follow. */
     uint64_t tree_size;
     /* borrowed; NULL or a flag that a signal handler may set: checked between
-     * events and while waiting; when set, ledger_subscribe returns OK. */
+     * events and while waiting (for new events, or for a daemon that went
+     * away); when set, ledger_subscribe returns OK. */
     volatile sig_atomic_t *stop;
 };
 
@@ -198,12 +200,22 @@ struct ledger_subscription {
  * follow is set, new events as they are committed: the daemon rings a
  * doorbell on events_url after each commit, and the library also re-queries
  * every poll_interval_ms, so a doorbell lost on the way only delays delivery.
+ * A following subscription outlives the daemon: once the daemon has answered
+ * it, a query that finds no daemon (UNREACHABLE), gets no reply (TIMEOUT) or
+ * is told the daemon is stopping (UNAVAILABLE) is asked again after 100 ms,
+ * then after twice as long each time up to every 5 s, until the daemon
+ * answers or the stop flag is set; it resumes after the last event
+ * delivered, so a restart neither skips nor repeats an event. The loss and
+ * the return are each reported once as a notice (ledger_notice_set).
  * subscription: borrowed for the duration of the call.
- * Errors: what ledger_query returns (a refusal, TIMEOUT, UNREACHABLE...),
- * IO_ERROR (the checkpoint cannot be read, holds something other than a
- * sequence, or cannot be written), PROTOCOL_ERROR (the daemon returned events
- * out of order). In the after-callback modes the checkpoint names the last
- * event whose callback returned when ledger_subscribe returns. */
+ * Errors: what ledger_query returns (a refusal, TIMEOUT, UNREACHABLE...;
+ * while following, only before the daemon first answered), IO_ERROR (the
+ * checkpoint cannot be read, holds something other than a sequence, or
+ * cannot be written), PROTOCOL_ERROR (the daemon returned events out of
+ * order). A refusal, such as a principal revoked or a key that no longer
+ * verifies, ends a following subscription too. In the after-callback modes
+ * the checkpoint names the last event whose callback returned when
+ * ledger_subscribe returns. */
 __attribute__((warn_unused_result)) enum ledger_err
 ledger_subscribe(struct ledger_client *client, const struct ledger_subscription *subscription,
                  ledger_event_fn callback, void *context);
@@ -215,6 +227,21 @@ __attribute__((warn_unused_result)) enum ledger_err ledger_checkpoint_read(const
 /* Replaces a checkpoint file atomically. IO_ERROR on failure. */
 __attribute__((warn_unused_result)) enum ledger_err ledger_checkpoint_write(const char *path,
                                                                             uint64_t sequence);
+
+/* ------------------------------------------------------------------------ */
+/* Notices. */
+
+/* Receives what the library reports without failing a call: today, that a
+ * following subscription lost the daemon, and that the daemon answers again.
+ * message: one line without a newline, borrowed for the call; it names the
+ * daemon's address and the error, never a secret. context: as given to
+ * ledger_notice_set. */
+typedef void (*ledger_notice_fn)(void *context, const char *message);
+
+/* Sends this process's notices to fn (NULL, the default: nowhere). Set it
+ * before any thread uses a client: fn is then called on whichever thread runs
+ * the call that reports. context: borrowed until notices are sent elsewhere. */
+void ledger_notice_set(ledger_notice_fn fn, void *context);
 
 #ifdef __cplusplus
 }

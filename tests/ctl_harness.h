@@ -70,6 +70,50 @@ static inline void sleep_ms(long ms)
     nanosleep(&delay, NULL);
 }
 
+/* Starts ledgerd on `data` (initializing it on first start, which writes
+ * operator.key before the daemon listens), its output appended to `log`,
+ * and waits until its socket is there. Returns its pid, or -1 when it did
+ * not start in time. */
+static inline pid_t daemon_start(const char *data, const char *log)
+{
+    const char *ledgerd = getenv("LEDGERD");
+    if (ledgerd == NULL) {
+        ledgerd = "../daemon/ledgerd";
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(ledgerd, ledgerd, "--data", data, "--metrics-listen", "off", (char *)NULL);
+        _exit(127);
+    }
+    char sock_path[PATH_SIZE + 64];
+    snprintf(sock_path, sizeof sock_path, "%s/ledger.sock", data);
+    for (int i = 0; i < WAIT_STEPS; i++) {
+        struct stat info;
+        if (stat(sock_path, &info) == 0) {
+            sleep_ms(100);
+            return pid;
+        }
+        sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+/* Stops a daemon started by daemon_start as systemctl stop does (SIGTERM)
+ * and waits for it; a pid that is not one (0, -1) is left alone. */
+static inline void daemon_stop(pid_t pid)
+{
+    if (pid > 0) {
+        int status = 0;
+        kill(pid, SIGTERM);
+        waitpid(pid, &status, 0);
+    }
+}
+
 static inline int fixture_setup(void **state)
 {
     struct fixture *fixture = calloc(1, sizeof *fixture);
@@ -82,33 +126,15 @@ static inline int fixture_setup(void **state)
     snprintf(fixture->data, sizeof fixture->data, "%s/ledger-data", fixture->dir);
     snprintf(fixture->socket, sizeof fixture->socket, "ipc://%s/ledger.sock", fixture->data);
     snprintf(fixture->operator_key, sizeof fixture->operator_key, "%s/operator.key", fixture->data);
-    const char *ledgerd = getenv("LEDGERD");
-    if (ledgerd == NULL) {
-        ledgerd = "../daemon/ledgerd";
+    char log[PATH_SIZE + 16];
+    snprintf(log, sizeof log, "%s/daemon.log", fixture->dir);
+    fixture->daemon = daemon_start(fixture->data, log);
+    if (fixture->daemon < 0) {
+        fprintf(stderr, "ledgerd did not start; see %s\n", log);
+        return -1;
     }
-    fixture->daemon = fork();
-    if (fixture->daemon == 0) {
-        char log[PATH_SIZE + 16];
-        snprintf(log, sizeof log, "%s/daemon.log", fixture->dir);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(ledgerd, ledgerd, "--data", fixture->data, "--metrics-listen", "off", (char *)NULL);
-        _exit(127);
-    }
-    char sock_path[PATH_SIZE + 16];
-    snprintf(sock_path, sizeof sock_path, "%s/ledger.sock", fixture->data);
-    for (int i = 0; i < WAIT_STEPS; i++) {
-        struct stat info;
-        if (stat(sock_path, &info) == 0 && stat(fixture->operator_key, &info) == 0) {
-            *state = fixture;
-            sleep_ms(100);
-            return 0;
-        }
-        sleep_ms(50);
-    }
-    fprintf(stderr, "ledgerd did not start; see %s/daemon.log\n", fixture->dir);
-    return -1;
+    *state = fixture;
+    return 0;
 }
 
 static inline int fixture_teardown(void **state)
@@ -122,8 +148,7 @@ static inline int fixture_teardown(void **state)
         kill(fixture->follower, SIGKILL);
         waitpid(fixture->follower, &status, 0);
     }
-    kill(fixture->daemon, SIGTERM);
-    waitpid(fixture->daemon, &status, 0);
+    daemon_stop(fixture->daemon);
     remove_tree(fixture->dir);
     free(fixture);
     return 0;

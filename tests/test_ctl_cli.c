@@ -955,14 +955,19 @@ static void test_ctl_cli_events_feed(void **state)
 }
 
 /* Starts `ledgerctl events --follow` in the background, its stdout going to
- * out_path; returns its pid. */
+ * out_path and, unless err_path is NULL, its stderr to err_path; returns its
+ * pid. */
 static pid_t follow_start(struct fixture *fixture, const char *principal, const char *key_file,
-                          const char *checkpoint, const char *out_path)
+                          const char *checkpoint, const char *out_path, const char *err_path)
 {
     pid_t pid = fork();
     if (pid == 0) {
         int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
         dup2(out, 1);
+        if (err_path != NULL) {
+            int err = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+            dup2(err, 2);
+        }
         execl(ledgerctl_path(), ledgerctl_path(), "--socket", fixture->socket, "--principal",
               principal, "--key-file", key_file, "--output", "json", "events", "--follow",
               "--checkpoint", checkpoint, (char *)NULL);
@@ -971,15 +976,22 @@ static pid_t follow_start(struct fixture *fixture, const char *principal, const 
     return pid;
 }
 
+/* How many lines `text` holds (the events verb prints one per event). */
+static size_t line_count(const char *text)
+{
+    size_t count = 0;
+    for (const char *c = text; *c != '\0'; c++) {
+        count += *c == '\n';
+    }
+    return count;
+}
+
 /* Waits up to five seconds for a file to hold `lines` lines. */
 static bool wait_lines(const char *path, size_t lines)
 {
     for (int i = 0; i < 100; i++) {
         char *text = read_file(path);
-        size_t count = 0;
-        for (char *c = text; *c != '\0'; c++) {
-            count += *c == '\n';
-        }
+        size_t count = line_count(text);
         free(text);
         if (count >= lines) {
             return count == lines;
@@ -1003,13 +1015,10 @@ static void test_ctl_cli_events_follow(void **state)
     /* The partner's events so far, as the auditor sees them. */
     ctl(fixture, &run, "p-follow-auditor", auditor_key, "--output", "json", "events", NULL);
     expect_ok(&run);
-    size_t before = 0;
-    for (char *c = run.out; *c != '\0'; c++) {
-        before += *c == '\n';
-    }
+    size_t before = line_count(run.out);
     run_free(&run);
     assert_true(before >= 1);
-    pid_t follower = follow_start(fixture, "p-follow-auditor", auditor_key, checkpoint, feed);
+    pid_t follower = follow_start(fixture, "p-follow-auditor", auditor_key, checkpoint, feed, NULL);
     fixture->follower = follower;
     assert_true(wait_lines(feed, before));
     /* New events arrive while it follows (woken by the doorbell). */
@@ -1031,7 +1040,7 @@ static void test_ctl_cli_events_follow(void **state)
         NULL);
     expect_ok(&run);
     run_free(&run);
-    follower = follow_start(fixture, "p-follow-auditor", auditor_key, checkpoint, feed);
+    follower = follow_start(fixture, "p-follow-auditor", auditor_key, checkpoint, feed, NULL);
     fixture->follower = follower;
     assert_true(wait_lines(feed, before + 2));
     kill(follower, SIGINT);
@@ -1054,6 +1063,124 @@ static void test_ctl_cli_events_follow(void **state)
     }
     assert_int_equal(before + 2, count);
     free(text);
+}
+
+/* How many times `text` occurs in the file at `path`. */
+static size_t file_count(const char *path, const char *text)
+{
+    char *content = read_file(path);
+    size_t count = 0;
+    for (const char *at = strstr(content, text); at != NULL; at = strstr(at + 1, text)) {
+        count++;
+    }
+    free(content);
+    return count;
+}
+
+/* Waits up to five seconds for `text` to occur in the file at `path`. */
+static bool wait_text(const char *path, const char *text)
+{
+    for (int i = 0; i < 100; i++) {
+        if (file_count(path, text) > 0) {
+            return true;
+        }
+        sleep_ms(50);
+    }
+    return false;
+}
+
+/* A follower outlives a daemon restart: it says on stderr that it lost the
+ * daemon and that the daemon is back, and its feed ends up the same as the
+ * history read afterwards, every event once and in order; SIGTERM then stops
+ * it with exit status 0. A revoked principal still ends it at once, with the
+ * authentication failure's exit status. */
+static void test_ctl_cli_events_follow_restart(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], auditor_key[PATH_SIZE + 16], log[PATH_SIZE + 16];
+    char checkpoint[PATH_SIZE + 16], feed[PATH_SIZE + 16], errors[PATH_SIZE + 16];
+    make_partner(fixture, "p-restart", "p-restart-admin", key, sizeof key);
+    make_staff(fixture, "p-restart", "p-restart-auditor", "auditor", auditor_key,
+               sizeof auditor_key);
+    snprintf(checkpoint, sizeof checkpoint, "%s/restart.checkpoint", fixture->dir);
+    snprintf(feed, sizeof feed, "%s/restart.jsonl", fixture->dir);
+    snprintf(errors, sizeof errors, "%s/restart.err", fixture->dir);
+    snprintf(log, sizeof log, "%s/daemon.log", fixture->dir);
+    ctl(fixture, &run, "p-restart-auditor", auditor_key, "--output", "json", "events", NULL);
+    expect_ok(&run);
+    size_t before = line_count(run.out);
+    run_free(&run);
+    pid_t follower =
+        follow_start(fixture, "p-restart-auditor", auditor_key, checkpoint, feed, errors);
+    fixture->follower = follower;
+    assert_true(wait_lines(feed, before));
+
+    /* The daemon stops; nothing is committed while it is away. It is back
+     * on the same data directory before anything is asserted, so that a
+     * failure here leaves the other tests a daemon. */
+    daemon_stop(fixture->daemon);
+    fixture->daemon = 0;
+    bool lost = wait_text(errors, "ledgerctl: lost the daemon at ");
+    sleep_ms(300); /* a few attempts while it is away */
+    bool waiting = waitpid(follower, NULL, WNOHANG) == 0;
+    fixture->daemon = daemon_start(fixture->data, log);
+    assert_true(fixture->daemon > 0);
+    assert_true(lost);
+    assert_true(waiting);
+
+    /* New events reach the follower. */
+    const char *customers[] = {"c1", "c2"};
+    for (size_t i = 0; i < 2; i++) {
+        ctl(fixture, &run, "p-restart-admin", key, "customer", "add", "--customer", customers[i],
+            "--name", "Restarted", NULL);
+        expect_ok(&run);
+        run_free(&run);
+    }
+    assert_true(wait_lines(feed, before + 2));
+    assert_true(wait_text(errors, "ledgerctl: the daemon at "));
+    kill(follower, SIGTERM);
+    int status = 0;
+    waitpid(follower, &status, 0);
+    fixture->follower = 0;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(0, WEXITSTATUS(status));
+
+    /* One line when it went, one when it came back; no error, no secret. */
+    assert_int_equal(1, file_count(errors, "lost the daemon"));
+    assert_int_equal(1, file_count(errors, "answers again"));
+    assert_int_equal(0, file_count(errors, "error:"));
+    char *secret = read_file(auditor_key);
+    secret[strcspn(secret, "\n")] = '\0';
+    assert_int_equal(64, strlen(secret));
+    assert_int_equal(0, file_count(errors, secret));
+    free(secret);
+    /* Exactly the history: none missing, none twice. */
+    ctl(fixture, &run, "p-restart-auditor", auditor_key, "--output", "json", "events", NULL);
+    expect_ok(&run);
+    char *followed = read_file(feed);
+    assert_string_equal(run.out, followed);
+    free(followed);
+    run_free(&run);
+
+    /* Revoked while following: exit 3 with the refusal, not a wait. */
+    follower = follow_start(fixture, "p-restart-auditor", auditor_key, checkpoint, feed, errors);
+    fixture->follower = follower;
+    sleep_ms(300);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "revoke", "--id",
+        "p-restart-auditor", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    for (int i = 0; i < 100 && waitpid(follower, &status, WNOHANG) == 0; i++) {
+        sleep_ms(50);
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 3) {
+        kill(follower, SIGKILL);
+        waitpid(follower, &status, 0);
+        fail_msg("a revoked follower did not exit with 3");
+    }
+    fixture->follower = 0;
+    assert_true(wait_text(errors, "error: PRINCIPAL_REVOKED: "));
 }
 
 static void test_ctl_cli_backup(void **state)
@@ -1129,6 +1256,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_views_json),
         cmocka_unit_test(test_ctl_cli_events_feed),
         cmocka_unit_test(test_ctl_cli_events_follow),
+        cmocka_unit_test(test_ctl_cli_events_follow_restart),
         cmocka_unit_test(test_ctl_cli_backup),
         cmocka_unit_test(test_ctl_cli_demo),
     };

@@ -728,33 +728,6 @@ static void test_ctl_ops_audit_refusals(void **state)
     }
 }
 
-static pid_t start_daemon(const char *data, const char *log)
-{
-    const char *ledgerd = getenv("LEDGERD");
-    if (ledgerd == NULL) {
-        ledgerd = "../daemon/ledgerd";
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(ledgerd, ledgerd, "--data", data, "--metrics-listen", "off", (char *)NULL);
-        _exit(127);
-    }
-    char sock[PATH_SIZE + 64];
-    snprintf(sock, sizeof sock, "%s/ledger.sock", data);
-    for (int i = 0; i < WAIT_STEPS; i++) {
-        struct stat info;
-        if (stat(sock, &info) == 0) {
-            sleep_ms(100);
-            return pid;
-        }
-        sleep_ms(50);
-    }
-    return pid;
-}
-
 static int run_command(const char *const *argv)
 {
     pid_t pid = fork();
@@ -877,7 +850,8 @@ static void test_ctl_ops_backup_under_load(void **state)
     const char *restore[] = {ledgerd, "restore",    "--from", backup, "--data",
                              data2,   "--head-key", head_key, NULL};
     assert_int_equal(0, run_command(restore));
-    pid_t second = start_daemon(data2, log2);
+    pid_t second = daemon_start(data2, log2);
+    assert_true(second > 0);
 
     ctl(fixture, &run, NULL, NULL, "--socket", socket2, "--principal", "p-load-auditor",
         "--key-file", auditor_key, "--output", "json", "head", NULL);
@@ -920,8 +894,7 @@ static void test_ctl_ops_backup_under_load(void **state)
     assert_string_equal(restored.out, source.out);
     run_free(&restored);
     run_free(&source);
-    kill(second, SIGTERM);
-    waitpid(second, NULL, 0);
+    daemon_stop(second);
 }
 
 static void test_ctl_ops_verify_saved_head(void **state)
@@ -1014,7 +987,8 @@ static void test_ctl_ops_verify_saved_head(void **state)
                              head_key,
                              NULL};
     assert_int_equal(0, run_command(restore));
-    pid_t second = start_daemon(data2, log2);
+    pid_t second = daemon_start(data2, log2);
+    assert_true(second > 0);
     ctl(fixture, &run, NULL, NULL, "--socket", socket2, "--principal", "p-vh-auditor", "--key-file",
         auditor_key, "verify", "--head", later, NULL);
     expect_error(&run, 1, "MISMATCH");
@@ -1040,9 +1014,7 @@ static void test_ctl_ops_verify_saved_head(void **state)
         auditor_key, "verify", "--head", saved, NULL);
     expect_ok(&run);
     run_free(&run);
-    kill(second, SIGTERM);
-    int status = 0;
-    waitpid(second, &status, 0);
+    daemon_stop(second);
 }
 
 int main(void)
