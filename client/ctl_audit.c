@@ -764,7 +764,11 @@ enum ledger_err ctl_verify_run(struct ctl_context *context, const struct ctl_arg
             "public_key",        "key_pinned",        "saved_tree_size", "saved_root_hash",
             "current_tree_size", "current_root_hash", "new_events",      "consistency_path_length",
             "verified"};
-        static const bool numeric[] = {false, false, true, false, true, false, true, true, false};
+        static const enum ctl_cell_kind kinds[] = {
+            CTL_CELL_TEXT, CTL_CELL_BOOLEAN, CTL_CELL_NUMBER, CTL_CELL_TEXT,   CTL_CELL_NUMBER,
+            CTL_CELL_TEXT, CTL_CELL_NUMBER,  CTL_CELL_NUMBER, CTL_CELL_BOOLEAN};
+        _Static_assert(sizeof kinds / sizeof kinds[0] == sizeof names / sizeof names[0],
+                       "one kind per column");
         char saved_size[24], current_size[24], added[24], length[24];
         char saved_root[2 * MERKLE_HASH_BYTES + 1], current_root[2 * MERKLE_HASH_BYTES + 1];
         snprintf(saved_size, sizeof saved_size, "%llu", (unsigned long long)saved->tree_size);
@@ -777,7 +781,7 @@ enum ledger_err ctl_verify_run(struct ctl_context *context, const struct ctl_arg
         const char *cells[] = {key_hex,      pin ? "yes" : "no", saved_size, saved_root,
                                current_size, current_root,       added,      length,
                                "yes"};
-        err = ctl_output_records(context->out, context->format, "verify", names, numeric,
+        err = ctl_output_records(context->out, context->format, "verify", names, kinds,
                                  sizeof names / sizeof names[0], cells, 1, NULL, 0);
     }
 cleanup:

@@ -79,8 +79,9 @@ static const char *const export_names[] = {
     "retail_amount", "currency",    "purchaser", "bought_by", "sequence",
 };
 #define EXPORT_COLUMNS (sizeof export_names / sizeof export_names[0])
-static const bool export_numeric[EXPORT_COLUMNS] = {
-    false, false, false, false, false, false, false, false, false, false, true,
+static const enum ctl_cell_kind export_kinds[EXPORT_COLUMNS] = {
+    CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT,   CTL_CELL_TEXT,
+    CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_NUMBER,
 };
 
 /* Text cells of one billing row; `storage` holds the formatted numbers. */
@@ -142,7 +143,7 @@ enum ledger_err ctl_export_run(struct ctl_context *context, const struct ctl_arg
         }
         struct ctl_extra extras[1] = {{"month", month, 0, false}};
         err = ctl_output_records(context->out, context->format, "export", export_names,
-                                 export_numeric, EXPORT_COLUMNS, cells, count, extras,
+                                 export_kinds, EXPORT_COLUMNS, cells, count, extras,
                                  context->format == CTL_FORMAT_JSON ? 1 : 0);
     }
     free(cells);
@@ -211,8 +212,10 @@ static const char *const diff_names[DIFF_COLUMNS] = {
     "order_id",      "invoice_line",    "invoice_amount", "invoice_currency",
     "ledger_amount", "ledger_currency", "sequence",
 };
-static const bool diff_numeric[DIFF_COLUMNS] = {false, false, false, false, false, true,
-                                                false, false, false, false, true};
+static const enum ctl_cell_kind diff_kinds[DIFF_COLUMNS] = {
+    CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT,   CTL_CELL_NUMBER,
+    CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_NUMBER,
+};
 
 struct diff {
     const char *kind;
@@ -550,7 +553,7 @@ static enum ledger_err print_report(struct ctl_context *context, const char *mon
             err = ferror(context->out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
         } else {
             err = ctl_output_records(context->out, context->format, "differences", diff_names,
-                                     diff_numeric, DIFF_COLUMNS, cells, report->count, extras,
+                                     diff_kinds, DIFF_COLUMNS, cells, report->count, extras,
                                      context->format == CTL_FORMAT_CSV ? 0 : 5);
         }
     }

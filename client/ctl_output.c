@@ -892,8 +892,8 @@ enum ledger_err ctl_output_message(FILE *out, enum ctl_format format, const char
 }
 
 enum ledger_err ctl_output_records(FILE *out, enum ctl_format format, const char *key,
-                                   const char *const *names, const bool *numeric, size_t name_count,
-                                   const char *const *cells, size_t row_count,
+                                   const char *const *names, const enum ctl_cell_kind *kinds,
+                                   size_t name_count, const char *const *cells, size_t row_count,
                                    const struct ctl_extra *extras, size_t extra_count)
 {
     enum ledger_err err = LEDGER_ERR_NO_MEMORY;
@@ -914,8 +914,13 @@ enum ledger_err ctl_output_records(FILE *out, enum ctl_format format, const char
             if (text == NULL) {
                 text = "";
             }
-            if (numeric != NULL && numeric[c]) {
-                value = text[0] == '\0' ? json_null() : json_integer(strtoll(text, NULL, 10));
+            enum ctl_cell_kind kind = kinds != NULL ? kinds[c] : CTL_CELL_TEXT;
+            if (kind != CTL_CELL_TEXT && text[0] == '\0') {
+                value = json_null();
+            } else if (kind == CTL_CELL_NUMBER) {
+                value = json_integer(strtoll(text, NULL, 10));
+            } else if (kind == CTL_CELL_BOOLEAN) {
+                value = json_boolean(strcmp(text, "yes") == 0);
             } else {
                 value = json_string(text);
             }

@@ -93,15 +93,22 @@ ctl_output_message_extras(FILE *out, enum ctl_format format, const char *key,
                           const ProtobufCMessage *message, const struct ctl_extra *extras,
                           size_t extra_count);
 
-/* Records made of text cells (exports, reconciliation reports): JSON
- * {"<key>": [{name: value, ...}], extras...} where a cell of a numeric
- * column is a JSON number (null when empty) and every other cell a string;
- * a table with the names upper-cased as headers; CSV with the names as the
- * header record. cells: row_count * name_count texts, row by row (borrowed;
- * NULL is ""). numeric: name_count flags, or NULL. */
+/* What a column of ctl_output_records holds, which decides its JSON type. */
+enum ctl_cell_kind {
+    CTL_CELL_TEXT = 0,    /* a JSON string */
+    CTL_CELL_NUMBER = 1,  /* decimal digits: a JSON number (null when empty) */
+    CTL_CELL_BOOLEAN = 2, /* "yes": JSON true, "no": false (null when empty) */
+};
+
+/* Records made of text cells (exports, reconciliation reports, verify): JSON
+ * {"<key>": [{name: value, ...}], extras...} with each cell typed by its
+ * column's kind; a table with the names upper-cased as headers; CSV with the
+ * names as the header record (booleans as yes/no there). cells: row_count *
+ * name_count texts, row by row (borrowed; NULL is ""). kinds: name_count
+ * kinds, or NULL for text only. */
 __attribute__((warn_unused_result)) enum ledger_err
 ctl_output_records(FILE *out, enum ctl_format format, const char *key, const char *const *names,
-                   const bool *numeric, size_t name_count, const char *const *cells,
+                   const enum ctl_cell_kind *kinds, size_t name_count, const char *const *cells,
                    size_t row_count, const struct ctl_extra *extras, size_t extra_count);
 
 /* Reports a failure: "error: CODE_NAME: message" on err, and with JSON also

@@ -943,9 +943,28 @@ static void test_ctl_ops_verify_saved_head(void **state)
     ctl(fixture, &run, "p-vh-auditor", auditor_key, "--output", "json", "verify", "--head", saved,
         "--public-key", public_key, NULL);
     expect_ok(&run);
+    /* JSON says yes and no as booleans, like the other audit verbs. */
     json_t *row = json_array_get(json_object_get(run.json, "verify"), 0);
-    assert_string_equal("yes", json_string_value(json_object_get(row, "verified")));
+    assert_true(json_is_true(json_object_get(row, "verified")));
+    assert_true(json_is_true(json_object_get(row, "key_pinned")));
+    assert_string_equal(public_key, json_string_value(json_object_get(row, "public_key")));
     assert_true(json_int_at(row, "new_events") >= 1);
+    run_free(&run);
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "--output", "json", "verify", "--head", saved,
+        NULL);
+    expect_ok(&run);
+    row = json_array_get(json_object_get(run.json, "verify"), 0);
+    assert_true(json_is_true(json_object_get(row, "verified")));
+    assert_true(json_is_false(json_object_get(row, "key_pinned")));
+    run_free(&run);
+    /* CSV keeps yes and no. */
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "--output", "csv", "verify", "--head", saved,
+        NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "public_key,key_pinned,"));
+    assert_non_null(strstr(run.out, ",no,"));
+    assert_true(strlen(run.out) > 6);
+    assert_string_equal(",yes\r\n", run.out + strlen(run.out) - 6); /* verified */
     run_free(&run);
     ctl(fixture, &run, "p-vh-auditor", auditor_key, "head", "--save", later, NULL);
     expect_ok(&run);
