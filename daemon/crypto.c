@@ -35,6 +35,8 @@ _Static_assert(CRYPTO_SIGN_PUBLIC_BYTES == crypto_sign_ed25519_PUBLICKEYBYTES,
 _Static_assert(CRYPTO_SIGN_SECRET_BYTES == crypto_sign_ed25519_SECRETKEYBYTES,
                "Ed25519 secret key size (seed followed by public key)");
 _Static_assert(CRYPTO_SIGNATURE_BYTES == crypto_sign_ed25519_BYTES, "Ed25519 signature size");
+_Static_assert(crypto_sign_ed25519_SEEDBYTES + CRYPTO_SIGN_PUBLIC_BYTES == CRYPTO_SIGN_SECRET_BYTES,
+               "an Ed25519 secret key is its seed, then its public key");
 
 enum ledger_err crypto_init(void)
 {
@@ -136,6 +138,16 @@ void crypto_ed25519_public_key(const uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES
 {
     if (crypto_sign_ed25519_sk_to_pk(public_key, secret_key) != 0)
         abort();
+}
+
+bool crypto_ed25519_secret_key_valid(const uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES])
+{
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES], derived[CRYPTO_SIGN_SECRET_BYTES];
+    if (crypto_sign_ed25519_seed_keypair(public_key, derived, secret_key) != 0)
+        abort();
+    sodium_memzero(derived, sizeof derived);
+    return crypto_equal(public_key, secret_key + crypto_sign_ed25519_SEEDBYTES,
+                        CRYPTO_SIGN_PUBLIC_BYTES);
 }
 
 void crypto_ed25519_sign(const uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES], const void *message,

@@ -68,6 +68,10 @@ void crypto_ed25519_keypair(uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES],
 /* The public key held in a 64-byte secret key. */
 void crypto_ed25519_public_key(const uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES],
                                uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES]);
+/* Whether a 64-byte secret key is one: its second half is the public key
+ * of its first (the seed). Other bytes of the same length (a mistaken file)
+ * would sign heads that no one can verify. */
+bool crypto_ed25519_secret_key_valid(const uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES]);
 /* A detached signature of `size` bytes at `message` (borrowed). */
 void crypto_ed25519_sign(const uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES], const void *message,
                          size_t size, uint8_t signature[CRYPTO_SIGNATURE_BYTES]);

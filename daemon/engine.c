@@ -240,31 +240,70 @@ static enum ledger_err write_secret_file(const char *path, const char *text)
     return LEDGER_ERR_OK;
 }
 
+enum ledger_err engine__head_key_read(const char *path,
+                                      uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES],
+                                      char message[ENGINE_MESSAGE_SIZE])
+{
+    message[0] = '\0';
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        int error = errno;
+        engine__set_message(message, strerror(error));
+        return error == ENOENT ? LEDGER_ERR_NOT_FOUND : LEDGER_ERR_IO_ERROR;
+    }
+    /* Room for the 128 digits, a CR LF and the terminator, and one more
+     * character, so that a longer first line is seen as one. */
+    char hex[2 * CRYPTO_SIGN_SECRET_BYTES + 4] = {0};
+    uint8_t key[CRYPTO_SIGN_SECRET_BYTES];
+    bool read_ok = fgets(hex, sizeof hex, f) != NULL || feof(f);
+    fclose(f);
+    if (!read_ok) {
+        engine__set_message(message, "it cannot be read");
+        return LEDGER_ERR_IO_ERROR;
+    }
+    hex[strcspn(hex, "\r\n")] = '\0';
+    enum ledger_err err = LEDGER_ERR_INVALID_ARGUMENT;
+    if (crypto_unhex(hex, key, CRYPTO_SIGN_SECRET_BYTES) != LEDGER_ERR_OK) {
+        /* A principal's secret is 32 bytes: its key file (operator.key) is
+         * the likeliest file to be given instead. */
+        uint8_t principal[LEDGER_SECRET_BYTES];
+        bool principal_key = crypto_unhex(hex, principal, sizeof principal) == LEDGER_ERR_OK;
+        crypto_wipe(principal, sizeof principal);
+        engine__set_message(message,
+                            principal_key
+                                ? "it holds 64 hex digits, a principal's secret (a key file such "
+                                  "as operator.key); a head-signing key holds 128"
+                                : "it does not hold the 128 hex digits of an Ed25519 secret key "
+                                  "(what a data directory's head.key holds)");
+    } else if (!crypto_ed25519_secret_key_valid(key)) {
+        engine__set_message(message, "its 128 hex digits are not an Ed25519 secret key (the "
+                                     "second half is not the public key of the first)");
+    } else {
+        memcpy(secret_key, key, sizeof key);
+        err = LEDGER_ERR_OK;
+    }
+    crypto_wipe(hex, sizeof hex);
+    crypto_wipe(key, sizeof key);
+    return err;
+}
+
 static enum ledger_err load_head_key(struct engine *engine, const char *dir)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], message[ENGINE_MESSAGE_SIZE];
     enum ledger_err err = engine__path_join(dir, ENGINE_HEAD_KEY_FILE, path);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    FILE *f = fopen(path, "re");
-    if (!f) {
+    err = engine__head_key_read(path, engine->head_secret_key, message);
+    if (err == LEDGER_ERR_NOT_FOUND || err == LEDGER_ERR_IO_ERROR) {
         /* Offline tools may read a copy without the secret key: heads are then
          * not signed by this process. */
         return engine->read_only || engine->scratch ? LEDGER_ERR_OK : LEDGER_ERR_NOT_FOUND;
     }
-    char hex[2 * CRYPTO_SIGN_SECRET_BYTES + 2] = {0};
-    bool read_ok = fgets(hex, sizeof hex, f) != NULL;
-    fclose(f);
-    hex[strcspn(hex, "\r\n")] = '\0';
-    err = read_ok ? crypto_unhex(hex, engine->head_secret_key, CRYPTO_SIGN_SECRET_BYTES)
-                  : LEDGER_ERR_CORRUPT;
-    crypto_wipe(hex, sizeof hex);
     if (err != LEDGER_ERR_OK) {
         return LEDGER_ERR_CORRUPT;
     }
-    /* An Ed25519 secret key holds its public key in its second half. */
-    memcpy(engine->head_public_key, engine->head_secret_key + 32, CRYPTO_SIGN_PUBLIC_BYTES);
+    crypto_ed25519_public_key(engine->head_secret_key, engine->head_public_key);
     engine->head_key_loaded = true;
     return LEDGER_ERR_OK;
 }

@@ -189,6 +189,20 @@ __attribute__((warn_unused_result)) enum ledger_err engine_backup(struct engine 
 __attribute__((warn_unused_result)) enum ledger_err
 engine_check_head_file(struct engine *engine, const char *path, char message[ENGINE_MESSAGE_SIZE]);
 
+/* Checks a head-signing key file before it becomes a data directory's
+ * head.key (ledgerd restore --head-key): it holds an Ed25519 secret key as
+ * 128 hex digits whose second half is the public key of the first, and,
+ * when head_path (NULL: none) holds a saved head, it is the key that head
+ * names. A head file that is missing or malformed is not judged here
+ * (engine_check_head_file does that). Reads and wipes the key; writes
+ * nothing. message: what is wrong.
+ * Errors: NOT_FOUND, IO_ERROR (the key file cannot be read),
+ * INVALID_ARGUMENT (not a head-signing key, e.g. a principal's 64-digit key
+ * file), MISMATCH (the saved head was signed by another key). */
+__attribute__((warn_unused_result)) enum ledger_err
+engine_check_head_key_file(const char *key_path, const char *head_path,
+                           char message[ENGINE_MESSAGE_SIZE]);
+
 /* Progress of long operations, for bars on terminals. */
 typedef void (*engine_progress_fn)(void *context, uint64_t done, uint64_t total);
 

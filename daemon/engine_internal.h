@@ -65,6 +65,15 @@ void engine__set_message(char message[ENGINE_MESSAGE_SIZE], const char *text);
 /* dir/name into out; INVALID_ARGUMENT when it does not fit. */
 __attribute__((warn_unused_result)) enum ledger_err
 engine__path_join(const char *dir, const char *name, char out[PATH_MAX]);
+/* Reads a head-signing key file (head.key): on its first line the 128 hex
+ * digits of an Ed25519 secret key (libsodium's 64 bytes: the seed, then its
+ * public key), which must be a key pair. secret_key: written on OK only.
+ * message: on failure, what the file holds instead or why it cannot be read.
+ * NOT_FOUND (no such file), IO_ERROR, INVALID_ARGUMENT (not a head-signing
+ * key, e.g. a principal's 64-digit key file). */
+__attribute__((warn_unused_result)) enum ledger_err
+engine__head_key_read(const char *path, uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES],
+                      char message[ENGINE_MESSAGE_SIZE]);
 /* Records a command's result, derived from its event, in the command-id index
  * (never a secret). Live commits and rebuilds share it, so the index is a pure
  * function of the log. */

@@ -794,8 +794,12 @@ static enum ledger_err backup_into(struct engine *engine, const char *dir, int64
     return err;
 }
 
-enum ledger_err engine_check_head_file(struct engine *engine, const char *path,
-                                       char message[ENGINE_MESSAGE_SIZE])
+/* Reads a saved head (a serialized SignedHead, such as a backup's head.pb)
+ * whose fields have their lengths. head_out: on OK, free with
+ * codec_message_free. NOT_FOUND, IO_ERROR, CORRUPT (message says why),
+ * NO_MEMORY. */
+static enum ledger_err head_file_read(const char *path, ProtobufCMessage **head_out,
+                                      char message[ENGINE_MESSAGE_SIZE])
 {
     message[0] = '\0';
     FILE *f = fopen(path, "rbe");
@@ -816,14 +820,63 @@ enum ledger_err engine_check_head_file(struct engine *engine, const char *path,
         return err == LEDGER_ERR_NO_MEMORY ? err : LEDGER_ERR_CORRUPT;
     }
     const Ledger__V1__SignedHead *head = (const Ledger__V1__SignedHead *)message_out;
-    uint8_t root[MERKLE_HASH_BYTES];
-    struct store_txn *txn = NULL;
     if (head->root_hash.len != MERKLE_HASH_BYTES || head->signature.len != CRYPTO_SIGNATURE_BYTES ||
         head->public_key.len != CRYPTO_SIGN_PUBLIC_BYTES) {
         engine__set_message(message, "its root, signature or public key has the wrong length");
-        err = LEDGER_ERR_CORRUPT;
-        goto done;
+        codec_message_free(message_out);
+        return LEDGER_ERR_CORRUPT;
     }
+    *head_out = message_out;
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err engine_check_head_key_file(const char *key_path, const char *head_path,
+                                           char message[ENGINE_MESSAGE_SIZE])
+{
+    uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES], public_key[CRYPTO_SIGN_PUBLIC_BYTES];
+    message[0] = '\0';
+    enum ledger_err err = crypto_init();
+    if (err == LEDGER_ERR_OK) {
+        err = engine__head_key_read(key_path, secret_key, message);
+    }
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    crypto_ed25519_public_key(secret_key, public_key);
+    crypto_wipe(secret_key, sizeof secret_key);
+    ProtobufCMessage *message_out = NULL;
+    char head_message[ENGINE_MESSAGE_SIZE];
+    if (head_path == NULL ||
+        head_file_read(head_path, &message_out, head_message) != LEDGER_ERR_OK) {
+        return LEDGER_ERR_OK; /* nothing to compare with: engine_check_head_file says why */
+    }
+    const Ledger__V1__SignedHead *head = (const Ledger__V1__SignedHead *)message_out;
+    if (memcmp(head->public_key.data, public_key, CRYPTO_SIGN_PUBLIC_BYTES) != 0) {
+        /* Public keys are not secret; eight digits tell two keys apart. */
+        char named[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1], held[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1];
+        crypto_hex(head->public_key.data, CRYPTO_SIGN_PUBLIC_BYTES, named);
+        crypto_hex(public_key, CRYPTO_SIGN_PUBLIC_BYTES, held);
+        snprintf(message, ENGINE_MESSAGE_SIZE,
+                 "the saved head was signed by the key with public key %.8s..., this file "
+                 "holds the key with public key %.8s...",
+                 named, held);
+        err = LEDGER_ERR_MISMATCH;
+    }
+    codec_message_free(message_out);
+    return err;
+}
+
+enum ledger_err engine_check_head_file(struct engine *engine, const char *path,
+                                       char message[ENGINE_MESSAGE_SIZE])
+{
+    ProtobufCMessage *message_out = NULL;
+    enum ledger_err err = head_file_read(path, &message_out, message);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    const Ledger__V1__SignedHead *head = (const Ledger__V1__SignedHead *)message_out;
+    uint8_t root[MERKLE_HASH_BYTES];
+    struct store_txn *txn = NULL;
     if (!merkle_head_verify(head->tree_size, head->root_hash.data, head->timestamp_us,
                             head->signature.data, head->public_key.data) ||
         (engine->head_key_loaded &&

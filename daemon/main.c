@@ -562,6 +562,41 @@ static void restore_undo(const char *dir, char names[][NAME_MAX + 1], size_t cou
     rmdir(dir);
 }
 
+/* Checks --head-key before anything is written: a file that is not a
+ * head-signing key (a principal's key file given by mistake) or not the key
+ * that signed the backup's head would otherwise make the restored copy fail
+ * to open, or sign heads no saved head matches. A backup with its own
+ * head.key does not use --head-key. Returns 0 when restore may go on, else
+ * -1 after saying why. */
+static int restore_head_key_refused(const struct command_line *line)
+{
+    char path[CONFIG_PATH_SIZE], message[ENGINE_MESSAGE_SIZE];
+    struct stat st;
+    if (line->head_key == NULL ||
+        (path_join(line->from, "head.key", path) == 0 && stat(path, &st) == 0)) {
+        return 0;
+    }
+    const char *head = path_join(line->from, "head.pb", path) == 0 ? path : NULL;
+    enum ledger_err err = engine_check_head_key_file(line->head_key, head, message);
+    if (err == LEDGER_ERR_OK) {
+        return 0;
+    }
+    if (err == LEDGER_ERR_INVALID_ARGUMENT) {
+        fprintf(stderr,
+                "ledgerd: --head-key %s is not a head-signing key: %s; give a copy of the "
+                "head.key of the data directory the backup was taken from\n",
+                line->head_key, message);
+    } else if (err == LEDGER_ERR_MISMATCH) {
+        fprintf(stderr,
+                "ledgerd: --head-key %s is not the key that signed the backup's head: %s; give "
+                "a copy of the head.key of the data directory the backup was taken from\n",
+                line->head_key, message);
+    } else {
+        fprintf(stderr, "ledgerd: cannot read --head-key %s: %s\n", line->head_key, message);
+    }
+    return -1;
+}
+
 static int command_restore(const struct command_line *line, const struct config *config)
 {
     if (line->from == NULL || !line->data_given) {
@@ -577,6 +612,9 @@ static int command_restore(const struct command_line *line, const struct config 
     if (lstat(dir, &st) == 0 || errno != ENOENT) {
         fprintf(stderr, "ledgerd: %s already exists; restore writes only into a new directory\n",
                 dir);
+        return EXIT_FAILURE_;
+    }
+    if (restore_head_key_refused(line) != 0) {
         return EXIT_FAILURE_;
     }
     if (mkdir(dir, 0700) != 0) {

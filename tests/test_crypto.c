@@ -245,6 +245,30 @@ static void test_crypto_ed25519_flipped_bits_refused(void **state)
     crypto_wipe(other_secret, sizeof other_secret);
 }
 
+static void test_crypto_ed25519_secret_key_valid(void **state)
+{
+    (void)state;
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES];
+    uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES];
+    crypto_ed25519_keypair(public_key, secret_key);
+    assert_true(crypto_ed25519_secret_key_valid(secret_key));
+    /* A bit changed in either half: the halves no longer make a pair. */
+    for (size_t bit = 0; bit < 8 * sizeof secret_key; bit += 7) {
+        secret_key[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        assert_false(crypto_ed25519_secret_key_valid(secret_key));
+        secret_key[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    /* Bytes that are no key at all: zeros, and another pair's halves mixed. */
+    uint8_t other_public[CRYPTO_SIGN_PUBLIC_BYTES];
+    uint8_t other_secret[CRYPTO_SIGN_SECRET_BYTES];
+    crypto_ed25519_keypair(other_public, other_secret);
+    memcpy(secret_key + 32, other_public, sizeof other_public);
+    assert_false(crypto_ed25519_secret_key_valid(secret_key));
+    memset(secret_key, 0, sizeof secret_key);
+    assert_false(crypto_ed25519_secret_key_valid(secret_key));
+    crypto_wipe(other_secret, sizeof other_secret);
+}
+
 static void test_crypto_wipe(void **state)
 {
     (void)state;
@@ -318,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_crypto_random_differs),
         cmocka_unit_test(test_crypto_ed25519_rfc8032_test1),
         cmocka_unit_test(test_crypto_ed25519_flipped_bits_refused),
+        cmocka_unit_test(test_crypto_ed25519_secret_key_valid),
         cmocka_unit_test(test_crypto_wipe),
         cmocka_unit_test(test_crypto_hex_round_trip),
         cmocka_unit_test(test_crypto_unhex_refuses_malformed),

@@ -1082,6 +1082,77 @@ static void test_daemon_restore_checks_the_backup_head(void **state)
     assert_int_equal(wait_exit(spawn(f, whole), 60000), 0);
 }
 
+/* Writes `text` and a newline to a new file at `path`. */
+static void write_line(const char *path, const char *text)
+{
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    fprintf(file, "%s\n", text);
+    assert_int_equal(fclose(file), 0);
+}
+
+/* restore refuses a --head-key that is not the backup's head-signing key
+ * before it writes anything, naming the file and saying what it holds,
+ * instead of blaming the backup; the right key then restores. */
+static void test_daemon_restore_checks_the_head_key(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    char backup[PATH_SIZE + 32];
+    snprintf(backup, sizeof backup, "%s/backup", f->root);
+    reply_free(operator_backup(f, backup, LEDGER_ERR_OK));
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+
+    char operator_key[PATH_SIZE + 32], other_key[PATH_SIZE + 32], unpaired_key[PATH_SIZE + 32];
+    char missing_key[PATH_SIZE + 32], head_key[PATH_SIZE + 32], restored[PATH_SIZE + 32];
+    snprintf(operator_key, sizeof operator_key, "%s/operator.key", f->data);
+    snprintf(other_key, sizeof other_key, "%s/other-head.key", f->root);
+    snprintf(unpaired_key, sizeof unpaired_key, "%s/unpaired-head.key", f->root);
+    snprintf(missing_key, sizeof missing_key, "%s/no-such.key", f->root);
+    snprintf(head_key, sizeof head_key, "%s/head.key", f->data);
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    /* Another ledger's key; 128 hex digits that are no key pair. */
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES], secret_key[CRYPTO_SIGN_SECRET_BYTES];
+    char hex[2 * CRYPTO_SIGN_SECRET_BYTES + 1];
+    assert_int_equal(crypto_init(), LEDGER_ERR_OK);
+    crypto_ed25519_keypair(public_key, secret_key);
+    crypto_hex(secret_key, sizeof secret_key, hex);
+    write_line(other_key, hex);
+    memset(hex, 'a', 2 * CRYPTO_SIGN_SECRET_BYTES);
+    write_line(unpaired_key, hex);
+
+    const struct {
+        const char *key;
+        const char *says;
+    } refused[] = {
+        {operator_key, "is not a head-signing key: it holds 64 hex digits, a principal's secret"},
+        {unpaired_key, "is not a head-signing key: its 128 hex digits are not an Ed25519 "
+                       "secret key"},
+        {other_key, "is not the key that signed the backup's head: the saved head was signed "
+                    "by the key with public key "},
+        {missing_key, "cannot read --head-key"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        const char *restore[] = {"restore", "--from",     backup,         "--data",
+                                 restored,  "--head-key", refused[i].key, NULL};
+        assert_int_equal(wait_exit(spawn(f, restore), 60000), 1);
+        char named[2 * PATH_SIZE];
+        snprintf(named, sizeof named, "--head-key %s", refused[i].key);
+        if (!log_contains(f, named) || !log_contains(f, refused[i].says)) {
+            log_print(f, "ledgerd:");
+            fail_msg("restore with %s did not say '%s'", refused[i].key, refused[i].says);
+        }
+        /* Nothing written, and the backup is not blamed. */
+        struct stat info;
+        assert_int_not_equal(stat(restored, &info), 0);
+        assert_false(log_contains(f, "the restored copy does not open"));
+        assert_false(log_contains(f, "CORRUPT"));
+    }
+    const char *restore[] = {"restore", "--from",     backup,   "--data",
+                             restored,  "--head-key", head_key, NULL};
+    assert_int_equal(wait_exit(spawn(f, restore), 60000), 0);
+}
+
 /* A rebuild that did not finish leaves the views incomplete and says so in
  * the store: the daemon refuses to serve them until a rebuild completes. */
 static void test_daemon_interrupted_rebuild_refused(void **state)
@@ -1278,6 +1349,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_interrupted_rebuild_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_backup_head, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_head_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_defaults_first_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_bad_config_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_command_line_refusals, setup, teardown),
