@@ -303,5 +303,6 @@ static inline void make_partner(struct fixture *fixture, const char *partner, co
     expect_ok(&run);
     run_free(&run);
     make_staff(fixture, partner, admin, "admin-agent", key_out, key_size);
+}
 
 #endif

@@ -33,7 +33,7 @@
 
 #define CTL_HARNESS_LABEL "ctl-cli"
 #include "ctl_harness.h"
-}
+#include "test_util.h"
 
 /* ------------------------------------------------------------------------ */
 
@@ -1242,6 +1242,96 @@ static void test_ctl_cli_demo(void **state)
     run_free(&run);
 }
 
+/* The reservation's state in `customer`'s reservations, as `admin` reads them. */
+static const char *reservation_state_of(struct fixture *fixture, const char *admin, const char *key,
+                                        const char *id, char *out, size_t size)
+{
+    struct run run;
+    ctl(fixture, &run, admin, key, "--output", "json", "reservations", "--customer", "fab", NULL);
+    expect_ok(&run);
+    json_t *row = row_with(&run, "reservations", "reservation_id", id);
+    snprintf(out, size, "%s", json_string_value(json_object_get(row, "state")));
+    run_free(&run);
+    return out;
+}
+
+/* The daemon's schedule records the expiry of a reservation past its term
+ * with auto-renewal off, dated at the expiry, as the ledger's own principal;
+ * one set to renew waits for the partner. Last in the group: it restarts the
+ * daemon with the schedule every second (expiry_sweep_s in the config). */
+static void test_ctl_cli_expiry_schedule(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], bob_key[PATH_SIZE + 16];
+    make_partner(fixture, "p-exp", "p-exp-admin", key, sizeof key);
+    setup_customer(fixture, "p-exp", key, "p-exp-admin", bob_key, sizeof bob_key);
+    /* Bought two years ago for one year. */
+    char past[32];
+    time_t then = time(NULL) - (time_t)2 * 365 * 86400;
+    struct tm tm;
+    gmtime_r(&then, &tm);
+    strftime(past, sizeof past, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char ended[128], renewing[128], state_text[64];
+    for (int i = 0; i < 2; i++) {
+        ctl(fixture, &run, "p-exp-admin", key, "--output", "json", "reservation", "buy",
+            "--customer", "fab", "--subscription", "fab-plan", "--sku", "Standard_D2s_v5",
+            "--region", "westeurope", "--quantity", "1", "--term", "P1Y", "--billing", "upfront",
+            "--scope", "shared", "--price", "1000.00", "--retail-price", "1200.00", "--currency",
+            "USD", "--business-time", past, i == 1 ? "--auto-renew" : NULL, NULL);
+        expect_ok(&run);
+        result_field(&run, "reservation_id", i == 0 ? ended : renewing, sizeof ended);
+        run_free(&run);
+    }
+    assert_string_equal("active", reservation_state_of(fixture, "p-exp-admin", key, ended,
+                                                       state_text, sizeof state_text));
+
+    daemon_stop(fixture->daemon);
+    char config[PATH_SIZE + 32], log[PATH_SIZE + 16];
+    snprintf(config, sizeof config, "%s/ledgerd.conf", fixture->data);
+    FILE *file = fopen(config, "a");
+    assert_non_null(file);
+    fprintf(file, "\nexpiry_sweep_s = 1\n");
+    assert_int_equal(fclose(file), 0);
+    snprintf(log, sizeof log, "%s/daemon.log", fixture->dir);
+    fixture->daemon = daemon_start(fixture->data, log);
+    assert_true(fixture->daemon > 0);
+
+    /* The first sweep runs a second after the start; give it many. */
+    for (int polls = test_timeout_ms(20000) / 200;
+         strcmp(reservation_state_of(fixture, "p-exp-admin", key, ended, state_text,
+                                     sizeof state_text),
+                "expired") != 0;
+         polls--) {
+        if (polls == 0) {
+            fail_msg("reservation %s still %s; see %s", ended, state_text, log);
+        }
+        sleep_ms(200);
+    }
+    assert_string_equal("active", reservation_state_of(fixture, "p-exp-admin", key, renewing,
+                                                       state_text, sizeof state_text));
+    /* Recorded by the ledger's own principal, in the partner's activity log. */
+    ctl(fixture, &run, "p-exp-admin", key, "--output", "json", "activity", "--customer", "fab",
+        NULL);
+    expect_ok(&run);
+    json_t *rows = json_object_get(run.json, "activity");
+    bool found = false;
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        json_t *actor = json_object_get(row, "actor");
+        if (strcmp(json_string_value(json_object_get(row, "action")), "Expire Reservation") == 0 &&
+            strcmp(json_string_value(json_object_get(actor, "principal_id")), "ledger:expiry") ==
+                0) {
+            found = true;
+        }
+    }
+    assert_true(found);
+    run_free(&run);
+    /* The partner can still record what happens to the other one. */
+    CTL_EXPECT(0, NULL, "p-exp-admin", key, "reservation", "expired", "--customer", "fab",
+               "--reservation", renewing);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1259,6 +1349,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_events_follow_restart),
         cmocka_unit_test(test_ctl_cli_backup),
         cmocka_unit_test(test_ctl_cli_demo),
+        cmocka_unit_test(test_ctl_cli_expiry_schedule), /* last: it restarts the daemon */
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

@@ -39,7 +39,6 @@
 
 #define CTL_HARNESS_LABEL "ctl-ops"
 #include "ctl_harness.h"
-}
 
 /* ------------------------------------------------------------------------ */
 /* Helpers of this file. */
