@@ -521,8 +521,10 @@ static enum ledger_err client_round_trip(struct ledger_client *client,
         last = LEDGER_ERR_UNREACHABLE;
     }
     if (last == LEDGER_ERR_UNREACHABLE) {
-        client_set_message(client, "no daemon answered at %s within %u ms", client->request_url,
-                           client->timeout_ms);
+        client_set_message(client,
+                           "no daemon answered at %s (%u attempt(s) of %u ms); is ledgerd "
+                           "running there?",
+                           client->request_url, client->retries + 1, client->timeout_ms);
     } else {
         client_set_message(client, "no reply from %s after %u attempt(s) of %u ms",
                            client->request_url, client->retries + 1, client->timeout_ms);

@@ -1180,7 +1180,9 @@ static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__P
 {
     const struct domain_customer *customer = d->customer;
     if (!customer->permission_on[kind])
-        return refuse(d, LEDGER_ERR_PERMISSION_OFF, "permission '%s' is off for customer %s",
+        return refuse(d, LEDGER_ERR_PERMISSION_OFF,
+                      "permission '%s' is off for customer %s: ask your partner's admin agent "
+                      "to turn it on",
                       kind_name(kind), customer->customer_id);
     enum ledger_err err = check_billing_subscription(d, subscription_id);
     if (err != LEDGER_ERR_OK)
@@ -1193,7 +1195,8 @@ static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__P
                           LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER);
     if (index < 0)
         return refuse(d, LEDGER_ERR_ROLE_MISSING,
-                      "user %s holds neither Owner nor Reservation Purchaser on subscription %s",
+                      "user %s holds neither Owner nor Reservation Purchaser on subscription %s: "
+                      "ask your partner's admin agent to assign you one of them there",
                       user, subscription_id);
     ledger__v1__allowed_by__init(&d->out->allowed_by);
     d->out->allowed_by.permission_sequence = customer->permission_sequence[kind];
@@ -2534,13 +2537,19 @@ enum ledger_err domain_decide(const struct domain_input *input, struct domain_ou
     /* 2. The role table. */
     enum policy_access access = policy_command_access(input->principal->role, command->body_case);
     if (access != POLICY_ALLOW) {
-        const char *verb = codec_command_type_name(command->body_case);
+        /* The command's name as words ("cancel reservation"), then as sent. */
+        const char *name = codec_command_type_name(command->body_case);
+        char verb[DOMAIN_MESSAGE_SIZE / 4];
+        snprintf(verb, sizeof verb, "%s", name);
+        for (char *c = verb; *c != '\0'; c++)
+            *c = *c == '_' ? ' ' : *c;
         if (access == POLICY_ASK_PARTNER)
-            err = refuse(d, LEDGER_ERR_ASK_PARTNER,
-                         "only the partner may %s for a customer; ask your partner", verb);
+            err =
+                refuse(d, LEDGER_ERR_ASK_PARTNER,
+                       "only the partner may %s (%s) for a customer; ask your partner", verb, name);
         else
-            err = refuse(d, LEDGER_ERR_FORBIDDEN, "role %s may not %s",
-                         policy_role_name(input->principal->role), verb);
+            err = refuse(d, LEDGER_ERR_FORBIDDEN, "role %s may not %s (%s)",
+                         policy_role_name(input->principal->role), verb, name);
         goto refused;
     }
     /* 3, 4. */

@@ -124,6 +124,8 @@ static void test_ctl_cli_unreachable(void **state)
     ctl(fixture, &run, NULL, NULL, "--socket", "tcp://127.0.0.1:9", "--key-file",
         fixture->operator_key, "--timeout-ms", "300", "--retries", "1", "principal", "list", NULL);
     expect_error(&run, 3, "UNREACHABLE");
+    /* It says how long it tried: every attempt, not one. */
+    assert_non_null(strstr(run.err, "(2 attempt(s) of 300 ms); is ledgerd running there?"));
     run_free(&run);
     /* The default daemon: none in this directory's ./ledger-data? There is
      * one, so the defaults find it. */

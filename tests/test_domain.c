@@ -650,6 +650,9 @@ static void test_domain_onboard_customer(void **state)
     (void)state;
     struct cmd k;
     refuse_as(&SALES, onboard(&k, "Contoso"), LEDGER_ERR_FORBIDDEN);
+    /* The command in words, then as sent. */
+    assert_non_null(
+        strstr(W->out.message, "role sales-agent may not onboard customer (onboard_customer)"));
     refuse_as(&HELPDESK, onboard(&k, "Contoso"), LEDGER_ERR_FORBIDDEN);
     refuse_as(&OPERATOR, onboard(&k, "Contoso"), LEDGER_ERR_FORBIDDEN);
     refuse_as(&ALICE, onboard(&k, "Contoso"), LEDGER_ERR_FORBIDDEN);
@@ -1008,6 +1011,7 @@ static void test_domain_customer_purchase_conditions(void **state)
     const Ledger__V1__PermissionKind R = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
     refuse_as(&ALICE, plain_reservation(&k, 1000), LEDGER_ERR_PERMISSION_OFF);
     assert_non_null(strstr(W->out.message, "permission 'reservations' is off for customer c1"));
+    assert_non_null(strstr(W->out.message, "ask your partner's admin agent to turn it on"));
     uint64_t granted = accept(&ADMIN, permission(&k, true, R));
     refuse_as(&ALICE,
               reservation(&k, "sub-9", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
@@ -1372,6 +1376,9 @@ static void test_domain_customer_is_told_to_ask_partner(void **state)
     const char *rid = seq_id("res", accept(&ALICE, plain_reservation(&k, 1000)));
     const char *returned[] = {rid};
     refuse_as(&ALICE, cancel(&k, rid, 100, "USD", -1), LEDGER_ERR_ASK_PARTNER);
+    assert_non_null(strstr(W->out.message,
+                           "only the partner may cancel reservation "
+                           "(cancel_reservation) for a customer; ask your partner"));
     assert_non_null(strstr(W->out.message, "ask your partner"));
     refuse_as(&ALICE, exchange(&k, returned, 1, 0, 5000), LEDGER_ERR_ASK_PARTNER);
     refuse_as(&ALICE, renew(&k, rid, 1000, "USD"), LEDGER_ERR_ASK_PARTNER);
