@@ -57,6 +57,18 @@
 
 _Static_assert(LEDGER_ID_LENGTH_MAX + 1 + DOMAIN_GROUP_LENGTH_MAX < DOMAIN_ID_SIZE * 2,
                "a resource-group target fits struct domain_scope");
+
+/* A time in microseconds as ISO 8601 UTC to the second, for messages;
+ * "out of range" for what gmtime cannot show. */
+static void time_text(int64_t time_us, char out[DOMAIN_TIME_TEXT_SIZE])
+{
+    struct tm tm;
+    time_t seconds = (time_t)(time_us / 1000000);
+    if (time_us < 0 || time_us > LEDGER_TIME_US_MAX || gmtime_r(&seconds, &tm) == NULL ||
+        strftime(out, DOMAIN_TIME_TEXT_SIZE, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        snprintf(out, DOMAIN_TIME_TEXT_SIZE, "out of range");
+    }
+}
 _Static_assert(LEDGER_TIME_US_MAX + 2 * 5 * DOMAIN_YEAR_US > LEDGER_TIME_US_MAX,
                "two five-year terms past the latest time do not overflow");
 
@@ -458,6 +470,7 @@ static bool reservation_from_message(const Ledger__V1__ReservationPurchased *mes
     reservation->expires_us = message->expires_us;
     reservation->purchaser = message->purchaser;
     actor_from_message(event->actor, &reservation->bought_by);
+    reservation->bought_us = event->business_us != 0 ? event->business_us : event->recorded_us;
     reservation->sequence = event->sequence;
     reservation->last_sequence = event->sequence;
     return true;
@@ -1658,6 +1671,24 @@ static enum ledger_err find_active(struct decision *d, const char *reservation_i
     return LEDGER_ERR_OK;
 }
 
+/* A cancellation or an exchange takes effect at the command's business time,
+ * which may not come before the reservation was bought (or renewed): its
+ * months would not exist to bill or refund. */
+static enum ledger_err check_after_purchase(struct decision *d,
+                                            const struct domain_reservation *reservation,
+                                            const char *change)
+{
+    if (d->business_us >= reservation->bought_us)
+        return LEDGER_ERR_OK;
+    char when[DOMAIN_TIME_TEXT_SIZE], bought[DOMAIN_TIME_TEXT_SIZE];
+    time_text(d->business_us, when);
+    time_text(reservation->bought_us, bought);
+    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                  "%s dated %s is before reservation %s was bought (%s): give a business time "
+                  "at or after that",
+                  change, when, reservation->id, bought);
+}
+
 /* What the scope and renewal commands need of a reservation or a savings plan
  * (a holding): found among the customer's, and their current settings. */
 enum holding_kind { HOLDING_RESERVATION, HOLDING_SAVINGS_PLAN };
@@ -1897,6 +1928,8 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
     for (size_t i = 0; i < count; i++) {
         const struct domain_reservation *reservation = NULL;
         err = find_active(d, body->reservation_ids[i], &reservation);
+        if (err == LEDGER_ERR_OK)
+            err = check_after_purchase(d, reservation, "an exchange");
         if (err != LEDGER_ERR_OK)
             return err;
         if (currency == NULL) {
@@ -2015,6 +2048,8 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
     err = need_customer(d);
     if (err == LEDGER_ERR_OK)
         err = find_active(d, body->reservation_id, &reservation);
+    if (err == LEDGER_ERR_OK)
+        err = check_after_purchase(d, reservation, "a cancellation");
     if (err != LEDGER_ERR_OK)
         return err;
     if (strcmp(body->refund->currency, reservation->price.currency) != 0)
@@ -2066,6 +2101,16 @@ static enum ledger_err decide_expire_reservation(struct decision *d)
         err = find_active(d, body->reservation_id, &reservation);
     if (err != LEDGER_ERR_OK)
         return err;
+    /* The end of the term, not an early end: that is a cancellation. */
+    if (d->business_us < reservation->expires_us) {
+        char when[DOMAIN_TIME_TEXT_SIZE], end[DOMAIN_TIME_TEXT_SIZE];
+        time_text(d->business_us, when);
+        time_text(reservation->expires_us, end);
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "reservation %s runs until %s: its expiry cannot be dated %s, before "
+                      "then; to end it early, cancel it",
+                      body->reservation_id, end, when);
+    }
     Ledger__V1__ReservationExpired *event = &d->out->body.reservation_expired;
     ledger__v1__reservation_expired__init(event);
     event->reservation_id = body->reservation_id;
@@ -2350,18 +2395,6 @@ static enum ledger_err decide_body(struct decision *d)
     default:
         return refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE, "unknown command %d",
                       (int)d->command->body_case);
-    }
-}
-
-/* A time in microseconds as ISO 8601 UTC to the second, for messages;
- * "out of range" for what gmtime cannot show. */
-static void time_text(int64_t time_us, char out[DOMAIN_TIME_TEXT_SIZE])
-{
-    struct tm tm;
-    time_t seconds = (time_t)(time_us / 1000000);
-    if (time_us < 0 || time_us > LEDGER_TIME_US_MAX || gmtime_r(&seconds, &tm) == NULL ||
-        strftime(out, DOMAIN_TIME_TEXT_SIZE, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-        snprintf(out, DOMAIN_TIME_TEXT_SIZE, "out of range");
     }
 }
 

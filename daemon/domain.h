@@ -101,6 +101,8 @@ struct domain_reservation {
     struct domain_actor bought_by;
     struct domain_money price;
     struct domain_money retail_price;
+    int64_t bought_us;      /* the business time of the event that made it (purchase,
+                               exchange or renewal) */
     uint64_t sequence;      /* the purchase event */
     uint64_t last_sequence; /* the last event that changed it */
 };

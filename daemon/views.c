@@ -325,7 +325,16 @@ struct charge {
     const Ledger__V1__Money *retail_price;
     int term;
     int billing_plan;
+    int64_t starts_us; /* the term's start: its month is the first billed */
 };
+
+/* The month a purchase's charges begin: its term's start (for a renewal, the
+ * old reservation's expiry, whenever the renewal was recorded). */
+static enum ledger_err billing_first_month(int64_t starts_us, const Ledger__V1__Event *purchase,
+                                           int64_t *out)
+{
+    return month_index(starts_us > 0 ? starts_us : event_time_us(purchase), out);
+}
 
 /* Stores one event's charges (or refund) `row` from `month` on, in `months`
  * instalments, as entry n of the event's billing entries. */
@@ -357,7 +366,7 @@ static enum ledger_err billing_charge(struct store_txn *txn, const struct charge
         return LEDGER_ERR_CORRUPT;
     }
     int64_t first = 0;
-    enum ledger_err err = month_index(event_time_us(c->event), &first);
+    enum ledger_err err = billing_first_month(c->starts_us, c->event, &first);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -390,27 +399,34 @@ static enum ledger_err billing_charge(struct store_txn *txn, const struct charge
 }
 
 /* Ends the monthly charges of a reservation's purchase (the event at
- * reservation->sequence) with `event`'s month: the months after it are no
- * longer billed. */
+ * reservation->sequence, billed from the month of reservation->starts_us)
+ * with `event`'s month: the months after it are no longer billed. */
 static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Event *event,
                                     const Ledger__V1__ReservationRow *reservation)
 {
     if (reservation->billing_plan != LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY) {
         return LEDGER_ERR_OK;
     }
-    struct store_val record;
-    enum ledger_err err = store_record(txn, reservation->sequence, &record);
-    if (err != LEDGER_ERR_OK) {
-        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
-    }
-    Ledger__V1__Event *purchase = NULL;
-    err = codec_event_unpack(record.data, record.size, &purchase);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
     int64_t first = 0, now = 0;
-    err = month_index(event_time_us(purchase), &first);
-    codec_event_free(purchase);
+    enum ledger_err err = LEDGER_ERR_OK;
+    if (reservation->starts_us > 0) {
+        err = month_index(reservation->starts_us, &first);
+    } else {
+        /* A row without a start: the purchase event's own time. */
+        struct store_val record;
+        Ledger__V1__Event *purchase = NULL;
+        err = store_record(txn, reservation->sequence, &record);
+        if (err == LEDGER_ERR_NOT_FOUND) {
+            err = LEDGER_ERR_CORRUPT;
+        }
+        if (err == LEDGER_ERR_OK) {
+            err = codec_event_unpack(record.data, record.size, &purchase);
+        }
+        if (err == LEDGER_ERR_OK) {
+            err = billing_first_month(0, purchase, &first);
+            codec_event_free(purchase);
+        }
+    }
     if (err == LEDGER_ERR_OK) {
         err = month_index(event_time_us(event), &now);
     }
@@ -576,6 +592,7 @@ static enum ledger_err reservation_add(struct store_txn *txn, const Ledger__V1__
         .retail_price = p->retail_price,
         .term = p->term,
         .billing_plan = p->billing_plan,
+        .starts_us = p->starts_us,
     };
     return billing_charge(txn, &c, rows_out);
 }
@@ -744,6 +761,7 @@ static enum ledger_err savings_plan_purchased(struct store_txn *txn, const Ledge
         .retail_price = p->retail_price,
         .term = p->term,
         .billing_plan = p->billing_plan,
+        .starts_us = p->starts_us,
     };
     uint16_t rows = 0;
     return billing_charge(txn, &c, &rows);

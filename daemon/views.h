@@ -99,8 +99,10 @@ void views_result_clear(Ledger__V1__QueryResult *result);
  * purchase's charges once instead of one row per month, and the Merkle tree
  * no longer repeats the leaf hashes as its level 0. 3: the activity database
  * no longer keeps a per-customer index ('C' rows); a customer's activity is
- * found through the customer's stream index. */
-#define VIEWS_LAYOUT_VERSION 3
+ * found through the customer's stream index. 4: a purchase is billed from
+ * the month its term starts, which for a renewal is the old reservation's
+ * expiry rather than the month the renewal was recorded. */
+#define VIEWS_LAYOUT_VERSION 4
 /* The layout recorded while a rebuild runs (its first transaction writes it,
  * its last one VIEWS_LAYOUT_VERSION): found at open, the views are
  * incomplete because a rebuild was interrupted. */

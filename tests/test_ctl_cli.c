@@ -548,8 +548,15 @@ static void test_ctl_cli_partner_changes(void **state)
     run_free(&run);
     CTL_EXPECT(1, "FORBIDDEN", bob, bob_key, "reservation", "expired", "--customer", "fab",
                "--reservation", renewal_id);
-    CTL_EXPECT(0, NULL, admin, key, "reservation", "expired", "--customer", "fab", "--reservation",
-               renewal_id);
+    /* Its term has not ended (it starts at the old one's expiry): an early
+     * end is a cancellation, which a renewal not yet started allows. */
+    ctl(fixture, &run, admin, key, "reservation", "expired", "--customer", "fab", "--reservation",
+        renewal_id, NULL);
+    expect_error(&run, 1, "INVALID_ARGUMENT");
+    assert_non_null(strstr(run.err, "to end it early, cancel it"));
+    run_free(&run);
+    CTL_EXPECT(0, NULL, admin, key, "reservation", "cancel", "--customer", "fab", "--reservation",
+               renewal_id, "--refund", "0");
     CTL_EXPECT(1, "RESERVATION_NOT_ACTIVE", admin, key, "reservation", "expired", "--customer",
                "fab", "--reservation", renewal_id);
     CTL_EXPECT(1, "RESERVATION_NOT_FOUND", admin, key, "reservation", "expired", "--customer",

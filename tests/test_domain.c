@@ -1358,6 +1358,7 @@ static void test_domain_reservation_scope_and_renewal(void **state)
     refuse_as(&ADMIN, reservation_renewal(&k, "res-999", false), LEDGER_ERR_RESERVATION_NOT_FOUND);
     refuse_as(&ADMIN, reservation_renewal(&k, "", false), LEDGER_ERR_INVALID_ARGUMENT);
     /* Not on reservations that ended. */
+    W->now_us = domain_find_reservation(W->customer, rid)->expires_us;
     accept(&SYSTEM, expire(&k, rid));
     refuse_as(&ADMIN, reservation_renewal(&k, rid, false), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
     refuse_as(&ADMIN,
@@ -1487,10 +1488,19 @@ static void test_domain_refund_cap(void **state)
     refuse_as(&ADMIN, cancel(&k, ids[4], 2000001, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
     accept(&ADMIN, cancel(&k, ids[4], 2000000, "USD", -1));
     /* A command dated back still counts every refund after its date. */
-    const char *f = buy_reservation(cap);
+    Ledger__V1__Command *old_purchase = plain_reservation(&k, cap);
+    old_purchase->business_us = T0 - 10 * YEAR_US;
+    char f[32];
+    snprintf(f, sizeof f, "%s", seq_id("res", accept(&ADMIN, old_purchase)));
     Ledger__V1__Command *back = cancel(&k, f, 1, "USD", -1);
-    back->business_us = T0 - 10 * YEAR_US;
+    back->business_us = T0 - 10 * YEAR_US + DAY_US;
     refuse_as(&ADMIN, back, LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    /* Nor before the reservation was bought: its months did not exist. */
+    back = cancel(&k, f, 0, "USD", -1);
+    back->business_us = T0 - 11 * YEAR_US;
+    refuse_as(&ADMIN, back, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "a cancellation dated 2014-"));
+    assert_non_null(strstr(W->out.message, "was bought (2015-"));
     /* Far later, everything has left the window. */
     W->now_us = T0 + 3 * YEAR_US;
     accept(&ADMIN, cancel(&k, f, cap, "USD", -1));
@@ -1653,6 +1663,12 @@ static void test_domain_exchange_refusals(void **state)
                                                       LEDGER__V1__TERM__TERM_P1Y, 1000, "EUR"))));
     const char *dup[] = {a, a};
     refuse_as(&ADMIN, exchange(&k, dup, 2, 0, 5000), LEDGER_ERR_INVALID_ARGUMENT);
+    /* Not dated before a returned reservation was bought. */
+    const char *one[] = {a};
+    Ledger__V1__Command *before = exchange(&k, one, 1, 0, 5000);
+    before->business_us = domain_find_reservation(W->customer, a)->bought_us - 1;
+    refuse_as(&ADMIN, before, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "an exchange dated"));
     const char *none[] = {NULL};
     refuse_as(&ADMIN, exchange(&k, none, 0, 0, 5000), LEDGER_ERR_INVALID_ARGUMENT);
     const char *many[LEDGER_EXCHANGE_RETURNS_MAX + 1];
@@ -1762,12 +1778,20 @@ static void test_domain_renew_and_expire(void **state)
     refuse_as(&HELPDESK, expire(&k, other), LEDGER_ERR_FORBIDDEN);
     refuse_as(&OPERATOR, expire(&k, other), LEDGER_ERR_FORBIDDEN);
     refuse_as(&SYSTEM, expire(&k, "res-999"), LEDGER_ERR_RESERVATION_NOT_FOUND);
+    /* Not before the term ends: an early end is a cancellation. */
+    refuse_as(&SYSTEM, expire(&k, other), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "to end it early, cancel it"));
+    Ledger__V1__Command *early = expire(&k, other);
+    W->now_us = domain_find_reservation(W->customer, other)->expires_us;
+    early->business_us = W->now_us - 1;
+    refuse_as(&SYSTEM, early, LEDGER_ERR_INVALID_ARGUMENT);
     accept(&SYSTEM, expire(&k, other));
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED,
                      domain_find_reservation(W->customer, other)->state);
     refuse_as(&SYSTEM, expire(&k, other), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
     refuse_as(&ADMIN, cancel(&k, other, 0, "USD", -1), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
     snprintf(other, sizeof other, "%s", buy_reservation(1000));
+    W->now_us = domain_find_reservation(W->customer, other)->expires_us + DAY_US;
     accept(&ADMIN, expire(&k, other));
     /* The ledger itself acts for any partner but still needs one that exists. */
     W->partner_exists = false;

@@ -1430,6 +1430,69 @@ static void test_views_billing_five_year_monthly(void **state)
     views_result_clear(&r);
 }
 
+/* Counts the rows and sums the partner amounts of one reservation's monthly
+ * charges over months [from, to] (month indexes), asserting each month's. */
+static int64_t monthly_rows(struct fixture *f, const char *id, int from, int to, int billed_from,
+                            int billed_to, int64_t each)
+{
+    int64_t total = 0;
+    for (int m = from; m <= to; m++) {
+        char month[8];
+        month_name(m, month);
+        int64_t p = 0, q = 0;
+        size_t n = 0;
+        billing_sum(f, month, id, "reservation", &p, &q, &n);
+        bool billed = m >= billed_from && m <= billed_to;
+        if (n != (billed ? 1u : 0u) || (billed && p != each)) {
+            fail_msg("%s in %s: %zu row(s) of %lld, wanted %d of %lld", id, month, n, (long long)p,
+                     billed ? 1 : 0, (long long)each);
+        }
+        total += p;
+    }
+    return total;
+}
+
+/* A renewal is billed from the month its term starts (the old reservation's
+ * expiry), not the month it was recorded: recorded late, none of its months
+ * is lost; recorded early, none is billed twice. Its cancellation stops the
+ * instalments after the cancellation's month. */
+static void test_views_billing_renewal_starts_at_expiry(void **state)
+{
+    struct fixture *f = *state;
+    const Ledger__V1__BillingPlan monthly = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    const Ledger__V1__Term p1y = LEDGER__V1__TERM__TERM_P1Y;
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    reservation_purchased(f, "p-1", "c-1", &actor_admin, "res-old", "ord-old", partner, monthly,
+                          p1y, 1200, 1200, utc(2025, 3, 10));
+    /* Late: the old one ended in March 2026 (+365 days), recorded in June. */
+    struct purchase late;
+    purchase_fill(&late, "res-late", "ord-late", partner, monthly, p1y, 2400, 2400,
+                  utc(2025, 3, 10) + YEAR_US);
+    reservation_renewed(f, "res-old", &late, utc(2026, 6, 1));
+    /* Early: renewed in December for a term starting in March. */
+    reservation_purchased(f, "p-1", "c-1", &actor_admin, "res-old2", "ord-old2", partner, monthly,
+                          p1y, 1200, 1200, utc(2025, 3, 20));
+    struct purchase early;
+    purchase_fill(&early, "res-early", "ord-early", partner, monthly, p1y, 3600, 3600,
+                  utc(2025, 3, 20) + YEAR_US);
+    reservation_renewed(f, "res-old2", &early, utc(2025, 12, 1));
+    /* The early renewal cancelled in August 2026: March..August billed. */
+    reservation_cancelled(f, "res-early", 0, utc(2026, 8, 15));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    const int march_2025 = 2025 * 12 + 2, march_2026 = 2026 * 12 + 2;
+    assert_int_equal(monthly_rows(f, "res-old", march_2025 - 1, march_2026 + 1, march_2025,
+                                  march_2025 + 11, 100),
+                     1200);
+    assert_int_equal(monthly_rows(f, "res-late", march_2026 - 4, march_2026 + 14, march_2026,
+                                  march_2026 + 11, 200),
+                     2400);
+    assert_int_equal(monthly_rows(f, "res-early", march_2025 + 6, march_2026 + 14, march_2026,
+                                  march_2026 + 5, 300),
+                     6 * 300);
+}
+
 static void test_views_billing_bad_input(void **state)
 {
     struct fixture *f = *state;
@@ -2123,6 +2186,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_activity_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_months, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_five_year_monthly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_renewal_starts_at_expiry, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_principals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_partner_exists, setup, teardown),
