@@ -1819,6 +1819,8 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
         err = need_customer(d);
     if (err == LEDGER_ERR_OK)
         err = find_active(d, body->reservation_id, &old);
+    if (err == LEDGER_ERR_OK)
+        err = check_after_purchase(d, old, "a renewal");
     if (err != LEDGER_ERR_OK)
         return err;
     if (!old->auto_renew)
@@ -2056,6 +2058,15 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
         return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
                       "refund is in %s but reservation %s is priced in %s", body->refund->currency,
                       body->reservation_id, reservation->price.currency);
+    if (d->business_us < reservation->starts_us && body->refund->amount_minor != 0) {
+        /* A renewal cancelled before its term: none of it is billed. */
+        char starts[DOMAIN_TIME_TEXT_SIZE];
+        time_text(reservation->starts_us, starts);
+        return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
+                      "reservation %s starts %s: cancelled before then nothing of it is billed, "
+                      "so its refund is 0",
+                      body->reservation_id, starts);
+    }
     char a[MONEY_TEXT_SIZE], b[MONEY_TEXT_SIZE], c[MONEY_TEXT_SIZE];
     if (body->refund->amount_minor > reservation->price.amount_minor) {
         money_format(body->refund->amount_minor, reservation->price.currency, a);
@@ -2101,6 +2112,13 @@ static enum ledger_err decide_expire_reservation(struct decision *d)
         err = find_active(d, body->reservation_id, &reservation);
     if (err != LEDGER_ERR_OK)
         return err;
+    /* The schedule leaves reservations set to renew to the partner, also
+     * when the setting changed after the schedule found it. */
+    if (d->principal->role == LEDGER__V1__ROLE__ROLE_SYSTEM && reservation->auto_renew)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "reservation %s is set to renew: the partner records its renewal or its "
+                      "expiry",
+                      body->reservation_id);
     /* The end of the term, not an early end: that is a cancellation. */
     if (d->business_us < reservation->expires_us) {
         char when[DOMAIN_TIME_TEXT_SIZE], end[DOMAIN_TIME_TEXT_SIZE];

@@ -8,7 +8,8 @@
  *
  * The commands go through the same decision as anyone's, so a reservation
  * that the partner cancelled, exchanged or expired in the meantime is simply
- * refused (RESERVATION_NOT_ACTIVE) and skipped. Each has the command id
+ * refused (RESERVATION_NOT_ACTIVE) and skipped, and so is one set to renew
+ * since (the system principal may not expire those). Each has the command id
  * "expiry-<reservation id>": a sweep repeated after a crash, or a reservation
  * found twice, is a duplicate, never a second event. Reservations with
  * auto-renewal on wait for the partner, who records the renewal and its

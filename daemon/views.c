@@ -400,11 +400,16 @@ static enum ledger_err billing_charge(struct store_txn *txn, const struct charge
 
 /* Ends the monthly charges of a reservation's purchase (the event at
  * reservation->sequence, billed from the month of reservation->starts_us)
- * with `event`'s month: the months after it are no longer billed. */
+ * with `event`'s month: the months after it are no longer billed; before
+ * the term started, none is. */
 static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Event *event,
                                     const Ledger__V1__ReservationRow *reservation)
 {
-    if (reservation->billing_plan != LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY) {
+    /* Ended before its term started (a renewal cancelled early): nothing of
+     * it is billed, upfront or monthly. Otherwise only monthly charges stop. */
+    bool unstarted = reservation->starts_us > 0 && event_time_us(event) < reservation->starts_us;
+    bool monthly = reservation->billing_plan == LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    if (!monthly && !unstarted) {
         return LEDGER_ERR_OK;
     }
     int64_t first = 0, now = 0;
@@ -445,7 +450,7 @@ static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Eve
         return err;
     }
     /* Months first..now stay billed, as far as the term goes. */
-    int64_t billed = now - first + 1;
+    int64_t billed = unstarted ? 0 : now - first + 1;
     if (billed < 0) {
         billed = 0;
     }

@@ -1359,7 +1359,7 @@ static void test_domain_reservation_scope_and_renewal(void **state)
     refuse_as(&ADMIN, reservation_renewal(&k, "", false), LEDGER_ERR_INVALID_ARGUMENT);
     /* Not on reservations that ended. */
     W->now_us = domain_find_reservation(W->customer, rid)->expires_us;
-    accept(&SYSTEM, expire(&k, rid));
+    accept(&ADMIN, expire(&k, rid));
     refuse_as(&ADMIN, reservation_renewal(&k, rid, false), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
     refuse_as(&ADMIN,
               reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-1"),
@@ -1743,6 +1743,11 @@ static void test_domain_renew_and_expire(void **state)
     Ledger__V1__Command *c = renew(&k, rid, 1100, "USD");
     c->renew_reservation->retail_price->currency = "EUR";
     refuse_as(&SYSTEM, c, LEDGER_ERR_CURRENCY_MISMATCH);
+    /* Not dated before the reservation was bought. */
+    c = renew(&k, rid, 1100, "USD");
+    c->business_us = domain_find_reservation(W->customer, rid)->bought_us - 1;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "a renewal dated"));
 
     W->now_us = T0 + YEAR_US;
     assert_int_equal(LEDGER_ERR_OK, decide(&SYSTEM, renew(&k, rid, 1100, "USD")));
@@ -1768,6 +1773,21 @@ static void test_domain_renew_and_expire(void **state)
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE,
                      domain_find_reservation(W->customer, next)->state);
     refuse_as(&SYSTEM, renew(&k, rid, 1100, "USD"), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+    /* Renewed early, the renewal starts at the old expiry, a year on:
+     * cancelled before then, nothing of it was billed, so no refund. */
+    char renewing[32], ahead[32];
+    snprintf(renewing, sizeof renewing, "%s", buy_reservation(1000));
+    accept(&ADMIN, reservation_renewal(&k, renewing, true));
+    snprintf(ahead, sizeof ahead, "%s",
+             seq_id("res", accept(&ADMIN, renew(&k, renewing, 1000, "USD"))));
+    refuse_as(&ADMIN, cancel(&k, ahead, 1, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, "so its refund is 0"));
+    accept(&ADMIN, cancel(&k, ahead, 0, "USD", -1));
+    /* The ledger's schedule never expires a reservation set to renew; the
+     * partner may (the cloud did not renew it). */
+    W->now_us = domain_find_reservation(W->customer, next)->expires_us;
+    refuse_as(&SYSTEM, expire(&k, next), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "is set to renew"));
     /* The admin agent may renew too. */
     accept(&ADMIN, renew(&k, next, 1200, "USD"));
 

@@ -1347,6 +1347,20 @@ static void test_engine_expiries(void **state)
     assert_int_equal(engine_expire(f->engine, due, 0, f->now_us, &expired), LEDGER_ERR_OK);
     assert_int_equal(expired, 0);
     assert_int_equal(head(f), before + 4);
+    /* Set to renew after the scan found it: the decision sees it and leaves
+     * it to the partner; the other one expires. */
+    renewal.reservation_id = due[0].reservation_id;
+    customer_command(&c, "c1");
+    c.body_case = LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL;
+    c.set_reservation_renewal = &renewal;
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_OK);
+    assert_int_equal(engine_expire(f->engine, due, count, f->now_us + 2 * year_us, &expired),
+                     LEDGER_ERR_OK);
+    assert_int_equal(expired, 1);
+    assert_int_equal(reservation_state(f, due[0].reservation_id),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    assert_int_equal(reservation_state(f, due[1].reservation_id),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED);
 }
 
 int main(void)

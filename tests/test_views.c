@@ -1479,6 +1479,23 @@ static void test_views_billing_renewal_starts_at_expiry(void **state)
     reservation_renewed(f, "res-old2", &early, utc(2025, 12, 1));
     /* The early renewal cancelled in August 2026: March..August billed. */
     reservation_cancelled(f, "res-early", 0, utc(2026, 8, 15));
+    /* Renewals cancelled before their terms start are billed nothing, even
+     * in the month they would have started, monthly or upfront. */
+    const Ledger__V1__BillingPlan upfront = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    reservation_purchased(f, "p-1", "c-1", &actor_admin, "res-old3", "ord-old3", partner, monthly,
+                          p1y, 1200, 1200, utc(2025, 3, 28));
+    struct purchase soon;
+    purchase_fill(&soon, "res-soon", "ord-soon", partner, monthly, p1y, 1200, 1200,
+                  utc(2025, 3, 28) + YEAR_US);
+    reservation_renewed(f, "res-old3", &soon, utc(2026, 3, 1));
+    reservation_cancelled(f, "res-soon", 0, utc(2026, 3, 5));
+    reservation_purchased(f, "p-1", "c-1", &actor_admin, "res-old4", "ord-old4", partner, upfront,
+                          p1y, 1200, 1200, utc(2025, 4, 20));
+    struct purchase up;
+    purchase_fill(&up, "res-up", "ord-up", partner, upfront, p1y, 1200, 1200,
+                  utc(2025, 4, 20) + YEAR_US);
+    reservation_renewed(f, "res-old4", &up, utc(2026, 3, 1));
+    reservation_cancelled(f, "res-up", 0, utc(2026, 3, 31));
     assert_ok(store_commit(f->txn));
     f->txn = NULL;
     const int march_2025 = 2025 * 12 + 2, march_2026 = 2026 * 12 + 2;
@@ -1491,6 +1508,8 @@ static void test_views_billing_renewal_starts_at_expiry(void **state)
     assert_int_equal(monthly_rows(f, "res-early", march_2025 + 6, march_2026 + 14, march_2026,
                                   march_2026 + 5, 300),
                      6 * 300);
+    assert_int_equal(monthly_rows(f, "res-soon", march_2026 - 1, march_2026 + 13, 1, 0, 0), 0);
+    assert_int_equal(monthly_rows(f, "res-up", march_2026 - 1, march_2026 + 13, 1, 0, 0), 0);
 }
 
 static void test_views_billing_bad_input(void **state)
