@@ -373,8 +373,7 @@ static enum ledger_err write_file_atomic(struct ctl_context *context, const char
     }
     int fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
-        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot create %s: %s", temporary,
-                        strerror(errno));
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write %s: %s", path, strerror(errno));
     }
     bool ok = write(fd, data, size) == (ssize_t)size && fsync(fd) == 0;
     ok = close(fd) == 0 && ok;

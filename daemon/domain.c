@@ -1480,7 +1480,8 @@ static enum ledger_err decide_set_subscription_status(struct decision *d)
                 strcmp(reservation->billing_subscription_id, body->subscription_id) == 0)
                 return refuse(d, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS,
                               "subscription %s is billed for active reservation %s; it cannot "
-                              "become %s",
+                              "become %s until its reservations end (cancel or exchange them, "
+                              "or wait for their expiry)",
                               body->subscription_id, reservation->id,
                               codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)body->status));
         }
@@ -1595,7 +1596,8 @@ static enum ledger_err decide_permission(struct decision *d, bool grant)
         if (!has_eligible_subscription(customer))
             return refuse(d, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION,
                           "customer %s has no active Azure plan or Azure Global subscription; "
-                          "permission '%s' cannot be turned on",
+                          "permission '%s' cannot be turned on until the partner buys one "
+                          "(ledgerctl subscription add --offer azure-plan)",
                           customer->customer_id, kind_name(kind));
         Ledger__V1__PurchasePermissionGranted *event = &d->out->body.purchase_permission_granted;
         ledger__v1__purchase_permission_granted__init(event);

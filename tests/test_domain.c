@@ -875,6 +875,7 @@ static void test_domain_subscriptions(void **state)
     for (size_t i = 0; i < 3; i++)
         refuse_as(&ADMIN, status(&k, "sub-1", inactive[i]),
                   LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS);
+    assert_non_null(strstr(W->out.message, "until its reservations end"));
     /* Another subscription is free to change. */
     accept(&ADMIN,
            status(&k, "sub-g", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED));
@@ -939,6 +940,7 @@ static void test_domain_permission_needs_eligible_subscription(void **state)
     accept(&ADMIN, onboard(&k, "Contoso"));
     const Ledger__V1__PermissionKind R = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
     refuse_as(&ADMIN, permission(&k, true, R), LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION);
+    assert_non_null(strstr(W->out.message, "until the partner buys one"));
     accept(&ADMIN, subscription(&k, "sub-o", LEDGER__V1__OFFER__OFFER_OTHER));
     refuse_as(&ADMIN, permission(&k, true, R), LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION);
     accept(&ADMIN, subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN));
