@@ -59,15 +59,23 @@ _Static_assert(LEDGER_ID_LENGTH_MAX + 1 + DOMAIN_GROUP_LENGTH_MAX < DOMAIN_ID_SI
                "a resource-group target fits struct domain_scope");
 
 /* A time in microseconds as ISO 8601 UTC to the second, for messages;
- * "out of range" for what gmtime cannot show. */
-static void time_text(int64_t time_us, char out[DOMAIN_TIME_TEXT_SIZE])
+ * "out of range" for what gmtime cannot show. Returned by value, so that a
+ * message can format several in one call (the text lives until the end of
+ * the full expression). */
+struct time_text {
+    char text[DOMAIN_TIME_TEXT_SIZE];
+};
+
+static struct time_text time_text(int64_t time_us)
 {
+    struct time_text out;
     struct tm tm;
     time_t seconds = (time_t)(time_us / 1000000);
     if (time_us < 0 || time_us > LEDGER_TIME_US_MAX || gmtime_r(&seconds, &tm) == NULL ||
-        strftime(out, DOMAIN_TIME_TEXT_SIZE, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-        snprintf(out, DOMAIN_TIME_TEXT_SIZE, "out of range");
+        strftime(out.text, sizeof out.text, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        snprintf(out.text, sizeof out.text, "out of range");
     }
+    return out;
 }
 _Static_assert(LEDGER_TIME_US_MAX + 2 * 5 * DOMAIN_YEAR_US > LEDGER_TIME_US_MAX,
                "two five-year terms past the latest time do not overflow");
@@ -1682,13 +1690,11 @@ static enum ledger_err check_after_purchase(struct decision *d,
 {
     if (d->business_us >= reservation->bought_us)
         return LEDGER_ERR_OK;
-    char when[DOMAIN_TIME_TEXT_SIZE], bought[DOMAIN_TIME_TEXT_SIZE];
-    time_text(d->business_us, when);
-    time_text(reservation->bought_us, bought);
     return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                   "%s dated %s is before reservation %s was bought (%s): give a business time "
                   "at or after that",
-                  change, when, reservation->id, bought);
+                  change, time_text(d->business_us).text, reservation->id,
+                  time_text(reservation->bought_us).text);
 }
 
 /* What the scope and renewal commands need of a reservation or a savings plan
@@ -2060,15 +2066,12 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
         return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
                       "refund is in %s but reservation %s is priced in %s", body->refund->currency,
                       body->reservation_id, reservation->price.currency);
-    if (d->business_us < reservation->starts_us && body->refund->amount_minor != 0) {
-        /* A renewal cancelled before its term: none of it is billed. */
-        char starts[DOMAIN_TIME_TEXT_SIZE];
-        time_text(reservation->starts_us, starts);
+    /* A renewal cancelled before its term: none of it is billed. */
+    if (d->business_us < reservation->starts_us && body->refund->amount_minor != 0)
         return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
                       "reservation %s starts %s: cancelled before then nothing of it is billed, "
                       "so its refund is 0",
-                      body->reservation_id, starts);
-    }
+                      body->reservation_id, time_text(reservation->starts_us).text);
     char a[MONEY_TEXT_SIZE], b[MONEY_TEXT_SIZE], c[MONEY_TEXT_SIZE];
     if (body->refund->amount_minor > reservation->price.amount_minor) {
         money_format(body->refund->amount_minor, reservation->price.currency, a);
@@ -2122,15 +2125,12 @@ static enum ledger_err decide_expire_reservation(struct decision *d)
                       "expiry",
                       body->reservation_id);
     /* The end of the term, not an early end: that is a cancellation. */
-    if (d->business_us < reservation->expires_us) {
-        char when[DOMAIN_TIME_TEXT_SIZE], end[DOMAIN_TIME_TEXT_SIZE];
-        time_text(d->business_us, when);
-        time_text(reservation->expires_us, end);
+    if (d->business_us < reservation->expires_us)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "reservation %s runs until %s: its expiry cannot be dated %s, before "
                       "then; to end it early, cancel it",
-                      body->reservation_id, end, when);
-    }
+                      body->reservation_id, time_text(reservation->expires_us).text,
+                      time_text(d->business_us).text);
     Ledger__V1__ReservationExpired *event = &d->out->body.reservation_expired;
     ledger__v1__reservation_expired__init(event);
     event->reservation_id = body->reservation_id;
@@ -2433,17 +2433,13 @@ static enum ledger_err check_envelope_and_scope(struct decision *d)
             return err;
     }
     if (command->business_us < 0 || command->business_us > LEDGER_TIME_US_MAX ||
-        (command->business_us > 0 &&
-         command->business_us - LEDGER_BUSINESS_FUTURE_US > in->now_us)) {
-        char given[DOMAIN_TIME_TEXT_SIZE], latest[DOMAIN_TIME_TEXT_SIZE];
-        time_text(command->business_us, given);
-        time_text(in->now_us + LEDGER_BUSINESS_FUTURE_US, latest);
+        (command->business_us > 0 && command->business_us - LEDGER_BUSINESS_FUTURE_US > in->now_us))
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "business_us %lld (%s) must be 0 (now) or a time no later than %s, the "
                       "ledger's clock plus %lld s: a business time may not be in the future",
-                      (long long)command->business_us, given, latest,
+                      (long long)command->business_us, time_text(command->business_us).text,
+                      time_text(in->now_us + LEDGER_BUSINESS_FUTURE_US).text,
                       (long long)(LEDGER_BUSINESS_FUTURE_US / 1000000));
-    }
     if (in->now_us <= 0 || in->now_us > LEDGER_TIME_US_MAX)
         return refuse(d, LEDGER_ERR_INTERNAL, "the ledger's clock reads %lld",
                       (long long)in->now_us);
