@@ -37,29 +37,40 @@ static const char *text_or_empty(const char *text)
     return text != NULL ? text : "";
 }
 
-/* The month's charges from the billing view. */
+/* The month's charges from the billing view: --month, --customer and
+ * --tree-size (0 when not given: everything committed). */
 static enum ledger_err month_args(struct ctl_context *context, const struct ctl_args *args,
-                                  const char **customer_out)
+                                  const char **customer_out, uint64_t *tree_size_out)
 {
     char message[CTL_MESSAGE_SIZE];
     const char *customer = ctl_arg(args, "customer");
+    const char *tree_size = ctl_arg(args, "tree-size");
     if (ctl_month_check(ctl_arg(args, "month"), message) != LEDGER_ERR_OK) {
         return ctl_fail(context, LEDGER_ERR_USAGE, "--month: %s", message);
     }
     if (customer != NULL && !ledger_id_valid(customer)) {
         return ctl_fail(context, LEDGER_ERR_USAGE, "--customer: %s", CTL_ID_RULE);
     }
+    *tree_size_out = 0;
+    if (tree_size != NULL &&
+        (ctl_unsigned_parse(tree_size, UINT64_MAX, tree_size_out, message) != LEDGER_ERR_OK ||
+         *tree_size_out == 0)) {
+        return ctl_fail(context, LEDGER_ERR_USAGE, "--tree-size: %s",
+                        *tree_size_out == 0 ? "a head's tree size, at least 1" : message);
+    }
     *customer_out = customer;
     return LEDGER_ERR_OK;
 }
 
 static enum ledger_err fetch_billing(struct ctl_context *context, const char *month,
-                                     const char *customer, Ledger__V1__QueryResult **out)
+                                     const char *customer, uint64_t tree_size,
+                                     Ledger__V1__QueryResult **out)
 {
     Ledger__V1__BillingQuery view = LEDGER__V1__BILLING_QUERY__INIT;
     Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
     view.month = (char *)(uintptr_t)month;
     view.customer_id = (char *)(uintptr_t)(customer != NULL ? customer : "");
+    view.tree_size = tree_size;
     query.kind_case = LEDGER__V1__QUERY__KIND_BILLING;
     query.billing = &view;
     return ctl_query(context, &query, out);
@@ -68,9 +79,18 @@ static enum ledger_err fetch_billing(struct ctl_context *context, const char *mo
 /* ------------------------------------------------------------------------ */
 /* export */
 
+#define OPT_BILLING_TREE_SIZE                                                                      \
+    {                                                                                              \
+        "tree-size", CTL_OPTION_VALUE, "N",                                                        \
+            "the month as the first N events billed it (a saved head's tree size): the same "      \
+            "rows every time, whatever is committed later",                                        \
+            false                                                                                  \
+    }
+
 const struct ctl_option ctl_export_options[] = {
     {"month", CTL_OPTION_VALUE, "YYYY-MM", "the billing month (UTC)", true},
     {"customer", CTL_OPTION_VALUE, "ID", "only this customer", false},
+    OPT_BILLING_TREE_SIZE,
     {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
 };
 
@@ -124,12 +144,13 @@ enum ledger_err ctl_export_run(struct ctl_context *context, const struct ctl_arg
 {
     const char *customer = NULL;
     const char *month = ctl_arg(args, "month");
-    enum ledger_err err = month_args(context, args, &customer);
+    uint64_t tree_size = 0;
+    enum ledger_err err = month_args(context, args, &customer, &tree_size);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
     Ledger__V1__QueryResult *result = NULL;
-    if ((err = fetch_billing(context, month, customer, &result)) != LEDGER_ERR_OK) {
+    if ((err = fetch_billing(context, month, customer, tree_size, &result)) != LEDGER_ERR_OK) {
         return err;
     }
     size_t count = result->n_billing;
@@ -162,6 +183,7 @@ const struct ctl_option ctl_reconcile_options[] = {
      true},
     {"month", CTL_OPTION_VALUE, "YYYY-MM", "the billing month the invoice covers", true},
     {"customer", CTL_OPTION_VALUE, "ID", "only this customer (other lines are ignored)", false},
+    OPT_BILLING_TREE_SIZE,
     {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
 };
 
@@ -574,7 +596,8 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
     struct report report = {NULL, 0, 0, 0};
     Ledger__V1__QueryResult *result = NULL;
     char message[CTL_MESSAGE_SIZE];
-    enum ledger_err err = month_args(context, args, &customer);
+    uint64_t tree_size = 0;
+    enum ledger_err err = month_args(context, args, &customer, &tree_size);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -596,7 +619,7 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
         goto cleanup;
     }
     if ((err = invoice_items(context, path, &csv, customer, items, &lines)) != LEDGER_ERR_OK ||
-        (err = fetch_billing(context, month, customer, &result)) != LEDGER_ERR_OK) {
+        (err = fetch_billing(context, month, customer, tree_size, &result)) != LEDGER_ERR_OK) {
         goto cleanup;
     }
     size_t charges = result->n_billing;

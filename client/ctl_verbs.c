@@ -1535,6 +1535,7 @@ static const struct ctl_column billing_columns[] = {
 static const struct ctl_option billing_options[] = {
     {"month", CTL_OPTION_VALUE, "YYYY-MM", "the billing month", true},
     {"customer", CTL_OPTION_VALUE, "ID", "only this customer", false},
+    {"tree-size", CTL_OPTION_VALUE, "N", "the month as the first N events billed it", false},
     OPT_END,
 };
 
@@ -1545,12 +1546,18 @@ static enum ledger_err run_billing(struct ctl_context *context, const struct ctl
     const char *customer = NULL;
     char message[CTL_MESSAGE_SIZE];
     enum ledger_err err;
-    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK) {
+    uint64_t tree_size = 0;
+    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
+        (err = unsigned_arg(context, args, "tree-size", UINT64_MAX, &tree_size)) != LEDGER_ERR_OK) {
         return err;
+    }
+    if (ctl_flag(args, "tree-size") && tree_size == 0) {
+        return usage(context, "tree-size", "a head's tree size, at least 1");
     }
     if (ctl_month_check(ctl_arg(args, "month"), message) != LEDGER_ERR_OK) {
         return usage(context, "month", message);
     }
+    view.tree_size = tree_size;
     view.month = (char *)(uintptr_t)ctl_arg(args, "month");
     view.customer_id = (char *)(uintptr_t)(customer != NULL ? customer : "");
     query.kind_case = LEDGER__V1__QUERY__KIND_BILLING;

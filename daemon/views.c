@@ -456,6 +456,7 @@ static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Eve
     }
     if (billed < (int64_t)charges->billed_months) {
         charges->billed_months = (uint32_t)billed;
+        charges->stopped_sequence = event->sequence;
         err = put_message(txn, STORE_DB_BILLING, &k, &charges->base);
     }
     codec_message_free(&charges->base);
@@ -2042,9 +2043,12 @@ static int billing_row_compare(const void *a, const void *b)
 /* The month's row of one stored BillingCharges (key: partner NUL first month
  * NUL customer NUL u64 sequence NUL u16 n), pushed with order n + instalment;
  * nothing when the month is outside the billed months. */
+/* Adds the row `month` holds of one entry's charges, as the first
+ * `tree_size` events left them (0: all): an entry of a later event is not
+ * there yet, and a cut made by a later event not made yet. */
 static enum ledger_err billing_expand(struct row_list *list, const struct store_val *key,
                                       const struct store_val *value, int64_t first, int64_t month,
-                                      const char *month_text_value)
+                                      const char *month_text_value, uint64_t tree_size)
 {
     Ledger__V1__BillingCharges *charges = NULL;
     enum ledger_err err = unpack_row(&ledger__v1__billing_charges__descriptor, value->data,
@@ -2054,10 +2058,16 @@ static enum ledger_err billing_expand(struct row_list *list, const struct store_
     }
     int64_t i = month - first;
     Ledger__V1__BillingRow *row = charges->first;
+    uint32_t billed = charges->billed_months;
+    if (tree_size != 0 && charges->stopped_sequence > tree_size) {
+        billed = charges->months;
+    }
     if (row == NULL || row->partner_amount == NULL || charges->months == 0 ||
         charges->billed_months > charges->months || key->size < 2) {
         err = LEDGER_ERR_CORRUPT;
-    } else if (i >= 0 && i < (int64_t)charges->billed_months) {
+    } else if (tree_size != 0 && row->sequence > tree_size) {
+        /* Billed by an event after the tree: not there yet. */
+    } else if (i >= 0 && i < (int64_t)billed) {
         char *month_copy = strdup(month_text_value);
         if (month_copy == NULL) {
             err = LEDGER_ERR_NO_MEMORY;
@@ -2096,6 +2106,12 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
     if (err != LEDGER_ERR_OK) {
         return err;
     }
+    if (q->tree_size > store_last_sequence(txn)) {
+        snprintf(message, VIEWS_MESSAGE_SIZE,
+                 "tree_size %llu is past the log's %llu events: give a head's tree size",
+                 (unsigned long long)q->tree_size, (unsigned long long)store_last_sequence(txn));
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
     int64_t wanted = month_parse(month);
     int64_t earliest = wanted - (VIEWS_TERM_MONTHS_MAX - 1);
     if (earliest < 0) {
@@ -2133,7 +2149,7 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
         }
         const char *customer = at + VIEWS_MONTH_SIZE;
         if (customer_id[0] == '\0' || memcmp(customer, customer_id, customer_size) == 0) {
-            err = billing_expand(list, &key, &value, first, wanted, month);
+            err = billing_expand(list, &key, &value, first, wanted, month, q->tree_size);
         }
         if (err == LEDGER_ERR_OK) {
             err = store_cursor_next(cursor, &key, &value);

@@ -101,7 +101,8 @@ void views_result_clear(Ledger__V1__QueryResult *result);
  * no longer keeps a per-customer index ('C' rows); a customer's activity is
  * found through the customer's stream index. 4: a purchase is billed from
  * the month its term starts, which for a renewal is the old reservation's
- * expiry rather than the month the renewal was recorded. */
+ * expiry rather than the month the renewal was recorded, and a billing
+ * entry records the event that cut its months back (stopped_sequence). */
 #define VIEWS_LAYOUT_VERSION 4
 /* The layout recorded while a rebuild runs (its first transaction writes it,
  * its last one VIEWS_LAYOUT_VERSION): found at open, the views are

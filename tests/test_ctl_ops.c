@@ -236,6 +236,71 @@ static void test_ctl_ops_export_csv(void **state)
     run_free(&run);
 }
 
+/* An export pinned to a saved head's tree size reads the same rows however
+ * much is committed later, and reconciles against itself; unpinned, the
+ * month moves on. */
+static void test_ctl_ops_export_pinned_to_a_head(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE], admin[PATH_SIZE + 32], month[16];
+    char invoice[PATH_SIZE + 32], tree_size[32];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+    this_month(month);
+    snprintf(admin, sizeof admin, "%s/ledger-demo-keys/contoso-admin.key", fixture->dir);
+    snprintf(invoice, sizeof invoice, "%s/pinned.csv", fixture->dir);
+    ctl(fixture, &run, "auditor", auditor, "--output", "json", "head", NULL);
+    expect_ok(&run);
+    snprintf(tree_size, sizeof tree_size, "%lld",
+             (long long)json_integer_value(
+                 json_object_get(json_object_get(run.json, "head"), "tree_size")));
+    assert_true(strcmp(tree_size, "0") != 0);
+    run_free(&run);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "export",
+        "--month", month, "--tree-size", tree_size, NULL);
+    expect_ok(&run);
+    char *pinned = strdup(run.out);
+    write_text(invoice, run.out);
+    run_free(&run);
+
+    /* Later: another purchase this month. */
+    ctl(fixture, &run, "contoso-admin", admin, "reservation", "buy", "--customer", "fabrikam",
+        "--subscription", "fab-plan-1", "--sku", "Standard_B2ms", "--region", "westeurope",
+        "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price",
+        "77.00", "--retail-price", "88.00", "--currency", "USD", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "export",
+        "--month", month, NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, ",77.00,88.00,USD,"));
+    run_free(&run);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "export",
+        "--month", month, "--tree-size", tree_size, NULL);
+    expect_ok(&run);
+    assert_string_equal(pinned, run.out);
+    run_free(&run);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice",
+        invoice, "--month", month, "--tree-size", tree_size, NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice",
+        invoice, "--month", month, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    run_free(&run);
+    /* A tree size past the log, or 0, is refused. */
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "export", "--month", month,
+        "--tree-size", "99999999", NULL);
+    expect_error(&run, 1, "INVALID_ARGUMENT");
+    assert_non_null(strstr(run.err, "past the log"));
+    run_free(&run);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "export", "--month", month,
+        "--tree-size", "0", NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+    free(pinned);
+}
+
 /* An exchange of two reservations refunds both in one charge whose id is
  * "res-a,res-b": the export's CSV quotes that field, and a CSV reader gets
  * back exactly the values of the JSON export. */
@@ -1040,6 +1105,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ctl_ops_csv_reader),
         cmocka_unit_test(test_ctl_ops_export_csv),
+        cmocka_unit_test(test_ctl_ops_export_pinned_to_a_head),
         cmocka_unit_test(test_ctl_ops_export_quotes_fields),
         cmocka_unit_test(test_ctl_ops_reconcile_known_mismatches),
         cmocka_unit_test(test_ctl_ops_reconcile_invoice_format),

@@ -607,17 +607,26 @@ static enum ledger_err activity(struct fixture *f, const struct views_scope *sco
     return run(f, scope, &q, result);
 }
 
-static enum ledger_err billing(struct fixture *f, const struct views_scope *scope,
-                               const char *month, const char *customer_id,
-                               Ledger__V1__QueryResult *result)
+/* The billing view of a month as the first tree_size events left it (0: all). */
+static enum ledger_err billing_at(struct fixture *f, const struct views_scope *scope,
+                                  const char *month, const char *customer_id, uint64_t tree_size,
+                                  Ledger__V1__QueryResult *result)
 {
     Ledger__V1__BillingQuery bq = LEDGER__V1__BILLING_QUERY__INIT;
     bq.month = (char *)month;
     bq.customer_id = (char *)customer_id;
+    bq.tree_size = tree_size;
     Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
     q.kind_case = LEDGER__V1__QUERY__KIND_BILLING;
     q.billing = &bq;
     return run(f, scope, &q, result);
+}
+
+static enum ledger_err billing(struct fixture *f, const struct views_scope *scope,
+                               const char *month, const char *customer_id,
+                               Ledger__V1__QueryResult *result)
+{
+    return billing_at(f, scope, month, customer_id, 0, result);
 }
 
 /* A row the test expects: a missing one ends the test run. */
@@ -1430,6 +1439,41 @@ static void test_views_billing_five_year_monthly(void **state)
     views_result_clear(&r);
 }
 
+/* How many of a month's rows carry `charge_id` and `charge`, as of tree_size. */
+static size_t rows_of(struct fixture *f, const char *month, uint64_t tree_size,
+                      const char *charge_id, const char *charge)
+{
+    Ledger__V1__QueryResult r;
+    assert_ok(billing_at(f, &partner_staff, month, "", tree_size, &r));
+    size_t n = 0;
+    for (size_t i = 0; i < r.n_billing; i++) {
+        n += strcmp(r.billing[i]->charge_id, charge_id) == 0 &&
+             strcmp(r.billing[i]->charge, charge) == 0;
+    }
+    views_result_clear(&r);
+    return n;
+}
+
+/* A month's billing pinned to a tree size is what the first N events
+ * billed, whatever came later: before res-b's cancellation its monthly
+ * charges run on and there is no refund; from the cancellation on, they stop
+ * and the refund is there. Past the log is refused. */
+static void test_views_billing_at_tree_size(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(rows_of(f, "2025-07", SEQ_CANCEL_B - 1, "res-b", "reservation"), 1);
+    assert_int_equal(rows_of(f, "2025-05", SEQ_CANCEL_B - 1, "res-b", "refund"), 0);
+    assert_int_equal(rows_of(f, "2025-07", SEQ_CANCEL_B, "res-b", "reservation"), 0);
+    assert_int_equal(rows_of(f, "2025-05", SEQ_CANCEL_B, "res-b", "refund"), 1);
+    assert_int_equal(rows_of(f, "2025-07", 0, "res-b", "reservation"), 0);
+    /* Not yet bought at the tree size: no row. */
+    assert_int_equal(rows_of(f, "2025-02", SEQ_RES_B - 1, "res-b", "reservation"), 0);
+    assert_int_equal(rows_of(f, "2025-02", SEQ_RES_B, "res-b", "reservation"), 1);
+    Ledger__V1__QueryResult r;
+    assert_int_equal(billing_at(f, &partner_staff, "2025-02", "", 100000, &r),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+}
+
 /* Counts the rows and sums the partner amounts of one reservation's monthly
  * charges over months [from, to] (month indexes), asserting each month's. */
 static int64_t monthly_rows(struct fixture *f, const char *id, int from, int to, int billed_from,
@@ -2205,6 +2249,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_activity_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_months, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_five_year_monthly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_at_tree_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_renewal_starts_at_expiry, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_bad_input, setup, teardown),
