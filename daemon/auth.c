@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "domain.h"
 
 static void set_reason(struct auth_detail *detail, const char *reason)
 {
@@ -139,8 +140,11 @@ enum ledger_err auth_check(struct engine *engine, const uint8_t *bytes, size_t s
     }
     err = engine_principal_lookup(engine, principal_id, &principal);
     if (err != LEDGER_ERR_OK) {
-        set_reason(detail, err == LEDGER_ERR_UNKNOWN_PRINCIPAL ? "no such principal"
-                                                               : "the principal lookup failed");
+        bool reserved = strncmp(principal_id, DOMAIN_RESERVED_ID_PREFIX,
+                                strlen(DOMAIN_RESERVED_ID_PREFIX)) == 0;
+        set_reason(detail, err != LEDGER_ERR_UNKNOWN_PRINCIPAL ? "the principal lookup failed"
+                           : reserved ? "the id is reserved for the ledger's own principals"
+                                      : "no such principal");
         goto cleanup;
     }
     uint8_t mac[CRYPTO_MAC_BYTES];

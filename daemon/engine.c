@@ -480,14 +480,25 @@ static enum ledger_err principal_row_get(struct store_txn *txn, const char *prin
     return LEDGER_ERR_OK;
 }
 
+/* Whether an id is in the range the ledger keeps for its own principals. */
+static bool reserved_principal_id(const char *principal_id)
+{
+    return strncmp(principal_id, DOMAIN_RESERVED_ID_PREFIX, strlen(DOMAIN_RESERVED_ID_PREFIX)) == 0;
+}
+
 /* Whether `principal` may still act in this transaction. Authentication
  * read the committed state when the request arrived; a revocation committed
  * since, or decided earlier in the same group, is seen here. The ledger's own
- * principals (init's bootstrap, the scheduler) have no row: they pass. */
+ * principals (init's bootstrap, the scheduler) have no row: they pass, and so
+ * does the scheduler when a row of its name was stored before the prefix was
+ * reserved (no request can authenticate as it: engine_principal_lookup). */
 static enum ledger_err principal_still_active(struct store_txn *txn,
                                               const struct engine_principal *principal,
                                               char message[ENGINE_MESSAGE_SIZE])
 {
+    if (reserved_principal_id(principal->id)) {
+        return LEDGER_ERR_OK;
+    }
     Ledger__V1__PrincipalRow *row = NULL;
     enum ledger_err err = principal_row_get(txn, principal->id, &row);
     if (err == LEDGER_ERR_NOT_FOUND) {
@@ -518,7 +529,10 @@ void engine__copy_id(char out[LEDGER_ID_LENGTH_MAX + 1], const char *in)
 enum ledger_err engine_principal_lookup(struct engine *engine, const char *principal_id,
                                         struct engine_principal *out)
 {
-    if (!codec_id_valid(principal_id)) {
+    /* Ids of the reserved prefix name the ledger's own principals, which
+     * never sign a request. A row with such an id could only have been added
+     * before the prefix was reserved; it authenticates nothing. */
+    if (!codec_id_valid(principal_id) || reserved_principal_id(principal_id)) {
         return LEDGER_ERR_UNKNOWN_PRINCIPAL;
     }
     struct store_txn *txn = NULL;

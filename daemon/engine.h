@@ -92,7 +92,9 @@ struct engine_principal {
     uint8_t secret[LEDGER_SECRET_BYTES];
 };
 
-/* UNKNOWN_PRINCIPAL when there is no such principal. */
+/* UNKNOWN_PRINCIPAL when there is no such principal, and for every id
+ * beginning with DOMAIN_RESERVED_ID_PREFIX (the ledger's own principals,
+ * which sign no request), whatever rows hold. */
 __attribute__((warn_unused_result)) enum ledger_err
 engine_principal_lookup(struct engine *engine, const char *principal_id,
                         struct engine_principal *out);
@@ -137,25 +139,36 @@ struct engine_expiry {
     int64_t expires_us;
 };
 /* Finds up to `max` active reservations with auto-renewal off whose expiry
- * is at or before now_us (views_expiries_due), into out[0..*count_out-1].
- * One read transaction; any thread. It reads every reservation row, so the
- * daemon runs it off its loop and commit thread. Errors: STORAGE_ERROR,
+ * is at or before now_us (views_expiries_due), into out[0..*count_out-1],
+ * reading at most LEDGER_EXPIRY_SCAN_ROWS reservation rows from just after
+ * `position` (zeroed: from the first). `position` is left at the last row
+ * read, done once the last row of all was read (and then back at the
+ * start): a sweep calls this until done. One read transaction; any thread;
+ * the daemon runs it off its loop and commit thread. Errors: STORAGE_ERROR,
  * CORRUPT, NO_MEMORY. */
 __attribute__((warn_unused_result)) enum ledger_err
-engine_expiries_due(struct engine *engine, int64_t now_us, struct engine_expiry *out, size_t max,
-                    size_t *count_out);
+engine_expiries_due(struct engine *engine, int64_t now_us, struct store_position *position,
+                    struct engine_expiry *out, size_t max, size_t *count_out);
+/* What engine_expire did. */
+struct engine_expire_outcome {
+    size_t expired; /* events appended */
+    size_t refused; /* expiries the rules refused */
+    /* The first refusal, for the log: its code, reservation and message. */
+    enum ledger_err refusal;
+    char refused_reservation_id[LEDGER_ID_LENGTH_MAX + 1];
+    char refusal_message[ENGINE_MESSAGE_SIZE];
+};
 /* Records each due reservation's expiry (ExpireReservation dated at its
  * expires_us, command id "expiry-<reservation id>") as the ledger's own
  * principal DOMAIN_SYSTEM_PRINCIPAL_ID (role system), in one group commit
  * through engine_execute: on engine_execute's thread only, at most
  * LEDGER_GROUP_REQUESTS_MAX at once. A reservation changed since it was
- * found is refused by the usual rules and skipped; one already expired by
- * an earlier sweep is a duplicate. *expired_out: the events appended.
+ * found is refused by the usual rules and skipped (counted in
+ * out->refused); one already expired by an earlier sweep is a duplicate.
  * Errors: those of engine_execute for the whole group, NO_MEMORY. */
-__attribute__((warn_unused_result)) enum ledger_err engine_expire(struct engine *engine,
-                                                                  const struct engine_expiry *due,
-                                                                  size_t count, int64_t now_us,
-                                                                  size_t *expired_out);
+__attribute__((warn_unused_result)) enum ledger_err
+engine_expire(struct engine *engine, const struct engine_expiry *due, size_t count, int64_t now_us,
+              struct engine_expire_outcome *out);
 
 /* Answers a query for a principal (authorization included). The result is
  * released with engine_result_free. */

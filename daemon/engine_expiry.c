@@ -51,7 +51,8 @@ static enum ledger_err due_add(void *context, const char *partner_id, const char
 }
 
 enum ledger_err engine_expiries_due(struct engine *engine, int64_t now_us,
-                                    struct engine_expiry *out, size_t max, size_t *count_out)
+                                    struct store_position *position, struct engine_expiry *out,
+                                    size_t max, size_t *count_out)
 {
     struct store_txn *txn = NULL;
     enum ledger_err err = store_begin(engine->store, false, &txn);
@@ -59,7 +60,7 @@ enum ledger_err engine_expiries_due(struct engine *engine, int64_t now_us,
         return err;
     }
     struct due_list list = {.items = out, .max = max, .count = 0};
-    err = views_expiries_due(txn, now_us, max, due_add, &list);
+    err = views_expiries_due(txn, now_us, max, LEDGER_EXPIRY_SCAN_ROWS, position, due_add, &list);
     store_abort(txn);
     if (err == LEDGER_ERR_OK) {
         *count_out = list.count;
@@ -91,9 +92,9 @@ static enum ledger_err expiry_command(const struct engine_expiry *due, ProtobufC
 }
 
 enum ledger_err engine_expire(struct engine *engine, const struct engine_expiry *due, size_t count,
-                              int64_t now_us, size_t *expired_out)
+                              int64_t now_us, struct engine_expire_outcome *out)
 {
-    *expired_out = 0;
+    *out = (struct engine_expire_outcome){.refusal = LEDGER_ERR_OK};
     if (count == 0) {
         return LEDGER_ERR_OK;
     }
@@ -103,7 +104,8 @@ enum ledger_err engine_expire(struct engine *engine, const struct engine_expiry 
     };
     ProtobufCBinaryData *commands = calloc(count, sizeof *commands);
     struct engine_request *requests = calloc(count, sizeof *requests);
-    enum ledger_err err = commands && requests ? LEDGER_ERR_OK : LEDGER_ERR_NO_MEMORY;
+    size_t *origin = calloc(count, sizeof *origin); /* requests[i] expires due[origin[i]] */
+    enum ledger_err err = commands && requests && origin ? LEDGER_ERR_OK : LEDGER_ERR_NO_MEMORY;
     size_t built = 0;
     for (size_t i = 0; err == LEDGER_ERR_OK && i < count; i++) {
         if (expiry_command(&due[i], &commands[built]) != LEDGER_ERR_OK) {
@@ -113,6 +115,7 @@ enum ledger_err engine_expire(struct engine *engine, const struct engine_expiry 
          * refused alone. */
         requests[built] = (struct engine_request){
             .principal = &system, .commands = &commands[built], .command_count = 1};
+        origin[built] = i;
         built++;
     }
     if (err == LEDGER_ERR_OK && built > 0) {
@@ -121,11 +124,19 @@ enum ledger_err engine_expire(struct engine *engine, const struct engine_expiry 
     for (size_t i = 0; i < built; i++) {
         if (err == LEDGER_ERR_OK && requests[i].err == LEDGER_ERR_OK &&
             !requests[i].results[0].message.duplicate) {
-            (*expired_out)++;
+            out->expired++;
+        } else if (err == LEDGER_ERR_OK && requests[i].err != LEDGER_ERR_OK) {
+            if (out->refused++ == 0) {
+                out->refusal = requests[i].err;
+                engine__copy_id(out->refused_reservation_id, due[origin[i]].reservation_id);
+                snprintf(out->refusal_message, sizeof out->refusal_message, "%s",
+                         requests[i].message);
+            }
         }
         engine_request_clear(&requests[i]);
         free(commands[i].data);
     }
+    free(origin);
     free(requests);
     free(commands);
     return err;

@@ -10,6 +10,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,8 +235,10 @@ static enum ledger_err query_events(struct query_context *q, const Ledger__V1__E
     uint64_t head = store_last_sequence(q->txn);
     walk.tree_size = query->tree_size ? query->tree_size : head;
     if (walk.tree_size > head) {
-        snprintf(q->message, ENGINE_MESSAGE_SIZE, "tree_size %llu is past the head %llu",
-                 (unsigned long long)walk.tree_size, (unsigned long long)head);
+        /* Without the head's size: not every role may read the head. */
+        snprintf(q->message, ENGINE_MESSAGE_SIZE,
+                 "tree_size %llu is past the head: give the tree size of a signed head",
+                 (unsigned long long)walk.tree_size);
         return LEDGER_ERR_NOT_FOUND;
     }
     walk.limit = query->limit ? query->limit : LEDGER_EVENTS_PAGE_DEFAULT;
@@ -704,6 +707,40 @@ enum ledger_err engine_query(struct engine *engine, const struct engine_principa
 
 /* --- backup and rebuild ------------------------------------------------------------ */
 
+/* Writes `size` bytes into a new file `name` (mode 0600) of the directory
+ * open as dirfd, and fsyncs it; a file that cannot be written whole is
+ * removed. Returns 0 or the errno. */
+static int write_new_file_at(int dirfd, const char *name, const uint8_t *bytes, size_t size)
+{
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return errno;
+    }
+    int error = 0;
+    size_t done = 0;
+    while (error == 0 && done < size) {
+        ssize_t n = write(fd, bytes + done, size - done);
+        if (n < 0 && errno != EINTR) {
+            error = errno;
+        } else if (n > 0) {
+            done += (size_t)n;
+        }
+    }
+    if (error == 0 && fsync(fd) != 0) {
+        error = errno;
+    }
+    if (close(fd) != 0 && error == 0) {
+        error = errno;
+    }
+    if (error == 0 && fsync(dirfd) != 0) {
+        error = errno;
+    }
+    if (error != 0) {
+        unlinkat(dirfd, name, 0);
+    }
+    return error;
+}
+
 /* Copies the environment into a new directory with the signed head beside it.
  * The head is taken first, so the copy holds at least every event it covers.
  * A directory that cannot be made is the asker's to fix (INVALID_ARGUMENT,
@@ -717,14 +754,8 @@ static enum ledger_err backup_into(struct engine *engine, const char *dir, int64
         engine__set_message(message, "name the backup directory: a new one on the daemon's host");
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
-    if (mkdir(dir, 0700) != 0) {
-        int error = errno;
-        snprintf(message, ENGINE_MESSAGE_SIZE, "cannot create the backup directory %.120s: %s", dir,
-                 error == EEXIST   ? "it already exists; give a new one"
-                 : error == ENOENT ? "its parent directory does not exist on the daemon's host"
-                                   : strerror(error));
-        return LEDGER_ERR_INVALID_ARGUMENT;
-    }
+    /* The head first: the copy holds at least every event it covers, and a
+     * head that cannot be signed leaves no directory behind. */
     struct engine_principal auditor = {.role = LEDGER__V1__ROLE__ROLE_AUDITOR};
     struct query_context q = {.engine = engine,
                               .principal = &auditor,
@@ -738,35 +769,48 @@ static enum ledger_err backup_into(struct engine *engine, const char *dir, int64
     Ledger__V1__SignedHead *head = NULL;
     err = signed_head(&q, store_last_sequence(q.txn), &head);
     store_abort(q.txn);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    err = store_copy(engine->store, dir);
-    if (err != LEDGER_ERR_OK) {
-        snprintf(message, ENGINE_MESSAGE_SIZE, "the copy into %.120s failed: %s", dir,
-                 store_last_error(engine->store));
-    }
     uint8_t *bytes = NULL;
     size_t size = 0;
     if (err == LEDGER_ERR_OK) {
         err = codec_pack(&head->base, &bytes, &size);
     }
-    char path[PATH_MAX] = "";
+    if (err != LEDGER_ERR_OK) {
+        signed_head_free(head);
+        return err;
+    }
+    if (mkdir(dir, 0700) != 0) {
+        int error = errno;
+        snprintf(message, ENGINE_MESSAGE_SIZE, "cannot create the backup directory %.120s: %s", dir,
+                 error == EEXIST   ? "it already exists; give a new one"
+                 : error == ENOENT ? "its parent directory does not exist on the daemon's host"
+                                   : strerror(error));
+        free(bytes);
+        signed_head_free(head);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    /* From here every file is made through the new directory's descriptor,
+     * and a failure removes only what this backup made: if the name were
+     * swapped for a link to another directory (a live data directory, say)
+     * while the copy runs, nothing there is written or removed. */
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dirfd < 0) {
+        snprintf(message, ENGINE_MESSAGE_SIZE, "cannot open the new backup directory %.120s: %s",
+                 dir, strerror(errno));
+        err = LEDGER_ERR_STORAGE_ERROR;
+    }
+    bool copied = false;
     if (err == LEDGER_ERR_OK) {
-        err = engine__path_join(dir, "head.pb", path);
+        err = store_copy_at(engine->store, dirfd);
+        copied = err == LEDGER_ERR_OK;
+        if (err != LEDGER_ERR_OK) {
+            snprintf(message, ENGINE_MESSAGE_SIZE, "the copy into %.120s failed: %s", dir,
+                     store_last_error(engine->store));
+        }
     }
     if (err == LEDGER_ERR_OK) {
-        FILE *f = fopen(path, "wxe");
-        int error = f == NULL ? errno : 0;
-        if (f != NULL &&
-            (fwrite(bytes, 1, size, f) != size || fflush(f) != 0 || fsync(fileno(f)) != 0)) {
-            error = errno != 0 ? errno : EIO;
-        }
-        if (f != NULL && fclose(f) != 0 && error == 0) {
-            error = errno;
-        }
+        int error = write_new_file_at(dirfd, "head.pb", bytes, size);
         if (error != 0) {
-            snprintf(message, ENGINE_MESSAGE_SIZE, "cannot write %.120s: %s", path,
+            snprintf(message, ENGINE_MESSAGE_SIZE, "cannot write %.120s/head.pb: %s", dir,
                      strerror(error));
             err = error == ENOSPC || error == EDQUOT ? LEDGER_ERR_DISK_FULL
                                                      : LEDGER_ERR_STORAGE_ERROR;
@@ -774,17 +818,16 @@ static enum ledger_err backup_into(struct engine *engine, const char *dir, int64
     }
     free(bytes);
     if (err != LEDGER_ERR_OK) {
-        /* Nothing half-written: a failed backup leaves no directory behind
-         * (store_copy removed its own file already), so the same name can be
-         * given again. */
-        char data[PATH_MAX];
-        if (path[0] != '\0') {
-            unlink(path);
-        }
-        if (engine__path_join(dir, "data.mdb", data) == LEDGER_ERR_OK) {
-            unlink(data);
+        /* Nothing half-written: a failed backup leaves no directory behind,
+         * so the same name can be given again. store_copy_at removed its own
+         * file on failure; rmdir removes only an empty directory. */
+        if (copied) {
+            unlinkat(dirfd, "data.mdb", 0);
         }
         rmdir(dir);
+    }
+    if (dirfd >= 0) {
+        close(dirfd);
     }
     if (err != LEDGER_ERR_OK || !head_out) {
         signed_head_free(head);

@@ -129,6 +129,11 @@
  * past their term (expiry_sweep_s): five minutes keeps the views close to
  * the truth while each sweep (which reads every reservation row) stays rare. */
 #define LEDGER_EXPIRY_SWEEP_S 300
+/* Reservation rows one scan of a sweep reads in its read transaction; a
+ * sweep over more goes on in further scans, each from where the last
+ * stopped, so no read transaction stays open long enough to hold back the
+ * reuse of pages. */
+#define LEDGER_EXPIRY_SCAN_ROWS 65536
 
 /* Commits slower than this are logged. */
 #define LEDGER_SLOW_COMMIT_US 100000

@@ -179,6 +179,10 @@ void metrics_visit(const struct server_counters *counters,
     scalar(sink, "ledger_reservations_expired_total", "counter",
            "Reservations past their term that the daemon's schedule recorded as expired.",
            load(&c->reservations_expired));
+    scalar(sink, "ledger_expiries_refused_total", "counter",
+           "Expiries the daemon's schedule found due and the rules refused (logged as "
+           "\"expiries refused\").",
+           load(&c->expiries_refused));
     scalar(sink, "ledger_commands_accepted_total", "counter",
            "Commands of batches answered OK (retried duplicates included).",
            load(&c->commands_accepted));

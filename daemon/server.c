@@ -125,9 +125,13 @@ struct server {
     uint64_t group_duration_ns;
     uint64_t group_head_before; /* the head when the group started */
 
-    /* The expiry schedule: a scan on the thread pool finds what is due, then
-     * a commit of its own records it. */
+    /* The expiry schedule: a sweep is a series of scans on the thread pool,
+     * each reading up to LEDGER_EXPIRY_SCAN_ROWS reservation rows from where
+     * the last stopped, each followed by a commit of its own recording what
+     * it found. */
+    bool sweep_wanted; /* a sweep is due or under way: scan when a slot frees */
     bool sweep_scanning;
+    struct store_position sweep_position; /* written by the scan's worker */
     uv_work_t sweep_work;
     /* Written by the scan's worker, read after it: */
     enum ledger_err sweep_scan_err;
@@ -137,7 +141,7 @@ struct server {
     size_t sweep_count;
     /* Written by the commit's worker, read after it: */
     enum ledger_err sweep_err;
-    size_t sweep_expired;
+    struct engine_expire_outcome sweep_outcome;
 
     struct slow_query slow; /* backups */
     struct slow_query workers[SERVER_QUERY_WORKERS];
@@ -635,8 +639,10 @@ static void sweep_commit_work(uv_work_t *work)
 {
     struct server *server = work->data;
     server->sweep_err = engine_expire(server->engine, server->sweep_due, server->sweep_count,
-                                      wall_clock_us(), &server->sweep_expired);
+                                      wall_clock_us(), &server->sweep_outcome);
 }
+
+static void sweep_scan_next(struct server *server);
 
 static void sweep_commit_done(uv_work_t *work, int status)
 {
@@ -647,6 +653,7 @@ static void sweep_commit_done(uv_work_t *work, int status)
     if (head > server->group_head_before) {
         counter_add(&server->counters.events_appended, head - server->group_head_before);
     }
+    const struct engine_expire_outcome *outcome = &server->sweep_outcome;
     if (server->sweep_err != LEDGER_ERR_OK) {
         counter_add(&server->counters.commit_failures, 1);
         log_write(LOG_LEVEL_ERROR, "expiry sweep failed",
@@ -654,16 +661,30 @@ static void sweep_commit_done(uv_work_t *work, int status)
                   "again\"",
                   ledger_err_name(server->sweep_err), server->sweep_count,
                   ledger_strerror(server->sweep_err));
-    } else if (server->sweep_expired > 0) {
-        counter_add(&server->counters.reservations_expired, server->sweep_expired);
-        log_write(LOG_LEVEL_INFO, "reservations expired", "count=%zu due=%zu",
-                  server->sweep_expired, server->sweep_count);
-        doorbell_publish(server);
+        server->sweep_wanted = false;
+    } else {
+        if (outcome->expired > 0) {
+            counter_add(&server->counters.reservations_expired, outcome->expired);
+            log_write(LOG_LEVEL_INFO, "reservations expired", "count=%zu due=%zu", outcome->expired,
+                      server->sweep_count);
+            doorbell_publish(server);
+        }
+        if (outcome->refused > 0) {
+            /* One line per scan at most, naming the first: a reservation
+             * changed between the scan and its commit, or a rule that keeps
+             * the schedule from expiring it (the partner must). */
+            counter_add(&server->counters.expiries_refused, outcome->refused);
+            log_write(LOG_LEVEL_WARN, "expiries refused",
+                      "count=%zu due=%zu first_reservation=%s code=%s reason=\"%s\"",
+                      outcome->refused, server->sweep_count, outcome->refused_reservation_id,
+                      ledger_err_name(outcome->refusal), outcome->refusal_message);
+        }
     }
     server->sweep_count = 0;
     server->committing = false;
     storage_check(server, server->sweep_err);
     commit_start(server);
+    sweep_scan_next(server);
     shutdown_maybe_finish(server);
 }
 
@@ -672,7 +693,7 @@ static void sweep_commit_start(struct server *server)
 {
     server->committing = true;
     server->group_head_before = engine_head_sequence(server->engine);
-    server->sweep_expired = 0;
+    server->sweep_outcome = (struct engine_expire_outcome){.refusal = LEDGER_ERR_OK};
     server->work.data = server;
     int rc = uv_queue_work(&server->loop, &server->work, sweep_commit_work, sweep_commit_done);
     if (rc != 0) {
@@ -687,8 +708,9 @@ static void sweep_scan_work(uv_work_t *work)
 {
     struct server *server = work->data;
     server->sweep_found = 0;
-    server->sweep_scan_err = engine_expiries_due(server->engine, wall_clock_us(), server->sweep_due,
-                                                 LEDGER_GROUP_REQUESTS_MAX, &server->sweep_found);
+    server->sweep_scan_err =
+        engine_expiries_due(server->engine, wall_clock_us(), &server->sweep_position,
+                            server->sweep_due, LEDGER_GROUP_REQUESTS_MAX, &server->sweep_found);
 }
 
 static void sweep_scan_done(uv_work_t *work, int status)
@@ -700,10 +722,19 @@ static void sweep_scan_done(uv_work_t *work, int status)
         log_write(LOG_LEVEL_ERROR, "expiry sweep failed",
                   "stage=scan code=%s reason=\"%s\" action=\"the next sweep tries again\"",
                   ledger_err_name(server->sweep_scan_err), ledger_strerror(server->sweep_scan_err));
-    } else if (!server->stopping) {
-        server->sweep_count = server->sweep_found;
+        /* The next sweep starts again from the first row. */
+        server->sweep_position = (struct store_position){0};
+        server->sweep_wanted = false;
+    } else {
+        if (server->sweep_position.done) {
+            server->sweep_wanted = false; /* the last row read: this sweep is over */
+        }
+        if (!server->stopping) {
+            server->sweep_count = server->sweep_found;
+        }
     }
     commit_start(server);
+    sweep_scan_next(server);
     shutdown_maybe_finish(server);
 }
 
@@ -717,14 +748,15 @@ static size_t workers_running(const struct server *server)
     return running;
 }
 
-/* Starts a scan for reservations past their term, in the place of a
- * row-query worker (skipped while they are all busy, or while the last
- * sweep is unfinished: the next tick tries again). */
-static void on_expiry_timer(uv_timer_t *timer)
+/* Starts the sweep's next scan, in the place of a row-query worker, when a
+ * sweep is wanted and nothing of it is running: not while the last scan's
+ * findings wait for their commit, and not while every worker is busy (the
+ * first worker to finish calls this again, so a busy daemon postpones a
+ * sweep only until a worker frees, never indefinitely). */
+static void sweep_scan_next(struct server *server)
 {
-    struct server *server = timer->data;
-    if (server->stopping || server->sweep_scanning || server->sweep_count > 0 ||
-        workers_running(server) >= SERVER_QUERY_WORKERS) {
+    if (!server->sweep_wanted || server->stopping || server->sweep_scanning ||
+        server->sweep_count > 0 || workers_running(server) >= SERVER_QUERY_WORKERS) {
         return;
     }
     server->sweep_scanning = true;
@@ -732,8 +764,18 @@ static void on_expiry_timer(uv_timer_t *timer)
     int rc = uv_queue_work(&server->loop, &server->sweep_work, sweep_scan_work, sweep_scan_done);
     if (rc != 0) {
         server->sweep_scanning = false;
+        server->sweep_wanted = false;
         log_write(LOG_LEVEL_WARN, "cannot queue the expiry sweep", "error=\"%s\"", uv_strerror(rc));
     }
+}
+
+/* A sweep is due: it starts now, or as soon as a worker frees; one still
+ * under way goes on (from where it is) instead of starting another. */
+static void on_expiry_timer(uv_timer_t *timer)
+{
+    struct server *server = timer->data;
+    server->sweep_wanted = true;
+    sweep_scan_next(server);
 }
 
 /* --- requests ----------------------------------------------------------------------- */
@@ -863,6 +905,7 @@ static void slow_query_done(uv_work_t *work, int status)
     slow->signed_request = NULL;
     crypto_wipe(&slow->principal, sizeof slow->principal);
     slow->running = false;
+    sweep_scan_next(server);
     shutdown_maybe_finish(server);
 }
 

@@ -129,6 +129,7 @@ struct server_counters {
     _Atomic uint64_t doorbells_dropped;    /* publishes nanomsg refused */
     _Atomic uint64_t events_appended;      /* events the commits appended (head moves) */
     _Atomic uint64_t reservations_expired; /* ReservationExpired the schedule recorded */
+    _Atomic uint64_t expiries_refused;     /* expiries of the schedule the rules refused */
     /* commands per group commit (all requests of the group, refused or not) */
     _Atomic uint64_t group_commands_buckets[SERVER_GROUP_COMMANDS_BUCKETS + 1];
     _Atomic uint64_t group_commands_sum;

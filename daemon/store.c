@@ -536,10 +536,13 @@ static enum ledger_err store_keep_map_size(struct store *store)
     return LEDGER_ERR_OK;
 }
 
+/* LMDB's name for an environment's data file. */
+#define STORE_DATA_FILE "data.mdb"
+
 /* dir + "/data.mdb" into path; false when it does not fit. */
 static bool data_file_path(const char *dir, char path[STORE_PATH_BYTES])
 {
-    int length = snprintf(path, STORE_PATH_BYTES, "%s/data.mdb", dir);
+    int length = snprintf(path, STORE_PATH_BYTES, "%s/" STORE_DATA_FILE, dir);
     return length > 0 && (size_t)length < STORE_PATH_BYTES;
 }
 
@@ -1537,15 +1540,16 @@ enum ledger_err store_info(struct store *store, struct store_info *out)
     return LEDGER_ERR_OK;
 }
 
-/* Whether dir is an existing, empty directory. */
-static enum ledger_err store_dir_empty(const char *dir)
+/* Whether the directory open as dirfd is empty. */
+static enum ledger_err store_dir_empty(int dirfd)
 {
-    DIR *handle = opendir(dir);
+    int fd = dup(dirfd);
+    DIR *handle = fd < 0 ? NULL : fdopendir(fd);
     if (handle == NULL) {
-        int error = errno;
-        store_note("%s: %s", dir, strerror(error));
-        return error == ENOENT || error == ENOTDIR ? LEDGER_ERR_INVALID_ARGUMENT
-                                                   : LEDGER_ERR_STORAGE_ERROR;
+        store_note("reading the directory: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return LEDGER_ERR_STORAGE_ERROR;
     }
     enum ledger_err err = LEDGER_ERR_OK;
     /* "." and "..", then any third entry means not empty. */
@@ -1554,13 +1558,13 @@ static enum ledger_err store_dir_empty(const char *dir)
         struct dirent *entry = readdir(handle);
         if (entry == NULL) {
             if (errno != 0) {
-                store_note("readdir %s: %s", dir, strerror(errno));
+                store_note("reading the directory: %s", strerror(errno));
                 err = LEDGER_ERR_STORAGE_ERROR;
             }
             break;
         }
         if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
-            store_note("%s is not empty", dir);
+            store_note("the directory is not empty");
             err = LEDGER_ERR_INVALID_ARGUMENT;
             break;
         }
@@ -1569,38 +1573,22 @@ static enum ledger_err store_dir_empty(const char *dir)
     return err;
 }
 
-static enum ledger_err store_sync_path(const char *path, int flags)
+enum ledger_err store_copy_at(struct store *store, int dirfd)
 {
-    int fd = open(path, flags | O_CLOEXEC);
-    if (fd < 0) {
-        store_note("open %s: %s", path, strerror(errno));
-        return LEDGER_ERR_STORAGE_ERROR;
-    }
-    enum ledger_err err = LEDGER_ERR_OK;
-    if (fsync(fd) != 0) {
-        store_note("fsync %s: %s", path, strerror(errno));
-        err = LEDGER_ERR_STORAGE_ERROR;
-    }
-    close(fd);
-    return err;
-}
-
-enum ledger_err store_copy(struct store *store, const char *dir)
-{
-    STORE_CHECK(store != NULL && dir != NULL);
-    char path[STORE_PATH_BYTES];
-    if (!data_file_path(dir, path)) {
-        store_note("path too long");
-        return LEDGER_ERR_INVALID_ARGUMENT;
-    }
-    enum ledger_err err = store_dir_empty(dir);
+    STORE_CHECK(store != NULL && dirfd >= 0);
+    enum ledger_err err = store_dir_empty(dirfd);
     if (err != LEDGER_ERR_OK)
         return err;
-    /* Our own file rather than mdb_env_copy2's: mode 0600, and fsynced. */
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    /* Our own file rather than mdb_env_copy2's: mode 0600, fsynced, and made
+     * in the directory this descriptor holds, so that neither the copy nor
+     * the removal of a failed one can land elsewhere if the directory's name
+     * is replaced (by a symbolic link, say) while it runs. */
+    int fd =
+        openat(dirfd, STORE_DATA_FILE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        store_note("open %s: %s", path, strerror(errno));
-        return LEDGER_ERR_STORAGE_ERROR;
+        int error = errno;
+        store_note("creating %s: %s", STORE_DATA_FILE, strerror(error));
+        return error == ENOSPC || error == EDQUOT ? LEDGER_ERR_DISK_FULL : LEDGER_ERR_STORAGE_ERROR;
     }
     /* The copy reads through its own transaction: count it at the gate so a
      * growth never remaps the map under it (a growth waits for the copy, up
@@ -1611,17 +1599,35 @@ enum ledger_err store_copy(struct store *store, const char *dir)
     if (rc != MDB_SUCCESS) {
         err = store_fail(rc, "mdb_env_copyfd2");
     } else if (fsync(fd) != 0) {
-        store_note("fsync %s: %s", path, strerror(errno));
+        store_note("fsync %s: %s", STORE_DATA_FILE, strerror(errno));
         err = LEDGER_ERR_STORAGE_ERROR;
     }
     if (close(fd) != 0 && err == LEDGER_ERR_OK) {
-        store_note("close %s: %s", path, strerror(errno));
+        store_note("close %s: %s", STORE_DATA_FILE, strerror(errno));
         err = LEDGER_ERR_STORAGE_ERROR;
     }
-    if (err == LEDGER_ERR_OK)
-        err = store_sync_path(dir, O_RDONLY | O_DIRECTORY);
+    if (err == LEDGER_ERR_OK && fsync(dirfd) != 0) {
+        store_note("fsync of the directory: %s", strerror(errno));
+        err = LEDGER_ERR_STORAGE_ERROR;
+    }
     if (err != LEDGER_ERR_OK)
-        unlink(path);
+        unlinkat(dirfd, STORE_DATA_FILE, 0);
+    return err;
+}
+
+enum ledger_err store_copy(struct store *store, const char *dir)
+{
+    STORE_CHECK(store != NULL && dir != NULL);
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dirfd < 0) {
+        int error = errno;
+        store_note("%s: %s", dir,
+                   error == ELOOP ? "a symbolic link, not a directory" : strerror(error));
+        return error == ENOENT || error == ENOTDIR || error == ELOOP ? LEDGER_ERR_INVALID_ARGUMENT
+                                                                     : LEDGER_ERR_STORAGE_ERROR;
+    }
+    enum ledger_err err = store_copy_at(store, dirfd);
+    close(dirfd);
     return err;
 }
 

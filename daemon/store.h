@@ -65,6 +65,14 @@ bool store_db_derived(enum store_db db);
 
 struct store;
 struct store_txn;
+/* Where a walk over one database's keys stands, kept between transactions:
+ * the key of the last row it read (size 0: none yet, start at the first),
+ * and whether the last walk reached the end. */
+struct store_position {
+    uint8_t key[STORE_KEY_BYTES_MAX];
+    size_t size;
+    bool done;
+};
 struct store_cursor;
 
 /* A borrowed view of bytes inside the map: valid until its transaction ends. */
@@ -295,13 +303,20 @@ __attribute__((warn_unused_result)) enum ledger_err store_info(struct store *sto
  * crash in bulk mode may lose what was committed in it: rebuild again. */
 __attribute__((warn_unused_result)) enum ledger_err store_bulk(struct store *store, bool on);
 
-/* A consistent hot copy of the environment into `dir` (which must exist and be
- * empty), compacting (MDB_CP_COMPACT). Runs beside the writer, holding one read
- * transaction for its duration. The copy's data file has mode 0600 and is
- * fsynced; a failed copy removes it. Errors: INVALID_ARGUMENT (dir missing, not
- * a directory or not empty), STORAGE_ERROR, NO_MEMORY. */
+/* A consistent hot copy of the environment into `dir` (which must exist, be
+ * empty and not be a symbolic link), compacting (MDB_CP_COMPACT). Runs beside
+ * the writer, holding one read transaction for its duration. The copy's data
+ * file has mode 0600 and is fsynced, and so is the directory; a failed copy
+ * removes the file it made, and only that. Errors: INVALID_ARGUMENT (dir
+ * missing, not a directory, a symbolic link or not empty), DISK_FULL,
+ * STORAGE_ERROR, NO_MEMORY. */
 __attribute__((warn_unused_result)) enum ledger_err store_copy(struct store *store,
                                                                const char *dir);
+
+/* store_copy into the directory open as `dirfd` (O_RDONLY | O_DIRECTORY):
+ * every file operation is relative to the descriptor, so a directory renamed
+ * or replaced by name while the copy runs cannot redirect it. */
+__attribute__((warn_unused_result)) enum ledger_err store_copy_at(struct store *store, int dirfd);
 
 /* Encodes/decodes the big-endian u64 used for keys. */
 void store_u64_to_key(uint64_t value, uint8_t key[8]);

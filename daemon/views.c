@@ -1487,13 +1487,10 @@ struct expiry_walk {
     void *context;
 };
 
-static enum ledger_err expiry_visit(void *context, const struct store_val *key,
+/* One reservation row of the walk: fn for it when it is due. */
+static enum ledger_err expiry_visit(struct expiry_walk *w, const struct store_val *key,
                                     const struct store_val *value)
 {
-    struct expiry_walk *w = context;
-    if (w->found == w->max) {
-        return LEDGER_ERR_UNAVAILABLE; /* enough for one walk: stops it */
-    }
     /* The key begins with the partner id and its NUL (reservation_key). */
     const uint8_t *nul = memchr(key->data, '\0', key->size);
     size_t partner_size = nul != NULL ? (size_t)(nul - key->data) : 0;
@@ -1521,13 +1518,52 @@ static enum ledger_err expiry_visit(void *context, const struct store_val *key,
 }
 
 enum ledger_err views_expiries_due(struct store_txn *txn, int64_t now_us, size_t max,
+                                   size_t rows_max, struct store_position *position,
                                    views_expiry_fn fn, void *context)
 {
+    if (position->size > sizeof position->key || rows_max == 0) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
     struct expiry_walk walk = {
         .now_us = now_us, .max = max, .found = 0, .fn = fn, .context = context};
-    struct key everything = {0};
-    enum ledger_err err = scan_prefix(txn, STORE_DB_RESERVATION, &everything, expiry_visit, &walk);
-    return err == LEDGER_ERR_UNAVAILABLE && walk.found == max ? LEDGER_ERR_OK : err;
+    struct store_cursor *cursor = NULL;
+    enum ledger_err err = store_cursor_open(txn, STORE_DB_RESERVATION, &cursor);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    struct store_val key, value;
+    err = store_cursor_seek(cursor, position->size > 0 ? position->key : NULL, position->size, &key,
+                            &value);
+    /* The row the last walk ended on was visited already. */
+    if (err == LEDGER_ERR_OK && position->size > 0 && key.size == position->size &&
+        memcmp(key.data, position->key, key.size) == 0) {
+        err = store_cursor_next(cursor, &key, &value);
+    }
+    size_t rows = 0;
+    while (err == LEDGER_ERR_OK && walk.found < max && rows < rows_max) {
+        err = expiry_visit(&walk, &key, &value);
+        rows++;
+        if (err == LEDGER_ERR_OK) {
+            if (key.size > sizeof position->key) {
+                err = LEDGER_ERR_CORRUPT;
+                break;
+            }
+            memcpy(position->key, key.data, key.size);
+            position->size = key.size;
+            err = store_cursor_next(cursor, &key, &value);
+        }
+    }
+    store_cursor_close(cursor);
+    if (err == LEDGER_ERR_NOT_FOUND) {
+        /* Past the last row: the walk is over, the next starts at the first. */
+        position->size = 0;
+        position->done = true;
+        return LEDGER_ERR_OK;
+    }
+    if (err == LEDGER_ERR_OK) {
+        position->done = false;
+    }
+    return err;
 }
 
 struct collect {
@@ -2107,9 +2143,10 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
         return err;
     }
     if (q->tree_size > store_last_sequence(txn)) {
+        /* Without the log's size: not every role may read the head. */
         snprintf(message, VIEWS_MESSAGE_SIZE,
-                 "tree_size %llu is past the log's %llu events: give a head's tree size",
-                 (unsigned long long)q->tree_size, (unsigned long long)store_last_sequence(txn));
+                 "tree_size %llu is past the log: give the tree size of a signed head",
+                 (unsigned long long)q->tree_size);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     int64_t wanted = month_parse(month);

@@ -39,17 +39,21 @@ __attribute__((warn_unused_result)) enum ledger_err views_apply(struct store_txn
 typedef enum ledger_err (*views_expiry_fn)(void *context, const char *partner_id,
                                            const char *customer_id, const char *reservation_id,
                                            int64_t expires_us);
-/* Walks the reservations (every partner's, in key order) and calls fn for
- * each one that is active, has auto-renewal off and whose expires_us is at or
- * before now_us, at most `max` of them: what the daemon's schedule records as
- * expired. Reservations with auto-renewal on are left to the partner, who
- * records the renewal and its price. Reads every reservation row: for a
- * thread that may take its time. Errors: those of fn, CORRUPT (a row that
- * does not decode), STORAGE_ERROR, NO_MEMORY. */
-__attribute__((warn_unused_result)) enum ledger_err views_expiries_due(struct store_txn *txn,
-                                                                       int64_t now_us, size_t max,
-                                                                       views_expiry_fn fn,
-                                                                       void *context);
+/* Walks the reservations (every partner's, in key order) from just after
+ * `position`, and calls fn for each one that is active, has auto-renewal off
+ * and whose expires_us is at or before now_us: what the daemon's schedule
+ * records as expired. Stops after `max` found or `rows_max` rows read, with
+ * `position` at the last row read (done false); or at the last row, with
+ * `position` back at the start (done true). Bounded so that one read
+ * transaction stays short however many reservations there are, and
+ * resumable so that rows found and refused again and again cannot keep a
+ * walk from reaching the rows after them. Reservations with auto-renewal on
+ * are left to the partner, who records the renewal and its price. Errors:
+ * those of fn, INVALID_ARGUMENT (position or rows_max out of range),
+ * CORRUPT (a row that does not decode), STORAGE_ERROR, NO_MEMORY. */
+__attribute__((warn_unused_result)) enum ledger_err
+views_expiries_due(struct store_txn *txn, int64_t now_us, size_t max, size_t rows_max,
+                   struct store_position *position, views_expiry_fn fn, void *context);
 
 /* Whether a partner was registered (PartnerRegistered applied). *exists_out is
  * written only on success. Errors: INVALID_ARGUMENT (not a valid id),

@@ -912,6 +912,8 @@ static void test_engine_events_query_refusals(void **state)
     events.tree_size = head(f) + 1;
     assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_NOT_FOUND);
     assert_non_null(strstr(message, "past the head"));
+    /* Without the head's size: not every role may read the head. */
+    assert_null(strpbrk(strstr(message, "past the head"), "0123456789"));
     events.tree_size = 0;
 
     events.limit = LEDGER_EVENTS_PAGE_MAX + 1;
@@ -1249,6 +1251,20 @@ static Ledger__V1__ReservationState reservation_state(struct fixture *f, const c
     return state;
 }
 
+/* One whole walk of the reservations from the first (as a sweep makes it
+ * when they all fit in one scan): what is due at now_us, at most max. */
+static enum ledger_err expiries_due(struct fixture *f, int64_t now_us, struct engine_expiry *due,
+                                    size_t max, size_t *count)
+{
+    struct store_position position = {0};
+    enum ledger_err err = engine_expiries_due(f->engine, now_us, &position, due, max, count);
+    if (err == LEDGER_ERR_OK && *count < max) {
+        assert_true(position.done);
+        assert_int_equal(position.size, 0);
+    }
+    return err;
+}
+
 /* The ledger's schedule expires active reservations past their term with
  * auto-renewal off, dated at the expiry, as its own system principal; never
  * twice, never one the partner changed, never one set to renew. */
@@ -1285,14 +1301,13 @@ static void test_engine_expiries(void **state)
     struct engine_expiry due[8];
     size_t count = 99;
     const int64_t year_us = INT64_C(365) * 86400 * 1000000;
-    assert_int_equal(engine_expiries_due(f->engine, f->now_us, due, 8, &count), LEDGER_ERR_OK);
+    assert_int_equal(expiries_due(f, f->now_us, due, 8, &count), LEDGER_ERR_OK);
     assert_int_equal(count, 0);
-    assert_int_equal(engine_expiries_due(f->engine, bought_us + year_us - 1, due, 8, &count),
-                     LEDGER_ERR_OK);
+    assert_int_equal(expiries_due(f, bought_us + year_us - 1, due, 8, &count), LEDGER_ERR_OK);
     assert_int_equal(count, 0);
     /* At the expiry: the one reservation still active and not renewing. */
     f->now_us = bought_us + 2 * year_us;
-    assert_int_equal(engine_expiries_due(f->engine, f->now_us, due, 8, &count), LEDGER_ERR_OK);
+    assert_int_equal(expiries_due(f, f->now_us, due, 8, &count), LEDGER_ERR_OK);
     assert_int_equal(count, 1);
     assert_string_equal(due[0].partner_id, "p1");
     assert_string_equal(due[0].customer_id, "c1");
@@ -1300,9 +1315,10 @@ static void test_engine_expiries(void **state)
     assert_int_equal(due[0].expires_us, bought_us + year_us);
 
     uint64_t before = head(f);
-    size_t expired = 99;
-    assert_int_equal(engine_expire(f->engine, due, count, f->now_us, &expired), LEDGER_ERR_OK);
-    assert_int_equal(expired, 1);
+    struct engine_expire_outcome outcome;
+    assert_int_equal(engine_expire(f->engine, due, count, f->now_us, &outcome), LEDGER_ERR_OK);
+    assert_int_equal(outcome.expired, 1);
+    assert_int_equal(outcome.refused, 0);
     assert_int_equal(head(f), before + 1);
     assert_int_equal(reservation_state(f, ending),
                      LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED);
@@ -1330,10 +1346,11 @@ static void test_engine_expiries(void **state)
     engine_result_free(explanation);
 
     /* Again: a duplicate, nothing appended; and nothing more is due. */
-    assert_int_equal(engine_expire(f->engine, due, count, f->now_us, &expired), LEDGER_ERR_OK);
-    assert_int_equal(expired, 0);
+    assert_int_equal(engine_expire(f->engine, due, count, f->now_us, &outcome), LEDGER_ERR_OK);
+    assert_int_equal(outcome.expired, 0);
+    assert_int_equal(outcome.refused, 0);
     assert_int_equal(head(f), before + 1);
-    assert_int_equal(engine_expiries_due(f->engine, f->now_us, due, 8, &count), LEDGER_ERR_OK);
+    assert_int_equal(expiries_due(f, f->now_us, due, 8, &count), LEDGER_ERR_OK);
     assert_int_equal(count, 0);
 
     /* At most `max` a walk; an empty list appends nothing. */
@@ -1341,11 +1358,10 @@ static void test_engine_expiries(void **state)
     for (int i = 0; i < 3; i++) {
         bought(f, more[i], sizeof more[i]);
     }
-    assert_int_equal(engine_expiries_due(f->engine, f->now_us + 2 * year_us, due, 2, &count),
-                     LEDGER_ERR_OK);
+    assert_int_equal(expiries_due(f, f->now_us + 2 * year_us, due, 2, &count), LEDGER_ERR_OK);
     assert_int_equal(count, 2);
-    assert_int_equal(engine_expire(f->engine, due, 0, f->now_us, &expired), LEDGER_ERR_OK);
-    assert_int_equal(expired, 0);
+    assert_int_equal(engine_expire(f->engine, due, 0, f->now_us, &outcome), LEDGER_ERR_OK);
+    assert_int_equal(outcome.expired, 0);
     assert_int_equal(head(f), before + 4);
     /* Set to renew after the scan found it: the decision sees it and leaves
      * it to the partner; the other one expires. */
@@ -1354,18 +1370,120 @@ static void test_engine_expiries(void **state)
     c.body_case = LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL;
     c.set_reservation_renewal = &renewal;
     assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_OK);
-    assert_int_equal(engine_expire(f->engine, due, count, f->now_us + 2 * year_us, &expired),
+    assert_int_equal(engine_expire(f->engine, due, count, f->now_us + 2 * year_us, &outcome),
                      LEDGER_ERR_OK);
-    assert_int_equal(expired, 1);
+    assert_int_equal(outcome.expired, 1);
+    /* The refusal is reported, for the daemon's log and metrics. */
+    assert_int_equal(outcome.refused, 1);
+    assert_int_equal(outcome.refusal, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(outcome.refusal_message, "set to renew"));
+    assert_string_equal(outcome.refused_reservation_id, due[0].reservation_id);
+    assert_true(strlen(outcome.refusal_message) > 0);
     assert_int_equal(reservation_state(f, due[0].reservation_id),
                      LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
     assert_int_equal(reservation_state(f, due[1].reservation_id),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED);
+
+    /* A walk resumes after the row it stopped on: one found at a time, the
+     * walk of the two reservations due (the third of `more` and one more)
+     * takes two calls and the third reaches the end. */
+    char last[LEDGER_ID_LENGTH_MAX + 1];
+    bought(f, last, sizeof last);
+    struct store_position position = {0};
+    char seen[2][LEDGER_ID_LENGTH_MAX + 1];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(
+            engine_expiries_due(f->engine, f->now_us + 2 * year_us, &position, due, 1, &count),
+            LEDGER_ERR_OK);
+        assert_int_equal(count, 1);
+        assert_false(position.done);
+        assert_true(position.size > 0);
+        snprintf(seen[i], sizeof seen[i], "%s", due[0].reservation_id);
+    }
+    assert_string_not_equal(seen[0], seen[1]);
+    assert_int_equal(
+        engine_expiries_due(f->engine, f->now_us + 2 * year_us, &position, due, 1, &count),
+        LEDGER_ERR_OK);
+    assert_int_equal(count, 0);
+    assert_true(position.done);
+    assert_int_equal(position.size, 0);
+}
+
+/* Stores a principal row and secret directly, as a ledger written before
+ * ids of DOMAIN_RESERVED_ID_PREFIX were refused could hold. */
+static void store_legacy_principal(struct fixture *f, const char *id, bool revoked)
+{
+    engine_close(f->engine);
+    f->engine = NULL;
+    struct store *store = NULL;
+    struct store_options store_options = {.dir = f->dir};
+    assert_int_equal(store_open(&store_options, &store), LEDGER_ERR_OK);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(store, true, &txn), LEDGER_ERR_OK);
+    Ledger__V1__PrincipalRow row = LEDGER__V1__PRINCIPAL_ROW__INIT;
+    row.principal_id = (char *)id;
+    row.role = LEDGER__V1__ROLE__ROLE_ADMIN_AGENT;
+    row.partner_id = "p1";
+    row.revoked = revoked;
+    uint8_t packed[256];
+    size_t size = ledger__v1__principal_row__pack(&row, packed);
+    assert_true(size <= sizeof packed);
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    memset(secret, 0x5a, sizeof secret);
+    assert_int_equal(store_put(txn, STORE_DB_PRINCIPAL, id, strlen(id), packed, size),
+                     LEDGER_ERR_OK);
+    assert_int_equal(store_put(txn, STORE_DB_SECRET, id, strlen(id), secret, sizeof secret),
+                     LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    store_close(store);
+    struct engine_options options = {.data_dir = f->dir};
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+}
+
+/* A principal row named like the ledger's own principals (possible before
+ * the prefix was reserved) neither authenticates nor stops the schedule:
+ * revoked, its row is not the schedule's. */
+static void test_engine_reserved_principal_rows(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    char ending[LEDGER_ID_LENGTH_MAX + 1];
+    int64_t bought_us = f->now_us + 1000000;
+    bought(f, ending, sizeof ending);
+    store_legacy_principal(f, DOMAIN_SYSTEM_PRINCIPAL_ID, true);
+    store_legacy_principal(f, "ledger:someone", false);
+
+    struct engine_principal found;
+    assert_int_equal(engine_principal_lookup(f->engine, DOMAIN_SYSTEM_PRINCIPAL_ID, &found),
+                     LEDGER_ERR_UNKNOWN_PRINCIPAL);
+    assert_int_equal(engine_principal_lookup(f->engine, "ledger:someone", &found),
+                     LEDGER_ERR_UNKNOWN_PRINCIPAL);
+    /* An ordinary row of the same shape authenticates (the test's rows are
+     * what the store holds, not what the lookup makes of an id). */
+    store_legacy_principal(f, "legacy-admin", false);
+    assert_int_equal(engine_principal_lookup(f->engine, "legacy-admin", &found), LEDGER_ERR_OK);
+    crypto_wipe(&found, sizeof found);
+
+    const int64_t year_us = INT64_C(365) * 86400 * 1000000;
+    f->now_us = bought_us + 2 * year_us;
+    struct engine_expiry due[4];
+    size_t count = 0;
+    struct store_position position = {0};
+    assert_int_equal(engine_expiries_due(f->engine, f->now_us, &position, due, 4, &count),
+                     LEDGER_ERR_OK);
+    assert_int_equal(count, 1);
+    struct engine_expire_outcome outcome;
+    assert_int_equal(engine_expire(f->engine, due, count, f->now_us, &outcome), LEDGER_ERR_OK);
+    assert_int_equal(outcome.refused, 0);
+    assert_int_equal(outcome.expired, 1);
+    assert_int_equal(reservation_state(f, ending),
                      LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_engine_reserved_principal_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_init_writes_operator_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_second_open_is_locked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_unknown_principal, setup, teardown),

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -65,7 +66,8 @@ struct fault {
     unsigned long calls; /* every call, armed or not */
 };
 
-static struct fault fault_commit, fault_put, fault_sync, fault_alloc, fault_write;
+static struct fault fault_commit, fault_put, fault_sync, fault_alloc, fault_write, fault_fsync,
+    fault_copy_write;
 
 static bool fault_hit(struct fault *fault)
 {
@@ -94,6 +96,8 @@ static void fault_disarm_all(void)
     fault_sync.countdown = 0;
     fault_alloc.countdown = 0;
     fault_write.countdown = 0;
+    fault_fsync.countdown = 0;
+    fault_copy_write.countdown = 0;
 }
 
 int __real_mdb_txn_commit(MDB_txn *txn);
@@ -106,6 +110,10 @@ ssize_t __real_pwrite(int fd, const void *buffer, size_t size, off_t offset);
 ssize_t __wrap_pwrite(int fd, const void *buffer, size_t size, off_t offset);
 ssize_t __real_writev(int fd, const struct iovec *vectors, int count);
 ssize_t __wrap_writev(int fd, const struct iovec *vectors, int count);
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+ssize_t __real_write(int fd, const void *buffer, size_t size);
+ssize_t __wrap_write(int fd, const void *buffer, size_t size);
 void *__real_calloc(size_t count, size_t size);
 void *__wrap_calloc(size_t count, size_t size);
 void *__real_malloc(size_t size);
@@ -158,6 +166,26 @@ ssize_t __wrap_writev(int fd, const struct iovec *vectors, int count)
         return -1;
     }
     return __real_writev(fd, vectors, count);
+}
+
+/* A backup: fsync of its files and directory, and write, with which LMDB's
+ * compacting copy fills the new data file (as the backup does its head). */
+int __wrap_fsync(int fd)
+{
+    if (fault_hit(&fault_fsync)) {
+        errno = fault_fsync.error;
+        return -1;
+    }
+    return __real_fsync(fd);
+}
+
+ssize_t __wrap_write(int fd, const void *buffer, size_t size)
+{
+    if (fault_hit(&fault_copy_write)) {
+        errno = fault_copy_write.error;
+        return -1;
+    }
+    return __real_write(fd, buffer, size);
 }
 
 void *__wrap_calloc(size_t count, size_t size)
@@ -776,6 +804,76 @@ static void test_faults_group_fails_together(void **state)
     expect_views_replay(f);
 }
 
+/* A backup that fails at any fsync or write of its files (or for want of
+ * memory) fails with the code that names the cause, leaves no directory
+ * behind (the same name can be given again) and leaves the ledger serving. */
+static void test_faults_backup(void **state)
+{
+    struct fixture *f = *state;
+    struct {
+        struct fault *fault;
+        int error;
+        enum ledger_err expected; /* LEDGER_ERR_OK: any failure */
+        long min_sites;
+    } cases[] = {
+        {&fault_fsync, EIO, LEDGER_ERR_STORAGE_ERROR, 4}, /* data, dir, head, dir */
+        {&fault_copy_write, ENOSPC, LEDGER_ERR_DISK_FULL, 2},
+        {&fault_copy_write, EIO, LEDGER_ERR_STORAGE_ERROR, 2},
+        {&fault_alloc, ENOMEM, LEDGER_ERR_OK, 1},
+    };
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s-backup", f->dir);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        long sites = 0;
+        for (long nth = 1; nth < FAULT_SWEEP_MAX; nth++) {
+            fault_arm(cases[c].fault, nth, cases[c].error);
+            enum ledger_err err = engine_backup(f->engine, dir);
+            bool fired = cases[c].fault->fired != 0;
+            fault_disarm_all();
+            if (!fired) {
+                assert_int_equal(LEDGER_ERR_OK, err);
+                break;
+            }
+            f->injected++;
+            sites++;
+            if (cases[c].expected != LEDGER_ERR_OK && err != cases[c].expected) {
+                fail_msg("case %zu, fault at call %ld: expected %s, got %s", c, nth,
+                         ledger_err_name(cases[c].expected), ledger_err_name(err));
+            }
+            assert_int_not_equal(LEDGER_ERR_OK, err);
+            struct stat info;
+            if (stat(dir, &info) == 0) {
+                fail_msg("case %zu, fault at call %ld: %s left behind", c, nth, dir);
+            }
+            assert_int_equal(ENOENT, errno);
+        }
+        if (sites < cases[c].min_sites) {
+            fail_msg("case %zu: %ld call sites, expected at least %ld", c, sites,
+                     cases[c].min_sites);
+        }
+        /* The backup made once the fault is past is whole. */
+        char path[700];
+        struct stat info;
+        snprintf(path, sizeof path, "%s/data.mdb", dir);
+        assert_int_equal(0, stat(path, &info));
+        assert_true(info.st_size > 0);
+        snprintf(path, sizeof path, "%s/head.pb", dir);
+        assert_int_equal(0, stat(path, &info));
+        assert_true(info.st_size > 0);
+        test_remove_dir(dir);
+    }
+    /* Still serving. */
+    struct request_bytes bytes = {0};
+    customer_batch(f, 1, &bytes);
+    uint64_t head_before = engine_head_sequence(f->engine);
+    struct engine_request request;
+    assert_int_equal(LEDGER_ERR_OK, execute(f, &f->admin, &bytes, 1, &request));
+    assert_int_equal(LEDGER_ERR_OK, request.err);
+    engine_request_clear(&request);
+    request_bytes_free(&bytes);
+    assert_int_equal(head_before + 1, engine_head_sequence(f->engine));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -792,6 +890,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_put_eio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_allocation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_group_fails_together, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_backup, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

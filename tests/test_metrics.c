@@ -45,6 +45,7 @@ static void counters_fill(struct server_counters *c)
     atomic_store(&c->commit_failures, 1);
     atomic_store(&c->events_appended, 7);
     atomic_store(&c->reservations_expired, 3);
+    atomic_store(&c->expiries_refused, 2);
     atomic_store(&c->commands_accepted, 7);
     /* group sizes: three groups of 1 command, one of 5 */
     atomic_store(&c->group_commands_buckets[0], 3);
@@ -103,6 +104,10 @@ static const char *const expected_lines[] = {
     "schedule recorded as expired.",
     "# TYPE ledger_reservations_expired_total counter",
     "ledger_reservations_expired_total 3",
+    "# HELP ledger_expiries_refused_total Expiries the daemon's schedule found due and the rules "
+    "refused (logged as \"expiries refused\").",
+    "# TYPE ledger_expiries_refused_total counter",
+    "ledger_expiries_refused_total 2",
     "# HELP ledger_commands_accepted_total Commands of batches answered OK (retried duplicates "
     "included).",
     "# TYPE ledger_commands_accepted_total counter",

@@ -1276,6 +1276,36 @@ static void test_store_copy_opens_with_same_records(void **state)
     sibling(f, "missing", missing, sizeof missing);
     assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_copy(f->store, missing));
     assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_copy(f->store, path));
+
+    /* A symbolic link is refused even when it points at an empty directory,
+     * and a refused copy leaves the directory it names as it was: the copy
+     * already there keeps its data file. */
+    char empty[PATH_MAX], link[PATH_MAX], kept[PATH_MAX + 16];
+    sibling(f, "empty", empty, sizeof empty);
+    sibling(f, "link", link, sizeof link);
+    assert_int_equal(0, mkdir(empty, 0700));
+    assert_int_equal(0, symlink(empty, link));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_copy(f->store, link));
+    snprintf(kept, sizeof kept, "%s/data.mdb", empty);
+    struct stat kept_info;
+    assert_int_not_equal(0, stat(kept, &kept_info));
+    assert_int_equal(0, unlink(link));
+    assert_int_equal(0, symlink(copy, link));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_copy(f->store, link));
+    snprintf(kept, sizeof kept, "%s/data.mdb", copy);
+    assert_int_equal(0, stat(kept, &kept_info));
+    assert_true(kept_info.st_size > 0);
+    assert_int_equal(0, unlink(link));
+    assert_int_equal(0, rmdir(empty));
+
+    /* Through a descriptor: a directory that holds a data file already is
+     * refused before anything is written, and the file stays. */
+    int dirfd = open(copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dirfd >= 0);
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_copy_at(f->store, dirfd));
+    close(dirfd);
+    assert_int_equal(0, stat(kept, &kept_info));
+    assert_true(kept_info.st_size > 0);
 }
 
 static void test_store_info(void **state)

@@ -2235,9 +2235,91 @@ static void test_views_generated_history(void **state)
     test_remove_dir(f.dir);
 }
 
+/* The expiries a walk finds, by reservation, partner and customer. */
+struct expiries_seen {
+    char ids[32][3 * (LEDGER_ID_LENGTH_MAX + 1)];
+    size_t count;
+};
+
+static enum ledger_err expiry_seen(void *context, const char *partner_id, const char *customer_id,
+                                   const char *reservation_id, int64_t expires_us)
+{
+    struct expiries_seen *seen = context;
+    assert_true(expires_us > 0);
+    assert_true(seen->count < sizeof seen->ids / sizeof seen->ids[0]);
+    snprintf(seen->ids[seen->count++], sizeof seen->ids[0], "%s/%s/%s", partner_id, customer_id,
+             reservation_id);
+    return LEDGER_ERR_OK;
+}
+
+/* A walk for due expiries: every active reservation with auto-renewal off
+ * past its term, whichever partner it is of; bounded by the rows it reads
+ * and resumable, so a walk a row at a time finds what one walk does. */
+static void test_views_expiries_due(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn = NULL;
+    assert_ok(store_begin(f->store, false, &txn));
+    const int64_t later = utc(2040, 1, 1);
+
+    struct expiries_seen whole = {0};
+    struct store_position position = {0};
+    assert_ok(views_expiries_due(txn, later, 32, SIZE_MAX, &position, expiry_seen, &whole));
+    assert_true(position.done);
+    assert_int_equal(position.size, 0);
+    assert_true(whole.count >= 2);
+    /* Partner 2's reservation of the same ids is found with its partner. */
+    bool other_partner = false;
+    for (size_t i = 0; i < whole.count; i++) {
+        other_partner |= strcmp(whole.ids[i], "p-2/c-1/res-a") == 0;
+    }
+    assert_true(other_partner);
+    /* Nothing is due before the first term ends. */
+    struct expiries_seen early = {0};
+    assert_ok(
+        views_expiries_due(txn, utc(2025, 1, 1), 32, SIZE_MAX, &position, expiry_seen, &early));
+    assert_int_equal(early.count, 0);
+
+    /* A row at a time: the same reservations in the same order. */
+    struct expiries_seen stepped = {0};
+    size_t walks = 0;
+    position = (struct store_position){0};
+    do {
+        size_t before = stepped.count;
+        assert_ok(views_expiries_due(txn, later, 32, 1, &position, expiry_seen, &stepped));
+        assert_true(stepped.count - before <= 1);
+        walks++;
+        assert_true(walks < 1000);
+    } while (!position.done);
+    assert_true(walks > whole.count);
+    assert_int_equal(stepped.count, whole.count);
+    for (size_t i = 0; i < whole.count; i++) {
+        assert_string_equal(stepped.ids[i], whole.ids[i]);
+    }
+    /* At most `max` found: the walk stops there and resumes after it. */
+    struct expiries_seen capped = {0};
+    position = (struct store_position){0};
+    assert_ok(views_expiries_due(txn, later, 1, SIZE_MAX, &position, expiry_seen, &capped));
+    assert_int_equal(capped.count, 1);
+    assert_false(position.done);
+    assert_ok(views_expiries_due(txn, later, 32, SIZE_MAX, &position, expiry_seen, &capped));
+    assert_true(position.done);
+    assert_int_equal(capped.count, whole.count);
+
+    /* A position that cannot be a key, and a walk of no rows, are refused. */
+    position = (struct store_position){.size = sizeof position.key + 1};
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                     views_expiries_due(txn, later, 32, 1, &position, expiry_seen, &capped));
+    position = (struct store_position){0};
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                     views_expiries_due(txn, later, 32, 0, &position, expiry_seen, &capped));
+    store_abort(txn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_views_expiries_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_current, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_as_of, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_orders, setup, teardown),
