@@ -1045,7 +1045,6 @@ enum ledger_err engine_execute(struct engine *engine, struct engine_request *req
                 engine__state_map_clear(&engine->cache);
                 engine->cache_bytes = 0;
                 engine->cache_clears++;
-                err = LEDGER_ERR_OK;
             }
             atomic_store_explicit(&engine->head_sequence, last, memory_order_relaxed);
             return LEDGER_ERR_OK;

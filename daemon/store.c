@@ -1499,7 +1499,7 @@ static int store_count_reader(const char *message, void *context)
 {
     unsigned *count = context;
     size_t i = 0;
-    while (message[i] == ' ' && i < 16)
+    while (i < 16 && message[i] == ' ')
         i++;
     if (message[i] >= '0' && message[i] <= '9')
         (*count)++;

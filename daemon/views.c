@@ -353,7 +353,9 @@ static enum ledger_err billing_put(struct store_txn *txn, const Ledger__V1__Even
     charges.billed_months = (uint32_t)months;
     struct key k = {0};
     billing_key(&k, event->partner_id, month, event->customer_id, event->sequence, n);
-    return put_message(txn, STORE_DB_BILLING, &k, &charges.base);
+    enum ledger_err err = put_message(txn, STORE_DB_BILLING, &k, &charges.base);
+    row->month = NULL; /* month_buffer ends with this call */
+    return err;
 }
 
 /* Writes the charges of one purchase as entry n = 0 and sets *rows_out to how
