@@ -158,6 +158,7 @@ enum ledger_err auth_check(struct engine *engine, const uint8_t *bytes, size_t s
         err = LEDGER_ERR_BAD_SIGNATURE;
         goto cleanup;
     }
+    memcpy(detail->mac, request->mac.data, sizeof detail->mac);
     if (principal.revoked) {
         set_reason(detail, "the principal is revoked");
         err = LEDGER_ERR_PRINCIPAL_REVOKED;

@@ -50,6 +50,10 @@ struct auth_detail {
     /* SignedRequest.nonce when it decoded and was at most 16 bytes, to echo. */
     uint8_t nonce[LEDGER_NONCE_BYTES];
     size_t nonce_size;
+    /* On OK: Request.mac, verified. It names the signed bytes exactly (a
+     * different request of the principal has a different MAC); public, as it
+     * travels in clear. */
+    uint8_t mac[LEDGER_MAC_BYTES];
     /* Why a request was refused: a fixed sentence, safe to log and send. */
     char reason[AUTH_REASON_SIZE];
 };

@@ -225,7 +225,7 @@ void metrics_visit(const struct server_counters *counters,
            "Times the daemon stopped reading requests at the in-flight bound.",
            load(&c->backpressure_pauses));
     scalar(sink, "ledger_replays_refused_total", "counter",
-           "Command requests sent again with a nonce already refused, answered with that refusal.",
+           "Command requests sent again byte for byte after a refusal, answered with that refusal.",
            load(&c->replays_refused));
     scalar(sink, "ledger_replays_forgotten_total", "counter",
            "Refused requests forgotten before their window ended (too many refusals).",

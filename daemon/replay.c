@@ -19,7 +19,7 @@
 #include "ledger_limits.h"
 
 struct replay_entry {
-    uint8_t digest[CRYPTO_HASH_BYTES]; /* SHA-256(principal id, 0x00, nonce) */
+    uint8_t digest[CRYPTO_HASH_BYTES]; /* SHA-256(principal id, 0x00, MAC) */
     int64_t forget_us;
     enum ledger_err code;
 };
@@ -69,18 +69,18 @@ void replay_cache_free(struct replay_cache *cache)
     free(cache);
 }
 
-static void request_digest(const char *principal_id, const uint8_t *nonce, size_t nonce_size,
+static void request_digest(const char *principal_id, const uint8_t *mac, size_t mac_size,
                            uint8_t out[CRYPTO_HASH_BYTES])
 {
-    /* The id is at most LEDGER_ID_LENGTH_MAX bytes and the nonce, checked by
-     * auth, LEDGER_NONCE_BYTES; longer inputs are cut, which only merges
+    /* The id is at most LEDGER_ID_LENGTH_MAX bytes and the MAC, checked by
+     * auth, LEDGER_MAC_BYTES; longer inputs are cut, which only merges
      * requests auth refuses anyway. */
-    uint8_t bytes[LEDGER_ID_LENGTH_MAX + 1 + LEDGER_NONCE_BYTES];
+    uint8_t bytes[LEDGER_ID_LENGTH_MAX + 1 + LEDGER_MAC_BYTES];
     size_t id_size = strnlen(principal_id, LEDGER_ID_LENGTH_MAX);
     memcpy(bytes, principal_id, id_size);
     bytes[id_size] = 0x00;
-    size_t kept = nonce_size < LEDGER_NONCE_BYTES ? nonce_size : LEDGER_NONCE_BYTES;
-    memcpy(bytes + id_size + 1, nonce, kept);
+    size_t kept = mac_size < LEDGER_MAC_BYTES ? mac_size : LEDGER_MAC_BYTES;
+    memcpy(bytes + id_size + 1, mac, kept);
     crypto_sha256(bytes, id_size + 1 + kept, out);
 }
 
@@ -152,13 +152,12 @@ static const struct replay_entry *lookup(const struct replay_cache *cache,
     return NULL;
 }
 
-bool replay_cache_remember(struct replay_cache *cache, const char *principal_id,
-                           const uint8_t *nonce, size_t nonce_size, int64_t forget_us,
-                           int64_t now_us, enum ledger_err code)
+bool replay_cache_remember(struct replay_cache *cache, const char *principal_id, const uint8_t *mac,
+                           size_t mac_size, int64_t forget_us, int64_t now_us, enum ledger_err code)
 {
     drop_expired(cache, now_us);
     uint8_t digest[CRYPTO_HASH_BYTES];
-    request_digest(principal_id, nonce, nonce_size, digest);
+    request_digest(principal_id, mac, mac_size, digest);
     bool evicted = false;
     if (lookup(cache, digest) == NULL) {
         if (cache->next - cache->first == cache->capacity) {
@@ -179,14 +178,14 @@ bool replay_cache_remember(struct replay_cache *cache, const char *principal_id,
 }
 
 enum ledger_err replay_cache_find(struct replay_cache *cache, const char *principal_id,
-                                  const uint8_t *nonce, size_t nonce_size, int64_t now_us)
+                                  const uint8_t *mac, size_t mac_size, int64_t now_us)
 {
     drop_expired(cache, now_us);
     if (cache->dead > cache->capacity / 2) {
         index_rebuild(cache);
     }
     uint8_t digest[CRYPTO_HASH_BYTES];
-    request_digest(principal_id, nonce, nonce_size, digest);
+    request_digest(principal_id, mac, mac_size, digest);
     const struct replay_entry *entry = lookup(cache, digest);
     return entry != NULL && entry->forget_us >= now_us ? entry->code : LEDGER_ERR_OK;
 }

@@ -10,7 +10,8 @@
  * here first and answers a remembered one with its first refusal.
  *
  * Owns: a ring of entries in arrival order (each a SHA-256 digest of the
- * principal id and the nonce, the time the entry may be forgotten, the code)
+ * principal id and the request's MAC, the time the entry may be forgotten,
+ * the code)
  * and an open-addressing index over it. Entries leave the ring in order: when
  * they expire, or, with the ring full, the oldest one early (the caller
  * counts and logs it). Pure memory: no I/O, no clock (times are passed in).
@@ -35,18 +36,23 @@ __attribute__((warn_unused_result)) enum ledger_err replay_cache_new(size_t capa
                                                                      struct replay_cache **out);
 void replay_cache_free(struct replay_cache *cache);
 
-/* Remembers that the request (principal_id, nonce) was refused with `code`
+/* A request is named by its principal and its verified MAC (Request.mac):
+ * the same bytes again have the same MAC, while a different request has a
+ * different one even when its client reused a nonce, so that it is decided
+ * and not answered with another request's refusal. */
+
+/* Remembers that the request (principal_id, mac) was refused with `code`
  * (not OK) until forget_us. Entries whose forget_us is before now_us are
  * dropped first. Returns true when the ring was full and its oldest live
  * entry was forgotten early to make room. */
-bool replay_cache_remember(struct replay_cache *cache, const char *principal_id,
-                           const uint8_t *nonce, size_t nonce_size, int64_t forget_us,
-                           int64_t now_us, enum ledger_err code);
+bool replay_cache_remember(struct replay_cache *cache, const char *principal_id, const uint8_t *mac,
+                           size_t mac_size, int64_t forget_us, int64_t now_us,
+                           enum ledger_err code);
 
-/* The code the request (principal_id, nonce) was refused with, or OK when it
+/* The code the request (principal_id, mac) was refused with, or OK when it
  * is not remembered (never refused, expired at now_us, or forgotten). */
 enum ledger_err replay_cache_find(struct replay_cache *cache, const char *principal_id,
-                                  const uint8_t *nonce, size_t nonce_size, int64_t now_us);
+                                  const uint8_t *mac, size_t mac_size, int64_t now_us);
 
 /* Entries remembered now (expired ones that were not yet dropped included). */
 size_t replay_cache_count(const struct replay_cache *cache);

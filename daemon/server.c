@@ -365,8 +365,8 @@ static bool refusal_is_decision(enum ledger_err err)
 /* The refusal a command request was given before, or OK. */
 static enum ledger_err refused_before(struct server *server, const struct pending *pending)
 {
-    return replay_cache_find(server->refused, pending->principal.id, pending->detail.nonce,
-                             pending->detail.nonce_size, wall_clock_us());
+    return replay_cache_find(server->refused, pending->principal.id, pending->detail.mac,
+                             sizeof pending->detail.mac, wall_clock_us());
 }
 
 /* Answers a command request that was refused before with that refusal. */
@@ -374,7 +374,7 @@ static void answer_replay(struct server *server, struct pending *pending, enum l
 {
     counter_add(&server->counters.replays_refused, 1);
     snprintf(pending->detail.reason, sizeof pending->detail.reason,
-             "this request (its nonce) was refused before; a replay gets the same answer: sign a "
+             "these request bytes were refused before; a replay gets the same answer: sign a "
              "new request to try again");
     void *control = pending->control;
     pending->control = NULL;
@@ -603,8 +603,8 @@ static void commit_done(uv_work_t *work, int status)
         }
         const struct pending *pending = server->group[i];
         if (refusal_is_decision(request->err) &&
-            replay_cache_remember(server->refused, pending->principal.id, pending->detail.nonce,
-                                  pending->detail.nonce_size,
+            replay_cache_remember(server->refused, pending->principal.id, pending->detail.mac,
+                                  sizeof pending->detail.mac,
                                   pending->signed_request->timestamp_us + server->limits.window_us,
                                   now_us, request->err)) {
             uint64_t forgotten = atomic_fetch_add_explicit(&server->counters.replays_forgotten, 1,

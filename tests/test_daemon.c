@@ -668,6 +668,22 @@ static void test_daemon_refused_request_replayed(void **state)
     assert_int_equal(operator_head_sequence(f), head);
     assert_true(log_contains(f, "a replay gets the same answer"));
 
+    /* A different command signed with the refused request's nonce (a client
+     * that reuses nonces) is a different request: it is decided, not given
+     * the other one's refusal. */
+    ProtobufCBinaryData other =
+        command_add_principal("late-admin-2", "late-admin-2", LEDGER__V1__ROLE__ROLE_AUDITOR);
+    struct request_spec reused = spec;
+    reused.nonce_set = true;
+    size_t reuse_size = 0;
+    uint8_t *reuse = request_batch(&reused, &other, 1, &reuse_size);
+    assert_memory_equal(reused.nonce, spec.nonce, LEDGER_NONCE_BYTES);
+    reply_free(call_expect(f->client, reuse, reuse_size, &reused, LEDGER_ERR_OK));
+    free(reuse);
+    free(other.data);
+    head++;
+    assert_int_equal(operator_head_sequence(f), head);
+
     /* A new daemon remembers no refusal: it refuses what was signed before
      * it started. */
     assert_int_equal(daemon_stop(f, SIGTERM), 0);

@@ -181,8 +181,8 @@ static const char *const expected_lines[] = {
     "in-flight bound.",
     "# TYPE ledger_backpressure_pauses_total counter",
     "ledger_backpressure_pauses_total 1",
-    "# HELP ledger_replays_refused_total Command requests sent again with a nonce already refused, "
-    "answered with that refusal.",
+    "# HELP ledger_replays_refused_total Command requests sent again byte for byte after a "
+    "refusal, answered with that refusal.",
     "# TYPE ledger_replays_refused_total counter",
     "ledger_replays_refused_total 2",
     "# HELP ledger_replays_forgotten_total Refused requests forgotten before their window ended "

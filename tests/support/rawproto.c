@@ -46,7 +46,9 @@ void bytes_append(uint8_t **bytes, size_t *size, const uint8_t *extra, size_t ex
 uint8_t *request_pack(struct request_spec *spec, const Ledger__V1__RequestBody *body,
                       size_t *size_out)
 {
-    crypto_random(spec->nonce, sizeof spec->nonce);
+    if (!spec->nonce_set) {
+        crypto_random(spec->nonce, sizeof spec->nonce);
+    }
     Ledger__V1__SignedRequest signed_request = LEDGER__V1__SIGNED_REQUEST__INIT;
     signed_request.principal_id = (char *)(spec->principal_id ? spec->principal_id : "");
     signed_request.timestamp_us = spec->timestamp_set

@@ -34,7 +34,8 @@ struct request_spec {
     size_t signed_extra_size;
     const uint8_t *outer_extra; /* appended to the Request (outside the MAC) */
     size_t outer_extra_size;
-    uint8_t nonce[LEDGER_NONCE_BYTES]; /* written by request_pack */
+    bool nonce_set;                    /* nonce is used as given (a client reusing one) */
+    uint8_t nonce[LEDGER_NONCE_BYTES]; /* else written by request_pack */
 };
 
 /* The wall clock in microseconds since the epoch. */
