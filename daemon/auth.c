@@ -140,8 +140,7 @@ enum ledger_err auth_check(struct engine *engine, const uint8_t *bytes, size_t s
     }
     err = engine_principal_lookup(engine, principal_id, &principal);
     if (err != LEDGER_ERR_OK) {
-        bool reserved = strncmp(principal_id, DOMAIN_RESERVED_ID_PREFIX,
-                                strlen(DOMAIN_RESERVED_ID_PREFIX)) == 0;
+        bool reserved = domain_principal_id_reserved(principal_id);
         set_reason(detail, err != LEDGER_ERR_UNKNOWN_PRINCIPAL ? "the principal lookup failed"
                            : reserved ? "the id is reserved for the ledger's own principals"
                                       : "no such principal");

@@ -1329,12 +1329,11 @@ static enum ledger_err decide_add_principal(struct decision *d)
     if (role == LEDGER__V1__ROLE__ROLE_SYSTEM)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "add_principal.role system is the ledger itself and cannot be added");
-    if (strncmp(body->principal_id, DOMAIN_RESERVED_ID_PREFIX, strlen(DOMAIN_RESERVED_ID_PREFIX)) ==
-        0)
+    if (domain_principal_id_reserved(body->principal_id))
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "add_principal.principal_id may not begin with '%s': the ledger's own "
-                      "principals are named so",
-                      DOMAIN_RESERVED_ID_PREFIX);
+                      "add_principal.principal_id may not be '%s' nor begin with '%s': the "
+                      "ledger's own principals are named so; choose another id",
+                      DOMAIN_INIT_PRINCIPAL_ID, DOMAIN_RESERVED_ID_PREFIX);
     if ((partner_staff || customer_user) && string_empty(body->partner_id))
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "add_principal.partner_id is required for a %s", codec_role_name((int)role));
@@ -2248,6 +2247,13 @@ static enum ledger_err decide_set_cost_visibility(struct decision *d)
 }
 
 /* ---- decide: the dispatcher ---------------------------------------------- */
+
+bool domain_principal_id_reserved(const char *principal_id)
+{
+    return strncmp(principal_id, DOMAIN_RESERVED_ID_PREFIX, strlen(DOMAIN_RESERVED_ID_PREFIX)) ==
+               0 ||
+           strcmp(principal_id, DOMAIN_INIT_PRINCIPAL_ID) == 0;
+}
 
 bool domain_command_is_customer(Ledger__V1__Command__BodyCase body_case)
 {

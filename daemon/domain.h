@@ -27,13 +27,18 @@
 #define DOMAIN_ID_SIZE       (LEDGER_ID_LENGTH_MAX + 1)
 #define DOMAIN_MESSAGE_SIZE  256
 #define DOMAIN_CURRENCY_SIZE 4
-/* Principal ids the ledger keeps for itself: AddPrincipal refuses them, so
- * that no one can act, or claim command ids, in the name of the ledger's
- * own schedule. */
+/* Principal ids the ledger keeps for itself (domain_principal_id_reserved):
+ * AddPrincipal refuses them, so that no one can act, or claim command ids,
+ * in the name of the ledger's own schedule, nor be mistaken in the log for
+ * the ledger adding its first operator. */
 #define DOMAIN_RESERVED_ID_PREFIX "ledger:"
 /* The principal (role system) that records expiries found by the daemon's
  * schedule (engine_expire). */
 #define DOMAIN_SYSTEM_PRINCIPAL_ID "ledger:expiry"
+/* The actor of event 1, the first operator's PrincipalAdded, recorded by
+ * `ledgerd init` (a name older than the prefix, kept so that existing logs
+ * mean what they say). */
+#define DOMAIN_INIT_PRINCIPAL_ID "ledgerd-init"
 
 /* Who is acting: the authenticated principal (strings borrowed). */
 struct domain_principal {
@@ -194,6 +199,10 @@ const struct domain_subscription *domain_find_subscription(const struct domain_c
 /* Whether a command belongs to a customer's stream (needs input->customer).
  * False for AddPartner, AddPrincipal, RevokePrincipal and unknown cases. */
 bool domain_command_is_customer(Ledger__V1__Command__BodyCase body_case);
+
+/* Whether a principal id is one of the ledger's own: DOMAIN_INIT_PRINCIPAL_ID
+ * or any id beginning DOMAIN_RESERVED_ID_PREFIX. */
+bool domain_principal_id_reserved(const char *principal_id);
 
 /* The partner a command acts on, for domain_input.partner_id: AddPartner's
  * new partner id; AddPrincipal's partner_id when it names one; otherwise

@@ -480,12 +480,6 @@ static enum ledger_err principal_row_get(struct store_txn *txn, const char *prin
     return LEDGER_ERR_OK;
 }
 
-/* Whether an id is in the range the ledger keeps for its own principals. */
-static bool reserved_principal_id(const char *principal_id)
-{
-    return strncmp(principal_id, DOMAIN_RESERVED_ID_PREFIX, strlen(DOMAIN_RESERVED_ID_PREFIX)) == 0;
-}
-
 /* Whether `principal` may still act in this transaction. Authentication
  * read the committed state when the request arrived; a revocation committed
  * since, or decided earlier in the same group, is seen here. The ledger's own
@@ -496,7 +490,7 @@ static enum ledger_err principal_still_active(struct store_txn *txn,
                                               const struct engine_principal *principal,
                                               char message[ENGINE_MESSAGE_SIZE])
 {
-    if (reserved_principal_id(principal->id)) {
+    if (domain_principal_id_reserved(principal->id)) {
         return LEDGER_ERR_OK;
     }
     Ledger__V1__PrincipalRow *row = NULL;
@@ -532,7 +526,7 @@ enum ledger_err engine_principal_lookup(struct engine *engine, const char *princ
     /* Ids of the reserved prefix name the ledger's own principals, which
      * never sign a request. A row with such an id could only have been added
      * before the prefix was reserved; it authenticates nothing. */
-    if (!codec_id_valid(principal_id) || reserved_principal_id(principal_id)) {
+    if (!codec_id_valid(principal_id) || domain_principal_id_reserved(principal_id)) {
         return LEDGER_ERR_UNKNOWN_PRINCIPAL;
     }
     struct store_txn *txn = NULL;
@@ -1119,7 +1113,7 @@ enum ledger_err engine_init(const struct engine_options *options, const char *op
     /* The first operator is added by the ledger itself, through the ordinary
      * command path, so that the log records it like every later principal. */
     struct engine_principal bootstrap = {.role = LEDGER__V1__ROLE__ROLE_OPERATOR};
-    engine__copy_id(bootstrap.id, "ledgerd-init");
+    engine__copy_id(bootstrap.id, DOMAIN_INIT_PRINCIPAL_ID);
     Ledger__V1__AddPrincipal add = LEDGER__V1__ADD_PRINCIPAL__INIT;
     add.principal_id = (char *)operator_id;
     add.role = LEDGER__V1__ROLE__ROLE_OPERATOR;

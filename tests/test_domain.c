@@ -794,7 +794,12 @@ static void test_domain_principals(void **state)
               add_principal(&k, DOMAIN_SYSTEM_PRINCIPAL_ID, LEDGER__V1__ROLE__ROLE_ADMIN_AGENT,
                             "p1", "", ""),
               LEDGER_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(W->out.message, "may not begin with 'ledger:'"));
+    assert_non_null(strstr(W->out.message, "nor begin with 'ledger:'"));
+    refuse_as(
+        &OPERATOR,
+        add_principal(&k, DOMAIN_INIT_PRINCIPAL_ID, LEDGER__V1__ROLE__ROLE_OPERATOR, "", "", ""),
+        LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "may not be 'ledgerd-init'"));
     W->principal_exists = true;
     refuse_as(&OPERATOR,
               add_principal(&k, "admin-7", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1", "", ""),

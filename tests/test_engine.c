@@ -1452,8 +1452,11 @@ static void test_engine_reserved_principal_rows(void **state)
     bought(f, ending, sizeof ending);
     store_legacy_principal(f, DOMAIN_SYSTEM_PRINCIPAL_ID, true);
     store_legacy_principal(f, "ledger:someone", false);
+    store_legacy_principal(f, DOMAIN_INIT_PRINCIPAL_ID, false);
 
     struct engine_principal found;
+    assert_int_equal(engine_principal_lookup(f->engine, DOMAIN_INIT_PRINCIPAL_ID, &found),
+                     LEDGER_ERR_UNKNOWN_PRINCIPAL);
     assert_int_equal(engine_principal_lookup(f->engine, DOMAIN_SYSTEM_PRINCIPAL_ID, &found),
                      LEDGER_ERR_UNKNOWN_PRINCIPAL);
     assert_int_equal(engine_principal_lookup(f->engine, "ledger:someone", &found),

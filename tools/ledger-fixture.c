@@ -44,6 +44,7 @@
 
 #include "codec.h"
 #include "crypto.h"
+#include "domain.h"
 #include "engine.h"
 #include "histgen.h"
 #include "histload.h"
@@ -108,7 +109,7 @@ static bool parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *ou
 static enum ledger_err add_operator(struct engine *engine, int64_t now_us)
 {
     struct engine_principal bootstrap = {.role = LEDGER__V1__ROLE__ROLE_OPERATOR};
-    snprintf(bootstrap.id, sizeof bootstrap.id, "%s", "ledgerd-init");
+    snprintf(bootstrap.id, sizeof bootstrap.id, "%s", DOMAIN_INIT_PRINCIPAL_ID);
     Ledger__V1__AddPrincipal add = LEDGER__V1__ADD_PRINCIPAL__INIT;
     add.principal_id = "operator";
     add.role = LEDGER__V1__ROLE__ROLE_OPERATOR;
