@@ -145,7 +145,7 @@ struct engine_expiry {
  * read, done once the last row of all was read (and then back at the
  * start): a sweep calls this until done. One read transaction; any thread;
  * the daemon runs it off its loop and commit thread. Errors: STORAGE_ERROR,
- * CORRUPT, NO_MEMORY. */
+ * CORRUPT, NO_MEMORY, INVALID_ARGUMENT (max 0, a position that is no key). */
 __attribute__((warn_unused_result)) enum ledger_err
 engine_expiries_due(struct engine *engine, int64_t now_us, struct store_position *position,
                     struct engine_expiry *out, size_t max, size_t *count_out);

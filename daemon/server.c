@@ -53,6 +53,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "replay.h"
+#include "sweep.h"
 
 /* Socket buffers: room for several requests of the default size in flight per
  * peer; nanomsg's default (128 kB) would throttle bulk imports. */
@@ -129,16 +130,12 @@ struct server {
      * each reading up to LEDGER_EXPIRY_SCAN_ROWS reservation rows from where
      * the last stopped, each followed by a commit of its own recording what
      * it found. */
-    bool sweep_wanted; /* a sweep is due or under way: scan when a slot frees */
-    bool sweep_scanning;
-    struct store_position sweep_position; /* written by the scan's worker */
+    struct sweep sweep; /* its position is written by the scan's worker */
     uv_work_t sweep_work;
     /* Written by the scan's worker, read after it: */
     enum ledger_err sweep_scan_err;
     struct engine_expiry sweep_due[LEDGER_GROUP_REQUESTS_MAX];
     size_t sweep_found;
-    /* On the loop: found and not yet recorded (0 while scanning). */
-    size_t sweep_count;
     /* Written by the commit's worker, read after it: */
     enum ledger_err sweep_err;
     struct engine_expire_outcome sweep_outcome;
@@ -432,7 +429,7 @@ static void commit_start(struct server *server)
     if (server->committing) {
         return;
     }
-    if (server->sweep_count > 0 && !server->stopping) {
+    if (sweep_commit_ready(&server->sweep) && !server->stopping) {
         sweep_commit_start(server);
         return;
     }
@@ -638,7 +635,7 @@ static void commit_done(uv_work_t *work, int status)
 static void sweep_commit_work(uv_work_t *work)
 {
     struct server *server = work->data;
-    server->sweep_err = engine_expire(server->engine, server->sweep_due, server->sweep_count,
+    server->sweep_err = engine_expire(server->engine, server->sweep_due, server->sweep.found,
                                       wall_clock_us(), &server->sweep_outcome);
 }
 
@@ -657,16 +654,15 @@ static void sweep_commit_done(uv_work_t *work, int status)
     if (server->sweep_err != LEDGER_ERR_OK) {
         counter_add(&server->counters.commit_failures, 1);
         log_write(LOG_LEVEL_ERROR, "expiry sweep failed",
-                  "stage=commit code=%s due=%zu reason=\"%s\" action=\"the next sweep tries "
-                  "again\"",
-                  ledger_err_name(server->sweep_err), server->sweep_count,
+                  "stage=commit code=%s due=%zu reason=\"%s\" action=\"the next sweep starts "
+                  "again from the first reservation\"",
+                  ledger_err_name(server->sweep_err), server->sweep.found,
                   ledger_strerror(server->sweep_err));
-        server->sweep_wanted = false;
     } else {
         if (outcome->expired > 0) {
             counter_add(&server->counters.reservations_expired, outcome->expired);
             log_write(LOG_LEVEL_INFO, "reservations expired", "count=%zu due=%zu", outcome->expired,
-                      server->sweep_count);
+                      server->sweep.found);
             doorbell_publish(server);
         }
         if (outcome->refused > 0) {
@@ -676,11 +672,11 @@ static void sweep_commit_done(uv_work_t *work, int status)
             counter_add(&server->counters.expiries_refused, outcome->refused);
             log_write(LOG_LEVEL_WARN, "expiries refused",
                       "count=%zu due=%zu first_reservation=%s code=%s reason=\"%s\"",
-                      outcome->refused, server->sweep_count, outcome->refused_reservation_id,
+                      outcome->refused, server->sweep.found, outcome->refused_reservation_id,
                       ledger_err_name(outcome->refusal), outcome->refusal_message);
         }
     }
-    server->sweep_count = 0;
+    sweep_commit_finished(&server->sweep, server->sweep_err);
     server->committing = false;
     storage_check(server, server->sweep_err);
     commit_start(server);
@@ -709,7 +705,7 @@ static void sweep_scan_work(uv_work_t *work)
     struct server *server = work->data;
     server->sweep_found = 0;
     server->sweep_scan_err =
-        engine_expiries_due(server->engine, wall_clock_us(), &server->sweep_position,
+        engine_expiries_due(server->engine, wall_clock_us(), &server->sweep.position,
                             server->sweep_due, LEDGER_GROUP_REQUESTS_MAX, &server->sweep_found);
 }
 
@@ -717,22 +713,14 @@ static void sweep_scan_done(uv_work_t *work, int status)
 {
     struct server *server = work->data;
     (void)status; /* never cancelled */
-    server->sweep_scanning = false;
     if (server->sweep_scan_err != LEDGER_ERR_OK) {
         log_write(LOG_LEVEL_ERROR, "expiry sweep failed",
-                  "stage=scan code=%s reason=\"%s\" action=\"the next sweep tries again\"",
+                  "stage=scan code=%s reason=\"%s\" action=\"the next sweep starts again from "
+                  "the first reservation\"",
                   ledger_err_name(server->sweep_scan_err), ledger_strerror(server->sweep_scan_err));
-        /* The next sweep starts again from the first row. */
-        server->sweep_position = (struct store_position){0};
-        server->sweep_wanted = false;
-    } else {
-        if (server->sweep_position.done) {
-            server->sweep_wanted = false; /* the last row read: this sweep is over */
-        }
-        if (!server->stopping) {
-            server->sweep_count = server->sweep_found;
-        }
     }
+    sweep_scan_finished(&server->sweep, server->sweep_scan_err, server->sweep_found,
+                        !server->stopping);
     commit_start(server);
     sweep_scan_next(server);
     shutdown_maybe_finish(server);
@@ -755,26 +743,26 @@ static size_t workers_running(const struct server *server)
  * sweep only until a worker frees, never indefinitely). */
 static void sweep_scan_next(struct server *server)
 {
-    if (!server->sweep_wanted || server->stopping || server->sweep_scanning ||
-        server->sweep_count > 0 || workers_running(server) >= SERVER_QUERY_WORKERS) {
+    if (!sweep_scan_ready(&server->sweep) || server->stopping ||
+        workers_running(server) >= SERVER_QUERY_WORKERS) {
         return;
     }
-    server->sweep_scanning = true;
+    sweep_scan_started(&server->sweep);
     server->sweep_work.data = server;
     int rc = uv_queue_work(&server->loop, &server->sweep_work, sweep_scan_work, sweep_scan_done);
     if (rc != 0) {
-        server->sweep_scanning = false;
-        server->sweep_wanted = false;
+        sweep_abandon(&server->sweep);
         log_write(LOG_LEVEL_WARN, "cannot queue the expiry sweep", "error=\"%s\"", uv_strerror(rc));
     }
 }
 
 /* A sweep is due: it starts now, or as soon as a worker frees; one still
- * under way goes on (from where it is) instead of starting another. */
+ * under way goes on (from where it is), and another from the first row
+ * follows it (sweep.h). */
 static void on_expiry_timer(uv_timer_t *timer)
 {
     struct server *server = timer->data;
-    server->sweep_wanted = true;
+    sweep_tick(&server->sweep);
     sweep_scan_next(server);
 }
 
@@ -913,7 +901,7 @@ static void slow_query_done(uv_work_t *work, int status)
  * thread pool. */
 static bool slow_queries_running(const struct server *server)
 {
-    return server->slow.running || server->sweep_scanning || workers_running(server) > 0;
+    return server->slow.running || server->sweep.scanning || workers_running(server) > 0;
 }
 
 /* Starts a slow query in the free slot `slow` on the thread pool; takes
@@ -977,7 +965,7 @@ static void handle_message(struct server *server, void *body, size_t size, void 
     struct slow_query *worker = NULL;
     if (signed_request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_QUERY &&
         query_off_loop(signed_request->body->query) &&
-        workers_running(server) + (server->sweep_scanning ? 1 : 0) < SERVER_QUERY_WORKERS) {
+        workers_running(server) + (server->sweep.scanning ? 1 : 0) < SERVER_QUERY_WORKERS) {
         for (size_t i = 0; i < SERVER_QUERY_WORKERS && worker == NULL; i++) {
             worker = server->workers[i].running ? NULL : &server->workers[i];
         }

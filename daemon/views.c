@@ -1523,7 +1523,7 @@ enum ledger_err views_expiries_due(struct store_txn *txn, int64_t now_us, size_t
                                    size_t rows_max, struct store_position *position,
                                    views_expiry_fn fn, void *context)
 {
-    if (position->size > sizeof position->key || rows_max == 0) {
+    if (position->size > sizeof position->key || max == 0 || rows_max == 0) {
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     struct expiry_walk walk = {

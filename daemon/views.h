@@ -49,7 +49,7 @@ typedef enum ledger_err (*views_expiry_fn)(void *context, const char *partner_id
  * resumable so that rows found and refused again and again cannot keep a
  * walk from reaching the rows after them. Reservations with auto-renewal on
  * are left to the partner, who records the renewal and its price. Errors:
- * those of fn, INVALID_ARGUMENT (position or rows_max out of range),
+ * those of fn, INVALID_ARGUMENT (position out of range, max or rows_max 0),
  * CORRUPT (a row that does not decode), STORAGE_ERROR, NO_MEMORY. */
 __attribute__((warn_unused_result)) enum ledger_err
 views_expiries_due(struct store_txn *txn, int64_t now_us, size_t max, size_t rows_max,

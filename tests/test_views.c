@@ -2306,13 +2306,16 @@ static void test_views_expiries_due(void **state)
     assert_true(position.done);
     assert_int_equal(capped.count, whole.count);
 
-    /* A position that cannot be a key, and a walk of no rows, are refused. */
+    /* A position that cannot be a key, and a walk of no rows or that may find
+     * nothing (it would never move on), are refused. */
     position = (struct store_position){.size = sizeof position.key + 1};
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
                      views_expiries_due(txn, later, 32, 1, &position, expiry_seen, &capped));
     position = (struct store_position){0};
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
                      views_expiries_due(txn, later, 32, 0, &position, expiry_seen, &capped));
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                     views_expiries_due(txn, later, 0, 1, &position, expiry_seen, &capped));
     store_abort(txn);
 }
 
