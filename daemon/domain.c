@@ -1,5 +1,5 @@
 /*
- * domain.c: the rules of DOMAIN.md: deciding commands and evolving a
+ * domain.c: the rules of docs/domain.md: deciding commands and evolving a
  * customer's state, as pure functions.
  *
  * Owns: the customer aggregate (struct domain_customer) and its growth within
@@ -23,7 +23,7 @@
  *   5. the body's fields, each validated by shape (INVALID_ARGUMENT,
  *      INVALID_AMOUNT, UNKNOWN_MESSAGE, INVALID_TERM, CURRENCY_MISMATCH);
  *   6. existence: partner, customer (PARTNER_NOT_FOUND, CUSTOMER_NOT_FOUND);
- *   7. the rules against the customer's state, in the order of DOMAIN.md.
+ *   7. the rules against the customer's state, in the order of docs/domain.md.
  * The first failing check is the refusal; its message names what failed.
  *
  * Evolve is the inverse guarantee: it accepts every event decide produces and

@@ -1,5 +1,5 @@
 /*
- * domain.h: the business rules of DOMAIN.md, as pure functions.
+ * domain.h: the business rules of docs/domain.md, as pure functions.
  *
  * Owns: deciding a command (principal + command + the state it touches + time
  * -> one event, or a refusal with its own error code and a message saying what
@@ -308,7 +308,7 @@ __attribute__((warn_unused_result)) enum ledger_err domain_decide(const struct d
 const char *domain_action_name(const Ledger__V1__Event *event);
 
 /* Whether partner-facing views show this event (customer-bought savings plans
- * are not shown to partner staff, DOMAIN.md). Decided from the event alone:
+ * are not shown to partner staff, docs/domain.md). Decided from the event alone:
  * false for a SavingsPlanPurchased whose purchaser is the customer. The later
  * events of a savings plan (scope, auto-renew) do not say who bought it, so
  * they are true here: views hide them when the plan's purchase was hidden. */

@@ -23,7 +23,7 @@
  * purchases far from int64 overflow. */
 #define LEDGER_AMOUNT_MINOR_MAX INT64_C(10000000000000)
 
-/* Rule 7 of DOMAIN.md: refunds per customer capped at USD 50,000 of cancelled
+/* Rule 7 of docs/domain.md: refunds per customer capped at USD 50,000 of cancelled
  * commitment in any rolling 365 days. */
 #define LEDGER_REFUND_CAP_USD_MINOR INT64_C(5000000)
 #define LEDGER_REFUND_WINDOW_US     (INT64_C(365) * 24 * 3600 * 1000000)

@@ -1,5 +1,5 @@
 /*
- * policy.c: the role table of DOMAIN.md, as data.
+ * policy.c: the role table of docs/domain.md, as data.
  *
  * Owns: one row per verb (a Command body case or a Query kind case), one cell
  * per role, and one scope rule per role. Everything else here reads those

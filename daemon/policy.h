@@ -1,7 +1,7 @@
 /*
  * policy.h: who may do what, as one table.
  *
- * Owns: the role table of DOMAIN.md ("People and principals"): for every verb
+ * Owns: the role table of docs/domain.md ("Who acts"): for every verb
  * (each Command body case and each Query kind case) and every role, whether
  * the role may use it, and for each role the scope of data it may touch (its
  * own partner, its own customer, all partners, or none). The domain's
@@ -61,7 +61,7 @@ enum ledger_err policy_access_error(enum policy_access access);
 /* The scope rule of a role (POLICY_SCOPE_NONE for undeclared roles). */
 enum policy_scope policy_role_scope(Ledger__V1__Role role);
 /* Whether the role sees the partner-facing views, which hide savings plans
- * that customers bought themselves (DOMAIN.md): partner staff do; customer
+ * that customers bought themselves (docs/domain.md): partner staff do; customer
  * users, auditors and billing see them. */
 bool policy_role_partner_facing(Ledger__V1__Role role);
 

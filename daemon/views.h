@@ -75,7 +75,7 @@ views_customer_state(struct store_txn *txn, const char *partner_id, const char *
 struct views_scope {
     const char *partner_id;  /* required: views never cross partners */
     const char *customer_id; /* "" = every customer of the partner; else only this one */
-    bool partner_facing;     /* hide customer-bought savings plans (DOMAIN.md) */
+    bool partner_facing;     /* hide customer-bought savings plans (docs/domain.md) */
 };
 
 /* Answers the view queries: reservations, orders, savings_plans, permissions,

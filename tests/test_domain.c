@@ -1,5 +1,5 @@
 /*
- * test_domain.c: the rules of DOMAIN.md as domain_decide and
+ * test_domain.c: the rules of docs/domain.md as domain_decide and
  * domain_customer_evolve implement them. For every rule, the allowed case and
  * each refusal with its exact error code, and for each refusal that no event
  * was produced and the state did not move.

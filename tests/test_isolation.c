@@ -13,7 +13,7 @@
  * written here a second time; the actual outcome comes from executing the cell
  * for real through engine_execute / engine_query. So a drift between the table
  * and what the domain or the engine enforce fails here, while the table's own
- * content is checked against DOMAIN.md by test_policy.c.
+ * content is checked against docs/domain.md by test_policy.c.
  *
  * Each role (and, for auditor and billing, each binding: to one partner or to
  * all) gets a fresh world: partners "pa" and "pb"; customers "ca1" and "ca2"

@@ -1,8 +1,8 @@
 /*
- * test_policy.c: the role table says what DOMAIN.md's "People and principals"
+ * test_policy.c: the role table says what docs/domain.md's "Who acts"
  * says, covers every command and query the schema declares, and prints as
  * markdown. Method: the expected table is written out here a second time, by
- * hand, from DOMAIN.md (not copied from policy.c), and compared cell by cell
+ * hand, from docs/domain.md (not copied from policy.c), and compared cell by cell
  * for every role including undeclared ones; completeness is checked against
  * the generated descriptors, so a new verb in the schema fails this test
  * until the table has a row for it.
@@ -96,7 +96,7 @@ static void test_policy_commands_match_domain(void **state)
                                                                        : POLICY_DENY;
             enum policy_access got = policy_command_access(role_of[role], body_case);
             if (got != want)
-                fail_msg("%s for %s: table says %d, DOMAIN.md %d", row->name,
+                fail_msg("%s for %s: table says %d, docs/domain.md %d", row->name,
                          policy_role_name(role_of[role]), (int)got, (int)want);
             assert_int_equal(want == POLICY_ALLOW,
                              policy_command_allowed(role_of[role], body_case));
@@ -121,7 +121,7 @@ static void test_policy_queries_match_domain(void **state)
         for (int role = 0; role < ROLES; role++) {
             bool want = listed(row->allowed, role);
             if (policy_query_allowed(role_of[role], kind_case) != want)
-                fail_msg("query %s for %s: table disagrees with DOMAIN.md", row->name,
+                fail_msg("query %s for %s: table disagrees with docs/domain.md", row->name,
                          policy_role_name(role_of[role]));
             assert_int_equal(want ? POLICY_ALLOW : POLICY_DENY,
                              policy_query_access(role_of[role], kind_case));
@@ -176,7 +176,7 @@ static void test_policy_table_covers_schema(void **state)
         policy_query_allowed(LEDGER__V1__ROLE__ROLE_AUDITOR, LEDGER__V1__QUERY__KIND__NOT_SET));
 }
 
-/* The invariants DOMAIN.md states in words, checked over the whole table. */
+/* The invariants docs/domain.md states in words, checked over the whole table. */
 static void test_policy_invariants(void **state)
 {
     (void)state;

@@ -19,7 +19,7 @@
  * Checked: no crash, leak or undefined behaviour; a refusal has a message;
  * an answer packs; scope holds: the admin of p2 sees no row or event of p1,
  * the customer user sees rows of its own customer only, and partner-facing
- * roles never see a savings plan bought by the customer (DOMAIN.md).
+ * roles never see a savings plan bought by the customer (docs/domain.md).
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -12,7 +12,7 @@
  * (subscriptions, users, roles) and otherwise draws a weighted business action
  * for a random customer. An action whose preconditions do not hold in the
  * model is redrawn (bounded), so every item the model builds is one the rules
- * of DOMAIN.md accept. The model is conservative where the rules depend on
+ * of docs/domain.md accept. The model is conservative where the rules depend on
  * things it does not track exactly: reservations near their end (30 days) are
  * left alone, subscriptions that any reservation or savings plan names are
  * never suspended, refunds stay far below the cap, and an exchange's
@@ -37,7 +37,7 @@
 #define HG_SUBS_MAX  8 /* subscriptions per customer */
 #define HG_USERS_MAX 4 /* customer users per customer */
 /* Refunds per customer stay below USD 40,000 over the whole history, so the
- * USD 50,000 rolling cap (DOMAIN.md rule 7) can never be reached. */
+ * USD 50,000 rolling cap (docs/domain.md rule 7) can never be reached. */
 #define HG_REFUND_BUDGET_USD_MINOR INT64_C(4000000)
 /* A cancelled reservation refunds at most USD 200 here: small refunds. */
 #define HG_REFUND_ONE_MAX_MINOR INT64_C(20000)
@@ -1170,7 +1170,7 @@ static bool act_savings_plan_scope(struct histgen *gen, struct hg_partner *partn
 }
 
 /* A reservation past its end: renewed when auto-renew is on (the renewal
- * starts where it ends, DOMAIN.md's ReservationRenewed), expired otherwise.
+ * starts where it ends, docs/domain.md's ReservationRenewed), expired otherwise.
  * The partner's admin agent records both, as the ledger's scheduler would. */
 static bool act_lifecycle(struct histgen *gen, struct hg_partner *partner,
                           struct hg_customer *customer)
