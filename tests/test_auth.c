@@ -303,6 +303,15 @@ static void test_auth_unknown_principal(void **state)
     assert_int_equal(check_simple("mallory", alice_secret, NOW_US, body, body_size, &detail),
                      LEDGER_ERR_UNKNOWN_PRINCIPAL);
     assert_string_equal(detail.principal_id, "mallory");
+    assert_string_equal(detail.reason, "no such principal");
+    /* The ledger's own ids (the lookup refuses them whatever the store
+     * holds): the log says why. */
+    assert_int_equal(check_simple("ledger:expiry", alice_secret, NOW_US, body, body_size, &detail),
+                     LEDGER_ERR_UNKNOWN_PRINCIPAL);
+    assert_string_equal(detail.reason, "the id is reserved for the ledger's own principals");
+    assert_int_equal(check_simple("ledgerd-init", alice_secret, NOW_US, body, body_size, &detail),
+                     LEDGER_ERR_UNKNOWN_PRINCIPAL);
+    assert_string_equal(detail.reason, "the id is reserved for the ledger's own principals");
     /* Not even a valid id: refused before any lookup, kept for the log. */
     assert_int_equal(check_simple("bad id\n", alice_secret, NOW_US, body, body_size, &detail),
                      LEDGER_ERR_UNKNOWN_PRINCIPAL);
