@@ -669,6 +669,7 @@ static int command_restore(const struct command_line *line, const struct config 
     /* The copy must open as a ledger: read-write when it can sign heads
      * (which also makes it ready to serve), else read-only. */
     uint64_t head = 0;
+    bool has_head = false;
     if (ok) {
         struct engine_options options;
         engine_options_from(config, dir, &options);
@@ -681,6 +682,15 @@ static int command_restore(const struct command_line *line, const struct config 
                     "empty log); take backups with `ledgerctl backup`\n",
                     line->from);
             ok = false;
+        } else if (err == LEDGER_ERR_CORRUPT) {
+            /* A data.mdb cut short (a copy made another way, or a backup
+             * directory of an older build that a crash interrupted) is
+             * refused here, as truncated, before any page of it is read. */
+            fprintf(stderr,
+                    "ledgerd: the restored copy does not open: %s (%s); `ledger-verify %s` "
+                    "names the damage (a truncated data.mdb, say)\n",
+                    ledger_strerror(err), ledger_err_name(err), line->from);
+            ok = false;
         } else if (err != LEDGER_ERR_OK) {
             fprintf(stderr, "ledgerd: the restored copy does not open: %s (%s)\n",
                     ledger_strerror(err), ledger_err_name(err));
@@ -692,6 +702,7 @@ static int command_restore(const struct command_line *line, const struct config 
             enum ledger_err checked = path_join(dir, "head.pb", head_path) == 0
                                           ? engine_check_head_file(engine, head_path, message)
                                           : LEDGER_ERR_NOT_FOUND;
+            has_head = checked != LEDGER_ERR_NOT_FOUND;
             if (checked != LEDGER_ERR_OK && checked != LEDGER_ERR_NOT_FOUND) {
                 fprintf(stderr, "ledgerd: the backup's head.pb does not match its data: %s (%s)\n",
                         message[0] ? message : ledger_strerror(checked), ledger_err_name(checked));
@@ -706,6 +717,15 @@ static int command_restore(const struct command_line *line, const struct config 
         return EXIT_FAILURE_;
     }
     printf("restored %s into %s: %llu events\n", line->from, dir, (unsigned long long)head);
+    if (!has_head) {
+        /* Every backup ledgerctl makes has its head.pb; restoring a copy of
+         * a data directory (which has none) is allowed, but nothing signed
+         * vouches for it. */
+        printf("note: %s has no head.pb, so it is not a backup `ledgerctl backup` made and no "
+               "signed head was checked against it; run `ledger-verify %s` before starting "
+               "ledgerd\n",
+               line->from, dir);
+    }
     if (!has_head_key) {
         printf("note: the backup holds no head.key; copy the original data directory's "
                "head.key into %s (or run restore again with --head-key FILE) before starting "

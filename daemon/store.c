@@ -60,6 +60,9 @@ _Static_assert(3 * (LEDGER_ID_LENGTH_MAX + 1) + 8 <= STORE_KEY_BYTES_MAX,
 /* Paths we build under a directory (dir + "/data.mdb"). */
 #define STORE_PATH_BYTES 4096
 
+/* LMDB's name for an environment's data file. */
+#define STORE_DATA_FILE "data.mdb"
+
 /* The meta key holding the format version. */
 static const char store_format_key[] = "format";
 
@@ -194,6 +197,22 @@ __attribute__((format(printf, 1, 2))) static void store_note(const char *format,
     va_end(args);
 }
 
+enum ledger_err store_translate_errno(int error)
+{
+    switch (error) {
+    case 0:
+        return LEDGER_ERR_OK;
+    case ENOMEM:
+        return LEDGER_ERR_NO_MEMORY;
+    case ENOSPC:
+    case EDQUOT:
+        return LEDGER_ERR_DISK_FULL;
+    default:
+        /* EIO, EACCES, EROFS, ...: the host's to look at. */
+        return LEDGER_ERR_STORAGE_ERROR;
+    }
+}
+
 /* The one translation of LMDB's and the system's codes. */
 static enum ledger_err store_translate(int rc)
 {
@@ -204,8 +223,6 @@ static enum ledger_err store_translate(int rc)
         return LEDGER_ERR_STORAGE_FULL;
     case MDB_NOTFOUND:
         return LEDGER_ERR_NOT_FOUND;
-    case ENOMEM:
-        return LEDGER_ERR_NO_MEMORY;
     case MDB_CORRUPTED:
     case MDB_INVALID:
     case MDB_VERSION_MISMATCH:
@@ -214,13 +231,11 @@ static enum ledger_err store_translate(int rc)
         return LEDGER_ERR_CORRUPT;
     case MDB_BAD_VALSIZE:
         return LEDGER_ERR_INVALID_ARGUMENT;
-    case ENOSPC:
-    case EDQUOT:
-        return LEDGER_ERR_DISK_FULL;
     default:
-        /* MDB_READERS_FULL, MDB_MAP_RESIZED, MDB_TXN_FULL, MDB_DBS_FULL,
-         * MDB_PANIC, other errno values (EIO, EACCES, ...). */
-        return LEDGER_ERR_STORAGE_ERROR;
+        /* LMDB's own codes are negative, errno values positive. Other LMDB
+         * codes: MDB_READERS_FULL, MDB_MAP_RESIZED, MDB_TXN_FULL,
+         * MDB_DBS_FULL, MDB_PANIC. */
+        return rc > 0 ? store_translate_errno(rc) : LEDGER_ERR_STORAGE_ERROR;
     }
 }
 
@@ -536,8 +551,59 @@ static enum ledger_err store_keep_map_size(struct store *store)
     return LEDGER_ERR_OK;
 }
 
-/* LMDB's name for an environment's data file. */
-#define STORE_DATA_FILE "data.mdb"
+/* Refuses a data file shorter than the pages its newest meta page counts
+ * (a copy cut short, say): LMDB maps the file, and reading a page past its
+ * end would kill the process with SIGBUS instead of failing. Uses only the
+ * meta page, which mdb_env_open has read, so nothing here reads past the
+ * end. Without MDB_WRITEMAP, LMDB writes every page it allocates before the
+ * meta page that counts it, except pages a transaction allocated and freed
+ * again (loose pages): those go to the free list unwritten, so a live file
+ * may end short of its last page, by free pages only. The exact check is
+ * therefore made when the free list is empty, as in a compacted copy (every
+ * backup) and in any environment with no free page; an environment with
+ * free pages is accepted. Called before any other transaction. */
+static enum ledger_err store_check_file_size(struct store *store)
+{
+    int fd = -1;
+    int rc = mdb_env_get_fd(store->env, &fd);
+    if (rc != MDB_SUCCESS)
+        return store_fail(rc, "mdb_env_get_fd");
+    struct stat file;
+    if (fstat(fd, &file) != 0) {
+        int error = errno;
+        store_note("fstat of " STORE_DATA_FILE ": %s", strerror(error));
+        return store_translate_errno(error);
+    }
+    MDB_envinfo info;
+    MDB_stat env_stat;
+    rc = mdb_env_info(store->env, &info);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_stat(store->env, &env_stat);
+    if (rc != MDB_SUCCESS)
+        return store_fail(rc, "mdb_env_info");
+    /* Both fit: the page count is at most the map size over the page size. */
+    unsigned long long needed_bytes =
+        ((unsigned long long)info.me_last_pgno + 1) * (unsigned long long)env_stat.ms_psize;
+    if (file.st_size >= 0 && (unsigned long long)file.st_size >= needed_bytes)
+        return LEDGER_ERR_OK;
+    /* Short: fine only if pages are free. The free list's statistics come
+     * from the meta page, so this reads no page either. */
+    MDB_txn *txn = NULL;
+    MDB_stat free_stat;
+    rc = mdb_txn_begin(store->env, NULL, MDB_RDONLY, &txn);
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_stat(txn, 0 /* LMDB's free list */, &free_stat);
+        mdb_txn_abort(txn);
+    }
+    if (rc != MDB_SUCCESS)
+        return store_fail(rc, "mdb_stat (free list)");
+    if (free_stat.ms_entries > 0)
+        return LEDGER_ERR_OK;
+    store_note("the data file is truncated: " STORE_DATA_FILE " has %lld bytes, needs at least "
+               "%llu (a copy cut short?)",
+               (long long)file.st_size, needed_bytes);
+    return LEDGER_ERR_CORRUPT;
+}
 
 /* dir + "/data.mdb" into path; false when it does not fit. */
 static bool data_file_path(const char *dir, char path[STORE_PATH_BYTES])
@@ -637,6 +703,9 @@ enum ledger_err store_open(const struct store_options *options, struct store **o
         goto cleanup;
     }
     err = store_keep_map_size(store);
+    if (err != LEDGER_ERR_OK)
+        goto cleanup;
+    err = store_check_file_size(store);
     if (err != LEDGER_ERR_OK)
         goto cleanup;
     err = store_setup(store);
@@ -1588,7 +1657,7 @@ enum ledger_err store_copy_at(struct store *store, int dirfd)
     if (fd < 0) {
         int error = errno;
         store_note("creating %s: %s", STORE_DATA_FILE, strerror(error));
-        return error == ENOSPC || error == EDQUOT ? LEDGER_ERR_DISK_FULL : LEDGER_ERR_STORAGE_ERROR;
+        return store_translate_errno(error);
     }
     /* The copy reads through its own transaction: count it at the gate so a
      * growth never remaps the map under it (a growth waits for the copy, up
@@ -1599,16 +1668,19 @@ enum ledger_err store_copy_at(struct store *store, int dirfd)
     if (rc != MDB_SUCCESS) {
         err = store_fail(rc, "mdb_env_copyfd2");
     } else if (fsync(fd) != 0) {
-        store_note("fsync %s: %s", STORE_DATA_FILE, strerror(errno));
-        err = LEDGER_ERR_STORAGE_ERROR;
+        int error = errno;
+        store_note("fsync %s: %s", STORE_DATA_FILE, strerror(error));
+        err = store_translate_errno(error);
     }
     if (close(fd) != 0 && err == LEDGER_ERR_OK) {
-        store_note("close %s: %s", STORE_DATA_FILE, strerror(errno));
-        err = LEDGER_ERR_STORAGE_ERROR;
+        int error = errno;
+        store_note("close %s: %s", STORE_DATA_FILE, strerror(error));
+        err = store_translate_errno(error);
     }
     if (err == LEDGER_ERR_OK && fsync(dirfd) != 0) {
-        store_note("fsync of the directory: %s", strerror(errno));
-        err = LEDGER_ERR_STORAGE_ERROR;
+        int error = errno;
+        store_note("fsync of the directory: %s", strerror(error));
+        err = store_translate_errno(error);
     }
     if (err != LEDGER_ERR_OK)
         unlinkat(dirfd, STORE_DATA_FILE, 0);
@@ -1621,10 +1693,14 @@ enum ledger_err store_copy(struct store *store, const char *dir)
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dirfd < 0) {
         int error = errno;
-        store_note("%s: %s", dir,
-                   error == ELOOP ? "a symbolic link, not a directory" : strerror(error));
-        return error == ENOENT || error == ENOTDIR || error == ELOOP ? LEDGER_ERR_INVALID_ARGUMENT
-                                                                     : LEDGER_ERR_STORAGE_ERROR;
+        /* On Linux, O_DIRECTORY | O_NOFOLLOW on a symbolic link fails with
+         * ENOTDIR, not ELOOP: ask what the name is to say which. */
+        struct stat info;
+        bool link =
+            (error == ENOTDIR || error == ELOOP) && lstat(dir, &info) == 0 && S_ISLNK(info.st_mode);
+        store_note("%s: %s", dir, link ? "a symbolic link, not a directory" : strerror(error));
+        return link || error == ENOENT || error == ENOTDIR ? LEDGER_ERR_INVALID_ARGUMENT
+                                                           : store_translate_errno(error);
     }
     enum ledger_err err = store_copy_at(store, dirfd);
     close(dirfd);

@@ -106,8 +106,11 @@ bool store_present(const char *dir);
  * Errors: INVALID_ARGUMENT (no dir, map_bytes > map_bytes_max), DATA_DIR_LOCKED
  * (this process already has the directory open: LMDB forbids a second open),
  * STORAGE_ERROR (the cause is in store_last_error()), NO_MEMORY, CORRUPT (not
- * an LMDB file, not a ledger environment, an unknown format version, or log and
- * leaf hashes out of step), INTERNAL (libsodium failed to initialize). */
+ * an LMDB file, a data file shorter than its pages (truncated: checked before
+ * any page is read, exactly when the file has no free pages, as every
+ * compacted copy), not a ledger environment, an unknown format version, or
+ * log and leaf hashes out of step), INTERNAL (libsodium failed to
+ * initialize). */
 __attribute__((warn_unused_result)) enum ledger_err store_open(const struct store_options *options,
                                                                struct store **out);
 /* Closes the environment. Every transaction and cursor must have ended. */
@@ -308,15 +311,22 @@ __attribute__((warn_unused_result)) enum ledger_err store_bulk(struct store *sto
  * the writer, holding one read transaction for its duration. The copy's data
  * file has mode 0600 and is fsynced, and so is the directory; a failed copy
  * removes the file it made, and only that. Errors: INVALID_ARGUMENT (dir
- * missing, not a directory, a symbolic link or not empty), DISK_FULL,
- * STORAGE_ERROR, NO_MEMORY. */
+ * missing, not a directory, a symbolic link or not empty), DISK_FULL (ENOSPC
+ * or EDQUOT at any step), STORAGE_ERROR, NO_MEMORY. */
 __attribute__((warn_unused_result)) enum ledger_err store_copy(struct store *store,
                                                                const char *dir);
 
 /* store_copy into the directory open as `dirfd` (O_RDONLY | O_DIRECTORY):
  * every file operation is relative to the descriptor, so a directory renamed
- * or replaced by name while the copy runs cannot redirect it. */
+ * or replaced by name while the copy runs cannot redirect it. Errors as
+ * store_copy's, but for a missing or symbolic-link directory. */
 __attribute__((warn_unused_result)) enum ledger_err store_copy_at(struct store *store, int dirfd);
+
+/* The ledger error for an errno value of a file operation (the one
+ * translation, for the store's own and for callers that write files beside
+ * a store, such as a backup's head): ENOSPC and EDQUOT DISK_FULL, ENOMEM
+ * NO_MEMORY, 0 OK, any other STORAGE_ERROR. */
+enum ledger_err store_translate_errno(int error);
 
 /* Encodes/decodes the big-endian u64 used for keys. */
 void store_u64_to_key(uint64_t value, uint8_t key[8]);

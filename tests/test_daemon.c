@@ -1042,6 +1042,24 @@ static void test_daemon_backup_restore_rebuild(void **state)
     /* Never over an existing one. */
     assert_int_equal(wait_exit(spawn(f, restore), 60000), 1);
     assert_true(log_contains(f, "already exists; restore writes only into a new directory"));
+    /* A directory without head.pb (a copy of a data directory, say) is
+     * restored, with a note that no signed head vouched for it; a backup
+     * with its head.pb gets no such note. */
+    assert_false(log_contains(f, "has no head.pb"));
+    char bare[PATH_SIZE + 32], bare_head[PATH_SIZE + 64], bare_restored[PATH_SIZE + 32];
+    snprintf(bare, sizeof bare, "%s/bare", f->root);
+    snprintf(bare_restored, sizeof bare_restored, "%s/restored-bare", f->root);
+    assert_int_equal(mkdir(bare, 0700), 0);
+    char from_data[PATH_SIZE + 64], to_data[PATH_SIZE + 64];
+    snprintf(from_data, sizeof from_data, "%s/data.mdb", backup);
+    snprintf(to_data, sizeof to_data, "%s/data.mdb", bare);
+    assert_true(test_copy_file(from_data, to_data));
+    snprintf(bare_head, sizeof bare_head, "%s/head.pb", bare);
+    assert_int_not_equal(access(bare_head, F_OK), 0);
+    const char *restore_bare[] = {"restore",     "--from",     bare,     "--data",
+                                  bare_restored, "--head-key", head_key, NULL};
+    assert_int_equal(wait_exit(spawn(f, restore_bare), 60000), 0);
+    assert_true(log_contains(f, "has no head.pb, so it is not a backup `ledgerctl backup` made"));
 
     /* The restored copy serves the same history. */
     snprintf(f->data, sizeof f->data, "%s", restored);
@@ -1284,7 +1302,16 @@ static void test_daemon_command_line_refusals(void **state)
     struct store_options stray_options = {.dir = stray};
     struct store *stray_store = NULL;
     assert_int_equal(store_open(&stray_options, &stray_store), LEDGER_ERR_OK);
+    /* A copy cut short: one byte of its data.mdb missing. */
+    char cut[PATH_SIZE + 32], cut_data[PATH_SIZE + 64];
+    snprintf(cut, sizeof cut, "%s/cut", f->root);
+    assert_int_equal(mkdir(cut, 0700), 0);
+    assert_int_equal(store_copy(stray_store, cut), LEDGER_ERR_OK);
     store_close(stray_store);
+    snprintf(cut_data, sizeof cut_data, "%s/data.mdb", cut);
+    struct stat cut_info;
+    assert_int_equal(stat(cut_data, &cut_info), 0);
+    assert_int_equal(truncate(cut_data, cut_info.st_size - 1), 0);
     const char *missing_dir_url = "ipc:///nonexistent-ledgerd-dir/ledger.sock";
     const struct {
         const char *args[10];
@@ -1305,6 +1332,9 @@ static void test_daemon_command_line_refusals(void **state)
         {{"restore", "--data", restored}, 2, "restore needs --from BACKUP and --data DIR"},
         {{"restore", "--from", empty, "--data", restored}, 1, "is not a backup directory"},
         {{"restore", "--from", stray, "--data", restored}, 1, "is not a ledger backup"},
+        {{"restore", "--from", cut, "--data", restored},
+         1,
+         "names the damage (a truncated data.mdb"},
         {{"--data", f->data, "--listen", missing_dir_url}, 1, "cannot listen on"},
     };
     struct stat st;

@@ -1286,6 +1286,7 @@ static void test_store_copy_opens_with_same_records(void **state)
     assert_int_equal(0, mkdir(empty, 0700));
     assert_int_equal(0, symlink(empty, link));
     assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_copy(f->store, link));
+    assert_non_null(strstr(store_last_error(NULL), "a symbolic link, not a directory"));
     snprintf(kept, sizeof kept, "%s/data.mdb", empty);
     struct stat kept_info;
     assert_int_not_equal(0, stat(kept, &kept_info));
@@ -1306,6 +1307,67 @@ static void test_store_copy_opens_with_same_records(void **state)
     close(dirfd);
     assert_int_equal(0, stat(kept, &kept_info));
     assert_true(kept_info.st_size > 0);
+}
+
+/* A data file shorter than its meta page says (a copy cut short, as a
+ * crash during a backup leaves one) is refused as CORRUPT when opened, read
+ * only or not, before any page is read: LMDB maps the file, and a page past
+ * its end would kill the process with SIGBUS. The file is left as it was.
+ * A live environment whose free pages make it end early still opens. */
+static void test_store_open_refuses_truncated_copy(void **state)
+{
+    struct fixture *f = *state;
+    char text[1200];
+    memset(text, 'r', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    struct store_txn *txn;
+    uint64_t version = 0;
+    assert_ok(store_begin(f->store, true, &txn));
+    for (uint64_t i = 1; i <= 200; i++) {
+        append_text(txn, text, i);
+        assert_ok(store_stream_add(txn, "p", "c", i, &version));
+    }
+    assert_ok(store_commit(txn));
+    /* Free pages in the live file: it still reopens. */
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_ok(store_drop(txn, STORE_DB_STREAM));
+    assert_ok(store_commit(txn));
+    store_close(f->store);
+    f->store = NULL;
+    struct store_options options = fixture_options(f);
+    assert_ok(store_open(&options, &f->store));
+
+    char copy[PATH_MAX], path[PATH_MAX];
+    sibling(f, "cut", copy, sizeof copy);
+    assert_int_equal(0, mkdir(copy, 0700));
+    assert_ok(store_copy(f->store, copy));
+    join(path, sizeof path, copy, "data.mdb");
+    struct stat info;
+    assert_int_equal(0, stat(path, &info));
+    off_t whole = info.st_size;
+    long page = sysconf(_SC_PAGESIZE);
+    assert_true(whole > 8 * page);
+    /* One byte short, half, and the two meta pages and a little. */
+    const off_t cuts[] = {whole - 1, whole / 2, 2 * page + 100};
+    options.dir = copy;
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+        assert_int_equal(0, truncate(path, cuts[c]));
+        for (int read_only = 1; read_only >= 0; read_only--) {
+            options.read_only = read_only != 0;
+            struct store *opened = NULL;
+            assert_err(LEDGER_ERR_CORRUPT, store_open(&options, &opened));
+            assert_null(opened);
+            const char *why = store_last_error(NULL);
+            if (strstr(why, "the data file is truncated") == NULL) {
+                fail_msg("cut at %lld: \"%s\"", (long long)cuts[c], why);
+            }
+            char needs[64];
+            snprintf(needs, sizeof needs, "needs at least %lld", (long long)whole);
+            assert_non_null(strstr(why, needs));
+            assert_int_equal(0, stat(path, &info));
+            assert_int_equal(cuts[c], info.st_size);
+        }
+    }
 }
 
 static void test_store_info(void **state)
@@ -1740,6 +1802,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_cursor_seek_next_prev_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_cursor_over_the_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_copy_opens_with_same_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_refuses_truncated_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_info, setup, teardown),
         cmocka_unit_test(test_store_u64_keys),
         cmocka_unit_test(test_store_db_names),

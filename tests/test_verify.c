@@ -790,6 +790,26 @@ static void test_verify_bad_heads_fail(void **state)
     test_remove_dir(dir);
 }
 
+/* A backup whose data.mdb was cut short (a copy interrupted part way) fails
+ * verification with the reason, instead of killing ledger-verify with
+ * SIGBUS when it reads a page past the end of the mapped file. */
+static void test_verify_truncated_copy_fails(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], data[PATH_SIZE], head[PATH_SIZE];
+    copy_backup(w, "truncated", dir);
+    path_join(data, dir, "data.mdb");
+    head_arg(dir, head);
+    struct stat info;
+    assert_int_equal(stat(data, &info), 0);
+    assert_int_equal(truncate(data, info.st_size / 2), 0);
+    struct outcome o;
+    const char *args[] = {"--head", head, dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 1, "CORRUPT", "the data file is truncated");
+    test_remove_dir(dir);
+}
+
 static void test_verify_usage_errors_exit_2(void **state)
 {
     struct world *w = *state;
@@ -919,6 +939,7 @@ int main(void)
         cmocka_unit_test(test_verify_record_framing_is_checked),
         cmocka_unit_test(test_verify_tampered_view_is_named),
         cmocka_unit_test(test_verify_bad_heads_fail),
+        cmocka_unit_test(test_verify_truncated_copy_fails),
         cmocka_unit_test(test_verify_usage_errors_exit_2),
         cmocka_unit_test(test_verify_fixture_tool_output_verifies),
     };
