@@ -10,8 +10,10 @@
  */
 #include "ctl_verbs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1786,20 +1788,60 @@ static const struct ctl_option backup_options[] = {
 };
 
 /* A bar for a backup the daemon writes on this host (an IPC socket): the
- * copy's data.mdb grows to about the store's pages in use. A thread watches
- * the file while the request waits for its answer. */
+ * copy's data.mdb grows to about the store's pages in use. The daemon
+ * builds it in a partial directory beside DIR (".NAME.partial-...", see
+ * LEDGER_BACKUP_PARTIAL_NAME_KEPT) and renames it when whole. A thread
+ * watches the file while the request waits for its answer. */
 struct backup_watch {
     struct progress bar;
-    char path[4200];
+    char parent[4200];
+    char prefix[LEDGER_BACKUP_PARTIAL_NAME_KEPT + 16];
     pthread_mutex_t lock;
     pthread_cond_t changed;
     bool done;
 };
 
-static uint64_t file_bytes(const char *path)
+/* The bytes of the data.mdb being written: the largest in a partial
+ * directory of this backup (one left by an interrupted backup of the same
+ * name may be there too, never larger than the store). */
+static uint64_t backup_watch_bytes(const struct backup_watch *watch)
 {
-    struct stat info;
-    return stat(path, &info) == 0 ? (uint64_t)info.st_size : 0;
+    uint64_t bytes = 0;
+    DIR *handle = opendir(watch->parent);
+    if (handle == NULL) {
+        return 0;
+    }
+    size_t prefix_length = strlen(watch->prefix);
+    struct dirent *entry;
+    /* A parent of backups holds few entries; bounded all the same. */
+    for (unsigned seen = 0; seen < 100000 && (entry = readdir(handle)) != NULL; seen++) {
+        char path[4200 + 2 * NAME_MAX];
+        struct stat info;
+        if (strncmp(entry->d_name, watch->prefix, prefix_length) == 0 &&
+            snprintf(path, sizeof path, "%s/%s/data.mdb", watch->parent, entry->d_name) <
+                (int)sizeof path &&
+            stat(path, &info) == 0 && (uint64_t)info.st_size > bytes) {
+            bytes = (uint64_t)info.st_size;
+        }
+    }
+    closedir(handle);
+    return bytes;
+}
+
+/* Fills the watch's parent and prefix from the backup directory `dir`;
+ * false when they do not fit. */
+static bool backup_watch_names(struct backup_watch *watch, const char *dir)
+{
+    const char *slash = strrchr(dir, '/');
+    const char *name = slash != NULL ? slash + 1 : dir;
+    int parent_length = slash == NULL  ? snprintf(watch->parent, sizeof watch->parent, ".")
+                        : slash == dir ? snprintf(watch->parent, sizeof watch->parent, "/")
+                                       : snprintf(watch->parent, sizeof watch->parent, "%.*s",
+                                                  (int)(slash - dir), dir);
+    int prefix_length = snprintf(watch->prefix, sizeof watch->prefix, ".%.*s.partial-",
+                                 LEDGER_BACKUP_PARTIAL_NAME_KEPT, name);
+    return name[0] != '\0' && parent_length > 0 && (size_t)parent_length < sizeof watch->parent &&
+           prefix_length > 0 && (size_t)prefix_length < sizeof watch->prefix;
 }
 
 static void *backup_watch_main(void *argument)
@@ -1816,7 +1858,7 @@ static void *backup_watch_main(void *argument)
         }
         pthread_cond_timedwait(&watch->changed, &watch->lock, &until);
         if (!watch->done) {
-            uint64_t bytes = file_bytes(watch->path);
+            uint64_t bytes = backup_watch_bytes(watch);
             progress_update(&watch->bar, bytes < watch->bar.total ? bytes : watch->bar.total - 1);
         }
     }
@@ -1886,8 +1928,7 @@ static enum ledger_err run_backup(struct ctl_context *context, const struct ctl_
     if (isatty(fileno(context->err)) && context->options.request_url != NULL &&
         strncmp(context->options.request_url, "ipc://", 6) == 0) {
         uint64_t total = store_used_bytes(context);
-        if (total > 0) {
-            snprintf(watch.path, sizeof watch.path, "%s/data.mdb", dir);
+        if (total > 0 && backup_watch_names(&watch, dir)) {
             progress_start(&watch.bar, "backup", "bytes", total, false);
             watching = pthread_mutex_init(&watch.lock, NULL) == 0;
             if (watching && pthread_cond_init(&watch.changed, NULL) != 0) {
@@ -1913,10 +1954,15 @@ static enum ledger_err run_backup(struct ctl_context *context, const struct ctl_
         pthread_cond_destroy(&watch.changed);
         pthread_mutex_destroy(&watch.lock);
         if (err == LEDGER_ERR_OK) {
-            watch.bar.total = file_bytes(watch.path);
+            /* Whole, and renamed to its final name. */
+            char path[4200];
+            struct stat info;
+            snprintf(path, sizeof path, "%s/data.mdb", dir);
+            watch.bar.total = stat(path, &info) == 0 ? (uint64_t)info.st_size : 0;
             progress_finish(&watch.bar, watch.bar.total);
         } else {
-            progress_finish(&watch.bar, file_bytes(watch.path));
+            /* A failed backup removed what it wrote. */
+            progress_finish(&watch.bar, 0);
         }
     }
     if (err != LEDGER_ERR_OK) {

@@ -7,10 +7,13 @@
  * log beside a signed head. Every answer comes from one LMDB read
  * transaction and never waits for a write.
  */
+/* renameat2 and RENAME_NOREPLACE (glibc 2.28, Linux 3.15). */
+#define _GNU_SOURCE
 #include "engine.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -741,17 +744,146 @@ static int write_new_file_at(int dirfd, const char *name, const uint8_t *bytes, 
     return error;
 }
 
-/* Copies the environment into a new directory with the signed head beside it.
- * The head is taken first, so the copy holds at least every event it covers.
- * A directory that cannot be made is the asker's to fix (INVALID_ARGUMENT,
- * with the reason); a copy that fails part way is the host's (STORAGE_ERROR,
- * or DISK_FULL). `message` gets a sentence for the reply. */
+/* The name a backup is built under, in the same parent as its final name,
+ * until it is whole: hidden (a leading dot), naming the backup it is part of,
+ * and unique to this daemon and moment (the daemon's process id and the
+ * request's time in microseconds), e.g.
+ * ".ledger-2026-11-23.partial-812-1795400000000000". Only a whole backup
+ * gets the final name, by a rename: a daemon killed, or a host that lost
+ * power, while a backup runs leaves this directory behind and never one of
+ * the final name, and it is safe to delete. */
+#define BACKUP_PARTIAL_FORMAT ".%.*s.partial-%ld-%lld"
+_Static_assert(LEDGER_BACKUP_PARTIAL_NAME_KEPT + sizeof ".partial--" + 2 * 20 <= NAME_MAX,
+               "a partial backup's name fits a file name");
+
+/* Splits `dir` into its parent (for open) and its last component, which
+ * must name a directory to create: not ".", ".." or empty. Trailing slashes
+ * are dropped; a name without a slash has the parent ".". */
+static enum ledger_err backup_split(const char *dir, char parent[PATH_MAX], char name[NAME_MAX + 1],
+                                    char message[ENGINE_MESSAGE_SIZE])
+{
+    size_t length = strlen(dir);
+    while (length > 1 && dir[length - 1] == '/') {
+        length--;
+    }
+    if (length >= PATH_MAX) {
+        engine__set_message(message, "the backup directory's path is too long");
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    size_t slash = length;
+    while (slash > 0 && dir[slash - 1] != '/') {
+        slash--;
+    }
+    /* dir[slash..length) is the last component; dir[0..slash) its parent. */
+    size_t name_length = length - slash;
+    if (name_length == 0 || name_length > NAME_MAX || (name_length == 1 && dir[slash] == '.') ||
+        (name_length == 2 && dir[slash] == '.' && dir[slash + 1] == '.')) {
+        snprintf(message, ENGINE_MESSAGE_SIZE,
+                 "cannot create the backup directory %.120s: name a new directory", dir);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    memcpy(name, dir + slash, name_length);
+    name[name_length] = '\0';
+    if (slash == 0) {
+        memcpy(parent, ".", 2);
+    } else if (slash == 1) {
+        memcpy(parent, "/", 2);
+    } else {
+        memcpy(parent, dir, slash - 1);
+        parent[slash - 1] = '\0';
+    }
+    return LEDGER_ERR_OK;
+}
+
+/* Removes what a backup made, and only that: the files it wrote in the
+ * directory open as dirfd (`data` when the copy was made, `head` when
+ * head.pb was), then the directory `name` of parentfd if it is still that
+ * directory (same device and inode as `made`) and now empty. Failures are
+ * ignored: what stays is a partial backup, safe to delete. */
+static void backup_remove(int parentfd, const char *name, int dirfd, const struct stat *made,
+                          bool data, bool head)
+{
+    if (data) {
+        (void)unlinkat(dirfd, "data.mdb", 0);
+    }
+    if (head) {
+        (void)unlinkat(dirfd, "head.pb", 0);
+    }
+    struct stat now;
+    if (fstatat(parentfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == made->st_dev &&
+        now.st_ino == made->st_ino) {
+        (void)unlinkat(parentfd, name, AT_REMOVEDIR);
+    }
+}
+
+/* Renames the directory `from` of parentfd to `to`, refusing (EEXIST) if
+ * `to` exists: rename(2) alone would replace an empty directory. Returns 0
+ * or the errno. */
+static int backup_rename(int parentfd, const char *from, const char *to)
+{
+    if (renameat2(parentfd, from, parentfd, to, RENAME_NOREPLACE) == 0) {
+        return 0;
+    }
+    if (errno != EINVAL && errno != ENOSYS) {
+        return errno;
+    }
+    /* A file system without RENAME_NOREPLACE: look first. Only an empty
+     * directory made under the name in between could be replaced. */
+    struct stat info;
+    if (fstatat(parentfd, to, &info, AT_SYMLINK_NOFOLLOW) == 0) {
+        return EEXIST;
+    }
+    if (errno != ENOENT) {
+        return errno;
+    }
+    return renameat(parentfd, from, parentfd, to) == 0 ? 0 : errno;
+}
+
+/* Copies the environment into a new directory with the signed head beside
+ * it. The head is taken first, so the copy holds at least every event it
+ * covers. The backup is built under a partial name (above) in the same
+ * parent, every file through descriptors: data.mdb and head.pb are fsynced,
+ * then the directory, which is renamed to its final name, and then the
+ * parent is fsynced, so that a backup answered OK survives a crash, and a
+ * crash before leaves no directory of the final name. A directory that
+ * cannot be made is the asker's to fix (INVALID_ARGUMENT, with the reason);
+ * a copy that fails part way is the host's (STORAGE_ERROR, DISK_FULL or
+ * NO_MEMORY) and leaves nothing behind. `message` gets a sentence for the
+ * reply. */
 static enum ledger_err backup_into(struct engine *engine, const char *dir, int64_t now_us,
                                    Ledger__V1__SignedHead **head_out,
                                    char message[ENGINE_MESSAGE_SIZE])
 {
     if (dir[0] == '\0') {
         engine__set_message(message, "name the backup directory: a new one on the daemon's host");
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    char parent[PATH_MAX], name[NAME_MAX + 1], partial[NAME_MAX + 1];
+    enum ledger_err err = backup_split(dir, parent, name, message);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    snprintf(partial, sizeof partial, BACKUP_PARTIAL_FORMAT, LEDGER_BACKUP_PARTIAL_NAME_KEPT, name,
+             (long)getpid(), (long long)now_us);
+    /* Every later step is relative to the parent's descriptor: the names
+     * made and removed are the parent's, whatever its path comes to mean. */
+    int parentfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (parentfd < 0) {
+        int error = errno;
+        snprintf(message, ENGINE_MESSAGE_SIZE, "cannot create the backup directory %.120s: %s", dir,
+                 error == ENOENT    ? "its parent directory does not exist on the daemon's host"
+                 : error == ENOTDIR ? "its parent is not a directory on the daemon's host"
+                                    : strerror(error));
+        return error == ENOENT || error == ENOTDIR || error == EACCES
+                   ? LEDGER_ERR_INVALID_ARGUMENT
+                   : store_translate_errno(error);
+    }
+    struct stat info;
+    int exists = fstatat(parentfd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 ? EEXIST : errno;
+    if (exists != ENOENT) {
+        snprintf(message, ENGINE_MESSAGE_SIZE, "cannot create the backup directory %.120s: %s", dir,
+                 exists == EEXIST ? "it already exists; give a new one" : strerror(exists));
+        close(parentfd);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     /* The head first: the copy holds at least every event it covers, and a
@@ -762,8 +894,9 @@ static enum ledger_err backup_into(struct engine *engine, const char *dir, int64
                               .partner_id = "",
                               .now_us = now_us,
                               .message = message};
-    enum ledger_err err = store_begin(engine->store, false, &q.txn);
+    err = store_begin(engine->store, false, &q.txn);
     if (err != LEDGER_ERR_OK) {
+        close(parentfd);
         return err;
     }
     Ledger__V1__SignedHead *head = NULL;
@@ -776,59 +909,91 @@ static enum ledger_err backup_into(struct engine *engine, const char *dir, int64
     }
     if (err != LEDGER_ERR_OK) {
         signed_head_free(head);
+        close(parentfd);
         return err;
     }
-    if (mkdir(dir, 0700) != 0) {
+    int dirfd = -1;
+    struct stat made;
+    bool data = false, head_written = false, renamed = false;
+    if (mkdirat(parentfd, partial, 0700) != 0) {
         int error = errno;
         snprintf(message, ENGINE_MESSAGE_SIZE, "cannot create the backup directory %.120s: %s", dir,
-                 error == EEXIST   ? "it already exists; give a new one"
-                 : error == ENOENT ? "its parent directory does not exist on the daemon's host"
-                                   : strerror(error));
-        free(bytes);
-        signed_head_free(head);
-        return LEDGER_ERR_INVALID_ARGUMENT;
+                 error == EROFS ? "its parent is on a read-only file system" : strerror(error));
+        /* The parent the asker chose cannot take it; a full disk or a
+         * failing one is the host's. */
+        err = error == EACCES || error == EPERM || error == EROFS ? LEDGER_ERR_INVALID_ARGUMENT
+              : error == EEXIST                                   ? LEDGER_ERR_STORAGE_ERROR
+                                                                  : store_translate_errno(error);
+        goto done;
     }
     /* From here every file is made through the new directory's descriptor,
      * and a failure removes only what this backup made: if the name were
      * swapped for a link to another directory (a live data directory, say)
      * while the copy runs, nothing there is written or removed. */
-    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dirfd < 0) {
+    dirfd = openat(parentfd, partial, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int open_error = dirfd < 0 ? errno : 0;
+    if (open_error != 0 && open_error != ENOTDIR && open_error != ELOOP) {
+        /* Out of descriptors, say: the directory is still the empty one
+         * just made (rmdir removes nothing else). */
         snprintf(message, ENGINE_MESSAGE_SIZE, "cannot open the new backup directory %.120s: %s",
-                 dir, strerror(errno));
+                 partial, strerror(open_error));
+        err = store_translate_errno(open_error);
+        (void)unlinkat(parentfd, partial, AT_REMOVEDIR);
+        goto done;
+    }
+    if (dirfd < 0 || fstat(dirfd, &made) != 0 || !S_ISDIR(made.st_mode) ||
+        made.st_uid != geteuid()) {
+        /* Not the directory just made (replaced in between): neither it nor
+         * what took its name is this backup's to remove. */
+        snprintf(message, ENGINE_MESSAGE_SIZE,
+                 "the new backup directory %.60s/%.100s was replaced as it was made", parent,
+                 partial);
         err = LEDGER_ERR_STORAGE_ERROR;
+        goto done;
     }
-    bool copied = false;
-    if (err == LEDGER_ERR_OK) {
-        err = store_copy_at(engine->store, dirfd);
-        copied = err == LEDGER_ERR_OK;
-        if (err != LEDGER_ERR_OK) {
-            snprintf(message, ENGINE_MESSAGE_SIZE, "the copy into %.120s failed: %s", dir,
-                     store_last_error(engine->store));
-        }
-    }
-    if (err == LEDGER_ERR_OK) {
-        int error = write_new_file_at(dirfd, "head.pb", bytes, size);
-        if (error != 0) {
-            snprintf(message, ENGINE_MESSAGE_SIZE, "cannot write %.120s/head.pb: %s", dir,
-                     strerror(error));
-            err = error == ENOSPC || error == EDQUOT ? LEDGER_ERR_DISK_FULL
-                                                     : LEDGER_ERR_STORAGE_ERROR;
-        }
-    }
-    free(bytes);
+    err = store_copy_at(engine->store, dirfd);
+    data = err == LEDGER_ERR_OK;
     if (err != LEDGER_ERR_OK) {
-        /* Nothing half-written: a failed backup leaves no directory behind,
-         * so the same name can be given again. store_copy_at removed its own
-         * file on failure; rmdir removes only an empty directory. */
-        if (copied) {
-            unlinkat(dirfd, "data.mdb", 0);
-        }
-        rmdir(dir);
+        snprintf(message, ENGINE_MESSAGE_SIZE, "the copy into %.120s failed: %s", dir,
+                 store_last_error(engine->store));
+        goto fail;
     }
+    int error = write_new_file_at(dirfd, "head.pb", bytes, size);
+    if (error != 0) {
+        snprintf(message, ENGINE_MESSAGE_SIZE, "cannot write %.120s/head.pb: %s", dir,
+                 strerror(error));
+        err = store_translate_errno(error);
+        goto fail;
+    }
+    head_written = true;
+    error = backup_rename(parentfd, partial, name);
+    if (error != 0) {
+        snprintf(message, ENGINE_MESSAGE_SIZE, "cannot create the backup directory %.120s: %s", dir,
+                 error == EEXIST || error == ENOTEMPTY ? "it already exists; give a new one"
+                                                       : strerror(error));
+        err = error == EEXIST || error == ENOTEMPTY ? LEDGER_ERR_INVALID_ARGUMENT
+                                                    : store_translate_errno(error);
+        goto fail;
+    }
+    renamed = true;
+    if (fsync(parentfd) != 0) {
+        error = errno;
+        snprintf(message, ENGINE_MESSAGE_SIZE, "cannot sync the directory of %.120s: %s", dir,
+                 strerror(error));
+        err = store_translate_errno(error);
+        goto fail;
+    }
+    goto done;
+fail:
+    /* Nothing half-written: a failed backup leaves no directory behind, so
+     * the same name can be given again. */
+    backup_remove(parentfd, renamed ? name : partial, dirfd, &made, data, head_written);
+done:
+    free(bytes);
     if (dirfd >= 0) {
         close(dirfd);
     }
+    close(parentfd);
     if (err != LEDGER_ERR_OK || !head_out) {
         signed_head_free(head);
     } else {

@@ -119,6 +119,12 @@
  * bug or a stuck client, and the growth gives up (STORAGE_ERROR) rather than
  * stall the writer and every reader behind it. */
 #define LEDGER_MAP_GROW_WAIT_MS 10000
+/* A backup is built in a partial directory beside its final name,
+ * ".NAME.partial-PID-TIME_US" (docs/operations.md, Backup), and renamed when
+ * whole. It keeps at most this many bytes of NAME, so that it fits a file
+ * name (NAME_MAX, 255) with the pid and the time (20 digits each at most);
+ * ledgerctl's progress bar finds the partial directory by the same prefix. */
+#define LEDGER_BACKUP_PARTIAL_NAME_KEPT 180
 /* Customer states kept in memory between commands: at most this many, and
  * at most this many bytes (domain_customer_bytes); past either bound the cache
  * is emptied after a commit and states reload from the log as needed. */

@@ -26,7 +26,10 @@
  * one test that includes <lmdb.h>: it must, to declare the wrapped functions
  * and return LMDB's own codes; everything else reaches LMDB through the store.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -67,7 +70,13 @@ struct fault {
 };
 
 static struct fault fault_commit, fault_put, fault_sync, fault_alloc, fault_write, fault_fsync,
-    fault_copy_write;
+    fault_copy_write, fault_mkdirat, fault_rename;
+/* The name the last mkdirat made (a backup's partial directory). */
+static char mkdirat_name[NAME_MAX + 1];
+/* Races a backup's steps, as another process could: mkdirat's directory is
+ * moved away and a symbolic link put in its place; renameat2's target is
+ * made first. */
+static bool race_mkdirat, race_rename;
 
 static bool fault_hit(struct fault *fault)
 {
@@ -98,6 +107,10 @@ static void fault_disarm_all(void)
     fault_write.countdown = 0;
     fault_fsync.countdown = 0;
     fault_copy_write.countdown = 0;
+    fault_mkdirat.countdown = 0;
+    fault_rename.countdown = 0;
+    race_mkdirat = false;
+    race_rename = false;
 }
 
 int __real_mdb_txn_commit(MDB_txn *txn);
@@ -114,7 +127,45 @@ int __real_fsync(int fd);
 int __wrap_fsync(int fd);
 ssize_t __real_write(int fd, const void *buffer, size_t size);
 ssize_t __wrap_write(int fd, const void *buffer, size_t size);
+int __real_mkdirat(int dirfd, const char *path, mode_t mode);
+int __wrap_mkdirat(int dirfd, const char *path, mode_t mode);
+int __real_renameat2(int from_dirfd, const char *from, int to_dirfd, const char *to,
+                     unsigned flags);
+int __wrap_renameat2(int from_dirfd, const char *from, int to_dirfd, const char *to,
+                     unsigned flags);
 void *__real_calloc(size_t count, size_t size);
+/* A backup: the partial directory it builds in, and its rename to the
+ * final name. */
+int __wrap_mkdirat(int dirfd, const char *path, mode_t mode)
+{
+    snprintf(mkdirat_name, sizeof mkdirat_name, "%s", path);
+    if (fault_hit(&fault_mkdirat)) {
+        errno = fault_mkdirat.error;
+        return -1;
+    }
+    int rc = __real_mkdirat(dirfd, path, mode);
+    if (rc == 0 && race_mkdirat) {
+        char moved[NAME_MAX + 16];
+        snprintf(moved, sizeof moved, "%s.moved", path);
+        if (renameat(dirfd, path, dirfd, moved) != 0 || symlinkat(moved, dirfd, path) != 0) {
+            abort();
+        }
+    }
+    return rc;
+}
+
+int __wrap_renameat2(int from_dirfd, const char *from, int to_dirfd, const char *to, unsigned flags)
+{
+    if (fault_hit(&fault_rename)) {
+        errno = fault_rename.error;
+        return -1;
+    }
+    if (race_rename && __real_mkdirat(to_dirfd, to, 0700) != 0) {
+        abort();
+    }
+    return __real_renameat2(from_dirfd, from, to_dirfd, to, flags);
+}
+
 void *__wrap_calloc(size_t count, size_t size);
 void *__real_malloc(size_t size);
 void *__wrap_malloc(size_t size);
@@ -804,9 +855,40 @@ static void test_faults_group_fails_together(void **state)
     expect_views_replay(f);
 }
 
-/* A backup that fails at any fsync or write of its files (or for want of
- * memory) fails with the code that names the cause, leaves no directory
- * behind (the same name can be given again) and leaves the ledger serving. */
+/* Whether a partial directory of the backup `dir` (".NAME.partial-...",
+ * beside it) is left in its parent. */
+static bool backup_partial_left(const char *dir)
+{
+    char parent[600], prefix[300];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+    snprintf(prefix, sizeof prefix, ".%s.partial-", slash + 1);
+    DIR *handle = opendir(parent);
+    assert_non_null(handle);
+    bool found = false;
+    struct dirent *entry;
+    while (!found && (entry = readdir(handle)) != NULL) {
+        found = strncmp(entry->d_name, prefix, strlen(prefix)) == 0;
+    }
+    closedir(handle);
+    return found;
+}
+
+/* Each of LMDB's copy writes can fail only where LMDB is linked in whole;
+ * the backup's own write of head.pb always. */
+#ifdef LEDGER_FAULTS_STATIC_LMDB
+#define FAULT_BACKUP_WRITE_SITES 2
+#else
+#define FAULT_BACKUP_WRITE_SITES 1
+#endif
+
+/* A backup that fails at any fsync or write of its files, at making its
+ * directory or renaming it to its final name (or for want of memory) fails
+ * with the code that names the cause, leaves no directory behind, neither
+ * of the final name (the same name can be given again) nor a partial one,
+ * and leaves the ledger serving. */
 static void test_faults_backup(void **state)
 {
     struct fixture *f = *state;
@@ -816,9 +898,20 @@ static void test_faults_backup(void **state)
         enum ledger_err expected; /* LEDGER_ERR_OK: any failure */
         long min_sites;
     } cases[] = {
-        {&fault_fsync, EIO, LEDGER_ERR_STORAGE_ERROR, 4}, /* data, dir, head, dir */
-        {&fault_copy_write, ENOSPC, LEDGER_ERR_DISK_FULL, 2},
-        {&fault_copy_write, EIO, LEDGER_ERR_STORAGE_ERROR, 2},
+        /* data, its directory, head, its directory, the parent after the rename */
+        {&fault_fsync, EIO, LEDGER_ERR_STORAGE_ERROR, 5},
+        {&fault_fsync, ENOSPC, LEDGER_ERR_DISK_FULL, 5},
+        {&fault_fsync, EDQUOT, LEDGER_ERR_DISK_FULL, 5},
+        {&fault_copy_write, ENOSPC, LEDGER_ERR_DISK_FULL, FAULT_BACKUP_WRITE_SITES},
+        {&fault_copy_write, EDQUOT, LEDGER_ERR_DISK_FULL, FAULT_BACKUP_WRITE_SITES},
+        {&fault_copy_write, EIO, LEDGER_ERR_STORAGE_ERROR, FAULT_BACKUP_WRITE_SITES},
+        {&fault_mkdirat, ENOSPC, LEDGER_ERR_DISK_FULL, 1},
+        {&fault_mkdirat, EDQUOT, LEDGER_ERR_DISK_FULL, 1},
+        {&fault_mkdirat, EROFS, LEDGER_ERR_INVALID_ARGUMENT, 1},
+        {&fault_mkdirat, EACCES, LEDGER_ERR_INVALID_ARGUMENT, 1},
+        {&fault_mkdirat, EIO, LEDGER_ERR_STORAGE_ERROR, 1},
+        {&fault_rename, EIO, LEDGER_ERR_STORAGE_ERROR, 1},
+        {&fault_rename, ENOSPC, LEDGER_ERR_DISK_FULL, 1},
         {&fault_alloc, ENOMEM, LEDGER_ERR_OK, 1},
     };
     char dir[600];
@@ -846,13 +939,17 @@ static void test_faults_backup(void **state)
                 fail_msg("case %zu, fault at call %ld: %s left behind", c, nth, dir);
             }
             assert_int_equal(ENOENT, errno);
+            if (backup_partial_left(dir)) {
+                fail_msg("case %zu, fault at call %ld: a partial backup left behind", c, nth);
+            }
         }
         if (sites < cases[c].min_sites) {
             fail_msg("case %zu: %ld call sites, expected at least %ld", c, sites,
                      cases[c].min_sites);
         }
-        /* The backup made once the fault is past is whole. */
-        char path[700];
+        /* The backup made once the fault is past is whole, under its final
+         * name, and was built under a partial one. */
+        char path[700], prefix[300];
         struct stat info;
         snprintf(path, sizeof path, "%s/data.mdb", dir);
         assert_int_equal(0, stat(path, &info));
@@ -860,8 +957,44 @@ static void test_faults_backup(void **state)
         snprintf(path, sizeof path, "%s/head.pb", dir);
         assert_int_equal(0, stat(path, &info));
         assert_true(info.st_size > 0);
+        snprintf(prefix, sizeof prefix, ".%s.partial-", strrchr(dir, '/') + 1);
+        assert_int_equal(0, strncmp(mkdirat_name, prefix, strlen(prefix)));
+        assert_false(backup_partial_left(dir));
         test_remove_dir(dir);
     }
+
+    /* The final name made by another process while the backup was built:
+     * refused as existing, not replaced (rename(2) alone would replace an
+     * empty directory), and the partial one removed. */
+    race_rename = true;
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, engine_backup(f->engine, dir));
+    fault_disarm_all();
+    assert_false(backup_partial_left(dir));
+    struct stat info;
+    assert_int_equal(0, stat(dir, &info));
+    assert_true(S_ISDIR(info.st_mode));
+    assert_int_equal(0, rmdir(dir));
+
+    /* The partial directory replaced by a symbolic link as soon as it was
+     * made: nothing is written through the link, and neither the link nor
+     * the directory moved away is removed. */
+    race_mkdirat = true;
+    assert_int_equal(LEDGER_ERR_STORAGE_ERROR, engine_backup(f->engine, dir));
+    fault_disarm_all();
+    char parent[600], link[900], moved[920], inside[1000];
+    snprintf(parent, sizeof parent, "%s", dir);
+    *strrchr(parent, '/') = '\0';
+    snprintf(link, sizeof link, "%s/%s", parent, mkdirat_name);
+    snprintf(moved, sizeof moved, "%s.moved", link);
+    assert_int_equal(0, lstat(link, &info));
+    assert_true(S_ISLNK(info.st_mode));
+    assert_int_equal(0, stat(moved, &info));
+    snprintf(inside, sizeof inside, "%s/data.mdb", moved);
+    assert_int_not_equal(0, stat(inside, &info));
+    assert_int_equal(0, unlink(link));
+    assert_int_equal(0, rmdir(moved));
+    assert_int_not_equal(0, stat(dir, &info));
+
     /* Still serving. */
     struct request_bytes bytes = {0};
     customer_batch(f, 1, &bytes);
@@ -872,6 +1005,44 @@ static void test_faults_backup(void **state)
     engine_request_clear(&request);
     request_bytes_free(&bytes);
     assert_int_equal(head_before + 1, engine_head_sequence(f->engine));
+}
+
+/* Names a backup refuses before it makes anything, with INVALID_ARGUMENT:
+ * none, no last component, a parent that is missing or not a directory,
+ * and a name that exists (a directory, or a symbolic link to a missing
+ * one). Trailing slashes are dropped. */
+static void test_faults_backup_refused_names(void **state)
+{
+    struct fixture *f = *state;
+    char dir[600], file[600], under_file[700], missing[700], dot[700], link[600], slashed[700];
+    snprintf(dir, sizeof dir, "%s-named", f->dir);
+    snprintf(file, sizeof file, "%s-file", f->dir);
+    snprintf(under_file, sizeof under_file, "%s/backup", file);
+    snprintf(missing, sizeof missing, "%s-missing/backup", f->dir);
+    snprintf(dot, sizeof dot, "%s/..", f->dir);
+    snprintf(link, sizeof link, "%s-link", f->dir);
+    snprintf(slashed, sizeof slashed, "%s//", dir);
+    FILE *handle = fopen(file, "w");
+    assert_non_null(handle);
+    fclose(handle);
+    assert_int_equal(0, symlink(missing, link));
+    const char *refused[] = {"", "/", dot, under_file, missing, f->dir, link};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        if (engine_backup(f->engine, refused[i]) != LEDGER_ERR_INVALID_ARGUMENT) {
+            fail_msg("backup into \"%s\" not refused", refused[i]);
+        }
+    }
+    struct stat info;
+    assert_int_not_equal(0, stat(missing, &info));
+    assert_int_equal(0, unlink(link));
+    assert_int_equal(0, unlink(file));
+    assert_int_equal(LEDGER_ERR_OK, engine_backup(f->engine, slashed));
+    assert_int_equal(0, stat(dir, &info));
+    assert_true(S_ISDIR(info.st_mode));
+    assert_false(backup_partial_left(dir));
+    /* Made once, refused the second time. */
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, engine_backup(f->engine, dir));
+    test_remove_dir(dir);
 }
 
 int main(void)
@@ -891,6 +1062,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_allocation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_group_fails_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_backup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_backup_refused_names, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
