@@ -590,6 +590,12 @@ static void *serve_main(void *argument)
 static void test_faults_daemon_stops_when_storage_unusable(void **state)
 {
     struct fixture *f = *state;
+#ifndef LEDGER_FAULTS_STATIC_LMDB
+    /* LMDB is a shared library here: the meta-page write that leaves it
+     * unusable cannot be made to fail. */
+    (void)f;
+    skip();
+#endif
     char listen[700], events[700];
     snprintf(listen, sizeof listen, "ipc://%s/ledger.sock", f->dir);
     snprintf(events, sizeof events, "ipc://%s/events.sock", f->dir);
