@@ -10,10 +10,11 @@
  *
  * Storage: the node of level L and index i (covering leaves [i*2^L, (i+1)*2^L),
  * leaves counted from 0 = sequence 1) is stored under the 9-byte key
- * (u8 L, u64 BE i) once it is complete. Appending the leaf of index i stores
- * its own node and exactly the nodes it completes (one per trailing one bit of
- * i), so appends are O(log n), and the hash of any range, hence the root of any tree size and any
- * proof, is computed from O(log n) stored nodes. The 1-byte key 0xFF holds the
+ * (u8 L, u64 BE i), L >= 1, once it is complete; level 0 is the store's
+ * leaf database. Appending the leaf of index i stores exactly the interior
+ * nodes it completes (one per trailing one bit of i), so appends are
+ * O(log n), and the hash of any range, hence the root of any tree size and
+ * any proof, is computed from O(log n) stored nodes. The 1-byte key 0xFF holds the
  * number of leaves (u64 BE), so the stored size is one read.
  */
 #ifndef LEDGER_MERKLE_H

@@ -324,6 +324,8 @@ static void test_verify_good_backup_passes(void **state)
     assert_non_null(strstr(o.out, summary));
     assert_non_null(strstr(o.out, "extends the saved head"));
     assert_non_null(strstr(o.out, "views agree"));
+    /* No --public-key: the head's own key is used, and that is said. */
+    assert_non_null(strstr(o.err, "any key would pass: pass --public-key"));
     /* Without a head, without views, and quietly. */
     const char *plain[] = {"--no-views", dir, NULL};
     run_verify(w, plain, &o);

@@ -109,6 +109,11 @@ static int check_head_signature(const struct options *options, const Ledger__V1_
         }
     } else if (head->public_key.len == sizeof key) {
         memcpy(key, head->public_key.data, sizeof key);
+        if (!options->quiet)
+            fprintf(stderr,
+                    "warning: the saved head's signature is checked against the key the head "
+                    "itself carries, so any key would pass: pass --public-key with the key "
+                    "you pinned (docs/verification.md, 6.1)\n");
     } else {
         return fail(0, "the saved head carries no public key; pass --public-key");
     }
