@@ -580,6 +580,27 @@ enum ledger_err merkle_check_add(struct merkle_check *check, struct merkle_build
     return check->err;
 }
 
+enum ledger_err merkle_check_finish(struct merkle_check *check, uint64_t tree_size,
+                                    uint64_t *stored_out, uint64_t *expected_out)
+{
+    MERKLE_REQUIRE(check != NULL && stored_out != NULL && expected_out != NULL);
+    if (check->err != LEDGER_ERR_OK || tree_size == 0)
+        return check->err;
+    /* floor(n / 2^L) complete nodes at each level L >= 1, and the size key. */
+    uint64_t expected = 1;
+    for (unsigned level = 1; level < MERKLE_DEPTH_MAX && (tree_size >> level) > 0; level++)
+        expected += tree_size >> level;
+    uint64_t stored = 0, size = 0;
+    enum ledger_err err = store_count(check->txn, STORE_DB_MERKLE, &stored);
+    if (err == LEDGER_ERR_OK)
+        err = stored_size(check->txn, &size);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    *stored_out = stored;
+    *expected_out = expected;
+    return stored == expected && size == tree_size ? LEDGER_ERR_OK : LEDGER_ERR_CORRUPT;
+}
+
 enum ledger_err merkle_store_size(struct store_txn *txn, uint64_t *size_out)
 {
     MERKLE_REQUIRE(txn != NULL && size_out != NULL);

@@ -145,6 +145,14 @@ __attribute__((warn_unused_result)) enum ledger_err
 merkle_check_add(struct merkle_check *check, struct merkle_builder *builder,
                  const uint8_t leaf_hash[MERKLE_HASH_BYTES], unsigned *level_out,
                  uint64_t *index_out);
+/* After the last leaf: the stored tree holds nothing the records do not make
+ * (every interior node of a tree of `tree_size` leaves, checked above, and
+ * its size, equal to tree_size): CORRUPT with the counts in *stored_out and
+ * *expected_out when it holds more or the size differs; the store's errors. */
+__attribute__((warn_unused_result)) enum ledger_err merkle_check_finish(struct merkle_check *check,
+                                                                        uint64_t tree_size,
+                                                                        uint64_t *stored_out,
+                                                                        uint64_t *expected_out);
 void merkle_check_close(struct merkle_check *check);
 
 /* --- signed tree heads ----------------------------------------------------- */

@@ -795,6 +795,55 @@ static void test_verify_bad_heads_fail(void **state)
 /* A backup whose data.mdb was cut short (a copy interrupted part way) fails
  * verification with the reason, instead of killing ledger-verify with
  * SIGBUS when it reads a page past the end of the mapped file. */
+/* Puts `key` (level byte, then u64 BE index; or the one size byte) in the
+ * merkle database of a copy of the backup, with value `value`. */
+static void merkle_put(const char *dir, const uint8_t *key, size_t key_size, const uint8_t *value,
+                       size_t value_size)
+{
+    struct raw raw;
+    MDB_dbi merkle = raw_open(&raw, dir, "merkle");
+    MDB_val k = {key_size, (void *)key}, v = {value_size, (void *)value};
+    assert_int_equal(mdb_put(raw.txn, merkle, &k, &v, 0), MDB_SUCCESS);
+    raw_close(&raw);
+}
+
+/* The stored tree holds only what the records make: a node of no level (0,
+ * the leaves' own database), a node beyond the tree and a wrong size are
+ * each named, although no proof would read them. */
+static void test_verify_extra_merkle_entries_fail(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], phrase[64];
+    sequence_phrase(w->head, phrase);
+    const char *args[] = {"--no-views", dir, NULL};
+    struct outcome o;
+    uint8_t hash[32] = {0x42};
+    uint8_t key[9] = {0};
+
+    copy_backup(w, "merkle-level-0", dir);
+    merkle_put(dir, key, sizeof key, hash, sizeof hash);
+    run_verify(w, args, &o);
+    expect(&o, 1, phrase, "a node beyond the tree or of no level");
+    test_remove_dir(dir);
+
+    copy_backup(w, "merkle-beyond", dir);
+    key[0] = 1;
+    store_u64_to_key(w->head, key + 1); /* level 1 holds head / 2 nodes */
+    merkle_put(dir, key, sizeof key, hash, sizeof hash);
+    run_verify(w, args, &o);
+    expect(&o, 1, phrase, "a node beyond the tree or of no level");
+    test_remove_dir(dir);
+
+    copy_backup(w, "merkle-size", dir);
+    const uint8_t size_key[1] = {0xFF};
+    uint8_t size[8];
+    store_u64_to_key(w->head + 1, size);
+    merkle_put(dir, size_key, sizeof size_key, size, sizeof size);
+    run_verify(w, args, &o);
+    expect(&o, 1, phrase, "or a wrong size");
+    test_remove_dir(dir);
+}
+
 static void test_verify_truncated_copy_fails(void **state)
 {
     struct world *w = *state;
@@ -941,6 +990,7 @@ int main(void)
         cmocka_unit_test(test_verify_record_framing_is_checked),
         cmocka_unit_test(test_verify_tampered_view_is_named),
         cmocka_unit_test(test_verify_bad_heads_fail),
+        cmocka_unit_test(test_verify_extra_merkle_entries_fail),
         cmocka_unit_test(test_verify_truncated_copy_fails),
         cmocka_unit_test(test_verify_usage_errors_exit_2),
         cmocka_unit_test(test_verify_fixture_tool_output_verifies),

@@ -328,6 +328,22 @@ static int verify_log(const struct options *options, struct store *store,
         status = fail(last + 1, what);
         goto done;
     }
+    uint64_t stored = 0, made = 0;
+    err = merkle_check_finish(check, last, &stored, &made);
+    if (err != LEDGER_ERR_OK) {
+        if (err == LEDGER_ERR_CORRUPT) {
+            snprintf(what, sizeof what,
+                     "the stored Merkle tree holds %llu entries where %llu records make %llu "
+                     "(a node beyond the tree or of no level, or a wrong size)",
+                     (unsigned long long)stored, (unsigned long long)last,
+                     (unsigned long long)made);
+        } else {
+            snprintf(what, sizeof what, "the stored Merkle tree could not be read: %s",
+                     ledger_strerror(err));
+        }
+        status = fail(last, what);
+        goto done;
+    }
     merkle_builder_root(&builder, root_out);
     if (last > 0) {
         uint8_t stored_root[MERKLE_HASH_BYTES];
