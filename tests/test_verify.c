@@ -816,32 +816,30 @@ static void test_verify_extra_merkle_entries_fail(void **state)
     char dir[PATH_SIZE], phrase[64];
     sequence_phrase(w->head, phrase);
     const char *args[] = {"--no-views", dir, NULL};
-    struct outcome o;
-    uint8_t hash[32] = {0x42};
-    uint8_t key[9] = {0};
-
-    copy_backup(w, "merkle-level-0", dir);
-    merkle_put(dir, key, sizeof key, hash, sizeof hash);
-    run_verify(w, args, &o);
-    expect(&o, 1, phrase, "a node beyond the tree or of no level");
-    test_remove_dir(dir);
-
-    copy_backup(w, "merkle-beyond", dir);
-    key[0] = 1;
-    store_u64_to_key(w->head, key + 1); /* level 1 holds head / 2 nodes */
-    merkle_put(dir, key, sizeof key, hash, sizeof hash);
-    run_verify(w, args, &o);
-    expect(&o, 1, phrase, "a node beyond the tree or of no level");
-    test_remove_dir(dir);
-
-    copy_backup(w, "merkle-size", dir);
-    const uint8_t size_key[1] = {0xFF};
-    uint8_t size[8];
+    const uint8_t hash[32] = {0x42};
+    uint8_t level_0[9] = {0}, beyond[9] = {1}, size_key[1] = {0xFF}, size[8];
+    store_u64_to_key(w->head, beyond + 1); /* level 1 holds head / 2 nodes */
     store_u64_to_key(w->head + 1, size);
-    merkle_put(dir, size_key, sizeof size_key, size, sizeof size);
-    run_verify(w, args, &o);
-    expect(&o, 1, phrase, "or a wrong size");
-    test_remove_dir(dir);
+    const struct {
+        const char *copy;
+        const uint8_t *key, *value;
+        size_t key_size, value_size;
+        const char *named;
+    } cases[] = {
+        {"merkle-level-0", level_0, hash, sizeof level_0, sizeof hash,
+         "a node beyond the tree or of no level"},
+        {"merkle-beyond", beyond, hash, sizeof beyond, sizeof hash,
+         "a node beyond the tree or of no level"},
+        {"merkle-size", size_key, size, sizeof size_key, sizeof size, "or a wrong size"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        copy_backup(w, cases[i].copy, dir);
+        merkle_put(dir, cases[i].key, cases[i].key_size, cases[i].value, cases[i].value_size);
+        struct outcome o;
+        run_verify(w, args, &o);
+        expect(&o, 1, phrase, cases[i].named);
+        test_remove_dir(dir);
+    }
 }
 
 static void test_verify_truncated_copy_fails(void **state)

@@ -127,6 +127,12 @@ static int check_head_signature(const struct options *options, const Ledger__V1_
     return EXIT_VERIFIED;
 }
 
+/* The failure text when the stored tree cannot be read (not a mismatch). */
+static void tree_unreadable(char *what, size_t size, enum ledger_err err)
+{
+    snprintf(what, size, "the stored Merkle tree could not be read: %s", ledger_strerror(err));
+}
+
 /* Reads a base-128 varint at *at (below end), advancing *at. False when the
  * bytes end first or it is longer than ten bytes. */
 static bool read_varint(const uint8_t **at, const uint8_t *end, uint64_t *out)
@@ -290,8 +296,7 @@ static int verify_log(const struct options *options, struct store *store,
                          "the node was altered)",
                          (unsigned long long)first, (unsigned long long)end);
             } else {
-                snprintf(what, sizeof what, "the stored Merkle tree could not be read: %s",
-                         ledger_strerror(err));
+                tree_unreadable(what, sizeof what, err);
             }
             status = fail(first, what);
             break;
@@ -338,8 +343,7 @@ static int verify_log(const struct options *options, struct store *store,
                      (unsigned long long)stored, (unsigned long long)last,
                      (unsigned long long)made);
         } else {
-            snprintf(what, sizeof what, "the stored Merkle tree could not be read: %s",
-                     ledger_strerror(err));
+            tree_unreadable(what, sizeof what, err);
         }
         status = fail(last, what);
         goto done;
