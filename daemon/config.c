@@ -153,15 +153,27 @@ static bool parse_request_bytes_max(struct config *config, const char *value, ch
     return true;
 }
 
-static bool parse_batch_commands_max(struct config *config, const char *value, char *error)
+/* A whole number within [1, max] into *out. */
+static bool parse_count_within(const char *value, uint32_t max, uint32_t *out, char *error)
 {
     uint64_t count = 0;
-    if (!parse_u64(value, &count) || count < 1 || count > LEDGER_BATCH_COMMANDS_MAX) {
-        set_error(error, "must be a whole number from 1 to %d", LEDGER_BATCH_COMMANDS_MAX);
+    if (!parse_u64(value, &count) || count < 1 || count > max) {
+        set_error(error, "must be a whole number from 1 to %u", max);
         return false;
     }
-    config->batch_commands_max = (uint32_t)count;
+    *out = (uint32_t)count;
     return true;
+}
+
+static bool parse_batch_commands_max(struct config *config, const char *value, char *error)
+{
+    return parse_count_within(value, LEDGER_BATCH_COMMANDS_MAX, &config->batch_commands_max, error);
+}
+
+static bool parse_inflight_requests_max(struct config *config, const char *value, char *error)
+{
+    return parse_count_within(value, LEDGER_INFLIGHT_REQUESTS_MAX, &config->inflight_requests_max,
+                              error);
 }
 
 /* A byte count within [min, max] into *out; `range` names the bounds for the
@@ -313,6 +325,10 @@ static const struct config_setting {
      "How often, in seconds, the daemon records the expiry of reservations past\n"
      "# their term with auto-renewal off (as its own principal, dated at the\n"
      "# expiry). 0: never (the partner records them). 0 to 86400."},
+    {"inflight_requests_max", parse_inflight_requests_max,
+     "Most command requests accepted and not yet answered; with that many, the\n"
+     "# daemon stops reading requests until one is answered (clients wait, nothing\n"
+     "# is refused). Each holds up to request_bytes_max of memory. 1 to 65536."},
 };
 
 #define CONFIG_SETTING_COUNT (sizeof config_settings / sizeof config_settings[0])
@@ -330,6 +346,7 @@ void config_defaults(struct config *config)
     config->slow_commit_ms = (uint32_t)(LEDGER_SLOW_COMMIT_US / 1000);
     config->state_cache_bytes_max = LEDGER_STATE_CACHE_BYTES_MAX;
     config->expiry_sweep_s = LEDGER_EXPIRY_SWEEP_S;
+    config->inflight_requests_max = LEDGER_INFLIGHT_REQUESTS_DEFAULT;
 }
 
 static const struct config_setting *setting_find(const char *key, size_t *index_out)
@@ -507,7 +524,8 @@ enum ledger_err config_write_sample(const char *path, const char *data_dir_absol
     snprintf(values[10], sizeof values[10], "%u", defaults.slow_commit_ms);
     snprintf(values[11], sizeof values[11], "%s", cache_bytes);
     snprintf(values[12], sizeof values[12], "%u", defaults.expiry_sweep_s);
-    _Static_assert(CONFIG_SETTING_COUNT == 13, "one sample value per setting");
+    snprintf(values[13], sizeof values[13], "%u", defaults.inflight_requests_max);
+    _Static_assert(CONFIG_SETTING_COUNT == 14, "one sample value per setting");
 
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {

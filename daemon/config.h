@@ -65,6 +65,7 @@ struct config {
     uint32_t slow_commit_ms;              /* default LEDGER_SLOW_COMMIT_US in ms; 0 = off */
     uint32_t expiry_sweep_s;              /* default LEDGER_EXPIRY_SWEEP_S; 0 = off */
     uint64_t state_cache_bytes_max;       /* default LEDGER_STATE_CACHE_BYTES_MAX */
+    uint32_t inflight_requests_max;       /* default LEDGER_INFLIGHT_REQUESTS_DEFAULT */
 };
 
 /* The default data directory, relative to the working directory. */

@@ -66,9 +66,13 @@
 /* Requests decided in one group commit. Bounds the write transaction's size
  * and the latency of the last request in the group. */
 #define LEDGER_GROUP_REQUESTS_MAX 1024
-/* Requests accepted but not yet answered; past this the daemon stops reading
- * its socket (back-pressure) instead of growing without bound. */
-#define LEDGER_INFLIGHT_REQUESTS_MAX 4096
+/* Command requests accepted but not yet answered (setting
+ * inflight_requests_max); past this the daemon stops reading its socket
+ * (back-pressure) instead of growing without bound. Each holds its request
+ * (at most request_bytes_max) until answered, so the two bound the memory
+ * requests take: 4 GiB with both at their defaults. */
+#define LEDGER_INFLIGHT_REQUESTS_DEFAULT 4096
+#define LEDGER_INFLIGHT_REQUESTS_MAX     65536
 
 /* Authentication: a request's timestamp must be within this window of the
  * daemon's clock. Five minutes tolerates ordinary clock drift; a captured
@@ -154,8 +158,8 @@ _Static_assert(LEDGER_REQUEST_BYTES_DEFAULT <= LEDGER_REQUEST_BYTES_MAX,
 _Static_assert(LEDGER_EVENTS_PAGE_DEFAULT <= LEDGER_EVENTS_PAGE_MAX, "default page within max");
 _Static_assert(LEDGER_ROWS_PAGE_DEFAULT <= LEDGER_ROWS_PAGE_MAX, "default page within max");
 _Static_assert(LEDGER_ROWS_PAGE_MAX <= LEDGER_ACTIVITY_SCAN_MAX, "a full page can be found");
-_Static_assert(LEDGER_GROUP_REQUESTS_MAX <= LEDGER_INFLIGHT_REQUESTS_MAX,
-               "a group is drawn from the requests in flight");
+_Static_assert(LEDGER_INFLIGHT_REQUESTS_DEFAULT <= LEDGER_INFLIGHT_REQUESTS_MAX,
+               "default requests in flight within maximum");
 _Static_assert(3 * (LEDGER_ID_LENGTH_MAX + 1) + 8 < 511, "index keys fit LMDB's key limit");
 _Static_assert(LEDGER_MAP_BYTES_INITIAL <= LEDGER_MAP_BYTES_MAX_DEFAULT, "initial map within max");
 

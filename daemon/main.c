@@ -52,7 +52,7 @@ static const char usage_text[] =
     "               [--batch-commands-max N] [--map-bytes-max N] [--auth-window-s S]\n"
     "               [--slow-commit-ms MS] [--metrics-listen HOST:PORT|off]\n"
     "               [--metrics-allow-remote true|false] [--state-cache-bytes-max N]\n"
-    "               [--expiry-sweep-s S]\n"
+    "               [--expiry-sweep-s S] [--inflight-requests-max N]\n"
     "       ledgerd init --data DIR [--operator ID]\n"
     "       ledgerd rebuild --data DIR\n"
     "       ledgerd restore --from BACKUP --data DIR [--head-key FILE]\n"
@@ -117,6 +117,7 @@ static const char *const setting_keys[] = {
     "metrics_allow_remote",
     "state_cache_bytes_max",
     "expiry_sweep_s",
+    "inflight_requests_max",
 };
 #define SETTING_COUNT (sizeof setting_keys / sizeof setting_keys[0])
 
@@ -812,6 +813,7 @@ static int command_serve(const struct command_line *line, struct config *config)
         .auth_window_us = (int64_t)config->auth_window_s * 1000000,
         .slow_commit_ms = config->slow_commit_ms,
         .expiry_sweep_s = config->expiry_sweep_s,
+        .inflight_requests_max = config->inflight_requests_max,
     };
     struct server *server = NULL;
     err = server_create(engine, &server_options, &server);

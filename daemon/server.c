@@ -117,6 +117,7 @@ struct server {
     struct pending *queue_tail;
     size_t queue_count;
     size_t inflight_count; /* queued + in the running group */
+    size_t inflight_max;   /* reading pauses at this many (inflight_requests_max) */
 
     bool committing;
     size_t group_count;
@@ -310,7 +311,7 @@ static void on_request_readable(uv_poll_t *handle, int status, int events);
 static void reading_resume(struct server *server)
 {
     if (server->reading || server->stopping || server->closing ||
-        server->inflight_count >= LEDGER_INFLIGHT_REQUESTS_MAX) {
+        server->inflight_count >= server->inflight_max) {
         return;
     }
     int rc = uv_poll_start(&server->request_poll, UV_READABLE, on_request_readable);
@@ -1017,7 +1018,7 @@ static void handle_message(struct server *server, void *body, size_t size, void 
     server->inflight_count++;
     atomic_store_explicit(&server->counters.inflight_requests, server->inflight_count,
                           memory_order_relaxed);
-    if (server->inflight_count >= LEDGER_INFLIGHT_REQUESTS_MAX && server->reading) {
+    if (server->inflight_count >= server->inflight_max && server->reading) {
         reading_pause(server);
         counter_add(&server->counters.backpressure_pauses, 1);
         log_write(LOG_LEVEL_WARN, "request queue full; reading paused", "inflight=%zu",
@@ -1241,7 +1242,9 @@ enum ledger_err server_create(struct engine *engine, const struct server_options
                               struct server **out)
 {
     if (options->request_bytes_max == 0 || options->request_bytes_max > LEDGER_REQUEST_BYTES_MAX ||
-        options->batch_commands_max == 0 || options->auth_window_us <= 0) {
+        options->batch_commands_max == 0 || options->auth_window_us <= 0 ||
+        options->inflight_requests_max == 0 ||
+        options->inflight_requests_max > LEDGER_INFLIGHT_REQUESTS_MAX) {
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     struct server *server = calloc(1, sizeof *server);
@@ -1257,6 +1260,7 @@ enum ledger_err server_create(struct engine *engine, const struct server_options
         .batch_commands_max = options->batch_commands_max,
     };
     server->slow_commit_ms = options->slow_commit_ms;
+    server->inflight_max = options->inflight_requests_max;
     server->expiry_sweep_s = options->expiry_sweep_s;
     server->head_published = engine_head_sequence(engine);
     server->started_us = wall_clock_us();
@@ -1376,13 +1380,15 @@ enum ledger_err server_run(struct server *server)
     char data_dir[LOG_QUOTE_SIZE(256)], listen[LOG_QUOTE_SIZE(256)], events[LOG_QUOTE_SIZE(256)];
     log_write(LOG_LEVEL_INFO, "started",
               "version=%s data=%s listen=%s events=%s head_sequence=%llu request_bytes_max=%zu "
-              "batch_commands_max=%u auth_window_s=%lld expiry_sweep_s=%u",
+              "batch_commands_max=%u auth_window_s=%lld expiry_sweep_s=%u "
+              "inflight_requests_max=%zu",
               server->version, log_quote(server->data_dir, 256, data_dir, sizeof data_dir),
               log_quote(server->listen_url, 256, listen, sizeof listen),
               log_quote(server->events_url, 256, events, sizeof events),
               (unsigned long long)engine_head_sequence(server->engine),
               server->limits.request_bytes_max, server->limits.batch_commands_max,
-              (long long)(server->limits.window_us / 1000000), server->expiry_sweep_s);
+              (long long)(server->limits.window_us / 1000000), server->expiry_sweep_s,
+              server->inflight_max);
     uv_run(&server->loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&server->loop);
     const struct server_counters *c = &server->counters;

@@ -16,8 +16,8 @@
  *   that is after its commit is durable.
  * - At most one group is committing; requests arriving meanwhile wait for the
  *   next group (at most LEDGER_GROUP_REQUESTS_MAX requests each).
- * - At most LEDGER_INFLIGHT_REQUESTS_MAX command requests wait or commit; past
- *   that the request socket is not read until the queue drains.
+ * - At most inflight_requests_max command requests wait or commit; at that
+ *   many the request socket is not read until one is answered.
  * - Queries never wait for the writer (LMDB read transactions). Those that
  *   read rows (the views, the event feed, explanations, principals) run on
  *   the thread pool, SERVER_QUERY_WORKERS at a time, and a backup in a slot of
@@ -71,6 +71,7 @@ struct server_options {
     int64_t auth_window_us;      /* STALE_REQUEST past it */
     uint32_t slow_commit_ms;     /* commits slower than this are logged; 0 = never */
     uint32_t expiry_sweep_s; /* reservations past their term are expired this often; 0 = never */
+    uint32_t inflight_requests_max; /* reading pauses at this many unanswered command requests */
 };
 
 /* Upper bounds of the commit latency histogram's buckets, in microseconds:

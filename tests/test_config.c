@@ -63,7 +63,9 @@ static void test_config_every_setting(void **state)
                        "metrics_listen = 127.0.0.1:9108\n"
                        "metrics_allow_remote = true\n"
                        "slow_commit_ms = 250\n"
-                       "state_cache_bytes_max = 64M\n";
+                       "state_cache_bytes_max = 64M\n"
+                       "expiry_sweep_s = 60\n"
+                       "inflight_requests_max = 1\n";
     assert_int_equal(config_load_string(&config, text, "t.conf", error), LEDGER_ERR_OK);
     assert_string_equal(config.data_dir, "/srv/ledger");
     assert_string_equal(config.listen, "tcp://127.0.0.1:7300");
@@ -77,6 +79,8 @@ static void test_config_every_setting(void **state)
     assert_true(config.metrics_allow_remote);
     assert_int_equal(config.slow_commit_ms, 250);
     assert_int_equal(config.state_cache_bytes_max, UINT64_C(64) << 20);
+    assert_int_equal(config.expiry_sweep_s, 60);
+    assert_int_equal(config.inflight_requests_max, 1);
 
     /* The same under a [ledgerd] section; metrics off again. */
     config_defaults(&config);
@@ -133,6 +137,9 @@ static void test_config_bad_values(void **state)
     expect_refused("auth_window_s = 3601\n", "bad.conf:1: ", "1 to 3600");
     expect_refused("auth_window_s = 1.5\n", "bad.conf:1: ", "whole number");
     expect_refused("log_level = verbose\n", "bad.conf:1: ", "error, warn, info, debug");
+    expect_refused("inflight_requests_max = 0\n", "bad.conf:1: ", "1 to 65536");
+    expect_refused("inflight_requests_max = 65537\n", "bad.conf:1: ", "1 to 65536");
+    expect_refused("inflight_requests_max = -1\n", "bad.conf:1: ", "whole number");
     expect_refused("log_level = INFO\n", "bad.conf:1: ", "error, warn, info, debug");
     expect_refused("metrics_listen = 9108\n", "bad.conf:1: ", "host:port");
     expect_refused("metrics_allow_remote = yes\n", "bad.conf:1: ", "true or false");
@@ -243,7 +250,9 @@ static void test_config_file_and_sample(void **state)
                           "metrics_listen",
                           "metrics_allow_remote",
                           "slow_commit_ms",
-                          "state_cache_bytes_max"};
+                          "state_cache_bytes_max",
+                          "expiry_sweep_s",
+                          "inflight_requests_max"};
     size_t used = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -274,6 +283,8 @@ static void test_config_file_and_sample(void **state)
     assert_int_equal(config.batch_commands_max, defaults.batch_commands_max);
     assert_int_equal(config.auth_window_s, defaults.auth_window_s);
     assert_int_equal(config.slow_commit_ms, defaults.slow_commit_ms);
+    assert_int_equal(config.expiry_sweep_s, defaults.expiry_sweep_s);
+    assert_int_equal(config.inflight_requests_max, LEDGER_INFLIGHT_REQUESTS_DEFAULT);
 
     struct stat st;
     assert_int_equal(stat(path, &st), 0);

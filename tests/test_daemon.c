@@ -770,6 +770,53 @@ static double operator_stat(struct fixture *f, const char *name)
     return value;
 }
 
+/* Sends, without waiting, an operator batch of `count` AddPartner commands
+ * (ids "TAG-C-I", partners "partner-TAG-C-I") on `client`; `spec` is filled
+ * for the reply's check. */
+static void send_partner_batch(struct fixture *f, int client, const char *tag, int c, int count,
+                               struct request_spec *spec)
+{
+    ProtobufCBinaryData *commands = calloc((size_t)count, sizeof *commands);
+    assert_non_null(commands);
+    for (int i = 0; i < count; i++) {
+        char id[48], partner[48];
+        snprintf(id, sizeof id, "%s-%d-%d", tag, c, i);
+        snprintf(partner, sizeof partner, "partner-%s-%d-%d", tag, c, i);
+        commands[i] = command_add_partner(id, partner, "In flight");
+    }
+    *spec = (struct request_spec){.principal_id = "operator", .secret = f->secret};
+    size_t size = 0;
+    uint8_t *bytes = request_batch(spec, commands, (size_t)count, &size);
+    assert_int_equal(nn_send(client, bytes, size, 0), (int)size);
+    free(bytes);
+    for (int i = 0; i < count; i++) {
+        free(commands[i].data);
+    }
+    free(commands);
+}
+
+/* Receives the reply to send_partner_batch's request: OK with `count`
+ * results and the request's nonce. */
+static void expect_batch_reply(int client, const struct request_spec *spec, int count)
+{
+    void *message = NULL;
+    int received = nn_recv(client, &message, NN_MSG, 0);
+    if (received < 0) {
+        fail_msg("no reply: %s", nn_strerror(nn_errno()));
+    }
+    ProtobufCMessage *decoded = NULL;
+    assert_int_equal(codec_message_unpack(&ledger__v1__reply__descriptor, message, (size_t)received,
+                                          LEDGER_REQUEST_BYTES_MAX, LEDGER_ERR_BAD_REQUEST,
+                                          &decoded),
+                     LEDGER_ERR_OK);
+    nn_freemsg(message);
+    Ledger__V1__Reply *reply = (Ledger__V1__Reply *)decoded;
+    assert_int_equal(reply->code, LEDGER__V1__ERROR_CODE__OK);
+    assert_int_equal(reply->n_results, count);
+    assert_memory_equal(reply->request_nonce.data, spec->nonce, LEDGER_NONCE_BYTES);
+    reply_free(reply);
+}
+
 #define INFLIGHT_CLIENTS  8
 #define INFLIGHT_COMMANDS 1000
 
@@ -787,22 +834,7 @@ static void test_daemon_sigterm_answers_in_flight(void **state)
     }
     sleep_ms(100); /* let every client connect */
     for (int c = 0; c < INFLIGHT_CLIENTS; c++) {
-        ProtobufCBinaryData commands[INFLIGHT_COMMANDS];
-        for (int i = 0; i < INFLIGHT_COMMANDS; i++) {
-            char id[32], partner[32];
-            snprintf(id, sizeof id, "inflight-%d-%d", c, i);
-            snprintf(partner, sizeof partner, "partner-%d-%d", c, i);
-            commands[i] = command_add_partner(id, partner, "In flight");
-        }
-        specs[c] = (struct request_spec){.principal_id = "operator", .secret = f->secret};
-        uint8_t *bytes = NULL;
-        size_t size = 0;
-        bytes = request_batch(&specs[c], commands, INFLIGHT_COMMANDS, &size);
-        assert_int_equal(nn_send(clients[c], bytes, size, 0), (int)size);
-        free(bytes);
-        for (int i = 0; i < INFLIGHT_COMMANDS; i++) {
-            free(commands[i].data);
-        }
+        send_partner_batch(f, clients[c], "inflight", c, INFLIGHT_COMMANDS, &specs[c]);
     }
     /* SIGTERM once the daemon has read every batch (and mostly before it has
      * committed them): a request still in a socket buffer when it stops is
@@ -822,22 +854,7 @@ static void test_daemon_sigterm_answers_in_flight(void **state)
     }
     kill(f->pid, SIGTERM);
     for (int c = 0; c < INFLIGHT_CLIENTS; c++) {
-        void *message = NULL;
-        int received = nn_recv(clients[c], &message, NN_MSG, 0);
-        if (received < 0) {
-            fail_msg("client %d got no reply after SIGTERM: %s", c, nn_strerror(nn_errno()));
-        }
-        ProtobufCMessage *decoded = NULL;
-        assert_int_equal(codec_message_unpack(&ledger__v1__reply__descriptor, message,
-                                              (size_t)received, LEDGER_REQUEST_BYTES_MAX,
-                                              LEDGER_ERR_BAD_REQUEST, &decoded),
-                         LEDGER_ERR_OK);
-        nn_freemsg(message);
-        Ledger__V1__Reply *reply = (Ledger__V1__Reply *)decoded;
-        assert_int_equal(reply->code, LEDGER__V1__ERROR_CODE__OK);
-        assert_int_equal(reply->n_results, INFLIGHT_COMMANDS);
-        assert_memory_equal(reply->request_nonce.data, specs[c].nonce, LEDGER_NONCE_BYTES);
-        reply_free(reply);
+        expect_batch_reply(clients[c], &specs[c], INFLIGHT_COMMANDS);
         nn_close(clients[c]);
     }
     assert_int_equal(wait_exit(f->pid, 20000), 0);
@@ -853,6 +870,46 @@ static void test_daemon_sigterm_answers_in_flight(void **state)
     daemon_start(f, NULL);
     assert_int_equal(operator_head_sequence(f),
                      head + (uint64_t)INFLIGHT_CLIENTS * INFLIGHT_COMMANDS);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
+#define BACKPRESSURE_CLIENTS  8
+#define BACKPRESSURE_COMMANDS 50
+
+/* At inflight_requests_max command requests unanswered the daemon stops
+ * reading its socket, and reads again as soon as one is answered: with the
+ * bound at 1, every command request it reads pauses reading, and requests
+ * sent meanwhile wait in the socket, none refused and none lost. */
+static void test_daemon_backpressure_pauses_reading(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, (const char *const[]){"--inflight-requests-max", "1", NULL});
+    assert_true(log_contains(f, "inflight_requests_max=1"));
+    uint64_t head = operator_head_sequence(f);
+    assert_int_equal(operator_stat(f, "ledger_backpressure_pauses_total"), 0);
+    int clients[BACKPRESSURE_CLIENTS];
+    struct request_spec specs[BACKPRESSURE_CLIENTS];
+    for (int c = 0; c < BACKPRESSURE_CLIENTS; c++) {
+        clients[c] = client_open(f->url, test_timeout_ms(REPLY_TIMEOUT_MS));
+    }
+    sleep_ms(100); /* let every client connect */
+    for (int c = 0; c < BACKPRESSURE_CLIENTS; c++) {
+        send_partner_batch(f, clients[c], "pressed", c, BACKPRESSURE_COMMANDS, &specs[c]);
+    }
+    for (int c = 0; c < BACKPRESSURE_CLIENTS; c++) {
+        expect_batch_reply(clients[c], &specs[c], BACKPRESSURE_COMMANDS);
+        nn_close(clients[c]);
+    }
+    /* One pause per command request read; queries do not count. */
+    assert_int_equal(operator_stat(f, "ledger_backpressure_pauses_total"), BACKPRESSURE_CLIENTS);
+    assert_int_equal(operator_stat(f, "ledger_requests_in_flight"), 0);
+    assert_int_equal(operator_head_sequence(f),
+                     head + (uint64_t)BACKPRESSURE_CLIENTS * BACKPRESSURE_COMMANDS);
+    assert_true(log_contains(f, "WARN  request queue full; reading paused inflight=1"));
+    /* Still serving after the pauses: a command alone. */
+    struct request_spec spec;
+    send_partner_batch(f, f->client, "after", 0, 1, &spec);
+    expect_batch_reply(f->client, &spec, 1);
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
@@ -1389,6 +1446,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_refused_request_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_doorbell, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_sigterm_answers_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_backpressure_pauses_reading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_concurrent_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_second_daemon_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_backup_restore_rebuild, setup, teardown),

@@ -607,6 +607,7 @@ static void test_faults_daemon_stops_when_storage_unusable(void **state)
         .request_bytes_max = LEDGER_REQUEST_BYTES_DEFAULT,
         .batch_commands_max = LEDGER_BATCH_COMMANDS_DEFAULT,
         .auth_window_us = LEDGER_AUTH_WINDOW_US,
+        .inflight_requests_max = LEDGER_INFLIGHT_REQUESTS_DEFAULT,
     };
     struct served served = {0};
     assert_int_equal(LEDGER_ERR_OK, server_create(f->engine, &options, &served.server));
