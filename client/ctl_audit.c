@@ -61,10 +61,14 @@ static enum ledger_err pinned_key_arg(struct ctl_context *context, const struct 
     return LEDGER_ERR_OK;
 }
 
-/* Checks a head's sizes and its signature, by `pinned` when given, else by
- * the key it names (written to key_out). MISMATCH with the reason. */
+/* How head_check names a key given with --public-key. */
+#define PINNED_KEY "the pinned key (--public-key)"
+
+/* Checks a head's sizes and its signature, by `pinned` when given (a key
+ * that `pinned_name` names in errors: "the pinned key"), else by the key it
+ * names (written to key_out). MISMATCH with the reason. */
 static enum ledger_err head_check(struct ctl_context *context, const Ledger__V1__SignedHead *head,
-                                  const char *which, const uint8_t *pinned,
+                                  const char *which, const uint8_t *pinned, const char *pinned_name,
                                   uint8_t key_out[CRYPTO_SIGN_PUBLIC_BYTES])
 {
     if (head->root_hash.len != MERKLE_HASH_BYTES) {
@@ -78,8 +82,8 @@ static enum ledger_err head_check(struct ctl_context *context, const Ledger__V1_
     if (pinned != NULL && memcmp(pinned, head->public_key.data, CRYPTO_SIGN_PUBLIC_BYTES) != 0) {
         char named[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1];
         hex_of(head->public_key.data, CRYPTO_SIGN_PUBLIC_BYTES, named);
-        return ctl_fail(context, LEDGER_ERR_MISMATCH,
-                        "the %s head is signed by key %s, not by the pinned key", which, named);
+        return ctl_fail(context, LEDGER_ERR_MISMATCH, "the %s head is signed by key %s, not by %s",
+                        which, named, pinned_name);
     }
     const uint8_t *key = pinned != NULL ? pinned : head->public_key.data;
     if (crypto_init() != LEDGER_ERR_OK ||
@@ -407,7 +411,7 @@ enum ledger_err ctl_head_run(struct ctl_context *context, const struct ctl_args 
         return err;
     }
     if (save != NULL) {
-        err = head_check(context, head, "current", NULL, key);
+        err = head_check(context, head, "current", NULL, NULL, key);
     }
     if (err == LEDGER_ERR_OK && save != NULL) {
         size_t size = ledger__v1__signed_head__get_packed_size(head);
@@ -471,8 +475,8 @@ static enum ledger_err verified_head(struct ctl_context *context, const struct c
     if ((err = fetch_head(context, &result)) != LEDGER_ERR_OK) {
         return err;
     }
-    if ((err = head_check(context, result->head, "current", pin ? pinned : NULL, key)) !=
-        LEDGER_ERR_OK) {
+    if ((err = head_check(context, result->head, "current", pin ? pinned : NULL, PINNED_KEY,
+                          key)) != LEDGER_ERR_OK) {
         ledger_query_result_free(result);
         return err;
     }
@@ -694,13 +698,17 @@ enum ledger_err ctl_verify_run(struct ctl_context *context, const struct ctl_arg
     if ((err = read_head_file(context, path, &saved)) != LEDGER_ERR_OK) {
         return err;
     }
-    if ((err = head_check(context, saved, "saved", pin ? pinned : NULL, key)) != LEDGER_ERR_OK ||
+    if ((err = head_check(context, saved, "saved", pin ? pinned : NULL, PINNED_KEY, key)) !=
+            LEDGER_ERR_OK ||
         (err = fetch_head(context, &current_result)) != LEDGER_ERR_OK) {
         goto cleanup;
     }
     const Ledger__V1__SignedHead *current = current_result->head;
     uint8_t same_key[CRYPTO_SIGN_PUBLIC_BYTES];
-    if ((err = head_check(context, current, "current", key, same_key)) != LEDGER_ERR_OK) {
+    /* The current head must be signed by the same key: the pinned one, or
+     * else the one the saved head named. */
+    if ((err = head_check(context, current, "current", key,
+                          pin ? PINNED_KEY : "the saved head's key", same_key)) != LEDGER_ERR_OK) {
         goto cleanup;
     }
     size_t path_length = 0;
@@ -941,7 +949,7 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
         goto cleanup;
     }
     const Ledger__V1__SignedHead *head = explanation->head;
-    if ((err = head_check(context, head, "explanation's", pin ? pinned : NULL, key)) !=
+    if ((err = head_check(context, head, "explanation's", pin ? pinned : NULL, PINNED_KEY, key)) !=
         LEDGER_ERR_OK) {
         goto cleanup;
     }

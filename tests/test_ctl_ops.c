@@ -35,7 +35,10 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "crypto.h"
 #include "ctl_csv.h"
+#include "ledger.pb-c.h"
+#include "merkle.h"
 
 #define CTL_HARNESS_LABEL "ctl-ops"
 #include "ctl_harness.h"
@@ -49,6 +52,38 @@ static void write_text(const char *path, const char *text)
     assert_non_null(file);
     fputs(text, file);
     fclose(file);
+}
+
+/* Writes to `to` the saved head in `from` signed again by a new key, whose
+ * hex is written to `public_hex`: a head another ledger could have signed. */
+static void head_signed_by_another_key(const char *from, const char *to, char public_hex[65])
+{
+    uint8_t bytes[1024];
+    FILE *file = fopen(from, "rb");
+    assert_non_null(file);
+    size_t size = fread(bytes, 1, sizeof bytes, file);
+    fclose(file);
+    Ledger__V1__SignedHead *head = ledger__v1__signed_head__unpack(NULL, size, bytes);
+    assert_non_null(head);
+    assert_int_equal(head->root_hash.len, MERKLE_HASH_BYTES);
+    assert_int_equal(crypto_init(), LEDGER_ERR_OK);
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES], secret_key[CRYPTO_SIGN_SECRET_BYTES];
+    uint8_t signature[CRYPTO_SIGNATURE_BYTES], message[MERKLE_HEAD_BYTES];
+    crypto_ed25519_keypair(public_key, secret_key);
+    merkle_head_encode(head->tree_size, head->root_hash.data, head->timestamp_us, message);
+    crypto_ed25519_sign(secret_key, message, sizeof message, signature);
+    Ledger__V1__SignedHead resigned = *head;
+    resigned.public_key = (ProtobufCBinaryData){sizeof public_key, public_key};
+    resigned.signature = (ProtobufCBinaryData){sizeof signature, signature};
+    size = ledger__v1__signed_head__pack(&resigned, bytes);
+    ledger__v1__signed_head__free_unpacked(head, NULL);
+    file = fopen(to, "wb");
+    assert_non_null(file);
+    assert_int_equal(fwrite(bytes, 1, size, file), size);
+    fclose(file);
+    for (size_t i = 0; i < sizeof public_key; i++) {
+        snprintf(public_hex + 2 * i, 3, "%02x", public_key[i]);
+    }
 }
 
 /* Loads the demo world (once per fixture) and returns the key paths. */
@@ -1048,6 +1083,30 @@ static void test_ctl_ops_verify_saved_head(void **state)
     ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", saved, "--public-key",
         "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", NULL);
     expect_error(&run, 1, "MISMATCH");
+    run_free(&run);
+    /* A saved head of another ledger (another key): its own signature holds,
+     * the daemon's head is not signed by that key, and the refusal says
+     * which key was expected. */
+    char foreign[PATH_SIZE + 16], foreign_key[65];
+    snprintf(foreign, sizeof foreign, "%s/foreign-head.pb", fixture->dir);
+    head_signed_by_another_key(saved, foreign, foreign_key);
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", foreign, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    assert_non_null(strstr(run.err, "the current head is signed by key "));
+    assert_non_null(strstr(run.err, public_key));
+    assert_non_null(strstr(run.err, "not by the saved head's key"));
+    run_free(&run);
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", foreign, "--public-key",
+        foreign_key, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    assert_non_null(strstr(run.err, "the current head is signed by key "));
+    assert_non_null(strstr(run.err, "not by the pinned key (--public-key)"));
+    run_free(&run);
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", foreign, "--public-key",
+        public_key, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    assert_non_null(strstr(run.err, "the saved head is signed by key "));
+    assert_non_null(strstr(run.err, foreign_key));
     run_free(&run);
     char junk[PATH_SIZE + 16];
     snprintf(junk, sizeof junk, "%s/junk.pb", fixture->dir);
