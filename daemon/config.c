@@ -140,19 +140,6 @@ static bool parse_events(struct config *config, const char *value, char *error)
     return true;
 }
 
-static bool parse_request_bytes_max(struct config *config, const char *value, char *error)
-{
-    uint64_t bytes = 0;
-    if (!config_parse_bytes(value, &bytes) || bytes < CONFIG_REQUEST_BYTES_MIN ||
-        bytes > LEDGER_REQUEST_BYTES_MAX) {
-        set_error(error, "must be a byte count from %d to %d (suffixes K, M allowed)",
-                  CONFIG_REQUEST_BYTES_MIN, LEDGER_REQUEST_BYTES_MAX);
-        return false;
-    }
-    config->request_bytes_max = bytes;
-    return true;
-}
-
 /* A whole number within [1, max] into *out. */
 static bool parse_count_within(const char *value, uint32_t max, uint32_t *out, char *error)
 {
@@ -183,11 +170,18 @@ static bool parse_bytes_within(const char *value, uint64_t min, uint64_t max, co
 {
     uint64_t bytes = 0;
     if (!config_parse_bytes(value, &bytes) || bytes < min || bytes > max) {
-        set_error(error, "must be a byte count from %s (suffixes K, M, G, T allowed)", range);
+        set_error(error, "must be a byte count from %s (suffixes K, M, G, T or KiB, MiB, GiB, TiB)",
+                  range);
         return false;
     }
     *out = bytes;
     return true;
+}
+
+static bool parse_request_bytes_max(struct config *config, const char *value, char *error)
+{
+    return parse_bytes_within(value, CONFIG_REQUEST_BYTES_MIN, LEDGER_REQUEST_BYTES_MAX,
+                              "1K to 64M", &config->request_bytes_max, error);
 }
 
 static bool parse_map_bytes_max(struct config *config, const char *value, char *error)
@@ -235,7 +229,7 @@ static bool parse_metrics_listen(struct config *config, const char *value, char 
     uint64_t port = 0;
     if (strlen(value) >= sizeof config->metrics_listen || colon == NULL || colon == value ||
         !parse_u64(colon + 1, &port) || port == 0 || port > 65535) {
-        set_error(error, "must be off or host:port (port 1..65535), e.g. 127.0.0.1:9108");
+        set_error(error, "must be off or host:port (port 1..65535), e.g. 127.0.0.1:9464");
         return false;
     }
     snprintf(config->metrics_listen, sizeof config->metrics_listen, "%s", value);

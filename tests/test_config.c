@@ -122,7 +122,9 @@ static void test_config_bad_values(void **state)
                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
                    "bad.conf:1: ", "IPC socket path longer");
     expect_refused("request_bytes_max = 100\n", "bad.conf:1: ", "request_bytes_max");
-    expect_refused("request_bytes_max = 65M\n", "bad.conf:1: ", "1024 to");
+    /* The range and the suffixes as the docs and the sample give them. */
+    expect_refused("request_bytes_max = 65M\n", "bad.conf:1: ", "from 1K to 64M");
+    expect_refused("request_bytes_max = 1GiB\n", "bad.conf:1: ", "suffixes K, M, G, T or KiB");
     expect_refused("request_bytes_max = -5\n", "bad.conf:1: ", "byte count");
     expect_refused("request_bytes_max = 1X\n", "bad.conf:1: ", "byte count");
     expect_refused("batch_commands_max = 0\n", "bad.conf:1: ", "1 to 100000");
@@ -142,6 +144,8 @@ static void test_config_bad_values(void **state)
     expect_refused("inflight_requests_max = -1\n", "bad.conf:1: ", "whole number");
     expect_refused("log_level = INFO\n", "bad.conf:1: ", "error, warn, info, debug");
     expect_refused("metrics_listen = 9108\n", "bad.conf:1: ", "host:port");
+    /* The example is the documented port. */
+    expect_refused("metrics_listen = 9108\n", "bad.conf:1: ", "e.g. 127.0.0.1:9464");
     expect_refused("metrics_allow_remote = yes\n", "bad.conf:1: ", "true or false");
     expect_refused("metrics_allow_remote = TRUE\n", "bad.conf:1: ", "true or false");
     expect_refused("metrics_allow_remote = 1\n", "bad.conf:1: ", "true or false");
