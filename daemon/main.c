@@ -260,9 +260,22 @@ static int settings_resolve(const struct command_line *line, struct config *conf
         }
     }
     for (size_t i = 0; i < line->setting_count; i++) {
-        if (config_set(config, line->setting_key[i], line->setting_value[i], error) !=
-            LEDGER_ERR_OK) {
-            fprintf(stderr, "ledgerd: --%s\n", error);
+        const char *key = line->setting_key[i];
+        if (config_set(config, key, line->setting_value[i], error) != LEDGER_ERR_OK) {
+            /* config_set names the file's key ("map_bytes_max = \"1M\": ..."):
+             * name the option as it was typed instead (--map-bytes-max). */
+            char option[32];
+            snprintf(option, sizeof option, "%s", key);
+            for (char *c = option; *c; c++) {
+                *c = *c == '_' ? '-' : *c;
+            }
+            size_t length = strlen(key);
+            const char *rest = error;
+            if (strncmp(error, key, length) == 0) {
+                rest = error + length; /* " = \"VALUE\": reason" or ": reason" */
+                rest += strncmp(rest, " = ", 3) == 0 ? 2 : 0;
+            }
+            fprintf(stderr, "ledgerd: --%s%s\n", option, rest);
             return EXIT_USAGE;
         }
     }

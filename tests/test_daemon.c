@@ -1392,6 +1392,10 @@ static void test_daemon_command_line_refusals(void **state)
         {{"restore", "--from", cut, "--data", restored},
          1,
          "names the damage (a truncated data.mdb"},
+        /* A bad value names the option as it was typed. */
+        {{"--data", f->data, "--map-bytes-max", "1M"},
+         2,
+         "ledgerd: --map-bytes-max \"1M\": must be a byte count from 64M to 16T"},
         {{"--data", f->data, "--listen", missing_dir_url}, 1, "cannot listen on"},
     };
     struct stat st;
