@@ -858,9 +858,18 @@ static int command_serve(const struct command_line *line, struct config *config)
             .counters = server_counters(server),
         };
         err = metrics_start(&metrics_options, &metrics);
-        if (err != LEDGER_ERR_OK) {
+        if (err == LEDGER_ERR_UNAVAILABLE) {
+            /* The bind failed: the "metrics not served" line above says why. */
+            fprintf(stderr,
+                    "ledgerd: cannot serve metrics on %s: the error above says why (the port is "
+                    "in use by another process, or the address is not this host's); set "
+                    "metrics_listen (--metrics-listen) to a free address of this host, or off\n",
+                    config->metrics_listen);
+        } else if (err != LEDGER_ERR_OK) {
             fprintf(stderr, "ledgerd: cannot serve metrics on %s: %s (%s)\n",
                     config->metrics_listen, ledger_strerror(err), ledger_err_name(err));
+        }
+        if (err != LEDGER_ERR_OK) {
             server_destroy(server);
             engine_close(engine);
             return EXIT_FAILURE_;
