@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -816,6 +817,28 @@ static void store_txn_check(const struct store_txn *txn)
     STORE_CHECK(txn->child == NULL);
 }
 
+/* LMDB reports a write the file system cut short as EIO ("short write,
+ * filesystem full?" in its source), and a full file system cuts short the
+ * write that finds some room left. So a commit that failed with EIO while the
+ * store's file system has less than this left was cut short by a full disk:
+ * DISK_FULL, which tells the operator what to do, rather than STORAGE_ERROR. */
+#define STORE_DISK_FULL_FREE_BYTES (UINT64_C(1) << 20)
+
+static enum ledger_err store_commit_failed(struct store *store, int rc)
+{
+    enum ledger_err err = store_fail(rc, "mdb_txn_commit");
+    int fd = -1;
+    struct statvfs space;
+    if (rc == EIO && mdb_env_get_fd(store->env, &fd) == MDB_SUCCESS && fstatvfs(fd, &space) == 0 &&
+        (uint64_t)space.f_bavail * space.f_frsize < STORE_DISK_FULL_FREE_BYTES) {
+        store_note("mdb_txn_commit: a write was cut short and the file system has %llu bytes "
+                   "left: it is full",
+                   (unsigned long long)space.f_bavail * space.f_frsize);
+        err = LEDGER_ERR_DISK_FULL;
+    }
+    return err;
+}
+
 enum ledger_err store_commit(struct store_txn *txn)
 {
     store_txn_check(txn);
@@ -830,7 +853,7 @@ enum ledger_err store_commit(struct store_txn *txn)
         err = LEDGER_ERR_OK;
     } else {
         int rc = mdb_txn_commit(txn->txn);
-        err = rc == MDB_SUCCESS ? LEDGER_ERR_OK : store_fail(rc, "mdb_txn_commit");
+        err = rc == MDB_SUCCESS ? LEDGER_ERR_OK : store_commit_failed(txn->store, rc);
     }
     txn->txn = NULL;
     if (err != LEDGER_ERR_OK && txn->write && txn->parent == NULL) {
