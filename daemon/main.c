@@ -336,6 +336,25 @@ static void engine_options_from(const struct config *config, const char *data_di
     options->state_cache_bytes_max = config->state_cache_bytes_max;
 }
 
+/* Whether `dir` holds a head.key but no store: the store was lost or moved
+ * away. Neither init (a signing key is there) nor a start can proceed. */
+static bool head_key_without_store(const char *dir)
+{
+    char key[CONFIG_PATH_SIZE];
+    return !engine_present(dir) && path_join(dir, "head.key", key) == 0 && access(key, F_OK) == 0;
+}
+
+static void print_head_key_without_store(const char *what, const char *dir)
+{
+    fprintf(stderr,
+            "ledgerd: %s: %s holds a head-signing key (head.key) but no ledger (no data.mdb): "
+            "its store is missing. To bring the ledger back, restore a backup into a new "
+            "directory with `ledgerd restore --from BACKUP --data NEWDIR --head-key "
+            "%s/head.key`; to start a new ledger here, first move head.key away (keep it while "
+            "anyone holds heads it signed)\n",
+            what, dir, dir);
+}
+
 static void print_engine_error(const char *what, const char *dir, enum ledger_err err)
 {
     if (err == LEDGER_ERR_DATA_DIR_LOCKED) {
@@ -349,6 +368,8 @@ static void print_engine_error(const char *what, const char *dir, enum ledger_er
                 "backup: copy the original data directory's head.key into it (or restore it "
                 "with `ledgerd restore --head-key FILE`); do not run ledgerd init on it\n",
                 what, dir);
+    } else if (err == LEDGER_ERR_NOT_FOUND && head_key_without_store(dir)) {
+        print_head_key_without_store(what, dir);
     } else if (err == LEDGER_ERR_NOT_FOUND) {
         fprintf(stderr, "ledgerd: %s: %s is not an initialized data directory (run ledgerd init)\n",
                 what, dir);
@@ -382,6 +403,8 @@ static enum ledger_err data_dir_initialize(const struct config *config, const ch
                     "head.key); init would give it a new signing key: copy the original "
                     "head.key into it instead\n",
                     dir);
+        } else if (head_key_without_store(dir)) {
+            print_head_key_without_store("cannot initialize", dir);
         } else {
             fprintf(stderr, "ledgerd: %s is already initialized\n", dir);
         }

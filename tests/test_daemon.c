@@ -1369,6 +1369,15 @@ static void test_daemon_command_line_refusals(void **state)
     struct stat cut_info;
     assert_int_equal(stat(cut_data, &cut_info), 0);
     assert_int_equal(truncate(cut_data, cut_info.st_size - 1), 0);
+    /* A data directory whose store was lost: its head.key and no data.mdb. */
+    char key_only[PATH_SIZE + 32], key_only_key[PATH_SIZE + 64];
+    snprintf(key_only, sizeof key_only, "%s/key-only", f->root);
+    assert_int_equal(mkdir(key_only, 0700), 0);
+    snprintf(key_only_key, sizeof key_only_key, "%s/head.key", key_only);
+    FILE *key_file = fopen(key_only_key, "w");
+    assert_non_null(key_file);
+    fputs("00\n", key_file);
+    fclose(key_file);
     const char *missing_dir_url = "ipc:///nonexistent-ledgerd-dir/ledger.sock";
     const struct {
         const char *args[10];
@@ -1392,6 +1401,10 @@ static void test_daemon_command_line_refusals(void **state)
         {{"restore", "--from", cut, "--data", restored},
          1,
          "names the damage (a truncated data.mdb"},
+        /* Neither a start nor init sends the operator to the other. */
+        {{"--data", key_only}, 1, "but no ledger (no data.mdb): its store is missing"},
+        {{"init", "--data", key_only}, 1, "but no ledger (no data.mdb): its store is missing"},
+        {{"rebuild", "--data", key_only}, 2, "but no ledger (no data.mdb): its store is missing"},
         /* A bad value names the option as it was typed. */
         {{"--data", f->data, "--map-bytes-max", "1M"},
          2,
