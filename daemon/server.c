@@ -53,6 +53,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "replay.h"
+#include "store.h"
 #include "sweep.h"
 
 /* Socket buffers: room for several requests of the default size in flight per
@@ -124,6 +125,7 @@ struct server {
     struct pending *group[LEDGER_GROUP_REQUESTS_MAX];
     struct engine_request group_requests[LEDGER_GROUP_REQUESTS_MAX];
     enum ledger_err group_err; /* written by the worker, read after it */
+    char group_detail[256];    /* the store's message of a storage failure, or "" */
     uint64_t group_duration_ns;
     uint64_t group_head_before; /* the head when the group started */
 
@@ -344,6 +346,14 @@ static void commit_work(uv_work_t *work)
     uint64_t started_ns = uv_hrtime();
     server->group_err = engine_execute(server->engine, server->group_requests, server->group_count,
                                        wall_clock_us());
+    /* What the store said, for the log: the replies' messages only name the
+     * code. Kept per thread, so read here on the worker. */
+    server->group_detail[0] = '\0';
+    if (server->group_err == LEDGER_ERR_STORAGE_ERROR ||
+        server->group_err == LEDGER_ERR_DISK_FULL || server->group_err == LEDGER_ERR_STORAGE_FULL) {
+        snprintf(server->group_detail, sizeof server->group_detail, "%s",
+                 store_last_error(engine_store(server->engine)));
+    }
     server->group_duration_ns = uv_hrtime() - started_ns;
 }
 
@@ -485,6 +495,7 @@ static void commit_start(struct server *server)
             server->group_requests[i].err = LEDGER_ERR_INTERNAL;
         }
         server->group_err = LEDGER_ERR_INTERNAL;
+        server->group_detail[0] = '\0';
         server->group_duration_ns = 0;
         commit_done(&server->work, rc);
     }
@@ -586,8 +597,11 @@ static void commit_done(uv_work_t *work, int status)
     }
     if (server->group_err != LEDGER_ERR_OK) {
         counter_add(&server->counters.commit_failures, 1);
-        log_write(LOG_LEVEL_ERROR, "commit failed", "code=%s requests=%zu reason=\"%s\"",
-                  ledger_err_name(server->group_err), count, ledger_strerror(server->group_err));
+        char detail[LOG_QUOTE_SIZE(sizeof server->group_detail)];
+        log_write(LOG_LEVEL_ERROR, "commit failed", "code=%s requests=%zu reason=\"%s\" detail=%s",
+                  ledger_err_name(server->group_err), count, ledger_strerror(server->group_err),
+                  log_quote(server->group_detail[0] ? server->group_detail : "-",
+                            sizeof server->group_detail, detail, sizeof detail));
     }
     /* The doorbell goes first: replies may make clients ask for events at once. */
     if (server->group_err == LEDGER_ERR_OK) {

@@ -646,6 +646,14 @@ static void test_faults_daemon_stops_when_storage_unusable(void **state)
     };
     struct served served = {0};
     assert_int_equal(LEDGER_ERR_OK, server_create(f->engine, &options, &served.server));
+    /* The server's log lines, to read what it said. */
+    char log_path[700];
+    snprintf(log_path, sizeof log_path, "%s/server.log", f->dir);
+    FILE *log_file = fopen(log_path, "w+");
+    assert_non_null(log_file);
+    int saved_stderr = dup(STDERR_FILENO);
+    assert_true(saved_stderr >= 0);
+    assert_true(dup2(fileno(log_file), STDERR_FILENO) >= 0);
     pthread_t thread;
     assert_int_equal(0, pthread_create(&thread, NULL, serve_main, &served));
     uint8_t secret[LEDGER_SECRET_BYTES];
@@ -691,6 +699,17 @@ static void test_faults_daemon_stops_when_storage_unusable(void **state)
     assert_true(unusable);
     /* The server stops by itself and says why. */
     assert_int_equal(0, pthread_join(thread, NULL));
+    assert_true(dup2(saved_stderr, STDERR_FILENO) >= 0);
+    close(saved_stderr);
+    static char log_text[65536];
+    rewind(log_file);
+    log_text[fread(log_text, 1, sizeof log_text - 1, log_file)] = '\0';
+    fclose(log_file);
+    /* The reply says "see the daemon's log": the log names the store's cause. */
+    if (strstr(log_text, "commit failed code=STORAGE_ERROR") == NULL ||
+        strstr(log_text, "detail=\"mdb_txn_commit: Input/output error\"") == NULL) {
+        fail_msg("the log does not name the cause:\n%s", log_text);
+    }
     assert_int_equal(LEDGER_ERR_STORAGE_ERROR, served.result);
     server_destroy(served.server);
     nn_close(sock);
