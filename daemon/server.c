@@ -1392,17 +1392,24 @@ enum ledger_err server_run(struct server *server)
         }
     }
     char data_dir[LOG_QUOTE_SIZE(256)], listen[LOG_QUOTE_SIZE(256)], events[LOG_QUOTE_SIZE(256)];
+    /* The map's size and bound, so that a raised map_bytes_max can be seen
+     * to have taken effect (0 when the store cannot be read). */
+    struct store_info store = {0};
+    if (store_info(engine_store(server->engine), &store) != LEDGER_ERR_OK) {
+        memset(&store, 0, sizeof store);
+    }
     log_write(LOG_LEVEL_INFO, "started",
               "version=%s data=%s listen=%s events=%s head_sequence=%llu request_bytes_max=%zu "
               "batch_commands_max=%u auth_window_s=%lld expiry_sweep_s=%u "
-              "inflight_requests_max=%zu",
+              "inflight_requests_max=%zu map_bytes=%llu map_bytes_max=%llu",
               server->version, log_quote(server->data_dir, 256, data_dir, sizeof data_dir),
               log_quote(server->listen_url, 256, listen, sizeof listen),
               log_quote(server->events_url, 256, events, sizeof events),
               (unsigned long long)engine_head_sequence(server->engine),
               server->limits.request_bytes_max, server->limits.batch_commands_max,
               (long long)(server->limits.window_us / 1000000), server->expiry_sweep_s,
-              server->inflight_max);
+              server->inflight_max, (unsigned long long)store.map_bytes,
+              (unsigned long long)store.map_bytes_max);
     uv_run(&server->loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&server->loop);
     const struct server_counters *c = &server->counters;

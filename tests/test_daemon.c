@@ -1310,9 +1310,15 @@ static void test_daemon_defaults_first_start(void **state)
     assert_int_equal(stat(sample, &st), 0);
     assert_int_equal(operator_head_sequence(f), 1); /* the operator's PrincipalAdded */
     assert_int_equal(daemon_stop(f, SIGINT), 0);
-    /* The second start finds it initialized and serves the same ledger. */
-    f->pid = spawn_in(f, cwd, no_options);
+    /* The map's size and bound are in the started line. */
+    assert_true(log_contains(f, "map_bytes=67108864 map_bytes_max=68719476736"));
+    /* The second start finds it initialized and serves the same ledger; a
+     * raised map_bytes_max shows in its started line. */
+    assert_int_equal(truncate(f->log_path, 0), 0);
+    const char *bigger_map[] = {"--map-bytes-max", "128M", NULL};
+    f->pid = spawn_in(f, cwd, bigger_map);
     daemon_wait_ready(f);
+    assert_true(log_contains(f, "map_bytes=67108864 map_bytes_max=134217728"));
     assert_int_equal(operator_head_sequence(f), 1);
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
     /* --help and --version answer and exit 0. */
