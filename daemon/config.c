@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ledger_limits.h"
@@ -446,6 +447,17 @@ enum ledger_err config_load(struct config *config, const char *path, char error[
     FILE *file = fopen(path, "re");
     if (file == NULL) {
         set_error(error, "%s: cannot open: %s", path, strerror(errno));
+        return LEDGER_ERR_IO_ERROR;
+    }
+    /* A directory opens, and reads as nothing: it would be taken silently
+     * for an empty file. */
+    struct stat info;
+    if (fstat(fileno(file), &info) == 0 && S_ISDIR(info.st_mode)) {
+        fclose(file);
+        set_error(error,
+                  "%s: is a directory: give the config file's path (for example "
+                  "/etc/ledgerd/ledgerd.conf)",
+                  path);
         return LEDGER_ERR_IO_ERROR;
     }
     int line = ini_parse_file(file, load_handler, &context);

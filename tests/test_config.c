@@ -226,6 +226,9 @@ static void test_config_file_and_sample(void **state)
     char error[CONFIG_ERROR_SIZE] = "";
     assert_int_equal(config_load(&config, path, error), LEDGER_ERR_IO_ERROR);
     assert_non_null(strstr(error, path));
+    /* A directory is no config file, though it opens. */
+    assert_int_equal(config_load(&config, dir, error), LEDGER_ERR_IO_ERROR);
+    assert_non_null(strstr(error, "is a directory"));
 
     assert_int_equal(config_write_sample(path, dir), LEDGER_ERR_OK);
     /* Never over an existing file. */
