@@ -15,7 +15,8 @@
  * are left on both sides and their totals agree (one currency), they match
  * as a whole (an invoice may split or merge a charge); otherwise what is
  * left is paired in order as "amount-differs" (or "currency-differs"), and
- * the rest is "only-on-invoice" or "only-in-ledger".
+ * the rest is "only-on-invoice" or "only-in-ledger". Invoice lines whose
+ * month column names another month are not compared: "other-month".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -199,6 +200,7 @@ struct item {
     uint64_t sequence; /* ledger: the charge's event */
     bool invoice;
     bool paired;
+    bool other_month; /* invoice: its month column names another month */
 };
 
 static int item_key_compare(const struct item *a, const struct item *b)
@@ -216,7 +218,11 @@ static int item_key_compare(const struct item *a, const struct item *b)
 static int item_compare(const void *left, const void *right)
 {
     const struct item *a = left, *b = right;
-    int c = item_key_compare(a, b);
+    /* Lines of another month are not compared: last, in file order. */
+    if (a->other_month != b->other_month) {
+        return a->other_month ? 1 : -1;
+    }
+    int c = a->other_month ? 0 : item_key_compare(a, b);
     if (c == 0 && a->invoice != b->invoice) {
         c = a->invoice ? -1 : 1;
     }
@@ -394,15 +400,16 @@ enum invoice_column {
     COLUMN_CURRENCY,
     COLUMN_CHARGE_DATE,
     COLUMN_DESCRIPTION,
+    COLUMN_MONTH,
     COLUMN_COUNT,
 };
 
 static const char *const invoice_columns[COLUMN_COUNT] = {
-    "customer_id", "order_id", "charge_id",   "charge",
-    "amount",      "currency", "charge_date", "description",
+    "customer_id", "order_id",    "charge_id",   "charge", "amount",
+    "currency",    "charge_date", "description", "month",
 };
-static const bool invoice_required[COLUMN_COUNT] = {true, false, true,  true,
-                                                    true, true,  false, false};
+static const bool invoice_required[COLUMN_COUNT] = {true, false, true,  true, true,
+                                                    true, false, false, false};
 
 /* Header names, trimmed of spaces, compared case-insensitively. */
 static bool header_is(const char *field, const char *name)
@@ -417,10 +424,12 @@ static bool header_is(const char *field, const char *name)
     return length == strlen(name) && strncasecmp(field, name, length) == 0;
 }
 
-/* Turns the invoice's records into items (strings borrowed from csv). */
+/* Turns the invoice's records into items (strings borrowed from csv).
+ * other_out: how many of them are of another month than `month` (by the
+ * optional month column, as export writes it). */
 static enum ledger_err invoice_items(struct ctl_context *context, const char *path,
-                                     struct ctl_csv *csv, const char *customer, struct item *items,
-                                     size_t *count_out)
+                                     struct ctl_csv *csv, const char *month, const char *customer,
+                                     struct item *items, size_t *count_out, size_t *other_out)
 {
     int column[COLUMN_COUNT];
     if (csv->count == 0) {
@@ -447,7 +456,7 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
                             path, header->line, invoice_columns[c]);
         }
     }
-    size_t count = 0;
+    size_t count = 0, other = 0;
     for (size_t r = 1; r < csv->count; r++) {
         const struct ctl_csv_record *record = &csv->records[r];
         if (record->count != header->count) {
@@ -501,12 +510,21 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
         }
         item->amount_minor = negative ? -minor : minor;
         memcpy(item->currency, currency, 4);
+        const char *line_month =
+            column[COLUMN_MONTH] >= 0 ? record->fields[column[COLUMN_MONTH]] : "";
+        if (line_month[0] != '\0' && ctl_month_check(line_month, message) != LEDGER_ERR_OK) {
+            return ctl_fail(context, LEDGER_ERR_USAGE, "--invoice: %s: line %zu: month: %s", path,
+                            record->line, message);
+        }
         if (customer != NULL && strcmp(customer, item->customer_id) != 0) {
             continue; /* another customer's line: not reconciled here */
         }
+        item->other_month = line_month[0] != '\0' && strcmp(line_month, month) != 0;
+        other += item->other_month ? 1 : 0;
         count++;
     }
     *count_out = count;
+    *other_out = other;
     return LEDGER_ERR_OK;
 }
 
@@ -612,13 +630,14 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
         goto cleanup;
     }
     /* Check the whole invoice before asking the ledger anything. */
-    size_t lines = 0;
+    size_t lines = 0, other = 0;
     items = calloc(csv.count + 1, sizeof *items);
     if (items == NULL) {
         err = LEDGER_ERR_NO_MEMORY;
         goto cleanup;
     }
-    if ((err = invoice_items(context, path, &csv, customer, items, &lines)) != LEDGER_ERR_OK ||
+    if ((err = invoice_items(context, path, &csv, month, customer, items, &lines, &other)) !=
+            LEDGER_ERR_OK ||
         (err = fetch_billing(context, month, customer, tree_size, &result)) != LEDGER_ERR_OK) {
         goto cleanup;
     }
@@ -644,18 +663,21 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
                      text_or_empty(row->partner_amount->currency));
         }
     }
-    size_t total = lines + charges;
+    size_t total = lines + charges, compared = total - other;
     qsort(items, total, sizeof *items, item_compare);
-    for (size_t start = 0; start < total && err == LEDGER_ERR_OK;) {
+    for (size_t start = 0; start < compared && err == LEDGER_ERR_OK;) {
         size_t end = start + 1;
-        while (end < total && item_key_compare(&items[start], &items[end]) == 0) {
+        while (end < compared && item_key_compare(&items[start], &items[end]) == 0) {
             end++;
         }
         err = match_group(items + start, end - start, &report);
         start = end;
     }
+    for (size_t k = compared; k < total && err == LEDGER_ERR_OK; k++) {
+        err = diff_add(&report, "other-month", &items[k], NULL);
+    }
     if (err == LEDGER_ERR_OK) {
-        err = print_report(context, month, &report, lines, charges);
+        err = print_report(context, month, &report, lines - other, charges);
     }
     if (err == LEDGER_ERR_OK && report.count > 0) {
         context->reported = true;

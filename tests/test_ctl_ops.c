@@ -420,6 +420,25 @@ static size_t split_lines(char *text, char **lines, size_t max)
     return count;
 }
 
+/* The billing principal's CSV export of `month` (also written to `path`
+ * unless NULL), split into its lines; returns the text they point into, to
+ * free. */
+static char *export_lines(struct fixture *fixture, const char *billing, const char *month,
+                          const char *path, char **lines, size_t *count)
+{
+    struct run run;
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "export",
+        "--month", month, NULL);
+    expect_ok(&run);
+    if (path != NULL) {
+        write_text(path, run.out);
+    }
+    char *text = strdup(run.out);
+    run_free(&run);
+    *count = split_lines(text, lines, 256);
+    return text;
+}
+
 /* The start of field `index` (0-based) of an unquoted CSV line. */
 static const char *field_start(const char *line, int index)
 {
@@ -448,12 +467,9 @@ static void test_ctl_ops_reconcile_known_mismatches(void **state)
     snprintf(invoice, sizeof invoice, "%s/invoice.csv", fixture->dir);
     snprintf(edited, sizeof edited, "%s/edited.csv", fixture->dir);
 
-    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "export",
-        "--month", month, NULL);
-    expect_ok(&run);
-    write_text(invoice, run.out);
-    char *export_text = strdup(run.out);
-    run_free(&run);
+    char *lines[256];
+    size_t count = 0;
+    char *export_text = export_lines(fixture, billing, month, invoice, lines, &count);
 
     /* The unmodified export reconciles. */
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
@@ -470,8 +486,6 @@ static void test_ctl_ops_reconcile_known_mismatches(void **state)
 
     /* Remove one line (the first charge), change one amount (the second)
      * and one currency (the third), add one line. */
-    char *lines[256];
-    size_t count = split_lines(export_text, lines, 256);
     assert_true(count >= 4);
     FILE *file = fopen(edited, "wb");
     fprintf(file, "%s\n", lines[0]);
@@ -610,6 +624,53 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
     expect_error(&run, 1, "IO_ERROR");
     run_free(&run);
     free(text);
+}
+
+/* An invoice with a month column (as export writes it): a line of another
+ * month is reported as other-month, never compared with this month's
+ * charges (a monthly instalment has the same amount every month), and a
+ * month that is not YYYY-MM is a usage error naming the line. */
+static void test_ctl_ops_reconcile_other_month(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE], month[16], previous[32];
+    char invoice[PATH_SIZE + 32];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+    this_month(month);
+    int year = atoi(month), number = atoi(month + 5);
+    snprintf(previous, sizeof previous, "%04d-%02d", (number == 1 ? year - 1 : year) % 10000,
+             number == 1 ? 12 : (number - 1) % 100);
+    snprintf(invoice, sizeof invoice, "%s/other-month.csv", fixture->dir);
+
+    char *lines[256];
+    size_t count = 0;
+    char *export_text = export_lines(fixture, billing, month, NULL, lines, &count);
+    assert_true(count >= 3);
+    FILE *file = fopen(invoice, "wb");
+    fprintf(file, "%s\n", lines[0]);
+    print_replacing(file, lines[1], 0, previous); /* the first charge, dated a month earlier */
+    for (size_t i = 2; i < count; i++) {
+        fprintf(file, "%s\n", lines[i]);
+    }
+    fclose(file);
+    free(export_text);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
+        "--invoice", invoice, "--month", month, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    static const char *const kinds[] = {"other-month", "only-in-ledger"};
+    expect_differences(&run, kinds, 2);
+    assert_int_equal(2, json_int_at(difference_of(&run, "other-month"), "invoice_line"));
+    assert_int_equal(count - 2, json_int_at(run.json, "invoice_lines"));
+    run_free(&run);
+
+    write_text(invoice, "customer_id,charge_id,charge,amount,currency,month\n"
+                        "c,r,reservation,1.00,USD,2026-1\n");
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice",
+        invoice, "--month", month, NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "line 2: month: '2026-1'"));
+    run_free(&run);
 }
 
 static void test_ctl_ops_proofs_verified(void **state)
@@ -1170,6 +1231,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_export_quotes_fields),
         cmocka_unit_test(test_ctl_ops_reconcile_known_mismatches),
         cmocka_unit_test(test_ctl_ops_reconcile_invoice_format),
+        cmocka_unit_test(test_ctl_ops_reconcile_other_month),
         cmocka_unit_test(test_ctl_ops_proofs_verified),
         cmocka_unit_test(test_ctl_ops_audit_refusals),
         cmocka_unit_test(test_ctl_ops_verify_saved_head),
