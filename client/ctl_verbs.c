@@ -340,10 +340,22 @@ enum ledger_err ctl_client(struct ctl_context *context, struct ledger_client **o
         if (err != LEDGER_ERR_OK) {
             context->connect_failed = true;
             if (err == LEDGER_ERR_IO_ERROR) {
-                snprintf(context->message, sizeof context->message,
-                         "cannot read the key file %s (64 hex characters and a newline); "
-                         "give --key-file",
-                         context->options.key_file);
+                /* Unreadable, or read and not a key: say which. */
+                int fd = open(context->options.key_file, O_RDONLY | O_CLOEXEC);
+                int reason = errno;
+                if (fd >= 0) {
+                    close(fd);
+                    snprintf(context->message, sizeof context->message,
+                             "the key file %s is not a key (64 hex characters and a newline, "
+                             "as principal add or ledgerd init wrote it); give the principal's "
+                             "key with --key-file or LEDGER_KEY_FILE",
+                             context->options.key_file);
+                } else {
+                    snprintf(context->message, sizeof context->message,
+                             "cannot read the key file %s: %s; give the principal's key with "
+                             "--key-file or LEDGER_KEY_FILE",
+                             context->options.key_file, strerror(reason));
+                }
             } else if (err == LEDGER_ERR_INVALID_ARGUMENT) {
                 snprintf(context->message, sizeof context->message,
                          "cannot use principal '%s' at %s", context->options.principal_id,
@@ -2171,6 +2183,45 @@ static void print_verb_help(FILE *out, const struct ctl_verb *verb)
 /* ------------------------------------------------------------------------ */
 /* The dispatcher. */
 
+/* What a user can do about an authentication refusal: only ledgerctl
+ * knows which option or variable gave the principal and its key. */
+static const struct {
+    enum ledger_err code;
+    const char *advice;
+} auth_advice[] = {
+    {LEDGER_ERR_UNKNOWN_PRINCIPAL, "check --principal or LEDGER_PRINCIPAL (an operator lists them "
+                                   "with ledgerctl principal list)"},
+    {LEDGER_ERR_BAD_SIGNATURE,
+     "this key file is not the principal's: check --key-file or LEDGER_KEY_FILE (and --principal)"},
+    {LEDGER_ERR_PRINCIPAL_REVOKED, "ask an operator for a new principal and key"},
+    {LEDGER_ERR_STALE_REQUEST,
+     "requests are signed with this machine's time: check its clock against the daemon's"},
+};
+
+/* Adds to the daemon's reason for a refusal what to change: for the
+ * authentication codes, who was asking with which key at which daemon; for
+ * a principal of all partners that gave no --partner, that option. */
+static void add_advice(struct ctl_context *context, enum ledger_err err)
+{
+    const struct ledger_options *options = &context->options;
+    size_t length = strlen(context->message);
+    char *end = context->message + length;
+    size_t left = sizeof context->message - length;
+    if (err == LEDGER_ERR_INVALID_ARGUMENT && context->partner_id == NULL &&
+        strncmp(context->message, "partner_id is required", 22) == 0) {
+        snprintf(end, left, "; principal '%.64s' acts for every partner: give --partner P",
+                 options->principal_id);
+        return;
+    }
+    for (size_t i = 0; i < sizeof auth_advice / sizeof auth_advice[0]; i++) {
+        if (auth_advice[i].code == err) {
+            snprintf(end, left, "; principal '%.64s', key file %.200s, daemon %.200s: %s",
+                     options->principal_id, options->key_file, options->request_url,
+                     auth_advice[i].advice);
+        }
+    }
+}
+
 int ctl_exit_status(enum ledger_err err)
 {
     switch (err) {
@@ -2448,6 +2499,9 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err)
     }
     if (result == LEDGER_ERR_OK) {
         result = verb->run(context, &args);
+    }
+    if (result != LEDGER_ERR_OK && !context->connect_failed) {
+        add_advice(context, result);
     }
     if (result != LEDGER_ERR_OK) {
         /* The JSON error document goes to stdout only when JSON output was

@@ -139,8 +139,22 @@ static void test_ctl_cli_authentication(void **state)
 {
     struct fixture *fixture = *state;
     struct run run;
+    /* Each refusal says what to change, not only what the daemon found. */
     ctl(fixture, &run, "nobody", fixture->operator_key, "principal", "list", NULL);
     expect_error(&run, 3, "UNKNOWN_PRINCIPAL");
+    assert_non_null(strstr(run.err, "principal 'nobody', key file "));
+    assert_non_null(strstr(run.err, "ledger.sock: check --principal or LEDGER_PRINCIPAL"));
+    run_free(&run);
+    /* Billing of every partner: a partner's view needs --partner. */
+    char billing[PATH_SIZE + 16];
+    snprintf(billing, sizeof billing, "%s/auth-billing.key", fixture->dir);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
+        "auth-billing", "--role", "billing", "--key-out", billing, NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "auth-billing", billing, "billing", "--month", "2026-03", NULL);
+    expect_error(&run, 1, "INVALID_ARGUMENT");
+    assert_non_null(strstr(run.err, "give --partner"));
     run_free(&run);
 
     char wrong[PATH_SIZE + 16];
@@ -151,6 +165,7 @@ static void test_ctl_cli_authentication(void **state)
     ctl(fixture, &run, "operator", wrong, "--output", "json", "principal", "list", NULL);
     expect_error(&run, 3, "BAD_SIGNATURE");
     expect_json_error(&run, "BAD_SIGNATURE");
+    assert_non_null(strstr(run.err, "this key file is not the principal's: check --key-file"));
     run_free(&run);
 
     /* A key file that is not 64 hex characters. */
@@ -159,7 +174,13 @@ static void test_ctl_cli_authentication(void **state)
     fclose(file);
     ctl(fixture, &run, "operator", wrong, "principal", "list", NULL);
     assert_int_equal(3, run.status);
-    assert_non_null(strstr(run.err, "key file"));
+    assert_non_null(strstr(run.err, "is not a key (64 hex characters"));
+    run_free(&run);
+    /* One that cannot be read says why. */
+    snprintf(wrong, sizeof wrong, "%s/no-such.key", fixture->dir);
+    ctl(fixture, &run, "operator", wrong, "principal", "list", NULL);
+    assert_int_equal(3, run.status);
+    assert_non_null(strstr(run.err, "no-such.key: No such file or directory"));
     run_free(&run);
 
     /* Revoked principals are refused with exit 3. */
@@ -176,6 +197,7 @@ static void test_ctl_cli_authentication(void **state)
     ctl(fixture, &run, "p-auth-admin", key, "customer", "add", "--customer", "c2", "--name", "C",
         NULL);
     expect_error(&run, 3, "PRINCIPAL_REVOKED");
+    assert_non_null(strstr(run.err, "ask an operator for a new principal"));
     run_free(&run);
     ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "principal", "list",
         NULL);
