@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -879,9 +880,71 @@ static int64_t client_monotonic_ms(void)
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
+/* Takes the lock beside a checkpoint file (FILE.lock, flock, released
+ * when fd_out is closed): two subscribers on one checkpoint would each
+ * deliver the same events and overwrite each other's position. IO_ERROR
+ * with the client's message set when another holds it or it cannot be
+ * made. */
+static enum ledger_err client_checkpoint_lock(struct ledger_client *client, const char *path,
+                                              int *fd_out)
+{
+    size_t length = strlen(path);
+    char *lock_path = malloc(length + 6);
+    if (lock_path == NULL) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    memcpy(lock_path, path, length);
+    memcpy(lock_path + length, ".lock", 6);
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int locked = fd >= 0 ? flock(fd, LOCK_EX | LOCK_NB) : -1;
+    int reason = errno;
+    if (locked != 0) {
+        if (fd >= 0 && reason == EWOULDBLOCK) {
+            client_set_message(client,
+                               "the checkpoint file %s is in use by another subscriber (it holds "
+                               "%s): stop it first, or give another checkpoint file",
+                               path, lock_path);
+        } else {
+            client_set_message(client, "cannot lock the checkpoint file %s: %s: %s", path,
+                               lock_path, strerror(reason));
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+        free(lock_path);
+        return LEDGER_ERR_IO_ERROR;
+    }
+    free(lock_path);
+    *fd_out = fd;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err client_subscribe(struct ledger_client *client,
+                                        const struct ledger_subscription *subscription,
+                                        ledger_event_fn callback, void *context);
+
 enum ledger_err ledger_subscribe(struct ledger_client *client,
                                  const struct ledger_subscription *subscription,
                                  ledger_event_fn callback, void *context)
+{
+    int lock = -1;
+    if (client != NULL && subscription != NULL && subscription->checkpoint_path != NULL &&
+        subscription->checkpoint_path[0] != '\0') {
+        enum ledger_err err = client_checkpoint_lock(client, subscription->checkpoint_path, &lock);
+        if (err != LEDGER_ERR_OK) {
+            return err;
+        }
+    }
+    enum ledger_err err = client_subscribe(client, subscription, callback, context);
+    if (lock >= 0) {
+        close(lock);
+    }
+    return err;
+}
+
+static enum ledger_err client_subscribe(struct ledger_client *client,
+                                        const struct ledger_subscription *subscription,
+                                        ledger_event_fn callback, void *context)
 {
     enum ledger_err err;
     if (client == NULL || subscription == NULL || callback == NULL ||

@@ -208,14 +208,17 @@ struct ledger_subscription {
  * delivered, so a restart neither skips nor repeats an event. The loss and
  * the return are each reported once as a notice (ledger_notice_set).
  * subscription: borrowed for the duration of the call.
+ * With a checkpoint file, the call holds an exclusive lock on FILE.lock
+ * (created beside it, flock) until it returns: a second subscriber on the
+ * same checkpoint is refused at once instead of delivering the same events
+ * again.
  * Errors: what ledger_query returns (a refusal, TIMEOUT, UNREACHABLE...;
  * while following, only before the daemon first answered), IO_ERROR (the
  * checkpoint cannot be read, holds something other than a sequence, or
- * cannot be written), PROTOCOL_ERROR (the daemon returned events out of
- * order). A refusal, such as a principal revoked or a key that no longer
- * verifies, ends a following subscription too. In the after-callback modes
- * the checkpoint names the last event whose callback returned when
- * ledger_subscribe returns. */
+ * cannot be written, or another subscriber holds its lock), PROTOCOL_ERROR (the daemon returned
+ * events out of order). A refusal, such as a principal revoked or a key that no longer verifies,
+ * ends a following subscription too. In the after-callback modes the checkpoint names the last
+ * event whose callback returned when ledger_subscribe returns. */
 __attribute__((warn_unused_result)) enum ledger_err
 ledger_subscribe(struct ledger_client *client, const struct ledger_subscription *subscription,
                  ledger_event_fn callback, void *context);

@@ -1052,6 +1052,13 @@ static void test_ctl_cli_events_follow(void **state)
     pid_t follower = follow_start(fixture, "p-follow-auditor", auditor_key, checkpoint, feed, NULL);
     fixture->follower = follower;
     assert_true(wait_lines(feed, before));
+    /* A second reader of the same checkpoint is refused while it follows:
+     * both would print the same events. */
+    ctl(fixture, &run, "p-follow-auditor", auditor_key, "--output", "json", "events",
+        "--checkpoint", checkpoint, NULL);
+    expect_error(&run, 1, "IO_ERROR");
+    assert_non_null(strstr(run.err, "is in use by another subscriber"));
+    run_free(&run);
     /* New events arrive while it follows (woken by the doorbell). */
     ctl(fixture, &run, "p-follow-admin", key, "customer", "add", "--customer", "c1", "--name", "C1",
         NULL);
