@@ -424,6 +424,22 @@ static bool header_is(const char *field, const char *name)
     return length == strlen(name) && strncasecmp(field, name, length) == 0;
 }
 
+/* An invoice's month cell: "YYYY-MM", or a date "YYYY-MM-DD" (what a
+ * spreadsheet may make of it), whose first 7 characters are the month. */
+static bool invoice_month_valid(const char *text)
+{
+    char message[CTL_MESSAGE_SIZE], month[8];
+    int64_t us = 0;
+    bool date_only = false;
+    size_t length = strlen(text);
+    if (length == 10 &&
+        (ctl_time_parse(text, &us, &date_only, message) != LEDGER_ERR_OK || !date_only)) {
+        return false;
+    }
+    snprintf(month, sizeof month, "%.7s", text);
+    return (length == 7 || length == 10) && ctl_month_check(month, message) == LEDGER_ERR_OK;
+}
+
 /* Turns the invoice's records into items (strings borrowed from csv).
  * other_out: how many of them are of another month than `month` (by the
  * optional month column, as export writes it). */
@@ -512,14 +528,17 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
         memcpy(item->currency, currency, 4);
         const char *line_month =
             column[COLUMN_MONTH] >= 0 ? record->fields[column[COLUMN_MONTH]] : "";
-        if (line_month[0] != '\0' && ctl_month_check(line_month, message) != LEDGER_ERR_OK) {
-            return ctl_fail(context, LEDGER_ERR_USAGE, "--invoice: %s: line %zu: month: %s", path,
-                            record->line, message);
+        if (line_month[0] != '\0' && !invoice_month_valid(line_month)) {
+            return ctl_fail(context, LEDGER_ERR_USAGE,
+                            "--invoice: %s: line %zu: month '%.16s' is not YYYY-MM (or a date "
+                            "YYYY-MM-DD); a spreadsheet may have turned it into a date of its "
+                            "own: format the column as text, or remove it",
+                            path, record->line, line_month);
         }
         if (customer != NULL && strcmp(customer, item->customer_id) != 0) {
             continue; /* another customer's line: not reconciled here */
         }
-        item->other_month = line_month[0] != '\0' && strcmp(line_month, month) != 0;
+        item->other_month = line_month[0] != '\0' && strncmp(line_month, month, 7) != 0;
         other += item->other_month ? 1 : 0;
         count++;
     }

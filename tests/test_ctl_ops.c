@@ -650,7 +650,12 @@ static void test_ctl_ops_reconcile_other_month(void **state)
     FILE *file = fopen(invoice, "wb");
     fprintf(file, "%s\n", lines[0]);
     print_replacing(file, lines[1], 0, previous); /* the first charge, dated a month earlier */
-    for (size_t i = 2; i < count; i++) {
+    if (count >= 4) { /* a date in this month (a spreadsheet's) is this month */
+        char date[40];
+        snprintf(date, sizeof date, "%s-28", month);
+        print_replacing(file, lines[2], 0, date);
+    }
+    for (size_t i = count >= 4 ? 3 : 2; i < count; i++) {
         fprintf(file, "%s\n", lines[i]);
     }
     fclose(file);
@@ -669,7 +674,7 @@ static void test_ctl_ops_reconcile_other_month(void **state)
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice",
         invoice, "--month", month, NULL);
     expect_error(&run, 2, "USAGE");
-    assert_non_null(strstr(run.err, "line 2: month: '2026-1'"));
+    assert_non_null(strstr(run.err, "line 2: month '2026-1' is not YYYY-MM"));
     run_free(&run);
 }
 
