@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "ctl_time.h"
@@ -321,19 +323,45 @@ static enum ledger_err on_off_arg(struct ctl_context *context, const struct ctl_
     return LEDGER_ERR_OK;
 }
 
+/* Whether a Unix socket file has no listener behind it (connect refused):
+ * a daemon that was killed leaves its socket file, and a request to it
+ * would only time out, attempt after attempt. */
+static bool ipc_socket_refused(const char *path)
+{
+    struct sockaddr_un address;
+    if (strlen(path) >= sizeof address.sun_path) {
+        return false;
+    }
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    memcpy(address.sun_path, path, strlen(path));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    bool refused = connect(fd, (const struct sockaddr *)&address, sizeof address) != 0 &&
+                   errno == ECONNREFUSED;
+    close(fd);
+    return refused;
+}
+
 enum ledger_err ctl_client(struct ctl_context *context, struct ledger_client **out)
 {
     if (context->client == NULL) {
         /* Without a daemon there is nothing to authenticate to: say so
          * before complaining about a key file. */
         const char *url = context->options.request_url;
+        const char *path = strncmp(url, "ipc://", 6) == 0 ? url + 6 : NULL;
         struct stat info;
-        if (strncmp(url, "ipc://", 6) == 0 && stat(url + 6, &info) != 0) {
+        bool missing = path != NULL && stat(path, &info) != 0;
+        if (missing || (path != NULL && ipc_socket_refused(path))) {
             context->connect_failed = true;
             snprintf(context->message, sizeof context->message,
-                     "no daemon socket at %.400s; is ledgerd running? (give --socket, or run "
-                     "in the directory holding ledger-data)",
-                     url + 6);
+                     missing ? "no daemon socket at %.400s; is ledgerd running? (give --socket, "
+                               "or run in the directory holding ledger-data)"
+                             : "no daemon listens on %.400s (the socket file is left from a "
+                               "daemon that stopped); start ledgerd, or give --socket",
+                     path);
             return LEDGER_ERR_UNREACHABLE;
         }
         enum ledger_err err = ledger_connect(&context->options, &context->client);

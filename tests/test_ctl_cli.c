@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,6 +128,24 @@ static void test_ctl_cli_unreachable(void **state)
     expect_error(&run, 3, "UNREACHABLE");
     /* It says how long it tried: every attempt, not one. */
     assert_non_null(strstr(run.err, "(2 attempt(s) of 300 ms); is ledgerd running there?"));
+    run_free(&run);
+    /* A socket file left by a daemon that was killed: nobody listens, and
+     * that is said at once instead of after every attempt timed out. */
+    char stale[PATH_SIZE + 32], stale_url[PATH_SIZE + 48];
+    snprintf(stale, sizeof stale, "%s/stale.sock", fixture->dir);
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    assert_true(strlen(stale) < sizeof address.sun_path);
+    memcpy(address.sun_path, stale, strlen(stale));
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(0, bind(fd, (const struct sockaddr *)&address, sizeof address));
+    close(fd); /* bound, never listened: connect is refused */
+    snprintf(stale_url, sizeof stale_url, "ipc://%s", stale);
+    ctl(fixture, &run, NULL, NULL, "--socket", stale_url, "--key-file", fixture->operator_key,
+        "--timeout-ms", "3000", "principal", "list", NULL);
+    expect_error(&run, 3, "UNREACHABLE");
+    assert_non_null(strstr(run.err, "no daemon listens on "));
     run_free(&run);
     /* The default daemon: none in this directory's ./ledger-data? There is
      * one, so the defaults find it. */
