@@ -424,6 +424,17 @@ static bool header_is(const char *field, const char *name)
     return length == strlen(name) && strncasecmp(field, name, length) == 0;
 }
 
+/* Whether every field of a record is empty. */
+static bool record_blank(const struct ctl_csv_record *record)
+{
+    for (size_t f = 0; f < record->count; f++) {
+        if (record->fields[f][0] != '\0') {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* An invoice's month cell: "YYYY-MM", or a date "YYYY-MM-DD" (what a
  * spreadsheet may make of it), whose first 7 characters are the month. */
 static bool invoice_month_valid(const char *text)
@@ -475,6 +486,9 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
     size_t count = 0, other = 0;
     for (size_t r = 1; r < csv->count; r++) {
         const struct ctl_csv_record *record = &csv->records[r];
+        if (record_blank(record)) {
+            continue; /* a spreadsheet's blank row (",,,,"), like an empty line */
+        }
         if (record->count != header->count) {
             return ctl_fail(context, LEDGER_ERR_USAGE,
                             "--invoice: %s: line %zu: %zu fields where the header has %zu", path,
