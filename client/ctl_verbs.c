@@ -120,7 +120,9 @@ static const struct ctl_option write_options[] = {
 #define OPT_AS_OF                                                                                  \
     {                                                                                              \
         "as-of", CTL_OPTION_VALUE, "TIME|SEQ",                                                     \
-            "what was true then: an ISO 8601 time or a sequence number", false                     \
+            "what was true then (as recorded): an ISO 8601 time (a date alone means its start, "   \
+            "00:00 UTC: for the end of day D give D+1) or a sequence number (after that event)",   \
+            false                                                                                  \
     }
 #define OPT_FROM_DATE                                                                              \
     {                                                                                              \
@@ -1512,7 +1514,7 @@ static const struct ctl_option activity_options[] = {
      "only this action, e.g. \"Create Customer Purchase Permissions\"", false},
     OPT_FROM_DATE,
     OPT_TO_DATE,
-    {"limit", CTL_OPTION_VALUE, "N", "rows per page (default 100)", false},
+    {"limit", CTL_OPTION_VALUE, "N", "rows per page (default 100, at most 10000)", false},
     {"page-token", CTL_OPTION_VALUE, "T", "continue where the last page ended", false},
     OPT_END,
 };

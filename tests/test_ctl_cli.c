@@ -109,6 +109,11 @@ static void test_ctl_cli_usage_errors(void **state)
     assert_non_null(strstr(run.out, "--hourly-commitment AMOUNT"));
     assert_non_null(strstr(run.out, "Example:"));
     run_free(&run);
+    /* "What was true on day D": --as-of D is the start of D; the help says so. */
+    ctl(fixture, &run, NULL, NULL, "permissions", "--help", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "a date alone means its start"));
+    run_free(&run);
 }
 
 static void test_ctl_cli_unreachable(void **state)
