@@ -2530,6 +2530,17 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err)
     if (result == LEDGER_ERR_OK) {
         result = verb->run(context, &args);
     }
+    /* Output that did not reach its file (a full disk, a closed pipe) is a
+     * failure, whatever the verb thought it wrote. */
+    if (result == LEDGER_ERR_OK || (result == LEDGER_ERR_IO_ERROR && context->message[0] == '\0')) {
+        int flushed = fflush(out);
+        int reason = errno;
+        if (flushed != 0 || ferror(out)) {
+            context->reported = true; /* no JSON error document to a broken stdout */
+            result = ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write the output: %s",
+                              flushed != 0 ? strerror(reason) : "a write failed");
+        }
+    }
     if (result != LEDGER_ERR_OK && !context->connect_failed) {
         add_advice(context, result);
     }

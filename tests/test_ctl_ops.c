@@ -233,6 +233,18 @@ static void test_ctl_ops_export_csv(void **state)
     assert_non_null(strstr(run.out, ",savings-plan,"));
     assert_non_null(strstr(run.out, ",refund,-"));
     run_free(&run);
+    /* An export that does not reach its file (a full disk) fails, in
+     * every format: a clerk must never get a truncated file and exit 0. */
+    static const char *const formats[] = {"csv", "json", "table"};
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        fixture->stdout_path = "/dev/full";
+        ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", formats[i],
+            "export", "--month", month, NULL);
+        fixture->stdout_path = NULL;
+        expect_error(&run, 1, "IO_ERROR");
+        assert_non_null(strstr(run.err, "cannot write the output"));
+        run_free(&run);
+    }
 
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "export",
         "--month", month, "--customer", "tailspin", NULL);
