@@ -1773,6 +1773,13 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         .bad_sequence = 0,
         .err = LEDGER_ERR_OK,
     };
+    /* A CSV feed appended to a file that already holds one (a feed started
+     * again with >>) goes on without a second header record in its middle. */
+    struct stat output;
+    if (context->format == CTL_FORMAT_CSV && fstat(fileno(context->out), &output) == 0 &&
+        S_ISREG(output.st_mode) && output.st_size > 0) {
+        printer.stream.header_done = true;
+    }
     struct sigaction previous_int, previous_term;
     if (subscription.follow) {
         struct sigaction action;

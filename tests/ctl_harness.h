@@ -25,7 +25,7 @@ struct fixture {
     char operator_key[600];
     pid_t daemon;
     pid_t follower;          /* a background ledgerctl to stop if a test fails */
-    const char *stdout_path; /* where ctl's stdout goes instead (e.g. /dev/full), or NULL */
+    const char *stdout_path; /* where ctl's stdout is appended instead (e.g. /dev/full), or NULL */
 };
 
 struct run {
@@ -196,7 +196,7 @@ static inline void ctl(struct fixture *fixture, struct run *run, const char *pri
         if (chdir(fixture->dir) != 0) {
             _exit(126);
         }
-        int out = fixture->stdout_path != NULL ? open(fixture->stdout_path, O_WRONLY)
+        int out = fixture->stdout_path != NULL ? open(fixture->stdout_path, O_WRONLY | O_APPEND)
                                                : open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(out, 1);

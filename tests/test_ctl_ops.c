@@ -692,6 +692,38 @@ static void test_ctl_ops_reconcile_other_month(void **state)
     run_free(&run);
 }
 
+/* A CSV feed started again with >> FILE goes on in FILE without a second
+ * header record in its middle; a fresh output gets the header. */
+static void test_ctl_ops_events_csv_appended(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE], feed[PATH_SIZE + 32];
+    char checkpoint[PATH_SIZE + 32];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+    snprintf(feed, sizeof feed, "%s/feed.csv", fixture->dir);
+    snprintf(checkpoint, sizeof checkpoint, "%s/feed.checkpoint", fixture->dir);
+    write_text(feed, "");
+    for (int i = 0; i < 2; i++) {
+        fixture->stdout_path = feed;
+        ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "events",
+            "--limit", "2", "--checkpoint", checkpoint, NULL);
+        fixture->stdout_path = NULL;
+        expect_ok(&run);
+        run_free(&run);
+    }
+    char *text = read_file(feed);
+    const char *header = "sequence,recorded,type,";
+    assert_memory_equal(header, text, strlen(header));
+    assert_null(strstr(text + 1, header));
+    size_t records = 0;
+    for (const char *c = text; *c != '\0'; c++) {
+        records += *c == '\n';
+    }
+    assert_int_equal(5, records); /* the header and four events */
+    free(text);
+}
+
 static void test_ctl_ops_proofs_verified(void **state)
 {
     struct fixture *fixture = *state;
@@ -1251,6 +1283,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_reconcile_known_mismatches),
         cmocka_unit_test(test_ctl_ops_reconcile_invoice_format),
         cmocka_unit_test(test_ctl_ops_reconcile_other_month),
+        cmocka_unit_test(test_ctl_ops_events_csv_appended),
         cmocka_unit_test(test_ctl_ops_proofs_verified),
         cmocka_unit_test(test_ctl_ops_audit_refusals),
         cmocka_unit_test(test_ctl_ops_verify_saved_head),
