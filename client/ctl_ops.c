@@ -424,6 +424,19 @@ static bool header_is(const char *field, const char *name)
     return length == strlen(name) && strncasecmp(field, name, length) == 0;
 }
 
+/* Takes the spaces and tabs around a field away ("a, b" written by hand),
+ * in place, as header names are compared without them. */
+static void trim(char *field)
+{
+    size_t start = strspn(field, " \t");
+    size_t length = strlen(field + start);
+    while (length > 0 && (field[start + length - 1] == ' ' || field[start + length - 1] == '\t')) {
+        length--;
+    }
+    memmove(field, field + start, length);
+    field[length] = '\0';
+}
+
 /* Whether every field of a record is empty. */
 static bool record_blank(const struct ctl_csv_record *record)
 {
@@ -493,6 +506,11 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
             return ctl_fail(context, LEDGER_ERR_USAGE,
                             "--invoice: %s: line %zu: %zu fields where the header has %zu", path,
                             record->line, record->count, header->count);
+        }
+        for (size_t c = 0; c < COLUMN_COUNT; c++) {
+            if (column[c] >= 0) {
+                trim(record->fields[column[c]]);
+            }
         }
         struct item *item = &items[count];
         memset(item, 0, sizeof *item);

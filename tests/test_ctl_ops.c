@@ -565,7 +565,8 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
 
     /* The ledger's tailspin charges, written as a reseller's invoice:
      * other column order, upper-case names, extra columns, LF line ends,
-     * descriptions with commas, quotes and a newline. */
+     * descriptions with commas, quotes and a newline, spaces around some
+     * values (as written by hand). */
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "export",
         "--month", month, "--customer", "tailspin", NULL);
     expect_ok(&run);
@@ -579,7 +580,7 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
         json_t *row = json_array_get(rows, i);
         used += (size_t)snprintf(
             text + used, 65536 - used,
-            "%s-01,\"Reserved VM, \"\"1 year\"\"\nline two\",%s,%s,%s,%s,%s,%s,weu\n", month,
+            "%s-01,\"Reserved VM, \"\"1 year\"\"\nline two\",%s,%s, %s,%s, %s ,\t%s,weu\n", month,
             json_string_value(json_object_get(row, "customer_id")),
             json_string_value(json_object_get(row, "order_id")),
             json_string_value(json_object_get(row, "charge_id")),
