@@ -1651,8 +1651,8 @@ static enum ledger_err query_customer(const struct views_scope *scope, const cha
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err as_of_check(const Ledger__V1__AsOf *as_of, bool *wanted,
-                                   char message[VIEWS_MESSAGE_SIZE])
+static enum ledger_err as_of_check(struct store_txn *txn, const Ledger__V1__AsOf *as_of,
+                                   bool *wanted, char message[VIEWS_MESSAGE_SIZE])
 {
     *wanted = false;
     if (as_of == NULL) {
@@ -1660,6 +1660,15 @@ static enum ledger_err as_of_check(const Ledger__V1__AsOf *as_of, bool *wanted,
     }
     if (as_of->time_us < 0) {
         snprintf(message, VIEWS_MESSAGE_SIZE, "as_of.time_us must not be negative");
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    /* "After event N" of an event not yet recorded is no state the ledger
+     * knows: most likely a mistyped sequence. */
+    uint64_t last = store_last_sequence(txn);
+    if (as_of->sequence > last) {
+        snprintf(message, VIEWS_MESSAGE_SIZE,
+                 "as_of.sequence %" PRIu64 " is past the log, whose last sequence is %" PRIu64,
+                 as_of->sequence, last);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     *wanted = as_of->time_us != 0 || as_of->sequence != 0;
@@ -1899,7 +1908,7 @@ static enum ledger_err query_reservations(struct store_txn *txn, const struct vi
         query_customer(scope, q->customer_id, true, "reservations", &customer_id, message);
     bool as_of = false;
     if (err == LEDGER_ERR_OK) {
-        err = as_of_check(q->as_of, &as_of, message);
+        err = as_of_check(txn, q->as_of, &as_of, message);
     }
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -2017,7 +2026,7 @@ static enum ledger_err query_permissions(struct store_txn *txn, const struct vie
         query_customer(scope, q->customer_id, true, "permissions", &customer_id, message);
     bool as_of = false;
     if (err == LEDGER_ERR_OK) {
-        err = as_of_check(q->as_of, &as_of, message);
+        err = as_of_check(txn, q->as_of, &as_of, message);
     }
     if (err != LEDGER_ERR_OK) {
         return err;

@@ -841,6 +841,12 @@ static void test_ctl_cli_views_json(void **state)
             json_array_get(json_object_get(run.json, "permissions"), i), "enabled")));
     }
     run_free(&run);
+    /* As of a sequence not recorded yet: refused, not answered with now. */
+    ctl(fixture, &run, "p-view-admin", key, "reservations", "--customer", "fab", "--as-of",
+        "999999999", NULL);
+    expect_error(&run, 1, "INVALID_ARGUMENT");
+    assert_non_null(strstr(run.err, "as_of.sequence 999999999 is past the log"));
+    run_free(&run);
 
     /* Activity pages. */
     ctl(fixture, &run, "p-view-admin", key, "--output", "json", "activity", "--limit", "2", NULL);
