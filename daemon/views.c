@@ -1632,7 +1632,9 @@ static enum ledger_err query_customer(const struct views_scope *scope, const cha
         }
         if (bound[0] != '\0' && strcmp(bound, asked) != 0) {
             snprintf(message, VIEWS_MESSAGE_SIZE,
-                     "the principal may only read its own customer's data");
+                     "the principal is a user of customer %s and may read only that customer's "
+                     "data, not %s's",
+                     bound, asked);
             return LEDGER_ERR_PARTNER_MISMATCH;
         }
         *out = asked;

@@ -717,8 +717,11 @@ static void test_ctl_cli_isolation(void **state)
 
     /* The customer user: its customer, not its partner's other customers. */
     CTL_EXPECT(0, NULL, "p-iso-a-bob", bob_key, "reservations", "--customer", "fab");
-    CTL_EXPECT(1, "PARTNER_MISMATCH", "p-iso-a-bob", bob_key, "reservations", "--customer",
-               "other");
+    ctl(fixture, &run, "p-iso-a-bob", bob_key, "reservations", "--customer", "other", NULL);
+    expect_error(&run, 1, "PARTNER_MISMATCH");
+    /* It says which customer the user may read. */
+    assert_non_null(strstr(run.err, "a user of customer fab and may read only that customer's"));
+    run_free(&run);
     CTL_EXPECT(1, "FORBIDDEN", "p-iso-a-bob", bob_key, "customer", "add", "--customer", "mine",
                "--name", "Mine");
     /* Partner staff: another partner's customer, named or not. */
