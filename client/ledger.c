@@ -956,8 +956,12 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     uint64_t position = subscription->after_sequence;
+    /* Whether events up to `position` were delivered (by this call, or by
+     * an earlier one that left the checkpoint), not only asked to skip. */
+    bool delivered = false;
     if (subscription->checkpoint_path != NULL) {
         err = ledger_checkpoint_read(subscription->checkpoint_path, &position);
+        delivered = err == LEDGER_ERR_OK;
         if (err == LEDGER_ERR_NOT_FOUND) {
             position = subscription->after_sequence;
         } else if (err != LEDGER_ERR_OK) {
@@ -1033,6 +1037,21 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
         }
         const Ledger__V1__QueryResult *result = reply->query;
         uint64_t before = position;
+        if (delivered && subscription->tree_size == 0 && reply->head_sequence < position) {
+            /* Going on would skip the next events, numbered as ones this
+             * feed already had. */
+            client_set_message(
+                client,
+                "the ledger's head is sequence %llu, behind sequence %llu this feed "
+                "already delivered%s%s%s: the daemon serves a shorter history "
+                "(restored from an older backup?) or another ledger",
+                (unsigned long long)reply->head_sequence, (unsigned long long)position,
+                subscription->checkpoint_path != NULL ? " (checkpoint " : "",
+                subscription->checkpoint_path != NULL ? subscription->checkpoint_path : "",
+                subscription->checkpoint_path != NULL ? ")" : "");
+            err = LEDGER_ERR_MISMATCH;
+            goto page_failed;
+        }
         bool stop = false;
         for (size_t i = 0; i < result->n_events && !stop; i++) {
             const Ledger__V1__EventEntry *entry = result->events[i];
@@ -1076,6 +1095,7 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
         if (result->last_sequence > position) {
             position = result->last_sequence;
         }
+        delivered = delivered || position > before;
         if (subscription->checkpoint_path != NULL && position != checkpointed) {
             err = ledger_checkpoint_write(subscription->checkpoint_path, position);
             if (err != LEDGER_ERR_OK) {

@@ -215,7 +215,10 @@ struct ledger_subscription {
  * Errors: what ledger_query returns (a refusal, TIMEOUT, UNREACHABLE...;
  * while following, only before the daemon first answered), IO_ERROR (the
  * checkpoint cannot be read, holds something other than a sequence, or
- * cannot be written, or another subscriber holds its lock), PROTOCOL_ERROR (the daemon returned
+ * cannot be written, or another subscriber holds its lock), MISMATCH (the
+ * daemon's head is behind a sequence already delivered: the checkpoint's,
+ * or one this call delivered; the daemon serves a shorter history or
+ * another ledger), PROTOCOL_ERROR (the daemon returned
  * events out of order). A refusal, such as a principal revoked or a key that no longer verifies,
  * ends a following subscription too. In the after-callback modes the checkpoint names the last
  * event whose callback returned when ledger_subscribe returns. */

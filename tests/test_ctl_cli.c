@@ -974,6 +974,20 @@ static void test_ctl_cli_events_feed(void **state)
     assert_string_equal("c2", json_string_value(json_object_get(event, "customer_id")));
     json_decref(event);
     run_free(&run);
+    /* A checkpoint past the ledger's head (a daemon restored from an older
+     * backup, or another ledger): refused, instead of waiting silently and
+     * skipping the events that get the numbers it already had. */
+    FILE *ahead = fopen(checkpoint, "w");
+    fputs("999999999\n", ahead);
+    fclose(ahead);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "events", "--checkpoint", checkpoint, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    assert_non_null(strstr(run.err, "behind sequence 999999999 this feed already delivered"));
+    run_free(&run);
+    /* --from past the head is only a place to start: no events, no error. */
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "events", "--from", "999999999", NULL);
+    expect_ok(&run);
+    run_free(&run);
 
     /* --limit and --from. */
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "csv", "events", "--limit", "1",
