@@ -490,10 +490,14 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
             }
         }
         if (column[c] < 0 && invoice_required[c]) {
+            bool other_separator = header->count == 1 && strpbrk(header->fields[0], ";\t") != NULL;
             return ctl_fail(context, LEDGER_ERR_USAGE,
                             "--invoice: %s: line %zu: the header row has no %s column (it needs "
-                            "customer_id, charge_id, charge, amount, currency)",
-                            path, header->line, invoice_columns[c]);
+                            "customer_id, charge_id, charge, amount, currency)%s",
+                            path, header->line, invoice_columns[c],
+                            other_separator ? "; its fields are separated by semicolons or tabs: "
+                                              "save the file with commas"
+                                            : "");
         }
     }
     size_t count = 0, other = 0;
@@ -672,6 +676,14 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
     }
     if ((err = read_invoice(context, path, &text, &size)) != LEDGER_ERR_OK) {
         return err;
+    }
+    if (size >= 2 && (((unsigned char)text[0] == 0xff && (unsigned char)text[1] == 0xfe) ||
+                      ((unsigned char)text[0] == 0xfe && (unsigned char)text[1] == 0xff))) {
+        err = ctl_fail(context, LEDGER_ERR_USAGE,
+                       "--invoice: %s is UTF-16 text (a spreadsheet's \"Unicode Text\"): save it "
+                       "as CSV UTF-8, comma-separated",
+                       path);
+        goto cleanup;
     }
     err = ctl_csv_parse(text, size, &csv, message);
     if (err == LEDGER_ERR_USAGE) {

@@ -623,6 +623,12 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
          "line 2: charge_id is empty"},
         {"customer_id,charge_id,charge,amount,currency\rc,r,reservation,1.00,USD\r",
          "line 1: a carriage return without a line feed"},
+        /* What spreadsheets save in other locales: said, with what to do. */
+        {"customer_id;charge_id;charge;amount;currency\nc;r;reservation;1,00;USD\n",
+         "separated by semicolons or tabs: save the file with commas"},
+        {"\xff\xfe"
+         "c",
+         "is UTF-16 text"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_text(path, bad[i].text);
