@@ -179,8 +179,8 @@ enum ledger_err ctl_export_run(struct ctl_context *context, const struct ctl_arg
 
 const struct ctl_option ctl_reconcile_options[] = {
     {"invoice", CTL_OPTION_VALUE, "FILE.csv",
-     "the invoice: CSV with a header row naming customer_id, order_id, charge_id, charge, amount, "
-     "currency",
+     "the invoice: CSV with a header row naming customer_id, charge_id, charge, amount, currency "
+     "(and optionally order_id, and month: lines of another month are reported, not compared)",
      true},
     {"month", CTL_OPTION_VALUE, "YYYY-MM", "the billing month the invoice covers", true},
     {"customer", CTL_OPTION_VALUE, "ID", "only this customer (other lines are ignored)", false},
