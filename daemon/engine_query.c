@@ -631,6 +631,24 @@ enum ledger_err engine_query(struct engine *engine, const struct engine_principa
         free(result);
         return err;
     }
+    /* A principal of all partners naming a partner the ledger does not
+     * have (a typo) would get empty views and an empty feed as if the
+     * partner had nothing: say so instead. */
+    bool partner_known = true;
+    if (principal->partner_id[0] == '\0' && partner_id[0] != '\0' &&
+        query->kind_case != LEDGER__V1__QUERY__KIND_BACKUP) {
+        err = views_partner_exists(q.txn, partner_id, &partner_known);
+    }
+    if (err == LEDGER_ERR_OK && !partner_known) {
+        snprintf(message, ENGINE_MESSAGE_SIZE, "no partner %s in the ledger: check the partner id",
+                 partner_id);
+        err = LEDGER_ERR_PARTNER_NOT_FOUND;
+    }
+    if (err != LEDGER_ERR_OK) {
+        store_abort(q.txn);
+        free(result);
+        return err;
+    }
     switch (query->kind_case) {
     case LEDGER__V1__QUERY__KIND_EVENTS:
         err = query_events(&q, query->events, result);

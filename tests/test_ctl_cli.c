@@ -181,6 +181,16 @@ static void test_ctl_cli_authentication(void **state)
     expect_error(&run, 1, "INVALID_ARGUMENT");
     assert_non_null(strstr(run.err, "give --partner"));
     run_free(&run);
+    /* A partner the ledger does not have (a typo) is refused, not answered
+     * with an empty month or an empty feed. */
+    ctl(fixture, &run, "auth-billing", billing, "--partner", "no-such-partner", "export", "--month",
+        "2026-03", NULL);
+    expect_error(&run, 1, "PARTNER_NOT_FOUND");
+    assert_non_null(strstr(run.err, "no partner no-such-partner"));
+    run_free(&run);
+    ctl(fixture, &run, "auth-billing", billing, "--partner", "no-such-partner", "events", NULL);
+    expect_error(&run, 1, "PARTNER_NOT_FOUND");
+    run_free(&run);
 
     char wrong[PATH_SIZE + 16];
     snprintf(wrong, sizeof wrong, "%s/wrong.key", fixture->dir);
