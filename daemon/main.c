@@ -344,6 +344,13 @@ static bool head_key_without_store(const char *dir)
     return !engine_present(dir) && path_join(dir, "head.key", key) == 0 && access(key, F_OK) == 0;
 }
 
+/* Whether `path` exists and is something other than a directory. */
+static bool path_is_not_directory(const char *path)
+{
+    struct stat info;
+    return stat(path, &info) == 0 && !S_ISDIR(info.st_mode);
+}
+
 static void print_head_key_without_store(const char *what, const char *dir)
 {
     fprintf(stderr,
@@ -357,7 +364,12 @@ static void print_head_key_without_store(const char *what, const char *dir)
 
 static void print_engine_error(const char *what, const char *dir, enum ledger_err err)
 {
-    if (err == LEDGER_ERR_DATA_DIR_LOCKED) {
+    if (path_is_not_directory(dir)) {
+        fprintf(stderr,
+                "ledgerd: %s: %s is not a directory: give --data a data directory (ledgerd "
+                "init --data DIR creates one)\n",
+                what, dir);
+    } else if (err == LEDGER_ERR_DATA_DIR_LOCKED) {
         fprintf(stderr,
                 "ledgerd: %s is in use by another ledgerd process (it holds %s/ledgerd.lock); "
                 "stop that one first or use another --data directory\n",

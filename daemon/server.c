@@ -59,6 +59,8 @@
 /* Socket buffers: room for several requests of the default size in flight per
  * peer; nanomsg's default (128 kB) would throttle bulk imports. */
 #define SERVER_SOCKET_BUFFER_BYTES (4 * 1024 * 1024)
+/* The store's message of a storage failure kept for the log line (detail=). */
+#define SERVER_DETAIL_SIZE 256
 
 /* One authenticated command batch waiting for, or in, a group commit. */
 struct pending {
@@ -124,8 +126,8 @@ struct server {
     size_t group_count;
     struct pending *group[LEDGER_GROUP_REQUESTS_MAX];
     struct engine_request group_requests[LEDGER_GROUP_REQUESTS_MAX];
-    enum ledger_err group_err; /* written by the worker, read after it */
-    char group_detail[256];    /* the store's message of a storage failure, or "" */
+    enum ledger_err group_err;             /* written by the worker, read after it */
+    char group_detail[SERVER_DETAIL_SIZE]; /* the store's message of a storage failure, or "" */
     uint64_t group_duration_ns;
     uint64_t group_head_before; /* the head when the group started */
 
@@ -137,6 +139,7 @@ struct server {
     uv_work_t sweep_work;
     /* Written by the scan's worker, read after it: */
     enum ledger_err sweep_scan_err;
+    char sweep_scan_detail[SERVER_DETAIL_SIZE]; /* as group_detail, for the scan */
     struct engine_expiry sweep_due[LEDGER_GROUP_REQUESTS_MAX];
     size_t sweep_found;
     /* Written by the commit's worker, read after it: */
@@ -340,20 +343,32 @@ static void pending_free(struct pending *pending)
     free(pending);
 }
 
+/* What the store said of a storage failure `err` (else ""), for the log: the
+ * replies' messages only name the code. The store keeps it per thread, so
+ * this runs on the worker that failed. */
+static void storage_detail(const struct server *server, enum ledger_err err,
+                           char out[SERVER_DETAIL_SIZE])
+{
+    out[0] = '\0';
+    if (err == LEDGER_ERR_STORAGE_ERROR || err == LEDGER_ERR_DISK_FULL ||
+        err == LEDGER_ERR_STORAGE_FULL) {
+        snprintf(out, SERVER_DETAIL_SIZE, "%s", store_last_error(engine_store(server->engine)));
+    }
+}
+
+/* The text of a detail field: the quoted detail, or - when there is none. */
+static const char *detail_text(const char *detail, char *out, size_t size)
+{
+    return log_quote(detail[0] ? detail : "-", SERVER_DETAIL_SIZE, out, size);
+}
+
 static void commit_work(uv_work_t *work)
 {
     struct server *server = work->data;
     uint64_t started_ns = uv_hrtime();
     server->group_err = engine_execute(server->engine, server->group_requests, server->group_count,
                                        wall_clock_us());
-    /* What the store said, for the log: the replies' messages only name the
-     * code. Kept per thread, so read here on the worker. */
-    server->group_detail[0] = '\0';
-    if (server->group_err == LEDGER_ERR_STORAGE_ERROR ||
-        server->group_err == LEDGER_ERR_DISK_FULL || server->group_err == LEDGER_ERR_STORAGE_FULL) {
-        snprintf(server->group_detail, sizeof server->group_detail, "%s",
-                 store_last_error(engine_store(server->engine)));
-    }
+    storage_detail(server, server->group_err, server->group_detail);
     server->group_duration_ns = uv_hrtime() - started_ns;
 }
 
@@ -597,11 +612,10 @@ static void commit_done(uv_work_t *work, int status)
     }
     if (server->group_err != LEDGER_ERR_OK) {
         counter_add(&server->counters.commit_failures, 1);
-        char detail[LOG_QUOTE_SIZE(sizeof server->group_detail)];
+        char detail[LOG_QUOTE_SIZE(SERVER_DETAIL_SIZE)];
         log_write(LOG_LEVEL_ERROR, "commit failed", "code=%s requests=%zu reason=\"%s\" detail=%s",
                   ledger_err_name(server->group_err), count, ledger_strerror(server->group_err),
-                  log_quote(server->group_detail[0] ? server->group_detail : "-",
-                            sizeof server->group_detail, detail, sizeof detail));
+                  detail_text(server->group_detail, detail, sizeof detail));
     }
     /* The doorbell goes first: replies may make clients ask for events at once. */
     if (server->group_err == LEDGER_ERR_OK) {
@@ -652,6 +666,7 @@ static void sweep_commit_work(uv_work_t *work)
     struct server *server = work->data;
     server->sweep_err = engine_expire(server->engine, server->sweep_due, server->sweep.found,
                                       wall_clock_us(), &server->sweep_outcome);
+    storage_detail(server, server->sweep_err, server->group_detail);
 }
 
 static void sweep_scan_next(struct server *server);
@@ -668,11 +683,13 @@ static void sweep_commit_done(uv_work_t *work, int status)
     const struct engine_expire_outcome *outcome = &server->sweep_outcome;
     if (server->sweep_err != LEDGER_ERR_OK) {
         counter_add(&server->counters.commit_failures, 1);
+        char detail[LOG_QUOTE_SIZE(SERVER_DETAIL_SIZE)];
         log_write(LOG_LEVEL_ERROR, "expiry sweep failed",
-                  "stage=commit code=%s due=%zu reason=\"%s\" action=\"the next sweep starts "
-                  "again from the first reservation\"",
+                  "stage=commit code=%s due=%zu reason=\"%s\" detail=%s action=\"the next sweep "
+                  "starts again from the first reservation\"",
                   ledger_err_name(server->sweep_err), server->sweep.found,
-                  ledger_strerror(server->sweep_err));
+                  ledger_strerror(server->sweep_err),
+                  detail_text(server->group_detail, detail, sizeof detail));
     } else {
         if (outcome->expired > 0) {
             counter_add(&server->counters.reservations_expired, outcome->expired);
@@ -685,10 +702,13 @@ static void sweep_commit_done(uv_work_t *work, int status)
              * changed between the scan and its commit, or a rule that keeps
              * the schedule from expiring it (the partner must). */
             counter_add(&server->counters.expiries_refused, outcome->refused);
+            char reason[LOG_QUOTE_SIZE(sizeof outcome->refusal_message)];
             log_write(LOG_LEVEL_WARN, "expiries refused",
-                      "count=%zu due=%zu first_reservation=%s code=%s reason=\"%s\"",
-                      outcome->refused, server->sweep.found, outcome->refused_reservation_id,
-                      ledger_err_name(outcome->refusal), outcome->refusal_message);
+                      "count=%zu due=%zu first_reservation=%s code=%s reason=%s", outcome->refused,
+                      server->sweep.found, outcome->refused_reservation_id,
+                      ledger_err_name(outcome->refusal),
+                      log_quote(outcome->refusal_message, sizeof outcome->refusal_message, reason,
+                                sizeof reason));
         }
     }
     sweep_commit_finished(&server->sweep, server->sweep_err);
@@ -722,6 +742,7 @@ static void sweep_scan_work(uv_work_t *work)
     server->sweep_scan_err =
         engine_expiries_due(server->engine, wall_clock_us(), &server->sweep.position,
                             server->sweep_due, LEDGER_GROUP_REQUESTS_MAX, &server->sweep_found);
+    storage_detail(server, server->sweep_scan_err, server->sweep_scan_detail);
 }
 
 static void sweep_scan_done(uv_work_t *work, int status)
@@ -729,10 +750,12 @@ static void sweep_scan_done(uv_work_t *work, int status)
     struct server *server = work->data;
     (void)status; /* never cancelled */
     if (server->sweep_scan_err != LEDGER_ERR_OK) {
+        char detail[LOG_QUOTE_SIZE(SERVER_DETAIL_SIZE)];
         log_write(LOG_LEVEL_ERROR, "expiry sweep failed",
-                  "stage=scan code=%s reason=\"%s\" action=\"the next sweep starts again from "
-                  "the first reservation\"",
-                  ledger_err_name(server->sweep_scan_err), ledger_strerror(server->sweep_scan_err));
+                  "stage=scan code=%s reason=\"%s\" detail=%s action=\"the next sweep starts "
+                  "again from the first reservation\"",
+                  ledger_err_name(server->sweep_scan_err), ledger_strerror(server->sweep_scan_err),
+                  detail_text(server->sweep_scan_detail, detail, sizeof detail));
     }
     sweep_scan_finished(&server->sweep, server->sweep_scan_err, server->sweep_found,
                         !server->stopping);
@@ -1410,6 +1433,15 @@ enum ledger_err server_run(struct server *server)
               (long long)(server->limits.window_us / 1000000), server->expiry_sweep_s,
               server->inflight_max, (unsigned long long)store.map_bytes,
               (unsigned long long)store.map_bytes_max);
+    if (store.map_bytes > store.map_bytes_max) {
+        /* LMDB keeps the map size recorded in the file when it is larger
+         * (a lowered map_bytes_max, or a copy from a larger ledger). */
+        log_write(LOG_LEVEL_WARN, "map larger than map_bytes_max",
+                  "map_bytes=%llu map_bytes_max=%llu action=\"a map never shrinks: this one "
+                  "serves up to map_bytes and grows no further (STORAGE_FULL past it); set "
+                  "map_bytes_max to at least map_bytes to let it grow\"",
+                  (unsigned long long)store.map_bytes, (unsigned long long)store.map_bytes_max);
+    }
     uv_run(&server->loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&server->loop);
     const struct server_counters *c = &server->counters;

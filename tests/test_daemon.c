@@ -1385,6 +1385,9 @@ static void test_daemon_command_line_refusals(void **state)
     fputs("00\n", key_file);
     fclose(key_file);
     const char *missing_dir_url = "ipc:///nonexistent-ledgerd-dir/ledger.sock";
+    char stray_file[PATH_SIZE + 32];
+    snprintf(stray_file, sizeof stray_file, "%s/not-a-directory", f->root);
+    write_line(stray_file, "not a ledger");
     const struct {
         const char *args[10];
         int status;
@@ -1411,6 +1414,10 @@ static void test_daemon_command_line_refusals(void **state)
         {{"--data", key_only}, 1, "but no ledger (no data.mdb): its store is missing"},
         {{"init", "--data", key_only}, 1, "but no ledger (no data.mdb): its store is missing"},
         {{"rebuild", "--data", key_only}, 2, "but no ledger (no data.mdb): its store is missing"},
+        /* --data naming a file. */
+        {{"--data", stray_file}, 1, "is not a directory: give --data a data directory"},
+        {{"init", "--data", stray_file}, 1, "is not a directory: give --data a data directory"},
+        {{"rebuild", "--data", stray_file}, 2, "is not a directory: give --data a data directory"},
         /* A bad value names the option as it was typed. */
         {{"--data", f->data, "--map-bytes-max", "1M"},
          2,
