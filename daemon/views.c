@@ -94,6 +94,7 @@
 #include "crypto.h"
 #include "domain.h"
 #include "ledger_limits.h"
+#include "money.h"
 
 #define VIEWS_MESSAGE_SIZE 256
 /* Activity detail text: a line in a table, room for two scopes and an id. */
@@ -893,13 +894,17 @@ static void scope_text(const Ledger__V1__Scope *scope, char *out, size_t size)
     }
 }
 
+/* An amount as people read it, with its currency's fraction digits and code
+ * ("2.50 USD", "1000 JPY", "1.250 KWD"); money.c decides the digits, as it
+ * does for the domain's messages and the command line. */
 static void money_text(const Ledger__V1__Money *money, char *out, size_t size)
 {
     if (money == NULL) {
         snprintf(out, size, "none");
     } else {
-        snprintf(out, size, "%" PRId64 " %s minor units", money->amount_minor,
-                 text(money->currency));
+        char amount[MONEY_TEXT_SIZE];
+        money_format(money->amount_minor, money->currency, amount);
+        snprintf(out, size, "%s %s", amount, text(money->currency));
     }
 }
 

@@ -106,8 +106,10 @@ void views_result_clear(Ledger__V1__QueryResult *result);
  * found through the customer's stream index. 4: a purchase is billed from
  * the month its term starts, which for a renewal is the old reservation's
  * expiry rather than the month the renewal was recorded, and a billing
- * entry records the event that cut its months back (stopped_sequence). */
-#define VIEWS_LAYOUT_VERSION 4
+ * entry records the event that cut its months back (stopped_sequence). 5: an
+ * activity row's detail shows amounts as decimals of their currency
+ * ("2.50 USD", money.h) instead of minor units ("250 USD minor units"). */
+#define VIEWS_LAYOUT_VERSION 5
 /* The layout recorded while a rebuild runs (its first transaction writes it,
  * its last one VIEWS_LAYOUT_VERSION): found at open, the views are
  * incomplete because a rebuild was interrupted. */

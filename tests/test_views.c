@@ -10,7 +10,8 @@
  * history implies: reservation states after scope, renewal-flag, renewal,
  * exchange, cancellation and expiry events; orders; savings plans with and
  * without the partner-facing filter; permission switches and their history;
- * the activity log newest first, filtered and paged; billing rows per month,
+ * the activity log newest first, filtered and paged, amounts in its details
+ * written with each currency's digits; billing rows per month,
  * with upfront and monthly sums exact, refunds negative and future monthly
  * charges stopped by cancellations and exchanges; principals. "As of" answers
  * by time and by sequence are checked for reservations and permissions, and
@@ -261,10 +262,13 @@ static uint64_t reservation_purchased(struct fixture *f, const char *partner_id,
     return emit(f, &e, partner_id, customer_id, actor, t);
 }
 
-static uint64_t savings_plan_purchased(struct fixture *f, const char *savings_plan_id,
-                                       Ledger__V1__Actor *actor, Ledger__V1__Purchaser purchaser,
-                                       Ledger__V1__BillingPlan plan, Ledger__V1__Term term,
-                                       int64_t price, int64_t retail, int64_t t)
+/* A savings plan bought in `currency` with an hourly commitment of
+ * `hourly` minor units. */
+static uint64_t savings_plan_purchased_in(struct fixture *f, const char *savings_plan_id,
+                                          Ledger__V1__Actor *actor, Ledger__V1__Purchaser purchaser,
+                                          Ledger__V1__BillingPlan plan, Ledger__V1__Term term,
+                                          const char *currency, int64_t hourly_minor, int64_t price,
+                                          int64_t retail, int64_t t)
 {
     Ledger__V1__SavingsPlanPurchased body = LEDGER__V1__SAVINGS_PLAN_PURCHASED__INIT;
     Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
@@ -272,12 +276,12 @@ static uint64_t savings_plan_purchased(struct fixture *f, const char *savings_pl
                       r = LEDGER__V1__MONEY__INIT;
     scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE;
     scope.target = "s-1";
-    hourly.amount_minor = 150;
-    hourly.currency = "USD";
+    hourly.amount_minor = hourly_minor;
+    hourly.currency = (char *)currency;
     p.amount_minor = price;
-    p.currency = "USD";
+    p.currency = (char *)currency;
     r.amount_minor = retail;
-    r.currency = "USD";
+    r.currency = (char *)currency;
     body.savings_plan_id = (char *)savings_plan_id;
     body.billing_subscription_id = "s-1";
     body.hourly_commitment = &hourly;
@@ -293,6 +297,15 @@ static uint64_t savings_plan_purchased(struct fixture *f, const char *savings_pl
     e.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED;
     e.savings_plan_purchased = &body;
     return emit(f, &e, "p-1", "c-1", actor, t);
+}
+
+static uint64_t savings_plan_purchased(struct fixture *f, const char *savings_plan_id,
+                                       Ledger__V1__Actor *actor, Ledger__V1__Purchaser purchaser,
+                                       Ledger__V1__BillingPlan plan, Ledger__V1__Term term,
+                                       int64_t price, int64_t retail, int64_t t)
+{
+    return savings_plan_purchased_in(f, savings_plan_id, actor, purchaser, plan, term, "USD", 150,
+                                     price, retail, t);
 }
 
 static Ledger__V1__Scope scope_shared = {PROTOBUF_C_MESSAGE_INIT(&ledger__v1__scope__descriptor),
@@ -1006,6 +1019,11 @@ static void test_views_activity_newest_first(void **state)
     assert_string_equal(r.activity[3]->detail, "res-c quantity 3 Standard_D2s_v5 westeurope");
     assert_string_equal(r.activity[2]->detail, "res-c exchanged for res-d");
     assert_string_equal(r.activity[1]->detail, "res-a renewed as res-e");
+    /* Amounts read as decimals of their currency, not minor units. */
+    assert_int_equal(r.activity[4]->sequence, SEQ_CANCEL_B);
+    assert_string_equal(r.activity[4]->detail, "res-b refund 5.00 USD");
+    assert_int_equal(r.activity[P1_ACTIVITY_COUNT - 10]->sequence, SEQ_SP_PARTNER);
+    assert_string_equal(r.activity[P1_ACTIVITY_COUNT - 10]->detail, "sp-p hourly 1.50 USD P3Y");
     views_result_clear(&r);
 
     /* Partner staff: the customer-bought savings plan and its changes are not there. */
@@ -1816,6 +1834,17 @@ static void test_views_apply_deterministic(void **state)
     test_remove_dir(g.dir);
 }
 
+/* A fresh store of its own, in a write transaction, with partner p-1
+ * registered: for tests that build their own short history. */
+static void small_history_begin(struct fixture *f, const char *name)
+{
+    test_make_dir(f->dir, sizeof f->dir, name);
+    struct store_options options = {.dir = f->dir, .no_sync = true};
+    assert_ok(store_open(&options, &f->store));
+    assert_ok(store_begin(f->store, true, &f->txn));
+    partner_registered(f, "p-1", "Contoso", utc(2025, 1, 1));
+}
+
 /* A filter that matches nothing old enough does not walk the whole log in one
  * request: past LEDGER_ACTIVITY_SCAN_MAX entries the page ends, possibly
  * empty, with a token to continue from. */
@@ -1823,11 +1852,7 @@ static void test_views_activity_scan_bound(void **state)
 {
     (void)state;
     struct fixture f = {0};
-    test_make_dir(f.dir, sizeof f.dir, "views-scan");
-    struct store_options options = {.dir = f.dir, .no_sync = true};
-    assert_ok(store_open(&options, &f.store));
-    assert_ok(store_begin(f.store, true, &f.txn));
-    partner_registered(&f, "p-1", "Contoso", utc(2025, 1, 1));
+    small_history_begin(&f, "views-scan");
     const uint64_t total = LEDGER_ACTIVITY_SCAN_MAX + 10;
     for (uint64_t i = 1; i < total; i++) {
         Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
@@ -1867,6 +1892,48 @@ static void test_views_activity_scan_bound(void **state)
     assert_ok(activity(&f, &scope, "c-1", "No Such Action", 0, 0, 10, token, &r));
     assert_int_equal(r.n_activity, 0);
     assert_string_equal(r.next_page_token, "");
+    views_result_clear(&r);
+    store_close(f.store);
+    test_remove_dir(f.dir);
+}
+
+/* An activity detail writes an amount with its currency's minor-unit digits
+ * (money.h): 0 (JPY), 2 (USD), 3 (KWD), 4 (CLF), and 2 for a code the table
+ * does not list, as the command line reads an amount typed for it. */
+static void test_views_activity_amounts_in_currency(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *currency;
+        int64_t hourly_minor;
+        const char *detail;
+    } cases[] = {
+        {"USD", 250, "sp-0 hourly 2.50 USD P1Y"},  {"USD", 5, "sp-1 hourly 0.05 USD P1Y"},
+        {"JPY", 1500, "sp-2 hourly 1500 JPY P1Y"}, {"KWD", 12500, "sp-3 hourly 12.500 KWD P1Y"},
+        {"KWD", 7, "sp-4 hourly 0.007 KWD P1Y"},   {"CLF", 123456, "sp-5 hourly 12.3456 CLF P1Y"},
+        {"ZZZ", 250, "sp-6 hourly 2.50 ZZZ P1Y"},
+    };
+    const size_t count = sizeof cases / sizeof cases[0];
+    struct fixture f = {0};
+    small_history_begin(&f, "views-money");
+    for (size_t i = 0; i < count; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "sp-%zu", i);
+        savings_plan_purchased_in(&f, id, &actor_admin, LEDGER__V1__PURCHASER__PURCHASER_PARTNER,
+                                  LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT,
+                                  LEDGER__V1__TERM__TERM_P1Y, cases[i].currency,
+                                  cases[i].hourly_minor, 1000000, 1000000, utc(2025, 2, 1));
+    }
+    assert_ok(store_commit(f.txn));
+    f.txn = NULL;
+
+    Ledger__V1__QueryResult r;
+    assert_ok(activity(&f, &auditor, "c-1", "", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, count);
+    for (size_t i = 0; i < count; i++) {
+        /* Newest first. */
+        assert_string_equal(r.activity[count - 1 - i]->detail, cases[i].detail);
+    }
     views_result_clear(&r);
     store_close(f.store);
     test_remove_dir(f.dir);
@@ -2346,6 +2413,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_digest_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_apply_deterministic, setup, teardown),
         cmocka_unit_test(test_views_activity_scan_bound),
+        cmocka_unit_test(test_views_activity_amounts_in_currency),
         cmocka_unit_test(test_views_generated_history),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
