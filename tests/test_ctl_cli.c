@@ -635,6 +635,16 @@ static void test_ctl_cli_partner_changes(void **state)
     run_free(&run);
     CTL_EXPECT(0, NULL, admin, key, "reservation", "cancel", "--customer", "fab", "--reservation",
                euro_id, "--refund", "100", "--currency", "EUR", "--refund-usd", "108.50");
+    /* The activity log shows the refund as typed, not in minor units. */
+    ctl(fixture, &run, admin, key, "--output", "json", "activity", "--customer", "fab", "--action",
+        "Cancel Reservation", "--limit", "1", NULL);
+    expect_ok(&run);
+    char detail[192];
+    snprintf(detail, sizeof detail, "%s refund 100.00 EUR", euro_id);
+    assert_string_equal(detail,
+                        json_string_value(json_object_get(
+                            json_array_get(json_object_get(run.json, "activity"), 0), "detail")));
+    run_free(&run);
 
     /* A savings plan's scope and renewal; the customer must ask the partner. */
     ctl(fixture, &run, admin, key, "--output", "json", "savings-plan", "buy", "--customer", "fab",
