@@ -923,6 +923,34 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
                                         const struct ledger_subscription *subscription,
                                         ledger_event_fn callback, void *context);
 
+/* Records sequence in the subscription's checkpoint file. unsynced: whether
+ * a callback returned since the consumer last made its output durable; if
+ * so, before_checkpoint runs first, and the checkpoint is written only once
+ * it succeeded. The client's message is set on failure. */
+static enum ledger_err client_checkpoint_advance(struct ledger_client *client,
+                                                 const struct ledger_subscription *subscription,
+                                                 void *context, bool *unsynced, uint64_t sequence)
+{
+    if (*unsynced && subscription->before_checkpoint != NULL) {
+        enum ledger_err err = subscription->before_checkpoint(context);
+        if (err != LEDGER_ERR_OK) {
+            client_set_message(client,
+                               "the consumer's output before sequence %llu is not durable (%s): "
+                               "the checkpoint file %s was not advanced",
+                               (unsigned long long)sequence, ledger_err_name(err),
+                               subscription->checkpoint_path);
+            return err;
+        }
+    }
+    *unsynced = false;
+    enum ledger_err err = ledger_checkpoint_write(subscription->checkpoint_path, sequence);
+    if (err != LEDGER_ERR_OK) {
+        client_set_message(client, "cannot write the checkpoint file %s",
+                           subscription->checkpoint_path);
+    }
+    return err;
+}
+
 enum ledger_err ledger_subscribe(struct ledger_client *client,
                                  const struct ledger_subscription *subscription,
                                  ledger_event_fn callback, void *context)
@@ -971,6 +999,8 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
         }
     }
     uint64_t checkpointed = position;
+    /* A callback returned since before_checkpoint last ran. */
+    bool unsynced = false;
     uint32_t poll_ms = subscription->poll_interval_ms != 0 ? subscription->poll_interval_ms
                                                            : LEDGER_CLIENT_POLL_MS_DEFAULT;
     /* Listen before the first query, so that a commit after that query rings
@@ -1062,25 +1092,22 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
             }
             bool ahead = subscription->checkpoint_mode == LEDGER_CHECKPOINT_BEFORE_EVENT;
             if (subscription->checkpoint_path != NULL && ahead) {
-                err =
-                    ledger_checkpoint_write(subscription->checkpoint_path, entry->event->sequence);
+                err = client_checkpoint_advance(client, subscription, context, &unsynced,
+                                                entry->event->sequence);
                 if (err != LEDGER_ERR_OK) {
-                    client_set_message(client, "cannot write the checkpoint file %s",
-                                       subscription->checkpoint_path);
                     goto page_failed;
                 }
                 checkpointed = entry->event->sequence;
             }
             stop = callback(context, entry) != 0;
+            unsynced = true;
             position = entry->event->sequence;
             bool last_of_page = i + 1 == result->n_events;
             if (subscription->checkpoint_path != NULL && !ahead &&
                 (subscription->checkpoint_mode == LEDGER_CHECKPOINT_EACH_EVENT || stop ||
                  last_of_page)) {
-                err = ledger_checkpoint_write(subscription->checkpoint_path, position);
+                err = client_checkpoint_advance(client, subscription, context, &unsynced, position);
                 if (err != LEDGER_ERR_OK) {
-                    client_set_message(client, "cannot write the checkpoint file %s",
-                                       subscription->checkpoint_path);
                     goto page_failed;
                 }
                 checkpointed = position;
@@ -1097,10 +1124,8 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
         }
         delivered = delivered || position > before;
         if (subscription->checkpoint_path != NULL && position != checkpointed) {
-            err = ledger_checkpoint_write(subscription->checkpoint_path, position);
+            err = client_checkpoint_advance(client, subscription, context, &unsynced, position);
             if (err != LEDGER_ERR_OK) {
-                client_set_message(client, "cannot write the checkpoint file %s",
-                                   subscription->checkpoint_path);
                 goto page_failed;
             }
             checkpointed = position;

@@ -150,6 +150,8 @@ uint64_t ledger_head_sequence(const struct ledger_client *client);
  * BEFORE_EVENT writes it before each callback (at-most-once): a restart
  * never repeats an event, but an event whose callback was cut short by the
  * crash is not delivered again.
+ * Across a power loss these bounds hold for what the callbacks wrote only if
+ * it reached the disk before the checkpoint did: see before_checkpoint.
  * A consumer that needs exactly-once across crashes keeps the last sequence
  * it processed together with its own effect (in the same file or database
  * transaction) and restarts from there with after_sequence and no
@@ -193,6 +195,14 @@ struct ledger_subscription {
      * events and while waiting (for new events, or for a daemon that went
      * away); when set, ledger_subscribe returns OK. */
     volatile sig_atomic_t *stop;
+    /* NULL: none. Called with the callback's context before each checkpoint
+     * write that covers an event whose callback returned since the previous
+     * call (never for a write that covers only events filtered out): the
+     * consumer makes what its callbacks wrote durable here (e.g. fdatasync
+     * of the file they append to), so that a power loss cannot leave the
+     * checkpoint ahead of its output. Anything but OK: the checkpoint is
+     * not written and ledger_subscribe returns that code. */
+    enum ledger_err (*before_checkpoint)(void *context);
 };
 
 /* Delivers every event after the start, in order and once each, to callback:
@@ -215,7 +225,8 @@ struct ledger_subscription {
  * Errors: what ledger_query returns (a refusal, TIMEOUT, UNREACHABLE...;
  * while following, only before the daemon first answered), IO_ERROR (the
  * checkpoint cannot be read, holds something other than a sequence, or
- * cannot be written, or another subscriber holds its lock), MISMATCH (the
+ * cannot be written, or another subscriber holds its lock), what
+ * before_checkpoint returned (the checkpoint was not written), MISMATCH (the
  * daemon's head is behind a sequence already delivered: the checkpoint's,
  * or one this call delivered; the daemon serves a shorter history or
  * another ledger), PROTOCOL_ERROR (the daemon returned

@@ -10,7 +10,9 @@
  * checkpoint file under SIGKILL in both of its modes, where the documented
  * bounds hold: after-callback checkpoints may repeat only the one event whose
  * checkpoint had not reached the disk, before-callback checkpoints may lose
- * only the one event whose callback was cut short, each only at a restart. One run follows the
+ * only the one event whose callback was cut short, each only at a restart. A consumer's
+ * before_checkpoint hook runs before the checkpoint names its output, and a failing one leaves
+ * the checkpoint where it was. One run follows the
  * doorbell, one polls without it. A request sent while the daemon is stopped (SIGSTOP) is resent
  * with the same bytes and committed exactly once. Method: ledgerd on a private data directory; the
  * writer, every consumer and the retrying client are forked children (the parent never opens a
@@ -467,6 +469,36 @@ static void test_client_subscribe_before_event_killed(void **state)
     run_feed(*state, RESUME_BEFORE_KILL, true, "before");
 }
 
+/* What a child subscriber checks: the exit status, 0 when all holds. */
+typedef int (*checkpoint_check_fn)(struct ledger_client *client,
+                                   struct ledger_subscription *subscription,
+                                   const char *checkpoint);
+
+/* Runs check in a child (the parent never opens a nanomsg socket) as the
+ * auditor, with a subscription on the checkpoint file DIR/NAME.checkpoint
+ * and nothing else set, and asserts that it returned 0. */
+static void run_checkpoint_check(struct fixture *fixture, const char *name, bool doorbell,
+                                 checkpoint_check_fn check)
+{
+    char checkpoint[400];
+    snprintf(checkpoint, sizeof checkpoint, "%s/%s.checkpoint", fixture->dir, name);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct ledger_client *client =
+            connect_as(fixture, "feed-auditor", fixture->auditor_key, doorbell);
+        struct ledger_subscription subscription;
+        memset(&subscription, 0, sizeof subscription);
+        subscription.checkpoint_path = checkpoint;
+        int code = check(client, &subscription, checkpoint);
+        ledger_close(client);
+        _exit(code);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(0, WEXITSTATUS(status));
+}
+
 /* The callback stops the subscription: the checkpoint names that event. */
 static int stop_at_three(void *context, const Ledger__V1__EventEntry *entry)
 {
@@ -474,47 +506,114 @@ static int stop_at_three(void *context, const Ledger__V1__EventEntry *entry)
     return entry->event->sequence == 3;
 }
 
+static int check_callback_stops(struct ledger_client *client,
+                                struct ledger_subscription *subscription, const char *checkpoint)
+{
+    subscription->checkpoint_mode = LEDGER_CHECKPOINT_EACH_PAGE;
+    subscription->follow = true;
+    if (ledger_subscribe(client, subscription, stop_at_three, NULL) != LEDGER_ERR_OK) {
+        return 97;
+    }
+    /* A filter that matches nothing still moves the checkpoint. */
+    const char *types[1] = {"reservation_expired"};
+    subscription->types = types;
+    subscription->type_count = 1;
+    subscription->follow = false;
+    if (ledger_subscribe(client, subscription, stop_at_three, NULL) != LEDGER_ERR_OK) {
+        return 98;
+    }
+    uint64_t position = 0;
+    if (ledger_checkpoint_read(checkpoint, &position) != LEDGER_ERR_OK ||
+        position != ledger_head_sequence(client)) {
+        return 99;
+    }
+    /* A bad filter is refused by the daemon with its code. */
+    const char *bad[1] = {"no_such_type"};
+    subscription->types = bad;
+    return ledger_subscribe(client, subscription, stop_at_three, NULL) == LEDGER_ERR_OK ? 100 : 0;
+}
+
 static void test_client_subscribe_callback_stops(void **state)
 {
-    struct fixture *fixture = *state;
-    char checkpoint[400];
-    snprintf(checkpoint, sizeof checkpoint, "%s/stop.checkpoint", fixture->dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        struct ledger_client *client =
-            connect_as(fixture, "feed-auditor", fixture->auditor_key, true);
-        struct ledger_subscription subscription;
-        memset(&subscription, 0, sizeof subscription);
-        subscription.checkpoint_path = checkpoint;
-        subscription.checkpoint_mode = LEDGER_CHECKPOINT_EACH_PAGE;
-        subscription.follow = true;
-        if (ledger_subscribe(client, &subscription, stop_at_three, NULL) != LEDGER_ERR_OK) {
-            _exit(97);
-        }
-        /* A filter that matches nothing still moves the checkpoint. */
-        const char *types[1] = {"reservation_expired"};
-        subscription.types = types;
-        subscription.type_count = 1;
-        subscription.follow = false;
-        if (ledger_subscribe(client, &subscription, stop_at_three, NULL) != LEDGER_ERR_OK) {
-            _exit(98);
-        }
-        uint64_t position = 0;
-        if (ledger_checkpoint_read(checkpoint, &position) != LEDGER_ERR_OK ||
-            position != ledger_head_sequence(client)) {
-            _exit(99);
-        }
-        /* A bad filter is refused by the daemon with its code. */
-        const char *bad[1] = {"no_such_type"};
-        subscription.types = bad;
-        enum ledger_err err = ledger_subscribe(client, &subscription, stop_at_three, NULL);
-        ledger_close(client);
-        _exit(err == LEDGER_ERR_OK ? 100 : 0);
+    run_checkpoint_check(*state, "stop", true, check_callback_stops);
+}
+
+/* A consumer's output is made durable (before_checkpoint) before the
+ * checkpoint names it: when the hook runs, the checkpoint still names the
+ * event before the ones it covers; once it fails, the checkpoint stays. */
+struct durable_consumer {
+    const char *checkpoint;
+    uint64_t delivered;  /* the last event whose callback returned */
+    uint64_t durable;    /* the last event before_checkpoint covered */
+    unsigned syncs;      /* before_checkpoint calls */
+    unsigned fail_after; /* 0: never fail; else fail the call after this many */
+    bool out_of_order;   /* the checkpoint was ahead of what was durable */
+};
+
+static uint64_t checkpoint_now(const char *path)
+{
+    uint64_t position = 0;
+    return ledger_checkpoint_read(path, &position) == LEDGER_ERR_OK ? position : 0;
+}
+
+static int durable_event(void *context, const Ledger__V1__EventEntry *entry)
+{
+    struct durable_consumer *consumer = context;
+    if (checkpoint_now(consumer->checkpoint) > consumer->durable) {
+        consumer->out_of_order = true;
     }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(0, WEXITSTATUS(status));
+    consumer->delivered = entry->event->sequence;
+    return 0;
+}
+
+static enum ledger_err durable_sync(void *context)
+{
+    struct durable_consumer *consumer = context;
+    if (checkpoint_now(consumer->checkpoint) > consumer->durable) {
+        consumer->out_of_order = true;
+    }
+    if (consumer->fail_after != 0 && consumer->syncs == consumer->fail_after) {
+        return LEDGER_ERR_IO_ERROR;
+    }
+    consumer->syncs++;
+    consumer->durable = consumer->delivered;
+    return LEDGER_ERR_OK;
+}
+
+static int check_durable_before_checkpoint(struct ledger_client *client,
+                                           struct ledger_subscription *subscription,
+                                           const char *checkpoint)
+{
+    subscription->checkpoint_mode = LEDGER_CHECKPOINT_EACH_EVENT;
+    subscription->page_limit = 7;
+    subscription->before_checkpoint = durable_sync;
+    /* Fails on the fourth event: three are durable and checkpointed. */
+    struct durable_consumer consumer = {.checkpoint = checkpoint, .fail_after = 3};
+    enum ledger_err err = ledger_subscribe(client, subscription, durable_event, &consumer);
+    if (err != LEDGER_ERR_IO_ERROR || consumer.out_of_order || consumer.delivered != 4 ||
+        checkpoint_now(checkpoint) != 3 ||
+        strstr(ledger_error_message(client), "was not advanced") == NULL) {
+        return 91;
+    }
+    /* Resumed, one sync a page: the fourth event again, then the rest. */
+    subscription->checkpoint_mode = LEDGER_CHECKPOINT_EACH_PAGE;
+    consumer.fail_after = 0;
+    consumer.syncs = 0;
+    if (ledger_subscribe(client, subscription, durable_event, &consumer) != LEDGER_ERR_OK ||
+        consumer.out_of_order) {
+        return 92;
+    }
+    uint64_t head = ledger_head_sequence(client);
+    if (checkpoint_now(checkpoint) != head || consumer.durable != head ||
+        consumer.syncs != (unsigned)((head - 3 + 6) / 7)) {
+        return 93;
+    }
+    return 0;
+}
+
+static void test_client_subscribe_durable_before_checkpoint(void **state)
+{
+    run_checkpoint_check(*state, "durable", false, check_durable_before_checkpoint);
 }
 
 /* A request sent while the daemon is frozen times out, is resent with the
@@ -614,6 +713,8 @@ int main(void)
         cmocka_unit_test(test_client_subscribe_before_event_killed),
         cmocka_unit_test(test_client_subscribe_callback_stops),
         cmocka_unit_test(test_client_retry_same_bytes),
+        /* Last: it reads the hundreds of events the tests above committed. */
+        cmocka_unit_test(test_client_subscribe_durable_before_checkpoint),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }
