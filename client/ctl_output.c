@@ -8,8 +8,11 @@
  */
 #include "ctl_output.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -694,6 +697,23 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
     }
     fflush(out);
     return ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+}
+
+enum ledger_err ctl_output_sync(FILE *out)
+{
+    struct stat info;
+    int fd = fileno(out);
+    if (fflush(out) != 0 || fd < 0 || fstat(fd, &info) != 0) {
+        return LEDGER_ERR_IO_ERROR;
+    }
+    if (!S_ISREG(info.st_mode)) {
+        return LEDGER_ERR_OK;
+    }
+    int synced;
+    do {
+        synced = fdatasync(fd);
+    } while (synced != 0 && errno == EINTR);
+    return synced == 0 ? LEDGER_ERR_OK : LEDGER_ERR_IO_ERROR;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -72,6 +72,11 @@ struct ctl_event_stream {
 };
 __attribute__((warn_unused_result)) enum ledger_err
 ctl_output_event(struct ctl_event_stream *stream, const Ledger__V1__EventEntry *entry);
+/* Makes what was printed on out durable before a checkpoint names it:
+ * flushes out and, when it is a regular file, fdatasyncs it (a pipe,
+ * terminal or socket cannot be synced: OK). IO_ERROR, errno saying why,
+ * when the flush, the fstat or the sync fails. */
+__attribute__((warn_unused_result)) enum ledger_err ctl_output_sync(FILE *out);
 
 /* Prints what a write did: for each command its id and CommandResult (never
  * the secret), then the head sequence and extras. */

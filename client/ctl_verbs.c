@@ -1653,7 +1653,9 @@ static const struct ctl_option events_options[] = {
     {"follow", CTL_OPTION_FLAG, NULL, "after the history, wait for new events until interrupted",
      false},
     {"checkpoint", CTL_OPTION_VALUE, "FILE",
-     "resume after the sequence in FILE and record each printed event there", false},
+     "resume after the sequence in FILE and record each printed event there (once it is on the "
+     "disk, when stdout is a file)",
+     false},
     {"proofs", CTL_OPTION_FLAG, NULL,
      "include each event's record bytes and inclusion proof (its leaf hash checked against the "
      "record)",
@@ -1669,6 +1671,7 @@ struct events_printer {
     uint64_t limit; /* 0: no limit */
     uint64_t printed;
     uint64_t bad_sequence; /* a proof that is not of its record */
+    int sync_errno;        /* not 0: the output could not be made durable */
     enum ledger_err err;
 };
 
@@ -1695,6 +1698,22 @@ static int print_event(void *context, const Ledger__V1__EventEntry *entry)
     }
     printer->printed++;
     return printer->limit != 0 && printer->printed >= printer->limit;
+}
+
+/* Before the checkpoint names the printed events: they are on the disk
+ * first (when stdout is a file), and an event that could not be printed is
+ * never named. */
+static enum ledger_err events_before_checkpoint(void *context)
+{
+    struct events_printer *printer = context;
+    if (printer->err != LEDGER_ERR_OK) {
+        return printer->err;
+    }
+    if (ctl_output_sync(printer->stream.out) != LEDGER_ERR_OK) {
+        printer->sync_errno = errno != 0 ? errno : EIO;
+        printer->err = LEDGER_ERR_IO_ERROR;
+    }
+    return printer->err;
 }
 
 static volatile sig_atomic_t events_stop;
@@ -1766,11 +1785,13 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
     subscription.follow = ctl_flag(args, "follow");
     subscription.include_proofs = ctl_flag(args, "proofs");
     subscription.tree_size = tree_size;
+    subscription.before_checkpoint = events_before_checkpoint;
     struct events_printer printer = {
         .stream = {.out = context->out, .format = context->format, .header_done = false},
         .limit = limit,
         .printed = 0,
         .bad_sequence = 0,
+        .sync_errno = 0,
         .err = LEDGER_ERR_OK,
     };
     /* A CSV feed appended to a file that already holds one (a feed started
@@ -1796,9 +1817,15 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         sigaction(SIGINT, &previous_int, NULL);
         sigaction(SIGTERM, &previous_term, NULL);
     }
-    if (err != LEDGER_ERR_OK) {
+    if (err != LEDGER_ERR_OK && printer.err == LEDGER_ERR_OK) {
         copy_client_message(context, err, 1);
         return err;
+    }
+    if (printer.sync_errno != 0) { /* only with a checkpoint */
+        snprintf(context->message, sizeof context->message,
+                 "cannot make the output durable (%s): the checkpoint file %s was not advanced",
+                 strerror(printer.sync_errno), checkpoint);
+        return printer.err;
     }
     if (printer.err == LEDGER_ERR_MISMATCH) {
         snprintf(context->message, sizeof context->message,

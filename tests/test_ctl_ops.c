@@ -700,7 +700,8 @@ static void test_ctl_ops_reconcile_other_month(void **state)
 }
 
 /* A CSV feed started again with >> FILE goes on in FILE without a second
- * header record in its middle; a fresh output gets the header. */
+ * header record in its middle; a fresh output gets the header. A feed
+ * whose output fails leaves its checkpoint where it was. */
 static void test_ctl_ops_events_csv_appended(void **state)
 {
     struct fixture *fixture = *state;
@@ -729,6 +730,21 @@ static void test_ctl_ops_events_csv_appended(void **state)
     }
     assert_int_equal(5, records); /* the header and four events */
     free(text);
+    /* An event that did not reach the output is never checkpointed: the
+     * feed fails and the checkpoint stays where it was. */
+    char *before = read_file(checkpoint);
+    assert_true(strlen(before) > 0);
+    fixture->stdout_path = "/dev/full";
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "events",
+        "--limit", "2", "--checkpoint", checkpoint, NULL);
+    fixture->stdout_path = NULL;
+    expect_error(&run, 1, "IO_ERROR");
+    assert_non_null(strstr(run.err, "cannot write the output"));
+    run_free(&run);
+    text = read_file(checkpoint);
+    assert_string_equal(before, text);
+    free(text);
+    free(before);
 }
 
 static void test_ctl_ops_proofs_verified(void **state)

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -316,6 +318,38 @@ static void test_ctl_output_enum_names(void **state)
                      ctl_enum_parse(&ledger__v1__billing_plan__descriptor, NULL, &value, message));
 }
 
+/* A feed's output is made durable before its checkpoint: a regular file is
+ * flushed and synced, a pipe has nothing to sync, and an output that cannot
+ * even be examined (a closed descriptor) fails rather than passing as
+ * synced. */
+static void test_ctl_output_sync(void **state)
+{
+    (void)state;
+    FILE *file = tmpfile();
+    assert_non_null(file);
+    fputs("{\"sequence\": 1}\n", file);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_sync(file));
+    struct stat info;
+    assert_int_equal(0, fstat(fileno(file), &info));
+    assert_int_equal(16, info.st_size); /* flushed first */
+    fclose(file);
+
+    int ends[2];
+    assert_int_equal(0, pipe(ends));
+    FILE *pipe_out = fdopen(ends[1], "w");
+    assert_non_null(pipe_out);
+    fputs("line\n", pipe_out);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_sync(pipe_out));
+    fclose(pipe_out);
+    close(ends[0]);
+
+    FILE *closed = tmpfile();
+    assert_non_null(closed);
+    close(fileno(closed));
+    assert_int_equal(LEDGER_ERR_IO_ERROR, ctl_output_sync(closed));
+    fclose(closed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_ctl_output_table_and_csv_rows),
         cmocka_unit_test(test_ctl_output_error_shapes),
         cmocka_unit_test(test_ctl_output_enum_names),
+        cmocka_unit_test(test_ctl_output_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
