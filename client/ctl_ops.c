@@ -10,7 +10,8 @@
  * rules themselves (the daemon's billing view, docs/views.md).
  *
  * Matching: lines and charges are grouped by key (customer, charge kind,
- * charge id). Within a group, first each invoice line is paired with an
+ * charge id, a list of ids in any order and spacing). Within a group, first
+ * each invoice line is paired with an
  * unpaired charge of exactly its amount and currency; if lines and charges
  * are left on both sides and their totals agree (one currency), they match
  * as a whole (an invoice may split or merge a charge); otherwise what is
@@ -191,8 +192,9 @@ const struct ctl_option ctl_reconcile_options[] = {
 /* One side's item: an invoice line or a ledger charge. */
 struct item {
     const char *customer_id;
-    const char *charge; /* lower case */
-    const char *charge_id;
+    const char *charge;    /* lower case */
+    const char *charge_id; /* as written: the report shows it */
+    char *charge_key;      /* owned; NULL: charge_id (see item_charge_key) */
     const char *order_id;
     int64_t amount_minor;
     char currency[4];
@@ -210,7 +212,8 @@ static int item_key_compare(const struct item *a, const struct item *b)
         c = strcmp(a->charge, b->charge);
     }
     if (c == 0) {
-        c = strcmp(a->charge_id, b->charge_id);
+        c = strcmp(a->charge_key != NULL ? a->charge_key : a->charge_id,
+                   b->charge_key != NULL ? b->charge_key : b->charge_id);
     }
     return c;
 }
@@ -437,6 +440,62 @@ static void trim(char *field)
     field[length] = '\0';
 }
 
+static int string_compare(const void *left, const void *right)
+{
+    return strcmp(*(char *const *)left, *(char *const *)right);
+}
+
+/* An exchange refund's charge id lists the returned reservations joined by
+ * ','. It is matched by the list with each id trimmed and the ids sorted,
+ * so the same ids in another order or with spaces after the commas are one
+ * key, while a list that differs in an id, or in how often one appears,
+ * stays another. item->charge_key: that key (owned), or NULL when the id has
+ * no ',' (ids have no commas or spaces: it is its own key). */
+static enum ledger_err item_charge_key(struct item *item)
+{
+    const char *id = item->charge_id;
+    if (strchr(id, ',') == NULL) {
+        return LEDGER_ERR_OK;
+    }
+    size_t length = strlen(id), parts = 1;
+    for (const char *c = id; *c != '\0'; c++) {
+        parts += *c == ',';
+    }
+    char *copy = strdup(id);
+    char **part = malloc(parts * sizeof *part);
+    char *key = malloc(length + 1);
+    if (copy == NULL || part == NULL || key == NULL) {
+        free(copy);
+        free(part);
+        free(key);
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    char *next = copy;
+    for (size_t i = 0; i < parts; i++) {
+        part[i] = next;
+        next = strchr(next, ',');
+        if (next != NULL) {
+            *next++ = '\0';
+        }
+        trim(part[i]);
+    }
+    qsort(part, parts, sizeof *part, string_compare);
+    size_t used = 0;
+    for (size_t i = 0; i < parts; i++) {
+        size_t size = strlen(part[i]);
+        if (i > 0) {
+            key[used++] = ',';
+        }
+        memcpy(key + used, part[i], size);
+        used += size;
+    }
+    key[used] = '\0';
+    free(part);
+    free(copy);
+    item->charge_key = key;
+    return LEDGER_ERR_OK;
+}
+
 /* Whether every field of a record is empty. */
 static bool record_blank(const struct ctl_csv_record *record)
 {
@@ -575,6 +634,9 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
             continue; /* another customer's line: not reconciled here */
         }
         item->other_month = line_month[0] != '\0' && strncmp(line_month, month, 7) != 0;
+        if (item_charge_key(item) != LEDGER_ERR_OK) {
+            return LEDGER_ERR_NO_MEMORY;
+        }
         other += item->other_month ? 1 : 0;
         count++;
     }
@@ -670,6 +732,7 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
     Ledger__V1__QueryResult *result = NULL;
     char message[CTL_MESSAGE_SIZE];
     uint64_t tree_size = 0;
+    size_t keyed = 0; /* items[0..keyed) may own a charge_key */
     enum ledger_err err = month_args(context, args, &customer, &tree_size);
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -699,6 +762,7 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
         err = LEDGER_ERR_NO_MEMORY;
         goto cleanup;
     }
+    keyed = csv.count + 1; /* zeroed, or an invoice line with its key */
     if ((err = invoice_items(context, path, &csv, month, customer, items, &lines, &other)) !=
             LEDGER_ERR_OK ||
         (err = fetch_billing(context, month, customer, tree_size, &result)) != LEDGER_ERR_OK) {
@@ -711,7 +775,8 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
         goto cleanup;
     }
     items = grown;
-    for (size_t i = 0; i < charges; i++) {
+    keyed = lines;
+    for (size_t i = 0; i < charges && err == LEDGER_ERR_OK; i++) {
         const Ledger__V1__BillingRow *row = result->billing[i];
         struct item *item = &items[lines + i];
         memset(item, 0, sizeof *item);
@@ -725,6 +790,11 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
             snprintf(item->currency, sizeof item->currency, "%.3s",
                      text_or_empty(row->partner_amount->currency));
         }
+        err = item_charge_key(item);
+        keyed++;
+    }
+    if (err != LEDGER_ERR_OK) {
+        goto cleanup;
     }
     size_t total = lines + charges, compared = total - other;
     qsort(items, total, sizeof *items, item_compare);
@@ -751,6 +821,9 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
 cleanup:
     ledger_query_result_free(result);
     free(report.diffs);
+    for (size_t k = 0; k < keyed; k++) {
+        free(items[k].charge_key);
+    }
     free(items);
     ctl_csv_free(&csv);
     free(text);

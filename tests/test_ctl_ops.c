@@ -352,7 +352,63 @@ static void test_ctl_ops_export_pinned_to_a_head(void **state)
 
 /* An exchange of two reservations refunds both in one charge whose id is
  * "res-a,res-b": the export's CSV quotes that field, and a CSV reader gets
- * back exactly the values of the JSON export. */
+ * back exactly the values of the JSON export. Reconcile matches that id
+ * written as "res-b, res-a" (and reports it so), but not other ids. */
+/* Reconciles the export `exported` (holding the refund of both `ids`)
+ * with that refund's charge id replaced by `charge_id`, and its amount by
+ * `amount` unless NULL; returns the run, to free. */
+static void reconcile_edited_refund(struct fixture *fixture, const char *key, const char *month,
+                                    const char *exported, char ids[2][64], const char *charge_id,
+                                    const char *amount, struct run *run)
+{
+    char quoted[200], invoice[PATH_SIZE + 32];
+    snprintf(quoted, sizeof quoted, "\"%s,%s\",refund,", ids[0], ids[1]);
+    const char *at = strstr(exported, quoted);
+    assert_non_null(at);
+    const char *rest = at + strlen(quoted);
+    if (amount != NULL) {
+        rest = strchr(rest, ',');
+        assert_non_null(rest);
+    }
+    snprintf(invoice, sizeof invoice, "%s/refund-ids.csv", fixture->dir);
+    FILE *file = fopen(invoice, "wb");
+    assert_non_null(file);
+    fprintf(file, "%.*s\"%s\",refund,%s%s", (int)(at - exported), exported, charge_id,
+            amount != NULL ? amount : "", rest);
+    fclose(file);
+    ctl(fixture, run, "p-exp-admin", key, "--output", "json", "reconcile", "--invoice", invoice,
+        "--month", month, NULL);
+}
+
+/* The refund of several reservations matches whatever the order of its ids
+ * and the spaces after their commas; other ids do not. */
+static void reconcile_refund_ids(struct fixture *fixture, const char *key, const char *month,
+                                 const char *exported, char ids[2][64])
+{
+    struct run run;
+    char reordered[160], repeated[160];
+    snprintf(reordered, sizeof reordered, "%s, %s", ids[1], ids[0]);
+    snprintf(repeated, sizeof repeated, "%s, %s", ids[1], ids[1]);
+    reconcile_edited_refund(fixture, key, month, exported, ids, reordered, NULL, &run);
+    expect_ok(&run);
+    expect_differences(&run, NULL, 0);
+    run_free(&run);
+    /* A difference shows the id as the invoice wrote it. */
+    reconcile_edited_refund(fixture, key, month, exported, ids, reordered, "-9.99", &run);
+    expect_error(&run, 1, "MISMATCH");
+    static const char *const differs[] = {"amount-differs"};
+    expect_differences(&run, differs, 1);
+    assert_string_equal(reordered, json_string_value(json_object_get(
+                                       difference_of(&run, "amount-differs"), "charge_id")));
+    run_free(&run);
+    /* The same id twice is not the two ids. */
+    reconcile_edited_refund(fixture, key, month, exported, ids, repeated, NULL, &run);
+    expect_error(&run, 1, "MISMATCH");
+    static const char *const apart[] = {"only-on-invoice", "only-in-ledger"};
+    expect_differences(&run, apart, 2);
+    run_free(&run);
+}
+
 static void test_ctl_ops_export_quotes_fields(void **state)
 {
     struct fixture *fixture = *state;
@@ -418,6 +474,7 @@ static void test_ctl_ops_export_quotes_fields(void **state)
     }
     ctl_csv_free(&csv);
     run_free(&json);
+    reconcile_refund_ids(fixture, key, month, run.out, ids);
     run_free(&run);
 }
 
