@@ -9,6 +9,7 @@
 #include "ctl_output.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -714,6 +715,43 @@ enum ledger_err ctl_output_sync(FILE *out)
         synced = fdatasync(fd);
     } while (synced != 0 && errno == EINTR);
     return synced == 0 ? LEDGER_ERR_OK : LEDGER_ERR_IO_ERROR;
+}
+
+enum ledger_err ctl_output_end_line(FILE *out)
+{
+    struct stat info;
+    int fd = fileno(out);
+    if (fflush(out) != 0 || fd < 0) {
+        return LEDGER_ERR_IO_ERROR;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || flags < 0) {
+        return LEDGER_ERR_OK;
+    }
+    off_t end = (flags & O_APPEND) != 0 ? info.st_size : lseek(fd, 0, SEEK_CUR);
+    if (end <= 0) {
+        return LEDGER_ERR_OK;
+    }
+    /* stdout is usually write-only (>> FILE): read it through another
+     * descriptor. */
+    int reader = fd;
+    if ((flags & O_ACCMODE) != O_RDWR) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        reader = open(path, O_RDONLY | O_CLOEXEC);
+        if (reader < 0) {
+            return LEDGER_ERR_OK;
+        }
+    }
+    char last = '\n';
+    ssize_t got = pread(reader, &last, 1, end - 1);
+    if (reader != fd) {
+        close(reader);
+    }
+    if (got != 1 || last == '\n') {
+        return LEDGER_ERR_OK;
+    }
+    return fputc('\n', out) == EOF || fflush(out) != 0 ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -1795,11 +1795,16 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         .err = LEDGER_ERR_OK,
     };
     /* A CSV feed appended to a file that already holds one (a feed started
-     * again with >>) goes on without a second header record in its middle. */
+     * again with >>) goes on without a second header record in its middle,
+     * and a feed cut off in the middle of a line goes on on a new line. */
     struct stat output;
     if (context->format == CTL_FORMAT_CSV && fstat(fileno(context->out), &output) == 0 &&
         S_ISREG(output.st_mode) && output.st_size > 0) {
         printer.stream.header_done = true;
+    }
+    if (ctl_output_end_line(context->out) != LEDGER_ERR_OK) {
+        snprintf(context->message, sizeof context->message, "cannot write the output");
+        return LEDGER_ERR_IO_ERROR;
     }
     struct sigaction previous_int, previous_term;
     if (subscription.follow) {

@@ -756,9 +756,22 @@ static void test_ctl_ops_reconcile_other_month(void **state)
     run_free(&run);
 }
 
+/* Runs the billing principal's `events --limit LIMIT --checkpoint
+ * CHECKPOINT` in FORMAT, its stdout appended to OUT. */
+static void feed_events(struct fixture *fixture, const char *billing, const char *out,
+                        const char *format, const char *limit, const char *checkpoint,
+                        struct run *run)
+{
+    fixture->stdout_path = out;
+    ctl(fixture, run, "billing", billing, "--partner", "contoso", "--output", format, "events",
+        "--limit", limit, "--checkpoint", checkpoint, NULL);
+    fixture->stdout_path = NULL;
+}
+
 /* A CSV feed started again with >> FILE goes on in FILE without a second
  * header record in its middle; a fresh output gets the header. A feed
- * whose output fails leaves its checkpoint where it was. */
+ * whose output fails leaves its checkpoint where it was, and one started
+ * again after a line cut short begins on a new line. */
 static void test_ctl_ops_events_csv_appended(void **state)
 {
     struct fixture *fixture = *state;
@@ -770,10 +783,7 @@ static void test_ctl_ops_events_csv_appended(void **state)
     snprintf(checkpoint, sizeof checkpoint, "%s/feed.checkpoint", fixture->dir);
     write_text(feed, "");
     for (int i = 0; i < 2; i++) {
-        fixture->stdout_path = feed;
-        ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "events",
-            "--limit", "2", "--checkpoint", checkpoint, NULL);
-        fixture->stdout_path = NULL;
+        feed_events(fixture, billing, feed, "csv", "2", checkpoint, &run);
         expect_ok(&run);
         run_free(&run);
     }
@@ -791,10 +801,7 @@ static void test_ctl_ops_events_csv_appended(void **state)
      * feed fails and the checkpoint stays where it was. */
     char *before = read_file(checkpoint);
     assert_true(strlen(before) > 0);
-    fixture->stdout_path = "/dev/full";
-    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "events",
-        "--limit", "2", "--checkpoint", checkpoint, NULL);
-    fixture->stdout_path = NULL;
+    feed_events(fixture, billing, "/dev/full", "json", "2", checkpoint, &run);
     expect_error(&run, 1, "IO_ERROR");
     assert_non_null(strstr(run.err, "cannot write the output"));
     run_free(&run);
@@ -802,6 +809,21 @@ static void test_ctl_ops_events_csv_appended(void **state)
     assert_string_equal(before, text);
     free(text);
     free(before);
+    /* A feed cut off in the middle of a line (the full disk, or a crash
+     * before the line reached the disk) goes on on a new line: the next
+     * event's record stays whole. */
+    FILE *cut = fopen(feed, "ab");
+    fputs("12,2026-", cut);
+    fclose(cut);
+    feed_events(fixture, billing, feed, "csv", "1", checkpoint, &run);
+    expect_ok(&run);
+    run_free(&run);
+    text = read_file(feed);
+    const char *fragment = strstr(text, "12,2026-\n");
+    assert_non_null(fragment);
+    const char *next = fragment + strlen("12,2026-\n");
+    assert_true(next[0] >= '1' && next[0] <= '9' && strchr(next, ',') != NULL);
+    free(text);
 }
 
 static void test_ctl_ops_proofs_verified(void **state)

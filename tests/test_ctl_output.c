@@ -350,6 +350,26 @@ static void test_ctl_output_sync(void **state)
     fclose(closed);
 }
 
+/* A feed appended to a file that ends in a cut line starts a new line; a
+ * file that ends in a newline, or is empty, is left as it is. */
+static void test_ctl_output_end_line(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {{"", ""}, {"1\n", "1\n"}, {"1\n2,20", "1\n2,20\n"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *file = tmpfile();
+        assert_non_null(file);
+        fputs(cases[i][0], file);
+        assert_int_equal(LEDGER_ERR_OK, ctl_output_end_line(file));
+        char text[16] = {0};
+        rewind(file);
+        size_t got = fread(text, 1, sizeof text - 1, file);
+        assert_int_equal(strlen(cases[i][1]), got);
+        assert_string_equal(cases[i][1], text);
+        fclose(file);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_ctl_output_error_shapes),
         cmocka_unit_test(test_ctl_output_enum_names),
         cmocka_unit_test(test_ctl_output_sync),
+        cmocka_unit_test(test_ctl_output_end_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
