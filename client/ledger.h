@@ -232,7 +232,8 @@ struct ledger_subscription {
  * another ledger), PROTOCOL_ERROR (the daemon returned
  * events out of order). A refusal, such as a principal revoked or a key that no longer verifies,
  * ends a following subscription too. In the after-callback modes the checkpoint names the last
- * event whose callback returned when ledger_subscribe returns. */
+ * event whose callback returned when ledger_subscribe returns, unless before_checkpoint
+ * failed: then it is left as that failure found it. */
 __attribute__((warn_unused_result)) enum ledger_err
 ledger_subscribe(struct ledger_client *client, const struct ledger_subscription *subscription,
                  ledger_event_fn callback, void *context);
