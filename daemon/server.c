@@ -731,6 +731,7 @@ static void sweep_commit_start(struct server *server)
         log_write(LOG_LEVEL_ERROR, "cannot queue the expiry sweep", "error=\"%s\"",
                   uv_strerror(rc));
         server->sweep_err = LEDGER_ERR_INTERNAL;
+        server->group_detail[0] = '\0';
         sweep_commit_done(&server->work, rc);
     }
 }
