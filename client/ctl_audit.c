@@ -495,7 +495,7 @@ enum ledger_err ctl_proof_run(struct ctl_context *context, const struct ctl_args
     if (sequence == 0) {
         return ctl_fail(context, LEDGER_ERR_USAGE, "--seq: sequences start at 1");
     }
-    if (tree_size != 0 && tree_size < sequence) {
+    if (ctl_arg(args, "tree-size") != NULL && tree_size < sequence) {
         return ctl_fail(context, LEDGER_ERR_USAGE, "--tree-size: must be at least --seq");
     }
     Ledger__V1__QueryResult *head_result = NULL, *proof_result = NULL, *entry_result = NULL;

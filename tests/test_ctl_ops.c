@@ -1018,6 +1018,7 @@ static void test_ctl_ops_audit_refusals(void **state)
         {{"explain", "--seq", past}, 1, "NOT_FOUND"},
         {{"explain", "--seq", onboarded}, 1, "INVALID_ARGUMENT"}, /* not a purchase */
         {{"proof", "--seq", seq, "--tree-size", "1"}, 2, "USAGE"},
+        {{"proof", "--seq", seq, "--tree-size", "0"}, 2, "USAGE"}, /* not "the head" */
         {{"proof", "--seq", past}, 1, "NOT_FOUND"},
         {{"consistency", "--from", "0", "--to", "3"}, 2, "USAGE"},
         {{"consistency", "--from", "5", "--to", "3"}, 2, "USAGE"},
