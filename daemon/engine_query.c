@@ -424,7 +424,8 @@ static enum ledger_err query_explain(struct query_context *q, const Ledger__V1__
         allowed = event->savings_plan_purchased->allowed_by;
     } else {
         snprintf(q->message, ENGINE_MESSAGE_SIZE,
-                 "sequence %llu is a %s event, not a purchase; explain answers for purchases",
+                 "sequence %llu is a %s event; explain answers for reservation and savings "
+                 "plan purchases only (reservation_purchased, savings_plan_purchased)",
                  (unsigned long long)query->sequence, codec_event_type_name(event->body_case));
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
