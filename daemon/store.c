@@ -690,6 +690,8 @@ enum ledger_err store_open(const struct store_options *options, struct store **o
     unsigned flags = MDB_NOTLS;
     if (options->read_only)
         flags |= MDB_RDONLY;
+    if (options->read_only && options->no_lock)
+        flags |= MDB_NOLOCK;
     if (options->no_sync)
         flags |= MDB_NOSYNC;
     rc = mdb_env_open(store->env, options->dir, flags, 0600);

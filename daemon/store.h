@@ -91,6 +91,8 @@ struct store_options {
     unsigned grow_wait_ms;  /* store_grow's wait for open transactions; 0 =
                                LEDGER_MAP_GROW_WAIT_MS */
     bool read_only;         /* open for offline reading (verifier, backup source) */
+    bool no_lock;           /* MDB_NOLOCK with read_only: write nothing, not even lock.mdb,
+                               into a copy kept as evidence (no writer may have it open) */
     bool no_sync;           /* MDB_NOSYNC: tests and benchmarks' baselines only, not durable */
 };
 

@@ -336,6 +336,10 @@ static void test_verify_good_backup_passes(void **state)
     expect(&o, 0, NULL, NULL);
     assert_string_equal(o.out, "");
     assert_string_equal(o.err, "");
+    /* Verifying a backup writes nothing into it, not even a lock file. */
+    char lock[PATH_SIZE + 16];
+    snprintf(lock, sizeof lock, "%s/lock.mdb", dir);
+    assert_int_not_equal(access(lock, F_OK), 0);
     test_remove_dir(dir);
 }
 

@@ -510,7 +510,13 @@ int main(int argc, char **argv)
         status = EXIT_USAGE;
         goto done;
     }
-    struct store_options store_options = {.dir = options.data_dir, .read_only = true};
+    /* A directory without lock.mdb (a backup, a copy kept as evidence) has no
+     * daemon: open it without a lock file, so that verifying writes nothing
+     * into it (docs/verification.md, 6.2). A live data directory keeps its. */
+    char lock_path[PATH_MAX];
+    snprintf(lock_path, sizeof lock_path, "%s/lock.mdb", options.data_dir);
+    struct store_options store_options = {
+        .dir = options.data_dir, .read_only = true, .no_lock = access(lock_path, F_OK) != 0};
     enum ledger_err err = store_open(&store_options, &store);
     if (err == LEDGER_ERR_CORRUPT) {
         /* A ledger file whose log and leaf hashes are out of step, or with a
