@@ -331,6 +331,13 @@ static void test_verify_good_backup_passes(void **state)
     run_verify(w, plain, &o);
     expect(&o, 0, NULL, NULL);
     assert_non_null(strstr(o.out, summary));
+    /* A key with no head to check it against is said to check nothing. */
+    const char *key_only[] = {"--no-views", "--public-key",
+                              "0000000000000000000000000000000000000000000000000000000000000000",
+                              dir, NULL};
+    run_verify(w, key_only, &o);
+    expect(&o, 0, NULL, NULL);
+    assert_non_null(strstr(o.err, "no key was checked; pass --head FILE"));
     const char *quiet[] = {"--quiet", "--head", head, dir, NULL};
     run_verify(w, quiet, &o);
     expect(&o, 0, NULL, NULL);

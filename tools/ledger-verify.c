@@ -490,6 +490,10 @@ int main(int argc, char **argv)
     if (crypto_init() != LEDGER_ERR_OK) {
         return EXIT_USAGE;
     }
+    if (options.public_key_hex && !options.head_path && !options.quiet) {
+        fprintf(stderr, "warning: --public-key checks the signature of a saved head, and no "
+                        "--head was given: no key was checked; pass --head FILE\n");
+    }
     Ledger__V1__SignedHead *head = NULL;
     int status = EXIT_VERIFIED;
     if (options.head_path) {
