@@ -2539,6 +2539,13 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err)
             tables[2] = verb->write ? global_options : NULL;
         }
         result = ctl_args_parse(tables, rest_count, rest, &args, context->message);
+        if (result == LEDGER_ERR_USAGE) {
+            /* Say where the options are listed. */
+            size_t used = strlen(context->message);
+            snprintf(context->message + used, sizeof context->message - used,
+                     "; see ledgerctl %s%s--help", verb != NULL ? verb->name : "",
+                     verb != NULL ? " " : "");
+        }
     }
     if (result == LEDGER_ERR_OK && verb == NULL) {
         if (args.help || argc == 1) {

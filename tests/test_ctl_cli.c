@@ -86,7 +86,8 @@ static void test_ctl_cli_usage_errors(void **state)
     ctl(fixture, &run, NULL, NULL, "permission", "enable", "--customer", "c", "--kind", "x",
         "--bogus", NULL);
     expect_error(&run, 2, "USAGE");
-    assert_non_null(strstr(run.err, "unknown option --bogus"));
+    assert_non_null(
+        strstr(run.err, "unknown option --bogus; see ledgerctl permission enable --help"));
     run_free(&run);
     ctl(fixture, &run, NULL, NULL, "reservation", "renew", "--customer", "c", "--reservation", "r",
         "--on", "--off", NULL);
