@@ -1277,6 +1277,44 @@ static void test_daemon_interrupted_rebuild_refused(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* A map recorded in the data file larger than map_bytes_max (the setting
+ * lowered after the map grew): the daemon serves, says so at start, and the
+ * started line gives both sizes. */
+static void test_daemon_map_larger_than_its_bound(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+
+    /* A write with a 96 MiB map records that size in the meta page. */
+    struct store_options options = {
+        .dir = f->data, .map_bytes = UINT64_C(96) << 20, .map_bytes_max = UINT64_C(128) << 20};
+    struct store *store = NULL;
+    assert_int_equal(store_open(&options, &store), LEDGER_ERR_OK);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(store, true, &txn), LEDGER_ERR_OK);
+    assert_int_equal(views_layout_set(txn), LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    store_close(store);
+
+    assert_int_equal(truncate(f->log_path, 0), 0);
+    const char *lowered[] = {"--map-bytes-max", "80M", NULL};
+    daemon_start(f, lowered);
+    assert_true(log_contains(f, "map_bytes=100663296 map_bytes_max=83886080"));
+    assert_true(log_contains(f, "WARN  map larger than map_bytes_max"));
+    assert_true(log_contains(f, "set map_bytes_max to at least map_bytes"));
+    assert_int_equal(operator_head_sequence(f), 1);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+
+    /* Raised to the map's size, the warning is gone. */
+    assert_int_equal(truncate(f->log_path, 0), 0);
+    const char *raised[] = {"--map-bytes-max", "96M", NULL};
+    daemon_start(f, raised);
+    assert_true(log_contains(f, "map_bytes=100663296 map_bytes_max=100663296"));
+    assert_false(log_contains(f, "map larger than map_bytes_max"));
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
 /* No options at all: ./ledger-data, initialized on first start, default
  * IPC addresses inside it. */
 static void test_daemon_defaults_first_start(void **state)
@@ -1484,6 +1522,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_backup_head, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_head_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_map_larger_than_its_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_defaults_first_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_bad_config_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_command_line_refusals, setup, teardown),

@@ -31,7 +31,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +44,7 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -606,6 +609,10 @@ static void test_faults_write_cut_short_by_full_disk(void **state)
 struct served {
     struct server *server;
     enum ledger_err result;
+    char listen[700], events[700];
+    pthread_t thread;
+    FILE *log_file;
+    int saved_stderr;
 };
 
 static void *serve_main(void *argument)
@@ -622,6 +629,49 @@ static void *serve_main(void *argument)
  * like the others, and then the server stops by itself and server_run
  * returns STORAGE_ERROR (ledgerd exits 1, so that systemd restarts it).
  * Nothing was written. */
+/* Starts the server over the fixture's engine on a thread, its log lines
+ * (stderr) going to a file of the fixture's directory; served_end reads them
+ * back once the server has stopped. */
+static void served_start(struct fixture *f, uint32_t expiry_sweep_s, struct served *served)
+{
+    snprintf(served->listen, sizeof served->listen, "ipc://%s/ledger.sock", f->dir);
+    snprintf(served->events, sizeof served->events, "ipc://%s/events.sock", f->dir);
+    struct server_options options = {
+        .listen_url = served->listen,
+        .events_url = served->events,
+        .data_dir = f->dir,
+        .version = "test",
+        .request_bytes_max = LEDGER_REQUEST_BYTES_DEFAULT,
+        .batch_commands_max = LEDGER_BATCH_COMMANDS_DEFAULT,
+        .auth_window_us = LEDGER_AUTH_WINDOW_US,
+        .inflight_requests_max = LEDGER_INFLIGHT_REQUESTS_DEFAULT,
+        .expiry_sweep_s = expiry_sweep_s,
+    };
+    assert_int_equal(LEDGER_ERR_OK, server_create(f->engine, &options, &served->server));
+    char log_path[700];
+    snprintf(log_path, sizeof log_path, "%s/server.log", f->dir);
+    served->log_file = fopen(log_path, "w+");
+    assert_non_null(served->log_file);
+    served->saved_stderr = dup(STDERR_FILENO);
+    assert_true(served->saved_stderr >= 0);
+    assert_true(dup2(fileno(served->log_file), STDERR_FILENO) >= 0);
+    assert_int_equal(0, pthread_create(&served->thread, NULL, serve_main, served));
+}
+
+/* Waits for the server's thread, restores stderr and returns its log lines
+ * (static storage). */
+static const char *served_end(struct served *served)
+{
+    assert_int_equal(0, pthread_join(served->thread, NULL));
+    assert_true(dup2(served->saved_stderr, STDERR_FILENO) >= 0);
+    close(served->saved_stderr);
+    static char log_text[65536];
+    rewind(served->log_file);
+    log_text[fread(log_text, 1, sizeof log_text - 1, served->log_file)] = '\0';
+    fclose(served->log_file);
+    return log_text;
+}
+
 static void test_faults_daemon_stops_when_storage_unusable(void **state)
 {
     struct fixture *f = *state;
@@ -631,31 +681,9 @@ static void test_faults_daemon_stops_when_storage_unusable(void **state)
     (void)f;
     skip();
 #endif
-    char listen[700], events[700];
-    snprintf(listen, sizeof listen, "ipc://%s/ledger.sock", f->dir);
-    snprintf(events, sizeof events, "ipc://%s/events.sock", f->dir);
-    struct server_options options = {
-        .listen_url = listen,
-        .events_url = events,
-        .data_dir = f->dir,
-        .version = "test",
-        .request_bytes_max = LEDGER_REQUEST_BYTES_DEFAULT,
-        .batch_commands_max = LEDGER_BATCH_COMMANDS_DEFAULT,
-        .auth_window_us = LEDGER_AUTH_WINDOW_US,
-        .inflight_requests_max = LEDGER_INFLIGHT_REQUESTS_DEFAULT,
-    };
     struct served served = {0};
-    assert_int_equal(LEDGER_ERR_OK, server_create(f->engine, &options, &served.server));
-    /* The server's log lines, to read what it said. */
-    char log_path[700];
-    snprintf(log_path, sizeof log_path, "%s/server.log", f->dir);
-    FILE *log_file = fopen(log_path, "w+");
-    assert_non_null(log_file);
-    int saved_stderr = dup(STDERR_FILENO);
-    assert_true(saved_stderr >= 0);
-    assert_true(dup2(fileno(log_file), STDERR_FILENO) >= 0);
-    pthread_t thread;
-    assert_int_equal(0, pthread_create(&thread, NULL, serve_main, &served));
+    served_start(f, 0, &served);
+    const char *listen = served.listen;
     uint8_t secret[LEDGER_SECRET_BYTES];
     assert_true(key_read(f->dir, secret));
     int sock = client_open(listen, 10000);
@@ -698,13 +726,7 @@ static void test_faults_daemon_stops_when_storage_unusable(void **state)
     }
     assert_true(unusable);
     /* The server stops by itself and says why. */
-    assert_int_equal(0, pthread_join(thread, NULL));
-    assert_true(dup2(saved_stderr, STDERR_FILENO) >= 0);
-    close(saved_stderr);
-    static char log_text[65536];
-    rewind(log_file);
-    log_text[fread(log_text, 1, sizeof log_text - 1, log_file)] = '\0';
-    fclose(log_file);
+    const char *log_text = served_end(&served);
     /* The reply says "see the daemon's log": the log names the store's cause. */
     if (strstr(log_text, "commit failed code=STORAGE_ERROR") == NULL ||
         strstr(log_text, "detail=\"mdb_txn_commit: Input/output error\"") == NULL) {
@@ -717,6 +739,88 @@ static void test_faults_daemon_stops_when_storage_unusable(void **state)
     engine_reopen(f);
     assert_false(engine_unusable(f->engine));
     assert_int_equal(head_before, engine_head_sequence(f->engine));
+    expect_views_replay(f);
+}
+
+/* Waits up to 20 s for a server counter to reach `least`. */
+static bool counter_reaches(const _Atomic uint64_t *counter, uint64_t least)
+{
+    for (int waited_ms = 0; waited_ms < 20000; waited_ms += 10) {
+        if (atomic_load(counter) >= least) {
+            return true;
+        }
+        struct timespec pause = {.tv_nsec = 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return false;
+}
+
+/* The expiry schedule's commit fails: the log says so with the store's
+ * cause (detail=) and what happens next, nothing is written, and the next
+ * sweep expires the reservation. */
+static void test_faults_expiry_sweep_commit_fails(void **state)
+{
+    struct fixture *f = *state;
+    /* A reservation of c1 bought two years before the fixture's clock: its
+     * P1Y term ended long before today's wall clock, which the sweep uses. */
+    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
+    price.amount_minor = 120000;
+    price.currency = (char *)"USD";
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED;
+    Ledger__V1__PurchaseReservation purchase = LEDGER__V1__PURCHASE_RESERVATION__INIT;
+    purchase.billing_subscription_id = (char *)"s1";
+    purchase.sku = (char *)"Standard_D2s_v5";
+    purchase.region = (char *)"westeurope";
+    purchase.quantity = 1;
+    purchase.term = LEDGER__V1__TERM__TERM_P1Y;
+    purchase.billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    purchase.scope = &scope;
+    purchase.price = &price;
+    purchase.retail_price = &price;
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.command_id = (char *)"old-purchase";
+    command.customer_id = (char *)"c1";
+    command.business_us = NOW_US - 2 * INT64_C(365) * 86400 * 1000000;
+    command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION;
+    command.purchase_reservation = &purchase;
+    struct request_bytes bytes = {0};
+    pack_into(&bytes, &command);
+    struct engine_request request;
+    assert_int_equal(LEDGER_ERR_OK, execute(f, &f->admin, &bytes, 1, &request));
+    assert_int_equal(LEDGER_ERR_OK, request.err);
+    engine_request_clear(&request);
+    request_bytes_free(&bytes);
+    uint64_t head_before = engine_head_sequence(f->engine);
+
+    /* The first commit from now (the first sweep's, a second after the
+     * start) fails; the second sweep's succeeds. */
+    fault_arm(&fault_commit, 1, EIO);
+    struct served served = {0};
+    served_start(f, 1, &served);
+    const struct server_counters *counters = server_counters(served.server);
+    bool failed = counter_reaches(&counters->commit_failures, 1);
+    bool expired = counter_reaches(&counters->reservations_expired, 1);
+    assert_int_equal(0, kill(getpid(), SIGTERM));
+    const char *log_text = served_end(&served);
+    fault_disarm_all();
+    assert_int_equal(LEDGER_ERR_OK, served.result);
+    server_destroy(served.server);
+    if (!failed || !expired || fault_commit.fired != 1) {
+        fail_msg("failed %d, expired %d, faults fired %lu:\n%s", failed, expired,
+                 fault_commit.fired, log_text);
+    }
+    f->injected++;
+    if (strstr(log_text, "expiry sweep failed stage=commit code=STORAGE_ERROR due=1") == NULL ||
+        strstr(log_text, "detail=\"mdb_txn_commit: Input/output error\"") == NULL ||
+        strstr(log_text, "action=\"the next sweep starts again from the first reservation\"") ==
+            NULL ||
+        strstr(log_text, "reservations expired count=1 due=1") == NULL) {
+        fail_msg("the log does not tell the failed sweep and the next one:\n%s", log_text);
+    }
+    /* One ReservationExpired, from the second sweep only. */
+    assert_int_equal(head_before + 1, engine_head_sequence(f->engine));
+    engine_reopen(f);
     expect_views_replay(f);
 }
 
@@ -1119,6 +1223,7 @@ int main(void)
         cmocka_unit_test(test_faults_put_map_full_grows),
         cmocka_unit_test_setup_teardown(test_faults_put_map_full_at_maximum, setup_small_map,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_faults_expiry_sweep_commit_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_put_enomem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_put_eio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_allocation, setup, teardown),
