@@ -1,12 +1,13 @@
 /*
  * ctl_time.c: ISO 8601 <-> microseconds UTC (see ctl_time.h).
  *
- * days_from_civil and civil_from_days are Howard Hinnant's well-known
- * algorithms: exact for the proleptic Gregorian calendar, no tables, no
- * dependence on TZ or the C library's mktime/timegm.
+ * The calendar arithmetic is the project's one (civil.h): exact for the
+ * proleptic Gregorian calendar, no dependence on TZ or the C library's
+ * mktime/timegm.
  */
 #include "ctl_time.h"
 
+#include "civil.h"
 #include "ledger_limits.h"
 
 #include <stdio.h>
@@ -16,43 +17,6 @@
 #define US_PER_DAY    (INT64_C(86400) * US_PER_SECOND)
 #define YEAR_MIN      1970
 #define YEAR_MAX      9999
-
-int64_t ctl_days_from_civil(int64_t year, unsigned month, unsigned day)
-{
-    year -= month <= 2;
-    int64_t era = (year >= 0 ? year : year - 399) / 400;
-    int64_t year_of_era = year - era * 400;
-    int64_t day_of_year = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
-    int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    return era * 146097 + day_of_era - 719468;
-}
-
-static void civil_from_days(int64_t days, int64_t *year_out, unsigned *month_out, unsigned *day_out)
-{
-    days += 719468;
-    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-    int64_t day_of_era = days - era * 146097;
-    int64_t year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
-    int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    int64_t mp = (5 * day_of_year + 2) / 153;
-    unsigned day = (unsigned)(day_of_year - (153 * mp + 2) / 5 + 1);
-    unsigned month = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    *year_out = year_of_era + era * 400 + (month <= 2);
-    *month_out = month;
-    *day_out = day;
-}
-
-static bool leap_year(int64_t year)
-{
-    return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-}
-
-static unsigned days_in_month(int64_t year, unsigned month)
-{
-    static const unsigned days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return month == 2 && leap_year(year) ? 29 : days[month - 1];
-}
 
 /* Reads exactly `count` digits. */
 static bool read_digits(const char **cursor, unsigned count, unsigned *value_out)
@@ -99,7 +63,7 @@ enum ledger_err ctl_time_parse(const char *text, int64_t *us_out, bool *date_onl
                  YEAR_MAX);
         return LEDGER_ERR_USAGE;
     }
-    if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month)) {
+    if (month < 1 || month > 12 || day < 1 || day > civil_days_in_month(year, month)) {
         snprintf(message, CTL_MESSAGE_SIZE, "'%.40s' is not a date of the calendar", text);
         return LEDGER_ERR_USAGE;
     }
@@ -161,7 +125,7 @@ enum ledger_err ctl_time_parse(const char *text, int64_t *us_out, bool *date_onl
     if (*c != '\0') {
         goto malformed;
     }
-    int64_t days = ctl_days_from_civil(year, month, day);
+    int64_t days = civil_days_from_date(year, month, day);
     int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
     if (seconds < 0) {
         snprintf(message, CTL_MESSAGE_SIZE, "'%.40s' is before 1970-01-01T00:00:00Z", text);
@@ -192,9 +156,9 @@ void ctl_time_format(int64_t us, char out[CTL_TIME_TEXT_SIZE])
         rest_us += US_PER_DAY;
         days--;
     }
-    int64_t year = 0;
-    unsigned month = 0, day = 0;
-    civil_from_days(days, &year, &month, &day);
+    struct civil_date date = civil_date_from_days(days);
+    int64_t year = date.year;
+    unsigned month = date.month, day = date.day;
     int64_t seconds = rest_us / US_PER_SECOND;
     int64_t fraction_us = rest_us % US_PER_SECOND;
     /* Years outside 0..9999 cannot be written in four digits; they only

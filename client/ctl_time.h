@@ -38,7 +38,4 @@ void ctl_time_format(int64_t us, char out[CTL_TIME_TEXT_SIZE]);
 __attribute__((warn_unused_result)) enum ledger_err ctl_month_check(const char *text,
                                                                     char message[CTL_MESSAGE_SIZE]);
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (negative before). */
-int64_t ctl_days_from_civil(int64_t year, unsigned month, unsigned day);
-
 #endif

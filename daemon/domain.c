@@ -40,12 +40,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "civil.h"
 #include "money.h"
 #include "policy.h"
 
-/* Terms are counted in 365-day years (docs/events.md): the expiry is the start
- * plus 365 * 24 h per year of the term, whatever the calendar's leap days. */
-#define DOMAIN_YEAR_US (INT64_C(365) * 24 * 3600 * 1000000)
+/* The longest a year of a term can be, for overflow bounds: terms are
+ * calendar years (term_end), 365 or 366 days. */
+#define DOMAIN_YEAR_US_MAX (INT64_C(366) * 24 * 3600 * 1000000)
 /* Resource group names in a scope target: Azure allows 1..90 characters; ours
  * are bounded so that "subscription/group" fits struct domain_scope. */
 #define DOMAIN_GROUP_LENGTH_MAX LEDGER_ID_LENGTH_MAX
@@ -77,7 +78,7 @@ static struct time_text time_text(int64_t time_us)
     }
     return out;
 }
-_Static_assert(LEDGER_TIME_US_MAX + 2 * 5 * DOMAIN_YEAR_US > LEDGER_TIME_US_MAX,
+_Static_assert(LEDGER_TIME_US_MAX + 2 * 5 * DOMAIN_YEAR_US_MAX > LEDGER_TIME_US_MAX,
                "two five-year terms past the latest time do not overflow");
 
 /* SKU families offered with a five-year term (rule 9). Azure sells P5Y only
@@ -125,6 +126,15 @@ static int64_t term_years(Ledger__V1__Term term)
     default:
         return 0;
     }
+}
+
+/* When a term that starts at start_us ends (docs/events.md): the same date and
+ * time of day, the term's number of calendar years later (29 February ends
+ * on 28 February in a year without one), as Azure dates a reservation's or
+ * savings plan's expiry. */
+static int64_t term_end(int64_t start_us, Ledger__V1__Term term)
+{
+    return civil_add_years_us(start_us, (unsigned)term_years(term));
 }
 
 static bool offer_eligible(Ledger__V1__Offer offer)
@@ -1280,7 +1290,7 @@ build_reservation(struct decision *d, const Ledger__V1__PurchaseReservation *bod
     event->auto_renew = body->auto_renew;
     event->purchaser = purchaser;
     event->starts_us = d->business_us;
-    event->expires_us = d->business_us + term_years(body->term) * DOMAIN_YEAR_US;
+    event->expires_us = term_end(d->business_us, body->term);
     event->allowed_by = allowed_by ? &out->allowed_by : NULL;
     return event;
 }
@@ -1875,7 +1885,7 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
      * customer-bought reservation's permission is not re-checked on renewal. */
     renewal->purchaser = old->purchaser;
     renewal->starts_us = old->expires_us;
-    renewal->expires_us = old->expires_us + term_years(old->term) * DOMAIN_YEAR_US;
+    renewal->expires_us = term_end(old->expires_us, old->term);
     Ledger__V1__ReservationRenewed *event = &out->body.reservation_renewed;
     ledger__v1__reservation_renewed__init(event);
     event->reservation_id = body->reservation_id;
@@ -2177,7 +2187,7 @@ static enum ledger_err decide_purchase_savings_plan(struct decision *d)
     event->purchaser = customer ? LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER
                                 : LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
     event->starts_us = d->business_us;
-    event->expires_us = d->business_us + term_years(body->term) * DOMAIN_YEAR_US;
+    event->expires_us = term_end(d->business_us, body->term);
     event->allowed_by = customer ? &out->allowed_by : NULL;
     out->event.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED;
     out->event.savings_plan_purchased = event;

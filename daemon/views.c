@@ -91,6 +91,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "civil.h"
 #include "crypto.h"
 #include "domain.h"
 #include "ledger_limits.h"
@@ -109,8 +110,7 @@
 /* The longest term (P5Y): a charge is billed at most this many months. */
 #define VIEWS_TERM_MONTHS_MAX 60
 /* Years a "YYYY-MM" month can name. */
-#define VIEWS_YEAR_MAX   9999
-#define VIEWS_US_PER_DAY INT64_C(86400000000)
+#define VIEWS_YEAR_MAX 9999
 
 static const char *text(const char *s)
 {
@@ -223,31 +223,15 @@ static enum ledger_err get_message(struct store_txn *txn, enum store_db db, cons
 
 /* --- time ------------------------------------------------------------------------------- */
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/* The UTC month of a time as a month index year * 12 + (month - 1), by Howard
- * Hinnant's civil_from_days. CORRUPT for years outside 0..9999. */
+/* The UTC month of a time as a month index year * 12 + (month - 1). CORRUPT
+ * for years outside 0..9999. */
 static enum ledger_err month_index(int64_t time_us, int64_t *out)
 {
-    int64_t days = floor_div(time_us, VIEWS_US_PER_DAY) + 719468;
-    int64_t era = floor_div(days, 146097);
-    int64_t doe = days - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t year = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t month = mp < 10 ? mp + 3 : mp - 9;
-    if (month <= 2) {
-        year++;
-    }
-    if (year < 0 || year > VIEWS_YEAR_MAX) {
+    struct civil_date date = civil_date_from_us(time_us);
+    if (date.year < 0 || date.year > VIEWS_YEAR_MAX) {
         return LEDGER_ERR_CORRUPT;
     }
-    *out = year * 12 + (month - 1);
+    *out = date.year * 12 + (date.month - 1);
     return LEDGER_ERR_OK;
 }
 

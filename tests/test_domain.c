@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "civil.h"
 #include "domain.h"
 #include "policy.h"
 
@@ -27,6 +28,8 @@
 #define HOUR_US (INT64_C(3600) * 1000000)
 #define DAY_US  (24 * HOUR_US)
 #define YEAR_US (365 * DAY_US)
+/* Midnight UTC of a date. */
+#define DATE_US(y, m, d) (civil_days_from_date((y), (m), (d)) * DAY_US)
 
 /* ---- the world ------------------------------------------------------------ */
 
@@ -1227,13 +1230,28 @@ static void test_domain_terms(void **state)
                                                   LEDGER__V1__TERM__TERM_P5Y, 100, "USD"));
         const struct domain_reservation *r =
             domain_find_reservation(W->customer, seq_id("res", seq));
-        assert_true(r->expires_us - r->starts_us == 5 * YEAR_US);
+        assert_true(r->starts_us == T0);
+        assert_true(r->expires_us == DATE_US(2030, 1, 1));
     }
-    /* 365-day years: P3Y from 2025-01-01 ends 2027-12-31 (2028 is not reached). */
+    /* Calendar years: P3Y from 2025-01-01 ends 2028-01-01, and P1Y from
+     * 2027-03-01 ends 2028-03-01, 366 days later (2028-02-29 between). */
     uint64_t seq = accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
                                               LEDGER__V1__TERM__TERM_P3Y, 100, "USD"));
     assert_true(domain_find_reservation(W->customer, seq_id("res", seq))->expires_us ==
-                T0 + 3 * YEAR_US);
+                DATE_US(2028, 1, 1));
+    Ledger__V1__Command *leap =
+        reservation(&k, "sub-1", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 100, "USD");
+    W->now_us = DATE_US(2027, 3, 1);
+    seq = accept(&ADMIN, leap);
+    assert_true(domain_find_reservation(W->customer, seq_id("res", seq))->expires_us ==
+                DATE_US(2028, 3, 1));
+    /* Bought on 29 February: a one-year term ends on 28 February. */
+    W->now_us = DATE_US(2028, 2, 29) + DAY_US / 2;
+    seq = accept(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100));
+    const struct domain_savings_plan *plan =
+        domain_find_savings_plan(W->customer, seq_id("sp", seq));
+    assert_true(plan->expires_us == DATE_US(2029, 2, 28) + DAY_US / 2);
+    W->now_us = T0;
     /* Savings plans: P1Y and P3Y only, whatever else. */
     refuse_as(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P5Y, 100),
               LEDGER_ERR_INVALID_TERM);
@@ -1635,7 +1653,10 @@ static void test_domain_exchange_value(void **state)
     assert_string_equal(seq_id("ord", W->sequence), e->replacement->order_id);
     assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_PARTNER, e->replacement->purchaser);
     assert_true(e->replacement->starts_us == W->now_us);
-    assert_true(e->replacement->expires_us == W->now_us + 3 * YEAR_US);
+    /* Bought 2025-04-02T06:00Z (T0 + 91 days 6 hours) for P3Y: 2028-04-02,
+     * a leap day later than three 365-day years. */
+    assert_true(e->replacement->expires_us == DATE_US(2028, 4, 2) + 6 * HOUR_US);
+    assert_true(e->replacement->expires_us == W->now_us + 3 * YEAR_US + DAY_US);
     assert_true(domain_partner_visible(&W->out.event));
     uint64_t seq = accept(&ADMIN, exchange(&k, returned, 2, 1150000, 1150000));
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED,

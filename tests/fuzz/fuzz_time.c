@@ -6,7 +6,7 @@
  * Method: an input, cut at its first NUL, is the text typed: it goes to
  * ctl_time_parse and ctl_month_check. Its first eight bytes, as an int64, go
  * to ctl_time_format, and as a civil date (bounded year, any month and day
- * byte) to ctl_days_from_civil.
+ * byte) to civil_days_from_date.
  *
  * Checked: no crash or undefined behaviour; results are OK or USAGE, a
  * refusal has a message; an accepted time is not before 1970 and not after
@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "civil.h"
 #include "ctl_time.h"
 #include "fuzz_support.h"
 #include "ledger_limits.h"
@@ -98,8 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* A year within a million of the epoch, a month and day as given. */
         int64_t year = (int64_t)((raw >> 32) % 2000000) - 1000000;
         unsigned month = 1 + data[4] % 12, day = 1 + data[5] % 27;
-        int64_t days = ctl_days_from_civil(year, month, day);
-        FUZZ_CHECK(ctl_days_from_civil(year, month, day + 1) == days + 1);
+        int64_t days = civil_days_from_date(year, month, day);
+        FUZZ_CHECK(civil_days_from_date(year, month, day + 1) == days + 1);
     }
     return 0;
 }
