@@ -1605,13 +1605,18 @@ static enum ledger_err range_check(int64_t from_us, int64_t to_us, char message[
 }
 
 /* The customer a query is about: the one asked for, restricted by the
- * scope. A scope bound to one customer answers for it when none is asked. */
-static enum ledger_err query_customer(const struct views_scope *scope, const char *asked,
-                                      bool required, const char *query_name, const char **out,
-                                      char message[VIEWS_MESSAGE_SIZE])
+ * scope. A scope bound to one customer answers for it when none is asked. A
+ * customer the partner never onboarded is CUSTOMER_NOT_FOUND rather than an
+ * answer with no rows, so that a mistyped id does not look like a customer
+ * with nothing (one onboarded after an as_of point is known: its answer
+ * then is empty). */
+static enum ledger_err query_customer(struct store_txn *txn, const struct views_scope *scope,
+                                      const char *asked, bool required, const char *query_name,
+                                      const char **out, char message[VIEWS_MESSAGE_SIZE])
 {
     asked = text(asked);
     const char *bound = text(scope->customer_id);
+    *out = "";
     if (asked[0] != '\0') {
         if (!codec_id_valid(asked)) {
             snprintf(message, VIEWS_MESSAGE_SIZE,
@@ -1627,19 +1632,24 @@ static enum ledger_err query_customer(const struct views_scope *scope, const cha
             return LEDGER_ERR_PARTNER_MISMATCH;
         }
         *out = asked;
-        return LEDGER_ERR_OK;
-    }
-    if (bound[0] != '\0') {
+    } else if (bound[0] != '\0') {
         *out = bound;
-        return LEDGER_ERR_OK;
-    }
-    if (required) {
+    } else if (required) {
         snprintf(message, VIEWS_MESSAGE_SIZE, "customer_id is required for the %s query",
                  query_name);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
-    *out = "";
-    return LEDGER_ERR_OK;
+    if ((*out)[0] == '\0') {
+        return LEDGER_ERR_OK;
+    }
+    uint64_t version = 0;
+    enum ledger_err err = store_stream_version(txn, scope->partner_id, *out, &version);
+    if (err == LEDGER_ERR_OK && version == 0) {
+        snprintf(message, VIEWS_MESSAGE_SIZE,
+                 "partner %s has no customer %s; check the customer id", scope->partner_id, *out);
+        err = LEDGER_ERR_CUSTOMER_NOT_FOUND;
+    }
+    return err;
 }
 
 static enum ledger_err as_of_check(struct store_txn *txn, const Ledger__V1__AsOf *as_of,
@@ -1896,7 +1906,7 @@ static enum ledger_err query_reservations(struct store_txn *txn, const struct vi
 {
     const char *customer_id = NULL;
     enum ledger_err err =
-        query_customer(scope, q->customer_id, true, "reservations", &customer_id, message);
+        query_customer(txn, scope, q->customer_id, true, "reservations", &customer_id, message);
     bool as_of = false;
     if (err == LEDGER_ERR_OK) {
         err = as_of_check(txn, q->as_of, &as_of, message);
@@ -1924,7 +1934,7 @@ static enum ledger_err query_orders(struct store_txn *txn, const struct views_sc
 {
     const char *customer_id = NULL;
     enum ledger_err err =
-        query_customer(scope, q->customer_id, true, "orders", &customer_id, message);
+        query_customer(txn, scope, q->customer_id, true, "orders", &customer_id, message);
     if (err == LEDGER_ERR_OK) {
         err = range_check(q->from_us, q->to_us, message);
     }
@@ -1948,7 +1958,7 @@ static enum ledger_err query_savings_plans(struct store_txn *txn, const struct v
 {
     const char *customer_id = NULL;
     enum ledger_err err =
-        query_customer(scope, q->customer_id, true, "savings_plans", &customer_id, message);
+        query_customer(txn, scope, q->customer_id, true, "savings_plans", &customer_id, message);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -2014,7 +2024,7 @@ static enum ledger_err query_permissions(struct store_txn *txn, const struct vie
 {
     const char *customer_id = NULL;
     enum ledger_err err =
-        query_customer(scope, q->customer_id, true, "permissions", &customer_id, message);
+        query_customer(txn, scope, q->customer_id, true, "permissions", &customer_id, message);
     bool as_of = false;
     if (err == LEDGER_ERR_OK) {
         err = as_of_check(txn, q->as_of, &as_of, message);
@@ -2140,7 +2150,7 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
     }
     const char *customer_id = NULL;
     enum ledger_err err =
-        query_customer(scope, q->customer_id, false, "billing", &customer_id, message);
+        query_customer(txn, scope, q->customer_id, false, "billing", &customer_id, message);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -2377,7 +2387,7 @@ static enum ledger_err query_activity(struct store_txn *txn, const struct views_
 {
     const char *customer_id = NULL;
     enum ledger_err err =
-        query_customer(scope, q->customer_id, false, "activity", &customer_id, message);
+        query_customer(txn, scope, q->customer_id, false, "activity", &customer_id, message);
     if (err == LEDGER_ERR_OK) {
         err = range_check(q->from_us, q->to_us, message);
     }

@@ -727,11 +727,59 @@ static void test_views_reservations_current(void **state)
                      LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
     views_result_clear(&r);
 
-    /* A customer without reservations, and one never seen: no rows. */
+    /* A customer without reservations: no rows. */
     assert_ok(reservations(f, &partner_staff, "c-2", 0, 0, &r));
     assert_int_equal(r.n_reservations, 0);
     views_result_clear(&r);
-    assert_ok(reservations(f, &partner_staff, "c-404", 0, 0, &r));
+}
+
+/* A customer the partner never onboarded is named in every view that asks
+ * for one, never answered with no rows; a customer of another partner is
+ * not this partner's. */
+static void test_views_unknown_customer(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__QueryResult r;
+    char message[256];
+    struct store_txn *txn = NULL;
+    Ledger__V1__ReservationsQuery rq = LEDGER__V1__RESERVATIONS_QUERY__INIT;
+    Ledger__V1__OrdersQuery oq = LEDGER__V1__ORDERS_QUERY__INIT;
+    Ledger__V1__SavingsPlansQuery sq = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
+    Ledger__V1__PermissionsQuery pq = LEDGER__V1__PERMISSIONS_QUERY__INIT;
+    Ledger__V1__ActivityQuery aq = LEDGER__V1__ACTIVITY_QUERY__INIT;
+    Ledger__V1__BillingQuery bq = LEDGER__V1__BILLING_QUERY__INIT;
+    rq.customer_id = oq.customer_id = sq.customer_id = pq.customer_id = aq.customer_id =
+        bq.customer_id = "c-404";
+    bq.month = "2026-01";
+    Ledger__V1__Query queries[6] = {LEDGER__V1__QUERY__INIT, LEDGER__V1__QUERY__INIT,
+                                    LEDGER__V1__QUERY__INIT, LEDGER__V1__QUERY__INIT,
+                                    LEDGER__V1__QUERY__INIT, LEDGER__V1__QUERY__INIT};
+    queries[0].kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
+    queries[0].reservations = &rq;
+    queries[1].kind_case = LEDGER__V1__QUERY__KIND_ORDERS;
+    queries[1].orders = &oq;
+    queries[2].kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
+    queries[2].savings_plans = &sq;
+    queries[3].kind_case = LEDGER__V1__QUERY__KIND_PERMISSIONS;
+    queries[3].permissions = &pq;
+    queries[4].kind_case = LEDGER__V1__QUERY__KIND_ACTIVITY;
+    queries[4].activity = &aq;
+    queries[5].kind_case = LEDGER__V1__QUERY__KIND_BILLING;
+    queries[5].billing = &bq;
+    for (size_t i = 0; i < 6; i++) {
+        assert_ok(store_begin(f->store, false, &txn));
+        ledger__v1__query_result__init(&r);
+        assert_int_equal(views_query(txn, &partner_staff, &queries[i], &r, message),
+                         LEDGER_ERR_CUSTOMER_NOT_FOUND);
+        store_abort(txn);
+        assert_string_equal(message, "partner p-1 has no customer c-404; check the customer id");
+    }
+    /* The customer exists, under another partner. */
+    const struct views_scope other_partner = {"p-2", "", true};
+    assert_int_equal(reservations(f, &other_partner, "c-2", 0, 0, &r),
+                     LEDGER_ERR_CUSTOMER_NOT_FOUND);
+    /* Known now, not yet at an early as_of: no rows then. */
+    assert_ok(reservations(f, &partner_staff, "c-1", 0, 1, &r));
     assert_int_equal(r.n_reservations, 0);
     views_result_clear(&r);
 }
@@ -2391,6 +2439,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_views_expiries_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_current, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_unknown_customer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_as_of, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_orders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plans_partner_facing, setup, teardown),

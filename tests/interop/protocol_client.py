@@ -888,8 +888,10 @@ def scenario(cl, bell, op, tag, partner, customer, sub1, sub_other, user, daemon
     r = cl.query(admin, pb.Query(reservations=pb.ReservationsQuery()))
     expect("reservations without customer_id: INVALID_ARGUMENT", r, 4)
     r = cl.query(admin, pb.Query(reservations=pb.ReservationsQuery(customer_id="nobody")))
-    expect("reservations of an unknown customer: OK", r, 0)
+    expect("reservations of a customer the partner does not have: CUSTOMER_NOT_FOUND", r, 22)
     check("reservations of an unknown customer: no rows", len(r.query.reservations) == 0)
+    r = cl.query(admin, pb.Query(billing=pb.BillingQuery(month="2026-01", customer_id="nobody")))
+    expect("billing of a customer the partner does not have: CUSTOMER_NOT_FOUND", r, 22)
     r = cl.query(cuser, pb.Query(reservations=pb.ReservationsQuery()))
     expect("customer user reservations (own customer)", r, 0)
     check("customer user sees rows without the partner price",
