@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "civil.h"
@@ -2637,56 +2638,50 @@ refused:
 
 /* ---- names and visibility ------------------------------------------------ */
 
+/* The activity log's action names (docs/events.md), by event body. */
+static const struct {
+    Ledger__V1__Event__BodyCase body;
+    const char *name;
+} action_names[] = {
+    {LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED, "Register Partner"},
+    {LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED, "Add Principal"},
+    {LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED, "Revoke Principal"},
+    {LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED, "Onboard Customer"},
+    {LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED, "Purchase Subscription"},
+    {LEDGER__V1__EVENT__BODY_SUBSCRIPTION_STATUS_CHANGED, "Change Subscription Status"},
+    {LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED, "Assign Role"},
+    {LEDGER__V1__EVENT__BODY_ROLE_REMOVED, "Remove Role"},
+    {LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED, "Create Customer Purchase Permissions"},
+    {LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED, "Delete Customer Purchase Permissions"},
+    {LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED, "Purchase Reservation"},
+    {LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED, "Change Reservation Scope"},
+    {LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET, "Set Reservation Auto-Renew"},
+    {LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED, "Renew Reservation"},
+    {LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED, "Exchange Reservation"},
+    {LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED, "Cancel Reservation"},
+    {LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED, "Expire Reservation"},
+    {LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED, "Purchase Savings Plan"},
+    {LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED, "Change Savings Plan Scope"},
+    {LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET, "Set Savings Plan Auto-Renew"},
+    {LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET, "Set Cost Visibility"},
+};
+
 const char *domain_action_name(const Ledger__V1__Event *event)
 {
-    if (event == NULL)
-        return "Unknown";
-    switch (event->body_case) {
-    case LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED:
-        return "Register Partner";
-    case LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED:
-        return "Add Principal";
-    case LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED:
-        return "Revoke Principal";
-    case LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED:
-        return "Onboard Customer";
-    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED:
-        return "Purchase Subscription";
-    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_STATUS_CHANGED:
-        return "Change Subscription Status";
-    case LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED:
-        return "Assign Role";
-    case LEDGER__V1__EVENT__BODY_ROLE_REMOVED:
-        return "Remove Role";
-    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED:
-        return "Create Customer Purchase Permissions";
-    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED:
-        return "Delete Customer Purchase Permissions";
-    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED:
-        return "Purchase Reservation";
-    case LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED:
-        return "Change Reservation Scope";
-    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET:
-        return "Set Reservation Auto-Renew";
-    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
-        return "Renew Reservation";
-    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED:
-        return "Exchange Reservation";
-    case LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED:
-        return "Cancel Reservation";
-    case LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED:
-        return "Expire Reservation";
-    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
-        return "Purchase Savings Plan";
-    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED:
-        return "Change Savings Plan Scope";
-    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET:
-        return "Set Savings Plan Auto-Renew";
-    case LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET:
-        return "Set Cost Visibility";
-    default:
-        return "Unknown";
+    for (size_t i = 0; event != NULL && i < sizeof action_names / sizeof action_names[0]; i++) {
+        if (action_names[i].body == event->body_case)
+            return action_names[i].name;
     }
+    return "Unknown";
+}
+
+const char *domain_action_lookup(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < sizeof action_names / sizeof action_names[0]; i++) {
+        if (strcasecmp(action_names[i].name, name) == 0)
+            return action_names[i].name;
+    }
+    return NULL;
 }
 
 bool domain_partner_visible(const Ledger__V1__Event *event)

@@ -307,6 +307,11 @@ __attribute__((warn_unused_result)) enum ledger_err domain_decide(const struct d
  * Permissions"; static storage. */
 const char *domain_action_name(const Ledger__V1__Event *event);
 
+/* The action name `name` stands for, compared without regard to case
+ * ("purchase reservation" -> "Purchase Reservation"); static storage. NULL
+ * when it is no action's name. */
+const char *domain_action_lookup(const char *name);
+
 /* Whether partner-facing views show this event (customer-bought savings plans
  * are not shown to partner staff, docs/domain.md). Decided from the event alone:
  * false for a SavingsPlanPurchased whose purchaser is the customer. The later

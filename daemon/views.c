@@ -2257,6 +2257,7 @@ struct activity_walk {
     const struct views_scope *scope;
     const Ledger__V1__ActivityQuery *q;
     const char *customer_id;
+    const char *action; /* the action's own name (domain_action_lookup); "" = every action */
     uint32_t limit;
     struct row_list *list;
     uint64_t last_returned;
@@ -2296,9 +2297,8 @@ static enum ledger_err activity_visit(struct activity_walk *w, uint64_t sequence
         return err;
     }
     const Ledger__V1__ActivityRow *row = (const Ledger__V1__ActivityRow *)message;
-    const char *action = text(w->q->action);
     bool keep = in_range(row->recorded_us, w->q->from_us, w->q->to_us) &&
-                (action[0] == '\0' || strcmp(action, text(row->action)) == 0);
+                (w->action[0] == '\0' || strcmp(w->action, text(row->action)) == 0);
     if (!keep) {
         codec_message_free(message);
         return LEDGER_ERR_OK;
@@ -2394,10 +2394,19 @@ static enum ledger_err query_activity(struct store_txn *txn, const struct views_
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    if (strlen(text(q->action)) > LEDGER_NAME_LENGTH_MAX) {
-        snprintf(message, VIEWS_MESSAGE_SIZE, "action must be at most %d bytes",
-                 LEDGER_NAME_LENGTH_MAX);
-        return LEDGER_ERR_INVALID_ARGUMENT;
+    const char *action = text(q->action);
+    if (action[0] != '\0') {
+        /* A name that is no action would match nothing: an empty page would
+         * look like an answer. Case does not matter. */
+        action = domain_action_lookup(q->action);
+        if (action == NULL) {
+            snprintf(message, VIEWS_MESSAGE_SIZE,
+                     "action '%.64s' is not an activity action; use a name such as 'Purchase "
+                     "Reservation' or 'Create Customer Purchase Permissions' (docs/events.md "
+                     "lists them all)",
+                     q->action);
+            return LEDGER_ERR_INVALID_ARGUMENT;
+        }
     }
     uint32_t limit = q->limit != 0 ? q->limit : LEDGER_ROWS_PAGE_DEFAULT;
     if (limit > LEDGER_ROWS_PAGE_MAX) {
@@ -2416,6 +2425,7 @@ static enum ledger_err query_activity(struct store_txn *txn, const struct views_
         .scope = scope,
         .q = q,
         .customer_id = customer_id,
+        .action = action,
         .limit = limit,
         .list = list,
     };

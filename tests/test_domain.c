@@ -2155,6 +2155,8 @@ static void test_domain_action_names(void **state)
         const char *name = domain_action_name(&event);
         if (strcmp(name, "Unknown") == 0)
             fail_msg("event %s has no action name", d->fields[i].name);
+        /* Each name is found again by the activity query's lookup. */
+        assert_ptr_equal(name, domain_action_lookup(name));
         named++;
     }
     assert_int_equal(21, named);
@@ -2168,6 +2170,13 @@ static void test_domain_action_names(void **state)
     assert_string_equal("Unknown", domain_action_name(&event));
     assert_string_equal("Unknown", domain_action_name(NULL));
     assert_false(domain_partner_visible(NULL));
+    assert_string_equal("Create Customer Purchase Permissions",
+                        domain_action_lookup("create customer PURCHASE permissions"));
+    assert_null(domain_action_lookup("Create Purchase Permissions"));
+    assert_null(domain_action_lookup("Purchase Reservation "));
+    assert_null(domain_action_lookup("Unknown"));
+    assert_null(domain_action_lookup(""));
+    assert_null(domain_action_lookup(NULL));
 }
 
 static void test_domain_command_targets(void **state)
