@@ -909,6 +909,45 @@ static void explain_role(FILE *out, const Ledger__V1__Event *event)
             (unsigned long long)event->sequence);
 }
 
+/* The purchasing principal's PrincipalAdded. */
+static void explain_principal(FILE *out, const Ledger__V1__Event *event)
+{
+    char when[CTL_TIME_TEXT_SIZE], who[256], role[64], whose[192];
+    event_time(event, when);
+    actor_text(event->actor, who, sizeof who);
+    const Ledger__V1__PrincipalAdded *body =
+        event->body_case == LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED ? event->principal_added : NULL;
+    ctl_enum_name(&ledger__v1__role__descriptor, body != NULL ? (int)body->role : 0, role,
+                  sizeof role);
+    if (body != NULL && body->customer_id != NULL && body->customer_id[0] != '\0') {
+        snprintf(whose, sizeof whose, "customer %s of partner %s (user %s)", body->customer_id,
+                 text_or(body->partner_id, "?"), text_or(body->user, "?"));
+    } else {
+        snprintf(whose, sizeof whose, "partner %s",
+                 body != NULL ? text_or(body->partner_id, "?") : "?");
+    }
+    fprintf(out, "and by:     principal %s added as %s of %s at %s by %s (sequence %llu)\n",
+            body != NULL ? text_or(body->principal_id, "?") : "?", role, whose, when, who,
+            (unsigned long long)event->sequence);
+}
+
+/* The billing subscription's SubscriptionPurchased. */
+static void explain_subscription(FILE *out, const Ledger__V1__Event *event)
+{
+    char when[CTL_TIME_TEXT_SIZE], who[256], offer[64];
+    event_time(event, when);
+    actor_text(event->actor, who, sizeof who);
+    const Ledger__V1__SubscriptionPurchased *body =
+        event->body_case == LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED
+            ? event->subscription_purchased
+            : NULL;
+    ctl_enum_name(&ledger__v1__offer__descriptor, body != NULL ? (int)body->offer : 0, offer,
+                  sizeof offer);
+    fprintf(out, "billed to:  subscription %s (%s) bought at %s by %s (sequence %llu)\n",
+            body != NULL ? text_or(body->subscription_id, "?") : "?", offer, when, who,
+            (unsigned long long)event->sequence);
+}
+
 /* Checks one explanation entry: record, sequence, proof against the head. */
 static enum ledger_err explain_entry_check(struct ctl_context *context,
                                            const Ledger__V1__EventEntry *entry,
@@ -953,9 +992,10 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
         LEDGER_ERR_OK) {
         goto cleanup;
     }
-    const Ledger__V1__EventEntry *entries[3] = {explanation->purchase, explanation->permission,
-                                                explanation->role};
-    for (size_t i = 0; i < 3 && err == LEDGER_ERR_OK; i++) {
+    const Ledger__V1__EventEntry *entries[] = {explanation->purchase, explanation->permission,
+                                               explanation->role, explanation->principal,
+                                               explanation->subscription};
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0] && err == LEDGER_ERR_OK; i++) {
         if (entries[i] != NULL) {
             err = explain_entry_check(context, entries[i], head);
         }
@@ -1002,6 +1042,16 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
         } else {
             fputs("and by:     no role assignment was recorded with this purchase\n", out);
         }
+        if (explanation->principal != NULL) {
+            explain_principal(out, explanation->principal->event);
+            fputs(verified, out);
+        }
+    } else if (explanation->principal != NULL) {
+        fputs("allowed by: the partner bought it; a partner purchase needs no customer "
+              "permission\n",
+              out);
+        explain_principal(out, explanation->principal->event);
+        fputs(verified, out);
     } else {
         char who[256];
         actor_text(purchase->actor, who, sizeof who);
@@ -1009,6 +1059,10 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
                 "allowed by: the partner bought it (%s); a partner purchase needs no customer "
                 "permission\n",
                 who);
+    }
+    if (explanation->subscription != NULL) {
+        explain_subscription(out, explanation->subscription->event);
+        fputs(verified, out);
     }
     hex_of(key, CRYPTO_SIGN_PUBLIC_BYTES, key_hex);
     fprintf(out, "head:       %s signed by %s%s: signature verified\n", label, key_hex,

@@ -463,8 +463,8 @@ void engine_close(struct engine *engine)
 
 /* --- principals ----------------------------------------------------------------- */
 
-static enum ledger_err principal_row_get(struct store_txn *txn, const char *principal_id,
-                                         Ledger__V1__PrincipalRow **out)
+enum ledger_err engine__principal_row_get(struct store_txn *txn, const char *principal_id,
+                                          Ledger__V1__PrincipalRow **out)
 {
     struct store_val value;
     enum ledger_err err =
@@ -494,7 +494,7 @@ static enum ledger_err principal_still_active(struct store_txn *txn,
         return LEDGER_ERR_OK;
     }
     Ledger__V1__PrincipalRow *row = NULL;
-    enum ledger_err err = principal_row_get(txn, principal->id, &row);
+    enum ledger_err err = engine__principal_row_get(txn, principal->id, &row);
     if (err == LEDGER_ERR_NOT_FOUND) {
         return LEDGER_ERR_OK;
     }
@@ -535,7 +535,7 @@ enum ledger_err engine_principal_lookup(struct engine *engine, const char *princ
         return err;
     }
     Ledger__V1__PrincipalRow *row = NULL;
-    err = principal_row_get(txn, principal_id, &row);
+    err = engine__principal_row_get(txn, principal_id, &row);
     if (err == LEDGER_ERR_NOT_FOUND) {
         err = LEDGER_ERR_UNKNOWN_PRINCIPAL;
     }
@@ -829,7 +829,7 @@ static enum ledger_err execute_command(struct batch *batch,
     }
     if (target_principal && codec_id_valid(target_principal)) {
         Ledger__V1__PrincipalRow *row = NULL;
-        err = principal_row_get(txn, target_principal, &row);
+        err = engine__principal_row_get(txn, target_principal, &row);
         if (err == LEDGER_ERR_OK) {
             principal_exists = true;
             principal_revoked = row->revoked;

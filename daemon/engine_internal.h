@@ -58,6 +58,13 @@ struct engine {
 __attribute__((warn_unused_result)) enum ledger_err
 engine__state_load(struct store_txn *txn, const char *partner_id, const char *customer_id,
                    struct domain_customer **out);
+/* The principals view's row of a principal (its PrincipalAdded's fields and
+ * sequence, and whether it was revoked). NOT_FOUND when there is none;
+ * CORRUPT when the row does not decode. The caller frees *out with
+ * ledger__v1__principal_row__free_unpacked(*out, NULL). */
+__attribute__((warn_unused_result)) enum ledger_err
+engine__principal_row_get(struct store_txn *txn, const char *principal_id,
+                          Ledger__V1__PrincipalRow **out);
 /* Copies an id, truncated to LEDGER_ID_LENGTH_MAX, NUL-terminated. */
 void engine__copy_id(char out[LEDGER_ID_LENGTH_MAX + 1], const char *in);
 /* Sets a reply message (truncated to ENGINE_MESSAGE_SIZE). */

@@ -393,6 +393,71 @@ static enum ledger_err query_consistency(struct query_context *q,
     return LEDGER_ERR_OK;
 }
 
+/* An event of an explanation with its inclusion proof against tree_size. */
+static enum ledger_err fact_entry(struct query_context *q, uint64_t sequence, uint64_t tree_size,
+                                  Ledger__V1__EventEntry **out)
+{
+    enum ledger_err err = event_entry(q, sequence, out, NULL);
+    if (err == LEDGER_ERR_OK) {
+        err = proof_entry(q, sequence, tree_size, &(*out)->proof);
+    }
+    return err;
+}
+
+/* The PrincipalAdded that gave the purchasing principal its role (an id is
+ * added once). None for the ledger's own principals, which have no row. */
+static enum ledger_err explain_principal(struct query_context *q, const Ledger__V1__Event *purchase,
+                                         uint64_t head, Ledger__V1__Explanation *explanation)
+{
+    if (purchase->actor == NULL || purchase->actor->principal_id == NULL ||
+        purchase->actor->principal_id[0] == '\0') {
+        return LEDGER_ERR_OK;
+    }
+    Ledger__V1__PrincipalRow *row = NULL;
+    enum ledger_err err = engine__principal_row_get(q->txn, purchase->actor->principal_id, &row);
+    if (err == LEDGER_ERR_NOT_FOUND) {
+        return LEDGER_ERR_OK;
+    }
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    uint64_t added = row->sequence;
+    ledger__v1__principal_row__free_unpacked(row, NULL);
+    if (added == 0 || added >= purchase->sequence) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    return fact_entry(q, added, head, &explanation->principal);
+}
+
+/* The purchase of the billing subscription the purchase was charged to
+ * (rules 3 and 4: an active Azure plan or Azure Global subscription), from
+ * the customer's state just before the purchase. */
+static enum ledger_err explain_subscription(struct query_context *q,
+                                            const Ledger__V1__Event *purchase, uint64_t head,
+                                            Ledger__V1__Explanation *explanation)
+{
+    const char *subscription_id =
+        purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED
+            ? purchase->reservation_purchased->billing_subscription_id
+            : purchase->savings_plan_purchased->billing_subscription_id;
+    Ledger__V1__AsOf before = LEDGER__V1__AS_OF__INIT;
+    before.sequence = purchase->sequence - 1;
+    struct domain_customer *state = NULL;
+    enum ledger_err err =
+        views_customer_state(q->txn, purchase->partner_id, purchase->customer_id, &before, &state);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    const struct domain_subscription *subscription =
+        domain_find_subscription(state, subscription_id != NULL ? subscription_id : "");
+    uint64_t bought = subscription != NULL ? subscription->sequence : 0;
+    domain_customer_free(state);
+    if (bought == 0) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    return fact_entry(q, bought, head, &explanation->subscription);
+}
+
 static enum ledger_err query_explain(struct query_context *q, const Ledger__V1__ExplainQuery *query,
                                      Ledger__V1__QueryResult *result)
 {
@@ -431,17 +496,16 @@ static enum ledger_err query_explain(struct query_context *q, const Ledger__V1__
     }
     err = proof_entry(q, query->sequence, head, &explanation->purchase->proof);
     if (err == LEDGER_ERR_OK && allowed && allowed->permission_sequence) {
-        err = event_entry(q, allowed->permission_sequence, &explanation->permission, NULL);
-        if (err == LEDGER_ERR_OK) {
-            err =
-                proof_entry(q, allowed->permission_sequence, head, &explanation->permission->proof);
-        }
+        err = fact_entry(q, allowed->permission_sequence, head, &explanation->permission);
     }
     if (err == LEDGER_ERR_OK && allowed && allowed->role_sequence) {
-        err = event_entry(q, allowed->role_sequence, &explanation->role, NULL);
-        if (err == LEDGER_ERR_OK) {
-            err = proof_entry(q, allowed->role_sequence, head, &explanation->role->proof);
-        }
+        err = fact_entry(q, allowed->role_sequence, head, &explanation->role);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = explain_principal(q, event, head, explanation);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = explain_subscription(q, event, head, explanation);
     }
     if (err == LEDGER_ERR_OK) {
         err = signed_head(q, head, &explanation->head);

@@ -891,6 +891,9 @@ static void test_ctl_ops_proofs_verified(void **state)
     assert_non_null(strstr(run.out, "bought by fabrikam-bob (customer-user, user bob)"));
     assert_non_null(strstr(run.out, "allowed by: permission reservations turned on at "));
     assert_non_null(strstr(run.out, "and by:     role owner for user bob on subscription "));
+    assert_non_null(strstr(run.out, "and by:     principal fabrikam-bob added as customer-user of "
+                                    "customer fabrikam of partner contoso (user bob) at "));
+    assert_non_null(strstr(run.out, "billed to:  subscription "));
     assert_non_null(strstr(run.out, "inclusion proof verified against head "));
     assert_non_null(strstr(run.out, ": signature verified"));
     run_free(&run);
@@ -898,6 +901,9 @@ static void test_ctl_ops_proofs_verified(void **state)
         NULL);
     expect_ok(&run);
     assert_non_null(strstr(run.out, "a partner purchase needs no customer permission"));
+    assert_non_null(strstr(run.out, "and by:     principal contoso-admin added as admin-agent of "
+                                    "partner contoso at "));
+    assert_non_null(strstr(run.out, "billed to:  subscription "));
     run_free(&run);
     ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "--output", "json", "explain",
         "--seq", seq, NULL);
@@ -905,6 +911,8 @@ static void test_ctl_ops_proofs_verified(void **state)
     json_t *explanation = json_object_get(run.json, "explanation");
     assert_non_null(json_object_get(json_object_get(explanation, "permission"), "proof"));
     assert_non_null(json_object_get(json_object_get(explanation, "role"), "record"));
+    assert_non_null(json_object_get(json_object_get(explanation, "principal"), "proof"));
+    assert_non_null(json_object_get(json_object_get(explanation, "subscription"), "event"));
     assert_true(json_is_true(json_object_get(run.json, "verified")));
     run_free(&run);
 

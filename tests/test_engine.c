@@ -727,6 +727,17 @@ static void test_engine_customer_purchase_and_explain(void **state)
     assert_non_null(e->role);
     assert_int_equal(e->permission->event->sequence, grant_sequence);
     assert_int_equal(e->role->event->body_case, LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED);
+    /* The buyer's PrincipalAdded and the billing subscription's purchase. */
+    assert_non_null(e->principal);
+    assert_int_equal(e->principal->event->body_case, LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED);
+    assert_string_equal(e->principal->event->principal_added->principal_id, f->customer_user.id);
+    assert_int_equal(e->principal->event->principal_added->role,
+                     LEDGER__V1__ROLE__ROLE_CUSTOMER_USER);
+    assert_non_null(e->subscription);
+    assert_int_equal(e->subscription->event->body_case,
+                     LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED);
+    assert_string_equal(e->subscription->event->subscription_purchased->subscription_id, "s1");
+    assert_true(e->subscription->event->sequence < purchase_sequence);
     /* Each fact's inclusion proof verifies against the signed head. */
     const Ledger__V1__SignedHead *h = e->head;
     assert_int_equal(h->tree_size, head(f));
@@ -734,8 +745,9 @@ static void test_engine_customer_purchase_and_explain(void **state)
     merkle_head_encode(h->tree_size, h->root_hash.data, h->timestamp_us, encoded);
     assert_true(
         crypto_ed25519_verify(h->public_key.data, encoded, sizeof encoded, h->signature.data));
-    Ledger__V1__EventEntry *entries[] = {e->purchase, e->permission, e->role};
-    for (int i = 0; i < 3; i++) {
+    Ledger__V1__EventEntry *entries[] = {e->purchase, e->permission, e->role, e->principal,
+                                         e->subscription};
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
         const Ledger__V1__InclusionProof *p = entries[i]->proof;
         uint8_t leaf[32];
         crypto_sha256_prefixed(0x00, entries[i]->record.data, entries[i]->record.len, leaf);
@@ -863,13 +875,23 @@ static void test_engine_explain_savings_plan_and_refusals(void **state)
     assert_non_null(e->permission->proof);
     engine_result_free(result);
 
-    /* A partner's own purchase needs no permission: nothing to chain. */
+    /* A partner's own purchase needs no permission: it is allowed by the
+     * agent's role (its PrincipalAdded) and an eligible subscription. */
     struct engine_request partner_purchase;
     assert_int_equal(buy_reservation(f, &f->admin, "c1", "s1", &partner_purchase), LEDGER_ERR_OK);
     result = explained(f, appended_sequence(&partner_purchase));
-    assert_non_null(result->explanation->purchase);
-    assert_null(result->explanation->permission);
-    assert_null(result->explanation->role);
+    e = result->explanation;
+    assert_non_null(e->purchase);
+    assert_null(e->permission);
+    assert_null(e->role);
+    assert_non_null(e->principal);
+    assert_string_equal(e->principal->event->principal_added->principal_id, f->admin.id);
+    assert_int_equal(e->principal->event->principal_added->role,
+                     LEDGER__V1__ROLE__ROLE_ADMIN_AGENT);
+    assert_non_null(e->principal->proof);
+    assert_non_null(e->subscription);
+    assert_string_equal(e->subscription->event->subscription_purchased->subscription_id, "s1");
+    assert_non_null(e->subscription->proof);
     engine_result_free(result);
 
     /* Not in the log: 0 and past the head. */
