@@ -2060,6 +2060,17 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
             return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                           "refund is in USD; refund_usd, when given, must be the same amount");
         usd_minor = body->refund_usd->amount_minor;
+        /* Rule 7 counts refund_usd: a refund given as worth nothing in USD
+         * would pass the cap uncounted. */
+        if ((body->refund->amount_minor == 0) != (usd_minor == 0)) {
+            char a[MONEY_TEXT_SIZE], b[MONEY_TEXT_SIZE];
+            money_format(body->refund->amount_minor, body->refund->currency, a);
+            money_format(usd_minor, DOMAIN_CAP_CURRENCY, b);
+            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                          "refund %s %s and refund_usd USD %s must both be 0 or both more than "
+                          "0: give the refund's value in USD, which counts against the cap",
+                          body->refund->currency, a, b);
+        }
     } else if (!usd) {
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "refund is in %s: refund_usd, its value in USD, is required for the cap",

@@ -1531,6 +1531,41 @@ static void test_domain_refund_cap(void **state)
     accept(&ADMIN, cancel(&k, f, cap, "USD", -1));
 }
 
+/* Rule 7 in other currencies: a refund counts by its USD value, which the
+ * command states; a refund worth nothing in USD, or a USD value for no
+ * refund, is refused before it could pass the cap uncounted. */
+static void test_domain_refund_cap_other_currencies(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const int64_t cap = LEDGER_REFUND_CAP_USD_MINOR;
+    char eur[32], jpy[32], usd[32];
+    snprintf(eur, sizeof eur, "%s",
+             seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
+                                                      LEDGER__V1__TERM__TERM_P1Y, cap, "EUR"))));
+    snprintf(jpy, sizeof jpy, "%s",
+             seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
+                                                      LEDGER__V1__TERM__TERM_P1Y, 900000, "JPY"))));
+    snprintf(usd, sizeof usd, "%s", buy_reservation(cap));
+    refuse_as(&ADMIN, cancel(&k, eur, 4500000, "EUR", 0), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "refund EUR 45000.00 and refund_usd USD 0.00 must "
+                                           "both be 0 or both more than 0"));
+    refuse_as(&ADMIN, cancel(&k, eur, 0, "EUR", 100), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(0, W->customer->refund_count);
+    /* EUR 45,000 counted as USD 49,999.99: one cent of room is left, in any
+     * currency, and the next cent is refused. */
+    accept(&ADMIN, cancel(&k, eur, 4500000, "EUR", cap - 1));
+    refuse_as(&ADMIN, cancel(&k, jpy, 1000, "JPY", 2), LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    assert_non_null(strstr(W->out.message, "refunded USD 49999.99 in the last 365 days"));
+    refuse_as(&ADMIN, cancel(&k, usd, 2, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    accept(&ADMIN, cancel(&k, jpy, 150, "JPY", 1));
+    assert_int_equal(2, W->customer->refund_count);
+    refuse_as(&ADMIN, cancel(&k, usd, 1, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    /* No refund at all needs no USD value and is always possible. */
+    accept(&ADMIN, cancel(&k, usd, 0, "USD", -1));
+}
+
 /* The refund list is bounded: past LEDGER_CUSTOMER_REFUNDS_MAX recent
  * cancellations a decision refuses clearly; once the old ones are two windows
  * behind, evolve drops them and cancellations go on. */
@@ -2270,6 +2305,7 @@ int main(void)
         TEST(test_domain_customer_is_told_to_ask_partner),
         TEST(test_domain_cancel_reservation),
         TEST(test_domain_refund_cap),
+        TEST(test_domain_refund_cap_other_currencies),
         TEST(test_domain_refund_list_limit),
         TEST(test_domain_customer_reservation_limit),
         TEST(test_domain_customer_savings_plan_limit),
