@@ -1707,6 +1707,24 @@ static enum ledger_err check_after_purchase(struct decision *d,
                   time_text(reservation->bought_us).text);
 }
 
+/* The reservation a cancellation or an exchange returns: active, and bought
+ * no later than the change. An id of one of the customer's savings plans is
+ * refused as such (rule 6), not as an unknown reservation. */
+static enum ledger_err find_returnable(struct decision *d, const char *reservation_id,
+                                       const char *change, const struct domain_reservation **out)
+{
+    if (find_reservation(d->customer, reservation_id) == NULL &&
+        find_savings_plan(d->customer, reservation_id) != NULL)
+        return refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE,
+                      "%s is a savings plan, not a reservation: savings plans cannot be "
+                      "cancelled, refunded or exchanged",
+                      reservation_id);
+    enum ledger_err err = find_active(d, reservation_id, out);
+    if (err == LEDGER_ERR_OK)
+        err = check_after_purchase(d, *out, change);
+    return err;
+}
+
 /* What the scope and renewal commands need of a reservation or a savings plan
  * (a holding): found among the customer's, and their current settings. */
 enum holding_kind { HOLDING_RESERVATION, HOLDING_SAVINGS_PLAN };
@@ -1947,9 +1965,7 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
     int64_t remaining_minor = 0, returned_price_minor = 0;
     for (size_t i = 0; i < count; i++) {
         const struct domain_reservation *reservation = NULL;
-        err = find_active(d, body->reservation_ids[i], &reservation);
-        if (err == LEDGER_ERR_OK)
-            err = check_after_purchase(d, reservation, "an exchange");
+        err = find_returnable(d, body->reservation_ids[i], "an exchange", &reservation);
         if (err != LEDGER_ERR_OK)
             return err;
         if (currency == NULL) {
@@ -2078,9 +2094,7 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
     }
     err = need_customer(d);
     if (err == LEDGER_ERR_OK)
-        err = find_active(d, body->reservation_id, &reservation);
-    if (err == LEDGER_ERR_OK)
-        err = check_after_purchase(d, reservation, "a cancellation");
+        err = find_returnable(d, body->reservation_id, "a cancellation", &reservation);
     if (err != LEDGER_ERR_OK)
         return err;
     if (strcmp(body->refund->currency, reservation->price.currency) != 0)

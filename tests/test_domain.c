@@ -1901,6 +1901,16 @@ static void test_domain_savings_plan_changes(void **state)
     refuse_as(&SALES, plan_cancel(&k, plan), LEDGER_ERR_FORBIDDEN);
     refuse_as(&ADMIN, plan_cancel(&k, "sp-999"), LEDGER_ERR_SAVINGS_PLAN_NOT_FOUND);
     refuse_as(&ADMIN, plan_cancel(&k, ""), LEDGER_ERR_INVALID_ARGUMENT);
+    /* Named where a reservation goes, it is still a savings plan. */
+    refuse_as(&ADMIN, cancel(&k, plan, 100, "USD", -1), LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE);
+    assert_non_null(strstr(W->out.message, "is a savings plan, not a reservation: savings plans "
+                                           "cannot be cancelled, refunded or exchanged"));
+    char bought[32];
+    snprintf(bought, sizeof bought, "%s", buy_reservation(100000));
+    const char *with_plan[] = {bought, plan};
+    refuse_as(&ADMIN, exchange(&k, with_plan, 2, 0, 500000),
+              LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE);
+    refuse_as(&ADMIN, cancel(&k, "sp-999", 100, "USD", -1), LEDGER_ERR_RESERVATION_NOT_FOUND);
     /* Scope and auto-renew: the partner, for customer-bought plans too. */
     refuse_as(&ALICE, plan_scope(&k, plan, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""),
               LEDGER_ERR_ASK_PARTNER);
@@ -1931,6 +1941,14 @@ static void test_domain_savings_plan_changes(void **state)
     accept(&ADMIN, plan_renewal(&k, plan, false));
     assert_false(domain_find_savings_plan(W->customer, plan)->auto_renew);
     refuse_as(&ADMIN, plan_renewal(&k, "sp-999", true), LEDGER_ERR_SAVINGS_PLAN_NOT_FOUND);
+    /* What was committed stays as bought through every change. */
+    const struct domain_savings_plan *p = domain_find_savings_plan(W->customer, plan);
+    assert_int_equal(250, p->hourly_commitment.amount_minor);
+    assert_string_equal("USD", p->hourly_commitment.currency);
+    assert_int_equal(LEDGER__V1__TERM__TERM_P1Y, p->term);
+    assert_int_equal(LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY, p->billing_plan);
+    assert_true(p->expires_us - p->starts_us == YEAR_US);
+    assert_int_equal(250 * 8760, p->price.amount_minor);
 }
 
 static void test_domain_cost_visibility(void **state)
