@@ -36,8 +36,9 @@ struct command_row {
  * partner; cancelling a savings plan is let through to the rule that refuses
  * it for everyone (SAVINGS_PLAN_NOT_REFUNDABLE), which is the truer answer.
  * The operator manages partners and principals and makes no business change.
- * The system role may record expiries and renewals, for a schedule inside the
- * ledger (none runs yet: admin agents record them). */
+ * The system role records expiries for the daemon's schedule; renewals are
+ * rule 5's, the partner's only (the ledger cannot know the price the cloud
+ * renewed at: admin agents record them). */
 static const struct command_row command_rows[POLICY_COMMAND_COUNT] = {
     /* columns: admin sales helpdesk customer auditor billing operator system */
     {LEDGER__V1__COMMAND__BODY_ADD_PARTNER, "------A-"},
@@ -53,7 +54,7 @@ static const struct command_row command_rows[POLICY_COMMAND_COUNT] = {
     {LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION, "AA-A----"},
     {LEDGER__V1__COMMAND__BODY_CHANGE_RESERVATION_SCOPE, "A--P----"},
     {LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL, "A--P----"},
-    {LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION, "A--P---A"},
+    {LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION, "A--P----"},
     {LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION, "A--P----"},
     {LEDGER__V1__COMMAND__BODY_CANCEL_RESERVATION, "A--P----"},
     {LEDGER__V1__COMMAND__BODY_EXPIRE_RESERVATION, "A------A"},

@@ -1612,7 +1612,7 @@ static void test_domain_customer_reservation_limit(void **state)
     refuse_as(&ADMIN, exchange(&k, returned, 1, 0, 5000), LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(W->out.message, "reservations"));
     W->now_us = T0 + YEAR_US;
-    refuse_as(&SYSTEM, renew(&k, first, 1100, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&ADMIN, renew(&k, first, 1100, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(W->out.message, "reservations"));
     /* What does not add one still works. */
     accept(&ADMIN, reservation_renewal(&k, first, false));
@@ -1795,17 +1795,21 @@ static void test_domain_renew_and_expire(void **state)
     standard_customer();
     char rid[32];
     snprintf(rid, sizeof rid, "%s", buy_reservation(1000));
-    refuse_as(&SYSTEM, renew(&k, rid, 1100, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&ADMIN, renew(&k, rid, 1100, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(W->out.message, "auto-renew is off"));
     accept(&ADMIN, reservation_renewal(&k, rid, true));
-    refuse_as(&SYSTEM, renew(&k, rid, 1100, "EUR"), LEDGER_ERR_CURRENCY_MISMATCH);
-    refuse_as(&SYSTEM, renew(&k, rid, 0, "USD"), LEDGER_ERR_INVALID_AMOUNT);
-    refuse_as(&SYSTEM, renew(&k, "res-999", 1100, "USD"), LEDGER_ERR_RESERVATION_NOT_FOUND);
+    refuse_as(&ADMIN, renew(&k, rid, 1100, "EUR"), LEDGER_ERR_CURRENCY_MISMATCH);
+    refuse_as(&ADMIN, renew(&k, rid, 0, "USD"), LEDGER_ERR_INVALID_AMOUNT);
+    refuse_as(&ADMIN, renew(&k, "res-999", 1100, "USD"), LEDGER_ERR_RESERVATION_NOT_FOUND);
     refuse_as(&SALES, renew(&k, rid, 1100, "USD"), LEDGER_ERR_FORBIDDEN);
     refuse_as(&HELPDESK, renew(&k, rid, 1100, "USD"), LEDGER_ERR_FORBIDDEN);
+    /* Rule 5: the partner's only; the ledger's schedule records expiries,
+     * never renewals, whose price only the cloud knows. */
+    refuse_as(&SYSTEM, renew(&k, rid, 1100, "USD"), LEDGER_ERR_FORBIDDEN);
+    assert_non_null(strstr(W->out.message, "role system may not renew reservation"));
     Ledger__V1__Command *c = renew(&k, rid, 1100, "USD");
     c->renew_reservation->retail_price->currency = "EUR";
-    refuse_as(&SYSTEM, c, LEDGER_ERR_CURRENCY_MISMATCH);
+    refuse_as(&ADMIN, c, LEDGER_ERR_CURRENCY_MISMATCH);
     /* Not dated before the reservation was bought. */
     c = renew(&k, rid, 1100, "USD");
     c->business_us = domain_find_reservation(W->customer, rid)->bought_us - 1;
@@ -1813,7 +1817,7 @@ static void test_domain_renew_and_expire(void **state)
     assert_non_null(strstr(W->out.message, "a renewal dated"));
 
     W->now_us = T0 + YEAR_US;
-    assert_int_equal(LEDGER_ERR_OK, decide(&SYSTEM, renew(&k, rid, 1100, "USD")));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, renew(&k, rid, 1100, "USD")));
     const Ledger__V1__ReservationRenewed *e = W->out.event.reservation_renewed;
     assert_string_equal(rid, e->reservation_id);
     assert_string_equal(seq_id("res", W->sequence), e->renewal->reservation_id);
@@ -1825,17 +1829,17 @@ static void test_domain_renew_and_expire(void **state)
     assert_int_equal(2, e->renewal->quantity);
     assert_int_equal(1100, e->renewal->price->amount_minor);
     assert_true(e->renewal->auto_renew);
-    assert_string_equal("ledger", W->out.event.actor->principal_id);
-    assert_int_equal(LEDGER__V1__ROLE__ROLE_SYSTEM, W->out.event.actor->role);
+    assert_string_equal("admin-1", W->out.event.actor->principal_id);
+    assert_int_equal(LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, W->out.event.actor->role);
     assert_string_equal("p1", W->out.event.partner_id);
-    uint64_t seq = accept(&SYSTEM, renew(&k, rid, 1100, "USD"));
+    uint64_t seq = accept(&ADMIN, renew(&k, rid, 1100, "USD"));
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED,
                      domain_find_reservation(W->customer, rid)->state);
     char next[32];
     snprintf(next, sizeof next, "%s", seq_id("res", seq));
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE,
                      domain_find_reservation(W->customer, next)->state);
-    refuse_as(&SYSTEM, renew(&k, rid, 1100, "USD"), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+    refuse_as(&ADMIN, renew(&k, rid, 1100, "USD"), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
     /* Renewed early, the renewal starts at the old expiry, a year on:
      * cancelled before then, nothing of it was billed, so no refund. */
     char renewing[32], ahead[32];

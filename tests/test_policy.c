@@ -48,7 +48,7 @@ static const struct expected_command expected_commands[] = {
     {"purchase_reservation", "asc", ""},
     {"change_reservation_scope", "a", "c"},
     {"set_reservation_renewal", "a", "c"},
-    {"renew_reservation", "ay", "c"},
+    {"renew_reservation", "a", "c"},
     {"exchange_reservation", "a", "c"},
     {"cancel_reservation", "a", "c"},
     {"expire_reservation", "ay", ""},
@@ -209,6 +209,22 @@ static void test_policy_invariants(void **state)
                                         LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN));
     assert_false(policy_command_allowed(LEDGER__V1__ROLE__ROLE_SALES_AGENT,
                                         LEDGER__V1__COMMAND__BODY_GRANT_PERMISSION));
+    /* Rule 5: exchanges, cancellations, renewals and scope changes of a
+     * reservation are the admin agent's only, whoever else asks. */
+    static const Ledger__V1__Command__BodyCase partner_only[] = {
+        LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION,
+        LEDGER__V1__COMMAND__BODY_CANCEL_RESERVATION,
+        LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION,
+        LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL,
+        LEDGER__V1__COMMAND__BODY_CHANGE_RESERVATION_SCOPE,
+    };
+    for (size_t j = 0; j < sizeof partner_only / sizeof partner_only[0]; j++) {
+        for (size_t r = 0; r < POLICY_ROLE_COUNT; r++) {
+            Ledger__V1__Role role = policy_role_at(r);
+            assert_int_equal(role == LEDGER__V1__ROLE__ROLE_ADMIN_AGENT,
+                             policy_command_allowed(role, partner_only[j]));
+        }
+    }
     /* Customer users read only their own reservations and savings plans. */
     for (size_t j = 0; j < POLICY_QUERY_COUNT; j++) {
         Ledger__V1__Query__KindCase kind = policy_query_at(j);
