@@ -769,6 +769,7 @@ static enum ledger_err apply_role_assigned(struct domain_customer *customer,
                 body->subscription_id);
     copy_string(assignment->user, sizeof assignment->user, body->user);
     assignment->role = body->role;
+    assignment->assigned_us = event->business_us != 0 ? event->business_us : event->recorded_us;
     assignment->sequence = event->sequence;
     return LEDGER_ERR_OK;
 }
@@ -1185,16 +1186,19 @@ static enum ledger_err check_billing_subscription(struct decision *d, const char
         find_subscription(d->customer, subscription_id);
     if (subscription == NULL)
         return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
-                      "billing subscription %s is not a subscription of customer %s",
+                      "billing subscription %s is not a subscription of customer %s; bill an "
+                      "active Azure plan or Azure Global one of it",
                       subscription_id, d->customer->customer_id);
     if (subscription->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
         return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
-                      "billing subscription %s is %s, not active", subscription_id,
+                      "billing subscription %s is %s, not active; bill an active Azure plan or "
+                      "Azure Global subscription of the customer",
+                      subscription_id,
                       codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)subscription->status));
     if (!offer_eligible(subscription->offer))
         return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ELIGIBLE,
                       "billing subscription %s is a '%s' subscription, not an Azure plan or "
-                      "Azure Global one",
+                      "Azure Global one; bill one of those",
                       subscription_id, codec_enum_name(CODEC_ENUM_OFFER, (int)subscription->offer));
     return LEDGER_ERR_OK;
 }
@@ -1204,9 +1208,25 @@ static bool is_customer_user(const struct decision *d)
     return d->principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
 }
 
-/* Rule 3 for a customer user's purchase: the permission is on, the billing
- * subscription is active and eligible, and the user holds Owner (preferred)
- * or Reservation Purchaser on it. Fills out->allowed_by. */
+/* The business time of the grant in force of a permission that is on (0
+ * when the history does not hold it). */
+static int64_t permission_granted_us(const struct domain_customer *customer,
+                                     Ledger__V1__PermissionKind kind)
+{
+    for (size_t i = customer->permission_change_count; i > 0; i--) {
+        const struct domain_permission_change *change = &customer->permission_changes[i - 1];
+        if (change->sequence == customer->permission_sequence[kind])
+            return change->changed_us;
+    }
+    return 0;
+}
+
+/* Rule 3 for a customer user's purchase, at the moment of purchase (the
+ * command's business time): the permission is on, the billing subscription
+ * is active and eligible, and the user holds Owner (preferred) or
+ * Reservation Purchaser on it. A purchase dated before the grant in force or
+ * before the assignment of the role was not allowed then, and is refused
+ * with the code of the condition that failed. Fills out->allowed_by. */
 static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__PermissionKind kind,
                                                const char *subscription_id)
 {
@@ -1216,15 +1236,38 @@ static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__P
                       "permission '%s' is off for customer %s: ask your partner's admin agent "
                       "to turn it on",
                       kind_name(kind), customer->customer_id);
+    int64_t granted_us = permission_granted_us(customer, kind);
+    if (d->business_us < granted_us)
+        return refuse(d, LEDGER_ERR_PERMISSION_OFF,
+                      "permission '%s' of customer %s is on since %s: a purchase dated %s, "
+                      "before then, was not allowed; date it at or after that",
+                      kind_name(kind), customer->customer_id, time_text(granted_us).text,
+                      time_text(d->business_us).text);
     enum ledger_err err = check_billing_subscription(d, subscription_id);
     if (err != LEDGER_ERR_OK)
         return err;
     const char *user = d->principal->user;
-    long index =
-        find_role(customer, subscription_id, user, LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER);
-    if (index < 0)
-        index = find_role(customer, subscription_id, user,
-                          LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER);
+    static const Ledger__V1__AzureRole purchase_roles[] = {
+        LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER,
+        LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER,
+    };
+    long index = -1, later = -1;
+    for (size_t i = 0; i < sizeof purchase_roles / sizeof purchase_roles[0] && index < 0; i++) {
+        long found = find_role(customer, subscription_id, user, purchase_roles[i]);
+        if (found >= 0 && customer->roles[found].assigned_us <= d->business_us)
+            index = found;
+        else if (found >= 0 && (later < 0 || customer->roles[found].assigned_us <
+                                                 customer->roles[later].assigned_us))
+            later = found; /* the earliest date a purchase could have */
+    }
+    if (index < 0 && later >= 0)
+        return refuse(d, LEDGER_ERR_ROLE_MISSING,
+                      "user %s holds %s on subscription %s since %s: a purchase dated %s, "
+                      "before then, was not allowed; date it at or after that",
+                      user,
+                      codec_enum_name(CODEC_ENUM_AZURE_ROLE, (int)customer->roles[later].role),
+                      subscription_id, time_text(customer->roles[later].assigned_us).text,
+                      time_text(d->business_us).text);
     if (index < 0)
         return refuse(d, LEDGER_ERR_ROLE_MISSING,
                       "user %s holds neither Owner nor Reservation Purchaser on subscription %s: "

@@ -76,7 +76,8 @@ struct domain_role_assignment {
     char subscription_id[DOMAIN_ID_SIZE];
     char user[DOMAIN_ID_SIZE];
     Ledger__V1__AzureRole role;
-    uint64_t sequence; /* the RoleAssigned event */
+    int64_t assigned_us; /* the RoleAssigned event's business time */
+    uint64_t sequence;   /* the RoleAssigned event */
 };
 
 /* One switch change, kept for the permissions history and "as of". */

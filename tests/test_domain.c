@@ -1079,6 +1079,113 @@ static void test_domain_customer_purchase_conditions(void **state)
     refuse_as(&ALICE, plain_reservation(&k, 1000), LEDGER_ERR_PERMISSION_OFF);
 }
 
+/* Rule 3 holds "at the moment of purchase": what changed since a grant
+ * (a role removed, the subscription suspended) stops the next purchase with
+ * the code of the condition that failed, and a purchase dated before the
+ * grant or the role assignment that would allow it is refused as it would
+ * have been then. */
+static void test_domain_customer_purchase_at_its_moment(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const Ledger__V1__PermissionKind R = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    const Ledger__V1__PermissionKind S = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    W->now_us = T0 + 10 * DAY_US;
+    accept(&ADMIN, permission(&k, true, R));
+    accept(&ADMIN, permission(&k, true, S));
+    W->now_us = T0 + 20 * DAY_US;
+    uint64_t purchaser =
+        accept(&ADMIN, role(&k, true, "sub-1", "alice",
+                            LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER));
+    W->now_us = T0 + 30 * DAY_US;
+    uint64_t owner =
+        accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    W->now_us = T0 + 40 * DAY_US;
+
+    struct {
+        int64_t business_us;
+        enum ledger_err expected;
+        const char *message;    /* part of the refusal, or NULL */
+        uint64_t role_sequence; /* of allowed_by, when allowed */
+    } cases[] = {
+        {T0 + 10 * DAY_US - 1, LEDGER_ERR_PERMISSION_OFF,
+         "permission 'reservations' of customer c1 is on since 2025-01-11T00:00:00Z", 0},
+        {T0 + 20 * DAY_US - 1, LEDGER_ERR_ROLE_MISSING,
+         "user alice holds reservation-purchaser on subscription sub-1 since "
+         "2025-01-21T00:00:00Z",
+         0},
+        {T0 + 20 * DAY_US, LEDGER_ERR_OK, NULL, purchaser},
+        {T0 + 30 * DAY_US - 1, LEDGER_ERR_OK, NULL, purchaser},
+        {T0 + 30 * DAY_US, LEDGER_ERR_OK, NULL, owner},
+        {0, LEDGER_ERR_OK, NULL, owner},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Ledger__V1__Command *c = plain_reservation(&k, 1000);
+        c->business_us = cases[i].business_us;
+        if (cases[i].expected != LEDGER_ERR_OK) {
+            refuse_as(&ALICE, c, cases[i].expected);
+            if (strstr(W->out.message, cases[i].message) == NULL)
+                fail_msg("case %zu: '%s' lacks '%s'", i, W->out.message, cases[i].message);
+            assert_non_null(strstr(W->out.message, "before then, was not allowed"));
+            continue;
+        }
+        assert_int_equal(LEDGER_ERR_OK, decide(&ALICE, c));
+        assert_int_equal(cases[i].role_sequence,
+                         W->out.event.reservation_purchased->allowed_by->role_sequence);
+    }
+    /* Savings plans alike. */
+    Ledger__V1__Command *early = savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100);
+    early->business_us = T0 + 5 * DAY_US;
+    refuse_as(&ALICE, early, LEDGER_ERR_PERMISSION_OFF);
+    assert_non_null(
+        strstr(W->out.message, "permission 'savings-plans' of customer c1 is on since"));
+
+    /* A role removed after the grant takes effect at once. */
+    accept(&ALICE, plain_reservation(&k, 1000));
+    accept(&ADMIN, role(&k, false, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ALICE, plain_reservation(&k, 1000)); /* Reservation Purchaser is left */
+    accept(&ADMIN, role(&k, false, "sub-1", "alice",
+                        LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER));
+    refuse_as(&ALICE, plain_reservation(&k, 1000), LEDGER_ERR_ROLE_MISSING);
+    assert_non_null(strstr(W->out.message, "ask your partner's admin agent to assign you"));
+    refuse_as(&ALICE, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100),
+              LEDGER_ERR_ROLE_MISSING);
+    /* So does a suspension of the billing subscription, the role held. */
+    accept(&ADMIN, role(&k, true, "sub-g", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ALICE,
+           reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"));
+    char bought[32];
+    snprintf(bought, sizeof bought, "%s", seq_id("res", W->sequence - 1));
+    accept(&ADMIN, cancel(&k, bought, 0, "USD", -1));
+    accept(&ADMIN,
+           status(&k, "sub-g", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED));
+    refuse_as(&ALICE,
+              reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
+              LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    assert_non_null(strstr(W->out.message, "billing subscription sub-g is suspended, not active; "
+                                           "bill an active Azure plan or Azure Global "
+                                           "subscription"));
+    refuse_as(&ALICE, savings_plan(&k, "sub-g", LEDGER__V1__TERM__TERM_P1Y, 100),
+              LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    /* And, with all else in place, the permission turned off. */
+    accept(&ADMIN,
+           status(&k, "sub-g", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE));
+    accept(&ALICE,
+           reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"));
+    accept(&ADMIN, permission(&k, false, R));
+    refuse_as(&ALICE,
+              reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
+              LEDGER_ERR_PERMISSION_OFF);
+    /* A grant made again later holds from its own date only. */
+    W->now_us = T0 + 50 * DAY_US;
+    accept(&ADMIN, permission(&k, true, R));
+    Ledger__V1__Command *between =
+        reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD");
+    between->business_us = T0 + 45 * DAY_US;
+    refuse_as(&ALICE, between, LEDGER_ERR_PERMISSION_OFF);
+}
+
 static void test_domain_customer_savings_plan_purchase(void **state)
 {
     (void)state;
@@ -2317,6 +2424,7 @@ int main(void)
         TEST(test_domain_permission_needs_eligible_subscription),
         TEST(test_domain_permission_switches),
         TEST(test_domain_customer_purchase_conditions),
+        TEST(test_domain_customer_purchase_at_its_moment),
         TEST(test_domain_customer_savings_plan_purchase),
         TEST(test_domain_partner_purchase),
         TEST(test_domain_reservation_field_validation),
