@@ -2051,7 +2051,7 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
         money_format(remaining_minor, currency, b);
         return refuse(d, LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW,
                       "the replacement commits %s %s but the returned reservations still "
-                      "commit %s %s",
+                      "commit %s %s: its price must be at least that",
                       currency, a, currency, b);
     }
     if (d->customer->reservation_count + 1 > LEDGER_CUSTOMER_RESERVATIONS_MAX)

@@ -1783,7 +1783,8 @@ static void test_domain_exchange_value(void **state)
     const char *returned[] = {first, second};
     refuse_as(&ADMIN, exchange(&k, returned, 2, 0, 1149999), LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
     assert_non_null(strstr(W->out.message, "the replacement commits USD 11499.99 but the returned "
-                                           "reservations still commit USD 11500.00"));
+                                           "reservations still commit USD 11500.00: its "
+                                           "price must be at least that"));
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, returned, 2, 1150000, 1150000)));
     const Ledger__V1__ReservationExchanged *e = W->out.event.reservation_exchanged;
     assert_int_equal(2, e->n_returned_reservation_ids);
