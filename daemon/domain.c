@@ -2626,6 +2626,29 @@ static void fill_envelope(struct decision *d)
     event->command_hash.data = (uint8_t *)in->command_hash;
 }
 
+/* The roles a person may hold that may use a command, for a FORBIDDEN
+ * message ("role admin-agent or customer-user"); the ledger's own role is
+ * no one to ask. */
+static void allowed_roles(Ledger__V1__Command__BodyCase body_case, char *out, size_t size)
+{
+    size_t length = 0;
+    int count = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < POLICY_ROLE_COUNT; i++) {
+        Ledger__V1__Role role = policy_role_at(i);
+        if (role == LEDGER__V1__ROLE__ROLE_SYSTEM || !policy_command_allowed(role, body_case))
+            continue;
+        int written = snprintf(out + length, size - length, "%s%s", count == 0 ? "role " : " or ",
+                               policy_role_name(role));
+        if (written < 0 || (size_t)written >= size - length)
+            break;
+        length += (size_t)written;
+        count++;
+    }
+    if (count == 0)
+        snprintf(out, size, "no role");
+}
+
 static void reset_event(struct domain_output *out)
 {
     memset(&out->event, 0, sizeof out->event);
@@ -2677,13 +2700,16 @@ enum ledger_err domain_decide(const struct domain_input *input, struct domain_ou
         snprintf(verb, sizeof verb, "%s", name);
         for (char *c = verb; *c != '\0'; c++)
             *c = *c == '_' ? ' ' : *c;
-        if (access == POLICY_ASK_PARTNER)
+        if (access == POLICY_ASK_PARTNER) {
             err =
                 refuse(d, LEDGER_ERR_ASK_PARTNER,
                        "only the partner may %s (%s) for a customer; ask your partner", verb, name);
-        else
-            err = refuse(d, LEDGER_ERR_FORBIDDEN, "role %s may not %s (%s)",
-                         policy_role_name(input->principal->role), verb, name);
+        } else {
+            char allowed[DOMAIN_MESSAGE_SIZE / 2];
+            allowed_roles(command->body_case, allowed, sizeof allowed);
+            err = refuse(d, LEDGER_ERR_FORBIDDEN, "role %s may not %s (%s); ask a principal of %s",
+                         policy_role_name(input->principal->role), verb, name, allowed);
+        }
         goto refused;
     }
     /* 3, 4. */

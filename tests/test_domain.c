@@ -968,6 +968,7 @@ static void test_domain_permission_switches(void **state)
     const Ledger__V1__PermissionKind S = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
     refuse_as(&ADMIN, permission(&k, false, R), LEDGER_ERR_PERMISSION_ALREADY_OFF);
     refuse_as(&SALES, permission(&k, true, R), LEDGER_ERR_FORBIDDEN);
+    assert_non_null(strstr(W->out.message, "ask a principal of role admin-agent"));
     refuse_as(&HELPDESK, permission(&k, true, R), LEDGER_ERR_FORBIDDEN);
     refuse_as(&AUDITOR, permission(&k, true, R), LEDGER_ERR_FORBIDDEN);
     refuse_as(&BILLING, permission(&k, true, R), LEDGER_ERR_FORBIDDEN);
@@ -1238,6 +1239,11 @@ static void test_domain_partner_purchase(void **state)
     accept(&SALES, plain_reservation(&k, 1000));
     refuse_as(&SALES, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100),
               LEDGER_ERR_FORBIDDEN);
+    /* The refusal names who may, so the sales agent knows whom to ask. */
+    assert_non_null(strstr(W->out.message,
+                           "role sales-agent may not purchase savings plan "
+                           "(purchase_savings_plan); ask a principal of role admin-agent or "
+                           "customer-user"));
     accept(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100));
     const struct domain_principal *readers[] = {&HELPDESK, &AUDITOR, &BILLING, &OPERATOR, &SYSTEM};
     for (size_t i = 0; i < 5; i++) {
