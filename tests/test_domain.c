@@ -902,6 +902,72 @@ static void test_domain_subscriptions(void **state)
                      changed->to_status);
 }
 
+/* Rule 10 for each way a reservation billed to a subscription can stand:
+ * while it is active (bought by the partner or the customer, or a renewal
+ * whose term has not begun) the subscription stays active; once it is
+ * cancelled, exchanged or expired it no longer holds the subscription. */
+static void test_domain_suspension_and_reservation_states(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    accept(&ADMIN, role(&k, true, "sub-g", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ADMIN, permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS));
+    const Ledger__V1__SubscriptionStatus suspended =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED;
+    const Ledger__V1__SubscriptionStatus active =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
+    enum { BY_PARTNER, BY_CUSTOMER, RENEWAL_AHEAD, CANCELLED, EXCHANGED, EXPIRED };
+    static const struct {
+        int how;
+        enum ledger_err expected;
+    } cases[] = {
+        {BY_PARTNER, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS},
+        {BY_CUSTOMER, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS},
+        {RENEWAL_AHEAD, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS},
+        {CANCELLED, LEDGER_ERR_OK},
+        {EXCHANGED, LEDGER_ERR_OK},
+        {EXPIRED, LEDGER_ERR_OK},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Ledger__V1__Command *buy =
+            reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD");
+        buy->purchase_reservation->auto_renew = cases[i].how == RENEWAL_AHEAD;
+        char rid[32];
+        snprintf(rid, sizeof rid, "%s",
+                 seq_id("res", accept(cases[i].how == BY_CUSTOMER ? &ALICE : &ADMIN, buy)));
+        const char *returned[] = {rid};
+        switch (cases[i].how) {
+        case RENEWAL_AHEAD: /* the old one ends, the renewal starts in a year */
+            accept(&ADMIN, renew(&k, rid, 1000, "USD"));
+            break;
+        case CANCELLED:
+            accept(&ADMIN, cancel(&k, rid, 0, "USD", -1));
+            break;
+        case EXCHANGED: /* into a reservation billed to sub-1 */
+            accept(&ADMIN, exchange(&k, returned, 1, 0, 5000));
+            break;
+        case EXPIRED:
+            W->now_us = domain_find_reservation(W->customer, rid)->expires_us;
+            accept(&SYSTEM, expire(&k, rid));
+            break;
+        default:
+            break;
+        }
+        if (cases[i].expected != LEDGER_ERR_OK) {
+            refuse_as(&ADMIN, status(&k, "sub-g", suspended), cases[i].expected);
+            assert_non_null(strstr(W->out.message, "subscription sub-g is billed for active "
+                                                   "reservation res-"));
+            /* Clear the way for the next case. */
+            snprintf(rid, sizeof rid, "%s", seq_id("res", W->sequence - 1));
+            accept(&ADMIN, cancel(&k, rid, 0, "USD", -1));
+            continue;
+        }
+        accept(&ADMIN, status(&k, "sub-g", suspended));
+        accept(&ADMIN, status(&k, "sub-g", active));
+    }
+}
+
 static void test_domain_roles(void **state)
 {
     (void)state;
@@ -2427,6 +2493,7 @@ int main(void)
         TEST(test_domain_add_partner),
         TEST(test_domain_principals),
         TEST(test_domain_subscriptions),
+        TEST(test_domain_suspension_and_reservation_states),
         TEST(test_domain_roles),
         TEST(test_domain_permission_needs_eligible_subscription),
         TEST(test_domain_permission_switches),
