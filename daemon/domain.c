@@ -2169,10 +2169,15 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
         money_format(refunded_minor, DOMAIN_CAP_CURRENCY, a);
         money_format(usd_minor, DOMAIN_CAP_CURRENCY, b);
         money_format(LEDGER_REFUND_CAP_USD_MINOR, DOMAIN_CAP_CURRENCY, c);
+        /* A back-dated cancellation counts refunds of more than one window,
+         * which may together pass the cap: then nothing fits. */
+        int64_t room_minor = LEDGER_REFUND_CAP_USD_MINOR - refunded_minor;
+        char room[MONEY_TEXT_SIZE];
+        money_format(room_minor > 0 ? room_minor : 0, DOMAIN_CAP_CURRENCY, room);
         return refuse(d, LEDGER_ERR_REFUND_CAP_EXCEEDED,
                       "customer %s was refunded USD %s in the last 365 days; USD %s more would "
-                      "pass the cap of USD %s",
-                      d->customer->customer_id, a, b, c);
+                      "pass the cap of USD %s; at most USD %s more fits now",
+                      d->customer->customer_id, a, b, c, room);
     }
     Ledger__V1__ReservationCancelled *event = &d->out->body.reservation_cancelled;
     ledger__v1__reservation_cancelled__init(event);

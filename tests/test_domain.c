@@ -1675,7 +1675,8 @@ static void test_domain_refund_cap(void **state)
     /* Day 200: 10,000.01 would pass 50,000; exactly 10,000 reaches it. */
     W->now_us = T0 + 200 * DAY_US;
     refuse_as(&ADMIN, cancel(&k, ids[1], 1000001, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
-    assert_non_null(strstr(W->out.message, "USD 10000.01 more would pass the cap of USD 50000.00"));
+    assert_non_null(strstr(W->out.message, "USD 10000.01 more would pass the cap of USD 50000.00; "
+                                           "at most USD 10000.00 more fits now"));
     accept(&ADMIN, cancel(&k, ids[1], 1000000, "USD", -1));
     refuse_as(&ADMIN, cancel(&k, ids[2], 1, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
     /* A zero refund is always possible. */
@@ -1738,6 +1739,7 @@ static void test_domain_refund_cap_other_currencies(void **state)
     refuse_as(&ADMIN, cancel(&k, jpy, 1000, "JPY", 2), LEDGER_ERR_REFUND_CAP_EXCEEDED);
     assert_non_null(strstr(W->out.message, "refunded USD 49999.99 in the last 365 days"));
     refuse_as(&ADMIN, cancel(&k, usd, 2, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    assert_non_null(strstr(W->out.message, "at most USD 0.01 more fits now"));
     accept(&ADMIN, cancel(&k, jpy, 150, "JPY", 1));
     assert_int_equal(2, W->customer->refund_count);
     refuse_as(&ADMIN, cancel(&k, usd, 1, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
