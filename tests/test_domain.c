@@ -1711,6 +1711,49 @@ static void test_domain_refund_cap(void **state)
     accept(&ADMIN, cancel(&k, f, cap, "USD", -1));
 }
 
+/* Rule 7's edges, each in a fresh world: one earlier refund dated some days
+ * before the cancellation asked for, and the amount asked. */
+static void test_domain_refund_cap_boundaries(void **state)
+{
+    (void)state;
+    const int64_t cap = LEDGER_REFUND_CAP_USD_MINOR;
+    static const struct {
+        int64_t earlier_minor;
+        int64_t days_ago;
+        int64_t asked_minor;
+        enum ledger_err expected;
+    } cases[] = {
+        {cap - 100, 10, 100, LEDGER_ERR_OK},                  /* exactly at the cap */
+        {cap - 100, 10, 101, LEDGER_ERR_REFUND_CAP_EXCEEDED}, /* one cent over */
+        {0, 10, cap, LEDGER_ERR_OK},                          /* the whole cap at once */
+        {0, 10, cap + 1, LEDGER_ERR_REFUND_CAP_EXCEEDED},     /* ... and a cent more */
+        {cap, 364, 1, LEDGER_ERR_REFUND_CAP_EXCEEDED},        /* still in the window */
+        {cap, 365, 1, LEDGER_ERR_OK},                         /* left it */
+        {cap, 365, cap, LEDGER_ERR_OK},                       /* all of it */
+        {cap, 366, cap, LEDGER_ERR_OK},                       /* long gone */
+        {cap, 0, 1, LEDGER_ERR_REFUND_CAP_EXCEEDED},          /* the same day */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        teardown(NULL);
+        setup(NULL);
+        struct cmd k;
+        standard_customer();
+        char earlier[32], asked[32];
+        snprintf(earlier, sizeof earlier, "%s", buy_reservation(cap));
+        snprintf(asked, sizeof asked, "%s", buy_reservation(2 * cap));
+        if (cases[i].earlier_minor > 0)
+            accept(&ADMIN, cancel(&k, earlier, cases[i].earlier_minor, "USD", -1));
+        W->now_us = T0 + cases[i].days_ago * DAY_US;
+        Ledger__V1__Command *c = cancel(&k, asked, cases[i].asked_minor, "USD", -1);
+        if (cases[i].expected == LEDGER_ERR_OK) {
+            if (decide(&ADMIN, c) != LEDGER_ERR_OK)
+                fail_msg("case %zu refused: %s", i, W->out.message);
+        } else {
+            refuse_as(&ADMIN, c, cases[i].expected);
+        }
+    }
+}
+
 /* Rule 7 in other currencies: a refund counts by its USD value, which the
  * command states; a refund worth nothing in USD, or a USD value for no
  * refund, is refused before it could pass the cap uncounted. */
@@ -2511,6 +2554,7 @@ int main(void)
         TEST(test_domain_customer_is_told_to_ask_partner),
         TEST(test_domain_cancel_reservation),
         TEST(test_domain_refund_cap),
+        TEST(test_domain_refund_cap_boundaries),
         TEST(test_domain_refund_cap_other_currencies),
         TEST(test_domain_refund_list_limit),
         TEST(test_domain_customer_reservation_limit),
