@@ -1644,7 +1644,8 @@ static enum ledger_err run_stats(struct ctl_context *context, const struct ctl_a
 /* History. */
 
 static const struct ctl_option events_options[] = {
-    {"from", CTL_OPTION_VALUE, "SEQ", "start at this sequence (default 1)", false},
+    {"from", CTL_OPTION_VALUE, "SEQ",
+     "start at this sequence, inclusive (default 1: the first event)", false},
     {"limit", CTL_OPTION_VALUE, "N", "print at most N events, then stop", false},
     {"customer", CTL_OPTION_VALUE, "C", "only this customer's events", false},
     {"type", CTL_OPTION_LIST, "T",
@@ -1739,6 +1740,11 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         (err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK) {
         return err;
     }
+    /* --from names the first sequence printed, as --seq and --as-of name
+     * one: 0 is no sequence. */
+    if (ctl_flag(args, "from") && from == 0) {
+        return usage(context, "from", "sequences start at 1");
+    }
     if (ctl_flag(args, "limit") && limit == 0) {
         return usage(context, "limit", "at least 1");
     }
@@ -1773,7 +1779,7 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
     if ((err = ctl_client(context, &client)) != LEDGER_ERR_OK) {
         return err;
     }
-    subscription.after_sequence = from > 0 ? from - 1 : 0;
+    subscription.after_sequence = from > 0 ? from - 1 : 0; /* no --from: from 1 */
     subscription.checkpoint_path = checkpoint;
     subscription.checkpoint_mode = LEDGER_CHECKPOINT_EACH_EVENT;
     subscription.partner_id = context->partner_id;

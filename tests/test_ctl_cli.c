@@ -80,6 +80,17 @@ static void test_ctl_cli_usage_errors(void **state)
     assert_non_null(strstr(run.err, "--from:"));
     run_free(&run);
 
+    /* --from is the first sequence printed: there is no sequence 0, as
+     * for --seq and --as-of; nothing is sent. */
+    ctl(fixture, &run, NULL, NULL, "events", "--from", "0", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--from: sequences start at 1"));
+    run_free(&run);
+    ctl(fixture, &run, NULL, NULL, "reservations", "--customer", "c", "--as-of", "0", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--as-of: sequences start at 1"));
+    run_free(&run);
+
     ctl(fixture, &run, NULL, NULL, "frobnicate", NULL);
     expect_error(&run, 2, "USAGE");
     run_free(&run);
@@ -954,6 +965,16 @@ static void test_ctl_cli_events_feed(void **state)
         lines++;
     }
     assert_true(lines >= 3);
+    run_free(&run);
+
+    /* --from N starts at event N itself: from the last one, that one only. */
+    char last[32];
+    snprintf(last, sizeof last, "%lld", (long long)previous);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--from", last,
+        NULL);
+    expect_ok(&run);
+    assert_non_null(run.json); /* exactly one line: one document */
+    assert_int_equal(previous, json_int_at(run.json, "sequence"));
     run_free(&run);
 
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--type",
