@@ -1436,19 +1436,24 @@ static const struct ctl_column savings_plan_columns[] = {
 
 static const struct ctl_option savings_plans_options[] = {
     OPT_CUSTOMER,
+    OPT_AS_OF,
     OPT_END,
 };
 
 static enum ledger_err run_savings_plans(struct ctl_context *context, const struct ctl_args *args)
 {
     Ledger__V1__SavingsPlansQuery view = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
+    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
     Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
     const char *customer = NULL;
+    bool as_of_given = false;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK) {
+    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
+        (err = as_of_arg(context, args, &as_of, &as_of_given)) != LEDGER_ERR_OK) {
         return err;
     }
     view.customer_id = (char *)(uintptr_t)customer;
+    view.as_of = as_of_given ? &as_of : NULL;
     query.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
     query.savings_plans = &view;
     Ledger__V1__QueryResult *result = NULL;
@@ -2167,8 +2172,9 @@ static const struct ctl_verb verbs[] = {
      run_reservations},
     {"orders", "a customer's order history", orders_options, false,
      "ledgerctl orders --customer fabrikam --from 2026-01-01 --to 2026-03-31", run_orders},
-    {"savings-plans", "a customer's savings plans", savings_plans_options, false,
-     "ledgerctl savings-plans --customer fabrikam", run_savings_plans},
+    {"savings-plans", "a customer's savings plans, now or as of a time or sequence",
+     savings_plans_options, false, "ledgerctl savings-plans --customer fabrikam --as-of 2026-03-01",
+     run_savings_plans},
     {"permissions", "a customer's purchase permissions and their history", permissions_options,
      false, "ledgerctl permissions --customer fabrikam --history", run_permissions},
     {"activity", "the partner's activity log", activity_options, false,

@@ -869,7 +869,8 @@ static bool query_off_loop(const Ledger__V1__Query *query)
     case LEDGER__V1__QUERY__KIND_ORDERS:
         return query->orders == NULL || query->orders->customer_id[0] == '\0';
     case LEDGER__V1__QUERY__KIND_SAVINGS_PLANS:
-        return query->savings_plans == NULL || query->savings_plans->customer_id[0] == '\0';
+        return query->savings_plans == NULL || query->savings_plans->customer_id[0] == '\0' ||
+               query->savings_plans->as_of != NULL;
     case LEDGER__V1__QUERY__KIND_PERMISSIONS:
         return query->permissions == NULL || query->permissions->customer_id[0] == '\0' ||
                query->permissions->as_of != NULL;

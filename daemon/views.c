@@ -1753,6 +1753,26 @@ static void actor_from(const struct domain_actor *a, Ledger__V1__Actor *out)
     out->user = (char *)a->user;
 }
 
+static void scope_from(const struct domain_scope *s, Ledger__V1__Scope *out)
+{
+    ledger__v1__scope__init(out);
+    out->kind = s->kind;
+    out->target = (char *)s->target;
+}
+
+/* Pushes a copy of a row whose fields point into borrowed memory (a
+ * replayed state's), ordered by `order`. */
+static enum ledger_err row_push_copy(struct row_list *list, const ProtobufCMessage *row,
+                                     uint64_t order)
+{
+    ProtobufCMessage *copy = NULL;
+    enum ledger_err err = row_copy(row, &copy);
+    if (err == LEDGER_ERR_OK) {
+        err = row_list_push(list, copy, order);
+    }
+    return err;
+}
+
 static enum ledger_err reservations_as_of(struct store_txn *txn, const char *partner_id,
                                           const char *customer_id, const Ledger__V1__AsOf *as_of,
                                           struct row_list *list)
@@ -1764,9 +1784,8 @@ static enum ledger_err reservations_as_of(struct store_txn *txn, const char *par
     }
     for (size_t i = 0; err == LEDGER_ERR_OK && i < customer->reservation_count; i++) {
         const struct domain_reservation *d = &customer->reservations[i];
-        Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
-        scope.kind = d->scope.kind;
-        scope.target = (char *)d->scope.target;
+        Ledger__V1__Scope scope;
+        scope_from(&d->scope, &scope);
         Ledger__V1__Actor actor;
         actor_from(&d->bought_by, &actor);
         Ledger__V1__Money price, retail;
@@ -1793,11 +1812,59 @@ static enum ledger_err reservations_as_of(struct store_txn *txn, const char *par
         row.retail_price = &retail;
         row.sequence = d->sequence;
         row.last_sequence = d->last_sequence;
-        ProtobufCMessage *copy = NULL;
-        err = row_copy(&row.base, &copy);
-        if (err == LEDGER_ERR_OK) {
-            err = row_list_push(list, copy, row.sequence);
+        err = row_push_copy(list, &row.base, row.sequence);
+    }
+    domain_customer_free(customer);
+    return err;
+}
+
+/* Whether a scope sees a savings plan: partner staff do not see those the
+ * customer bought itself (docs/domain.md), now or as of any point. */
+static bool savings_plan_visible(const struct views_scope *scope, Ledger__V1__Purchaser purchaser)
+{
+    return !(scope->partner_facing && purchaser == LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER);
+}
+
+static enum ledger_err savings_plans_as_of(struct store_txn *txn, const struct views_scope *scope,
+                                           const char *customer_id, const Ledger__V1__AsOf *as_of,
+                                           struct row_list *list)
+{
+    struct domain_customer *customer = NULL;
+    enum ledger_err err =
+        views_customer_state(txn, scope->partner_id, customer_id, as_of, &customer);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    for (size_t i = 0; err == LEDGER_ERR_OK && i < customer->savings_plan_count; i++) {
+        const struct domain_savings_plan *d = &customer->savings_plans[i];
+        if (!savings_plan_visible(scope, d->purchaser)) {
+            continue;
         }
+        Ledger__V1__Scope plan_scope;
+        scope_from(&d->scope, &plan_scope);
+        Ledger__V1__Actor actor;
+        actor_from(&d->bought_by, &actor);
+        Ledger__V1__Money hourly, price, retail;
+        money_from(&d->hourly_commitment, &hourly);
+        money_from(&d->price, &price);
+        money_from(&d->retail_price, &retail);
+        Ledger__V1__SavingsPlanRow row = LEDGER__V1__SAVINGS_PLAN_ROW__INIT;
+        row.savings_plan_id = (char *)d->id;
+        row.customer_id = (char *)customer_id;
+        row.billing_subscription_id = (char *)d->billing_subscription_id;
+        row.hourly_commitment = &hourly;
+        row.term = d->term;
+        row.billing_plan = d->billing_plan;
+        row.scope = &plan_scope;
+        row.auto_renew = d->auto_renew;
+        row.starts_us = d->starts_us;
+        row.expires_us = d->expires_us;
+        row.purchaser = d->purchaser;
+        row.bought_by = &actor;
+        row.price = &price;
+        row.retail_price = &retail;
+        row.sequence = d->sequence;
+        err = row_push_copy(list, &row.base, row.sequence);
     }
     domain_customer_free(customer);
     return err;
@@ -1818,12 +1885,7 @@ static enum ledger_err permission_row_push(struct row_list *list, const char *cu
         row.changed_by = &actor;
         row.sequence = change->sequence;
     }
-    ProtobufCMessage *copy = NULL;
-    enum ledger_err err = row_copy(&row.base, &copy);
-    if (err == LEDGER_ERR_OK) {
-        err = row_list_push(list, copy, row.sequence);
-    }
-    return err;
+    return row_push_copy(list, &row.base, row.sequence);
 }
 
 static enum ledger_err permissions_as_of(struct store_txn *txn, const char *partner_id,
@@ -1886,9 +1948,7 @@ static bool order_keep(const struct collect *c, const ProtobufCMessage *row)
 
 static bool savings_plan_keep(const struct collect *c, const ProtobufCMessage *row)
 {
-    const Ledger__V1__SavingsPlanRow *plan = (const Ledger__V1__SavingsPlanRow *)row;
-    return !(c->scope->partner_facing &&
-             plan->purchaser == LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER);
+    return savings_plan_visible(c->scope, ((const Ledger__V1__SavingsPlanRow *)row)->purchaser);
 }
 
 static bool principal_keep(const struct collect *c, const ProtobufCMessage *row)
@@ -1959,8 +2019,15 @@ static enum ledger_err query_savings_plans(struct store_txn *txn, const struct v
     const char *customer_id = NULL;
     enum ledger_err err =
         query_customer(txn, scope, q->customer_id, true, "savings_plans", &customer_id, message);
+    bool as_of = false;
+    if (err == LEDGER_ERR_OK) {
+        err = as_of_check(txn, q->as_of, &as_of, message);
+    }
     if (err != LEDGER_ERR_OK) {
         return err;
+    }
+    if (as_of) {
+        return savings_plans_as_of(txn, scope, customer_id, q->as_of, list);
     }
     struct key prefix = {0};
     key_customer(&prefix, scope->partner_id, customer_id);

@@ -930,6 +930,158 @@ static void test_ctl_cli_views_json(void **state)
     run_free(&run);
 }
 
+/* `savings-plans --as-of SEQ|TIME` as PRINCIPAL (KEY) for customer fab, in
+ * JSON: the rows in RUN (freed by the caller). */
+static void plans_as_of(struct fixture *fixture, struct run *run, const char *principal,
+                        const char *key, const char *as_of)
+{
+    ctl(fixture, run, principal, key, "--output", "json", "savings-plans", "--customer", "fab",
+        "--as-of", as_of, NULL);
+    expect_ok(run);
+}
+
+/* A savings plan row's scope kind and auto-renew flag. */
+static void expect_plan(json_t *row, const char *scope_kind, bool auto_renew)
+{
+    assert_non_null(row);
+    assert_string_equal(scope_kind,
+                        json_string_value(json_object_get(json_object_get(row, "scope"), "kind")));
+    assert_int_equal(auto_renew, json_is_true(json_object_get(row, "auto_renew")));
+}
+
+/* One write's first_sequence from its JSON result, and the savings plan id
+ * it assigned (when id_out is not NULL). */
+static long long write_sequence(struct run *run, char *id_out, size_t id_size)
+{
+    expect_ok(run);
+    json_t *result = json_array_get(json_object_get(run->json, "results"), 0);
+    if (id_out != NULL) {
+        snprintf(id_out, id_size, "%s",
+                 json_string_value(json_object_get(result, "savings_plan_id")));
+    }
+    long long sequence = (long long)json_int_at(result, "first_sequence");
+    run_free(run);
+    return sequence;
+}
+
+/* "What was true then" for savings plans, through ledgerctl, libledger and
+ * the daemon: before the purchase, between the purchase and a scope change,
+ * between that and an auto-renew change, after both; by sequence and by
+ * recorded time; partner staff never see the customer's own plan. */
+static void test_ctl_cli_savings_plans_as_of(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], bob_key[PATH_SIZE + 16], auditor_key[PATH_SIZE + 16];
+    make_partner(fixture, "p-spa", "p-spa-admin", key, sizeof key);
+    make_staff(fixture, "p-spa", "p-spa-auditor", "auditor", auditor_key, sizeof auditor_key);
+    setup_customer(fixture, "p-spa", key, "p-spa-admin", bob_key, sizeof bob_key);
+    ctl(fixture, &run, "p-spa-admin", key, "permission", "enable", "--customer", "fab", "--kind",
+        "savings-plans", NULL);
+    expect_ok(&run);
+    run_free(&run);
+
+    char plan[128];
+    ctl(fixture, &run, "p-spa-admin", key, "--output", "json", "savings-plan", "buy", "--customer",
+        "fab", "--subscription", "fab-plan", "--hourly-commitment", "2.50", "--term", "P1Y",
+        "--billing", "upfront", "--scope", "single", "--scope-target", "fab-plan", "--price",
+        "20000", "--retail-price", "21900", "--currency", "USD", NULL);
+    long long bought = write_sequence(&run, plan, sizeof plan);
+    ctl(fixture, &run, "p-spa-bob", bob_key, "--output", "json", "savings-plan", "buy",
+        "--customer", "fab", "--subscription", "fab-plan", "--hourly-commitment", "1.25", "--term",
+        "P1Y", "--billing", "monthly", "--scope", "shared", "--price", "10950", "--retail-price",
+        "12000", "--currency", "USD", NULL);
+    long long customer_bought = write_sequence(&run, NULL, 0);
+    ctl(fixture, &run, "p-spa-admin", key, "--output", "json", "savings-plan", "scope",
+        "--customer", "fab", "--savings-plan", plan, "--scope", "shared", NULL);
+    long long rescoped = write_sequence(&run, NULL, 0);
+    ctl(fixture, &run, "p-spa-admin", key, "--output", "json", "savings-plan", "renew",
+        "--customer", "fab", "--savings-plan", plan, "--on", NULL);
+    long long renewal_set = write_sequence(&run, NULL, 0);
+    assert_true(bought < customer_bought && customer_bought < rescoped && rescoped < renewal_set);
+
+    char at[32];
+    /* Before the purchase: nothing. */
+    snprintf(at, sizeof at, "%lld", bought - 1);
+    plans_as_of(fixture, &run, "p-spa-auditor", auditor_key, at);
+    assert_int_equal(0, json_array_size(json_object_get(run.json, "savings_plans")));
+    run_free(&run);
+    /* After the customer's purchase: partner staff see only the partner's
+     * plan, as bought; the customer and the auditor see both. */
+    snprintf(at, sizeof at, "%lld", customer_bought);
+    plans_as_of(fixture, &run, "p-spa-admin", key, at);
+    json_t *rows = json_object_get(run.json, "savings_plans");
+    assert_int_equal(1, json_array_size(rows));
+    assert_string_equal(
+        plan, json_string_value(json_object_get(json_array_get(rows, 0), "savings_plan_id")));
+    expect_plan(json_array_get(rows, 0), "single", false);
+    run_free(&run);
+    plans_as_of(fixture, &run, "p-spa-bob", bob_key, at);
+    rows = json_object_get(run.json, "savings_plans");
+    assert_int_equal(2, json_array_size(rows));
+    assert_string_equal("customer",
+                        json_string_value(json_object_get(json_array_get(rows, 1), "purchaser")));
+    assert_true(json_is_null(json_object_get(json_array_get(rows, 1), "price")));
+    run_free(&run);
+    /* Between the scope change and the auto-renew change, then after. */
+    snprintf(at, sizeof at, "%lld", rescoped);
+    plans_as_of(fixture, &run, "p-spa-admin", key, at);
+    expect_plan(json_array_get(json_object_get(run.json, "savings_plans"), 0), "shared", false);
+    run_free(&run);
+    snprintf(at, sizeof at, "%lld", renewal_set);
+    plans_as_of(fixture, &run, "p-spa-auditor", auditor_key, at);
+    assert_int_equal(2, json_array_size(json_object_get(run.json, "savings_plans")));
+    expect_plan(json_array_get(json_object_get(run.json, "savings_plans"), 0), "shared", true);
+    run_free(&run);
+
+    /* By recorded time: at the scope change's, the new scope and not yet
+     * the auto-renew flag; a microsecond before the purchase, nothing. */
+    snprintf(at, sizeof at, "%lld", rescoped);
+    ctl(fixture, &run, "p-spa-auditor", auditor_key, "--output", "json", "events", "--from", at,
+        "--limit", "1", NULL);
+    expect_ok(&run);
+    char recorded[64];
+    snprintf(recorded, sizeof recorded, "%s",
+             json_string_value(json_object_get(run.json, "recorded")));
+    run_free(&run);
+    plans_as_of(fixture, &run, "p-spa-admin", key, recorded);
+    expect_plan(json_array_get(json_object_get(run.json, "savings_plans"), 0), "shared", false);
+    run_free(&run);
+    snprintf(at, sizeof at, "%lld", bought);
+    ctl(fixture, &run, "p-spa-auditor", auditor_key, "--output", "json", "events", "--from", at,
+        "--limit", "1", NULL);
+    expect_ok(&run);
+    time_t before_s = (time_t)((json_int_at(run.json, "recorded_us") - 1) / 1000000);
+    long before_us = (long)((json_int_at(run.json, "recorded_us") - 1) % 1000000);
+    run_free(&run);
+    struct tm utc;
+    gmtime_r(&before_s, &utc);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
+    snprintf(recorded, sizeof recorded, "%s.%06ldZ", stamp, before_us);
+    plans_as_of(fixture, &run, "p-spa-admin", key, recorded);
+    assert_int_equal(0, json_array_size(json_object_get(run.json, "savings_plans")));
+    run_free(&run);
+
+    /* The table has the view's columns; a sequence past the log is refused. */
+    snprintf(at, sizeof at, "%lld", renewal_set);
+    ctl(fixture, &run, "p-spa-admin", key, "savings-plans", "--customer", "fab", "--as-of", at,
+        NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "SAVINGS_PLAN"));
+    assert_non_null(strstr(run.out, plan));
+    run_free(&run);
+    ctl(fixture, &run, "p-spa-admin", key, "savings-plans", "--customer", "fab", "--as-of",
+        "999999999", NULL);
+    expect_error(&run, 1, "INVALID_ARGUMENT");
+    assert_non_null(strstr(run.err, "as_of.sequence 999999999 is past the log"));
+    run_free(&run);
+    ctl(fixture, &run, "p-spa-admin", key, "savings-plans", "--customer", "fab", "--as-of", "0",
+        NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+}
+
 static void test_ctl_cli_events_feed(void **state)
 {
     struct fixture *fixture = *state;
@@ -1472,6 +1624,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_partner_changes),
         cmocka_unit_test(test_ctl_cli_isolation),
         cmocka_unit_test(test_ctl_cli_views_json),
+        cmocka_unit_test(test_ctl_cli_savings_plans_as_of),
         cmocka_unit_test(test_ctl_cli_events_feed),
         cmocka_unit_test(test_ctl_cli_events_follow),
         cmocka_unit_test(test_ctl_cli_events_follow_restart),

@@ -28,7 +28,9 @@
  * refusal must not change (authorization comes before the version check, so
  * a stranger learns nothing of the customer). Allowed reads must return only
  * rows of the target, and a customer user never sees the partner's price,
- * nor the retail price until the partner makes it visible.
+ * nor the retail price until the partner makes it visible. Savings plans as
+ * of a point follow the rules of the current view: partner staff never see
+ * those the customer bought, a customer user sees only its own customer's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1226,6 +1228,16 @@ static void test_isolation_role_matrix(void **state)
 
 /* ---- the events feed ------------------------------------------------------------- */
 
+/* Runs one query as `p`, a millisecond after the world's last request. */
+static enum ledger_err ask(struct world *w, const struct engine_principal *p,
+                           const Ledger__V1__Query *query, Ledger__V1__QueryResult **out)
+{
+    char message[ENGINE_MESSAGE_SIZE];
+    w->now_us += 1000;
+    *out = NULL;
+    return engine_query(w->engine, p, query, w->now_us, out, message);
+}
+
 /* One page of the events feed. */
 static enum ledger_err events_page(struct world *w, const struct engine_principal *p,
                                    const char *partner_id, const char *customer_id, uint64_t after,
@@ -1239,9 +1251,7 @@ static enum ledger_err events_page(struct world *w, const struct engine_principa
     query.partner_id = (char *)partner_id;
     query.kind_case = LEDGER__V1__QUERY__KIND_EVENTS;
     query.events = &events;
-    char message[ENGINE_MESSAGE_SIZE];
-    w->now_us += 1000;
-    return engine_query(w->engine, p, &query, w->now_us, out, message);
+    return ask(w, p, &query, out);
 }
 
 /* Pages through the whole feed as `p` (pages of `limit`), resuming after
@@ -1377,8 +1387,8 @@ static void test_isolation_event_feed(void **state)
 
 /* ---- what customers see of prices ------------------------------------------------ */
 
-/* Reads ca1's reservations and savings plans as `p`; counts the rows that
- * carry a partner price and a retail price. */
+/* Reads ca1's reservations and savings plans as `p`, now and as of the
+ * head; counts the rows that carry a partner price and a retail price. */
 static void count_prices(struct world *w, const struct engine_principal *p, size_t *rows,
                          size_t *partner_prices, size_t *retail_prices)
 {
@@ -1393,7 +1403,10 @@ static void count_prices(struct world *w, const struct engine_principal *p, size
     Ledger__V1__ReservationsQuery reservations_as_of = LEDGER__V1__RESERVATIONS_QUERY__INIT;
     reservations_as_of.customer_id = "ca1";
     reservations_as_of.as_of = &as_of;
-    for (int kind = 0; kind < 3; kind++) {
+    Ledger__V1__SavingsPlansQuery plans_as_of = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
+    plans_as_of.customer_id = "ca1";
+    plans_as_of.as_of = &as_of;
+    for (int kind = 0; kind < 4; kind++) {
         Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
         if (kind == 0) {
             query.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
@@ -1403,12 +1416,10 @@ static void count_prices(struct world *w, const struct engine_principal *p, size
             query.reservations = &reservations_as_of;
         } else {
             query.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
-            query.savings_plans = &plans;
+            query.savings_plans = kind == 2 ? &plans : &plans_as_of;
         }
         Ledger__V1__QueryResult *r = NULL;
-        char message[ENGINE_MESSAGE_SIZE];
-        w->now_us += 1000;
-        assert_int_equal(engine_query(w->engine, p, &query, w->now_us, &r, message), LEDGER_ERR_OK);
+        assert_int_equal(ask(w, p, &query, &r), LEDGER_ERR_OK);
         for (size_t i = 0; i < r->n_reservations; i++) {
             *partner_prices += r->reservations[i]->price != NULL;
             *retail_prices += r->reservations[i]->retail_price != NULL;
@@ -1459,6 +1470,92 @@ static void test_isolation_customer_prices(void **state)
     count_prices(w, &w->admin_a, &rows, &partner_prices, &retail_prices);
     assert_int_equal(partner_prices, rows);
     assert_int_equal(retail_prices, rows);
+    world_close(w);
+    free(w);
+}
+
+/* ---- savings plans as of a point --------------------------------------------------- */
+
+/* ca1's savings plans as `p` (customer_id "": the principal's own), now
+ * (sequence 0) or as of a sequence; the answer's code. */
+static enum ledger_err plans_as_of(struct world *w, const struct engine_principal *p,
+                                   const char *partner_id, const char *customer_id,
+                                   uint64_t sequence, Ledger__V1__QueryResult **out)
+{
+    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+    as_of.sequence = sequence;
+    Ledger__V1__SavingsPlansQuery plans = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
+    plans.customer_id = (char *)customer_id;
+    plans.as_of = sequence != 0 ? &as_of : NULL;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.partner_id = (char *)partner_id;
+    query.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
+    query.savings_plans = &plans;
+    return ask(w, p, &query, out);
+}
+
+/* Savings plans as of a point keep the current view's rules: partner staff
+ * never see what the customer bought itself, a customer user sees its own
+ * customer's plans only, auditors see everything of their partner; and as
+ * of the head each sees exactly what it sees now. */
+static void test_isolation_savings_plans_as_of(void **state)
+{
+    (void)state;
+    struct variant customer = {LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, true};
+    struct world *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    world_open(w, &customer);
+    struct engine_principal auditor =
+        make_principal("auditor-pa", LEDGER__V1__ROLE__ROLE_AUDITOR, PA, "", "");
+    struct engine_principal help_desk =
+        make_principal("helpdesk-pa", LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT, PA, "", "");
+    const struct {
+        const struct engine_principal *principal;
+        const char *customer_id;
+        size_t rows; /* three bought by the admin, one by alice */
+        bool sees_customer_bought;
+    } readers[] = {
+        {&w->admin_a, "ca1", 3, false},
+        {&help_desk, "ca1", 3, false},
+        {&auditor, "ca1", 4, true},
+        {&w->subject, "", 4, true},
+    };
+    uint64_t head = engine_head_sequence(w->engine);
+    for (size_t i = 0; i < sizeof readers / sizeof readers[0]; i++) {
+        Ledger__V1__QueryResult *now = NULL, *then = NULL;
+        assert_int_equal(plans_as_of(w, readers[i].principal, "", readers[i].customer_id, 0, &now),
+                         LEDGER_ERR_OK);
+        assert_int_equal(
+            plans_as_of(w, readers[i].principal, "", readers[i].customer_id, head, &then),
+            LEDGER_ERR_OK);
+        assert_int_equal(now->n_savings_plans, readers[i].rows);
+        assert_int_equal(then->n_savings_plans, readers[i].rows);
+        size_t customer_bought = 0;
+        for (size_t r = 0; r < then->n_savings_plans; r++) {
+            assert_string_equal(then->savings_plans[r]->savings_plan_id,
+                                now->savings_plans[r]->savings_plan_id);
+            assert_string_equal(then->savings_plans[r]->customer_id, "ca1");
+            customer_bought +=
+                then->savings_plans[r]->purchaser == LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER;
+        }
+        assert_int_equal(customer_bought, readers[i].sees_customer_bought ? 1 : 0);
+        engine_result_free(now);
+        engine_result_free(then);
+    }
+    /* As of a point before ca1 existed: nothing. */
+    Ledger__V1__QueryResult *r = NULL;
+    assert_int_equal(plans_as_of(w, &auditor, "", "ca1", 1, &r), LEDGER_ERR_OK);
+    assert_int_equal(r->n_savings_plans, 0);
+    engine_result_free(r);
+    /* No other customer's or partner's plans, at any point. */
+    assert_int_equal(plans_as_of(w, &w->subject, "", "ca2", head, &r), LEDGER_ERR_PARTNER_MISMATCH);
+    assert_null(r);
+    assert_int_equal(plans_as_of(w, &w->admin_b, PA, "ca1", head, &r), LEDGER_ERR_PARTNER_MISMATCH);
+    assert_null(r);
+    /* A sequence past the log is refused, not answered with the present. */
+    assert_int_equal(plans_as_of(w, &auditor, "", "ca1", head + 1, &r),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_null(r);
     world_close(w);
     free(w);
 }
@@ -1522,6 +1619,7 @@ int main(void)
         cmocka_unit_test(test_isolation_role_matrix),
         cmocka_unit_test(test_isolation_event_feed),
         cmocka_unit_test(test_isolation_customer_prices),
+        cmocka_unit_test(test_isolation_savings_plans_as_of),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,8 +14,9 @@
  * written with each currency's digits; billing rows per month,
  * with upfront and monthly sums exact, refunds negative and future monthly
  * charges stopped by cancellations and exchanges; principals. "As of" answers
- * by time and by sequence are checked for reservations and permissions, and
- * as of the head they must equal the current view byte for byte. Bad input is
+ * by time and by sequence are checked for reservations, savings plans (with
+ * the partner-facing filter) and permissions, and as of the head they must
+ * equal the current view byte for byte. Bad input is
  * refused with the exact code. The views are dropped and rebuilt from the
  * log: digests must be identical, and differ after one changed byte. A log of
  * more than LEDGER_ACTIVITY_SCAN_MAX entries shows that one activity request
@@ -602,6 +603,24 @@ static enum ledger_err permissions(struct fixture *f, const char *customer_id, b
     return run(f, &partner_staff, &q, result);
 }
 
+/* The savings plans view; as of time_us and sequence when either is not 0
+ * (both 0: the current view, without as_of). */
+static enum ledger_err savings_plans(struct fixture *f, const struct views_scope *scope,
+                                     const char *customer_id, int64_t time_us, uint64_t sequence,
+                                     Ledger__V1__QueryResult *result)
+{
+    Ledger__V1__SavingsPlansQuery sq = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
+    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+    sq.customer_id = (char *)customer_id;
+    as_of.time_us = time_us;
+    as_of.sequence = sequence;
+    sq.as_of = time_us != 0 || sequence != 0 ? &as_of : NULL;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
+    q.savings_plans = &sq;
+    return run(f, scope, &q, result);
+}
+
 static enum ledger_err activity(struct fixture *f, const struct views_scope *scope,
                                 const char *customer_id, const char *action, int64_t from_us,
                                 int64_t to_us, uint32_t limit, const char *token,
@@ -640,6 +659,19 @@ static enum ledger_err billing(struct fixture *f, const struct views_scope *scop
                                Ledger__V1__QueryResult *result)
 {
     return billing_at(f, scope, month, customer_id, 0, result);
+}
+
+/* Two rows are the same bytes once packed. */
+static void pack_equal(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+    uint8_t *x = NULL, *y = NULL;
+    size_t xs = 0, ys = 0;
+    assert_ok(codec_pack(a, &x, &xs));
+    assert_ok(codec_pack(b, &y, &ys));
+    assert_int_equal(xs, ys);
+    assert_memory_equal(x, y, xs);
+    free(x);
+    free(y);
 }
 
 /* A row the test expects: a missing one ends the test run. */
@@ -833,14 +865,7 @@ static void test_views_reservations_as_of(void **state)
     assert_ok(reservations(f, &partner_staff, "c-1", 0, SEQ_LAST, &replayed));
     assert_int_equal(now.n_reservations, replayed.n_reservations);
     for (size_t i = 0; i < now.n_reservations; i++) {
-        uint8_t *x = NULL, *y = NULL;
-        size_t xs = 0, ys = 0;
-        assert_ok(codec_pack(&now.reservations[i]->base, &x, &xs));
-        assert_ok(codec_pack(&replayed.reservations[i]->base, &y, &ys));
-        assert_int_equal(xs, ys);
-        assert_memory_equal(x, y, xs);
-        free(x);
-        free(y);
+        pack_equal(&now.reservations[i]->base, &replayed.reservations[i]->base);
     }
     views_result_clear(&now);
     views_result_clear(&replayed);
@@ -935,6 +960,115 @@ static void test_views_savings_plans_partner_facing(void **state)
     /* A customer user asking about another customer. */
     sq.customer_id = "c-2";
     assert_int_equal(run(f, &customer_user, &q, &r), LEDGER_ERR_PARTNER_MISMATCH);
+}
+
+__attribute__((returns_nonnull)) static const Ledger__V1__SavingsPlanRow *
+find_savings_plan(const Ledger__V1__QueryResult *r, const char *id)
+{
+    const Ledger__V1__SavingsPlanRow *found = NULL;
+    for (size_t i = 0; i < r->n_savings_plans; i++) {
+        if (strcmp(r->savings_plans[i]->savings_plan_id, id) == 0) {
+            found = r->savings_plans[i];
+        }
+    }
+    return must(found, id);
+}
+
+/* "What was true then" for savings plans: the customer's stream replayed up
+ * to a sequence or a recorded time, with the partner-facing filter of the
+ * current view. */
+static void test_views_savings_plans_as_of(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__QueryResult r;
+    /* Before the first purchase: none, for anyone. */
+    assert_ok(savings_plans(f, &auditor, "c-1", 0, SEQ_SP_CUSTOMER - 1, &r));
+    assert_int_equal(r.n_savings_plans, 0);
+    views_result_clear(&r);
+    assert_ok(savings_plans(f, &auditor, "c-1", utc(2025, 2, 11), 0, &r));
+    assert_int_equal(r.n_savings_plans, 0);
+    views_result_clear(&r);
+
+    /* Right after the customer's purchase: as bought (single scope, no
+     * auto-renew); partner staff still do not see it. */
+    assert_ok(savings_plans(f, &auditor, "c-1", 0, SEQ_SP_CUSTOMER, &r));
+    assert_int_equal(r.n_savings_plans, 1);
+    const Ledger__V1__SavingsPlanRow *c = find_savings_plan(&r, "sp-c");
+    assert_int_equal(c->scope->kind, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE);
+    assert_string_equal(c->scope->target, "s-1");
+    assert_false(c->auto_renew);
+    assert_int_equal(c->purchaser, LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER);
+    assert_string_equal(c->bought_by->principal_id, "u-1");
+    assert_int_equal(c->hourly_commitment->amount_minor, 150);
+    assert_int_equal(c->price->amount_minor, 5000);
+    assert_int_equal(c->retail_price->amount_minor, 6000);
+    assert_int_equal(c->sequence, SEQ_SP_CUSTOMER);
+    views_result_clear(&r);
+    assert_ok(savings_plans(f, &partner_staff, "c-1", 0, SEQ_SP_CUSTOMER, &r));
+    assert_int_equal(r.n_savings_plans, 0);
+    views_result_clear(&r);
+
+    /* By time, exactly at the partner's purchase: included; partner staff
+     * see that one only. */
+    assert_ok(savings_plans(f, &auditor, "c-1", utc(2025, 3, 1), 0, &r));
+    assert_int_equal(r.n_savings_plans, 2);
+    assert_string_equal(r.savings_plans[0]->savings_plan_id, "sp-c");
+    assert_string_equal(r.savings_plans[1]->savings_plan_id, "sp-p");
+    views_result_clear(&r);
+    assert_ok(savings_plans(f, &partner_staff, "c-1", utc(2025, 3, 1), 0, &r));
+    assert_int_equal(r.n_savings_plans, 1);
+    assert_string_equal(r.savings_plans[0]->savings_plan_id, "sp-p");
+    views_result_clear(&r);
+
+    /* Between the scope change and the auto-renew change, by sequence and
+     * by time. */
+    assert_ok(savings_plans(f, &auditor, "c-1", 0, SEQ_SP_SCOPE, &r));
+    c = find_savings_plan(&r, "sp-c");
+    assert_int_equal(c->scope->kind, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED);
+    assert_false(c->auto_renew);
+    views_result_clear(&r);
+    assert_ok(savings_plans(f, &auditor, "c-1", utc(2025, 3, 7) + 1, 0, &r));
+    c = find_savings_plan(&r, "sp-c");
+    assert_int_equal(c->scope->kind, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED);
+    assert_false(c->auto_renew);
+    views_result_clear(&r);
+    /* After both. */
+    assert_ok(savings_plans(f, &auditor, "c-1", 0, SEQ_SP_RENEWAL_FLAG, &r));
+    assert_true(find_savings_plan(&r, "sp-c")->auto_renew);
+    assert_false(find_savings_plan(&r, "sp-p")->auto_renew);
+    views_result_clear(&r);
+    /* Both bounds: the earlier wins. */
+    assert_ok(savings_plans(f, &auditor, "c-1", utc(2030, 1, 1), SEQ_SP_CUSTOMER, &r));
+    assert_int_equal(r.n_savings_plans, 1);
+    views_result_clear(&r);
+    /* A customer user's scope answers for its own customer. */
+    const struct views_scope customer_user = {"p-1", "c-1", false};
+    assert_ok(savings_plans(f, &customer_user, "", 0, SEQ_SP_PARTNER, &r));
+    assert_int_equal(r.n_savings_plans, 2);
+    views_result_clear(&r);
+    assert_int_equal(savings_plans(f, &customer_user, "c-2", 0, SEQ_SP_PARTNER, &r),
+                     LEDGER_ERR_PARTNER_MISMATCH);
+
+    /* As of the head, the replay and the view agree byte for byte, for
+     * partner staff and for everyone else. */
+    const struct views_scope *scopes[] = {&auditor, &partner_staff};
+    for (size_t s = 0; s < 2; s++) {
+        Ledger__V1__QueryResult now, replayed;
+        assert_ok(savings_plans(f, scopes[s], "c-1", 0, 0, &now));
+        assert_ok(savings_plans(f, scopes[s], "c-1", 0, SEQ_LAST, &replayed));
+        assert_int_equal(now.n_savings_plans, s == 0 ? 2 : 1);
+        assert_int_equal(now.n_savings_plans, replayed.n_savings_plans);
+        for (size_t i = 0; i < now.n_savings_plans; i++) {
+            pack_equal(&now.savings_plans[i]->base, &replayed.savings_plans[i]->base);
+        }
+        views_result_clear(&now);
+        views_result_clear(&replayed);
+    }
+
+    /* The same refusals as the other "as of" answers. */
+    assert_int_equal(savings_plans(f, &auditor, "c-1", 0, SEQ_LAST + 1, &r),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(savings_plans(f, &auditor, "c-1", -1, 0, &r), LEDGER_ERR_INVALID_ARGUMENT);
 }
 
 /* --- tests: permissions ------------------------------------------------------------------------
@@ -2011,18 +2145,6 @@ static void test_views_activity_amounts_in_currency(void **state)
 #define GENERATED_CUSTOMERS 6
 #define GENERATED_EVENTS    3000
 
-static void pack_equal(const ProtobufCMessage *a, const ProtobufCMessage *b)
-{
-    uint8_t *x = NULL, *y = NULL;
-    size_t xs = 0, ys = 0;
-    assert_ok(codec_pack(a, &x, &xs));
-    assert_ok(codec_pack(b, &y, &ys));
-    assert_int_equal(xs, ys);
-    assert_memory_equal(x, y, xs);
-    free(x);
-    free(y);
-}
-
 static int term_months_of(int term)
 {
     return term == LEDGER__V1__TERM__TERM_P1Y   ? 12
@@ -2246,22 +2368,27 @@ static void check_customer(struct fixture *f, const char *partner_id, const char
     views_result_clear(&now);
     views_result_clear(&replayed);
 
-    /* Savings plans: charged their price exactly. */
-    Ledger__V1__SavingsPlansQuery sq = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
-    sq.customer_id = (char *)customer_id;
-    Ledger__V1__Query sp = LEDGER__V1__QUERY__INIT;
-    sp.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
-    sp.savings_plans = &sq;
-    Ledger__V1__QueryResult plans;
-    assert_ok(run(f, &scope, &sp, &plans));
-    for (size_t i = 0; i < plans.n_savings_plans; i++) {
-        const Ledger__V1__SavingsPlanRow *row = plans.savings_plans[i];
-        const struct charge_sum *sum =
-            must(charge_sum_find(sums, row->sequence, row->savings_plan_id), row->savings_plan_id);
-        assert_int_equal(sum->partner, row->price->amount_minor);
-        assert_int_equal(sum->retail, row->retail_price->amount_minor);
+    /* Savings plans: as of the head equal to the view (partner staff's,
+     * without what the customer bought, too), and charged their price
+     * exactly. */
+    const struct views_scope staff = {partner_id, "", true};
+    const struct views_scope *plan_scopes[] = {&scope, &staff};
+    for (size_t s = 0; s < 2; s++) {
+        Ledger__V1__QueryResult plans;
+        assert_ok(savings_plans(f, plan_scopes[s], customer_id, 0, 0, &plans));
+        assert_ok(savings_plans(f, plan_scopes[s], customer_id, 0, head, &replayed));
+        assert_int_equal(plans.n_savings_plans, replayed.n_savings_plans);
+        for (size_t i = 0; i < plans.n_savings_plans; i++) {
+            const Ledger__V1__SavingsPlanRow *row = plans.savings_plans[i];
+            pack_equal(&row->base, &replayed.savings_plans[i]->base);
+            const struct charge_sum *sum = must(
+                charge_sum_find(sums, row->sequence, row->savings_plan_id), row->savings_plan_id);
+            assert_int_equal(sum->partner, row->price->amount_minor);
+            assert_int_equal(sum->retail, row->retail_price->amount_minor);
+        }
+        views_result_clear(&plans);
+        views_result_clear(&replayed);
     }
-    views_result_clear(&plans);
 
     /* Permissions: history and current switches as of the head equal the view. */
     for (int history = 0; history < 2; history++) {
@@ -2460,6 +2587,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_reservations_as_of, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_orders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plans_partner_facing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_savings_plans_as_of, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_permissions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_newest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_paging, setup, teardown),
