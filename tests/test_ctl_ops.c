@@ -9,12 +9,16 @@
  * invoice and the ledger's charges of a month (a generated month with known
  * mismatches yields exactly those mismatches) and refuses bad CSV with the
  * line number; the CSV reader handles quotes, embedded commas, quotes and
- * newlines, CRLF and LF, and names the line of every error.
+ * newlines, CRLF and LF, and names the line of every error; events
+ * --checkpoint syncs its output and writes its checkpoint once a page of
+ * events, not once an event, never naming a line that is not synced.
  * Method: as test_ctl_cli.c: one ledgerd on a private data directory
  * (mkdtemp under $LEDGER_TEST_TMP), ledgerctl run with fork/exec, JSON
  * output parsed with jansson; the demo loads a month of charges; a second
  * ledgerd restored from a backup (same head key, shorter or different
- * history) plays a ledger that cut back or rewrote its history.
+ * history) plays a ledger that cut back or rewrote its history. The feed's
+ * syncs are counted by running ctl_main in a forked child of this test,
+ * whose fdatasync is wrapped at link time (tests/CMakeLists.txt).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +41,7 @@
 
 #include "crypto.h"
 #include "ctl_csv.h"
+#include "ctl_verbs.h"
 #include "ledger.pb-c.h"
 #include "merkle.h"
 
@@ -756,6 +761,40 @@ static void test_ctl_ops_reconcile_other_month(void **state)
     run_free(&run);
 }
 
+/* A feed's files in the fixture's directory: FILE (created empty) and
+ * its checkpoint, with the demo's billing key that reads it. */
+struct feed_files {
+    char billing[PATH_SIZE];
+    char feed[PATH_SIZE + 32];
+    char checkpoint[PATH_SIZE + 32];
+};
+
+static void feed_files_make(struct fixture *fixture, const char *file, const char *checkpoint,
+                            struct feed_files *files)
+{
+    char auditor[PATH_SIZE];
+    demo_keys(fixture, auditor, files->billing, sizeof files->billing);
+    snprintf(files->feed, sizeof files->feed, "%s/%s", fixture->dir, file);
+    snprintf(files->checkpoint, sizeof files->checkpoint, "%s/%s", fixture->dir, checkpoint);
+    write_text(files->feed, "");
+}
+
+/* The sequences of the JSON events in TEXT, one a line, in order (up to
+ * max; lines that are no JSON document are passed over); returns their
+ * count. TEXT is cut up. */
+static size_t sequences_of(char *text, uint64_t *out, size_t max)
+{
+    size_t count = 0;
+    for (char *line = strtok(text, "\n"); line != NULL && count < max; line = strtok(NULL, "\n")) {
+        json_t *event = json_loads(line, 0, NULL);
+        if (event != NULL) {
+            out[count++] = (uint64_t)json_int_at(event, "sequence");
+            json_decref(event);
+        }
+    }
+    return count;
+}
+
 /* Runs the billing principal's `events --limit LIMIT --checkpoint
  * CHECKPOINT` in FORMAT, its stdout appended to OUT. */
 static void feed_events(struct fixture *fixture, const char *billing, const char *out,
@@ -776,12 +815,9 @@ static void test_ctl_ops_events_csv_appended(void **state)
 {
     struct fixture *fixture = *state;
     struct run run;
-    char auditor[PATH_SIZE], billing[PATH_SIZE], feed[PATH_SIZE + 32];
-    char checkpoint[PATH_SIZE + 32];
-    demo_keys(fixture, auditor, billing, sizeof auditor);
-    snprintf(feed, sizeof feed, "%s/feed.csv", fixture->dir);
-    snprintf(checkpoint, sizeof checkpoint, "%s/feed.checkpoint", fixture->dir);
-    write_text(feed, "");
+    struct feed_files files;
+    feed_files_make(fixture, "feed.csv", "feed.checkpoint", &files);
+    const char *billing = files.billing, *feed = files.feed, *checkpoint = files.checkpoint;
     for (int i = 0; i < 2; i++) {
         feed_events(fixture, billing, feed, "csv", "2", checkpoint, &run);
         expect_ok(&run);
@@ -824,6 +860,169 @@ static void test_ctl_ops_events_csv_appended(void **state)
     const char *next = fragment + strlen("12,2026-\n");
     assert_true(next[0] >= '1' && next[0] <= '9' && strchr(next, ',') != NULL);
     free(text);
+}
+
+/* fdatasync is wrapped in this test (--wrap, tests/CMakeLists.txt): a feed
+ * syncs its output through it (ctl_output_sync) before it writes its
+ * checkpoint, so a feed run by ctl_main in this process shows how often it
+ * syncs, what its checkpoint named at each sync, and what a failed sync
+ * leaves behind. Nothing else in this program calls fdatasync. */
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+
+#define FEED_SYNCS_MAX 16
+
+/* What a feed run in a child saw of its syncs. */
+struct feed_syncs {
+    unsigned count;
+    uint64_t named[FEED_SYNCS_MAX]; /* the checkpoint at each sync (0: none yet) */
+};
+
+static struct {
+    const char *checkpoint; /* NULL: syncs pass through unwatched */
+    unsigned fail_at;       /* 0: never; n: the n-th sync fails with EIO */
+    struct feed_syncs seen;
+} feed_watch;
+
+int __wrap_fdatasync(int fd)
+{
+    if (feed_watch.checkpoint != NULL) {
+        uint64_t named = 0;
+        if (ledger_checkpoint_read(feed_watch.checkpoint, &named) != LEDGER_ERR_OK) {
+            named = 0;
+        }
+        if (feed_watch.seen.count < FEED_SYNCS_MAX) {
+            feed_watch.seen.named[feed_watch.seen.count] = named;
+        }
+        feed_watch.seen.count++;
+        if (feed_watch.seen.count == feed_watch.fail_at) {
+            errno = EIO;
+            return -1;
+        }
+    }
+    return __real_fdatasync(fd);
+}
+
+/* Runs the billing principal's `events --checkpoint CHECKPOINT [--limit
+ * LIMIT]` in JSON by ctl_main in a child, its stdout appended to FEED, the
+ * fail_at-th sync failing (0: none); returns its exit status and its syncs. */
+static int feed_in_child(struct fixture *fixture, const char *billing, const char *feed,
+                         const char *checkpoint, const char *limit, unsigned fail_at,
+                         struct feed_syncs *syncs)
+{
+    int channel[2];
+    assert_int_equal(0, pipe(channel));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(channel[0]);
+        FILE *out = fopen(feed, "a");
+        FILE *err = fopen("/dev/null", "w");
+        if (out == NULL || err == NULL) {
+            _exit(126);
+        }
+        char *argv[] = {"ledgerctl",
+                        "--socket",
+                        fixture->socket,
+                        "--principal",
+                        "billing",
+                        "--key-file",
+                        (char *)billing,
+                        "--partner",
+                        "contoso",
+                        "--output",
+                        "json",
+                        "events",
+                        "--checkpoint",
+                        (char *)checkpoint,
+                        "--limit",
+                        (char *)limit,
+                        NULL};
+        int argc = (int)(sizeof argv / sizeof argv[0]) - (limit != NULL ? 1 : 3);
+        argv[argc] = NULL;
+        feed_watch.checkpoint = checkpoint;
+        feed_watch.fail_at = fail_at;
+        int status = ctl_main(argc, argv, out, err);
+        fclose(out);
+        fclose(err);
+        ssize_t wrote = write(channel[1], &feed_watch.seen, sizeof feed_watch.seen);
+        _exit(wrote == (ssize_t)sizeof feed_watch.seen ? status : 125);
+    }
+    close(channel[1]);
+    memset(syncs, 0, sizeof *syncs);
+    ssize_t got = read(channel[0], syncs, sizeof *syncs);
+    close(channel[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_int_equal(got, (ssize_t)sizeof *syncs);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static uint64_t checkpoint_of(const char *path)
+{
+    uint64_t sequence = 0;
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_read(path, &sequence));
+    return sequence;
+}
+
+/* A page of events costs one sync of the output and one checkpoint write,
+ * not one each; the checkpoint never names a line before it is synced, so
+ * a feed cut short (here by a sync that fails) repeats what follows the
+ * checkpoint and loses nothing. */
+static void test_ctl_ops_events_checkpoint_per_page(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    struct feed_files files;
+    feed_files_make(fixture, "pages.jsonl", "pages.checkpoint", &files);
+    const char *billing = files.billing, *feed = files.feed, *checkpoint = files.checkpoint;
+
+    /* The events the feed will print: fewer than a page (500). */
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "events",
+        NULL);
+    expect_ok(&run);
+    uint64_t all[400];
+    size_t count = sequences_of(run.out, all, 400);
+    run_free(&run);
+    assert_true(count >= 6 && count < 400);
+
+    /* A page of three: one sync, while the checkpoint did not exist yet. */
+    struct feed_syncs syncs;
+    assert_int_equal(0, feed_in_child(fixture, billing, feed, checkpoint, "3", 0, &syncs));
+    assert_int_equal(1, syncs.count);
+    assert_int_equal(0, syncs.named[0]);
+    assert_int_equal(all[2], checkpoint_of(checkpoint));
+
+    /* The rest, in one page whose sync fails: IO_ERROR, and the checkpoint
+     * stays before the lines that were written but not synced. */
+    assert_int_equal(1, feed_in_child(fixture, billing, feed, checkpoint, NULL, 1, &syncs));
+    assert_int_equal(1, syncs.count);
+    assert_int_equal(all[2], checkpoint_of(checkpoint));
+
+    /* Again: the same page, with one sync for all of its events, the
+     * checkpoint still naming the last page that was synced. */
+    assert_int_equal(0, feed_in_child(fixture, billing, feed, checkpoint, NULL, 0, &syncs));
+    assert_int_equal(1, syncs.count);
+    assert_int_equal(all[2], syncs.named[0]);
+    assert_true(checkpoint_of(checkpoint) >= all[count - 1]);
+
+    /* The output: every event, the ones after the checkpoint twice, none
+     * lost; counting each sequence once gives the feed. (The failed run
+     * also appended its JSON error document, whose lines are no events:
+     * a consumer skips lines that do not parse, docs/cli.md.) */
+    char *text = read_file(feed);
+    uint64_t printed[800];
+    size_t lines = sequences_of(text, printed, 800);
+    free(text);
+    assert_int_equal(3 + 2 * (count - 3), lines);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(all[i], printed[i]);
+    }
+    for (size_t i = 3; i < count; i++) {
+        assert_int_equal(all[i], printed[i]);
+        assert_int_equal(all[i], printed[i + count - 3]);
+    }
 }
 
 static void test_ctl_ops_proofs_verified(void **state)
@@ -1395,6 +1594,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_reconcile_invoice_format),
         cmocka_unit_test(test_ctl_ops_reconcile_other_month),
         cmocka_unit_test(test_ctl_ops_events_csv_appended),
+        cmocka_unit_test(test_ctl_ops_events_checkpoint_per_page),
         cmocka_unit_test(test_ctl_ops_proofs_verified),
         cmocka_unit_test(test_ctl_ops_audit_refusals),
         cmocka_unit_test(test_ctl_ops_verify_saved_head),
