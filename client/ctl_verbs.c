@@ -267,7 +267,9 @@ static enum ledger_err time_arg(struct ctl_context *context, const struct ctl_ar
     return LEDGER_ERR_OK;
 }
 
-/* --as-of: digits only is a sequence, anything else a time. */
+/* --as-of: digits only is a sequence, anything else a time; a date alone
+ * is the start of that day (00:00 UTC), as docs/cli.md and the option's
+ * help say. */
 static enum ledger_err as_of_arg(struct ctl_context *context, const struct ctl_args *args,
                                  Ledger__V1__AsOf *as_of, bool *given)
 {
@@ -283,7 +285,7 @@ static enum ledger_err as_of_arg(struct ctl_context *context, const struct ctl_a
         }
         return err;
     }
-    return time_arg(context, args, "as-of", true, &as_of->time_us);
+    return time_arg(context, args, "as-of", false, &as_of->time_us);
 }
 
 static enum ledger_err scope_args(struct ctl_context *context, const struct ctl_args *args,

@@ -1062,6 +1062,19 @@ static void test_ctl_cli_savings_plans_as_of(void **state)
     plans_as_of(fixture, &run, "p-spa-admin", key, recorded);
     assert_int_equal(0, json_array_size(json_object_get(run.json, "savings_plans")));
     run_free(&run);
+    /* A date alone is the start of that day (cli.md, "Values"): as of the
+     * purchase's own day nothing was bought yet, as of the next day it was. */
+    char day[16];
+    strftime(day, sizeof day, "%Y-%m-%d", &utc);
+    plans_as_of(fixture, &run, "p-spa-admin", key, day);
+    assert_int_equal(0, json_array_size(json_object_get(run.json, "savings_plans")));
+    run_free(&run);
+    time_t next_day = before_s + 86400;
+    gmtime_r(&next_day, &utc);
+    strftime(day, sizeof day, "%Y-%m-%d", &utc);
+    plans_as_of(fixture, &run, "p-spa-admin", key, day);
+    assert_int_equal(1, json_array_size(json_object_get(run.json, "savings_plans")));
+    run_free(&run);
 
     /* The table has the view's columns; a sequence past the log is refused. */
     snprintf(at, sizeof at, "%lld", renewal_set);
