@@ -25,7 +25,8 @@ What it checks (each check prints "ok" or "FAIL"):
     principal, batches of committed and new commands, refused batches that
     keep nothing;
   - who may see what (roles of security.md), price hiding for customer users;
-  - queries: reservations, activity paging, events paging (whole log, by
+  - queries: reservations, savings plans now and as of a sequence or a
+    recorded time, activity paging, events paging (whole log, by
     partner, customer and type, past the head), inclusion proofs
     (leaf hash = SHA-256(0x00 || record)), tree sizes, billing;
   - the doorbell (NN_SUB) and catching up from it;
@@ -909,6 +910,58 @@ def scenario(cl, bell, op, tag, partner, customer, sub1, sub_other, user, daemon
     r = cl.query(admin, pb.Query(partner_id="other-" + tag,
                                  reservations=pb.ReservationsQuery(customer_id=customer)))
     expect("admin naming another partner: PARTNER_MISMATCH", r, 15)
+
+    # Savings plans as of a point (protocol.md, queries: as_of as for reservations).
+    r, _ = ok_batch(cl, admin, [command("sp-buy-" + tag, "purchase_savings_plan",
+                                        pb.PurchaseSavingsPlan(
+                                            billing_subscription_id=sub1,
+                                            hourly_commitment=pb.Money(amount_minor=250,
+                                                                       currency="USD"),
+                                            term=pb.TERM_P1Y,
+                                            billing_plan=pb.BILLING_PLAN_UPFRONT,
+                                            scope=pb.Scope(kind=pb.SCOPE_KIND_SHARED),
+                                            price=pb.Money(amount_minor=2000000, currency="USD"),
+                                            retail_price=pb.Money(amount_minor=2190000,
+                                                                  currency="USD"),
+                                            auto_renew=False),
+                                        customer_id=customer)], "PurchaseSavingsPlan")
+    plan_id, plan_seq = r.results[0].savings_plan_id, r.results[0].first_sequence
+    r, _ = ok_batch(cl, admin, [command("sp-renew-" + tag, "set_savings_plan_renewal",
+                                        pb.SetSavingsPlanRenewal(savings_plan_id=plan_id,
+                                                                 auto_renew=True),
+                                        customer_id=customer)], "SetSavingsPlanRenewal on")
+    renew_seq = r.results[0].first_sequence
+
+    def plans_as_of(sequence=0, time_us=0):
+        q = pb.SavingsPlansQuery(customer_id=customer)
+        if sequence or time_us:
+            q.as_of.CopyFrom(pb.AsOf(sequence=sequence, time_us=time_us))
+        return cl.query(admin, pb.Query(savings_plans=q))
+
+    def plan_in(reply):
+        rows = [x for x in reply.query.savings_plans if x.savings_plan_id == plan_id]
+        return rows[0] if rows else None
+
+    r = plans_as_of()
+    expect("savings plans now", r, 0)
+    check("savings plans now: the plan, auto-renew on", plan_in(r) is not None and
+          plan_in(r).auto_renew, str(r.query))
+    r = plans_as_of(sequence=plan_seq - 1)
+    expect("savings plans as of the sequence before the purchase", r, 0)
+    check("as of before the purchase: no such plan", plan_in(r) is None, str(r.query))
+    r = plans_as_of(sequence=plan_seq)
+    expect("savings plans as of the purchase", r, 0)
+    check("as of the purchase: the plan, auto-renew still off",
+          plan_in(r) is not None and not plan_in(r).auto_renew and
+          plan_in(r).sequence == plan_seq, str(r.query))
+    r = plans_as_of(sequence=renew_seq)
+    check("as of the renewal change: auto-renew on", plan_in(r) is not None and
+          plan_in(r).auto_renew, str(r.query))
+    r = plans_as_of(time_us=1)
+    expect("savings plans as of 1970 (by recorded time)", r, 0)
+    check("as of 1970: no savings plans", len(r.query.savings_plans) == 0, str(r.query))
+    r = plans_as_of(sequence=r.head_sequence + 1000)
+    expect("savings plans as of a sequence past the log: INVALID_ARGUMENT", r, 4)
 
     # Activity paging.
     seen, token, pages = [], "", 0
