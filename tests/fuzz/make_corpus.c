@@ -677,6 +677,11 @@ static void write_queries(void)
     q.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
     q.savings_plans = &plans;
     write_message("query", "savings_plans", &q.base);
+    Ledger__V1__AsOf plans_as_of = LEDGER__V1__AS_OF__INIT;
+    plans_as_of.sequence = state->savings_plans[0].sequence;
+    plans.as_of = &plans_as_of;
+    q.partner_id = FUZZ_PARTNER_ID;
+    write_message("query", "savings_plans_as_of", &q.base);
 
     Ledger__V1__AsOf permissions_as_of = LEDGER__V1__AS_OF__INIT;
     permissions_as_of.time_us = FUZZ_NOW_US;
