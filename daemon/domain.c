@@ -210,6 +210,7 @@ void domain_customer_free(struct domain_customer *customer)
     if (customer == NULL)
         return;
     free(customer->subscriptions);
+    free(customer->status_changes);
     free(customer->roles);
     free(customer->permission_changes);
     free(customer->reservation_ids.slots);
@@ -226,6 +227,7 @@ size_t domain_customer_bytes(const struct domain_customer *customer)
     if (customer == NULL)
         return 0;
     return sizeof *customer + customer->subscription_capacity * sizeof *customer->subscriptions +
+           customer->status_change_capacity * sizeof *customer->status_changes +
            customer->role_capacity * sizeof *customer->roles +
            customer->permission_change_capacity * sizeof *customer->permission_changes +
            customer->reservation_capacity * sizeof *customer->reservations +
@@ -260,6 +262,9 @@ struct domain_customer *domain_customer_clone(const struct domain_customer *cust
     copy->subscriptions = copy_items(customer->subscriptions, customer->subscription_count,
                                      sizeof *customer->subscriptions, &ok);
     copy->subscription_capacity = customer->subscription_count;
+    copy->status_changes = copy_items(customer->status_changes, customer->status_change_count,
+                                      sizeof *customer->status_changes, &ok);
+    copy->status_change_capacity = customer->status_change_count;
     copy->roles = copy_items(customer->roles, customer->role_count, sizeof *customer->roles, &ok);
     copy->role_capacity = customer->role_count;
     copy->permission_changes =
@@ -455,6 +460,13 @@ static bool scope_from_message(const Ledger__V1__Scope *message, struct domain_s
     return copy_string(scope->target, sizeof scope->target, message->target);
 }
 
+/* An event's business time; records of builds that left it 0 meant their
+ * recorded time. */
+static int64_t event_business_us(const Ledger__V1__Event *event)
+{
+    return event->business_us != 0 ? event->business_us : event->recorded_us;
+}
+
 static bool reservation_from_message(const Ledger__V1__ReservationPurchased *message,
                                      const Ledger__V1__Event *event,
                                      struct domain_reservation *reservation)
@@ -489,7 +501,7 @@ static bool reservation_from_message(const Ledger__V1__ReservationPurchased *mes
     reservation->expires_us = message->expires_us;
     reservation->purchaser = message->purchaser;
     actor_from_message(event->actor, &reservation->bought_by);
-    reservation->bought_us = event->business_us != 0 ? event->business_us : event->recorded_us;
+    reservation->bought_us = event_business_us(event);
     reservation->sequence = event->sequence;
     reservation->last_sequence = event->sequence;
     return true;
@@ -745,7 +757,36 @@ static enum ledger_err apply_subscription(struct domain_customer *customer,
     copy_string(subscription->id, sizeof subscription->id, body->subscription_id);
     subscription->offer = body->offer;
     subscription->status = LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
+    subscription->purchased_us = event_business_us(event);
     subscription->sequence = event->sequence;
+    return LEDGER_ERR_OK;
+}
+
+/* The new status, and the change in the subscriptions' history. */
+static enum ledger_err apply_status_changed(struct domain_customer *customer,
+                                            const Ledger__V1__Event *event)
+{
+    const Ledger__V1__SubscriptionStatusChanged *body = event->subscription_status_changed;
+    if (body == NULL)
+        return LEDGER_ERR_CORRUPT;
+    struct domain_subscription *subscription = find_subscription(customer, body->subscription_id);
+    if (subscription == NULL || !codec_subscription_status_valid((int)body->to_status) ||
+        subscription->status != body->from_status || body->from_status == body->to_status)
+        return LEDGER_ERR_CORRUPT;
+    size_t index = (size_t)(subscription - customer->subscriptions);
+    void *grown = NULL;
+    enum ledger_err err = grow(customer->status_changes, &customer->status_change_capacity,
+                               customer->status_change_count, sizeof *customer->status_changes,
+                               LEDGER_CUSTOMER_STATUS_CHANGES_MAX, &grown);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    customer->status_changes = grown;
+    struct domain_status_change *change =
+        &customer->status_changes[customer->status_change_count++];
+    change->subscription = (uint32_t)index;
+    change->status = body->to_status;
+    change->changed_us = event_business_us(event);
+    subscription->status = body->to_status;
     return LEDGER_ERR_OK;
 }
 
@@ -769,7 +810,7 @@ static enum ledger_err apply_role_assigned(struct domain_customer *customer,
                 body->subscription_id);
     copy_string(assignment->user, sizeof assignment->user, body->user);
     assignment->role = body->role;
-    assignment->assigned_us = event->business_us != 0 ? event->business_us : event->recorded_us;
+    assignment->assigned_us = event_business_us(event);
     assignment->sequence = event->sequence;
     return LEDGER_ERR_OK;
 }
@@ -806,18 +847,8 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
     }
     case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED:
         return apply_subscription(customer, event);
-    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_STATUS_CHANGED: {
-        const Ledger__V1__SubscriptionStatusChanged *body = event->subscription_status_changed;
-        if (body == NULL)
-            return LEDGER_ERR_CORRUPT;
-        struct domain_subscription *subscription =
-            find_subscription(customer, body->subscription_id);
-        if (subscription == NULL || !codec_subscription_status_valid((int)body->to_status) ||
-            subscription->status != body->from_status || body->from_status == body->to_status)
-            return LEDGER_ERR_CORRUPT;
-        subscription->status = body->to_status;
-        return LEDGER_ERR_OK;
-    }
+    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_STATUS_CHANGED:
+        return apply_status_changed(customer, event);
     case LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED:
         return apply_role_assigned(customer, event);
     case LEDGER__V1__EVENT__BODY_ROLE_REMOVED:
@@ -1178,8 +1209,48 @@ static enum ledger_err need_customer(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
+/* The status a subscription had at `at_us` (not before its purchase): that
+ * of its latest status change dated at or before then, the later recorded
+ * of two dated alike; active before any. */
+static Ledger__V1__SubscriptionStatus status_at(const struct domain_customer *customer,
+                                                const struct domain_subscription *subscription,
+                                                int64_t at_us)
+{
+    uint32_t index = (uint32_t)(subscription - customer->subscriptions);
+    Ledger__V1__SubscriptionStatus status =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
+    int64_t latest_us = INT64_MIN;
+    for (size_t i = 0; i < customer->status_change_count; i++) {
+        const struct domain_status_change *change = &customer->status_changes[i];
+        if (change->subscription == index && change->changed_us <= at_us &&
+            change->changed_us >= latest_us) {
+            status = change->status;
+            latest_us = change->changed_us;
+        }
+    }
+    return status;
+}
+
+/* The business time of a subscription's latest status change, or of its
+ * purchase when it has none: since when it has had its current status
+ * (changes are dated in order, decide_set_subscription_status). */
+static int64_t status_since(const struct domain_customer *customer,
+                            const struct domain_subscription *subscription)
+{
+    uint32_t index = (uint32_t)(subscription - customer->subscriptions);
+    int64_t since_us = subscription->purchased_us;
+    for (size_t i = 0; i < customer->status_change_count; i++) {
+        const struct domain_status_change *change = &customer->status_changes[i];
+        if (change->subscription == index && change->changed_us > since_us)
+            since_us = change->changed_us;
+    }
+    return since_us;
+}
+
 /* Rules 3 and 4: the billing subscription exists, is active and is an Azure
- * plan or Azure Global one. */
+ * plan or Azure Global one, at the command's business time as now: it was
+ * bought by then and was active then (a subscription suspended since is
+ * refused by its status now). */
 static enum ledger_err check_billing_subscription(struct decision *d, const char *subscription_id)
 {
     const struct domain_subscription *subscription =
@@ -1189,12 +1260,27 @@ static enum ledger_err check_billing_subscription(struct decision *d, const char
                       "billing subscription %s is not a subscription of customer %s; bill an "
                       "active Azure plan or Azure Global one of it",
                       subscription_id, d->customer->customer_id);
+    if (d->business_us < subscription->purchased_us)
+        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
+                      "billing subscription %s of customer %s was bought %s: a purchase dated "
+                      "%s, before then, was not allowed; date it at or after that",
+                      subscription_id, d->customer->customer_id,
+                      time_text(subscription->purchased_us).text, time_text(d->business_us).text);
     if (subscription->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
         return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
                       "billing subscription %s is %s, not active; bill an active Azure plan or "
                       "Azure Global subscription of the customer",
                       subscription_id,
                       codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)subscription->status));
+    Ledger__V1__SubscriptionStatus then = status_at(d->customer, subscription, d->business_us);
+    if (then != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
+        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
+                      "billing subscription %s was %s on %s, the purchase's date, and is active "
+                      "since %s: a purchase dated before then was not allowed; date it at or "
+                      "after that",
+                      subscription_id, codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)then),
+                      time_text(d->business_us).text,
+                      time_text(status_since(d->customer, subscription)).text);
     if (!offer_eligible(subscription->offer))
         return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ELIGIBLE,
                       "billing subscription %s is a '%s' subscription, not an Azure plan or "
@@ -1533,6 +1619,21 @@ static enum ledger_err decide_set_subscription_status(struct decision *d)
         return refuse(d, LEDGER_ERR_UNCHANGED, "subscription %s is already %s",
                       body->subscription_id,
                       codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)body->status));
+    /* Statuses are decided at business times (status_at), so their history
+     * is kept in date order. */
+    int64_t since_us = status_since(d->customer, subscription);
+    if (d->business_us < since_us)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "subscription %s is %s since %s: a change of its status dated %s, before "
+                      "then, would reorder its history; date it at or after that",
+                      body->subscription_id,
+                      codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)subscription->status),
+                      time_text(since_us).text, time_text(d->business_us).text);
+    if (d->customer->status_change_count >= LEDGER_CUSTOMER_STATUS_CHANGES_MAX)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "customer %s reached %d subscription status changes, the most one customer "
+                      "may hold",
+                      d->customer->customer_id, LEDGER_CUSTOMER_STATUS_CHANGES_MAX);
     if (body->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE) {
         /* Rule 10: only an active subscription may carry active reservations. */
         for (size_t i = 0; i < d->customer->reservation_count; i++) {
@@ -1619,13 +1720,26 @@ static enum ledger_err decide_role(struct decision *d, bool assign)
     return LEDGER_ERR_OK;
 }
 
-static bool has_eligible_subscription(const struct domain_customer *customer)
+/* Rule 2 at `at_us`: whether the customer has an Azure plan or Azure
+ * Global subscription active then and now. When it has none, *since_us is
+ * the earliest time from which one of those active now has been active
+ * (INT64_MAX when none is active now). */
+static bool has_eligible_subscription(const struct domain_customer *customer, int64_t at_us,
+                                      int64_t *since_us)
 {
+    *since_us = INT64_MAX;
     for (size_t i = 0; i < customer->subscription_count; i++) {
         const struct domain_subscription *subscription = &customer->subscriptions[i];
-        if (subscription->status == LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE &&
-            offer_eligible(subscription->offer))
+        if (!offer_eligible(subscription->offer) ||
+            subscription->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
+            continue;
+        if (subscription->purchased_us <= at_us &&
+            status_at(customer, subscription, at_us) ==
+                LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
             return true;
+        int64_t active_us = status_since(customer, subscription);
+        if (active_us < *since_us)
+            *since_us = active_us;
     }
     return false;
 }
@@ -1653,8 +1767,17 @@ static enum ledger_err decide_permission(struct decision *d, bool grant)
                       "customer %s reached %d permission changes, the most one customer may hold",
                       customer->customer_id, LEDGER_CUSTOMER_PERMISSION_CHANGES_MAX);
     if (grant) {
-        /* Rule 2. */
-        if (!has_eligible_subscription(customer))
+        /* Rule 2, at the grant's business time. */
+        int64_t since_us = 0;
+        bool eligible = has_eligible_subscription(customer, d->business_us, &since_us);
+        if (!eligible && since_us != INT64_MAX)
+            return refuse(d, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION,
+                          "customer %s had no active Azure plan or Azure Global subscription on "
+                          "%s, the grant's date; it has one since %s: permission '%s' could not "
+                          "be turned on before then; date the grant at or after that",
+                          customer->customer_id, time_text(d->business_us).text,
+                          time_text(since_us).text, kind_name(kind));
+        if (!eligible)
             return refuse(d, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION,
                           "customer %s has no active Azure plan or Azure Global subscription; "
                           "permission '%s' cannot be turned on until the partner buys one "

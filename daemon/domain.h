@@ -69,7 +69,17 @@ struct domain_subscription {
     char id[DOMAIN_ID_SIZE];
     Ledger__V1__Offer offer;
     Ledger__V1__SubscriptionStatus status;
-    uint64_t sequence; /* the purchase */
+    int64_t purchased_us; /* the SubscriptionPurchased event's business time */
+    uint64_t sequence;    /* the purchase */
+};
+
+/* One status change of a subscription, kept so that rules 2, 3 and 4 can be
+ * decided at a command's business time: the status a subscription had then
+ * is that of its latest change dated at or before then (active before any). */
+struct domain_status_change {
+    uint32_t subscription;                 /* its position in domain_customer.subscriptions */
+    Ledger__V1__SubscriptionStatus status; /* the status it changed to */
+    int64_t changed_us;                    /* the event's business time */
 };
 
 struct domain_role_assignment {
@@ -158,6 +168,8 @@ struct domain_customer {
 
     struct domain_subscription *subscriptions;
     size_t subscription_count, subscription_capacity;
+    struct domain_status_change *status_changes; /* in the order recorded */
+    size_t status_change_count, status_change_capacity;
     struct domain_role_assignment *roles;
     size_t role_count, role_capacity;
     struct domain_permission_change *permission_changes;

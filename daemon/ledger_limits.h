@@ -44,6 +44,11 @@
  * answers: a switch turned on and off daily for eleven years. */
 #define LEDGER_CUSTOMER_PERMISSION_CHANGES_MAX 8192
 
+/* Subscription status changes kept per customer, so that purchases and grants
+ * are decided against the status a subscription had at their business time:
+ * as many as permission changes, shared by all of its subscriptions. */
+#define LEDGER_CUSTOMER_STATUS_CHANGES_MAX 8192
+
 /* Business time (Command.business_us) may be later than the time the ledger
  * records by at most the authentication window: clients' clocks are trusted
  * that far and no further, so that nobody can date a purchase or a refund in

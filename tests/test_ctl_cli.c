@@ -411,6 +411,18 @@ static void test_ctl_cli_refusals(void **state)
     expect_error(&run, 1, "PERMISSION_OFF");
     expect_json_error(&run, "PERMISSION_OFF");
     run_free(&run);
+    /* Rule 4 at the purchase's business time: not before the billing
+     * subscription was bought (today), and the message says from when. */
+    ctl(fixture, &run, "p-ref-admin", key, "reservation", "buy", "--customer", "fab",
+        "--subscription", "fab-plan", "--sku", "Standard_B2ms", "--region", "westeurope",
+        "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price",
+        "420.00", "--retail-price", "525.00", "--currency", "USD", "--business-time",
+        "2020-01-01T00:00:00Z", NULL);
+    expect_error(&run, 1, "SUBSCRIPTION_NOT_FOUND");
+    assert_non_null(strstr(run.err, "billing subscription fab-plan of customer fab was bought "));
+    assert_non_null(strstr(run.err, "a purchase dated 2020-01-01T00:00:00Z, before then, was not "
+                                    "allowed; date it at or after that"));
+    run_free(&run);
 
     ctl(fixture, &run, "p-ref-admin", key, "permission", "enable", "--customer", "fab", "--kind",
         "reservations", NULL);
@@ -1566,9 +1578,15 @@ static void test_ctl_cli_expiry_schedule(void **state)
     gmtime_r(&then, &tm);
     strftime(past, sizeof past, "%Y-%m-%dT%H:%M:%SZ", &tm);
     char ended[128], renewing[128], state_text[64];
+    /* Billed to a subscription bought then too: rule 4 holds at the
+     * purchase's business time. */
+    ctl(fixture, &run, "p-exp-admin", key, "subscription", "add", "--customer", "fab",
+        "--subscription", "fab-old", "--offer", "azure-plan", "--business-time", past, NULL);
+    expect_ok(&run);
+    run_free(&run);
     for (int i = 0; i < 2; i++) {
         ctl(fixture, &run, "p-exp-admin", key, "--output", "json", "reservation", "buy",
-            "--customer", "fab", "--subscription", "fab-plan", "--sku", "Standard_D2s_v5",
+            "--customer", "fab", "--subscription", "fab-old", "--sku", "Standard_D2s_v5",
             "--region", "westeurope", "--quantity", "1", "--term", "P1Y", "--billing", "upfront",
             "--scope", "shared", "--price", "1000.00", "--retail-price", "1200.00", "--currency",
             "USD", "--business-time", past, i == 1 ? "--auto-renew" : NULL, NULL);

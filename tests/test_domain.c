@@ -1253,6 +1253,139 @@ static void test_domain_customer_purchase_at_its_moment(void **state)
     refuse_as(&ALICE, between, LEDGER_ERR_PERMISSION_OFF);
 }
 
+/* Rules 3 and 4 hold for the billing subscription at the purchase's business
+ * time too: bought by then, and active then (its status history is kept by
+ * evolve, in business time). */
+static void test_domain_purchase_at_the_subscription_moment(void **state)
+{
+    (void)state;
+    struct cmd k;
+    const Ledger__V1__SubscriptionStatus ACTIVE =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
+    const Ledger__V1__SubscriptionStatus SUSPENDED =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED;
+    const Ledger__V1__PermissionKind S = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    accept(&ADMIN, onboard(&k, "Contoso Ltd"));
+    Ledger__V1__Command *early = subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN);
+    early->business_us = T0 - 30 * DAY_US;
+    accept(&ADMIN, early);
+    Ledger__V1__Command *grant = permission(&k, true, S);
+    grant->business_us = T0 - 30 * DAY_US;
+    accept(&ADMIN, grant);
+    accept(&ADMIN, subscription(&k, "sub-g", LEDGER__V1__OFFER__OFFER_AZURE_GLOBAL)); /* at T0 */
+    accept(&ADMIN, role(&k, true, "sub-g", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+
+    /* Not before the subscription was bought: exactly then is allowed. */
+    Ledger__V1__Command *c =
+        reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD");
+    c->business_us = T0 - 1;
+    refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND);
+    assert_non_null(strstr(W->out.message,
+                           "billing subscription sub-g of customer c1 was bought "
+                           "2025-01-01T00:00:00Z: a purchase dated 2024-12-31T23:59:59Z, before "
+                           "then, was not allowed; date it at or after that"));
+    c->business_us = T0;
+    assert_int_equal(LEDGER_ERR_OK, decide(&SALES, c));
+    Ledger__V1__Command *plan = savings_plan(&k, "sub-g", LEDGER__V1__TERM__TERM_P1Y, 100);
+    plan->business_us = T0 - 1;
+    refuse_as(&ALICE, plan, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND);
+    assert_non_null(strstr(W->out.message, "was bought 2025-01-01T00:00:00Z"));
+    plan->business_us = T0;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ALICE, plan));
+
+    /* Not while it was suspended: sub-g is suspended from day 10 to day 20. */
+    W->now_us = T0 + 10 * DAY_US;
+    accept(&ADMIN, status(&k, "sub-g", SUSPENDED));
+    W->now_us = T0 + 20 * DAY_US;
+    accept(&ADMIN, status(&k, "sub-g", ACTIVE));
+    W->now_us = T0 + 40 * DAY_US;
+    struct {
+        int64_t business_us;
+        enum ledger_err expected;
+    } cases[] = {
+        {T0 + 10 * DAY_US - 1, LEDGER_ERR_OK},
+        {T0 + 10 * DAY_US, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE},
+        {T0 + 20 * DAY_US - 1, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE},
+        {T0 + 20 * DAY_US, LEDGER_ERR_OK},
+        {0, LEDGER_ERR_OK},
+    };
+    const struct domain_principal *buyers[] = {&ADMIN, &ALICE};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (size_t b = 0; b < 2; b++) {
+            c = b == 0 ? reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y,
+                                     1000, "USD")
+                       : savings_plan(&k, "sub-g", LEDGER__V1__TERM__TERM_P1Y, 100);
+            c->business_us = cases[i].business_us;
+            if (cases[i].expected == LEDGER_ERR_OK) {
+                assert_int_equal(LEDGER_ERR_OK, decide(buyers[b], c));
+                continue;
+            }
+            refuse_as(buyers[b], c, cases[i].expected);
+            assert_non_null(
+                strstr(W->out.message, "billing subscription sub-g was suspended on 2025-01-"));
+            assert_non_null(strstr(W->out.message, "the purchase's date, and is active since "
+                                                   "2025-01-21T00:00:00Z: a purchase dated "
+                                                   "before then was not allowed; date it at or "
+                                                   "after that"));
+        }
+    }
+    /* Status changes are dated in order, after the purchase. */
+    Ledger__V1__Command *back = status(&k, "sub-g", SUSPENDED);
+    back->business_us = T0 + 20 * DAY_US - 1;
+    refuse_as(&ADMIN, back, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "subscription sub-g is active since "
+                                           "2025-01-21T00:00:00Z: a change of its status dated "
+                                           "2025-01-20T23:59:59Z, before then"));
+    back->business_us = T0 + 20 * DAY_US;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, back));
+    W->now_us = T0 - 30 * DAY_US;
+    back = status(&k, "sub-1", SUSPENDED);
+    back->business_us = T0 - 30 * DAY_US - 1;
+    refuse_as(&ADMIN, back, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "is active since 2024-12-02T00:00:00Z"));
+}
+
+/* Rule 2 at the grant's business time: an eligible subscription bought by
+ * then and active then (and now). */
+static void test_domain_grant_at_the_subscription_moment(void **state)
+{
+    (void)state;
+    struct cmd k;
+    const Ledger__V1__PermissionKind R = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    accept(&ADMIN, onboard(&k, "Contoso Ltd"));
+    accept(&ADMIN, subscription(&k, "sub-o", LEDGER__V1__OFFER__OFFER_OTHER));
+    W->now_us = T0 + 10 * DAY_US;
+    accept(&ADMIN, subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN));
+    W->now_us = T0 + 40 * DAY_US;
+    Ledger__V1__Command *grant = permission(&k, true, R);
+    grant->business_us = T0 + 10 * DAY_US - 1;
+    refuse_as(&ADMIN, grant, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION);
+    assert_non_null(strstr(W->out.message,
+                           "customer c1 had no active Azure plan or Azure Global subscription on "
+                           "2025-01-10T23:59:59Z, the grant's date; it has one since "
+                           "2025-01-11T00:00:00Z: permission 'reservations' could not be turned "
+                           "on before then; date the grant at or after that"));
+    grant->business_us = T0 + 10 * DAY_US;
+    accept(&ADMIN, grant);
+    accept(&ADMIN, permission(&k, false, R));
+    /* Suspended from day 20 to day 30. */
+    W->now_us = T0 + 20 * DAY_US;
+    accept(&ADMIN,
+           status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED));
+    W->now_us = T0 + 30 * DAY_US;
+    accept(&ADMIN,
+           status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE));
+    W->now_us = T0 + 40 * DAY_US;
+    grant = permission(&k, true, R);
+    grant->business_us = T0 + 30 * DAY_US - 1;
+    refuse_as(&ADMIN, grant, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION);
+    assert_non_null(strstr(W->out.message, "it has one since 2025-01-31T00:00:00Z"));
+    grant->business_us = T0 + 20 * DAY_US - 1;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, grant));
+    grant->business_us = T0 + 30 * DAY_US;
+    accept(&ADMIN, grant);
+}
+
 static void test_domain_customer_savings_plan_purchase(void **state)
 {
     (void)state;
@@ -1693,7 +1826,12 @@ static void test_domain_refund_cap(void **state)
     refuse_as(&ADMIN, cancel(&k, ids[4], 2000001, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
     accept(&ADMIN, cancel(&k, ids[4], 2000000, "USD", -1));
     /* A command dated back still counts every refund after its date. */
-    Ledger__V1__Command *old_purchase = plain_reservation(&k, cap);
+    Ledger__V1__Command *old_subscription =
+        subscription(&k, "sub-old", LEDGER__V1__OFFER__OFFER_AZURE_PLAN);
+    old_subscription->business_us = T0 - 10 * YEAR_US;
+    accept(&ADMIN, old_subscription);
+    Ledger__V1__Command *old_purchase =
+        reservation(&k, "sub-old", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, cap, "USD");
     old_purchase->business_us = T0 - 10 * YEAR_US;
     char f[32];
     snprintf(f, sizeof f, "%s", seq_id("res", accept(&ADMIN, old_purchase)));
@@ -1883,6 +2021,24 @@ static void test_domain_customer_permission_change_limit(void **state)
         accept(&ADMIN, permission(&k, i % 2 == 0, kind));
     refuse_as(&ADMIN, permission(&k, true, kind), LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(W->out.message, "permission changes"));
+}
+
+static void test_domain_customer_status_change_limit(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    for (int i = 0; i < LEDGER_CUSTOMER_STATUS_CHANGES_MAX; i++)
+        accept(&ADMIN,
+               status(&k, i % 4 < 2 ? "sub-1" : "sub-g",
+                      i % 2 == 0 ? LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED
+                                 : LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE));
+    refuse_as(&ADMIN,
+              status(&k, "sub-o", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_EXPIRED),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "customer c1 reached 8192 subscription status changes"));
+    /* Purchases are still decided against the history. */
+    accept(&ADMIN, plain_reservation(&k, 1000));
 }
 
 /* ---- rule 8: exchanges ------------------------------------------------------- */
@@ -2544,6 +2700,8 @@ int main(void)
         TEST(test_domain_permission_switches),
         TEST(test_domain_customer_purchase_conditions),
         TEST(test_domain_customer_purchase_at_its_moment),
+        TEST(test_domain_purchase_at_the_subscription_moment),
+        TEST(test_domain_grant_at_the_subscription_moment),
         TEST(test_domain_customer_savings_plan_purchase),
         TEST(test_domain_partner_purchase),
         TEST(test_domain_reservation_field_validation),
@@ -2561,6 +2719,7 @@ int main(void)
         TEST(test_domain_customer_savings_plan_limit),
         TEST(test_domain_customer_role_limit),
         TEST(test_domain_customer_permission_change_limit),
+        TEST(test_domain_customer_status_change_limit),
         TEST(test_domain_exchange_value),
         TEST(test_domain_exchange_refusals),
         TEST(test_domain_renew_and_expire),

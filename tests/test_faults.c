@@ -755,6 +755,18 @@ static bool counter_reaches(const _Atomic uint64_t *counter, uint64_t least)
     return false;
 }
 
+/* A command of customer c1 dated `business_us`, its body still to set. */
+static Ledger__V1__Command c1_command(const char *command_id, int64_t business_us,
+                                      Ledger__V1__Command__BodyCase body_case)
+{
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.command_id = (char *)command_id;
+    command.customer_id = (char *)"c1";
+    command.business_us = business_us;
+    command.body_case = body_case;
+    return command;
+}
+
 /* The expiry schedule's commit fails: the log says so with the store's
  * cause (detail=) and what happens next, nothing is written, and the next
  * sweep expires the reservation. */
@@ -762,14 +774,23 @@ static void test_faults_expiry_sweep_commit_fails(void **state)
 {
     struct fixture *f = *state;
     /* A reservation of c1 bought two years before the fixture's clock: its
-     * P1Y term ended long before today's wall clock, which the sweep uses. */
+     * P1Y term ended long before today's wall clock, which the sweep uses.
+     * Billed to a subscription bought then too (rule 4 at the purchase's
+     * business time). */
+    const int64_t then_us = NOW_US - 2 * INT64_C(365) * 86400 * 1000000;
+    Ledger__V1__PurchaseSubscription subscription = LEDGER__V1__PURCHASE_SUBSCRIPTION__INIT;
+    subscription.subscription_id = (char *)"s-old";
+    subscription.offer = LEDGER__V1__OFFER__OFFER_AZURE_PLAN;
+    Ledger__V1__Command bought =
+        c1_command("old-subscription", then_us, LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION);
+    bought.purchase_subscription = &subscription;
     Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
     price.amount_minor = 120000;
     price.currency = (char *)"USD";
     Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
     scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED;
     Ledger__V1__PurchaseReservation purchase = LEDGER__V1__PURCHASE_RESERVATION__INIT;
-    purchase.billing_subscription_id = (char *)"s1";
+    purchase.billing_subscription_id = (char *)"s-old";
     purchase.sku = (char *)"Standard_D2s_v5";
     purchase.region = (char *)"westeurope";
     purchase.quantity = 1;
@@ -778,13 +799,11 @@ static void test_faults_expiry_sweep_commit_fails(void **state)
     purchase.scope = &scope;
     purchase.price = &price;
     purchase.retail_price = &price;
-    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
-    command.command_id = (char *)"old-purchase";
-    command.customer_id = (char *)"c1";
-    command.business_us = NOW_US - 2 * INT64_C(365) * 86400 * 1000000;
-    command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION;
+    Ledger__V1__Command command =
+        c1_command("old-purchase", then_us, LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION);
     command.purchase_reservation = &purchase;
     struct request_bytes bytes = {0};
+    pack_into(&bytes, &bought);
     pack_into(&bytes, &command);
     struct engine_request request;
     assert_int_equal(LEDGER_ERR_OK, execute(f, &f->admin, &bytes, 1, &request));
