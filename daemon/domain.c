@@ -2128,7 +2128,7 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
 
     /* The returned reservations: active, of this customer, one currency. */
     const char *currency = NULL;
-    int64_t remaining_minor = 0, returned_price_minor = 0;
+    int64_t remaining_minor = 0;
     for (size_t i = 0; i < count; i++) {
         const struct domain_reservation *reservation = NULL;
         err = find_returnable(d, body->reservation_ids[i], "an exchange", &reservation);
@@ -2145,19 +2145,20 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
         /* Rule 8 counts what the returned reservations still commit at the
          * exchange's business time. */
         remaining_minor += remaining_commitment(reservation, d->business_us);
-        returned_price_minor += reservation->price.amount_minor;
     }
     if (strcmp(body->refund->currency, currency) != 0)
         return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
                       "refund is in %s but the returned reservations are priced in %s",
                       body->refund->currency, currency);
     char a[MONEY_TEXT_SIZE], b[MONEY_TEXT_SIZE];
-    if (body->refund->amount_minor > returned_price_minor) {
+    /* What is refunded is what the returned reservations still commit. */
+    if (body->refund->amount_minor > remaining_minor) {
         money_format(body->refund->amount_minor, currency, a);
-        money_format(returned_price_minor, currency, b);
+        money_format(remaining_minor, currency, b);
         return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
-                      "refund %s %s exceeds the returned reservations' price %s %s", currency, a,
-                      currency, b);
+                      "refund %s %s exceeds what the returned reservations still commit, %s %s: "
+                      "refund at most that",
+                      currency, a, currency, b);
     }
     if (strcmp(body->replacement->price->currency, currency) != 0)
         return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
@@ -2273,13 +2274,21 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
                       "reservation %s starts %s: cancelled before then nothing of it is billed, "
                       "so its refund is 0",
                       body->reservation_id, time_text(reservation->starts_us).text);
+    /* The refund is the cancelled commitment rule 7 counts: at most what the
+     * reservation still commits at the cancellation's business time. */
     char a[MONEY_TEXT_SIZE], b[MONEY_TEXT_SIZE], c[MONEY_TEXT_SIZE];
-    if (body->refund->amount_minor > reservation->price.amount_minor) {
-        money_format(body->refund->amount_minor, reservation->price.currency, a);
-        money_format(reservation->price.amount_minor, reservation->price.currency, b);
-        return refuse(
-            d, LEDGER_ERR_INVALID_AMOUNT, "refund %s %s exceeds reservation %s's price %s %s",
-            reservation->price.currency, a, body->reservation_id, reservation->price.currency, b);
+    int64_t remaining_minor = remaining_commitment(reservation, d->business_us);
+    if (body->refund->amount_minor > remaining_minor) {
+        const char *currency = reservation->price.currency;
+        money_format(body->refund->amount_minor, currency, a);
+        money_format(remaining_minor, currency, b);
+        money_format(reservation->price.amount_minor, currency, c);
+        return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
+                      "refund %s %s exceeds what reservation %s still commits on %s: %s %s of "
+                      "its price %s %s (the share of its term still to run); refund at most "
+                      "that",
+                      currency, a, body->reservation_id, time_text(d->business_us).text, currency,
+                      b, currency, c);
     }
     if (d->customer->refund_count >= LEDGER_CUSTOMER_REFUNDS_MAX &&
         recent_refunds(d->customer, d->business_us) >= LEDGER_CUSTOMER_REFUNDS_MAX)

@@ -1745,8 +1745,8 @@ static void test_domain_cancel_reservation(void **state)
     refuse_as(&SYSTEM, cancel(&k, rid, 100, "USD", -1), LEDGER_ERR_FORBIDDEN);
     refuse_as(&ADMIN, cancel(&k, rid, 10001, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
     /* Amounts in messages are decimals of the currency, not minor units. */
-    assert_non_null(strstr(W->out.message, "refund USD 100.01 exceeds reservation"));
-    assert_non_null(strstr(W->out.message, "price USD 100.00"));
+    assert_non_null(strstr(W->out.message, "refund USD 100.01 exceeds what reservation"));
+    assert_non_null(strstr(W->out.message, "USD 100.00 of its price USD 100.00"));
     refuse_as(&ADMIN, cancel(&k, rid, -1, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
     refuse_as(&ADMIN, cancel(&k, rid, 100, "usd", -1), LEDGER_ERR_INVALID_AMOUNT);
     refuse_as(&ADMIN, cancel(&k, rid, 100, "EUR", 100), LEDGER_ERR_CURRENCY_MISMATCH);
@@ -1781,23 +1781,66 @@ static void test_domain_cancel_reservation(void **state)
     assert_int_equal(9900, W->out.event.reservation_cancelled->refund_usd->amount_minor);
 }
 
+/* Rule 7 counts a cancellation's refund as cancelled commitment, so it is at
+ * most what the reservation still commits at the cancellation's business
+ * time: its price times the share of its term still to run, rounded down;
+ * an exchange's refund likewise, of the returned reservations. */
+static void test_domain_refund_within_remaining_commitment(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    /* USD 3,650 for 365 days (2025 has no 29 February): USD 10 a day. */
+    char rid[32], other[32], pair[2][32];
+    snprintf(rid, sizeof rid, "%s", buy_reservation(365000));
+    snprintf(other, sizeof other, "%s", buy_reservation(1000));
+    snprintf(pair[0], sizeof pair[0], "%s", buy_reservation(365000));
+    snprintf(pair[1], sizeof pair[1], "%s", buy_reservation(365000));
+    W->now_us = T0 + 100 * DAY_US;
+    refuse_as(&ADMIN, cancel(&k, rid, 265001, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, "refund USD 2650.01 exceeds what reservation "));
+    assert_non_null(strstr(W->out.message, " still commits on 2025-04-11T00:00:00Z: USD 2650.00 "
+                                           "of its price USD 3650.00 (the share of its term "
+                                           "still to run); refund at most that"));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, cancel(&k, rid, 265000, "USD", -1)));
+    /* Rounded down: a microsecond in, USD 10.00 commits USD 9.99 more. */
+    Ledger__V1__Command *c = cancel(&k, other, 1000, "USD", -1);
+    c->business_us = T0 + 1;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, "USD 9.99 of its price USD 10.00"));
+    c->cancel_reservation->refund->amount_minor = 999;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    /* At the end of its term nothing is left to refund. */
+    W->now_us = T0 + YEAR_US;
+    refuse_as(&ADMIN, cancel(&k, rid, 1, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, "USD 0.00 of its price USD 3650.00"));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, cancel(&k, rid, 0, "USD", -1)));
+    /* An exchange's refund: at most the two returned still commit. */
+    W->now_us = T0 + 100 * DAY_US;
+    const char *returned[] = {pair[0], pair[1]};
+    refuse_as(&ADMIN, exchange(&k, returned, 2, 530001, 600000), LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, "refund USD 5300.01 exceeds what the returned "
+                                           "reservations still commit, USD 5300.00: refund at "
+                                           "most that"));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, returned, 2, 530000, 600000)));
+}
+
 static void test_domain_refund_cap(void **state)
 {
     (void)state;
     struct cmd k;
     standard_customer();
     const int64_t cap = LEDGER_REFUND_CAP_USD_MINOR; /* USD 50,000 */
-    const char *a = buy_reservation(cap);
-    const char *b = buy_reservation(cap);
-    const char *c = buy_reservation(cap);
-    const char *d = buy_reservation(cap);
-    const char *e = buy_reservation(cap);
+    /* For three years at three caps: each still commits more than the
+     * refunds asked below until the second year ends. */
     char ids[5][32];
-    snprintf(ids[0], 32, "%s", a);
-    snprintf(ids[1], 32, "%s", b);
-    snprintf(ids[2], 32, "%s", c);
-    snprintf(ids[3], 32, "%s", d);
-    snprintf(ids[4], 32, "%s", e);
+    for (int i = 0; i < 5; i++) {
+        uint64_t bought =
+            i == 3 ? accept(&ADMIN, plain_reservation(&k, cap))
+                   : accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
+                                                LEDGER__V1__TERM__TERM_P3Y, 3 * cap, "USD"));
+        snprintf(ids[i], sizeof ids[i], "%s", seq_id("res", bought));
+    }
 
     /* Day 0: 20,000; day 100: 20,000 (EUR, counted by its USD value). */
     accept(&ADMIN, cancel(&k, ids[0], 2000000, "USD", -1));
@@ -1816,7 +1859,7 @@ static void test_domain_refund_cap(void **state)
     accept(&ADMIN, cancel(&k, ids[2], 0, "USD", -1));
     /* Exchanges do not count, and are possible with the cap full. */
     const char *returned[] = {ids[3]};
-    accept(&ADMIN, exchange(&k, returned, 1, 4000000, cap));
+    accept(&ADMIN, exchange(&k, returned, 1, 2000000, cap));
     refuse_as(&ADMIN, cancel(&k, ids[4], 1, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
     /* Exactly 365 days after day 0 its 20,000 no longer counts ("in the last
      * 365 days" is the half-open window (now - 365 d, now]). */
@@ -1844,9 +1887,9 @@ static void test_domain_refund_cap(void **state)
     refuse_as(&ADMIN, back, LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(W->out.message, "a cancellation dated 2014-"));
     assert_non_null(strstr(W->out.message, "was bought (2015-"));
-    /* Far later, everything has left the window. */
+    /* Far later, everything has left the window: a whole cap fits. */
     W->now_us = T0 + 3 * YEAR_US;
-    accept(&ADMIN, cancel(&k, f, cap, "USD", -1));
+    accept(&ADMIN, cancel(&k, buy_reservation(cap), cap, "USD", -1));
 }
 
 /* Rule 7's edges, each in a fresh world: one earlier refund dated some days
@@ -1878,7 +1921,11 @@ static void test_domain_refund_cap_boundaries(void **state)
         standard_customer();
         char earlier[32], asked[32];
         snprintf(earlier, sizeof earlier, "%s", buy_reservation(cap));
-        snprintf(asked, sizeof asked, "%s", buy_reservation(2 * cap));
+        /* Three years: it still commits more than a cap 366 days on. */
+        snprintf(
+            asked, sizeof asked, "%s",
+            seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
+                                                     LEDGER__V1__TERM__TERM_P3Y, 2 * cap, "USD"))));
         if (cases[i].earlier_minor > 0)
             accept(&ADMIN, cancel(&k, earlier, cases[i].earlier_minor, "USD", -1));
         W->now_us = T0 + cases[i].days_ago * DAY_US;
@@ -1938,8 +1985,10 @@ static void test_domain_refund_list_limit(void **state)
     standard_customer();
     const int count = LEDGER_CUSTOMER_REFUNDS_MAX + 2;
     uint64_t first = W->sequence;
+    /* For three years: USD 0.01 of each is still committed two years on. */
     for (int i = 0; i < count; i++)
-        accept(&ADMIN, plain_reservation(&k, 10));
+        accept(&ADMIN,
+               reservation(&k, "sub-1", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P3Y, 10, "USD"));
     for (int i = 0; i < LEDGER_CUSTOMER_REFUNDS_MAX; i++)
         accept(&ADMIN, cancel(&k, seq_id("res", first + (uint64_t)i), 1, "USD", -1));
     assert_int_equal(LEDGER_CUSTOMER_REFUNDS_MAX, W->customer->refund_count);
@@ -2130,10 +2179,11 @@ static void test_domain_exchange_refusals(void **state)
     const char *mixed[] = {a, eur};
     refuse_as(&ADMIN, exchange(&k, mixed, 2, 0, 5000), LEDGER_ERR_CURRENCY_MISMATCH);
     const char *pair[] = {a, b};
-    /* Refund: at most what the returned reservations cost, in their currency. */
+    /* Refund: at most what the returned reservations still commit (bought
+     * this very moment: their price), in their currency. */
     refuse_as(&ADMIN, exchange(&k, pair, 2, 2001, 5000), LEDGER_ERR_INVALID_AMOUNT);
-    assert_non_null(strstr(W->out.message, "refund USD 20.01 exceeds the returned reservations' "
-                                           "price USD 20.00"));
+    assert_non_null(strstr(W->out.message, "refund USD 20.01 exceeds what the returned "
+                                           "reservations still commit, USD 20.00"));
     Ledger__V1__Command *c = exchange(&k, pair, 2, 10, 5000);
     c->exchange_reservation->refund->currency = "EUR";
     refuse_as(&ADMIN, c, LEDGER_ERR_CURRENCY_MISMATCH);
@@ -2711,6 +2761,7 @@ int main(void)
         TEST(test_domain_reservation_scope_and_renewal),
         TEST(test_domain_customer_is_told_to_ask_partner),
         TEST(test_domain_cancel_reservation),
+        TEST(test_domain_refund_within_remaining_commitment),
         TEST(test_domain_refund_cap),
         TEST(test_domain_refund_cap_boundaries),
         TEST(test_domain_refund_cap_other_currencies),

@@ -15,8 +15,9 @@
  * of docs/domain.md accept. The model is conservative where the rules depend on
  * things it does not track exactly: reservations near their end (30 days) are
  * left alone, subscriptions that any reservation or savings plan names are
- * never suspended, refunds stay far below the cap, and an exchange's
- * replacement costs at least what the returned reservations cost in total.
+ * never suspended, refunds stay far below the cap and below half of what
+ * the cancelled reservation still commits, and an exchange's replacement
+ * costs at least what the returned reservations cost in total.
  */
 #include "histgen.h"
 
@@ -1045,6 +1046,11 @@ static bool act_cancel(struct histgen *gen, struct hg_partner *partner,
     }
     if (refund < 1) {
         refund = 1;
+    }
+    /* Rule 7: at most what the reservation still commits; half of it, as an
+     * exchange's, whatever the ledger's rounding. */
+    if (refund > remaining_commitment(gen, &customer->reservations[index]) / 2) {
+        return false;
     }
     if (customer->refunded_usd_minor + refund > HG_REFUND_BUDGET_USD_MINOR) {
         return false;
