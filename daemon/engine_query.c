@@ -593,6 +593,8 @@ void engine_result_free(Ledger__V1__QueryResult *result)
         event_entry_free(result->explanation->purchase);
         event_entry_free(result->explanation->permission);
         event_entry_free(result->explanation->role);
+        event_entry_free(result->explanation->principal);
+        event_entry_free(result->explanation->subscription);
         signed_head_free(result->explanation->head);
         free(result->explanation);
         result->explanation = NULL;
