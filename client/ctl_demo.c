@@ -354,7 +354,9 @@ static enum ledger_err demo_exchange(struct demo *demo, const char *returned,
     body.reservation_ids = ids;
     body.n_reservation_ids = 1;
     body.refund = &refund;
-    body.replacement = &replacement;
+    Ledger__V1__PurchaseReservation *replacements[1] = {&replacement};
+    body.n_replacements = 1;
+    body.replacements = replacements;
     command.body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
     command.exchange_reservation = &body;
     char what[200];

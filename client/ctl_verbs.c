@@ -1077,7 +1077,9 @@ static enum ledger_err run_reservation_exchange(struct ctl_context *context,
     body.reservation_ids = (char **)(uintptr_t)reservations;
     body.n_reservation_ids = count;
     body.refund = &refund;
-    body.replacement = &replacement;
+    Ledger__V1__PurchaseReservation *replacements[1] = {&replacement};
+    body.n_replacements = 1;
+    body.replacements = replacements;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
     write.command.exchange_reservation = &body;
     return write_send(context, &write);

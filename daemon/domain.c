@@ -631,12 +631,35 @@ static enum ledger_err apply_cancelled(struct domain_customer *customer,
     return LEDGER_ERR_OK;
 }
 
+/* Whether an exchange's replacements fit the customer: each one well formed,
+ * new, and named once. Checked before anything changes, so that an event that
+ * does not fit leaves the state as it was. */
+static bool replacements_fit(const struct domain_customer *customer,
+                             const Ledger__V1__ReservationExchanged *body,
+                             const Ledger__V1__Event *event)
+{
+    if (body->n_replacements == 0 || body->n_replacements > LEDGER_EXCHANGE_REPLACEMENTS_MAX)
+        return false;
+    for (size_t i = 0; i < body->n_replacements; i++) {
+        struct domain_reservation replacement;
+        if (!reservation_from_message(body->replacements[i], event, &replacement) ||
+            find_reservation(customer, replacement.id) != NULL)
+            return false;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(body->replacements[j]->reservation_id, replacement.id) == 0)
+                return false;
+        }
+    }
+    return true;
+}
+
 static enum ledger_err apply_exchanged(struct domain_customer *customer,
                                        const Ledger__V1__Event *event)
 {
     const Ledger__V1__ReservationExchanged *body = event->reservation_exchanged;
     if (body == NULL || body->n_returned_reservation_ids == 0 ||
-        body->n_returned_reservation_ids > LEDGER_EXCHANGE_RETURNS_MAX || body->replacement == NULL)
+        body->n_returned_reservation_ids > LEDGER_EXCHANGE_RETURNS_MAX ||
+        !replacements_fit(customer, body, event))
         return LEDGER_ERR_CORRUPT;
     struct domain_reservation *returned[LEDGER_EXCHANGE_RETURNS_MAX];
     for (size_t i = 0; i < body->n_returned_reservation_ids; i++) {
@@ -648,15 +671,11 @@ static enum ledger_err apply_exchanged(struct domain_customer *customer,
                 return LEDGER_ERR_CORRUPT;
         }
     }
-    struct domain_reservation replacement;
-    if (!reservation_from_message(body->replacement, event, &replacement) ||
-        find_reservation(customer, replacement.id) != NULL)
-        return LEDGER_ERR_CORRUPT;
     /* Index, not pointers: reserving may move the array. */
     size_t indexes[LEDGER_EXCHANGE_RETURNS_MAX];
     for (size_t i = 0; i < body->n_returned_reservation_ids; i++)
         indexes[i] = (size_t)(returned[i] - customer->reservations);
-    enum ledger_err err = reserve_reservations(customer, 1);
+    enum ledger_err err = reserve_reservations(customer, body->n_replacements);
     if (err != LEDGER_ERR_OK)
         return err;
     for (size_t i = 0; i < body->n_returned_reservation_ids; i++) {
@@ -664,7 +683,14 @@ static enum ledger_err apply_exchanged(struct domain_customer *customer,
         reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED;
         reservation->last_sequence = event->sequence;
     }
-    append_reservation(customer, &replacement);
+    for (size_t i = 0; i < body->n_replacements; i++) {
+        /* Converted again rather than kept: 32 of them would weigh on the
+         * stack. It cannot fail after replacements_fit. */
+        struct domain_reservation replacement;
+        if (!reservation_from_message(body->replacements[i], event, &replacement))
+            return LEDGER_ERR_CORRUPT;
+        append_reservation(customer, &replacement);
+    }
     return LEDGER_ERR_OK;
 }
 
@@ -1367,10 +1393,26 @@ static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__P
 
 /* ---- decide: building the event ------------------------------------------ */
 
-static void set_id(struct decision *d, int slot, const char *prefix)
+/* The ids of the index-th reservation an event buys: `ord-<seq>` and
+ * `res-<seq>` for the first (every purchase and renewal, and an exchange's
+ * first replacement), `ord-<seq>-<index + 1>` and `res-<seq>-<index + 1>` for
+ * an exchange's further ones (docs/events.md, "Generated ids"). */
+static void set_reservation_ids(struct decision *d, size_t index,
+                                Ledger__V1__ReservationPurchased *reservation)
 {
-    snprintf(d->out->ids[slot], sizeof d->out->ids[slot], "%s-%llu", prefix,
-             (unsigned long long)d->in->sequence);
+    struct domain_output *out = d->out;
+    unsigned long long sequence = (unsigned long long)d->in->sequence;
+    if (index == 0) {
+        snprintf(out->order_ids[0], sizeof out->order_ids[0], "ord-%llu", sequence);
+        snprintf(out->reservation_ids[0], sizeof out->reservation_ids[0], "res-%llu", sequence);
+    } else {
+        snprintf(out->order_ids[index], sizeof out->order_ids[index], "ord-%llu-%zu", sequence,
+                 index + 1);
+        snprintf(out->reservation_ids[index], sizeof out->reservation_ids[index], "res-%llu-%zu",
+                 sequence, index + 1);
+    }
+    reservation->order_id = out->order_ids[index];
+    reservation->reservation_id = out->reservation_ids[index];
 }
 
 /* A Money of the output's own storage. */
@@ -1395,26 +1437,25 @@ static Ledger__V1__Scope *output_scope(Ledger__V1__Scope *scope, char *target, s
     return scope;
 }
 
-/* out->reservation from a purchase command's fields. ids from the sequence. */
+/* out->reservations[index] from a purchase command's fields (a purchase's,
+ * or an exchange's index-th replacement). ids from the sequence. */
 static Ledger__V1__ReservationPurchased *
-build_reservation(struct decision *d, const Ledger__V1__PurchaseReservation *body,
+build_reservation(struct decision *d, const Ledger__V1__PurchaseReservation *body, size_t index,
                   Ledger__V1__Purchaser purchaser, bool allowed_by)
 {
     struct domain_output *out = d->out;
-    Ledger__V1__ReservationPurchased *event = &out->reservation;
+    Ledger__V1__ReservationPurchased *event = &out->reservations[index];
     ledger__v1__reservation_purchased__init(event);
-    set_id(d, 0, "ord");
-    set_id(d, 1, "res");
-    event->order_id = out->ids[0];
-    event->reservation_id = out->ids[1];
+    set_reservation_ids(d, index, event);
     event->billing_subscription_id = body->billing_subscription_id;
     event->sku = body->sku;
     event->region = body->region;
     event->quantity = body->quantity;
     event->term = body->term;
     event->billing_plan = body->billing_plan;
-    event->scope = output_scope(&out->scope_to, out->scope_to_target, sizeof out->scope_to_target,
-                                body->scope->kind, body->scope->target);
+    event->scope = output_scope(
+        &out->reservation_scopes[index], out->reservation_scope_targets[index],
+        sizeof out->reservation_scope_targets[index], body->scope->kind, body->scope->target);
     event->price = body->price;
     event->retail_price = body->retail_price;
     event->auto_renew = body->auto_renew;
@@ -1832,7 +1873,7 @@ static enum ledger_err decide_purchase_reservation(struct decision *d)
         return err;
     bool customer = is_customer_user(d);
     d->out->event.reservation_purchased =
-        build_reservation(d, body,
+        build_reservation(d, body, 0,
                           customer ? LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER
                                    : LEDGER__V1__PURCHASER__PURCHASER_PARTNER,
                           customer);
@@ -2045,16 +2086,13 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
                       "customer %s already has %d reservations, the most one customer may hold",
                       d->customer->customer_id, LEDGER_CUSTOMER_RESERVATIONS_MAX);
     struct domain_output *out = d->out;
-    Ledger__V1__ReservationPurchased *renewal = &out->reservation;
+    Ledger__V1__ReservationPurchased *renewal = &out->reservations[0];
     ledger__v1__reservation_purchased__init(renewal);
-    set_id(d, 0, "ord");
-    set_id(d, 1, "res");
+    set_reservation_ids(d, 0, renewal);
     snprintf(out->billing_subscription_id, sizeof out->billing_subscription_id, "%s",
              old->billing_subscription_id);
     snprintf(out->sku, sizeof out->sku, "%s", old->sku);
     snprintf(out->region, sizeof out->region, "%s", old->region);
-    renewal->order_id = out->ids[0];
-    renewal->reservation_id = out->ids[1];
     renewal->billing_subscription_id = out->billing_subscription_id;
     renewal->sku = out->sku;
     renewal->region = out->region;
@@ -2096,6 +2134,34 @@ static int64_t remaining_commitment(const struct domain_reservation *reservation
     return (int64_t)value;
 }
 
+/* Names the replacement a refusal is about, when an exchange buys several:
+ * "replacement 2 of 3: " before the message. */
+static enum ledger_err name_replacement(struct decision *d, enum ledger_err err, size_t index,
+                                        size_t count)
+{
+    if (err == LEDGER_ERR_OK || count < 2)
+        return err;
+    char message[DOMAIN_MESSAGE_SIZE];
+    snprintf(message, sizeof message, "%s", d->out->message);
+    return refuse(d, err, "replacement %zu of %zu: %s", index + 1, count, message);
+}
+
+/* Rule 8's checks of one replacement, after the returned reservations':
+ * priced in their currency, and a partner purchase (rule 4). */
+static enum ledger_err check_replacement(struct decision *d,
+                                         const Ledger__V1__PurchaseReservation *replacement,
+                                         const char *currency)
+{
+    if (strcmp(replacement->price->currency, currency) != 0)
+        return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
+                      "the replacement is priced in %s but the returned reservations in %s",
+                      replacement->price->currency, currency);
+    enum ledger_err err = check_billing_subscription(d, replacement->billing_subscription_id);
+    if (err == LEDGER_ERR_OK)
+        err = check_scope_target(d, replacement->scope);
+    return err;
+}
+
 static enum ledger_err decide_exchange_reservation(struct decision *d)
 {
     const Ledger__V1__ExchangeReservation *body = d->command->exchange_reservation;
@@ -2118,11 +2184,20 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
     enum ledger_err err = check_money(d, body->refund, "refund", false);
     if (err != LEDGER_ERR_OK)
         return err;
-    if (body->replacement == NULL)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "replacement is required");
-    err = check_reservation_fields(d, body->replacement);
-    if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
+    size_t bought = body->n_replacements;
+    if (bought < 1 || bought > LEDGER_EXCHANGE_REPLACEMENTS_MAX)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "an exchange buys 1..%d replacements, not %zu; exchange the rest "
+                      "separately",
+                      LEDGER_EXCHANGE_REPLACEMENTS_MAX, bought);
+    for (size_t i = 0; i < bought; i++) {
+        if (body->replacements[i] == NULL)
+            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "replacement %zu is empty", i + 1);
+        err = name_replacement(d, check_reservation_fields(d, body->replacements[i]), i, bought);
+        if (err != LEDGER_ERR_OK)
+            return err;
+    }
+    err = need_customer(d);
     if (err != LEDGER_ERR_OK)
         return err;
 
@@ -2160,28 +2235,34 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
                       "refund at most that",
                       currency, a, currency, b);
     }
-    if (strcmp(body->replacement->price->currency, currency) != 0)
-        return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
-                      "the replacement is priced in %s but the returned reservations in %s",
-                      body->replacement->price->currency, currency);
-    /* The replacement is a partner purchase (rule 4). */
-    err = check_billing_subscription(d, body->replacement->billing_subscription_id);
-    if (err == LEDGER_ERR_OK)
-        err = check_scope_target(d, body->replacement->scope);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    if (body->replacement->price->amount_minor < remaining_minor) {
-        money_format(body->replacement->price->amount_minor, currency, a);
-        money_format(remaining_minor, currency, b);
-        return refuse(d, LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW,
-                      "the replacement commits %s %s but the returned reservations still "
-                      "commit %s %s: its price must be at least that",
-                      currency, a, currency, b);
+    /* Each price is at most LEDGER_AMOUNT_MINOR_MAX (check_prices), so the
+     * sum of 32 stays far within int64. */
+    int64_t bought_minor = 0;
+    for (size_t i = 0; i < bought; i++) {
+        err = name_replacement(d, check_replacement(d, body->replacements[i], currency), i, bought);
+        if (err != LEDGER_ERR_OK)
+            return err;
+        bought_minor += body->replacements[i]->price->amount_minor;
     }
-    if (d->customer->reservation_count + 1 > LEDGER_CUSTOMER_RESERVATIONS_MAX)
+    if (bought_minor < remaining_minor) {
+        money_format(bought_minor, currency, a);
+        money_format(remaining_minor, currency, b);
+        if (bought == 1)
+            return refuse(d, LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW,
+                          "the replacement commits %s %s but the returned reservations still "
+                          "commit %s %s: its price must be at least that",
+                          currency, a, currency, b);
+        return refuse(d, LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW,
+                      "the %zu replacements commit %s %s together but the returned reservations "
+                      "still commit %s %s: their prices must add up to at least that",
+                      bought, currency, a, currency, b);
+    }
+    if (d->customer->reservation_count + bought > LEDGER_CUSTOMER_RESERVATIONS_MAX)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "customer %s already has %d reservations, the most one customer may hold",
-                      d->customer->customer_id, LEDGER_CUSTOMER_RESERVATIONS_MAX);
+                      "customer %s has %zu reservations and the exchange buys %zu: more than "
+                      "the %d one customer may hold",
+                      d->customer->customer_id, d->customer->reservation_count, bought,
+                      LEDGER_CUSTOMER_RESERVATIONS_MAX);
 
     struct domain_output *out = d->out;
     Ledger__V1__ReservationExchanged *event = &out->body.reservation_exchanged;
@@ -2190,8 +2271,11 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
     event->returned_reservation_ids = body->reservation_ids;
     event->refund = output_money(d, 0, body->refund->amount_minor, body->refund->currency);
     event->remaining_commitment = output_money(d, 1, remaining_minor, currency);
-    event->replacement =
-        build_reservation(d, body->replacement, LEDGER__V1__PURCHASER__PURCHASER_PARTNER, false);
+    for (size_t i = 0; i < bought; i++)
+        out->replacements[i] = build_reservation(d, body->replacements[i], i,
+                                                 LEDGER__V1__PURCHASER__PURCHASER_PARTNER, false);
+    event->n_replacements = bought;
+    event->replacements = out->replacements;
     out->event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED;
     out->event.reservation_exchanged = event;
     return LEDGER_ERR_OK;
@@ -2379,8 +2463,9 @@ static enum ledger_err decide_purchase_savings_plan(struct decision *d)
     struct domain_output *out = d->out;
     Ledger__V1__SavingsPlanPurchased *event = &out->body.savings_plan_purchased;
     ledger__v1__savings_plan_purchased__init(event);
-    set_id(d, 2, "sp");
-    event->savings_plan_id = out->ids[2];
+    snprintf(out->savings_plan_id, sizeof out->savings_plan_id, "sp-%llu",
+             (unsigned long long)d->in->sequence);
+    event->savings_plan_id = out->savings_plan_id;
     event->billing_subscription_id = body->billing_subscription_id;
     event->hourly_commitment = body->hourly_commitment;
     event->term = body->term;

@@ -285,12 +285,20 @@ struct domain_output {
         Ledger__V1__SavingsPlanRenewalSet savings_plan_renewal_set;
         Ledger__V1__CostVisibilitySet cost_visibility_set;
     } body;
-    /* Storage for sub-messages and generated ids the event points to. */
-    Ledger__V1__ReservationPurchased reservation;
+    /* Storage for sub-messages and generated ids the event points to. A
+     * purchase's or renewal's reservation is reservations[0]; an exchange's
+     * replacements are reservations[0..n), listed in `replacements` for the
+     * event's repeated field, each with its scope and ids of the same index. */
+    Ledger__V1__ReservationPurchased reservations[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+    Ledger__V1__ReservationPurchased *replacements[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+    Ledger__V1__Scope reservation_scopes[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+    char reservation_scope_targets[LEDGER_EXCHANGE_REPLACEMENTS_MAX][DOMAIN_ID_SIZE * 2];
+    char order_ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX][DOMAIN_ID_SIZE];
+    char reservation_ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX][DOMAIN_ID_SIZE];
+    char savings_plan_id[DOMAIN_ID_SIZE];
     Ledger__V1__AllowedBy allowed_by;
     Ledger__V1__Scope scope_from, scope_to;
     Ledger__V1__Money money[4];
-    char ids[3][DOMAIN_ID_SIZE];
     char partner_id[DOMAIN_ID_SIZE];
     char customer_id[DOMAIN_ID_SIZE];
     /* Copies of the strings the event takes from the principal and from the

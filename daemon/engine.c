@@ -594,7 +594,11 @@ static void result_from_event(const Ledger__V1__Event *event, struct engine_resu
         reservation = event->reservation_purchased;
         break;
     case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED:
-        reservation = event->reservation_exchanged->replacement;
+        /* The first replacement's ids; the others follow from them
+         * (docs/protocol.md, "Commands"). */
+        if (event->reservation_exchanged->n_replacements > 0) {
+            reservation = event->reservation_exchanged->replacements[0];
+        }
         break;
     case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
         reservation = event->reservation_renewed->renewal;

@@ -60,6 +60,12 @@
 
 /* Reservations returned by one exchange. */
 #define LEDGER_EXCHANGE_RETURNS_MAX 32
+/* Reservations one exchange buys in their place. The cloud's exchanges trade
+ * a handful; as many as may be returned lets any regrouping (one for many,
+ * many for one, or many for many) be recorded as one event, which stays well
+ * under a kilobyte per replacement, and keeps the generated ids short
+ * (res-<seq>-32, see the assertion below). */
+#define LEDGER_EXCHANGE_REPLACEMENTS_MAX 32
 
 /* Requests. nanomsg's own default receive limit is 1 MiB; ours is explicit. */
 #define LEDGER_REQUEST_BYTES_DEFAULT (1024 * 1024)
@@ -166,6 +172,9 @@ _Static_assert(LEDGER_ROWS_PAGE_MAX <= LEDGER_ACTIVITY_SCAN_MAX, "a full page ca
 _Static_assert(LEDGER_INFLIGHT_REQUESTS_DEFAULT <= LEDGER_INFLIGHT_REQUESTS_MAX,
                "default requests in flight within maximum");
 _Static_assert(3 * (LEDGER_ID_LENGTH_MAX + 1) + 8 < 511, "index keys fit LMDB's key limit");
+/* "res-" + 20 digits of a u64 sequence + "-" + the replacement's number. */
+_Static_assert(4 + 20 + 1 + 2 <= LEDGER_ID_LENGTH_MAX && LEDGER_EXCHANGE_REPLACEMENTS_MAX < 100,
+               "an exchange's generated ids fit an id");
 _Static_assert(LEDGER_MAP_BYTES_INITIAL <= LEDGER_MAP_BYTES_MAX_DEFAULT, "initial map within max");
 
 #endif

@@ -14,7 +14,8 @@
  *   partner       partner_id -> the partner's name (raw UTF-8 bytes)
  *   principal     principal_id -> PrincipalRow
  *   reservation   partner NUL customer NUL reservation_id -> ReservationRow
- *   order         partner NUL customer NUL u64 sequence -> OrderRow
+ *   order         partner NUL customer NUL u64 sequence [u16 k] -> OrderRow
+ *                 (k only for an exchange's k-th further replacement, k >= 1)
  *   savings_plan  partner NUL customer NUL savings_plan_id -> SavingsPlanRow
  *   permission    partner NUL customer NUL u8 kind NUL u64 sequence -> PermissionRow
  *                 (every change; the current switch of a kind is its last row,
@@ -28,8 +29,8 @@
  *                 per row returned instead of storing every row twice.
  *   billing       partner NUL first "YYYY-MM" NUL customer NUL u64 sequence NUL u16 n
  *                 -> BillingCharges: one purchase's charges (n = 0) or one refund
- *                 (n = 0 for a cancellation, the exchange's replacement's
- *                 instalment count for an exchange), stored once with the
+ *                 (n = 0 for a cancellation, the exchange's replacements'
+ *                 instalment counts added up for an exchange), stored once with the
  *                 whole amounts, the instalment count and how many of them are
  *                 billed. A query for month M reads first months M-59..M of
  *                 the partner and expands each into M's row.
@@ -55,17 +56,18 @@
  * - An exchange is a cancellation of each returned reservation (future
  *   monthly charges ended as above) with one "refund" row for the whole
  *   exchange refund (charge_id = the returned ids joined by ',', order_id =
- *   the replacement's order), plus the replacement's charges as a purchase.
- *   Row numbers (the order of one event's rows in a month): the charge of
- *   the item an event buys in its i-th month is n = i (n = 0 for upfront)
- *   and an exchange's refund row follows them (n = months).
+ *   the first replacement's order), plus each replacement's charges as a
+ *   purchase. Row numbers (the order of one event's rows in a month): the
+ *   charge of the item an event buys in its i-th month is n = i (n = 0 for
+ *   upfront); an exchange's k-th replacement's start after the instalments
+ *   of the ones before it, and its refund row follows them all.
  * - Expiries, scope and renewal-flag changes do not change billing.
  *
  * Reservation states: a purchase, an exchange's replacement and a renewal
  * add an ACTIVE row; a renewal marks the renewed row EXPIRED, an exchange
  * marks returned rows EXCHANGED, a cancellation CANCELLED, an expiry EXPIRED.
  * Orders are the partner-visible reservation orders only: kind "purchase",
- * "exchange" (the replacement) or "renewal"; savings plans are no orders.
+ * "exchange" (one per replacement) or "renewal"; savings plans are no orders.
  *
  * Queries (views_query): rows of per-customer views come in purchase order
  * (sequence), orders and permission history in sequence order, activity
@@ -286,8 +288,10 @@ static int term_months(int term)
 
 /* --- billing ---------------------------------------------------------------------------- */
 
-static void billing_key(struct key *k, const char *partner_id, int64_t month,
-                        const char *customer_id, uint64_t sequence, uint16_t n)
+/* partner NUL month NUL customer NUL u64 sequence NUL: the prefix of one
+ * event's entries first billed in `month`. */
+static void billing_key_event(struct key *k, const char *partner_id, int64_t month,
+                              const char *customer_id, uint64_t sequence)
 {
     char month_buffer[VIEWS_MONTH_SIZE];
     month_text(month, month_buffer);
@@ -296,6 +300,12 @@ static void billing_key(struct key *k, const char *partner_id, int64_t month,
     key_field(k, customer_id);
     key_u64(k, sequence);
     key_u8(k, 0);
+}
+
+static void billing_key(struct key *k, const char *partner_id, int64_t month,
+                        const char *customer_id, uint64_t sequence, uint16_t n)
+{
+    billing_key_event(k, partner_id, month, customer_id, sequence);
     key_u16(k, n);
 }
 
@@ -343,9 +353,10 @@ static enum ledger_err billing_put(struct store_txn *txn, const Ledger__V1__Even
     return err;
 }
 
-/* Writes the charges of one purchase as entry n = 0 and sets *rows_out to how
- * many monthly rows they make (1 when paid upfront). */
-static enum ledger_err billing_charge(struct store_txn *txn, const struct charge *c,
+/* Writes the charges of one purchase as entry n (0 but for an exchange's
+ * further replacements) and sets *rows_out to how many monthly rows they make
+ * (1 when paid upfront). */
+static enum ledger_err billing_charge(struct store_txn *txn, const struct charge *c, uint16_t n,
                                       uint16_t *rows_out)
 {
     int months = term_months(c->term);
@@ -378,10 +389,59 @@ static enum ledger_err billing_charge(struct store_txn *txn, const struct charge
     row.purchaser = c->purchaser;
     row.bought_by = c->event->actor;
     row.partner_amount = &partner_amount;
-    err = billing_put(txn, c->event, first, 0, &row, rows);
+    err = billing_put(txn, c->event, first, n, &row, rows);
     if (err == LEDGER_ERR_OK) {
         *rows_out = (uint16_t)rows;
     }
+    return err;
+}
+
+/* The charges entry of a reservation (bought by the event at
+ * reservation->sequence, first billed in `first`) and its key: the entry of
+ * that event and month whose charge is the reservation. Entry 0 for a
+ * purchase or renewal; an exchange has one per replacement (and its refund),
+ * at most LEDGER_EXCHANGE_REPLACEMENTS_MAX + 1 to look through. NOT_FOUND
+ * when there is none. Caller frees *out with codec_message_free. */
+static enum ledger_err billing_find(struct store_txn *txn, const char *partner_id, int64_t first,
+                                    const char *customer_id,
+                                    const Ledger__V1__ReservationRow *reservation,
+                                    struct key *key_out, Ledger__V1__BillingCharges **out)
+{
+    struct key prefix = {0};
+    billing_key_event(&prefix, partner_id, first, customer_id, reservation->sequence);
+    if (prefix.overflow) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    struct store_cursor *cursor = NULL;
+    enum ledger_err err = store_cursor_open(txn, STORE_DB_BILLING, &cursor);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    struct store_val key, value;
+    err = store_cursor_seek(cursor, prefix.bytes, prefix.size, &key, &value);
+    while (err == LEDGER_ERR_OK) {
+        if (!key_has_prefix(&key, &prefix) || key.size > sizeof key_out->bytes) {
+            err = LEDGER_ERR_NOT_FOUND;
+            break;
+        }
+        Ledger__V1__BillingCharges *charges = NULL;
+        err = unpack_row(&ledger__v1__billing_charges__descriptor, value.data, value.size,
+                         (ProtobufCMessage **)&charges);
+        if (err != LEDGER_ERR_OK) {
+            break;
+        }
+        if (charges->first != NULL &&
+            strcmp(text(charges->first->charge_id), text(reservation->reservation_id)) == 0 &&
+            strcmp(text(charges->first->charge), "reservation") == 0) {
+            memcpy(key_out->bytes, key.data, key.size);
+            key_out->size = key.size;
+            *out = charges;
+            break;
+        }
+        codec_message_free(&charges->base);
+        err = store_cursor_next(cursor, &key, &value);
+    }
+    store_cursor_close(cursor);
     return err;
 }
 
@@ -426,10 +486,9 @@ static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Eve
         return err;
     }
     struct key k = {0};
-    billing_key(&k, event->partner_id, first, event->customer_id, reservation->sequence, 0);
     Ledger__V1__BillingCharges *charges = NULL;
-    err = get_message(txn, STORE_DB_BILLING, &k, &ledger__v1__billing_charges__descriptor,
-                      (ProtobufCMessage **)&charges);
+    err =
+        billing_find(txn, event->partner_id, first, event->customer_id, reservation, &k, &charges);
     if (err == LEDGER_ERR_NOT_FOUND) {
         return LEDGER_ERR_OK;
     }
@@ -518,10 +577,13 @@ static enum ledger_err reservation_save(struct store_txn *txn, const Ledger__V1_
 }
 
 /* Adds a reservation an event bought (purchase, exchange replacement or
- * renewal): its row, its order and its charges (rows n = 0..*rows_out-1). */
+ * renewal): its row, its order and its charges. `index` is the replacement's
+ * place in its exchange (0 otherwise): the order's key is the event's
+ * sequence, followed by the index for an exchange's further replacements.
+ * Its charges are entry n, making rows n..n+*rows_out-1. */
 static enum ledger_err reservation_add(struct store_txn *txn, const Ledger__V1__Event *event,
                                        const Ledger__V1__ReservationPurchased *p, char *order_kind,
-                                       uint16_t *rows_out)
+                                       size_t index, uint16_t n, uint16_t *rows_out)
 {
     if (p == NULL) {
         return LEDGER_ERR_CORRUPT;
@@ -570,6 +632,9 @@ static enum ledger_err reservation_add(struct store_txn *txn, const Ledger__V1__
     struct key k = {0};
     key_customer(&k, event->partner_id, event->customer_id);
     key_u64(&k, event->sequence);
+    if (index > 0) {
+        key_u16(&k, (uint16_t)index);
+    }
     err = put_message(txn, STORE_DB_ORDER, &k, &order.base);
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -587,7 +652,7 @@ static enum ledger_err reservation_add(struct store_txn *txn, const Ledger__V1__
         .billing_plan = p->billing_plan,
         .starts_us = p->starts_us,
     };
-    return billing_charge(txn, &c, rows_out);
+    return billing_charge(txn, &c, n, rows_out);
 }
 
 /* Field changes of a reservation row that do not touch billing. */
@@ -648,7 +713,8 @@ static enum ledger_err reservation_cancelled(struct store_txn *txn, const Ledger
 static enum ledger_err reservation_exchanged(struct store_txn *txn, const Ledger__V1__Event *event)
 {
     const Ledger__V1__ReservationExchanged *x = event->reservation_exchanged;
-    if (x->replacement == NULL || x->n_returned_reservation_ids == 0 ||
+    if (x->n_replacements == 0 || x->n_replacements > LEDGER_EXCHANGE_REPLACEMENTS_MAX ||
+        x->replacements[0] == NULL || x->n_returned_reservation_ids == 0 ||
         x->n_returned_reservation_ids > LEDGER_EXCHANGE_RETURNS_MAX) {
         return LEDGER_ERR_CORRUPT;
     }
@@ -683,13 +749,17 @@ static enum ledger_err reservation_exchanged(struct store_txn *txn, const Ledger
             codec_message_free(&row->base);
         }
     }
-    uint16_t rows = 0;
-    if (err == LEDGER_ERR_OK) {
-        err = reservation_add(txn, event, x->replacement, "exchange", &rows);
+    /* Each replacement's charges follow the ones before it (n = their rows
+     * so far), and the refund follows them all. */
+    uint16_t n = 0;
+    for (size_t i = 0; err == LEDGER_ERR_OK && i < x->n_replacements; i++) {
+        uint16_t rows = 0;
+        err = reservation_add(txn, event, x->replacements[i], "exchange", i, n, &rows);
+        n = (uint16_t)(n + rows);
     }
     if (err == LEDGER_ERR_OK) {
-        err =
-            billing_refund(txn, event, x->refund, charge_id, x->replacement->order_id, first, rows);
+        err = billing_refund(txn, event, x->refund, charge_id, x->replacements[0]->order_id, first,
+                             n);
     }
     if (first != NULL) {
         codec_message_free(&first->base);
@@ -707,7 +777,7 @@ static enum ledger_err reservation_renewed(struct store_txn *txn, const Ledger__
     enum ledger_err err = reservation_change(txn, event, &change);
     uint16_t rows = 0;
     if (err == LEDGER_ERR_OK) {
-        err = reservation_add(txn, event, r->renewal, "renewal", &rows);
+        err = reservation_add(txn, event, r->renewal, "renewal", 0, 0, &rows);
     }
     return err;
 }
@@ -757,7 +827,7 @@ static enum ledger_err savings_plan_purchased(struct store_txn *txn, const Ledge
         .starts_us = p->starts_us,
     };
     uint16_t rows = 0;
-    return billing_charge(txn, &c, &rows);
+    return billing_charge(txn, &c, 0, &rows);
 }
 
 static enum ledger_err savings_plan_change(struct store_txn *txn, const Ledger__V1__Event *event,
@@ -892,6 +962,26 @@ static void money_text(const Ledger__V1__Money *money, char *out, size_t size)
     }
 }
 
+/* " exchanged for res-27, res-27-2" into out: the replacements' ids, as
+ * many as fit, then " and N more" for those that do not. */
+static void exchanged_for_text(const Ledger__V1__ReservationExchanged *x, char *out,
+                               size_t out_size)
+{
+    /* Room kept for " and 32 more". */
+    enum { MORE_SIZE = 16 };
+    int n = snprintf(out, out_size, " exchanged for");
+    size_t used = n > 0 && (size_t)n < out_size ? (size_t)n : 0;
+    for (size_t i = 0; i < x->n_replacements; i++) {
+        const char *id = x->replacements[i] != NULL ? text(x->replacements[i]->reservation_id) : "";
+        size_t need = strlen(id) + 2;
+        if (used + need + MORE_SIZE >= out_size) {
+            snprintf(out + used, out_size - used, " and %zu more", x->n_replacements - i);
+            return;
+        }
+        used += (size_t)snprintf(out + used, out_size - used, "%s %s", i > 0 ? "," : "", id);
+    }
+}
+
 /* A short summary of what the event did, for the activity log. */
 static void activity_detail(const Ledger__V1__Event *e, char out[VIEWS_DETAIL_SIZE])
 {
@@ -977,8 +1067,7 @@ static void activity_detail(const Ledger__V1__Event *e, char out[VIEWS_DETAIL_SI
             }
             used += (size_t)n;
         }
-        snprintf(out + used, VIEWS_DETAIL_SIZE - used, " exchanged for %s",
-                 x->replacement != NULL ? text(x->replacement->reservation_id) : "");
+        exchanged_for_text(x, out + used, VIEWS_DETAIL_SIZE - used);
         break;
     }
     case LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED:
@@ -1199,7 +1288,7 @@ static enum ledger_err apply_body(struct store_txn *txn, const Ledger__V1__Event
         return permission_changed(txn, e, e->purchase_permission_revoked->kind, false);
     case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED: {
         uint16_t rows = 0;
-        return reservation_add(txn, e, e->reservation_purchased, "purchase", &rows);
+        return reservation_add(txn, e, e->reservation_purchased, "purchase", 0, 0, &rows);
     }
     case LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED:
         change.reservation_id = e->reservation_scope_changed->reservation_id;

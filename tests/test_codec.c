@@ -145,9 +145,59 @@ static void test_codec_command_round_trip(void **state)
     assert_int_equal(LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION, back->body_case);
     assert_int_equal(2, back->exchange_reservation->n_reservation_ids);
     assert_string_equal("res-2", back->exchange_reservation->reservation_ids[1]);
-    assert_null(back->exchange_reservation->replacement);
+    assert_int_equal(0, back->exchange_reservation->n_replacements);
     codec_command_free(back);
     free(bytes);
+}
+
+/* A message of `descriptor` from hand-written bytes; must decode. */
+static ProtobufCMessage *unpack_bytes(const ProtobufCMessageDescriptor *descriptor,
+                                      const uint8_t *bytes, size_t size)
+{
+    ProtobufCMessage *message = NULL;
+    assert_int_equal(LEDGER_ERR_OK, codec_message_unpack(descriptor, bytes, size, 1024,
+                                                         LEDGER_ERR_CORRUPT, &message));
+    return message;
+}
+
+/* An exchange's replacement was once a singular field; it is now repeated
+ * under the same number. The bytes an earlier build wrote for one replacement
+ * (field 4, a ReservationPurchased with reservation_id "res-9") read as a list
+ * of one, and two occurrences as two, in order: records and commands written
+ * before the change decode unchanged. */
+static void test_codec_singular_replacement_reads_as_list_of_one(void **state)
+{
+    (void)state;
+    static const uint8_t one[] = {0x22, 0x07, 0x12, 0x05, 'r', 'e', 's', '-', '9'};
+    Ledger__V1__ReservationExchanged *x = (Ledger__V1__ReservationExchanged *)unpack_bytes(
+        &ledger__v1__reservation_exchanged__descriptor, one, sizeof one);
+    assert_int_equal(1, x->n_replacements);
+    assert_string_equal("res-9", x->replacements[0]->reservation_id);
+    /* Packing one replacement gives the earlier bytes back. */
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&x->base, &bytes, &size));
+    assert_int_equal(sizeof one, size);
+    assert_memory_equal(one, bytes, size);
+    free(bytes);
+    codec_message_free(&x->base);
+
+    static const uint8_t two[] = {0x22, 0x07, 0x12, 0x05, 'r', 'e', 's', '-', '9', 0x22,
+                                  0x09, 0x12, 0x07, 'r',  'e', 's', '-', '9', '-', '2'};
+    x = (Ledger__V1__ReservationExchanged *)unpack_bytes(
+        &ledger__v1__reservation_exchanged__descriptor, two, sizeof two);
+    assert_int_equal(2, x->n_replacements);
+    assert_string_equal("res-9", x->replacements[0]->reservation_id);
+    assert_string_equal("res-9-2", x->replacements[1]->reservation_id);
+    codec_message_free(&x->base);
+
+    /* The command's replacement (field 3) alike. */
+    static const uint8_t command[] = {0x1a, 0x04, 0x12, 0x02, 'D', '2'};
+    Ledger__V1__ExchangeReservation *c = (Ledger__V1__ExchangeReservation *)unpack_bytes(
+        &ledger__v1__exchange_reservation__descriptor, command, sizeof command);
+    assert_int_equal(1, c->n_replacements);
+    assert_string_equal("D2", c->replacements[0]->sku);
+    codec_message_free(&c->base);
 }
 
 static void test_codec_empty_message_packs_and_unpacks(void **state)
@@ -502,6 +552,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_event_round_trip),
         cmocka_unit_test(test_codec_command_round_trip),
+        cmocka_unit_test(test_codec_singular_replacement_reads_as_list_of_one),
         cmocka_unit_test(test_codec_empty_message_packs_and_unpacks),
         cmocka_unit_test(test_codec_garbage_is_refused),
         cmocka_unit_test(test_codec_truncated_record_is_corrupt),

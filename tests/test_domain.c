@@ -119,6 +119,11 @@ struct cmd {
     Ledger__V1__SetReservationRenewal reservation_renewal;
     Ledger__V1__RenewReservation renew;
     Ledger__V1__ExchangeReservation exchange;
+    /* An exchange's replacements: the first is `reservation`, the others
+     * copies of it with prices of their own (more_replacement). */
+    Ledger__V1__PurchaseReservation *replacements[LEDGER_EXCHANGE_REPLACEMENTS_MAX + 1];
+    Ledger__V1__PurchaseReservation more[LEDGER_EXCHANGE_REPLACEMENTS_MAX + 1];
+    Ledger__V1__Money more_prices[LEDGER_EXCHANGE_REPLACEMENTS_MAX + 1][2];
     Ledger__V1__CancelReservation cancel;
     Ledger__V1__ExpireReservation expire;
     Ledger__V1__PurchaseSavingsPlan savings_plan;
@@ -318,9 +323,32 @@ static Ledger__V1__Command *exchange(struct cmd *k, const char *const *returned,
     k->exchange.refund = money(k, 0, refund_minor, "USD");
     fill_reservation(k, "sub-1", "Standard_E4s_v5", LEDGER__V1__TERM__TERM_P3Y, replacement_minor,
                      "USD");
-    k->exchange.replacement = &k->reservation;
+    k->replacements[0] = &k->reservation;
+    k->exchange.n_replacements = 1;
+    k->exchange.replacements = k->replacements;
     c->exchange_reservation = &k->exchange;
     return c;
+}
+
+/* Adds a replacement to the exchange k holds: a copy of the first one with
+ * prices of its own. */
+static Ledger__V1__PurchaseReservation *more_replacement(struct cmd *k, int64_t price_minor)
+{
+    size_t i = k->exchange.n_replacements;
+    assert_true(i < LEDGER_EXCHANGE_REPLACEMENTS_MAX + 1);
+    k->more[i] = k->reservation;
+    Ledger__V1__Money *prices = k->more_prices[i];
+    ledger__v1__money__init(&prices[0]);
+    ledger__v1__money__init(&prices[1]);
+    prices[0].amount_minor = price_minor;
+    prices[0].currency = "USD";
+    prices[1].amount_minor = price_minor + price_minor / 10;
+    prices[1].currency = "USD";
+    k->more[i].price = &prices[0];
+    k->more[i].retail_price = &prices[1];
+    k->replacements[i] = &k->more[i];
+    k->exchange.n_replacements = i + 1;
+    return &k->more[i];
 }
 
 static Ledger__V1__Command *cancel(struct cmd *k, const char *reservation_id, int64_t refund_minor,
@@ -2114,14 +2142,14 @@ static void test_domain_exchange_value(void **state)
     assert_int_equal(1150000, e->remaining_commitment->amount_minor);
     assert_string_equal("USD", e->remaining_commitment->currency);
     assert_int_equal(1150000, e->refund->amount_minor);
-    assert_string_equal(seq_id("res", W->sequence), e->replacement->reservation_id);
-    assert_string_equal(seq_id("ord", W->sequence), e->replacement->order_id);
-    assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_PARTNER, e->replacement->purchaser);
-    assert_true(e->replacement->starts_us == W->now_us);
+    assert_string_equal(seq_id("res", W->sequence), e->replacements[0]->reservation_id);
+    assert_string_equal(seq_id("ord", W->sequence), e->replacements[0]->order_id);
+    assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_PARTNER, e->replacements[0]->purchaser);
+    assert_true(e->replacements[0]->starts_us == W->now_us);
     /* Bought 2025-04-02T06:00Z (T0 + 91 days 6 hours) for P3Y: 2028-04-02,
      * a leap day later than three 365-day years. */
-    assert_true(e->replacement->expires_us == DATE_US(2028, 4, 2) + 6 * HOUR_US);
-    assert_true(e->replacement->expires_us == W->now_us + 3 * YEAR_US + DAY_US);
+    assert_true(e->replacements[0]->expires_us == DATE_US(2028, 4, 2) + 6 * HOUR_US);
+    assert_true(e->replacements[0]->expires_us == W->now_us + 3 * YEAR_US + DAY_US);
     assert_true(domain_partner_visible(&W->out.event));
     uint64_t seq = accept(&ADMIN, exchange(&k, returned, 2, 1150000, 1150000));
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED,
@@ -2194,27 +2222,222 @@ static void test_domain_exchange_refusals(void **state)
     refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_AMOUNT);
     /* The replacement is validated like a partner purchase. */
     c = exchange(&k, pair, 2, 10, 5000);
-    c->exchange_reservation->replacement = NULL;
+    c->exchange_reservation->n_replacements = 0;
     refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "an exchange buys 1..32 replacements, not 0"));
     c = exchange(&k, pair, 2, 10, 5000);
-    c->exchange_reservation->replacement->price->currency = "EUR";
-    c->exchange_reservation->replacement->retail_price->currency = "EUR";
+    c->exchange_reservation->replacements[0]->price->currency = "EUR";
+    c->exchange_reservation->replacements[0]->retail_price->currency = "EUR";
     refuse_as(&ADMIN, c, LEDGER_ERR_CURRENCY_MISMATCH);
     c = exchange(&k, pair, 2, 10, 5000);
-    c->exchange_reservation->replacement->term = LEDGER__V1__TERM__TERM_P5Y;
+    c->exchange_reservation->replacements[0]->term = LEDGER__V1__TERM__TERM_P5Y;
     refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_TERM);
     c = exchange(&k, pair, 2, 10, 5000);
-    c->exchange_reservation->replacement->billing_subscription_id = "sub-o";
+    c->exchange_reservation->replacements[0]->billing_subscription_id = "sub-o";
     refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_ELIGIBLE);
     c = exchange(&k, pair, 2, 10, 5000);
-    c->exchange_reservation->replacement->scope->kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE;
+    c->exchange_reservation->replacements[0]->scope->kind =
+        LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE;
     refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_SCOPE);
     c = exchange(&k, pair, 2, 10, 5000);
-    c->exchange_reservation->replacement->quantity = 0;
+    c->exchange_reservation->replacements[0]->quantity = 0;
     refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
     refuse_as(&SALES, exchange(&k, pair, 2, 10, 5000), LEDGER_ERR_FORBIDDEN);
     refuse_as(&ALICE, exchange(&k, pair, 2, 10, 5000), LEDGER_ERR_ASK_PARTNER);
     accept(&ADMIN, exchange(&k, pair, 2, 10, 5000));
+}
+
+/* Rule 8 with several replacements: their prices together must cover the
+ * remaining commitment; each gets its own ids and becomes a reservation. */
+static void test_domain_exchange_several_replacements(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char first[32];
+    snprintf(first, sizeof first, "%s", buy_reservation(1000000)); /* P1Y from T0 */
+    W->now_us = T0 + YEAR_US / 4; /* a quarter used: 750,000 remains */
+    const char *returned[] = {first};
+    size_t count = W->customer->reservation_count;
+
+    /* One minor unit short, over three replacements: refused, naming the sum. */
+    exchange(&k, returned, 1, 0, 500000);
+    more_replacement(&k, 150000);
+    more_replacement(&k, 99999);
+    refuse_as(&ADMIN, &k.c, LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
+    assert_non_null(strstr(W->out.message, "the 3 replacements commit USD 7499.99 together but "
+                                           "the returned reservations still commit USD 7500.00"));
+    assert_int_equal(count, W->customer->reservation_count);
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE,
+                     domain_find_reservation(W->customer, first)->state);
+
+    /* Exactly the remaining commitment, over two: allowed. */
+    exchange(&k, returned, 1, 1000, 500000);
+    more_replacement(&k, 250000)->sku = "Standard_D2s_v5";
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, &k.c));
+    const Ledger__V1__ReservationExchanged *e = W->out.event.reservation_exchanged;
+    assert_int_equal(2, e->n_replacements);
+    assert_int_equal(750000, e->remaining_commitment->amount_minor);
+    char id[40];
+    snprintf(id, sizeof id, "%s-2", seq_id("res", W->sequence));
+    assert_string_equal(seq_id("res", W->sequence), e->replacements[0]->reservation_id);
+    assert_string_equal(seq_id("ord", W->sequence), e->replacements[0]->order_id);
+    assert_string_equal(id, e->replacements[1]->reservation_id);
+    assert_true(codec_id_valid(e->replacements[1]->reservation_id));
+    snprintf(id, sizeof id, "%s-2", seq_id("ord", W->sequence));
+    assert_string_equal(id, e->replacements[1]->order_id);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_PARTNER, e->replacements[i]->purchaser);
+        assert_true(e->replacements[i]->starts_us == W->now_us);
+        assert_true(e->replacements[i]->expires_us == W->now_us + 3 * YEAR_US + DAY_US);
+        assert_null(e->replacements[i]->allowed_by);
+    }
+    assert_int_equal(500000, e->replacements[0]->price->amount_minor);
+    assert_int_equal(250000, e->replacements[1]->price->amount_minor);
+    uint64_t seq = accept(&ADMIN, &k.c);
+    assert_int_equal(count + 2, W->customer->reservation_count);
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED,
+                     domain_find_reservation(W->customer, first)->state);
+    char second[40];
+    snprintf(second, sizeof second, "%s-2", seq_id("res", seq));
+    const struct domain_reservation *r = domain_find_reservation(W->customer, second);
+    assert_non_null(r);
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE, r->state);
+    assert_string_equal("Standard_D2s_v5", r->sku);
+    assert_int_equal(250000, r->price.amount_minor);
+    assert_true(r->sequence == seq);
+    assert_string_equal("Standard_E4s_v5",
+                        domain_find_reservation(W->customer, seq_id("res", seq))->sku);
+
+    /* A replacement is a reservation like any: it may be exchanged in turn,
+     * here for three. */
+    const char *again[] = {second};
+    exchange(&k, again, 1, 0, 100000);
+    more_replacement(&k, 100000);
+    more_replacement(&k, 50000);
+    seq = accept(&ADMIN, &k.c);
+    assert_int_equal(count + 5, W->customer->reservation_count);
+    snprintf(id, sizeof id, "%s-3", seq_id("res", seq));
+    assert_int_equal(50000, domain_find_reservation(W->customer, id)->price.amount_minor);
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED,
+                     domain_find_reservation(W->customer, second)->state);
+}
+
+static void test_domain_exchange_replacement_bound(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char first[32];
+    snprintf(first, sizeof first, "%s", buy_reservation(1000));
+    const char *returned[] = {first};
+    size_t count = W->customer->reservation_count;
+    exchange(&k, returned, 1, 0, 1000);
+    for (int i = 1; i <= LEDGER_EXCHANGE_REPLACEMENTS_MAX; i++)
+        more_replacement(&k, 1);
+    refuse_as(&ADMIN, &k.c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "an exchange buys 1..32 replacements, not 33"));
+    assert_int_equal(count, W->customer->reservation_count);
+    /* At the bound: accepted, the last id res-<seq>-32. */
+    k.exchange.n_replacements = LEDGER_EXCHANGE_REPLACEMENTS_MAX;
+    uint64_t seq = accept(&ADMIN, &k.c);
+    assert_int_equal(count + LEDGER_EXCHANGE_REPLACEMENTS_MAX, W->customer->reservation_count);
+    char last[40];
+    snprintf(last, sizeof last, "%s-32", seq_id("res", seq));
+    assert_non_null(domain_find_reservation(W->customer, last));
+}
+
+/* A refusal about one replacement of several says which one. */
+static void test_domain_exchange_bad_replacement_named(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char first[32];
+    snprintf(first, sizeof first, "%s", buy_reservation(1000));
+    const char *returned[] = {first};
+    size_t count = W->customer->reservation_count;
+
+    exchange(&k, returned, 1, 0, 1000);
+    more_replacement(&k, 500)->quantity = 0;
+    refuse_as(&ADMIN, &k.c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "replacement 2 of 2: quantity 0 is out of range"));
+
+    exchange(&k, returned, 1, 0, 1000);
+    more_replacement(&k, 500);
+    more_replacement(&k, 500)->term = LEDGER__V1__TERM__TERM_P5Y;
+    refuse_as(&ADMIN, &k.c, LEDGER_ERR_INVALID_TERM);
+    assert_non_null(strstr(W->out.message, "replacement 3 of 3: term P5Y is not sold"));
+
+    exchange(&k, returned, 1, 0, 1000);
+    more_replacement(&k, 500)->billing_subscription_id = "sub-o";
+    refuse_as(&ADMIN, &k.c, LEDGER_ERR_SUBSCRIPTION_NOT_ELIGIBLE);
+    assert_non_null(strstr(W->out.message, "replacement 2 of 2: billing subscription sub-o"));
+
+    exchange(&k, returned, 1, 0, 1000);
+    Ledger__V1__PurchaseReservation *eur = more_replacement(&k, 500);
+    eur->price->currency = "EUR";
+    eur->retail_price->currency = "EUR";
+    refuse_as(&ADMIN, &k.c, LEDGER_ERR_CURRENCY_MISMATCH);
+    assert_non_null(strstr(W->out.message, "replacement 2 of 2: the replacement is priced in EUR"));
+
+    exchange(&k, returned, 1, 0, 1000);
+    Ledger__V1__Scope single = LEDGER__V1__SCOPE__INIT;
+    single.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE;
+    single.target = "sub-9";
+    more_replacement(&k, 500)->scope = &single;
+    refuse_as(&ADMIN, &k.c, LEDGER_ERR_INVALID_SCOPE);
+    assert_non_null(strstr(W->out.message, "replacement 2 of 2: "));
+
+    exchange(&k, returned, 1, 0, 1000);
+    more_replacement(&k, 500);
+    k.replacements[1] = NULL;
+    refuse_as(&ADMIN, &k.c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "replacement 2 is empty"));
+
+    assert_int_equal(count, W->customer->reservation_count);
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE,
+                     domain_find_reservation(W->customer, first)->state);
+}
+
+/* Evolving an exchange whose replacements do not fit (one already held, one
+ * named twice, one malformed) is CORRUPT and changes nothing. */
+static void test_domain_evolve_exchange_replacements_must_fit(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char first[32], held[32];
+    snprintf(first, sizeof first, "%s", buy_reservation(1000));
+    snprintf(held, sizeof held, "%s", buy_reservation(1000));
+    const char *returned[] = {first};
+    exchange(&k, returned, 1, 0, 1000);
+    more_replacement(&k, 500);
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, &k.c));
+    Ledger__V1__Event *event = &W->out.event;
+    Ledger__V1__ReservationPurchased **replacements = event->reservation_exchanged->replacements;
+    uint64_t version = W->customer->version;
+    size_t count = W->customer->reservation_count;
+
+    char *own = replacements[1]->reservation_id;
+    replacements[1]->reservation_id = replacements[0]->reservation_id;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    replacements[1]->reservation_id = held;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    replacements[1]->reservation_id = own;
+    replacements[1]->quantity = 0;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    replacements[1]->quantity = 2;
+    event->reservation_exchanged->n_replacements = 0;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->reservation_exchanged->n_replacements = 2;
+    assert_int_equal(version, W->customer->version);
+    assert_int_equal(count, W->customer->reservation_count);
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE,
+                     domain_find_reservation(W->customer, first)->state);
+    /* As decided, it fits. */
+    assert_int_equal(LEDGER_ERR_OK, domain_customer_evolve(W->customer, event));
+    assert_int_equal(count + 2, W->customer->reservation_count);
 }
 
 /* ---- renewals and expiries --------------------------------------------------- */
@@ -2773,6 +2996,10 @@ int main(void)
         TEST(test_domain_customer_status_change_limit),
         TEST(test_domain_exchange_value),
         TEST(test_domain_exchange_refusals),
+        TEST(test_domain_exchange_several_replacements),
+        TEST(test_domain_exchange_replacement_bound),
+        TEST(test_domain_exchange_bad_replacement_named),
+        TEST(test_domain_evolve_exchange_replacements_must_fit),
         TEST(test_domain_renew_and_expire),
         TEST(test_domain_savings_plan_changes),
         TEST(test_domain_cost_visibility),

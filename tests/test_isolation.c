@@ -172,6 +172,7 @@ struct cell_command {
     Ledger__V1__GrantPermission grant_permission;
     Ledger__V1__RevokePermission revoke_permission;
     Ledger__V1__PurchaseReservation purchase_reservation;
+    Ledger__V1__PurchaseReservation *replacements[1];
     Ledger__V1__ChangeReservationScope change_reservation_scope;
     Ledger__V1__SetReservationRenewal set_reservation_renewal;
     Ledger__V1__RenewReservation renew_reservation;
@@ -788,7 +789,9 @@ static bool build_command(struct world *w, Ledger__V1__Command__BodyCase verb, e
         c->exchange_reservation.reservation_ids = c->reservation_ids;
         c->exchange_reservation.refund = &c->refund;
         reservation_body(c, &c->purchase_reservation, false);
-        c->exchange_reservation.replacement = &c->purchase_reservation;
+        c->replacements[0] = &c->purchase_reservation;
+        c->exchange_reservation.n_replacements = 1;
+        c->exchange_reservation.replacements = c->replacements;
         c->command.exchange_reservation = &c->exchange_reservation;
         break;
     case LEDGER__V1__COMMAND__BODY_CANCEL_RESERVATION:

@@ -387,7 +387,35 @@ static uint64_t reservation_exchanged(struct fixture *f, char *returned_id, int6
     body.returned_reservation_ids = ids;
     body.refund = &money;
     body.remaining_commitment = &money;
-    body.replacement = &replacement->message;
+    Ledger__V1__ReservationPurchased *replacements[1] = {&replacement->message};
+    body.n_replacements = 1;
+    body.replacements = replacements;
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED;
+    e.reservation_exchanged = &body;
+    return emit(f, &e, "p-1", "c-1", &actor_admin, t);
+}
+
+/* An exchange of one reservation for `count` replacements. */
+static uint64_t reservation_exchanged_for(struct fixture *f, char *returned_id, int64_t refund,
+                                          struct purchase *replacements, size_t count, int64_t t)
+{
+    Ledger__V1__ReservationExchanged body = LEDGER__V1__RESERVATION_EXCHANGED__INIT;
+    Ledger__V1__Money money = LEDGER__V1__MONEY__INIT;
+    money.amount_minor = refund;
+    money.currency = "USD";
+    char *ids[1] = {returned_id};
+    Ledger__V1__ReservationPurchased *bought[4];
+    assert_true(count <= sizeof bought / sizeof bought[0]);
+    for (size_t i = 0; i < count; i++) {
+        bought[i] = &replacements[i].message;
+    }
+    body.n_returned_reservation_ids = 1;
+    body.returned_reservation_ids = ids;
+    body.refund = &money;
+    body.remaining_commitment = &money;
+    body.n_replacements = count;
+    body.replacements = bought;
     Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
     e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED;
     e.reservation_exchanged = &body;
@@ -1773,6 +1801,118 @@ static void test_views_billing_renewal_starts_at_expiry(void **state)
     assert_int_equal(monthly_rows(f, "res-up", march_2026 - 1, march_2026 + 13, 1, 0, 0), 0);
 }
 
+/* An exchange for three replacements: a reservation row, an order of kind
+ * "exchange" and charges for each, the refund after them all, an activity
+ * detail naming them; a later cancellation of the third stops its charges,
+ * not the others'. */
+static void test_views_exchange_several_replacements(void **state)
+{
+    struct fixture *f = *state;
+    const Ledger__V1__BillingPlan monthly = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    const Ledger__V1__BillingPlan upfront = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    const Ledger__V1__Term p1y = LEDGER__V1__TERM__TERM_P1Y;
+    const Ledger__V1__Term p3y = LEDGER__V1__TERM__TERM_P3Y;
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    reservation_purchased(f, "p-1", "c-1", &actor_admin, "res-m", "ord-m", partner, monthly, p1y,
+                          1200, 1200, utc(2026, 2, 1));
+    int64_t t = utc(2026, 4, 10);
+    struct purchase bought[3];
+    purchase_fill(&bought[0], "res-x", "ord-x1", partner, monthly, p1y, 2400, 2400, t);
+    purchase_fill(&bought[1], "res-x-2", "ord-x-2", partner, upfront, p3y, 5000, 5500, t);
+    purchase_fill(&bought[2], "res-x-3", "ord-x-3", partner, monthly, p3y, 3600, 3600, t);
+    uint64_t exchange = reservation_exchanged_for(f, "res-m", 300, bought, 3, t);
+    uint64_t cancel = reservation_cancelled(f, "res-x-3", 0, utc(2026, 7, 20));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+
+    Ledger__V1__QueryResult r;
+    assert_ok(reservations(f, &partner_staff, "c-1", 0, 0, &r));
+    assert_int_equal(find_reservation(&r, "res-m")->state,
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED);
+    assert_int_equal(find_reservation(&r, "res-x")->state,
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    const Ledger__V1__ReservationRow *second = find_reservation(&r, "res-x-2");
+    assert_int_equal(second->state, LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    assert_int_equal(second->sequence, exchange);
+    assert_string_equal(second->order_id, "ord-x-2");
+    assert_int_equal(second->price->amount_minor, 5000);
+    assert_int_equal(find_reservation(&r, "res-x-3")->state,
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED);
+    assert_int_equal(find_reservation(&r, "res-x-3")->last_sequence, cancel);
+    views_result_clear(&r);
+
+    /* One order per replacement, in their order, after the earlier ones. */
+    Ledger__V1__OrdersQuery oq = LEDGER__V1__ORDERS_QUERY__INIT;
+    oq.customer_id = "c-1";
+    oq.from_us = t;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_ORDERS;
+    q.orders = &oq;
+    assert_ok(run(f, &partner_staff, &q, &r));
+    assert_int_equal(r.n_orders, 3);
+    const char *orders[] = {"ord-x1", "ord-x-2", "ord-x-3"};
+    const char *ids[] = {"res-x", "res-x-2", "res-x-3"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(r.orders[i]->order_id, orders[i]);
+        assert_string_equal(r.orders[i]->reservation_id, ids[i]);
+        assert_string_equal(r.orders[i]->kind, "exchange");
+        assert_int_equal(r.orders[i]->sequence, exchange);
+        assert_int_equal(r.orders[i]->ordered_us, t);
+    }
+    assert_int_equal(r.orders[1]->price->amount_minor, 5000);
+    views_result_clear(&r);
+
+    /* April 2026: each replacement's first charge, then the refund. */
+    assert_ok(billing(f, &partner_staff, "2026-04", "c-1", &r));
+    const char *charge_ids[] = {"res-x", "res-x-2", "res-x-3", "res-m"};
+    const char *charges[] = {"reservation", "reservation", "reservation", "refund"};
+    const int64_t amounts[] = {200, 5000, 100, -300};
+    size_t found = 0;
+    for (size_t i = 0; i < r.n_billing; i++) {
+        if (r.billing[i]->sequence != exchange) {
+            continue;
+        }
+        assert_true(found < 4);
+        assert_string_equal(r.billing[i]->charge_id, charge_ids[found]);
+        assert_string_equal(r.billing[i]->charge, charges[found]);
+        assert_int_equal(r.billing[i]->partner_amount->amount_minor, amounts[found]);
+        found++;
+    }
+    assert_int_equal(found, 4);
+    views_result_clear(&r);
+    int64_t p = 0, q_retail = 0;
+    size_t n = 0;
+    billing_sum(f, "2026-04", "res-m", "refund", &p, &q_retail, &n);
+    assert_int_equal(n, 1);
+    assert_ok(billing(f, &partner_staff, "2026-04", "c-1", &r));
+    for (size_t i = 0; i < r.n_billing; i++) {
+        if (strcmp(r.billing[i]->charge, "refund") == 0 && r.billing[i]->sequence == exchange) {
+            assert_string_equal(r.billing[i]->order_id, "ord-x1");
+        }
+    }
+    views_result_clear(&r);
+
+    /* The returned reservation is billed up to the exchange's month; the
+     * first two replacements for their whole terms; the cancelled third up
+     * to its cancellation's month. */
+    const int april = 2026 * 12 + 3;
+    assert_int_equal(monthly_rows(f, "res-m", april - 3, april + 12, april - 2, april, 100), 300);
+    assert_int_equal(monthly_rows(f, "res-x", april - 1, april + 13, april, april + 11, 200), 2400);
+    assert_int_equal(monthly_rows(f, "res-x-3", april - 1, april + 37, april, april + 3, 100), 400);
+    p = 0;
+    n = 0;
+    billing_sum(f, "2026-04", "res-x-2", "reservation", &p, &q_retail, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(p, 5000);
+
+    /* The activity log names every replacement. */
+    assert_ok(activity(f, &partner_staff, "c-1", "Exchange Reservation", t, t + 1, 10, "", &r));
+    assert_int_equal(r.n_activity, 1);
+    assert_string_equal(r.activity[0]->detail, "res-m exchanged for res-x, res-x-2, res-x-3");
+    views_result_clear(&r);
+}
+
 static void test_views_billing_bad_input(void **state)
 {
     struct fixture *f = *state;
@@ -2596,6 +2736,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_billing_months, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_five_year_monthly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_at_tree_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_exchange_several_replacements, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_renewal_starts_at_expiry, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_bad_input, setup, teardown),

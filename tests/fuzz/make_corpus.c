@@ -252,7 +252,9 @@ static void build_commands(void)
     exchange.n_reservation_ids = 2;
     exchange.reservation_ids = returned;
     exchange.refund = usd(&m3, 150000);
-    exchange.replacement = &replacement;
+    Ledger__V1__PurchaseReservation *replacements[1] = {&replacement};
+    exchange.n_replacements = 1;
+    exchange.replacements = replacements;
     CUSTOMER_COMMAND(exchange_reservation, LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION,
                      &exchange);
     add_command("exchange_reservation", &c);

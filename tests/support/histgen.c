@@ -173,6 +173,7 @@ struct hg_command {
         Ledger__V1__SetCostVisibility set_cost_visibility;
     } body;
     Ledger__V1__PurchaseReservation reservation; /* a purchase or a replacement */
+    Ledger__V1__PurchaseReservation *replacements[1];
     Ledger__V1__Scope scope;
     Ledger__V1__Money money[4];
     char *returned_ids[2];
@@ -1023,7 +1024,9 @@ static bool act_exchange(struct histgen *gen, struct hg_partner *partner,
     body->reservation_ids = built->returned_ids;
     /* The refund credited against the new purchase: part of what remains. */
     body->refund = money(gen, 2, remaining / 2);
-    body->replacement = &built->reservation;
+    built->replacements[0] = &built->reservation;
+    body->n_replacements = 1;
+    body->replacements = built->replacements;
     command->body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
     command->exchange_reservation = body;
     gen->pending.effect = HG_EFFECT_EXCHANGE;
