@@ -195,7 +195,21 @@ static enum ledger_err harness_execute(struct harness *h, const struct histgen_i
 struct run_counts {
     uint64_t accepted, refused;
     uint64_t by_kind[64];
+    uint64_t exchanges_buying[3]; /* accepted exchanges by replacements bought (1, 2) */
 };
+
+/* How many replacements the exchange `item` buys (0 when it does not decode). */
+static size_t replacements_bought(const struct histgen_item *item)
+{
+    Ledger__V1__Command *command = NULL;
+    if (codec_command_unpack(item->command, item->command_size, &command) != LEDGER_ERR_OK) {
+        return 0;
+    }
+    size_t count =
+        command->exchange_reservation != NULL ? command->exchange_reservation->n_replacements : 0;
+    codec_command_free(command);
+    return count;
+}
 
 /* Runs `options` through the domain; every valid item must be accepted and
  * every invalid one refused with its announced code. */
@@ -220,6 +234,11 @@ static void run_through_domain(const struct histgen_options *options, struct run
             counts->accepted++;
             if ((unsigned)item.kind < 64) {
                 counts->by_kind[item.kind]++;
+            }
+            if (item.kind == LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION) {
+                size_t bought = replacements_bought(&item);
+                assert_true(bought >= 1 && bought <= 2);
+                counts->exchanges_buying[bought]++;
             }
         } else {
             histgen_refused(gen);
@@ -272,6 +291,12 @@ static void test_histgen_domain_accepts_every_command(void **state)
     }
     assert_true(counts.by_kind[LEDGER__V1__COMMAND__BODY_ADD_PARTNER] == 4);
     assert_true(counts.by_kind[LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER] == 32);
+    /* Exchanges buy one replacement, or now and then two. */
+    if (counts.exchanges_buying[1] == 0 || counts.exchanges_buying[2] == 0) {
+        fail_msg("exchanges buying one: %llu, two: %llu; expected some of each",
+                 (unsigned long long)counts.exchanges_buying[1],
+                 (unsigned long long)counts.exchanges_buying[2]);
+    }
 }
 
 /* Long histories cross reservations' ends: renewals and expiries. */

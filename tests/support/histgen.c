@@ -16,10 +16,13 @@
  * things it does not track exactly: reservations near their end (30 days) are
  * left alone, subscriptions that any reservation or savings plan names are
  * never suspended, refunds stay far below the cap and below half of what
- * the cancelled reservation still commits, and an exchange's replacement
- * costs at least what the returned reservations cost in total.
+ * the cancelled reservation still commits, and an exchange's first
+ * replacement costs at least what the returned reservations cost in total
+ * (a second one, bought now and then, only adds to it).
  */
 #include "histgen.h"
+
+#include "civil.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -45,7 +48,6 @@
 /* Reservations this close to their end are not exchanged, cancelled, renewed
  * or rescoped: whatever the ledger's exact clock, they are still active. */
 #define HG_END_MARGIN_US (INT64_C(30) * 24 * 3600 * 1000000)
-#define HG_YEAR_US       (INT64_C(365) * 24 * 3600 * 1000000)
 #define HG_HOURS_YEAR    8760
 /* Attempts at drawing an action before another customer is tried. */
 #define HG_DRAWS_MAX     64
@@ -64,7 +66,8 @@ struct hg_subscription {
 };
 
 struct hg_reservation {
-    uint64_t sequence; /* the id is res-<sequence> */
+    uint64_t sequence; /* the id is res-<sequence>, or res-<sequence>-<number> */
+    uint8_t number;    /* 0, or k >= 2 for an exchange's k-th replacement */
     uint8_t subscription;
     struct hg_scope scope;
     int64_t starts_us;
@@ -139,6 +142,8 @@ struct hg_pending {
     bool flag;
     size_t returned[2];
     size_t returned_count;
+    bool second_replacement; /* the exchange buys `second` too */
+    struct hg_reservation second;
     size_t target; /* reservation or savings plan index */
     struct hg_reservation reservation;
     struct hg_savings_plan plan;
@@ -173,9 +178,10 @@ struct hg_command {
         Ledger__V1__SetCostVisibility set_cost_visibility;
     } body;
     Ledger__V1__PurchaseReservation reservation; /* a purchase or a replacement */
-    Ledger__V1__PurchaseReservation *replacements[1];
+    Ledger__V1__PurchaseReservation second;      /* an exchange's second replacement */
+    Ledger__V1__PurchaseReservation *replacements[2];
     Ledger__V1__Scope scope;
-    Ledger__V1__Money money[4];
+    Ledger__V1__Money money[6];
     char *returned_ids[2];
     char command_id[HISTGEN_ID_SIZE];
     char correlation_id[HISTGEN_ID_SIZE];
@@ -311,6 +317,17 @@ static void user_id(const struct hg_partner *partner, const struct hg_customer *
 static void sequence_id(const char *prefix, uint64_t sequence, char out[HISTGEN_ID_SIZE])
 {
     snprintf(out, HISTGEN_ID_SIZE, "%s-%" PRIu64, prefix, sequence);
+}
+
+/* A reservation's id (docs/events.md, "Generated ids"). */
+static void reservation_id(const struct hg_reservation *reservation, char out[HISTGEN_ID_SIZE])
+{
+    if (reservation->number == 0) {
+        sequence_id("res", reservation->sequence, out);
+    } else {
+        snprintf(out, HISTGEN_ID_SIZE, "res-%" PRIu64 "-%u", reservation->sequence,
+                 (unsigned)reservation->number);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -576,7 +593,7 @@ static Ledger__V1__Command *begin_command(struct histgen *gen, const struct hg_p
 
 static Ledger__V1__Money *money(struct histgen *gen, size_t slot, int64_t amount_minor)
 {
-    HG_ASSERT(slot < 4);
+    HG_ASSERT(slot < sizeof gen->built.money / sizeof gen->built.money[0]);
     Ledger__V1__Money *m = &gen->built.money[slot];
     ledger__v1__money__init(m);
     m->amount_minor = amount_minor;
@@ -669,7 +686,8 @@ static void draw_reservation(struct histgen *gen, const struct hg_partner *partn
 
     model->subscription = (uint8_t)subscription;
     model->starts_us = gen->now_us;
-    model->expires_us = gen->now_us + years * HG_YEAR_US;
+    /* Calendar years, as the ledger dates terms (docs/events.md, "Terms"). */
+    model->expires_us = civil_add_years_us(gen->now_us, (unsigned)years);
     model->price_minor = price;
     model->retail_minor = retail;
     model->years = (uint8_t)years;
@@ -1014,10 +1032,10 @@ static bool act_exchange(struct histgen *gen, struct hg_partner *partner,
         built->reservation.price->amount_minor = 1;
         built->reservation.retail_price->amount_minor = 2;
     }
-    sequence_id("res", customer->reservations[first].sequence, built->ids[2]);
+    reservation_id(&customer->reservations[first], built->ids[2]);
     built->returned_ids[0] = built->ids[2];
     if (count == 2) {
-        sequence_id("res", customer->reservations[second].sequence, built->ids[3]);
+        reservation_id(&customer->reservations[second], built->ids[3]);
         built->returned_ids[1] = built->ids[3];
     }
     body->n_reservation_ids = count;
@@ -1027,6 +1045,21 @@ static bool act_exchange(struct histgen *gen, struct hg_partner *partner,
     built->replacements[0] = &built->reservation;
     body->n_replacements = 1;
     body->replacements = built->replacements;
+    /* Now and then a second replacement: the same purchase at a third of the
+     * first one's price (the first alone already covers rule 8). */
+    gen->pending.second_replacement = !too_low && rng_chance(gen, 250);
+    if (gen->pending.second_replacement) {
+        struct hg_reservation *second_model = &gen->pending.second;
+        *second_model = gen->pending.reservation;
+        second_model->number = 2;
+        second_model->price_minor = built->reservation.price->amount_minor / 3 + 1;
+        second_model->retail_minor = second_model->price_minor + second_model->price_minor / 10;
+        built->second = built->reservation;
+        built->second.price = money(gen, 4, second_model->price_minor);
+        built->second.retail_price = money(gen, 5, second_model->retail_minor);
+        built->replacements[1] = &built->second;
+        body->n_replacements = 2;
+    }
     command->body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
     command->exchange_reservation = body;
     gen->pending.effect = HG_EFFECT_EXCHANGE;
@@ -1062,7 +1095,7 @@ static bool act_cancel(struct histgen *gen, struct hg_partner *partner,
     Ledger__V1__Command *command = begin_command(gen, partner, customer);
     Ledger__V1__CancelReservation *body = &gen->built.body.cancel_reservation;
     ledger__v1__cancel_reservation__init(body);
-    sequence_id("res", customer->reservations[index].sequence, gen->built.ids[0]);
+    reservation_id(&customer->reservations[index], gen->built.ids[0]);
     body->reservation_id = gen->built.ids[0];
     body->refund = money(gen, 0, refund);
     body->refund_usd = money(gen, 1, refund);
@@ -1085,7 +1118,7 @@ static bool act_reservation_renewal(struct histgen *gen, struct hg_partner *part
     Ledger__V1__Command *command = begin_command(gen, partner, customer);
     Ledger__V1__SetReservationRenewal *body = &gen->built.body.set_reservation_renewal;
     ledger__v1__set_reservation_renewal__init(body);
-    sequence_id("res", customer->reservations[index].sequence, gen->built.ids[0]);
+    reservation_id(&customer->reservations[index], gen->built.ids[0]);
     body->reservation_id = gen->built.ids[0];
     body->auto_renew = !customer->reservations[index].auto_renew;
     command->body_case = LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL;
@@ -1114,7 +1147,7 @@ static bool act_reservation_scope(struct histgen *gen, struct hg_partner *partne
     Ledger__V1__Command *command = begin_command(gen, partner, customer);
     Ledger__V1__ChangeReservationScope *body = &gen->built.body.change_reservation_scope;
     ledger__v1__change_reservation_scope__init(body);
-    sequence_id("res", customer->reservations[index].sequence, gen->built.ids[0]);
+    reservation_id(&customer->reservations[index], gen->built.ids[0]);
     body->reservation_id = gen->built.ids[0];
     scope_to_message(gen, &scope);
     body->scope = &gen->built.scope;
@@ -1198,7 +1231,7 @@ static bool act_lifecycle(struct histgen *gen, struct hg_partner *partner,
         as_staff(gen, partner, LEDGER__V1__ROLE__ROLE_ADMIN_AGENT);
         Ledger__V1__Command *command = begin_command(gen, partner, customer);
         struct hg_command *built = &gen->built;
-        sequence_id("res", reservation->sequence, built->ids[0]);
+        reservation_id(reservation, built->ids[0]);
         if (reservation->auto_renew) {
             Ledger__V1__RenewReservation *body = &built->body.renew_reservation;
             ledger__v1__renew_reservation__init(body);
@@ -1213,8 +1246,9 @@ static bool act_lifecycle(struct histgen *gen, struct hg_partner *partner,
             command->renew_reservation = body;
             struct hg_reservation *renewal = &gen->pending.reservation;
             *renewal = *reservation;
+            renewal->number = 0; /* res-<sequence of the renewal> */
             renewal->starts_us = reservation->expires_us;
-            renewal->expires_us = reservation->expires_us + reservation->years * HG_YEAR_US;
+            renewal->expires_us = civil_add_years_us(reservation->expires_us, reservation->years);
             renewal->price_minor = price;
             renewal->retail_minor = retail;
             renewal->auto_renew = true;
@@ -1743,6 +1777,9 @@ static void apply_pending(struct histgen *gen, uint64_t sequence)
             customer->reservations[p->returned[i]].active = false;
         }
         add_reservation(customer, &p->reservation, sequence);
+        if (p->second_replacement) {
+            add_reservation(customer, &p->second, sequence);
+        }
         break;
     case HG_EFFECT_RESERVATION:
         add_reservation(customer, &p->reservation, sequence);
