@@ -1025,64 +1025,239 @@ static enum ledger_err run_savings_plan_buy(struct ctl_context *context,
 /* ------------------------------------------------------------------------ */
 /* Reservation and savings plan changes. */
 
+/* An exchange's replacements are described by the purchase options, each
+ * given once (the same for every replacement) or once per replacement, in
+ * order (repeated, or separated with commas): as many replacements as the
+ * option given most often has values. */
+#define REPLACEMENT_HELP(what) what " (once for all, or one per replacement)"
 static const struct ctl_option reservation_exchange_options[] = {
     OPT_CUSTOMER,
     {"reservation", CTL_OPTION_LIST, "R",
      "a reservation to return (repeat, or separate with commas, for several)", true},
     {"refund", CTL_OPTION_VALUE, "AMOUNT", "what the returned reservations refund", true},
-    {"subscription", CTL_OPTION_VALUE, "ID", "the new purchase's billing subscription", true},
-    {"sku", CTL_OPTION_VALUE, "SKU", "the new purchase's SKU", true},
-    {"region", CTL_OPTION_VALUE, "R", "the new purchase's region", true},
-    {"quantity", CTL_OPTION_VALUE, "N", "the new purchase's quantity", true},
-    OPT_TERM("P1Y|P3Y|P5Y"),
-    OPT_BILLING,
-    OPT_SCOPE,
-    OPT_SCOPE_TARGET,
-    OPT_PRICE,
-    OPT_RETAIL,
+    {"subscription", CTL_OPTION_LIST, "ID",
+     REPLACEMENT_HELP("the new purchase's billing "
+                      "subscription"),
+     true},
+    {"sku", CTL_OPTION_LIST, "SKU", REPLACEMENT_HELP("the new purchase's SKU"), true},
+    {"region", CTL_OPTION_LIST, "R", REPLACEMENT_HELP("the new purchase's region"), true},
+    {"quantity", CTL_OPTION_LIST, "N", REPLACEMENT_HELP("the new purchase's quantity"), true},
+    {"term", CTL_OPTION_LIST, "TERM", REPLACEMENT_HELP("P1Y|P3Y|P5Y"), true},
+    {"billing", CTL_OPTION_LIST, "PLAN", REPLACEMENT_HELP("upfront|monthly"), true},
+    {"scope", CTL_OPTION_LIST, "SCOPE",
+     REPLACEMENT_HELP("single|resource-group|management-group|shared"), true},
+    {"scope-target", CTL_OPTION_LIST, "X",
+     REPLACEMENT_HELP("the subscription (single), subscription/group (resource-group) or group "
+                      "id"),
+     false},
+    {"price", CTL_OPTION_LIST, "AMOUNT",
+     REPLACEMENT_HELP("the partner's price for the whole term, e.g. 1234.56"), true},
+    {"retail-price", CTL_OPTION_LIST, "AMOUNT",
+     REPLACEMENT_HELP("the retail price for the whole term"), true},
     OPT_CURRENCY,
-    {"auto-renew", CTL_OPTION_FLAG, NULL, "the new reservation renews automatically", false},
+    {"auto-renew", CTL_OPTION_FLAG, NULL, "the new reservations renew automatically", false},
     OPT_END,
 };
+
+/* The options above that describe one replacement each. */
+static const char *const replacement_options[] = {
+    "subscription", "sku",   "region",       "quantity", "term",
+    "billing",      "scope", "scope-target", "price",    "retail-price",
+};
+#define REPLACEMENT_OPTION_COUNT (sizeof replacement_options / sizeof replacement_options[0])
+
+/* What an exchange command points to: its replacements and their values,
+ * copied from the command line (ctl_arg_list). Large: on the heap. */
+struct exchange_body {
+    Ledger__V1__ExchangeReservation body;
+    Ledger__V1__PurchaseReservation purchases[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+    Ledger__V1__PurchaseReservation *replacements[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+    Ledger__V1__Scope scopes[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+    Ledger__V1__Money prices[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+    Ledger__V1__Money retails[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+    Ledger__V1__Money refund;
+    const char *reservations[LEDGER_EXCHANGE_RETURNS_MAX];
+    char reservation_storage[LEDGER_EXCHANGE_RETURNS_MAX * (LEDGER_ID_LENGTH_MAX + 1)];
+    const char *values[REPLACEMENT_OPTION_COUNT][LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+    size_t value_counts[REPLACEMENT_OPTION_COUNT];
+    char *value_storage; /* every value of the command line fits */
+    size_t value_storage_size;
+};
+
+/* Reads the replacement options into x->values and counts the replacements
+ * they describe: USAGE when one has more values than an exchange buys, or
+ * a number of values that is neither one nor that count. */
+static enum ledger_err replacement_values(struct ctl_context *context, const struct ctl_args *args,
+                                          struct exchange_body *x, size_t *count_out)
+{
+    size_t count = 1, used = 0;
+    for (size_t i = 0; i < REPLACEMENT_OPTION_COUNT; i++) {
+        size_t n = ctl_arg_list(args, replacement_options[i], x->values[i],
+                                LEDGER_EXCHANGE_REPLACEMENTS_MAX, x->value_storage + used,
+                                x->value_storage_size - used);
+        if (n > LEDGER_EXCHANGE_REPLACEMENTS_MAX) {
+            return usage(context, replacement_options[i],
+                         "more values than replacements an exchange may buy (1..32)");
+        }
+        for (size_t j = 0; j < n; j++) {
+            used += strlen(x->values[i][j]) + 1;
+        }
+        x->value_counts[i] = n;
+        count = n > count ? n : count;
+    }
+    for (size_t i = 0; i < REPLACEMENT_OPTION_COUNT; i++) {
+        if (x->value_counts[i] > 1 && x->value_counts[i] != count) {
+            char why[CTL_MESSAGE_SIZE];
+            snprintf(why, sizeof why,
+                     "given %zu times for %zu replacements; give it once for all of them or "
+                     "once for each",
+                     x->value_counts[i], count);
+            return usage(context, replacement_options[i], why);
+        }
+    }
+    *count_out = count;
+    return LEDGER_ERR_OK;
+}
+
+/* The command line of replacement `index`: args with each replacement option
+ * holding that replacement's value only. */
+static void replacement_args(const struct ctl_args *args, const struct exchange_body *x,
+                             size_t index, struct ctl_args *out)
+{
+    out->count = 0;
+    out->help = args->help;
+    for (size_t i = 0; i < args->count; i++) {
+        bool replacement_option = false;
+        for (size_t j = 0; j < REPLACEMENT_OPTION_COUNT; j++) {
+            replacement_option |= strcmp(args->items[i].name, replacement_options[j]) == 0;
+        }
+        if (!replacement_option) {
+            out->items[out->count++] = args->items[i];
+        }
+    }
+    /* One item in place of each option's one or more: never more than args. */
+    for (size_t j = 0; j < REPLACEMENT_OPTION_COUNT; j++) {
+        if (x->value_counts[j] > 0) {
+            out->items[out->count].name = replacement_options[j];
+            out->items[out->count].value = x->values[j][x->value_counts[j] == 1 ? 0 : index];
+            out->count++;
+        }
+    }
+}
+
+/* Fills x's body from the command line. */
+static enum ledger_err exchange_args(struct ctl_context *context, const struct ctl_args *args,
+                                     struct exchange_body *x)
+{
+    size_t returned =
+        ctl_arg_list(args, "reservation", x->reservations, LEDGER_EXCHANGE_RETURNS_MAX,
+                     x->reservation_storage, sizeof x->reservation_storage);
+    if (returned == 0 || returned > LEDGER_EXCHANGE_RETURNS_MAX) {
+        return usage(context, "reservation", "give 1..32 reservation ids");
+    }
+    for (size_t i = 0; i < returned; i++) {
+        if (!ledger_id_valid(x->reservations[i])) {
+            return usage(context, "reservation", CTL_ID_RULE);
+        }
+    }
+    size_t count = 0;
+    enum ledger_err err = replacement_values(context, args, x, &count);
+    for (size_t i = 0; i < count && err == LEDGER_ERR_OK; i++) {
+        struct ctl_args one;
+        replacement_args(args, x, i, &one);
+        Ledger__V1__PurchaseReservation init = LEDGER__V1__PURCHASE_RESERVATION__INIT;
+        Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+        Ledger__V1__Money money = LEDGER__V1__MONEY__INIT;
+        x->purchases[i] = init;
+        x->scopes[i] = scope;
+        x->prices[i] = money;
+        x->retails[i] = money;
+        err = purchase_args(context, &one, &x->purchases[i], &x->scopes[i], &x->prices[i],
+                            &x->retails[i]);
+        if (err != LEDGER_ERR_OK && count > 1) {
+            char why[CTL_MESSAGE_SIZE];
+            snprintf(why, sizeof why, "%.*s", (int)sizeof why - 1, context->message);
+            snprintf(context->message, sizeof context->message, "replacement %zu of %zu: %s", i + 1,
+                     count, why);
+        }
+        x->replacements[i] = &x->purchases[i];
+    }
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__Money refund = LEDGER__V1__MONEY__INIT;
+    x->refund = refund;
+    err = money_arg(context, args, "refund", x->prices[0].currency, &x->refund);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__ExchangeReservation body = LEDGER__V1__EXCHANGE_RESERVATION__INIT;
+    x->body = body;
+    x->body.reservation_ids = (char **)(uintptr_t)x->reservations;
+    x->body.n_reservation_ids = returned;
+    x->body.refund = &x->refund;
+    x->body.replacements = x->replacements;
+    x->body.n_replacements = count;
+    return LEDGER_ERR_OK;
+}
+
+/* Sends the exchange; with several replacements, prints their ids
+ * (res-<seq>, res-<seq>-2, ...: docs/events.md, "Generated ids") as
+ * reservation_ids after the result, which names the first. */
+static enum ledger_err exchange_send(struct ctl_context *context, struct write *write, size_t count)
+{
+    if (count == 1) {
+        return write_send(context, write);
+    }
+    Ledger__V1__Command *commands[1] = {&write->command};
+    const char *ids[1] = {write->command_id};
+    Ledger__V1__Reply *reply = NULL;
+    enum ledger_err err = ctl_execute(context, commands, ids, 1, false, NULL, 0, &reply);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    char text[LEDGER_EXCHANGE_REPLACEMENTS_MAX * (LEDGER_ID_LENGTH_MAX + 1)] = "";
+    const char *first = reply->n_results > 0 ? reply->results[0]->reservation_id : "";
+    size_t used = (size_t)snprintf(text, sizeof text, "%s", first);
+    for (size_t i = 2; i <= count && used < sizeof text; i++) {
+        used += (size_t)snprintf(text + used, sizeof text - used, ",%s-%zu", first, i);
+    }
+    struct ctl_extra extra = {.name = "reservation_ids", .text = text};
+    err = ctl_output_write_result(context->out, context->format, ids, reply, &extra, 1);
+    ledger_reply_free(reply);
+    return err;
+}
 
 static enum ledger_err run_reservation_exchange(struct ctl_context *context,
                                                 const struct ctl_args *args)
 {
+    struct exchange_body *x = calloc(1, sizeof *x);
+    size_t storage_size = CTL_ARGS_MAX;
+    for (size_t i = 0; i < args->count; i++) {
+        storage_size += strlen(args->items[i].value);
+    }
+    char *storage = calloc(1, storage_size);
+    if (x == NULL || storage == NULL) {
+        free(x);
+        free(storage);
+        snprintf(context->message, sizeof context->message, "out of memory");
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    x->value_storage = storage;
+    x->value_storage_size = storage_size;
     struct write write;
-    Ledger__V1__ExchangeReservation body = LEDGER__V1__EXCHANGE_RESERVATION__INIT;
-    Ledger__V1__PurchaseReservation replacement = LEDGER__V1__PURCHASE_RESERVATION__INIT;
-    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
-    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
-    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
-    Ledger__V1__Money refund = LEDGER__V1__MONEY__INIT;
-    const char *reservations[LEDGER_EXCHANGE_RETURNS_MAX];
-    char storage[LEDGER_EXCHANGE_RETURNS_MAX * (LEDGER_ID_LENGTH_MAX + 1)];
-    enum ledger_err err;
-    size_t count = ctl_arg_list(args, "reservation", reservations, LEDGER_EXCHANGE_RETURNS_MAX,
-                                storage, sizeof storage);
-    if (count == 0 || count > LEDGER_EXCHANGE_RETURNS_MAX) {
-        return usage(context, "reservation", "give 1..32 reservation ids");
+    enum ledger_err err = exchange_args(context, args, x);
+    if (err == LEDGER_ERR_OK) {
+        err = write_begin(context, args, &write);
     }
-    for (size_t i = 0; i < count; i++) {
-        if (!ledger_id_valid(reservations[i])) {
-            return usage(context, "reservation", CTL_ID_RULE);
-        }
+    if (err == LEDGER_ERR_OK) {
+        write.command.body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
+        write.command.exchange_reservation = &x->body;
+        err = exchange_send(context, &write, x->body.n_replacements);
     }
-    if ((err = purchase_args(context, args, &replacement, &scope, &price, &retail)) !=
-            LEDGER_ERR_OK ||
-        (err = money_arg(context, args, "refund", price.currency, &refund)) != LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.reservation_ids = (char **)(uintptr_t)reservations;
-    body.n_reservation_ids = count;
-    body.refund = &refund;
-    Ledger__V1__PurchaseReservation *replacements[1] = {&replacement};
-    body.n_replacements = 1;
-    body.replacements = replacements;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
-    write.command.exchange_reservation = &body;
-    return write_send(context, &write);
+    free(storage);
+    free(x);
+    return err;
 }
 
 static const struct ctl_option reservation_cancel_options[] = {
@@ -2140,7 +2315,7 @@ static const struct ctl_verb verbs[] = {
      "2.50 --term P3Y --billing monthly --scope single --scope-target sub-1 --price 65700.00 "
      "--retail-price 70000.00 --currency USD",
      run_savings_plan_buy},
-    {"reservation exchange", "return reservations and buy a new one (partner)",
+    {"reservation exchange", "return reservations and buy new ones (partner)",
      reservation_exchange_options, true,
      "ledgerctl reservation exchange --customer fabrikam --reservation r-1 --refund 500.00 "
      "--subscription sub-1 --sku Standard_D4s_v5 --region westeurope --quantity 1 --term P3Y "

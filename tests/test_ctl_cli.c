@@ -555,6 +555,22 @@ static json_t *row_with(const struct run *run, const char *view, const char *key
         run_free(&expect_run_);                                                                    \
     } while (0)
 
+/* Buys a reservation for customer fab (subscription fab-plan, P1Y upfront,
+ * shared) through ledgerctl and puts its id into id (128 bytes). */
+static void buy_via_ctl(struct fixture *fixture, const char *admin, const char *key,
+                        const char *sku, const char *quantity, const char *price,
+                        const char *retail, const char *currency, char id[128])
+{
+    struct run run;
+    ctl(fixture, &run, admin, key, "--output", "json", "reservation", "buy", "--customer", "fab",
+        "--subscription", "fab-plan", "--sku", sku, "--region", "westeurope", "--quantity",
+        quantity, "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price", price,
+        "--retail-price", retail, "--currency", currency, NULL);
+    expect_ok(&run);
+    result_field(&run, "reservation_id", id, 128);
+    run_free(&run);
+}
+
 /* The partner's changes through ledgerctl, each verb once, with what the
  * views show after it: role removal, an exchange (and one worth too little),
  * a cancellation refunded in euros, a savings plan's scope and renewal, the
@@ -576,14 +592,8 @@ static void test_ctl_cli_partner_changes(void **state)
                "--subscription", "fab-plan", "--user", "carol", "--role", "reader");
 
     /* An exchange returns a reservation and buys its replacement. */
-    ctl(fixture, &run, admin, key, "--output", "json", "reservation", "buy", "--customer", "fab",
-        "--subscription", "fab-plan", "--sku", "Standard_D2s_v5", "--region", "westeurope",
-        "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price",
-        "1000.00", "--retail-price", "1200.00", "--currency", "USD", NULL);
-    expect_ok(&run);
     char old_id[128], new_id[128];
-    result_field(&run, "reservation_id", old_id, sizeof old_id);
-    run_free(&run);
+    buy_via_ctl(fixture, admin, key, "Standard_D2s_v5", "1", "1000.00", "1200.00", "USD", old_id);
     CTL_EXPECT(1, "EXCHANGE_VALUE_TOO_LOW", admin, key, "reservation", "exchange", "--customer",
                "fab", "--reservation", old_id, "--refund", "0", "--subscription", "fab-plan",
                "--sku", "Standard_E4s_v5", "--region", "westeurope", "--quantity", "1", "--term",
@@ -604,6 +614,60 @@ static void test_ctl_cli_partner_changes(void **state)
     json_t *replacement = row_with(&run, "reservations", "reservation_id", new_id);
     assert_string_equal("active", json_string_value(json_object_get(replacement, "state")));
     assert_string_equal("Standard_E4s_v5", json_string_value(json_object_get(replacement, "sku")));
+    run_free(&run);
+
+    /* An exchange for several replacements: the purchase options once for
+     * all of them or once for each, in order. */
+    char many_id[128];
+    buy_via_ctl(fixture, admin, key, "Standard_D2s_v5", "2", "1000.00", "1200.00", "USD", many_id);
+    ctl(fixture, &run, admin, key, "reservation", "exchange", "--customer", "fab", "--reservation",
+        many_id, "--refund", "0", "--subscription", "fab-plan", "--sku", "Standard_E4s_v5", "--sku",
+        "Standard_D4s_v5", "--sku", "Standard_B2ms", "--region", "westeurope", "--quantity", "1",
+        "--term", "P1Y,P3Y", "--billing", "upfront", "--scope", "shared", "--price",
+        "300.00,300.00,300.00", "--retail-price", "400.00", "--currency", "USD", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--term: given 2 times for 3 replacements"));
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "reservation", "exchange", "--customer", "fab", "--reservation",
+        many_id, "--refund", "0", "--subscription", "fab-plan", "--sku",
+        "Standard_E4s_v5,Standard_D4s_v5", "--region", "westeurope", "--quantity", "1,0", "--term",
+        "P1Y", "--billing", "upfront", "--scope", "shared", "--price", "600.00,400.00",
+        "--retail-price", "700.00,500.00", "--currency", "USD", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "replacement 2 of 2: --quantity"));
+    run_free(&run);
+    /* Less than the remaining commitment together: refused. */
+    CTL_EXPECT(1, "EXCHANGE_VALUE_TOO_LOW", admin, key, "reservation", "exchange", "--customer",
+               "fab", "--reservation", many_id, "--refund", "0", "--subscription", "fab-plan",
+               "--sku", "Standard_E4s_v5,Standard_D4s_v5", "--region", "westeurope", "--quantity",
+               "1", "--term", "P3Y", "--billing", "upfront", "--scope", "shared", "--price",
+               "10.00", "--price", "20.00", "--retail-price", "30.00", "--currency", "USD");
+    ctl(fixture, &run, admin, key, "--output", "json", "reservation", "exchange", "--customer",
+        "fab", "--reservation", many_id, "--refund", "0", "--subscription", "fab-plan", "--sku",
+        "Standard_E4s_v5", "--sku", "Standard_D4s_v5", "--region", "westeurope", "--quantity", "1",
+        "--quantity", "3", "--term", "P3Y", "--billing", "upfront", "--billing", "monthly",
+        "--scope", "shared", "--price", "600.00", "--price", "400.00", "--retail-price", "700.00",
+        "--retail-price", "500.00", "--currency", "USD", NULL);
+    expect_ok(&run);
+    char first_id[64], ids[160];
+    result_field(&run, "reservation_id", first_id, sizeof first_id);
+    snprintf(ids, sizeof ids, "%s,%s-2", first_id, first_id);
+    assert_string_equal(ids, json_string_value(json_object_get(run.json, "reservation_ids")));
+    run_free(&run);
+    char second_id[160];
+    snprintf(second_id, sizeof second_id, "%s-2", first_id);
+    ctl(fixture, &run, admin, key, "--output", "json", "reservations", "--customer", "fab", NULL);
+    expect_ok(&run);
+    assert_string_equal("exchanged",
+                        json_string_value(json_object_get(
+                            row_with(&run, "reservations", "reservation_id", many_id), "state")));
+    json_t *first_row = row_with(&run, "reservations", "reservation_id", first_id);
+    json_t *second_row = row_with(&run, "reservations", "reservation_id", second_id);
+    assert_string_equal("Standard_E4s_v5", json_string_value(json_object_get(first_row, "sku")));
+    assert_string_equal("Standard_D4s_v5", json_string_value(json_object_get(second_row, "sku")));
+    assert_int_equal(3, json_integer_value(json_object_get(second_row, "quantity")));
+    assert_string_equal("monthly", json_string_value(json_object_get(second_row, "billing_plan")));
+    assert_string_equal("active", json_string_value(json_object_get(second_row, "state")));
     run_free(&run);
 
     /* The partner records the replacement's renewal (auto-renew must be on)
@@ -652,14 +716,8 @@ static void test_ctl_cli_partner_changes(void **state)
                "fab", "--reservation", "res-999999");
 
     /* A refund in euros needs its USD value for the cap. */
-    ctl(fixture, &run, admin, key, "--output", "json", "reservation", "buy", "--customer", "fab",
-        "--subscription", "fab-plan", "--sku", "Standard_B2ms", "--region", "westeurope",
-        "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price",
-        "800.00", "--retail-price", "900.00", "--currency", "EUR", NULL);
-    expect_ok(&run);
     char euro_id[128];
-    result_field(&run, "reservation_id", euro_id, sizeof euro_id);
-    run_free(&run);
+    buy_via_ctl(fixture, admin, key, "Standard_B2ms", "1", "800.00", "900.00", "EUR", euro_id);
     ctl(fixture, &run, admin, key, "reservation", "cancel", "--customer", "fab", "--reservation",
         euro_id, "--refund", "100", "--currency", "EUR", NULL);
     expect_error(&run, 2, "USAGE");
