@@ -1287,6 +1287,78 @@ static enum ledger_err expiries_due(struct fixture *f, int64_t now_us, struct en
     return err;
 }
 
+/* An exchange for two replacements through the engine: the result names
+ * the first (res-<seq>), the second is res-<seq>-2, both active, the
+ * returned one exchanged; a rebuild from the log derives the same views. */
+static void test_engine_exchange_for_two_rebuilds_the_same(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    char returned[LEDGER_ID_LENGTH_MAX + 1];
+    bought(f, returned, sizeof returned);
+    Ledger__V1__Money price[2] = {LEDGER__V1__MONEY__INIT, LEDGER__V1__MONEY__INIT};
+    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT, refund = LEDGER__V1__MONEY__INIT;
+    price[0].amount_minor = 80000;
+    price[1].amount_minor = 40000; /* together the returned one's whole price */
+    price[0].currency = price[1].currency = retail.currency = refund.currency = "USD";
+    retail.amount_minor = 90000;
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED;
+    Ledger__V1__PurchaseReservation bodies[2];
+    Ledger__V1__PurchaseReservation *replacements[2] = {&bodies[0], &bodies[1]};
+    for (size_t i = 0; i < 2; i++) {
+        Ledger__V1__PurchaseReservation init = LEDGER__V1__PURCHASE_RESERVATION__INIT;
+        bodies[i] = init;
+        bodies[i].billing_subscription_id = "s1";
+        bodies[i].sku = i == 0 ? "Standard_E4s_v5" : "Standard_D4s_v5";
+        bodies[i].region = "westeurope";
+        bodies[i].quantity = 1;
+        bodies[i].term = LEDGER__V1__TERM__TERM_P3Y;
+        bodies[i].billing_plan = i == 0 ? LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT
+                                        : LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+        bodies[i].scope = &scope;
+        bodies[i].price = &price[i];
+        bodies[i].retail_price = &retail;
+    }
+    char *ids[1] = {returned};
+    Ledger__V1__ExchangeReservation exchange = LEDGER__V1__EXCHANGE_RESERVATION__INIT;
+    exchange.n_reservation_ids = 1;
+    exchange.reservation_ids = ids;
+    exchange.refund = &refund;
+    exchange.n_replacements = 2;
+    exchange.replacements = replacements;
+    Ledger__V1__Command c;
+    customer_command(&c, "c1");
+    c.body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
+    c.exchange_reservation = &exchange;
+    /* Worth far less together than the returned one: refused, nothing
+     * appended (the boundary is test_domain's). */
+    uint64_t before = head(f);
+    price[1].amount_minor = 1;
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
+    assert_int_equal(head(f), before);
+    price[1].amount_minor = 40000;
+    struct engine_request request;
+    assert_int_equal(run(f, &f->admin, &c, &request), LEDGER_ERR_OK);
+    uint64_t sequence = request.results[0].message.first_sequence;
+    char first[32], second[40];
+    snprintf(first, sizeof first, "res-%llu", (unsigned long long)sequence);
+    snprintf(second, sizeof second, "%s-2", first);
+    assert_string_equal(request.results[0].message.reservation_id, first);
+    engine_request_clear(&request);
+    assert_int_equal(reservation_state(f, returned),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED);
+    assert_int_equal(reservation_state(f, first),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    assert_int_equal(reservation_state(f, second),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    unsigned differences = 99;
+    assert_int_equal(engine_rebuild(f->engine, NULL, NULL, NULL, &differences), LEDGER_ERR_OK);
+    assert_int_equal(differences, 0);
+    assert_int_equal(reservation_state(f, second),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+}
+
 /* The ledger's schedule expires active reservations past their term with
  * auto-renewal off, dated at the expiry, as its own system principal; never
  * twice, never one the partner changed, never one set to renew. */
@@ -1531,6 +1603,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_proofs_of_generated_histories, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_map_growth_and_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_rebuild_keeps_views, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_exchange_for_two_rebuilds_the_same, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_engine_expiries, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
