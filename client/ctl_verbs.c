@@ -1084,6 +1084,22 @@ struct exchange_body {
     size_t value_storage_size;
 };
 
+/* Whether a replacement option holds an amount. */
+static bool amount_option(const char *name)
+{
+    return strcmp(name, "price") == 0 || strcmp(name, "retail-price") == 0;
+}
+
+/* How many times the option `name` was given. */
+static size_t option_count(const struct ctl_args *args, const char *name)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < args->count; i++) {
+        count += strcmp(args->items[i].name, name) == 0;
+    }
+    return count;
+}
+
 /* Reads the replacement options into x->values and counts the replacements
  * they describe: USAGE when one has more values than an exchange buys, or
  * a number of values that is neither one nor that count. */
@@ -1101,6 +1117,14 @@ static enum ledger_err replacement_values(struct ctl_context *context, const str
         }
         for (size_t j = 0; j < n; j++) {
             used += strlen(x->values[i][j]) + 1;
+        }
+        /* "1,200.00" is one amount with a grouping comma to whoever typed
+         * it, never two prices: amounts are given by repeating the option. */
+        if (amount_option(replacement_options[i]) &&
+            n != option_count(args, replacement_options[i])) {
+            return usage(context, replacement_options[i],
+                         "an amount has no commas; give one per replacement by repeating the "
+                         "option (--price 600.00 --price 400.00)");
         }
         x->value_counts[i] = n;
         count = n > count ? n : count;

@@ -623,18 +623,29 @@ static void test_ctl_cli_partner_changes(void **state)
     ctl(fixture, &run, admin, key, "reservation", "exchange", "--customer", "fab", "--reservation",
         many_id, "--refund", "0", "--subscription", "fab-plan", "--sku", "Standard_E4s_v5", "--sku",
         "Standard_D4s_v5", "--sku", "Standard_B2ms", "--region", "westeurope", "--quantity", "1",
-        "--term", "P1Y,P3Y", "--billing", "upfront", "--scope", "shared", "--price",
-        "300.00,300.00,300.00", "--retail-price", "400.00", "--currency", "USD", NULL);
+        "--term", "P1Y,P3Y", "--billing", "upfront", "--scope", "shared", "--price", "300.00",
+        "--price", "300.00", "--price", "300.00", "--retail-price", "400.00", "--currency", "USD",
+        NULL);
     expect_error(&run, 2, "USAGE");
     assert_non_null(strstr(run.err, "--term: given 2 times for 3 replacements"));
     run_free(&run);
     ctl(fixture, &run, admin, key, "reservation", "exchange", "--customer", "fab", "--reservation",
         many_id, "--refund", "0", "--subscription", "fab-plan", "--sku",
         "Standard_E4s_v5,Standard_D4s_v5", "--region", "westeurope", "--quantity", "1,0", "--term",
-        "P1Y", "--billing", "upfront", "--scope", "shared", "--price", "600.00,400.00",
-        "--retail-price", "700.00,500.00", "--currency", "USD", NULL);
+        "P1Y", "--billing", "upfront", "--scope", "shared", "--price", "600.00", "--price",
+        "400.00", "--retail-price", "700.00", "--retail-price", "500.00", "--currency", "USD",
+        NULL);
     expect_error(&run, 2, "USAGE");
     assert_non_null(strstr(run.err, "replacement 2 of 2: --quantity"));
+    run_free(&run);
+    /* A comma in an amount is a typing habit, not a second price. */
+    ctl(fixture, &run, admin, key, "reservation", "exchange", "--customer", "fab", "--reservation",
+        many_id, "--refund", "0", "--subscription", "fab-plan", "--sku", "Standard_E4s_v5",
+        "--region", "westeurope", "--quantity", "1", "--term", "P1Y", "--billing", "upfront",
+        "--scope", "shared", "--price", "1,200.00", "--retail-price", "1300.00", "--currency",
+        "USD", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--price: an amount has no commas"));
     run_free(&run);
     /* Less than the remaining commitment together: refused. */
     CTL_EXPECT(1, "EXCHANGE_VALUE_TOO_LOW", admin, key, "reservation", "exchange", "--customer",
