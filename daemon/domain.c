@@ -661,6 +661,9 @@ static enum ledger_err apply_exchanged(struct domain_customer *customer,
         body->n_returned_reservation_ids > LEDGER_EXCHANGE_RETURNS_MAX ||
         !replacements_fit(customer, body, event))
         return LEDGER_ERR_CORRUPT;
+    /* Version 1 exchanges bought exactly one replacement. */
+    if (event->schema_version < 2 && body->n_replacements != 1)
+        return LEDGER_ERR_CORRUPT;
     struct domain_reservation *returned[LEDGER_EXCHANGE_RETURNS_MAX];
     for (size_t i = 0; i < body->n_returned_reservation_ids; i++) {
         returned[i] = active_reservation(customer, body->returned_reservation_ids[i]);
@@ -971,7 +974,8 @@ enum ledger_err domain_customer_evolve(struct domain_customer *customer,
         return LEDGER_ERR_INTERNAL;
     /* Schema versions: every version this build knows is listed here; where a
      * later version changes what a field means, apply_body branches on
-     * event->schema_version. Version 1 is the only one so far. */
+     * event->schema_version. 1 and 2 differ only in how many replacements an
+     * exchange may buy (apply_exchanged). */
     if (event->schema_version < 1 || event->schema_version > LEDGER_SCHEMA_VERSION)
         return LEDGER_ERR_CORRUPT;
     if (!string_equal(event->partner_id, customer->partner_id) ||

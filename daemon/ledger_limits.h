@@ -159,8 +159,12 @@
 /* Commits slower than this are logged. */
 #define LEDGER_SLOW_COMMIT_US 100000
 
-/* Events schema version written by this build (Event.schema_version). */
-#define LEDGER_SCHEMA_VERSION 1
+/* Events schema version written by this build (Event.schema_version).
+ * 1: the first. 2: an exchange may buy several replacements
+ * (ReservationExchanged.replacements, field 4, which version 1 holds exactly
+ * once): builds that know only version 1 would read several as one, so they
+ * must refuse these records instead (docs/events.md, "Schema evolution"). */
+#define LEDGER_SCHEMA_VERSION 2
 
 _Static_assert(LEDGER_BATCH_COMMANDS_DEFAULT <= LEDGER_BATCH_COMMANDS_MAX,
                "default batch within maximum");

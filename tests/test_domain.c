@@ -2401,7 +2401,8 @@ static void test_domain_exchange_bad_replacement_named(void **state)
 }
 
 /* Evolving an exchange whose replacements do not fit (one already held, one
- * named twice, one malformed) is CORRUPT and changes nothing. */
+ * named twice, one malformed, several in a version 1 record) is CORRUPT and
+ * changes nothing. */
 static void test_domain_evolve_exchange_replacements_must_fit(void **state)
 {
     (void)state;
@@ -2431,6 +2432,12 @@ static void test_domain_evolve_exchange_replacements_must_fit(void **state)
     event->reservation_exchanged->n_replacements = 0;
     assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
     event->reservation_exchanged->n_replacements = 2;
+    /* Schema version 1 exchanges bought one replacement: two is no record an
+     * earlier build wrote. */
+    assert_int_equal(2, event->schema_version);
+    event->schema_version = 1;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->schema_version = 2;
     assert_int_equal(version, W->customer->version);
     assert_int_equal(count, W->customer->reservation_count);
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE,

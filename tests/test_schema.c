@@ -3,7 +3,8 @@
  *
  * Goal: records are never rewritten, so every build must read every event
  * schema version ever written (docs/events.md, "Schema evolution"). The
- * fixture tests/fixtures/schema-v1/ is a small data directory written through
+ * fixture tests/fixtures/schema-v1/ (and schema-v2/ likewise, for version 2)
+ * is a small data directory written through
  * the engine by tools/ledger-fixture (seed 1, 300 generated events, a fixed
  * clock) when the event schema was at version 1, kept as its compacted backup:
  * data.mdb and the signed head.pb saved with it. It is never regenerated for a
@@ -49,6 +50,7 @@ static const struct fixture_spec {
     uint64_t views_layout; /* of its derived databases (views.h) */
 } fixture_specs[] = {
     {"tests/fixtures/schema-v1", 1, 301, 1},
+    {"tests/fixtures/schema-v2", 2, 301, 5},
 };
 #define FIXTURE_SPEC_COUNT (sizeof fixture_specs / sizeof fixture_specs[0])
 /* Fixtures live in git: they must stay small. */
