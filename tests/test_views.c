@@ -89,7 +89,7 @@ static uint64_t emit(struct fixture *f, Ledger__V1__Event *e, const char *partne
     e->actor = actor;
     e->recorded_us = time_us;
     e->business_us = time_us;
-    e->schema_version = 1;
+    e->schema_version = LEDGER_SCHEMA_VERSION;
     e->command_id = "cmd";
     uint64_t version = 0;
     if (customer_id[0] != '\0') {
