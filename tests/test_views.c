@@ -405,7 +405,7 @@ static uint64_t reservation_exchanged_for(struct fixture *f, char *returned_id, 
     money.amount_minor = refund;
     money.currency = "USD";
     char *ids[1] = {returned_id};
-    Ledger__V1__ReservationPurchased *bought[4];
+    Ledger__V1__ReservationPurchased *bought[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
     assert_true(count <= sizeof bought / sizeof bought[0]);
     for (size_t i = 0; i < count; i++) {
         bought[i] = &replacements[i].message;
@@ -1913,6 +1913,48 @@ static void test_views_exchange_several_replacements(void **state)
     views_result_clear(&r);
 }
 
+/* The activity detail of an exchange for the most replacements names those
+ * that fit and counts the rest. */
+static void test_views_exchange_detail_of_many(void **state)
+{
+    struct fixture *f = *state;
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    const Ledger__V1__BillingPlan monthly = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    const Ledger__V1__Term p5y = LEDGER__V1__TERM__TERM_P5Y;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    reservation_purchased(f, "p-1", "c-1", &actor_admin, "res-many", "ord-many", partner, monthly,
+                          p5y, 6000, 6000, utc(2026, 9, 1));
+    int64_t t = utc(2026, 9, 2);
+    static struct purchase bought[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+    /* The longest ids there are: a sequence of 20 digits. */
+    static char ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX][2][40];
+    for (size_t i = 0; i < LEDGER_EXCHANGE_REPLACEMENTS_MAX; i++) {
+        snprintf(ids[i][0], sizeof ids[i][0],
+                 i == 0 ? "res-18446744073709551615" : "res-18446744073709551615-%zu", i + 1);
+        snprintf(ids[i][1], sizeof ids[i][1],
+                 i == 0 ? "ord-18446744073709551615" : "ord-18446744073709551615-%zu", i + 1);
+        purchase_fill(&bought[i], ids[i][0], ids[i][1], partner, monthly, p5y, 6000, 6000, t);
+    }
+    reservation_exchanged_for(f, "res-many", 0, bought, LEDGER_EXCHANGE_REPLACEMENTS_MAX, t);
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    Ledger__V1__QueryResult r;
+    assert_ok(activity(f, &partner_staff, "c-1", "Exchange Reservation", t, t + 1, 10, "", &r));
+    assert_int_equal(r.n_activity, 1);
+    const char *detail = r.activity[0]->detail;
+    assert_non_null(strstr(detail, "res-many exchanged for res-18446744073709551615, "
+                                   "res-18446744073709551615-2, "));
+    /* 16 ids of up to 27 characters fit in 512 bytes; the other 16 are
+     * counted. */
+    assert_non_null(strstr(detail, ", res-18446744073709551615-16 and 16 more"));
+    assert_true(strlen(detail) < 512);
+    views_result_clear(&r);
+    /* Every one of them is billed: 32 times 60 instalments in one event. */
+    assert_int_equal(monthly_rows(f, "res-18446744073709551615-32", 2026 * 12 + 7, 2031 * 12 + 9,
+                                  2026 * 12 + 8, 2031 * 12 + 7, 100),
+                     6000);
+}
+
 static void test_views_billing_bad_input(void **state)
 {
     struct fixture *f = *state;
@@ -2737,6 +2779,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_billing_five_year_monthly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_at_tree_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_exchange_several_replacements, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_exchange_detail_of_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_renewal_starts_at_expiry, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_bad_input, setup, teardown),
