@@ -111,6 +111,10 @@
 #define VIEWS_MONTH_SIZE 8
 /* The longest term (P5Y): a charge is billed at most this many months. */
 #define VIEWS_TERM_MONTHS_MAX 60
+/* An exchange's billing entries are numbered by the instalments of the
+ * replacements before them, in a u16 (the key's n). */
+_Static_assert(LEDGER_EXCHANGE_REPLACEMENTS_MAX *VIEWS_TERM_MONTHS_MAX + 1 <= UINT16_MAX,
+               "an exchange's billing entries fit the key's u16");
 /* Years a "YYYY-MM" month can name. */
 #define VIEWS_YEAR_MAX 9999
 
