@@ -93,6 +93,9 @@ struct store_options {
     bool read_only;         /* open for offline reading (verifier, backup source) */
     bool no_lock;           /* MDB_NOLOCK with read_only: write nothing, not even lock.mdb,
                                into a copy kept as evidence (no writer may have it open) */
+    bool log_unchecked;     /* with read_only: open a log and leaf hashes that are not dense
+                               or out of step instead of refusing them (CORRUPT), for the
+                               verifier, which walks them and names the first bad sequence */
     bool no_sync;           /* MDB_NOSYNC: tests and benchmarks' baselines only, not durable */
 };
 
@@ -111,8 +114,8 @@ bool store_present(const char *dir);
  * an LMDB file, a data file shorter than its pages (truncated: checked before
  * any page is read, exactly when the file has no free pages, as every
  * compacted copy), not a ledger environment, an unknown format version, or
- * log and leaf hashes out of step), INTERNAL (libsodium failed to
- * initialize). */
+ * log and leaf hashes out of step, unless log_unchecked), INTERNAL (libsodium
+ * failed to initialize). */
 __attribute__((warn_unused_result)) enum ledger_err store_open(const struct store_options *options,
                                                                struct store **out);
 /* Closes the environment. Every transaction and cursor must have ended. */

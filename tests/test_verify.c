@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -423,13 +424,24 @@ static void test_verify_flipped_record_byte_names_its_sequence(void **state)
     test_remove_dir(dir);
 }
 
-/* (b) The tail of the log deleted, with its leaf hashes, so the store still
- * looks dense: only the saved head can tell. */
-static void test_verify_truncated_tail_names_the_first_missing_sequence(void **state)
+/* Derives every index and view of the copy in `dir` again from its log, as
+ * `ledgerd rebuild` does (a tamperer covering their tracks), and checks that
+ * something changed. */
+static void derive_again(const char *dir)
 {
-    struct world *w = *state;
-    char dir[PATH_SIZE], head[PATH_SIZE];
-    copy_backup(w, "truncated", dir);
+    struct engine_options options = {.data_dir = dir, .no_sync = true, .scratch = true};
+    struct engine *engine = NULL;
+    assert_int_equal(engine_open(&options, &engine), LEDGER_ERR_OK);
+    unsigned differences = 0;
+    assert_int_equal(engine_rebuild(engine, NULL, NULL, NULL, &differences), LEDGER_ERR_OK);
+    assert_true(differences > 0);
+    engine_close(engine);
+}
+
+/* Deletes the last TAIL_DELETED records from the log of the copy in `dir`,
+ * and their leaf hashes too when `leaves` is set. */
+static void cut_tail(const struct world *w, const char *dir, bool leaves)
+{
     struct raw raw;
     MDB_dbi log = raw_open(&raw, dir, "log");
     MDB_dbi leaf = raw_db(&raw, "leaf");
@@ -438,40 +450,102 @@ static void test_verify_truncated_tail_names_the_first_missing_sequence(void **s
         store_u64_to_key(s, key);
         MDB_val k = {8, key};
         assert_int_equal(mdb_del(raw.txn, log, &k, NULL), MDB_SUCCESS);
-        assert_int_equal(mdb_del(raw.txn, leaf, &k, NULL), MDB_SUCCESS);
+        if (leaves) {
+            assert_int_equal(mdb_del(raw.txn, leaf, &k, NULL), MDB_SUCCESS);
+        }
     }
     raw_close(&raw);
-    char phrase[64];
-    sequence_phrase(w->head - TAIL_DELETED + 1, phrase);
-    head_arg(dir, head);
-    struct outcome o;
-    const char *args[] = {"--head", head, dir, NULL};
-    run_verify(w, args, &o);
-    expect(&o, 1, phrase, "history truncated");
-    test_remove_dir(dir);
 }
 
-/* (b') Records deleted from the log but not their leaf hashes: the data file
- * is not a consistent ledger, which is a failed verification, not a usage
- * error. */
-static void test_verify_log_cut_without_leaves_fails(void **state)
+/* What the verifier says when `witness` still covers the cut tail. */
+static void cut_back_phrase(const struct world *w, const char *witness, char out[160])
+{
+    uint64_t first = w->head - TAIL_DELETED + 1;
+    snprintf(out, 160,
+             "the log ends at sequence %llu but %s %llu records: sequences %llu..%llu are "
+             "missing (the log was cut back?)",
+             (unsigned long long)first - 1, witness, (unsigned long long)w->head,
+             (unsigned long long)first, (unsigned long long)w->head);
+}
+
+/* (b) The tail of the log deleted: whatever still counts the records that
+ * are gone (the leaf hashes, the stored tree, a saved head) names the first
+ * missing sequence, and how many are missing. */
+static void test_verify_truncated_tail_names_the_first_missing_sequence(void **state)
 {
     struct world *w = *state;
-    char dir[PATH_SIZE], head[PATH_SIZE];
-    copy_backup(w, "cut", dir);
-    struct raw raw;
-    MDB_dbi log = raw_open(&raw, dir, "log");
-    uint8_t key[8];
-    store_u64_to_key(w->head, key);
-    MDB_val k = {8, key};
-    assert_int_equal(mdb_del(raw.txn, log, &k, NULL), MDB_SUCCESS);
-    raw_close(&raw);
-    head_arg(dir, head);
+    uint64_t first = w->head - TAIL_DELETED + 1;
+    char dir[PATH_SIZE], head[PATH_SIZE], phrase[64];
+    sequence_phrase(first, phrase);
+    char by_leaves[160], by_tree[160], by_head[160];
+    cut_back_phrase(w, "the leaf hashes cover", by_leaves);
+    cut_back_phrase(w, "the stored Merkle tree covers", by_tree);
+    cut_back_phrase(w, "the saved head covers", by_head);
     struct outcome o;
-    const char *args[] = {"--head", head, dir, NULL};
-    run_verify(w, args, &o);
-    expect(&o, 1, "FAILED", "CORRUPT");
-    test_remove_dir(dir);
+    const char *no_head[] = {dir, NULL};
+    const char *with_head[] = {"--head", head, dir, NULL};
+    /* Cut from the log alone, the leaf hashes still cover the tail; from the
+     * log and its leaf hashes, the stored tree; from everything (the
+     * derived databases replayed from the shortened log), only the saved
+     * head tells, and nothing can without one. A saved head, when given, is
+     * named first. */
+    const struct {
+        const char *copy;
+        bool leaves, derived;
+        const char *without_head; /* NULL: verifies */
+    } cases[] = {
+        {"cut-log", false, false, by_leaves},
+        {"cut-log-leaf", true, false, by_tree},
+        {"cut-all", true, true, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        copy_backup(w, cases[i].copy, dir);
+        head_arg(dir, head);
+        cut_tail(w, dir, cases[i].leaves);
+        if (cases[i].derived) {
+            derive_again(dir);
+        }
+        run_verify(w, no_head, &o);
+        if (cases[i].without_head) {
+            expect(&o, 1, phrase, cases[i].without_head);
+        } else {
+            expect(&o, 0, NULL, NULL);
+        }
+        run_verify(w, with_head, &o);
+        expect(&o, 1, phrase, by_head);
+        assert_non_null(strstr(o.err, "history truncated: "));
+        test_remove_dir(dir);
+    }
+}
+
+/* (b') One record deleted inside the log, with or without its leaf hash:
+ * the hole is named, as a failed verification (not a usage error). */
+static void test_verify_log_hole_names_its_sequence(void **state)
+{
+    struct world *w = *state;
+    uint64_t hole = w->head / 2;
+    char dir[PATH_SIZE], phrase[64], found[96];
+    sequence_phrase(hole, phrase);
+    snprintf(found, sizeof found, "not dense: expected %llu, found %llu", (unsigned long long)hole,
+             (unsigned long long)hole + 1);
+    const char *args[] = {dir, NULL};
+    struct outcome o;
+    for (int leaves = 0; leaves < 2; leaves++) {
+        copy_backup(w, leaves ? "hole-leaf" : "hole", dir);
+        struct raw raw;
+        MDB_dbi log = raw_open(&raw, dir, "log");
+        uint8_t key[8];
+        store_u64_to_key(hole, key);
+        MDB_val k = {8, key};
+        assert_int_equal(mdb_del(raw.txn, log, &k, NULL), MDB_SUCCESS);
+        if (leaves) {
+            assert_int_equal(mdb_del(raw.txn, raw_db(&raw, "leaf"), &k, NULL), MDB_SUCCESS);
+        }
+        raw_close(&raw);
+        run_verify(w, args, &o);
+        expect(&o, 1, phrase, found);
+        test_remove_dir(dir);
+    }
 }
 
 /* (c) Two records swapped: the verifier names the first of them, whether or
@@ -651,13 +725,7 @@ static void test_verify_rewritten_history_fails(void **state)
 
     /* The tree derived again from the rewritten records (as a rewriter with
      * write access would): only a head saved before tells, at its size. */
-    struct engine_options options = {.data_dir = dir, .no_sync = true, .scratch = true};
-    struct engine *engine = NULL;
-    assert_int_equal(engine_open(&options, &engine), LEDGER_ERR_OK);
-    unsigned differences = 0;
-    assert_int_equal(engine_rebuild(engine, NULL, NULL, NULL, &differences), LEDGER_ERR_OK);
-    assert_true(differences > 0);
-    engine_close(engine);
+    derive_again(dir);
     run_verify(w, args, &o);
     sequence_phrase(w->head, phrase);
     expect(&o, 1, phrase, "history rewritten");
@@ -819,36 +887,43 @@ static void merkle_put(const char *dir, const uint8_t *key, size_t key_size, con
 }
 
 /* The stored tree holds only what the records make: a node of no level (0,
- * the leaves' own database), a node beyond the tree and a wrong size are
- * each named, although no proof would read them. */
+ * the leaves' own database), a node beyond the tree and a size below the
+ * records' count are each named at the last record, although no proof
+ * would read them; a size above it counts records the log does not hold,
+ * and names the first of them. */
 static void test_verify_extra_merkle_entries_fail(void **state)
 {
     struct world *w = *state;
-    char dir[PATH_SIZE], phrase[64];
-    sequence_phrase(w->head, phrase);
+    char dir[PATH_SIZE], last[64], after[64];
+    sequence_phrase(w->head, last);
+    sequence_phrase(w->head + 1, after);
     const char *args[] = {"--no-views", dir, NULL};
     const uint8_t hash[32] = {0x42};
-    uint8_t level_0[9] = {0}, beyond[9] = {1}, size_key[1] = {0xFF}, size[8];
+    uint8_t level_0[9] = {0}, beyond[9] = {1}, size_key[1] = {0xFF}, smaller[8], larger[8];
     store_u64_to_key(w->head, beyond + 1); /* level 1 holds head / 2 nodes */
-    store_u64_to_key(w->head + 1, size);
+    store_u64_to_key(w->head - 1, smaller);
+    store_u64_to_key(w->head + 1, larger);
     const struct {
         const char *copy;
         const uint8_t *key, *value;
         size_t key_size, value_size;
-        const char *named;
+        const char *phrase, *named;
     } cases[] = {
-        {"merkle-level-0", level_0, hash, sizeof level_0, sizeof hash,
+        {"merkle-level-0", level_0, hash, sizeof level_0, sizeof hash, last,
          "a node beyond the tree or of no level"},
-        {"merkle-beyond", beyond, hash, sizeof beyond, sizeof hash,
+        {"merkle-beyond", beyond, hash, sizeof beyond, sizeof hash, last,
          "a node beyond the tree or of no level"},
-        {"merkle-size", size_key, size, sizeof size_key, sizeof size, "or a wrong size"},
+        {"merkle-size", size_key, smaller, sizeof size_key, sizeof smaller, last,
+         "or a wrong size"},
+        {"merkle-size-larger", size_key, larger, sizeof size_key, sizeof larger, after,
+         "the stored Merkle tree covers"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         copy_backup(w, cases[i].copy, dir);
         merkle_put(dir, cases[i].key, cases[i].key_size, cases[i].value, cases[i].value_size);
         struct outcome o;
         run_verify(w, args, &o);
-        expect(&o, 1, phrase, cases[i].named);
+        expect(&o, 1, cases[i].phrase, cases[i].named);
         test_remove_dir(dir);
     }
 }
@@ -993,7 +1068,7 @@ int main(void)
         cmocka_unit_test(test_verify_earlier_head_is_extended),
         cmocka_unit_test(test_verify_flipped_record_byte_names_its_sequence),
         cmocka_unit_test(test_verify_truncated_tail_names_the_first_missing_sequence),
-        cmocka_unit_test(test_verify_log_cut_without_leaves_fails),
+        cmocka_unit_test(test_verify_log_hole_names_its_sequence),
         cmocka_unit_test(test_verify_reordered_records_name_the_first),
         cmocka_unit_test(test_verify_rewritten_history_fails),
         cmocka_unit_test(test_verify_record_framing_is_checked),

@@ -127,6 +127,26 @@ static int check_head_signature(const struct options *options, const Ledger__V1_
     return EXIT_VERIFIED;
 }
 
+/* A log that ends at sequence `last` where `witness` (the saved head, the
+ * leaf hashes or the stored tree, with its verb: "the saved head covers")
+ * counts `count` > last records: the tail was deleted, and the first missing
+ * sequence is the first bad one. */
+static int fail_cut_back(uint64_t last, uint64_t count, const char *prefix, const char *witness)
+{
+    char what[256], missing[64];
+    if (count == last + 1) {
+        snprintf(missing, sizeof missing, "sequence %llu is", (unsigned long long)count);
+    } else {
+        snprintf(missing, sizeof missing, "sequences %llu..%llu are", (unsigned long long)last + 1,
+                 (unsigned long long)count);
+    }
+    snprintf(what, sizeof what,
+             "%sthe log ends at sequence %llu but %s %llu records: %s missing (the log "
+             "was cut back?)",
+             prefix, (unsigned long long)last, witness, (unsigned long long)count, missing);
+    return fail(last + 1, what);
+}
+
 /* The failure text when the stored tree cannot be read (not a mismatch). */
 static void tree_unreadable(char *what, size_t size, enum ledger_err err)
 {
@@ -226,13 +246,6 @@ static int verify_log(const struct options *options, struct store *store,
         status = fail(0, "cannot count the log's records");
         goto done;
     }
-    if (head && head->tree_size > last) {
-        snprintf(what, sizeof what,
-                 "history truncated: the saved head covers %llu events, the log holds %llu",
-                 (unsigned long long)head->tree_size, (unsigned long long)last);
-        status = fail(last + 1, what);
-        goto done;
-    }
     struct merkle_builder builder;
     merkle_builder_init(&builder);
     struct progress bar;
@@ -327,10 +340,24 @@ static int verify_log(const struct options *options, struct store *store,
         status = fail(builder.size + 1, "the log's last key and its record count disagree");
         goto done;
     }
-    if (leaves != last) {
-        snprintf(what, sizeof what, "%llu leaf hashes for %llu records (the log was cut back)",
-                 (unsigned long long)leaves, (unsigned long long)last);
-        status = fail(last + 1, what);
+    /* Every record there is verified; what follows checks that none is
+     * missing after the last. A size the tree cannot tell (a malformed size
+     * entry) is left to merkle_check_finish, which names it. */
+    uint64_t tree_size = 0;
+    if (merkle_store_size(txn, &tree_size) != LEDGER_ERR_OK) {
+        tree_size = 0;
+    }
+    if (head && head->tree_size > last) {
+        status =
+            fail_cut_back(last, head->tree_size, "history truncated: ", "the saved head covers");
+        goto done;
+    }
+    if (leaves > last) {
+        status = fail_cut_back(last, leaves, "", "the leaf hashes cover");
+        goto done;
+    }
+    if (tree_size > last) {
+        status = fail_cut_back(last, tree_size, "", "the stored Merkle tree covers");
         goto done;
     }
     uint64_t stored = 0, made = 0;
@@ -520,12 +547,17 @@ int main(int argc, char **argv)
     char lock_path[PATH_MAX];
     snprintf(lock_path, sizeof lock_path, "%s/lock.mdb", options.data_dir);
     struct store_options store_options = {
-        .dir = options.data_dir, .read_only = true, .no_lock = access(lock_path, F_OK) != 0};
+        .dir = options.data_dir,
+        .read_only = true,
+        .no_lock = access(lock_path, F_OK) != 0,
+        /* A log with holes, or out of step with its leaf hashes, is walked
+         * (verify_log) so that the first bad sequence is named. */
+        .log_unchecked = true};
     enum ledger_err err = store_open(&store_options, &store);
     if (err == LEDGER_ERR_CORRUPT) {
-        /* A ledger file whose log and leaf hashes are out of step, or with a
-         * hole in its sequences, was tampered with or damaged: that is a
-         * failed verification, not a usage error. */
+        /* A data file cut short, or an environment that is not a ledger's,
+         * was tampered with or damaged: that is a failed verification, not a
+         * usage error. */
         fprintf(stderr, "FAILED: CORRUPT: %s is not a consistent ledger: %s\n", options.data_dir,
                 store_last_error(NULL));
         status = EXIT_FAILED;
