@@ -229,6 +229,14 @@ engine_rebuild(struct engine *engine, engine_progress_fn progress, void *context
                void (*report)(void *context, const char *view, bool same),
                unsigned *differences_out);
 
+/* Where an entry of the derived database `db` comes from: its key in
+ * readable form and the sequence of the event that wrote it, as far as the
+ * entry records one (store.h, struct store_origin; each database's rule is
+ * in docs/verification.md, 6.3), for a verifier that found the entry
+ * differing from a replay of the log. `key` and `value` borrowed. */
+void engine_entry_origin(enum store_db db, struct store_val key, struct store_val value,
+                         struct store_origin *out);
+
 /* The store, for tools that read it directly (verifier, tests). Borrowed. */
 struct store *engine_store(struct engine *engine);
 

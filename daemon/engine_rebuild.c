@@ -5,7 +5,9 @@
  * derived database before and after. Runs in the store's bulk mode (one sync
  * at the end); a rebuild that fails or is interrupted part way leaves the
  * views partly rebuilt and the layout VIEWS_LAYOUT_REBUILDING, which the
- * daemon refuses to serve: run it again.
+ * daemon refuses to serve: run it again. Also names, for a verifier that
+ * compares a derived database with its replay entry by entry, the event an
+ * entry comes from (engine_entry_origin).
  */
 #include "engine.h"
 
@@ -188,4 +190,34 @@ enum ledger_err engine_rebuild(struct engine *engine, engine_progress_fn progres
     }
     *differences_out = differences;
     return LEDGER_ERR_OK;
+}
+
+void engine_entry_origin(enum store_db db, struct store_val key, struct store_val value,
+                         struct store_origin *out)
+{
+    switch (db) {
+    case STORE_DB_STREAM:
+        store_entry_origin(db, key, value, out);
+        break;
+    case STORE_DB_COMMAND: {
+        store_entry_origin(db, key, value, out);
+        /* The value is the command's content hash, then its result. */
+        ProtobufCMessage *result = NULL;
+        if (value.size >= STORE_HASH_BYTES &&
+            codec_message_unpack(&ledger__v1__command_result__descriptor,
+                                 value.data + STORE_HASH_BYTES, value.size - STORE_HASH_BYTES,
+                                 LEDGER_REQUEST_BYTES_MAX, LEDGER_ERR_CORRUPT,
+                                 &result) == LEDGER_ERR_OK) {
+            out->sequence = ((Ledger__V1__CommandResult *)result)->first_sequence;
+            codec_message_free(result);
+        }
+        break;
+    }
+    case STORE_DB_MERKLE:
+        merkle_entry_origin(key, value, out);
+        break;
+    default:
+        views_entry_origin(db, key, value, out);
+        break;
+    }
 }

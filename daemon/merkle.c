@@ -33,6 +33,7 @@
  */
 #include "merkle.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -647,6 +648,35 @@ enum ledger_err merkle_store_consistency(struct store_txn *txn, uint64_t from_si
     if (to_size > size)
         return LEDGER_ERR_NOT_FOUND;
     return merkle_consistency_path(stored_node, txn, from_size, to_size, path, path_length_out);
+}
+
+void merkle_entry_origin(struct store_val key, struct store_val value, struct store_origin *out)
+{
+    MERKLE_REQUIRE(out != NULL);
+    (void)value;
+    struct store_key_reader reader;
+    store_key_reader_init(&reader, key, out);
+    if (key.size == sizeof size_key && key.data[0] == size_key[0]) {
+        store_origin_append(out, "the tree size");
+        return;
+    }
+    if (key.size != MERKLE_NODE_KEY_BYTES || key.data[0] == 0 || key.data[0] >= MERKLE_DEPTH_MAX) {
+        (void)store_key_read_end(&reader, key); /* no key of a node: shown as bytes */
+        return;
+    }
+    unsigned level = key.data[0];
+    uint64_t index = store_key_to_u64(key.data + 1);
+    char text[96];
+    /* A node past the largest tree covers no sequence a u64 can name. */
+    if (index < (UINT64_MAX >> level)) {
+        out->sequence = (index << level) + 1;
+        snprintf(text, sizeof text, "level %u index %llu (sequences %llu..%llu)", level,
+                 (unsigned long long)index, (unsigned long long)out->sequence,
+                 (unsigned long long)((index + 1) << level));
+    } else {
+        snprintf(text, sizeof text, "level %u index %llu", level, (unsigned long long)index);
+    }
+    store_origin_append(out, text);
 }
 
 /* --- signed tree heads ------------------------------------------------------- */

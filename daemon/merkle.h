@@ -155,6 +155,13 @@ __attribute__((warn_unused_result)) enum ledger_err merkle_check_finish(struct m
                                                                         uint64_t *expected_out);
 void merkle_check_close(struct merkle_check *check);
 
+/* Where an entry of STORE_DB_MERKLE comes from (store.h, struct
+ * store_origin), for a verifier that found it differing from a replay: a
+ * node is "level L index I (sequences A..B)" and names A, the first record
+ * it covers, as the log check does; the size entry is "the tree size" and
+ * names none. `key` and `value` borrowed. */
+void merkle_entry_origin(struct store_val key, struct store_val value, struct store_origin *out);
+
 /* --- signed tree heads ----------------------------------------------------- */
 
 /* The exact bytes an Ed25519 head signature covers (docs/verification.md):

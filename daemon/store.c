@@ -181,6 +181,133 @@ uint64_t store_key_to_u64(const uint8_t key[8])
     return value;
 }
 
+/* --- where an entry of a derived database comes from -------------------------------------------
+ */
+
+void store_origin_append(struct store_origin *origin, const char *text)
+{
+    STORE_CHECK(origin != NULL && text != NULL);
+    size_t used = strlen(origin->key_text);
+    size_t room = sizeof origin->key_text - used;
+    size_t size = strlen(text);
+    if (size < room) {
+        memcpy(origin->key_text + used, text, size + 1);
+        return;
+    }
+    /* Full: keep what fits and say that the rest was cut. */
+    static const char cut[] = "...";
+    STORE_CHECK(sizeof origin->key_text > sizeof cut);
+    size_t keep = sizeof origin->key_text - sizeof cut;
+    if (keep > used)
+        memcpy(origin->key_text + used, text, keep - used);
+    memcpy(origin->key_text + keep, cut, sizeof cut);
+}
+
+/* Appends bytes as text: printable ASCII as is, any other byte as \xNN. */
+static void store_origin_append_bytes(struct store_origin *origin, const uint8_t *bytes,
+                                      size_t size)
+{
+    for (size_t i = 0; i < size; i++) {
+        char one[5];
+        if (bytes[i] >= 0x20 && bytes[i] < 0x7f && bytes[i] != '\\') {
+            one[0] = (char)bytes[i];
+            one[1] = '\0';
+        } else {
+            snprintf(one, sizeof one, "\\x%02x", bytes[i]);
+        }
+        store_origin_append(origin, one);
+    }
+}
+
+void store_key_reader_init(struct store_key_reader *reader, struct store_val key,
+                           struct store_origin *origin)
+{
+    STORE_CHECK(reader != NULL && origin != NULL && (key.data != NULL || key.size == 0));
+    reader->at = key.data;
+    reader->end = key.data + key.size;
+    reader->bad = false;
+    reader->origin = origin;
+    origin->key_text[0] = '\0';
+    origin->sequence = 0;
+}
+
+/* The '/' between components. */
+static void store_key_separate(struct store_key_reader *reader)
+{
+    if (reader->origin->key_text[0] != '\0')
+        store_origin_append(reader->origin, "/");
+}
+
+void store_key_read_id(struct store_key_reader *reader)
+{
+    STORE_CHECK(reader != NULL);
+    const uint8_t *nul = memchr(reader->at, 0, (size_t)(reader->end - reader->at));
+    const uint8_t *stop = nul != NULL ? nul : reader->end;
+    if (stop == reader->at)
+        reader->bad = true; /* ids are never empty */
+    store_key_separate(reader);
+    store_origin_append_bytes(reader->origin, reader->at, (size_t)(stop - reader->at));
+    reader->at = nul != NULL ? nul + 1 : reader->end;
+}
+
+void store_key_read_byte(struct store_key_reader *reader, uint8_t byte)
+{
+    STORE_CHECK(reader != NULL);
+    if (reader->at == reader->end || *reader->at != byte) {
+        reader->bad = true;
+        return;
+    }
+    reader->at++;
+}
+
+uint64_t store_key_read_uint(struct store_key_reader *reader, size_t bytes)
+{
+    STORE_CHECK(reader != NULL && (bytes == 1 || bytes == 2 || bytes == 8));
+    if ((size_t)(reader->end - reader->at) < bytes) {
+        reader->bad = true;
+        reader->at = reader->end;
+        return 0;
+    }
+    uint64_t value = 0;
+    for (size_t i = 0; i < bytes; i++)
+        value = (value << 8) | reader->at[i];
+    reader->at += bytes;
+    char number[24];
+    snprintf(number, sizeof number, "%llu", (unsigned long long)value);
+    store_key_separate(reader);
+    store_origin_append(reader->origin, number);
+    return value;
+}
+
+bool store_key_read_end(struct store_key_reader *reader, struct store_val key)
+{
+    STORE_CHECK(reader != NULL);
+    if (!reader->bad && reader->at == reader->end)
+        return true;
+    reader->origin->key_text[0] = '\0';
+    reader->origin->sequence = 0;
+    store_origin_append_bytes(reader->origin, key.data, key.size);
+    return false;
+}
+
+void store_entry_origin(enum store_db db, struct store_val key, struct store_val value,
+                        struct store_origin *out)
+{
+    STORE_CHECK(db == STORE_DB_STREAM || db == STORE_DB_COMMAND);
+    struct store_key_reader reader;
+    store_key_reader_init(&reader, key, out);
+    store_key_read_id(&reader);
+    if (db == STORE_DB_COMMAND) {
+        store_key_read_id(&reader);
+        store_key_read_end(&reader, key);
+        return;
+    }
+    store_key_read_id(&reader);
+    store_key_read_uint(&reader, 8);
+    if (store_key_read_end(&reader, key) && value.size == 8)
+        out->sequence = store_key_to_u64(value.data);
+}
+
 /* --- errors ----------------------------------------------------------------------------------- */
 
 static _Thread_local char store_error_text[STORE_ERROR_BYTES];

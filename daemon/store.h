@@ -333,6 +333,61 @@ __attribute__((warn_unused_result)) enum ledger_err store_copy_at(struct store *
  * NO_MEMORY, 0 OK, any other STORAGE_ERROR. */
 enum ledger_err store_translate_errno(int error);
 
+/* --- where an entry of a derived database comes from (verifier) ----------- */
+
+/* Room for a key in readable form: up to three ids of LEDGER_ID_LENGTH_MAX
+ * bytes, a month and a few numbers, with some escaped bytes; a longer text
+ * is cut short with "...". */
+#define STORE_ORIGIN_TEXT_BYTES 320
+
+/* An entry of a derived database as a verifier names it when it differs
+ * from a replay of the log: its key in readable form (components joined by
+ * '/', ids as text with a backslash or any byte outside printable ASCII as
+ * \xNN, integers
+ * in decimal) and the sequence of the event that wrote it, as far as the
+ * entry itself says (0: it does not say, or it cannot be read). Each module
+ * that owns a derived database fills it for its own (store: stream and
+ * command; merkle; views), and engine_entry_origin picks the module. */
+struct store_origin {
+    char key_text[STORE_ORIGIN_TEXT_BYTES];
+    uint64_t sequence;
+};
+
+/* Reads a composite key component by component, appending each to an
+ * origin's key text: ids each ended by NUL (or by the key's end, for the
+ * last), then big-endian integers. Reading past the key's end marks the
+ * reader bad and reads zeros. */
+struct store_key_reader {
+    const uint8_t *at, *end;
+    bool bad;
+    struct store_origin *origin; /* borrowed */
+};
+/* Starts reading `key` (borrowed) into `origin`, whose text is emptied and
+ * whose sequence is set to 0. */
+void store_key_reader_init(struct store_key_reader *reader, struct store_val key,
+                           struct store_origin *origin);
+/* The next id: the bytes up to a NUL (consumed) or the key's end. */
+void store_key_read_id(struct store_key_reader *reader);
+/* The next byte, which must be `byte` (a separator or a family tag), added
+ * to no text. */
+void store_key_read_byte(struct store_key_reader *reader, uint8_t byte);
+/* The next big-endian integer of `bytes` (1, 2 or 8) bytes, in decimal. */
+uint64_t store_key_read_uint(struct store_key_reader *reader, size_t bytes);
+/* Whether the whole key was read, and nothing past it. When it was not (a
+ * key no writer makes), the origin's text becomes the whole key, escaped,
+ * its sequence 0, and false is returned. */
+bool store_key_read_end(struct store_key_reader *reader, struct store_val key);
+/* Appends text to the origin's key text, as is (cut short when full). */
+void store_origin_append(struct store_origin *origin, const char *text);
+
+/* The origin of an entry of the stream index (partner/customer/version; the
+ * value is the sequence) or of the command-id index (principal/command id;
+ * the sequence is in the CommandResult after the content hash, which the
+ * engine reads: 0 here). `key` and `value` borrowed. `db` must be one of
+ * the two. */
+void store_entry_origin(enum store_db db, struct store_val key, struct store_val value,
+                        struct store_origin *out);
+
 /* Encodes/decodes the big-endian u64 used for keys. */
 void store_u64_to_key(uint64_t value, uint8_t key[8]);
 uint64_t store_key_to_u64(const uint8_t key[8]);

@@ -3,8 +3,10 @@
  *
  * Owns the derived databases below: their key layouts, the rows stored in
  * them, how each event changes them (views_apply), how queries read them
- * (views_query) and their digests. Does not own the log, the stream index or
- * any decision: a change that the log says happened is applied as recorded.
+ * (views_query), their digests and which event an entry comes from
+ * (views_entry_origin, for the verifier). Does not own the log, the stream
+ * index or any decision: a change that the log says happened is applied as
+ * recorded.
  *
  * Key layouts ("NUL" is one zero byte; ids never contain one, so a prefix
  * ending in NUL selects exactly one partner's or customer's keys; u64 and u16
@@ -2734,6 +2736,107 @@ static void write_u32_be(uint8_t out[4], uint32_t value)
     for (int i = 0; i < 4; i++) {
         out[i] = (uint8_t)(value >> (24 - 8 * i));
     }
+}
+
+/* The sequence field of a stored row, 0 when the value does not decode. */
+static uint64_t row_sequence(enum store_db db, struct store_val value)
+{
+    const ProtobufCMessageDescriptor *descriptor = NULL;
+    switch (db) {
+    case STORE_DB_PRINCIPAL:
+        descriptor = &ledger__v1__principal_row__descriptor;
+        break;
+    case STORE_DB_RESERVATION:
+        descriptor = &ledger__v1__reservation_row__descriptor;
+        break;
+    case STORE_DB_SAVINGS_PLAN:
+        descriptor = &ledger__v1__savings_plan_row__descriptor;
+        break;
+    default:
+        descriptor = &ledger__v1__billing_charges__descriptor;
+        break;
+    }
+    ProtobufCMessage *row = NULL;
+    if (unpack_row(descriptor, value.data, value.size, &row) != LEDGER_ERR_OK) {
+        return 0;
+    }
+    uint64_t sequence = 0;
+    switch (db) {
+    case STORE_DB_PRINCIPAL:
+        sequence = ((Ledger__V1__PrincipalRow *)row)->sequence;
+        break;
+    case STORE_DB_RESERVATION:
+        sequence = ((Ledger__V1__ReservationRow *)row)->last_sequence;
+        break;
+    case STORE_DB_SAVINGS_PLAN:
+        sequence = ((Ledger__V1__SavingsPlanRow *)row)->sequence;
+        break;
+    default:
+        sequence = ((Ledger__V1__BillingCharges *)row)->stopped_sequence;
+        break;
+    }
+    codec_message_free(row);
+    return sequence;
+}
+
+void views_entry_origin(enum store_db db, struct store_val key, struct store_val value,
+                        struct store_origin *out)
+{
+    struct store_key_reader reader;
+    store_key_reader_init(&reader, key, out);
+    uint64_t sequence = 0;
+    bool in_row = false;
+    switch (db) {
+    case STORE_DB_PARTNER:
+    case STORE_DB_PRINCIPAL:
+        store_key_read_id(&reader);
+        in_row = db == STORE_DB_PRINCIPAL;
+        break;
+    case STORE_DB_RESERVATION:
+    case STORE_DB_SAVINGS_PLAN:
+        store_key_read_id(&reader);
+        store_key_read_id(&reader);
+        store_key_read_id(&reader);
+        in_row = true;
+        break;
+    case STORE_DB_ORDER:
+        store_key_read_id(&reader);
+        store_key_read_id(&reader);
+        sequence = store_key_read_uint(&reader, 8);
+        break;
+    case STORE_DB_PERMISSION:
+        store_key_read_id(&reader);
+        store_key_read_id(&reader);
+        store_key_read_uint(&reader, 1);
+        store_key_read_byte(&reader, 0);
+        sequence = store_key_read_uint(&reader, 8);
+        break;
+    case STORE_DB_ACTIVITY:
+        store_key_read_byte(&reader, VIEWS_ACTIVITY_PARTNER);
+        store_key_read_id(&reader);
+        sequence = store_key_read_uint(&reader, 8);
+        break;
+    case STORE_DB_BILLING: {
+        store_key_read_id(&reader); /* partner */
+        store_key_read_id(&reader); /* first month */
+        store_key_read_id(&reader); /* customer */
+        sequence = store_key_read_uint(&reader, 8);
+        store_key_read_byte(&reader, 0);
+        store_key_read_uint(&reader, 2);
+        /* A purchase's entry is written again by the event that cuts it. */
+        uint64_t stopped = row_sequence(db, value);
+        sequence = stopped > sequence ? stopped : sequence;
+        break;
+    }
+    default:
+        /* Not a database of the views: nothing read, so the whole key is
+         * shown as bytes, with no sequence. */
+        break;
+    }
+    if (!store_key_read_end(&reader, key)) {
+        return;
+    }
+    out->sequence = in_row ? row_sequence(db, value) : sequence;
 }
 
 enum ledger_err views_digest(struct store_txn *txn, enum store_db db, uint8_t out[32])

@@ -130,4 +130,16 @@ __attribute__((warn_unused_result)) enum ledger_err views_layout_set(struct stor
 __attribute__((warn_unused_result)) enum ledger_err views_digest(struct store_txn *txn,
                                                                  enum store_db db, uint8_t out[32]);
 
+/* Where an entry of one of the views' databases (partner .. billing) comes
+ * from (store.h, struct store_origin), for a verifier that found it
+ * differing from a replay of the log. The sequence is the one the entry
+ * records: in its key for order, permission, activity and billing (for a
+ * billing entry cut back later, its stopped_sequence, the later of the
+ * two), in its row for reservation (last_sequence: the last event that
+ * changed it), savings_plan and principal (the event that added it: later
+ * changes record none); a partner's entry records none. `key` and `value`
+ * borrowed; a value that does not decode names no sequence. */
+void views_entry_origin(enum store_db db, struct store_val key, struct store_val value,
+                        struct store_origin *out);
+
 #endif

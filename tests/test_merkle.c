@@ -1357,10 +1357,38 @@ static void test_merkle_store_detects_damage(void **state)
     store_check_against_memory(f, 12, true);
 }
 
+/* Where an entry of the stored tree comes from: a node names the first
+ * sequence it covers, the size entry and keys of no node name none. */
+static void test_merkle_entry_origin(void **state)
+{
+    (void)state;
+    struct store_origin o;
+    uint8_t node[9] = {3};
+    store_u64_to_key(2, node + 1);
+    const uint8_t hash[32] = {0};
+    struct store_val value = {hash, sizeof hash};
+    merkle_entry_origin((struct store_val){node, sizeof node}, value, &o);
+    assert_string_equal(o.key_text, "level 3 index 2 (sequences 17..24)");
+    assert_int_equal(o.sequence, 17);
+    const uint8_t size_key[1] = {0xFF};
+    merkle_entry_origin((struct store_val){size_key, 1}, value, &o);
+    assert_string_equal(o.key_text, "the tree size");
+    assert_int_equal(o.sequence, 0);
+    node[0] = 0; /* level 0 is the leaf database's */
+    merkle_entry_origin((struct store_val){node, sizeof node}, value, &o);
+    assert_string_equal(o.key_text, "\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02");
+    assert_int_equal(o.sequence, 0);
+    node[0] = 63; /* past any tree a u64 can count */
+    merkle_entry_origin((struct store_val){node, sizeof node}, value, &o);
+    assert_string_equal(o.key_text, "level 63 index 2");
+    assert_int_equal(o.sequence, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merkle_empty_root),
+        cmocka_unit_test(test_merkle_entry_origin),
         cmocka_unit_test(test_merkle_rfc6962_roots),
         cmocka_unit_test(test_merkle_rfc6962_inclusion_vectors),
         cmocka_unit_test(test_merkle_rfc6962_consistency_vectors),

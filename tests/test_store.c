@@ -1398,6 +1398,52 @@ static void test_store_info(void **state)
     assert_true(info.used_bytes >= used_empty + sizeof record);
 }
 
+/* Keys read as text for a verifier: ids as text (other bytes escaped),
+ * integers in decimal, a key no writer makes as its bytes; the stream's
+ * entries name their sequence, the command index's none (the engine reads
+ * it from the result). */
+static void test_store_entry_origin(void **state)
+{
+    (void)state;
+    struct store_origin o;
+    const uint8_t stream[] = {'p', 0, 'c', '\\', 0, 0, 0, 0, 0, 0, 0, 0, 4};
+    uint8_t sequence[8];
+    store_u64_to_key(99, sequence);
+    struct store_val key = {stream, sizeof stream}, value = {sequence, sizeof sequence};
+    store_entry_origin(STORE_DB_STREAM, key, value, &o);
+    assert_string_equal(o.key_text, "p/c\\x5c/4");
+    assert_int_equal(o.sequence, 99);
+    key.size--; /* a version of seven bytes */
+    store_entry_origin(STORE_DB_STREAM, key, value, &o);
+    assert_string_equal(o.key_text, "p\\x00c\\x5c\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00");
+    assert_int_equal(o.sequence, 0);
+    const uint8_t command[] = {'o', 'p', 0, 'c', 'm', 'd', '\n'};
+    key = (struct store_val){command, sizeof command};
+    store_entry_origin(STORE_DB_COMMAND, key, value, &o);
+    assert_string_equal(o.key_text, "op/cmd\\x0a");
+    assert_int_equal(o.sequence, 0);
+
+    /* A text longer than the room is cut short, and says so. */
+    uint8_t long_id[STORE_KEY_BYTES_MAX];
+    memset(long_id, 0x01, sizeof long_id);
+    struct store_key_reader reader;
+    store_key_reader_init(&reader, (struct store_val){long_id, sizeof long_id}, &o);
+    store_key_read_id(&reader);
+    assert_true(store_key_read_end(&reader, (struct store_val){long_id, sizeof long_id}));
+    assert_int_equal(strlen(o.key_text), STORE_ORIGIN_TEXT_BYTES - 1);
+    assert_string_equal(o.key_text + STORE_ORIGIN_TEXT_BYTES - 4, "...");
+    /* An empty id, and a separator that is not there, make a key bad. */
+    const uint8_t empty_id[] = {0, 'c'};
+    store_key_reader_init(&reader, (struct store_val){empty_id, sizeof empty_id}, &o);
+    store_key_read_id(&reader);
+    store_key_read_id(&reader);
+    assert_false(store_key_read_end(&reader, (struct store_val){empty_id, sizeof empty_id}));
+    assert_string_equal(o.key_text, "\\x00c");
+    store_key_reader_init(&reader, (struct store_val){command, sizeof command}, &o);
+    store_key_read_byte(&reader, 'P');
+    assert_true(reader.bad);
+}
+
 static void test_store_u64_keys(void **state)
 {
     (void)state;
@@ -1820,6 +1866,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_open_refuses_truncated_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_info, setup, teardown),
         cmocka_unit_test(test_store_u64_keys),
+        cmocka_unit_test(test_store_entry_origin),
         cmocka_unit_test(test_store_db_names),
         cmocka_unit_test_setup_teardown(test_store_open_bad_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_twice_is_refused, setup, teardown),

@@ -735,35 +735,272 @@ static void test_verify_rewritten_history_fails(void **state)
     test_remove_dir(dir);
 }
 
-/* A view row changed: the replay check names the view; --no-views skips it. */
-static void test_verify_tampered_view_is_named(void **state)
+/* --- views and indexes that differ from the log ------------------------------ */
+
+/* The key of a row of the purchase's customer: partner NUL customer NUL
+ * then `tail`; its size. */
+static size_t customer_key(const struct world *w, const char *customer, const void *tail,
+                           size_t tail_size, uint8_t out[STORE_KEY_BYTES_MAX])
+{
+    Ledger__V1__Event *event = NULL;
+    assert_int_equal(codec_event_unpack(w->flip_record, w->flip_record_size, &event),
+                     LEDGER_ERR_OK);
+    size_t partner_size = strlen(event->partner_id) + 1;
+    customer = customer ? customer : event->customer_id;
+    size_t customer_size = strlen(customer) + 1;
+    assert_true(partner_size + customer_size + tail_size <= STORE_KEY_BYTES_MAX);
+    memcpy(out, event->partner_id, partner_size);
+    memcpy(out + partner_size, customer, customer_size);
+    memcpy(out + partner_size + customer_size, tail, tail_size);
+    codec_event_free(event);
+    return partner_size + customer_size + tail_size;
+}
+
+/* "partner/customer/": how the verifier writes the start of such a key. */
+static void customer_text(const struct world *w, char out[160])
+{
+    Ledger__V1__Event *event = NULL;
+    assert_int_equal(codec_event_unpack(w->flip_record, w->flip_record_size, &event),
+                     LEDGER_ERR_OK);
+    snprintf(out, 160, "%s/%s/", event->partner_id, event->customer_id);
+    codec_event_free(event);
+}
+
+/* The purchase's reservation row key; its size. */
+static size_t reservation_key(const struct world *w, uint8_t out[STORE_KEY_BYTES_MAX])
+{
+    Ledger__V1__Event *event = NULL;
+    assert_int_equal(codec_event_unpack(w->flip_record, w->flip_record_size, &event),
+                     LEDGER_ERR_OK);
+    const char *id = event->reservation_purchased->reservation_id;
+    size_t size = customer_key(w, NULL, id, strlen(id), out);
+    codec_event_free(event);
+    return size;
+}
+
+/* An order key: the customer's (or `customer`'s) prefix, then the sequence. */
+static size_t order_key(const struct world *w, const char *customer, uint64_t sequence,
+                        uint8_t out[STORE_KEY_BYTES_MAX])
+{
+    uint8_t tail[8];
+    store_u64_to_key(sequence, tail);
+    return customer_key(w, customer, tail, sizeof tail, out);
+}
+
+/* Puts (value non-NULL) or deletes one entry of database `db` of the copy. */
+static void raw_change(const char *dir, const char *db, const uint8_t *key, size_t key_size,
+                       const void *value, size_t value_size)
+{
+    struct raw raw;
+    MDB_dbi dbi = raw_open(&raw, dir, db);
+    MDB_val k = {key_size, (void *)key}, v = {value_size, (void *)value};
+    if (value) {
+        assert_int_equal(mdb_put(raw.txn, dbi, &k, &v, 0), MDB_SUCCESS);
+    } else {
+        assert_int_equal(mdb_del(raw.txn, dbi, &k, NULL), MDB_SUCCESS);
+    }
+    raw_close(&raw);
+}
+
+/* Changes the quantity of the purchase's reservation row in the copy, and
+ * returns the sequence of the event that last wrote the row. */
+static uint64_t change_reservation_row(const struct world *w, const char *dir)
+{
+    uint8_t key[STORE_KEY_BYTES_MAX];
+    size_t key_size = reservation_key(w, key);
+    struct raw raw;
+    MDB_dbi dbi = raw_open(&raw, dir, "reservation");
+    MDB_val k = {key_size, key}, v;
+    assert_int_equal(mdb_get(raw.txn, dbi, &k, &v), MDB_SUCCESS);
+    Ledger__V1__ReservationRow *row =
+        ledger__v1__reservation_row__unpack(NULL, v.mv_size, v.mv_data);
+    assert_non_null(row);
+    uint64_t written_by = row->last_sequence;
+    assert_true(written_by >= w->flip_sequence);
+    row->quantity += 1;
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(codec_pack(&row->base, &bytes, &size), LEDGER_ERR_OK);
+    ledger__v1__reservation_row__free_unpacked(row, NULL);
+    MDB_val changed = {size, bytes};
+    assert_int_equal(mdb_put(raw.txn, dbi, &k, &changed, 0), MDB_SUCCESS);
+    raw_close(&raw);
+    free(bytes);
+    return written_by;
+}
+
+/* Runs the verifier with its views check on the copy; the copy with
+ * --no-views verifies (the log is intact). */
+static void verify_views_of(const struct world *w, const char *dir, struct outcome *o)
+{
+    const char *no_views[] = {"--no-views", dir, NULL};
+    run_verify(w, no_views, o);
+    expect(o, 0, NULL, NULL);
+    const char *args[] = {dir, NULL};
+    run_verify(w, args, o);
+}
+
+/* Asserts that the verifier named the entry `key_text` of database `db`,
+ * from `sequence`, as the first bad one, with what it `said` of it. */
+static void expect_entry(const struct outcome *o, const char *db, const char *key_text,
+                         uint64_t sequence, const char *said)
+{
+    char phrase[64], entry[640];
+    sequence_phrase(sequence, phrase);
+    snprintf(entry, sizeof entry,
+             "'%s' differs from a replay of the log: entry %s (from sequence %llu) %s\n", db,
+             key_text, (unsigned long long)sequence, said);
+    expect(o, 1, phrase, entry);
+}
+
+/* A view row changed: the replay check names the view, the row's key and
+ * the event that wrote it. */
+static void test_verify_changed_view_row_names_its_sequence(void **state)
 {
     struct world *w = *state;
-    char dir[PATH_SIZE];
-    copy_backup(w, "view", dir);
-    struct raw raw;
-    MDB_dbi reservation = raw_open(&raw, dir, "reservation");
-    MDB_cursor *cursor = NULL;
-    assert_int_equal(mdb_cursor_open(raw.txn, reservation, &cursor), MDB_SUCCESS);
-    MDB_val k, v;
-    assert_int_equal(mdb_cursor_get(cursor, &k, &v, MDB_FIRST), MDB_SUCCESS);
-    uint8_t *value = malloc(v.mv_size);
-    assert_non_null(value);
-    memcpy(value, v.mv_data, v.mv_size);
-    value[v.mv_size - 1] ^= 0x01;
-    MDB_val changed = {v.mv_size, value};
-    assert_int_equal(mdb_cursor_put(cursor, &k, &changed, MDB_CURRENT), MDB_SUCCESS);
-    mdb_cursor_close(cursor);
-    raw_close(&raw);
-    free(value);
+    char dir[PATH_SIZE], prefix[160], entry[320];
+    copy_backup(w, "view-changed", dir);
+    uint64_t written_by = change_reservation_row(w, dir);
     struct outcome o;
-    const char *args[] = {dir, NULL};
-    run_verify(w, args, &o);
-    expect(&o, 1, "'reservation' differs", NULL);
-    const char *no_views[] = {"--no-views", dir, NULL};
-    run_verify(w, no_views, &o);
-    expect(&o, 0, NULL, NULL);
+    verify_views_of(w, dir, &o);
+    customer_text(w, prefix);
+    snprintf(entry, sizeof entry, "%sres-%llu", prefix, (unsigned long long)w->flip_sequence);
+    expect_entry(&o, "reservation", entry, written_by, "holds another value than the replay gives");
     test_remove_dir(dir);
+}
+
+/* A row deleted, and rows added that the log never wrote: each is named
+ * with its sequence; a row that claims a sequence past the log names none. */
+static void test_verify_deleted_and_added_view_rows_name_their_sequence(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], prefix[160], entry[512];
+    uint8_t key[STORE_KEY_BYTES_MAX];
+    customer_text(w, prefix);
+    struct outcome o;
+
+    /* The purchase's order row deleted. */
+    copy_backup(w, "view-deleted", dir);
+    raw_change(dir, "order", key, order_key(w, NULL, w->flip_sequence, key), NULL, 0);
+    verify_views_of(w, dir, &o);
+    snprintf(entry, sizeof entry, "%s%llu", prefix, (unsigned long long)w->flip_sequence);
+    expect_entry(&o, "order", entry, w->flip_sequence, "is missing (the replay gives it)");
+    test_remove_dir(dir);
+
+    /* A permission change the log does not hold, at the purchase's
+     * sequence: partner NUL customer NUL kind 1 NUL u64 sequence. */
+    copy_backup(w, "view-added", dir);
+    uint8_t tail[10] = {1, 0};
+    store_u64_to_key(w->flip_sequence, tail + 2);
+    const uint8_t row[] = {0x20, 0x01}; /* PermissionRow with a field set */
+    raw_change(dir, "permission", key, customer_key(w, NULL, tail, sizeof tail, key), row,
+               sizeof row);
+    verify_views_of(w, dir, &o);
+    snprintf(entry, sizeof entry, "%s1/%llu", prefix, (unsigned long long)w->flip_sequence);
+    expect_entry(&o, "permission", entry, w->flip_sequence, "is one the replay does not give");
+    test_remove_dir(dir);
+
+    /* An order beyond the log's last sequence: no event wrote it. */
+    copy_backup(w, "view-added-beyond", dir);
+    raw_change(dir, "order", key, order_key(w, NULL, w->head + 100, key), row, sizeof row);
+    verify_views_of(w, dir, &o);
+    snprintf(entry, sizeof entry,
+             "FAILED: view or index 'order' differs from a replay of the log: entry %s%llu is "
+             "one the replay does not give; no entry records the event that wrote it, so no "
+             "sequence can be named\n",
+             prefix, (unsigned long long)w->head + 100);
+    expect(&o, 1, entry, NULL);
+    assert_null(strstr(o.err, "at sequence"));
+    test_remove_dir(dir);
+}
+
+/* Several entries differ: the lowest sequence is named, whichever comes
+ * first in key order, and whichever database it is in. */
+static void test_verify_several_view_differences_name_the_lowest(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], phrase[64], prefix[160], entry[512], lowest[160];
+    uint8_t key[STORE_KEY_BYTES_MAX];
+    const uint8_t row[] = {0x20, 0x01};
+    copy_backup(w, "view-several", dir);
+    /* The purchase's order deleted, and an order of a customer that sorts
+     * after every real one added, one sequence earlier. */
+    raw_change(dir, "order", key, order_key(w, NULL, w->flip_sequence, key), NULL, 0);
+    raw_change(dir, "order", key, order_key(w, "zz", w->flip_sequence - 1, key), row, sizeof row);
+    struct outcome o;
+    verify_views_of(w, dir, &o);
+    sequence_phrase(w->flip_sequence - 1, phrase);
+    customer_text(w, prefix);
+    char *slash = strchr(prefix, '/');
+    assert_non_null(slash);
+    snprintf(entry, sizeof entry,
+             "'order' differs from a replay of the log: 2 entries differ, the first by "
+             "sequence: entry %.*s/zz/%llu (from sequence %llu) is one the replay does not give\n",
+             (int)(slash - prefix), prefix, (unsigned long long)w->flip_sequence - 1,
+             (unsigned long long)w->flip_sequence - 1);
+    expect(&o, 1, phrase, entry);
+
+    /* And the reservation row changed: two databases, and a last line with
+     * the lowest sequence of both. */
+    change_reservation_row(w, dir);
+    verify_views_of(w, dir, &o);
+    snprintf(lowest, sizeof lowest,
+             "FAILED at sequence %llu: the first bad sequence of the 2 views and indexes that "
+             "differ\n",
+             (unsigned long long)w->flip_sequence - 1);
+    expect(&o, 1, "'reservation' differs", lowest);
+    test_remove_dir(dir);
+}
+
+/* An entry that records no sequence (a partner's name) is named by its key,
+ * and said to name none; index entries (the stream, the command ids) name
+ * their event. */
+static void test_verify_view_entries_without_and_with_a_sequence(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], entry[512];
+    Ledger__V1__Event *event = NULL;
+    assert_int_equal(codec_event_unpack(w->flip_record, w->flip_record_size, &event),
+                     LEDGER_ERR_OK);
+    struct outcome o;
+
+    copy_backup(w, "view-partner", dir);
+    const char *partner = event->partner_id;
+    raw_change(dir, "partner", (const uint8_t *)partner, strlen(partner), "Renamed", 7);
+    verify_views_of(w, dir, &o);
+    snprintf(entry, sizeof entry,
+             "FAILED: view or index 'partner' differs from a replay of the log: entry %s holds "
+             "another value than the replay gives; no entry records the event that wrote it, "
+             "so no sequence can be named\n",
+             partner);
+    expect(&o, 1, entry, NULL);
+    test_remove_dir(dir);
+
+    /* The purchase's entry in its customer's stream, deleted. */
+    copy_backup(w, "view-stream", dir);
+    uint8_t tail[8], key[STORE_KEY_BYTES_MAX];
+    store_u64_to_key(event->stream_version, tail);
+    raw_change(dir, "stream", key, customer_key(w, NULL, tail, sizeof tail, key), NULL, 0);
+    verify_views_of(w, dir, &o);
+    snprintf(entry, sizeof entry, "%s/%s/%llu", partner, event->customer_id,
+             (unsigned long long)event->stream_version);
+    expect_entry(&o, "stream", entry, w->flip_sequence, "is missing (the replay gives it)");
+    test_remove_dir(dir);
+
+    /* The purchase's command id in the command-id index: its result names
+     * the event. */
+    copy_backup(w, "view-command", dir);
+    const char *principal = event->actor->principal_id, *command = event->command_id;
+    size_t principal_size = strlen(principal) + 1, command_size = strlen(command);
+    assert_true(principal_size + command_size <= sizeof key);
+    memcpy(key, principal, principal_size);
+    memcpy(key + principal_size, command, command_size);
+    raw_change(dir, "command", key, principal_size + command_size, NULL, 0);
+    verify_views_of(w, dir, &o);
+    snprintf(entry, sizeof entry, "%s/%s", principal, command);
+    expect_entry(&o, "command", entry, w->flip_sequence, "is missing (the replay gives it)");
+    test_remove_dir(dir);
+    codec_event_free(event);
 }
 
 /* Writes a changed copy of the backup's head.pb into dir/name. */
@@ -1072,7 +1309,10 @@ int main(void)
         cmocka_unit_test(test_verify_reordered_records_name_the_first),
         cmocka_unit_test(test_verify_rewritten_history_fails),
         cmocka_unit_test(test_verify_record_framing_is_checked),
-        cmocka_unit_test(test_verify_tampered_view_is_named),
+        cmocka_unit_test(test_verify_changed_view_row_names_its_sequence),
+        cmocka_unit_test(test_verify_deleted_and_added_view_rows_name_their_sequence),
+        cmocka_unit_test(test_verify_several_view_differences_name_the_lowest),
+        cmocka_unit_test(test_verify_view_entries_without_and_with_a_sequence),
         cmocka_unit_test(test_verify_bad_heads_fail),
         cmocka_unit_test(test_verify_extra_merkle_entries_fail),
         cmocka_unit_test(test_verify_truncated_copy_fails),

@@ -2760,6 +2760,92 @@ static void test_views_expiries_due(void **state)
     store_abort(txn);
 }
 
+/* Where an entry of each views database comes from: its key as text and
+ * the sequence the entry records (key or row), none for a partner's name,
+ * a key no writer makes, or a row that does not decode. */
+static struct store_origin origin_of(enum store_db db, const void *key, size_t key_size,
+                                     const ProtobufCMessage *row)
+{
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    if (row) {
+        assert_int_equal(codec_pack(row, &bytes, &size), LEDGER_ERR_OK);
+    }
+    struct store_origin origin;
+    struct store_val k = {key, key_size}, v = {bytes ? bytes : (const uint8_t *)"", size};
+    views_entry_origin(db, k, v, &origin);
+    free(bytes);
+    return origin;
+}
+
+static void test_views_entry_origin(void **state)
+{
+    (void)state;
+    Ledger__V1__ReservationRow reservation = LEDGER__V1__RESERVATION_ROW__INIT;
+    reservation.sequence = 7;
+    reservation.last_sequence = 12;
+    struct store_origin o =
+        origin_of(STORE_DB_RESERVATION, "p-1\0c-1\0res-7", 13, &reservation.base);
+    assert_string_equal(o.key_text, "p-1/c-1/res-7");
+    assert_int_equal(o.sequence, 12); /* the last event that changed it */
+
+    Ledger__V1__SavingsPlanRow plan = LEDGER__V1__SAVINGS_PLAN_ROW__INIT;
+    plan.sequence = 9;
+    o = origin_of(STORE_DB_SAVINGS_PLAN, "p-1\0c-1\0sp-9", 12, &plan.base);
+    assert_string_equal(o.key_text, "p-1/c-1/sp-9");
+    assert_int_equal(o.sequence, 9);
+
+    Ledger__V1__PrincipalRow principal = LEDGER__V1__PRINCIPAL_ROW__INIT;
+    principal.sequence = 3;
+    o = origin_of(STORE_DB_PRINCIPAL, "admin-1", 7, &principal.base);
+    assert_string_equal(o.key_text, "admin-1");
+    assert_int_equal(o.sequence, 3);
+
+    o = origin_of(STORE_DB_PARTNER, "p-1", 3, NULL);
+    assert_string_equal(o.key_text, "p-1");
+    assert_int_equal(o.sequence, 0);
+
+    const uint8_t order[] = {'p', '-', '1', 0, 'c', '-', '1', 0, 0, 0, 0, 0, 0, 0, 0x01, 0x02};
+    o = origin_of(STORE_DB_ORDER, order, sizeof order, NULL);
+    assert_string_equal(o.key_text, "p-1/c-1/258");
+    assert_int_equal(o.sequence, 258);
+
+    const uint8_t permission[] = {'p', 0, 'c', 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 44};
+    o = origin_of(STORE_DB_PERMISSION, permission, sizeof permission, NULL);
+    assert_string_equal(o.key_text, "p/c/2/44");
+    assert_int_equal(o.sequence, 44);
+
+    const uint8_t activity[] = {'P', 'p', '-', '1', 0, 0, 0, 0, 0, 0, 0, 0, 5};
+    o = origin_of(STORE_DB_ACTIVITY, activity, sizeof activity, NULL);
+    assert_string_equal(o.key_text, "p-1/5");
+    assert_int_equal(o.sequence, 5);
+
+    /* A billing entry: its purchase, or the later event that cut it. */
+    const uint8_t billing[] = {'p', 0, '2', '0', '2', '5', '-', '0', '2', 0, 'c', 0,
+                               0,   0, 0,   0,   0,   0,   0,   20,  0,   0, 3};
+    Ledger__V1__BillingCharges charges = LEDGER__V1__BILLING_CHARGES__INIT;
+    o = origin_of(STORE_DB_BILLING, billing, sizeof billing, &charges.base);
+    assert_string_equal(o.key_text, "p/2025-02/c/20/3");
+    assert_int_equal(o.sequence, 20);
+    charges.stopped_sequence = 31;
+    o = origin_of(STORE_DB_BILLING, billing, sizeof billing, &charges.base);
+    assert_int_equal(o.sequence, 31);
+
+    /* No writer makes these: the key as bytes, and no sequence. */
+    o = origin_of(STORE_DB_ORDER, order, sizeof order - 1, NULL);
+    assert_string_equal(o.key_text, "p-1\\x00c-1\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x01");
+    assert_int_equal(o.sequence, 0);
+    o = origin_of(STORE_DB_ACTIVITY, activity + 1, sizeof activity - 1, NULL);
+    assert_int_equal(o.sequence, 0);
+    const uint8_t garbage[] = {0xff, 0xff};
+    o = origin_of(STORE_DB_PRINCIPAL, "admin-1", 7, NULL);
+    assert_int_equal(o.sequence, 0); /* an empty row records none */
+    struct store_val k = {(const uint8_t *)"admin-1", 7}, v = {garbage, sizeof garbage};
+    views_entry_origin(STORE_DB_PRINCIPAL, k, v, &o);
+    assert_string_equal(o.key_text, "admin-1");
+    assert_int_equal(o.sequence, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2793,6 +2879,7 @@ int main(void)
         cmocka_unit_test(test_views_activity_scan_bound),
         cmocka_unit_test(test_views_activity_amounts_in_currency),
         cmocka_unit_test(test_views_generated_history),
+        cmocka_unit_test(test_views_entry_origin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,8 +7,9 @@
  * that the stored leaf hashes and tree agree with the records, optionally that
  * a head saved earlier (a serialized ledger.v1.SignedHead, e.g. the head.pb of
  * a backup) is signed and is a prefix of this history, and that every derived
- * index and view equals a fresh replay of the log (on a scratch copy). It
- * reports the first bad sequence number.
+ * index and view equals a fresh replay of the log (on a scratch copy), and,
+ * for one that does not, which entry differs and the event it comes from.
+ * It reports the first bad sequence number.
  *
  * Exit status: 0 verified; 1 verification failed (what and where on stderr);
  * 2 usage error or the directory cannot be read.
@@ -403,16 +404,218 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 struct replay_context {
     struct progress bar;
+    bool differs[STORE_DB_COUNT]; /* by enum store_db */
     unsigned differing;
 };
 
 static void report_view(void *context, const char *view, bool same)
 {
     struct replay_context *report = context;
-    if (!same) {
-        fprintf(stderr, "FAILED: view or index '%s' differs from a replay of the log\n", view);
-        report->differing++;
+    for (int db = 0; !same && db < STORE_DB_COUNT; db++) {
+        if (strcmp(store_db_name((enum store_db)db), view) == 0) {
+            report->differs[db] = true;
+            report->differing++;
+        }
     }
+}
+
+/* How a stored entry differs from the replay's. */
+enum entry_difference { ENTRY_CHANGED, ENTRY_MISSING, ENTRY_EXTRA };
+
+/* The differences of one derived database, and the one to name: the entry
+ * from the lowest sequence, or when none names a sequence the first in key
+ * order. */
+struct view_difference {
+    uint64_t stored_last, replayed_last; /* the logs' last sequences as walked */
+    uint64_t entries;                    /* entries that differ */
+    uint64_t unnamed;                    /* of them, those that name no sequence */
+    enum entry_difference kind;
+    struct store_origin origin; /* of the entry named */
+};
+
+/* LMDB's default order: bytes compared as unsigned, a prefix first. */
+static int key_compare(const struct store_val *a, const struct store_val *b)
+{
+    int order = memcmp(a->data, b->data, a->size < b->size ? a->size : b->size);
+    if (order != 0) {
+        return order;
+    }
+    return a->size < b->size ? -1 : a->size > b->size;
+}
+
+/* Counts one differing entry. The replay's entry (`rebuilt`, NULL when the
+ * replay has none) was written by the log, so it says truly which event
+ * wrote it; a stored entry the replay lacks only claims one, and a claim
+ * past the log's end (`last`) names nothing. */
+static void difference_add(struct view_difference *difference, enum store_db db,
+                           enum entry_difference kind, const struct store_val *key,
+                           const struct store_val *stored, const struct store_val *rebuilt,
+                           uint64_t last)
+{
+    struct store_origin origin;
+    engine_entry_origin(db, *key, rebuilt ? *rebuilt : *stored, &origin);
+    if (origin.sequence > last) {
+        origin.sequence = 0;
+    }
+    difference->entries++;
+    difference->unnamed += origin.sequence == 0;
+    uint64_t named = difference->origin.sequence;
+    if (difference->entries == 1 ||
+        (origin.sequence != 0 && (named == 0 || origin.sequence < named))) {
+        difference->kind = kind;
+        difference->origin = origin;
+    }
+}
+
+/* Whether a walk of two cursors goes on: neither failed, one not at its
+ * end. */
+static bool side_by_side(enum ledger_err a, enum ledger_err b)
+{
+    bool a_fine = a == LEDGER_ERR_OK || a == LEDGER_ERR_NOT_FOUND;
+    bool b_fine = b == LEDGER_ERR_OK || b == LEDGER_ERR_NOT_FOUND;
+    return a_fine && b_fine && (a == LEDGER_ERR_OK || b == LEDGER_ERR_OK);
+}
+
+/* Walks `db` in the verified store and in the replay side by side (both in
+ * key order) and collects the entries that differ. A live data directory
+ * may have grown since the scratch copy was made: its entries are then not
+ * the ones the replay started from, and only the logs' last sequences are
+ * set. Errors: the stores'. */
+static enum ledger_err compare_entries(struct store *stored_store, struct store *rebuilt_store,
+                                       enum store_db db, struct view_difference *out)
+{
+    struct store_txn *stored_txn = NULL, *rebuilt_txn = NULL;
+    struct store_cursor *stored = NULL, *rebuilt = NULL;
+    enum ledger_err err = store_begin(stored_store, false, &stored_txn);
+    if (err == LEDGER_ERR_OK) {
+        err = store_begin(rebuilt_store, false, &rebuilt_txn);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = store_cursor_open(stored_txn, db, &stored);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = store_cursor_open(rebuilt_txn, db, &rebuilt);
+    }
+    if (err != LEDGER_ERR_OK) {
+        goto done;
+    }
+    /* Every write of derived entries appends to the log: the same log gives
+     * the same entries as when they were copied. */
+    out->stored_last = store_last_sequence(stored_txn);
+    out->replayed_last = store_last_sequence(rebuilt_txn);
+    uint64_t last = out->replayed_last;
+    if (out->stored_last != last) {
+        goto done;
+    }
+    struct store_val stored_key, stored_value, rebuilt_key, rebuilt_value;
+    enum ledger_err stored_err = store_cursor_seek(stored, NULL, 0, &stored_key, &stored_value);
+    enum ledger_err rebuilt_err = store_cursor_seek(rebuilt, NULL, 0, &rebuilt_key, &rebuilt_value);
+    /* Each step advances one cursor or both: the walk ends after the two
+     * databases' entries. */
+    while (side_by_side(stored_err, rebuilt_err)) {
+        int order = stored_err != LEDGER_ERR_OK    ? 1
+                    : rebuilt_err != LEDGER_ERR_OK ? -1
+                                                   : key_compare(&stored_key, &rebuilt_key);
+        if (order < 0) {
+            difference_add(out, db, ENTRY_EXTRA, &stored_key, &stored_value, NULL, last);
+            stored_err = store_cursor_next(stored, &stored_key, &stored_value);
+        } else if (order > 0) {
+            difference_add(out, db, ENTRY_MISSING, &rebuilt_key, NULL, &rebuilt_value, last);
+            rebuilt_err = store_cursor_next(rebuilt, &rebuilt_key, &rebuilt_value);
+        } else {
+            if (stored_value.size != rebuilt_value.size ||
+                memcmp(stored_value.data, rebuilt_value.data, stored_value.size) != 0) {
+                difference_add(out, db, ENTRY_CHANGED, &stored_key, &stored_value, &rebuilt_value,
+                               last);
+            }
+            stored_err = store_cursor_next(stored, &stored_key, &stored_value);
+            rebuilt_err = store_cursor_next(rebuilt, &rebuilt_key, &rebuilt_value);
+        }
+    }
+    err = stored_err != LEDGER_ERR_NOT_FOUND ? stored_err : rebuilt_err;
+    if (err == LEDGER_ERR_NOT_FOUND) {
+        err = LEDGER_ERR_OK;
+    }
+done:
+    store_cursor_close(rebuilt);
+    store_cursor_close(stored);
+    if (rebuilt_txn) {
+        store_abort(rebuilt_txn);
+    }
+    if (stored_txn) {
+        store_abort(stored_txn);
+    }
+    return err;
+}
+
+/* Reports a derived database that differs from the replay, naming the
+ * entry of its lowest sequence; returns that sequence (0: none named). */
+static uint64_t report_entries(struct store *stored, struct store *rebuilt, enum store_db db)
+{
+    static const char *const said[] = {
+        [ENTRY_CHANGED] = "holds another value than the replay gives",
+        [ENTRY_MISSING] = "is missing (the replay gives it)",
+        [ENTRY_EXTRA] = "is one the replay does not give",
+    };
+    const char *name = store_db_name(db);
+    struct view_difference difference = {0};
+    enum ledger_err err = compare_entries(stored, rebuilt, db, &difference);
+    char what[768], count[96] = "";
+    if (err != LEDGER_ERR_OK) {
+        snprintf(what, sizeof what,
+                 "view or index '%s' differs from a replay of the log; its entries could not be "
+                 "compared (%s: %s), so no sequence can be named: run ledger-verify again",
+                 name, ledger_err_name(err), ledger_strerror(err));
+        fail(0, what);
+        return 0;
+    }
+    if (difference.stored_last != difference.replayed_last) {
+        snprintf(what, sizeof what,
+                 "view or index '%s' differs from a replay of the log, but the data directory "
+                 "was written while it was verified (its log now ends at sequence %llu, the "
+                 "replayed copy's at %llu), so no entry can be named: verify a backup of it",
+                 name, (unsigned long long)difference.stored_last,
+                 (unsigned long long)difference.replayed_last);
+        fail(0, what);
+        return 0;
+    }
+    if (difference.entries == 0) {
+        /* Equal entries give equal digests: the database changed since it
+         * was copied, without the log. */
+        snprintf(what, sizeof what,
+                 "view or index '%s' differs from a replay of the log by its digest, but no "
+                 "entry differs now: it was written while it was verified; verify a backup of "
+                 "it",
+                 name);
+        fail(0, what);
+        return 0;
+    }
+    const struct store_origin *origin = &difference.origin;
+    if (difference.entries > 1) {
+        snprintf(count, sizeof count,
+                 "%llu entries differ, the first %s: ", (unsigned long long)difference.entries,
+                 origin->sequence ? "by sequence" : "by key");
+    }
+    if (origin->sequence == 0) {
+        snprintf(what, sizeof what,
+                 "view or index '%s' differs from a replay of the log: %sentry %s %s; no entry "
+                 "records the event that wrote it, so no sequence can be named",
+                 name, count, origin->key_text, said[difference.kind]);
+        fail(0, what);
+        return 0;
+    }
+    char unnamed[64] = "";
+    if (difference.unnamed > 0) {
+        snprintf(unnamed, sizeof unnamed, " (%llu of them name no sequence)",
+                 (unsigned long long)difference.unnamed);
+    }
+    snprintf(what, sizeof what,
+             "view or index '%s' differs from a replay of the log: %sentry %s (from sequence "
+             "%llu) %s%s",
+             name, count, origin->key_text, (unsigned long long)origin->sequence,
+             said[difference.kind], unnamed);
+    fail(origin->sequence, what);
+    return origin->sequence;
 }
 
 static void rebuild_progress(void *context, uint64_t done, uint64_t total)
@@ -422,7 +625,8 @@ static void rebuild_progress(void *context, uint64_t done, uint64_t total)
     progress_update(&replay->bar, done);
 }
 
-/* Replays the log on a scratch copy and compares every derived database. */
+/* Replays the log on a scratch copy and compares every derived database,
+ * naming for each that differs the entry of the lowest sequence. */
 static int verify_views(const struct options *options, struct store *store)
 {
     char scratch[PATH_MAX];
@@ -472,6 +676,20 @@ static int verify_views(const struct options *options, struct store *store)
         status = EXIT_FAILED;
     } else if (replay.differing) {
         status = EXIT_FAILED;
+        uint64_t first = 0;
+        for (int db = 0; db < STORE_DB_COUNT; db++) {
+            if (replay.differs[db]) {
+                uint64_t named = report_entries(store, engine_store(engine), (enum store_db)db);
+                first = named != 0 && (first == 0 || named < first) ? named : first;
+            }
+        }
+        if (replay.differing > 1 && first != 0) {
+            char what[128];
+            snprintf(what, sizeof what,
+                     "the first bad sequence of the %u views and indexes that differ",
+                     replay.differing);
+            fail(first, what);
+        }
     }
     engine_close(engine);
     nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
