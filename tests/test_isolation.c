@@ -1436,6 +1436,18 @@ static void count_prices(struct world *w, const struct engine_principal *p, size
     }
 }
 
+/* ca1's admin agent makes retail prices visible to ca1's users, or hides them. */
+static void set_retail_visible(struct world *w, bool visible)
+{
+    struct cell_command c;
+    cell_init(&c, PA, "ca1");
+    ledger__v1__set_cost_visibility__init(&c.set_cost_visibility);
+    c.set_cost_visibility.retail_prices_visible = visible;
+    c.command.body_case = LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY;
+    c.command.set_cost_visibility = &c.set_cost_visibility;
+    must(w, &w->admin_a, &c, NULL);
+}
+
 /* A customer user never sees the partner's price (the partner's cost); it
  * sees retail prices only once the partner made them visible. */
 static void test_isolation_customer_prices(void **state)
@@ -1457,13 +1469,7 @@ static void test_isolation_customer_prices(void **state)
     assert_int_equal(partner_prices, 0);
     assert_int_equal(retail_prices, 0);
 
-    struct cell_command c;
-    cell_init(&c, PA, "ca1");
-    ledger__v1__set_cost_visibility__init(&c.set_cost_visibility);
-    c.set_cost_visibility.retail_prices_visible = true;
-    c.command.body_case = LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY;
-    c.command.set_cost_visibility = &c.set_cost_visibility;
-    must(w, &w->admin_a, &c, NULL);
+    set_retail_visible(w, true);
     count_prices(w, &w->subject, &rows, &partner_prices, &retail_prices);
     assert_true(rows > 0);
     assert_int_equal(partner_prices, 0);
@@ -1563,6 +1569,39 @@ static void test_isolation_savings_plans_as_of(void **state)
     free(w);
 }
 
+/* Retail prices in an answer as of an earlier point follow the visibility
+ * switch as it is when the query is answered (docs/security.md): a decision
+ * about access, not a fact of the past. */
+static void test_isolation_customer_prices_as_of(void **state)
+{
+    (void)state;
+    struct variant customer = {LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, true};
+    struct world *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    world_open(w, &customer);
+    uint64_t hidden_at = engine_head_sequence(w->engine);
+    for (int visible = 1; visible >= 0; visible--) {
+        set_retail_visible(w, visible == 1);
+        /* As of a point when retail prices were hidden, and now. */
+        uint64_t points[] = {hidden_at, engine_head_sequence(w->engine)};
+        for (size_t i = 0; i < 2; i++) {
+            Ledger__V1__QueryResult *r = NULL;
+            assert_int_equal(plans_as_of(w, &w->subject, "", "", points[i], &r), LEDGER_ERR_OK);
+            assert_true(r->n_savings_plans > 0);
+            for (size_t k = 0; k < r->n_savings_plans; k++) {
+                assert_null(r->savings_plans[k]->price);
+                if (visible)
+                    assert_non_null(r->savings_plans[k]->retail_price);
+                else
+                    assert_null(r->savings_plans[k]->retail_price);
+            }
+            engine_result_free(r);
+        }
+    }
+    world_close(w);
+    free(w);
+}
+
 /* ---- the table covers the schema ------------------------------------------------ */
 
 static bool table_has_command(int value)
@@ -1623,6 +1662,7 @@ int main(void)
         cmocka_unit_test(test_isolation_event_feed),
         cmocka_unit_test(test_isolation_customer_prices),
         cmocka_unit_test(test_isolation_savings_plans_as_of),
+        cmocka_unit_test(test_isolation_customer_prices_as_of),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
