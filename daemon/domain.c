@@ -2122,20 +2122,26 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
-/* price * (expires - at) / (expires - starts), clamped to 0..price: what a
- * reservation still commits at time `at`. 128-bit intermediate: price up to
- * 10^13 times a span up to ~1.6 * 10^14 us does not fit 64 bits. */
+/* What a reservation still commits at time `at`: its price prorated by whole
+ * days, as the cloud prorates a refund, price * days left / days of its term,
+ * rounded down. A day begun counts as left (a reservation cancelled on the
+ * day it starts still commits its whole price), and a term of calendar years
+ * is a whole number of days (civil_add_years_us). 0 once the term has ended;
+ * the price before it starts. 128-bit product: a price up to 10^13 times
+ * the days of a span read from the log need not fit 64 bits. */
 static int64_t remaining_commitment(const struct domain_reservation *reservation, int64_t at_us)
 {
-    __extension__ typedef __int128 wide;
     int64_t span_us = reservation->expires_us - reservation->starts_us;
     if (span_us <= 0 || at_us >= reservation->expires_us)
         return 0;
     if (at_us <= reservation->starts_us)
         return reservation->price.amount_minor;
-    wide left = (wide)(reservation->expires_us - at_us);
-    wide value = (wide)reservation->price.amount_minor * left / (wide)span_us;
-    return (int64_t)value;
+    int64_t days = (span_us + CIVIL_US_PER_DAY - 1) / CIVIL_US_PER_DAY;
+    int64_t left = (reservation->expires_us - at_us + CIVIL_US_PER_DAY - 1) / CIVIL_US_PER_DAY;
+    if (left > days)
+        left = days;
+    __extension__ typedef __int128 wide;
+    return (int64_t)((wide)reservation->price.amount_minor * left / days);
 }
 
 /* Names the replacement a refusal is about, when an exchange buys several:
@@ -2373,7 +2379,7 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
         money_format(reservation->price.amount_minor, currency, c);
         return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
                       "refund %s %s exceeds what reservation %s still commits on %s: %s %s of "
-                      "its price %s %s (the share of its term still to run); refund at most "
+                      "its price %s %s (the share of its term's days still to run); refund at most "
                       "that",
                       currency, a, body->reservation_id, time_text(d->business_us).text, currency,
                       b, currency, c);

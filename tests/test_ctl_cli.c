@@ -487,13 +487,13 @@ static void test_ctl_cli_refusals(void **state)
         "--reservation", reservation_id, "--refund", "60000", NULL);
     expect_error(&run, 1, "INVALID_AMOUNT"); /* more than it cost */
     run_free(&run);
-    /* Rule 7: no more than it still commits; a moment after its purchase,
-     * a cent less than its price. */
+    /* Rule 7: no more than it still commits; on the day of its purchase,
+     * its whole price. */
     ctl(fixture, &run, "p-ref-admin", key, "reservation", "cancel", "--customer", "fab",
-        "--reservation", reservation_id, "--refund", "420.00", NULL);
+        "--reservation", reservation_id, "--refund", "420.01", NULL);
     expect_error(&run, 1, "INVALID_AMOUNT");
-    assert_non_null(strstr(run.err, "USD 419.99 of its price USD 420.00 (the share of its term "
-                                    "still to run); refund at most that"));
+    assert_non_null(strstr(run.err, "USD 420.00 of its price USD 420.00 (the share of its term's "
+                                    "days still to run); refund at most that"));
     run_free(&run);
     /* Rule 7: USD 50,000 of refunds per customer in 365 days. */
     ctl(fixture, &run, "p-ref-admin", key, "--output", "json", "reservation", "buy", "--customer",

@@ -1811,8 +1811,9 @@ static void test_domain_cancel_reservation(void **state)
 
 /* Rule 7 counts a cancellation's refund as cancelled commitment, so it is at
  * most what the reservation still commits at the cancellation's business
- * time: its price times the share of its term still to run, rounded down;
- * an exchange's refund likewise, of the returned reservations. */
+ * time: its price times the share of its term's days still to run (a day
+ * begun counts), rounded down; an exchange's refund likewise, of the
+ * returned reservations. */
 static void test_domain_refund_within_remaining_commitment(void **state)
 {
     (void)state;
@@ -1828,15 +1829,19 @@ static void test_domain_refund_within_remaining_commitment(void **state)
     refuse_as(&ADMIN, cancel(&k, rid, 265001, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
     assert_non_null(strstr(W->out.message, "refund USD 2650.01 exceeds what reservation "));
     assert_non_null(strstr(W->out.message, " still commits on 2025-04-11T00:00:00Z: USD 2650.00 "
-                                           "of its price USD 3650.00 (the share of its term "
-                                           "still to run); refund at most that"));
+                                           "of its price USD 3650.00 (the share of its term's "
+                                           "days still to run); refund at most that"));
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, cancel(&k, rid, 265000, "USD", -1)));
-    /* Rounded down: a microsecond in, USD 10.00 commits USD 9.99 more. */
+    /* By whole days, a day begun counting as left: through its first day
+     * USD 10.00 still commits all of it, from its second day 364/365 of it,
+     * rounded down: USD 9.97. */
     Ledger__V1__Command *c = cancel(&k, other, 1000, "USD", -1);
-    c->business_us = T0 + 1;
+    c->business_us = T0 + DAY_US - 1;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    c->business_us = T0 + DAY_US;
     refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_AMOUNT);
-    assert_non_null(strstr(W->out.message, "USD 9.99 of its price USD 10.00"));
-    c->cancel_reservation->refund->amount_minor = 999;
+    assert_non_null(strstr(W->out.message, "USD 9.97 of its price USD 10.00"));
+    c->cancel_reservation->refund->amount_minor = 997;
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
     /* At the end of its term nothing is left to refund. */
     W->now_us = T0 + YEAR_US;
@@ -2128,30 +2133,32 @@ static void test_domain_exchange_value(void **state)
     const char *one = buy_reservation(1000000); /* P1Y from T0 */
     char first[32];
     snprintf(first, sizeof first, "%s", one);
-    W->now_us = T0 + YEAR_US / 4;                 /* a quarter used: 750,000 remains */
+    /* 73 days and 6 hours in: 292 of 365 days left (the day begun counts),
+     * 800,000 remains. */
+    W->now_us = T0 + 73 * DAY_US + 6 * HOUR_US;
     const char *second = buy_reservation(400000); /* P1Y from now: all remains */
     const char *returned[] = {first, second};
-    refuse_as(&ADMIN, exchange(&k, returned, 2, 0, 1149999), LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
-    assert_non_null(strstr(W->out.message, "the replacement commits USD 11499.99 but the returned "
-                                           "reservations still commit USD 11500.00: its "
+    refuse_as(&ADMIN, exchange(&k, returned, 2, 0, 1199999), LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
+    assert_non_null(strstr(W->out.message, "the replacement commits USD 11999.99 but the returned "
+                                           "reservations still commit USD 12000.00: its "
                                            "price must be at least that"));
-    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, returned, 2, 1150000, 1150000)));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, returned, 2, 1200000, 1200000)));
     const Ledger__V1__ReservationExchanged *e = W->out.event.reservation_exchanged;
     assert_int_equal(2, e->n_returned_reservation_ids);
     assert_string_equal(first, e->returned_reservation_ids[0]);
-    assert_int_equal(1150000, e->remaining_commitment->amount_minor);
+    assert_int_equal(1200000, e->remaining_commitment->amount_minor);
     assert_string_equal("USD", e->remaining_commitment->currency);
-    assert_int_equal(1150000, e->refund->amount_minor);
+    assert_int_equal(1200000, e->refund->amount_minor);
     assert_string_equal(seq_id("res", W->sequence), e->replacements[0]->reservation_id);
     assert_string_equal(seq_id("ord", W->sequence), e->replacements[0]->order_id);
     assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_PARTNER, e->replacements[0]->purchaser);
     assert_true(e->replacements[0]->starts_us == W->now_us);
-    /* Bought 2025-04-02T06:00Z (T0 + 91 days 6 hours) for P3Y: 2028-04-02,
+    /* Bought 2025-03-15T06:00Z (T0 + 73 days 6 hours) for P3Y: 2028-03-15,
      * a leap day later than three 365-day years. */
-    assert_true(e->replacements[0]->expires_us == DATE_US(2028, 4, 2) + 6 * HOUR_US);
+    assert_true(e->replacements[0]->expires_us == DATE_US(2028, 3, 15) + 6 * HOUR_US);
     assert_true(e->replacements[0]->expires_us == W->now_us + 3 * YEAR_US + DAY_US);
     assert_true(domain_partner_visible(&W->out.event));
-    uint64_t seq = accept(&ADMIN, exchange(&k, returned, 2, 1150000, 1150000));
+    uint64_t seq = accept(&ADMIN, exchange(&k, returned, 2, 1200000, 1200000));
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED,
                      domain_find_reservation(W->customer, first)->state);
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED,
@@ -2256,28 +2263,28 @@ static void test_domain_exchange_several_replacements(void **state)
     standard_customer();
     char first[32];
     snprintf(first, sizeof first, "%s", buy_reservation(1000000)); /* P1Y from T0 */
-    W->now_us = T0 + YEAR_US / 4; /* a quarter used: 750,000 remains */
+    W->now_us = T0 + 73 * DAY_US; /* 292 of 365 days left: 800,000 remains */
     const char *returned[] = {first};
     size_t count = W->customer->reservation_count;
 
     /* One minor unit short, over three replacements: refused, naming the sum. */
     exchange(&k, returned, 1, 0, 500000);
-    more_replacement(&k, 150000);
+    more_replacement(&k, 200000);
     more_replacement(&k, 99999);
     refuse_as(&ADMIN, &k.c, LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
-    assert_non_null(strstr(W->out.message, "the 3 replacements commit USD 7499.99 together but "
-                                           "the returned reservations still commit USD 7500.00"));
+    assert_non_null(strstr(W->out.message, "the 3 replacements commit USD 7999.99 together but "
+                                           "the returned reservations still commit USD 8000.00"));
     assert_int_equal(count, W->customer->reservation_count);
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE,
                      domain_find_reservation(W->customer, first)->state);
 
     /* Exactly the remaining commitment, over two: allowed. */
     exchange(&k, returned, 1, 1000, 500000);
-    more_replacement(&k, 250000)->sku = "Standard_D2s_v5";
+    more_replacement(&k, 300000)->sku = "Standard_D2s_v5";
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, &k.c));
     const Ledger__V1__ReservationExchanged *e = W->out.event.reservation_exchanged;
     assert_int_equal(2, e->n_replacements);
-    assert_int_equal(750000, e->remaining_commitment->amount_minor);
+    assert_int_equal(800000, e->remaining_commitment->amount_minor);
     char id[40];
     snprintf(id, sizeof id, "%s-2", seq_id("res", W->sequence));
     assert_string_equal(seq_id("res", W->sequence), e->replacements[0]->reservation_id);
@@ -2293,7 +2300,7 @@ static void test_domain_exchange_several_replacements(void **state)
         assert_null(e->replacements[i]->allowed_by);
     }
     assert_int_equal(500000, e->replacements[0]->price->amount_minor);
-    assert_int_equal(250000, e->replacements[1]->price->amount_minor);
+    assert_int_equal(300000, e->replacements[1]->price->amount_minor);
     uint64_t seq = accept(&ADMIN, &k.c);
     assert_int_equal(count + 2, W->customer->reservation_count);
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED,
@@ -2304,7 +2311,7 @@ static void test_domain_exchange_several_replacements(void **state)
     assert_non_null(r);
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE, r->state);
     assert_string_equal("Standard_D2s_v5", r->sku);
-    assert_int_equal(250000, r->price.amount_minor);
+    assert_int_equal(300000, r->price.amount_minor);
     assert_true(r->sequence == seq);
     assert_string_equal("Standard_E4s_v5",
                         domain_find_reservation(W->customer, seq_id("res", seq))->sku);
@@ -2314,11 +2321,11 @@ static void test_domain_exchange_several_replacements(void **state)
     const char *again[] = {second};
     exchange(&k, again, 1, 0, 100000);
     more_replacement(&k, 100000);
-    more_replacement(&k, 50000);
+    more_replacement(&k, 100000);
     seq = accept(&ADMIN, &k.c);
     assert_int_equal(count + 5, W->customer->reservation_count);
     snprintf(id, sizeof id, "%s-3", seq_id("res", seq));
-    assert_int_equal(50000, domain_find_reservation(W->customer, id)->price.amount_minor);
+    assert_int_equal(100000, domain_find_reservation(W->customer, id)->price.amount_minor);
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED,
                      domain_find_reservation(W->customer, second)->state);
 }
