@@ -23,12 +23,10 @@
  *                 (every change; the current switch of a kind is its last row,
  *                 and a kind without rows is off)
  *   activity      'P' partner NUL u64 sequence -> u8 flags || ActivityRow
- *                 'C' partner NUL customer NUL u64 sequence -> u8 flags
- *                 flags bit 0 = partner-visible (domain_partner_visible). The
- *                 'C' index lets a customer filter walk only that customer's
- *                 entries; it repeats the flags so that hidden entries are
- *                 skipped without reading the row, and costs one extra lookup
- *                 per row returned instead of storing every row twice.
+ *                 flags bit 0 = partner-visible (domain_partner_visible). A
+ *                 customer filter walks the customer's stream index (the
+ *                 store's) and reads the 'P' entry of each of its sequences:
+ *                 one row per event, no per-customer copy (views layout 3).
  *   billing       partner NUL first "YYYY-MM" NUL customer NUL u64 sequence NUL u16 n
  *                 -> BillingCharges: one purchase's charges (n = 0) or one refund
  *                 (n = 0 for a cancellation, the exchange's replacements'
