@@ -19,8 +19,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1298,6 +1300,115 @@ static void test_verify_fixture_tool_output_verifies(void **state)
     test_remove_dir(second);
 }
 
+/* --- a live data directory ------------------------------------------------ */
+
+/* Appends generated commands of partners of its own to an open engine until
+ * told to stop, committing every few commands, as a daemon serving
+ * requests would. */
+struct live_writer {
+    struct engine *engine;
+    atomic_bool stop;
+    atomic_uint_fast64_t committed; /* commits made */
+    char error[512];                /* "" unless a command failed */
+    bool second;                    /* a second writer: partners and ids of its own */
+};
+
+#define LIVE_COMMIT_ITEMS 8
+
+static void *live_write(void *arg)
+{
+    struct live_writer *writer = arg;
+    struct histgen_options options = {.seed = 11,
+                                      .partners = 2,
+                                      .customers_per_partner = 20,
+                                      .target_events = 1000000,
+                                      .partner_first = writer->second ? 2000 : 1000,
+                                      .command_prefix = writer->second ? "again-" : "live-"};
+    struct histgen *gen = NULL;
+    struct histload *load = NULL;
+    enum ledger_err err = histgen_new(&options, &gen);
+    if (err == LEDGER_ERR_OK) {
+        err = histload_new(writer->engine, gen, 0, &load);
+    }
+    struct histgen_item item;
+    for (unsigned n = 1; err == LEDGER_ERR_OK && !atomic_load(&writer->stop); n++) {
+        if (!histgen_next(gen, &item)) {
+            break;
+        }
+        err = histload_add(load, &item);
+        if (err == LEDGER_ERR_OK && n % LIVE_COMMIT_ITEMS == 0) {
+            err = histload_flush(load);
+            atomic_fetch_add(&writer->committed, 1);
+        }
+    }
+    if (err == LEDGER_ERR_OK && load) {
+        err = histload_flush(load);
+    }
+    if (err != LEDGER_ERR_OK) {
+        snprintf(writer->error, sizeof writer->error, "%s (%s)",
+                 load ? histload_error(load) : "", ledger_err_name(err));
+    }
+    histload_free(load);
+    histgen_free(gen);
+    return NULL;
+}
+
+/* The verifier run on a data directory while its daemon writes to it: the
+ * log walk and the replay each read one consistent snapshot, so an intact
+ * ledger verifies every time, however the writes fall between them; and a
+ * view row tampered with is reported as that view whether or not the log
+ * grew between the scratch copy and the naming of the entry (which then
+ * says the directory was written while it was verified). */
+static void test_verify_live_directory_while_written(void **state)
+{
+    struct world *w = *state;
+    struct engine_options options = {.data_dir = w->live, .no_sync = true};
+    struct engine *engine = NULL;
+    assert_int_equal(engine_open(&options, &engine), LEDGER_ERR_OK);
+    struct live_writer writer = {.engine = engine};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, live_write, &writer), 0);
+    struct outcome o;
+    const char *args[] = {w->live, NULL};
+    unsigned runs = 0;
+    uint64_t before = 0;
+    /* Until at least three runs saw the log grow while they ran. */
+    for (unsigned grown = 0; grown < 3 && runs < 50; runs++) {
+        before = atomic_load(&writer.committed);
+        run_verify(w, args, &o);
+        expect(&o, 0, NULL, NULL);
+        grown += atomic_load(&writer.committed) > before;
+    }
+    atomic_store(&writer.stop, true);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    if (writer.error[0]) {
+        fail_msg("the writer's command failed: %s", writer.error);
+    }
+    assert_true(runs < 50);
+    uint64_t head = engine_head_sequence(engine);
+    assert_true(head > w->head);
+    engine_close(engine);
+    /* Verified again at rest. */
+    run_verify(w, args, &o);
+    expect(&o, 0, NULL, NULL);
+
+    /* A row tampered with (the engine closed: one LMDB environment per
+     * process), then the same while written. */
+    change_reservation_row(w, w->live);
+    assert_int_equal(engine_open(&options, &engine), LEDGER_ERR_OK);
+    struct live_writer again = {.engine = engine, .second = true};
+    assert_int_equal(pthread_create(&thread, NULL, live_write, &again), 0);
+    for (unsigned grown = 0, tries = 0; grown < 3 && tries < 50; tries++) {
+        before = atomic_load(&again.committed);
+        run_verify(w, args, &o);
+        expect(&o, 1, "view or index 'reservation' differs from a replay of the log", NULL);
+        grown += atomic_load(&again.committed) > before;
+    }
+    atomic_store(&again.stop, true);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    engine_close(engine);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1318,6 +1429,7 @@ int main(void)
         cmocka_unit_test(test_verify_truncated_copy_fails),
         cmocka_unit_test(test_verify_usage_errors_exit_2),
         cmocka_unit_test(test_verify_fixture_tool_output_verifies),
+        cmocka_unit_test(test_verify_live_directory_while_written),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
