@@ -502,6 +502,7 @@ static bool reservation_from_message(const Ledger__V1__ReservationPurchased *mes
     reservation->purchaser = message->purchaser;
     actor_from_message(event->actor, &reservation->bought_by);
     reservation->bought_us = event_business_us(event);
+    reservation->ended_us = INT64_MAX;
     reservation->sequence = event->sequence;
     reservation->last_sequence = event->sequence;
     return true;
@@ -627,6 +628,7 @@ static enum ledger_err apply_cancelled(struct domain_customer *customer,
     customer->refunds[customer->refund_count].usd_minor = refund_usd.amount_minor;
     customer->refund_count++;
     reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED;
+    reservation->ended_us = event_business_us(event);
     reservation->last_sequence = event->sequence;
     return LEDGER_ERR_OK;
 }
@@ -684,6 +686,7 @@ static enum ledger_err apply_exchanged(struct domain_customer *customer,
     for (size_t i = 0; i < body->n_returned_reservation_ids; i++) {
         struct domain_reservation *reservation = &customer->reservations[indexes[i]];
         reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED;
+        reservation->ended_us = event_business_us(event);
         reservation->last_sequence = event->sequence;
     }
     for (size_t i = 0; i < body->n_replacements; i++) {
@@ -712,7 +715,10 @@ static enum ledger_err apply_renewed(struct domain_customer *customer,
     enum ledger_err err = reserve_reservations(customer, 1);
     if (err != LEDGER_ERR_OK)
         return err;
+    /* The old one is active until the renewal is recorded, which is active
+     * from then on (bought_us), so that the two cover its time without a gap. */
     customer->reservations[index].state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
+    customer->reservations[index].ended_us = event_business_us(event);
     customer->reservations[index].last_sequence = event->sequence;
     append_reservation(customer, &renewal);
     return LEDGER_ERR_OK;
@@ -927,6 +933,7 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
         if (reservation == NULL)
             return LEDGER_ERR_CORRUPT;
         reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
+        reservation->ended_us = event_business_us(event);
         reservation->last_sequence = event->sequence;
         return LEDGER_ERR_OK;
     }
@@ -1644,6 +1651,42 @@ static enum ledger_err decide_purchase_subscription(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
+/* Rule 10 for a change of a subscription out of active dated at the
+ * command's business time: only an active subscription may carry active
+ * reservations, then as now. The change is its subscription's latest (they
+ * are dated in order), so the new status holds from its date on: no
+ * reservation billed to the subscription may be active now, nor have been
+ * active at or after that date (one whose end, ended_us, comes after it,
+ * whether bought before or since). */
+static enum ledger_err check_no_reservations_since(struct decision *d, const char *subscription_id,
+                                                   Ledger__V1__SubscriptionStatus status)
+{
+    const char *status_name = codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)status);
+    const struct domain_reservation *latest = NULL; /* the last to end of those ended since */
+    for (size_t i = 0; i < d->customer->reservation_count; i++) {
+        const struct domain_reservation *reservation = &d->customer->reservations[i];
+        if (strcmp(reservation->billing_subscription_id, subscription_id) != 0)
+            continue;
+        if (reservation->state == LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE)
+            return refuse(d, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS,
+                          "subscription %s is billed for active reservation %s; it cannot "
+                          "become %s until its reservations end (cancel or exchange them, "
+                          "or wait for their expiry)",
+                          subscription_id, reservation->id, status_name);
+        if (reservation->ended_us > d->business_us &&
+            (latest == NULL || reservation->ended_us > latest->ended_us))
+            latest = reservation;
+    }
+    if (latest == NULL)
+        return LEDGER_ERR_OK;
+    return refuse(d, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS,
+                  "subscription %s cannot become %s on %s: reservation %s billed to it was "
+                  "active from %s until %s (%s); date the change at or after its end",
+                  subscription_id, status_name, time_text(d->business_us).text, latest->id,
+                  time_text(latest->bought_us).text, time_text(latest->ended_us).text,
+                  codec_enum_name(CODEC_ENUM_RESERVATION_STATE, (int)latest->state));
+}
+
 static enum ledger_err decide_set_subscription_status(struct decision *d)
 {
     const Ledger__V1__SetSubscriptionStatus *body = d->command->set_subscription_status;
@@ -1680,18 +1723,9 @@ static enum ledger_err decide_set_subscription_status(struct decision *d)
                       "may hold",
                       d->customer->customer_id, LEDGER_CUSTOMER_STATUS_CHANGES_MAX);
     if (body->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE) {
-        /* Rule 10: only an active subscription may carry active reservations. */
-        for (size_t i = 0; i < d->customer->reservation_count; i++) {
-            const struct domain_reservation *reservation = &d->customer->reservations[i];
-            if (reservation->state == LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE &&
-                strcmp(reservation->billing_subscription_id, body->subscription_id) == 0)
-                return refuse(d, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS,
-                              "subscription %s is billed for active reservation %s; it cannot "
-                              "become %s until its reservations end (cancel or exchange them, "
-                              "or wait for their expiry)",
-                              body->subscription_id, reservation->id,
-                              codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)body->status));
-        }
+        err = check_no_reservations_since(d, body->subscription_id, body->status);
+        if (err != LEDGER_ERR_OK)
+            return err;
     }
     Ledger__V1__SubscriptionStatusChanged *event = &d->out->body.subscription_status_changed;
     ledger__v1__subscription_status_changed__init(event);

@@ -119,6 +119,9 @@ struct domain_reservation {
     struct domain_money retail_price;
     int64_t bought_us;      /* the business time of the event that made it (purchase,
                                exchange or renewal) */
+    int64_t ended_us;       /* the business time of the event that ended it (cancellation,
+                               exchange, renewal or expiry); INT64_MAX while it is active.
+                               Rule 10 reads [bought_us, ended_us) as when it was active. */
     uint64_t sequence;      /* the purchase event */
     uint64_t last_sequence; /* the last event that changed it */
 };

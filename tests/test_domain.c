@@ -930,6 +930,41 @@ static void test_domain_subscriptions(void **state)
                      changed->to_status);
 }
 
+/* The ways a reservation of the customer stops being active. */
+enum reservation_end {
+    END_NONE,
+    END_RENEWED,   /* it expires, its renewal (billed alike) is active */
+    END_CANCELLED, /* with no refund */
+    END_EXCHANGED, /* into a reservation billed to sub-1 */
+    END_EXPIRED,   /* by the ledger's schedule, the clock moved to its expiry */
+};
+
+/* Ends reservation `rid` the way given, at the world's time (an expiry at
+ * the end of its term). Returns the renewal's id for END_RENEWED, else "". */
+static const char *end_reservation(const char *rid, enum reservation_end how)
+{
+    struct cmd k;
+    const char *returned[] = {rid};
+    switch (how) {
+    case END_RENEWED:
+        return seq_id("res", accept(&ADMIN, renew(&k, rid, 1000, "USD")));
+    case END_CANCELLED:
+        accept(&ADMIN, cancel(&k, rid, 0, "USD", -1));
+        break;
+    case END_EXCHANGED:
+        accept(&ADMIN, exchange(&k, returned, 1, 0, 5000));
+        break;
+    case END_EXPIRED:
+        W->now_us = domain_find_reservation(W->customer, rid)->expires_us;
+        accept(&SYSTEM, expire(&k, rid));
+        break;
+    case END_NONE:
+    default:
+        break;
+    }
+    return "";
+}
+
 /* Rule 10 for each way a reservation billed to a subscription can stand:
  * while it is active (bought by the partner or the customer, or a renewal
  * whose term has not begun) the subscription stays active; once it is
@@ -945,43 +980,26 @@ static void test_domain_suspension_and_reservation_states(void **state)
         LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED;
     const Ledger__V1__SubscriptionStatus active =
         LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
-    enum { BY_PARTNER, BY_CUSTOMER, RENEWAL_AHEAD, CANCELLED, EXCHANGED, EXPIRED };
     static const struct {
-        int how;
+        bool by_customer;
+        enum reservation_end end; /* END_RENEWED: the renewal's term is ahead */
         enum ledger_err expected;
     } cases[] = {
-        {BY_PARTNER, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS},
-        {BY_CUSTOMER, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS},
-        {RENEWAL_AHEAD, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS},
-        {CANCELLED, LEDGER_ERR_OK},
-        {EXCHANGED, LEDGER_ERR_OK},
-        {EXPIRED, LEDGER_ERR_OK},
+        {false, END_NONE, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS},
+        {true, END_NONE, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS},
+        {false, END_RENEWED, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS},
+        {false, END_CANCELLED, LEDGER_ERR_OK},
+        {false, END_EXCHANGED, LEDGER_ERR_OK},
+        {false, END_EXPIRED, LEDGER_ERR_OK},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Ledger__V1__Command *buy =
             reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD");
-        buy->purchase_reservation->auto_renew = cases[i].how == RENEWAL_AHEAD;
+        buy->purchase_reservation->auto_renew = cases[i].end == END_RENEWED;
         char rid[32];
         snprintf(rid, sizeof rid, "%s",
-                 seq_id("res", accept(cases[i].how == BY_CUSTOMER ? &ALICE : &ADMIN, buy)));
-        const char *returned[] = {rid};
-        switch (cases[i].how) {
-        case RENEWAL_AHEAD: /* the old one ends, the renewal starts in a year */
-            accept(&ADMIN, renew(&k, rid, 1000, "USD"));
-            break;
-        case CANCELLED:
-            accept(&ADMIN, cancel(&k, rid, 0, "USD", -1));
-            break;
-        case EXCHANGED: /* into a reservation billed to sub-1 */
-            accept(&ADMIN, exchange(&k, returned, 1, 0, 5000));
-            break;
-        case EXPIRED:
-            W->now_us = domain_find_reservation(W->customer, rid)->expires_us;
-            accept(&SYSTEM, expire(&k, rid));
-            break;
-        default:
-            break;
-        }
+                 seq_id("res", accept(cases[i].by_customer ? &ALICE : &ADMIN, buy)));
+        end_reservation(rid, cases[i].end);
         if (cases[i].expected != LEDGER_ERR_OK) {
             refuse_as(&ADMIN, status(&k, "sub-g", suspended), cases[i].expected);
             assert_non_null(strstr(W->out.message, "subscription sub-g is billed for active "
@@ -993,6 +1011,90 @@ static void test_domain_suspension_and_reservation_states(void **state)
         }
         accept(&ADMIN, status(&k, "sub-g", suspended));
         accept(&ADMIN, status(&k, "sub-g", active));
+    }
+}
+
+/* A time as messages show it: ISO 8601 UTC to the second. */
+static const char *time_text(int64_t time_us)
+{
+    static char texts[4][32];
+    static unsigned next;
+    char *text = texts[next++ % 4];
+    time_t seconds = (time_t)(time_us / 1000000);
+    struct tm tm;
+    assert_non_null(gmtime_r(&seconds, &tm));
+    strftime(text, sizeof texts[0], "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return text;
+}
+
+/* Rule 10 across business time: a change out of active dated back is
+ * refused while a reservation billed to the subscription was active at or
+ * after its date, though that reservation has ended since (cancelled,
+ * exchanged, expired, or renewed and its renewal cancelled); dated at the
+ * reservation's end it is allowed. Each way in a fresh world: the
+ * reservation is bought on day 10 on sub-g and ends after that. */
+static void test_domain_suspension_dated_back_over_ended_reservations(void **state)
+{
+    (void)state;
+    const Ledger__V1__SubscriptionStatus suspended =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED;
+    const Ledger__V1__SubscriptionStatus disabled =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_DISABLED;
+    static const struct {
+        enum reservation_end end;
+        const char *state;
+    } cases[] = {
+        {END_CANCELLED, "cancelled"},
+        {END_EXCHANGED, "exchanged"},
+        {END_EXPIRED, "expired"},
+        {END_RENEWED, "expired"}, /* and its renewal cancelled at once */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        teardown(NULL);
+        setup(NULL);
+        struct cmd k;
+        standard_customer();
+        W->now_us = T0 + 10 * DAY_US;
+        Ledger__V1__Command *buy =
+            reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD");
+        buy->purchase_reservation->auto_renew = cases[i].end == END_RENEWED;
+        char rid[32];
+        snprintf(rid, sizeof rid, "%s", seq_id("res", accept(&ADMIN, buy)));
+        W->now_us = T0 + 20 * DAY_US;
+        const char *renewal = end_reservation(rid, cases[i].end);
+        if (renewal[0] != '\0')
+            end_reservation(renewal, END_CANCELLED);
+        const struct domain_reservation *ended = domain_find_reservation(W->customer, rid);
+        int64_t end_us = W->now_us;
+        assert_true(ended->ended_us == end_us);
+        assert_true(ended->bought_us == T0 + 10 * DAY_US);
+        W->now_us = end_us + 10 * DAY_US;
+
+        /* One microsecond before its end, and before it was bought: refused. */
+        Ledger__V1__Command *back = status(&k, "sub-g", suspended);
+        back->business_us = end_us - 1;
+        refuse_as(&ADMIN, back, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS);
+        char expected[256];
+        snprintf(expected, sizeof expected,
+                 "subscription sub-g cannot become suspended on %s: reservation %s billed to "
+                 "it was active from 2025-01-11T00:00:00Z until %s (%s); date the change at or "
+                 "after its end",
+                 time_text(end_us - 1), rid, time_text(end_us), cases[i].state);
+        if (strstr(W->out.message, expected) == NULL)
+            fail_msg("case %zu: %s", i, W->out.message);
+        back = status(&k, "sub-g", disabled);
+        back->business_us = T0 + 5 * DAY_US;
+        refuse_as(&ADMIN, back, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS);
+        assert_non_null(strstr(W->out.message, "cannot become disabled on 2025-01-06T00:00:00Z"));
+        assert_int_equal(LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE,
+                         domain_find_subscription(W->customer, "sub-g")->status);
+        assert_int_equal(0, W->customer->status_change_count);
+
+        /* At its end: allowed. */
+        back = status(&k, "sub-g", suspended);
+        back->business_us = end_us;
+        accept(&ADMIN, back);
+        assert_int_equal(suspended, domain_find_subscription(W->customer, "sub-g")->status);
     }
 }
 
@@ -2982,6 +3084,7 @@ int main(void)
         TEST(test_domain_principals),
         TEST(test_domain_subscriptions),
         TEST(test_domain_suspension_and_reservation_states),
+        TEST(test_domain_suspension_dated_back_over_ended_reservations),
         TEST(test_domain_roles),
         TEST(test_domain_permission_needs_eligible_subscription),
         TEST(test_domain_permission_switches),
