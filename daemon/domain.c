@@ -1326,6 +1326,41 @@ static enum ledger_err check_billing_subscription(struct decision *d, const char
     return LEDGER_ERR_OK;
 }
 
+/* Rule 10 for a reservation bought at the command's business time and
+ * active until until_us (its expiry), billed to a subscription that
+ * check_billing_subscription found active then and now: no status change
+ * out of active of that subscription dated after then and before until_us
+ * (recorded before this command, and so dated before it), since the
+ * reservation would have been active while the subscription was not.
+ * `what` names the command for the message ("purchase", "renewal",
+ * "exchange"). Savings plans are not reservations, and rule 10 does not
+ * hold them. */
+static enum ledger_err check_active_while_reserved(struct decision *d, const char *subscription_id,
+                                                   int64_t until_us, const char *what)
+{
+    const struct domain_subscription *subscription =
+        find_subscription(d->customer, subscription_id);
+    uint32_t index = (uint32_t)(subscription - d->customer->subscriptions);
+    const struct domain_status_change *first = NULL;
+    for (size_t i = 0; i < d->customer->status_change_count; i++) {
+        const struct domain_status_change *change = &d->customer->status_changes[i];
+        if (change->subscription == index &&
+            change->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE &&
+            change->changed_us > d->business_us && change->changed_us < until_us &&
+            (first == NULL || change->changed_us < first->changed_us))
+            first = change;
+    }
+    if (first == NULL)
+        return LEDGER_ERR_OK;
+    return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
+                  "billing subscription %s became %s on %s, while a reservation bought on %s "
+                  "would be active; it is active since %s: date the %s at or after that",
+                  subscription_id,
+                  codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)first->status),
+                  time_text(first->changed_us).text, time_text(d->business_us).text,
+                  time_text(status_since(d->customer, subscription)).text, what);
+}
+
 static bool is_customer_user(const struct decision *d)
 {
     return d->principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
@@ -1889,6 +1924,9 @@ static enum ledger_err check_reservation_purchase(struct decision *d,
     else
         err = check_billing_subscription(d, body->billing_subscription_id);
     if (err == LEDGER_ERR_OK)
+        err = check_active_while_reserved(d, body->billing_subscription_id,
+                                          term_end(d->business_us, body->term), "purchase");
+    if (err == LEDGER_ERR_OK)
         err = check_scope_target(d, body->scope);
     if (err != LEDGER_ERR_OK)
         return err;
@@ -2119,6 +2157,11 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "reservation %s expires after the latest time the ledger records",
                       body->reservation_id);
+    /* The renewal counts from now (rule 10) until the end of its term. */
+    err = check_active_while_reserved(d, old->billing_subscription_id,
+                                      term_end(old->expires_us, old->term), "renewal");
+    if (err != LEDGER_ERR_OK)
+        return err;
     if (d->customer->reservation_count + 1 > LEDGER_CUSTOMER_RESERVATIONS_MAX)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "customer %s already has %d reservations, the most one customer may hold",
@@ -2201,6 +2244,9 @@ static enum ledger_err check_replacement(struct decision *d,
                       "the replacement is priced in %s but the returned reservations in %s",
                       replacement->price->currency, currency);
     enum ledger_err err = check_billing_subscription(d, replacement->billing_subscription_id);
+    if (err == LEDGER_ERR_OK)
+        err = check_active_while_reserved(d, replacement->billing_subscription_id,
+                                          term_end(d->business_us, replacement->term), "exchange");
     if (err == LEDGER_ERR_OK)
         err = check_scope_target(d, replacement->scope);
     return err;

@@ -1429,15 +1429,20 @@ static void test_domain_purchase_at_the_subscription_moment(void **state)
     W->now_us = T0 + 20 * DAY_US;
     accept(&ADMIN, status(&k, "sub-g", ACTIVE));
     W->now_us = T0 + 40 * DAY_US;
+    /* Before the suspension a savings plan is allowed; a reservation of a
+     * year, which would still be active on day 10, is not (rule 10, as
+     * test_domain_reservation_outlasting_a_suspension tests). */
     struct {
         int64_t business_us;
-        enum ledger_err expected;
+        enum ledger_err expected[2]; /* a reservation's, a savings plan's */
     } cases[] = {
-        {T0 + 10 * DAY_US - 1, LEDGER_ERR_OK},
-        {T0 + 10 * DAY_US, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE},
-        {T0 + 20 * DAY_US - 1, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE},
-        {T0 + 20 * DAY_US, LEDGER_ERR_OK},
-        {0, LEDGER_ERR_OK},
+        {T0 + 10 * DAY_US - 1, {LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE, LEDGER_ERR_OK}},
+        {T0 + 10 * DAY_US,
+         {LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE}},
+        {T0 + 20 * DAY_US - 1,
+         {LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE}},
+        {T0 + 20 * DAY_US, {LEDGER_ERR_OK, LEDGER_ERR_OK}},
+        {0, {LEDGER_ERR_OK, LEDGER_ERR_OK}},
     };
     const struct domain_principal *buyers[] = {&ADMIN, &ALICE};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1446,11 +1451,16 @@ static void test_domain_purchase_at_the_subscription_moment(void **state)
                                      1000, "USD")
                        : savings_plan(&k, "sub-g", LEDGER__V1__TERM__TERM_P1Y, 100);
             c->business_us = cases[i].business_us;
-            if (cases[i].expected == LEDGER_ERR_OK) {
+            if (cases[i].expected[b] == LEDGER_ERR_OK) {
                 assert_int_equal(LEDGER_ERR_OK, decide(buyers[b], c));
                 continue;
             }
-            refuse_as(buyers[b], c, cases[i].expected);
+            refuse_as(buyers[b], c, cases[i].expected[b]);
+            if (cases[i].business_us < T0 + 10 * DAY_US) {
+                assert_non_null(strstr(W->out.message, "billing subscription sub-g became "
+                                                       "suspended on 2025-01-11T00:00:00Z"));
+                continue;
+            }
             assert_non_null(
                 strstr(W->out.message, "billing subscription sub-g was suspended on 2025-01-"));
             assert_non_null(strstr(W->out.message, "the purchase's date, and is active since "
@@ -1474,6 +1484,105 @@ static void test_domain_purchase_at_the_subscription_moment(void **state)
     refuse_as(&ADMIN, back, LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(W->out.message, "is active since 2024-12-02T00:00:00Z"));
 }
+
+/* Rule 10 across business time, for what buys a reservation: one dated
+ * before a recorded change of its billing subscription out of active, whose
+ * term would reach past that change, would have been active while the
+ * subscription was not, and is refused (a purchase by the partner or by a
+ * customer user, a renewal, an exchange's replacement); one whose term ends
+ * exactly at the change is allowed, and so is one dated from the
+ * subscription's reactivation. Savings plans are not held by rule 10. Here
+ * sub-g, bought on 2025-01-01, is suspended a year later, on 2026-01-01,
+ * and active again from 2026-01-11. */
+#define OUTLASTING_REFUSAL                                                                         \
+    "billing subscription sub-g became suspended on 2026-01-01T00:00:00Z, while a reservation "    \
+    "bought on 2025-01-01T00:00:00Z would be active; it is active since 2026-01-11T00:00:00Z: "    \
+    "date the %s at or after that"
+
+static void test_domain_reservation_outlasting_a_suspension(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    accept(&ADMIN, role(&k, true, "sub-g", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ADMIN, permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS));
+    accept(&ADMIN,
+           permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS));
+    /* Returned by the exchanges below; bought on 2025-01-01 on sub-1. */
+    char returned_id[32];
+    snprintf(returned_id, sizeof returned_id, "%s",
+             seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
+                                                      LEDGER__V1__TERM__TERM_P3Y, 1000, "USD"))));
+    const int64_t suspended_us = DATE_US(2026, 1, 1);
+    const int64_t active_us = DATE_US(2026, 1, 11);
+    assert_true(suspended_us == T0 + YEAR_US);
+    W->now_us = suspended_us;
+    accept(&ADMIN,
+           status(&k, "sub-g", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED));
+    W->now_us = active_us;
+    accept(&ADMIN,
+           status(&k, "sub-g", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE));
+    W->now_us = active_us + 10 * DAY_US;
+    char expected[256];
+
+    /* Purchases of a year: ending at the suspension is allowed, a
+     * microsecond later is not, by the partner or by a customer user. */
+    const struct domain_principal *buyers[] = {&ADMIN, &SALES, &ALICE};
+    for (size_t b = 0; b < sizeof buyers / sizeof buyers[0]; b++) {
+        Ledger__V1__Command *c =
+            reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD");
+        c->business_us = T0;
+        assert_int_equal(LEDGER_ERR_OK, decide(buyers[b], c));
+        assert_true(W->out.event.reservation_purchased->expires_us == suspended_us);
+        c->business_us = T0 + 1;
+        refuse_as(buyers[b], c, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+        snprintf(expected, sizeof expected, OUTLASTING_REFUSAL, "purchase");
+        assert_non_null(strstr(W->out.message, expected));
+        c->business_us = active_us;
+        assert_int_equal(LEDGER_ERR_OK, decide(buyers[b], c));
+    }
+    assert_int_equal(1, W->customer->reservation_count);
+    /* A savings plan across the suspension is not held by rule 10. */
+    Ledger__V1__Command *plan = savings_plan(&k, "sub-g", LEDGER__V1__TERM__TERM_P1Y, 100);
+    plan->business_us = T0 + 1;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ALICE, plan));
+
+    /* An exchange's replacement of a year billed to sub-g: the same edge. */
+    const char *returned[] = {returned_id};
+    Ledger__V1__Command *c = exchange(&k, returned, 1, 0, 5000);
+    c->exchange_reservation->replacements[0]->billing_subscription_id = "sub-g";
+    c->exchange_reservation->replacements[0]->term = LEDGER__V1__TERM__TERM_P1Y;
+    c->business_us = T0;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    c->business_us = T0 + 1;
+    refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    snprintf(expected, sizeof expected, OUTLASTING_REFUSAL, "exchange");
+    assert_non_null(strstr(W->out.message, expected));
+    c->business_us = active_us;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+
+    /* A renewal counts from its date to the end of its term: a reservation
+     * ending at the suspension may be renewed from the reactivation on. */
+    Ledger__V1__Command *buy =
+        reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD");
+    buy->purchase_reservation->auto_renew = true;
+    buy->business_us = T0;
+    char renewing[32];
+    snprintf(renewing, sizeof renewing, "%s", seq_id("res", accept(&ADMIN, buy)));
+    Ledger__V1__Command *renewal = renew(&k, renewing, 1000, "USD");
+    renewal->business_us = T0;
+    refuse_as(&ADMIN, renewal, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    snprintf(expected, sizeof expected, OUTLASTING_REFUSAL, "renewal");
+    assert_non_null(strstr(W->out.message, expected));
+    renewal->business_us = suspended_us - 1;
+    refuse_as(&ADMIN, renewal, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    assert_non_null(strstr(W->out.message, "a reservation bought on 2025-12-31T23:59:59Z"));
+    renewal->business_us = active_us;
+    accept(&ADMIN, renewal);
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED,
+                     domain_find_reservation(W->customer, renewing)->state);
+}
+#undef OUTLASTING_REFUSAL
 
 /* Rule 2 at the grant's business time: an eligible subscription bought by
  * then and active then (and now). */
@@ -3091,6 +3200,7 @@ int main(void)
         TEST(test_domain_customer_purchase_conditions),
         TEST(test_domain_customer_purchase_at_its_moment),
         TEST(test_domain_purchase_at_the_subscription_moment),
+        TEST(test_domain_reservation_outlasting_a_suspension),
         TEST(test_domain_grant_at_the_subscription_moment),
         TEST(test_domain_customer_savings_plan_purchase),
         TEST(test_domain_partner_purchase),
