@@ -1795,10 +1795,21 @@ static enum ledger_err decide_role(struct decision *d, bool assign)
         err = need_customer(d);
     if (err != LEDGER_ERR_OK)
         return err;
-    if (find_subscription(d->customer, subscription_id) == NULL)
+    const struct domain_subscription *subscription =
+        find_subscription(d->customer, subscription_id);
+    if (subscription == NULL)
         return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
                       "subscription %s is not a subscription of customer %s", subscription_id,
                       d->customer->customer_id);
+    /* Rule 3 reads a role from the business time of its assignment: there
+     * was no subscription to hold it before the subscription was bought. */
+    if (d->business_us < subscription->purchased_us)
+        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
+                      "subscription %s of customer %s was bought %s: a role on it cannot be %s "
+                      "dated %s, before then; date it at or after that",
+                      subscription_id, d->customer->customer_id,
+                      time_text(subscription->purchased_us).text, assign ? "assigned" : "removed",
+                      time_text(d->business_us).text);
     const char *role_name = codec_enum_name(CODEC_ENUM_AZURE_ROLE, (int)role);
     bool held = find_role(d->customer, subscription_id, user, role) >= 0;
     if (assign && held)

@@ -1135,6 +1135,45 @@ static void test_domain_roles(void **state)
               LEDGER_ERR_FORBIDDEN);
 }
 
+/* A role is held on a subscription: neither assigned nor removed dated
+ * before the subscription was bought (here sub-2, on 2025-01-11). */
+static void test_domain_role_dated_before_its_subscription(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    W->now_us = T0 + 10 * DAY_US;
+    accept(&ADMIN, subscription(&k, "sub-2", LEDGER__V1__OFFER__OFFER_AZURE_PLAN));
+    W->now_us = T0 + 20 * DAY_US;
+    Ledger__V1__Command *c =
+        role(&k, true, "sub-2", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER);
+    c->business_us = T0 + 10 * DAY_US - 1;
+    refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND);
+    assert_non_null(strstr(W->out.message,
+                           "subscription sub-2 of customer c1 was bought 2025-01-11T00:00:00Z: a "
+                           "role on it cannot be assigned dated 2025-01-10T23:59:59Z, before "
+                           "then; date it at or after that"));
+    assert_int_equal(0, W->customer->role_count);
+    c->business_us = T0 + 10 * DAY_US;
+    accept(&ADMIN, c);
+    assert_int_equal(1, W->customer->role_count);
+    assert_true(W->customer->roles[0].assigned_us == T0 + 10 * DAY_US);
+    /* Other subscriptions, bought earlier, take roles dated then. */
+    c = role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER);
+    c->business_us = T0;
+    accept(&ADMIN, c);
+
+    c = role(&k, false, "sub-2", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER);
+    c->business_us = T0 + 10 * DAY_US - 1;
+    refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND);
+    assert_non_null(strstr(W->out.message, "a role on it cannot be removed dated "
+                                           "2025-01-10T23:59:59Z, before then"));
+    assert_int_equal(2, W->customer->role_count);
+    c->business_us = T0 + 10 * DAY_US;
+    accept(&ADMIN, c);
+    assert_int_equal(1, W->customer->role_count);
+}
+
 /* ---- rules 1 and 2: permissions --------------------------------------------- */
 
 static void test_domain_permission_needs_eligible_subscription(void **state)
@@ -3195,6 +3234,7 @@ int main(void)
         TEST(test_domain_suspension_and_reservation_states),
         TEST(test_domain_suspension_dated_back_over_ended_reservations),
         TEST(test_domain_roles),
+        TEST(test_domain_role_dated_before_its_subscription),
         TEST(test_domain_permission_needs_eligible_subscription),
         TEST(test_domain_permission_switches),
         TEST(test_domain_customer_purchase_conditions),
