@@ -18,7 +18,13 @@
  * never suspended, refunds stay far below the cap and below half of what
  * the cancelled reservation still commits, and an exchange's first
  * replacement costs at least what the returned reservations cost in total
- * (a second one, bought now and then, only adds to it).
+ * (a second one, bought now and then, only adds to it). Every item is dated
+ * at the generator's clock, which only moves forward, so the rules that look
+ * back in business time (a subscription's status then, rule 10 over the
+ * reservations active since a status change or over a reservation's term)
+ * see the same as they would now: a subscription is suspended only while no
+ * active reservation names it, and a reservation is bought only on an active
+ * subscription, whose later status changes are all still to come.
  */
 #include "histgen.h"
 
