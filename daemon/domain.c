@@ -1353,8 +1353,8 @@ static enum ledger_err check_active_while_reserved(struct decision *d, const cha
     if (first == NULL)
         return LEDGER_ERR_OK;
     return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
-                  "billing subscription %s became %s on %s, while a reservation bought on %s "
-                  "would be active; it is active since %s: date the %s at or after that",
+                  "subscription %s became %s on %s, while a reservation dated %s would be "
+                  "active; it is active since %s: date the %s at or after that",
                   subscription_id,
                   codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)first->status),
                   time_text(first->changed_us).text, time_text(d->business_us).text,
@@ -1715,8 +1715,8 @@ static enum ledger_err check_no_reservations_since(struct decision *d, const cha
     if (latest == NULL)
         return LEDGER_ERR_OK;
     return refuse(d, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS,
-                  "subscription %s cannot become %s on %s: reservation %s billed to it was "
-                  "active from %s until %s (%s); date the change at or after its end",
+                  "subscription %s cannot become %s on %s: reservation %s was active from %s "
+                  "until %s (%s); date the change at or after its end",
                   subscription_id, status_name, time_text(d->business_us).text, latest->id,
                   time_text(latest->bought_us).text, time_text(latest->ended_us).text,
                   codec_enum_name(CODEC_ENUM_RESERVATION_STATE, (int)latest->state));

@@ -1076,9 +1076,8 @@ static void test_domain_suspension_dated_back_over_ended_reservations(void **sta
         refuse_as(&ADMIN, back, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS);
         char expected[256];
         snprintf(expected, sizeof expected,
-                 "subscription sub-g cannot become suspended on %s: reservation %s billed to "
-                 "it was active from 2025-01-11T00:00:00Z until %s (%s); date the change at or "
-                 "after its end",
+                 "subscription sub-g cannot become suspended on %s: reservation %s was active "
+                 "from 2025-01-11T00:00:00Z until %s (%s); date the change at or after its end",
                  time_text(end_us - 1), rid, time_text(end_us), cases[i].state);
         if (strstr(W->out.message, expected) == NULL)
             fail_msg("case %zu: %s", i, W->out.message);
@@ -1496,7 +1495,7 @@ static void test_domain_purchase_at_the_subscription_moment(void **state)
             }
             refuse_as(buyers[b], c, cases[i].expected[b]);
             if (cases[i].business_us < T0 + 10 * DAY_US) {
-                assert_non_null(strstr(W->out.message, "billing subscription sub-g became "
+                assert_non_null(strstr(W->out.message, "subscription sub-g became "
                                                        "suspended on 2025-01-11T00:00:00Z"));
                 continue;
             }
@@ -1534,9 +1533,9 @@ static void test_domain_purchase_at_the_subscription_moment(void **state)
  * sub-g, bought on 2025-01-01, is suspended a year later, on 2026-01-01,
  * and active again from 2026-01-11. */
 #define OUTLASTING_REFUSAL                                                                         \
-    "billing subscription sub-g became suspended on 2026-01-01T00:00:00Z, while a reservation "    \
-    "bought on 2025-01-01T00:00:00Z would be active; it is active since 2026-01-11T00:00:00Z: "    \
-    "date the %s at or after that"
+    "subscription sub-g became suspended on 2026-01-01T00:00:00Z, while a reservation dated "      \
+    "2025-01-01T00:00:00Z would be active; it is active since 2026-01-11T00:00:00Z: date the %s "  \
+    "at or after that"
 
 static void test_domain_reservation_outlasting_a_suspension(void **state)
 {
@@ -1615,13 +1614,55 @@ static void test_domain_reservation_outlasting_a_suspension(void **state)
     assert_non_null(strstr(W->out.message, expected));
     renewal->business_us = suspended_us - 1;
     refuse_as(&ADMIN, renewal, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
-    assert_non_null(strstr(W->out.message, "a reservation bought on 2025-12-31T23:59:59Z"));
+    assert_non_null(strstr(W->out.message, "a reservation dated 2025-12-31T23:59:59Z"));
     renewal->business_us = active_us;
     accept(&ADMIN, renewal);
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED,
                      domain_find_reservation(W->customer, renewing)->state);
 }
 #undef OUTLASTING_REFUSAL
+
+/* Rule 10's refusals across business time say what to do in full for a
+ * subscription id as long as Azure's (a GUID, 36 characters), an exchange's
+ * "replacement 1 of 2: " included. */
+static void test_domain_rule_10_messages_fit(void **state)
+{
+    (void)state;
+    struct cmd k;
+    const char *guid = "0b1e2f3a-4c5d-6e7f-8091-a2b3c4d5e6f7";
+    standard_customer();
+    accept(&ADMIN, subscription(&k, guid, LEDGER__V1__OFFER__OFFER_AZURE_PLAN));
+    char returned_id[32];
+    snprintf(returned_id, sizeof returned_id, "%s", buy_reservation(1000)); /* on sub-1 */
+    W->now_us = T0 + 10 * DAY_US;
+    char rid[32];
+    snprintf(rid, sizeof rid, "%s",
+             seq_id("res", accept(&ADMIN, reservation(&k, guid, "Standard_D2s_v5",
+                                                      LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"))));
+    W->now_us = T0 + 20 * DAY_US;
+    end_reservation(rid, END_EXCHANGED);
+    Ledger__V1__Command *back =
+        status(&k, guid, LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED);
+    back->business_us = T0 + 15 * DAY_US;
+    refuse_as(&ADMIN, back, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS);
+    assert_non_null(strstr(W->out.message, guid));
+    assert_non_null(strstr(W->out.message, "(exchanged); date the change at or after its end"));
+
+    back->business_us = T0 + 20 * DAY_US;
+    accept(&ADMIN, back);
+    W->now_us = T0 + 30 * DAY_US;
+    accept(&ADMIN, status(&k, guid, LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE));
+    const char *returned[] = {returned_id};
+    Ledger__V1__Command *c = exchange(&k, returned, 1, 0, 5000);
+    c->exchange_reservation->replacements[0]->billing_subscription_id = (char *)guid;
+    more_replacement(&k, 5000);
+    c->business_us = T0 + 20 * DAY_US - 1;
+    refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    assert_non_null(strstr(W->out.message, "replacement 1 of 2: subscription "));
+    assert_non_null(strstr(W->out.message, guid));
+    assert_non_null(strstr(W->out.message, "it is active since 2025-01-31T00:00:00Z: date the "
+                                           "exchange at or after that"));
+}
 
 /* Rule 2 at the grant's business time: an eligible subscription bought by
  * then and active then (and now). */
@@ -3241,6 +3282,7 @@ int main(void)
         TEST(test_domain_customer_purchase_at_its_moment),
         TEST(test_domain_purchase_at_the_subscription_moment),
         TEST(test_domain_reservation_outlasting_a_suspension),
+        TEST(test_domain_rule_10_messages_fit),
         TEST(test_domain_grant_at_the_subscription_moment),
         TEST(test_domain_customer_savings_plan_purchase),
         TEST(test_domain_partner_purchase),
