@@ -875,20 +875,22 @@ enum ledger_err ctl_output_value(FILE *out, enum ctl_format format, const char *
     return err;
 }
 
-void ctl_output_error(FILE *out, FILE *err, enum ctl_format format, enum ledger_err code,
+void ctl_output_error(FILE *out, FILE *err, enum ctl_error_document document, enum ledger_err code,
                       const char *message)
 {
     const char *text = message != NULL && message[0] != '\0' ? message : ledger_strerror(code);
     fprintf(err, "error: %s: %s\n", ledger_err_name(code), text);
-    if (format == CTL_FORMAT_JSON) {
-        json_t *document =
+    if (document != CTL_ERROR_DOCUMENT_NONE) {
+        json_t *value =
             json_pack("{s:{s:s, s:s}}", "error", "code", ledger_err_name(code), "message", text);
-        if (document != NULL) {
-            (void)dump_document(out, document, false);
-            json_decref(document);
+        if (value != NULL) {
+            bool one_line = document == CTL_ERROR_DOCUMENT_ERR_LINE;
+            (void)dump_document(one_line ? err : out, value, one_line);
+            json_decref(value);
         }
     }
     fflush(out);
+    fflush(err);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -122,9 +122,19 @@ ctl_output_records(FILE *out, enum ctl_format format, const char *key, const cha
                    const enum ctl_cell_kind *kinds, size_t name_count, const char *const *cells,
                    size_t row_count, const struct ctl_extra *extras, size_t extra_count);
 
-/* Reports a failure: "error: CODE_NAME: message" on err, and with JSON also
- * {"error": {"code": "CODE_NAME", "message": "..."}} on out. */
-void ctl_output_error(FILE *out, FILE *err, enum ctl_format format, enum ledger_err code,
+/* Where a failure's JSON error document goes, besides the error line. */
+enum ctl_error_document {
+    CTL_ERROR_DOCUMENT_NONE, /* nowhere: not JSON, or out is broken or holds the report */
+    CTL_ERROR_DOCUMENT_OUT,  /* on out, indented like every other document */
+    /* On err as one line after the error line: for a feed (events), whose
+     * out carries its events only, one a line, to programs that parse
+     * every line as an event. */
+    CTL_ERROR_DOCUMENT_ERR_LINE,
+};
+
+/* Reports a failure: "error: CODE_NAME: message" on err, and the document
+ * {"error": {"code": "CODE_NAME", "message": "..."}} where `document` says. */
+void ctl_output_error(FILE *out, FILE *err, enum ctl_error_document document, enum ledger_err code,
                       const char *message);
 
 /* The compact JSON text of a message (fields in proto order), for tests and

@@ -2750,6 +2750,9 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err)
         }
     }
     result = split_command_line(context, argc, argv, &verb, rest, &rest_count);
+    /* A feed's stdout is read line by line as events, usage errors
+     * included: nothing else may go there. */
+    context->feed = verb != NULL && verb->run == run_events;
     if (result == LEDGER_ERR_OK) {
         const struct ctl_option *tables[4] = {global_options, NULL, NULL, NULL};
         if (verb != NULL) {
@@ -2810,11 +2813,17 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err)
         add_advice(context, result);
     }
     if (result != LEDGER_ERR_OK) {
-        /* The JSON error document goes to stdout only when JSON output was
-         * asked for; a usage error found before --output was read is
-         * reported on stderr alone. */
-        ctl_output_error(out, err, context->reported ? CTL_FORMAT_TABLE : context->format, result,
-                         context->message);
+        /* The JSON error document goes out only when JSON output was asked
+         * for (a usage error found before --output was read is reported on
+         * stderr alone): to stdout, unless stdout holds a feed's events or
+         * the verb's report, or could not be written. */
+        enum ctl_error_document document = CTL_ERROR_DOCUMENT_NONE;
+        if (context->format == CTL_FORMAT_JSON) {
+            document = context->feed       ? CTL_ERROR_DOCUMENT_ERR_LINE
+                       : context->reported ? CTL_ERROR_DOCUMENT_NONE
+                                           : CTL_ERROR_DOCUMENT_OUT;
+        }
+        ctl_output_error(out, err, document, result, context->message);
     }
 done:
     fflush(out);

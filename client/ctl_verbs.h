@@ -37,6 +37,7 @@ struct ctl_context {
     struct ledger_client *client;  /* connected on first use (ctl_client) */
     bool connect_failed;           /* the failure was connecting (exit status 3) */
     bool reported; /* the verb printed its report before failing: no JSON error document */
+    bool feed;     /* stdout carries one event a line (events): errors go to stderr only */
     char message[2 * CTL_MESSAGE_SIZE]; /* why the verb failed, for the error line */
     volatile sig_atomic_t *stop;        /* set by SIGINT/SIGTERM while following */
     char socket_buffer[4096];

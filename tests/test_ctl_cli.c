@@ -1329,6 +1329,76 @@ static void test_ctl_cli_events_feed(void **state)
     run_free(&run);
 }
 
+/* For json_lines_each: fails unless the line is an event of the JSON feed. */
+static void expect_event_line(void *context, json_t *object, const char *line)
+{
+    (void)context;
+    if (json_object_get(object, "sequence") == NULL || json_object_get(object, "type") == NULL) {
+        fail_msg("a line of the feed is no event: %s", line);
+    }
+}
+
+/* Fails unless `text` (stderr) holds the one-line JSON error document of
+ * `code`. */
+static void expect_error_line(const char *text, const char *code)
+{
+    char *copy = strdup(text);
+    assert_non_null(copy);
+    char *save = NULL;
+    bool found = false;
+    for (char *line = strtok_r(copy, "\n", &save); line != NULL && !found;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_t *document = json_loads(line, 0, NULL);
+        json_t *error = json_object_get(document, "error");
+        const char *name = json_string_value(json_object_get(error, "code"));
+        found = name != NULL && strcmp(name, code) == 0 &&
+                json_string_value(json_object_get(error, "message")) != NULL;
+        json_decref(document);
+    }
+    free(copy);
+    if (!found) {
+        fail_msg("no JSON error line of %s on stderr: %s", code, text);
+    }
+}
+
+/* A feed's stdout holds its events only: a JSON error (a refusal, a usage
+ * error) goes to stderr, after the error line, as one line; other verbs
+ * still print it on stdout. */
+static void test_ctl_cli_events_errors_on_stderr(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], auditor_key[PATH_SIZE + 16], checkpoint[PATH_SIZE + 16];
+    make_partner(fixture, "p-everr", "p-everr-admin", key, sizeof key);
+    make_staff(fixture, "p-everr", "p-everr-auditor", "auditor", auditor_key, sizeof auditor_key);
+    snprintf(checkpoint, sizeof checkpoint, "%s/everr.checkpoint", fixture->dir);
+    FILE *ahead = fopen(checkpoint, "w");
+    assert_non_null(ahead);
+    fputs("999999999\n", ahead);
+    fclose(ahead);
+    const char *cases[][4] = {
+        {"--checkpoint", checkpoint, NULL, "MISMATCH"}, /* refused after the daemon answered */
+        {"--from", "0", NULL, "USAGE"},                 /* refused by the verb */
+        {"--no-such-option", NULL, NULL, "USAGE"},      /* refused by the parser */
+    };
+    int statuses[] = {1, 2, 2};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ctl(fixture, &run, "p-everr-auditor", auditor_key, "--output", "json", "events",
+            cases[i][0], cases[i][1], cases[i][2], NULL);
+        expect_error(&run, statuses[i], cases[i][3]);
+        assert_string_equal("", run.out);
+        expect_error_line(run.err, cases[i][3]);
+        run_free(&run);
+    }
+    /* Not a feed: the document is stdout's. */
+    ctl(fixture, &run, "p-everr-auditor", auditor_key, "--output", "json", "proof", "--seq", "0",
+        NULL);
+    expect_error(&run, 2, "USAGE");
+    expect_json_error(&run, "USAGE");
+    assert_null(strchr(run.err, '{'));
+    run_free(&run);
+}
+
 /* Starts `ledgerctl events --follow` in the background, its stdout going to
  * out_path and, unless err_path is NULL, its stderr to err_path; returns its
  * pid. */
@@ -1563,6 +1633,13 @@ static void test_ctl_cli_events_follow_restart(void **state)
     }
     fixture->follower = 0;
     assert_true(wait_text(errors, "error: PRINCIPAL_REVOKED: "));
+    /* The feed holds only events, the refusal went to stderr. */
+    char *fed = read_file(feed);
+    json_lines_each(fed, expect_event_line, NULL);
+    free(fed);
+    char *said = read_file(errors);
+    expect_error_line(said, "PRINCIPAL_REVOKED");
+    free(said);
 }
 
 static void test_ctl_cli_backup(void **state)
@@ -1734,6 +1811,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_views_json),
         cmocka_unit_test(test_ctl_cli_savings_plans_as_of),
         cmocka_unit_test(test_ctl_cli_events_feed),
+        cmocka_unit_test(test_ctl_cli_events_errors_on_stderr),
         cmocka_unit_test(test_ctl_cli_events_follow),
         cmocka_unit_test(test_ctl_cli_events_follow_restart),
         cmocka_unit_test(test_ctl_cli_backup),

@@ -254,7 +254,7 @@ static void test_ctl_output_error_shapes(void **state)
     struct capture out, err;
     capture_open(&out);
     capture_open(&err);
-    ctl_output_error(out.file, err.file, CTL_FORMAT_JSON, LEDGER_ERR_PERMISSION_OFF,
+    ctl_output_error(out.file, err.file, CTL_ERROR_DOCUMENT_OUT, LEDGER_ERR_PERMISSION_OFF,
                      "the \"reservations\" permission is off");
     char *out_text = capture_close(&out);
     char *err_text = capture_close(&err);
@@ -268,12 +268,26 @@ static void test_ctl_output_error_shapes(void **state)
 
     capture_open(&out);
     capture_open(&err);
-    ctl_output_error(out.file, err.file, CTL_FORMAT_TABLE, LEDGER_ERR_TIMEOUT, "");
+    ctl_output_error(out.file, err.file, CTL_ERROR_DOCUMENT_NONE, LEDGER_ERR_TIMEOUT, "");
     out_text = capture_close(&out);
     err_text = capture_close(&err);
     assert_string_equal("", out_text);
     assert_string_equal("error: TIMEOUT: no reply from the daemon in time; the command may be "
                         "retried safely\n",
+                        err_text);
+    free(out_text);
+    free(err_text);
+
+    /* A feed's error: stdout untouched, the document one line on stderr. */
+    capture_open(&out);
+    capture_open(&err);
+    ctl_output_error(out.file, err.file, CTL_ERROR_DOCUMENT_ERR_LINE, LEDGER_ERR_UNREACHABLE,
+                     "no daemon");
+    out_text = capture_close(&out);
+    err_text = capture_close(&err);
+    assert_string_equal("", out_text);
+    assert_string_equal("error: UNREACHABLE: no daemon\n"
+                        "{\"error\":{\"code\":\"UNREACHABLE\",\"message\":\"no daemon\"}}\n",
                         err_text);
     free(out_text);
     free(err_text);
