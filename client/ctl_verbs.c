@@ -2024,22 +2024,24 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         snprintf(context->message, sizeof context->message, "cannot write the output");
         return LEDGER_ERR_IO_ERROR;
     }
-    struct sigaction previous_int, previous_term;
-    if (subscription.follow) {
-        struct sigaction action;
-        memset(&action, 0, sizeof action);
-        action.sa_handler = events_signal;
-        sigemptyset(&action.sa_mask);
-        events_stop = 0;
-        sigaction(SIGINT, &action, &previous_int);
-        sigaction(SIGTERM, &action, &previous_term);
-        subscription.stop = &events_stop;
-    }
+    /* Ctrl-C and SIGTERM stop the feed after the page being printed, with
+     * the checkpoint naming its last line, following or not: a listing
+     * killed by them could end in half a line, or leave the checkpoint
+     * before lines it printed. SA_RESTART lets a write blocked on a full
+     * pipe finish the line; the waits for the daemon (poll) return early
+     * whatever the flag. */
+    struct sigaction action, previous_int, previous_term;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = events_signal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    events_stop = 0;
+    sigaction(SIGINT, &action, &previous_int);
+    sigaction(SIGTERM, &action, &previous_term);
+    subscription.stop = &events_stop;
     err = ledger_subscribe(client, &subscription, print_event, &printer);
-    if (subscription.follow) {
-        sigaction(SIGINT, &previous_int, NULL);
-        sigaction(SIGTERM, &previous_term, NULL);
-    }
+    sigaction(SIGINT, &previous_int, NULL);
+    sigaction(SIGTERM, &previous_term, NULL);
     if (err != LEDGER_ERR_OK && printer.err == LEDGER_ERR_OK) {
         copy_client_message(context, err, 1);
         return err;

@@ -1037,10 +1037,10 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
         events.after_sequence = position;
         Ledger__V1__Reply *reply = NULL;
         err = client_query_reply(client, &query, &reply);
+        if (err != LEDGER_ERR_OK && client_daemon_away(err) && client_stopped(subscription)) {
+            return LEDGER_ERR_OK; /* the signal cut the wait for a reply short */
+        }
         if (err != LEDGER_ERR_OK && subscription->follow && answered && client_daemon_away(err)) {
-            if (client_stopped(subscription)) {
-                return LEDGER_ERR_OK; /* the signal cut the wait for a reply short */
-            }
             if (retry_ms == 0) {
                 client_notice("lost the daemon at %s (%s: %s); asking again until it answers, "
                               "then resuming after sequence %llu",

@@ -191,9 +191,11 @@ struct ledger_subscription {
     /* 0: the current tree. Otherwise only the events of the tree of this size
      * (a head the caller kept), their proofs against it; not with follow. */
     uint64_t tree_size;
-    /* borrowed; NULL or a flag that a signal handler may set: checked between
-     * events and while waiting (for new events, or for a daemon that went
-     * away); when set, ledger_subscribe returns OK. */
+    /* borrowed; NULL or a flag that a signal handler may set: checked before
+     * each page (a page begun is delivered whole, and checkpointed) and
+     * while waiting (for new events, or for a daemon that went away); when
+     * set, ledger_subscribe returns OK, following or not, also when the
+     * query it cut short got no reply. */
     volatile sig_atomic_t *stop;
     /* NULL: none. Called with the callback's context before each checkpoint
      * write that covers an event whose callback returned since the previous

@@ -281,6 +281,15 @@ static inline void json_lines_each(const char *text,
     free(copy);
 }
 
+/* For json_lines_each: fails unless the line is an event of the JSON feed. */
+static inline void expect_event_line(void *context, json_t *object, const char *line)
+{
+    (void)context;
+    if (json_object_get(object, "sequence") == NULL || json_object_get(object, "type") == NULL) {
+        fail_msg("a line of the feed is no event: %s", line);
+    }
+}
+
 /* Operator work: principal `id` of `role` bound to `partner`, its key file
  * written to DIR/<id>.key, whose path goes to key_out. */
 static inline void make_staff(struct fixture *fixture, const char *partner, const char *id,

@@ -1329,15 +1329,6 @@ static void test_ctl_cli_events_feed(void **state)
     run_free(&run);
 }
 
-/* For json_lines_each: fails unless the line is an event of the JSON feed. */
-static void expect_event_line(void *context, json_t *object, const char *line)
-{
-    (void)context;
-    if (json_object_get(object, "sequence") == NULL || json_object_get(object, "type") == NULL) {
-        fail_msg("a line of the feed is no event: %s", line);
-    }
-}
-
 /* Fails unless `text` (stderr) holds the one-line JSON error document of
  * `code`. */
 static void expect_error_line(const char *text, const char *code)

@@ -1029,6 +1029,141 @@ static void test_ctl_ops_events_checkpoint_per_page(void **state)
     }
 }
 
+/* Onboards `count` customers of `partner` in one batch, as its admin agent
+ * through libledger: a log longer than a page in one request. */
+static void onboard_customers(struct fixture *fixture, const char *admin, const char *key_file,
+                              size_t count)
+{
+    struct ledger_options options = {
+        .request_url = fixture->socket,
+        .principal_id = admin,
+        .key_file = key_file,
+        .timeout_ms = 30000,
+    };
+    struct ledger_client *client = NULL;
+    assert_int_equal(LEDGER_ERR_OK, ledger_connect(&options, &client));
+    Ledger__V1__OnboardCustomer *bodies = calloc(count, sizeof *bodies);
+    Ledger__V1__Command *commands = calloc(count, sizeof *commands);
+    const Ledger__V1__Command **list = calloc(count, sizeof *list);
+    char(*ids)[32] = calloc(count, sizeof *ids);
+    assert_true(bodies != NULL && commands != NULL && list != NULL && ids != NULL);
+    for (size_t i = 0; i < count; i++) {
+        Ledger__V1__OnboardCustomer body = LEDGER__V1__ONBOARD_CUSTOMER__INIT;
+        Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+        snprintf(ids[i], sizeof ids[i], "many-%zu", i);
+        bodies[i] = body;
+        bodies[i].name = ids[i];
+        commands[i] = command;
+        commands[i].customer_id = ids[i];
+        commands[i].body_case = LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER;
+        commands[i].onboard_customer = &bodies[i];
+        list[i] = &commands[i];
+    }
+    Ledger__V1__Reply *reply = NULL;
+    assert_int_equal(LEDGER_ERR_OK, ledger_execute(client, list, count, &reply));
+    ledger_reply_free(reply);
+    ledger_close(client);
+    free(ids);
+    free(list);
+    free(commands);
+    free(bodies);
+}
+
+/* The sequence of the last line of a JSON feed (0 when it has none). */
+static uint64_t last_sequence_of(const char *text)
+{
+    char *copy = strdup(text);
+    uint64_t sequences[2048];
+    size_t count = sequences_of(copy, sequences, 2048);
+    free(copy);
+    return count > 0 ? sequences[count - 1] : 0;
+}
+
+/* Ctrl-C stops a listing without --follow as it stops a follower: after the
+ * page being printed, every line whole, the checkpoint naming the last one,
+ * exit 0; the next run prints the rest. Here the signal comes while the
+ * listing is blocked writing into a full pipe, in its first page of two. */
+static void test_ctl_ops_events_interrupted(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], auditor[PATH_SIZE + 16], checkpoint[PATH_SIZE + 16];
+    char errors[PATH_SIZE + 16];
+    make_partner(fixture, "p-many", "p-many-admin", key, sizeof key);
+    onboard_customers(fixture, "p-many-admin", key, 600);
+    snprintf(auditor, sizeof auditor, "%s/many-auditor.key", fixture->dir);
+    snprintf(checkpoint, sizeof checkpoint, "%s/many.checkpoint", fixture->dir);
+    snprintf(errors, sizeof errors, "%s/many.err", fixture->dir);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
+        "many-auditor", "--role", "auditor", "--key-out", auditor, NULL);
+    expect_ok(&run);
+    run_free(&run);
+    /* The whole log, for an auditor of every partner: more than a page. */
+    ctl(fixture, &run, "many-auditor", auditor, "--output", "json", "events", NULL);
+    expect_ok(&run);
+    char *whole = strdup(run.out);
+    run_free(&run);
+    uint64_t head = last_sequence_of(whole);
+    assert_true(head > 600);
+
+    int channel[2];
+    assert_int_equal(0, pipe(channel));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(channel[1], 1);
+        close(channel[0]);
+        close(channel[1]);
+        int err = open(errors, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(err, 2);
+        execl(ledgerctl_path(), ledgerctl_path(), "--socket", fixture->socket, "--principal",
+              "many-auditor", "--key-file", auditor, "--output", "json", "events", "--checkpoint",
+              checkpoint, (char *)NULL);
+        _exit(127);
+    }
+    close(channel[1]);
+    /* Once it has written, it fills the pipe (a page is some hundred KiB)
+     * and blocks there. */
+    size_t capacity = OUTPUT_MAX;
+    char *text = malloc(capacity + 1);
+    ssize_t got = read(channel[0], text, capacity);
+    assert_true(got > 0);
+    size_t size = (size_t)got;
+    sleep_ms(200);
+    assert_int_equal(0, kill(pid, SIGINT));
+    while ((got = read(channel[0], text + size, capacity - size)) > 0) {
+        size += (size_t)got;
+    }
+    text[size] = '\0';
+    close(channel[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    char *said = read_file(errors);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fail_msg("the interrupted listing did not exit 0 (status %d): %s", status, said);
+    }
+    free(said);
+
+    /* Whole lines only, each an event, fewer than the log: it stopped after
+     * its first page, and the checkpoint names its last line. */
+    assert_true(size > 0 && text[size - 1] == '\n');
+    json_lines_each(text, expect_event_line, NULL);
+    uint64_t last = last_sequence_of(text);
+    assert_true(last > 0 && last < head);
+    assert_int_equal(last, checkpoint_of(checkpoint));
+    assert_int_equal(0, strncmp(whole, text, size));
+
+    /* The next run goes on from there: together, the whole log once. */
+    ctl(fixture, &run, "many-auditor", auditor, "--output", "json", "events", "--checkpoint",
+        checkpoint, NULL);
+    expect_ok(&run);
+    assert_string_equal(whole + size, run.out);
+    assert_int_equal(head, checkpoint_of(checkpoint));
+    run_free(&run);
+    free(text);
+    free(whole);
+}
+
 static void test_ctl_ops_proofs_verified(void **state)
 {
     struct fixture *fixture = *state;
@@ -1599,6 +1734,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_reconcile_other_month),
         cmocka_unit_test(test_ctl_ops_events_csv_appended),
         cmocka_unit_test(test_ctl_ops_events_checkpoint_per_page),
+        cmocka_unit_test(test_ctl_ops_events_interrupted),
         cmocka_unit_test(test_ctl_ops_proofs_verified),
         cmocka_unit_test(test_ctl_ops_audit_refusals),
         cmocka_unit_test(test_ctl_ops_verify_saved_head),
