@@ -25,6 +25,8 @@ What it checks (each check prints "ok" or "FAIL"):
     principal, batches of committed and new commands, refused batches that
     keep nothing;
   - who may see what (roles of security.md), price hiding for customer users;
+  - an exchange of one reservation for two replacements of different
+    scopes: ids, states, the event's replacements, orders, refusals;
   - queries: reservations, savings plans now and as of a sequence or a
     recorded time, activity paging, events paging (whole log, by
     partner, customer and type, past the head), inclusion proofs
@@ -1077,12 +1079,109 @@ def scenario(cl, bell, op, tag, partner, customer, sub1, sub_other, user, daemon
               str([e.event.sequence for e in new]))
         c = c2
 
+    exchange(cl, admin, auditor, customer, partner, sub1, tag)
     probes(cl, op, admin, auditor, cuser, customer, partner, sub1, tag)
     raw_framing(req_url, req_url.replace("ledger.sock", "events.sock"), op, admin, customer, tag)
     errors(cl, op, admin, auditor, customer, tag)
 
     if daemon is not None:
         restart(cl, daemon, op, admin, customer, tag, req_url)
+
+
+def exchange(cl, admin, auditor, customer, partner, sub1, tag):
+    """ExchangeReservation of one reservation for two replacements of different
+    scopes (events.md, ReservationExchanged; protocol.md, CommandResult ids)."""
+    print("exchange")
+
+    def reservation(sku, qty, scope, price, term=pb.TERM_P3Y):
+        return pb.PurchaseReservation(
+            billing_subscription_id=sub1, sku=sku, region="westeurope", quantity=qty,
+            term=term, billing_plan=pb.BILLING_PLAN_UPFRONT, scope=scope,
+            price=pb.Money(amount_minor=price, currency="USD"),
+            retail_price=pb.Money(amount_minor=price + 10000, currency="USD"))
+
+    def exchange_of(returned, refund, replacements):
+        return pb.ExchangeReservation(reservation_ids=[returned],
+                                      refund=pb.Money(amount_minor=refund, currency="USD"),
+                                      replacements=replacements)
+
+    shared = pb.Scope(kind=pb.SCOPE_KIND_SHARED)
+    single = pb.Scope(kind=pb.SCOPE_KIND_SINGLE, target=sub1)
+    r, _ = ok_batch(cl, admin, [command("xr-buy-" + tag, "purchase_reservation",
+                                        reservation("Standard_D2s_v5", 1, shared, 100000,
+                                                    term=pb.TERM_P1Y),
+                                        customer_id=customer)], "a reservation to exchange")
+    returned = r.results[0].reservation_id
+
+    # The replacements together must commit at least what the returned one
+    # still commits, which is at most its price (events.md, the rules).
+    low = exchange_of(returned, 0, [reservation("Standard_E4s_v5", 1, shared, 1000),
+                                    reservation("Standard_D4s_v5", 3, single, 1000)])
+    r, _ = cl.batch(admin, [command("xr-low-" + tag, "exchange_reservation", low,
+                                    customer_id=customer)])
+    expect("exchange for replacements worth less: EXCHANGE_VALUE_TOO_LOW", r, 40, failed_index=0)
+    bad = exchange_of(returned, 0, [reservation("Standard_E4s_v5", 1, shared, 60000),
+                                    reservation("Standard_D4s_v5", 0, single, 50000)])
+    r, _ = cl.batch(admin, [command("xr-bad-" + tag, "exchange_reservation", bad,
+                                    customer_id=customer)])
+    expect("exchange whose second replacement has quantity 0: INVALID_ARGUMENT", r, 4)
+    note("the refusal of a second replacement: %r" % r.message)
+
+    body = exchange_of(returned, 1000, [reservation("Standard_E4s_v5", 1, shared, 60000),
+                                        reservation("Standard_D4s_v5", 3, single, 50000)])
+    r, _ = ok_batch(cl, admin, [command("xr-" + tag, "exchange_reservation", body,
+                                        customer_id=customer)],
+                    "ExchangeReservation of one for two replacements")
+    res = r.results[0]
+    seq = res.last_sequence
+    first, second = "res-%d" % seq, "res-%d-2" % seq
+    orders = ["ord-%d" % seq, "ord-%d-2" % seq]
+    check("exchange: one event; the first replacement's ids res-/ord-<last_sequence>",
+          res.first_sequence == seq > 0 and res.reservation_id == first and
+          res.order_id == orders[0], str(res))
+
+    r = cl.query(admin, pb.Query(reservations=pb.ReservationsQuery(customer_id=customer)))
+    expect("reservations after the exchange", r, 0)
+    rows = {x.reservation_id: x for x in r.query.reservations}
+    check("exchange: the returned reservation is exchanged",
+          returned in rows and rows[returned].state == pb.RESERVATION_STATE_EXCHANGED,
+          str(rows.get(returned)))
+    check("exchange: both replacements active, each with its own order, quantity and scope",
+          first in rows and second in rows and
+          all(rows[i].state == pb.RESERVATION_STATE_ACTIVE and rows[i].sequence == seq and
+              rows[i].purchaser == pb.PURCHASER_PARTNER for i in (first, second)) and
+          [rows[first].order_id, rows[second].order_id] == orders and
+          rows[first].quantity == 1 and rows[first].scope == shared and
+          rows[second].quantity == 3 and rows[second].scope == single and
+          rows[second].price.amount_minor == 50000,
+          str([rows.get(first), rows.get(second)]))
+
+    r = cl.query(auditor, pb.Query(partner_id=partner,
+                                   events=pb.EventsQuery(after_sequence=seq - 1, limit=1)))
+    expect("the exchange's event", r, 0)
+    event = r.query.events[0].event if r.code == 0 and r.query.events else pb.Event()
+    x = event.reservation_exchanged
+    check("ReservationExchanged: schema version 2, the returned id, refund, two replacements",
+          event.sequence == seq and event.WhichOneof("body") == "reservation_exchanged" and
+          event.schema_version == 2 and list(x.returned_reservation_ids) == [returned] and
+          x.refund.amount_minor == 1000 and
+          1000 <= x.remaining_commitment.amount_minor <= 100000 and
+          [p.reservation_id for p in x.replacements] == [first, second] and
+          [p.order_id for p in x.replacements] == orders and
+          [p.scope for p in x.replacements] == [shared, single] and
+          all(p.purchaser == pb.PURCHASER_PARTNER for p in x.replacements), str(event))
+
+    r = cl.query(admin, pb.Query(orders=pb.OrdersQuery(customer_id=customer)))
+    expect("orders after the exchange", r, 0)
+    kinds = [(o.order_id, o.kind) for o in r.query.orders if o.sequence == seq]
+    check("orders: one of kind exchange per replacement",
+          kinds == [(orders[0], "exchange"), (orders[1], "exchange")], str(kinds))
+
+    r, _ = cl.batch(admin, [command("xr-" + tag, "exchange_reservation", body,
+                                    customer_id=customer)])
+    expect("the exchange again (the same command bytes): OK", r, 0)
+    check("the exchange again: a duplicate with the same ids",
+          r.results[0].duplicate and r.results[0].reservation_id == first, str(r.results[0]))
 
 
 def events_all(cl, who, after, limit, partner_id="", **filters):
