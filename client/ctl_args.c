@@ -90,8 +90,8 @@ bool ctl_flag(const struct ctl_args *args, const char *name)
     return ctl_arg(args, name) != NULL;
 }
 
-size_t ctl_arg_list(const struct ctl_args *args, const char *name, const char **values, size_t max,
-                    char *storage, size_t storage_size)
+static size_t arg_list(const struct ctl_args *args, const char *name, bool keep_empty,
+                       const char **values, size_t max, char *storage, size_t storage_size)
 {
     size_t count = 0;
     size_t used = 0;
@@ -103,7 +103,7 @@ size_t ctl_arg_list(const struct ctl_args *args, const char *name, const char **
         for (;;) {
             const char *comma = strchr(piece, ',');
             size_t length = comma != NULL ? (size_t)(comma - piece) : strlen(piece);
-            if (length > 0) {
+            if (length > 0 || keep_empty) {
                 if (count >= max || used + length + 1 > storage_size) {
                     return max + 1;
                 }
@@ -119,6 +119,18 @@ size_t ctl_arg_list(const struct ctl_args *args, const char *name, const char **
         }
     }
     return count;
+}
+
+size_t ctl_arg_list(const struct ctl_args *args, const char *name, const char **values, size_t max,
+                    char *storage, size_t storage_size)
+{
+    return arg_list(args, name, false, values, max, storage, storage_size);
+}
+
+size_t ctl_arg_list_positional(const struct ctl_args *args, const char *name, const char **values,
+                               size_t max, char *storage, size_t storage_size)
+{
+    return arg_list(args, name, true, values, max, storage, storage_size);
 }
 
 /* The prefix of an enum's value names: its name in upper snake case and "_"

@@ -66,6 +66,11 @@ bool ctl_flag(const struct ctl_args *args, const char *name);
  * bytes. */
 size_t ctl_arg_list(const struct ctl_args *args, const char *name, const char **values, size_t max,
                     char *storage, size_t storage_size);
+/* As ctl_arg_list, but for a list whose values stand by position: an empty
+ * value (--name '', or an empty piece between commas, "a,,b") is kept as ""
+ * ("none in this place") where ctl_arg_list drops it. */
+size_t ctl_arg_list_positional(const struct ctl_args *args, const char *name, const char **values,
+                               size_t max, char *storage, size_t storage_size);
 
 /* An enum value's command-line name into out ("admin-agent"); "unknown" for
  * undeclared values. */

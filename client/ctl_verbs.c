@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1048,7 +1049,7 @@ static const struct ctl_option reservation_exchange_options[] = {
      REPLACEMENT_HELP("single|resource-group|management-group|shared"), true},
     {"scope-target", CTL_OPTION_LIST, "X",
      REPLACEMENT_HELP("the subscription (single), subscription/group (resource-group) or group "
-                      "id"),
+                      "id; '' for a shared one"),
      false},
     {"price", CTL_OPTION_LIST, "AMOUNT",
      REPLACEMENT_HELP("the partner's price for the whole term, e.g. 1234.56"), true},
@@ -1060,11 +1061,31 @@ static const struct ctl_option reservation_exchange_options[] = {
 };
 
 /* The options above that describe one replacement each. */
-static const char *const replacement_options[] = {
-    "subscription", "sku",   "region",       "quantity", "term",
-    "billing",      "scope", "scope-target", "price",    "retail-price",
+enum replacement_option {
+    REPLACEMENT_SUBSCRIPTION,
+    REPLACEMENT_SKU,
+    REPLACEMENT_REGION,
+    REPLACEMENT_QUANTITY,
+    REPLACEMENT_TERM,
+    REPLACEMENT_BILLING,
+    REPLACEMENT_SCOPE,
+    REPLACEMENT_SCOPE_TARGET,
+    REPLACEMENT_PRICE,
+    REPLACEMENT_RETAIL_PRICE,
+    REPLACEMENT_OPTION_COUNT
 };
-#define REPLACEMENT_OPTION_COUNT (sizeof replacement_options / sizeof replacement_options[0])
+static const char *const replacement_options[REPLACEMENT_OPTION_COUNT] = {
+    [REPLACEMENT_SUBSCRIPTION] = "subscription",
+    [REPLACEMENT_SKU] = "sku",
+    [REPLACEMENT_REGION] = "region",
+    [REPLACEMENT_QUANTITY] = "quantity",
+    [REPLACEMENT_TERM] = "term",
+    [REPLACEMENT_BILLING] = "billing",
+    [REPLACEMENT_SCOPE] = "scope",
+    [REPLACEMENT_SCOPE_TARGET] = "scope-target",
+    [REPLACEMENT_PRICE] = "price",
+    [REPLACEMENT_RETAIL_PRICE] = "retail-price",
+};
 
 /* What an exchange command points to: its replacements and their values,
  * copied from the command line (ctl_arg_list). Large: on the heap. */
@@ -1108,9 +1129,14 @@ static enum ledger_err replacement_values(struct ctl_context *context, const str
 {
     size_t count = 1, used = 0;
     for (size_t i = 0; i < REPLACEMENT_OPTION_COUNT; i++) {
-        size_t n = ctl_arg_list(args, replacement_options[i], x->values[i],
-                                LEDGER_EXCHANGE_REPLACEMENTS_MAX, x->value_storage + used,
-                                x->value_storage_size - used);
+        /* Targets stand by position: '' is the place of a shared scope,
+         * which has none. */
+        size_t (*list)(const struct ctl_args *, const char *, const char **, size_t, char *,
+                       size_t) =
+            i == REPLACEMENT_SCOPE_TARGET ? ctl_arg_list_positional : ctl_arg_list;
+        size_t n =
+            list(args, replacement_options[i], x->values[i], LEDGER_EXCHANGE_REPLACEMENTS_MAX,
+                 x->value_storage + used, x->value_storage_size - used);
         if (n > LEDGER_EXCHANGE_REPLACEMENTS_MAX) {
             return usage(context, replacement_options[i],
                          "more values than replacements an exchange may buy (1..32)");
@@ -1134,10 +1160,29 @@ static enum ledger_err replacement_values(struct ctl_context *context, const str
             char why[CTL_MESSAGE_SIZE];
             snprintf(why, sizeof why,
                      "given %zu times for %zu replacements; give it once for all of them or "
-                     "once for each",
-                     x->value_counts[i], count);
+                     "once for each%s",
+                     x->value_counts[i], count,
+                     i == REPLACEMENT_SCOPE_TARGET ? " ('' for a shared scope, which has no target)"
+                                                   : "");
             return usage(context, replacement_options[i], why);
         }
+    }
+    /* A target given once is every replacement's, and a shared scope has
+     * none: scopes of both kinds need a target each, in order. */
+    bool shared = false, targeted = false;
+    for (size_t j = 0; j < x->value_counts[REPLACEMENT_SCOPE]; j++) {
+        bool is_shared = strcasecmp(x->values[REPLACEMENT_SCOPE][j], "shared") == 0;
+        shared |= is_shared;
+        targeted |= !is_shared;
+    }
+    if (x->value_counts[REPLACEMENT_SCOPE_TARGET] == 1 && count > 1 && shared && targeted) {
+        char why[CTL_MESSAGE_SIZE];
+        snprintf(why, sizeof why,
+                 "given once for %zu replacements, shared ones among them, which have no "
+                 "target; give it once for each, in order, '' for a shared one "
+                 "(--scope shared --scope single --scope-target '' --scope-target SUB)",
+                 count);
+        return usage(context, "scope-target", why);
     }
     *count_out = count;
     return LEDGER_ERR_OK;
@@ -1159,11 +1204,14 @@ static void replacement_args(const struct ctl_args *args, const struct exchange_
             out->items[out->count++] = args->items[i];
         }
     }
-    /* One item in place of each option's one or more: never more than args. */
+    /* One item in place of each option's one or more: never more than args.
+     * An empty value (a shared scope's target) is no option at all. */
     for (size_t j = 0; j < REPLACEMENT_OPTION_COUNT; j++) {
-        if (x->value_counts[j] > 0) {
+        const char *value =
+            x->value_counts[j] > 0 ? x->values[j][x->value_counts[j] == 1 ? 0 : index] : "";
+        if (value[0] != '\0') {
             out->items[out->count].name = replacement_options[j];
-            out->items[out->count].value = x->values[j][x->value_counts[j] == 1 ? 0 : index];
+            out->items[out->count].value = value;
             out->count++;
         }
     }

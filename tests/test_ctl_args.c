@@ -2,7 +2,8 @@
  * test_ctl_args.c: ledgerctl's option parser.
  * Goal: "--name value", "--name=value", flags and repeatable lists parse;
  * unknown options, missing values, repeated single options, stray words and
- * values given to flags are USAGE errors naming the option. Method: parse
+ * values given to flags are USAGE errors naming the option; positional
+ * lists keep their empty values. Method: parse
  * fixed argv arrays against a small table.
  */
 #include <setjmp.h>
@@ -54,6 +55,13 @@ static void test_ctl_args_forms(void **state)
     assert_string_equal("d", values[3]);
     /* Too many for the caller's room: reported as more than max. */
     assert_true(ctl_arg_list(&args, "type", values, 3, storage, sizeof storage) > 3);
+    /* By position: the empty pieces of ",,d," stay, as "". */
+    const char *expected[] = {"a", "b", "c", "", "", "d", ""};
+    assert_int_equal(7, ctl_arg_list_positional(&args, "type", values, 8, storage, sizeof storage));
+    for (size_t i = 0; i < 7; i++) {
+        assert_string_equal(expected[i], values[i]);
+    }
+    assert_true(ctl_arg_list_positional(&args, "type", values, 6, storage, sizeof storage) > 6);
 
     const char *help[] = {"--customer", "x", "-h"};
     assert_int_equal(LEDGER_ERR_OK, parse(3, help, &args, message));

@@ -571,6 +571,20 @@ static void buy_via_ctl(struct fixture *fixture, const char *admin, const char *
     run_free(&run);
 }
 
+/* Runs `reservation exchange` of `returned` for two replacements (E4s for
+ * 600.00, D4s for 400.00) with the scope options in `scope` (up to 8 words,
+ * NULL after the last), in JSON. */
+static void exchange_scoped(struct fixture *fixture, struct run *run, const char *admin,
+                            const char *key, const char *returned, const char *const scope[9])
+{
+    ctl(fixture, run, admin, key, "--output", "json", "reservation", "exchange", "--customer",
+        "fab", "--reservation", returned, "--refund", "0", "--subscription", "fab-plan", "--sku",
+        "Standard_E4s_v5,Standard_D4s_v5", "--region", "westeurope", "--quantity", "1", "--term",
+        "P3Y", "--billing", "upfront", "--price", "600.00", "--price", "400.00", "--retail-price",
+        "700.00", "--retail-price", "500.00", "--currency", "USD", scope[0], scope[1], scope[2],
+        scope[3], scope[4], scope[5], scope[6], scope[7], NULL);
+}
+
 /* The partner's changes through ledgerctl, each verb once, with what the
  * views show after it: role removal, an exchange (and one worth too little),
  * a cancellation refunded in euros, a savings plan's scope and renewal, the
@@ -679,6 +693,63 @@ static void test_ctl_cli_partner_changes(void **state)
     assert_int_equal(3, json_integer_value(json_object_get(second_row, "quantity")));
     assert_string_equal("monthly", json_string_value(json_object_get(second_row, "billing_plan")));
     assert_string_equal("active", json_string_value(json_object_get(second_row, "state")));
+    run_free(&run);
+
+    /* Replacements of different scope kinds: --scope-target once for each,
+     * '' where the scope is shared (it has no target). */
+    char mixed_id[128];
+    buy_via_ctl(fixture, admin, key, "Standard_D2s_v5", "1", "1000.00", "1200.00", "USD", mixed_id);
+    const struct {
+        const char *scope[9];
+        const char *why;
+    } refused[] = {
+        {{"--scope", "shared", "--scope", "single", "--scope-target", "fab-plan"},
+         "--scope-target: given once for 2 replacements, shared ones among them"},
+        {{"--scope", "shared,single", "--scope-target", "fab-plan"},
+         "--scope-target: given once for 2 replacements, shared ones among them"},
+        {{"--scope", "single", "--scope", "shared", "--scope-target", "fab-plan", "--scope-target",
+          "fab-plan"},
+         "replacement 2 of 2: --scope-target: a shared scope has no target"},
+        {{"--scope", "shared", "--scope", "single", "--scope-target", "", "--scope-target", ""},
+         "replacement 2 of 2: --scope-target: required unless --scope shared"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        exchange_scoped(fixture, &run, admin, key, mixed_id, refused[i].scope);
+        expect_error(&run, 2, "USAGE");
+        if (strstr(run.err, refused[i].why) == NULL) {
+            fail_msg("case %zu: expected '%s', got %s", i, refused[i].why, run.err);
+        }
+        run_free(&run);
+    }
+    /* Three replacements, two targets. */
+    ctl(fixture, &run, admin, key, "reservation", "exchange", "--customer", "fab", "--reservation",
+        mixed_id, "--refund", "0", "--subscription", "fab-plan", "--sku",
+        "Standard_E4s_v5,Standard_D4s_v5,Standard_B2ms", "--region", "westeurope", "--quantity",
+        "1", "--term", "P3Y", "--billing", "upfront", "--scope", "shared,single,single",
+        "--scope-target", ",fab-plan", "--price", "600.00", "--price", "400.00", "--price",
+        "300.00", "--retail-price", "700.00", "--currency", "USD", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--scope-target: given 2 times for 3 replacements; give it "
+                                    "once for all of them or once for each ('' for a shared "
+                                    "scope, which has no target)"));
+    run_free(&run);
+    const char *mixed[9] = {"--scope",        "shared", "--scope",        "single",
+                            "--scope-target", "",       "--scope-target", "fab-plan"};
+    exchange_scoped(fixture, &run, admin, key, mixed_id, mixed);
+    expect_ok(&run);
+    result_field(&run, "reservation_id", first_id, sizeof first_id);
+    run_free(&run);
+    snprintf(second_id, sizeof second_id, "%s-2", first_id);
+    ctl(fixture, &run, admin, key, "--output", "json", "reservations", "--customer", "fab", NULL);
+    expect_ok(&run);
+    json_t *replaced_scope =
+        json_object_get(row_with(&run, "reservations", "reservation_id", first_id), "scope");
+    assert_string_equal("shared", json_string_value(json_object_get(replaced_scope, "kind")));
+    assert_string_equal("", json_string_value(json_object_get(replaced_scope, "target")));
+    replaced_scope =
+        json_object_get(row_with(&run, "reservations", "reservation_id", second_id), "scope");
+    assert_string_equal("single", json_string_value(json_object_get(replaced_scope, "kind")));
+    assert_string_equal("fab-plan", json_string_value(json_object_get(replaced_scope, "target")));
     run_free(&run);
 
     /* The partner records the replacement's renewal (auto-renew must be on)
