@@ -11,7 +11,6 @@
 #ifndef CTL_VERBS_H
 #define CTL_VERBS_H
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -39,7 +38,6 @@ struct ctl_context {
     bool reported; /* the verb printed its report before failing: no JSON error document */
     bool feed;     /* stdout carries one event a line (events): errors go to stderr only */
     char message[2 * CTL_MESSAGE_SIZE]; /* why the verb failed, for the error line */
-    volatile sig_atomic_t *stop;        /* set by SIGINT/SIGTERM while following */
     char socket_buffer[4096];
     char events_buffer[4096];
     char key_buffer[4096];

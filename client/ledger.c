@@ -91,6 +91,10 @@ struct ledger_client {
     /* Connections the request socket had when its last attempt timed out
      * (that socket is replaced then; see client_attempt). */
     uint64_t timeout_connections;
+    /* While a subscription runs: its stop flag (borrowed), so that a signal
+     * that cut a wait for a reply short ends the request instead of
+     * resending it. NULL otherwise. */
+    volatile sig_atomic_t *stop;
 };
 
 static void client_set_message(struct ledger_client *client, const char *format, ...)
@@ -512,6 +516,12 @@ static enum ledger_err client_round_trip(struct ledger_client *client,
         }
         if (last != LEDGER_ERR_TIMEOUT && last != LEDGER_ERR_UNREACHABLE) {
             free(request.bytes);
+            return last;
+        }
+        if (client->stop != NULL && *client->stop != 0) {
+            free(request.bytes);
+            client_set_message(client, "interrupted while waiting for a reply from %s",
+                               client->request_url);
             return last;
         }
     }
@@ -963,7 +973,13 @@ enum ledger_err ledger_subscribe(struct ledger_client *client,
             return err;
         }
     }
+    if (client != NULL && subscription != NULL) {
+        client->stop = subscription->stop;
+    }
     enum ledger_err err = client_subscribe(client, subscription, callback, context);
+    if (client != NULL) {
+        client->stop = NULL;
+    }
     if (lock >= 0) {
         close(lock);
     }

@@ -1162,6 +1162,39 @@ static void test_ctl_ops_events_interrupted(void **state)
     run_free(&run);
     free(text);
     free(whole);
+
+    /* A signal while it waits for the reply to a page (the daemon is
+     * stopped, so none comes) ends the wait at once: no resend, no page,
+     * the checkpoint where it was, exit 0; not after three attempts of 4 s. */
+    assert_int_equal(0, kill(fixture->daemon, SIGSTOP));
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int out = open(errors, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(out, 1);
+        dup2(out, 2);
+        execl(ledgerctl_path(), ledgerctl_path(), "--socket", fixture->socket, "--principal",
+              "many-auditor", "--key-file", auditor, "--timeout-ms", "4000", "--retries", "2",
+              "--output", "json", "events", "--checkpoint", checkpoint, (char *)NULL);
+        _exit(127);
+    }
+    sleep_ms(500);
+    struct timespec from, to;
+    clock_gettime(CLOCK_MONOTONIC, &from);
+    assert_int_equal(0, kill(pid, SIGINT));
+    waitpid(pid, &status, 0);
+    clock_gettime(CLOCK_MONOTONIC, &to);
+    assert_int_equal(0, kill(fixture->daemon, SIGCONT));
+    int64_t waited_ms =
+        (int64_t)(to.tv_sec - from.tv_sec) * 1000 + (to.tv_nsec - from.tv_nsec) / 1000000;
+    said = read_file(errors);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || waited_ms >= 4000) {
+        fail_msg("interrupted while waiting for a reply: status %d after %lld ms: %s", status,
+                 (long long)waited_ms, said);
+    }
+    assert_null(strstr(said, "\"sequence\""));
+    free(said);
+    assert_int_equal(head, checkpoint_of(checkpoint));
 }
 
 static void test_ctl_ops_proofs_verified(void **state)
