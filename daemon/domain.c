@@ -212,6 +212,7 @@ void domain_customer_free(struct domain_customer *customer)
     free(customer->subscriptions);
     free(customer->status_changes);
     free(customer->roles);
+    free(customer->role_removals);
     free(customer->permission_changes);
     free(customer->reservation_ids.slots);
     free(customer->savings_plan_ids.slots);
@@ -229,6 +230,7 @@ size_t domain_customer_bytes(const struct domain_customer *customer)
     return sizeof *customer + customer->subscription_capacity * sizeof *customer->subscriptions +
            customer->status_change_capacity * sizeof *customer->status_changes +
            customer->role_capacity * sizeof *customer->roles +
+           customer->role_removal_capacity * sizeof *customer->role_removals +
            customer->permission_change_capacity * sizeof *customer->permission_changes +
            customer->reservation_capacity * sizeof *customer->reservations +
            customer->savings_plan_capacity * sizeof *customer->savings_plans +
@@ -267,6 +269,9 @@ struct domain_customer *domain_customer_clone(const struct domain_customer *cust
     copy->status_change_capacity = customer->status_change_count;
     copy->roles = copy_items(customer->roles, customer->role_count, sizeof *customer->roles, &ok);
     copy->role_capacity = customer->role_count;
+    copy->role_removals = copy_items(customer->role_removals, customer->role_removal_count,
+                                     sizeof *customer->role_removals, &ok);
+    copy->role_removal_capacity = customer->role_removal_count;
     copy->permission_changes =
         copy_items(customer->permission_changes, customer->permission_change_count,
                    sizeof *customer->permission_changes, &ok);
@@ -406,6 +411,49 @@ static long find_role(const struct domain_customer *customer, const char *subscr
             return (long)i;
     }
     return -1;
+}
+
+static bool removal_matches(const struct domain_role_removal *removal, const char *subscription_id,
+                            const char *user, Ledger__V1__AzureRole role)
+{
+    return removal->assignment.role == role &&
+           strcmp(removal->assignment.subscription_id, subscription_id) == 0 &&
+           strcmp(removal->assignment.user, user) == 0;
+}
+
+/* The latest-dated removal of an assignment (the later recorded of two dated
+ * alike), or NULL when it was never removed. */
+static const struct domain_role_removal *last_removal(const struct domain_customer *customer,
+                                                      const char *subscription_id, const char *user,
+                                                      Ledger__V1__AzureRole role)
+{
+    const struct domain_role_removal *last = NULL;
+    for (size_t i = 0; i < customer->role_removal_count; i++) {
+        const struct domain_role_removal *removal = &customer->role_removals[i];
+        if (removal_matches(removal, subscription_id, user, role) &&
+            (last == NULL || removal->removed_us >= last->removed_us))
+            last = removal;
+    }
+    return last;
+}
+
+/* The assignment of a role to a user on a subscription in force at `at_us`:
+ * the one held now if it was assigned by then, else a removed one held from
+ * its assignment's business time until its removal's; NULL when none was. */
+static const struct domain_role_assignment *role_at(const struct domain_customer *customer,
+                                                    const char *subscription_id, const char *user,
+                                                    Ledger__V1__AzureRole role, int64_t at_us)
+{
+    long index = find_role(customer, subscription_id, user, role);
+    if (index >= 0 && customer->roles[index].assigned_us <= at_us)
+        return &customer->roles[index];
+    for (size_t i = customer->role_removal_count; i > 0; i--) {
+        const struct domain_role_removal *removal = &customer->role_removals[i - 1];
+        if (removal_matches(removal, subscription_id, user, role) &&
+            removal->assignment.assigned_us <= at_us && at_us < removal->removed_us)
+            return &removal->assignment;
+    }
+    return NULL;
 }
 
 const struct domain_reservation *domain_find_reservation(const struct domain_customer *customer,
@@ -859,6 +907,19 @@ static enum ledger_err apply_role_removed(struct domain_customer *customer,
     long index = find_role(customer, body->subscription_id, body->user, body->role);
     if (index < 0)
         return LEDGER_ERR_CORRUPT;
+    /* The assignment moves to the removals, whence rule 3 reads the roles
+     * held at a business time before the removal's. */
+    void *grown = NULL;
+    enum ledger_err err = grow(customer->role_removals, &customer->role_removal_capacity,
+                               customer->role_removal_count, sizeof *customer->role_removals,
+                               LEDGER_CUSTOMER_ROLE_REMOVALS_MAX, &grown);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    customer->role_removals = grown;
+    struct domain_role_removal *removal = &customer->role_removals[customer->role_removal_count++];
+    removal->assignment = customer->roles[index];
+    removal->removed_us = event_business_us(event);
+    removal->removed_sequence = event->sequence;
     /* Keep the order: decisions pick the first matching assignment. */
     memmove(&customer->roles[index], &customer->roles[index + 1],
             (customer->role_count - (size_t)index - 1) * sizeof *customer->roles);
@@ -1366,6 +1427,73 @@ static bool is_customer_user(const struct decision *d)
     return d->principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
 }
 
+/* The roles that allow a customer purchase (rule 3), Owner first: a user
+ * holding both is allowed by its Owner assignment. */
+static const Ledger__V1__AzureRole purchase_roles[] = {
+    LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER,
+    LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER,
+};
+#define PURCHASE_ROLE_COUNT (sizeof purchase_roles / sizeof purchase_roles[0])
+
+/* How far `at_us` lies from [from_us, until_us): 0 within. */
+static uint64_t distance_us(int64_t at_us, int64_t from_us, int64_t until_us)
+{
+    if (at_us < from_us)
+        return (uint64_t)from_us - (uint64_t)at_us;
+    if (at_us >= until_us)
+        return (uint64_t)at_us - (uint64_t)until_us;
+    return 0;
+}
+
+/* Rule 3's ROLE_MISSING for a customer user who held neither purchase role
+ * on the billing subscription at the purchase's business time. The message
+ * says when one was held, so that the purchase can be dated right: the
+ * earliest assignment held now (assigned after that time), else the removed
+ * assignment nearest to it. */
+static enum ledger_err refuse_role_missing(struct decision *d, const char *subscription_id)
+{
+    const struct domain_customer *customer = d->customer;
+    const char *user = d->principal->user;
+    const struct domain_role_assignment *later = NULL;
+    const struct domain_role_removal *nearest = NULL;
+    for (size_t i = 0; i < PURCHASE_ROLE_COUNT; i++) {
+        long found = find_role(customer, subscription_id, user, purchase_roles[i]);
+        if (found >= 0 &&
+            (later == NULL || customer->roles[found].assigned_us < later->assigned_us))
+            later = &customer->roles[found];
+        for (size_t j = 0; j < customer->role_removal_count; j++) {
+            const struct domain_role_removal *removal = &customer->role_removals[j];
+            if (!removal_matches(removal, subscription_id, user, purchase_roles[i]) ||
+                removal->removed_us <= removal->assignment.assigned_us)
+                continue; /* held at no time */
+            if (nearest == NULL ||
+                distance_us(d->business_us, removal->assignment.assigned_us, removal->removed_us) <
+                    distance_us(d->business_us, nearest->assignment.assigned_us,
+                                nearest->removed_us))
+                nearest = removal;
+        }
+    }
+    if (later != NULL)
+        return refuse(d, LEDGER_ERR_ROLE_MISSING,
+                      "user %s holds %s on subscription %s since %s: a purchase dated %s, "
+                      "before then, was not allowed; date it at or after that",
+                      user, codec_enum_name(CODEC_ENUM_AZURE_ROLE, (int)later->role),
+                      subscription_id, time_text(later->assigned_us).text,
+                      time_text(d->business_us).text);
+    if (nearest != NULL)
+        return refuse(d, LEDGER_ERR_ROLE_MISSING,
+                      "user %s held %s on subscription %s from %s until %s, not on %s, the "
+                      "purchase's date: date it then, or ask your partner's admin agent to "
+                      "assign you the role again",
+                      user, codec_enum_name(CODEC_ENUM_AZURE_ROLE, (int)nearest->assignment.role),
+                      subscription_id, time_text(nearest->assignment.assigned_us).text,
+                      time_text(nearest->removed_us).text, time_text(d->business_us).text);
+    return refuse(d, LEDGER_ERR_ROLE_MISSING,
+                  "user %s holds neither Owner nor Reservation Purchaser on subscription %s: "
+                  "ask your partner's admin agent to assign you one of them there",
+                  user, subscription_id);
+}
+
 /* The business time of the grant in force of a permission that is on (0
  * when the history does not hold it). */
 static int64_t permission_granted_us(const struct domain_customer *customer,
@@ -1381,10 +1509,12 @@ static int64_t permission_granted_us(const struct domain_customer *customer,
 
 /* Rule 3 for a customer user's purchase, at the moment of purchase (the
  * command's business time): the permission is on, the billing subscription
- * is active and eligible, and the user holds Owner (preferred) or
- * Reservation Purchaser on it. A purchase dated before the grant in force or
- * before the assignment of the role was not allowed then, and is refused
- * with the code of the condition that failed. Fills out->allowed_by. */
+ * is active and eligible, and the user held Owner (preferred) or
+ * Reservation Purchaser on it then, though the role may have been removed
+ * since (role_at). A purchase dated before the grant in force or when the
+ * user held neither role was not allowed then, and is refused with the code
+ * of the condition that failed. Fills out->allowed_by with the grant and the
+ * assignment in force at the business time. */
 static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__PermissionKind kind,
                                                const char *subscription_id)
 {
@@ -1404,36 +1534,15 @@ static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__P
     enum ledger_err err = check_billing_subscription(d, subscription_id);
     if (err != LEDGER_ERR_OK)
         return err;
-    const char *user = d->principal->user;
-    static const Ledger__V1__AzureRole purchase_roles[] = {
-        LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER,
-        LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER,
-    };
-    long index = -1, later = -1;
-    for (size_t i = 0; i < sizeof purchase_roles / sizeof purchase_roles[0] && index < 0; i++) {
-        long found = find_role(customer, subscription_id, user, purchase_roles[i]);
-        if (found >= 0 && customer->roles[found].assigned_us <= d->business_us)
-            index = found;
-        else if (found >= 0 && (later < 0 || customer->roles[found].assigned_us <
-                                                 customer->roles[later].assigned_us))
-            later = found; /* the earliest date a purchase could have */
-    }
-    if (index < 0 && later >= 0)
-        return refuse(d, LEDGER_ERR_ROLE_MISSING,
-                      "user %s holds %s on subscription %s since %s: a purchase dated %s, "
-                      "before then, was not allowed; date it at or after that",
-                      user,
-                      codec_enum_name(CODEC_ENUM_AZURE_ROLE, (int)customer->roles[later].role),
-                      subscription_id, time_text(customer->roles[later].assigned_us).text,
-                      time_text(d->business_us).text);
-    if (index < 0)
-        return refuse(d, LEDGER_ERR_ROLE_MISSING,
-                      "user %s holds neither Owner nor Reservation Purchaser on subscription %s: "
-                      "ask your partner's admin agent to assign you one of them there",
-                      user, subscription_id);
+    const struct domain_role_assignment *held = NULL;
+    for (size_t i = 0; i < PURCHASE_ROLE_COUNT && held == NULL; i++)
+        held = role_at(customer, subscription_id, d->principal->user, purchase_roles[i],
+                       d->business_us);
+    if (held == NULL)
+        return refuse_role_missing(d, subscription_id);
     ledger__v1__allowed_by__init(&d->out->allowed_by);
     d->out->allowed_by.permission_sequence = customer->permission_sequence[kind];
-    d->out->allowed_by.role_sequence = customer->roles[index].sequence;
+    d->out->allowed_by.role_sequence = held->sequence;
     return LEDGER_ERR_OK;
 }
 
@@ -1811,7 +1920,8 @@ static enum ledger_err decide_role(struct decision *d, bool assign)
                       time_text(subscription->purchased_us).text, assign ? "assigned" : "removed",
                       time_text(d->business_us).text);
     const char *role_name = codec_enum_name(CODEC_ENUM_AZURE_ROLE, (int)role);
-    bool held = find_role(d->customer, subscription_id, user, role) >= 0;
+    long index = find_role(d->customer, subscription_id, user, role);
+    bool held = index >= 0;
     if (assign && held)
         return refuse(d, LEDGER_ERR_ROLE_ALREADY_ASSIGNED,
                       "user %s already holds %s on subscription %s", user, role_name,
@@ -1820,6 +1930,29 @@ static enum ledger_err decide_role(struct decision *d, bool assign)
         return refuse(d, LEDGER_ERR_ROLE_NOT_ASSIGNED,
                       "user %s does not hold %s on subscription %s", user, role_name,
                       subscription_id);
+    /* Rule 3 reads the roles held at a purchase's business time, so each
+     * role's history (assigned, removed, assigned again) is kept in date
+     * order: a removal is not dated before the assignment it ends, nor an
+     * assignment before the previous removal of the same role. */
+    if (!assign && d->business_us < d->customer->roles[index].assigned_us)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "user %s holds %s on subscription %s since %s: a removal dated %s, before "
+                      "then, would reorder its history; date the removal at or after that",
+                      user, role_name, subscription_id,
+                      time_text(d->customer->roles[index].assigned_us).text,
+                      time_text(d->business_us).text);
+    const struct domain_role_removal *removed =
+        assign ? last_removal(d->customer, subscription_id, user, role) : NULL;
+    if (removed != NULL && d->business_us < removed->removed_us)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "user %s held %s on subscription %s until %s: an assignment dated %s, "
+                      "before then, would reorder its history; date it at or after that",
+                      user, role_name, subscription_id, time_text(removed->removed_us).text,
+                      time_text(d->business_us).text);
+    if (!assign && d->customer->role_removal_count >= LEDGER_CUSTOMER_ROLE_REMOVALS_MAX)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "customer %s reached %d role removals, the most one customer may hold",
+                      d->customer->customer_id, LEDGER_CUSTOMER_ROLE_REMOVALS_MAX);
     if (assign) {
         if (d->customer->role_count >= LEDGER_CUSTOMER_ROLES_MAX)
             return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,

@@ -90,6 +90,15 @@ struct domain_role_assignment {
     uint64_t sequence;   /* the RoleAssigned event */
 };
 
+/* An assignment that was removed, kept so that rule 3 can be decided at a
+ * purchase's business time: the role was held from assignment.assigned_us
+ * until removed_us (the removal's moment itself excluded). */
+struct domain_role_removal {
+    struct domain_role_assignment assignment; /* as it was held */
+    int64_t removed_us;                       /* the RoleRemoved event's business time */
+    uint64_t removed_sequence;                /* the RoleRemoved event */
+};
+
 /* One switch change, kept for the permissions history and "as of". */
 struct domain_permission_change {
     Ledger__V1__PermissionKind kind;
@@ -173,8 +182,10 @@ struct domain_customer {
     size_t subscription_count, subscription_capacity;
     struct domain_status_change *status_changes; /* in the order recorded */
     size_t status_change_count, status_change_capacity;
-    struct domain_role_assignment *roles;
+    struct domain_role_assignment *roles; /* held now */
     size_t role_count, role_capacity;
+    struct domain_role_removal *role_removals; /* held once, in the order removed */
+    size_t role_removal_count, role_removal_capacity;
     struct domain_permission_change *permission_changes;
     size_t permission_change_count, permission_change_capacity;
     struct domain_reservation *reservations;

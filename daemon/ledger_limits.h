@@ -49,6 +49,11 @@
  * as many as permission changes, shared by all of its subscriptions. */
 #define LEDGER_CUSTOMER_STATUS_CHANGES_MAX 8192
 
+/* Removed role assignments kept per customer, so that customer purchases are
+ * decided against the roles held at their business time: as many as
+ * permission changes, shared by all of its users and subscriptions. */
+#define LEDGER_CUSTOMER_ROLE_REMOVALS_MAX 8192
+
 /* Business time (Command.business_us) may be later than the time the ledger
  * records by at most the authentication window: clients' clocks are trusted
  * that far and no further, so that nobody can date a purchase or a refund in

@@ -1421,6 +1421,177 @@ static void test_domain_customer_purchase_at_its_moment(void **state)
     refuse_as(&ALICE, between, LEDGER_ERR_PERMISSION_OFF);
 }
 
+/* Decides customer purchase c, by alice, dated business_us, and returns the
+ * role assignment its event names (it must be allowed). */
+static uint64_t role_allowing(Ledger__V1__Command *c, int64_t business_us)
+{
+    c->business_us = business_us;
+    enum ledger_err err = decide(&ALICE, c);
+    if (err != LEDGER_ERR_OK)
+        fail_msg("purchase refused: %s: %s", ledger_err_name(err), W->out.message);
+    return W->out.event.reservation_purchased->allowed_by->role_sequence;
+}
+
+/* Rule 3's role at the moment of purchase: an assignment removed since still
+ * allows a purchase dated while it was held, from its assignment's business
+ * time until its removal's (that instant excluded), and the event names that
+ * assignment. */
+static void test_domain_customer_purchase_under_a_removed_role(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const Ledger__V1__AzureRole OWNER = LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER;
+    W->now_us = T0 + 10 * DAY_US;
+    uint64_t granted = accept(
+        &ADMIN, permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS));
+    W->now_us = T0 + 20 * DAY_US;
+    uint64_t first = accept(&ADMIN, role(&k, true, "sub-1", "alice", OWNER));
+    W->now_us = T0 + 30 * DAY_US;
+    accept(&ADMIN, role(&k, false, "sub-1", "alice", OWNER));
+    assert_int_equal(0, W->customer->role_count);
+    assert_int_equal(1, W->customer->role_removal_count);
+    assert_true(W->customer->role_removals[0].removed_us == T0 + 30 * DAY_US);
+    assert_int_equal(first, W->customer->role_removals[0].assignment.sequence);
+    W->now_us = T0 + 40 * DAY_US;
+
+    const char *held = "user alice held owner on subscription sub-1 from 2025-01-21T00:00:00Z "
+                       "until 2025-01-31T00:00:00Z, not on ";
+    struct {
+        int64_t business_us;
+        enum ledger_err expected;
+        const char *message; /* part of the refusal, or NULL */
+    } cases[] = {
+        {T0 + 20 * DAY_US - 1, LEDGER_ERR_ROLE_MISSING, "not on 2025-01-20T23:59:59Z"},
+        {T0 + 20 * DAY_US, LEDGER_ERR_OK, NULL},
+        {T0 + 30 * DAY_US - 1, LEDGER_ERR_OK, NULL},
+        {T0 + 30 * DAY_US, LEDGER_ERR_ROLE_MISSING, "not on 2025-01-31T00:00:00Z"},
+        {0, LEDGER_ERR_ROLE_MISSING, "ask your partner's admin agent to assign you the role"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Ledger__V1__Command *c = plain_reservation(&k, 1000);
+        c->business_us = cases[i].business_us;
+        if (cases[i].expected != LEDGER_ERR_OK) {
+            refuse_as(&ALICE, c, cases[i].expected);
+            if (strstr(W->out.message, held) == NULL ||
+                strstr(W->out.message, cases[i].message) == NULL)
+                fail_msg("case %zu: '%s' lacks '%s'", i, W->out.message, cases[i].message);
+            assert_int_equal(0, W->customer->reservation_count);
+            continue;
+        }
+        assert_int_equal(LEDGER_ERR_OK, decide(&ALICE, c));
+        const Ledger__V1__AllowedBy *allowed = W->out.event.reservation_purchased->allowed_by;
+        assert_int_equal(granted, allowed->permission_sequence);
+        assert_int_equal(first, allowed->role_sequence);
+    }
+    /* Recorded, it is the customer's reservation like any other. */
+    Ledger__V1__Command *c = plain_reservation(&k, 1000);
+    c->business_us = T0 + 30 * DAY_US - 1;
+    uint64_t seq = accept(&ALICE, c);
+    assert_non_null(domain_find_reservation(W->customer, seq_id("res", seq)));
+    Ledger__V1__Command *plan = savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100);
+    plan->business_us = T0 + 25 * DAY_US;
+    refuse_as(&ALICE, plan, LEDGER_ERR_PERMISSION_OFF); /* the other switch is off */
+
+    /* Assigned again: each assignment allows what is dated within its own
+     * time, and one held now names its date to a purchase dated before it. */
+    W->now_us = T0 + 50 * DAY_US;
+    uint64_t second = accept(&ADMIN, role(&k, true, "sub-1", "alice", OWNER));
+    struct cmd buy;
+    c = plain_reservation(&buy, 1000);
+    c->business_us = T0 + 45 * DAY_US;
+    refuse_as(&ALICE, c, LEDGER_ERR_ROLE_MISSING);
+    assert_non_null(strstr(W->out.message, "user alice holds owner on subscription sub-1 since "
+                                           "2025-02-20T00:00:00Z: a purchase dated "
+                                           "2025-02-15T00:00:00Z, before then, was not allowed"));
+    assert_int_equal(first, role_allowing(c, T0 + 25 * DAY_US));
+    assert_int_equal(second, role_allowing(c, T0 + 50 * DAY_US));
+
+    /* Owner is preferred at the business time, whichever is held now. */
+    Ledger__V1__Command *purchaser =
+        role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER);
+    purchaser->business_us = T0 + 15 * DAY_US;
+    uint64_t purchaser_seq = accept(&ADMIN, purchaser);
+    assert_int_equal(first, role_allowing(c, T0 + 25 * DAY_US));
+    assert_int_equal(purchaser_seq, role_allowing(c, T0 + 35 * DAY_US));
+    /* Another user's or another subscription's past roles do not count. */
+    refuse_as(&BOB, c, LEDGER_ERR_ROLE_MISSING);
+    assert_non_null(strstr(W->out.message, "user bob holds neither Owner nor Reservation "
+                                           "Purchaser on subscription sub-1"));
+}
+
+/* Refuses a role's assignment or removal dated at `business_us` as out of
+ * its role's date order, and checks that the roles did not move. */
+static void refuse_out_of_order(Ledger__V1__Command *c, int64_t business_us, const char *message)
+{
+    size_t held = W->customer->role_count, removed = W->customer->role_removal_count;
+    c->business_us = business_us;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    if (strstr(W->out.message, message) == NULL)
+        fail_msg("'%s' lacks '%s'", W->out.message, message);
+    assert_int_equal(held, W->customer->role_count);
+    assert_int_equal(removed, W->customer->role_removal_count);
+}
+
+/* Rule 3 reads each role's history at a business time, so it is kept in
+ * date order: a removal is not dated before the assignment it ends, nor an
+ * assignment before the previous removal of the same role (dated exactly
+ * then, both are allowed). */
+static void test_domain_role_history_in_date_order(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const Ledger__V1__AzureRole OWNER = LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER;
+    accept(&ADMIN, permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS));
+    W->now_us = T0 + 40 * DAY_US;
+    Ledger__V1__Command *assign = role(&k, true, "sub-1", "alice", OWNER);
+    assign->business_us = T0 + 20 * DAY_US;
+    uint64_t first = accept(&ADMIN, assign);
+
+    Ledger__V1__Command *remove = role(&k, false, "sub-1", "alice", OWNER);
+    refuse_out_of_order(remove, T0 + 20 * DAY_US - 1,
+                        "user alice holds owner on subscription sub-1 since "
+                        "2025-01-21T00:00:00Z: a removal dated 2025-01-20T23:59:59Z, before "
+                        "then, would reorder its history; date the removal at or after that");
+    remove->business_us = T0 + 30 * DAY_US;
+    accept(&ADMIN, remove);
+    assert_int_equal(0, W->customer->role_count);
+    assert_int_equal(1, W->customer->role_removal_count);
+
+    assign = role(&k, true, "sub-1", "alice", OWNER);
+    refuse_out_of_order(assign, T0 + 30 * DAY_US - 1,
+                        "user alice held owner on subscription sub-1 until "
+                        "2025-01-31T00:00:00Z: an assignment dated 2025-01-30T23:59:59Z, "
+                        "before then, would reorder its history; date it at or after that");
+    assign->business_us = T0 + 30 * DAY_US;
+    uint64_t second = accept(&ADMIN, assign);
+    /* The two assignments meet: the first holds until the instant before. */
+    struct cmd buy;
+    Ledger__V1__Command *c = plain_reservation(&buy, 1000);
+    assert_int_equal(first, role_allowing(c, T0 + 30 * DAY_US - 1));
+    assert_int_equal(second, role_allowing(c, T0 + 30 * DAY_US));
+
+    /* A removal dated at its assignment is allowed: the role was held at no
+     * time, and allows no purchase. */
+    remove = role(&k, false, "sub-1", "alice", OWNER);
+    remove->business_us = T0 + 30 * DAY_US;
+    accept(&ADMIN, remove);
+    assert_int_equal(2, W->customer->role_removal_count);
+    refuse_as(&ALICE, c, LEDGER_ERR_ROLE_MISSING);
+    assert_non_null(strstr(W->out.message, "from 2025-01-21T00:00:00Z until 2025-01-31T00:00:00Z"));
+
+    /* Each role has its own history: another role, or the same role of
+     * another user, may be dated before this removal. */
+    Ledger__V1__Command *reader =
+        role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_READER);
+    reader->business_us = T0 + DAY_US;
+    accept(&ADMIN, reader);
+    Ledger__V1__Command *bob = role(&k, true, "sub-1", "bob", OWNER);
+    bob->business_us = T0 + DAY_US;
+    accept(&ADMIN, bob);
+}
+
 /* Rules 3 and 4 hold for the billing subscription at the purchase's business
  * time too: bought by then, and active then (its status history is kept by
  * evolve, in business time). */
@@ -2396,6 +2567,27 @@ static void test_domain_customer_permission_change_limit(void **state)
     assert_non_null(strstr(W->out.message, "permission changes"));
 }
 
+static void test_domain_customer_role_removal_limit(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const Ledger__V1__AzureRole READER = LEDGER__V1__AZURE_ROLE__AZURE_ROLE_READER;
+    for (int i = 0; i < LEDGER_CUSTOMER_ROLE_REMOVALS_MAX; i++) {
+        accept(&ADMIN, role(&k, true, "sub-1", "alice", READER));
+        accept(&ADMIN, role(&k, false, "sub-1", "alice", READER));
+    }
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", READER));
+    refuse_as(&ADMIN, role(&k, false, "sub-1", "alice", READER), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "customer c1 reached 8192 role removals"));
+    assert_int_equal(1, W->customer->role_count);
+    assert_int_equal(LEDGER_CUSTOMER_ROLE_REMOVALS_MAX, W->customer->role_removal_count);
+    /* Assignments and purchases are still decided against the history. */
+    accept(&ADMIN, permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS));
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ALICE, plain_reservation(&k, 1000));
+}
+
 static void test_domain_customer_status_change_limit(void **state)
 {
     (void)state;
@@ -3280,6 +3472,8 @@ int main(void)
         TEST(test_domain_permission_switches),
         TEST(test_domain_customer_purchase_conditions),
         TEST(test_domain_customer_purchase_at_its_moment),
+        TEST(test_domain_customer_purchase_under_a_removed_role),
+        TEST(test_domain_role_history_in_date_order),
         TEST(test_domain_purchase_at_the_subscription_moment),
         TEST(test_domain_reservation_outlasting_a_suspension),
         TEST(test_domain_rule_10_messages_fit),
@@ -3303,6 +3497,7 @@ int main(void)
         TEST(test_domain_customer_role_limit),
         TEST(test_domain_customer_permission_change_limit),
         TEST(test_domain_customer_status_change_limit),
+        TEST(test_domain_customer_role_removal_limit),
         TEST(test_domain_exchange_value),
         TEST(test_domain_exchange_refusals),
         TEST(test_domain_exchange_several_replacements),

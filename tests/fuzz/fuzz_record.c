@@ -46,7 +46,7 @@ struct summary {
     uint64_t version;
     bool onboarded, retail_prices_visible;
     bool permission_on[3];
-    size_t counts[6];
+    size_t counts[7];
 };
 
 static void summarize(const struct domain_customer *customer, struct summary *out)
@@ -62,6 +62,7 @@ static void summarize(const struct domain_customer *customer, struct summary *ou
     out->counts[3] = customer->reservation_count;
     out->counts[4] = customer->savings_plan_count;
     out->counts[5] = customer->refund_count;
+    out->counts[6] = customer->role_removal_count;
 }
 
 /* Evolves `state` in place and checks the outcome. */
