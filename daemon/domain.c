@@ -1494,43 +1494,87 @@ static enum ledger_err refuse_role_missing(struct decision *d, const char *subsc
                   user, subscription_id);
 }
 
-/* The business time of the grant in force of a permission that is on (0
- * when the history does not hold it). */
-static int64_t permission_granted_us(const struct domain_customer *customer,
-                                     Ledger__V1__PermissionKind kind)
+/* The change of a permission in force at `at_us`: its latest change dated at
+ * or before then, the later recorded of two dated alike; NULL before any
+ * (off). The permission was on then when that change is a grant. */
+static const struct domain_permission_change *permission_at(const struct domain_customer *customer,
+                                                            Ledger__V1__PermissionKind kind,
+                                                            int64_t at_us)
 {
-    for (size_t i = customer->permission_change_count; i > 0; i--) {
-        const struct domain_permission_change *change = &customer->permission_changes[i - 1];
-        if (change->sequence == customer->permission_sequence[kind])
-            return change->changed_us;
+    const struct domain_permission_change *in_force = NULL;
+    for (size_t i = 0; i < customer->permission_change_count; i++) {
+        const struct domain_permission_change *change = &customer->permission_changes[i];
+        if (change->kind == kind && change->changed_us <= at_us &&
+            (in_force == NULL || change->changed_us >= in_force->changed_us))
+            in_force = change;
     }
-    return 0;
+    return in_force;
+}
+
+/* Rule 3's PERMISSION_OFF for a purchase dated when the permission was off.
+ * The message says when it was on, so that the purchase can be dated right:
+ * since its grant in force when it is on now, else the time of the grant
+ * nearest the purchase's date until the change that followed it. */
+static enum ledger_err refuse_permission_off(struct decision *d, Ledger__V1__PermissionKind kind)
+{
+    const struct domain_customer *customer = d->customer;
+    const struct domain_permission_change *nearest = NULL;
+    int64_t nearest_until_us = 0;
+    for (size_t i = 0; i < customer->permission_change_count; i++) {
+        const struct domain_permission_change *grant = &customer->permission_changes[i];
+        if (grant->kind != kind || !grant->enabled)
+            continue;
+        int64_t until_us = INT64_MAX; /* on now */
+        for (size_t j = i + 1; j < customer->permission_change_count && until_us == INT64_MAX;
+             j++) {
+            if (customer->permission_changes[j].kind == kind)
+                until_us = customer->permission_changes[j].changed_us;
+        }
+        if (until_us == INT64_MAX && d->business_us < grant->changed_us)
+            return refuse(d, LEDGER_ERR_PERMISSION_OFF,
+                          "permission '%s' of customer %s is on since %s: a purchase dated %s, "
+                          "before then, was not allowed; date it at or after that",
+                          kind_name(kind), customer->customer_id, time_text(grant->changed_us).text,
+                          time_text(d->business_us).text);
+        if (until_us > grant->changed_us &&
+            (nearest == NULL ||
+             distance_us(d->business_us, grant->changed_us, until_us) <
+                 distance_us(d->business_us, nearest->changed_us, nearest_until_us))) {
+            nearest = grant;
+            nearest_until_us = until_us;
+        }
+    }
+    if (nearest != NULL)
+        return refuse(d, LEDGER_ERR_PERMISSION_OFF,
+                      "permission '%s' of customer %s was on from %s until %s, not on %s, the "
+                      "purchase's date: date it then, or ask your partner's admin agent to turn "
+                      "it on again",
+                      kind_name(kind), customer->customer_id, time_text(nearest->changed_us).text,
+                      time_text(nearest_until_us).text, time_text(d->business_us).text);
+    return refuse(d, LEDGER_ERR_PERMISSION_OFF,
+                  "permission '%s' is off for customer %s: ask your partner's admin agent "
+                  "to turn it on",
+                  kind_name(kind), customer->customer_id);
 }
 
 /* Rule 3 for a customer user's purchase, at the moment of purchase (the
- * command's business time): the permission is on, the billing subscription
- * is active and eligible, and the user held Owner (preferred) or
- * Reservation Purchaser on it then, though the role may have been removed
- * since (role_at). A purchase dated before the grant in force or when the
- * user held neither role was not allowed then, and is refused with the code
- * of the condition that failed. Fills out->allowed_by with the grant and the
- * assignment in force at the business time. */
+ * command's business time): the permission was on then (permission_at),
+ * the billing subscription is active and eligible then and now
+ * (check_billing_subscription), and the user held Owner (preferred) or
+ * Reservation Purchaser on it then (role_at). A permission turned off or a
+ * role removed since does not matter: they allowed the purchase when it was
+ * made, and what the purchase goes on needing is a subscription to bill
+ * (docs/domain.md, rule 3). A purchase dated when the permission was off or
+ * the user held neither role is refused with the code of the condition that
+ * failed. Fills out->allowed_by with the grant and the assignment in force
+ * at the business time. */
 static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__PermissionKind kind,
                                                const char *subscription_id)
 {
     const struct domain_customer *customer = d->customer;
-    if (!customer->permission_on[kind])
-        return refuse(d, LEDGER_ERR_PERMISSION_OFF,
-                      "permission '%s' is off for customer %s: ask your partner's admin agent "
-                      "to turn it on",
-                      kind_name(kind), customer->customer_id);
-    int64_t granted_us = permission_granted_us(customer, kind);
-    if (d->business_us < granted_us)
-        return refuse(d, LEDGER_ERR_PERMISSION_OFF,
-                      "permission '%s' of customer %s is on since %s: a purchase dated %s, "
-                      "before then, was not allowed; date it at or after that",
-                      kind_name(kind), customer->customer_id, time_text(granted_us).text,
-                      time_text(d->business_us).text);
+    const struct domain_permission_change *grant = permission_at(customer, kind, d->business_us);
+    if (grant == NULL || !grant->enabled)
+        return refuse_permission_off(d, kind);
     enum ledger_err err = check_billing_subscription(d, subscription_id);
     if (err != LEDGER_ERR_OK)
         return err;
@@ -1541,7 +1585,7 @@ static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__P
     if (held == NULL)
         return refuse_role_missing(d, subscription_id);
     ledger__v1__allowed_by__init(&d->out->allowed_by);
-    d->out->allowed_by.permission_sequence = customer->permission_sequence[kind];
+    d->out->allowed_by.permission_sequence = grant->sequence;
     d->out->allowed_by.role_sequence = held->sequence;
     return LEDGER_ERR_OK;
 }
@@ -2020,6 +2064,16 @@ static enum ledger_err decide_permission(struct decision *d, bool grant)
         return refuse(d, LEDGER_ERR_PERMISSION_ALREADY_OFF,
                       "permission '%s' is already off for customer %s", kind_name(kind),
                       customer->customer_id);
+    /* Rule 3 reads a switch at a purchase's business time, so its history is
+     * kept in date order, as a subscription's status history is. */
+    const struct domain_permission_change *last = permission_at(customer, kind, INT64_MAX);
+    if (last != NULL && d->business_us < last->changed_us)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "permission '%s' of customer %s is %s since %s: a %s dated %s, before "
+                      "then, would reorder its history; date it at or after that",
+                      kind_name(kind), customer->customer_id, last->enabled ? "on" : "off",
+                      time_text(last->changed_us).text, grant ? "grant" : "revocation",
+                      time_text(d->business_us).text);
     if (customer->permission_change_count >= LEDGER_CUSTOMER_PERMISSION_CHANGES_MAX)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "customer %s reached %d permission changes, the most one customer may hold",

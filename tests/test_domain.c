@@ -1421,15 +1421,16 @@ static void test_domain_customer_purchase_at_its_moment(void **state)
     refuse_as(&ALICE, between, LEDGER_ERR_PERMISSION_OFF);
 }
 
-/* Decides customer purchase c, by alice, dated business_us, and returns the
- * role assignment its event names (it must be allowed). */
-static uint64_t role_allowing(Ledger__V1__Command *c, int64_t business_us)
+/* Decides customer purchase c, by alice, dated business_us, and returns
+ * what its event names as allowing it (it must be allowed): valid until the
+ * next decision. */
+static const Ledger__V1__AllowedBy *allowed_at(Ledger__V1__Command *c, int64_t business_us)
 {
     c->business_us = business_us;
     enum ledger_err err = decide(&ALICE, c);
     if (err != LEDGER_ERR_OK)
         fail_msg("purchase refused: %s: %s", ledger_err_name(err), W->out.message);
-    return W->out.event.reservation_purchased->allowed_by->role_sequence;
+    return W->out.event.reservation_purchased->allowed_by;
 }
 
 /* Rule 3's role at the moment of purchase: an assignment removed since still
@@ -1504,16 +1505,16 @@ static void test_domain_customer_purchase_under_a_removed_role(void **state)
     assert_non_null(strstr(W->out.message, "user alice holds owner on subscription sub-1 since "
                                            "2025-02-20T00:00:00Z: a purchase dated "
                                            "2025-02-15T00:00:00Z, before then, was not allowed"));
-    assert_int_equal(first, role_allowing(c, T0 + 25 * DAY_US));
-    assert_int_equal(second, role_allowing(c, T0 + 50 * DAY_US));
+    assert_int_equal(first, allowed_at(c, T0 + 25 * DAY_US)->role_sequence);
+    assert_int_equal(second, allowed_at(c, T0 + 50 * DAY_US)->role_sequence);
 
     /* Owner is preferred at the business time, whichever is held now. */
     Ledger__V1__Command *purchaser =
         role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER);
     purchaser->business_us = T0 + 15 * DAY_US;
     uint64_t purchaser_seq = accept(&ADMIN, purchaser);
-    assert_int_equal(first, role_allowing(c, T0 + 25 * DAY_US));
-    assert_int_equal(purchaser_seq, role_allowing(c, T0 + 35 * DAY_US));
+    assert_int_equal(first, allowed_at(c, T0 + 25 * DAY_US)->role_sequence);
+    assert_int_equal(purchaser_seq, allowed_at(c, T0 + 35 * DAY_US)->role_sequence);
     /* Another user's or another subscription's past roles do not count. */
     refuse_as(&BOB, c, LEDGER_ERR_ROLE_MISSING);
     assert_non_null(strstr(W->out.message, "user bob holds neither Owner nor Reservation "
@@ -1569,8 +1570,8 @@ static void test_domain_role_history_in_date_order(void **state)
     /* The two assignments meet: the first holds until the instant before. */
     struct cmd buy;
     Ledger__V1__Command *c = plain_reservation(&buy, 1000);
-    assert_int_equal(first, role_allowing(c, T0 + 30 * DAY_US - 1));
-    assert_int_equal(second, role_allowing(c, T0 + 30 * DAY_US));
+    assert_int_equal(first, allowed_at(c, T0 + 30 * DAY_US - 1)->role_sequence);
+    assert_int_equal(second, allowed_at(c, T0 + 30 * DAY_US)->role_sequence);
 
     /* A removal dated at its assignment is allowed: the role was held at no
      * time, and allows no purchase. */
@@ -1590,6 +1591,142 @@ static void test_domain_role_history_in_date_order(void **state)
     Ledger__V1__Command *bob = role(&k, true, "sub-1", "bob", OWNER);
     bob->business_us = T0 + DAY_US;
     accept(&ADMIN, bob);
+}
+
+/* Refuses customer purchase c, by alice, dated business_us, with
+ * PERMISSION_OFF and a message holding `message`; nothing is bought. */
+static void refuse_permission_off_at(Ledger__V1__Command *c, int64_t business_us,
+                                     const char *message)
+{
+    size_t bought = W->customer->reservation_count;
+    c->business_us = business_us;
+    refuse_as(&ALICE, c, LEDGER_ERR_PERMISSION_OFF);
+    if (strstr(W->out.message, message) == NULL)
+        fail_msg("'%s' lacks '%s'", W->out.message, message);
+    assert_int_equal(bought, W->customer->reservation_count);
+}
+
+/* Rule 3's permission at the moment of purchase: each grant allows what is
+ * dated from its business time until the revocation's (that instant
+ * excluded), and the event names that grant. A permission off now still
+ * allows a purchase dated while it was on: it was allowed when it was made.
+ * The billing subscription, by contrast, must be active now too. */
+static void test_domain_customer_purchase_in_an_earlier_grant(void **state)
+{
+    (void)state;
+    struct cmd k, buy;
+    standard_customer();
+    const Ledger__V1__PermissionKind R = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ADMIN, role(&k, true, "sub-g", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    W->now_us = T0 + 10 * DAY_US;
+    uint64_t first = accept(&ADMIN, permission(&k, true, R));
+    W->now_us = T0 + 20 * DAY_US;
+    accept(&ADMIN, permission(&k, false, R));
+    W->now_us = T0 + 30 * DAY_US;
+    uint64_t second = accept(&ADMIN, permission(&k, true, R));
+    W->now_us = T0 + 35 * DAY_US;
+
+    Ledger__V1__Command *c = plain_reservation(&buy, 1000);
+    const char *on_since = "permission 'reservations' of customer c1 is on since "
+                           "2025-01-31T00:00:00Z: a purchase dated ";
+    refuse_permission_off_at(c, T0 + 10 * DAY_US - 1, on_since);
+    assert_int_equal(first, allowed_at(c, T0 + 10 * DAY_US)->permission_sequence);
+    assert_int_equal(first, allowed_at(c, T0 + 20 * DAY_US - 1)->permission_sequence);
+    refuse_permission_off_at(c, T0 + 20 * DAY_US, on_since);
+    refuse_permission_off_at(c, T0 + 30 * DAY_US - 1, "before then, was not allowed");
+    assert_int_equal(second, allowed_at(c, T0 + 30 * DAY_US)->permission_sequence);
+
+    /* Off now. */
+    W->now_us = T0 + 40 * DAY_US;
+    accept(&ADMIN, permission(&k, false, R));
+    refuse_permission_off_at(c, 0,
+                             "permission 'reservations' of customer c1 was on from "
+                             "2025-01-31T00:00:00Z until 2025-02-10T00:00:00Z, not on "
+                             "2025-02-10T00:00:00Z, the purchase's date: date it then, or ask "
+                             "your partner's admin agent to turn it on again");
+    refuse_permission_off_at(c, T0 + 22 * DAY_US,
+                             "was on from 2025-01-11T00:00:00Z until 2025-01-21T00:00:00Z, not "
+                             "on 2025-01-23T00:00:00Z");
+    refuse_permission_off_at(c, T0 + 28 * DAY_US,
+                             "was on from 2025-01-31T00:00:00Z until 2025-02-10T00:00:00Z, not "
+                             "on 2025-01-29T00:00:00Z");
+    assert_int_equal(second, allowed_at(c, T0 + 40 * DAY_US - 1)->permission_sequence);
+    c->business_us = T0 + 15 * DAY_US;
+    uint64_t seq = accept(&ALICE, c);
+    const struct domain_reservation *r = domain_find_reservation(W->customer, seq_id("res", seq));
+    assert_non_null(r);
+    assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER, r->purchaser);
+    assert_false(W->customer->permission_on[R]);
+
+    /* The other switch has its own history: never on. */
+    Ledger__V1__Command *plan = savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100);
+    plan->business_us = T0 + 15 * DAY_US;
+    refuse_as(&ALICE, plan, LEDGER_ERR_PERMISSION_OFF);
+    assert_non_null(strstr(W->out.message, "permission 'savings-plans' is off for customer c1"));
+
+    /* A billing subscription not active now is refused though it was then. */
+    accept(&ADMIN,
+           status(&k, "sub-g", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED));
+    c = reservation(&buy, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD");
+    c->business_us = T0 + 15 * DAY_US;
+    refuse_as(&ALICE, c, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    assert_non_null(strstr(W->out.message, "billing subscription sub-g is suspended, not active"));
+}
+
+/* Rule 3 reads a switch at a business time, so its history is kept in date
+ * order: a grant or revocation dated before the switch's previous change is
+ * refused; dated exactly then, it is allowed. */
+static void test_domain_permission_history_in_date_order(void **state)
+{
+    (void)state;
+    struct cmd k, buy;
+    standard_customer();
+    const Ledger__V1__PermissionKind R = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    W->now_us = T0 + 40 * DAY_US;
+    Ledger__V1__Command *grant = permission(&k, true, R);
+    grant->business_us = T0 + 10 * DAY_US;
+    accept(&ADMIN, grant);
+
+    struct cmd r;
+    Ledger__V1__Command *revoke = permission(&r, false, R);
+    revoke->business_us = T0 + 10 * DAY_US - 1;
+    refuse_as(&ADMIN, revoke, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message,
+                           "permission 'reservations' of customer c1 is on since "
+                           "2025-01-11T00:00:00Z: a revocation dated 2025-01-10T23:59:59Z, "
+                           "before then, would reorder its history; date it at or after that"));
+    assert_int_equal(1, W->customer->permission_change_count);
+    assert_true(W->customer->permission_on[R]);
+    revoke->business_us = T0 + 20 * DAY_US;
+    accept(&ADMIN, revoke);
+
+    grant = permission(&k, true, R);
+    grant->business_us = T0 + 20 * DAY_US - 1;
+    refuse_as(&ADMIN, grant, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "is off since 2025-01-21T00:00:00Z: a grant dated "
+                                           "2025-01-20T23:59:59Z, before then"));
+    assert_int_equal(2, W->customer->permission_change_count);
+    assert_false(W->customer->permission_on[R]);
+    grant->business_us = T0 + 20 * DAY_US;
+    uint64_t second = accept(&ADMIN, grant);
+    /* The grants meet: the first holds until the instant before. */
+    Ledger__V1__Command *c = plain_reservation(&buy, 1000);
+    assert_int_equal(second - 2, allowed_at(c, T0 + 20 * DAY_US - 1)->permission_sequence);
+    assert_int_equal(second, allowed_at(c, T0 + 20 * DAY_US)->permission_sequence);
+
+    /* A revocation dated at its grant leaves it on at no time. */
+    revoke = permission(&r, false, R);
+    revoke->business_us = T0 + 20 * DAY_US;
+    accept(&ADMIN, revoke);
+    refuse_permission_off_at(c, T0 + 20 * DAY_US,
+                             "was on from 2025-01-11T00:00:00Z until 2025-01-21T00:00:00Z");
+    /* The other switch has its own history. */
+    Ledger__V1__Command *plans =
+        permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS);
+    plans->business_us = T0 + DAY_US;
+    accept(&ADMIN, plans);
 }
 
 /* Rules 3 and 4 hold for the billing subscription at the purchase's business
@@ -1857,7 +1994,9 @@ static void test_domain_grant_at_the_subscription_moment(void **state)
                            "on before then; date the grant at or after that"));
     grant->business_us = T0 + 10 * DAY_US;
     accept(&ADMIN, grant);
-    accept(&ADMIN, permission(&k, false, R));
+    Ledger__V1__Command *revoke = permission(&k, false, R);
+    revoke->business_us = T0 + 15 * DAY_US;
+    accept(&ADMIN, revoke);
     /* Suspended from day 20 to day 30. */
     W->now_us = T0 + 20 * DAY_US;
     accept(&ADMIN,
@@ -3474,6 +3613,8 @@ int main(void)
         TEST(test_domain_customer_purchase_at_its_moment),
         TEST(test_domain_customer_purchase_under_a_removed_role),
         TEST(test_domain_role_history_in_date_order),
+        TEST(test_domain_customer_purchase_in_an_earlier_grant),
+        TEST(test_domain_permission_history_in_date_order),
         TEST(test_domain_purchase_at_the_subscription_moment),
         TEST(test_domain_reservation_outlasting_a_suspension),
         TEST(test_domain_rule_10_messages_fit),
