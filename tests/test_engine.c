@@ -173,23 +173,38 @@ static Ledger__V1__Command grant_command(const char *customer, Ledger__V1__Grant
     return c;
 }
 
-static enum ledger_err assign_owner(struct fixture *f, const char *customer, const char *sub,
-                                    const char *user)
+/* Assigns (or removes) Owner on `sub` to `user`. */
+static enum ledger_err set_owner(struct fixture *f, const char *customer, const char *sub,
+                                 const char *user, bool assign)
 {
-    Ledger__V1__AssignRole body = LEDGER__V1__ASSIGN_ROLE__INIT;
-    body.subscription_id = (char *)sub;
-    body.user = (char *)user;
-    body.role = LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER;
+    Ledger__V1__AssignRole assign_body = LEDGER__V1__ASSIGN_ROLE__INIT;
+    Ledger__V1__RemoveRole remove_body = LEDGER__V1__REMOVE_ROLE__INIT;
+    assign_body.subscription_id = remove_body.subscription_id = (char *)sub;
+    assign_body.user = remove_body.user = (char *)user;
+    assign_body.role = remove_body.role = LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER;
     Ledger__V1__Command c;
     customer_command(&c, customer);
-    c.body_case = LEDGER__V1__COMMAND__BODY_ASSIGN_ROLE;
-    c.assign_role = &body;
+    if (assign) {
+        c.body_case = LEDGER__V1__COMMAND__BODY_ASSIGN_ROLE;
+        c.assign_role = &assign_body;
+    } else {
+        c.body_case = LEDGER__V1__COMMAND__BODY_REMOVE_ROLE;
+        c.remove_role = &remove_body;
+    }
     return run(f, &f->admin, &c, NULL);
 }
 
-static enum ledger_err buy_reservation(struct fixture *f, const struct engine_principal *who,
-                                       const char *customer, const char *sub,
-                                       struct engine_request *request_out)
+static enum ledger_err assign_owner(struct fixture *f, const char *customer, const char *sub,
+                                    const char *user)
+{
+    return set_owner(f, customer, sub, user, true);
+}
+
+/* A reservation purchase dated business_us (0: when it is recorded). */
+static enum ledger_err buy_reservation_dated(struct fixture *f, const struct engine_principal *who,
+                                             const char *customer, const char *sub,
+                                             int64_t business_us,
+                                             struct engine_request *request_out)
 {
     Ledger__V1__Money price = LEDGER__V1__MONEY__INIT, retail = LEDGER__V1__MONEY__INIT;
     price.amount_minor = 120000;
@@ -212,7 +227,15 @@ static enum ledger_err buy_reservation(struct fixture *f, const struct engine_pr
     customer_command(&c, customer);
     c.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION;
     c.purchase_reservation = &body;
+    c.business_us = business_us;
     return run(f, who, &c, request_out);
+}
+
+static enum ledger_err buy_reservation(struct fixture *f, const struct engine_principal *who,
+                                       const char *customer, const char *sub,
+                                       struct engine_request *request_out)
+{
+    return buy_reservation_dated(f, who, customer, sub, 0, request_out);
 }
 
 static enum ledger_err buy_savings_plan(struct fixture *f, const struct engine_principal *who,
@@ -769,6 +792,74 @@ static void test_engine_customer_purchase_and_explain(void **state)
     char message[ENGINE_MESSAGE_SIZE];
     assert_int_equal(engine_query(f->engine, &f->customer_user, &q, f->now_us, &result, message),
                      LEDGER_ERR_FORBIDDEN);
+}
+
+/* A purchase recorded after the grant and the role assignment that allowed
+ * it were revoked and removed (and made again), but dated while they were in
+ * force, is accepted, and explain names those, not the ones in force now. */
+static void test_engine_explain_back_dated_purchase(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    uint64_t first_role = head(f); /* world's last command assigns alice Owner */
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command grant = grant_command("c1", &body);
+    struct engine_request request;
+    assert_int_equal(run(f, &f->admin, &grant, &request), LEDGER_ERR_OK);
+    uint64_t first_grant = appended_sequence(&request);
+    int64_t granted_us = f->now_us; /* the grant is dated when it was recorded */
+
+    assert_int_equal(set_owner(f, "c1", "s1", "alice", false), LEDGER_ERR_OK);
+    Ledger__V1__RevokePermission revoke_body = LEDGER__V1__REVOKE_PERMISSION__INIT;
+    revoke_body.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    Ledger__V1__Command revoke;
+    customer_command(&revoke, "c1");
+    revoke.body_case = LEDGER__V1__COMMAND__BODY_REVOKE_PERMISSION;
+    revoke.revoke_permission = &revoke_body;
+    assert_int_equal(run(f, &f->admin, &revoke, NULL), LEDGER_ERR_OK);
+    /* Off now, and no role: a purchase dated now is refused, one dated
+     * while both were in force is not. */
+    assert_int_equal(buy_reservation(f, &f->customer_user, "c1", "s1", NULL),
+                     LEDGER_ERR_PERMISSION_OFF);
+    struct engine_request purchase;
+    assert_int_equal(
+        buy_reservation_dated(f, &f->customer_user, "c1", "s1", granted_us + 500000, &purchase),
+        LEDGER_ERR_OK);
+    uint64_t off_now = appended_sequence(&purchase);
+
+    /* Both in force again, from later dates. */
+    assert_int_equal(run(f, &f->admin, &grant, &request), LEDGER_ERR_OK);
+    uint64_t second_grant = appended_sequence(&request);
+    assert_int_equal(assign_owner(f, "c1", "s1", "alice"), LEDGER_ERR_OK);
+    uint64_t second_role = head(f);
+    assert_int_equal(
+        buy_reservation_dated(f, &f->customer_user, "c1", "s1", granted_us + 500000, &purchase),
+        LEDGER_ERR_OK);
+    uint64_t on_again = appended_sequence(&purchase);
+    assert_int_equal(buy_reservation(f, &f->customer_user, "c1", "s1", &purchase), LEDGER_ERR_OK);
+    uint64_t now = appended_sequence(&purchase);
+
+    const struct {
+        uint64_t purchase, grant, role;
+    } cases[] = {
+        {off_now, first_grant, first_role},
+        {on_again, first_grant, first_role},
+        {now, second_grant, second_role},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Ledger__V1__QueryResult *result = explained(f, cases[i].purchase);
+        const Ledger__V1__Explanation *e = result->explanation;
+        assert_non_null(e->permission);
+        assert_int_equal(e->permission->event->sequence, cases[i].grant);
+        assert_int_equal(e->permission->event->body_case,
+                         LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED);
+        assert_non_null(e->role);
+        assert_int_equal(e->role->event->sequence, cases[i].role);
+        assert_int_equal(e->role->event->body_case, LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED);
+        assert_true(e->permission->event->business_us <= e->purchase->event->business_us);
+        assert_true(e->role->event->business_us <= e->purchase->event->business_us);
+        engine_result_free(result);
+    }
 }
 
 static void test_engine_events_paging_and_scope(void **state)
@@ -1595,6 +1686,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_state_cache_byte_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_refusals_append_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_customer_purchase_and_explain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_explain_back_dated_purchase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_events_paging_and_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_savings_plan_and_refusals, setup,
                                         teardown),
