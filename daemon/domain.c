@@ -1482,9 +1482,8 @@ static enum ledger_err refuse_role_missing(struct decision *d, const char *subsc
                       time_text(d->business_us).text);
     if (nearest != NULL)
         return refuse(d, LEDGER_ERR_ROLE_MISSING,
-                      "user %s held %s on subscription %s from %s until %s, not on %s, the "
-                      "purchase's date: date it then, or ask your partner's admin agent to "
-                      "assign you the role again",
+                      "user %s held %s on subscription %s from %s until %s, not on %s: date "
+                      "it then, or ask your partner's admin agent to assign you one again",
                       user, codec_enum_name(CODEC_ENUM_AZURE_ROLE, (int)nearest->assignment.role),
                       subscription_id, time_text(nearest->assignment.assigned_us).text,
                       time_text(nearest->removed_us).text, time_text(d->business_us).text);
@@ -1546,9 +1545,8 @@ static enum ledger_err refuse_permission_off(struct decision *d, Ledger__V1__Per
     }
     if (nearest != NULL)
         return refuse(d, LEDGER_ERR_PERMISSION_OFF,
-                      "permission '%s' of customer %s was on from %s until %s, not on %s, the "
-                      "purchase's date: date it then, or ask your partner's admin agent to turn "
-                      "it on again",
+                      "permission '%s' of customer %s was on from %s until %s, not on %s: date "
+                      "it then, or ask your partner's admin agent to turn it on again",
                       kind_name(kind), customer->customer_id, time_text(nearest->changed_us).text,
                       time_text(nearest_until_us).text, time_text(d->business_us).text);
     return refuse(d, LEDGER_ERR_PERMISSION_OFF,

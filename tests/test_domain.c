@@ -1467,7 +1467,7 @@ static void test_domain_customer_purchase_under_a_removed_role(void **state)
         {T0 + 20 * DAY_US, LEDGER_ERR_OK, NULL},
         {T0 + 30 * DAY_US - 1, LEDGER_ERR_OK, NULL},
         {T0 + 30 * DAY_US, LEDGER_ERR_ROLE_MISSING, "not on 2025-01-31T00:00:00Z"},
-        {0, LEDGER_ERR_ROLE_MISSING, "ask your partner's admin agent to assign you the role"},
+        {0, LEDGER_ERR_ROLE_MISSING, "ask your partner's admin agent to assign you one again"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Ledger__V1__Command *c = plain_reservation(&k, 1000);
@@ -1515,6 +1515,21 @@ static void test_domain_customer_purchase_under_a_removed_role(void **state)
     uint64_t purchaser_seq = accept(&ADMIN, purchaser);
     assert_int_equal(first, allowed_at(c, T0 + 25 * DAY_US)->role_sequence);
     assert_int_equal(purchaser_seq, allowed_at(c, T0 + 35 * DAY_US)->role_sequence);
+    /* The message fits with a subscription id as long as Azure's. */
+    const char *guid = "0b1e2f3a-4c5d-6e7f-8091-a2b3c4d5e6f7";
+    accept(&ADMIN, subscription(&k, guid, LEDGER__V1__OFFER__OFFER_AZURE_PLAN));
+    accept(&ADMIN,
+           role(&k, true, guid, "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER));
+    W->now_us = T0 + 60 * DAY_US;
+    accept(&ADMIN, role(&k, false, guid, "alice",
+                        LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER));
+    refuse_as(&ALICE,
+              reservation(&k, guid, "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
+              LEDGER_ERR_ROLE_MISSING);
+    assert_non_null(strstr(W->out.message, guid));
+    assert_non_null(strstr(W->out.message, "until 2025-03-02T00:00:00Z, not on "
+                                           "2025-03-02T00:00:00Z: date it then, or ask your "
+                                           "partner's admin agent to assign you one again"));
     /* Another user's or another subscription's past roles do not count. */
     refuse_as(&BOB, c, LEDGER_ERR_ROLE_MISSING);
     assert_non_null(strstr(W->out.message, "user bob holds neither Owner nor Reservation "
@@ -1643,8 +1658,8 @@ static void test_domain_customer_purchase_in_an_earlier_grant(void **state)
     refuse_permission_off_at(c, 0,
                              "permission 'reservations' of customer c1 was on from "
                              "2025-01-31T00:00:00Z until 2025-02-10T00:00:00Z, not on "
-                             "2025-02-10T00:00:00Z, the purchase's date: date it then, or ask "
-                             "your partner's admin agent to turn it on again");
+                             "2025-02-10T00:00:00Z: date it then, or ask your partner's admin "
+                             "agent to turn it on again");
     refuse_permission_off_at(c, T0 + 22 * DAY_US,
                              "was on from 2025-01-11T00:00:00Z until 2025-01-21T00:00:00Z, not "
                              "on 2025-01-23T00:00:00Z");
