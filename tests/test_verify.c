@@ -1345,8 +1345,8 @@ static void *live_write(void *arg)
         err = histload_flush(load);
     }
     if (err != LEDGER_ERR_OK) {
-        snprintf(writer->error, sizeof writer->error, "%s (%s)",
-                 load ? histload_error(load) : "", ledger_err_name(err));
+        snprintf(writer->error, sizeof writer->error, "%s (%s)", load ? histload_error(load) : "",
+                 ledger_err_name(err));
     }
     histload_free(load);
     histgen_free(gen);
