@@ -1,14 +1,11 @@
 /*
- * domain.c: the rules of docs/domain.md: deciding commands and evolving a
- * customer's state, as pure functions.
+ * domain_decide.c: deciding one command (domain_decide): validation of every
+ * field, authorization through policy.h, the rules against the customer's
+ * state, and the event that records the outcome; which partner and customer
+ * a command acts on.
  *
- * Owns: the customer aggregate (struct domain_customer) and its growth within
- * the LEDGER_CUSTOMER_*_MAX limits; the decision of each command (validation
- * of every field, authorization through policy.h, the rules, and the event
- * that records the outcome); applying each customer event to the aggregate;
- * the activity log's action names and the partner-visibility of events.
- * Does not own: storage, time, the command-id index or expected versions
- * (engine), the role table (policy.c), the views.
+ * Does not own: the aggregate (domain_state.c), applying the event it
+ * decides (domain_evolve.c), the role table (policy.c).
  *
  * Purity: nothing here reads a clock, a file, or a global that changes. The
  * time is input->now_us, ids derive from input->sequence ("ord-<seq>",
@@ -25,23 +22,16 @@
  *   6. existence: partner, customer (PARTNER_NOT_FOUND, CUSTOMER_NOT_FOUND);
  *   7. the rules against the customer's state, in the order of docs/domain.md.
  * The first failing check is the refusal; its message names what failed.
- *
- * Evolve is the inverse guarantee: it accepts every event decide produces and
- * returns CORRUPT, never asserts, for anything else. Each apply validates the
- * whole event and reserves memory before it changes anything, so a failed
- * evolve leaves the state as it was.
  */
 #include "domain.h"
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "civil.h"
+#include "domain_internal.h"
 #include "money.h"
 #include "policy.h"
 
@@ -51,8 +41,6 @@
 /* Resource group names in a scope target: Azure allows 1..90 characters; ours
  * are bounded so that "subscription/group" fits struct domain_scope. */
 #define DOMAIN_GROUP_LENGTH_MAX LEDGER_ID_LENGTH_MAX
-/* The only currency the refund cap counts in (rule 7). */
-#define DOMAIN_CAP_CURRENCY "USD"
 /* "YYYY-MM-DDTHH:MM:SSZ" and NUL, with room for years past 9999 of a
  * corrupt clock. */
 #define DOMAIN_TIME_TEXT_SIZE 32
@@ -94,25 +82,9 @@ static const char *const p5y_sku_prefixes[] = {
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static bool copy_string(char *target, size_t target_size, const char *source)
-{
-    if (source == NULL)
-        source = "";
-    size_t length = strlen(source);
-    if (length >= target_size)
-        return false;
-    memcpy(target, source, length + 1);
-    return true;
-}
-
 static bool string_empty(const char *s)
 {
     return s == NULL || s[0] == '\0';
-}
-
-static bool string_equal(const char *a, const char *b)
-{
-    return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
 }
 
 static int64_t term_years(Ledger__V1__Term term)
@@ -166,895 +138,6 @@ static bool group_name_valid(const char *group)
             return false;
     }
     return length > 0;
-}
-
-/* Grows an array to hold count + 1 items, within max. CORRUPT past max (a
- * decision never lets that happen), NO_MEMORY. *items_out written on OK. */
-static enum ledger_err grow(void *items, size_t *capacity, size_t count, size_t item_size,
-                            size_t max, void **items_out)
-{
-    if (count >= max)
-        return LEDGER_ERR_CORRUPT;
-    if (count < *capacity) {
-        *items_out = items;
-        return LEDGER_ERR_OK;
-    }
-    size_t wanted = *capacity == 0 ? 8 : *capacity * 2;
-    if (wanted > max)
-        wanted = max;
-    void *grown = realloc(items, wanted * item_size);
-    if (grown == NULL)
-        return LEDGER_ERR_NO_MEMORY;
-    *capacity = wanted;
-    *items_out = grown;
-    return LEDGER_ERR_OK;
-}
-
-/* ---- the aggregate ------------------------------------------------------- */
-
-struct domain_customer *domain_customer_new(const char *partner_id, const char *customer_id)
-{
-    struct domain_customer *customer = calloc(1, sizeof *customer);
-    if (customer == NULL)
-        return NULL;
-    if (!copy_string(customer->partner_id, sizeof customer->partner_id, partner_id) ||
-        !copy_string(customer->customer_id, sizeof customer->customer_id, customer_id)) {
-        free(customer);
-        return NULL;
-    }
-    return customer;
-}
-
-void domain_customer_free(struct domain_customer *customer)
-{
-    if (customer == NULL)
-        return;
-    free(customer->subscriptions);
-    free(customer->status_changes);
-    free(customer->roles);
-    free(customer->role_removals);
-    free(customer->permission_changes);
-    free(customer->reservation_ids.slots);
-    free(customer->savings_plan_ids.slots);
-    free(customer->reservations);
-    free(customer->savings_plans);
-    free(customer->refunds);
-    free(customer);
-}
-
-/* A copy of count items (capacity = count). NULL only when out of memory. */
-size_t domain_customer_bytes(const struct domain_customer *customer)
-{
-    if (customer == NULL)
-        return 0;
-    return sizeof *customer + customer->subscription_capacity * sizeof *customer->subscriptions +
-           customer->status_change_capacity * sizeof *customer->status_changes +
-           customer->role_capacity * sizeof *customer->roles +
-           customer->role_removal_capacity * sizeof *customer->role_removals +
-           customer->permission_change_capacity * sizeof *customer->permission_changes +
-           customer->reservation_capacity * sizeof *customer->reservations +
-           customer->savings_plan_capacity * sizeof *customer->savings_plans +
-           customer->reservation_ids.capacity * sizeof *customer->reservation_ids.slots +
-           customer->savings_plan_ids.capacity * sizeof *customer->savings_plan_ids.slots +
-           customer->refund_capacity * sizeof *customer->refunds;
-}
-
-static void *copy_items(const void *items, size_t count, size_t item_size, bool *ok)
-{
-    if (count == 0)
-        return NULL;
-    void *copy = malloc(count * item_size);
-    if (copy == NULL) {
-        *ok = false;
-        return NULL;
-    }
-    memcpy(copy, items, count * item_size);
-    return copy;
-}
-
-struct domain_customer *domain_customer_clone(const struct domain_customer *customer)
-{
-    if (customer == NULL)
-        return NULL;
-    struct domain_customer *copy = malloc(sizeof *copy);
-    if (copy == NULL)
-        return NULL;
-    *copy = *customer;
-    bool ok = true;
-    copy->subscriptions = copy_items(customer->subscriptions, customer->subscription_count,
-                                     sizeof *customer->subscriptions, &ok);
-    copy->subscription_capacity = customer->subscription_count;
-    copy->status_changes = copy_items(customer->status_changes, customer->status_change_count,
-                                      sizeof *customer->status_changes, &ok);
-    copy->status_change_capacity = customer->status_change_count;
-    copy->roles = copy_items(customer->roles, customer->role_count, sizeof *customer->roles, &ok);
-    copy->role_capacity = customer->role_count;
-    copy->role_removals = copy_items(customer->role_removals, customer->role_removal_count,
-                                     sizeof *customer->role_removals, &ok);
-    copy->role_removal_capacity = customer->role_removal_count;
-    copy->permission_changes =
-        copy_items(customer->permission_changes, customer->permission_change_count,
-                   sizeof *customer->permission_changes, &ok);
-    copy->permission_change_capacity = customer->permission_change_count;
-    copy->reservations = copy_items(customer->reservations, customer->reservation_count,
-                                    sizeof *customer->reservations, &ok);
-    copy->reservation_capacity = customer->reservation_count;
-    copy->savings_plans = copy_items(customer->savings_plans, customer->savings_plan_count,
-                                     sizeof *customer->savings_plans, &ok);
-    copy->savings_plan_capacity = customer->savings_plan_count;
-    copy->reservation_ids.slots =
-        copy_items(customer->reservation_ids.slots, customer->reservation_ids.capacity,
-                   sizeof *customer->reservation_ids.slots, &ok);
-    copy->savings_plan_ids.slots =
-        copy_items(customer->savings_plan_ids.slots, customer->savings_plan_ids.capacity,
-                   sizeof *customer->savings_plan_ids.slots, &ok);
-    copy->refunds =
-        copy_items(customer->refunds, customer->refund_count, sizeof *customer->refunds, &ok);
-    copy->refund_capacity = customer->refund_count;
-    if (!ok) {
-        domain_customer_free(copy);
-        return NULL;
-    }
-    return copy;
-}
-
-/* --- id indexes ---------------------------------------------------------------------- */
-
-_Static_assert(offsetof(struct domain_reservation, id) == 0, "a reservation starts with its id");
-_Static_assert(offsetof(struct domain_savings_plan, id) == 0, "a savings plan starts with its id");
-_Static_assert(LEDGER_CUSTOMER_RESERVATIONS_MAX < UINT32_MAX &&
-                   LEDGER_CUSTOMER_SAVINGS_PLANS_MAX < UINT32_MAX,
-               "positions fit a slot");
-
-static size_t id_slot(const char *id, size_t capacity)
-{
-    uint64_t h = UINT64_C(1469598103934665603); /* FNV-1a */
-    for (const unsigned char *c = (const unsigned char *)id; *c != '\0'; c++) {
-        h ^= *c;
-        h *= UINT64_C(1099511628211);
-    }
-    return (size_t)(h & (capacity - 1));
-}
-
-static void id_index_place(uint32_t *slots, size_t capacity, const char *id, size_t position)
-{
-    size_t slot = id_slot(id, capacity);
-    while (slots[slot] != 0)
-        slot = (slot + 1) & (capacity - 1);
-    slots[slot] = (uint32_t)(position + 1);
-}
-
-/* Room for `wanted` items in all (the first `count` of `items`, each `stride`
- * bytes, are indexed already), so that id_index_add cannot fail. */
-static enum ledger_err id_index_reserve(struct domain_id_index *index, const void *items,
-                                        size_t stride, size_t count, size_t wanted)
-{
-    if (wanted * 2 <= index->capacity)
-        return LEDGER_ERR_OK;
-    size_t capacity = index->capacity ? index->capacity : 16;
-    while (capacity < wanted * 2)
-        capacity *= 2;
-    uint32_t *slots = calloc(capacity, sizeof *slots);
-    if (slots == NULL)
-        return LEDGER_ERR_NO_MEMORY;
-    for (size_t i = 0; i < count; i++)
-        id_index_place(slots, capacity, (const char *)items + i * stride, i);
-    free(index->slots);
-    index->slots = slots;
-    index->capacity = capacity;
-    return LEDGER_ERR_OK;
-}
-
-/* Indexes item `position` (room reserved by id_index_reserve). */
-static void id_index_add(struct domain_id_index *index, const void *items, size_t stride,
-                         size_t position)
-{
-    id_index_place(index->slots, index->capacity, (const char *)items + position * stride,
-                   position);
-}
-
-/* The position of the item with this id, or -1. */
-static long id_index_find(const struct domain_id_index *index, const void *items, size_t stride,
-                          const char *id)
-{
-    if (index->capacity == 0)
-        return -1;
-    for (size_t slot = id_slot(id, index->capacity); index->slots[slot] != 0;
-         slot = (slot + 1) & (index->capacity - 1)) {
-        size_t position = index->slots[slot] - 1;
-        if (strcmp((const char *)items + position * stride, id) == 0)
-            return (long)position;
-    }
-    return -1;
-}
-
-static struct domain_reservation *find_reservation(const struct domain_customer *customer,
-                                                   const char *reservation_id)
-{
-    if (customer == NULL || reservation_id == NULL)
-        return NULL;
-    long position = id_index_find(&customer->reservation_ids, customer->reservations,
-                                  sizeof *customer->reservations, reservation_id);
-    return position < 0 ? NULL : &customer->reservations[position];
-}
-
-static struct domain_savings_plan *find_savings_plan(const struct domain_customer *customer,
-                                                     const char *savings_plan_id)
-{
-    if (customer == NULL || savings_plan_id == NULL)
-        return NULL;
-    long position = id_index_find(&customer->savings_plan_ids, customer->savings_plans,
-                                  sizeof *customer->savings_plans, savings_plan_id);
-    return position < 0 ? NULL : &customer->savings_plans[position];
-}
-
-static struct domain_subscription *find_subscription(const struct domain_customer *customer,
-                                                     const char *subscription_id)
-{
-    if (customer == NULL || subscription_id == NULL)
-        return NULL;
-    for (size_t i = 0; i < customer->subscription_count; i++) {
-        if (strcmp(customer->subscriptions[i].id, subscription_id) == 0)
-            return &customer->subscriptions[i];
-    }
-    return NULL;
-}
-
-/* The index of an assignment, or -1. */
-static long find_role(const struct domain_customer *customer, const char *subscription_id,
-                      const char *user, Ledger__V1__AzureRole role)
-{
-    for (size_t i = 0; i < customer->role_count; i++) {
-        const struct domain_role_assignment *assignment = &customer->roles[i];
-        if (assignment->role == role && strcmp(assignment->subscription_id, subscription_id) == 0 &&
-            strcmp(assignment->user, user) == 0)
-            return (long)i;
-    }
-    return -1;
-}
-
-static bool removal_matches(const struct domain_role_removal *removal, const char *subscription_id,
-                            const char *user, Ledger__V1__AzureRole role)
-{
-    return removal->assignment.role == role &&
-           strcmp(removal->assignment.subscription_id, subscription_id) == 0 &&
-           strcmp(removal->assignment.user, user) == 0;
-}
-
-/* The latest-dated removal of an assignment (the later recorded of two dated
- * alike), or NULL when it was never removed. */
-static const struct domain_role_removal *last_removal(const struct domain_customer *customer,
-                                                      const char *subscription_id, const char *user,
-                                                      Ledger__V1__AzureRole role)
-{
-    const struct domain_role_removal *last = NULL;
-    for (size_t i = 0; i < customer->role_removal_count; i++) {
-        const struct domain_role_removal *removal = &customer->role_removals[i];
-        if (removal_matches(removal, subscription_id, user, role) &&
-            (last == NULL || removal->removed_us >= last->removed_us))
-            last = removal;
-    }
-    return last;
-}
-
-/* The assignment of a role to a user on a subscription in force at `at_us`:
- * the one held now if it was assigned by then, else a removed one held from
- * its assignment's business time until its removal's; NULL when none was. */
-static const struct domain_role_assignment *role_at(const struct domain_customer *customer,
-                                                    const char *subscription_id, const char *user,
-                                                    Ledger__V1__AzureRole role, int64_t at_us)
-{
-    long index = find_role(customer, subscription_id, user, role);
-    if (index >= 0 && customer->roles[index].assigned_us <= at_us)
-        return &customer->roles[index];
-    for (size_t i = customer->role_removal_count; i > 0; i--) {
-        const struct domain_role_removal *removal = &customer->role_removals[i - 1];
-        if (removal_matches(removal, subscription_id, user, role) &&
-            removal->assignment.assigned_us <= at_us && at_us < removal->removed_us)
-            return &removal->assignment;
-    }
-    return NULL;
-}
-
-const struct domain_reservation *domain_find_reservation(const struct domain_customer *customer,
-                                                         const char *reservation_id)
-{
-    return find_reservation(customer, reservation_id);
-}
-
-const struct domain_savings_plan *domain_find_savings_plan(const struct domain_customer *customer,
-                                                           const char *savings_plan_id)
-{
-    return find_savings_plan(customer, savings_plan_id);
-}
-
-const struct domain_subscription *domain_find_subscription(const struct domain_customer *customer,
-                                                           const char *subscription_id)
-{
-    return find_subscription(customer, subscription_id);
-}
-
-/* ---- evolve -------------------------------------------------------------- */
-
-static void actor_from_message(const Ledger__V1__Actor *message, struct domain_actor *actor)
-{
-    memset(actor, 0, sizeof *actor);
-    if (message == NULL)
-        return;
-    /* Both were validated ids when decided; a longer one is cut, not trusted. */
-    snprintf(actor->principal_id, sizeof actor->principal_id, "%s",
-             message->principal_id != NULL ? message->principal_id : "");
-    actor->role = message->role;
-    snprintf(actor->user, sizeof actor->user, "%s", message->user != NULL ? message->user : "");
-}
-
-static bool money_from_message(const Ledger__V1__Money *message, bool positive_only,
-                               struct domain_money *money)
-{
-    if (!codec_money_valid(message, positive_only))
-        return false;
-    money->amount_minor = message->amount_minor;
-    memcpy(money->currency, message->currency, DOMAIN_CURRENCY_SIZE);
-    return true;
-}
-
-/* A scope as stored: declared kind, target that fits (its meaning was checked
- * against the customer when decided). */
-static bool scope_from_message(const Ledger__V1__Scope *message, struct domain_scope *scope)
-{
-    if (message == NULL || !codec_scope_kind_valid((int)message->kind))
-        return false;
-    scope->kind = message->kind;
-    return copy_string(scope->target, sizeof scope->target, message->target);
-}
-
-/* An event's business time; records of builds that left it 0 meant their
- * recorded time. */
-static int64_t event_business_us(const Ledger__V1__Event *event)
-{
-    return event->business_us != 0 ? event->business_us : event->recorded_us;
-}
-
-static bool reservation_from_message(const Ledger__V1__ReservationPurchased *message,
-                                     const Ledger__V1__Event *event,
-                                     struct domain_reservation *reservation)
-{
-    memset(reservation, 0, sizeof *reservation);
-    if (message == NULL || !codec_id_valid(message->reservation_id) ||
-        !codec_id_valid(message->order_id) || !codec_id_valid(message->billing_subscription_id) ||
-        !codec_sku_valid(message->sku) || !codec_sku_valid(message->region) ||
-        message->quantity == 0 || message->quantity > LEDGER_QUANTITY_MAX ||
-        !codec_term_valid((int)message->term) ||
-        !codec_billing_plan_valid((int)message->billing_plan) ||
-        !codec_purchaser_valid((int)message->purchaser) ||
-        message->expires_us <= message->starts_us)
-        return false;
-    if (!copy_string(reservation->id, sizeof reservation->id, message->reservation_id) ||
-        !copy_string(reservation->order_id, sizeof reservation->order_id, message->order_id) ||
-        !copy_string(reservation->billing_subscription_id,
-                     sizeof reservation->billing_subscription_id,
-                     message->billing_subscription_id) ||
-        !copy_string(reservation->sku, sizeof reservation->sku, message->sku) ||
-        !copy_string(reservation->region, sizeof reservation->region, message->region) ||
-        !scope_from_message(message->scope, &reservation->scope) ||
-        !money_from_message(message->price, true, &reservation->price) ||
-        !money_from_message(message->retail_price, true, &reservation->retail_price))
-        return false;
-    reservation->quantity = message->quantity;
-    reservation->term = message->term;
-    reservation->billing_plan = message->billing_plan;
-    reservation->auto_renew = message->auto_renew;
-    reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE;
-    reservation->starts_us = message->starts_us;
-    reservation->expires_us = message->expires_us;
-    reservation->purchaser = message->purchaser;
-    actor_from_message(event->actor, &reservation->bought_by);
-    reservation->bought_us = event_business_us(event);
-    reservation->ended_us = INT64_MAX;
-    reservation->sequence = event->sequence;
-    reservation->last_sequence = event->sequence;
-    return true;
-}
-
-static enum ledger_err reserve_reservations(struct domain_customer *customer, size_t extra)
-{
-    /* Room for `extra` more, grown one step at a time within the limit. */
-    for (size_t i = 0; i < extra; i++) {
-        if (customer->reservation_count + i < customer->reservation_capacity)
-            continue;
-        void *grown = NULL;
-        enum ledger_err err = grow(customer->reservations, &customer->reservation_capacity,
-                                   customer->reservation_count + i, sizeof *customer->reservations,
-                                   LEDGER_CUSTOMER_RESERVATIONS_MAX, &grown);
-        if (err != LEDGER_ERR_OK)
-            return err;
-        customer->reservations = grown;
-    }
-    return id_index_reserve(&customer->reservation_ids, customer->reservations,
-                            sizeof *customer->reservations, customer->reservation_count,
-                            customer->reservation_count + extra);
-}
-
-/* Appends a reservation (room reserved by reserve_reservations). */
-static void append_reservation(struct domain_customer *customer,
-                               const struct domain_reservation *reservation)
-{
-    customer->reservations[customer->reservation_count] = *reservation;
-    id_index_add(&customer->reservation_ids, customer->reservations, sizeof *customer->reservations,
-                 customer->reservation_count);
-    customer->reservation_count++;
-}
-
-static enum ledger_err add_reservation(struct domain_customer *customer,
-                                       const Ledger__V1__ReservationPurchased *message,
-                                       const Ledger__V1__Event *event)
-{
-    struct domain_reservation reservation;
-    if (!reservation_from_message(message, event, &reservation) ||
-        find_reservation(customer, reservation.id) != NULL)
-        return LEDGER_ERR_CORRUPT;
-    enum ledger_err err = reserve_reservations(customer, 1);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    append_reservation(customer, &reservation);
-    return LEDGER_ERR_OK;
-}
-
-static struct domain_reservation *active_reservation(struct domain_customer *customer,
-                                                     const char *reservation_id)
-{
-    struct domain_reservation *reservation = find_reservation(customer, reservation_id);
-    if (reservation == NULL ||
-        reservation->state != LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE)
-        return NULL;
-    return reservation;
-}
-
-static enum ledger_err apply_permission(struct domain_customer *customer,
-                                        const Ledger__V1__Event *event,
-                                        Ledger__V1__PermissionKind kind, bool enabled)
-{
-    if (!codec_permission_kind_valid((int)kind) || customer->permission_on[kind] == enabled)
-        return LEDGER_ERR_CORRUPT;
-    void *grown = NULL;
-    enum ledger_err err =
-        grow(customer->permission_changes, &customer->permission_change_capacity,
-             customer->permission_change_count, sizeof *customer->permission_changes,
-             LEDGER_CUSTOMER_PERMISSION_CHANGES_MAX, &grown);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    customer->permission_changes = grown;
-    struct domain_permission_change *change =
-        &customer->permission_changes[customer->permission_change_count++];
-    memset(change, 0, sizeof *change);
-    change->kind = kind;
-    change->enabled = enabled;
-    change->changed_us = event->business_us;
-    actor_from_message(event->actor, &change->changed_by);
-    change->sequence = event->sequence;
-    customer->permission_on[kind] = enabled;
-    customer->permission_sequence[kind] = enabled ? event->sequence : 0;
-    return LEDGER_ERR_OK;
-}
-
-/* Drops refunds too old to count against the cap again: dated more than two
- * windows before this event's business time (one window of margin for
- * commands dated in the past). Only called when the array is full. */
-static void prune_refunds(struct domain_customer *customer, int64_t business_us)
-{
-    int64_t horizon_us = business_us - 2 * LEDGER_REFUND_WINDOW_US;
-    size_t kept = 0;
-    for (size_t i = 0; i < customer->refund_count; i++) {
-        if (customer->refunds[i].at_us > horizon_us)
-            customer->refunds[kept++] = customer->refunds[i];
-    }
-    customer->refund_count = kept;
-}
-
-static enum ledger_err apply_cancelled(struct domain_customer *customer,
-                                       const Ledger__V1__Event *event)
-{
-    const Ledger__V1__ReservationCancelled *body = event->reservation_cancelled;
-    struct domain_money refund, refund_usd;
-    if (body == NULL || !money_from_message(body->refund, false, &refund) ||
-        !money_from_message(body->refund_usd, false, &refund_usd) ||
-        strcmp(refund_usd.currency, DOMAIN_CAP_CURRENCY) != 0)
-        return LEDGER_ERR_CORRUPT;
-    struct domain_reservation *reservation = active_reservation(customer, body->reservation_id);
-    if (reservation == NULL)
-        return LEDGER_ERR_CORRUPT;
-    if (customer->refund_count >= LEDGER_CUSTOMER_REFUNDS_MAX)
-        prune_refunds(customer, event->business_us);
-    void *grown = NULL;
-    enum ledger_err err =
-        grow(customer->refunds, &customer->refund_capacity, customer->refund_count,
-             sizeof *customer->refunds, LEDGER_CUSTOMER_REFUNDS_MAX, &grown);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    customer->refunds = grown;
-    customer->refunds[customer->refund_count].at_us = event->business_us;
-    customer->refunds[customer->refund_count].usd_minor = refund_usd.amount_minor;
-    customer->refund_count++;
-    reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED;
-    reservation->ended_us = event_business_us(event);
-    reservation->last_sequence = event->sequence;
-    return LEDGER_ERR_OK;
-}
-
-/* Whether an exchange's replacements fit the customer: each one well formed,
- * new, and named once. Checked before anything changes, so that an event that
- * does not fit leaves the state as it was. */
-static bool replacements_fit(const struct domain_customer *customer,
-                             const Ledger__V1__ReservationExchanged *body,
-                             const Ledger__V1__Event *event)
-{
-    if (body->n_replacements == 0 || body->n_replacements > LEDGER_EXCHANGE_REPLACEMENTS_MAX)
-        return false;
-    for (size_t i = 0; i < body->n_replacements; i++) {
-        struct domain_reservation replacement;
-        if (!reservation_from_message(body->replacements[i], event, &replacement) ||
-            find_reservation(customer, replacement.id) != NULL)
-            return false;
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(body->replacements[j]->reservation_id, replacement.id) == 0)
-                return false;
-        }
-    }
-    return true;
-}
-
-static enum ledger_err apply_exchanged(struct domain_customer *customer,
-                                       const Ledger__V1__Event *event)
-{
-    const Ledger__V1__ReservationExchanged *body = event->reservation_exchanged;
-    if (body == NULL || body->n_returned_reservation_ids == 0 ||
-        body->n_returned_reservation_ids > LEDGER_EXCHANGE_RETURNS_MAX ||
-        !replacements_fit(customer, body, event))
-        return LEDGER_ERR_CORRUPT;
-    /* Version 1 exchanges bought exactly one replacement. */
-    if (event->schema_version < 2 && body->n_replacements != 1)
-        return LEDGER_ERR_CORRUPT;
-    struct domain_reservation *returned[LEDGER_EXCHANGE_RETURNS_MAX];
-    for (size_t i = 0; i < body->n_returned_reservation_ids; i++) {
-        returned[i] = active_reservation(customer, body->returned_reservation_ids[i]);
-        if (returned[i] == NULL)
-            return LEDGER_ERR_CORRUPT;
-        for (size_t j = 0; j < i; j++) {
-            if (returned[j] == returned[i])
-                return LEDGER_ERR_CORRUPT;
-        }
-    }
-    /* Index, not pointers: reserving may move the array. */
-    size_t indexes[LEDGER_EXCHANGE_RETURNS_MAX];
-    for (size_t i = 0; i < body->n_returned_reservation_ids; i++)
-        indexes[i] = (size_t)(returned[i] - customer->reservations);
-    enum ledger_err err = reserve_reservations(customer, body->n_replacements);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    for (size_t i = 0; i < body->n_returned_reservation_ids; i++) {
-        struct domain_reservation *reservation = &customer->reservations[indexes[i]];
-        reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED;
-        reservation->ended_us = event_business_us(event);
-        reservation->last_sequence = event->sequence;
-    }
-    for (size_t i = 0; i < body->n_replacements; i++) {
-        /* Converted again rather than kept: 32 of them would weigh on the
-         * stack. It cannot fail after replacements_fit. */
-        struct domain_reservation replacement;
-        if (!reservation_from_message(body->replacements[i], event, &replacement))
-            return LEDGER_ERR_CORRUPT;
-        append_reservation(customer, &replacement);
-    }
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err apply_renewed(struct domain_customer *customer,
-                                     const Ledger__V1__Event *event)
-{
-    const Ledger__V1__ReservationRenewed *body = event->reservation_renewed;
-    if (body == NULL)
-        return LEDGER_ERR_CORRUPT;
-    struct domain_reservation *old = active_reservation(customer, body->reservation_id);
-    struct domain_reservation renewal;
-    if (old == NULL || !reservation_from_message(body->renewal, event, &renewal) ||
-        find_reservation(customer, renewal.id) != NULL)
-        return LEDGER_ERR_CORRUPT;
-    size_t index = (size_t)(old - customer->reservations);
-    enum ledger_err err = reserve_reservations(customer, 1);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    /* The old one is active until the renewal is recorded, which is active
-     * from then on (bought_us), so that the two cover its time without a gap. */
-    customer->reservations[index].state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
-    customer->reservations[index].ended_us = event_business_us(event);
-    customer->reservations[index].last_sequence = event->sequence;
-    append_reservation(customer, &renewal);
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err apply_savings_plan(struct domain_customer *customer,
-                                          const Ledger__V1__Event *event)
-{
-    const Ledger__V1__SavingsPlanPurchased *body = event->savings_plan_purchased;
-    struct domain_savings_plan plan;
-    memset(&plan, 0, sizeof plan);
-    if (body == NULL || !codec_id_valid(body->savings_plan_id) ||
-        !codec_id_valid(body->billing_subscription_id) || !codec_term_valid((int)body->term) ||
-        !codec_billing_plan_valid((int)body->billing_plan) ||
-        !codec_purchaser_valid((int)body->purchaser) || body->expires_us <= body->starts_us ||
-        find_savings_plan(customer, body->savings_plan_id) != NULL)
-        return LEDGER_ERR_CORRUPT;
-    if (!copy_string(plan.id, sizeof plan.id, body->savings_plan_id) ||
-        !copy_string(plan.billing_subscription_id, sizeof plan.billing_subscription_id,
-                     body->billing_subscription_id) ||
-        !money_from_message(body->hourly_commitment, true, &plan.hourly_commitment) ||
-        !scope_from_message(body->scope, &plan.scope) ||
-        !money_from_message(body->price, true, &plan.price) ||
-        !money_from_message(body->retail_price, true, &plan.retail_price))
-        return LEDGER_ERR_CORRUPT;
-    plan.term = body->term;
-    plan.billing_plan = body->billing_plan;
-    plan.auto_renew = body->auto_renew;
-    plan.starts_us = body->starts_us;
-    plan.expires_us = body->expires_us;
-    plan.purchaser = body->purchaser;
-    actor_from_message(event->actor, &plan.bought_by);
-    plan.sequence = event->sequence;
-    void *grown = NULL;
-    enum ledger_err err = grow(customer->savings_plans, &customer->savings_plan_capacity,
-                               customer->savings_plan_count, sizeof *customer->savings_plans,
-                               LEDGER_CUSTOMER_SAVINGS_PLANS_MAX, &grown);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    customer->savings_plans = grown;
-    err = id_index_reserve(&customer->savings_plan_ids, customer->savings_plans,
-                           sizeof *customer->savings_plans, customer->savings_plan_count,
-                           customer->savings_plan_count + 1);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    customer->savings_plans[customer->savings_plan_count] = plan;
-    id_index_add(&customer->savings_plan_ids, customer->savings_plans,
-                 sizeof *customer->savings_plans, customer->savings_plan_count);
-    customer->savings_plan_count++;
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err apply_subscription(struct domain_customer *customer,
-                                          const Ledger__V1__Event *event)
-{
-    const Ledger__V1__SubscriptionPurchased *body = event->subscription_purchased;
-    if (body == NULL || !codec_id_valid(body->subscription_id) ||
-        !codec_offer_valid((int)body->offer) ||
-        find_subscription(customer, body->subscription_id) != NULL)
-        return LEDGER_ERR_CORRUPT;
-    void *grown = NULL;
-    enum ledger_err err = grow(customer->subscriptions, &customer->subscription_capacity,
-                               customer->subscription_count, sizeof *customer->subscriptions,
-                               LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX, &grown);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    customer->subscriptions = grown;
-    struct domain_subscription *subscription =
-        &customer->subscriptions[customer->subscription_count++];
-    memset(subscription, 0, sizeof *subscription);
-    copy_string(subscription->id, sizeof subscription->id, body->subscription_id);
-    subscription->offer = body->offer;
-    subscription->status = LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
-    subscription->purchased_us = event_business_us(event);
-    subscription->sequence = event->sequence;
-    return LEDGER_ERR_OK;
-}
-
-/* The new status, and the change in the subscriptions' history. */
-static enum ledger_err apply_status_changed(struct domain_customer *customer,
-                                            const Ledger__V1__Event *event)
-{
-    const Ledger__V1__SubscriptionStatusChanged *body = event->subscription_status_changed;
-    if (body == NULL)
-        return LEDGER_ERR_CORRUPT;
-    struct domain_subscription *subscription = find_subscription(customer, body->subscription_id);
-    if (subscription == NULL || !codec_subscription_status_valid((int)body->to_status) ||
-        subscription->status != body->from_status || body->from_status == body->to_status)
-        return LEDGER_ERR_CORRUPT;
-    size_t index = (size_t)(subscription - customer->subscriptions);
-    void *grown = NULL;
-    enum ledger_err err = grow(customer->status_changes, &customer->status_change_capacity,
-                               customer->status_change_count, sizeof *customer->status_changes,
-                               LEDGER_CUSTOMER_STATUS_CHANGES_MAX, &grown);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    customer->status_changes = grown;
-    struct domain_status_change *change =
-        &customer->status_changes[customer->status_change_count++];
-    change->subscription = (uint32_t)index;
-    change->status = body->to_status;
-    change->changed_us = event_business_us(event);
-    subscription->status = body->to_status;
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err apply_role_assigned(struct domain_customer *customer,
-                                           const Ledger__V1__Event *event)
-{
-    const Ledger__V1__RoleAssigned *body = event->role_assigned;
-    if (body == NULL || !codec_id_valid(body->user) || !codec_azure_role_valid((int)body->role) ||
-        find_subscription(customer, body->subscription_id) == NULL ||
-        find_role(customer, body->subscription_id, body->user, body->role) >= 0)
-        return LEDGER_ERR_CORRUPT;
-    void *grown = NULL;
-    enum ledger_err err = grow(customer->roles, &customer->role_capacity, customer->role_count,
-                               sizeof *customer->roles, LEDGER_CUSTOMER_ROLES_MAX, &grown);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    customer->roles = grown;
-    struct domain_role_assignment *assignment = &customer->roles[customer->role_count++];
-    memset(assignment, 0, sizeof *assignment);
-    copy_string(assignment->subscription_id, sizeof assignment->subscription_id,
-                body->subscription_id);
-    copy_string(assignment->user, sizeof assignment->user, body->user);
-    assignment->role = body->role;
-    assignment->assigned_us = event_business_us(event);
-    assignment->sequence = event->sequence;
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err apply_role_removed(struct domain_customer *customer,
-                                          const Ledger__V1__Event *event)
-{
-    const Ledger__V1__RoleRemoved *body = event->role_removed;
-    if (body == NULL || body->subscription_id == NULL || body->user == NULL)
-        return LEDGER_ERR_CORRUPT;
-    long index = find_role(customer, body->subscription_id, body->user, body->role);
-    if (index < 0)
-        return LEDGER_ERR_CORRUPT;
-    /* The assignment moves to the removals, whence rule 3 reads the roles
-     * held at a business time before the removal's. */
-    void *grown = NULL;
-    enum ledger_err err = grow(customer->role_removals, &customer->role_removal_capacity,
-                               customer->role_removal_count, sizeof *customer->role_removals,
-                               LEDGER_CUSTOMER_ROLE_REMOVALS_MAX, &grown);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    customer->role_removals = grown;
-    struct domain_role_removal *removal = &customer->role_removals[customer->role_removal_count++];
-    removal->assignment = customer->roles[index];
-    removal->removed_us = event_business_us(event);
-    removal->removed_sequence = event->sequence;
-    /* Keep the order: decisions pick the first matching assignment. */
-    memmove(&customer->roles[index], &customer->roles[index + 1],
-            (customer->role_count - (size_t)index - 1) * sizeof *customer->roles);
-    customer->role_count--;
-    return LEDGER_ERR_OK;
-}
-
-/* One event's effect. Every branch validates before it changes anything. */
-static enum ledger_err apply_body(struct domain_customer *customer, const Ledger__V1__Event *event)
-{
-    if (!customer->onboarded && event->body_case != LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED)
-        return LEDGER_ERR_CORRUPT;
-    switch (event->body_case) {
-    case LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED: {
-        const Ledger__V1__CustomerOnboarded *body = event->customer_onboarded;
-        if (customer->onboarded || body == NULL || !codec_name_valid(body->name) ||
-            !copy_string(customer->name, sizeof customer->name, body->name))
-            return LEDGER_ERR_CORRUPT;
-        customer->onboarded = true;
-        return LEDGER_ERR_OK;
-    }
-    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED:
-        return apply_subscription(customer, event);
-    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_STATUS_CHANGED:
-        return apply_status_changed(customer, event);
-    case LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED:
-        return apply_role_assigned(customer, event);
-    case LEDGER__V1__EVENT__BODY_ROLE_REMOVED:
-        return apply_role_removed(customer, event);
-    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED:
-        if (event->purchase_permission_granted == NULL)
-            return LEDGER_ERR_CORRUPT;
-        return apply_permission(customer, event, event->purchase_permission_granted->kind, true);
-    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED:
-        if (event->purchase_permission_revoked == NULL)
-            return LEDGER_ERR_CORRUPT;
-        return apply_permission(customer, event, event->purchase_permission_revoked->kind, false);
-    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED:
-        return add_reservation(customer, event->reservation_purchased, event);
-    case LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED: {
-        const Ledger__V1__ReservationScopeChanged *body = event->reservation_scope_changed;
-        struct domain_scope scope;
-        if (body == NULL || !scope_from_message(body->to_scope, &scope))
-            return LEDGER_ERR_CORRUPT;
-        struct domain_reservation *reservation = active_reservation(customer, body->reservation_id);
-        if (reservation == NULL)
-            return LEDGER_ERR_CORRUPT;
-        reservation->scope = scope;
-        reservation->last_sequence = event->sequence;
-        return LEDGER_ERR_OK;
-    }
-    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET: {
-        const Ledger__V1__ReservationRenewalSet *body = event->reservation_renewal_set;
-        struct domain_reservation *reservation =
-            body != NULL ? active_reservation(customer, body->reservation_id) : NULL;
-        if (reservation == NULL)
-            return LEDGER_ERR_CORRUPT;
-        reservation->auto_renew = body->auto_renew;
-        reservation->last_sequence = event->sequence;
-        return LEDGER_ERR_OK;
-    }
-    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
-        return apply_renewed(customer, event);
-    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED:
-        return apply_exchanged(customer, event);
-    case LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED:
-        return apply_cancelled(customer, event);
-    case LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED: {
-        const Ledger__V1__ReservationExpired *body = event->reservation_expired;
-        struct domain_reservation *reservation =
-            body != NULL ? active_reservation(customer, body->reservation_id) : NULL;
-        if (reservation == NULL)
-            return LEDGER_ERR_CORRUPT;
-        reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
-        reservation->ended_us = event_business_us(event);
-        reservation->last_sequence = event->sequence;
-        return LEDGER_ERR_OK;
-    }
-    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
-        return apply_savings_plan(customer, event);
-    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED: {
-        const Ledger__V1__SavingsPlanScopeChanged *body = event->savings_plan_scope_changed;
-        struct domain_scope scope;
-        if (body == NULL || !scope_from_message(body->to_scope, &scope))
-            return LEDGER_ERR_CORRUPT;
-        struct domain_savings_plan *plan = find_savings_plan(customer, body->savings_plan_id);
-        if (plan == NULL)
-            return LEDGER_ERR_CORRUPT;
-        plan->scope = scope;
-        return LEDGER_ERR_OK;
-    }
-    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET: {
-        const Ledger__V1__SavingsPlanRenewalSet *body = event->savings_plan_renewal_set;
-        struct domain_savings_plan *plan =
-            body != NULL ? find_savings_plan(customer, body->savings_plan_id) : NULL;
-        if (plan == NULL)
-            return LEDGER_ERR_CORRUPT;
-        plan->auto_renew = body->auto_renew;
-        return LEDGER_ERR_OK;
-    }
-    case LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET:
-        if (event->cost_visibility_set == NULL)
-            return LEDGER_ERR_CORRUPT;
-        customer->retail_prices_visible = event->cost_visibility_set->retail_prices_visible;
-        return LEDGER_ERR_OK;
-    case LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED:
-    case LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED:
-    case LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED:
-    case LEDGER__V1__EVENT__BODY__NOT_SET:
-    default:
-        /* Not an event of a customer's stream (or one this build does not know). */
-        return LEDGER_ERR_CORRUPT;
-    }
-}
-
-enum ledger_err domain_customer_evolve(struct domain_customer *customer,
-                                       const Ledger__V1__Event *event)
-{
-    if (customer == NULL || event == NULL)
-        return LEDGER_ERR_INTERNAL;
-    /* Schema versions: every version this build knows is listed here; where a
-     * later version changes what a field means, apply_body branches on
-     * event->schema_version. 1 and 2 differ only in how many replacements an
-     * exchange may buy (apply_exchanged). */
-    if (event->schema_version < 1 || event->schema_version > LEDGER_SCHEMA_VERSION)
-        return LEDGER_ERR_CORRUPT;
-    if (!string_equal(event->partner_id, customer->partner_id) ||
-        !string_equal(event->customer_id, customer->customer_id) ||
-        event->stream_version != customer->version + 1)
-        return LEDGER_ERR_CORRUPT;
-    enum ledger_err err = apply_body(customer, event);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    customer->version = event->stream_version;
-    return LEDGER_ERR_OK;
 }
 
 /* ---- decide: context and refusals ---------------------------------------- */
@@ -1184,7 +267,7 @@ static enum ledger_err check_scope_target(struct decision *d, const Ledger__V1__
     const char *customer_id = d->customer->customer_id;
     switch (scope->kind) {
     case LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE:
-        if (find_subscription(d->customer, target) == NULL)
+        if (domain__find_subscription(d->customer, target) == NULL)
             return refuse(d, LEDGER_ERR_INVALID_SCOPE,
                           "single scope target '%s' is not a subscription of customer %s", target,
                           customer_id);
@@ -1199,7 +282,7 @@ static enum ledger_err check_scope_target(struct decision *d, const Ledger__V1__
                           target);
         memcpy(subscription_id, target, length);
         subscription_id[length] = '\0';
-        if (find_subscription(d->customer, subscription_id) == NULL)
+        if (domain__find_subscription(d->customer, subscription_id) == NULL)
             return refuse(d, LEDGER_ERR_INVALID_SCOPE,
                           "resource-group scope target '%s': '%s' is not a subscription of "
                           "customer %s",
@@ -1352,7 +435,7 @@ static int64_t status_since(const struct domain_customer *customer,
 static enum ledger_err check_billing_subscription(struct decision *d, const char *subscription_id)
 {
     const struct domain_subscription *subscription =
-        find_subscription(d->customer, subscription_id);
+        domain__find_subscription(d->customer, subscription_id);
     if (subscription == NULL)
         return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
                       "billing subscription %s is not a subscription of customer %s; bill an "
@@ -1400,7 +483,7 @@ static enum ledger_err check_active_while_reserved(struct decision *d, const cha
                                                    int64_t until_us, const char *what)
 {
     const struct domain_subscription *subscription =
-        find_subscription(d->customer, subscription_id);
+        domain__find_subscription(d->customer, subscription_id);
     uint32_t index = (uint32_t)(subscription - d->customer->subscriptions);
     const struct domain_status_change *first = NULL;
     for (size_t i = 0; i < d->customer->status_change_count; i++) {
@@ -1457,13 +540,13 @@ static enum ledger_err refuse_role_missing(struct decision *d, const char *subsc
     const struct domain_role_assignment *later = NULL;
     const struct domain_role_removal *nearest = NULL;
     for (size_t i = 0; i < PURCHASE_ROLE_COUNT; i++) {
-        long found = find_role(customer, subscription_id, user, purchase_roles[i]);
+        long found = domain__find_role(customer, subscription_id, user, purchase_roles[i]);
         if (found >= 0 &&
             (later == NULL || customer->roles[found].assigned_us < later->assigned_us))
             later = &customer->roles[found];
         for (size_t j = 0; j < customer->role_removal_count; j++) {
             const struct domain_role_removal *removal = &customer->role_removals[j];
-            if (!removal_matches(removal, subscription_id, user, purchase_roles[i]) ||
+            if (!domain__removal_matches(removal, subscription_id, user, purchase_roles[i]) ||
                 removal->removed_us <= removal->assignment.assigned_us)
                 continue; /* held at no time */
             if (nearest == NULL ||
@@ -1559,7 +642,7 @@ static enum ledger_err refuse_permission_off(struct decision *d, Ledger__V1__Per
  * command's business time): the permission was on then (permission_at),
  * the billing subscription is active and eligible then and now
  * (check_billing_subscription), and the user held Owner (preferred) or
- * Reservation Purchaser on it then (role_at). A permission turned off or a
+ * Reservation Purchaser on it then (domain__role_at). A permission turned off or a
  * role removed since does not matter: they allowed the purchase when it was
  * made, and what the purchase goes on needing is a subscription to bill
  * (docs/domain.md, rule 3). A purchase dated when the permission was off or
@@ -1578,8 +661,8 @@ static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__P
         return err;
     const struct domain_role_assignment *held = NULL;
     for (size_t i = 0; i < PURCHASE_ROLE_COUNT && held == NULL; i++)
-        held = role_at(customer, subscription_id, d->principal->user, purchase_roles[i],
-                       d->business_us);
+        held = domain__role_at(customer, subscription_id, d->principal->user, purchase_roles[i],
+                               d->business_us);
     if (held == NULL)
         return refuse_role_missing(d, subscription_id);
     ledger__v1__allowed_by__init(&d->out->allowed_by);
@@ -1675,7 +758,7 @@ static enum ledger_err decide_add_partner(struct decision *d)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "add_partner.name must be 1..%d bytes of printable UTF-8",
                       LEDGER_NAME_LENGTH_MAX);
-    if (!string_equal(d->in->partner_id, body->partner_id))
+    if (!domain__string_equal(d->in->partner_id, body->partner_id))
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "the command acts on partner '%s' but add_partner names '%s'; set "
                       "Command.partner_id to the new partner's id",
@@ -1734,7 +817,7 @@ static enum ledger_err decide_add_principal(struct decision *d)
                       "add_principal.customer_id and .user are for customer users only");
     }
     if (!string_empty(body->partner_id)) {
-        if (!string_equal(d->in->partner_id, body->partner_id))
+        if (!domain__string_equal(d->in->partner_id, body->partner_id))
             return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                           "the command acts on partner '%s' but add_principal names '%s'; set "
                           "Command.partner_id to it",
@@ -1764,7 +847,7 @@ static enum ledger_err decide_revoke_principal(struct decision *d)
     enum ledger_err err = check_id(d, body->principal_id, "revoke_principal.principal_id");
     if (err != LEDGER_ERR_OK)
         return err;
-    if (string_equal(body->principal_id, d->principal->id))
+    if (domain__string_equal(body->principal_id, d->principal->id))
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "principal %s cannot revoke itself; another operator must",
                       body->principal_id);
@@ -1774,7 +857,8 @@ static enum ledger_err decide_revoke_principal(struct decision *d)
         return refuse(d, LEDGER_ERR_UNCHANGED, "principal %s is already revoked",
                       body->principal_id);
     const char *bound = d->in->principal_partner_id != NULL ? d->in->principal_partner_id : "";
-    if (!string_empty(d->command->partner_id) && !string_equal(d->command->partner_id, bound))
+    if (!string_empty(d->command->partner_id) &&
+        !domain__string_equal(d->command->partner_id, bound))
         return refuse(d, LEDGER_ERR_PARTNER_MISMATCH,
                       "principal %s is %s%s, not of partner %s: name no partner (the revocation "
                       "is recorded under the principal's own)",
@@ -1820,7 +904,7 @@ static enum ledger_err decide_purchase_subscription(struct decision *d)
         err = need_customer(d);
     if (err != LEDGER_ERR_OK)
         return err;
-    if (find_subscription(d->customer, body->subscription_id) != NULL)
+    if (domain__find_subscription(d->customer, body->subscription_id) != NULL)
         return refuse(d, LEDGER_ERR_SUBSCRIPTION_EXISTS,
                       "subscription %s already exists for customer %s", body->subscription_id,
                       d->customer->customer_id);
@@ -1884,7 +968,7 @@ static enum ledger_err decide_set_subscription_status(struct decision *d)
     if (err != LEDGER_ERR_OK)
         return err;
     const struct domain_subscription *subscription =
-        find_subscription(d->customer, body->subscription_id);
+        domain__find_subscription(d->customer, body->subscription_id);
     if (subscription == NULL)
         return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
                       "subscription %s is not a subscription of customer %s", body->subscription_id,
@@ -1947,7 +1031,7 @@ static enum ledger_err decide_role(struct decision *d, bool assign)
     if (err != LEDGER_ERR_OK)
         return err;
     const struct domain_subscription *subscription =
-        find_subscription(d->customer, subscription_id);
+        domain__find_subscription(d->customer, subscription_id);
     if (subscription == NULL)
         return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
                       "subscription %s is not a subscription of customer %s", subscription_id,
@@ -1962,7 +1046,7 @@ static enum ledger_err decide_role(struct decision *d, bool assign)
                       time_text(subscription->purchased_us).text, assign ? "assigned" : "removed",
                       time_text(d->business_us).text);
     const char *role_name = codec_enum_name(CODEC_ENUM_AZURE_ROLE, (int)role);
-    long index = find_role(d->customer, subscription_id, user, role);
+    long index = domain__find_role(d->customer, subscription_id, user, role);
     bool held = index >= 0;
     if (assign && held)
         return refuse(d, LEDGER_ERR_ROLE_ALREADY_ASSIGNED,
@@ -1984,7 +1068,7 @@ static enum ledger_err decide_role(struct decision *d, bool assign)
                       time_text(d->customer->roles[index].assigned_us).text,
                       time_text(d->business_us).text);
     const struct domain_role_removal *removed =
-        assign ? last_removal(d->customer, subscription_id, user, role) : NULL;
+        assign ? domain__last_removal(d->customer, subscription_id, user, role) : NULL;
     if (removed != NULL && d->business_us < removed->removed_us)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "user %s held %s on subscription %s until %s: an assignment dated %s, "
@@ -2157,7 +1241,8 @@ static enum ledger_err decide_purchase_reservation(struct decision *d)
 static enum ledger_err find_active(struct decision *d, const char *reservation_id,
                                    const struct domain_reservation **out)
 {
-    const struct domain_reservation *reservation = find_reservation(d->customer, reservation_id);
+    const struct domain_reservation *reservation =
+        domain__find_reservation(d->customer, reservation_id);
     if (reservation == NULL)
         return refuse(d, LEDGER_ERR_RESERVATION_NOT_FOUND,
                       "reservation %s is not a reservation of customer %s", reservation_id,
@@ -2192,8 +1277,8 @@ static enum ledger_err check_after_purchase(struct decision *d,
 static enum ledger_err find_returnable(struct decision *d, const char *reservation_id,
                                        const char *change, const struct domain_reservation **out)
 {
-    if (find_reservation(d->customer, reservation_id) == NULL &&
-        find_savings_plan(d->customer, reservation_id) != NULL)
+    if (domain__find_reservation(d->customer, reservation_id) == NULL &&
+        domain__find_savings_plan(d->customer, reservation_id) != NULL)
         return refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE,
                       "%s is a savings plan, not a reservation: savings plans cannot be "
                       "cancelled, refunded or exchanged",
@@ -2218,7 +1303,8 @@ struct holding {
 static enum ledger_err find_plan(struct decision *d, const char *savings_plan_id,
                                  const struct domain_savings_plan **out)
 {
-    const struct domain_savings_plan *plan = find_savings_plan(d->customer, savings_plan_id);
+    const struct domain_savings_plan *plan =
+        domain__find_savings_plan(d->customer, savings_plan_id);
     if (plan == NULL)
         return refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_FOUND,
                       "savings plan %s is not a savings plan of customer %s", savings_plan_id,
@@ -2395,28 +1481,6 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
-/* What a reservation still commits at time `at`: its price prorated by whole
- * days, as the cloud prorates a refund, price * days left / days of its term,
- * rounded down. A day begun counts as left (a reservation cancelled on the
- * day it starts still commits its whole price), and a term of calendar years
- * is a whole number of days (civil_add_years_us). 0 once the term has ended;
- * the price before it starts. 128-bit product: a price up to 10^13 times
- * the days of a span read from the log need not fit 64 bits. */
-static int64_t remaining_commitment(const struct domain_reservation *reservation, int64_t at_us)
-{
-    int64_t span_us = reservation->expires_us - reservation->starts_us;
-    if (span_us <= 0 || at_us >= reservation->expires_us)
-        return 0;
-    if (at_us <= reservation->starts_us)
-        return reservation->price.amount_minor;
-    int64_t days = (span_us + CIVIL_US_PER_DAY - 1) / CIVIL_US_PER_DAY;
-    int64_t left = (reservation->expires_us - at_us + CIVIL_US_PER_DAY - 1) / CIVIL_US_PER_DAY;
-    if (left > days)
-        left = days;
-    __extension__ typedef __int128 wide;
-    return (int64_t)((wide)reservation->price.amount_minor * left / days);
-}
-
 /* Names the replacement a refusal is about, when an exchange buys several:
  * "replacement 2 of 3: " before the message. */
 static enum ledger_err name_replacement(struct decision *d, enum ledger_err err, size_t index,
@@ -2505,7 +1569,7 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
         }
         /* Rule 8 counts what the returned reservations still commit at the
          * exchange's business time. */
-        remaining_minor += remaining_commitment(reservation, d->business_us);
+        remaining_minor += domain__remaining_commitment(reservation, d->business_us);
     }
     if (strcmp(body->refund->currency, currency) != 0)
         return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
@@ -2567,30 +1631,6 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
-/* Rule 7: USD refunded by cancellations dated within the window before
- * `at_us` (or after it: a command dated in the past counts every later refund
- * too, so back-dating never escapes the cap). */
-static int64_t refunds_in_window(const struct domain_customer *customer, int64_t at_us)
-{
-    int64_t since_us = at_us - LEDGER_REFUND_WINDOW_US;
-    int64_t total_minor = 0;
-    for (size_t i = 0; i < customer->refund_count; i++) {
-        if (customer->refunds[i].at_us > since_us)
-            total_minor += customer->refunds[i].usd_minor;
-    }
-    return total_minor;
-}
-
-/* Refunds evolve would keep when the list is full (prune_refunds). */
-static size_t recent_refunds(const struct domain_customer *customer, int64_t business_us)
-{
-    int64_t horizon_us = business_us - 2 * LEDGER_REFUND_WINDOW_US;
-    size_t count = 0;
-    for (size_t i = 0; i < customer->refund_count; i++)
-        count += customer->refunds[i].at_us > horizon_us;
-    return count;
-}
-
 static enum ledger_err decide_cancel_reservation(struct decision *d)
 {
     const Ledger__V1__CancelReservation *body = d->command->cancel_reservation;
@@ -2647,7 +1687,7 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
     /* The refund is the cancelled commitment rule 7 counts: at most what the
      * reservation still commits at the cancellation's business time. */
     char a[MONEY_TEXT_SIZE], b[MONEY_TEXT_SIZE], c[MONEY_TEXT_SIZE];
-    int64_t remaining_minor = remaining_commitment(reservation, d->business_us);
+    int64_t remaining_minor = domain__remaining_commitment(reservation, d->business_us);
     if (body->refund->amount_minor > remaining_minor) {
         const char *currency = reservation->price.currency;
         money_format(body->refund->amount_minor, currency, a);
@@ -2661,12 +1701,12 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
                       b, currency, c);
     }
     if (d->customer->refund_count >= LEDGER_CUSTOMER_REFUNDS_MAX &&
-        recent_refunds(d->customer, d->business_us) >= LEDGER_CUSTOMER_REFUNDS_MAX)
+        domain__recent_refunds(d->customer, d->business_us) >= LEDGER_CUSTOMER_REFUNDS_MAX)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "customer %s had %d cancellations with refunds in two years, the most one "
                       "customer may have",
                       d->customer->customer_id, LEDGER_CUSTOMER_REFUNDS_MAX);
-    int64_t refunded_minor = refunds_in_window(d->customer, d->business_us);
+    int64_t refunded_minor = domain__refunds_in_window(d->customer, d->business_us);
     if (refunded_minor + usd_minor > LEDGER_REFUND_CAP_USD_MINOR) {
         money_format(refunded_minor, DOMAIN_CAP_CURRENCY, a);
         money_format(usd_minor, DOMAIN_CAP_CURRENCY, b);
@@ -3081,7 +2121,8 @@ static enum ledger_err check_envelope_and_scope(struct decision *d)
         err = check_id(d, customer_id, "customer_id");
     if (err != LEDGER_ERR_OK)
         return err;
-    if (scope == POLICY_SCOPE_OWN_CUSTOMER && !string_equal(principal->customer_id, customer_id))
+    if (scope == POLICY_SCOPE_OWN_CUSTOMER &&
+        !domain__string_equal(principal->customer_id, customer_id))
         return refuse(d, LEDGER_ERR_PARTNER_MISMATCH,
                       "customer user %s belongs to customer %s, not %s", principal->id,
                       principal->customer_id != NULL ? principal->customer_id : "", customer_id);
@@ -3236,63 +2277,4 @@ refused:
     if (out->message[0] == '\0')
         snprintf(out->message, sizeof out->message, "%s", ledger_strerror(err));
     return err;
-}
-
-/* ---- names and visibility ------------------------------------------------ */
-
-/* The activity log's action names (docs/events.md), by event body. */
-static const struct {
-    Ledger__V1__Event__BodyCase body;
-    const char *name;
-} action_names[] = {
-    {LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED, "Register Partner"},
-    {LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED, "Add Principal"},
-    {LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED, "Revoke Principal"},
-    {LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED, "Onboard Customer"},
-    {LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED, "Purchase Subscription"},
-    {LEDGER__V1__EVENT__BODY_SUBSCRIPTION_STATUS_CHANGED, "Change Subscription Status"},
-    {LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED, "Assign Role"},
-    {LEDGER__V1__EVENT__BODY_ROLE_REMOVED, "Remove Role"},
-    {LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED, "Create Customer Purchase Permissions"},
-    {LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED, "Delete Customer Purchase Permissions"},
-    {LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED, "Purchase Reservation"},
-    {LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED, "Change Reservation Scope"},
-    {LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET, "Set Reservation Auto-Renew"},
-    {LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED, "Renew Reservation"},
-    {LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED, "Exchange Reservation"},
-    {LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED, "Cancel Reservation"},
-    {LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED, "Expire Reservation"},
-    {LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED, "Purchase Savings Plan"},
-    {LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED, "Change Savings Plan Scope"},
-    {LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET, "Set Savings Plan Auto-Renew"},
-    {LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET, "Set Cost Visibility"},
-};
-
-const char *domain_action_name(const Ledger__V1__Event *event)
-{
-    for (size_t i = 0; event != NULL && i < sizeof action_names / sizeof action_names[0]; i++) {
-        if (action_names[i].body == event->body_case)
-            return action_names[i].name;
-    }
-    return "Unknown";
-}
-
-const char *domain_action_lookup(const char *name)
-{
-    for (size_t i = 0; name != NULL && i < sizeof action_names / sizeof action_names[0]; i++) {
-        if (strcasecmp(action_names[i].name, name) == 0)
-            return action_names[i].name;
-    }
-    return NULL;
-}
-
-bool domain_partner_visible(const Ledger__V1__Event *event)
-{
-    if (event == NULL)
-        return false;
-    if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED)
-        return event->savings_plan_purchased == NULL ||
-               event->savings_plan_purchased->purchaser !=
-                   LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER;
-    return true;
 }

@@ -1,0 +1,74 @@
+/*
+ * domain_money.c: the arithmetic of rules 7 and 8 on a customer's state:
+ * what a reservation still commits at a time (the most its cancellation may
+ * refund, and the least an exchange's replacements must commit), the USD
+ * refunded within rule 7's window, and which refunds the state keeps when
+ * its list is full.
+ *
+ * Does not own: the refusals (domain_decide.c), the refunds' recording
+ * (domain_evolve.c), amounts as text (money.c).
+ */
+#include "domain.h"
+
+#include "civil.h"
+#include "domain_internal.h"
+
+/* What a reservation still commits at time `at`: its price prorated by whole
+ * days, as the cloud prorates a refund, price * days left / days of its term,
+ * rounded down. A day begun counts as left (a reservation cancelled on the
+ * day it starts still commits its whole price), and a term of calendar years
+ * is a whole number of days (civil_add_years_us). 0 once the term has ended;
+ * the price before it starts. 128-bit product: a price up to 10^13 times
+ * the days of a span read from the log need not fit 64 bits. */
+int64_t domain__remaining_commitment(const struct domain_reservation *reservation, int64_t at_us)
+{
+    int64_t span_us = reservation->expires_us - reservation->starts_us;
+    if (span_us <= 0 || at_us >= reservation->expires_us)
+        return 0;
+    if (at_us <= reservation->starts_us)
+        return reservation->price.amount_minor;
+    int64_t days = (span_us + CIVIL_US_PER_DAY - 1) / CIVIL_US_PER_DAY;
+    int64_t left = (reservation->expires_us - at_us + CIVIL_US_PER_DAY - 1) / CIVIL_US_PER_DAY;
+    if (left > days)
+        left = days;
+    __extension__ typedef __int128 wide;
+    return (int64_t)((wide)reservation->price.amount_minor * left / days);
+}
+
+/* Rule 7: USD refunded by cancellations dated within the window before
+ * `at_us` (or after it: a command dated in the past counts every later refund
+ * too, so back-dating never escapes the cap). */
+int64_t domain__refunds_in_window(const struct domain_customer *customer, int64_t at_us)
+{
+    int64_t since_us = at_us - LEDGER_REFUND_WINDOW_US;
+    int64_t total_minor = 0;
+    for (size_t i = 0; i < customer->refund_count; i++) {
+        if (customer->refunds[i].at_us > since_us)
+            total_minor += customer->refunds[i].usd_minor;
+    }
+    return total_minor;
+}
+
+/* Drops refunds too old to count against the cap again: dated more than two
+ * windows before this event's business time (one window of margin for
+ * commands dated in the past). Only called when the array is full. */
+void domain__prune_refunds(struct domain_customer *customer, int64_t business_us)
+{
+    int64_t horizon_us = business_us - 2 * LEDGER_REFUND_WINDOW_US;
+    size_t kept = 0;
+    for (size_t i = 0; i < customer->refund_count; i++) {
+        if (customer->refunds[i].at_us > horizon_us)
+            customer->refunds[kept++] = customer->refunds[i];
+    }
+    customer->refund_count = kept;
+}
+
+/* Refunds evolve would keep when the list is full (domain__prune_refunds). */
+size_t domain__recent_refunds(const struct domain_customer *customer, int64_t business_us)
+{
+    int64_t horizon_us = business_us - 2 * LEDGER_REFUND_WINDOW_US;
+    size_t count = 0;
+    for (size_t i = 0; i < customer->refund_count; i++)
+        count += customer->refunds[i].at_us > horizon_us;
+    return count;
+}
