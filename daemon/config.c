@@ -441,9 +441,72 @@ static enum ledger_err load_result(struct load_context *context, int line, const
     return LEDGER_ERR_INVALID_ARGUMENT;
 }
 
-enum ledger_err config_load(struct config *config, const char *path, char error[CONFIG_ERROR_SIZE])
+/* inih reads each line into a buffer of a size fixed when the library was
+ * built (INI_MAX_LINE, 200 bytes in Debian's), and takes the rest of a longer
+ * line for a line of its own: the error would then name a line the file does
+ * not have, or a cut value could pass. This reader stops at such a line
+ * instead, and remembers which it is. It reads a file, or else a string. */
+struct line_reader {
+    FILE *file;
+    const char *text;
+    unsigned line;      /* lines handed to inih so far */
+    unsigned long_line; /* the first line too long for inih, or 0 */
+    int line_bytes_max; /* the longest line inih holds, without its newline */
+};
+
+static int reader_char(struct line_reader *reader)
+{
+    if (reader->file != NULL) {
+        return getc(reader->file);
+    }
+    return *reader->text != '\0' ? (unsigned char)*reader->text++ : EOF;
+}
+
+static char *reader_line(char *out, int size, void *stream)
+{
+    struct line_reader *reader = stream;
+    int length = 0;
+    int c = EOF;
+    while (length < size - 1 && (c = reader_char(reader)) != EOF) {
+        out[length++] = (char)c;
+        if (c == '\n') {
+            break;
+        }
+    }
+    if (length == 0) {
+        return NULL;
+    }
+    out[length] = '\0';
+    reader->line++;
+    if (length == size - 1 && out[length - 1] != '\n') {
+        /* The buffer is full: the line fits only if it ends here. */
+        c = reader_char(reader);
+        if (c != EOF && c != '\n') {
+            reader->long_line = reader->line;
+            reader->line_bytes_max = size - 1;
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static enum ledger_err load_lines(struct config *config, struct line_reader *reader,
+                                  const char *name, char error[CONFIG_ERROR_SIZE])
 {
     struct load_context context = {.config = config};
+    int line = ini_parse_stream(reader_line, reader, load_handler, &context);
+    if (line == 0 && reader->long_line != 0) {
+        set_error(error,
+                  "%s:%u: the line is longer than %d bytes, the most a config line may hold; "
+                  "shorten it (a longer data directory can be given with --data)",
+                  name, reader->long_line, reader->line_bytes_max);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    return load_result(&context, line, name, error);
+}
+
+enum ledger_err config_load(struct config *config, const char *path, char error[CONFIG_ERROR_SIZE])
+{
     FILE *file = fopen(path, "re");
     if (file == NULL) {
         set_error(error, "%s: cannot open: %s", path, strerror(errno));
@@ -460,17 +523,17 @@ enum ledger_err config_load(struct config *config, const char *path, char error[
                   path);
         return LEDGER_ERR_IO_ERROR;
     }
-    int line = ini_parse_file(file, load_handler, &context);
+    struct line_reader reader = {.file = file};
+    enum ledger_err err = load_lines(config, &reader, path, error);
     fclose(file);
-    return load_result(&context, line, path, error);
+    return err;
 }
 
 enum ledger_err config_load_string(struct config *config, const char *text, const char *name,
                                    char error[CONFIG_ERROR_SIZE])
 {
-    struct load_context context = {.config = config};
-    int line = ini_parse_string(text, load_handler, &context);
-    return load_result(&context, line, name, error);
+    struct line_reader reader = {.text = text};
+    return load_lines(config, &reader, name, error);
 }
 
 enum ledger_err config_default_url(const char *data_dir_absolute, const char *socket_name,

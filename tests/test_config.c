@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -156,6 +157,69 @@ static void test_config_bad_values(void **state)
     expect_refused("state_cache_bytes_max = 65G\n", "bad.conf:1: ", "1M to 64G");
     expect_refused("state_cache_bytes_max = lots\n", "bad.conf:1: ", "1M to 64G");
     expect_refused("data = \n", "bad.conf:1: ", "data directory");
+    expect_refused("expiry_sweep_s = 86401\n", "bad.conf:1: ", "from 0 (off) to 86400");
+    expect_refused("expiry_sweep_s = -1\n", "bad.conf:1: ", "whole number of seconds");
+}
+
+/* A config of `lines` lines where line `long_line` is "data = /d/aaa...":
+ * `length` bytes without its newline. Free with free(). */
+static char *config_with_long_line(unsigned lines, unsigned long_line, size_t length)
+{
+    char *text = malloc(lines * 32 + length + 2);
+    assert_non_null(text);
+    size_t used = 0;
+    for (unsigned line = 1; line <= lines; line++) {
+        if (line == long_line) {
+            used += (size_t)sprintf(text + used, "data = /d/");
+            memset(text + used, 'a', length - strlen("data = /d/"));
+            used += length - strlen("data = /d/");
+            text[used++] = '\n';
+        } else {
+            used += (size_t)sprintf(text + used, "# comment %u\n", line);
+        }
+    }
+    text[used] = '\0';
+    return text;
+}
+
+/* The config library holds 199 bytes of a line: a longer line is refused by
+ * its own number, not cut into a value and a line the file does not have. */
+static void test_config_long_line(void **state)
+{
+    (void)state;
+    struct config config;
+    config_defaults(&config);
+    char error[CONFIG_ERROR_SIZE] = "";
+    char *text = config_with_long_line(3, 3, 199);
+    assert_int_equal(config_load_string(&config, text, "ok.conf", error), LEDGER_ERR_OK);
+    assert_int_equal(strlen(config.data_dir), 199 - strlen("data = "));
+    free(text);
+
+    text = config_with_long_line(3, 2, 200);
+    expect_refused(text, "bad.conf:2: ", "longer than 199 bytes");
+    expect_refused(text, "bad.conf:2: ", "shorten it");
+    free(text);
+    text = config_with_long_line(1, 1, 450);
+    expect_refused(text, "bad.conf:1: ", "longer than 199 bytes");
+    free(text);
+
+    /* The same from a file, the settings before the line left for the caller
+     * to drop (it stops on any error). */
+    char dir[512], path[600];
+    test_make_dir(dir, sizeof dir, "config-long");
+    snprintf(path, sizeof path, "%s/ledgerd.conf", dir);
+    text = config_with_long_line(4, 4, 300);
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    fputs(text, file);
+    fclose(file);
+    free(text);
+    config_defaults(&config);
+    assert_int_equal(config_load(&config, path, error), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(error, ":4: the line is longer than 199 bytes"));
+    assert_non_null(strstr(error, path));
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_config_unknown_and_malformed(void **state)
@@ -186,6 +250,17 @@ static void test_config_set_from_command_line(void **state)
     assert_non_null(strstr(error, "auth_window_s"));
     assert_int_equal(config_set(&config, "nope", "1", error), LEDGER_ERR_INVALID_ARGUMENT);
     assert_string_equal(error, "unknown setting \"nope\"");
+    /* A value past CONFIG_VALUE_LENGTH_MAX is refused whole, not cut. */
+    char long_value[CONFIG_VALUE_LENGTH_MAX + 2];
+    memset(long_value, 'a', sizeof long_value - 1);
+    long_value[sizeof long_value - 1] = '\0';
+    assert_int_equal(config_set(&config, "metrics_listen", long_value, error),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(error, "metrics_listen: value longer than 200 bytes");
+    long_value[CONFIG_VALUE_LENGTH_MAX] = '\0';
+    assert_int_equal(config_set(&config, "metrics_listen", long_value, error),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(error, "host:port"));
     assert_true(config_key_known("slow_commit_ms"));
     assert_false(config_key_known("slow-commit-ms"));
     assert_false(config_key_known(NULL));
@@ -363,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_config_every_setting),
         cmocka_unit_test(test_config_bad_values),
         cmocka_unit_test(test_config_unknown_and_malformed),
+        cmocka_unit_test(test_config_long_line),
         cmocka_unit_test(test_config_set_from_command_line),
         cmocka_unit_test(test_config_bytes),
         cmocka_unit_test(test_config_file_and_sample),
