@@ -128,6 +128,84 @@ static void test_ctl_cli_usage_errors(void **state)
     run_free(&run);
 }
 
+/* Exit 2, the USAGE line, and the option and rule it names. */
+static void expect_usage(struct run *run, const char *says)
+{
+    expect_error(run, 2, "USAGE");
+    if (strstr(run->err, says) == NULL) {
+        fail_msg("stderr '%s' lacks '%s'", run->err, says);
+    }
+    assert_string_equal(run->out, "");
+    run_free(run);
+}
+
+/* Values that parse but break a rule of their option are refused before
+ * anything is sent, each with the option and its rule. */
+static void test_ctl_cli_usage_values(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char long_sku[82], long_token[1026]; /* one past the 80 and 1024 allowed */
+    memset(long_sku, 'x', sizeof long_sku - 1);
+    long_sku[sizeof long_sku - 1] = '\0';
+    memset(long_token, 't', sizeof long_token - 1);
+    long_token[sizeof long_token - 1] = '\0';
+
+    ctl(fixture, &run, NULL, NULL, "customer", "add", "--partner", "p", "--customer", "c", "--name",
+        "tab\there", NULL);
+    expect_usage(&run, "--name: a name has no control characters");
+    ctl(fixture, &run, NULL, NULL, "customer", "add", "--partner", "p", "--customer", "c", "--name",
+        "", NULL);
+    expect_usage(&run, "--name: a name is 1..200 bytes");
+    ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
+        "--sku", long_sku, "--region", "r", "--quantity", "1", "--term", "P1Y", "--billing",
+        "monthly", "--scope", "shared", "--price", "1", "--retail-price", "1", "--currency", "USD",
+        NULL);
+    expect_usage(&run, "--sku: 1..80 characters");
+    ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
+        "--sku", "x", "--region", "", "--quantity", "1", "--term", "P1Y", "--billing", "monthly",
+        "--scope", "shared", "--price", "1", "--retail-price", "1", "--currency", "USD", NULL);
+    expect_usage(&run, "--region: 1..80 characters");
+    ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
+        "--sku", "x", "--region", "r", "--quantity", "1", "--term", "P1Y", "--billing", "monthly",
+        "--scope", "shared", "--price", "1", "--retail-price", "1", "--currency", "usd", NULL);
+    expect_usage(&run, "--currency: an ISO 4217 code of three upper-case letters");
+    ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
+        "--sku", "x", "--region", "r", "--quantity", "1", "--term", "P1Y", "--billing", "monthly",
+        "--scope", "single", "--scope-target", "", "--price", "1", "--retail-price", "1",
+        "--currency", "USD", NULL);
+    expect_usage(&run, "--scope-target: give a subscription, subscription/group or group");
+    ctl(fixture, &run, NULL, NULL, "savings-plan", "buy", "--customer", "c", "--subscription", "s",
+        "--term", "P5Y", "--billing", "monthly", "--scope", "shared", "--hourly-commitment", "1",
+        "--price", "1", "--retail-price", "1", "--currency", "USD", NULL);
+    expect_usage(&run, "--term: savings plans are P1Y or P3Y");
+    ctl(fixture, &run, NULL, NULL, "reservation", "exchange", "--customer", "c", "--reservation",
+        "r_1", "--refund", "1", "--subscription", "s", "--sku", "x", "--region", "r", "--quantity",
+        "1", "--term", "P1Y", "--billing", "monthly", "--scope", "shared", "--price", "1",
+        "--retail-price", "1", "--currency", "USD", NULL);
+    expect_usage(&run, "--reservation: an id is 1..64 characters");
+    ctl(fixture, &run, NULL, NULL, "orders", "--customer", "c", "--from", "2026-02-01", "--to",
+        "2026-01-01", NULL);
+    expect_usage(&run, "--to: is before --from");
+    ctl(fixture, &run, NULL, NULL, "activity", "--customer", "c", "--from", "2026-02-01", "--to",
+        "2026-01-01", NULL);
+    expect_usage(&run, "--to: is before --from");
+    ctl(fixture, &run, NULL, NULL, "activity", "--customer", "c", "--limit", "0", NULL);
+    expect_usage(&run, "--limit: at least 1");
+    ctl(fixture, &run, NULL, NULL, "activity", "--customer", "c", "--page-token", long_token, NULL);
+    expect_usage(&run, "--page-token: give the token a previous page printed");
+    ctl(fixture, &run, NULL, NULL, "billing", "--customer", "c", "--month", "2026-01",
+        "--tree-size", "0", NULL);
+    expect_usage(&run, "--tree-size: a head's tree size, at least 1");
+    ctl(fixture, &run, NULL, NULL, "events", "--limit", "0", NULL);
+    expect_usage(&run, "--limit: at least 1");
+    ctl(fixture, &run, NULL, NULL, "events", "--checkpoint", "", NULL);
+    expect_usage(&run, "--checkpoint: give a file name");
+    ctl(fixture, &run, NULL, NULL, "events", "--type",
+        "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,aa,bb,cc,dd,ee,ff,gg", NULL);
+    expect_usage(&run, "--type: at most 32 types");
+}
+
 static void test_ctl_cli_unreachable(void **state)
 {
     struct fixture *fixture = *state;
@@ -1863,6 +1941,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ctl_cli_usage_errors),
+        cmocka_unit_test(test_ctl_cli_usage_values),
         cmocka_unit_test(test_ctl_cli_unreachable),
         cmocka_unit_test(test_ctl_cli_authentication),
         cmocka_unit_test(test_ctl_cli_principal_key_file),
