@@ -722,8 +722,23 @@ static void test_engine_refusals_append_nothing(void **state)
     ProtobufCBinaryData no_id_data = pack_command(&no_id);
     assert_int_equal(run_bytes(f, &f->admin, &no_id_data, 1, NULL), LEDGER_ERR_INVALID_ARGUMENT);
     free(no_id_data.data);
-    /* An empty batch and one over the limit. */
+    /* An empty batch and one over the limit (refused before any command of
+     * it is read: its commands are garbage). */
     assert_int_equal(run_bytes(f, &f->admin, NULL, 0, NULL), LEDGER_ERR_INVALID_ARGUMENT);
+    ProtobufCBinaryData *many = calloc(LEDGER_BATCH_COMMANDS_DEFAULT + 1, sizeof *many);
+    assert_non_null(many);
+    for (size_t i = 0; i < LEDGER_BATCH_COMMANDS_DEFAULT + 1; i++) {
+        many[i] = data;
+    }
+    struct engine_request request;
+    assert_int_equal(run_bytes(f, &f->admin, many, LEDGER_BATCH_COMMANDS_DEFAULT + 1, &request),
+                     LEDGER_ERR_BATCH_TOO_LARGE);
+    char expected[ENGINE_MESSAGE_SIZE];
+    snprintf(expected, sizeof expected, "the batch holds %u commands; at most %u are allowed",
+             LEDGER_BATCH_COMMANDS_DEFAULT + 1, LEDGER_BATCH_COMMANDS_DEFAULT);
+    assert_non_null(strstr(request.message, expected));
+    engine_request_clear(&request);
+    free(many);
     assert_int_equal(head(f), before);
 }
 
@@ -1048,6 +1063,18 @@ static void test_engine_events_query_refusals(void **state)
     assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_OK);
     events.n_types = 0;
     events.types = NULL;
+
+    /* A partner id that is no id, from a principal bound to no partner; and
+     * another partner's, from one bound to p1. */
+    q.partner_id = "p_1";
+    assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(message, "partner_id must be 1..64 characters of [A-Za-z0-9.:@-]");
+    struct engine_principal auditor_p1 =
+        make_principal("auditor-p1", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "", "");
+    q.partner_id = "p2";
+    assert_int_equal(query_code(f, &auditor_p1, &q, message), LEDGER_ERR_PARTNER_MISMATCH);
+    assert_string_equal(message, "the principal may not read another partner's data");
+    q.partner_id = "";
 
     /* A customer filter needs the partner when the principal has none. */
     events.customer_id = "c1";
