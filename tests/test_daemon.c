@@ -1173,6 +1173,87 @@ static void test_daemon_restore_checks_the_backup_head(void **state)
     assert_int_equal(wait_exit(spawn(f, whole), 60000), 0);
 }
 
+/* Starts the daemon, has it write a backup to f->root/backup (its path in
+ * `backup`), and stops it. */
+static void backup_taken(struct fixture *f, char *backup, size_t size)
+{
+    daemon_start(f, NULL);
+    snprintf(backup, size, "%s/backup", f->root);
+    reply_free(operator_backup(f, backup, LEDGER_ERR_OK));
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
+/* A backup directory `dir` holding `backup`'s data.mdb and, for head.pb,
+ * `head_size` bytes of `head`. */
+static void backup_with_head(const char *backup, const char *dir, const uint8_t *head,
+                             size_t head_size)
+{
+    char from[PATH_SIZE + 64], to[PATH_SIZE + 64];
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(from, sizeof from, "%s/data.mdb", backup);
+    snprintf(to, sizeof to, "%s/data.mdb", dir);
+    assert_true(test_copy_file(from, to));
+    snprintf(to, sizeof to, "%s/head.pb", dir);
+    FILE *file = fopen(to, "wb");
+    assert_non_null(file);
+    assert_int_equal(fwrite(head, 1, head_size, file), head_size);
+    assert_int_equal(fclose(file), 0);
+}
+
+/* A backup whose head.pb is no SignedHead, or whose signature does not
+ * verify, is refused by restore, which says which and leaves nothing
+ * behind. */
+static void test_daemon_restore_refuses_a_damaged_head(void **state)
+{
+    struct fixture *f = *state;
+    char backup[PATH_SIZE + 32];
+    backup_taken(f, backup, sizeof backup);
+    char path[PATH_SIZE + 64];
+    snprintf(path, sizeof path, "%s/head.pb", backup);
+    uint8_t head[1024];
+    FILE *file = fopen(path, "rb");
+    assert_non_null(file);
+    size_t head_size = fread(head, 1, sizeof head, file);
+    fclose(file);
+    /* The last field is the 32-byte public key (tag and length before it);
+     * the signature's last byte comes just before. */
+    size_t signature_last = head_size - (2 + CRYPTO_SIGN_PUBLIC_BYTES) - 1;
+    assert_true(head_size > 2 + CRYPTO_SIGN_PUBLIC_BYTES + CRYPTO_SIGNATURE_BYTES);
+    uint8_t forged[1024];
+    memcpy(forged, head, head_size);
+    forged[signature_last] ^= 0x01;
+    static const uint8_t garbage[] = "not a signed head";
+    const struct {
+        const char *name;
+        const uint8_t *head;
+        size_t size;
+        const char *says;
+    } damaged[] = {
+        {"garbage", garbage, sizeof garbage - 1, "it is not a serialized ledger.v1.SignedHead"},
+        {"cut", head, head_size - 1, "it is not a serialized ledger.v1.SignedHead"},
+        {"forged", forged, head_size, "its signature does not verify with this ledger's key"},
+    };
+    char head_key[PATH_SIZE + 32], restored[PATH_SIZE + 32];
+    snprintf(head_key, sizeof head_key, "%s/head.key", f->data);
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    for (size_t i = 0; i < sizeof damaged / sizeof damaged[0]; i++) {
+        char dir[PATH_SIZE + 32];
+        snprintf(dir, sizeof dir, "%s/backup-%s", f->root, damaged[i].name);
+        backup_with_head(backup, dir, damaged[i].head, damaged[i].size);
+        assert_int_equal(truncate(f->log_path, 0), 0);
+        const char *restore[] = {"restore", "--from",     dir,      "--data",
+                                 restored,  "--head-key", head_key, NULL};
+        assert_int_equal(wait_exit(spawn(f, restore), 60000), 1);
+        if (!log_contains(f, "the backup's head.pb does not match its data") ||
+            !log_contains(f, damaged[i].says)) {
+            log_print(f, "ledgerd:");
+            fail_msg("restore of a %s head.pb did not say '%s'", damaged[i].name, damaged[i].says);
+        }
+        struct stat info;
+        assert_int_not_equal(stat(restored, &info), 0);
+    }
+}
+
 /* Writes `text` and a newline to a new file at `path`. */
 static void write_line(const char *path, const char *text)
 {
@@ -1188,11 +1269,8 @@ static void write_line(const char *path, const char *text)
 static void test_daemon_restore_checks_the_head_key(void **state)
 {
     struct fixture *f = *state;
-    daemon_start(f, NULL);
     char backup[PATH_SIZE + 32];
-    snprintf(backup, sizeof backup, "%s/backup", f->root);
-    reply_free(operator_backup(f, backup, LEDGER_ERR_OK));
-    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    backup_taken(f, backup, sizeof backup);
 
     char operator_key[PATH_SIZE + 32], other_key[PATH_SIZE + 32], unpaired_key[PATH_SIZE + 32];
     char missing_key[PATH_SIZE + 32], head_key[PATH_SIZE + 32], restored[PATH_SIZE + 32];
@@ -1522,6 +1600,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_backup_head, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_head_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_a_damaged_head, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_daemon_map_larger_than_its_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_defaults_first_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_bad_config_refused, setup, teardown),
