@@ -2,16 +2,20 @@
  * engine_rebuild.c: `ledgerd rebuild`. Drops every derived database (streams,
  * command ids, the Merkle tree, the views), replays the log from sequence 1
  * through the same functions live commits use, and compares a digest of each
- * derived database before and after. Runs in the store's bulk mode (one sync
- * at the end); a rebuild that fails or is interrupted part way leaves the
- * views partly rebuilt and the layout VIEWS_LAYOUT_REBUILDING, which the
- * daemon refuses to serve: run it again. Also names, for a verifier that
- * compares a derived database with its replay entry by entry, the event an
- * entry comes from (engine_entry_origin).
+ * derived database before and after (the "before" digests are taken on a
+ * second thread while the replay runs, from a read transaction opened ahead
+ * of its first write; the "after" ones by two threads). Runs in the store's
+ * bulk mode (one sync at the end); a rebuild that fails or is interrupted
+ * part way leaves the views partly rebuilt and the layout
+ * VIEWS_LAYOUT_REBUILDING, which the daemon refuses to serve: run it again.
+ * Also names, for a verifier that compares a derived database with its
+ * replay entry by entry, the event an entry comes from (engine_entry_origin).
  */
 #include "engine.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,19 +37,87 @@
 /* and reports progress every this many. */
 #define ENGINE_REBUILD_PROGRESS_EVERY 4096
 
-static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_DB_COUNT][32])
+/* Digests of the derived databases, taken by up to two threads at once:
+ * each worker reads in its own read transaction and takes the next database
+ * not yet claimed. A read transaction opened before the replay's first write
+ * keeps seeing the views as they were, so the digests of "before" are taken
+ * beside the replay, on the second core, instead of ahead of it. */
+struct digest_share {
+    atomic_int next; /* the next database to claim */
+    uint8_t (*digests)[32];
+};
+
+struct digest_worker {
+    struct digest_share *share;
+    struct store_txn *txn; /* the worker's own; it aborts it */
+    enum ledger_err err;
+    pthread_t thread;
+    bool started;
+};
+
+static void *digest_run(void *argument)
 {
-    struct store_txn *txn = NULL;
-    enum ledger_err err = store_begin(engine->store, false, &txn);
-    for (int db = 0; err == LEDGER_ERR_OK && db < STORE_DB_COUNT; db++) {
+    struct digest_worker *worker = argument;
+    for (;;) {
+        int db = atomic_fetch_add(&worker->share->next, 1);
+        if (db >= STORE_DB_COUNT || worker->err != LEDGER_ERR_OK) {
+            break;
+        }
         if (store_db_derived((enum store_db)db)) {
-            err = views_digest(txn, (enum store_db)db, digests[db]);
+            worker->err = views_digest(worker->txn, (enum store_db)db, worker->share->digests[db]);
         }
     }
-    if (txn) {
-        store_abort(txn);
+    store_abort(worker->txn);
+    worker->txn = NULL;
+    return NULL;
+}
+
+/* Opens the worker's read transaction (now: its snapshot is what it
+ * digests) and starts it on a thread of its own; if no thread can be
+ * started, digest_join runs it on the caller's. */
+static enum ledger_err digest_start(struct engine *engine, struct digest_share *share,
+                                    struct digest_worker *worker)
+{
+    memset(worker, 0, sizeof *worker);
+    worker->share = share;
+    enum ledger_err err = store_begin(engine->store, false, &worker->txn);
+    if (err != LEDGER_ERR_OK) {
+        return err;
     }
-    return err;
+    worker->started = pthread_create(&worker->thread, NULL, digest_run, worker) == 0;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err digest_join(struct digest_worker *worker)
+{
+    if (worker->started) {
+        pthread_join(worker->thread, NULL);
+        worker->started = false;
+    } else if (worker->txn != NULL) {
+        digest_run(worker);
+    }
+    return worker->err;
+}
+
+/* Every derived database's digest as it is now, two threads sharing them. */
+static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_DB_COUNT][32])
+{
+    struct digest_share share = {.digests = digests};
+    atomic_init(&share.next, 0);
+    struct digest_worker helper, self;
+    enum ledger_err err = digest_start(engine, &share, &helper);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    memset(&self, 0, sizeof self);
+    self.share = &share;
+    err = store_begin(engine->store, false, &self.txn);
+    if (err == LEDGER_ERR_OK) {
+        digest_run(&self);
+        err = self.err;
+    }
+    enum ledger_err joined = digest_join(&helper);
+    return err != LEDGER_ERR_OK ? err : joined;
 }
 
 /* Re-derives everything one record implies, as a live commit did. */
@@ -148,12 +220,26 @@ enum ledger_err engine_rebuild(struct engine *engine, engine_progress_fn progres
                                unsigned *differences_out)
 {
     uint8_t before[STORE_DB_COUNT][32] = {{0}}, after[STORE_DB_COUNT][32] = {{0}};
-    enum ledger_err err = digest_all(engine, before);
+    enum ledger_err err = store_bulk(engine->store, true);
+    /* The views as they were are digested beside the replay (digest_share). */
+    struct digest_share share_before = {.digests = before};
+    atomic_init(&share_before.next, 0);
+    struct digest_worker worker_before = {.txn = NULL};
+    bool digesting = false;
     if (err == LEDGER_ERR_OK) {
-        err = store_bulk(engine->store, true);
+        err = digest_start(engine, &share_before, &worker_before);
+        digesting = err == LEDGER_ERR_OK;
     }
     for (unsigned attempt = 0; err == LEDGER_ERR_OK; attempt++) {
         err = rebuild_replay(engine, progress, context);
+        if (digesting) {
+            /* Before the map may grow: that needs no transaction open. */
+            enum ledger_err digested = digest_join(&worker_before);
+            digesting = false;
+            if (err == LEDGER_ERR_OK) {
+                err = digested;
+            }
+        }
         if (err != LEDGER_ERR_STORAGE_FULL || attempt == LEDGER_MAP_GROW_RETRIES_MAX) {
             break;
         }
