@@ -640,22 +640,99 @@ static const struct ctl_column principal_columns[] = {
 #define ROWS(result, field)                                                                        \
     (const ProtobufCMessage *const *)(const void *)(result)->field, (result)->n_##field
 
-static enum ledger_err run_principal_list(struct ctl_context *context, const struct ctl_args *args)
+/* Sends a view query and prints the rows of its result: the repeated field
+ * of QueryResult named `key`, which is also the rows' JSON key. columns:
+ * borrowed. Errors: those of run_query and ctl_output_rows. */
+static enum ledger_err print_view(struct ctl_context *context, Ledger__V1__Query *query,
+                                  const char *key, const struct ctl_column *columns,
+                                  size_t column_count)
 {
-    (void)args;
-    Ledger__V1__PrincipalsQuery principals = LEDGER__V1__PRINCIPALS_QUERY__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    query.kind_case = LEDGER__V1__QUERY__KIND_PRINCIPALS;
-    query.principals = &principals;
+    const ProtobufCFieldDescriptor *field =
+        protobuf_c_message_descriptor_get_field_by_name(&ledger__v1__query_result__descriptor, key);
+    if (field == NULL || field->label != PROTOBUF_C_LABEL_REPEATED ||
+        field->type != PROTOBUF_C_TYPE_MESSAGE) {
+        abort(); /* a programmer's error: every view's key names its rows */
+    }
     Ledger__V1__QueryResult *result = NULL;
-    enum ledger_err err = run_query(context, &query, &result);
+    enum ledger_err err = run_query(context, query, &result);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    err = ctl_output_rows(context->out, context->format, "principals", ROWS(result, principals),
-                          COLUMNS(principal_columns), NULL, 0);
+    const char *base = (const char *)result;
+    const ProtobufCMessage *const *rows =
+        *(const ProtobufCMessage *const *const *)(const void *)(base + field->offset);
+    size_t count = *(const size_t *)(const void *)(base + field->quantifier_offset);
+    err = ctl_output_rows(context->out, context->format, key, rows, count, columns, column_count,
+                          NULL, 0);
     ledger_query_result_free(result);
     return err;
+}
+
+/* The views that take no options (principals, stats), or only those of one
+ * customer's state (reservations, savings plans and permissions: --customer
+ * and --as-of), differ only in their query's kind and in what they print. */
+struct view_verb {
+    Ledger__V1__Query__KindCase kind;
+    const char *key; /* the rows' field of QueryResult, as print_view takes it */
+    const struct ctl_column *columns;
+    size_t column_count;
+};
+
+static enum ledger_err run_view_verb(struct ctl_context *context, const struct ctl_args *args,
+                                     const struct view_verb *view)
+{
+    const char *customer = NULL;
+    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+    bool as_of_given = false;
+    enum ledger_err err;
+    /* Both absent from the verbs that take neither option. */
+    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
+        (err = as_of_arg(context, args, &as_of, &as_of_given)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    char *customer_id = (char *)(uintptr_t)customer;
+    Ledger__V1__AsOf *when = as_of_given ? &as_of : NULL;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = view->kind;
+    Ledger__V1__PrincipalsQuery principals = LEDGER__V1__PRINCIPALS_QUERY__INIT;
+    Ledger__V1__StatsQuery stats = LEDGER__V1__STATS_QUERY__INIT;
+    Ledger__V1__ReservationsQuery reservations = LEDGER__V1__RESERVATIONS_QUERY__INIT;
+    Ledger__V1__SavingsPlansQuery savings_plans = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
+    Ledger__V1__PermissionsQuery permissions = LEDGER__V1__PERMISSIONS_QUERY__INIT;
+    switch (view->kind) {
+    case LEDGER__V1__QUERY__KIND_PRINCIPALS:
+        query.principals = &principals;
+        break;
+    case LEDGER__V1__QUERY__KIND_STATS:
+        query.stats = &stats;
+        break;
+    case LEDGER__V1__QUERY__KIND_RESERVATIONS:
+        reservations.customer_id = customer_id;
+        reservations.as_of = when;
+        query.reservations = &reservations;
+        break;
+    case LEDGER__V1__QUERY__KIND_SAVINGS_PLANS:
+        savings_plans.customer_id = customer_id;
+        savings_plans.as_of = when;
+        query.savings_plans = &savings_plans;
+        break;
+    case LEDGER__V1__QUERY__KIND_PERMISSIONS:
+        permissions.customer_id = customer_id;
+        permissions.history = ctl_flag(args, "history");
+        permissions.as_of = when;
+        query.permissions = &permissions;
+        break;
+    default:
+        abort(); /* a programmer's error: a view_verb of another kind */
+    }
+    return print_view(context, &query, view->key, view->columns, view->column_count);
+}
+
+static enum ledger_err run_principal_list(struct ctl_context *context, const struct ctl_args *args)
+{
+    static const struct view_verb view = {LEDGER__V1__QUERY__KIND_PRINCIPALS, "principals",
+                                          COLUMNS(principal_columns)};
+    return run_view_verb(context, args, &view);
 }
 
 static const struct ctl_option principal_revoke_options[] = {
@@ -1595,28 +1672,9 @@ static const struct ctl_option reservations_options[] = {
 
 static enum ledger_err run_reservations(struct ctl_context *context, const struct ctl_args *args)
 {
-    Ledger__V1__ReservationsQuery view = LEDGER__V1__RESERVATIONS_QUERY__INIT;
-    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    const char *customer = NULL;
-    bool as_of_given = false;
-    enum ledger_err err;
-    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
-        (err = as_of_arg(context, args, &as_of, &as_of_given)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    view.customer_id = (char *)(uintptr_t)customer;
-    view.as_of = as_of_given ? &as_of : NULL;
-    query.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
-    query.reservations = &view;
-    Ledger__V1__QueryResult *result = NULL;
-    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    err = ctl_output_rows(context->out, context->format, "reservations", ROWS(result, reservations),
-                          COLUMNS(reservation_columns), NULL, 0);
-    ledger_query_result_free(result);
-    return err;
+    static const struct view_verb view = {LEDGER__V1__QUERY__KIND_RESERVATIONS, "reservations",
+                                          COLUMNS(reservation_columns)};
+    return run_view_verb(context, args, &view);
 }
 
 static const struct ctl_column order_columns[] = {
@@ -1659,14 +1717,7 @@ static enum ledger_err run_orders(struct ctl_context *context, const struct ctl_
     view.customer_id = (char *)(uintptr_t)customer;
     query.kind_case = LEDGER__V1__QUERY__KIND_ORDERS;
     query.orders = &view;
-    Ledger__V1__QueryResult *result = NULL;
-    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    err = ctl_output_rows(context->out, context->format, "orders", ROWS(result, orders),
-                          COLUMNS(order_columns), NULL, 0);
-    ledger_query_result_free(result);
-    return err;
+    return print_view(context, &query, "orders", COLUMNS(order_columns));
 }
 
 static const struct ctl_column savings_plan_columns[] = {
@@ -1693,28 +1744,9 @@ static const struct ctl_option savings_plans_options[] = {
 
 static enum ledger_err run_savings_plans(struct ctl_context *context, const struct ctl_args *args)
 {
-    Ledger__V1__SavingsPlansQuery view = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
-    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    const char *customer = NULL;
-    bool as_of_given = false;
-    enum ledger_err err;
-    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
-        (err = as_of_arg(context, args, &as_of, &as_of_given)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    view.customer_id = (char *)(uintptr_t)customer;
-    view.as_of = as_of_given ? &as_of : NULL;
-    query.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
-    query.savings_plans = &view;
-    Ledger__V1__QueryResult *result = NULL;
-    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    err = ctl_output_rows(context->out, context->format, "savings_plans",
-                          ROWS(result, savings_plans), COLUMNS(savings_plan_columns), NULL, 0);
-    ledger_query_result_free(result);
-    return err;
+    static const struct view_verb view = {LEDGER__V1__QUERY__KIND_SAVINGS_PLANS, "savings_plans",
+                                          COLUMNS(savings_plan_columns)};
+    return run_view_verb(context, args, &view);
 }
 
 static const struct ctl_column permission_columns[] = {
@@ -1732,29 +1764,9 @@ static const struct ctl_option permissions_options[] = {
 
 static enum ledger_err run_permissions(struct ctl_context *context, const struct ctl_args *args)
 {
-    Ledger__V1__PermissionsQuery view = LEDGER__V1__PERMISSIONS_QUERY__INIT;
-    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    const char *customer = NULL;
-    bool as_of_given = false;
-    enum ledger_err err;
-    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
-        (err = as_of_arg(context, args, &as_of, &as_of_given)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    view.customer_id = (char *)(uintptr_t)customer;
-    view.history = ctl_flag(args, "history");
-    view.as_of = as_of_given ? &as_of : NULL;
-    query.kind_case = LEDGER__V1__QUERY__KIND_PERMISSIONS;
-    query.permissions = &view;
-    Ledger__V1__QueryResult *result = NULL;
-    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    err = ctl_output_rows(context->out, context->format, "permissions", ROWS(result, permissions),
-                          COLUMNS(permission_columns), NULL, 0);
-    ledger_query_result_free(result);
-    return err;
+    static const struct view_verb view = {LEDGER__V1__QUERY__KIND_PERMISSIONS, "permissions",
+                                          COLUMNS(permission_columns)};
+    return run_view_verb(context, args, &view);
 }
 
 static const struct ctl_column activity_columns[] = {
@@ -1862,14 +1874,7 @@ static enum ledger_err run_billing(struct ctl_context *context, const struct ctl
     view.customer_id = (char *)(uintptr_t)(customer != NULL ? customer : "");
     query.kind_case = LEDGER__V1__QUERY__KIND_BILLING;
     query.billing = &view;
-    Ledger__V1__QueryResult *result = NULL;
-    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    err = ctl_output_rows(context->out, context->format, "billing", ROWS(result, billing),
-                          COLUMNS(billing_columns), NULL, 0);
-    ledger_query_result_free(result);
-    return err;
+    return print_view(context, &query, "billing", COLUMNS(billing_columns));
 }
 
 static const struct ctl_column stat_columns[] = {
@@ -1880,20 +1885,9 @@ static const struct ctl_column stat_columns[] = {
 
 static enum ledger_err run_stats(struct ctl_context *context, const struct ctl_args *args)
 {
-    (void)args;
-    Ledger__V1__StatsQuery stats = LEDGER__V1__STATS_QUERY__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    query.kind_case = LEDGER__V1__QUERY__KIND_STATS;
-    query.stats = &stats;
-    Ledger__V1__QueryResult *result = NULL;
-    enum ledger_err err = run_query(context, &query, &result);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    err = ctl_output_rows(context->out, context->format, "stats", ROWS(result, stats),
-                          COLUMNS(stat_columns), NULL, 0);
-    ledger_query_result_free(result);
-    return err;
+    static const struct view_verb view = {LEDGER__V1__QUERY__KIND_STATS, "stats",
+                                          COLUMNS(stat_columns)};
+    return run_view_verb(context, args, &view);
 }
 
 /* ------------------------------------------------------------------------ */
