@@ -376,13 +376,22 @@ static enum ledger_err check_savings_plan_fields(struct decision *d,
 
 /* ---- decide: state checks ------------------------------------------------ */
 
-/* The partner exists and the customer was onboarded (every customer command
- * but OnboardCustomer). */
-static enum ledger_err need_customer(struct decision *d)
+/* The partner the command acts on exists. */
+static enum ledger_err need_partner(struct decision *d)
 {
     if (!d->in->partner_exists)
         return refuse(d, LEDGER_ERR_PARTNER_NOT_FOUND, "partner %s is not registered",
                       d->in->partner_id);
+    return LEDGER_ERR_OK;
+}
+
+/* The partner exists and the customer was onboarded (every customer command
+ * but OnboardCustomer). */
+static enum ledger_err need_customer(struct decision *d)
+{
+    enum ledger_err err = need_partner(d);
+    if (err != LEDGER_ERR_OK)
+        return err;
     if (!d->customer->onboarded)
         return refuse(d, LEDGER_ERR_CUSTOMER_NOT_FOUND,
                       "customer %s of partner %s was never onboarded", d->customer->customer_id,
@@ -822,9 +831,10 @@ static enum ledger_err decide_add_principal(struct decision *d)
                           "the command acts on partner '%s' but add_principal names '%s'; set "
                           "Command.partner_id to it",
                           d->in->partner_id, body->partner_id);
-        if (!d->in->partner_exists)
-            return refuse(d, LEDGER_ERR_PARTNER_NOT_FOUND, "partner %s is not registered",
-                          body->partner_id);
+        /* body->partner_id is the command's partner (checked above). */
+        err = need_partner(d);
+        if (err != LEDGER_ERR_OK)
+            return err;
     }
     if (d->in->principal_exists)
         return refuse(d, LEDGER_ERR_PRINCIPAL_EXISTS, "principal %s already exists",
@@ -880,9 +890,9 @@ static enum ledger_err decide_onboard_customer(struct decision *d)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "onboard_customer.name must be 1..%d bytes of printable UTF-8",
                       LEDGER_NAME_LENGTH_MAX);
-    if (!d->in->partner_exists)
-        return refuse(d, LEDGER_ERR_PARTNER_NOT_FOUND, "partner %s is not registered",
-                      d->in->partner_id);
+    enum ledger_err err = need_partner(d);
+    if (err != LEDGER_ERR_OK)
+        return err;
     if (d->customer->onboarded)
         return refuse(d, LEDGER_ERR_CUSTOMER_EXISTS, "customer %s of partner %s already exists",
                       d->customer->customer_id, d->in->partner_id);
@@ -1192,6 +1202,17 @@ static enum ledger_err decide_permission(struct decision *d, bool grant)
     return LEDGER_ERR_OK;
 }
 
+/* Room among the customer's reservations for `new_reservations` more, bought
+ * or renewed (an exchange says how many it buys in its own message). */
+static enum ledger_err check_reservation_room(struct decision *d, size_t new_reservations)
+{
+    if (d->customer->reservation_count + new_reservations > LEDGER_CUSTOMER_RESERVATIONS_MAX)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "customer %s already has %d reservations, the most one customer may hold",
+                      d->customer->customer_id, LEDGER_CUSTOMER_RESERVATIONS_MAX);
+    return LEDGER_ERR_OK;
+}
+
 /* Rules 3/4 for a reservation purchase, after the fields were validated. */
 static enum ledger_err check_reservation_purchase(struct decision *d,
                                                   const Ledger__V1__PurchaseReservation *body,
@@ -1210,11 +1231,7 @@ static enum ledger_err check_reservation_purchase(struct decision *d,
         err = check_scope_target(d, body->scope);
     if (err != LEDGER_ERR_OK)
         return err;
-    if (d->customer->reservation_count + new_reservations > LEDGER_CUSTOMER_RESERVATIONS_MAX)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "customer %s already has %d reservations, the most one customer may hold",
-                      d->customer->customer_id, LEDGER_CUSTOMER_RESERVATIONS_MAX);
-    return LEDGER_ERR_OK;
+    return check_reservation_room(d, new_reservations);
 }
 
 static enum ledger_err decide_purchase_reservation(struct decision *d)
@@ -1444,10 +1461,9 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
                                       term_end(old->expires_us, old->term), "renewal");
     if (err != LEDGER_ERR_OK)
         return err;
-    if (d->customer->reservation_count + 1 > LEDGER_CUSTOMER_RESERVATIONS_MAX)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "customer %s already has %d reservations, the most one customer may hold",
-                      d->customer->customer_id, LEDGER_CUSTOMER_RESERVATIONS_MAX);
+    err = check_reservation_room(d, 1);
+    if (err != LEDGER_ERR_OK)
+        return err;
     struct domain_output *out = d->out;
     Ledger__V1__ReservationPurchased *renewal = &out->reservations[0];
     ledger__v1__reservation_purchased__init(renewal);
