@@ -149,7 +149,8 @@ struct domain_savings_plan {
     struct domain_actor bought_by;
     struct domain_money price;
     struct domain_money retail_price;
-    uint64_t sequence;
+    uint64_t sequence;      /* the purchase event */
+    uint64_t last_sequence; /* the last event that changed it */
 };
 
 struct domain_refund {

@@ -354,6 +354,7 @@ static enum ledger_err apply_savings_plan(struct domain_customer *customer,
     plan.purchaser = body->purchaser;
     actor_from_message(event->actor, &plan.bought_by);
     plan.sequence = event->sequence;
+    plan.last_sequence = event->sequence;
     void *grown = NULL;
     enum ledger_err err = grow(customer->savings_plans, &customer->savings_plan_capacity,
                                customer->savings_plan_count, sizeof *customer->savings_plans,
@@ -565,6 +566,7 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
         if (plan == NULL)
             return LEDGER_ERR_CORRUPT;
         plan->scope = scope;
+        plan->last_sequence = event->sequence;
         return LEDGER_ERR_OK;
     }
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET: {
@@ -574,6 +576,7 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
         if (plan == NULL)
             return LEDGER_ERR_CORRUPT;
         plan->auto_renew = body->auto_renew;
+        plan->last_sequence = event->sequence;
         return LEDGER_ERR_OK;
     }
     case LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET:

@@ -812,6 +812,7 @@ static enum ledger_err savings_plan_purchased(struct store_txn *txn, const Ledge
     row.price = p->price;
     row.retail_price = p->retail_price;
     row.sequence = event->sequence;
+    row.last_sequence = event->sequence;
     struct key k = {0};
     savings_plan_key(&k, event, p->savings_plan_id);
     enum ledger_err err = put_message(txn, STORE_DB_SAVINGS_PLAN, &k, &row.base);
@@ -854,6 +855,7 @@ static enum ledger_err savings_plan_change(struct store_txn *txn, const Ledger__
     if (auto_renew != NULL) {
         row->auto_renew = *auto_renew;
     }
+    row->last_sequence = event->sequence;
     err = put_message(txn, STORE_DB_SAVINGS_PLAN, &k, &row->base);
     row->scope = own_scope;
     codec_message_free(message);
@@ -882,6 +884,7 @@ static enum ledger_err principal_added(struct store_txn *txn, const Ledger__V1__
     row.customer_id = a->customer_id;
     row.user = a->user;
     row.sequence = event->sequence;
+    row.last_sequence = event->sequence;
     struct key k = {0};
     key_last(&k, a->principal_id);
     if (k.size == 0) {
@@ -905,6 +908,7 @@ static enum ledger_err principal_revoked(struct store_txn *txn, const Ledger__V1
     }
     Ledger__V1__PrincipalRow *row = (Ledger__V1__PrincipalRow *)message;
     row->revoked = true;
+    row->last_sequence = event->sequence;
     err = put_message(txn, STORE_DB_PRINCIPAL, &k, &row->base);
     codec_message_free(message);
     return err;
@@ -1957,6 +1961,7 @@ static enum ledger_err savings_plans_as_of(struct store_txn *txn, const struct v
         row.price = &price;
         row.retail_price = &retail;
         row.sequence = d->sequence;
+        row.last_sequence = d->last_sequence;
         err = row_push_copy(list, &row.base, row.sequence);
     }
     domain_customer_free(customer);
@@ -2736,7 +2741,8 @@ static void write_u32_be(uint8_t out[4], uint32_t value)
     }
 }
 
-/* The sequence field of a stored row, 0 when the value does not decode. */
+/* The event a stored row records as its origin (a row's last_sequence, a
+ * billing entry's stopped_sequence), 0 when the value does not decode. */
 static uint64_t row_sequence(enum store_db db, struct store_val value)
 {
     const ProtobufCMessageDescriptor *descriptor = NULL;
@@ -2761,13 +2767,13 @@ static uint64_t row_sequence(enum store_db db, struct store_val value)
     uint64_t sequence = 0;
     switch (db) {
     case STORE_DB_PRINCIPAL:
-        sequence = ((Ledger__V1__PrincipalRow *)row)->sequence;
+        sequence = ((Ledger__V1__PrincipalRow *)row)->last_sequence;
         break;
     case STORE_DB_RESERVATION:
         sequence = ((Ledger__V1__ReservationRow *)row)->last_sequence;
         break;
     case STORE_DB_SAVINGS_PLAN:
-        sequence = ((Ledger__V1__SavingsPlanRow *)row)->sequence;
+        sequence = ((Ledger__V1__SavingsPlanRow *)row)->last_sequence;
         break;
     default:
         sequence = ((Ledger__V1__BillingCharges *)row)->stopped_sequence;

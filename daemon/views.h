@@ -108,8 +108,10 @@ void views_result_clear(Ledger__V1__QueryResult *result);
  * expiry rather than the month the renewal was recorded, and a billing
  * entry records the event that cut its months back (stopped_sequence). 5: an
  * activity row's detail shows amounts as decimals of their currency
- * ("2.50 USD", money.h) instead of minor units ("250 USD minor units"). */
-#define VIEWS_LAYOUT_VERSION 5
+ * ("2.50 USD", money.h) instead of minor units ("250 USD minor units"). 6:
+ * savings plan and principal rows record the last event that changed them
+ * (last_sequence), as reservation rows do. */
+#define VIEWS_LAYOUT_VERSION 6
 /* The layout recorded while a rebuild runs (its first transaction writes it,
  * its last one VIEWS_LAYOUT_VERSION): found at open, the views are
  * incomplete because a rebuild was interrupted. */
@@ -135,10 +137,10 @@ __attribute__((warn_unused_result)) enum ledger_err views_digest(struct store_tx
  * differing from a replay of the log. The sequence is the one the entry
  * records: in its key for order, permission, activity and billing (for a
  * billing entry cut back later, its stopped_sequence, the later of the
- * two), in its row for reservation (last_sequence: the last event that
- * changed it), savings_plan and principal (the event that added it: later
- * changes record none); a partner's entry records none. `key` and `value`
- * borrowed; a value that does not decode names no sequence. */
+ * two), in its row for reservation, savings_plan and principal
+ * (last_sequence: the last event that changed it); a partner's entry
+ * records none. `key` and `value` borrowed; a value that does not decode
+ * names no sequence. */
 void views_entry_origin(enum store_db db, struct store_val key, struct store_val value,
                         struct store_origin *out);
 

@@ -315,9 +315,11 @@ static void test_ctl_cli_authentication(void **state)
         NULL);
     expect_ok(&run);
     run_free(&run);
-    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "revoke", "--id",
-        "p-auth-admin", NULL);
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "principal", "revoke",
+        "--id", "p-auth-admin", NULL);
     expect_ok(&run);
+    json_int_t revoked_at =
+        json_int_at(json_array_get(json_object_get(run.json, "results"), 0), "first_sequence");
     run_free(&run);
     ctl(fixture, &run, "p-auth-admin", key, "customer", "add", "--customer", "c2", "--name", "C",
         NULL);
@@ -334,6 +336,9 @@ static void test_ctl_cli_authentication(void **state)
         if (strcmp(json_string_value(json_object_get(row, "principal_id")), "p-auth-admin") == 0) {
             assert_true(json_is_true(json_object_get(row, "revoked")));
             assert_string_equal("admin-agent", json_string_value(json_object_get(row, "role")));
+            /* The last event that changed it: the revocation, after its addition. */
+            assert_int_equal(revoked_at, json_int_at(row, "last_sequence"));
+            assert_true(json_int_at(row, "sequence") < revoked_at);
             found = true;
         }
     }
@@ -1178,13 +1183,16 @@ static void plans_as_of(struct fixture *fixture, struct run *run, const char *pr
     expect_ok(run);
 }
 
-/* A savings plan row's scope kind and auto-renew flag. */
-static void expect_plan(json_t *row, const char *scope_kind, bool auto_renew)
+/* A savings plan row's scope kind, auto-renew flag and the last event that
+ * changed it. */
+static void expect_plan(json_t *row, const char *scope_kind, bool auto_renew,
+                        long long last_sequence)
 {
     assert_non_null(row);
     assert_string_equal(scope_kind,
                         json_string_value(json_object_get(json_object_get(row, "scope"), "kind")));
     assert_int_equal(auto_renew, json_is_true(json_object_get(row, "auto_renew")));
+    assert_int_equal(last_sequence, json_int_at(row, "last_sequence"));
 }
 
 /* One write's first_sequence from its JSON result, and the savings plan id
@@ -1252,7 +1260,7 @@ static void test_ctl_cli_savings_plans_as_of(void **state)
     assert_int_equal(1, json_array_size(rows));
     assert_string_equal(
         plan, json_string_value(json_object_get(json_array_get(rows, 0), "savings_plan_id")));
-    expect_plan(json_array_get(rows, 0), "single", false);
+    expect_plan(json_array_get(rows, 0), "single", false, bought);
     run_free(&run);
     plans_as_of(fixture, &run, "p-spa-bob", bob_key, at);
     rows = json_object_get(run.json, "savings_plans");
@@ -1264,12 +1272,14 @@ static void test_ctl_cli_savings_plans_as_of(void **state)
     /* Between the scope change and the auto-renew change, then after. */
     snprintf(at, sizeof at, "%lld", rescoped);
     plans_as_of(fixture, &run, "p-spa-admin", key, at);
-    expect_plan(json_array_get(json_object_get(run.json, "savings_plans"), 0), "shared", false);
+    expect_plan(json_array_get(json_object_get(run.json, "savings_plans"), 0), "shared", false,
+                rescoped);
     run_free(&run);
     snprintf(at, sizeof at, "%lld", renewal_set);
     plans_as_of(fixture, &run, "p-spa-auditor", auditor_key, at);
     assert_int_equal(2, json_array_size(json_object_get(run.json, "savings_plans")));
-    expect_plan(json_array_get(json_object_get(run.json, "savings_plans"), 0), "shared", true);
+    expect_plan(json_array_get(json_object_get(run.json, "savings_plans"), 0), "shared", true,
+                renewal_set);
     run_free(&run);
 
     /* By recorded time: at the scope change's, the new scope and not yet
@@ -1283,7 +1293,8 @@ static void test_ctl_cli_savings_plans_as_of(void **state)
              json_string_value(json_object_get(run.json, "recorded")));
     run_free(&run);
     plans_as_of(fixture, &run, "p-spa-admin", key, recorded);
-    expect_plan(json_array_get(json_object_get(run.json, "savings_plans"), 0), "shared", false);
+    expect_plan(json_array_get(json_object_get(run.json, "savings_plans"), 0), "shared", false,
+                rescoped);
     run_free(&run);
     snprintf(at, sizeof at, "%lld", bought);
     ctl(fixture, &run, "p-spa-auditor", auditor_key, "--output", "json", "events", "--from", at,
@@ -1312,6 +1323,16 @@ static void test_ctl_cli_savings_plans_as_of(void **state)
     strftime(day, sizeof day, "%Y-%m-%d", &utc);
     plans_as_of(fixture, &run, "p-spa-admin", key, day);
     assert_int_equal(1, json_array_size(json_object_get(run.json, "savings_plans")));
+    run_free(&run);
+
+    /* The current view gives each plan's last change as the replay does. */
+    ctl(fixture, &run, "p-spa-bob", bob_key, "--output", "json", "savings-plans", "--customer",
+        "fab", NULL);
+    expect_ok(&run);
+    rows = json_object_get(run.json, "savings_plans");
+    assert_int_equal(2, json_array_size(rows));
+    expect_plan(json_array_get(rows, 0), "shared", true, renewal_set);
+    expect_plan(json_array_get(rows, 1), "shared", false, customer_bought);
     run_free(&run);
 
     /* The table has the view's columns; a sequence past the log is refused. */

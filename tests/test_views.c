@@ -9,7 +9,10 @@
  * back through views_query in read transactions and compared with what the
  * history implies: reservation states after scope, renewal-flag, renewal,
  * exchange, cancellation and expiry events; orders; savings plans with and
- * without the partner-facing filter; permission switches and their history;
+ * without the partner-facing filter; the last event that changed each
+ * reservation, savings plan and principal row (last_sequence), now and, for
+ * reservations and savings plans, as of any point; permission switches and
+ * their history;
  * the activity log newest first, filtered and paged, amounts in its details
  * written with each currency's digits; billing rows per month,
  * with upfront and monthly sums exact, refunds negative and future monthly
@@ -1099,6 +1102,41 @@ static void test_views_savings_plans_as_of(void **state)
     assert_int_equal(savings_plans(f, &auditor, "c-1", -1, 0, &r), LEDGER_ERR_INVALID_ARGUMENT);
 }
 
+/* A savings plan row's last_sequence is the last event that changed it:
+ * its purchase until something changes it, then the scope change, then the
+ * renewal-flag change; "as of" a point gives what the view held then. */
+static void test_views_savings_plans_last_sequence(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__QueryResult r;
+    /* Now: sp-c was rescoped, then its renewal set; sp-p never changed. */
+    assert_ok(savings_plans(f, &auditor, "c-1", 0, 0, &r));
+    const Ledger__V1__SavingsPlanRow *c = find_savings_plan(&r, "sp-c");
+    assert_int_equal(c->sequence, SEQ_SP_CUSTOMER);
+    assert_int_equal(c->last_sequence, SEQ_SP_RENEWAL_FLAG);
+    const Ledger__V1__SavingsPlanRow *p = find_savings_plan(&r, "sp-p");
+    assert_int_equal(p->sequence, SEQ_SP_PARTNER);
+    assert_int_equal(p->last_sequence, SEQ_SP_PARTNER);
+    views_result_clear(&r);
+
+    /* Just before the scope change, by sequence and by time: the purchase. */
+    assert_ok(savings_plans(f, &auditor, "c-1", 0, SEQ_SP_SCOPE - 1, &r));
+    assert_int_equal(find_savings_plan(&r, "sp-c")->last_sequence, SEQ_SP_CUSTOMER);
+    views_result_clear(&r);
+    assert_ok(savings_plans(f, &auditor, "c-1", utc(2025, 3, 7) - 1, 0, &r));
+    assert_int_equal(find_savings_plan(&r, "sp-c")->last_sequence, SEQ_SP_CUSTOMER);
+    views_result_clear(&r);
+    /* Between the two changes: the scope change. */
+    assert_ok(savings_plans(f, &auditor, "c-1", 0, SEQ_SP_SCOPE, &r));
+    assert_int_equal(find_savings_plan(&r, "sp-c")->last_sequence, SEQ_SP_SCOPE);
+    views_result_clear(&r);
+    /* After both: the renewal flag's, as the view has it; sp-p's purchase. */
+    assert_ok(savings_plans(f, &auditor, "c-1", 0, SEQ_SP_RENEWAL_FLAG, &r));
+    assert_int_equal(find_savings_plan(&r, "sp-c")->last_sequence, SEQ_SP_RENEWAL_FLAG);
+    assert_int_equal(find_savings_plan(&r, "sp-p")->last_sequence, SEQ_SP_PARTNER);
+    views_result_clear(&r);
+}
+
 /* --- tests: permissions ------------------------------------------------------------------------
  */
 
@@ -1996,7 +2034,12 @@ static void test_views_principals(void **state)
     assert_string_equal(r.principals[2]->user, "u-1");
     assert_true(r.principals[2]->revoked);
     assert_int_equal(r.principals[2]->sequence, SEQ_USER_1);
+    /* The last event that changed a principal: its revocation, or its
+     * addition when nothing has since. */
+    assert_int_equal(r.principals[2]->last_sequence, SEQ_REVOKE_USER);
     assert_false(r.principals[0]->revoked);
+    assert_int_equal(r.principals[0]->sequence, SEQ_ADMIN_1);
+    assert_int_equal(r.principals[0]->last_sequence, SEQ_ADMIN_1);
     views_result_clear(&r);
     /* A partner-bound reader sees its partner's principals only. */
     assert_ok(run(f, &auditor, &q, &r));
@@ -2791,15 +2834,17 @@ static void test_views_entry_origin(void **state)
 
     Ledger__V1__SavingsPlanRow plan = LEDGER__V1__SAVINGS_PLAN_ROW__INIT;
     plan.sequence = 9;
+    plan.last_sequence = 19;
     o = origin_of(STORE_DB_SAVINGS_PLAN, "p-1\0c-1\0sp-9", 12, &plan.base);
     assert_string_equal(o.key_text, "p-1/c-1/sp-9");
-    assert_int_equal(o.sequence, 9);
+    assert_int_equal(o.sequence, 19); /* the last event that changed it */
 
     Ledger__V1__PrincipalRow principal = LEDGER__V1__PRINCIPAL_ROW__INIT;
     principal.sequence = 3;
+    principal.last_sequence = 26;
     o = origin_of(STORE_DB_PRINCIPAL, "admin-1", 7, &principal.base);
     assert_string_equal(o.key_text, "admin-1");
-    assert_int_equal(o.sequence, 3);
+    assert_int_equal(o.sequence, 26); /* its revocation */
 
     o = origin_of(STORE_DB_PARTNER, "p-1", 3, NULL);
     assert_string_equal(o.key_text, "p-1");
@@ -2856,6 +2901,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_orders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plans_partner_facing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plans_as_of, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_savings_plans_last_sequence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_permissions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_newest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_paging, setup, teardown),
