@@ -856,29 +856,43 @@ static void test_store_growth_cap_not_a_power_of_two(void **state)
     assert_err(LEDGER_ERR_STORAGE_FULL, store_grow(f->store));
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
-}
-
 static void sleep_ms(unsigned ms)
 {
     struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     nanosleep(&pause, NULL);
 }
 
+/* Set once store_grow waits for open transactions: it closes the gate
+ * (holds new transactions back) before it waits, and its wait is the only
+ * pthread_cond_timedwait of the store; this target links with
+ * --wrap=pthread_cond_timedwait. */
+static atomic_bool grow_waiting;
+
+int __real_pthread_cond_timedwait(pthread_cond_t *condition, pthread_mutex_t *mutex,
+                                  const struct timespec *deadline);
+int __wrap_pthread_cond_timedwait(pthread_cond_t *condition, pthread_mutex_t *mutex,
+                                  const struct timespec *deadline);
+
+int __wrap_pthread_cond_timedwait(pthread_cond_t *condition, pthread_mutex_t *mutex,
+                                  const struct timespec *deadline)
+{
+    atomic_store(&grow_waiting, true);
+    return __real_pthread_cond_timedwait(condition, mutex, deadline);
+}
+
 struct growth_race {
     struct store *store;
     atomic_bool reader_holding;
+    atomic_bool late_started;
     atomic_bool reader_released;
     enum ledger_err grow_err;
     enum ledger_err late_err;
+    bool grow_saw_release;
     bool late_saw_release;
 };
 
-/* A query that holds its read transaction for a while. */
+/* A query that holds its read transaction until the late reader is on its
+ * way, and a while longer. */
 static void *slow_reader(void *argument)
 {
     struct growth_race *race = argument;
@@ -886,7 +900,10 @@ static void *slow_reader(void *argument)
     if (store_begin(race->store, false, &txn) != LEDGER_ERR_OK)
         return NULL;
     atomic_store(&race->reader_holding, true);
-    sleep_ms(300);
+    /* Bounded: the main thread fails the test when the growth never waits. */
+    for (int i = 0; i < 60000 && !atomic_load(&race->late_started); i++)
+        sleep_ms(1);
+    sleep_ms(200);
     atomic_store(&race->reader_released, true);
     store_abort(txn);
     return NULL;
@@ -896,6 +913,7 @@ static void *grower(void *argument)
 {
     struct growth_race *race = argument;
     race->grow_err = store_grow(race->store);
+    race->grow_saw_release = atomic_load(&race->reader_released);
     return NULL;
 }
 
@@ -904,6 +922,7 @@ static void *late_reader(void *argument)
 {
     struct growth_race *race = argument;
     struct store_txn *txn;
+    atomic_store(&race->late_started, true);
     race->late_err = store_begin(race->store, false, &txn);
     race->late_saw_release = atomic_load(&race->reader_released);
     if (race->late_err == LEDGER_ERR_OK)
@@ -916,31 +935,34 @@ static void test_store_grow_waits_for_readers(void **state)
     struct fixture *f = *state;
     struct store_options options = fixture_options(f);
     options.map_bytes = 1 * MIB;
-    options.grow_wait_ms = 10000;
+    options.grow_wait_ms = 60000;
     open_fresh(f, "readers", &options);
     struct growth_race race = {
         .store = f->store, .grow_err = LEDGER_ERR_INTERNAL, .late_err = LEDGER_ERR_INTERNAL};
     atomic_init(&race.reader_holding, false);
+    atomic_init(&race.late_started, false);
     atomic_init(&race.reader_released, false);
+    atomic_store(&grow_waiting, false);
     pthread_t reader, grow, late;
     assert_int_equal(0, pthread_create(&reader, NULL, slow_reader, &race));
-    for (int i = 0; i < 1000 && !atomic_load(&race.reader_holding); i++)
+    for (int i = 0; i < 30000 && !atomic_load(&race.reader_holding); i++)
         sleep_ms(1);
     assert_true(atomic_load(&race.reader_holding));
-    uint64_t start_ms = now_ms();
     assert_int_equal(0, pthread_create(&grow, NULL, grower, &race));
-    /* Give the growth time to close the gate, then send a query at it: it
-     * must wait until the slow reader has gone and the map is grown. */
-    sleep_ms(100);
+    /* Once the growth has closed the gate and waits for the slow reader,
+     * send a query at it: it must wait until the slow reader has gone and
+     * the map is grown. */
+    for (int i = 0; i < 30000 && !atomic_load(&grow_waiting); i++)
+        sleep_ms(1);
+    assert_true(atomic_load(&grow_waiting));
     assert_int_equal(0, pthread_create(&late, NULL, late_reader, &race));
     assert_int_equal(0, pthread_join(grow, NULL));
-    uint64_t waited_ms = now_ms() - start_ms;
     assert_int_equal(0, pthread_join(late, NULL));
     assert_int_equal(0, pthread_join(reader, NULL));
     assert_ok(race.grow_err);
     assert_ok(race.late_err);
+    assert_true(race.grow_saw_release);
     assert_true(race.late_saw_release);
-    assert_true(waited_ms >= 150);
     struct store_info info;
     assert_ok(store_info(f->store, &info));
     assert_int_equal(2 * MIB, info.map_bytes);
