@@ -172,6 +172,48 @@ static pid_t daemon_spawn(struct fixture *f, const char *const *extra)
     return pid;
 }
 
+/* Waits up to timeout_ms for the daemon's log to hold `text`. */
+static bool log_wait(const struct fixture *f, const char *text, long timeout_ms)
+{
+    for (long waited = 0; waited < timeout_ms; waited += 20) {
+        if (log_contains(f, text)) {
+            return true;
+        }
+        sleep_ms(20);
+    }
+    return log_contains(f, text);
+}
+
+/* Scrapes until the endpoint answers 200, at most timeout_ms (a loaded
+ * machine may take seconds to start the daemon); the status of the last try. */
+static int scrape_wait(unsigned port, char *text, size_t size, long timeout_ms)
+{
+    int status = 0;
+    for (long waited = 0; waited < timeout_ms && status != 200; waited += 40) {
+        sleep_ms(40);
+        status = scrape(port, text, size);
+    }
+    return status;
+}
+
+/* Scrapes until the gauge `name` reads `value` (the subscriber gauge is
+ * sampled once a second, and a nanomsg connection is made in the
+ * background), at most timeout_ms; the last answer stays in text. Returns
+ * the gauge's last value. */
+static uint64_t scrape_until(unsigned port, char *text, size_t size, const char *name,
+                             uint64_t value, long timeout_ms)
+{
+    uint64_t got = UINT64_MAX;
+    for (long waited = 0;; waited += 100) {
+        assert_int_equal(scrape(port, text, size), 200);
+        got = sample(text, name);
+        if (got == value || waited >= timeout_ms) {
+            return got;
+        }
+        sleep_ms(100);
+    }
+}
+
 /* Waits for a process to exit; its exit status, or -1 after timeout_ms. */
 static int wait_exit(pid_t pid, long timeout_ms)
 {
@@ -270,19 +312,18 @@ static void test_metrics_daemon_counts_requests(void **state)
     const char *extra[] = {"--metrics-listen", listen, NULL};
     f->daemon = daemon_spawn(f, extra);
     static char text[ANSWER_SIZE];
-    int status = 0;
-    for (int i = 0; i < 250 && status != 200; i++) {
-        sleep_ms(40);
-        status = scrape(f->port, text, sizeof text);
-    }
-    assert_int_equal(status, 200);
-    for (int i = 0; i < 250 && !(exists(f->socket_path) && exists(f->operator_key)); i++) {
+    assert_int_equal(scrape_wait(f->port, text, sizeof text, test_timeout_ms(30000)), 200);
+    for (long waited = 0;
+         waited < test_timeout_ms(30000) && !(exists(f->socket_path) && exists(f->operator_key));
+         waited += 40) {
         sleep_ms(40);
     }
     assert_true(exists(f->operator_key));
     char serving[128];
     snprintf(serving, sizeof serving, "metrics serving address=%s path=/metrics", listen);
-    assert_true(log_contains(f, serving));
+    /* The endpoint's thread may answer before the line that says so is
+     * written. */
+    assert_true(log_wait(f, serving, test_timeout_ms(20000)));
     assert_non_null(strstr(text, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
     uint64_t head_before = sample(text, "ledger_head_sequence");
     assert_int_equal(sample(text, "ledger_requests_total"), 0);
@@ -336,9 +377,11 @@ static void test_metrics_daemon_counts_requests(void **state)
     assert_int_equal(query(client, LEDGER__V1__QUERY__KIND_HEAD), LEDGER_ERR_UNKNOWN_PRINCIPAL);
     ledger_close(client);
 
-    /* The subscriber gauge is sampled each second. */
-    sleep_ms(1500);
-    assert_int_equal(scrape(f->port, text, sizeof text), 200);
+    /* The subscriber gauge is sampled each second, and the subscriber
+     * connects in the background: wait until the gauge counts it. */
+    assert_int_equal(
+        scrape_until(f->port, text, sizeof text, "ledger_subscribers", 1, test_timeout_ms(20000)),
+        1);
     assert_int_equal(sample(text, "ledger_requests_total"), 9);
     assert_int_equal(sample(text, "ledger_requests_in_flight"), 0);
     assert_int_equal(sample(text, "ledger_commits_total"), 6);
@@ -374,9 +417,9 @@ static void test_metrics_daemon_counts_requests(void **state)
 
     /* The subscriber leaves: the gauge follows. */
     nn_close(subscriber);
-    sleep_ms(1500);
-    assert_int_equal(scrape(f->port, text, sizeof text), 200);
-    assert_int_equal(sample(text, "ledger_subscribers"), 0);
+    assert_int_equal(
+        scrape_until(f->port, text, sizeof text, "ledger_subscribers", 0, test_timeout_ms(20000)),
+        0);
 
     /* `ledgerctl stats` shows the same numbers: every series of a stats
      * answer equals the scrape taken right after it (nothing else happens in
@@ -444,12 +487,7 @@ static void test_metrics_daemon_refuses_remote_address(void **state)
     const char *allowed[] = {"--metrics-listen", listen, "--metrics-allow-remote", "true", NULL};
     f->daemon = daemon_spawn(f, allowed);
     static char text[ANSWER_SIZE];
-    int status = 0;
-    for (int i = 0; i < 250 && status != 200; i++) {
-        sleep_ms(40);
-        status = scrape(f->port, text, sizeof text);
-    }
-    assert_int_equal(status, 200);
+    assert_int_equal(scrape_wait(f->port, text, sizeof text, test_timeout_ms(30000)), 200);
     assert_non_null(strstr(text, "\nledger_commits_total 0\n"));
 
     /* A bad value of the option itself is a usage error. */
