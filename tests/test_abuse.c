@@ -645,23 +645,16 @@ static int group_setup(void **state)
                            "4K",     NULL};
     w->pid = spawn(w, serve);
     /* Ready when a head query is answered (up to 60 s: a wrapper is slow). */
-    int probe = client_open(w->url, 500);
     bool ready = false;
     for (int attempt = 0; attempt < 120 && !ready; attempt++) {
         struct request_spec spec = {.principal_id = w->operator_.id, .secret = w->operator_.secret};
-        size_t size = 0;
-        uint8_t *bytes = request_head(&spec, &size);
-        Ledger__V1__Reply *reply = call_bytes(probe, bytes, size);
-        free(bytes);
-        ready = reply != NULL && reply->code == LEDGER__V1__ERROR_CODE__OK;
-        reply_free(reply);
+        ready = head_probe(w->url, &spec, 500);
         if (!ready && waitpid(w->pid, NULL, WNOHANG) == w->pid) {
             fprintf(stderr, "ledgerd exited at start; see %s\n", w->log_path);
             w->pid = 0;
             return -1;
         }
     }
-    nn_close(probe);
     if (!ready) {
         fprintf(stderr, "ledgerd did not answer; see %s\n", w->log_path);
         return -1;

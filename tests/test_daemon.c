@@ -233,22 +233,16 @@ static void daemon_wait_ready(struct fixture *f)
 {
     /* Ready when a head query is answered (the REQ socket reconnects until
      * the daemon binds). */
-    int probe = client_open(f->url, 200);
     bool ready = false;
-    for (int attempt = 0; attempt < 100 && !ready; attempt++) {
+    /* A loaded machine, or the sanitizers, may take many seconds to start. */
+    int64_t deadline = now_us() + (int64_t)test_timeout_ms(60000) * 1000;
+    while (!ready && now_us() < deadline) {
         struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
-        uint8_t *bytes = NULL;
-        size_t size = 0;
-        bytes = request_head(&spec, &size);
-        Ledger__V1__Reply *reply = call_bytes(probe, bytes, size);
-        free(bytes);
-        ready = reply != NULL && reply->code == LEDGER__V1__ERROR_CODE__OK;
-        reply_free(reply);
+        ready = head_probe(f->url, &spec, 200);
         if (!ready && waitpid(f->pid, NULL, WNOHANG) == f->pid) {
             fail_msg("ledgerd exited at start; see %s", f->log_path);
         }
     }
-    nn_close(probe);
     if (!ready) {
         fail_msg("ledgerd did not answer; see %s", f->log_path);
     }
@@ -704,45 +698,6 @@ static void test_daemon_refused_request_replayed(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
-static void test_daemon_doorbell(void **state)
-{
-    struct fixture *f = *state;
-    daemon_start(f, NULL);
-    int sub = nn_socket(AF_SP, NN_SUB);
-    assert_true(sub >= 0);
-    assert_true(nn_setsockopt(sub, NN_SUB, NN_SUB_SUBSCRIBE, "", 0) >= 0);
-    int timeout_ms = 5000;
-    assert_true(nn_setsockopt(sub, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout_ms, sizeof timeout_ms) >=
-                0);
-    assert_true(nn_connect(sub, f->events_url) >= 0);
-    sleep_ms(200); /* let the subscription connect */
-
-    /* A subscriber that never reads does not slow anything. */
-    int idle = nn_socket(AF_SP, NN_SUB);
-    assert_true(nn_setsockopt(idle, NN_SUB, NN_SUB_SUBSCRIBE, "", 0) >= 0);
-    assert_true(nn_connect(idle, f->events_url) >= 0);
-
-    ProtobufCBinaryData command = command_add_partner("bell-1", "litware", "Litware");
-    Ledger__V1__Reply *reply = operator_batch(f, &command, 1, LEDGER_ERR_OK);
-    uint64_t last = reply->results[0]->last_sequence;
-    reply_free(reply);
-    free(command.data);
-
-    void *message = NULL;
-    int received = nn_recv(sub, &message, NN_MSG, 0);
-    assert_true(received >= 0);
-    ProtobufCMessage *doorbell = NULL;
-    assert_int_equal(codec_message_unpack(&ledger__v1__doorbell__descriptor, message,
-                                          (size_t)received, 64, LEDGER_ERR_BAD_REQUEST, &doorbell),
-                     LEDGER_ERR_OK);
-    nn_freemsg(message);
-    assert_int_equal(((Ledger__V1__Doorbell *)doorbell)->head_sequence, last);
-    codec_message_free(doorbell);
-    nn_close(sub);
-    nn_close(idle);
-    assert_int_equal(daemon_stop(f, SIGTERM), 0);
-}
-
 /* One series of the operator's stats answer (ledgerctl stats). */
 static double operator_stat(struct fixture *f, const char *name)
 {
@@ -768,6 +723,54 @@ static double operator_stat(struct fixture *f, const char *name)
         fail_msg("no stat %s", name);
     }
     return value;
+}
+
+static void test_daemon_doorbell(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    int sub = nn_socket(AF_SP, NN_SUB);
+    assert_true(sub >= 0);
+    assert_true(nn_setsockopt(sub, NN_SUB, NN_SUB_SUBSCRIBE, "", 0) >= 0);
+    int timeout_ms = test_timeout_ms(20000);
+    assert_true(nn_setsockopt(sub, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout_ms, sizeof timeout_ms) >=
+                0);
+    assert_true(nn_connect(sub, f->events_url) >= 0);
+    /* A doorbell rung before the daemon's PUB socket holds the subscriber's
+     * pipe is dropped. The daemon counts a subscriber once that pipe is
+     * there, in a gauge it samples each second: wait for it. */
+    int64_t deadline = now_us() + (int64_t)test_timeout_ms(20000) * 1000;
+    while (operator_stat(f, "ledger_subscribers") < 1) {
+        if (now_us() > deadline) {
+            fail_msg("the daemon never counted the subscriber");
+        }
+        sleep_ms(50);
+    }
+
+    /* A subscriber that never reads does not slow anything. */
+    int idle = nn_socket(AF_SP, NN_SUB);
+    assert_true(nn_setsockopt(idle, NN_SUB, NN_SUB_SUBSCRIBE, "", 0) >= 0);
+    assert_true(nn_connect(idle, f->events_url) >= 0);
+
+    ProtobufCBinaryData command = command_add_partner("bell-1", "litware", "Litware");
+    Ledger__V1__Reply *reply = operator_batch(f, &command, 1, LEDGER_ERR_OK);
+    uint64_t last = reply->results[0]->last_sequence;
+    reply_free(reply);
+    free(command.data);
+
+    void *message = NULL;
+    int received = nn_recv(sub, &message, NN_MSG, 0);
+    assert_true(received >= 0);
+    ProtobufCMessage *doorbell = NULL;
+    assert_int_equal(codec_message_unpack(&ledger__v1__doorbell__descriptor, message,
+                                          (size_t)received, 64, LEDGER_ERR_BAD_REQUEST, &doorbell),
+                     LEDGER_ERR_OK);
+    nn_freemsg(message);
+    assert_int_equal(((Ledger__V1__Doorbell *)doorbell)->head_sequence, last);
+    codec_message_free(doorbell);
+    nn_close(sub);
+    nn_close(idle);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
 /* Sends, without waiting, an operator batch of `count` AddPartner commands
@@ -1407,7 +1410,8 @@ static void test_daemon_defaults_first_start(void **state)
     const char *no_options[] = {NULL};
     f->pid = spawn_in(f, cwd, no_options);
     bool initialized = false;
-    for (int i = 0; i < 1000 && !initialized; i++) {
+    int64_t deadline = now_us() + (int64_t)test_timeout_ms(60000) * 1000;
+    while (!initialized && now_us() < deadline) {
         initialized = key_read(f->data, f->secret);
         if (!initialized) {
             sleep_ms(10);

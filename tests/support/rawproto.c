@@ -150,6 +150,19 @@ void reply_free(Ledger__V1__Reply *reply)
     codec_message_free(reply ? &reply->base : NULL);
 }
 
+bool head_probe(const char *url, struct request_spec *spec, int timeout_ms)
+{
+    int sock = client_open(url, timeout_ms);
+    size_t size = 0;
+    uint8_t *bytes = request_head(spec, &size);
+    Ledger__V1__Reply *reply = call_bytes(sock, bytes, size);
+    free(bytes);
+    bool ok = reply != NULL && reply->code == LEDGER__V1__ERROR_CODE__OK;
+    reply_free(reply);
+    nn_close(sock);
+    return ok;
+}
+
 bool key_read(const char *dir, uint8_t secret[LEDGER_SECRET_BYTES])
 {
     char key_path[4096];

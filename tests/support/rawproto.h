@@ -63,6 +63,13 @@ int client_open(const char *url, int timeout_ms);
  * not decode. Free with reply_free. */
 Ledger__V1__Reply *call_bytes(int sock, const void *bytes, size_t size);
 void reply_free(Ledger__V1__Reply *reply);
+/* One head query as `spec` says on a REQ socket of its own, waiting up to
+ * timeout_ms for the reply: whether the daemon at url answered OK. For
+ * waiting until a daemon serves. A socket of its own, because a REQ socket
+ * that gave up on a request keeps its late reply, and the reply to the
+ * next request overwrites that one without freeing it (nanomsg 1.1.5,
+ * req.c): a leak that LeakSanitizer reports when the daemon is slow. */
+bool head_probe(const char *url, struct request_spec *spec, int timeout_ms);
 
 /* The operator's secret from dir/operator.key (hex, as `ledgerd init` writes
  * it); false when missing or malformed. */
