@@ -13,10 +13,14 @@
 #error "define CTL_HARNESS_LABEL (the temporary directory's name) before including ctl_harness.h"
 #endif
 
+#include "test_util.h"
+
 #define PATH_SIZE  1024
 #define ARGS_MAX   64
 #define OUTPUT_MAX (4 * 1024 * 1024)
-#define WAIT_STEPS 200 /* of 50 ms: ten seconds for the daemon to start */
+/* How long a daemon may take to start, before LEDGER_TEST_TIMEOUT_SCALE: a
+ * loaded machine running the sanitizer build can take seconds. */
+#define DAEMON_START_WAIT_MS 30000
 
 struct fixture {
     char dir[400]; /* short enough that every path built from it fits PATH_SIZE */
@@ -91,11 +95,14 @@ static inline pid_t daemon_start(const char *data, const char *log)
     }
     char sock_path[PATH_SIZE + 64];
     snprintf(sock_path, sizeof sock_path, "%s/ledger.sock", data);
-    for (int i = 0; i < WAIT_STEPS; i++) {
+    for (long waited = 0; waited < test_timeout_ms(DAEMON_START_WAIT_MS); waited += 50) {
         struct stat info;
         if (stat(sock_path, &info) == 0) {
             sleep_ms(100);
             return pid;
+        }
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            return -1; /* it exited: see the log */
         }
         sleep_ms(50);
     }

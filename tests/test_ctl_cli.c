@@ -1592,10 +1592,17 @@ static size_t line_count(const char *text)
     return count;
 }
 
-/* Waits up to five seconds for a file to hold `lines` lines. */
+/* How long a follower may take to print what it was sent, before
+ * LEDGER_TEST_TIMEOUT_SCALE: one that lost the daemon asks again only every
+ * few seconds (libledger's backoff), and a loaded machine running the
+ * sanitizer build adds seconds more. */
+#define FOLLOW_WAIT_MS 30000
+
+/* Waits up to FOLLOW_WAIT_MS for a file to hold `lines` lines; false when
+ * it holds more, or fewer after the wait. */
 static bool wait_lines(const char *path, size_t lines)
 {
-    for (int i = 0; i < 100; i++) {
+    for (long waited = 0; waited < test_timeout_ms(FOLLOW_WAIT_MS); waited += 50) {
         char *text = read_file(path);
         size_t count = line_count(text);
         free(text);
@@ -1690,10 +1697,10 @@ static size_t file_count(const char *path, const char *text)
     return count;
 }
 
-/* Waits up to five seconds for `text` to occur in the file at `path`. */
+/* Waits up to FOLLOW_WAIT_MS for `text` to occur in the file at `path`. */
 static bool wait_text(const char *path, const char *text)
 {
-    for (int i = 0; i < 100; i++) {
+    for (long waited = 0; waited < test_timeout_ms(FOLLOW_WAIT_MS); waited += 50) {
         if (file_count(path, text) > 0) {
             return true;
         }
@@ -1784,7 +1791,9 @@ static void test_ctl_cli_events_follow_restart(void **state)
         "p-restart-auditor", NULL);
     expect_ok(&run);
     run_free(&run);
-    for (int i = 0; i < 100 && waitpid(follower, &status, WNOHANG) == 0; i++) {
+    for (long waited = 0;
+         waited < test_timeout_ms(FOLLOW_WAIT_MS) && waitpid(follower, &status, WNOHANG) == 0;
+         waited += 50) {
         sleep_ms(50);
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 3) {
