@@ -1079,6 +1079,37 @@ static uint64_t last_sequence_of(const char *text)
     return count > 0 ? sequences[count - 1] : 0;
 }
 
+/* Whether process `pid` has a handler for `signal_number` (its SigCgt mask in
+ * /proc), waiting up to timeout_ms for it; false too once it has exited. */
+static bool signal_caught_wait(pid_t pid, int signal_number, long timeout_ms)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    for (long waited = 0; waited < timeout_ms; waited += 10) {
+        FILE *file = fopen(path, "r");
+        if (file == NULL) {
+            return false;
+        }
+        char line[256];
+        unsigned long long caught = 0;
+        bool found = false;
+        bool exited = false;
+        while (!found && fgets(line, sizeof line, file) != NULL) {
+            exited = exited || strncmp(line, "State:\tZ", 8) == 0;
+            found = sscanf(line, "SigCgt: %llx", &caught) == 1;
+        }
+        fclose(file);
+        if (exited) {
+            return false;
+        }
+        if (found && (caught >> (signal_number - 1) & 1) != 0) {
+            return true;
+        }
+        sleep_ms(10);
+    }
+    return false;
+}
+
 /* Ctrl-C stops a listing without --follow as it stops a follower: after the
  * page being printed, every line whole, the checkpoint naming the last one,
  * exit 0; the next run prints the rest. Here the signal comes while the
@@ -1177,6 +1208,14 @@ static void test_ctl_ops_events_interrupted(void **state)
               "many-auditor", "--key-file", auditor, "--timeout-ms", "4000", "--retries", "2",
               "--output", "json", "events", "--checkpoint", checkpoint, (char *)NULL);
         _exit(127);
+    }
+    /* Until ledgerctl catches SIGINT (it sets its handler just before it
+     * subscribes), the signal would kill it; then a while for the request. */
+    if (!signal_caught_wait(pid, SIGINT, test_timeout_ms(30000))) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        kill(fixture->daemon, SIGCONT);
+        fail_msg("ledgerctl never set its SIGINT handler");
     }
     sleep_ms(500);
     struct timespec from, to;
@@ -1464,6 +1503,37 @@ static char *events_up_to(const char *out, json_int_t head)
     return kept.text;
 }
 
+/* The ledger's head as the operator sees it. */
+static json_int_t head_of(struct fixture *fixture)
+{
+    struct run run;
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "head", NULL);
+    expect_ok(&run);
+    json_int_t head = json_int_at(json_object_get(run.json, "head"), "tree_size");
+    run_free(&run);
+    return head;
+}
+
+/* Waits until the ledger's head is past `mark`, while the child `writer`
+ * (which commits until told to stop) is still running; fails the test after
+ * a generous deadline or when the writer has exited. */
+static void writer_wait_past(struct fixture *fixture, pid_t writer, json_int_t mark)
+{
+    for (long waited = 0; head_of(fixture) <= mark; waited += 50) {
+        int status = 0;
+        if (waitpid(writer, &status, WNOHANG) == writer) {
+            fail_msg("the writer exited (status %d) before the head passed %lld", status,
+                     (long long)mark);
+        }
+        if (waited >= test_timeout_ms(60000)) {
+            kill(writer, SIGKILL);
+            waitpid(writer, NULL, 0);
+            fail_msg("the head did not pass %lld", (long long)mark);
+        }
+        sleep_ms(50);
+    }
+}
+
 /* Backups taken while another client writes: each verifies offline, and a
  * ledger restored from one answers as the source did at the backup's head
  * (the events up to it, a view as of it). */
@@ -1507,15 +1577,22 @@ static void test_ctl_ops_backup_under_load(void **state)
         }
         _exit(0);
     }
+    /* Each backup once the writer has committed since the last mark (its
+     * first command, the backup before), and the writer stopped once it
+     * has committed past the last backup's head: how fast it goes depends
+     * on the machine's load, not on a fixed pause. */
     const char *names[] = {"load-a", "load-b"};
+    json_int_t mark = head_of(fixture);
     for (int i = 0; i < 2; i++) {
-        sleep_ms(300);
+        writer_wait_past(fixture, writer, mark);
         ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "backup", "--out",
             names[i], NULL);
         expect_ok(&run);
+        mark = json_int_at(json_object_get(run.json, "head"), "tree_size");
+        assert_true(mark > 0);
         run_free(&run);
     }
-    sleep_ms(200);
+    writer_wait_past(fixture, writer, mark);
     write_text(stop, "stop");
     int status = 0;
     assert_int_equal(waitpid(writer, &status, 0), writer);
