@@ -38,6 +38,7 @@
 #include <cmocka.h>
 
 #include "ledger.h"
+#include "test_util.h"
 
 #define WRITES_PER_RUN 120
 #define LINES_MAX      100000
@@ -167,7 +168,10 @@ static int fixture_setup(void **state)
     }
     char sock[500];
     snprintf(sock, sizeof sock, "%s/ledger.sock", fixture->data);
-    for (int i = 0; i < 200 && !(exists(sock) && exists(fixture->operator_key)); i++) {
+    /* A loaded machine, or the sanitizers, may take seconds to start it. */
+    for (long waited = 0;
+         waited < test_timeout_ms(30000) && !(exists(sock) && exists(fixture->operator_key));
+         waited += 50) {
         sleep_ms(50);
     }
     if (!exists(sock)) {
@@ -638,8 +642,11 @@ static void test_client_retry_same_bytes(void **state)
             .request_url = fixture->socket,
             .principal_id = "operator",
             .key_file = fixture->operator_key,
+            /* Short attempts, so that several time out while the daemon
+             * is frozen; many of them, so that a daemon slowed by the
+             * machine's load after it thaws still answers one in time. */
             .timeout_ms = 250,
-            .retries = 20,
+            .retries = 100,
         };
         struct ledger_client *client = NULL;
         if (ledger_connect(&options, &client) != LEDGER_ERR_OK) {
