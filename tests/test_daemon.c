@@ -41,8 +41,11 @@
 #include "views.h"
 #include "test_util.h"
 
-#define PATH_SIZE        1024
-#define REPLY_TIMEOUT_MS 10000
+#define PATH_SIZE 1024
+/* A reply's wait: no test expects one to time out, so it only bounds a
+ * failure. Generous, because the sanitizer build on a loaded machine
+ * commits 8000 commands of in-flight batches in many seconds. */
+#define REPLY_TIMEOUT_MS 30000
 
 struct fixture {
     char root[PATH_SIZE - 128];
