@@ -18,10 +18,16 @@
  * name "reservation" as the only differing view, restore the original digest,
  * and a further rebuild must report 0 differences. Records of unknown schema
  * versions are appended straight to the log with store_append, as a newer
- * build would have written them.
+ * build would have written them. The rebuild digests the views on threads of
+ * its own; pthread_create is wrapped on this target (tests/CMakeLists.txt) to
+ * count them and to refuse them, when the same digests must come from the
+ * calling thread.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -178,6 +184,27 @@ static void tamper_reservation(struct engine *engine)
     free(value_copy);
 }
 
+/* pthread_create, wrapped (the linker's --wrap): counts the threads asked
+ * for and refuses them while threads_refused is set, as a process at its
+ * thread limit would (EAGAIN). */
+int __real_pthread_create(pthread_t *thread, const pthread_attr_t *attributes,
+                          void *(*start)(void *), void *argument);
+int __wrap_pthread_create(pthread_t *thread, const pthread_attr_t *attributes,
+                          void *(*start)(void *), void *argument);
+
+static bool threads_refused;
+static unsigned threads_asked;
+
+int __wrap_pthread_create(pthread_t *thread, const pthread_attr_t *attributes,
+                          void *(*start)(void *), void *argument)
+{
+    threads_asked++;
+    if (threads_refused) {
+        return EAGAIN;
+    }
+    return __real_pthread_create(thread, attributes, start, argument);
+}
+
 /* --- tests ------------------------------------------------------------------ */
 
 static void test_rebuild_large_history_is_identical_and_repairs_a_view(void **state)
@@ -235,6 +262,32 @@ static void test_rebuild_small_ledger_names_the_tampered_view(void **state)
     struct engine_principal p;
     assert_int_equal(engine_principal_lookup(f->engine, "ghost", &p), LEDGER_ERR_UNKNOWN_PRINCIPAL);
     assert_int_equal(engine_principal_lookup(f->engine, "operator", &p), LEDGER_ERR_OK);
+}
+
+/* The digests are taken on threads of their own (one beside the replay, one
+ * sharing those after it); with no thread to be had, the calling thread
+ * takes them all, and the tampered view is named just the same. */
+static void test_rebuild_digests_without_threads(void **state)
+{
+    struct fixture *f = *state;
+    struct report report;
+    unsigned asked = threads_asked;
+    assert_int_equal(rebuild(f->engine, &report), 0);
+    assert_int_equal(threads_asked - asked, 2);
+
+    threads_refused = true;
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), true, &txn), LEDGER_ERR_OK);
+    assert_int_equal(store_put(txn, STORE_DB_PRINCIPAL, "ghost", 5, "x", 1), LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    asked = threads_asked;
+    assert_int_equal(rebuild(f->engine, &report), 1);
+    assert_string_equal(report.names[0], store_db_name(STORE_DB_PRINCIPAL));
+    assert_int_equal(rebuild(f->engine, &report), 0);
+    assert_int_equal(threads_asked - asked, 4); /* each asked for, refused */
+    threads_refused = false;
+    struct engine_principal p;
+    assert_int_equal(engine_principal_lookup(f->engine, "ghost", &p), LEDGER_ERR_UNKNOWN_PRINCIPAL);
 }
 
 /* Appends a PartnerRegistered record for `partner_id` with the given schema
@@ -314,6 +367,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_newer_schema_version, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_schema_version_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_digests_without_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_small_ledger_names_the_tampered_view, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_large_history_is_identical_and_repairs_a_view,
