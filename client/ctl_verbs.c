@@ -631,9 +631,14 @@ static enum ledger_err run_principal_add(struct ctl_context *context, const stru
 }
 
 static const struct ctl_column principal_columns[] = {
-    {"PRINCIPAL", "principal_id", 0}, {"ROLE", "role", 0}, {"PARTNER", "partner_id", 0},
-    {"CUSTOMER", "customer_id", 0},   {"USER", "user", 0}, {"REVOKED", "revoked", 0},
+    {"PRINCIPAL", "principal_id", 0},
+    {"ROLE", "role", 0},
+    {"PARTNER", "partner_id", 0},
+    {"CUSTOMER", "customer_id", 0},
+    {"USER", "user", 0},
+    {"REVOKED", "revoked", 0},
     {"SEQUENCE", "sequence", 0},
+    {"LAST_SEQUENCE", "last_sequence", 0},
 };
 
 #define COLUMNS(array) array, sizeof array / sizeof array[0]
@@ -1662,6 +1667,8 @@ static const struct ctl_column reservation_columns[] = {
     {"BOUGHT_BY", "bought_by", 0},
     {"PRICE", "price", CTL_COLUMN_MONEY},
     {"RETAIL", "retail_price", CTL_COLUMN_MONEY},
+    {"SEQUENCE", "sequence", 0},
+    {"LAST_SEQUENCE", "last_sequence", 0},
 };
 
 static const struct ctl_option reservations_options[] = {
@@ -1734,6 +1741,8 @@ static const struct ctl_column savings_plan_columns[] = {
     {"BOUGHT_BY", "bought_by", 0},
     {"PRICE", "price", CTL_COLUMN_MONEY},
     {"RETAIL", "retail_price", CTL_COLUMN_MONEY},
+    {"SEQUENCE", "sequence", 0},
+    {"LAST_SEQUENCE", "last_sequence", 0},
 };
 
 static const struct ctl_option savings_plans_options[] = {

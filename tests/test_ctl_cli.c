@@ -624,6 +624,31 @@ static json_t *row_with(const struct run *run, const char *view, const char *key
     return NULL;
 }
 
+/* The table line naming `id` ends with the columns `first` and `last`. */
+static void expect_row_ends(const char *out, const char *id, json_int_t first, json_int_t last)
+{
+    const char *at = strstr(out, id);
+    assert_non_null(at);
+    const char *end = strchr(at, '\n');
+    size_t length = end != NULL ? (size_t)(end - at) : strlen(at);
+    char line[1024];
+    assert_true(length < sizeof line);
+    memcpy(line, at, length);
+    line[length] = '\0';
+    const char *cells[2] = {"", ""}; /* the last two, in order */
+    char *saved = NULL;
+    for (char *cell = strtok_r(line, " ", &saved); cell != NULL;
+         cell = strtok_r(NULL, " ", &saved)) {
+        cells[0] = cells[1];
+        cells[1] = cell;
+    }
+    char expected[2][32];
+    snprintf(expected[0], sizeof expected[0], "%lld", (long long)first);
+    snprintf(expected[1], sizeof expected[1], "%lld", (long long)last);
+    assert_string_equal(expected[0], cells[0]);
+    assert_string_equal(expected[1], cells[1]);
+}
+
 /* Runs ledgerctl as `principal` and expects success, or the refusal `code`
  * with exit status `status` (code NULL: success). */
 #define CTL_EXPECT(status, code, principal, key_file, ...)                                         \
@@ -711,6 +736,17 @@ static void test_ctl_cli_partner_changes(void **state)
     json_t *replacement = row_with(&run, "reservations", "reservation_id", new_id);
     assert_string_equal("active", json_string_value(json_object_get(replacement, "state")));
     assert_string_equal("Standard_E4s_v5", json_string_value(json_object_get(replacement, "sku")));
+    json_int_t bought = json_int_at(returned, "sequence");
+    json_int_t exchanged = json_int_at(returned, "last_sequence");
+    assert_true(exchanged > bought);
+    run_free(&run);
+    /* The table names the same two events, the purchase (for `explain
+     * --seq`) and the exchange, in its last two columns. */
+    ctl(fixture, &run, admin, key, "reservations", "--customer", "fab", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, " SEQUENCE "));
+    assert_non_null(strstr(run.out, " LAST_SEQUENCE"));
+    expect_row_ends(run.out, old_id, bought, exchanged);
     run_free(&run);
 
     /* An exchange for several replacements: the purchase options once for
