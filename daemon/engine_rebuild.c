@@ -73,10 +73,11 @@ static void *digest_run(void *argument)
 }
 
 /* Opens the worker's read transaction (now: its snapshot is what it
- * digests) and starts it on a thread of its own; if no thread can be
- * started, digest_join runs it on the caller's. */
+ * digests) and, when `threaded`, starts it on a thread of its own;
+ * digest_join runs it on the caller's thread otherwise, or when no thread
+ * could be started. */
 static enum ledger_err digest_start(struct engine *engine, struct digest_share *share,
-                                    struct digest_worker *worker)
+                                    bool threaded, struct digest_worker *worker)
 {
     memset(worker, 0, sizeof *worker);
     worker->share = share;
@@ -84,7 +85,7 @@ static enum ledger_err digest_start(struct engine *engine, struct digest_share *
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    worker->started = pthread_create(&worker->thread, NULL, digest_run, worker) == 0;
+    worker->started = threaded && pthread_create(&worker->thread, NULL, digest_run, worker) == 0;
     return LEDGER_ERR_OK;
 }
 
@@ -105,16 +106,13 @@ static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_D
     struct digest_share share = {.digests = digests};
     atomic_init(&share.next, 0);
     struct digest_worker helper, self;
-    enum ledger_err err = digest_start(engine, &share, &helper);
+    enum ledger_err err = digest_start(engine, &share, true, &helper);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    memset(&self, 0, sizeof self);
-    self.share = &share;
-    err = store_begin(engine->store, false, &self.txn);
+    err = digest_start(engine, &share, false, &self);
     if (err == LEDGER_ERR_OK) {
-        digest_run(&self);
-        err = self.err;
+        err = digest_join(&self);
     }
     enum ledger_err joined = digest_join(&helper);
     return err != LEDGER_ERR_OK ? err : joined;
@@ -227,7 +225,7 @@ enum ledger_err engine_rebuild(struct engine *engine, engine_progress_fn progres
     struct digest_worker worker_before = {.txn = NULL};
     bool digesting = false;
     if (err == LEDGER_ERR_OK) {
-        err = digest_start(engine, &share_before, &worker_before);
+        err = digest_start(engine, &share_before, true, &worker_before);
         digesting = err == LEDGER_ERR_OK;
     }
     for (unsigned attempt = 0; err == LEDGER_ERR_OK; attempt++) {
