@@ -11,7 +11,7 @@ packages=(
   libcmocka-dev libsodium-dev nettle-dev libjansson-dev libinih-dev libmicrohttpd-dev
   gnuplot-nox
   clang libclang-rt-14-dev
-  python3 python3-protobuf protobuf-compiler
+  python3 python3-protobuf protobuf-compiler python3-lmdb python3-cryptography
 )
 
 missing=()
