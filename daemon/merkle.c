@@ -495,20 +495,23 @@ enum ledger_err merkle_append(struct store_txn *txn, uint64_t sequence,
 
 struct merkle_check {
     struct store_txn *txn;
-    struct store_cursor *cursors[MERKLE_DEPTH_MAX]; /* level 1..63, opened on first use */
+    struct store_cursor *cursors[MERKLE_DEPTH_MAX]; /* per level, opened on first use */
     uint64_t next_index[MERKLE_DEPTH_MAX];
+    bool leaves_stored; /* views layout 1: level 0 repeats the leaf hashes */
     enum ledger_err err; /* the first failure */
     unsigned bad_level;
     uint64_t bad_index;
 };
 
-enum ledger_err merkle_check_open(struct store_txn *txn, struct merkle_check **out)
+enum ledger_err merkle_check_open(struct store_txn *txn, bool leaves_stored,
+                                  struct merkle_check **out)
 {
     MERKLE_REQUIRE(txn != NULL && out != NULL);
     struct merkle_check *check = calloc(1, sizeof *check);
     if (check == NULL)
         return LEDGER_ERR_NO_MEMORY;
     check->txn = txn;
+    check->leaves_stored = leaves_stored;
     *out = check;
     return LEDGER_ERR_OK;
 }
@@ -539,7 +542,7 @@ static void check_node(void *context, unsigned level, uint64_t index,
     struct merkle_check *check = context;
     if (check->err != LEDGER_ERR_OK)
         return;
-    MERKLE_REQUIRE(level >= 1 && level < MERKLE_DEPTH_MAX);
+    MERKLE_REQUIRE((level >= 1 || check->leaves_stored) && level < MERKLE_DEPTH_MAX);
     uint8_t want[MERKLE_NODE_KEY_BYTES];
     node_key(level, index, want);
     struct store_val key, value;
@@ -574,6 +577,8 @@ enum ledger_err merkle_check_add(struct merkle_check *check, struct merkle_build
                                  uint64_t *index_out)
 {
     MERKLE_REQUIRE(check != NULL && builder != NULL && level_out != NULL && index_out != NULL);
+    if (check->err == LEDGER_ERR_OK && check->leaves_stored)
+        check_node(check, 0, builder->size, leaf_hash);
     if (check->err == LEDGER_ERR_OK)
         merkle_builder_add_nodes(builder, leaf_hash, check_node, check);
     *level_out = check->bad_level;
@@ -587,8 +592,9 @@ enum ledger_err merkle_check_finish(struct merkle_check *check, uint64_t tree_si
     MERKLE_REQUIRE(check != NULL && stored_out != NULL && expected_out != NULL);
     if (check->err != LEDGER_ERR_OK || tree_size == 0)
         return check->err;
-    /* floor(n / 2^L) complete nodes at each level L >= 1, and the size key. */
-    uint64_t expected = 1;
+    /* floor(n / 2^L) complete nodes at each level L >= 1, and the size key;
+     * in views layout 1 also the n leaf hashes as level 0. */
+    uint64_t expected = check->leaves_stored ? 1 + tree_size : 1;
     for (unsigned level = 1; level < MERKLE_DEPTH_MAX && (tree_size >> level) > 0; level++)
         expected += tree_size >> level;
     uint64_t stored = 0, size = 0;

@@ -132,10 +132,12 @@ merkle_store_consistency(struct store_txn *txn, uint64_t from_size, uint64_t to_
  * a leaf completes in a builder that starts empty must be stored, equal to
  * the recomputed one. One cursor per level walks the nodes in step: no
  * searches. The check and its cursors belong to a read transaction and are
- * closed before it ends. */
+ * closed before it ends. leaves_stored: the tree was written by views layout
+ * 1, which also stored every leaf hash as a node of level 0 (key 0x00 || u64
+ * BE sequence - 1); those must then be there and equal too. */
 struct merkle_check;
-__attribute__((warn_unused_result)) enum ledger_err merkle_check_open(struct store_txn *txn,
-                                                                      struct merkle_check **out);
+__attribute__((warn_unused_result)) enum ledger_err
+merkle_check_open(struct store_txn *txn, bool leaves_stored, struct merkle_check **out);
 /* Adds the next leaf to `builder` (which started empty with this check) and
  * compares the nodes it completes. CORRUPT when one is missing or differs:
  * *level_out and *index_out name the first such node (it covers sequences

@@ -1167,6 +1167,63 @@ static void test_verify_extra_merkle_entries_fail(void **state)
     }
 }
 
+/* A backup of views layout 1 (tests/fixtures/schema-v1: 301 records), whose
+ * tree also stored every leaf hash as a node of level 0: its log verifies,
+ * and those nodes are checked like the others, an altered or missing one
+ * named by its sequence; the views check says they are of an older layout,
+ * after the log verified. */
+static void test_verify_layout_1_backup(void **state)
+{
+    struct world *w = *state;
+    const char *source = getenv("LEDGER_SOURCE_DIR");
+    assert_non_null(source);
+    char fixture[PATH_SIZE], from[PATH_SIZE], dir[PATH_SIZE], to[PATH_SIZE], head[PATH_SIZE];
+    path_join(fixture, source, "tests/fixtures/schema-v1");
+    const uint64_t altered = 150;
+    uint8_t level_0[9] = {0};
+    store_u64_to_key(altered - 1, level_0 + 1);
+    const uint8_t other_hash[32] = {0x42};
+    const char *labels[] = {"layout-1", "layout-1-altered", "layout-1-missing"};
+    for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++) {
+        path_join(dir, w->root, labels[i]);
+        assert_int_equal(mkdir(dir, 0700), 0);
+        const char *files[] = {"data.mdb", "head.pb"};
+        for (size_t f = 0; f < 2; f++) {
+            path_join(from, fixture, files[f]);
+            path_join(to, dir, files[f]);
+            copy_file(from, to);
+        }
+        head_arg(dir, head);
+        struct outcome o;
+        if (i == 0) {
+            const char *log_only[] = {"--no-views", "--head", head, dir, NULL};
+            run_verify(w, log_only, &o);
+            expect(&o, 0, NULL, NULL);
+            assert_non_null(strstr(o.out, "verified: 301 events"));
+            const char *with_views[] = {dir, NULL};
+            run_verify(w, with_views, &o);
+            expect(&o, 1, "written by an older build (layout 1",
+                   "the log, its leaf hashes and its tree verified");
+        } else {
+            struct raw raw;
+            MDB_dbi merkle = raw_open(&raw, dir, "merkle");
+            MDB_val k = {sizeof level_0, level_0}, v = {sizeof other_hash, (void *)other_hash};
+            if (i == 1) {
+                assert_int_equal(mdb_put(raw.txn, merkle, &k, &v, 0), MDB_SUCCESS);
+            } else {
+                assert_int_equal(mdb_del(raw.txn, merkle, &k, NULL), MDB_SUCCESS);
+            }
+            raw_close(&raw);
+            char named[64];
+            sequence_phrase(altered, named);
+            const char *log_only[] = {"--no-views", dir, NULL};
+            run_verify(w, log_only, &o);
+            expect(&o, 1, named, "the stored Merkle node over sequences 150..150");
+        }
+        test_remove_dir(dir);
+    }
+}
+
 static void test_verify_truncated_copy_fails(void **state)
 {
     struct world *w = *state;
@@ -1426,6 +1483,7 @@ int main(void)
         cmocka_unit_test(test_verify_view_entries_without_and_with_a_sequence),
         cmocka_unit_test(test_verify_bad_heads_fail),
         cmocka_unit_test(test_verify_extra_merkle_entries_fail),
+        cmocka_unit_test(test_verify_layout_1_backup),
         cmocka_unit_test(test_verify_truncated_copy_fails),
         cmocka_unit_test(test_verify_usage_errors_exit_2),
         cmocka_unit_test(test_verify_fixture_tool_output_verifies),

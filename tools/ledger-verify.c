@@ -32,6 +32,7 @@
 #include "merkle.h"
 #include "progress.h"
 #include "store.h"
+#include "views.h"
 
 #define EXIT_VERIFIED 0
 #define EXIT_FAILED   1
@@ -242,9 +243,15 @@ static int verify_log(const struct options *options, struct store *store,
     uint64_t count = 0, leaves = 0;
     struct store_cursor *cursor = NULL, *leaf_cursor = NULL;
     struct merkle_check *check = NULL;
+    uint64_t layout = 0;
     if (store_count(txn, STORE_DB_LOG, &count) != LEDGER_ERR_OK ||
         store_count(txn, STORE_DB_LEAF, &leaves) != LEDGER_ERR_OK) {
         status = fail(0, "cannot count the log's records");
+        goto done;
+    }
+    /* Views layout 1 also stored the leaf hashes as the tree's level 0. */
+    if (views_layout(txn, &layout) != LEDGER_ERR_OK) {
+        status = fail(0, "cannot read the views layout (the meta entry \"views\")");
         goto done;
     }
     struct merkle_builder builder;
@@ -254,7 +261,7 @@ static int verify_log(const struct options *options, struct store *store,
     bar.enabled = bar.enabled && !options->quiet;
     if (store_cursor_open(txn, STORE_DB_LOG, &cursor) != LEDGER_ERR_OK ||
         store_cursor_open(txn, STORE_DB_LEAF, &leaf_cursor) != LEDGER_ERR_OK ||
-        merkle_check_open(txn, &check) != LEDGER_ERR_OK) {
+        merkle_check_open(txn, layout == 1, &check) != LEDGER_ERR_OK) {
         status = fail(0, "cannot open a cursor on the log");
         goto done;
     }
@@ -655,8 +662,9 @@ static int verify_views(const struct options *options, struct store *store)
         } else {
             fprintf(stderr,
                     "FAILED: views: written by an older build (layout %llu; this build reads "
-                    "%llu): rebuild them with `ledgerd rebuild`, or check the log only with "
-                    "--no-views\n",
+                    "%llu), so they cannot be compared with a replay (the log, its leaf hashes "
+                    "and its tree verified): rebuild them with `ledgerd rebuild`, or check the "
+                    "log only with --no-views\n",
                     (unsigned long long)layout, (unsigned long long)ENGINE_VIEWS_LAYOUT);
         }
         engine_close(engine);
