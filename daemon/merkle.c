@@ -497,7 +497,7 @@ struct merkle_check {
     struct store_txn *txn;
     struct store_cursor *cursors[MERKLE_DEPTH_MAX]; /* per level, opened on first use */
     uint64_t next_index[MERKLE_DEPTH_MAX];
-    bool leaves_stored; /* views layout 1: level 0 repeats the leaf hashes */
+    bool leaves_stored;  /* views layout 1: level 0 repeats the leaf hashes */
     enum ledger_err err; /* the first failure */
     unsigned bad_level;
     uint64_t bad_index;

@@ -1224,6 +1224,64 @@ static void test_verify_layout_1_backup(void **state)
     }
 }
 
+/* A data directory whose rebuild did not finish (views layout 0): its tree
+ * may be partial (here the nodes over the second half are gone), so it is
+ * not compared, and the verifier says so; the records are still checked (a
+ * flipped byte is named) and the views check refuses the incomplete views. */
+static void test_verify_unfinished_rebuild(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], named[64];
+    copy_backup(w, "layout-0", dir);
+    struct raw raw;
+    MDB_dbi merkle = raw_open(&raw, dir, "merkle");
+    MDB_dbi meta = raw_db(&raw, "meta");
+    uint8_t layout_0[8] = {0};
+    MDB_val views_key = {5, "views"}, views_value = {sizeof layout_0, layout_0};
+    assert_int_equal(mdb_put(raw.txn, meta, &views_key, &views_value, 0), MDB_SUCCESS);
+    MDB_cursor *cursor;
+    assert_int_equal(mdb_cursor_open(raw.txn, merkle, &cursor), MDB_SUCCESS);
+    MDB_val k, v;
+    unsigned deleted = 0;
+    for (int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+        const uint8_t *key = k.mv_data;
+        if (k.mv_size == 9 && (store_key_to_u64(key + 1) << key[0]) >= w->head / 2) {
+            assert_int_equal(mdb_cursor_del(cursor, 0), MDB_SUCCESS);
+            deleted++;
+        }
+    }
+    mdb_cursor_close(cursor);
+    raw_close(&raw);
+    assert_true(deleted > 0);
+    const char *log_only[] = {"--no-views", dir, NULL};
+    struct outcome o;
+    run_verify(w, log_only, &o);
+    expect(&o, 0, "a rebuild did not finish (views layout 0)", "is not compared");
+    const char *with_views[] = {dir, NULL};
+    run_verify(w, with_views, &o);
+    expect(&o, 1, "a rebuild did not finish, they are incomplete", NULL);
+    /* The record flipped in place, its leaf hash left: named all the same. */
+    struct raw log_raw;
+    MDB_dbi log = raw_open(&log_raw, dir, "log");
+    uint8_t key[8];
+    store_u64_to_key(w->flip_sequence, key);
+    MDB_val record_key = {8, key}, record;
+    assert_int_equal(mdb_get(log_raw.txn, log, &record_key, &record), MDB_SUCCESS);
+    uint8_t *copy = malloc(record.mv_size);
+    assert_non_null(copy);
+    memcpy(copy, record.mv_data, record.mv_size);
+    copy[record.mv_size - 1] ^= 0x01;
+    MDB_val changed = {record.mv_size, copy};
+    assert_int_equal(mdb_put(log_raw.txn, log, &record_key, &changed, 0), MDB_SUCCESS);
+    raw_close(&log_raw);
+    free(copy);
+    sequence_phrase(w->flip_sequence, named);
+    run_verify(w, log_only, &o);
+    expect(&o, 1, named, "do not match its stored leaf hash");
+    test_remove_dir(dir);
+}
+
 static void test_verify_truncated_copy_fails(void **state)
 {
     struct world *w = *state;
@@ -1484,6 +1542,7 @@ int main(void)
         cmocka_unit_test(test_verify_bad_heads_fail),
         cmocka_unit_test(test_verify_extra_merkle_entries_fail),
         cmocka_unit_test(test_verify_layout_1_backup),
+        cmocka_unit_test(test_verify_unfinished_rebuild),
         cmocka_unit_test(test_verify_truncated_copy_fails),
         cmocka_unit_test(test_verify_usage_errors_exit_2),
         cmocka_unit_test(test_verify_fixture_tool_output_verifies),
