@@ -170,6 +170,22 @@ static inline void run_free(struct run *run)
     memset(run, 0, sizeof *run);
 }
 
+/* In a forked child: runs argv (NULL-terminated) in `cwd` with none of
+ * ledgerctl's LEDGER_* connection settings from the test's environment, so
+ * that only its arguments say where to connect and as whom. Never returns. */
+static inline void exec_in(const char *cwd, const char *const *argv)
+{
+    if (chdir(cwd) != 0) {
+        _exit(126);
+    }
+    unsetenv("LEDGER_SOCKET");
+    unsetenv("LEDGER_PRINCIPAL");
+    unsetenv("LEDGER_KEY_FILE");
+    unsetenv("LEDGER_EVENTS");
+    execv(argv[0], (char *const *)(uintptr_t)argv);
+    _exit(127);
+}
+
 /* Runs ledgerctl in the fixture's directory with the given principal (NULL:
  * no connection options at all) and arguments (NULL-terminated). Parses
  * stdout as JSON when it is one document. */
@@ -200,20 +216,12 @@ static inline void ctl(struct fixture *fixture, struct run *run, const char *pri
     snprintf(err_path, sizeof err_path, "%s/err.txt", fixture->dir);
     pid_t pid = fork();
     if (pid == 0) {
-        if (chdir(fixture->dir) != 0) {
-            _exit(126);
-        }
         int out = fixture->stdout_path != NULL ? open(fixture->stdout_path, O_WRONLY | O_APPEND)
                                                : open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(out, 1);
         dup2(err, 2);
-        unsetenv("LEDGER_SOCKET");
-        unsetenv("LEDGER_PRINCIPAL");
-        unsetenv("LEDGER_KEY_FILE");
-        unsetenv("LEDGER_EVENTS");
-        execv(argv[0], (char *const *)(uintptr_t)argv);
-        _exit(127);
+        exec_in(fixture->dir, argv);
     }
     int status = 0;
     waitpid(pid, &status, 0);

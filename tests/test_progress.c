@@ -154,15 +154,7 @@ static void run_on_terminal(const char *cwd, const char *const *argv, struct ter
     pid_t pid = forkpty(&master, NULL, NULL, NULL);
     assert_true(pid >= 0);
     if (pid == 0) {
-        if (chdir(cwd) != 0) {
-            _exit(126);
-        }
-        unsetenv("LEDGER_SOCKET");
-        unsetenv("LEDGER_PRINCIPAL");
-        unsetenv("LEDGER_KEY_FILE");
-        unsetenv("LEDGER_EVENTS");
-        execv(argv[0], (char *const *)(uintptr_t)argv);
-        _exit(127);
+        exec_in(cwd, argv);
     }
     size_t used = 0;
     long waited = 0, deadline = test_timeout_ms(TERMINAL_RUN_WAIT_MS);
@@ -213,11 +205,10 @@ static int run_piped(const char *cwd, const char *const *argv, char **err)
     if (pid == 0) {
         int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int errfd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (chdir(cwd) != 0 || out < 0 || errfd < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0) {
+        if (out < 0 || errfd < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0) {
             _exit(126);
         }
-        execv(argv[0], (char *const *)(uintptr_t)argv);
-        _exit(127);
+        exec_in(cwd, argv);
     }
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
