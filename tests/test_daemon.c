@@ -1361,6 +1361,51 @@ static void test_daemon_interrupted_rebuild_refused(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* A data directory of an older views layout (the schema-v1 fixture, layout
+ * 1): refused until `ledgerd rebuild`, which derives the views again in this
+ * build's layout without comparing and says so; then it serves the same
+ * history. */
+static void test_daemon_older_layout_derived_again(void **state)
+{
+    struct fixture *f = *state;
+    const char *source = getenv("LEDGER_SOURCE_DIR");
+    assert_non_null(source);
+    char from[PATH_SIZE], to[PATH_SIZE + 16], refused[160];
+    snprintf(from, sizeof from, "%s/tests/fixtures/schema-v1/data.mdb", source);
+    snprintf(to, sizeof to, "%s/data.mdb", f->data);
+    assert_int_equal(unlink(to), 0);
+    assert_true(test_copy_file(from, to));
+    /* The fixture's own operator, whose secret its store keeps. */
+    struct store_options options = {.dir = f->data};
+    struct store *store = NULL;
+    assert_int_equal(store_open(&options, &store), LEDGER_ERR_OK);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(store, false, &txn), LEDGER_ERR_OK);
+    struct store_val secret;
+    assert_int_equal(store_get(txn, STORE_DB_SECRET, "operator", 8, &secret), LEDGER_ERR_OK);
+    assert_int_equal(secret.size, sizeof f->secret);
+    memcpy(f->secret, secret.data, sizeof f->secret);
+    store_abort(txn);
+    store_close(store);
+
+    const char *serve[] = {"--data", f->data, NULL};
+    assert_int_equal(wait_exit(spawn(f, serve), 20000), 1);
+    snprintf(refused, sizeof refused,
+             "its views were written by an older build (layout 1, this build writes %d); run "
+             "`ledgerd rebuild --data ",
+             VIEWS_LAYOUT_VERSION);
+    assert_true(log_contains(f, refused));
+    const char *rebuild[] = {"rebuild", "--data", f->data, NULL};
+    assert_int_equal(wait_exit(spawn(f, rebuild), 60000), 0);
+    assert_true(log_contains(f, "the views were written by an older build (layout 1): deriving "
+                                "them again in this build's layout, without comparing"));
+    assert_true(log_contains(f, "every view is derived again from the log; the data directory "
+                                "can serve"));
+    daemon_start(f, NULL);
+    assert_int_equal(operator_head_sequence(f), 301);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
 /* A map recorded in the data file larger than map_bytes_max (the setting
  * lowered after the map grew): the daemon serves, says so at start, and the
  * started line gives both sizes. */
@@ -1604,6 +1649,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_second_daemon_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_backup_restore_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_interrupted_rebuild_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_older_layout_derived_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_backup_head, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_head_key, setup, teardown),
