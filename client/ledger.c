@@ -152,14 +152,15 @@ static enum ledger_err client_read_key_file(const char *path,
                                             uint8_t secret[LEDGER_CLIENT_SECRET_BYTES])
 {
     enum ledger_err err = LEDGER_ERR_IO_ERROR;
+    /* One byte more than a key file holds, to tell a longer file. */
     char text[CLIENT_KEY_FILE_BYTES_MAX + 1];
     size_t length = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return LEDGER_ERR_IO_ERROR;
     }
-    while (length < CLIENT_KEY_FILE_BYTES_MAX) {
-        ssize_t got = read(fd, text + length, CLIENT_KEY_FILE_BYTES_MAX - length);
+    while (length < sizeof text) {
+        ssize_t got = read(fd, text + length, sizeof text - length);
         if (got < 0 && errno == EINTR) {
             continue;
         }
@@ -170,6 +171,9 @@ static enum ledger_err client_read_key_file(const char *path,
             break;
         }
         length += (size_t)got;
+    }
+    if (length > CLIENT_KEY_FILE_BYTES_MAX) {
+        goto cleanup; /* what follows the first bytes is not ignored */
     }
     while (length > 0 && (text[length - 1] == '\n' || text[length - 1] == '\r')) {
         length--;

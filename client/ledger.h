@@ -33,7 +33,10 @@
  * and duplicate = true, so a retry never commits twice. A resend whose
  * signature is older than half the daemon's default authentication window
  * (150 of 300 seconds) is signed again first: a new timestamp and nonce over
- * the same body, so the same command ids and command bytes.
+ * the same body, so the same command ids and command bytes. A reply
+ * STALE_REQUEST (signed before the daemon started, or outside its window)
+ * is answered the same way, once: the re-signed request is an extra
+ * attempt, not one of the `retries`; a second STALE_REQUEST is returned.
  */
 #ifndef LEDGER_CLIENT_H
 #define LEDGER_CLIENT_H

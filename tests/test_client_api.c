@@ -1,26 +1,47 @@
 /*
- * test_client_api.c: libledger's contract where no daemon is needed.
+ * test_client_api.c: libledger's contract.
  * Goal: ledger_connect refuses bad options with the documented codes and
  * writes nothing on failure; key files are read strictly; requests to a
  * missing socket are UNREACHABLE with a message; command ids have the
  * documented form; checkpoint files round-trip, are replaced atomically and
- * malformed ones are refused. Method: calls against temporary files made
- * with mkdtemp under $LEDGER_TEST_TMP.
+ * malformed ones are refused. Against a misbehaving or impostor peer: a
+ * reply that does not decode, or does not echo the request's nonce, is
+ * PROTOCOL_ERROR and the client stays usable; STALE_REQUEST is answered by
+ * one re-signed attempt of the same body that does not count against the
+ * retries; a peer that never answers gets retries + 1 identical sends, then
+ * TIMEOUT; socket failures are UNREACHABLE with their reason.
+ * Method: calls against temporary files made with mkdtemp under
+ * $LEDGER_TEST_TMP; a fake daemon (a raw NN_REP socket on a thread of this
+ * process) that records every request and answers what each test scripts;
+ * the library's nn_send and nn_recv failed on demand by defining them here
+ * (libledger is a shared library, so its calls reach this executable's
+ * definitions first).
  */
+#define _GNU_SOURCE /* RTLD_NEXT */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+#include <sodium.h>
 
 #include "ledger.h"
 #include "ledger_limits.h"
+#include "test_util.h"
 
 struct paths {
     char dir[256];
@@ -118,6 +139,30 @@ static void test_client_key_files(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_text(paths->key, bad[i]);
         assert_int_equal(LEDGER_ERR_IO_ERROR, ledger_connect(&options, &client));
+    }
+    /* The key followed by more than a key file holds (128 bytes): refused,
+     * not read up to the limit and the rest ignored. */
+    char padded[256];
+    size_t key_length = strlen(good_key);
+    memcpy(padded, good_key, key_length);
+    memset(padded + key_length, '\n', 63);
+    snprintf(padded + key_length + 63, sizeof padded - key_length - 63, "trailing\n");
+    write_text(paths->key, padded);
+    assert_int_equal(LEDGER_ERR_IO_ERROR, ledger_connect(&options, &client));
+    memset(padded, 'a', 200);
+    padded[200] = '\0';
+    write_text(paths->key, padded);
+    assert_int_equal(LEDGER_ERR_IO_ERROR, ledger_connect(&options, &client));
+    /* A file that cannot be read: a directory opens, and its read fails. */
+    struct ledger_options unreadable = options;
+    unreadable.key_file = paths->dir;
+    assert_int_equal(LEDGER_ERR_IO_ERROR, ledger_connect(&unreadable, &client));
+    /* One without permission (root reads it anyway). */
+    write_text(paths->key, good_key);
+    if (geteuid() != 0) {
+        assert_int_equal(0, chmod(paths->key, 0));
+        assert_int_equal(LEDGER_ERR_IO_ERROR, ledger_connect(&options, &client));
+        assert_int_equal(0, chmod(paths->key, 0600));
     }
     assert_null(client);
     write_text(paths->key, good_key);
@@ -241,6 +286,743 @@ static void test_client_error_table_exported(void **state)
     assert_true(strlen(ledger_strerror(LEDGER_ERR_ASK_PARTNER)) > 10);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The library's socket calls, failed on demand. The fake daemon uses
+ * nn_recvmsg and nn_sendmsg, so only the client's calls come here. */
+
+struct fake;
+
+static atomic_int send_calls;    /* nn_send calls so far */
+static atomic_int send_failures; /* the next this many nn_send calls fail */
+static atomic_int send_errno;
+static atomic_int recv_failures; /* the next this many blocking nn_recv calls fail */
+static atomic_int recv_errno;
+/* A failed wait for a reply first waits for the fake daemon to have this
+ * many requests: the request it abandons reached the daemon. */
+static struct fake *recv_failure_fake;
+static size_t recv_failure_after;
+
+static size_t fake_wait(struct fake *fake, size_t count);
+
+static void *real_function(const char *name)
+{
+    void *symbol = dlsym(RTLD_NEXT, name);
+    if (symbol == NULL) {
+        fprintf(stderr, "no %s after this executable: %s\n", name, dlerror());
+        abort();
+    }
+    return symbol;
+}
+
+int nn_send(int s, const void *buf, size_t len, int flags)
+{
+    atomic_fetch_add(&send_calls, 1);
+    if (atomic_load(&send_failures) > 0) {
+        atomic_fetch_sub(&send_failures, 1);
+        errno = atomic_load(&send_errno);
+        return -1;
+    }
+    int (*real)(int, const void *, size_t, int);
+    void *symbol = real_function("nn_send");
+    memcpy(&real, &symbol, sizeof real);
+    return real(s, buf, len, flags);
+}
+
+int nn_recv(int s, void *buf, size_t len, int flags)
+{
+    /* Only the wait for a reply: the library's drain of a leftover reply
+     * (NN_DONTWAIT) passes. */
+    if ((flags & NN_DONTWAIT) == 0 && atomic_load(&recv_failures) > 0) {
+        atomic_fetch_sub(&recv_failures, 1);
+        if (recv_failure_fake != NULL) {
+            fake_wait(recv_failure_fake, recv_failure_after);
+        }
+        errno = atomic_load(&recv_errno);
+        return -1;
+    }
+    int (*real)(int, void *, size_t, int);
+    void *symbol = real_function("nn_recv");
+    memcpy(&real, &symbol, sizeof real);
+    return real(s, buf, len, flags);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A fake daemon: a raw REP socket served by a thread. Request i is recorded
+ * and answered as step i of the script says; a request past the script is
+ * recorded and left unanswered. */
+
+#define FAKE_REQUESTS_MAX 16
+/* The head_sequence of a late reply (step.late), told apart from any other. */
+#define FAKE_LATE_HEAD 111
+/* How long the serving thread blocks before it looks at its stop flag. */
+#define FAKE_RECEIVE_SLICE_MS 50
+
+static const uint8_t fake_secret[LEDGER_CLIENT_SECRET_BYTES] = {7, 7, 7};
+
+enum fake_nonce {
+    FAKE_NONCE_ECHO = 0, /* the request's own */
+    FAKE_NONCE_NONE,     /* no request_nonce at all */
+    FAKE_NONCE_WRONG,    /* 16 bytes of another nonce */
+    FAKE_NONCE_PREVIOUS, /* the previous request's nonce */
+};
+
+struct fake_step {
+    bool silent;         /* record the request, answer nothing */
+    const char *garbage; /* answer these bytes instead of a Reply */
+    Ledger__V1__ErrorCode code;
+    const char *message;
+    enum fake_nonce nonce;
+    uint64_t head_sequence;
+    /* First answer the previous request again (its REQ id, its nonce, OK,
+     * head FAKE_LATE_HEAD): a late reply to an earlier attempt. */
+    bool late;
+};
+
+/* A raw REP socket's routing header (nn_recvmsg's control data), kept to
+ * answer with, as often as a step asks. */
+union fake_control {
+    struct nn_cmsghdr header;
+    uint8_t bytes[256];
+};
+
+struct fake_request {
+    uint8_t *bytes; /* the Request as received */
+    size_t size;
+    Ledger__V1__SignedRequest *signed_request; /* NULL unless it decodes */
+    bool mac_valid;                            /* HMAC-SHA256 with fake_secret */
+    uint8_t *body;                             /* the RequestBody, packed again */
+    size_t body_size;
+    union fake_control control;
+};
+
+struct fake {
+    char dir[256];
+    char url[300];
+    int socket;
+    pthread_t thread;
+    atomic_bool stop;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    struct fake_step steps[FAKE_REQUESTS_MAX];
+    size_t step_count;
+    struct fake_request requests[FAKE_REQUESTS_MAX];
+    size_t request_count;
+};
+
+/* The serving thread's own checks: cmocka's assertions belong to the
+ * test's thread. */
+#define FAKE_CHECK(condition)                                                                      \
+    do {                                                                                           \
+        if (!(condition)) {                                                                        \
+            fprintf(stderr, "%s:%d: the fake daemon failed: %s\n", __FILE__, __LINE__,             \
+                    #condition);                                                                   \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static void fake_record(struct fake_request *record, const void *bytes, size_t size)
+{
+    record->bytes = malloc(size);
+    FAKE_CHECK(record->bytes);
+    memcpy(record->bytes, bytes, size);
+    record->size = size;
+    Ledger__V1__Request *request = ledger__v1__request__unpack(NULL, size, bytes);
+    if (request == NULL) {
+        return;
+    }
+    record->mac_valid = request->mac.len == crypto_auth_hmacsha256_BYTES &&
+                        crypto_auth_hmacsha256_verify(request->mac.data, request->signed_.data,
+                                                      request->signed_.len, fake_secret) == 0;
+    record->signed_request =
+        ledger__v1__signed_request__unpack(NULL, request->signed_.len, request->signed_.data);
+    ledger__v1__request__free_unpacked(request, NULL);
+    if (record->signed_request != NULL && record->signed_request->body != NULL) {
+        record->body_size = ledger__v1__request_body__get_packed_size(record->signed_request->body);
+        record->body = malloc(record->body_size + 1);
+        FAKE_CHECK(record->body);
+        ledger__v1__request_body__pack(record->signed_request->body, record->body);
+    }
+}
+
+static void fake_send(struct fake *fake, union fake_control *control, const void *bytes,
+                      size_t size)
+{
+    struct nn_iovec iov = {.iov_base = (void *)(uintptr_t)bytes, .iov_len = size};
+    struct nn_msghdr header = {
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = control->bytes,
+        .msg_controllen = sizeof control->bytes,
+    };
+    FAKE_CHECK(nn_sendmsg(fake->socket, &header, 0) >= 0);
+}
+
+/* A Reply to `request` (recorded, decoded) with this code, nonce and head:
+ * for OK, one empty result per command, or an empty query result. */
+static void fake_reply(struct fake *fake, union fake_control *control,
+                       const Ledger__V1__SignedRequest *request, Ledger__V1__ErrorCode code,
+                       const char *message, ProtobufCBinaryData nonce, uint64_t head_sequence)
+{
+    Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
+    Ledger__V1__QueryResult result = LEDGER__V1__QUERY_RESULT__INIT;
+    Ledger__V1__CommandResult command_result = LEDGER__V1__COMMAND_RESULT__INIT;
+    Ledger__V1__CommandResult *results[LEDGER_BATCH_COMMANDS_MAX];
+    reply.code = code;
+    reply.message = (char *)(uintptr_t)(message != NULL ? message : "");
+    reply.head_sequence = head_sequence;
+    reply.request_nonce = nonce;
+    if (code == LEDGER__V1__ERROR_CODE__OK && request != NULL && request->body != NULL) {
+        if (request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_QUERY) {
+            reply.query = &result;
+        } else if (request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_BATCH) {
+            FAKE_CHECK(request->body->batch->n_commands <= LEDGER_BATCH_COMMANDS_MAX);
+            for (size_t i = 0; i < request->body->batch->n_commands; i++) {
+                results[i] = &command_result;
+            }
+            reply.results = results;
+            reply.n_results = request->body->batch->n_commands;
+        }
+    }
+    size_t size = ledger__v1__reply__get_packed_size(&reply);
+    uint8_t *bytes = malloc(size + 1);
+    FAKE_CHECK(bytes);
+    ledger__v1__reply__pack(&reply, bytes);
+    fake_send(fake, control, bytes, size);
+    free(bytes);
+}
+
+static ProtobufCBinaryData fake_nonce_of(const struct fake_request *record)
+{
+    ProtobufCBinaryData none = {0};
+    return record->signed_request != NULL ? record->signed_request->nonce : none;
+}
+
+/* Answers request `index` as its step says. */
+static void fake_answer(struct fake *fake, size_t index, const struct fake_step *step)
+{
+    struct fake_request *record = &fake->requests[index];
+    struct fake_request *previous = index > 0 ? &fake->requests[index - 1] : NULL;
+    if (step->late) {
+        FAKE_CHECK(previous);
+        fake_reply(fake, &previous->control, previous->signed_request, LEDGER__V1__ERROR_CODE__OK,
+                   NULL, fake_nonce_of(previous), FAKE_LATE_HEAD);
+    }
+    if (step->garbage != NULL) {
+        fake_send(fake, &record->control, step->garbage, strlen(step->garbage));
+        return;
+    }
+    uint8_t wrong[LEDGER_NONCE_BYTES];
+    ProtobufCBinaryData nonce = {0};
+    switch (step->nonce) {
+    case FAKE_NONCE_ECHO:
+        nonce = fake_nonce_of(record);
+        break;
+    case FAKE_NONCE_NONE:
+        break;
+    case FAKE_NONCE_WRONG:
+        randombytes_buf(wrong, sizeof wrong);
+        nonce.data = wrong;
+        nonce.len = sizeof wrong;
+        break;
+    case FAKE_NONCE_PREVIOUS:
+        FAKE_CHECK(previous);
+        nonce = fake_nonce_of(previous);
+        break;
+    }
+    fake_reply(fake, &record->control, record->signed_request, step->code, step->message, nonce,
+               step->head_sequence);
+}
+
+static void *fake_serve(void *argument)
+{
+    struct fake *fake = argument;
+    while (!atomic_load(&fake->stop)) {
+        union fake_control control;
+        void *bytes = NULL;
+        struct nn_iovec iov = {.iov_base = &bytes, .iov_len = NN_MSG};
+        struct nn_msghdr header = {
+            .msg_iov = &iov,
+            .msg_iovlen = 1,
+            .msg_control = control.bytes,
+            .msg_controllen = sizeof control.bytes,
+        };
+        int received = nn_recvmsg(fake->socket, &header, 0);
+        if (received < 0) {
+            continue; /* the receive slice ended: look at the stop flag */
+        }
+        pthread_mutex_lock(&fake->lock);
+        size_t index = fake->request_count;
+        struct fake_step step = {.silent = true};
+        if (index < FAKE_REQUESTS_MAX) {
+            fake_record(&fake->requests[index], bytes, (size_t)received);
+            fake->requests[index].control = control;
+            if (index < fake->step_count) {
+                step = fake->steps[index];
+            }
+            fake->request_count++;
+        }
+        pthread_cond_broadcast(&fake->changed);
+        pthread_mutex_unlock(&fake->lock);
+        nn_freemsg(bytes);
+        if (!step.silent) {
+            fake_answer(fake, index, &step);
+        }
+    }
+    return NULL;
+}
+
+static void fake_start(struct fake *fake)
+{
+    memset(fake, 0, sizeof *fake);
+    assert_true(sodium_init() >= 0);
+    test_make_dir(fake->dir, sizeof fake->dir, "client-fake");
+    snprintf(fake->url, sizeof fake->url, "ipc://%s/ledger.sock", fake->dir);
+    fake->socket = nn_socket(AF_SP_RAW, NN_REP);
+    assert_true(fake->socket >= 0);
+    int slice = FAKE_RECEIVE_SLICE_MS;
+    assert_int_equal(0,
+                     nn_setsockopt(fake->socket, NN_SOL_SOCKET, NN_RCVTIMEO, &slice, sizeof slice));
+    assert_true(nn_bind(fake->socket, fake->url) >= 0);
+    pthread_mutex_init(&fake->lock, NULL);
+    pthread_cond_init(&fake->changed, NULL);
+    assert_int_equal(0, pthread_create(&fake->thread, NULL, fake_serve, fake));
+}
+
+static void fake_stop(struct fake *fake)
+{
+    atomic_store(&fake->stop, true);
+    pthread_join(fake->thread, NULL);
+    nn_close(fake->socket);
+    for (size_t i = 0; i < fake->request_count; i++) {
+        free(fake->requests[i].bytes);
+        free(fake->requests[i].body);
+        if (fake->requests[i].signed_request != NULL) {
+            ledger__v1__signed_request__free_unpacked(fake->requests[i].signed_request, NULL);
+        }
+    }
+    pthread_cond_destroy(&fake->changed);
+    pthread_mutex_destroy(&fake->lock);
+    test_remove_dir(fake->dir);
+}
+
+/* Appends steps to the script: the answers to the next requests. */
+static void fake_script(struct fake *fake, const struct fake_step *steps, size_t count)
+{
+    pthread_mutex_lock(&fake->lock);
+    assert_true(fake->step_count + count <= FAKE_REQUESTS_MAX);
+    memcpy(fake->steps + fake->step_count, steps, count * sizeof *steps);
+    fake->step_count += count;
+    pthread_mutex_unlock(&fake->lock);
+}
+
+/* Waits until `count` requests were received (failing the test after a
+ * generous deadline); returns how many there are. */
+static size_t fake_wait(struct fake *fake, size_t count)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    int64_t wait_ms = test_timeout_ms(10000);
+    deadline.tv_sec += wait_ms / 1000;
+    deadline.tv_nsec += (wait_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&fake->lock);
+    int rc = 0;
+    while (fake->request_count < count && rc == 0) {
+        rc = pthread_cond_timedwait(&fake->changed, &fake->lock, &deadline);
+    }
+    size_t received = fake->request_count;
+    pthread_mutex_unlock(&fake->lock);
+    assert_true(received >= count);
+    return received;
+}
+
+/* Request i, once received; a well-formed, correctly signed request of
+ * alice, as the library always sends. */
+static const struct fake_request *fake_request(struct fake *fake, size_t i)
+{
+    fake_wait(fake, i + 1);
+    const struct fake_request *record = &fake->requests[i];
+    assert_non_null(record->signed_request);
+    assert_true(record->mac_valid);
+    assert_string_equal("alice", record->signed_request->principal_id);
+    assert_int_equal(LEDGER_NONCE_BYTES, record->signed_request->nonce.len);
+    assert_non_null(record->body);
+    return record;
+}
+
+static bool same_nonce(const struct fake_request *a, const struct fake_request *b)
+{
+    return memcmp(a->signed_request->nonce.data, b->signed_request->nonce.data,
+                  LEDGER_NONCE_BYTES) == 0;
+}
+
+static bool same_bytes(const struct fake_request *a, const struct fake_request *b)
+{
+    return a->size == b->size && memcmp(a->bytes, b->bytes, a->size) == 0;
+}
+
+static struct ledger_client *fake_client(struct fake *fake, uint32_t timeout_ms, uint32_t retries)
+{
+    struct ledger_options options = {.request_url = fake->url,
+                                     .principal_id = "alice",
+                                     .secret = fake_secret,
+                                     .timeout_ms = timeout_ms,
+                                     .retries = retries};
+    struct ledger_client *client = NULL;
+    assert_int_equal(LEDGER_ERR_OK, ledger_connect(&options, &client));
+    return client;
+}
+
+/* A timeout for attempts that are answered: long, so that only a step
+ * scripted silent ever times out. */
+static uint32_t answered_timeout_ms(void)
+{
+    return (uint32_t)test_timeout_ms(30000);
+}
+
+/* A timeout for tests that wait for one to pass: short, yet long enough
+ * for an answered attempt of the same test on a loaded machine. */
+static uint32_t silent_timeout_ms(void)
+{
+    return (uint32_t)test_timeout_ms(500);
+}
+
+static enum ledger_err head_query(struct ledger_client *client)
+{
+    Ledger__V1__HeadQuery head = LEDGER__V1__HEAD_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_HEAD;
+    query.head = &head;
+    Ledger__V1__QueryResult *result = (Ledger__V1__QueryResult *)(uintptr_t)0x1;
+    enum ledger_err err = ledger_query(client, &query, &result);
+    if (err == LEDGER_ERR_OK) {
+        ledger_query_result_free(result);
+    } else {
+        assert_true(result == (Ledger__V1__QueryResult *)(uintptr_t)0x1);
+    }
+    return err;
+}
+
+/* A batch of two commands, the second without an id (the library makes
+ * one); on OK, checks one result each. */
+static enum ledger_err two_commands(struct ledger_client *client)
+{
+    Ledger__V1__Command first = LEDGER__V1__COMMAND__INIT;
+    first.command_id = "c-first";
+    Ledger__V1__Command second = LEDGER__V1__COMMAND__INIT;
+    const Ledger__V1__Command *commands[2] = {&first, &second};
+    Ledger__V1__Reply *reply = NULL;
+    enum ledger_err err = ledger_execute(client, commands, 2, &reply);
+    if (err == LEDGER_ERR_OK) {
+        assert_int_equal(2, reply->n_results);
+        ledger_reply_free(reply);
+    } else {
+        assert_null(reply);
+    }
+    return err;
+}
+
+static void test_client_undecodable_reply(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    struct ledger_client *client = fake_client(&fake, answered_timeout_ms(), 2);
+    const struct fake_step steps[] = {
+        {.garbage = "not a ledger.v1.Reply"},
+        {.garbage = "\x0a\x7f"}, /* a message field cut short */
+        {.head_sequence = 7},
+        {.head_sequence = 8},
+    };
+    fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
+    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, head_query(client));
+    assert_string_equal("the reply does not decode as ledger.v1.Reply",
+                        ledger_error_message(client));
+    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, two_commands(client));
+    assert_string_equal("the reply does not decode as ledger.v1.Reply",
+                        ledger_error_message(client));
+    /* Usable afterwards, for a query and a command. */
+    assert_int_equal(LEDGER_ERR_OK, head_query(client));
+    assert_int_equal(7, ledger_head_sequence(client));
+    assert_string_equal("", ledger_error_message(client));
+    assert_int_equal(LEDGER_ERR_OK, two_commands(client));
+    assert_int_equal(8, ledger_head_sequence(client));
+    /* A reply that does not decode is not a reason to send again: one
+     * request per call, each with its own nonce. */
+    assert_int_equal(4, fake_wait(&fake, 4));
+    for (size_t i = 1; i < 4; i++) {
+        assert_false(same_nonce(fake_request(&fake, i - 1), fake_request(&fake, i)));
+    }
+    ledger_close(client);
+    fake_stop(&fake);
+}
+
+static void test_client_nonce_echo(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    struct ledger_client *client = fake_client(&fake, answered_timeout_ms(), 2);
+    const char *not_echoed = "the reply does not echo the request's nonce";
+    const struct fake_step steps[] = {
+        {.nonce = FAKE_NONCE_WRONG, .head_sequence = 5},
+        {.nonce = FAKE_NONCE_NONE, .head_sequence = 5},
+        {.nonce = FAKE_NONCE_WRONG},
+        {.nonce = FAKE_NONCE_NONE},
+        /* A refusal must echo it too, unless it has no nonce at all. */
+        {.code = LEDGER__V1__ERROR_CODE__FORBIDDEN,
+         .message = "not yours",
+         .nonce = FAKE_NONCE_WRONG},
+        /* What the daemon sends for a request it could not decode. */
+        {.code = LEDGER__V1__ERROR_CODE__BAD_REQUEST,
+         .message = "the request does not decode",
+         .nonce = FAKE_NONCE_NONE,
+         .head_sequence = 9},
+        {.head_sequence = 10},
+    };
+    fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
+    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, head_query(client));
+    assert_string_equal(not_echoed, ledger_error_message(client));
+    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, head_query(client));
+    assert_string_equal(not_echoed, ledger_error_message(client));
+    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, two_commands(client));
+    assert_string_equal(not_echoed, ledger_error_message(client));
+    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, two_commands(client));
+    assert_string_equal(not_echoed, ledger_error_message(client));
+    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, two_commands(client));
+    assert_string_equal(not_echoed, ledger_error_message(client));
+    /* A reply not taken is not taken in part: the head is not its head. */
+    assert_int_equal(0, ledger_head_sequence(client));
+    assert_int_equal(LEDGER_ERR_BAD_REQUEST, two_commands(client));
+    assert_string_equal("the request does not decode", ledger_error_message(client));
+    assert_int_equal(9, ledger_head_sequence(client));
+    assert_int_equal(LEDGER_ERR_OK, head_query(client));
+    assert_int_equal(10, ledger_head_sequence(client));
+    /* One request per call. */
+    assert_int_equal(7, fake_wait(&fake, 7));
+    ledger_close(client);
+    fake_stop(&fake);
+}
+
+/* The two requests of a re-signed attempt: the same body (so the same
+ * command ids and command bytes), a new nonce and a new timestamp, each
+ * signed correctly. */
+static void assert_resigned(struct fake *fake, size_t first, size_t second)
+{
+    const struct fake_request *a = fake_request(fake, first);
+    const struct fake_request *b = fake_request(fake, second);
+    assert_int_equal(a->body_size, b->body_size);
+    assert_memory_equal(a->body, b->body, a->body_size);
+    assert_false(same_nonce(a, b));
+    assert_true(b->signed_request->timestamp_us > a->signed_request->timestamp_us);
+}
+
+static void test_client_stale_request(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    /* No retries: the re-signed attempt is an extra one. */
+    struct ledger_client *client = fake_client(&fake, answered_timeout_ms(), 0);
+    const struct fake_step steps[] = {
+        {.code = LEDGER__V1__ERROR_CODE__STALE_REQUEST,
+         .message = "signed before this daemon started"},
+        {.head_sequence = 3},
+        {.code = LEDGER__V1__ERROR_CODE__STALE_REQUEST,
+         .message = "signed before this daemon started"},
+        {.head_sequence = 4},
+        /* Twice: the second is the answer. */
+        {.code = LEDGER__V1__ERROR_CODE__STALE_REQUEST, .message = "the first"},
+        {.code = LEDGER__V1__ERROR_CODE__STALE_REQUEST, .message = "the second"},
+        {.head_sequence = 6},
+    };
+    fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
+    assert_int_equal(LEDGER_ERR_OK, two_commands(client));
+    assert_int_equal(3, ledger_head_sequence(client));
+    assert_resigned(&fake, 0, 1);
+    /* The command without an id got one, the same in both. */
+    const Ledger__V1__CommandBatch *batch = fake_request(&fake, 1)->signed_request->body->batch;
+    assert_non_null(batch);
+    assert_int_equal(2, batch->n_commands);
+    Ledger__V1__Command *second =
+        ledger__v1__command__unpack(NULL, batch->commands[1].len, batch->commands[1].data);
+    assert_non_null(second);
+    assert_int_equal(34, strlen(second->command_id));
+    ledger__v1__command__free_unpacked(second, NULL);
+
+    assert_int_equal(LEDGER_ERR_OK, head_query(client));
+    assert_int_equal(4, ledger_head_sequence(client));
+    assert_resigned(&fake, 2, 3);
+
+    assert_int_equal(LEDGER_ERR_STALE_REQUEST, two_commands(client));
+    assert_string_equal("the second", ledger_error_message(client));
+    assert_resigned(&fake, 4, 5);
+    /* Not a third time: the next request is the next call's. */
+    assert_int_equal(LEDGER_ERR_OK, head_query(client));
+    assert_int_equal(6, ledger_head_sequence(client));
+    assert_int_equal(7, fake_wait(&fake, 7));
+    assert_int_equal(LEDGER__V1__REQUEST_BODY__KIND_QUERY,
+                     fake_request(&fake, 6)->signed_request->body->kind_case);
+    ledger_close(client);
+
+    /* With one retry: STALE_REQUEST, then the re-signed attempt times out
+     * and the retry sends those bytes again; the extra attempt took none
+     * of the retries. */
+    client = fake_client(&fake, silent_timeout_ms(), 1);
+    const struct fake_step retried[] = {
+        {.code = LEDGER__V1__ERROR_CODE__STALE_REQUEST},
+        {.silent = true},
+        {.head_sequence = 12},
+    };
+    fake_script(&fake, retried, sizeof retried / sizeof retried[0]);
+    assert_int_equal(LEDGER_ERR_OK, two_commands(client));
+    assert_int_equal(12, ledger_head_sequence(client));
+    assert_int_equal(10, fake_wait(&fake, 10));
+    assert_resigned(&fake, 7, 8);
+    assert_true(same_bytes(fake_request(&fake, 8), fake_request(&fake, 9)));
+    ledger_close(client);
+    fake_stop(&fake);
+}
+
+static void test_client_no_reply(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    uint32_t timeout_ms = silent_timeout_ms();
+    struct ledger_client *client = fake_client(&fake, timeout_ms, 2);
+    const struct fake_step steps[] = {
+        {.silent = true}, {.silent = true}, {.silent = true}, {.head_sequence = 2}};
+    fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
+    int sends = atomic_load(&send_calls);
+    assert_int_equal(LEDGER_ERR_TIMEOUT, head_query(client));
+    assert_int_equal(3, atomic_load(&send_calls) - sends);
+    char message[512];
+    snprintf(message, sizeof message, "no reply from %s after 3 attempt(s) of %u ms", fake.url,
+             timeout_ms);
+    assert_string_equal(message, ledger_error_message(client));
+    /* Three sends of the same bytes, then the next call's request: nothing
+     * else was sent, by the library or by nanomsg on its own. */
+    assert_int_equal(LEDGER_ERR_OK, head_query(client));
+    assert_int_equal(2, ledger_head_sequence(client));
+    assert_int_equal(4, fake_wait(&fake, 4));
+    assert_true(same_bytes(fake_request(&fake, 0), fake_request(&fake, 1)));
+    assert_true(same_bytes(fake_request(&fake, 0), fake_request(&fake, 2)));
+    assert_false(same_nonce(fake_request(&fake, 2), fake_request(&fake, 3)));
+    ledger_close(client);
+    fake_stop(&fake);
+}
+
+/* A reply to an earlier attempt of the same call, arriving before the
+ * current one, is not taken for it. After STALE_REQUEST the re-signed
+ * attempt goes out on the same socket: the daemon's second reply to the
+ * first attempt (its REQ id) comes first and is dropped, the current one
+ * is returned. The first attempt's reply delivered as the answer to the
+ * current request (its REQ id, the earlier nonce) is PROTOCOL_ERROR: only
+ * the nonce tells it apart. */
+static void test_client_late_reply(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    struct ledger_client *client = fake_client(&fake, answered_timeout_ms(), 0);
+    const struct fake_step steps[] = {
+        {.code = LEDGER__V1__ERROR_CODE__STALE_REQUEST},
+        {.late = true, .head_sequence = 222},
+        {.code = LEDGER__V1__ERROR_CODE__STALE_REQUEST},
+        {.nonce = FAKE_NONCE_PREVIOUS, .head_sequence = 333},
+        {.head_sequence = 444},
+    };
+    fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
+    assert_int_equal(LEDGER_ERR_OK, two_commands(client));
+    assert_int_equal(222, ledger_head_sequence(client));
+    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, two_commands(client));
+    assert_string_equal("the reply does not echo the request's nonce",
+                        ledger_error_message(client));
+    assert_int_equal(222, ledger_head_sequence(client));
+    assert_int_equal(LEDGER_ERR_OK, head_query(client));
+    assert_int_equal(444, ledger_head_sequence(client));
+    assert_int_equal(5, fake_wait(&fake, 5));
+    ledger_close(client);
+    fake_stop(&fake);
+}
+
+/* The next wait for a reply fails with `error` once the fake daemon has
+ * received `after` requests. */
+static void fail_next_wait(struct fake *fake, size_t after, int error)
+{
+    recv_failure_fake = fake;
+    recv_failure_after = after;
+    atomic_store(&recv_errno, error);
+    atomic_store(&recv_failures, 1);
+}
+
+static void test_client_socket_failures(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    struct ledger_client *client = fake_client(&fake, answered_timeout_ms(), 2);
+    const struct fake_step steps[] = {
+        {.silent = true}, /* its wait for the reply fails */
+        {.head_sequence = 1}, {.head_sequence = 2},
+        {.silent = true}, /* abandoned when its wait was interrupted */
+        {.head_sequence = 4},
+    };
+    fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
+
+    /* A send that fails: returned at once, nothing sent again. */
+    int sends = atomic_load(&send_calls);
+    atomic_store(&send_errno, EBADF);
+    atomic_store(&send_failures, 1);
+    assert_int_equal(LEDGER_ERR_UNREACHABLE, head_query(client));
+    assert_int_equal(1, atomic_load(&send_calls) - sends);
+    char message[512];
+    snprintf(message, sizeof message, "cannot send: %s", nn_strerror(EBADF));
+    assert_string_equal(message, ledger_error_message(client));
+
+    /* A wait for the reply that fails: the same. */
+    sends = atomic_load(&send_calls);
+    fail_next_wait(&fake, 1, EBADF);
+    assert_int_equal(LEDGER_ERR_UNREACHABLE, two_commands(client));
+    assert_int_equal(1, atomic_load(&send_calls) - sends);
+    snprintf(message, sizeof message, "cannot receive: %s", nn_strerror(EBADF));
+    assert_string_equal(message, ledger_error_message(client));
+    assert_int_equal(LEDGER_ERR_OK, head_query(client));
+    assert_int_equal(1, ledger_head_sequence(client));
+
+    /* Sends that time out are attempts: all of them, then UNREACHABLE. */
+    sends = atomic_load(&send_calls);
+    atomic_store(&send_errno, ETIMEDOUT);
+    atomic_store(&send_failures, 3);
+    assert_int_equal(LEDGER_ERR_UNREACHABLE, head_query(client));
+    assert_int_equal(3, atomic_load(&send_calls) - sends);
+    snprintf(message, sizeof message,
+             "no daemon answered at %s (3 attempt(s) of %u ms); is ledgerd running there?",
+             fake.url, answered_timeout_ms());
+    assert_string_equal(message, ledger_error_message(client));
+
+    /* A send or a wait cut short by a signal is an attempt that timed
+     * out: the next one is made. */
+    sends = atomic_load(&send_calls);
+    atomic_store(&send_errno, EINTR);
+    atomic_store(&send_failures, 1);
+    assert_int_equal(LEDGER_ERR_OK, two_commands(client));
+    assert_int_equal(2, atomic_load(&send_calls) - sends);
+    assert_int_equal(2, ledger_head_sequence(client));
+    fail_next_wait(&fake, 4, EINTR);
+    assert_int_equal(LEDGER_ERR_OK, head_query(client));
+    assert_int_equal(4, ledger_head_sequence(client));
+    assert_int_equal(5, fake_wait(&fake, 5));
+    assert_true(same_bytes(fake_request(&fake, 3), fake_request(&fake, 4)));
+    recv_failure_fake = NULL;
+    ledger_close(client);
+    fake_stop(&fake);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +1033,12 @@ int main(void)
         cmocka_unit_test(test_client_command_ids),
         cmocka_unit_test(test_client_checkpoints),
         cmocka_unit_test(test_client_error_table_exported),
+        cmocka_unit_test(test_client_undecodable_reply),
+        cmocka_unit_test(test_client_nonce_echo),
+        cmocka_unit_test(test_client_stale_request),
+        cmocka_unit_test(test_client_no_reply),
+        cmocka_unit_test(test_client_late_reply),
+        cmocka_unit_test(test_client_socket_failures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
