@@ -169,9 +169,27 @@ static bool path_copy(const ProtobufCBinaryData *path, size_t length,
     return true;
 }
 
+/* Whether two events say the same: protobuf-c packs equal messages to
+ * equal bytes (fields in number order, unknown fields kept), whatever the
+ * bytes they were decoded from. */
+static bool events_equal(const Ledger__V1__Event *a, const Ledger__V1__Event *b)
+{
+    size_t size = ledger__v1__event__get_packed_size(a);
+    if (size != ledger__v1__event__get_packed_size(b)) {
+        return false;
+    }
+    uint8_t *bytes = malloc(2 * size + 1);
+    bool equal = bytes != NULL && ledger__v1__event__pack(a, bytes) == size &&
+                 ledger__v1__event__pack(b, bytes + size) == size &&
+                 memcmp(bytes, bytes + size, size) == 0;
+    free(bytes);
+    return equal;
+}
+
 /* Checks an entry's record against its proof and, with root given, the
  * proof against that root: the leaf hash recomputed from the record bytes,
- * the record's own sequence, the proof's tree size. */
+ * the record's own sequence, the proof's tree size, and that the decoded
+ * event sent beside the record (what explain prints) is the record's. */
 static enum ledger_err entry_check(struct ctl_context *context, const Ledger__V1__EventEntry *entry,
                                    uint64_t sequence, uint64_t tree_size,
                                    const uint8_t root[MERKLE_HASH_BYTES])
@@ -184,6 +202,7 @@ static enum ledger_err entry_check(struct ctl_context *context, const Ledger__V1
     Ledger__V1__Event *event =
         ledger__v1__event__unpack(NULL, entry->record.len, entry->record.data);
     uint64_t named = event != NULL ? event->sequence : 0;
+    bool same = event != NULL && (entry->event == NULL || events_equal(event, entry->event));
     if (event != NULL) {
         ledger__v1__event__free_unpacked(event, NULL);
     }
@@ -200,6 +219,11 @@ static enum ledger_err entry_check(struct ctl_context *context, const Ledger__V1
             context, LEDGER_ERR_MISMATCH,
             "sequence %llu: the leaf hash of the record bytes is not the proof's leaf hash",
             (unsigned long long)sequence);
+    }
+    if (!same) {
+        return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                        "the event sent as sequence %llu is not its record decoded",
+                        (unsigned long long)sequence);
     }
     if (proof->sequence != sequence || proof->tree_size != tree_size) {
         return ctl_fail(context, LEDGER_ERR_MISMATCH,

@@ -1931,7 +1931,9 @@ struct events_printer {
     uint64_t limit; /* 0: no limit */
     uint64_t printed;
     uint64_t bad_sequence; /* a proof that is not of its record */
-    int sync_errno;        /* not 0: the output could not be made durable */
+    bool other_sequence;   /* ... because it is of another sequence, proof_sequence */
+    uint64_t proof_sequence;
+    int sync_errno; /* not 0: the output could not be made durable */
     enum ledger_err err;
 };
 
@@ -1943,11 +1945,13 @@ static int print_event(void *context, const Ledger__V1__EventEntry *entry)
          * record bytes rather than print one the record does not have. */
         uint8_t leaf[MERKLE_HASH_BYTES];
         merkle_leaf_hash(entry->record.data, entry->record.len, leaf);
-        if (entry->proof->leaf_hash.len != MERKLE_HASH_BYTES ||
-            memcmp(leaf, entry->proof->leaf_hash.data, MERKLE_HASH_BYTES) != 0 ||
-            entry->proof->sequence != entry->event->sequence) {
+        bool leaf_ok = entry->proof->leaf_hash.len == MERKLE_HASH_BYTES &&
+                       memcmp(leaf, entry->proof->leaf_hash.data, MERKLE_HASH_BYTES) == 0;
+        if (!leaf_ok || entry->proof->sequence != entry->event->sequence) {
             printer->err = LEDGER_ERR_MISMATCH;
             printer->bad_sequence = entry->event->sequence;
+            printer->other_sequence = leaf_ok;
+            printer->proof_sequence = entry->proof->sequence;
             return 1;
         }
     }
@@ -2101,6 +2105,12 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         snprintf(context->message, sizeof context->message,
                  "cannot make the output durable (%s): the checkpoint file %s was not advanced",
                  strerror(printer.sync_errno), checkpoint);
+        return printer.err;
+    }
+    if (printer.err == LEDGER_ERR_MISMATCH && printer.other_sequence) {
+        snprintf(
+            context->message, sizeof context->message, "event %llu: its proof is of sequence %llu",
+            (unsigned long long)printer.bad_sequence, (unsigned long long)printer.proof_sequence);
         return printer.err;
     }
     if (printer.err == LEDGER_ERR_MISMATCH) {

@@ -1,0 +1,785 @@
+/*
+ * test_ctl_forgery.c: ledgerctl's audit verbs in front of a lying daemon.
+ * Goal: head --save, proof, consistency, verify --head, explain and events
+ * --proofs check what the daemon sends instead of taking its word
+ * (docs/cli.md, "Proofs"; docs/verification.md): each forged reply, a head
+ * with a bit of its signature flipped, its root, size or time changed, signed
+ * by another key than the pinned one, or signed over a rewritten root by
+ * the ledger's own key; an inclusion path with a hash altered, cut short or
+ * made longer, a proof of another sequence or tree size; a record byte
+ * flipped, a record that decodes to another sequence, a decoded event that
+ * is not its record; a consistency path altered, shortened or lengthened; an
+ * older head replayed; an explanation with a forged proof in its chain, is
+ * refused with exit status 1, MISMATCH and a sentence saying what, while
+ * the same command through the same proxy passing replies unchanged (decoded
+ * and packed again) succeeds.
+ * Method: one real ledgerd with the demo world and a few more events, heads
+ * saved on the way; tests/support/reply_proxy between ledgerctl (--socket
+ * the proxy) and the daemon alters the replies of one query kind; the
+ * ledger's own head key (DATA/head.key) signs what an operator rewriting
+ * history would sign.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "crypto.h"
+#include "merkle.h"
+#include "reply_proxy.h"
+
+#define CTL_HARNESS_LABEL "ctl-forgery"
+#include "ctl_harness.h"
+
+/* How long the proxy waits for one of the daemon's replies. */
+#define PROXY_REPLY_WAIT_MS 30000
+#define HEX_KEY_SIZE        (2 * CRYPTO_SIGN_PUBLIC_BYTES + 1)
+
+/* The ledger as the tests find it, built once. */
+struct world {
+    struct fixture *fixture;
+    struct reply_proxy *proxy;
+    char url[PATH_SIZE];     /* the proxy's, given to ledgerctl with --socket */
+    char auditor[PATH_SIZE]; /* the demo auditor's key file */
+    uint8_t head_secret[CRYPTO_SIGN_SECRET_BYTES];  /* the ledger's own head key */
+    char head_key[HEX_KEY_SIZE];                    /* its public half, hex */
+    uint8_t other_secret[CRYPTO_SIGN_SECRET_BYTES]; /* a key of no ledger */
+    char purchase[24];           /* a customer's reservation purchase: its sequence */
+    char old_head[PATH_SIZE];    /* saved after the demo */
+    char saved_head[PATH_SIZE];  /* saved after a few more events */
+    Ledger__V1__SignedHead *old; /* the two, decoded */
+    Ledger__V1__SignedHead *saved;
+    char saved_size[24], saved_root[2 * MERKLE_HASH_BYTES + 1];
+    char head_size[24]; /* the current head, a few events after saved_head */
+};
+
+/* One forgery: the replies to queries of `kind` (only the nth, counted from
+ * 1, or all with 0) are changed by `alter`, which says whether it changed
+ * anything. With alter NULL the replies are decoded and packed again,
+ * unchanged: the honest proxy. */
+struct forgery {
+    struct world *world;
+    Ledger__V1__Query__KindCase kind;
+    unsigned nth;
+    bool (*alter)(struct world *world, Ledger__V1__QueryResult *result);
+    unsigned seen, altered;
+};
+
+static void forge_reply(void *context, const Ledger__V1__SignedRequest *request,
+                        Ledger__V1__Reply *reply)
+{
+    struct forgery *forgery = context;
+    if (request == NULL || request->body == NULL || request->body->query == NULL ||
+        request->body->query->kind_case != forgery->kind || reply->query == NULL) {
+        return;
+    }
+    forgery->seen++;
+    if (forgery->alter != NULL && (forgery->nth == 0 || forgery->seen == forgery->nth) &&
+        forgery->alter(forgery->world, reply->query)) {
+        forgery->altered++;
+    }
+}
+
+/* ledgerctl as the demo's auditor of contoso, through the proxy. */
+static void audit(struct world *world, struct run *run, const char *const args[8])
+{
+    ctl(world->fixture, run, NULL, NULL, "--socket", world->url, "--principal", "auditor",
+        "--key-file", world->auditor, "--partner", "contoso", args[0], args[1], args[2], args[3],
+        args[4], args[5], args[6], args[7], NULL);
+}
+
+/* Runs `args` through the honest proxy (it must succeed), then through the
+ * forgery (it must alter a reply, and ledgerctl must exit with `status`,
+ * `code` and a message holding `words`). */
+static void expect_refused(struct world *world, Ledger__V1__Query__KindCase kind, unsigned nth,
+                           bool (*alter)(struct world *, Ledger__V1__QueryResult *),
+                           const char *const args[8], int status, const char *code,
+                           const char *words)
+{
+    struct forgery honest = {world, kind, nth, NULL, 0, 0};
+    struct forgery lying = {world, kind, nth, alter, 0, 0};
+    struct run run;
+    reply_proxy_set(world->proxy, forge_reply, &honest);
+    audit(world, &run, args);
+    reply_proxy_set(world->proxy, NULL, NULL);
+    expect_ok(&run);
+    run_free(&run);
+    if (honest.seen == 0) {
+        fail_msg("%s %s: no reply of query kind %d went through the proxy", args[0], args[1],
+                 (int)kind);
+    }
+    reply_proxy_set(world->proxy, forge_reply, &lying);
+    audit(world, &run, args);
+    reply_proxy_set(world->proxy, NULL, NULL);
+    if (lying.altered == 0) {
+        fail_msg("%s %s: nothing was forged (%u replies of query kind %d)", args[0], args[1],
+                 lying.seen, (int)kind);
+    }
+    expect_error(&run, status, code);
+    if (strstr(run.err, words) == NULL) {
+        fail_msg("%s %s: expected '%s' in: %s", args[0], args[1], words, run.err);
+    }
+    run_free(&run);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Forgeries. */
+
+static void flip(ProtobufCBinaryData *field, size_t at)
+{
+    assert_true(field->len > at);
+    field->data[at] ^= 0x01;
+}
+
+/* Signs `head` as it now is with `secret`, naming its public key. */
+static void head_sign(Ledger__V1__SignedHead *head, const uint8_t secret[CRYPTO_SIGN_SECRET_BYTES])
+{
+    uint8_t message[MERKLE_HEAD_BYTES], signature[CRYPTO_SIGNATURE_BYTES];
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES];
+    assert_int_equal(head->root_hash.len, MERKLE_HASH_BYTES);
+    merkle_head_encode(head->tree_size, head->root_hash.data, head->timestamp_us, message);
+    crypto_ed25519_sign(secret, message, sizeof message, signature);
+    crypto_ed25519_public_key(secret, public_key);
+    assert_true(reply_proxy_bytes_set(&head->signature, signature, sizeof signature));
+    assert_true(reply_proxy_bytes_set(&head->public_key, public_key, sizeof public_key));
+}
+
+static bool head_signature_flipped(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    flip(&result->head->signature, 0);
+    return true;
+}
+
+static bool head_root_changed(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    flip(&result->head->root_hash, MERKLE_HASH_BYTES - 1);
+    return true;
+}
+
+static bool head_size_changed(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    result->head->tree_size--;
+    return true;
+}
+
+static bool head_time_changed(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    result->head->timestamp_us += 1000000;
+    return true;
+}
+
+static bool head_root_short(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    result->head->root_hash.len--;
+    return true;
+}
+
+static bool head_unsigned(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return reply_proxy_bytes_set(&result->head->signature, NULL, 0);
+}
+
+/* The same head, signed by a key of no ledger. */
+static bool head_other_key(struct world *world, Ledger__V1__QueryResult *result)
+{
+    head_sign(result->head, world->other_secret);
+    return true;
+}
+
+/* A rewritten history: another root, signed by the ledger's own key. */
+static bool head_rewritten(struct world *world, Ledger__V1__QueryResult *result)
+{
+    flip(&result->head->root_hash, 0);
+    head_sign(result->head, world->head_secret);
+    return true;
+}
+
+/* The saved head's size with another root, signed by the ledger's key. */
+static bool head_rewritten_at_saved_size(struct world *world, Ledger__V1__QueryResult *result)
+{
+    result->head->tree_size = world->saved->tree_size;
+    return head_rewritten(world, result);
+}
+
+/* The older head, validly signed, served again as the current one. */
+static bool head_replayed(struct world *world, Ledger__V1__QueryResult *result)
+{
+    size_t size = ledger__v1__signed_head__get_packed_size(world->old);
+    uint8_t *bytes = malloc(size + 1);
+    assert_non_null(bytes);
+    ledger__v1__signed_head__pack(world->old, bytes);
+    Ledger__V1__SignedHead *copy = ledger__v1__signed_head__unpack(NULL, size, bytes);
+    free(bytes);
+    assert_non_null(copy);
+    ledger__v1__signed_head__free_unpacked(result->head, NULL);
+    result->head = copy;
+    return true;
+}
+
+static bool path_hash_altered(ProtobufCBinaryData *path, size_t n_path)
+{
+    if (n_path == 0) {
+        return false;
+    }
+    flip(&path[n_path / 2], 7);
+    return true;
+}
+
+static bool path_cut(ProtobufCBinaryData **path, size_t *n_path)
+{
+    return *n_path > 0 && reply_proxy_items_resize(path, n_path, *n_path - 1, NULL, 0);
+}
+
+static bool path_grown(ProtobufCBinaryData **path, size_t *n_path)
+{
+    uint8_t hash[MERKLE_HASH_BYTES];
+    memset(hash, 0x5a, sizeof hash);
+    return reply_proxy_items_resize(path, n_path, *n_path + 1, hash, sizeof hash);
+}
+
+static bool inclusion_hash_altered(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return path_hash_altered(result->inclusion->path, result->inclusion->n_path);
+}
+
+static bool inclusion_cut(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return path_cut(&result->inclusion->path, &result->inclusion->n_path);
+}
+
+static bool inclusion_grown(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return path_grown(&result->inclusion->path, &result->inclusion->n_path);
+}
+
+static bool inclusion_size_changed(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    result->inclusion->tree_size--;
+    return true;
+}
+
+static bool inclusion_sequence_changed(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    result->inclusion->sequence++;
+    return true;
+}
+
+static bool inclusion_leaf_changed(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    flip(&result->inclusion->leaf_hash, 0);
+    return true;
+}
+
+static bool consistency_hash_altered(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return path_hash_altered(result->consistency->path, result->consistency->n_path);
+}
+
+static bool consistency_cut(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return path_cut(&result->consistency->path, &result->consistency->n_path);
+}
+
+static bool consistency_grown(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return path_grown(&result->consistency->path, &result->consistency->n_path);
+}
+
+static bool consistency_other_sizes(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    result->consistency->from_size--;
+    return true;
+}
+
+/* One byte of a record flipped, inside its command id, so that it still
+ * decodes to the same event but no longer has its leaf hash. */
+static bool record_flipped(Ledger__V1__EventEntry *entry)
+{
+    const char *text = entry->event->command_id;
+    assert_true(text != NULL && strlen(text) > 0);
+    size_t length = strlen(text);
+    for (size_t at = 0; at + length <= entry->record.len; at++) {
+        if (memcmp(entry->record.data + at, text, length) == 0) {
+            entry->record.data[at] ^= 0x01;
+            return true;
+        }
+    }
+    fail_msg("the record of sequence %llu does not hold its command id",
+             (unsigned long long)entry->event->sequence);
+    return false;
+}
+
+/* The record encoded again naming sequence + 1, its proof's leaf hash made
+ * to match it: only the decoded sequence gives it away. */
+static bool record_renumbered(Ledger__V1__EventEntry *entry)
+{
+    Ledger__V1__Event *event =
+        ledger__v1__event__unpack(NULL, entry->record.len, entry->record.data);
+    assert_non_null(event);
+    event->sequence++;
+    size_t size = ledger__v1__event__get_packed_size(event);
+    uint8_t *bytes = malloc(size + 1);
+    assert_non_null(bytes);
+    ledger__v1__event__pack(event, bytes);
+    ledger__v1__event__free_unpacked(event, NULL);
+    uint8_t leaf[MERKLE_HASH_BYTES];
+    merkle_leaf_hash(bytes, size, leaf);
+    assert_true(reply_proxy_bytes_set(&entry->record, bytes, size));
+    assert_true(reply_proxy_bytes_set(&entry->proof->leaf_hash, leaf, sizeof leaf));
+    free(bytes);
+    return true;
+}
+
+/* The decoded event says another customer; the record and proof are true. */
+static bool event_not_its_record(Ledger__V1__EventEntry *entry)
+{
+    char *customer = strdup("forged-customer");
+    assert_non_null(customer);
+    if (entry->event->customer_id != protobuf_c_empty_string) {
+        free(entry->event->customer_id);
+    }
+    entry->event->customer_id = customer;
+    return true;
+}
+
+static bool events_record_flipped(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return result->n_events > 0 && record_flipped(result->events[0]);
+}
+
+static bool events_record_renumbered(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return result->n_events > 0 && record_renumbered(result->events[0]);
+}
+
+static bool events_proof_renumbered(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    if (result->n_events == 0) {
+        return false;
+    }
+    result->events[0]->proof->sequence++;
+    return true;
+}
+
+static bool events_path_altered(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return result->n_events > 0 &&
+           path_hash_altered(result->events[0]->proof->path, result->events[0]->proof->n_path);
+}
+
+static bool events_path_cut(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return result->n_events > 0 &&
+           path_cut(&result->events[0]->proof->path, &result->events[0]->proof->n_path);
+}
+
+static bool events_path_grown(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return result->n_events > 0 &&
+           path_grown(&result->events[0]->proof->path, &result->events[0]->proof->n_path);
+}
+
+static bool explanation_head_flipped(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    flip(&result->explanation->head->signature, 63);
+    return true;
+}
+
+static bool explanation_permission_path(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    const Ledger__V1__InclusionProof *proof = result->explanation->permission->proof;
+    return path_hash_altered(proof->path, proof->n_path);
+}
+
+static bool explanation_principal_record(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return record_flipped(result->explanation->principal);
+}
+
+static bool explanation_role_renumbered(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return record_renumbered(result->explanation->role);
+}
+
+static bool explanation_purchase_event(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return event_not_its_record(result->explanation->purchase);
+}
+
+/* Another true, proven entry of the chain given as the purchase. */
+static bool explanation_other_purchase(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    Ledger__V1__Explanation *explanation = result->explanation;
+    Ledger__V1__EventEntry *purchase = explanation->purchase;
+    explanation->purchase = explanation->subscription;
+    explanation->subscription = purchase;
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tests. */
+
+static const Ledger__V1__Query__KindCase HEAD = LEDGER__V1__QUERY__KIND_HEAD;
+static const Ledger__V1__Query__KindCase INCLUSION = LEDGER__V1__QUERY__KIND_INCLUSION;
+static const Ledger__V1__Query__KindCase CONSISTENCY = LEDGER__V1__QUERY__KIND_CONSISTENCY;
+static const Ledger__V1__Query__KindCase EVENTS = LEDGER__V1__QUERY__KIND_EVENTS;
+static const Ledger__V1__Query__KindCase EXPLAIN = LEDGER__V1__QUERY__KIND_EXPLAIN;
+
+/* Heads whose signature does not hold, or that the pinned key did not
+ * sign: head --save, proof and verify --head refuse them. */
+static void test_ctl_forgery_heads(void **state)
+{
+    struct world *w = *state;
+    char saved[PATH_SIZE + 16], other_hex[HEX_KEY_SIZE];
+    uint8_t other_public[CRYPTO_SIGN_PUBLIC_BYTES];
+    crypto_ed25519_public_key(w->other_secret, other_public);
+    crypto_hex(other_public, sizeof other_public, other_hex);
+    snprintf(saved, sizeof saved, "%s/forged-head.pb", w->fixture->dir);
+    const char *const save[8] = {"head", "--save", saved};
+    const char *const proof[8] = {"proof", "--seq", w->purchase};
+    const char *const pinned[8] = {"proof", "--seq", w->purchase, "--public-key", w->head_key};
+    const char *const verify[8] = {"verify", "--head", w->saved_head};
+    const char *const verify_pinned[8] = {"verify", "--head", w->saved_head, "--public-key",
+                                          w->head_key};
+    const char *const not_verified = "the current head's signature does not verify";
+
+    expect_refused(w, HEAD, 0, head_signature_flipped, save, 1, "MISMATCH", not_verified);
+    expect_refused(w, HEAD, 0, head_signature_flipped, proof, 1, "MISMATCH", not_verified);
+    expect_refused(w, HEAD, 0, head_root_changed, proof, 1, "MISMATCH", not_verified);
+    expect_refused(w, HEAD, 0, head_size_changed, pinned, 1, "MISMATCH", not_verified);
+    expect_refused(w, HEAD, 0, head_time_changed, pinned, 1, "MISMATCH", not_verified);
+    expect_refused(w, HEAD, 0, head_root_short, proof, 1, "MISMATCH",
+                   "the current head's root is not 32 bytes");
+    expect_refused(w, HEAD, 0, head_unsigned, proof, 1, "MISMATCH",
+                   "the current head is not signed");
+    expect_refused(w, HEAD, 0, head_signature_flipped, verify, 1, "MISMATCH", not_verified);
+
+    /* Another key: refused where a key is pinned, by --public-key or by the
+     * saved head. Without a pin the key the head names is all there is
+     * (docs/cli.md): that proves only that the head was not altered. */
+    char words[256];
+    snprintf(words, sizeof words,
+             "the current head is signed by key %s, not by the pinned key (--public-key)",
+             other_hex);
+    expect_refused(w, HEAD, 0, head_other_key, pinned, 1, "MISMATCH", words);
+    expect_refused(w, HEAD, 0, head_other_key, verify_pinned, 1, "MISMATCH", words);
+    snprintf(words, sizeof words,
+             "the current head is signed by key %s, not by the saved head's key", other_hex);
+    expect_refused(w, HEAD, 0, head_other_key, verify, 1, "MISMATCH", words);
+}
+
+/* An inclusion proof that does not lead from the record to the signed root,
+ * or is of another sequence or tree size; a head signed by the ledger's key
+ * over a root its records do not have. */
+static void test_ctl_forgery_inclusion(void **state)
+{
+    struct world *w = *state;
+    const char *const proof[8] = {"proof", "--seq", w->purchase, "--public-key", w->head_key};
+    char words[256];
+    snprintf(words, sizeof words,
+             "the inclusion proof of sequence %s does not verify against the root of tree size %s",
+             w->purchase, w->head_size);
+    expect_refused(w, INCLUSION, 0, inclusion_hash_altered, proof, 1, "MISMATCH", words);
+    expect_refused(w, INCLUSION, 0, inclusion_cut, proof, 1, "MISMATCH", words);
+    expect_refused(w, INCLUSION, 0, inclusion_grown, proof, 1, "MISMATCH", words);
+    expect_refused(w, HEAD, 0, head_rewritten, proof, 1, "MISMATCH", words);
+
+    snprintf(words, sizeof words,
+             "sequence %s: the proof is for sequence %s in a tree of %llu, not %s", w->purchase,
+             w->purchase, strtoull(w->head_size, NULL, 10) - 1, w->head_size);
+    expect_refused(w, INCLUSION, 0, inclusion_size_changed, proof, 1, "MISMATCH", words);
+    snprintf(words, sizeof words, "sequence %s: the proof is for sequence %llu in a tree of %s",
+             w->purchase, strtoull(w->purchase, NULL, 10) + 1, w->head_size);
+    expect_refused(w, INCLUSION, 0, inclusion_sequence_changed, proof, 1, "MISMATCH", words);
+    snprintf(words, sizeof words,
+             "sequence %s: the leaf hash of the record bytes is not the proof's leaf hash",
+             w->purchase);
+    expect_refused(w, INCLUSION, 0, inclusion_leaf_changed, proof, 1, "MISMATCH", words);
+    /* The record fetched beside the proof: one byte of it, or its number. */
+    expect_refused(w, EVENTS, 1, events_record_flipped, proof, 1, "MISMATCH", words);
+    snprintf(words, sizeof words, "the record sent as sequence %s does not decode to that sequence",
+             w->purchase);
+    expect_refused(w, EVENTS, 1, events_record_renumbered, proof, 1, "MISMATCH", words);
+}
+
+/* Against an older tree size the root is rebuilt from a record's path and
+ * tied to the signed head by a consistency proof: a path that does not fit
+ * the tree, or leads to another root, is refused. */
+static void test_ctl_forgery_older_tree(void **state)
+{
+    struct world *w = *state;
+    const char *const proof[8] = {"proof",       "--seq",        w->purchase, "--tree-size",
+                                  w->saved_size, "--public-key", w->head_key};
+    const char *const consistency[8] = {"consistency", "--from", w->saved_size, "--to",
+                                        w->head_size};
+    char words[256];
+    /* proof's second events query is the one whose path rebuilds the root. */
+    snprintf(words, sizeof words,
+             "the tree of size %s is not consistent with the signed head of size %s", w->saved_size,
+             w->head_size);
+    expect_refused(w, EVENTS, 2, events_path_altered, proof, 1, "MISMATCH", words);
+    expect_refused(w, EVENTS, 1, events_path_altered, consistency, 1, "MISMATCH", words);
+    expect_refused(w, CONSISTENCY, 0, consistency_hash_altered, consistency, 1, "MISMATCH", words);
+    expect_refused(w, CONSISTENCY, 1, consistency_cut, proof, 1, "MISMATCH", words);
+    const char *const does_not_fit = "does not fit a tree of ";
+    expect_refused(w, EVENTS, 2, events_path_cut, proof, 1, "MISMATCH", does_not_fit);
+    expect_refused(w, EVENTS, 1, events_path_grown, consistency, 1, "MISMATCH", does_not_fit);
+}
+
+/* consistency with a root kept from a saved head: the proof itself is what
+ * is checked, and a path altered, cut short or made longer is refused. */
+static void test_ctl_forgery_consistency(void **state)
+{
+    struct world *w = *state;
+    const char *const args[8] = {"consistency", "--from",      w->saved_size, "--to",
+                                 w->head_size,  "--from-root", w->saved_root};
+    char words[256];
+    snprintf(words, sizeof words,
+             "the consistency proof from %s to %s does not verify: the tree of size %s is not a "
+             "prefix of the tree of size %s",
+             w->saved_size, w->head_size, w->saved_size, w->head_size);
+    expect_refused(w, CONSISTENCY, 0, consistency_hash_altered, args, 1, "MISMATCH", words);
+    expect_refused(w, CONSISTENCY, 0, consistency_cut, args, 1, "MISMATCH", words);
+    expect_refused(w, CONSISTENCY, 0, consistency_grown, args, 1, "MISMATCH", words);
+    /* A proof between other sizes than asked for is no answer at all. */
+    expect_refused(w, CONSISTENCY, 0, consistency_other_sizes, args, 3, "PROTOCOL_ERROR",
+                   "the reply carries no consistency proof from ");
+}
+
+/* verify --head: a history rewritten behind the saved head (another root
+ * signed by the ledger's own key, or a consistency proof that does not
+ * hold) or cut back to an older, validly signed head. */
+static void test_ctl_forgery_verify_rewritten(void **state)
+{
+    struct world *w = *state;
+    const char *const args[8] = {"verify", "--head", w->saved_head, "--public-key", w->head_key};
+    char words[256];
+    snprintf(words, sizeof words,
+             "the history was rewritten: the consistency proof from the saved head (%s events) to "
+             "the current head (%s) does not verify",
+             w->saved_size, w->head_size);
+    expect_refused(w, CONSISTENCY, 0, consistency_hash_altered, args, 1, "MISMATCH", words);
+    expect_refused(w, CONSISTENCY, 0, consistency_cut, args, 1, "MISMATCH", words);
+    expect_refused(w, CONSISTENCY, 0, consistency_grown, args, 1, "MISMATCH", words);
+    expect_refused(w, HEAD, 0, head_rewritten, args, 1, "MISMATCH", words);
+    snprintf(words, sizeof words,
+             "the history was rewritten: both heads cover %s events but their roots differ",
+             w->saved_size);
+    expect_refused(w, HEAD, 0, head_rewritten_at_saved_size, args, 1, "MISMATCH", words);
+    snprintf(words, sizeof words,
+             "the history was cut back: the saved head covers %s events, the current head only "
+             "%llu",
+             w->saved_size, (unsigned long long)w->old->tree_size);
+    expect_refused(w, HEAD, 0, head_replayed, args, 1, "MISMATCH", words);
+}
+
+/* explain: every entry of the chain and the head are checked before
+ * anything is printed. */
+static void test_ctl_forgery_explain(void **state)
+{
+    struct world *w = *state;
+    const char *const args[8] = {"explain", "--seq", w->purchase, "--public-key", w->head_key};
+    expect_refused(w, EXPLAIN, 0, explanation_head_flipped, args, 1, "MISMATCH",
+                   "the explanation's head's signature does not verify");
+    expect_refused(w, EXPLAIN, 0, explanation_permission_path, args, 1, "MISMATCH",
+                   "does not verify against the root of tree size ");
+    expect_refused(w, EXPLAIN, 0, explanation_principal_record, args, 1, "MISMATCH",
+                   ": the leaf hash of the record bytes is not the proof's leaf hash");
+    expect_refused(w, EXPLAIN, 0, explanation_role_renumbered, args, 1, "MISMATCH",
+                   "does not decode to that sequence");
+    char words[256];
+    snprintf(words, sizeof words, "the event sent as sequence %s is not its record decoded",
+             w->purchase);
+    expect_refused(w, EXPLAIN, 0, explanation_purchase_event, args, 1, "MISMATCH", words);
+    expect_refused(w, EXPLAIN, 0, explanation_other_purchase, args, 1, "MISMATCH",
+                   "the explanation is of sequence ");
+}
+
+/* events --proofs: each proof's leaf hash is the hash of its record and it
+ * is the proof of the event printed. */
+static void test_ctl_forgery_events(void **state)
+{
+    struct world *w = *state;
+    const char *const args[8] = {"--output", "json", "events", "--proofs", "--limit", "3"};
+    expect_refused(w, EVENTS, 0, events_record_flipped, args, 1, "MISMATCH",
+                   ": its proof's leaf hash is not the hash of its record");
+    expect_refused(w, EVENTS, 0, events_proof_renumbered, args, 1, "MISMATCH",
+                   ": its proof is of sequence ");
+}
+
+/* ------------------------------------------------------------------------ */
+/* The world. */
+
+static void first_customer_purchase(void *context, json_t *object, const char *line)
+{
+    (void)line;
+    char *out = context;
+    const char *purchaser = json_string_value(
+        json_object_get(json_object_get(object, "reservation_purchased"), "purchaser"));
+    if (out[0] == '\0' && purchaser != NULL && strcmp(purchaser, "customer") == 0) {
+        snprintf(out, 24, "%lld", (long long)json_int_at(object, "sequence"));
+    }
+}
+
+static Ledger__V1__SignedHead *head_saved(struct world *w, const char *path)
+{
+    struct run run;
+    ctl(w->fixture, &run, "auditor", w->auditor, "--partner", "contoso", "head", "--save", path,
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+    uint8_t bytes[1024];
+    FILE *file = fopen(path, "rb");
+    assert_non_null(file);
+    size_t size = fread(bytes, 1, sizeof bytes, file);
+    fclose(file);
+    Ledger__V1__SignedHead *head = ledger__v1__signed_head__unpack(NULL, size, bytes);
+    assert_non_null(head);
+    return head;
+}
+
+/* Three more events: partners added by the operator. */
+static void grow(struct world *w, const char *prefix)
+{
+    for (int i = 0; i < 3; i++) {
+        char partner[32];
+        struct run run;
+        snprintf(partner, sizeof partner, "%s-%d", prefix, i);
+        ctl(w->fixture, &run, "operator", w->fixture->operator_key, "partner", "add", "--partner",
+            partner, "--name", "Forgery Test", NULL);
+        expect_ok(&run);
+        run_free(&run);
+    }
+}
+
+static int world_setup(void **state)
+{
+    struct world *w = calloc(1, sizeof *w);
+    void *fixture = NULL;
+    if (w == NULL || fixture_setup(&fixture) != 0) {
+        free(w);
+        return -1;
+    }
+    *state = w;
+    w->fixture = fixture;
+    struct run run;
+    ctl(w->fixture, &run, NULL, NULL, "demo", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    snprintf(w->auditor, sizeof w->auditor, "%s/ledger-demo-keys/auditor.key", w->fixture->dir);
+
+    /* The ledger's head key, as its operator holds it (docs/verification.md
+     * 6.1: seed then public key, in hex, on the first line). */
+    char path[PATH_SIZE + 32], hex[2 * CRYPTO_SIGN_SECRET_BYTES + 1];
+    snprintf(path, sizeof path, "%s/head.key", w->fixture->data);
+    FILE *file = fopen(path, "r");
+    assert_non_null(file);
+    assert_int_equal(fread(hex, 1, sizeof hex - 1, file), sizeof hex - 1);
+    fclose(file);
+    hex[sizeof hex - 1] = '\0';
+    assert_int_equal(crypto_unhex(hex, w->head_secret, sizeof w->head_secret), LEDGER_ERR_OK);
+    snprintf(w->head_key, sizeof w->head_key, "%s", hex + 2 * CRYPTO_SIGN_PUBLIC_BYTES);
+    uint8_t other_public[CRYPTO_SIGN_PUBLIC_BYTES];
+    assert_int_equal(crypto_init(), LEDGER_ERR_OK);
+    crypto_ed25519_keypair(other_public, w->other_secret);
+
+    ctl(w->fixture, &run, "auditor", w->auditor, "--partner", "contoso", "--output", "json",
+        "events", "--type", "reservation_purchased", NULL);
+    expect_ok(&run);
+    json_lines_each(run.out, first_customer_purchase, w->purchase);
+    run_free(&run);
+    assert_true(w->purchase[0] != '\0');
+
+    /* Heads kept along a growing history. */
+    snprintf(w->old_head, sizeof w->old_head, "%s/old-head.pb", w->fixture->dir);
+    snprintf(w->saved_head, sizeof w->saved_head, "%s/saved-head.pb", w->fixture->dir);
+    w->old = head_saved(w, w->old_head);
+    grow(w, "grown");
+    w->saved = head_saved(w, w->saved_head);
+    grow(w, "later");
+    snprintf(w->saved_size, sizeof w->saved_size, "%llu", (unsigned long long)w->saved->tree_size);
+    crypto_hex(w->saved->root_hash.data, MERKLE_HASH_BYTES, w->saved_root);
+    ctl(w->fixture, &run, "auditor", w->auditor, "--partner", "contoso", "--output", "json", "head",
+        NULL);
+    expect_ok(&run);
+    snprintf(w->head_size, sizeof w->head_size, "%lld",
+             (long long)json_int_at(json_object_get(run.json, "head"), "tree_size"));
+    run_free(&run);
+    assert_true(w->old->tree_size < w->saved->tree_size);
+    assert_true(w->saved->tree_size < strtoull(w->head_size, NULL, 10));
+
+    snprintf(w->url, sizeof w->url, "ipc://%s/proxy.sock", w->fixture->dir);
+    w->proxy = reply_proxy_start(w->url, w->fixture->socket, test_timeout_ms(PROXY_REPLY_WAIT_MS));
+    assert_non_null(w->proxy);
+    return 0;
+}
+
+static int world_teardown(void **state)
+{
+    struct world *w = *state;
+    if (w == NULL) {
+        return 0;
+    }
+    reply_proxy_stop(w->proxy);
+    ledger__v1__signed_head__free_unpacked(w->old, NULL);
+    ledger__v1__signed_head__free_unpacked(w->saved, NULL);
+    crypto_wipe(w->head_secret, sizeof w->head_secret);
+    void *fixture = w->fixture;
+    fixture_teardown(&fixture);
+    free(w);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ctl_forgery_heads),
+        cmocka_unit_test(test_ctl_forgery_inclusion),
+        cmocka_unit_test(test_ctl_forgery_older_tree),
+        cmocka_unit_test(test_ctl_forgery_consistency),
+        cmocka_unit_test(test_ctl_forgery_verify_rewritten),
+        cmocka_unit_test(test_ctl_forgery_explain),
+        cmocka_unit_test(test_ctl_forgery_events),
+    };
+    return cmocka_run_group_tests(tests, world_setup, world_teardown);
+}
