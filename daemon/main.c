@@ -300,7 +300,15 @@ static int path_absolute(const char *path, char out[CONFIG_PATH_SIZE])
     if (getcwd(cwd, sizeof cwd) == NULL) {
         return -1;
     }
-    int n = snprintf(out, CONFIG_PATH_SIZE, "%s/%s", cwd, path);
+    /* "./ledger-data" (the default) is named as "<cwd>/ledger-data". */
+    while (path[0] == '.' && path[1] == '/') {
+        path += 2;
+        while (path[0] == '/') {
+            path++;
+        }
+    }
+    int n = path[0] == '\0' ? snprintf(out, CONFIG_PATH_SIZE, "%s", cwd)
+                            : snprintf(out, CONFIG_PATH_SIZE, "%s/%s", cwd, path);
     return (n < 0 || n >= CONFIG_PATH_SIZE) ? -1 : 0;
 }
 
@@ -403,6 +411,18 @@ static enum ledger_err data_dir_initialize(const struct config *config, const ch
         path_join(dir, CONFIG_FILE_NAME, config_path) != 0) {
         fprintf(stderr, "ledgerd: %s: path too long\n", dir);
         return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    /* The store, the keys and the IPC sockets live in it: an existing
+     * directory other users can reach is refused, never tightened behind
+     * its owner's back (one made here is made 0700). */
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 077) != 0) {
+        fprintf(stderr,
+                "ledgerd: cannot initialize %s: other users can reach it (mode %03o), and the "
+                "ledger's keys and sockets must be its owner's alone: run chmod 700 %s, or give "
+                "a directory that does not exist yet\n",
+                dir, (unsigned)(st.st_mode & 0777), dir);
+        return LEDGER_ERR_FORBIDDEN;
     }
     struct engine_options options;
     engine_options_from(config, dir, &options);

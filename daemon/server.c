@@ -1444,6 +1444,14 @@ enum ledger_err server_run(struct server *server)
                   "map_bytes_max to at least map_bytes to let it grow\"",
                   (unsigned long long)store.map_bytes, (unsigned long long)store.map_bytes_max);
     }
+    struct stat data_dir_stat;
+    if (stat(server->data_dir, &data_dir_stat) == 0 && (data_dir_stat.st_mode & 077) != 0) {
+        /* ledgerd init makes it 0700; someone opened it since. */
+        log_write(LOG_LEVEL_WARN, "data directory open to other users",
+                  "data=%s mode=%03o action=\"chmod 700 it: the store, the keys and the IPC "
+                  "sockets are the daemon's user's alone (docs/security.md)\"",
+                  data_dir, (unsigned)(data_dir_stat.st_mode & 0777));
+    }
     uv_run(&server->loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&server->loop);
     const struct server_counters *c = &server->counters;

@@ -1444,6 +1444,36 @@ static void test_daemon_map_larger_than_its_bound(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* The data directory is its owner's alone: init refuses an existing one
+ * that other users can reach (and writes nothing into it), and a daemon
+ * started on one opened since warns. */
+static void test_daemon_data_dir_mode(void **state)
+{
+    struct fixture *f = *state;
+    char open_dir[PATH_SIZE], data_file[PATH_SIZE + 16];
+    snprintf(open_dir, sizeof open_dir, "%s/open", f->root);
+    assert_int_equal(mkdir(open_dir, 0700), 0);
+    assert_int_equal(chmod(open_dir, 0755), 0);
+    const char *init[] = {"init", "--data", open_dir, NULL};
+    assert_int_equal(wait_exit(spawn(f, init), 30000), 1);
+    assert_true(log_contains(f, "other users can reach it (mode 755)"));
+    assert_true(log_contains(f, "run chmod 700 "));
+    snprintf(data_file, sizeof data_file, "%s/data.mdb", open_dir);
+    struct stat info;
+    assert_int_not_equal(stat(data_file, &info), 0);
+    assert_int_equal(chmod(open_dir, 0700), 0);
+    assert_int_equal(wait_exit(spawn(f, init), 30000), 0);
+    assert_int_equal(stat(data_file, &info), 0);
+
+    assert_false(log_contains(f, "data directory open to other users"));
+    assert_int_equal(chmod(f->data, 0750), 0);
+    daemon_start(f, NULL);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    assert_true(log_contains(f, "data directory open to other users"));
+    assert_true(log_contains(f, "mode=750"));
+    assert_int_equal(chmod(f->data, 0700), 0);
+}
+
 /* No options at all: ./ledger-data, initialized on first start, default
  * IPC addresses inside it. */
 static void test_daemon_defaults_first_start(void **state)
@@ -1467,8 +1497,12 @@ static void test_daemon_defaults_first_start(void **state)
     }
     assert_true(initialized);
     daemon_wait_ready(f);
-    assert_true(log_contains(f, "initialized data directory"));
-    assert_true(log_contains(f, "key_file="));
+    /* Named as the started line names it, not as "<cwd>/./ledger-data". */
+    char initialized_line[3 * PATH_SIZE];
+    snprintf(initialized_line, sizeof initialized_line,
+             "initialized data directory data=%s operator=operator key_file=%s/operator.key",
+             f->data, f->data);
+    assert_true(log_contains(f, initialized_line));
     char started[3 * PATH_SIZE];
     snprintf(started, sizeof started, "listen=%s events=%s", f->url, f->events_url);
     assert_true(log_contains(f, started));
@@ -1650,6 +1684,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_backup_restore_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_interrupted_rebuild_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_older_layout_derived_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_data_dir_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_backup_head, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_head_key, setup, teardown),
