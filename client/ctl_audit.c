@@ -186,6 +186,17 @@ static bool events_equal(const Ledger__V1__Event *a, const Ledger__V1__Event *b)
     return equal;
 }
 
+bool ctl_entry_event_is_record(const Ledger__V1__EventEntry *entry)
+{
+    Ledger__V1__Event *event =
+        ledger__v1__event__unpack(NULL, entry->record.len, entry->record.data);
+    bool same = event != NULL && (entry->event == NULL || events_equal(event, entry->event));
+    if (event != NULL) {
+        ledger__v1__event__free_unpacked(event, NULL);
+    }
+    return same;
+}
+
 /* Checks an entry's record against its proof and, with root given, the
  * proof against that root: the leaf hash recomputed from the record bytes,
  * the record's own sequence, the proof's tree size, and that the decoded

@@ -1930,10 +1930,8 @@ struct events_printer {
     struct ctl_event_stream stream;
     uint64_t limit; /* 0: no limit */
     uint64_t printed;
-    uint64_t bad_sequence; /* a proof that is not of its record */
-    bool other_sequence;   /* ... because it is of another sequence, proof_sequence */
-    uint64_t proof_sequence;
-    int sync_errno; /* not 0: the output could not be made durable */
+    char mismatch[160]; /* why an event was not printed, with err MISMATCH */
+    int sync_errno;     /* not 0: the output could not be made durable */
     enum ledger_err err;
 };
 
@@ -1942,16 +1940,27 @@ static int print_event(void *context, const Ledger__V1__EventEntry *entry)
     struct events_printer *printer = context;
     if (entry->proof != NULL) {
         /* A proof is of the record's leaf hash: recompute it from the
-         * record bytes rather than print one the record does not have. */
+         * record bytes rather than print one the record does not have, and
+         * print only the event that record is. */
         uint8_t leaf[MERKLE_HASH_BYTES];
         merkle_leaf_hash(entry->record.data, entry->record.len, leaf);
-        bool leaf_ok = entry->proof->leaf_hash.len == MERKLE_HASH_BYTES &&
-                       memcmp(leaf, entry->proof->leaf_hash.data, MERKLE_HASH_BYTES) == 0;
-        if (!leaf_ok || entry->proof->sequence != entry->event->sequence) {
+        unsigned long long sequence = entry->event->sequence;
+        const char *why = NULL;
+        if (entry->proof->leaf_hash.len != MERKLE_HASH_BYTES ||
+            memcmp(leaf, entry->proof->leaf_hash.data, MERKLE_HASH_BYTES) != 0) {
+            why = "its proof's leaf hash is not the hash of its record";
+        } else if (entry->proof->sequence != sequence) {
+            snprintf(printer->mismatch, sizeof printer->mismatch,
+                     "event %llu: its proof is of sequence %llu", sequence,
+                     (unsigned long long)entry->proof->sequence);
+        } else if (!ctl_entry_event_is_record(entry)) {
+            why = "the event sent is not its record decoded";
+        }
+        if (why != NULL) {
+            snprintf(printer->mismatch, sizeof printer->mismatch, "event %llu: %s", sequence, why);
+        }
+        if (printer->mismatch[0] != '\0') {
             printer->err = LEDGER_ERR_MISMATCH;
-            printer->bad_sequence = entry->event->sequence;
-            printer->other_sequence = leaf_ok;
-            printer->proof_sequence = entry->proof->sequence;
             return 1;
         }
     }
@@ -2063,7 +2072,7 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         .stream = {.out = context->out, .format = context->format, .header_done = false},
         .limit = limit,
         .printed = 0,
-        .bad_sequence = 0,
+        .mismatch = "",
         .sync_errno = 0,
         .err = LEDGER_ERR_OK,
     };
@@ -2107,16 +2116,8 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
                  strerror(printer.sync_errno), checkpoint);
         return printer.err;
     }
-    if (printer.err == LEDGER_ERR_MISMATCH && printer.other_sequence) {
-        snprintf(
-            context->message, sizeof context->message, "event %llu: its proof is of sequence %llu",
-            (unsigned long long)printer.bad_sequence, (unsigned long long)printer.proof_sequence);
-        return printer.err;
-    }
     if (printer.err == LEDGER_ERR_MISMATCH) {
-        snprintf(context->message, sizeof context->message,
-                 "event %llu: its proof's leaf hash is not the hash of its record",
-                 (unsigned long long)printer.bad_sequence);
+        snprintf(context->message, sizeof context->message, "%s", printer.mismatch);
         return printer.err;
     }
     if (printer.err != LEDGER_ERR_OK) {

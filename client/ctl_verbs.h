@@ -87,6 +87,9 @@ __attribute__((warn_unused_result)) enum ledger_err ctl_demo_run(struct ctl_cont
                                                                  const struct ctl_args *args);
 
 /* ctl_audit.c: the verbs that verify heads and proofs on the client. */
+/* Whether the decoded event sent beside a record (the one printed) is that
+ * record decoded, and the record decodes at all. */
+bool ctl_entry_event_is_record(const Ledger__V1__EventEntry *entry);
 extern const struct ctl_option ctl_head_options[];
 extern const struct ctl_option ctl_proof_options[];
 extern const struct ctl_option ctl_consistency_options[];

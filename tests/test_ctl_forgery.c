@@ -392,6 +392,12 @@ static bool events_proof_renumbered(struct world *world, Ledger__V1__QueryResult
     return true;
 }
 
+static bool events_event_not_its_record(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return result->n_events > 0 && event_not_its_record(result->events[0]);
+}
+
 static bool events_path_altered(struct world *world, Ledger__V1__QueryResult *result)
 {
     (void)world;
@@ -635,8 +641,8 @@ static void test_ctl_forgery_explain(void **state)
                    "the explanation is of sequence ");
 }
 
-/* events --proofs: each proof's leaf hash is the hash of its record and it
- * is the proof of the event printed. */
+/* events --proofs: each proof's leaf hash is the hash of its record, it is
+ * the proof of the event printed, and the event printed is its record. */
 static void test_ctl_forgery_events(void **state)
 {
     struct world *w = *state;
@@ -645,6 +651,8 @@ static void test_ctl_forgery_events(void **state)
                    ": its proof's leaf hash is not the hash of its record");
     expect_refused(w, EVENTS, 0, events_proof_renumbered, args, 1, "MISMATCH",
                    ": its proof is of sequence ");
+    expect_refused(w, EVENTS, 0, events_event_not_its_record, args, 1, "MISMATCH",
+                   ": the event sent is not its record decoded");
 }
 
 /* ------------------------------------------------------------------------ */
