@@ -445,9 +445,9 @@ enum ledger_err ctl_head_run(struct ctl_context *context, const struct ctl_args 
         ledger_query_result_free(result);
         return err;
     }
-    if (save != NULL) {
-        err = head_check(context, head, "current", NULL, NULL, key);
-    }
+    /* Printed or saved, a head is shown only once its signature verifies
+     * (against the key it names: pin one with proof, verify or explain). */
+    err = head_check(context, head, "current", NULL, NULL, key);
     if (err == LEDGER_ERR_OK && save != NULL) {
         size_t size = ledger__v1__signed_head__get_packed_size(head);
         uint8_t *bytes = malloc(size + 1);
@@ -460,14 +460,10 @@ enum ledger_err ctl_head_run(struct ctl_context *context, const struct ctl_args 
         }
     }
     if (err == LEDGER_ERR_OK) {
-        if (save != NULL) {
-            struct ctl_extra extras[2] = {{"signature", "verified", 0, false},
-                                          {"saved_to", save, 0, false}};
-            err = ctl_output_message_extras(context->out, context->format, "head", &head->base,
-                                            extras, 2);
-        } else {
-            err = ctl_output_message(context->out, context->format, "head", &head->base);
-        }
+        struct ctl_extra extras[2] = {{"signature", "verified", 0, false},
+                                      {"saved_to", save, 0, false}};
+        err = ctl_output_message_extras(context->out, context->format, "head", &head->base, extras,
+                                        save != NULL ? 2 : 1);
     }
     ledger_query_result_free(result);
     return err;

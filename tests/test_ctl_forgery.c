@@ -481,6 +481,7 @@ static void test_ctl_forgery_heads(void **state)
     crypto_ed25519_public_key(w->other_secret, other_public);
     crypto_hex(other_public, sizeof other_public, other_hex);
     snprintf(saved, sizeof saved, "%s/forged-head.pb", w->fixture->dir);
+    const char *const plain[8] = {"head"};
     const char *const save[8] = {"head", "--save", saved};
     const char *const proof[8] = {"proof", "--seq", w->purchase};
     const char *const pinned[8] = {"proof", "--seq", w->purchase, "--public-key", w->head_key};
@@ -489,6 +490,8 @@ static void test_ctl_forgery_heads(void **state)
                                           w->head_key};
     const char *const not_verified = "the current head's signature does not verify";
 
+    expect_refused(w, HEAD, 0, head_signature_flipped, plain, 1, "MISMATCH", not_verified);
+    expect_refused(w, HEAD, 0, head_root_changed, plain, 1, "MISMATCH", not_verified);
     expect_refused(w, HEAD, 0, head_signature_flipped, save, 1, "MISMATCH", not_verified);
     expect_refused(w, HEAD, 0, head_signature_flipped, proof, 1, "MISMATCH", not_verified);
     expect_refused(w, HEAD, 0, head_root_changed, proof, 1, "MISMATCH", not_verified);
