@@ -1,7 +1,8 @@
 /*
  * test_ctl_forgery.c: ledgerctl's audit verbs in front of a lying daemon.
- * Goal: head --save, proof, consistency, verify --head, explain and events
- * --proofs check what the daemon sends instead of taking its word
+ * Goal: head (printed or --save), proof, consistency, verify --head,
+ * explain and events --proofs check what the daemon sends instead of taking
+ * its word
  * (docs/cli.md, "Proofs"; docs/verification.md): each forged reply, a head
  * with a bit of its signature flipped, its root, size or time changed, signed
  * by another key than the pinned one, or signed over a rewritten root by
