@@ -289,6 +289,20 @@ static void raw_close(struct raw *raw)
     mdb_env_close(raw->env);
 }
 
+/* A copy of the record of `sequence` (the caller frees it). */
+static uint8_t *raw_record(struct raw *raw, MDB_dbi log, uint64_t sequence, size_t *size_out)
+{
+    uint8_t key[8];
+    store_u64_to_key(sequence, key);
+    MDB_val k = {8, key}, v;
+    assert_int_equal(mdb_get(raw->txn, log, &k, &v), MDB_SUCCESS);
+    uint8_t *record = malloc(v.mv_size);
+    assert_non_null(record);
+    memcpy(record, v.mv_data, v.mv_size);
+    *size_out = v.mv_size;
+    return record;
+}
+
 /* Swaps the values of two sequences' keys in one database. */
 static void raw_swap(struct raw *raw, MDB_dbi dbi, uint64_t a, uint64_t b)
 {
@@ -675,12 +689,9 @@ static void test_verify_rewritten_history_fails(void **state)
     MDB_dbi leaf = raw_db(&raw, "leaf");
     uint8_t key[8];
     store_u64_to_key(w->flip_sequence, key);
-    MDB_val k = {8, key}, v;
-    assert_int_equal(mdb_get(raw.txn, log, &k, &v), MDB_SUCCESS);
-    uint8_t *record = malloc(v.mv_size);
-    assert_non_null(record);
-    memcpy(record, v.mv_data, v.mv_size);
-    size_t size = v.mv_size;
+    MDB_val k = {8, key};
+    size_t size = 0;
+    uint8_t *record = raw_record(&raw, log, w->flip_sequence, &size);
     /* Change the record so that it still decodes and names its sequence:
      * the first letter of its command id, in upper case ("cmd-17" becomes
      * "Cmd-17"), a rewrite a reader would not notice. */
@@ -1266,13 +1277,10 @@ static void test_verify_unfinished_rebuild(void **state)
     MDB_dbi log = raw_open(&log_raw, dir, "log");
     uint8_t key[8];
     store_u64_to_key(w->flip_sequence, key);
-    MDB_val record_key = {8, key}, record;
-    assert_int_equal(mdb_get(log_raw.txn, log, &record_key, &record), MDB_SUCCESS);
-    uint8_t *copy = malloc(record.mv_size);
-    assert_non_null(copy);
-    memcpy(copy, record.mv_data, record.mv_size);
-    copy[record.mv_size - 1] ^= 0x01;
-    MDB_val changed = {record.mv_size, copy};
+    size_t size = 0;
+    uint8_t *copy = raw_record(&log_raw, log, w->flip_sequence, &size);
+    copy[size - 1] ^= 0x01;
+    MDB_val record_key = {8, key}, changed = {size, copy};
     assert_int_equal(mdb_put(log_raw.txn, log, &record_key, &changed, 0), MDB_SUCCESS);
     raw_close(&log_raw);
     free(copy);
