@@ -186,15 +186,25 @@ static bool events_equal(const Ledger__V1__Event *a, const Ledger__V1__Event *b)
     return equal;
 }
 
-bool ctl_entry_event_is_record(const Ledger__V1__EventEntry *entry)
+/* Decodes an entry's record: whether it decodes and the decoded event sent
+ * beside it (if any) is it; *sequence_out gets the record's own sequence (0
+ * when it does not decode). */
+static bool record_is_event(const Ledger__V1__EventEntry *entry, uint64_t *sequence_out)
 {
     Ledger__V1__Event *event =
         ledger__v1__event__unpack(NULL, entry->record.len, entry->record.data);
+    *sequence_out = event != NULL ? event->sequence : 0;
     bool same = event != NULL && (entry->event == NULL || events_equal(event, entry->event));
     if (event != NULL) {
         ledger__v1__event__free_unpacked(event, NULL);
     }
     return same;
+}
+
+bool ctl_entry_event_is_record(const Ledger__V1__EventEntry *entry)
+{
+    uint64_t sequence = 0;
+    return record_is_event(entry, &sequence);
 }
 
 /* Checks an entry's record against its proof and, with root given, the
@@ -210,13 +220,8 @@ static enum ledger_err entry_check(struct ctl_context *context, const Ledger__V1
         return ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR, "sequence %llu came without its proof",
                         (unsigned long long)sequence);
     }
-    Ledger__V1__Event *event =
-        ledger__v1__event__unpack(NULL, entry->record.len, entry->record.data);
-    uint64_t named = event != NULL ? event->sequence : 0;
-    bool same = event != NULL && (entry->event == NULL || events_equal(event, entry->event));
-    if (event != NULL) {
-        ledger__v1__event__free_unpacked(event, NULL);
-    }
+    uint64_t named = 0;
+    bool same = record_is_event(entry, &named);
     if (named != sequence) {
         return ctl_fail(context, LEDGER_ERR_MISMATCH,
                         "the record sent as sequence %llu does not decode to that sequence",
