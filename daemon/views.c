@@ -2704,7 +2704,7 @@ enum ledger_err views_layout(struct store_txn *txn, uint64_t *out)
     enum ledger_err err =
         store_get(txn, STORE_DB_META, views_layout_key, sizeof views_layout_key - 1, &value);
     if (err == LEDGER_ERR_NOT_FOUND) {
-        *out = 1;
+        *out = VIEWS_LAYOUT_UNRECORDED;
         return LEDGER_ERR_OK;
     }
     if (err == LEDGER_ERR_OK) {

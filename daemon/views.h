@@ -112,6 +112,9 @@ void views_result_clear(Ledger__V1__QueryResult *result);
  * savings plan and principal rows record the last event that changed them
  * (last_sequence), as reservation rows do. */
 #define VIEWS_LAYOUT_VERSION 6
+/* The layout of a store that records none (written before the entry
+ * existed), whose Merkle tree also stored the leaf hashes as its level 0. */
+#define VIEWS_LAYOUT_UNRECORDED 1
 /* The layout recorded while a rebuild runs (its first transaction writes it,
  * its last one VIEWS_LAYOUT_VERSION): found at open, the views are
  * incomplete because a rebuild was interrupted. */
@@ -119,7 +122,8 @@ void views_result_clear(Ledger__V1__QueryResult *result);
 /* Records VIEWS_LAYOUT_REBUILDING (in a write transaction). */
 __attribute__((warn_unused_result)) enum ledger_err
 views_layout_mark_rebuilding(struct store_txn *txn);
-/* The layout of the views in the store (1 when none is recorded). */
+/* The layout of the views in the store (VIEWS_LAYOUT_UNRECORDED when none
+ * is recorded). */
 __attribute__((warn_unused_result)) enum ledger_err views_layout(struct store_txn *txn,
                                                                  uint64_t *out);
 /* Records VIEWS_LAYOUT_VERSION as the store's layout (in a write transaction). */

@@ -270,7 +270,7 @@ static int verify_log(const struct options *options, struct store *store,
     bar.enabled = bar.enabled && !options->quiet;
     if (store_cursor_open(txn, STORE_DB_LOG, &cursor) != LEDGER_ERR_OK ||
         store_cursor_open(txn, STORE_DB_LEAF, &leaf_cursor) != LEDGER_ERR_OK ||
-        merkle_check_open(txn, layout == 1, &check) != LEDGER_ERR_OK) {
+        merkle_check_open(txn, layout == VIEWS_LAYOUT_UNRECORDED, &check) != LEDGER_ERR_OK) {
         status = fail(0, "cannot open a cursor on the log");
         goto done;
     }
