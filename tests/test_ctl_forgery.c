@@ -681,10 +681,8 @@ static Ledger__V1__SignedHead *head_saved(struct world *w, const char *path)
     expect_ok(&run);
     run_free(&run);
     uint8_t bytes[1024];
-    FILE *file = fopen(path, "rb");
-    assert_non_null(file);
-    size_t size = fread(bytes, 1, sizeof bytes, file);
-    fclose(file);
+    size_t size = test_read_bytes(path, bytes, sizeof bytes);
+    assert_true(size != SIZE_MAX);
     Ledger__V1__SignedHead *head = ledger__v1__signed_head__unpack(NULL, size, bytes);
     assert_non_null(head);
     return head;

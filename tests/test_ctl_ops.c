@@ -64,10 +64,8 @@ static void write_text(const char *path, const char *text)
 static void head_signed_by_another_key(const char *from, const char *to, char public_hex[65])
 {
     uint8_t bytes[1024];
-    FILE *file = fopen(from, "rb");
-    assert_non_null(file);
-    size_t size = fread(bytes, 1, sizeof bytes, file);
-    fclose(file);
+    size_t size = test_read_bytes(from, bytes, sizeof bytes);
+    assert_true(size != SIZE_MAX);
     Ledger__V1__SignedHead *head = ledger__v1__signed_head__unpack(NULL, size, bytes);
     assert_non_null(head);
     assert_int_equal(head->root_hash.len, MERKLE_HASH_BYTES);
@@ -82,7 +80,7 @@ static void head_signed_by_another_key(const char *from, const char *to, char pu
     resigned.signature = (ProtobufCBinaryData){sizeof signature, signature};
     size = ledger__v1__signed_head__pack(&resigned, bytes);
     ledger__v1__signed_head__free_unpacked(head, NULL);
-    file = fopen(to, "wb");
+    FILE *file = fopen(to, "wb");
     assert_non_null(file);
     assert_int_equal(fwrite(bytes, 1, size, file), size);
     fclose(file);

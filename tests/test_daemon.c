@@ -1217,10 +1217,8 @@ static void test_daemon_restore_refuses_a_damaged_head(void **state)
     char path[PATH_SIZE + 64];
     snprintf(path, sizeof path, "%s/head.pb", backup);
     uint8_t head[1024];
-    FILE *file = fopen(path, "rb");
-    assert_non_null(file);
-    size_t head_size = fread(head, 1, sizeof head, file);
-    fclose(file);
+    size_t head_size = test_read_bytes(path, head, sizeof head);
+    assert_true(head_size != SIZE_MAX);
     /* The last field is the 32-byte public key (tag and length before it);
      * the signature's last byte comes just before. */
     size_t signature_last = head_size - (2 + CRYPTO_SIGN_PUBLIC_BYTES) - 1;

@@ -134,11 +134,8 @@ static Ledger__V1__SignedHead *read_head(const char *dir)
 {
     char path[640];
     snprintf(path, sizeof path, "%s/head.pb", dir);
-    FILE *file = fopen(path, "rb");
-    assert_non_null(file);
     uint8_t bytes[4096];
-    size_t size = fread(bytes, 1, sizeof bytes, file);
-    fclose(file);
+    size_t size = test_read_bytes(path, bytes, sizeof bytes);
     assert_true(size > 0 && size < sizeof bytes);
     ProtobufCMessage *message = NULL;
     assert_int_equal(codec_message_unpack(&ledger__v1__signed_head__descriptor, bytes, size,

@@ -9,6 +9,7 @@
 
 #include <ftw.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -43,6 +44,20 @@ static inline int test_timeout_ms(int ms)
         scale = 1;
     }
     return (int)(ms * scale);
+}
+
+/* Reads the whole file at `path` into `buffer` (at most `capacity` bytes):
+ * its size, or SIZE_MAX when it cannot be read or does not fit. */
+static inline size_t test_read_bytes(const char *path, void *buffer, size_t capacity)
+{
+    FILE *file = fopen(path, "rb");
+    if (file == NULL) {
+        return SIZE_MAX;
+    }
+    size_t size = fread(buffer, 1, capacity, file);
+    bool whole = !ferror(file) && fgetc(file) == EOF;
+    fclose(file);
+    return whole ? size : SIZE_MAX;
 }
 
 /* Copies the file `from` to `to` (created or replaced); false on any error. */

@@ -1022,11 +1022,9 @@ static void write_changed_head(const struct world *w, const char *dir, const cha
 {
     char path[PATH_SIZE];
     path_join(path, w->backup, "head.pb");
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
     uint8_t bytes[4096];
-    size_t size = fread(bytes, 1, sizeof bytes, f);
-    fclose(f);
+    size_t size = test_read_bytes(path, bytes, sizeof bytes);
+    assert_true(size != SIZE_MAX);
     ProtobufCMessage *message = NULL;
     assert_int_equal(codec_message_unpack(&ledger__v1__signed_head__descriptor, bytes, size,
                                           sizeof bytes, LEDGER_ERR_CORRUPT, &message),
@@ -1037,7 +1035,7 @@ static void write_changed_head(const struct world *w, const char *dir, const cha
     assert_int_equal(codec_pack(message, &packed, &packed_size), LEDGER_ERR_OK);
     codec_message_free(message);
     path_join(path, dir, name);
-    f = fopen(path, "wb");
+    FILE *f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(packed, 1, packed_size, f), packed_size);
     assert_int_equal(fclose(f), 0);
@@ -1090,11 +1088,9 @@ static void test_verify_bad_heads_fail(void **state)
     }
     /* The head's own key, given explicitly, verifies; another key does not. */
     path_join(path, dir, "head.pb");
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
     uint8_t bytes[4096];
-    size_t size = fread(bytes, 1, sizeof bytes, f);
-    fclose(f);
+    size_t size = test_read_bytes(path, bytes, sizeof bytes);
+    assert_true(size != SIZE_MAX);
     Ledger__V1__SignedHead *head = ledger__v1__signed_head__unpack(NULL, size, bytes);
     assert_non_null(head);
     assert_int_equal(head->public_key.len, CRYPTO_SIGN_PUBLIC_BYTES);
