@@ -201,12 +201,6 @@ static bool record_is_event(const Ledger__V1__EventEntry *entry, uint64_t *seque
     return same;
 }
 
-bool ctl_entry_event_is_record(const Ledger__V1__EventEntry *entry)
-{
-    uint64_t sequence = 0;
-    return record_is_event(entry, &sequence);
-}
-
 /* Checks an entry's record against its proof and, with root given, the
  * proof against that root: the leaf hash recomputed from the record bytes,
  * the record's own sequence, the proof's tree size, and that the decoded
@@ -497,11 +491,13 @@ static enum ledger_err number_arg(struct ctl_context *context, const struct ctl_
     return LEDGER_ERR_OK;
 }
 
-/* The current head, fetched and verified (by the pinned key when given). */
+/* The current head, fetched and verified (by the pinned key when given);
+ * key_out gets the key it verified by. */
 static enum ledger_err verified_head(struct ctl_context *context, const struct ctl_args *args,
-                                     Ledger__V1__QueryResult **out)
+                                     Ledger__V1__QueryResult **out,
+                                     uint8_t key[CRYPTO_SIGN_PUBLIC_BYTES])
 {
-    uint8_t pinned[CRYPTO_SIGN_PUBLIC_BYTES], key[CRYPTO_SIGN_PUBLIC_BYTES];
+    uint8_t pinned[CRYPTO_SIGN_PUBLIC_BYTES];
     bool pin = false;
     enum ledger_err err = pinned_key_arg(context, args, "public-key", pinned, &pin);
     if (err != LEDGER_ERR_OK) {
@@ -535,7 +531,8 @@ enum ledger_err ctl_proof_run(struct ctl_context *context, const struct ctl_args
         return ctl_fail(context, LEDGER_ERR_USAGE, "--tree-size: must be at least --seq");
     }
     Ledger__V1__QueryResult *head_result = NULL, *proof_result = NULL, *entry_result = NULL;
-    if ((err = verified_head(context, args, &head_result)) != LEDGER_ERR_OK) {
+    uint8_t key[CRYPTO_SIGN_PUBLIC_BYTES];
+    if ((err = verified_head(context, args, &head_result, key)) != LEDGER_ERR_OK) {
         return err;
     }
     const Ledger__V1__SignedHead *head = head_result->head;
@@ -623,7 +620,8 @@ enum ledger_err ctl_consistency_run(struct ctl_context *context, const struct ct
         return ctl_fail(context, LEDGER_ERR_USAGE, "--from: must be 1..--to");
     }
     Ledger__V1__QueryResult *head_result = NULL, *proof_result = NULL;
-    if ((err = verified_head(context, args, &head_result)) != LEDGER_ERR_OK) {
+    uint8_t key[CRYPTO_SIGN_PUBLIC_BYTES];
+    if ((err = verified_head(context, args, &head_result, key)) != LEDGER_ERR_OK) {
         return err;
     }
     const Ledger__V1__SignedHead *head = head_result->head;
@@ -1107,4 +1105,153 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
 cleanup:
     ledger_query_result_free(result);
     return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* events --proofs */
+
+struct ctl_proof_anchor {
+    Ledger__V1__QueryResult *head;         /* the newest head verified */
+    uint8_t key[CRYPTO_SIGN_PUBLIC_BYTES]; /* the key it verified by: every later head's too */
+    bool fixed;                            /* every proof is of the tree of `size` */
+    uint64_t size;                         /* the tree `root` is of; 0: none yet */
+    uint8_t root[MERKLE_HASH_BYTES];
+    uint64_t proofs; /* proofs verified */
+    uint64_t heads;  /* heads verified after the first, each consistent with the one before */
+};
+
+enum ledger_err ctl_proof_anchor_open(struct ctl_context *context, const struct ctl_args *args,
+                                      uint64_t tree_size, bool follow,
+                                      struct ctl_proof_anchor **out)
+{
+    struct ctl_proof_anchor *anchor = calloc(1, sizeof *anchor);
+    if (anchor == NULL) {
+        return ctl_fail(context, LEDGER_ERR_NO_MEMORY, "out of memory");
+    }
+    enum ledger_err err = verified_head(context, args, &anchor->head, anchor->key);
+    if (err == LEDGER_ERR_OK && !follow) {
+        /* A listing is of one tree: the one asked for, or the signed head's
+         * (the log may grow while it is read). */
+        anchor->fixed = true;
+        anchor->size = tree_size != 0 ? tree_size : anchor->head->head->tree_size;
+        err = trusted_root(context, anchor->head->head, anchor->size, anchor->root);
+    }
+    if (err != LEDGER_ERR_OK) {
+        ctl_proof_anchor_close(anchor);
+        return err;
+    }
+    *out = anchor;
+    return LEDGER_ERR_OK;
+}
+
+uint64_t ctl_proof_anchor_tree_size(const struct ctl_proof_anchor *anchor)
+{
+    return anchor->fixed ? anchor->size : 0;
+}
+
+/* Following: a page proven against a tree past the newest verified head.
+ * The next head must verify by the same key and extend the last one (a
+ * consistency proof between them); the tree's root is then trusted through
+ * it. */
+static enum ledger_err anchor_advance(struct ctl_context *context, struct ctl_proof_anchor *anchor,
+                                      uint64_t tree_size)
+{
+    const Ledger__V1__SignedHead *last = anchor->head->head;
+    Ledger__V1__QueryResult *next = NULL, *consistency = NULL;
+    uint8_t key[CRYPTO_SIGN_PUBLIC_BYTES];
+    enum ledger_err err = LEDGER_ERR_OK;
+    if (tree_size > last->tree_size) {
+        err = fetch_head(context, &next);
+        if (err == LEDGER_ERR_OK) {
+            err = head_check(context, next->head, "newer", anchor->key, "the key of the first head",
+                             key);
+        }
+        if (err == LEDGER_ERR_OK && next->head->tree_size < tree_size) {
+            err =
+                ctl_fail(context, LEDGER_ERR_MISMATCH,
+                         "events were proven against a tree of %llu, past the signed head "
+                         "(%llu events)",
+                         (unsigned long long)tree_size, (unsigned long long)next->head->tree_size);
+        }
+        if (err == LEDGER_ERR_OK && last->tree_size > 0) {
+            err = fetch_consistency(context, last->tree_size, next->head->tree_size, &consistency);
+            if (err == LEDGER_ERR_OK &&
+                !consistency_ok(consistency->consistency, last->root_hash.data,
+                                next->head->root_hash.data)) {
+                err = ctl_fail(context, LEDGER_ERR_MISMATCH,
+                               "the history was rewritten: the signed head of %llu events does "
+                               "not extend the one of %llu verified before it",
+                               (unsigned long long)next->head->tree_size,
+                               (unsigned long long)last->tree_size);
+            }
+        }
+        if (err == LEDGER_ERR_OK) {
+            ledger_query_result_free(anchor->head);
+            anchor->head = next;
+            anchor->heads++;
+            next = NULL;
+        }
+    }
+    if (err == LEDGER_ERR_OK) {
+        anchor->size = 0;
+        err = trusted_root(context, anchor->head->head, tree_size, anchor->root);
+    }
+    if (err == LEDGER_ERR_OK) {
+        anchor->size = tree_size;
+    }
+    ledger_query_result_free(consistency);
+    ledger_query_result_free(next);
+    return err;
+}
+
+enum ledger_err ctl_proof_anchor_check(struct ctl_context *context, struct ctl_proof_anchor *anchor,
+                                       const Ledger__V1__EventEntry *entry)
+{
+    if (entry->event == NULL) {
+        return ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR, "an events entry has no event");
+    }
+    enum ledger_err err = LEDGER_ERR_OK;
+    if (entry->proof != NULL && !anchor->fixed && entry->proof->tree_size != anchor->size) {
+        /* Checked before a root is looked for, so that a forged record is
+         * named as such rather than as a tree size. */
+        err = entry_check(context, entry, entry->event->sequence, entry->proof->tree_size, NULL);
+        if (err == LEDGER_ERR_OK) {
+            err = anchor_advance(context, anchor, entry->proof->tree_size);
+        }
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = entry_check(context, entry, entry->event->sequence, anchor->size, anchor->root);
+    }
+    if (err == LEDGER_ERR_OK) {
+        anchor->proofs++;
+    }
+    return err;
+}
+
+void ctl_proof_anchor_summary(struct ctl_context *context, const struct ctl_proof_anchor *anchor)
+{
+    const Ledger__V1__SignedHead *head = anchor->head->head;
+    char label[64], tree[80] = "", line[320];
+    head_label(head->tree_size, head->root_hash.data, label);
+    if (anchor->fixed && anchor->size != head->tree_size) {
+        snprintf(tree, sizeof tree, "the tree of size %llu, consistent with ",
+                 (unsigned long long)anchor->size);
+    }
+    int length =
+        snprintf(line, sizeof line, "%llu inclusion proof%s against %sthe signed head %s",
+                 (unsigned long long)anchor->proofs, anchor->proofs == 1 ? "" : "s", tree, label);
+    if (anchor->heads > 0 && length > 0 && (size_t)length < sizeof line) {
+        snprintf(line + length, sizeof line - (size_t)length,
+                 " (and %llu head%s before it, each extended by the next)",
+                 (unsigned long long)anchor->heads, anchor->heads == 1 ? "" : "s");
+    }
+    verified_line(context, line);
+}
+
+void ctl_proof_anchor_close(struct ctl_proof_anchor *anchor)
+{
+    if (anchor != NULL) {
+        ledger_query_result_free(anchor->head);
+        free(anchor);
+    }
 }

@@ -1917,11 +1917,15 @@ static const struct ctl_option events_options[] = {
      "(once the page is on the disk, when stdout is a file)",
      false},
     {"proofs", CTL_OPTION_FLAG, NULL,
-     "include each event's record bytes and inclusion proof (its leaf hash checked against the "
-     "record)",
+     "include each event's record bytes and inclusion proof, each verified against a signed "
+     "head before the event is printed",
      false},
     {"tree-size", CTL_OPTION_VALUE, "M",
      "the events of the tree of size M only, with --proofs proved against it (a head you kept)",
+     false},
+    {"public-key", CTL_OPTION_VALUE, "HEX",
+     "with --proofs: the ledger's public key as pinned out of band (default: the key the head "
+     "names)",
      false},
     OPT_END,
 };
@@ -1930,37 +1934,22 @@ struct events_printer {
     struct ctl_event_stream stream;
     uint64_t limit; /* 0: no limit */
     uint64_t printed;
-    char mismatch[160]; /* why an event was not printed, with err MISMATCH */
-    int sync_errno;     /* not 0: the output could not be made durable */
+    struct ctl_context *context;
+    struct ctl_proof_anchor *anchor; /* with --proofs */
+    bool checked;                    /* err is the anchor's, its message in context's */
+    int sync_errno;                  /* not 0: the output could not be made durable */
     enum ledger_err err;
 };
 
 static int print_event(void *context, const Ledger__V1__EventEntry *entry)
 {
     struct events_printer *printer = context;
-    if (entry->proof != NULL) {
-        /* A proof is of the record's leaf hash: recompute it from the
-         * record bytes rather than print one the record does not have, and
-         * print only the event that record is. */
-        uint8_t leaf[MERKLE_HASH_BYTES];
-        merkle_leaf_hash(entry->record.data, entry->record.len, leaf);
-        unsigned long long sequence = entry->event->sequence;
-        const char *why = NULL;
-        if (entry->proof->leaf_hash.len != MERKLE_HASH_BYTES ||
-            memcmp(leaf, entry->proof->leaf_hash.data, MERKLE_HASH_BYTES) != 0) {
-            why = "its proof's leaf hash is not the hash of its record";
-        } else if (entry->proof->sequence != sequence) {
-            snprintf(printer->mismatch, sizeof printer->mismatch,
-                     "event %llu: its proof is of sequence %llu", sequence,
-                     (unsigned long long)entry->proof->sequence);
-        } else if (!ctl_entry_event_is_record(entry)) {
-            why = "the event sent is not its record decoded";
-        }
-        if (why != NULL) {
-            snprintf(printer->mismatch, sizeof printer->mismatch, "event %llu: %s", sequence, why);
-        }
-        if (printer->mismatch[0] != '\0') {
-            printer->err = LEDGER_ERR_MISMATCH;
+    if (printer->anchor != NULL) {
+        /* Only an event whose record is proven to a signed root is printed. */
+        enum ledger_err err = ctl_proof_anchor_check(printer->context, printer->anchor, entry);
+        if (err != LEDGER_ERR_OK) {
+            printer->err = err;
+            printer->checked = true;
             return 1;
         }
     }
@@ -2047,9 +2036,20 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
     if (checkpoint != NULL && checkpoint[0] == '\0') {
         return usage(context, "checkpoint", "give a file name");
     }
+    if (ctl_arg(args, "public-key") != NULL && !ctl_flag(args, "proofs")) {
+        return usage(context, "public-key", "it pins the key proofs are checked by: add --proofs");
+    }
     struct ledger_client *client = NULL;
     if ((err = ctl_client(context, &client)) != LEDGER_ERR_OK) {
         return err;
+    }
+    struct ctl_proof_anchor *anchor = NULL;
+    if (ctl_flag(args, "proofs")) {
+        err = ctl_proof_anchor_open(context, args, tree_size, ctl_flag(args, "follow"), &anchor);
+        if (err != LEDGER_ERR_OK) {
+            return err;
+        }
+        tree_size = ctl_proof_anchor_tree_size(anchor);
     }
     subscription.after_sequence = from > 0 ? from - 1 : 0; /* no --from: from 1 */
     subscription.checkpoint_path = checkpoint;
@@ -2072,7 +2072,9 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         .stream = {.out = context->out, .format = context->format, .header_done = false},
         .limit = limit,
         .printed = 0,
-        .mismatch = "",
+        .context = context,
+        .anchor = anchor,
+        .checked = false,
         .sync_errno = 0,
         .err = LEDGER_ERR_OK,
     };
@@ -2086,6 +2088,7 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
     }
     if (ctl_output_end_line(context->out) != LEDGER_ERR_OK) {
         snprintf(context->message, sizeof context->message, "cannot write the output");
+        ctl_proof_anchor_close(anchor);
         return LEDGER_ERR_IO_ERROR;
     }
     /* Ctrl-C and SIGTERM stop the feed after the page being printed, with
@@ -2108,26 +2111,26 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
     sigaction(SIGTERM, &previous_term, NULL);
     if (err != LEDGER_ERR_OK && printer.err == LEDGER_ERR_OK) {
         copy_client_message(context, err, 1);
-        return err;
-    }
-    if (printer.sync_errno != 0) { /* only with a checkpoint */
+    } else if (printer.sync_errno != 0) { /* only with a checkpoint */
         snprintf(context->message, sizeof context->message,
                  "cannot make the output durable (%s): the checkpoint file %s was not advanced",
                  strerror(printer.sync_errno), checkpoint);
-        return printer.err;
+        err = printer.err;
+    } else if (printer.err != LEDGER_ERR_OK) {
+        if (!printer.checked) {
+            snprintf(context->message, sizeof context->message, "cannot write the output");
+        }
+        err = printer.err;
+    } else {
+        if (printer.printed == 0 && context->format == CTL_FORMAT_TABLE) {
+            fprintf(context->err, "no events\n");
+        }
+        if (anchor != NULL) {
+            ctl_proof_anchor_summary(context, anchor);
+        }
     }
-    if (printer.err == LEDGER_ERR_MISMATCH) {
-        snprintf(context->message, sizeof context->message, "%s", printer.mismatch);
-        return printer.err;
-    }
-    if (printer.err != LEDGER_ERR_OK) {
-        snprintf(context->message, sizeof context->message, "cannot write the output");
-        return printer.err;
-    }
-    if (printer.printed == 0 && context->format == CTL_FORMAT_TABLE) {
-        fprintf(context->err, "no events\n");
-    }
-    return LEDGER_ERR_OK;
+    ctl_proof_anchor_close(anchor);
+    return err;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -87,9 +87,25 @@ __attribute__((warn_unused_result)) enum ledger_err ctl_demo_run(struct ctl_cont
                                                                  const struct ctl_args *args);
 
 /* ctl_audit.c: the verbs that verify heads and proofs on the client. */
-/* Whether the decoded event sent beside a record (the one printed) is that
- * record decoded, and the record decodes at all. */
-bool ctl_entry_event_is_record(const Ledger__V1__EventEntry *entry);
+/* events --proofs: every entry checked against a signed root before it is
+ * printed (its record's leaf hash, its own sequence, the decoded event sent
+ * beside it, its inclusion path). Opened on the current head, verified (by
+ * --public-key when given): a listing is of one tree (tree_size, or the
+ * head's: ctl_proof_anchor_tree_size), a followed feed's pages of newer
+ * trees, each newer head verified by the same key and consistent with the
+ * one before. Errors are in context's message. */
+struct ctl_proof_anchor;
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_proof_anchor_open(struct ctl_context *context, const struct ctl_args *args, uint64_t tree_size,
+                      bool follow, struct ctl_proof_anchor **out);
+/* The tree a listing's pages are to be asked of; 0 when following. */
+uint64_t ctl_proof_anchor_tree_size(const struct ctl_proof_anchor *anchor);
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_proof_anchor_check(struct ctl_context *context, struct ctl_proof_anchor *anchor,
+                       const Ledger__V1__EventEntry *entry);
+/* Table output: "verified: N inclusion proofs against the signed head ...". */
+void ctl_proof_anchor_summary(struct ctl_context *context, const struct ctl_proof_anchor *anchor);
+void ctl_proof_anchor_close(struct ctl_proof_anchor *anchor);
 extern const struct ctl_option ctl_head_options[];
 extern const struct ctl_option ctl_proof_options[];
 extern const struct ctl_option ctl_consistency_options[];

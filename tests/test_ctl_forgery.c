@@ -76,14 +76,15 @@ struct forgery {
     unsigned nth;
     bool (*alter)(struct world *world, Ledger__V1__QueryResult *result);
     unsigned seen, altered;
+    struct forgery *stage; /* applied first, to the honest run too: the scene it plays in */
 };
 
-static void forge_reply(void *context, const Ledger__V1__SignedRequest *request,
-                        Ledger__V1__Reply *reply)
+static void forge_one(struct forgery *forgery, const Ledger__V1__SignedRequest *request,
+                      Ledger__V1__Reply *reply)
 {
-    struct forgery *forgery = context;
-    if (request == NULL || request->body == NULL || request->body->query == NULL ||
-        request->body->query->kind_case != forgery->kind || reply->query == NULL) {
+    if (forgery == NULL || request == NULL || request->body == NULL ||
+        request->body->query == NULL || request->body->query->kind_case != forgery->kind ||
+        reply->query == NULL) {
         return;
     }
     forgery->seen++;
@@ -91,6 +92,14 @@ static void forge_reply(void *context, const Ledger__V1__SignedRequest *request,
         forgery->alter(forgery->world, reply->query)) {
         forgery->altered++;
     }
+}
+
+static void forge_reply(void *context, const Ledger__V1__SignedRequest *request,
+                        Ledger__V1__Reply *reply)
+{
+    struct forgery *forgery = context;
+    forge_one(forgery->stage, request, reply);
+    forge_one(forgery, request, reply);
 }
 
 /* ledgerctl as the demo's auditor of contoso, through the proxy. */
@@ -103,14 +112,19 @@ static void audit(struct world *world, struct run *run, const char *const args[8
 
 /* Runs `args` through the honest proxy (it must succeed), then through the
  * forgery (it must alter a reply, and ledgerctl must exit with `status`,
- * `code` and a message holding `words`). */
-static void expect_refused(struct world *world, Ledger__V1__Query__KindCase kind, unsigned nth,
-                           bool (*alter)(struct world *, Ledger__V1__QueryResult *),
-                           const char *const args[8], int status, const char *code,
-                           const char *words)
+ * `code` and a message holding `words`). A stage, when given, alters
+ * replies in both runs: the honest run shows that what it sets up alone is
+ * accepted. */
+static void expect_staged_refused(struct world *world, const struct forgery *stage,
+                                  Ledger__V1__Query__KindCase kind, unsigned nth,
+                                  bool (*alter)(struct world *, Ledger__V1__QueryResult *),
+                                  const char *const args[8], int status, const char *code,
+                                  const char *words)
 {
-    struct forgery honest = {world, kind, nth, NULL, 0, 0};
-    struct forgery lying = {world, kind, nth, alter, 0, 0};
+    struct forgery honest_stage = stage != NULL ? *stage : (struct forgery){0};
+    struct forgery lying_stage = honest_stage;
+    struct forgery honest = {world, kind, nth, NULL, 0, 0, stage != NULL ? &honest_stage : NULL};
+    struct forgery lying = {world, kind, nth, alter, 0, 0, stage != NULL ? &lying_stage : NULL};
     struct run run;
     reply_proxy_set(world->proxy, forge_reply, &honest);
     audit(world, &run, args);
@@ -124,7 +138,8 @@ static void expect_refused(struct world *world, Ledger__V1__Query__KindCase kind
     reply_proxy_set(world->proxy, forge_reply, &lying);
     audit(world, &run, args);
     reply_proxy_set(world->proxy, NULL, NULL);
-    if (lying.altered == 0) {
+    if (lying.altered == 0 ||
+        (stage != NULL && (honest_stage.altered == 0 || lying_stage.altered == 0))) {
         fail_msg("%s %s: nothing was forged (%u replies of query kind %d)", args[0], args[1],
                  lying.seen, (int)kind);
     }
@@ -133,6 +148,14 @@ static void expect_refused(struct world *world, Ledger__V1__Query__KindCase kind
         fail_msg("%s %s: expected '%s' in: %s", args[0], args[1], words, run.err);
     }
     run_free(&run);
+}
+
+static void expect_refused(struct world *world, Ledger__V1__Query__KindCase kind, unsigned nth,
+                           bool (*alter)(struct world *, Ledger__V1__QueryResult *),
+                           const char *const args[8], int status, const char *code,
+                           const char *words)
+{
+    expect_staged_refused(world, NULL, kind, nth, alter, args, status, code, words);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -646,17 +669,84 @@ static void test_ctl_forgery_explain(void **state)
 }
 
 /* events --proofs: each proof's leaf hash is the hash of its record, it is
- * the proof of the event printed, and the event printed is its record. */
+ * the proof of the event printed, the event printed is its record, and its
+ * path leads to the root of a verified head (or, with --tree-size, to a
+ * root tied to the head by a consistency proof). */
 static void test_ctl_forgery_events(void **state)
 {
     struct world *w = *state;
     const char *const args[8] = {"--output", "json", "events", "--proofs", "--limit", "3"};
+    const char *const pinned[8] = {"--output", "json", "events",       "--proofs",
+                                   "--limit",  "3",    "--public-key", w->head_key};
+    const char *const kept[8] = {"--output",    "json",        "events",       "--proofs",
+                                 "--tree-size", w->saved_size, "--public-key", w->head_key};
     expect_refused(w, EVENTS, 0, events_record_flipped, args, 1, "MISMATCH",
-                   ": its proof's leaf hash is not the hash of its record");
+                   ": the leaf hash of the record bytes is not the proof's leaf hash");
+    expect_refused(w, EVENTS, 0, events_record_renumbered, args, 1, "MISMATCH",
+                   "does not decode to that sequence");
     expect_refused(w, EVENTS, 0, events_proof_renumbered, args, 1, "MISMATCH",
-                   ": its proof is of sequence ");
+                   ": the proof is for sequence ");
     expect_refused(w, EVENTS, 0, events_event_not_its_record, args, 1, "MISMATCH",
-                   ": the event sent is not its record decoded");
+                   "is not its record decoded");
+    const char *const off_root = "does not verify against the root of tree size ";
+    expect_refused(w, EVENTS, 0, events_path_altered, args, 1, "MISMATCH", off_root);
+    expect_refused(w, EVENTS, 0, events_path_cut, pinned, 1, "MISMATCH", off_root);
+    expect_refused(w, EVENTS, 2, events_path_grown, kept, 1, "MISMATCH", off_root);
+    expect_refused(w, EVENTS, 1, events_path_grown, kept, 1, "MISMATCH", "does not fit a tree of ");
+    /* The head they are proven against. */
+    expect_refused(w, HEAD, 0, head_signature_flipped, args, 1, "MISMATCH",
+                   "the current head's signature does not verify");
+    expect_refused(w, HEAD, 0, head_rewritten, args, 1, "MISMATCH", off_root);
+    expect_refused(w, HEAD, 0, head_other_key, pinned, 1, "MISMATCH",
+                   "not by the pinned key (--public-key)");
+    /* A kept tree: its root comes through a consistency proof to the head. */
+    char words[256];
+    snprintf(words, sizeof words,
+             "the tree of size %s is not consistent with the signed head of size %s", w->saved_size,
+             w->head_size);
+    expect_refused(w, CONSISTENCY, 0, consistency_hash_altered, kept, 1, "MISMATCH", words);
+}
+
+/* events --proofs --follow: the feed starts at an older head (the stage
+ * serves the saved one first, validly signed), so the first page, proven
+ * against the current tree, takes a newer head, which must be signed by the
+ * same key, cover the page's tree and extend the older head. */
+static void test_ctl_forgery_events_follow(void **state)
+{
+    struct world *w = *state;
+    const char *const args[8] = {"--output", "json",    "events", "--proofs",
+                                 "--follow", "--limit", "3"};
+    struct forgery stage = {w, HEAD, 1, head_replayed, 0, 0, NULL};
+    char words[256];
+    snprintf(words, sizeof words,
+             "the history was rewritten: the signed head of %s events does not extend the one of "
+             "%llu verified before it",
+             w->head_size, (unsigned long long)w->old->tree_size);
+    expect_staged_refused(w, &stage, CONSISTENCY, 0, consistency_hash_altered, args, 1, "MISMATCH",
+                          words);
+    expect_staged_refused(w, &stage, HEAD, 2, head_other_key, args, 1, "MISMATCH",
+                          "not by the key of the first head");
+    snprintf(words, sizeof words,
+             "events were proven against a tree of %s, past the signed head (%llu events)",
+             w->head_size, (unsigned long long)w->old->tree_size);
+    expect_staged_refused(w, &stage, HEAD, 2, head_replayed, args, 1, "MISMATCH", words);
+
+    /* The honest feed says what it verified. */
+    struct forgery scene = stage;
+    struct run run;
+    reply_proxy_set(w->proxy, forge_reply, &(struct forgery){w, EVENTS, 0, NULL, 0, 0, &scene});
+    const char *const table[8] = {"events", "--proofs", "--follow", "--limit", "3"};
+    audit(w, &run, table);
+    reply_proxy_set(w->proxy, NULL, NULL);
+    expect_ok(&run);
+    assert_int_equal(1, scene.altered);
+    snprintf(words, sizeof words, "verified: 3 inclusion proofs against the signed head %s/",
+             w->head_size);
+    if (strstr(run.out, words) == NULL ||
+        strstr(run.out, " (and 1 head before it, each extended by the next)") == NULL) {
+        fail_msg("expected '%s' and the older head in: %s", words, run.out);
+    }
+    run_free(&run);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -790,6 +880,7 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_verify_rewritten),
         cmocka_unit_test(test_ctl_forgery_explain),
         cmocka_unit_test(test_ctl_forgery_events),
+        cmocka_unit_test(test_ctl_forgery_events_follow),
     };
     return cmocka_run_group_tests(tests, world_setup, world_teardown);
 }

@@ -1293,6 +1293,33 @@ static void test_ctl_ops_proofs_verified(void **state)
         "1", NULL);
     expect_ok(&run);
     assert_non_null(strstr(run.out, "proof: tree size "));
+    assert_non_null(strstr(run.out, "verified: 1 inclusion proof against the signed head "));
+    run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "events", "--proofs",
+        "--tree-size", kept, NULL);
+    expect_ok(&run);
+    char against[128];
+    snprintf(against, sizeof against,
+             "inclusion proofs against the tree of size %s, consistent "
+             "with the signed head ",
+             kept);
+    assert_non_null(strstr(run.out, against));
+    run_free(&run);
+    /* Billing may read the head: a listing's proofs go to its root. A kept
+     * tree's root needs a consistency proof, which is for auditors. */
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "events", "--proofs", "--limit",
+        "2", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "verified: 2 inclusion proofs against the signed head "));
+    run_free(&run);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "events", "--proofs",
+        "--tree-size", kept, NULL);
+    expect_error(&run, 1, "FORBIDDEN");
+    run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "events", "--public-key", "00",
+        NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "add --proofs"));
     run_free(&run);
 
     char seq[32], partner_seq[32], key[128];
