@@ -645,6 +645,20 @@ static const struct ctl_column principal_columns[] = {
 #define ROWS(result, field)                                                                        \
     (const ProtobufCMessage *const *)(const void *)(result)->field, (result)->n_##field
 
+/* A table with no rows says so on stderr, as events does: "no
+ * reservations", "no savings plans" (stdout keeps the bare header). */
+static void empty_note(struct ctl_context *context, const char *key, size_t count)
+{
+    if (count == 0 && context->format == CTL_FORMAT_TABLE) {
+        char noun[64];
+        snprintf(noun, sizeof noun, "%s", key);
+        for (char *c = noun; *c != '\0'; c++) {
+            *c = *c == '_' ? ' ' : *c;
+        }
+        fprintf(context->err, "no %s\n", noun);
+    }
+}
+
 /* Sends a view query and prints the rows of its result: the repeated field
  * of QueryResult named `key`, which is also the rows' JSON key. columns:
  * borrowed. Errors: those of run_query and ctl_output_rows. */
@@ -669,6 +683,9 @@ static enum ledger_err print_view(struct ctl_context *context, Ledger__V1__Query
     size_t count = *(const size_t *)(const void *)(base + field->quantifier_offset);
     err = ctl_output_rows(context->out, context->format, key, rows, count, columns, column_count,
                           NULL, 0);
+    if (err == LEDGER_ERR_OK) {
+        empty_note(context, key, count);
+    }
     ledger_query_result_free(result);
     return err;
 }
@@ -1836,6 +1853,9 @@ static enum ledger_err run_activity(struct ctl_context *context, const struct ct
                                    0, false}};
     err = ctl_output_rows(context->out, context->format, "activity", ROWS(result, activity),
                           COLUMNS(activity_columns), extras, 1);
+    if (err == LEDGER_ERR_OK) {
+        empty_note(context, "activity", result->n_activity);
+    }
     ledger_query_result_free(result);
     return err;
 }

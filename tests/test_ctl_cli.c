@@ -1155,6 +1155,24 @@ static void test_ctl_cli_views_json(void **state)
             json_array_get(json_object_get(run.json, "permissions"), i), "enabled")));
     }
     run_free(&run);
+    /* A table with no rows says so on stderr; JSON is the empty array alone. */
+    ctl(fixture, &run, "p-view-admin", key, "reservations", "--customer", "fab", "--as-of", "1",
+        NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "RESERVATION"));
+    assert_string_equal("no reservations\n", run.err);
+    run_free(&run);
+    ctl(fixture, &run, "p-view-admin", key, "activity", "--customer", "fab", "--to", "2000-01-01",
+        NULL);
+    expect_ok(&run);
+    assert_string_equal("no activity\n", run.err);
+    run_free(&run);
+    ctl(fixture, &run, "p-view-admin", key, "--output", "json", "savings-plans", "--customer",
+        "fab", "--as-of", "1", NULL);
+    expect_ok(&run);
+    assert_int_equal(0, json_array_size(json_object_get(run.json, "savings_plans")));
+    assert_string_equal("", run.err);
+    run_free(&run);
     /* As of a sequence not recorded yet: refused, not answered with now. */
     ctl(fixture, &run, "p-view-admin", key, "reservations", "--customer", "fab", "--as-of",
         "999999999", NULL);
