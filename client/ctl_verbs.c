@@ -651,7 +651,7 @@ static void empty_note(struct ctl_context *context, const char *key, size_t coun
 {
     if (count == 0 && context->format == CTL_FORMAT_TABLE) {
         char noun[64];
-        snprintf(noun, sizeof noun, "%s", key);
+        snprintf(noun, sizeof noun, "%s", strcmp(key, "billing") == 0 ? "charges" : key);
         for (char *c = noun; *c != '\0'; c++) {
             *c = *c == '_' ? ' ' : *c;
         }
