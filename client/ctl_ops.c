@@ -28,6 +28,7 @@
 
 #include "ctl_csv.h"
 #include "ctl_time.h"
+#include "progress.h"
 #include "ctl_verbs.h"
 #include "ledger_limits.h"
 
@@ -39,60 +40,132 @@ static const char *text_or_empty(const char *text)
     return text != NULL ? text : "";
 }
 
-/* The month's charges from the billing view: --month, --customer and
- * --tree-size (0 when not given: everything committed). */
-static enum ledger_err month_args(struct ctl_context *context, const struct ctl_args *args,
-                                  const char **customer_out, uint64_t *tree_size_out)
+enum ledger_err ctl_billing_args(struct ctl_context *context, const struct ctl_args *args,
+                                 struct ctl_billing_ask *ask)
 {
     char message[CTL_MESSAGE_SIZE];
     const char *customer = ctl_arg(args, "customer");
     const char *tree_size = ctl_arg(args, "tree-size");
+    const char *page_rows = ctl_arg(args, "page-rows");
+    memset(ask, 0, sizeof *ask);
     if (ctl_month_check(ctl_arg(args, "month"), message) != LEDGER_ERR_OK) {
         return ctl_fail(context, LEDGER_ERR_USAGE, "--month: %s", message);
     }
     if (customer != NULL && !ledger_id_valid(customer)) {
         return ctl_fail(context, LEDGER_ERR_USAGE, "--customer: %s", CTL_ID_RULE);
     }
-    *tree_size_out = 0;
     if (tree_size != NULL &&
-        (ctl_unsigned_parse(tree_size, UINT64_MAX, tree_size_out, message) != LEDGER_ERR_OK ||
-         *tree_size_out == 0)) {
+        (ctl_unsigned_parse(tree_size, UINT64_MAX, &ask->tree_size, message) != LEDGER_ERR_OK ||
+         ask->tree_size == 0)) {
         return ctl_fail(context, LEDGER_ERR_USAGE, "--tree-size: %s",
-                        *tree_size_out == 0 ? "a head's tree size, at least 1" : message);
+                        ask->tree_size == 0 ? "a head's tree size, at least 1" : message);
     }
-    *customer_out = customer;
+    uint64_t rows = 0;
+    if (page_rows != NULL &&
+        (ctl_unsigned_parse(page_rows, LEDGER_ROWS_PAGE_MAX, &rows, message) != LEDGER_ERR_OK ||
+         rows == 0)) {
+        return ctl_fail(context, LEDGER_ERR_USAGE, "--page-rows: %s",
+                        rows == 0 ? "at least 1" : message);
+    }
+    ask->month = ctl_arg(args, "month");
+    ask->customer = customer;
+    ask->page_rows = (uint32_t)rows;
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err fetch_billing(struct ctl_context *context, const char *month,
-                                     const char *customer, uint64_t tree_size,
-                                     Ledger__V1__QueryResult **out)
+enum ledger_err ctl_billing_fetch(struct ctl_context *context, const struct ctl_billing_ask *ask,
+                                  Ledger__V1__QueryResult **out)
 {
     Ledger__V1__BillingQuery view = LEDGER__V1__BILLING_QUERY__INIT;
     Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    view.month = (char *)(uintptr_t)month;
-    view.customer_id = (char *)(uintptr_t)(customer != NULL ? customer : "");
-    view.tree_size = tree_size;
+    view.month = (char *)(uintptr_t)ask->month;
+    view.customer_id = (char *)(uintptr_t)(ask->customer != NULL ? ask->customer : "");
+    view.tree_size = ask->tree_size;
+    view.limit = ask->page_rows != 0 ? ask->page_rows : CTL_BILLING_PAGE_ROWS_DEFAULT;
     query.kind_case = LEDGER__V1__QUERY__KIND_BILLING;
     query.billing = &view;
-    return ctl_query(context, &query, out);
+    Ledger__V1__QueryResult *all = NULL;
+    char *token = NULL;
+    struct progress bar;
+    bool drawing = false;
+    enum ledger_err err = LEDGER_ERR_OK;
+    for (;;) {
+        Ledger__V1__QueryResult *page = NULL;
+        view.page_token = token != NULL ? token : "";
+        err = ctl_query(context, &query, &page);
+        free(token);
+        token = NULL;
+        if (err != LEDGER_ERR_OK) {
+            break;
+        }
+        const char *next = page->next_page_token != NULL ? page->next_page_token : "";
+        /* A page past the rows the first one announced, or an empty page
+         * that points further, would never end. */
+        uint64_t total = all != NULL ? all->total_rows : page->total_rows;
+        uint64_t had = all != NULL ? all->n_billing : 0;
+        if (had + page->n_billing > total || (next[0] != '\0' && page->n_billing == 0)) {
+            ledger_query_result_free(page);
+            err = ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR,
+                           "the daemon's billing pages do not add up to the %llu rows it "
+                           "announced",
+                           (unsigned long long)total);
+            break;
+        }
+        if (next[0] != '\0' && (token = strdup(next)) == NULL) {
+            ledger_query_result_free(page);
+            err = ctl_fail(context, LEDGER_ERR_NO_MEMORY, "out of memory");
+            break;
+        }
+        if (all == NULL) {
+            all = page;
+        } else if (page->n_billing > 0) {
+            Ledger__V1__BillingRow **rows =
+                realloc(all->billing, (all->n_billing + page->n_billing) * sizeof *rows);
+            if (rows == NULL) {
+                ledger_query_result_free(page);
+                err = ctl_fail(context, LEDGER_ERR_NO_MEMORY, "out of memory");
+                break;
+            }
+            memcpy(rows + all->n_billing, page->billing, page->n_billing * sizeof *rows);
+            all->billing = rows;
+            all->n_billing += page->n_billing;
+            page->n_billing = 0; /* the rows are all's now; the array is freed with page */
+            ledger_query_result_free(page);
+        } else {
+            ledger_query_result_free(page);
+        }
+        if (token == NULL) {
+            break;
+        }
+        /* A month of more than one page: a bar on a terminal. */
+        if (!drawing && ask->label != NULL) {
+            progress_start(&bar, ask->label, "rows", all->total_rows, false);
+            drawing = true;
+        }
+        if (drawing) {
+            progress_update(&bar, all->n_billing);
+        }
+    }
+    free(token);
+    if (drawing) {
+        progress_finish(&bar, all->n_billing);
+    }
+    if (err != LEDGER_ERR_OK) {
+        ledger_query_result_free(all);
+        return err;
+    }
+    *out = all;
+    return LEDGER_ERR_OK;
 }
 
 /* ------------------------------------------------------------------------ */
 /* export */
 
-#define OPT_BILLING_TREE_SIZE                                                                      \
-    {                                                                                              \
-        "tree-size", CTL_OPTION_VALUE, "N",                                                        \
-            "the month as the first N events billed it (a saved head's tree size): the same "      \
-            "rows every time, whatever is committed later",                                        \
-            false                                                                                  \
-    }
-
 const struct ctl_option ctl_export_options[] = {
     {"month", CTL_OPTION_VALUE, "YYYY-MM", "the billing month (UTC)", true},
     {"customer", CTL_OPTION_VALUE, "ID", "only this customer", false},
-    OPT_BILLING_TREE_SIZE,
+    CTL_OPTION_BILLING_TREE_SIZE,
+    CTL_OPTION_BILLING_PAGE_ROWS,
     {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
 };
 
@@ -144,15 +217,15 @@ static void export_cells(const Ledger__V1__BillingRow *row, struct export_storag
 
 enum ledger_err ctl_export_run(struct ctl_context *context, const struct ctl_args *args)
 {
-    const char *customer = NULL;
-    const char *month = ctl_arg(args, "month");
-    uint64_t tree_size = 0;
-    enum ledger_err err = month_args(context, args, &customer, &tree_size);
+    struct ctl_billing_ask ask;
+    enum ledger_err err = ctl_billing_args(context, args, &ask);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
+    const char *month = ask.month;
+    ask.label = "export";
     Ledger__V1__QueryResult *result = NULL;
-    if ((err = fetch_billing(context, month, customer, tree_size, &result)) != LEDGER_ERR_OK) {
+    if ((err = ctl_billing_fetch(context, &ask, &result)) != LEDGER_ERR_OK) {
         return err;
     }
     size_t count = result->n_billing;
@@ -185,7 +258,8 @@ const struct ctl_option ctl_reconcile_options[] = {
      true},
     {"month", CTL_OPTION_VALUE, "YYYY-MM", "the billing month the invoice covers", true},
     {"customer", CTL_OPTION_VALUE, "ID", "only this customer (other lines are ignored)", false},
-    OPT_BILLING_TREE_SIZE,
+    CTL_OPTION_BILLING_TREE_SIZE,
+    CTL_OPTION_BILLING_PAGE_ROWS,
     {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
 };
 
@@ -731,12 +805,14 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
     struct report report = {NULL, 0, 0, 0};
     Ledger__V1__QueryResult *result = NULL;
     char message[CTL_MESSAGE_SIZE];
-    uint64_t tree_size = 0;
+    struct ctl_billing_ask ask;
     size_t keyed = 0; /* items[0..keyed) may own a charge_key */
-    enum ledger_err err = month_args(context, args, &customer, &tree_size);
+    enum ledger_err err = ctl_billing_args(context, args, &ask);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
+    customer = ask.customer;
+    ask.label = "reconcile";
     if ((err = read_invoice(context, path, &text, &size)) != LEDGER_ERR_OK) {
         return err;
     }
@@ -765,7 +841,7 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
     keyed = csv.count + 1; /* zeroed, or an invoice line with its key */
     if ((err = invoice_items(context, path, &csv, month, customer, items, &lines, &other)) !=
             LEDGER_ERR_OK ||
-        (err = fetch_billing(context, month, customer, tree_size, &result)) != LEDGER_ERR_OK) {
+        (err = ctl_billing_fetch(context, &ask, &result)) != LEDGER_ERR_OK) {
         goto cleanup;
     }
     size_t charges = result->n_billing;

@@ -1876,34 +1876,27 @@ static const struct ctl_column billing_columns[] = {
 static const struct ctl_option billing_options[] = {
     {"month", CTL_OPTION_VALUE, "YYYY-MM", "the billing month", true},
     {"customer", CTL_OPTION_VALUE, "ID", "only this customer", false},
-    {"tree-size", CTL_OPTION_VALUE, "N", "the month as the first N events billed it", false},
+    CTL_OPTION_BILLING_TREE_SIZE,
+    CTL_OPTION_BILLING_PAGE_ROWS,
     OPT_END,
 };
 
 static enum ledger_err run_billing(struct ctl_context *context, const struct ctl_args *args)
 {
-    Ledger__V1__BillingQuery view = LEDGER__V1__BILLING_QUERY__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    const char *customer = NULL;
-    char message[CTL_MESSAGE_SIZE];
-    enum ledger_err err;
-    uint64_t tree_size = 0;
-    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
-        (err = unsigned_arg(context, args, "tree-size", UINT64_MAX, &tree_size)) != LEDGER_ERR_OK) {
+    struct ctl_billing_ask ask;
+    Ledger__V1__QueryResult *result = NULL;
+    enum ledger_err err = ctl_billing_args(context, args, &ask);
+    if (err != LEDGER_ERR_OK ||
+        (err = ctl_billing_fetch(context, &ask, &result)) != LEDGER_ERR_OK) {
         return err;
     }
-    if (ctl_flag(args, "tree-size") && tree_size == 0) {
-        return usage(context, "tree-size", "a head's tree size, at least 1");
+    err = ctl_output_rows(context->out, context->format, "billing", ROWS(result, billing),
+                          COLUMNS(billing_columns), NULL, 0);
+    if (err == LEDGER_ERR_OK) {
+        empty_note(context, "billing", result->n_billing);
     }
-    if (ctl_month_check(ctl_arg(args, "month"), message) != LEDGER_ERR_OK) {
-        return usage(context, "month", message);
-    }
-    view.tree_size = tree_size;
-    view.month = (char *)(uintptr_t)ctl_arg(args, "month");
-    view.customer_id = (char *)(uintptr_t)(customer != NULL ? customer : "");
-    query.kind_case = LEDGER__V1__QUERY__KIND_BILLING;
-    query.billing = &view;
-    return print_view(context, &query, "billing", COLUMNS(billing_columns));
+    ledger_query_result_free(result);
+    return err;
 }
 
 static const struct ctl_column stat_columns[] = {

@@ -122,6 +122,40 @@ __attribute__((warn_unused_result)) enum ledger_err ctl_verify_run(struct ctl_co
 __attribute__((warn_unused_result)) enum ledger_err ctl_explain_run(struct ctl_context *context,
                                                                     const struct ctl_args *args);
 
+/* ctl_ops.c: a month of billing rows (billing, export, reconcile), asked
+ * page by page, all of one tree: the first page's. */
+#define CTL_BILLING_PAGE_ROWS_DEFAULT 5000
+struct ctl_billing_ask {
+    const char *month;    /* YYYY-MM */
+    const char *customer; /* NULL: every customer */
+    uint64_t tree_size;   /* 0: everything committed when the first page is read */
+    uint32_t page_rows;   /* 0: CTL_BILLING_PAGE_ROWS_DEFAULT */
+    const char *label;    /* a progress bar's (drawn on a terminal past one page), or NULL */
+};
+#define CTL_OPTION_BILLING_TREE_SIZE                                                               \
+    {                                                                                              \
+        "tree-size", CTL_OPTION_VALUE, "N",                                                        \
+            "the month as the first N events billed it (a saved head's tree size): the same "      \
+            "rows every time, whatever is committed later",                                        \
+            false                                                                                  \
+    }
+#define CTL_OPTION_BILLING_PAGE_ROWS                                                               \
+    {                                                                                              \
+        "page-rows", CTL_OPTION_VALUE, "N",                                                        \
+            "rows asked for in one reply, 1..10000 (default 5000); the month comes whole all "     \
+            "the same",                                                                            \
+            false                                                                                  \
+    }
+/* --month, --customer, --tree-size and --page-rows, checked (USAGE). */
+__attribute__((warn_unused_result)) enum ledger_err ctl_billing_args(struct ctl_context *context,
+                                                                     const struct ctl_args *args,
+                                                                     struct ctl_billing_ask *ask);
+/* Every row of the month in one result (its billing rows gathered from the
+ * pages; total_rows as the first page said). */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_billing_fetch(struct ctl_context *context, const struct ctl_billing_ask *ask,
+                  Ledger__V1__QueryResult **out);
+
 /* ctl_ops.c: monthly exports and invoice reconciliation. */
 extern const struct ctl_option ctl_export_options[];
 extern const struct ctl_option ctl_reconcile_options[];

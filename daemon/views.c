@@ -1532,6 +1532,7 @@ void views_result_clear(Ledger__V1__QueryResult *result)
         free(result->next_page_token);
     }
     result->next_page_token = (char *)protobuf_c_empty_string;
+    result->total_rows = 0;
 }
 
 #undef FREE_ROWS
@@ -2302,10 +2303,78 @@ static enum ledger_err billing_expand(struct row_list *list, const struct store_
     return err;
 }
 
+/* Where a page of billing rows ended, as its next_page_token says it:
+ * "T.S.N.C", the tree size every page of the query reads (T) and the last
+ * row returned, by its sequence (S), its order among that event's rows (N)
+ * and its customer (C, last: an id may hold dots). */
+struct billing_mark {
+    uint64_t tree_size, sequence, order;
+    char customer[LEDGER_ID_LENGTH_MAX + 1];
+};
+
+static bool billing_mark_parse(const char *token, struct billing_mark *mark)
+{
+    uint64_t numbers[3];
+    const char *at = token;
+    for (size_t i = 0; i < 3; i++) {
+        uint64_t value = 0;
+        size_t digits = 0;
+        for (; at[digits] >= '0' && at[digits] <= '9'; digits++) {
+            unsigned digit = (unsigned)(at[digits] - '0');
+            if (digits == 20 || value > (UINT64_MAX - digit) / 10) {
+                return false;
+            }
+            value = value * 10 + digit;
+        }
+        if (digits == 0 || at[digits] != '.') {
+            return false;
+        }
+        numbers[i] = value;
+        at += digits + 1;
+    }
+    if (!codec_id_valid(at)) {
+        return false;
+    }
+    mark->tree_size = numbers[0];
+    mark->sequence = numbers[1];
+    mark->order = numbers[2];
+    snprintf(mark->customer, sizeof mark->customer, "%s", at);
+    return true;
+}
+
+/* Where a billing row sorts against a mark (billing_row_compare's order). */
+static int billing_mark_compare(const struct row_entry *entry, const struct billing_mark *mark)
+{
+    const Ledger__V1__BillingRow *row = (const Ledger__V1__BillingRow *)entry->row;
+    int c = strcmp(text(row->customer_id), mark->customer);
+    if (c != 0) {
+        return c;
+    }
+    if (row->sequence != mark->sequence) {
+        return row->sequence < mark->sequence ? -1 : 1;
+    }
+    return entry->order < mark->order ? -1 : entry->order > mark->order;
+}
+
+/* Sorts the list by billing_row_compare and frees every row past `keep`. */
+static void billing_rows_keep(struct row_list *list, size_t keep)
+{
+    if (list->count > 1) {
+        qsort(list->entries, list->count, sizeof *list->entries, billing_row_compare);
+    }
+    while (list->count > keep) {
+        codec_message_free(list->entries[--list->count].row);
+    }
+}
+
 /* One month of billing: the stored charges whose first month is within the
- * longest term (LEDGER's 60 months) before it, expanded into that month. */
+ * longest term (LEDGER's 60 months) before it, expanded into that month.
+ * With a limit, one page of them: the rows after the page token's mark,
+ * at most `limit`, kept sorted as they are found (at most 2 * limit + 2 in
+ * memory), every page of the tree the first one read. */
 static enum ledger_err query_billing(struct store_txn *txn, const struct views_scope *scope,
                                      const Ledger__V1__BillingQuery *q, struct row_list *list,
+                                     Ledger__V1__QueryResult *result,
                                      char message[VIEWS_MESSAGE_SIZE])
 {
     const char *month = text(q->month);
@@ -2326,6 +2395,32 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
                  (unsigned long long)q->tree_size);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
+    if (q->limit > LEDGER_ROWS_PAGE_MAX) {
+        snprintf(message, VIEWS_MESSAGE_SIZE,
+                 "limit must be at most %d (0: every row in one reply)", LEDGER_ROWS_PAGE_MAX);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    bool paged = q->limit != 0, after = false;
+    uint64_t tree_size = q->tree_size;
+    struct billing_mark mark;
+    const char *token = text(q->page_token);
+    if (token[0] != '\0') {
+        if (!paged || !billing_mark_parse(token, &mark) ||
+            mark.tree_size > store_last_sequence(txn) ||
+            (q->tree_size != 0 && q->tree_size != mark.tree_size)) {
+            snprintf(message, VIEWS_MESSAGE_SIZE,
+                     "page_token must be a next_page_token a billing query returned, asked again "
+                     "with its month, customer_id, limit and tree_size");
+            return LEDGER_ERR_INVALID_ARGUMENT;
+        }
+        tree_size = mark.tree_size;
+        after = true;
+    } else if (paged && tree_size == 0) {
+        /* Every page reads the tree the first one did: rows committed while a
+         * consumer pages do not shift the pages. */
+        tree_size = store_last_sequence(txn);
+    }
+    uint64_t total = 0;
     int64_t wanted = month_parse(month);
     int64_t earliest = wanted - (VIEWS_TERM_MONTHS_MAX - 1);
     if (earliest < 0) {
@@ -2363,7 +2458,16 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
         }
         const char *customer = at + VIEWS_MONTH_SIZE;
         if (customer_id[0] == '\0' || memcmp(customer, customer_id, customer_size) == 0) {
-            err = billing_expand(list, &key, &value, first, wanted, month, q->tree_size);
+            size_t before = list->count;
+            err = billing_expand(list, &key, &value, first, wanted, month, tree_size);
+            if (err == LEDGER_ERR_OK && list->count > before) {
+                total++;
+                if (after && billing_mark_compare(&list->entries[list->count - 1], &mark) <= 0) {
+                    codec_message_free(list->entries[--list->count].row); /* an earlier page's */
+                } else if (paged && list->count >= 2 * (size_t)q->limit + 2) {
+                    billing_rows_keep(list, (size_t)q->limit + 1);
+                }
+            }
         }
         if (err == LEDGER_ERR_OK) {
             err = store_cursor_next(cursor, &key, &value);
@@ -2373,10 +2477,25 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
     if (err == LEDGER_ERR_NOT_FOUND) {
         err = LEDGER_ERR_OK;
     }
-    if (err == LEDGER_ERR_OK && list->count > 1) {
-        qsort(list->entries, list->count, sizeof *list->entries, billing_row_compare);
+    if (err != LEDGER_ERR_OK) {
+        return err;
     }
-    return err;
+    billing_rows_keep(list, paged ? (size_t)q->limit + 1 : list->count);
+    if (paged && list->count > q->limit) {
+        billing_rows_keep(list, q->limit);
+        const struct row_entry *last = &list->entries[list->count - 1];
+        char buffer[3 * 21 + LEDGER_ID_LENGTH_MAX + 1];
+        snprintf(buffer, sizeof buffer, "%" PRIu64 ".%" PRIu64 ".%" PRIu64 ".%s", tree_size,
+                 ((const Ledger__V1__BillingRow *)last->row)->sequence, last->order,
+                 text(((const Ledger__V1__BillingRow *)last->row)->customer_id));
+        result->next_page_token = strdup(buffer);
+        if (result->next_page_token == NULL) {
+            result->next_page_token = (char *)protobuf_c_empty_string;
+            return LEDGER_ERR_NO_MEMORY;
+        }
+    }
+    result->total_rows = total;
+    return LEDGER_ERR_OK;
 }
 
 static enum ledger_err query_principals(struct store_txn *txn, const struct views_scope *scope,
@@ -2665,7 +2784,8 @@ enum ledger_err views_query(struct store_txn *txn, const struct views_scope *sco
                              result, message);
         break;
     case LEDGER__V1__QUERY__KIND_BILLING:
-        err = query_billing(txn, &s, query->billing ? query->billing : &no_billing, &list, message);
+        err = query_billing(txn, &s, query->billing ? query->billing : &no_billing, &list, result,
+                            message);
         break;
     case LEDGER__V1__QUERY__KIND_PRINCIPALS:
         err = query_principals(txn, &s, &list);

@@ -7,7 +7,8 @@
  * it is drawn on stderr only when stderr is a terminal, at most ten times a
  * second, and ends its line. `ledgerctl backup`, `ledgerd rebuild` and
  * `ledger-verify` (the log walk and the views replay) each draw it under a
- * pseudo-terminal and write not one carriage return when piped.
+ * pseudo-terminal and write not one carriage return when piped, as does
+ * `ledgerctl export` of a month of more than one page.
  * Method: progress.c is driven directly with stderr redirected to a file
  * (forced on, and not forced); the commands run under a pseudo-terminal
  * (forkpty) against a real daemon started by ctl_harness.h and loaded with
@@ -278,6 +279,64 @@ static void test_progress_backup_on_a_terminal(void **state)
     free(err);
 }
 
+/* `ledgerctl export` of this month (the demo's charges) in pages of
+ * `page_rows`, as its billing principal, on a terminal or piped. */
+static void export_argv(struct fixture *fixture, const char *page_rows, char key[PATH_SIZE + 32],
+                        char month[16], const char *argv[17])
+{
+    time_t now = time(NULL);
+    struct tm utc;
+    gmtime_r(&now, &utc);
+    strftime(month, 16, "%Y-%m", &utc);
+    snprintf(key, PATH_SIZE + 32, "%s/ledger-demo-keys/billing.key", fixture->dir);
+    const char *args[] = {ledgerctl_path(),
+                          "--socket",
+                          fixture->socket,
+                          "--principal",
+                          "billing",
+                          "--key-file",
+                          key,
+                          "--partner",
+                          "contoso",
+                          "--output",
+                          "csv",
+                          "export",
+                          "--month",
+                          month,
+                          "--page-rows",
+                          page_rows,
+                          NULL};
+    assert_true(sizeof args <= 17 * sizeof args[0]);
+    memcpy(argv, args, sizeof args);
+}
+
+/* An export of more than one page draws a bar counting rows; one of a
+ * single page, or piped, draws none. */
+static void test_progress_export_on_a_terminal(void **state)
+{
+    struct fixture *fixture = *state;
+    char key[PATH_SIZE + 32], month[16];
+    const char *argv[17];
+    export_argv(fixture, "1", key, month, argv);
+    struct terminal_run *terminal = calloc(1, sizeof *terminal);
+    assert_non_null(terminal);
+    run_on_terminal(fixture->dir, argv, terminal);
+    assert_int_equal(terminal->status, 0);
+    expect_bar(terminal->output, "export", "rows");
+    export_argv(fixture, "10000", key, month, argv);
+    run_on_terminal(fixture->dir, argv, terminal);
+    assert_int_equal(terminal->status, 0);
+    if (strstr(terminal->output, "s left") != NULL) {
+        fail_msg("a one-page export drew a bar:\n%s", terminal->output);
+    }
+    free(terminal);
+    export_argv(fixture, "1", key, month, argv);
+    char *err = NULL;
+    int status = run_piped(fixture->dir, argv, &err);
+    expect_no_bar(err, status);
+    free(err);
+}
+
 static void test_progress_rebuild_and_verify_on_a_terminal(void **state)
 {
     struct fixture *fixture = *state;
@@ -333,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_progress_bar_shows_done_rate_and_time_left),
         cmocka_unit_test(test_progress_quiet_when_not_a_terminal),
         cmocka_unit_test(test_progress_backup_on_a_terminal),
+        cmocka_unit_test(test_progress_export_on_a_terminal),
         cmocka_unit_test(test_progress_rebuild_and_verify_on_a_terminal),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);

@@ -670,19 +670,37 @@ static enum ledger_err activity(struct fixture *f, const struct views_scope *sco
     return run(f, scope, &q, result);
 }
 
-/* The billing view of a month as the first tree_size events left it (0: all). */
-static enum ledger_err billing_at(struct fixture *f, const struct views_scope *scope,
-                                  const char *month, const char *customer_id, uint64_t tree_size,
-                                  Ledger__V1__QueryResult *result)
+/* One page of a month's billing as the first tree_size events left it (0:
+ * all): `limit` rows after `token` (0 and "": every row in one answer). */
+static enum ledger_err billing_page_of(struct fixture *f, const struct views_scope *scope,
+                                       const char *month, const char *customer_id,
+                                       uint64_t tree_size, uint32_t limit, const char *token,
+                                       Ledger__V1__QueryResult *result)
 {
     Ledger__V1__BillingQuery bq = LEDGER__V1__BILLING_QUERY__INIT;
     bq.month = (char *)month;
     bq.customer_id = (char *)customer_id;
     bq.tree_size = tree_size;
+    bq.limit = limit;
+    bq.page_token = (char *)token;
     Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
     q.kind_case = LEDGER__V1__QUERY__KIND_BILLING;
     q.billing = &bq;
     return run(f, scope, &q, result);
+}
+
+static enum ledger_err billing_at(struct fixture *f, const struct views_scope *scope,
+                                  const char *month, const char *customer_id, uint64_t tree_size,
+                                  Ledger__V1__QueryResult *result)
+{
+    return billing_page_of(f, scope, month, customer_id, tree_size, 0, "", result);
+}
+
+static enum ledger_err billing_page(struct fixture *f, const char *month, const char *customer_id,
+                                    uint64_t tree_size, uint32_t limit, const char *token,
+                                    Ledger__V1__QueryResult *result)
+{
+    return billing_page_of(f, &partner_staff, month, customer_id, tree_size, limit, token, result);
 }
 
 static enum ledger_err billing(struct fixture *f, const struct views_scope *scope,
@@ -2012,6 +2030,122 @@ static void test_views_billing_bad_input(void **state)
     views_result_clear(&r);
 }
 
+/* Pages through a month `limit` rows at a time, checking each row against
+ * `all` (the unpaged answer of the same tree) in order and every page's
+ * total_rows; returns how many rows the pages gave. A first token other
+ * than "" starts after the first `skip` rows. */
+static size_t billing_pages_check(struct fixture *f, const char *month, const char *customer_id,
+                                  uint32_t limit, const Ledger__V1__QueryResult *all,
+                                  const char *first_token, size_t skip)
+{
+    char token[256];
+    snprintf(token, sizeof token, "%s", first_token);
+    size_t got = skip;
+    for (unsigned pages = 0;; pages++) {
+        assert_true(pages <= all->n_billing + 1);
+        Ledger__V1__QueryResult r;
+        assert_ok(billing_page(f, month, customer_id, 0, limit, token, &r));
+        assert_int_equal(r.total_rows, all->total_rows);
+        for (size_t i = 0; i < r.n_billing; i++) {
+            assert_true(got < all->n_billing);
+            pack_equal(&r.billing[i]->base, &all->billing[got++]->base);
+        }
+        bool last = r.next_page_token[0] == '\0';
+        if (!last) {
+            assert_int_equal(r.n_billing, limit); /* only the last page is short */
+            assert_true(strlen(r.next_page_token) < sizeof token);
+            snprintf(token, sizeof token, "%s", r.next_page_token);
+        }
+        views_result_clear(&r);
+        if (last) {
+            return got - skip;
+        }
+    }
+}
+
+/* A month in pages is the month unpaged, row for row and in order, for
+ * every page size, every customer filter and every month of the history
+ * (exchanges give several rows of one event). */
+static void test_views_billing_pages(void **state)
+{
+    struct fixture *f = *state;
+    const char *customers[] = {"", "c-1", "c-2"};
+    const uint32_t limits[] = {1, 2, 3, LEDGER_ROWS_PAGE_MAX};
+    size_t rows_seen = 0;
+    for (int m = 2025 * 12; m < 2029 * 12; m++) {
+        char month[8];
+        month_name(m, month);
+        for (size_t c = 0; c < sizeof customers / sizeof customers[0]; c++) {
+            Ledger__V1__QueryResult all;
+            assert_ok(billing(f, &partner_staff, month, customers[c], &all));
+            assert_int_equal(all.total_rows, all.n_billing);
+            rows_seen += all.n_billing;
+            for (size_t l = 0; l < sizeof limits / sizeof limits[0]; l++) {
+                assert_int_equal(
+                    billing_pages_check(f, month, customers[c], limits[l], &all, "", 0),
+                    all.n_billing);
+            }
+            views_result_clear(&all);
+        }
+    }
+    assert_true(rows_seen > 20);
+}
+
+/* Every page reads the tree the first one read: a charge committed while a
+ * consumer pages is not in its pages (nor does it shift them), and is in
+ * the next query. Tokens that are not one a query returned, or asked again
+ * with another tree size or without a limit, are refused. */
+static void test_views_billing_pages_pinned(void **state)
+{
+    struct fixture *f = *state;
+    const char *month = "2025-02";
+    Ledger__V1__QueryResult before, first, now;
+    assert_ok(billing(f, &partner_staff, month, "", &before));
+    assert_true(before.n_billing >= 2);
+    assert_ok(billing_page(f, month, "", 0, 1, "", &first));
+    char token[256];
+    snprintf(token, sizeof token, "%s", first.next_page_token);
+    assert_true(token[0] != '\0');
+    views_result_clear(&first);
+
+    assert_ok(store_begin(f->store, true, &f->txn));
+    reservation_purchased(f, "p-1", "c-1", &actor_admin, "res-late", "ord-late",
+                          LEDGER__V1__PURCHASER__PURCHASER_PARTNER,
+                          LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT,
+                          LEDGER__V1__TERM__TERM_P1Y, 700, 800, utc(2025, 2, 10));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+
+    assert_int_equal(billing_pages_check(f, month, "", 1, &before, token, 1), before.n_billing - 1);
+    assert_ok(billing(f, &partner_staff, month, "", &now));
+    assert_int_equal(now.n_billing, before.n_billing + 1);
+    views_result_clear(&now);
+
+    const char *bad[] = {"x",
+                         "1.2.3",
+                         "1.2.3.",
+                         "1.2.3.c:1/2",
+                         "a.2.3.c-1",
+                         "1..3.c-1",
+                         "99999999999999999999999.1.1.c-1",
+                         "999999999.1.1.c-1",
+                         " 1.1.1.c-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(billing_page(f, month, "", 0, 1, bad[i], &now),
+                         LEDGER_ERR_INVALID_ARGUMENT);
+    }
+    /* The token's tree and another; a token without a limit; too large a page. */
+    unsigned long long tree = strtoull(token, NULL, 10);
+    assert_ok(billing_page(f, month, "", tree, 1, token, &now));
+    views_result_clear(&now);
+    assert_int_equal(billing_page(f, month, "", tree + 1, 1, token, &now),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(billing_page(f, month, "", 0, 0, token, &now), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(billing_page(f, month, "", 0, LEDGER_ROWS_PAGE_MAX + 1, "", &now),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    views_result_clear(&before);
+}
+
 /* --- tests: principals, partners, bad queries
  * ----------------------------------------------------- */
 
@@ -2915,6 +3049,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_billing_renewal_starts_at_expiry, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_pages_pinned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_principals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_partner_exists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_query_bad_input, setup, teardown),

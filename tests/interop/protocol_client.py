@@ -868,6 +868,30 @@ def scenario(cl, bell, op, tag, partner, customer, sub1, sub_other, user, daemon
           seen == sorted(seen, reverse=True) and len(seen) == len(set(seen)) and len(seen) >= 5,
           str(seen))
 
+    # Billing paging: pages of one row are the month unpaged, in order, and
+    # total_rows counts them all on every page.
+    month = time.strftime("%Y-%m", time.gmtime())
+    whole = cl.query(admin, pb.Query(billing=pb.BillingQuery(month=month)))
+    expect("billing of this month, unpaged", whole, 0)
+    rows, token, pages, totals = [], "", 0, set()
+    while True:
+        r = cl.query(admin, pb.Query(billing=pb.BillingQuery(month=month, limit=1,
+                                                              page_token=token)))
+        if not expect("billing page %d" % pages, r, 0).code == 0:
+            break
+        rows += [b.SerializeToString() for b in r.query.billing]
+        totals.add(r.query.total_rows)
+        pages += 1
+        token = r.query.next_page_token
+        if not token or pages > 1000:
+            break
+    check("billing pages: the unpaged month row for row",
+          rows == [b.SerializeToString() for b in whole.query.billing] and len(rows) >= 2 and
+          totals == {len(rows)}, "%d paged rows, %d unpaged, totals %s" %
+          (len(rows), len(whole.query.billing), totals))
+    r = cl.query(admin, pb.Query(billing=pb.BillingQuery(month=month, page_token="x")))
+    expect("billing page token without a limit: INVALID_ARGUMENT", r, 4)
+
     # Events, paged, as the auditor of all partners.
     print("events feed")
     entries, last = events_all(cl, auditor, 0, limit=2)
