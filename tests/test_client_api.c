@@ -6,7 +6,10 @@
  * documented form; checkpoint files round-trip, are replaced atomically and
  * malformed ones are refused. Against a misbehaving or impostor peer: a
  * reply that does not decode, or does not echo the request's nonce, is
- * PROTOCOL_ERROR and the client stays usable; STALE_REQUEST is answered by
+ * PROTOCOL_ERROR and the client stays usable, as is one with a code the
+ * library does not know, a batch's reply with too few results and a query's
+ * without its result; a refused batch names its command (ledger_error_index);
+ * STALE_REQUEST is answered by
  * one re-signed attempt of the same body that does not count against the
  * retries; a peer that never answers gets retries + 1 identical sends, then
  * TIMEOUT; socket failures are UNREACHABLE with their reason.
@@ -376,6 +379,9 @@ struct fake_step {
     /* First answer the previous request again (its REQ id, its nonce, OK,
      * head FAKE_LATE_HEAD): a late reply to an earlier attempt. */
     bool late;
+    uint32_t failed_index; /* a refused batch's */
+    bool short_results;    /* OK to a batch with one result fewer than its commands */
+    bool no_query;         /* OK to a query without its QueryResult */
 };
 
 /* A raw REP socket's routing header (nn_recvmsg's control data), kept to
@@ -460,9 +466,11 @@ static void fake_send(struct fake *fake, union fake_control *control, const void
 /* A Reply to `request` (recorded, decoded) with this code, nonce and head:
  * for OK, one empty result per command, or an empty query result. */
 static void fake_reply(struct fake *fake, union fake_control *control,
-                       const Ledger__V1__SignedRequest *request, Ledger__V1__ErrorCode code,
-                       const char *message, ProtobufCBinaryData nonce, uint64_t head_sequence)
+                       const Ledger__V1__SignedRequest *request, const struct fake_step *step,
+                       ProtobufCBinaryData nonce, uint64_t head_sequence)
 {
+    Ledger__V1__ErrorCode code = step->code;
+    const char *message = step->message;
     Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
     Ledger__V1__QueryResult result = LEDGER__V1__QUERY_RESULT__INIT;
     Ledger__V1__CommandResult command_result = LEDGER__V1__COMMAND_RESULT__INIT;
@@ -471,16 +479,17 @@ static void fake_reply(struct fake *fake, union fake_control *control,
     reply.message = (char *)(uintptr_t)(message != NULL ? message : "");
     reply.head_sequence = head_sequence;
     reply.request_nonce = nonce;
+    reply.failed_index = step->failed_index;
     if (code == LEDGER__V1__ERROR_CODE__OK && request != NULL && request->body != NULL) {
         if (request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_QUERY) {
-            reply.query = &result;
+            reply.query = step->no_query ? NULL : &result;
         } else if (request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_BATCH) {
             FAKE_CHECK(request->body->batch->n_commands <= LEDGER_BATCH_COMMANDS_MAX);
             for (size_t i = 0; i < request->body->batch->n_commands; i++) {
                 results[i] = &command_result;
             }
             reply.results = results;
-            reply.n_results = request->body->batch->n_commands;
+            reply.n_results = request->body->batch->n_commands - (step->short_results ? 1 : 0);
         }
     }
     size_t size = ledger__v1__reply__get_packed_size(&reply);
@@ -504,8 +513,9 @@ static void fake_answer(struct fake *fake, size_t index, const struct fake_step 
     struct fake_request *previous = index > 0 ? &fake->requests[index - 1] : NULL;
     if (step->late) {
         FAKE_CHECK(previous);
-        fake_reply(fake, &previous->control, previous->signed_request, LEDGER__V1__ERROR_CODE__OK,
-                   NULL, fake_nonce_of(previous), FAKE_LATE_HEAD);
+        const struct fake_step ok = {.code = LEDGER__V1__ERROR_CODE__OK};
+        fake_reply(fake, &previous->control, previous->signed_request, &ok, fake_nonce_of(previous),
+                   FAKE_LATE_HEAD);
     }
     if (step->garbage != NULL) {
         fake_send(fake, &record->control, step->garbage, strlen(step->garbage));
@@ -529,8 +539,7 @@ static void fake_answer(struct fake *fake, size_t index, const struct fake_step 
         nonce = fake_nonce_of(previous);
         break;
     }
-    fake_reply(fake, &record->control, record->signed_request, step->code, step->message, nonce,
-               step->head_sequence);
+    fake_reply(fake, &record->control, record->signed_request, step, nonce, step->head_sequence);
 }
 
 static void *fake_serve(void *argument)
@@ -807,6 +816,44 @@ static void test_client_nonce_echo(void **state)
     fake_stop(&fake);
 }
 
+/* Replies that decode and echo the nonce but do not fit the request: a
+ * code the client does not know, a batch answered with fewer results than
+ * commands, a query answered without its result. Each is PROTOCOL_ERROR
+ * with a message, the client stays usable, and a refused batch's failing
+ * index is kept until the next call. */
+static void test_client_reply_shapes(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    struct ledger_client *client = fake_client(&fake, answered_timeout_ms(), 2);
+    const struct fake_step steps[] = {
+        {.code = (Ledger__V1__ErrorCode)999, .message = "from the future", .head_sequence = 3},
+        {.short_results = true, .head_sequence = 4},
+        {.no_query = true, .head_sequence = 5},
+        {.code = LEDGER__V1__ERROR_CODE__FORBIDDEN, .message = "not yours", .failed_index = 1},
+        {.head_sequence = 6},
+    };
+    fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
+    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, head_query(client));
+    assert_string_equal("the daemon replied with unknown code 999", ledger_error_message(client));
+    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, two_commands(client));
+    assert_string_equal("the reply has 1 results for 2 commands", ledger_error_message(client));
+    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, head_query(client));
+    assert_string_equal("the reply to a query carries no result", ledger_error_message(client));
+    assert_int_equal(LEDGER_ERR_FORBIDDEN, two_commands(client));
+    assert_string_equal("not yours", ledger_error_message(client));
+    assert_int_equal(1, ledger_error_index(client));
+    assert_int_equal(LEDGER_ERR_OK, two_commands(client));
+    assert_int_equal(0, ledger_error_index(client));
+    assert_string_equal("", ledger_error_message(client));
+    assert_int_equal(6, ledger_head_sequence(client));
+    assert_int_equal(0, ledger_error_index(NULL));
+    assert_int_equal(5, fake_wait(&fake, 5));
+    ledger_close(client);
+    fake_stop(&fake);
+}
+
 /* The two requests of a re-signed attempt: the same body (so the same
  * command ids and command bytes), a new nonce and a new timestamp, each
  * signed correctly. */
@@ -1035,6 +1082,7 @@ int main(void)
         cmocka_unit_test(test_client_error_table_exported),
         cmocka_unit_test(test_client_undecodable_reply),
         cmocka_unit_test(test_client_nonce_echo),
+        cmocka_unit_test(test_client_reply_shapes),
         cmocka_unit_test(test_client_stale_request),
         cmocka_unit_test(test_client_no_reply),
         cmocka_unit_test(test_client_late_reply),
