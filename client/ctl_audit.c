@@ -1,6 +1,7 @@
 /*
  * ctl_audit.c: ledgerctl's verbs that check what the daemon says: head,
- * proof, consistency, verify and explain (see ctl_verbs.h).
+ * proof, consistency, verify and explain, and the anchor events --proofs
+ * checks every page against (see ctl_verbs.h).
  *
  * Owns: verifying on the client, with the project's own Merkle code
  * (daemon/merkle.h, linked as a library) and Ed25519 (crypto.h), every
