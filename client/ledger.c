@@ -1087,7 +1087,7 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
         }
         const Ledger__V1__QueryResult *result = reply->query;
         uint64_t before = position;
-        if (delivered && subscription->tree_size == 0 && reply->head_sequence < position) {
+        if (delivered && reply->head_sequence < position) {
             /* Going on would skip the next events, numbered as ones this
              * feed already had. */
             client_set_message(

@@ -1504,6 +1504,18 @@ static void test_ctl_cli_events_feed(void **state)
     expect_error(&run, 1, "MISMATCH");
     assert_non_null(strstr(run.err, "behind sequence 999999999 this feed already delivered"));
     run_free(&run);
+    /* The same with proofs (a listing of the signed head's tree) or of a
+     * kept tree: the history is still shorter than what the feed had. */
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "events", "--checkpoint", checkpoint,
+        "--proofs", NULL);
+    expect_error(&run, 1, "MISMATCH");
+    assert_non_null(strstr(run.err, "behind sequence 999999999 this feed already delivered"));
+    run_free(&run);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "events", "--checkpoint", checkpoint,
+        "--tree-size", "2", NULL);
+    expect_error(&run, 1, "MISMATCH");
+    assert_non_null(strstr(run.err, "behind sequence 999999999 this feed already delivered"));
+    run_free(&run);
     /* --from past the head is only a place to start: no events, no error. */
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "events", "--from", "999999999", NULL);
     expect_ok(&run);
