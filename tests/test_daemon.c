@@ -281,6 +281,14 @@ static bool log_contains(const struct fixture *f, const char *text)
     return strstr(buffer, text) != NULL;
 }
 
+/* Empties the log, so that what follows is the next run's alone. */
+static void log_clear(const struct fixture *f)
+{
+    FILE *file = fopen(f->log_path, "w");
+    assert_non_null(file);
+    fclose(file);
+}
+
 /* Prints the log's lines that contain `text` (diagnostics only). */
 static void log_print(const struct fixture *f, const char *text)
 {
@@ -1359,6 +1367,49 @@ static void test_daemon_interrupted_rebuild_refused(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* `ledgerd rebuild` on a ledger whose partner row was changed behind its
+ * back (the name of the one partner): exit 1, the view named DIFFERENT and
+ * the others same, the count of views that differed; the row is the log's
+ * again, so a second rebuild finds nothing and exits 0. */
+static void test_daemon_rebuild_reports_a_changed_view(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    ProtobufCBinaryData command = command_add_partner("rebuild-view-1", "changed", "Changed");
+    reply_free(operator_batch(f, &command, 1, LEDGER_ERR_OK));
+    free(command.data);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+
+    struct store_options options = {.dir = f->data};
+    struct store *store = NULL;
+    assert_int_equal(store_open(&options, &store), LEDGER_ERR_OK);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(store, true, &txn), LEDGER_ERR_OK);
+    struct store_val row;
+    assert_int_equal(store_get(txn, STORE_DB_PARTNER, "changed", 7, &row), LEDGER_ERR_OK);
+    uint8_t changed[256];
+    assert_true(row.size > 0 && row.size <= sizeof changed);
+    memcpy(changed, row.data, row.size);
+    changed[row.size - 1] ^= 0x01; /* the last letter of its name */
+    assert_int_equal(store_put(txn, STORE_DB_PARTNER, "changed", 7, changed, row.size),
+                     LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    store_close(store);
+
+    const char *rebuild[] = {"rebuild", "--data", f->data, NULL};
+    assert_int_equal(wait_exit(spawn(f, rebuild), 60000), 1);
+    if (!log_contains(f, "partner                  DIFFERENT") ||
+        !log_contains(f, "reservation              same") ||
+        !log_contains(f, "1 view(s) differed from the log's replay; they now match it")) {
+        log_print(f, "");
+        fail_msg("rebuild did not name the changed view alone");
+    }
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, rebuild), 60000), 0);
+    assert_true(log_contains(f, "every view matches the log's replay"));
+    assert_false(log_contains(f, "DIFFERENT"));
+}
+
 /* A data directory of an older views layout (the schema-v1 fixture, layout
  * 1): refused until `ledgerd rebuild`, which derives the views again in this
  * build's layout without comparing and says so; then it serves the same
@@ -1681,6 +1732,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_second_daemon_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_backup_restore_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_interrupted_rebuild_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_rebuild_reports_a_changed_view, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_daemon_older_layout_derived_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_data_dir_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_backup_head, setup,
