@@ -1121,6 +1121,20 @@ struct ctl_proof_anchor {
     uint64_t heads;  /* heads verified after the first, each consistent with the one before */
 };
 
+/* A consistency proof refused to a principal that may not ask for one
+ * (billing): says what needed it. */
+static enum ledger_err anchor_forbidden(struct ctl_context *context, enum ledger_err err)
+{
+    if (err == LEDGER_ERR_FORBIDDEN) {
+        size_t used = strlen(context->message);
+        snprintf(context->message + used, sizeof context->message - used,
+                 " (events proven against another tree than the signed head's, with --tree-size "
+                 "or --follow, need consistency proofs: ask as an auditor, or list the head's "
+                 "tree without them)");
+    }
+    return err;
+}
+
 enum ledger_err ctl_proof_anchor_open(struct ctl_context *context, const struct ctl_args *args,
                                       uint64_t tree_size, bool follow,
                                       struct ctl_proof_anchor **out)
@@ -1135,7 +1149,8 @@ enum ledger_err ctl_proof_anchor_open(struct ctl_context *context, const struct 
          * (the log may grow while it is read). */
         anchor->fixed = true;
         anchor->size = tree_size != 0 ? tree_size : anchor->head->head->tree_size;
-        err = trusted_root(context, anchor->head->head, anchor->size, anchor->root);
+        err = anchor_forbidden(
+            context, trusted_root(context, anchor->head->head, anchor->size, anchor->root));
     }
     if (err != LEDGER_ERR_OK) {
         ctl_proof_anchor_close(anchor);
@@ -1202,7 +1217,7 @@ static enum ledger_err anchor_advance(struct ctl_context *context, struct ctl_pr
     }
     ledger_query_result_free(consistency);
     ledger_query_result_free(next);
-    return err;
+    return anchor_forbidden(context, err);
 }
 
 enum ledger_err ctl_proof_anchor_check(struct ctl_context *context, struct ctl_proof_anchor *anchor,

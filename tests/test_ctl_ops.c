@@ -1369,6 +1369,7 @@ static void test_ctl_ops_proofs_verified(void **state)
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "events", "--proofs",
         "--tree-size", kept, NULL);
     expect_error(&run, 1, "FORBIDDEN");
+    assert_non_null(strstr(run.err, "need consistency proofs: ask as an auditor"));
     run_free(&run);
     ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "events", "--public-key", "00",
         NULL);
