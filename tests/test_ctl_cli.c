@@ -426,11 +426,30 @@ static void test_ctl_cli_retries_are_duplicates(void **state)
     expect_error(&run, 1, "COMMAND_ID_REUSED");
     run_free(&run);
 
-    /* Table output names the sequence. */
+    /* Table output names the sequence; --correlation-id is recorded with
+     * the event (an auditor reads it back). */
     ctl(fixture, &run, "p-retry-admin", key, "subscription", "add", "--customer", "c1",
-        "--subscription", "s1", "--offer", "azure-plan", "--command-id", "retry-2", NULL);
+        "--subscription", "s1", "--offer", "azure-plan", "--command-id", "retry-2",
+        "--correlation-id", "ticket-4711", NULL);
     expect_ok(&run);
     assert_non_null(strstr(run.out, "retry-2: committed as sequence "));
+    run_free(&run);
+    char auditor[PATH_SIZE + 16];
+    make_staff(fixture, "p-retry", "p-retry-auditor", "auditor", auditor, sizeof auditor);
+    ctl(fixture, &run, "p-retry-auditor", auditor, "--output", "json", "events", "--type",
+        "subscription_purchased", NULL);
+    expect_ok(&run);
+    json_t *purchased = json_loads(run.out, 0, NULL);
+    assert_non_null(purchased);
+    assert_string_equal("retry-2", json_string_value(json_object_get(purchased, "command_id")));
+    assert_string_equal("ticket-4711",
+                        json_string_value(json_object_get(purchased, "correlation_id")));
+    json_decref(purchased);
+    run_free(&run);
+    ctl(fixture, &run, "p-retry-admin", key, "customer", "add", "--customer", "c9", "--name", "C9",
+        "--correlation-id", "not an id", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--correlation-id"));
     run_free(&run);
 
     /* --expected-version: the stream is at 2 now. */
