@@ -111,6 +111,34 @@ static void test_ctl_cli_usage_errors(void **state)
     expect_error(&run, 2, "USAGE");
     run_free(&run);
 
+    /* Global options are checked before anything is sent. */
+    static const struct {
+        const char *option, *value, *says;
+    } globals[] = {
+        {"--output", "xml", "--output: one of table, json, csv"},
+        {"--principal", "bad id!", "--principal: an id is 1..64 characters"},
+        {"--timeout-ms", "0", "--timeout-ms: give 1..3600000 milliseconds"},
+        {"--retries", "101", "--retries: "},
+        {"--partner", "p_1", "--partner: an id is 1..64 characters"},
+    };
+    for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++) {
+        ctl(fixture, &run, NULL, NULL, globals[i].option, globals[i].value, "head", NULL);
+        expect_error(&run, 2, "USAGE");
+        if (strstr(run.err, globals[i].says) == NULL) {
+            fail_msg("%s %s: expected '%s' in: %s", globals[i].option, globals[i].value,
+                     globals[i].says, run.err);
+        }
+        run_free(&run);
+    }
+    ctl(fixture, &run, NULL, NULL, "--output", "json", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "no verb given; see ledgerctl --help"));
+    run_free(&run);
+    ctl(fixture, &run, NULL, NULL, "--version", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "ledgerctl "));
+    run_free(&run);
+
     /* Help exits 0 and shows an example. */
     ctl(fixture, &run, NULL, NULL, "--help", NULL);
     expect_ok(&run);
