@@ -668,6 +668,71 @@ static void test_ctl_ops_reconcile_known_mismatches(void **state)
     free(export_text);
 }
 
+/* An invoice that splits one charge into two lines: matched as a whole
+ * when the lines add up to the charge (same customer, charge and id, one
+ * currency), else the first line differs in amount and the second is on
+ * the invoice only. */
+static void test_ctl_ops_reconcile_split_charge(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE], month[16];
+    char invoice[PATH_SIZE + 32], split[PATH_SIZE + 32];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+    this_month(month);
+    snprintf(invoice, sizeof invoice, "%s/split-source.csv", fixture->dir);
+    snprintf(split, sizeof split, "%s/split.csv", fixture->dir);
+    char *lines[256];
+    size_t count = 0;
+    char *export_text = export_lines(fixture, billing, month, invoice, lines, &count);
+    /* A purchase line of at least 2.00 with no quoted field. */
+    size_t chosen = 0;
+    long long whole = 0, cents = 0;
+    for (size_t i = 1; i < count && chosen == 0; i++) {
+        const char *charge = field_start(lines[i], 4);
+        if (strchr(lines[i], '"') == NULL && strncmp(charge, "refund,", 7) != 0 &&
+            sscanf(field_start(lines[i], 5), "%lld.%2lld,", &whole, &cents) == 2 && whole >= 2) {
+            chosen = i;
+        }
+    }
+    assert_true(chosen > 0);
+    long long total = whole * 100 + cents;
+    for (int wrong = 0; wrong < 2; wrong++) {
+        char first[32], second[32];
+        long long rest = total - 100 + (wrong ? 1 : 0);
+        snprintf(first, sizeof first, "1.00");
+        snprintf(second, sizeof second, "%lld.%02lld", rest / 100, rest % 100);
+        FILE *file = fopen(split, "wb");
+        assert_non_null(file);
+        for (size_t i = 0; i < count; i++) {
+            if (i == chosen) {
+                print_replacing(file, lines[i], 5, first);
+                print_replacing(file, lines[i], 5, second);
+            } else {
+                fprintf(file, "%s\n", lines[i]);
+            }
+        }
+        assert_int_equal(fclose(file), 0);
+        ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json",
+            "reconcile", "--invoice", split, "--month", month, NULL);
+        if (!wrong) {
+            expect_ok(&run);
+            expect_differences(&run, NULL, 0);
+            assert_int_equal(json_int_at(run.json, "invoice_lines"),
+                             json_int_at(run.json, "matched"));
+        } else {
+            expect_error(&run, 1, "MISMATCH");
+            static const char *const kinds[] = {"amount-differs", "only-on-invoice"};
+            expect_differences(&run, kinds, 2);
+            assert_string_equal(
+                "1.00", json_string_value(json_object_get(difference_of(&run, "amount-differs"),
+                                                          "invoice_amount")));
+        }
+        run_free(&run);
+    }
+    free(export_text);
+}
+
 static void test_ctl_ops_reconcile_invoice_format(void **state)
 {
     struct fixture *fixture = *state;
@@ -743,6 +808,11 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
         {"\xff\xfe"
          "c",
          "is UTF-16 text"},
+        {"", "is empty: it needs a header row"},
+        {"customer_id,charge_id,charge,amount,currency,Customer_ID\nc,r,reservation,1.00,USD,c\n",
+         "column customer_id twice"},
+        {"customer_id,charge_id,charge,amount,currency\n,r,reservation,1.00,USD\n",
+         "line 2: customer_id is empty"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_text(path, bad[i].text);
@@ -758,6 +828,22 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
         "no-such.csv", "--month", month, NULL);
     expect_error(&run, 1, "IO_ERROR");
     run_free(&run);
+    /* A directory, or a file past 64 MiB (sparse: nothing is read). */
+    char large[PATH_SIZE + 32];
+    snprintf(large, sizeof large, "%s/large-invoice.csv", fixture->dir);
+    FILE *sparse = fopen(large, "wb");
+    assert_non_null(sparse);
+    assert_int_equal(ftruncate(fileno(sparse), (off_t)64 * 1024 * 1024 + 1), 0);
+    assert_int_equal(fclose(sparse), 0);
+    const char *not_regular[] = {fixture->dir, large};
+    for (size_t i = 0; i < 2; i++) {
+        ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice",
+            not_regular[i], "--month", month, NULL);
+        expect_error(&run, 2, "USAGE");
+        assert_non_null(strstr(run.err, "is not a regular file of at most 64 MiB"));
+        run_free(&run);
+    }
+    unlink(large);
     free(text);
 }
 
@@ -1925,6 +2011,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_export_pinned_to_a_head),
         cmocka_unit_test(test_ctl_ops_export_quotes_fields),
         cmocka_unit_test(test_ctl_ops_reconcile_known_mismatches),
+        cmocka_unit_test(test_ctl_ops_reconcile_split_charge),
         cmocka_unit_test(test_ctl_ops_reconcile_invoice_format),
         cmocka_unit_test(test_ctl_ops_reconcile_other_month),
         cmocka_unit_test(test_ctl_ops_events_csv_appended),
