@@ -337,9 +337,13 @@ static size_t display_width(const char *text)
     return width;
 }
 
-/* Cuts a table cell at TABLE_CELL_MAX code points, ending it with "...". */
+/* Cuts a table cell longer than TABLE_CELL_MAX code points to that many,
+ * the last three "...". */
 static void cell_cut(char *text)
 {
+    if (display_width(text) <= TABLE_CELL_MAX) {
+        return;
+    }
     size_t width = 0;
     for (char *c = text; *c != '\0'; c++) {
         if ((*c & 0xC0) != 0x80) {

@@ -239,6 +239,27 @@ static void test_ctl_output_table_and_csv_rows(void **state)
     assert_non_null(strstr(text, "\"next_page_token\": \"abc\""));
     free(text);
 
+    /* A cell of 80 code points is printed whole; one of 81 is cut to 80,
+     * ending in "...", counting code points, not bytes. */
+    char fits[2 * 80 + 1], longer[2 * 81 + 1], expected[512];
+    memset(fits, 'x', 80);
+    fits[80] = '\0';
+    for (size_t i = 0; i < 81; i++) {
+        memcpy(longer + 2 * i, "\xc3\xa9", 2); /* U+00E9, two bytes */
+    }
+    longer[2 * 81] = '\0';
+    Ledger__V1__ReservationRow wide = row, wider = row;
+    wide.reservation_id = fits;
+    wider.reservation_id = longer;
+    const ProtobufCMessage *long_rows[2] = {&wide.base, &wider.base};
+    capture_open(&capture);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_TABLE, "rows",
+                                                    long_rows, 2, columns, 1, NULL, 0));
+    text = capture_close(&capture);
+    snprintf(expected, sizeof expected, "RESERVATION\n%s\n%.*s...\n", fits, 2 * 77, longer);
+    assert_string_equal(expected, text);
+    free(text);
+
     /* An empty view still prints its header (table) or an empty array. */
     capture_open(&capture);
     assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_JSON, "reservations",
