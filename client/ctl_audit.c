@@ -881,36 +881,93 @@ static void event_time(const Ledger__V1__Event *event, char out[CTL_TIME_TEXT_SI
     ctl_time_format(event->business_us != 0 ? event->business_us : event->recorded_us, out);
 }
 
+/* "P1Y, billed upfront to fab-plan-1, price 420.00 USD (retail 525.00 USD)":
+ * what a purchase commits to and where it is billed. */
+static void terms_text(Ledger__V1__Term term, Ledger__V1__BillingPlan billing_plan,
+                       const char *subscription, const Ledger__V1__Money *price,
+                       const Ledger__V1__Money *retail_price, char *out, size_t size)
+{
+    char partner[64], retail[64], term_name[16], plan[32];
+    money_text(price, partner, sizeof partner);
+    money_text(retail_price, retail, sizeof retail);
+    ctl_enum_name(&ledger__v1__term__descriptor, (int)term, term_name, sizeof term_name);
+    ctl_enum_name(&ledger__v1__billing_plan__descriptor, (int)billing_plan, plan, sizeof plan);
+    snprintf(out, size, "%s, billed %s to %s, price %s (retail %s)", term_name, plan,
+             text_or(subscription, "?"), partner, retail);
+}
+
+/* One new reservation of a purchase, exchange or renewal, on one line. */
+static void explain_reservation(FILE *out, const char *lead,
+                                const Ledger__V1__ReservationPurchased *body)
+{
+    char terms[256];
+    terms_text(body->term, body->billing_plan, body->billing_subscription_id, body->price,
+               body->retail_price, terms, sizeof terms);
+    fprintf(out, "%sreservation %s (order %s), %u x %s in %s, %s\n", lead,
+            text_or(body->reservation_id, "?"), text_or(body->order_id, "?"), body->quantity,
+            text_or(body->sku, "?"), text_or(body->region, "?"), terms);
+}
+
+/* Whether explain prints this event as the purchase explained. */
+static bool explainable(const Ledger__V1__Event *event)
+{
+    switch (event->body_case) {
+    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED:
+        return event->reservation_purchased != NULL;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
+        return event->savings_plan_purchased != NULL;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED:
+        return event->reservation_exchanged != NULL;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
+        return event->reservation_renewed != NULL && event->reservation_renewed->renewal != NULL;
+    default:
+        return false;
+    }
+}
+
+/* The purchase (or the partner's exchange or renewal); explainable. */
 static void explain_purchase(FILE *out, const Ledger__V1__Event *event)
 {
-    char when[CTL_TIME_TEXT_SIZE], who[256], price[64], retail[64], term[16], plan[32];
+    char when[CTL_TIME_TEXT_SIZE], who[256];
     event_time(event, when);
     actor_text(event->actor, who, sizeof who);
+    const char *verb = "bought";
     if (event->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED) {
-        const Ledger__V1__ReservationPurchased *body = event->reservation_purchased;
-        money_text(body->price, price, sizeof price);
-        money_text(body->retail_price, retail, sizeof retail);
-        ctl_enum_name(&ledger__v1__term__descriptor, (int)body->term, term, sizeof term);
-        ctl_enum_name(&ledger__v1__billing_plan__descriptor, (int)body->billing_plan, plan,
-                      sizeof plan);
-        fprintf(out, "purchase:   reservation %s (order %s), %u x %s in %s, %s, billed %s\n",
-                text_or(body->reservation_id, "?"), text_or(body->order_id, "?"), body->quantity,
-                text_or(body->sku, "?"), text_or(body->region, "?"), term, plan);
-    } else {
+        explain_reservation(out, "purchase:   ", event->reservation_purchased);
+    } else if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED) {
         const Ledger__V1__SavingsPlanPurchased *body = event->savings_plan_purchased;
-        char hourly[64];
-        money_text(body->price, price, sizeof price);
-        money_text(body->retail_price, retail, sizeof retail);
+        char hourly[64], terms[256];
         money_text(body->hourly_commitment, hourly, sizeof hourly);
-        ctl_enum_name(&ledger__v1__term__descriptor, (int)body->term, term, sizeof term);
-        ctl_enum_name(&ledger__v1__billing_plan__descriptor, (int)body->billing_plan, plan,
-                      sizeof plan);
-        fprintf(out, "purchase:   savings plan %s, %s per hour, %s, billed %s\n",
-                text_or(body->savings_plan_id, "?"), hourly, term, plan);
+        terms_text(body->term, body->billing_plan, body->billing_subscription_id, body->price,
+                   body->retail_price, terms, sizeof terms);
+        fprintf(out, "purchase:   savings plan %s, %s per hour, %s\n",
+                text_or(body->savings_plan_id, "?"), hourly, terms);
+    } else if (event->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED) {
+        const Ledger__V1__ReservationExchanged *x = event->reservation_exchanged;
+        char refund[64], returned[512];
+        size_t used = 0;
+        returned[0] = '\0';
+        for (size_t i = 0; i < x->n_returned_reservation_ids && used < sizeof returned; i++) {
+            int n = snprintf(returned + used, sizeof returned - used, "%s%s", i > 0 ? ", " : "",
+                             text_or(x->returned_reservation_ids[i], "?"));
+            used += n > 0 ? (size_t)n : 0;
+        }
+        money_text(x->refund, refund, sizeof refund);
+        fprintf(out, "purchase:   exchange of %s (refund %s) for %zu new reservation%s:\n",
+                returned, refund, x->n_replacements, x->n_replacements == 1 ? "" : "s");
+        for (size_t i = 0; i < x->n_replacements; i++) {
+            explain_reservation(out, "            ", x->replacements[i]);
+        }
+        verb = "exchanged";
+    } else {
+        const Ledger__V1__ReservationRenewed *r = event->reservation_renewed;
+        fprintf(out, "purchase:   renewal of reservation %s as:\n",
+                text_or(r->reservation_id, "?"));
+        explain_reservation(out, "            ", r->renewal);
+        verb = "renewed";
     }
-    fprintf(out, "            customer %s of partner %s, price %s (retail %s)\n",
-            text_or(event->customer_id, "?"), text_or(event->partner_id, "?"), price, retail);
-    fprintf(out, "            bought by %s at %s (sequence %llu)\n", who, when,
+    fprintf(out, "            customer %s of partner %s, %s by %s at %s (sequence %llu)\n",
+            text_or(event->customer_id, "?"), text_or(event->partner_id, "?"), verb, who, when,
             (unsigned long long)event->sequence);
 }
 
@@ -1035,11 +1092,34 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
             err = explain_entry_check(context, entries[i], head);
         }
     }
+    for (size_t i = 0; i < explanation->n_other_subscriptions && err == LEDGER_ERR_OK; i++) {
+        err = explanation->other_subscriptions[i] != NULL
+                  ? explain_entry_check(context, explanation->other_subscriptions[i], head)
+                  : ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR, "an explanation entry is empty");
+    }
     if (err == LEDGER_ERR_OK && explanation->purchase->event->sequence != sequence) {
         err =
             ctl_fail(context, LEDGER_ERR_MISMATCH, "the explanation is of sequence %llu, not %llu",
                      (unsigned long long)explanation->purchase->event->sequence,
                      (unsigned long long)sequence);
+    }
+    if (err == LEDGER_ERR_OK && !explainable(explanation->purchase->event)) {
+        /* A proven event, but not one a purchase is: the daemon never
+         * explains one (INVALID_ARGUMENT). */
+        char type[64];
+        snprintf(type, sizeof type, "%s",
+                 explanation->purchase->event->body_case == LEDGER__V1__EVENT__BODY__NOT_SET
+                     ? "empty"
+                     : "other");
+        const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field(
+            &ledger__v1__event__descriptor, (unsigned)explanation->purchase->event->body_case);
+        if (field != NULL) {
+            snprintf(type, sizeof type, "%s", field->name);
+        }
+        err = ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR,
+                       "the explanation's sequence %llu is a %s event, not a purchase, exchange "
+                       "or renewal",
+                       (unsigned long long)sequence, type);
     }
     if (err != LEDGER_ERR_OK) {
         goto cleanup;
@@ -1063,8 +1143,22 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
     const Ledger__V1__Purchaser purchaser =
         purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED
             ? purchase->reservation_purchased->purchaser
-            : purchase->savings_plan_purchased->purchaser;
-    if (purchaser == LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER) {
+        : purchase->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED
+            ? purchase->savings_plan_purchased->purchaser
+            : LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    bool partner_change = purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED ||
+                          purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED;
+    if (partner_change) {
+        fprintf(out,
+                "allowed by: the partner %s it; only the partner's admin agent exchanges and "
+                "renews reservations, and no customer permission applies\n",
+                purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED ? "exchanged"
+                                                                                     : "renewed");
+        if (explanation->principal != NULL) {
+            explain_principal(out, explanation->principal->event);
+            fputs(verified, out);
+        }
+    } else if (purchaser == LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER) {
         if (explanation->permission != NULL) {
             explain_permission(out, explanation->permission->event);
             fputs(verified, out);
@@ -1097,6 +1191,10 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
     }
     if (explanation->subscription != NULL) {
         explain_subscription(out, explanation->subscription->event);
+        fputs(verified, out);
+    }
+    for (size_t i = 0; i < explanation->n_other_subscriptions; i++) {
+        explain_subscription(out, explanation->other_subscriptions[i]->event);
         fputs(verified, out);
     }
     hex_of(key, CRYPTO_SIGN_PUBLIC_BYTES, key_hex);

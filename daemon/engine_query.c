@@ -429,17 +429,58 @@ static enum ledger_err explain_principal(struct query_context *q, const Ledger__
     return fact_entry(q, added, head, &explanation->principal);
 }
 
-/* The purchase of the billing subscription the purchase was charged to
+/* The billing subscriptions a purchase was charged to, each once, in the
+ * order of its new reservations: one for a purchase or a renewal, one or
+ * more for an exchange's replacements. Returns how many (0: none named). */
+static size_t billing_subscription_ids(const Ledger__V1__Event *purchase,
+                                       const char *ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX])
+{
+    size_t count = 0;
+    switch (purchase->body_case) {
+    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED:
+        ids[count++] = purchase->reservation_purchased->billing_subscription_id;
+        break;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
+        ids[count++] = purchase->savings_plan_purchased->billing_subscription_id;
+        break;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
+        if (purchase->reservation_renewed->renewal != NULL) {
+            ids[count++] = purchase->reservation_renewed->renewal->billing_subscription_id;
+        }
+        break;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED: {
+        const Ledger__V1__ReservationExchanged *x = purchase->reservation_exchanged;
+        for (size_t i = 0; i < x->n_replacements && count < LEDGER_EXCHANGE_REPLACEMENTS_MAX; i++) {
+            const char *id = x->replacements[i]->billing_subscription_id;
+            bool seen = false;
+            for (size_t j = 0; j < count && !seen; j++) {
+                seen = strcmp(ids[j], id) == 0;
+            }
+            if (!seen) {
+                ids[count++] = id;
+            }
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    return count;
+}
+
+/* The purchase of each billing subscription the purchase was charged to
  * (rules 3 and 4: an active Azure plan or Azure Global subscription), from
- * the customer's state just before the purchase. */
+ * the customer's state just before the purchase: the first in
+ * `subscription`, an exchange's others in `other_subscriptions`. */
 static enum ledger_err explain_subscription(struct query_context *q,
                                             const Ledger__V1__Event *purchase, uint64_t head,
                                             Ledger__V1__Explanation *explanation)
 {
-    const char *subscription_id =
-        purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED
-            ? purchase->reservation_purchased->billing_subscription_id
-            : purchase->savings_plan_purchased->billing_subscription_id;
+    const char *ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+    size_t count = billing_subscription_ids(purchase, ids);
+    if (count == 0) {
+        return LEDGER_ERR_CORRUPT;
+    }
     Ledger__V1__AsOf before = LEDGER__V1__AS_OF__INIT;
     before.sequence = purchase->sequence - 1;
     struct domain_customer *state = NULL;
@@ -448,14 +489,34 @@ static enum ledger_err explain_subscription(struct query_context *q,
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    const struct domain_subscription *subscription =
-        domain_find_subscription(state, subscription_id != NULL ? subscription_id : "");
-    uint64_t bought = subscription != NULL ? subscription->sequence : 0;
-    domain_customer_free(state);
-    if (bought == 0) {
-        return LEDGER_ERR_CORRUPT;
+    uint64_t bought[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+    for (size_t i = 0; i < count && err == LEDGER_ERR_OK; i++) {
+        const struct domain_subscription *subscription =
+            domain_find_subscription(state, ids[i] != NULL ? ids[i] : "");
+        bought[i] = subscription != NULL ? subscription->sequence : 0;
+        if (bought[i] == 0) {
+            err = LEDGER_ERR_CORRUPT;
+        }
     }
-    return fact_entry(q, bought, head, &explanation->subscription);
+    domain_customer_free(state);
+    if (err == LEDGER_ERR_OK) {
+        err = fact_entry(q, bought[0], head, &explanation->subscription);
+    }
+    if (err == LEDGER_ERR_OK && count > 1) {
+        explanation->other_subscriptions =
+            calloc(count - 1, sizeof *explanation->other_subscriptions);
+        if (explanation->other_subscriptions == NULL) {
+            return LEDGER_ERR_NO_MEMORY;
+        }
+    }
+    for (size_t i = 1; i < count && err == LEDGER_ERR_OK; i++) {
+        err = fact_entry(q, bought[i], head,
+                         &explanation->other_subscriptions[explanation->n_other_subscriptions]);
+        if (err == LEDGER_ERR_OK) {
+            explanation->n_other_subscriptions++;
+        }
+    }
+    return err;
 }
 
 static enum ledger_err query_explain(struct query_context *q, const Ledger__V1__ExplainQuery *query,
@@ -483,14 +544,22 @@ static enum ledger_err query_explain(struct query_context *q, const Ledger__V1__
         return LEDGER_ERR_PARTNER_MISMATCH;
     }
     const Ledger__V1__AllowedBy *allowed = NULL;
-    if (event->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED) {
+    switch (event->body_case) {
+    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED:
         allowed = event->reservation_purchased->allowed_by;
-    } else if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED) {
+        break;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
         allowed = event->savings_plan_purchased->allowed_by;
-    } else {
+        break;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED:
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
+        /* The partner's own (rule 5): no customer permission applies. */
+        break;
+    default:
         snprintf(q->message, ENGINE_MESSAGE_SIZE,
-                 "sequence %llu is a %s event; explain answers for reservation and savings "
-                 "plan purchases only (reservation_purchased, savings_plan_purchased)",
+                 "sequence %llu is a %s event; explain answers for purchases, exchanges and "
+                 "renewals only (reservation_purchased, savings_plan_purchased, "
+                 "reservation_exchanged, reservation_renewed)",
                  (unsigned long long)query->sequence, codec_event_type_name(event->body_case));
         return LEDGER_ERR_INVALID_ARGUMENT;
     }

@@ -668,6 +668,105 @@ static void test_ctl_forgery_explain(void **state)
                    "the explanation is of sequence ");
 }
 
+/* The explanation of the purchase, kept packed by keep_explanation; served
+ * by serve_kept_explanation in place of the daemon's refusal to explain its
+ * permission grant, with that grant (a real, proven event) as the purchase. */
+struct kept_explanation {
+    uint8_t *bytes;
+    size_t size;
+    bool served;
+};
+
+static void keep_explanation(void *context, const Ledger__V1__SignedRequest *request,
+                             Ledger__V1__Reply *reply)
+{
+    struct kept_explanation *kept = context;
+    (void)request;
+    if (kept->bytes == NULL && reply->query != NULL && reply->query->explanation != NULL) {
+        kept->size = ledger__v1__explanation__get_packed_size(reply->query->explanation);
+        kept->bytes = malloc(kept->size + 1);
+        if (kept->bytes != NULL) {
+            ledger__v1__explanation__pack(reply->query->explanation, kept->bytes);
+        }
+    }
+}
+
+static void serve_kept_explanation(void *context, const Ledger__V1__SignedRequest *request,
+                                   Ledger__V1__Reply *reply)
+{
+    struct kept_explanation *kept = context;
+    if (request == NULL || request->body == NULL || request->body->query == NULL ||
+        request->body->query->kind_case != LEDGER__V1__QUERY__KIND_EXPLAIN ||
+        reply->code != LEDGER__V1__ERROR_CODE__INVALID_ARGUMENT) {
+        return;
+    }
+    Ledger__V1__Explanation *explanation =
+        ledger__v1__explanation__unpack(NULL, kept->size, kept->bytes);
+    Ledger__V1__QueryResult *result = malloc(sizeof *result);
+    if (explanation == NULL || explanation->permission == NULL || result == NULL) {
+        free(result);
+        return;
+    }
+    ledger__v1__query_result__init(result);
+    Ledger__V1__EventEntry *purchase = explanation->purchase;
+    explanation->purchase = explanation->permission;
+    explanation->permission = NULL;
+    ledger__v1__event_entry__free_unpacked(purchase, NULL);
+    result->explanation = explanation;
+    if (reply->message != protobuf_c_empty_string) {
+        free(reply->message);
+    }
+    reply->message = strdup("");
+    reply->code = LEDGER__V1__ERROR_CODE__OK;
+    reply->query = result;
+    kept->served = true;
+}
+
+/* explain of a sequence that holds no purchase (the grant that allowed
+ * one), answered by a lying daemon with the real grant, proven against a
+ * real head: refused as what it is, not printed as a purchase. */
+static void test_ctl_forgery_explain_not_a_purchase(void **state)
+{
+    struct world *w = *state;
+    struct kept_explanation kept = {NULL, 0, false};
+    const char *const purchase[8] = {"explain", "--seq", w->purchase};
+    struct run run;
+    reply_proxy_set(w->proxy, keep_explanation, &kept);
+    audit(w, &run, purchase);
+    reply_proxy_set(w->proxy, NULL, NULL);
+    expect_ok(&run);
+    run_free(&run);
+    assert_non_null(kept.bytes);
+    Ledger__V1__Explanation *honest = ledger__v1__explanation__unpack(NULL, kept.size, kept.bytes);
+    assert_non_null(honest);
+    assert_non_null(honest->permission);
+    char grant[24];
+    snprintf(grant, sizeof grant, "%llu", (unsigned long long)honest->permission->event->sequence);
+    ledger__v1__explanation__free_unpacked(honest, NULL);
+
+    const char *const args[8] = {"explain", "--seq", grant};
+    audit(w, &run, args);
+    expect_error(&run, 1, "INVALID_ARGUMENT"); /* the honest daemon's answer */
+    assert_non_null(strstr(run.err, "explain answers for purchases, exchanges and renewals"));
+    run_free(&run);
+    reply_proxy_set(w->proxy, serve_kept_explanation, &kept);
+    audit(w, &run, args);
+    reply_proxy_set(w->proxy, NULL, NULL);
+    assert_true(kept.served);
+    expect_error(&run, 3, "PROTOCOL_ERROR");
+    char words[160];
+    snprintf(words, sizeof words,
+             "the explanation's sequence %s is a purchase_permission_granted event, not a "
+             "purchase, exchange or renewal",
+             grant);
+    if (strstr(run.err, words) == NULL) {
+        fail_msg("expected '%s' in: %s", words, run.err);
+    }
+    assert_null(strstr(run.out, "purchase:"));
+    run_free(&run);
+    free(kept.bytes);
+}
+
 /* events --proofs: each proof's leaf hash is the hash of its record, it is
  * the proof of the event printed, the event printed is its record, and its
  * path leads to the root of a verified head (or, with --tree-size, to a
@@ -879,6 +978,7 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_consistency),
         cmocka_unit_test(test_ctl_forgery_verify_rewritten),
         cmocka_unit_test(test_ctl_forgery_explain),
+        cmocka_unit_test(test_ctl_forgery_explain_not_a_purchase),
         cmocka_unit_test(test_ctl_forgery_events),
         cmocka_unit_test(test_ctl_forgery_events_follow),
     };

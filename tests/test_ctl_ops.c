@@ -1496,6 +1496,30 @@ static void test_ctl_ops_proofs_verified(void **state)
     assert_non_null(json_object_get(json_object_get(explanation, "subscription"), "event"));
     assert_true(json_is_true(json_object_get(run.json, "verified")));
     run_free(&run);
+    /* The demo's exchange: the partner's own purchase of its replacement. */
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "--output", "json", "events",
+        "--type", "reservation_exchanged", "--limit", "1", NULL);
+    expect_ok(&run);
+    char exchange_seq[32];
+    snprintf(exchange_seq, sizeof exchange_seq, "%lld",
+             (long long)json_int_at(run.json, "sequence"));
+    run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "explain", "--seq", exchange_seq,
+        NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "purchase:   exchange of res-"));
+    assert_non_null(strstr(run.out, "for 1 new reservation:\n            reservation res-"));
+    assert_non_null(strstr(run.out, ", exchanged by contoso-admin "));
+    assert_non_null(strstr(run.out, "allowed by: the partner exchanged it; "));
+    assert_non_null(strstr(run.out, "and by:     principal contoso-admin added as admin-agent"));
+    assert_non_null(strstr(run.out, "billed to:  subscription "));
+    assert_null(strstr(run.out, "permission reservations turned on"));
+    run_free(&run);
+    /* Not a purchase: the daemon says what explain answers for. */
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "explain", "--seq", "2", NULL);
+    expect_error(&run, 1, "INVALID_ARGUMENT");
+    assert_non_null(strstr(run.err, "explain answers for purchases, exchanges and renewals"));
+    run_free(&run);
 
     /* proof: against the head and against an older size. */
     ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "head", "--public-key", NULL);

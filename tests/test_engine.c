@@ -1014,7 +1014,7 @@ static void test_engine_explain_savings_plan_and_refusals(void **state)
     /* Not a purchase: the grant itself. */
     explain.sequence = grant_sequence;
     assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(message, "explain answers for reservation and savings plan purchases"));
+    assert_non_null(strstr(message, "explain answers for purchases, exchanges and renewals only"));
     /* Another partner's auditor may not see p1's purchase. */
     struct engine_principal other =
         make_principal("auditor-9", LEDGER__V1__ROLE__ROLE_AUDITOR, "p9", "", "");
@@ -1424,10 +1424,11 @@ static void test_engine_exchange_for_two_rebuilds_the_same(void **state)
     scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED;
     Ledger__V1__PurchaseReservation bodies[2];
     Ledger__V1__PurchaseReservation *replacements[2] = {&bodies[0], &bodies[1]};
+    assert_int_equal(buy_subscription(f, "c1", "s2"), LEDGER_ERR_OK);
     for (size_t i = 0; i < 2; i++) {
         Ledger__V1__PurchaseReservation init = LEDGER__V1__PURCHASE_RESERVATION__INIT;
         bodies[i] = init;
-        bodies[i].billing_subscription_id = "s1";
+        bodies[i].billing_subscription_id = i == 0 ? "s1" : "s2";
         bodies[i].sku = i == 0 ? "Standard_E4s_v5" : "Standard_D4s_v5";
         bodies[i].region = "westeurope";
         bodies[i].quantity = 1;
@@ -1470,11 +1471,68 @@ static void test_engine_exchange_for_two_rebuilds_the_same(void **state)
                      LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
     assert_int_equal(reservation_state(f, second),
                      LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    /* Explained as the partner's own purchase of its replacements: no
+     * permission or role, the admin agent's PrincipalAdded, and both billing
+     * subscriptions, each with its proof. */
+    Ledger__V1__QueryResult *result = explained(f, sequence);
+    const Ledger__V1__Explanation *e = result->explanation;
+    assert_int_equal(e->purchase->event->body_case, LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED);
+    assert_null(e->permission);
+    assert_null(e->role);
+    assert_string_equal(e->principal->event->principal_added->principal_id, f->admin.id);
+    assert_string_equal(e->subscription->event->subscription_purchased->subscription_id, "s1");
+    assert_non_null(e->subscription->proof);
+    assert_int_equal(e->n_other_subscriptions, 1);
+    assert_string_equal(e->other_subscriptions[0]->event->subscription_purchased->subscription_id,
+                        "s2");
+    assert_non_null(e->other_subscriptions[0]->proof);
+    engine_result_free(result);
     unsigned differences = 99;
     assert_int_equal(engine_rebuild(f->engine, NULL, NULL, NULL, &differences), LEDGER_ERR_OK);
     assert_int_equal(differences, 0);
     assert_int_equal(reservation_state(f, second),
                      LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+}
+
+/* A renewal the partner records is explained like its purchase: no
+ * permission or role, the admin agent and the billing subscription. */
+static void test_engine_explain_renewal(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    char renewing[LEDGER_ID_LENGTH_MAX + 1];
+    bought(f, renewing, sizeof renewing);
+    Ledger__V1__SetReservationRenewal renewal = LEDGER__V1__SET_RESERVATION_RENEWAL__INIT;
+    renewal.reservation_id = renewing;
+    renewal.auto_renew = true;
+    Ledger__V1__Command c;
+    customer_command(&c, "c1");
+    c.body_case = LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL;
+    c.set_reservation_renewal = &renewal;
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_OK);
+    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT, retail = LEDGER__V1__MONEY__INIT;
+    price.amount_minor = 110000;
+    retail.amount_minor = 140000;
+    price.currency = retail.currency = "USD";
+    Ledger__V1__RenewReservation renew = LEDGER__V1__RENEW_RESERVATION__INIT;
+    renew.reservation_id = renewing;
+    renew.price = &price;
+    renew.retail_price = &retail;
+    customer_command(&c, "c1");
+    c.body_case = LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION;
+    c.renew_reservation = &renew;
+    struct engine_request request;
+    assert_int_equal(run(f, &f->admin, &c, &request), LEDGER_ERR_OK);
+    uint64_t sequence = appended_sequence(&request);
+    Ledger__V1__QueryResult *result = explained(f, sequence);
+    const Ledger__V1__Explanation *e = result->explanation;
+    assert_int_equal(e->purchase->event->body_case, LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED);
+    assert_null(e->permission);
+    assert_null(e->role);
+    assert_string_equal(e->principal->event->principal_added->principal_id, f->admin.id);
+    assert_string_equal(e->subscription->event->subscription_purchased->subscription_id, "s1");
+    assert_int_equal(e->n_other_subscriptions, 0);
+    engine_result_free(result);
 }
 
 /* The ledger's schedule expires active reservations past their term with
@@ -1722,6 +1780,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_proofs_of_generated_histories, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_map_growth_and_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_rebuild_keeps_views, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_explain_renewal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_exchange_for_two_rebuilds_the_same, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_expiries, setup, teardown),
