@@ -512,8 +512,8 @@ static enum ledger_err explain_subscription(struct query_context *q,
     for (size_t i = 1; i < count && err == LEDGER_ERR_OK; i++) {
         err = fact_entry(q, bought[i], head,
                          &explanation->other_subscriptions[explanation->n_other_subscriptions]);
-        if (err == LEDGER_ERR_OK) {
-            explanation->n_other_subscriptions++;
+        if (explanation->other_subscriptions[explanation->n_other_subscriptions] != NULL) {
+            explanation->n_other_subscriptions++; /* freed with the result, even half-made */
         }
     }
     return err;
@@ -664,6 +664,10 @@ void engine_result_free(Ledger__V1__QueryResult *result)
         event_entry_free(result->explanation->role);
         event_entry_free(result->explanation->principal);
         event_entry_free(result->explanation->subscription);
+        for (size_t i = 0; i < result->explanation->n_other_subscriptions; i++) {
+            event_entry_free(result->explanation->other_subscriptions[i]);
+        }
+        free(result->explanation->other_subscriptions);
         signed_head_free(result->explanation->head);
         free(result->explanation);
         result->explanation = NULL;
