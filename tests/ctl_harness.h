@@ -125,10 +125,14 @@ static inline void daemon_stop(pid_t pid)
 static inline int fixture_setup(void **state)
 {
     struct fixture *fixture = calloc(1, sizeof *fixture);
+    if (fixture == NULL) {
+        return -1;
+    }
     const char *tmp = getenv("LEDGER_TEST_TMP");
     snprintf(fixture->dir, sizeof fixture->dir, "%s/" CTL_HARNESS_LABEL "-XXXXXX",
              tmp != NULL ? tmp : "/tmp");
     if (mkdtemp(fixture->dir) == NULL) {
+        free(fixture);
         return -1;
     }
     snprintf(fixture->data, sizeof fixture->data, "%s/ledger-data", fixture->dir);
@@ -139,6 +143,7 @@ static inline int fixture_setup(void **state)
     fixture->daemon = daemon_start(fixture->data, log);
     if (fixture->daemon < 0) {
         fprintf(stderr, "ledgerd did not start; see %s\n", log);
+        free(fixture);
         return -1;
     }
     *state = fixture;

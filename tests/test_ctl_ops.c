@@ -294,10 +294,6 @@ static void test_ctl_ops_export_csv(void **state)
     run_free(&run);
 }
 
-/* An export pinned to a saved head's tree size reads the same rows however
- * much is committed later, and reconciles against itself; unpinned, the
- * month moves on. */
-
 /* A month asked in pages of one row (billing, export, reconcile) is the
  * month asked in one reply, byte for byte. */
 static void test_ctl_ops_pages(void **state)
@@ -333,16 +329,17 @@ static void test_ctl_ops_pages(void **state)
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "export",
         "--month", month, "--page-rows", "2", NULL);
     expect_ok(&run);
-    FILE *file = fopen(invoice, "w");
-    assert_non_null(file);
-    assert_int_equal(fputs(run.out, file) >= 0, 1);
-    assert_int_equal(fclose(file), 0);
+    write_text(invoice, run.out);
     run_free(&run);
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice",
         invoice, "--month", month, "--page-rows", "1", NULL);
     expect_ok(&run);
     run_free(&run);
 }
+
+/* An export pinned to a saved head's tree size reads the same rows however
+ * much is committed later, and reconciles against itself; unpinned, the
+ * month moves on. */
 static void test_ctl_ops_export_pinned_to_a_head(void **state)
 {
     struct fixture *fixture = *state;
@@ -407,10 +404,6 @@ static void test_ctl_ops_export_pinned_to_a_head(void **state)
     free(pinned);
 }
 
-/* An exchange of two reservations refunds both in one charge whose id is
- * "res-a,res-b": the export's CSV quotes that field, and a CSV reader gets
- * back exactly the values of the JSON export. Reconcile matches that id
- * written as "res-b, res-a" (and reports it so), but not other ids. */
 /* Reconciles the export `exported` (holding the refund of both `ids`)
  * with that refund's charge id replaced by `charge_id`, and its amount by
  * `amount` unless NULL; returns the run, to free. */
@@ -466,6 +459,10 @@ static void reconcile_refund_ids(struct fixture *fixture, const char *key, const
     run_free(&run);
 }
 
+/* An exchange of two reservations refunds both in one charge whose id is
+ * "res-a,res-b": the export's CSV quotes that field, and a CSV reader gets
+ * back exactly the values of the JSON export. Reconcile matches that id
+ * written as "res-b, res-a" (and reports it so), but not other ids. */
 static void test_ctl_ops_export_quotes_fields(void **state)
 {
     struct fixture *fixture = *state;

@@ -1334,6 +1334,25 @@ static void test_daemon_restore_checks_the_head_key(void **state)
     assert_int_equal(wait_exit(spawn(f, restore), 60000), 0);
 }
 
+/* Opens the stopped daemon's store directly, as a test that edits it behind
+ * the daemon's back does, and begins a transaction (a write one when
+ * `write`). */
+static struct store_txn *store_edit_begin(const struct store_options *options, bool write,
+                                          struct store **store)
+{
+    assert_int_equal(store_open(options, store), LEDGER_ERR_OK);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(*store, write, &txn), LEDGER_ERR_OK);
+    return txn;
+}
+
+/* Commits what store_edit_begin began and closes the store. */
+static void store_edit_commit(struct store *store, struct store_txn *txn)
+{
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    store_close(store);
+}
+
 /* A rebuild that did not finish leaves the views incomplete and says so in
  * the store: the daemon refuses to serve them until a rebuild completes. */
 static void test_daemon_interrupted_rebuild_refused(void **state)
@@ -1349,12 +1368,9 @@ static void test_daemon_interrupted_rebuild_refused(void **state)
     /* What a rebuild's first transaction records, as if it stopped there. */
     struct store_options options = {.dir = f->data};
     struct store *store = NULL;
-    assert_int_equal(store_open(&options, &store), LEDGER_ERR_OK);
-    struct store_txn *txn = NULL;
-    assert_int_equal(store_begin(store, true, &txn), LEDGER_ERR_OK);
+    struct store_txn *txn = store_edit_begin(&options, true, &store);
     assert_int_equal(views_layout_mark_rebuilding(txn), LEDGER_ERR_OK);
-    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
-    store_close(store);
+    store_edit_commit(store, txn);
 
     const char *serve[] = {"--data", f->data, NULL};
     assert_int_equal(wait_exit(spawn(f, serve), 20000), 1);
@@ -1382,9 +1398,7 @@ static void test_daemon_rebuild_reports_a_changed_view(void **state)
 
     struct store_options options = {.dir = f->data};
     struct store *store = NULL;
-    assert_int_equal(store_open(&options, &store), LEDGER_ERR_OK);
-    struct store_txn *txn = NULL;
-    assert_int_equal(store_begin(store, true, &txn), LEDGER_ERR_OK);
+    struct store_txn *txn = store_edit_begin(&options, true, &store);
     struct store_val row;
     assert_int_equal(store_get(txn, STORE_DB_PARTNER, "changed", 7, &row), LEDGER_ERR_OK);
     uint8_t changed[256];
@@ -1393,8 +1407,7 @@ static void test_daemon_rebuild_reports_a_changed_view(void **state)
     changed[row.size - 1] ^= 0x01; /* the last letter of its name */
     assert_int_equal(store_put(txn, STORE_DB_PARTNER, "changed", 7, changed, row.size),
                      LEDGER_ERR_OK);
-    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
-    store_close(store);
+    store_edit_commit(store, txn);
 
     const char *rebuild[] = {"rebuild", "--data", f->data, NULL};
     assert_int_equal(wait_exit(spawn(f, rebuild), 60000), 1);
@@ -1427,9 +1440,7 @@ static void test_daemon_older_layout_derived_again(void **state)
     /* The fixture's own operator, whose secret its store keeps. */
     struct store_options options = {.dir = f->data};
     struct store *store = NULL;
-    assert_int_equal(store_open(&options, &store), LEDGER_ERR_OK);
-    struct store_txn *txn = NULL;
-    assert_int_equal(store_begin(store, false, &txn), LEDGER_ERR_OK);
+    struct store_txn *txn = store_edit_begin(&options, false, &store);
     struct store_val secret;
     assert_int_equal(store_get(txn, STORE_DB_SECRET, "operator", 8, &secret), LEDGER_ERR_OK);
     assert_int_equal(secret.size, sizeof f->secret);
@@ -1468,12 +1479,9 @@ static void test_daemon_map_larger_than_its_bound(void **state)
     struct store_options options = {
         .dir = f->data, .map_bytes = UINT64_C(96) << 20, .map_bytes_max = UINT64_C(128) << 20};
     struct store *store = NULL;
-    assert_int_equal(store_open(&options, &store), LEDGER_ERR_OK);
-    struct store_txn *txn = NULL;
-    assert_int_equal(store_begin(store, true, &txn), LEDGER_ERR_OK);
+    struct store_txn *txn = store_edit_begin(&options, true, &store);
     assert_int_equal(views_layout_set(txn), LEDGER_ERR_OK);
-    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
-    store_close(store);
+    store_edit_commit(store, txn);
 
     assert_int_equal(truncate(f->log_path, 0), 0);
     const char *lowered[] = {"--map-bytes-max", "80M", NULL};
