@@ -25,7 +25,7 @@
 #include "ledger_limits.h"
 
 #define DOMAIN_ID_SIZE       (LEDGER_ID_LENGTH_MAX + 1)
-#define DOMAIN_MESSAGE_SIZE  256
+#define DOMAIN_MESSAGE_SIZE  384
 #define DOMAIN_CURRENCY_SIZE 4
 /* Principal ids the ledger keeps for itself (domain_principal_id_reserved):
  * AddPrincipal refuses them, so that no one can act, or claim command ids,

@@ -48,10 +48,11 @@
 _Static_assert(LEDGER_ID_LENGTH_MAX + 1 + DOMAIN_GROUP_LENGTH_MAX < DOMAIN_ID_SIZE * 2,
                "a resource-group target fits struct domain_scope");
 
-/* A time in microseconds as ISO 8601 UTC to the second, for messages;
- * "out of range" for what gmtime cannot show. Returned by value, so that a
- * message can format several in one call (the text lives until the end of
- * the full expression). */
+/* A time in microseconds as ISO 8601 UTC, for messages: to the second, with
+ * the microseconds when there are any (a message that names a time to date a
+ * command at or after must name it exactly); "out of range" for what gmtime
+ * cannot show. Returned by value, so that a message can format several in
+ * one call (the text lives until the end of the full expression). */
 struct time_text {
     char text[DOMAIN_TIME_TEXT_SIZE];
 };
@@ -61,9 +62,17 @@ static struct time_text time_text(int64_t time_us)
     struct time_text out;
     struct tm tm;
     time_t seconds = (time_t)(time_us / 1000000);
+    size_t length = 0;
     if (time_us < 0 || time_us > LEDGER_TIME_US_MAX || gmtime_r(&seconds, &tm) == NULL ||
-        strftime(out.text, sizeof out.text, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        (length = strftime(out.text, sizeof out.text, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
         snprintf(out.text, sizeof out.text, "out of range");
+        return out;
+    }
+    int micros = (int)(time_us % 1000000);
+    if (micros != 0) {
+        snprintf(out.text + length, sizeof out.text - length, ".%06dZ", micros);
+    } else {
+        snprintf(out.text + length, sizeof out.text - length, "Z");
     }
     return out;
 }
@@ -1138,6 +1147,19 @@ static bool has_eligible_subscription(const struct domain_customer *customer, in
     return false;
 }
 
+/* A subscription of an eligible offer that is not active now (suspended,
+ * disabled or expired), for advice when none is active; NULL when none. */
+static const struct domain_subscription *inactive_eligible(const struct domain_customer *customer)
+{
+    for (size_t i = 0; i < customer->subscription_count; i++) {
+        const struct domain_subscription *subscription = &customer->subscriptions[i];
+        if (offer_eligible(subscription->offer) &&
+            subscription->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
+            return subscription;
+    }
+    return NULL;
+}
+
 static enum ledger_err decide_permission(struct decision *d, bool grant)
 {
     Ledger__V1__PermissionKind kind =
@@ -1181,6 +1203,17 @@ static enum ledger_err decide_permission(struct decision *d, bool grant)
                           "be turned on before then; date the grant at or after that",
                           customer->customer_id, time_text(d->business_us).text,
                           time_text(since_us).text, kind_name(kind));
+        const struct domain_subscription *inactive = eligible ? NULL : inactive_eligible(customer);
+        if (inactive != NULL)
+            return refuse(d, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION,
+                          "customer %s has no active Azure plan or Azure Global subscription: "
+                          "its %s subscription %s is %s; permission '%s' cannot be turned on "
+                          "until it is active again (ledgerctl subscription status --customer %s "
+                          "--subscription %s --status active) or the partner buys another",
+                          customer->customer_id,
+                          codec_enum_name(CODEC_ENUM_OFFER, (int)inactive->offer), inactive->id,
+                          codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)inactive->status),
+                          kind_name(kind), customer->customer_id, inactive->id);
         if (!eligible)
             return refuse(d, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION,
                           "customer %s has no active Azure plan or Azure Global subscription; "

@@ -25,7 +25,7 @@
 #include "ledger_limits.h"
 #include "store.h"
 
-#define ENGINE_MESSAGE_SIZE 256
+#define ENGINE_MESSAGE_SIZE 384
 
 struct engine;
 

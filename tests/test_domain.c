@@ -1023,7 +1023,12 @@ static const char *time_text(int64_t time_us)
     time_t seconds = (time_t)(time_us / 1000000);
     struct tm tm;
     assert_non_null(gmtime_r(&seconds, &tm));
-    strftime(text, sizeof texts[0], "%Y-%m-%dT%H:%M:%SZ", &tm);
+    size_t length = strftime(text, sizeof texts[0], "%Y-%m-%dT%H:%M:%S", &tm);
+    if (time_us % 1000000 != 0) {
+        snprintf(text + length, sizeof texts[0] - length, ".%06dZ", (int)(time_us % 1000000));
+    } else {
+        snprintf(text + length, sizeof texts[0] - length, "Z");
+    }
     return text;
 }
 
@@ -1148,10 +1153,10 @@ static void test_domain_role_dated_before_its_subscription(void **state)
         role(&k, true, "sub-2", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER);
     c->business_us = T0 + 10 * DAY_US - 1;
     refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND);
-    assert_non_null(strstr(W->out.message,
-                           "subscription sub-2 of customer c1 was bought 2025-01-11T00:00:00Z: a "
-                           "role on it cannot be assigned dated 2025-01-10T23:59:59Z, before "
-                           "then; date it at or after that"));
+    assert_non_null(strstr(
+        W->out.message, "subscription sub-2 of customer c1 was bought 2025-01-11T00:00:00Z: a "
+                        "role on it cannot be assigned dated 2025-01-10T23:59:59.999999Z, before "
+                        "then; date it at or after that"));
     assert_int_equal(0, W->customer->role_count);
     c->business_us = T0 + 10 * DAY_US;
     accept(&ADMIN, c);
@@ -1166,7 +1171,7 @@ static void test_domain_role_dated_before_its_subscription(void **state)
     c->business_us = T0 + 10 * DAY_US - 1;
     refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND);
     assert_non_null(strstr(W->out.message, "a role on it cannot be removed dated "
-                                           "2025-01-10T23:59:59Z, before then"));
+                                           "2025-01-10T23:59:59.999999Z, before then"));
     assert_int_equal(2, W->customer->role_count);
     c->business_us = T0 + 10 * DAY_US;
     accept(&ADMIN, c);
@@ -1189,6 +1194,12 @@ static void test_domain_permission_needs_eligible_subscription(void **state)
     accept(&ADMIN,
            status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED));
     refuse_as(&ADMIN, permission(&k, true, R), LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION);
+    /* A suspended plan is to be made active again, not bought anew. */
+    assert_non_null(strstr(W->out.message, "its azure-plan subscription sub-1 is suspended"));
+    assert_non_null(strstr(W->out.message, "until it is active again (ledgerctl subscription "
+                                           "status --customer c1 --subscription sub-1 --status "
+                                           "active)"));
+    assert_null(strstr(W->out.message, "until the partner buys one"));
     accept(&ADMIN, subscription(&k, "sub-g", LEDGER__V1__OFFER__OFFER_AZURE_GLOBAL));
     accept(&ADMIN, permission(&k, true, R)); /* Azure Global counts too */
 }
@@ -1463,7 +1474,7 @@ static void test_domain_customer_purchase_under_a_removed_role(void **state)
         enum ledger_err expected;
         const char *message; /* part of the refusal, or NULL */
     } cases[] = {
-        {T0 + 20 * DAY_US - 1, LEDGER_ERR_ROLE_MISSING, "not on 2025-01-20T23:59:59Z"},
+        {T0 + 20 * DAY_US - 1, LEDGER_ERR_ROLE_MISSING, "not on 2025-01-20T23:59:59.999999Z"},
         {T0 + 20 * DAY_US, LEDGER_ERR_OK, NULL},
         {T0 + 30 * DAY_US - 1, LEDGER_ERR_OK, NULL},
         {T0 + 30 * DAY_US, LEDGER_ERR_ROLE_MISSING, "not on 2025-01-31T00:00:00Z"},
@@ -1568,7 +1579,7 @@ static void test_domain_role_history_in_date_order(void **state)
     Ledger__V1__Command *remove = role(&k, false, "sub-1", "alice", OWNER);
     refuse_out_of_order(remove, T0 + 20 * DAY_US - 1,
                         "user alice holds owner on subscription sub-1 since "
-                        "2025-01-21T00:00:00Z: a removal dated 2025-01-20T23:59:59Z, before "
+                        "2025-01-21T00:00:00Z: a removal dated 2025-01-20T23:59:59.999999Z, before "
                         "then, would reorder its history; date the removal at or after that");
     remove->business_us = T0 + 30 * DAY_US;
     accept(&ADMIN, remove);
@@ -1578,7 +1589,7 @@ static void test_domain_role_history_in_date_order(void **state)
     assign = role(&k, true, "sub-1", "alice", OWNER);
     refuse_out_of_order(assign, T0 + 30 * DAY_US - 1,
                         "user alice held owner on subscription sub-1 until "
-                        "2025-01-31T00:00:00Z: an assignment dated 2025-01-30T23:59:59Z, "
+                        "2025-01-31T00:00:00Z: an assignment dated 2025-01-30T23:59:59.999999Z, "
                         "before then, would reorder its history; date it at or after that");
     assign->business_us = T0 + 30 * DAY_US;
     uint64_t second = accept(&ADMIN, assign);
@@ -1710,7 +1721,7 @@ static void test_domain_permission_history_in_date_order(void **state)
     refuse_as(&ADMIN, revoke, LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(W->out.message,
                            "permission 'reservations' of customer c1 is on since "
-                           "2025-01-11T00:00:00Z: a revocation dated 2025-01-10T23:59:59Z, "
+                           "2025-01-11T00:00:00Z: a revocation dated 2025-01-10T23:59:59.999999Z, "
                            "before then, would reorder its history; date it at or after that"));
     assert_int_equal(1, W->customer->permission_change_count);
     assert_true(W->customer->permission_on[R]);
@@ -1721,7 +1732,7 @@ static void test_domain_permission_history_in_date_order(void **state)
     grant->business_us = T0 + 20 * DAY_US - 1;
     refuse_as(&ADMIN, grant, LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(W->out.message, "is off since 2025-01-21T00:00:00Z: a grant dated "
-                                           "2025-01-20T23:59:59Z, before then"));
+                                           "2025-01-20T23:59:59.999999Z, before then"));
     assert_int_equal(2, W->customer->permission_change_count);
     assert_false(W->customer->permission_on[R]);
     grant->business_us = T0 + 20 * DAY_US;
@@ -1771,10 +1782,11 @@ static void test_domain_purchase_at_the_subscription_moment(void **state)
         reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD");
     c->business_us = T0 - 1;
     refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND);
-    assert_non_null(strstr(W->out.message,
-                           "billing subscription sub-g of customer c1 was bought "
-                           "2025-01-01T00:00:00Z: a purchase dated 2024-12-31T23:59:59Z, before "
-                           "then, was not allowed; date it at or after that"));
+    assert_non_null(
+        strstr(W->out.message,
+               "billing subscription sub-g of customer c1 was bought "
+               "2025-01-01T00:00:00Z: a purchase dated 2024-12-31T23:59:59.999999Z, before "
+               "then, was not allowed; date it at or after that"));
     c->business_us = T0;
     assert_int_equal(LEDGER_ERR_OK, decide(&SALES, c));
     Ledger__V1__Command *plan = savings_plan(&k, "sub-g", LEDGER__V1__TERM__TERM_P1Y, 100);
@@ -1836,7 +1848,7 @@ static void test_domain_purchase_at_the_subscription_moment(void **state)
     refuse_as(&ADMIN, back, LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(W->out.message, "subscription sub-g is active since "
                                            "2025-01-21T00:00:00Z: a change of its status dated "
-                                           "2025-01-20T23:59:59Z, before then"));
+                                           "2025-01-20T23:59:59.999999Z, before then"));
     back->business_us = T0 + 20 * DAY_US;
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, back));
     W->now_us = T0 - 30 * DAY_US;
@@ -1857,7 +1869,7 @@ static void test_domain_purchase_at_the_subscription_moment(void **state)
  * and active again from 2026-01-11. */
 #define OUTLASTING_REFUSAL                                                                         \
     "subscription sub-g became suspended on 2026-01-01T00:00:00Z, while a reservation dated "      \
-    "2025-01-01T00:00:00Z would be active; it is active since 2026-01-11T00:00:00Z: date the %s "  \
+    "%s would be active; it is active since 2026-01-11T00:00:00Z: date the %s "                    \
     "at or after that"
 
 static void test_domain_reservation_outlasting_a_suspension(void **state)
@@ -1897,7 +1909,8 @@ static void test_domain_reservation_outlasting_a_suspension(void **state)
         assert_true(W->out.event.reservation_purchased->expires_us == suspended_us);
         c->business_us = T0 + 1;
         refuse_as(buyers[b], c, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
-        snprintf(expected, sizeof expected, OUTLASTING_REFUSAL, "purchase");
+        snprintf(expected, sizeof expected, OUTLASTING_REFUSAL, "2025-01-01T00:00:00.000001Z",
+                 "purchase");
         assert_non_null(strstr(W->out.message, expected));
         c->business_us = active_us;
         assert_int_equal(LEDGER_ERR_OK, decide(buyers[b], c));
@@ -1917,7 +1930,8 @@ static void test_domain_reservation_outlasting_a_suspension(void **state)
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
     c->business_us = T0 + 1;
     refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
-    snprintf(expected, sizeof expected, OUTLASTING_REFUSAL, "exchange");
+    snprintf(expected, sizeof expected, OUTLASTING_REFUSAL, "2025-01-01T00:00:00.000001Z",
+             "exchange");
     assert_non_null(strstr(W->out.message, expected));
     c->business_us = active_us;
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
@@ -1933,11 +1947,11 @@ static void test_domain_reservation_outlasting_a_suspension(void **state)
     Ledger__V1__Command *renewal = renew(&k, renewing, 1000, "USD");
     renewal->business_us = T0;
     refuse_as(&ADMIN, renewal, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
-    snprintf(expected, sizeof expected, OUTLASTING_REFUSAL, "renewal");
+    snprintf(expected, sizeof expected, OUTLASTING_REFUSAL, "2025-01-01T00:00:00Z", "renewal");
     assert_non_null(strstr(W->out.message, expected));
     renewal->business_us = suspended_us - 1;
     refuse_as(&ADMIN, renewal, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
-    assert_non_null(strstr(W->out.message, "a reservation dated 2025-12-31T23:59:59Z"));
+    assert_non_null(strstr(W->out.message, "a reservation dated 2025-12-31T23:59:59.999999Z"));
     renewal->business_us = active_us;
     accept(&ADMIN, renewal);
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED,
@@ -2004,7 +2018,7 @@ static void test_domain_grant_at_the_subscription_moment(void **state)
     refuse_as(&ADMIN, grant, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION);
     assert_non_null(strstr(W->out.message,
                            "customer c1 had no active Azure plan or Azure Global subscription on "
-                           "2025-01-10T23:59:59Z, the grant's date; it has one since "
+                           "2025-01-10T23:59:59.999999Z, the grant's date; it has one since "
                            "2025-01-11T00:00:00Z: permission 'reservations' could not be turned "
                            "on before then; date the grant at or after that"));
     grant->business_us = T0 + 10 * DAY_US;
@@ -2024,6 +2038,11 @@ static void test_domain_grant_at_the_subscription_moment(void **state)
     grant->business_us = T0 + 30 * DAY_US - 1;
     refuse_as(&ADMIN, grant, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION);
     assert_non_null(strstr(W->out.message, "it has one since 2025-01-31T00:00:00Z"));
+    /* A time with microseconds is named with them: dating the grant at the
+     * time a message names must be allowed. */
+    grant->business_us = T0 + 30 * DAY_US - 250;
+    refuse_as(&ADMIN, grant, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION);
+    assert_non_null(strstr(W->out.message, "on 2025-01-30T23:59:59.999750Z, the grant's date"));
     grant->business_us = T0 + 20 * DAY_US - 1;
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, grant));
     grant->business_us = T0 + 30 * DAY_US;
