@@ -94,6 +94,12 @@ static enum ledger_err head_check(struct ctl_context *context, const Ledger__V1_
                         "the %s head's signature does not verify (tree size %llu)", which,
                         (unsigned long long)head->tree_size);
     }
+    if (!merkle_head_root_possible(head->tree_size, head->root_hash.data)) {
+        return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                        "the %s head covers no event but its root is not the empty tree's "
+                        "(SHA-256 of nothing): its signer signed a head that contradicts itself",
+                        which);
+    }
     memcpy(key_out, key, CRYPTO_SIGN_PUBLIC_BYTES);
     return LEDGER_ERR_OK;
 }
@@ -700,6 +706,12 @@ static enum ledger_err read_head_file(struct ctl_context *context, const char *p
     }
     Ledger__V1__SignedHead *head =
         size <= HEAD_FILE_MAX ? ledger__v1__signed_head__unpack(NULL, size, buffer) : NULL;
+    /* An empty file decodes as a SignedHead of nothing: no head either (as
+     * ledger-verify says, a file without a 32-byte root is not a head). */
+    if (head != NULL && head->root_hash.len != MERKLE_HASH_BYTES) {
+        ledger__v1__signed_head__free_unpacked(head, NULL);
+        head = NULL;
+    }
     if (head == NULL) {
         return ctl_fail(context, LEDGER_ERR_USAGE,
                         "--head: %s is not a serialized ledger.v1.SignedHead (save one with "

@@ -229,6 +229,12 @@ engine_rebuild(struct engine *engine, engine_progress_fn progress, void *context
                void (*report)(void *context, const char *view, bool same),
                unsigned *differences_out);
 
+/* When the last engine_rebuild failed on a record: its sequence, and in
+ * `why` what was wrong with it (its leaf hash, its own sequence, its schema
+ * version, its stream version, or the views it did not apply to). 0 when it
+ * failed elsewhere or did not fail. */
+uint64_t engine_rebuild_failure(const struct engine *engine, char why[ENGINE_MESSAGE_SIZE]);
+
 /* Where an entry of the derived database `db` comes from: its key in
  * readable form and the sequence of the event that wrote it, as far as the
  * entry records one (store.h, struct store_origin; each database's rule is

@@ -51,6 +51,10 @@ struct engine {
     uint64_t cache_bytes;     /* domain_customer_bytes of the states in cache */
     uint64_t cache_bytes_max; /* LEDGER_STATE_CACHE_BYTES_MAX unless set */
     uint64_t cache_clears;    /* times a bound emptied the cache */
+    /* Where the last engine_rebuild stopped on a record, and why
+     * (engine_rebuild_failure); 0 and "" when it did not. */
+    uint64_t rebuild_failed_sequence;
+    char rebuild_failure[ENGINE_MESSAGE_SIZE];
 };
 
 /* A customer's state as the transaction sees it, rebuilt by replaying its

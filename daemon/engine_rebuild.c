@@ -118,29 +118,40 @@ static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_D
     return err != LEDGER_ERR_OK ? err : joined;
 }
 
-/* Re-derives everything one record implies, as a live commit did. */
-static enum ledger_err rebuild_one(struct store_txn *txn, uint64_t sequence)
+/* Re-derives everything one record implies, as a live commit did. On
+ * failure `why` says what was wrong with the record (engine_rebuild_failure). */
+static enum ledger_err rebuild_one(struct store_txn *txn, uint64_t sequence,
+                                   char why[ENGINE_MESSAGE_SIZE])
 {
     struct store_val record;
     enum ledger_err err = store_record(txn, sequence, &record);
     if (err != LEDGER_ERR_OK) {
+        engine__set_message(why, "the record could not be read");
         return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
     }
     uint8_t leaf[STORE_HASH_BYTES], stored_leaf[STORE_HASH_BYTES];
     crypto_sha256_prefixed(0x00, record.data, record.size, leaf);
     err = store_leaf(txn, sequence, stored_leaf);
     if (err != LEDGER_ERR_OK || !crypto_equal(leaf, stored_leaf, sizeof leaf)) {
+        engine__set_message(why, "the record's bytes do not match its stored leaf hash");
         return LEDGER_ERR_CORRUPT;
     }
     Ledger__V1__Event *event = NULL;
     err = codec_event_unpack(record.data, record.size, &event);
     if (err != LEDGER_ERR_OK) {
+        engine__set_message(why, "the record does not decode as ledger.v1.Event");
         return err;
     }
     /* A schema version this build does not know (a record of a newer build)
      * is refused, never projected with an older meaning (docs/events.md). */
-    if (event->sequence != sequence || event->schema_version < 1 ||
-        event->schema_version > LEDGER_SCHEMA_VERSION) {
+    if (event->sequence != sequence) {
+        snprintf(why, ENGINE_MESSAGE_SIZE, "the record names sequence %llu",
+                 (unsigned long long)event->sequence);
+        err = LEDGER_ERR_CORRUPT;
+    } else if (event->schema_version < 1 || event->schema_version > LEDGER_SCHEMA_VERSION) {
+        snprintf(why, ENGINE_MESSAGE_SIZE,
+                 "the record's schema version %u is not one this build reads (1..%d)",
+                 (unsigned)event->schema_version, LEDGER_SCHEMA_VERSION);
         err = LEDGER_ERR_CORRUPT;
     }
     if (err == LEDGER_ERR_OK) {
@@ -150,17 +161,33 @@ static enum ledger_err rebuild_one(struct store_txn *txn, uint64_t sequence)
         uint64_t version = 0;
         err = store_stream_add(txn, event->partner_id, event->customer_id, sequence, &version);
         if (err == LEDGER_ERR_OK && version != event->stream_version) {
+            snprintf(why, ENGINE_MESSAGE_SIZE,
+                     "the record is version %llu of customer %.64s's stream, which the log "
+                     "before it makes version %llu",
+                     (unsigned long long)event->stream_version, event->customer_id,
+                     (unsigned long long)version);
             err = LEDGER_ERR_CORRUPT;
         }
     }
     if (err == LEDGER_ERR_OK) {
         err = views_apply(txn, event);
+        if (err != LEDGER_ERR_OK) {
+            snprintf(why, ENGINE_MESSAGE_SIZE,
+                     "the event does not apply to the views the log before it makes (%s)",
+                     ledger_strerror(err));
+        }
     }
     if (err == LEDGER_ERR_OK && event->actor && event->command_id[0] != '\0') {
         err = engine__result_store(txn, event->actor->principal_id, event);
     }
     codec_event_free(event);
     return err;
+}
+
+uint64_t engine_rebuild_failure(const struct engine *engine, char why[ENGINE_MESSAGE_SIZE])
+{
+    engine__set_message(why, engine->rebuild_failure);
+    return engine->rebuild_failed_sequence;
 }
 
 /* Drops the derived databases and replays the whole log into them. */
@@ -183,8 +210,13 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
     if (err == LEDGER_ERR_OK && progress) {
         progress(context, 0, total); /* the clock of the rate starts here */
     }
+    engine->rebuild_failed_sequence = 0;
+    engine->rebuild_failure[0] = '\0';
     for (uint64_t s = 1; err == LEDGER_ERR_OK && s <= total; s++) {
-        err = rebuild_one(txn, s);
+        err = rebuild_one(txn, s, engine->rebuild_failure);
+        if (err != LEDGER_ERR_OK) {
+            engine->rebuild_failed_sequence = s;
+        }
         if (err == LEDGER_ERR_OK && s % ENGINE_REBUILD_COMMIT_EVERY == 0 && s < total) {
             err = store_commit(txn);
             txn = NULL;

@@ -139,6 +139,13 @@ void merkle_empty_root(uint8_t out[MERKLE_HASH_BYTES])
     crypto_sha256("", 0, out);
 }
 
+bool merkle_head_root_possible(uint64_t tree_size, const uint8_t root[MERKLE_HASH_BYTES])
+{
+    uint8_t empty[MERKLE_HASH_BYTES];
+    merkle_empty_root(empty);
+    return tree_size != 0 || memcmp(root, empty, sizeof empty) == 0;
+}
+
 void merkle_leaf_hash(const void *record, size_t record_size, uint8_t out[MERKLE_HASH_BYTES])
 {
     crypto_sha256_prefixed(0x00, record, record_size, out);

@@ -177,5 +177,9 @@ void merkle_head_encode(uint64_t tree_size, const uint8_t root[MERKLE_HASH_BYTES
  * crypto_init must have succeeded. */
 bool merkle_head_verify(uint64_t tree_size, const uint8_t root[MERKLE_HASH_BYTES],
                         int64_t timestamp_us, const uint8_t *signature, const uint8_t *public_key);
+/* Whether a head's root can be that of its tree size: a head of size 0 must
+ * carry the empty tree's root. A signed head that fails this contradicts
+ * itself (its signer signed a root no history of that size has). */
+bool merkle_head_root_possible(uint64_t tree_size, const uint8_t root[MERKLE_HASH_BYTES]);
 
 #endif

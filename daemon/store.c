@@ -115,11 +115,19 @@ struct store_txn {
     /* The first failure that left LMDB's transaction unusable: commit aborts
      * and returns it. */
     enum ledger_err failed;
+    /* For a read-only transaction, the bytes of the pages it can read (the
+     * pages in use or the file, whichever is smaller): no value it reads can
+     * be larger, or the file is damaged (a node's size field altered) and
+     * reading the value would run past the file (store_val_readable). 0 when
+     * unknown or in a write transaction, whose new values live in LMDB's own
+     * memory and may be larger than the file so far. */
+    uint64_t readable_bytes;
 };
 
 struct store_cursor {
     struct store_txn *txn;
     MDB_cursor *cursor;
+    enum store_db db;
 };
 
 /* --- database names --------------------------------------------------------------------------- */
@@ -878,6 +886,24 @@ void store_close(struct store *store)
 
 /* --- transactions ----------------------------------------------------------------------------- */
 
+/* Records the bytes a read-only transaction just begun can read. Read after
+ * it began, the pages in use and the file can only be larger than its
+ * snapshot needs (a commit since grows them), never smaller. */
+static void store_txn_bounds(struct store *store, struct store_txn *txn)
+{
+    MDB_envinfo info;
+    MDB_stat env_stat;
+    int fd = -1;
+    struct stat file;
+    if (mdb_env_info(store->env, &info) != MDB_SUCCESS ||
+        mdb_env_stat(store->env, &env_stat) != MDB_SUCCESS ||
+        mdb_env_get_fd(store->env, &fd) != MDB_SUCCESS || fstat(fd, &file) != 0 ||
+        file.st_size <= 0)
+        return;
+    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * env_stat.ms_psize;
+    txn->readable_bytes = (uint64_t)file.st_size < used ? (uint64_t)file.st_size : used;
+}
+
 static enum ledger_err store_txn_new(struct store *store, struct store_txn *parent, bool write,
                                      struct store_txn **out)
 {
@@ -906,6 +932,9 @@ static enum ledger_err store_txn_new(struct store *store, struct store_txn *pare
     txn->parent = parent;
     txn->write = write;
     txn->failed = LEDGER_ERR_OK;
+    if (!write) {
+        store_txn_bounds(store, txn);
+    }
     *out = txn;
     return LEDGER_ERR_OK;
 }
@@ -1548,6 +1577,21 @@ static enum ledger_err store_key_check(const void *key, size_t key_size)
     return LEDGER_ERR_OK;
 }
 
+/* Whether a value LMDB returned can be read whole: in a read-only
+ * transaction, no larger than the pages it can read. */
+static bool store_val_readable(const struct store_txn *txn, const MDB_val *value)
+{
+    return txn->readable_bytes == 0 || value->mv_size <= txn->readable_bytes;
+}
+
+static enum ledger_err store_val_unreadable(enum store_db db, const MDB_val *value)
+{
+    store_note("a value of %zu bytes in the %s database is larger than the data file: the "
+               "file is damaged (a node's size was altered); restore a backup",
+               value->mv_size, store_db_name(db));
+    return LEDGER_ERR_CORRUPT;
+}
+
 enum ledger_err store_get(struct store_txn *txn, enum store_db db, const void *key, size_t key_size,
                           struct store_val *out)
 {
@@ -1561,6 +1605,8 @@ enum ledger_err store_get(struct store_txn *txn, enum store_db db, const void *k
     int rc = mdb_get(txn->txn, txn->store->dbi[db], &mdb_key, &value);
     if (rc != MDB_SUCCESS)
         return store_txn_fail(txn, rc, "mdb_get");
+    if (!store_val_readable(txn, &value))
+        return store_val_unreadable(db, &value);
     out->data = value.mv_data;
     out->size = value.mv_size;
     return LEDGER_ERR_OK;
@@ -1647,6 +1693,7 @@ enum ledger_err store_cursor_open(struct store_txn *txn, enum store_db db,
         return store_txn_fail(txn, rc, "mdb_cursor_open");
     }
     cursor->txn = txn;
+    cursor->db = db;
     txn->cursors_open++;
     *out = cursor;
     return LEDGER_ERR_OK;
@@ -1671,6 +1718,8 @@ static enum ledger_err store_cursor_get(struct store_cursor *cursor, MDB_val *ke
     int rc = mdb_cursor_get(cursor->cursor, key, &value, op);
     if (rc != MDB_SUCCESS)
         return store_txn_fail(cursor->txn, rc, "mdb_cursor_get");
+    if (!store_val_readable(cursor->txn, &value))
+        return store_val_unreadable(cursor->db, &value);
     if (key_out != NULL) {
         key_out->data = key->mv_data;
         key_out->size = key->mv_size;

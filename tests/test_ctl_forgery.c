@@ -236,6 +236,14 @@ static bool head_rewritten(struct world *world, Ledger__V1__QueryResult *result)
     return true;
 }
 
+/* A head of no event with a root other than the empty tree's, signed by the
+ * ledger's own key: a head that contradicts itself. */
+static bool head_empty_with_a_root(struct world *world, Ledger__V1__QueryResult *result)
+{
+    result->head->tree_size = 0;
+    return head_rewritten(world, result);
+}
+
 /* The saved head's size with another root, signed by the ledger's key. */
 static bool head_rewritten_at_saved_size(struct world *world, Ledger__V1__QueryResult *result)
 {
@@ -526,6 +534,8 @@ static void test_ctl_forgery_heads(void **state)
     expect_refused(w, HEAD, 0, head_unsigned, proof, 1, "MISMATCH",
                    "the current head is not signed");
     expect_refused(w, HEAD, 0, head_signature_flipped, verify, 1, "MISMATCH", not_verified);
+    expect_refused(w, HEAD, 0, head_empty_with_a_root, pinned, 1, "MISMATCH",
+                   "the current head covers no event but its root is not the empty tree's");
 
     /* Another key: refused where a key is pinned, by --public-key or by the
      * saved head. Without a pin the key the head names is all there is

@@ -1888,6 +1888,17 @@ static void test_ctl_ops_verify_saved_head(void **state)
     expect_ok(&run);
     assert_non_null(strstr(run.out, "same size, same root"));
     run_free(&run);
+    /* Files that are no head: garbage, and an empty file (which decodes as a
+     * SignedHead of nothing, with no root): usage errors alike. */
+    static const char *const not_heads[] = {"\x0a\x0b garbage", ""};
+    for (size_t i = 0; i < sizeof not_heads / sizeof not_heads[0]; i++) {
+        write_text(later, not_heads[i]);
+        ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", later, NULL);
+        expect_error(&run, 2, "USAGE");
+        assert_non_null(strstr(run.err, "is not a serialized ledger.v1.SignedHead"));
+        run_free(&run);
+    }
+    unlink(later);
     ctl(fixture, &run, "operator", fixture->operator_key, "backup", "--out", "vh-backup", NULL);
     expect_ok(&run);
     run_free(&run);

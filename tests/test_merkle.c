@@ -316,6 +316,13 @@ static void test_merkle_empty_root(void **state)
     assert_hash_hex(root, ct_roots[0]);
     assert_int_equal(tree.calls, 0);
     memtree_free(&tree);
+    /* A head of size 0 must carry this root; a head of any other size may
+     * carry any. */
+    assert_true(merkle_head_root_possible(0, root));
+    assert_true(merkle_head_root_possible(1, root));
+    root[31] ^= 1;
+    assert_false(merkle_head_root_possible(0, root));
+    assert_true(merkle_head_root_possible(1, root));
 }
 
 static void test_merkle_rfc6962_roots(void **state)

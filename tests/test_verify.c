@@ -394,13 +394,13 @@ static void test_verify_earlier_head_is_extended(void **state)
 }
 
 /* (a) One byte of one record flipped in the file. */
-static void test_verify_flipped_record_byte_names_its_sequence(void **state)
+/* The data file of the copy in `dir`, whole, for a test to alter in place;
+ * written back by data_file_write. */
+static uint8_t *data_file_read(const char *dir, long *size_out)
 {
-    struct world *w = *state;
-    char dir[PATH_SIZE], path[PATH_SIZE], head[PATH_SIZE];
-    copy_backup(w, "flipped", dir);
+    char path[PATH_SIZE];
     path_join(path, dir, "data.mdb");
-    FILE *f = fopen(path, "r+b");
+    FILE *f = fopen(path, "rb");
     assert_non_null(f);
     assert_int_equal(fseek(f, 0, SEEK_END), 0);
     long size = ftell(f);
@@ -409,23 +409,49 @@ static void test_verify_flipped_record_byte_names_its_sequence(void **state)
     assert_non_null(bytes);
     rewind(f);
     assert_int_equal(fread(bytes, 1, (size_t)size, f), (size_t)size);
-    /* The record's bytes occur once in the file: in the log database. */
+    assert_int_equal(fclose(f), 0);
+    *size_out = size;
+    return bytes;
+}
+
+static void data_file_write(const char *dir, uint8_t *bytes, long size)
+{
+    char path[PATH_SIZE];
+    path_join(path, dir, "data.mdb");
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, (size_t)size, f), (size_t)size);
+    assert_int_equal(fclose(f), 0);
+    free(bytes);
+}
+
+/* Where `pattern` occurs in `bytes`, which it must do exactly once. */
+static long find_once(const uint8_t *bytes, long size, const void *pattern, size_t pattern_size)
+{
+    const uint8_t *p = pattern;
     long found = -1;
     unsigned occurrences = 0;
-    for (long at = 0; at + (long)w->flip_record_size <= size; at++) {
-        if (bytes[at] == w->flip_record[0] &&
-            memcmp(bytes + at, w->flip_record, w->flip_record_size) == 0) {
+    for (long at = 0; at + (long)pattern_size <= size; at++) {
+        if (bytes[at] == p[0] && memcmp(bytes + at, p, pattern_size) == 0) {
             found = at;
             occurrences++;
         }
     }
     assert_int_equal(occurrences, 1);
-    long target = found + (long)w->flip_record_size / 2;
-    uint8_t flipped = bytes[target] ^ 0x20;
-    assert_int_equal(fseek(f, target, SEEK_SET), 0);
-    assert_int_equal(fwrite(&flipped, 1, 1, f), 1);
-    assert_int_equal(fclose(f), 0);
-    free(bytes);
+    return found;
+}
+
+static void test_verify_flipped_record_byte_names_its_sequence(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], head[PATH_SIZE];
+    copy_backup(w, "flipped", dir);
+    long size = 0;
+    uint8_t *bytes = data_file_read(dir, &size);
+    /* The record's bytes occur once in the file: in the log database. */
+    long found = find_once(bytes, size, w->flip_record, w->flip_record_size);
+    bytes[found + (long)w->flip_record_size / 2] ^= 0x20;
+    data_file_write(dir, bytes, size);
 
     char phrase[64];
     sequence_phrase(w->flip_sequence, phrase);
@@ -745,6 +771,85 @@ static void test_verify_rewritten_history_fails(void **state)
     run_verify(w, no_head, &o);
     expect(&o, 0, NULL, NULL);
     assert_non_null(strstr(o.out, "verified: "));
+    test_remove_dir(dir);
+}
+
+/* Derives the Merkle tree of the copy in `dir` again from its leaf hashes,
+ * and nothing else (a rewriter who covered the tree but not the views). */
+static void derive_tree_again(const char *dir)
+{
+    struct store_options options = {.dir = dir};
+    struct store *store = NULL;
+    assert_int_equal(store_open(&options, &store), LEDGER_ERR_OK);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(store, true, &txn), LEDGER_ERR_OK);
+    assert_int_equal(store_drop(txn, STORE_DB_MERKLE), LEDGER_ERR_OK);
+    uint64_t last = store_last_sequence(txn);
+    for (uint64_t s = 1; s <= last; s++) {
+        uint8_t leaf[MERKLE_HASH_BYTES];
+        assert_int_equal(store_leaf(txn, s, leaf), LEDGER_ERR_OK);
+        assert_int_equal(merkle_append(txn, s, leaf), LEDGER_ERR_OK);
+    }
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    store_close(store);
+}
+
+/* A record rewritten with its leaf hash and the tree over it, but not the
+ * views: the log checks pass (no saved head), and the replay names the
+ * record it cannot apply, and why. Here the customer's id in the record
+ * changes case, so the record claims a version of a stream the log before
+ * it never started. */
+static void test_verify_replay_names_the_record_it_stops_at(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE];
+    copy_backup(w, "replay-stop", dir);
+    struct raw raw;
+    MDB_dbi log = raw_open(&raw, dir, "log");
+    MDB_dbi leaf = raw_db(&raw, "leaf");
+    uint8_t key[8];
+    store_u64_to_key(w->flip_sequence, key);
+    MDB_val k = {8, key};
+    size_t size = 0;
+    uint8_t *record = raw_record(&raw, log, w->flip_sequence, &size);
+    Ledger__V1__Event *event = NULL;
+    assert_int_equal(codec_event_unpack(record, size, &event), LEDGER_ERR_OK);
+    char customer[80];
+    snprintf(customer, sizeof customer, "%s", event->customer_id);
+    codec_event_free(event);
+    size_t id_size = strlen(customer);
+    assert_true(id_size > 0 && customer[0] >= 'a' && customer[0] <= 'z');
+    /* The field's bytes: tag, length, then the id. */
+    size_t at = size;
+    for (size_t i = 1; i + id_size <= size && at == size; i++) {
+        if (record[i - 1] == id_size && memcmp(record + i, customer, id_size) == 0) {
+            at = i;
+        }
+    }
+    assert_true(at < size);
+    record[at] = (uint8_t)(record[at] - 'a' + 'A');
+    assert_int_equal(codec_event_unpack(record, size, &event), LEDGER_ERR_OK);
+    assert_true(event->customer_id[0] >= 'A' && event->customer_id[0] <= 'Z');
+    codec_event_free(event);
+    uint8_t hash[MERKLE_HASH_BYTES];
+    merkle_leaf_hash(record, size, hash);
+    MDB_val new_record = {size, record}, new_leaf = {sizeof hash, hash};
+    assert_int_equal(mdb_put(raw.txn, log, &k, &new_record, 0), MDB_SUCCESS);
+    assert_int_equal(mdb_put(raw.txn, leaf, &k, &new_leaf, 0), MDB_SUCCESS);
+    raw_close(&raw);
+    free(record);
+    derive_tree_again(dir);
+
+    struct outcome o;
+    const char *log_only[] = {"--no-views", dir, NULL};
+    run_verify(w, log_only, &o);
+    expect(&o, 0, NULL, NULL);
+    const char *args[] = {dir, NULL};
+    run_verify(w, args, &o);
+    char phrase[64];
+    sequence_phrase(w->flip_sequence, phrase);
+    expect(&o, 1, phrase, "replaying the log: the record is version ");
+    assert_non_null(strstr(o.err, "which the log before it makes version 1"));
     test_remove_dir(dir);
 }
 
@@ -1114,6 +1219,31 @@ static void test_verify_bad_heads_fail(void **state)
     const char *keyless_wrong[] = {"--no-views", "--public-key", wrong, "--head", path, dir, NULL};
     run_verify(w, keyless_wrong, &o);
     expect(&o, 1, "signature does not verify", NULL);
+
+    /* A head of no event whose root is not the empty tree's, validly signed
+     * by the pinned key: its signer contradicts itself. */
+    Ledger__V1__SignedHead empty = LEDGER__V1__SIGNED_HEAD__INIT;
+    uint8_t root[MERKLE_HASH_BYTES], encoded[MERKLE_HEAD_BYTES];
+    uint8_t signature[CRYPTO_SIGNATURE_BYTES];
+    crypto_sha256("z", 1, root);
+    merkle_head_encode(0, root, 1, encoded);
+    crypto_ed25519_sign(other_secret, encoded, sizeof encoded, signature);
+    empty.timestamp_us = 1;
+    empty.root_hash = (ProtobufCBinaryData){sizeof root, root};
+    empty.signature = (ProtobufCBinaryData){sizeof signature, signature};
+    empty.public_key = (ProtobufCBinaryData){sizeof other_public, other_public};
+    uint8_t *packed = NULL;
+    size_t packed_size = 0;
+    assert_int_equal(codec_pack(&empty.base, &packed, &packed_size), LEDGER_ERR_OK);
+    path_join(path, dir, "contradiction.pb");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(packed, 1, packed_size, f), packed_size);
+    assert_int_equal(fclose(f), 0);
+    free(packed);
+    const char *contradiction[] = {"--no-views", "--public-key", wrong, "--head", path, dir, NULL};
+    run_verify(w, contradiction, &o);
+    expect(&o, 1, "covers no event but its root is not the empty tree's", NULL);
     test_remove_dir(dir);
 }
 
@@ -1300,6 +1430,102 @@ static void test_verify_truncated_copy_fails(void **state)
     const char *args[] = {"--head", head, dir, NULL};
     run_verify(w, args, &o);
     expect(&o, 1, "CORRUPT", "the data file is truncated");
+    test_remove_dir(dir);
+}
+
+/* A record whose size, in its LMDB node, was made 16 MiB larger (the high
+ * half of the node's size field): reading it would run past the end of the
+ * file. The verifier names the record's sequence instead of faulting. */
+static void test_verify_altered_record_size_names_its_sequence(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], head[PATH_SIZE];
+    copy_backup(w, "resized", dir);
+    long size = 0;
+    uint8_t *bytes = data_file_read(dir, &size);
+    long found = find_once(bytes, size, w->flip_record, w->flip_record_size);
+    /* An LMDB leaf node: the data size's low and high 16 bits, flags, the
+     * key's size (little-endian), the key (8 bytes), then the data. */
+    long node = found - 8 - 8;
+    assert_true(node >= 0);
+    assert_int_equal(bytes[node] | bytes[node + 1] << 8, (int)w->flip_record_size);
+    assert_int_equal(bytes[node + 2] | bytes[node + 3] << 8, 0);
+    assert_int_equal(bytes[node + 6] | bytes[node + 7] << 8, 8);
+    bytes[node + 3] = 0x01;
+    data_file_write(dir, bytes, size);
+
+    char phrase[64];
+    sequence_phrase(w->flip_sequence, phrase);
+    head_arg(dir, head);
+    struct outcome o;
+    const char *no_views[] = {"--no-views", "--head", head, dir, NULL};
+    run_verify(w, no_views, &o);
+    expect(&o, 1, phrase, "is larger than the data file");
+    const char *args[] = {"--head", head, dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 1, phrase, "is larger than the data file");
+    test_remove_dir(dir);
+}
+
+/* A record whose size was made to end a page past the end of the file,
+ * though it is smaller than the file: reading it faults (SIGBUS), and the
+ * verifier reports that as its verdict on the record, not as a crash. */
+static void test_verify_record_past_the_file_end_is_a_verdict(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE];
+    copy_backup(w, "past-end", dir);
+    long size = 0;
+    uint8_t *bytes = data_file_read(dir, &size);
+    long found = find_once(bytes, size, w->flip_record, w->flip_record_size);
+    long node = found - 8 - 8;
+    assert_int_equal(bytes[node] | bytes[node + 1] << 8, (int)w->flip_record_size);
+    uint32_t past = (uint32_t)(size - found + 4096);
+    assert_true(past < (uint32_t)size);
+    bytes[node] = (uint8_t)past;
+    bytes[node + 1] = (uint8_t)(past >> 8);
+    bytes[node + 2] = (uint8_t)(past >> 16);
+    bytes[node + 3] = (uint8_t)(past >> 24);
+    data_file_write(dir, bytes, size);
+
+    char phrase[64];
+    sequence_phrase(w->flip_sequence, phrase);
+    struct outcome o;
+    const char *args[] = {"--no-views", dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 1, phrase, "reading it ran past the file's end");
+    test_remove_dir(dir);
+}
+
+/* The leaf database's entry count (LMDB's header of it, in the main
+ * database) raised by one while every leaf hash is there: the file is
+ * damaged, but no record is missing, and the verifier does not say the log
+ * was cut back. */
+static void test_verify_altered_leaf_count_is_not_a_cut_back(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE];
+    copy_backup(w, "leaf-count", dir);
+    long size = 0;
+    uint8_t *bytes = data_file_read(dir, &size);
+    /* The main database's node of "leaf": 48 bytes of data (LMDB's MDB_db),
+     * flags F_SUBDATA (2), a 4-byte key. Its entry count is at byte 32. */
+    static const uint8_t node[] = {48, 0, 0, 0, 2, 0, 4, 0, 'l', 'e', 'a', 'f'};
+    long found = find_once(bytes, size, node, sizeof node);
+    uint8_t *entries = bytes + found + sizeof node + 32;
+    uint64_t count = 0;
+    for (int i = 7; i >= 0; i--) {
+        count = count << 8 | entries[i];
+    }
+    assert_int_equal(count, w->head);
+    entries[0]++;
+    data_file_write(dir, bytes, size);
+
+    struct outcome o;
+    const char *args[] = {"--no-views", dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 1, "the leaf database's header counts", "no record is missing");
+    assert_null(strstr(o.err, "cut back"));
     test_remove_dir(dir);
 }
 
@@ -1538,6 +1764,7 @@ int main(void)
         cmocka_unit_test(test_verify_log_hole_names_its_sequence),
         cmocka_unit_test(test_verify_reordered_records_name_the_first),
         cmocka_unit_test(test_verify_rewritten_history_fails),
+        cmocka_unit_test(test_verify_replay_names_the_record_it_stops_at),
         cmocka_unit_test(test_verify_record_framing_is_checked),
         cmocka_unit_test(test_verify_changed_view_row_names_its_sequence),
         cmocka_unit_test(test_verify_deleted_and_added_view_rows_name_their_sequence),
@@ -1548,6 +1775,9 @@ int main(void)
         cmocka_unit_test(test_verify_layout_1_backup),
         cmocka_unit_test(test_verify_unfinished_rebuild),
         cmocka_unit_test(test_verify_truncated_copy_fails),
+        cmocka_unit_test(test_verify_altered_record_size_names_its_sequence),
+        cmocka_unit_test(test_verify_altered_leaf_count_is_not_a_cut_back),
+        cmocka_unit_test(test_verify_record_past_the_file_end_is_a_verdict),
         cmocka_unit_test(test_verify_usage_errors_exit_2),
         cmocka_unit_test(test_verify_fixture_tool_output_verifies),
         cmocka_unit_test(test_verify_live_directory_while_written),

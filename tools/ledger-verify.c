@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,6 +64,67 @@ static void usage(FILE *out)
             "  --quiet            print nothing on success\n"
             "\n"
             "example: ledger-verify --head backup/head.pb backup\n");
+}
+
+/* The sequence the log walk is reading (0 outside it), for the fault
+ * handler. */
+static volatile uint64_t walk_sequence;
+
+/* LMDB maps the data file and follows the page numbers and sizes it finds
+ * there: in a damaged file one can point outside the file or the map, and
+ * reading it faults (SIGBUS past the file's end, SIGSEGV past the map).
+ * Values are checked against the file's size (the store module), but a
+ * damaged page faults inside LMDB itself (or fails one of its assertions,
+ * which abort), and a value may end past the file though it is smaller than
+ * it. That is a verdict, not a crash: FAILED, with the record the walk was
+ * reading. Only async-signal-safe calls here. */
+static void fault_report(int signal_number)
+{
+    char text[320];
+    size_t used = 0;
+    const char *parts[3] = {"FAILED", "", ""};
+    char digits[24];
+    uint64_t sequence = walk_sequence;
+    if (sequence != 0) {
+        size_t n = sizeof digits;
+        digits[--n] = '\0';
+        do {
+            digits[--n] = (char)('0' + sequence % 10);
+            sequence /= 10;
+        } while (sequence != 0 && n > 0);
+        parts[1] = " at sequence ";
+        parts[2] = digits + n;
+    }
+    const char *tail =
+        signal_number == SIGBUS
+            ? ": the data file is damaged: reading it ran past the file's end (a page number or "
+              "size in LMDB's B-tree was altered); restore a backup\n"
+        : signal_number == SIGABRT
+            ? ": the data file is damaged: LMDB found its B-tree inconsistent (see its assertion "
+              "above); restore a backup\n"
+            : ": the data file is damaged: reading it faulted (a page number or size in LMDB's "
+              "B-tree was altered); restore a backup\n";
+    const char *pieces[] = {parts[0], parts[1], parts[2], tail};
+    for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
+        for (const char *c = pieces[i]; *c != '\0' && used < sizeof text; c++) {
+            text[used++] = *c;
+        }
+    }
+    ssize_t ignored = write(STDERR_FILENO, text, used);
+    (void)ignored;
+    _exit(EXIT_FAILED);
+}
+
+static void fault_handlers_install(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = fault_report;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESETHAND;
+    sigaction(SIGBUS, &action, NULL);
+    sigaction(SIGSEGV, &action, NULL);
+    sigaction(SIGABRT, &action, NULL); /* LMDB's assertions abort */
 }
 
 static int fail(uint64_t sequence, const char *what)
@@ -125,6 +187,10 @@ static int check_head_signature(const struct options *options, const Ledger__V1_
     if (!merkle_head_verify(head->tree_size, head->root_hash.data, head->timestamp_us,
                             head->signature.data, key)) {
         return fail(0, "the saved head's signature does not verify");
+    }
+    if (!merkle_head_root_possible(head->tree_size, head->root_hash.data)) {
+        return fail(0, "the saved head covers no event but its root is not the empty tree's "
+                       "(SHA-256 of nothing): its signer signed a head that contradicts itself");
     }
     return EXIT_VERIFIED;
 }
@@ -282,6 +348,7 @@ static int verify_log(const struct options *options, struct store *store,
                                  leaf_err = store_cursor_next(leaf_cursor, &leaf_key, &leaf_value),
                                  expected++) {
         uint64_t sequence = key.size == 8 ? store_key_to_u64(key.data) : 0;
+        walk_sequence = expected;
         if (sequence != expected) {
             snprintf(what, sizeof what, "sequences are not dense: expected %llu, found %llu",
                      (unsigned long long)expected, (unsigned long long)sequence);
@@ -349,11 +416,14 @@ static int verify_log(const struct options *options, struct store *store,
             progress_update(&bar, sequence);
         }
     }
+    walk_sequence = 0;
     if (status != EXIT_VERIFIED) {
         goto done;
     }
     if (err != LEDGER_ERR_NOT_FOUND) {
-        status = fail(expected, "the log could not be read to its end");
+        snprintf(what, sizeof what, "the log could not be read to its end: %s",
+                 err == LEDGER_ERR_CORRUPT ? store_last_error(store) : ledger_strerror(err));
+        status = fail(expected, what);
         goto done;
     }
     progress_finish(&bar, builder.size);
@@ -373,8 +443,32 @@ static int verify_log(const struct options *options, struct store *store,
             fail_cut_back(last, head->tree_size, "history truncated: ", "the saved head covers");
         goto done;
     }
-    if (leaves > last) {
-        status = fail_cut_back(last, leaves, "", "the leaf hashes cover");
+    /* The leaf cursor stands one past the last record: a leaf hash there is
+     * one of a record no longer in the log. (LMDB's entry count of the leaf
+     * database is a header field, not a witness: checked below.) */
+    if (leaf_err == LEDGER_ERR_OK) {
+        uint64_t covered = 0;
+        while (leaf_err == LEDGER_ERR_OK && leaf_key.size == 8) {
+            covered = store_key_to_u64(leaf_key.data);
+            leaf_err = store_cursor_next(leaf_cursor, &leaf_key, &leaf_value);
+        }
+        status =
+            fail_cut_back(last, covered > last ? covered : last + 1, "", "the leaf hashes cover");
+        goto done;
+    }
+    if (leaf_err != LEDGER_ERR_NOT_FOUND) {
+        snprintf(what, sizeof what, "the leaf hashes could not be read to their end: %s",
+                 leaf_err == LEDGER_ERR_CORRUPT ? store_last_error(store)
+                                                : ledger_strerror(leaf_err));
+        status = fail(last + 1, what);
+        goto done;
+    }
+    if (leaves != last) {
+        snprintf(what, sizeof what,
+                 "the leaf database's header counts %llu entries but it holds %llu, one per "
+                 "record: the data file is damaged (no record is missing)",
+                 (unsigned long long)leaves, (unsigned long long)last);
+        status = fail(0, what);
         goto done;
     }
     if (tree_checked && tree_size > last) {
@@ -691,7 +785,13 @@ static int verify_views(const struct options *options, struct store *store)
         err = engine_rebuild(engine, rebuild_progress, &replay, report_view, &differences);
         progress_finish(&replay.bar, replay.bar.total);
     }
-    if (err != LEDGER_ERR_OK) {
+    char why[ENGINE_MESSAGE_SIZE];
+    uint64_t failed_at = err != LEDGER_ERR_OK ? engine_rebuild_failure(engine, why) : 0;
+    if (failed_at != 0) {
+        fprintf(stderr, "FAILED at sequence %llu: replaying the log: %s (%s)\n",
+                (unsigned long long)failed_at, why, ledger_err_name(err));
+        status = EXIT_FAILED;
+    } else if (err != LEDGER_ERR_OK) {
         fprintf(stderr, "FAILED: replaying the log: %s: %s\n", ledger_err_name(err),
                 ledger_strerror(err));
         status = EXIT_FAILED;
@@ -756,6 +856,7 @@ int main(int argc, char **argv)
     if (crypto_init() != LEDGER_ERR_OK) {
         return EXIT_USAGE;
     }
+    fault_handlers_install();
     if (options.public_key_hex && !options.head_path && !options.quiet) {
         fprintf(stderr, "warning: --public-key checks the signature of a saved head, and no "
                         "--head was given: no key was checked; pass --head FILE\n");
