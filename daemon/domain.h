@@ -267,6 +267,9 @@ struct domain_input {
     bool principal_exists;
     bool principal_revoked;
     const char *principal_partner_id;
+    /* For AddPrincipal of a customer user: whether the customer it names was
+     * onboarded by the command's partner (as the group sees it). */
+    bool principal_customer_onboarded;
     int64_t now_us;              /* recorded time of the event */
     uint64_t sequence;           /* the sequence the event will get: ids derive from it */
     const uint8_t *command_hash; /* 32 bytes, copied into the event */

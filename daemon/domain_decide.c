@@ -845,6 +845,14 @@ static enum ledger_err decide_add_principal(struct decision *d)
         if (err != LEDGER_ERR_OK)
             return err;
     }
+    /* A customer user of a customer the partner never onboarded could do
+     * nothing: a mistyped customer id, said now rather than at its first
+     * request. */
+    if (customer_user && !d->in->principal_customer_onboarded)
+        return refuse(d, LEDGER_ERR_CUSTOMER_NOT_FOUND,
+                      "customer %s of partner %s was never onboarded: check the customer id, or "
+                      "onboard the customer first (ledgerctl customer add)",
+                      body->customer_id, body->partner_id);
     if (d->in->principal_exists)
         return refuse(d, LEDGER_ERR_PRINCIPAL_EXISTS, "principal %s already exists",
                       body->principal_id);

@@ -831,6 +831,17 @@ static enum ledger_err execute_command(struct batch *batch,
     } else if (command->body_case == LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL) {
         target_principal = command->revoke_principal->principal_id;
     }
+    bool principal_customer_onboarded = false;
+    if (command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL &&
+        command->add_principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER &&
+        codec_id_valid(partner_id) && codec_id_valid(command->add_principal->customer_id)) {
+        struct domain_customer *named = NULL;
+        err = batch_state(batch, partner_id, command->add_principal->customer_id, &named);
+        if (err != LEDGER_ERR_OK) {
+            goto done;
+        }
+        principal_customer_onboarded = named->onboarded;
+    }
     if (target_principal && codec_id_valid(target_principal)) {
         Ledger__V1__PrincipalRow *row = NULL;
         err = engine__principal_row_get(txn, target_principal, &row);
@@ -855,6 +866,7 @@ static enum ledger_err execute_command(struct batch *batch,
         .principal_exists = principal_exists,
         .principal_revoked = principal_revoked,
         .principal_partner_id = principal_partner_id,
+        .principal_customer_onboarded = principal_customer_onboarded,
         .now_us = now_us,
         .sequence = store_last_sequence(txn) + 1,
         .command_hash = hash,

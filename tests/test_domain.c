@@ -39,6 +39,7 @@ struct world {
     int64_t now_us;
     bool partner_exists;
     bool principal_exists;
+    bool principal_customer_onboarded;
     bool principal_revoked;
     const char *principal_partner_id;
     unsigned command_number;
@@ -484,6 +485,7 @@ static enum ledger_err decide(const struct domain_principal *principal,
         .principal_exists = W->principal_exists,
         .principal_revoked = W->principal_revoked,
         .principal_partner_id = W->principal_partner_id,
+        .principal_customer_onboarded = W->principal_customer_onboarded,
         .now_us = W->now_us,
         .sequence = W->sequence,
         .command_hash = W->hash,
@@ -774,6 +776,13 @@ static void test_domain_principals(void **state)
     struct cmd k;
     accept(&OPERATOR,
            add_principal(&k, "admin-7", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1", "", ""));
+    /* A customer user of a customer never onboarded: the id is checked. */
+    refuse_as(&OPERATOR,
+              add_principal(&k, "u-7", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "p1", "c1", "erin"),
+              LEDGER_ERR_CUSTOMER_NOT_FOUND);
+    assert_non_null(strstr(W->out.message, "customer c1 of partner p1 was never onboarded: check "
+                                           "the customer id, or onboard the customer first"));
+    W->principal_customer_onboarded = true;
     assert_int_equal(
         LEDGER_ERR_OK,
         decide(&OPERATOR,

@@ -303,14 +303,14 @@ static Ledger__V1__QueryResult *explained(struct fixture *f, uint64_t sequence)
     return result;
 }
 
-/* A partner "p1" with an admin, a customer "c1" with an active Azure plan "s1",
- * user "alice" Owner on it, and a customer-user principal for alice. */
+/* A partner "p1" with an admin, a customer "c1" with a customer-user
+ * principal for alice, an active Azure plan "s1", and alice Owner on it. */
 static void world(struct fixture *f)
 {
     assert_int_equal(add_partner(f, "p1"), LEDGER_ERR_OK);
     assert_int_equal(add_principal(f, &f->admin), LEDGER_ERR_OK);
-    assert_int_equal(add_principal(f, &f->customer_user), LEDGER_ERR_OK);
     assert_int_equal(onboard(f, "c1"), LEDGER_ERR_OK);
+    assert_int_equal(add_principal(f, &f->customer_user), LEDGER_ERR_OK);
     assert_int_equal(buy_subscription(f, "c1", "s1"), LEDGER_ERR_OK);
     assert_int_equal(assign_owner(f, "c1", "s1", "alice"), LEDGER_ERR_OK);
 }

@@ -159,6 +159,9 @@ static enum ledger_err harness_execute(struct harness *h, const struct histgen_i
         .customer = customer,
         .principal_exists = subject[0] != '\0' && harness_principal(h, subject) != NULL,
         .principal_revoked = false,
+        .principal_customer_onboarded =
+            command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL &&
+            harness_customer(h, partner_id, command->add_principal->customer_id)->onboarded,
         /* The ledger's clock: the business time itself, so that no business
          * time is ever in the future. */
         .now_us = item->business_us,

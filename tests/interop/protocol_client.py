@@ -614,15 +614,15 @@ def scenario(cl, bell, op, tag, partner, customer, sub1, sub_other, user, daemon
                     "AddPrincipal auditor of all partners")
     auditor = Principal("auditor-" + tag, bytes.fromhex(r.results[0].secret_hex))
 
-    # A customer user, added before its customer (envelope partner given = body's).
-    r, _ = ok_batch(cl, op, [command("add-user-" + tag, "add_principal",
-                                     pb.AddPrincipal(principal_id="cu-" + tag,
-                                                     role=pb.ROLE_CUSTOMER_USER,
-                                                     partner_id=partner, customer_id=customer,
-                                                     user=user),
-                                     partner_id=partner)],
-                    "AddPrincipal customer user (envelope partner = body partner)")
-    cuser = Principal("cu-" + tag, bytes.fromhex(r.results[0].secret_hex))
+    # A customer user of a customer not yet onboarded: CUSTOMER_NOT_FOUND
+    # (envelope partner given = body's). It is added once the customer is.
+    add_cuser = command("add-user-" + tag, "add_principal",
+                        pb.AddPrincipal(principal_id="cu-" + tag, role=pb.ROLE_CUSTOMER_USER,
+                                        partner_id=partner, customer_id=customer, user=user),
+                        partner_id=partner)
+    r, _ = cl.batch(op, [add_cuser])
+    expect("AddPrincipal customer user before its customer: CUSTOMER_NOT_FOUND", r, 22,
+           failed_index=0)
 
     # Envelope partner that differs from the body's: INVALID_ARGUMENT.
     r, _ = cl.batch(op, [command("add-bad-" + tag, "add_principal",
@@ -648,6 +648,9 @@ def scenario(cl, bell, op, tag, partner, customer, sub1, sub_other, user, daemon
     ok_batch(cl, admin, [command("onboard-" + tag, "onboard_customer",
                                  pb.OnboardCustomer(name="Customer " + tag),
                                  customer_id=customer)], "OnboardCustomer")
+    r, _ = ok_batch(cl, op, [add_cuser],
+                    "AddPrincipal customer user (envelope partner = body partner)")
+    cuser = Principal("cu-" + tag, bytes.fromhex(r.results[0].secret_hex))
     r, _ = ok_batch(cl, admin, [command("sub1-" + tag, "purchase_subscription",
                                         pb.PurchaseSubscription(subscription_id=sub1,
                                                                 offer=pb.OFFER_AZURE_PLAN),
