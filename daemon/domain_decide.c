@@ -215,8 +215,15 @@ static enum ledger_err check_money(struct decision *d, const Ledger__V1__Money *
 {
     if (money == NULL)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "%s is required", field);
-    if (codec_money_valid(money, positive_only))
-        return LEDGER_ERR_OK;
+    if (codec_money_valid(money, positive_only)) {
+        if (money_currency_known(money->currency))
+            return LEDGER_ERR_OK;
+        return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
+                      "%s.currency %s is not a currency of ISO 4217 as this build knows it "
+                      "(USD, EUR, GBP, JPY, ...): check the code (a currency newer than this "
+                      "build needs an upgrade of the ledger)",
+                      field, money->currency);
+    }
     Ledger__V1__Money shape = *money;
     shape.amount_minor = 1;
     if (!codec_money_valid(&shape, false))

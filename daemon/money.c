@@ -7,6 +7,7 @@
 #include "money.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct currency_exponent {
@@ -45,6 +46,40 @@ static const struct currency_exponent currency_exponents[] = {
     {"CLF", 4},
     {"UYW", 4},
 };
+
+/* The currencies of ISO 4217's list (as Debian's iso-codes package has it,
+ * 2024, with ZWG of 2024 and XCG of 2025 added), in code order, without the
+ * codes that are no money a reseller bills in: precious metals (XAG, XAU, XPD, XPT), bond-market
+ * units (XBA..XBD), the SDR (XDR), regional accounting units (XSU, XUA), the testing code (XTS) and
+ * "no currency" (XXX). */
+static const char currency_codes[][4] = {
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD",
+    "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUC", "CUP",
+    "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP",
+    "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HRK", "HTG", "HUF", "IDR",
+    "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW",
+    "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA",
+    "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD",
+    "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG",
+    "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE",
+    "SLL", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP",
+    "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED",
+    "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
+    "ZWL",
+};
+
+static int currency_compare(const void *key, const void *element)
+{
+    return strcmp(key, element);
+}
+
+bool money_currency_known(const char *currency)
+{
+    return currency != NULL && strlen(currency) == 3 &&
+           bsearch(currency, currency_codes, sizeof currency_codes / sizeof currency_codes[0],
+                   sizeof currency_codes[0], currency_compare) != NULL;
+}
 
 unsigned money_exponent(const char *currency)
 {

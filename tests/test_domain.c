@@ -22,6 +22,7 @@
 
 #include "civil.h"
 #include "domain.h"
+#include "money.h"
 #include "policy.h"
 
 #define T0      INT64_C(1735689600000000) /* 2025-01-01T00:00:00Z */
@@ -2141,6 +2142,22 @@ static void test_domain_partner_purchase(void **state)
 
 /* ---- field validation and rules 9 and 11 ------------------------------------ */
 
+/* The currencies the domain accepts: ISO 4217's, less the codes that are
+ * no money a reseller bills in. */
+static void test_domain_currency_codes(void **state)
+{
+    (void)state;
+    static const char *const known[] = {"AED", "EUR", "JPY", "KWD", "USD", "XOF", "ZWL"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        assert_true(money_currency_known(known[i]));
+    }
+    static const char *const unknown[] = {"ZZZ", "XAU", "XTS", "XXX", "usd", "US", "USDX", ""};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        assert_false(money_currency_known(unknown[i]));
+    }
+    assert_false(money_currency_known(NULL));
+}
+
 static void test_domain_reservation_field_validation(void **state)
 {
     (void)state;
@@ -2175,6 +2192,16 @@ static void test_domain_reservation_field_validation(void **state)
     BAD(r->price->currency = "usd", LEDGER_ERR_INVALID_AMOUNT);
     BAD(r->price->currency = "US", LEDGER_ERR_INVALID_AMOUNT);
     BAD(r->price->currency = "", LEDGER_ERR_INVALID_AMOUNT);
+    /* Three upper-case letters that are no currency of ISO 4217, or that
+     * are no money (gold, the testing code, "no currency"). */
+    static const char *const not_currencies[] = {"UDS", "ABC", "XAU", "XTS", "XXX"};
+    for (size_t i = 0; i < sizeof not_currencies / sizeof not_currencies[0]; i++) {
+        c = plain_reservation(&k, 1000);
+        c->purchase_reservation->price->currency = (char *)not_currencies[i];
+        c->purchase_reservation->retail_price->currency = (char *)not_currencies[i];
+        refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_AMOUNT);
+        assert_non_null(strstr(W->out.message, "is not a currency of ISO 4217"));
+    }
     BAD(r->retail_price->currency = "EUR", LEDGER_ERR_CURRENCY_MISMATCH);
     BAD(r->sku = "", LEDGER_ERR_INVALID_ARGUMENT);
     BAD(r->sku = "Standard D2", LEDGER_ERR_INVALID_ARGUMENT);
@@ -3664,6 +3691,7 @@ int main(void)
         TEST(test_domain_grant_at_the_subscription_moment),
         TEST(test_domain_customer_savings_plan_purchase),
         TEST(test_domain_partner_purchase),
+        TEST(test_domain_currency_codes),
         TEST(test_domain_reservation_field_validation),
         TEST(test_domain_terms),
         TEST(test_domain_savings_plan_field_validation),
