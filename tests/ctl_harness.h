@@ -30,6 +30,7 @@ struct fixture {
     pid_t daemon;
     pid_t follower;          /* a background ledgerctl to stop if a test fails */
     const char *stdout_path; /* where ctl's stdout is appended instead (e.g. /dev/full), or NULL */
+    bool stdout_closed;      /* ctl's stdout is a pipe nobody reads any more (`| head -1`) */
 };
 
 struct run {
@@ -223,6 +224,11 @@ static inline void ctl(struct fixture *fixture, struct run *run, const char *pri
     if (pid == 0) {
         int out = fixture->stdout_path != NULL ? open(fixture->stdout_path, O_WRONLY | O_APPEND)
                                                : open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int ends[2];
+        if (fixture->stdout_closed && pipe(ends) == 0) {
+            close(ends[0]);
+            out = ends[1];
+        }
         int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(out, 1);
         dup2(err, 2);

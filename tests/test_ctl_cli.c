@@ -422,6 +422,33 @@ static void test_ctl_cli_principal_key_file(void **state)
     run_free(&run);
 }
 
+/* Output into a pipe whose reader is gone (`ledgerctl activity | head -1`
+ * after head exited) is IO_ERROR, exit status 1, as for a full disk: never
+ * death by SIGPIPE (exit status 141), in a listing or a followed feed. */
+static void test_ctl_cli_closed_pipe(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16];
+    make_partner(fixture, "p-pipe", "p-pipe-admin", key, sizeof key);
+    static const char *const formats[] = {"table", "json", "csv"};
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        fixture->stdout_closed = true;
+        ctl(fixture, &run, "p-pipe-admin", key, "--output", formats[i], "activity", NULL);
+        fixture->stdout_closed = false;
+        expect_error(&run, 1, "IO_ERROR");
+        assert_non_null(strstr(run.err, "cannot write the output"));
+        run_free(&run);
+    }
+    char auditor[PATH_SIZE + 16];
+    make_staff(fixture, "p-pipe", "p-pipe-auditor", "auditor", auditor, sizeof auditor);
+    fixture->stdout_closed = true;
+    ctl(fixture, &run, "p-pipe-auditor", auditor, "events", "--follow", NULL);
+    fixture->stdout_closed = false;
+    expect_error(&run, 1, "IO_ERROR");
+    run_free(&run);
+}
+
 static void test_ctl_cli_retries_are_duplicates(void **state)
 {
     struct fixture *fixture = *state;
@@ -2088,6 +2115,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_unreachable),
         cmocka_unit_test(test_ctl_cli_authentication),
         cmocka_unit_test(test_ctl_cli_principal_key_file),
+        cmocka_unit_test(test_ctl_cli_closed_pipe),
         cmocka_unit_test(test_ctl_cli_retries_are_duplicates),
         cmocka_unit_test(test_ctl_cli_refusals),
         cmocka_unit_test(test_ctl_cli_partner_changes),
