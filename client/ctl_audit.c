@@ -812,7 +812,7 @@ enum ledger_err ctl_verify_run(struct ctl_context *context, const struct ctl_arg
         fprintf(context->out,
                 "verified: the current history extends the saved head (%llu new events)\n",
                 (unsigned long long)(current->tree_size - saved->tree_size));
-        err = ferror(context->out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+        err = ctl_output_status(context->out);
     } else {
         static const char *const names[] = {
             "public_key",        "key_pinned",        "saved_tree_size", "saved_root_hash",
@@ -1212,7 +1212,7 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
     hex_of(key, CRYPTO_SIGN_PUBLIC_BYTES, key_hex);
     fprintf(out, "head:       %s signed by %s%s: signature verified\n", label, key_hex,
             pin ? " (pinned)" : "");
-    err = ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+    err = ctl_output_status(out);
 cleanup:
     ledger_query_result_free(result);
     return err;

@@ -781,7 +781,7 @@ static enum ledger_err print_report(struct ctl_context *context, const char *mon
                     "month %s: %zu invoice lines and %zu ledger charges, %zu matched: no "
                     "differences\n",
                     month, lines, charges, report->matched);
-            err = ferror(context->out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+            err = ctl_output_status(context->out);
         } else {
             err = ctl_output_records(context->out, context->format, "differences", diff_names,
                                      diff_kinds, DIFF_COLUMNS, cells, report->count, extras,

@@ -29,6 +29,27 @@
 
 static json_t *message_to_json(const ProtobufCMessage *message, unsigned depth);
 
+/* Why the first failed write failed (an errno), 0 while none has. stdio
+ * forgets it: a buffer that could not be written is dropped, so a later
+ * fflush of the same stream may succeed with nothing to say. */
+static int write_errno;
+
+enum ledger_err ctl_output_status(FILE *out)
+{
+    if (!ferror(out)) {
+        return LEDGER_ERR_OK;
+    }
+    if (write_errno == 0) {
+        write_errno = errno != 0 ? errno : EIO;
+    }
+    return LEDGER_ERR_IO_ERROR;
+}
+
+int ctl_output_write_errno(void)
+{
+    return write_errno;
+}
+
 static json_t *bytes_to_json(const ProtobufCBinaryData *bytes)
 {
     static const char digits[] = "0123456789abcdef";
@@ -231,7 +252,10 @@ static enum ledger_err dump_document(FILE *out, json_t *document, bool one_line)
 {
     size_t flags = JSON_PRESERVE_ORDER | (one_line ? JSON_COMPACT : JSON_INDENT(2));
     if (json_dumpf(document, out, flags) != 0 || fputc('\n', out) == EOF) {
-        return LEDGER_ERR_IO_ERROR;
+        /* jansson stops at the first failed write: keep its reason now (a
+         * failure that was no write is IO_ERROR all the same). */
+        enum ledger_err err = ctl_output_status(out);
+        return err != LEDGER_ERR_OK ? err : LEDGER_ERR_IO_ERROR;
     }
     return LEDGER_ERR_OK;
 }
@@ -430,7 +454,7 @@ static enum ledger_err print_table(FILE *out, json_t *rows, const struct ctl_col
         }
         fputc('\n', out);
     }
-    err = ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+    err = ctl_output_status(out);
 cleanup:
     if (cells != NULL) {
         for (size_t i = 0; i < (row_count + 1) * column_count; i++) {
@@ -485,7 +509,7 @@ static enum ledger_err print_csv(FILE *out, json_t *rows, const struct ctl_colum
         }
         print_csv_record_end(out);
     }
-    return ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+    return ctl_output_status(out);
 }
 
 /* A JSON array of rows as the format asks: a JSON document {key: rows, extras},
@@ -652,10 +676,8 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
         enum ledger_err err = dump_document(out, line, true);
         json_decref(line);
         /* A follower's reader sees each event as soon as it is delivered. */
-        if (fflush(out) != 0) {
-            err = LEDGER_ERR_IO_ERROR;
-        }
-        return err;
+        fflush(out);
+        return err != LEDGER_ERR_OK ? err : ctl_output_status(out);
     }
     case CTL_FORMAT_CSV:
         if (!stream->header_done) {
@@ -701,7 +723,7 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
         break;
     }
     fflush(out);
-    return ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+    return ctl_output_status(out);
 }
 
 enum ledger_err ctl_output_sync(FILE *out)
@@ -848,8 +870,8 @@ enum ledger_err ctl_output_write_result(FILE *out, enum ctl_format format,
         }
     }
     json_decref(results);
-    if (err == LEDGER_ERR_OK && ferror(out)) {
-        err = LEDGER_ERR_IO_ERROR;
+    if (err == LEDGER_ERR_OK) {
+        err = ctl_output_status(out);
     }
     return err;
 }
@@ -873,7 +895,7 @@ enum ledger_err ctl_output_value(FILE *out, enum ctl_format format, const char *
         json_decref(document);
     } else {
         fprintf(out, "%s\n", json_string_value(value));
-        err = ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+        err = ctl_output_status(out);
     }
     json_decref(value);
     return err;
@@ -943,7 +965,7 @@ enum ledger_err ctl_output_message_extras(FILE *out, enum ctl_format format, con
         }
         print_leaves(out, format, "", value, 0);
         print_extra_lines(out, format, extras, extra_count);
-        err = ferror(out) ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+        err = ctl_output_status(out);
     }
     json_decref(value);
     return err;

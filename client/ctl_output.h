@@ -141,6 +141,14 @@ void ctl_output_error(FILE *out, FILE *err, enum ctl_error_document document, en
  * logs: malloc'd, caller frees with free(); NULL when out of memory. */
 char *ctl_json_text(const ProtobufCMessage *message);
 
+/* IO_ERROR when a write to out has failed (its error indicator is set),
+ * keeping that failure's errno for ctl_output_write_errno; OK otherwise.
+ * Every function of this module that writes returns through it. */
+__attribute__((warn_unused_result)) enum ledger_err ctl_output_status(FILE *out);
+/* The errno of the first failed write ctl_output_status saw, 0 when none:
+ * the reason an error line gives, which a later fflush no longer knows. */
+int ctl_output_write_errno(void);
+
 /* Writes one CSV field, quoted when it holds a comma, quote, CR or LF. */
 void ctl_csv_field(FILE *out, const char *text);
 

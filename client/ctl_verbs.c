@@ -147,6 +147,15 @@ enum ledger_err ctl_fail(struct ctl_context *context, enum ledger_err code, cons
     return code;
 }
 
+/* IO_ERROR saying why stdout could not be written: the reason of the first
+ * failed write, else flush_errno (a failed fflush's), else no reason. */
+static enum ledger_err output_failed(struct ctl_context *context, int flush_errno)
+{
+    int reason = ctl_output_write_errno() != 0 ? ctl_output_write_errno() : flush_errno;
+    return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write the output: %s",
+                    reason != 0 ? strerror(reason) : "a write failed");
+}
+
 static enum ledger_err usage(struct ctl_context *context, const char *option, const char *why)
 {
     if (option != NULL) {
@@ -2100,9 +2109,8 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         printer.stream.header_done = true;
     }
     if (ctl_output_end_line(context->out) != LEDGER_ERR_OK) {
-        snprintf(context->message, sizeof context->message, "cannot write the output");
         ctl_proof_anchor_close(anchor);
-        return LEDGER_ERR_IO_ERROR;
+        return output_failed(context, 0);
     }
     /* Ctrl-C and SIGTERM stop the feed after the page being printed, with
      * the checkpoint naming its last line, following or not: a listing
@@ -2130,10 +2138,7 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
                  strerror(printer.sync_errno), checkpoint);
         err = printer.err;
     } else if (printer.err != LEDGER_ERR_OK) {
-        if (!printer.checked) {
-            snprintf(context->message, sizeof context->message, "cannot write the output");
-        }
-        err = printer.err;
+        err = printer.checked ? printer.err : output_failed(context, 0);
     } else {
         if (printer.printed == 0 && context->format == CTL_FORMAT_TABLE) {
             fprintf(context->err, "no events\n");
@@ -2882,11 +2887,10 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err)
      * failure, whatever the verb thought it wrote. */
     if (result == LEDGER_ERR_OK || (result == LEDGER_ERR_IO_ERROR && context->message[0] == '\0')) {
         int flushed = fflush(out);
-        int reason = errno;
+        int reason = flushed != 0 ? errno : 0;
         if (flushed != 0 || ferror(out)) {
             context->reported = true; /* no JSON error document to a broken stdout */
-            result = ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write the output: %s",
-                              flushed != 0 ? strerror(reason) : "a write failed");
+            result = output_failed(context, reason);
         }
     }
     if (result != LEDGER_ERR_OK && !context->connect_failed) {

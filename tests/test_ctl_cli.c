@@ -424,7 +424,8 @@ static void test_ctl_cli_principal_key_file(void **state)
 
 /* Output into a pipe whose reader is gone (`ledgerctl activity | head -1`
  * after head exited) is IO_ERROR, exit status 1, as for a full disk: never
- * death by SIGPIPE (exit status 141), in a listing or a followed feed. */
+ * death by SIGPIPE (exit status 141), in a listing or a followed feed. The
+ * error line gives the system's reason in every output format. */
 static void test_ctl_cli_closed_pipe(void **state)
 {
     struct fixture *fixture = *state;
@@ -437,7 +438,14 @@ static void test_ctl_cli_closed_pipe(void **state)
         ctl(fixture, &run, "p-pipe-admin", key, "--output", formats[i], "activity", NULL);
         fixture->stdout_closed = false;
         expect_error(&run, 1, "IO_ERROR");
-        assert_non_null(strstr(run.err, "cannot write the output"));
+        assert_non_null(strstr(run.err, "cannot write the output: Broken pipe"));
+        run_free(&run);
+        /* A full disk is named as such too. */
+        fixture->stdout_path = "/dev/full";
+        ctl(fixture, &run, "p-pipe-admin", key, "--output", formats[i], "activity", NULL);
+        fixture->stdout_path = NULL;
+        expect_error(&run, 1, "IO_ERROR");
+        assert_non_null(strstr(run.err, "cannot write the output: No space left on device"));
         run_free(&run);
     }
     char auditor[PATH_SIZE + 16];
@@ -446,6 +454,7 @@ static void test_ctl_cli_closed_pipe(void **state)
     ctl(fixture, &run, "p-pipe-auditor", auditor, "events", "--follow", NULL);
     fixture->stdout_closed = false;
     expect_error(&run, 1, "IO_ERROR");
+    assert_non_null(strstr(run.err, "cannot write the output: Broken pipe"));
     run_free(&run);
 }
 

@@ -245,7 +245,8 @@ static void test_ctl_ops_export_csv(void **state)
             "export", "--month", month, NULL);
         fixture->stdout_path = NULL;
         expect_error(&run, 1, "IO_ERROR");
-        assert_non_null(strstr(run.err, "cannot write the output"));
+        /* With the system's reason, whatever the format. */
+        assert_non_null(strstr(run.err, "cannot write the output: No space left on device"));
         run_free(&run);
     }
 
@@ -974,7 +975,7 @@ static void test_ctl_ops_events_csv_appended(void **state)
     assert_true(strlen(before) > 0);
     feed_events(fixture, billing, "/dev/full", "json", "2", checkpoint, &run);
     expect_error(&run, 1, "IO_ERROR");
-    assert_non_null(strstr(run.err, "cannot write the output"));
+    assert_non_null(strstr(run.err, "cannot write the output: No space left on device"));
     run_free(&run);
     text = read_file(checkpoint);
     assert_string_equal(before, text);
