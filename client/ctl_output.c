@@ -743,7 +743,7 @@ enum ledger_err ctl_output_sync(FILE *out)
     return synced == 0 ? LEDGER_ERR_OK : LEDGER_ERR_IO_ERROR;
 }
 
-enum ledger_err ctl_output_end_line(FILE *out)
+enum ledger_err ctl_output_end_line(FILE *out, enum ctl_format format)
 {
     struct stat info;
     int fd = fileno(out);
@@ -777,7 +777,11 @@ enum ledger_err ctl_output_end_line(FILE *out)
     if (got != 1 || last == '\n') {
         return LEDGER_ERR_OK;
     }
-    return fputc('\n', out) == EOF || fflush(out) != 0 ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+    /* CSV records end in CRLF (a line cut between the two needs the LF
+     * alone); JSON lines and tables in LF. */
+    fputs(format == CTL_FORMAT_CSV && last != '\r' ? "\r\n" : "\n", out);
+    fflush(out);
+    return ctl_output_status(out);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -79,10 +79,12 @@ ctl_output_event(struct ctl_event_stream *stream, const Ledger__V1__EventEntry *
 __attribute__((warn_unused_result)) enum ledger_err ctl_output_sync(FILE *out);
 /* When out is a regular file whose byte before the write position is not a
  * newline (a line cut short by a full disk, or by a crash before it reached
- * the disk), ends that line, so that what is printed next starts a line of
- * its own. OK also when out cannot be read back (nothing is written then);
- * IO_ERROR when the newline cannot be written. */
-__attribute__((warn_unused_result)) enum ledger_err ctl_output_end_line(FILE *out);
+ * the disk), ends that line as the format ends its lines (CSV: CRLF, or LF
+ * alone after a CR; otherwise LF), so that what is printed next starts a
+ * line of its own. OK also when out cannot be read back (nothing is written
+ * then); IO_ERROR when the line end cannot be written. */
+__attribute__((warn_unused_result)) enum ledger_err ctl_output_end_line(FILE *out,
+                                                                        enum ctl_format format);
 
 /* Prints what a write did: for each command its id and CommandResult (never
  * the secret), then the head sequence and extras. */

@@ -2108,7 +2108,7 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         S_ISREG(output.st_mode) && output.st_size > 0) {
         printer.stream.header_done = true;
     }
-    if (ctl_output_end_line(context->out) != LEDGER_ERR_OK) {
+    if (ctl_output_end_line(context->out, context->format) != LEDGER_ERR_OK) {
         ctl_proof_anchor_close(anchor);
         return output_failed(context, 0);
     }

@@ -991,9 +991,10 @@ static void test_ctl_ops_events_csv_appended(void **state)
     expect_ok(&run);
     run_free(&run);
     text = read_file(feed);
-    const char *fragment = strstr(text, "12,2026-\n");
+    /* Ended as every CSV record is, with CRLF. */
+    const char *fragment = strstr(text, "12,2026-\r\n");
     assert_non_null(fragment);
-    const char *next = fragment + strlen("12,2026-\n");
+    const char *next = fragment + strlen("12,2026-\r\n");
     assert_true(next[0] >= '1' && next[0] <= '9' && strchr(next, ',') != NULL);
     free(text);
 }

@@ -385,22 +385,35 @@ static void test_ctl_output_sync(void **state)
     fclose(closed);
 }
 
-/* A feed appended to a file that ends in a cut line starts a new line; a
- * file that ends in a newline, or is empty, is left as it is. */
+/* A feed appended to a file that ends in a cut line starts a new line,
+ * with the format's line end (CSV's is CRLF, RFC 4180; a cut CRLF gets its
+ * LF); a file that ends in a line end, or is empty, is left as it is. */
 static void test_ctl_output_end_line(void **state)
 {
     (void)state;
-    static const char *const cases[][2] = {{"", ""}, {"1\n", "1\n"}, {"1\n2,20", "1\n2,20\n"}};
+    static const struct {
+        enum ctl_format format;
+        const char *before, *after;
+    } cases[] = {
+        {CTL_FORMAT_JSON, "", ""},
+        {CTL_FORMAT_JSON, "1\n", "1\n"},
+        {CTL_FORMAT_JSON, "1\n2,20", "1\n2,20\n"},
+        {CTL_FORMAT_TABLE, "1\n2 20", "1\n2 20\n"},
+        {CTL_FORMAT_CSV, "", ""},
+        {CTL_FORMAT_CSV, "1\r\n", "1\r\n"},
+        {CTL_FORMAT_CSV, "1\r\n2,20", "1\r\n2,20\r\n"},
+        {CTL_FORMAT_CSV, "1\r\n2,20\r", "1\r\n2,20\r\n"},
+    };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         FILE *file = tmpfile();
         assert_non_null(file);
-        fputs(cases[i][0], file);
-        assert_int_equal(LEDGER_ERR_OK, ctl_output_end_line(file));
+        fputs(cases[i].before, file);
+        assert_int_equal(LEDGER_ERR_OK, ctl_output_end_line(file, cases[i].format));
         char text[16] = {0};
         rewind(file);
         size_t got = fread(text, 1, sizeof text - 1, file);
-        assert_int_equal(strlen(cases[i][1]), got);
-        assert_string_equal(cases[i][1], text);
+        assert_int_equal(strlen(cases[i].after), got);
+        assert_string_equal(cases[i].after, text);
         fclose(file);
     }
 }
