@@ -539,26 +539,57 @@ static enum ledger_err write_send(struct ctl_context *context, struct write *wri
 /* ------------------------------------------------------------------------ */
 /* Principals and partners (operator). */
 
+/* Creates a key file to be filled later: new (never replacing one), mode
+ * 0600, empty. fd_out: its descriptor, written on OK. USAGE when the file
+ * exists, IO_ERROR when it cannot be created; the context's message says
+ * which. */
+static enum ledger_err key_file_create(struct ctl_context *context, const char *path, int *fd_out)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) {
+        return usage(context, "key-out", "the file exists already; a key file is never replaced");
+    }
+    if (fd < 0) {
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot create the key file %s: %s", path,
+                        strerror(errno));
+    }
+    *fd_out = fd;
+    return LEDGER_ERR_OK;
+}
+
+/* Writes the secret (hex) and a newline into a key file made by
+ * key_file_create, makes it durable and closes fd (whatever happens).
+ * IO_ERROR with the context's message saying why. */
+static enum ledger_err key_file_fill(struct ctl_context *context, const char *path, int fd,
+                                     const char *secret_hex)
+{
+    size_t length = strlen(secret_hex);
+    errno = EIO; /* a short write sets none */
+    bool ok = write(fd, secret_hex, length) == (ssize_t)length && write(fd, "\n", 1) == 1 &&
+              fsync(fd) == 0;
+    int reason = errno;
+    if (close(fd) != 0 && ok) {
+        ok = false;
+        reason = errno;
+    }
+    if (!ok) {
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write the key file %s: %s", path,
+                        strerror(reason));
+    }
+    return LEDGER_ERR_OK;
+}
+
 enum ledger_err ctl_write_key_file(struct ctl_context *context, const char *path,
                                    const char *secret_hex)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(context->message, sizeof context->message, "cannot create the key file %s: %s",
-                 path, strerror(errno));
-        return LEDGER_ERR_IO_ERROR;
+    int fd = -1;
+    enum ledger_err err = key_file_create(context, path, &fd);
+    if (err == LEDGER_ERR_USAGE) {
+        /* The demo's key directory holds an older key: a local failure. */
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot create the key file %s: %s", path,
+                        strerror(EEXIST));
     }
-    size_t length = strlen(secret_hex);
-    bool ok = write(fd, secret_hex, length) == (ssize_t)length && write(fd, "\n", 1) == 1 &&
-              fsync(fd) == 0;
-    if (close(fd) != 0) {
-        ok = false;
-    }
-    if (!ok) {
-        snprintf(context->message, sizeof context->message, "cannot write the key file %s", path);
-        return LEDGER_ERR_IO_ERROR;
-    }
-    return LEDGER_ERR_OK;
+    return err != LEDGER_ERR_OK ? err : key_file_fill(context, path, fd, secret_hex);
 }
 
 static const struct ctl_option principal_add_options[] = {
@@ -592,9 +623,8 @@ static enum ledger_err run_principal_add(struct ctl_context *context, const stru
         return err;
     }
     const char *key_out = ctl_arg(args, "key-out");
-    struct stat info;
-    if (key_out[0] == '\0' || lstat(key_out, &info) == 0) {
-        return usage(context, "key-out", "the file exists already; a key file is never replaced");
+    if (key_out[0] == '\0') {
+        return usage(context, "key-out", "give the new key file's name");
     }
     if ((err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
@@ -611,24 +641,50 @@ static enum ledger_err run_principal_add(struct ctl_context *context, const stru
     write.command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
     write.command.add_principal = &body;
 
+    /* The secret is sent once: the file that keeps it is made before the
+     * command is sent, so that a place where it cannot be made is found
+     * while nothing is committed. */
+    int key_fd = -1;
+    if ((err = key_file_create(context, key_out, &key_fd)) != LEDGER_ERR_OK) {
+        if (err == LEDGER_ERR_IO_ERROR) {
+            size_t used = strlen(context->message);
+            snprintf(context->message + used, sizeof context->message - used, "; nothing was sent");
+        }
+        return err;
+    }
     Ledger__V1__Command *commands[1] = {&write.command};
     const char *ids[1] = {write.command_id};
     Ledger__V1__Reply *reply = NULL;
     err = ctl_execute(context, commands, ids, 1, false, NULL, 0, &reply);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    const char *secret = reply->results[0]->secret_hex;
-    if (secret == NULL || strlen(secret) != 2 * LEDGER_SECRET_BYTES) {
-        ledger_reply_free(reply);
+    const char *secret = err == LEDGER_ERR_OK ? reply->results[0]->secret_hex : NULL;
+    if (err == LEDGER_ERR_OK && (secret == NULL || strlen(secret) != 2 * LEDGER_SECRET_BYTES)) {
         snprintf(context->message, sizeof context->message,
                  "principal %s was added by an earlier identical command; its secret is sent "
                  "only once (revoke it and add a new one if the key file was lost)",
                  id);
-        return LEDGER_ERR_IO_ERROR;
+        err = LEDGER_ERR_IO_ERROR;
     }
-    err = ctl_write_key_file(context, key_out, secret);
-    if (err == LEDGER_ERR_OK) {
+    if (err != LEDGER_ERR_OK) {
+        /* Refused, unanswered or answered without a secret: the empty file
+         * keeps nothing. */
+        close(key_fd);
+        unlink(key_out);
+        ledger_reply_free(reply);
+        return err;
+    }
+    err = key_file_fill(context, key_out, key_fd, secret);
+    if (err != LEDGER_ERR_OK) {
+        /* A part of a secret is no key: remove it, and say that the
+         * principal exists all the same, with a secret nobody has. */
+        unlink(key_out);
+        char why[sizeof context->message];
+        memcpy(why, context->message, sizeof why);
+        snprintf(context->message, sizeof context->message,
+                 "principal %.64s was added, but its secret, which is sent only once, is lost: "
+                 "%.200s; revoke the principal (ledgerctl principal revoke --id %.64s) and add "
+                 "one with another id",
+                 id, why, id);
+    } else {
         struct ctl_extra extras[2] = {{"principal_id", id, 0, false},
                                       {"key_file", key_out, 0, false}};
         err = ctl_output_write_result(context->out, context->format, ids, reply, extras, 2);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -374,6 +375,56 @@ static void test_ctl_cli_authentication(void **state)
     run_free(&run);
 }
 
+/* Runs ledgerctl as the operator (the rest of the arguments NULL-terminated)
+ * with every file it writes limited to `bytes` bytes (RLIMIT_FSIZE, with
+ * SIGXFSZ ignored: a write past the limit fails with EFBIG), stdout thrown
+ * away and stderr read through a pipe into run->err. */
+static void ctl_file_size_limited(struct fixture *fixture, struct run *run, rlim_t bytes, ...)
+{
+    const char *argv[ARGS_MAX] = {ledgerctl_path(),     "--socket", fixture->socket,
+                                  "--principal",        "operator", "--key-file",
+                                  fixture->operator_key};
+    int argc = 7;
+    va_list args;
+    va_start(args, bytes);
+    for (const char *arg = va_arg(args, const char *); arg != NULL && argc < ARGS_MAX - 1;
+         arg = va_arg(args, const char *)) {
+        argv[argc++] = arg;
+    }
+    va_end(args);
+    argv[argc] = NULL;
+    int ends[2];
+    assert_int_equal(0, pipe(ends));
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit limit = {bytes, bytes};
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(ends[1], 2);
+        close(ends[0]);
+        signal(SIGXFSZ, SIG_IGN);
+        if (setrlimit(RLIMIT_FSIZE, &limit) != 0) {
+            _exit(126);
+        }
+        exec_in(fixture->dir, argv);
+    }
+    close(ends[1]);
+    memset(run, 0, sizeof *run);
+    run->err = calloc(1, OUTPUT_MAX + 1);
+    run->out = strdup("");
+    size_t used = 0;
+    for (ssize_t got = 1; got > 0 && used < OUTPUT_MAX; used += (size_t)got) {
+        got = read(ends[0], run->err + used, OUTPUT_MAX - used);
+        if (got < 0) {
+            break;
+        }
+    }
+    close(ends[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    run->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 static void test_ctl_cli_principal_key_file(void **state)
 {
     struct fixture *fixture = *state;
@@ -413,6 +464,45 @@ static void test_ctl_cli_principal_key_file(void **state)
         "p-keys-admin", "--role", "admin-agent", "--partner", "p-keys", "--key-out", "new.key",
         NULL);
     expect_error(&run, 1, "PRINCIPAL_EXISTS");
+    run_free(&run);
+    /* The key file is made before the command is sent (so that a place it
+     * cannot be made is found while nothing is committed) and removed when
+     * the command is refused. */
+    char refused_key[PATH_SIZE + 16];
+    snprintf(refused_key, sizeof refused_key, "%s/new.key", fixture->dir);
+    assert_int_equal(-1, stat(refused_key, &info));
+
+    /* A key file that cannot be created: nothing is sent, so the principal
+     * does not exist and the same command goes through with another file. */
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id", "p-keys-lost",
+        "--role", "admin-agent", "--partner", "p-keys", "--key-out",
+        "/nonexistent-dir/p-keys-lost.key", NULL);
+    expect_error(&run, 1, "IO_ERROR");
+    assert_non_null(strstr(run.err, "No such file or directory"));
+    assert_non_null(strstr(run.err, "nothing was sent"));
+    run_free(&run);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id", "p-keys-lost",
+        "--role", "admin-agent", "--partner", "p-keys", "--key-out", "p-keys-lost.key", NULL);
+    expect_ok(&run);
+    run_free(&run);
+
+    /* A secret that cannot be written once the principal is committed (a
+     * file size limit stops the write halfway): the error says the
+     * principal exists and what to do, and no half key file is left. */
+    ctl_file_size_limited(fixture, &run, 32, "principal", "add", "--id", "p-keys-half", "--role",
+                          "admin-agent", "--partner", "p-keys", "--key-out", "p-keys-half.key",
+                          NULL);
+    expect_error(&run, 1, "IO_ERROR");
+    assert_non_null(strstr(run.err, "principal p-keys-half was added"));
+    assert_non_null(strstr(run.err, "principal revoke --id p-keys-half"));
+    run_free(&run);
+    char half_key[PATH_SIZE + 32];
+    snprintf(half_key, sizeof half_key, "%s/p-keys-half.key", fixture->dir);
+    assert_int_equal(-1, stat(half_key, &info));
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "principal", "list",
+        NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "\"p-keys-half\""));
     run_free(&run);
 
     /* The helpdesk agent reads but may not write. */
