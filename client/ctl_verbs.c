@@ -608,6 +608,40 @@ static const struct ctl_option principal_add_options[] = {
     OPT_END,
 };
 
+/* What each role binds a principal to, as the ledger checks it: partner
+ * staff and customer users belong to a partner, an operator to none; a
+ * customer user is one user of one customer, and only it names them. */
+static enum ledger_err principal_role_args(struct ctl_context *context, Ledger__V1__Role role,
+                                           const char *partner, const char *customer,
+                                           const char *user)
+{
+    char role_name[64];
+    ctl_enum_name(&ledger__v1__role__descriptor, (int)role, role_name, sizeof role_name);
+    char why[CTL_MESSAGE_SIZE];
+    snprintf(why, sizeof why, "required for a %s", role_name);
+    bool customer_user = role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
+    bool partner_staff = role == LEDGER__V1__ROLE__ROLE_ADMIN_AGENT ||
+                         role == LEDGER__V1__ROLE__ROLE_SALES_AGENT ||
+                         role == LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT;
+    if ((customer_user || partner_staff) && partner == NULL) {
+        return usage(context, "partner", why);
+    }
+    if (role == LEDGER__V1__ROLE__ROLE_OPERATOR && partner != NULL) {
+        return usage(context, "partner", "an operator belongs to no partner");
+    }
+    if (customer_user && customer == NULL) {
+        return usage(context, "customer", why);
+    }
+    if (customer_user && user == NULL) {
+        return usage(context, "user", why);
+    }
+    if (!customer_user && (customer != NULL || user != NULL)) {
+        return usage(context, customer != NULL ? "customer" : "user",
+                     "for customer users only (--role customer-user)");
+    }
+    return LEDGER_ERR_OK;
+}
+
 static enum ledger_err run_principal_add(struct ctl_context *context, const struct ctl_args *args)
 {
     struct write write;
@@ -619,6 +653,8 @@ static enum ledger_err run_principal_add(struct ctl_context *context, const stru
         (err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
         (err = id_arg(context, args, "user", &user)) != LEDGER_ERR_OK ||
         (err = enum_arg(context, args, "role", &ledger__v1__role__descriptor, &role)) !=
+            LEDGER_ERR_OK ||
+        (err = principal_role_args(context, (Ledger__V1__Role)role, partner, customer, user)) !=
             LEDGER_ERR_OK) {
         return err;
     }

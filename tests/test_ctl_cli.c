@@ -233,6 +233,26 @@ static void test_ctl_cli_usage_values(void **state)
     ctl(fixture, &run, NULL, NULL, "events", "--type",
         "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,aa,bb,cc,dd,ee,ff,gg", NULL);
     expect_usage(&run, "--type: at most 32 types");
+    /* A customer user is one user of one customer: both are named. */
+    ctl(fixture, &run, NULL, NULL, "principal", "add", "--id", "u1", "--role", "customer-user",
+        "--partner", "p", "--user", "u1", "--key-out", "u1.key", NULL);
+    expect_usage(&run, "--customer: required for a customer-user");
+    ctl(fixture, &run, NULL, NULL, "principal", "add", "--id", "u1", "--role", "customer-user",
+        "--partner", "p", "--customer", "c", "--key-out", "u1.key", NULL);
+    expect_usage(&run, "--user: required for a customer-user");
+    ctl(fixture, &run, NULL, NULL, "principal", "add", "--id", "u1", "--role", "customer-user",
+        "--customer", "c", "--user", "u1", "--key-out", "u1.key", NULL);
+    expect_usage(&run, "--partner: required for a customer-user");
+    ctl(fixture, &run, NULL, NULL, "principal", "add", "--id", "a1", "--role", "admin-agent",
+        "--partner", "p", "--customer", "c", "--key-out", "a1.key", NULL);
+    expect_usage(&run, "--customer: for customer users only");
+    ctl(fixture, &run, NULL, NULL, "principal", "add", "--id", "o1", "--role", "operator",
+        "--partner", "p", "--key-out", "o1.key", NULL);
+    expect_usage(&run, "--partner: an operator belongs to no partner");
+    struct stat info;
+    char key[PATH_SIZE];
+    snprintf(key, sizeof key, "%s/u1.key", fixture->dir);
+    assert_int_equal(-1, stat(key, &info));
 }
 
 static void test_ctl_cli_unreachable(void **state)
