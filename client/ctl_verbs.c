@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "ctl_time.h"
+#include "ledger_ids.h"
 #include "ledger_limits.h"
 #include "merkle.h"
 #include "progress.h"
@@ -239,6 +240,35 @@ static enum ledger_err money_arg(struct ctl_context *context, const struct ctl_a
     }
     money->amount_minor = minor;
     money->currency = (char *)(uintptr_t)currency;
+    return LEDGER_ERR_OK;
+}
+
+/* As money_arg, for what is bought: its amount must be more than 0. */
+static enum ledger_err price_arg(struct ctl_context *context, const struct ctl_args *args,
+                                 const char *name, const char *currency, Ledger__V1__Money *money)
+{
+    enum ledger_err err = money_arg(context, args, name, currency, money);
+    if (err == LEDGER_ERR_OK && money->amount_minor == 0) {
+        return usage(context, name, "must be more than 0");
+    }
+    return err;
+}
+
+/* A SKU or region option (required, so present): the ledger's rule for
+ * them is an id's with '_' allowed too. */
+static enum ledger_err sku_arg(struct ctl_context *context, const struct ctl_args *args,
+                               const char *name, const char **out)
+{
+    const char *value = ctl_arg(args, name);
+    size_t length = strlen(value);
+    bool valid = length > 0 && length <= LEDGER_SKU_LENGTH_MAX;
+    for (size_t i = 0; valid && i < length; i++) {
+        valid = value[i] == '_' || ledger_id_char(value[i]);
+    }
+    if (!valid) {
+        return usage(context, name, "1..80 characters of A-Z a-z 0-9 _ . : @ -");
+    }
+    *out = value;
     return LEDGER_ERR_OK;
 }
 
@@ -1107,7 +1137,7 @@ static enum ledger_err purchase_args(struct ctl_context *context, const struct c
                                      Ledger__V1__Scope *scope, Ledger__V1__Money *price,
                                      Ledger__V1__Money *retail)
 {
-    const char *subscription = NULL, *currency = NULL;
+    const char *subscription = NULL, *currency = NULL, *sku = NULL, *region = NULL;
     int term = 0, billing = 0;
     uint64_t quantity = 0;
     enum ledger_err err;
@@ -1120,20 +1150,14 @@ static enum ledger_err purchase_args(struct ctl_context *context, const struct c
                         &billing)) != LEDGER_ERR_OK ||
         (err = scope_args(context, args, scope)) != LEDGER_ERR_OK ||
         (err = currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
-        (err = money_arg(context, args, "price", currency, price)) != LEDGER_ERR_OK ||
-        (err = money_arg(context, args, "retail-price", currency, retail)) != LEDGER_ERR_OK) {
+        (err = price_arg(context, args, "price", currency, price)) != LEDGER_ERR_OK ||
+        (err = price_arg(context, args, "retail-price", currency, retail)) != LEDGER_ERR_OK ||
+        (err = sku_arg(context, args, "sku", &sku)) != LEDGER_ERR_OK ||
+        (err = sku_arg(context, args, "region", &region)) != LEDGER_ERR_OK) {
         return err;
     }
     if (quantity == 0) {
         return usage(context, "quantity", "at least 1");
-    }
-    const char *sku = ctl_arg(args, "sku");
-    const char *region = ctl_arg(args, "region");
-    if (strlen(sku) == 0 || strlen(sku) > LEDGER_SKU_LENGTH_MAX) {
-        return usage(context, "sku", "1..80 characters");
-    }
-    if (strlen(region) == 0 || strlen(region) > LEDGER_SKU_LENGTH_MAX) {
-        return usage(context, "region", "1..80 characters");
     }
     purchase->billing_subscription_id = (char *)(uintptr_t)subscription;
     purchase->sku = (char *)(uintptr_t)sku;
@@ -1201,9 +1225,9 @@ static enum ledger_err run_savings_plan_buy(struct ctl_context *context,
                         &billing)) != LEDGER_ERR_OK ||
         (err = scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
         (err = currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
-        (err = money_arg(context, args, "hourly-commitment", currency, &hourly)) != LEDGER_ERR_OK ||
-        (err = money_arg(context, args, "price", currency, &price)) != LEDGER_ERR_OK ||
-        (err = money_arg(context, args, "retail-price", currency, &retail)) != LEDGER_ERR_OK ||
+        (err = price_arg(context, args, "hourly-commitment", currency, &hourly)) != LEDGER_ERR_OK ||
+        (err = price_arg(context, args, "price", currency, &price)) != LEDGER_ERR_OK ||
+        (err = price_arg(context, args, "retail-price", currency, &retail)) != LEDGER_ERR_OK ||
         (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
@@ -1626,8 +1650,8 @@ static enum ledger_err run_reservation_renewed(struct ctl_context *context,
     enum ledger_err err;
     if ((err = id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
         (err = currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
-        (err = money_arg(context, args, "price", currency, &price)) != LEDGER_ERR_OK ||
-        (err = money_arg(context, args, "retail-price", currency, &retail)) != LEDGER_ERR_OK ||
+        (err = price_arg(context, args, "price", currency, &price)) != LEDGER_ERR_OK ||
+        (err = price_arg(context, args, "retail-price", currency, &retail)) != LEDGER_ERR_OK ||
         (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }

@@ -233,6 +233,37 @@ static void test_ctl_cli_usage_values(void **state)
     ctl(fixture, &run, NULL, NULL, "events", "--type",
         "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,aa,bb,cc,dd,ee,ff,gg", NULL);
     expect_usage(&run, "--type: at most 32 types");
+    /* SKUs and regions are spelled as ids with '_' besides. */
+    ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
+        "--sku", "a b", "--region", "r", "--quantity", "1", "--term", "P1Y", "--billing", "monthly",
+        "--scope", "shared", "--price", "1", "--retail-price", "1", "--currency", "USD", NULL);
+    expect_usage(&run, "--sku: 1..80 characters of A-Z a-z 0-9 _ . : @ -");
+    ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
+        "--sku", "Standard_D2s_v5", "--region", "west europe", "--quantity", "1", "--term", "P1Y",
+        "--billing", "monthly", "--scope", "shared", "--price", "1", "--retail-price", "1",
+        "--currency", "USD", NULL);
+    expect_usage(&run, "--region: 1..80 characters of A-Z a-z 0-9 _ . : @ -");
+    ctl(fixture, &run, NULL, NULL, "reservation", "exchange", "--customer", "c", "--reservation",
+        "r-1", "--refund", "1", "--subscription", "s", "--sku", "x", "--sku", "y z", "--region",
+        "r", "--quantity", "1", "--term", "P1Y", "--billing", "monthly", "--scope", "shared",
+        "--price", "1", "--price", "1", "--retail-price", "1", "--currency", "USD", NULL);
+    expect_usage(&run, "replacement 2 of 2: --sku: 1..80 characters");
+    /* What is bought costs something; a refund may be 0. */
+    ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
+        "--sku", "x", "--region", "r", "--quantity", "1", "--term", "P1Y", "--billing", "monthly",
+        "--scope", "shared", "--price", "0", "--retail-price", "0", "--currency", "USD", NULL);
+    expect_usage(&run, "--price: must be more than 0");
+    ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
+        "--sku", "x", "--region", "r", "--quantity", "1", "--term", "P1Y", "--billing", "monthly",
+        "--scope", "shared", "--price", "1", "--retail-price", "0.00", "--currency", "USD", NULL);
+    expect_usage(&run, "--retail-price: must be more than 0");
+    ctl(fixture, &run, NULL, NULL, "savings-plan", "buy", "--customer", "c", "--subscription", "s",
+        "--term", "P1Y", "--billing", "monthly", "--scope", "shared", "--hourly-commitment", "0",
+        "--price", "1", "--retail-price", "1", "--currency", "USD", NULL);
+    expect_usage(&run, "--hourly-commitment: must be more than 0");
+    ctl(fixture, &run, NULL, NULL, "reservation", "renewed", "--customer", "c", "--reservation",
+        "r-1", "--price", "0", "--retail-price", "1", "--currency", "USD", NULL);
+    expect_usage(&run, "--price: must be more than 0");
     /* A customer user is one user of one customer: both are named. */
     ctl(fixture, &run, NULL, NULL, "principal", "add", "--id", "u1", "--role", "customer-user",
         "--partner", "p", "--user", "u1", "--key-out", "u1.key", NULL);
