@@ -2866,6 +2866,36 @@ static bool verb_has_option(const struct ctl_verb *verb, const char *name)
     return false;
 }
 
+/* USAGE for a verb that is none: a first word of none ("unknown verb"), a
+ * first word of two-word verbs alone ("needs a second word") or with a
+ * second word that is none of them; the two latter list the second words. */
+static enum ledger_err unknown_verb(struct ctl_context *context, const char *first,
+                                    const char *second)
+{
+    char words[CTL_MESSAGE_SIZE / 2];
+    size_t used = 0, length = strlen(first);
+    words[0] = '\0';
+    for (size_t v = 0; v < VERB_COUNT; v++) {
+        if (strncmp(verbs[v].name, first, length) == 0 && verbs[v].name[length] == ' ') {
+            int wrote = snprintf(words + used, sizeof words - used, "%s%s", used > 0 ? ", " : "",
+                                 verbs[v].name + length + 1);
+            if (wrote > 0 && (size_t)wrote < sizeof words - used) {
+                used += (size_t)wrote;
+            }
+        }
+    }
+    char message[CTL_MESSAGE_SIZE];
+    if (used == 0) {
+        snprintf(message, sizeof message, "unknown verb '%.40s'; see ledgerctl --help", first);
+    } else if (second == NULL) {
+        snprintf(message, sizeof message, "'%.40s' needs a second word, one of: %s", first, words);
+    } else {
+        snprintf(message, sizeof message, "unknown verb '%.40s %.40s'; '%.40s' takes one of: %s",
+                 first, second, first, words);
+    }
+    return usage(context, NULL, message);
+}
+
 /* Finds the verb words among argv (skipping global options before them)
  * and collects every other token for the option parser. */
 static enum ledger_err split_command_line(struct ctl_context *context, int argc, char **argv,
@@ -2895,19 +2925,9 @@ static enum ledger_err split_command_line(struct ctl_context *context, int argc,
         }
         verb = find_verb(token);
         if (verb == NULL) {
-            char message[CTL_MESSAGE_SIZE];
-            bool prefix = false;
-            for (size_t v = 0; v < VERB_COUNT; v++) {
-                size_t length = strlen(token);
-                if (strncmp(verbs[v].name, token, length) == 0 && verbs[v].name[length] == ' ') {
-                    prefix = true;
-                }
-            }
-            snprintf(message, sizeof message,
-                     prefix ? "'%.40s' needs a second word; see ledgerctl --help"
-                            : "unknown verb '%.40s'; see ledgerctl --help",
-                     token);
-            return usage(context, NULL, message);
+            const char *second =
+                i + 1 < argc && strncmp(argv[i + 1], "-", 1) != 0 ? argv[i + 1] : NULL;
+            return unknown_verb(context, token, second);
         }
         i++;
     }

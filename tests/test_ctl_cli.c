@@ -233,6 +233,13 @@ static void test_ctl_cli_usage_values(void **state)
     ctl(fixture, &run, NULL, NULL, "events", "--type",
         "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,aa,bb,cc,dd,ee,ff,gg", NULL);
     expect_usage(&run, "--type: at most 32 types");
+    /* A second word that is none of the first word's is named, with the
+     * ones there are. */
+    ctl(fixture, &run, NULL, NULL, "reservation", "frob", NULL);
+    expect_usage(&run, "unknown verb 'reservation frob'; 'reservation' takes one of: buy, "
+                       "exchange, cancel, renew, renewed, expired, scope");
+    ctl(fixture, &run, NULL, NULL, "reservation", NULL);
+    expect_usage(&run, "'reservation' needs a second word, one of: buy, exchange");
     /* SKUs and regions are spelled as ids with '_' besides. */
     ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
         "--sku", "a b", "--region", "r", "--quantity", "1", "--term", "P1Y", "--billing", "monthly",
