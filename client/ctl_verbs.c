@@ -2779,6 +2779,22 @@ static const char *events_beside(struct ctl_context *context, const char *socket
     return context->events_buffer;
 }
 
+/* USAGE unless url is an address a daemon listens on (ipc:// or tcp://,
+ * docs/cli.md): anything else could only fail to connect. option: the
+ * option that gave it, env: its environment variable. */
+static enum ledger_err url_check(struct ctl_context *context, const struct ctl_args *args,
+                                 const char *option, const char *env, const char *url)
+{
+    if (url == NULL || strncmp(url, "ipc://", 6) == 0 || strncmp(url, "tcp://", 6) == 0) {
+        return LEDGER_ERR_OK;
+    }
+    bool given = ctl_arg(args, option) != NULL;
+    char why[CTL_MESSAGE_SIZE];
+    snprintf(why, sizeof why, "'%.100s'%s%s%s is not an ipc:// or tcp:// address", url,
+             given ? "" : " (from ", given ? "" : env, given ? "" : ")");
+    return usage(context, option, why);
+}
+
 static enum ledger_err apply_globals(struct ctl_context *context, const struct ctl_args *args,
                                      bool verb_owns_partner)
 {
@@ -2807,6 +2823,11 @@ static enum ledger_err apply_globals(struct ctl_context *context, const struct c
     }
     if (events == NULL || events[0] == '\0') {
         events = events_beside(context, socket);
+    }
+    enum ledger_err err;
+    if ((err = url_check(context, args, "socket", "LEDGER_SOCKET", socket)) != LEDGER_ERR_OK ||
+        (err = url_check(context, args, "events", "LEDGER_EVENTS", events)) != LEDGER_ERR_OK) {
+        return err;
     }
     const char *principal = ctl_arg(args, "principal");
     if (principal == NULL) {

@@ -240,6 +240,13 @@ static void test_ctl_cli_usage_values(void **state)
                        "exchange, cancel, renew, renewed, expired, scope");
     ctl(fixture, &run, NULL, NULL, "reservation", NULL);
     expect_usage(&run, "'reservation' needs a second word, one of: buy, exchange");
+    /* Daemons listen on ipc:// and tcp:// addresses only. */
+    ctl(fixture, &run, NULL, NULL, "--socket", "http://x", "reservations", "--customer", "tailspin",
+        NULL);
+    expect_usage(&run, "--socket: 'http://x' is not an ipc:// or tcp:// address");
+    ctl(fixture, &run, NULL, NULL, "--events", "x.sock", "reservations", "--customer", "tailspin",
+        NULL);
+    expect_usage(&run, "--events: 'x.sock' is not an ipc:// or tcp:// address");
     /* SKUs and regions are spelled as ids with '_' besides. */
     ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
         "--sku", "a b", "--region", "r", "--quantity", "1", "--term", "P1Y", "--billing", "monthly",
