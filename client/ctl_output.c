@@ -828,6 +828,12 @@ enum ledger_err ctl_output_write_result(FILE *out, enum ctl_format format,
         for (size_t f = 0; f < field_count; f++) {
             fprintf(out, "%s%s", f > 0 ? "," : "", fields[f]);
         }
+        /* The extras, as JSON has them beside the results: columns of
+         * their own, the same in every record. */
+        for (size_t e = 0; e < extra_count; e++) {
+            fputc(',', out);
+            ctl_csv_field(out, extras[e].name);
+        }
         print_csv_record_end(out);
         for (size_t i = 0; i < json_array_size(results); i++) {
             for (size_t f = 0; f < field_count; f++) {
@@ -837,6 +843,11 @@ enum ledger_err ctl_output_write_result(FILE *out, enum ctl_format format,
                 }
                 ctl_csv_field(out, text != NULL ? text : "");
                 free(text);
+            }
+            for (size_t e = 0; e < extra_count; e++) {
+                char buffer[32];
+                fputc(',', out);
+                ctl_csv_field(out, extra_text(&extras[e], buffer));
             }
             print_csv_record_end(out);
         }

@@ -519,6 +519,15 @@ static void test_ctl_cli_principal_key_file(void **state)
     free(helpdesk_secret);
     free(secret);
 
+    /* CSV carries what JSON does: the principal and its key file. */
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "csv", "principal", "add",
+        "--id", "p-keys-csv", "--role", "helpdesk-agent", "--partner", "p-keys", "--key-out",
+        "p-keys-csv.key", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, ",duplicate,principal_id,key_file\r\n"));
+    assert_non_null(strstr(run.out, ",no,p-keys-csv,p-keys-csv.key\r\n"));
+    run_free(&run);
+
     /* An existing key file is never replaced, and nothing is sent. */
     ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
         "p-keys-other", "--role", "helpdesk-agent", "--partner", "p-keys", "--key-out", helpdesk,
