@@ -1959,8 +1959,14 @@ static enum ledger_err run_activity(struct ctl_context *context, const struct ct
     if (ctl_flag(args, "limit") && limit == 0) {
         return usage(context, "limit", "at least 1");
     }
+    /* A token is the sequence a page ended at (1 or more, in decimal): the
+     * next page is of the rows below it. One that is not a number was not
+     * printed by a page; one that is, only the daemon can judge. */
     const char *token = ctl_arg(args, "page-token");
-    if (token != NULL && strlen(token) > 1024) {
+    uint64_t below = 0;
+    char why[CTL_MESSAGE_SIZE];
+    if (token != NULL &&
+        (ctl_unsigned_parse(token, UINT64_MAX, &below, why) != LEDGER_ERR_OK || below == 0)) {
         return usage(context, "page-token", "give the token a previous page printed");
     }
     view.customer_id = (char *)(uintptr_t)(customer != NULL ? customer : "");
@@ -1980,6 +1986,10 @@ static enum ledger_err run_activity(struct ctl_context *context, const struct ct
                           COLUMNS(activity_columns), extras, 1);
     if (err == LEDGER_ERR_OK) {
         empty_note(context, "activity", result->n_activity);
+        /* CSV has no place for it on stdout, which stays CSV alone. */
+        if (context->format == CTL_FORMAT_CSV && extras[0].text[0] != '\0') {
+            fprintf(context->err, "next_page_token: %s\n", extras[0].text);
+        }
     }
     ledger_query_result_free(result);
     return err;

@@ -223,6 +223,12 @@ static void test_ctl_cli_usage_values(void **state)
     expect_usage(&run, "--limit: at least 1");
     ctl(fixture, &run, NULL, NULL, "activity", "--customer", "c", "--page-token", long_token, NULL);
     expect_usage(&run, "--page-token: give the token a previous page printed");
+    /* A token is what a page printed: a sequence number, 1 or more. */
+    static const char *const tokens_bad[] = {"abc", "0", "-5", "12x", "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof tokens_bad / sizeof tokens_bad[0]; i++) {
+        ctl(fixture, &run, NULL, NULL, "activity", "--page-token", tokens_bad[i], NULL);
+        expect_usage(&run, "--page-token: give the token a previous page printed");
+    }
     ctl(fixture, &run, NULL, NULL, "billing", "--customer", "c", "--month", "2026-01",
         "--tree-size", "0", NULL);
     expect_usage(&run, "--tree-size: a head's tree size, at least 1");
@@ -619,6 +625,43 @@ static void test_ctl_cli_closed_pipe(void **state)
     fixture->stdout_closed = false;
     expect_error(&run, 1, "IO_ERROR");
     assert_non_null(strstr(run.err, "cannot write the output: Broken pipe"));
+    run_free(&run);
+}
+
+/* A page of activity that is not the last names the next page's token in
+ * every format: in JSON, after the table, and on stderr beside CSV (whose
+ * stdout stays CSV alone); following it gives the next page. */
+static void test_ctl_cli_activity_pages(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16];
+    make_partner(fixture, "p-pages", "p-pages-admin", key, sizeof key);
+    static const char *const customers[] = {"pages-1", "pages-2", "pages-3"};
+    for (size_t i = 0; i < sizeof customers / sizeof customers[0]; i++) {
+        ctl(fixture, &run, "p-pages-admin", key, "customer", "add", "--customer", customers[i],
+            "--name", "Pages", NULL);
+        expect_ok(&run);
+        run_free(&run);
+    }
+    ctl(fixture, &run, "p-pages-admin", key, "--output", "csv", "activity", "--limit", "1", NULL);
+    expect_ok(&run);
+    assert_null(strstr(run.out, "next_page_token"));
+    const char *hint = strstr(run.err, "next_page_token: ");
+    assert_non_null(hint);
+    char token[64];
+    assert_int_equal(1, sscanf(hint, "next_page_token: %63s", token));
+    char *first = strdup(run.out);
+    run_free(&run);
+    ctl(fixture, &run, "p-pages-admin", key, "--output", "csv", "activity", "--limit", "1",
+        "--page-token", token, NULL);
+    expect_ok(&run);
+    assert_string_not_equal(first, run.out);
+    run_free(&run);
+    free(first);
+    ctl(fixture, &run, "p-pages-admin", key, "activity", "--limit", "1", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "next_page_token: "));
     run_free(&run);
 }
 
@@ -2289,6 +2332,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_authentication),
         cmocka_unit_test(test_ctl_cli_principal_key_file),
         cmocka_unit_test(test_ctl_cli_closed_pipe),
+        cmocka_unit_test(test_ctl_cli_activity_pages),
         cmocka_unit_test(test_ctl_cli_retries_are_duplicates),
         cmocka_unit_test(test_ctl_cli_refusals),
         cmocka_unit_test(test_ctl_cli_partner_changes),
