@@ -2699,7 +2699,10 @@ static enum ledger_err query_activity(struct store_txn *txn, const struct views_
     }
     uint64_t below = 0;
     const char *token = text(q->page_token);
-    if (token[0] != '\0' && !page_token_parse(token, &below)) {
+    /* A token is the sequence of a row returned, so never past the log's
+     * end: a larger number was made up or belongs to another ledger. */
+    if (token[0] != '\0' &&
+        (!page_token_parse(token, &below) || below > store_last_sequence(txn))) {
         snprintf(message, VIEWS_MESSAGE_SIZE,
                  "page_token must be a next_page_token this query returned");
         return LEDGER_ERR_INVALID_ARGUMENT;
