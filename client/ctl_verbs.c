@@ -260,12 +260,7 @@ static enum ledger_err sku_arg(struct ctl_context *context, const struct ctl_arg
                                const char *name, const char **out)
 {
     const char *value = ctl_arg(args, name);
-    size_t length = strlen(value);
-    bool valid = length > 0 && length <= LEDGER_SKU_LENGTH_MAX;
-    for (size_t i = 0; valid && i < length; i++) {
-        valid = value[i] == '_' || ledger_id_char(value[i]);
-    }
-    if (!valid) {
+    if (!ledger_sku_well_formed(value)) {
         return usage(context, name, "1..80 characters of A-Z a-z 0-9 _ . : @ -");
     }
     *out = value;

@@ -169,16 +169,7 @@ bool codec_id_valid(const char *id)
 
 bool codec_sku_valid(const char *sku)
 {
-    if (sku == NULL)
-        return false;
-    size_t length = 0;
-    for (; sku[length] != '\0'; length++) {
-        if (length >= LEDGER_SKU_LENGTH_MAX)
-            return false;
-        if (sku[length] != '_' && !ledger_id_char(sku[length]))
-            return false;
-    }
-    return length > 0;
+    return ledger_sku_well_formed(sku);
 }
 
 /* Decodes one UTF-8 sequence at s (NUL-terminated). Returns its length, or 0
