@@ -29,6 +29,7 @@
 #include "ledger_ids.h"
 #include "ledger_limits.h"
 #include "merkle.h"
+#include "money.h"
 #include "progress.h"
 
 /* ------------------------------------------------------------------------ */
@@ -277,6 +278,11 @@ static enum ledger_err currency_arg(struct ctl_context *context, const struct ct
     if (!ctl_currency_valid(currency)) {
         return usage(context, "currency",
                      "an ISO 4217 code of three upper-case letters is required, e.g. USD");
+    }
+    if (!money_currency_known(currency)) {
+        return usage(context, "currency",
+                     "not a currency of ISO 4217's list (USD, EUR, GBP, JPY, ...): check the "
+                     "code");
     }
     *out = currency;
     return LEDGER_ERR_OK;

@@ -64,6 +64,13 @@ static void test_ctl_cli_usage_errors(void **state)
     expect_error(&run, 2, "USAGE");
     assert_non_null(strstr(run.err, "--term: 'P2Y' is not one of P1Y|P3Y|P5Y"));
     run_free(&run);
+    /* A currency of the right shape that ISO 4217 does not list: a typo. */
+    ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
+        "--sku", "x", "--region", "r", "--quantity", "1", "--term", "P1Y", "--billing", "monthly",
+        "--scope", "shared", "--price", "1", "--retail-price", "1", "--currency", "UDS", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--currency: not a currency of ISO 4217's list"));
+    run_free(&run);
 
     /* An id the daemon would refuse is refused here, with the rule. */
     ctl(fixture, &run, NULL, NULL, "orders", "--customer", "under_score", NULL);
