@@ -1084,50 +1084,37 @@ enum ledger_err engine_execute(struct engine *engine, struct engine_request *req
 
 /* --- initialization ------------------------------------------------------------- */
 
-enum ledger_err engine_init(const struct engine_options *options, const char *operator_id,
-                            const char *secret_path)
+enum ledger_err engine_operator_id_check(const char *operator_id, char message[ENGINE_MESSAGE_SIZE])
 {
-    enum ledger_err err = crypto_init();
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
+    message[0] = '\0';
     if (!codec_id_valid(operator_id)) {
+        snprintf(message, ENGINE_MESSAGE_SIZE,
+                 "an operator id must be 1..%d characters of [A-Za-z0-9.:@-]",
+                 LEDGER_ID_LENGTH_MAX);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
-    if (mkdir(options->data_dir, 0700) != 0 && errno != EEXIST) {
-        return LEDGER_ERR_IO_ERROR;
+    if (domain_principal_id_reserved(operator_id)) {
+        snprintf(message, ENGINE_MESSAGE_SIZE,
+                 "ids beginning with \"%s\" (and \"%s\") are reserved for the ledger's own "
+                 "principals",
+                 DOMAIN_RESERVED_ID_PREFIX, DOMAIN_INIT_PRINCIPAL_ID);
+        return LEDGER_ERR_INVALID_ARGUMENT;
     }
-    char key_path[PATH_MAX];
-    err = engine__path_join(options->data_dir, ENGINE_HEAD_KEY_FILE, key_path);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    if (access(key_path, F_OK) == 0 || store_present(options->data_dir)) {
-        /* Already initialized, or a ledger without its head key (a backup):
-         * a new key would sign its history as another ledger's. */
-        return LEDGER_ERR_PRINCIPAL_EXISTS;
-    }
-    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES], secret_key[CRYPTO_SIGN_SECRET_BYTES];
-    crypto_ed25519_keypair(public_key, secret_key);
-    char hex[2 * CRYPTO_SIGN_SECRET_BYTES + 2];
-    crypto_hex(secret_key, sizeof secret_key, hex);
-    strcat(hex, "\n");
-    err = write_secret_file(key_path, hex);
-    crypto_wipe(hex, sizeof hex);
-    crypto_wipe(secret_key, sizeof secret_key);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    struct engine *engine = NULL;
-    struct engine_options open_options = *options;
-    open_options.read_only = false;
-    err = engine_open_dir(&open_options, true, &engine);
-    if (err != LEDGER_ERR_OK) {
-        unlink(key_path);
-        return err;
-    }
-    /* The first operator is added by the ledger itself, through the ordinary
-     * command path, so that the log records it like every later principal. */
+    return LEDGER_ERR_OK;
+}
+
+/* The files engine_init may create in a data directory, besides the
+ * operator's key file: removed again when it fails part way. */
+static const char *const init_files[] = {ENGINE_HEAD_KEY_FILE, "data.mdb", "lock.mdb",
+                                         ENGINE_LOCK_FILE};
+#define INIT_FILE_COUNT (sizeof init_files / sizeof init_files[0])
+
+/* Adds the first operator through the ordinary command path, so that the log
+ * records it like every later principal, and writes its secret to
+ * secret_path. */
+static enum ledger_err init_operator(struct engine *engine, const char *operator_id,
+                                     const char *secret_path)
+{
     struct engine_principal bootstrap = {.role = LEDGER__V1__ROLE__ROLE_OPERATOR};
     engine__copy_id(bootstrap.id, DOMAIN_INIT_PRINCIPAL_ID);
     Ledger__V1__AddPrincipal add = LEDGER__V1__ADD_PRINCIPAL__INIT;
@@ -1139,9 +1126,8 @@ enum ledger_err engine_init(const struct engine_options *options, const char *op
     command.add_principal = &add;
     uint8_t *bytes = NULL;
     size_t size = 0;
-    err = codec_pack(&command.base, &bytes, &size);
+    enum ledger_err err = codec_pack(&command.base, &bytes, &size);
     if (err != LEDGER_ERR_OK) {
-        engine_close(engine);
         return err;
     }
     ProtobufCBinaryData data = {.len = size, .data = bytes};
@@ -1162,6 +1148,74 @@ enum ledger_err engine_init(const struct engine_options *options, const char *op
     }
     engine_request_clear(&request);
     free(bytes);
+    return err;
+}
+
+enum ledger_err engine_init(const struct engine_options *options, const char *operator_id,
+                            const char *secret_path)
+{
+    enum ledger_err err = crypto_init();
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    char message[ENGINE_MESSAGE_SIZE];
+    err = engine_operator_id_check(operator_id, message);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    bool dir_created = mkdir(options->data_dir, 0700) == 0;
+    if (!dir_created && errno != EEXIST) {
+        return LEDGER_ERR_IO_ERROR;
+    }
+    char paths[INIT_FILE_COUNT][PATH_MAX] = {{0}};
+    bool existed[INIT_FILE_COUNT] = {0};
+    for (size_t i = 0; i < INIT_FILE_COUNT; i++) {
+        err = engine__path_join(options->data_dir, init_files[i], paths[i]);
+        if (err != LEDGER_ERR_OK) {
+            goto undo;
+        }
+        existed[i] = access(paths[i], F_OK) == 0;
+    }
+    const char *key_path = paths[0];
+    if (existed[0] || store_present(options->data_dir)) {
+        /* Already initialized, or a ledger without its head key (a backup):
+         * a new key would sign its history as another ledger's. */
+        return LEDGER_ERR_PRINCIPAL_EXISTS;
+    }
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES], secret_key[CRYPTO_SIGN_SECRET_BYTES];
+    crypto_ed25519_keypair(public_key, secret_key);
+    char hex[2 * CRYPTO_SIGN_SECRET_BYTES + 2];
+    crypto_hex(secret_key, sizeof secret_key, hex);
+    strcat(hex, "\n");
+    err = write_secret_file(key_path, hex);
+    crypto_wipe(hex, sizeof hex);
+    crypto_wipe(secret_key, sizeof secret_key);
+    if (err != LEDGER_ERR_OK) {
+        goto undo;
+    }
+    struct engine *engine = NULL;
+    struct engine_options open_options = *options;
+    open_options.read_only = false;
+    err = engine_open_dir(&open_options, true, &engine);
+    if (err != LEDGER_ERR_OK) {
+        goto undo;
+    }
+    err = init_operator(engine, operator_id, secret_path);
     engine_close(engine);
+    if (err == LEDGER_ERR_OK) {
+        return LEDGER_ERR_OK;
+    }
+undo:
+    /* All or nothing: a directory left half made would be taken for an
+     * initialized one that nobody can authenticate to. Only what this call
+     * created goes (never a config file or anything else found there). */
+    for (size_t i = 0; i < INIT_FILE_COUNT; i++) {
+        if (paths[i][0] != '\0' && !existed[i]) {
+            unlink(paths[i]);
+        }
+    }
+    if (dir_created) {
+        rmdir(options->data_dir);
+    }
     return err;
 }

@@ -75,10 +75,21 @@ bool engine_views_current(const struct engine *engine, uint64_t *layout_out);
  * was interrupted and the views are incomplete. */
 #define ENGINE_VIEWS_LAYOUT_REBUILDING 0
 
+/* Checks the id of the first operator before engine_init: INVALID_ARGUMENT
+ * when it is not 1..LEDGER_ID_LENGTH_MAX characters of [A-Za-z0-9.:@-], or
+ * when it is one of the ledger's own ids (domain.h,
+ * DOMAIN_RESERVED_ID_PREFIX), with `message` saying which. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine_operator_id_check(const char *operator_id, char message[ENGINE_MESSAGE_SIZE]);
+
 /* Creates a data directory: the store, the Ed25519 head-signing key (file
  * head.key, mode 0600) and the first operator principal, whose secret is
- * written as hex to secret_path (mode 0600). PRINCIPAL_EXISTS if the directory
- * was already initialized. */
+ * written as hex to secret_path (mode 0600). All or nothing: when a step
+ * fails, the files it created (head.key, data.mdb, lock.mdb, ledgerd.lock,
+ * and the directory when it made it) are removed, and nothing else, so that
+ * it can be run again. Errors: INVALID_ARGUMENT (engine_operator_id_check,
+ * a path too long), PRINCIPAL_EXISTS if the directory was already
+ * initialized, IO_ERROR, the store's errors. */
 __attribute__((warn_unused_result)) enum ledger_err
 engine_init(const struct engine_options *options, const char *operator_id, const char *secret_path);
 

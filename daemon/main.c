@@ -444,6 +444,10 @@ static enum ledger_err data_dir_initialize(const struct config *config, const ch
     }
     if (err != LEDGER_ERR_OK) {
         print_engine_error("cannot initialize", dir, err);
+        fprintf(stderr,
+                "ledgerd: nothing of it was kept in %s: once that is fixed, initialize it "
+                "again\n",
+                dir);
         return err;
     }
     bool config_written = false;
@@ -482,11 +486,15 @@ static int command_init(const struct command_line *line, const struct config *co
         return EXIT_USAGE;
     }
     const char *operator_id = line->operator_id ? line->operator_id : MAIN_OPERATOR_DEFAULT;
-    enum ledger_err err = data_dir_initialize(config, dir, operator_id, false);
-    if (err == LEDGER_ERR_INVALID_ARGUMENT) {
-        fprintf(stderr, "ledgerd: the operator id must be 1..64 characters of [A-Za-z0-9.:@-]\n");
+    /* Checked before anything is created: engine_init would refuse it too,
+     * but a usage error deserves its own words. */
+    char message[ENGINE_MESSAGE_SIZE];
+    if (engine_operator_id_check(operator_id, message) != LEDGER_ERR_OK) {
+        fprintf(stderr, "ledgerd: --operator \"%s\": %s; choose another id\n", operator_id,
+                message);
         return EXIT_USAGE;
     }
+    enum ledger_err err = data_dir_initialize(config, dir, operator_id, false);
     return err == LEDGER_ERR_OK ? EXIT_OK : EXIT_FAILURE_;
 }
 

@@ -1531,6 +1531,69 @@ static void test_daemon_data_dir_mode(void **state)
     assert_int_equal(chmod(f->data, 0700), 0);
 }
 
+/* Whether `dir`/`name` exists. */
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[2 * PATH_SIZE];
+    struct stat info;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &info) == 0;
+}
+
+/* Whether any file a failed init could have left is in `dir`. */
+static bool init_left_files(const char *dir)
+{
+    const char *names[] = {"head.key", "data.mdb", "lock.mdb", "ledgerd.lock", "operator.key"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (file_exists(dir, names[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* An operator id of the ledger's reserved prefix is refused as reserved (not
+ * as malformed) before anything is made; an init that fails after it began
+ * writing (here: its operator.key cannot be written) removes all it made,
+ * keeps what it found (a config file, the directory), and can simply run
+ * again. So does a first start. */
+static void test_daemon_init_all_or_nothing(void **state)
+{
+    struct fixture *f = *state;
+    char dir[PATH_SIZE + 32], blocker[PATH_SIZE + 64], conf[PATH_SIZE + 64];
+    snprintf(dir, sizeof dir, "%s/new", f->root);
+    const char *reserved[] = {"init", "--data", dir, "--operator", "ledger:foo", NULL};
+    assert_int_equal(wait_exit(spawn(f, reserved), 30000), 2);
+    assert_true(log_contains(f, "--operator \"ledger:foo\": ids beginning with \"ledger:\""));
+    assert_true(log_contains(f, "are reserved for the ledger's own principals"));
+    assert_false(log_contains(f, "must be 1..64 characters"));
+    struct stat info;
+    assert_int_not_equal(stat(dir, &info), 0);
+
+    /* A directory that holds a config file and an operator.key that is a
+     * directory: the store and head.key are made, then the key fails. */
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(conf, sizeof conf, "%s/ledgerd.conf", dir);
+    write_line(conf, "[ledgerd]");
+    snprintf(blocker, sizeof blocker, "%s/operator.key", dir);
+    const char *init[] = {"init", "--data", dir, NULL};
+    const char *serve[] = {"--data", dir, NULL};
+    const char *const *runs[] = {init, serve};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(mkdir(blocker, 0700), 0);
+        log_clear(f);
+        assert_int_equal(wait_exit(spawn(f, runs[i]), 30000), 1);
+        assert_true(log_contains(f, "cannot initialize"));
+        assert_true(log_contains(f, "nothing of it was kept"));
+        assert_int_equal(rmdir(blocker), 0);
+        assert_false(init_left_files(dir));
+        assert_true(file_exists(dir, "ledgerd.conf"));
+    }
+    assert_int_equal(wait_exit(spawn(f, init), 30000), 0);
+    assert_true(file_exists(dir, "operator.key"));
+    assert_true(file_exists(dir, "head.key"));
+}
+
 /* No options at all: ./ledger-data, initialized on first start, default
  * IPC addresses inside it. */
 static void test_daemon_defaults_first_start(void **state)
@@ -1658,7 +1721,9 @@ static void test_daemon_command_line_refusals(void **state)
         {{"--data", f->data, "--operator", "op-2"}, 2, "--operator is only for ledgerd init"},
         {{"--data", f->data, "--from", empty}, 2, "are only for ledgerd restore"},
         {{"init"}, 2, "init needs --data DIR"},
-        {{"init", "--data", fresh, "--operator", "bad id"}, 2, "the operator id must be"},
+        {{"init", "--data", fresh, "--operator", "bad id"},
+         2,
+         "--operator \"bad id\": an operator id must be 1..64 characters of [A-Za-z0-9.:@-]"},
         {{"rebuild"}, 2, "rebuild needs --data DIR"},
         {{"rebuild", "--data", empty},
          2,
@@ -1750,6 +1815,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_a_damaged_head, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_map_larger_than_its_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_init_all_or_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_defaults_first_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_bad_config_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_command_line_refusals, setup, teardown),
