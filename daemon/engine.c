@@ -418,6 +418,66 @@ bool engine_present(const char *dir)
     return store_present(dir);
 }
 
+/* Whether access(path, mode) is refused for want of permission (and not
+ * because the path is missing). */
+static bool access_refused(const char *path, int mode)
+{
+    return access(path, mode) != 0 && errno == EACCES;
+}
+
+bool engine_dir_access_denied(const char *dir, bool write, char denied_out[PATH_MAX])
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s", dir);
+    if (n <= 0 || n >= PATH_MAX) {
+        return false;
+    }
+    /* Each directory on the way must let this user through; the first one
+     * that does not is the one to name (those after it only inherit it). */
+    for (char *slash = strchr(path + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        bool refused = access_refused(path, X_OK);
+        if (refused) {
+            memcpy(denied_out, path, (size_t)(slash - path) + 1);
+            return true;
+        }
+        *slash = '/';
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        /* To be created: its parent must take a new entry. */
+        char *slash = strrchr(path, '/');
+        const char *parent = ".";
+        if (slash != NULL) {
+            *slash = '\0';
+            parent = slash == path ? "/" : path;
+        }
+        if (errno == ENOENT && write && access_refused(parent, W_OK | X_OK)) {
+            snprintf(denied_out, PATH_MAX, "%s", parent);
+            return true;
+        }
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return false;
+    }
+    int mode = R_OK | X_OK | (write ? W_OK : 0);
+    if (access_refused(dir, mode)) {
+        snprintf(denied_out, PATH_MAX, "%s", dir);
+        return true;
+    }
+    /* The files a ledger opens in it. */
+    const char *const files[] = {"data.mdb", "lock.mdb", ENGINE_HEAD_KEY_FILE, ENGINE_LOCK_FILE};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (engine__path_join(dir, files[i], path) == LEDGER_ERR_OK &&
+            access_refused(path, write ? R_OK | W_OK : R_OK)) {
+            memcpy(denied_out, path, sizeof path);
+            return true;
+        }
+    }
+    return false;
+}
+
 _Static_assert(ENGINE_VIEWS_LAYOUT == VIEWS_LAYOUT_VERSION, "one layout version");
 _Static_assert(ENGINE_VIEWS_LAYOUT_REBUILDING == VIEWS_LAYOUT_REBUILDING, "one rebuilding mark");
 

@@ -16,6 +16,7 @@
 #ifndef LEDGER_ENGINE_H
 #define LEDGER_ENGINE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +45,14 @@ struct engine_options {
 /* Whether `dir` holds a ledger's store (initialized, a backup or a restored
  * copy), creating nothing. */
 bool engine_present(const char *dir);
+
+/* Whether this process lacks the permission to use `dir` as a data
+ * directory (write: to serve, initialize or rebuild it; else to read it): a
+ * directory on the way to it that it may not pass, `dir` itself (or, when
+ * `dir` does not exist yet, its parent) or one of the files a ledger opens
+ * in it. When so, denied_out names the first path refused. Errors that are
+ * no matter of permission (a missing path, say) are not judged here. */
+bool engine_dir_access_denied(const char *dir, bool write, char denied_out[PATH_MAX]);
 
 /* Opens a data directory created by engine_init. DATA_DIR_LOCKED when another
  * process has it open for writing; NOT_FOUND when it was never initialized

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -370,8 +371,61 @@ static void print_head_key_without_store(const char *what, const char *dir)
             what, dir, dir);
 }
 
+/* "user NAME (uid N)" for `uid`, or "uid N" when it has no name. */
+static void user_name(uid_t uid, char *out, size_t size)
+{
+    const struct passwd *user = getpwuid(uid);
+    if (user != NULL && user->pw_name != NULL) {
+        snprintf(out, size, "user %s (uid %u)", user->pw_name, (unsigned)uid);
+    } else {
+        snprintf(out, size, "uid %u", (unsigned)uid);
+    }
+}
+
+/* Says, when this process may not use `dir` (engine_dir_access_denied),
+ * which path refused it and that ledgerd must run as the directory's owner;
+ * returns whether it did. */
+static bool print_access_denied(const char *what, const char *dir)
+{
+    char denied[PATH_MAX];
+    if (!engine_dir_access_denied(dir, true, denied)) {
+        return false;
+    }
+    char self[96], owner[96];
+    user_name(geteuid(), self, sizeof self);
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        user_name(st.st_uid, owner, sizeof owner);
+        /* sudo -u takes a name, or #uid. */
+        const struct passwd *user = getpwuid(st.st_uid);
+        char sudo_user[64];
+        if (user != NULL && user->pw_name != NULL) {
+            snprintf(sudo_user, sizeof sudo_user, "%s", user->pw_name);
+        } else {
+            snprintf(sudo_user, sizeof sudo_user, "#%u", (unsigned)st.st_uid);
+        }
+        fprintf(stderr,
+                "ledgerd: %s %s: permission denied on %s for %s: ledgerd must run as the data "
+                "directory's owner, %s, and every directory above it must let that user "
+                "through: run it as that user (e.g. sudo -u %s ledgerd ...), or give --data "
+                "a directory of this user's\n",
+                what, dir, denied, self, owner, sudo_user);
+    } else {
+        fprintf(stderr,
+                "ledgerd: %s %s: permission denied on %s for %s, which may not create the "
+                "directory there: create it as a user that may, owned by the user ledgerd runs "
+                "as (e.g. install -d -m 700 -o USER %s), or give --data a directory this user "
+                "may create\n",
+                what, dir, denied, self, dir);
+    }
+    return true;
+}
+
 static void print_engine_error(const char *what, const char *dir, enum ledger_err err)
 {
+    if (print_access_denied(what, dir)) {
+        return;
+    }
     if (path_is_not_directory(dir)) {
         fprintf(stderr,
                 "ledgerd: %s: %s is not a directory: give --data a data directory (ledgerd "
@@ -401,6 +455,37 @@ static void print_engine_error(const char *what, const char *dir, enum ledger_er
 
 /* --- init --------------------------------------------------------------------------- */
 
+/* Makes the data directory `dir` (absolute; mode 0700), or says why it
+ * cannot be made and what to do. */
+static bool data_dir_create(const char *dir)
+{
+    if (mkdir(dir, 0700) == 0) {
+        return true;
+    }
+    int error = errno;
+    char parent[CONFIG_PATH_SIZE];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+    }
+    if (error == ENOENT && slash != NULL && parent[0] != '\0') {
+        fprintf(stderr,
+                "ledgerd: cannot create the data directory %s: its parent directory %s does not "
+                "exist: create it first (mkdir -p %s), or give --data a directory whose parent "
+                "exists\n",
+                dir, parent, parent);
+    } else if (print_access_denied("cannot create the data directory", dir)) {
+        /* said */
+    } else {
+        fprintf(stderr,
+                "ledgerd: cannot create the data directory %s: %s; fix that, or give --data "
+                "another directory\n",
+                dir, strerror(error));
+    }
+    return false;
+}
+
 /* Initializes `dir` (absolute). Returns the engine's code; reports on stdout
  * (init command) or as log lines (first start of the daemon). */
 static enum ledger_err data_dir_initialize(const struct config *config, const char *dir,
@@ -424,9 +509,21 @@ static enum ledger_err data_dir_initialize(const struct config *config, const ch
                 dir, (unsigned)(st.st_mode & 0777), dir);
         return LEDGER_ERR_FORBIDDEN;
     }
+    /* Made here rather than by engine_init, so that a failure names its
+     * cause; removed again if init fails. */
+    bool dir_created = false;
+    if (lstat(dir, &st) != 0 && errno == ENOENT) {
+        if (!data_dir_create(dir)) {
+            return LEDGER_ERR_IO_ERROR;
+        }
+        dir_created = true;
+    }
     struct engine_options options;
     engine_options_from(config, dir, &options);
     enum ledger_err err = engine_init(&options, operator_id, key_path);
+    if (err != LEDGER_ERR_OK && dir_created) {
+        rmdir(dir);
+    }
     if (err == LEDGER_ERR_PRINCIPAL_EXISTS) {
         char head_key[CONFIG_PATH_SIZE];
         if (path_join(dir, "head.key", head_key) == 0 && access(head_key, F_OK) != 0) {

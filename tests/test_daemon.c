@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,12 +68,27 @@ static pid_t spawn(struct fixture *f, const char *const *args)
     return spawn_in(f, NULL, args);
 }
 
+/* Runs `program` with `args` in working directory `cwd` (NULL: this one),
+ * as user `uid` (NOBODY_UID; anything else: this process's), stdout and
+ * stderr appended to the fixture's log. */
+static pid_t spawn_program(struct fixture *f, const char *program, const char *cwd, uid_t uid,
+                           const char *const *args);
+
+/* The user tests of permissions run as (nobody). */
+#define NOBODY_UID ((uid_t)65534)
+
 /* The same, in working directory `cwd` (NULL: this one). */
 static pid_t spawn_in(struct fixture *f, const char *cwd, const char *const *args)
 {
+    return spawn_program(f, ledgerd_path(), cwd, getuid(), args);
+}
+
+static pid_t spawn_program(struct fixture *f, const char *program, const char *cwd, uid_t uid,
+                           const char *const *args)
+{
     const char *argv[32];
     size_t n = 0;
-    argv[n++] = ledgerd_path();
+    argv[n++] = program;
     for (size_t i = 0; args[i] != NULL && n < 31; i++) {
         argv[n++] = args[i];
     }
@@ -88,6 +104,10 @@ static pid_t spawn_in(struct fixture *f, const char *cwd, const char *const *arg
         }
         if (cwd != NULL && chdir(cwd) != 0) {
             _exit(126);
+        }
+        if (uid == NOBODY_UID &&
+            (setgroups(0, NULL) != 0 || setgid((gid_t)NOBODY_UID) != 0 || setuid(uid) != 0)) {
+            _exit(125);
         }
         execv(argv[0], (char *const *)argv);
         _exit(127);
@@ -1594,6 +1614,107 @@ static void test_daemon_init_all_or_nothing(void **state)
     assert_true(file_exists(dir, "head.key"));
 }
 
+/* A data directory whose parent does not exist is named, with the missing
+ * parent and what to do, by init and by a first start; nothing is made. */
+static void test_daemon_init_names_a_missing_parent(void **state)
+{
+    struct fixture *f = *state;
+    char deep[PATH_SIZE + 32], parent[PATH_SIZE + 32], says[4 * PATH_SIZE];
+    snprintf(deep, sizeof deep, "%s/missing/sub/dir", f->root);
+    snprintf(parent, sizeof parent, "%s/missing/sub", f->root);
+    snprintf(says, sizeof says,
+             "cannot create the data directory %s: its parent directory %s does not exist: "
+             "create it first (mkdir -p %s)",
+             deep, parent, parent);
+    const char *init[] = {"init", "--data", deep, NULL};
+    const char *serve[] = {"--data", deep, NULL};
+    const char *const *runs[] = {init, serve};
+    for (size_t i = 0; i < 2; i++) {
+        log_clear(f);
+        assert_int_equal(wait_exit(spawn(f, runs[i]), 30000), 1);
+        if (!log_contains(f, says) || log_contains(f, "IO_ERROR")) {
+            log_print(f, "");
+            fail_msg("run %zu did not name the missing parent", i);
+        }
+        assert_false(file_exists(f->root, "missing"));
+    }
+}
+
+/* Runs `args` as nobody; its exit status (skipped when it cannot run as
+ * nobody: the test is not root, or the binary is out of nobody's reach). */
+static int run_as_nobody(struct fixture *f, const char *program, const char *const *args)
+{
+    int status = wait_exit(spawn_program(f, program, NULL, NOBODY_UID, args), 30000);
+    if (status == 125 || status == 127) {
+        print_message("cannot run %s as uid %u: skipped\n", program, (unsigned)NOBODY_UID);
+    }
+    return status;
+}
+
+/* A data directory this user may not use is named as such, with the path
+ * that refused it and the owner ledgerd must run as, by a start, rebuild,
+ * init and ledger-verify; never as a directory that is not initialized. */
+static void test_daemon_permission_denied_named(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0) {
+        skip();
+    }
+    const char *verify = getenv("LEDGER_VERIFY");
+    char inside[PATH_SIZE + 32], on_data[2 * PATH_SIZE], on_root[2 * PATH_SIZE];
+    snprintf(inside, sizeof inside, "%s/new", f->root);
+    snprintf(on_data, sizeof on_data, "permission denied on %s for user", f->data);
+    snprintf(on_root, sizeof on_root, "permission denied on %s for user", f->root);
+    /* The parent lets everyone through (0711); the data directory is root's. */
+    assert_int_equal(chmod(f->root, 0711), 0);
+    const struct {
+        const char *args[6];
+        int status;
+        const char *says;
+    } cases[] = {
+        {{"--data", f->data}, 1, on_data},
+        {{"rebuild", "--data", f->data}, 2, on_data},
+        {{"init", "--data", f->data}, 1, on_data},
+        {{"init", "--data", inside}, 1, on_root},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        log_clear(f);
+        int status = run_as_nobody(f, ledgerd_path(), cases[i].args);
+        if (status == 125 || status == 127) {
+            assert_int_equal(chmod(f->root, 0700), 0);
+            skip();
+        }
+        if (status != cases[i].status || !log_contains(f, cases[i].says) ||
+            log_contains(f, "not an initialized data directory")) {
+            log_print(f, "");
+            fail_msg("case %zu: status %d", i, status);
+        }
+    }
+    assert_true(log_contains(f, "may not create the directory there"));
+    assert_false(file_exists(f->root, "new"));
+    log_clear(f);
+    const char *data_args[] = {"--data", f->data, NULL};
+    assert_int_equal(run_as_nobody(f, ledgerd_path(), data_args), 1);
+    assert_true(log_contains(f, "ledgerd must run as the data directory's owner, user root"));
+    if (verify != NULL) {
+        log_clear(f);
+        const char *verify_args[] = {f->data, NULL};
+        assert_int_equal(run_as_nobody(f, verify, verify_args), 2);
+        char verify_says[2 * PATH_SIZE];
+        snprintf(verify_says, sizeof verify_says, "permission denied on %s for uid 65534", f->data);
+        assert_true(log_contains(f, verify_says));
+        assert_false(log_contains(f, "holds no ledger"));
+    }
+    /* A parent that lets no one through is the path named. */
+    assert_int_equal(chmod(f->root, 0700), 0);
+    log_clear(f);
+    assert_int_equal(run_as_nobody(f, ledgerd_path(), data_args), 1);
+    assert_true(log_contains(f, on_root));
+    /* Its owner still serves it. */
+    daemon_start(f, NULL);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
 /* No options at all: ./ledger-data, initialized on first start, default
  * IPC addresses inside it. */
 static void test_daemon_defaults_first_start(void **state)
@@ -1816,6 +1937,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_map_larger_than_its_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_init_names_a_missing_parent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_permission_denied_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_defaults_first_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_bad_config_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_command_line_refusals, setup, teardown),

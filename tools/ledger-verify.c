@@ -873,6 +873,16 @@ int main(int argc, char **argv)
         }
     }
     struct store *store = NULL;
+    char denied[PATH_MAX];
+    if (engine_dir_access_denied(options.data_dir, false, denied)) {
+        fprintf(stderr,
+                "error: IO_ERROR: %s cannot be read: permission denied on %s for uid %u: run "
+                "ledger-verify as a user that may read it (the data directory's owner, or "
+                "root), or verify a copy this user may read\n",
+                options.data_dir, denied, (unsigned)geteuid());
+        status = EXIT_USAGE;
+        goto done;
+    }
     if (!store_present(options.data_dir)) {
         fprintf(stderr,
                 "error: NOT_FOUND: %s holds no ledger (no data.mdb): give a data directory or a "
