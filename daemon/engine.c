@@ -308,6 +308,44 @@ static enum ledger_err load_head_key(struct engine *engine, const char *dir)
     return LEDGER_ERR_OK;
 }
 
+/* Takes `dir`'s lock file without waiting: exclusive (a writer: made when
+ * there is none) or shared (a reader of the files: a directory without one
+ * has no writer, and then *fd_out is -1). DATA_DIR_LOCKED when another
+ * process holds it against this; IO_ERROR. */
+static enum ledger_err lock_take(const char *dir, bool exclusive, int *fd_out)
+{
+    char lock_path[PATH_MAX];
+    enum ledger_err err = engine__path_join(dir, ENGINE_LOCK_FILE, lock_path);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    int fd = exclusive ? open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)
+                       : open(lock_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *fd_out = -1;
+        return !exclusive && errno == ENOENT ? LEDGER_ERR_OK : LEDGER_ERR_IO_ERROR;
+    }
+    if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+        err = errno == EWOULDBLOCK ? LEDGER_ERR_DATA_DIR_LOCKED : LEDGER_ERR_IO_ERROR;
+        close(fd);
+        return err;
+    }
+    *fd_out = fd;
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err engine_dir_hold(const char *dir, int *lock_out)
+{
+    return lock_take(dir, false, lock_out);
+}
+
+void engine_dir_release(int lock)
+{
+    if (lock >= 0) {
+        close(lock);
+    }
+}
+
 /* Opens the ledger in options->data_dir; `create` (engine_init only) makes
  * its environment when there is none. Without it, a directory that holds no
  * ledger is NOT_FOUND and nothing is created in it. */
@@ -337,18 +375,8 @@ static enum ledger_err engine_open_dir(const struct engine_options *options, boo
         goto fail;
     }
     if (!options->read_only) {
-        char lock_path[PATH_MAX];
-        err = engine__path_join(options->data_dir, ENGINE_LOCK_FILE, lock_path);
+        err = lock_take(options->data_dir, true, &engine->lock_fd);
         if (err != LEDGER_ERR_OK) {
-            goto fail;
-        }
-        engine->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (engine->lock_fd < 0) {
-            err = LEDGER_ERR_IO_ERROR;
-            goto fail;
-        }
-        if (flock(engine->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-            err = errno == EWOULDBLOCK ? LEDGER_ERR_DATA_DIR_LOCKED : LEDGER_ERR_IO_ERROR;
             goto fail;
         }
     }

@@ -54,6 +54,15 @@ bool engine_present(const char *dir);
  * no matter of permission (a missing path, say) are not judged here. */
 bool engine_dir_access_denied(const char *dir, bool write, char denied_out[PATH_MAX]);
 
+/* Holds `dir`'s lock file (ledgerd.lock) shared while its files are copied
+ * (ledgerd restore), so that no ledgerd writes them meanwhile: one that
+ * starts on it then is refused. DATA_DIR_LOCKED when a process holds it for
+ * writing (a daemon serving it, a rebuild): a copy would be torn. OK with
+ * *lock_out -1 when there is no lock file (a backup has none). IO_ERROR.
+ * Release with engine_dir_release. */
+__attribute__((warn_unused_result)) enum ledger_err engine_dir_hold(const char *dir, int *lock_out);
+void engine_dir_release(int lock);
+
 /* Opens a data directory created by engine_init. DATA_DIR_LOCKED when another
  * process has it open for writing; NOT_FOUND when it was never initialized
  * (no environment, or read_only and an empty log), and then nothing is

@@ -771,26 +771,12 @@ static int restore_head_key_refused(const struct command_line *line)
     return -1;
 }
 
-static int command_restore(const struct command_line *line, const struct config *config)
+/* Copies the backup line->from into the new directory `dir` and opens the
+ * copy; removes it again when anything fails. */
+static int restore_into(const struct command_line *line, const struct config *config,
+                        const char *dir)
 {
-    if (line->from == NULL || !line->data_given) {
-        usage_error("%s", "restore needs --from BACKUP and --data DIR");
-        return EXIT_USAGE;
-    }
-    const char *dir = config->data_dir;
     struct stat st;
-    if (!engine_present(line->from)) {
-        fprintf(stderr, "ledgerd: %s is not a backup directory (no data.mdb in it)\n", line->from);
-        return EXIT_FAILURE_;
-    }
-    if (lstat(dir, &st) == 0 || errno != ENOENT) {
-        fprintf(stderr, "ledgerd: %s already exists; restore writes only into a new directory\n",
-                dir);
-        return EXIT_FAILURE_;
-    }
-    if (restore_head_key_refused(line) != 0) {
-        return EXIT_FAILURE_;
-    }
     if (mkdir(dir, 0700) != 0) {
         fprintf(stderr, "ledgerd: cannot create %s: %s\n", dir, strerror(errno));
         return EXIT_FAILURE_;
@@ -907,6 +893,48 @@ static int command_restore(const struct command_line *line, const struct config 
                dir);
     }
     return EXIT_OK;
+}
+
+static int command_restore(const struct command_line *line, const struct config *config)
+{
+    if (line->from == NULL || !line->data_given) {
+        usage_error("%s", "restore needs --from BACKUP and --data DIR");
+        return EXIT_USAGE;
+    }
+    const char *dir = config->data_dir;
+    struct stat st;
+    if (!engine_present(line->from)) {
+        fprintf(stderr, "ledgerd: %s is not a backup directory (no data.mdb in it)\n", line->from);
+        return EXIT_FAILURE_;
+    }
+    if (lstat(dir, &st) == 0 || errno != ENOENT) {
+        fprintf(stderr, "ledgerd: %s already exists; restore writes only into a new directory\n",
+                dir);
+        return EXIT_FAILURE_;
+    }
+    if (restore_head_key_refused(line) != 0) {
+        return EXIT_FAILURE_;
+    }
+    /* A data directory a daemon serves changes while it is copied: the copy
+     * would be torn. Held until the copy is done, so none starts meanwhile. */
+    int source_lock = -1;
+    enum ledger_err held = engine_dir_hold(line->from, &source_lock);
+    if (held == LEDGER_ERR_DATA_DIR_LOCKED) {
+        fprintf(stderr,
+                "ledgerd: %s is in use by a ledgerd process (it holds %s/ledgerd.lock), which "
+                "may write it while it is copied: take a hot backup with `ledgerctl backup --out "
+                "DIR` from that daemon and restore from DIR, or stop the daemon first\n",
+                line->from, line->from);
+        return EXIT_FAILURE_;
+    }
+    if (held != LEDGER_ERR_OK) {
+        fprintf(stderr, "ledgerd: cannot read %s/ledgerd.lock: %s (%s)\n", line->from,
+                ledger_strerror(held), ledger_err_name(held));
+        return EXIT_FAILURE_;
+    }
+    int status = restore_into(line, config, dir);
+    engine_dir_release(source_lock);
+    return status;
 }
 
 /* --- serve -------------------------------------------------------------------------- */

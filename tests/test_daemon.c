@@ -1354,6 +1354,29 @@ static void test_daemon_restore_checks_the_head_key(void **state)
     assert_int_equal(wait_exit(spawn(f, restore), 60000), 0);
 }
 
+/* restore refuses to copy a data directory a daemon serves (its copy of a
+ * file being written would be torn), pointing at a hot backup instead, and
+ * writes nothing; once the daemon is stopped the directory restores. */
+static void test_daemon_restore_refuses_a_served_directory(void **state)
+{
+    struct fixture *f = *state;
+    char restored[PATH_SIZE + 32], head_key[PATH_SIZE + 32];
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    snprintf(head_key, sizeof head_key, "%s/head.key", f->data);
+    daemon_start(f, NULL);
+    const char *restore[] = {"restore", "--from", f->data, "--data", restored, NULL};
+    assert_int_equal(wait_exit(spawn(f, restore), 60000), 1);
+    assert_true(log_contains(f, "is in use by a ledgerd process"));
+    assert_true(log_contains(f, "take a hot backup with `ledgerctl backup --out DIR`"));
+    struct stat info;
+    assert_int_not_equal(stat(restored, &info), 0);
+    operator_head_sequence(f);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, restore), 60000), 0);
+    assert_true(log_contains(f, "restored "));
+}
+
 /* Opens the stopped daemon's store directly, as a test that edits it behind
  * the daemon's back does, and begins a transaction (a write one when
  * `write`). */
@@ -1933,6 +1956,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_backup_head, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_head_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_a_served_directory, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_a_damaged_head, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_map_larger_than_its_bound, setup, teardown),
