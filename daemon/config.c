@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +90,13 @@ static bool url_valid(const char *value, char *error)
     if (strncmp(value, "ipc://", 6) == 0) {
         if (length == 6) {
             set_error(error, "ipc:// address without a path");
+            return false;
+        }
+        if (value[6] != '/') {
+            /* A relative path would be resolved against whatever working
+             * directory the daemon has when it binds (systemd: /). */
+            set_error(error, "an ipc:// address must name an absolute path: ipc:///abs/path "
+                             "(three slashes)");
             return false;
         }
         if (length - 6 > CONFIG_IPC_PATH_LENGTH_MAX) {
@@ -328,6 +336,7 @@ static const struct config_setting {
 
 #define CONFIG_SETTING_COUNT (sizeof config_settings / sizeof config_settings[0])
 _Static_assert(CONFIG_SETTING_COUNT <= 32, "settings seen are tracked in a 32-bit mask");
+_Static_assert(CONFIG_SETTING_COUNT <= CONFIG_SETTINGS_MAX, "one file line per setting");
 
 void config_defaults(struct config *config)
 {
@@ -382,11 +391,28 @@ enum ledger_err config_set(struct config *config, const char *key, const char *v
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     *config = copy;
+    /* Not from a file's line (load_handler records the line after this). */
+    config->file_lines[setting - config_settings] = 0;
     return LEDGER_ERR_OK;
 }
 
+/* inih reads each line into a buffer of a size fixed when the library was
+ * built (INI_MAX_LINE, 200 bytes in Debian's), and takes the rest of a longer
+ * line for a line of its own: the error would then name a line the file does
+ * not have, or a cut value could pass. This reader stops at such a line
+ * instead, and remembers which it is. It reads a file, or else a string. */
+struct line_reader {
+    FILE *file;
+    const char *text;
+    unsigned line;      /* lines handed to inih so far */
+    unsigned long_line; /* the first line too long for inih, or 0 */
+    int line_bytes_max; /* the longest line inih holds, without its newline */
+};
+
 struct load_context {
     struct config *config;
+    const struct line_reader *reader; /* the line being read */
+    const char *name;                 /* the file's, for config->file_name */
     uint32_t seen_mask;
     bool failed;
     char error[CONFIG_ERROR_SIZE]; /* the first error, without location */
@@ -413,6 +439,12 @@ static int load_handler(void *user, const char *section, const char *key, const 
         } else {
             context->seen_mask |= UINT32_C(1) << index;
             ok = config_set(context->config, key, value, reason) == LEDGER_ERR_OK;
+            if (ok) {
+                /* A file that sets nothing leaves the settings as they were. */
+                snprintf(context->config->file_name, sizeof context->config->file_name, "%s",
+                         context->name);
+                context->config->file_lines[index] = context->reader->line;
+            }
         }
     }
     if (!ok && !context->failed) {
@@ -440,19 +472,6 @@ static enum ledger_err load_result(struct load_context *context, int line, const
     }
     return LEDGER_ERR_INVALID_ARGUMENT;
 }
-
-/* inih reads each line into a buffer of a size fixed when the library was
- * built (INI_MAX_LINE, 200 bytes in Debian's), and takes the rest of a longer
- * line for a line of its own: the error would then name a line the file does
- * not have, or a cut value could pass. This reader stops at such a line
- * instead, and remembers which it is. It reads a file, or else a string. */
-struct line_reader {
-    FILE *file;
-    const char *text;
-    unsigned line;      /* lines handed to inih so far */
-    unsigned long_line; /* the first line too long for inih, or 0 */
-    int line_bytes_max; /* the longest line inih holds, without its newline */
-};
 
 static int reader_char(struct line_reader *reader)
 {
@@ -493,7 +512,7 @@ static char *reader_line(char *out, int size, void *stream)
 static enum ledger_err load_lines(struct config *config, struct line_reader *reader,
                                   const char *name, char error[CONFIG_ERROR_SIZE])
 {
-    struct load_context context = {.config = config};
+    struct load_context context = {.config = config, .reader = reader, .name = name};
     int line = ini_parse_stream(reader_line, reader, load_handler, &context);
     if (line == 0 && reader->long_line != 0) {
         set_error(error,
@@ -545,6 +564,114 @@ enum ledger_err config_default_url(const char *data_dir_absolute, const char *so
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     memcpy(out, url, (size_t)n + 1);
+    return LEDGER_ERR_OK;
+}
+
+/* One address the daemon binds, for config_addresses_check. */
+struct bound_address {
+    const char *key; /* the setting */
+    const char *url; /* as bound: "ipc:///path", "tcp://host:port" or metrics' "host:port" */
+    bool given;      /* set by the file or the command line, not a default */
+};
+
+/* Splits a TCP address ("tcp://host:port", or metrics' "host:port") into its
+ * host (length *host_length) and port; false for an IPC one. */
+static bool tcp_endpoint(const char *url, const char **host, size_t *host_length, uint64_t *port)
+{
+    if (strncmp(url, "ipc://", 6) == 0) {
+        return false;
+    }
+    const char *start = strncmp(url, "tcp://", 6) == 0 ? url + 6 : url;
+    const char *colon = strrchr(start, ':');
+    if (colon == NULL || !parse_u64(colon + 1, port)) {
+        return false;
+    }
+    *host = start;
+    *host_length = (size_t)(colon - start);
+    return true;
+}
+
+/* Whether a TCP host means every interface. */
+static bool host_any(const char *host, size_t length)
+{
+    static const char *const any[] = {"*", "0.0.0.0", "[::]", "::"};
+    for (size_t i = 0; i < sizeof any / sizeof any[0]; i++) {
+        if (strlen(any[i]) == length && strncmp(host, any[i], length) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool addresses_collide(const char *a, const char *b)
+{
+    const char *host_a = NULL, *host_b = NULL;
+    size_t length_a = 0, length_b = 0;
+    uint64_t port_a = 0, port_b = 0;
+    bool tcp_a = tcp_endpoint(a, &host_a, &length_a, &port_a);
+    bool tcp_b = tcp_endpoint(b, &host_b, &length_b, &port_b);
+    if (!tcp_a && !tcp_b) {
+        return strcmp(a, b) == 0;
+    }
+    if (tcp_a != tcp_b || port_a != port_b) {
+        return false;
+    }
+    return host_any(host_a, length_a) || host_any(host_b, length_b) ||
+           (length_a == length_b && strncasecmp(host_a, host_b, length_a) == 0);
+}
+
+/* Where `key` came from: "FILE:LINE", "--key" or "its default". */
+static void setting_origin(const struct config *config, const struct bound_address *address,
+                           char *out, size_t size)
+{
+    size_t index = 0;
+    (void)setting_find(address->key, &index);
+    if (config->file_lines[index] > 0) {
+        snprintf(out, size, "%s:%u", config->file_name, config->file_lines[index]);
+    } else if (address->given) {
+        snprintf(out, size, "--%s", address->key);
+        for (char *c = out; *c != '\0'; c++) {
+            *c = *c == '_' ? '-' : *c;
+        }
+    } else {
+        snprintf(out, size, "its default");
+    }
+}
+
+enum ledger_err config_addresses_check(const struct config *config, const char *listen_url,
+                                       const char *events_url, char error[CONFIG_ERROR_SIZE])
+{
+    const struct bound_address addresses[] = {
+        {"listen", listen_url, config->listen[0] != '\0'},
+        {"events", events_url, config->events[0] != '\0'},
+        {"metrics_listen", config->metrics_listen, true},
+    };
+    size_t count = config->metrics_listen[0] != '\0' ? 3 : 2;
+    for (size_t second = 1; second < count; second++) {
+        for (size_t first = 0; first < second; first++) {
+            if (!addresses_collide(addresses[first].url, addresses[second].url)) {
+                continue;
+            }
+            /* Blame the one that was given (both may have been). */
+            const struct bound_address *blamed = &addresses[second];
+            const struct bound_address *other = &addresses[first];
+            if (!blamed->given) {
+                blamed = &addresses[first];
+                other = &addresses[second];
+            }
+            char where[CONFIG_PATH_SIZE + 32], other_where[CONFIG_PATH_SIZE + 32];
+            setting_origin(config, blamed, where, sizeof where);
+            setting_origin(config, other, other_where, sizeof other_where);
+            bool in_file = where[0] != '-';
+            set_error(error,
+                      "%.200s%s%s%s \"%.120s\": the same address as %s (%.200s); the request "
+                      "socket (listen), the doorbell (events) and the metrics endpoint "
+                      "(metrics_listen) each need an address of their own: change one of them",
+                      where, in_file ? ": " : "", in_file ? blamed->key : "", in_file ? " =" : "",
+                      blamed->url, other->key, other_where);
+            return LEDGER_ERR_INVALID_ARGUMENT;
+        }
+    }
     return LEDGER_ERR_OK;
 }
 

@@ -29,6 +29,8 @@
 #define CONFIG_PATH_SIZE 4096
 /* Room for one error message (file name, line number, key, reason). */
 #define CONFIG_ERROR_SIZE 512
+/* Room for this many settings (config.c asserts it holds them all). */
+#define CONFIG_SETTINGS_MAX 32
 /* Settings are short; inih reads lines of up to 200 bytes. */
 #define CONFIG_VALUE_LENGTH_MAX 200
 
@@ -66,6 +68,12 @@ struct config {
     uint32_t expiry_sweep_s;              /* default LEDGER_EXPIRY_SWEEP_S; 0 = off */
     uint64_t state_cache_bytes_max;       /* default LEDGER_STATE_CACHE_BYTES_MAX */
     uint32_t inflight_requests_max;       /* default LEDGER_INFLIGHT_REQUESTS_DEFAULT */
+    /* Where each setting came from, for errors found once all are known
+     * (config_addresses_check): the config file read, and the line of each
+     * setting it gave (0: a default or the command line), in the order of
+     * the settings table. */
+    char file_name[CONFIG_PATH_SIZE];
+    unsigned file_lines[CONFIG_SETTINGS_MAX];
 };
 
 /* The default data directory, relative to the working directory. */
@@ -110,6 +118,18 @@ config_write_sample(const char *path, const char *data_dir_absolute);
 __attribute__((warn_unused_result)) enum ledger_err
 config_default_url(const char *data_dir_absolute, const char *socket_name,
                    char out[CONFIG_URL_SIZE]);
+
+/* Checks the addresses the daemon binds against each other, once every
+ * source of settings is applied: the request socket (listen_url), the
+ * doorbell (events_url), both with their defaults filled in
+ * (config_default_url), and the metrics endpoint (config->metrics_listen,
+ * when on). Each needs its own: INVALID_ARGUMENT when two are the same IPC
+ * path or the same TCP port of one host (or of every interface, "*" or
+ * 0.0.0.0), with `error` naming the setting as it was given ("FILE:LINE:
+ * events = ..." or "--events ...") and the one it collides with. Borrowed. */
+__attribute__((warn_unused_result)) enum ledger_err
+config_addresses_check(const struct config *config, const char *listen_url, const char *events_url,
+                       char error[CONFIG_ERROR_SIZE]);
 
 /* Parses a byte count: digits with an optional suffix K, M, G or T (also KiB,
  * MiB, GiB, TiB; powers of 1024). false on anything else or overflow. */

@@ -939,6 +939,30 @@ static int command_restore(const struct command_line *line, const struct config 
 
 /* --- serve -------------------------------------------------------------------------- */
 
+/* The addresses the daemon binds for the data directory `dir` (absolute):
+ * the settings', or the defaults inside it. EXIT_USAGE, after saying why,
+ * when a default is too long or two addresses are the same. */
+static int serve_addresses(const struct config *config, const char *dir,
+                           char listen[CONFIG_URL_SIZE], char events[CONFIG_URL_SIZE])
+{
+    snprintf(listen, CONFIG_URL_SIZE, "%s", config->listen);
+    snprintf(events, CONFIG_URL_SIZE, "%s", config->events);
+    if ((listen[0] == '\0' && config_default_url(dir, "ledger.sock", listen) != LEDGER_ERR_OK) ||
+        (events[0] == '\0' && config_default_url(dir, "events.sock", events) != LEDGER_ERR_OK)) {
+        fprintf(stderr,
+                "ledgerd: %s is too long a path for an IPC socket (at most 107 bytes); set "
+                "--listen and --events\n",
+                dir);
+        return EXIT_USAGE;
+    }
+    char error[CONFIG_ERROR_SIZE];
+    if (config_addresses_check(config, listen, events, error) != LEDGER_ERR_OK) {
+        fprintf(stderr, "ledgerd: %s\n", error);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
 static int command_serve(const struct command_line *line, struct config *config)
 {
     (void)line;
@@ -957,6 +981,10 @@ static int command_serve(const struct command_line *line, struct config *config)
         fprintf(stderr, "ledgerd: %s: path too long\n", config->data_dir);
         return EXIT_USAGE;
     }
+    char listen[CONFIG_URL_SIZE], events[CONFIG_URL_SIZE];
+    if (serve_addresses(config, dir, listen, events) != EXIT_OK) {
+        return EXIT_USAGE;
+    }
     if (directory_fresh(dir)) {
         if (data_dir_initialize(config, dir, MAIN_OPERATOR_DEFAULT, true) != LEDGER_ERR_OK) {
             return EXIT_FAILURE_;
@@ -966,15 +994,7 @@ static int command_serve(const struct command_line *line, struct config *config)
             return EXIT_FAILURE_;
         }
     }
-    char listen[CONFIG_URL_SIZE], events[CONFIG_URL_SIZE];
-    snprintf(listen, sizeof listen, "%s", config->listen);
-    snprintf(events, sizeof events, "%s", config->events);
-    if ((listen[0] == '\0' && config_default_url(dir, "ledger.sock", listen) != LEDGER_ERR_OK) ||
-        (events[0] == '\0' && config_default_url(dir, "events.sock", events) != LEDGER_ERR_OK)) {
-        fprintf(stderr,
-                "ledgerd: %s is too long a path for an IPC socket (at most 107 bytes); set "
-                "--listen and --events\n",
-                dir);
+    if (serve_addresses(config, dir, listen, events) != EXIT_OK) {
         return EXIT_USAGE;
     }
     struct engine_options options;

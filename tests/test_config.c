@@ -118,6 +118,11 @@ static void test_config_bad_values(void **state)
     expect_refused("listen = tcp://host:0\n", "bad.conf:1: ", "port");
     expect_refused("listen = tcp://host:65536\n", "bad.conf:1: ", "port");
     expect_refused("listen = ipc://\n", "bad.conf:1: ", "without a path");
+    /* A relative IPC path would depend on the daemon's working directory. */
+    expect_refused("\nlisten = ipc://relative/ledger.sock\n", "bad.conf:2: listen",
+                   "must name an absolute path: ipc:///abs/path");
+    expect_refused("events = ipc://events.sock\n", "bad.conf:1: events",
+                   "must name an absolute path");
     expect_refused("events = ipc:///"
                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
@@ -431,6 +436,69 @@ static void test_config_default_url(void **state)
     assert_int_equal(config_default_url(long_dir, "ledger.sock", url), LEDGER_ERR_INVALID_ARGUMENT);
 }
 
+/* `text` loads, and then config_addresses_check with the given addresses
+ * (NULL: the setting's own) refuses them with an error that has `first` and
+ * `second`. */
+static void expect_addresses_refused(const char *text, const char *listen, const char *events,
+                                     const char *first, const char *second)
+{
+    struct config config;
+    config_defaults(&config);
+    char error[CONFIG_ERROR_SIZE] = "";
+    assert_int_equal(config_load_string(&config, text, "ledgerd.conf", error), LEDGER_ERR_OK);
+    enum ledger_err err = config_addresses_check(&config, listen ? listen : config.listen,
+                                                 events ? events : config.events, error);
+    if (err != LEDGER_ERR_INVALID_ARGUMENT || strstr(error, first) == NULL ||
+        strstr(error, second) == NULL) {
+        fail_msg("\"%s\": %s \"%s\", expected \"%s\" and \"%s\"", text, ledger_err_name(err), error,
+                 first, second);
+    }
+}
+
+/* The request socket, the doorbell and the metrics endpoint each need an
+ * address of their own: a collision is refused at once, naming the setting
+ * with its file and line (or its option), instead of a bind that fails. */
+static void test_config_addresses_differ(void **state)
+{
+    (void)state;
+    expect_addresses_refused("listen = ipc:///run/l.sock\nevents = ipc:///run/l.sock\n", NULL, NULL,
+                             "ledgerd.conf:2: events = \"ipc:///run/l.sock\"",
+                             "the same address as listen (ledgerd.conf:1)");
+    expect_addresses_refused("listen = tcp://127.0.0.1:7300\nevents = tcp://*:7300\n", NULL, NULL,
+                             "ledgerd.conf:2: events", "as listen (ledgerd.conf:1)");
+    /* A default address (filled in by the caller) collides with a given one. */
+    expect_addresses_refused("events = ipc:///d/ledger.sock\n", "ipc:///d/ledger.sock", NULL,
+                             "ledgerd.conf:1: events", "as listen (its default)");
+    expect_addresses_refused("listen = tcp://127.0.0.1:9464\n[ledgerd]\nmetrics_listen = "
+                             "127.0.0.1:9464\n",
+                             NULL, "ipc:///d/events.sock", "ledgerd.conf:3: metrics_listen",
+                             "as listen (ledgerd.conf:1)");
+    /* A command-line value is named as its option. */
+    struct config config;
+    config_defaults(&config);
+    char error[CONFIG_ERROR_SIZE] = "";
+    assert_int_equal(config_load_string(&config, "listen = ipc:///run/a.sock\n", "f.conf", error),
+                     LEDGER_ERR_OK);
+    assert_int_equal(config_set(&config, "events", "ipc:///run/a.sock", error), LEDGER_ERR_OK);
+    assert_int_equal(config_addresses_check(&config, config.listen, config.events, error),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(error, "--events \"ipc:///run/a.sock\": the same address as listen "
+                                  "(f.conf:1)"));
+    /* Different ones pass: other paths, ports, hosts. */
+    config_defaults(&config);
+    assert_int_equal(config_load_string(&config,
+                                        "listen = tcp://127.0.0.1:7300\nevents = "
+                                        "tcp://127.0.0.2:7300\nmetrics_listen = 127.0.0.1:7301\n",
+                                        "f.conf", error),
+                     LEDGER_ERR_OK);
+    assert_int_equal(config_addresses_check(&config, config.listen, config.events, error),
+                     LEDGER_ERR_OK);
+    config_defaults(&config);
+    assert_int_equal(
+        config_addresses_check(&config, "ipc:///d/ledger.sock", "ipc:///d/events.sock", error),
+        LEDGER_ERR_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_config_file_and_sample),
         cmocka_unit_test(test_config_sample_file_is_current),
         cmocka_unit_test(test_config_default_url),
+        cmocka_unit_test(test_config_addresses_differ),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

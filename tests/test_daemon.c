@@ -1812,6 +1812,33 @@ static void test_daemon_bad_config_refused(void **state)
     assert_int_equal(wait_exit(spawn(f, unknown), 20000), 2);
     const char *bad_value[] = {"--data", f->data, "--auth-window-s", "0", NULL};
     assert_int_equal(wait_exit(spawn(f, bad_value), 20000), 2);
+    /* Addresses that could never be bound are configuration errors (exit 2,
+     * which systemd does not restart), not bind failures: a relative IPC
+     * path, and two settings on one address. */
+    file = fopen(path, "w");
+    assert_non_null(file);
+    fputs("[ledgerd]\nlisten = ipc://relative/ledger.sock\n", file);
+    fclose(file);
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, args), 20000), 2);
+    assert_true(log_contains(f, "bad.conf:2: listen = \"ipc://relative/ledger.sock\": an ipc:// "
+                                "address must name an absolute path: ipc:///abs/path"));
+    file = fopen(path, "w");
+    assert_non_null(file);
+    fprintf(file, "[ledgerd]\nlisten = ipc://%s/one.sock\nevents = ipc://%s/one.sock\n", f->root,
+            f->root);
+    fclose(file);
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, args), 20000), 2);
+    assert_true(log_contains(f, "bad.conf:3: events = \"ipc://"));
+    char collides[PATH_SIZE + 64];
+    snprintf(collides, sizeof collides, "the same address as listen (%s:2)", path);
+    assert_true(log_contains(f, collides));
+    const char *on_listen[] = {"--data", f->data, "--events", f->url, NULL};
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, on_listen), 20000), 2);
+    assert_true(log_contains(f, "the same address as listen (its default)"));
+    assert_false(log_contains(f, "Address already in use"));
 }
 
 /* Each mistake on ledgerd's command line is refused with its exit status
