@@ -939,6 +939,25 @@ static int command_restore(const struct command_line *line, const struct config 
 
 /* --- serve -------------------------------------------------------------------------- */
 
+/* Whether the head.key of `dir` is not the key that signed its saved head
+ * (head.pb, which a restored directory keeps from its backup), after saying
+ * so: such a key would sign heads no one who kept the ledger's heads can
+ * match. A directory without a saved head has nothing to compare with. */
+static bool head_key_mismatched(const char *dir)
+{
+    char key_path[CONFIG_PATH_SIZE], head_path[CONFIG_PATH_SIZE], message[ENGINE_MESSAGE_SIZE];
+    if (path_join(dir, "head.key", key_path) != 0 || path_join(dir, "head.pb", head_path) != 0 ||
+        engine_check_head_key_file(key_path, head_path, message) != LEDGER_ERR_MISMATCH) {
+        return false;
+    }
+    fprintf(stderr,
+            "ledgerd: cannot open %s: its head.key is not the key that signed the ledger's saved "
+            "head (%s): %s; put the head.key of the data directory this ledger was backed up "
+            "from into %s\n",
+            dir, head_path, message, dir);
+    return true;
+}
+
 /* The addresses the daemon binds for the data directory `dir` (absolute):
  * the settings', or the defaults inside it. EXIT_USAGE, after saying why,
  * when a default is too long or two addresses are the same. */
@@ -996,6 +1015,9 @@ static int command_serve(const struct command_line *line, struct config *config)
     }
     if (serve_addresses(config, dir, listen, events) != EXIT_OK) {
         return EXIT_USAGE;
+    }
+    if (head_key_mismatched(dir)) {
+        return EXIT_FAILURE_;
     }
     struct engine_options options;
     engine_options_from(config, dir, &options);

@@ -1377,6 +1377,44 @@ static void test_daemon_restore_refuses_a_served_directory(void **state)
     assert_true(log_contains(f, "restored "));
 }
 
+/* A daemon does not start on a restored directory whose head.key is not the
+ * key that signed the backup's head (kept as head.pb): it names both keys
+ * and what to put there. With the right key it serves. */
+static void test_daemon_start_checks_the_head_key(void **state)
+{
+    struct fixture *f = *state;
+    char backup[PATH_SIZE + 32], restored[PATH_SIZE], head_key[PATH_SIZE + 32];
+    char restored_key[PATH_SIZE + 64], saved_key[PATH_SIZE + 64];
+    backup_taken(f, backup, sizeof backup);
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    snprintf(head_key, sizeof head_key, "%s/head.key", f->data);
+    snprintf(restored_key, sizeof restored_key, "%s/head.key", restored);
+    snprintf(saved_key, sizeof saved_key, "%s/right-head.key", f->root);
+    const char *restore[] = {"restore", "--from",     backup,   "--data",
+                             restored,  "--head-key", head_key, NULL};
+    assert_int_equal(wait_exit(spawn(f, restore), 60000), 0);
+    assert_int_equal(rename(restored_key, saved_key), 0);
+    /* Another ledger's key. */
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES], secret_key[CRYPTO_SIGN_SECRET_BYTES];
+    char hex[2 * CRYPTO_SIGN_SECRET_BYTES + 1];
+    crypto_ed25519_keypair(public_key, secret_key);
+    crypto_hex(secret_key, sizeof secret_key, hex);
+    write_line(restored_key, hex);
+    assert_int_equal(chmod(restored_key, 0600), 0);
+    log_clear(f);
+    const char *serve[] = {"--data", restored, NULL};
+    assert_int_equal(wait_exit(spawn(f, serve), 30000), 1);
+    assert_true(log_contains(f, "its head.key is not the key that signed the ledger's saved head"));
+    assert_true(log_contains(f, "the saved head was signed by the key with public key "));
+    /* The right key serves. */
+    assert_int_equal(rename(saved_key, restored_key), 0);
+    snprintf(f->data, sizeof f->data, "%s", restored);
+    snprintf(f->url, sizeof f->url, "ipc://%s/ledger.sock", f->data);
+    snprintf(f->events_url, sizeof f->events_url, "ipc://%s/events.sock", f->data);
+    daemon_start(f, NULL);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
 /* Opens the stopped daemon's store directly, as a test that edits it behind
  * the daemon's back does, and begins a transaction (a write one when
  * `write`). */
@@ -1985,6 +2023,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_head_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_a_served_directory, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_start_checks_the_head_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_a_damaged_head, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_map_larger_than_its_bound, setup, teardown),
