@@ -903,6 +903,14 @@ static int command_restore(const struct command_line *line, const struct config 
     }
     const char *dir = config->data_dir;
     struct stat st;
+    char denied[PATH_MAX];
+    if (engine_dir_access_denied(line->from, false, denied)) {
+        fprintf(stderr,
+                "ledgerd: cannot read the backup %s: permission denied on %s for uid %u: run "
+                "restore as a user that may read it (its owner, or root)\n",
+                line->from, denied, (unsigned)geteuid());
+        return EXIT_FAILURE_;
+    }
     if (!engine_present(line->from)) {
         fprintf(stderr, "ledgerd: %s is not a backup directory (no data.mdb in it)\n", line->from);
         return EXIT_FAILURE_;

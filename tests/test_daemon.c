@@ -1766,6 +1766,15 @@ static void test_daemon_permission_denied_named(void **state)
         assert_true(log_contains(f, verify_says));
         assert_false(log_contains(f, "holds no ledger"));
     }
+    /* Nor is a backup this user may not read "not a backup directory". */
+    char restored[PATH_SIZE + 32];
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    const char *restore_args[] = {"restore", "--from", f->data, "--data", restored, NULL};
+    log_clear(f);
+    assert_int_equal(run_as_nobody(f, ledgerd_path(), restore_args), 1);
+    assert_true(log_contains(f, "cannot read the backup"));
+    assert_false(log_contains(f, "is not a backup directory"));
+    assert_int_not_equal(stat(restored, &(struct stat){0}), 0);
     /* A parent that lets no one through is the path named. */
     assert_int_equal(chmod(f->root, 0700), 0);
     log_clear(f);
