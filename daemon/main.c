@@ -651,7 +651,16 @@ static int command_rebuild(const struct command_line *line, const struct config 
                (unsigned long long)layout);
     }
     err = engine_rebuild(engine, rebuild_progress, &context, rebuild_report, &differences);
+    char why[ENGINE_MESSAGE_SIZE];
+    uint64_t failed_at = err != LEDGER_ERR_OK ? engine_rebuild_failure(engine, why) : 0;
     engine_close(engine);
+    if (failed_at != 0) {
+        fprintf(stderr,
+                "ledgerd: rebuild failed at sequence %llu: %s (%s); the log is damaged there: "
+                "check it with ledger-verify and restore a backup\n",
+                (unsigned long long)failed_at, why, ledger_err_name(err));
+        return EXIT_USAGE;
+    }
     if (err != LEDGER_ERR_OK) {
         fprintf(stderr, "ledgerd: rebuild failed: %s (%s)\n", ledger_strerror(err),
                 ledger_err_name(err));

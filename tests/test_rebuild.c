@@ -338,6 +338,9 @@ static void check_unknown_version(struct engine *engine, uint32_t schema_version
     /* The record was never projected live: the rebuild adds its rows. */
     assert_true(rebuild(engine, &report) > 0);
     assert_int_equal(rebuild(engine, &report), 0);
+    char why[ENGINE_MESSAGE_SIZE], expected[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(engine_rebuild_failure(engine, why), 0);
+    assert_string_equal(why, "");
     append_partner_record(engine, "p-unknown", schema_version);
     uint8_t before[STORE_DB_COUNT][32], after[STORE_DB_COUNT][32];
     digest_views(engine, before);
@@ -345,6 +348,16 @@ static void check_unknown_version(struct engine *engine, uint32_t schema_version
     assert_int_equal(engine_rebuild(engine, NULL, &report, report_view, &differences),
                      LEDGER_ERR_CORRUPT);
     assert_int_equal(differences, UINT32_MAX);
+    /* The record it stopped at is named, with what is wrong with it. */
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(engine), false, &txn), LEDGER_ERR_OK);
+    uint64_t last = store_last_sequence(txn);
+    store_abort(txn);
+    assert_int_equal(engine_rebuild_failure(engine, why), last);
+    snprintf(expected, sizeof expected,
+             "the record's schema version %u is not one this build reads (1..%d)",
+             (unsigned)schema_version, LEDGER_SCHEMA_VERSION);
+    assert_string_equal(why, expected);
     digest_views(engine, after);
     assert_memory_equal(before, after, sizeof before);
 }
