@@ -1922,10 +1922,15 @@ static enum ledger_err run_permissions(struct ctl_context *context, const struct
 }
 
 static const struct ctl_column activity_columns[] = {
-    {"RECORDED", "recorded", 0}, {"CUSTOMER", "customer_id", 0},
-    {"ACTION", "action", 0},     {"PRINCIPAL", "actor.principal_id", 0},
-    {"ROLE", "actor.role", 0},   {"STATUS", "status", 0},
-    {"DETAIL", "detail", 0},     {"SEQUENCE", "sequence", 0},
+    {"RECORDED", "recorded", 0},
+    {"DATED", "business", 0},
+    {"CUSTOMER", "customer_id", 0},
+    {"ACTION", "action", 0},
+    {"PRINCIPAL", "actor.principal_id", 0},
+    {"ROLE", "actor.role", 0},
+    {"STATUS", "status", 0},
+    {"DETAIL", "detail", 0},
+    {"SEQUENCE", "sequence", 0},
 };
 
 static const struct ctl_option activity_options[] = {

@@ -1162,6 +1162,7 @@ static enum ledger_err activity_add(struct store_txn *txn, const Ledger__V1__Eve
     Ledger__V1__ActivityRow row = LEDGER__V1__ACTIVITY_ROW__INIT;
     row.sequence = event->sequence;
     row.recorded_us = event->recorded_us;
+    row.business_us = event_time_us(event);
     row.customer_id = event->customer_id;
     row.action = (char *)domain_action_name(event);
     row.actor = event->actor;

@@ -111,7 +111,7 @@ void views_result_clear(Ledger__V1__QueryResult *result);
  * ("2.50 USD", money.h) instead of minor units ("250 USD minor units"). 6:
  * savings plan and principal rows record the last event that changed them
  * (last_sequence), as reservation rows do. */
-#define VIEWS_LAYOUT_VERSION 6
+#define VIEWS_LAYOUT_VERSION 7
 /* The layout of a store that records none (written before the entry
  * existed), whose Merkle tree also stored the leaf hashes as its level 0. */
 #define VIEWS_LAYOUT_UNRECORDED 1

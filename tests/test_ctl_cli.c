@@ -1234,6 +1234,25 @@ static void test_ctl_cli_partner_changes(void **state)
                             json_array_get(json_object_get(run.json, "activity"), 0), "detail")));
     run_free(&run);
 
+    /* A command dated back is listed when it was recorded, with the time it
+     * is dated (DATED, JSON "business"). */
+    CTL_EXPECT(0, NULL, admin, key, "customer", "add", "--customer", "dated", "--name", "Dated",
+               "--business-time", "2026-01-02T03:04:05Z");
+    ctl(fixture, &run, admin, key, "--output", "json", "activity", "--customer", "dated", NULL);
+    expect_ok(&run);
+    json_t *dated = json_array_get(json_object_get(run.json, "activity"), 0);
+    assert_string_equal("2026-01-02T03:04:05Z",
+                        json_string_value(json_object_get(dated, "business")));
+    assert_string_not_equal("2026-01-02T03:04:05Z",
+                            json_string_value(json_object_get(dated, "recorded")));
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "activity", "--customer", "dated", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "RECORDED"));
+    assert_non_null(strstr(run.out, "DATED"));
+    assert_non_null(strstr(run.out, "2026-01-02T03:04:05Z"));
+    run_free(&run);
+
     /* A savings plan's scope and renewal; the customer must ask the partner. */
     ctl(fixture, &run, admin, key, "--output", "json", "savings-plan", "buy", "--customer", "fab",
         "--subscription", "fab-plan", "--hourly-commitment", "2.00", "--term", "P3Y", "--billing",

@@ -81,17 +81,19 @@ static Ledger__V1__Actor actor_user = {PROTOBUF_C_MESSAGE_INIT(&ledger__v1__acto
 static Ledger__V1__Actor actor_admin2 = {PROTOBUF_C_MESSAGE_INIT(&ledger__v1__actor__descriptor),
                                          "admin-2", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, ""};
 
-/* Appends the event as the engine does and applies it to the views. The
- * caller has set the body; this sets the envelope. Returns the sequence. */
-static uint64_t emit(struct fixture *f, Ledger__V1__Event *e, const char *partner_id,
-                     const char *customer_id, Ledger__V1__Actor *actor, int64_t time_us)
+/* Appends the event as the engine does and applies it to the views, recorded
+ * at `recorded_us` and dated `business_us` (0: none given). The caller has
+ * set the body; this sets the envelope. Returns the sequence. */
+static uint64_t emit_dated(struct fixture *f, Ledger__V1__Event *e, const char *partner_id,
+                           const char *customer_id, Ledger__V1__Actor *actor, int64_t recorded_us,
+                           int64_t business_us)
 {
     e->sequence = store_last_sequence(f->txn) + 1;
     e->partner_id = (char *)partner_id;
     e->customer_id = (char *)customer_id;
     e->actor = actor;
-    e->recorded_us = time_us;
-    e->business_us = time_us;
+    e->recorded_us = recorded_us;
+    e->business_us = business_us;
     e->schema_version = LEDGER_SCHEMA_VERSION;
     e->command_id = "cmd";
     uint64_t version = 0;
@@ -113,6 +115,13 @@ static uint64_t emit(struct fixture *f, Ledger__V1__Event *e, const char *partne
     }
     assert_ok(views_apply(f->txn, e));
     return sequence;
+}
+
+/* emit_dated of an event dated when it is recorded. */
+static uint64_t emit(struct fixture *f, Ledger__V1__Event *e, const char *partner_id,
+                     const char *customer_id, Ledger__V1__Actor *actor, int64_t time_us)
+{
+    return emit_dated(f, e, partner_id, customer_id, actor, time_us, time_us);
 }
 
 static uint64_t partner_registered(struct fixture *f, const char *partner_id, const char *name,
@@ -1279,6 +1288,7 @@ static void test_views_activity_newest_first(void **state)
     assert_string_equal(grant->actor->principal_id, "admin-1");
     assert_string_equal(grant->detail, "reservations");
     assert_int_equal(grant->recorded_us, utc(2025, 1, 10));
+    assert_int_equal(grant->business_us, utc(2025, 1, 10));
     const Ledger__V1__ActivityRow *bought = r.activity[P1_ACTIVITY_COUNT - 6];
     assert_int_equal(bought->sequence, SEQ_RES_A);
     assert_string_equal(bought->detail, "res-a quantity 3 Standard_D2s_v5 westeurope");
@@ -2498,6 +2508,44 @@ static void test_views_activity_amounts_in_currency(void **state)
     test_remove_dir(f.dir);
 }
 
+/* An activity row says when the event happened as well as when it was
+ * recorded: a command dated back (a purchase the cloud made before the
+ * ledger heard of it) is listed by when it was recorded, with its earlier
+ * business time; an event dated with none has its recorded time. */
+static void test_views_activity_business_time(void **state)
+{
+    (void)state;
+    struct fixture f = {0};
+    small_history_begin(&f, "views-dated");
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__CustomerOnboarded onboarded = LEDGER__V1__CUSTOMER_ONBOARDED__INIT;
+    onboarded.name = "Fabrikam";
+    e.body_case = LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED;
+    e.customer_onboarded = &onboarded;
+    emit_dated(&f, &e, "p-1", "c-1", &actor_admin, utc(2025, 3, 1), utc(2025, 2, 14));
+    Ledger__V1__Event undated = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__CustomerOnboarded second = LEDGER__V1__CUSTOMER_ONBOARDED__INIT;
+    second.name = "Tailspin";
+    undated.body_case = LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED;
+    undated.customer_onboarded = &second;
+    emit_dated(&f, &undated, "p-1", "c-2", &actor_admin, utc(2025, 3, 2), 0);
+    assert_ok(store_commit(f.txn));
+    f.txn = NULL;
+
+    Ledger__V1__QueryResult r;
+    assert_ok(activity(&f, &auditor, "", "", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, 3); /* and the partner's registration */
+    assert_string_equal(r.activity[0]->customer_id, "c-2");
+    assert_int_equal(r.activity[0]->recorded_us, utc(2025, 3, 2));
+    assert_int_equal(r.activity[0]->business_us, utc(2025, 3, 2));
+    assert_string_equal(r.activity[1]->customer_id, "c-1");
+    assert_int_equal(r.activity[1]->recorded_us, utc(2025, 3, 1));
+    assert_int_equal(r.activity[1]->business_us, utc(2025, 2, 14));
+    views_result_clear(&r);
+    store_close(f.store);
+    test_remove_dir(f.dir);
+}
+
 /* --- tests: a generated history through the engine ----------------------------------------------
  */
 
@@ -3061,6 +3109,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_apply_deterministic, setup, teardown),
         cmocka_unit_test(test_views_activity_scan_bound),
         cmocka_unit_test(test_views_activity_amounts_in_currency),
+        cmocka_unit_test(test_views_activity_business_time),
         cmocka_unit_test(test_views_generated_history),
         cmocka_unit_test(test_views_entry_origin),
     };
