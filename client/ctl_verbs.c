@@ -2921,7 +2921,8 @@ static enum ledger_err unknown_verb(struct ctl_context *context, const char *fir
             }
         }
     }
-    char message[CTL_MESSAGE_SIZE];
+    /* As large as the context's message: the names and the list fit. */
+    char message[sizeof context->message];
     if (used == 0) {
         snprintf(message, sizeof message, "unknown verb '%.40s'; see ledgerctl --help", first);
     } else if (second == NULL) {

@@ -1433,6 +1433,31 @@ static void test_verify_truncated_copy_fails(void **state)
     test_remove_dir(dir);
 }
 
+/* Sets the size of the flip record in its LMDB leaf node, in the copy in
+ * `dir`, to `record_size`, or (0) to a size that ends a page past the end
+ * of the file though it is smaller than the file. An LMDB leaf node is the
+ * data size's low and high 16 bits, flags, the key's size (little-endian),
+ * the key (8 bytes), then the data. */
+static void record_size_set(const struct world *w, const char *dir, uint32_t record_size)
+{
+    long size = 0;
+    uint8_t *bytes = data_file_read(dir, &size);
+    long found = find_once(bytes, size, w->flip_record, w->flip_record_size);
+    long node = found - 8 - 8;
+    assert_true(node >= 0);
+    assert_int_equal(bytes[node] | bytes[node + 1] << 8, (int)w->flip_record_size);
+    assert_int_equal(bytes[node + 2] | bytes[node + 3] << 8, 0);
+    assert_int_equal(bytes[node + 6] | bytes[node + 7] << 8, 8);
+    if (record_size == 0) {
+        record_size = (uint32_t)(size - found + 4096);
+        assert_true(record_size < (uint32_t)size);
+    }
+    for (int i = 0; i < 4; i++) {
+        bytes[node + i] = (uint8_t)(record_size >> (8 * i));
+    }
+    data_file_write(dir, bytes, size);
+}
+
 /* A record whose size, in its LMDB node, was made 16 MiB larger (the high
  * half of the node's size field): reading it would run past the end of the
  * file. The verifier names the record's sequence instead of faulting. */
@@ -1441,18 +1466,7 @@ static void test_verify_altered_record_size_names_its_sequence(void **state)
     struct world *w = *state;
     char dir[PATH_SIZE], head[PATH_SIZE];
     copy_backup(w, "resized", dir);
-    long size = 0;
-    uint8_t *bytes = data_file_read(dir, &size);
-    long found = find_once(bytes, size, w->flip_record, w->flip_record_size);
-    /* An LMDB leaf node: the data size's low and high 16 bits, flags, the
-     * key's size (little-endian), the key (8 bytes), then the data. */
-    long node = found - 8 - 8;
-    assert_true(node >= 0);
-    assert_int_equal(bytes[node] | bytes[node + 1] << 8, (int)w->flip_record_size);
-    assert_int_equal(bytes[node + 2] | bytes[node + 3] << 8, 0);
-    assert_int_equal(bytes[node + 6] | bytes[node + 7] << 8, 8);
-    bytes[node + 3] = 0x01;
-    data_file_write(dir, bytes, size);
+    record_size_set(w, dir, (uint32_t)w->flip_record_size + (UINT32_C(1) << 24));
 
     char phrase[64];
     sequence_phrase(w->flip_sequence, phrase);
@@ -1475,18 +1489,7 @@ static void test_verify_record_past_the_file_end_is_a_verdict(void **state)
     struct world *w = *state;
     char dir[PATH_SIZE];
     copy_backup(w, "past-end", dir);
-    long size = 0;
-    uint8_t *bytes = data_file_read(dir, &size);
-    long found = find_once(bytes, size, w->flip_record, w->flip_record_size);
-    long node = found - 8 - 8;
-    assert_int_equal(bytes[node] | bytes[node + 1] << 8, (int)w->flip_record_size);
-    uint32_t past = (uint32_t)(size - found + 4096);
-    assert_true(past < (uint32_t)size);
-    bytes[node] = (uint8_t)past;
-    bytes[node + 1] = (uint8_t)(past >> 8);
-    bytes[node + 2] = (uint8_t)(past >> 16);
-    bytes[node + 3] = (uint8_t)(past >> 24);
-    data_file_write(dir, bytes, size);
+    record_size_set(w, dir, 0);
 
     char phrase[64];
     sequence_phrase(w->flip_sequence, phrase);
