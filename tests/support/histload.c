@@ -22,7 +22,7 @@ struct histload {
     ProtobufCBinaryData commands[HISTLOAD_GROUP_COMMANDS_MAX];
     char command_ids[HISTLOAD_GROUP_COMMANDS_MAX][LEDGER_ID_LENGTH_MAX + 1];
     size_t request_count, command_count;
-    char error[512];
+    char error[ENGINE_MESSAGE_SIZE + 256]; /* a refusal's message and what it refused */
 };
 
 enum ledger_err histload_new(struct engine *engine, struct histgen *gen, int64_t now_us,
