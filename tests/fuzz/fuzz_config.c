@@ -137,6 +137,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (memchr(data, '\0', size) == NULL) {
         FUZZ_CHECK(file_err == string_err);
         if (file_err == LEDGER_ERR_OK) {
+            /* The same settings from the same lines; only the file's name
+             * differs ("fuzz.conf" against the memory file's path), when
+             * the file set anything. */
+            FUZZ_CHECK(from_string.file_name[0] == '\0' ||
+                       strcmp(from_string.file_name, "fuzz.conf") == 0);
+            memcpy(from_file.file_name, from_string.file_name, sizeof from_file.file_name);
             FUZZ_CHECK(memcmp(&from_string, &from_file, sizeof from_string) == 0);
         }
     }

@@ -112,6 +112,23 @@ static void command_init(Ledger__V1__Command *command, char id[16], size_t numbe
 static struct step_list setup_list, customer_list;
 static bool lists_built;
 
+/* Appends the operator's AddPrincipal of `p` to `list`, as command n. */
+static void push_add_principal(struct step_list *list, const struct fuzz_principal *p, char *id,
+                               size_t n)
+{
+    Ledger__V1__Command command;
+    command_init(&command, id, n, p->partner_id, "");
+    Ledger__V1__AddPrincipal body = LEDGER__V1__ADD_PRINCIPAL__INIT;
+    body.principal_id = (char *)p->id;
+    body.role = p->role;
+    body.partner_id = (char *)p->partner_id;
+    body.customer_id = (char *)p->customer_id;
+    body.user = (char *)p->user;
+    command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
+    command.add_principal = &body;
+    push(list, FUZZ_OPERATOR_ID, &command);
+}
+
 static void build_setup(void)
 {
     char id[16];
@@ -130,19 +147,12 @@ static void build_setup(void)
         command.add_partner = &body;
         push(&setup_list, FUZZ_OPERATOR_ID, &command);
     }
+    /* Customer users are added once their customer is onboarded
+     * (build_customer). */
     for (size_t i = 1; i < fuzz_principal_count; i++) {
-        const struct fuzz_principal *p = &fuzz_principals[i];
-        Ledger__V1__Command command;
-        command_init(&command, id, ++n, p->partner_id, "");
-        Ledger__V1__AddPrincipal body = LEDGER__V1__ADD_PRINCIPAL__INIT;
-        body.principal_id = (char *)p->id;
-        body.role = p->role;
-        body.partner_id = (char *)p->partner_id;
-        body.customer_id = (char *)p->customer_id;
-        body.user = (char *)p->user;
-        command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
-        command.add_principal = &body;
-        push(&setup_list, FUZZ_OPERATOR_ID, &command);
+        if (fuzz_principals[i].role != LEDGER__V1__ROLE__ROLE_CUSTOMER_USER) {
+            push_add_principal(&setup_list, &fuzz_principals[i], id, ++n);
+        }
     }
     for (size_t i = 1; i < fuzz_principal_count; i++) {
         const struct fuzz_principal *p = &fuzz_principals[i];
@@ -179,6 +189,11 @@ static void build_customer(void)
     command.body_case = LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER;
     command.onboard_customer = &onboard;
     push(&customer_list, "admin-1", &command);
+    for (size_t i = 1; i < fuzz_principal_count; i++) {
+        if (fuzz_principals[i].role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER) {
+            push_add_principal(&customer_list, &fuzz_principals[i], id, ++n);
+        }
+    }
 
     static const struct {
         const char *id;
@@ -341,6 +356,10 @@ const struct domain_customer *fuzz_customer_state(void)
         Ledger__V1__Command *command = NULL;
         if (codec_command_unpack(steps[i].bytes, steps[i].size, &command) != LEDGER_ERR_OK) {
             fuzz_fail("fixture step %zu does not decode", i);
+        }
+        if (!domain_command_is_customer(command->body_case)) {
+            codec_command_free(command); /* a customer user added: no customer event */
+            continue;
         }
         struct domain_principal principal;
         fuzz_domain_principal(steps[i].principal, &principal);
