@@ -280,6 +280,19 @@ static enum ledger_err query_events(struct query_context *q, const Ledger__V1__E
             engine__set_message(q->message, "partner_id is required to filter by customer");
             return LEDGER_ERR_INVALID_ARGUMENT;
         }
+        /* A customer with no events at all was never onboarded: a mistyped
+         * id would otherwise read as "nothing happened", as in the views. */
+        uint64_t version = 0;
+        err = store_stream_version(q->txn, q->partner_id, customer_id, &version);
+        if (err != LEDGER_ERR_OK) {
+            return err;
+        }
+        if (version == 0) {
+            snprintf(q->message, ENGINE_MESSAGE_SIZE,
+                     "customer %.64s of partner %.64s was never onboarded: check the customer id",
+                     customer_id, q->partner_id);
+            return LEDGER_ERR_CUSTOMER_NOT_FOUND;
+        }
         /* The customer's stream index visits only its events. */
         err = store_stream_each(q->txn, q->partner_id, customer_id, events_visit, &walk);
         if (err == LEDGER_ERR_OK ||

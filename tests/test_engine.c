@@ -1082,6 +1082,11 @@ static void test_engine_events_query_refusals(void **state)
     assert_non_null(strstr(message, "partner_id"));
     q.partner_id = "p1";
     assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_OK);
+    /* A customer the partner never onboarded: said, not an empty feed. */
+    events.customer_id = "c9";
+    assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_CUSTOMER_NOT_FOUND);
+    assert_string_equal(message, "customer c9 of partner p1 was never onboarded: check the "
+                                 "customer id");
     q.partner_id = "";
 
     /* Customer users do not read the event feed (the policy's events row),
