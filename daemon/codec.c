@@ -40,6 +40,75 @@ enum ledger_err codec_pack(const ProtobufCMessage *message, uint8_t **bytes_out,
     return LEDGER_ERR_OK;
 }
 
+/* How deep strings_clean follows known message fields: deeper than any
+ * message of the schema nests. */
+#define CODEC_NESTING_MAX 32
+
+/* Reads a varint at *at (advanced past it); false past `size` or over 10
+ * bytes. */
+static bool wire_varint(const uint8_t *bytes, size_t size, size_t *at, uint64_t *out)
+{
+    uint64_t value = 0;
+    for (unsigned shift = 0; shift < 70 && *at < size; shift += 7) {
+        uint8_t byte = bytes[(*at)++];
+        value |= (uint64_t)(byte & 0x7f) << shift;
+        if ((byte & 0x80) == 0) {
+            *out = value;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether no string field of the message in bytes[0..size) (of
+ * `descriptor`, and of the known messages in it) holds a NUL byte.
+ * protobuf-c hands strings on as C strings, which a NUL would cut short:
+ * every check would then see another value than the bytes that were signed
+ * and hashed. Framing it cannot follow is left to protobuf-c (true). */
+static bool strings_clean(const ProtobufCMessageDescriptor *descriptor, const uint8_t *bytes,
+                          size_t size, unsigned depth)
+{
+    if (depth > CODEC_NESTING_MAX)
+        return false;
+    size_t at = 0;
+    while (at < size) {
+        uint64_t key = 0, length = 0;
+        if (!wire_varint(bytes, size, &at, &key))
+            return true;
+        switch (key & 7) {
+        case 0:
+            if (!wire_varint(bytes, size, &at, &length))
+                return true;
+            break;
+        case 1:
+            at += 8;
+            break;
+        case 5:
+            at += 4;
+            break;
+        case 2: {
+            if (!wire_varint(bytes, size, &at, &length) || length > size - at)
+                return true;
+            const ProtobufCFieldDescriptor *field =
+                key >> 3 <= UINT32_MAX
+                    ? protobuf_c_message_descriptor_get_field(descriptor, (unsigned)(key >> 3))
+                    : NULL;
+            if (field != NULL && field->type == PROTOBUF_C_TYPE_STRING &&
+                memchr(bytes + at, '\0', (size_t)length) != NULL)
+                return false;
+            if (field != NULL && field->type == PROTOBUF_C_TYPE_MESSAGE &&
+                !strings_clean(field->descriptor, bytes + at, (size_t)length, depth + 1))
+                return false;
+            at += (size_t)length;
+            break;
+        }
+        default:
+            return true; /* groups or no wire type: protobuf-c refuses them */
+        }
+    }
+    return true;
+}
+
 enum ledger_err codec_message_unpack(const ProtobufCMessageDescriptor *descriptor,
                                      const uint8_t *bytes, size_t size, size_t size_max,
                                      enum ledger_err on_error, ProtobufCMessage **out)
@@ -55,6 +124,10 @@ enum ledger_err codec_message_unpack(const ProtobufCMessageDescriptor *descripto
         protobuf_c_message_unpack(descriptor, NULL, size, bytes != NULL ? bytes : empty);
     if (message == NULL)
         return on_error;
+    if (size > 0 && !strings_clean(descriptor, bytes, size, 0)) {
+        protobuf_c_message_free_unpacked(message, NULL);
+        return on_error;
+    }
     *out = message;
     return LEDGER_ERR_OK;
 }

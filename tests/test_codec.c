@@ -247,6 +247,69 @@ static void test_codec_garbage_is_refused(void **state)
     assert_int_equal(LEDGER_ERR_CORRUPT, codec_event_unpack(NULL, 4, &event));
 }
 
+/* Packs `command` and replaces the byte '~' in it (which must occur once)
+ * with a NUL; the caller frees the bytes. */
+static uint8_t *packed_with_nul(Ledger__V1__Command *command, size_t *size_out)
+{
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(codec_pack(&command->base, &bytes, &size), LEDGER_ERR_OK);
+    uint8_t *tilde = memchr(bytes, '~', size);
+    assert_non_null(tilde);
+    assert_null(memchr(tilde + 1, '~', size - (size_t)(tilde + 1 - bytes)));
+    *tilde = '\0';
+    *size_out = size;
+    return bytes;
+}
+
+/* A string field holding a NUL byte does not decode: as a C string it
+ * would be cut short, and every check would see another value than the
+ * bytes that were signed and hashed ("operator\0x" read as "operator").
+ * In a nested message too; bytes fields may hold any byte. */
+static void test_codec_nul_in_a_string_is_refused(void **state)
+{
+    (void)state;
+    Ledger__V1__AddPartner body = LEDGER__V1__ADD_PARTNER__INIT;
+    body.partner_id = "p1";
+    body.name = "Contoso";
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.command_id = "cmd-1~x";
+    command.partner_id = "p1";
+    command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PARTNER;
+    command.add_partner = &body;
+    size_t size = 0;
+    uint8_t *bytes = packed_with_nul(&command, &size);
+    Ledger__V1__Command *out = NULL;
+    assert_int_equal(codec_command_unpack(bytes, size, &out), LEDGER_ERR_BAD_REQUEST);
+    assert_null(out);
+    free(bytes);
+
+    command.command_id = "cmd-1";
+    body.name = "Good~\x01\x02";
+    bytes = packed_with_nul(&command, &size);
+    assert_int_equal(codec_command_unpack(bytes, size, &out), LEDGER_ERR_BAD_REQUEST);
+    free(bytes);
+
+    /* Without the NUL both decode; a bytes field with NULs does too. */
+    body.name = "Good~";
+    uint8_t hash[32] = {0};
+    Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+    event.sequence = 7;
+    event.command_hash.data = hash;
+    event.command_hash.len = sizeof hash;
+    assert_int_equal(codec_pack(&command.base, &bytes, &size), LEDGER_ERR_OK);
+    assert_int_equal(codec_command_unpack(bytes, size, &out), LEDGER_ERR_OK);
+    assert_string_equal(out->add_partner->name, "Good~");
+    codec_command_free(out);
+    free(bytes);
+    assert_int_equal(codec_pack(&event.base, &bytes, &size), LEDGER_ERR_OK);
+    Ledger__V1__Event *decoded = NULL;
+    assert_int_equal(codec_event_unpack(bytes, size, &decoded), LEDGER_ERR_OK);
+    assert_int_equal(decoded->command_hash.len, sizeof hash);
+    codec_event_free(decoded);
+    free(bytes);
+}
+
 static void test_codec_truncated_record_is_corrupt(void **state)
 {
     (void)state;
@@ -555,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_codec_singular_replacement_reads_as_list_of_one),
         cmocka_unit_test(test_codec_empty_message_packs_and_unpacks),
         cmocka_unit_test(test_codec_garbage_is_refused),
+        cmocka_unit_test(test_codec_nul_in_a_string_is_refused),
         cmocka_unit_test(test_codec_truncated_record_is_corrupt),
         cmocka_unit_test(test_codec_size_limits),
         cmocka_unit_test(test_codec_unknown_enum_value_decodes_raw),
