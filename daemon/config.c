@@ -301,13 +301,13 @@ static const struct config_setting {
      "Address of the doorbell socket (nanomsg PUB). Default:\n"
      "# ipc://<data dir>/events.sock."},
     {"request_bytes_max", parse_request_bytes_max,
-     "Largest request accepted, in bytes (suffixes K, M); bigger ones are refused\n"
-     "# with TOO_LARGE. 1K to 64M."},
+     "Largest request accepted, in bytes (suffixes K, M, G, T or KiB..TiB, powers\n"
+     "# of 1024); bigger ones are refused with TOO_LARGE. 1K to 64M."},
     {"batch_commands_max", parse_batch_commands_max,
      "Most commands in one atomic batch (BATCH_TOO_LARGE past it). 1 to 100000."},
     {"map_bytes_max", parse_map_bytes_max,
-     "Largest size the ledger file may grow to (suffixes K, M, G, T); past it\n"
-     "# commands fail with STORAGE_FULL. 64M to 16T."},
+     "Largest size the ledger file may grow to (suffixes K, M, G, T or KiB..TiB);\n"
+     "# past it commands fail with STORAGE_FULL. 64M to 16T."},
     {"auth_window_s", parse_auth_window_s,
      "Accepted difference between a request's timestamp and the daemon's clock,\n"
      "# in seconds (STALE_REQUEST past it). 1 to 3600."},
@@ -322,8 +322,9 @@ static const struct config_setting {
     {"slow_commit_ms", parse_slow_commit_ms,
      "Commits slower than this many milliseconds are logged (0: never)."},
     {"state_cache_bytes_max", parse_state_cache_bytes_max,
-     "Memory for customers' states kept between commands (suffixes K, M, G);\n"
-     "# past it the cache is emptied and states reload from the log. 1M to 64G."},
+     "Memory for customers' states kept between commands (suffixes K, M, G, T or\n"
+     "# KiB..TiB); past it the cache is emptied and states reload from the log.\n"
+     "# 1M to 64G."},
     {"expiry_sweep_s", parse_expiry_sweep_s,
      "How often, in seconds, the daemon records the expiry of reservations past\n"
      "# their term with auto-renewal off (as its own principal, dated at the\n"
