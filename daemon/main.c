@@ -371,15 +371,20 @@ static void print_head_key_without_store(const char *what, const char *dir)
             what, dir, dir);
 }
 
-/* "user NAME (uid N)" for `uid`, or "uid N" when it has no name. */
-static void user_name(uid_t uid, char *out, size_t size)
+/* "user NAME (uid N)" for `uid`, or "uid N" when it has no name; the name
+ * alone also goes to `name` when given. Whether it has one. */
+static bool user_name(uid_t uid, char *out, size_t size, char *name, size_t name_size)
 {
     const struct passwd *user = getpwuid(uid);
-    if (user != NULL && user->pw_name != NULL) {
-        snprintf(out, size, "user %s (uid %u)", user->pw_name, (unsigned)uid);
-    } else {
+    if (user == NULL || user->pw_name == NULL) {
         snprintf(out, size, "uid %u", (unsigned)uid);
+        return false;
     }
+    snprintf(out, size, "user %s (uid %u)", user->pw_name, (unsigned)uid);
+    if (name != NULL) {
+        snprintf(name, name_size, "%s", user->pw_name);
+    }
+    return true;
 }
 
 /* Says, when this process may not use `dir` (engine_dir_access_denied),
@@ -392,16 +397,12 @@ static bool print_access_denied(const char *what, const char *dir)
         return false;
     }
     char self[96], owner[96];
-    user_name(geteuid(), self, sizeof self);
+    user_name(geteuid(), self, sizeof self, NULL, 0);
     struct stat st;
     if (stat(dir, &st) == 0) {
-        user_name(st.st_uid, owner, sizeof owner);
         /* sudo -u takes a name, or #uid. */
-        const struct passwd *user = getpwuid(st.st_uid);
         char sudo_user[64];
-        if (user != NULL && user->pw_name != NULL) {
-            snprintf(sudo_user, sizeof sudo_user, "%s", user->pw_name);
-        } else {
+        if (!user_name(st.st_uid, owner, sizeof owner, sudo_user, sizeof sudo_user)) {
             snprintf(sudo_user, sizeof sudo_user, "#%u", (unsigned)st.st_uid);
         }
         fprintf(stderr,
@@ -1025,13 +1026,14 @@ static int command_serve(const struct command_line *line, struct config *config)
         if (data_dir_initialize(config, dir, MAIN_OPERATOR_DEFAULT, true) != LEDGER_ERR_OK) {
             return EXIT_FAILURE_;
         }
-        /* Now it exists: resolve links too. */
+        /* Now it exists: resolve links too, and the default addresses in it
+         * with them. */
         if (path_absolute(config->data_dir, dir) != 0) {
             return EXIT_FAILURE_;
         }
-    }
-    if (serve_addresses(config, dir, listen, events) != EXIT_OK) {
-        return EXIT_USAGE;
+        if (serve_addresses(config, dir, listen, events) != EXIT_OK) {
+            return EXIT_USAGE;
+        }
     }
     if (head_key_mismatched(dir)) {
         return EXIT_FAILURE_;

@@ -115,12 +115,12 @@ struct store_txn {
     /* The first failure that left LMDB's transaction unusable: commit aborts
      * and returns it. */
     enum ledger_err failed;
-    /* For a read-only transaction, the bytes of the pages it can read (the
-     * pages in use or the file, whichever is smaller): no value it reads can
-     * be larger, or the file is damaged (a node's size field altered) and
-     * reading the value would run past the file (store_val_readable). 0 when
-     * unknown or in a write transaction, whose new values live in LMDB's own
-     * memory and may be larger than the file so far. */
+    /* For a read-only transaction, the size of the data file: no value it
+     * reads can be larger, or the file is damaged (a node's size field
+     * altered) and reading the value would run past the file
+     * (store_val_readable). 0 when unknown or in a write transaction, whose
+     * new values live in LMDB's own memory and may be larger than the file
+     * so far. */
     uint64_t readable_bytes;
 };
 
@@ -886,22 +886,15 @@ void store_close(struct store *store)
 
 /* --- transactions ----------------------------------------------------------------------------- */
 
-/* Records the bytes a read-only transaction just begun can read. Read after
- * it began, the pages in use and the file can only be larger than its
- * snapshot needs (a commit since grows them), never smaller. */
+/* Records the size of the data file for a read-only transaction just begun:
+ * read after it began, the file can only be larger than its snapshot needs
+ * (a commit since grows it), never smaller. */
 static void store_txn_bounds(struct store *store, struct store_txn *txn)
 {
-    MDB_envinfo info;
-    MDB_stat env_stat;
     int fd = -1;
     struct stat file;
-    if (mdb_env_info(store->env, &info) != MDB_SUCCESS ||
-        mdb_env_stat(store->env, &env_stat) != MDB_SUCCESS ||
-        mdb_env_get_fd(store->env, &fd) != MDB_SUCCESS || fstat(fd, &file) != 0 ||
-        file.st_size <= 0)
-        return;
-    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * env_stat.ms_psize;
-    txn->readable_bytes = (uint64_t)file.st_size < used ? (uint64_t)file.st_size : used;
+    if (mdb_env_get_fd(store->env, &fd) == MDB_SUCCESS && fstat(fd, &file) == 0 && file.st_size > 0)
+        txn->readable_bytes = (uint64_t)file.st_size;
 }
 
 static enum ledger_err store_txn_new(struct store *store, struct store_txn *parent, bool write,
@@ -1578,7 +1571,7 @@ static enum ledger_err store_key_check(const void *key, size_t key_size)
 }
 
 /* Whether a value LMDB returned can be read whole: in a read-only
- * transaction, no larger than the pages it can read. */
+ * transaction, no larger than the data file. */
 static bool store_val_readable(const struct store_txn *txn, const MDB_val *value)
 {
     return txn->readable_bytes == 0 || value->mv_size <= txn->readable_bytes;
