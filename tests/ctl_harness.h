@@ -192,6 +192,35 @@ static inline void exec_in(const char *cwd, const char *const *argv)
     _exit(127);
 }
 
+/* Runs argv (NULL-terminated; argv[0] the program's path) in the fixture's
+ * directory, capturing its exit status and output. */
+static inline void run_argv(struct fixture *fixture, struct run *run, const char *const *argv)
+{
+    char out_path[PATH_SIZE + 16], err_path[PATH_SIZE + 16];
+    snprintf(out_path, sizeof out_path, "%s/out.txt", fixture->dir);
+    snprintf(err_path, sizeof err_path, "%s/err.txt", fixture->dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int out = fixture->stdout_path != NULL ? open(fixture->stdout_path, O_WRONLY | O_APPEND)
+                                               : open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int ends[2];
+        if (fixture->stdout_closed && pipe(ends) == 0) {
+            close(ends[0]);
+            out = ends[1];
+        }
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(out, 1);
+        dup2(err, 2);
+        exec_in(fixture->dir, argv);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    run->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    run->out = read_file(out_path);
+    run->err = read_file(err_path);
+    run->json = json_loads(run->out, 0, NULL);
+}
+
 /* Runs ledgerctl in the fixture's directory with the given principal (NULL:
  * no connection options at all) and arguments (NULL-terminated). Parses
  * stdout as JSON when it is one document. */
@@ -217,29 +246,7 @@ static inline void ctl(struct fixture *fixture, struct run *run, const char *pri
     }
     va_end(args);
     argv[argc] = NULL;
-    char out_path[PATH_SIZE + 16], err_path[PATH_SIZE + 16];
-    snprintf(out_path, sizeof out_path, "%s/out.txt", fixture->dir);
-    snprintf(err_path, sizeof err_path, "%s/err.txt", fixture->dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int out = fixture->stdout_path != NULL ? open(fixture->stdout_path, O_WRONLY | O_APPEND)
-                                               : open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int ends[2];
-        if (fixture->stdout_closed && pipe(ends) == 0) {
-            close(ends[0]);
-            out = ends[1];
-        }
-        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(out, 1);
-        dup2(err, 2);
-        exec_in(fixture->dir, argv);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    run->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    run->out = read_file(out_path);
-    run->err = read_file(err_path);
-    run->json = json_loads(run->out, 0, NULL);
+    run_argv(fixture, run, argv);
 }
 
 static inline void expect_error(const struct run *run, int status, const char *code)

@@ -99,6 +99,7 @@ static void on_interrupt(int signal_number)
     _exit(128 + signal_number);
 }
 
+/* A run that cannot go on: says why, stops the daemon, exits 1. */
 static void die(const char *format, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *format, ...)
 {
@@ -115,6 +116,19 @@ static void die(const char *format, ...)
         fprintf(stderr, "ledger-bench: the daemon's directory and log are in %s\n",
                 bench_daemon_root);
     }
+    exit(1);
+}
+
+/* Bad usage, found before anything runs: says what to change, exits 2. */
+static void usage_error(const char *format, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void usage_error(const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    fprintf(stderr, "ledger-bench: ");
+    vfprintf(stderr, format, args);
+    fprintf(stderr, " (ledger-bench --help lists the options)\n");
+    va_end(args);
     exit(2);
 }
 
@@ -208,7 +222,7 @@ static uint64_t parse_count(const char *name, const char *text, uint64_t max)
     errno = 0;
     unsigned long long value = strtoull(text, &end, 10);
     if (errno != 0 || end == text || *end != '\0' || value < 1 || value > max) {
-        die("--%s wants a whole number from 1 to %" PRIu64 ", not \"%s\"", name, max, text);
+        usage_error("--%s wants a whole number from 1 to %" PRIu64 ", not \"%s\"", name, max, text);
     }
     return (uint64_t)value;
 }
@@ -518,8 +532,13 @@ static struct throughput_result run_echo(uint64_t clients, uint64_t seconds, uin
     return result;
 }
 
+/* Requests that failed in any measurement of this run: figures that include
+ * failures do not measure the daemon's normal path, so the run exits 1. */
+static uint64_t bench_failures = 0;
+
 static void print_throughput(const struct throughput_result *r)
 {
+    bench_failures += r->failures;
     printf("{\"bench\":\"%s\",\"clients\":%" PRIu64 ",\"batch\":%" PRIu64
            ",\"seconds\":%.2f,\"requests\":%" PRIu64 ",\"failures\":%" PRIu64
            ",\"requests_per_s\":%.1f,\"events_per_s\":%.1f,",
@@ -1172,6 +1191,7 @@ static struct query_result run_daemon_query(const char *argv0, uint64_t customer
 
 static void print_query(const struct query_result *r)
 {
+    bench_failures += r->failures;
     printf("{\"bench\":\"daemon-query\",\"customers\":%" PRIu64 ",\"events\":%" PRIu64
            ",\"load_seconds\":%.1f,\"load_events_per_s\":%.1f,\"data_bytes\":%" PRIu64
            ",\"queries\":%" PRIu64 ",\"failures\":%" PRIu64 ",\"rows_mean\":%.1f,",
@@ -1180,7 +1200,7 @@ static void print_query(const struct query_result *r)
     print_percentiles_json(stdout, "latency_us", &r->latency);
     printf("}\n");
     printf("daemon-query: %" PRIu64 " customers, %" PRIu64
-           " events (loaded in %.1f s, %.0f events/s, %.0f MB): reservations query p50 %.0f "
+           " events (loaded in %.1f s, %.0f events/s, %.1f MB): reservations query p50 %.0f "
            "us, p99 %.0f us, p99.9 %.0f us (%.1f rows on average)\n",
            r->customers, r->events, r->load_seconds, r->load_events_per_s,
            (double)r->data_bytes / 1e6, r->latency.p50_us, r->latency.p99_us, r->latency.p999_us,
@@ -1290,7 +1310,7 @@ static void print_rebuild(const struct rebuild_result *r)
            r->verify_s, verify_rate, log_rate > 0 ? rebuild_rate / log_rate : 0,
            TARGET_REBUILD_EVENTS_PER_S,
            rebuild_rate >= TARGET_REBUILD_EVENTS_PER_S ? "true" : "false");
-    printf("rebuild: %" PRIu64 " events (%.0f MB): log check %.2f s (%.0f events/s); "
+    printf("rebuild: %" PRIu64 " events (%.1f MB): log check %.2f s (%.0f events/s); "
            "ledgerd rebuild %.2f s (%.0f events/s, %.3f of the log check; target %.0f); "
            "full offline verification %.2f s (%.0f events/s)\n",
            r->events, (double)r->data_bytes / 1e6, r->log_check_s, log_rate, r->rebuild_s,
@@ -1345,6 +1365,7 @@ static void usage(FILE *out)
 struct bench_args {
     uint64_t batch, record_bytes, seconds, clients, message_bytes;
     uint64_t customers, events, queries, seed;
+    bool events_given; /* rebuild's default differs from the others' */
     uint64_t clients_list[BENCH_SWEEP_POINTS_MAX];
     size_t clients_count;
     const char *out_dir;
@@ -1357,12 +1378,13 @@ static void parse_clients_list(const char *text, struct bench_args *args)
     const char *at = text;
     for (;;) {
         if (count == BENCH_SWEEP_POINTS_MAX) {
-            die("--clients-list takes at most %d counts", BENCH_SWEEP_POINTS_MAX);
+            usage_error("--clients-list takes at most %d counts", BENCH_SWEEP_POINTS_MAX);
         }
         char number[32];
         size_t length = strcspn(at, ",");
         if (length == 0 || length >= sizeof number) {
-            die("--clients-list wants counts separated by commas, such as 1,2,4,8, not \"%s\"",
+            usage_error(
+                "--clients-list wants counts separated by commas, such as 1,2,4,8, not \"%s\"",
                 text);
         }
         memcpy(number, at, length);
@@ -1415,6 +1437,7 @@ static void parse_args(int argc, char **argv, struct bench_args *args)
             break;
         case 'e':
             args->events = parse_count("events", optarg, BENCH_EVENTS_MAX);
+            args->events_given = true;
             break;
         case 'q':
             args->queries = parse_count("queries", optarg, BENCH_QUERIES_MAX);
@@ -1446,8 +1469,22 @@ static void parse_args(int argc, char **argv, struct bench_args *args)
         }
     }
     if (optind != argc) {
-        die("unexpected argument \"%s\"", argv[optind]);
+        usage_error("unexpected argument \"%s\"", argv[optind]);
     }
+}
+
+static bool command_known(const char *command)
+{
+    static const char *const commands[] = {
+        "lmdb-append",  "echo", "daemon-commands", "daemon-batches",
+        "daemon-query", "all",  "rebuild",         "sweep",
+    };
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(command, commands[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* The targets (docs/performance.md): informational, never a test. */
@@ -1660,6 +1697,9 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (!command_known(command)) {
+        usage_error("unknown command \"%s\"", command);
+    }
     parse_args(argc - 1, argv + 1, &args);
 
     if (strcmp(command, "lmdb-append") == 0) {
@@ -1683,18 +1723,21 @@ int main(int argc, char **argv)
     } else if (strcmp(command, "all") == 0) {
         run_all(argv[0], &args);
     } else if (strcmp(command, "rebuild") == 0) {
-        bool events_given = false;
-        for (int i = 2; i < argc; i++) {
-            events_given = events_given || strcmp(argv[i], "--events") == 0;
-        }
         struct rebuild_result result =
-            run_rebuild(argv[0], events_given ? args.events : 200000, args.seed);
+            run_rebuild(argv[0], args.events_given ? args.events : 200000, args.seed);
         print_rebuild(&result);
-    } else if (strcmp(command, "sweep") == 0) {
-        return run_sweep(argv[0], &args);
-    } else {
-        usage(stderr);
-        return 2;
+    } else { /* sweep: command_known() admits nothing else */
+        int status = run_sweep(argv[0], &args);
+        if (status != 0) {
+            return status;
+        }
+    }
+    if (bench_failures > 0) {
+        fprintf(stderr,
+                "ledger-bench: %" PRIu64 " requests failed (their first errors are above): "
+                "the figures do not measure the daemon's normal path\n",
+                bench_failures);
+        return 1;
     }
     return 0;
 }
