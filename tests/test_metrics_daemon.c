@@ -11,7 +11,8 @@
  * already taken makes the start fail (exit 1).
  *
  * Method: ledgerd ($LEDGERD, set by ctest) on a private data directory under
- * $LEDGER_TEST_TMP and a free port; requests through the client library
+ * $LEDGER_TEST_TMP and a free port (another one, should a test running beside
+ * this one take it before the daemon binds it); requests through the client library
  * (libledger) as the operator that the first start creates; a raw nanomsg SUB
  * socket as the subscriber; HTTP/1.0 over a plain TCP socket.
  */
@@ -184,18 +185,6 @@ static bool log_wait(const struct fixture *f, const char *text, long timeout_ms)
     return log_contains(f, text);
 }
 
-/* Scrapes until the endpoint answers 200, at most timeout_ms (a loaded
- * machine may take seconds to start the daemon); the status of the last try. */
-static int scrape_wait(unsigned port, char *text, size_t size, long timeout_ms)
-{
-    int status = 0;
-    for (long waited = 0; waited < timeout_ms && status != 200; waited += 40) {
-        sleep_ms(40);
-        status = scrape(port, text, size);
-    }
-    return status;
-}
-
 /* Scrapes until the gauge `name` reads `value` (the subscriber gauge is
  * sampled once a second, and a nanomsg connection is made in the
  * background), at most timeout_ms; the last answer stays in text. Returns
@@ -225,6 +214,45 @@ static int wait_exit(pid_t pid, long timeout_ms)
         sleep_ms(20);
     }
     return -1;
+}
+
+/* How many ports serve_metrics tries: free_port() only finds a port free at
+ * that moment, and another test running beside this one may take it before
+ * the daemon binds it. */
+#define PORT_ATTEMPTS 5
+
+/* Starts the daemon with --metrics-listen HOST:PORT followed by `more`
+ * (NULL-terminated) and waits until GET /metrics answers 200, the answer in
+ * text. When the daemon could not bind the port (it exits saying "cannot
+ * serve metrics"), takes another free port and starts it again. */
+static void serve_metrics(struct fixture *f, const char *host, const char *const *more, char *text,
+                          size_t size)
+{
+    for (int attempt = 1;; attempt++) {
+        char listen[64];
+        snprintf(listen, sizeof listen, "%s:%u", host, f->port);
+        const char *extra[12] = {"--metrics-listen", listen};
+        for (size_t i = 0; more[i] != NULL && i < 9; i++) {
+            extra[i + 2] = more[i];
+        }
+        f->daemon = daemon_spawn(f, extra);
+        for (long waited = 0; waited < test_timeout_ms(30000); waited += 40) {
+            if (scrape(f->port, text, size) == 200) {
+                return;
+            }
+            int status = 0;
+            if (waitpid(f->daemon, &status, WNOHANG) == f->daemon) {
+                break;
+            }
+            sleep_ms(40);
+        }
+        if (!log_contains(f, "cannot serve metrics") || attempt == PORT_ATTEMPTS) {
+            fail_msg("the daemon did not serve metrics on %s; see %s", listen, f->log);
+        }
+        f->daemon = 0;
+        f->port = free_port();
+        assert_int_equal(0, truncate(f->log, 0));
+    }
 }
 
 static int setup(void **state)
@@ -307,12 +335,9 @@ static enum ledger_err query(struct ledger_client *client, Ledger__V1__Query__Ki
 static void test_metrics_daemon_counts_requests(void **state)
 {
     struct fixture *f = *state;
-    char listen[64];
-    snprintf(listen, sizeof listen, "127.0.0.1:%u", f->port);
-    const char *extra[] = {"--metrics-listen", listen, NULL};
-    f->daemon = daemon_spawn(f, extra);
+    const char *none[] = {NULL};
     static char text[ANSWER_SIZE];
-    assert_int_equal(scrape_wait(f->port, text, sizeof text, test_timeout_ms(30000)), 200);
+    serve_metrics(f, "127.0.0.1", none, text, sizeof text);
     for (long waited = 0;
          waited < test_timeout_ms(30000) && !(exists(f->socket_path) && exists(f->operator_key));
          waited += 40) {
@@ -320,7 +345,8 @@ static void test_metrics_daemon_counts_requests(void **state)
     }
     assert_true(exists(f->operator_key));
     char serving[128];
-    snprintf(serving, sizeof serving, "metrics serving address=%s path=/metrics", listen);
+    snprintf(serving, sizeof serving, "metrics serving address=127.0.0.1:%u path=/metrics",
+             f->port);
     /* The endpoint's thread may answer before the line that says so is
      * written. */
     assert_true(log_wait(f, serving, test_timeout_ms(20000)));
@@ -484,10 +510,9 @@ static void test_metrics_daemon_refuses_remote_address(void **state)
     assert_false(exists(f->data));
 
     /* Allowed explicitly, it serves (reachable on loopback too). */
-    const char *allowed[] = {"--metrics-listen", listen, "--metrics-allow-remote", "true", NULL};
-    f->daemon = daemon_spawn(f, allowed);
+    const char *allowed[] = {"--metrics-allow-remote", "true", NULL};
     static char text[ANSWER_SIZE];
-    assert_int_equal(scrape_wait(f->port, text, sizeof text, test_timeout_ms(30000)), 200);
+    serve_metrics(f, "0.0.0.0", allowed, text, sizeof text);
     assert_non_null(strstr(text, "\nledger_commits_total 0\n"));
 
     /* A bad value of the option itself is a usage error. */
@@ -503,9 +528,14 @@ static void test_metrics_daemon_port_taken(void **state)
     /* Something else holds the port. */
     int holder = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(holder >= 0);
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    struct sockaddr_in address = {.sin_family = AF_INET};
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* Bound to port 0, the kernel picks a free one: no window for another
+     * test to take it first. */
     assert_int_equal(bind(holder, (struct sockaddr *)&address, sizeof address), 0);
+    socklen_t address_size = sizeof address;
+    assert_int_equal(getsockname(holder, (struct sockaddr *)&address, &address_size), 0);
+    f->port = ntohs(address.sin_port);
     assert_int_equal(listen(holder, 1), 0);
     char listen_address[64];
     snprintf(listen_address, sizeof listen_address, "127.0.0.1:%u", f->port);
