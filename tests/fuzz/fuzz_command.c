@@ -138,6 +138,7 @@ static void decide_as(const struct fuzz_principal *who, const Ledger__V1__Comman
         .customer = customer,
         .principal_exists = principal_exists,
         .principal_revoked = principal_revoked,
+        .principal_customer_onboarded = fuzz_principal_customer_onboarded(partner_id, command),
         .now_us = now_us,
         .sequence = fuzz_next_sequence(),
         .command_hash = hash,

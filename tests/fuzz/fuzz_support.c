@@ -338,6 +338,18 @@ static void free_state(void)
     lists_built = false;
 }
 
+bool fuzz_principal_customer_onboarded(const char *partner_id, const Ledger__V1__Command *command)
+{
+    if (command->body_case != LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL ||
+        command->add_principal == NULL || command->add_principal->customer_id == NULL ||
+        partner_id == NULL) {
+        return false;
+    }
+    const struct domain_customer *fixture = fuzz_customer_state();
+    return fixture->onboarded && strcmp(partner_id, fixture->partner_id) == 0 &&
+           strcmp(command->add_principal->customer_id, fixture->customer_id) == 0;
+}
+
 const struct domain_customer *fuzz_customer_state(void)
 {
     if (customer_state != NULL) {

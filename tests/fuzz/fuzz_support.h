@@ -74,6 +74,10 @@ uint64_t fuzz_fixture_first_sequence(void);
 /* The fixed customer state of c1 after every customer step (built by
  * domain_decide + domain_customer_evolve). Borrowed: clone it to change it. */
 const struct domain_customer *fuzz_customer_state(void);
+/* Whether an add_principal command names a customer the fixture onboarded
+ * (c1 of p1): what the engine tells domain_decide as
+ * principal_customer_onboarded. False for every other command. */
+bool fuzz_principal_customer_onboarded(const char *partner_id, const Ledger__V1__Command *command);
 /* The sequence the next event of the fixture would get. */
 uint64_t fuzz_next_sequence(void);
 

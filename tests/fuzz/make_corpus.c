@@ -425,6 +425,7 @@ static bool decide_to_record(struct domain_customer *state, const char *principa
         .customer = customer,
         .principal_exists = existing != NULL,
         .principal_revoked = existing != NULL && existing->revoked,
+        .principal_customer_onboarded = fuzz_principal_customer_onboarded(partner_id, command),
         .now_us = FUZZ_NOW_US,
         .sequence = sequence,
         .command_hash = hash,
@@ -459,6 +460,17 @@ static void write_records(void)
     size_t count = fuzz_fixture_customer_steps(&steps);
     uint64_t sequence = fuzz_fixture_first_sequence();
     for (size_t i = 0; i < count; i++, sequence++) {
+        /* The customer user's principal takes a sequence but is no event
+         * of the customer's stream (fuzz_support.c skips it the same way). */
+        Ledger__V1__Command *command = NULL;
+        if (codec_command_unpack(steps[i].bytes, steps[i].size, &command) != LEDGER_ERR_OK) {
+            fuzz_fail("fixture step %zu does not decode", i);
+        }
+        bool customer_event = domain_command_is_customer(command->body_case);
+        codec_command_free(command);
+        if (!customer_event) {
+            continue;
+        }
         char label[48];
         snprintf(label, sizeof label, "fixture_%02zu", i);
         if (!decide_to_record(state, steps[i].principal->id, steps[i].bytes, steps[i].size,
@@ -839,6 +851,68 @@ static void write_times(void)
     write_text("time", "edge_month_13", "2026-13");
 }
 
+static void write_csvs(void)
+{
+    make_dir("csv");
+    /* The invoice of docs/cli.md's reconcile section, as a spreadsheet saves it. */
+    write_text("csv", "invoice",
+               "\xEF\xBB\xBF"
+               "customer_id,reference,charge,amount,currency\r\n"
+               "c1,res-20,reservation,1234.56,USD\r\n"
+               "c1,sp-24,savings plan,\"1,000.00\",USD\r\n");
+    write_text("csv", "quoted_newline", "a,\"two\nlines\",\"say \"\"hi\"\"\"\nb,,\n\n");
+    write_text("csv", "lf_no_end", "x,y\nz");
+    write_text("csv", "empty_quoted", "\"\"\r\n,\r\n");
+    write_text("csv", "edge_unclosed", "a,\"open\n");
+    write_text("csv", "edge_quote_inside", "a,b\"c\n");
+    write_text("csv", "edge_after_quote", "\"a\"b\n");
+    write_text("csv", "edge_bare_cr", "a\rb\n");
+    static const uint8_t nul[] = {'a', ',', 0, '\n'};
+    write_seed("csv", "edge_nul", nul, sizeof nul);
+}
+
+/* Byte 0 the mode (fuzz_proof.c), then tree size, index and earlier size as
+ * u64 BE, then the change and the leaves' variant. */
+static void write_proof(const char *label, uint8_t mode, uint64_t size, uint64_t index,
+                        uint64_t from, uint8_t change)
+{
+    uint8_t bytes[29] = {mode};
+    for (int b = 0; b < 8; b++) {
+        bytes[1 + b] = (uint8_t)(size >> (56 - 8 * b));
+        bytes[9 + b] = (uint8_t)(index >> (56 - 8 * b));
+        bytes[17 + b] = (uint8_t)(from >> (56 - 8 * b));
+    }
+    bytes[25] = change;
+    bytes[26] = 3;
+    bytes[27] = 77;
+    write_seed("proof", label, bytes, sizeof bytes);
+}
+
+static void write_proofs(void)
+{
+    make_dir("proof");
+    /* Small trees: sizes 1, 2, 3, 7, 8, 9 and 255 (n = 1 + value % 256). */
+    write_proof("small_1", 0, 0, 0, 0, 0);
+    write_proof("small_2", 0, 1, 1, 0, 1);
+    write_proof("small_3", 0, 2, 2, 1, 2);
+    write_proof("small_7", 0, 6, 5, 3, 3);
+    write_proof("small_8", 0, 7, 7, 6, 4);
+    write_proof("small_9", 0, 8, 8, 7, 0);
+    write_proof("small_255", 0, 254, 200, 100, 1);
+    /* Trees of alike leaves, up to 2^64 - 1. */
+    write_proof("uniform_2_32", 1, UINT64_C(1) << 32, 12345, UINT64_C(1) << 31, 0);
+    write_proof("uniform_max", 1, UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - 1, 2);
+    write_proof("uniform_2_63_plus_1", 1, (UINT64_C(1) << 63) + 1, UINT64_C(1) << 63, 3, 4);
+    /* Raw: a size, an index, leaf, two roots, and three path hashes. */
+    uint8_t raw[17 + 3 * 32 + 3 * 32] = {2};
+    raw[8] = 9;  /* tree size 9 */
+    raw[16] = 4; /* index 4 */
+    for (size_t i = 17; i < sizeof raw; i++) {
+        raw[i] = (uint8_t)(i * 31);
+    }
+    write_seed("proof", "raw", raw, sizeof raw);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -860,6 +934,8 @@ int main(int argc, char **argv)
     write_configs();
     write_amounts();
     write_times();
+    write_csvs();
+    write_proofs();
     for (size_t i = 0; i < command_seed_count; i++) {
         free(command_seeds[i].bytes);
     }
