@@ -1501,6 +1501,69 @@ static void test_engine_exchange_for_two_rebuilds_the_same(void **state)
 
 /* A renewal the partner records is explained like its purchase: no
  * permission or role, the admin agent and the billing subscription. */
+/* An exchange may return LEDGER_EXCHANGE_RETURNS_MAX reservations at once:
+ * decided, evolved, projected (the refund's charge id joins every returned
+ * id) and replayed alike; one more is refused before anything is read. */
+static void test_engine_exchange_of_the_most_reservations(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    static char returned[LEDGER_EXCHANGE_RETURNS_MAX + 1][LEDGER_ID_LENGTH_MAX + 1];
+    char *ids[LEDGER_EXCHANGE_RETURNS_MAX + 1];
+    for (size_t i = 0; i <= LEDGER_EXCHANGE_RETURNS_MAX; i++) {
+        bought(f, returned[i], sizeof returned[i]);
+        ids[i] = returned[i];
+    }
+    /* Each was bought at USD 1,200.00 this very moment: the replacement must
+     * commit at least all of it. */
+    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT, retail = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__Money refund = LEDGER__V1__MONEY__INIT;
+    price.amount_minor = 120000 * LEDGER_EXCHANGE_RETURNS_MAX;
+    retail.amount_minor = price.amount_minor;
+    price.currency = retail.currency = refund.currency = "USD";
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED;
+    Ledger__V1__PurchaseReservation body = LEDGER__V1__PURCHASE_RESERVATION__INIT;
+    body.billing_subscription_id = "s1";
+    body.sku = "Standard_E4s_v5";
+    body.region = "westeurope";
+    body.quantity = 1;
+    body.term = LEDGER__V1__TERM__TERM_P3Y;
+    body.billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    body.scope = &scope;
+    body.price = &price;
+    body.retail_price = &retail;
+    Ledger__V1__PurchaseReservation *replacements[1] = {&body};
+    Ledger__V1__ExchangeReservation exchange = LEDGER__V1__EXCHANGE_RESERVATION__INIT;
+    exchange.n_reservation_ids = LEDGER_EXCHANGE_RETURNS_MAX + 1;
+    exchange.reservation_ids = ids;
+    exchange.refund = &refund;
+    exchange.n_replacements = 1;
+    exchange.replacements = replacements;
+    Ledger__V1__Command c;
+    customer_command(&c, "c1");
+    c.body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
+    c.exchange_reservation = &exchange;
+    uint64_t before = head(f);
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(head(f), before);
+
+    exchange.n_reservation_ids = LEDGER_EXCHANGE_RETURNS_MAX;
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_OK);
+    assert_int_equal(head(f), before + 1);
+    for (size_t i = 0; i < LEDGER_EXCHANGE_RETURNS_MAX; i++) {
+        assert_int_equal(reservation_state(f, returned[i]),
+                         LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED);
+    }
+    assert_int_equal(reservation_state(f, returned[LEDGER_EXCHANGE_RETURNS_MAX]),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    unsigned differences = 99;
+    assert_int_equal(engine_rebuild(f->engine, NULL, NULL, NULL, &differences), LEDGER_ERR_OK);
+    assert_int_equal(differences, 0);
+    assert_int_equal(reservation_state(f, returned[0]),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED);
+}
+
 static void test_engine_explain_renewal(void **state)
 {
     struct fixture *f = *state;
@@ -1787,6 +1850,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_rebuild_keeps_views, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_renewal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_exchange_for_two_rebuilds_the_same, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_engine_exchange_of_the_most_reservations, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_expiries, setup, teardown),
     };
