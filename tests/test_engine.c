@@ -1410,6 +1410,46 @@ static enum ledger_err expiries_due(struct fixture *f, int64_t now_us, struct en
     return err;
 }
 
+/* A replacement of an exchange: one P3Y reservation in westeurope with a
+ * shared scope (borrowed, as are the money fields). */
+static void replacement_body(Ledger__V1__PurchaseReservation *body, const char *sub,
+                             const char *sku, Ledger__V1__BillingPlan plan,
+                             Ledger__V1__Scope *scope, Ledger__V1__Money *price,
+                             Ledger__V1__Money *retail)
+{
+    Ledger__V1__PurchaseReservation init = LEDGER__V1__PURCHASE_RESERVATION__INIT;
+    *body = init;
+    body->billing_subscription_id = (char *)(uintptr_t)sub;
+    body->sku = (char *)(uintptr_t)sku;
+    body->region = "westeurope";
+    body->quantity = 1;
+    body->term = LEDGER__V1__TERM__TERM_P3Y;
+    body->billing_plan = plan;
+    body->scope = scope;
+    body->price = price;
+    body->retail_price = retail;
+}
+
+/* c1's exchange of `ids` for `replacements` (all borrowed by the command). */
+static Ledger__V1__Command exchange_command(Ledger__V1__ExchangeReservation *exchange, char **ids,
+                                            size_t id_count, Ledger__V1__Money *refund,
+                                            Ledger__V1__PurchaseReservation **replacements,
+                                            size_t replacement_count)
+{
+    Ledger__V1__ExchangeReservation init = LEDGER__V1__EXCHANGE_RESERVATION__INIT;
+    *exchange = init;
+    exchange->n_reservation_ids = id_count;
+    exchange->reservation_ids = ids;
+    exchange->refund = refund;
+    exchange->n_replacements = replacement_count;
+    exchange->replacements = replacements;
+    Ledger__V1__Command c;
+    customer_command(&c, "c1");
+    c.body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
+    c.exchange_reservation = exchange;
+    return c;
+}
+
 /* An exchange for two replacements through the engine: the result names
  * the first (res-<seq>), the second is res-<seq>-2, both active, the
  * returned one exchanged; a rebuild from the log derives the same views. */
@@ -1430,31 +1470,13 @@ static void test_engine_exchange_for_two_rebuilds_the_same(void **state)
     Ledger__V1__PurchaseReservation bodies[2];
     Ledger__V1__PurchaseReservation *replacements[2] = {&bodies[0], &bodies[1]};
     assert_int_equal(buy_subscription(f, "c1", "s2"), LEDGER_ERR_OK);
-    for (size_t i = 0; i < 2; i++) {
-        Ledger__V1__PurchaseReservation init = LEDGER__V1__PURCHASE_RESERVATION__INIT;
-        bodies[i] = init;
-        bodies[i].billing_subscription_id = i == 0 ? "s1" : "s2";
-        bodies[i].sku = i == 0 ? "Standard_E4s_v5" : "Standard_D4s_v5";
-        bodies[i].region = "westeurope";
-        bodies[i].quantity = 1;
-        bodies[i].term = LEDGER__V1__TERM__TERM_P3Y;
-        bodies[i].billing_plan = i == 0 ? LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT
-                                        : LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
-        bodies[i].scope = &scope;
-        bodies[i].price = &price[i];
-        bodies[i].retail_price = &retail;
-    }
+    replacement_body(&bodies[0], "s1", "Standard_E4s_v5",
+                     LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT, &scope, &price[0], &retail);
+    replacement_body(&bodies[1], "s2", "Standard_D4s_v5",
+                     LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY, &scope, &price[1], &retail);
     char *ids[1] = {returned};
-    Ledger__V1__ExchangeReservation exchange = LEDGER__V1__EXCHANGE_RESERVATION__INIT;
-    exchange.n_reservation_ids = 1;
-    exchange.reservation_ids = ids;
-    exchange.refund = &refund;
-    exchange.n_replacements = 2;
-    exchange.replacements = replacements;
-    Ledger__V1__Command c;
-    customer_command(&c, "c1");
-    c.body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
-    c.exchange_reservation = &exchange;
+    Ledger__V1__ExchangeReservation exchange;
+    Ledger__V1__Command c = exchange_command(&exchange, ids, 1, &refund, replacements, 2);
     /* Worth far less together than the returned one: refused, nothing
      * appended (the boundary is test_domain's). */
     uint64_t before = head(f);
@@ -1523,27 +1545,13 @@ static void test_engine_exchange_of_the_most_reservations(void **state)
     price.currency = retail.currency = refund.currency = "USD";
     Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
     scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED;
-    Ledger__V1__PurchaseReservation body = LEDGER__V1__PURCHASE_RESERVATION__INIT;
-    body.billing_subscription_id = "s1";
-    body.sku = "Standard_E4s_v5";
-    body.region = "westeurope";
-    body.quantity = 1;
-    body.term = LEDGER__V1__TERM__TERM_P3Y;
-    body.billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
-    body.scope = &scope;
-    body.price = &price;
-    body.retail_price = &retail;
+    Ledger__V1__PurchaseReservation body;
+    replacement_body(&body, "s1", "Standard_E4s_v5", LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT,
+                     &scope, &price, &retail);
     Ledger__V1__PurchaseReservation *replacements[1] = {&body};
-    Ledger__V1__ExchangeReservation exchange = LEDGER__V1__EXCHANGE_RESERVATION__INIT;
-    exchange.n_reservation_ids = LEDGER_EXCHANGE_RETURNS_MAX + 1;
-    exchange.reservation_ids = ids;
-    exchange.refund = &refund;
-    exchange.n_replacements = 1;
-    exchange.replacements = replacements;
-    Ledger__V1__Command c;
-    customer_command(&c, "c1");
-    c.body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
-    c.exchange_reservation = &exchange;
+    Ledger__V1__ExchangeReservation exchange;
+    Ledger__V1__Command c =
+        exchange_command(&exchange, ids, LEDGER_EXCHANGE_RETURNS_MAX + 1, &refund, replacements, 1);
     uint64_t before = head(f);
     assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_INVALID_ARGUMENT);
     assert_int_equal(head(f), before);
