@@ -290,6 +290,37 @@ static void test_codec_nul_in_a_string_is_refused(void **state)
     assert_int_equal(codec_command_unpack(bytes, size, &out), LEDGER_ERR_BAD_REQUEST);
     free(bytes);
 
+    /* Unknown fields of the fixed-size wire types before it (a newer
+     * client's fixed32 and fixed64 fields, which protobuf-c keeps) are
+     * stepped over, so the NUL after them is still seen; without the NUL
+     * the same bytes decode, unknown fields and all. */
+    const uint8_t unknown[] = {
+        0x9d, 0x06, 0x00, 0x0a, 0x00, 0x00,                         /* field 99, fixed32 */
+        0x99, 0x06, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* field 99, fixed64 */
+    };
+    const size_t starts[] = {0, 6}; /* both fields, or the fixed64 alone */
+    for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++) {
+        size_t prefix = sizeof unknown - starts[i];
+        assert_int_equal(codec_pack(&command.base, &bytes, &size), LEDGER_ERR_OK);
+        uint8_t *prefixed = malloc(prefix + size);
+        assert_non_null(prefixed);
+        memcpy(prefixed, unknown + starts[i], prefix);
+        memcpy(prefixed + prefix, bytes, size);
+        uint8_t *tilde = memchr(prefixed + prefix, '~', size);
+        assert_non_null(tilde);
+        *tilde = '\0';
+        assert_int_equal(codec_command_unpack(prefixed, prefix + size, &out),
+                         LEDGER_ERR_BAD_REQUEST);
+        assert_null(out);
+        *tilde = '~';
+        assert_int_equal(codec_command_unpack(prefixed, prefix + size, &out), LEDGER_ERR_OK);
+        assert_string_equal(out->add_partner->name, "Good~\x01\x02");
+        codec_command_free(out);
+        out = NULL;
+        free(prefixed);
+        free(bytes);
+    }
+
     /* Without the NUL both decode; a bytes field with NULs does too. */
     body.name = "Good~";
     uint8_t hash[32] = {0};
