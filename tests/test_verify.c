@@ -679,6 +679,26 @@ static void test_verify_record_framing_is_checked(void **state)
     expect(&o, 1, phrase, "does not decode");
     test_remove_dir(dir);
 
+    /* A wire type no protobuf writer uses (7), and field 1 (the sequence,
+     * a varint) sent as a fixed64: neither is framing a record can have. */
+    const uint8_t no_type[] = {0x9f, 0x06, 0x00};
+    const uint8_t fixed_sequence[] = {0x09, 0x05, 0, 0, 0, 0, 0, 0, 0};
+    const struct {
+        const char *label;
+        const uint8_t *tail;
+        size_t size;
+    } broken[] = {
+        {"framing-no-type", no_type, sizeof no_type},
+        {"framing-fixed-sequence", fixed_sequence, sizeof fixed_sequence},
+    };
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        copy_backup(w, broken[i].label, dir);
+        append_to_record(dir, s, broken[i].tail, broken[i].size);
+        run_verify(w, args, &o);
+        expect(&o, 1, phrase, "does not decode");
+        test_remove_dir(dir);
+    }
+
     /* Field 1 again, naming sequence 5: the last occurrence is the value. */
     const uint8_t again[] = {0x08, 0x05};
     copy_backup(w, "framing-again", dir);
@@ -688,10 +708,12 @@ static void test_verify_record_framing_is_checked(void **state)
     expect(&o, 1, phrase, named);
     test_remove_dir(dir);
 
-    /* An unknown field (number 99, a varint) is allowed: newer builds add
-     * fields; the stored tree, not the framing, then tells of the change,
-     * at the pair of sequences that holds the record. */
-    const uint8_t unknown[] = {0x98, 0x06, 0x01};
+    /* Unknown fields (number 99: a varint, a fixed32, a fixed64) are
+     * allowed: newer builds add fields; the stored tree, not the framing,
+     * then tells of the change, at the pair of sequences that holds the
+     * record. */
+    const uint8_t unknown[] = {0x98, 0x06, 0x01, 0x9d, 0x06, 1, 2, 3, 4, 0x99,
+                               0x06, 1,    2,    3,    4,    5, 6, 7, 8};
     copy_backup(w, "framing-unknown", dir);
     append_to_record(dir, s, unknown, sizeof unknown);
     run_verify(w, args, &o);
@@ -1168,6 +1190,11 @@ static void drop_key(Ledger__V1__SignedHead *head)
     head->public_key.len = 0;
 }
 
+static void drop_signature(Ledger__V1__SignedHead *head)
+{
+    head->signature.len = 0;
+}
+
 static void test_verify_bad_heads_fail(void **state)
 {
     struct world *w = *state;
@@ -1183,6 +1210,7 @@ static void test_verify_bad_heads_fail(void **state)
         {"root.pb", flip_root, "signature does not verify"},
         {"size.pb", later_size, "signature does not verify"},
         {"keyless.pb", drop_key, "no public key"},
+        {"unsigned.pb", drop_signature, "the saved head is not signed"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_changed_head(w, dir, cases[i].name, cases[i].change);
@@ -1570,6 +1598,12 @@ static void test_verify_usage_errors_exit_2(void **state)
     const char *unknown[] = {"--frobnicate", w->backup, NULL};
     run_verify(w, unknown, &o);
     expect(&o, 2, "usage", NULL);
+    /* Asked for, the usage is no error: on stdout, exit 0, nothing checked. */
+    const char *help[] = {"--help", NULL};
+    run_verify(w, help, &o);
+    expect(&o, 0, NULL, NULL);
+    assert_non_null(strstr(o.out, "usage: ledger-verify [--head FILE]"));
+    assert_string_equal(o.err, "");
 }
 
 /* The whole file at `path`; the caller frees it. */
