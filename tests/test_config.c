@@ -469,6 +469,11 @@ static void test_config_addresses_differ(void **state)
     /* A default address (filled in by the caller) collides with a given one. */
     expect_addresses_refused("events = ipc:///d/ledger.sock\n", "ipc:///d/ledger.sock", NULL,
                              "ledgerd.conf:1: events", "as listen (its default)");
+    /* The given one is blamed whichever comes first: listen given as the
+     * doorbell's default address. */
+    expect_addresses_refused("listen = ipc:///d/events.sock\n", NULL, "ipc:///d/events.sock",
+                             "ledgerd.conf:1: listen = \"ipc:///d/events.sock\"",
+                             "the same address as events (its default)");
     expect_addresses_refused("listen = tcp://127.0.0.1:9464\n[ledgerd]\nmetrics_listen = "
                              "127.0.0.1:9464\n",
                              NULL, "ipc:///d/events.sock", "ledgerd.conf:3: metrics_listen",
