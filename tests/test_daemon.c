@@ -117,21 +117,30 @@ static pid_t spawn_program(struct fixture *f, const char *program, const char *c
 
 /* --- building requests -------------------------------------------------------------- */
 
-/* Serialized AddPartner command. */
-static ProtobufCBinaryData command_add_partner(const char *command_id, const char *partner_id,
-                                               const char *name)
+/* Serialized AddPartner command with a correlation id ("" for none). */
+static ProtobufCBinaryData command_add_partner_correlated(const char *command_id,
+                                                          const char *partner_id, const char *name,
+                                                          const char *correlation_id)
 {
     Ledger__V1__AddPartner add = LEDGER__V1__ADD_PARTNER__INIT;
     add.partner_id = (char *)partner_id;
     add.name = (char *)name;
     Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
     command.command_id = (char *)command_id;
+    command.correlation_id = (char *)correlation_id;
     command.partner_id = (char *)partner_id;
     command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PARTNER;
     command.add_partner = &add;
     ProtobufCBinaryData data = {0};
     assert_int_equal(codec_pack(&command.base, &data.data, &data.len), LEDGER_ERR_OK);
     return data;
+}
+
+/* Serialized AddPartner command. */
+static ProtobufCBinaryData command_add_partner(const char *command_id, const char *partner_id,
+                                               const char *name)
+{
+    return command_add_partner_correlated(command_id, partner_id, name, "");
 }
 
 static ProtobufCBinaryData command_add_principal(const char *command_id, const char *principal_id,
@@ -1504,6 +1513,50 @@ static void test_daemon_rebuild_reports_a_changed_view(void **state)
     assert_false(log_contains(f, "DIFFERENT"));
 }
 
+/* `ledgerd rebuild` on a ledger with a record damaged behind the store's
+ * back (one byte of its correlation id, which only the record holds): exit
+ * 2, naming the record's sequence and what is wrong with it in the words of
+ * docs/operations.md. */
+static void test_daemon_rebuild_names_a_damaged_record(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    const char *correlation_id = "only-in-the-record-7f3e";
+    ProtobufCBinaryData data =
+        command_add_partner_correlated("rebuild-damaged-1", "damaged", "Damaged", correlation_id);
+    reply_free(operator_batch(f, &data, 1, LEDGER_ERR_OK));
+    free(data.data);
+    uint64_t damaged = operator_head_sequence(f);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+
+    char path[PATH_SIZE + 16], says[256];
+    snprintf(path, sizeof path, "%s/data.mdb", f->data);
+    assert_true(test_flip_byte_once(path, correlation_id, strlen(correlation_id), 0));
+    const char *rebuild[] = {"rebuild", "--data", f->data, NULL};
+    assert_int_equal(wait_exit(spawn(f, rebuild), 60000), 2);
+    snprintf(says, sizeof says,
+             "ledgerd: rebuild failed at sequence %llu: the record's bytes do not match its "
+             "stored leaf hash (CORRUPT); the log is damaged there: check it with ledger-verify "
+             "and restore a backup",
+             (unsigned long long)damaged);
+    if (!log_contains(f, says)) {
+        log_print(f, "");
+        fail_msg("rebuild did not name the damaged record %llu", (unsigned long long)damaged);
+    }
+    /* It failed before its first commit (every 20,000 events): the views
+     * are left as they were, and ledger-verify names the same record. */
+    const char *verify = getenv("LEDGER_VERIFY");
+    assert_non_null(verify);
+    log_clear(f);
+    const char *verify_args[] = {"--no-views", f->data, NULL};
+    assert_int_equal(wait_exit(spawn_program(f, verify, NULL, geteuid(), verify_args), 60000), 1);
+    snprintf(says, sizeof says, "FAILED at sequence %llu: ", (unsigned long long)damaged);
+    assert_true(log_contains(f, says));
+    daemon_start(f, NULL);
+    assert_int_equal(operator_head_sequence(f), damaged);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
 /* A data directory of an older views layout (the schema-v1 fixture, layout
  * 1): refused until `ledgerd rebuild`, which derives the views again in this
  * build's layout without comparing and says so; then it serves the same
@@ -2024,6 +2077,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_backup_restore_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_interrupted_rebuild_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_rebuild_reports_a_changed_view, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_rebuild_names_a_damaged_record, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_older_layout_derived_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_data_dir_mode, setup, teardown),

@@ -1,7 +1,8 @@
 /*
  * test_util.h: helpers shared by the tests: fresh temporary directories under
  * $LEDGER_TEST_TMP (set by ctest to the build's tests directory) or /tmp, and
- * their removal, file copies, timeouts that stretch for slow runs. Header-only so each test
+ * their removal, file copies, a byte of a file flipped, timeouts that stretch
+ * for slow runs. Header-only so each test
  * executable stays one file.
  */
 #ifndef LEDGER_TEST_UTIL_H
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* Makes a new empty directory named after `label`; aborts the test on failure. */
@@ -79,6 +81,42 @@ static inline bool test_copy_file(const char *from, const char *to)
         ok = false;
     }
     return ok;
+}
+
+/* Flips the lowest bit of the byte at `offset` within `pattern`, in the
+ * file at `path`, where the pattern occurs exactly once (as a test that
+ * damages a record of data.mdb behind the store's back does): false when
+ * the file cannot be read or written, or holds the pattern not once. */
+static inline bool test_flip_byte_once(const char *path, const void *pattern, size_t pattern_size,
+                                       size_t offset)
+{
+    FILE *file = fopen(path, "r+b");
+    long size = -1;
+    if (file == NULL || fseek(file, 0, SEEK_END) != 0 || (size = ftell(file)) <= 0 ||
+        offset >= pattern_size) {
+        if (file != NULL) {
+            fclose(file);
+        }
+        return false;
+    }
+    uint8_t *bytes = malloc((size_t)size);
+    rewind(file);
+    bool ok = bytes != NULL && fread(bytes, 1, (size_t)size, file) == (size_t)size;
+    long found = -1;
+    unsigned occurrences = 0;
+    for (long at = 0; ok && at + (long)pattern_size <= size; at++) {
+        if (memcmp(bytes + at, pattern, pattern_size) == 0) {
+            found = at;
+            occurrences++;
+        }
+    }
+    ok = ok && occurrences == 1;
+    if (ok) {
+        uint8_t flipped = bytes[found + (long)offset] ^ 0x01;
+        ok = fseek(file, found + (long)offset, SEEK_SET) == 0 && fputc(flipped, file) != EOF;
+    }
+    free(bytes);
+    return fclose(file) == 0 && ok;
 }
 
 /* Removes a directory and everything below it. */
