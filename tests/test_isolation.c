@@ -5,8 +5,8 @@
  * (own partner, own customer, another customer of the same partner, another
  * partner) -- is refused with exactly the code the table predicts (FORBIDDEN,
  * ASK_PARTNER, PARTNER_MISMATCH) or let through; and the events feed shows a
- * principal nothing of another partner (or, for a customer user, of another
- * customer).
+ * principal nothing of another partner (customer users, and every role the
+ * table keeps from the feed, get none at all: FORBIDDEN).
  *
  * Method: the expected outcome of a cell is generated from the table itself
  * (policy_command_access / policy_query_access / policy_role_scope), never
