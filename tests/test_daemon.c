@@ -1981,6 +1981,10 @@ static void test_daemon_command_line_refusals(void **state)
     char stray_file[PATH_SIZE + 32];
     snprintf(stray_file, sizeof stray_file, "%s/not-a-directory", f->root);
     write_line(stray_file, "not a ledger");
+    /* A data directory too deep for its default IPC sockets (at most 107
+     * bytes of path). */
+    char deep[PATH_SIZE + 160];
+    snprintf(deep, sizeof deep, "%s/%0120d", f->root, 0);
     const struct {
         const char *args[10];
         int status;
@@ -2017,6 +2021,10 @@ static void test_daemon_command_line_refusals(void **state)
         {{"--data", f->data, "--map-bytes-max", "1M"},
          2,
          "ledgerd: --map-bytes-max \"1M\": must be a byte count from 64M to 16T"},
+        {{"--data", deep},
+         2,
+         "is too long a path for an IPC socket (at most 107 bytes); set --listen and --events"},
+        /* Last: the log is read after the loop. */
         {{"--data", f->data, "--listen", missing_dir_url}, 1, "cannot listen on"},
     };
     struct stat st;
@@ -2031,6 +2039,7 @@ static void test_daemon_command_line_refusals(void **state)
         /* Refused before anything was made. */
         assert_int_not_equal(stat(fresh, &st), 0);
         assert_int_not_equal(stat(restored, &st), 0);
+        assert_int_not_equal(stat(deep, &st), 0);
     }
     /* Nor in a directory that holds no ledger. */
     char leftover[PATH_SIZE + 64];
