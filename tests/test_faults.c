@@ -22,7 +22,13 @@
  * (whole archive) so that its internal fdatasync, pwrite, writev and
  * allocations are wrapped too. A failed write of LMDB's meta page leaves the
  * environment refusing every transaction (MDB_PANIC) until it is reopened:
- * test_faults_write_eio pins that down. This is the
+ * test_faults_write_eio pins that down. The mkdirat and mdb_txn_commit
+ * wrappers can also hold the call until the test lets it go: a second backup
+ * then surely comes while the first still runs (one at a time: UNAVAILABLE),
+ * and requests surely queue behind a running commit (two copies of the same
+ * request bytes: the second answered by the first's outcome; a client that
+ * goes away before its reply), and a second signal surely comes while the
+ * daemon still stops. This is the
  * one test that includes <lmdb.h>: it must, to declare the wrapped functions
  * and return LMDB's own codes; everything else reaches LMDB through the store.
  */
@@ -83,6 +89,56 @@ static char mkdirat_name[NAME_MAX + 1];
 static bool race_mkdirat, race_rename;
 /* fstatvfs reports no room left, as on a full file system. */
 static bool disk_full;
+/* A call held until the test lets it go: a backup at its mkdirat, as a
+ * backup of a large ledger is still copying when the next request comes; a
+ * group at its mdb_txn_commit, as a slow disk holds a commit while requests
+ * queue behind it. */
+struct gate {
+    bool closed;  /* the next call waits */
+    bool waiting; /* a call waits */
+};
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_changed = PTHREAD_COND_INITIALIZER;
+static struct gate gate_mkdirat, gate_commit;
+
+/* Waits while `gate` is closed. */
+static void gate_pass(struct gate *gate)
+{
+    pthread_mutex_lock(&gate_lock);
+    if (gate->closed) {
+        gate->waiting = true;
+        pthread_cond_broadcast(&gate_changed);
+        while (gate->closed) {
+            pthread_cond_wait(&gate_changed, &gate_lock);
+        }
+        gate->waiting = false;
+    }
+    pthread_mutex_unlock(&gate_lock);
+}
+
+static void gate_set(struct gate *gate, bool closed)
+{
+    pthread_mutex_lock(&gate_lock);
+    gate->closed = closed;
+    pthread_cond_broadcast(&gate_changed);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+/* Waits up to 20 s for a call to wait at `gate`. */
+static bool gate_reached(struct gate *gate)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20;
+    pthread_mutex_lock(&gate_lock);
+    int rc = 0;
+    while (!gate->waiting && rc == 0) {
+        rc = pthread_cond_timedwait(&gate_changed, &gate_lock, &until);
+    }
+    bool reached = gate->waiting;
+    pthread_mutex_unlock(&gate_lock);
+    return reached;
+}
 
 static bool fault_hit(struct fault *fault)
 {
@@ -147,6 +203,7 @@ void *__real_calloc(size_t count, size_t size);
  * final name. */
 int __wrap_mkdirat(int dirfd, const char *path, mode_t mode)
 {
+    gate_pass(&gate_mkdirat);
     snprintf(mkdirat_name, sizeof mkdirat_name, "%s", path);
     if (fault_hit(&fault_mkdirat)) {
         errno = fault_mkdirat.error;
@@ -184,6 +241,7 @@ void *__wrap_realloc(void *pointer, size_t size);
 /* A failed commit ends the transaction, as LMDB's own failures do. */
 int __wrap_mdb_txn_commit(MDB_txn *txn)
 {
+    gate_pass(&gate_commit);
     if (fault_hit(&fault_commit)) {
         mdb_txn_abort(txn);
         return fault_commit.error;
@@ -669,6 +727,25 @@ static const char *served_end(struct served *served)
     rewind(served->log_file);
     log_text[fread(log_text, 1, sizeof log_text - 1, served->log_file)] = '\0';
     fclose(served->log_file);
+    return log_text;
+}
+
+/* Starts the server (no expiry schedule) and reads the operator's secret. */
+static void served_open(struct fixture *f, struct served *served,
+                        uint8_t secret[LEDGER_SECRET_BYTES])
+{
+    served_start(f, 0, served);
+    assert_true(key_read(f->dir, secret));
+}
+
+/* Stops the server with SIGTERM, as an operator does; it must return OK.
+ * Returns its log lines (served_end's). */
+static const char *served_close(struct served *served)
+{
+    assert_int_equal(0, kill(getpid(), SIGTERM));
+    const char *log_text = served_end(served);
+    assert_int_equal(LEDGER_ERR_OK, served->result);
+    server_destroy(served->server);
     return log_text;
 }
 
@@ -1229,6 +1306,342 @@ static void test_faults_backup_refused_names(void **state)
     test_remove_dir(dir);
 }
 
+/* The bytes of a backup request of the operator for `dir` (malloc'd), its
+ * nonce kept in spec->nonce. */
+static uint8_t *backup_request(struct request_spec *spec, const char *dir, size_t *size_out)
+{
+    Ledger__V1__BackupQuery backup = LEDGER__V1__BACKUP_QUERY__INIT;
+    backup.directory = (char *)dir;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_BACKUP;
+    query.backup = &backup;
+    return request_query(spec, &query, size_out);
+}
+
+/* One request sent, and its reply awaited, on a REQ socket and a thread of
+ * their own, while the test does other things. */
+struct call {
+    int sock;
+    const uint8_t *bytes; /* borrowed until call_finish */
+    size_t size;
+    Ledger__V1__Reply *reply;
+    pthread_t thread;
+};
+
+static void *call_main(void *argument)
+{
+    struct call *call = argument;
+    call->reply = call_bytes(call->sock, call->bytes, call->size);
+    return NULL;
+}
+
+static void call_start(struct call *call, const char *url, const uint8_t *bytes, size_t size)
+{
+    *call = (struct call){.sock = client_open(url, 30000), .bytes = bytes, .size = size};
+    assert_int_equal(0, pthread_create(&call->thread, NULL, call_main, call));
+}
+
+/* The reply (NULL on a timeout); the caller frees it with reply_free. */
+static Ledger__V1__Reply *call_finish(struct call *call)
+{
+    assert_int_equal(0, pthread_join(call->thread, NULL));
+    nn_close(call->sock);
+    return call->reply;
+}
+
+/* One backup at a time: a backup asked for while another is still copying
+ * is refused UNAVAILABLE, saying so, with its nonce echoed and a log line,
+ * and makes no directory; the loop keeps answering other requests
+ * meanwhile, and once the first is done the slot is free again. The first
+ * backup is held at its mkdirat, so that the second surely comes while it
+ * runs. */
+static void test_faults_backup_while_one_runs(void **state)
+{
+    struct fixture *f = *state;
+    struct served served = {0};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    served_open(f, &served, secret);
+    char first_dir[600], second_dir[600];
+    snprintf(first_dir, sizeof first_dir, "%s-first", f->dir);
+    snprintf(second_dir, sizeof second_dir, "%s-second", f->dir);
+    struct request_spec spec = {.principal_id = "operator", .secret = secret};
+    size_t first_size = 0, second_size = 0, head_size = 0;
+    uint8_t *first_bytes = backup_request(&spec, first_dir, &first_size);
+    uint8_t *second_bytes = backup_request(&spec, second_dir, &second_size);
+    uint8_t nonce[LEDGER_NONCE_BYTES];
+    memcpy(nonce, spec.nonce, sizeof nonce);
+    uint8_t *head_bytes = request_head(&spec, &head_size);
+
+    gate_set(&gate_mkdirat, true);
+    struct call first;
+    call_start(&first, served.listen, first_bytes, first_size);
+    if (!gate_reached(&gate_mkdirat)) {
+        gate_set(&gate_mkdirat, false);
+        fail_msg("the first backup did not reach its mkdirat");
+    }
+    int sock = client_open(served.listen, 30000);
+    Ledger__V1__Reply *refused = call_bytes(sock, second_bytes, second_size);
+    Ledger__V1__Reply *head = call_bytes(sock, head_bytes, head_size);
+    gate_set(&gate_mkdirat, false);
+    Ledger__V1__Reply *done = call_finish(&first);
+
+    assert_non_null(refused);
+    assert_int_equal(LEDGER_ERR_UNAVAILABLE, (int)refused->code);
+    assert_string_equal(refused->message,
+                        "a backup is already running; retry when it has finished");
+    assert_int_equal(LEDGER_NONCE_BYTES, refused->request_nonce.len);
+    assert_memory_equal(nonce, refused->request_nonce.data, LEDGER_NONCE_BYTES);
+    assert_null(refused->query);
+    reply_free(refused);
+    struct stat info;
+    assert_int_not_equal(0, stat(second_dir, &info));
+    assert_non_null(head);
+    assert_int_equal(LEDGER_ERR_OK, (int)head->code);
+    reply_free(head);
+    assert_non_null(done);
+    assert_int_equal(LEDGER_ERR_OK, (int)done->code);
+    reply_free(done);
+    assert_int_equal(0, stat(first_dir, &info));
+
+    /* The slot is free again: the refused request, signed anew, is served. */
+    free(second_bytes);
+    second_bytes = backup_request(&spec, second_dir, &second_size);
+    Ledger__V1__Reply *second = call_bytes(sock, second_bytes, second_size);
+    assert_non_null(second);
+    assert_int_equal(LEDGER_ERR_OK, (int)second->code);
+    reply_free(second);
+    assert_int_equal(0, stat(second_dir, &info));
+
+    nn_close(sock);
+    free(first_bytes);
+    free(second_bytes);
+    free(head_bytes);
+    const char *log_text = served_close(&served);
+    if (strstr(log_text, "request refused principal=operator code=UNAVAILABLE reason=\"a backup "
+                         "is already running; retry when it has finished\"") == NULL) {
+        fail_msg("the log does not name the refused backup:\n%s", log_text);
+    }
+    test_remove_dir(first_dir);
+    test_remove_dir(second_dir);
+}
+
+/* The bytes of a request of the operator adding partner `partner_id`
+ * (malloc'd). */
+static uint8_t *add_partner_request(const uint8_t secret[LEDGER_SECRET_BYTES],
+                                    const char *command_id, const char *partner_id,
+                                    size_t *size_out)
+{
+    Ledger__V1__AddPartner partner = LEDGER__V1__ADD_PARTNER__INIT;
+    partner.partner_id = (char *)partner_id;
+    partner.name = (char *)"Resent Partner";
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.command_id = (char *)command_id;
+    command.partner_id = (char *)partner_id;
+    command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PARTNER;
+    command.add_partner = &partner;
+    ProtobufCBinaryData data = {0};
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&command.base, &data.data, &data.len));
+    struct request_spec spec = {.principal_id = "operator", .secret = secret};
+    uint8_t *bytes = request_batch(&spec, &data, 1, size_out);
+    free(data.data);
+    return bytes;
+}
+
+/* The same request bytes received twice while a commit runs (a client's
+ * resend, or one request sent on two connections) queue together, but the
+ * second copy waits for a later group, where the first copy's outcome
+ * answers it: a committed command as a duplicate of itself (nothing appended
+ * twice), a refused one with the same refusal, said to be a replay (not
+ * decided again). The running commit is held at its mdb_txn_commit until
+ * all four copies are queued (the in-flight gauge says so). */
+static void test_faults_resent_request_waits_for_its_first_copy(void **state)
+{
+    struct fixture *f = *state;
+    struct served served = {0};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    served_open(f, &served, secret);
+    const struct server_counters *counters = server_counters(served.server);
+    size_t held_size = 0, new_size = 0, exists_size = 0;
+    uint8_t *held = add_partner_request(secret, "held-1", "p-held", &held_size);
+    uint8_t *fresh = add_partner_request(secret, "resent-1", "p-resent", &new_size);
+    uint8_t *exists = add_partner_request(secret, "resent-2", "p1", &exists_size);
+    uint64_t head_before = engine_head_sequence(f->engine);
+
+    gate_set(&gate_commit, true);
+    struct call running, copies[4];
+    call_start(&running, served.listen, held, held_size);
+    bool reached = gate_reached(&gate_commit);
+    if (reached) {
+        call_start(&copies[0], served.listen, fresh, new_size);
+        call_start(&copies[1], served.listen, fresh, new_size);
+        call_start(&copies[2], served.listen, exists, exists_size);
+        call_start(&copies[3], served.listen, exists, exists_size);
+    }
+    bool queued = reached && counter_reaches(&counters->inflight_requests, 5);
+    gate_set(&gate_commit, false);
+    Ledger__V1__Reply *first = call_finish(&running);
+    Ledger__V1__Reply *replies[4] = {NULL};
+    for (size_t i = 0; reached && i < 4; i++) {
+        replies[i] = call_finish(&copies[i]);
+    }
+    assert_true(reached);
+    assert_true(queued);
+    assert_non_null(first);
+    assert_int_equal(LEDGER_ERR_OK, (int)first->code);
+    reply_free(first);
+
+    /* The new command: committed once, the other copy its duplicate. */
+    for (size_t i = 0; i < 4; i++) {
+        assert_non_null(replies[i]);
+    }
+    assert_int_equal(LEDGER_ERR_OK, (int)replies[0]->code);
+    assert_int_equal(LEDGER_ERR_OK, (int)replies[1]->code);
+    assert_int_equal(1, replies[0]->n_results);
+    assert_int_equal(1, replies[1]->n_results);
+    const Ledger__V1__CommandResult *a = replies[0]->results[0], *b = replies[1]->results[0];
+    assert_true(a->duplicate != b->duplicate);
+    assert_int_equal(a->first_sequence, b->first_sequence);
+    assert_int_equal(head_before + 2, engine_head_sequence(f->engine));
+
+    /* The refused command: the same code twice, the second said to be a
+     * replay of the first. */
+    assert_int_equal(LEDGER_ERR_PARTNER_EXISTS, (int)replies[2]->code);
+    assert_int_equal(LEDGER_ERR_PARTNER_EXISTS, (int)replies[3]->code);
+    static const char replayed[] = "these request bytes were refused before; a replay gets the "
+                                   "same answer: sign a new request to try again";
+    bool second_replayed = strcmp(replies[3]->message, replayed) == 0;
+    const char *decided = second_replayed ? replies[2]->message : replies[3]->message;
+    const char *answered = second_replayed ? replies[3]->message : replies[2]->message;
+    assert_string_equal(answered, replayed);
+    assert_string_not_equal(decided, replayed);
+    assert_int_equal(1, atomic_load(&counters->replays_refused));
+    for (size_t i = 0; i < 4; i++) {
+        reply_free(replies[i]);
+    }
+
+    free(held);
+    free(fresh);
+    free(exists);
+    served_close(&served);
+    expect_views_replay(f);
+}
+
+/* A client that goes away while its command commits loses only the reply:
+ * the command is committed and durable, the server goes on serving, and the
+ * same bytes sent again from a new connection get the stored result
+ * (duplicate), nothing appended twice. The commit ahead of it is held at
+ * its mdb_txn_commit until the request is queued and its client closed. */
+static void test_faults_client_gone_before_its_reply(void **state)
+{
+    struct fixture *f = *state;
+    struct served served = {0};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    served_open(f, &served, secret);
+    const struct server_counters *counters = server_counters(served.server);
+    size_t held_size = 0, gone_size = 0;
+    uint8_t *held = add_partner_request(secret, "ahead-1", "p-ahead", &held_size);
+    uint8_t *gone = add_partner_request(secret, "gone-1", "p-gone", &gone_size);
+    uint64_t head_before = engine_head_sequence(f->engine);
+
+    gate_set(&gate_commit, true);
+    struct call running;
+    call_start(&running, served.listen, held, held_size);
+    bool reached = gate_reached(&gate_commit);
+    int sock = client_open(served.listen, 30000);
+    bool sent = reached && nn_send(sock, gone, gone_size, 0) == (int)gone_size;
+    bool queued = sent && counter_reaches(&counters->inflight_requests, 2);
+    nn_close(sock);
+    gate_set(&gate_commit, false);
+    Ledger__V1__Reply *first = call_finish(&running);
+    assert_true(reached);
+    assert_true(queued);
+    assert_non_null(first);
+    assert_int_equal(LEDGER_ERR_OK, (int)first->code);
+    reply_free(first);
+
+    /* Both committed, once the gone client's group is answered. */
+    assert_true(counter_reaches(&counters->commits, 2));
+    assert_int_equal(head_before + 2, engine_head_sequence(f->engine));
+    sock = client_open(served.listen, 30000);
+    Ledger__V1__Reply *again = call_bytes(sock, gone, gone_size);
+    nn_close(sock);
+    assert_non_null(again);
+    assert_int_equal(LEDGER_ERR_OK, (int)again->code);
+    assert_int_equal(1, again->n_results);
+    assert_true(again->results[0]->duplicate);
+    assert_int_equal(head_before + 2, again->results[0]->first_sequence);
+    reply_free(again);
+    assert_int_equal(head_before + 2, engine_head_sequence(f->engine));
+
+    free(held);
+    free(gone);
+    served_close(&served);
+    engine_reopen(f);
+    assert_int_equal(head_before + 2, engine_head_sequence(f->engine));
+}
+
+/* Waits up to 20 s for the served server's log (its stderr, a file of the
+ * fixture's directory) to hold `text`. */
+static bool served_log_reaches(struct fixture *f, const char *text)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/server.log", f->dir);
+    static char log_text[65536];
+    for (int waited_ms = 0; waited_ms < 20000; waited_ms += 10) {
+        size_t size = test_read_bytes(path, log_text, sizeof log_text - 1);
+        if (size != SIZE_MAX) {
+            log_text[size] = '\0';
+            if (strstr(log_text, text) != NULL) {
+                return true;
+            }
+        }
+        struct timespec pause = {.tv_nsec = 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return false;
+}
+
+/* A second signal while the daemon stops (an operator's Ctrl-C after a
+ * SIGTERM, a service manager's SIGTERM after a Ctrl-C) is logged and
+ * changes nothing: the commit in flight still ends, its request is
+ * answered, and the server returns OK. The commit is held at its
+ * mdb_txn_commit until both signals were handled (the log says so). */
+static void test_faults_second_signal_while_stopping(void **state)
+{
+    struct fixture *f = *state;
+    struct served served = {0};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    served_open(f, &served, secret);
+    size_t size = 0;
+    uint8_t *bytes = add_partner_request(secret, "stopping-1", "p-stopping", &size);
+    uint64_t head_before = engine_head_sequence(f->engine);
+
+    gate_set(&gate_commit, true);
+    struct call running;
+    call_start(&running, served.listen, bytes, size);
+    bool reached = gate_reached(&gate_commit);
+    bool first = reached && kill(getpid(), SIGTERM) == 0 &&
+                 served_log_reaches(f, "stopping signal=SIGTERM inflight=1");
+    bool second = first && kill(getpid(), SIGINT) == 0 &&
+                  served_log_reaches(f, "already stopping signal=SIGINT inflight=1");
+    gate_set(&gate_commit, false);
+    Ledger__V1__Reply *reply = call_finish(&running);
+    const char *log_text = served_end(&served);
+    if (!reached || !first || !second) {
+        fail_msg("reached %d, first %d, second %d:\n%s", reached, first, second, log_text);
+    }
+    assert_int_equal(LEDGER_ERR_OK, served.result);
+    server_destroy(served.server);
+    assert_non_null(reply);
+    assert_int_equal(LEDGER_ERR_OK, (int)reply->code);
+    assert_int_equal(1, reply->n_results);
+    assert_false(reply->results[0]->duplicate);
+    reply_free(reply);
+    free(bytes);
+    assert_int_equal(head_before + 1, engine_head_sequence(f->engine));
+    assert_non_null(strstr(log_text, "stopped"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1249,6 +1662,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_group_fails_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_backup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_backup_refused_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_backup_while_one_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_resent_request_waits_for_its_first_copy, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_faults_client_gone_before_its_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_second_signal_while_stopping, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
