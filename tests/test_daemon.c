@@ -765,10 +765,11 @@ static double operator_stat(struct fixture *f, const char *name)
     return value;
 }
 
-static void test_daemon_doorbell(void **state)
+/* A command commits and rings the doorbell at f->events_url, which a
+ * subscriber that joined first hears, with the head it made; one that never
+ * reads slows nothing. Then the daemon stops (exit 0). */
+static void doorbell_rings(struct fixture *f)
 {
-    struct fixture *f = *state;
-    daemon_start(f, NULL);
     int sub = nn_socket(AF_SP, NN_SUB);
     assert_true(sub >= 0);
     assert_true(nn_setsockopt(sub, NN_SUB, NN_SUB_SUBSCRIBE, "", 0) >= 0);
@@ -811,6 +812,38 @@ static void test_daemon_doorbell(void **state)
     nn_close(sub);
     nn_close(idle);
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
+static void test_daemon_doorbell(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    doorbell_rings(f);
+}
+
+/* Both sockets on TCP (docs/protocol.md: tcp://host:port as well as IPC):
+ * the started line names the addresses, requests are answered and the
+ * doorbell rings over TCP as over IPC. */
+static void test_daemon_serves_over_tcp(void **state)
+{
+    struct fixture *f = *state;
+    unsigned request_port = test_free_port(), events_port = test_free_port();
+    if (events_port == request_port) {
+        events_port = test_free_port();
+    }
+    assert_int_not_equal(events_port, request_port);
+    snprintf(f->url, sizeof f->url, "tcp://127.0.0.1:%u", request_port);
+    snprintf(f->events_url, sizeof f->events_url, "tcp://127.0.0.1:%u", events_port);
+    const char *tcp[] = {"--listen", f->url, "--events", f->events_url, NULL};
+    daemon_start(f, tcp);
+    char started[2 * PATH_SIZE + 128];
+    snprintf(started, sizeof started, " listen=%s events=%s ", f->url, f->events_url);
+    if (!log_contains(f, started)) {
+        log_print(f, "started");
+        fail_msg("the started line does not name %s and %s", f->url, f->events_url);
+    }
+    assert_int_equal(operator_head_sequence(f), 1);
+    doorbell_rings(f);
 }
 
 /* Sends, without waiting, an operator batch of `count` AddPartner commands
@@ -2079,6 +2112,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_bad_bytes_keep_serving, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_refused_request_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_doorbell, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_serves_over_tcp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_sigterm_answers_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_backpressure_pauses_reading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_concurrent_clients, setup, teardown),

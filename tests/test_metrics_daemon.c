@@ -68,19 +68,6 @@ static bool exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-static unsigned free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in address = {.sin_family = AF_INET};
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&address, sizeof address), 0);
-    socklen_t size = sizeof address;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&address, &size), 0);
-    close(fd);
-    return ntohs(address.sin_port);
-}
-
 /* GET /metrics from 127.0.0.1:port into out. Returns the status, or 0 when
  * nothing listens or the connection closed without an answer. */
 static int scrape(unsigned port, char *out, size_t size)
@@ -266,7 +253,7 @@ static int setup(void **state)
     snprintf(f->request_url, sizeof f->request_url, "ipc://%s/ledger.sock", f->data);
     snprintf(f->events_url, sizeof f->events_url, "ipc://%s/events.sock", f->data);
     snprintf(f->operator_key, sizeof f->operator_key, "%s/operator.key", f->data);
-    f->port = free_port();
+    f->port = test_free_port();
     *state = f;
     return 0;
 }

@@ -1,19 +1,22 @@
 /*
  * test_util.h: helpers shared by the tests: fresh temporary directories under
  * $LEDGER_TEST_TMP (set by ctest to the build's tests directory) or /tmp, and
- * their removal, file copies, a byte of a file flipped, timeouts that stretch
- * for slow runs. Header-only so each test
+ * their removal, file copies, a byte of a file flipped, a free TCP port,
+ * timeouts that stretch for slow runs. Header-only so each test
  * executable stays one file.
  */
 #ifndef LEDGER_TEST_UTIL_H
 #define LEDGER_TEST_UTIL_H
 
+#include <arpa/inet.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Makes a new empty directory named after `label`; aborts the test on failure. */
@@ -117,6 +120,23 @@ static inline bool test_flip_byte_once(const char *path, const void *pattern, si
     }
     free(bytes);
     return fclose(file) == 0 && ok;
+}
+
+/* A TCP port of 127.0.0.1 nobody listens on now: the kernel's pick for a
+ * socket just closed. Aborts the test when there is none. */
+static inline unsigned test_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof address;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&address, sizeof address) != 0 ||
+        getsockname(fd, (struct sockaddr *)&address, &size) != 0) {
+        perror("test_free_port");
+        abort();
+    }
+    close(fd);
+    return ntohs(address.sin_port);
 }
 
 /* Removes a directory and everything below it. */
