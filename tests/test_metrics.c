@@ -11,9 +11,9 @@
  *
  * Method: metrics_render on hand-filled counters, compared line by line with
  * literal expected text; metrics_start on a fresh engine (a temporary data
- * directory) and plain HTTP/1.0 requests over a TCP socket to 127.0.0.1 on a
- * port the kernel picked. The daemon as a whole is tested in
- * test_metrics_daemon.c.
+ * directory) and plain HTTP/1.0 requests over a TCP socket to 127.0.0.1 (and
+ * ::1, for an endpoint on IPv6's loopback) on a port the kernel picked. The daemon as a whole is
+ * tested in test_metrics_daemon.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -537,32 +537,26 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A port nobody listens on now: the kernel's pick for a socket just closed. */
-static unsigned free_port(void)
+/* Sends `request` to the loopback address of `family` (AF_INET: 127.0.0.1,
+ * AF_INET6: ::1), port `port`, and reads the whole answer (HTTP/1.0: the
+ * server closes after it) into out. Returns the status code, or 0 when the
+ * server closed without answering. */
+static int http_call_to(int family, unsigned port, const char *request, char *out, size_t size)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in address = {.sin_family = AF_INET};
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&address, sizeof address), 0);
-    socklen_t size = sizeof address;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&address, &size), 0);
-    close(fd);
-    return ntohs(address.sin_port);
-}
-
-/* Sends `request` to 127.0.0.1:port and reads the whole answer (HTTP/1.0:
- * the server closes after it) into out. Returns the status code, or 0 when
- * the server closed without answering. */
-static int http_call(unsigned port, const char *request, char *out, size_t size)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(family, SOCK_STREAM, 0);
     assert_true(fd >= 0);
     struct timeval timeout = {.tv_sec = 10};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&address, sizeof address), 0);
+    struct sockaddr_in6 address6 = {.sin6_family = AF_INET6,
+                                    .sin6_port = htons((uint16_t)port),
+                                    .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    if (family == AF_INET6) {
+        assert_int_equal(connect(fd, (struct sockaddr *)&address6, sizeof address6), 0);
+    } else {
+        assert_int_equal(connect(fd, (struct sockaddr *)&address, sizeof address), 0);
+    }
     size_t length = strlen(request);
     assert_int_equal(write(fd, request, length), (ssize_t)length);
     size_t used = 0;
@@ -590,6 +584,12 @@ static int http_call(unsigned port, const char *request, char *out, size_t size)
     return status;
 }
 
+/* The same to 127.0.0.1. */
+static int http_call(unsigned port, const char *request, char *out, size_t size)
+{
+    return http_call_to(AF_INET, port, request, out, size);
+}
+
 static const char *http_body(const char *answer)
 {
     const char *body = strstr(answer, "\r\n\r\n");
@@ -602,7 +602,7 @@ static void test_metrics_endpoint_answers(void **state)
     struct fixture *f = *state;
     atomic_store(&f->counters.commits, 42);
     atomic_store(&f->counters.refusals_by_code[LEDGER_ERR_BAD_SIGNATURE], 3);
-    unsigned port = free_port();
+    unsigned port = test_free_port();
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
     struct metrics_options options = {
@@ -675,6 +675,26 @@ static void test_metrics_endpoint_answers(void **state)
     metrics_stop(NULL);
 }
 
+/* metrics_listen on IPv6's loopback ([::1]:port, accepted as loopback by
+ * metrics_listen_check) is served there. */
+static void test_metrics_endpoint_on_ipv6_loopback(void **state)
+{
+    struct fixture *f = *state;
+    atomic_store(&f->counters.commits, 7);
+    unsigned port = test_free_port();
+    char listen[64];
+    snprintf(listen, sizeof listen, "[::1]:%u", port);
+    struct metrics_options options = {
+        .listen = listen, .engine = f->engine, .counters = &f->counters};
+    struct metrics *metrics = NULL;
+    assert_int_equal(metrics_start(&options, &metrics), LEDGER_ERR_OK);
+    static char answer[METRICS_TEXT_BYTES_MAX + 4096];
+    assert_int_equal(
+        http_call_to(AF_INET6, port, "GET /metrics HTTP/1.0\r\n\r\n", answer, sizeof answer), 200);
+    assert_non_null(strstr(http_body(answer), "\nledger_commits_total 7\n"));
+    metrics_stop(metrics);
+}
+
 static void test_metrics_endpoint_refuses_remote(void **state)
 {
     struct fixture *f = *state;
@@ -702,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_metrics_query_kind_names),
         cmocka_unit_test(test_metrics_listen_check),
         cmocka_unit_test_setup_teardown(test_metrics_endpoint_answers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_endpoint_on_ipv6_loopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_endpoint_refuses_remote, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
