@@ -1193,6 +1193,38 @@ static void test_daemon_backup_restore_rebuild(void **state)
                                   bare_restored, "--head-key", head_key, NULL};
     assert_int_equal(wait_exit(spawn(f, restore_bare), 60000), 0);
     assert_true(log_contains(f, "has no head.pb, so it is not a backup `ledgerctl backup` made"));
+    /* A copy that has its own head.key keeps it: --head-key is not used. */
+    char keyed[PATH_SIZE + 32], keyed_key[PATH_SIZE + 64], keyed_restored[PATH_SIZE + 32];
+    snprintf(keyed, sizeof keyed, "%s/keyed", f->root);
+    snprintf(keyed_restored, sizeof keyed_restored, "%s/restored-keyed", f->root);
+    assert_int_equal(mkdir(keyed, 0700), 0);
+    snprintf(to_data, sizeof to_data, "%s/data.mdb", keyed);
+    assert_true(test_copy_file(from_data, to_data));
+    snprintf(keyed_key, sizeof keyed_key, "%s/head.key", keyed);
+    assert_true(test_copy_file(head_key, keyed_key));
+    assert_int_equal(chmod(keyed_key, 0600), 0);
+    const char *restore_keyed[] = {"restore",      "--from",     keyed,    "--data",
+                                   keyed_restored, "--head-key", head_key, NULL};
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, restore_keyed), 60000), 0);
+    assert_true(
+        log_contains(f, "ledgerd: the backup has its own head.key; --head-key is not used"));
+    assert_false(log_contains(f, "the backup holds no head.key"));
+    /* Without --head-key a backup is restored all the same, with a note of
+     * what to copy before it can serve; until then it is refused. */
+    char keyless[PATH_SIZE + 32], note[2 * PATH_SIZE];
+    snprintf(keyless, sizeof keyless, "%s/restored-keyless", f->root);
+    const char *restore_keyless[] = {"restore", "--from", backup, "--data", keyless, NULL};
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, restore_keyless), 60000), 0);
+    snprintf(note, sizeof note,
+             "note: the backup holds no head.key; copy the original data directory's head.key "
+             "into %s (or run restore again with --head-key FILE) before starting ledgerd",
+             keyless);
+    assert_true(log_contains(f, note));
+    const char *serve_keyless[] = {"--data", keyless, NULL};
+    assert_int_equal(wait_exit(spawn(f, serve_keyless), 60000), 1);
+    assert_true(log_contains(f, "holds a ledger but not its head-signing key"));
 
     /* The restored copy serves the same history. */
     snprintf(f->data, sizeof f->data, "%s", restored);
