@@ -334,6 +334,15 @@ static void log_print(const struct fixture *f, const char *text)
     fclose(file);
 }
 
+/* Points the fixture at the data directory `dir`, served on its default
+ * IPC sockets. */
+static void fixture_data_set(struct fixture *f, const char *dir)
+{
+    snprintf(f->data, sizeof f->data, "%s", dir);
+    snprintf(f->url, sizeof f->url, "ipc://%s/ledger.sock", f->data);
+    snprintf(f->events_url, sizeof f->events_url, "ipc://%s/events.sock", f->data);
+}
+
 static int setup(void **state)
 {
     if (crypto_init() != LEDGER_ERR_OK) {
@@ -342,10 +351,10 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof *f);
     f->client = -1;
     test_make_dir(f->root, sizeof f->root, "daemon");
-    snprintf(f->data, sizeof f->data, "%s/data", f->root);
+    char data[PATH_SIZE];
+    snprintf(data, sizeof data, "%s/data", f->root);
+    fixture_data_set(f, data);
     snprintf(f->log_path, sizeof f->log_path, "%s/ledgerd.log", f->root);
-    snprintf(f->url, sizeof f->url, "ipc://%s/ledger.sock", f->data);
-    snprintf(f->events_url, sizeof f->events_url, "ipc://%s/events.sock", f->data);
     const char *init[] = {"init", "--data", f->data, NULL};
     pid_t pid = spawn(f, init);
     if (wait_exit(pid, 30000) != 0) {
@@ -1227,9 +1236,7 @@ static void test_daemon_backup_restore_rebuild(void **state)
     assert_true(log_contains(f, "holds a ledger but not its head-signing key"));
 
     /* The restored copy serves the same history. */
-    snprintf(f->data, sizeof f->data, "%s", restored);
-    snprintf(f->url, sizeof f->url, "ipc://%s/ledger.sock", f->data);
-    snprintf(f->events_url, sizeof f->events_url, "ipc://%s/events.sock", f->data);
+    fixture_data_set(f, restored);
     daemon_start(f, NULL);
     assert_int_equal(operator_head_sequence(f), head);
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
@@ -1360,6 +1367,70 @@ static void test_daemon_restore_refuses_a_damaged_head(void **state)
     }
 }
 
+/* Starts the daemon on `dir`, adds the partner `partner_id`, takes a backup
+ * into `backup` and stops it. */
+static void partner_added_and_backed_up(struct fixture *f, const char *dir, const char *partner_id,
+                                        const char *backup)
+{
+    fixture_data_set(f, dir);
+    daemon_start(f, NULL);
+    ProtobufCBinaryData command = command_add_partner(partner_id, partner_id, "Diverged");
+    reply_free(operator_batch(f, &command, 1, LEDGER_ERR_OK));
+    free(command.data);
+    reply_free(operator_backup(f, backup, LEDGER_ERR_OK));
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
+/* Two copies of one ledger that diverged (a data directory restored and
+ * served beside its original, both with the same head key): a backup that
+ * mixes one's data.mdb with the other's head.pb is signed by the right key
+ * for the right number of events, and restore still refuses it, naming the
+ * root that differs. */
+static void test_daemon_restore_refuses_the_head_of_a_diverged_copy(void **state)
+{
+    struct fixture *f = *state;
+    char original[PATH_SIZE], twin[PATH_SIZE + 32], head_key[PATH_SIZE + 32];
+    snprintf(original, sizeof original, "%s", f->data);
+    snprintf(twin, sizeof twin, "%s/twin", f->root);
+    snprintf(head_key, sizeof head_key, "%s/head.key", original);
+    const char *copy[] = {"restore", "--from", original, "--data", twin, NULL};
+    assert_int_equal(wait_exit(spawn(f, copy), 60000), 0);
+    char original_backup[PATH_SIZE + 32], twin_backup[PATH_SIZE + 32];
+    snprintf(original_backup, sizeof original_backup, "%s/original-backup", f->root);
+    snprintf(twin_backup, sizeof twin_backup, "%s/twin-backup", f->root);
+    partner_added_and_backed_up(f, twin, "twin-only", twin_backup);
+    partner_added_and_backed_up(f, original, "original-only", original_backup);
+    uint64_t head = 2; /* the first operator, then one partner each */
+
+    char mixed[PATH_SIZE + 32], path[PATH_SIZE + 64];
+    snprintf(mixed, sizeof mixed, "%s/mixed", f->root);
+    snprintf(path, sizeof path, "%s/head.pb", twin_backup);
+    uint8_t twin_head[1024];
+    size_t twin_head_size = test_read_bytes(path, twin_head, sizeof twin_head);
+    assert_true(twin_head_size != SIZE_MAX);
+    backup_with_head(original_backup, mixed, twin_head, twin_head_size);
+    char restored[PATH_SIZE + 32], says[256];
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    const char *restore[] = {"restore", "--from",     mixed,    "--data",
+                             restored,  "--head-key", head_key, NULL};
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, restore), 60000), 1);
+    snprintf(says, sizeof says,
+             "ledgerd: the backup's head.pb does not match its data: the root of the first %llu "
+             "events is not the one it signs (MISMATCH)",
+             (unsigned long long)head);
+    if (!log_contains(f, says)) {
+        log_print(f, "ledgerd:");
+        fail_msg("restore of a diverged copy's head did not say '%s'", says);
+    }
+    struct stat info;
+    assert_int_not_equal(stat(restored, &info), 0);
+    /* Each backup whole is restored. */
+    const char *restore_twin[] = {"restore", "--from",     twin_backup, "--data",
+                                  restored,  "--head-key", head_key,    NULL};
+    assert_int_equal(wait_exit(spawn(f, restore_twin), 60000), 0);
+}
+
 /* Writes `text` and a newline to a new file at `path`. */
 static void write_line(const char *path, const char *text)
 {
@@ -1482,9 +1553,7 @@ static void test_daemon_start_checks_the_head_key(void **state)
     assert_true(log_contains(f, "the saved head was signed by the key with public key "));
     /* The right key serves. */
     assert_int_equal(rename(saved_key, restored_key), 0);
-    snprintf(f->data, sizeof f->data, "%s", restored);
-    snprintf(f->url, sizeof f->url, "ipc://%s/ledger.sock", f->data);
-    snprintf(f->events_url, sizeof f->events_url, "ipc://%s/events.sock", f->data);
+    fixture_data_set(f, restored);
     daemon_start(f, NULL);
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
@@ -1911,9 +1980,9 @@ static void test_daemon_defaults_first_start(void **state)
     char cwd[PATH_SIZE - 64];
     snprintf(cwd, sizeof cwd, "%s/fresh", f->root);
     assert_int_equal(mkdir(cwd, 0700), 0);
-    snprintf(f->data, sizeof f->data, "%s/ledger-data", cwd);
-    snprintf(f->url, sizeof f->url, "ipc://%s/ledger.sock", f->data);
-    snprintf(f->events_url, sizeof f->events_url, "ipc://%s/events.sock", f->data);
+    char data[PATH_SIZE];
+    snprintf(data, sizeof data, "%s/ledger-data", cwd);
+    fixture_data_set(f, data);
     const char *no_options[] = {NULL};
     f->pid = spawn_in(f, cwd, no_options);
     bool initialized = false;
@@ -2165,6 +2234,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_start_checks_the_head_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_a_damaged_head, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_the_head_of_a_diverged_copy,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_map_larger_than_its_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_all_or_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_names_a_missing_parent, setup, teardown),
