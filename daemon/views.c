@@ -2368,6 +2368,10 @@ static void billing_rows_keep(struct row_list *list, size_t keep)
     }
 }
 
+static const char billing_token_refused[] =
+    "page_token must be a next_page_token a billing query returned, asked again with its month, "
+    "customer_id, limit and tree_size";
+
 /* One month of billing: the stored charges whose first month is within the
  * longest term (LEDGER's 60 months) before it, expanded into that month.
  * With a limit, one page of them: the rows after the page token's mark,
@@ -2401,7 +2405,7 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
                  "limit must be at most %d (0: every row in one reply)", LEDGER_ROWS_PAGE_MAX);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
-    bool paged = q->limit != 0, after = false;
+    bool paged = q->limit != 0, after = false, mark_found = false;
     uint64_t tree_size = q->tree_size;
     struct billing_mark mark;
     const char *token = text(q->page_token);
@@ -2409,9 +2413,7 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
         if (!paged || !billing_mark_parse(token, &mark) ||
             mark.tree_size > store_last_sequence(txn) ||
             (q->tree_size != 0 && q->tree_size != mark.tree_size)) {
-            snprintf(message, VIEWS_MESSAGE_SIZE,
-                     "page_token must be a next_page_token a billing query returned, asked again "
-                     "with its month, customer_id, limit and tree_size");
+            snprintf(message, VIEWS_MESSAGE_SIZE, "%s", billing_token_refused);
             return LEDGER_ERR_INVALID_ARGUMENT;
         }
         tree_size = mark.tree_size;
@@ -2463,7 +2465,10 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
             err = billing_expand(list, &key, &value, first, wanted, month, tree_size);
             if (err == LEDGER_ERR_OK && list->count > before) {
                 total++;
-                if (after && billing_mark_compare(&list->entries[list->count - 1], &mark) <= 0) {
+                int placed =
+                    after ? billing_mark_compare(&list->entries[list->count - 1], &mark) : 1;
+                mark_found = mark_found || placed == 0;
+                if (placed <= 0) {
                     codec_message_free(list->entries[--list->count].row); /* an earlier page's */
                 } else if (paged && list->count >= 2 * (size_t)q->limit + 2) {
                     billing_rows_keep(list, (size_t)q->limit + 1);
@@ -2480,6 +2485,14 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
     }
     if (err != LEDGER_ERR_OK) {
         return err;
+    }
+    if (after && !mark_found) {
+        /* The token's row is not a row of this query at the token's tree: a
+         * token of another month or customer, or made up. Going on from
+         * where it would sort would skip rows, or end the pages early,
+         * without a word. */
+        snprintf(message, VIEWS_MESSAGE_SIZE, "%s", billing_token_refused);
+        return LEDGER_ERR_INVALID_ARGUMENT;
     }
     billing_rows_keep(list, paged ? (size_t)q->limit + 1 : list->count);
     if (paged && list->count > q->limit) {

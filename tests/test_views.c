@@ -2157,6 +2157,82 @@ static void test_views_billing_pages_pinned(void **state)
     views_result_clear(&before);
 }
 
+/* The token of the first page of `month` (every customer, a row a page)
+ * that ends with a row of `customer_id` and has more after it, into token;
+ * false when there is none. */
+static bool billing_token_of(struct fixture *f, const char *month, const char *customer_id,
+                             char token[256])
+{
+    token[0] = '\0';
+    for (unsigned pages = 0; pages < 1000; pages++) {
+        Ledger__V1__QueryResult r;
+        assert_ok(billing_page(f, month, "", 0, 1, token, &r));
+        bool more = r.next_page_token[0] != '\0';
+        bool found =
+            more && r.n_billing == 1 && strcmp(r.billing[0]->customer_id, customer_id) == 0;
+        snprintf(token, 256, "%s", r.next_page_token);
+        views_result_clear(&r);
+        if (found || !more) {
+            return found;
+        }
+    }
+    fail_msg("the pages of %s do not end", month);
+    return false;
+}
+
+/* A well-formed token that no page of this query returned -- one of another
+ * customer or month, or made up -- is refused, rather than read as a place
+ * in these rows: there it would end the pages early (c-2's place among the
+ * rows of c-1 alone is past all of them), start another customer's rows as
+ * if they went on from it, or skip rows, without a word. */
+static void test_views_billing_token_of_another_query(void **state)
+{
+    struct fixture *f = *state;
+    /* Two monthly reservations each for c-1 and c-2, bought in a month of
+     * their own: rows in it and in the next. */
+    assert_ok(store_begin(f->store, true, &f->txn));
+    const char *customers[] = {"c-1", "c-1", "c-2", "c-2"};
+    for (size_t i = 0; i < 4; i++) {
+        char reservation_id[32], order_id[32];
+        snprintf(reservation_id, sizeof reservation_id, "res-token-%zu", i);
+        snprintf(order_id, sizeof order_id, "ord-token-%zu", i);
+        reservation_purchased(f, "p-1", customers[i], &actor_admin, reservation_id, order_id,
+                              LEDGER__V1__PURCHASER__PURCHASER_PARTNER,
+                              LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY,
+                              LEDGER__V1__TERM__TERM_P1Y, 1200, 1300, utc(2031, 5, 10));
+    }
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    const char *month = "2031-05", *next = "2031-06";
+    char of_c1[256], of_c2[256];
+    assert_true(billing_token_of(f, month, "c-1", of_c1));
+    assert_true(billing_token_of(f, month, "c-2", of_c2));
+    Ledger__V1__QueryResult r;
+    /* Good for their own query, and for their customer's rows alone. */
+    assert_ok(billing_page(f, month, "", 0, 1, of_c2, &r));
+    assert_int_equal(r.n_billing, 1);
+    views_result_clear(&r);
+    assert_ok(billing_page(f, month, "c-2", 0, 1, of_c2, &r));
+    assert_int_equal(r.n_billing, 1);
+    views_result_clear(&r);
+    /* Another customer's rows. */
+    assert_int_equal(billing_page(f, month, "c-1", 0, 1, of_c2, &r), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(billing_page(f, month, "c-2", 0, 1, of_c1, &r), LEDGER_ERR_INVALID_ARGUMENT);
+    /* The next month's. */
+    assert_ok(billing_page(f, next, "", 0, 1, "", &r));
+    assert_int_equal(r.n_billing, 1);
+    views_result_clear(&r);
+    assert_int_equal(billing_page(f, next, "", 0, 1, of_c1, &r), LEDGER_ERR_INVALID_ARGUMENT);
+    /* Rows that are not there: a sequence past the tree, a customer with
+     * no rows. */
+    unsigned long long tree = strtoull(of_c1, NULL, 10);
+    char made_up[256];
+    snprintf(made_up, sizeof made_up, "%llu.%llu.0.c-1", tree, tree + 1);
+    assert_int_equal(billing_page(f, month, "", 0, 1, made_up, &r), LEDGER_ERR_INVALID_ARGUMENT);
+    snprintf(made_up, sizeof made_up, "%llu.1.0.c-0", tree);
+    assert_int_equal(billing_page(f, month, "", 0, 1, made_up, &r), LEDGER_ERR_INVALID_ARGUMENT);
+}
+
 /* --- tests: principals, partners, bad queries
  * ----------------------------------------------------- */
 
@@ -3100,6 +3176,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_billing_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_pages_pinned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_token_of_another_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_principals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_partner_exists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_query_bad_input, setup, teardown),
