@@ -1271,7 +1271,8 @@ static void test_faults_backup(void **state)
 /* Names a backup refuses before it makes anything, with INVALID_ARGUMENT:
  * none, no last component, a parent that is missing or not a directory,
  * and a name that exists (a directory, or a symbolic link to a missing
- * one). Trailing slashes are dropped. */
+ * one). Trailing slashes are dropped; a relative name is made in the
+ * working directory. */
 static void test_faults_backup_refused_names(void **state)
 {
     struct fixture *f = *state;
@@ -1304,6 +1305,16 @@ static void test_faults_backup_refused_names(void **state)
     /* Made once, refused the second time. */
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, engine_backup(f->engine, dir));
     test_remove_dir(dir);
+    /* A relative name is taken from the working directory
+     * (docs/protocol.md, backup). */
+    char cwd[PATH_MAX], made[700];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(0, chdir(f->dir));
+    enum ledger_err relative = engine_backup(f->engine, "relative-backup");
+    assert_int_equal(0, chdir(cwd));
+    assert_int_equal(LEDGER_ERR_OK, relative);
+    snprintf(made, sizeof made, "%s/relative-backup/head.pb", f->dir);
+    assert_int_equal(0, stat(made, &info));
 }
 
 /* The bytes of a backup request of the operator for `dir` (malloc'd), its
