@@ -5,14 +5,16 @@
  * authentication and framing, commands that are durable across a restart,
  * idempotent retries, bad bytes that are answered while the daemon keeps
  * serving, the doorbell, a clean shutdown on SIGTERM that answers the
- * requests in flight, and a second daemon refused on the same data directory.
+ * requests in flight, and a second daemon refused on the same data directory;
+ * and what an operator meets: start-up, rebuild, backup and restore refusals,
+ * each naming its cause.
  *
  * Method: each test initializes a fresh data directory with `ledgerd init`,
  * starts `ledgerd` (path in $LEDGERD, set by ctest) on it with its default IPC
- * sockets, and speaks the protocol of docs/protocol.md with a raw nanomsg REQ
- * socket, protobuf-c messages (codec.h) and HMAC-SHA256 (crypto.h), exactly as
- * a client written from the document alone would. The daemon's stderr goes to
- * a log file that some tests read back.
+ * sockets (one test on TCP ones), and speaks the protocol of docs/protocol.md
+ * with a raw nanomsg REQ socket, protobuf-c messages (codec.h) and
+ * HMAC-SHA256 (crypto.h), exactly as a client written from the document alone
+ * would. The daemon's stderr goes to a log file that some tests read back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
