@@ -797,6 +797,7 @@ static int restore_into(const struct command_line *line, const struct config *co
     bool has_head_key = false;
     DIR *source = opendir(line->from);
     if (source == NULL) {
+        fprintf(stderr, "ledgerd: cannot read %s: %s\n", line->from, strerror(errno));
         ok = false;
     }
     struct dirent *entry;
@@ -826,8 +827,12 @@ static int restore_into(const struct command_line *line, const struct config *co
         char to[CONFIG_PATH_SIZE];
         if (has_head_key) {
             fprintf(stderr, "ledgerd: the backup has its own head.key; --head-key is not used\n");
-        } else if (count < MAIN_RESTORE_FILES_MAX && path_join(dir, "head.key", to) == 0 &&
-                   file_copy(line->head_key, to, 0600)) {
+        } else if (count >= MAIN_RESTORE_FILES_MAX) {
+            /* No room to record the key for the undo: the backup's files
+             * took every slot. */
+            fprintf(stderr, "ledgerd: %s holds too many files for a backup\n", line->from);
+            ok = false;
+        } else if (path_join(dir, "head.key", to) == 0 && file_copy(line->head_key, to, 0600)) {
             snprintf(names[count], sizeof names[count], "head.key");
             count++;
             has_head_key = true;

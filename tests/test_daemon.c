@@ -1300,6 +1300,19 @@ static void backup_taken(struct fixture *f, char *backup, size_t size)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* The same, and the bytes of the backup's head.pb in `head` (at most
+ * `capacity`): their count. */
+static size_t backup_taken_head(struct fixture *f, char *backup, size_t size, uint8_t *head,
+                                size_t capacity)
+{
+    backup_taken(f, backup, size);
+    char path[PATH_SIZE + 64];
+    snprintf(path, sizeof path, "%s/head.pb", backup);
+    size_t head_size = test_read_bytes(path, head, capacity);
+    assert_true(head_size != SIZE_MAX);
+    return head_size;
+}
+
 /* A backup directory `dir` holding `backup`'s data.mdb and, for head.pb,
  * `head_size` bytes of `head`. */
 static void backup_with_head(const char *backup, const char *dir, const uint8_t *head,
@@ -1324,12 +1337,8 @@ static void test_daemon_restore_refuses_a_damaged_head(void **state)
 {
     struct fixture *f = *state;
     char backup[PATH_SIZE + 32];
-    backup_taken(f, backup, sizeof backup);
-    char path[PATH_SIZE + 64];
-    snprintf(path, sizeof path, "%s/head.pb", backup);
     uint8_t head[1024];
-    size_t head_size = test_read_bytes(path, head, sizeof head);
-    assert_true(head_size != SIZE_MAX);
+    size_t head_size = backup_taken_head(f, backup, sizeof backup, head, sizeof head);
     /* The last field is the 32-byte public key (tag and length before it);
      * the signature's last byte comes just before. */
     size_t signature_last = head_size - (2 + CRYPTO_SIGN_PUBLIC_BYTES) - 1;
@@ -1440,6 +1449,46 @@ static void write_line(const char *path, const char *text)
     assert_non_null(file);
     fprintf(file, "%s\n", text);
     assert_int_equal(fclose(file), 0);
+}
+
+/* A directory that holds a backup among too many other files (a dumping
+ * ground, not a backup) is refused, whether its files alone pass the bound
+ * or leave no room for --head-key, with the same reason, and nothing is
+ * left behind. */
+static void test_daemon_restore_refuses_a_crowded_directory(void **state)
+{
+    struct fixture *f = *state;
+    char backup[PATH_SIZE + 32], path[PATH_SIZE + 64];
+    uint8_t head[1024];
+    size_t head_size = backup_taken_head(f, backup, sizeof backup, head, sizeof head);
+    char crowded[PATH_SIZE + 32], restored[PATH_SIZE + 32], head_key[PATH_SIZE + 32];
+    snprintf(crowded, sizeof crowded, "%s/crowded", f->root);
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    snprintf(head_key, sizeof head_key, "%s/head.key", f->data);
+    backup_with_head(backup, crowded, head, head_size);
+    /* data.mdb, head.pb and 62 more: every one of restore's 64 slots. */
+    for (int i = 0; i < 62; i++) {
+        snprintf(path, sizeof path, "%s/extra-%02d", crowded, i);
+        write_line(path, "not part of a backup");
+    }
+    const char *with_key[] = {"restore", "--from",     crowded,  "--data",
+                              restored,  "--head-key", head_key, NULL};
+    const char *without_key[] = {"restore", "--from", crowded, "--data", restored, NULL};
+    char says[2 * PATH_SIZE];
+    snprintf(says, sizeof says, "ledgerd: %s holds too many files for a backup", crowded);
+    struct stat info;
+    for (int round = 0; round < 2; round++) {
+        log_clear(f);
+        /* Then one more file: the backup's own files pass the bound. */
+        assert_int_equal(wait_exit(spawn(f, round == 0 ? with_key : without_key), 60000), 1);
+        if (!log_contains(f, says) || log_contains(f, "cannot copy")) {
+            log_print(f, "ledgerd:");
+            fail_msg("round %d: restore did not say '%s'", round, says);
+        }
+        assert_int_not_equal(stat(restored, &info), 0);
+        snprintf(path, sizeof path, "%s/extra-62", crowded);
+        write_line(path, "not part of a backup");
+    }
 }
 
 /* restore refuses a --head-key that is not the backup's head-signing key
@@ -2238,6 +2287,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_the_head_of_a_diverged_copy,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_a_crowded_directory, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_daemon_map_larger_than_its_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_all_or_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_names_a_missing_parent, setup, teardown),
