@@ -986,12 +986,6 @@ enum ledger_err ctl_output_message_extras(FILE *out, enum ctl_format format, con
     return err;
 }
 
-enum ledger_err ctl_output_message(FILE *out, enum ctl_format format, const char *key,
-                                   const ProtobufCMessage *message)
-{
-    return ctl_output_message_extras(out, format, key, message, NULL, 0);
-}
-
 enum ledger_err ctl_output_records(FILE *out, enum ctl_format format, const char *key,
                                    const char *const *names, const enum ctl_cell_kind *kinds,
                                    size_t name_count, const char *const *cells, size_t row_count,

@@ -56,12 +56,6 @@ ctl_output_rows(FILE *out, enum ctl_format format, const char *key,
                 const ProtobufCMessage *const *rows, size_t count, const struct ctl_column *columns,
                 size_t column_count, const struct ctl_extra *extras, size_t extra_count);
 
-/* Prints one message (a head, a proof, an explanation): JSON {"<key>": {...}};
- * as a table or CSV, one "field value" line per leaf. */
-__attribute__((warn_unused_result)) enum ledger_err
-ctl_output_message(FILE *out, enum ctl_format format, const char *key,
-                   const ProtobufCMessage *message);
-
 /* Events, printed as they arrive: JSON one object per line (the Event's
  * fields after "type"; with proofs also "record" and "proof"), a table with
  * fixed columns, or CSV. */
@@ -99,8 +93,10 @@ __attribute__((warn_unused_result)) enum ledger_err
 ctl_output_value(FILE *out, enum ctl_format format, const char *name,
                  const ProtobufCBinaryData *bytes);
 
-/* Prints one message with extras beside it: JSON {"<key>": {...}, extras...};
- * as a table or CSV, the message's leaf lines and then one line per extra. */
+/* Prints one message (a head, a proof, an explanation) with extras beside
+ * it: JSON {"<key>": {...}, extras...}; as a table, one "field value" line
+ * per leaf and then one per extra; as CSV, a "field,value" header record,
+ * then one record per leaf and one per extra. */
 __attribute__((warn_unused_result)) enum ledger_err
 ctl_output_message_extras(FILE *out, enum ctl_format format, const char *key,
                           const ProtobufCMessage *message, const struct ctl_extra *extras,
