@@ -5,10 +5,14 @@
  * names and value forms (enums by CLI name, money as amount/amount_minor/
  * currency, *_us times with their ISO twin, bytes as hex, the chosen oneof
  * member only) and never prints a secret; CSV quotes by RFC 4180; tables
- * align; error output has the documented shapes. Method: print into a
- * memory stream and compare exact text.
+ * align and show control characters as '?'; a write's results, and events
+ * with their proofs, have the documented text in every format; error
+ * output has the documented shapes; a document that cannot be written is
+ * IO_ERROR with the system's reason. Method: print into a memory stream
+ * (or /dev/full) and compare exact text.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -269,6 +273,201 @@ static void test_ctl_output_table_and_csv_rows(void **state)
     free(text);
 }
 
+/* A table's cells show control characters as '?' (a value could move the
+ * cursor or clear the terminal); the values beside the rows follow as
+ * "name: value" lines, an empty text left out, truth values as yes/no. */
+static void test_ctl_output_table_cells_and_extras(void **state)
+{
+    (void)state;
+    Ledger__V1__ReservationRow row;
+    Ledger__V1__Scope scope;
+    Ledger__V1__Actor actor;
+    Ledger__V1__Money price;
+    sample_row(&row, &scope, &actor, &price);
+    row.reservation_id = (char *)"res-1\x1b[2J\t\x7f";
+    const ProtobufCMessage *rows[1] = {&row.base};
+    const struct ctl_extra extras[] = {
+        {"next_page_token", "p-2", 0, false},
+        {"note", "", 0, false},
+        {"total_rows", NULL, 42, false},
+        {"complete", NULL, 0, true},
+    };
+    struct capture capture;
+    capture_open(&capture);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_TABLE, "rows", rows, 1,
+                                                    columns, 2, extras, 4));
+    char *text = capture_close(&capture);
+    assert_string_equal("RESERVATION  SCOPE\n"
+                        "res-1?[2J??  resource-group:sub-1/rg-web\n"
+                        "next_page_token: p-2\n"
+                        "total_rows: 42\n"
+                        "complete: no\n",
+                        text);
+    free(text);
+    /* CSV keeps the value as it is, quoted by RFC 4180 only when needed. */
+    capture_open(&capture);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_CSV, "rows", rows, 1,
+                                                    columns, 1, NULL, 0));
+    text = capture_close(&capture);
+    assert_string_equal("reservation_id\r\nres-1\x1b[2J\t\x7f\r\n", text);
+    free(text);
+}
+
+/* What a write prints as a table for each result the daemon can send: no
+ * events, one, a range, a duplicate, and the ids it assigned; CSV has one
+ * record each. */
+static void test_ctl_output_write_results(void **state)
+{
+    (void)state;
+    Ledger__V1__CommandResult none = LEDGER__V1__COMMAND_RESULT__INIT;
+    Ledger__V1__CommandResult one = LEDGER__V1__COMMAND_RESULT__INIT;
+    Ledger__V1__CommandResult range = LEDGER__V1__COMMAND_RESULT__INIT;
+    one.first_sequence = 12;
+    one.last_sequence = 12;
+    one.stream_version = 4;
+    one.duplicate = 1;
+    one.order_id = (char *)"ord-12";
+    one.reservation_id = (char *)"res-12";
+    range.first_sequence = 20;
+    range.last_sequence = 22;
+    range.stream_version = 7;
+    range.savings_plan_id = (char *)"sp-20";
+    Ledger__V1__CommandResult *results[3] = {&none, &one, &range};
+    Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
+    reply.results = results;
+    reply.n_results = 3;
+    reply.head_sequence = 22;
+    const char *ids[3] = {"c-a", "c-b", "c-c"};
+    const struct ctl_extra extra = {"reservation_ids", "res-12,res-13", 0, false};
+    struct capture capture;
+    capture_open(&capture);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_write_result(capture.file, CTL_FORMAT_TABLE, ids,
+                                                            &reply, &extra, 1));
+    char *text = capture_close(&capture);
+    assert_string_equal("c-a: committed, no events\n"
+                        "c-b: committed as sequence 12 (stream version 4), an earlier identical "
+                        "command: nothing new\n"
+                        "  order_id         ord-12\n"
+                        "  reservation_id   res-12\n"
+                        "c-c: committed as sequences 20..22 (stream version 7)\n"
+                        "  savings_plan_id  sp-20\n"
+                        "  reservation_ids  res-12,res-13\n",
+                        text);
+    free(text);
+    capture_open(&capture);
+    assert_int_equal(LEDGER_ERR_OK,
+                     ctl_output_write_result(capture.file, CTL_FORMAT_CSV, ids, &reply, &extra, 1));
+    text = capture_close(&capture);
+    assert_string_equal("command_id,first_sequence,last_sequence,stream_version,order_id,"
+                        "reservation_id,savings_plan_id,duplicate,reservation_ids\r\n"
+                        "c-a,0,0,0,,,,no,\"res-12,res-13\"\r\n"
+                        "c-b,12,12,4,ord-12,res-12,,yes,\"res-12,res-13\"\r\n"
+                        "c-c,20,22,7,,,sp-20,no,\"res-12,res-13\"\r\n",
+                        text);
+    free(text);
+}
+
+/* An event with its proof in each format: the table's proof line (an
+ * empty path, the proof of the only leaf of a tree of size 1, says so),
+ * CSV's three proof columns after the header that names them, JSON's
+ * record and proof members. */
+static void test_ctl_output_event_with_proof(void **state)
+{
+    (void)state;
+    Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__PartnerRegistered registered = LEDGER__V1__PARTNER_REGISTERED__INIT;
+    Ledger__V1__Actor actor = LEDGER__V1__ACTOR__INIT;
+    actor.principal_id = (char *)"operator";
+    registered.name = (char *)"Contoso, Ltd";
+    event.sequence = 1;
+    event.partner_id = (char *)"contoso";
+    event.actor = &actor;
+    event.command_id = (char *)"c-1";
+    event.recorded_us = INT64_C(1795465620) * 1000000;
+    event.body_case = LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED;
+    event.partner_registered = &registered;
+    uint8_t leaf[2] = {0x00, 0xab}, sibling[2] = {0x12, 0xef}, record[1] = {0x08};
+    ProtobufCBinaryData path[1] = {{sizeof sibling, sibling}};
+    Ledger__V1__InclusionProof proof = LEDGER__V1__INCLUSION_PROOF__INIT;
+    proof.sequence = 1;
+    proof.tree_size = 1;
+    proof.leaf_hash.data = leaf;
+    proof.leaf_hash.len = sizeof leaf;
+    Ledger__V1__EventEntry entry = LEDGER__V1__EVENT_ENTRY__INIT;
+    entry.event = &event;
+    entry.proof = &proof;
+    entry.record.data = record;
+    entry.record.len = sizeof record;
+
+    struct capture capture;
+    capture_open(&capture);
+    struct ctl_event_stream stream = {capture.file, CTL_FORMAT_TABLE, false};
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_event(&stream, &entry));
+    proof.tree_size = 2;
+    proof.path = path;
+    proof.n_path = 1;
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_event(&stream, &entry));
+    char *text = capture_close(&capture);
+    assert_string_equal(
+        "SEQUENCE  RECORDED                     TYPE                          PARTNER           "
+        "CUSTOMER              ACTOR             COMMAND\n"
+        "1         2026-11-23T20:27:00Z         partner_registered            contoso           "
+        "                      operator          c-1\n"
+        "          proof: tree size 1, leaf 00ab, path (empty)\n"
+        "1         2026-11-23T20:27:00Z         partner_registered            contoso           "
+        "                      operator          c-1\n"
+        "          proof: tree size 2, leaf 00ab, path 12ef\n",
+        text);
+    free(text);
+
+    capture_open(&capture);
+    stream = (struct ctl_event_stream){capture.file, CTL_FORMAT_CSV, false};
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_event(&stream, &entry));
+    text = capture_close(&capture);
+    assert_string_equal("sequence,recorded,type,partner_id,customer_id,actor,command_id,"
+                        "proof_tree_size,proof_leaf_hash,proof_path\r\n"
+                        "1,2026-11-23T20:27:00Z,partner_registered,contoso,,operator,c-1,2,00ab,"
+                        "12ef\r\n",
+                        text);
+    free(text);
+
+    capture_open(&capture);
+    stream = (struct ctl_event_stream){capture.file, CTL_FORMAT_JSON, false};
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_event(&stream, &entry));
+    text = capture_close(&capture);
+    assert_non_null(strstr(text, "{\"type\":\"partner_registered\",\"sequence\":1,"));
+    assert_non_null(strstr(text, ",\"partner_registered\":{\"name\":\"Contoso, Ltd\"},\"record\":"
+                                 "\"08\",\"proof\":{\"sequence\":1,\"tree_size\":2,\"leaf_hash\":"
+                                 "\"00ab\",\"path\":[\"12ef\"]}}\n"));
+    free(text);
+}
+
+/* A document that cannot be written (a full disk) is IO_ERROR with the
+ * system's reason, also when the failure comes in the middle of it. */
+static void test_ctl_output_full_disk(void **state)
+{
+    (void)state;
+    FILE *full = fopen("/dev/full", "w");
+    if (full == NULL) {
+        skip();
+    }
+    Ledger__V1__ReservationRow row;
+    Ledger__V1__Scope scope;
+    Ledger__V1__Actor actor;
+    Ledger__V1__Money price;
+    sample_row(&row, &scope, &actor, &price);
+    /* Far more than a stdio buffer: jansson's own writes fail. */
+    enum { ROW_COUNT = 200 };
+    const ProtobufCMessage *rows[ROW_COUNT];
+    for (size_t i = 0; i < ROW_COUNT; i++) {
+        rows[i] = &row.base;
+    }
+    assert_int_equal(LEDGER_ERR_IO_ERROR, ctl_output_rows(full, CTL_FORMAT_JSON, "reservations",
+                                                          rows, ROW_COUNT, columns, 5, NULL, 0));
+    assert_int_equal(ENOSPC, ctl_output_write_errno());
+    fclose(full);
+}
+
 static void test_ctl_output_error_shapes(void **state)
 {
     (void)state;
@@ -426,6 +625,10 @@ int main(void)
         cmocka_unit_test(test_ctl_output_never_prints_secrets),
         cmocka_unit_test(test_ctl_output_csv_quoting),
         cmocka_unit_test(test_ctl_output_table_and_csv_rows),
+        cmocka_unit_test(test_ctl_output_table_cells_and_extras),
+        cmocka_unit_test(test_ctl_output_write_results),
+        cmocka_unit_test(test_ctl_output_event_with_proof),
+        cmocka_unit_test(test_ctl_output_full_disk),
         cmocka_unit_test(test_ctl_output_error_shapes),
         cmocka_unit_test(test_ctl_output_enum_names),
         cmocka_unit_test(test_ctl_output_sync),
