@@ -3,15 +3,17 @@
  * binary against the real daemon, and the CSV reader they use.
  * Goal: head --save, proof, consistency, explain and verify check what they
  * print (a saved head that the daemon's history no longer extends, because
- * it was cut back or rewritten, fails with MISMATCH and exit 1); events
- * --proofs prints each proof; export writes RFC 4180 CSV a spreadsheet
- * opens as is; reconcile reports exactly the differences between an
- * invoice and the ledger's charges of a month (a generated month with known
- * mismatches yields exactly those mismatches) and refuses bad CSV with the
- * line number; the CSV reader handles quotes, embedded commas, quotes and
- * newlines, CRLF and LF, and names the line of every error; events
- * --checkpoint syncs its output and writes its checkpoint once a page of
- * events, not once an event, never naming a line that is not synced.
+ * it was cut back or rewritten, fails with MISMATCH and exit 1), and print
+ * in CSV the values they print in JSON; events --proofs prints each proof,
+ * in every format; export writes RFC 4180 CSV a spreadsheet opens as is;
+ * reconcile reports exactly the differences between an invoice and the
+ * ledger's charges of a month (a generated month with known mismatches
+ * yields exactly those mismatches) and refuses bad CSV with the line
+ * number; the CSV reader handles quotes, embedded commas, quotes and
+ * newlines, CRLF and LF, keeps to its bounds, and names the line of every
+ * error; events --checkpoint syncs its output and writes its checkpoint
+ * once a page of events, not once an event, never naming a line that is
+ * not synced.
  * Method: as test_ctl_cli.c: one ledgerd on a private data directory
  * (mkdtemp under $LEDGER_TEST_TMP), ledgerctl run with fork/exec, JSON
  * output parsed with jansson; the demo loads a month of charges; a second
@@ -41,6 +43,7 @@
 
 #include "crypto.h"
 #include "ctl_csv.h"
+#include "ctl_output.h"
 #include "ctl_verbs.h"
 #include "ledger.pb-c.h"
 #include "merkle.h"
@@ -202,6 +205,29 @@ static void test_ctl_ops_csv_reader(void **state)
     const char nul[] = "a,b\n1,\0\n";
     assert_int_equal(LEDGER_ERR_USAGE, ctl_csv_parse(nul, sizeof nul - 1, &csv, message));
     assert_non_null(strstr(message, "line 2: a NUL byte"));
+    /* The bounds of ctl_csv.h, each one past its limit, by line. */
+    size_t large_size = 2 * (CTL_CSV_RECORDS_MAX + 1) + 1;
+    char *large = malloc(large_size);
+    assert_non_null(large);
+    memset(large, ',', CTL_CSV_FIELDS_MAX);
+    memcpy(large + CTL_CSV_FIELDS_MAX, "\n", 2);
+    memset(&csv, 0, sizeof csv);
+    assert_int_equal(LEDGER_ERR_USAGE, ctl_csv_parse(large, strlen(large), &csv, message));
+    assert_string_equal("line 1: more than 64 fields in one record", message);
+    assert_int_equal(0, csv.count);
+    memcpy(large, "a\n", 2);
+    memset(large + 2, 'x', CTL_CSV_FIELD_MAX + 1);
+    memcpy(large + 2 + CTL_CSV_FIELD_MAX + 1, "\n", 2);
+    assert_int_equal(LEDGER_ERR_USAGE, ctl_csv_parse(large, strlen(large), &csv, message));
+    assert_string_equal("line 2: a field longer than 4096 bytes", message);
+    assert_int_equal(0, csv.count);
+    for (size_t i = 0; i < CTL_CSV_RECORDS_MAX + 1; i++) {
+        memcpy(large + 2 * i, "a\n", 2);
+    }
+    assert_int_equal(LEDGER_ERR_USAGE, ctl_csv_parse(large, large_size - 1, &csv, message));
+    assert_string_equal("line 1000001: more than 1000000 records", message);
+    assert_int_equal(0, csv.count);
+    free(large);
     /* An empty text has no records. */
     assert_int_equal(LEDGER_ERR_OK, ctl_csv_parse("", 0, &csv, message));
     assert_int_equal(0, csv.count);
@@ -741,18 +767,19 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
     snprintf(path, sizeof path, "%s/tailspin-invoice.csv", fixture->dir);
 
     /* The ledger's tailspin charges, written as a reseller's invoice:
-     * other column order, upper-case names, extra columns, LF line ends,
-     * descriptions with commas, quotes and a newline, spaces around some
-     * values (as written by hand). */
+     * other column order, upper-case names (spaces around some), extra
+     * columns, LF line ends, descriptions with commas, quotes and a
+     * newline, spaces around some values (as written by hand). */
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "export",
         "--month", month, "--customer", "tailspin", NULL);
     expect_ok(&run);
     json_t *rows = json_object_get(run.json, "export");
     assert_true(json_array_size(rows) >= 1);
     char *text = calloc(1, 65536);
-    size_t used = (size_t)snprintf(text, 65536,
-                                   "Charge_Date,DESCRIPTION,Customer_ID,Order_ID,Charge_ID,Charge,"
-                                   "Amount,Currency,Region\n");
+    size_t used =
+        (size_t)snprintf(text, 65536,
+                         "Charge_Date, DESCRIPTION ,Customer_ID,Order_ID,Charge_ID,Charge,"
+                         "Amount,\tCurrency,Region\n");
     for (size_t i = 0; i < json_array_size(rows); i++) {
         json_t *row = json_array_get(rows, i);
         used += (size_t)snprintf(
@@ -811,6 +838,10 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
          "column customer_id twice"},
         {"customer_id,charge_id,charge,amount,currency\n,r,reservation,1.00,USD\n",
          "line 2: customer_id is empty"},
+        /* A month written as a date must be a date. */
+        {"customer_id,charge_id,charge,amount,currency,month\nc,r,reservation,1.00,USD,2026-02-"
+         "30\n",
+         "line 2: month '2026-02-30' is not YYYY-MM"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_text(path, bad[i].text);
@@ -1376,6 +1407,211 @@ static void test_ctl_ops_events_interrupted(void **state)
     assert_null(strstr(said, "\"sequence\""));
     free(said);
     assert_int_equal(head, checkpoint_of(checkpoint));
+}
+
+/* The "field,value" records of a JSON value as docs/cli.md describes them
+ * (members joined with '.', array elements as [i], money as "amount
+ * currency", booleans as yes/no, null as nothing, quoted by
+ * ctl_csv_field), made here from the JSON alone, for comparison with what
+ * ledgerctl prints. */
+static void field_records_print(FILE *file, const char *path, json_t *value)
+{
+    char member_path[512], number[32];
+    if (json_is_object(value) && json_object_get(value, "amount_minor") == NULL) {
+        const char *name;
+        json_t *member;
+        json_object_foreach(value, name, member)
+        {
+            snprintf(member_path, sizeof member_path, "%s%s%s", path, path[0] != '\0' ? "." : "",
+                     name);
+            field_records_print(file, member_path, member);
+        }
+        return;
+    }
+    if (json_is_array(value)) {
+        for (size_t i = 0; i < json_array_size(value); i++) {
+            snprintf(member_path, sizeof member_path, "%s[%zu]", path, i);
+            field_records_print(file, member_path, json_array_get(value, i));
+        }
+        return;
+    }
+    char money[128];
+    const char *text = "";
+    if (json_is_string(value)) {
+        text = json_string_value(value);
+    } else if (json_is_integer(value)) {
+        snprintf(number, sizeof number, "%lld", (long long)json_integer_value(value));
+        text = number;
+    } else if (json_is_boolean(value)) {
+        text = json_is_true(value) ? "yes" : "no";
+    } else if (json_is_object(value)) {
+        snprintf(money, sizeof money, "%s %s", json_string_value(json_object_get(value, "amount")),
+                 json_string_value(json_object_get(value, "currency")));
+        text = money;
+    }
+    ctl_csv_field(file, path);
+    fputc(',', file);
+    ctl_csv_field(file, text);
+    fputs("\r\n", file);
+}
+
+/* The CSV of a verifying verb whose JSON document is `document`: the
+ * header record, the leaves of document[key], then the values beside it.
+ * Caller frees. */
+static char *expected_field_records(json_t *document, const char *key)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *file = open_memstream(&text, &size);
+    assert_non_null(file);
+    fputs("field,value\r\n", file);
+    field_records_print(file, "", json_object_get(document, key));
+    const char *name;
+    json_t *member;
+    json_object_foreach(document, name, member)
+    {
+        if (strcmp(name, key) != 0) {
+            field_records_print(file, name, member);
+        }
+    }
+    fclose(file);
+    return text;
+}
+
+/* Compares CSV records line by line; a record of a field named in
+ * `fresh` (signed anew for every request: a head's time and signature)
+ * must have that name but may hold another value. */
+static void assert_same_records(const char *expected, const char *actual, const char *const *fresh,
+                                size_t fresh_count)
+{
+    const char *e = expected, *a = actual;
+    while (*e != '\0' && *a != '\0') {
+        const char *e_end = strstr(e, "\r\n"), *a_end = strstr(a, "\r\n");
+        if (e_end == NULL || a_end == NULL || memchr(a, '\n', (size_t)(a_end - a)) != NULL) {
+            fail_msg("a record without its CRLF at '%.80s'", a);
+        }
+        size_t e_length = (size_t)(e_end - e), a_length = (size_t)(a_end - a);
+        size_t name_length = strcspn(e, ",");
+        bool is_fresh = false;
+        for (size_t i = 0; i < fresh_count; i++) {
+            is_fresh = is_fresh ||
+                       (strlen(fresh[i]) == name_length && strncmp(e, fresh[i], name_length) == 0);
+        }
+        bool same = is_fresh ? strncmp(e, a, name_length + 1) == 0
+                             : e_length == a_length && memcmp(e, a, e_length) == 0;
+        if (!same) {
+            fail_msg("expected the record '%.*s', got '%.*s'", (int)e_length, e, (int)a_length, a);
+        }
+        e = e_end + 2;
+        a = a_end + 2;
+    }
+    if (*e != '\0' || *a != '\0') {
+        fail_msg("the records differ in number: expected '%.80s', got '%.80s'", e, a);
+    }
+}
+
+/* head, proof, consistency and explain in CSV: a "field,value" header
+ * record, then one record per leaf of what JSON prints, with the same
+ * values, then the values JSON prints beside it (verified, head); events
+ * --proofs in CSV: each event's record ends with the proof's tree size,
+ * leaf hash and path, as JSON has them. */
+static void test_ctl_ops_proofs_in_csv(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run json, csv;
+    char auditor[PATH_SIZE], billing[PATH_SIZE];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+    ctl(fixture, &json, "auditor", auditor, "--partner", "contoso", "--output", "json", "events",
+        "--type", "reservation_purchased", "--limit", "1", NULL);
+    expect_ok(&json);
+    char seq[32];
+    snprintf(seq, sizeof seq, "%lld", (long long)json_int_at(json.json, "sequence"));
+    run_free(&json);
+
+    static const char *const head_fresh[] = {"timestamp_us", "timestamp", "signature"};
+    static const char *const explain_fresh[] = {"head.timestamp_us", "head.timestamp",
+                                                "head.signature"};
+    static const struct {
+        const char *verb, *first, *first_value, *second, *second_value, *key;
+        const char *const *fresh;
+        size_t fresh_count;
+    } verbs[] = {
+        {"head", NULL, NULL, NULL, NULL, "head", head_fresh, 3},
+        {"proof", "--seq", "seq", NULL, NULL, "inclusion", NULL, 0},
+        {"consistency", "--from", "3", "--to", "seq", "consistency", NULL, 0},
+        {"explain", "--seq", "seq", NULL, NULL, "explanation", explain_fresh, 3},
+    };
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+        const char *first_value =
+            verbs[i].first_value != NULL && strcmp(verbs[i].first_value, "seq") == 0
+                ? seq
+                : verbs[i].first_value;
+        const char *second_value =
+            verbs[i].second_value != NULL && strcmp(verbs[i].second_value, "seq") == 0
+                ? seq
+                : verbs[i].second_value;
+        ctl(fixture, &json, "auditor", auditor, "--partner", "contoso", "--output", "json",
+            verbs[i].verb, verbs[i].first, first_value, verbs[i].second, second_value, NULL);
+        expect_ok(&json);
+        ctl(fixture, &csv, "auditor", auditor, "--partner", "contoso", "--output", "csv",
+            verbs[i].verb, verbs[i].first, first_value, verbs[i].second, second_value, NULL);
+        expect_ok(&csv);
+        char *expected = expected_field_records(json.json, verbs[i].key);
+        assert_same_records(expected, csv.out, verbs[i].fresh, verbs[i].fresh_count);
+        free(expected);
+        run_free(&json);
+        run_free(&csv);
+    }
+    /* The head's own signature, then the word that it verified. */
+    ctl(fixture, &csv, "auditor", auditor, "--partner", "contoso", "--output", "csv", "head", NULL);
+    expect_ok(&csv);
+    const char *verified = strstr(csv.out, "\r\nsignature,verified\r\n");
+    assert_non_null(verified);
+    assert_string_equal("\r\nsignature,verified\r\n", verified);
+    run_free(&csv);
+
+    ctl(fixture, &json, "auditor", auditor, "--partner", "contoso", "--output", "json", "events",
+        "--proofs", "--limit", "3", NULL);
+    expect_ok(&json);
+    ctl(fixture, &csv, "auditor", auditor, "--partner", "contoso", "--output", "csv", "events",
+        "--proofs", "--limit", "3", NULL);
+    expect_ok(&csv);
+    char *expected = NULL;
+    size_t expected_size = 0;
+    FILE *file = open_memstream(&expected, &expected_size);
+    assert_non_null(file);
+    fputs("sequence,recorded,type,partner_id,customer_id,actor,command_id,proof_tree_size,"
+          "proof_leaf_hash,proof_path\r\n",
+          file);
+    int events = 0;
+    for (char *line = strtok(json.out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        json_t *event = json_loads(line, 0, NULL);
+        assert_non_null(event);
+        json_t *proof = json_object_get(event, "proof");
+        fprintf(file, "%lld,%s,%s,%s,%s,%s,%s,%lld,%s,", (long long)json_int_at(event, "sequence"),
+                json_string_value(json_object_get(event, "recorded")),
+                json_string_value(json_object_get(event, "type")),
+                json_string_value(json_object_get(event, "partner_id")),
+                json_string_value(json_object_get(event, "customer_id")),
+                json_string_value(json_object_get(json_object_get(event, "actor"), "principal_id")),
+                json_string_value(json_object_get(event, "command_id")),
+                (long long)json_int_at(proof, "tree_size"),
+                json_string_value(json_object_get(proof, "leaf_hash")));
+        json_t *path = json_object_get(proof, "path");
+        assert_true(json_array_size(path) > 0);
+        for (size_t i = 0; i < json_array_size(path); i++) {
+            fprintf(file, "%s%s", i > 0 ? " " : "", json_string_value(json_array_get(path, i)));
+        }
+        fputs("\r\n", file);
+        json_decref(event);
+        events++;
+    }
+    fclose(file);
+    assert_int_equal(3, events);
+    assert_string_equal(expected, csv.out);
+    free(expected);
+    run_free(&json);
+    run_free(&csv);
 }
 
 static void test_ctl_ops_proofs_verified(void **state)
@@ -2052,6 +2288,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_events_checkpoint_per_page),
         cmocka_unit_test(test_ctl_ops_events_interrupted),
         cmocka_unit_test(test_ctl_ops_proofs_verified),
+        cmocka_unit_test(test_ctl_ops_proofs_in_csv),
         cmocka_unit_test(test_ctl_ops_pages),
         cmocka_unit_test(test_ctl_ops_audit_refusals),
         cmocka_unit_test(test_ctl_ops_verify_saved_head),
