@@ -4,8 +4,9 @@
  * refused, 2 usage, 3 unreachable or authentication failed), the documented
  * error line on stderr ("error: CODE: message") and JSON document on stdout,
  * and the documented JSON fields; key files are written 0600 and secrets
- * never printed; retries with one command id are answered as duplicates; the
- * events feed is one object per line, gapless, and resumes from a
+ * never printed; retries with one command id are answered as duplicates (a
+ * retried principal add, whose secret is not sent again, fails saying so);
+ * the events feed is one object per line, gapless, and resumes from a
  * checkpoint; the demo fills every view.
  * Method: one ledgerd per test group on a private data directory (mkdtemp
  * under $LEDGER_TEST_TMP); ledgerctl is run with fork/exec and its output
@@ -571,6 +572,34 @@ static void test_ctl_cli_principal_key_file(void **state)
     ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id", "p-keys-lost",
         "--role", "admin-agent", "--partner", "p-keys", "--key-out", "p-keys-lost.key", NULL);
     expect_ok(&run);
+    run_free(&run);
+
+    /* A retried add answered as a duplicate comes without the secret,
+     * which is sent once: the error says so and what to do, and the empty
+     * key file made for it is removed. */
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
+        "p-keys-retried", "--role", "admin-agent", "--partner", "p-keys", "--key-out",
+        "p-keys-retried.key", "--command-id", "c-p-keys-retried", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "principal", "add",
+        "--id", "p-keys-retried", "--role", "admin-agent", "--partner", "p-keys", "--key-out",
+        "p-keys-retried-again.key", "--command-id", "c-p-keys-retried", NULL);
+    expect_error(&run, 1, "IO_ERROR");
+    assert_string_equal("error: IO_ERROR: principal p-keys-retried was added by an earlier "
+                        "identical command; its secret is sent only once (revoke it and add a "
+                        "new one if the key file was lost)\n",
+                        run.err);
+    expect_json_error(&run, "IO_ERROR");
+    run_free(&run);
+    char retried_key[PATH_SIZE + 32];
+    snprintf(retried_key, sizeof retried_key, "%s/p-keys-retried-again.key", fixture->dir);
+    assert_int_equal(-1, stat(retried_key, &info));
+    /* An empty file name is no key file. */
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "add", "--id",
+        "p-keys-nameless", "--role", "admin-agent", "--partner", "p-keys", "--key-out", "", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_string_equal("error: USAGE: --key-out: give the new key file's name\n", run.err);
     run_free(&run);
 
     /* A secret that cannot be written once the principal is committed (a
@@ -1285,7 +1314,7 @@ static void test_ctl_cli_partner_changes(void **state)
     CTL_EXPECT(1, "UNCHANGED", admin, key, "cost-visibility", "set", "--customer", "fab", "--on");
     CTL_EXPECT(2, "USAGE", admin, key, "cost-visibility", "set", "--customer", "fab");
 
-    /* The operator's statistics: the counters, as JSON rows. */
+    /* The operator's statistics: the counters, as JSON rows and as CSV. */
     ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "stats", NULL);
     expect_ok(&run);
     json_t *stats = json_object_get(run.json, "stats");
@@ -1296,6 +1325,24 @@ static void test_ctl_cli_partner_changes(void **state)
         commits = commits || (name != NULL && strstr(name, "commits") != NULL);
     }
     assert_true(commits);
+    json_int_t head = 0;
+    for (size_t i = 0; i < json_array_size(stats); i++) {
+        json_t *stat = json_array_get(stats, i);
+        if (strcmp(json_string_value(json_object_get(stat, "name")), "ledger_head_sequence") == 0) {
+            head = (json_int_t)json_real_value(json_object_get(stat, "value"));
+        }
+    }
+    assert_true(head > 0);
+    run_free(&run);
+    /* In CSV, a counter's value as a whole number, its labels quoted. */
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "csv", "stats", NULL);
+    expect_ok(&run);
+    char record[128];
+    snprintf(record, sizeof record, "\r\nledger_head_sequence,,%lld\r\n", (long long)head);
+    assert_int_equal(0, strncmp(run.out, "name,labels,value\r\n", 19));
+    assert_non_null(strstr(run.out, record));
+    assert_non_null(
+        strstr(run.out, "\r\nledger_commit_duration_seconds_bucket,\"le=\"\"0.001\"\"\","));
     run_free(&run);
     CTL_EXPECT(1, "FORBIDDEN", admin, key, "stats");
 }
