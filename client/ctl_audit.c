@@ -1333,9 +1333,6 @@ static enum ledger_err anchor_advance(struct ctl_context *context, struct ctl_pr
 enum ledger_err ctl_proof_anchor_check(struct ctl_context *context, struct ctl_proof_anchor *anchor,
                                        const Ledger__V1__EventEntry *entry)
 {
-    if (entry->event == NULL) {
-        return ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR, "an events entry has no event");
-    }
     enum ledger_err err = LEDGER_ERR_OK;
     if (entry->proof != NULL && !anchor->fixed && entry->proof->tree_size != anchor->size) {
         /* Checked before a root is looked for, so that a forged record is

@@ -135,6 +135,16 @@ enum ledger_err ctl_billing_fetch(struct ctl_context *context, const struct ctl_
             ledger_query_result_free(page);
         }
         if (token == NULL) {
+            /* The last page: the pages together are every row of the
+             * month (docs/protocol.md, "Paging"), so fewer rows than the
+             * first page announced is a month cut short, never printed
+             * as if it were whole. */
+            if (all->n_billing != total) {
+                err = ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR,
+                               "the daemon's billing pages do not add up to the %llu rows it "
+                               "announced: they hold %zu",
+                               (unsigned long long)total, all->n_billing);
+            }
             break;
         }
         /* A month of more than one page: a bar on a terminal. */

@@ -100,6 +100,9 @@ ctl_proof_anchor_open(struct ctl_context *context, const struct ctl_args *args, 
                       bool follow, struct ctl_proof_anchor **out);
 /* The tree a listing's pages are to be asked of; 0 when following. */
 uint64_t ctl_proof_anchor_tree_size(const struct ctl_proof_anchor *anchor);
+/* Checks one event of the feed (entry: borrowed, as ledger_subscribe hands
+ * it, its event decoded) against the anchor's tree: MISMATCH, or
+ * PROTOCOL_ERROR when it came without its proof. */
 __attribute__((warn_unused_result)) enum ledger_err
 ctl_proof_anchor_check(struct ctl_context *context, struct ctl_proof_anchor *anchor,
                        const Ledger__V1__EventEntry *entry);
@@ -151,7 +154,8 @@ __attribute__((warn_unused_result)) enum ledger_err ctl_billing_args(struct ctl_
                                                                      const struct ctl_args *args,
                                                                      struct ctl_billing_ask *ask);
 /* Every row of the month in one result (its billing rows gathered from the
- * pages; total_rows as the first page said). */
+ * pages; total_rows as the first page said). PROTOCOL_ERROR when the pages
+ * hold more or fewer rows than that, or an empty page points further. */
 __attribute__((warn_unused_result)) enum ledger_err
 ctl_billing_fetch(struct ctl_context *context, const struct ctl_billing_ask *ask,
                   Ledger__V1__QueryResult **out);

@@ -1105,8 +1105,20 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
         bool stop = false;
         for (size_t i = 0; i < result->n_events && !stop; i++) {
             const Ledger__V1__EventEntry *entry = result->events[i];
-            if (entry == NULL || entry->event == NULL || entry->event->sequence <= position) {
-                client_set_message(client, "the daemon returned events out of order");
+            if (entry == NULL || entry->event == NULL) {
+                client_set_message(client,
+                                   "the daemon returned an events entry without its event "
+                                   "(after sequence %llu)",
+                                   (unsigned long long)position);
+                err = LEDGER_ERR_PROTOCOL_ERROR;
+                goto page_failed;
+            }
+            if (entry->event->sequence <= position) {
+                client_set_message(client,
+                                   "the daemon returned events out of order: sequence %llu after "
+                                   "sequence %llu",
+                                   (unsigned long long)entry->event->sequence,
+                                   (unsigned long long)position);
                 err = LEDGER_ERR_PROTOCOL_ERROR;
                 goto page_failed;
             }

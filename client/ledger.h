@@ -234,11 +234,12 @@ struct ledger_subscription {
  * before_checkpoint returned (the checkpoint was not written), MISMATCH (the
  * daemon's head is behind a sequence already delivered: the checkpoint's,
  * or one this call delivered; the daemon serves a shorter history or
- * another ledger), PROTOCOL_ERROR (the daemon returned
- * events out of order). A refusal, such as a principal revoked or a key that no longer verifies,
- * ends a following subscription too. In the after-callback modes the checkpoint names the last
- * event whose callback returned when ledger_subscribe returns, unless before_checkpoint
- * failed: then it is left as that failure found it. */
+ * another ledger), PROTOCOL_ERROR (the daemon returned events out of
+ * order, or an entry without its event). A refusal, such as a principal
+ * revoked or a key that no longer verifies, ends a following subscription
+ * too. In the after-callback modes the checkpoint names the last event
+ * whose callback returned when ledger_subscribe returns, unless
+ * before_checkpoint failed: then it is left as that failure found it. */
 __attribute__((warn_unused_result)) enum ledger_err
 ledger_subscribe(struct ledger_client *client, const struct ledger_subscription *subscription,
                  ledger_event_fn callback, void *context);

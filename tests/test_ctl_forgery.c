@@ -11,9 +11,11 @@
  * flipped, a record that decodes to another sequence, a decoded event that
  * is not its record; a consistency path altered, shortened or lengthened; an
  * older head replayed; an explanation with a forged proof in its chain, is
- * refused with exit status 1, MISMATCH and a sentence saying what, while
- * the same command through the same proxy passing replies unchanged (decoded
- * and packed again) succeeds.
+ * refused with exit status 1, MISMATCH and a sentence saying what; a reply
+ * without the proof, event or explanation asked for, events out of order,
+ * or billing pages that do not add up to the rows announced, with exit
+ * status 3 and PROTOCOL_ERROR; while the same command through the same
+ * proxy passing replies unchanged (decoded and packed again) succeeds.
  * Method: one real ledgerd with the demo world and a few more events, heads
  * saved on the way; tests/support/reply_proxy between ledgerctl (--socket
  * the proxy) and the daemon alters the replies of one query kind; the
@@ -494,6 +496,85 @@ static bool explanation_other_purchase(struct world *world, Ledger__V1__QueryRes
     return true;
 }
 
+/* Replies without a part the verb needs, or billing pages that do not add
+ * up: what is taken out is freed, as reply_proxy.h asks. */
+static bool inclusion_missing(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    ledger__v1__inclusion_proof__free_unpacked(result->inclusion, NULL);
+    result->inclusion = NULL;
+    return true;
+}
+
+static bool events_proof_missing(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    if (result->n_events == 0) {
+        return false;
+    }
+    ledger__v1__inclusion_proof__free_unpacked(result->events[0]->proof, NULL);
+    result->events[0]->proof = NULL;
+    return true;
+}
+
+static bool events_event_missing(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    if (result->n_events == 0) {
+        return false;
+    }
+    ledger__v1__event__free_unpacked(result->events[0]->event, NULL);
+    result->events[0]->event = NULL;
+    return true;
+}
+
+static bool events_swapped(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    if (result->n_events < 2) {
+        return false;
+    }
+    Ledger__V1__EventEntry *first = result->events[0];
+    result->events[0] = result->events[1];
+    result->events[1] = first;
+    return true;
+}
+
+static bool explanation_missing(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    ledger__v1__explanation__free_unpacked(result->explanation, NULL);
+    result->explanation = NULL;
+    return true;
+}
+
+static bool explanation_subscription_event_missing(struct world *world,
+                                                   Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    Ledger__V1__EventEntry *subscription = result->explanation->subscription;
+    ledger__v1__event__free_unpacked(subscription->event, NULL);
+    subscription->event = NULL;
+    return true;
+}
+
+static bool billing_row_dropped(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    if (result->n_billing == 0) {
+        return false;
+    }
+    ledger__v1__billing_row__free_unpacked(result->billing[--result->n_billing], NULL);
+    return true;
+}
+
+static bool billing_total_lowered(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    result->total_rows--;
+    return true;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Tests. */
 
@@ -502,6 +583,7 @@ static const Ledger__V1__Query__KindCase INCLUSION = LEDGER__V1__QUERY__KIND_INC
 static const Ledger__V1__Query__KindCase CONSISTENCY = LEDGER__V1__QUERY__KIND_CONSISTENCY;
 static const Ledger__V1__Query__KindCase EVENTS = LEDGER__V1__QUERY__KIND_EVENTS;
 static const Ledger__V1__Query__KindCase EXPLAIN = LEDGER__V1__QUERY__KIND_EXPLAIN;
+static const Ledger__V1__Query__KindCase BILLING = LEDGER__V1__QUERY__KIND_BILLING;
 
 /* Heads whose signature does not hold, or that the pinned key did not
  * sign: head --save, proof and verify --head refuse them. */
@@ -676,6 +758,56 @@ static void test_ctl_forgery_explain(void **state)
     expect_refused(w, EXPLAIN, 0, explanation_purchase_event, args, 1, "MISMATCH", words);
     expect_refused(w, EXPLAIN, 0, explanation_other_purchase, args, 1, "MISMATCH",
                    "the explanation is of sequence ");
+}
+
+/* A reply without the part the verb asked for (a proof, an event, an
+ * explanation) is PROTOCOL_ERROR (exit 3) saying what is missing, never a
+ * crash or an answer printed in part; billing pages holding fewer or more
+ * rows than the first page announced are too, so that an export is never
+ * printed short of a row. */
+static void test_ctl_forgery_replies_cut_short(void **state)
+{
+    struct world *w = *state;
+    const char *const proof[8] = {"proof", "--seq", w->purchase};
+    expect_refused(w, INCLUSION, 0, inclusion_missing, proof, 3, "PROTOCOL_ERROR",
+                   "the reply carries no proof");
+    const char *const events[8] = {"--output", "json", "events", "--proofs", "--limit", "3"};
+    char words[256];
+    expect_refused(w, EVENTS, 0, events_proof_missing, events, 3, "PROTOCOL_ERROR",
+                   "came without its proof");
+    expect_refused(w, EVENTS, 1, events_event_missing, events, 3, "PROTOCOL_ERROR",
+                   "the daemon returned an events entry without its event (after sequence 0)");
+    const char *const listing[8] = {"--output", "csv", "events", "--limit", "3"};
+    expect_refused(w, EVENTS, 1, events_swapped, listing, 3, "PROTOCOL_ERROR",
+                   "the daemon returned events out of order: sequence ");
+    const char *const explain[8] = {"explain", "--seq", w->purchase};
+    expect_refused(w, EXPLAIN, 0, explanation_missing, explain, 3, "PROTOCOL_ERROR",
+                   "the reply carries no explanation");
+    expect_refused(w, EXPLAIN, 0, explanation_subscription_event_missing, explain, 3,
+                   "PROTOCOL_ERROR", "an explanation entry has no event");
+
+    /* The demo's month, two rows a page. */
+    char month[16];
+    time_t now = time(NULL);
+    struct tm utc;
+    gmtime_r(&now, &utc);
+    strftime(month, sizeof month, "%Y-%m", &utc);
+    struct run run;
+    ctl(w->fixture, &run, NULL, NULL, "--socket", w->url, "--principal", "auditor", "--key-file",
+        w->auditor, "--partner", "contoso", "--output", "json", "export", "--month", month, NULL);
+    expect_ok(&run);
+    size_t rows = json_array_size(json_object_get(run.json, "export"));
+    assert_true(rows >= 3);
+    run_free(&run);
+    const char *const export[8] = {"--output", "csv",         "export", "--month",
+                                   month,      "--page-rows", "2"};
+    snprintf(words, sizeof words,
+             "the daemon's billing pages do not add up to the %zu rows it announced: they hold %zu",
+             rows, rows - 1);
+    expect_refused(w, BILLING, 1, billing_row_dropped, export, 3, "PROTOCOL_ERROR", words);
+    snprintf(words, sizeof words,
+             "the daemon's billing pages do not add up to the %zu rows it announced", rows - 1);
+    expect_refused(w, BILLING, 1, billing_total_lowered, export, 3, "PROTOCOL_ERROR", words);
 }
 
 /* The explanation of the purchase, kept packed by keep_explanation; served
@@ -989,6 +1121,7 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_verify_rewritten),
         cmocka_unit_test(test_ctl_forgery_explain),
         cmocka_unit_test(test_ctl_forgery_explain_not_a_purchase),
+        cmocka_unit_test(test_ctl_forgery_replies_cut_short),
         cmocka_unit_test(test_ctl_forgery_events),
         cmocka_unit_test(test_ctl_forgery_events_follow),
     };
