@@ -593,6 +593,9 @@ enum ledger_err ctl_demo_run(struct ctl_context *context, const struct ctl_args 
     }
     if (err == LEDGER_ERR_OK && context->format == CTL_FORMAT_TABLE) {
         demo_summary(&demo);
+    } else if (err == LEDGER_ERR_OK && context->format == CTL_FORMAT_CSV) {
+        fprintf(context->out, "commands,last_sequence\r\n%u,%llu\r\n", demo.step,
+                (unsigned long long)demo.last_sequence);
     } else if (err == LEDGER_ERR_OK) {
         fprintf(context->out, "{\"demo\": {\"commands\": %u, \"last_sequence\": %llu}}\n",
                 demo.step, (unsigned long long)demo.last_sequence);

@@ -1044,10 +1044,21 @@ static int world_setup(void **state)
     *state = w;
     w->fixture = fixture;
     struct run run;
-    ctl(w->fixture, &run, NULL, NULL, "demo", NULL);
+    ctl(w->fixture, &run, NULL, NULL, "--output", "json", "demo", NULL);
     expect_ok(&run);
+    /* JSON: only the demo's counts, the last sequence being the head's. */
+    json_t *demo = json_object_get(run.json, "demo");
+    assert_int_equal(1, json_object_size(run.json));
+    assert_int_equal(2, json_object_size(demo));
+    assert_true(json_int_at(demo, "commands") > 0);
+    json_int_t last_sequence = json_int_at(demo, "last_sequence");
     run_free(&run);
     snprintf(w->auditor, sizeof w->auditor, "%s/ledger-demo-keys/auditor.key", w->fixture->dir);
+    ctl(w->fixture, &run, "auditor", w->auditor, "--partner", "contoso", "--output", "json", "head",
+        NULL);
+    expect_ok(&run);
+    assert_int_equal(last_sequence, json_int_at(json_object_get(run.json, "head"), "tree_size"));
+    run_free(&run);
 
     /* The ledger's head key, as its operator holds it (docs/verification.md
      * 6.1: seed then public key, in hex, on the first line). */

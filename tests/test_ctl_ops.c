@@ -92,7 +92,8 @@ static void head_signed_by_another_key(const char *from, const char *to, char pu
     }
 }
 
-/* Loads the demo world (once per fixture) and returns the key paths. */
+/* Loads the demo world (once per fixture) and returns the key paths. The
+ * demo's CSV is its two counts, the last sequence being the head's. */
 static void demo_keys(struct fixture *fixture, char *auditor, char *billing, size_t size)
 {
     snprintf(auditor, size, "%s/ledger-demo-keys/auditor.key", fixture->dir);
@@ -100,8 +101,21 @@ static void demo_keys(struct fixture *fixture, char *auditor, char *billing, siz
     struct stat info;
     if (stat(auditor, &info) != 0) {
         struct run run;
-        ctl(fixture, &run, NULL, NULL, "demo", NULL);
+        ctl(fixture, &run, NULL, NULL, "--output", "csv", "demo", NULL);
         expect_ok(&run);
+        unsigned commands = 0;
+        unsigned long long last = 0;
+        char expected[128];
+        assert_int_equal(2, sscanf(run.out, "commands,last_sequence\r\n%u,%llu", &commands, &last));
+        snprintf(expected, sizeof expected, "commands,last_sequence\r\n%u,%llu\r\n", commands,
+                 last);
+        assert_string_equal(expected, run.out);
+        assert_true(commands > 0);
+        run_free(&run);
+        ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "--output", "json", "head",
+            NULL);
+        expect_ok(&run);
+        assert_int_equal(last, json_int_at(json_object_get(run.json, "head"), "tree_size"));
         run_free(&run);
     }
 }
