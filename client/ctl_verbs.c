@@ -2853,7 +2853,14 @@ static enum ledger_err apply_globals(struct ctl_context *context, const struct c
         principal = "operator";
     }
     if (!ledger_id_valid(principal)) {
-        return usage(context, "principal", CTL_ID_RULE);
+        /* One that came from the environment is named with where it came
+         * from, as the socket's is: the command line has no --principal. */
+        if (ctl_arg(args, "principal") != NULL) {
+            return usage(context, "principal", CTL_ID_RULE);
+        }
+        snprintf(message, sizeof message, "'%.100s' (from LEDGER_PRINCIPAL): " CTL_ID_RULE,
+                 principal);
+        return usage(context, "principal", message);
     }
     const char *key_file = ctl_arg(args, "key-file");
     if (key_file == NULL) {

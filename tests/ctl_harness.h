@@ -31,6 +31,9 @@ struct fixture {
     pid_t follower;          /* a background ledgerctl to stop if a test fails */
     const char *stdout_path; /* where ctl's stdout is appended instead (e.g. /dev/full), or NULL */
     bool stdout_closed;      /* ctl's stdout is a pipe nobody reads any more (`| head -1`) */
+    /* "NAME=value" settings ctl's runs get (after the test's LEDGER_* ones
+     * are cleared), NULL-terminated; NULL: none. */
+    const char *const *environment;
 };
 
 struct run {
@@ -178,8 +181,10 @@ static inline void run_free(struct run *run)
 
 /* In a forked child: runs argv (NULL-terminated) in `cwd` with none of
  * ledgerctl's LEDGER_* connection settings from the test's environment, so
- * that only its arguments say where to connect and as whom. Never returns. */
-static inline void exec_in(const char *cwd, const char *const *argv)
+ * that only its arguments, and `environment` ("NAME=value" settings,
+ * NULL-terminated, or NULL), say where to connect and as whom. Never
+ * returns. */
+static inline void exec_in(const char *cwd, const char *const *argv, const char *const *environment)
 {
     if (chdir(cwd) != 0) {
         _exit(126);
@@ -188,6 +193,11 @@ static inline void exec_in(const char *cwd, const char *const *argv)
     unsetenv("LEDGER_PRINCIPAL");
     unsetenv("LEDGER_KEY_FILE");
     unsetenv("LEDGER_EVENTS");
+    for (size_t i = 0; environment != NULL && environment[i] != NULL; i++) {
+        if (putenv((char *)(uintptr_t)environment[i]) != 0) {
+            _exit(126);
+        }
+    }
     execv(argv[0], (char *const *)(uintptr_t)argv);
     _exit(127);
 }
@@ -211,7 +221,7 @@ static inline void run_argv(struct fixture *fixture, struct run *run, const char
         int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(out, 1);
         dup2(err, 2);
-        exec_in(fixture->dir, argv);
+        exec_in(fixture->dir, argv, fixture->environment);
     }
     int status = 0;
     waitpid(pid, &status, 0);

@@ -6,8 +6,9 @@
  * and the documented JSON fields; key files are written 0600 and secrets
  * never printed; retries with one command id are answered as duplicates (a
  * retried principal add, whose secret is not sent again, fails saying so);
- * the events feed is one object per line, gapless, and resumes from a
- * checkpoint; the demo fills every view.
+ * the LEDGER_* variables stand in for the connection options, which win
+ * over them; the events feed is one object per line, gapless, and resumes
+ * from a checkpoint; the demo fills every view.
  * Method: one ledgerd per test group on a private data directory (mkdtemp
  * under $LEDGER_TEST_TMP); ledgerctl is run with fork/exec and its output
  * captured in files; JSON output is parsed with jansson (test code only).
@@ -485,7 +486,7 @@ static void ctl_file_size_limited(struct fixture *fixture, struct run *run, rlim
         if (setrlimit(RLIMIT_FSIZE, &limit) != 0) {
             _exit(126);
         }
-        exec_in(fixture->dir, argv);
+        exec_in(fixture->dir, argv, fixture->environment);
     }
     close(ends[1]);
     memset(run, 0, sizeof *run);
@@ -502,6 +503,57 @@ static void ctl_file_size_limited(struct fixture *fixture, struct run *run, rlim
     int status = 0;
     waitpid(pid, &status, 0);
     run->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* LEDGER_SOCKET, LEDGER_PRINCIPAL and LEDGER_KEY_FILE say where to connect
+ * and as whom when no option does; an option wins over its variable; a
+ * variable's bad value is a usage error naming the variable. */
+static void test_ctl_cli_environment(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    /* Static, as the fixture that points to them outlives a test that
+     * fails half way. */
+    static char socket[PATH_SIZE], key_file[PATH_SIZE];
+    static const char *const operator_environment[] = {socket, "LEDGER_PRINCIPAL=operator",
+                                                       key_file, NULL};
+    static const char *const wrong_environment[] = {
+        "LEDGER_SOCKET=ipc:///nonexistent/ledger.sock", "LEDGER_PRINCIPAL=nobody",
+        "LEDGER_KEY_FILE=/nonexistent/nobody.key", NULL};
+    static const char *const bad_principal[] = {socket, "LEDGER_PRINCIPAL=no_such id", key_file,
+                                                NULL};
+    static const char *const bad_socket[] = {"LEDGER_SOCKET=ledger.sock",
+                                             "LEDGER_PRINCIPAL=operator", key_file, NULL};
+    snprintf(socket, sizeof socket, "LEDGER_SOCKET=%s", fixture->socket);
+    snprintf(key_file, sizeof key_file, "LEDGER_KEY_FILE=%s", fixture->operator_key);
+
+    fixture->environment = operator_environment;
+    ctl(fixture, &run, NULL, NULL, "--output", "json", "principal", "list", NULL);
+    expect_ok(&run);
+    assert_true(json_array_size(json_object_get(run.json, "principals")) > 0);
+    run_free(&run);
+
+    /* Options over variables: a principal and a key file of nobody, a
+     * socket where no daemon is, each overridden. */
+    fixture->environment = wrong_environment;
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "principal", "list",
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, NULL, NULL, "principal", "list", NULL);
+    expect_error(&run, 3, "UNREACHABLE");
+    assert_non_null(strstr(run.err, "/nonexistent/ledger.sock"));
+    run_free(&run);
+
+    fixture->environment = bad_principal;
+    ctl(fixture, &run, NULL, NULL, "principal", "list", NULL);
+    expect_usage(&run, "error: USAGE: --principal: 'no_such id' (from LEDGER_PRINCIPAL): an id is "
+                       "1..64 characters");
+    fixture->environment = bad_socket;
+    ctl(fixture, &run, NULL, NULL, "principal", "list", NULL);
+    expect_usage(&run, "error: USAGE: --socket: 'ledger.sock' (from LEDGER_SOCKET) is not an "
+                       "ipc:// or tcp:// address");
+    fixture->environment = NULL;
 }
 
 static void test_ctl_cli_principal_key_file(void **state)
@@ -2404,6 +2456,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_unreachable),
         cmocka_unit_test(test_ctl_cli_authentication),
         cmocka_unit_test(test_ctl_cli_principal_key_file),
+        cmocka_unit_test(test_ctl_cli_environment),
         cmocka_unit_test(test_ctl_cli_closed_pipe),
         cmocka_unit_test(test_ctl_cli_activity_pages),
         cmocka_unit_test(test_ctl_cli_retries_are_duplicates),

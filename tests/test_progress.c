@@ -155,7 +155,7 @@ static void run_on_terminal(const char *cwd, const char *const *argv, struct ter
     pid_t pid = forkpty(&master, NULL, NULL, NULL);
     assert_true(pid >= 0);
     if (pid == 0) {
-        exec_in(cwd, argv);
+        exec_in(cwd, argv, NULL);
     }
     size_t used = 0;
     long waited = 0, deadline = test_timeout_ms(TERMINAL_RUN_WAIT_MS);
@@ -209,7 +209,7 @@ static int run_piped(const char *cwd, const char *const *argv, char **err)
         if (out < 0 || errfd < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0) {
             _exit(126);
         }
-        exec_in(cwd, argv);
+        exec_in(cwd, argv, NULL);
     }
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
