@@ -646,6 +646,33 @@ static void print_proof_hashes(FILE *out, const Ledger__V1__InclusionProof *proo
     }
 }
 
+/* The header line of a table or CSV feed, once (JSON lines have none);
+ * with proofs, CSV names the proof columns too. */
+static void event_header(struct ctl_event_stream *stream, bool proofs)
+{
+    if (stream->header_done || stream->format == CTL_FORMAT_JSON) {
+        return;
+    }
+    if (stream->format == CTL_FORMAT_CSV) {
+        fputs("sequence,recorded,type,partner_id,customer_id,actor,command_id", stream->out);
+        if (proofs) {
+            fputs(",proof_tree_size,proof_leaf_hash,proof_path", stream->out);
+        }
+        print_csv_record_end(stream->out);
+    } else {
+        fprintf(stream->out, "%-8s  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n", "SEQUENCE",
+                "RECORDED", "TYPE", "PARTNER", "CUSTOMER", "ACTOR", "COMMAND");
+    }
+    stream->header_done = true;
+}
+
+enum ledger_err ctl_output_event_header(struct ctl_event_stream *stream, bool proofs)
+{
+    event_header(stream, proofs);
+    fflush(stream->out);
+    return ctl_output_status(stream->out);
+}
+
 enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
                                  const Ledger__V1__EventEntry *entry)
 {
@@ -680,14 +707,7 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
         return err != LEDGER_ERR_OK ? err : ctl_output_status(out);
     }
     case CTL_FORMAT_CSV:
-        if (!stream->header_done) {
-            fputs("sequence,recorded,type,partner_id,customer_id,actor,command_id", out);
-            if (entry->proof != NULL) {
-                fputs(",proof_tree_size,proof_leaf_hash,proof_path", out);
-            }
-            print_csv_record_end(out);
-            stream->header_done = true;
-        }
+        event_header(stream, entry->proof != NULL);
         fprintf(out, "%llu,%s,%s,", (unsigned long long)event->sequence, recorded,
                 event_type(event));
         ctl_csv_field(out, event->partner_id != NULL ? event->partner_id : "");
@@ -706,11 +726,7 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
     case CTL_FORMAT_TABLE:
         /* Fixed widths: events are printed as they arrive, so the widths
          * cannot be measured first. */
-        if (!stream->header_done) {
-            fprintf(out, "%-8s  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n", "SEQUENCE", "RECORDED",
-                    "TYPE", "PARTNER", "CUSTOMER", "ACTOR", "COMMAND");
-            stream->header_done = true;
-        }
+        event_header(stream, entry->proof != NULL);
         fprintf(out, "%-8llu  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n",
                 (unsigned long long)event->sequence, recorded, event_type(event),
                 event->partner_id != NULL ? event->partner_id : "", customer, actor, command);

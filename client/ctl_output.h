@@ -66,6 +66,12 @@ struct ctl_event_stream {
 };
 __attribute__((warn_unused_result)) enum ledger_err
 ctl_output_event(struct ctl_event_stream *stream, const Ledger__V1__EventEntry *entry);
+/* Prints the feed's header line (table) or record (CSV, with the proof
+ * columns when `proofs`) unless the stream has printed it already: for a
+ * feed that ends without an event, which is an empty view, not an empty
+ * file. JSON: nothing. IO_ERROR when writing fails. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_output_event_header(struct ctl_event_stream *stream, bool proofs);
 /* Makes what was printed on out durable before a checkpoint names it:
  * flushes out and, when it is a regular file, fdatasyncs it (a pipe,
  * terminal or socket cannot be synced: OK). IO_ERROR, errno saying why,

@@ -2271,6 +2271,9 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         err = printer.err;
     } else if (printer.err != LEDGER_ERR_OK) {
         err = printer.checked ? printer.err : output_failed(context, 0);
+    } else if (printer.printed == 0 &&
+               ctl_output_event_header(&printer.stream, anchor != NULL) != LEDGER_ERR_OK) {
+        err = output_failed(context, 0);
     } else {
         if (printer.printed == 0 && context->format == CTL_FORMAT_TABLE) {
             fprintf(context->err, "no events\n");

@@ -8,7 +8,8 @@
  * retried principal add, whose secret is not sent again, fails saying so);
  * the LEDGER_* variables stand in for the connection options, which win
  * over them; the events feed is one object per line, gapless, and resumes
- * from a checkpoint; the demo fills every view.
+ * from a checkpoint, and with no event left is its header alone in a table
+ * or CSV; the demo fills every view.
  * Method: one ledgerd per test group on a private data directory (mkdtemp
  * under $LEDGER_TEST_TMP); ledgerctl is run with fork/exec and its output
  * captured in files; JSON output is parsed with jansson (test code only).
@@ -1868,6 +1869,37 @@ static void test_ctl_cli_events_feed(void **state)
     expect_ok(&run);
     assert_non_null(run.json); /* exactly one line: one document */
     assert_int_equal(previous, json_int_at(run.json, "sequence"));
+    run_free(&run);
+
+    /* Past the last event: no event, and a table or CSV is its header
+     * alone (an empty view, not an empty file); JSON lines are nothing. */
+    char past[32];
+    snprintf(past, sizeof past, "%lld", (long long)previous + 1);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "csv", "events", "--from", past,
+        NULL);
+    expect_ok(&run);
+    assert_string_equal("sequence,recorded,type,partner_id,customer_id,actor,command_id\r\n",
+                        run.out);
+    assert_string_equal("", run.err);
+    run_free(&run);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "csv", "events", "--from", past,
+        "--proofs", NULL);
+    expect_ok(&run);
+    assert_string_equal("sequence,recorded,type,partner_id,customer_id,actor,command_id,"
+                        "proof_tree_size,proof_leaf_hash,proof_path\r\n",
+                        run.out);
+    run_free(&run);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "events", "--from", past, NULL);
+    expect_ok(&run);
+    assert_string_equal("SEQUENCE  RECORDED                     TYPE                          "
+                        "PARTNER           CUSTOMER              ACTOR             COMMAND\n",
+                        run.out);
+    assert_string_equal("no events\n", run.err);
+    run_free(&run);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--from", past,
+        NULL);
+    expect_ok(&run);
+    assert_string_equal("", run.out);
     run_free(&run);
 
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--type",
