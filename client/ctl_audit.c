@@ -698,11 +698,14 @@ static enum ledger_err read_head_file(struct ctl_context *context, const char *p
     if (file == NULL) {
         return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s: %s", path, strerror(errno));
     }
+    errno = 0;
     size_t size = fread(buffer, 1, sizeof buffer, file);
     bool bad = ferror(file) != 0;
+    int reason = errno != 0 ? errno : EIO;
     fclose(file);
     if (bad) {
-        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s", path);
+        /* A directory opens, and fails only when read (EISDIR). */
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s: %s", path, strerror(reason));
     }
     Ledger__V1__SignedHead *head =
         size <= HEAD_FILE_MAX ? ledger__v1__signed_head__unpack(NULL, size, buffer) : NULL;

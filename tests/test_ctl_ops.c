@@ -1889,6 +1889,9 @@ static void test_ctl_ops_audit_refusals(void **state)
         {{"head", "--save", "saved.pb", "--public-key"}, 2, "USAGE"},
         {{"head", "--save", ""}, 2, "USAGE"},
         {{"verify", "--head", "no-such-file.pb"}, 1, "IO_ERROR"},
+        {{"verify", "--head", "ledger-data"}, 1, "IO_ERROR"}, /* a directory */
+        {{"head", "--save", "no-such-dir/saved.pb"}, 1, "IO_ERROR"},
+        {{"head", "--save", "ledger-data"}, 1, "IO_ERROR"}, /* a directory */
         {{"events", "--tree-size", "0"}, 2, "USAGE"},
         {{"events", "--tree-size", "3", "--follow"}, 2, "USAGE"},
         {{"events", "--tree-size", past}, 1, "NOT_FOUND"},
@@ -1904,6 +1907,15 @@ static void test_ctl_ops_audit_refusals(void **state)
         }
         run_free(&run);
     }
+    /* What could not be read or written is named, with the system's reason. */
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "verify", "--head",
+        "ledger-data", NULL);
+    assert_string_equal("error: IO_ERROR: cannot read ledger-data: Is a directory\n", run.err);
+    run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "head", "--save", "ledger-data",
+        NULL);
+    assert_string_equal("error: IO_ERROR: cannot write ledger-data: Is a directory\n", run.err);
+    run_free(&run);
 }
 
 static int run_command(const char *const *argv)
