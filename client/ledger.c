@@ -700,15 +700,18 @@ void ledger_query_result_free(Ledger__V1__QueryResult *result)
 /* ------------------------------------------------------------------------ */
 /* Checkpoints. */
 
-enum ledger_err ledger_checkpoint_read(const char *path, uint64_t *sequence_out)
+/* ledger_checkpoint_read, saying why it failed: reason_out gets the errno
+ * of a file that could not be opened or read, 0 for one whose content is no
+ * sequence. */
+static enum ledger_err client_checkpoint_read(const char *path, uint64_t *sequence_out,
+                                              int *reason_out)
 {
     char text[CLIENT_CHECKPOINT_BYTES_MAX + 1];
     size_t length = 0;
-    if (path == NULL || sequence_out == NULL) {
-        return LEDGER_ERR_INVALID_ARGUMENT;
-    }
+    *reason_out = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
+        *reason_out = errno;
         return errno == ENOENT ? LEDGER_ERR_NOT_FOUND : LEDGER_ERR_IO_ERROR;
     }
     while (length < CLIENT_CHECKPOINT_BYTES_MAX) {
@@ -716,7 +719,12 @@ enum ledger_err ledger_checkpoint_read(const char *path, uint64_t *sequence_out)
         if (got < 0 && errno == EINTR) {
             continue;
         }
-        if (got <= 0) {
+        if (got < 0) {
+            *reason_out = errno; /* a directory opens, and fails here (EISDIR) */
+            close(fd);
+            return LEDGER_ERR_IO_ERROR;
+        }
+        if (got == 0) {
             break;
         }
         length += (size_t)got;
@@ -741,6 +749,15 @@ enum ledger_err ledger_checkpoint_read(const char *path, uint64_t *sequence_out)
     }
     *sequence_out = value;
     return LEDGER_ERR_OK;
+}
+
+enum ledger_err ledger_checkpoint_read(const char *path, uint64_t *sequence_out)
+{
+    if (path == NULL || sequence_out == NULL) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    int reason = 0;
+    return client_checkpoint_read(path, sequence_out, &reason);
 }
 
 static enum ledger_err client_write_all(int fd, const char *data, size_t size)
@@ -1008,12 +1025,19 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
      * an earlier one that left the checkpoint), not only asked to skip. */
     bool delivered = false;
     if (subscription->checkpoint_path != NULL) {
-        err = ledger_checkpoint_read(subscription->checkpoint_path, &position);
+        int reason = 0;
+        err = client_checkpoint_read(subscription->checkpoint_path, &position, &reason);
         delivered = err == LEDGER_ERR_OK;
         if (err == LEDGER_ERR_NOT_FOUND) {
             position = subscription->after_sequence;
+        } else if (err != LEDGER_ERR_OK && reason != 0) {
+            client_set_message(client, "cannot read the checkpoint file %s: %s",
+                               subscription->checkpoint_path, strerror(reason));
+            return err;
         } else if (err != LEDGER_ERR_OK) {
-            client_set_message(client, "cannot read the checkpoint file %s",
+            client_set_message(client,
+                               "the checkpoint file %s holds no sequence (the decimal number of "
+                               "the last event delivered, and a line end)",
                                subscription->checkpoint_path);
             return err;
         }

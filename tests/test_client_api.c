@@ -276,6 +276,11 @@ static void test_client_checkpoints(void **state)
         assert_int_equal(LEDGER_ERR_IO_ERROR, ledger_checkpoint_read(paths->checkpoint, &sequence));
         assert_int_equal(5, sequence);
     }
+    /* A directory opens but cannot be read; bad arguments are refused. */
+    assert_int_equal(LEDGER_ERR_IO_ERROR, ledger_checkpoint_read(paths->dir, &sequence));
+    assert_int_equal(5, sequence);
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_checkpoint_read(NULL, &sequence));
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_checkpoint_read(paths->checkpoint, NULL));
     char unwritable[400];
     snprintf(unwritable, sizeof unwritable, "%s/no/such/dir/checkpoint", paths->dir);
     assert_int_equal(LEDGER_ERR_IO_ERROR, ledger_checkpoint_write(unwritable, 1));

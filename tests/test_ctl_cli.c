@@ -1941,6 +1941,28 @@ static void test_ctl_cli_events_feed(void **state)
     assert_string_equal("c2", json_string_value(json_object_get(event, "customer_id")));
     json_decref(event);
     run_free(&run);
+    /* A checkpoint that holds no sequence, or cannot be read, is refused
+     * saying which, and nothing is printed. */
+    FILE *garbled = fopen(checkpoint, "w");
+    fputs("12abc\n", garbled);
+    fclose(garbled);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "csv", "events", "--checkpoint",
+        checkpoint, NULL);
+    expect_error(&run, 1, "IO_ERROR");
+    char says[PATH_SIZE + 160];
+    snprintf(says, sizeof says,
+             "error: IO_ERROR: the checkpoint file %s holds no sequence (the decimal number of the "
+             "last event delivered, and a line end)\n",
+             checkpoint);
+    assert_string_equal(says, run.err);
+    assert_string_equal("", run.out);
+    run_free(&run);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "events", "--checkpoint", "ledger-data", NULL);
+    expect_error(&run, 1, "IO_ERROR");
+    assert_string_equal("error: IO_ERROR: cannot read the checkpoint file ledger-data: Is a "
+                        "directory\n",
+                        run.err);
+    run_free(&run);
     /* A checkpoint past the ledger's head (a daemon restored from an older
      * backup, or another ledger): refused, instead of waiting silently and
      * skipping the events that get the numbers it already had. */
