@@ -786,8 +786,11 @@ enum ledger_err ledger_checkpoint_write(const char *path, uint64_t sequence)
     char *temporary = malloc(path_length + 5);
     char *directory = malloc(path_length + 2);
     int fd = -1;
+    int reason = 0;
+    bool temporary_made = false;
     if (temporary == NULL || directory == NULL) {
         err = LEDGER_ERR_NO_MEMORY;
+        reason = ENOMEM;
         goto cleanup;
     }
     memcpy(temporary, path, path_length);
@@ -805,22 +808,26 @@ enum ledger_err ledger_checkpoint_write(const char *path, uint64_t sequence)
     int length = snprintf(text, sizeof text, "%llu\n", (unsigned long long)sequence);
     fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
+        reason = errno;
         goto cleanup;
     }
+    temporary_made = true;
+    errno = EIO; /* a short write sets none */
     if (client_write_all(fd, text, (size_t)length) != LEDGER_ERR_OK || fsync(fd) != 0) {
+        reason = errno;
         goto cleanup;
     }
-    if (close(fd) != 0) {
-        fd = -1;
-        goto cleanup;
-    }
+    int closed = close(fd);
     fd = -1;
-    if (rename(temporary, path) != 0) {
+    if (closed != 0 || rename(temporary, path) != 0) {
+        reason = errno;
         goto cleanup;
     }
+    temporary_made = false;
     /* The rename is durable only once the directory entry is. */
     fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || fsync(fd) != 0) {
+        reason = errno;
         goto cleanup;
     }
     err = LEDGER_ERR_OK;
@@ -828,8 +835,12 @@ cleanup:
     if (fd >= 0) {
         close(fd);
     }
+    if (temporary_made) {
+        unlink(temporary); /* the old checkpoint stays as it was */
+    }
     free(temporary);
     free(directory);
+    errno = reason;
     return err;
 }
 
@@ -976,8 +987,9 @@ static enum ledger_err client_checkpoint_advance(struct ledger_client *client,
     *unsynced = false;
     enum ledger_err err = ledger_checkpoint_write(subscription->checkpoint_path, sequence);
     if (err != LEDGER_ERR_OK) {
-        client_set_message(client, "cannot write the checkpoint file %s",
-                           subscription->checkpoint_path);
+        int reason = errno != 0 ? errno : EIO;
+        client_set_message(client, "cannot write the checkpoint file %s: %s",
+                           subscription->checkpoint_path, strerror(reason));
     }
     return err;
 }

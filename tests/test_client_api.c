@@ -3,8 +3,9 @@
  * Goal: ledger_connect refuses bad options with the documented codes and
  * writes nothing on failure; key files are read strictly; requests to a
  * missing socket are UNREACHABLE with a message; command ids have the
- * documented form; checkpoint files round-trip, are replaced atomically and
- * malformed ones are refused. Against a misbehaving or impostor peer: a
+ * documented form; checkpoint files round-trip, are replaced atomically (a
+ * failed write says why and leaves the file as it was) and malformed ones
+ * are refused. Against a misbehaving or impostor peer: a
  * reply that does not decode, or does not echo the request's nonce, is
  * PROTOCOL_ERROR and the client stays usable, as is one with a code the
  * library does not know, a batch's reply with too few results and a query's
@@ -284,6 +285,15 @@ static void test_client_checkpoints(void **state)
     char unwritable[400];
     snprintf(unwritable, sizeof unwritable, "%s/no/such/dir/checkpoint", paths->dir);
     assert_int_equal(LEDGER_ERR_IO_ERROR, ledger_checkpoint_write(unwritable, 1));
+    assert_int_equal(ENOENT, errno);
+    /* A failed write says why and leaves the file as it was. */
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_write(paths->checkpoint, 41));
+    assert_int_equal(0, mkdir(temporary, 0700));
+    assert_int_equal(LEDGER_ERR_IO_ERROR, ledger_checkpoint_write(paths->checkpoint, 42));
+    assert_int_equal(EISDIR, errno);
+    assert_int_equal(0, rmdir(temporary));
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_read(paths->checkpoint, &sequence));
+    assert_int_equal(41, sequence);
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_checkpoint_write("", 1));
 }
 

@@ -1963,6 +1963,20 @@ static void test_ctl_cli_events_feed(void **state)
                         "directory\n",
                         run.err);
     run_free(&run);
+    /* A checkpoint that cannot be written (its temporary name taken by a
+     * directory): the feed stops with the reason, the file not advanced. */
+    char stuck[PATH_SIZE + 32], stuck_temporary[PATH_SIZE + 48];
+    snprintf(stuck, sizeof stuck, "%s/stuck.checkpoint", fixture->dir);
+    snprintf(stuck_temporary, sizeof stuck_temporary, "%s.tmp", stuck);
+    assert_int_equal(0, mkdir(stuck_temporary, 0700));
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "events", "--checkpoint", stuck, NULL);
+    expect_error(&run, 1, "IO_ERROR");
+    snprintf(says, sizeof says,
+             "error: IO_ERROR: cannot write the checkpoint file %s: Is a directory\n", stuck);
+    assert_string_equal(says, run.err);
+    run_free(&run);
+    struct stat stuck_info;
+    assert_int_equal(-1, stat(stuck, &stuck_info));
     /* A checkpoint past the ledger's head (a daemon restored from an older
      * backup, or another ledger): refused, instead of waiting silently and
      * skipping the events that get the numbers it already had. */
