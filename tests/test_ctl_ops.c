@@ -2299,6 +2299,106 @@ static void test_ctl_ops_verify_saved_head(void **state)
     daemon_stop(second);
 }
 
+/* A write's JSON reply, freed here: the reservation id it assigned and the
+ * sequence of its event. */
+static void committed(struct run *run, char *reservation, size_t size, char sequence[32])
+{
+    expect_ok(run);
+    result_field(run, "reservation_id", reservation, size);
+    snprintf(sequence, 32, "%lld",
+             (long long)json_int_at(json_array_get(json_object_get(run->json, "results"), 0),
+                                    "first_sequence"));
+    run_free(run);
+}
+
+/* explain of the partner's own changes, as docs/cli.md shows them: an
+ * exchange whose replacements are billed to two subscriptions has a
+ * "billed to:" line for each (JSON: the second in other_subscriptions), and
+ * a renewal names the reservation it renewed and the one it made. */
+static void test_ctl_ops_explain_exchange_and_renewal(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], auditor_key[PATH_SIZE + 16];
+    make_partner(fixture, "p-expl", "p-expl-admin", key, sizeof key);
+    make_staff(fixture, "p-expl", "p-expl-auditor", "auditor", auditor_key, sizeof auditor_key);
+    const char *const setup[][12] = {
+        {"customer", "add", "--customer", "expl-c", "--name", "Expl"},
+        {"subscription", "add", "--customer", "expl-c", "--subscription", "expl-plan-1", "--offer",
+         "azure-plan"},
+        {"subscription", "add", "--customer", "expl-c", "--subscription", "expl-plan-2", "--offer",
+         "azure-plan"},
+    };
+    for (size_t i = 0; i < sizeof setup / sizeof setup[0]; i++) {
+        const char *const *a = setup[i];
+        ctl(fixture, &run, "p-expl-admin", key, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+            NULL);
+        expect_ok(&run);
+        run_free(&run);
+    }
+    char bought[64], replaced[64], sequence[32];
+    ctl(fixture, &run, "p-expl-admin", key, "--output", "json", "reservation", "buy", "--customer",
+        "expl-c", "--subscription", "expl-plan-1", "--sku", "Standard_D2s_v5", "--region",
+        "westeurope", "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope",
+        "shared", "--price", "100.00", "--retail-price", "120.00", "--currency", "USD", NULL);
+    expect_ok(&run);
+    result_field(&run, "reservation_id", bought, sizeof bought);
+    run_free(&run);
+    ctl(fixture, &run, "p-expl-admin", key, "--output", "json", "reservation", "exchange",
+        "--customer", "expl-c", "--reservation", bought, "--refund", "0", "--subscription",
+        "expl-plan-1,expl-plan-2", "--sku", "Standard_E4s_v5", "--region", "westeurope",
+        "--quantity", "1", "--term", "P3Y", "--billing", "upfront", "--scope", "shared", "--price",
+        "300.00", "--retail-price", "400.00", "--currency", "USD", NULL);
+    committed(&run, replaced, sizeof replaced, sequence);
+
+    ctl(fixture, &run, "p-expl-auditor", auditor_key, "explain", "--seq", sequence, NULL);
+    expect_ok(&run);
+    char line[256];
+    snprintf(line, sizeof line,
+             "purchase:   exchange of %s (refund 0.00 USD) for 2 new reservations:", bought);
+    assert_non_null(strstr(run.out, line));
+    const char *first = strstr(run.out, "\nbilled to:  subscription expl-plan-1 (azure-plan) ");
+    const char *second = strstr(run.out, "\nbilled to:  subscription expl-plan-2 (azure-plan) ");
+    assert_non_null(first);
+    assert_non_null(second);
+    assert_true(first < second);
+    run_free(&run);
+    ctl(fixture, &run, "p-expl-auditor", auditor_key, "--output", "json", "explain", "--seq",
+        sequence, NULL);
+    expect_ok(&run);
+    json_t *others =
+        json_object_get(json_object_get(run.json, "explanation"), "other_subscriptions");
+    assert_int_equal(1, json_array_size(others));
+    assert_string_equal("expl-plan-2",
+                        json_string_value(json_object_get(
+                            json_object_get(json_object_get(json_array_get(others, 0), "event"),
+                                            "subscription_purchased"),
+                            "subscription_id")));
+    run_free(&run);
+
+    /* The first replacement set to renew, and its renewal recorded. */
+    ctl(fixture, &run, "p-expl-admin", key, "reservation", "renew", "--customer", "expl-c",
+        "--reservation", replaced, "--on", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    char renewal[64];
+    ctl(fixture, &run, "p-expl-admin", key, "--output", "json", "reservation", "renewed",
+        "--customer", "expl-c", "--reservation", replaced, "--price", "280.00", "--retail-price",
+        "390.00", "--currency", "USD", NULL);
+    committed(&run, renewal, sizeof renewal, sequence);
+    ctl(fixture, &run, "p-expl-auditor", auditor_key, "explain", "--seq", sequence, NULL);
+    expect_ok(&run);
+    snprintf(line, sizeof line,
+             "purchase:   renewal of reservation %s as:\n            reservation %s (order ",
+             replaced, renewal);
+    assert_non_null(strstr(run.out, line));
+    assert_non_null(strstr(run.out, ", price 280.00 USD (retail 390.00 USD)\n"));
+    assert_non_null(strstr(run.out, ", renewed by p-expl-admin (admin-agent) at "));
+    assert_non_null(strstr(run.out, "\nallowed by: the partner renewed it; "));
+    assert_non_null(strstr(run.out, "\nbilled to:  subscription expl-plan-1 (azure-plan) "));
+    run_free(&run);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2319,6 +2419,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_audit_refusals),
         cmocka_unit_test(test_ctl_ops_verify_saved_head),
         cmocka_unit_test(test_ctl_ops_backup_under_load),
+        cmocka_unit_test(test_ctl_ops_explain_exchange_and_renewal),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }
