@@ -2,20 +2,20 @@
  * test_ctl_forgery.c: ledgerctl's audit verbs in front of a lying daemon.
  * Goal: head (printed or --save), proof, consistency, verify --head,
  * explain and events --proofs check what the daemon sends instead of taking
- * its word
- * (docs/cli.md, "Proofs"; docs/verification.md): each forged reply, a head
- * with a bit of its signature flipped, its root, size or time changed, signed
- * by another key than the pinned one, or signed over a rewritten root by
- * the ledger's own key; an inclusion path with a hash altered, cut short or
- * made longer, a proof of another sequence or tree size; a record byte
- * flipped, a record that decodes to another sequence, a decoded event that
- * is not its record; a consistency path altered, shortened or lengthened; an
- * older head replayed; an explanation with a forged proof in its chain, is
- * refused with exit status 1, MISMATCH and a sentence saying what; a reply
- * without the proof, event or explanation asked for, events out of order,
- * or billing pages that do not add up to the rows announced, with exit
- * status 3 and PROTOCOL_ERROR; while the same command through the same
- * proxy passing replies unchanged (decoded and packed again) succeeds.
+ * its word (docs/cli.md, "Proofs"; docs/verification.md): each forged
+ * reply, a head with a bit of its signature flipped, its root, size or time
+ * changed, signed by another key than the pinned one, or signed over a
+ * rewritten root by the ledger's own key; an inclusion or consistency path
+ * with a hash altered or a byte short, cut short or made longer (past any
+ * tree's depth too), a proof of another sequence or tree size; a record
+ * byte flipped, a record that decodes to another sequence, a decoded event
+ * that is not its record; an older head replayed; an explanation with a
+ * forged proof in its chain, is refused with exit status 1, MISMATCH and a
+ * sentence saying what; a reply without the proof, event or explanation
+ * asked for, events out of order, or billing pages that do not add up to
+ * the rows announced, with exit status 3 and PROTOCOL_ERROR; while the same
+ * command through the same proxy passing replies unchanged (decoded and
+ * packed again) succeeds.
  * Method: one real ledgerd with the demo world and a few more events, heads
  * saved on the way; tests/support/reply_proxy between ledgerctl (--socket
  * the proxy) and the daemon alters the replies of one query kind; the
@@ -287,6 +287,48 @@ static bool path_grown(ProtobufCBinaryData **path, size_t *n_path)
     uint8_t hash[MERKLE_HASH_BYTES];
     memset(hash, 0x5a, sizeof hash);
     return reply_proxy_items_resize(path, n_path, *n_path + 1, hash, sizeof hash);
+}
+
+/* A path whose first hash is a byte short. */
+static bool path_hash_short(ProtobufCBinaryData *path, size_t n_path)
+{
+    if (n_path == 0) {
+        return false;
+    }
+    path[0].len = MERKLE_HASH_BYTES - 1;
+    return true;
+}
+
+/* A path longer than any tree of 2^64 leaves has (MERKLE_PATH_MAX). */
+static bool path_too_long(ProtobufCBinaryData **path, size_t *n_path)
+{
+    uint8_t hash[MERKLE_HASH_BYTES];
+    memset(hash, 0xa5, sizeof hash);
+    return reply_proxy_items_resize(path, n_path, MERKLE_PATH_MAX + 1, hash, sizeof hash);
+}
+
+static bool inclusion_hash_short(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return path_hash_short(result->inclusion->path, result->inclusion->n_path);
+}
+
+static bool inclusion_too_long(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return path_too_long(&result->inclusion->path, &result->inclusion->n_path);
+}
+
+static bool consistency_hash_short(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return path_hash_short(result->consistency->path, result->consistency->n_path);
+}
+
+static bool consistency_too_long(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return path_too_long(&result->consistency->path, &result->consistency->n_path);
 }
 
 static bool inclusion_hash_altered(struct world *world, Ledger__V1__QueryResult *result)
@@ -647,6 +689,8 @@ static void test_ctl_forgery_inclusion(void **state)
     expect_refused(w, INCLUSION, 0, inclusion_hash_altered, proof, 1, "MISMATCH", words);
     expect_refused(w, INCLUSION, 0, inclusion_cut, proof, 1, "MISMATCH", words);
     expect_refused(w, INCLUSION, 0, inclusion_grown, proof, 1, "MISMATCH", words);
+    expect_refused(w, INCLUSION, 0, inclusion_hash_short, proof, 1, "MISMATCH", words);
+    expect_refused(w, INCLUSION, 0, inclusion_too_long, proof, 1, "MISMATCH", words);
     expect_refused(w, HEAD, 0, head_rewritten, proof, 1, "MISMATCH", words);
 
     snprintf(words, sizeof words,
@@ -706,6 +750,8 @@ static void test_ctl_forgery_consistency(void **state)
     expect_refused(w, CONSISTENCY, 0, consistency_hash_altered, args, 1, "MISMATCH", words);
     expect_refused(w, CONSISTENCY, 0, consistency_cut, args, 1, "MISMATCH", words);
     expect_refused(w, CONSISTENCY, 0, consistency_grown, args, 1, "MISMATCH", words);
+    expect_refused(w, CONSISTENCY, 0, consistency_hash_short, args, 1, "MISMATCH", words);
+    expect_refused(w, CONSISTENCY, 0, consistency_too_long, args, 1, "MISMATCH", words);
     /* A proof between other sizes than asked for is no answer at all. */
     expect_refused(w, CONSISTENCY, 0, consistency_other_sizes, args, 3, "PROTOCOL_ERROR",
                    "the reply carries no consistency proof from ");
