@@ -314,6 +314,46 @@ static void test_ctl_cli_usage_values(void **state)
     char key[PATH_SIZE];
     snprintf(key, sizeof key, "%s/u1.key", fixture->dir);
     assert_int_equal(-1, stat(key, &info));
+
+    /* The options every write verb takes, and bounds of lists and pages. */
+    char returned[33 * 4] = "", quantities[33 * 2] = "";
+    for (int i = 0; i < 33; i++) {
+        size_t length = strlen(returned);
+        snprintf(returned + length, sizeof returned - length, "%sr%d", i > 0 ? "," : "", i);
+        length = strlen(quantities);
+        snprintf(quantities + length, sizeof quantities - length, "%s1", i > 0 ? "," : "");
+    }
+    ctl(fixture, &run, NULL, NULL, "customer", "add", "--customer", "c", "--name", "N",
+        "--expected-version", "x", NULL);
+    expect_usage(&run, "error: USAGE: --expected-version: 'x' is not a whole number\n");
+    ctl(fixture, &run, NULL, NULL, "customer", "add", "--customer", "c", "--name", "N",
+        "--business-time", "yesterday", NULL);
+    expect_usage(&run, "error: USAGE: --business-time: 'yesterday' is not an ISO 8601 date or "
+                       "time");
+    ctl(fixture, &run, NULL, NULL, "customer", "add", "--customer", "c", "--name", "N",
+        "--command-id", "c 1", NULL);
+    expect_usage(&run, "error: USAGE: --command-id: an id is 1..64 characters");
+    ctl(fixture, &run, NULL, NULL, "reservation", "exchange", "--customer", "c", "--reservation",
+        returned, "--refund", "0", "--subscription", "s", "--sku", "x", "--region", "r",
+        "--quantity", "1", "--term", "P1Y", "--billing", "monthly", "--scope", "shared", "--price",
+        "1", "--retail-price", "1", "--currency", "USD", NULL);
+    expect_usage(&run, "error: USAGE: --reservation: give 1..32 reservation ids\n");
+    ctl(fixture, &run, NULL, NULL, "reservation", "exchange", "--customer", "c", "--reservation",
+        "r1", "--refund", "0", "--subscription", "s", "--sku", "x", "--region", "r", "--quantity",
+        quantities, "--term", "P1Y", "--billing", "monthly", "--scope", "shared", "--price", "1",
+        "--retail-price", "1", "--currency", "USD", NULL);
+    expect_usage(&run, "error: USAGE: --quantity: more values than replacements an exchange may "
+                       "buy (1..32)\n");
+    ctl(fixture, &run, NULL, NULL, "reservation", "cancel", "--customer", "c", "--reservation",
+        "r1", "--refund", "1", "--currency", "EUR", NULL);
+    expect_usage(&run, "error: USAGE: --refund-usd: required when the refund is not in USD\n");
+    ctl(fixture, &run, NULL, NULL, "reservation", "cancel", "--customer", "c", "--reservation",
+        "r1", "--refund", "1", "--currency", "EUR", "--refund-usd", "x", NULL);
+    expect_usage(&run, "error: USAGE: --refund-usd: 'x' is not an amount");
+    ctl(fixture, &run, NULL, NULL, "activity", "--limit", "0", NULL);
+    expect_usage(&run, "error: USAGE: --limit: at least 1\n");
+    ctl(fixture, &run, NULL, NULL, "activity", "--limit", "10001", NULL);
+    expect_usage(&run, "error: USAGE: --limit: '10001' is larger than 10000\n");
 }
 
 static void test_ctl_cli_unreachable(void **state)
