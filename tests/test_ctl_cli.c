@@ -1432,7 +1432,8 @@ static void test_ctl_cli_partner_changes(void **state)
     expect_ok(&run);
     char record[128];
     snprintf(record, sizeof record, "\r\nledger_head_sequence,,%lld\r\n", (long long)head);
-    assert_int_equal(0, strncmp(run.out, "name,labels,value\r\n", 19));
+    const char *header = "name,labels,value\r\n";
+    assert_int_equal(0, strncmp(run.out, header, strlen(header)));
     assert_non_null(strstr(run.out, record));
     assert_non_null(
         strstr(run.out, "\r\nledger_commit_duration_seconds_bucket,\"le=\"\"0.001\"\"\","));
@@ -2420,6 +2421,31 @@ static void test_ctl_cli_backup(void **state)
     run_free(&run);
     ctl(fixture, &run, "operator", fixture->operator_key, "backup", NULL);
     expect_error(&run, 2, "USAGE");
+    run_free(&run);
+    ctl(fixture, &run, "operator", fixture->operator_key, "backup", "--out", "backup-2", "--dir",
+        "backup-3", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_string_equal("error: USAGE: --out: give --out or --dir, not both\n", run.err);
+    run_free(&run);
+    /* CSV: the head's field,value records, then the directory, made
+     * absolute; the table says on stderr where the backup went. */
+    char absolute[PATH_SIZE + 32], record[PATH_SIZE + 64];
+    snprintf(absolute, sizeof absolute, "%s/backup-csv", fixture->dir);
+    snprintf(record, sizeof record, "\r\ndirectory,%s\r\n", absolute);
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "csv", "backup", "--out",
+        "backup-csv", NULL);
+    expect_ok(&run);
+    const char *start = "field,value\r\ntree_size,";
+    assert_int_equal(0, strncmp(run.out, start, strlen(start)));
+    const char *end = strstr(run.out, record);
+    assert_non_null(end);
+    assert_string_equal(record, end);
+    run_free(&run);
+    ctl(fixture, &run, "operator", fixture->operator_key, "backup", "--out", "backup-table", NULL);
+    expect_ok(&run);
+    snprintf(absolute, sizeof absolute, "backup written to %s/backup-table (head.pb beside it)\n",
+             fixture->dir);
+    assert_string_equal(absolute, run.err);
     run_free(&run);
 }
 
