@@ -23,6 +23,10 @@
 
 /* Cells longer than this are cut in tables (CSV and JSON keep everything). */
 #define TABLE_CELL_MAX 80
+/* An event table's id, copied to be cleaned: room for TABLE_CELL_MAX + 1
+ * code points of four bytes, so that a longer one is still seen as longer
+ * than a cell and cut. */
+#define EVENT_CELL_SIZE (4 * (TABLE_CELL_MAX + 1) + 1)
 /* Depth of nested messages: the schema nests at most five deep. */
 #define JSON_DEPTH_MAX 16
 #define ENUM_NAME_SIZE 64
@@ -380,6 +384,19 @@ static void cell_cut(char *text)
     }
 }
 
+/* Makes text fit for a table: control characters, which would break the
+ * alignment and could rewrite the terminal, shown as '?', and the text cut
+ * as cell_cut does. */
+static void cell_clean(char *text)
+{
+    for (char *p = text; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            *p = '?';
+        }
+    }
+    cell_cut(text);
+}
+
 static void print_padded(FILE *out, const char *text, size_t width, bool last)
 {
     fputs(text, out);
@@ -429,14 +446,7 @@ static enum ledger_err print_table(FILE *out, json_t *rows, const struct ctl_col
             if (text == NULL) {
                 goto cleanup;
             }
-            /* Control characters would break the alignment and could
-             * rewrite the terminal: show them as '?'. */
-            for (char *p = text; *p != '\0'; p++) {
-                if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-                    *p = '?';
-                }
-            }
-            cell_cut(text);
+            cell_clean(text);
             cells[r * column_count + c] = text;
             size_t width = display_width(text);
             if (width > widths[c]) {
@@ -723,13 +733,21 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
         }
         print_csv_record_end(out);
         break;
-    case CTL_FORMAT_TABLE:
+    case CTL_FORMAT_TABLE: {
         /* Fixed widths: events are printed as they arrive, so the widths
-         * cannot be measured first. */
+         * cannot be measured first. The ids come from the reply, which
+         * carries no MAC: cleaned as every table cell is. */
+        char cells[4][EVENT_CELL_SIZE];
+        const char *values[4] = {event->partner_id != NULL ? event->partner_id : "", customer,
+                                 actor, command};
+        for (size_t i = 0; i < 4; i++) {
+            snprintf(cells[i], sizeof cells[i], "%s", values[i]);
+            cell_clean(cells[i]);
+        }
         event_header(stream, entry->proof != NULL);
         fprintf(out, "%-8llu  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n",
-                (unsigned long long)event->sequence, recorded, event_type(event),
-                event->partner_id != NULL ? event->partner_id : "", customer, actor, command);
+                (unsigned long long)event->sequence, recorded, event_type(event), cells[0],
+                cells[1], cells[2], cells[3]);
         if (entry->proof != NULL) {
             fprintf(out, "          proof: tree size %llu, leaf ",
                     (unsigned long long)entry->proof->tree_size);
@@ -737,6 +755,7 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
             fputc('\n', out);
         }
         break;
+    }
     }
     fflush(out);
     return ctl_output_status(out);

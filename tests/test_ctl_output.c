@@ -442,6 +442,44 @@ static void test_ctl_output_event_with_proof(void **state)
     free(text);
 }
 
+/* The events table prints the reply's ids as every table cell is printed:
+ * control characters (a terminal's escape sequences) as '?', and a value
+ * longer than a cell cut to 80 code points ending in "...". */
+static void test_ctl_output_event_table_cells(void **state)
+{
+    (void)state;
+    char command[201];
+    memset(command, 'c', sizeof command - 1);
+    command[sizeof command - 1] = '\0';
+    Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__Actor actor = LEDGER__V1__ACTOR__INIT;
+    Ledger__V1__CostVisibilitySet visibility = LEDGER__V1__COST_VISIBILITY_SET__INIT;
+    actor.principal_id = (char *)"admin\r";
+    event.sequence = 9;
+    event.partner_id = (char *)"contoso";
+    event.customer_id = (char *)"fab\x1b]0;owned\x07";
+    event.actor = &actor;
+    event.command_id = command;
+    event.recorded_us = INT64_C(1795465620) * 1000000;
+    event.body_case = LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET;
+    event.cost_visibility_set = &visibility;
+    Ledger__V1__EventEntry entry = LEDGER__V1__EVENT_ENTRY__INIT;
+    entry.event = &event;
+    struct capture capture;
+    capture_open(&capture);
+    struct ctl_event_stream stream = {capture.file, CTL_FORMAT_TABLE, true};
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_event(&stream, &entry));
+    char *text = capture_close(&capture);
+    char expected[512];
+    snprintf(
+        expected, sizeof expected,
+        "9         2026-11-23T20:27:00Z         cost_visibility_set           contoso           "
+        "fab?]0;owned?         admin?            %.77s...\n",
+        command);
+    assert_string_equal(expected, text);
+    free(text);
+}
+
 /* A document that cannot be written (a full disk) is IO_ERROR with the
  * system's reason, also when the failure comes in the middle of it. */
 static void test_ctl_output_full_disk(void **state)
@@ -628,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_ctl_output_table_cells_and_extras),
         cmocka_unit_test(test_ctl_output_write_results),
         cmocka_unit_test(test_ctl_output_event_with_proof),
+        cmocka_unit_test(test_ctl_output_event_table_cells),
         cmocka_unit_test(test_ctl_output_full_disk),
         cmocka_unit_test(test_ctl_output_error_shapes),
         cmocka_unit_test(test_ctl_output_enum_names),
