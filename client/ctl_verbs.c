@@ -441,39 +441,31 @@ enum ledger_err ctl_client(struct ctl_context *context, struct ledger_client **o
     return LEDGER_ERR_OK;
 }
 
-static void copy_client_message(struct ctl_context *context, enum ledger_err err, size_t count)
+static void copy_client_message(struct ctl_context *context, enum ledger_err err)
 {
     const char *message = ledger_error_message(context->client);
-    if (message[0] == '\0') {
-        message = ledger_strerror(err);
-    }
-    if (count > 1 && err != LEDGER_ERR_TIMEOUT && err != LEDGER_ERR_UNREACHABLE) {
-        snprintf(context->message, sizeof context->message, "command %u of the batch: %s",
-                 ledger_error_index(context->client), message);
-    } else {
-        snprintf(context->message, sizeof context->message, "%s", message);
-    }
+    snprintf(context->message, sizeof context->message, "%s",
+             message[0] != '\0' ? message : ledger_strerror(err));
 }
 
-enum ledger_err ctl_execute(struct ctl_context *context, Ledger__V1__Command *const *commands,
-                            const char *const *command_ids, size_t count, bool print,
-                            const struct ctl_extra *extras, size_t extra_count,
-                            Ledger__V1__Reply **reply_out)
+enum ledger_err ctl_execute(struct ctl_context *context, const Ledger__V1__Command *command,
+                            const char *command_id, bool print, Ledger__V1__Reply **reply_out)
 {
     struct ledger_client *client = NULL;
     enum ledger_err err = ctl_client(context, &client);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
+    const Ledger__V1__Command *commands[1] = {command};
+    const char *ids[1] = {command_id};
     Ledger__V1__Reply *reply = NULL;
-    err = ledger_execute(client, (const Ledger__V1__Command *const *)commands, count, &reply);
+    err = ledger_execute(client, commands, 1, &reply);
     if (err != LEDGER_ERR_OK) {
-        copy_client_message(context, err, count);
+        copy_client_message(context, err);
         return err;
     }
     if (print) {
-        err = ctl_output_write_result(context->out, context->format, command_ids, reply, extras,
-                                      extra_count);
+        err = ctl_output_write_result(context->out, context->format, ids, reply, NULL, 0);
     }
     if (reply_out != NULL && err == LEDGER_ERR_OK) {
         *reply_out = reply;
@@ -494,7 +486,7 @@ static enum ledger_err run_query(struct ctl_context *context, Ledger__V1__Query 
     query->partner_id = (char *)(uintptr_t)(context->partner_id != NULL ? context->partner_id : "");
     err = ledger_query(client, query, result_out);
     if (err != LEDGER_ERR_OK) {
-        copy_client_message(context, err, 1);
+        copy_client_message(context, err);
     }
     return err;
 }
@@ -562,9 +554,7 @@ static enum ledger_err write_begin(struct ctl_context *context, const struct ctl
 
 static enum ledger_err write_send(struct ctl_context *context, struct write *write)
 {
-    Ledger__V1__Command *commands[1] = {&write->command};
-    const char *ids[1] = {write->command_id};
-    return ctl_execute(context, commands, ids, 1, true, NULL, 0, NULL);
+    return ctl_execute(context, &write->command, write->command_id, true, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -719,10 +709,9 @@ static enum ledger_err run_principal_add(struct ctl_context *context, const stru
         }
         return err;
     }
-    Ledger__V1__Command *commands[1] = {&write.command};
     const char *ids[1] = {write.command_id};
     Ledger__V1__Reply *reply = NULL;
-    err = ctl_execute(context, commands, ids, 1, false, NULL, 0, &reply);
+    err = ctl_execute(context, &write.command, write.command_id, false, &reply);
     const char *secret = err == LEDGER_ERR_OK ? reply->results[0]->secret_hex : NULL;
     if (err == LEDGER_ERR_OK && (secret == NULL || strlen(secret) != 2 * LEDGER_SECRET_BYTES)) {
         snprintf(context->message, sizeof context->message,
@@ -1506,10 +1495,9 @@ static enum ledger_err exchange_send(struct ctl_context *context, struct write *
     if (count == 1) {
         return write_send(context, write);
     }
-    Ledger__V1__Command *commands[1] = {&write->command};
     const char *ids[1] = {write->command_id};
     Ledger__V1__Reply *reply = NULL;
-    enum ledger_err err = ctl_execute(context, commands, ids, 1, false, NULL, 0, &reply);
+    enum ledger_err err = ctl_execute(context, &write->command, write->command_id, false, &reply);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -2263,7 +2251,7 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
     sigaction(SIGINT, &previous_int, NULL);
     sigaction(SIGTERM, &previous_term, NULL);
     if (err != LEDGER_ERR_OK && printer.err == LEDGER_ERR_OK) {
-        copy_client_message(context, err, 1);
+        copy_client_message(context, err);
     } else if (printer.sync_errno != 0) { /* only with a checkpoint */
         snprintf(context->message, sizeof context->message,
                  "cannot make the output durable (%s): the checkpoint file %s was not advanced",

@@ -62,14 +62,14 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err);
 __attribute__((warn_unused_result)) enum ledger_err ctl_client(struct ctl_context *context,
                                                                struct ledger_client **out);
 
-/* Sends commands as one batch and prints the result. command_ids[i] is the
- * id each command carries. The reply is freed here unless reply_out is
+/* Sends one command (borrowed; command_id is the id it carries) and, with
+ * print, prints its result. The reply is freed here unless reply_out is
  * given (then the caller frees it with ledger_reply_free). On failure the
- * context's message says why (with the failed index for batches). */
-__attribute__((warn_unused_result)) enum ledger_err
-ctl_execute(struct ctl_context *context, Ledger__V1__Command *const *commands,
-            const char *const *command_ids, size_t count, bool print,
-            const struct ctl_extra *extras, size_t extra_count, Ledger__V1__Reply **reply_out);
+ * context's message says why. */
+__attribute__((warn_unused_result)) enum ledger_err ctl_execute(struct ctl_context *context,
+                                                                const Ledger__V1__Command *command,
+                                                                const char *command_id, bool print,
+                                                                Ledger__V1__Reply **reply_out);
 
 /* Runs one query as the context's principal (the global --partner filled
  * in); on failure the context's message says why. */
