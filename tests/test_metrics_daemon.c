@@ -203,7 +203,7 @@ static int wait_exit(pid_t pid, long timeout_ms)
     return -1;
 }
 
-/* How many ports serve_metrics tries: free_port() only finds a port free at
+/* How many ports serve_metrics tries: test_free_port() only finds a port free at
  * that moment, and another test running beside this one may take it before
  * the daemon binds it. */
 #define PORT_ATTEMPTS 5
@@ -237,7 +237,7 @@ static void serve_metrics(struct fixture *f, const char *host, const char *const
             fail_msg("the daemon did not serve metrics on %s; see %s", listen, f->log);
         }
         f->daemon = 0;
-        f->port = free_port();
+        f->port = test_free_port();
         assert_int_equal(0, truncate(f->log, 0));
     }
 }
