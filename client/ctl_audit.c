@@ -25,11 +25,10 @@
 #include "crypto.h"
 #include "ctl_time.h"
 #include "ctl_verbs.h"
+#include "ledger_limits.h"
 #include "merkle.h"
 
-/* A saved head file is a serialized SignedHead: about 150 bytes. */
-#define HEAD_FILE_MAX 4096
-#define HEX_PREFIX    8
+#define HEX_PREFIX 8
 
 static void hex_of(const uint8_t *data, size_t size, char *out)
 {
@@ -693,7 +692,7 @@ const struct ctl_option ctl_verify_options[] = {
 static enum ledger_err read_head_file(struct ctl_context *context, const char *path,
                                       Ledger__V1__SignedHead **out)
 {
-    uint8_t buffer[HEAD_FILE_MAX + 1];
+    uint8_t buffer[LEDGER_HEAD_FILE_MAX + 1];
     FILE *file = fopen(path, "rb");
     if (file == NULL) {
         return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s: %s", path, strerror(errno));
@@ -708,7 +707,7 @@ static enum ledger_err read_head_file(struct ctl_context *context, const char *p
         return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s: %s", path, strerror(reason));
     }
     Ledger__V1__SignedHead *head =
-        size <= HEAD_FILE_MAX ? ledger__v1__signed_head__unpack(NULL, size, buffer) : NULL;
+        size <= LEDGER_HEAD_FILE_MAX ? ledger__v1__signed_head__unpack(NULL, size, buffer) : NULL;
     /* An empty file decodes as a SignedHead of nothing: no head either (as
      * ledger-verify says, a file without a 32-byte root is not a head). */
     if (head != NULL && head->root_hash.len != MERKLE_HASH_BYTES) {

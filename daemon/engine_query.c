@@ -1173,7 +1173,7 @@ static enum ledger_err head_file_read(const char *path, ProtobufCMessage **head_
     if (f == NULL) {
         return errno == ENOENT ? LEDGER_ERR_NOT_FOUND : LEDGER_ERR_IO_ERROR;
     }
-    uint8_t bytes[1024];
+    uint8_t bytes[LEDGER_HEAD_FILE_MAX];
     size_t size = fread(bytes, 1, sizeof bytes, f);
     bool whole = feof(f) != 0 && ferror(f) == 0;
     fclose(f);

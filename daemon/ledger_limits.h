@@ -161,6 +161,12 @@
  * reuse of pages. */
 #define LEDGER_EXPIRY_SCAN_ROWS 65536
 
+/* A saved head file (a backup's head.pb, `ledgerctl head --save`) is one
+ * serialized SignedHead, about 150 bytes: a larger file is no head, and is
+ * refused whole rather than read in part by ledgerd, ledgerctl and
+ * ledger-verify alike. */
+#define LEDGER_HEAD_FILE_MAX 4096
+
 /* Commits slower than this are logged. */
 #define LEDGER_SLOW_COMMIT_US 100000
 

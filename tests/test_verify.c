@@ -41,6 +41,7 @@
 #include "engine.h"
 #include "histgen.h"
 #include "histload.h"
+#include "ledger_limits.h"
 #include "merkle.h"
 #include "store.h"
 #include "test_util.h"
@@ -1585,7 +1586,34 @@ static void test_verify_usage_errors_exit_2(void **state)
     const char *bad_head[] = {"--head", garbage, w->backup, NULL};
     run_verify(w, bad_head, &o);
     expect(&o, 2, "SignedHead", NULL);
+    /* A real head followed by unknown fields (field 15, varint 0), past what
+     * any head holds: refused whole, as ledgerd and ledgerctl refuse it, not
+     * read in part (its first LEDGER_HEAD_FILE_MAX bytes end between two
+     * fields, and decode as the head). */
+    uint8_t bytes[LEDGER_HEAD_FILE_MAX + 64];
+    size_t size = test_read_bytes(head, bytes, sizeof bytes);
+    assert_true(size != SIZE_MAX && size < 512);
+    size_t at = size < 512 ? size : 0;
+    if ((LEDGER_HEAD_FILE_MAX - at) % 2 != 0) {
+        bytes[at++] = 0x78; /* the same field with a two-byte varint 0 */
+        bytes[at++] = 0x80;
+        bytes[at++] = 0x00;
+    }
+    for (; at + 2 <= sizeof bytes; at += 2) {
+        bytes[at] = 0x78;
+        bytes[at + 1] = 0x00;
+    }
+    f = fopen(garbage, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, sizeof bytes, f), sizeof bytes);
+    assert_int_equal(fclose(f), 0);
+    run_verify(w, bad_head, &o);
+    expect(&o, 2, "is not a serialized ledger.v1.SignedHead (it is larger than any head)", NULL);
     unlink(garbage);
+    /* A head file that cannot be read says why. */
+    const char *directory_head[] = {"--head", w->root, w->backup, NULL};
+    run_verify(w, directory_head, &o);
+    expect(&o, 2, "cannot read head file", "Is a directory");
     const char *short_key[] = {"--public-key", "abcd", "--head", head, w->backup, NULL};
     run_verify(w, short_key, &o);
     expect(&o, 2, "--public-key", NULL);

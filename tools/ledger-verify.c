@@ -30,6 +30,7 @@
 #include "codec.h"
 #include "crypto.h"
 #include "engine.h"
+#include "ledger_limits.h"
 #include "merkle.h"
 #include "progress.h"
 #include "store.h"
@@ -144,15 +145,24 @@ static int read_head(const char *path, Ledger__V1__SignedHead **out)
         fprintf(stderr, "error: IO_ERROR: cannot open head file %s: %s\n", path, strerror(errno));
         return EXIT_USAGE;
     }
-    uint8_t buffer[4096];
+    /* One byte more than a head may hold, to tell a larger file. */
+    uint8_t buffer[LEDGER_HEAD_FILE_MAX + 1];
     size_t size = fread(buffer, 1, sizeof buffer, f);
+    int read_errno = ferror(f) ? errno : 0;
     fclose(f);
-    Ledger__V1__SignedHead *head = ledger__v1__signed_head__unpack(NULL, size, buffer);
+    if (read_errno != 0) {
+        fprintf(stderr, "error: IO_ERROR: cannot read head file %s: %s\n", path,
+                strerror(read_errno));
+        return EXIT_USAGE;
+    }
+    Ledger__V1__SignedHead *head =
+        size <= LEDGER_HEAD_FILE_MAX ? ledger__v1__signed_head__unpack(NULL, size, buffer) : NULL;
     if (!head || head->root_hash.len != MERKLE_HASH_BYTES) {
         if (head) {
             ledger__v1__signed_head__free_unpacked(head, NULL);
         }
-        fprintf(stderr, "error: BAD_REQUEST: %s is not a serialized ledger.v1.SignedHead\n", path);
+        fprintf(stderr, "error: BAD_REQUEST: %s is not a serialized ledger.v1.SignedHead%s\n", path,
+                size > LEDGER_HEAD_FILE_MAX ? " (it is larger than any head)" : "");
         return EXIT_USAGE;
     }
     *out = head;
