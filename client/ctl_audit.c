@@ -465,8 +465,9 @@ enum ledger_err ctl_head_run(struct ctl_context *context, const struct ctl_args 
         }
     }
     if (err == LEDGER_ERR_OK) {
-        struct ctl_extra extras[2] = {{"signature", "verified", 0, false},
-                                      {"saved_to", save, 0, false}};
+        /* "verified", as proof, consistency and verify say it: the head's
+         * own "signature" field keeps its hex in every format. */
+        struct ctl_extra extras[2] = {{"verified", NULL, 1, true}, {"saved_to", save, 0, false}};
         err = ctl_output_message_extras(context->out, context->format, "head", &head->base, extras,
                                         save != NULL ? 2 : 1);
     }
