@@ -1067,6 +1067,80 @@ static enum ledger_err explain_entry_check(struct ctl_context *context,
                        head->root_hash.data);
 }
 
+/* The explanation as text, for a person: the purchase, what allowed it and
+ * where it is billed, each fact with the head its proof verified against. */
+static void explain_text(FILE *out, const Ledger__V1__Explanation *explanation,
+                         const Ledger__V1__SignedHead *head, const uint8_t *key, bool pin)
+{
+    char label[64], verified[128], key_hex[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1];
+    head_label(head->tree_size, head->root_hash.data, label);
+    snprintf(verified, sizeof verified, "            inclusion proof verified against head %s\n",
+             label);
+    const Ledger__V1__Event *purchase = explanation->purchase->event;
+    explain_purchase(out, purchase);
+    fputs(verified, out);
+    const Ledger__V1__Purchaser purchaser =
+        purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED
+            ? purchase->reservation_purchased->purchaser
+        : purchase->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED
+            ? purchase->savings_plan_purchased->purchaser
+            : LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    bool partner_change = purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED ||
+                          purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED;
+    if (partner_change) {
+        fprintf(out,
+                "allowed by: the partner %s it; only the partner's admin agent exchanges and "
+                "renews reservations, and no customer permission applies\n",
+                purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED ? "exchanged"
+                                                                                     : "renewed");
+        if (explanation->principal != NULL) {
+            explain_principal(out, explanation->principal->event);
+            fputs(verified, out);
+        }
+    } else if (purchaser == LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER) {
+        if (explanation->permission != NULL) {
+            explain_permission(out, explanation->permission->event);
+            fputs(verified, out);
+        } else {
+            fputs("allowed by: no permission event was recorded with this purchase\n", out);
+        }
+        if (explanation->role != NULL) {
+            explain_role(out, explanation->role->event);
+            fputs(verified, out);
+        } else {
+            fputs("and by:     no role assignment was recorded with this purchase\n", out);
+        }
+        if (explanation->principal != NULL) {
+            explain_principal(out, explanation->principal->event);
+            fputs(verified, out);
+        }
+    } else if (explanation->principal != NULL) {
+        fputs("allowed by: the partner bought it; a partner purchase needs no customer "
+              "permission\n",
+              out);
+        explain_principal(out, explanation->principal->event);
+        fputs(verified, out);
+    } else {
+        char who[256];
+        actor_text(purchase->actor, who, sizeof who);
+        fprintf(out,
+                "allowed by: the partner bought it (%s); a partner purchase needs no customer "
+                "permission\n",
+                who);
+    }
+    if (explanation->subscription != NULL) {
+        explain_subscription(out, explanation->subscription->event);
+        fputs(verified, out);
+    }
+    for (size_t i = 0; i < explanation->n_other_subscriptions; i++) {
+        explain_subscription(out, explanation->other_subscriptions[i]->event);
+        fputs(verified, out);
+    }
+    hex_of(key, CRYPTO_SIGN_PUBLIC_BYTES, key_hex);
+    fprintf(out, "head:       %s signed by %s%s: signature verified\n", label, key_hex,
+            pin ? " (pinned)" : "");
+}
+
 enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_args *args)
 {
     uint8_t pinned[CRYPTO_SIGN_PUBLIC_BYTES], key[CRYPTO_SIGN_PUBLIC_BYTES];
@@ -1147,75 +1221,25 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
                                         &explanation->base, extras, 2);
         goto cleanup;
     }
-    FILE *out = context->out;
-    char label[64], verified[128], key_hex[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1];
-    head_label(head->tree_size, head->root_hash.data, label);
-    snprintf(verified, sizeof verified, "            inclusion proof verified against head %s\n",
-             label);
-    const Ledger__V1__Event *purchase = explanation->purchase->event;
-    explain_purchase(out, purchase);
-    fputs(verified, out);
-    const Ledger__V1__Purchaser purchaser =
-        purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED
-            ? purchase->reservation_purchased->purchaser
-        : purchase->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED
-            ? purchase->savings_plan_purchased->purchaser
-            : LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
-    bool partner_change = purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED ||
-                          purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED;
-    if (partner_change) {
-        fprintf(out,
-                "allowed by: the partner %s it; only the partner's admin agent exchanges and "
-                "renews reservations, and no customer permission applies\n",
-                purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED ? "exchanged"
-                                                                                     : "renewed");
-        if (explanation->principal != NULL) {
-            explain_principal(out, explanation->principal->event);
-            fputs(verified, out);
-        }
-    } else if (purchaser == LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER) {
-        if (explanation->permission != NULL) {
-            explain_permission(out, explanation->permission->event);
-            fputs(verified, out);
-        } else {
-            fputs("allowed by: no permission event was recorded with this purchase\n", out);
-        }
-        if (explanation->role != NULL) {
-            explain_role(out, explanation->role->event);
-            fputs(verified, out);
-        } else {
-            fputs("and by:     no role assignment was recorded with this purchase\n", out);
-        }
-        if (explanation->principal != NULL) {
-            explain_principal(out, explanation->principal->event);
-            fputs(verified, out);
-        }
-    } else if (explanation->principal != NULL) {
-        fputs("allowed by: the partner bought it; a partner purchase needs no customer "
-              "permission\n",
-              out);
-        explain_principal(out, explanation->principal->event);
-        fputs(verified, out);
-    } else {
-        char who[256];
-        actor_text(purchase->actor, who, sizeof who);
-        fprintf(out,
-                "allowed by: the partner bought it (%s); a partner purchase needs no customer "
-                "permission\n",
-                who);
+    /* Written whole, then cleaned: the events' strings come from the reply,
+     * and without a pinned key whoever forged the head chose them. */
+    char *text = NULL;
+    size_t text_size = 0;
+    FILE *buffer = open_memstream(&text, &text_size);
+    if (buffer == NULL) {
+        err = LEDGER_ERR_NO_MEMORY;
+        goto cleanup;
     }
-    if (explanation->subscription != NULL) {
-        explain_subscription(out, explanation->subscription->event);
-        fputs(verified, out);
+    explain_text(buffer, explanation, head, key, pin);
+    if (fclose(buffer) != 0) {
+        free(text);
+        err = LEDGER_ERR_NO_MEMORY;
+        goto cleanup;
     }
-    for (size_t i = 0; i < explanation->n_other_subscriptions; i++) {
-        explain_subscription(out, explanation->other_subscriptions[i]->event);
-        fputs(verified, out);
-    }
-    hex_of(key, CRYPTO_SIGN_PUBLIC_BYTES, key_hex);
-    fprintf(out, "head:       %s signed by %s%s: signature verified\n", label, key_hex,
-            pin ? " (pinned)" : "");
-    err = ctl_output_status(out);
+    ctl_text_clean(text, true);
+    fputs(text, context->out);
+    free(text);
+    err = ctl_output_status(context->out);
 cleanup:
     ledger_query_result_free(result);
     return err;

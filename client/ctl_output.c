@@ -384,16 +384,21 @@ static void cell_cut(char *text)
     }
 }
 
+void ctl_text_clean(char *text, bool keep_lines)
+{
+    for (char *p = text; *p != '\0'; p++) {
+        if (((unsigned char)*p < 0x20 && !(keep_lines && *p == '\n')) || *p == 0x7f) {
+            *p = '?';
+        }
+    }
+}
+
 /* Makes text fit for a table: control characters, which would break the
  * alignment and could rewrite the terminal, shown as '?', and the text cut
  * as cell_cut does. */
 static void cell_clean(char *text)
 {
-    for (char *p = text; *p != '\0'; p++) {
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-            *p = '?';
-        }
-    }
+    ctl_text_clean(text, false);
     cell_cut(text);
 }
 

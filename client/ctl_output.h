@@ -153,6 +153,11 @@ __attribute__((warn_unused_result)) enum ledger_err ctl_output_status(FILE *out)
  * the reason an error line gives, which a later fflush no longer knows. */
 int ctl_output_write_errno(void);
 
+/* Shows as '?' the control characters of text (NUL-terminated, changed in
+ * place), all but line feeds when keep_lines: what a reply carries must not
+ * reach a terminal as escape sequences. */
+void ctl_text_clean(char *text, bool keep_lines);
+
 /* Writes one CSV field, quoted when it holds a comma, quote, CR or LF. */
 void ctl_csv_field(FILE *out, const char *text);
 

@@ -445,6 +445,20 @@ static void test_ctl_output_event_with_proof(void **state)
 /* The events table prints the reply's ids as every table cell is printed:
  * control characters (a terminal's escape sequences) as '?', and a value
  * longer than a cell cut to 80 code points ending in "...". */
+/* Text for a terminal (explain's lines): every control character, escape
+ * and DEL included, shown as '?', line feeds kept only when asked; other
+ * bytes (UTF-8 too) as they are. */
+static void test_ctl_output_text_clean(void **state)
+{
+    (void)state;
+    char text[] = "a\x1b[2Jb\tc\rd\ne\x7f\xc3\xa9\x01";
+    ctl_text_clean(text, true);
+    assert_string_equal("a?[2Jb?c?d\ne?\xc3\xa9?", text);
+    char line[] = "one\ntwo\x1b";
+    ctl_text_clean(line, false);
+    assert_string_equal("one?two?", line);
+}
+
 static void test_ctl_output_event_table_cells(void **state)
 {
     (void)state;
@@ -666,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_ctl_output_table_cells_and_extras),
         cmocka_unit_test(test_ctl_output_write_results),
         cmocka_unit_test(test_ctl_output_event_with_proof),
+        cmocka_unit_test(test_ctl_output_text_clean),
         cmocka_unit_test(test_ctl_output_event_table_cells),
         cmocka_unit_test(test_ctl_output_full_disk),
         cmocka_unit_test(test_ctl_output_error_shapes),
