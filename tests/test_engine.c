@@ -1651,6 +1651,9 @@ static void test_engine_expiries(void **state)
     assert_int_equal(count, 0);
     assert_int_equal(expiries_due(f, bought_us + year_us - 1, due, 8, &count), LEDGER_ERR_OK);
     assert_int_equal(count, 0);
+    /* Due at its expiry time itself, to the microsecond. */
+    assert_int_equal(expiries_due(f, bought_us + year_us, due, 8, &count), LEDGER_ERR_OK);
+    assert_int_equal(count, 1);
     /* At the expiry: the one reservation still active and not renewing. */
     f->now_us = bought_us + 2 * year_us;
     assert_int_equal(expiries_due(f, f->now_us, due, 8, &count), LEDGER_ERR_OK);

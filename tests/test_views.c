@@ -2026,8 +2026,10 @@ static void test_views_billing_bad_input(void **state)
 {
     struct fixture *f = *state;
     Ledger__V1__QueryResult r;
-    const char *months[] = {"",        "2025-13",    "2025-00", "2025-1",  "25-01",
-                            "2025/01", "2025-01-01", "abcd-ef", "2025-1a", " 2025-01"};
+    /* "2025-0:" would be month 10 and "20x5-01" some year were each byte
+     * not checked to be a digit. */
+    const char *months[] = {"",           "2025-13", "2025-00", "2025-1",   "25-01",   "2025/01",
+                            "2025-01-01", "abcd-ef", "2025-1a", " 2025-01", "2025-0:", "20x5-01"};
     for (size_t i = 0; i < sizeof months / sizeof months[0]; i++) {
         assert_int_equal(billing(f, &partner_staff, months[i], "", &r),
                          LEDGER_ERR_INVALID_ARGUMENT);
