@@ -1300,6 +1300,15 @@ static void test_views_activity_newest_first(void **state)
     assert_string_equal(r.activity[4]->detail, "res-b refund 5.00 USD");
     assert_int_equal(r.activity[P1_ACTIVITY_COUNT - 10]->sequence, SEQ_SP_PARTNER);
     assert_string_equal(r.activity[P1_ACTIVITY_COUNT - 10]->detail, "sp-p hourly 1.50 USD P3Y");
+    /* A scope names its target, but for a shared scope, which has none. */
+    bool scope_seen = false;
+    for (size_t i = 0; i < r.n_activity; i++) {
+        if (r.activity[i]->sequence == SEQ_SCOPE_A) {
+            assert_string_equal(r.activity[i]->detail, "res-a scope single s-1 -> shared");
+            scope_seen = true;
+        }
+    }
+    assert_true(scope_seen);
     views_result_clear(&r);
 
     /* Partner staff: the customer-bought savings plan and its changes are not there. */
