@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every registered test (ctest's list, none skipped) under valgrind
 # memcheck, with the processes the tests start (ledgerd, ledgerctl,
-# ledger-verify, ledger-policy, ledger-soak) traced too
-# (--trace-children=yes), so the daemon is checked in every integration test.
+# ledger-verify, ledger-policy, ledger-soak, ledger-bench) traced too
+# (--trace-children=yes), so the daemon is checked in every integration test;
+# the system's programs they start (sh, rm, gnuplot, python3) are not.
 #
 #   scripts/valgrind.sh [BUILD_DIR]     (default: build-valgrind, configured here)
 #
@@ -29,7 +30,8 @@ logs=$(cd "$logs" && pwd)
 : >"$logs/summary.txt"
 
 options=(--leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1
-         --trace-children=yes --child-silent-after-fork=yes --num-callers=30)
+         --trace-children=yes --child-silent-after-fork=yes --num-callers=30
+         --trace-children-skip='/usr/bin/*,/bin/*')
 
 list=$(cd "$build" && ctest --show-only=json-v1 -R "$filter")
 count=$(jq '.tests | length' <<<"$list")

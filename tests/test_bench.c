@@ -165,12 +165,13 @@ static bool bool_at(json_t *object, const char *key)
 }
 
 /* A ratio printed with three decimals equals the quotient of the two rates
- * printed with one. */
-static void expect_ratio(double printed, double numerator, double denominator)
+ * printed, each rounded to within `rounding` (0.05 for one decimal, 0.5 for
+ * none: a slow machine's small rates make that rounding count). */
+static void expect_ratio(double printed, double numerator, double denominator, double rounding)
 {
     assert_true(denominator > 0);
     double ratio = numerator / denominator;
-    double slack = 0.0006 + ratio * (0.05 / numerator + 0.05 / denominator);
+    double slack = 0.0006 + ratio * (rounding / numerator + rounding / denominator);
     if (printed < ratio - slack || printed > ratio + slack) {
         fail_msg("printed ratio %.3f, but %.1f / %.1f = %.4f", printed, numerator, denominator,
                  ratio);
@@ -225,7 +226,10 @@ static void test_bench_all_reports_every_measurement_and_its_ratios(void **state
     json_t *batches = measurement(&m, "daemon-batches");
     assert_true(number_at(batches, "batch") == 10);
     assert_true(number_at(batches, "batches") > 0);
-    expect_ratio(number_at(batches, "events_per_s") / 10, number_at(batches, "batches_per_s"), 1);
+    /* At most 10 events a batch (fewer when the history changes principal,
+     * and in the last one). */
+    assert_true(number_at(batches, "events_per_s") <= 10 * number_at(batches, "batches_per_s") + 1);
+    assert_true(number_at(batches, "events_per_s") > 0);
     expect_percentiles(batches, "batch_latency_us");
     double record_bytes = number_at(batches, "record_bytes_mean");
     assert_true(record_bytes > 50);
@@ -249,9 +253,9 @@ static void test_bench_all_reports_every_measurement_and_its_ratios(void **state
     double commands_vs_echo = number_at(summary, "commands_vs_echo");
     double batches_vs_lmdb = number_at(summary, "batches_vs_lmdb");
     expect_ratio(commands_vs_echo, number_at(commands, "requests_per_s"),
-                 number_at(echo, "requests_per_s"));
+                 number_at(echo, "requests_per_s"), 0.05);
     expect_ratio(batches_vs_lmdb, number_at(batches, "events_per_s"),
-                 number_at(lmdb, "records_per_s"));
+                 number_at(lmdb, "records_per_s"), 0.05);
     double query_p99 = number_at(summary, "query_p99_us");
     assert_true(query_p99 == number_at(json_object_get(query, "latency_us"), "p99"));
     assert_true(number_at(summary, "commands_vs_echo_target") == TARGET_RATIO);
@@ -289,7 +293,8 @@ static void test_bench_rebuild_reports_three_rates(void **state)
     double rebuild_rate = number_at(rebuild, "rebuild_events_per_s");
     assert_true(log_rate > 0 && rebuild_rate > 0);
     assert_true(number_at(rebuild, "verify_events_per_s") > 0);
-    expect_ratio(number_at(rebuild, "rebuild_vs_log_check"), rebuild_rate, log_rate);
+    /* The rates are printed as whole events per second. */
+    expect_ratio(number_at(rebuild, "rebuild_vs_log_check"), rebuild_rate, log_rate, 0.5);
     assert_true(number_at(rebuild, "target_events_per_s") == TARGET_REBUILD_PER_S);
     assert_int_equal(rebuild_rate >= TARGET_REBUILD_PER_S, bool_at(rebuild, "met"));
     measurements_free(&m);
@@ -384,16 +389,16 @@ static void test_bench_refuses_bad_usage(void **state)
     expect_usage_error(fixture, "unrecognized option", "echo", "--bogus", NULL);
 }
 
-/* A daemon that cannot start ends the run with exit 1 and a message that says
- * where its log is, and no figure is printed. */
+/* A daemon that cannot start (here a program that only fails) ends the run
+ * with exit 1 and a message that says where its log is, and no figure is
+ * printed. */
 static void test_bench_daemon_that_cannot_start(void **state)
 {
     struct fixture *fixture = *state;
     struct run run;
-    bench(fixture, &run, "daemon-commands", "--seconds", "1", "--ledgerd", "/nonexistent/ledgerd",
-          NULL);
+    bench(fixture, &run, "daemon-commands", "--seconds", "1", "--ledgerd", "/bin/false", NULL);
     assert_int_equal(1, run.status);
-    assert_non_null(strstr(run.err, "cannot start /nonexistent/ledgerd"));
+    assert_non_null(strstr(run.err, "ledger-bench: ledgerd init failed (see "));
     assert_non_null(strstr(run.err, "the daemon's directory and log are in"));
     assert_string_equal("", run.out);
     run_free(&run);
