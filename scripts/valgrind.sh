@@ -46,7 +46,7 @@ for ((i = 0; i < count; i++)); do
   started=$(date +%s)
   # Under valgrind everything runs 20 to 50 times slower: tests that wait for
   # replies stretch their timeouts by this factor (tests/test_util.h).
-  (cd "$directory" && env "${environment[@]}" LEDGER_TEST_TIMEOUT_SCALE=20 timeout "$timeout_s" \
+  (cd "$directory" && env "${environment[@]}" LEDGER_TEST_TIMEOUT_SCALE=20 LEDGER_TEST_VALGRIND=1 timeout "$timeout_s" \
      valgrind "${options[@]}" --log-file="$logs/$name.%p.log" "${command[@]}") \
      >"$logs/$name.out" 2>&1
   status=$?

@@ -697,17 +697,21 @@ static void test_ctl_cli_principal_key_file(void **state)
 
     /* A secret that cannot be written once the principal is committed (a
      * file size limit stops the write halfway): the error says the
-     * principal exists and what to do, and no half key file is left. */
-    ctl_file_size_limited(fixture, &run, 32, "principal", "add", "--id", "p-keys-half", "--role",
-                          "admin-agent", "--partner", "p-keys", "--key-out", "p-keys-half.key",
-                          NULL);
-    expect_error(&run, 1, "IO_ERROR");
-    assert_non_null(strstr(run.err, "principal p-keys-half was added"));
-    assert_non_null(strstr(run.err, "principal revoke --id p-keys-half"));
-    run_free(&run);
-    char half_key[PATH_SIZE + 32];
-    snprintf(half_key, sizeof half_key, "%s/p-keys-half.key", fixture->dir);
-    assert_int_equal(-1, stat(half_key, &info));
+     * principal exists and what to do, and no half key file is left. Not
+     * under scripts/valgrind.sh: valgrind's own log file would meet the
+     * same limit. */
+    if (getenv("LEDGER_TEST_VALGRIND") == NULL) {
+        ctl_file_size_limited(fixture, &run, 32, "principal", "add", "--id", "p-keys-half",
+                              "--role", "admin-agent", "--partner", "p-keys", "--key-out",
+                              "p-keys-half.key", NULL);
+        expect_error(&run, 1, "IO_ERROR");
+        assert_non_null(strstr(run.err, "principal p-keys-half was added"));
+        assert_non_null(strstr(run.err, "principal revoke --id p-keys-half"));
+        run_free(&run);
+        char half_key[PATH_SIZE + 32];
+        snprintf(half_key, sizeof half_key, "%s/p-keys-half.key", fixture->dir);
+        assert_int_equal(-1, stat(half_key, &info));
+    }
     ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "principal", "list",
         NULL);
     expect_ok(&run);
