@@ -1178,14 +1178,17 @@ static enum ledger_err head_file_read(const char *path, ProtobufCMessage **head_
     if (f == NULL) {
         return errno == ENOENT ? LEDGER_ERR_NOT_FOUND : LEDGER_ERR_IO_ERROR;
     }
-    uint8_t bytes[LEDGER_HEAD_FILE_MAX];
+    /* One byte more than a head may hold, to tell a larger file (which
+     * codec_message_unpack refuses): a head of LEDGER_HEAD_FILE_MAX bytes is
+     * read whole, as ledgerctl and ledger-verify read it. */
+    uint8_t bytes[LEDGER_HEAD_FILE_MAX + 1];
     size_t size = fread(bytes, 1, sizeof bytes, f);
     bool whole = feof(f) != 0 && ferror(f) == 0;
     fclose(f);
     ProtobufCMessage *message_out = NULL;
     enum ledger_err err =
         whole ? codec_message_unpack(&ledger__v1__signed_head__descriptor, bytes, size,
-                                     sizeof bytes, LEDGER_ERR_CORRUPT, &message_out)
+                                     LEDGER_HEAD_FILE_MAX, LEDGER_ERR_CORRUPT, &message_out)
               : LEDGER_ERR_CORRUPT;
     if (err != LEDGER_ERR_OK) {
         engine__set_message(message, "it is not a serialized ledger.v1.SignedHead");

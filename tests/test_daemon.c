@@ -1378,6 +1378,61 @@ static void test_daemon_restore_refuses_a_damaged_head(void **state)
     }
 }
 
+/* `head` (head_size bytes, a serialized SignedHead) followed by unknown
+ * fields (field 15, varint 0) up to exactly `size` bytes in `out`: the same
+ * head, in a file of that size. */
+static void head_padded(const uint8_t *head, size_t head_size, uint8_t *out, size_t size)
+{
+    assert_true(head_size + 3 <= size);
+    memcpy(out, head, head_size);
+    size_t at = head_size;
+    if ((size - at) % 2 != 0) {
+        out[at++] = 0x78; /* the same field with a two-byte varint 0 */
+        out[at++] = 0x80;
+        out[at++] = 0x00;
+    }
+    for (; at < size; at += 2) {
+        out[at] = 0x78;
+        out[at + 1] = 0x00;
+    }
+}
+
+/* A head file of LEDGER_HEAD_FILE_MAX bytes is a head, as ledgerctl and
+ * ledger-verify read it, and restores; one byte more is none, and is refused
+ * whole (its first LEDGER_HEAD_FILE_MAX bytes decode as the head). */
+static void test_daemon_restore_reads_a_head_file_up_to_its_limit(void **state)
+{
+    struct fixture *f = *state;
+    char backup[PATH_SIZE + 32];
+    uint8_t head[1024];
+    size_t head_size = backup_taken_head(f, backup, sizeof backup, head, sizeof head);
+    static uint8_t padded[LEDGER_HEAD_FILE_MAX + 1];
+    char head_key[PATH_SIZE + 32], dir[PATH_SIZE + 32], restored[PATH_SIZE + 32];
+    snprintf(head_key, sizeof head_key, "%s/head.key", f->data);
+
+    head_padded(head, head_size, padded, LEDGER_HEAD_FILE_MAX + 1);
+    snprintf(dir, sizeof dir, "%s/backup-too-large", f->root);
+    backup_with_head(backup, dir, padded, LEDGER_HEAD_FILE_MAX + 1);
+    snprintf(restored, sizeof restored, "%s/restored-too-large", f->root);
+    const char *too_large[] = {"restore", "--from",     dir,      "--data",
+                               restored,  "--head-key", head_key, NULL};
+    assert_int_equal(wait_exit(spawn(f, too_large), 60000), 1);
+    assert_true(log_contains(f, "it is not a serialized ledger.v1.SignedHead"));
+    struct stat info;
+    assert_int_not_equal(stat(restored, &info), 0);
+
+    head_padded(head, head_size, padded, LEDGER_HEAD_FILE_MAX);
+    snprintf(dir, sizeof dir, "%s/backup-at-limit", f->root);
+    backup_with_head(backup, dir, padded, LEDGER_HEAD_FILE_MAX);
+    snprintf(restored, sizeof restored, "%s/restored-at-limit", f->root);
+    const char *at_limit[] = {"restore", "--from",     dir,      "--data",
+                              restored,  "--head-key", head_key, NULL};
+    if (wait_exit(spawn(f, at_limit), 60000) != 0) {
+        log_print(f, "ledgerd:");
+        fail_msg("a head file of LEDGER_HEAD_FILE_MAX bytes did not restore");
+    }
+}
+
 /* Starts the daemon on `dir`, adds the partner `partner_id`, takes a backup
  * into `backup` and stops it. */
 static void partner_added_and_backed_up(struct fixture *f, const char *dir, const char *partner_id,
@@ -2285,6 +2340,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_start_checks_the_head_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_a_damaged_head, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_restore_reads_a_head_file_up_to_its_limit,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_the_head_of_a_diverged_copy,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_a_crowded_directory, setup,
