@@ -53,12 +53,7 @@ static int scratch_setup(void **state)
     if (fixture == NULL) {
         return -1;
     }
-    const char *tmp = getenv("LEDGER_TEST_TMP");
-    snprintf(fixture->dir, sizeof fixture->dir, "%s/bench-XXXXXX", tmp != NULL ? tmp : "/tmp");
-    if (mkdtemp(fixture->dir) == NULL) {
-        free(fixture);
-        return -1;
-    }
+    test_make_dir(fixture->dir, sizeof fixture->dir, CTL_HARNESS_LABEL);
     *state = fixture;
     return 0;
 }
