@@ -442,9 +442,6 @@ static void test_ctl_output_event_with_proof(void **state)
     free(text);
 }
 
-/* The events table prints the reply's ids as every table cell is printed:
- * control characters (a terminal's escape sequences) as '?', and a value
- * longer than a cell cut to 80 code points ending in "...". */
 /* Text for a terminal (explain's lines): every control character, escape
  * and DEL included, shown as '?', line feeds kept only when asked; other
  * bytes (UTF-8 too) as they are. */
@@ -459,6 +456,9 @@ static void test_ctl_output_text_clean(void **state)
     assert_string_equal("one?two?", line);
 }
 
+/* The events table prints the reply's ids as every table cell is printed:
+ * control characters (a terminal's escape sequences) as '?', and a value
+ * longer than a cell cut to 80 code points ending in "...". */
 static void test_ctl_output_event_table_cells(void **state)
 {
     (void)state;
