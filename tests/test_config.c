@@ -136,6 +136,7 @@ static void test_config_bad_values(void **state)
     expect_refused("batch_commands_max = 0\n", "bad.conf:1: ", "1 to 100000");
     expect_refused("batch_commands_max = 100001\n", "bad.conf:1: ", "1 to 100000");
     expect_refused("batch_commands_max = 12abc\n", "bad.conf:1: ", "whole number");
+    expect_refused("batch_commands_max = +5\n", "bad.conf:1: ", "whole number");
     expect_refused("batch_commands_max = 99999999999999999999999\n",
                    "bad.conf:1: ", "whole number");
     expect_refused("map_bytes_max = 1M\n", "bad.conf:1: ", "64M to 16T");
@@ -150,6 +151,7 @@ static void test_config_bad_values(void **state)
     expect_refused("inflight_requests_max = -1\n", "bad.conf:1: ", "whole number");
     expect_refused("log_level = INFO\n", "bad.conf:1: ", "error, warn, info, debug");
     expect_refused("metrics_listen = 9108\n", "bad.conf:1: ", "host:port");
+    expect_refused("metrics_listen = 127.0.0.1:0\n", "bad.conf:1: ", "port 1..65535");
     /* The example is the documented port. */
     expect_refused("metrics_listen = 9108\n", "bad.conf:1: ", "e.g. 127.0.0.1:9464");
     expect_refused("metrics_allow_remote = yes\n", "bad.conf:1: ", "true or false");
@@ -164,6 +166,50 @@ static void test_config_bad_values(void **state)
     expect_refused("data = \n", "bad.conf:1: ", "data directory");
     expect_refused("expiry_sweep_s = 86401\n", "bad.conf:1: ", "from 0 (off) to 86400");
     expect_refused("expiry_sweep_s = -1\n", "bad.conf:1: ", "whole number of seconds");
+}
+
+/* Loads `text` over the defaults, expecting it to be taken. */
+static void expect_loaded(struct config *config, const char *text)
+{
+    config_defaults(config);
+    char error[CONFIG_ERROR_SIZE] = "";
+    if (config_load_string(config, text, "ok.conf", error) != LEDGER_ERR_OK) {
+        fail_msg("config \"%s\": refused: %s", text, error);
+    }
+}
+
+/* Each range includes both of its ends, as the docs and the sample give
+ * them: a refusal at an end would turn away a value the docs promise. */
+static void test_config_range_ends(void **state)
+{
+    (void)state;
+    struct config config;
+    expect_loaded(&config, "request_bytes_max = 1K\nmap_bytes_max = 64M\n"
+                           "state_cache_bytes_max = 1M\nbatch_commands_max = 1\n"
+                           "auth_window_s = 1\nslow_commit_ms = 0\nexpiry_sweep_s = 0\n");
+    assert_int_equal(config.request_bytes_max, CONFIG_REQUEST_BYTES_MIN);
+    assert_int_equal(config.map_bytes_max, LEDGER_MAP_BYTES_INITIAL);
+    assert_int_equal(config.state_cache_bytes_max, CONFIG_STATE_CACHE_BYTES_MIN);
+    assert_int_equal(config.batch_commands_max, 1);
+    assert_int_equal(config.auth_window_s, CONFIG_AUTH_WINDOW_S_MIN);
+    assert_int_equal(config.slow_commit_ms, 0);
+    assert_int_equal(config.expiry_sweep_s, 0);
+
+    expect_loaded(&config, "request_bytes_max = 64M\nmap_bytes_max = 16T\n"
+                           "state_cache_bytes_max = 64G\nbatch_commands_max = 100000\n"
+                           "auth_window_s = 3600\nslow_commit_ms = 3600000\n"
+                           "expiry_sweep_s = 86400\ninflight_requests_max = 65536\n"
+                           "listen = tcp://127.0.0.1:65535\nmetrics_listen = 127.0.0.1:65535\n");
+    assert_int_equal(config.request_bytes_max, LEDGER_REQUEST_BYTES_MAX);
+    assert_int_equal(config.map_bytes_max, CONFIG_MAP_BYTES_MAX_LIMIT);
+    assert_int_equal(config.state_cache_bytes_max, CONFIG_STATE_CACHE_BYTES_MAX);
+    assert_int_equal(config.batch_commands_max, LEDGER_BATCH_COMMANDS_MAX);
+    assert_int_equal(config.auth_window_s, CONFIG_AUTH_WINDOW_S_MAX);
+    assert_int_equal(config.slow_commit_ms, CONFIG_SLOW_COMMIT_MS_MAX);
+    assert_int_equal(config.expiry_sweep_s, CONFIG_EXPIRY_SWEEP_S_MAX);
+    assert_int_equal(config.inflight_requests_max, LEDGER_INFLIGHT_REQUESTS_MAX);
+    assert_string_equal(config.listen, "tcp://127.0.0.1:65535");
+    assert_string_equal(config.metrics_listen, "127.0.0.1:65535");
 }
 
 /* A config of `lines` lines where line `long_line` is "data = /d/aaa...":
@@ -199,6 +245,14 @@ static void test_config_long_line(void **state)
     assert_int_equal(config_load_string(&config, text, "ok.conf", error), LEDGER_ERR_OK);
     assert_int_equal(strlen(config.data_dir), 199 - strlen("data = "));
     free(text);
+    /* A line that fills the buffer with its newline, or that needs a peek at
+     * the next byte to find it, leaves the line after it whole. */
+    for (size_t length = 198; length <= 199; length++) {
+        text = config_with_long_line(3, 2, length);
+        expect_loaded(&config, text);
+        assert_int_equal(strlen(config.data_dir), length - strlen("data = "));
+        free(text);
+    }
 
     text = config_with_long_line(3, 2, 200);
     expect_refused(text, "bad.conf:2: ", "longer than 199 bytes");
@@ -277,6 +331,11 @@ static void test_config_bytes(void **state)
     uint64_t bytes = 0;
     assert_true(config_parse_bytes("0", &bytes));
     assert_int_equal(bytes, 0);
+    /* Every leading digit, the first and last included. */
+    assert_true(config_parse_bytes("9", &bytes));
+    assert_int_equal(bytes, 9);
+    assert_true(config_parse_bytes("0K", &bytes));
+    assert_int_equal(bytes, 0);
     assert_true(config_parse_bytes("1536", &bytes));
     assert_int_equal(bytes, 1536);
     assert_true(config_parse_bytes("4K", &bytes));
@@ -291,6 +350,8 @@ static void test_config_bytes(void **state)
     assert_false(config_parse_bytes("+4", &bytes));
     assert_false(config_parse_bytes("4 K", &bytes));
     assert_false(config_parse_bytes("4k", &bytes));
+    assert_true(config_parse_bytes("16777215T", &bytes)); /* the largest whole T */
+    assert_int_equal(bytes, UINT64_C(16777215) << 40);
     assert_false(config_parse_bytes("16777216T", &bytes)); /* 2^64: overflow */
     assert_false(config_parse_bytes("18446744073709551616", &bytes));
 }
@@ -436,6 +497,36 @@ static void test_config_default_url(void **state)
     assert_int_equal(config_default_url(long_dir, "ledger.sock", url), LEDGER_ERR_INVALID_ARGUMENT);
 }
 
+/* An IPC socket path fits sockaddr_un's 108 bytes with its terminator: 107
+ * bytes are taken, from a file and for the default under the data directory,
+ * and 108 are refused rather than cut short at bind. */
+static void test_config_ipc_path_length_edge(void **state)
+{
+    (void)state;
+    char text[CONFIG_URL_SIZE];
+    char path[108 + 1];
+    memset(path, 'p', sizeof path - 1);
+    path[0] = '/';
+    path[107] = '\0';
+    struct config config;
+    snprintf(text, sizeof text, "listen = ipc://%s\n", path);
+    expect_loaded(&config, text);
+    assert_int_equal(strlen(config.listen), strlen("ipc://") + 107);
+    path[107] = 'p';
+    path[108] = '\0';
+    snprintf(text, sizeof text, "listen = ipc://%s\n", path);
+    expect_refused(text, "bad.conf:1: listen", "IPC socket path longer than 107 bytes");
+
+    /* The directory plus "/ledger.sock" (12 bytes) makes the path. */
+    char url[CONFIG_URL_SIZE];
+    path[107 - 12] = '\0';
+    assert_int_equal(config_default_url(path, "ledger.sock", url), LEDGER_ERR_OK);
+    assert_int_equal(strlen(url), strlen("ipc://") + 107);
+    path[107 - 12] = 'p';
+    path[108 - 12] = '\0';
+    assert_int_equal(config_default_url(path, "ledger.sock", url), LEDGER_ERR_INVALID_ARGUMENT);
+}
+
 /* `text` loads, and then config_addresses_check with the given addresses
  * (NULL: the setting's own) refuses them with an error that has `first` and
  * `second`. */
@@ -510,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_config_defaults),
         cmocka_unit_test(test_config_every_setting),
         cmocka_unit_test(test_config_bad_values),
+        cmocka_unit_test(test_config_range_ends),
         cmocka_unit_test(test_config_unknown_and_malformed),
         cmocka_unit_test(test_config_long_line),
         cmocka_unit_test(test_config_set_from_command_line),
@@ -517,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_config_file_and_sample),
         cmocka_unit_test(test_config_sample_file_is_current),
         cmocka_unit_test(test_config_default_url),
+        cmocka_unit_test(test_config_ipc_path_length_edge),
         cmocka_unit_test(test_config_addresses_differ),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
