@@ -267,6 +267,7 @@ static void test_auth_bad_request_bytes(void **state)
     static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02};
     check(&engine, garbage, sizeof garbage, &outcome);
     assert_int_equal(outcome.err, LEDGER_ERR_BAD_REQUEST);
+    assert_string_equal(outcome.detail.reason, "the bytes are not a ledger.v1.Request");
 
     /* A good request cut short at every length decodes to nothing usable. */
     uint8_t body[BUF_MAX], signed_bytes[BUF_MAX], request[BUF_MAX];
