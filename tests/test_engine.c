@@ -1142,6 +1142,44 @@ static void test_engine_consistency_between_heads(void **state)
                      LEDGER_ERR_NOT_FOUND);
 }
 
+/* An inclusion query outside 0 < sequence <= tree_size <= head (a tree size
+ * of 0: the head's) is NOT_FOUND, the message giving all three. */
+static void test_engine_inclusion_bounds(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    struct engine_principal auditor =
+        make_principal("auditor-all", LEDGER__V1__ROLE__ROLE_AUDITOR, "", "", "");
+    const uint64_t now = head(f);
+    const struct {
+        uint64_t sequence, tree_size;
+        enum ledger_err err;
+    } cases[] = {
+        {0, 0, LEDGER_ERR_NOT_FOUND},       {1, 0, LEDGER_ERR_OK},        {now, 0, LEDGER_ERR_OK},
+        {now + 1, 0, LEDGER_ERR_NOT_FOUND}, {2, 1, LEDGER_ERR_NOT_FOUND}, {1, 1, LEDGER_ERR_OK},
+        {1, now + 1, LEDGER_ERR_NOT_FOUND},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Ledger__V1__InclusionQuery inclusion = LEDGER__V1__INCLUSION_QUERY__INIT;
+        inclusion.sequence = cases[i].sequence;
+        inclusion.tree_size = cases[i].tree_size;
+        Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+        q.kind_case = LEDGER__V1__QUERY__KIND_INCLUSION;
+        q.inclusion = &inclusion;
+        char message[ENGINE_MESSAGE_SIZE] = "";
+        assert_int_equal(query_code(f, &auditor, &q, message), cases[i].err);
+        if (cases[i].err != LEDGER_ERR_OK) {
+            char expected[ENGINE_MESSAGE_SIZE];
+            snprintf(expected, sizeof expected,
+                     "need 0 < sequence (%llu) <= tree_size (%llu) <= head (%llu)",
+                     (unsigned long long)cases[i].sequence,
+                     (unsigned long long)(cases[i].tree_size ? cases[i].tree_size : now),
+                     (unsigned long long)now);
+            assert_string_equal(message, expected);
+        }
+    }
+}
+
 /* An inclusion query's proof for `sequence` in the tree of `tree_size`,
  * checked against `root` and against the record's own leaf hash; a proof
  * with one byte changed, or checked against another root, must fail. */
@@ -1856,6 +1894,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_events_query_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_consistency_between_heads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_inclusion_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_proofs_of_generated_histories, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_map_growth_and_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_rebuild_keeps_views, setup, teardown),
