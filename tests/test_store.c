@@ -713,6 +713,36 @@ static void test_store_reader_slots_exhausted(void **state)
 
 #define GROWTH_RECORD_BYTES 4000
 
+/* Reopens the fixture as a fresh store `name` with a 1 MiB map that may grow
+ * to 8 MiB, for the growth and map-full cases. */
+static void open_small_map(struct fixture *f, const char *name)
+{
+    struct store_options options = fixture_options(f);
+    options.map_bytes = 1 * MIB;
+    options.map_bytes_max = 8 * MIB;
+    open_fresh(f, name, &options);
+}
+
+/* A put that does not fit the map is refused with STORAGE_FULL at once, not
+ * only when the transaction commits, which says the same. */
+static void test_store_put_map_full(void **state)
+{
+    struct fixture *f = *state;
+    open_small_map(f, "small-put");
+    static uint8_t value[GROWTH_RECORD_BYTES];
+    memset(value, 0x5a, sizeof value);
+    struct store_txn *txn;
+    enum ledger_err err = LEDGER_ERR_OK;
+    uint32_t put = 0;
+    assert_ok(store_begin(f->store, true, &txn));
+    for (; put < 10000 && err == LEDGER_ERR_OK; put++) {
+        err = store_put(txn, STORE_DB_MERKLE, &put, sizeof put, value, sizeof value);
+    }
+    assert_err(LEDGER_ERR_STORAGE_FULL, err);
+    assert_true(put > 16);
+    assert_err(LEDGER_ERR_STORAGE_FULL, store_commit(txn));
+}
+
 static void test_store_map_growth(void **state)
 {
     struct fixture *f = *state;
@@ -775,10 +805,7 @@ static void test_store_map_growth(void **state)
 static void test_store_growth_stops_at_max(void **state)
 {
     struct fixture *f = *state;
-    struct store_options options = fixture_options(f);
-    options.map_bytes = 1 * MIB;
-    options.map_bytes_max = 8 * MIB;
-    open_fresh(f, "small", &options);
+    open_small_map(f, "small");
     static uint8_t record[GROWTH_RECORD_BYTES];
     memset(record, 0xa5, sizeof record);
 
@@ -1873,6 +1900,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_abort_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_readers_beside_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_reader_slots_exhausted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_put_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_map_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_growth_stops_at_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_growth_cap_not_a_power_of_two, setup, teardown),
