@@ -569,6 +569,18 @@ static void test_config_addresses_differ(void **state)
                              "127.0.0.1:9464\n",
                              NULL, "ipc:///d/events.sock", "ledgerd.conf:3: metrics_listen",
                              "as listen (ledgerd.conf:1)");
+    /* Every spelling of "every interface" takes the port on every host, and
+     * host names compare without regard to case. */
+    static const char *const any_host[] = {"*", "0.0.0.0", "[::]", "::"};
+    for (size_t i = 0; i < sizeof any_host / sizeof any_host[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "listen = tcp://%s:7300\nevents = tcp://127.0.0.1:7300\n",
+                 any_host[i]);
+        expect_addresses_refused(text, NULL, NULL, "ledgerd.conf:2: events",
+                                 "as listen (ledgerd.conf:1)");
+    }
+    expect_addresses_refused("listen = tcp://LedgerHost:7300\nevents = tcp://ledgerhost:7300\n",
+                             NULL, NULL, "ledgerd.conf:2: events", "as listen (ledgerd.conf:1)");
     /* A command-line value is named as its option. */
     struct config config;
     config_defaults(&config);
@@ -592,6 +604,14 @@ static void test_config_addresses_differ(void **state)
     config_defaults(&config);
     assert_int_equal(
         config_addresses_check(&config, "ipc:///d/ledger.sock", "ipc:///d/events.sock", error),
+        LEDGER_ERR_OK);
+    /* A host that only begins like another, and an IPC path that reads like
+     * a host and port, are other addresses. */
+    assert_int_equal(
+        config_addresses_check(&config, "tcp://127.0.0.1:7300", "tcp://127.0.0.10:7300", error),
+        LEDGER_ERR_OK);
+    assert_int_equal(
+        config_addresses_check(&config, "tcp://127.0.0.1:7300", "ipc://127.0.0.1:7300", error),
         LEDGER_ERR_OK);
 }
 
