@@ -1561,6 +1561,37 @@ static void test_verify_altered_leaf_count_is_not_a_cut_back(void **state)
     test_remove_dir(dir);
 }
 
+/* The log database's entry count (LMDB's header of it) raised by one while
+ * every record is there: the log's length and the records walked disagree,
+ * and the verifier names the sequence after the last record walked, the
+ * first one the header counts but the log does not hold. */
+static void test_verify_altered_log_count_names_the_sequence_after_the_log(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], phrase[64];
+    copy_backup(w, "log-count", dir);
+    long size = 0;
+    uint8_t *bytes = data_file_read(dir, &size);
+    /* The main database's node of "log", laid out as "leaf"'s above. */
+    static const uint8_t node[] = {48, 0, 0, 0, 2, 0, 3, 0, 'l', 'o', 'g'};
+    long found = find_once(bytes, size, node, sizeof node);
+    uint8_t *entries = bytes + found + sizeof node + 32;
+    uint64_t count = 0;
+    for (int i = 7; i >= 0; i--) {
+        count = count << 8 | entries[i];
+    }
+    assert_int_equal(count, w->head);
+    entries[0]++;
+    data_file_write(dir, bytes, size);
+
+    struct outcome o;
+    const char *args[] = {"--no-views", dir, NULL};
+    run_verify(w, args, &o);
+    sequence_phrase(w->head + 1, phrase);
+    expect(&o, 1, phrase, "the log's last key and its record count disagree");
+    test_remove_dir(dir);
+}
+
 static void test_verify_usage_errors_exit_2(void **state)
 {
     struct world *w = *state;
@@ -1842,6 +1873,7 @@ int main(void)
         cmocka_unit_test(test_verify_truncated_copy_fails),
         cmocka_unit_test(test_verify_altered_record_size_names_its_sequence),
         cmocka_unit_test(test_verify_altered_leaf_count_is_not_a_cut_back),
+        cmocka_unit_test(test_verify_altered_log_count_names_the_sequence_after_the_log),
         cmocka_unit_test(test_verify_record_past_the_file_end_is_a_verdict),
         cmocka_unit_test(test_verify_usage_errors_exit_2),
         cmocka_unit_test(test_verify_fixture_tool_output_verifies),
