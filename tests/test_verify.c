@@ -1592,6 +1592,58 @@ static void test_verify_altered_log_count_names_the_sequence_after_the_log(void 
     test_remove_dir(dir);
 }
 
+/* Every branch page of the copy's B-trees made to hold one key, which LMDB
+ * asserts a branch page never does: the assertion's abort is reported as
+ * the verifier's verdict on a damaged file, not as a crash. A page is its
+ * number (8 bytes), 2 bytes of padding, its flags (P_BRANCH is 1, P_LEAF 2,
+ * P_OVERFLOW 4, P_META 8), then the offset where its free space starts,
+ * 16 bytes of header plus 2 per key; an overflow page's data runs on over
+ * the next (its page count at byte 12) pages, which have no header. */
+static void test_verify_inconsistent_b_tree_is_a_verdict(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE];
+    copy_backup(w, "one-key-branch", dir);
+    long size = 0;
+    uint8_t *bytes = data_file_read(dir, &size);
+    /* The page size, in the first meta page: its header, then the magic,
+     * the version, the address and the map size, then the free database's
+     * record, whose first field holds it. */
+    uint32_t page_size = 0;
+    memcpy(&page_size, bytes + 16 + 4 + 4 + 8 + 8, sizeof page_size);
+    assert_true(page_size >= 512 && size % page_size == 0);
+    unsigned damaged = 0;
+    for (long page = 2; page < size / (long)page_size; page++) {
+        uint8_t *header = bytes + page * (long)page_size;
+        uint64_t number = 0;
+        uint16_t flags = 0, lower = 0;
+        memcpy(&number, header, sizeof number);
+        memcpy(&flags, header + 10, sizeof flags);
+        if (number != (uint64_t)page) {
+            continue;
+        }
+        if (flags & 0x04) {
+            uint32_t pages = 0;
+            memcpy(&pages, header + 12, sizeof pages);
+            page += (long)pages - 1;
+        } else if (flags & 0x01) {
+            memcpy(&lower, header + 12, sizeof lower);
+            assert_true(lower > 16 + 2);
+            lower = 16 + 2;
+            memcpy(header + 12, &lower, sizeof lower);
+            damaged++;
+        }
+    }
+    assert_true(damaged > 0);
+    data_file_write(dir, bytes, size);
+
+    struct outcome o;
+    const char *args[] = {"--no-views", dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 1, "the data file is damaged: LMDB found its B-tree inconsistent", NULL);
+    test_remove_dir(dir);
+}
+
 static void test_verify_usage_errors_exit_2(void **state)
 {
     struct world *w = *state;
@@ -1874,6 +1926,7 @@ int main(void)
         cmocka_unit_test(test_verify_altered_record_size_names_its_sequence),
         cmocka_unit_test(test_verify_altered_leaf_count_is_not_a_cut_back),
         cmocka_unit_test(test_verify_altered_log_count_names_the_sequence_after_the_log),
+        cmocka_unit_test(test_verify_inconsistent_b_tree_is_a_verdict),
         cmocka_unit_test(test_verify_record_past_the_file_end_is_a_verdict),
         cmocka_unit_test(test_verify_usage_errors_exit_2),
         cmocka_unit_test(test_verify_fixture_tool_output_verifies),
