@@ -680,10 +680,12 @@ static void test_verify_record_framing_is_checked(void **state)
     expect(&o, 1, phrase, "does not decode");
     test_remove_dir(dir);
 
-    /* A wire type no protobuf writer uses (7), and field 1 (the sequence,
-     * a varint) sent as a fixed64: neither is framing a record can have. */
+    /* A wire type no protobuf writer uses (7), field 1 (the sequence, a
+     * varint) sent as a fixed64, and a field numbered 0, which protobuf
+     * reserves: none is framing a record can have. */
     const uint8_t no_type[] = {0x9f, 0x06, 0x00};
     const uint8_t fixed_sequence[] = {0x09, 0x05, 0, 0, 0, 0, 0, 0, 0};
+    const uint8_t field_0[] = {0x00, 0x00};
     const struct {
         const char *label;
         const uint8_t *tail;
@@ -691,6 +693,7 @@ static void test_verify_record_framing_is_checked(void **state)
     } broken[] = {
         {"framing-no-type", no_type, sizeof no_type},
         {"framing-fixed-sequence", fixed_sequence, sizeof fixed_sequence},
+        {"framing-field-0", field_0, sizeof field_0},
     };
     for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
         copy_backup(w, broken[i].label, dir);
