@@ -681,11 +681,14 @@ static void test_verify_record_framing_is_checked(void **state)
     test_remove_dir(dir);
 
     /* A wire type no protobuf writer uses (7), field 1 (the sequence, a
-     * varint) sent as a fixed64, and a field numbered 0, which protobuf
-     * reserves: none is framing a record can have. */
+     * varint) sent as a fixed64, a field numbered 0, which protobuf
+     * reserves, and a varint of eleven bytes (ten hold any 64 bits): none
+     * is framing a record can have. */
     const uint8_t no_type[] = {0x9f, 0x06, 0x00};
     const uint8_t fixed_sequence[] = {0x09, 0x05, 0, 0, 0, 0, 0, 0, 0};
     const uint8_t field_0[] = {0x00, 0x00};
+    const uint8_t long_varint[] = {0x98, 0x06, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                   0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
     const struct {
         const char *label;
         const uint8_t *tail;
@@ -694,6 +697,7 @@ static void test_verify_record_framing_is_checked(void **state)
         {"framing-no-type", no_type, sizeof no_type},
         {"framing-fixed-sequence", fixed_sequence, sizeof fixed_sequence},
         {"framing-field-0", field_0, sizeof field_0},
+        {"framing-long-varint", long_varint, sizeof long_varint},
     };
     for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
         copy_backup(w, broken[i].label, dir);
@@ -715,16 +719,31 @@ static void test_verify_record_framing_is_checked(void **state)
     /* Unknown fields (number 99: a varint, a fixed32, a fixed64) are
      * allowed: newer builds add fields; the stored tree, not the framing,
      * then tells of the change, at the pair of sequences that holds the
-     * record. */
+     * record. Each kind is also the record's last field, ending where the
+     * record ends, and a varint may take ten bytes (a negative int64 does). */
     const uint8_t unknown[] = {0x98, 0x06, 0x01, 0x9d, 0x06, 1, 2, 3, 4, 0x99,
                                0x06, 1,    2,    3,    4,    5, 6, 7, 8};
-    copy_backup(w, "framing-unknown", dir);
-    append_to_record(dir, s, unknown, sizeof unknown);
-    run_verify(w, args, &o);
+    const uint8_t unknown_fixed32[] = {0x99, 0x06, 1, 2, 3, 4, 5, 6, 7, 8, 0x9d, 0x06, 1, 2, 3, 4};
+    const uint8_t unknown_varint[] = {0x98, 0x06, 0xff, 0xff, 0xff, 0xff,
+                                      0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    const struct {
+        const char *label;
+        const uint8_t *tail;
+        size_t size;
+    } allowed[] = {
+        {"framing-unknown", unknown, sizeof unknown},
+        {"framing-unknown-fixed32", unknown_fixed32, sizeof unknown_fixed32},
+        {"framing-unknown-varint", unknown_varint, sizeof unknown_varint},
+    };
     sequence_phrase(pair_first(s), phrase);
-    expect(&o, 1, phrase, "stored Merkle node over sequences");
-    assert_null(strstr(o.err, "does not decode"));
-    test_remove_dir(dir);
+    for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) {
+        copy_backup(w, allowed[i].label, dir);
+        append_to_record(dir, s, allowed[i].tail, allowed[i].size);
+        run_verify(w, args, &o);
+        expect(&o, 1, phrase, "stored Merkle node over sequences");
+        assert_null(strstr(o.err, "does not decode"));
+        test_remove_dir(dir);
+    }
 }
 
 /* A record rewritten with its leaf hash recomputed: the stored tree's node
