@@ -242,6 +242,16 @@ static void expect(const struct outcome *o, int status, const char *phrase, cons
     }
 }
 
+/* Asserts that stderr reports one failure: the check that failed ends the
+ * walk, and no later check speaks of what follows from it. */
+static void expect_one_failure(const struct outcome *o)
+{
+    const char *first = strstr(o->err, "FAILED");
+    if (first == NULL || strstr(first + 1, "FAILED") != NULL) {
+        fail_msg("wanted one FAILED line, stderr:\n%s", o->err);
+    }
+}
+
 static void head_arg(const char *dir, char out[PATH_SIZE])
 {
     path_join(out, dir, "head.pb");
@@ -461,9 +471,11 @@ static void test_verify_flipped_record_byte_names_its_sequence(void **state)
     const char *args[] = {"--head", head, dir, NULL};
     run_verify(w, args, &o);
     expect(&o, 1, phrase, "leaf hash");
+    expect_one_failure(&o);
     const char *no_head[] = {"--no-views", dir, NULL};
     run_verify(w, no_head, &o);
     expect(&o, 1, phrase, "leaf hash");
+    expect_one_failure(&o);
     test_remove_dir(dir);
 }
 
@@ -551,6 +563,7 @@ static void test_verify_truncated_tail_names_the_first_missing_sequence(void **s
         run_verify(w, no_head, &o);
         if (cases[i].without_head) {
             expect(&o, 1, phrase, cases[i].without_head);
+            expect_one_failure(&o);
         } else {
             expect(&o, 0, NULL, NULL);
         }
@@ -611,6 +624,7 @@ static void test_verify_reordered_records_name_the_first(void **state)
     const char *args[] = {"--head", head, dir, NULL};
     run_verify(w, args, &o);
     expect(&o, 1, phrase, "leaf hash");
+    expect_one_failure(&o);
     test_remove_dir(dir);
 
     char both[PATH_SIZE];
@@ -803,9 +817,11 @@ static void test_verify_rewritten_history_fails(void **state)
              (unsigned long long)pair_first(w->flip_sequence),
              (unsigned long long)pair_first(w->flip_sequence) + 1);
     expect(&o, 1, phrase, node);
+    expect_one_failure(&o);
     const char *no_head[] = {"--no-views", dir, NULL};
     run_verify(w, no_head, &o);
     expect(&o, 1, phrase, node);
+    expect_one_failure(&o);
 
     /* The tree derived again from the rewritten records (as a rewriter with
      * write access would): only a head saved before tells, at its size. */
@@ -1579,6 +1595,7 @@ static void test_verify_altered_leaf_count_is_not_a_cut_back(void **state)
     const char *args[] = {"--no-views", dir, NULL};
     run_verify(w, args, &o);
     expect(&o, 1, "the leaf database's header counts", "no record is missing");
+    expect_one_failure(&o);
     assert_null(strstr(o.err, "cut back"));
     test_remove_dir(dir);
 }
@@ -1611,6 +1628,7 @@ static void test_verify_altered_log_count_names_the_sequence_after_the_log(void 
     run_verify(w, args, &o);
     sequence_phrase(w->head + 1, phrase);
     expect(&o, 1, phrase, "the log's last key and its record count disagree");
+    expect_one_failure(&o);
     test_remove_dir(dir);
 }
 
