@@ -1569,6 +1569,53 @@ static void test_verify_record_past_the_file_end_is_a_verdict(void **state)
     test_remove_dir(dir);
 }
 
+/* A stored leaf hash altered in its last byte, cut short by a byte, or
+ * deleted while its record stays: each is named at its sequence (the
+ * records prove the history, but inclusion proofs are served from the
+ * stored leaf hashes). */
+static void test_verify_altered_or_missing_leaf_hash_names_its_sequence(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], head[PATH_SIZE], phrase[64];
+    sequence_phrase(w->flip_sequence, phrase);
+    uint8_t key[8];
+    store_u64_to_key(w->flip_sequence, key);
+    const struct {
+        const char *copy;
+        size_t size; /* of the leaf hash written; 0: deleted */
+        const char *said;
+    } cases[] = {
+        {"leaf-altered", MERKLE_HASH_BYTES, "do not match its stored leaf hash"},
+        {"leaf-short", MERKLE_HASH_BYTES - 1, "the record has no stored leaf hash"},
+        {"leaf-deleted", 0, "the record has no stored leaf hash"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        copy_backup(w, cases[i].copy, dir);
+        struct raw raw;
+        MDB_dbi leaf = raw_open(&raw, dir, "leaf");
+        MDB_val k = {sizeof key, key}, v;
+        assert_int_equal(mdb_get(raw.txn, leaf, &k, &v), MDB_SUCCESS);
+        uint8_t hash[MERKLE_HASH_BYTES];
+        assert_int_equal(v.mv_size, sizeof hash);
+        memcpy(hash, v.mv_data, sizeof hash);
+        hash[sizeof hash - 1] ^= 0x01;
+        MDB_val changed = {cases[i].size, hash};
+        if (cases[i].size > 0) {
+            assert_int_equal(mdb_put(raw.txn, leaf, &k, &changed, 0), MDB_SUCCESS);
+        } else {
+            assert_int_equal(mdb_del(raw.txn, leaf, &k, NULL), MDB_SUCCESS);
+        }
+        raw_close(&raw);
+        head_arg(dir, head);
+        struct outcome o;
+        const char *args[] = {"--no-views", "--head", head, dir, NULL};
+        run_verify(w, args, &o);
+        expect(&o, 1, phrase, cases[i].said);
+        expect_one_failure(&o);
+        test_remove_dir(dir);
+    }
+}
+
 /* The leaf database's entry count (LMDB's header of it, in the main
  * database) raised by one while every leaf hash is there: the file is
  * damaged, but no record is missing, and the verifier does not say the log
@@ -1966,6 +2013,7 @@ int main(void)
         cmocka_unit_test(test_verify_unfinished_rebuild),
         cmocka_unit_test(test_verify_truncated_copy_fails),
         cmocka_unit_test(test_verify_altered_record_size_names_its_sequence),
+        cmocka_unit_test(test_verify_altered_or_missing_leaf_hash_names_its_sequence),
         cmocka_unit_test(test_verify_altered_leaf_count_is_not_a_cut_back),
         cmocka_unit_test(test_verify_altered_log_count_names_the_sequence_after_the_log),
         cmocka_unit_test(test_verify_inconsistent_b_tree_is_a_verdict),
