@@ -1616,6 +1616,64 @@ static void test_verify_altered_or_missing_leaf_hash_names_its_sequence(void **s
     }
 }
 
+/* The log's tail deleted and the leaf hash of the first missing record
+ * damaged (its node's size made 16 MiB larger, past the file's end): the
+ * leaf hashes cannot be read past the log's end, and that is named at the
+ * first sequence past it, not taken for leaf hashes that end with the log.
+ * A leaf entry past the log's end whose key is not a sequence (9 bytes)
+ * still counts as one past the end. */
+static void test_verify_leaf_hashes_past_the_log_are_read_to_their_end(void **state)
+{
+    struct world *w = *state;
+    uint64_t first = w->head - TAIL_DELETED + 1;
+    char dir[PATH_SIZE], phrase[64];
+    sequence_phrase(first, phrase);
+    copy_backup(w, "leaf-unreadable", dir);
+    uint8_t key[8 + MERKLE_HASH_BYTES];
+    store_u64_to_key(first, key);
+    struct raw raw;
+    MDB_dbi leaf = raw_open(&raw, dir, "leaf");
+    MDB_val k = {8, key}, v;
+    assert_int_equal(mdb_get(raw.txn, leaf, &k, &v), MDB_SUCCESS);
+    assert_int_equal(v.mv_size, MERKLE_HASH_BYTES);
+    memcpy(key + 8, v.mv_data, MERKLE_HASH_BYTES);
+    mdb_txn_abort(raw.txn);
+    mdb_env_close(raw.env);
+    cut_tail(w, dir, false);
+    /* The leaf node: the data size's low and high 16 bits, flags, the key's
+     * size, the key, then the hash. */
+    long size = 0;
+    uint8_t *bytes = data_file_read(dir, &size);
+    long node = find_once(bytes, size, key, sizeof key) - 8;
+    assert_true(node >= 0);
+    assert_int_equal(bytes[node] | bytes[node + 1] << 8, MERKLE_HASH_BYTES);
+    assert_int_equal(bytes[node + 2] | bytes[node + 3] << 8, 0);
+    bytes[node + 3] = 1;
+    data_file_write(dir, bytes, size);
+    struct outcome o;
+    const char *args[] = {"--no-views", dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 1, phrase, "the leaf hashes could not be read to their end");
+    assert_non_null(strstr(o.err, "larger than the data file"));
+    expect_one_failure(&o);
+    test_remove_dir(dir);
+
+    copy_backup(w, "leaf-odd-key", dir);
+    const uint8_t odd_key[9] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    raw_change(dir, "leaf", odd_key, sizeof odd_key, key + 8, MERKLE_HASH_BYTES);
+    run_verify(w, args, &o);
+    char said[160];
+    sequence_phrase(w->head + 1, phrase);
+    snprintf(said, sizeof said,
+             "the log ends at sequence %llu but the leaf hashes cover %llu records: sequence "
+             "%llu is missing",
+             (unsigned long long)w->head, (unsigned long long)w->head + 1,
+             (unsigned long long)w->head + 1);
+    expect(&o, 1, phrase, said);
+    expect_one_failure(&o);
+    test_remove_dir(dir);
+}
+
 /* The leaf database's entry count (LMDB's header of it, in the main
  * database) raised by one while every leaf hash is there: the file is
  * damaged, but no record is missing, and the verifier does not say the log
@@ -2014,6 +2072,7 @@ int main(void)
         cmocka_unit_test(test_verify_truncated_copy_fails),
         cmocka_unit_test(test_verify_altered_record_size_names_its_sequence),
         cmocka_unit_test(test_verify_altered_or_missing_leaf_hash_names_its_sequence),
+        cmocka_unit_test(test_verify_leaf_hashes_past_the_log_are_read_to_their_end),
         cmocka_unit_test(test_verify_altered_leaf_count_is_not_a_cut_back),
         cmocka_unit_test(test_verify_altered_log_count_names_the_sequence_after_the_log),
         cmocka_unit_test(test_verify_inconsistent_b_tree_is_a_verdict),
