@@ -1851,6 +1851,27 @@ static void test_verify_usage_errors_exit_2(void **state)
     assert_int_equal(fclose(f), 0);
     run_verify(w, bad_head, &o);
     expect(&o, 2, "is not a serialized ledger.v1.SignedHead (it is larger than any head)", NULL);
+    /* Its first LEDGER_HEAD_FILE_MAX bytes, a file of the limit's size, are
+     * the head; and that many bytes that are no head are not said to be
+     * larger than any. */
+    const char *limit_head[] = {"--no-views", "--head", garbage, w->backup, NULL};
+    for (int is_head = 1; is_head >= 0; is_head--) {
+        if (!is_head) {
+            memset(bytes, 0xff, sizeof bytes);
+        }
+        f = fopen(garbage, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(bytes, 1, LEDGER_HEAD_FILE_MAX, f), LEDGER_HEAD_FILE_MAX);
+        assert_int_equal(fclose(f), 0);
+        run_verify(w, limit_head, &o);
+        if (is_head) {
+            expect(&o, 0, NULL, NULL);
+            assert_non_null(strstr(o.out, "extends the saved head"));
+        } else {
+            expect(&o, 2, "is not a serialized ledger.v1.SignedHead\n", NULL);
+            assert_null(strstr(o.err, "larger than any head"));
+        }
+    }
     unlink(garbage);
     /* A head file that cannot be read says why. */
     const char *directory_head[] = {"--head", w->root, w->backup, NULL};
