@@ -347,6 +347,8 @@ static void test_verify_good_backup_passes(void **state)
     const char *with_head[] = {"--head", head, dir, NULL};
     run_verify(w, with_head, &o);
     expect(&o, 0, NULL, NULL);
+    /* Its tree is whole: nothing is said of an unfinished rebuild. */
+    assert_null(strstr(o.err, "a rebuild did not finish"));
     char summary[128];
     snprintf(summary, sizeof summary, "verified: %llu events", (unsigned long long)w->head);
     assert_non_null(strstr(o.out, summary));
@@ -1473,6 +1475,10 @@ static void test_verify_unfinished_rebuild(void **state)
     struct outcome o;
     run_verify(w, log_only, &o);
     expect(&o, 0, "a rebuild did not finish (views layout 0)", "is not compared");
+    const char *quiet[] = {"--quiet", "--no-views", dir, NULL};
+    run_verify(w, quiet, &o);
+    expect(&o, 0, NULL, NULL);
+    assert_string_equal(o.err, "");
     const char *with_views[] = {dir, NULL};
     run_verify(w, with_views, &o);
     expect(&o, 1, "a rebuild did not finish, they are incomplete", NULL);
