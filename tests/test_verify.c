@@ -702,12 +702,17 @@ static void test_verify_record_framing_is_checked(void **state)
     test_remove_dir(dir);
 
     /* A wire type no protobuf writer uses (7), field 1 (the sequence, a
-     * varint) sent as a fixed64, a field numbered 0, which protobuf
-     * reserves, and a varint of eleven bytes (ten hold any 64 bits): none
-     * is framing a record can have. */
+     * varint) sent as a fixed64, a fixed32 or bytes, a field numbered 0,
+     * which protobuf reserves, a varint of eleven bytes (ten hold any 64
+     * bits), and a fixed32 or a fixed64 the record ends inside: none is
+     * framing a record can have. */
     const uint8_t no_type[] = {0x9f, 0x06, 0x00};
     const uint8_t fixed_sequence[] = {0x09, 0x05, 0, 0, 0, 0, 0, 0, 0};
     const uint8_t field_0[] = {0x00, 0x00};
+    const uint8_t fixed32_sequence[] = {0x0d, 0x05, 0, 0, 0};
+    const uint8_t bytes_sequence[] = {0x0a, 0x01, 0x05};
+    const uint8_t fixed32_cut[] = {0x9d, 0x06, 1, 2};
+    const uint8_t fixed64_cut[] = {0x99, 0x06, 1, 2, 3, 4, 5, 6, 7};
     const uint8_t long_varint[] = {0x98, 0x06, 0xff, 0xff, 0xff, 0xff, 0xff,
                                    0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
     const struct {
@@ -718,6 +723,10 @@ static void test_verify_record_framing_is_checked(void **state)
         {"framing-no-type", no_type, sizeof no_type},
         {"framing-fixed-sequence", fixed_sequence, sizeof fixed_sequence},
         {"framing-field-0", field_0, sizeof field_0},
+        {"framing-fixed32-sequence", fixed32_sequence, sizeof fixed32_sequence},
+        {"framing-bytes-sequence", bytes_sequence, sizeof bytes_sequence},
+        {"framing-fixed32-cut", fixed32_cut, sizeof fixed32_cut},
+        {"framing-fixed64-cut", fixed64_cut, sizeof fixed64_cut},
         {"framing-long-varint", long_varint, sizeof long_varint},
     };
     for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
