@@ -1111,6 +1111,19 @@ static void test_verify_deleted_and_added_view_rows_name_their_sequence(void **s
              prefix, (unsigned long long)w->head + 100);
     expect(&o, 1, entry, NULL);
     assert_null(strstr(o.err, "at sequence"));
+    expect_one_failure(&o);
+    test_remove_dir(dir);
+
+    /* An order of the log's last sequence, which no event wrote either, is
+     * named by it: the last sequence is in the log. */
+    copy_backup(w, "view-added-last", dir);
+    raw_change(dir, "order", key, order_key(w, "zz", w->head, key), row, sizeof row);
+    verify_views_of(w, dir, &o);
+    char *slash = strchr(prefix, '/');
+    assert_non_null(slash);
+    snprintf(entry, sizeof entry, "%.*s/zz/%llu", (int)(slash - prefix), prefix,
+             (unsigned long long)w->head);
+    expect_entry(&o, "order", entry, w->head, "is one the replay does not give");
     test_remove_dir(dir);
 }
 
