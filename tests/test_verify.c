@@ -1152,6 +1152,19 @@ static void test_verify_several_view_differences_name_the_lowest(void **state)
              (int)(slash - prefix), prefix, (unsigned long long)w->flip_sequence - 1,
              (unsigned long long)w->flip_sequence - 1);
     expect(&o, 1, phrase, entry);
+    expect_one_failure(&o);
+
+    /* And an order beyond the log's last sequence: counted, and said to
+     * name none. */
+    raw_change(dir, "order", key, order_key(w, NULL, w->head + 100, key), row, sizeof row);
+    verify_views_of(w, dir, &o);
+    snprintf(entry, sizeof entry,
+             "'order' differs from a replay of the log: 3 entries differ, the first by "
+             "sequence: entry %.*s/zz/%llu (from sequence %llu) is one the replay does not give "
+             "(1 of them name no sequence)\n",
+             (int)(slash - prefix), prefix, (unsigned long long)w->flip_sequence - 1,
+             (unsigned long long)w->flip_sequence - 1);
+    expect(&o, 1, phrase, entry);
 
     /* And the reservation row changed: two databases, and a last line with
      * the lowest sequence of both. */
