@@ -1538,6 +1538,24 @@ static void test_verify_unfinished_rebuild(void **state)
     test_remove_dir(dir);
 }
 
+/* The views layout (the meta entry "views", 8 bytes) cut short: which
+ * tree the log is checked against cannot be told, and that is the one
+ * thing said, before any record is read. */
+static void test_verify_unreadable_views_layout_fails(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE];
+    copy_backup(w, "layout-short", dir);
+    const uint8_t layout[7] = {0};
+    raw_change(dir, "meta", (const uint8_t *)"views", 5, layout, sizeof layout);
+    struct outcome o;
+    const char *args[] = {"--no-views", dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 1, NULL, NULL);
+    assert_string_equal(o.err, "FAILED: cannot read the views layout (the meta entry \"views\")\n");
+    test_remove_dir(dir);
+}
+
 static void test_verify_truncated_copy_fails(void **state)
 {
     struct world *w = *state;
@@ -2145,6 +2163,7 @@ int main(void)
         cmocka_unit_test(test_verify_extra_merkle_entries_fail),
         cmocka_unit_test(test_verify_layout_1_backup),
         cmocka_unit_test(test_verify_unfinished_rebuild),
+        cmocka_unit_test(test_verify_unreadable_views_layout_fails),
         cmocka_unit_test(test_verify_truncated_copy_fails),
         cmocka_unit_test(test_verify_altered_record_size_names_its_sequence),
         cmocka_unit_test(test_verify_altered_or_missing_leaf_hash_names_its_sequence),
