@@ -196,6 +196,10 @@ static void read_text(const char *path, char *out)
     unlink(path);
 }
 
+/* Where ledger-verify makes the scratch copy of its views check ($TMPDIR):
+ * the test's directory, unless a test points it elsewhere. */
+static const char *scratch_parent;
+
 /* Runs ledger-verify with `args` (NULL-terminated) and collects its exit
  * status, stdout and stderr. */
 static void run_verify(const struct world *w, const char *const *args, struct outcome *o)
@@ -219,7 +223,7 @@ static void run_verify(const struct world *w, const char *const *args, struct ou
             _exit(127);
         }
         /* The scratch copy of the views check goes under the test's directory. */
-        setenv("TMPDIR", w->root, 1);
+        setenv("TMPDIR", scratch_parent ? scratch_parent : w->root, 1);
         execv(w->verify, (char *const *)argv);
         _exit(127);
     }
@@ -1958,6 +1962,28 @@ static void test_verify_usage_errors_exit_2(void **state)
     assert_string_equal(o.err, "");
 }
 
+/* The views check's scratch copy cannot be made ($TMPDIR names no
+ * directory): nothing was compared, so that is a usage error, and nothing
+ * is said to agree; --no-views needs no copy. */
+static void test_verify_scratch_copy_not_made_exits_2(void **state)
+{
+    struct world *w = *state;
+    char missing[PATH_SIZE];
+    path_join(missing, w->root, "no-such-scratch");
+    struct outcome o;
+    const char *args[] = {w->backup, NULL};
+    scratch_parent = missing;
+    run_verify(w, args, &o);
+    scratch_parent = NULL;
+    expect(&o, 2, "error: IO_ERROR: cannot make a scratch directory", NULL);
+    assert_string_equal(o.out, "");
+    const char *no_views[] = {"--no-views", w->backup, NULL};
+    scratch_parent = missing;
+    run_verify(w, no_views, &o);
+    scratch_parent = NULL;
+    expect(&o, 0, NULL, NULL);
+}
+
 /* The whole file at `path`; the caller frees it. */
 static uint8_t *read_all(const char *path, size_t *size_out)
 {
@@ -2173,6 +2199,7 @@ int main(void)
         cmocka_unit_test(test_verify_inconsistent_b_tree_is_a_verdict),
         cmocka_unit_test(test_verify_record_past_the_file_end_is_a_verdict),
         cmocka_unit_test(test_verify_usage_errors_exit_2),
+        cmocka_unit_test(test_verify_scratch_copy_not_made_exits_2),
         cmocka_unit_test(test_verify_fixture_tool_output_verifies),
         cmocka_unit_test(test_verify_live_directory_while_written),
     };
