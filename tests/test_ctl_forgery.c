@@ -6,7 +6,7 @@
  * reply, a head with a bit of its signature flipped, its root, size or time
  * changed, signed by another key than the pinned one, or signed over a
  * rewritten root by the ledger's own key; an inclusion or consistency path
- * with a hash altered or a byte short, cut short or made longer (past any
+ * with a hash altered, a byte short or long, cut short or made longer (past any
  * tree's depth too), a proof of another sequence or tree size; a record
  * byte flipped, a record that decodes to another sequence, a decoded event
  * that is not its record; an older head replayed; an explanation with a
@@ -299,6 +299,21 @@ static bool path_hash_short(ProtobufCBinaryData *path, size_t n_path)
     return true;
 }
 
+/* A path whose last hash is a byte long: its first 32 bytes are the true
+ * hash, so only its length gives it away. */
+static bool path_hash_long(ProtobufCBinaryData *path, size_t n_path)
+{
+    if (n_path == 0) {
+        return false;
+    }
+    ProtobufCBinaryData *hash = &path[n_path - 1];
+    uint8_t longer[MERKLE_HASH_BYTES + 1];
+    assert_int_equal(hash->len, MERKLE_HASH_BYTES);
+    memcpy(longer, hash->data, MERKLE_HASH_BYTES);
+    longer[MERKLE_HASH_BYTES] = 0;
+    return reply_proxy_bytes_set(hash, longer, sizeof longer);
+}
+
 /* A path longer than any tree of 2^64 leaves has (MERKLE_PATH_MAX). */
 static bool path_too_long(ProtobufCBinaryData **path, size_t *n_path)
 {
@@ -323,6 +338,18 @@ static bool consistency_hash_short(struct world *world, Ledger__V1__QueryResult 
 {
     (void)world;
     return path_hash_short(result->consistency->path, result->consistency->n_path);
+}
+
+static bool inclusion_hash_long(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return path_hash_long(result->inclusion->path, result->inclusion->n_path);
+}
+
+static bool consistency_hash_long(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return path_hash_long(result->consistency->path, result->consistency->n_path);
 }
 
 static bool consistency_too_long(struct world *world, Ledger__V1__QueryResult *result)
@@ -479,6 +506,16 @@ static bool events_path_altered(struct world *world, Ledger__V1__QueryResult *re
     (void)world;
     return result->n_events > 0 &&
            path_hash_altered(result->events[0]->proof->path, result->events[0]->proof->n_path);
+}
+
+static bool events_path_hash_long(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    if (result->n_events == 0) {
+        return false;
+    }
+    Ledger__V1__InclusionProof *proof = result->events[result->n_events - 1]->proof;
+    return path_hash_long(proof->path, proof->n_path);
 }
 
 static bool events_path_cut(struct world *world, Ledger__V1__QueryResult *result)
@@ -690,6 +727,7 @@ static void test_ctl_forgery_inclusion(void **state)
     expect_refused(w, INCLUSION, 0, inclusion_cut, proof, 1, "MISMATCH", words);
     expect_refused(w, INCLUSION, 0, inclusion_grown, proof, 1, "MISMATCH", words);
     expect_refused(w, INCLUSION, 0, inclusion_hash_short, proof, 1, "MISMATCH", words);
+    expect_refused(w, INCLUSION, 0, inclusion_hash_long, proof, 1, "MISMATCH", words);
     expect_refused(w, INCLUSION, 0, inclusion_too_long, proof, 1, "MISMATCH", words);
     expect_refused(w, HEAD, 0, head_rewritten, proof, 1, "MISMATCH", words);
 
@@ -733,6 +771,7 @@ static void test_ctl_forgery_older_tree(void **state)
     const char *const does_not_fit = "does not fit a tree of ";
     expect_refused(w, EVENTS, 2, events_path_cut, proof, 1, "MISMATCH", does_not_fit);
     expect_refused(w, EVENTS, 1, events_path_grown, consistency, 1, "MISMATCH", does_not_fit);
+    expect_refused(w, EVENTS, 2, events_path_hash_long, proof, 1, "MISMATCH", does_not_fit);
 }
 
 /* consistency with a root kept from a saved head: the proof itself is what
@@ -751,6 +790,7 @@ static void test_ctl_forgery_consistency(void **state)
     expect_refused(w, CONSISTENCY, 0, consistency_cut, args, 1, "MISMATCH", words);
     expect_refused(w, CONSISTENCY, 0, consistency_grown, args, 1, "MISMATCH", words);
     expect_refused(w, CONSISTENCY, 0, consistency_hash_short, args, 1, "MISMATCH", words);
+    expect_refused(w, CONSISTENCY, 0, consistency_hash_long, args, 1, "MISMATCH", words);
     expect_refused(w, CONSISTENCY, 0, consistency_too_long, args, 1, "MISMATCH", words);
     /* A proof between other sizes than asked for is no answer at all. */
     expect_refused(w, CONSISTENCY, 0, consistency_other_sizes, args, 3, "PROTOCOL_ERROR",
@@ -977,6 +1017,7 @@ static void test_ctl_forgery_events(void **state)
                    "is not its record decoded");
     const char *const off_root = "does not verify against the root of tree size ";
     expect_refused(w, EVENTS, 0, events_path_altered, args, 1, "MISMATCH", off_root);
+    expect_refused(w, EVENTS, 0, events_path_hash_long, args, 1, "MISMATCH", off_root);
     expect_refused(w, EVENTS, 0, events_path_cut, pinned, 1, "MISMATCH", off_root);
     expect_refused(w, EVENTS, 2, events_path_grown, kept, 1, "MISMATCH", off_root);
     expect_refused(w, EVENTS, 1, events_path_grown, kept, 1, "MISMATCH", "does not fit a tree of ");
