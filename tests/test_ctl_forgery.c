@@ -607,6 +607,20 @@ static bool events_event_missing(struct world *world, Ledger__V1__QueryResult *r
     return true;
 }
 
+/* No event at all: as if the principal could see none of those asked for. */
+static bool events_emptied(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    if (result->n_events == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < result->n_events; i++) {
+        ledger__v1__event_entry__free_unpacked(result->events[i], NULL);
+    }
+    result->n_events = 0;
+    return true;
+}
+
 static bool events_swapped(struct world *world, Ledger__V1__QueryResult *result)
 {
     (void)world;
@@ -894,6 +908,28 @@ static void test_ctl_forgery_replies_cut_short(void **state)
     snprintf(words, sizeof words,
              "the daemon's billing pages do not add up to the %zu rows it announced", rows - 1);
     expect_refused(w, BILLING, 1, billing_total_lowered, export, 3, "PROTOCOL_ERROR", words);
+}
+
+/* A record the daemon does not show (no event at all in the events reply)
+ * is one ledgerctl cannot check: proof says the record is not visible, and
+ * the root of an older tree that no record rebuilds is not taken on trust,
+ * both NOT_FOUND (exit 1) rather than a verdict without a record. */
+static void test_ctl_forgery_nothing_visible(void **state)
+{
+    struct world *w = *state;
+    const char *const proof[8] = {"proof", "--seq", w->purchase};
+    const char *const consistency[8] = {"consistency", "--from", w->saved_size, "--to",
+                                        w->head_size};
+    const char *const kept[8] = {"--output", "json",        "events",
+                                 "--proofs", "--tree-size", w->saved_size};
+    char words[256];
+    snprintf(words, sizeof words, "the record of sequence %s is not visible to you", w->purchase);
+    expect_refused(w, EVENTS, 1, events_emptied, proof, 1, "NOT_FOUND", words);
+    snprintf(words, sizeof words,
+             "cannot check the root of tree size %s: none of its records is visible to you",
+             w->saved_size);
+    expect_refused(w, EVENTS, 1, events_emptied, consistency, 1, "NOT_FOUND", words);
+    expect_refused(w, EVENTS, 1, events_emptied, kept, 1, "NOT_FOUND", words);
 }
 
 /* The explanation of the purchase, kept packed by keep_explanation; served
@@ -1220,6 +1256,7 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_explain),
         cmocka_unit_test(test_ctl_forgery_explain_not_a_purchase),
         cmocka_unit_test(test_ctl_forgery_replies_cut_short),
+        cmocka_unit_test(test_ctl_forgery_nothing_visible),
         cmocka_unit_test(test_ctl_forgery_events),
         cmocka_unit_test(test_ctl_forgery_events_follow),
     };
