@@ -46,6 +46,7 @@
 #include "ctl_output.h"
 #include "ctl_verbs.h"
 #include "ledger.pb-c.h"
+#include "ledger_limits.h"
 #include "merkle.h"
 
 #define CTL_HARNESS_LABEL "ctl-ops"
@@ -90,6 +91,29 @@ static void head_signed_by_another_key(const char *from, const char *to, char pu
     for (size_t i = 0; i < sizeof public_key; i++) {
         snprintf(public_hex + 2 * i, 3, "%02x", public_key[i]);
     }
+}
+
+/* Writes to `to` the saved head in `from` followed by unknown fields (field
+ * 15, varint 0) up to exactly LEDGER_HEAD_FILE_MAX bytes, the same head, and
+ * then `fields_past` more of them. */
+static void head_padded(const char *from, const char *to, size_t fields_past)
+{
+    static const uint8_t field[2] = {0x78, 0x00};
+    static const uint8_t longer_field[3] = {0x78, 0x80, 0x00}; /* a two-byte varint 0 */
+    uint8_t head[1024];
+    size_t at = test_read_bytes(from, head, sizeof head);
+    assert_true(at != SIZE_MAX && at + sizeof longer_field <= LEDGER_HEAD_FILE_MAX);
+    FILE *file = fopen(to, "wb");
+    assert_non_null(file);
+    assert_int_equal(fwrite(head, 1, at, file), at);
+    if ((LEDGER_HEAD_FILE_MAX - at) % 2 != 0) {
+        assert_int_equal(fwrite(longer_field, 1, sizeof longer_field, file), sizeof longer_field);
+        at += sizeof longer_field;
+    }
+    for (; at < LEDGER_HEAD_FILE_MAX + fields_past * sizeof field; at += sizeof field) {
+        assert_int_equal(fwrite(field, 1, sizeof field, file), sizeof field);
+    }
+    assert_int_equal(fclose(file), 0);
 }
 
 /* Loads the demo world (once per fixture) and returns the key paths. The
@@ -2166,6 +2190,19 @@ static void test_ctl_ops_verify_saved_head(void **state)
         assert_non_null(strstr(run.err, "is not a serialized ledger.v1.SignedHead"));
         run_free(&run);
     }
+    /* A head file of LEDGER_HEAD_FILE_MAX bytes is a head; one field more
+     * and it is none, refused whole (its first LEDGER_HEAD_FILE_MAX bytes
+     * decode as the head), as ledgerd and ledger-verify refuse it. */
+    head_padded(saved, later, 0);
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", later, NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "same size, same root"));
+    run_free(&run);
+    head_padded(saved, later, 1);
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", later, NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "is not a serialized ledger.v1.SignedHead"));
+    run_free(&run);
     unlink(later);
     ctl(fixture, &run, "operator", fixture->operator_key, "backup", "--out", "vh-backup", NULL);
     expect_ok(&run);
