@@ -564,6 +564,29 @@ static bool explanation_purchase_event(struct world *world, Ledger__V1__QueryRes
     return event_not_its_record(result->explanation->purchase);
 }
 
+/* The subscription entry again, as another subscription an exchange bills
+ * (other_subscriptions), its proof's path altered. */
+static bool explanation_other_subscription_path(struct world *world,
+                                                Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    Ledger__V1__Explanation *explanation = result->explanation;
+    size_t size = ledger__v1__event_entry__get_packed_size(explanation->subscription);
+    uint8_t *bytes = malloc(size + 1);
+    assert_non_null(bytes);
+    ledger__v1__event_entry__pack(explanation->subscription, bytes);
+    Ledger__V1__EventEntry *copy = ledger__v1__event_entry__unpack(NULL, size, bytes);
+    free(bytes);
+    assert_non_null(copy);
+    Ledger__V1__EventEntry **entries =
+        realloc(explanation->other_subscriptions,
+                (explanation->n_other_subscriptions + 1) * sizeof *entries);
+    assert_non_null(entries);
+    entries[explanation->n_other_subscriptions++] = copy;
+    explanation->other_subscriptions = entries;
+    return path_hash_altered(copy->proof->path, copy->proof->n_path);
+}
+
 /* Another true, proven entry of the chain given as the purchase. */
 static bool explanation_other_purchase(struct world *world, Ledger__V1__QueryResult *result)
 {
@@ -838,8 +861,8 @@ static void test_ctl_forgery_verify_rewritten(void **state)
     expect_refused(w, HEAD, 0, head_replayed, args, 1, "MISMATCH", words);
 }
 
-/* explain: every entry of the chain and the head are checked before
- * anything is printed. */
+/* explain: every entry of the chain (the other subscriptions an exchange
+ * bills too) and the head are checked before anything is printed. */
 static void test_ctl_forgery_explain(void **state)
 {
     struct world *w = *state;
@@ -858,6 +881,8 @@ static void test_ctl_forgery_explain(void **state)
     expect_refused(w, EXPLAIN, 0, explanation_purchase_event, args, 1, "MISMATCH", words);
     expect_refused(w, EXPLAIN, 0, explanation_other_purchase, args, 1, "MISMATCH",
                    "the explanation is of sequence ");
+    expect_refused(w, EXPLAIN, 0, explanation_other_subscription_path, args, 1, "MISMATCH",
+                   "does not verify against the root of tree size ");
 }
 
 /* A reply without the part the verb asked for (a proof, an event, an
