@@ -1806,13 +1806,28 @@ static void test_ctl_ops_proofs_verified(void **state)
     ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "proof", "--seq", seq,
         "--public-key", key, NULL);
     expect_ok(&run);
-    assert_non_null(strstr(run.out, "verified: event "));
+    char verified[256];
+    snprintf(verified, sizeof verified,
+             "verified: event %s (leaf hash recomputed from its record) is in the tree of size ",
+             seq);
+    assert_non_null(strstr(run.out, verified));
+    assert_non_null(strstr(run.out, ", the signed head "));
     run_free(&run);
     ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "--output", "json", "proof",
         "--seq", seq, "--tree-size", seq, NULL);
     expect_ok(&run);
     assert_int_equal(customer_purchase,
                      json_int_at(json_object_get(run.json, "inclusion"), "tree_size"));
+    run_free(&run);
+    /* The table says which tree, and how it is tied to the signed head. */
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "proof", "--seq", seq,
+        "--tree-size", seq, NULL);
+    expect_ok(&run);
+    snprintf(verified, sizeof verified,
+             "verified: event %s (leaf hash recomputed from its record) is in the tree of size %s, "
+             "consistent with the signed head ",
+             seq, seq);
+    assert_non_null(strstr(run.out, verified));
     run_free(&run);
     ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "consistency", "--from", "3",
         "--to", seq, NULL);
