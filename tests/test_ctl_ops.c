@@ -2378,17 +2378,20 @@ static void test_ctl_ops_explain_exchange_and_renewal(void **state)
     char key[PATH_SIZE + 16], auditor_key[PATH_SIZE + 16];
     make_partner(fixture, "p-expl", "p-expl-admin", key, sizeof key);
     make_staff(fixture, "p-expl", "p-expl-auditor", "auditor", auditor_key, sizeof auditor_key);
+    /* Dated back, so that the purchase's business time is not when it was
+     * recorded. */
+    const char *const dated = "2026-01-02T03:04:05Z";
     const char *const setup[][12] = {
-        {"customer", "add", "--customer", "expl-c", "--name", "Expl"},
+        {"customer", "add", "--customer", "expl-c", "--name", "Expl", "--business-time", dated},
         {"subscription", "add", "--customer", "expl-c", "--subscription", "expl-plan-1", "--offer",
-         "azure-plan"},
+         "azure-plan", "--business-time", dated},
         {"subscription", "add", "--customer", "expl-c", "--subscription", "expl-plan-2", "--offer",
-         "azure-plan"},
+         "azure-plan", "--business-time", dated},
     };
     for (size_t i = 0; i < sizeof setup / sizeof setup[0]; i++) {
         const char *const *a = setup[i];
         ctl(fixture, &run, "p-expl-admin", key, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
-            NULL);
+            a[8], a[9], NULL);
         expect_ok(&run);
         run_free(&run);
     }
@@ -2396,9 +2399,16 @@ static void test_ctl_ops_explain_exchange_and_renewal(void **state)
     ctl(fixture, &run, "p-expl-admin", key, "--output", "json", "reservation", "buy", "--customer",
         "expl-c", "--subscription", "expl-plan-1", "--sku", "Standard_D2s_v5", "--region",
         "westeurope", "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope",
-        "shared", "--price", "100.00", "--retail-price", "120.00", "--currency", "USD", NULL);
+        "shared", "--price", "100.00", "--retail-price", "120.00", "--currency", "USD",
+        "--business-time", dated, NULL);
+    committed(&run, bought, sizeof bought, sequence);
+    /* A purchase is explained at its business time. */
+    ctl(fixture, &run, "p-expl-auditor", auditor_key, "explain", "--seq", sequence, NULL);
     expect_ok(&run);
-    result_field(&run, "reservation_id", bought, sizeof bought);
+    char line[256];
+    snprintf(line, sizeof line, ", bought by p-expl-admin (admin-agent) at %s (sequence %s)\n",
+             dated, sequence);
+    assert_non_null(strstr(run.out, line));
     run_free(&run);
     ctl(fixture, &run, "p-expl-admin", key, "--output", "json", "reservation", "exchange",
         "--customer", "expl-c", "--reservation", bought, "--refund", "0", "--subscription",
@@ -2409,7 +2419,6 @@ static void test_ctl_ops_explain_exchange_and_renewal(void **state)
 
     ctl(fixture, &run, "p-expl-auditor", auditor_key, "explain", "--seq", sequence, NULL);
     expect_ok(&run);
-    char line[256];
     snprintf(line, sizeof line,
              "purchase:   exchange of %s (refund 0.00 USD) for 2 new reservations:", bought);
     assert_non_null(strstr(run.out, line));
