@@ -957,6 +957,27 @@ static void test_ctl_forgery_nothing_visible(void **state)
     expect_refused(w, EVENTS, 1, events_emptied, kept, 1, "NOT_FOUND", words);
 }
 
+/* A tree past the signed head (an older head served, validly signed, while
+ * the daemon answers for its whole log) has no root ledgerctl can trust:
+ * NOT_FOUND, saying so, rather than a proof checked against nothing. */
+static void test_ctl_forgery_past_the_head(void **state)
+{
+    struct world *w = *state;
+    const char *const proof[8] = {"proof", "--seq", w->purchase, "--tree-size", w->head_size};
+    const char *const consistency[8] = {"consistency", "--from", w->saved_size, "--to",
+                                        w->head_size};
+    const char *const events[8] = {"--output", "json",        "events",
+                                   "--proofs", "--tree-size", w->head_size};
+    char words[256];
+    snprintf(words, sizeof words, "tree size %s is not in 1..%llu (the head)", w->head_size,
+             (unsigned long long)w->old->tree_size);
+    expect_refused(w, HEAD, 0, head_replayed, proof, 1, "NOT_FOUND", words);
+    expect_refused(w, HEAD, 0, head_replayed, events, 1, "NOT_FOUND", words);
+    snprintf(words, sizeof words, "--to %s is past the signed head (%llu)", w->head_size,
+             (unsigned long long)w->old->tree_size);
+    expect_refused(w, HEAD, 0, head_replayed, consistency, 1, "NOT_FOUND", words);
+}
+
 /* The explanation of the purchase, kept packed by keep_explanation; served
  * by serve_kept_explanation in place of the daemon's refusal to explain its
  * permission grant, with that grant (a real, proven event) as the purchase. */
@@ -1282,6 +1303,7 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_explain_not_a_purchase),
         cmocka_unit_test(test_ctl_forgery_replies_cut_short),
         cmocka_unit_test(test_ctl_forgery_nothing_visible),
+        cmocka_unit_test(test_ctl_forgery_past_the_head),
         cmocka_unit_test(test_ctl_forgery_events),
         cmocka_unit_test(test_ctl_forgery_events_follow),
     };
