@@ -461,6 +461,30 @@ static bool record_renumbered(Ledger__V1__EventEntry *entry)
     return true;
 }
 
+/* The record, the event sent beside it and its proof all renumbered to the
+ * sequence after the tree the proof is of (a leaf outside that tree), its
+ * leaf hash matched: only the index gives it away. */
+static bool record_past_its_tree(Ledger__V1__EventEntry *entry)
+{
+    Ledger__V1__Event *event =
+        ledger__v1__event__unpack(NULL, entry->record.len, entry->record.data);
+    assert_non_null(event);
+    event->sequence = entry->proof->tree_size + 1;
+    size_t size = ledger__v1__event__get_packed_size(event);
+    uint8_t *bytes = malloc(size + 1);
+    assert_non_null(bytes);
+    ledger__v1__event__pack(event, bytes);
+    uint8_t leaf[MERKLE_HASH_BYTES];
+    merkle_leaf_hash(bytes, size, leaf);
+    assert_true(reply_proxy_bytes_set(&entry->record, bytes, size));
+    assert_true(reply_proxy_bytes_set(&entry->proof->leaf_hash, leaf, sizeof leaf));
+    free(bytes);
+    entry->proof->sequence = event->sequence;
+    ledger__v1__event__free_unpacked(entry->event, NULL);
+    entry->event = event;
+    return true;
+}
+
 /* The decoded event says another customer; the record and proof are true. */
 static bool event_not_its_record(Ledger__V1__EventEntry *entry)
 {
@@ -516,6 +540,12 @@ static bool events_path_hash_long(struct world *world, Ledger__V1__QueryResult *
     }
     Ledger__V1__InclusionProof *proof = result->events[result->n_events - 1]->proof;
     return path_hash_long(proof->path, proof->n_path);
+}
+
+static bool events_record_past_its_tree(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return result->n_events > 0 && record_past_its_tree(result->events[0]);
 }
 
 static bool events_path_cut(struct world *world, Ledger__V1__QueryResult *result)
@@ -788,7 +818,7 @@ static void test_ctl_forgery_inclusion(void **state)
 
 /* Against an older tree size the root is rebuilt from a record's path and
  * tied to the signed head by a consistency proof: a path that does not fit
- * the tree, or leads to another root, is refused. */
+ * the tree (or a record past it), or leads to another root, is refused. */
 static void test_ctl_forgery_older_tree(void **state)
 {
     struct world *w = *state;
@@ -809,6 +839,11 @@ static void test_ctl_forgery_older_tree(void **state)
     expect_refused(w, EVENTS, 2, events_path_cut, proof, 1, "MISMATCH", does_not_fit);
     expect_refused(w, EVENTS, 1, events_path_grown, consistency, 1, "MISMATCH", does_not_fit);
     expect_refused(w, EVENTS, 2, events_path_hash_long, proof, 1, "MISMATCH", does_not_fit);
+    char past[256];
+    snprintf(past, sizeof past, "the inclusion path of sequence %llu does not fit a tree of %s",
+             strtoull(w->saved_size, NULL, 10) + 1, w->saved_size);
+    expect_refused(w, EVENTS, 2, events_record_past_its_tree, proof, 1, "MISMATCH", past);
+    expect_refused(w, EVENTS, 1, events_record_past_its_tree, consistency, 1, "MISMATCH", past);
 }
 
 /* consistency with a root kept from a saved head: the proof itself is what
