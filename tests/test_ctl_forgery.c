@@ -461,15 +461,14 @@ static bool record_renumbered(Ledger__V1__EventEntry *entry)
     return true;
 }
 
-/* The record, the event sent beside it and its proof all renumbered to the
- * sequence after the tree the proof is of (a leaf outside that tree), its
- * leaf hash matched: only the index gives it away. */
-static bool record_past_its_tree(Ledger__V1__EventEntry *entry)
+/* The record, the event sent beside it and its proof all renumbered to
+ * `sequence`, the leaf hash matched: another record, consistent in itself. */
+static void entry_renumbered(Ledger__V1__EventEntry *entry, uint64_t sequence)
 {
     Ledger__V1__Event *event =
         ledger__v1__event__unpack(NULL, entry->record.len, entry->record.data);
     assert_non_null(event);
-    event->sequence = entry->proof->tree_size + 1;
+    event->sequence = sequence;
     size_t size = ledger__v1__event__get_packed_size(event);
     uint8_t *bytes = malloc(size + 1);
     assert_non_null(bytes);
@@ -479,10 +478,9 @@ static bool record_past_its_tree(Ledger__V1__EventEntry *entry)
     assert_true(reply_proxy_bytes_set(&entry->record, bytes, size));
     assert_true(reply_proxy_bytes_set(&entry->proof->leaf_hash, leaf, sizeof leaf));
     free(bytes);
-    entry->proof->sequence = event->sequence;
+    entry->proof->sequence = sequence;
     ledger__v1__event__free_unpacked(entry->event, NULL);
     entry->event = event;
-    return true;
 }
 
 /* The decoded event says another customer; the record and proof are true. */
@@ -542,10 +540,27 @@ static bool events_path_hash_long(struct world *world, Ledger__V1__QueryResult *
     return path_hash_long(proof->path, proof->n_path);
 }
 
+/* The sequence after the tree the proof is of: a leaf outside that tree;
+ * only the index gives it away. */
 static bool events_record_past_its_tree(struct world *world, Ledger__V1__QueryResult *result)
 {
     (void)world;
-    return result->n_events > 0 && record_past_its_tree(result->events[0]);
+    if (result->n_events == 0) {
+        return false;
+    }
+    entry_renumbered(result->events[0], result->events[0]->proof->tree_size + 1);
+    return true;
+}
+
+/* The record after the one asked for, as if that one were not visible. */
+static bool events_next_record(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    if (result->n_events == 0) {
+        return false;
+    }
+    entry_renumbered(result->events[0], result->events[0]->event->sequence + 1);
+    return true;
 }
 
 static bool events_path_cut(struct world *world, Ledger__V1__QueryResult *result)
@@ -970,10 +985,11 @@ static void test_ctl_forgery_replies_cut_short(void **state)
     expect_refused(w, BILLING, 1, billing_total_lowered, export, 3, "PROTOCOL_ERROR", words);
 }
 
-/* A record the daemon does not show (no event at all in the events reply)
- * is one ledgerctl cannot check: proof says the record is not visible, and
- * the root of an older tree that no record rebuilds is not taken on trust,
- * both NOT_FOUND (exit 1) rather than a verdict without a record. */
+/* A record the daemon does not show (no event at all in the events reply,
+ * or the next one) is one ledgerctl cannot check: proof says the record is
+ * not visible, and the root of an older tree that no record rebuilds is not
+ * taken on trust, both NOT_FOUND (exit 1) rather than a verdict without a
+ * record. */
 static void test_ctl_forgery_nothing_visible(void **state)
 {
     struct world *w = *state;
@@ -985,6 +1001,7 @@ static void test_ctl_forgery_nothing_visible(void **state)
     char words[256];
     snprintf(words, sizeof words, "the record of sequence %s is not visible to you", w->purchase);
     expect_refused(w, EVENTS, 1, events_emptied, proof, 1, "NOT_FOUND", words);
+    expect_refused(w, EVENTS, 1, events_next_record, proof, 1, "NOT_FOUND", words);
     snprintf(words, sizeof words,
              "cannot check the root of tree size %s: none of its records is visible to you",
              w->saved_size);
