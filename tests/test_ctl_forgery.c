@@ -8,7 +8,7 @@
  * rewritten root by the ledger's own key; an inclusion or consistency path
  * with a hash altered, a byte short or long, cut short or made longer (past any
  * tree's depth too), a proof of another sequence or tree size; a record
- * byte flipped, a record that decodes to another sequence, a decoded event
+ * byte flipped, a record that decodes to another sequence or not at all, a decoded event
  * that is not its record; an older head replayed; an explanation with a
  * forged proof in its chain, is refused with exit status 1, MISMATCH and a
  * sentence saying what; a reply without the proof, event or explanation
@@ -501,6 +501,16 @@ static bool events_record_flipped(struct world *world, Ledger__V1__QueryResult *
     return result->n_events > 0 && record_flipped(result->events[0]);
 }
 
+/* Record bytes that are no Event at all (field 31 of a wire type that does
+ * not exist). */
+static bool events_record_garbled(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    static const uint8_t garbled[] = {0xff, 0xff, 0xff};
+    return result->n_events > 0 &&
+           reply_proxy_bytes_set(&result->events[0]->record, garbled, sizeof garbled);
+}
+
 static bool events_record_renumbered(struct world *world, Ledger__V1__QueryResult *result)
 {
     (void)world;
@@ -829,6 +839,7 @@ static void test_ctl_forgery_inclusion(void **state)
     snprintf(words, sizeof words, "the record sent as sequence %s does not decode to that sequence",
              w->purchase);
     expect_refused(w, EVENTS, 1, events_record_renumbered, proof, 1, "MISMATCH", words);
+    expect_refused(w, EVENTS, 1, events_record_garbled, proof, 1, "MISMATCH", words);
 }
 
 /* Against an older tree size the root is rebuilt from a record's path and
