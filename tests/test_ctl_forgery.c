@@ -11,7 +11,7 @@
  * byte flipped, a record that decodes to another sequence or not at all, a decoded event
  * that is not its record; an older head replayed; an explanation with a
  * forged proof in its chain, is refused with exit status 1, MISMATCH and a
- * sentence saying what; a reply without the proof, event or explanation
+ * sentence saying what; a reply without the head, proof, event or explanation
  * asked for, events out of order, or billing pages that do not add up to
  * the rows announced, with exit status 3 and PROTOCOL_ERROR; while the same
  * command through the same proxy passing replies unchanged (decoded and
@@ -663,6 +663,14 @@ static bool inclusion_missing(struct world *world, Ledger__V1__QueryResult *resu
     return true;
 }
 
+static bool head_missing(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    ledger__v1__signed_head__free_unpacked(result->head, NULL);
+    result->head = NULL;
+    return true;
+}
+
 static bool events_proof_missing(struct world *world, Ledger__V1__QueryResult *result)
 {
     (void)world;
@@ -946,15 +954,20 @@ static void test_ctl_forgery_explain(void **state)
                    "does not verify against the root of tree size ");
 }
 
-/* A reply without the part the verb asked for (a proof, an event, an
- * explanation) is PROTOCOL_ERROR (exit 3) saying what is missing, never a
+/* A reply without the part the verb asked for (a head, a proof, an event,
+ * an explanation) is PROTOCOL_ERROR (exit 3) saying what is missing, never a
  * crash or an answer printed in part; billing pages holding fewer or more
  * rows than the first page announced are too, so that an export is never
  * printed short of a row. */
 static void test_ctl_forgery_replies_cut_short(void **state)
 {
     struct world *w = *state;
+    const char *const head[8] = {"head"};
     const char *const proof[8] = {"proof", "--seq", w->purchase};
+    expect_refused(w, HEAD, 0, head_missing, head, 3, "PROTOCOL_ERROR",
+                   "the reply carries no head");
+    expect_refused(w, HEAD, 0, head_missing, proof, 3, "PROTOCOL_ERROR",
+                   "the reply carries no head");
     expect_refused(w, INCLUSION, 0, inclusion_missing, proof, 3, "PROTOCOL_ERROR",
                    "the reply carries no proof");
     const char *const events[8] = {"--output", "json", "events", "--proofs", "--limit", "3"};
