@@ -930,6 +930,50 @@ static void test_ctl_forgery_verify_rewritten(void **state)
     expect_refused(w, HEAD, 0, head_replayed, args, 1, "MISMATCH", words);
 }
 
+/* verify --head of a head saved while the ledger was empty (size 0, the
+ * empty tree's root, signed by the ledger's key): any history extends it,
+ * and there is no consistency proof to ask for. */
+static void test_ctl_forgery_verify_empty_saved_head(void **state)
+{
+    struct world *w = *state;
+    Ledger__V1__SignedHead empty = *w->saved;
+    uint8_t root[MERKLE_HASH_BYTES];
+    merkle_empty_root(root);
+    empty.tree_size = 0;
+    empty.root_hash = (ProtobufCBinaryData){sizeof root, root};
+    empty.signature = (ProtobufCBinaryData){0, NULL};
+    empty.public_key = (ProtobufCBinaryData){0, NULL};
+    head_sign(&empty, w->head_secret);
+    char path[PATH_SIZE + 16];
+    snprintf(path, sizeof path, "%s/empty-head.pb", w->fixture->dir);
+    uint8_t bytes[1024];
+    size_t size = ledger__v1__signed_head__get_packed_size(&empty);
+    assert_true(size <= sizeof bytes);
+    ledger__v1__signed_head__pack(&empty, bytes);
+    free(empty.signature.data);
+    free(empty.public_key.data);
+    FILE *file = fopen(path, "wb");
+    assert_non_null(file);
+    assert_int_equal(fwrite(bytes, 1, size, file), size);
+    assert_int_equal(fclose(file), 0);
+
+    struct run run;
+    const char *const args[8] = {"verify", "--head", path, "--public-key", w->head_key};
+    struct forgery honest = {w, CONSISTENCY, 0, NULL, 0, 0, NULL};
+    reply_proxy_set(w->proxy, forge_reply, &honest);
+    audit(w, &run, args);
+    reply_proxy_set(w->proxy, NULL, NULL);
+    expect_ok(&run);
+    assert_int_equal(0, honest.seen);
+    assert_non_null(
+        strstr(run.out, "consistency    the saved head is the empty tree: nothing to prove\n"));
+    char words[128];
+    snprintf(words, sizeof words, "the current history extends the saved head (%s new events)",
+             w->head_size);
+    assert_non_null(strstr(run.out, words));
+    run_free(&run);
+}
+
 /* explain: every entry of the chain (the other subscriptions an exchange
  * bills too) and the head are checked before anything is printed. */
 static void test_ctl_forgery_explain(void **state)
@@ -1383,6 +1427,7 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_older_tree),
         cmocka_unit_test(test_ctl_forgery_consistency),
         cmocka_unit_test(test_ctl_forgery_verify_rewritten),
+        cmocka_unit_test(test_ctl_forgery_verify_empty_saved_head),
         cmocka_unit_test(test_ctl_forgery_explain),
         cmocka_unit_test(test_ctl_forgery_explain_not_a_purchase),
         cmocka_unit_test(test_ctl_forgery_replies_cut_short),
