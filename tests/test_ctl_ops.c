@@ -1925,6 +1925,9 @@ static void test_ctl_ops_audit_refusals(void **state)
         {{"proof", "--seq", seq, "--tree-size", "1"}, 2, "USAGE"},
         {{"proof", "--seq", seq, "--tree-size", "0"}, 2, "USAGE"}, /* not "the head" */
         {{"proof", "--seq", past}, 1, "NOT_FOUND"},
+        {{"proof", "--seq", seq, "--public-key", "abcd"}, 2, "USAGE"}, /* never unpinned */
+        {{"consistency", "--from", "3", "--to", "5", "--public-key", "abcd"}, 2, "USAGE"},
+        {{"events", "--proofs", "--public-key", "abcd"}, 2, "USAGE"},
         {{"consistency", "--from", "0", "--to", "3"}, 2, "USAGE"},
         {{"consistency", "--from", "5", "--to", "3"}, 2, "USAGE"},
         {{"consistency", "--from", "3", "--to", past}, 1, "NOT_FOUND"},
@@ -2277,6 +2280,13 @@ static void test_ctl_ops_verify_saved_head(void **state)
     ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", saved, "--public-key",
         "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", NULL);
     expect_error(&run, 1, "MISMATCH");
+    run_free(&run);
+    /* A key that is no key is a usage error, not a head left unpinned. */
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", saved, "--public-key",
+        "d75a98", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(
+        strstr(run.err, "--public-key: give the ledger's Ed25519 public key as 64 hex"));
     run_free(&run);
     /* A saved head of another ledger (another key): its own signature holds,
      * the daemon's head is not signed by that key, and the refusal says
