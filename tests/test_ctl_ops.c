@@ -1962,6 +1962,11 @@ static void test_ctl_ops_audit_refusals(void **state)
         NULL);
     assert_string_equal("error: IO_ERROR: cannot write ledger-data: Is a directory\n", run.err);
     run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "head", "--save",
+        "no-such-dir/saved.pb", NULL);
+    assert_string_equal(
+        "error: IO_ERROR: cannot write no-such-dir/saved.pb: No such file or directory\n", run.err);
+    run_free(&run);
 }
 
 static int run_command(const char *const *argv)
