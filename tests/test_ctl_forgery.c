@@ -1098,18 +1098,18 @@ static void test_ctl_forgery_past_the_head(void **state)
     expect_refused(w, HEAD, 0, head_replayed, consistency, 1, "NOT_FOUND", words);
 }
 
-/* The nth reply to an events query turned into the daemon's refusal. */
+/* The nth reply to a query of `kind` turned into the daemon's refusal. */
 struct refusal {
+    Ledger__V1__Query__KindCase kind;
     unsigned nth, seen;
 };
 
-static void refuse_events(void *context, const Ledger__V1__SignedRequest *request,
-                          Ledger__V1__Reply *reply)
+static void refuse_reply(void *context, const Ledger__V1__SignedRequest *request,
+                         Ledger__V1__Reply *reply)
 {
     struct refusal *refusal = context;
     if (request == NULL || request->body == NULL || request->body->query == NULL ||
-        request->body->query->kind_case != LEDGER__V1__QUERY__KIND_EVENTS ||
-        ++refusal->seen != refusal->nth) {
+        request->body->query->kind_case != refusal->kind || ++refusal->seen != refusal->nth) {
         return;
     }
     ledger__v1__query_result__free_unpacked(reply->query, NULL);
@@ -1117,25 +1117,33 @@ static void refuse_events(void *context, const Ledger__V1__SignedRequest *reques
     if (reply->message != protobuf_c_empty_string) {
         free(reply->message);
     }
-    reply->message = strdup("the events are not for you today");
+    reply->message = strdup("not for you today");
     reply->code = LEDGER__V1__ERROR_CODE__FORBIDDEN;
 }
 
-/* Where ledgerctl fetches a record to rebuild an older tree's root, the
- * daemon's refusal is the answer (FORBIDDEN, exit 1), with its words. */
-static void test_ctl_forgery_record_refused(void **state)
+/* The daemon's refusal of the head, or of the record an older tree's root
+ * is rebuilt from, is the answer (FORBIDDEN, exit 1, with its words). */
+static void test_ctl_forgery_refused(void **state)
 {
     struct world *w = *state;
-    const char *const args[8] = {"consistency", "--from", w->saved_size, "--to", w->head_size};
-    struct refusal refusal = {1, 0};
-    struct run run;
-    reply_proxy_set(w->proxy, refuse_events, &refusal);
-    audit(w, &run, args);
-    reply_proxy_set(w->proxy, NULL, NULL);
-    assert_int_equal(1, refusal.seen);
-    expect_error(&run, 1, "FORBIDDEN");
-    assert_non_null(strstr(run.err, "the events are not for you today"));
-    run_free(&run);
+    const char *const head[8] = {"head"};
+    const char *const consistency[8] = {"consistency", "--from", w->saved_size, "--to",
+                                        w->head_size};
+    const struct {
+        const char *const *args;
+        struct refusal refusal;
+    } cases[] = {{head, {HEAD, 1, 0}}, {consistency, {EVENTS, 1, 0}}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct refusal refusal = cases[i].refusal;
+        struct run run;
+        reply_proxy_set(w->proxy, refuse_reply, &refusal);
+        audit(w, &run, cases[i].args);
+        reply_proxy_set(w->proxy, NULL, NULL);
+        assert_int_equal(1, refusal.seen);
+        expect_error(&run, 1, "FORBIDDEN");
+        assert_non_null(strstr(run.err, "not for you today"));
+        run_free(&run);
+    }
 }
 
 /* The explanation of the purchase, kept packed by keep_explanation; served
@@ -1473,7 +1481,7 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_replies_cut_short),
         cmocka_unit_test(test_ctl_forgery_nothing_visible),
         cmocka_unit_test(test_ctl_forgery_past_the_head),
-        cmocka_unit_test(test_ctl_forgery_record_refused),
+        cmocka_unit_test(test_ctl_forgery_refused),
         cmocka_unit_test(test_ctl_forgery_events),
         cmocka_unit_test(test_ctl_forgery_events_follow),
     };
