@@ -294,6 +294,17 @@ static void test_client_checkpoints(void **state)
     assert_int_equal(0, rmdir(temporary));
     assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_read(paths->checkpoint, &sequence));
     assert_int_equal(41, sequence);
+    /* One that fails after its temporary file was written (the rename onto
+     * a directory) removes that file too. */
+    char directory_path[380];
+    snprintf(directory_path, sizeof directory_path, "%s/a-directory", paths->dir);
+    snprintf(temporary, sizeof temporary, "%s.tmp", directory_path);
+    assert_int_equal(0, mkdir(directory_path, 0700));
+    assert_int_equal(LEDGER_ERR_IO_ERROR, ledger_checkpoint_write(directory_path, 43));
+    assert_int_equal(EISDIR, errno);
+    assert_int_not_equal(0, stat(temporary, &info));
+    assert_int_equal(ENOENT, errno);
+    assert_int_equal(0, rmdir(directory_path));
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_checkpoint_write("", 1));
 }
 
