@@ -13,7 +13,8 @@
  * only the one event whose callback was cut short, each only at a restart. A consumer's
  * before_checkpoint hook runs before the checkpoint names its output, and a failing one leaves
  * the checkpoint where it was. One run follows the
- * doorbell, one polls without it. A request sent while the daemon is stopped (SIGSTOP) is resent
+ * doorbell, one polls without it; a caught-up follower that polls only once an hour is woken by
+ * the next commit's doorbell. A request sent while the daemon is stopped (SIGSTOP) is resent
  * with the same bytes and committed exactly once. Method: ledgerd on a private data directory; the
  * writer, every consumer and the retrying client are forked children (the parent never opens a
  * nanomsg socket, so forking is safe); consumers append "sequence\n" lines
@@ -719,6 +720,87 @@ static void test_client_retry_same_bytes(void **state)
     assert_int_equal(fixture->run * WRITES_PER_RUN + 1, lines);
 }
 
+/* A following subscriber that is caught up is woken by the doorbell, not by
+ * its poll interval: polling only once an hour, it still gets the next
+ * commit. */
+struct doorbell_consumer {
+    uint64_t head;     /* the head when the subscription began */
+    const char *ready; /* created once the event at the head was delivered */
+    uint64_t woken_by; /* the first event after the head */
+};
+
+static int doorbell_event(void *context, const Ledger__V1__EventEntry *entry)
+{
+    struct doorbell_consumer *consumer = context;
+    if (entry->event->sequence <= consumer->head) {
+        FILE *file = fopen(consumer->ready, "w");
+        if (file == NULL || fclose(file) != 0) {
+            _exit(95);
+        }
+        return 0;
+    }
+    consumer->woken_by = entry->event->sequence;
+    return 1;
+}
+
+static void test_client_subscribe_doorbell_wakes(void **state)
+{
+    struct fixture *fixture = *state;
+    char ready[400];
+    snprintf(ready, sizeof ready, "%s/doorbell.ready", fixture->dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct ledger_client *client =
+            connect_as(fixture, "feed-auditor", fixture->auditor_key, true);
+        Ledger__V1__HeadQuery head_query = LEDGER__V1__HEAD_QUERY__INIT;
+        Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+        query.kind_case = LEDGER__V1__QUERY__KIND_HEAD;
+        query.head = &head_query;
+        Ledger__V1__QueryResult *result = NULL;
+        if (ledger_query(client, &query, &result) != LEDGER_ERR_OK) {
+            _exit(90);
+        }
+        ledger_query_result_free(result);
+        struct doorbell_consumer consumer = {.head = ledger_head_sequence(client), .ready = ready};
+        if (consumer.head == 0) {
+            _exit(91);
+        }
+        /* From the event before the head: its delivery says that the
+         * subscription is about to wait. */
+        struct ledger_subscription subscription;
+        memset(&subscription, 0, sizeof subscription);
+        subscription.after_sequence = consumer.head - 1;
+        subscription.follow = true;
+        subscription.poll_interval_ms = 3600 * 1000;
+        if (ledger_subscribe(client, &subscription, doorbell_event, &consumer) != LEDGER_ERR_OK) {
+            _exit(92);
+        }
+        ledger_close(client);
+        _exit(consumer.woken_by > consumer.head ? 0 : 93);
+    }
+    int status = 0;
+    bool done = false;
+    for (long waited = 0; waited < test_timeout_ms(30000) && !done; waited += 50) {
+        sleep_ms(50);
+        done = finished(pid, &status);
+        if (!done && exists(ready) && waited % 1000 == 0) {
+            /* A commit rings the bell; more than one, in case the first
+             * came before the subscriber's events socket was connected. */
+            pid_t writer = start_writer(fixture, 1);
+            int writer_status = 0;
+            waitpid(writer, &writer_status, 0);
+            assert_true(WIFEXITED(writer_status) && WEXITSTATUS(writer_status) == 0);
+        }
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("a commit did not wake the subscriber");
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(0, WEXITSTATUS(status));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -728,6 +810,7 @@ int main(void)
         cmocka_unit_test(test_client_subscribe_before_event_killed),
         cmocka_unit_test(test_client_subscribe_callback_stops),
         cmocka_unit_test(test_client_retry_same_bytes),
+        cmocka_unit_test(test_client_subscribe_doorbell_wakes),
         /* Last: it reads the hundreds of events the tests above committed. */
         cmocka_unit_test(test_client_subscribe_durable_before_checkpoint),
     };
