@@ -2030,7 +2030,11 @@ static void test_ctl_cli_events_feed(void **state)
     fclose(ahead);
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "events", "--checkpoint", checkpoint, NULL);
     expect_error(&run, 1, "MISMATCH");
-    assert_non_null(strstr(run.err, "behind sequence 999999999 this feed already delivered"));
+    snprintf(says, sizeof says,
+             "behind sequence 999999999 this feed already delivered (checkpoint %s): the daemon "
+             "serves a shorter history",
+             checkpoint);
+    assert_non_null(strstr(run.err, says));
     run_free(&run);
     /* The same with proofs (a listing of the signed head's tree) or of a
      * kept tree: the history is still shorter than what the feed had. */
