@@ -72,8 +72,9 @@ struct ledger_options {
      * own copy of the secret and wipes it in ledger_close. */
     const uint8_t *secret; /* LEDGER_CLIENT_SECRET_BYTES bytes */
     const char *key_file;  /* path of a key file (64 hex characters and a newline) */
-    uint32_t timeout_ms;   /* per attempt; 0: LEDGER_CLIENT_TIMEOUT_MS_DEFAULT */
-    uint32_t retries;      /* resends after a timeout (0: send once) */
+    /* per attempt, at most INT32_MAX; 0: LEDGER_CLIENT_TIMEOUT_MS_DEFAULT */
+    uint32_t timeout_ms;
+    uint32_t retries; /* resends after a timeout (0: send once) */
 };
 
 /* Opens a client. Connecting is asynchronous: an absent daemon shows up as

@@ -116,6 +116,17 @@ static void test_client_connect_options(void **state)
     missing.key_file = paths->key;
     missing.secret = secret; /* both */
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_connect(&missing, &client));
+    /* A timeout past nanomsg's int milliseconds; the largest it takes is
+     * accepted. */
+    missing = options;
+    missing.timeout_ms = (uint32_t)INT32_MAX + 1;
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_connect(&missing, &client));
+    missing.timeout_ms = UINT32_MAX;
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_connect(&missing, &client));
+    missing.timeout_ms = INT32_MAX;
+    struct ledger_client *largest = NULL;
+    assert_int_equal(LEDGER_ERR_OK, ledger_connect(&missing, &largest));
+    ledger_close(largest);
     missing = options;
     missing.request_url = "nonsense://x";
     assert_int_equal(LEDGER_ERR_UNREACHABLE, ledger_connect(&missing, &client));
