@@ -3,7 +3,8 @@
  * Goal: ledger_connect refuses bad options with the documented codes and
  * writes nothing on failure; key files are read strictly; requests to a
  * missing socket are UNREACHABLE with a message; command ids have the
- * documented form; checkpoint files round-trip, are replaced atomically (a
+ * documented form; a subscription out of its limits is INVALID_ARGUMENT
+ * before any request; checkpoint files round-trip, are replaced atomically (a
  * failed write says why and leaves the file as it was) and malformed ones
  * are refused. Against a misbehaving or impostor peer: a
  * reply that does not decode, or does not echo the request's nonce, is
@@ -222,6 +223,70 @@ static void test_client_unreachable(void **state)
     assert_null(reply);
     /* The caller's command is not modified by the id the library adds. */
     assert_string_equal("", command.command_id);
+    ledger_close(client);
+}
+
+static int never_called(void *context, const Ledger__V1__EventEntry *entry)
+{
+    (void)context;
+    (void)entry;
+    fail_msg("an event was delivered to a subscription that was refused");
+    return 1;
+}
+
+/* A subscription the library refuses is refused before it asks the
+ * daemon: INVALID_ARGUMENT, where one within the limits finds no daemon
+ * (UNREACHABLE). */
+static void test_client_subscribe_arguments(void **state)
+{
+    struct paths *paths = *state;
+    uint8_t secret[LEDGER_CLIENT_SECRET_BYTES] = {1};
+    struct ledger_options options = {
+        .request_url = paths->socket, .principal_id = "alice", .secret = secret};
+    struct ledger_client *client = NULL;
+    assert_int_equal(LEDGER_ERR_OK, ledger_connect(&options, &client));
+    const char *types[LEDGER_EVENT_TYPES_FILTER_MAX + 1];
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        types[i] = "partner_registered";
+    }
+    struct ledger_subscription good;
+    memset(&good, 0, sizeof good);
+    good.types = types;
+    good.type_count = LEDGER_EVENT_TYPES_FILTER_MAX;
+    good.page_limit = LEDGER_EVENTS_PAGE_MAX;
+    good.checkpoint_mode = LEDGER_CHECKPOINT_BEFORE_EVENT;
+    good.tree_size = 5;
+    assert_int_equal(LEDGER_ERR_UNREACHABLE, ledger_subscribe(client, &good, never_called, NULL));
+    struct ledger_subscription follow = good;
+    follow.tree_size = 0;
+    follow.follow = true; /* the daemon never answered: not waited for */
+    assert_int_equal(LEDGER_ERR_UNREACHABLE, ledger_subscribe(client, &follow, never_called, NULL));
+
+    struct ledger_subscription bad = good;
+    bad.type_count = LEDGER_EVENT_TYPES_FILTER_MAX + 1;
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                     ledger_subscribe(client, &bad, never_called, NULL));
+    bad = good;
+    bad.types = NULL;
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                     ledger_subscribe(client, &bad, never_called, NULL));
+    bad = good;
+    bad.page_limit = LEDGER_EVENTS_PAGE_MAX + 1;
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                     ledger_subscribe(client, &bad, never_called, NULL));
+    bad = good;
+    bad.checkpoint_mode = (enum ledger_checkpoint_mode)(LEDGER_CHECKPOINT_BEFORE_EVENT + 1);
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                     ledger_subscribe(client, &bad, never_called, NULL));
+    bad = good;
+    bad.follow = true; /* a fixed tree does not grow */
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                     ledger_subscribe(client, &bad, never_called, NULL));
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_subscribe(client, &good, NULL, NULL));
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                     ledger_subscribe(client, NULL, never_called, NULL));
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                     ledger_subscribe(NULL, &good, never_called, NULL));
     ledger_close(client);
 }
 
@@ -1113,6 +1178,7 @@ int main(void)
         cmocka_unit_test(test_client_connect_options),
         cmocka_unit_test(test_client_key_files),
         cmocka_unit_test(test_client_unreachable),
+        cmocka_unit_test(test_client_subscribe_arguments),
         cmocka_unit_test(test_client_id_rule),
         cmocka_unit_test(test_client_command_ids),
         cmocka_unit_test(test_client_checkpoints),
