@@ -14,7 +14,11 @@
  * STALE_REQUEST is answered by
  * one re-signed attempt of the same body that does not count against the
  * retries; a peer that never answers gets retries + 1 identical sends, then
- * TIMEOUT; socket failures are UNREACHABLE with their reason.
+ * TIMEOUT; socket failures are UNREACHABLE with their reason. A
+ * subscription pages on after the last sequence the daemon examined and
+ * stops at the head or at its fixed tree's end; pages with an event not
+ * after the one before it or without its event are PROTOCOL_ERROR, a head
+ * behind a delivered event MISMATCH.
  * Method: calls against temporary files made with mkdtemp under
  * $LEDGER_TEST_TMP; a fake daemon (a raw NN_REP socket on a thread of this
  * process) that records every request and answers what each test scripts;
@@ -457,6 +461,8 @@ int nn_recv(int s, void *buf, size_t len, int flags)
  * recorded and left unanswered. */
 
 #define FAKE_REQUESTS_MAX 16
+/* Events in one scripted page. */
+#define FAKE_EVENTS_MAX 4
 /* The head_sequence of a late reply (step.late), told apart from any other. */
 #define FAKE_LATE_HEAD 111
 /* How long the serving thread blocks before it looks at its stop flag. */
@@ -484,6 +490,11 @@ struct fake_step {
     uint32_t failed_index; /* a refused batch's */
     bool short_results;    /* OK to a batch with one result fewer than its commands */
     bool no_query;         /* OK to a query without its QueryResult */
+    /* OK to a query: a page of events with these sequences (0: an entry
+     * without its event) and this last_sequence. */
+    uint64_t events[FAKE_EVENTS_MAX];
+    size_t event_count;
+    uint64_t last_sequence;
 };
 
 /* A raw REP socket's routing header (nn_recvmsg's control data), kept to
@@ -577,6 +588,9 @@ static void fake_reply(struct fake *fake, union fake_control *control,
     Ledger__V1__QueryResult result = LEDGER__V1__QUERY_RESULT__INIT;
     Ledger__V1__CommandResult command_result = LEDGER__V1__COMMAND_RESULT__INIT;
     Ledger__V1__CommandResult *results[LEDGER_BATCH_COMMANDS_MAX];
+    Ledger__V1__Event events[FAKE_EVENTS_MAX];
+    Ledger__V1__EventEntry entries[FAKE_EVENTS_MAX];
+    Ledger__V1__EventEntry *entry_list[FAKE_EVENTS_MAX];
     reply.code = code;
     reply.message = (char *)(uintptr_t)(message != NULL ? message : "");
     reply.head_sequence = head_sequence;
@@ -585,6 +599,19 @@ static void fake_reply(struct fake *fake, union fake_control *control,
     if (code == LEDGER__V1__ERROR_CODE__OK && request != NULL && request->body != NULL) {
         if (request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_QUERY) {
             reply.query = step->no_query ? NULL : &result;
+            FAKE_CHECK(step->event_count <= FAKE_EVENTS_MAX);
+            for (size_t i = 0; i < step->event_count; i++) {
+                Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+                Ledger__V1__EventEntry entry = LEDGER__V1__EVENT_ENTRY__INIT;
+                events[i] = event;
+                events[i].sequence = step->events[i];
+                entries[i] = entry;
+                entries[i].event = step->events[i] != 0 ? &events[i] : NULL;
+                entry_list[i] = &entries[i];
+            }
+            result.events = entry_list;
+            result.n_events = step->event_count;
+            result.last_sequence = step->last_sequence;
         } else if (request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_BATCH) {
             FAKE_CHECK(request->body->batch->n_commands <= LEDGER_BATCH_COMMANDS_MAX);
             for (size_t i = 0; i < request->body->batch->n_commands; i++) {
@@ -1099,6 +1126,159 @@ static void test_client_late_reply(void **state)
     fake_stop(&fake);
 }
 
+/* The sequences a subscription delivered, in order. */
+struct delivered {
+    uint64_t sequences[16];
+    size_t count;
+    uint64_t stop_at; /* the callback stops the subscription at this event */
+};
+
+static int deliver(void *context, const Ledger__V1__EventEntry *entry)
+{
+    struct delivered *delivered = context;
+    assert_true(delivered->count < sizeof delivered->sequences / sizeof delivered->sequences[0]);
+    delivered->sequences[delivered->count++] = entry->event->sequence;
+    return entry->event->sequence == delivered->stop_at;
+}
+
+/* The events query of request i. */
+static const Ledger__V1__EventsQuery *events_query(struct fake *fake, size_t i)
+{
+    const Ledger__V1__RequestBody *body = fake_request(fake, i)->signed_request->body;
+    assert_int_equal(LEDGER__V1__REQUEST_BODY__KIND_QUERY, body->kind_case);
+    assert_int_equal(LEDGER__V1__QUERY__KIND_EVENTS, body->query->kind_case);
+    return body->query->events;
+}
+
+/* The catch-up loop against scripted pages: each next query asks after
+ * the highest sequence the daemon examined (last_sequence), events it
+ * filtered out included; it ends at the head, or at the end of a fixed
+ * tree (tree_size) without asking again; the checkpoint file follows. A
+ * following subscription that starts past the head waits there. */
+static void test_client_subscribe_pages(void **state)
+{
+    struct paths *paths = *state;
+    struct fake fake;
+    fake_start(&fake);
+    struct ledger_client *client = fake_client(&fake, answered_timeout_ms(), 0);
+    const struct fake_step pages[] = {
+        {.events = {1, 2}, .event_count = 2, .last_sequence = 4, .head_sequence = 9},
+        {.last_sequence = 6, .head_sequence = 9}, /* all filtered out */
+        {.events = {7}, .event_count = 1, .last_sequence = 7, .head_sequence = 9},
+        {.events = {8, 9}, .event_count = 2, .last_sequence = 9, .head_sequence = 9},
+    };
+    fake_script(&fake, pages, sizeof pages / sizeof pages[0]);
+    char checkpoint[300], lock[320];
+    snprintf(checkpoint, sizeof checkpoint, "%s/pages.checkpoint", paths->dir);
+    snprintf(lock, sizeof lock, "%s.lock", checkpoint);
+    struct ledger_subscription subscription;
+    memset(&subscription, 0, sizeof subscription);
+    subscription.checkpoint_path = checkpoint;
+    subscription.checkpoint_mode = LEDGER_CHECKPOINT_EACH_PAGE;
+    struct delivered delivered = {.count = 0};
+    enum ledger_err err = ledger_subscribe(client, &subscription, deliver, &delivered);
+    if (err != LEDGER_ERR_OK) {
+        fail_msg("%s: %s", ledger_err_name(err), ledger_error_message(client));
+    }
+    const uint64_t expected[] = {1, 2, 7, 8, 9};
+    assert_int_equal(5, delivered.count);
+    assert_memory_equal(expected, delivered.sequences, sizeof expected);
+    const uint64_t asked_after[] = {0, 4, 6, 7};
+    assert_int_equal(4, fake_wait(&fake, 4));
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(asked_after[i], events_query(&fake, i)->after_sequence);
+    }
+    uint64_t sequence = 0;
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_read(checkpoint, &sequence));
+    assert_int_equal(9, sequence);
+    assert_int_equal(0, unlink(checkpoint));
+    assert_int_equal(0, unlink(lock));
+
+    /* Following from past the head is only a place to start: the head is
+     * not behind anything delivered yet, page after page, until events
+     * come. */
+    const struct fake_step ahead[] = {
+        {.head_sequence = 3},
+        {.head_sequence = 3},
+        {.events = {8}, .event_count = 1, .last_sequence = 8, .head_sequence = 8},
+    };
+    fake_script(&fake, ahead, sizeof ahead / sizeof ahead[0]);
+    memset(&subscription, 0, sizeof subscription);
+    subscription.after_sequence = 7;
+    subscription.follow = true;
+    subscription.poll_interval_ms = 1;
+    delivered = (struct delivered){.stop_at = 8};
+    assert_int_equal(LEDGER_ERR_OK, ledger_subscribe(client, &subscription, deliver, &delivered));
+    assert_int_equal(1, delivered.count);
+    assert_int_equal(8, delivered.sequences[0]);
+    for (size_t i = 4; i < 7; i++) {
+        assert_int_equal(7, events_query(&fake, i)->after_sequence);
+    }
+
+    /* A fixed tree of 3 events ends with its third, though the head is
+     * further on. */
+    const struct fake_step tree[] = {
+        {.events = {1, 2, 3}, .event_count = 3, .last_sequence = 3, .head_sequence = 9},
+        {.last_sequence = 3, .head_sequence = 9},
+    };
+    fake_script(&fake, tree, sizeof tree / sizeof tree[0]);
+    memset(&subscription, 0, sizeof subscription);
+    subscription.tree_size = 3;
+    delivered.count = 0;
+    assert_int_equal(LEDGER_ERR_OK, ledger_subscribe(client, &subscription, deliver, &delivered));
+    assert_int_equal(3, delivered.count);
+    assert_int_equal(3, events_query(&fake, 7)->tree_size);
+    ledger_close(client);
+    fake_stop(&fake); /* joins the serving thread: no request is on its way */
+    assert_int_equal(8, fake.request_count);
+}
+
+/* Pages that cannot be right: an event not after the one before it (the
+ * same sequence again), an entry without its event, and a head behind an
+ * event already delivered. Each ends the subscription with its code and a
+ * message, after the events before it were delivered once. */
+static void test_client_subscribe_bad_pages(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    struct ledger_client *client = fake_client(&fake, answered_timeout_ms(), 0);
+    const struct fake_step pages[] = {
+        {.events = {5, 5}, .event_count = 2, .last_sequence = 5, .head_sequence = 9},
+        {.events = {5, 0}, .event_count = 2, .last_sequence = 6, .head_sequence = 9},
+        {.events = {1, 2}, .event_count = 2, .last_sequence = 2, .head_sequence = 5},
+        {.last_sequence = 2, .head_sequence = 1},
+    };
+    fake_script(&fake, pages, sizeof pages / sizeof pages[0]);
+    struct ledger_subscription subscription;
+    memset(&subscription, 0, sizeof subscription);
+    subscription.after_sequence = 4;
+    struct delivered delivered = {.count = 0};
+    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR,
+                     ledger_subscribe(client, &subscription, deliver, &delivered));
+    assert_string_equal("the daemon returned events out of order: sequence 5 after sequence 5",
+                        ledger_error_message(client));
+    assert_int_equal(1, delivered.count);
+    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR,
+                     ledger_subscribe(client, &subscription, deliver, &delivered));
+    assert_string_equal("the daemon returned an events entry without its event (after sequence 5)",
+                        ledger_error_message(client));
+    assert_int_equal(2, delivered.count);
+    subscription.after_sequence = 0;
+    delivered.count = 0;
+    assert_int_equal(LEDGER_ERR_MISMATCH,
+                     ledger_subscribe(client, &subscription, deliver, &delivered));
+    assert_string_equal("the ledger's head is sequence 1, behind sequence 2 this feed already "
+                        "delivered: the daemon serves a shorter history (restored from an older "
+                        "backup?) or another ledger",
+                        ledger_error_message(client));
+    assert_int_equal(2, delivered.count);
+    assert_int_equal(4, fake_wait(&fake, 4));
+    assert_int_equal(2, events_query(&fake, 3)->after_sequence);
+    ledger_close(client);
+    fake_stop(&fake);
+}
+
 /* The next wait for a reply fails with `error` once the fake daemon has
  * received `after` requests. */
 static void fail_next_wait(struct fake *fake, size_t after, int error)
@@ -1190,6 +1370,8 @@ int main(void)
         cmocka_unit_test(test_client_no_reply),
         cmocka_unit_test(test_client_late_reply),
         cmocka_unit_test(test_client_socket_failures),
+        cmocka_unit_test(test_client_subscribe_pages),
+        cmocka_unit_test(test_client_subscribe_bad_pages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
