@@ -4,7 +4,8 @@
  * writes nothing on failure; key files are read strictly; requests to a
  * missing socket are UNREACHABLE with a message; command ids have the
  * documented form; a subscription out of its limits is INVALID_ARGUMENT
- * before any request; checkpoint files round-trip, are replaced atomically (a
+ * before any request, as is one whose checkpoint lock is held or cannot be
+ * made IO_ERROR; checkpoint files round-trip, are replaced atomically (a
  * failed write says why and leaves the file as it was) and malformed ones
  * are refused. Against a misbehaving or impostor peer: a
  * reply that does not decode, or does not echo the request's nonce, is
@@ -29,6 +30,7 @@
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -291,6 +294,55 @@ static void test_client_subscribe_arguments(void **state)
                      ledger_subscribe(client, NULL, never_called, NULL));
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
                      ledger_subscribe(NULL, &good, never_called, NULL));
+    ledger_close(client);
+}
+
+/* The lock beside a checkpoint file (FILE.lock) is taken before the
+ * daemon is asked: held by another, the subscription is refused with a
+ * message that says so; one that cannot be made is refused with its
+ * reason. Once the subscription returns, the lock is free again. */
+static void test_client_subscribe_checkpoint_lock(void **state)
+{
+    struct paths *paths = *state;
+    uint8_t secret[LEDGER_CLIENT_SECRET_BYTES] = {1};
+    struct ledger_options options = {
+        .request_url = paths->socket, .principal_id = "alice", .secret = secret};
+    struct ledger_client *client = NULL;
+    assert_int_equal(LEDGER_ERR_OK, ledger_connect(&options, &client));
+    char checkpoint[300], lock[320], says[1024];
+    snprintf(checkpoint, sizeof checkpoint, "%s/no/such/dir/feed.checkpoint", paths->dir);
+    struct ledger_subscription subscription;
+    memset(&subscription, 0, sizeof subscription);
+    subscription.checkpoint_path = checkpoint;
+    assert_int_equal(LEDGER_ERR_IO_ERROR,
+                     ledger_subscribe(client, &subscription, never_called, NULL));
+    snprintf(says, sizeof says,
+             "cannot lock the checkpoint file %s: %s.lock: No such file or directory", checkpoint,
+             checkpoint);
+    assert_string_equal(says, ledger_error_message(client));
+
+    snprintf(checkpoint, sizeof checkpoint, "%s/locked.checkpoint", paths->dir);
+    snprintf(lock, sizeof lock, "%s.lock", checkpoint);
+    int held = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(held >= 0);
+    assert_int_equal(0, flock(held, LOCK_EX | LOCK_NB));
+    assert_int_equal(LEDGER_ERR_IO_ERROR,
+                     ledger_subscribe(client, &subscription, never_called, NULL));
+    snprintf(says, sizeof says,
+             "the checkpoint file %s is in use by another subscriber (it holds %s): stop it "
+             "first, or give another checkpoint file",
+             checkpoint, lock);
+    assert_string_equal(says, ledger_error_message(client));
+    assert_int_equal(0, close(held));
+    /* Free: the subscription goes on to ask the daemon, which is absent,
+     * and leaves the lock free behind it. */
+    assert_int_equal(LEDGER_ERR_UNREACHABLE,
+                     ledger_subscribe(client, &subscription, never_called, NULL));
+    held = open(lock, O_RDWR | O_CLOEXEC);
+    assert_true(held >= 0);
+    assert_int_equal(0, flock(held, LOCK_EX | LOCK_NB));
+    assert_int_equal(0, close(held));
+    assert_int_equal(0, unlink(lock));
     ledger_close(client);
 }
 
@@ -1359,6 +1411,7 @@ int main(void)
         cmocka_unit_test(test_client_key_files),
         cmocka_unit_test(test_client_unreachable),
         cmocka_unit_test(test_client_subscribe_arguments),
+        cmocka_unit_test(test_client_subscribe_checkpoint_lock),
         cmocka_unit_test(test_client_id_rule),
         cmocka_unit_test(test_client_command_ids),
         cmocka_unit_test(test_client_checkpoints),
