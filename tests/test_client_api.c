@@ -19,7 +19,9 @@
  * subscription pages on after the last sequence the daemon examined and
  * stops at the head or at its fixed tree's end; pages with an event not
  * after the one before it or without its event are PROTOCOL_ERROR, a head
- * behind a delivered event MISMATCH.
+ * behind a delivered event MISMATCH. Its query is retried like any
+ * request, unless a signal set its stop flag during the wait: then it
+ * returns OK at once.
  * Method: calls against temporary files made with mkdtemp under
  * $LEDGER_TEST_TMP; a fake daemon (a raw NN_REP socket on a thread of this
  * process) that records every request and answers what each test scripts;
@@ -33,6 +35,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -462,6 +465,9 @@ static atomic_int recv_errno;
  * many requests: the request it abandons reached the daemon. */
 static struct fake *recv_failure_fake;
 static size_t recv_failure_after;
+/* A failed wait for a reply also sets this stop flag, as a signal handler
+ * would have before the wait returned EINTR. */
+static volatile sig_atomic_t *recv_failure_stop;
 
 static size_t fake_wait(struct fake *fake, size_t count);
 
@@ -497,6 +503,9 @@ int nn_recv(int s, void *buf, size_t len, int flags)
         atomic_fetch_sub(&recv_failures, 1);
         if (recv_failure_fake != NULL) {
             fake_wait(recv_failure_fake, recv_failure_after);
+        }
+        if (recv_failure_stop != NULL) {
+            *recv_failure_stop = 1;
         }
         errno = atomic_load(&recv_errno);
         return -1;
@@ -1404,6 +1413,46 @@ static void test_client_socket_failures(void **state)
     fake_stop(&fake);
 }
 
+/* A subscription's query is a request like any other: one that times out
+ * is sent again, up to the retries, while the stop flag is not set. Once
+ * a signal set the flag and cut the wait for the reply short, it is not
+ * sent again and the subscription returns OK without delivering. */
+static void test_client_subscribe_stop_while_waiting(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    struct ledger_client *client = fake_client(&fake, silent_timeout_ms(), 1);
+    const struct fake_step steps[] = {
+        {.silent = true},
+        {.events = {1, 2}, .event_count = 2, .last_sequence = 2, .head_sequence = 2},
+        {.silent = true}, /* its wait is cut short by the signal */
+        {.events = {3}, .event_count = 1, .last_sequence = 3, .head_sequence = 3},
+    };
+    fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
+    volatile sig_atomic_t stop = 0;
+    struct ledger_subscription subscription;
+    memset(&subscription, 0, sizeof subscription);
+    subscription.stop = &stop;
+    struct delivered delivered = {.count = 0};
+    assert_int_equal(LEDGER_ERR_OK, ledger_subscribe(client, &subscription, deliver, &delivered));
+    assert_int_equal(2, delivered.count);
+    assert_true(same_bytes(fake_request(&fake, 0), fake_request(&fake, 1)));
+
+    subscription.after_sequence = 2;
+    subscription.follow = true;
+    recv_failure_stop = &stop;
+    fail_next_wait(&fake, 3, EINTR);
+    delivered.count = 0;
+    assert_int_equal(LEDGER_ERR_OK, ledger_subscribe(client, &subscription, deliver, &delivered));
+    recv_failure_stop = NULL;
+    recv_failure_fake = NULL;
+    assert_int_equal(0, delivered.count);
+    ledger_close(client);
+    fake_stop(&fake); /* joins the serving thread: no request is on its way */
+    assert_int_equal(3, fake.request_count);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1425,6 +1474,7 @@ int main(void)
         cmocka_unit_test(test_client_socket_failures),
         cmocka_unit_test(test_client_subscribe_pages),
         cmocka_unit_test(test_client_subscribe_bad_pages),
+        cmocka_unit_test(test_client_subscribe_stop_while_waiting),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
