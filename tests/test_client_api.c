@@ -441,6 +441,16 @@ static void test_client_checkpoints(void **state)
     assert_int_equal(ENOENT, errno);
     assert_int_equal(0, rmdir(directory_path));
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_checkpoint_write("", 1));
+    /* A name without a directory is a file in the current one. */
+    char here[300];
+    assert_non_null(getcwd(here, sizeof here));
+    assert_int_equal(0, chdir(paths->dir));
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_write("bare.checkpoint", 44));
+    assert_int_equal(0, chdir(here));
+    snprintf(temporary, sizeof temporary, "%s/bare.checkpoint", paths->dir);
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_read(temporary, &sequence));
+    assert_int_equal(44, sequence);
+    assert_int_equal(0, unlink(temporary));
 }
 
 static void test_client_error_table_exported(void **state)
