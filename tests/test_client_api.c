@@ -15,7 +15,8 @@
  * STALE_REQUEST is answered by
  * one re-signed attempt of the same body that does not count against the
  * retries; a peer that never answers gets retries + 1 identical sends, then
- * TIMEOUT; socket failures are UNREACHABLE with their reason. A
+ * TIMEOUT, unless the wait outlasted half the authentication window: then
+ * the resend is signed again; socket failures are UNREACHABLE with their reason. A
  * subscription pages on after the last sequence the daemon examined and
  * stops at the head or at its fixed tree's end; pages with an event not
  * after the one before it or without its event are PROTOCOL_ERROR, a head
@@ -25,9 +26,10 @@
  * Method: calls against temporary files made with mkdtemp under
  * $LEDGER_TEST_TMP; a fake daemon (a raw NN_REP socket on a thread of this
  * process) that records every request and answers what each test scripts;
- * the library's nn_send and nn_recv failed on demand by defining them here
- * (libledger is a shared library, so its calls reach this executable's
- * definitions first).
+ * the library's nn_send and nn_recv failed on demand, and its wall clock
+ * moved on, by defining them (and clock_gettime) here (libledger is a
+ * shared library, so its calls reach this executable's definitions
+ * first).
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include <dlfcn.h>
@@ -478,6 +480,11 @@ static size_t recv_failure_after;
 /* A failed wait for a reply also sets this stop flag, as a signal handler
  * would have before the wait returned EINTR. */
 static volatile sig_atomic_t *recv_failure_stop;
+/* A failed wait for a reply also moves the wall clock (clock_gettime's
+ * CLOCK_REALTIME, as the library reads it) on by this much: it lasted
+ * that long. */
+static atomic_llong recv_failure_clock_us;
+static atomic_llong clock_shift_us; /* the sum of those moves */
 
 static size_t fake_wait(struct fake *fake, size_t count);
 
@@ -517,6 +524,7 @@ int nn_recv(int s, void *buf, size_t len, int flags)
         if (recv_failure_stop != NULL) {
             *recv_failure_stop = 1;
         }
+        atomic_fetch_add(&clock_shift_us, atomic_load(&recv_failure_clock_us));
         errno = atomic_load(&recv_errno);
         return -1;
     }
@@ -524,6 +532,24 @@ int nn_recv(int s, void *buf, size_t len, int flags)
     void *symbol = real_function("nn_recv");
     memcpy(&real, &symbol, sizeof real);
     return real(s, buf, len, flags);
+}
+
+int clock_gettime(clockid_t clock, struct timespec *now)
+{
+    int (*real)(clockid_t, struct timespec *);
+    void *symbol = real_function("clock_gettime");
+    memcpy(&real, &symbol, sizeof real);
+    int result = real(clock, now);
+    long long shift_us = atomic_load(&clock_shift_us);
+    if (result == 0 && clock == CLOCK_REALTIME && shift_us != 0) {
+        now->tv_sec += (time_t)(shift_us / 1000000);
+        now->tv_nsec += (long)(shift_us % 1000000) * 1000;
+        if (now->tv_nsec >= 1000000000) {
+            now->tv_sec++;
+            now->tv_nsec -= 1000000000;
+        }
+    }
+    return result;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1360,6 +1386,35 @@ static void fail_next_wait(struct fake *fake, size_t after, int error)
     atomic_store(&recv_failures, 1);
 }
 
+/* A resend that would reach the daemon late in its authentication window
+ * is signed again (the same body, a new nonce and timestamp): the wait
+ * for the first reply lasted past half the window. */
+static void test_client_resend_resigned_when_old(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    struct ledger_client *client = fake_client(&fake, answered_timeout_ms(), 1);
+    const struct fake_step steps[] = {
+        {.silent = true}, /* its wait for the reply lasts too long */
+        {.head_sequence = 2},
+    };
+    fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
+    atomic_store(&recv_failure_clock_us, LEDGER_AUTH_WINDOW_US / 2 + 1000000);
+    fail_next_wait(&fake, 1, ETIMEDOUT);
+    assert_int_equal(LEDGER_ERR_OK, two_commands(client));
+    atomic_store(&recv_failure_clock_us, 0);
+    recv_failure_fake = NULL;
+    assert_int_equal(2, ledger_head_sequence(client));
+    assert_resigned(&fake, 0, 1);
+    assert_true(fake_request(&fake, 1)->signed_request->timestamp_us -
+                    fake_request(&fake, 0)->signed_request->timestamp_us >
+                LEDGER_AUTH_WINDOW_US / 2);
+    atomic_store(&clock_shift_us, 0);
+    ledger_close(client);
+    fake_stop(&fake);
+}
+
 static void test_client_socket_failures(void **state)
 {
     (void)state;
@@ -1482,6 +1537,7 @@ int main(void)
         cmocka_unit_test(test_client_no_reply),
         cmocka_unit_test(test_client_late_reply),
         cmocka_unit_test(test_client_socket_failures),
+        cmocka_unit_test(test_client_resend_resigned_when_old),
         cmocka_unit_test(test_client_subscribe_pages),
         cmocka_unit_test(test_client_subscribe_bad_pages),
         cmocka_unit_test(test_client_subscribe_stop_while_waiting),
