@@ -527,6 +527,12 @@ static int check_callback_stops(struct ledger_client *client,
     if (ledger_subscribe(client, subscription, stop_at_three, NULL) != LEDGER_ERR_OK) {
         return 97;
     }
+    /* Checkpointed at the event that stopped it, in the middle of its page. */
+    uint64_t stopped_at = 0;
+    if (ledger_checkpoint_read(checkpoint, &stopped_at) != LEDGER_ERR_OK || stopped_at != 3 ||
+        ledger_head_sequence(client) <= 3) {
+        return 101;
+    }
     /* A filter that matches nothing still moves the checkpoint. */
     const char *types[1] = {"reservation_expired"};
     subscription->types = types;
