@@ -20,7 +20,8 @@
  * subscription pages on after the last sequence the daemon examined and
  * stops at the head or at its fixed tree's end; pages with an event not
  * after the one before it or without its event are PROTOCOL_ERROR, a head
- * behind a delivered event MISMATCH. Its query is retried like any
+ * behind a delivered event MISMATCH; before_checkpoint runs only before a
+ * checkpoint write that covers a callback's output. Its query is retried like any
  * request, unless a signal set its stop flag during the wait: then it
  * returns OK at once.
  * Method: calls against temporary files made with mkdtemp under
@@ -1228,6 +1229,7 @@ struct delivered {
     uint64_t sequences[16];
     size_t count;
     uint64_t stop_at; /* the callback stops the subscription at this event */
+    unsigned syncs;   /* before_checkpoint calls */
 };
 
 static int deliver(void *context, const Ledger__V1__EventEntry *entry)
@@ -1236,6 +1238,13 @@ static int deliver(void *context, const Ledger__V1__EventEntry *entry)
     assert_true(delivered->count < sizeof delivered->sequences / sizeof delivered->sequences[0]);
     delivered->sequences[delivered->count++] = entry->event->sequence;
     return entry->event->sequence == delivered->stop_at;
+}
+
+static enum ledger_err count_sync(void *context)
+{
+    struct delivered *delivered = context;
+    delivered->syncs++;
+    return LEDGER_ERR_OK;
 }
 
 /* The events query of request i. */
@@ -1328,6 +1337,61 @@ static void test_client_subscribe_pages(void **state)
     ledger_close(client);
     fake_stop(&fake); /* joins the serving thread: no request is on its way */
     assert_int_equal(8, fake.request_count);
+}
+
+/* before_checkpoint runs before a checkpoint write that covers an event
+ * whose callback returned since it last ran, and only then: not for a
+ * write that covers only events filtered out, nor for a write that would
+ * not move the checkpoint. Pages: events 1 and 2; 3 and 4 filtered out;
+ * event 5 with 6 and 7 filtered out; event 8, the head. */
+static void test_client_subscribe_before_checkpoint(void **state)
+{
+    struct paths *paths = *state;
+    struct fake fake;
+    fake_start(&fake);
+    struct ledger_client *client = fake_client(&fake, answered_timeout_ms(), 0);
+    const struct fake_step pages[] = {
+        {.events = {1, 2}, .event_count = 2, .last_sequence = 2, .head_sequence = 8},
+        {.last_sequence = 4, .head_sequence = 8},
+        {.events = {5}, .event_count = 1, .last_sequence = 7, .head_sequence = 8},
+        {.events = {8}, .event_count = 1, .last_sequence = 8, .head_sequence = 8},
+    };
+    char checkpoint[300], lock[320];
+    snprintf(checkpoint, sizeof checkpoint, "%s/synced.checkpoint", paths->dir);
+    snprintf(lock, sizeof lock, "%s.lock", checkpoint);
+    /* After each page's last callback: 2 (synced), 4 (only filtered out),
+     * 5 (synced) and 7 (only filtered out), 8 (synced). */
+    fake_script(&fake, pages, sizeof pages / sizeof pages[0]);
+    struct ledger_subscription subscription;
+    memset(&subscription, 0, sizeof subscription);
+    subscription.checkpoint_path = checkpoint;
+    subscription.checkpoint_mode = LEDGER_CHECKPOINT_EACH_PAGE;
+    subscription.before_checkpoint = count_sync;
+    struct delivered delivered = {.count = 0};
+    assert_int_equal(LEDGER_ERR_OK, ledger_subscribe(client, &subscription, deliver, &delivered));
+    assert_int_equal(4, delivered.count);
+    assert_int_equal(3, delivered.syncs);
+    uint64_t sequence = 0;
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_read(checkpoint, &sequence));
+    assert_int_equal(8, sequence);
+    assert_int_equal(0, unlink(checkpoint));
+
+    /* Before each callback: 1 (nothing to sync yet), 2 (synced: event 1);
+     * after the pages: 4 (synced: event 2); 5 (nothing since), 7 (synced:
+     * event 5); 8 (nothing since). No write at the end of the first page
+     * or the last, where the checkpoint already names their last event. */
+    fake_script(&fake, pages, sizeof pages / sizeof pages[0]);
+    subscription.checkpoint_mode = LEDGER_CHECKPOINT_BEFORE_EVENT;
+    delivered = (struct delivered){.count = 0};
+    assert_int_equal(LEDGER_ERR_OK, ledger_subscribe(client, &subscription, deliver, &delivered));
+    assert_int_equal(4, delivered.count);
+    assert_int_equal(3, delivered.syncs);
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_read(checkpoint, &sequence));
+    assert_int_equal(8, sequence);
+    assert_int_equal(0, unlink(checkpoint));
+    assert_int_equal(0, unlink(lock));
+    ledger_close(client);
+    fake_stop(&fake);
 }
 
 /* Pages that cannot be right: an event not after the one before it (the
@@ -1539,6 +1603,7 @@ int main(void)
         cmocka_unit_test(test_client_socket_failures),
         cmocka_unit_test(test_client_resend_resigned_when_old),
         cmocka_unit_test(test_client_subscribe_pages),
+        cmocka_unit_test(test_client_subscribe_before_checkpoint),
         cmocka_unit_test(test_client_subscribe_bad_pages),
         cmocka_unit_test(test_client_subscribe_stop_while_waiting),
     };
