@@ -21,7 +21,8 @@
  * stops at the head or at its fixed tree's end; pages with an event not
  * after the one before it or without its event are PROTOCOL_ERROR, a head
  * behind a delivered event MISMATCH; before_checkpoint runs only before a
- * checkpoint write that covers a callback's output. Its query is retried like any
+ * checkpoint write that covers a callback's output; only a following one
+ * waits for a daemon that went away. Its query is retried like any
  * request, unless a signal set its stop flag during the wait: then it
  * returns OK at once.
  * Method: calls against temporary files made with mkdtemp under
@@ -1394,6 +1395,32 @@ static void test_client_subscribe_before_checkpoint(void **state)
     fake_stop(&fake);
 }
 
+/* Only a following subscription waits for a daemon that went away; one
+ * that catches up and returns reports it, with what came before it
+ * delivered. */
+static void test_client_subscribe_catch_up_lost(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    struct ledger_client *client = fake_client(&fake, silent_timeout_ms(), 0);
+    const struct fake_step pages[] = {
+        {.events = {1}, .event_count = 1, .last_sequence = 1, .head_sequence = 3},
+        {.silent = true},
+        {.events = {2, 3}, .event_count = 2, .last_sequence = 3, .head_sequence = 3},
+    };
+    fake_script(&fake, pages, sizeof pages / sizeof pages[0]);
+    struct ledger_subscription subscription;
+    memset(&subscription, 0, sizeof subscription);
+    struct delivered delivered = {.count = 0};
+    assert_int_equal(LEDGER_ERR_TIMEOUT,
+                     ledger_subscribe(client, &subscription, deliver, &delivered));
+    assert_int_equal(1, delivered.count);
+    ledger_close(client);
+    fake_stop(&fake); /* joins the serving thread: no request is on its way */
+    assert_int_equal(2, fake.request_count);
+}
+
 /* Pages that cannot be right: an event not after the one before it (the
  * same sequence again), an entry without its event, and a head behind an
  * event already delivered. Each ends the subscription with its code and a
@@ -1604,6 +1631,7 @@ int main(void)
         cmocka_unit_test(test_client_resend_resigned_when_old),
         cmocka_unit_test(test_client_subscribe_pages),
         cmocka_unit_test(test_client_subscribe_before_checkpoint),
+        cmocka_unit_test(test_client_subscribe_catch_up_lost),
         cmocka_unit_test(test_client_subscribe_bad_pages),
         cmocka_unit_test(test_client_subscribe_stop_while_waiting),
     };
