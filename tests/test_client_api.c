@@ -233,6 +233,18 @@ static void test_client_unreachable(void **state)
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_execute(client, commands, 0, &reply));
     const Ledger__V1__Command *nulls[1] = {NULL};
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_execute(client, nulls, 1, &reply));
+    /* The largest batch goes out (and finds no daemon); one more command
+     * is refused before anything is sent. */
+    const Ledger__V1__Command **many = calloc(LEDGER_BATCH_COMMANDS_MAX + 1, sizeof *many);
+    assert_non_null(many);
+    for (size_t i = 0; i <= LEDGER_BATCH_COMMANDS_MAX; i++) {
+        many[i] = &command;
+    }
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                     ledger_execute(client, many, LEDGER_BATCH_COMMANDS_MAX + 1, &reply));
+    assert_int_equal(LEDGER_ERR_UNREACHABLE,
+                     ledger_execute(client, many, LEDGER_BATCH_COMMANDS_MAX, &reply));
+    free(many);
     assert_int_equal(LEDGER_ERR_UNREACHABLE, ledger_execute(client, commands, 1, &reply));
     assert_null(reply);
     /* The caller's command is not modified by the id the library adds. */
