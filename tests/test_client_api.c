@@ -1060,7 +1060,8 @@ static void test_client_nonce_echo(void **state)
  * code the client does not know, a batch answered with fewer results than
  * commands, a query answered without its result. Each is PROTOCOL_ERROR
  * with a message, the client stays usable, and a refused batch's failing
- * index is kept until the next call. */
+ * index is kept until the next call. A refusal without a message gets its
+ * code's description. */
 static void test_client_reply_shapes(void **state)
 {
     (void)state;
@@ -1072,6 +1073,7 @@ static void test_client_reply_shapes(void **state)
         {.short_results = true, .head_sequence = 4},
         {.no_query = true, .head_sequence = 5},
         {.code = LEDGER__V1__ERROR_CODE__FORBIDDEN, .message = "not yours", .failed_index = 1},
+        {.code = LEDGER__V1__ERROR_CODE__FORBIDDEN}, /* without a message */
         {.head_sequence = 6},
     };
     fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
@@ -1084,12 +1086,15 @@ static void test_client_reply_shapes(void **state)
     assert_int_equal(LEDGER_ERR_FORBIDDEN, two_commands(client));
     assert_string_equal("not yours", ledger_error_message(client));
     assert_int_equal(1, ledger_error_index(client));
+    assert_int_equal(LEDGER_ERR_FORBIDDEN, head_query(client));
+    assert_string_equal(ledger_strerror(LEDGER_ERR_FORBIDDEN), ledger_error_message(client));
+    assert_int_equal(0, ledger_error_index(client));
     assert_int_equal(LEDGER_ERR_OK, two_commands(client));
     assert_int_equal(0, ledger_error_index(client));
     assert_string_equal("", ledger_error_message(client));
     assert_int_equal(6, ledger_head_sequence(client));
     assert_int_equal(0, ledger_error_index(NULL));
-    assert_int_equal(5, fake_wait(&fake, 5));
+    assert_int_equal(6, fake_wait(&fake, 6));
     ledger_close(client);
     fake_stop(&fake);
 }
