@@ -1247,7 +1247,8 @@ struct delivered {
     uint64_t sequences[16];
     size_t count;
     uint64_t stop_at; /* the callback stops the subscription at this event */
-    unsigned syncs;   /* before_checkpoint calls */
+    unsigned syncs;   /* before_checkpoint calls that succeeded */
+    bool fail_sync;   /* before_checkpoint fails */
 };
 
 static int deliver(void *context, const Ledger__V1__EventEntry *entry)
@@ -1261,6 +1262,9 @@ static int deliver(void *context, const Ledger__V1__EventEntry *entry)
 static enum ledger_err count_sync(void *context)
 {
     struct delivered *delivered = context;
+    if (delivered->fail_sync) {
+        return LEDGER_ERR_IO_ERROR;
+    }
     delivered->syncs++;
     return LEDGER_ERR_OK;
 }
@@ -1406,6 +1410,23 @@ static void test_client_subscribe_before_checkpoint(void **state)
     assert_int_equal(3, delivered.syncs);
     assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_read(checkpoint, &sequence));
     assert_int_equal(8, sequence);
+    assert_int_equal(0, unlink(checkpoint));
+
+    /* When it fails before event 2, event 2 is not delivered: its
+     * checkpoint was not written. */
+    fake_script(&fake, pages, 1);
+    delivered = (struct delivered){.fail_sync = true};
+    assert_int_equal(LEDGER_ERR_IO_ERROR,
+                     ledger_subscribe(client, &subscription, deliver, &delivered));
+    assert_int_equal(1, delivered.count);
+    char says[600];
+    snprintf(says, sizeof says,
+             "the consumer's output before sequence 2 is not durable (IO_ERROR): the checkpoint "
+             "file %s was not advanced",
+             checkpoint);
+    assert_string_equal(says, ledger_error_message(client));
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_read(checkpoint, &sequence));
+    assert_int_equal(1, sequence);
     assert_int_equal(0, unlink(checkpoint));
     assert_int_equal(0, unlink(lock));
     ledger_close(client);
