@@ -262,7 +262,8 @@ static int never_called(void *context, const Ledger__V1__EventEntry *entry)
 
 /* A subscription the library refuses is refused before it asks the
  * daemon: INVALID_ARGUMENT, where one within the limits finds no daemon
- * (UNREACHABLE). */
+ * (UNREACHABLE); so is a following one whose doorbell address cannot be
+ * used (UNREACHABLE). */
 static void test_client_subscribe_arguments(void **state)
 {
     struct paths *paths = *state;
@@ -313,6 +314,19 @@ static void test_client_subscribe_arguments(void **state)
                      ledger_subscribe(client, NULL, never_called, NULL));
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
                      ledger_subscribe(NULL, &good, never_called, NULL));
+    ledger_close(client);
+
+    /* A doorbell address nanomsg does not take: a following subscription
+     * says so before it asks the daemon; one that does not follow never
+     * opens it. */
+    options.events_url = "nonsense://x";
+    assert_int_equal(LEDGER_ERR_OK, ledger_connect(&options, &client));
+    assert_int_equal(LEDGER_ERR_UNREACHABLE, ledger_subscribe(client, &follow, never_called, NULL));
+    assert_string_equal("cannot connect to the events socket nonsense://x",
+                        ledger_error_message(client));
+    follow.follow = false;
+    assert_int_equal(LEDGER_ERR_UNREACHABLE, ledger_subscribe(client, &follow, never_called, NULL));
+    assert_non_null(strstr(ledger_error_message(client), "none.sock"));
     ledger_close(client);
 }
 
