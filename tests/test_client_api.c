@@ -24,19 +24,21 @@
  * checkpoint write that covers a callback's output; only a following one
  * waits for a daemon that went away. Its query is retried like any
  * request, unless a signal set its stop flag during the wait: then it
- * returns OK at once.
+ * returns OK at once, as it does instead of waiting for new events once
+ * the flag is set.
  * Method: calls against temporary files made with mkdtemp under
  * $LEDGER_TEST_TMP; a fake daemon (a raw NN_REP socket on a thread of this
  * process) that records every request and answers what each test scripts;
- * the library's nn_send and nn_recv failed on demand, and its wall clock
- * moved on, by defining them (and clock_gettime) here (libledger is a
- * shared library, so its calls reach this executable's definitions
- * first).
+ * the library's nn_send and nn_recv failed on demand, its wall clock
+ * moved on and its sleeps counted, by defining them (and clock_gettime and
+ * poll) here (libledger is a shared library, so its calls reach this
+ * executable's definitions first).
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -560,6 +562,23 @@ int nn_recv(int s, void *buf, size_t len, int flags)
     void *symbol = real_function("nn_recv");
     memcpy(&real, &symbol, sizeof real);
     return real(s, buf, len, flags);
+}
+
+/* The library's sleep between polls without a doorbell (poll with no
+ * descriptors): while this stop flag is set, counted and not slept. */
+static volatile sig_atomic_t *sleep_stop;
+static atomic_int sleeps_while_stopped;
+
+int poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
+{
+    if (nfds == 0 && sleep_stop != NULL && *sleep_stop != 0) {
+        atomic_fetch_add(&sleeps_while_stopped, 1);
+        return 0;
+    }
+    int (*real)(struct pollfd *, nfds_t, int);
+    void *symbol = real_function("poll");
+    memcpy(&real, &symbol, sizeof real);
+    return real(fds, nfds, timeout_ms);
 }
 
 int clock_gettime(clockid_t clock, struct timespec *now)
@@ -1621,6 +1640,50 @@ static void test_client_socket_failures(void **state)
     fake_stop(&fake);
 }
 
+/* A callback that sets the stop flag: the subscription does not wait for
+ * new events (here, an hour) but returns OK once the page is done. */
+struct stopping {
+    volatile sig_atomic_t stop;
+    size_t count;
+};
+
+static int stop_after_event(void *context, const Ledger__V1__EventEntry *entry)
+{
+    (void)entry;
+    struct stopping *stopping = context;
+    stopping->count++;
+    stopping->stop = 1;
+    return 0;
+}
+
+static void test_client_subscribe_stopped_does_not_wait(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    struct ledger_client *client = fake_client(&fake, answered_timeout_ms(), 0);
+    const struct fake_step pages[] = {
+        {.events = {1, 2}, .event_count = 2, .last_sequence = 2, .head_sequence = 2},
+    };
+    fake_script(&fake, pages, sizeof pages / sizeof pages[0]);
+    struct stopping stopping = {.stop = 0};
+    struct ledger_subscription subscription;
+    memset(&subscription, 0, sizeof subscription);
+    subscription.follow = true;
+    subscription.poll_interval_ms = 3600 * 1000;
+    subscription.stop = &stopping.stop;
+    sleep_stop = &stopping.stop;
+    atomic_store(&sleeps_while_stopped, 0);
+    assert_int_equal(LEDGER_ERR_OK,
+                     ledger_subscribe(client, &subscription, stop_after_event, &stopping));
+    sleep_stop = NULL;
+    assert_int_equal(0, atomic_load(&sleeps_while_stopped));
+    assert_int_equal(2, stopping.count); /* a page begun is delivered whole */
+    ledger_close(client);
+    fake_stop(&fake);
+    assert_int_equal(1, fake.request_count);
+}
+
 /* A subscription's query is a request like any other: one that times out
  * is sent again, up to the retries, while the stop flag is not set. Once
  * a signal set the flag and cut the wait for the reply short, it is not
@@ -1686,6 +1749,7 @@ int main(void)
         cmocka_unit_test(test_client_subscribe_catch_up_lost),
         cmocka_unit_test(test_client_subscribe_bad_pages),
         cmocka_unit_test(test_client_subscribe_stop_while_waiting),
+        cmocka_unit_test(test_client_subscribe_stopped_does_not_wait),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
