@@ -1311,9 +1311,10 @@ static const Ledger__V1__EventsQuery *events_query(struct fake *fake, size_t i)
     return body->query->events;
 }
 
-/* The catch-up loop against scripted pages: each next query asks after
- * the highest sequence the daemon examined (last_sequence), events it
- * filtered out included; it ends at the head, or at the end of a fixed
+/* The catch-up loop against scripted pages: each query carries the
+ * subscription's partner, customer, types, page limit and proofs, and
+ * each next one asks after the highest sequence the daemon examined
+ * (last_sequence), events it filtered out included; it ends at the head, or at the end of a fixed
  * tree (tree_size) without asking again; the checkpoint file follows. A
  * following subscription that starts past the head waits there. */
 static void test_client_subscribe_pages(void **state)
@@ -1336,6 +1337,13 @@ static void test_client_subscribe_pages(void **state)
     memset(&subscription, 0, sizeof subscription);
     subscription.checkpoint_path = checkpoint;
     subscription.checkpoint_mode = LEDGER_CHECKPOINT_EACH_PAGE;
+    subscription.partner_id = "contoso";
+    subscription.customer_id = "customer-1";
+    const char *types[2] = {"reservation_purchased", "savings_plan_purchased"};
+    subscription.types = types;
+    subscription.type_count = 2;
+    subscription.page_limit = 2;
+    subscription.include_proofs = true;
     struct delivered delivered = {.count = 0};
     enum ledger_err err = ledger_subscribe(client, &subscription, deliver, &delivered);
     if (err != LEDGER_ERR_OK) {
@@ -1347,7 +1355,18 @@ static void test_client_subscribe_pages(void **state)
     const uint64_t asked_after[] = {0, 4, 6, 7};
     assert_int_equal(4, fake_wait(&fake, 4));
     for (size_t i = 0; i < 4; i++) {
-        assert_int_equal(asked_after[i], events_query(&fake, i)->after_sequence);
+        const Ledger__V1__EventsQuery *query = events_query(&fake, i);
+        assert_int_equal(asked_after[i], query->after_sequence);
+        /* Every page asks for what the subscription says. */
+        assert_string_equal("contoso",
+                            fake_request(&fake, i)->signed_request->body->query->partner_id);
+        assert_string_equal("customer-1", query->customer_id);
+        assert_int_equal(2, query->n_types);
+        assert_string_equal(types[0], query->types[0]);
+        assert_string_equal(types[1], query->types[1]);
+        assert_int_equal(2, query->limit);
+        assert_true(query->include_proofs);
+        assert_int_equal(0, query->tree_size);
     }
     uint64_t sequence = 0;
     assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_read(checkpoint, &sequence));
