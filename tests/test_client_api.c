@@ -25,13 +25,13 @@
  * waits for a daemon that went away. Its query is retried like any
  * request, unless a signal set its stop flag during the wait: then it
  * returns OK at once, as it does instead of waiting for new events once
- * the flag is set.
+ * the flag is set; a doorbell ends that wait after one poll.
  * Method: calls against temporary files made with mkdtemp under
  * $LEDGER_TEST_TMP; a fake daemon (a raw NN_REP socket on a thread of this
  * process) that records every request and answers what each test scripts;
  * the library's nn_send and nn_recv failed on demand, its wall clock
- * moved on and its sleeps counted, by defining them (and clock_gettime and
- * poll) here (libledger is a shared library, so its calls reach this
+ * moved on, its sleeps counted and doorbells rung, by defining them (and
+ * clock_gettime, poll and nn_poll) here (libledger is a shared library, so its calls reach this
  * executable's definitions first).
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
@@ -562,6 +562,26 @@ int nn_recv(int s, void *buf, size_t len, int flags)
     void *symbol = real_function("nn_recv");
     memcpy(&real, &symbol, sizeof real);
     return real(s, buf, len, flags);
+}
+
+/* While set, the library's wait for a doorbell finds one at once, as if
+ * one had rung, and counts its polls. */
+static atomic_bool doorbell_ringing;
+static atomic_int doorbell_polls;
+
+int nn_poll(struct nn_pollfd *fds, int nfds, int timeout_ms)
+{
+    if (atomic_load(&doorbell_ringing)) {
+        atomic_fetch_add(&doorbell_polls, 1);
+        for (int i = 0; i < nfds; i++) {
+            fds[i].revents = NN_POLLIN;
+        }
+        return nfds;
+    }
+    int (*real)(struct nn_pollfd *, int, int);
+    void *symbol = real_function("nn_poll");
+    memcpy(&real, &symbol, sizeof real);
+    return real(fds, nfds, timeout_ms);
 }
 
 /* The library's sleep between polls without a doorbell (poll with no
@@ -1703,6 +1723,43 @@ static void test_client_subscribe_stopped_does_not_wait(void **state)
     assert_int_equal(1, fake.request_count);
 }
 
+/* A doorbell ends the wait for new events at once (here, an hour's):
+ * one poll finds it, the next query fetches the new event. */
+static void test_client_subscribe_doorbell_ends_wait(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    char events_url[340];
+    snprintf(events_url, sizeof events_url, "ipc://%s/events.sock", fake.dir);
+    struct ledger_options options = {.request_url = fake.url,
+                                     .events_url = events_url,
+                                     .principal_id = "alice",
+                                     .secret = fake_secret,
+                                     .timeout_ms = answered_timeout_ms()};
+    struct ledger_client *client = NULL;
+    assert_int_equal(LEDGER_ERR_OK, ledger_connect(&options, &client));
+    const struct fake_step pages[] = {
+        {.events = {1}, .event_count = 1, .last_sequence = 1, .head_sequence = 1},
+        {.events = {2}, .event_count = 1, .last_sequence = 2, .head_sequence = 2},
+    };
+    fake_script(&fake, pages, sizeof pages / sizeof pages[0]);
+    struct ledger_subscription subscription;
+    memset(&subscription, 0, sizeof subscription);
+    subscription.follow = true;
+    subscription.poll_interval_ms = 3600 * 1000;
+    struct delivered delivered = {.stop_at = 2};
+    atomic_store(&doorbell_polls, 0);
+    atomic_store(&doorbell_ringing, true);
+    assert_int_equal(LEDGER_ERR_OK, ledger_subscribe(client, &subscription, deliver, &delivered));
+    atomic_store(&doorbell_ringing, false);
+    assert_int_equal(2, delivered.count);
+    assert_int_equal(1, atomic_load(&doorbell_polls));
+    ledger_close(client);
+    fake_stop(&fake);
+    assert_int_equal(2, fake.request_count);
+}
+
 /* A subscription's query is a request like any other: one that times out
  * is sent again, up to the retries, while the stop flag is not set. Once
  * a signal set the flag and cut the wait for the reply short, it is not
@@ -1777,6 +1834,7 @@ int main(void)
         cmocka_unit_test(test_client_subscribe_bad_pages),
         cmocka_unit_test(test_client_subscribe_stop_while_waiting),
         cmocka_unit_test(test_client_subscribe_stopped_does_not_wait),
+        cmocka_unit_test(test_client_subscribe_doorbell_ends_wait),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
