@@ -437,6 +437,11 @@ static void test_client_checkpoints(void **state)
     assert_int_equal(0, stat(paths->checkpoint, &info));
     assert_int_equal(0600, info.st_mode & 0777);
 
+    /* A line end written on another system is still a line end. */
+    write_text(paths->checkpoint, "12346\r\n");
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_read(paths->checkpoint, &sequence));
+    assert_int_equal(12346, sequence);
+
     const char *bad[] = {"", "\n", "12a\n", "-1\n", "18446744073709551616\n", " 5\n", "1 2\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_text(paths->checkpoint, bad[i]);
