@@ -783,23 +783,18 @@ static void test_verify_record_framing_is_checked(void **state)
     }
 }
 
-/* A record rewritten with its leaf hash recomputed: the stored tree's node
- * over it names where; once the tree is derived again from the rewritten
- * records, only the saved head's root tells (and nothing can without one:
- * that is what signed heads are for). */
-static void test_verify_rewritten_history_fails(void **state)
+/* Rewrites the record at `sequence` in the copy in `dir` so that it still
+ * decodes and names its sequence, with its leaf hash recomputed. */
+static void rewrite_command_id(const char *dir, uint64_t sequence)
 {
-    struct world *w = *state;
-    char dir[PATH_SIZE], head[PATH_SIZE];
-    copy_backup(w, "rewritten", dir);
     struct raw raw;
     MDB_dbi log = raw_open(&raw, dir, "log");
     MDB_dbi leaf = raw_db(&raw, "leaf");
     uint8_t key[8];
-    store_u64_to_key(w->flip_sequence, key);
+    store_u64_to_key(sequence, key);
     MDB_val k = {8, key};
     size_t size = 0;
-    uint8_t *record = raw_record(&raw, log, w->flip_sequence, &size);
+    uint8_t *record = raw_record(&raw, log, sequence, &size);
     /* Change the record so that it still decodes and names its sequence:
      * the first letter of its command id, in upper case ("cmd-17" becomes
      * "Cmd-17"), a rewrite a reader would not notice. */
@@ -817,7 +812,7 @@ static void test_verify_rewritten_history_fails(void **state)
     assert_true(at < size);
     record[at] = (uint8_t)(record[at] - 'a' + 'A');
     assert_int_equal(codec_event_unpack(record, size, &event), LEDGER_ERR_OK);
-    assert_int_equal(event->sequence, w->flip_sequence);
+    assert_int_equal(event->sequence, sequence);
     assert_true(event->command_id[0] >= 'A' && event->command_id[0] <= 'Z');
     codec_event_free(event);
     uint8_t hash[32];
@@ -827,6 +822,18 @@ static void test_verify_rewritten_history_fails(void **state)
     assert_int_equal(mdb_put(raw.txn, leaf, &k, &new_leaf, 0), MDB_SUCCESS);
     raw_close(&raw);
     free(record);
+}
+
+/* A record rewritten with its leaf hash recomputed: the stored tree's node
+ * over it names where; once the tree is derived again from the rewritten
+ * records, only the saved head's root tells (and nothing can without one:
+ * that is what signed heads are for). */
+static void test_verify_rewritten_history_fails(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], head[PATH_SIZE];
+    copy_backup(w, "rewritten", dir);
+    rewrite_command_id(dir, w->flip_sequence);
 
     head_arg(dir, head);
     struct outcome o;
@@ -856,6 +863,30 @@ static void test_verify_rewritten_history_fails(void **state)
     run_verify(w, no_head, &o);
     expect(&o, 0, NULL, NULL);
     assert_non_null(strstr(o.out, "verified: "));
+    test_remove_dir(dir);
+
+    /* A record the early head covers rewritten the same way, and a later
+     * record altered in place: the walk stops at the early head's size,
+     * the first bad sequence, and says nothing of the later record. */
+    copy_backup(w, "rewritten-early", dir);
+    rewrite_command_id(dir, w->early_head / 2);
+    derive_again(dir);
+    struct raw raw;
+    MDB_dbi log = raw_open(&raw, dir, "log");
+    uint8_t key[8];
+    store_u64_to_key(w->flip_sequence, key);
+    size_t size = 0;
+    uint8_t *record = raw_record(&raw, log, w->flip_sequence, &size);
+    record[size - 1] ^= 0x01;
+    MDB_val k = {sizeof key, key}, changed = {size, record};
+    assert_int_equal(mdb_put(raw.txn, log, &k, &changed, 0), MDB_SUCCESS);
+    raw_close(&raw);
+    free(record);
+    head_arg(w->early, head);
+    run_verify(w, args, &o);
+    sequence_phrase(w->early_head, phrase);
+    expect(&o, 1, phrase, "history rewritten");
+    expect_one_failure(&o);
     test_remove_dir(dir);
 }
 
