@@ -1211,6 +1211,35 @@ static void test_verify_several_view_differences_name_the_lowest(void **state)
              (unsigned long long)w->flip_sequence - 1);
     expect(&o, 1, "'reservation' differs", lowest);
     test_remove_dir(dir);
+
+    /* An entry that names no sequence first in key order (an order of a
+     * customer that sorts before every real one, beyond the log's last
+     * sequence) gives way to a later one that names a sequence. */
+    copy_backup(w, "view-unnamed-first", dir);
+    raw_change(dir, "order", key, order_key(w, "a", w->head + 100, key), row, sizeof row);
+    raw_change(dir, "order", key, order_key(w, NULL, w->flip_sequence, key), NULL, 0);
+    verify_views_of(w, dir, &o);
+    sequence_phrase(w->flip_sequence, phrase);
+    snprintf(entry, sizeof entry,
+             "'order' differs from a replay of the log: 2 entries differ, the first by "
+             "sequence: entry %s%llu (from sequence %llu) is missing (the replay gives it) (1 "
+             "of them name no sequence)\n",
+             prefix, (unsigned long long)w->flip_sequence, (unsigned long long)w->flip_sequence);
+    expect(&o, 1, phrase, entry);
+    test_remove_dir(dir);
+
+    /* A database that names no sequence, after one that does: the last line
+     * names the sequence the other named. */
+    copy_backup(w, "view-several-unnamed", dir);
+    uint64_t written_by = change_reservation_row(w, dir);
+    raw_change(dir, "order", key, order_key(w, NULL, w->head + 100, key), row, sizeof row);
+    verify_views_of(w, dir, &o);
+    snprintf(lowest, sizeof lowest,
+             "FAILED at sequence %llu: the first bad sequence of the 2 views and indexes that "
+             "differ\n",
+             (unsigned long long)written_by);
+    expect(&o, 1, "'order' differs", lowest);
+    test_remove_dir(dir);
 }
 
 /* An entry that records no sequence (a partner's name) is named by its key,
