@@ -1939,6 +1939,7 @@ static void test_verify_usage_errors_exit_2(void **state)
     run_verify(w, no_dir, &o);
     expect(&o, 2, "holds no ledger (no data.mdb)", "give a data directory or a backup directory");
     assert_null(strstr(o.err, "daemon's log")); /* there is no daemon */
+    assert_null(strstr(o.err, "cannot open"));  /* nothing is opened */
     const char *empty_dir[] = {"--no-views", w->root, NULL};
     run_verify(w, empty_dir, &o);
     expect(&o, 2, "holds no ledger", NULL);
