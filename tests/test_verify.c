@@ -1228,6 +1228,20 @@ static void test_verify_several_view_differences_name_the_lowest(void **state)
     expect(&o, 1, phrase, entry);
     test_remove_dir(dir);
 
+    /* An entry that names no sequence after one that does, in key order:
+     * the one that does is named. */
+    copy_backup(w, "view-unnamed-last", dir);
+    raw_change(dir, "order", key, order_key(w, NULL, w->flip_sequence, key), NULL, 0);
+    raw_change(dir, "order", key, order_key(w, "zz", w->head + 100, key), row, sizeof row);
+    verify_views_of(w, dir, &o);
+    snprintf(entry, sizeof entry,
+             "'order' differs from a replay of the log: 2 entries differ, the first by "
+             "sequence: entry %s%llu (from sequence %llu) is missing (the replay gives it) (1 "
+             "of them name no sequence)\n",
+             prefix, (unsigned long long)w->flip_sequence, (unsigned long long)w->flip_sequence);
+    expect(&o, 1, phrase, entry);
+    test_remove_dir(dir);
+
     /* A database that names no sequence, after one that does: the last line
      * names the sequence the other named. */
     copy_backup(w, "view-several-unnamed", dir);
