@@ -1938,7 +1938,8 @@ static void test_verify_inconsistent_b_tree_is_a_verdict(void **state)
     struct outcome o;
     const char *args[] = {"--no-views", dir, NULL};
     run_verify(w, args, &o);
-    expect(&o, 1, "the data file is damaged: LMDB found its B-tree inconsistent", NULL);
+    /* The log's root is read before the walk reaches its first record. */
+    expect(&o, 1, "FAILED: the data file is damaged: LMDB found its B-tree inconsistent", NULL);
     test_remove_dir(dir);
 }
 
