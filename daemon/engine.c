@@ -446,6 +446,11 @@ bool engine_present(const char *dir)
     return store_present(dir);
 }
 
+const char *engine_open_detail(void)
+{
+    return store_last_error(NULL);
+}
+
 /* Whether access(path, mode) is refused for want of permission (and not
  * because the path is missing). */
 static bool access_refused(const char *path, int mode)

@@ -46,6 +46,10 @@ struct engine_options {
  * copy), creating nothing. */
 bool engine_present(const char *dir);
 
+/* What the store said of the last failure on this thread, for a message
+ * after engine_open fails ("" when it said nothing). */
+const char *engine_open_detail(void);
+
 /* Whether this process lacks the permission to use `dir` as a data
  * directory (write: to serve, initialize or rebuild it; else to read it): a
  * directory on the way to it that it may not pass, `dir` itself (or, when

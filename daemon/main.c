@@ -449,8 +449,9 @@ static void print_engine_error(const char *what, const char *dir, enum ledger_er
         fprintf(stderr, "ledgerd: %s: %s is not an initialized data directory (run ledgerd init)\n",
                 what, dir);
     } else {
-        fprintf(stderr, "ledgerd: %s %s: %s (%s)\n", what, dir, ledger_strerror(err),
-                ledger_err_name(err));
+        const char *detail = engine_open_detail();
+        fprintf(stderr, "ledgerd: %s %s: %s (%s)%s%s\n", what, dir, ledger_strerror(err),
+                ledger_err_name(err), detail[0] ? ": " : "", detail);
     }
 }
 

@@ -751,6 +751,15 @@ static bool data_file_path(const char *dir, char path[STORE_PATH_BYTES])
     return length > 0 && (size_t)length < STORE_PATH_BYTES;
 }
 
+/* Whether dir's data file is a regular file of 0 bytes. */
+static bool store_data_file_empty(const char *dir)
+{
+    char path[STORE_PATH_BYTES];
+    struct stat info;
+    return data_file_path(dir, path) && stat(path, &info) == 0 && S_ISREG(info.st_mode) &&
+           info.st_size == 0;
+}
+
 bool store_present(const char *dir)
 {
     char path[STORE_PATH_BYTES];
@@ -833,6 +842,15 @@ enum ledger_err store_open(const struct store_options *options, struct store **o
         flags |= MDB_NOLOCK;
     if (options->no_sync)
         flags |= MDB_NOSYNC;
+    if (store_data_file_empty(options->dir)) {
+        /* LMDB would take an empty file for a new environment and write one
+         * into it (or, opening read-only, fail with EBADF). A ledger's file
+         * is never empty: this one was cut back to nothing, as a damaged one
+         * is cut back to less. */
+        store_note("%s/" STORE_DATA_FILE " is empty (0 bytes): it holds no ledger", options->dir);
+        err = LEDGER_ERR_CORRUPT;
+        goto cleanup;
+    }
     rc = mdb_env_open(store->env, options->dir, flags, 0600);
     if (rc != MDB_SUCCESS) {
         err = store_fail(rc, "mdb_env_open");

@@ -1176,6 +1176,25 @@ static void test_daemon_backup_restore_rebuild(void **state)
     snprintf(backup_key, sizeof backup_key, "%s/operator.key", backup);
     assert_int_not_equal(stat(backup_key, &key_info), 0);
 
+    /* A data file cut back to nothing is no ledger: serving and rebuilding
+     * say so, and neither writes a new environment into it. */
+    char emptied[PATH_SIZE], emptied_file[PATH_SIZE + 16];
+    snprintf(emptied, sizeof emptied, "%s/emptied", f->root);
+    assert_int_equal(mkdir(emptied, 0700), 0);
+    snprintf(emptied_file, sizeof emptied_file, "%s/data.mdb", emptied);
+    FILE *empty_file = fopen(emptied_file, "w");
+    assert_non_null(empty_file);
+    assert_int_equal(fclose(empty_file), 0);
+    const char *serve_emptied[] = {"--data", emptied, NULL};
+    const char *rebuild_emptied[] = {"rebuild", "--data", emptied, NULL};
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, serve_emptied), 60000), 1);
+    assert_int_equal(wait_exit(spawn(f, rebuild_emptied), 60000), 2);
+    assert_true(log_contains(f, "data.mdb is empty (0 bytes): it holds no ledger"));
+    assert_false(log_contains(f, "holds a ledger but not its head-signing key"));
+    assert_int_equal(stat(emptied_file, &key_info), 0);
+    assert_int_equal(key_info.st_size, 0);
+
     /* restore into a new directory, with the head key the backup lacks. */
     char restored[PATH_SIZE], head_key[PATH_SIZE + 32];
     snprintf(restored, sizeof restored, "%s/restored", f->root);

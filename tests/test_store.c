@@ -1417,6 +1417,21 @@ static void test_store_open_refuses_truncated_copy(void **state)
             assert_int_equal(cuts[c], info.st_size);
         }
     }
+    /* Cut back to nothing: refused the same, read-only or not, and left
+     * empty (LMDB would write a new environment into an empty file). */
+    assert_int_equal(0, truncate(path, 0));
+    for (int read_only = 1; read_only >= 0; read_only--) {
+        options.read_only = read_only != 0;
+        struct store *opened = NULL;
+        assert_err(LEDGER_ERR_CORRUPT, store_open(&options, &opened));
+        assert_null(opened);
+        const char *why = store_last_error(NULL);
+        if (strstr(why, "data.mdb is empty (0 bytes): it holds no ledger") == NULL) {
+            fail_msg("cut to nothing: \"%s\"", why);
+        }
+        assert_int_equal(0, stat(path, &info));
+        assert_int_equal(0, info.st_size);
+    }
 }
 
 static void test_store_info(void **state)

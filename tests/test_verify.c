@@ -1648,6 +1648,14 @@ static void test_verify_truncated_copy_fails(void **state)
     const char *args[] = {"--head", head, dir, NULL};
     run_verify(w, args, &o);
     expect(&o, 1, "CORRUPT", "the data file is truncated");
+    /* Cut back to nothing, it is no ledger either: the same verdict, and the
+     * file is left as it was (LMDB would have set up a new environment in
+     * it). */
+    assert_int_equal(truncate(data, 0), 0);
+    run_verify(w, args, &o);
+    expect(&o, 1, "CORRUPT", "data.mdb is empty (0 bytes): it holds no ledger");
+    assert_int_equal(stat(data, &info), 0);
+    assert_int_equal(info.st_size, 0);
     test_remove_dir(dir);
 }
 
