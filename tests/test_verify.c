@@ -1833,6 +1833,30 @@ static void test_verify_leaf_hashes_past_the_log_are_read_to_their_end(void **st
     test_remove_dir(dir);
 }
 
+/* Raises by one the entry count in LMDB's header of the database `name`
+ * (the log's or the leaves', which count w->head entries), in the copy in
+ * `dir`. The header is the main database's node of `name`: 48 bytes of data
+ * (LMDB's MDB_db), flags F_SUBDATA (2), the key's size, the key; the entry
+ * count is at byte 32 of the data. */
+static void entry_count_raise(const struct world *w, const char *dir, const char *name)
+{
+    size_t name_size = strlen(name);
+    uint8_t node[8 + 16] = {48, 0, 0, 0, 2, 0, (uint8_t)name_size, 0};
+    assert_true(name_size <= 16);
+    memcpy(node + 8, name, name_size);
+    long size = 0;
+    uint8_t *bytes = data_file_read(dir, &size);
+    long found = find_once(bytes, size, node, 8 + name_size);
+    uint8_t *entries = bytes + found + 8 + name_size + 32;
+    uint64_t count = 0;
+    for (int i = 7; i >= 0; i--) {
+        count = count << 8 | entries[i];
+    }
+    assert_int_equal(count, w->head);
+    entries[0]++;
+    data_file_write(dir, bytes, size);
+}
+
 /* The leaf database's entry count (LMDB's header of it, in the main
  * database) raised by one while every leaf hash is there: the file is
  * damaged, but no record is missing, and the verifier does not say the log
@@ -1842,20 +1866,7 @@ static void test_verify_altered_leaf_count_is_not_a_cut_back(void **state)
     struct world *w = *state;
     char dir[PATH_SIZE];
     copy_backup(w, "leaf-count", dir);
-    long size = 0;
-    uint8_t *bytes = data_file_read(dir, &size);
-    /* The main database's node of "leaf": 48 bytes of data (LMDB's MDB_db),
-     * flags F_SUBDATA (2), a 4-byte key. Its entry count is at byte 32. */
-    static const uint8_t node[] = {48, 0, 0, 0, 2, 0, 4, 0, 'l', 'e', 'a', 'f'};
-    long found = find_once(bytes, size, node, sizeof node);
-    uint8_t *entries = bytes + found + sizeof node + 32;
-    uint64_t count = 0;
-    for (int i = 7; i >= 0; i--) {
-        count = count << 8 | entries[i];
-    }
-    assert_int_equal(count, w->head);
-    entries[0]++;
-    data_file_write(dir, bytes, size);
+    entry_count_raise(w, dir, "leaf");
 
     struct outcome o;
     const char *args[] = {"--no-views", dir, NULL};
@@ -1875,19 +1886,7 @@ static void test_verify_altered_log_count_names_the_sequence_after_the_log(void 
     struct world *w = *state;
     char dir[PATH_SIZE], phrase[64];
     copy_backup(w, "log-count", dir);
-    long size = 0;
-    uint8_t *bytes = data_file_read(dir, &size);
-    /* The main database's node of "log", laid out as "leaf"'s above. */
-    static const uint8_t node[] = {48, 0, 0, 0, 2, 0, 3, 0, 'l', 'o', 'g'};
-    long found = find_once(bytes, size, node, sizeof node);
-    uint8_t *entries = bytes + found + sizeof node + 32;
-    uint64_t count = 0;
-    for (int i = 7; i >= 0; i--) {
-        count = count << 8 | entries[i];
-    }
-    assert_int_equal(count, w->head);
-    entries[0]++;
-    data_file_write(dir, bytes, size);
+    entry_count_raise(w, dir, "log");
 
     struct outcome o;
     const char *args[] = {"--no-views", dir, NULL};
