@@ -22,6 +22,7 @@
  * syncs are counted by running ctl_main in a forked child of this test,
  * whose fdatasync is wrapped at link time (tests/CMakeLists.txt).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -807,7 +808,8 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
     /* The ledger's tailspin charges, written as a reseller's invoice:
      * other column order, upper-case names (spaces around some), extra
      * columns, LF line ends, descriptions with commas, quotes and a
-     * newline, spaces around some values (as written by hand). */
+     * newline, spaces and tabs around some values (as written by hand),
+     * charge kinds capitalised. */
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "export",
         "--month", month, "--customer", "tailspin", NULL);
     expect_ok(&run);
@@ -822,11 +824,12 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
         json_t *row = json_array_get(rows, i);
         used += (size_t)snprintf(
             text + used, 65536 - used,
-            "%s-01,\"Reserved VM, \"\"1 year\"\"\nline two\",%s,%s, %s,%s, %s ,\t%s,weu\n", month,
-            json_string_value(json_object_get(row, "customer_id")),
+            "%s-01,\"Reserved VM, \"\"1 year\"\"\nline two\",%s,%s, %s,%c%s\t, %s ,\t%s,weu\n",
+            month, json_string_value(json_object_get(row, "customer_id")),
             json_string_value(json_object_get(row, "order_id")),
             json_string_value(json_object_get(row, "charge_id")),
-            json_string_value(json_object_get(row, "charge")),
+            toupper((unsigned char)json_string_value(json_object_get(row, "charge"))[0]),
+            json_string_value(json_object_get(row, "charge")) + 1,
             json_string_value(json_object_get(row, "amount")),
             json_string_value(json_object_get(row, "currency")));
     }
