@@ -874,6 +874,7 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
         {"\xff\xfe"
          "c",
          "is UTF-16 text"},
+        {"\xfe\xff", "is UTF-16 text"}, /* big-endian, and nothing after its mark */
         {"", "is empty: it needs a header row"},
         {"customer_id,charge_id,charge,amount,currency,Customer_ID\nc,r,reservation,1.00,USD,c\n",
          "column customer_id twice"},
@@ -883,6 +884,8 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
         {"customer_id,charge_id,charge,amount,currency,month\nc,r,reservation,1.00,USD,2026-02-"
          "30\n",
          "line 2: month '2026-02-30' is not YYYY-MM"},
+        {"customer_id,charge_id,charge,amount,currency,month\nc,r,reservation,1.00,USD,2026-13\n",
+         "line 2: month '2026-13' is not YYYY-MM"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_text(path, bad[i].text);
