@@ -920,6 +920,33 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
     free(text);
 }
 
+/* A month without charges: its export is the header alone, and an invoice
+ * of no lines reconciles with it, nothing on either side. */
+static void test_ctl_ops_reconcile_empty_month(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE], invoice[PATH_SIZE + 32];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+    snprintf(invoice, sizeof invoice, "%s/empty-month.csv", fixture->dir);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "export",
+        "--month", "2020-01", NULL);
+    expect_ok(&run);
+    assert_string_equal("month,customer_id,order_id,charge_id,charge,amount,retail_amount,"
+                        "currency,purchaser,bought_by,sequence\r\n",
+                        run.out);
+    write_text(invoice, run.out);
+    run_free(&run);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
+        "--invoice", invoice, "--month", "2020-01", NULL);
+    expect_ok(&run);
+    expect_differences(&run, NULL, 0);
+    assert_int_equal(0, json_int_at(run.json, "invoice_lines"));
+    assert_int_equal(0, json_int_at(run.json, "ledger_charges"));
+    assert_int_equal(0, json_int_at(run.json, "matched"));
+    run_free(&run);
+}
+
 /* An invoice with a month column (as export writes it): a line of another
  * month is reported as other-month, never compared with this month's
  * charges (a monthly instalment has the same amount every month), and a
@@ -2496,6 +2523,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_reconcile_split_charge),
         cmocka_unit_test(test_ctl_ops_reconcile_invoice_format),
         cmocka_unit_test(test_ctl_ops_reconcile_other_month),
+        cmocka_unit_test(test_ctl_ops_reconcile_empty_month),
         cmocka_unit_test(test_ctl_ops_events_csv_appended),
         cmocka_unit_test(test_ctl_ops_events_checkpoint_per_page),
         cmocka_unit_test(test_ctl_ops_events_interrupted),
