@@ -920,6 +920,51 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
     free(text);
 }
 
+/* An invoice line with no charge of its own (its id is a charge's id cut
+ * short, so that it sorts just before that charge's line, at the same
+ * amount) is on the invoice only: it never takes the next line's charge,
+ * which still matches its own line. */
+static void test_ctl_ops_reconcile_line_without_charge(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE], month[16], invoice[PATH_SIZE + 32];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+    this_month(month);
+    snprintf(invoice, sizeof invoice, "%s/line-without-charge.csv", fixture->dir);
+    char *lines[256];
+    size_t count = 0;
+    char *export_text = export_lines(fixture, billing, month, NULL, lines, &count);
+    size_t chosen = 0;
+    for (size_t i = 1; i < count && chosen == 0; i++) {
+        chosen = strchr(lines[i], '"') == NULL ? i : 0;
+    }
+    assert_true(chosen > 0);
+    const char *id = field_start(lines[chosen], 3);
+    char cut[64];
+    int id_length = (int)(strchr(id, ',') - id);
+    assert_true(id_length > 1 && id_length < (int)sizeof cut);
+    snprintf(cut, sizeof cut, "%.*s", id_length - 1, id);
+    FILE *file = fopen(invoice, "wb");
+    assert_non_null(file);
+    for (size_t i = 0; i < count; i++) {
+        fprintf(file, "%s\n", lines[i]);
+    }
+    print_replacing(file, lines[chosen], 3, cut);
+    assert_int_equal(fclose(file), 0);
+    free(export_text);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
+        "--invoice", invoice, "--month", month, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    static const char *const kinds[] = {"only-on-invoice"};
+    expect_differences(&run, kinds, 1);
+    json_t *extra = difference_of(&run, "only-on-invoice");
+    assert_string_equal(cut, json_string_value(json_object_get(extra, "charge_id")));
+    assert_int_equal(count + 1, json_int_at(extra, "invoice_line"));
+    assert_int_equal(count - 1, json_int_at(run.json, "matched"));
+    run_free(&run);
+}
+
 /* A month without charges: its export is the header alone, and an invoice
  * of no lines reconciles with it, nothing on either side. */
 static void test_ctl_ops_reconcile_empty_month(void **state)
@@ -2523,6 +2568,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_reconcile_split_charge),
         cmocka_unit_test(test_ctl_ops_reconcile_invoice_format),
         cmocka_unit_test(test_ctl_ops_reconcile_other_month),
+        cmocka_unit_test(test_ctl_ops_reconcile_line_without_charge),
         cmocka_unit_test(test_ctl_ops_reconcile_empty_month),
         cmocka_unit_test(test_ctl_ops_events_csv_appended),
         cmocka_unit_test(test_ctl_ops_events_checkpoint_per_page),
