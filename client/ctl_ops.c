@@ -54,18 +54,25 @@ enum ledger_err ctl_billing_args(struct ctl_context *context, const struct ctl_a
     if (customer != NULL && !ledger_id_valid(customer)) {
         return ctl_fail(context, LEDGER_ERR_USAGE, "--customer: %s", CTL_ID_RULE);
     }
-    if (tree_size != NULL &&
-        (ctl_unsigned_parse(tree_size, UINT64_MAX, &ask->tree_size, message) != LEDGER_ERR_OK ||
-         ask->tree_size == 0)) {
-        return ctl_fail(context, LEDGER_ERR_USAGE, "--tree-size: %s",
-                        ask->tree_size == 0 ? "a head's tree size, at least 1" : message);
+    /* A value that does not parse leaves its output untouched (0): the
+     * parser's message is the reason then, not the lower bound. */
+    if (tree_size != NULL) {
+        if (ctl_unsigned_parse(tree_size, UINT64_MAX, &ask->tree_size, message) != LEDGER_ERR_OK) {
+            return ctl_fail(context, LEDGER_ERR_USAGE, "--tree-size: %s", message);
+        }
+        if (ask->tree_size == 0) {
+            return ctl_fail(context, LEDGER_ERR_USAGE,
+                            "--tree-size: a head's tree size, at least 1");
+        }
     }
     uint64_t rows = 0;
-    if (page_rows != NULL &&
-        (ctl_unsigned_parse(page_rows, LEDGER_ROWS_PAGE_MAX, &rows, message) != LEDGER_ERR_OK ||
-         rows == 0)) {
-        return ctl_fail(context, LEDGER_ERR_USAGE, "--page-rows: %s",
-                        rows == 0 ? "at least 1" : message);
+    if (page_rows != NULL) {
+        if (ctl_unsigned_parse(page_rows, LEDGER_ROWS_PAGE_MAX, &rows, message) != LEDGER_ERR_OK) {
+            return ctl_fail(context, LEDGER_ERR_USAGE, "--page-rows: %s", message);
+        }
+        if (rows == 0) {
+            return ctl_fail(context, LEDGER_ERR_USAGE, "--page-rows: at least 1");
+        }
     }
     ask->month = ctl_arg(args, "month");
     ask->customer = customer;

@@ -339,6 +339,8 @@ static void test_ctl_ops_export_csv(void **state)
             "--page-rows", page_rows_bad[i], NULL);
         expect_error(&run, 2, "USAGE");
         assert_non_null(strstr(run.err, "--page-rows: "));
+        /* 0 is below the bound; the others say what is wrong with them. */
+        assert_true((strstr(run.err, "--page-rows: at least 1") != NULL) == (i == 0));
         run_free(&run);
     }
     ctl(fixture, &run, NULL, NULL, "export", "--help", NULL);
@@ -466,6 +468,13 @@ static void test_ctl_ops_export_pinned_to_a_head(void **state)
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "export", "--month", month,
         "--tree-size", "0", NULL);
     expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--tree-size: a head's tree size, at least 1"));
+    run_free(&run);
+    /* One that is no number says so. */
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "export", "--month", month,
+        "--tree-size", "x", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--tree-size: 'x' is not a whole number"));
     run_free(&run);
     free(pinned);
 }
