@@ -974,6 +974,66 @@ static void test_ctl_ops_reconcile_line_without_charge(void **state)
     run_free(&run);
 }
 
+/* Fields 1 (customer) to 3 (charge id) of an unquoted export line. */
+static bool same_customer_and_id(const char *left, const char *right)
+{
+    const char *a = field_start(left, 1), *b = field_start(right, 1);
+    size_t length = (size_t)(field_start(left, 4) - a);
+    return length == (size_t)(field_start(right, 4) - b) && strncmp(a, b, length) == 0;
+}
+
+/* A refund written on the invoice as a purchase of the reservation it
+ * refunds (same customer and id, another charge kind) is not that refund:
+ * the line is on the invoice only and the refund in the ledger only, even
+ * though the amounts agree. */
+static void test_ctl_ops_reconcile_charge_kind(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE], month[16], invoice[PATH_SIZE + 32];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+    this_month(month);
+    snprintf(invoice, sizeof invoice, "%s/charge-kind.csv", fixture->dir);
+    char *lines[256];
+    size_t count = 0;
+    char *export_text = export_lines(fixture, billing, month, NULL, lines, &count);
+    size_t refund = 0;
+    for (size_t i = 1; i < count && refund == 0; i++) {
+        if (strchr(lines[i], '"') != NULL || strncmp(field_start(lines[i], 4), "refund,", 7) != 0) {
+            continue;
+        }
+        for (size_t j = 1; j < count && refund == 0; j++) {
+            if (strchr(lines[j], '"') == NULL &&
+                strncmp(field_start(lines[j], 4), "reservation,", 12) == 0 &&
+                same_customer_and_id(lines[i], lines[j])) {
+                refund = i;
+            }
+        }
+    }
+    assert_true(refund > 0);
+    FILE *file = fopen(invoice, "wb");
+    assert_non_null(file);
+    for (size_t i = 0; i < count; i++) {
+        if (i == refund) {
+            print_replacing(file, lines[i], 4, "reservation");
+        } else {
+            fprintf(file, "%s\n", lines[i]);
+        }
+    }
+    assert_int_equal(fclose(file), 0);
+    free(export_text);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
+        "--invoice", invoice, "--month", month, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    static const char *const kinds[] = {"only-on-invoice", "only-in-ledger"};
+    expect_differences(&run, kinds, 2);
+    assert_string_equal("reservation", json_string_value(json_object_get(
+                                           difference_of(&run, "only-on-invoice"), "charge")));
+    assert_string_equal("refund", json_string_value(json_object_get(
+                                      difference_of(&run, "only-in-ledger"), "charge")));
+    run_free(&run);
+}
+
 /* A month without charges: its export is the header alone, and an invoice
  * of no lines reconciles with it, nothing on either side. */
 static void test_ctl_ops_reconcile_empty_month(void **state)
@@ -2578,6 +2638,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_reconcile_invoice_format),
         cmocka_unit_test(test_ctl_ops_reconcile_other_month),
         cmocka_unit_test(test_ctl_ops_reconcile_line_without_charge),
+        cmocka_unit_test(test_ctl_ops_reconcile_charge_kind),
         cmocka_unit_test(test_ctl_ops_reconcile_empty_month),
         cmocka_unit_test(test_ctl_ops_events_csv_appended),
         cmocka_unit_test(test_ctl_ops_events_checkpoint_per_page),
