@@ -1085,9 +1085,9 @@ static void test_ctl_ops_reconcile_other_month(void **state)
     FILE *file = fopen(invoice, "wb");
     fprintf(file, "%s\n", lines[0]);
     print_replacing(file, lines[1], 0, previous); /* the first charge, dated a month earlier */
-    if (count >= 4) { /* a date in this month (a spreadsheet's) is this month */
+    if (count >= 4) { /* a date in this month (a spreadsheet's, spaced by hand) is this month */
         char date[40];
-        snprintf(date, sizeof date, "%s-28", month);
+        snprintf(date, sizeof date, " %s-28 ", month);
         print_replacing(file, lines[2], 0, date);
     }
     for (size_t i = count >= 4 ? 3 : 2; i < count; i++) {
