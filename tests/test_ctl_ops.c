@@ -906,6 +906,15 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
         }
         run_free(&run);
     }
+    /* A header of one column names what is missing, and blames no
+     * separator it does not hold. */
+    write_text(path, "customer_id\nc\n");
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice", path,
+        "--month", month, NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "the header row has no charge_id column"));
+    assert_null(strstr(run.err, "semicolons"));
+    run_free(&run);
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice",
         "no-such.csv", "--month", month, NULL);
     expect_error(&run, 1, "IO_ERROR");
