@@ -286,12 +286,6 @@ static void reply_refusal(struct server *server, void *control, enum ledger_err 
 {
     const char *reason = detail->reason[0] ? detail->reason : ledger_strerror(err);
     count_refusal(server, err);
-    if (err == LEDGER_ERR_TOO_LARGE) {
-        counter_add(&server->counters.requests_too_large, 1);
-    }
-    if (err >= LEDGER_ERR_UNKNOWN_PRINCIPAL && err <= LEDGER_ERR_STALE_REQUEST) {
-        counter_add(&server->counters.auth_failures, 1);
-    }
     log_refused(detail, err, reason);
     Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
     reply.code = (Ledger__V1__ErrorCode)err;
@@ -587,7 +581,6 @@ static void commit_done(uv_work_t *work, int status)
         commands += server->group_requests[i].command_count;
     }
     counter_add(&server->counters.commits, 1);
-    counter_add(&server->counters.commit_requests, count);
     counter_add(&server->counters.commit_latency_us_sum, duration_us);
     histogram_observe(server->counters.commit_latency_buckets, commit_latency_bounds_us,
                       SERVER_COMMIT_LATENCY_BUCKETS, duration_us);
@@ -598,11 +591,6 @@ static void commit_done(uv_work_t *work, int status)
     uint64_t head = engine_head_sequence(server->engine);
     if (head > server->group_head_before) {
         counter_add(&server->counters.events_appended, head - server->group_head_before);
-    }
-    if (duration_us >
-        atomic_load_explicit(&server->counters.commit_latency_us_max, memory_order_relaxed)) {
-        atomic_store_explicit(&server->counters.commit_latency_us_max, duration_us,
-                              memory_order_relaxed);
     }
     if (server->slow_commit_ms > 0 && duration_us > (uint64_t)server->slow_commit_ms * 1000) {
         counter_add(&server->counters.slow_commits, 1);
@@ -842,7 +830,6 @@ static void query_reply(struct server *server, void *control, const struct auth_
     reply.request_nonce.len = detail->nonce_size;
     if (err == LEDGER_ERR_OK) {
         reply.query = result;
-        counter_add(&server->counters.queries_answered, 1);
     } else {
         const char *text = message[0] ? message : ledger_strerror(err);
         reply.code = (Ledger__V1__ErrorCode)err;

@@ -109,17 +109,12 @@ struct server_options {
  * are not cumulative: bucket i counts values above bound i-1 and at most
  * bound i; the last bucket counts values above every bound. */
 struct server_counters {
-    _Atomic uint64_t requests_received;  /* messages read from the request socket */
-    _Atomic uint64_t requests_refused;   /* answered with a code other than OK */
-    _Atomic uint64_t requests_too_large; /* of which TOO_LARGE */
-    _Atomic uint64_t auth_failures;      /* of which authentication codes (10..13) */
-    _Atomic uint64_t queries_answered;   /* queries answered OK */
-    _Atomic uint64_t commands_accepted;  /* commands of batches answered OK */
-    _Atomic uint64_t commits;            /* engine_execute calls (groups) */
-    _Atomic uint64_t commit_failures;    /* groups that failed as a whole */
-    _Atomic uint64_t commit_requests;    /* requests in all groups */
+    _Atomic uint64_t requests_received; /* messages read from the request socket */
+    _Atomic uint64_t requests_refused;  /* answered with a code other than OK */
+    _Atomic uint64_t commands_accepted; /* commands of batches answered OK */
+    _Atomic uint64_t commits;           /* engine_execute calls (groups) */
+    _Atomic uint64_t commit_failures;   /* groups that failed as a whole */
     _Atomic uint64_t commit_latency_us_sum;
-    _Atomic uint64_t commit_latency_us_max;
     _Atomic uint64_t slow_commits;        /* commits over slow_commit_ms */
     _Atomic uint64_t inflight_requests;   /* gauge: command requests not yet answered */
     _Atomic uint64_t backpressure_pauses; /* times reading stopped at the in-flight bound */
