@@ -625,6 +625,16 @@ static void test_daemon_retry_is_idempotent(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* Every limit's largest value is one the daemon serves with: the request
+ * size at LEDGER_REQUEST_BYTES_MAX (64M) starts and answers. */
+static void test_daemon_request_bytes_at_its_limit(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, (const char *const[]){"--request-bytes-max", "64M", NULL});
+    assert_true(operator_head_sequence(f) >= 1);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
 static void test_daemon_bad_bytes_keep_serving(void **state)
 {
     struct fixture *f = *state;
@@ -2341,6 +2351,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_command_durable_across_restart, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_retry_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_request_bytes_at_its_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_bad_bytes_keep_serving, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_refused_request_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_doorbell, setup, teardown),
