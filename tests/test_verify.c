@@ -256,6 +256,16 @@ static void expect_one_failure(const struct outcome *o)
     }
 }
 
+/* Runs the verifier with `args` into `o` and asserts that it fails (exit 1)
+ * once, saying `phrase` and `other` (either may be NULL). */
+static void expect_failed_once(const struct world *w, const char *const *args, struct outcome *o,
+                               const char *phrase, const char *other)
+{
+    run_verify(w, args, o);
+    expect(o, 1, phrase, other);
+    expect_one_failure(o);
+}
+
 static void head_arg(const char *dir, char out[PATH_SIZE])
 {
     path_join(out, dir, "head.pb");
@@ -475,13 +485,9 @@ static void test_verify_flipped_record_byte_names_its_sequence(void **state)
     head_arg(dir, head);
     struct outcome o;
     const char *args[] = {"--head", head, dir, NULL};
-    run_verify(w, args, &o);
-    expect(&o, 1, phrase, "leaf hash");
-    expect_one_failure(&o);
+    expect_failed_once(w, args, &o, phrase, "leaf hash");
     const char *no_head[] = {"--no-views", dir, NULL};
-    run_verify(w, no_head, &o);
-    expect(&o, 1, phrase, "leaf hash");
-    expect_one_failure(&o);
+    expect_failed_once(w, no_head, &o, phrase, "leaf hash");
     test_remove_dir(dir);
 }
 
@@ -630,9 +636,7 @@ static void test_verify_reordered_records_name_the_first(void **state)
     raw_close(&raw);
     head_arg(dir, head);
     const char *args[] = {"--head", head, dir, NULL};
-    run_verify(w, args, &o);
-    expect(&o, 1, phrase, "leaf hash");
-    expect_one_failure(&o);
+    expect_failed_once(w, args, &o, phrase, "leaf hash");
     test_remove_dir(dir);
 
     char both[PATH_SIZE];
@@ -643,9 +647,7 @@ static void test_verify_reordered_records_name_the_first(void **state)
     raw_close(&raw);
     head_arg(both, head);
     const char *args_both[] = {"--head", head, both, NULL};
-    run_verify(w, args_both, &o);
-    expect(&o, 1, phrase, named);
-    expect_one_failure(&o);
+    expect_failed_once(w, args_both, &o, phrase, named);
     test_remove_dir(both);
 }
 
@@ -691,18 +693,14 @@ static void test_verify_record_framing_is_checked(void **state)
     const uint8_t cut[] = {0x08};
     copy_backup(w, "framing-cut", dir);
     append_to_record(dir, s, cut, sizeof cut);
-    run_verify(w, args, &o);
-    expect(&o, 1, phrase, "does not decode");
-    expect_one_failure(&o);
+    expect_failed_once(w, args, &o, phrase, "does not decode");
     test_remove_dir(dir);
 
     /* A length that runs past the record's end. */
     const uint8_t overrun[] = {0x12, 0x7f, 'x'};
     copy_backup(w, "framing-overrun", dir);
     append_to_record(dir, s, overrun, sizeof overrun);
-    run_verify(w, args, &o);
-    expect(&o, 1, phrase, "does not decode");
-    expect_one_failure(&o);
+    expect_failed_once(w, args, &o, phrase, "does not decode");
     test_remove_dir(dir);
 
     /* A wire type no protobuf writer uses (7), field 1 (the sequence, a
@@ -849,9 +847,7 @@ static void test_verify_rewritten_history_fails(void **state)
     expect(&o, 1, phrase, node);
     expect_one_failure(&o);
     const char *no_head[] = {"--no-views", dir, NULL};
-    run_verify(w, no_head, &o);
-    expect(&o, 1, phrase, node);
-    expect_one_failure(&o);
+    expect_failed_once(w, no_head, &o, phrase, node);
 
     /* The tree derived again from the rewritten records (as a rewriter with
      * write access would): only a head saved before tells, at its size. */
@@ -1610,9 +1606,7 @@ static void test_verify_unfinished_rebuild(void **state)
     raw_close(&log_raw);
     free(copy);
     sequence_phrase(w->flip_sequence, named);
-    run_verify(w, log_only, &o);
-    expect(&o, 1, named, "do not match its stored leaf hash");
-    expect_one_failure(&o);
+    expect_failed_once(w, log_only, &o, named, "do not match its stored leaf hash");
     test_remove_dir(dir);
 }
 
@@ -1699,13 +1693,9 @@ static void test_verify_altered_record_size_names_its_sequence(void **state)
     head_arg(dir, head);
     struct outcome o;
     const char *no_views[] = {"--no-views", "--head", head, dir, NULL};
-    run_verify(w, no_views, &o);
-    expect(&o, 1, phrase, "is larger than the data file");
-    expect_one_failure(&o);
+    expect_failed_once(w, no_views, &o, phrase, "is larger than the data file");
     const char *args[] = {"--head", head, dir, NULL};
-    run_verify(w, args, &o);
-    expect(&o, 1, phrase, "is larger than the data file");
-    expect_one_failure(&o);
+    expect_failed_once(w, args, &o, phrase, "is larger than the data file");
     test_remove_dir(dir);
 }
 
@@ -1870,9 +1860,7 @@ static void test_verify_altered_leaf_count_is_not_a_cut_back(void **state)
 
     struct outcome o;
     const char *args[] = {"--no-views", dir, NULL};
-    run_verify(w, args, &o);
-    expect(&o, 1, "the leaf database's header counts", "no record is missing");
-    expect_one_failure(&o);
+    expect_failed_once(w, args, &o, "the leaf database's header counts", "no record is missing");
     assert_null(strstr(o.err, "cut back"));
     test_remove_dir(dir);
 }
