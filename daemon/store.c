@@ -751,20 +751,24 @@ static bool data_file_path(const char *dir, char path[STORE_PATH_BYTES])
     return length > 0 && (size_t)length < STORE_PATH_BYTES;
 }
 
+/* Whether dir's data file is a regular file; its status into *info. */
+static bool data_file_stat(const char *dir, struct stat *info)
+{
+    char path[STORE_PATH_BYTES];
+    return data_file_path(dir, path) && stat(path, info) == 0 && S_ISREG(info->st_mode);
+}
+
 /* Whether dir's data file is a regular file of 0 bytes. */
 static bool store_data_file_empty(const char *dir)
 {
-    char path[STORE_PATH_BYTES];
     struct stat info;
-    return data_file_path(dir, path) && stat(path, &info) == 0 && S_ISREG(info.st_mode) &&
-           info.st_size == 0;
+    return data_file_stat(dir, &info) && info.st_size == 0;
 }
 
 bool store_present(const char *dir)
 {
-    char path[STORE_PATH_BYTES];
     struct stat info;
-    return data_file_path(dir, path) && stat(path, &info) == 0 && S_ISREG(info.st_mode);
+    return data_file_stat(dir, &info);
 }
 
 enum ledger_err store_open(const struct store_options *options, struct store **out)
