@@ -844,12 +844,10 @@ static Ledger__V1__Command c1_command(const char *command_id, int64_t business_u
     return command;
 }
 
-/* The expiry schedule's commit fails: the log says so with the store's
- * cause (detail=) and what happens next, nothing is written, and the next
- * sweep expires the reservation. */
-static void test_faults_expiry_sweep_commit_fails(void **state)
+/* Commits a reservation of customer c1 whose term ended long before today:
+ * the expiry schedule's first sweep finds it due. */
+static void reservation_past_term_add(struct fixture *f)
 {
-    struct fixture *f = *state;
     /* A reservation of c1 bought two years before the fixture's clock: its
      * P1Y term ended long before today's wall clock, which the sweep uses.
      * Billed to a subscription bought then too (rule 4 at the purchase's
@@ -887,6 +885,15 @@ static void test_faults_expiry_sweep_commit_fails(void **state)
     assert_int_equal(LEDGER_ERR_OK, request.err);
     engine_request_clear(&request);
     request_bytes_free(&bytes);
+}
+
+/* The expiry schedule's commit fails: the log says so with the store's
+ * cause (detail=) and what happens next, nothing is written, and the next
+ * sweep expires the reservation. */
+static void test_faults_expiry_sweep_commit_fails(void **state)
+{
+    struct fixture *f = *state;
+    reservation_past_term_add(f);
     uint64_t head_before = engine_head_sequence(f->engine);
 
     /* The first commit from now (the first sweep's, a second after the
@@ -1657,6 +1664,58 @@ static void test_faults_second_signal_while_stopping(void **state)
     assert_non_null(strstr(log_text, "stopped"));
 }
 
+/* A request that comes while the expiry schedule's commit runs waits for it
+ * and is committed once it ends, also when the daemon was told to stop in
+ * between: the stop waits for the request, which is answered, and the
+ * server returns OK. The sweep's commit is held at its mdb_txn_commit until
+ * the request is queued and SIGTERM handled (the log says so). */
+static void test_faults_request_queued_behind_a_sweep_commit(void **state)
+{
+    struct fixture *f = *state;
+    reservation_past_term_add(f);
+    uint64_t head_before = engine_head_sequence(f->engine);
+    struct served served = {0};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    /* The first commit from now is the first sweep's, a second after the
+     * start: it expires the reservation. */
+    gate_set(&gate_commit, true);
+    served_start(f, 1, &served);
+    assert_true(key_read(f->dir, secret));
+    const struct server_counters *counters = server_counters(served.server);
+    size_t size = 0;
+    uint8_t *bytes = add_partner_request(secret, "behind-sweep-1", "p-behind-sweep", &size);
+
+    bool reached = gate_reached(&gate_commit);
+    struct call behind;
+    if (reached) {
+        call_start(&behind, served.listen, bytes, size);
+    }
+    bool queued = reached && counter_reaches(&counters->inflight_requests, 1);
+    bool stopping = queued && kill(getpid(), SIGTERM) == 0 &&
+                    served_log_reaches(f, "stopping signal=SIGTERM inflight=1");
+    gate_set(&gate_commit, false);
+    Ledger__V1__Reply *reply = reached ? call_finish(&behind) : NULL;
+    if (!reached || !queued || !stopping || reply == NULL) {
+        fail_msg("reached %d, queued %d, stopping %d, answered %d", reached, queued, stopping,
+                 reply != NULL);
+    }
+    const char *log_text = served_end(&served);
+    assert_int_equal(LEDGER_ERR_OK, served.result);
+    server_destroy(served.server);
+    assert_int_equal(LEDGER_ERR_OK, (int)reply->code);
+    assert_int_equal(1, reply->n_results);
+    assert_false(reply->results[0]->duplicate);
+    reply_free(reply);
+    free(bytes);
+    if (strstr(log_text, "reservations expired count=1 due=1") == NULL) {
+        fail_msg("the sweep's commit did not expire the reservation:\n%s", log_text);
+    }
+    /* The expiry, then the request's partner. */
+    assert_int_equal(head_before + 2, engine_head_sequence(f->engine));
+    engine_reopen(f);
+    expect_views_replay(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1682,6 +1741,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_client_gone_before_its_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_second_signal_while_stopping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_request_queued_behind_a_sweep_commit, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
