@@ -1716,6 +1716,39 @@ static void test_faults_request_queued_behind_a_sweep_commit(void **state)
     expect_views_replay(f);
 }
 
+/* A stop asked for while the expiry schedule's commit runs waits for that
+ * commit and then finishes: the expiry is recorded and the server returns
+ * OK. The sweep's commit is held at its mdb_txn_commit until SIGTERM was
+ * handled (the log says so). */
+static void test_faults_stop_during_a_sweep_commit(void **state)
+{
+    struct fixture *f = *state;
+    reservation_past_term_add(f);
+    uint64_t head_before = engine_head_sequence(f->engine);
+    struct served served = {0};
+    /* The first commit from now is the first sweep's, a second after the
+     * start. */
+    gate_set(&gate_commit, true);
+    served_start(f, 1, &served);
+    bool reached = gate_reached(&gate_commit);
+    bool stopping = reached && kill(getpid(), SIGTERM) == 0 &&
+                    served_log_reaches(f, "stopping signal=SIGTERM inflight=0");
+    gate_set(&gate_commit, false);
+    const char *log_text = served_end(&served);
+    if (!reached || !stopping) {
+        fail_msg("reached %d, stopping %d:\n%s", reached, stopping, log_text);
+    }
+    assert_int_equal(LEDGER_ERR_OK, served.result);
+    server_destroy(served.server);
+    if (strstr(log_text, "reservations expired count=1 due=1") == NULL ||
+        strstr(log_text, "stopped") == NULL) {
+        fail_msg("the sweep's commit did not end before the stop:\n%s", log_text);
+    }
+    assert_int_equal(head_before + 1, engine_head_sequence(f->engine));
+    engine_reopen(f);
+    expect_views_replay(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1743,6 +1776,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_second_signal_while_stopping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_request_queued_behind_a_sweep_commit, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_faults_stop_during_a_sweep_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
