@@ -40,13 +40,32 @@ static const char *text_or_empty(const char *text)
     return text != NULL ? text : "";
 }
 
+/* Parses option --`name`'s `value` (NULL: not given, *out untouched) as a
+ * whole number from 1 to `max`; 0 is refused with `zero_reason`. A value
+ * that does not parse leaves *out untouched, so the parser's message is the
+ * reason then, not the lower bound. */
+static enum ledger_err positive_arg(struct ctl_context *context, const char *name,
+                                    const char *value, uint64_t max, const char *zero_reason,
+                                    uint64_t *out)
+{
+    char message[CTL_MESSAGE_SIZE];
+    if (value == NULL) {
+        return LEDGER_ERR_OK;
+    }
+    if (ctl_unsigned_parse(value, max, out, message) != LEDGER_ERR_OK) {
+        return ctl_fail(context, LEDGER_ERR_USAGE, "--%s: %s", name, message);
+    }
+    if (*out == 0) {
+        return ctl_fail(context, LEDGER_ERR_USAGE, "--%s: %s", name, zero_reason);
+    }
+    return LEDGER_ERR_OK;
+}
+
 enum ledger_err ctl_billing_args(struct ctl_context *context, const struct ctl_args *args,
                                  struct ctl_billing_ask *ask)
 {
     char message[CTL_MESSAGE_SIZE];
     const char *customer = ctl_arg(args, "customer");
-    const char *tree_size = ctl_arg(args, "tree-size");
-    const char *page_rows = ctl_arg(args, "page-rows");
     memset(ask, 0, sizeof *ask);
     if (ctl_month_check(ctl_arg(args, "month"), message) != LEDGER_ERR_OK) {
         return ctl_fail(context, LEDGER_ERR_USAGE, "--month: %s", message);
@@ -54,25 +73,15 @@ enum ledger_err ctl_billing_args(struct ctl_context *context, const struct ctl_a
     if (customer != NULL && !ledger_id_valid(customer)) {
         return ctl_fail(context, LEDGER_ERR_USAGE, "--customer: %s", CTL_ID_RULE);
     }
-    /* A value that does not parse leaves its output untouched (0): the
-     * parser's message is the reason then, not the lower bound. */
-    if (tree_size != NULL) {
-        if (ctl_unsigned_parse(tree_size, UINT64_MAX, &ask->tree_size, message) != LEDGER_ERR_OK) {
-            return ctl_fail(context, LEDGER_ERR_USAGE, "--tree-size: %s", message);
-        }
-        if (ask->tree_size == 0) {
-            return ctl_fail(context, LEDGER_ERR_USAGE,
-                            "--tree-size: a head's tree size, at least 1");
-        }
-    }
     uint64_t rows = 0;
-    if (page_rows != NULL) {
-        if (ctl_unsigned_parse(page_rows, LEDGER_ROWS_PAGE_MAX, &rows, message) != LEDGER_ERR_OK) {
-            return ctl_fail(context, LEDGER_ERR_USAGE, "--page-rows: %s", message);
-        }
-        if (rows == 0) {
-            return ctl_fail(context, LEDGER_ERR_USAGE, "--page-rows: at least 1");
-        }
+    enum ledger_err err = positive_arg(context, "tree-size", ctl_arg(args, "tree-size"), UINT64_MAX,
+                                       "a head's tree size, at least 1", &ask->tree_size);
+    if (err == LEDGER_ERR_OK) {
+        err = positive_arg(context, "page-rows", ctl_arg(args, "page-rows"), LEDGER_ROWS_PAGE_MAX,
+                           "at least 1", &rows);
+    }
+    if (err != LEDGER_ERR_OK) {
+        return err;
     }
     ask->month = ctl_arg(args, "month");
     ask->customer = customer;
