@@ -28,13 +28,18 @@
  * and requests surely queue behind a running commit (two copies of the same
  * request bytes: the second answered by the first's outcome; a client that
  * goes away before its reply), and a second signal surely comes while the
- * daemon still stops. This is the
+ * daemon still stops. The expiry schedule's scan (engine_expiries_due) and
+ * the row queries of the server's workers (engine_query off the loop's
+ * thread) can be held the same way, and the schedule's timer ticks
+ * (sweep_tick) are counted: a stop surely comes during a scan, and the timer
+ * surely fires while every worker is busy. This is the
  * one test that includes <lmdb.h>: it must, to declare the wrapped functions
  * and return LMDB's own codes; everything else reaches LMDB through the store.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -61,6 +66,7 @@
 #include "engine.h"
 #include "rawproto.h"
 #include "server.h"
+#include "sweep.h"
 #include "test_util.h"
 
 #define NOW_US INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
@@ -94,24 +100,33 @@ static bool disk_full;
  * group at its mdb_txn_commit, as a slow disk holds a commit while requests
  * queue behind it. */
 struct gate {
-    bool closed;  /* the next call waits */
-    bool waiting; /* a call waits */
+    bool closed;      /* the next call waits */
+    unsigned waiting; /* how many calls wait */
 };
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_changed = PTHREAD_COND_INITIALIZER;
 static struct gate gate_mkdirat, gate_commit;
+/* The expiry schedule watched: the ticks of its timer and its scans are
+ * counted (and the ticks seen when the first scan began kept), and a scan
+ * can be held at its start, as a scan of many reservations still reads when
+ * a stop comes. A row query on a worker thread can be held too, as a large
+ * one still reads while the schedule's timer fires; the loop's own queries
+ * are never held (the loop is the thread of serve_main). */
+static struct gate gate_scan, gate_row_query;
+static _Atomic uint64_t sweep_ticks, sweep_scans, ticks_at_first_scan;
+static pthread_t loop_thread;
 
 /* Waits while `gate` is closed. */
 static void gate_pass(struct gate *gate)
 {
     pthread_mutex_lock(&gate_lock);
     if (gate->closed) {
-        gate->waiting = true;
+        gate->waiting++;
         pthread_cond_broadcast(&gate_changed);
         while (gate->closed) {
             pthread_cond_wait(&gate_changed, &gate_lock);
         }
-        gate->waiting = false;
+        gate->waiting--;
     }
     pthread_mutex_unlock(&gate_lock);
 }
@@ -124,20 +139,26 @@ static void gate_set(struct gate *gate, bool closed)
     pthread_mutex_unlock(&gate_lock);
 }
 
-/* Waits up to 20 s for a call to wait at `gate`. */
-static bool gate_reached(struct gate *gate)
+/* Waits up to 20 s for `calls` calls to wait at `gate` together. */
+static bool gate_reached_by(struct gate *gate, unsigned calls)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 20;
     pthread_mutex_lock(&gate_lock);
     int rc = 0;
-    while (!gate->waiting && rc == 0) {
+    while (gate->waiting < calls && rc == 0) {
         rc = pthread_cond_timedwait(&gate_changed, &gate_lock, &until);
     }
-    bool reached = gate->waiting;
+    bool reached = gate->waiting >= calls;
     pthread_mutex_unlock(&gate_lock);
     return reached;
+}
+
+/* Waits up to 20 s for a call to wait at `gate`. */
+static bool gate_reached(struct gate *gate)
+{
+    return gate_reached_by(gate, 1);
 }
 
 static bool fault_hit(struct fault *fault)
@@ -247,6 +268,53 @@ int __wrap_mdb_txn_commit(MDB_txn *txn)
         return fault_commit.error;
     }
     return __real_mdb_txn_commit(txn);
+}
+
+enum ledger_err __real_engine_query(struct engine *engine, const struct engine_principal *principal,
+                                    const Ledger__V1__Query *query, int64_t now_us,
+                                    Ledger__V1__QueryResult **out,
+                                    char message[ENGINE_MESSAGE_SIZE]);
+enum ledger_err __wrap_engine_query(struct engine *engine, const struct engine_principal *principal,
+                                    const Ledger__V1__Query *query, int64_t now_us,
+                                    Ledger__V1__QueryResult **out,
+                                    char message[ENGINE_MESSAGE_SIZE]);
+enum ledger_err __real_engine_expiries_due(struct engine *engine, int64_t now_us,
+                                           struct store_position *position,
+                                           struct engine_expiry *out, size_t max,
+                                           size_t *count_out);
+enum ledger_err __wrap_engine_expiries_due(struct engine *engine, int64_t now_us,
+                                           struct store_position *position,
+                                           struct engine_expiry *out, size_t max,
+                                           size_t *count_out);
+void __real_sweep_tick(struct sweep *sweep);
+void __wrap_sweep_tick(struct sweep *sweep);
+
+enum ledger_err __wrap_engine_query(struct engine *engine, const struct engine_principal *principal,
+                                    const Ledger__V1__Query *query, int64_t now_us,
+                                    Ledger__V1__QueryResult **out,
+                                    char message[ENGINE_MESSAGE_SIZE])
+{
+    if (!pthread_equal(pthread_self(), loop_thread)) {
+        gate_pass(&gate_row_query);
+    }
+    return __real_engine_query(engine, principal, query, now_us, out, message);
+}
+
+enum ledger_err __wrap_engine_expiries_due(struct engine *engine, int64_t now_us,
+                                           struct store_position *position,
+                                           struct engine_expiry *out, size_t max, size_t *count_out)
+{
+    if (atomic_fetch_add(&sweep_scans, 1) == 0) {
+        atomic_store(&ticks_at_first_scan, atomic_load(&sweep_ticks));
+    }
+    gate_pass(&gate_scan);
+    return __real_engine_expiries_due(engine, now_us, position, out, max, count_out);
+}
+
+void __wrap_sweep_tick(struct sweep *sweep)
+{
+    atomic_fetch_add(&sweep_ticks, 1);
+    __real_sweep_tick(sweep);
 }
 
 int __wrap_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags)
@@ -676,6 +744,7 @@ struct served {
 static void *serve_main(void *argument)
 {
     struct served *served = argument;
+    loop_thread = pthread_self();
     served->result = server_run(served->server);
     return NULL;
 }
@@ -1749,6 +1818,95 @@ static void test_faults_stop_during_a_sweep_commit(void **state)
     expect_views_replay(f);
 }
 
+/* A stop asked for while the expiry schedule's scan runs waits for the scan
+ * and then finishes; what the scan found is not committed (the next start's
+ * sweep finds it again). The scan is held at its start until SIGTERM was
+ * handled (the log says so). */
+static void test_faults_stop_during_a_sweep_scan(void **state)
+{
+    struct fixture *f = *state;
+    reservation_past_term_add(f);
+    uint64_t head_before = engine_head_sequence(f->engine);
+    struct served served = {0};
+    /* The first sweep's scan, a second after the start, finds the
+     * reservation due. */
+    gate_set(&gate_scan, true);
+    served_start(f, 1, &served);
+    bool reached = gate_reached(&gate_scan);
+    bool stopping = reached && kill(getpid(), SIGTERM) == 0 &&
+                    served_log_reaches(f, "stopping signal=SIGTERM inflight=0");
+    gate_set(&gate_scan, false);
+    bool stopped = served_log_reaches(f, "INFO  stopped");
+    if (!reached || !stopping || !stopped) {
+        /* A server that never stops keeps its thread: not joined. */
+        fail_msg("reached %d, stopping %d, stopped %d", reached, stopping, stopped);
+    }
+    const char *log_text = served_end(&served);
+    assert_int_equal(LEDGER_ERR_OK, served.result);
+    server_destroy(served.server);
+    if (strstr(log_text, "reservations expired") != NULL) {
+        fail_msg("a sweep was committed while stopping:\n%s", log_text);
+    }
+    assert_int_equal(head_before, engine_head_sequence(f->engine));
+    engine_reopen(f);
+    expect_views_replay(f);
+}
+
+/* The expiry schedule's scan takes a row-query worker's place: when its timer
+ * fires while every worker is busy, the sweep waits, and starts as soon as a
+ * worker frees, not at the timer's next tick. The workers' queries are held
+ * until the timer fired; the first scan must then see one tick only. */
+static void test_faults_sweep_waits_for_a_free_query_worker(void **state)
+{
+    struct fixture *f = *state;
+    reservation_past_term_add(f);
+    uint64_t head_before = engine_head_sequence(f->engine);
+    atomic_store(&sweep_ticks, 0);
+    atomic_store(&sweep_scans, 0);
+    atomic_store(&ticks_at_first_scan, 0);
+    struct served served = {0};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    gate_set(&gate_row_query, true);
+    /* The timer fires 3 s after the start, and every 3 s. */
+    served_start(f, 3, &served);
+    assert_true(key_read(f->dir, secret));
+    struct request_spec spec = {.principal_id = "operator", .secret = secret};
+    /* The principals list: a row query the operator may ask. */
+    Ledger__V1__PrincipalsQuery principals = LEDGER__V1__PRINCIPALS_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_PRINCIPALS;
+    query.principals = &principals;
+    uint8_t *bytes[SERVER_QUERY_WORKERS];
+    size_t sizes[SERVER_QUERY_WORKERS];
+    struct call calls[SERVER_QUERY_WORKERS];
+    for (size_t i = 0; i < SERVER_QUERY_WORKERS; i++) {
+        bytes[i] = request_query(&spec, &query, &sizes[i]);
+        call_start(&calls[i], served.listen, bytes[i], sizes[i]);
+    }
+    bool held = gate_reached_by(&gate_row_query, SERVER_QUERY_WORKERS);
+    bool ticked = held && counter_reaches(&sweep_ticks, 1);
+    uint64_t scans_while_held = atomic_load(&sweep_scans);
+    gate_set(&gate_row_query, false);
+    for (size_t i = 0; i < SERVER_QUERY_WORKERS; i++) {
+        Ledger__V1__Reply *reply = call_finish(&calls[i]);
+        assert_non_null(reply);
+        assert_int_equal(LEDGER_ERR_OK, (int)reply->code);
+        reply_free(reply);
+        free(bytes[i]);
+    }
+    bool expired = served_log_reaches(f, "reservations expired count=1 due=1");
+    const char *log_text = served_close(&served);
+    if (!held || !ticked || scans_while_held != 0 || !expired) {
+        fail_msg("held %d, ticked %d, scans while held %" PRIu64 ", expired %d:\n%s", held, ticked,
+                 scans_while_held, expired, log_text);
+    }
+    if (atomic_load(&ticks_at_first_scan) != 1) {
+        fail_msg("the sweep waited for the timer's tick %" PRIu64 " instead of a free worker",
+                 (uint64_t)atomic_load(&ticks_at_first_scan));
+    }
+    assert_int_equal(head_before + 1, engine_head_sequence(f->engine));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1763,6 +1921,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_put_map_full_at_maximum, setup_small_map,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_expiry_sweep_commit_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_stop_during_a_sweep_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_sweep_waits_for_a_free_query_worker, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_faults_put_enomem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_put_eio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_allocation, setup, teardown),
