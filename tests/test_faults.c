@@ -977,7 +977,14 @@ static void test_faults_expiry_sweep_commit_fails(void **state)
     const char *log_text = served_end(&served);
     fault_disarm_all();
     assert_int_equal(LEDGER_ERR_OK, served.result);
+    /* The metrics count both sweeps' commits, and the one event appended. */
+    uint64_t commits = atomic_load(&counters->commits);
+    uint64_t appended = atomic_load(&counters->events_appended);
     server_destroy(served.server);
+    if (commits != 2 || appended != 1) {
+        fail_msg("commits %" PRIu64 " (expected 2), events appended %" PRIu64 " (expected 1)",
+                 commits, appended);
+    }
     if (!failed || !expired || fault_commit.fired != 1) {
         fail_msg("failed %d, expired %d, faults fired %lu:\n%s", failed, expired,
                  fault_commit.fired, log_text);
