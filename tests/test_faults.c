@@ -1914,6 +1914,46 @@ static void test_faults_sweep_waits_for_a_free_query_worker(void **state)
     assert_int_equal(head_before + 1, engine_head_sequence(f->engine));
 }
 
+/* A stop asked for while a row query runs on a worker waits for the query,
+ * which is answered, and then finishes. The query is held at its start
+ * until SIGTERM was handled (the log says so). */
+static void test_faults_stop_during_a_row_query(void **state)
+{
+    struct fixture *f = *state;
+    struct served served = {0};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    served_open(f, &served, secret);
+    struct request_spec spec = {.principal_id = "operator", .secret = secret};
+    Ledger__V1__PrincipalsQuery principals = LEDGER__V1__PRINCIPALS_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_PRINCIPALS;
+    query.principals = &principals;
+    size_t size = 0;
+    uint8_t *bytes = request_query(&spec, &query, &size);
+    gate_set(&gate_row_query, true);
+    struct call held;
+    call_start(&held, served.listen, bytes, size);
+    bool reached = gate_reached(&gate_row_query);
+    bool stopping =
+        reached && kill(getpid(), SIGTERM) == 0 && served_log_reaches(f, "stopping signal=SIGTERM");
+    gate_set(&gate_row_query, false);
+    Ledger__V1__Reply *reply = call_finish(&held);
+    bool stopped = served_log_reaches(f, "INFO  stopped");
+    if (!reached || !stopping || !stopped) {
+        /* A server that never stops keeps its thread: not joined. */
+        fail_msg("reached %d, stopping %d, stopped %d", reached, stopping, stopped);
+    }
+    const char *log_text = served_end(&served);
+    assert_int_equal(LEDGER_ERR_OK, served.result);
+    server_destroy(served.server);
+    if (reply == NULL || reply->code != LEDGER__V1__ERROR_CODE__OK || reply->query == NULL ||
+        reply->query->n_principals == 0) {
+        fail_msg("the held query was not answered:\n%s", log_text);
+    }
+    reply_free(reply);
+    free(bytes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1929,6 +1969,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_expiry_sweep_commit_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_stop_during_a_sweep_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_stop_during_a_row_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_sweep_waits_for_a_free_query_worker, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_put_enomem, setup, teardown),
