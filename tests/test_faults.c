@@ -1954,6 +1954,54 @@ static void test_faults_stop_during_a_row_query(void **state)
     free(bytes);
 }
 
+/* Once a stop was asked for, no request is read any more: one sent while the
+ * commit in flight is held gets no answer and is not committed, while the
+ * one in flight is committed and answered. (The late request is given two
+ * seconds to arrive: enough for a daemon that still read to have queued it;
+ * one that does not read never does.) */
+static void test_faults_no_request_read_while_stopping(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t head_before = engine_head_sequence(f->engine);
+    struct served served = {0};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    served_open(f, &served, secret);
+    size_t first_size = 0, late_size = 0;
+    uint8_t *first_bytes = add_partner_request(secret, "stop-read-1", "p-stop-read-1", &first_size);
+    uint8_t *late_bytes = add_partner_request(secret, "stop-read-2", "p-stop-read-2", &late_size);
+    gate_set(&gate_commit, true);
+    struct call first;
+    call_start(&first, served.listen, first_bytes, first_size);
+    bool reached = gate_reached(&gate_commit);
+    bool stopping = reached && kill(getpid(), SIGTERM) == 0 &&
+                    served_log_reaches(f, "stopping signal=SIGTERM inflight=1");
+    Ledger__V1__Reply *late = NULL;
+    if (stopping) {
+        int sock = client_open(served.listen, 2000);
+        late = call_bytes(sock, late_bytes, late_size);
+        nn_close(sock);
+    }
+    gate_set(&gate_commit, false);
+    Ledger__V1__Reply *answered = call_finish(&first);
+    const char *log_text = served_end(&served);
+    if (!reached || !stopping) {
+        fail_msg("reached %d, stopping %d:\n%s", reached, stopping, log_text);
+    }
+    assert_int_equal(LEDGER_ERR_OK, served.result);
+    server_destroy(served.server);
+    assert_non_null(answered);
+    assert_int_equal(LEDGER_ERR_OK, (int)answered->code);
+    reply_free(answered);
+    if (late != NULL) {
+        fail_msg("a request sent while stopping was answered %s: %s",
+                 ledger_err_name((enum ledger_err)late->code), late->message);
+    }
+    /* The first partner only. */
+    assert_int_equal(head_before + 1, engine_head_sequence(f->engine));
+    free(first_bytes);
+    free(late_bytes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1970,6 +2018,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_expiry_sweep_commit_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_stop_during_a_sweep_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_stop_during_a_row_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_no_request_read_while_stopping, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_faults_sweep_waits_for_a_free_query_worker, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_put_enomem, setup, teardown),
