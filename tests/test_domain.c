@@ -800,6 +800,12 @@ static void test_domain_principals(void **state)
                      decide(&OPERATOR, add_principal(&k, "audit-all",
                                                      LEDGER__V1__ROLE__ROLE_AUDITOR, "", "", "")));
     assert_string_equal("", W->out.event.partner_id);
+    /* Recorded under no partner, whatever partner the envelope names. */
+    Ledger__V1__Command *enveloped =
+        add_principal(&k, "audit-all", LEDGER__V1__ROLE__ROLE_AUDITOR, "", "", "");
+    enveloped->partner_id = (char *)"p1";
+    assert_int_equal(LEDGER_ERR_OK, decide(&OPERATOR, enveloped));
+    assert_string_equal("", W->out.event.partner_id);
     refuse_as(&OPERATOR,
               add_principal(&k, "admin-8", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1", "", ""),
               LEDGER_ERR_PARTNER_NOT_FOUND);
