@@ -3258,6 +3258,33 @@ static void test_domain_renew_and_expire(void **state)
     refuse_as(&SYSTEM, expire(&k, other), LEDGER_ERR_PARTNER_NOT_FOUND);
 }
 
+/* A renewal starts at its reservation's expiry, which must be a time the
+ * ledger records: one expiring at the latest such time may still be renewed,
+ * one expiring after it may not. */
+static void test_domain_renew_at_the_latest_time(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    /* Bought a year before the latest time, it expires exactly then. */
+    const int64_t last_us = DATE_US(9999, 12, 31) + DAY_US - 1;
+    assert_true(last_us == LEDGER_TIME_US_MAX);
+    W->now_us = DATE_US(9998, 12, 31) + DAY_US - 1;
+    char at_last[32];
+    snprintf(at_last, sizeof at_last, "%s", buy_reservation(1000));
+    assert_true(domain_find_reservation(W->customer, at_last)->expires_us == last_us);
+    accept(&ADMIN, reservation_renewal(&k, at_last, true));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, renew(&k, at_last, 1000, "USD")));
+    assert_true(W->out.event.reservation_renewed->renewal->starts_us == last_us);
+    /* Bought a microsecond later, it expires after the latest time. */
+    W->now_us += 1;
+    char past_last[32];
+    snprintf(past_last, sizeof past_last, "%s", buy_reservation(1000));
+    accept(&ADMIN, reservation_renewal(&k, past_last, true));
+    refuse_as(&ADMIN, renew(&k, past_last, 1000, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "expires after the latest time the ledger records"));
+}
+
 /* ---- rule 6: savings plans --------------------------------------------------- */
 
 static void test_domain_savings_plan_changes(void **state)
@@ -3730,6 +3757,7 @@ int main(void)
         TEST(test_domain_exchange_bad_replacement_named),
         TEST(test_domain_evolve_exchange_replacements_must_fit),
         TEST(test_domain_renew_and_expire),
+        TEST(test_domain_renew_at_the_latest_time),
         TEST(test_domain_savings_plan_changes),
         TEST(test_domain_cost_visibility),
         TEST(test_domain_evolve_refuses_what_does_not_fit),
