@@ -705,6 +705,66 @@ static void test_domain_onboard_customer(void **state)
     refuse_as(&ADMIN, onboard(&k, "Contoso again"), LEDGER_ERR_CUSTOMER_EXISTS);
 }
 
+/* Every command on a customer but the onboarding needs its partner
+ * registered and the customer onboarded, whatever else the customer's state
+ * would allow: the existence checks come before the rules. */
+static void test_domain_customer_commands_need_partner_and_customer(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const Ledger__V1__PermissionKind R = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    const Ledger__V1__PermissionKind SP =
+        LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ADMIN, permission(&k, true, SP));
+    char rid[32], plan[32];
+    snprintf(rid, sizeof rid, "%s", buy_reservation(1000));
+    accept(&ADMIN, reservation_renewal(&k, rid, true));
+    snprintf(
+        plan, sizeof plan, "%s",
+        seq_id("sp", accept(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100))));
+    const char *returned[] = {rid};
+    for (int missing = 0; missing < 2; missing++) {
+        enum ledger_err expected =
+            missing == 0 ? LEDGER_ERR_PARTNER_NOT_FOUND : LEDGER_ERR_CUSTOMER_NOT_FOUND;
+        W->partner_exists = missing != 0;
+        W->customer->onboarded = missing == 0;
+        refuse_as(&ADMIN, subscription(&k, "sub-9", LEDGER__V1__OFFER__OFFER_AZURE_PLAN), expected);
+        refuse_as(
+            &ADMIN,
+            status(&k, "sub-g", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED),
+            expected);
+        refuse_as(&ADMIN, role(&k, true, "sub-1", "bob", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+                  expected);
+        refuse_as(&ADMIN,
+                  role(&k, false, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+                  expected);
+        refuse_as(&ADMIN, permission(&k, true, R), expected);
+        refuse_as(&ADMIN, permission(&k, false, SP), expected);
+        refuse_as(&ADMIN, plain_reservation(&k, 1000), expected);
+        refuse_as(&ADMIN,
+                  reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-1"),
+                  expected);
+        refuse_as(&ADMIN, reservation_renewal(&k, rid, false), expected);
+        refuse_as(&ADMIN, renew(&k, rid, 1000, "USD"), expected);
+        refuse_as(&ADMIN, exchange(&k, returned, 1, 0, 5000), expected);
+        refuse_as(&ADMIN, cancel(&k, rid, 0, "USD", -1), expected);
+        refuse_as(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100), expected);
+        refuse_as(&ADMIN, plan_scope(&k, plan, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""),
+                  expected);
+        refuse_as(&ADMIN, plan_renewal(&k, plan, false), expected);
+        refuse_as(&ADMIN, plan_cancel(&k, plan), expected);
+        refuse_as(&ADMIN, visibility(&k, true), expected);
+    }
+    /* With both, each of them is decided on the customer's state. */
+    W->partner_exists = true;
+    W->customer->onboarded = true;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, returned, 1, 0, 5000)));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, renew(&k, rid, 1000, "USD")));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, visibility(&k, true)));
+}
+
 static void test_domain_partner_scope(void **state)
 {
     (void)state;
@@ -3709,6 +3769,7 @@ int main(void)
         TEST(test_domain_envelope_refusals),
         TEST(test_domain_refusal_clears_output),
         TEST(test_domain_onboard_customer),
+        TEST(test_domain_customer_commands_need_partner_and_customer),
         TEST(test_domain_partner_scope),
         TEST(test_domain_add_partner),
         TEST(test_domain_principals),
