@@ -1767,6 +1767,16 @@ static void test_domain_customer_purchase_in_an_earlier_grant(void **state)
     plan->business_us = T0 + 15 * DAY_US;
     refuse_as(&ALICE, plan, LEDGER_ERR_PERMISSION_OFF);
     assert_non_null(strstr(W->out.message, "permission 'savings-plans' is off for customer c1"));
+    /* Granted and revoked at one time, it was on at no time: still nothing
+     * to date a purchase in. */
+    accept(&ADMIN,
+           permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS));
+    accept(&ADMIN,
+           permission(&k, false, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS));
+    refuse_as(&ALICE, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100),
+              LEDGER_ERR_PERMISSION_OFF);
+    assert_non_null(strstr(W->out.message, "permission 'savings-plans' is off for customer c1: "
+                                           "ask your partner's admin agent to turn it on"));
 
     /* A billing subscription not active now is refused though it was then. */
     accept(&ADMIN,
