@@ -1624,6 +1624,76 @@ static void test_domain_customer_purchase_under_a_removed_role(void **state)
                                            "Purchaser on subscription sub-1"));
 }
 
+/* Dated at the given business time (0: now). */
+static Ledger__V1__Command *dated(Ledger__V1__Command *c, int64_t business_us)
+{
+    c->business_us = business_us;
+    return c;
+}
+
+/* A refusal for want of a role or a permission names when one was held or
+ * on: an assignment or a grant ended at the time it began was so at no time,
+ * and of two at the same distance from the purchase's date, or held from the
+ * same time, the one named is Owner's, or the earlier grant. */
+static void test_domain_refusal_names_a_time_held(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    accept(&ADMIN, subscription(&k, "sub-2", LEDGER__V1__OFFER__OFFER_AZURE_PLAN));
+    const Ledger__V1__AzureRole OWNER = LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER;
+    const Ledger__V1__AzureRole PURCHASER =
+        LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER;
+    const Ledger__V1__PermissionKind SP =
+        LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    W->now_us = T0 + 100 * DAY_US;
+    accept(&ADMIN,
+           dated(permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS),
+                 T0 + DAY_US));
+
+    /* Assigned and removed at one time: held at no time. */
+    accept(&ADMIN, dated(role(&k, true, "sub-g", "alice", OWNER), T0 + 10 * DAY_US));
+    accept(&ADMIN, dated(role(&k, false, "sub-g", "alice", OWNER), T0 + 10 * DAY_US));
+    refuse_as(&ALICE,
+              reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
+              LEDGER_ERR_ROLE_MISSING);
+    assert_non_null(strstr(W->out.message, "user alice holds neither Owner nor Reservation "
+                                           "Purchaser on subscription sub-g"));
+
+    /* Both held since the same time: Owner is named. */
+    accept(&ADMIN, dated(role(&k, true, "sub-1", "alice", PURCHASER), T0 + 50 * DAY_US));
+    accept(&ADMIN, dated(role(&k, true, "sub-1", "alice", OWNER), T0 + 50 * DAY_US));
+    refuse_as(&ALICE, dated(plain_reservation(&k, 1000), T0 + 40 * DAY_US),
+              LEDGER_ERR_ROLE_MISSING);
+    assert_non_null(strstr(W->out.message, "user alice holds owner on subscription sub-1 since "
+                                           "2025-02-20T00:00:00Z"));
+
+    /* Two removed assignments as far from the purchase's date: Owner's. */
+    accept(&ADMIN, dated(role(&k, true, "sub-2", "alice", OWNER), T0 + 10 * DAY_US));
+    accept(&ADMIN, dated(role(&k, false, "sub-2", "alice", OWNER), T0 + 20 * DAY_US));
+    accept(&ADMIN, dated(role(&k, true, "sub-2", "alice", PURCHASER), T0 + 30 * DAY_US));
+    accept(&ADMIN, dated(role(&k, false, "sub-2", "alice", PURCHASER), T0 + 40 * DAY_US));
+    refuse_as(
+        &ALICE,
+        dated(reservation(&k, "sub-2", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
+              T0 + 25 * DAY_US),
+        LEDGER_ERR_ROLE_MISSING);
+    assert_non_null(strstr(W->out.message, "user alice held owner on subscription sub-2 from "
+                                           "2025-01-11T00:00:00Z until 2025-01-21T00:00:00Z"));
+
+    /* Two past grants as far from the purchase's date: the earlier. */
+    accept(&ADMIN, dated(permission(&k, true, SP), T0 + 10 * DAY_US));
+    accept(&ADMIN, dated(permission(&k, false, SP), T0 + 20 * DAY_US));
+    accept(&ADMIN, dated(permission(&k, true, SP), T0 + 30 * DAY_US));
+    accept(&ADMIN, dated(permission(&k, false, SP), T0 + 40 * DAY_US));
+    refuse_as(&ALICE,
+              dated(savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100), T0 + 25 * DAY_US),
+              LEDGER_ERR_PERMISSION_OFF);
+    assert_non_null(strstr(W->out.message, "permission 'savings-plans' of customer c1 was on from "
+                                           "2025-01-11T00:00:00Z until 2025-01-21T00:00:00Z, not "
+                                           "on 2025-01-26T00:00:00Z"));
+}
+
 /* Refuses a role's assignment or removal dated at `business_us` as out of
  * its role's date order, and checks that the roles did not move. */
 static void refuse_out_of_order(Ledger__V1__Command *c, int64_t business_us, const char *message)
@@ -3794,6 +3864,7 @@ int main(void)
         TEST(test_domain_customer_purchase_conditions),
         TEST(test_domain_customer_purchase_at_its_moment),
         TEST(test_domain_customer_purchase_under_a_removed_role),
+        TEST(test_domain_refusal_names_a_time_held),
         TEST(test_domain_role_history_in_date_order),
         TEST(test_domain_customer_purchase_in_an_earlier_grant),
         TEST(test_domain_permission_history_in_date_order),
