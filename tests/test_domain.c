@@ -2113,6 +2113,27 @@ static void test_domain_reservation_outlasting_a_suspension(void **state)
     accept(&ADMIN, renewal);
     assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED,
                      domain_find_reservation(W->customer, renewing)->state);
+
+    /* Suspended, then disabled at the same time: the refusal names the
+     * first change out of active. */
+    accept(&ADMIN, dated(subscription(&k, "sub-2", LEDGER__V1__OFFER__OFFER_AZURE_PLAN), T0));
+    const int64_t out_us = DATE_US(2025, 6, 1);
+    accept(&ADMIN, dated(status(&k, "sub-2",
+                                LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED),
+                         out_us));
+    accept(&ADMIN,
+           dated(status(&k, "sub-2", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_DISABLED),
+                 out_us));
+    accept(&ADMIN,
+           dated(status(&k, "sub-2", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE),
+                 out_us + 10 * DAY_US));
+    refuse_as(
+        &ADMIN,
+        dated(reservation(&k, "sub-2", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
+              DATE_US(2025, 2, 1)),
+        LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    assert_non_null(
+        strstr(W->out.message, "subscription sub-2 became suspended on 2025-06-01T00:00:00Z"));
 }
 #undef OUTLASTING_REFUSAL
 
