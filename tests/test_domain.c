@@ -2514,8 +2514,34 @@ static void test_domain_scopes(void **state)
             refuse_as(&ADMIN, c, cases[i].expected);
         }
     }
-    /* A target longer than any valid one is refused, not truncated. */
+    /* A resource group as long as a group may be, and one character longer. */
     Ledger__V1__Command *c = plain_reservation(&k, 1000);
+    c->purchase_reservation->scope->kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP;
+    int group_at = snprintf(k.scope_target, sizeof k.scope_target, "sub-1/");
+    memset(k.scope_target + group_at, 'g', LEDGER_ID_LENGTH_MAX);
+    k.scope_target[group_at + LEDGER_ID_LENGTH_MAX] = '\0';
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    k.scope_target[group_at + LEDGER_ID_LENGTH_MAX] = 'g';
+    k.scope_target[group_at + LEDGER_ID_LENGTH_MAX + 1] = '\0';
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_SCOPE);
+    assert_non_null(strstr(W->out.message, "the group must be 1..64 characters"));
+    /* A resource group's subscription part longer than an id. */
+    c = plain_reservation(&k, 1000);
+    c->purchase_reservation->scope->kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP;
+    memset(k.scope_target, 's', LEDGER_ID_LENGTH_MAX + 1);
+    snprintf(k.scope_target + LEDGER_ID_LENGTH_MAX + 1,
+             sizeof k.scope_target - LEDGER_ID_LENGTH_MAX - 1, "/rg");
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_SCOPE);
+    assert_non_null(strstr(W->out.message, "must be \"subscription/group\""));
+    /* A target longer than any valid one is refused, not truncated, from
+     * the first character too many on. */
+    c = plain_reservation(&k, 1000);
+    c->purchase_reservation->scope->kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_MANAGEMENT_GROUP;
+    memset(k.scope_target, 'm', DOMAIN_ID_SIZE * 2);
+    k.scope_target[DOMAIN_ID_SIZE * 2] = '\0';
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_SCOPE);
+    assert_non_null(strstr(W->out.message, "scope.target is longer than 129 characters"));
+    c = plain_reservation(&k, 1000);
     c->purchase_reservation->scope->kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_MANAGEMENT_GROUP;
     memset(k.scope_target, 'm', 140);
     k.scope_target[140] = '\0';
