@@ -599,6 +599,14 @@ static void test_domain_envelope(void **state)
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
     assert_true(W->out.event.business_us == T0 - DAY_US);
     assert_int_equal(2, W->out.event.stream_version);
+
+    /* The latest time the ledger records is a clock's reading and a
+     * business time like any other. */
+    W->now_us = LEDGER_TIME_US_MAX;
+    c->business_us = LEDGER_TIME_US_MAX;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    assert_true(W->out.event.business_us == LEDGER_TIME_US_MAX);
+    assert_true(W->out.event.recorded_us == LEDGER_TIME_US_MAX);
 }
 
 static void test_domain_envelope_refusals(void **state)
