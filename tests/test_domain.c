@@ -2930,13 +2930,20 @@ static void test_domain_customer_reservation_limit(void **state)
     char first[32];
     snprintf(first, sizeof first, "%s", buy_reservation(1000));
     accept(&ADMIN, reservation_renewal(&k, first, true));
-    for (int i = 1; i < LEDGER_CUSTOMER_RESERVATIONS_MAX; i++)
+    for (int i = 1; i < LEDGER_CUSTOMER_RESERVATIONS_MAX - 1; i++)
         accept(&ADMIN, plain_reservation(&k, 1000));
+    /* One short of the limit: an exchange may buy one more, not two. */
+    const char *returned[] = {first};
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, returned, 1, 0, 5000)));
+    exchange(&k, returned, 1, 0, 5000);
+    more_replacement(&k, 5000);
+    refuse_as(&ADMIN, &k.c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "the exchange buys 2"));
+    accept(&ADMIN, plain_reservation(&k, 1000));
     assert_int_equal(LEDGER_CUSTOMER_RESERVATIONS_MAX, W->customer->reservation_count);
     refuse_as(&ADMIN, plain_reservation(&k, 1000), LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(W->out.message, "the most one customer may hold"));
     /* An exchange and a renewal each add a reservation: refused alike. */
-    const char *returned[] = {first};
     refuse_as(&ADMIN, exchange(&k, returned, 1, 0, 5000), LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(W->out.message, "reservations"));
     W->now_us = T0 + YEAR_US;
