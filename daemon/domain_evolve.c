@@ -197,7 +197,7 @@ static enum ledger_err apply_permission(struct domain_customer *customer,
     memset(change, 0, sizeof *change);
     change->kind = kind;
     change->enabled = enabled;
-    change->changed_us = event->business_us;
+    change->changed_us = event_business_us(event);
     actor_from_message(event->actor, &change->changed_by);
     change->sequence = event->sequence;
     customer->permission_on[kind] = enabled;
@@ -217,8 +217,9 @@ static enum ledger_err apply_cancelled(struct domain_customer *customer,
     struct domain_reservation *reservation = active_reservation(customer, body->reservation_id);
     if (reservation == NULL)
         return LEDGER_ERR_CORRUPT;
+    int64_t business_us = event_business_us(event);
     if (customer->refund_count >= LEDGER_CUSTOMER_REFUNDS_MAX)
-        domain__prune_refunds(customer, event->business_us);
+        domain__prune_refunds(customer, business_us);
     void *grown = NULL;
     enum ledger_err err =
         grow(customer->refunds, &customer->refund_capacity, customer->refund_count,
@@ -226,11 +227,11 @@ static enum ledger_err apply_cancelled(struct domain_customer *customer,
     if (err != LEDGER_ERR_OK)
         return err;
     customer->refunds = grown;
-    customer->refunds[customer->refund_count].at_us = event->business_us;
+    customer->refunds[customer->refund_count].at_us = business_us;
     customer->refunds[customer->refund_count].usd_minor = refund_usd.amount_minor;
     customer->refund_count++;
     reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED;
-    reservation->ended_us = event_business_us(event);
+    reservation->ended_us = business_us;
     reservation->last_sequence = event->sequence;
     return LEDGER_ERR_OK;
 }

@@ -43,6 +43,9 @@ struct world {
     bool principal_customer_onboarded;
     bool principal_revoked;
     const char *principal_partner_id;
+    /* accept records events as builds that left business_us 0 did, dated
+     * at their recorded time. */
+    bool record_undated;
     unsigned command_number;
     uint8_t hash[32];
     struct domain_output out;
@@ -503,6 +506,8 @@ static uint64_t accept(const struct domain_principal *principal, const Ledger__V
         fail_msg("%s by %s refused: %s: %s", codec_command_type_name(command->body_case),
                  principal->id, ledger_err_name(err), W->out.message);
     assert_int_equal(W->sequence, W->out.event.sequence);
+    if (W->record_undated)
+        W->out.event.business_us = 0;
     uint8_t *bytes = NULL;
     size_t size = 0;
     assert_int_equal(LEDGER_ERR_OK, codec_pack(&W->out.event.base, &bytes, &size));
@@ -3648,6 +3653,43 @@ static void test_domain_evolve_refuses_what_does_not_fit(void **state)
     assert_int_equal(LEDGER_ERR_INTERNAL, domain_customer_evolve(W->customer, NULL));
 }
 
+/* A record without a business time (business_us 0, as older builds wrote
+ * them) is dated at its recorded time by every rule that reads one: a
+ * permission granted then was off before, and a refund then counts against
+ * the cap. */
+static void test_domain_records_without_business_time(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    char returned[32], cancelled[32], kept[32];
+    snprintf(returned, sizeof returned, "%s", buy_reservation(1000));
+    snprintf(cancelled, sizeof cancelled, "%s", buy_reservation(4000000));
+    snprintf(kept, sizeof kept, "%s", buy_reservation(2000000));
+    W->now_us = T0 + 10 * DAY_US;
+    W->record_undated = true;
+    uint64_t granted = accept(
+        &ADMIN, permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS));
+    accept(&ADMIN, cancel(&k, cancelled, 3500000, "USD", -1));
+    const char *exchanged[] = {returned};
+    accept(&ADMIN, exchange(&k, exchanged, 1, 0, 5000));
+    W->record_undated = false;
+    assert_true(W->customer->permission_changes[0].changed_us == T0 + 10 * DAY_US);
+    assert_true(domain_find_reservation(W->customer, cancelled)->ended_us == T0 + 10 * DAY_US);
+    assert_true(domain_find_reservation(W->customer, returned)->ended_us == T0 + 10 * DAY_US);
+
+    W->now_us = T0 + 20 * DAY_US;
+    Ledger__V1__Command *c = plain_reservation(&k, 1000);
+    c->business_us = T0 + 10 * DAY_US - 1;
+    refuse_as(&ALICE, c, LEDGER_ERR_PERMISSION_OFF);
+    assert_non_null(strstr(W->out.message, "is on since 2025-01-11T00:00:00Z"));
+    assert_int_equal(granted, allowed_at(c, T0 + 10 * DAY_US)->permission_sequence);
+    /* USD 35,000 refunded then and USD 16,000 more would pass USD 50,000. */
+    refuse_as(&ADMIN, cancel(&k, kept, 1600000, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    assert_non_null(strstr(W->out.message, "was refunded USD 35000.00 in the last 365 days"));
+}
+
 static void test_domain_evolve_state_rules(void **state)
 {
     (void)state;
@@ -3970,6 +4012,7 @@ int main(void)
         TEST(test_domain_savings_plan_changes),
         TEST(test_domain_cost_visibility),
         TEST(test_domain_evolve_refuses_what_does_not_fit),
+        TEST(test_domain_records_without_business_time),
         TEST(test_domain_evolve_state_rules),
         TEST(test_domain_limits),
         TEST(test_domain_clone_is_independent),
