@@ -3470,6 +3470,42 @@ static void test_domain_renew_and_expire(void **state)
     refuse_as(&SYSTEM, expire(&k, other), LEDGER_ERR_PARTNER_NOT_FOUND);
 }
 
+/* A renewal is the reservation bought again as it stands: what was bought
+ * (its billing plan, quantity, SKU, region, term), its scope now, and who
+ * bought it; only the prices are the renewal's own. */
+static void test_domain_renewal_keeps_what_was_bought(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ADMIN, permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS));
+    Ledger__V1__Command *c =
+        reservation(&k, "sub-1", "Standard_M8ms", LEDGER__V1__TERM__TERM_P3Y, 3000, "USD");
+    c->purchase_reservation->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    c->purchase_reservation->quantity = 7;
+    c->purchase_reservation->auto_renew = true;
+    char rid[32];
+    snprintf(rid, sizeof rid, "%s", seq_id("res", accept(&ALICE, c)));
+    accept(&ADMIN, reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP,
+                                     "sub-g/rg-1"));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, renew(&k, rid, 3300, "USD")));
+    const Ledger__V1__ReservationPurchased *renewal = W->out.event.reservation_renewed->renewal;
+    assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER, renewal->purchaser);
+    assert_int_equal(LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT, renewal->billing_plan);
+    assert_int_equal(7, renewal->quantity);
+    assert_int_equal(LEDGER__V1__TERM__TERM_P3Y, renewal->term);
+    assert_string_equal("Standard_M8ms", renewal->sku);
+    assert_string_equal("westeurope", renewal->region);
+    assert_string_equal("sub-1", renewal->billing_subscription_id);
+    assert_int_equal(LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP, renewal->scope->kind);
+    assert_string_equal("sub-g/rg-1", renewal->scope->target);
+    assert_int_equal(3300, renewal->price->amount_minor);
+    assert_int_equal(6600, renewal->retail_price->amount_minor);
+    assert_string_equal("USD", renewal->retail_price->currency);
+    assert_null(renewal->allowed_by);
+}
+
 /* A renewal starts at its reservation's expiry, which must be a time the
  * ledger records: one expiring at the latest such time may still be renewed,
  * one expiring after it may not. */
@@ -4008,6 +4044,7 @@ int main(void)
         TEST(test_domain_exchange_bad_replacement_named),
         TEST(test_domain_evolve_exchange_replacements_must_fit),
         TEST(test_domain_renew_and_expire),
+        TEST(test_domain_renewal_keeps_what_was_bought),
         TEST(test_domain_renew_at_the_latest_time),
         TEST(test_domain_savings_plan_changes),
         TEST(test_domain_cost_visibility),
