@@ -2288,6 +2288,20 @@ static void test_domain_partner_purchase(void **state)
     assert_true(e->starts_us == T0);
     assert_true(e->expires_us == T0 + YEAR_US);
     assert_true(domain_partner_visible(&W->out.event));
+    /* What billing reads: the plan, the partner's and the retail price. */
+    Ledger__V1__Command *upfront = plain_reservation(&k, 1000);
+    upfront->purchase_reservation->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, upfront));
+    e = W->out.event.reservation_purchased;
+    assert_int_equal(LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT, e->billing_plan);
+    assert_int_equal(1000, e->price->amount_minor);
+    assert_int_equal(1100, e->retail_price->amount_minor);
+    assert_int_equal(LEDGER_ERR_OK,
+                     decide(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100)));
+    const Ledger__V1__SavingsPlanPurchased *plan = W->out.event.savings_plan_purchased;
+    assert_int_equal(LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY, plan->billing_plan);
+    assert_int_equal(100 * 8760, plan->price->amount_minor);
+    assert_int_equal(100 * 9000, plan->retail_price->amount_minor);
     /* Partner purchases need no permission. */
     accept(&SALES, plain_reservation(&k, 1000));
     refuse_as(&SALES, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100),
