@@ -2382,9 +2382,12 @@ static void test_domain_reservation_field_validation(void **state)
     BAD(r->retail_price = NULL, LEDGER_ERR_INVALID_ARGUMENT);
     BAD(r->price->amount_minor = 0, LEDGER_ERR_INVALID_AMOUNT);
     BAD(r->price->amount_minor = -5, LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, "price.amount_minor -5 is out of range (1.."));
     BAD(r->price->amount_minor = LEDGER_AMOUNT_MINOR_MAX + 1, LEDGER_ERR_INVALID_AMOUNT);
     BAD(r->retail_price->amount_minor = 0, LEDGER_ERR_INVALID_AMOUNT);
     BAD(r->price->currency = "usd", LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, "price.currency must be an ISO 4217 code of three "
+                                           "upper-case letters"));
     BAD(r->price->currency = "US", LEDGER_ERR_INVALID_AMOUNT);
     BAD(r->price->currency = "", LEDGER_ERR_INVALID_AMOUNT);
     /* Three upper-case letters that are no currency of ISO 4217, or that
