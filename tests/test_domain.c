@@ -3706,6 +3706,38 @@ static void test_domain_evolve_refuses_what_does_not_fit(void **state)
     assert_int_equal(LEDGER_ERR_INTERNAL, domain_customer_evolve(W->customer, NULL));
 }
 
+/* Records no decision makes: a reservation or a savings plan whose term
+ * ends when it starts, a role assigned twice (the first assignment held
+ * included). Each is CORRUPT and leaves the state as it was. */
+static void test_domain_evolve_refuses_empty_terms_and_doubled_roles(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    uint64_t version = W->customer->version;
+
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, plain_reservation(&k, 1000)));
+    Ledger__V1__ReservationPurchased *bought = W->out.event.reservation_purchased;
+    bought->expires_us = bought->starts_us;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
+    assert_int_equal(0, W->customer->reservation_count);
+
+    assert_int_equal(LEDGER_ERR_OK,
+                     decide(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100)));
+    Ledger__V1__SavingsPlanPurchased *plan = W->out.event.savings_plan_purchased;
+    plan->expires_us = plan->starts_us;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
+    assert_int_equal(0, W->customer->savings_plan_count);
+
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, role(&k, true, "sub-1", "bob",
+                                                        LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER)));
+    W->out.event.role_assigned->user = "alice";
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
+    assert_int_equal(1, W->customer->role_count);
+    assert_int_equal(version, W->customer->version);
+}
+
 /* A record without a business time (business_us 0, as older builds wrote
  * them) is dated at its recorded time by every rule that reads one: a
  * permission granted then was off before, and a refund then counts against
@@ -4066,6 +4098,7 @@ int main(void)
         TEST(test_domain_savings_plan_changes),
         TEST(test_domain_cost_visibility),
         TEST(test_domain_evolve_refuses_what_does_not_fit),
+        TEST(test_domain_evolve_refuses_empty_terms_and_doubled_roles),
         TEST(test_domain_records_without_business_time),
         TEST(test_domain_evolve_state_rules),
         TEST(test_domain_limits),
