@@ -3738,6 +3738,73 @@ static void test_domain_evolve_refuses_empty_terms_and_doubled_roles(void **stat
     assert_int_equal(version, W->customer->version);
 }
 
+/* A record of a change to a reservation or a savings plan the customer does
+ * not hold (or holds no longer active) is CORRUPT, whatever the change. */
+static void test_domain_evolve_refuses_changes_of_what_is_not_held(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char rid[32], plan[32];
+    snprintf(rid, sizeof rid, "%s", buy_reservation(1000));
+    snprintf(
+        plan, sizeof plan, "%s",
+        seq_id("sp", accept(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100))));
+    uint64_t version = W->customer->version;
+    Ledger__V1__Command *cases[6];
+    struct cmd commands[6];
+    cases[0] =
+        reservation_scope(&commands[0], rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-1");
+    cases[1] = reservation_renewal(&commands[1], rid, true);
+    cases[2] = cancel(&commands[2], rid, 0, "USD", -1);
+    cases[3] = plan_scope(&commands[3], plan, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, "");
+    cases[4] = plan_renewal(&commands[4], plan, false);
+    W->now_us = domain_find_reservation(W->customer, rid)->expires_us;
+    cases[5] = expire(&commands[5], rid);
+    for (size_t i = 0; i < 6; i++) {
+        const struct domain_principal *who = i == 5 ? &SYSTEM : &ADMIN;
+        assert_int_equal(LEDGER_ERR_OK, decide(who, cases[i]));
+        Ledger__V1__Event *event = &W->out.event;
+        switch (event->body_case) {
+        case LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED:
+            event->reservation_scope_changed->reservation_id = "res-999";
+            break;
+        case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET:
+            event->reservation_renewal_set->reservation_id = "res-999";
+            break;
+        case LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED:
+            event->reservation_cancelled->reservation_id = "res-999";
+            break;
+        case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED:
+            event->savings_plan_scope_changed->savings_plan_id = "sp-999";
+            break;
+        case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET:
+            event->savings_plan_renewal_set->savings_plan_id = "sp-999";
+            break;
+        case LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED:
+            event->reservation_expired->reservation_id = "res-999";
+            break;
+        default:
+            fail_msg("case %zu decided %s", i, codec_event_type_name(event->body_case));
+        }
+        if (domain_customer_evolve(W->customer, event) != LEDGER_ERR_CORRUPT)
+            fail_msg("case %zu: %s of what is not held is not CORRUPT", i,
+                     codec_event_type_name(event->body_case));
+    }
+    /* Nor a scope no decision gives, nor a change without its body. */
+    W->now_us = T0;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, cases[0]));
+    W->out.event.reservation_scope_changed->to_scope->kind = (Ledger__V1__ScopeKind)9;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, cases[3]));
+    W->out.event.savings_plan_scope_changed->to_scope = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, visibility(&commands[0], true)));
+    W->out.event.cost_visibility_set = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
+    assert_int_equal(version, W->customer->version);
+}
+
 /* A record without a business time (business_us 0, as older builds wrote
  * them) is dated at its recorded time by every rule that reads one: a
  * permission granted then was off before, and a refund then counts against
@@ -4099,6 +4166,7 @@ int main(void)
         TEST(test_domain_cost_visibility),
         TEST(test_domain_evolve_refuses_what_does_not_fit),
         TEST(test_domain_evolve_refuses_empty_terms_and_doubled_roles),
+        TEST(test_domain_evolve_refuses_changes_of_what_is_not_held),
         TEST(test_domain_records_without_business_time),
         TEST(test_domain_evolve_state_rules),
         TEST(test_domain_limits),
