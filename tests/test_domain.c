@@ -907,6 +907,14 @@ static void test_domain_principals(void **state)
     refuse_as(&OPERATOR,
               add_principal(&k, "s-8", LEDGER__V1__ROLE__ROLE_SALES_AGENT, "p1", "c1", "x"),
               LEDGER_ERR_INVALID_ARGUMENT);
+    /* Either of them alone is refused too. */
+    refuse_as(&OPERATOR,
+              add_principal(&k, "s-8", LEDGER__V1__ROLE__ROLE_SALES_AGENT, "p1", "c1", ""),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "are for customer users only"));
+    refuse_as(&OPERATOR, add_principal(&k, "a-8", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "", "x"),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "are for customer users only"));
     refuse_as(&OPERATOR,
               add_principal(&k, "bad id", LEDGER__V1__ROLE__ROLE_SALES_AGENT, "p1", "", ""),
               LEDGER_ERR_INVALID_ARGUMENT);
