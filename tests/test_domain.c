@@ -2932,20 +2932,25 @@ static void test_domain_refund_list_limit(void **state)
     for (int i = 0; i < count; i++)
         accept(&ADMIN,
                reservation(&k, "sub-1", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P3Y, 10, "USD"));
-    for (int i = 0; i < LEDGER_CUSTOMER_REFUNDS_MAX; i++)
+    for (int i = 0; i < LEDGER_CUSTOMER_REFUNDS_MAX - 1; i++)
         accept(&ADMIN, cancel(&k, seq_id("res", first + (uint64_t)i), 1, "USD", -1));
+    /* The last of them half a year later. */
+    W->now_us = T0 + YEAR_US / 2;
+    accept(&ADMIN,
+           cancel(&k, seq_id("res", first + LEDGER_CUSTOMER_REFUNDS_MAX - 1), 1, "USD", -1));
     assert_int_equal(LEDGER_CUSTOMER_REFUNDS_MAX, W->customer->refund_count);
     const char *next = seq_id("res", first + LEDGER_CUSTOMER_REFUNDS_MAX);
     refuse_as(&ADMIN, cancel(&k, next, 1, "USD", -1), LEDGER_ERR_INVALID_ARGUMENT);
-    W->now_us += YEAR_US;
+    W->now_us = T0 + YEAR_US;
     refuse_as(&ADMIN, cancel(&k, next, 1, "USD", -1), LEDGER_ERR_INVALID_ARGUMENT);
-    W->now_us += YEAR_US - 1;
+    W->now_us = T0 + 2 * YEAR_US - 1;
     refuse_as(&ADMIN, cancel(&k, next, 1, "USD", -1), LEDGER_ERR_INVALID_ARGUMENT);
     /* Two windows on, the refunds can no longer count against the cap of
-     * any cancellation dated a window before this one: they are dropped. */
+     * any cancellation dated a window before this one: they are dropped,
+     * and the younger one is kept. */
     W->now_us += 1;
     accept(&ADMIN, cancel(&k, next, 1, "USD", -1));
-    assert_int_equal(1, W->customer->refund_count);
+    assert_int_equal(2, W->customer->refund_count);
 }
 
 /* ---- per-customer limits ------------------------------------------------------ */
