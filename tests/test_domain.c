@@ -3742,6 +3742,15 @@ static void test_domain_evolve_refuses_empty_terms_and_doubled_roles(void **stat
     plan->expires_us = plan->starts_us;
     assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
     assert_int_equal(0, W->customer->savings_plan_count);
+    /* Nor one without its commitment, or with a scope no decision gives. */
+    plan->expires_us = plan->starts_us + YEAR_US;
+    Ledger__V1__Money *hourly = plan->hourly_commitment;
+    plan->hourly_commitment = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
+    plan->hourly_commitment = hourly;
+    plan->scope->kind = (Ledger__V1__ScopeKind)9;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
+    assert_int_equal(0, W->customer->savings_plan_count);
 
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, role(&k, true, "sub-1", "bob",
                                                         LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER)));
