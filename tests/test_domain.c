@@ -53,6 +53,21 @@ struct world {
 
 static struct world *W;
 
+/* calloc, wrapped on this target (tests/CMakeLists.txt): the next
+ * calloc_failures calls fail. */
+void *__real_calloc(size_t count, size_t size);
+void *__wrap_calloc(size_t count, size_t size);
+static int calloc_failures;
+
+void *__wrap_calloc(size_t count, size_t size)
+{
+    if (calloc_failures > 0) {
+        calloc_failures--;
+        return NULL;
+    }
+    return __real_calloc(count, size);
+}
+
 static const struct domain_principal ADMIN = {"admin-1", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1",
                                               "", ""};
 static const struct domain_principal SALES = {"sales-1", LEDGER__V1__ROLE__ROLE_SALES_AGENT, "p1",
@@ -3827,6 +3842,26 @@ static void test_domain_evolve_refuses_changes_of_what_is_not_held(void **state)
     assert_int_equal(version, W->customer->version);
 }
 
+/* An evolve that runs out of memory for the customer's id index says so
+ * (NO_MEMORY, not CORRUPT: the record is sound) and leaves the state as it
+ * was, so that the same event applies once memory is there. */
+static void test_domain_evolve_out_of_memory_changes_nothing(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    uint64_t version = W->customer->version;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, plain_reservation(&k, 1000)));
+    calloc_failures = 1;
+    assert_int_equal(LEDGER_ERR_NO_MEMORY, domain_customer_evolve(W->customer, &W->out.event));
+    calloc_failures = 0;
+    assert_int_equal(version, W->customer->version);
+    assert_int_equal(0, W->customer->reservation_count);
+    assert_int_equal(LEDGER_ERR_OK, domain_customer_evolve(W->customer, &W->out.event));
+    assert_int_equal(1, W->customer->reservation_count);
+    assert_non_null(domain_find_reservation(W->customer, seq_id("res", W->sequence)));
+}
+
 /* A record without a business time (business_us 0, as older builds wrote
  * them) is dated at its recorded time by every rule that reads one: a
  * permission granted then was off before, and a refund then counts against
@@ -4189,6 +4224,7 @@ int main(void)
         TEST(test_domain_evolve_refuses_what_does_not_fit),
         TEST(test_domain_evolve_refuses_empty_terms_and_doubled_roles),
         TEST(test_domain_evolve_refuses_changes_of_what_is_not_held),
+        TEST(test_domain_evolve_out_of_memory_changes_nothing),
         TEST(test_domain_records_without_business_time),
         TEST(test_domain_evolve_state_rules),
         TEST(test_domain_limits),
