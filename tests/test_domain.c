@@ -3839,6 +3839,14 @@ static void test_domain_evolve_refuses_changes_of_what_is_not_held(void **state)
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, visibility(&commands[0], true)));
     W->out.event.cost_visibility_set = NULL;
     assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
+    /* Nor an exchange returning one reservation twice. */
+    char other[32];
+    snprintf(other, sizeof other, "%s", buy_reservation(1000));
+    version = W->customer->version;
+    const char *both[] = {rid, other};
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&commands[1], both, 2, 0, 5000)));
+    W->out.event.reservation_exchanged->returned_reservation_ids[1] = rid;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
     assert_int_equal(version, W->customer->version);
 }
 
