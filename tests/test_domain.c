@@ -3839,6 +3839,21 @@ static void test_domain_evolve_refuses_changes_of_what_is_not_held(void **state)
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, visibility(&commands[0], true)));
     W->out.event.cost_visibility_set = NULL;
     assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
+    /* Nor a renewal of a reservation not held, nor a grant without its body. */
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, reservation_renewal(&commands[2], rid, true)));
+    assert_int_equal(LEDGER_ERR_OK, domain_customer_evolve(W->customer, &W->out.event));
+    W->sequence++;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, renew(&commands[2], rid, 1000, "USD")));
+    W->out.event.reservation_renewed->reservation_id = "res-999";
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
+    W->out.event.reservation_renewed = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
+    assert_int_equal(
+        LEDGER_ERR_OK,
+        decide(&ADMIN, permission(&commands[2], true,
+                                  LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS)));
+    W->out.event.purchase_permission_granted = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
     /* Nor an exchange returning one reservation twice. */
     char other[32];
     snprintf(other, sizeof other, "%s", buy_reservation(1000));
