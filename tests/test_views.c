@@ -1502,9 +1502,11 @@ static void test_views_activity_bad_input(void **state)
 {
     struct fixture *f = *state;
     Ledger__V1__QueryResult r;
+    /* "A" and "1:" are not all digits: read as digits, they would be 17
+     * and 20, sequences within the log. */
     const char *tokens[] = {
-        "abc", "0",     "-1", "+5", " 5", "5 ", "18446744073709551616", "123456789012345678901",
-        "1.5", "999999" /* past the log's end: no token a query returned */};
+        "abc", "0", "-1", "+5",    " 5", "5 ", "18446744073709551616", "123456789012345678901",
+        "1.5", "A", "1:", "999999" /* past the log's end: no token a query returned */};
     for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
         assert_int_equal(activity(f, &auditor, "", "", 0, 0, 0, tokens[i], &r),
                          LEDGER_ERR_INVALID_ARGUMENT);
