@@ -2297,6 +2297,9 @@ static void test_views_partner_exists(void **state)
     assert_int_equal(views_partner_exists(txn, "", &exists), LEDGER_ERR_INVALID_ARGUMENT);
     assert_true(exists); /* untouched on failure */
     assert_int_equal(views_partner_exists(txn, "p 1", &exists), LEDGER_ERR_INVALID_ARGUMENT);
+    /* No transaction or nowhere to answer: the caller's mistake, said so. */
+    assert_int_equal(views_partner_exists(NULL, "p-1", &exists), LEDGER_ERR_INTERNAL);
+    assert_int_equal(views_partner_exists(txn, "p-1", NULL), LEDGER_ERR_INTERNAL);
     store_abort(txn);
 }
 
