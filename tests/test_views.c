@@ -3078,6 +3078,48 @@ static void test_views_expiries_due(void **state)
     store_abort(txn);
 }
 
+/* A reservation row whose key names no partner (no NUL in it), or a
+ * partner id longer than any id, is a damaged view: the walk for due
+ * expiries says CORRUPT rather than expiring it for a partner it cannot
+ * name. Each key is tried in a write transaction that is then dropped. */
+static void test_views_expiries_due_damaged_key(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__ReservationRow row = LEDGER__V1__RESERVATION_ROW__INIT;
+    row.reservation_id = "res-z";
+    row.customer_id = "c-1";
+    row.state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE;
+    row.expires_us = utc(2026, 1, 1);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_ok(codec_pack(&row.base, &bytes, &size));
+    /* Both sort before every row the views wrote ('p' of "p-1"). */
+    static const char no_partner[] = "orphan-row";
+    char long_partner[LEDGER_ID_LENGTH_MAX + 16];
+    memset(long_partner, 'a', LEDGER_ID_LENGTH_MAX + 1);
+    memcpy(long_partner + LEDGER_ID_LENGTH_MAX + 1, "\0c-1\0res-z", 10);
+    const struct {
+        const void *key;
+        size_t size;
+    } keys[] = {
+        {no_partner, sizeof no_partner - 1},
+        {long_partner, LEDGER_ID_LENGTH_MAX + 1 + 10},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        struct store_txn *txn = NULL;
+        assert_ok(store_begin(f->store, true, &txn));
+        assert_ok(store_put(txn, STORE_DB_RESERVATION, keys[i].key, keys[i].size, bytes, size));
+        struct expiries_seen seen = {0};
+        struct store_position position = {0};
+        assert_int_equal(
+            views_expiries_due(txn, utc(2040, 1, 1), 32, SIZE_MAX, &position, expiry_seen, &seen),
+            LEDGER_ERR_CORRUPT);
+        assert_int_equal(seen.count, 0);
+        store_abort(txn);
+    }
+    free(bytes);
+}
+
 /* Where an entry of each views database comes from: its key as text and
  * the sequence the entry records (key or row), none for a partner's name,
  * a key no writer makes, or a row that does not decode. */
@@ -3170,6 +3212,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_views_expiries_due, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_expiries_due_damaged_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_current, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_unknown_customer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_as_of, setup, teardown),
