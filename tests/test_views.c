@@ -2033,6 +2033,74 @@ static void test_views_exchange_detail_of_many(void **state)
                      6000);
 }
 
+/* An exchange returning the most reservations, each with the longest id
+ * there is, is billed one refund row whose charge id names every one of
+ * them, joined by ','. */
+static void test_views_exchange_of_most_returns(void **state)
+{
+    struct fixture *f = *state;
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    const Ledger__V1__BillingPlan upfront = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    const Ledger__V1__Term p1y = LEDGER__V1__TERM__TERM_P1Y;
+    static char ids[LEDGER_EXCHANGE_RETURNS_MAX][LEDGER_ID_LENGTH_MAX + 1];
+    static char joined[LEDGER_EXCHANGE_RETURNS_MAX * (LEDGER_ID_LENGTH_MAX + 1)];
+    char *returned[LEDGER_EXCHANGE_RETURNS_MAX];
+    size_t used = 0;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    for (size_t i = 0; i < LEDGER_EXCHANGE_RETURNS_MAX; i++) {
+        snprintf(ids[i], sizeof ids[i], "res-%060zu", i);
+        assert_int_equal(strlen(ids[i]), LEDGER_ID_LENGTH_MAX);
+        returned[i] = ids[i];
+        used +=
+            (size_t)snprintf(joined + used, sizeof joined - used, "%s%s", i > 0 ? "," : "", ids[i]);
+        reservation_purchased(f, "p-1", "c-1", &actor_admin, ids[i], "ord-r", partner, upfront, p1y,
+                              1000, 1000, utc(2026, 10, 1));
+    }
+    int64_t t = utc(2026, 11, 5);
+    struct purchase replacement;
+    purchase_fill(&replacement, "res-all", "ord-all", partner, upfront, p1y, 40000, 40000, t);
+    Ledger__V1__ReservationExchanged body = LEDGER__V1__RESERVATION_EXCHANGED__INIT;
+    Ledger__V1__Money money = LEDGER__V1__MONEY__INIT;
+    money.amount_minor = 3000;
+    money.currency = "USD";
+    Ledger__V1__ReservationPurchased *replacements[1] = {&replacement.message};
+    body.n_returned_reservation_ids = LEDGER_EXCHANGE_RETURNS_MAX;
+    body.returned_reservation_ids = returned;
+    body.refund = &money;
+    body.remaining_commitment = &money;
+    body.n_replacements = 1;
+    body.replacements = replacements;
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED;
+    e.reservation_exchanged = &body;
+    uint64_t exchange = emit(f, &e, "p-1", "c-1", &actor_admin, t);
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+
+    Ledger__V1__QueryResult r;
+    assert_ok(billing(f, &partner_staff, "2026-11", "c-1", &r));
+    const Ledger__V1__BillingRow *refund = NULL;
+    for (size_t i = 0; i < r.n_billing; i++) {
+        if (r.billing[i]->sequence == exchange && strcmp(r.billing[i]->charge, "refund") == 0) {
+            assert_null(refund);
+            refund = r.billing[i];
+        }
+    }
+    refund = must(refund, "the exchange's refund row");
+    assert_string_equal(refund->charge_id, joined);
+    assert_int_equal(strlen(refund->charge_id),
+                     LEDGER_EXCHANGE_RETURNS_MAX * (LEDGER_ID_LENGTH_MAX + 1) - 1);
+    assert_string_equal(refund->order_id, "ord-all");
+    assert_int_equal(refund->partner_amount->amount_minor, -3000);
+    views_result_clear(&r);
+    assert_ok(reservations(f, &partner_staff, "c-1", 0, 0, &r));
+    for (size_t i = 0; i < LEDGER_EXCHANGE_RETURNS_MAX; i++) {
+        assert_int_equal(find_reservation(&r, ids[i])->state,
+                         LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED);
+    }
+    views_result_clear(&r);
+}
+
 static void test_views_billing_bad_input(void **state)
 {
     struct fixture *f = *state;
@@ -3230,6 +3298,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_billing_at_tree_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_exchange_several_replacements, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_exchange_detail_of_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_exchange_of_most_returns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_renewal_starts_at_expiry, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_bad_input, setup, teardown),
