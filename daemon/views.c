@@ -2060,6 +2060,74 @@ static bool principal_keep(const struct collect *c, const ProtobufCMessage *row)
            (customer_id[0] == '\0' || strcmp(text(p->customer_id), customer_id) == 0);
 }
 
+/* The replacements of one exchange share its sequence, and the rows' keys
+ * sort them by id ("res-27-10" before "res-27-2"): lists each exchange's in
+ * the order the exchange bought them, as its orders and an "as of" replay
+ * list them. The list is sorted by sequence. */
+static enum ledger_err reservations_exchange_order(struct store_txn *txn, struct row_list *list)
+{
+    enum ledger_err err = LEDGER_ERR_OK;
+    size_t run_end = 0;
+    for (size_t i = 0; err == LEDGER_ERR_OK && i < list->count; i = run_end) {
+        run_end = i + 1;
+        while (run_end < list->count && list->entries[run_end].order == list->entries[i].order) {
+            run_end++;
+        }
+        if (run_end - i == 1) {
+            continue;
+        }
+        struct store_val record;
+        Ledger__V1__Event *event = NULL;
+        err = store_record(txn, list->entries[i].order, &record);
+        if (err == LEDGER_ERR_NOT_FOUND) {
+            err = LEDGER_ERR_CORRUPT;
+        }
+        if (err == LEDGER_ERR_OK) {
+            err = codec_event_unpack(record.data, record.size, &event);
+        }
+        if (err != LEDGER_ERR_OK) {
+            break;
+        }
+        /* Only an exchange buys more than one reservation. */
+        const Ledger__V1__ReservationExchanged *x =
+            event->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED
+                ? event->reservation_exchanged
+                : NULL;
+        size_t places[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+        if (x == NULL || run_end - i > LEDGER_EXCHANGE_REPLACEMENTS_MAX) {
+            err = LEDGER_ERR_CORRUPT;
+        }
+        for (size_t k = i; err == LEDGER_ERR_OK && k < run_end; k++) {
+            const char *id =
+                text(((const Ledger__V1__ReservationRow *)list->entries[k].row)->reservation_id);
+            size_t place = 0;
+            while (place < x->n_replacements &&
+                   (x->replacements[place] == NULL ||
+                    strcmp(text(x->replacements[place]->reservation_id), id) != 0)) {
+                place++;
+            }
+            if (place == x->n_replacements) {
+                err = LEDGER_ERR_CORRUPT;
+            }
+            places[k - i] = place;
+        }
+        codec_event_free(event);
+        /* At most LEDGER_EXCHANGE_REPLACEMENTS_MAX rows: insertion sort. */
+        for (size_t k = i + 1; err == LEDGER_ERR_OK && k < run_end; k++) {
+            struct row_entry entry = list->entries[k];
+            size_t place = places[k - i], at = k;
+            while (at > i && places[at - 1 - i] > place) {
+                list->entries[at] = list->entries[at - 1];
+                places[at - i] = places[at - 1 - i];
+                at--;
+            }
+            list->entries[at] = entry;
+            places[at - i] = place;
+        }
+    }
+    return err;
+}
+
 static enum ledger_err query_reservations(struct store_txn *txn, const struct views_scope *scope,
                                           const Ledger__V1__ReservationsQuery *q,
                                           struct row_list *list, char message[VIEWS_MESSAGE_SIZE])
@@ -2085,6 +2153,9 @@ static enum ledger_err query_reservations(struct store_txn *txn, const struct vi
                         .scope = scope};
     err = scan_prefix(txn, STORE_DB_RESERVATION, &prefix, collect_one, &c);
     row_list_sort(list);
+    if (err == LEDGER_ERR_OK) {
+        err = reservations_exchange_order(txn, list);
+    }
     return err;
 }
 

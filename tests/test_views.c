@@ -929,6 +929,64 @@ static void test_views_reservations_as_of(void **state)
     views_result_clear(&replayed);
 }
 
+/* The replacements of one exchange are listed in the order the exchange
+ * bought them, as their orders are, and not by id: the engine names the
+ * tenth "res-N-10", which sorts before "res-N-2". As of the head the
+ * replay lists them the same, byte for byte. */
+static void test_views_reservations_exchange_order(void **state)
+{
+    struct fixture *f = *state;
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    const Ledger__V1__BillingPlan upfront = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    const Ledger__V1__Term p1y = LEDGER__V1__TERM__TERM_P1Y;
+    enum { COUNT = 11 };
+    assert_ok(store_begin(f->store, true, &f->txn));
+    reservation_purchased(f, "p-1", "c-1", &actor_admin, "res-m", "ord-m", partner, upfront, p1y,
+                          1200, 1200, utc(2026, 2, 1));
+    int64_t t = utc(2026, 4, 10);
+    struct purchase bought[COUNT];
+    char ids[COUNT][2][16];
+    for (size_t i = 0; i < COUNT; i++) {
+        snprintf(ids[i][0], sizeof ids[i][0], i == 0 ? "res-30" : "res-30-%zu", i + 1);
+        snprintf(ids[i][1], sizeof ids[i][1], i == 0 ? "ord-30" : "ord-30-%zu", i + 1);
+        purchase_fill(&bought[i], ids[i][0], ids[i][1], partner, upfront, p1y, 100, 100, t);
+    }
+    uint64_t exchange = reservation_exchanged_for(f, "res-m", 0, bought, COUNT, t);
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+
+    Ledger__V1__QueryResult now, replayed;
+    assert_ok(reservations(f, &partner_staff, "c-1", 0, 0, &now));
+    size_t first = 0;
+    while (first < now.n_reservations && now.reservations[first]->sequence != exchange) {
+        first++;
+    }
+    assert_int_equal(now.n_reservations, first + COUNT);
+    for (size_t i = 0; i < COUNT; i++) {
+        assert_string_equal(now.reservations[first + i]->reservation_id, ids[i][0]);
+    }
+    assert_ok(reservations(f, &partner_staff, "c-1", 0, exchange, &replayed));
+    assert_int_equal(now.n_reservations, replayed.n_reservations);
+    for (size_t i = 0; i < now.n_reservations; i++) {
+        pack_equal(&now.reservations[i]->base, &replayed.reservations[i]->base);
+    }
+    views_result_clear(&now);
+    views_result_clear(&replayed);
+
+    Ledger__V1__OrdersQuery oq = LEDGER__V1__ORDERS_QUERY__INIT;
+    oq.customer_id = "c-1";
+    oq.from_us = t;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_ORDERS;
+    q.orders = &oq;
+    assert_ok(run(f, &partner_staff, &q, &now));
+    assert_int_equal(now.n_orders, COUNT);
+    for (size_t i = 0; i < COUNT; i++) {
+        assert_string_equal(now.orders[i]->reservation_id, ids[i][0]);
+    }
+    views_result_clear(&now);
+}
+
 /* --- tests: orders and savings plans ---------------------------------------------------------- */
 
 static void test_views_orders(void **state)
@@ -3284,6 +3342,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_reservations_current, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_unknown_customer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_as_of, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_reservations_exchange_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_orders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plans_partner_facing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plans_as_of, setup, teardown),
