@@ -1266,6 +1266,20 @@ static void test_views_permissions(void **state)
     assert_ok(permissions(f, "c-2", true, 0, 0, &r));
     assert_int_equal(r.n_permissions, 0);
     views_result_clear(&r);
+    /* The same for a customer whose keys sort before every switch stored
+     * (nothing before it to step back to). */
+    assert_ok(store_begin(f->store, true, &f->txn));
+    customer_onboarded(f, "p-1", "a-1", &actor_admin, utc(2025, 9, 2));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    assert_ok(permissions(f, "a-1", false, 0, 0, &r));
+    assert_int_equal(r.n_permissions, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_false(r.permissions[i]->enabled);
+        assert_int_equal(r.permissions[i]->sequence, 0);
+        assert_string_equal(r.permissions[i]->customer_id, "a-1");
+    }
+    views_result_clear(&r);
 
     /* As of 2025-02-01: reservations on, savings plans never set. */
     assert_ok(permissions(f, "c-1", false, utc(2025, 2, 1), 0, &r));
