@@ -2525,6 +2525,22 @@ static void test_views_apply_refuses_inconsistent_events(void **state)
     e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED;
     e.reservation_purchased = &p.message;
     assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    /* The revocation of a principal, and a change to a savings plan, the
+     * views never saw. */
+    Ledger__V1__PrincipalRevoked revoked = LEDGER__V1__PRINCIPAL_REVOKED__INIT;
+    revoked.principal_id = "nobody";
+    e.partner_id = "";
+    e.customer_id = "";
+    e.body_case = LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED;
+    e.principal_revoked = &revoked;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    Ledger__V1__SavingsPlanRenewalSet renewal = LEDGER__V1__SAVINGS_PLAN_RENEWAL_SET__INIT;
+    renewal.savings_plan_id = "sp-zzz";
+    e.partner_id = "p-1";
+    e.customer_id = "c-1";
+    e.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET;
+    e.savings_plan_renewal_set = &renewal;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
     store_abort(txn);
 }
 
