@@ -1834,6 +1834,34 @@ static void test_views_billing_five_year_monthly(void **state)
     views_result_clear(&r);
 }
 
+/* Months are named by all four digits of their year: a purchase of the
+ * twenty-second century is billed in its own month, found by that month's
+ * name, and none of the months before it. */
+static void test_views_billing_month_of_another_century(void **state)
+{
+    struct fixture *f = *state;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    reservation_purchased(f, "p-1", "c-2", &actor_admin, "res-2150", "ord-2150",
+                          LEDGER__V1__PURCHASER__PURCHASER_PARTNER,
+                          LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT,
+                          LEDGER__V1__TERM__TERM_P1Y, 4321, 5000, utc(2150, 6, 10));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    Ledger__V1__QueryResult r;
+    assert_ok(billing(f, &partner_staff, "2150-06", "c-2", &r));
+    assert_int_equal(r.n_billing, 1);
+    assert_string_equal(r.billing[0]->month, "2150-06");
+    assert_string_equal(r.billing[0]->charge_id, "res-2150");
+    assert_int_equal(r.billing[0]->partner_amount->amount_minor, 4321);
+    views_result_clear(&r);
+    const char *before[] = {"2150-05", "2050-06", "2149-06"};
+    for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
+        assert_ok(billing(f, &partner_staff, before[i], "c-2", &r));
+        assert_int_equal(r.n_billing, 0);
+        views_result_clear(&r);
+    }
+}
+
 /* How many of a month's rows carry `charge_id` and `charge`, as of tree_size. */
 static size_t rows_of(struct fixture *f, const char *month, uint64_t tree_size,
                       const char *charge_id, const char *charge)
@@ -3384,6 +3412,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_activity_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_months, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_five_year_monthly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_month_of_another_century, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_at_tree_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_exchange_several_replacements, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_exchange_detail_of_many, setup, teardown),
