@@ -1570,6 +1570,46 @@ static void test_views_activity_filters(void **state)
                      LEDGER_ERR_PARTNER_MISMATCH);
 }
 
+/* Scope changes to and from the longest target there is (a resource group:
+ * a subscription id and a group name of 64 characters each) are written
+ * out whole in the activity detail. */
+static void test_views_activity_longest_scope(void **state)
+{
+    struct fixture *f = *state;
+    char target[2 * LEDGER_ID_LENGTH_MAX + 2];
+    memset(target, 's', LEDGER_ID_LENGTH_MAX);
+    target[LEDGER_ID_LENGTH_MAX] = '/';
+    memset(target + LEDGER_ID_LENGTH_MAX + 1, 'g', LEDGER_ID_LENGTH_MAX);
+    target[2 * LEDGER_ID_LENGTH_MAX + 1] = '\0';
+    Ledger__V1__Scope group = LEDGER__V1__SCOPE__INIT;
+    group.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP;
+    group.target = target;
+    Ledger__V1__ReservationScopeChanged body = LEDGER__V1__RESERVATION_SCOPE_CHANGED__INIT;
+    body.reservation_id = "res-a";
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED;
+    e.reservation_scope_changed = &body;
+    int64_t t = utc(2025, 10, 1);
+    assert_ok(store_begin(f->store, true, &f->txn));
+    body.from_scope = &scope_shared;
+    body.to_scope = &group;
+    emit(f, &e, "p-1", "c-1", &actor_admin, t);
+    body.from_scope = &group;
+    body.to_scope = &scope_shared;
+    emit(f, &e, "p-1", "c-1", &actor_admin, t + 1);
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    char to[512], from[512];
+    snprintf(to, sizeof to, "res-a scope shared -> resource-group %s", target);
+    snprintf(from, sizeof from, "res-a scope resource-group %s -> shared", target);
+    Ledger__V1__QueryResult r;
+    assert_ok(activity(f, &auditor, "c-1", "", t, t + 2, 0, "", &r));
+    assert_int_equal(r.n_activity, 2);
+    assert_string_equal(r.activity[0]->detail, from);
+    assert_string_equal(r.activity[1]->detail, to);
+    views_result_clear(&r);
+}
+
 static void test_views_activity_bad_input(void **state)
 {
     struct fixture *f = *state;
@@ -3410,6 +3450,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_activity_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_activity_longest_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_months, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_five_year_monthly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_month_of_another_century, setup,
