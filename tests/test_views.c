@@ -2609,6 +2609,15 @@ static void test_views_apply_refuses_inconsistent_events(void **state)
     e.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET;
     e.savings_plan_renewal_set = &renewal;
     assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    /* A customer's stream naming an event the log does not hold: its replay
+     * (an "as of" answer) is CORRUPT, not a customer without that event. */
+    uint64_t version = 0;
+    assert_ok(store_stream_add(txn, "p-1", "c-2", SEQ_LAST + 100, &version));
+    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+    struct domain_customer *customer = NULL;
+    assert_int_equal(views_customer_state(txn, "p-1", "c-2", &as_of, &customer),
+                     LEDGER_ERR_CORRUPT);
+    assert_null(customer);
     store_abort(txn);
 }
 
