@@ -2,7 +2,7 @@
  * test_engine.c: the command pipeline of daemon/engine.c end to end, without
  * sockets: initialization, idempotent retries, expected versions, batch
  * atomicity, group commit isolation, restart, map growth, the data-directory
- * lock, and the log queries (events, heads, proofs, explain).
+ * lock, and the log queries (events, heads, proofs, explain, stats).
  * Method: a fresh data directory per test; commands built as protobuf structs,
  * packed, and executed through engine_execute as the daemon does.
  */
@@ -949,6 +949,48 @@ static enum ledger_err query_code(struct fixture *f, const struct engine_princip
         assert_true(strlen(message) > 10);
     }
     return err;
+}
+
+/* The operator's stats answer names each figure of the store once: the
+ * head, the map's size, its largest size, the bytes in use, and the reader
+ * slots in use and there are. */
+static void test_engine_stats_name_each_store_figure(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(add_partner(f, "p1"), LEDGER_ERR_OK);
+    Ledger__V1__StatsQuery stats = LEDGER__V1__STATS_QUERY__INIT;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_STATS;
+    q.stats = &stats;
+    Ledger__V1__QueryResult *result = NULL;
+    char message[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(
+        engine_query(f->engine, &f->operator_principal, &q, f->now_us, &result, message),
+        LEDGER_ERR_OK);
+    static const char *const names[] = {
+        "ledger_head_sequence",  "ledger_map_bytes",    "ledger_map_bytes_max",
+        "ledger_map_used_bytes", "ledger_readers_used", "ledger_readers_max",
+    };
+    double values[sizeof names / sizeof names[0]];
+    for (size_t n = 0; n < sizeof names / sizeof names[0]; n++) {
+        size_t found = 0;
+        for (size_t i = 0; i < result->n_stats; i++) {
+            if (strcmp(result->stats[i]->name, names[n]) == 0) {
+                assert_string_equal(result->stats[i]->labels, "");
+                values[n] = result->stats[i]->value;
+                found++;
+            }
+        }
+        if (found != 1) {
+            fail_msg("%s is in the stats answer %zu times", names[n], found);
+        }
+    }
+    assert_int_equal(result->n_stats, sizeof names / sizeof names[0]);
+    assert_true(values[0] == (double)head(f));
+    assert_true(values[1] > 0 && values[1] <= values[2]);
+    assert_true(values[3] > 0 && values[3] <= values[1]);
+    assert_true(values[4] <= values[5] && values[5] > 0);
+    engine_result_free(result);
 }
 
 /* A customer's savings plan purchase is explained by its savings-plans
@@ -1904,6 +1946,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_exchange_of_the_most_reservations, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_expiries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_stats_name_each_store_figure, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
