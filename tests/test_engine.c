@@ -1872,6 +1872,29 @@ static void store_legacy_principal(struct fixture *f, const char *id, bool revok
 /* A principal row named like the ledger's own principals (possible before
  * the prefix was reserved) neither authenticates nor stops the schedule:
  * revoked, its row is not the schedule's. */
+/* A purchase by a principal whose row names no PrincipalAdded (a row
+ * stored before principals were events) cannot be explained: the role that
+ * allowed it is not in the log, and explain says CORRUPT rather than
+ * answering without it or looking for event 0. */
+static void test_engine_explain_principal_without_its_event(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    store_legacy_principal(f, "legacy-admin", false);
+    struct engine_principal legacy =
+        make_principal("legacy-admin", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p1", "", "");
+    struct engine_request request;
+    assert_int_equal(buy_reservation(f, &legacy, "c1", "s1", &request), LEDGER_ERR_OK);
+    uint64_t purchase = appended_sequence(&request);
+    struct engine_principal auditor =
+        make_principal("auditor-1", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "", "");
+    Ledger__V1__ExplainQuery explain;
+    Ledger__V1__Query q;
+    explain_query(&q, &explain, purchase);
+    char message[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_CORRUPT);
+}
+
 static void test_engine_reserved_principal_rows(void **state)
 {
     struct fixture *f = *state;
@@ -1947,6 +1970,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_expiries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_stats_name_each_store_figure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_explain_principal_without_its_event, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
