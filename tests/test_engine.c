@@ -2,10 +2,11 @@
  * test_engine.c: the command pipeline of daemon/engine.c end to end, without
  * sockets: initialization, idempotent retries, expected versions, batch
  * atomicity, group commit isolation, restart, map growth, the data-directory
- * lock, and the log queries (events, heads, proofs, explain, stats).
+ * lock, the log queries (events, heads, proofs, explain, stats) and backups.
  * Method: a fresh data directory per test; commands built as protobuf structs,
  * packed, and executed through engine_execute as the daemon does.
  */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1872,6 +1873,36 @@ static void store_legacy_principal(struct fixture *f, const char *id, bool revok
 /* A principal row named like the ledger's own principals (possible before
  * the prefix was reserved) neither authenticates nor stops the schedule:
  * revoked, its row is not the schedule's. */
+/* A backup goes into a directory whose name is as long as a file name may
+ * be (NAME_MAX); one character more is refused before anything is made. */
+static void test_engine_backup_name_of_name_max(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(add_partner(f, "p1"), LEDGER_ERR_OK);
+    char root[512];
+    test_make_dir(root, sizeof root, "engine-backup");
+    char dir[512 + NAME_MAX + 8];
+    int used = snprintf(dir, sizeof dir, "%s/", root);
+    assert_true(used > 0);
+    memset(dir + used, 'b', NAME_MAX + 1);
+    dir[(size_t)used + NAME_MAX + 1] = '\0';
+    Ledger__V1__BackupQuery backup = LEDGER__V1__BACKUP_QUERY__INIT;
+    backup.directory = dir;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_BACKUP;
+    q.backup = &backup;
+    char message[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(query_code(f, &f->operator_principal, &q, message),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(message, "name a new directory"));
+    dir[(size_t)used + NAME_MAX] = '\0';
+    assert_int_equal(query_code(f, &f->operator_principal, &q, message), LEDGER_ERR_OK);
+    struct stat info;
+    assert_int_equal(stat(dir, &info), 0);
+    assert_true(S_ISDIR(info.st_mode));
+    test_remove_dir(root);
+}
+
 /* A purchase by a principal whose row names no PrincipalAdded (a row
  * stored before principals were events) cannot be explained: the role that
  * allowed it is not in the log, and explain says CORRUPT rather than
@@ -1970,6 +2001,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_expiries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_stats_name_each_store_figure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_backup_name_of_name_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_principal_without_its_event, setup,
                                         teardown),
     };
