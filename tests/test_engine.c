@@ -1874,7 +1874,8 @@ static void store_legacy_principal(struct fixture *f, const char *id, bool revok
  * the prefix was reserved) neither authenticates nor stops the schedule:
  * revoked, its row is not the schedule's. */
 /* A backup goes into a directory whose name is as long as a file name may
- * be (NAME_MAX); one character more is refused before anything is made. */
+ * be (NAME_MAX); one character more, or "." or "..", is refused before
+ * anything is made. */
 static void test_engine_backup_name_of_name_max(void **state)
 {
     struct fixture *f = *state;
@@ -1895,6 +1896,16 @@ static void test_engine_backup_name_of_name_max(void **state)
     assert_int_equal(query_code(f, &f->operator_principal, &q, message),
                      LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(message, "name a new directory"));
+    /* "." and ".." name no new directory either, though both exist. */
+    char dots[512 + 8];
+    backup.directory = dots;
+    for (size_t i = 1; i <= 2; i++) {
+        snprintf(dots, sizeof dots, "%s/%s", root, i == 1 ? "." : "..");
+        assert_int_equal(query_code(f, &f->operator_principal, &q, message),
+                         LEDGER_ERR_INVALID_ARGUMENT);
+        assert_non_null(strstr(message, "name a new directory"));
+    }
+    backup.directory = dir;
     dir[(size_t)used + NAME_MAX] = '\0';
     assert_int_equal(query_code(f, &f->operator_principal, &q, message), LEDGER_ERR_OK);
     struct stat info;
