@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1914,6 +1915,38 @@ static void test_engine_backup_name_of_name_max(void **state)
     test_remove_dir(root);
 }
 
+/* The head engine_backup signs beside the copy is dated when the backup
+ * was made, to the microsecond of the clock. */
+static void test_engine_backup_head_dated_now(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(add_partner(f, "p1"), LEDGER_ERR_OK);
+    char root[512];
+    test_make_dir(root, sizeof root, "engine-backup");
+    char dir[600], head_path[640];
+    snprintf(dir, sizeof dir, "%s/copy", root);
+    snprintf(head_path, sizeof head_path, "%s/head.pb", dir);
+    struct timespec before, after;
+    clock_gettime(CLOCK_REALTIME, &before);
+    assert_int_equal(engine_backup(f->engine, dir), LEDGER_ERR_OK);
+    clock_gettime(CLOCK_REALTIME, &after);
+    FILE *file = fopen(head_path, "rb");
+    assert_non_null(file);
+    uint8_t bytes[1024];
+    size_t size = fread(bytes, 1, sizeof bytes, file);
+    fclose(file);
+    assert_true(size > 0 && size < sizeof bytes);
+    uint64_t tree_size = head(f);
+    Ledger__V1__SignedHead *signed_head = ledger__v1__signed_head__unpack(NULL, size, bytes);
+    assert_non_null(signed_head);
+    int64_t from_us = (int64_t)before.tv_sec * 1000000 + before.tv_nsec / 1000;
+    int64_t to_us = (int64_t)after.tv_sec * 1000000 + after.tv_nsec / 1000;
+    assert_true(signed_head->timestamp_us >= from_us && signed_head->timestamp_us <= to_us);
+    assert_int_equal(signed_head->tree_size, tree_size);
+    ledger__v1__signed_head__free_unpacked(signed_head, NULL);
+    test_remove_dir(root);
+}
+
 /* A purchase by a principal whose row names no PrincipalAdded (a row
  * stored before principals were events) cannot be explained: the role that
  * allowed it is not in the log, and explain says CORRUPT rather than
@@ -2013,6 +2046,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_expiries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_stats_name_each_store_figure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_backup_name_of_name_max, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_backup_head_dated_now, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_principal_without_its_event, setup,
                                         teardown),
     };
