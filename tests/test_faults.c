@@ -1699,6 +1699,16 @@ static bool served_log_reaches(struct fixture *f, const char *text)
     return false;
 }
 
+/* Once a call waits at `gate`, stops the served server with SIGTERM and waits
+ * for its log to say `stopping_line`. *reached says whether the call came;
+ * the result, whether the stop was logged. The gate stays closed. */
+static bool stop_when_held(struct fixture *f, struct gate *gate, const char *stopping_line,
+                           bool *reached)
+{
+    *reached = gate_reached(gate);
+    return *reached && kill(getpid(), SIGTERM) == 0 && served_log_reaches(f, stopping_line);
+}
+
 /* A second signal while the daemon stops (an operator's Ctrl-C after a
  * SIGTERM, a service manager's SIGTERM after a Ctrl-C) is logged and
  * changes nothing: the commit in flight still ends, its request is
@@ -1806,9 +1816,8 @@ static void test_faults_stop_during_a_sweep_commit(void **state)
      * start. */
     gate_set(&gate_commit, true);
     served_start(f, 1, &served);
-    bool reached = gate_reached(&gate_commit);
-    bool stopping = reached && kill(getpid(), SIGTERM) == 0 &&
-                    served_log_reaches(f, "stopping signal=SIGTERM inflight=0");
+    bool reached = false;
+    bool stopping = stop_when_held(f, &gate_commit, "stopping signal=SIGTERM inflight=0", &reached);
     gate_set(&gate_commit, false);
     const char *log_text = served_end(&served);
     if (!reached || !stopping) {
@@ -1839,9 +1848,8 @@ static void test_faults_stop_during_a_sweep_scan(void **state)
      * reservation due. */
     gate_set(&gate_scan, true);
     served_start(f, 1, &served);
-    bool reached = gate_reached(&gate_scan);
-    bool stopping = reached && kill(getpid(), SIGTERM) == 0 &&
-                    served_log_reaches(f, "stopping signal=SIGTERM inflight=0");
+    bool reached = false;
+    bool stopping = stop_when_held(f, &gate_scan, "stopping signal=SIGTERM inflight=0", &reached);
     gate_set(&gate_scan, false);
     bool stopped = served_log_reaches(f, "INFO  stopped");
     if (!reached || !stopping || !stopped) {
@@ -1933,9 +1941,8 @@ static void test_faults_stop_during_a_row_query(void **state)
     gate_set(&gate_row_query, true);
     struct call held;
     call_start(&held, served.listen, bytes, size);
-    bool reached = gate_reached(&gate_row_query);
-    bool stopping =
-        reached && kill(getpid(), SIGTERM) == 0 && served_log_reaches(f, "stopping signal=SIGTERM");
+    bool reached = false;
+    bool stopping = stop_when_held(f, &gate_row_query, "stopping signal=SIGTERM", &reached);
     gate_set(&gate_row_query, false);
     Ledger__V1__Reply *reply = call_finish(&held);
     bool stopped = served_log_reaches(f, "INFO  stopped");
@@ -1972,9 +1979,8 @@ static void test_faults_no_request_read_while_stopping(void **state)
     gate_set(&gate_commit, true);
     struct call first;
     call_start(&first, served.listen, first_bytes, first_size);
-    bool reached = gate_reached(&gate_commit);
-    bool stopping = reached && kill(getpid(), SIGTERM) == 0 &&
-                    served_log_reaches(f, "stopping signal=SIGTERM inflight=1");
+    bool reached = false;
+    bool stopping = stop_when_held(f, &gate_commit, "stopping signal=SIGTERM inflight=1", &reached);
     Ledger__V1__Reply *late = NULL;
     if (stopping) {
         int sock = client_open(served.listen, 2000);
