@@ -744,6 +744,33 @@ static void test_merkle_inclusion_edge_cases(void **state)
     free(leaves);
 }
 
+/* The deepest inclusion path, 64 hashes (the first leaf of a tree of 2^63 + 1
+ * leaves: 63 siblings inside the left half, then the lone right leaf), verifies;
+ * one hash more is refused. */
+static void test_merkle_inclusion_deepest_path(void **state)
+{
+    (void)state;
+    uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+    const uint8_t(*proof)[MERKLE_HASH_BYTES] = (const uint8_t(*)[MERKLE_HASH_BYTES])path;
+    uint8_t leaf[MERKLE_HASH_BYTES];
+    uint8_t root[MERKLE_HASH_BYTES];
+    uint8_t parent[MERKLE_HASH_BYTES];
+    test_leaf(0, leaf);
+    memcpy(root, leaf, sizeof root);
+    for (uint64_t i = 0; i < 65; i++) {
+        test_leaf(i + 1, path[i]);
+        if (i < 64) {
+            crypto_node_hash(root, path[i], parent);
+            memcpy(root, parent, sizeof root);
+        }
+    }
+    uint64_t size = (UINT64_C(1) << 63) + 1;
+    assert_true(merkle_verify_inclusion(leaf, 0, size, proof, 64, root));
+    assert_false(merkle_verify_inclusion(leaf, 0, size, proof, 63, root));
+    assert_false(merkle_verify_inclusion(leaf, 0, size, proof, 65, root));
+    assert_false(merkle_verify_inclusion(leaf, 0, size - 1, proof, 64, root));
+}
+
 static void test_merkle_node_errors_pass_through(void **state)
 {
     (void)state;
@@ -1405,6 +1432,7 @@ int main(void)
         cmocka_unit_test(test_merkle_consistency_tampering_refused),
         cmocka_unit_test(test_merkle_consistency_edge_cases),
         cmocka_unit_test(test_merkle_inclusion_edge_cases),
+        cmocka_unit_test(test_merkle_inclusion_deepest_path),
         cmocka_unit_test(test_merkle_node_errors_pass_through),
         cmocka_unit_test(test_merkle_large_tree_100003),
         cmocka_unit_test(test_merkle_builder_matches_every_size),
