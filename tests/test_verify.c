@@ -1823,6 +1823,43 @@ static void test_verify_leaf_hashes_past_the_log_are_read_to_their_end(void **st
     test_remove_dir(dir);
 }
 
+/* A stored Merkle node damaged in the file (its LMDB node's size made 16 MiB
+ * larger, past the file's end): it cannot be read whole, and the verifier
+ * names the node's range instead of passing over it. */
+static void test_verify_unreadable_merkle_node_is_named(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], phrase[64];
+    copy_backup(w, "merkle-unreadable", dir);
+    uint8_t key[9 + MERKLE_HASH_BYTES] = {1}; /* level 1, index 3: sequences 7..8 */
+    store_u64_to_key(3, key + 1);
+    struct raw raw;
+    MDB_dbi merkle = raw_open(&raw, dir, "merkle");
+    MDB_val k = {9, key}, v;
+    assert_int_equal(mdb_get(raw.txn, merkle, &k, &v), MDB_SUCCESS);
+    assert_int_equal(v.mv_size, MERKLE_HASH_BYTES);
+    memcpy(key + 9, v.mv_data, MERKLE_HASH_BYTES);
+    mdb_txn_abort(raw.txn);
+    mdb_env_close(raw.env);
+    /* The leaf node: the data size's low and high 16 bits, flags, the key's
+     * size, the key, then the hash. */
+    long size = 0;
+    uint8_t *bytes = data_file_read(dir, &size);
+    long node = find_once(bytes, size, key, sizeof key) - 8;
+    assert_true(node >= 0);
+    assert_int_equal(bytes[node] | bytes[node + 1] << 8, MERKLE_HASH_BYTES);
+    assert_int_equal(bytes[node + 2] | bytes[node + 3] << 8, 0);
+    bytes[node + 3] = 1;
+    data_file_write(dir, bytes, size);
+    sequence_phrase(7, phrase);
+    struct outcome o;
+    const char *args[] = {"--no-views", dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 1, phrase, "the stored Merkle node over sequences 7..8");
+    expect_one_failure(&o);
+    test_remove_dir(dir);
+}
+
 /* Raises by one the entry count in LMDB's header of the database `name`
  * (the log's or the leaves', which count w->head entries), in the copy in
  * `dir`. The header is the main database's node of `name`: 48 bytes of data
@@ -2258,6 +2295,7 @@ int main(void)
         cmocka_unit_test(test_verify_view_entries_without_and_with_a_sequence),
         cmocka_unit_test(test_verify_bad_heads_fail),
         cmocka_unit_test(test_verify_extra_merkle_entries_fail),
+        cmocka_unit_test(test_verify_unreadable_merkle_node_is_named),
         cmocka_unit_test(test_verify_layout_1_backup),
         cmocka_unit_test(test_verify_unfinished_rebuild),
         cmocka_unit_test(test_verify_unreadable_views_layout_fails),
