@@ -500,6 +500,18 @@ static void test_codec_money_validator(void **state)
     }
     money.currency = "JPY";
     assert_true(codec_money_valid(&money, true));
+    /* Both ends of the alphabet are letters; the characters next to them
+     * ('@' and '[') are not. */
+    const char *edges[] = {"ZAR", "NZD", "CZK", "AUD", "AZN"};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        money.currency = (char *)edges[i];
+        assert_true(codec_money_valid(&money, false));
+    }
+    const char *outside[] = {"@UD", "US[", "[AR", "NZ@"};
+    for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+        money.currency = (char *)outside[i];
+        assert_false(codec_money_valid(&money, false));
+    }
     assert_false(codec_money_valid(NULL, false));
     money.currency = NULL;
     assert_false(codec_money_valid(&money, false));
