@@ -722,7 +722,11 @@ static void test_engine_refusals_append_nothing(void **state)
     Ledger__V1__Command no_id = grant_command("c1", &body);
     no_id.command_id = "";
     ProtobufCBinaryData no_id_data = pack_command(&no_id);
-    assert_int_equal(run_bytes(f, &f->admin, &no_id_data, 1, NULL), LEDGER_ERR_INVALID_ARGUMENT);
+    struct engine_request request;
+    assert_int_equal(run_bytes(f, &f->admin, &no_id_data, 1, &request),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(request.message, "command_id must be 1..64 characters"));
+    engine_request_clear(&request);
     free(no_id_data.data);
     /* An empty batch and one over the limit (refused before any command of
      * it is read: its commands are garbage). */
@@ -732,7 +736,6 @@ static void test_engine_refusals_append_nothing(void **state)
     for (size_t i = 0; i < LEDGER_BATCH_COMMANDS_DEFAULT + 1; i++) {
         many[i] = data;
     }
-    struct engine_request request;
     assert_int_equal(run_bytes(f, &f->admin, many, LEDGER_BATCH_COMMANDS_DEFAULT + 1, &request),
                      LEDGER_ERR_BATCH_TOO_LARGE);
     char expected[ENGINE_MESSAGE_SIZE];
