@@ -1950,6 +1950,23 @@ static void test_engine_backup_head_dated_now(void **state)
     test_remove_dir(root);
 }
 
+/* A head-signing key file is read as what it holds: the data directory's
+ * own head.key is one; a principal's key file, and a path that opens but
+ * cannot be read (a directory), are refused, each saying why. */
+static void test_engine_head_key_file_checked(void **state)
+{
+    struct fixture *f = *state;
+    char path[640], message[ENGINE_MESSAGE_SIZE];
+    snprintf(path, sizeof path, "%s/head.key", f->dir);
+    assert_int_equal(engine_check_head_key_file(path, NULL, message), LEDGER_ERR_OK);
+    snprintf(path, sizeof path, "%s/operator.key", f->dir);
+    assert_int_equal(engine_check_head_key_file(path, NULL, message), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(message, "a principal's secret"));
+    /* fopen takes a directory; reading it fails. */
+    assert_int_equal(engine_check_head_key_file(f->dir, NULL, message), LEDGER_ERR_IO_ERROR);
+    assert_string_equal(message, "it cannot be read");
+}
+
 /* A purchase by a principal whose row names no PrincipalAdded (a row
  * stored before principals were events) cannot be explained: the role that
  * allowed it is not in the log, and explain says CORRUPT rather than
@@ -2050,6 +2067,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_stats_name_each_store_figure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_backup_name_of_name_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_backup_head_dated_now, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_head_key_file_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_principal_without_its_event, setup,
                                         teardown),
     };
