@@ -370,6 +370,29 @@ static void test_engine_init_writes_operator_key(void **state)
     assert_int_equal(engine_init(&options, "operator", path), LEDGER_ERR_PRINCIPAL_EXISTS);
 }
 
+/* The operator's key file is written through a temporary file named after
+ * it: a path that fits but whose temporary name would not is refused before
+ * anything is written, and init leaves no ledger behind. */
+static void test_engine_init_key_path_without_room_for_its_temp(void **state)
+{
+    struct fixture *f = *state;
+    char dir[640];
+    snprintf(dir, sizeof dir, "%s/fresh", f->dir);
+    char *key_path = malloc(PATH_MAX);
+    assert_non_null(key_path);
+    int n = snprintf(key_path, PATH_MAX, "%s/", dir);
+    assert_true(n > 0 && n < PATH_MAX - 8);
+    /* PATH_MAX - 2 characters: the path and its NUL fit, "<path>.tmp" does not. */
+    memset(key_path + n, 'k', (size_t)(PATH_MAX - 2 - n));
+    key_path[PATH_MAX - 2] = '\0';
+    struct engine_options options = {.data_dir = dir};
+    assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_false(engine_present(dir));
+    struct stat st;
+    assert_int_equal(stat(dir, &st), -1);
+    free(key_path);
+}
+
 static void test_engine_second_open_is_locked(void **state)
 {
     struct fixture *f = *state;
@@ -2035,6 +2058,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_engine_reserved_principal_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_init_writes_operator_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_init_key_path_without_room_for_its_temp, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_engine_second_open_is_locked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_unknown_principal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_retry_same_content_is_duplicate, setup,
