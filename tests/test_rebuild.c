@@ -7,7 +7,8 @@
  * row changed behind the ledger's back must be reported as exactly that view
  * and be repaired by the rebuild. A record of a schema version this build
  * does not know must stop the rebuild (CORRUPT) rather than be projected with
- * an older meaning.
+ * an older meaning, and so must a record whose bytes were changed on disk
+ * (they no longer hash to the leaf stored with them).
  * Method: a seeded history (tests/support/histgen.h) of LEDGER_REBUILD_EVENTS
  * events (default 100,000) is driven through engine_execute in groups of many
  * requests, each request an atomic batch of consecutive commands of one
@@ -374,12 +375,72 @@ static void test_rebuild_refuses_schema_version_zero(void **state)
     check_unknown_version(f->engine, 0);
 }
 
+/* Replaces every occurrence of `from` in `path` by `to` (of the same
+ * length); returns how many there were. */
+static unsigned file_replace(const char *path, const char *from, const char *to)
+{
+    FILE *file = fopen(path, "r+b");
+    assert_non_null(file);
+    assert_int_equal(fseek(file, 0, SEEK_END), 0);
+    long size = ftell(file);
+    assert_true(size > 0);
+    char *bytes = malloc((size_t)size);
+    assert_non_null(bytes);
+    rewind(file);
+    assert_int_equal(fread(bytes, 1, (size_t)size, file), (size_t)size);
+    size_t length = strlen(from);
+    assert_int_equal(strlen(to), length);
+    unsigned found = 0;
+    for (size_t i = 0; i + length <= (size_t)size; i++) {
+        if (memcmp(bytes + i, from, length) == 0) {
+            memcpy(bytes + i, to, length);
+            found++;
+        }
+    }
+    rewind(file);
+    assert_int_equal(fwrite(bytes, 1, (size_t)size, file), (size_t)size);
+    assert_int_equal(fclose(file), 0);
+    free(bytes);
+    return found;
+}
+
+/* A record whose bytes were changed behind the ledger's back no longer
+ * hashes to the leaf stored with it: the rebuild stops there as CORRUPT and
+ * names the record and what is wrong with it. */
+static void test_rebuild_refuses_a_record_changed_on_disk(void **state)
+{
+    struct fixture *f = *state;
+    append_partner_record(f->engine, "p-changed-on-disk", LEDGER_SCHEMA_VERSION);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
+    uint64_t changed = store_last_sequence(txn);
+    store_abort(txn);
+    engine_close(f->engine);
+    f->engine = NULL;
+    char path[600];
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    /* Only the record (never projected) names the partner. */
+    assert_true(file_replace(path, "p-changed-on-disk", "p-changed-on-DISK") > 0);
+    struct engine_options options = {.data_dir = f->dir, .no_sync = true};
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+    struct report report;
+    unsigned differences = UINT32_MAX;
+    assert_int_equal(engine_rebuild(f->engine, NULL, &report, report_view, &differences),
+                     LEDGER_ERR_CORRUPT);
+    assert_int_equal(differences, UINT32_MAX);
+    char why[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(engine_rebuild_failure(f->engine, why), changed);
+    assert_string_equal(why, "the record's bytes do not match its stored leaf hash");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_newer_schema_version, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_schema_version_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_record_changed_on_disk, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_digests_without_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_small_ledger_names_the_tampered_view, setup,
                                         teardown),
