@@ -621,6 +621,55 @@ static void test_engine_revocation_seen_within_group(void **state)
     free(grant_data.data);
 }
 
+/* A principal row that no longer decodes is the storage's failure, not the
+ * request's: the whole group fails CORRUPT and none of its requests, not
+ * even those of other principals, is committed. */
+static void test_engine_unreadable_principal_row_fails_the_group(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    uint64_t before = head(f);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), true, &txn), LEDGER_ERR_OK);
+    const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x01};
+    assert_int_equal(store_put(txn, STORE_DB_PRINCIPAL, f->admin.id, strlen(f->admin.id), garbage,
+                               sizeof garbage),
+                     LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    Ledger__V1__AddPartner partner = LEDGER__V1__ADD_PARTNER__INIT;
+    partner.partner_id = "p2";
+    partner.name = "Northwind";
+    Ledger__V1__Command add = LEDGER__V1__COMMAND__INIT;
+    add.command_id = "group-partner";
+    add.body_case = LEDGER__V1__COMMAND__BODY_ADD_PARTNER;
+    add.add_partner = &partner;
+    add.partner_id = "p2";
+    ProtobufCBinaryData add_data = pack_command(&add);
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command grant = grant_command("c1", &body);
+    body.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    grant.command_id = "group-grant";
+    ProtobufCBinaryData grant_data = pack_command(&grant);
+    struct engine_request requests[2] = {
+        {.principal = &f->operator_principal, .commands = &add_data, .command_count = 1},
+        {.principal = &f->admin, .commands = &grant_data, .command_count = 1},
+    };
+    assert_int_equal(engine_execute(f->engine, requests, 2, f->now_us), LEDGER_ERR_CORRUPT);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(requests[i].err, LEDGER_ERR_CORRUPT);
+        assert_null(requests[i].results);
+    }
+    assert_int_equal(head(f), before);
+    /* Alone, the operator's request is committed as new. */
+    struct engine_request alone;
+    assert_int_equal(run_bytes(f, &f->operator_principal, &add_data, 1, &alone), LEDGER_ERR_OK);
+    assert_false(alone.results[0].message.duplicate);
+    assert_int_equal(head(f), before + 1);
+    engine_request_clear(&alone);
+    free(add_data.data);
+    free(grant_data.data);
+}
+
 /* Single-command requests change the group's customer state in place; a
  * longer batch works on its own copy. A batch refused part way in the middle
  * of a group must leave no trace in the state the later requests see. */
@@ -2070,6 +2119,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_group_isolates_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_revocation_seen_within_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_group_mixes_single_and_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_unreadable_principal_row_fails_the_group, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_engine_state_cache_byte_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_refusals_append_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_customer_purchase_and_explain, setup, teardown),
