@@ -748,6 +748,18 @@ static void test_engine_state_cache_byte_bound(void **state)
     assert_true(usage.bytes > 0 && usage.bytes <= usage.bytes_max);
     assert_int_equal(usage.bytes_max, LEDGER_STATE_CACHE_BYTES_MAX);
     assert_int_equal(usage.clears, 0);
+    /* The bytes are those of the states held: a state taken from the cache
+     * for a command that changes nothing goes back counted once. */
+    uint64_t held = usage.bytes;
+    for (int i = 0; i < 3; i++) {
+        Ledger__V1__GrantPermission unknown_body;
+        Ledger__V1__Command unknown = grant_command("c1", &unknown_body);
+        unknown.check_version = 1;
+        unknown.expected_version = 1000;
+        assert_int_equal(run(f, &f->admin, &unknown, NULL), LEDGER_ERR_VERSION_CONFLICT);
+        engine_state_cache(f->engine, &usage);
+        assert_int_equal(usage.bytes, held);
+    }
 
     engine_close(f->engine);
     struct engine_options tiny = {.data_dir = f->dir, .state_cache_bytes_max = 1};
