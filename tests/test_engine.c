@@ -831,6 +831,49 @@ static void test_engine_refusals_append_nothing(void **state)
     assert_int_equal(head(f), before);
 }
 
+/* A batch may hold as many commands as the engine was opened with, and
+ * no more. */
+static void test_engine_batch_of_the_most_commands(void **state)
+{
+    struct fixture *f = *state;
+    engine_close(f->engine);
+    struct engine_options options = {.data_dir = f->dir, .batch_commands_max = 3};
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+    uint64_t before = head(f);
+    Ledger__V1__AddPartner bodies[4];
+    Ledger__V1__Command commands[4];
+    char partners[4][16], ids[4][16];
+    ProtobufCBinaryData data[4];
+    for (int i = 0; i < 4; i++) {
+        Ledger__V1__AddPartner body_init = LEDGER__V1__ADD_PARTNER__INIT;
+        Ledger__V1__Command command_init = LEDGER__V1__COMMAND__INIT;
+        bodies[i] = body_init;
+        commands[i] = command_init;
+        snprintf(partners[i], sizeof partners[i], "p-most-%d", i);
+        snprintf(ids[i], sizeof ids[i], "most-%d", i);
+        bodies[i].partner_id = partners[i];
+        bodies[i].name = "Contoso Ltd";
+        commands[i].command_id = ids[i];
+        commands[i].partner_id = partners[i];
+        commands[i].body_case = LEDGER__V1__COMMAND__BODY_ADD_PARTNER;
+        commands[i].add_partner = &bodies[i];
+        data[i] = pack_command(&commands[i]);
+    }
+    struct engine_request request;
+    assert_int_equal(run_bytes(f, &f->operator_principal, data, 4, &request),
+                     LEDGER_ERR_BATCH_TOO_LARGE);
+    assert_non_null(strstr(request.message, "at most 3 are allowed"));
+    engine_request_clear(&request);
+    assert_int_equal(head(f), before);
+    assert_int_equal(run_bytes(f, &f->operator_principal, data, 3, &request), LEDGER_ERR_OK);
+    assert_int_equal(request.results[2].message.first_sequence, before + 3);
+    engine_request_clear(&request);
+    assert_int_equal(head(f), before + 3);
+    for (int i = 0; i < 4; i++) {
+        free(data[i].data);
+    }
+}
+
 static void test_engine_customer_purchase_and_explain(void **state)
 {
     struct fixture *f = *state;
@@ -2135,6 +2178,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_state_cache_byte_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_refusals_append_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_batch_of_the_most_commands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_customer_purchase_and_explain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_back_dated_purchase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_events_paging_and_scope, setup, teardown),
