@@ -12,7 +12,8 @@
  * duplicate), the in-memory state is not ahead of the log (the retry is not
  * refused as if the first attempt had happened), and after reopening the
  * directory every view equals a fresh replay (engine_rebuild finds 0
- * differences).
+ * differences). The cache of refused requests (replay.c) whose allocation
+ * fails is NO_MEMORY and makes no cache.
  *
  * Method: link-time wrapping (-Wl,--wrap=..., set on this target only in
  * tests/CMakeLists.txt). Each __wrap_ function calls the real one unless a
@@ -65,6 +66,7 @@
 
 #include "engine.h"
 #include "rawproto.h"
+#include "replay.h"
 #include "server.h"
 #include "sweep.h"
 #include "test_util.h"
@@ -1157,6 +1159,28 @@ static void test_faults_allocation(void **state)
     expect_views_replay(f);
 }
 
+static void test_faults_replay_cache_allocation(void **state)
+{
+    (void)state;
+    /* The cache of refused requests makes three allocations: whichever
+     * fails, it is NO_MEMORY and no cache is made. */
+    for (long nth = 1; nth <= 3; nth++) {
+        struct replay_cache *cache = NULL;
+        fault_arm(&fault_alloc, nth, ENOMEM);
+        assert_int_equal(replay_cache_new(4, &cache), LEDGER_ERR_NO_MEMORY);
+        fault_disarm_all();
+        assert_int_equal(fault_alloc.fired, 1);
+        assert_null(cache);
+    }
+    struct replay_cache *cache = NULL;
+    fault_arm(&fault_alloc, 4, ENOMEM);
+    assert_int_equal(replay_cache_new(4, &cache), LEDGER_ERR_OK);
+    fault_disarm_all();
+    assert_int_equal(fault_alloc.fired, 0);
+    assert_int_equal(replay_cache_count(cache), 0);
+    replay_cache_free(cache);
+}
+
 static void test_faults_group_fails_together(void **state)
 {
     struct fixture *f = *state;
@@ -2011,6 +2035,7 @@ static void test_faults_no_request_read_while_stopping(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_faults_replay_cache_allocation),
         cmocka_unit_test_setup_teardown(test_faults_commit_eio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_commit_enospc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_write_cut_short_by_full_disk, setup, teardown),
