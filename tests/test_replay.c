@@ -77,6 +77,26 @@ static void test_replay_full_forgets_oldest(void **state)
     replay_cache_free(cache);
 }
 
+/* A ring filled without a lookup in between: every entry is found, the
+ * oldest too, whatever slots the later ones probed. */
+static void test_replay_full_ring_remembers_every_entry(void **state)
+{
+    (void)state;
+    enum { CAPACITY = 256 };
+    struct replay_cache *cache = NULL;
+    assert_int_equal(replay_cache_new(CAPACITY, &cache), LEDGER_ERR_OK);
+    uint8_t mac[32];
+    for (uint64_t n = 0; n < CAPACITY; n++) {
+        mac_of(n, mac);
+        assert_false(replay_cache_remember(cache, "p", mac, 32, 1000, 0, LEDGER_ERR_FORBIDDEN));
+    }
+    for (uint64_t n = 0; n < CAPACITY; n++) {
+        mac_of(n, mac);
+        assert_int_equal(replay_cache_find(cache, "p", mac, 32, 0), LEDGER_ERR_FORBIDDEN);
+    }
+    replay_cache_free(cache);
+}
+
 /* Many times the capacity, with times that move on, against a plain list of
  * what must be remembered. */
 static void test_replay_matches_a_model(void **state)
@@ -124,6 +144,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_remember_and_find),
         cmocka_unit_test(test_replay_full_forgets_oldest),
+        cmocka_unit_test(test_replay_full_ring_remembers_every_entry),
         cmocka_unit_test(test_replay_matches_a_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
