@@ -97,6 +97,30 @@ static void test_replay_full_ring_remembers_every_entry(void **state)
     replay_cache_free(cache);
 }
 
+/* Remembering alone, many times the capacity with the oldest forgotten each
+ * time, keeps the index usable: slots of forgotten entries are reclaimed, so
+ * a lookup always ends (at an empty slot) and the last entries are found. */
+static void test_replay_remembering_alone_reclaims_slots(void **state)
+{
+    (void)state;
+    enum { CAPACITY = 4, ROUNDS = 10000 };
+    struct replay_cache *cache = NULL;
+    assert_int_equal(replay_cache_new(CAPACITY, &cache), LEDGER_ERR_OK);
+    uint8_t mac[32];
+    for (uint64_t n = 0; n < ROUNDS; n++) {
+        mac_of(n, mac);
+        assert_int_equal(replay_cache_remember(cache, "p", mac, 32, 1000, 0, LEDGER_ERR_FORBIDDEN),
+                         n >= CAPACITY);
+    }
+    for (uint64_t n = ROUNDS - CAPACITY; n < ROUNDS; n++) {
+        mac_of(n, mac);
+        assert_int_equal(replay_cache_find(cache, "p", mac, 32, 0), LEDGER_ERR_FORBIDDEN);
+    }
+    mac_of(ROUNDS, mac);
+    assert_int_equal(replay_cache_find(cache, "p", mac, 32, 0), LEDGER_ERR_OK);
+    replay_cache_free(cache);
+}
+
 /* Many times the capacity, with times that move on, against a plain list of
  * what must be remembered. */
 static void test_replay_matches_a_model(void **state)
@@ -145,6 +169,7 @@ int main(void)
         cmocka_unit_test(test_replay_remember_and_find),
         cmocka_unit_test(test_replay_full_forgets_oldest),
         cmocka_unit_test(test_replay_full_ring_remembers_every_entry),
+        cmocka_unit_test(test_replay_remembering_alone_reclaims_slots),
         cmocka_unit_test(test_replay_matches_a_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
