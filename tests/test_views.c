@@ -626,6 +626,20 @@ static enum ledger_err reservations(struct fixture *f, const struct views_scope 
     return run(f, scope, &q, result);
 }
 
+/* The orders of `customer_id` ordered at or after `from_us` (0: all). */
+static enum ledger_err orders_query(struct fixture *f, const struct views_scope *scope,
+                                    const char *customer_id, int64_t from_us,
+                                    Ledger__V1__QueryResult *result)
+{
+    Ledger__V1__OrdersQuery oq = LEDGER__V1__ORDERS_QUERY__INIT;
+    oq.customer_id = (char *)customer_id;
+    oq.from_us = from_us;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_ORDERS;
+    q.orders = &oq;
+    return run(f, scope, &q, result);
+}
+
 static enum ledger_err permissions(struct fixture *f, const char *customer_id, bool history,
                                    int64_t time_us, uint64_t sequence,
                                    Ledger__V1__QueryResult *result)
@@ -973,13 +987,7 @@ static void test_views_reservations_exchange_order(void **state)
     views_result_clear(&now);
     views_result_clear(&replayed);
 
-    Ledger__V1__OrdersQuery oq = LEDGER__V1__ORDERS_QUERY__INIT;
-    oq.customer_id = "c-1";
-    oq.from_us = t;
-    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
-    q.kind_case = LEDGER__V1__QUERY__KIND_ORDERS;
-    q.orders = &oq;
-    assert_ok(run(f, &partner_staff, &q, &now));
+    assert_ok(orders_query(f, &partner_staff, "c-1", t, &now));
     assert_int_equal(now.n_orders, COUNT);
     for (size_t i = 0; i < COUNT; i++) {
         assert_string_equal(now.orders[i]->reservation_id, ids[i][0]);
@@ -2061,13 +2069,7 @@ static void test_views_exchange_several_replacements(void **state)
     views_result_clear(&r);
 
     /* One order per replacement, in their order, after the earlier ones. */
-    Ledger__V1__OrdersQuery oq = LEDGER__V1__ORDERS_QUERY__INIT;
-    oq.customer_id = "c-1";
-    oq.from_us = t;
-    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
-    q.kind_case = LEDGER__V1__QUERY__KIND_ORDERS;
-    q.orders = &oq;
-    assert_ok(run(f, &partner_staff, &q, &r));
+    assert_ok(orders_query(f, &partner_staff, "c-1", t, &r));
     assert_int_equal(r.n_orders, 3);
     const char *orders[] = {"ord-x1", "ord-x-2", "ord-x-3"};
     const char *ids[] = {"res-x", "res-x-2", "res-x-3"};
@@ -3089,13 +3091,8 @@ static void check_customer(struct fixture *f, const char *partner_id, const char
         }
     }
     /* Every reservation has its order. */
-    Ledger__V1__OrdersQuery oq = LEDGER__V1__ORDERS_QUERY__INIT;
-    oq.customer_id = (char *)customer_id;
-    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
-    q.kind_case = LEDGER__V1__QUERY__KIND_ORDERS;
-    q.orders = &oq;
     Ledger__V1__QueryResult orders;
-    assert_ok(run(f, &scope, &q, &orders));
+    assert_ok(orders_query(f, &scope, customer_id, 0, &orders));
     assert_int_equal(orders.n_orders, now.n_reservations);
     views_result_clear(&orders);
     views_result_clear(&now);
