@@ -1337,10 +1337,25 @@ static void test_faults_backup(void **state)
 
     /* The final name made by another process while the backup was built:
      * refused as existing, not replaced (rename(2) alone would replace an
-     * empty directory), and the partial one removed. */
+     * empty directory), the operator told so, and the partial one
+     * removed. */
     race_rename = true;
-    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, engine_backup(f->engine, dir));
+    struct engine_principal operator=
+        make_principal("operator", LEDGER__V1__ROLE__ROLE_OPERATOR, "");
+    Ledger__V1__BackupQuery backup = LEDGER__V1__BACKUP_QUERY__INIT;
+    backup.directory = dir;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_BACKUP;
+    query.backup = &backup;
+    Ledger__V1__QueryResult *result = NULL;
+    char message[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                     engine_query(f->engine, &operator, & query, NOW_US, &result, message));
     fault_disarm_all();
+    assert_null(result);
+    if (strstr(message, "it already exists; give a new one") == NULL) {
+        fail_msg("the refusal does not say the directory exists: %s", message);
+    }
     assert_false(backup_partial_left(dir));
     struct stat info;
     assert_int_equal(0, stat(dir, &info));
