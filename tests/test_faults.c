@@ -1340,8 +1340,6 @@ static void test_faults_backup(void **state)
      * empty directory), the operator told so, and the partial one
      * removed. */
     race_rename = true;
-    struct engine_principal operator=
-        make_principal("operator", LEDGER__V1__ROLE__ROLE_OPERATOR, "");
     Ledger__V1__BackupQuery backup = LEDGER__V1__BACKUP_QUERY__INIT;
     backup.directory = dir;
     Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
@@ -1349,8 +1347,8 @@ static void test_faults_backup(void **state)
     query.backup = &backup;
     Ledger__V1__QueryResult *result = NULL;
     char message[ENGINE_MESSAGE_SIZE];
-    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
-                     engine_query(f->engine, &operator, & query, NOW_US, &result, message));
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, engine_query(f->engine, &f->operator_principal,
+                                                               &query, NOW_US, &result, message));
     fault_disarm_all();
     assert_null(result);
     if (strstr(message, "it already exists; give a new one") == NULL) {
