@@ -449,6 +449,19 @@ static enum ledger_err billing_find(struct store_txn *txn, const char *partner_i
     return err;
 }
 
+/* The logged event of `sequence`, decoded (free with codec_event_free). A
+ * sequence the views name but the log does not hold is CORRUPT. */
+static enum ledger_err logged_event(struct store_txn *txn, uint64_t sequence,
+                                    Ledger__V1__Event **out)
+{
+    struct store_val record;
+    enum ledger_err err = store_record(txn, sequence, &record);
+    if (err != LEDGER_ERR_OK) {
+        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
+    }
+    return codec_event_unpack(record.data, record.size, out);
+}
+
 /* Ends the monthly charges of a reservation's purchase (the event at
  * reservation->sequence, billed from the month of reservation->starts_us)
  * with `event`'s month: the months after it are no longer billed; before
@@ -469,15 +482,8 @@ static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Eve
         err = month_index(reservation->starts_us, &first);
     } else {
         /* A row without a start: the purchase event's own time. */
-        struct store_val record;
         Ledger__V1__Event *purchase = NULL;
-        err = store_record(txn, reservation->sequence, &record);
-        if (err == LEDGER_ERR_NOT_FOUND) {
-            err = LEDGER_ERR_CORRUPT;
-        }
-        if (err == LEDGER_ERR_OK) {
-            err = codec_event_unpack(record.data, record.size, &purchase);
-        }
+        err = logged_event(txn, reservation->sequence, &purchase);
         if (err == LEDGER_ERR_OK) {
             err = billing_first_month(0, purchase, &first);
             codec_event_free(purchase);
@@ -1792,13 +1798,8 @@ static enum ledger_err replay_one(void *context, uint64_t sequence)
         r->stopped = true;
         return LEDGER_ERR_NOT_FOUND;
     }
-    struct store_val record;
-    enum ledger_err err = store_record(r->txn, sequence, &record);
-    if (err != LEDGER_ERR_OK) {
-        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
-    }
     Ledger__V1__Event *event = NULL;
-    err = codec_event_unpack(record.data, record.size, &event);
+    enum ledger_err err = logged_event(r->txn, sequence, &event);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -2076,15 +2077,8 @@ static enum ledger_err reservations_exchange_order(struct store_txn *txn, struct
         if (run_end - i == 1) {
             continue;
         }
-        struct store_val record;
         Ledger__V1__Event *event = NULL;
-        err = store_record(txn, list->entries[i].order, &record);
-        if (err == LEDGER_ERR_NOT_FOUND) {
-            err = LEDGER_ERR_CORRUPT;
-        }
-        if (err == LEDGER_ERR_OK) {
-            err = codec_event_unpack(record.data, record.size, &event);
-        }
+        err = logged_event(txn, list->entries[i].order, &event);
         if (err != LEDGER_ERR_OK) {
             break;
         }
