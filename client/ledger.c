@@ -868,7 +868,8 @@ static enum ledger_err client_events_open(struct ledger_client *client)
 
 static bool client_stopped(const struct ledger_subscription *subscription)
 {
-    return subscription->stop != NULL && *subscription->stop != 0;
+    /* Atomic: the flag may be set by a signal handler or another thread. */
+    return subscription->stop != NULL && __atomic_load_n(subscription->stop, __ATOMIC_RELAXED) != 0;
 }
 
 /* Waits up to poll_ms for a doorbell (or just waits, without an events

@@ -199,7 +199,10 @@ struct ledger_subscription {
      * each page (a page begun is delivered whole, and checkpointed) and
      * while waiting (for new events, or for a daemon that went away); when
      * set, ledger_subscribe returns OK, following or not, also when the
-     * query it cut short got no reply. */
+     * query it cut short got no reply. The library reads it with an atomic
+     * load, so another thread may set it too, with an atomic store
+     * (__atomic_store_n(stop, 1, __ATOMIC_RELAXED)); a plain assignment
+     * from another thread is a data race. */
     volatile sig_atomic_t *stop;
     /* NULL: none. Called with the callback's context before each checkpoint
      * write that covers an event whose callback returned since the previous

@@ -163,28 +163,52 @@ static bool gate_reached(struct gate *gate)
     return gate_reached_by(gate, 1);
 }
 
+/* The faults are armed by the test's thread and hit by the daemon's threads
+ * (the loop, the commit thread, the query workers, a rebuild's digest
+ * thread): every access holds fault_lock. */
+static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static bool fault_hit(struct fault *fault)
 {
+    pthread_mutex_lock(&fault_lock);
+    bool hit = false;
     fault->calls++;
-    if (fault->countdown <= 0) {
-        return false;
-    }
-    if (--fault->countdown == 0) {
+    if (fault->countdown > 0 && --fault->countdown == 0) {
         fault->fired++;
-        return true;
+        hit = true;
     }
-    return false;
+    pthread_mutex_unlock(&fault_lock);
+    return hit;
 }
 
 static void fault_arm(struct fault *fault, long nth, int error)
 {
+    pthread_mutex_lock(&fault_lock);
     fault->countdown = nth;
     fault->error = error;
     fault->fired = 0;
+    pthread_mutex_unlock(&fault_lock);
+}
+
+static unsigned long fault_fired(struct fault *fault)
+{
+    pthread_mutex_lock(&fault_lock);
+    unsigned long fired = fault->fired;
+    pthread_mutex_unlock(&fault_lock);
+    return fired;
+}
+
+static unsigned long fault_calls(struct fault *fault)
+{
+    pthread_mutex_lock(&fault_lock);
+    unsigned long calls = fault->calls;
+    pthread_mutex_unlock(&fault_lock);
+    return calls;
 }
 
 static void fault_disarm_all(void)
 {
+    pthread_mutex_lock(&fault_lock);
     fault_commit.countdown = 0;
     fault_put.countdown = 0;
     fault_sync.countdown = 0;
@@ -194,6 +218,7 @@ static void fault_disarm_all(void)
     fault_copy_write.countdown = 0;
     fault_mkdirat.countdown = 0;
     fault_rename.countdown = 0;
+    pthread_mutex_unlock(&fault_lock);
     race_mkdirat = false;
     race_rename = false;
     disk_full = false;
@@ -857,7 +882,7 @@ static void test_faults_daemon_stops_when_storage_unusable(void **state)
         uint8_t *bytes = request_batch(&spec, &data, 1, &size);
         fault_arm(&fault_write, nth, EIO);
         Ledger__V1__Reply *reply = call_bytes(sock, bytes, size);
-        bool fired = fault_write.fired != 0;
+        bool fired = fault_fired(&fault_write) != 0;
         fault_disarm_all();
         free(bytes);
         free(data.data);
@@ -987,9 +1012,9 @@ static void test_faults_expiry_sweep_commit_fails(void **state)
         fail_msg("commits %" PRIu64 " (expected 2), events appended %" PRIu64 " (expected 1)",
                  commits, appended);
     }
-    if (!failed || !expired || fault_commit.fired != 1) {
+    if (!failed || !expired || fault_fired(&fault_commit) != 1) {
         fail_msg("failed %d, expired %d, faults fired %lu:\n%s", failed, expired,
-                 fault_commit.fired, log_text);
+                 fault_fired(&fault_commit), log_text);
     }
     f->injected++;
     if (strstr(log_text, "expiry sweep failed stage=commit code=STORAGE_ERROR due=1") == NULL ||
@@ -1040,7 +1065,7 @@ static void test_faults_write_eio(void **state)
         fault_arm(&fault_write, nth, EIO);
         struct engine_request request;
         enum ledger_err err = execute(f, &f->admin, &bytes, 1, &request);
-        bool fired = fault_write.fired != 0;
+        bool fired = fault_fired(&fault_write) != 0;
         fault_disarm_all();
         if (!fired) {
             assert_int_equal(LEDGER_ERR_OK, err);
@@ -1169,14 +1194,14 @@ static void test_faults_replay_cache_allocation(void **state)
         fault_arm(&fault_alloc, nth, ENOMEM);
         assert_int_equal(replay_cache_new(4, &cache), LEDGER_ERR_NO_MEMORY);
         fault_disarm_all();
-        assert_int_equal(fault_alloc.fired, 1);
+        assert_int_equal(fault_fired(&fault_alloc), 1);
         assert_null(cache);
     }
     struct replay_cache *cache = NULL;
     fault_arm(&fault_alloc, 4, ENOMEM);
     assert_int_equal(replay_cache_new(4, &cache), LEDGER_ERR_OK);
     fault_disarm_all();
-    assert_int_equal(fault_alloc.fired, 0);
+    assert_int_equal(fault_fired(&fault_alloc), 0);
     assert_int_equal(replay_cache_count(cache), 0);
     replay_cache_free(cache);
 }
@@ -1197,9 +1222,9 @@ static void test_faults_group_fails_together(void **state)
         customer_batch(f, 2, &probe[i]);
     }
     struct engine_request requests[3];
-    unsigned long calls_before = fault_commit.calls;
+    unsigned long calls_before = fault_calls(&fault_commit);
     assert_int_equal(LEDGER_ERR_OK, execute(f, &f->admin, probe, 3, requests));
-    long commits = (long)(fault_commit.calls - calls_before);
+    long commits = (long)(fault_calls(&fault_commit) - calls_before);
     assert_true(commits >= 1);
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(LEDGER_ERR_OK, requests[i].err);
@@ -1209,7 +1234,7 @@ static void test_faults_group_fails_together(void **state)
     uint64_t head_before = engine_head_sequence(f->engine);
     fault_arm(&fault_commit, commits, EIO);
     enum ledger_err err = execute(f, &f->admin, bytes, 3, requests);
-    assert_int_equal(1, fault_commit.fired);
+    assert_int_equal(1, fault_fired(&fault_commit));
     fault_disarm_all();
     f->injected++;
     assert_int_equal(LEDGER_ERR_STORAGE_ERROR, err);

@@ -36,6 +36,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -406,14 +407,14 @@ static void print_lmdb(const struct lmdb_result *r)
 
 struct echo_server {
     int socket;
-    volatile int stop;
+    atomic_bool stop; /* set by the main thread when the clients are done */
     uint64_t answered;
 };
 
 static void *echo_server_main(void *argument)
 {
     struct echo_server *server = argument;
-    while (!server->stop) {
+    while (!atomic_load(&server->stop)) {
         void *message = NULL;
         int received = nn_recv(server->socket, &message, NN_MSG, 0);
         if (received < 0) {
@@ -500,6 +501,7 @@ static struct throughput_result run_echo(uint64_t clients, uint64_t seconds, uin
     snprintf(url, sizeof url, "ipc://%s/echo.sock", dir);
 
     struct echo_server server = {0};
+    atomic_init(&server.stop, false);
     server.socket = nn_socket(AF_SP, NN_REP);
     if (server.socket < 0 || nn_bind(server.socket, url) < 0) {
         die("echo server on %s: %s", url, nn_strerror(nn_errno()));
@@ -540,7 +542,7 @@ static struct throughput_result run_echo(uint64_t clients, uint64_t seconds, uin
         samples_free(&workers[i].latencies);
     }
     int64_t end = now_ns();
-    server.stop = 1;
+    atomic_store(&server.stop, true);
     pthread_join(server_thread, NULL);
     nn_close(server.socket);
     free(workers);
