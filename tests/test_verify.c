@@ -200,14 +200,15 @@ static void read_text(const char *path, char *out)
  * the test's directory, unless a test points it elsewhere. */
 static const char *scratch_parent;
 
-/* Runs ledger-verify with `args` (NULL-terminated) and collects its exit
- * status, stdout and stderr. */
-static void run_verify(const struct world *w, const char *const *args, struct outcome *o)
+/* Runs `program` (ledger-verify, ledger-fixture) with `args`
+ * (NULL-terminated) and collects its exit status, stdout and stderr. */
+static void run_program(const struct world *w, const char *program, const char *const *args,
+                        struct outcome *o)
 {
     char out_path[PATH_SIZE], err_path[PATH_SIZE];
     path_join(out_path, w->root, "verify.out");
     path_join(err_path, w->root, "verify.err");
-    const char *argv[16] = {w->verify};
+    const char *argv[16] = {program};
     size_t argc = 1;
     for (; args[argc - 1] && argc < 15; argc++) {
         argv[argc] = args[argc - 1];
@@ -224,7 +225,7 @@ static void run_verify(const struct world *w, const char *const *args, struct ou
         }
         /* The scratch copy of the views check goes under the test's directory. */
         setenv("TMPDIR", scratch_parent ? scratch_parent : w->root, 1);
-        execv(w->verify, (char *const *)argv);
+        execv(program, (char *const *)argv);
         _exit(127);
     }
     int status = 0;
@@ -235,12 +236,17 @@ static void run_verify(const struct world *w, const char *const *args, struct ou
     read_text(err_path, o->err);
 }
 
+static void run_verify(const struct world *w, const char *const *args, struct outcome *o)
+{
+    run_program(w, w->verify, args, o);
+}
+
 /* Asserts the exit status and that stderr contains each of the phrases. */
 static void expect(const struct outcome *o, int status, const char *phrase, const char *other)
 {
     if (o->status != status || (phrase && !strstr(o->err, phrase)) ||
         (other && !strstr(o->err, other))) {
-        fail_msg("ledger-verify exited %d (wanted %d), stderr:\n%s\nwanted to see: \"%s\"%s%s%s",
+        fail_msg("the program exited %d (wanted %d), stderr:\n%s\nwanted to see: \"%s\"%s%s%s",
                  o->status, status, o->err, phrase ? phrase : "", other ? " and \"" : "",
                  other ? other : "", other ? "\"" : "");
     }
@@ -2168,6 +2174,138 @@ static void test_verify_fixture_tool_output_verifies(void **state)
     test_remove_dir(second);
 }
 
+/* A fixture directory in the test's root: `data_from`'s data.mdb and
+ * `head_from`'s head.pb (either NULL: that file left out). */
+static void fixture_copy(const struct world *w, const char *label, const char *data_from,
+                         const char *head_from, char out[PATH_SIZE])
+{
+    char from[PATH_SIZE], to[PATH_SIZE];
+    path_join(out, w->root, label);
+    assert_int_equal(mkdir(out, 0700), 0);
+    if (data_from != NULL) {
+        path_join(from, data_from, "data.mdb");
+        path_join(to, out, "data.mdb");
+        copy_file(from, to);
+    }
+    if (head_from != NULL) {
+        path_join(from, head_from, "head.pb");
+        path_join(to, out, "head.pb");
+        copy_file(from, to);
+    }
+}
+
+/* ledger-fixture --refresh of `dir` into `out` fails (exit 1) saying
+ * `phrase` and `other` (either may be NULL), and `out` is not made. */
+static void expect_refresh_refused(const struct world *w, const char *dir, const char *out,
+                                   const char *phrase, const char *other)
+{
+    const char *args[] = {"--refresh", dir, out, NULL};
+    struct outcome o;
+    run_program(w, getenv("LEDGER_FIXTURE"), args, &o);
+    expect(&o, 1, phrase, other);
+    assert_int_equal(access(out, F_OK), -1);
+}
+
+/* ledger-fixture --refresh (docs/events.md, "Refreshing a fixture's
+ * views"): the checked-in fixture, whose views are of an older layout, comes
+ * out with the same head, views of this build's layout and a whole ledger
+ * that verifies against that head; refreshed again it changes nothing, and a
+ * view row altered in a copy is derived again and named. What is not a
+ * fixture is refused with the file named, and nothing is written. */
+static void test_verify_fixture_refresh(void **state)
+{
+    struct world *w = *state;
+    const char *fixture_tool = getenv("LEDGER_FIXTURE");
+    const char *source = getenv("LEDGER_SOURCE_DIR");
+    assert_non_null(fixture_tool);
+    assert_non_null(source);
+    char v1[PATH_SIZE], v2[PATH_SIZE], out[PATH_SIZE], path[PATH_SIZE], head[PATH_SIZE];
+    path_join(v1, source, "tests/fixtures/schema-v1");
+    path_join(v2, source, "tests/fixtures/schema-v2");
+    struct outcome o;
+
+    path_join(out, w->root, "refreshed");
+    const char *refresh_v2[] = {"--refresh", v2, out, NULL};
+    run_program(w, fixture_tool, refresh_v2, &o);
+    expect(&o, 0, NULL, NULL);
+    char upgraded[96];
+    snprintf(upgraded, sizeof upgraded, ", views of layout 5 derived in layout %d (nothing",
+             ENGINE_VIEWS_LAYOUT);
+    if (strstr(o.out, upgraded) == NULL) {
+        fail_msg("wanted \"%s\", stdout:\n%s", upgraded, o.out);
+    }
+    size_t size_fixture = 0, size_refreshed = 0;
+    path_join(path, v2, "head.pb");
+    uint8_t *head_fixture = read_all(path, &size_fixture);
+    path_join(path, out, "head.pb");
+    uint8_t *head_refreshed = read_all(path, &size_refreshed);
+    assert_int_equal(size_fixture, size_refreshed);
+    assert_memory_equal(head_fixture, head_refreshed, size_fixture);
+    free(head_fixture);
+    free(head_refreshed);
+    path_join(head, v2, "head.pb");
+    const char *verify[] = {"--head", head, out, NULL};
+    run_verify(w, verify, &o);
+    expect(&o, 0, NULL, NULL);
+
+    /* The directory it wrote is not written again. */
+    run_program(w, fixture_tool, refresh_v2, &o);
+    expect(&o, 2, "already exists", NULL);
+
+    /* Views of this layout: a second refresh compares, and changes nothing. */
+    char again[PATH_SIZE];
+    path_join(again, w->root, "refreshed-again");
+    const char *refresh_again[] = {"--refresh", out, again, NULL};
+    run_program(w, fixture_tool, refresh_again, &o);
+    expect(&o, 0, NULL, NULL);
+    if (strstr(o.out, ", 0 derived databases changed\n") == NULL) {
+        fail_msg("wanted no derived database changed, stdout:\n%s", o.out);
+    }
+    test_remove_dir(again);
+
+    /* A view row that a replay would not write: derived again, named. */
+    char altered[PATH_SIZE];
+    fixture_copy(w, "fixture-altered", out, out, altered);
+    test_remove_dir(out);
+    const uint8_t stray_key[] = "zz-not-a-key";
+    const uint8_t stray_row[] = {0x01};
+    raw_change(altered, "order", stray_key, sizeof stray_key - 1, stray_row, sizeof stray_row);
+    const char *refresh_altered[] = {"--refresh", altered, out, NULL};
+    run_program(w, fixture_tool, refresh_altered, &o);
+    expect(&o, 0, NULL, NULL);
+    if (strstr(o.out, "derived again: order\n") == NULL ||
+        strstr(o.out, ", 1 derived databases changed") == NULL) {
+        fail_msg("wanted the order view derived again, alone, stdout:\n%s", o.out);
+    }
+    run_verify(w, verify, &o);
+    expect(&o, 0, NULL, NULL);
+    test_remove_dir(out);
+    test_remove_dir(altered);
+
+    /* One fixture's log under another's head: refused, nothing written. */
+    char mixed[PATH_SIZE];
+    fixture_copy(w, "fixture-mixed", v1, v2, mixed);
+    expect_refresh_refused(w, mixed, out, "is not the one its head.pb signed", NULL);
+    test_remove_dir(mixed);
+
+    /* No head.pb; a head.pb that is not a signed head; no data.mdb. */
+    char headless[PATH_SIZE];
+    fixture_copy(w, "fixture-headless", v2, NULL, headless);
+    expect_refresh_refused(w, headless, out, "head.pb: No such file or directory",
+                           "a fixture directory holds");
+    path_join(path, headless, "head.pb");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fputs("not a head", f) >= 0, true);
+    assert_int_equal(fclose(f), 0);
+    expect_refresh_refused(w, headless, out, "is not a signed head", NULL);
+    test_remove_dir(headless);
+    char dataless[PATH_SIZE];
+    fixture_copy(w, "fixture-dataless", NULL, v2, dataless);
+    expect_refresh_refused(w, dataless, out, "data.mdb: No such file or directory", NULL);
+    test_remove_dir(dataless);
+}
+
 /* --- a live data directory ------------------------------------------------ */
 
 /* Appends generated commands of partners of its own to an open engine until
@@ -2310,6 +2448,7 @@ int main(void)
         cmocka_unit_test(test_verify_usage_errors_exit_2),
         cmocka_unit_test(test_verify_scratch_copy_not_made_exits_2),
         cmocka_unit_test(test_verify_fixture_tool_output_verifies),
+        cmocka_unit_test(test_verify_fixture_refresh),
         cmocka_unit_test(test_verify_live_directory_while_written),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -74,6 +74,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: ledger-fixture [--events N] [--seed N] [--partners N] [--customers N]\n"
                  "                      [--quiet] OUTDIR\n"
+                 "       ledger-fixture --refresh DIR [--quiet] OUTDIR\n"
                  "\n"
                  "Writes a reproducible ledger into OUTDIR (which must not exist) as a compacted\n"
                  "backup: data.mdb and head.pb. The same options give the same log and root.\n"
@@ -210,9 +211,15 @@ static enum ledger_err copy_file(const char *from_dir, const char *to_dir, const
     if (ferror(in)) {
         err = LEDGER_ERR_IO_ERROR;
     }
+    int saved_errno = errno;
     fclose(in);
     if (out != NULL && fclose(out) != 0) {
+        saved_errno = errno;
         err = LEDGER_ERR_IO_ERROR;
+    }
+    if (err != LEDGER_ERR_OK) {
+        fprintf(stderr, "ledger-fixture: cannot copy %s to %s: %s\n", from, to,
+                strerror(saved_errno));
     }
     return err;
 }
@@ -236,6 +243,10 @@ static enum ledger_err read_saved_root(const char *dir, uint64_t *size_out,
     }
     FILE *f = fopen(path, "rbe");
     if (f == NULL) {
+        fprintf(stderr,
+                "ledger-fixture: cannot open %s: %s (a fixture directory holds the data.mdb "
+                "and head.pb ledger-fixture wrote)\n",
+                path, strerror(errno));
         return LEDGER_ERR_IO_ERROR;
     }
     uint8_t bytes[4096];
@@ -245,6 +256,7 @@ static enum ledger_err read_saved_root(const char *dir, uint64_t *size_out,
     enum ledger_err err = codec_message_unpack(&ledger__v1__signed_head__descriptor, bytes, size,
                                                sizeof bytes - 1, LEDGER_ERR_CORRUPT, &message);
     if (err != LEDGER_ERR_OK) {
+        fprintf(stderr, "ledger-fixture: %s is not a signed head (a SignedHead message)\n", path);
         return err;
     }
     const Ledger__V1__SignedHead *head = (const Ledger__V1__SignedHead *)message;
@@ -252,6 +264,8 @@ static enum ledger_err read_saved_root(const char *dir, uint64_t *size_out,
         memcpy(root, head->root_hash.data, MERKLE_HASH_BYTES);
         *size_out = head->tree_size;
     } else {
+        fprintf(stderr, "ledger-fixture: the root hash in %s is %zu bytes, not %d\n", path,
+                head->root_hash.len, MERKLE_HASH_BYTES);
         err = LEDGER_ERR_CORRUPT;
     }
     codec_message_free(message);
@@ -273,10 +287,23 @@ static int refresh(const struct options *options, const char *work)
     if (err == LEDGER_ERR_OK) {
         struct engine_options engine_options = {.data_dir = work, .scratch = true, .no_sync = true};
         err = engine_open(&engine_options, &engine);
+        if (err != LEDGER_ERR_OK) {
+            fprintf(stderr, "ledger-fixture: %s/data.mdb does not open as a ledger\n",
+                    options->refresh_from);
+        }
     }
     unsigned differences = 0;
+    uint64_t layout = 0;
+    bool comparable = false;
     if (err == LEDGER_ERR_OK) {
+        /* Views of an older layout are derived in this one: an upgrade,
+         * with nothing to compare them with. */
+        comparable = engine_views_current(engine, &layout);
         err = engine_rebuild(engine, NULL, (void *)options, report_view, &differences);
+        if (err != LEDGER_ERR_OK) {
+            fprintf(stderr, "ledger-fixture: the log of %s/data.mdb does not replay\n",
+                    options->refresh_from);
+        }
     }
     if (err == LEDGER_ERR_OK) {
         err = log_root(engine, &size, root);
@@ -308,8 +335,13 @@ static int refresh(const struct options *options, const char *work)
     if (!options->quiet) {
         char hex[2 * MERKLE_HASH_BYTES + 1];
         crypto_hex(root, sizeof root, hex);
-        printf("wrote %s: %" PRIu64 " events, root %s, %u derived databases changed\n",
-               options->out_dir, size, hex, differences);
+        printf("wrote %s: %" PRIu64 " events, root %s, ", options->out_dir, size, hex);
+        if (comparable) {
+            printf("%u derived databases changed\n", differences);
+        } else {
+            printf("views of layout %" PRIu64 " derived in layout %d (nothing to compare)\n",
+                   layout, ENGINE_VIEWS_LAYOUT);
+        }
     }
     return EXIT_WRITTEN;
 }
