@@ -766,6 +766,7 @@ struct served {
     pthread_t thread;
     FILE *log_file;
     int saved_stderr;
+    uint32_t inflight_max; /* 0: LEDGER_INFLIGHT_REQUESTS_DEFAULT */
 };
 
 static void *serve_main(void *argument)
@@ -798,7 +799,8 @@ static void served_start(struct fixture *f, uint32_t expiry_sweep_s, struct serv
         .request_bytes_max = LEDGER_REQUEST_BYTES_DEFAULT,
         .batch_commands_max = LEDGER_BATCH_COMMANDS_DEFAULT,
         .auth_window_us = LEDGER_AUTH_WINDOW_US,
-        .inflight_requests_max = LEDGER_INFLIGHT_REQUESTS_DEFAULT,
+        .inflight_requests_max =
+            served->inflight_max ? served->inflight_max : LEDGER_INFLIGHT_REQUESTS_DEFAULT,
         .expiry_sweep_s = expiry_sweep_s,
     };
     assert_int_equal(LEDGER_ERR_OK, server_create(f->engine, &options, &served->server));
@@ -1686,6 +1688,72 @@ static void test_faults_resent_request_waits_for_its_first_copy(void **state)
     expect_views_replay(f);
 }
 
+/* CPU time of the whole test process, the served loop's thread included. */
+static int64_t process_cpu_us(void)
+{
+    struct timespec now;
+    assert_int_equal(0, clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now));
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+#define PAUSED_WATCH_MS   500
+#define PAUSED_CPU_US_MAX 150000
+
+/* While reading is paused (inflight_requests_max command requests
+ * unanswered), a request waiting in the socket leaves its descriptor
+ * readable: the loop stops polling it, rather than waking for it again and
+ * again without reading. With the one commit held at its mdb_txn_commit and
+ * a second request waiting, the process (every other thread of which is
+ * blocked) takes well under a third of the wall time in CPU; a loop that
+ * kept polling would take most of a core. Released, both are answered. */
+static void test_faults_paused_reading_does_not_poll(void **state)
+{
+    struct fixture *f = *state;
+    struct served served = {.inflight_max = 1u};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    served_open(f, &served, secret);
+    const struct server_counters *counters = server_counters(served.server);
+    size_t held_size = 0, waiting_size = 0;
+    uint8_t *held = add_partner_request(secret, "paused-1", "p-paused-1", &held_size);
+    uint8_t *waiting = add_partner_request(secret, "paused-2", "p-paused-2", &waiting_size);
+
+    gate_set(&gate_commit, true);
+    struct call running, second;
+    call_start(&running, served.listen, held, held_size);
+    bool reached = gate_reached(&gate_commit);
+    bool paused = reached && counter_reaches(&counters->backpressure_pauses, 1);
+    int64_t cpu_us = -1;
+    call_start(&second, served.listen, waiting, waiting_size);
+    if (paused) {
+        /* Let the request reach the daemon's socket, then watch. */
+        struct timespec settle = {.tv_nsec = 200 * 1000 * 1000};
+        nanosleep(&settle, NULL);
+        int64_t before = process_cpu_us();
+        struct timespec watch = {.tv_nsec = PAUSED_WATCH_MS * 1000 * 1000};
+        nanosleep(&watch, NULL);
+        cpu_us = process_cpu_us() - before;
+    }
+    uint64_t read_while_paused = atomic_load(&counters->inflight_requests);
+    gate_set(&gate_commit, false);
+    Ledger__V1__Reply *first = call_finish(&running);
+    Ledger__V1__Reply *later = call_finish(&second);
+    assert_true(reached);
+    assert_true(paused);
+    print_message("paused for %d ms: %" PRId64 " us of CPU\n", PAUSED_WATCH_MS, cpu_us);
+    assert_true(cpu_us >= 0 && cpu_us < PAUSED_CPU_US_MAX);
+    assert_int_equal(1, read_while_paused);
+    assert_non_null(first);
+    assert_non_null(later);
+    assert_int_equal(LEDGER_ERR_OK, (int)first->code);
+    assert_int_equal(LEDGER_ERR_OK, (int)later->code);
+    reply_free(first);
+    reply_free(later);
+    free(held);
+    free(waiting);
+    served_close(&served);
+    expect_views_replay(f);
+}
+
 /* A client that goes away while its command commits loses only the reply:
  * the command is committed and durable, the server goes on serving, and the
  * same bytes sent again from a new connection get the stored result
@@ -2098,6 +2166,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_backup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_backup_refused_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_backup_while_one_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_paused_reading_does_not_poll, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_resent_request_waits_for_its_first_copy, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_client_gone_before_its_reply, setup, teardown),
