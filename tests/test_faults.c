@@ -115,6 +115,9 @@ static struct gate gate_mkdirat, gate_commit;
  * one still reads while the schedule's timer fires; the loop's own queries
  * are never held (the loop is the thread of serve_main). */
 static struct gate gate_scan, gate_row_query;
+/* A scan that found expiries can be held once it has them, before the
+ * schedule commits them, as a reservation changes meanwhile. */
+static struct gate gate_scan_found;
 static _Atomic uint64_t sweep_ticks, sweep_scans, ticks_at_first_scan;
 static pthread_t loop_thread;
 
@@ -335,7 +338,11 @@ enum ledger_err __wrap_engine_expiries_due(struct engine *engine, int64_t now_us
         atomic_store(&ticks_at_first_scan, atomic_load(&sweep_ticks));
     }
     gate_pass(&gate_scan);
-    return __real_engine_expiries_due(engine, now_us, position, out, max, count_out);
+    enum ledger_err err = __real_engine_expiries_due(engine, now_us, position, out, max, count_out);
+    if (err == LEDGER_ERR_OK && *count_out > 0) {
+        gate_pass(&gate_scan_found);
+    }
+    return err;
 }
 
 void __wrap_sweep_tick(struct sweep *sweep)
@@ -944,7 +951,7 @@ static Ledger__V1__Command c1_command(const char *command_id, int64_t business_u
 
 /* Commits a reservation of customer c1 whose term ended long before today:
  * the expiry schedule's first sweep finds it due. */
-static void reservation_past_term_add(struct fixture *f)
+static void reservation_past_term_add(struct fixture *f, char id_out[LEDGER_ID_LENGTH_MAX + 1])
 {
     /* A reservation of c1 bought two years before the fixture's clock: its
      * P1Y term ended long before today's wall clock, which the sweep uses.
@@ -981,6 +988,9 @@ static void reservation_past_term_add(struct fixture *f)
     struct engine_request request;
     assert_int_equal(LEDGER_ERR_OK, execute(f, &f->admin, &bytes, 1, &request));
     assert_int_equal(LEDGER_ERR_OK, request.err);
+    if (id_out != NULL) {
+        snprintf(id_out, LEDGER_ID_LENGTH_MAX + 1, "%s", request.results[1].reservation_id);
+    }
     engine_request_clear(&request);
     request_bytes_free(&bytes);
 }
@@ -991,7 +1001,7 @@ static void reservation_past_term_add(struct fixture *f)
 static void test_faults_expiry_sweep_commit_fails(void **state)
 {
     struct fixture *f = *state;
-    reservation_past_term_add(f);
+    reservation_past_term_add(f, NULL);
     uint64_t head_before = engine_head_sequence(f->engine);
 
     /* The first commit from now (the first sweep's, a second after the
@@ -1888,7 +1898,7 @@ static void test_faults_second_signal_while_stopping(void **state)
 static void test_faults_request_queued_behind_a_sweep_commit(void **state)
 {
     struct fixture *f = *state;
-    reservation_past_term_add(f);
+    reservation_past_term_add(f, NULL);
     uint64_t head_before = engine_head_sequence(f->engine);
     struct served served = {0};
     uint8_t secret[LEDGER_SECRET_BYTES];
@@ -1939,7 +1949,7 @@ static void test_faults_request_queued_behind_a_sweep_commit(void **state)
 static void test_faults_stop_during_a_sweep_commit(void **state)
 {
     struct fixture *f = *state;
-    reservation_past_term_add(f);
+    reservation_past_term_add(f, NULL);
     uint64_t head_before = engine_head_sequence(f->engine);
     struct served served = {0};
     /* The first commit from now is the first sweep's, a second after the
@@ -1971,7 +1981,7 @@ static void test_faults_stop_during_a_sweep_commit(void **state)
 static void test_faults_stop_during_a_sweep_scan(void **state)
 {
     struct fixture *f = *state;
-    reservation_past_term_add(f);
+    reservation_past_term_add(f, NULL);
     uint64_t head_before = engine_head_sequence(f->engine);
     struct served served = {0};
     /* The first sweep's scan, a second after the start, finds the
@@ -1997,6 +2007,64 @@ static void test_faults_stop_during_a_sweep_scan(void **state)
     expect_views_replay(f);
 }
 
+/* A reservation the schedule's scan found due and its partner then recorded
+ * as expired, before the schedule's commit: the schedule's expiry is
+ * refused by the rules, counted and logged once as `expiries refused`
+ * naming it (docs/operations.md: nothing to do), nothing is appended for
+ * it, and the server goes on. The scan is held once it has found the
+ * reservation; the partner's expiry is committed meanwhile. */
+static void test_faults_expiry_refused_when_recorded_after_the_scan(void **state)
+{
+    struct fixture *f = *state;
+    char reservation_id[LEDGER_ID_LENGTH_MAX + 1];
+    reservation_past_term_add(f, reservation_id);
+    struct served served = {0};
+    gate_set(&gate_scan_found, true);
+    served_start(f, 1, &served);
+    const struct server_counters *counters = server_counters(served.server);
+    bool reached = gate_reached(&gate_scan_found);
+    uint64_t head_before = engine_head_sequence(f->engine);
+    enum ledger_err partner_err = LEDGER_ERR_INTERNAL;
+    if (reached) {
+        Ledger__V1__ExpireReservation body = LEDGER__V1__EXPIRE_RESERVATION__INIT;
+        body.reservation_id = reservation_id;
+        Ledger__V1__Command command =
+            c1_command("partner-expiry", f->now_us, LEDGER__V1__COMMAND__BODY_EXPIRE_RESERVATION);
+        command.expire_reservation = &body;
+        struct request_bytes bytes = {0};
+        pack_into(&bytes, &command);
+        struct engine_request request;
+        if (execute(f, &f->admin, &bytes, 1, &request) == LEDGER_ERR_OK) {
+            partner_err = request.err;
+        }
+        engine_request_clear(&request);
+        request_bytes_free(&bytes);
+    }
+    gate_set(&gate_scan_found, false);
+    bool refused = reached && counter_reaches(&counters->expiries_refused, 1);
+    uint64_t expiries_refused = atomic_load(&counters->expiries_refused);
+    uint64_t reservations_expired = atomic_load(&counters->reservations_expired);
+    const char *log_text = served_close(&served);
+    assert_true(reached);
+    assert_int_equal(LEDGER_ERR_OK, partner_err);
+    if (!refused) {
+        fail_msg("no expiry refused:\n%s", log_text);
+    }
+    char wanted[160];
+    snprintf(wanted, sizeof wanted,
+             "WARN  expiries refused count=1 due=1 first_reservation=%s code=", reservation_id);
+    if (strstr(log_text, wanted) == NULL) {
+        fail_msg("wanted \"%s\" in:\n%s", wanted, log_text);
+    }
+    assert_int_equal(1, expiries_refused);
+    assert_int_equal(0, reservations_expired);
+    assert_null(strstr(log_text, "reservations expired"));
+    /* The partner's expiry alone was appended. */
+    assert_int_equal(head_before + 1, engine_head_sequence(f->engine));
+    engine_reopen(f);
+    expect_views_replay(f);
+}
+
 /* The expiry schedule's scan takes a row-query worker's place: when its timer
  * fires while every worker is busy, the sweep waits, and starts as soon as a
  * worker frees, not at the timer's next tick. The workers' queries are held
@@ -2004,7 +2072,7 @@ static void test_faults_stop_during_a_sweep_scan(void **state)
 static void test_faults_sweep_waits_for_a_free_query_worker(void **state)
 {
     struct fixture *f = *state;
-    reservation_past_term_add(f);
+    reservation_past_term_add(f, NULL);
     uint64_t head_before = engine_head_sequence(f->engine);
     atomic_store(&sweep_ticks, 0);
     atomic_store(&sweep_scans, 0);
@@ -2154,6 +2222,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_expiry_sweep_commit_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_stop_during_a_sweep_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_expiry_refused_when_recorded_after_the_scan,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_stop_during_a_row_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_no_request_read_while_stopping, setup,
                                         teardown),
