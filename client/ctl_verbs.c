@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ctl_stats.h"
 #include "ctl_time.h"
 #include "ledger_ids.h"
 #include "ledger_limits.h"
@@ -2034,11 +2035,27 @@ static const struct ctl_column stat_columns[] = {
     {"VALUE", "value", 0},
 };
 
+/* As JSON or CSV, every series the daemon sent; as a table, the summary a
+ * person reads (ctl_stats.h). */
 static enum ledger_err run_stats(struct ctl_context *context, const struct ctl_args *args)
 {
     static const struct view_verb view = {LEDGER__V1__QUERY__KIND_STATS, "stats",
                                           COLUMNS(stat_columns)};
-    return run_view_verb(context, args, &view);
+    if (context->format != CTL_FORMAT_TABLE) {
+        return run_view_verb(context, args, &view);
+    }
+    Ledger__V1__StatsQuery stats = LEDGER__V1__STATS_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_STATS;
+    query.stats = &stats;
+    Ledger__V1__QueryResult *result = NULL;
+    enum ledger_err err = run_query(context, &query, &result);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = ctl_stats_summary(context->out, result->stats, result->n_stats);
+    ledger_query_result_free(result);
+    return err;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -1442,6 +1442,15 @@ static void test_ctl_cli_partner_changes(void **state)
     assert_non_null(
         strstr(run.out, "\r\nledger_commit_duration_seconds_bucket,\"le=\"\"0.001\"\"\","));
     run_free(&run);
+    /* As a table, the summary a person reads (test_ctl_stats has its text). */
+    ctl(fixture, &run, "operator", fixture->operator_key, "stats", NULL);
+    expect_ok(&run);
+    char store_line[64];
+    snprintf(store_line, sizeof store_line, "store        %lld events; ", (long long)head);
+    assert_int_equal(0, strncmp(run.out, store_line, strlen(store_line)));
+    assert_non_null(strstr(run.out, "\nrefusals     "));
+    assert_null(strstr(run.out, "_bucket"));
+    run_free(&run);
     CTL_EXPECT(1, "FORBIDDEN", admin, key, "stats");
 }
 
