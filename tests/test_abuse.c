@@ -16,7 +16,8 @@
  * `--request-bytes-max 4K` so that oversized messages stay cheap), its stderr
  * captured to a log file. A small world is built first: partners p-a and
  * p-b, an admin agent of each, an auditor, a revoked operator, a customer
- * with an Azure plan subscription and a reservation under each partner.
+ * with an Azure plan subscription under each partner, and a reservation of
+ * p-a's customer c-a1.
  * Requests are built byte by byte with protobuf-c (codec.h) and signed with
  * HMAC-SHA256 (crypto.h) as a client written from the protocol document
  * would. Every case goes through abuse_case(): the reply's exact code (and

@@ -418,6 +418,40 @@ static void test_bench_daemon_that_cannot_start(void **state)
     run_free(&run);
 }
 
+/* A daemon that does not stop cleanly ends the run with exit 1, saying how
+ * it stopped and keeping its directory; the figures measured on it are not
+ * printed. The daemon is ledgerd behind a shell that exits 3 once it has
+ * passed SIGTERM on and ledgerd has stopped. */
+static void test_bench_daemon_that_does_not_stop_cleanly(void **state)
+{
+    struct fixture *fixture = *state;
+    const char *real = getenv("LEDGERD");
+    assert_non_null(real);
+    char script[sizeof fixture->dir + 32];
+    snprintf(script, sizeof script, "%s/exits-3.sh", fixture->dir);
+    FILE *f = fopen(script, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "#!/bin/sh\n"
+            "if [ \"$1\" = init ]; then exec '%s' \"$@\"; fi\n"
+            "'%s' \"$@\" &\n"
+            "child=$!\n"
+            "trap 'kill -TERM $child; wait $child; exit 3' TERM\n"
+            "wait $child\n",
+            real, real);
+    assert_int_equal(0, fclose(f));
+    assert_int_equal(0, chmod(script, 0700));
+    struct run run;
+    bench(fixture, &run, "daemon-commands", "--seconds", "1", "--clients", "1", "--ledgerd", script,
+          NULL);
+    assert_int_equal(1, run.status);
+    assert_non_null(
+        strstr(run.err, "ledger-bench: ledgerd exited with status 3 when asked to stop"));
+    assert_non_null(strstr(run.err, "the daemon's directory and log are in"));
+    assert_string_equal("", run.out);
+    run_free(&run);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +464,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bench_refuses_bad_usage, scratch_setup,
                                         scratch_teardown),
         cmocka_unit_test_setup_teardown(test_bench_daemon_that_cannot_start, scratch_setup,
+                                        scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_bench_daemon_that_does_not_stop_cleanly, scratch_setup,
                                         scratch_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,9 +33,9 @@
  * the row queries of the server's workers (engine_query off the loop's
  * thread) can be held the same way, and the schedule's timer ticks
  * (sweep_tick) are counted: a stop surely comes during a scan, and the timer
- * surely fires while every worker is busy. This is the
- * one test that includes <lmdb.h>: it must, to declare the wrapped functions
- * and return LMDB's own codes; everything else reaches LMDB through the store.
+ * surely fires while every worker is busy. It includes <lmdb.h>, as only
+ * test_store and test_verify also do: it must, to declare the wrapped
+ * functions and return LMDB's own codes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -913,6 +913,12 @@ static void test_faults_daemon_stops_when_storage_unusable(void **state)
     if (strstr(log_text, "commit failed code=STORAGE_ERROR") == NULL ||
         strstr(log_text, "detail=\"mdb_txn_commit: Input/output error\"") == NULL) {
         fail_msg("the log does not name the cause:\n%s", log_text);
+    }
+    /* ... and why it stops, and what to do (docs/operations.md, "The log"). */
+    if (strstr(log_text, "ERROR storage unusable reason=\"a failed write left LMDB refusing "
+                         "every transaction until it is reopened; nothing acknowledged is "
+                         "lost\" action=\"stopping; restart ledgerd") == NULL) {
+        fail_msg("the log does not say the storage is unusable:\n%s", log_text);
     }
     assert_int_equal(LEDGER_ERR_STORAGE_ERROR, served.result);
     server_destroy(served.server);
@@ -2050,9 +2056,11 @@ static void test_faults_expiry_refused_when_recorded_after_the_scan(void **state
     if (!refused) {
         fail_msg("no expiry refused:\n%s", log_text);
     }
-    char wanted[160];
+    char wanted[2 * LEDGER_ID_LENGTH_MAX + 160];
     snprintf(wanted, sizeof wanted,
-             "WARN  expiries refused count=1 due=1 first_reservation=%s code=", reservation_id);
+             "WARN  expiries refused count=1 due=1 first_reservation=%s "
+             "code=RESERVATION_NOT_ACTIVE reason=\"reservation %s is expired, not active\"",
+             reservation_id, reservation_id);
     if (strstr(log_text, wanted) == NULL) {
         fail_msg("wanted \"%s\" in:\n%s", wanted, log_text);
     }

@@ -14,8 +14,9 @@
  * write access to the file would, runs the real ledger-verify binary ($LEDGER_VERIFY,
  * set by ctest) and checks its exit status and stderr. The attacker works
  * below the store's API, which by design cannot delete or rewrite the log: by
- * flipping bytes in the file, and with raw liblmdb. That is why this test, and
- * only it outside daemon/store.c, includes <lmdb.h>.
+ * flipping bytes in the file, and with raw liblmdb. That is why this test
+ * includes <lmdb.h> (as only test_store and test_faults also do, beside
+ * daemon/store.c).
  */
 #include <errno.h>
 #include <fcntl.h>
