@@ -15,6 +15,7 @@
  * (docs/performance.md, "Method").
  */
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -315,6 +316,21 @@ static void test_bench_rebuild_reports_three_rates(void **state)
     run_free(&run);
 }
 
+/* The sweep's JSON line of `name` at `clients`. */
+static const json_t *sweep_measurement(const struct measurements *m, const char *name,
+                                       unsigned long clients)
+{
+    for (size_t i = 0; i < m->count; i++) {
+        const char *bench_name = json_string_value(json_object_get(m->line[i], "bench"));
+        json_int_t count = json_integer_value(json_object_get(m->line[i], "clients"));
+        if (bench_name != NULL && strcmp(bench_name, name) == 0 && count == (json_int_t)clients) {
+            return m->line[i];
+        }
+    }
+    fail_msg("no %s line for %lu clients", name, clients);
+    return NULL;
+}
+
 static void test_bench_sweep_writes_points_and_plot(void **state)
 {
     struct fixture *fixture = *state;
@@ -330,7 +346,6 @@ static void test_bench_sweep_writes_points_and_plot(void **state)
     struct measurements m;
     measurements_parse(&run, &m);
     assert_int_equal(4, m.count); /* echo and daemon-commands at 1 and 2 clients */
-    measurements_free(&m);
 
     char path[PATH_SIZE + 32];
     snprintf(path, sizeof path, "%s/sweep.dat", out_dir);
@@ -356,8 +371,28 @@ static void test_bench_sweep_writes_points_and_plot(void **state)
         for (size_t i = 0; i < 6; i++) {
             assert_true(columns[i] > 0);
         }
+        /* The row is what the run printed for that count: ledgerd's, then
+         * the echo's rate, p50 and p99 (ms in the row, us in the JSON). */
+        const char *names[2] = {"daemon-commands", "echo"};
+        for (size_t n = 0; n < 2; n++) {
+            const json_t *figures = sweep_measurement(&m, names[n], clients);
+            const json_t *latency = json_object_get(figures, "latency_us");
+            double printed[3] = {
+                json_number_value(json_object_get(figures, "requests_per_s")),
+                json_number_value(json_object_get(latency, "p50")) / 1000.0,
+                json_number_value(json_object_get(latency, "p99")) / 1000.0,
+            };
+            const double tolerance[3] = {0.051, 0.0006, 0.0006};
+            for (size_t k = 0; k < 3; k++) {
+                if (fabs(columns[3 * n + k] - printed[k]) > tolerance[k]) {
+                    fail_msg("sweep.dat column %zu of %lu clients is %f, %s printed %f",
+                             3 * n + k + 2, clients, columns[3 * n + k], names[n], printed[k]);
+                }
+            }
+        }
     }
     free(dat);
+    measurements_free(&m);
     assert_int_equal(2, points);
 
     /* gnuplot is one of scripts/deps.sh's packages. */
