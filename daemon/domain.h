@@ -225,7 +225,8 @@ const struct domain_subscription *domain_find_subscription(const struct domain_c
                                                            const char *subscription_id);
 
 /* Whether a command belongs to a customer's stream (needs input->customer).
- * False for AddPartner, AddPrincipal, RevokePrincipal and unknown cases. */
+ * False for AddPartner, AddPrincipal, RevokePrincipal, RotatePrincipalSecret
+ * and unknown cases. */
 bool domain_command_is_customer(Ledger__V1__Command__BodyCase body_case);
 
 /* Whether a principal id is one of the ledger's own: DOMAIN_INIT_PRINCIPAL_ID
@@ -238,6 +239,12 @@ bool domain_principal_id_reserved(const char *principal_id);
  * NULL (may be ""); points into the command or the principal. */
 const char *domain_command_partner_id(const struct domain_principal *principal,
                                       const Ledger__V1__Command *command);
+
+/* The principal a command of principals names (AddPrincipal,
+ * RevokePrincipal, RotatePrincipalSecret), whose row the engine looks up for
+ * domain_input.principal_exists and what follows it; NULL for other commands
+ * and for a command without its body. Points into the command. */
+const char *domain_command_target_principal(const Ledger__V1__Command *command);
 
 /* The customer a customer command acts on: command->customer_id, or a customer
  * user's own customer when that is empty; "" for other commands. Never NULL. */
@@ -259,9 +266,10 @@ struct domain_input {
      * onboarded is passed as a state with onboarded false. Its partner_id and
      * customer_id must be the ones the command acts on (INTERNAL otherwise). */
     const struct domain_customer *customer;
-    /* For AddPrincipal / RevokePrincipal: whether the principal named exists,
-     * is revoked, and (RevokePrincipal) the partner it is bound to ("" for a
-     * principal of every partner, NULL taken as ""). A revocation is recorded
+    /* For AddPrincipal / RevokePrincipal / RotatePrincipalSecret: whether the
+     * principal named exists, is revoked, and (RevokePrincipal,
+     * RotatePrincipalSecret) the partner it is bound to ("" for a principal of
+     * every partner, NULL taken as ""). A revocation or rotation is recorded
      * under that partner, whose auditors and activity log must see it; an
      * envelope naming another partner is refused (PARTNER_MISMATCH). */
     bool principal_exists;
@@ -285,6 +293,7 @@ struct domain_output {
         Ledger__V1__PartnerRegistered partner_registered;
         Ledger__V1__PrincipalAdded principal_added;
         Ledger__V1__PrincipalRevoked principal_revoked;
+        Ledger__V1__PrincipalSecretRotated principal_secret_rotated;
         Ledger__V1__CustomerOnboarded customer_onboarded;
         Ledger__V1__SubscriptionPurchased subscription_purchased;
         Ledger__V1__SubscriptionStatusChanged subscription_status_changed;

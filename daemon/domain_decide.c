@@ -875,35 +875,78 @@ static enum ledger_err decide_add_principal(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err decide_revoke_principal(struct decision *d)
+/* What RevokePrincipal and RotatePrincipalSecret ask of the principal they
+ * name: a valid id, not the actor's own (`self` says why not), a principal
+ * that exists and is not revoked (refused with `revoked_err` and
+ * `revoked_text`), and no envelope partner other than the principal's, under
+ * which the event is recorded (fill_envelope). `field` and `noun` name the
+ * command's field and its event in the messages. */
+static enum ledger_err check_principal_target(struct decision *d, const char *principal_id,
+                                              const char *field, const char *self,
+                                              enum ledger_err revoked_err, const char *revoked_text,
+                                              const char *noun)
 {
-    const Ledger__V1__RevokePrincipal *body = d->command->revoke_principal;
-    enum ledger_err err = check_id(d, body->principal_id, "revoke_principal.principal_id");
+    enum ledger_err err = check_id(d, principal_id, field);
     if (err != LEDGER_ERR_OK)
         return err;
-    if (domain__string_equal(body->principal_id, d->principal->id))
+    if (domain__string_equal(principal_id, d->principal->id))
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "principal %s cannot revoke itself; another operator must",
-                      body->principal_id);
+                      "principal %s cannot %s; another operator must", principal_id, self);
     if (!d->in->principal_exists)
-        return refuse(d, LEDGER_ERR_PRINCIPAL_NOT_FOUND, "no principal %s", body->principal_id);
+        return refuse(d, LEDGER_ERR_PRINCIPAL_NOT_FOUND, "no principal %s", principal_id);
     if (d->in->principal_revoked)
-        return refuse(d, LEDGER_ERR_UNCHANGED, "principal %s is already revoked",
-                      body->principal_id);
+        return refuse(d, revoked_err, "principal %s %s", principal_id, revoked_text);
     const char *bound = d->in->principal_partner_id != NULL ? d->in->principal_partner_id : "";
     if (!string_empty(d->command->partner_id) &&
         !domain__string_equal(d->command->partner_id, bound))
         return refuse(d, LEDGER_ERR_PARTNER_MISMATCH,
-                      "principal %s is %s%s, not of partner %s: name no partner (the revocation "
-                      "is recorded under the principal's own)",
-                      body->principal_id,
-                      string_empty(bound) ? "bound to every partner" : "of partner ", bound,
-                      d->command->partner_id);
+                      "principal %s is %s%s, not of partner %s: name no partner (the %s is "
+                      "recorded under the principal's own)",
+                      principal_id, string_empty(bound) ? "bound to every partner" : "of partner ",
+                      bound, d->command->partner_id, noun);
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_revoke_principal(struct decision *d)
+{
+    const Ledger__V1__RevokePrincipal *body = d->command->revoke_principal;
+    enum ledger_err err = check_principal_target(
+        d, body->principal_id, "revoke_principal.principal_id", "revoke itself",
+        LEDGER_ERR_UNCHANGED, "is already revoked", "revocation");
+    if (err != LEDGER_ERR_OK)
+        return err;
     Ledger__V1__PrincipalRevoked *event = &d->out->body.principal_revoked;
     ledger__v1__principal_revoked__init(event);
     event->principal_id = body->principal_id;
     d->out->event.body_case = LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED;
     d->out->event.principal_revoked = event;
+    return LEDGER_ERR_OK;
+}
+
+/* The event names the principal only: the new secret is made by the engine
+ * when it commits the event and never enters the log. */
+static enum ledger_err decide_rotate_principal_secret(struct decision *d)
+{
+    const Ledger__V1__RotatePrincipalSecret *body = d->command->rotate_principal_secret;
+    if (domain_principal_id_reserved(body->principal_id))
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "rotate_principal_secret.principal_id may not be '%s' nor begin with '%s': "
+                      "the ledger's own principals have no secret",
+                      DOMAIN_INIT_PRINCIPAL_ID, DOMAIN_RESERVED_ID_PREFIX);
+    /* Not its own: the reply that carries the new secret may be lost, and a
+     * principal that rotated its own secret would then hold none that works.
+     * A revoked principal stays revoked: it gets no new secret. */
+    enum ledger_err err = check_principal_target(
+        d, body->principal_id, "rotate_principal_secret.principal_id", "rotate its own secret",
+        LEDGER_ERR_PRINCIPAL_REVOKED,
+        "is revoked: its secret can no longer be rotated; add a new principal instead", "rotation");
+    if (err != LEDGER_ERR_OK)
+        return err;
+    Ledger__V1__PrincipalSecretRotated *event = &d->out->body.principal_secret_rotated;
+    ledger__v1__principal_secret_rotated__init(event);
+    event->principal_id = body->principal_id;
+    d->out->event.body_case = LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED;
+    d->out->event.principal_secret_rotated = event;
     return LEDGER_ERR_OK;
 }
 
@@ -1995,6 +2038,24 @@ const char *domain_command_partner_id(const struct domain_principal *principal,
     return "";
 }
 
+const char *domain_command_target_principal(const Ledger__V1__Command *command)
+{
+    if (command == NULL)
+        return NULL;
+    switch (command->body_case) {
+    case LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL:
+        return command->add_principal != NULL ? command->add_principal->principal_id : NULL;
+    case LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL:
+        return command->revoke_principal != NULL ? command->revoke_principal->principal_id : NULL;
+    case LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET:
+        return command->rotate_principal_secret != NULL
+                   ? command->rotate_principal_secret->principal_id
+                   : NULL;
+    default:
+        return NULL;
+    }
+}
+
 const char *domain_command_customer_id(const struct domain_principal *principal,
                                        const Ledger__V1__Command *command)
 {
@@ -2019,6 +2080,8 @@ static bool body_present(const Ledger__V1__Command *command)
         return command->add_principal != NULL;
     case LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL:
         return command->revoke_principal != NULL;
+    case LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET:
+        return command->rotate_principal_secret != NULL;
     case LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER:
         return command->onboard_customer != NULL;
     case LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION:
@@ -2071,6 +2134,8 @@ static enum ledger_err decide_body(struct decision *d)
         return decide_add_principal(d);
     case LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL:
         return decide_revoke_principal(d);
+    case LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET:
+        return decide_rotate_principal_secret(d);
     case LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER:
         return decide_onboard_customer(d);
     case LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION:
@@ -2210,7 +2275,8 @@ static void fill_envelope(struct decision *d)
     if (d->command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL &&
         d->command->add_principal->partner_id != NULL)
         partner_id = d->command->add_principal->partner_id; /* "" or checked equal */
-    if (d->command->body_case == LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL)
+    if (d->command->body_case == LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL ||
+        d->command->body_case == LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET)
         partner_id = in->principal_partner_id != NULL ? in->principal_partner_id : "";
     snprintf(out->partner_id, sizeof out->partner_id, "%s", partner_id);
     snprintf(out->customer_id, sizeof out->customer_id, "%s",
@@ -2288,7 +2354,8 @@ enum ledger_err domain_decide(const struct domain_input *input, struct domain_ou
     if (!domain_command_is_customer(command->body_case) &&
         command->body_case != LEDGER__V1__COMMAND__BODY_ADD_PARTNER &&
         command->body_case != LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL &&
-        command->body_case != LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL) {
+        command->body_case != LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL &&
+        command->body_case != LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET) {
         if (command->body_case == LEDGER__V1__COMMAND__BODY__NOT_SET)
             err = refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE,
                          "the command sets none of the bodies this daemon knows (Command fields "

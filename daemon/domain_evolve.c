@@ -588,6 +588,7 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
     case LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED:
     case LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED:
     case LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED:
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED:
     case LEDGER__V1__EVENT__BODY__NOT_SET:
     default:
         /* Not an event of a customer's stream (or one this build does not know). */

@@ -18,6 +18,7 @@ static const struct {
     {LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED, "Register Partner"},
     {LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED, "Add Principal"},
     {LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED, "Revoke Principal"},
+    {LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED, "Rotate Principal Secret"},
     {LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED, "Onboard Customer"},
     {LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED, "Purchase Subscription"},
     {LEDGER__V1__EVENT__BODY_SUBSCRIPTION_STATUS_CHANGED, "Change Subscription Status"},

@@ -575,7 +575,10 @@ enum ledger_err engine__principal_row_get(struct store_txn *txn, const char *pri
 
 /* Whether `principal` may still act in this transaction. Authentication
  * read the committed state when the request arrived; a revocation committed
- * since, or decided earlier in the same group, is seen here. The ledger's own
+ * since, or decided earlier in the same group, is seen here, and so is a
+ * rotation of the secret (the row's secret_rotated_sequence moved since
+ * the lookup): a request signed with the secret it replaced is refused
+ * BAD_SIGNATURE, as it would be had it arrived after. The ledger's own
  * principals (init's bootstrap, the scheduler) have no row: they pass, and so
  * does the scheduler when a row of its name was stored before the prefix was
  * reserved (no request can authenticate as it: engine_principal_lookup). */
@@ -595,6 +598,7 @@ static enum ledger_err principal_still_active(struct store_txn *txn,
         return err;
     }
     bool revoked = row->revoked;
+    uint64_t rotated_sequence = row->secret_rotated_sequence;
     ledger__v1__principal_row__free_unpacked(row, NULL);
     if (revoked) {
         snprintf(message, ENGINE_MESSAGE_SIZE,
@@ -602,6 +606,13 @@ static enum ledger_err principal_still_active(struct store_txn *txn,
                  "for a new one",
                  principal->id);
         return LEDGER_ERR_PRINCIPAL_REVOKED;
+    }
+    if (rotated_sequence != principal->secret_rotated_sequence) {
+        snprintf(message, ENGINE_MESSAGE_SIZE,
+                 "the secret of principal %s was rotated before this request was decided; sign "
+                 "it again with the new secret",
+                 principal->id);
+        return LEDGER_ERR_BAD_SIGNATURE;
     }
     return LEDGER_ERR_OK;
 }
@@ -652,6 +663,7 @@ enum ledger_err engine_principal_lookup(struct engine *engine, const char *princ
     engine__copy_id(p.customer_id, row->customer_id);
     engine__copy_id(p.user, row->user);
     p.revoked = row->revoked;
+    p.secret_rotated_sequence = row->secret_rotated_sequence;
     memcpy(p.secret, secret.data, LEDGER_SECRET_BYTES);
     *out = p;
     crypto_wipe(&p, sizeof p);
@@ -840,6 +852,25 @@ void engine__set_message(char message[ENGINE_MESSAGE_SIZE], const char *text)
     snprintf(message, ENGINE_MESSAGE_SIZE, "%s", text);
 }
 
+/* Makes a fresh secret for a principal, added or rotated: it replaces any
+ * secret row of the principal in the same transaction as the event, so the
+ * old secret stops authenticating exactly when the event commits, and goes
+ * into the result's secret_hex, which the first answer carries and nothing
+ * keeps (the command-id index stores the result without it). */
+static enum ledger_err secret_new(struct store_txn *txn, const char *principal_id,
+                                  struct engine_result *result)
+{
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    crypto_random(secret, sizeof secret);
+    enum ledger_err err =
+        store_put(txn, STORE_DB_SECRET, principal_id, strlen(principal_id), secret, sizeof secret);
+    if (err == LEDGER_ERR_OK) {
+        crypto_hex(secret, sizeof secret, result->secret_hex);
+    }
+    crypto_wipe(secret, sizeof secret);
+    return err;
+}
+
 /* Decides and appends one command of a batch. Request-level refusals return
  * their code with `message` set; group-level failures (group_error) too. */
 static enum ledger_err execute_command(struct batch *batch,
@@ -918,12 +949,7 @@ static enum ledger_err execute_command(struct batch *batch,
     }
     bool principal_exists = false, principal_revoked = false;
     char principal_partner_id[DOMAIN_ID_SIZE] = "";
-    const char *target_principal = NULL;
-    if (command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL) {
-        target_principal = command->add_principal->principal_id;
-    } else if (command->body_case == LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL) {
-        target_principal = command->revoke_principal->principal_id;
-    }
+    const char *target_principal = domain_command_target_principal(command);
     bool principal_customer_onboarded = false;
     if (command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL &&
         command->add_principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER &&
@@ -1025,12 +1051,9 @@ static enum ledger_err execute_command(struct batch *batch,
     if (err == LEDGER_ERR_OK) {
         result_from_event(event, result);
         if (event->body_case == LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED) {
-            uint8_t secret[LEDGER_SECRET_BYTES];
-            crypto_random(secret, sizeof secret);
-            const char *id = event->principal_added->principal_id;
-            err = store_put(txn, STORE_DB_SECRET, id, strlen(id), secret, sizeof secret);
-            crypto_hex(secret, sizeof secret, result->secret_hex);
-            crypto_wipe(secret, sizeof secret);
+            err = secret_new(txn, event->principal_added->principal_id, result);
+        } else if (event->body_case == LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED) {
+            err = secret_new(txn, event->principal_secret_rotated->principal_id, result);
         }
     }
     if (err != LEDGER_ERR_OK && !group_error(err)) {

@@ -122,6 +122,10 @@ struct engine_principal {
     char customer_id[LEDGER_ID_LENGTH_MAX + 1];
     char user[LEDGER_ID_LENGTH_MAX + 1];
     bool revoked;
+    /* The PrincipalSecretRotated that made `secret` (0: the one made when the
+     * principal was added). A request is refused BAD_SIGNATURE when the
+     * principal's row names a later rotation by the time it is decided. */
+    uint64_t secret_rotated_sequence;
     uint8_t secret[LEDGER_SECRET_BYTES];
 };
 
@@ -139,7 +143,8 @@ struct engine_result {
     char order_id[LEDGER_ID_LENGTH_MAX + 1];
     char reservation_id[LEDGER_ID_LENGTH_MAX + 1];
     char savings_plan_id[LEDGER_ID_LENGTH_MAX + 1];
-    char secret_hex[2 * LEDGER_SECRET_BYTES + 1]; /* AddPrincipal's first answer only */
+    /* AddPrincipal's and RotatePrincipalSecret's first answer only */
+    char secret_hex[2 * LEDGER_SECRET_BYTES + 1];
 };
 
 /* One request's atomic batch, and its answer. */

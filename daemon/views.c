@@ -899,10 +899,13 @@ static enum ledger_err principal_added(struct store_txn *txn, const Ledger__V1__
     return put_message(txn, STORE_DB_PRINCIPAL, &k, &row.base);
 }
 
-static enum ledger_err principal_revoked(struct store_txn *txn, const Ledger__V1__Event *event)
+/* A revocation, or a rotation of the secret (which the row shows by the
+ * event's sequence and recorded time; the secret is not in the views). */
+static enum ledger_err principal_changed(struct store_txn *txn, const Ledger__V1__Event *event,
+                                         const char *principal_id, bool revoked)
 {
     struct key k = {0};
-    key_last(&k, event->principal_revoked->principal_id);
+    key_last(&k, principal_id);
     if (k.size == 0) {
         return LEDGER_ERR_CORRUPT;
     }
@@ -913,7 +916,12 @@ static enum ledger_err principal_revoked(struct store_txn *txn, const Ledger__V1
         return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
     }
     Ledger__V1__PrincipalRow *row = (Ledger__V1__PrincipalRow *)message;
-    row->revoked = true;
+    if (revoked) {
+        row->revoked = true;
+    } else {
+        row->secret_rotated_sequence = event->sequence;
+        row->secret_rotated_us = event->recorded_us;
+    }
     row->last_sequence = event->sequence;
     err = put_message(txn, STORE_DB_PRINCIPAL, &k, &row->base);
     codec_message_free(message);
@@ -1011,6 +1019,9 @@ static void activity_detail(const Ledger__V1__Event *e, char out[VIEWS_DETAIL_SI
         break;
     case LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED:
         snprintf(out, VIEWS_DETAIL_SIZE, "%s", text(e->principal_revoked->principal_id));
+        break;
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s", text(e->principal_secret_rotated->principal_id));
         break;
     case LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED:
         snprintf(out, VIEWS_DETAIL_SIZE, "%s", text(e->customer_onboarded->name));
@@ -1223,6 +1234,8 @@ static bool body_present(const Ledger__V1__Event *e)
         return e->principal_added != NULL;
     case LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED:
         return e->principal_revoked != NULL;
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED:
+        return e->principal_secret_rotated != NULL;
     case LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED:
         return e->customer_onboarded != NULL;
     case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED:
@@ -1296,7 +1309,9 @@ static enum ledger_err apply_body(struct store_txn *txn, const Ledger__V1__Event
     case LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED:
         return principal_added(txn, e);
     case LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED:
-        return principal_revoked(txn, e);
+        return principal_changed(txn, e, e->principal_revoked->principal_id, true);
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED:
+        return principal_changed(txn, e, e->principal_secret_rotated->principal_id, false);
     case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED:
         return permission_changed(txn, e, e->purchase_permission_granted->kind, true);
     case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED:

@@ -127,6 +127,7 @@ struct cmd {
     Ledger__V1__AddPartner add_partner;
     Ledger__V1__AddPrincipal add_principal;
     Ledger__V1__RevokePrincipal revoke_principal;
+    Ledger__V1__RotatePrincipalSecret rotate_principal_secret;
     Ledger__V1__OnboardCustomer onboard;
     Ledger__V1__PurchaseSubscription subscription;
     Ledger__V1__SetSubscriptionStatus status;
@@ -479,14 +480,31 @@ static Ledger__V1__Command *add_principal(struct cmd *k, const char *principal_i
     return c;
 }
 
-static Ledger__V1__Command *revoke_principal(struct cmd *k, const char *principal_id)
+/* A command of principals: no partner or customer in the envelope. */
+static Ledger__V1__Command *principal_command(struct cmd *k, Ledger__V1__Command__BodyCase body)
 {
-    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL);
+    Ledger__V1__Command *c = begin(k, body);
     c->partner_id = "";
     c->customer_id = "";
+    return c;
+}
+
+static Ledger__V1__Command *revoke_principal(struct cmd *k, const char *principal_id)
+{
+    Ledger__V1__Command *c = principal_command(k, LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL);
     ledger__v1__revoke_principal__init(&k->revoke_principal);
     k->revoke_principal.principal_id = id(k, 0, principal_id);
     c->revoke_principal = &k->revoke_principal;
+    return c;
+}
+
+static Ledger__V1__Command *rotate_secret(struct cmd *k, const char *principal_id)
+{
+    Ledger__V1__Command *c =
+        principal_command(k, LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET);
+    ledger__v1__rotate_principal_secret__init(&k->rotate_principal_secret);
+    k->rotate_principal_secret.principal_id = id(k, 0, principal_id);
+    c->rotate_principal_secret = &k->rotate_principal_secret;
     return c;
 }
 
@@ -977,6 +995,78 @@ static void test_domain_principals(void **state)
     W->principal_exists = false;
     refuse_as(&OPERATOR, revoke_principal(&k, "ghost"), LEDGER_ERR_PRINCIPAL_NOT_FOUND);
     refuse_as(&OPERATOR, revoke_principal(&k, ""), LEDGER_ERR_INVALID_ARGUMENT);
+}
+
+/* Rotating a principal's secret: the operator's, of another principal that
+ * exists and is not revoked, recorded under the principal's partner like a
+ * revocation; the event names the principal and holds no secret. */
+static void test_domain_rotate_principal_secret(void **state)
+{
+    (void)state;
+    struct cmd k;
+    W->principal_exists = true;
+    W->principal_partner_id = "p1";
+    accept(&OPERATOR, rotate_secret(&k, "admin-7"));
+    assert_int_equal(LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED, W->out.event.body_case);
+    assert_string_equal("admin-7", W->out.event.principal_secret_rotated->principal_id);
+    assert_string_equal("p1", W->out.event.partner_id);
+    assert_string_equal("", W->out.event.customer_id);
+    assert_string_equal("op-1", W->out.event.actor->principal_id);
+    assert_int_equal(0, W->out.event.stream_version);
+    /* The event's only field is the principal's id: no secret in the log. */
+    assert_int_equal(1, ledger__v1__principal_secret_rotated__descriptor.n_fields);
+    /* Rotating is not idempotent: a second rotation is a new secret. */
+    accept(&OPERATOR, rotate_secret(&k, "admin-7"));
+    /* The envelope may name the principal's partner, not another. */
+    Ledger__V1__Command *named = rotate_secret(&k, "admin-7");
+    named->partner_id = (char *)"p1";
+    accept(&OPERATOR, named);
+    assert_string_equal("p1", W->out.event.partner_id);
+    Ledger__V1__Command *elsewhere = rotate_secret(&k, "admin-7");
+    elsewhere->partner_id = (char *)"p2";
+    refuse_as(&OPERATOR, elsewhere, LEDGER_ERR_PARTNER_MISMATCH);
+    assert_non_null(strstr(W->out.message, "of partner p1, not of partner p2"));
+    /* A principal of every partner: recorded under none; naming one refused. */
+    W->principal_partner_id = "";
+    accept(&OPERATOR, rotate_secret(&k, "auditor-all"));
+    assert_string_equal("", W->out.event.partner_id);
+    Ledger__V1__Command *everywhere = rotate_secret(&k, "auditor-all");
+    everywhere->partner_id = (char *)"p1";
+    refuse_as(&OPERATOR, everywhere, LEDGER_ERR_PARTNER_MISMATCH);
+    assert_non_null(strstr(W->out.message, "bound to every partner"));
+    W->principal_partner_id = NULL; /* taken as "" */
+    accept(&OPERATOR, rotate_secret(&k, "auditor-all"));
+    assert_string_equal("", W->out.event.partner_id);
+    /* Oneself: a lost reply would leave no working secret. */
+    refuse_as(&OPERATOR, rotate_secret(&k, "op-1"), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "another operator must"));
+    /* The ledger's own principals have no secret to rotate. */
+    refuse_as(&OPERATOR, rotate_secret(&k, DOMAIN_INIT_PRINCIPAL_ID), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "may not be 'ledgerd-init'"));
+    refuse_as(&OPERATOR, rotate_secret(&k, DOMAIN_SYSTEM_PRINCIPAL_ID),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&OPERATOR, rotate_secret(&k, "ledger:someone"), LEDGER_ERR_INVALID_ARGUMENT);
+    /* Only the operator. */
+    refuse_as(&ADMIN, rotate_secret(&k, "sales-1"), LEDGER_ERR_FORBIDDEN);
+    assert_non_null(strstr(W->out.message, "rotate principal secret"));
+    refuse_as(&AUDITOR, rotate_secret(&k, "sales-1"), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&ALICE, rotate_secret(&k, "sales-1"), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&SYSTEM, rotate_secret(&k, "sales-1"), LEDGER_ERR_FORBIDDEN);
+    /* A revoked principal stays revoked: no new secret for it. */
+    W->principal_revoked = true;
+    refuse_as(&OPERATOR, rotate_secret(&k, "admin-7"), LEDGER_ERR_PRINCIPAL_REVOKED);
+    assert_non_null(strstr(W->out.message, "is revoked"));
+    W->principal_revoked = false;
+    W->principal_exists = false;
+    refuse_as(&OPERATOR, rotate_secret(&k, "ghost"), LEDGER_ERR_PRINCIPAL_NOT_FOUND);
+    assert_non_null(strstr(W->out.message, "no principal ghost"));
+    refuse_as(&OPERATOR, rotate_secret(&k, ""), LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&OPERATOR, rotate_secret(&k, "bad id"), LEDGER_ERR_INVALID_ARGUMENT);
+    /* A command without its body. */
+    Ledger__V1__Command *bodiless = rotate_secret(&k, "admin-7");
+    bodiless->rotate_principal_secret = NULL;
+    refuse_as(&OPERATOR, bodiless, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "has no body"));
 }
 
 /* ---- subscriptions and roles ------------------------------------------------ */
@@ -4097,7 +4187,7 @@ static void test_domain_action_names(void **state)
         assert_ptr_equal(name, domain_action_lookup(name));
         named++;
     }
-    assert_int_equal(21, named);
+    assert_int_equal(22, named);
     event.body_case = LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED;
     assert_string_equal("Create Customer Purchase Permissions", domain_action_name(&event));
     event.body_case = LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED;
@@ -4143,7 +4233,8 @@ static void test_domain_command_targets(void **state)
         Ledger__V1__Command__BodyCase body_case = policy_command_at(i);
         bool administrative = body_case == LEDGER__V1__COMMAND__BODY_ADD_PARTNER ||
                               body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL ||
-                              body_case == LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL;
+                              body_case == LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL ||
+                              body_case == LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET;
         assert_int_equal(!administrative, domain_command_is_customer(body_case));
     }
     assert_false(domain_command_is_customer(LEDGER__V1__COMMAND__BODY__NOT_SET));
@@ -4194,6 +4285,7 @@ int main(void)
         TEST(test_domain_partner_scope),
         TEST(test_domain_add_partner),
         TEST(test_domain_principals),
+        TEST(test_domain_rotate_principal_secret),
         TEST(test_domain_subscriptions),
         TEST(test_domain_suspension_and_reservation_states),
         TEST(test_domain_suspension_dated_back_over_ended_reservations),

@@ -164,6 +164,7 @@ struct cell_command {
     Ledger__V1__AddPartner add_partner;
     Ledger__V1__AddPrincipal add_principal;
     Ledger__V1__RevokePrincipal revoke_principal;
+    Ledger__V1__RotatePrincipalSecret rotate_principal_secret;
     Ledger__V1__OnboardCustomer onboard_customer;
     Ledger__V1__PurchaseSubscription purchase_subscription;
     Ledger__V1__SetSubscriptionStatus set_subscription_status;
@@ -451,13 +452,15 @@ static void world_open(struct world *w, const struct variant *v)
     w->admin_b = make_principal("admin-pb", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, PB, "", "");
     register_principal(w, &w->admin_a);
     register_principal(w, &w->admin_b);
-    /* Principals a RevokePrincipal cell may revoke, one per partner. */
-    struct engine_principal victim_a =
-        make_principal("victim-pa", LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT, PA, "", "");
-    struct engine_principal victim_b =
-        make_principal("victim-pb", LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT, PB, "", "");
-    register_principal(w, &victim_a);
-    register_principal(w, &victim_b);
+    /* Principals a RevokePrincipal cell may revoke, and others (never
+     * revoked) a RotatePrincipalSecret cell may rotate, one per partner. */
+    static const char *const targets[][2] = {
+        {"victim-pa", PA}, {"victim-pb", PB}, {"rotated-pa", PA}, {"rotated-pb", PB}};
+    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        struct engine_principal target = make_principal(
+            targets[i][0], LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT, targets[i][1], "", "");
+        register_principal(w, &target);
+    }
 
     w->customers[CA1].partner_id = PA;
     w->customers[CA1].customer_id = "ca1";
@@ -680,6 +683,7 @@ static void command_targets(Ledger__V1__Command__BodyCase verb, const enum targe
         return;
     case LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL:
     case LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL:
+    case LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET:
     case LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER: /* a new customer of the partner */
         *out = partner_targets;
         *count = 2;
@@ -726,6 +730,12 @@ static bool build_command(struct world *w, Ledger__V1__Command__BodyCase verb, e
         ledger__v1__revoke_principal__init(&c->revoke_principal);
         c->revoke_principal.principal_id = c->fresh;
         c->command.revoke_principal = &c->revoke_principal;
+        break;
+    case LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET:
+        snprintf(c->fresh, sizeof c->fresh, "rotated-%s", partner_id);
+        ledger__v1__rotate_principal_secret__init(&c->rotate_principal_secret);
+        c->rotate_principal_secret.principal_id = c->fresh;
+        c->command.rotate_principal_secret = &c->rotate_principal_secret;
         break;
     case LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER:
         fresh_id(w, "cn", c->customer_id);

@@ -57,6 +57,7 @@ static const struct expected_command expected_commands[] = {
     {"set_savings_plan_renewal", "a", "c"},
     {"cancel_savings_plan", "ac", ""},
     {"set_cost_visibility", "a", ""},
+    {"rotate_principal_secret", "o", ""},
 };
 
 struct expected_query {
@@ -189,7 +190,8 @@ static void test_policy_invariants(void **state)
         /* The operator makes no business change; only it manages principals. */
         bool administrative = verb == LEDGER__V1__COMMAND__BODY_ADD_PARTNER ||
                               verb == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL ||
-                              verb == LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL;
+                              verb == LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL ||
+                              verb == LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET;
         assert_int_equal(administrative,
                          policy_command_allowed(LEDGER__V1__ROLE__ROLE_OPERATOR, verb));
         for (size_t r = 0; r < POLICY_ROLE_COUNT; r++) {

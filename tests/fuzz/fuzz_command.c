@@ -52,12 +52,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static void principal_target(const Ledger__V1__Command *command, bool *exists, bool *revoked)
 {
-    const char *target = NULL;
-    if (command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL) {
-        target = command->add_principal->principal_id;
-    } else if (command->body_case == LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL) {
-        target = command->revoke_principal->principal_id;
-    }
+    const char *target = domain_command_target_principal(command);
     const struct fuzz_principal *found = target != NULL ? fuzz_principal_find(target) : NULL;
     *exists = found != NULL;
     *revoked = found != NULL && found->revoked;

@@ -152,6 +152,14 @@ static void build_commands(void)
     c.revoke_principal = &revoke_principal;
     add_command("revoke_principal", &c);
 
+    Ledger__V1__RotatePrincipalSecret rotate_principal_secret =
+        LEDGER__V1__ROTATE_PRINCIPAL_SECRET__INIT;
+    rotate_principal_secret.principal_id = "sales-1";
+    ledger__v1__command__init(&c);
+    c.body_case = LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET;
+    c.rotate_principal_secret = &rotate_principal_secret;
+    add_command("rotate_principal_secret", &c);
+
     Ledger__V1__OnboardCustomer onboard = LEDGER__V1__ONBOARD_CUSTOMER__INIT;
     onboard.name = "Wide World Importers";
     CUSTOMER_COMMAND(onboard_customer, LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER, &onboard);
@@ -409,12 +417,7 @@ static bool decide_to_record(struct domain_customer *state, const char *principa
             evolve = false;
         }
     }
-    const char *target = NULL;
-    if (command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL) {
-        target = command->add_principal->principal_id;
-    } else if (command->body_case == LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL) {
-        target = command->revoke_principal->principal_id;
-    }
+    const char *target = domain_command_target_principal(command);
     const struct fuzz_principal *existing = target ? fuzz_principal_find(target) : NULL;
     struct domain_input input = {
         .principal = &principal,
