@@ -151,7 +151,8 @@ static enum ledger_err onboard(struct fixture *f, const char *customer)
     return run(f, &f->admin, &c, NULL);
 }
 
-static enum ledger_err buy_subscription(struct fixture *f, const char *customer, const char *sub)
+static enum ledger_err buy_subscription_as(struct fixture *f, const struct engine_principal *who,
+                                           const char *customer, const char *sub)
 {
     Ledger__V1__PurchaseSubscription body = LEDGER__V1__PURCHASE_SUBSCRIPTION__INIT;
     body.subscription_id = (char *)sub;
@@ -160,7 +161,12 @@ static enum ledger_err buy_subscription(struct fixture *f, const char *customer,
     customer_command(&c, customer);
     c.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION;
     c.purchase_subscription = &body;
-    return run(f, &f->admin, &c, NULL);
+    return run(f, who, &c, NULL);
+}
+
+static enum ledger_err buy_subscription(struct fixture *f, const char *customer, const char *sub)
+{
+    return buy_subscription_as(f, &f->admin, customer, sub);
 }
 
 static Ledger__V1__Command grant_command(const char *customer, Ledger__V1__GrantPermission *body)
@@ -454,6 +460,137 @@ static void test_engine_retry_same_content_is_duplicate(void **state)
     data = pack_command(&third);
     assert_int_equal(run_bytes(f, &admin2, &data, 1, NULL), LEDGER_ERR_OK);
     free(data.data);
+}
+
+/* A RotatePrincipalSecret command for `principal_id`, as the operator sends it. */
+static ProtobufCBinaryData rotate_command(const char *command_id, const char *principal_id)
+{
+    Ledger__V1__RotatePrincipalSecret body = LEDGER__V1__ROTATE_PRINCIPAL_SECRET__INIT;
+    body.principal_id = (char *)principal_id;
+    Ledger__V1__Command c = LEDGER__V1__COMMAND__INIT;
+    c.command_id = (char *)command_id;
+    c.body_case = LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET;
+    c.rotate_principal_secret = &body;
+    return pack_command(&c);
+}
+
+/* Whether `size` bytes at `data` hold `needle` anywhere. */
+static bool bytes_hold(const uint8_t *data, size_t size, const void *needle, size_t needle_size)
+{
+    for (size_t i = 0; i + needle_size <= size; i++) {
+        if (memcmp(data + i, needle, needle_size) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Rotating a secret: the answer carries a new secret, which the principal's
+ * lookup gives from then on (the old one is gone), a request the principal
+ * made with the old one is refused BAD_SIGNATURE when it is decided after the
+ * rotation, even in the same group; a retry answers duplicate without the
+ * secret; neither the log record nor the command-id index holds it. */
+static void test_engine_rotate_principal_secret(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    struct engine_principal before;
+    assert_int_equal(engine_principal_lookup(f->engine, "admin-1", &before), LEDGER_ERR_OK);
+    assert_int_equal(before.secret_rotated_sequence, 0);
+
+    ProtobufCBinaryData rotate = rotate_command("rotate-admin-1", "admin-1");
+    struct engine_request first;
+    assert_int_equal(run_bytes(f, &f->operator_principal, &rotate, 1, &first), LEDGER_ERR_OK);
+    const Ledger__V1__CommandResult *answer = &first.results[0].message;
+    uint64_t sequence = answer->first_sequence;
+    assert_int_equal(sequence, head(f));
+    assert_false(answer->duplicate);
+    assert_int_equal(strlen(answer->secret_hex), 2 * LEDGER_SECRET_BYTES);
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    assert_int_equal(crypto_unhex(answer->secret_hex, secret, sizeof secret), LEDGER_ERR_OK);
+    char secret_hex[2 * LEDGER_SECRET_BYTES + 1];
+    memcpy(secret_hex, answer->secret_hex, sizeof secret_hex);
+    engine_request_clear(&first);
+    assert_memory_not_equal(secret, before.secret, sizeof secret);
+
+    /* The lookup that authenticates requests has the new secret only. */
+    struct engine_principal after;
+    assert_int_equal(engine_principal_lookup(f->engine, "admin-1", &after), LEDGER_ERR_OK);
+    assert_memory_equal(after.secret, secret, sizeof secret);
+    assert_int_equal(after.secret_rotated_sequence, sequence);
+    assert_int_equal(after.role, LEDGER__V1__ROLE__ROLE_ADMIN_AGENT);
+    assert_string_equal(after.partner_id, "p1");
+
+    /* Authenticated with the old secret before the rotation, decided after
+     * it: refused, nothing appended. With the new secret: accepted. */
+    uint64_t at = head(f);
+    assert_int_equal(buy_subscription_as(f, &before, "c1", "s-old"), LEDGER_ERR_BAD_SIGNATURE);
+    assert_int_equal(head(f), at);
+    assert_int_equal(buy_subscription_as(f, &after, "c1", "s-new"), LEDGER_ERR_OK);
+
+    /* The same command again: duplicate, no secret, the secret unchanged. */
+    struct engine_request retry;
+    at = head(f);
+    assert_int_equal(run_bytes(f, &f->operator_principal, &rotate, 1, &retry), LEDGER_ERR_OK);
+    assert_true(retry.results[0].message.duplicate);
+    assert_int_equal(retry.results[0].message.first_sequence, sequence);
+    assert_string_equal(retry.results[0].message.secret_hex, "");
+    engine_request_clear(&retry);
+    assert_int_equal(head(f), at);
+    struct engine_principal again;
+    assert_int_equal(engine_principal_lookup(f->engine, "admin-1", &again), LEDGER_ERR_OK);
+    assert_memory_equal(again.secret, secret, sizeof secret);
+    free(rotate.data);
+
+    /* Neither the record nor the command-id index holds the secret. */
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
+    struct store_val record;
+    assert_int_equal(store_record(txn, sequence, &record), LEDGER_ERR_OK);
+    assert_false(bytes_hold(record.data, record.size, secret, sizeof secret));
+    assert_false(bytes_hold(record.data, record.size, secret_hex, strlen(secret_hex)));
+    uint8_t hash[STORE_HASH_BYTES];
+    struct store_val stored;
+    assert_int_equal(store_command_get(txn, "operator", "rotate-admin-1", hash, &stored),
+                     LEDGER_ERR_OK);
+    assert_false(bytes_hold(stored.data, stored.size, secret, sizeof secret));
+    assert_false(bytes_hold(stored.data, stored.size, secret_hex, strlen(secret_hex)));
+    Ledger__V1__CommandResult *kept =
+        ledger__v1__command_result__unpack(NULL, stored.size, stored.data);
+    assert_non_null(kept);
+    assert_string_equal(kept->secret_hex, "");
+    assert_int_equal(kept->first_sequence, sequence);
+    ledger__v1__command_result__free_unpacked(kept, NULL);
+    store_abort(txn);
+
+    /* In one group: the rotation first, then a request authenticated with
+     * the secret it replaced. */
+    ProtobufCBinaryData rotate_again = rotate_command("rotate-admin-1-again", "admin-1");
+    Ledger__V1__PurchaseSubscription body = LEDGER__V1__PURCHASE_SUBSCRIPTION__INIT;
+    body.subscription_id = "s-group";
+    body.offer = LEDGER__V1__OFFER__OFFER_AZURE_PLAN;
+    Ledger__V1__Command c;
+    customer_command(&c, "c1");
+    c.command_id = "buy-in-group";
+    c.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION;
+    c.purchase_subscription = &body;
+    ProtobufCBinaryData buy = pack_command(&c);
+    struct engine_request group[2] = {
+        {.principal = &f->operator_principal, .commands = &rotate_again, .command_count = 1},
+        {.principal = &after, .commands = &buy, .command_count = 1},
+    };
+    at = head(f);
+    assert_int_equal(engine_execute(f->engine, group, 2, f->now_us + 1000000), LEDGER_ERR_OK);
+    assert_int_equal(group[0].err, LEDGER_ERR_OK);
+    assert_int_equal(strlen(group[0].results[0].message.secret_hex), 2 * LEDGER_SECRET_BYTES);
+    assert_int_equal(group[1].err, LEDGER_ERR_BAD_SIGNATURE);
+    assert_non_null(strstr(group[1].message, "was rotated"));
+    assert_int_equal(head(f), at + 1);
+    engine_request_clear(&group[0]);
+    engine_request_clear(&group[1]);
+    free(rotate_again.data);
+    free(buy.data);
+    crypto_wipe(secret, sizeof secret);
 }
 
 static void test_engine_retry_survives_restart(void **state)
@@ -2166,6 +2303,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_second_open_is_locked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_unknown_principal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_rotate_principal_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_retry_same_content_is_duplicate, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_retry_survives_restart, setup, teardown),
