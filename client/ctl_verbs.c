@@ -614,6 +614,103 @@ enum ledger_err ctl_write_key_file(struct ctl_context *context, const char *path
     return err != LEDGER_ERR_OK ? err : key_file_fill(context, path, fd, secret_hex);
 }
 
+/* The start of a write whose answer carries a secret: its --key-out, which
+ * must name a file, into key_out, then write_begin. USAGE, or write_begin's
+ * errors. */
+static enum ledger_err secret_write_begin(struct ctl_context *context, const struct ctl_args *args,
+                                          const char **key_out, struct write *write)
+{
+    *key_out = ctl_arg(args, "key-out");
+    if ((*key_out)[0] == '\0') {
+        return usage(context, "key-out", "give the new key file's name");
+    }
+    return write_begin(context, args, write);
+}
+
+/* The words send_for_secret uses for its command when no secret came (a
+ * retry) and when it came but could not be kept: "<subject><id><done> by an
+ * earlier identical command; <secret> is sent only once (<retry> if the key
+ * file was lost)" and "<subject><id><done>, but <secret>, which is sent only
+ * once, is lost: <why>; <remedy><id><remedy_end>". */
+struct secret_words {
+    const char *subject;
+    const char *done;
+    const char *secret;
+    const char *retry;
+    const char *remedy;
+    const char *remedy_end;
+};
+
+/* Sends a command whose first answer carries a principal's new secret
+ * (AddPrincipal, RotatePrincipalSecret) and writes that secret into the new
+ * key file key_out, mode 0600, never printing it. The secret is sent once:
+ * the file is made before the command is sent, so that a place where it
+ * cannot be made is found while nothing is committed, and removed when the
+ * command is refused or answered without a secret (a retry, duplicate).
+ * Errors: those of ctl_execute, USAGE (the file exists), IO_ERROR (it
+ * cannot be made or written, or no secret came). */
+static enum ledger_err send_for_secret(struct ctl_context *context, struct write *write,
+                                       const char *id, const char *key_out,
+                                       const struct secret_words *words)
+{
+    int key_fd = -1;
+    enum ledger_err err = key_file_create(context, key_out, &key_fd);
+    if (err != LEDGER_ERR_OK) {
+        if (err == LEDGER_ERR_IO_ERROR) {
+            size_t used = strlen(context->message);
+            snprintf(context->message + used, sizeof context->message - used, "; nothing was sent");
+        }
+        return err;
+    }
+    const char *ids[1] = {write->command_id};
+    Ledger__V1__Reply *reply = NULL;
+    err = ctl_execute(context, &write->command, write->command_id, false, &reply);
+    const char *secret = err == LEDGER_ERR_OK ? reply->results[0]->secret_hex : NULL;
+    if (err == LEDGER_ERR_OK && (secret == NULL || strlen(secret) != 2 * LEDGER_SECRET_BYTES)) {
+        snprintf(context->message, sizeof context->message,
+                 "%s%.64s%s by an earlier identical command; %s is sent only once (%s if the key "
+                 "file was lost)",
+                 words->subject, id, words->done, words->secret, words->retry);
+        err = LEDGER_ERR_IO_ERROR;
+    }
+    if (err != LEDGER_ERR_OK) {
+        /* Refused, unanswered or answered without a secret: the empty file
+         * keeps nothing. */
+        close(key_fd);
+        unlink(key_out);
+        ledger_reply_free(reply);
+        return err;
+    }
+    err = key_file_fill(context, key_out, key_fd, secret);
+    if (err != LEDGER_ERR_OK) {
+        /* A part of a secret is no key: remove it, and say that the
+         * command was committed all the same, with a secret nobody has. */
+        unlink(key_out);
+        char why[sizeof context->message];
+        memcpy(why, context->message, sizeof why);
+        snprintf(context->message, sizeof context->message,
+                 "%s%.64s%s, but %s, which is sent only once, is lost: %.200s; %s%.64s%s",
+                 words->subject, id, words->done, words->secret, why, words->remedy, id,
+                 words->remedy_end);
+    } else {
+        struct ctl_extra extras[2] = {{"principal_id", id, 0, false},
+                                      {"key_file", key_out, 0, false}};
+        err = ctl_output_write_result(context->out, context->format, ids, reply, extras, 2);
+    }
+    /* Wipe the secret from the reply before freeing it. */
+    memset(reply->results[0]->secret_hex, 0, strlen(reply->results[0]->secret_hex));
+    ledger_reply_free(reply);
+    return err;
+}
+
+/* The option of the verbs that receive a principal's secret. */
+#define KEY_OUT_OPTION                                                                             \
+    {                                                                                              \
+        "key-out", CTL_OPTION_VALUE, "FILE",                                                       \
+            "write the new secret here (hex, mode 0600; must not exist); it is never printed",     \
+            true                                                                                   \
+    }
+
 static const struct ctl_option principal_add_options[] = {
     {"id", CTL_OPTION_VALUE, "ID", "the new principal's id", true},
     {"role", CTL_OPTION_VALUE, "ROLE",
@@ -625,8 +722,7 @@ static const struct ctl_option principal_add_options[] = {
     {"customer", CTL_OPTION_VALUE, "C", "customer users: their customer", false},
     {"user", CTL_OPTION_VALUE, "U", "customer users: their user name in the customer's tenant",
      false},
-    {"key-out", CTL_OPTION_VALUE, "FILE",
-     "write the new secret here (hex, mode 0600; must not exist); it is never printed", true},
+    KEY_OUT_OPTION,
     OPT_END,
 };
 
@@ -680,11 +776,8 @@ static enum ledger_err run_principal_add(struct ctl_context *context, const stru
             LEDGER_ERR_OK) {
         return err;
     }
-    const char *key_out = ctl_arg(args, "key-out");
-    if (key_out[0] == '\0') {
-        return usage(context, "key-out", "give the new key file's name");
-    }
-    if ((err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+    const char *key_out = NULL;
+    if ((err = secret_write_begin(context, args, &key_out, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     write.command.customer_id = (char *)"";
@@ -698,58 +791,15 @@ static enum ledger_err run_principal_add(struct ctl_context *context, const stru
     body.user = (char *)(uintptr_t)(user != NULL ? user : "");
     write.command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
     write.command.add_principal = &body;
-
-    /* The secret is sent once: the file that keeps it is made before the
-     * command is sent, so that a place where it cannot be made is found
-     * while nothing is committed. */
-    int key_fd = -1;
-    if ((err = key_file_create(context, key_out, &key_fd)) != LEDGER_ERR_OK) {
-        if (err == LEDGER_ERR_IO_ERROR) {
-            size_t used = strlen(context->message);
-            snprintf(context->message + used, sizeof context->message - used, "; nothing was sent");
-        }
-        return err;
-    }
-    const char *ids[1] = {write.command_id};
-    Ledger__V1__Reply *reply = NULL;
-    err = ctl_execute(context, &write.command, write.command_id, false, &reply);
-    const char *secret = err == LEDGER_ERR_OK ? reply->results[0]->secret_hex : NULL;
-    if (err == LEDGER_ERR_OK && (secret == NULL || strlen(secret) != 2 * LEDGER_SECRET_BYTES)) {
-        snprintf(context->message, sizeof context->message,
-                 "principal %s was added by an earlier identical command; its secret is sent "
-                 "only once (revoke it and add a new one if the key file was lost)",
-                 id);
-        err = LEDGER_ERR_IO_ERROR;
-    }
-    if (err != LEDGER_ERR_OK) {
-        /* Refused, unanswered or answered without a secret: the empty file
-         * keeps nothing. */
-        close(key_fd);
-        unlink(key_out);
-        ledger_reply_free(reply);
-        return err;
-    }
-    err = key_file_fill(context, key_out, key_fd, secret);
-    if (err != LEDGER_ERR_OK) {
-        /* A part of a secret is no key: remove it, and say that the
-         * principal exists all the same, with a secret nobody has. */
-        unlink(key_out);
-        char why[sizeof context->message];
-        memcpy(why, context->message, sizeof why);
-        snprintf(context->message, sizeof context->message,
-                 "principal %.64s was added, but its secret, which is sent only once, is lost: "
-                 "%.200s; revoke the principal (ledgerctl principal revoke --id %.64s) and add "
-                 "one with another id",
-                 id, why, id);
-    } else {
-        struct ctl_extra extras[2] = {{"principal_id", id, 0, false},
-                                      {"key_file", key_out, 0, false}};
-        err = ctl_output_write_result(context->out, context->format, ids, reply, extras, 2);
-    }
-    /* Wipe the secret from the reply before freeing it. */
-    memset(reply->results[0]->secret_hex, 0, strlen(reply->results[0]->secret_hex));
-    ledger_reply_free(reply);
-    return err;
+    static const struct secret_words words = {
+        .subject = "principal ",
+        .done = " was added",
+        .secret = "its secret",
+        .retry = "revoke it and add a new one",
+        .remedy = "revoke the principal (ledgerctl principal revoke --id ",
+        .remedy_end = ") and add one with another id",
+    };
+    return send_for_secret(context, &write, id, key_out, &words);
 }
 
 static const struct ctl_column principal_columns[] = {
@@ -761,6 +811,8 @@ static const struct ctl_column principal_columns[] = {
     {"REVOKED", "revoked", 0},
     {"SEQUENCE", "sequence", 0},
     {"LAST_SEQUENCE", "last_sequence", 0},
+    {"SECRET_ROTATED", "secret_rotated", 0},
+    {"ROTATED_SEQUENCE", "secret_rotated_sequence", 0},
 };
 
 #define COLUMNS(array) array, sizeof array / sizeof array[0]
@@ -899,6 +951,45 @@ static enum ledger_err run_principal_revoke(struct ctl_context *context,
     write.command.body_case = LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL;
     write.command.revoke_principal = &body;
     return write_send(context, &write);
+}
+
+static const struct ctl_option principal_rotate_options[] = {
+    {"id", CTL_OPTION_VALUE, "ID", "the principal whose secret is replaced", true},
+    KEY_OUT_OPTION,
+    OPT_END,
+};
+
+static enum ledger_err run_principal_rotate(struct ctl_context *context,
+                                            const struct ctl_args *args)
+{
+    struct write write;
+    const char *id = NULL;
+    enum ledger_err err = id_arg(context, args, "id", &id);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    const char *key_out = NULL;
+    if ((err = secret_write_begin(context, args, &key_out, &write)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__RotatePrincipalSecret body = LEDGER__V1__ROTATE_PRINCIPAL_SECRET__INIT;
+    body.principal_id = (char *)(uintptr_t)id;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET;
+    write.command.rotate_principal_secret = &body;
+    static const struct secret_words words = {
+        .subject = "the secret of principal ",
+        .done = " was rotated",
+        .secret = "the new secret",
+        .retry = "rotate it again without --command-id",
+        .remedy = "rotate it again (ledgerctl principal rotate --id ",
+        .remedy_end = " --key-out FILE)",
+    };
+    err = send_for_secret(context, &write, id, key_out, &words);
+    /* The daemon's words for a revoked target (docs/protocol.md); a revoked
+     * requester is told "the principal is revoked" or "was revoked". */
+    context->target_refused = err == LEDGER_ERR_PRINCIPAL_REVOKED &&
+                              strstr(context->message, "can no longer be rotated") != NULL;
+    return err;
 }
 
 static const struct ctl_option partner_add_options[] = {
@@ -2531,6 +2622,10 @@ static const struct ctl_verb verbs[] = {
      "ledgerctl principal list", run_principal_list},
     {"principal revoke", "revoke a principal (operator)", principal_revoke_options, true,
      "ledgerctl principal revoke --id alice", run_principal_revoke},
+    {"principal rotate",
+     "replace a principal's secret, keeping its id, and write the new key file (operator)",
+     principal_rotate_options, true, "ledgerctl principal rotate --id alice --key-out alice-2.key",
+     run_principal_rotate},
     {"partner add", "register a partner (operator)", partner_add_options, true,
      "ledgerctl partner add --partner contoso --name \"Contoso Cloud\"", run_partner_add},
     {"customer add", "onboard a customer", customer_add_options, true,
@@ -2705,7 +2800,8 @@ static const struct {
     {LEDGER_ERR_UNKNOWN_PRINCIPAL, "check --principal or LEDGER_PRINCIPAL (an operator lists them "
                                    "with ledgerctl principal list)"},
     {LEDGER_ERR_BAD_SIGNATURE,
-     "this key file is not the principal's: check --key-file or LEDGER_KEY_FILE (and --principal)"},
+     "this key file is not the principal's: check --key-file or LEDGER_KEY_FILE (and --principal); "
+     "after an operator rotated the principal's secret, use the key file it wrote"},
     {LEDGER_ERR_PRINCIPAL_REVOKED, "ask an operator for a new principal and key"},
     {LEDGER_ERR_STALE_REQUEST,
      "requests are signed with this machine's time: check its clock against the daemon's"},
@@ -3082,7 +3178,7 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err)
             result = output_failed(context, reason);
         }
     }
-    if (result != LEDGER_ERR_OK && !context->connect_failed) {
+    if (result != LEDGER_ERR_OK && !context->connect_failed && !context->target_refused) {
         add_advice(context, result);
     }
     if (result != LEDGER_ERR_OK) {
@@ -3103,6 +3199,9 @@ done:
     int status = ctl_exit_status(result);
     if (result != LEDGER_ERR_OK && context->connect_failed) {
         status = CTL_EXIT_UNREACHABLE;
+    }
+    if (result != LEDGER_ERR_OK && context->target_refused) {
+        status = CTL_EXIT_REFUSED;
     }
     ledger_close(context->client);
     free(context);

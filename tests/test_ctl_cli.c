@@ -400,6 +400,20 @@ static void test_ctl_cli_unreachable(void **state)
     run_free(&run);
 }
 
+/* The principal row of `id` in a JSON principal list, or NULL. Borrowed
+ * from run->json. */
+static json_t *principal_row(const struct run *run, const char *id)
+{
+    json_t *rows = json_object_get(run->json, "principals");
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        if (strcmp(json_string_value(json_object_get(row, "principal_id")), id) == 0) {
+            return row;
+        }
+    }
+    return NULL;
+}
+
 static void test_ctl_cli_authentication(void **state)
 {
     struct fixture *fixture = *state;
@@ -479,20 +493,13 @@ static void test_ctl_cli_authentication(void **state)
     ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "principal", "list",
         NULL);
     expect_ok(&run);
-    json_t *rows = json_object_get(run.json, "principals");
-    bool found = false;
-    for (size_t i = 0; i < json_array_size(rows); i++) {
-        json_t *row = json_array_get(rows, i);
-        if (strcmp(json_string_value(json_object_get(row, "principal_id")), "p-auth-admin") == 0) {
-            assert_true(json_is_true(json_object_get(row, "revoked")));
-            assert_string_equal("admin-agent", json_string_value(json_object_get(row, "role")));
-            /* The last event that changed it: the revocation, after its addition. */
-            assert_int_equal(revoked_at, json_int_at(row, "last_sequence"));
-            assert_true(json_int_at(row, "sequence") < revoked_at);
-            found = true;
-        }
-    }
-    assert_true(found);
+    json_t *row = principal_row(&run, "p-auth-admin");
+    assert_non_null(row);
+    assert_true(json_is_true(json_object_get(row, "revoked")));
+    assert_string_equal("admin-agent", json_string_value(json_object_get(row, "role")));
+    /* The last event that changed it: the revocation, after its addition. */
+    assert_int_equal(revoked_at, json_int_at(row, "last_sequence"));
+    assert_true(json_int_at(row, "sequence") < revoked_at);
     run_free(&run);
 }
 
@@ -595,6 +602,163 @@ static void test_ctl_cli_environment(void **state)
     expect_usage(&run, "error: USAGE: --socket: 'ledger.sock' (from LEDGER_SOCKET) is not an "
                        "ipc:// or tcp:// address");
     fixture->environment = NULL;
+}
+
+/* p-rot-admin, with the key file `key`, onboards `customer`: accepted when
+ * `code` is NULL, else refused with it as an authentication failure (exit
+ * 3), whose advice names the rotation. */
+static void customer_add_as(struct fixture *fixture, const char *key, const char *customer,
+                            const char *code)
+{
+    struct run run;
+    ctl(fixture, &run, "p-rot-admin", key, "customer", "add", "--customer", customer, "--name", "C",
+        NULL);
+    if (code == NULL) {
+        expect_ok(&run);
+    } else {
+        expect_error(&run, 3, code);
+        assert_non_null(strstr(run.err, "after an operator rotated the principal's secret"));
+    }
+    run_free(&run);
+}
+
+/* `principal rotate`: the new key file (mode 0600, never replacing a file,
+ * the secret never printed) authenticates from then on and the old one gets
+ * BAD_SIGNATURE; the principal keeps its id, and the list shows when its
+ * secret was rotated. Every refusal leaves no key file behind. */
+static void test_ctl_cli_principal_rotate(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char old_key[PATH_SIZE + 16];
+    make_partner(fixture, "p-rot", "p-rot-admin", old_key, sizeof old_key);
+    customer_add_as(fixture, old_key, "c1", NULL);
+    char *old_secret = read_file(old_key);
+
+    char new_key[PATH_SIZE + 32];
+    snprintf(new_key, sizeof new_key, "%s/p-rot-admin-2.key", fixture->dir);
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "principal", "rotate",
+        "--id", "p-rot-admin", "--key-out", new_key, NULL);
+    expect_ok(&run);
+    assert_string_equal("p-rot-admin",
+                        json_string_value(json_object_get(run.json, "principal_id")));
+    assert_string_equal(new_key, json_string_value(json_object_get(run.json, "key_file")));
+    json_int_t rotated_at =
+        json_int_at(json_array_get(json_object_get(run.json, "results"), 0), "first_sequence");
+    char *new_secret = read_file(new_key);
+    assert_int_equal('\n', new_secret[64]);
+    new_secret[64] = '\0';
+    assert_null(strstr(run.out, new_secret));
+    assert_null(strstr(run.out, "secret"));
+    run_free(&run);
+    struct stat info;
+    assert_int_equal(0, stat(new_key, &info));
+    assert_int_equal(0600, info.st_mode & 0777);
+    assert_int_equal(65, info.st_size);
+    assert_int_not_equal(0, strncmp(old_secret, new_secret, 64));
+
+    /* The old key no longer authenticates; the new one does, as the same
+     * principal. */
+    customer_add_as(fixture, old_key, "c2", "BAD_SIGNATURE");
+    customer_add_as(fixture, new_key, "c2", NULL);
+
+    /* The list shows the rotation: its sequence and time, the row's last change. */
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "principal", "list",
+        NULL);
+    expect_ok(&run);
+    json_t *row = principal_row(&run, "p-rot-admin");
+    assert_non_null(row);
+    assert_int_equal(rotated_at, json_int_at(row, "secret_rotated_sequence"));
+    assert_int_equal(rotated_at, json_int_at(row, "last_sequence"));
+    assert_true(json_int_at(row, "sequence") < rotated_at);
+    assert_true(json_is_string(json_object_get(row, "secret_rotated")));
+    assert_false(json_is_true(json_object_get(row, "revoked")));
+    /* A principal never rotated: no time. */
+    assert_true(json_is_null(json_object_get(principal_row(&run, "operator"), "secret_rotated")));
+    run_free(&run);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "list", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, " SECRET_ROTATED "));
+    assert_non_null(strstr(run.out, " ROTATED_SEQUENCE"));
+    run_free(&run);
+
+    /* An existing file is never replaced, and nothing is sent: the key in
+     * it still works. */
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "rotate", "--id",
+        "p-rot-admin", "--key-out", new_key, NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "a key file is never replaced"));
+    run_free(&run);
+    customer_add_as(fixture, new_key, "c3", NULL);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "rotate", "--id",
+        "p-rot-admin", "--key-out", "", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_string_equal("error: USAGE: --key-out: give the new key file's name\n", run.err);
+    run_free(&run);
+
+    /* Refusals, each leaving no key file. */
+    char refused_key[PATH_SIZE + 32];
+    snprintf(refused_key, sizeof refused_key, "%s/refused.key", fixture->dir);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "rotate", "--id", "operator",
+        "--key-out", refused_key, NULL);
+    expect_error(&run, 1, "INVALID_ARGUMENT");
+    assert_non_null(strstr(run.err, "another operator must"));
+    run_free(&run);
+    assert_int_equal(-1, stat(refused_key, &info));
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "rotate", "--id", "ghost",
+        "--key-out", refused_key, NULL);
+    expect_error(&run, 1, "PRINCIPAL_NOT_FOUND");
+    run_free(&run);
+    assert_int_equal(-1, stat(refused_key, &info));
+    ctl(fixture, &run, "p-rot-admin", new_key, "principal", "rotate", "--id", "operator",
+        "--key-out", refused_key, NULL);
+    expect_error(&run, 1, "FORBIDDEN");
+    run_free(&run);
+    assert_int_equal(-1, stat(refused_key, &info));
+    ctl(fixture, &run, "operator", fixture->operator_key, "--partner", "p-other", "principal",
+        "rotate", "--id", "p-rot-admin", "--key-out", refused_key, NULL);
+    expect_error(&run, 1, "PARTNER_MISMATCH");
+    run_free(&run);
+    assert_int_equal(-1, stat(refused_key, &info));
+
+    /* A retry of the same command answers without the secret, which is
+     * sent once: the error says so, and the key of the first answer works. */
+    char third_key[PATH_SIZE + 32];
+    snprintf(third_key, sizeof third_key, "%s/p-rot-admin-3.key", fixture->dir);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "rotate", "--id",
+        "p-rot-admin", "--key-out", third_key, "--command-id", "c-p-rot-retried", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "rotate", "--id",
+        "p-rot-admin", "--key-out", refused_key, "--command-id", "c-p-rot-retried", NULL);
+    expect_error(&run, 1, "IO_ERROR");
+    assert_string_equal("error: IO_ERROR: the secret of principal p-rot-admin was rotated by an "
+                        "earlier identical command; the new secret is sent only once (rotate it "
+                        "again without --command-id if the key file was lost)\n",
+                        run.err);
+    run_free(&run);
+    assert_int_equal(-1, stat(refused_key, &info));
+    customer_add_as(fixture, new_key, "c4", "BAD_SIGNATURE");
+    ctl(fixture, &run, "p-rot-admin", third_key, "customer", "add", "--customer", "c4", "--name",
+        "C", NULL);
+    expect_ok(&run);
+    run_free(&run);
+
+    /* A revoked principal gets no new secret: a refusal about it (exit 1),
+     * not about the operator's own key. */
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "revoke", "--id",
+        "p-rot-admin", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "rotate", "--id",
+        "p-rot-admin", "--key-out", refused_key, NULL);
+    expect_error(&run, 1, "PRINCIPAL_REVOKED");
+    assert_non_null(strstr(run.err, "can no longer be rotated"));
+    assert_null(strstr(run.err, "key file"));
+    run_free(&run);
+    assert_int_equal(-1, stat(refused_key, &info));
+    free(old_secret);
+    free(new_secret);
 }
 
 static void test_ctl_cli_principal_key_file(void **state)
@@ -2607,6 +2771,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_unreachable),
         cmocka_unit_test(test_ctl_cli_authentication),
         cmocka_unit_test(test_ctl_cli_principal_key_file),
+        cmocka_unit_test(test_ctl_cli_principal_rotate),
         cmocka_unit_test(test_ctl_cli_environment),
         cmocka_unit_test(test_ctl_cli_closed_pipe),
         cmocka_unit_test(test_ctl_cli_activity_pages),
