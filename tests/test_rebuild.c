@@ -37,6 +37,7 @@
 
 #include <cmocka.h>
 
+#include "crypto.h"
 #include "engine.h"
 #include "histgen.h"
 #include "histload.h"
@@ -245,6 +246,105 @@ static void test_rebuild_large_history_is_identical_and_repairs_a_view(void **st
     assert_int_equal(report.differing, 0);
 }
 
+/* The operator's command `body_case` for principal `id` (a rotation or a
+ * revocation); returns the answer's secret_hex ("" for none) in secret_hex. */
+static void operator_principal_command(struct engine *engine,
+                                       Ledger__V1__Command__BodyCase body_case,
+                                       const char *command_id, const char *id,
+                                       char secret_hex[2 * LEDGER_SECRET_BYTES + 1])
+{
+    Ledger__V1__RotatePrincipalSecret rotate = LEDGER__V1__ROTATE_PRINCIPAL_SECRET__INIT;
+    Ledger__V1__RevokePrincipal revoke = LEDGER__V1__REVOKE_PRINCIPAL__INIT;
+    rotate.principal_id = revoke.principal_id = (char *)id;
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.command_id = (char *)command_id;
+    command.body_case = body_case;
+    if (body_case == LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET) {
+        command.rotate_principal_secret = &rotate;
+    } else {
+        command.revoke_principal = &revoke;
+    }
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(codec_pack(&command.base, &bytes, &size), LEDGER_ERR_OK);
+    ProtobufCBinaryData data = {.len = size, .data = bytes};
+    struct engine_principal operator_principal;
+    assert_int_equal(engine_principal_lookup(engine, "operator", &operator_principal),
+                     LEDGER_ERR_OK);
+    struct engine_request request = {
+        .principal = &operator_principal, .commands = &data, .command_count = 1};
+    assert_int_equal(engine_execute(engine, &request, 1, HISTGEN_START_US_DEFAULT + 1),
+                     LEDGER_ERR_OK);
+    assert_int_equal(request.err, LEDGER_ERR_OK);
+    snprintf(secret_hex, 2 * LEDGER_SECRET_BYTES + 1, "%s", request.results[0].message.secret_hex);
+    engine_request_clear(&request);
+    free(bytes);
+}
+
+/* Rotations of principals' secrets in a history: the rebuild derives the
+ * same principal rows (when each secret was last rotated) and leaves the
+ * secrets, which the log does not hold, as they were; a principal row whose
+ * rotation was erased is named and repaired. */
+static void test_rebuild_keeps_rotated_secrets(void **state)
+{
+    struct fixture *f = *state;
+    struct histgen_options options = {
+        .seed = 20261207, .partners = 2, .customers_per_partner = 4, .target_events = 400};
+    load_history(f->engine, &options);
+    char secret_hex[2 * LEDGER_SECRET_BYTES + 1], admin_hex[2 * LEDGER_SECRET_BYTES + 1];
+    operator_principal_command(f->engine, LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET,
+                               "rotate-1", "helpdesk-1", secret_hex);
+    operator_principal_command(f->engine, LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET,
+                               "rotate-2", "helpdesk-1", secret_hex);
+    operator_principal_command(f->engine, LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET,
+                               "rotate-3", "admin-2", admin_hex);
+    operator_principal_command(f->engine, LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET,
+                               "rotate-4", "auditor-2", secret_hex);
+    operator_principal_command(f->engine, LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL, "revoke-1",
+                               "auditor-2", secret_hex);
+    assert_string_equal(secret_hex, "");
+    uint64_t head = engine_head_sequence(f->engine);
+    struct engine_principal admin;
+    assert_int_equal(engine_principal_lookup(f->engine, "admin-2", &admin), LEDGER_ERR_OK);
+    assert_int_equal(admin.secret_rotated_sequence, head - 2);
+
+    uint8_t live[STORE_DB_COUNT][32], rebuilt[STORE_DB_COUNT][32];
+    digest_views(f->engine, live);
+    struct report report;
+    assert_int_equal(rebuild(f->engine, &report), 0);
+    digest_views(f->engine, rebuilt);
+    assert_memory_equal(live, rebuilt, sizeof live);
+    struct engine_principal after;
+    assert_int_equal(engine_principal_lookup(f->engine, "admin-2", &after), LEDGER_ERR_OK);
+    assert_memory_equal(after.secret, admin.secret, sizeof admin.secret);
+    assert_int_equal(after.secret_rotated_sequence, head - 2);
+    char after_hex[2 * LEDGER_SECRET_BYTES + 1];
+    crypto_hex(after.secret, sizeof after.secret, after_hex);
+    assert_string_equal(after_hex, admin_hex);
+
+    /* The rotation erased from admin-2's row: named, and derived again. */
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), true, &txn), LEDGER_ERR_OK);
+    struct store_val value;
+    assert_int_equal(store_get(txn, STORE_DB_PRINCIPAL, "admin-2", 7, &value), LEDGER_ERR_OK);
+    Ledger__V1__PrincipalRow *row = ledger__v1__principal_row__unpack(NULL, value.size, value.data);
+    assert_non_null(row);
+    assert_int_equal(row->secret_rotated_sequence, head - 2);
+    assert_true(row->secret_rotated_us > 0);
+    row->secret_rotated_sequence = 0;
+    row->secret_rotated_us = 0;
+    uint8_t packed[512];
+    size_t size = ledger__v1__principal_row__pack(row, packed);
+    assert_true(size <= sizeof packed);
+    ledger__v1__principal_row__free_unpacked(row, NULL);
+    assert_int_equal(store_put(txn, STORE_DB_PRINCIPAL, "admin-2", 7, packed, size), LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    assert_int_equal(rebuild(f->engine, &report), 1);
+    assert_string_equal(report.names[0], store_db_name(STORE_DB_PRINCIPAL));
+    digest_views(f->engine, rebuilt);
+    assert_memory_equal(live, rebuilt, sizeof live);
+}
+
 /* A rebuild of a ledger holding only its first operator changes nothing, and
  * a tampered row of another view is named as that view. */
 static void test_rebuild_small_ledger_names_the_tampered_view(void **state)
@@ -444,6 +544,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rebuild_digests_without_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_small_ledger_names_the_tampered_view, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_keeps_rotated_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_large_history_is_identical_and_repairs_a_view,
                                         setup, teardown),
     };

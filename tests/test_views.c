@@ -160,6 +160,18 @@ static uint64_t principal_revoked(struct fixture *f, const char *principal_id, i
     return emit(f, &e, "", "", &actor_operator, t);
 }
 
+/* Recorded, as the engine records it, under the principal's partner. */
+static uint64_t principal_secret_rotated(struct fixture *f, const char *principal_id,
+                                         const char *partner_id, int64_t t)
+{
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__PrincipalSecretRotated body = LEDGER__V1__PRINCIPAL_SECRET_ROTATED__INIT;
+    body.principal_id = (char *)principal_id;
+    e.body_case = LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED;
+    e.principal_secret_rotated = &body;
+    return emit(f, &e, partner_id, "", &actor_operator, t);
+}
+
 static uint64_t customer_onboarded(struct fixture *f, const char *partner_id,
                                    const char *customer_id, Ledger__V1__Actor *actor, int64_t t)
 {
@@ -2493,6 +2505,57 @@ static void test_views_principals(void **state)
     views_result_clear(&r);
 }
 
+/* A rotation of a principal's secret: the row says when (sequence and
+ * recorded time) and names it as its last change; the partner's activity log
+ * lists it; a rotation of a principal the views never saw is CORRUPT. */
+static void test_views_principal_secret_rotated(void **state)
+{
+    struct fixture *f = *state;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    int64_t at = utc(2026, 2, 1);
+    uint64_t rotated = principal_secret_rotated(f, "admin-1", "p-1", at);
+    assert_int_equal(rotated, SEQ_LAST + 1);
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__PrincipalSecretRotated ghost = LEDGER__V1__PRINCIPAL_SECRET_ROTATED__INIT;
+    ghost.principal_id = "nobody";
+    e.sequence = rotated + 1;
+    e.body_case = LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED;
+    e.principal_secret_rotated = &ghost;
+    assert_int_equal(views_apply(f->txn, &e), LEDGER_ERR_CORRUPT);
+    e.principal_secret_rotated = NULL;
+    assert_int_equal(views_apply(f->txn, &e), LEDGER_ERR_CORRUPT);
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    Ledger__V1__PrincipalsQuery pq = LEDGER__V1__PRINCIPALS_QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_PRINCIPALS;
+    q.principals = &pq;
+    Ledger__V1__QueryResult r;
+    const struct views_scope operator_scope = {"", "", false};
+    assert_ok(run(f, &operator_scope, &q, &r));
+    assert_int_equal(r.n_principals, 3);
+    const Ledger__V1__PrincipalRow *admin = r.principals[0];
+    assert_string_equal(admin->principal_id, "admin-1");
+    assert_int_equal(admin->secret_rotated_sequence, rotated);
+    assert_int_equal(admin->secret_rotated_us, at);
+    assert_int_equal(admin->last_sequence, rotated);
+    assert_int_equal(admin->sequence, SEQ_ADMIN_1);
+    assert_false(admin->revoked);
+    /* Never rotated: zero. */
+    assert_int_equal(r.principals[1]->secret_rotated_sequence, 0);
+    assert_int_equal(r.principals[1]->secret_rotated_us, 0);
+    views_result_clear(&r);
+
+    assert_ok(activity(f, &auditor, "", "Rotate Principal Secret", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, 1);
+    assert_int_equal(r.activity[0]->sequence, rotated);
+    assert_string_equal(r.activity[0]->detail, "admin-1");
+    assert_string_equal(r.activity[0]->customer_id, "");
+    assert_string_equal(r.activity[0]->actor->principal_id, actor_operator.principal_id);
+    views_result_clear(&r);
+}
+
 static void test_views_partner_exists(void **state)
 {
     struct fixture *f = *state;
@@ -3472,6 +3535,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_billing_pages_pinned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_token_of_another_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_principals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_principal_secret_rotated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_partner_exists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_query_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_apply_refuses_inconsistent_events, setup,

@@ -1457,6 +1457,35 @@ def errors(cl, op, admin, auditor, customer, tag):
                     customer_id=customer) for i in range(1001)]
     r, _ = cl.batch(admin, cmds)
     expect("batch of 1001 commands: BATCH_TOO_LARGE", r, 5)
+    # Rotation (docs/protocol.md, RotatePrincipalSecret): the new secret once,
+    # the old one refused from then on, the same principal id.
+    rotate = command("rotate-aud-" + tag, "rotate_principal_secret",
+                     pb.RotatePrincipalSecret(principal_id=auditor.id))
+    r, _ = ok_batch(cl, op, [rotate], "RotatePrincipalSecret auditor")
+    check("RotatePrincipalSecret returns a new 64-hex secret",
+          re.fullmatch(r"[0-9a-f]{64}", r.results[0].secret_hex) is not None and
+          bytes.fromhex(r.results[0].secret_hex) != auditor.secret)
+    rotated = Principal(auditor.id, bytes.fromhex(r.results[0].secret_hex))
+    rotated_head = r.head_sequence
+    r = cl.query(auditor, pb.Query(head=pb.HeadQuery()))
+    expect("the secret before the rotation: BAD_SIGNATURE", r, 11)
+    r = cl.query(rotated, pb.Query(head=pb.HeadQuery()))
+    expect("the secret of the rotation: OK", r, 0)
+    r, _ = cl.batch(op, [rotate])
+    expect("RotatePrincipalSecret retry: OK", r, 0)
+    check("RotatePrincipalSecret retry: duplicate, no secret, head unchanged",
+          r.results[0].duplicate and r.results[0].secret_hex == "" and
+          r.head_sequence == rotated_head, str(r.results[0]))
+    r, _ = cl.batch(op, [command("rotate-self-" + tag, "rotate_principal_secret",
+                                 pb.RotatePrincipalSecret(principal_id=op.id))])
+    expect("operator rotating its own secret: INVALID_ARGUMENT", r, 4)
+    r, _ = cl.batch(op, [command("rotate-ghost-" + tag, "rotate_principal_secret",
+                                 pb.RotatePrincipalSecret(principal_id="ghost-" + tag))])
+    expect("rotating an unknown principal: PRINCIPAL_NOT_FOUND", r, 48)
+    r, _ = cl.batch(rotated, [command("rotate-by-auditor-" + tag, "rotate_principal_secret",
+                                      pb.RotatePrincipalSecret(principal_id=op.id))])
+    expect("an auditor rotating a secret: FORBIDDEN", r, 14)
+    auditor = rotated
     # Revocation.
     r, _ = cl.batch(op, [command("revoke-aud-" + tag, "revoke_principal",
                                  pb.RevokePrincipal(principal_id=auditor.id))])
@@ -1468,6 +1497,9 @@ def errors(cl, op, admin, auditor, customer, tag):
     r, _ = cl.batch(op, [command("revoke-self-" + tag, "revoke_principal",
                                  pb.RevokePrincipal(principal_id=op.id))])
     expect("operator revoking itself: INVALID_ARGUMENT", r, 4)
+    r, _ = cl.batch(op, [command("rotate-revoked-" + tag, "rotate_principal_secret",
+                                 pb.RotatePrincipalSecret(principal_id=auditor.id))])
+    expect("rotating a revoked principal's secret: PRINCIPAL_REVOKED", r, 12)
 
 
 def restart(cl, daemon, op, admin, customer, tag, req_url):
