@@ -2471,16 +2471,23 @@ static void test_views_billing_token_of_another_query(void **state)
 /* --- tests: principals, partners, bad queries
  * ----------------------------------------------------- */
 
+static const struct views_scope operator_scope = {"", "", false};
+
+static enum ledger_err principals(struct fixture *f, const struct views_scope *scope,
+                                  Ledger__V1__QueryResult *result)
+{
+    Ledger__V1__PrincipalsQuery pq = LEDGER__V1__PRINCIPALS_QUERY__INIT;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_PRINCIPALS;
+    q.principals = &pq;
+    return run(f, scope, &q, result);
+}
+
 static void test_views_principals(void **state)
 {
     struct fixture *f = *state;
-    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
-    Ledger__V1__PrincipalsQuery pq = LEDGER__V1__PRINCIPALS_QUERY__INIT;
-    q.kind_case = LEDGER__V1__QUERY__KIND_PRINCIPALS;
-    q.principals = &pq;
     Ledger__V1__QueryResult r;
-    const struct views_scope operator_scope = {"", "", false};
-    assert_ok(run(f, &operator_scope, &q, &r));
+    assert_ok(principals(f, &operator_scope, &r));
     assert_int_equal(r.n_principals, 3);
     assert_string_equal(r.principals[0]->principal_id, "admin-1");
     assert_string_equal(r.principals[1]->principal_id, "admin-2");
@@ -2498,7 +2505,7 @@ static void test_views_principals(void **state)
     assert_int_equal(r.principals[0]->last_sequence, SEQ_ADMIN_1);
     views_result_clear(&r);
     /* A partner-bound reader sees its partner's principals only. */
-    assert_ok(run(f, &auditor, &q, &r));
+    assert_ok(principals(f, &auditor, &r));
     assert_int_equal(r.n_principals, 2);
     assert_string_equal(r.principals[0]->principal_id, "admin-1");
     assert_string_equal(r.principals[1]->principal_id, "u-1");
@@ -2527,13 +2534,8 @@ static void test_views_principal_secret_rotated(void **state)
     assert_ok(store_commit(f->txn));
     f->txn = NULL;
 
-    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
-    Ledger__V1__PrincipalsQuery pq = LEDGER__V1__PRINCIPALS_QUERY__INIT;
-    q.kind_case = LEDGER__V1__QUERY__KIND_PRINCIPALS;
-    q.principals = &pq;
     Ledger__V1__QueryResult r;
-    const struct views_scope operator_scope = {"", "", false};
-    assert_ok(run(f, &operator_scope, &q, &r));
+    assert_ok(principals(f, &operator_scope, &r));
     assert_int_equal(r.n_principals, 3);
     const Ledger__V1__PrincipalRow *admin = r.principals[0];
     assert_string_equal(admin->principal_id, "admin-1");
