@@ -108,7 +108,12 @@ void ledger_command_id_new(char out[LEDGER_CLIENT_COMMAND_ID_SIZE]);
  * reply_out: on OK, the daemon's reply (results[i] answers commands[i]; a
  * result with duplicate = true is the answer to an earlier identical
  * command, which is success); free with ledger_reply_free. Not written on
- * failure.
+ * failure. The result of an AddPrincipal or a RotatePrincipalSecret carries
+ * the principal's new secret in secret_hex (64 hex characters), on its first
+ * answer only: a duplicate answer has "" there, and the secret is not sent
+ * again. Save it, then wipe it before ledger_reply_free (ledgerctl's
+ * `principal add` and `principal rotate` write it to a new key file, mode
+ * 0600).
  * Errors: any code the daemon replies with (ledger_error_message and
  * ledger_error_index tell the details), INVALID_ARGUMENT (count 0, a NULL
  * command), TIMEOUT (no reply after every attempt), UNREACHABLE (no daemon
