@@ -144,12 +144,8 @@ static enum ledger_err harness_execute(struct harness *h, const struct histgen_i
     if (domain_command_is_customer(command->body_case)) {
         customer = harness_customer(h, partner_id, domain_command_customer_id(&principal, command));
     }
-    const char *subject = "";
-    if (command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL) {
-        subject = command->add_principal->principal_id;
-    } else if (command->body_case == LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL) {
-        subject = command->revoke_principal->principal_id;
-    }
+    const char *subject = domain_command_target_principal(command);
+    const struct harness_principal *named = subject != NULL ? harness_principal(h, subject) : NULL;
     static const uint8_t command_hash[32] = {1};
     struct domain_input input = {
         .principal = &principal,
@@ -157,8 +153,9 @@ static enum ledger_err harness_execute(struct harness *h, const struct histgen_i
         .partner_id = partner_id,
         .partner_exists = harness_partner_exists(h, partner_id),
         .customer = customer,
-        .principal_exists = subject[0] != '\0' && harness_principal(h, subject) != NULL,
+        .principal_exists = named != NULL,
         .principal_revoked = false,
+        .principal_partner_id = named != NULL ? named->partner_id : "",
         .principal_customer_onboarded =
             command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL &&
             harness_customer(h, partner_id, command->add_principal->customer_id)->onboarded,
@@ -319,6 +316,42 @@ static void test_histgen_long_history_renews_and_expires(void **state)
     run_through_domain(&options, &counts);
     assert_true(counts.by_kind[LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION] > 0);
     assert_true(counts.by_kind[LEDGER__V1__COMMAND__BODY_EXPIRE_RESERVATION] > 0);
+}
+
+/* Rotations, when asked for: the operator rotates help desk agents'
+ * secrets, which the domain accepts, the rotated principals never act, and
+ * the rest of the stream stays valid, deliberate refusals included. */
+static void test_histgen_rotations_are_valid(void **state)
+{
+    (void)state;
+    struct histgen_options options = {
+        .seed = 31,
+        .partners = 3,
+        .customers_per_partner = 6,
+        .target_events = 5000,
+        .invalid_per_mille = 20,
+        .rotations_per_mille = 10,
+    };
+    struct run_counts counts;
+    run_through_domain(&options, &counts);
+    assert_true(counts.by_kind[LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET] > 10);
+    struct histgen *gen = NULL;
+    assert_int_equal(histgen_new(&options, &gen), LEDGER_ERR_OK);
+    struct histgen_item item;
+    uint64_t sequence = 0;
+    while (histgen_next(gen, &item)) {
+        if (item.kind == LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET) {
+            assert_int_equal(item.principal.role, LEDGER__V1__ROLE__ROLE_OPERATOR);
+        } else {
+            /* The rotated principals never act. */
+            assert_int_not_equal(item.principal.role, LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT);
+        }
+        histgen_accepted(gen, ++sequence);
+    }
+    histgen_free(gen);
+    options.rotations_per_mille = 0;
+    run_through_domain(&options, &counts);
+    assert_true(counts.by_kind[LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET] == 0);
 }
 
 /* The batch-loading shape: one principal for long runs, still all valid. */
@@ -504,6 +537,9 @@ static void test_histgen_rejects_bad_options(void **state)
     bad.invalid_per_mille = 1001;
     assert_int_equal(histgen_new(&bad, &gen), LEDGER_ERR_INVALID_ARGUMENT);
     bad = good;
+    bad.rotations_per_mille = 1001;
+    assert_int_equal(histgen_new(&bad, &gen), LEDGER_ERR_INVALID_ARGUMENT);
+    bad = good;
     bad.step_min_us = 10;
     bad.step_max_us = 5;
     assert_int_equal(histgen_new(&bad, &gen), LEDGER_ERR_INVALID_ARGUMENT);
@@ -560,6 +596,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_histgen_domain_accepts_every_command),
         cmocka_unit_test(test_histgen_long_history_renews_and_expires),
+        cmocka_unit_test(test_histgen_rotations_are_valid),
         cmocka_unit_test(test_histgen_admin_only_runs_are_valid),
         cmocka_unit_test(test_histgen_invalid_items_get_their_code),
         cmocka_unit_test(test_histgen_same_seed_same_bytes),

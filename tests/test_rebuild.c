@@ -10,7 +10,8 @@
  * an older meaning, and so must a record whose bytes were changed on disk
  * (they no longer hash to the leaf stored with them).
  * Method: a seeded history (tests/support/histgen.h) of LEDGER_REBUILD_EVENTS
- * events (default 100,000) is driven through engine_execute in groups of many
+ * events (default 100,000; the operator rotates a help desk agent's secret
+ * now and then) is driven through engine_execute in groups of many
  * requests, each request an atomic batch of consecutive commands of one
  * principal, as the daemon's commit worker would do (no_sync for speed). Every
  * command must be accepted. Then the digests of all derived databases are
@@ -230,6 +231,7 @@ static void test_rebuild_large_history_is_identical_and_repairs_a_view(void **st
         .partners = 12,
         .customers_per_partner = 150,
         .target_events = wanted,
+        .rotations_per_mille = 2,
     };
     load_history(f->engine, &options);
     uint64_t head = engine_head_sequence(f->engine);

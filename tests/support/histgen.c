@@ -164,6 +164,7 @@ struct hg_command {
     union {
         Ledger__V1__AddPartner add_partner;
         Ledger__V1__AddPrincipal add_principal;
+        Ledger__V1__RotatePrincipalSecret rotate_principal_secret;
         Ledger__V1__OnboardCustomer onboard_customer;
         Ledger__V1__PurchaseSubscription purchase_subscription;
         Ledger__V1__SetSubscriptionStatus set_subscription_status;
@@ -1376,6 +1377,22 @@ static void build_setup_step(struct histgen *gen)
     gen->pending.effect = HG_EFFECT_SETUP_STEP;
 }
 
+/* The operator rotates the secret of the partner's help desk agent, which
+ * issues no item: nothing in the model changes. */
+static void build_rotation(struct histgen *gen, struct hg_partner *partner)
+{
+    set_principal(gen, gen->operator_id, LEDGER__V1__ROLE__ROLE_OPERATOR, "", "", "");
+    Ledger__V1__Command *command = begin_command(gen, partner, NULL);
+    struct hg_command *built = &gen->built;
+    Ledger__V1__RotatePrincipalSecret *body = &built->body.rotate_principal_secret;
+    ledger__v1__rotate_principal_secret__init(body);
+    staff_principal_id(LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT, partner->index, built->ids[0]);
+    body->principal_id = built->ids[0];
+    command->body_case = LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET;
+    command->rotate_principal_secret = body;
+    gen->pending.effect = HG_EFFECT_NONE;
+}
+
 /* One step of setting up a newly onboarded customer: subscriptions, users,
  * a role for each user. False when the customer is fully set up. */
 static bool act_setup_customer(struct histgen *gen, struct hg_partner *partner,
@@ -1844,7 +1861,7 @@ enum ledger_err histgen_new(const struct histgen_options *options, struct histge
     if (options == NULL || out == NULL || options->partners == 0 ||
         options->partners > HISTGEN_PARTNERS_MAX || options->customers_per_partner == 0 ||
         options->customers_per_partner > HISTGEN_CUSTOMERS_MAX ||
-        options->invalid_per_mille > 1000) {
+        options->invalid_per_mille > 1000 || options->rotations_per_mille > 1000) {
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     struct histgen *gen = calloc(1, sizeof *gen);
@@ -1976,6 +1993,13 @@ bool histgen_next(struct histgen *gen, struct histgen_item *item)
                 return true;
             }
         }
+    }
+    /* Drawn only when asked for: a run without rotations takes no random
+     * number for them, so its seed gives the stream it always gave. */
+    if (gen->options.rotations_per_mille > 0 && rng_chance(gen, gen->options.rotations_per_mille)) {
+        build_rotation(gen, partner);
+        build_item(gen, LEDGER_ERR_OK, item);
+        return true;
     }
     bool built = build_business(gen, partner);
     HG_ASSERT(built && "histgen: no action possible");

@@ -5,7 +5,8 @@
  * (subscriptions, users and their roles, permission switches, reservations,
  * savings plans, refunds) and, from it, a stream of (principal, serialized
  * Command) pairs that the domain accepts one after the other: the operator
- * registers partners and adds principals; admin agents onboard customers, buy
+ * registers partners, adds principals and (when asked) rotates the help desk
+ * agents' secrets; admin agents onboard customers, buy
  * subscriptions, assign and remove roles, turn purchase permissions on and off,
  * buy, exchange, cancel, renew and rescope reservations and buy savings plans;
  * sales agents buy subscriptions and reservations; customer users buy
@@ -69,6 +70,11 @@ struct histgen_options {
     /* Business items stay with one partner for this many items before another
      * partner is drawn; 0 or 1: drawn for every item. */
     uint32_t partner_run;
+    /* That share of the items after the setup is the operator rotating the
+     * secret of the drawn partner's help desk agent (RotatePrincipalSecret),
+     * a principal that issues no item, so that no consumer needs its new
+     * secret; 0 (the default): none, and the stream is as without it. */
+    uint32_t rotations_per_mille;
 };
 
 /* The bounds of the model (they keep every customer far inside the domain's
