@@ -984,12 +984,7 @@ static enum ledger_err run_principal_rotate(struct ctl_context *context,
         .remedy = "rotate it again (ledgerctl principal rotate --id ",
         .remedy_end = " --key-out FILE)",
     };
-    err = send_for_secret(context, &write, id, key_out, &words);
-    /* The daemon's words for a revoked target (docs/protocol.md); a revoked
-     * requester is told "the principal is revoked" or "was revoked". */
-    context->target_refused = err == LEDGER_ERR_PRINCIPAL_REVOKED &&
-                              strstr(context->message, "can no longer be rotated") != NULL;
-    return err;
+    return send_for_secret(context, &write, id, key_out, &words);
 }
 
 static const struct ctl_option partner_add_options[] = {
@@ -3178,7 +3173,7 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err)
             result = output_failed(context, reason);
         }
     }
-    if (result != LEDGER_ERR_OK && !context->connect_failed && !context->target_refused) {
+    if (result != LEDGER_ERR_OK && !context->connect_failed) {
         add_advice(context, result);
     }
     if (result != LEDGER_ERR_OK) {
@@ -3199,9 +3194,6 @@ done:
     int status = ctl_exit_status(result);
     if (result != LEDGER_ERR_OK && context->connect_failed) {
         status = CTL_EXIT_UNREACHABLE;
-    }
-    if (result != LEDGER_ERR_OK && context->target_refused) {
-        status = CTL_EXIT_REFUSED;
     }
     ledger_close(context->client);
     free(context);

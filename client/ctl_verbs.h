@@ -37,10 +37,6 @@ struct ctl_context {
     bool connect_failed;           /* the failure was connecting (exit status 3) */
     bool reported; /* the verb printed its report before failing: no JSON error document */
     bool feed;     /* stdout carries one event a line (events): errors go to stderr only */
-    /* The refusal is about the principal the command names, not the one
-     * asking (PRINCIPAL_REVOKED for rotating a revoked principal's secret):
-     * exit status 1 and no advice about the requester's key. */
-    bool target_refused;
     char message[2 * CTL_MESSAGE_SIZE]; /* why the verb failed, for the error line */
     char socket_buffer[4096];
     char events_buffer[4096];

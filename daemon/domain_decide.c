@@ -938,7 +938,7 @@ static enum ledger_err decide_rotate_principal_secret(struct decision *d)
      * A revoked principal stays revoked: it gets no new secret. */
     enum ledger_err err = check_principal_target(
         d, body->principal_id, "rotate_principal_secret.principal_id", "rotate its own secret",
-        LEDGER_ERR_PRINCIPAL_REVOKED,
+        LEDGER_ERR_INVALID_ARGUMENT,
         "is revoked: its secret can no longer be rotated; add a new principal instead", "rotation");
     if (err != LEDGER_ERR_OK)
         return err;

@@ -752,7 +752,7 @@ static void test_ctl_cli_principal_rotate(void **state)
     run_free(&run);
     ctl(fixture, &run, "operator", fixture->operator_key, "principal", "rotate", "--id",
         "p-rot-admin", "--key-out", refused_key, NULL);
-    expect_error(&run, 1, "PRINCIPAL_REVOKED");
+    expect_error(&run, 1, "INVALID_ARGUMENT");
     assert_non_null(strstr(run.err, "can no longer be rotated"));
     assert_null(strstr(run.err, "key file"));
     run_free(&run);

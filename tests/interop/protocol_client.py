@@ -1499,7 +1499,7 @@ def errors(cl, op, admin, auditor, customer, tag):
     expect("operator revoking itself: INVALID_ARGUMENT", r, 4)
     r, _ = cl.batch(op, [command("rotate-revoked-" + tag, "rotate_principal_secret",
                                  pb.RotatePrincipalSecret(principal_id=auditor.id))])
-    expect("rotating a revoked principal's secret: PRINCIPAL_REVOKED", r, 12)
+    expect("rotating a revoked principal's secret: INVALID_ARGUMENT", r, 4)
 
 
 def restart(cl, daemon, op, admin, customer, tag, req_url):
