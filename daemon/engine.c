@@ -931,17 +931,12 @@ static enum ledger_err execute_command(struct batch *batch,
             goto done;
         }
     }
+    /* A customer command without valid ids has no state to load: the
+     * decision refuses it (INVALID_ARGUMENT), after the role table, so that a
+     * role that may not send the command is told FORBIDDEN whatever it sent. */
     struct domain_customer *state = NULL;
-    if (domain_command_is_customer(command->body_case)) {
-        if (!codec_id_valid(partner_id) || !codec_id_valid(customer_id)) {
-            engine__set_message(message, !codec_id_valid(partner_id)
-                                             ? "partner_id is required: 1..64 characters of "
-                                               "[A-Za-z0-9.:@-]"
-                                             : "customer_id is required: 1..64 characters of "
-                                               "[A-Za-z0-9.:@-]");
-            err = LEDGER_ERR_INVALID_ARGUMENT;
-            goto done;
-        }
+    if (domain_command_is_customer(command->body_case) && codec_id_valid(partner_id) &&
+        codec_id_valid(customer_id)) {
         err = batch_state(batch, partner_id, customer_id, &state);
         if (err != LEDGER_ERR_OK) {
             goto done;

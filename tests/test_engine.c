@@ -935,6 +935,20 @@ static void test_engine_refusals_append_nothing(void **state)
     Ledger__V1__Command c = grant_command("c1", &body);
     c.partner_id = "p1";
     assert_int_equal(run(f, &other, &c, NULL), LEDGER_ERR_PARTNER_MISMATCH);
+    /* A customer command that names no customer: a role that may not send
+     * it at all is told so (the role table comes first), one that may is
+     * told what is missing. */
+    struct engine_principal auditor =
+        make_principal("auditor-p1", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "", "");
+    Ledger__V1__Command no_customer = grant_command("", &body);
+    struct engine_request refused;
+    assert_int_equal(run(f, &auditor, &no_customer, &refused), LEDGER_ERR_FORBIDDEN);
+    assert_non_null(strstr(refused.message, "role auditor may not grant permission"));
+    engine_request_clear(&refused);
+    no_customer = grant_command("", &body);
+    assert_int_equal(run(f, &f->admin, &no_customer, &refused), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(refused.message, "customer_id must be 1..64 characters"));
+    engine_request_clear(&refused);
     /* Garbage bytes are not a command. */
     uint8_t garbage[] = {0xff, 0xff, 0xff, 0x01};
     ProtobufCBinaryData data = {.len = sizeof garbage, .data = garbage};
