@@ -229,6 +229,11 @@ const struct domain_subscription *domain_find_subscription(const struct domain_c
  * and unknown cases. */
 bool domain_command_is_customer(Ledger__V1__Command__BodyCase body_case);
 
+/* An event's business time: its business_us, or its recorded_us for the
+ * records of builds that left business_us 0 (docs/events.md, `business_us`).
+ * The rules and the views date events by it alike. */
+int64_t domain_event_business_us(const Ledger__V1__Event *event);
+
 /* Whether a principal id is one of the ledger's own: DOMAIN_INIT_PRINCIPAL_ID
  * or any id beginning DOMAIN_RESERVED_ID_PREFIX. */
 bool domain_principal_id_reserved(const char *principal_id);

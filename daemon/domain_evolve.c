@@ -75,9 +75,7 @@ static bool scope_from_message(const Ledger__V1__Scope *message, struct domain_s
     return domain__copy_string(scope->target, sizeof scope->target, message->target);
 }
 
-/* An event's business time; records of builds that left it 0 meant their
- * recorded time. */
-static int64_t event_business_us(const Ledger__V1__Event *event)
+int64_t domain_event_business_us(const Ledger__V1__Event *event)
 {
     return event->business_us != 0 ? event->business_us : event->recorded_us;
 }
@@ -117,7 +115,7 @@ static bool reservation_from_message(const Ledger__V1__ReservationPurchased *mes
     reservation->expires_us = message->expires_us;
     reservation->purchaser = message->purchaser;
     actor_from_message(event->actor, &reservation->bought_by);
-    reservation->bought_us = event_business_us(event);
+    reservation->bought_us = domain_event_business_us(event);
     reservation->ended_us = INT64_MAX;
     reservation->sequence = event->sequence;
     reservation->last_sequence = event->sequence;
@@ -197,7 +195,7 @@ static enum ledger_err apply_permission(struct domain_customer *customer,
     memset(change, 0, sizeof *change);
     change->kind = kind;
     change->enabled = enabled;
-    change->changed_us = event_business_us(event);
+    change->changed_us = domain_event_business_us(event);
     actor_from_message(event->actor, &change->changed_by);
     change->sequence = event->sequence;
     customer->permission_on[kind] = enabled;
@@ -217,7 +215,7 @@ static enum ledger_err apply_cancelled(struct domain_customer *customer,
     struct domain_reservation *reservation = active_reservation(customer, body->reservation_id);
     if (reservation == NULL)
         return LEDGER_ERR_CORRUPT;
-    int64_t business_us = event_business_us(event);
+    int64_t business_us = domain_event_business_us(event);
     if (customer->refund_count >= LEDGER_CUSTOMER_REFUNDS_MAX)
         domain__prune_refunds(customer, business_us);
     void *grown = NULL;
@@ -289,7 +287,7 @@ static enum ledger_err apply_exchanged(struct domain_customer *customer,
     for (size_t i = 0; i < body->n_returned_reservation_ids; i++) {
         struct domain_reservation *reservation = &customer->reservations[indexes[i]];
         reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED;
-        reservation->ended_us = event_business_us(event);
+        reservation->ended_us = domain_event_business_us(event);
         reservation->last_sequence = event->sequence;
     }
     for (size_t i = 0; i < body->n_replacements; i++) {
@@ -321,7 +319,7 @@ static enum ledger_err apply_renewed(struct domain_customer *customer,
     /* The old one is active until the renewal is recorded, which is active
      * from then on (bought_us), so that the two cover its time without a gap. */
     customer->reservations[index].state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
-    customer->reservations[index].ended_us = event_business_us(event);
+    customer->reservations[index].ended_us = domain_event_business_us(event);
     customer->reservations[index].last_sequence = event->sequence;
     append_reservation(customer, &renewal);
     return LEDGER_ERR_OK;
@@ -396,7 +394,7 @@ static enum ledger_err apply_subscription(struct domain_customer *customer,
     domain__copy_string(subscription->id, sizeof subscription->id, body->subscription_id);
     subscription->offer = body->offer;
     subscription->status = LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
-    subscription->purchased_us = event_business_us(event);
+    subscription->purchased_us = domain_event_business_us(event);
     subscription->sequence = event->sequence;
     return LEDGER_ERR_OK;
 }
@@ -425,7 +423,7 @@ static enum ledger_err apply_status_changed(struct domain_customer *customer,
         &customer->status_changes[customer->status_change_count++];
     change->subscription = (uint32_t)index;
     change->status = body->to_status;
-    change->changed_us = event_business_us(event);
+    change->changed_us = domain_event_business_us(event);
     subscription->status = body->to_status;
     return LEDGER_ERR_OK;
 }
@@ -450,7 +448,7 @@ static enum ledger_err apply_role_assigned(struct domain_customer *customer,
                         body->subscription_id);
     domain__copy_string(assignment->user, sizeof assignment->user, body->user);
     assignment->role = body->role;
-    assignment->assigned_us = event_business_us(event);
+    assignment->assigned_us = domain_event_business_us(event);
     assignment->sequence = event->sequence;
     return LEDGER_ERR_OK;
 }
@@ -475,7 +473,7 @@ static enum ledger_err apply_role_removed(struct domain_customer *customer,
     customer->role_removals = grown;
     struct domain_role_removal *removal = &customer->role_removals[customer->role_removal_count++];
     removal->assignment = customer->roles[index];
-    removal->removed_us = event_business_us(event);
+    removal->removed_us = domain_event_business_us(event);
     removal->removed_sequence = event->sequence;
     /* Keep the order: decisions pick the first matching assignment. */
     memmove(&customer->roles[index], &customer->roles[index + 1],
@@ -551,7 +549,7 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
         if (reservation == NULL)
             return LEDGER_ERR_CORRUPT;
         reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
-        reservation->ended_us = event_business_us(event);
+        reservation->ended_us = domain_event_business_us(event);
         reservation->last_sequence = event->sequence;
         return LEDGER_ERR_OK;
     }

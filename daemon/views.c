@@ -45,8 +45,9 @@
  * - charge is "reservation" or "savings-plan". Savings plans that customers
  *   bought themselves are charged too: the partner pays for them, so billing
  *   has no partner-facing filter.
- * - A renewal charges the renewal like a purchase, from the month of the
- *   ReservationRenewed event.
+ * - A renewal charges the renewal like a purchase, from the month its term
+ *   starts: the old reservation's expiry (the renewal's starts_us), not the
+ *   month the ReservationRenewed event was recorded (views layout 4).
  * - A cancellation writes one "refund" row in the cancellation month with the
  *   partner amount = -refund. The log records refunds in the partner's price
  *   only, so its retail amount is 0 (in the reservation's retail currency).
@@ -270,12 +271,6 @@ static bool month_valid(const char *s)
     return month >= 1 && month <= 12;
 }
 
-/* The business time of an event, or its recorded time when it has none. */
-static int64_t event_time_us(const Ledger__V1__Event *event)
-{
-    return event->business_us != 0 ? event->business_us : event->recorded_us;
-}
-
 static int term_months(int term)
 {
     switch (term) {
@@ -332,7 +327,7 @@ struct charge {
 static enum ledger_err billing_first_month(int64_t starts_us, const Ledger__V1__Event *purchase,
                                            int64_t *out)
 {
-    return month_index(starts_us > 0 ? starts_us : event_time_us(purchase), out);
+    return month_index(starts_us > 0 ? starts_us : domain_event_business_us(purchase), out);
 }
 
 /* Stores one event's charges (or refund) `row` from `month` on, in `months`
@@ -471,7 +466,8 @@ static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Eve
 {
     /* Ended before its term started (a renewal cancelled early): nothing of
      * it is billed, upfront or monthly. Otherwise only monthly charges stop. */
-    bool unstarted = reservation->starts_us > 0 && event_time_us(event) < reservation->starts_us;
+    bool unstarted =
+        reservation->starts_us > 0 && domain_event_business_us(event) < reservation->starts_us;
     bool monthly = reservation->billing_plan == LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
     if (!monthly && !unstarted) {
         return LEDGER_ERR_OK;
@@ -490,7 +486,7 @@ static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Eve
         }
     }
     if (err == LEDGER_ERR_OK) {
-        err = month_index(event_time_us(event), &now);
+        err = month_index(domain_event_business_us(event), &now);
     }
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -529,7 +525,7 @@ static enum ledger_err billing_refund(struct store_txn *txn, const Ledger__V1__E
         return LEDGER_ERR_OK;
     }
     int64_t month = 0;
-    enum ledger_err err = month_index(event_time_us(event), &month);
+    enum ledger_err err = month_index(domain_event_business_us(event), &month);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -628,7 +624,7 @@ static enum ledger_err reservation_add(struct store_txn *txn, const Ledger__V1__
     order.order_id = p->order_id;
     order.customer_id = event->customer_id;
     order.reservation_id = p->reservation_id;
-    order.ordered_us = event_time_us(event);
+    order.ordered_us = domain_event_business_us(event);
     order.purchaser = p->purchaser;
     order.bought_by = event->actor;
     order.sku = p->sku;
@@ -939,7 +935,7 @@ static enum ledger_err permission_changed(struct store_txn *txn, const Ledger__V
     row.kind = (Ledger__V1__PermissionKind)kind;
     row.enabled = enabled;
     /* As the domain keeps it, so that "as of" answers agree with the view. */
-    row.changed_us = event->business_us;
+    row.changed_us = domain_event_business_us(event);
     row.changed_by = event->actor;
     row.sequence = event->sequence;
     struct key k = {0};
@@ -1179,7 +1175,7 @@ static enum ledger_err activity_add(struct store_txn *txn, const Ledger__V1__Eve
     Ledger__V1__ActivityRow row = LEDGER__V1__ACTIVITY_ROW__INIT;
     row.sequence = event->sequence;
     row.recorded_us = event->recorded_us;
-    row.business_us = event_time_us(event);
+    row.business_us = domain_event_business_us(event);
     row.customer_id = event->customer_id;
     row.action = (char *)domain_action_name(event);
     row.actor = event->actor;

@@ -110,8 +110,11 @@ void views_result_clear(Ledger__V1__QueryResult *result);
  * activity row's detail shows amounts as decimals of their currency
  * ("2.50 USD", money.h) instead of minor units ("250 USD minor units"). 6:
  * savings plan and principal rows record the last event that changed them
- * (last_sequence), as reservation rows do. */
-#define VIEWS_LAYOUT_VERSION 7
+ * (last_sequence), as reservation rows do. 7: activity rows carry the
+ * event's business time (business_us). 8: a permission row of a record
+ * without a business time (written by older builds) is dated at the record's
+ * recorded time, as the rules date it, instead of 0. */
+#define VIEWS_LAYOUT_VERSION 8
 /* The layout of a store that records none (written before the entry
  * existed), whose Merkle tree also stored the leaf hashes as its level 0. */
 #define VIEWS_LAYOUT_UNRECORDED 1

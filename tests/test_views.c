@@ -1245,6 +1245,39 @@ static void test_views_savings_plans_last_sequence(void **state)
 /* --- tests: permissions ------------------------------------------------------------------------
  */
 
+/* A switch recorded without a business time (older builds wrote them) is
+ * dated at its recorded time, as the rules date it: in the current view, in
+ * its history, and in the answer as of the head, which replays the log. */
+static void test_views_permission_without_business_time(void **state)
+{
+    struct fixture *f = *state;
+    const int64_t recorded = utc(2025, 9, 3);
+    assert_ok(store_begin(f->store, true, &f->txn));
+    customer_onboarded(f, "p-1", "old-1", &actor_admin, utc(2025, 9, 2));
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__PurchasePermissionGranted granted = LEDGER__V1__PURCHASE_PERMISSION_GRANTED__INIT;
+    granted.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    e.body_case = LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED;
+    e.purchase_permission_granted = &granted;
+    uint64_t sequence = emit_dated(f, &e, "p-1", "old-1", &actor_admin, recorded, 0);
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    for (int pass = 0; pass < 3; pass++) {
+        Ledger__V1__QueryResult r;
+        assert_ok(permissions(f, "old-1", pass == 1, 0, pass == 2 ? sequence : 0, &r));
+        bool found = false;
+        for (size_t i = 0; i < r.n_permissions; i++) {
+            if (r.permissions[i]->sequence == sequence) {
+                assert_true(r.permissions[i]->enabled);
+                assert_int_equal(r.permissions[i]->changed_us, recorded);
+                found = true;
+            }
+        }
+        assert_true(found);
+        views_result_clear(&r);
+    }
+}
+
 static void test_views_permissions(void **state)
 {
     struct fixture *f = *state;
@@ -3517,6 +3550,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_savings_plans_as_of, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plans_last_sequence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_permissions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_permission_without_business_time, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_newest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_filters, setup, teardown),
