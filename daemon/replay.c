@@ -22,6 +22,7 @@ struct replay_entry {
     uint8_t digest[CRYPTO_HASH_BYTES]; /* SHA-256(principal id, 0x00, MAC) */
     int64_t forget_us;
     enum ledger_err code;
+    uint32_t failed_index;
 };
 
 struct replay_cache {
@@ -153,7 +154,8 @@ static const struct replay_entry *lookup(const struct replay_cache *cache,
 }
 
 bool replay_cache_remember(struct replay_cache *cache, const char *principal_id, const uint8_t *mac,
-                           size_t mac_size, int64_t forget_us, int64_t now_us, enum ledger_err code)
+                           size_t mac_size, int64_t forget_us, int64_t now_us, enum ledger_err code,
+                           uint32_t failed_index)
 {
     drop_expired(cache, now_us);
     uint8_t digest[CRYPTO_HASH_BYTES];
@@ -168,6 +170,7 @@ bool replay_cache_remember(struct replay_cache *cache, const char *principal_id,
         memcpy(entry->digest, digest, sizeof digest);
         entry->forget_us = forget_us;
         entry->code = code;
+        entry->failed_index = failed_index;
         index_insert(cache, cache->next);
         cache->next++;
     }
@@ -178,7 +181,8 @@ bool replay_cache_remember(struct replay_cache *cache, const char *principal_id,
 }
 
 enum ledger_err replay_cache_find(struct replay_cache *cache, const char *principal_id,
-                                  const uint8_t *mac, size_t mac_size, int64_t now_us)
+                                  const uint8_t *mac, size_t mac_size, int64_t now_us,
+                                  uint32_t *failed_index_out)
 {
     drop_expired(cache, now_us);
     if (cache->dead > cache->capacity / 2) {
@@ -187,7 +191,11 @@ enum ledger_err replay_cache_find(struct replay_cache *cache, const char *princi
     uint8_t digest[CRYPTO_HASH_BYTES];
     request_digest(principal_id, mac, mac_size, digest);
     const struct replay_entry *entry = lookup(cache, digest);
-    return entry != NULL && entry->forget_us >= now_us ? entry->code : LEDGER_ERR_OK;
+    bool found = entry != NULL && entry->forget_us >= now_us;
+    if (failed_index_out != NULL) {
+        *failed_index_out = found ? entry->failed_index : 0;
+    }
+    return found ? entry->code : LEDGER_ERR_OK;
 }
 
 size_t replay_cache_count(const struct replay_cache *cache)

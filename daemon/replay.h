@@ -11,7 +11,7 @@
  *
  * Owns: a ring of entries in arrival order (each a SHA-256 digest of the
  * principal id and the request's MAC, the time the entry may be forgotten,
- * the code)
+ * the code and the index of the refused command in its batch)
  * and an open-addressing index over it. Entries leave the ring in order: when
  * they expire, or, with the ring full, the oldest one early (the caller
  * counts and logs it). Pure memory: no I/O, no clock (times are passed in).
@@ -42,17 +42,20 @@ void replay_cache_free(struct replay_cache *cache);
  * and not answered with another request's refusal. */
 
 /* Remembers that the request (principal_id, mac) was refused with `code`
- * (not OK) until forget_us. Entries whose forget_us is before now_us are
- * dropped first. Returns true when the ring was full and its oldest live
- * entry was forgotten early to make room. */
+ * (not OK) at command `failed_index` of its batch, until forget_us. Entries
+ * whose forget_us is before now_us are dropped first. Returns true when the
+ * ring was full and its oldest live entry was forgotten early to make room. */
 bool replay_cache_remember(struct replay_cache *cache, const char *principal_id, const uint8_t *mac,
-                           size_t mac_size, int64_t forget_us, int64_t now_us,
-                           enum ledger_err code);
+                           size_t mac_size, int64_t forget_us, int64_t now_us, enum ledger_err code,
+                           uint32_t failed_index);
 
-/* The code the request (principal_id, mac) was refused with, or OK when it
- * is not remembered (never refused, expired at now_us, or forgotten). */
+/* The code the request (principal_id, mac) was refused with, and through
+ * failed_index_out (may be NULL) the index of the command refused, or OK
+ * when it is not remembered (never refused, expired at now_us, or
+ * forgotten; *failed_index_out is then 0). */
 enum ledger_err replay_cache_find(struct replay_cache *cache, const char *principal_id,
-                                  const uint8_t *mac, size_t mac_size, int64_t now_us);
+                                  const uint8_t *mac, size_t mac_size, int64_t now_us,
+                                  uint32_t *failed_index_out);
 
 /* Entries remembered now (expired ones that were not yet dropped included). */
 size_t replay_cache_count(const struct replay_cache *cache);

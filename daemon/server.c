@@ -280,9 +280,10 @@ static void log_refused(const struct auth_detail *detail, enum ledger_err err, c
               log_quote(reason, ENGINE_MESSAGE_SIZE, quoted_reason, sizeof quoted_reason));
 }
 
-/* Answers a request refused before it reached the engine. */
-static void reply_refusal(struct server *server, void *control, enum ledger_err err,
-                          const struct auth_detail *detail)
+/* Answers a request refused before it reached the engine; failed_index:
+ * the command of its batch the refusal is about (a replay's), else 0. */
+static void reply_refusal_at(struct server *server, void *control, enum ledger_err err,
+                             const struct auth_detail *detail, uint32_t failed_index)
 {
     const char *reason = detail->reason[0] ? detail->reason : ledger_strerror(err);
     count_refusal(server, err);
@@ -290,9 +291,16 @@ static void reply_refusal(struct server *server, void *control, enum ledger_err 
     Ledger__V1__Reply reply = LEDGER__V1__REPLY__INIT;
     reply.code = (Ledger__V1__ErrorCode)err;
     reply.message = (char *)reason;
+    reply.failed_index = failed_index;
     reply.request_nonce.data = (uint8_t *)detail->nonce;
     reply.request_nonce.len = detail->nonce_size;
     reply_send(server, control, &reply);
+}
+
+static void reply_refusal(struct server *server, void *control, enum ledger_err err,
+                          const struct auth_detail *detail)
+{
+    reply_refusal_at(server, control, err, detail, 0);
 }
 
 /* --- reading ------------------------------------------------------------------------ */
@@ -379,15 +387,19 @@ static bool refusal_is_decision(enum ledger_err err)
     return err != LEDGER_ERR_OK && !ledger_err_transient(err);
 }
 
-/* The refusal a command request was given before, or OK. */
-static enum ledger_err refused_before(struct server *server, const struct pending *pending)
+/* The refusal a command request was given before, or OK; with the index of
+ * the command of its batch it was about. */
+static enum ledger_err refused_before(struct server *server, const struct pending *pending,
+                                      uint32_t *failed_index)
 {
     return replay_cache_find(server->refused, pending->principal.id, pending->detail.mac,
-                             sizeof pending->detail.mac, wall_clock_us());
+                             sizeof pending->detail.mac, wall_clock_us(), failed_index);
 }
 
-/* Answers a command request that was refused before with that refusal. */
-static void answer_replay(struct server *server, struct pending *pending, enum ledger_err err)
+/* Answers a command request that was refused before with that refusal, at
+ * the same command of its batch. */
+static void answer_replay(struct server *server, struct pending *pending, enum ledger_err err,
+                          uint32_t failed_index)
 {
     counter_add(&server->counters.replays_refused, 1);
     snprintf(pending->detail.reason, sizeof pending->detail.reason,
@@ -395,7 +407,7 @@ static void answer_replay(struct server *server, struct pending *pending, enum l
              "new request to try again");
     void *control = pending->control;
     pending->control = NULL;
-    reply_refusal(server, control, err, &pending->detail);
+    reply_refusal_at(server, control, err, &pending->detail, failed_index);
 }
 
 /* Whether the group being formed already holds a request of this principal
@@ -465,12 +477,13 @@ static void commit_start(struct server *server)
         server->queue_head = pending->next;
         pending->next = NULL;
         server->queue_count--;
-        enum ledger_err before = refused_before(server, pending);
+        uint32_t failed_index = 0;
+        enum ledger_err before = refused_before(server, pending, &failed_index);
         if (before != LEDGER_ERR_OK) {
             /* Refused before: a replay, or a resend that waited while its
              * first copy was refused. Looked up here, once, as the group
              * forms, so that both are caught. */
-            answer_replay(server, pending, before);
+            answer_replay(server, pending, before, failed_index);
             pending_free(pending);
             server->inflight_count--;
             continue;
@@ -620,7 +633,7 @@ static void commit_done(uv_work_t *work, int status)
             replay_cache_remember(server->refused, pending->principal.id, pending->detail.mac,
                                   sizeof pending->detail.mac,
                                   pending->signed_request->timestamp_us + server->limits.window_us,
-                                  now_us, request->err)) {
+                                  now_us, request->err, request->failed_index)) {
             uint64_t forgotten = atomic_fetch_add_explicit(&server->counters.replays_forgotten, 1,
                                                            memory_order_relaxed);
             if (forgotten % 10000 == 0) {

@@ -745,6 +745,27 @@ static void test_daemon_refused_request_replayed(void **state)
     head++;
     assert_int_equal(operator_head_sequence(f), head);
 
+    /* A batch refused at its second command: a replay names the same
+     * command (failed_index), as the first answer did. */
+    ProtobufCBinaryData pair[2] = {
+        command_add_partner("pair-partner-1", "pair-partner", "Pair"),
+        command_add_partner("pair-partner-2", "pair-partner", "Pair again"),
+    };
+    struct request_spec pair_spec = {.principal_id = "operator", .secret = f->secret};
+    size_t pair_size = 0;
+    uint8_t *pair_bytes = request_batch(&pair_spec, pair, 2, &pair_size);
+    for (int i = 0; i < 2; i++) {
+        Ledger__V1__Reply *pair_reply =
+            call_expect(f->client, pair_bytes, pair_size, &pair_spec, LEDGER_ERR_PARTNER_EXISTS);
+        assert_int_equal(pair_reply->failed_index, 1);
+        assert_true((strstr(pair_reply->message, "refused before") != NULL) == (i == 1));
+        reply_free(pair_reply);
+    }
+    free(pair_bytes);
+    free(pair[0].data);
+    free(pair[1].data);
+    assert_int_equal(operator_head_sequence(f), head);
+
     /* A new daemon remembers no refusal: it refuses what was signed before
      * it started. */
     assert_int_equal(daemon_stop(f, SIGTERM), 0);

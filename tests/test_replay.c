@@ -35,20 +35,29 @@ static void test_replay_remember_and_find(void **state)
     uint8_t a[32], b[32];
     mac_of(1, a);
     mac_of(2, b);
-    assert_int_equal(replay_cache_find(cache, "alice", a, 32, 100), LEDGER_ERR_OK);
+    assert_int_equal(replay_cache_find(cache, "alice", a, 32, 100, NULL), LEDGER_ERR_OK);
+    /* Refused at the third command of its batch: a replay is told so. */
     assert_false(
-        replay_cache_remember(cache, "alice", a, 32, 1000, 100, LEDGER_ERR_PERMISSION_OFF));
-    assert_int_equal(replay_cache_find(cache, "alice", a, 32, 100), LEDGER_ERR_PERMISSION_OFF);
+        replay_cache_remember(cache, "alice", a, 32, 1000, 100, LEDGER_ERR_PERMISSION_OFF, 2));
+    uint32_t failed_index = 99;
+    assert_int_equal(replay_cache_find(cache, "alice", a, 32, 100, &failed_index),
+                     LEDGER_ERR_PERMISSION_OFF);
+    assert_int_equal(failed_index, 2);
+    assert_int_equal(replay_cache_find(cache, "alice", a, 32, 100, NULL),
+                     LEDGER_ERR_PERMISSION_OFF);
     /* Another principal with the same MAC, or another MAC: not this one. */
-    assert_int_equal(replay_cache_find(cache, "bob", a, 32, 100), LEDGER_ERR_OK);
-    assert_int_equal(replay_cache_find(cache, "alice", b, 32, 100), LEDGER_ERR_OK);
-    assert_int_equal(replay_cache_find(cache, "alic", a, 32, 100), LEDGER_ERR_OK);
-    /* Remembering it again keeps one entry with the first code. */
-    assert_false(replay_cache_remember(cache, "alice", a, 32, 1000, 100, LEDGER_ERR_FORBIDDEN));
+    assert_int_equal(replay_cache_find(cache, "bob", a, 32, 100, NULL), LEDGER_ERR_OK);
+    assert_int_equal(replay_cache_find(cache, "alice", b, 32, 100, NULL), LEDGER_ERR_OK);
+    assert_int_equal(replay_cache_find(cache, "alic", a, 32, 100, NULL), LEDGER_ERR_OK);
+    /* Remembering it again keeps one entry with the first code and index. */
+    assert_false(replay_cache_remember(cache, "alice", a, 32, 1000, 100, LEDGER_ERR_FORBIDDEN, 0));
     assert_int_equal(replay_cache_count(cache), 1);
-    assert_int_equal(replay_cache_find(cache, "alice", a, 32, 1000), LEDGER_ERR_PERMISSION_OFF);
-    /* Past its time it is gone. */
-    assert_int_equal(replay_cache_find(cache, "alice", a, 32, 1001), LEDGER_ERR_OK);
+    assert_int_equal(replay_cache_find(cache, "alice", a, 32, 1000, &failed_index),
+                     LEDGER_ERR_PERMISSION_OFF);
+    assert_int_equal(failed_index, 2);
+    /* Past its time it is gone, and no index is given. */
+    assert_int_equal(replay_cache_find(cache, "alice", a, 32, 1001, &failed_index), LEDGER_ERR_OK);
+    assert_int_equal(failed_index, 0);
     assert_int_equal(replay_cache_count(cache), 0);
     replay_cache_free(cache);
     replay_cache_free(NULL);
@@ -63,16 +72,16 @@ static void test_replay_full_forgets_oldest(void **state)
     uint8_t mac[32];
     for (uint64_t n = 0; n < 4; n++) {
         mac_of(n, mac);
-        assert_false(replay_cache_remember(cache, "p", mac, 32, 1000, 0, LEDGER_ERR_FORBIDDEN));
+        assert_false(replay_cache_remember(cache, "p", mac, 32, 1000, 0, LEDGER_ERR_FORBIDDEN, 0));
     }
     mac_of(4, mac);
-    assert_true(replay_cache_remember(cache, "p", mac, 32, 1000, 0, LEDGER_ERR_FORBIDDEN));
+    assert_true(replay_cache_remember(cache, "p", mac, 32, 1000, 0, LEDGER_ERR_FORBIDDEN, 0));
     assert_int_equal(replay_cache_count(cache), 4);
     mac_of(0, mac);
-    assert_int_equal(replay_cache_find(cache, "p", mac, 32, 0), LEDGER_ERR_OK);
+    assert_int_equal(replay_cache_find(cache, "p", mac, 32, 0, NULL), LEDGER_ERR_OK);
     for (uint64_t n = 1; n <= 4; n++) {
         mac_of(n, mac);
-        assert_int_equal(replay_cache_find(cache, "p", mac, 32, 0), LEDGER_ERR_FORBIDDEN);
+        assert_int_equal(replay_cache_find(cache, "p", mac, 32, 0, NULL), LEDGER_ERR_FORBIDDEN);
     }
     replay_cache_free(cache);
 }
@@ -88,11 +97,11 @@ static void test_replay_full_ring_remembers_every_entry(void **state)
     uint8_t mac[32];
     for (uint64_t n = 0; n < CAPACITY; n++) {
         mac_of(n, mac);
-        assert_false(replay_cache_remember(cache, "p", mac, 32, 1000, 0, LEDGER_ERR_FORBIDDEN));
+        assert_false(replay_cache_remember(cache, "p", mac, 32, 1000, 0, LEDGER_ERR_FORBIDDEN, 0));
     }
     for (uint64_t n = 0; n < CAPACITY; n++) {
         mac_of(n, mac);
-        assert_int_equal(replay_cache_find(cache, "p", mac, 32, 0), LEDGER_ERR_FORBIDDEN);
+        assert_int_equal(replay_cache_find(cache, "p", mac, 32, 0, NULL), LEDGER_ERR_FORBIDDEN);
     }
     replay_cache_free(cache);
 }
@@ -109,15 +118,16 @@ static void test_replay_remembering_alone_reclaims_slots(void **state)
     uint8_t mac[32];
     for (uint64_t n = 0; n < ROUNDS; n++) {
         mac_of(n, mac);
-        assert_int_equal(replay_cache_remember(cache, "p", mac, 32, 1000, 0, LEDGER_ERR_FORBIDDEN),
-                         n >= CAPACITY);
+        assert_int_equal(
+            replay_cache_remember(cache, "p", mac, 32, 1000, 0, LEDGER_ERR_FORBIDDEN, 0),
+            n >= CAPACITY);
     }
     for (uint64_t n = ROUNDS - CAPACITY; n < ROUNDS; n++) {
         mac_of(n, mac);
-        assert_int_equal(replay_cache_find(cache, "p", mac, 32, 0), LEDGER_ERR_FORBIDDEN);
+        assert_int_equal(replay_cache_find(cache, "p", mac, 32, 0, NULL), LEDGER_ERR_FORBIDDEN);
     }
     mac_of(ROUNDS, mac);
-    assert_int_equal(replay_cache_find(cache, "p", mac, 32, 0), LEDGER_ERR_OK);
+    assert_int_equal(replay_cache_find(cache, "p", mac, 32, 0, NULL), LEDGER_ERR_OK);
     replay_cache_free(cache);
 }
 
@@ -141,7 +151,7 @@ static void test_replay_matches_a_model(void **state)
         }
         mac_of(n, mac);
         bool evicted = replay_cache_remember(cache, "p", mac, 32, now + WINDOW, now,
-                                             (enum ledger_err)(14 + n % 20));
+                                             (enum ledger_err)(14 + n % 20), (uint32_t)(n % 7));
         bool full = n - first_live == CAPACITY;
         assert_int_equal(evicted, full);
         if (full) {
@@ -153,7 +163,9 @@ static void test_replay_matches_a_model(void **state)
             uint64_t m = (rng >> 33) % (n + 1);
             mac_of(m, mac);
             enum ledger_err want = m >= first_live ? (enum ledger_err)(14 + m % 20) : LEDGER_ERR_OK;
-            assert_int_equal(replay_cache_find(cache, "p", mac, 32, now), want);
+            uint32_t index = 99;
+            assert_int_equal(replay_cache_find(cache, "p", mac, 32, now, &index), want);
+            assert_int_equal(index, m >= first_live ? m % 7 : 0);
         }
         assert_int_equal(replay_cache_count(cache), n + 1 - first_live);
     }
