@@ -808,13 +808,15 @@ enum ledger_err ctl_verify_run(struct ctl_context *context, const struct ctl_arg
             fprintf(context->out, "%-14s the saved head is the empty tree: nothing to prove\n",
                     "consistency");
         } else {
-            fprintf(context->out, "%-14s proof from %llu to %llu verified (%zu hashes)\n",
+            fprintf(context->out, "%-14s proof from %llu to %llu verified (%zu hash%s)\n",
                     "consistency", (unsigned long long)saved->tree_size,
-                    (unsigned long long)current->tree_size, path_length);
+                    (unsigned long long)current->tree_size, path_length,
+                    path_length == 1 ? "" : "es");
         }
+        uint64_t added = current->tree_size - saved->tree_size;
         fprintf(context->out,
-                "verified: the current history extends the saved head (%llu new events)\n",
-                (unsigned long long)(current->tree_size - saved->tree_size));
+                "verified: the current history extends the saved head (%llu new event%s)\n",
+                (unsigned long long)added, added == 1 ? "" : "s");
         err = ctl_output_status(context->out);
     } else {
         static const char *const names[] = {

@@ -257,7 +257,10 @@ enum ledger_err ctl_stats_summary(FILE *out, Ledger__V1__Stat *const *rows, size
             count_text(stat_get(s, "ledger_commands_accepted_total", ""), d),
             count_text(stat_get(s, "ledger_events_appended_total", ""), e));
     print_commit_histogram(out, s, "size", "ledger_commit_commands", commands_text,
-                           " commands per commit", "held");
+                           histogram_mean(s, "ledger_commit_commands") == 1
+                               ? " command per commit"
+                               : " commands per commit",
+                           "held");
     print_commit_histogram(out, s, "duration", "ledger_commit_duration_seconds", seconds_text, "",
                            "took");
     fputs("queries      ", out);

@@ -862,14 +862,17 @@ static int restore_into(const struct command_line *line, const struct config *co
             /* A data.mdb cut short (a copy made another way, or a backup
              * directory of an older build that a crash interrupted) is
              * refused here, as truncated, before any page of it is read. */
+            const char *detail = engine_open_detail();
             fprintf(stderr,
-                    "ledgerd: the restored copy does not open: %s (%s); `ledger-verify %s` "
-                    "names the damage (a truncated data.mdb, say)\n",
-                    ledger_strerror(err), ledger_err_name(err), line->from);
+                    "ledgerd: the restored copy does not open: %s (%s)%s%s; `ledger-verify %s` "
+                    "names the damage\n",
+                    ledger_strerror(err), ledger_err_name(err), detail[0] ? ": " : "", detail,
+                    line->from);
             ok = false;
         } else if (err != LEDGER_ERR_OK) {
-            fprintf(stderr, "ledgerd: the restored copy does not open: %s (%s)\n",
-                    ledger_strerror(err), ledger_err_name(err));
+            const char *detail = engine_open_detail();
+            fprintf(stderr, "ledgerd: the restored copy does not open: %s (%s)%s%s\n",
+                    ledger_strerror(err), ledger_err_name(err), detail[0] ? ": " : "", detail);
             ok = false;
         } else {
             /* The backup's head.pb, when it has one, must be what its log

@@ -176,6 +176,21 @@ static void test_ctl_stats_overflow_and_units(void **state)
     free(text);
 }
 
+/* One command per commit is said in the singular. */
+static void test_ctl_stats_one_command_per_commit(void **state)
+{
+    (void)state;
+    struct rows r = {.count = 0};
+    row(&r, "ledger_commit_commands_bucket", "le=\"1\"", 5);
+    row(&r, "ledger_commit_commands_bucket", "le=\"+Inf\"", 5);
+    row(&r, "ledger_commit_commands_sum", "", 5);
+    row(&r, "ledger_commit_commands_count", "", 5);
+    char *text = summary(&r);
+    assert_non_null(strstr(
+        text, "\n  size       1 command per commit on average; 99% of commits held at most 1\n"));
+    free(text);
+}
+
 /* A daemon that has not committed yet; and one that sends nothing this
  * build knows (an older one): every figure "-", never a made-up zero. */
 static void test_ctl_stats_nothing_yet_and_nothing_sent(void **state)
@@ -227,6 +242,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ctl_stats_busy_daemon),
         cmocka_unit_test(test_ctl_stats_overflow_and_units),
+        cmocka_unit_test(test_ctl_stats_one_command_per_commit),
         cmocka_unit_test(test_ctl_stats_nothing_yet_and_nothing_sent),
         cmocka_unit_test(test_ctl_stats_write_failure),
     };

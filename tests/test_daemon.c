@@ -2304,7 +2304,7 @@ static void test_daemon_command_line_refusals(void **state)
         {{"restore", "--from", stray, "--data", restored}, 1, "is not a ledger backup"},
         {{"restore", "--from", cut, "--data", restored},
          1,
-         "names the damage (a truncated data.mdb"},
+         "(CORRUPT): the data file is truncated: data.mdb has "},
         /* Neither a start nor init sends the operator to the other. */
         {{"--data", key_only}, 1, "but no ledger (no data.mdb): its store is missing"},
         {{"init", "--data", key_only}, 1, "but no ledger (no data.mdb): its store is missing"},
