@@ -429,6 +429,13 @@ static enum ledger_err write_file_atomic(struct ctl_context *context, const char
     return LEDGER_ERR_OK;
 }
 
+enum ledger_err ctl_head_check(struct ctl_context *context, const Ledger__V1__SignedHead *head,
+                               const char *which)
+{
+    uint8_t key[CRYPTO_SIGN_PUBLIC_BYTES];
+    return head_check(context, head, which, NULL, NULL, key);
+}
+
 enum ledger_err ctl_head_run(struct ctl_context *context, const struct ctl_args *args)
 {
     uint8_t key[CRYPTO_SIGN_PUBLIC_BYTES];

@@ -2581,10 +2581,16 @@ static enum ledger_err run_backup(struct ctl_context *context, const struct ctl_
     if (result->head == NULL) {
         err = LEDGER_ERR_PROTOCOL_ERROR;
         snprintf(context->message, sizeof context->message, "the reply carries no head");
+    } else if ((err = ctl_head_check(context, result->head, "backup's")) != LEDGER_ERR_OK) {
+        /* The daemon wrote a backup whose head it cannot vouch for: say
+         * where, so that it is not kept as a good one. */
+        size_t length = strlen(context->message);
+        snprintf(context->message + length, sizeof context->message - length,
+                 "; do not keep the backup in %s: check it with ledger-verify --head", dir);
     } else {
-        struct ctl_extra extras[1] = {{"directory", dir, 0, false}};
+        struct ctl_extra extras[2] = {{"verified", NULL, 1, true}, {"directory", dir, 0, false}};
         err = ctl_output_message_extras(context->out, context->format, "head", &result->head->base,
-                                        extras, 1);
+                                        extras, 2);
         if (err == LEDGER_ERR_OK && context->format == CTL_FORMAT_TABLE) {
             fprintf(context->err, "backup written to %s (head.pb beside it)\n", dir);
         }

@@ -116,6 +116,12 @@ extern const struct ctl_option ctl_verify_options[];
 extern const struct ctl_option ctl_explain_options[];
 __attribute__((warn_unused_result)) enum ledger_err ctl_head_run(struct ctl_context *context,
                                                                  const struct ctl_args *args);
+/* Checks a head the daemon sent beside another answer (a backup's): its
+ * root is 32 bytes and its signature verifies by the key it names, as
+ * `head` checks the current one. `which` names it in the failure ("the
+ * backup's head ..."). MISMATCH with the context's message set. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_head_check(struct ctl_context *context, const Ledger__V1__SignedHead *head, const char *which);
 __attribute__((warn_unused_result)) enum ledger_err ctl_proof_run(struct ctl_context *context,
                                                                   const struct ctl_args *args);
 __attribute__((warn_unused_result)) enum ledger_err

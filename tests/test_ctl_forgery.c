@@ -974,6 +974,42 @@ static void test_ctl_forgery_verify_empty_saved_head(void **state)
     run_free(&run);
 }
 
+/* backup: the head the daemon answers with is checked as `head` checks the
+ * current one. Honest, it is printed verified; with its signature altered
+ * the operator is told not to keep the backup (it was written all the
+ * same: the daemon made it). */
+static void test_ctl_forgery_backup_head(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE + 32];
+    struct run run;
+    for (int lying = 0; lying < 2; lying++) {
+        snprintf(dir, sizeof dir, "%s/forged-backup-%d", w->fixture->dir, lying);
+        struct forgery forgery = {
+            w,   LEDGER__V1__QUERY__KIND_BACKUP, 0, lying ? head_signature_flipped : NULL, 0, 0,
+            NULL};
+        reply_proxy_set(w->proxy, forge_reply, &forgery);
+        ctl(w->fixture, &run, NULL, NULL, "--socket", w->url, "--principal", "operator",
+            "--key-file", w->fixture->operator_key, "backup", "--out", dir, NULL);
+        reply_proxy_set(w->proxy, NULL, NULL);
+        assert_int_equal(forgery.seen, 1);
+        if (!lying) {
+            expect_ok(&run);
+            assert_non_null(strstr(run.out, "verified"));
+        } else {
+            assert_int_equal(forgery.altered, 1);
+            expect_error(&run, 1, "MISMATCH");
+            char words[PATH_SIZE + 160];
+            snprintf(words, sizeof words, "the backup's head's signature does not verify");
+            assert_non_null(strstr(run.err, words));
+            snprintf(words, sizeof words, "do not keep the backup in %s", dir);
+            assert_non_null(strstr(run.err, words));
+        }
+        run_free(&run);
+        test_remove_dir(dir);
+    }
+}
+
 /* explain: every entry of the chain (the other subscriptions an exchange
  * bills too) and the head are checked before anything is printed. */
 static void test_ctl_forgery_explain(void **state)
@@ -1471,6 +1507,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ctl_forgery_heads),
+        cmocka_unit_test(test_ctl_forgery_backup_head),
         cmocka_unit_test(test_ctl_forgery_inclusion),
         cmocka_unit_test(test_ctl_forgery_older_tree),
         cmocka_unit_test(test_ctl_forgery_consistency),
