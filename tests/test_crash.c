@@ -1055,6 +1055,10 @@ static void test_crash_disk_full(void **state)
         }
     }
     assert_int_equal(LEDGER_ERR_STORAGE_FULL, err);
+    /* Said, like the batches' refusals: what is full and what to do. */
+    const char *full_message = ledger_error_message(first->client);
+    assert_true(full_message != NULL &&
+                strstr(full_message, "reached its configured maximum size") != NULL);
     world.fill_acked = (unsigned long)filled - 1;
     printf("test_crash_disk_full: %d single commands filled the rest; then STORAGE_FULL: "
            "\"%s\"\n",
