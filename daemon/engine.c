@@ -211,6 +211,15 @@ uint64_t engine_head_sequence(struct engine *engine)
     return atomic_load_explicit(&engine->head_sequence, memory_order_relaxed);
 }
 
+void engine__head_observe(struct engine *engine, uint64_t sequence)
+{
+    uint64_t seen = atomic_load_explicit(&engine->head_sequence, memory_order_relaxed);
+    while (seen < sequence &&
+           !atomic_compare_exchange_weak_explicit(&engine->head_sequence, &seen, sequence,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
 enum ledger_err engine__path_join(const char *dir, const char *name, char out[PATH_MAX])
 {
     int n = snprintf(out, PATH_MAX, "%s/%s", dir, name);
@@ -1167,7 +1176,7 @@ enum ledger_err engine_execute(struct engine *engine, struct engine_request *req
                 engine->cache_bytes = 0;
                 engine->cache_clears++;
             }
-            atomic_store_explicit(&engine->head_sequence, last, memory_order_relaxed);
+            engine__head_observe(engine, last);
             return LEDGER_ERR_OK;
         }
         engine__state_map_clear(&group.overlay);

@@ -222,7 +222,9 @@ __attribute__((warn_unused_result)) enum ledger_err
 engine_stat_push(Ledger__V1__QueryResult *result, const char *name, const char *labels,
                  double value);
 
-/* The newest committed sequence (a relaxed atomic read). */
+/* The newest committed sequence (a relaxed atomic read): never behind what a
+ * query of this engine has already read (engine__head_observe), so that no
+ * reply names a head older than an event an earlier reply carried. */
 uint64_t engine_head_sequence(struct engine *engine);
 
 /* A hot, compacting copy of the data directory into `dir` (created; must not

@@ -73,6 +73,13 @@ engine__principal_row_get(struct store_txn *txn, const char *principal_id,
 void engine__copy_id(char out[LEDGER_ID_LENGTH_MAX + 1], const char *in);
 /* Sets a reply message (truncated to ENGINE_MESSAGE_SIZE). */
 void engine__set_message(char message[ENGINE_MESSAGE_SIZE], const char *text);
+
+/* Raises the engine's head to `sequence` if it is behind (an atomic max).
+ * A commit is visible to new read transactions as soon as LMDB writes its
+ * meta page, before the committing thread records the new head: a query
+ * that reads the log raises the head to what it saw, and the commit's own
+ * update never lowers it. */
+void engine__head_observe(struct engine *engine, uint64_t sequence);
 /* dir/name into out; INVALID_ARGUMENT when it does not fit. */
 __attribute__((warn_unused_result)) enum ledger_err
 engine__path_join(const char *dir, const char *name, char out[PATH_MAX]);

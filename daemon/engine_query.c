@@ -777,6 +777,7 @@ enum ledger_err engine_query(struct engine *engine, const struct engine_principa
         free(result);
         return err;
     }
+    engine__head_observe(engine, store_last_sequence(q.txn));
     /* A principal of all partners naming a partner the ledger does not
      * have (a typo) would get empty views and an empty feed as if the
      * partner had nothing: say so instead. */
@@ -1063,6 +1064,7 @@ static enum ledger_err backup_into(struct engine *engine, const char *dir, int64
         close(parentfd);
         return err;
     }
+    engine__head_observe(engine, store_last_sequence(q.txn));
     Ledger__V1__SignedHead *head = NULL;
     err = signed_head(&q, store_last_sequence(q.txn), &head);
     store_abort(q.txn);

@@ -118,6 +118,12 @@ static struct gate gate_scan, gate_row_query;
 /* A scan that found expiries can be held once it has them, before the
  * schedule commits them, as a reservation changes meanwhile. */
 static struct gate gate_scan_found;
+/* A commit can be held once LMDB has made it visible (its mdb_txn_commit
+ * returned), before the engine records the new head: the nth
+ * mdb_txn_commit from when committed_countdown is set (nested transactions
+ * commit through it too) passes gate_committed after committing. */
+static struct gate gate_committed;
+static _Atomic long committed_countdown;
 static _Atomic uint64_t sweep_ticks, sweep_scans, ticks_at_first_scan;
 static pthread_t loop_thread;
 
@@ -297,7 +303,11 @@ int __wrap_mdb_txn_commit(MDB_txn *txn)
         mdb_txn_abort(txn);
         return fault_commit.error;
     }
-    return __real_mdb_txn_commit(txn);
+    int rc = __real_mdb_txn_commit(txn);
+    if (atomic_load(&committed_countdown) > 0 && atomic_fetch_sub(&committed_countdown, 1) == 1) {
+        gate_pass(&gate_committed);
+    }
+    return rc;
 }
 
 enum ledger_err __real_engine_query(struct engine *engine, const struct engine_principal *principal,
@@ -1704,6 +1714,65 @@ static void test_faults_resent_request_waits_for_its_first_copy(void **state)
     expect_views_replay(f);
 }
 
+/* The head as replies name it is never behind what a query read: with a
+ * commit held after LMDB made it visible and before the engine recorded the
+ * new head, a head query (answered on the loop meanwhile) already sees the
+ * new event, and its reply's head_sequence must not name the older head (a
+ * subscriber that got the event would take that for a history cut back). */
+static void test_faults_reply_head_not_behind_what_a_query_read(void **state)
+{
+    struct fixture *f = *state;
+    struct served served = {0};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    served_open(f, &served, secret);
+    uint64_t head_before = engine_head_sequence(f->engine);
+    size_t add_size = 0;
+    uint8_t *add = add_partner_request(secret, "visible-1", "p-visible", &add_size);
+    struct request_spec spec = {.principal_id = "operator", .secret = secret};
+    Ledger__V1__HeadQuery head_query = LEDGER__V1__HEAD_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_HEAD;
+    query.head = &head_query;
+    size_t query_size = 0;
+    uint8_t *query_bytes = request_query(&spec, &query, &query_size);
+
+    /* The request's nested transaction commits first, then the group's. */
+    gate_set(&gate_committed, true);
+    atomic_store(&committed_countdown, 2);
+    struct call running;
+    call_start(&running, served.listen, add, add_size);
+    bool reached = gate_reached(&gate_committed);
+    Ledger__V1__Reply *head_reply = NULL;
+    if (reached) {
+        int sock = client_open(served.listen, 30000);
+        head_reply = call_bytes(sock, query_bytes, query_size);
+        nn_close(sock);
+    }
+    gate_set(&gate_committed, false);
+    atomic_store(&committed_countdown, 0);
+    Ledger__V1__Reply *added = call_finish(&running);
+    served_close(&served);
+    assert_true(reached);
+    assert_non_null(added);
+    assert_int_equal(LEDGER_ERR_OK, (int)added->code);
+    bool answered = head_reply != NULL && head_reply->code == LEDGER__V1__ERROR_CODE__OK &&
+                    head_reply->query != NULL && head_reply->query->head != NULL;
+    assert_true(answered);
+    uint64_t tree_size = answered ? head_reply->query->head->tree_size : 0;
+    uint64_t named = answered ? head_reply->head_sequence : 0;
+    /* The query saw the held commit... */
+    assert_int_equal(head_before + 1, tree_size);
+    /* ... and its reply does not name an older head. */
+    if (named < tree_size) {
+        fail_msg("the reply names head %llu beside a head of tree size %llu",
+                 (unsigned long long)named, (unsigned long long)tree_size);
+    }
+    reply_free(added);
+    reply_free(head_reply);
+    free(add);
+    free(query_bytes);
+}
+
 /* CPU time of the whole test process, the served loop's thread included. */
 static int64_t process_cpu_us(void)
 {
@@ -2245,6 +2314,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_backup_refused_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_backup_while_one_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_paused_reading_does_not_poll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_reply_head_not_behind_what_a_query_read, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_faults_resent_request_waits_for_its_first_copy, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_client_gone_before_its_reply, setup, teardown),
