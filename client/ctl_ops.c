@@ -343,9 +343,12 @@ static const char *const diff_names[DIFF_COLUMNS] = {
     "order_id",      "invoice_line",    "invoice_amount", "invoice_currency",
     "ledger_amount", "ledger_currency", "sequence",
 };
+/* customer_id, charge_id and order_id are the invoice's as written, free
+ * text from another party's file. */
 static const enum ctl_cell_kind diff_kinds[DIFF_COLUMNS] = {
-    CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT,   CTL_CELL_NUMBER,
-    CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_NUMBER,
+    CTL_CELL_TEXT,      CTL_CELL_FREE_TEXT, CTL_CELL_TEXT,   CTL_CELL_FREE_TEXT,
+    CTL_CELL_FREE_TEXT, CTL_CELL_NUMBER,    CTL_CELL_TEXT,   CTL_CELL_TEXT,
+    CTL_CELL_TEXT,      CTL_CELL_TEXT,      CTL_CELL_NUMBER,
 };
 
 struct diff {

@@ -412,20 +412,37 @@ static void print_padded(FILE *out, const char *text, size_t width, bool last)
     }
 }
 
-void ctl_csv_field(FILE *out, const char *text)
+/* One CSV field: guard (written first, inside the quotes if any) and
+ * text, quoted when text holds a comma, quote, CR or LF. */
+static void csv_field(FILE *out, const char *guard, const char *text)
 {
-    if (strpbrk(text, ",\"\r\n") == NULL) {
-        fputs(text, out);
-        return;
+    bool quoted = strpbrk(text, ",\"\r\n") != NULL;
+    if (quoted) {
+        fputc('"', out);
     }
-    fputc('"', out);
+    fputs(guard, out);
     for (const char *c = text; *c != '\0'; c++) {
-        if (*c == '"') {
+        if (quoted && *c == '"') {
             fputc('"', out);
         }
         fputc(*c, out);
     }
-    fputc('"', out);
+    if (quoted) {
+        fputc('"', out);
+    }
+}
+
+void ctl_csv_field(FILE *out, const char *text)
+{
+    csv_field(out, "", text);
+}
+
+void ctl_csv_text_field(FILE *out, const char *text)
+{
+    /* The characters spreadsheets (Excel, LibreOffice, Google Sheets) start
+     * a formula with, as OWASP's "CSV Injection" lists them. */
+    bool formula = text[0] != '\0' && strchr("=+-@\t\r", text[0]) != NULL;
+    csv_field(out, formula ? "'" : "", text);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -519,7 +536,11 @@ static enum ledger_err print_csv(FILE *out, json_t *rows, const struct ctl_colum
             if (text == NULL) {
                 return LEDGER_ERR_NO_MEMORY;
             }
-            ctl_csv_field(out, text);
+            if ((columns[c].flags & CTL_COLUMN_FREE_TEXT) != 0) {
+                ctl_csv_text_field(out, text);
+            } else {
+                ctl_csv_field(out, text);
+            }
             free(text);
         }
         print_csv_record_end(out);
@@ -1073,7 +1094,8 @@ enum ledger_err ctl_output_records(FILE *out, enum ctl_format format, const char
         }
         columns[c].header = header;
         columns[c].path = names[c];
-        columns[c].flags = 0;
+        columns[c].flags =
+            kinds != NULL && kinds[c] == CTL_CELL_FREE_TEXT ? CTL_COLUMN_FREE_TEXT : 0;
     }
     err = emit_rows(out, format, key, rows, columns, name_count, extras, extra_count);
 cleanup:

@@ -33,6 +33,10 @@ enum ctl_format {
 #define CTL_COLUMN_DATE 1u
 /* CSV splits money columns into "<path>.amount" and "<path>.currency". */
 #define CTL_COLUMN_MONEY 2u
+/* Free text that someone else wrote (a customer's name in an activity
+ * detail, an invoice's own words in a reconciliation): CSV writes it as
+ * ctl_csv_text_field does, so that a spreadsheet never evaluates it. */
+#define CTL_COLUMN_FREE_TEXT 4u
 
 struct ctl_column {
     const char *header; /* table header, e.g. "EXPIRES" */
@@ -113,6 +117,8 @@ enum ctl_cell_kind {
     CTL_CELL_TEXT = 0,    /* a JSON string */
     CTL_CELL_NUMBER = 1,  /* decimal digits: a JSON number (null when empty) */
     CTL_CELL_BOOLEAN = 2, /* "yes": JSON true, "no": false (null when empty) */
+    /* A JSON string, written in CSV as a CTL_COLUMN_FREE_TEXT column is. */
+    CTL_CELL_FREE_TEXT = 3,
 };
 
 /* Records made of text cells (exports, reconciliation reports, verify): JSON
@@ -160,5 +166,12 @@ void ctl_text_clean(char *text, bool keep_lines);
 
 /* Writes one CSV field, quoted when it holds a comma, quote, CR or LF. */
 void ctl_csv_field(FILE *out, const char *text);
+
+/* Writes one CSV field of free text as ctl_csv_field does, except that a
+ * text beginning with '=', '+', '-', '@', a tab or a CR, which a
+ * spreadsheet would evaluate as a formula (one that can fetch a URL or run
+ * a command), is written after a single quote: the spreadsheet shows the
+ * text, the quote hidden, and a program reading the CSV sees the quote. */
+void ctl_csv_text_field(FILE *out, const char *text);
 
 #endif

