@@ -190,8 +190,15 @@ static enum ledger_err name_arg(struct ctl_context *context, const struct ctl_ar
         if (length == 0 || length > LEDGER_NAME_LENGTH_MAX) {
             return usage(context, name, "a name is 1..200 bytes");
         }
+        /* The daemon's rule (codec_name_valid), found before sending. */
+        if (!ledger_utf8_well_formed(value)) {
+            return usage(context, name,
+                         "a name is UTF-8 text (this one is in another encoding, e.g. Latin-1)");
+        }
         for (size_t i = 0; i < length; i++) {
-            if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f) {
+            unsigned char c = (unsigned char)value[i];
+            /* C0 controls, DEL, and C1 controls (U+0080..U+009F: C2 80..C2 9F) */
+            if (c < 0x20 || c == 0x7f || (c == 0xC2 && (unsigned char)value[i + 1] < 0xA0)) {
                 return usage(context, name, "a name has no control characters");
             }
         }

@@ -194,6 +194,14 @@ static void test_ctl_cli_usage_values(void **state)
         "tab\there", NULL);
     expect_usage(&run, "--name: a name has no control characters");
     ctl(fixture, &run, NULL, NULL, "customer", "add", "--partner", "p", "--customer", "c", "--name",
+        "M\xfcller", NULL);
+    expect_usage(&run, "--name: a name is UTF-8 text");
+    ctl(fixture, &run, NULL, NULL, "customer", "add", "--partner", "p", "--customer", "c", "--name",
+        "csi\xc2\x9b"
+        "2J",
+        NULL);
+    expect_usage(&run, "--name: a name has no control characters");
+    ctl(fixture, &run, NULL, NULL, "customer", "add", "--partner", "p", "--customer", "c", "--name",
         "", NULL);
     expect_usage(&run, "--name: a name is 1..200 bytes");
     ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
