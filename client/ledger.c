@@ -1030,7 +1030,10 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
         (subscription->type_count > 0 && subscription->types == NULL) ||
         subscription->page_limit > LEDGER_EVENTS_PAGE_MAX ||
         subscription->checkpoint_mode > LEDGER_CHECKPOINT_BEFORE_EVENT ||
-        (subscription->tree_size != 0 && subscription->follow)) {
+        (subscription->tree_size != 0 && subscription->follow) ||
+        /* Else no file is read (not found), and the first write, after
+         * events were delivered, fails. */
+        (subscription->checkpoint_path != NULL && subscription->checkpoint_path[0] == '\0')) {
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     uint64_t position = subscription->after_sequence;

@@ -184,9 +184,10 @@ struct ledger_subscription {
     /* Start after this sequence (0: from the first event). Ignored when the
      * checkpoint file exists: then it holds the start. */
     uint64_t after_sequence;
-    /* borrowed; NULL: no checkpoint. Holds the last delivered (or examined)
-     * sequence as decimal digits and a newline, replaced atomically (temp
-     * file, fsync, rename, fsync of the directory). */
+    /* borrowed; NULL: no checkpoint ("" is INVALID_ARGUMENT). Holds the
+     * last delivered (or examined) sequence as decimal digits and a newline,
+     * replaced atomically (temp file, fsync, rename, fsync of the
+     * directory). */
     const char *checkpoint_path;
     enum ledger_checkpoint_mode checkpoint_mode;
     const char *partner_id;   /* borrowed; NULL or "": the principal's own partner */
@@ -236,7 +237,9 @@ struct ledger_subscription {
  * (created beside it, flock) until it returns: a second subscriber on the
  * same checkpoint is refused at once instead of delivering the same events
  * again.
- * Errors: what ledger_query returns (a refusal, TIMEOUT, UNREACHABLE...;
+ * Errors: INVALID_ARGUMENT (a NULL argument, a subscription out of its
+ * limits, tree_size with follow, an empty checkpoint_path), what
+ * ledger_query returns (a refusal, TIMEOUT, UNREACHABLE...;
  * while following, only before the daemon first answered), IO_ERROR (the
  * checkpoint cannot be read, holds something other than a sequence, or
  * cannot be written, or another subscriber holds its lock), what

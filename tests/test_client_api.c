@@ -311,6 +311,10 @@ static void test_client_subscribe_arguments(void **state)
     bad.follow = true; /* a fixed tree does not grow */
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
                      ledger_subscribe(client, &bad, never_called, NULL));
+    bad = good;
+    bad.checkpoint_path = ""; /* no file: not found at first, never writable */
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                     ledger_subscribe(client, &bad, never_called, NULL));
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_subscribe(client, &good, NULL, NULL));
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
                      ledger_subscribe(client, NULL, never_called, NULL));
