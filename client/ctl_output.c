@@ -20,6 +20,7 @@
 #include "ctl_amount.h"
 #include "ctl_args.h"
 #include "ctl_time.h"
+#include "ledger_ids.h"
 
 /* Cells longer than this are cut in tables (CSV and JSON keep everything). */
 #define TABLE_CELL_MAX 80
@@ -977,14 +978,48 @@ enum ledger_err ctl_output_value(FILE *out, enum ctl_format format, const char *
     return err;
 }
 
+/* text with every byte that is not part of a well-formed UTF-8 sequence
+ * replaced by U+FFFD, for JSON, which holds UTF-8 only: a message may quote
+ * what a user typed or a file held in another encoding, or be cut in the
+ * middle of a character. Caller frees; NULL when out of memory. */
+static char *utf8_repaired(const char *text)
+{
+    static const char replacement[] = "\xEF\xBF\xBD";
+    size_t length = strlen(text);
+    char *copy = malloc(3 * length + 1);
+    if (copy == NULL) {
+        return NULL;
+    }
+    size_t used = 0;
+    const unsigned char *s = (const unsigned char *)text;
+    while (*s != '\0') {
+        uint32_t code_point = 0;
+        size_t step = ledger_utf8_decode(s, &code_point);
+        if (step == 0) {
+            memcpy(copy + used, replacement, 3);
+            used += 3;
+            s++;
+        } else {
+            memcpy(copy + used, s, step);
+            used += step;
+            s += step;
+        }
+    }
+    copy[used] = '\0';
+    return copy;
+}
+
 void ctl_output_error(FILE *out, FILE *err, enum ctl_error_document document, enum ledger_err code,
                       const char *message)
 {
     const char *text = message != NULL && message[0] != '\0' ? message : ledger_strerror(code);
     fprintf(err, "error: %s: %s\n", ledger_err_name(code), text);
     if (document != CTL_ERROR_DOCUMENT_NONE) {
-        json_t *value =
-            json_pack("{s:{s:s, s:s}}", "error", "code", ledger_err_name(code), "message", text);
+        char *repaired = utf8_repaired(text);
+        json_t *value = repaired == NULL ? NULL
+                                         : json_pack("{s:{s:s, s:s}}", "error", "code",
+                                                     ledger_err_name(code), "message", repaired);
+        free(repaired);
         if (value != NULL) {
             bool one_line = document == CTL_ERROR_DOCUMENT_ERR_LINE;
             (void)dump_document(one_line ? err : out, value, one_line);

@@ -610,6 +610,24 @@ static void test_ctl_output_error_shapes(void **state)
                         err_text);
     free(out_text);
     free(err_text);
+
+    /* A message that quotes bytes in another encoding (Latin-1), or is cut
+     * in the middle of a character, still gives its JSON document, each
+     * stray byte as U+FFFD. */
+    capture_open(&out);
+    capture_open(&err);
+    ctl_output_error(out.file, err.file, CTL_ERROR_DOCUMENT_OUT, LEDGER_ERR_USAGE,
+                     "--limit: 'M\xfcller' is not a whole number; \xc3");
+    out_text = capture_close(&out);
+    err_text = capture_close(&err);
+    assert_string_equal("error: USAGE: --limit: 'M\xfcller' is not a whole number; \xc3\n",
+                        err_text);
+    assert_string_equal(
+        "{\n  \"error\": {\n    \"code\": \"USAGE\",\n    \"message\": "
+        "\"--limit: 'M\xef\xbf\xbdller' is not a whole number; \xef\xbf\xbd\"\n  }\n}\n",
+        out_text);
+    free(out_text);
+    free(err_text);
 }
 
 static void test_ctl_output_enum_names(void **state)
