@@ -470,6 +470,18 @@ enum ledger_err ctl_execute(struct ctl_context *context, const Ledger__V1__Comma
     err = ledger_execute(client, commands, 1, &reply);
     if (err != LEDGER_ERR_OK) {
         copy_client_message(context, err);
+        if (err == LEDGER_ERR_TIMEOUT) {
+            /* The request went out and may have been committed: run again
+             * under a fresh id (the default), it could be done twice. The
+             * reason is cut so that the id is never cut. */
+            char why[sizeof context->message];
+            memcpy(why, context->message, sizeof why);
+            snprintf(context->message, sizeof context->message,
+                     "%.240s; the command may have been committed: run it again with "
+                     "--command-id %.64s to finish it safely (if it was committed, that is "
+                     "answered as a duplicate, never done twice)",
+                     why, command_id);
+        }
         return err;
     }
     if (print) {

@@ -23,6 +23,7 @@
  * history would sign.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -1089,6 +1090,40 @@ static void test_ctl_forgery_replies_cut_short(void **state)
     expect_refused(w, BILLING, 1, billing_total_lowered, export, 3, "PROTOCOL_ERROR", words);
 }
 
+/* A write whose reply is lost on the way (the proxy forwards it to a
+ * daemon that is stopped, and nothing comes back in time) may have been
+ * committed: the TIMEOUT names its command id and says to run it again with
+ * --command-id, which is answered as a duplicate of the commit instead of
+ * committing it a second time, as a run without it would. */
+static void test_ctl_forgery_lost_reply_names_command_id(void **state)
+{
+    struct world *w = *state;
+    struct run run;
+    const char *const head[8] = {"head"};
+    audit(w, &run, head); /* the proxy's connection to the daemon is up */
+    expect_ok(&run);
+    run_free(&run);
+    assert_int_equal(0, kill(w->fixture->daemon, SIGSTOP));
+    ctl(w->fixture, &run, NULL, NULL, "--socket", w->url, "--principal", "operator", "--key-file",
+        w->fixture->operator_key, "--timeout-ms", "500", "--retries", "0", "partner", "add",
+        "--partner", "p-lost", "--name", "Lost Reply", NULL);
+    assert_int_equal(0, kill(w->fixture->daemon, SIGCONT));
+    expect_error(&run, 3, "TIMEOUT");
+    assert_non_null(strstr(run.err, "may have been committed"));
+    const char *given = strstr(run.err, "--command-id c-");
+    assert_non_null(given);
+    char id[35]; /* "c-" and 32 hex digits */
+    snprintf(id, sizeof id, "%s", given + strlen("--command-id "));
+    run_free(&run);
+    ctl(w->fixture, &run, "operator", w->fixture->operator_key, "--output", "json", "partner",
+        "add", "--partner", "p-lost", "--name", "Lost Reply", "--command-id", id, NULL);
+    expect_ok(&run);
+    json_t *result = json_array_get(json_object_get(run.json, "results"), 0);
+    assert_string_equal(id, json_string_value(json_object_get(result, "command_id")));
+    assert_true(json_is_true(json_object_get(result, "duplicate")));
+    run_free(&run);
+}
+
 /* A record the daemon does not show (no event at all in the events reply,
  * or the next one) is one ledgerctl cannot check: proof says the record is
  * not visible, and the root of an older tree that no record rebuilds is not
@@ -1521,6 +1556,8 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_refused),
         cmocka_unit_test(test_ctl_forgery_events),
         cmocka_unit_test(test_ctl_forgery_events_follow),
+        /* last: it commits an event, which the others' sizes do not count */
+        cmocka_unit_test(test_ctl_forgery_lost_reply_names_command_id),
     };
     return cmocka_run_group_tests(tests, world_setup, world_teardown);
 }
