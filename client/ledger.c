@@ -88,8 +88,8 @@ struct ledger_client {
     char message[CLIENT_MESSAGE_SIZE];
     uint32_t failed_index;
     uint64_t head_sequence;
-    /* Connections the request socket had when its last attempt timed out
-     * (that socket is replaced then; see client_attempt). */
+    /* Connections the request socket had when the current attempt timed
+     * out (that socket is replaced then; see client_attempt); 0 before. */
     uint64_t timeout_connections;
     /* While a subscription runs: its stop flag (borrowed), so that a signal
      * that cut a wait for a reply short ends the request instead of
@@ -489,6 +489,9 @@ static enum ledger_err client_round_trip(struct ledger_client *client,
         }
     }
     bool resigned_stale = false;
+    /* Whether an attempt timed out on a connected socket: its request may
+     * have reached the daemon and been committed. */
+    bool reached = false;
     for (uint32_t attempt = 0; attempt <= client->retries; attempt++) {
         if (request.bytes == NULL || client_now_us() - request.signed_us > CLIENT_RESIGN_AFTER_US) {
             free(request.bytes);
@@ -500,7 +503,9 @@ static enum ledger_err client_round_trip(struct ledger_client *client,
             }
         }
         client->message[0] = '\0';
+        client->timeout_connections = 0;
         last = client_attempt(client, &request, reply_out);
+        reached = reached || client->timeout_connections > 0;
         if (last == LEDGER_ERR_OK && !resigned_stale &&
             (*reply_out)->code == LEDGER__V1__ERROR_CODE__STALE_REQUEST) {
             /* Signed before the daemon (re)started, or too long ago: sign
@@ -531,10 +536,10 @@ static enum ledger_err client_round_trip(struct ledger_client *client,
     }
     free(request.bytes);
     /* A request queued on a socket that never connected (a TCP address
-     * nobody listens on) times out like a slow daemon: tell them apart. */
-    if (last == LEDGER_ERR_TIMEOUT && client->timeout_connections == 0) {
-        last = LEDGER_ERR_UNREACHABLE;
-    }
+     * nobody listens on) times out like a slow daemon: tell them apart.
+     * Any attempt decides: one that reached a daemon which then went away
+     * may have been committed, and "no daemon" would say it was not. */
+    last = reached ? LEDGER_ERR_TIMEOUT : LEDGER_ERR_UNREACHABLE;
     if (last == LEDGER_ERR_UNREACHABLE) {
         client_set_message(client,
                            "no daemon answered at %s (%u attempt(s) of %u ms); is ledgerd "

@@ -116,8 +116,10 @@ void ledger_command_id_new(char out[LEDGER_CLIENT_COMMAND_ID_SIZE]);
  * 0600).
  * Errors: any code the daemon replies with (ledger_error_message and
  * ledger_error_index tell the details), INVALID_ARGUMENT (count 0, a NULL
- * command), TIMEOUT (no reply after every attempt), UNREACHABLE (no daemon
- * listening), PROTOCOL_ERROR (a reply that does not decode or does not echo
+ * command), TIMEOUT (no reply after every attempt, one of which reached a
+ * daemon: the commands may have been committed; send them again with the
+ * same command ids), UNREACHABLE (no attempt reached a daemon: nothing was
+ * received), PROTOCOL_ERROR (a reply that does not decode or does not echo
  * the request's nonce), NO_MEMORY. */
 __attribute__((warn_unused_result)) enum ledger_err
 ledger_execute(struct ledger_client *client, const Ledger__V1__Command *const *commands,

@@ -573,6 +573,26 @@ int nn_recv(int s, void *buf, size_t len, int flags)
     return real(s, buf, len, flags);
 }
 
+/* While connections_left is above 0, the library's count of a request
+ * socket's connections (asked when an attempt times out) is the next of
+ * connections_script: a daemon that was there for one attempt and gone by
+ * the next. */
+static uint64_t connections_script[4];
+static atomic_int connections_left;
+static atomic_int connections_next;
+
+uint64_t nn_get_statistic(int s, int stat)
+{
+    if (stat == NN_STAT_CURRENT_CONNECTIONS && atomic_load(&connections_left) > 0) {
+        atomic_fetch_sub(&connections_left, 1);
+        return connections_script[atomic_fetch_add(&connections_next, 1)];
+    }
+    uint64_t (*real)(int, int);
+    void *symbol = real_function("nn_get_statistic");
+    memcpy(&real, &symbol, sizeof real);
+    return real(s, stat);
+}
+
 /* While set, the library's wait for a doorbell finds one at once, as if
  * one had rung, and counts its polls. */
 static atomic_bool doorbell_ringing;
@@ -1270,6 +1290,33 @@ static void test_client_no_reply(void **state)
     fake_stop(&fake);
 }
 
+/* A command whose first attempt reached the daemon (connected when it
+ * timed out) may have been committed, even when the daemon is gone by the
+ * last attempt (no connection then): that is TIMEOUT, "no reply", never
+ * UNREACHABLE, which says that no daemon received anything. */
+static void test_client_no_reply_after_it_was_received(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    uint32_t timeout_ms = silent_timeout_ms();
+    struct ledger_client *client = fake_client(&fake, timeout_ms, 1);
+    const struct fake_step steps[] = {{.silent = true}, {.silent = true}};
+    fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
+    connections_script[0] = 1;
+    connections_script[1] = 0;
+    atomic_store(&connections_next, 0);
+    atomic_store(&connections_left, 2);
+    assert_int_equal(LEDGER_ERR_TIMEOUT, two_commands(client));
+    atomic_store(&connections_left, 0);
+    char message[512];
+    snprintf(message, sizeof message, "no reply from %s after 2 attempt(s) of %u ms", fake.url,
+             timeout_ms);
+    assert_string_equal(message, ledger_error_message(client));
+    ledger_close(client);
+    fake_stop(&fake);
+}
+
 /* A reply to an earlier attempt of the same call, arriving before the
  * current one, is not taken for it. After STALE_REQUEST the re-signed
  * attempt goes out on the same socket: the daemon's second reply to the
@@ -1834,6 +1881,7 @@ int main(void)
         cmocka_unit_test(test_client_reply_shapes),
         cmocka_unit_test(test_client_stale_request),
         cmocka_unit_test(test_client_no_reply),
+        cmocka_unit_test(test_client_no_reply_after_it_was_received),
         cmocka_unit_test(test_client_late_reply),
         cmocka_unit_test(test_client_socket_failures),
         cmocka_unit_test(test_client_resend_resigned_when_old),
