@@ -470,10 +470,11 @@ enum ledger_err ctl_execute(struct ctl_context *context, const Ledger__V1__Comma
     err = ledger_execute(client, commands, 1, &reply);
     if (err != LEDGER_ERR_OK) {
         copy_client_message(context, err);
-        if (err == LEDGER_ERR_TIMEOUT) {
-            /* The request went out and may have been committed: run again
-             * under a fresh id (the default), it could be done twice. The
-             * reason is cut so that the id is never cut. */
+        if (err == LEDGER_ERR_TIMEOUT || err == LEDGER_ERR_PROTOCOL_ERROR) {
+            /* The request went out and may have been committed (no reply,
+             * or one that does not answer it): run again under a fresh id
+             * (the default), it could be done twice. The reason is cut so
+             * that the id is never cut. */
             char why[sizeof context->message];
             memcpy(why, context->message, sizeof why);
             snprintf(context->message, sizeof context->message,

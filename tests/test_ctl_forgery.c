@@ -1090,6 +1090,66 @@ static void test_ctl_forgery_replies_cut_short(void **state)
     expect_refused(w, BILLING, 1, billing_total_lowered, export, 3, "PROTOCOL_ERROR", words);
 }
 
+/* A `partner add --partner P --name NAME` through the proxy failed with
+ * code (exit status 3) in `run` (freed here): its message says the command
+ * may have been committed and names --command-id ID; run again straight to
+ * the daemon with that id, it is answered as a duplicate of the commit. */
+static void expect_retried_as_duplicate(struct world *w, struct run *run, const char *code,
+                                        const char *partner, const char *name)
+{
+    expect_error(run, 3, code);
+    assert_non_null(strstr(run->err, "may have been committed"));
+    const char *given = strstr(run->err, "--command-id c-");
+    assert_non_null(given);
+    char id[35]; /* "c-" and 32 hex digits */
+    snprintf(id, sizeof id, "%s", given + strlen("--command-id "));
+    run_free(run);
+    ctl(w->fixture, run, "operator", w->fixture->operator_key, "--output", "json", "partner", "add",
+        "--partner", partner, "--name", name, "--command-id", id, NULL);
+    expect_ok(run);
+    json_t *result = json_array_get(json_object_get(run->json, "results"), 0);
+    assert_string_equal(id, json_string_value(json_object_get(result, "command_id")));
+    assert_true(json_is_true(json_object_get(result, "duplicate")));
+    run_free(run);
+}
+
+/* Takes the results out of the replies to batches: a reply that does not
+ * answer the command, though the daemon committed it. Counts them. */
+static void results_dropped(void *context, const Ledger__V1__SignedRequest *request,
+                            Ledger__V1__Reply *reply)
+{
+    unsigned *dropped = context;
+    if (request == NULL || request->body == NULL ||
+        request->body->kind_case != LEDGER__V1__REQUEST_BODY__KIND_BATCH) {
+        return;
+    }
+    for (size_t i = 0; i < reply->n_results; i++) {
+        ledger__v1__command_result__free_unpacked(reply->results[i], NULL);
+    }
+    free(reply->results);
+    reply->results = NULL;
+    reply->n_results = 0;
+    (*dropped)++;
+}
+
+/* A write answered by a reply that does not answer it (PROTOCOL_ERROR) may
+ * have been committed as well: the error names its command id, and the run
+ * again with it is answered as a duplicate. */
+static void test_ctl_forgery_garbled_reply_names_command_id(void **state)
+{
+    struct world *w = *state;
+    struct run run;
+    unsigned dropped = 0;
+    reply_proxy_set(w->proxy, results_dropped, &dropped);
+    ctl(w->fixture, &run, NULL, NULL, "--socket", w->url, "--principal", "operator", "--key-file",
+        w->fixture->operator_key, "partner", "add", "--partner", "p-garbled", "--name",
+        "Garbled Reply", NULL);
+    reply_proxy_set(w->proxy, NULL, NULL);
+    assert_int_equal(1, dropped);
+    assert_non_null(strstr(run.err, "the reply has 0 results for 1 commands"));
+    expect_retried_as_duplicate(w, &run, "PROTOCOL_ERROR", "p-garbled", "Garbled Reply");
+}
+
 /* A write whose reply is lost on the way (the proxy forwards it to a
  * daemon that is stopped, and nothing comes back in time) may have been
  * committed: the TIMEOUT names its command id and says to run it again with
@@ -1108,20 +1168,7 @@ static void test_ctl_forgery_lost_reply_names_command_id(void **state)
         w->fixture->operator_key, "--timeout-ms", "500", "--retries", "0", "partner", "add",
         "--partner", "p-lost", "--name", "Lost Reply", NULL);
     assert_int_equal(0, kill(w->fixture->daemon, SIGCONT));
-    expect_error(&run, 3, "TIMEOUT");
-    assert_non_null(strstr(run.err, "may have been committed"));
-    const char *given = strstr(run.err, "--command-id c-");
-    assert_non_null(given);
-    char id[35]; /* "c-" and 32 hex digits */
-    snprintf(id, sizeof id, "%s", given + strlen("--command-id "));
-    run_free(&run);
-    ctl(w->fixture, &run, "operator", w->fixture->operator_key, "--output", "json", "partner",
-        "add", "--partner", "p-lost", "--name", "Lost Reply", "--command-id", id, NULL);
-    expect_ok(&run);
-    json_t *result = json_array_get(json_object_get(run.json, "results"), 0);
-    assert_string_equal(id, json_string_value(json_object_get(result, "command_id")));
-    assert_true(json_is_true(json_object_get(result, "duplicate")));
-    run_free(&run);
+    expect_retried_as_duplicate(w, &run, "TIMEOUT", "p-lost", "Lost Reply");
 }
 
 /* A record the daemon does not show (no event at all in the events reply,
@@ -1556,8 +1603,9 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_refused),
         cmocka_unit_test(test_ctl_forgery_events),
         cmocka_unit_test(test_ctl_forgery_events_follow),
-        /* last: it commits an event, which the others' sizes do not count */
+        /* last: they commit events, which the others' sizes do not count */
         cmocka_unit_test(test_ctl_forgery_lost_reply_names_command_id),
+        cmocka_unit_test(test_ctl_forgery_garbled_reply_names_command_id),
     };
     return cmocka_run_group_tests(tests, world_setup, world_teardown);
 }
