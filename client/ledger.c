@@ -338,6 +338,13 @@ static int64_t client_now_us(void)
     return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 }
 
+static int64_t client_monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 static enum ledger_err client_pack(const ProtobufCMessage *message, uint8_t **bytes_out,
                                    size_t *size_out)
 {
@@ -399,6 +406,52 @@ static enum ledger_err client_sign(struct ledger_client *client, Ledger__V1__Req
     return err;
 }
 
+/* Whether the running subscription's stop flag is set (read atomically:
+ * a signal handler or another thread sets it). */
+static bool client_stop_set(const struct ledger_client *client)
+{
+    return client->stop != NULL && __atomic_load_n(client->stop, __ATOMIC_RELAXED) != 0;
+}
+
+/* Waits up to timeout_ms for the reply to the request just sent, as
+ * nn_recv(NN_MSG) does, failing with the error in *error_out. While a
+ * subscription runs, in slices of CLIENT_WAIT_SLICE_MS: a stop flag set by
+ * another thread interrupts no system call, and would otherwise be seen
+ * only after the whole timeout; set, it ends the wait as a signal's EINTR
+ * does. A REQ socket's receive that times out leaves the request waiting
+ * for its reply, so the next slice goes on waiting for the same one. */
+static int client_receive(struct ledger_client *client, void **buffer, int *error_out)
+{
+    int socket = client->request_socket;
+    if (client->stop == NULL) {
+        int received = nn_recv(socket, buffer, NN_MSG, 0);
+        *error_out = received < 0 ? nn_errno() : 0;
+        return received;
+    }
+    int64_t deadline_ms = client_monotonic_ms() + client->timeout_ms;
+    int received = -1;
+    for (;;) {
+        int64_t left_ms = deadline_ms - client_monotonic_ms();
+        if (client_stop_set(client)) {
+            *error_out = EINTR;
+            break;
+        }
+        if (left_ms <= 0) {
+            *error_out = ETIMEDOUT;
+            break;
+        }
+        int slice_ms = left_ms < CLIENT_WAIT_SLICE_MS ? (int)left_ms : CLIENT_WAIT_SLICE_MS;
+        (void)client_set_int_option(socket, NN_SOL_SOCKET, NN_RCVTIMEO, slice_ms);
+        received = nn_recv(socket, buffer, NN_MSG, 0);
+        *error_out = received < 0 ? nn_errno() : 0;
+        if (received >= 0 || (*error_out != ETIMEDOUT && *error_out != EAGAIN)) {
+            break;
+        }
+    }
+    (void)client_set_int_option(socket, NN_SOL_SOCKET, NN_RCVTIMEO, (int)client->timeout_ms);
+    return received;
+}
+
 /* One attempt: sends the request and waits up to timeout_ms for its reply.
  * TIMEOUT when none came, UNREACHABLE when it could not even be sent. */
 static enum ledger_err client_attempt(struct ledger_client *client,
@@ -427,9 +480,9 @@ static enum ledger_err client_attempt(struct ledger_client *client,
         return LEDGER_ERR_UNREACHABLE;
     }
     void *buffer = NULL;
-    int received = nn_recv(client->request_socket, &buffer, NN_MSG, 0);
+    int error = 0;
+    int received = client_receive(client, &buffer, &error);
     if (received < 0) {
-        int error = nn_errno();
         if (error == ETIMEDOUT || error == EAGAIN || error == EINTR) {
             /* The abandoned request would stay this socket's current one:
              * nanomsg resends it by itself after a reconnection, and a late
@@ -527,7 +580,7 @@ static enum ledger_err client_round_trip(struct ledger_client *client,
             free(request.bytes);
             return last;
         }
-        if (client->stop != NULL && *client->stop != 0) {
+        if (client_stop_set(client)) {
             free(request.bytes);
             client_set_message(client, "interrupted while waiting for a reply from %s",
                                client->request_url);
@@ -919,13 +972,6 @@ static bool client_daemon_away(enum ledger_err err)
 {
     return err == LEDGER_ERR_UNREACHABLE || err == LEDGER_ERR_TIMEOUT ||
            err == LEDGER_ERR_UNAVAILABLE;
-}
-
-static int64_t client_monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 /* Takes the lock beside a checkpoint file (FILE.lock, flock, released

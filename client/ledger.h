@@ -205,7 +205,8 @@ struct ledger_subscription {
     uint64_t tree_size;
     /* borrowed; NULL or a flag that a signal handler may set: checked before
      * each page (a page begun is delivered whole, and checkpointed) and
-     * while waiting (for new events, or for a daemon that went away); when
+     * while waiting (for new events, for a reply, within 200 ms, or for a
+     * daemon that went away); when
      * set, ledger_subscribe returns OK, following or not, also when the
      * query it cut short got no reply. The library reads it with an atomic
      * load, so another thread may set it too, with an atomic store

@@ -1864,6 +1864,54 @@ static void test_client_subscribe_stop_while_waiting(void **state)
     assert_int_equal(5, fake.request_count);
 }
 
+/* Sets the stop flag from another thread, as ledger.h allows (an atomic
+ * store), a while after the subscription began to wait for a reply. */
+static void *stop_later(void *flag)
+{
+    struct timespec delay = {0, 300 * 1000000};
+    nanosleep(&delay, NULL);
+    __atomic_store_n((volatile sig_atomic_t *)flag, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* A stop flag set by another thread interrupts no system call: the
+ * subscription's wait for a reply still ends within a slice of it, not
+ * after the whole timeout, and nothing is sent again. */
+static void test_client_subscribe_stopped_by_another_thread(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    uint32_t timeout_ms = (uint32_t)test_timeout_ms(20000);
+    struct ledger_client *client = fake_client(&fake, timeout_ms, 1);
+    const struct fake_step steps[] = {{.silent = true}, {.silent = true}};
+    fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
+    volatile sig_atomic_t stop = 0;
+    struct ledger_subscription subscription;
+    memset(&subscription, 0, sizeof subscription);
+    subscription.stop = &stop;
+    subscription.follow = true;
+    struct delivered delivered = {.count = 0};
+    pthread_t thread;
+    assert_int_equal(0, pthread_create(&thread, NULL, stop_later, (void *)&stop));
+    int64_t started_ms = monotonic_ms();
+    assert_int_equal(LEDGER_ERR_OK, ledger_subscribe(client, &subscription, deliver, &delivered));
+    int64_t waited_ms = monotonic_ms() - started_ms;
+    assert_int_equal(0, pthread_join(thread, NULL));
+    assert_int_equal(0, delivered.count);
+    assert_true(waited_ms < (int64_t)timeout_ms / 4);
+    ledger_close(client);
+    fake_stop(&fake);
+    assert_int_equal(1, fake.request_count);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1890,6 +1938,7 @@ int main(void)
         cmocka_unit_test(test_client_subscribe_catch_up_lost),
         cmocka_unit_test(test_client_subscribe_bad_pages),
         cmocka_unit_test(test_client_subscribe_stop_while_waiting),
+        cmocka_unit_test(test_client_subscribe_stopped_by_another_thread),
         cmocka_unit_test(test_client_subscribe_stopped_does_not_wait),
         cmocka_unit_test(test_client_subscribe_doorbell_ends_wait),
     };
