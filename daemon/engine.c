@@ -234,7 +234,14 @@ static enum ledger_err write_secret_file(const char *path, const char *text)
     if (n < 0 || (size_t)n >= sizeof tmp) {
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* Whatever has the temporary name (left by a run that crashed, or put
+     * there) goes first, and the file is made anew: an existing file opened
+     * as it is would keep its own mode (0644 makes the secret readable by
+     * all), and a symbolic link would take the secret elsewhere. */
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        return LEDGER_ERR_IO_ERROR;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         return LEDGER_ERR_IO_ERROR;
     }

@@ -2024,6 +2024,48 @@ static void test_daemon_init_all_or_nothing(void **state)
     assert_true(file_exists(dir, "head.key"));
 }
 
+/* The mode of `dir`/`name`, or -1 when it does not exist. */
+static int file_mode(const char *dir, const char *name)
+{
+    char path[2 * PATH_SIZE];
+    struct stat info;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return lstat(path, &info) == 0 ? (int)(info.st_mode & 07777) : -1;
+}
+
+/* The key files are written through temporary files next to them: whatever
+ * an earlier run left by those names (a readable file, a symbolic link) is
+ * never written through. Each key ends mode 0600, and a link's target is
+ * left as it was. (A first start initializes through the same code.) */
+static void test_daemon_init_keys_never_through_a_left_file(void **state)
+{
+    struct fixture *f = *state;
+    char dir[PATH_SIZE + 32], path[PATH_SIZE + 64], target[PATH_SIZE + 64];
+    snprintf(dir, sizeof dir, "%s/new", f->root);
+    snprintf(target, sizeof target, "%s/elsewhere", f->root);
+    write_line(target, "untouched");
+    assert_int_equal(chmod(target, 0644), 0);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/operator.key.tmp", dir);
+    write_line(path, "left by an earlier run");
+    assert_int_equal(chmod(path, 0644), 0);
+    snprintf(path, sizeof path, "%s/head.key.tmp", dir);
+    assert_int_equal(symlink(target, path), 0);
+    const char *init[] = {"init", "--data", dir, NULL};
+    assert_int_equal(wait_exit(spawn(f, init), 30000), 0);
+    assert_int_equal(file_mode(dir, "operator.key"), 0600);
+    assert_int_equal(file_mode(dir, "head.key"), 0600);
+    assert_int_equal(file_mode(dir, "operator.key.tmp"), -1);
+    assert_int_equal(file_mode(dir, "head.key.tmp"), -1);
+    FILE *file = fopen(target, "r");
+    assert_non_null(file);
+    char line[64] = "";
+    assert_non_null(fgets(line, sizeof line, file));
+    fclose(file);
+    assert_string_equal(line, "untouched\n");
+    assert_int_equal(file_mode(f->root, "elsewhere"), 0644);
+}
+
 /* A data directory whose parent does not exist is named, with the missing
  * parent and what to do, by init and by a first start; nothing is made. */
 static void test_daemon_init_names_a_missing_parent(void **state)
@@ -2405,6 +2447,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_map_larger_than_its_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_init_keys_never_through_a_left_file, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_names_a_missing_parent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_permission_denied_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_defaults_first_start, setup, teardown),
