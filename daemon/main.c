@@ -511,6 +511,18 @@ static enum ledger_err data_dir_initialize(const struct config *config, const ch
                 dir, (unsigned)(st.st_mode & 0777), dir);
         return LEDGER_ERR_FORBIDDEN;
     }
+    /* The new operator's secret goes to operator.key: one found there (the
+     * operator's of a ledger whose store was moved away, still needed to
+     * use a backup of it) would be replaced and lost. (An initialized
+     * directory is refused below as such.) */
+    if (directory_fresh(dir) && lstat(key_path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        fprintf(stderr,
+                "ledgerd: cannot initialize %s: it already holds an operator.key, which "
+                "initializing would replace with the new operator's: move it away (keep it if "
+                "it is the key of a ledger you may restore), then initialize again\n",
+                dir);
+        return LEDGER_ERR_PRINCIPAL_EXISTS;
+    }
     /* Made here rather than by engine_init, so that a failure names its
      * cause; removed again if init fails. */
     bool dir_created = false;

@@ -2024,6 +2024,18 @@ static void test_daemon_init_all_or_nothing(void **state)
     assert_true(file_exists(dir, "head.key"));
 }
 
+/* Asserts that the file at `path` begins with the line `text`. */
+static void assert_first_line(const char *path, const char *text)
+{
+    FILE *file = fopen(path, "r");
+    assert_non_null(file);
+    char line[128] = "";
+    assert_non_null(fgets(line, sizeof line, file));
+    fclose(file);
+    line[strcspn(line, "\n")] = '\0';
+    assert_string_equal(line, text);
+}
+
 /* The mode of `dir`/`name`, or -1 when it does not exist. */
 static int file_mode(const char *dir, const char *name)
 {
@@ -2057,13 +2069,35 @@ static void test_daemon_init_keys_never_through_a_left_file(void **state)
     assert_int_equal(file_mode(dir, "head.key"), 0600);
     assert_int_equal(file_mode(dir, "operator.key.tmp"), -1);
     assert_int_equal(file_mode(dir, "head.key.tmp"), -1);
-    FILE *file = fopen(target, "r");
-    assert_non_null(file);
-    char line[64] = "";
-    assert_non_null(fgets(line, sizeof line, file));
-    fclose(file);
-    assert_string_equal(line, "untouched\n");
+    assert_first_line(target, "untouched");
     assert_int_equal(file_mode(f->root, "elsewhere"), 0644);
+}
+
+/* An operator.key already in the directory (another ledger's operator, kept
+ * there when its store was moved away) is never replaced: init and a first
+ * start refuse, name it and make nothing. */
+static void test_daemon_init_keeps_an_operator_key_it_found(void **state)
+{
+    struct fixture *f = *state;
+    char dir[PATH_SIZE + 32], path[PATH_SIZE + 64];
+    snprintf(dir, sizeof dir, "%s/new", f->root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/operator.key", dir);
+    write_line(path, "the key of an earlier ledger");
+    const char *init[] = {"init", "--data", dir, NULL};
+    const char *serve[] = {"--data", dir, NULL};
+    const char *const *runs[] = {init, serve};
+    for (size_t i = 0; i < 2; i++) {
+        log_clear(f);
+        assert_int_equal(wait_exit(spawn(f, runs[i]), 30000), 1);
+        if (!log_contains(f, "already holds an operator.key") || !log_contains(f, "move it away")) {
+            log_print(f, "");
+            fail_msg("run %zu did not refuse the operator.key it found", i);
+        }
+        assert_first_line(path, "the key of an earlier ledger");
+        assert_false(file_exists(dir, "head.key"));
+        assert_false(file_exists(dir, "data.mdb"));
+    }
 }
 
 /* A data directory whose parent does not exist is named, with the missing
@@ -2447,6 +2481,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_map_larger_than_its_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_init_keeps_an_operator_key_it_found, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_keys_never_through_a_left_file, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_names_a_missing_parent, setup, teardown),
