@@ -407,6 +407,7 @@ struct line_reader {
     const char *text;
     unsigned line;      /* lines handed to inih so far */
     unsigned long_line; /* the first line too long for inih, or 0 */
+    bool indented;      /* the line handed last begins with a space or tab */
     int line_bytes_max; /* the longest line inih holds, without its newline */
 };
 
@@ -435,7 +436,16 @@ static int load_handler(void *user, const char *section, const char *key, const 
             set_error(reason, "unknown setting \"%.64s\"", key);
             ok = false;
         } else if (context->seen_mask & (UINT32_C(1) << index)) {
-            set_error(reason, "%s given twice", key);
+            /* inih reads an indented line as more of the value above it,
+             * and hands it over under that line's key. */
+            if (context->reader->indented) {
+                set_error(reason,
+                          "the line is indented, which continues the value of %s above it; "
+                          "remove the indentation",
+                          key);
+            } else {
+                set_error(reason, "%s given twice", key);
+            }
             ok = false;
         } else {
             context->seen_mask |= UINT32_C(1) << index;
@@ -498,6 +508,7 @@ static char *reader_line(char *out, int size, void *stream)
     }
     out[length] = '\0';
     reader->line++;
+    reader->indented = out[0] == ' ' || out[0] == '\t';
     if (length == size - 1 && out[length - 1] != '\n') {
         /* The buffer is full: the line fits only if it ends here. */
         c = reader_char(reader);

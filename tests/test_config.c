@@ -293,6 +293,16 @@ static void test_config_unknown_and_malformed(void **state)
     expect_refused("[ledgerd\nlog_level = info\n", "bad.conf:1: ", "not a `key = value` line");
     /* The first bad line is reported, and the later good lines do not hide it. */
     expect_refused("log_level = info\nbogus = 1\nauth_window_s = 0\n", "bad.conf:2: ", "bogus");
+    /* inih reads an indented line as more of the value above it: the line
+     * is named for its indentation, not as the key above given twice. */
+    expect_refused("[ledgerd]\nlog_level = debug\n    auth_window_s = 60\n", "bad.conf:3: ",
+                   "the line is indented, which continues the value of log_level above it; "
+                   "remove the indentation");
+    expect_refused("log_level = debug\n# a comment\n\tlisten = ipc:///x\n",
+                   "bad.conf:3: ", "the line is indented");
+    /* The same key given twice, unindented, is still said to be given twice. */
+    expect_refused("log_level = info\n  # indented comment\nlog_level = debug\n",
+                   "bad.conf:3: ", "log_level given twice");
 }
 
 static void test_config_set_from_command_line(void **state)
