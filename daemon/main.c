@@ -1152,8 +1152,35 @@ static int command_serve(const struct command_line *line, struct config *config)
     return err == LEDGER_ERR_OK ? EXIT_OK : EXIT_FAILURE_;
 }
 
+/* Opens /dev/null on whichever of the standard descriptors 0, 1 and 2 is
+ * closed (a supervisor's `2>&-`). Left closed, their numbers would go to the
+ * first files opened (the lock file, lock.mdb, data.mdb), and every log line
+ * written to descriptor 2 would land in one of them: over data.mdb, it
+ * destroys the ledger. False when one cannot be opened. */
+static bool standard_descriptors_open(void)
+{
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) {
+            continue;
+        }
+        /* open returns the lowest free descriptor: this one. */
+        int opened = open("/dev/null", O_RDWR | O_NOCTTY);
+        if (opened != fd) {
+            if (opened >= 0) {
+                close(opened);
+            }
+            return false;
+        }
+    }
+    return true;
+}
+
 int main(int argc, char **argv)
 {
+    if (!standard_descriptors_open()) {
+        /* Nowhere to say it: the log itself is what cannot be had. */
+        return EXIT_FAILURE_;
+    }
     /* A peer that goes away must not kill the daemon with SIGPIPE: writes
      * report EPIPE instead. */
     struct sigaction ignore = {.sa_handler = SIG_IGN};

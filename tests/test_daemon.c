@@ -1146,6 +1146,32 @@ static void test_daemon_concurrent_clients(void **state)
     log_print(f, "INFO  stopped");
 }
 
+/* A daemon started with its standard descriptors closed (a supervisor's
+ * `2>&-`) must not let the files it opens take their numbers: its log lines
+ * would be written over data.mdb. It serves, stops, and the ledger opens
+ * again intact. */
+static void test_daemon_closed_standard_descriptors(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = {ledgerd_path(), "--data", f->data, "--log-level", "debug", NULL};
+    f->pid = fork();
+    assert_true(f->pid >= 0);
+    if (f->pid == 0) {
+        close(STDIN_FILENO);
+        close(STDOUT_FILENO);
+        close(STDERR_FILENO);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    daemon_wait_ready(f);
+    uint64_t head = operator_head_sequence(f);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    log_clear(f);
+    daemon_start(f, NULL);
+    assert_int_equal(operator_head_sequence(f), head);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
 static void test_daemon_second_daemon_refused(void **state)
 {
     struct fixture *f = *state;
@@ -2457,6 +2483,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_backpressure_pauses_reading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_concurrent_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_second_daemon_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_closed_standard_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_backup_restore_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_interrupted_rebuild_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_rebuild_reports_a_changed_view, setup,
