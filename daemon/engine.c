@@ -1278,22 +1278,12 @@ static enum ledger_err init_operator(struct engine *engine, const char *operator
     return err;
 }
 
-enum ledger_err engine_init(const struct engine_options *options, const char *operator_id,
-                            const char *secret_path)
+/* engine_init's work, once the directory exists (`dir_created`: made by
+ * that call) and is locked against other initializations. */
+static enum ledger_err init_locked(const struct engine_options *options, const char *operator_id,
+                                   const char *secret_path, bool dir_created)
 {
-    enum ledger_err err = crypto_init();
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    char message[ENGINE_MESSAGE_SIZE];
-    err = engine_operator_id_check(operator_id, message);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    bool dir_created = mkdir(options->data_dir, 0700) == 0;
-    if (!dir_created && errno != EEXIST) {
-        return LEDGER_ERR_IO_ERROR;
-    }
+    enum ledger_err err = LEDGER_ERR_OK;
     char paths[INIT_FILE_COUNT][PATH_MAX] = {{0}};
     bool existed[INIT_FILE_COUNT] = {0};
     for (size_t i = 0; i < INIT_FILE_COUNT; i++) {
@@ -1344,5 +1334,42 @@ undo:
     if (dir_created) {
         rmdir(options->data_dir);
     }
+    return err;
+}
+
+enum ledger_err engine_init(const struct engine_options *options, const char *operator_id,
+                            const char *secret_path)
+{
+    enum ledger_err err = crypto_init();
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    char message[ENGINE_MESSAGE_SIZE];
+    err = engine_operator_id_check(operator_id, message);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    bool dir_created = mkdir(options->data_dir, 0700) == 0;
+    if (!dir_created && errno != EEXIST) {
+        return LEDGER_ERR_IO_ERROR;
+    }
+    /* Two initializations of one directory at once (`ledgerd init` and a
+     * first start) would each see it fresh, and the one whose store then
+     * failed to open, its lock taken, would remove as its own the files the
+     * other had made. The directory itself is locked for the whole of an
+     * initialization: the second is refused before it looks, or finds the
+     * first one's work done. (ledgerd.lock is not yet there to be held, and
+     * the store opened below takes it.) */
+    int dir_fd = open(options->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0) {
+        return LEDGER_ERR_IO_ERROR;
+    }
+    if (flock(dir_fd, LOCK_EX | LOCK_NB) != 0) {
+        err = errno == EWOULDBLOCK ? LEDGER_ERR_DATA_DIR_LOCKED : LEDGER_ERR_IO_ERROR;
+        close(dir_fd);
+        return err;
+    }
+    err = init_locked(options, operator_id, secret_path, dir_created);
+    close(dir_fd); /* releases the lock */
     return err;
 }

@@ -109,9 +109,11 @@ engine_operator_id_check(const char *operator_id, char message[ENGINE_MESSAGE_SI
  * written as hex to secret_path (mode 0600). All or nothing: when a step
  * fails, the files it created (head.key, data.mdb, lock.mdb, ledgerd.lock,
  * and the directory when it made it) are removed, and nothing else, so that
- * it can be run again. Errors: INVALID_ARGUMENT (engine_operator_id_check,
+ * it can be run again. The directory is locked (flock) while it is made:
+ * DATA_DIR_LOCKED, with nothing touched, when another process is
+ * initializing it. Errors: INVALID_ARGUMENT (engine_operator_id_check,
  * a path too long), PRINCIPAL_EXISTS if the directory was already
- * initialized, IO_ERROR, the store's errors. */
+ * initialized, DATA_DIR_LOCKED, IO_ERROR, the store's errors. */
 __attribute__((warn_unused_result)) enum ledger_err
 engine_init(const struct engine_options *options, const char *operator_id, const char *secret_path);
 

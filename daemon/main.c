@@ -535,6 +535,15 @@ static enum ledger_err data_dir_initialize(const struct config *config, const ch
     struct engine_options options;
     engine_options_from(config, dir, &options);
     enum ledger_err err = engine_init(&options, operator_id, key_path);
+    if (err == LEDGER_ERR_DATA_DIR_LOCKED) {
+        /* Another process is initializing it: what is in it is that one's. */
+        fprintf(stderr,
+                "ledgerd: cannot initialize %s: another ledgerd process is initializing it "
+                "right now; let that one finish (then start ledgerd on it, or stop the one "
+                "that serves it)\n",
+                dir);
+        return err;
+    }
     if (err != LEDGER_ERR_OK && dir_created) {
         rmdir(dir);
     }

@@ -2126,6 +2126,34 @@ static void test_daemon_init_keeps_an_operator_key_it_found(void **state)
     }
 }
 
+/* Two inits of one new directory at once (an operator's and a first start
+ * of the unit, say): one initializes it and the other is refused without
+ * touching it, whichever comes second; never does the refused one remove
+ * what the other made, which would leave an "initialized" directory without
+ * its store. */
+static void test_daemon_init_twice_at_once(void **state)
+{
+    struct fixture *f = *state;
+    char dir[PATH_SIZE + 32];
+    snprintf(dir, sizeof dir, "%s/new", f->root);
+    const char *init[] = {"init", "--data", dir, NULL};
+    for (int round = 0; round < 20; round++) {
+        pid_t first = spawn(f, init);
+        pid_t second = spawn(f, init);
+        int first_status = wait_exit(first, 30000);
+        int second_status = wait_exit(second, 30000);
+        if ((first_status == 0) + (second_status == 0) != 1 || !file_exists(dir, "head.key") ||
+            !file_exists(dir, "data.mdb") || !file_exists(dir, "operator.key")) {
+            log_print(f, "");
+            fail_msg("round %d: exit statuses %d and %d, head.key %s, data.mdb %s", round,
+                     first_status, second_status, file_exists(dir, "head.key") ? "kept" : "gone",
+                     file_exists(dir, "data.mdb") ? "kept" : "gone");
+        }
+        test_remove_dir(dir);
+        log_clear(f);
+    }
+}
+
 /* A data directory whose parent does not exist is named, with the missing
  * parent and what to do, by init and by a first start; nothing is made. */
 static void test_daemon_init_names_a_missing_parent(void **state)
@@ -2508,6 +2536,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_map_larger_than_its_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_init_twice_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_keeps_an_operator_key_it_found, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_keys_never_through_a_left_file, setup,
