@@ -490,8 +490,8 @@ static bool data_dir_create(const char *dir)
 
 /* Initializes `dir` (absolute). Returns the engine's code; reports on stdout
  * (init command) or as log lines (first start of the daemon). */
-static enum ledger_err data_dir_initialize(const struct config *config, const char *dir,
-                                           const char *operator_id, bool as_log)
+static enum ledger_err data_dir_initialize_now(const struct config *config, const char *dir,
+                                               const char *operator_id, bool as_log)
 {
     char key_path[CONFIG_PATH_SIZE], config_path[CONFIG_PATH_SIZE];
     if (path_join(dir, MAIN_OPERATOR_KEY_FILE, key_path) != 0 ||
@@ -592,6 +592,28 @@ static enum ledger_err data_dir_initialize(const struct config *config, const ch
         }
     }
     return LEDGER_ERR_OK;
+}
+
+/* data_dir_initialize_now with the signals that stop the daemon held back
+ * until it is done: stopped in between (systemctl stop during a first start,
+ * Ctrl-C), it would leave a store whose first operator has no key file, a
+ * directory that passes for initialized and that nobody can use. A signal
+ * that came meanwhile acts when it is over. */
+static enum ledger_err data_dir_initialize(const struct config *config, const char *dir,
+                                           const char *operator_id, bool as_log)
+{
+    sigset_t stop, previous;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
+    sigaddset(&stop, SIGQUIT);
+    bool held = sigprocmask(SIG_BLOCK, &stop, &previous) == 0;
+    enum ledger_err err = data_dir_initialize_now(config, dir, operator_id, as_log);
+    if (held) {
+        sigprocmask(SIG_SETMASK, &previous, NULL);
+    }
+    return err;
 }
 
 static int command_init(const struct command_line *line, const struct config *config)

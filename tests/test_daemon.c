@@ -2154,6 +2154,39 @@ static void test_daemon_init_twice_at_once(void **state)
     }
 }
 
+/* An init stopped by SIGTERM (systemctl stop during a first start, Ctrl-C)
+ * at any moment leaves the directory as it found it or wholly initialized,
+ * never with a store whose only operator has no key file. The signal is
+ * sent at 40 moments spread over the time one init takes. */
+static void test_daemon_init_stopped_all_or_nothing(void **state)
+{
+    struct fixture *f = *state;
+    char dir[PATH_SIZE + 32], key[PATH_SIZE + 64];
+    snprintf(dir, sizeof dir, "%s/new", f->root);
+    snprintf(key, sizeof key, "%s/operator.key", dir);
+    const char *init[] = {"init", "--data", dir, NULL};
+    int64_t started_us = now_us();
+    assert_int_equal(wait_exit(spawn(f, init), 30000), 0);
+    int64_t init_us = now_us() - started_us;
+    test_remove_dir(dir);
+    for (int moment = 0; moment < 40; moment++) {
+        pid_t pid = spawn(f, init);
+        struct timespec pause = {.tv_nsec = (long)(init_us * moment / 40 * 1000)};
+        nanosleep(&pause, NULL);
+        kill(pid, SIGTERM);
+        wait_exit(pid, 30000);
+        log_clear(f);
+        int status = wait_exit(spawn(f, init), 30000);
+        struct stat info;
+        if (status != 0 && (stat(key, &info) != 0 || info.st_size != 65)) {
+            log_print(f, "");
+            fail_msg("stopped at %lld us of %lld: the directory is neither new nor whole",
+                     (long long)(init_us * moment / 40), (long long)init_us);
+        }
+        test_remove_dir(dir);
+    }
+}
+
 /* A data directory whose parent does not exist is named, with the missing
  * parent and what to do, by init and by a first start; nothing is made. */
 static void test_daemon_init_names_a_missing_parent(void **state)
@@ -2536,6 +2569,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_map_larger_than_its_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_init_stopped_all_or_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_twice_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_keeps_an_operator_key_it_found, setup,
                                         teardown),
