@@ -447,6 +447,15 @@ static int load_handler(void *user, const char *section, const char *key, const 
                 set_error(reason, "%s given twice", key);
             }
             ok = false;
+        } else if (strstr(value, " #") != NULL || strstr(value, "\t#") != NULL) {
+            /* inih strips a comment after a value only when it starts with
+             * ';': a `#` one would be taken for part of the value, and a
+             * path so misread used (a new, empty data directory). */
+            set_error(reason,
+                      "%s = \"%.64s\": a comment after a value must start with ';' (inih reads "
+                      "` # ...` as part of the value): put a `#` comment on a line of its own",
+                      key, value);
+            ok = false;
         } else {
             context->seen_mask |= UINT32_C(1) << index;
             ok = config_set(context->config, key, value, reason) == LEDGER_ERR_OK;

@@ -300,6 +300,24 @@ static void test_config_unknown_and_malformed(void **state)
                    "remove the indentation");
     expect_refused("log_level = debug\n# a comment\n\tlisten = ipc:///x\n",
                    "bad.conf:3: ", "the line is indented");
+    /* inih strips only a `;` comment after a value: a `#` one would be read
+     * as part of it, and a data directory or socket path so misread would
+     * be used (a new, empty ledger) rather than refused. */
+    expect_refused("data = /var/lib/ledgerd # the main one\n", "bad.conf:1: ",
+                   "data = \"/var/lib/ledgerd # the main one\": a comment after a value must "
+                   "start with ';'");
+    expect_refused("[ledgerd]\nlisten = ipc:///run/ledger.sock\t# local only\n",
+                   "bad.conf:2: ", "put a `#` comment on a line of its own");
+    struct config config;
+    config_defaults(&config);
+    char error[CONFIG_ERROR_SIZE] = "";
+    assert_int_equal(config_load_string(&config,
+                                        "data = /srv/ledger#1 ; the main one\n"
+                                        "log_level = warn ; quieter\n",
+                                        "ok.conf", error),
+                     LEDGER_ERR_OK);
+    assert_string_equal(config.data_dir, "/srv/ledger#1");
+    assert_int_equal(config.log_level, LOG_LEVEL_WARN);
     /* The same key given twice, unindented, is still said to be given twice. */
     expect_refused("log_level = info\n  # indented comment\nlog_level = debug\n",
                    "bad.conf:3: ", "log_level given twice");
