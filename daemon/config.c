@@ -447,6 +447,14 @@ static int load_handler(void *user, const char *section, const char *key, const 
                 set_error(reason, "%s given twice", key);
             }
             ok = false;
+        } else if (value[0] == '"' || value[0] == '\'') {
+            /* inih keeps quotes: a quoted data directory would be a relative
+             * path whose name holds them, and be used as such. */
+            set_error(reason,
+                      "%s = \"%.64s\": values are written without quotes (inih keeps them as "
+                      "part of the value): remove them",
+                      key, value);
+            ok = false;
         } else if (strstr(value, " #") != NULL || strstr(value, "\t#") != NULL) {
             /* inih strips a comment after a value only when it starts with
              * ';': a `#` one would be taken for part of the value, and a

@@ -318,6 +318,11 @@ static void test_config_unknown_and_malformed(void **state)
                      LEDGER_ERR_OK);
     assert_string_equal(config.data_dir, "/srv/ledger#1");
     assert_int_equal(config.log_level, LOG_LEVEL_WARN);
+    /* Values are not quoted: inih keeps quotes, and a quoted data directory
+     * would be a relative path whose name holds them (a new, empty ledger). */
+    expect_refused("data = \"/var/lib/ledgerd\"\n", "bad.conf:1: ",
+                   "data = \"\"/var/lib/ledgerd\"\": values are written without quotes");
+    expect_refused("log_level = 'debug'\n", "bad.conf:1: ", "values are written without quotes");
     /* The same key given twice, unindented, is still said to be given twice. */
     expect_refused("log_level = info\n  # indented comment\nlog_level = debug\n",
                    "bad.conf:3: ", "log_level given twice");
