@@ -457,11 +457,14 @@ static void print_engine_error(const char *what, const char *dir, enum ledger_er
 
 /* --- init --------------------------------------------------------------------------- */
 
-/* Makes the data directory `dir` (absolute; mode 0700), or says why it
- * cannot be made and what to do. */
-static bool data_dir_create(const char *dir)
+/* Makes the data directory `dir` (absolute; mode 0700), setting *created,
+ * or says why it cannot be made and what to do. One that another process
+ * made meanwhile (a concurrent first start) is no failure: *created is then
+ * false, and the initialization's lock decides which of the two goes on. */
+static bool data_dir_create(const char *dir, bool *created)
 {
-    if (mkdir(dir, 0700) == 0) {
+    *created = mkdir(dir, 0700) == 0;
+    if (*created || errno == EEXIST) {
         return true;
     }
     int error = errno;
@@ -526,11 +529,8 @@ static enum ledger_err data_dir_initialize_now(const struct config *config, cons
     /* Made here rather than by engine_init, so that a failure names its
      * cause; removed again if init fails. */
     bool dir_created = false;
-    if (lstat(dir, &st) != 0 && errno == ENOENT) {
-        if (!data_dir_create(dir)) {
-            return LEDGER_ERR_IO_ERROR;
-        }
-        dir_created = true;
+    if (lstat(dir, &st) != 0 && errno == ENOENT && !data_dir_create(dir, &dir_created)) {
+        return LEDGER_ERR_IO_ERROR;
     }
     struct engine_options options;
     engine_options_from(config, dir, &options);
