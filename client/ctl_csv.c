@@ -2,9 +2,14 @@
  * ctl_csv.c: an RFC 4180 reader (see ctl_csv.h).
  *
  * One pass over the text with a small state machine: at the start of a
- * field, inside an unquoted field, inside a quoted field, or just after a
+ * field, inside an unquoted field, inside a quoted field, just after a
  * quote inside a quoted field (which is either the closing quote or the
- * first of a doubled one).
+ * first of a doubled one), or after a closing quote.
+ *
+ * Spaces and tabs around a quoted field (`a, "b,c" ,d`, as written by
+ * hand) are not part of it: RFC 4180 has no such field, so no valid file
+ * reads differently for it, and an invoice written in the "a, b" style that
+ * ledgerctl reconcile accepts can quote a value too.
  */
 #include "ctl_csv.h"
 
@@ -81,7 +86,23 @@ static enum ledger_err record_end(struct builder *b, size_t line, char message[C
     return LEDGER_ERR_OK;
 }
 
-enum field_state { AT_START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED };
+enum field_state { AT_START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED, AFTER_QUOTED };
+
+static bool blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Whether the field read so far is only spaces and tabs (or nothing). */
+static bool field_blank(const struct builder *b)
+{
+    for (size_t i = 0; i < b->field_length; i++) {
+        if (!blank(b->field[i])) {
+            return false;
+        }
+    }
+    return true;
+}
 
 enum ledger_err ctl_csv_parse(const char *text, size_t size, struct ctl_csv *out,
                               char message[CTL_MESSAGE_SIZE])
@@ -121,7 +142,13 @@ enum ledger_err ctl_csv_parse(const char *text, size_t size, struct ctl_csv *out
                     state = QUOTED;
                     goto append;
                 }
-                state = UNQUOTED; /* the field is closed: only , CR LF may follow */
+                state = AFTER_QUOTED; /* the field is closed */
+            }
+            if (state == AFTER_QUOTED) {
+                /* Only spaces and tabs, then , CR or LF, may follow. */
+                if (blank(c)) {
+                    continue;
+                }
                 if (c != ',' && c != '\r' && c != '\n') {
                     err = fail(message, line, "text after a closing quote (quote the whole field)");
                     break;
@@ -157,6 +184,11 @@ enum ledger_err ctl_csv_parse(const char *text, size_t size, struct ctl_csv *out
                 continue;
             }
             if (c == '"') {
+                if (state == UNQUOTED && field_blank(b)) {
+                    /* Spaces before the opening quote: not data. */
+                    b->field_length = 0;
+                    state = AT_START;
+                }
                 if (state != AT_START) {
                     err = fail(message, line,
                                "a quote inside an unquoted field (enclose the field in quotes "

@@ -4,7 +4,8 @@
  * Owns: parsing a whole CSV text into records of fields: fields separated by
  * commas, records ended by CRLF or LF (a last record without a line end is
  * accepted), fields optionally enclosed in double quotes, inside which
- * commas, CR, LF and doubled quotes ("") are data. A UTF-8 byte order mark
+ * commas, CR, LF and doubled quotes ("") are data; spaces and tabs around
+ * the quotes are not (`a, "b,c" ,d` reads "b,c"). A UTF-8 byte order mark
  * at the start is skipped. Errors name the line (1-based, counting every LF)
  * where the bad record starts or the fault was found.
  * Does not own: what the columns mean (ctl_ops), writing CSV (ctl_output).

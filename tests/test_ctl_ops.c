@@ -231,6 +231,10 @@ static void test_ctl_ops_csv_reader(void **state)
         {"a,b\n1,2\nx\"y,3\n", "line 3: a quote inside an unquoted field"},
         {"a,b\r\n\"q\"x,1\r\n", "line 2: text after a closing quote"},
         {"a,b\r1,2\r", "line 1: a carriage return without a line feed"},
+        /* Beside a quoted field only spaces and tabs are not data. */
+        {"a,b\n1, x\"y\"\n", "line 2: a quote inside an unquoted field"},
+        {"a,b\n1, \"q\" x\n", "line 2: text after a closing quote"},
+        {"a,b\n1,\"q\"\t;\n", "line 2: text after a closing quote"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(&csv, 0, sizeof csv);
@@ -267,6 +271,20 @@ static void test_ctl_ops_csv_reader(void **state)
     assert_string_equal("line 1000001: more than 1000000 records", message);
     assert_int_equal(0, csv.count);
     free(large);
+    /* Spaces and tabs around a quoted field, as written by hand ("a, b"),
+     * are not part of it; inside the quotes they are. A field that is not
+     * quoted keeps them (ctl_ops trims the values it reads). */
+    const char *spaced = "a, \"x,1\" ,\t\" y \"\t\r\n \"say \"\"hi\"\"\" , b ,\"\"  \n";
+    static const char *const spaced_fields[2][3] = {{"a", "x,1", " y "}, {"say \"hi\"", " b ", ""}};
+    assert_int_equal(LEDGER_ERR_OK, ctl_csv_parse(spaced, strlen(spaced), &csv, message));
+    assert_int_equal(2, csv.count);
+    for (size_t r = 0; r < 2; r++) {
+        assert_int_equal(3, csv.records[r].count);
+        for (size_t f = 0; f < 3; f++) {
+            assert_string_equal(spaced_fields[r][f], csv.records[r].fields[f]);
+        }
+    }
+    ctl_csv_free(&csv);
     /* An empty text has no records. */
     assert_int_equal(LEDGER_ERR_OK, ctl_csv_parse("", 0, &csv, message));
     assert_int_equal(0, csv.count);
@@ -818,6 +836,7 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
      * other column order, upper-case names (spaces around some), extra
      * columns, LF line ends, descriptions with commas, quotes and a
      * newline, spaces and tabs around some values (as written by hand),
+     * also around a quoted one (an exchange's refund lists its ids quoted),
      * charge kinds capitalised. */
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "export",
         "--month", month, "--customer", "tailspin", NULL);
@@ -833,7 +852,7 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
         json_t *row = json_array_get(rows, i);
         used += (size_t)snprintf(
             text + used, 65536 - used,
-            "%s-01,\"Reserved VM, \"\"1 year\"\"\nline two\",%s,%s, %s,%c%s\t, %s ,\t%s,weu\n",
+            "%s-01,\"Reserved VM, \"\"1 year\"\"\nline two\",%s,%s, \"%s\" ,%c%s\t, %s ,\t%s,weu\n",
             month, json_string_value(json_object_get(row, "customer_id")),
             json_string_value(json_object_get(row, "order_id")),
             json_string_value(json_object_get(row, "charge_id")),
