@@ -600,11 +600,13 @@ static enum ledger_err item_charge_key(struct item *item)
     return LEDGER_ERR_OK;
 }
 
-/* Whether every field of a record is empty. */
+/* Whether every field of a record is empty, or only spaces and tabs
+ * (which are not part of a value): a spreadsheet's blank row, or a line of
+ * spaces, whatever its number of fields. */
 static bool record_blank(const struct ctl_csv_record *record)
 {
     for (size_t f = 0; f < record->count; f++) {
-        if (record->fields[f][0] != '\0') {
+        if (record->fields[f][strspn(record->fields[f], " \t")] != '\0') {
             return false;
         }
     }

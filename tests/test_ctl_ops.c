@@ -864,8 +864,9 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
     /* Another customer's line is ignored with --customer. */
     used += (size_t)snprintf(text + used, 65536 - used,
                              "%s-01,other,fabrikam,o,r,reservation,1.00,USD,weu\n", month);
-    /* Blank rows, as a spreadsheet saves them, are ignored like empty lines. */
-    used += (size_t)snprintf(text + used, 65536 - used, ",,,,,,,,\n\n,,\n");
+    /* Blank rows, as a spreadsheet saves them, are ignored like empty
+     * lines; so are rows of spaces and tabs only, as written by hand. */
+    used += (size_t)snprintf(text + used, 65536 - used, ",,,,,,,,\n\n,,\n , ,\t, \n   \n");
     write_text(path, text);
     run_free(&run);
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
