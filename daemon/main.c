@@ -858,7 +858,10 @@ static int restore_into(const struct command_line *line, const struct config *co
         }
         snprintf(names[count], sizeof names[count], "%s", entry->d_name);
         count++;
-        if (!file_copy(from, to, st.st_mode & 0600)) {
+        /* 0600 whatever the backup's mode: the daemon opens data.mdb
+         * read-write (a backup kept read-only must restore into a directory
+         * that serves), and nothing in it is for other users. */
+        if (!file_copy(from, to, 0600)) {
             fprintf(stderr, "ledgerd: cannot copy %s to %s: %s\n", from, to, strerror(errno));
             ok = false;
         }

@@ -1628,6 +1628,46 @@ static void test_daemon_restore_refuses_a_crowded_directory(void **state)
     }
 }
 
+/* A backup kept read-only (files 0400 in a directory 0500, as backups are
+ * often locked against change) restores into a data directory its owner
+ * can serve: the daemon opens data.mdb read-write, so every restored file
+ * is 0600 whatever the backup's mode, never group- or world-readable. */
+static void test_daemon_restore_of_a_read_only_backup(void **state)
+{
+    struct fixture *f = *state;
+    char backup[PATH_SIZE + 32], path[PATH_SIZE + 64];
+    backup_taken(f, backup, sizeof backup);
+    const char *files[] = {"data.mdb", "head.pb"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", backup, files[i]);
+        assert_int_equal(chmod(path, 0444), 0);
+    }
+    snprintf(path, sizeof path, "%s/data.mdb", backup);
+    assert_int_equal(chmod(path, 0400), 0);
+    assert_int_equal(chmod(backup, 0500), 0);
+    char restored[PATH_SIZE], head_key[PATH_SIZE + 32];
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    snprintf(head_key, sizeof head_key, "%s/head.key", f->data);
+    const char *restore[] = {"restore", "--from",     backup,   "--data",
+                             restored,  "--head-key", head_key, NULL};
+    int status = wait_exit(spawn(f, restore), 60000);
+    assert_int_equal(chmod(backup, 0700), 0);
+    assert_int_equal(status, 0);
+    struct stat info;
+    const char *restored_files[] = {"data.mdb", "head.pb", "head.key"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", restored, restored_files[i]);
+        assert_int_equal(stat(path, &info), 0);
+        if ((info.st_mode & 07777) != 0600) {
+            fail_msg("restored %s has mode %04o, not 0600", restored_files[i],
+                     (unsigned)(info.st_mode & 07777));
+        }
+    }
+    fixture_data_set(f, restored);
+    daemon_start(f, NULL);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
 /* restore refuses a --head-key that is not the backup's head-signing key
  * before it writes anything, naming the file and saying what it holds,
  * instead of blaming the backup; the right key then restores. */
@@ -2559,6 +2599,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_backup_head, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_head_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_restore_of_a_read_only_backup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_a_served_directory, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_start_checks_the_head_key, setup, teardown),
