@@ -457,6 +457,44 @@ static void print_engine_error(const char *what, const char *dir, enum ledger_er
 
 /* --- init --------------------------------------------------------------------------- */
 
+/* The directory `dir` names its entry in: *parent, and whether there is one
+ * to name ("/srv/ledger" is in "/srv"; "ledger" and "/ledger" name none). */
+static bool parent_dir(const char *dir, char parent[CONFIG_PATH_SIZE])
+{
+    snprintf(parent, CONFIG_PATH_SIZE, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash == NULL) {
+        return false;
+    }
+    *slash = '\0';
+    return parent[0] != '\0';
+}
+
+/* Says why the data directory `dir` could not be made when its parent does
+ * not exist (errno `error`); returns whether it did. */
+static bool print_missing_parent(const char *dir, int error)
+{
+    char parent[CONFIG_PATH_SIZE];
+    if (error != ENOENT || !parent_dir(dir, parent)) {
+        return false;
+    }
+    fprintf(stderr,
+            "ledgerd: cannot create the data directory %s: its parent directory %s does not "
+            "exist: create it first (mkdir -p %s), or give --data a directory whose parent "
+            "exists\n",
+            dir, parent, parent);
+    return true;
+}
+
+/* Says that the data directory `dir` could not be made, with errno `error`. */
+static void print_create_failure(const char *dir, int error)
+{
+    fprintf(stderr,
+            "ledgerd: cannot create the data directory %s: %s; fix that, or give --data "
+            "another directory\n",
+            dir, strerror(error));
+}
+
 /* Makes the data directory `dir` (absolute; mode 0700), setting *created,
  * or says why it cannot be made and what to do. One that another process
  * made meanwhile (a concurrent first start) is no failure: *created is then
@@ -468,25 +506,9 @@ static bool data_dir_create(const char *dir, bool *created)
         return true;
     }
     int error = errno;
-    char parent[CONFIG_PATH_SIZE];
-    snprintf(parent, sizeof parent, "%s", dir);
-    char *slash = strrchr(parent, '/');
-    if (slash != NULL) {
-        *slash = '\0';
-    }
-    if (error == ENOENT && slash != NULL && parent[0] != '\0') {
-        fprintf(stderr,
-                "ledgerd: cannot create the data directory %s: its parent directory %s does not "
-                "exist: create it first (mkdir -p %s), or give --data a directory whose parent "
-                "exists\n",
-                dir, parent, parent);
-    } else if (print_access_denied("cannot create the data directory", dir)) {
-        /* said */
-    } else {
-        fprintf(stderr,
-                "ledgerd: cannot create the data directory %s: %s; fix that, or give --data "
-                "another directory\n",
-                dir, strerror(error));
+    if (!print_missing_parent(dir, error) &&
+        !print_access_denied("cannot create the data directory", dir)) {
+        print_create_failure(dir, error);
     }
     return false;
 }
@@ -832,7 +854,20 @@ static int restore_into(const struct command_line *line, const struct config *co
 {
     struct stat st;
     if (mkdir(dir, 0700) != 0) {
-        fprintf(stderr, "ledgerd: cannot create %s: %s\n", dir, strerror(errno));
+        int error = errno;
+        char parent[CONFIG_PATH_SIZE];
+        if (print_missing_parent(dir, error)) {
+            /* said */
+        } else if (error == EACCES || error == EPERM) {
+            fprintf(stderr,
+                    "ledgerd: cannot create the data directory %s: %s: run restore as a user "
+                    "that may create it in %s (root, when that directory is root's), then give "
+                    "the new directory to the user ledgerd runs as (e.g. chown -R "
+                    "ledgerd:ledgerd %s)\n",
+                    dir, strerror(error), parent_dir(dir, parent) ? parent : ".", dir);
+        } else {
+            print_create_failure(dir, error);
+        }
         return EXIT_FAILURE_;
     }
     static char names[MAIN_RESTORE_FILES_MAX][NAME_MAX + 1];

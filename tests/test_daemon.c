@@ -2231,10 +2231,13 @@ static void test_daemon_init_stopped_all_or_nothing(void **state)
 }
 
 /* A data directory whose parent does not exist is named, with the missing
- * parent and what to do, by init and by a first start; nothing is made. */
+ * parent and what to do, by init, by a first start and by restore; nothing
+ * is made. */
 static void test_daemon_init_names_a_missing_parent(void **state)
 {
     struct fixture *f = *state;
+    char backup[PATH_SIZE + 32];
+    backup_taken(f, backup, sizeof backup);
     char deep[PATH_SIZE + 32], parent[PATH_SIZE + 32], says[4 * PATH_SIZE];
     snprintf(deep, sizeof deep, "%s/missing/sub/dir", f->root);
     snprintf(parent, sizeof parent, "%s/missing/sub", f->root);
@@ -2244,8 +2247,9 @@ static void test_daemon_init_names_a_missing_parent(void **state)
              deep, parent, parent);
     const char *init[] = {"init", "--data", deep, NULL};
     const char *serve[] = {"--data", deep, NULL};
-    const char *const *runs[] = {init, serve};
-    for (size_t i = 0; i < 2; i++) {
+    const char *restore[] = {"restore", "--from", backup, "--data", deep, NULL};
+    const char *const *runs[] = {init, serve, restore};
+    for (size_t i = 0; i < 3; i++) {
         log_clear(f);
         assert_int_equal(wait_exit(spawn(f, runs[i]), 30000), 1);
         if (!log_contains(f, says) || log_contains(f, "IO_ERROR")) {
@@ -2265,6 +2269,48 @@ static int run_as_nobody(struct fixture *f, const char *program, const char *con
         print_message("cannot run %s as uid %u: skipped\n", program, (unsigned)NOBODY_UID);
     }
     return status;
+}
+
+/* A new directory restore may not make is named with what to do (as a user
+ * that may not write the parent, such as ledgerd under /var/lib): restore
+ * run as one that may, the directory then given to ledgerd's user; not the
+ * system's words alone. */
+static void test_daemon_restore_names_a_parent_it_may_not_write(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0) {
+        skip();
+    }
+    char backup[PATH_SIZE + 32], says[4 * PATH_SIZE];
+    backup_taken(f, backup, sizeof backup);
+    /* As nobody, beside a backup it may read, in a parent it may not write. */
+    char restored[PATH_SIZE + 32], path[PATH_SIZE + 64];
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    assert_int_equal(chmod(f->root, 0711), 0);
+    assert_int_equal(chmod(backup, 0755), 0);
+    const char *files[] = {"data.mdb", "head.pb"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", backup, files[i]);
+        assert_int_equal(chmod(path, 0644), 0);
+    }
+    snprintf(
+        says, sizeof says,
+        "ledgerd: cannot create the data directory %s: Permission denied: run restore as "
+        "a user that may create it in %s (root, when that directory is root's), then give the new "
+        "directory to the user ledgerd runs as (e.g. chown -R ledgerd:ledgerd %s)",
+        restored, f->root, restored);
+    const char *as_nobody[] = {"restore", "--from", backup, "--data", restored, NULL};
+    log_clear(f);
+    int status = run_as_nobody(f, ledgerd_path(), as_nobody);
+    assert_int_equal(chmod(f->root, 0700), 0);
+    if (status == 125 || status == 127) {
+        skip();
+    }
+    assert_int_equal(status, 1);
+    if (!log_contains(f, says)) {
+        log_print(f, "");
+        fail_msg("restore did not say how to create its directory");
+    }
 }
 
 /* A data directory this user may not use is named as such, with the path
@@ -2600,6 +2646,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_head_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_of_a_read_only_backup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_restore_names_a_parent_it_may_not_write, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_a_served_directory, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_start_checks_the_head_key, setup, teardown),
