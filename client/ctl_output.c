@@ -1106,8 +1106,8 @@ enum ledger_err ctl_output_records(FILE *out, enum ctl_format format, const char
                 text = "";
             }
             enum ctl_cell_kind kind = kinds != NULL ? kinds[c] : CTL_CELL_TEXT;
-            if (kind != CTL_CELL_TEXT && text[0] == '\0') {
-                value = json_null();
+            if ((kind == CTL_CELL_NUMBER || kind == CTL_CELL_BOOLEAN) && text[0] == '\0') {
+                value = json_null(); /* text cells, free text too, stay strings */
             } else if (kind == CTL_CELL_NUMBER) {
                 value = json_integer(strtoll(text, NULL, 10));
             } else if (kind == CTL_CELL_BOOLEAN) {

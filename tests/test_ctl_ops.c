@@ -1021,7 +1021,8 @@ static void invoice_write(struct fixture *fixture, const char *name, const char 
 /* The report's customer_id, charge_id and order_id are the invoice's as
  * written, free text from another party's file: in CSV one that a
  * spreadsheet would evaluate as a formula (=HYPERLINK can send the sheet's
- * cells to a URL) follows a single quote, and JSON keeps it as it was. */
+ * cells to a URL) follows a single quote, and JSON keeps it as it was,
+ * a string even when empty. */
 static void test_ctl_ops_reconcile_csv_formula(void **state)
 {
     struct fixture *fixture = *state;
@@ -1047,6 +1048,27 @@ static void test_ctl_ops_reconcile_csv_formula(void **state)
     assert_string_equal("@res-1", json_string_value(json_object_get(extra, "charge_id")));
     assert_string_equal("=HYPERLINK(\"http://x.example/\"&A1,\"open\")",
                         json_string_value(json_object_get(extra, "order_id")));
+    /* Text columns are strings, as export's are, also when empty: the
+     * order_id of a savings plan's charge is "", not null (only the numbers
+     * of a missing side are). */
+    json_t *rows = json_object_get(run.json, "differences");
+    static const char *const text[] = {"difference",       "customer_id",   "charge",
+                                       "charge_id",        "order_id",      "invoice_amount",
+                                       "invoice_currency", "ledger_amount", "ledger_currency"};
+    size_t savings_plans = 0;
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        for (size_t c = 0; c < sizeof text / sizeof text[0]; c++) {
+            if (!json_is_string(json_object_get(row, text[c]))) {
+                fail_msg("difference %zu: %s is not a string in %s", i, text[c], run.out);
+            }
+        }
+        if (strcmp("savings-plan", json_string_value(json_object_get(row, "charge"))) == 0) {
+            assert_string_equal("", json_string_value(json_object_get(row, "order_id")));
+            savings_plans++;
+        }
+    }
+    assert_true(savings_plans > 0);
     run_free(&run);
 }
 
