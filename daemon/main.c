@@ -744,10 +744,21 @@ static int command_rebuild(const struct command_line *line, const struct config 
 
 /* --- restore ------------------------------------------------------------------------ */
 
-static bool file_copy(const char *from, const char *to, mode_t mode)
+/* Copies the regular file `from` into the new file `to` (mode `mode`).
+ * `follow`: whether `from` may be a symbolic link (the operator's own
+ * --head-key may; a file of a backup may not, since the daemon's user, who
+ * writes backups, could point one at a file only root may read). */
+static bool file_copy(const char *from, const char *to, mode_t mode, bool follow)
 {
-    int in = open(from, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO put in place of a file does not hang the open. */
+    int in = open(from, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW));
     if (in < 0) {
+        return false;
+    }
+    struct stat info;
+    if (fstat(in, &info) != 0 || !S_ISREG(info.st_mode)) {
+        close(in);
+        errno = EINVAL;
         return false;
     }
     int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -883,7 +894,21 @@ static int restore_into(const struct command_line *line, const struct config *co
     while (ok && (entry = readdir(source)) != NULL) {
         char from[CONFIG_PATH_SIZE], to[CONFIG_PATH_SIZE];
         if (restore_skipped(entry->d_name) || path_join(line->from, entry->d_name, from) != 0 ||
-            stat(from, &st) != 0 || !S_ISREG(st.st_mode)) {
+            lstat(from, &st) != 0) {
+            continue;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            /* Never followed: restore runs as root, and its copy is then
+             * given to the daemon's user, who may write the backups. */
+            fprintf(stderr,
+                    "ledgerd: %s is a symbolic link: a backup holds its own files only, and "
+                    "restore follows no link out of it; remove the link (or restore from a "
+                    "backup `ledgerctl backup` made)\n",
+                    from);
+            ok = false;
+            break;
+        }
+        if (!S_ISREG(st.st_mode)) {
             continue;
         }
         if (count >= MAIN_RESTORE_FILES_MAX || path_join(dir, entry->d_name, to) != 0) {
@@ -896,7 +921,7 @@ static int restore_into(const struct command_line *line, const struct config *co
         /* 0600 whatever the backup's mode: the daemon opens data.mdb
          * read-write (a backup kept read-only must restore into a directory
          * that serves), and nothing in it is for other users. */
-        if (!file_copy(from, to, 0600)) {
+        if (!file_copy(from, to, 0600, false)) {
             fprintf(stderr, "ledgerd: cannot copy %s to %s: %s\n", from, to, strerror(errno));
             ok = false;
         }
@@ -914,7 +939,8 @@ static int restore_into(const struct command_line *line, const struct config *co
              * took every slot. */
             fprintf(stderr, "ledgerd: %s holds too many files for a backup\n", line->from);
             ok = false;
-        } else if (path_join(dir, "head.key", to) == 0 && file_copy(line->head_key, to, 0600)) {
+        } else if (path_join(dir, "head.key", to) == 0 &&
+                   file_copy(line->head_key, to, 0600, true)) {
             snprintf(names[count], sizeof names[count], "head.key");
             count++;
             has_head_key = true;

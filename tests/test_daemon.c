@@ -1668,6 +1668,39 @@ static void test_daemon_restore_of_a_read_only_backup(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* A backup directory is writable by the daemon's user (it writes backups
+ * there), while restore is run as root and its result given to that user:
+ * a symbolic link planted in a backup, to a file only root may read, must
+ * not be followed and copied into the new directory. restore refuses such a
+ * backup, naming the link, and leaves nothing behind. */
+static void test_daemon_restore_follows_no_link(void **state)
+{
+    struct fixture *f = *state;
+    char backup[PATH_SIZE + 32], secret[PATH_SIZE + 32], link_path[PATH_SIZE + 64];
+    backup_taken(f, backup, sizeof backup);
+    snprintf(secret, sizeof secret, "%s/secret", f->root);
+    write_line(secret, "only root reads this");
+    assert_int_equal(chmod(secret, 0600), 0);
+    snprintf(link_path, sizeof link_path, "%s/notes", backup);
+    assert_int_equal(symlink(secret, link_path), 0);
+    char restored[PATH_SIZE + 32], head_key[PATH_SIZE + 32], says[4 * PATH_SIZE];
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    snprintf(head_key, sizeof head_key, "%s/head.key", f->data);
+    const char *restore[] = {"restore", "--from",     backup,   "--data",
+                             restored,  "--head-key", head_key, NULL};
+    snprintf(says, sizeof says, "ledgerd: %s is a symbolic link", link_path);
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, restore), 60000), 1);
+    if (!log_contains(f, says)) {
+        log_print(f, "");
+        fail_msg("restore did not refuse the link");
+    }
+    assert_int_not_equal(stat(restored, &(struct stat){0}), 0);
+    /* Without the link, the backup restores. */
+    assert_int_equal(unlink(link_path), 0);
+    assert_int_equal(wait_exit(spawn(f, restore), 60000), 0);
+}
+
 /* restore refuses a --head-key that is not the backup's head-signing key
  * before it writes anything, naming the file and saying what it holds,
  * instead of blaming the backup; the right key then restores. */
@@ -2646,6 +2679,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_head_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_of_a_read_only_backup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_restore_follows_no_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_names_a_parent_it_may_not_write, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_a_served_directory, setup,
