@@ -713,9 +713,9 @@ static int command_rebuild(const struct command_line *line, const struct config 
         printf("an earlier rebuild did not finish: deriving the views again, without "
                "comparing\n");
     } else if (upgrade) {
-        printf("the views were written by an older build (layout %llu): deriving them again "
+        printf("the views were written by %s build (layout %llu): deriving them again "
                "in this build's layout, without comparing\n",
-               (unsigned long long)layout);
+               layout > ENGINE_VIEWS_LAYOUT ? "a newer" : "an older", (unsigned long long)layout);
     }
     err = engine_rebuild(engine, rebuild_progress, &context, rebuild_report, &differences);
     char why[ENGINE_MESSAGE_SIZE];
@@ -1173,11 +1173,16 @@ static int command_serve(const struct command_line *line, struct config *config)
         return EXIT_FAILURE_;
     }
     if (!engine_views_current(engine, &layout)) {
+        /* A newer layout: this build was started again after a newer one
+         * served the directory (a downgrade without restoring a backup). */
+        bool newer = layout > ENGINE_VIEWS_LAYOUT;
         fprintf(stderr,
-                "ledgerd: %s: its views were written by an older build (layout %llu, this "
-                "build writes %llu); run `ledgerd rebuild --data %s` once, then start again "
+                "ledgerd: %s: its views were written by %s build (layout %llu, this "
+                "build writes %llu); run `ledgerd rebuild --data %s` once, then start again%s "
                 "(docs/operations.md, \"Upgrade\")\n",
-                dir, (unsigned long long)layout, (unsigned long long)ENGINE_VIEWS_LAYOUT, dir);
+                dir, newer ? "a newer" : "an older", (unsigned long long)layout,
+                (unsigned long long)ENGINE_VIEWS_LAYOUT, dir,
+                newer ? ", or serve it with that newer build" : "");
         engine_close(engine);
         return EXIT_FAILURE_;
     }

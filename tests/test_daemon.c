@@ -1995,6 +1995,54 @@ static void test_daemon_older_layout_derived_again(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* Views of a newer layout than this build's (the data directory served by
+ * a newer build, then this one started on it again) are named as a newer
+ * build's, not an older one's, both when the daemon refuses them and when
+ * rebuild derives them again in this build's layout. */
+static void test_daemon_newer_layout_named(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    struct store_options options = {.dir = f->data};
+    struct store *store = NULL;
+    struct store_txn *txn = store_edit_begin(&options, true, &store);
+    uint8_t newer[8];
+    store_u64_to_key(VIEWS_LAYOUT_VERSION + 1, newer);
+    assert_int_equal(store_put(txn, STORE_DB_META, "views", 5, newer, sizeof newer), LEDGER_ERR_OK);
+    store_edit_commit(store, txn);
+
+    char says[256];
+    const char *serve[] = {"--data", f->data, NULL};
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, serve), 20000), 1);
+    snprintf(says, sizeof says,
+             "its views were written by a newer build (layout %d, this build writes %d)",
+             VIEWS_LAYOUT_VERSION + 1, VIEWS_LAYOUT_VERSION);
+    assert_true(log_contains(f, says));
+    assert_false(log_contains(f, "older build"));
+    const char *verify = getenv("LEDGER_VERIFY");
+    if (verify != NULL) {
+        const char *verify_args[] = {f->data, NULL};
+        log_clear(f);
+        assert_int_equal(wait_exit(spawn_program(f, verify, NULL, 0, verify_args), 60000), 1);
+        snprintf(says, sizeof says, "FAILED: views: written by a newer build (layout %d;",
+                 VIEWS_LAYOUT_VERSION + 1);
+        assert_true(log_contains(f, says));
+    }
+    const char *rebuild[] = {"rebuild", "--data", f->data, NULL};
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, rebuild), 60000), 0);
+    snprintf(says, sizeof says,
+             "the views were written by a newer build (layout %d): deriving them again in this "
+             "build's layout, without comparing",
+             VIEWS_LAYOUT_VERSION + 1);
+    assert_true(log_contains(f, says));
+    assert_false(log_contains(f, "older build"));
+    daemon_start(f, NULL);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
 /* A map recorded in the data file larger than map_bytes_max (the setting
  * lowered after the map grew): the daemon serves, says so at start, and the
  * started line gives both sizes. */
@@ -2674,6 +2722,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_rebuild_names_a_damaged_record, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_older_layout_derived_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_newer_layout_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_data_dir_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_backup_head, setup,
                                         teardown),

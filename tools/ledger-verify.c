@@ -771,17 +771,19 @@ static int verify_views(const struct options *options, struct store *store)
     struct replay_context replay = {0};
     uint64_t layout = 0;
     if (err == LEDGER_ERR_OK && !engine_views_current(engine, &layout)) {
-        /* Views of an older build's layout cannot be compared with this
-         * build's replay; the log checks above stand on their own. */
+        /* Views of another build's layout (older, or newer after a
+         * downgrade) cannot be compared with this build's replay; the log
+         * checks above stand on their own. */
         if (layout == ENGINE_VIEWS_LAYOUT_REBUILDING) {
             fprintf(stderr, "FAILED: views: a rebuild did not finish, they are incomplete: run "
                             "`ledgerd rebuild` again, or check the log only with --no-views\n");
         } else {
             fprintf(stderr,
-                    "FAILED: views: written by an older build (layout %llu; this build reads "
+                    "FAILED: views: written by %s build (layout %llu; this build reads "
                     "%llu), so they cannot be compared with a replay (the log, its leaf hashes "
                     "and its tree verified): rebuild them with `ledgerd rebuild`, or check the "
                     "log only with --no-views\n",
+                    layout > ENGINE_VIEWS_LAYOUT ? "a newer" : "an older",
                     (unsigned long long)layout, (unsigned long long)ENGINE_VIEWS_LAYOUT);
         }
         engine_close(engine);
