@@ -258,6 +258,16 @@ __attribute__((warn_unused_result)) enum ledger_err
 engine_check_head_key_file(const char *key_path, const char *head_path,
                            char message[ENGINE_MESSAGE_SIZE]);
 
+/* Checks that the head-signing key files key_path and other_path hold one
+ * key (a backup's own head.key against the operator's --head-key). Reads and
+ * wipes both keys; writes nothing. message: what is wrong.
+ * Errors: those of engine_check_head_key_file for key_path; MISMATCH when
+ * other_path holds another key or no head-signing key at all; NOT_FOUND or
+ * IO_ERROR when other_path cannot be read (message names it). */
+__attribute__((warn_unused_result)) enum ledger_err
+engine_check_head_keys_same(const char *key_path, const char *other_path,
+                            char message[ENGINE_MESSAGE_SIZE]);
+
 /* Progress of long operations, for bars on terminals. */
 typedef void (*engine_progress_fn)(void *context, uint64_t done, uint64_t total);
 

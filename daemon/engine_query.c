@@ -1207,20 +1207,71 @@ static enum ledger_err head_file_read(const char *path, ProtobufCMessage **head_
     return LEDGER_ERR_OK;
 }
 
-enum ledger_err engine_check_head_key_file(const char *key_path, const char *head_path,
-                                           char message[ENGINE_MESSAGE_SIZE])
+/* The public key of the head-signing key file at `path`; the secret is read
+ * and wiped. Errors as engine__head_key_read's. */
+static enum ledger_err head_key_public(const char *path,
+                                       uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES],
+                                       char message[ENGINE_MESSAGE_SIZE])
 {
-    uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES], public_key[CRYPTO_SIGN_PUBLIC_BYTES];
+    uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES];
     message[0] = '\0';
     enum ledger_err err = crypto_init();
     if (err == LEDGER_ERR_OK) {
-        err = engine__head_key_read(key_path, secret_key, message);
+        err = engine__head_key_read(path, secret_key, message);
     }
     if (err != LEDGER_ERR_OK) {
         return err;
     }
     crypto_ed25519_public_key(secret_key, public_key);
     crypto_wipe(secret_key, sizeof secret_key);
+    return LEDGER_ERR_OK;
+}
+
+/* Says which two public keys differ. Public keys are not secret; eight
+ * digits tell two keys apart. */
+static void keys_differ(const uint8_t named_key[CRYPTO_SIGN_PUBLIC_BYTES], const char *named_what,
+                        const uint8_t held_key[CRYPTO_SIGN_PUBLIC_BYTES],
+                        char message[ENGINE_MESSAGE_SIZE])
+{
+    char named[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1], held[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1];
+    crypto_hex(named_key, CRYPTO_SIGN_PUBLIC_BYTES, named);
+    crypto_hex(held_key, CRYPTO_SIGN_PUBLIC_BYTES, held);
+    snprintf(message, ENGINE_MESSAGE_SIZE,
+             "%s the key with public key %.8s..., this file holds the key with public key "
+             "%.8s...",
+             named_what, named, held);
+}
+
+enum ledger_err engine_check_head_keys_same(const char *key_path, const char *other_path,
+                                            char message[ENGINE_MESSAGE_SIZE])
+{
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES], other_key[CRYPTO_SIGN_PUBLIC_BYTES];
+    enum ledger_err err = head_key_public(key_path, public_key, message);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    char other_message[ENGINE_MESSAGE_SIZE];
+    err = head_key_public(other_path, other_key, other_message);
+    if (err != LEDGER_ERR_OK) {
+        snprintf(message, ENGINE_MESSAGE_SIZE, "%s: %s", other_path,
+                 other_message[0] ? other_message : ledger_strerror(err));
+        return err == LEDGER_ERR_INVALID_ARGUMENT ? LEDGER_ERR_MISMATCH : err;
+    }
+    if (memcmp(public_key, other_key, CRYPTO_SIGN_PUBLIC_BYTES) != 0) {
+        keys_differ(other_key, "the other file holds", public_key, message);
+        return LEDGER_ERR_MISMATCH;
+    }
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err engine_check_head_key_file(const char *key_path, const char *head_path,
+                                           char message[ENGINE_MESSAGE_SIZE])
+{
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES];
+    enum ledger_err err = head_key_public(key_path, public_key, message);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
     ProtobufCMessage *message_out = NULL;
     char head_message[ENGINE_MESSAGE_SIZE];
     if (head_path == NULL ||
@@ -1229,14 +1280,7 @@ enum ledger_err engine_check_head_key_file(const char *key_path, const char *hea
     }
     const Ledger__V1__SignedHead *head = (const Ledger__V1__SignedHead *)message_out;
     if (memcmp(head->public_key.data, public_key, CRYPTO_SIGN_PUBLIC_BYTES) != 0) {
-        /* Public keys are not secret; eight digits tell two keys apart. */
-        char named[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1], held[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1];
-        crypto_hex(head->public_key.data, CRYPTO_SIGN_PUBLIC_BYTES, named);
-        crypto_hex(public_key, CRYPTO_SIGN_PUBLIC_BYTES, held);
-        snprintf(message, ENGINE_MESSAGE_SIZE,
-                 "the saved head was signed by the key with public key %.8s..., this file "
-                 "holds the key with public key %.8s...",
-                 named, held);
+        keys_differ(head->public_key.data, "the saved head was signed by", public_key, message);
         err = LEDGER_ERR_MISMATCH;
     }
     codec_message_free(message_out);

@@ -827,18 +827,24 @@ static void restore_undo(const char *dir, char names[][NAME_MAX + 1], size_t cou
  * head-signing key (a principal's key file given by mistake) or not the key
  * that signed the backup's head would otherwise make the restored copy fail
  * to open, or sign heads no saved head matches. A backup with its own
- * head.key does not use --head-key. Returns 0 when restore may go on, else
- * -1 after saying why. */
+ * head.key keeps it, so that key must be --head-key's: another one (planted
+ * by whoever could write the backup) would sign heads no auditor's saved
+ * head matches, or vouch for a head.pb forged with it. Returns 0 when
+ * restore may go on, else -1 after saying why. */
 static int restore_head_key_refused(const struct command_line *line)
 {
-    char path[CONFIG_PATH_SIZE], message[ENGINE_MESSAGE_SIZE];
+    char own[CONFIG_PATH_SIZE], head[CONFIG_PATH_SIZE], message[ENGINE_MESSAGE_SIZE];
     struct stat st;
-    if (line->head_key == NULL ||
-        (path_join(line->from, "head.key", path) == 0 && stat(path, &st) == 0)) {
+    if (line->head_key == NULL) {
         return 0;
     }
-    const char *head = path_join(line->from, "head.pb", path) == 0 ? path : NULL;
-    enum ledger_err err = engine_check_head_key_file(line->head_key, head, message);
+    bool has_own = path_join(line->from, "head.key", own) == 0 && lstat(own, &st) == 0;
+    enum ledger_err err =
+        has_own
+            ? engine_check_head_keys_same(line->head_key, own, message)
+            : engine_check_head_key_file(line->head_key,
+                                         path_join(line->from, "head.pb", head) == 0 ? head : NULL,
+                                         message);
     if (err == LEDGER_ERR_OK) {
         return 0;
     }
@@ -847,13 +853,21 @@ static int restore_head_key_refused(const struct command_line *line)
                 "ledgerd: --head-key %s is not a head-signing key: %s; give a copy of the "
                 "head.key of the data directory the backup was taken from\n",
                 line->head_key, message);
+    } else if (err == LEDGER_ERR_MISMATCH && has_own) {
+        fprintf(stderr,
+                "ledgerd: the backup's head.key is not the key --head-key %s gives: %s; the "
+                "backup is of another ledger or was altered: check it with `ledger-verify "
+                "--head SAVED-HEAD %s` against a head saved from the ledger, or restore from "
+                "another backup\n",
+                line->head_key, message, line->from);
     } else if (err == LEDGER_ERR_MISMATCH) {
         fprintf(stderr,
                 "ledgerd: --head-key %s is not the key that signed the backup's head: %s; give "
                 "a copy of the head.key of the data directory the backup was taken from\n",
                 line->head_key, message);
     } else {
-        fprintf(stderr, "ledgerd: cannot read --head-key %s: %s\n", line->head_key, message);
+        fprintf(stderr, "ledgerd: cannot read --head-key %s: %s\n", line->head_key,
+                message[0] ? message : ledger_strerror(err));
     }
     return -1;
 }
@@ -933,7 +947,8 @@ static int restore_into(const struct command_line *line, const struct config *co
     if (ok && line->head_key != NULL) {
         char to[CONFIG_PATH_SIZE];
         if (has_head_key) {
-            fprintf(stderr, "ledgerd: the backup has its own head.key; --head-key is not used\n");
+            fprintf(stderr, "ledgerd: the backup has its own head.key, the key --head-key gives; "
+                            "it is kept\n");
         } else if (count >= MAIN_RESTORE_FILES_MAX) {
             /* No room to record the key for the undo: the backup's files
              * took every slot. */

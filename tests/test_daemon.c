@@ -1286,7 +1286,7 @@ static void test_daemon_backup_restore_rebuild(void **state)
                                   bare_restored, "--head-key", head_key, NULL};
     assert_int_equal(wait_exit(spawn(f, restore_bare), 60000), 0);
     assert_true(log_contains(f, "has no head.pb, so it is not a backup `ledgerctl backup` made"));
-    /* A copy that has its own head.key keeps it: --head-key is not used. */
+    /* A copy that has its own head.key keeps it, when it is --head-key's. */
     char keyed[PATH_SIZE + 32], keyed_key[PATH_SIZE + 64], keyed_restored[PATH_SIZE + 32];
     snprintf(keyed, sizeof keyed, "%s/keyed", f->root);
     snprintf(keyed_restored, sizeof keyed_restored, "%s/restored-keyed", f->root);
@@ -1300,9 +1300,40 @@ static void test_daemon_backup_restore_rebuild(void **state)
                                    keyed_restored, "--head-key", head_key, NULL};
     log_clear(f);
     assert_int_equal(wait_exit(spawn(f, restore_keyed), 60000), 0);
-    assert_true(
-        log_contains(f, "ledgerd: the backup has its own head.key; --head-key is not used"));
+    assert_true(log_contains(
+        f, "ledgerd: the backup has its own head.key, the key --head-key gives; it is kept"));
     assert_false(log_contains(f, "the backup holds no head.key"));
+    /* A head.key of another ledger planted in a backup is refused, naming
+     * both keys, and nothing is made. */
+    char other[PATH_SIZE + 32], other_key[PATH_SIZE + 64], planted[PATH_SIZE + 32];
+    snprintf(other, sizeof other, "%s/other-ledger", f->root);
+    snprintf(other_key, sizeof other_key, "%s/head.key", other);
+    snprintf(planted, sizeof planted, "%s/restored-planted", f->root);
+    const char *init_other[] = {"init", "--data", other, NULL};
+    assert_int_equal(wait_exit(spawn(f, init_other), 60000), 0);
+    assert_int_equal(unlink(keyed_key), 0);
+    assert_true(test_copy_file(other_key, keyed_key));
+    const char *restore_planted[] = {"restore", "--from",     keyed,    "--data",
+                                     planted,   "--head-key", head_key, NULL};
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, restore_planted), 60000), 1);
+    char refusal[2 * PATH_SIZE + 256];
+    snprintf(refusal, sizeof refusal,
+             "ledgerd: the backup's head.key is not the key --head-key %s gives: the other file "
+             "holds the key with public key ",
+             head_key);
+    assert_true(log_contains(f, refusal));
+    assert_true(log_contains(f, "the backup is of another ledger or was altered"));
+    assert_int_not_equal(access(planted, F_OK), 0);
+    /* A backup's head.key that holds no key at all is refused the same way. */
+    FILE *garbled = fopen(keyed_key, "w");
+    assert_non_null(garbled);
+    assert_true(fputs("not a key\n", garbled) >= 0);
+    assert_int_equal(fclose(garbled), 0);
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, restore_planted), 60000), 1);
+    assert_true(log_contains(f, "ledgerd: the backup's head.key is not the key --head-key"));
+    assert_int_not_equal(access(planted, F_OK), 0);
     /* Without --head-key a backup is restored all the same, with a note of
      * what to copy before it can serve; until then it is refused. */
     char keyless[PATH_SIZE + 32], note[2 * PATH_SIZE];
