@@ -74,12 +74,26 @@ static enum ledger_err head_check(struct ctl_context *context, const Ledger__V1_
     if (head->root_hash.len != MERKLE_HASH_BYTES) {
         return ctl_fail(context, LEDGER_ERR_MISMATCH, "the %s head's root is not 32 bytes", which);
     }
-    if (head->signature.len != CRYPTO_SIGNATURE_BYTES ||
-        head->public_key.len != CRYPTO_SIGN_PUBLIC_BYTES) {
+    if (head->signature.len != CRYPTO_SIGNATURE_BYTES) {
         return ctl_fail(context, LEDGER_ERR_MISMATCH,
                         "the %s head is not signed (the daemon has no head key)", which);
     }
-    if (pinned != NULL && memcmp(pinned, head->public_key.data, CRYPTO_SIGN_PUBLIC_BYTES) != 0) {
+    /* The key a head names only says which key signed it: with a pinned
+     * key, a head that names none (a saved file cut short after its
+     * signature) is verified by the pinned one, as ledger-verify does. */
+    if (head->public_key.len == 0 && pinned == NULL) {
+        return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                        "the %s head names no public key: pass --public-key with the ledger's key "
+                        "as you pinned it",
+                        which);
+    }
+    if (head->public_key.len != 0 && head->public_key.len != CRYPTO_SIGN_PUBLIC_BYTES) {
+        return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                        "the %s head names a public key of %zu bytes, not 32", which,
+                        head->public_key.len);
+    }
+    if (pinned != NULL && head->public_key.len != 0 &&
+        memcmp(pinned, head->public_key.data, CRYPTO_SIGN_PUBLIC_BYTES) != 0) {
         char named[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1];
         hex_of(head->public_key.data, CRYPTO_SIGN_PUBLIC_BYTES, named);
         return ctl_fail(context, LEDGER_ERR_MISMATCH, "the %s head is signed by key %s, not by %s",
@@ -726,6 +740,13 @@ static enum ledger_err read_head_file(struct ctl_context *context, const char *p
         return ctl_fail(context, LEDGER_ERR_USAGE,
                         "--head: %s is not a serialized ledger.v1.SignedHead (save one with "
                         "ledgerctl head --save FILE)",
+                        path);
+    }
+    if (head->signature.len != CRYPTO_SIGNATURE_BYTES) {
+        ledger__v1__signed_head__free_unpacked(head, NULL);
+        return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                        "the saved head in %s carries no signature (64 bytes): the file was cut "
+                        "short or altered; use a head saved with ledgerctl head --save",
                         path);
     }
     *out = head;

@@ -117,6 +117,30 @@ static void head_padded(const char *from, const char *to, size_t fields_past)
     assert_int_equal(fclose(file), 0);
 }
 
+/* Writes to `to` the saved head in `from` without its public key (when
+ * `drop_key`) or without its signature: a head file cut short after a
+ * field, which still decodes. */
+static void head_without(const char *from, const char *to, bool drop_key)
+{
+    uint8_t bytes[1024];
+    size_t size = test_read_bytes(from, bytes, sizeof bytes);
+    assert_true(size != SIZE_MAX);
+    Ledger__V1__SignedHead *head = ledger__v1__signed_head__unpack(NULL, size, bytes);
+    assert_non_null(head);
+    Ledger__V1__SignedHead cut = *head;
+    if (drop_key) {
+        cut.public_key = (ProtobufCBinaryData){0, NULL};
+    } else {
+        cut.signature = (ProtobufCBinaryData){0, NULL};
+    }
+    size = ledger__v1__signed_head__pack(&cut, bytes);
+    ledger__v1__signed_head__free_unpacked(head, NULL);
+    FILE *file = fopen(to, "wb");
+    assert_non_null(file);
+    assert_int_equal(fwrite(bytes, 1, size, file), size);
+    assert_int_equal(fclose(file), 0);
+}
+
 /* Loads the demo world (once per fixture) and returns the key paths. The
  * demo's CSV is its two counts, the last sequence being the head's. */
 static void demo_keys(struct fixture *fixture, char *auditor, char *billing, size_t size)
@@ -2563,6 +2587,37 @@ static void test_ctl_ops_verify_saved_head(void **state)
     expect_error(&run, 2, "USAGE");
     assert_non_null(
         strstr(run.err, "--public-key: give the ledger's Ed25519 public key as 64 hex"));
+    run_free(&run);
+    /* A saved head that names no key (a file cut short after its
+     * signature) is verified by the pinned key, as ledger-verify verifies
+     * it, and without one is refused saying to pin the key; a saved head
+     * without its signature is refused saying so, not blamed on the
+     * daemon's head key. */
+    char cut[PATH_SIZE + 16];
+    snprintf(cut, sizeof cut, "%s/cut-head.pb", fixture->dir);
+    head_without(saved, cut, true);
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", cut, "--public-key",
+        public_key, NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "verified: the current history extends the saved head"));
+    run_free(&run);
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", cut, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    assert_non_null(strstr(run.err, "the saved head names no public key: pass --public-key"));
+    assert_null(strstr(run.err, "daemon"));
+    run_free(&run);
+    if (verifier != NULL) {
+        const char *offline[] = {verifier,  "--head", cut, "--public-key", public_key, "--no-views",
+                                 "--quiet", backup,   NULL};
+        assert_int_equal(0, run_command(offline));
+    }
+    head_without(saved, cut, false);
+    ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", cut, "--public-key",
+        public_key, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    assert_non_null(strstr(run.err, "carries no signature"));
+    assert_non_null(strstr(run.err, cut));
+    assert_null(strstr(run.err, "daemon"));
     run_free(&run);
     /* A saved head of another ledger (another key): its own signature holds,
      * the daemon's head is not signed by that key, and the refusal says
