@@ -1097,6 +1097,66 @@ static enum ledger_err explain_entry_check(struct ctl_context *context,
                        head->root_hash.data);
 }
 
+/* The name of an event's body ("role_assigned"), into out. */
+static void body_name(const Ledger__V1__Event *event, char out[64])
+{
+    const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field(
+        &ledger__v1__event__descriptor, (unsigned)event->body_case);
+    snprintf(out, 64, "%s", field != NULL ? field->name : "empty");
+}
+
+/* Checks that a proven fact is one that can have allowed the purchase: an
+ * event of the kind its place in the explanation names, recorded before the
+ * purchase, of the purchase's customer (or, for the principal, adding the
+ * principal that made it). Each entry's proof says only that the event is in
+ * the log; without this, any event of the log could be printed as the
+ * permission or the role that allowed the purchase. MISMATCH saying which. */
+static enum ledger_err explain_fact_check(struct ctl_context *context, const char *place,
+                                          const Ledger__V1__EventEntry *entry,
+                                          Ledger__V1__Event__BodyCase expected,
+                                          const Ledger__V1__Event *purchase)
+{
+    const Ledger__V1__Event *event = entry->event;
+    unsigned long long sequence = (unsigned long long)event->sequence;
+    if (event->body_case != expected) {
+        char named[64], wanted[64];
+        Ledger__V1__Event model = *event;
+        body_name(event, named);
+        model.body_case = expected;
+        body_name(&model, wanted);
+        return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                        "the explanation's %s (sequence %llu) is a %s event, not the %s event "
+                        "that allowed the purchase",
+                        place, sequence, named, wanted);
+    }
+    if (event->sequence >= purchase->sequence) {
+        return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                        "the explanation's %s (sequence %llu) was recorded after the purchase "
+                        "(sequence %llu): it cannot have allowed it",
+                        place, sequence, (unsigned long long)purchase->sequence);
+    }
+    if (expected == LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED) {
+        const char *added = event->principal_added->principal_id;
+        const char *actor = purchase->actor != NULL ? purchase->actor->principal_id : NULL;
+        if (added == NULL || actor == NULL || strcmp(added, actor) != 0) {
+            return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                            "the explanation's %s (sequence %llu) adds principal %s, not %s who "
+                            "made the purchase",
+                            place, sequence, text_or(added, "?"), text_or(actor, "?"));
+        }
+        return LEDGER_ERR_OK;
+    }
+    if (strcmp(event->partner_id, purchase->partner_id) != 0 ||
+        strcmp(event->customer_id, purchase->customer_id) != 0) {
+        return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                        "the explanation's %s (sequence %llu) is of customer %s of partner %s, "
+                        "not of the purchase's customer %s of partner %s",
+                        place, sequence, event->customer_id, event->partner_id,
+                        purchase->customer_id, purchase->partner_id);
+    }
+    return LEDGER_ERR_OK;
+}
+
 /* The explanation as text, for a person: the purchase, what allowed it and
  * where it is billed, each fact with the head its proof verified against. */
 static void explain_text(FILE *out, const Ledger__V1__Explanation *explanation,
@@ -1226,19 +1286,33 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
         /* A proven event, but not one a purchase is: the daemon never
          * explains one (INVALID_ARGUMENT). */
         char type[64];
-        snprintf(type, sizeof type, "%s",
-                 explanation->purchase->event->body_case == LEDGER__V1__EVENT__BODY__NOT_SET
-                     ? "empty"
-                     : "other");
-        const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field(
-            &ledger__v1__event__descriptor, (unsigned)explanation->purchase->event->body_case);
-        if (field != NULL) {
-            snprintf(type, sizeof type, "%s", field->name);
-        }
+        body_name(explanation->purchase->event, type);
         err = ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR,
                        "the explanation's sequence %llu is a %s event, not a purchase, exchange "
                        "or renewal",
                        (unsigned long long)sequence, type);
+    }
+    const struct {
+        const char *place;
+        const Ledger__V1__EventEntry *entry;
+        Ledger__V1__Event__BodyCase body;
+    } facts[] = {
+        {"permission", explanation->permission,
+         LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED},
+        {"role", explanation->role, LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED},
+        {"principal", explanation->principal, LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED},
+        {"subscription", explanation->subscription, LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED},
+    };
+    for (size_t i = 0; i < sizeof facts / sizeof facts[0] && err == LEDGER_ERR_OK; i++) {
+        if (facts[i].entry != NULL) {
+            err = explain_fact_check(context, facts[i].place, facts[i].entry, facts[i].body,
+                                     explanation->purchase->event);
+        }
+    }
+    for (size_t i = 0; i < explanation->n_other_subscriptions && err == LEDGER_ERR_OK; i++) {
+        err = explain_fact_check(context, "subscription", explanation->other_subscriptions[i],
+                                 LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED,
+                                 explanation->purchase->event);
     }
     if (err != LEDGER_ERR_OK) {
         goto cleanup;

@@ -10,7 +10,8 @@
  * tree's depth too), a proof of another sequence or tree size; a record
  * byte flipped, a record that decodes to another sequence or not at all, a decoded event
  * that is not its record; an older head replayed; an explanation with a
- * forged proof in its chain, is refused with exit status 1, MISMATCH and a
+ * forged proof in its chain, or a genuine event in the place of a fact it
+ * is not, is refused with exit status 1, MISMATCH and a
  * sentence saying what; a reply without the head, proof, event or explanation
  * asked for, events out of order, or billing pages that do not add up to
  * the rows announced, with exit status 3 and PROTOCOL_ERROR; while the same
@@ -643,15 +644,37 @@ static bool explanation_other_subscription_path(struct world *world,
     return path_hash_altered(copy->proof->path, copy->proof->n_path);
 }
 
+/* Two true, proven entries of an explanation's chain, each put in the
+ * other's place. */
+static bool entries_swapped(Ledger__V1__EventEntry **a, Ledger__V1__EventEntry **b)
+{
+    Ledger__V1__EventEntry *kept = *a;
+    *a = *b;
+    *b = kept;
+    return true;
+}
+
 /* Another true, proven entry of the chain given as the purchase. */
 static bool explanation_other_purchase(struct world *world, Ledger__V1__QueryResult *result)
 {
     (void)world;
-    Ledger__V1__Explanation *explanation = result->explanation;
-    Ledger__V1__EventEntry *purchase = explanation->purchase;
-    explanation->purchase = explanation->subscription;
-    explanation->subscription = purchase;
-    return true;
+    return entries_swapped(&result->explanation->purchase, &result->explanation->subscription);
+}
+
+/* Genuine events of the log, each with a valid proof, put in another
+ * fact's place: the role assignment as the permission that allowed the
+ * purchase, and the subscription as the purchasing principal. */
+static bool explanation_role_as_permission(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return entries_swapped(&result->explanation->permission, &result->explanation->role);
+}
+
+static bool explanation_subscription_as_principal(struct world *world,
+                                                  Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return entries_swapped(&result->explanation->principal, &result->explanation->subscription);
 }
 
 /* Replies without a part the verb needs, or billing pages that do not add
@@ -1033,6 +1056,10 @@ static void test_ctl_forgery_explain(void **state)
                    "the explanation is of sequence ");
     expect_refused(w, EXPLAIN, 0, explanation_other_subscription_path, args, 1, "MISMATCH",
                    "does not verify against the root of tree size ");
+    expect_refused(w, EXPLAIN, 0, explanation_role_as_permission, args, 1, "MISMATCH",
+                   "is a role_assigned event, not the purchase_permission_granted");
+    expect_refused(w, EXPLAIN, 0, explanation_subscription_as_principal, args, 1, "MISMATCH",
+                   "is a subscription_purchased event, not the principal_added");
 }
 
 /* A reply without the part the verb asked for (a head, a proof, an event,
