@@ -279,29 +279,44 @@ static enum ledger_err entry_check(struct ctl_context *context, const Ledger__V1
 }
 
 /* Events query: the first event the principal may see after `after`, with
- * its proof in the tree of tree_size. NOT_FOUND when there is none. */
+ * its proof in the tree of tree_size. NOT_FOUND when there is none. A page
+ * the daemon ended before finding one (it examines a bounded number of
+ * events per page, and another partner's may fill that) says how far it got:
+ * the search goes on from there, to the end of the tree. */
 static enum ledger_err fetch_entry(struct ctl_context *context, uint64_t after, uint64_t tree_size,
                                    Ledger__V1__QueryResult **out)
 {
     Ledger__V1__EventsQuery events = LEDGER__V1__EVENTS_QUERY__INIT;
     Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    events.after_sequence = after;
     events.limit = 1;
     events.include_proofs = true;
     events.tree_size = tree_size;
     query.kind_case = LEDGER__V1__QUERY__KIND_EVENTS;
     query.events = &events;
-    Ledger__V1__QueryResult *result = NULL;
-    enum ledger_err err = ctl_query(context, &query, &result);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    if (result->n_events == 0 || result->events[0]->event == NULL) {
+    for (uint64_t from = after;;) {
+        events.after_sequence = from;
+        Ledger__V1__QueryResult *result = NULL;
+        enum ledger_err err = ctl_query(context, &query, &result);
+        if (err != LEDGER_ERR_OK) {
+            return err;
+        }
+        if (result->n_events != 0) {
+            if (result->events[0]->event == NULL) {
+                ledger_query_result_free(result);
+                return LEDGER_ERR_NOT_FOUND;
+            }
+            *out = result;
+            return LEDGER_ERR_OK;
+        }
+        uint64_t reached = result->last_sequence;
         ledger_query_result_free(result);
-        return LEDGER_ERR_NOT_FOUND;
+        /* Each page must get further, and never past the tree: the loop
+         * ends within tree_size pages whatever the replies say. */
+        if (reached <= from || (tree_size != 0 && reached >= tree_size)) {
+            return LEDGER_ERR_NOT_FOUND;
+        }
+        from = reached;
     }
-    *out = result;
-    return LEDGER_ERR_OK;
 }
 
 static enum ledger_err fetch_consistency(struct ctl_context *context, uint64_t from_size,

@@ -717,7 +717,9 @@ static bool events_event_missing(struct world *world, Ledger__V1__QueryResult *r
     return true;
 }
 
-/* No event at all: as if the principal could see none of those asked for. */
+/* No event at all: as if the principal could see none of those asked for,
+ * to the end of the tree (a page that ends early, empty, is searched on
+ * from where it ended). */
 static bool events_emptied(struct world *world, Ledger__V1__QueryResult *result)
 {
     (void)world;
@@ -728,6 +730,7 @@ static bool events_emptied(struct world *world, Ledger__V1__QueryResult *result)
         ledger__v1__event_entry__free_unpacked(result->events[i], NULL);
     }
     result->n_events = 0;
+    result->last_sequence = UINT64_MAX;
     return true;
 }
 
