@@ -201,6 +201,10 @@ static void read_text(const char *path, char *out)
  * the test's directory, unless a test points it elsewhere. */
 static const char *scratch_parent;
 
+/* Where the program's stdout goes instead of a file the test reads (e.g.
+ * /dev/full), or NULL. */
+static const char *stdout_target;
+
 /* Runs `program` (ledger-verify, ledger-fixture) with `args`
  * (NULL-terminated) and collects its exit status, stdout and stderr. */
 static void run_program(const struct world *w, const char *program, const char *const *args,
@@ -219,7 +223,8 @@ static void run_program(const struct world *w, const char *program, const char *
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int out = stdout_target != NULL ? open(stdout_target, O_WRONLY)
+                                        : open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
             _exit(127);
@@ -233,7 +238,10 @@ static void run_program(const struct world *w, const char *program, const char *
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     o->status = WEXITSTATUS(status);
-    read_text(out_path, o->out);
+    o->out[0] = '\0';
+    if (stdout_target == NULL) {
+        read_text(out_path, o->out);
+    }
     read_text(err_path, o->err);
 }
 
@@ -2060,6 +2068,23 @@ static void test_verify_usage_errors_exit_2(void **state)
     const char *short_key[] = {"--public-key", "abcd", "--head", head, w->backup, NULL};
     run_verify(w, short_key, &o);
     expect(&o, 2, "--public-key", NULL);
+    /* A key that is no key is a usage error with no head too, not a
+     * verification that checked everything else. */
+    const char *short_key_only[] = {"--no-views", "--public-key", "abcd", w->backup, NULL};
+    run_verify(w, short_key_only, &o);
+    expect(&o, 2, "error: USAGE: --public-key needs 64 hex digits", NULL);
+    /* The data file itself given for its directory is told so. */
+    char data_file[PATH_SIZE];
+    path_join(data_file, w->backup, "data.mdb");
+    const char *file_dir[] = {"--no-views", data_file, NULL};
+    run_verify(w, file_dir, &o);
+    expect(&o, 2, "is not a directory", "give the directory that holds data.mdb");
+    /* A verdict that cannot be written is not reported as verified. */
+    stdout_target = "/dev/full";
+    const char *plain[] = {"--no-views", w->backup, NULL};
+    run_verify(w, plain, &o);
+    stdout_target = NULL;
+    expect(&o, 2, "error: IO_ERROR: cannot write the output: No space left on device", NULL);
     const char *no_args[] = {NULL};
     run_verify(w, no_args, &o);
     expect(&o, 2, "usage", NULL);

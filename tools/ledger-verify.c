@@ -12,7 +12,8 @@
  * It reports the first bad sequence number.
  *
  * Exit status: 0 verified; 1 verification failed (what and where on stderr);
- * 2 usage error or the directory cannot be read.
+ * 2 usage error, the directory cannot be read, or the verdict cannot be
+ * written to stdout.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -869,6 +870,20 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     fault_handlers_install();
+    uint8_t key_check[CRYPTO_SIGN_PUBLIC_BYTES];
+    if (options.public_key_hex &&
+        crypto_unhex(options.public_key_hex, key_check, sizeof key_check) != LEDGER_ERR_OK) {
+        fprintf(stderr, "error: USAGE: --public-key needs 64 hex digits\n");
+        return EXIT_USAGE;
+    }
+    struct stat dir_info;
+    if (stat(options.data_dir, &dir_info) == 0 && !S_ISDIR(dir_info.st_mode)) {
+        fprintf(stderr,
+                "error: USAGE: %s is not a directory: give the directory that holds data.mdb (a "
+                "data directory or a backup directory)\n",
+                options.data_dir);
+        return EXIT_USAGE;
+    }
     if (options.public_key_hex && !options.head_path && !options.quiet) {
         fprintf(stderr, "warning: --public-key checks the signature of a saved head, and no "
                         "--head was given: no key was checked; pass --head FILE\n");
@@ -944,6 +959,12 @@ int main(int argc, char **argv)
         crypto_hex(root, sizeof root, hex);
         printf("verified: %llu events, root %s%s%s\n", (unsigned long long)events, hex,
                head ? ", extends the saved head" : "", options.views ? ", views agree" : "");
+        /* A verdict that could not be written (a full disk, a closed pipe)
+         * is not reported as one. */
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "error: IO_ERROR: cannot write the output: %s\n", strerror(errno));
+            status = EXIT_USAGE;
+        }
     }
 done:
     if (head) {
