@@ -1451,6 +1451,68 @@ static void test_verify_bad_heads_fail(void **state)
     test_remove_dir(dir);
 }
 
+/* The secret key of "another ledger" in test_verify_head_of_another_ledger. */
+static uint8_t foreign_secret[CRYPTO_SIGN_SECRET_BYTES];
+
+/* The head of a ledger of as many events with another history: another
+ * root, signed by that ledger's key. */
+static void foreign_head(Ledger__V1__SignedHead *head)
+{
+    uint8_t encoded[MERKLE_HEAD_BYTES];
+    head->root_hash.data[0] ^= 0x01;
+    merkle_head_encode(head->tree_size, head->root_hash.data, head->timestamp_us, encoded);
+    crypto_ed25519_sign(foreign_secret, encoded, sizeof encoded, head->signature.data);
+    crypto_ed25519_public_key(foreign_secret, head->public_key.data);
+}
+
+/* Writes dir/head.key holding `secret`, as a data directory holds it. */
+static void head_key_write(const char *dir, const uint8_t secret[CRYPTO_SIGN_SECRET_BYTES])
+{
+    char path[PATH_SIZE], hex[2 * CRYPTO_SIGN_SECRET_BYTES + 1];
+    crypto_hex(secret, CRYPTO_SIGN_SECRET_BYTES, hex);
+    path_join(path, dir, "head.key");
+    FILE *file = fopen(path, "wb");
+    assert_non_null(file);
+    fprintf(file, "%s\n", hex);
+    assert_int_equal(fclose(file), 0);
+}
+
+/* A saved head of another ledger, given with a data directory that holds
+ * its own head.key: the history does not extend it, and the failure says
+ * that the head is not signed by this directory's key, so perhaps of
+ * another ledger, rather than only "history rewritten". A head signed by
+ * the directory's own key gets no such note. */
+static void test_verify_head_of_another_ledger(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], path[PATH_SIZE];
+    copy_backup(w, "another-ledger", dir);
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES], own_secret[CRYPTO_SIGN_SECRET_BYTES];
+    crypto_ed25519_keypair(public_key, foreign_secret);
+    crypto_ed25519_keypair(public_key, own_secret);
+    write_changed_head(w, dir, "foreign.pb", foreign_head);
+    path_join(path, dir, "foreign.pb");
+    head_key_write(dir, own_secret);
+    struct outcome o;
+    const char *args[] = {"--no-views", "--head", path, dir, NULL};
+    run_verify(w, args, &o);
+    expect(&o, 1,
+           "(history rewritten); but the saved head is not signed by this data "
+           "directory's head.key",
+           "it may be a head of another ledger");
+    expect_one_failure(&o);
+    char size_phrase[64];
+    snprintf(size_phrase, sizeof size_phrase, "the root of the first %llu events",
+             (unsigned long long)w->head);
+    expect(&o, 1, size_phrase, NULL);
+    /* The same failure with the signer's own key in the directory. */
+    head_key_write(dir, foreign_secret);
+    run_verify(w, args, &o);
+    expect(&o, 1, "(history rewritten)", NULL);
+    assert_null(strstr(o.err, "another ledger"));
+    test_remove_dir(dir);
+}
+
 /* A backup whose data.mdb was cut short (a copy interrupted part way) fails
  * verification with the reason, instead of killing ledger-verify with
  * SIGBUS when it reads a page past the end of the mapped file. */
@@ -2446,6 +2508,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verify_good_backup_passes),
         cmocka_unit_test(test_verify_earlier_head_is_extended),
+        cmocka_unit_test(test_verify_head_of_another_ledger),
         cmocka_unit_test(test_verify_flipped_record_byte_names_its_sequence),
         cmocka_unit_test(test_verify_truncated_tail_names_the_first_missing_sequence),
         cmocka_unit_test(test_verify_log_hole_names_its_sequence),

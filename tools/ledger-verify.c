@@ -47,6 +47,9 @@ struct options {
     const char *public_key_hex;
     bool views;
     bool quiet;
+    /* Said after a failure the saved head shows: why it may not be a head
+     * of this ledger at all ("" when nothing says so). */
+    char head_note[ENGINE_MESSAGE_SIZE + 160];
 };
 
 static void usage(FILE *out)
@@ -209,10 +212,11 @@ static int check_head_signature(const struct options *options, const Ledger__V1_
 /* A log that ends at sequence `last` where `witness` (the saved head, the
  * leaf hashes or the stored tree, with its verb: "the saved head covers")
  * counts `count` > last records: the tail was deleted, and the first missing
- * sequence is the first bad one. */
-static int fail_cut_back(uint64_t last, uint64_t count, const char *prefix, const char *witness)
+ * sequence is the first bad one. `note` ends the sentence ("" for none). */
+static int fail_cut_back(uint64_t last, uint64_t count, const char *prefix, const char *witness,
+                         const char *note)
 {
-    char what[256], missing[64];
+    char what[768], missing[64];
     if (count == last + 1) {
         snprintf(missing, sizeof missing, "sequence %llu is", (unsigned long long)count);
     } else {
@@ -221,8 +225,8 @@ static int fail_cut_back(uint64_t last, uint64_t count, const char *prefix, cons
     }
     snprintf(what, sizeof what,
              "%sthe log ends at sequence %llu but %s %llu records: %s missing (the log "
-             "was cut back?)",
-             prefix, (unsigned long long)last, witness, (unsigned long long)count, missing);
+             "was cut back?)%s",
+             prefix, (unsigned long long)last, witness, (unsigned long long)count, missing, note);
     return fail(last + 1, what);
 }
 
@@ -417,9 +421,12 @@ static int verify_log(const struct options *options, struct store *store,
             uint8_t root[MERKLE_HASH_BYTES];
             merkle_builder_root(&builder, root);
             if (!crypto_equal(root, head->root_hash.data, sizeof root)) {
-                status = fail(sequence, "the history differs from the saved head: the root of "
-                                        "the first head.tree_size events does not match "
-                                        "(history rewritten)");
+                char differs[768];
+                snprintf(differs, sizeof differs,
+                         "the history differs from the saved head: the root of the first %llu "
+                         "events does not match (history rewritten)%s",
+                         (unsigned long long)head->tree_size, options->head_note);
+                status = fail(sequence, differs);
                 break;
             }
         }
@@ -450,8 +457,8 @@ static int verify_log(const struct options *options, struct store *store,
         tree_size = 0;
     }
     if (head && head->tree_size > last) {
-        status =
-            fail_cut_back(last, head->tree_size, "history truncated: ", "the saved head covers");
+        status = fail_cut_back(last, head->tree_size,
+                               "history truncated: ", "the saved head covers", options->head_note);
         goto done;
     }
     /* The leaf cursor stands one past the last record: a leaf hash there is
@@ -463,8 +470,8 @@ static int verify_log(const struct options *options, struct store *store,
             covered = store_key_to_u64(leaf_key.data);
             leaf_err = store_cursor_next(leaf_cursor, &leaf_key, &leaf_value);
         }
-        status =
-            fail_cut_back(last, covered > last ? covered : last + 1, "", "the leaf hashes cover");
+        status = fail_cut_back(last, covered > last ? covered : last + 1, "",
+                               "the leaf hashes cover", "");
         goto done;
     }
     if (leaf_err != LEDGER_ERR_NOT_FOUND) {
@@ -483,7 +490,7 @@ static int verify_log(const struct options *options, struct store *store,
         goto done;
     }
     if (tree_checked && tree_size > last) {
-        status = fail_cut_back(last, tree_size, "", "the stored Merkle tree covers");
+        status = fail_cut_back(last, tree_size, "", "the stored Merkle tree covers", "");
         goto done;
     }
     uint64_t stored = 0, made = 0;
@@ -830,6 +837,27 @@ static int verify_views(const struct options *options, struct store *store)
     return status;
 }
 
+/* A data directory (not a backup) holds the key that signs its heads: a
+ * saved head signed by another is perhaps of another ledger (or from
+ * before the key was replaced, as a restore without --head-key replaces
+ * it), which a failure it shows should say rather than only "rewritten". */
+static void head_note_make(struct options *options)
+{
+    char key_path[PATH_MAX], message[ENGINE_MESSAGE_SIZE];
+    options->head_note[0] = '\0';
+    if (snprintf(key_path, sizeof key_path, "%s/head.key", options->data_dir) >=
+            (int)sizeof key_path ||
+        access(key_path, R_OK) != 0) {
+        return;
+    }
+    if (engine_check_head_key_file(key_path, options->head_path, message) == LEDGER_ERR_MISMATCH) {
+        snprintf(options->head_note, sizeof options->head_note,
+                 "; but the saved head is not signed by this data directory's head.key (%s): it "
+                 "may be a head of another ledger, or from before this ledger's key was replaced",
+                 message);
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct options options = {.views = true};
@@ -898,6 +926,7 @@ int main(int argc, char **argv)
         if (status != EXIT_VERIFIED) {
             goto done;
         }
+        head_note_make(&options);
     }
     struct store *store = NULL;
     char denied[PATH_MAX];
