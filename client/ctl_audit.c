@@ -753,9 +753,9 @@ static enum ledger_err read_head_file(struct ctl_context *context, const char *p
     }
     if (head == NULL) {
         return ctl_fail(context, LEDGER_ERR_USAGE,
-                        "--head: %s is not a serialized ledger.v1.SignedHead (save one with "
+                        "--head: %s is not a serialized ledger.v1.SignedHead%s (save one with "
                         "ledgerctl head --save FILE)",
-                        path);
+                        path, size > LEDGER_HEAD_FILE_MAX ? " (it is larger than any head)" : "");
     }
     if (head->signature.len != CRYPTO_SIGNATURE_BYTES) {
         ledger__v1__signed_head__free_unpacked(head, NULL);

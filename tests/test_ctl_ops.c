@@ -2520,6 +2520,8 @@ static void test_ctl_ops_verify_saved_head(void **state)
     ctl(fixture, &run, "p-vh-auditor", auditor_key, "verify", "--head", later, NULL);
     expect_error(&run, 2, "USAGE");
     assert_non_null(strstr(run.err, "is not a serialized ledger.v1.SignedHead"));
+    /* Said why, as ledger-verify says it. */
+    assert_non_null(strstr(run.err, "(it is larger than any head)"));
     run_free(&run);
     unlink(later);
     ctl(fixture, &run, "operator", fixture->operator_key, "backup", "--out", "vh-backup", NULL);
