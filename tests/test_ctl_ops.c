@@ -2248,6 +2248,24 @@ static void test_ctl_ops_audit_refusals(void **state)
         }
         run_free(&run);
     }
+    /* Past the signed head, proof says so as consistency does, in words
+     * that say what to give instead. */
+    char words[160];
+    snprintf(words, sizeof words,
+             "error: NOT_FOUND: sequence %s is past the signed head (%lld events): give --seq "
+             "1..%lld",
+             past, (long long)head, (long long)head);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "proof", "--seq", past, NULL);
+    assert_non_null(strstr(run.err, words));
+    run_free(&run);
+    snprintf(words, sizeof words,
+             "error: NOT_FOUND: --tree-size %s is past the signed head (%lld events)", past,
+             (long long)head);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "proof", "--seq", seq,
+        "--tree-size", past, NULL);
+    expect_error(&run, 1, "NOT_FOUND");
+    assert_non_null(strstr(run.err, words));
+    run_free(&run);
     /* What could not be read or written is named, with the system's reason. */
     ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "verify", "--head",
         "ledger-data", NULL);
