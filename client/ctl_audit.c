@@ -581,21 +581,18 @@ enum ledger_err ctl_proof_run(struct ctl_context *context, const struct ctl_args
     const Ledger__V1__SignedHead *head = head_result->head;
     /* Past the signed head nothing can be proven: said here, as consistency
      * says it, rather than in the daemon's bounds. */
-    if (tree_size > head->tree_size) {
+    bool size_past = tree_size > head->tree_size;
+    if (size_past || (tree_size == 0 && sequence > head->tree_size)) {
+        unsigned long long size = (unsigned long long)head->tree_size;
+        char instead[96];
+        snprintf(instead, sizeof instead,
+                 size_past ? "at most %llu, or leave it out for the head's tree"
+                           : "--seq 1..%llu, or ask again once the ledger holds it",
+                 size);
         err = ctl_fail(context, LEDGER_ERR_NOT_FOUND,
-                       "--tree-size %llu is past the signed head (%llu events): give at most "
-                       "%llu, or leave it out for the head's tree",
-                       (unsigned long long)tree_size, (unsigned long long)head->tree_size,
-                       (unsigned long long)head->tree_size);
-        ledger_query_result_free(head_result);
-        return err;
-    }
-    if (tree_size == 0 && sequence > head->tree_size) {
-        err = ctl_fail(context, LEDGER_ERR_NOT_FOUND,
-                       "sequence %llu is past the signed head (%llu events): give --seq 1..%llu, "
-                       "or ask again once the ledger holds it",
-                       (unsigned long long)sequence, (unsigned long long)head->tree_size,
-                       (unsigned long long)head->tree_size);
+                       "%s %llu is past the signed head (%llu events): give %s",
+                       size_past ? "--tree-size" : "sequence",
+                       (unsigned long long)(size_past ? tree_size : sequence), size, instead);
         ledger_query_result_free(head_result);
         return err;
     }
