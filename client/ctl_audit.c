@@ -1189,6 +1189,29 @@ static enum ledger_err explain_fact_check(struct ctl_context *context, const cha
     return LEDGER_ERR_OK;
 }
 
+/* Checks that the explanation gives, as a purchase's permission or role,
+ * the very event the purchase's own record names (its allowed_by: the
+ * sequence in force when it was decided, 0 for none), so that a fact left
+ * out is not printed as "no permission event was recorded". */
+static enum ledger_err explain_named_check(struct ctl_context *context, const char *place,
+                                           uint64_t named, const Ledger__V1__EventEntry *entry)
+{
+    uint64_t given = entry != NULL ? entry->event->sequence : 0;
+    if (named == given) {
+        return LEDGER_ERR_OK;
+    }
+    char named_text[48] = "none", given_text[48] = "none";
+    if (named != 0) {
+        snprintf(named_text, sizeof named_text, "sequence %llu", (unsigned long long)named);
+    }
+    if (given != 0) {
+        snprintf(given_text, sizeof given_text, "sequence %llu", (unsigned long long)given);
+    }
+    return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                    "the purchase names its %s as %s, but the explanation gives %s", place,
+                    named_text, given_text);
+}
+
 /* The explanation as text, for a person: the purchase, what allowed it and
  * where it is billed, each fact with the head its proof verified against. */
 static void explain_text(FILE *out, const Ledger__V1__Explanation *explanation,
@@ -1339,6 +1362,22 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
         if (facts[i].entry != NULL) {
             err = explain_fact_check(context, facts[i].place, facts[i].entry, facts[i].body,
                                      explanation->purchase->event);
+        }
+    }
+    if (err == LEDGER_ERR_OK) {
+        const Ledger__V1__Event *purchase = explanation->purchase->event;
+        const Ledger__V1__AllowedBy *allowed =
+            purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED
+                ? purchase->reservation_purchased->allowed_by
+            : purchase->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED
+                ? purchase->savings_plan_purchased->allowed_by
+                : NULL;
+        err = explain_named_check(context, "permission",
+                                  allowed != NULL ? allowed->permission_sequence : 0,
+                                  explanation->permission);
+        if (err == LEDGER_ERR_OK) {
+            err = explain_named_check(context, "role", allowed != NULL ? allowed->role_sequence : 0,
+                                      explanation->role);
         }
     }
     for (size_t i = 0; i < explanation->n_other_subscriptions && err == LEDGER_ERR_OK; i++) {

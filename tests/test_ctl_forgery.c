@@ -670,6 +670,16 @@ static bool explanation_role_as_permission(struct world *world, Ledger__V1__Quer
     return entries_swapped(&result->explanation->permission, &result->explanation->role);
 }
 
+/* The permission that allowed the purchase left out, as if none had been
+ * recorded with it (what is taken out is freed, as reply_proxy.h asks). */
+static bool explanation_permission_dropped(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    ledger__v1__event_entry__free_unpacked(result->explanation->permission, NULL);
+    result->explanation->permission = NULL;
+    return true;
+}
+
 static bool explanation_subscription_as_principal(struct world *world,
                                                   Ledger__V1__QueryResult *result)
 {
@@ -1063,6 +1073,8 @@ static void test_ctl_forgery_explain(void **state)
                    "is a role_assigned event, not the purchase_permission_granted");
     expect_refused(w, EXPLAIN, 0, explanation_subscription_as_principal, args, 1, "MISMATCH",
                    "is a subscription_purchased event, not the principal_added");
+    expect_refused(w, EXPLAIN, 0, explanation_permission_dropped, args, 1, "MISMATCH",
+                   "the purchase names its permission as sequence ");
 }
 
 /* A reply without the part the verb asked for (a head, a proof, an event,
