@@ -1212,6 +1212,87 @@ static enum ledger_err explain_named_check(struct ctl_context *context, const ch
                     named_text, given_text);
 }
 
+/* The i-th billing subscription a purchase names (an exchange's
+ * replacements may repeat one), or NULL past the last. */
+static const char *billed_subscription(const Ledger__V1__Event *purchase, size_t i)
+{
+    switch (purchase->body_case) {
+    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED:
+        return i == 0 ? purchase->reservation_purchased->billing_subscription_id : NULL;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
+        return i == 0 ? purchase->savings_plan_purchased->billing_subscription_id : NULL;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
+        return i == 0 && purchase->reservation_renewed->renewal != NULL
+                   ? purchase->reservation_renewed->renewal->billing_subscription_id
+                   : NULL;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED:
+        return i < purchase->reservation_exchanged->n_replacements
+                   ? purchase->reservation_exchanged->replacements[i]->billing_subscription_id
+                   : NULL;
+    default:
+        return NULL;
+    }
+}
+
+/* The g-th subscription purchase an explanation gives: `subscription`,
+ * then `other_subscriptions`. */
+static const Ledger__V1__Event *given_subscription(const Ledger__V1__Explanation *explanation,
+                                                   size_t g)
+{
+    if (explanation->subscription != NULL) {
+        return g == 0 ? explanation->subscription->event
+                      : explanation->other_subscriptions[g - 1]->event;
+    }
+    return explanation->other_subscriptions[g]->event;
+}
+
+/* Checks that the subscriptions an explanation gives are exactly those the
+ * purchase's record bills, each given: a subscription it is not billed to,
+ * or one of its own left out, is MISMATCH. */
+static enum ledger_err explain_billing_check(struct ctl_context *context,
+                                             const Ledger__V1__Explanation *explanation)
+{
+    const Ledger__V1__Event *purchase = explanation->purchase->event;
+    size_t given_count = (explanation->subscription != NULL) + explanation->n_other_subscriptions;
+    for (size_t g = 0; g < given_count; g++) {
+        const Ledger__V1__Event *given = given_subscription(explanation, g);
+        const char *id = given->subscription_purchased->subscription_id;
+        bool billed = false;
+        for (size_t i = 0; !billed && i <= LEDGER_EXCHANGE_REPLACEMENTS_MAX; i++) {
+            const char *named = billed_subscription(purchase, i);
+            if (named == NULL) {
+                break;
+            }
+            billed = strcmp(named, id) == 0;
+        }
+        if (!billed) {
+            return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                            "the explanation's subscription (sequence %llu) is %s, which the "
+                            "purchase is not billed to",
+                            (unsigned long long)given->sequence, id);
+        }
+    }
+    for (size_t i = 0; i <= LEDGER_EXCHANGE_REPLACEMENTS_MAX; i++) {
+        const char *named = billed_subscription(purchase, i);
+        if (named == NULL) {
+            break;
+        }
+        bool found = false;
+        for (size_t g = 0; !found && g < given_count; g++) {
+            found =
+                strcmp(given_subscription(explanation, g)->subscription_purchased->subscription_id,
+                       named) == 0;
+        }
+        if (!found) {
+            return ctl_fail(context, LEDGER_ERR_MISMATCH,
+                            "the purchase is billed to subscription %s, but the explanation gives "
+                            "no purchase of it",
+                            named);
+        }
+    }
+    return LEDGER_ERR_OK;
+}
+
 /* The explanation as text, for a person: the purchase, what allowed it and
  * where it is billed, each fact with the head its proof verified against. */
 static void explain_text(FILE *out, const Ledger__V1__Explanation *explanation,
@@ -1384,6 +1465,9 @@ enum ledger_err ctl_explain_run(struct ctl_context *context, const struct ctl_ar
         err = explain_fact_check(context, "subscription", explanation->other_subscriptions[i],
                                  LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED,
                                  explanation->purchase->event);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = explain_billing_check(context, explanation);
     }
     if (err != LEDGER_ERR_OK) {
         goto cleanup;

@@ -680,6 +680,16 @@ static bool explanation_permission_dropped(struct world *world, Ledger__V1__Quer
     return true;
 }
 
+/* The billing subscription's purchase left out, as if the purchase named
+ * none. */
+static bool explanation_subscription_dropped(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    ledger__v1__event_entry__free_unpacked(result->explanation->subscription, NULL);
+    result->explanation->subscription = NULL;
+    return true;
+}
+
 static bool explanation_subscription_as_principal(struct world *world,
                                                   Ledger__V1__QueryResult *result)
 {
@@ -1075,6 +1085,8 @@ static void test_ctl_forgery_explain(void **state)
                    "is a subscription_purchased event, not the principal_added");
     expect_refused(w, EXPLAIN, 0, explanation_permission_dropped, args, 1, "MISMATCH",
                    "the purchase names its permission as sequence ");
+    expect_refused(w, EXPLAIN, 0, explanation_subscription_dropped, args, 1, "MISMATCH",
+                   "but the explanation gives no purchase of it");
 }
 
 /* A reply without the part the verb asked for (a head, a proof, an event,
