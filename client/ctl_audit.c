@@ -82,10 +82,11 @@ static enum ledger_err head_check(struct ctl_context *context, const Ledger__V1_
      * key, a head that names none (a saved file cut short after its
      * signature) is verified by the pinned one, as ledger-verify does. */
     if (head->public_key.len == 0 && pinned == NULL) {
-        return ctl_fail(context, LEDGER_ERR_MISMATCH,
-                        "the %s head names no public key: pass --public-key with the ledger's key "
-                        "as you pinned it",
-                        which);
+        /* pinned_name is given where the verb takes --public-key. */
+        return ctl_fail(context, LEDGER_ERR_MISMATCH, "the %s head names no public key%s", which,
+                        pinned_name != NULL
+                            ? ": pass --public-key with the ledger's key as you pinned it"
+                            : ", so its signature cannot be checked");
     }
     if (head->public_key.len != 0 && head->public_key.len != CRYPTO_SIGN_PUBLIC_BYTES) {
         return ctl_fail(context, LEDGER_ERR_MISMATCH,

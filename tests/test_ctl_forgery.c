@@ -225,6 +225,12 @@ static bool head_unsigned(struct world *world, Ledger__V1__QueryResult *result)
     return reply_proxy_bytes_set(&result->head->signature, NULL, 0);
 }
 
+static bool head_keyless(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return reply_proxy_bytes_set(&result->head->public_key, NULL, 0);
+}
+
 /* The same head, signed by a key of no ledger. */
 static bool head_other_key(struct world *world, Ledger__V1__QueryResult *result)
 {
@@ -841,6 +847,12 @@ static void test_ctl_forgery_heads(void **state)
                    "the current head's root is not 32 bytes");
     expect_refused(w, HEAD, 0, head_unsigned, proof, 1, "MISMATCH",
                    "the current head is not signed");
+    /* A head that names no key: a verb that pins one says to pin it, one
+     * that cannot (head) says the signature cannot be checked. */
+    expect_refused(w, HEAD, 0, head_keyless, proof, 1, "MISMATCH",
+                   "the current head names no public key: pass --public-key");
+    expect_refused(w, HEAD, 0, head_keyless, plain, 1, "MISMATCH",
+                   "the current head names no public key, so its signature cannot be checked");
     expect_refused(w, HEAD, 0, head_signature_flipped, verify, 1, "MISMATCH", not_verified);
     expect_refused(w, HEAD, 0, head_empty_with_a_root, pinned, 1, "MISMATCH",
                    "the current head covers no event but its root is not the empty tree's");
