@@ -719,9 +719,12 @@ enum ledger_err ctl_consistency_run(struct ctl_context *context, const struct ct
         err = ctl_output_message_extras(context->out, context->format, "consistency",
                                         &proof_result->consistency->base, extras, 2);
         snprintf(line, sizeof line,
-                 "the tree of size %llu is a prefix of the tree of size %llu (roots checked "
-                 "against signed head %s)",
-                 (unsigned long long)from, (unsigned long long)to, label);
+                 "the tree of size %llu is a prefix of the tree of size %llu (%s signed head %s)",
+                 (unsigned long long)from, (unsigned long long)to,
+                 from_root_hex != NULL
+                     ? "the older root as given with --from-root, the newer checked against"
+                     : "roots checked against",
+                 label);
         if (err == LEDGER_ERR_OK) {
             verified_line(context, line);
         }

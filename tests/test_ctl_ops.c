@@ -2142,6 +2142,10 @@ static void test_ctl_ops_proofs_verified(void **state)
     ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "consistency", "--from", size,
         "--to", size, "--from-root", root, NULL);
     expect_ok(&run);
+    /* The line says which root was the signed head's and which was given,
+     * not that both were checked against the head. */
+    assert_non_null(strstr(run.out, "(the older root as given with --from-root, the newer "
+                                    "checked against signed head "));
     run_free(&run);
     root[0] = root[0] == '0' ? '1' : '0';
     ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "consistency", "--from", size,
