@@ -742,7 +742,9 @@ enum ledger_err engine_query(struct engine *engine, const struct engine_principa
     if (!policy_query_allowed(principal->role, query->kind_case)) {
         const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field(
             &ledger__v1__query__descriptor, (unsigned)query->kind_case);
-        snprintf(message, ENGINE_MESSAGE_SIZE, "role %s may not run the %s query",
+        snprintf(message, ENGINE_MESSAGE_SIZE,
+                 "role %s may not run the %s query: ask as a principal whose role may "
+                 "(docs/security.md, \"Queries\")",
                  policy_role_name(principal->role), field ? field->name : "unknown");
         return LEDGER_ERR_FORBIDDEN;
     }

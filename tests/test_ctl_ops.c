@@ -2252,6 +2252,12 @@ static void test_ctl_ops_audit_refusals(void **state)
         }
         run_free(&run);
     }
+    /* A verb the role may not use says what to do about it. */
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "proof", "--seq", seq, NULL);
+    expect_error(&run, 1, "FORBIDDEN");
+    assert_non_null(strstr(run.err, "role billing may not run the inclusion query: ask as a "
+                                    "principal whose role may (docs/security.md, \"Queries\")"));
+    run_free(&run);
     /* Past the signed head, proof says so as consistency does, in words
      * that say what to give instead. */
     char words[160];
