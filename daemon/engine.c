@@ -474,7 +474,16 @@ static bool access_refused(const char *path, int mode)
     return access(path, mode) != 0 && errno == EACCES;
 }
 
-bool engine_dir_access_denied(const char *dir, bool write, char denied_out[PATH_MAX])
+/* A file in a data directory and the access a use of it needs. */
+struct dir_file_access {
+    const char *name;
+    int mode;
+};
+
+/* engine_dir_access_denied and engine_dir_verify_denied: the directories
+ * on the way, `dir` itself, then `files` (those absent are not judged). */
+static bool dir_denied(const char *dir, bool write, const struct dir_file_access *files,
+                       size_t file_count, char denied_out[PATH_MAX])
 {
     char path[PATH_MAX];
     int n = snprintf(path, sizeof path, "%s", dir);
@@ -515,16 +524,34 @@ bool engine_dir_access_denied(const char *dir, bool write, char denied_out[PATH_
         snprintf(denied_out, PATH_MAX, "%s", dir);
         return true;
     }
-    /* The files a ledger opens in it. */
-    const char *const files[] = {"data.mdb", "lock.mdb", ENGINE_HEAD_KEY_FILE, ENGINE_LOCK_FILE};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        if (engine__path_join(dir, files[i], path) == LEDGER_ERR_OK &&
-            access_refused(path, write ? R_OK | W_OK : R_OK)) {
+    for (size_t i = 0; i < file_count; i++) {
+        if (engine__path_join(dir, files[i].name, path) == LEDGER_ERR_OK &&
+            access_refused(path, files[i].mode)) {
             memcpy(denied_out, path, sizeof path);
             return true;
         }
     }
     return false;
+}
+
+bool engine_dir_access_denied(const char *dir, bool write, char denied_out[PATH_MAX])
+{
+    /* The files a ledger opens in it. */
+    int mode = write ? R_OK | W_OK : R_OK;
+    const struct dir_file_access files[] = {{"data.mdb", mode},
+                                            {"lock.mdb", mode},
+                                            {ENGINE_HEAD_KEY_FILE, mode},
+                                            {ENGINE_LOCK_FILE, mode}};
+    return dir_denied(dir, write, files, sizeof files / sizeof files[0], denied_out);
+}
+
+bool engine_dir_verify_denied(const char *dir, char denied_out[PATH_MAX])
+{
+    /* The records, and the lock file LMDB writes its reader slot into even
+     * to read (when there is one: a directory without is read without a
+     * lock). Never the head-signing key, which a verifier does not need. */
+    const struct dir_file_access files[] = {{"data.mdb", R_OK}, {"lock.mdb", R_OK | W_OK}};
+    return dir_denied(dir, false, files, sizeof files / sizeof files[0], denied_out);
 }
 
 _Static_assert(ENGINE_VIEWS_LAYOUT == VIEWS_LAYOUT_VERSION, "one layout version");

@@ -58,6 +58,12 @@ const char *engine_open_detail(void);
  * no matter of permission (a missing path, say) are not judged here. */
 bool engine_dir_access_denied(const char *dir, bool write, char denied_out[PATH_MAX]);
 
+/* The same for a verifier reading `dir` (ledger-verify): the files it
+ * opens, data.mdb to read and lock.mdb (when present) to read and write,
+ * as LMDB writes its reader slot there; not head.key, which it does not
+ * need and which is kept from readers. */
+bool engine_dir_verify_denied(const char *dir, char denied_out[PATH_MAX]);
+
 /* Holds `dir`'s lock file (ledgerd.lock) shared while its files are copied
  * (ledgerd restore), so that no ledgerd writes them meanwhile: one that
  * starts on it then is refused. DATA_DIR_LOCKED when a process holds it for

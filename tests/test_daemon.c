@@ -2498,6 +2498,53 @@ static void test_daemon_permission_denied_named(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* ledger-verify of a live data directory by a user that is not its owner
+ * (an auditor given read access): it reads data.mdb and, to read under the
+ * daemon's lock, writes its reader slot into lock.mdb, and never reads the
+ * head-signing secret key. A lock.mdb it may not write is named with what
+ * to do, not left to LMDB's bare "Permission denied"; head.key kept secret
+ * (0600) is no reason to refuse. */
+static void test_daemon_verify_as_a_reader(void **state)
+{
+    struct fixture *f = *state;
+    const char *verify = getenv("LEDGER_VERIFY");
+    if (geteuid() != 0 || verify == NULL) {
+        skip();
+    }
+    daemon_start(f, NULL);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    char data_file[PATH_SIZE + 32], lock_file[PATH_SIZE + 32], says[2 * PATH_SIZE];
+    snprintf(data_file, sizeof data_file, "%s/data.mdb", f->data);
+    snprintf(lock_file, sizeof lock_file, "%s/lock.mdb", f->data);
+    assert_int_equal(chmod(f->root, 0755), 0);
+    assert_int_equal(chmod(f->data, 0755), 0);
+    assert_int_equal(chmod(data_file, 0644), 0);
+    assert_int_equal(chmod(lock_file, 0644), 0);
+    const char *verify_args[] = {"--no-views", f->data, NULL};
+    log_clear(f);
+    int status = run_as_nobody(f, verify, verify_args);
+    if (status == 125 || status == 127) {
+        skip();
+    }
+    snprintf(says, sizeof says, "permission denied on %s for uid 65534", lock_file);
+    if (status != 2 || !log_contains(f, says) || log_contains(f, "mdb_env_open")) {
+        log_print(f, "");
+        fail_msg("a lock.mdb this user may not write: status %d", status);
+    }
+    /* With lock.mdb writable, the secret head.key (0600) stops nothing. */
+    assert_int_equal(chmod(lock_file, 0666), 0);
+    log_clear(f);
+    status = run_as_nobody(f, verify, verify_args);
+    if (status != 0 || !log_contains(f, "verified: ")) {
+        log_print(f, "");
+        fail_msg("a readable data directory: status %d", status);
+    }
+    assert_int_equal(chmod(lock_file, 0600), 0);
+    assert_int_equal(chmod(data_file, 0600), 0);
+    assert_int_equal(chmod(f->data, 0700), 0);
+    assert_int_equal(chmod(f->root, 0700), 0);
+}
+
 /* No options at all: ./ledger-data, initialized on first start, default
  * IPC addresses inside it. */
 static void test_daemon_defaults_first_start(void **state)
@@ -2783,6 +2830,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_names_a_missing_parent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_permission_denied_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_verify_as_a_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_defaults_first_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_bad_config_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_command_line_refusals, setup, teardown),

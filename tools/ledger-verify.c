@@ -930,11 +930,12 @@ int main(int argc, char **argv)
     }
     struct store *store = NULL;
     char denied[PATH_MAX];
-    if (engine_dir_access_denied(options.data_dir, false, denied)) {
+    if (engine_dir_verify_denied(options.data_dir, denied)) {
         fprintf(stderr,
                 "error: IO_ERROR: %s cannot be read: permission denied on %s for uid %u: run "
-                "ledger-verify as a user that may read it (the data directory's owner, or "
-                "root), or verify a copy this user may read\n",
+                "ledger-verify as a user that may read it, and write its lock.mdb when it has "
+                "one (the data directory's owner, or root), or verify a backup or a copy this "
+                "user may read\n",
                 options.data_dir, denied, (unsigned)geteuid());
         status = EXIT_USAGE;
         goto done;
