@@ -424,8 +424,9 @@ static int verify_log(const struct options *options, struct store *store,
                 char differs[768];
                 snprintf(differs, sizeof differs,
                          "the history differs from the saved head: the root of the first %llu "
-                         "events does not match (history rewritten)%s",
-                         (unsigned long long)head->tree_size, options->head_note);
+                         "event%s does not match (history rewritten)%s",
+                         (unsigned long long)head->tree_size, head->tree_size == 1 ? "" : "s",
+                         options->head_note);
                 status = fail(sequence, differs);
                 break;
             }
