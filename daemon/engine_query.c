@@ -35,6 +35,12 @@
  * reply's last_sequence tells the client where to continue. */
 #define ENGINE_EVENTS_SCAN_MAX 100000
 
+/* Why an inclusion proof or an explanation of an event is refused to a
+ * principal acting for another partner, and what it may ask instead. */
+#define ENGINE_OTHER_PARTNER_EVENT                                                                 \
+    "the event belongs to another partner: prove or explain only events of the partner you act "   \
+    "for (the events query lists them)"
+
 /* --- queries ------------------------------------------------------------------------- */
 
 struct query_context {
@@ -546,7 +552,7 @@ static enum ledger_err query_explain(struct query_context *q, const Ledger__V1__
         return err;
     }
     if (!event_visible(q, event)) {
-        engine__set_message(q->message, "the event belongs to another partner");
+        engine__set_message(q->message, ENGINE_OTHER_PARTNER_EVENT);
         return LEDGER_ERR_PARTNER_MISMATCH;
     }
     const Ledger__V1__AllowedBy *allowed = NULL;
@@ -822,7 +828,7 @@ enum ledger_err engine_query(struct engine *engine, const struct engine_principa
         Ledger__V1__Event *event = NULL;
         err = event_entry(&q, sequence, &entry, &event);
         if (err == LEDGER_ERR_OK && !event_visible(&q, event)) {
-            engine__set_message(message, "the event belongs to another partner");
+            engine__set_message(message, ENGINE_OTHER_PARTNER_EVENT);
             err = LEDGER_ERR_PARTNER_MISMATCH;
         }
         event_entry_free(entry);

@@ -2252,6 +2252,19 @@ static void test_ctl_ops_audit_refusals(void **state)
         }
         run_free(&run);
     }
+    /* An event of another partner than the one asked for: said so, and
+     * what may be asked instead. */
+    ctl(fixture, &run, "auditor", auditor, "--partner", "northwind", "--output", "json", "events",
+        "--limit", "1", NULL);
+    expect_ok(&run);
+    char other[32];
+    snprintf(other, sizeof other, "%lld", (long long)json_int_at(run.json, "sequence"));
+    run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "proof", "--seq", other, NULL);
+    expect_error(&run, 1, "PARTNER_MISMATCH");
+    assert_non_null(strstr(run.err, "the event belongs to another partner: prove or explain "
+                                    "only events of the partner you act for"));
+    run_free(&run);
     /* A verb the role may not use says what to do about it. */
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "proof", "--seq", seq, NULL);
     expect_error(&run, 1, "FORBIDDEN");
