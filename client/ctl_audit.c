@@ -358,6 +358,23 @@ static bool consistency_ok(const Ledger__V1__ConsistencyProof *proof,
     return ok;
 }
 
+/* NOT_FOUND for a tree size (or, when !tree_size, a sequence) past the
+ * signed head of head_size events: nothing past it can be proven, which is
+ * said here rather than in the daemon's bounds, with what to give instead. */
+static enum ledger_err past_head(struct ctl_context *context, bool tree_size, uint64_t value,
+                                 uint64_t head_size)
+{
+    unsigned long long size = (unsigned long long)head_size;
+    char instead[96];
+    snprintf(instead, sizeof instead,
+             tree_size ? "at most %llu, or leave it out for the head's tree"
+                       : "--seq 1..%llu, or ask again once the ledger holds it",
+             size);
+    return ctl_fail(
+        context, LEDGER_ERR_NOT_FOUND, "%s %llu is past the signed head (%llu events): give %s",
+        tree_size ? "--tree-size" : "sequence", (unsigned long long)value, size, instead);
+}
+
 /* The root of the tree of `size` records, trusted through the verified
  * head: the head's own root, or else rebuilt from a visible record's
  * inclusion path in that tree and tied to the head by a consistency proof. */
@@ -368,9 +385,12 @@ static enum ledger_err trusted_root(struct ctl_context *context, const Ledger__V
         memcpy(out, head->root_hash.data, MERKLE_HASH_BYTES);
         return LEDGER_ERR_OK;
     }
-    if (size == 0 || size > head->tree_size) {
+    if (size > head->tree_size) {
+        return past_head(context, true, size, head->tree_size);
+    }
+    if (size == 0) {
         return ctl_fail(context, LEDGER_ERR_NOT_FOUND,
-                        "tree size %llu is not in 1..%llu (the head)", (unsigned long long)size,
+                        "tree size 0 has no root to check: give 1..%llu",
                         (unsigned long long)head->tree_size);
     }
     Ledger__V1__QueryResult *entries = NULL;
@@ -584,16 +604,7 @@ enum ledger_err ctl_proof_run(struct ctl_context *context, const struct ctl_args
      * says it, rather than in the daemon's bounds. */
     bool size_past = tree_size > head->tree_size;
     if (size_past || (tree_size == 0 && sequence > head->tree_size)) {
-        unsigned long long size = (unsigned long long)head->tree_size;
-        char instead[96];
-        snprintf(instead, sizeof instead,
-                 size_past ? "at most %llu, or leave it out for the head's tree"
-                           : "--seq 1..%llu, or ask again once the ledger holds it",
-                 size);
-        err = ctl_fail(context, LEDGER_ERR_NOT_FOUND,
-                       "%s %llu is past the signed head (%llu events): give %s",
-                       size_past ? "--tree-size" : "sequence",
-                       (unsigned long long)(size_past ? tree_size : sequence), size, instead);
+        err = past_head(context, size_past, size_past ? tree_size : sequence, head->tree_size);
         ledger_query_result_free(head_result);
         return err;
     }

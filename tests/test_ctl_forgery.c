@@ -1273,11 +1273,9 @@ static void test_ctl_forgery_past_the_head(void **state)
     const char *const events[8] = {"--output", "json",        "events",
                                    "--proofs", "--tree-size", w->head_size};
     char words[256];
-    snprintf(words, sizeof words, "tree size %s is not in 1..%llu (the head)", w->head_size,
-             (unsigned long long)w->old->tree_size);
-    expect_refused(w, HEAD, 0, head_replayed, events, 1, "NOT_FOUND", words);
     snprintf(words, sizeof words, "--tree-size %s is past the signed head (%llu events)",
              w->head_size, (unsigned long long)w->old->tree_size);
+    expect_refused(w, HEAD, 0, head_replayed, events, 1, "NOT_FOUND", words);
     expect_refused(w, HEAD, 0, head_replayed, proof, 1, "NOT_FOUND", words);
     snprintf(words, sizeof words, "--to %s is past the signed head (%llu)", w->head_size,
              (unsigned long long)w->old->tree_size);

@@ -2289,6 +2289,11 @@ static void test_ctl_ops_audit_refusals(void **state)
     expect_error(&run, 1, "NOT_FOUND");
     assert_non_null(strstr(run.err, words));
     run_free(&run);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "events", "--proofs",
+        "--tree-size", past, NULL);
+    expect_error(&run, 1, "NOT_FOUND");
+    assert_non_null(strstr(run.err, words));
+    run_free(&run);
     /* What could not be read or written is named, with the system's reason. */
     ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "verify", "--head",
         "ledger-data", NULL);
