@@ -165,8 +165,10 @@ static int read_head(const char *path, Ledger__V1__SignedHead **out)
         if (head) {
             ledger__v1__signed_head__free_unpacked(head, NULL);
         }
-        fprintf(stderr, "error: BAD_REQUEST: %s is not a serialized ledger.v1.SignedHead%s\n", path,
-                size > LEDGER_HEAD_FILE_MAX ? " (it is larger than any head)" : "");
+        fprintf(stderr,
+                "error: USAGE: --head: %s is not a serialized ledger.v1.SignedHead%s (save one "
+                "with ledgerctl head --save FILE, or give a backup's head.pb)\n",
+                path, size > LEDGER_HEAD_FILE_MAX ? " (it is larger than any head)" : "");
         return EXIT_USAGE;
     }
     *out = head;
