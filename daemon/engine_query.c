@@ -536,8 +536,11 @@ static enum ledger_err query_explain(struct query_context *q, const Ledger__V1__
 {
     uint64_t head = store_last_sequence(q->txn);
     if (query->sequence == 0 || query->sequence > head) {
-        snprintf(q->message, ENGINE_MESSAGE_SIZE, "sequence %llu is not in the log (head %llu)",
-                 (unsigned long long)query->sequence, (unsigned long long)head);
+        snprintf(q->message, ENGINE_MESSAGE_SIZE,
+                 "sequence %llu is not in the log (head %llu): give the sequence of a purchase, "
+                 "exchange or renewal, 1..%llu",
+                 (unsigned long long)query->sequence, (unsigned long long)head,
+                 (unsigned long long)head);
         return LEDGER_ERR_NOT_FOUND;
     }
     Ledger__V1__Explanation *explanation = malloc(sizeof *explanation);

@@ -2289,6 +2289,16 @@ static void test_ctl_ops_audit_refusals(void **state)
     expect_error(&run, 1, "NOT_FOUND");
     assert_non_null(strstr(run.err, words));
     run_free(&run);
+    snprintf(words, sizeof words,
+             "error: NOT_FOUND: sequence %s is not in the log (head %lld): give the sequence of "
+             "a purchase, exchange or renewal, 1..%lld",
+             past, (long long)head, (long long)head);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "explain", "--seq", past, NULL);
+    assert_non_null(strstr(run.err, words));
+    run_free(&run);
+    snprintf(words, sizeof words,
+             "error: NOT_FOUND: --tree-size %s is past the signed head (%lld events)", past,
+             (long long)head);
     ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "events", "--proofs",
         "--tree-size", past, NULL);
     expect_error(&run, 1, "NOT_FOUND");
