@@ -1661,6 +1661,11 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
     /* The returned reservations: active, of this customer, one currency. */
     const char *currency = NULL;
     int64_t remaining_minor = 0;
+    /* What may be refunded: the remaining commitment of those whose term
+     * has begun. A renewal recorded early starts at the old expiry, and
+     * returned before then nothing of it was billed (as for a
+     * cancellation), though its price still counts for rule 8. */
+    int64_t refundable_minor = 0;
     for (size_t i = 0; i < count; i++) {
         const struct domain_reservation *reservation = NULL;
         err = find_returnable(d, body->reservation_ids[i], "an exchange", &reservation);
@@ -1676,7 +1681,10 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
         }
         /* Rule 8 counts what the returned reservations still commit at the
          * exchange's business time. */
-        remaining_minor += domain__remaining_commitment(reservation, d->business_us);
+        int64_t reservation_minor = domain__remaining_commitment(reservation, d->business_us);
+        remaining_minor += reservation_minor;
+        if (d->business_us >= reservation->starts_us)
+            refundable_minor += reservation_minor;
     }
     if (strcmp(body->refund->currency, currency) != 0)
         return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
@@ -1684,9 +1692,15 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
                       body->refund->currency, currency);
     char a[MONEY_TEXT_SIZE], b[MONEY_TEXT_SIZE];
     /* What is refunded is what the returned reservations still commit. */
-    if (body->refund->amount_minor > remaining_minor) {
+    if (body->refund->amount_minor > refundable_minor) {
         money_format(body->refund->amount_minor, currency, a);
-        money_format(remaining_minor, currency, b);
+        money_format(refundable_minor, currency, b);
+        if (refundable_minor < remaining_minor)
+            return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
+                          "refund %s %s exceeds what the returned reservations whose term has "
+                          "begun still commit, %s %s (a renewal returned before its term starts "
+                          "was billed nothing, so nothing of it is refunded): refund at most that",
+                          currency, a, currency, b);
         return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
                       "refund %s %s exceeds what the returned reservations still commit, %s %s: "
                       "refund at most that",

@@ -3230,6 +3230,39 @@ static void test_domain_exchange_value(void **state)
     accept(&ADMIN, exchange(&k, late_list, 1, 0, 1));
 }
 
+/* A renewal recorded early starts at the old reservation's expiry: returned
+ * in an exchange before then, nothing of it was billed (docs/views.md), so
+ * the exchange refunds nothing for it, as a cancellation would not; its
+ * price still counts in the commitment the replacements must match. */
+static void test_domain_exchange_unstarted_renewal_refunds_nothing(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char renewing[32], ahead[32], started[32];
+    snprintf(renewing, sizeof renewing, "%s", buy_reservation(1000));
+    accept(&ADMIN, reservation_renewal(&k, renewing, true));
+    snprintf(ahead, sizeof ahead, "%s",
+             seq_id("res", accept(&ADMIN, renew(&k, renewing, 1000, "USD"))));
+    W->now_us = T0 + 30 * DAY_US;
+    const char *returned[] = {ahead};
+    refuse_as(&ADMIN, exchange(&k, returned, 1, 1, 1000), LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, "refund USD 0.01 exceeds"));
+    assert_non_null(strstr(W->out.message, "USD 0.00"));
+    refuse_as(&ADMIN, exchange(&k, returned, 1, 0, 999), LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, returned, 1, 0, 1000)));
+    assert_int_equal(1000, W->out.event.reservation_exchanged->remaining_commitment->amount_minor);
+
+    /* Returned beside a started one, only the started one is refunded. */
+    snprintf(started, sizeof started, "%s", buy_reservation(1000)); /* all of it remains */
+    const char *both[] = {ahead, started};
+    refuse_as(&ADMIN, exchange(&k, both, 2, 1001, 2000), LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, "USD 10.00"));
+    accept(&ADMIN, exchange(&k, both, 2, 1000, 2000));
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED,
+                     domain_find_reservation(W->customer, ahead)->state);
+}
+
 static void test_domain_exchange_refusals(void **state)
 {
     (void)state;
@@ -4327,6 +4360,7 @@ int main(void)
         TEST(test_domain_customer_role_removal_limit),
         TEST(test_domain_exchange_value),
         TEST(test_domain_exchange_refusals),
+        TEST(test_domain_exchange_unstarted_renewal_refunds_nothing),
         TEST(test_domain_exchange_several_replacements),
         TEST(test_domain_exchange_replacement_bound),
         TEST(test_domain_exchange_bad_replacement_named),
