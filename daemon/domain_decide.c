@@ -1827,20 +1827,27 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
                       "customer %s had %d cancellations with refunds in two years, the most one "
                       "customer may have",
                       d->customer->customer_id, LEDGER_CUSTOMER_REFUNDS_MAX);
-    int64_t refunded_minor = domain__refunds_in_window(d->customer, d->business_us);
-    if (refunded_minor + usd_minor > LEDGER_REFUND_CAP_USD_MINOR) {
-        money_format(refunded_minor, DOMAIN_CAP_CURRENCY, a);
+    struct domain_refund_window window = domain__refunds_in_window(d->customer, d->business_us);
+    if (window.usd_minor + usd_minor > LEDGER_REFUND_CAP_USD_MINOR) {
+        money_format(window.usd_minor, DOMAIN_CAP_CURRENCY, a);
         money_format(usd_minor, DOMAIN_CAP_CURRENCY, b);
         money_format(LEDGER_REFUND_CAP_USD_MINOR, DOMAIN_CAP_CURRENCY, c);
-        /* A back-dated cancellation counts refunds of more than one window,
-         * which may together pass the cap: then nothing fits. */
-        int64_t room_minor = LEDGER_REFUND_CAP_USD_MINOR - refunded_minor;
+        /* Refunds recorded by builds that counted no window may together
+         * pass the cap: then nothing fits. */
+        int64_t room_minor = LEDGER_REFUND_CAP_USD_MINOR - window.usd_minor;
         char room[MONEY_TEXT_SIZE];
         money_format(room_minor > 0 ? room_minor : 0, DOMAIN_CAP_CURRENCY, room);
+        /* A cancellation dated back may share its fullest window with
+         * refunds dated after it: the message says which window that is. */
+        char span[80];
+        if (window.last_us > d->business_us)
+            snprintf(span, sizeof span, "the 365 days from %s", time_text(window.from_us).text);
+        else
+            snprintf(span, sizeof span, "the last 365 days");
         return refuse(d, LEDGER_ERR_REFUND_CAP_EXCEEDED,
-                      "customer %s was refunded USD %s in the last 365 days; USD %s more would "
-                      "pass the cap of USD %s; at most USD %s more fits now",
-                      d->customer->customer_id, a, b, c, room);
+                      "customer %s was refunded USD %s in %s; USD %s more would pass the cap of "
+                      "USD %s; at most USD %s more fits now",
+                      d->customer->customer_id, a, span, b, c, room);
     }
     Ledger__V1__ReservationCancelled *event = &d->out->body.reservation_cancelled;
     ledger__v1__reservation_cancelled__init(event);

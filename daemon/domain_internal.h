@@ -80,8 +80,16 @@ const struct domain_role_assignment *domain__role_at(const struct domain_custome
 
 /* What a reservation still commits at `at_us`, in its price's minor units. */
 int64_t domain__remaining_commitment(const struct domain_reservation *reservation, int64_t at_us);
-/* USD minor units refunded within rule 7's window before `at_us`, or after. */
-int64_t domain__refunds_in_window(const struct domain_customer *customer, int64_t at_us);
+/* The 365-day window of rule 7 holding `at_us` in which the most USD was
+ * refunded: that amount in minor units, the window's start, and the date of
+ * the latest refund in it (INT64_MIN when none). */
+struct domain_refund_window {
+    int64_t usd_minor;
+    int64_t from_us;
+    int64_t last_us;
+};
+struct domain_refund_window domain__refunds_in_window(const struct domain_customer *customer,
+                                                      int64_t at_us);
 /* Keeps, of a full refund list, the refunds that may still count. */
 void domain__prune_refunds(struct domain_customer *customer, int64_t business_us);
 /* How many refunds domain__prune_refunds would keep at `business_us`. */

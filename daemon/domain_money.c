@@ -35,18 +35,44 @@ int64_t domain__remaining_commitment(const struct domain_reservation *reservatio
     return (int64_t)((wide)reservation->price.amount_minor * left / days);
 }
 
-/* Rule 7: USD refunded by cancellations dated within the window before
- * `at_us` (or after it: a command dated in the past counts every later refund
- * too, so back-dating never escapes the cap). */
-int64_t domain__refunds_in_window(const struct domain_customer *customer, int64_t at_us)
+/* USD refunded by cancellations dated in [from_us, from_us + window). */
+static int64_t refunds_from(const struct domain_customer *customer, int64_t from_us,
+                            int64_t *last_us)
 {
-    int64_t since_us = at_us - LEDGER_REFUND_WINDOW_US;
     int64_t total_minor = 0;
     for (size_t i = 0; i < customer->refund_count; i++) {
-        if (customer->refunds[i].at_us > since_us)
+        int64_t at_us = customer->refunds[i].at_us;
+        if (at_us >= from_us && at_us - from_us < LEDGER_REFUND_WINDOW_US) {
             total_minor += customer->refunds[i].usd_minor;
+            if (at_us > *last_us)
+                *last_us = at_us;
+        }
     }
     return total_minor;
+}
+
+/* Rule 7 caps the refunds of any rolling 365 days, so a refund at `at_us`
+ * must fit every window [from, from + 365 d) that holds it, from in
+ * (at_us - 365 d, at_us]: those before and, for a cancellation dated back,
+ * after it (back-dating never escapes the cap), but never two refunds 365
+ * days or more apart at once. A window holding the most starts at at_us or
+ * at a refund within the 365 days before (moved later until its start
+ * meets one, it loses none), so those are the windows tried. */
+struct domain_refund_window domain__refunds_in_window(const struct domain_customer *customer,
+                                                      int64_t at_us)
+{
+    struct domain_refund_window most = {.from_us = at_us, .last_us = INT64_MIN};
+    most.usd_minor = refunds_from(customer, at_us, &most.last_us);
+    for (size_t i = 0; i < customer->refund_count; i++) {
+        int64_t from_us = customer->refunds[i].at_us;
+        if (from_us >= at_us || at_us - from_us >= LEDGER_REFUND_WINDOW_US)
+            continue;
+        int64_t last_us = INT64_MIN;
+        int64_t usd_minor = refunds_from(customer, from_us, &last_us);
+        if (usd_minor > most.usd_minor)
+            most = (struct domain_refund_window){usd_minor, from_us, last_us};
+    }
+    return most;
 }
 
 /* Drops refunds too old to count against the cap again: dated more than two

@@ -2916,28 +2916,88 @@ static void test_domain_refund_cap(void **state)
     W->now_us = T0 + YEAR_US;
     refuse_as(&ADMIN, cancel(&k, ids[4], 2000001, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
     accept(&ADMIN, cancel(&k, ids[4], 2000000, "USD", -1));
-    /* A command dated back still counts every refund after its date. */
+    /* A command dated back counts the refunds after its date in a window
+     * with it: ten days before day 0, those of days 0, 100 and 200. */
     Ledger__V1__Command *old_subscription =
         subscription(&k, "sub-old", LEDGER__V1__OFFER__OFFER_AZURE_PLAN);
     old_subscription->business_us = T0 - 10 * YEAR_US;
     accept(&ADMIN, old_subscription);
+    Ledger__V1__Command *near_purchase =
+        reservation(&k, "sub-old", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, cap, "USD");
+    near_purchase->business_us = T0 - 20 * DAY_US;
+    char near[32];
+    snprintf(near, sizeof near, "%s", seq_id("res", accept(&ADMIN, near_purchase)));
+    Ledger__V1__Command *back = cancel(&k, near, 1, "USD", -1);
+    back->business_us = T0 - 10 * DAY_US;
+    refuse_as(&ADMIN, back, LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    assert_non_null(strstr(W->out.message, "was refunded USD 50000.00 in the 365 days from "
+                                           "2024-12-22T00:00:00Z"));
     Ledger__V1__Command *old_purchase =
         reservation(&k, "sub-old", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, cap, "USD");
     old_purchase->business_us = T0 - 10 * YEAR_US;
     char f[32];
     snprintf(f, sizeof f, "%s", seq_id("res", accept(&ADMIN, old_purchase)));
-    Ledger__V1__Command *back = cancel(&k, f, 1, "USD", -1);
-    back->business_us = T0 - 10 * YEAR_US + DAY_US;
-    refuse_as(&ADMIN, back, LEDGER_ERR_REFUND_CAP_EXCEEDED);
-    /* Nor before the reservation was bought: its months did not exist. */
+    /* Not before the reservation was bought: its months did not exist. */
     back = cancel(&k, f, 0, "USD", -1);
     back->business_us = T0 - 11 * YEAR_US;
     refuse_as(&ADMIN, back, LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(W->out.message, "a cancellation dated 2014-"));
     assert_non_null(strstr(W->out.message, "was bought (2015-"));
+    /* Ten years back, no window holds it with the refunds since. */
+    back = cancel(&k, f, 1, "USD", -1);
+    back->business_us = T0 - 10 * YEAR_US + DAY_US;
+    accept(&ADMIN, back);
     /* Far later, everything has left the window: a whole cap fits. */
     W->now_us = T0 + 3 * YEAR_US;
     accept(&ADMIN, cancel(&k, buy_reservation(cap), cap, "USD", -1));
+}
+
+/* Rule 7 caps the refunds of any rolling 365 days: a cancellation dated
+ * back counts the refunds dated within 365 days of it, before or after,
+ * that share a 365-day window with it, and no others. Two refunds 400
+ * days apart are in no window together, so one dated between them counts
+ * the larger of the two sides, not both. */
+static void test_domain_refund_cap_rolling_windows(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const int64_t cap = LEDGER_REFUND_CAP_USD_MINOR; /* USD 50,000 */
+    char ids[4][32];
+    for (int i = 0; i < 4; i++)
+        snprintf(
+            ids[i], sizeof ids[i], "%s",
+            seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
+                                                     LEDGER__V1__TERM__TERM_P3Y, 3 * cap, "USD"))));
+    /* Day 0: 30,000; day 400: 25,000. */
+    accept(&ADMIN, cancel(&k, ids[0], 3000000, "USD", -1));
+    W->now_us = T0 + 400 * DAY_US;
+    accept(&ADMIN, cancel(&k, ids[1], 2500000, "USD", -1));
+    /* Dated day 200: a window holding day 0 and day 200 ends before day
+     * 400, so 20,000 fits, and 20,000.01 does not. */
+    Ledger__V1__Command *back = cancel(&k, ids[2], 2000001, "USD", -1);
+    back->business_us = T0 + 200 * DAY_US;
+    refuse_as(&ADMIN, back, LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    assert_non_null(strstr(W->out.message, "was refunded USD 30000.00 in the last 365 days"));
+    assert_non_null(strstr(W->out.message, "at most USD 20000.00 more fits now"));
+    back->cancel_reservation->refund->amount_minor = 2000000;
+    accept(&ADMIN, back);
+    /* Dated day 300: the window from day 0 holds 50,000 now; the one from
+     * day 200 holds 45,000 with day 400's. */
+    back = cancel(&k, ids[3], 1, "USD", -1);
+    back->business_us = T0 + 300 * DAY_US;
+    refuse_as(&ADMIN, back, LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    assert_non_null(strstr(W->out.message, "at most USD 0.00 more fits now"));
+    /* Dated day 366: day 0 has left every window holding it; the window
+     * from day 200 holds 45,000 with day 400's, which comes after. */
+    back->business_us = T0 + 366 * DAY_US;
+    back->cancel_reservation->refund->amount_minor = 500001;
+    refuse_as(&ADMIN, back, LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    assert_non_null(strstr(W->out.message, "was refunded USD 45000.00 in the 365 days from "
+                                           "2025-07-20T00:00:00Z"));
+    assert_non_null(strstr(W->out.message, "at most USD 5000.00 more fits now"));
+    back->cancel_reservation->refund->amount_minor = 500000;
+    accept(&ADMIN, back);
 }
 
 /* Rule 7's edges, each in a fresh world: one earlier refund dated some days
@@ -4350,6 +4410,7 @@ int main(void)
         TEST(test_domain_refund_within_remaining_commitment),
         TEST(test_domain_refund_cap),
         TEST(test_domain_refund_cap_boundaries),
+        TEST(test_domain_refund_cap_rolling_windows),
         TEST(test_domain_refund_cap_other_currencies),
         TEST(test_domain_refund_list_limit),
         TEST(test_domain_customer_reservation_limit),
