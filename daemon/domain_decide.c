@@ -1363,20 +1363,28 @@ static enum ledger_err find_active(struct decision *d, const char *reservation_i
     return LEDGER_ERR_OK;
 }
 
-/* A cancellation or an exchange takes effect at the command's business time,
- * which may not come before the reservation was bought (or renewed): its
- * months would not exist to bill or refund. */
+/* A change of a reservation or a savings plan (`noun` and `id`, bought at
+ * bought_us) takes effect at the command's business time, which may not
+ * come before it was bought: a cancellation or an exchange would end months
+ * that did not exist to bill or refund, a scope or auto-renew change would
+ * change what did not exist yet. */
+static enum ledger_err check_dated_after(struct decision *d, const char *noun, const char *id,
+                                         int64_t bought_us, const char *change)
+{
+    if (d->business_us >= bought_us)
+        return LEDGER_ERR_OK;
+    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                  "%s dated %s is before %s %s was bought (%s): give a business time at or "
+                  "after that",
+                  change, time_text(d->business_us).text, noun, id, time_text(bought_us).text);
+}
+
+/* check_dated_after for a reservation (bought, or renewed, at bought_us). */
 static enum ledger_err check_after_purchase(struct decision *d,
                                             const struct domain_reservation *reservation,
                                             const char *change)
 {
-    if (d->business_us >= reservation->bought_us)
-        return LEDGER_ERR_OK;
-    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                  "%s dated %s is before reservation %s was bought (%s): give a business time "
-                  "at or after that",
-                  change, time_text(d->business_us).text, reservation->id,
-                  time_text(reservation->bought_us).text);
+    return check_dated_after(d, "reservation", reservation->id, reservation->bought_us, change);
 }
 
 /* The reservation a cancellation or an exchange returns: active, and bought
@@ -1423,9 +1431,11 @@ static enum ledger_err find_plan(struct decision *d, const char *savings_plan_id
 
 /* Checks the id (and with `scoped`, the command's scope, which may be
  * missing: its form before the customer is looked at, its target after), then
- * finds the holding: an active reservation, or a savings plan. */
+ * finds the holding: an active reservation, or a savings plan, bought no
+ * later than the change (`change` names it for the message, NULL for a
+ * command that records no change). */
 static enum ledger_err find_holding(struct decision *d, enum holding_kind kind, const char *id,
-                                    bool scoped, const Ledger__V1__Scope *scope,
+                                    bool scoped, const Ledger__V1__Scope *scope, const char *change,
                                     struct holding *out)
 {
     bool plan = kind == HOLDING_SAVINGS_PLAN;
@@ -1439,11 +1449,15 @@ static enum ledger_err find_holding(struct decision *d, enum holding_kind kind, 
     if (plan) {
         const struct domain_savings_plan *found = NULL;
         err = find_plan(d, id, &found);
+        if (err == LEDGER_ERR_OK && found != NULL && change != NULL)
+            err = check_dated_after(d, "savings plan", id, found->starts_us, change);
         if (err == LEDGER_ERR_OK && found != NULL)
             *out = (struct holding){"savings plan", &found->scope, found->auto_renew};
     } else {
         const struct domain_reservation *found = NULL;
         err = find_active(d, id, &found);
+        if (err == LEDGER_ERR_OK && found != NULL && change != NULL)
+            err = check_after_purchase(d, found, change);
         if (err == LEDGER_ERR_OK && found != NULL)
             *out = (struct holding){"reservation", &found->scope, found->auto_renew};
     }
@@ -1459,7 +1473,7 @@ static enum ledger_err decide_scope_change(struct decision *d, enum holding_kind
                                            Ledger__V1__Scope **from, Ledger__V1__Scope **to)
 {
     struct holding holding;
-    enum ledger_err err = find_holding(d, kind, id, true, scope, &holding);
+    enum ledger_err err = find_holding(d, kind, id, true, scope, "a scope change", &holding);
     if (err != LEDGER_ERR_OK)
         return err;
     if (scope_equal(holding.scope, scope))
@@ -1477,7 +1491,7 @@ static enum ledger_err decide_renewal_change(struct decision *d, enum holding_ki
                                              const char *id, bool auto_renew)
 {
     struct holding holding;
-    enum ledger_err err = find_holding(d, kind, id, false, NULL, &holding);
+    enum ledger_err err = find_holding(d, kind, id, false, NULL, "an auto-renew change", &holding);
     if (err != LEDGER_ERR_OK)
         return err;
     if (holding.auto_renew == auto_renew)
@@ -1975,7 +1989,7 @@ static enum ledger_err decide_cancel_savings_plan(struct decision *d)
     const Ledger__V1__CancelSavingsPlan *body = d->command->cancel_savings_plan;
     struct holding plan;
     enum ledger_err err =
-        find_holding(d, HOLDING_SAVINGS_PLAN, body->savings_plan_id, false, NULL, &plan);
+        find_holding(d, HOLDING_SAVINGS_PLAN, body->savings_plan_id, false, NULL, NULL, &plan);
     if (err != LEDGER_ERR_OK)
         return err;
     /* Rule 6: never. */

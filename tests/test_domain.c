@@ -2746,6 +2746,46 @@ static void test_domain_reservation_scope_and_renewal(void **state)
               LEDGER_ERR_RESERVATION_NOT_ACTIVE);
 }
 
+/* A scope or auto-renew change takes effect at its business time, which may
+ * not come before the reservation or savings plan was bought: it changed
+ * nothing that existed then, as a cancellation dated so would not. */
+static void test_domain_changes_not_dated_before_purchase(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    W->now_us = T0 + 10 * DAY_US;
+    char rid[32], pid[32];
+    snprintf(rid, sizeof rid, "%s", buy_reservation(1000));
+    snprintf(
+        pid, sizeof pid, "%s",
+        seq_id("sp", accept(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100))));
+    const int64_t before_us = T0 + 10 * DAY_US - 1;
+    refuse_as(&ADMIN,
+              dated(reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-g"),
+                    before_us),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "a scope change dated 2025-01-10T23:59:59.999999Z is "
+                                           "before reservation"));
+    assert_non_null(strstr(W->out.message, "was bought (2025-01-11T00:00:00Z)"));
+    refuse_as(&ADMIN, dated(reservation_renewal(&k, rid, true), before_us),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "an auto-renew change dated"));
+    refuse_as(&ADMIN,
+              dated(plan_scope(&k, pid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""), before_us),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "before savings plan"));
+    refuse_as(&ADMIN, dated(plan_renewal(&k, pid, false), before_us), LEDGER_ERR_INVALID_ARGUMENT);
+    /* Dated exactly then, they are allowed. */
+    accept(&ADMIN,
+           dated(reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-g"),
+                 before_us + 1));
+    accept(&ADMIN, dated(reservation_renewal(&k, rid, true), before_us + 1));
+    accept(&ADMIN, dated(plan_scope(&k, pid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""),
+                         before_us + 1));
+    accept(&ADMIN, dated(plan_renewal(&k, pid, false), before_us + 1));
+}
+
 static void test_domain_customer_is_told_to_ask_partner(void **state)
 {
     (void)state;
@@ -4405,6 +4445,7 @@ int main(void)
         TEST(test_domain_savings_plan_field_validation),
         TEST(test_domain_scopes),
         TEST(test_domain_reservation_scope_and_renewal),
+        TEST(test_domain_changes_not_dated_before_purchase),
         TEST(test_domain_customer_is_told_to_ask_partner),
         TEST(test_domain_cancel_reservation),
         TEST(test_domain_refund_within_remaining_commitment),
