@@ -696,6 +696,84 @@ static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__P
     return LEDGER_ERR_OK;
 }
 
+/* The purchases a change dated back would take the grounds of: rules 3 and
+ * 4 are read at a purchase's business time, so a change dated at or before
+ * a recorded purchase rewrites what allowed it (one dated with it is in force
+ * at its instant, as the later recorded of two dated alike). A filter selects
+ * them: dated
+ * at or after from_us; of the kind given (UNSPECIFIED: both); billed to
+ * subscription_id and made by user, when not NULL; made by a customer user
+ * when customer_only; and not still allowed by `kept_role`, another role the
+ * user held then (UNSPECIFIED: none). */
+struct purchase_filter {
+    Ledger__V1__PermissionKind kind;
+    int64_t from_us;
+    const char *subscription_id;
+    const char *user;
+    bool customer_only;
+    Ledger__V1__AzureRole kept_role;
+};
+
+/* The latest purchase a filter selects (noun NULL when none). */
+struct grounded_purchase {
+    const char *noun; /* "reservation" or "savings plan" */
+    const char *id;
+    int64_t bought_us;
+};
+
+static void purchase_consider(const struct domain_customer *customer,
+                              const struct purchase_filter *filter, const char *noun,
+                              const char *id, const struct domain_actor *buyer,
+                              const char *billed_to, int64_t bought_us,
+                              struct grounded_purchase *latest)
+{
+    if (bought_us < filter->from_us || bought_us < latest->bought_us ||
+        (filter->customer_only && buyer->role != LEDGER__V1__ROLE__ROLE_CUSTOMER_USER) ||
+        (filter->subscription_id != NULL && strcmp(billed_to, filter->subscription_id) != 0) ||
+        (filter->user != NULL && strcmp(buyer->user, filter->user) != 0))
+        return;
+    if (filter->kept_role != LEDGER__V1__AZURE_ROLE__AZURE_ROLE_UNSPECIFIED &&
+        domain__role_at(customer, billed_to, buyer->user, filter->kept_role, bought_us) != NULL)
+        return;
+    *latest = (struct grounded_purchase){noun, id, bought_us};
+}
+
+/* Refuses a change dated back (`change`, "revocation") that would undo the
+ * grounds (`grounds`, "under permission 'reservations' of customer c1") of
+ * the latest purchase the filter selects; OK when it selects none. */
+static enum ledger_err check_not_under_purchase(struct decision *d,
+                                                const struct purchase_filter *filter,
+                                                const char *grounds, const char *change)
+{
+    const struct domain_customer *customer = d->customer;
+    struct grounded_purchase latest = {NULL, NULL, INT64_MIN};
+    bool all = filter->kind == LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_UNSPECIFIED;
+    size_t reservations =
+        all || filter->kind == LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS
+            ? customer->reservation_count
+            : 0;
+    size_t plans = all || filter->kind == LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS
+                       ? customer->savings_plan_count
+                       : 0;
+    for (size_t i = 0; i < reservations; i++) {
+        const struct domain_reservation *r = &customer->reservations[i];
+        purchase_consider(customer, filter, "reservation", r->id, &r->bought_by,
+                          r->billing_subscription_id, r->bought_us, &latest);
+    }
+    for (size_t i = 0; i < plans; i++) {
+        const struct domain_savings_plan *p = &customer->savings_plans[i];
+        purchase_consider(customer, filter, "savings plan", p->id, &p->bought_by,
+                          p->billing_subscription_id, p->starts_us, &latest);
+    }
+    if (latest.noun == NULL)
+        return LEDGER_ERR_OK;
+    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                  "%s %s was bought %s %s: a %s dated %s, at or before then, would undo that; "
+                  "date the %s after %s",
+                  latest.noun, latest.id, time_text(latest.bought_us).text, grounds, change,
+                  time_text(d->business_us).text, change, time_text(latest.bought_us).text);
+}
+
 /* ---- decide: building the event ------------------------------------------ */
 
 /* The ids of the index-th reservation an event buys: `ord-<seq>` and
@@ -1073,6 +1151,19 @@ static enum ledger_err decide_set_subscription_status(struct decision *d)
         err = check_no_reservations_since(d, body->subscription_id, body->status);
         if (err != LEDGER_ERR_OK)
             return err;
+        /* Rules 3 and 4 read the billing subscription's status at a purchase's
+         * business time: not out of active under a savings plan bought on it
+         * (rule 10 keeps the reservations). */
+        struct purchase_filter under = {
+            .kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS,
+            .from_us = d->business_us,
+            .subscription_id = body->subscription_id,
+        };
+        char grounds[4 * DOMAIN_ID_SIZE];
+        snprintf(grounds, sizeof grounds, "on subscription %s, active then", body->subscription_id);
+        err = check_not_under_purchase(d, &under, grounds, "status change");
+        if (err != LEDGER_ERR_OK)
+            return err;
     }
     Ledger__V1__SubscriptionStatusChanged *event = &d->out->body.subscription_status_changed;
     ledger__v1__subscription_status_changed__init(event);
@@ -1144,6 +1235,23 @@ static enum ledger_err decide_role(struct decision *d, bool assign)
                       user, role_name, subscription_id,
                       time_text(d->customer->roles[index].assigned_us).text,
                       time_text(d->business_us).text);
+    /* A removal dated back of a purchase role: not under a purchase the user
+     * made on the subscription that the other purchase role did not allow. */
+    if (!assign && (role == purchase_roles[0] || role == purchase_roles[1])) {
+        struct purchase_filter under = {
+            .from_us = d->business_us,
+            .subscription_id = subscription_id,
+            .user = user,
+            .customer_only = true,
+            .kept_role = role == purchase_roles[0] ? purchase_roles[1] : purchase_roles[0],
+        };
+        char grounds[4 * DOMAIN_ID_SIZE];
+        snprintf(grounds, sizeof grounds, "by user %s, who held %s on %s", user, role_name,
+                 subscription_id);
+        err = check_not_under_purchase(d, &under, grounds, "removal");
+        if (err != LEDGER_ERR_OK)
+            return err;
+    }
     const struct domain_role_removal *removed =
         assign ? domain__last_removal(d->customer, subscription_id, user, role) : NULL;
     if (removed != NULL && d->business_us < removed->removed_us)
@@ -1246,6 +1354,19 @@ static enum ledger_err decide_permission(struct decision *d, bool grant)
                       kind_name(kind), customer->customer_id, last->enabled ? "on" : "off",
                       time_text(last->changed_us).text, grant ? "grant" : "revocation",
                       time_text(d->business_us).text);
+    /* A revocation dated back ends the grant in force at its date: not under
+     * a purchase the grant allowed (it is dated after the grant, the switch's
+     * latest change). */
+    if (!grant) {
+        struct purchase_filter under = {
+            .kind = kind, .from_us = d->business_us, .customer_only = true};
+        char grounds[4 * DOMAIN_ID_SIZE];
+        snprintf(grounds, sizeof grounds, "under permission '%s' of customer %s", kind_name(kind),
+                 customer->customer_id);
+        err = check_not_under_purchase(d, &under, grounds, "revocation");
+        if (err != LEDGER_ERR_OK)
+            return err;
+    }
     if (customer->permission_change_count >= LEDGER_CUSTOMER_PERMISSION_CHANGES_MAX)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "customer %s reached %d permission changes, the most one customer may hold",

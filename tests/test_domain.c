@@ -1523,7 +1523,9 @@ static void test_domain_customer_purchase_conditions(void **state)
     refuse_as(&BOB,
               reservation(&k, "sub-2", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
               LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
-    /* Revoking the permission stops customer purchases again. */
+    /* Revoking the permission (after the purchases it allowed) stops
+     * customer purchases again. */
+    W->now_us += HOUR_US;
     accept(&ADMIN, permission(&k, false, R));
     refuse_as(&ALICE, plain_reservation(&k, 1000), LEDGER_ERR_PERMISSION_OFF);
 }
@@ -1590,10 +1592,13 @@ static void test_domain_customer_purchase_at_its_moment(void **state)
     assert_non_null(
         strstr(W->out.message, "permission 'savings-plans' of customer c1 is on since"));
 
-    /* A role removed after the grant takes effect at once. */
+    /* A role removed after the grant takes effect at once (each change
+     * dated after the purchases before it). */
     accept(&ALICE, plain_reservation(&k, 1000));
+    W->now_us += HOUR_US;
     accept(&ADMIN, role(&k, false, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
     accept(&ALICE, plain_reservation(&k, 1000)); /* Reservation Purchaser is left */
+    W->now_us += HOUR_US;
     accept(&ADMIN, role(&k, false, "sub-1", "alice",
                         LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER));
     refuse_as(&ALICE, plain_reservation(&k, 1000), LEDGER_ERR_ROLE_MISSING);
@@ -1622,6 +1627,7 @@ static void test_domain_customer_purchase_at_its_moment(void **state)
            status(&k, "sub-g", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE));
     accept(&ALICE,
            reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"));
+    W->now_us += HOUR_US;
     accept(&ADMIN, permission(&k, false, R));
     refuse_as(&ALICE,
               reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"),
@@ -2036,6 +2042,81 @@ static void test_domain_permission_history_in_date_order(void **state)
         permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS);
     plans->business_us = T0 + DAY_US;
     accept(&ADMIN, plans);
+}
+
+/* A change dated back may not take away what allowed a purchase already
+ * recorded: a revocation, a role removal or a change of the billing
+ * subscription out of active dated at or before a customer purchase would
+ * leave the ledger holding a purchase that its own history (rule 3, read at
+ * the purchase's business time) refuses, and explain naming a grant or an
+ * assignment that was not in force then. Dated after the purchase, each is
+ * allowed. */
+static void test_domain_no_change_dated_under_a_recorded_purchase(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const Ledger__V1__PermissionKind R = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    const Ledger__V1__PermissionKind S = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ADMIN, role(&k, true, "sub-g", "alice",
+                        LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER));
+    accept(&ADMIN, permission(&k, true, R));
+    accept(&ADMIN, permission(&k, true, S));
+    const int64_t bought_us = T0 + 10 * DAY_US;
+    W->now_us = bought_us;
+    char rid[32];
+    snprintf(rid, sizeof rid, "%s", seq_id("res", accept(&ALICE, plain_reservation(&k, 1000))));
+    accept(&ALICE, savings_plan(&k, "sub-g", LEDGER__V1__TERM__TERM_P1Y, 100));
+    W->now_us = T0 + 20 * DAY_US;
+
+    /* The permissions. */
+    refuse_as(&ADMIN, dated(permission(&k, false, R), bought_us), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, rid));
+    assert_non_null(strstr(W->out.message, "date the revocation after 2025-01-11T00:00:00Z"));
+    refuse_as(&ADMIN, dated(permission(&k, false, S), T0 + 5 * DAY_US),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    /* The roles: alice's Owner on sub-1, Reservation Purchaser on sub-g. */
+    refuse_as(&ADMIN,
+              dated(role(&k, false, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+                    T0 + 5 * DAY_US),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, rid));
+    refuse_as(&ADMIN,
+              dated(role(&k, false, "sub-g", "alice",
+                         LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER),
+                    bought_us),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    /* The savings plan's billing subscription (rule 10 already keeps the
+     * reservation's). */
+    refuse_as(
+        &ADMIN,
+        dated(status(&k, "sub-g", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED),
+              T0 + 5 * DAY_US),
+        LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "savings plan"));
+
+    /* Another role held then still allows the purchase: Owner on sub-g,
+     * assigned before it, lets Reservation Purchaser go at any date. */
+    accept(&ADMIN, dated(role(&k, true, "sub-g", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+                         T0 + DAY_US));
+    accept(&ADMIN, dated(role(&k, false, "sub-g", "alice",
+                              LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER),
+                         T0 + 2 * DAY_US));
+    /* Bob bought nothing: his role goes at any date. */
+    accept(&ADMIN, dated(role(&k, true, "sub-1", "bob", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+                         T0 + DAY_US));
+    accept(&ADMIN, dated(role(&k, false, "sub-1", "bob", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+                         T0 + 2 * DAY_US));
+    /* After the purchases, everything may change. */
+    accept(&ADMIN, dated(permission(&k, false, R), bought_us + 1));
+    accept(&ADMIN, dated(permission(&k, false, S), bought_us + 1));
+    accept(&ADMIN,
+           dated(role(&k, false, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+                 bought_us + 1));
+    accept(&ADMIN, dated(status(&k, "sub-g",
+                                LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED),
+                         bought_us + 1));
 }
 
 /* Rules 3 and 4 hold for the billing subscription at the purchase's business
@@ -4433,6 +4514,7 @@ int main(void)
         TEST(test_domain_role_history_in_date_order),
         TEST(test_domain_customer_purchase_in_an_earlier_grant),
         TEST(test_domain_permission_history_in_date_order),
+        TEST(test_domain_no_change_dated_under_a_recorded_purchase),
         TEST(test_domain_purchase_at_the_subscription_moment),
         TEST(test_domain_reservation_outlasting_a_suspension),
         TEST(test_domain_rule_10_messages_fit),
