@@ -1112,6 +1112,45 @@ static enum ledger_err check_no_reservations_since(struct decision *d, const cha
                   codec_enum_name(CODEC_ENUM_RESERVATION_STATE, (int)latest->state));
 }
 
+/* Rule 2 for a change of `changed` out of active dated at the command's
+ * business time: each grant dated then or since was decided with an active
+ * Azure plan or Azure Global subscription at its business time, and the
+ * change would take this one away from then on (in force at its own
+ * instant, as the later recorded of two dated alike). Refused when no other
+ * such subscription was active at a grant's time. */
+static enum ledger_err check_grants_kept(struct decision *d,
+                                         const struct domain_subscription *changed)
+{
+    const struct domain_customer *customer = d->customer;
+    if (!offer_eligible(changed->offer))
+        return LEDGER_ERR_OK;
+    const struct domain_permission_change *latest = NULL;
+    for (size_t i = 0; i < customer->permission_change_count; i++) {
+        const struct domain_permission_change *grant = &customer->permission_changes[i];
+        if (!grant->enabled || grant->changed_us < d->business_us ||
+            (latest != NULL && grant->changed_us < latest->changed_us))
+            continue;
+        bool kept = false;
+        for (size_t j = 0; j < customer->subscription_count && !kept; j++) {
+            const struct domain_subscription *other = &customer->subscriptions[j];
+            kept = other != changed && offer_eligible(other->offer) &&
+                   other->purchased_us <= grant->changed_us &&
+                   status_at(customer, other, grant->changed_us) ==
+                       LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
+        }
+        if (!kept)
+            latest = grant;
+    }
+    if (latest == NULL)
+        return LEDGER_ERR_OK;
+    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                  "permission '%s' was turned on %s with subscription %s the customer's only "
+                  "active Azure plan or Azure Global one (rule 2): a status change dated %s, at "
+                  "or before then, would undo that; date the status change after %s",
+                  kind_name(latest->kind), time_text(latest->changed_us).text, changed->id,
+                  time_text(d->business_us).text, time_text(latest->changed_us).text);
+}
+
 static enum ledger_err decide_set_subscription_status(struct decision *d)
 {
     const Ledger__V1__SetSubscriptionStatus *body = d->command->set_subscription_status;
@@ -1162,6 +1201,8 @@ static enum ledger_err decide_set_subscription_status(struct decision *d)
         char grounds[4 * DOMAIN_ID_SIZE];
         snprintf(grounds, sizeof grounds, "on subscription %s, active then", body->subscription_id);
         err = check_not_under_purchase(d, &under, grounds, "status change");
+        if (err == LEDGER_ERR_OK)
+            err = check_grants_kept(d, subscription);
         if (err != LEDGER_ERR_OK)
             return err;
     }

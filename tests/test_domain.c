@@ -2119,6 +2119,46 @@ static void test_domain_no_change_dated_under_a_recorded_purchase(void **state)
                          bought_us + 1));
 }
 
+/* Rule 2 is decided at a grant's business time: a change of the customer's
+ * only active eligible subscription out of active dated at or before a
+ * grant would leave a grant its own history refuses. Another eligible
+ * subscription active then keeps it; dated after the grant, the change is
+ * allowed (a grant stays on when its subscriptions stop being active). */
+static void test_domain_no_status_change_dated_under_a_grant(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const Ledger__V1__SubscriptionStatus SUSPENDED =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED;
+    W->now_us = T0 + 20 * DAY_US;
+    accept(&ADMIN, dated(status(&k, "sub-g", SUSPENDED), T0 + DAY_US));
+    const int64_t granted_us = T0 + 10 * DAY_US;
+    accept(&ADMIN,
+           dated(permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS),
+                 granted_us));
+    refuse_as(&ADMIN, dated(status(&k, "sub-1", SUSPENDED), T0 + 5 * DAY_US),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "permission 'savings-plans'"));
+    assert_non_null(strstr(W->out.message, "date the status change after 2025-01-11T00:00:00Z"));
+    refuse_as(&ADMIN, dated(status(&k, "sub-1", SUSPENDED), granted_us),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    /* The "other" subscription is not eligible and keeps nothing. */
+    accept(&ADMIN, dated(status(&k, "sub-o", SUSPENDED), T0 + 5 * DAY_US));
+    accept(&ADMIN, dated(status(&k, "sub-1", SUSPENDED), granted_us + 1));
+    /* With another eligible subscription active at the grant, any date. */
+    accept(&ADMIN,
+           dated(status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE),
+                 granted_us + 2));
+    accept(&ADMIN,
+           dated(status(&k, "sub-g", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE),
+                 granted_us + 2));
+    accept(&ADMIN,
+           dated(permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS),
+                 granted_us + 3));
+    accept(&ADMIN, dated(status(&k, "sub-1", SUSPENDED), granted_us + 3));
+}
+
 /* Rules 3 and 4 hold for the billing subscription at the purchase's business
  * time too: bought by then, and active then (its status history is kept by
  * evolve, in business time). */
@@ -4515,6 +4555,7 @@ int main(void)
         TEST(test_domain_customer_purchase_in_an_earlier_grant),
         TEST(test_domain_permission_history_in_date_order),
         TEST(test_domain_no_change_dated_under_a_recorded_purchase),
+        TEST(test_domain_no_status_change_dated_under_a_grant),
         TEST(test_domain_purchase_at_the_subscription_moment),
         TEST(test_domain_reservation_outlasting_a_suspension),
         TEST(test_domain_rule_10_messages_fit),
