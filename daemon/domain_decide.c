@@ -274,20 +274,37 @@ static enum ledger_err check_scope(struct decision *d, const Ledger__V1__Scope *
     return LEDGER_ERR_OK;
 }
 
+/* A scope's subscription was bought by the command's business time: a scope
+ * dated before then named what the customer did not have. */
+static enum ledger_err check_scope_bought(struct decision *d, const char *target,
+                                          const struct domain_subscription *subscription)
+{
+    if (d->business_us >= subscription->purchased_us)
+        return LEDGER_ERR_OK;
+    return refuse(d, LEDGER_ERR_INVALID_SCOPE,
+                  "scope target '%s': subscription %s was bought %s, after %s, the command's "
+                  "date; scope it elsewhere or date it at or after that",
+                  target, subscription->id, time_text(subscription->purchased_us).text,
+                  time_text(d->business_us).text);
+}
+
 /* Rule 9's scopes against the customer: single -> one of its subscriptions;
  * resource group -> "<its subscription>/<group>"; management group -> an id;
- * shared -> no target. */
+ * shared -> no target. A subscription named must have been bought by the
+ * command's business time. */
 static enum ledger_err check_scope_target(struct decision *d, const Ledger__V1__Scope *scope)
 {
     const char *target = scope->target;
     const char *customer_id = d->customer->customer_id;
+    const struct domain_subscription *subscription = NULL;
     switch (scope->kind) {
     case LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE:
-        if (domain__find_subscription(d->customer, target) == NULL)
+        subscription = domain__find_subscription(d->customer, target);
+        if (subscription == NULL)
             return refuse(d, LEDGER_ERR_INVALID_SCOPE,
                           "single scope target '%s' is not a subscription of customer %s", target,
                           customer_id);
-        return LEDGER_ERR_OK;
+        return check_scope_bought(d, target, subscription);
     case LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP: {
         const char *slash = strchr(target, '/');
         char subscription_id[DOMAIN_ID_SIZE];
@@ -298,7 +315,8 @@ static enum ledger_err check_scope_target(struct decision *d, const Ledger__V1__
                           target);
         memcpy(subscription_id, target, length);
         subscription_id[length] = '\0';
-        if (domain__find_subscription(d->customer, subscription_id) == NULL)
+        subscription = domain__find_subscription(d->customer, subscription_id);
+        if (subscription == NULL)
             return refuse(d, LEDGER_ERR_INVALID_SCOPE,
                           "resource-group scope target '%s': '%s' is not a subscription of "
                           "customer %s",
@@ -308,7 +326,7 @@ static enum ledger_err check_scope_target(struct decision *d, const Ledger__V1__
                           "resource-group scope target '%s': the group must be 1..%d characters "
                           "of [A-Za-z0-9._()-]",
                           target, DOMAIN_GROUP_LENGTH_MAX);
-        return LEDGER_ERR_OK;
+        return check_scope_bought(d, target, subscription);
     }
     case LEDGER__V1__SCOPE_KIND__SCOPE_KIND_MANAGEMENT_GROUP:
         if (!codec_id_valid(target))

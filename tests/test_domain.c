@@ -2907,6 +2907,51 @@ static void test_domain_changes_not_dated_before_purchase(void **state)
     accept(&ADMIN, dated(plan_renewal(&k, pid, false), before_us + 1));
 }
 
+/* A scope names a subscription of the customer as it was at the command's
+ * business time: a purchase, an exchange's replacement or a scope change
+ * dated before the subscription it names was bought is INVALID_SCOPE, as
+ * its billing subscription would be SUBSCRIPTION_NOT_FOUND. */
+static void test_domain_scope_target_bought_by_then(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer(); /* at T0 */
+    W->now_us = T0 + 20 * DAY_US;
+    accept(&ADMIN,
+           dated(subscription(&k, "sub-2", LEDGER__V1__OFFER__OFFER_AZURE_PLAN), T0 + 10 * DAY_US));
+    const int64_t before_us = T0 + 10 * DAY_US - 1;
+    Ledger__V1__Command *c = dated(plain_reservation(&k, 1000), before_us);
+    c->purchase_reservation->scope = scope(&k, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-2");
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_SCOPE);
+    assert_non_null(strstr(W->out.message, "sub-2"));
+    assert_non_null(strstr(W->out.message, "was bought 2025-01-11T00:00:00Z"));
+    c = dated(plain_reservation(&k, 1000), before_us);
+    c->purchase_reservation->scope =
+        scope(&k, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP, "sub-2/rg-web");
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_SCOPE);
+    Ledger__V1__Command *plan =
+        dated(savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100), before_us);
+    plan->purchase_savings_plan->scope =
+        scope(&k, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-2");
+    refuse_as(&ADMIN, plan, LEDGER_ERR_INVALID_SCOPE);
+    char rid[32];
+    snprintf(rid, sizeof rid, "%s",
+             seq_id("res", accept(&ADMIN, dated(plain_reservation(&k, 1000), T0 + DAY_US))));
+    refuse_as(&ADMIN,
+              dated(reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-2"),
+                    before_us),
+              LEDGER_ERR_INVALID_SCOPE);
+    const char *returned[] = {rid};
+    c = dated(exchange(&k, returned, 1, 0, 5000), before_us);
+    c->exchange_reservation->replacements[0]->scope =
+        scope(&k, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-2");
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_SCOPE);
+    /* From the subscription's purchase on, it may be named. */
+    accept(&ADMIN,
+           dated(reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-2"),
+                 before_us + 1));
+}
+
 static void test_domain_customer_is_told_to_ask_partner(void **state)
 {
     (void)state;
@@ -4569,6 +4614,7 @@ int main(void)
         TEST(test_domain_scopes),
         TEST(test_domain_reservation_scope_and_renewal),
         TEST(test_domain_changes_not_dated_before_purchase),
+        TEST(test_domain_scope_target_bought_by_then),
         TEST(test_domain_customer_is_told_to_ask_partner),
         TEST(test_domain_cancel_reservation),
         TEST(test_domain_refund_within_remaining_commitment),
