@@ -1567,6 +1567,24 @@ static enum ledger_err check_after_purchase(struct decision *d,
     return check_dated_after(d, "reservation", reservation->id, reservation->bought_us, change);
 }
 
+/* A cancellation, an exchange or a scope or auto-renew change acts on a
+ * reservation whose term still runs at the command's business time: from
+ * its expiry on it is over (expired, or renewed by the cloud when set to
+ * renew), and what remains to record is that. */
+static enum ledger_err check_term_running(struct decision *d,
+                                          const struct domain_reservation *reservation,
+                                          const char *change)
+{
+    if (d->business_us < reservation->expires_us)
+        return LEDGER_ERR_OK;
+    return refuse(d, LEDGER_ERR_RESERVATION_NOT_ACTIVE,
+                  "reservation %s ended with its term on %s: %s dated %s comes after that; "
+                  "record its %s instead (ledgerctl reservation %s)",
+                  reservation->id, time_text(reservation->expires_us).text, change,
+                  time_text(d->business_us).text, reservation->auto_renew ? "renewal" : "expiry",
+                  reservation->auto_renew ? "renewed" : "expired");
+}
+
 /* The reservation a cancellation or an exchange returns: active, and bought
  * no later than the change. An id of one of the customer's savings plans is
  * refused as such (rule 6), not as an unknown reservation. */
@@ -1582,6 +1600,8 @@ static enum ledger_err find_returnable(struct decision *d, const char *reservati
     enum ledger_err err = find_active(d, reservation_id, out);
     if (err == LEDGER_ERR_OK)
         err = check_after_purchase(d, *out, change);
+    if (err == LEDGER_ERR_OK)
+        err = check_term_running(d, *out, change);
     return err;
 }
 
@@ -1638,6 +1658,8 @@ static enum ledger_err find_holding(struct decision *d, enum holding_kind kind, 
         err = find_active(d, id, &found);
         if (err == LEDGER_ERR_OK && found != NULL && change != NULL)
             err = check_after_purchase(d, found, change);
+        if (err == LEDGER_ERR_OK && found != NULL && change != NULL)
+            err = check_term_running(d, found, change);
         if (err == LEDGER_ERR_OK && found != NULL)
             *out = (struct holding){"reservation", &found->scope, found->auto_renew};
     }

@@ -2952,6 +2952,46 @@ static void test_domain_scope_target_bought_by_then(void **state)
                  before_us + 1));
 }
 
+/* A reservation's term ends at its expiry: from then on it is over, expired
+ * or (set to renew) renewed by the cloud, and a cancellation, an exchange or
+ * a scope or auto-renew change dated then or later is RESERVATION_NOT_ACTIVE,
+ * saying to record its expiry or renewal, which stay allowed. Otherwise a
+ * reservation that expired would show cancelled or exchanged, and one the
+ * cloud renewed could no longer have its renewal recorded. */
+static void test_domain_no_change_after_the_term(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char ending[32], renewing[32];
+    snprintf(ending, sizeof ending, "%s", buy_reservation(1000));
+    snprintf(renewing, sizeof renewing, "%s", buy_reservation(1000));
+    accept(&ADMIN, reservation_renewal(&k, renewing, true));
+    const int64_t end_us = domain_find_reservation(W->customer, ending)->expires_us;
+    W->now_us = end_us + DAY_US;
+    const char *returned[] = {ending};
+    refuse_as(&ADMIN, dated(cancel(&k, ending, 0, "USD", -1), end_us),
+              LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+    assert_non_null(strstr(W->out.message, "reservation " /* its id */));
+    assert_non_null(strstr(W->out.message, "ended with its term on 2026-01-01T00:00:00Z: a "
+                                           "cancellation dated 2026-01-01T00:00:00Z"));
+    assert_non_null(strstr(W->out.message, "record its expiry instead"));
+    refuse_as(&ADMIN, exchange(&k, returned, 1, 0, 5000), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+    refuse_as(&ADMIN,
+              reservation_scope(&k, ending, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-1"),
+              LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+    refuse_as(&ADMIN, reservation_renewal(&k, ending, true), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+    refuse_as(&ADMIN, cancel(&k, renewing, 0, "USD", -1), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+    assert_non_null(strstr(W->out.message, "record its renewal instead"));
+    /* Dated within the term, each is still possible. */
+    accept(&ADMIN,
+           dated(reservation_scope(&k, ending, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-1"),
+                 end_us - 1));
+    /* What ends a reservation at its term stays allowed. */
+    accept(&SYSTEM, expire(&k, ending));
+    accept(&ADMIN, renew(&k, renewing, 1000, "USD"));
+}
+
 static void test_domain_customer_is_told_to_ask_partner(void **state)
 {
     (void)state;
@@ -3064,11 +3104,14 @@ static void test_domain_refund_within_remaining_commitment(void **state)
     assert_non_null(strstr(W->out.message, "USD 9.97 of its price USD 10.00"));
     c->cancel_reservation->refund->amount_minor = 997;
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
-    /* At the end of its term nothing is left to refund. */
+    /* On the last day of its term, one day's share is left to refund; at
+     * its end the reservation is over, and nothing is left to cancel. */
+    W->now_us = T0 + YEAR_US - 1;
+    refuse_as(&ADMIN, cancel(&k, rid, 1001, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, "USD 10.00 of its price USD 3650.00"));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, cancel(&k, rid, 1000, "USD", -1)));
     W->now_us = T0 + YEAR_US;
-    refuse_as(&ADMIN, cancel(&k, rid, 1, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
-    assert_non_null(strstr(W->out.message, "USD 0.00 of its price USD 3650.00"));
-    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, cancel(&k, rid, 0, "USD", -1)));
+    refuse_as(&ADMIN, cancel(&k, rid, 0, "USD", -1), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
     /* An exchange's refund: at most the two returned still commit. */
     W->now_us = T0 + 100 * DAY_US;
     const char *returned[] = {pair[0], pair[1]};
@@ -3355,8 +3398,8 @@ static void test_domain_customer_reservation_limit(void **state)
     W->now_us = T0 + YEAR_US;
     refuse_as(&ADMIN, renew(&k, first, 1100, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(W->out.message, "reservations"));
-    /* What does not add one still works. */
-    accept(&ADMIN, reservation_renewal(&k, first, false));
+    /* What does not add one still works (within the term). */
+    accept(&ADMIN, dated(reservation_renewal(&k, first, false), T0 + YEAR_US - 1));
 }
 
 static void test_domain_customer_savings_plan_limit(void **state)
@@ -3487,13 +3530,17 @@ static void test_domain_exchange_value(void **state)
     assert_string_equal("Standard_E4s_v5", replacement->sku);
     /* Returned reservations are gone for good. */
     refuse_as(&ADMIN, exchange(&k, returned, 1, 0, 2000000), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
-    /* A reservation past its expiry commits nothing. */
+    /* A reservation past its expiry is over: nothing is left to exchange
+     * (its remaining commitment would be 0, and any replacement "worth"
+     * it). */
     const char *old = buy_reservation(500000);
     char late[32];
     snprintf(late, sizeof late, "%s", old);
     W->now_us += 2 * YEAR_US;
     const char *late_list[] = {late};
-    accept(&ADMIN, exchange(&k, late_list, 1, 0, 1));
+    refuse_as(&ADMIN, exchange(&k, late_list, 1, 0, 1), LEDGER_ERR_RESERVATION_NOT_ACTIVE);
+    assert_non_null(strstr(W->out.message, "ended with its term on"));
+    assert_non_null(strstr(W->out.message, "record its expiry instead"));
 }
 
 /* A renewal recorded early starts at the old reservation's expiry: returned
@@ -4185,10 +4232,11 @@ static void test_domain_evolve_refuses_changes_of_what_is_not_held(void **state)
     cases[2] = cancel(&commands[2], rid, 0, "USD", -1);
     cases[3] = plan_scope(&commands[3], plan, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, "");
     cases[4] = plan_renewal(&commands[4], plan, false);
-    W->now_us = domain_find_reservation(W->customer, rid)->expires_us;
     cases[5] = expire(&commands[5], rid);
     for (size_t i = 0; i < 6; i++) {
         const struct domain_principal *who = i == 5 ? &SYSTEM : &ADMIN;
+        if (i == 5)
+            W->now_us = domain_find_reservation(W->customer, rid)->expires_us;
         assert_int_equal(LEDGER_ERR_OK, decide(who, cases[i]));
         Ledger__V1__Event *event = &W->out.event;
         switch (event->body_case) {
@@ -4615,6 +4663,7 @@ int main(void)
         TEST(test_domain_reservation_scope_and_renewal),
         TEST(test_domain_changes_not_dated_before_purchase),
         TEST(test_domain_scope_target_bought_by_then),
+        TEST(test_domain_no_change_after_the_term),
         TEST(test_domain_customer_is_told_to_ask_partner),
         TEST(test_domain_cancel_reservation),
         TEST(test_domain_refund_within_remaining_commitment),
