@@ -1651,6 +1651,14 @@ static enum ledger_err find_holding(struct decision *d, enum holding_kind kind, 
         err = find_plan(d, id, &found);
         if (err == LEDGER_ERR_OK && found != NULL && change != NULL)
             err = check_dated_after(d, "savings plan", id, found->starts_us, change);
+        /* Over at its expiry: the ledger records no renewal of a plan. */
+        if (err == LEDGER_ERR_OK && found != NULL && change != NULL &&
+            d->business_us >= found->expires_us)
+            err = refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                         "savings plan %s ended with its term on %s: %s dated %s comes after "
+                         "that; a plan the cloud renewed is recorded as a new purchase",
+                         id, time_text(found->expires_us).text, change,
+                         time_text(d->business_us).text);
         if (err == LEDGER_ERR_OK && found != NULL)
             *out = (struct holding){"savings plan", &found->scope, found->auto_renew};
     } else {

@@ -2992,6 +2992,32 @@ static void test_domain_no_change_after_the_term(void **state)
     accept(&ADMIN, renew(&k, renewing, 1000, "USD"));
 }
 
+/* A savings plan's term ends at its expiry (the ledger records no renewal of
+ * one): a scope or auto-renew change dated then or later changes a plan
+ * that is over, and is refused; within the term both are allowed. */
+static void test_domain_no_savings_plan_change_after_the_term(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char pid[32];
+    snprintf(
+        pid, sizeof pid, "%s",
+        seq_id("sp", accept(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100))));
+    const int64_t end_us = domain_find_savings_plan(W->customer, pid)->expires_us;
+    W->now_us = end_us + DAY_US;
+    refuse_as(&ADMIN, plan_renewal(&k, pid, false), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "ended with its term on 2026-01-01T00:00:00Z"));
+    refuse_as(&ADMIN,
+              dated(plan_scope(&k, pid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""), end_us),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    accept(&ADMIN,
+           dated(plan_scope(&k, pid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""), end_us - 1));
+    accept(&ADMIN, dated(plan_renewal(&k, pid, false), end_us - 1));
+    /* Rule 6 answers as ever. */
+    refuse_as(&ADMIN, plan_cancel(&k, pid), LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE);
+}
+
 static void test_domain_customer_is_told_to_ask_partner(void **state)
 {
     (void)state;
@@ -4664,6 +4690,7 @@ int main(void)
         TEST(test_domain_changes_not_dated_before_purchase),
         TEST(test_domain_scope_target_bought_by_then),
         TEST(test_domain_no_change_after_the_term),
+        TEST(test_domain_no_savings_plan_change_after_the_term),
         TEST(test_domain_customer_is_told_to_ask_partner),
         TEST(test_domain_cancel_reservation),
         TEST(test_domain_refund_within_remaining_commitment),

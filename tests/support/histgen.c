@@ -52,7 +52,8 @@
 /* A cancelled reservation refunds at most USD 200 here: small refunds. */
 #define HG_REFUND_ONE_MAX_MINOR INT64_C(20000)
 /* Reservations this close to their end are not exchanged, cancelled, renewed
- * or rescoped: whatever the ledger's exact clock, they are still active. */
+ * or rescoped, nor savings plans rescoped or set to renew: whatever the
+ * ledger's exact clock, their terms still run. */
 #define HG_END_MARGIN_US (INT64_C(30) * 24 * 3600 * 1000000)
 #define HG_HOURS_YEAR    8760
 /* Attempts at drawing an action before another customer is tried. */
@@ -89,6 +90,7 @@ struct hg_savings_plan {
     uint64_t sequence; /* the id is sp-<sequence> */
     uint8_t subscription;
     struct hg_scope scope;
+    int64_t expires_us; /* the end of its term: no change from then on */
     bool auto_renew;
 };
 
@@ -957,6 +959,7 @@ static void fill_savings_plan(struct histgen *gen, const struct hg_partner *part
     body->retail_price = money(gen, 2, retail);
     body->auto_renew = rng_chance(gen, 400);
     model->subscription = (uint8_t)subscription;
+    model->expires_us = civil_add_years_us(gen->now_us, (unsigned)term_years(term));
     model->auto_renew = body->auto_renew;
     command->body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN;
     command->purchase_savings_plan = body;
@@ -1166,6 +1169,13 @@ static bool act_reservation_scope(struct histgen *gen, struct hg_partner *partne
     return true;
 }
 
+/* A savings plan whose term ends no sooner than HG_END_MARGIN_US from now:
+ * the ledger refuses changes from its end on. */
+static bool savings_plan_workable(const struct histgen *gen, const struct hg_savings_plan *plan)
+{
+    return gen->now_us + HG_END_MARGIN_US < plan->expires_us;
+}
+
 static bool act_savings_plan_renewal(struct histgen *gen, struct hg_partner *partner,
                                      struct hg_customer *customer)
 {
@@ -1173,6 +1183,9 @@ static bool act_savings_plan_renewal(struct histgen *gen, struct hg_partner *par
         return false;
     }
     size_t index = rng_below(gen, (uint32_t)customer->savings_plan_count);
+    if (!savings_plan_workable(gen, &customer->savings_plans[index])) {
+        return false;
+    }
     as_staff(gen, partner, LEDGER__V1__ROLE__ROLE_ADMIN_AGENT);
     Ledger__V1__Command *command = begin_command(gen, partner, customer);
     Ledger__V1__SetSavingsPlanRenewal *body = &gen->built.body.set_savings_plan_renewal;
@@ -1197,6 +1210,9 @@ static bool act_savings_plan_scope(struct histgen *gen, struct hg_partner *partn
         return false;
     }
     size_t index = rng_below(gen, (uint32_t)customer->savings_plan_count);
+    if (!savings_plan_workable(gen, &customer->savings_plans[index])) {
+        return false;
+    }
     struct hg_scope scope;
     draw_scope(gen, partner, customer, subscription, &scope);
     if (scope_equal(&scope, &customer->savings_plans[index].scope)) {
