@@ -128,6 +128,8 @@ struct domain_reservation {
     struct domain_money retail_price;
     int64_t bought_us;      /* the business time of the event that made it (purchase,
                                exchange or renewal) */
+    int64_t changed_us;     /* the business time of its last change (scope or auto-renew),
+                               else bought_us: later commands are dated at or after it */
     int64_t ended_us;       /* the business time of the event that ended it (cancellation,
                                exchange, renewal or expiry); INT64_MAX while it is active.
                                Rule 10 reads [bought_us, ended_us) as when it was active. */
@@ -149,6 +151,8 @@ struct domain_savings_plan {
     struct domain_actor bought_by;
     struct domain_money price;
     struct domain_money retail_price;
+    int64_t changed_us;     /* the business time of its purchase or last change (scope or
+                               auto-renew): later changes are dated at or after it */
     uint64_t sequence;      /* the purchase event */
     uint64_t last_sequence; /* the last event that changed it */
 };

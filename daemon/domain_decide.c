@@ -1559,12 +1559,28 @@ static enum ledger_err check_dated_after(struct decision *d, const char *noun, c
                   change, time_text(d->business_us).text, noun, id, time_text(bought_us).text);
 }
 
-/* check_dated_after for a reservation (bought, or renewed, at bought_us). */
+/* A holding's history is kept in date order, as a switch's, a role's and a
+ * status's are: a change dated before its last scope or auto-renew change
+ * (changed_us, later than its purchase) would reorder it. */
+static enum ledger_err check_after_change(struct decision *d, const char *noun, const char *id,
+                                          int64_t bought_us, int64_t changed_us, const char *change)
+{
+    enum ledger_err err = check_dated_after(d, noun, id, bought_us, change);
+    if (err != LEDGER_ERR_OK || d->business_us >= changed_us)
+        return err;
+    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                  "%s %s was last changed %s (scope or auto-renew): %s dated %s, before then, "
+                  "would reorder its history; date it at or after that",
+                  noun, id, time_text(changed_us).text, change, time_text(d->business_us).text);
+}
+
+/* check_after_change for a reservation (bought, or renewed, at bought_us). */
 static enum ledger_err check_after_purchase(struct decision *d,
                                             const struct domain_reservation *reservation,
                                             const char *change)
 {
-    return check_dated_after(d, "reservation", reservation->id, reservation->bought_us, change);
+    return check_after_change(d, "reservation", reservation->id, reservation->bought_us,
+                              reservation->changed_us, change);
 }
 
 /* A cancellation, an exchange or a scope or auto-renew change acts on a
@@ -1650,7 +1666,8 @@ static enum ledger_err find_holding(struct decision *d, enum holding_kind kind, 
         const struct domain_savings_plan *found = NULL;
         err = find_plan(d, id, &found);
         if (err == LEDGER_ERR_OK && found != NULL && change != NULL)
-            err = check_dated_after(d, "savings plan", id, found->starts_us, change);
+            err = check_after_change(d, "savings plan", id, found->starts_us, found->changed_us,
+                                     change);
         /* Over at its expiry: the ledger records no renewal of a plan. */
         if (err == LEDGER_ERR_OK && found != NULL && change != NULL &&
             d->business_us >= found->expires_us)

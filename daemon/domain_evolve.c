@@ -116,6 +116,7 @@ static bool reservation_from_message(const Ledger__V1__ReservationPurchased *mes
     reservation->purchaser = message->purchaser;
     actor_from_message(event->actor, &reservation->bought_by);
     reservation->bought_us = domain_event_business_us(event);
+    reservation->changed_us = reservation->bought_us;
     reservation->ended_us = INT64_MAX;
     reservation->sequence = event->sequence;
     reservation->last_sequence = event->sequence;
@@ -350,6 +351,7 @@ static enum ledger_err apply_savings_plan(struct domain_customer *customer,
     plan.auto_renew = body->auto_renew;
     plan.starts_us = body->starts_us;
     plan.expires_us = body->expires_us;
+    plan.changed_us = domain_event_business_us(event);
     plan.purchaser = body->purchaser;
     actor_from_message(event->actor, &plan.bought_by);
     plan.sequence = event->sequence;
@@ -523,6 +525,7 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
         if (reservation == NULL)
             return LEDGER_ERR_CORRUPT;
         reservation->scope = scope;
+        reservation->changed_us = domain_event_business_us(event);
         reservation->last_sequence = event->sequence;
         return LEDGER_ERR_OK;
     }
@@ -533,6 +536,7 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
         if (reservation == NULL)
             return LEDGER_ERR_CORRUPT;
         reservation->auto_renew = body->auto_renew;
+        reservation->changed_us = domain_event_business_us(event);
         reservation->last_sequence = event->sequence;
         return LEDGER_ERR_OK;
     }
@@ -565,6 +569,7 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
         if (plan == NULL)
             return LEDGER_ERR_CORRUPT;
         plan->scope = scope;
+        plan->changed_us = domain_event_business_us(event);
         plan->last_sequence = event->sequence;
         return LEDGER_ERR_OK;
     }
@@ -575,6 +580,7 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
         if (plan == NULL)
             return LEDGER_ERR_CORRUPT;
         plan->auto_renew = body->auto_renew;
+        plan->changed_us = domain_event_business_us(event);
         plan->last_sequence = event->sequence;
         return LEDGER_ERR_OK;
     }

@@ -3018,6 +3018,53 @@ static void test_domain_no_savings_plan_change_after_the_term(void **state)
     refuse_as(&ADMIN, plan_cancel(&k, pid), LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE);
 }
 
+/* Each reservation's and savings plan's history is kept in date order, as
+ * the switches', roles' and statuses' are: a change dated before its last
+ * scope or auto-renew change would reorder it (a scope change's from_scope
+ * would not be the scope it had at its date; an end would come before a
+ * change of what had ended). Dated exactly then, it is allowed. */
+static void test_domain_holding_history_in_date_order(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    W->now_us = T0 + 30 * DAY_US;
+    char rid[32], pid[32];
+    snprintf(rid, sizeof rid, "%s",
+             seq_id("res", accept(&ADMIN, dated(plain_reservation(&k, 100000), T0 + DAY_US))));
+    snprintf(pid, sizeof pid, "%s",
+             seq_id("sp",
+                    accept(&ADMIN, dated(savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100),
+                                         T0 + DAY_US))));
+    const int64_t changed_us = T0 + 20 * DAY_US;
+    const int64_t before_us = changed_us - 1;
+    accept(&ADMIN,
+           dated(reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, "sub-g"),
+                 changed_us));
+    refuse_as(&ADMIN, dated(reservation_renewal(&k, rid, true), before_us),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "was last changed 2025-01-21T00:00:00Z"));
+    assert_non_null(strstr(W->out.message, "date it at or after that"));
+    refuse_as(
+        &ADMIN,
+        dated(reservation_scope(&k, rid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""), before_us),
+        LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&ADMIN, dated(cancel(&k, rid, 0, "USD", -1), before_us), LEDGER_ERR_INVALID_ARGUMENT);
+    const char *returned[] = {rid};
+    refuse_as(&ADMIN, dated(exchange(&k, returned, 1, 0, 100000), before_us),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    accept(&ADMIN, dated(reservation_renewal(&k, rid, true), changed_us));
+    refuse_as(&ADMIN, dated(renew(&k, rid, 1000, "USD"), before_us), LEDGER_ERR_INVALID_ARGUMENT);
+    /* Savings plans alike. */
+    accept(&ADMIN,
+           dated(plan_scope(&k, pid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""), changed_us));
+    refuse_as(&ADMIN, dated(plan_renewal(&k, pid, false), before_us), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "savings plan"));
+    accept(&ADMIN, dated(plan_renewal(&k, pid, false), changed_us));
+    /* At or after the last change, the reservation may end. */
+    accept(&ADMIN, dated(cancel(&k, rid, 0, "USD", -1), changed_us));
+}
+
 static void test_domain_customer_is_told_to_ask_partner(void **state)
 {
     (void)state;
@@ -4691,6 +4738,7 @@ int main(void)
         TEST(test_domain_scope_target_bought_by_then),
         TEST(test_domain_no_change_after_the_term),
         TEST(test_domain_no_savings_plan_change_after_the_term),
+        TEST(test_domain_holding_history_in_date_order),
         TEST(test_domain_customer_is_told_to_ask_partner),
         TEST(test_domain_cancel_reservation),
         TEST(test_domain_refund_within_remaining_commitment),
