@@ -1295,14 +1295,18 @@ static enum ledger_err decide_role(struct decision *d, bool assign)
                       time_text(d->customer->roles[index].assigned_us).text,
                       time_text(d->business_us).text);
     /* A removal dated back of a purchase role: not under a purchase the user
-     * made on the subscription that the other purchase role did not allow. */
+     * made on the subscription that this assignment allowed, as its event
+     * names (allowed_by). */
     if (!assign && (role == purchase_roles[0] || role == purchase_roles[1])) {
         struct purchase_filter under = {
             .from_us = d->business_us,
             .subscription_id = subscription_id,
             .user = user,
             .customer_only = true,
-            .kept_role = role == purchase_roles[0] ? purchase_roles[1] : purchase_roles[0],
+            /* A purchase names Owner when the user held it (purchase_roles):
+             * Reservation Purchaser goes from under it when Owner stays. */
+            .kept_role = role == purchase_roles[0] ? LEDGER__V1__AZURE_ROLE__AZURE_ROLE_UNSPECIFIED
+                                                   : purchase_roles[0],
         };
         char grounds[4 * DOMAIN_ID_SIZE];
         snprintf(grounds, sizeof grounds, "by user %s, who held %s on %s", user, role_name,

@@ -2103,6 +2103,16 @@ static void test_domain_no_change_dated_under_a_recorded_purchase(void **state)
     accept(&ADMIN, dated(role(&k, false, "sub-g", "alice",
                               LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER),
                          T0 + 2 * DAY_US));
+    /* Not the other way round: a purchase names the Owner assignment when
+     * the user held both (explain shows it), so Owner may not go from
+     * under it, though Reservation Purchaser was held too. */
+    accept(&ADMIN, dated(role(&k, true, "sub-1", "alice",
+                              LEDGER__V1__AZURE_ROLE__AZURE_ROLE_RESERVATION_PURCHASER),
+                         T0 + DAY_US));
+    refuse_as(&ADMIN,
+              dated(role(&k, false, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+                    T0 + 5 * DAY_US),
+              LEDGER_ERR_INVALID_ARGUMENT);
     /* Bob bought nothing: his role goes at any date. */
     accept(&ADMIN, dated(role(&k, true, "sub-1", "bob", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
                          T0 + DAY_US));
