@@ -1110,6 +1110,18 @@ static enum ledger_err check_no_reservations_since(struct decision *d, const cha
         const struct domain_reservation *reservation = &d->customer->reservations[i];
         if (strcmp(reservation->billing_subscription_id, subscription_id) != 0)
             continue;
+        /* Past its term (by the ledger's clock) it awaits the record of its
+         * expiry or renewal, and can no longer be cancelled or exchanged. */
+        if (reservation->state == LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE &&
+            reservation->expires_us <= d->in->now_us)
+            return refuse(d, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS,
+                          "subscription %s is billed for reservation %s, still active though "
+                          "its term ended %s: record its %s; it cannot become %s before",
+                          subscription_id, reservation->id, time_text(reservation->expires_us).text,
+                          reservation->auto_renew
+                              ? "renewal or expiry (ledgerctl reservation renewed|expired)"
+                              : "expiry (ledgerctl reservation expired)",
+                          status_name);
         if (reservation->state == LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE)
             return refuse(d, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS,
                           "subscription %s is billed for active reservation %s; it cannot "

@@ -1115,6 +1115,17 @@ static void test_domain_subscriptions(void **state)
         refuse_as(&ADMIN, status(&k, "sub-1", inactive[i]),
                   LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS);
     assert_non_null(strstr(W->out.message, "until its reservations end"));
+    assert_non_null(strstr(W->out.message, "cancel or exchange them"));
+    /* Past its term, a reservation can no longer be cancelled or exchanged:
+     * the refusal says to record its expiry or its renewal. */
+    W->now_us = domain_find_reservation(W->customer, reservation_id)->expires_us;
+    refuse_as(&ADMIN,
+              status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED),
+              LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS);
+    assert_null(strstr(W->out.message, "cancel or exchange"));
+    assert_non_null(strstr(W->out.message, "its term ended 2026-01-01T00:00:00Z: record its expiry "
+                                           "(ledgerctl reservation expired)"));
+    W->now_us = T0;
     /* Another subscription is free to change. */
     accept(&ADMIN,
            status(&k, "sub-g", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED));
