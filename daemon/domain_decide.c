@@ -718,11 +718,10 @@ static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__P
  * 4 are read at a purchase's business time, so a change dated at or before
  * a recorded purchase rewrites what allowed it (one dated with it is in force
  * at its instant, as the later recorded of two dated alike). A filter selects
- * them: dated
- * at or after from_us; of the kind given (UNSPECIFIED: both); billed to
- * subscription_id and made by user, when not NULL; made by a customer user
- * when customer_only; and not still allowed by `kept_role`, another role the
- * user held then (UNSPECIFIED: none). */
+ * them: dated at or after from_us; of the kind given (UNSPECIFIED: both);
+ * billed to subscription_id and made by user, when not NULL; made by a
+ * customer user when customer_only; and not still allowed by `kept_role`,
+ * another role the user held then (UNSPECIFIED: none). */
 struct purchase_filter {
     Ledger__V1__PermissionKind kind;
     int64_t from_us;
@@ -1142,6 +1141,39 @@ static enum ledger_err check_no_reservations_since(struct decision *d, const cha
                   codec_enum_name(CODEC_ENUM_RESERVATION_STATE, (int)latest->state));
 }
 
+/* Whether a subscription of the customer other than `except`, an Azure plan
+ * or Azure Global one, was bought by `at_us` and active then (status_at for
+ * them all in one pass over the status changes, so that checking every
+ * grant stays bounded by grants times changes). */
+static bool other_eligible_active_at(const struct domain_customer *customer,
+                                     const struct domain_subscription *except, int64_t at_us)
+{
+    Ledger__V1__SubscriptionStatus status[LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX];
+    int64_t since_us[LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX];
+    size_t count = customer->subscription_count;
+    if (count > LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX)
+        count = LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX;
+    for (size_t i = 0; i < count; i++) {
+        status[i] = LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
+        since_us[i] = INT64_MIN;
+    }
+    for (size_t i = 0; i < customer->status_change_count; i++) {
+        const struct domain_status_change *change = &customer->status_changes[i];
+        if (change->subscription < count && change->changed_us <= at_us &&
+            change->changed_us >= since_us[change->subscription]) {
+            status[change->subscription] = change->status;
+            since_us[change->subscription] = change->changed_us;
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        const struct domain_subscription *other = &customer->subscriptions[i];
+        if (other != except && offer_eligible(other->offer) && other->purchased_us <= at_us &&
+            status[i] == LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
+            return true;
+    }
+    return false;
+}
+
 /* Rule 2 for a change of `changed` out of active dated at the command's
  * business time: each grant dated then or since was decided with an active
  * Azure plan or Azure Global subscription at its business time, and the
@@ -1160,15 +1192,7 @@ static enum ledger_err check_grants_kept(struct decision *d,
         if (!grant->enabled || grant->changed_us < d->business_us ||
             (latest != NULL && grant->changed_us < latest->changed_us))
             continue;
-        bool kept = false;
-        for (size_t j = 0; j < customer->subscription_count && !kept; j++) {
-            const struct domain_subscription *other = &customer->subscriptions[j];
-            kept = other != changed && offer_eligible(other->offer) &&
-                   other->purchased_us <= grant->changed_us &&
-                   status_at(customer, other, grant->changed_us) ==
-                       LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
-        }
-        if (!kept)
+        if (!other_eligible_active_at(customer, changed, grant->changed_us))
             latest = grant;
     }
     if (latest == NULL)
