@@ -738,9 +738,11 @@ struct grounded_purchase {
     int64_t bought_us;
 };
 
+/* `kept_since_us`: since when the user holds kept_role now (INT64_MAX when
+ * not), so that only purchases before then look through its removals. */
 static void purchase_consider(const struct domain_customer *customer,
-                              const struct purchase_filter *filter, const char *noun,
-                              const char *id, const struct domain_actor *buyer,
+                              const struct purchase_filter *filter, int64_t kept_since_us,
+                              const char *noun, const char *id, const struct domain_actor *buyer,
                               const char *billed_to, int64_t bought_us,
                               struct grounded_purchase *latest)
 {
@@ -750,7 +752,8 @@ static void purchase_consider(const struct domain_customer *customer,
         (filter->user != NULL && strcmp(buyer->user, filter->user) != 0))
         return;
     if (filter->kept_role != LEDGER__V1__AZURE_ROLE__AZURE_ROLE_UNSPECIFIED &&
-        domain__role_at(customer, billed_to, buyer->user, filter->kept_role, bought_us) != NULL)
+        (bought_us >= kept_since_us ||
+         domain__role_at(customer, billed_to, buyer->user, filter->kept_role, bought_us) != NULL))
         return;
     *latest = (struct grounded_purchase){noun, id, bought_us};
 }
@@ -772,14 +775,22 @@ static enum ledger_err check_not_under_purchase(struct decision *d,
     size_t plans = all || filter->kind == LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS
                        ? customer->savings_plan_count
                        : 0;
+    int64_t kept_since_us = INT64_MAX;
+    if (filter->kept_role != LEDGER__V1__AZURE_ROLE__AZURE_ROLE_UNSPECIFIED &&
+        filter->subscription_id != NULL && filter->user != NULL) {
+        long held =
+            domain__find_role(customer, filter->subscription_id, filter->user, filter->kept_role);
+        if (held >= 0)
+            kept_since_us = customer->roles[held].assigned_us;
+    }
     for (size_t i = 0; i < reservations; i++) {
         const struct domain_reservation *r = &customer->reservations[i];
-        purchase_consider(customer, filter, "reservation", r->id, &r->bought_by,
+        purchase_consider(customer, filter, kept_since_us, "reservation", r->id, &r->bought_by,
                           r->billing_subscription_id, r->bought_us, &latest);
     }
     for (size_t i = 0; i < plans; i++) {
         const struct domain_savings_plan *p = &customer->savings_plans[i];
-        purchase_consider(customer, filter, "savings plan", p->id, &p->bought_by,
+        purchase_consider(customer, filter, kept_since_us, "savings plan", p->id, &p->bought_by,
                           p->billing_subscription_id, p->starts_us, &latest);
     }
     if (latest.noun == NULL)
