@@ -507,7 +507,7 @@ static enum ledger_err demo_script(struct demo *demo)
         (err = demo_savings_plan(demo, DEMO_CUSTOMER, "fabrikam", "fab-plan-1", 120,
                                  LEDGER__V1__TERM__TERM_P3Y, 3153600, 3468960,
                                  demo->savings_plan_ids[1])) != LEDGER_ERR_OK ||
-        (err = demo_exchange(demo, demo->reservation_ids[0], &exchange_fabrikam, 134400,
+        (err = demo_exchange(demo, demo->reservation_ids[0], &exchange_fabrikam, 20000,
                              demo->reservation_ids[3])) != LEDGER_ERR_OK ||
         (err = demo_cancel(demo, "tailspin", demo->reservation_ids[1], 900000)) != LEDGER_ERR_OK) {
         return err;

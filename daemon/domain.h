@@ -238,6 +238,11 @@ bool domain_command_is_customer(Ledger__V1__Command__BodyCase body_case);
  * The rules and the views date events by it alike. */
 int64_t domain_event_business_us(const Ledger__V1__Event *event);
 
+/* The months of a reservation's or savings plan's term (P1Y 12, P3Y 36, P5Y
+ * 60), over which a monthly price is billed; 0 for a term this build does
+ * not know. */
+int domain_term_months(Ledger__V1__Term term);
+
 /* Whether a principal id is one of the ledger's own: DOMAIN_INIT_PRINCIPAL_ID
  * or any id beginning DOMAIN_RESERVED_ID_PREFIX. */
 bool domain_principal_id_reserved(const char *principal_id);

@@ -98,16 +98,7 @@ static bool string_empty(const char *s)
 
 static int64_t term_years(Ledger__V1__Term term)
 {
-    switch (term) {
-    case LEDGER__V1__TERM__TERM_P1Y:
-        return 1;
-    case LEDGER__V1__TERM__TERM_P3Y:
-        return 3;
-    case LEDGER__V1__TERM__TERM_P5Y:
-        return 5;
-    default:
-        return 0;
-    }
+    return domain_term_months(term) / 12;
 }
 
 /* When a term that starts at start_us ends (docs/events.md): the same date and
@@ -1953,10 +1944,11 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
     /* The returned reservations: active, of this customer, one currency. */
     const char *currency = NULL;
     int64_t remaining_minor = 0;
-    /* What may be refunded: the remaining commitment of those whose term
-     * has begun. A renewal recorded early starts at the old expiry, and
-     * returned before then nothing of it was billed (as for a
-     * cancellation), though its price still counts for rule 8. */
+    /* What may be refunded: what the partner paid for the days still to
+     * run (domain__refundable). A renewal recorded early starts at the old
+     * expiry, and returned before then nothing of it was billed (as for a
+     * cancellation), though its price still counts for rule 8; a monthly
+     * reservation's later instalments are not billed either. */
     int64_t refundable_minor = 0;
     for (size_t i = 0; i < count; i++) {
         const struct domain_reservation *reservation = NULL;
@@ -1975,8 +1967,7 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
          * exchange's business time. */
         int64_t reservation_minor = domain__remaining_commitment(reservation, d->business_us);
         remaining_minor += reservation_minor;
-        if (d->business_us >= reservation->starts_us)
-            refundable_minor += reservation_minor;
+        refundable_minor += domain__refundable(reservation, d->business_us, NULL);
     }
     if (strcmp(body->refund->currency, currency) != 0)
         return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
@@ -1989,9 +1980,10 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
         money_format(refundable_minor, currency, b);
         if (refundable_minor < remaining_minor)
             return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
-                          "refund %s %s exceeds what the returned reservations whose term has "
-                          "begun still commit, %s %s (a renewal returned before its term starts "
-                          "was billed nothing, so nothing of it is refunded): refund at most that",
+                          "refund %s %s exceeds what the returned reservations may refund, %s %s: "
+                          "what the partner paid for the days still to run (a monthly-billed "
+                          "reservation's later instalments are not billed, nor a renewal returned "
+                          "before its term starts): refund at most that",
                           currency, a, currency, b);
         return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
                       "refund %s %s exceeds what the returned reservations still commit, %s %s: "
@@ -2098,13 +2090,25 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
                       "so its refund is 0",
                       body->reservation_id, time_text(reservation->starts_us).text);
     /* The refund is the cancelled commitment rule 7 counts: at most what the
-     * reservation still commits at the cancellation's business time. */
+     * partner paid for the days still to run at the cancellation's business
+     * time. */
     char a[MONEY_TEXT_SIZE], b[MONEY_TEXT_SIZE], c[MONEY_TEXT_SIZE];
-    int64_t remaining_minor = domain__remaining_commitment(reservation, d->business_us);
-    if (body->refund->amount_minor > remaining_minor) {
+    int64_t billed_minor = 0;
+    int64_t refundable_minor = domain__refundable(reservation, d->business_us, &billed_minor);
+    if (body->refund->amount_minor > refundable_minor) {
         const char *currency = reservation->price.currency;
         money_format(body->refund->amount_minor, currency, a);
-        money_format(remaining_minor, currency, b);
+        money_format(refundable_minor, currency, b);
+        if (billed_minor < reservation->price.amount_minor) {
+            money_format(billed_minor, currency, c);
+            return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
+                          "refund %s %s exceeds what monthly-billed reservation %s may refund "
+                          "on %s: %s %s, what its instalments billed through that month (%s %s; "
+                          "the later ones are not billed) pay beyond the days already run; "
+                          "refund at most that",
+                          currency, a, body->reservation_id, time_text(d->business_us).text,
+                          currency, b, currency, c);
+        }
         money_format(reservation->price.amount_minor, currency, c);
         return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
                       "refund %s %s exceeds what reservation %s still commits on %s: %s %s of "

@@ -80,6 +80,12 @@ const struct domain_role_assignment *domain__role_at(const struct domain_custome
 
 /* What a reservation still commits at `at_us`, in its price's minor units. */
 int64_t domain__remaining_commitment(const struct domain_reservation *reservation, int64_t at_us);
+/* What ending a reservation at `at_us` (a cancellation, or a return in an
+ * exchange) may refund: what the partner paid for the days still to run.
+ * billed_out (may be NULL): what billing charges the partner for it through
+ * the month of at_us, the months after it being no longer billed. */
+int64_t domain__refundable(const struct domain_reservation *reservation, int64_t at_us,
+                           int64_t *billed_out);
 /* The 365-day window of rule 7 holding `at_us` in which the most USD was
  * refunded: that amount in minor units, the window's start, and the date of
  * the latest refund in it (INT64_MIN when none). */

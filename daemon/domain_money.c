@@ -1,7 +1,8 @@
 /*
  * domain_money.c: the arithmetic of rules 7 and 8 on a customer's state:
- * what a reservation still commits at a time (the most its cancellation may
- * refund, and the least an exchange's replacements must commit), the USD
+ * what a reservation still commits at a time (the least an exchange's
+ * replacements must commit), what ending it then may refund (what the
+ * partner paid for the days still to run), the USD
  * refunded within rule 7's window, and which refunds the state keeps when
  * its list is full.
  *
@@ -33,6 +34,55 @@ int64_t domain__remaining_commitment(const struct domain_reservation *reservatio
         left = days;
     __extension__ typedef __int128 wide;
     return (int64_t)((wide)reservation->price.amount_minor * left / days);
+}
+
+int domain_term_months(Ledger__V1__Term term)
+{
+    switch (term) {
+    case LEDGER__V1__TERM__TERM_P1Y:
+        return 12;
+    case LEDGER__V1__TERM__TERM_P3Y:
+        return 36;
+    case LEDGER__V1__TERM__TERM_P5Y:
+        return 60;
+    default:
+        return 0;
+    }
+}
+
+static int64_t month_number(int64_t time_us)
+{
+    struct civil_date date = civil_date_from_us(time_us);
+    return date.year * 12 + (int64_t)date.month - 1;
+}
+
+/* Billing charges the partner (docs/views.md, Billing): nothing for a
+ * reservation ended before its term starts (a renewal recorded early); the
+ * whole price in its first month when upfront; when monthly, price / months
+ * in each UTC month from the month its term starts, the last one taking the
+ * division's remainder, and nothing after the month it ends. What it paid
+ * for the days its term has run is the price less what it still commits;
+ * the rest of what it paid is refundable. A monthly reservation ended early
+ * in its term has paid less than it used, and may refund nothing. */
+int64_t domain__refundable(const struct domain_reservation *reservation, int64_t at_us,
+                           int64_t *billed_out)
+{
+    int64_t price = reservation->price.amount_minor;
+    int64_t billed = price;
+    int64_t months = domain_term_months(reservation->term);
+    if (at_us < reservation->starts_us) {
+        billed = 0;
+    } else if (reservation->billing_plan == LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY &&
+               months > 0) {
+        int64_t run = month_number(at_us) - month_number(reservation->starts_us) + 1;
+        if (run < months) {
+            billed = (run < 1 ? 1 : run) * (price / months);
+        }
+    }
+    if (billed_out != NULL)
+        *billed_out = billed;
+    int64_t used = price - domain__remaining_commitment(reservation, at_us);
+    return billed > used ? billed - used : 0;
 }
 
 /* USD refunded by cancellations dated in [from_us, from_us + window). */

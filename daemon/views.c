@@ -271,20 +271,6 @@ static bool month_valid(const char *s)
     return month >= 1 && month <= 12;
 }
 
-static int term_months(int term)
-{
-    switch (term) {
-    case LEDGER__V1__TERM__TERM_P1Y:
-        return 12;
-    case LEDGER__V1__TERM__TERM_P3Y:
-        return 36;
-    case LEDGER__V1__TERM__TERM_P5Y:
-        return 60;
-    default:
-        return 0;
-    }
-}
-
 /* --- billing ---------------------------------------------------------------------------- */
 
 /* partner NUL month NUL customer NUL u64 sequence NUL: the prefix of one
@@ -358,7 +344,7 @@ static enum ledger_err billing_put(struct store_txn *txn, const Ledger__V1__Even
 static enum ledger_err billing_charge(struct store_txn *txn, const struct charge *c, uint16_t n,
                                       uint16_t *rows_out)
 {
-    int months = term_months(c->term);
+    int months = domain_term_months(c->term);
     if (months == 0 || c->price == NULL) {
         return LEDGER_ERR_CORRUPT;
     }

@@ -276,7 +276,9 @@ static void fill_reservation(struct cmd *k, const char *subscription_id, const c
     r->region = id(k, 38, "westeurope");
     r->quantity = 2;
     r->term = term;
-    r->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    /* Upfront: the whole price is paid, so every day still to run may be
+     * refunded (monthly refunds: test_domain_monthly_refund). */
+    r->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
     r->scope = scope(k, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, "");
     r->price = money(k, 4, price_minor, currency);
     r->retail_price = money(k, 5, price_minor + price_minor / 10, currency);
@@ -2544,11 +2546,11 @@ static void test_domain_partner_purchase(void **state)
     assert_true(e->expires_us == T0 + YEAR_US);
     assert_true(domain_partner_visible(&W->out.event));
     /* What billing reads: the plan, the partner's and the retail price. */
-    Ledger__V1__Command *upfront = plain_reservation(&k, 1000);
-    upfront->purchase_reservation->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
-    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, upfront));
+    Ledger__V1__Command *monthly = plain_reservation(&k, 1000);
+    monthly->purchase_reservation->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, monthly));
     e = W->out.event.reservation_purchased;
-    assert_int_equal(LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT, e->billing_plan);
+    assert_int_equal(LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY, e->billing_plan);
     assert_int_equal(1000, e->price->amount_minor);
     assert_int_equal(1100, e->retail_price->amount_minor);
     assert_int_equal(LEDGER_ERR_OK,
@@ -3214,6 +3216,64 @@ static void test_domain_refund_within_remaining_commitment(void **state)
                                            "reservations still commit, USD 5300.00: refund at "
                                            "most that"));
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, returned, 2, 530000, 600000)));
+}
+
+/* A monthly-billed reservation has paid only the instalments billed so far,
+ * and cancelling it stops the later ones: it may refund what those paid
+ * beyond the days already run, never a share of months never billed. */
+static void test_domain_monthly_refund(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    /* USD 3,650 for 365 days in 12 instalments of USD 304.16 (the last
+     * USD 304.24): USD 10 a day. */
+    char ids[5][32];
+    for (size_t i = 0; i < 5; i++) {
+        Ledger__V1__Command *c = plain_reservation(&k, 365000);
+        c->purchase_reservation->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+        snprintf(ids[i], sizeof ids[i], "%s", seq_id("res", accept(&ADMIN, c)));
+    }
+    const char *early = ids[0], *rid = ids[1], *done = ids[2];
+    /* On its second day one instalment is billed, one day used: USD 294.16. */
+    W->now_us = T0 + DAY_US;
+    refuse_as(&ADMIN, cancel(&k, early, 29417, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(
+        strstr(W->out.message, "refund USD 294.17 exceeds what monthly-billed reservation "));
+    assert_non_null(strstr(W->out.message,
+                           " may refund on 2025-01-02T00:00:00Z: USD 294.16, what its "
+                           "instalments billed through that month (USD 304.16; the later ones "
+                           "are not billed) pay beyond the days already run; refund at most "
+                           "that"));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, cancel(&k, early, 29416, "USD", -1)));
+    /* On 2025-04-11, 100 days in: four instalments (January to April,
+     * USD 1216.64) less USD 1000.00 used. */
+    W->now_us = T0 + 100 * DAY_US;
+    refuse_as(&ADMIN, cancel(&k, rid, 21665, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, "USD 216.64, what its instalments billed through "
+                                           "that month (USD 1216.64;"));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, cancel(&k, rid, 21664, "USD", -1)));
+    /* On 2025-01-31, 30 days in: one instalment, USD 300.00 used, USD 4.16
+     * left. Late in a month little is left: the partner paid the month
+     * ahead, not the term. */
+    W->now_us = T0 + 30 * DAY_US;
+    refuse_as(&ADMIN, cancel(&k, done, 417, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, ": USD 4.16, what its instalments"));
+    /* In its last month every instalment is billed: the price less what
+     * was used, as upfront. */
+    W->now_us = T0 + 350 * DAY_US;
+    refuse_as(&ADMIN, cancel(&k, done, 15001, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, " still commits on 2025-12-17T00:00:00Z: USD 150.00 "));
+    /* An exchange's refund has the same bound, while rule 8 still counts
+     * what the returned reservations commit (USD 2650.00 each). */
+    W->now_us = T0 + 100 * DAY_US;
+    const char *returned[] = {ids[3], ids[4]};
+    refuse_as(&ADMIN, exchange(&k, returned, 2, 43329, 530000), LEDGER_ERR_INVALID_AMOUNT);
+    assert_non_null(strstr(W->out.message, "refund USD 433.29 exceeds what the returned "
+                                           "reservations may refund, USD 433.28: what the "
+                                           "partner paid for the days still to run"));
+    refuse_as(&ADMIN, exchange(&k, returned, 2, 43328, 529999), LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, returned, 2, 43328, 530000)));
 }
 
 static void test_domain_refund_cap(void **state)
@@ -4763,6 +4823,7 @@ int main(void)
         TEST(test_domain_customer_is_told_to_ask_partner),
         TEST(test_domain_cancel_reservation),
         TEST(test_domain_refund_within_remaining_commitment),
+        TEST(test_domain_monthly_refund),
         TEST(test_domain_refund_cap),
         TEST(test_domain_refund_cap_boundaries),
         TEST(test_domain_refund_cap_rolling_windows),

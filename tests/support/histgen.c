@@ -82,6 +82,7 @@ struct hg_reservation {
     int64_t price_minor;
     int64_t retail_minor;
     uint8_t years; /* the term */
+    bool monthly;  /* billed monthly, else upfront */
     bool auto_renew;
     bool active;
 };
@@ -694,6 +695,7 @@ static void draw_reservation(struct histgen *gen, const struct hg_partner *partn
     r->auto_renew = rng_chance(gen, 300);
 
     model->subscription = (uint8_t)subscription;
+    model->monthly = r->billing_plan == LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
     model->starts_us = gen->now_us;
     /* Calendar years, as the ledger dates terms (docs/events.md, "Terms"). */
     model->expires_us = civil_add_years_us(gen->now_us, (unsigned)years);
@@ -1009,6 +1011,35 @@ static int64_t remaining_commitment(const struct histgen *gen, const struct hg_r
     return r->price_minor * left_s / total_s;
 }
 
+static int64_t month_number(int64_t time_us)
+{
+    struct civil_date date = civil_date_from_us(time_us);
+    return date.year * 12 + (int64_t)date.month - 1;
+}
+
+/* What ending r now may refund (docs/events.md, CancelReservation): what
+ * billing charged the partner for it through this month (upfront: its
+ * price; monthly: the instalments so far; nothing before its term starts)
+ * less the price of the time already run. remaining_commitment prorates by
+ * the second, never more than the ledger's whole days, so this is never
+ * more than the ledger allows. */
+static int64_t refundable(const struct histgen *gen, const struct hg_reservation *r)
+{
+    if (gen->now_us < r->starts_us) {
+        return 0;
+    }
+    int64_t billed = r->price_minor;
+    int64_t months = 12 * (int64_t)r->years;
+    if (r->monthly && months > 0) {
+        int64_t run = month_number(gen->now_us) - month_number(r->starts_us) + 1;
+        if (run < months) {
+            billed = (run < 1 ? 1 : run) * (r->price_minor / months);
+        }
+    }
+    int64_t used = r->price_minor - remaining_commitment(gen, r);
+    return billed > used ? billed - used : 0;
+}
+
 static bool act_exchange(struct histgen *gen, struct hg_partner *partner,
                          struct hg_customer *customer, bool too_low)
 {
@@ -1024,9 +1055,11 @@ static bool act_exchange(struct histgen *gen, struct hg_partner *partner,
     }
     int64_t returned_price = customer->reservations[first].price_minor;
     int64_t remaining = remaining_commitment(gen, &customer->reservations[first]);
+    int64_t may_refund = refundable(gen, &customer->reservations[first]);
     if (count == 2) {
         returned_price += customer->reservations[second].price_minor;
         remaining += remaining_commitment(gen, &customer->reservations[second]);
+        may_refund += refundable(gen, &customer->reservations[second]);
     }
     if (too_low && remaining < 100) {
         return false;
@@ -1050,8 +1083,8 @@ static bool act_exchange(struct histgen *gen, struct hg_partner *partner,
     }
     body->n_reservation_ids = count;
     body->reservation_ids = built->returned_ids;
-    /* The refund credited against the new purchase: part of what remains. */
-    body->refund = money(gen, 2, remaining / 2);
+    /* The refund credited against the new purchase: part of what may be. */
+    body->refund = money(gen, 2, may_refund / 2);
     built->replacements[0] = &built->reservation;
     body->n_replacements = 1;
     body->replacements = built->replacements;
@@ -1093,10 +1126,15 @@ static bool act_cancel(struct histgen *gen, struct hg_partner *partner,
     if (refund < 1) {
         refund = 1;
     }
-    /* Rule 7: at most what the reservation still commits; half of it, as an
-     * exchange's, whatever the ledger's rounding. */
-    if (refund > remaining_commitment(gen, &customer->reservations[index]) / 2) {
-        return false;
+    /* At most what the reservation may refund; half of it, as an
+     * exchange's, whatever the ledger's rounding. A monthly one early in its
+     * term has paid less than it used: its refund is 0. */
+    const struct hg_reservation *cancelled = &customer->reservations[index];
+    if (refund > refundable(gen, cancelled) / 2) {
+        if (!cancelled->monthly) {
+            return false;
+        }
+        refund = refundable(gen, cancelled) / 2;
     }
     if (customer->refunded_usd_minor + refund > HG_REFUND_BUDGET_USD_MINOR) {
         return false;
