@@ -390,6 +390,8 @@ static enum ledger_err engine_open_dir(const struct engine_options *options, boo
         err = LEDGER_ERR_NOT_FOUND;
         goto fail;
     }
+    engine->data_dev = st.st_dev;
+    engine->data_ino = st.st_ino;
     if (!options->read_only) {
         err = lock_take(options->data_dir, true, &engine->lock_fd);
         if (err != LEDGER_ERR_OK) {

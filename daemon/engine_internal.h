@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 
 #include "crypto.h"
 #include "domain.h"
@@ -41,6 +42,8 @@ struct engine {
     int lock_fd;
     bool read_only;
     bool scratch;
+    dev_t data_dev; /* the data directory, which no backup may be made in */
+    ino_t data_ino;
     uint32_t batch_commands_max;
     uint8_t head_public_key[CRYPTO_SIGN_PUBLIC_BYTES];
     uint8_t head_secret_key[CRYPTO_SIGN_SECRET_BYTES];

@@ -1015,6 +1015,38 @@ static int backup_rename(int parentfd, const char *from, const char *to)
     return renameat(parentfd, from, parentfd, to) == 0 ? 0 : errno;
 }
 
+/* Whether the directory parentfd is the data directory or lies within it,
+ * whatever path names it: its ancestors are walked up through "..", to the
+ * root (whose ".." is itself). A backup there would be lost with the data
+ * directory it is meant to outlive, and restore would copy it back in. */
+static bool backup_within_data(const struct engine *engine, int parentfd)
+{
+    int fd = dup(parentfd);
+    bool within = false;
+    /* PATH_MAX / 2 levels at most: "a/" each. */
+    for (int depth = 0; fd >= 0 && depth < PATH_MAX / 2; depth++) {
+        struct stat here, up;
+        if (fstat(fd, &here) != 0) {
+            break;
+        }
+        if (here.st_dev == engine->data_dev && here.st_ino == engine->data_ino) {
+            within = true;
+            break;
+        }
+        int parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        close(fd);
+        fd = parent;
+        if (fd < 0 || fstat(fd, &up) != 0 ||
+            (up.st_dev == here.st_dev && up.st_ino == here.st_ino)) {
+            break;
+        }
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return within;
+}
+
 /* Copies the environment into a new directory with the signed head beside
  * it. The head is taken first, so the copy holds at least every event it
  * covers. The backup is built under a partial name (above) in the same
@@ -1053,6 +1085,15 @@ static enum ledger_err backup_into(struct engine *engine, const char *dir, int64
         return error == ENOENT || error == ENOTDIR || error == EACCES
                    ? LEDGER_ERR_INVALID_ARGUMENT
                    : store_translate_errno(error);
+    }
+    if (backup_within_data(engine, parentfd)) {
+        snprintf(message, ENGINE_MESSAGE_SIZE,
+                 "cannot create the backup directory %.120s: it is inside the daemon's data "
+                 "directory, which a backup must outlive; give a directory elsewhere, on "
+                 "another disk if you can",
+                 dir);
+        close(parentfd);
+        return LEDGER_ERR_INVALID_ARGUMENT;
     }
     struct stat info;
     int exists = fstatat(parentfd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 ? EEXIST : errno;

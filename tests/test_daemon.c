@@ -1207,6 +1207,25 @@ static void test_daemon_backup_restore_rebuild(void **state)
     Ledger__V1__Reply *refused = operator_backup(f, backup, LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(refused->message, "it already exists; give a new one"));
     reply_free(refused);
+    /* Nor inside the data directory, however it is named (a directory
+     * under it, a symbolic link to it): it would be lost with it. */
+    char inside[3][PATH_SIZE + 48], nested[PATH_SIZE + 16], link_path[PATH_SIZE + 16];
+    snprintf(nested, sizeof nested, "%s/keep", f->data);
+    snprintf(link_path, sizeof link_path, "%s/data-link", f->root);
+    assert_int_equal(mkdir(nested, 0700), 0);
+    assert_int_equal(symlink(f->data, link_path), 0);
+    snprintf(inside[0], sizeof inside[0], "%s/backup", f->data);
+    snprintf(inside[1], sizeof inside[1], "%s/keep/backup", f->data);
+    snprintf(inside[2], sizeof inside[2], "%s/data-link/backup", f->root);
+    for (size_t i = 0; i < 3; i++) {
+        refused = operator_backup(f, inside[i], LEDGER_ERR_INVALID_ARGUMENT);
+        assert_non_null(strstr(refused->message, "it is inside the daemon's data directory, "
+                                                 "which a backup must outlive"));
+        reply_free(refused);
+        assert_int_not_equal(access(inside[i], F_OK), 0);
+    }
+    assert_int_equal(unlink(link_path), 0);
+    assert_int_equal(rmdir(nested), 0);
     char orphan[PATH_SIZE + 48];
     snprintf(orphan, sizeof orphan, "%s/no-such-parent/backup", f->root);
     refused = operator_backup(f, orphan, LEDGER_ERR_INVALID_ARGUMENT);
