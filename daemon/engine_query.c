@@ -36,10 +36,20 @@
 #define ENGINE_EVENTS_SCAN_MAX 100000
 
 /* Why an inclusion proof or an explanation of an event is refused to a
- * principal acting for another partner, and what it may ask instead. */
-#define ENGINE_OTHER_PARTNER_EVENT                                                                 \
-    "the event belongs to another partner: prove or explain only events of the partner you act "   \
-    "for (the events query lists them)"
+ * principal acting for one partner, and what it may ask instead: the event
+ * is another partner's, or no partner's (the ledger's own records, such as
+ * its first operator's, which only principals of all partners see). */
+static void other_partner_event(char *message, const Ledger__V1__Event *event)
+{
+    engine__set_message(message,
+                        event->partner_id[0] == '\0'
+                            ? "the event belongs to no partner (a record of the ledger's own, "
+                              "such as a principal added by its operator): only a principal of "
+                              "all partners proves or explains it; prove or explain only events "
+                              "of the partner you act for (the events query lists them)"
+                            : "the event belongs to another partner: prove or explain only "
+                              "events of the partner you act for (the events query lists them)");
+}
 
 /* --- queries ------------------------------------------------------------------------- */
 
@@ -555,7 +565,7 @@ static enum ledger_err query_explain(struct query_context *q, const Ledger__V1__
         return err;
     }
     if (!event_visible(q, event)) {
-        engine__set_message(q->message, ENGINE_OTHER_PARTNER_EVENT);
+        other_partner_event(q->message, event);
         return LEDGER_ERR_PARTNER_MISMATCH;
     }
     const Ledger__V1__AllowedBy *allowed = NULL;
@@ -831,7 +841,7 @@ enum ledger_err engine_query(struct engine *engine, const struct engine_principa
         Ledger__V1__Event *event = NULL;
         err = event_entry(&q, sequence, &entry, &event);
         if (err == LEDGER_ERR_OK && !event_visible(&q, event)) {
-            engine__set_message(message, ENGINE_OTHER_PARTNER_EVENT);
+            other_partner_event(message, event);
             err = LEDGER_ERR_PARTNER_MISMATCH;
         }
         event_entry_free(entry);

@@ -2265,6 +2265,13 @@ static void test_ctl_ops_audit_refusals(void **state)
     assert_non_null(strstr(run.err, "the event belongs to another partner: prove or explain "
                                     "only events of the partner you act for"));
     run_free(&run);
+    /* The ledger's first record (its first operator's) is no partner's. */
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "proof", "--seq", "1", NULL);
+    expect_error(&run, 1, "PARTNER_MISMATCH");
+    assert_non_null(strstr(run.err, "the event belongs to no partner (a record of the ledger's "
+                                    "own, such as a principal added by its operator): only a "
+                                    "principal of all partners proves or explains it"));
+    run_free(&run);
     /* A verb the role may not use says what to do about it. */
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "proof", "--seq", seq, NULL);
     expect_error(&run, 1, "FORBIDDEN");
