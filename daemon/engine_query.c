@@ -1375,16 +1375,17 @@ enum ledger_err engine_check_head_file(struct engine *engine, const char *path,
     uint64_t last = store_last_sequence(txn);
     if (head->tree_size > last) {
         snprintf(message, ENGINE_MESSAGE_SIZE,
-                 "it signs %llu events but the log holds %llu: the copy is incomplete",
-                 (unsigned long long)head->tree_size, (unsigned long long)last);
+                 "it signs %llu event%s but the log holds %llu: the copy is incomplete",
+                 (unsigned long long)head->tree_size, head->tree_size == 1 ? "" : "s",
+                 (unsigned long long)last);
         err = LEDGER_ERR_MISMATCH;
         goto done;
     }
     err = merkle_store_root(txn, head->tree_size, root);
     if (err == LEDGER_ERR_OK && memcmp(root, head->root_hash.data, MERKLE_HASH_BYTES) != 0) {
         snprintf(message, ENGINE_MESSAGE_SIZE,
-                 "the root of the first %llu events is not the one it signs",
-                 (unsigned long long)head->tree_size);
+                 "the root of the first %llu event%s is not the one it signs",
+                 (unsigned long long)head->tree_size, head->tree_size == 1 ? "" : "s");
         err = LEDGER_ERR_MISMATCH;
     }
 done:

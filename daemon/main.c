@@ -1017,7 +1017,8 @@ static int restore_into(const struct command_line *line, const struct config *co
         restore_undo(dir, names, count);
         return EXIT_FAILURE_;
     }
-    printf("restored %s into %s: %llu events\n", line->from, dir, (unsigned long long)head);
+    printf("restored %s into %s: %llu event%s\n", line->from, dir, (unsigned long long)head,
+           head == 1 ? "" : "s");
     if (!has_head) {
         /* Every backup ledgerctl makes has its head.pb; restoring a copy of
          * a data directory (which has none) is allowed, but nothing signed

@@ -190,7 +190,7 @@ void metrics_visit(const struct server_counters *counters,
               c->group_commands_buckets, commands_bounds, SERVER_GROUP_COMMANDS_BUCKETS,
               load(&c->group_commands_sum), false);
     histogram(sink, "ledger_commit_duration_seconds",
-              "Duration of group commits (decide, append, fsync), in seconds.",
+              "Duration of group commits (decide, append, project, fsync), in seconds.",
               c->commit_latency_buckets, latency_bounds_us, SERVER_COMMIT_LATENCY_BUCKETS,
               load(&c->commit_latency_us_sum), true);
     scalar(sink, "ledger_slow_commits_total", "counter",

@@ -131,7 +131,8 @@ static const char *const expected_lines[] = {
     "ledger_commit_commands_bucket{le=\"+Inf\"} 4",
     "ledger_commit_commands_sum 8",
     "ledger_commit_commands_count 4",
-    "# HELP ledger_commit_duration_seconds Duration of group commits (decide, append, fsync), in "
+    "# HELP ledger_commit_duration_seconds Duration of group commits (decide, append, project, "
+    "fsync), in "
     "seconds.",
     "# TYPE ledger_commit_duration_seconds histogram",
     "ledger_commit_duration_seconds_bucket{le=\"0.0001\"} 0",
