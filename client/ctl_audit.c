@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,7 +468,25 @@ static enum ledger_err write_file_atomic(struct ctl_context *context, const char
     }
     int fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
-        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write %s: %s", path, strerror(errno));
+        /* The file is made beside FILE: what stops it is FILE's directory. */
+        int saved = errno;
+        char directory[sizeof temporary];
+        snprintf(directory, sizeof directory, "%s", path);
+        const char *parent = dirname(directory);
+        if (saved == ENOENT || saved == ENOTDIR) {
+            return ctl_fail(context, LEDGER_ERR_IO_ERROR,
+                            "cannot write %s: its directory %s %s; create it or save elsewhere",
+                            path, parent,
+                            saved == ENOENT ? "does not exist" : "is not a directory");
+        }
+        if (saved == EACCES || saved == EPERM || saved == EROFS) {
+            return ctl_fail(
+                context, LEDGER_ERR_IO_ERROR,
+                "cannot write %s: its directory %s cannot be written (%s); save it in a "
+                "directory you can write",
+                path, parent, strerror(saved));
+        }
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write %s: %s", path, strerror(saved));
     }
     bool ok = write(fd, data, size) == (ssize_t)size && fsync(fd) == 0;
     ok = close(fd) == 0 && ok;

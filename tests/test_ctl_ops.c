@@ -2322,8 +2322,17 @@ static void test_ctl_ops_audit_refusals(void **state)
     run_free(&run);
     ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "head", "--save",
         "no-such-dir/saved.pb", NULL);
-    assert_string_equal(
-        "error: IO_ERROR: cannot write no-such-dir/saved.pb: No such file or directory\n", run.err);
+    assert_string_equal("error: IO_ERROR: cannot write no-such-dir/saved.pb: its directory "
+                        "no-such-dir does not exist; create it or save elsewhere\n",
+                        run.err);
+    run_free(&run);
+    /* A file in its place is no directory either. */
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "head", "--save",
+        "ledger-data/data.mdb/saved.pb", NULL);
+    assert_string_equal("error: IO_ERROR: cannot write ledger-data/data.mdb/saved.pb: its "
+                        "directory ledger-data/data.mdb is not a directory; create it or save "
+                        "elsewhere\n",
+                        run.err);
     run_free(&run);
 }
 
