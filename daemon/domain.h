@@ -145,12 +145,15 @@ struct domain_savings_plan {
     Ledger__V1__BillingPlan billing_plan;
     struct domain_scope scope;
     bool auto_renew;
+    bool renewed; /* its term ended in a SavingsPlanRenewed: no longer in force */
     int64_t starts_us;
     int64_t expires_us;
     Ledger__V1__Purchaser purchaser;
     struct domain_actor bought_by;
     struct domain_money price;
     struct domain_money retail_price;
+    int64_t bought_us;      /* the business time of the event that made it (purchase or
+                               renewal) */
     int64_t changed_us;     /* the business time of its purchase or last change (scope or
                                auto-renew): later changes are dated at or after it */
     uint64_t sequence;      /* the purchase event */
@@ -324,6 +327,7 @@ struct domain_output {
         Ledger__V1__SavingsPlanPurchased savings_plan_purchased;
         Ledger__V1__SavingsPlanScopeChanged savings_plan_scope_changed;
         Ledger__V1__SavingsPlanRenewalSet savings_plan_renewal_set;
+        Ledger__V1__SavingsPlanRenewed savings_plan_renewed;
         Ledger__V1__CostVisibilitySet cost_visibility_set;
     } body;
     /* Storage for sub-messages and generated ids the event points to. A
@@ -336,6 +340,7 @@ struct domain_output {
     char reservation_scope_targets[LEDGER_EXCHANGE_REPLACEMENTS_MAX][DOMAIN_ID_SIZE * 2];
     char order_ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX][DOMAIN_ID_SIZE];
     char reservation_ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX][DOMAIN_ID_SIZE];
+    Ledger__V1__SavingsPlanPurchased savings_plan; /* a savings plan renewal's new plan */
     char savings_plan_id[DOMAIN_ID_SIZE];
     Ledger__V1__AllowedBy allowed_by;
     Ledger__V1__Scope scope_from, scope_to;
@@ -376,7 +381,9 @@ const char *domain_action_lookup(const char *name);
 
 /* Whether partner-facing views show this event (customer-bought savings plans
  * are not shown to partner staff, docs/domain.md). Decided from the event alone:
- * false for a SavingsPlanPurchased whose purchaser is the customer. The later
+ * false for a SavingsPlanPurchased whose purchaser is the customer, and for a
+ * SavingsPlanRenewed whose renewal's purchaser is (the renewal keeps the
+ * renewed plan's purchaser, though the partner recorded it). The later
  * events of a savings plan (scope, auto-renew) do not say who bought it, so
  * they are true here: views hide them when the plan's purchase was hidden. */
 bool domain_partner_visible(const Ledger__V1__Event *event);

@@ -1687,10 +1687,27 @@ static enum ledger_err find_plan(struct decision *d, const char *savings_plan_id
     return LEDGER_ERR_OK;
 }
 
+/* A savings plan still in force: found, and not ended by a renewal. */
+static enum ledger_err find_plan_in_force(struct decision *d, const char *savings_plan_id,
+                                          const struct domain_savings_plan **out)
+{
+    const struct domain_savings_plan *plan = NULL;
+    enum ledger_err err = find_plan(d, savings_plan_id, &plan);
+    if (err != LEDGER_ERR_OK || plan == NULL)
+        return err;
+    if (plan->renewed)
+        return refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_ACTIVE,
+                      "savings plan %s was renewed and its term has ended; act on its renewal "
+                      "instead (ledgerctl savings-plans lists it)",
+                      savings_plan_id);
+    *out = plan;
+    return LEDGER_ERR_OK;
+}
+
 /* Checks the id (and with `scoped`, the command's scope, which may be
  * missing: its form before the customer is looked at, its target after), then
- * finds the holding: an active reservation, or a savings plan, bought no
- * later than the change (`change` names it for the message, NULL for a
+ * finds the holding: an active reservation, or a savings plan in force, bought
+ * no later than the change (`change` names it for the message, NULL for a
  * command that records no change). */
 static enum ledger_err find_holding(struct decision *d, enum holding_kind kind, const char *id,
                                     bool scoped, const Ledger__V1__Scope *scope, const char *change,
@@ -1706,18 +1723,22 @@ static enum ledger_err find_holding(struct decision *d, enum holding_kind kind, 
         return err;
     if (plan) {
         const struct domain_savings_plan *found = NULL;
-        err = find_plan(d, id, &found);
+        err = find_plan_in_force(d, id, &found);
         if (err == LEDGER_ERR_OK && found != NULL && change != NULL)
             err = check_after_change(d, "savings plan", id, found->starts_us, found->changed_us,
                                      change);
-        /* Over at its expiry: the ledger records no renewal of a plan. */
+        /* Over at its expiry: renewed by the cloud when set to renew, which
+         * is what remains to record. */
         if (err == LEDGER_ERR_OK && found != NULL && change != NULL &&
             d->business_us >= found->expires_us)
-            err = refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+            err = refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_ACTIVE,
                          "savings plan %s ended with its term on %s: %s dated %s comes after "
-                         "that; a plan the cloud renewed is recorded as a new purchase",
+                         "that; %s",
                          id, time_text(found->expires_us).text, change,
-                         time_text(d->business_us).text);
+                         time_text(d->business_us).text,
+                         found->auto_renew ? "record its renewal instead (ledgerctl savings-plan "
+                                             "renewed)"
+                                           : "a plan whose term has ended takes no change");
         if (err == LEDGER_ERR_OK && found != NULL)
             *out = (struct holding){"savings plan", &found->scope, found->auto_renew};
     } else {
@@ -1800,36 +1821,107 @@ static enum ledger_err decide_set_reservation_renewal(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err decide_renew_reservation(struct decision *d)
+/* A renewal command's fields, each by shape, then the customer: shared by
+ * RenewReservation and RenewSavingsPlan. */
+static enum ledger_err check_renewal_fields(struct decision *d, const char *id, const char *field,
+                                            const Ledger__V1__Money *price,
+                                            const Ledger__V1__Money *retail_price)
 {
-    const Ledger__V1__RenewReservation *body = d->command->renew_reservation;
-    const struct domain_reservation *old = NULL;
-    enum ledger_err err = check_id(d, body->reservation_id, "reservation_id");
+    enum ledger_err err = check_id(d, id, field);
     if (err == LEDGER_ERR_OK)
-        err = check_prices(d, body->price, body->retail_price);
+        err = check_prices(d, price, retail_price);
     if (err == LEDGER_ERR_OK)
         err = need_customer(d);
-    if (err == LEDGER_ERR_OK)
-        err = find_active(d, body->reservation_id, &old);
-    if (err == LEDGER_ERR_OK)
-        err = check_after_purchase(d, old, "a renewal");
+    return err;
+}
+
+/* What a renewal looks at in the reservation or savings plan it renews (a
+ * holding in force, found by the caller). */
+struct renewed_holding {
+    const char *noun; /* for messages */
+    const char *id;
+    bool auto_renew;
+    const char *currency; /* of its price */
+    const char *billing_subscription_id;
+    int64_t bought_us;
+    int64_t changed_us; /* its last scope or auto-renew change, else bought_us */
+    int64_t expires_us;
+};
+
+/* The renewed_holding of a domain_reservation or domain_savings_plan `old`
+ * (the fields they share by name). */
+#define RENEWED_HOLDING(noun, old)                                                                 \
+    {                                                                                              \
+        (noun), (old)->id, (old)->auto_renew, (old)->price.currency,                               \
+            (old)->billing_subscription_id, (old)->bought_us, (old)->changed_us, (old)->expires_us \
+    }
+
+/* What a renewal (`renewal`, a ReservationPurchased or SavingsPlanPurchased)
+ * takes from the reservation or savings plan it renews (`old`), as it stands,
+ * and from its command (`body`): the same term, billing plan, scope now and
+ * purchaser; the command's prices; auto-renew on; a term starting at the old
+ * expiry. The renewal is the partner's commitment: the partner pays for it,
+ * and a customer purchase's permission is not checked again (a customer's
+ * savings plan renewed stays the customer's, hidden from partner-facing
+ * views as it was). */
+#define RENEWAL_FROM(renewal, old, body, out)                                                      \
+    do {                                                                                           \
+        (renewal)->term = (old)->term;                                                             \
+        (renewal)->billing_plan = (old)->billing_plan;                                             \
+        (renewal)->scope =                                                                         \
+            output_scope(&(out)->scope_to, (out)->scope_to_target, sizeof(out)->scope_to_target,   \
+                         (old)->scope.kind, (old)->scope.target);                                  \
+        (renewal)->price = (body)->price;                                                          \
+        (renewal)->retail_price = (body)->retail_price;                                            \
+        (renewal)->auto_renew = true;                                                              \
+        (renewal)->purchaser = (old)->purchaser;                                                   \
+        (renewal)->starts_us = (old)->expires_us;                                                  \
+        (renewal)->expires_us = term_end((old)->expires_us, (old)->term);                          \
+    } while (0)
+
+/* The rules a renewal of a reservation or a savings plan shares, in order:
+ * not dated before the holding was bought or last changed (its history kept
+ * in date order), auto-renew on, the price in the
+ * holding's currency, the billing subscription still active and eligible
+ * (rules 3 and 4), and a new term that ends within the times the ledger
+ * records. */
+static enum ledger_err check_renewal(struct decision *d, const struct renewed_holding *old,
+                                     const Ledger__V1__Money *price)
+{
+    enum ledger_err err =
+        check_after_change(d, old->noun, old->id, old->bought_us, old->changed_us, "a renewal");
     if (err != LEDGER_ERR_OK)
         return err;
     if (!old->auto_renew)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "auto-renew is off for reservation %s; turn it on first or buy anew",
-                      body->reservation_id);
-    if (strcmp(body->price->currency, old->price.currency) != 0)
-        return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
-                      "price is in %s but reservation %s is priced in %s", body->price->currency,
-                      body->reservation_id, old->price.currency);
+                      "auto-renew is off for %s %s; turn it on first or buy anew", old->noun,
+                      old->id);
+    if (strcmp(price->currency, old->currency) != 0)
+        return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH, "price is in %s but %s %s is priced in %s",
+                      price->currency, old->noun, old->id, old->currency);
     err = check_billing_subscription(d, old->billing_subscription_id);
     if (err != LEDGER_ERR_OK)
         return err;
     if (old->expires_us > LEDGER_TIME_US_MAX)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "reservation %s expires after the latest time the ledger records",
-                      body->reservation_id);
+                      "%s %s expires after the latest time the ledger records", old->noun, old->id);
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err decide_renew_reservation(struct decision *d)
+{
+    const Ledger__V1__RenewReservation *body = d->command->renew_reservation;
+    const struct domain_reservation *old = NULL;
+    enum ledger_err err = check_renewal_fields(d, body->reservation_id, "reservation_id",
+                                               body->price, body->retail_price);
+    if (err == LEDGER_ERR_OK)
+        err = find_active(d, body->reservation_id, &old);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    struct renewed_holding holding = RENEWED_HOLDING("reservation", old);
+    err = check_renewal(d, &holding, body->price);
+    if (err != LEDGER_ERR_OK)
+        return err;
     /* The renewal counts from now (rule 10) until the end of its term. */
     err = check_active_while_reserved(d, old->billing_subscription_id,
                                       term_end(old->expires_us, old->term), "renewal");
@@ -1850,18 +1942,7 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
     renewal->sku = out->sku;
     renewal->region = out->region;
     renewal->quantity = old->quantity;
-    renewal->term = old->term;
-    renewal->billing_plan = old->billing_plan;
-    renewal->scope = output_scope(&out->scope_to, out->scope_to_target, sizeof out->scope_to_target,
-                                  old->scope.kind, old->scope.target);
-    renewal->price = body->price;
-    renewal->retail_price = body->retail_price;
-    renewal->auto_renew = true;
-    /* The renewal is the partner's commitment: the partner pays for it, and a
-     * customer-bought reservation's permission is not re-checked on renewal. */
-    renewal->purchaser = old->purchaser;
-    renewal->starts_us = old->expires_us;
-    renewal->expires_us = term_end(old->expires_us, old->term);
+    RENEWAL_FROM(renewal, old, body, out);
     Ledger__V1__ReservationRenewed *event = &out->body.reservation_renewed;
     ledger__v1__reservation_renewed__init(event);
     event->reservation_id = body->reservation_id;
@@ -2188,6 +2269,28 @@ static enum ledger_err decide_expire_reservation(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
+/* Room for one more savings plan of the customer: a purchase or a renewal
+ * adds one, and a renewed plan still counts. */
+static enum ledger_err check_savings_plan_room(struct decision *d)
+{
+    if (d->customer->savings_plan_count < LEDGER_CUSTOMER_SAVINGS_PLANS_MAX)
+        return LEDGER_ERR_OK;
+    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                  "customer %s already has %d savings plans, the most one customer may hold",
+                  d->customer->customer_id, LEDGER_CUSTOMER_SAVINGS_PLANS_MAX);
+}
+
+/* Initializes the SavingsPlanPurchased of a purchase or a renewal with its
+ * id, sp-<seq> ("Generated ids"). */
+static void new_savings_plan(struct decision *d, Ledger__V1__SavingsPlanPurchased *plan)
+{
+    struct domain_output *out = d->out;
+    ledger__v1__savings_plan_purchased__init(plan);
+    snprintf(out->savings_plan_id, sizeof out->savings_plan_id, "sp-%llu",
+             (unsigned long long)d->in->sequence);
+    plan->savings_plan_id = out->savings_plan_id;
+}
+
 static enum ledger_err decide_purchase_savings_plan(struct decision *d)
 {
     const Ledger__V1__PurchaseSavingsPlan *body = d->command->purchase_savings_plan;
@@ -2206,16 +2309,12 @@ static enum ledger_err decide_purchase_savings_plan(struct decision *d)
         err = check_scope_target(d, body->scope);
     if (err != LEDGER_ERR_OK)
         return err;
-    if (d->customer->savings_plan_count >= LEDGER_CUSTOMER_SAVINGS_PLANS_MAX)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "customer %s already has %d savings plans, the most one customer may hold",
-                      d->customer->customer_id, LEDGER_CUSTOMER_SAVINGS_PLANS_MAX);
+    err = check_savings_plan_room(d);
+    if (err != LEDGER_ERR_OK)
+        return err;
     struct domain_output *out = d->out;
     Ledger__V1__SavingsPlanPurchased *event = &out->body.savings_plan_purchased;
-    ledger__v1__savings_plan_purchased__init(event);
-    snprintf(out->savings_plan_id, sizeof out->savings_plan_id, "sp-%llu",
-             (unsigned long long)d->in->sequence);
-    event->savings_plan_id = out->savings_plan_id;
+    new_savings_plan(d, event);
     event->billing_subscription_id = body->billing_subscription_id;
     event->hourly_commitment = body->hourly_commitment;
     event->term = body->term;
@@ -2266,15 +2365,52 @@ static enum ledger_err decide_set_savings_plan_renewal(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
+static enum ledger_err decide_renew_savings_plan(struct decision *d)
+{
+    const Ledger__V1__RenewSavingsPlan *body = d->command->renew_savings_plan;
+    const struct domain_savings_plan *old = NULL;
+    enum ledger_err err = check_renewal_fields(d, body->savings_plan_id, "savings_plan_id",
+                                               body->price, body->retail_price);
+    if (err == LEDGER_ERR_OK)
+        err = find_plan_in_force(d, body->savings_plan_id, &old);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    struct renewed_holding holding = RENEWED_HOLDING("savings plan", old);
+    err = check_renewal(d, &holding, body->price);
+    if (err == LEDGER_ERR_OK)
+        err = check_savings_plan_room(d);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    struct domain_output *out = d->out;
+    Ledger__V1__SavingsPlanPurchased *renewal = &out->savings_plan;
+    new_savings_plan(d, renewal);
+    snprintf(out->billing_subscription_id, sizeof out->billing_subscription_id, "%s",
+             old->billing_subscription_id);
+    renewal->billing_subscription_id = out->billing_subscription_id;
+    renewal->hourly_commitment =
+        output_money(d, 0, old->hourly_commitment.amount_minor, old->hourly_commitment.currency);
+    RENEWAL_FROM(renewal, old, body, out);
+    Ledger__V1__SavingsPlanRenewed *event = &out->body.savings_plan_renewed;
+    ledger__v1__savings_plan_renewed__init(event);
+    event->savings_plan_id = body->savings_plan_id;
+    event->renewal = renewal;
+    out->event.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED;
+    out->event.savings_plan_renewed = event;
+    return LEDGER_ERR_OK;
+}
+
 static enum ledger_err decide_cancel_savings_plan(struct decision *d)
 {
     const Ledger__V1__CancelSavingsPlan *body = d->command->cancel_savings_plan;
-    struct holding plan;
-    enum ledger_err err =
-        find_holding(d, HOLDING_SAVINGS_PLAN, body->savings_plan_id, false, NULL, NULL, &plan);
+    const struct domain_savings_plan *plan = NULL;
+    enum ledger_err err = check_id(d, body->savings_plan_id, "savings_plan_id");
+    if (err == LEDGER_ERR_OK)
+        err = need_customer(d);
+    if (err == LEDGER_ERR_OK)
+        err = find_plan(d, body->savings_plan_id, &plan);
     if (err != LEDGER_ERR_OK)
         return err;
-    /* Rule 6: never. */
+    /* Rule 6: never, whether in force or renewed. */
     return refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE,
                   "savings plan %s cannot be cancelled, refunded or exchanged",
                   body->savings_plan_id);
@@ -2327,6 +2463,7 @@ bool domain_command_is_customer(Ledger__V1__Command__BodyCase body_case)
     case LEDGER__V1__COMMAND__BODY_CHANGE_SAVINGS_PLAN_SCOPE:
     case LEDGER__V1__COMMAND__BODY_SET_SAVINGS_PLAN_RENEWAL:
     case LEDGER__V1__COMMAND__BODY_CANCEL_SAVINGS_PLAN:
+    case LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN:
     case LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY:
         return true;
     default:
@@ -2435,6 +2572,8 @@ static bool body_present(const Ledger__V1__Command *command)
         return command->set_savings_plan_renewal != NULL;
     case LEDGER__V1__COMMAND__BODY_CANCEL_SAVINGS_PLAN:
         return command->cancel_savings_plan != NULL;
+    case LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN:
+        return command->renew_savings_plan != NULL;
     case LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY:
         return command->set_cost_visibility != NULL;
     default:
@@ -2489,6 +2628,8 @@ static enum ledger_err decide_body(struct decision *d)
         return decide_set_savings_plan_renewal(d);
     case LEDGER__V1__COMMAND__BODY_CANCEL_SAVINGS_PLAN:
         return decide_cancel_savings_plan(d);
+    case LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN:
+        return decide_renew_savings_plan(d);
     case LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY:
         return decide_set_cost_visibility(d);
     default:

@@ -326,36 +326,46 @@ static enum ledger_err apply_renewed(struct domain_customer *customer,
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err apply_savings_plan(struct domain_customer *customer,
-                                          const Ledger__V1__Event *event)
+/* A new savings plan (a purchase's or a renewal's) from its message: false
+ * when the message is malformed or the plan's id is taken. */
+static bool savings_plan_from_message(const struct domain_customer *customer,
+                                      const Ledger__V1__SavingsPlanPurchased *body,
+                                      const Ledger__V1__Event *event,
+                                      struct domain_savings_plan *plan)
 {
-    const Ledger__V1__SavingsPlanPurchased *body = event->savings_plan_purchased;
-    struct domain_savings_plan plan;
-    memset(&plan, 0, sizeof plan);
+    memset(plan, 0, sizeof *plan);
     if (body == NULL || !codec_id_valid(body->savings_plan_id) ||
         !codec_id_valid(body->billing_subscription_id) || !codec_term_valid((int)body->term) ||
         !codec_billing_plan_valid((int)body->billing_plan) ||
         !codec_purchaser_valid((int)body->purchaser) || body->expires_us <= body->starts_us ||
         domain__find_savings_plan(customer, body->savings_plan_id) != NULL)
-        return LEDGER_ERR_CORRUPT;
-    if (!domain__copy_string(plan.id, sizeof plan.id, body->savings_plan_id) ||
-        !domain__copy_string(plan.billing_subscription_id, sizeof plan.billing_subscription_id,
+        return false;
+    if (!domain__copy_string(plan->id, sizeof plan->id, body->savings_plan_id) ||
+        !domain__copy_string(plan->billing_subscription_id, sizeof plan->billing_subscription_id,
                              body->billing_subscription_id) ||
-        !money_from_message(body->hourly_commitment, true, &plan.hourly_commitment) ||
-        !scope_from_message(body->scope, &plan.scope) ||
-        !money_from_message(body->price, true, &plan.price) ||
-        !money_from_message(body->retail_price, true, &plan.retail_price))
-        return LEDGER_ERR_CORRUPT;
-    plan.term = body->term;
-    plan.billing_plan = body->billing_plan;
-    plan.auto_renew = body->auto_renew;
-    plan.starts_us = body->starts_us;
-    plan.expires_us = body->expires_us;
-    plan.changed_us = domain_event_business_us(event);
-    plan.purchaser = body->purchaser;
-    actor_from_message(event->actor, &plan.bought_by);
-    plan.sequence = event->sequence;
-    plan.last_sequence = event->sequence;
+        !money_from_message(body->hourly_commitment, true, &plan->hourly_commitment) ||
+        !scope_from_message(body->scope, &plan->scope) ||
+        !money_from_message(body->price, true, &plan->price) ||
+        !money_from_message(body->retail_price, true, &plan->retail_price))
+        return false;
+    plan->term = body->term;
+    plan->billing_plan = body->billing_plan;
+    plan->auto_renew = body->auto_renew;
+    plan->starts_us = body->starts_us;
+    plan->expires_us = body->expires_us;
+    plan->purchaser = body->purchaser;
+    actor_from_message(event->actor, &plan->bought_by);
+    plan->bought_us = domain_event_business_us(event);
+    plan->changed_us = plan->bought_us;
+    plan->sequence = event->sequence;
+    plan->last_sequence = event->sequence;
+    return true;
+}
+
+/* Appends a savings plan made by savings_plan_from_message. */
+static enum ledger_err append_savings_plan(struct domain_customer *customer,
+                                           const struct domain_savings_plan *plan)
+{
     void *grown = NULL;
     enum ledger_err err = grow(customer->savings_plans, &customer->savings_plan_capacity,
                                customer->savings_plan_count, sizeof *customer->savings_plans,
@@ -368,10 +378,47 @@ static enum ledger_err apply_savings_plan(struct domain_customer *customer,
                                    customer->savings_plan_count + 1);
     if (err != LEDGER_ERR_OK)
         return err;
-    customer->savings_plans[customer->savings_plan_count] = plan;
+    customer->savings_plans[customer->savings_plan_count] = *plan;
     domain__id_index_add(&customer->savings_plan_ids, customer->savings_plans,
                          sizeof *customer->savings_plans, customer->savings_plan_count);
     customer->savings_plan_count++;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err apply_savings_plan(struct domain_customer *customer,
+                                          const Ledger__V1__Event *event)
+{
+    struct domain_savings_plan plan;
+    if (!savings_plan_from_message(customer, event->savings_plan_purchased, event, &plan))
+        return LEDGER_ERR_CORRUPT;
+    return append_savings_plan(customer, &plan);
+}
+
+/* A savings plan not ended by a renewal, or NULL. */
+static struct domain_savings_plan *plan_in_force(struct domain_customer *customer,
+                                                 const char *savings_plan_id)
+{
+    struct domain_savings_plan *plan = domain__find_savings_plan(customer, savings_plan_id);
+    return plan != NULL && !plan->renewed ? plan : NULL;
+}
+
+static enum ledger_err apply_savings_plan_renewed(struct domain_customer *customer,
+                                                  const Ledger__V1__Event *event)
+{
+    const Ledger__V1__SavingsPlanRenewed *body = event->savings_plan_renewed;
+    if (body == NULL)
+        return LEDGER_ERR_CORRUPT;
+    struct domain_savings_plan *old = plan_in_force(customer, body->savings_plan_id);
+    struct domain_savings_plan renewal;
+    if (old == NULL || !savings_plan_from_message(customer, body->renewal, event, &renewal))
+        return LEDGER_ERR_CORRUPT;
+    size_t index = (size_t)(old - customer->savings_plans);
+    enum ledger_err err = append_savings_plan(customer, &renewal);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    /* By index: appending may have moved the array. */
+    customer->savings_plans[index].renewed = true;
+    customer->savings_plans[index].last_sequence = event->sequence;
     return LEDGER_ERR_OK;
 }
 
@@ -564,8 +611,7 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
         struct domain_scope scope;
         if (body == NULL || !scope_from_message(body->to_scope, &scope))
             return LEDGER_ERR_CORRUPT;
-        struct domain_savings_plan *plan =
-            domain__find_savings_plan(customer, body->savings_plan_id);
+        struct domain_savings_plan *plan = plan_in_force(customer, body->savings_plan_id);
         if (plan == NULL)
             return LEDGER_ERR_CORRUPT;
         plan->scope = scope;
@@ -576,7 +622,7 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET: {
         const Ledger__V1__SavingsPlanRenewalSet *body = event->savings_plan_renewal_set;
         struct domain_savings_plan *plan =
-            body != NULL ? domain__find_savings_plan(customer, body->savings_plan_id) : NULL;
+            body != NULL ? plan_in_force(customer, body->savings_plan_id) : NULL;
         if (plan == NULL)
             return LEDGER_ERR_CORRUPT;
         plan->auto_renew = body->auto_renew;
@@ -584,6 +630,8 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
         plan->last_sequence = event->sequence;
         return LEDGER_ERR_OK;
     }
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
+        return apply_savings_plan_renewed(customer, event);
     case LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET:
         if (event->cost_visibility_set == NULL)
             return LEDGER_ERR_CORRUPT;

@@ -36,6 +36,7 @@ static const struct {
     {LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED, "Purchase Savings Plan"},
     {LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED, "Change Savings Plan Scope"},
     {LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET, "Set Savings Plan Auto-Renew"},
+    {LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED, "Renew Savings Plan"},
     {LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET, "Set Cost Visibility"},
 };
 
@@ -61,9 +62,13 @@ bool domain_partner_visible(const Ledger__V1__Event *event)
 {
     if (event == NULL)
         return false;
+    const Ledger__V1__SavingsPlanPurchased *plan = NULL;
     if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED)
-        return event->savings_plan_purchased == NULL ||
-               event->savings_plan_purchased->purchaser !=
-                   LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER;
-    return true;
+        plan = event->savings_plan_purchased;
+    else if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED &&
+             event->savings_plan_renewed != NULL)
+        plan = event->savings_plan_renewed->renewal; /* the purchaser of the renewed plan */
+    else
+        return true;
+    return plan == NULL || plan->purchaser != LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER;
 }

@@ -756,6 +756,12 @@ static void result_from_event(const Ledger__V1__Event *event, struct engine_resu
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
         engine__copy_id(out->savings_plan_id, event->savings_plan_purchased->savings_plan_id);
         break;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
+        if (event->savings_plan_renewed->renewal != NULL) {
+            engine__copy_id(out->savings_plan_id,
+                            event->savings_plan_renewed->renewal->savings_plan_id);
+        }
+        break;
     default:
         break;
     }

@@ -470,6 +470,11 @@ static size_t billing_subscription_ids(const Ledger__V1__Event *purchase,
             ids[count++] = purchase->reservation_renewed->renewal->billing_subscription_id;
         }
         break;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
+        if (purchase->savings_plan_renewed->renewal != NULL) {
+            ids[count++] = purchase->savings_plan_renewed->renewal->billing_subscription_id;
+        }
+        break;
     case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED: {
         const Ledger__V1__ReservationExchanged *x = purchase->reservation_exchanged;
         for (size_t i = 0; i < x->n_replacements && count < LEDGER_EXCHANGE_REPLACEMENTS_MAX; i++) {
@@ -578,13 +583,14 @@ static enum ledger_err query_explain(struct query_context *q, const Ledger__V1__
         break;
     case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED:
     case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
-        /* The partner's own (rule 5): no customer permission applies. */
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
+        /* The partner's own (rules 5 and 6): no customer permission applies. */
         break;
     default:
         snprintf(q->message, ENGINE_MESSAGE_SIZE,
                  "sequence %llu is a %s event; explain answers for purchases, exchanges and "
                  "renewals only (reservation_purchased, savings_plan_purchased, "
-                 "reservation_exchanged, reservation_renewed)",
+                 "reservation_exchanged, reservation_renewed, savings_plan_renewed)",
                  (unsigned long long)query->sequence, codec_event_type_name(event->body_case));
         return LEDGER_ERR_INVALID_ARGUMENT;
     }

@@ -70,6 +70,7 @@
     X(UNCHANGED, 46, "the change asked for is already in effect")                                  \
     X(PRINCIPAL_EXISTS, 47, "a principal with this id already exists")                             \
     X(PRINCIPAL_NOT_FOUND, 48, "no such principal")                                                \
+    X(SAVINGS_PLAN_NOT_ACTIVE, 49, "the savings plan was renewed and is no longer in force")       \
     X(VERSION_CONFLICT, 60,                                                                        \
       "the customer's stream moved past the expected version; re-read "                            \
       "and retry")                                                                                 \

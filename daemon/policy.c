@@ -64,6 +64,7 @@ static const struct command_row command_rows[POLICY_COMMAND_COUNT] = {
     {LEDGER__V1__COMMAND__BODY_CANCEL_SAVINGS_PLAN, "A--A----"},
     {LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY, "A-------"},
     {LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET, "------A-"},
+    {LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN, "A--P----"},
 };
 
 struct query_row {

@@ -41,7 +41,7 @@ enum policy_scope {
 /* The roles of the table, in table order (ROLE_UNSPECIFIED is not one). */
 #define POLICY_ROLE_COUNT 8
 /* Command body cases and query kind cases in the table. */
-#define POLICY_COMMAND_COUNT 23
+#define POLICY_COMMAND_COUNT 24
 #define POLICY_QUERY_COUNT   14
 
 /* The cell for a command. POLICY_DENY for undeclared roles and unknown cases. */

@@ -62,6 +62,9 @@
  *   charge of the item an event buys in its i-th month is n = i (n = 0 for
  *   upfront); an exchange's k-th replacement's start after the instalments
  *   of the ones before it, and its refund row follows them all.
+ * - A savings plan renewal charges its new plan like a purchase, from the
+ *   month its term starts (the renewed plan's expiry), upfront or monthly as
+ *   the plan is billed; the partner pays for it whoever bought the plan.
  * - Expiries, scope and renewal-flag changes do not change billing.
  *
  * Reservation states: a purchase, an exchange's replacement and a renewal
@@ -69,6 +72,9 @@
  * marks returned rows EXCHANGED, a cancellation CANCELLED, an expiry EXPIRED.
  * Orders are the partner-visible reservation orders only: kind "purchase",
  * "exchange" (one per replacement) or "renewal"; savings plans are no orders.
+ * Savings plans: a purchase adds a row; a renewal marks the renewed row
+ * `renewed` and adds its renewal's row (the renewed field is written only
+ * then, so rows of the other events keep their bytes: no new views layout).
  *
  * Queries (views_query): rows of per-customer views come in purchase order
  * (sequence), orders and permission history in sequence order, activity
@@ -781,9 +787,14 @@ static void savings_plan_key(struct key *k, const Ledger__V1__Event *event,
     key_last(k, savings_plan_id);
 }
 
-static enum ledger_err savings_plan_purchased(struct store_txn *txn, const Ledger__V1__Event *event)
+/* Adds a savings plan an event bought (a purchase, or a renewal's new plan):
+ * its row and its charges, billed from the start of its term. */
+static enum ledger_err savings_plan_add(struct store_txn *txn, const Ledger__V1__Event *event,
+                                        const Ledger__V1__SavingsPlanPurchased *p)
 {
-    const Ledger__V1__SavingsPlanPurchased *p = event->savings_plan_purchased;
+    if (p == NULL) {
+        return LEDGER_ERR_CORRUPT;
+    }
     Ledger__V1__SavingsPlanRow row = LEDGER__V1__SAVINGS_PLAN_ROW__INIT;
     row.savings_plan_id = p->savings_plan_id;
     row.customer_id = event->customer_id;
@@ -823,9 +834,12 @@ static enum ledger_err savings_plan_purchased(struct store_txn *txn, const Ledge
     return billing_charge(txn, &c, 0, &rows);
 }
 
+/* Changes a savings plan row: its scope or auto-renew flag when given
+ * (non-NULL), and with `renewed` marks its term ended by a renewal. */
 static enum ledger_err savings_plan_change(struct store_txn *txn, const Ledger__V1__Event *event,
                                            const char *savings_plan_id,
-                                           const Ledger__V1__Scope *scope, const bool *auto_renew)
+                                           const Ledger__V1__Scope *scope, const bool *auto_renew,
+                                           bool renewed)
 {
     struct key k = {0};
     savings_plan_key(&k, event, savings_plan_id);
@@ -843,10 +857,25 @@ static enum ledger_err savings_plan_change(struct store_txn *txn, const Ledger__
     if (auto_renew != NULL) {
         row->auto_renew = *auto_renew;
     }
+    if (renewed) {
+        row->renewed = true;
+    }
     row->last_sequence = event->sequence;
     err = put_message(txn, STORE_DB_SAVINGS_PLAN, &k, &row->base);
     row->scope = own_scope;
     codec_message_free(message);
+    return err;
+}
+
+/* The renewed plan ends (renewed) and its renewal is added, billed like a
+ * purchase from its term's start, the renewed plan's expiry. */
+static enum ledger_err savings_plan_renewed(struct store_txn *txn, const Ledger__V1__Event *event)
+{
+    const Ledger__V1__SavingsPlanRenewed *r = event->savings_plan_renewed;
+    enum ledger_err err = savings_plan_change(txn, event, r->savings_plan_id, NULL, NULL, true);
+    if (err == LEDGER_ERR_OK) {
+        err = savings_plan_add(txn, event, r->renewal);
+    }
     return err;
 }
 
@@ -1103,6 +1132,13 @@ static void activity_detail(const Ledger__V1__Event *e, char out[VIEWS_DETAIL_SI
                  text(e->savings_plan_renewal_set->savings_plan_id),
                  on_off(e->savings_plan_renewal_set->auto_renew));
         break;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s renewed as %s",
+                 text(e->savings_plan_renewed->savings_plan_id),
+                 e->savings_plan_renewed->renewal != NULL
+                     ? text(e->savings_plan_renewed->renewal->savings_plan_id)
+                     : "");
+        break;
     case LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET:
         snprintf(out, VIEWS_DETAIL_SIZE, "retail prices %s",
                  e->cost_visibility_set->retail_prices_visible ? "visible" : "hidden");
@@ -1252,6 +1288,8 @@ static bool body_present(const Ledger__V1__Event *e)
         return e->savings_plan_scope_changed != NULL;
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET:
         return e->savings_plan_renewal_set != NULL;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
+        return e->savings_plan_renewed != NULL;
     case LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET:
         return e->cost_visibility_set != NULL;
     default:
@@ -1275,6 +1313,7 @@ static bool body_per_customer(Ledger__V1__Event__BodyCase body_case)
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED:
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET:
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
         return true;
     default:
         return false;
@@ -1325,17 +1364,19 @@ static enum ledger_err apply_body(struct store_txn *txn, const Ledger__V1__Event
         change.state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
         return reservation_change(txn, e, &change);
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
-        return savings_plan_purchased(txn, e);
+        return savings_plan_add(txn, e, e->savings_plan_purchased);
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED:
         if (e->savings_plan_scope_changed->to_scope == NULL) {
             return LEDGER_ERR_CORRUPT;
         }
         return savings_plan_change(txn, e, e->savings_plan_scope_changed->savings_plan_id,
-                                   e->savings_plan_scope_changed->to_scope, NULL);
+                                   e->savings_plan_scope_changed->to_scope, NULL, false);
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET:
         flag = e->savings_plan_renewal_set->auto_renew;
         return savings_plan_change(txn, e, e->savings_plan_renewal_set->savings_plan_id, NULL,
-                                   &flag);
+                                   &flag, false);
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
+        return savings_plan_renewed(txn, e);
     default:
         /* Customers, subscriptions, roles and cost visibility only reach the
          * activity log (their current state lives in the customer aggregate). */
@@ -1954,6 +1995,7 @@ static enum ledger_err savings_plans_as_of(struct store_txn *txn, const struct v
         row.billing_plan = d->billing_plan;
         row.scope = &plan_scope;
         row.auto_renew = d->auto_renew;
+        row.renewed = d->renewed;
         row.starts_us = d->starts_us;
         row.expires_us = d->expires_us;
         row.purchaser = d->purchaser;

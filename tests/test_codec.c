@@ -633,8 +633,8 @@ static int query_case(const char *name)
 static void test_codec_type_names_round_trip(void **state)
 {
     (void)state;
-    check_oneof_names(&ledger__v1__event__descriptor, event_name, event_case, 22);
-    check_oneof_names(&ledger__v1__command__descriptor, command_name, command_case, 23);
+    check_oneof_names(&ledger__v1__event__descriptor, event_name, event_case, 23);
+    check_oneof_names(&ledger__v1__command__descriptor, command_name, command_case, 24);
     check_oneof_names(&ledger__v1__query__descriptor, query_name, query_case, 14);
     assert_string_equal("reservation_purchased",
                         codec_event_type_name(LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED));

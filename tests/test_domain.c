@@ -151,6 +151,7 @@ struct cmd {
     Ledger__V1__ChangeSavingsPlanScope plan_scope;
     Ledger__V1__SetSavingsPlanRenewal plan_renewal;
     Ledger__V1__CancelSavingsPlan plan_cancel;
+    Ledger__V1__RenewSavingsPlan plan_renew;
     Ledger__V1__SetCostVisibility visibility;
     Ledger__V1__Money money[6];
     char currency[6][8];
@@ -435,6 +436,18 @@ static Ledger__V1__Command *plan_renewal(struct cmd *k, const char *plan_id, boo
     return c;
 }
 
+static Ledger__V1__Command *plan_renew(struct cmd *k, const char *plan_id, int64_t price_minor,
+                                       const char *currency)
+{
+    Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN);
+    ledger__v1__renew_savings_plan__init(&k->plan_renew);
+    k->plan_renew.savings_plan_id = id(k, 0, plan_id);
+    k->plan_renew.price = money(k, 0, price_minor, currency);
+    k->plan_renew.retail_price = money(k, 1, price_minor * 2, currency);
+    c->renew_savings_plan = &k->plan_renew;
+    return c;
+}
+
 static Ledger__V1__Command *plan_cancel(struct cmd *k, const char *plan_id)
 {
     Ledger__V1__Command *c = begin(k, LEDGER__V1__COMMAND__BODY_CANCEL_SAVINGS_PLAN);
@@ -601,6 +614,14 @@ static const char *buy_reservation(int64_t price_minor)
 {
     struct cmd k;
     return seq_id("res", accept(&ADMIN, plain_reservation(&k, price_minor)));
+}
+
+/* A P1Y savings plan of sub-1 bought by the admin agent, auto-renew on. */
+static const char *buy_savings_plan(int64_t hourly_minor)
+{
+    struct cmd k;
+    return seq_id(
+        "sp", accept(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, hourly_minor)));
 }
 
 /* ---- envelope ------------------------------------------------------------- */
@@ -4168,6 +4189,234 @@ static void test_domain_renew_at_the_latest_time(void **state)
     assert_non_null(strstr(W->out.message, "expires after the latest time the ledger records"));
 }
 
+/* A savings plan with auto-renew on is renewed by the partner at the end of
+ * its term: every rule of RenewSavingsPlan, in the order decided, then the
+ * renewed plan's end and its renewal in the state. */
+static void test_domain_renew_savings_plan(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char plan[32];
+    snprintf(plan, sizeof plan, "%s", buy_savings_plan(250));
+    const struct domain_savings_plan *old = domain_find_savings_plan(W->customer, plan);
+    int64_t expires_us = old->expires_us;
+    int64_t bought_us = old->bought_us;
+    /* Who: the admin agent; a customer user asks its partner (rule 6). */
+    refuse_as(&ALICE, plan_renew(&k, plan, 2000000, "USD"), LEDGER_ERR_ASK_PARTNER);
+    refuse_as(&SALES, plan_renew(&k, plan, 2000000, "USD"), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&HELPDESK, plan_renew(&k, plan, 2000000, "USD"), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&AUDITOR, plan_renew(&k, plan, 2000000, "USD"), LEDGER_ERR_FORBIDDEN);
+    refuse_as(&SYSTEM, plan_renew(&k, plan, 2000000, "USD"), LEDGER_ERR_FORBIDDEN);
+    /* The fields. */
+    refuse_as(&ADMIN, plan_renew(&k, "", 2000000, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&ADMIN, plan_renew(&k, plan, 0, "USD"), LEDGER_ERR_INVALID_AMOUNT);
+    Ledger__V1__Command *c = plan_renew(&k, plan, 2000000, "USD");
+    c->renew_savings_plan->retail_price = NULL;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    c = plan_renew(&k, plan, 2000000, "USD");
+    c->renew_savings_plan->retail_price->currency = "EUR";
+    refuse_as(&ADMIN, c, LEDGER_ERR_CURRENCY_MISMATCH);
+    /* The plan: the customer's, and a savings plan. */
+    refuse_as(&ADMIN, plan_renew(&k, "sp-999", 2000000, "USD"), LEDGER_ERR_SAVINGS_PLAN_NOT_FOUND);
+    /* Not dated before it was bought. */
+    c = plan_renew(&k, plan, 2000000, "USD");
+    c->business_us = bought_us - 1;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "a renewal dated"));
+    assert_non_null(strstr(W->out.message, "savings plan"));
+    /* Auto-renew on. */
+    accept(&ADMIN, plan_renewal(&k, plan, false));
+    refuse_as(&ADMIN, plan_renew(&k, plan, 2000000, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "auto-renew is off for savings plan"));
+    assert_non_null(strstr(W->out.message, "turn it on first"));
+    accept(&ADMIN, plan_renewal(&k, plan, true));
+    /* In the plan's currency. */
+    refuse_as(&ADMIN, plan_renew(&k, plan, 2000000, "EUR"), LEDGER_ERR_CURRENCY_MISMATCH);
+    assert_non_null(strstr(W->out.message, "priced in USD"));
+    /* The billing subscription still active (rules 3 and 4). */
+    W->now_us = expires_us;
+    accept(&ADMIN,
+           status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED));
+    refuse_as(&ADMIN, plan_renew(&k, plan, 2000000, "USD"), LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    assert_non_null(strstr(W->out.message, "sub-1"));
+    accept(&ADMIN,
+           status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE));
+
+    W->now_us = expires_us + DAY_US;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, plan_renew(&k, plan, 2000000, "USD")));
+    const Ledger__V1__SavingsPlanRenewed *e = W->out.event.savings_plan_renewed;
+    assert_int_equal(LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED, W->out.event.body_case);
+    assert_string_equal(plan, e->savings_plan_id);
+    assert_string_equal(seq_id("sp", W->sequence), e->renewal->savings_plan_id);
+    assert_string_equal("sub-1", e->renewal->billing_subscription_id);
+    assert_int_equal(250, e->renewal->hourly_commitment->amount_minor);
+    assert_string_equal("USD", e->renewal->hourly_commitment->currency);
+    assert_int_equal(LEDGER__V1__TERM__TERM_P1Y, e->renewal->term);
+    assert_int_equal(LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY, e->renewal->billing_plan);
+    assert_int_equal(LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE, e->renewal->scope->kind);
+    assert_string_equal("sub-1", e->renewal->scope->target);
+    assert_int_equal(2000000, e->renewal->price->amount_minor);
+    assert_int_equal(4000000, e->renewal->retail_price->amount_minor);
+    assert_true(e->renewal->auto_renew);
+    assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_PARTNER, e->renewal->purchaser);
+    assert_true(e->renewal->starts_us == expires_us);
+    assert_true(e->renewal->expires_us == civil_add_years_us(expires_us, 1));
+    assert_null(e->renewal->allowed_by);
+    assert_string_equal("admin-1", W->out.event.actor->principal_id);
+    assert_true(domain_partner_visible(&W->out.event));
+    assert_string_equal("Renew Savings Plan", domain_action_name(&W->out.event));
+
+    size_t count = W->customer->savings_plan_count;
+    uint64_t seq = accept(&ADMIN, plan_renew(&k, plan, 2000000, "USD"));
+    char next[32];
+    snprintf(next, sizeof next, "%s", seq_id("sp", seq));
+    assert_int_equal(count + 1, W->customer->savings_plan_count);
+    old = domain_find_savings_plan(W->customer, plan);
+    assert_true(old->renewed);
+    assert_int_equal(seq, old->last_sequence);
+    const struct domain_savings_plan *renewal = domain_find_savings_plan(W->customer, next);
+    assert_non_null(renewal);
+    assert_false(renewal->renewed);
+    assert_true(renewal->auto_renew);
+    assert_true(renewal->starts_us == expires_us);
+    assert_true(renewal->bought_us == W->now_us);
+    assert_int_equal(seq, renewal->sequence);
+    /* The renewed plan is no longer in force: renewed once, changed never;
+     * cancelling it is still refused for what it is (rule 6). */
+    refuse_as(&ADMIN, plan_renew(&k, plan, 2000000, "USD"), LEDGER_ERR_SAVINGS_PLAN_NOT_ACTIVE);
+    assert_non_null(strstr(W->out.message, "act on its renewal"));
+    refuse_as(&ADMIN, plan_scope(&k, plan, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""),
+              LEDGER_ERR_SAVINGS_PLAN_NOT_ACTIVE);
+    refuse_as(&ADMIN, plan_renewal(&k, plan, false), LEDGER_ERR_SAVINGS_PLAN_NOT_ACTIVE);
+    refuse_as(&ADMIN, plan_cancel(&k, plan), LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE);
+    refuse_as(&ALICE, plan_renew(&k, plan, 2000000, "USD"), LEDGER_ERR_ASK_PARTNER);
+    /* A reservation is no savings plan. */
+    char rid[32];
+    snprintf(rid, sizeof rid, "%s", buy_reservation(1000));
+    refuse_as(&ADMIN, plan_renew(&k, rid, 2000000, "USD"), LEDGER_ERR_SAVINGS_PLAN_NOT_FOUND);
+    /* Its renewal renews in turn, from its own expiry. */
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, plan_renew(&k, next, 2100000, "USD")));
+    assert_true(W->out.event.savings_plan_renewed->renewal->starts_us == renewal->expires_us);
+    accept(&ADMIN, plan_renew(&k, next, 2100000, "USD"));
+}
+
+/* A renewal is the plan bought again as it stands (its commitment, term,
+ * billing plan, scope now, and purchaser); a customer's plan stays the
+ * customer's, hidden from partner-facing views, though the partner recorded
+ * its renewal and pays for it. Terms are calendar years, 29 February too. */
+static void test_domain_savings_plan_renewal_keeps_what_was_bought(void **state)
+{
+    (void)state;
+    struct cmd k;
+    W->now_us = DATE_US(2028, 2, 29) + 10 * 3600 * INT64_C(1000000);
+    standard_customer();
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ADMIN,
+           permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS));
+    Ledger__V1__Command *c = savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 300);
+    c->purchase_savings_plan->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    char plan[32];
+    snprintf(plan, sizeof plan, "%s", seq_id("sp", accept(&ALICE, c)));
+    accept(&ADMIN,
+           plan_scope(&k, plan, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP, "sub-g/rg-1"));
+    const struct domain_savings_plan *old = domain_find_savings_plan(W->customer, plan);
+    assert_true(old->expires_us == DATE_US(2029, 2, 28) + 10 * 3600 * INT64_C(1000000));
+    /* Even with the permission off and the role gone: the renewal relies on
+     * the original purchase. */
+    accept(&ADMIN,
+           permission(&k, false, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, plan_renew(&k, plan, 2700000, "USD")));
+    const Ledger__V1__SavingsPlanPurchased *renewal = W->out.event.savings_plan_renewed->renewal;
+    assert_int_equal(LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER, renewal->purchaser);
+    assert_int_equal(LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT, renewal->billing_plan);
+    assert_int_equal(LEDGER__V1__TERM__TERM_P1Y, renewal->term);
+    assert_int_equal(300, renewal->hourly_commitment->amount_minor);
+    assert_int_equal(LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP, renewal->scope->kind);
+    assert_string_equal("sub-g/rg-1", renewal->scope->target);
+    assert_null(renewal->allowed_by);
+    assert_true(renewal->starts_us == DATE_US(2029, 2, 28) + 10 * 3600 * INT64_C(1000000));
+    assert_true(renewal->expires_us == DATE_US(2030, 2, 28) + 10 * 3600 * INT64_C(1000000));
+    assert_int_equal(LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, W->out.event.actor->role);
+    assert_false(domain_partner_visible(&W->out.event));
+    accept(&ADMIN, plan_renew(&k, plan, 2700000, "USD"));
+}
+
+/* A renewal adds a savings plan, so it needs room under the customer's limit;
+ * and its new term must end within the times the ledger records. */
+static void test_domain_renew_savings_plan_limits(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char first[32];
+    snprintf(first, sizeof first, "%s", buy_savings_plan(500));
+    for (int i = 1; i < LEDGER_CUSTOMER_SAVINGS_PLANS_MAX; i++)
+        accept(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 500));
+    refuse_as(&ADMIN, plan_renew(&k, first, 4000000, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "savings plans, the most one customer may hold"));
+    /* What does not add one still works. */
+    accept(&ADMIN, plan_renewal(&k, first, false));
+
+    teardown(NULL);
+    setup(NULL);
+    standard_customer();
+    W->now_us = DATE_US(9998, 12, 31) + DAY_US - 1;
+    char at_last[32], past_last[32];
+    snprintf(at_last, sizeof at_last, "%s", buy_savings_plan(500));
+    assert_true(domain_find_savings_plan(W->customer, at_last)->expires_us == LEDGER_TIME_US_MAX);
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, plan_renew(&k, at_last, 4000000, "USD")));
+    W->now_us += 1;
+    snprintf(past_last, sizeof past_last, "%s", buy_savings_plan(500));
+    refuse_as(&ADMIN, plan_renew(&k, past_last, 4000000, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "expires after the latest time the ledger records"));
+}
+
+/* Evolving a SavingsPlanRenewed checks that it fits: the renewed plan held
+ * and in force, its renewal well formed and new. */
+static void test_domain_savings_plan_renewed_evolve_checks(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char plan[32];
+    snprintf(plan, sizeof plan, "%s", buy_savings_plan(500));
+    uint64_t version = W->customer->version;
+    size_t count = W->customer->savings_plan_count;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, plan_renew(&k, plan, 4000000, "USD")));
+    Ledger__V1__Event *event = &W->out.event;
+    event->savings_plan_renewed->savings_plan_id = "sp-999";
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->savings_plan_renewed->savings_plan_id = plan;
+    event->savings_plan_renewed->renewal->savings_plan_id = plan; /* an id taken */
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->savings_plan_renewed->renewal->savings_plan_id = "sp-new";
+    event->savings_plan_renewed->renewal->term = (Ledger__V1__Term)9;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->savings_plan_renewed->renewal->term = LEDGER__V1__TERM__TERM_P1Y;
+    event->savings_plan_renewed->renewal = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->savings_plan_renewed = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    assert_int_equal(version, W->customer->version);
+    assert_int_equal(count, W->customer->savings_plan_count);
+    assert_false(domain_find_savings_plan(W->customer, plan)->renewed);
+    /* As decided, it fits; once renewed, the plan takes no second renewal
+     * and no change. */
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, plan_renew(&k, plan, 4000000, "USD")));
+    assert_int_equal(LEDGER_ERR_OK, domain_customer_evolve(W->customer, &W->out.event));
+    W->sequence++;
+    assert_int_equal(LEDGER_ERR_OK,
+                     decide(&ADMIN, plan_renewal(&k, seq_id("sp", W->sequence - 1), false)));
+    W->out.event.savings_plan_renewal_set->savings_plan_id = plan;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
+    assert_int_equal(LEDGER_ERR_OK,
+                     decide(&ADMIN, plan_scope(&k, seq_id("sp", W->sequence - 1),
+                                               LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, "")));
+    W->out.event.savings_plan_scope_changed->savings_plan_id = plan;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, &W->out.event));
+}
+
 /* ---- rule 6: savings plans --------------------------------------------------- */
 
 static void test_domain_savings_plan_changes(void **state)
@@ -4688,7 +4937,7 @@ static void test_domain_action_names(void **state)
         assert_ptr_equal(name, domain_action_lookup(name));
         named++;
     }
-    assert_int_equal(22, named);
+    assert_int_equal(23, named);
     event.body_case = LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED;
     assert_string_equal("Create Customer Purchase Permissions", domain_action_name(&event));
     event.body_case = LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED;
@@ -4845,6 +5094,10 @@ int main(void)
         TEST(test_domain_renew_and_expire),
         TEST(test_domain_renewal_keeps_what_was_bought),
         TEST(test_domain_renew_at_the_latest_time),
+        TEST(test_domain_renew_savings_plan),
+        TEST(test_domain_savings_plan_renewal_keeps_what_was_bought),
+        TEST(test_domain_renew_savings_plan_limits),
+        TEST(test_domain_savings_plan_renewed_evolve_checks),
         TEST(test_domain_savings_plan_changes),
         TEST(test_domain_cost_visibility),
         TEST(test_domain_evolve_refuses_what_does_not_fit),

@@ -1974,6 +1974,69 @@ static void test_engine_explain_renewal(void **state)
     engine_result_free(result);
 }
 
+/* A savings plan renewal, recorded by the admin agent, answers with the new
+ * plan's id and is explained as a reservation renewal is: the partner's own,
+ * no permission or role, the recording principal and the billing
+ * subscription; a customer's plan renewed keeps no permission of its own.
+ * Rebuilt, the views are those written live. */
+static void test_engine_explain_savings_plan_renewal(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    Ledger__V1__GrantPermission grant;
+    Ledger__V1__Command c = grant_command("c1", &grant);
+    grant.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_OK);
+    struct engine_request request;
+    assert_int_equal(buy_savings_plan(f, &f->customer_user, "c1", "s1", &request), LEDGER_ERR_OK);
+    char plan[LEDGER_ID_LENGTH_MAX + 1];
+    snprintf(plan, sizeof plan, "%s", request.results[0].message.savings_plan_id);
+    engine_request_clear(&request);
+    Ledger__V1__SetSavingsPlanRenewal renewal = LEDGER__V1__SET_SAVINGS_PLAN_RENEWAL__INIT;
+    renewal.savings_plan_id = plan;
+    renewal.auto_renew = true;
+    customer_command(&c, "c1");
+    c.body_case = LEDGER__V1__COMMAND__BODY_SET_SAVINGS_PLAN_RENEWAL;
+    c.set_savings_plan_renewal = &renewal;
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_OK);
+    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT, retail = LEDGER__V1__MONEY__INIT;
+    price.amount_minor = 500 * 8800;
+    retail.amount_minor = 500 * 9100;
+    price.currency = retail.currency = "USD";
+    Ledger__V1__RenewSavingsPlan renew = LEDGER__V1__RENEW_SAVINGS_PLAN__INIT;
+    renew.savings_plan_id = plan;
+    renew.price = &price;
+    renew.retail_price = &retail;
+    customer_command(&c, "c1");
+    c.body_case = LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN;
+    c.renew_savings_plan = &renew;
+    /* The customer asks its partner. */
+    assert_int_equal(run(f, &f->customer_user, &c, NULL), LEDGER_ERR_ASK_PARTNER);
+    customer_command(&c, "c1");
+    c.body_case = LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN;
+    c.renew_savings_plan = &renew;
+    assert_int_equal(run(f, &f->admin, &c, &request), LEDGER_ERR_OK);
+    uint64_t sequence = request.results[0].message.first_sequence;
+    char expected[32];
+    snprintf(expected, sizeof expected, "sp-%llu", (unsigned long long)sequence);
+    assert_string_equal(request.results[0].message.savings_plan_id, expected);
+    engine_request_clear(&request);
+    Ledger__V1__QueryResult *result = explained(f, sequence);
+    const Ledger__V1__Explanation *e = result->explanation;
+    assert_int_equal(e->purchase->event->body_case, LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED);
+    assert_string_equal(e->purchase->event->savings_plan_renewed->savings_plan_id, plan);
+    assert_null(e->permission);
+    assert_null(e->role);
+    assert_string_equal(e->principal->event->principal_added->principal_id, f->admin.id);
+    assert_string_equal(e->subscription->event->subscription_purchased->subscription_id, "s1");
+    assert_int_equal(e->n_other_subscriptions, 0);
+    assert_non_null(e->head);
+    engine_result_free(result);
+    unsigned differences = 99;
+    assert_int_equal(engine_rebuild(f->engine, NULL, NULL, NULL, &differences), LEDGER_ERR_OK);
+    assert_int_equal(differences, 0);
+}
+
 /* The ledger's schedule expires active reservations past their term with
  * auto-renewal off, dated at the expiry, as its own system principal; never
  * twice, never one the partner changed, never one set to renew. */
@@ -2343,6 +2406,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_map_growth_and_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_rebuild_keeps_views, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_renewal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_explain_savings_plan_renewal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_exchange_for_two_rebuilds_the_same, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_exchange_of_the_most_reservations, setup,

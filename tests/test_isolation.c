@@ -73,6 +73,7 @@ struct customer_world {
     char res_expire[ID_SIZE];
     char sp_scope[ID_SIZE];
     char sp_renewal[ID_SIZE];
+    char sp_renew[ID_SIZE];
     char sp_cancel[ID_SIZE];
     uint64_t customer_purchase_sequence; /* alice's reservation: for proofs, explain */
 };
@@ -184,6 +185,7 @@ struct cell_command {
     Ledger__V1__ChangeSavingsPlanScope change_savings_plan_scope;
     Ledger__V1__SetSavingsPlanRenewal set_savings_plan_renewal;
     Ledger__V1__CancelSavingsPlan cancel_savings_plan;
+    Ledger__V1__RenewSavingsPlan renew_savings_plan;
     Ledger__V1__SetCostVisibility set_cost_visibility;
 };
 
@@ -344,11 +346,13 @@ static void buy_reservation(struct world *w, struct customer_world *cw,
 }
 
 static void buy_savings_plan(struct world *w, struct customer_world *cw,
-                             const struct engine_principal *who, char id_out[ID_SIZE])
+                             const struct engine_principal *who, bool auto_renew,
+                             char id_out[ID_SIZE])
 {
     struct cell_command c;
     cell_init(&c, cw->partner_id, cw->customer_id);
     set_purchase_savings_plan(&c);
+    c.purchase_savings_plan.auto_renew = auto_renew;
     struct outcome o;
     must(w, who, &c, &o);
     if (id_out) {
@@ -404,10 +408,11 @@ static void build_customer(struct world *w, struct customer_world *cw)
     buy_reservation(w, cw, admin, false, cw->res_cancel, NULL);
     buy_reservation(w, cw, admin, false, cw->res_expire, NULL);
     buy_reservation(w, cw, &cw->user, false, NULL, &cw->customer_purchase_sequence);
-    buy_savings_plan(w, cw, admin, cw->sp_scope);
-    buy_savings_plan(w, cw, admin, cw->sp_renewal);
-    buy_savings_plan(w, cw, admin, cw->sp_cancel);
-    buy_savings_plan(w, cw, &cw->user, NULL); /* hidden from partner-facing views */
+    buy_savings_plan(w, cw, admin, false, cw->sp_scope);
+    buy_savings_plan(w, cw, admin, false, cw->sp_renewal);
+    buy_savings_plan(w, cw, admin, true, cw->sp_renew);
+    buy_savings_plan(w, cw, admin, false, cw->sp_cancel);
+    buy_savings_plan(w, cw, &cw->user, false, NULL); /* hidden from partner-facing views */
 }
 
 /* A principal under test: its role, bound to partner pa (and customer ca1,
@@ -834,6 +839,13 @@ static bool build_command(struct world *w, Ledger__V1__Command__BodyCase verb, e
         ledger__v1__cancel_savings_plan__init(&c->cancel_savings_plan);
         c->cancel_savings_plan.savings_plan_id = cw->sp_cancel;
         c->command.cancel_savings_plan = &c->cancel_savings_plan;
+        break;
+    case LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN:
+        ledger__v1__renew_savings_plan__init(&c->renew_savings_plan);
+        c->renew_savings_plan.savings_plan_id = cw->sp_renew;
+        c->renew_savings_plan.price = &c->price;
+        c->renew_savings_plan.retail_price = &c->retail;
+        c->command.renew_savings_plan = &c->renew_savings_plan;
         break;
     case LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY:
         ledger__v1__set_cost_visibility__init(&c->set_cost_visibility);
@@ -1533,13 +1545,13 @@ static void test_isolation_savings_plans_as_of(void **state)
     const struct {
         const struct engine_principal *principal;
         const char *customer_id;
-        size_t rows; /* three bought by the admin, one by alice */
+        size_t rows; /* four bought by the admin, one by alice */
         bool sees_customer_bought;
     } readers[] = {
-        {&w->admin_a, "ca1", 3, false},
-        {&help_desk, "ca1", 3, false},
-        {&auditor, "ca1", 4, true},
-        {&w->subject, "", 4, true},
+        {&w->admin_a, "ca1", 4, false},
+        {&help_desk, "ca1", 4, false},
+        {&auditor, "ca1", 5, true},
+        {&w->subject, "", 5, true},
     };
     uint64_t head = engine_head_sequence(w->engine);
     for (size_t i = 0; i < sizeof readers / sizeof readers[0]; i++) {

@@ -58,6 +58,7 @@ static const struct expected_command expected_commands[] = {
     {"cancel_savings_plan", "ac", ""},
     {"set_cost_visibility", "a", ""},
     {"rotate_principal_secret", "o", ""},
+    {"renew_savings_plan", "a", "c"},
 };
 
 struct expected_query {
@@ -219,6 +220,7 @@ static void test_policy_invariants(void **state)
         LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION,
         LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL,
         LEDGER__V1__COMMAND__BODY_CHANGE_RESERVATION_SCOPE,
+        LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN,
     };
     for (size_t j = 0; j < sizeof partner_only / sizeof partner_only[0]; j++) {
         for (size_t r = 0; r < POLICY_ROLE_COUNT; r++) {
