@@ -299,7 +299,8 @@ static void test_histgen_domain_accepts_every_command(void **state)
     }
 }
 
-/* Long histories cross reservations' ends: renewals and expiries. */
+/* Long histories cross reservations' and savings plans' ends: renewals and
+ * expiries. */
 static void test_histgen_long_history_renews_and_expires(void **state)
 {
     (void)state;
@@ -316,6 +317,7 @@ static void test_histgen_long_history_renews_and_expires(void **state)
     run_through_domain(&options, &counts);
     assert_true(counts.by_kind[LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION] > 0);
     assert_true(counts.by_kind[LEDGER__V1__COMMAND__BODY_EXPIRE_RESERVATION] > 0);
+    assert_true(counts.by_kind[LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN] > 0);
 }
 
 /* Rotations, when asked for: the operator rotates help desk agents'

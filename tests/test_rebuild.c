@@ -257,6 +257,46 @@ static void test_rebuild_large_history_is_identical_and_repairs_a_view(void **st
     assert_int_equal(report.differing, 0);
 }
 
+/* How many records of the log have body `body_case`. */
+static unsigned events_of(struct engine *engine, Ledger__V1__Event__BodyCase body_case)
+{
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(engine), false, &txn), LEDGER_ERR_OK);
+    unsigned count = 0;
+    uint64_t last = store_last_sequence(txn);
+    for (uint64_t s = 1; s <= last; s++) {
+        struct store_val record;
+        assert_int_equal(store_record(txn, s, &record), LEDGER_ERR_OK);
+        Ledger__V1__Event *event = NULL;
+        assert_int_equal(codec_event_unpack(record.data, record.size, &event), LEDGER_ERR_OK);
+        count += event->body_case == body_case ? 1u : 0u;
+        codec_event_free(event);
+    }
+    store_abort(txn);
+    return count;
+}
+
+/* A history of about four years crosses reservations' and savings plans'
+ * ends: with their renewals in the log (savings plans' included), the rebuild
+ * derives every view exactly as the live commits wrote them. */
+static void test_rebuild_history_with_renewals_is_identical(void **state)
+{
+    struct fixture *f = *state;
+    struct histgen_options options = {
+        .seed = 7,
+        .partners = 2,
+        .customers_per_partner = 3,
+        .target_events = 6000,
+        .step_min_us = INT64_C(3) * 3600 * 1000000,
+        .step_max_us = INT64_C(9) * 3600 * 1000000,
+    };
+    load_history(f->engine, &options);
+    assert_true(events_of(f->engine, LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED) > 0);
+    assert_true(events_of(f->engine, LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED) > 0);
+    uint8_t live[STORE_DB_COUNT][32];
+    rebuild_identical(f->engine, live);
+}
+
 /* The operator's command `body_case` for principal `id` (a rotation or a
  * revocation); returns the answer's secret_hex ("" for none) in secret_hex. */
 static void operator_principal_command(struct engine *engine,
@@ -553,6 +593,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rebuild_small_ledger_names_the_tampered_view, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_keeps_rotated_secrets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_history_with_renewals_is_identical, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_large_history_is_identical_and_repairs_a_view,
                                         setup, teardown),
     };

@@ -287,6 +287,46 @@ static uint64_t reservation_purchased(struct fixture *f, const char *partner_id,
     return emit(f, &e, partner_id, customer_id, actor, t);
 }
 
+/* A savings plan bought (by a purchase or a renewal) and the messages it
+ * points to. */
+struct plan_purchase {
+    Ledger__V1__SavingsPlanPurchased message;
+    Ledger__V1__Scope scope;
+    Ledger__V1__Money hourly, price, retail;
+};
+
+/* A savings plan of subscription s-1 in `currency` with an hourly commitment
+ * of `hourly` minor units, its term starting at starts_us. */
+static void plan_fill(struct plan_purchase *p, const char *savings_plan_id,
+                      Ledger__V1__Purchaser purchaser, Ledger__V1__BillingPlan plan,
+                      Ledger__V1__Term term, const char *currency, int64_t hourly_minor,
+                      int64_t price, int64_t retail, int64_t starts_us)
+{
+    Ledger__V1__SavingsPlanPurchased message = LEDGER__V1__SAVINGS_PLAN_PURCHASED__INIT;
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    Ledger__V1__Money money = LEDGER__V1__MONEY__INIT;
+    p->message = message;
+    p->scope = scope;
+    p->hourly = p->price = p->retail = money;
+    p->scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE;
+    p->scope.target = "s-1";
+    p->hourly.amount_minor = hourly_minor;
+    p->price.amount_minor = price;
+    p->retail.amount_minor = retail;
+    p->hourly.currency = p->price.currency = p->retail.currency = (char *)currency;
+    p->message.savings_plan_id = (char *)savings_plan_id;
+    p->message.billing_subscription_id = "s-1";
+    p->message.hourly_commitment = &p->hourly;
+    p->message.term = term;
+    p->message.billing_plan = plan;
+    p->message.scope = &p->scope;
+    p->message.price = &p->price;
+    p->message.retail_price = &p->retail;
+    p->message.purchaser = purchaser;
+    p->message.starts_us = starts_us;
+    p->message.expires_us = starts_us + (term == LEDGER__V1__TERM__TERM_P3Y ? 3 : 1) * YEAR_US;
+}
+
 /* A savings plan bought in `currency` with an hourly commitment of
  * `hourly` minor units. */
 static uint64_t savings_plan_purchased_in(struct fixture *f, const char *savings_plan_id,
@@ -295,32 +335,11 @@ static uint64_t savings_plan_purchased_in(struct fixture *f, const char *savings
                                           const char *currency, int64_t hourly_minor, int64_t price,
                                           int64_t retail, int64_t t)
 {
-    Ledger__V1__SavingsPlanPurchased body = LEDGER__V1__SAVINGS_PLAN_PURCHASED__INIT;
-    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
-    Ledger__V1__Money hourly = LEDGER__V1__MONEY__INIT, p = LEDGER__V1__MONEY__INIT,
-                      r = LEDGER__V1__MONEY__INIT;
-    scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE;
-    scope.target = "s-1";
-    hourly.amount_minor = hourly_minor;
-    hourly.currency = (char *)currency;
-    p.amount_minor = price;
-    p.currency = (char *)currency;
-    r.amount_minor = retail;
-    r.currency = (char *)currency;
-    body.savings_plan_id = (char *)savings_plan_id;
-    body.billing_subscription_id = "s-1";
-    body.hourly_commitment = &hourly;
-    body.term = term;
-    body.billing_plan = plan;
-    body.scope = &scope;
-    body.price = &p;
-    body.retail_price = &r;
-    body.purchaser = purchaser;
-    body.starts_us = t;
-    body.expires_us = t + (term == LEDGER__V1__TERM__TERM_P3Y ? 3 : 1) * YEAR_US;
+    struct plan_purchase p;
+    plan_fill(&p, savings_plan_id, purchaser, plan, term, currency, hourly_minor, price, retail, t);
     Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
     e.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED;
-    e.savings_plan_purchased = &body;
+    e.savings_plan_purchased = &p.message;
     return emit(f, &e, "p-1", "c-1", actor, t);
 }
 
@@ -455,6 +474,25 @@ static uint64_t reservation_renewed(struct fixture *f, const char *id, struct pu
     Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
     e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED;
     e.reservation_renewed = &body;
+    return emit(f, &e, "p-1", "c-1", &actor_admin, t);
+}
+
+/* A SavingsPlanRenewed of `old_id` by the admin agent, recorded at t: its
+ * renewal `new_id` as savings_plan_purchased would buy it at starts_us. */
+static uint64_t savings_plan_renewed(struct fixture *f, const char *old_id, const char *new_id,
+                                     Ledger__V1__Purchaser purchaser, Ledger__V1__BillingPlan plan,
+                                     Ledger__V1__Term term, int64_t price, int64_t retail,
+                                     int64_t starts_us, int64_t t)
+{
+    struct plan_purchase renewal;
+    plan_fill(&renewal, new_id, purchaser, plan, term, "USD", 150, price, retail, starts_us);
+    renewal.message.auto_renew = true;
+    Ledger__V1__SavingsPlanRenewed body = LEDGER__V1__SAVINGS_PLAN_RENEWED__INIT;
+    body.savings_plan_id = (char *)old_id;
+    body.renewal = &renewal.message;
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED;
+    e.savings_plan_renewed = &body;
     return emit(f, &e, "p-1", "c-1", &actor_admin, t);
 }
 
@@ -1990,10 +2028,13 @@ static void test_views_billing_at_tree_size(void **state)
                      LEDGER_ERR_INVALID_ARGUMENT);
 }
 
-/* Counts the rows and sums the partner amounts of one reservation's monthly
- * charges over months [from, to] (month indexes), asserting each month's. */
-static int64_t monthly_rows(struct fixture *f, const char *id, int from, int to, int billed_from,
-                            int billed_to, int64_t each)
+/* Counts the rows and sums the partner amounts of one item's charges
+ * (`charge` "reservation" or "savings-plan") over months [from, to] (month
+ * indexes), asserting each month's: `each` (and `retail_each`, unless
+ * negative) in [billed_from, billed_to], no row outside. */
+static int64_t charge_months(struct fixture *f, const char *id, const char *charge, int from,
+                             int to, int billed_from, int billed_to, int64_t each,
+                             int64_t retail_each)
 {
     int64_t total = 0;
     for (int m = from; m <= to; m++) {
@@ -2001,15 +2042,24 @@ static int64_t monthly_rows(struct fixture *f, const char *id, int from, int to,
         month_name(m, month);
         int64_t p = 0, q = 0;
         size_t n = 0;
-        billing_sum(f, month, id, "reservation", &p, &q, &n);
+        billing_sum(f, month, id, charge, &p, &q, &n);
         bool billed = m >= billed_from && m <= billed_to;
-        if (n != (billed ? 1u : 0u) || (billed && p != each)) {
-            fail_msg("%s in %s: %zu row(s) of %lld, wanted %d of %lld", id, month, n, (long long)p,
-                     billed ? 1 : 0, (long long)each);
+        if (n != (billed ? 1u : 0u) ||
+            (billed && (p != each || (retail_each >= 0 && q != retail_each)))) {
+            fail_msg("%s in %s: %zu row(s) of %lld/%lld, wanted %d of %lld/%lld", id, month, n,
+                     (long long)p, (long long)q, billed ? 1 : 0, (long long)each,
+                     (long long)retail_each);
         }
         total += p;
     }
     return total;
+}
+
+/* charge_months of a reservation, its partner amounts only. */
+static int64_t monthly_rows(struct fixture *f, const char *id, int from, int to, int billed_from,
+                            int billed_to, int64_t each)
+{
+    return charge_months(f, id, "reservation", from, to, billed_from, billed_to, each, -1);
 }
 
 /* A renewal is billed from the month its term starts (the old reservation's
@@ -2070,6 +2120,145 @@ static void test_views_billing_renewal_starts_at_expiry(void **state)
                      6 * 300);
     assert_int_equal(monthly_rows(f, "res-soon", march_2026 - 1, march_2026 + 13, 1, 0, 0), 0);
     assert_int_equal(monthly_rows(f, "res-up", march_2026 - 1, march_2026 + 13, 1, 0, 0), 0);
+}
+
+/* The savings plan row of `id` in a savings plans answer, or NULL. */
+static const Ledger__V1__SavingsPlanRow *plan_find(const Ledger__V1__QueryResult *r, const char *id)
+{
+    for (size_t i = 0; i < r->n_savings_plans; i++) {
+        if (strcmp(r->savings_plans[i]->savings_plan_id, id) == 0) {
+            return r->savings_plans[i];
+        }
+    }
+    return NULL;
+}
+
+/* The savings plan row of `id`, which the answer must hold. */
+static const Ledger__V1__SavingsPlanRow *plan_row(const Ledger__V1__QueryResult *r, const char *id)
+{
+    static const Ledger__V1__SavingsPlanRow none = LEDGER__V1__SAVINGS_PLAN_ROW__INIT;
+    const Ledger__V1__SavingsPlanRow *row = plan_find(r, id);
+    if (row == NULL) {
+        fail_msg("no savings plan %s in the answer", id);
+        return &none;
+    }
+    return row;
+}
+
+/* A savings plan renewal: the renewed plan's row is marked renewed, the
+ * renewal's row added; the renewal is billed exactly as a purchase of the
+ * plan would be, from the month its term starts (the renewed plan's expiry)
+ * whenever it was recorded: monthly instalments, or the whole price upfront
+ * in that month. A customer's plan renewed stays hidden from partner staff,
+ * but its charges are still the partner's; the activity log names the
+ * action "Renew Savings Plan". */
+static void test_views_savings_plan_renewal(void **state)
+{
+    struct fixture *f = *state;
+    const Ledger__V1__BillingPlan monthly = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    const Ledger__V1__BillingPlan upfront = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    const Ledger__V1__Term p1y = LEDGER__V1__TERM__TERM_P1Y;
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    const Ledger__V1__Purchaser customer = LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    /* Monthly, renewed late: the old one ended in March 2026, recorded in June. */
+    savings_plan_purchased(f, "sp-m", &actor_admin, partner, monthly, p1y, 1200, 2400,
+                           utc(2025, 3, 10));
+    uint64_t monthly_seq = savings_plan_renewed(f, "sp-m", "sp-m2", partner, monthly, p1y, 2400,
+                                                4800, utc(2025, 3, 10) + YEAR_US, utc(2026, 6, 1));
+    /* Upfront, a customer's, renewed early: in December for a term starting
+     * in April. */
+    savings_plan_purchased(f, "sp-u", &actor_user, customer, upfront, p1y, 3600, 7200,
+                           utc(2025, 4, 20));
+    uint64_t upfront_seq = savings_plan_renewed(f, "sp-u", "sp-u2", customer, upfront, p1y, 3900,
+                                                7800, utc(2025, 4, 20) + YEAR_US, utc(2025, 12, 1));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+
+    Ledger__V1__QueryResult r;
+    assert_ok(savings_plans(f, &auditor, "c-1", 0, 0, &r));
+    const Ledger__V1__SavingsPlanRow *old = plan_row(&r, "sp-m");
+    const Ledger__V1__SavingsPlanRow *renewal = plan_row(&r, "sp-m2");
+    assert_true(old->renewed);
+    assert_int_equal(old->last_sequence, monthly_seq);
+    assert_false(renewal->renewed);
+    assert_int_equal(renewal->sequence, monthly_seq);
+    assert_true(renewal->auto_renew);
+    assert_true(renewal->starts_us == utc(2025, 3, 10) + YEAR_US);
+    assert_int_equal(renewal->price->amount_minor, 2400);
+    assert_int_equal(renewal->purchaser, partner);
+    assert_string_equal(renewal->bought_by->principal_id, actor_admin.principal_id);
+    assert_true(plan_row(&r, "sp-u")->renewed);
+    assert_int_equal(plan_row(&r, "sp-u2")->purchaser, customer);
+    /* The same as of the renewal's sequence, from the replayed state. */
+    Ledger__V1__QueryResult then;
+    assert_ok(savings_plans(f, &auditor, "c-1", 0, upfront_seq, &then));
+    assert_true(plan_row(&then, "sp-m")->renewed);
+    pack_equal(&plan_row(&then, "sp-m2")->base, &renewal->base);
+    pack_equal(&plan_row(&then, "sp-u")->base, &plan_row(&r, "sp-u")->base);
+    views_result_clear(&then);
+    /* Before it, the plan was in force. */
+    assert_ok(savings_plans(f, &auditor, "c-1", 0, monthly_seq - 1, &then));
+    assert_false(plan_row(&then, "sp-m")->renewed);
+    assert_null(plan_find(&then, "sp-m2"));
+    views_result_clear(&then);
+    views_result_clear(&r);
+    /* Partner staff do not see the customer's plan, renewed or not. */
+    assert_ok(savings_plans(f, &partner_staff, "c-1", 0, 0, &r));
+    assert_non_null(plan_find(&r, "sp-m2"));
+    assert_null(plan_find(&r, "sp-u"));
+    assert_null(plan_find(&r, "sp-u2"));
+    views_result_clear(&r);
+
+    /* Billing, in export month terms. */
+    const int march_2025 = 2025 * 12 + 2, march_2026 = 2026 * 12 + 2;
+    assert_int_equal(charge_months(f, "sp-m", "savings-plan", march_2025 - 1, march_2026 + 1,
+                                   march_2025, march_2025 + 11, 100, 200),
+                     1200);
+    assert_int_equal(charge_months(f, "sp-m2", "savings-plan", march_2026 - 4, march_2026 + 14,
+                                   march_2026, march_2026 + 11, 200, 400),
+                     2400);
+    const int april_2026 = march_2026 + 1;
+    assert_int_equal(charge_months(f, "sp-u2", "savings-plan", april_2026 - 6, april_2026 + 13,
+                                   april_2026, april_2026, 3900, 7800),
+                     3900);
+    assert_ok(billing(f, &partner_staff, "2026-04", "c-1", &r));
+    size_t found = 0;
+    for (size_t i = 0; i < r.n_billing; i++) {
+        const Ledger__V1__BillingRow *row = r.billing[i];
+        if (strcmp(row->charge_id, "sp-u2") == 0) {
+            found++;
+            assert_string_equal(row->charge, "savings-plan");
+            assert_string_equal(row->order_id, "");
+            assert_int_equal(row->purchaser, customer);
+            assert_int_equal(row->sequence, upfront_seq);
+            assert_string_equal(row->bought_by->principal_id, actor_admin.principal_id);
+        }
+    }
+    assert_int_equal(found, 1);
+    views_result_clear(&r);
+
+    /* Activity: named, detailed, and hidden from partner staff for the
+     * customer's plan. */
+    assert_ok(activity(f, &auditor, "c-1", "Renew Savings Plan", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, 2);
+    assert_int_equal(r.activity[0]->sequence, upfront_seq); /* latest recorded first */
+    assert_string_equal(r.activity[0]->detail, "sp-u renewed as sp-u2");
+    assert_true(r.activity[0]->business_us == utc(2025, 12, 1));
+    assert_string_equal(r.activity[0]->actor->principal_id, actor_admin.principal_id);
+    assert_int_equal(r.activity[1]->sequence, monthly_seq);
+    assert_string_equal(r.activity[1]->detail, "sp-m renewed as sp-m2");
+    views_result_clear(&r);
+    assert_ok(activity(f, &partner_staff, "c-1", "Renew Savings Plan", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, 1);
+    assert_int_equal(r.activity[0]->sequence, monthly_seq);
+    views_result_clear(&r);
+    /* Savings plans are no orders, renewed or bought. */
+    assert_ok(orders_query(f, &partner_staff, "c-1", 0, &r));
+    for (size_t i = 0; i < r.n_orders; i++) {
+        assert_true(r.orders[i]->sequence != monthly_seq && r.orders[i]->sequence != upfront_seq);
+    }
+    views_result_clear(&r);
 }
 
 /* An exchange for three replacements: a reservation row, an order of kind
@@ -3107,6 +3296,12 @@ static void log_facts_load(struct store_txn *txn, const char *partner_id, struct
                 assert_true(customer_plan_count < 4096);
                 snprintf(customer_plans[customer_plan_count++], 64, "%s",
                          event->savings_plan_purchased->savings_plan_id);
+            } else if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED &&
+                       !visible) {
+                /* A customer's plan renewed stays the customer's. */
+                assert_true(customer_plan_count < 4096);
+                snprintf(customer_plans[customer_plan_count++], 64, "%s",
+                         event->savings_plan_renewed->renewal->savings_plan_id);
             } else if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED) {
                 plan = event->savings_plan_scope_changed->savings_plan_id;
             } else if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET) {
@@ -3567,6 +3762,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_exchange_of_most_returns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_renewal_starts_at_expiry, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_views_savings_plan_renewal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_pages_pinned, setup, teardown),

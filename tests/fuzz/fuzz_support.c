@@ -258,7 +258,8 @@ static void build_customer(void)
         push(&customer_list, i == 0 ? "admin-1" : FUZZ_USER, &command);
     }
 
-    /* Savings plans: one by the partner, one by the customer user. */
+    /* Savings plans: one by the partner, one by the customer user (with
+     * auto-renew on, so that its renewal can be recorded). */
     for (size_t i = 0; i < 2; i++) {
         command_init(&command, id, ++n, p, c);
         Ledger__V1__PurchaseSavingsPlan body = LEDGER__V1__PURCHASE_SAVINGS_PLAN__INIT;
@@ -276,6 +277,7 @@ static void build_customer(void)
         money(&retail, i == 0 ? 5000000 : 1200000);
         body.price = &price;
         body.retail_price = &retail;
+        body.auto_renew = i == 1;
         command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN;
         command.purchase_savings_plan = &body;
         push(&customer_list, i == 0 ? "admin-1" : FUZZ_USER, &command);

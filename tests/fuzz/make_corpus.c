@@ -315,6 +315,13 @@ static void build_commands(void)
                      &plan_cancel);
     add_command("cancel_savings_plan", &c);
 
+    Ledger__V1__RenewSavingsPlan plan_renew = LEDGER__V1__RENEW_SAVINGS_PLAN__INIT;
+    plan_renew.savings_plan_id = (char *)state->savings_plans[1].id; /* auto-renew on */
+    plan_renew.price = usd(&m1, 1100000);
+    plan_renew.retail_price = usd(&m2, 1250000);
+    CUSTOMER_COMMAND(renew_savings_plan, LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN, &plan_renew);
+    add_command("renew_savings_plan", &c);
+
     Ledger__V1__SetCostVisibility visibility = LEDGER__V1__SET_COST_VISIBILITY__INIT;
     CUSTOMER_COMMAND(set_cost_visibility, LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY,
                      &visibility);

@@ -92,7 +92,10 @@ struct hg_savings_plan {
     uint8_t subscription;
     struct hg_scope scope;
     int64_t expires_us; /* the end of its term: no change from then on */
+    int64_t price_minor;
+    uint8_t years; /* the term */
     bool auto_renew;
+    bool active; /* false once renewed */
 };
 
 struct hg_customer {
@@ -133,6 +136,7 @@ enum hg_effect {
     HG_EFFECT_EXCHANGE,
     HG_EFFECT_CANCEL,
     HG_EFFECT_RENEWED,
+    HG_EFFECT_SAVINGS_PLAN_RENEWED,
     HG_EFFECT_EXPIRED,
     HG_EFFECT_RESERVATION_RENEWAL,
     HG_EFFECT_RESERVATION_SCOPE,
@@ -185,6 +189,7 @@ struct hg_command {
         Ledger__V1__ChangeSavingsPlanScope change_savings_plan_scope;
         Ledger__V1__SetSavingsPlanRenewal set_savings_plan_renewal;
         Ledger__V1__CancelSavingsPlan cancel_savings_plan;
+        Ledger__V1__RenewSavingsPlan renew_savings_plan;
         Ledger__V1__SetCostVisibility set_cost_visibility;
     } body;
     Ledger__V1__PurchaseReservation reservation; /* a purchase or a replacement */
@@ -962,7 +967,10 @@ static void fill_savings_plan(struct histgen *gen, const struct hg_partner *part
     body->auto_renew = rng_chance(gen, 400);
     model->subscription = (uint8_t)subscription;
     model->expires_us = civil_add_years_us(gen->now_us, (unsigned)term_years(term));
+    model->price_minor = price;
+    model->years = (uint8_t)term_years(term);
     model->auto_renew = body->auto_renew;
+    model->active = true;
     command->body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN;
     command->purchase_savings_plan = body;
     gen->pending.effect = HG_EFFECT_SAVINGS_PLAN;
@@ -1221,7 +1229,8 @@ static bool act_savings_plan_renewal(struct histgen *gen, struct hg_partner *par
         return false;
     }
     size_t index = rng_below(gen, (uint32_t)customer->savings_plan_count);
-    if (!savings_plan_workable(gen, &customer->savings_plans[index])) {
+    if (!customer->savings_plans[index].active ||
+        !savings_plan_workable(gen, &customer->savings_plans[index])) {
         return false;
     }
     as_staff(gen, partner, LEDGER__V1__ROLE__ROLE_ADMIN_AGENT);
@@ -1248,7 +1257,8 @@ static bool act_savings_plan_scope(struct histgen *gen, struct hg_partner *partn
         return false;
     }
     size_t index = rng_below(gen, (uint32_t)customer->savings_plan_count);
-    if (!savings_plan_workable(gen, &customer->savings_plans[index])) {
+    if (!customer->savings_plans[index].active ||
+        !savings_plan_workable(gen, &customer->savings_plans[index])) {
         return false;
     }
     struct hg_scope scope;
@@ -1272,15 +1282,74 @@ static bool act_savings_plan_scope(struct histgen *gen, struct hg_partner *partn
     return true;
 }
 
+/* Renewal prices: within a few percent of the last term's, and a retail
+ * price a few percent above. */
+static int64_t renewal_price(struct histgen *gen, int64_t last_minor, int64_t *retail_out)
+{
+    int64_t price = last_minor + last_minor * (int64_t)rng_below(gen, 7) / 100;
+    *retail_out = price + price * (5 + (int64_t)rng_below(gen, 10)) / 100;
+    return price;
+}
+
+/* A savings plan past its end with auto-renew on: renewed by the partner's
+ * admin agent (docs/events.md, SavingsPlanRenewed), starting where it ends.
+ * Plans with auto-renew off simply end: the ledger records no expiry of
+ * savings plans. */
+static bool act_savings_plan_lifecycle(struct histgen *gen, struct hg_partner *partner,
+                                       struct hg_customer *customer)
+{
+    size_t count = customer->savings_plan_count;
+    if (count == 0) {
+        return false;
+    }
+    size_t start = rng_below(gen, (uint32_t)count);
+    for (size_t i = 0; i < count; i++) {
+        size_t index = (start + i) % count;
+        const struct hg_savings_plan *plan = &customer->savings_plans[index];
+        if (!plan->active || !plan->auto_renew || plan->expires_us > gen->now_us) {
+            continue;
+        }
+        as_staff(gen, partner, LEDGER__V1__ROLE__ROLE_ADMIN_AGENT);
+        Ledger__V1__Command *command = begin_command(gen, partner, customer);
+        struct hg_command *built = &gen->built;
+        sequence_id("sp", plan->sequence, built->ids[0]);
+        Ledger__V1__RenewSavingsPlan *body = &built->body.renew_savings_plan;
+        ledger__v1__renew_savings_plan__init(body);
+        body->savings_plan_id = built->ids[0];
+        int64_t retail = 0;
+        int64_t price = renewal_price(gen, plan->price_minor, &retail);
+        body->price = money(gen, 0, price);
+        body->retail_price = money(gen, 1, retail);
+        command->body_case = LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN;
+        command->renew_savings_plan = body;
+        struct hg_savings_plan *renewal = &gen->pending.plan;
+        *renewal = *plan;
+        renewal->expires_us = civil_add_years_us(plan->expires_us, plan->years);
+        renewal->price_minor = price;
+        renewal->auto_renew = true;
+        renewal->active = true;
+        gen->pending.effect = HG_EFFECT_SAVINGS_PLAN_RENEWED;
+        gen->pending.target = index;
+        return true;
+    }
+    return false;
+}
+
 /* A reservation past its end: renewed when auto-renew is on (the renewal
  * starts where it ends, docs/domain.md's ReservationRenewed), expired otherwise.
- * The partner's admin agent records both, as the ledger's scheduler would. */
+ * The partner's admin agent records both, as the ledger's scheduler would.
+ * Or a savings plan due for renewal. */
 static bool act_lifecycle(struct histgen *gen, struct hg_partner *partner,
                           struct hg_customer *customer)
 {
+    /* Savings plans are fewer: a quarter of the draws look at them first. */
+    if (customer->savings_plan_count > 0 && rng_chance(gen, 250) &&
+        act_savings_plan_lifecycle(gen, partner, customer)) {
+        return true;
+    }
     size_t count = customer->reservation_count;
     if (count == 0) {
-        return false;
+        return act_savings_plan_lifecycle(gen, partner, customer);
     }
     size_t start = rng_below(gen, (uint32_t)count);
     for (size_t i = 0; i < count; i++) {
@@ -1298,9 +1367,8 @@ static bool act_lifecycle(struct histgen *gen, struct hg_partner *partner,
             ledger__v1__renew_reservation__init(body);
             body->reservation_id = built->ids[0];
             /* Renewals are priced anew: within a few percent of the last term. */
-            int64_t price = reservation->price_minor +
-                            reservation->price_minor * (int64_t)rng_below(gen, 7) / 100;
-            int64_t retail = price + price * (5 + (int64_t)rng_below(gen, 10)) / 100;
+            int64_t retail = 0;
+            int64_t price = renewal_price(gen, reservation->price_minor, &retail);
             body->price = money(gen, 0, price);
             body->retail_price = money(gen, 1, retail);
             command->body_case = LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION;
@@ -1326,7 +1394,7 @@ static bool act_lifecycle(struct histgen *gen, struct hg_partner *partner,
         gen->pending.target = index;
         return true;
     }
-    return false;
+    return act_savings_plan_lifecycle(gen, partner, customer);
 }
 
 static void build_subscription_status(struct histgen *gen, struct hg_partner *partner,
@@ -1861,6 +1929,10 @@ static void apply_pending(struct histgen *gen, uint64_t sequence)
     case HG_EFFECT_RESERVATION:
         add_reservation(customer, &p->reservation, sequence);
         break;
+    case HG_EFFECT_SAVINGS_PLAN_RENEWED:
+        customer->savings_plans[p->target].active = false;
+        /* The renewal is added as a purchase is. */
+        /* fall through */
     case HG_EFFECT_SAVINGS_PLAN: {
         if (customer->savings_plan_count == customer->savings_plan_capacity) {
             size_t capacity =
