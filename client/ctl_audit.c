@@ -1031,9 +1031,24 @@ static bool explainable(const Ledger__V1__Event *event)
         return event->reservation_exchanged != NULL;
     case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
         return event->reservation_renewed != NULL && event->reservation_renewed->renewal != NULL;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
+        return event->savings_plan_renewed != NULL && event->savings_plan_renewed->renewal != NULL;
     default:
         return false;
     }
+}
+
+/* One savings plan bought (a purchase's or a renewal's), on one line after
+ * `lead`. */
+static void explain_savings_plan(FILE *out, const char *lead,
+                                 const Ledger__V1__SavingsPlanPurchased *body)
+{
+    char hourly[64], terms[256];
+    money_text(body->hourly_commitment, hourly, sizeof hourly);
+    terms_text(body->term, body->billing_plan, body->billing_subscription_id, body->price,
+               body->retail_price, terms, sizeof terms);
+    fprintf(out, "%ssavings plan %s, %s per hour, %s\n", lead, text_or(body->savings_plan_id, "?"),
+            hourly, terms);
 }
 
 /* The purchase (or the partner's exchange or renewal); explainable. */
@@ -1046,13 +1061,13 @@ static void explain_purchase(FILE *out, const Ledger__V1__Event *event)
     if (event->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED) {
         explain_reservation(out, "purchase:   ", event->reservation_purchased);
     } else if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED) {
-        const Ledger__V1__SavingsPlanPurchased *body = event->savings_plan_purchased;
-        char hourly[64], terms[256];
-        money_text(body->hourly_commitment, hourly, sizeof hourly);
-        terms_text(body->term, body->billing_plan, body->billing_subscription_id, body->price,
-                   body->retail_price, terms, sizeof terms);
-        fprintf(out, "purchase:   savings plan %s, %s per hour, %s\n",
-                text_or(body->savings_plan_id, "?"), hourly, terms);
+        explain_savings_plan(out, "purchase:   ", event->savings_plan_purchased);
+    } else if (event->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED) {
+        const Ledger__V1__SavingsPlanRenewed *r = event->savings_plan_renewed;
+        fprintf(out, "purchase:   renewal of savings plan %s as:\n",
+                text_or(r->savings_plan_id, "?"));
+        explain_savings_plan(out, "            ", r->renewal);
+        verb = "renewed";
     } else if (event->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED) {
         const Ledger__V1__ReservationExchanged *x = event->reservation_exchanged;
         char refund[64], returned[512];
@@ -1345,14 +1360,17 @@ static void explain_text(FILE *out, const Ledger__V1__Explanation *explanation,
         : purchase->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED
             ? purchase->savings_plan_purchased->purchaser
             : LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    bool plan_renewal = purchase->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED;
     bool partner_change = purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED ||
-                          purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED;
+                          purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED ||
+                          plan_renewal;
     if (partner_change) {
         fprintf(out,
                 "allowed by: the partner %s it; only the partner's admin agent exchanges and "
-                "renews reservations, and no customer permission applies\n",
+                "renews %s, and no customer permission applies\n",
                 purchase->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED ? "exchanged"
-                                                                                     : "renewed");
+                                                                                     : "renewed",
+                plan_renewal ? "savings plans" : "reservations");
         if (explanation->principal != NULL) {
             explain_principal(out, explanation->principal->event);
             fputs(verified, out);

@@ -1735,6 +1735,25 @@ static const struct ctl_option reservation_renewed_options[] = {
     OPT_END,
 };
 
+/* The options a renewal records (of a reservation or a savings plan): the id
+ * given as `id_option`, the prices it renewed at; then begins the write.
+ * Outputs point into args and the caller's money. */
+static enum ledger_err renewed_args(struct ctl_context *context, const struct ctl_args *args,
+                                    const char *id_option, const char **id_out,
+                                    Ledger__V1__Money *price, Ledger__V1__Money *retail,
+                                    struct write *write)
+{
+    const char *currency = NULL;
+    enum ledger_err err;
+    if ((err = id_arg(context, args, id_option, id_out)) != LEDGER_ERR_OK ||
+        (err = currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
+        (err = price_arg(context, args, "price", currency, price)) != LEDGER_ERR_OK ||
+        (err = price_arg(context, args, "retail-price", currency, retail)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    return write_begin(context, args, write);
+}
+
 static enum ledger_err run_reservation_renewed(struct ctl_context *context,
                                                const struct ctl_args *args)
 {
@@ -1742,13 +1761,10 @@ static enum ledger_err run_reservation_renewed(struct ctl_context *context,
     Ledger__V1__RenewReservation body = LEDGER__V1__RENEW_RESERVATION__INIT;
     Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
     Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
-    const char *reservation = NULL, *currency = NULL;
-    enum ledger_err err;
-    if ((err = id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
-        (err = currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
-        (err = price_arg(context, args, "price", currency, &price)) != LEDGER_ERR_OK ||
-        (err = price_arg(context, args, "retail-price", currency, &retail)) != LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+    const char *reservation = NULL;
+    enum ledger_err err =
+        renewed_args(context, args, "reservation", &reservation, &price, &retail, &write);
+    if (err != LEDGER_ERR_OK) {
         return err;
     }
     body.reservation_id = (char *)(uintptr_t)reservation;
@@ -1859,6 +1875,38 @@ static enum ledger_err run_savings_plan_renew(struct ctl_context *context,
     body.auto_renew = on;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_SAVINGS_PLAN_RENEWAL;
     write.command.set_savings_plan_renewal = &body;
+    return write_send(context, &write);
+}
+
+/* A savings plan's renewal happens in the cloud too; the partner records it
+ * (docs/events.md, SavingsPlanRenewed). */
+static const struct ctl_option savings_plan_renewed_options[] = {
+    OPT_CUSTOMER,
+    {"savings-plan", CTL_OPTION_VALUE, "ID", "the savings plan that renewed (auto-renew on)", true},
+    OPT_PRICE,
+    OPT_RETAIL,
+    OPT_CURRENCY,
+    OPT_END,
+};
+
+static enum ledger_err run_savings_plan_renewed(struct ctl_context *context,
+                                                const struct ctl_args *args)
+{
+    struct write write;
+    Ledger__V1__RenewSavingsPlan body = LEDGER__V1__RENEW_SAVINGS_PLAN__INIT;
+    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
+    const char *plan = NULL;
+    enum ledger_err err =
+        renewed_args(context, args, "savings-plan", &plan, &price, &retail, &write);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    body.savings_plan_id = (char *)(uintptr_t)plan;
+    body.price = &price;
+    body.retail_price = &retail;
+    write.command.body_case = LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN;
+    write.command.renew_savings_plan = &body;
     return write_send(context, &write);
 }
 
@@ -1973,6 +2021,7 @@ static const struct ctl_column savings_plan_columns[] = {
     {"BILLING", "billing_plan", 0},
     {"SCOPE", "scope", 0},
     {"AUTO_RENEW", "auto_renew", 0},
+    {"RENEWED", "renewed", 0},
     {"STARTS", "starts", CTL_COLUMN_DATE},
     {"EXPIRES", "expires", CTL_COLUMN_DATE},
     {"PURCHASER", "purchaser", 0},
@@ -2713,6 +2762,12 @@ static const struct ctl_verb verbs[] = {
     {"savings-plan renew", "set a savings plan's auto-renewal", savings_plan_renew_options, true,
      "ledgerctl savings-plan renew --customer fabrikam --savings-plan sp-1 --off",
      run_savings_plan_renew},
+    {"savings-plan renewed",
+     "record that a savings plan renewed at its expiry, at a new price (partner)",
+     savings_plan_renewed_options, true,
+     "ledgerctl savings-plan renewed --customer fabrikam --savings-plan sp-1 --price 21900.00 "
+     "--retail-price 24000.00 --currency USD",
+     run_savings_plan_renewed},
     {"cost-visibility set", "let customer users see retail prices, or not", cost_visibility_options,
      true, "ledgerctl cost-visibility set --customer fabrikam --on", run_cost_visibility},
     {"reservations", "a customer's reservations, now or as of a time or sequence",

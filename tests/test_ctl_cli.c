@@ -302,6 +302,12 @@ static void test_ctl_cli_usage_values(void **state)
     ctl(fixture, &run, NULL, NULL, "reservation", "renewed", "--customer", "c", "--reservation",
         "r-1", "--price", "0", "--retail-price", "1", "--currency", "USD", NULL);
     expect_usage(&run, "--price: must be more than 0");
+    ctl(fixture, &run, NULL, NULL, "savings-plan", "renewed", "--customer", "c", "--savings-plan",
+        "sp-1", "--price", "1", "--retail-price", "0", "--currency", "USD", NULL);
+    expect_usage(&run, "--retail-price: must be more than 0");
+    ctl(fixture, &run, NULL, NULL, "savings-plan", "renewed", "--customer", "c", "--price", "1",
+        "--retail-price", "1", "--currency", "USD", NULL);
+    expect_usage(&run, "--savings-plan");
     /* A customer user is one user of one customer: both are named. */
     ctl(fixture, &run, NULL, NULL, "principal", "add", "--id", "u1", "--role", "customer-user",
         "--partner", "p", "--user", "u1", "--key-out", "u1.key", NULL);
@@ -1572,9 +1578,89 @@ static void test_ctl_cli_partner_changes(void **state)
     expect_ok(&run);
     json_t *plan_row = row_with(&run, "savings_plans", "savings_plan_id", plan);
     assert_true(json_is_false(json_object_get(plan_row, "auto_renew")));
+    assert_true(json_is_false(json_object_get(plan_row, "renewed")));
     json_t *scope = json_object_get(plan_row, "scope");
     assert_string_equal("single", json_string_value(json_object_get(scope, "kind")));
     assert_string_equal("fab-plan", json_string_value(json_object_get(scope, "target")));
+    run_free(&run);
+
+    /* The partner records the plan's renewal (auto-renew must be on); a
+     * customer must ask the partner; a renewed plan is renewed once. */
+    CTL_EXPECT(1, "INVALID_ARGUMENT", admin, key, "savings-plan", "renewed", "--customer", "fab",
+               "--savings-plan", plan, "--price", "54000.00", "--retail-price", "61000.00",
+               "--currency", "USD");
+    CTL_EXPECT(0, NULL, admin, key, "savings-plan", "renew", "--customer", "fab", "--savings-plan",
+               plan, "--on");
+    CTL_EXPECT(1, "ASK_PARTNER", bob, bob_key, "savings-plan", "renewed", "--customer", "fab",
+               "--savings-plan", plan, "--price", "54000.00", "--retail-price", "61000.00",
+               "--currency", "USD");
+    CTL_EXPECT(2, "USAGE", admin, key, "savings-plan", "renewed", "--customer", "fab",
+               "--savings-plan", plan, "--price", "54000.00", "--currency", "USD");
+    CTL_EXPECT(1, "CURRENCY_MISMATCH", admin, key, "savings-plan", "renewed", "--customer", "fab",
+               "--savings-plan", plan, "--price", "54000.00", "--retail-price", "61000.00",
+               "--currency", "EUR");
+    CTL_EXPECT(1, "SAVINGS_PLAN_NOT_FOUND", admin, key, "savings-plan", "renewed", "--customer",
+               "fab", "--savings-plan", "sp-999999", "--price", "54000.00", "--retail-price",
+               "61000.00", "--currency", "USD");
+    ctl(fixture, &run, admin, key, "--output", "json", "savings-plan", "renewed", "--customer",
+        "fab", "--savings-plan", plan, "--price", "54000.00", "--retail-price", "61000.00",
+        "--currency", "USD", NULL);
+    expect_ok(&run);
+    char plan_renewal[128];
+    result_field(&run, "savings_plan_id", plan_renewal, sizeof plan_renewal);
+    assert_string_not_equal(plan, plan_renewal);
+    char renewal_seq[32];
+    snprintf(renewal_seq, sizeof renewal_seq, "%lld",
+             (long long)json_int_at(json_array_get(json_object_get(run.json, "results"), 0),
+                                    "first_sequence"));
+    run_free(&run);
+    /* Explained as a reservation renewal is: the partner's own. */
+    char auditor[PATH_SIZE + 16];
+    make_staff(fixture, "p-chg", "p-chg-auditor", "auditor", auditor, sizeof auditor);
+    ctl(fixture, &run, "p-chg-auditor", auditor, "explain", "--seq", renewal_seq, NULL);
+    expect_ok(&run);
+    char renewal_line[512];
+    snprintf(renewal_line, sizeof renewal_line,
+             "purchase:   renewal of savings plan %s as:\n            savings plan %s, 2.00 USD "
+             "per hour, P3Y, billed monthly to fab-plan, price 54000.00 USD (retail 61000.00 USD)",
+             plan, plan_renewal);
+    assert_non_null(strstr(run.out, renewal_line));
+    assert_non_null(strstr(run.out, ", renewed by p-chg-admin (admin-agent) at "));
+    assert_non_null(strstr(run.out, "allowed by: the partner renewed it; only the partner's admin "
+                                    "agent exchanges and renews savings plans"));
+    assert_non_null(strstr(run.out, "billed to:  subscription fab-plan "));
+    assert_null(strstr(run.out, "permission savings-plans turned on"));
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "--output", "json", "savings-plans", "--customer", "fab", NULL);
+    expect_ok(&run);
+    plan_row = row_with(&run, "savings_plans", "savings_plan_id", plan);
+    assert_true(json_is_true(json_object_get(plan_row, "renewed")));
+    json_t *renewed_row = row_with(&run, "savings_plans", "savings_plan_id", plan_renewal);
+    assert_true(json_is_false(json_object_get(renewed_row, "renewed")));
+    assert_true(json_is_true(json_object_get(renewed_row, "auto_renew")));
+    assert_string_equal("P3Y", json_string_value(json_object_get(renewed_row, "term")));
+    assert_string_equal(json_string_value(json_object_get(plan_row, "expires")),
+                        json_string_value(json_object_get(renewed_row, "starts")));
+    scope = json_object_get(renewed_row, "scope");
+    assert_string_equal("fab-plan", json_string_value(json_object_get(scope, "target")));
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "savings-plans", "--customer", "fab", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "RENEWED"));
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "savings-plan", "renewed", "--customer", "fab", "--savings-plan",
+        plan, "--price", "54000.00", "--retail-price", "61000.00", "--currency", "USD", NULL);
+    expect_error(&run, 1, "SAVINGS_PLAN_NOT_ACTIVE");
+    assert_non_null(strstr(run.err, "act on its renewal instead"));
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "--output", "json", "activity", "--customer", "fab", "--action",
+        "Renew Savings Plan", "--limit", "1", NULL);
+    expect_ok(&run);
+    char renewed_detail[300];
+    snprintf(renewed_detail, sizeof renewed_detail, "%s renewed as %s", plan, plan_renewal);
+    assert_string_equal(renewed_detail,
+                        json_string_value(json_object_get(
+                            json_array_get(json_object_get(run.json, "activity"), 0), "detail")));
     run_free(&run);
 
     /* Retail prices are shown to the customer only when the partner says so. */
