@@ -1274,6 +1274,10 @@ static const char *billed_subscription(const Ledger__V1__Event *purchase, size_t
         return i == 0 && purchase->reservation_renewed->renewal != NULL
                    ? purchase->reservation_renewed->renewal->billing_subscription_id
                    : NULL;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
+        return i == 0 && purchase->savings_plan_renewed->renewal != NULL
+                   ? purchase->savings_plan_renewed->renewal->billing_subscription_id
+                   : NULL;
     case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED:
         return i < purchase->reservation_exchanged->n_replacements
                    ? purchase->reservation_exchanged->replacements[i]->billing_subscription_id

@@ -1725,7 +1725,7 @@ static enum ledger_err find_holding(struct decision *d, enum holding_kind kind, 
         const struct domain_savings_plan *found = NULL;
         err = find_plan_in_force(d, id, &found);
         if (err == LEDGER_ERR_OK && found != NULL && change != NULL)
-            err = check_after_change(d, "savings plan", id, found->starts_us, found->changed_us,
+            err = check_after_change(d, "savings plan", id, found->bought_us, found->changed_us,
                                      change);
         /* Over at its expiry: renewed by the cloud when set to renew, which
          * is what remains to record. */

@@ -3050,11 +3050,15 @@ static void test_domain_no_savings_plan_change_after_the_term(void **state)
         seq_id("sp", accept(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100))));
     const int64_t end_us = domain_find_savings_plan(W->customer, pid)->expires_us;
     W->now_us = end_us + DAY_US;
-    refuse_as(&ADMIN, plan_renewal(&k, pid, false), LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&ADMIN, plan_renewal(&k, pid, false), LEDGER_ERR_SAVINGS_PLAN_NOT_ACTIVE);
     assert_non_null(strstr(W->out.message, "ended with its term on 2026-01-01T00:00:00Z"));
+    assert_non_null(
+        strstr(W->out.message, domain_find_savings_plan(W->customer, pid)->auto_renew
+                                   ? "record its renewal instead (ledgerctl savings-plan renewed)"
+                                   : "a plan whose term has ended takes no change"));
     refuse_as(&ADMIN,
               dated(plan_scope(&k, pid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""), end_us),
-              LEDGER_ERR_INVALID_ARGUMENT);
+              LEDGER_ERR_SAVINGS_PLAN_NOT_ACTIVE);
     accept(&ADMIN,
            dated(plan_scope(&k, pid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""), end_us - 1));
     accept(&ADMIN, dated(plan_renewal(&k, pid, false), end_us - 1));
@@ -4323,7 +4327,8 @@ static void test_domain_savings_plan_renewal_keeps_what_was_bought(void **state)
     const struct domain_savings_plan *old = domain_find_savings_plan(W->customer, plan);
     assert_true(old->expires_us == DATE_US(2029, 2, 28) + 10 * 3600 * INT64_C(1000000));
     /* Even with the permission off and the role gone: the renewal relies on
-     * the original purchase. */
+     * the original purchase. (Each is dated after the purchase it allowed.) */
+    W->now_us += 3600 * INT64_C(1000000);
     accept(&ADMIN,
            permission(&k, false, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS));
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, plan_renew(&k, plan, 2700000, "USD")));

@@ -1484,14 +1484,24 @@ static void test_faults_backup_refused_names(void **state)
     test_remove_dir(dir);
     /* A relative name is taken from the working directory
      * (docs/protocol.md, backup). */
-    char cwd[PATH_MAX], made[700];
+    char cwd[PATH_MAX], made[700], elsewhere[600];
+    snprintf(elsewhere, sizeof elsewhere, "%s-cwd", f->dir);
+    assert_int_equal(0, mkdir(elsewhere, 0700));
     assert_non_null(getcwd(cwd, sizeof cwd));
-    assert_int_equal(0, chdir(f->dir));
+    assert_int_equal(0, chdir(elsewhere));
     enum ledger_err relative = engine_backup(f->engine, "relative-backup");
     assert_int_equal(0, chdir(cwd));
     assert_int_equal(LEDGER_ERR_OK, relative);
-    snprintf(made, sizeof made, "%s/relative-backup/head.pb", f->dir);
+    snprintf(made, sizeof made, "%s/relative-backup/head.pb", elsewhere);
     assert_int_equal(0, stat(made, &info));
+    test_remove_dir(elsewhere);
+    /* Nor one inside the data directory, relative or not. */
+    assert_int_equal(0, chdir(f->dir));
+    relative = engine_backup(f->engine, "relative-backup");
+    assert_int_equal(0, chdir(cwd));
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, relative);
+    snprintf(made, sizeof made, "%s/relative-backup", f->dir);
+    assert_int_not_equal(0, stat(made, &info));
 }
 
 /* The bytes of a backup request of the operator for `dir` (malloc'd), its
