@@ -1321,7 +1321,7 @@ enum ledger_err engine_check_head_keys_same(const char *key_path, const char *ot
     char other_message[ENGINE_MESSAGE_SIZE];
     err = head_key_public(other_path, other_key, other_message);
     if (err != LEDGER_ERR_OK) {
-        snprintf(message, ENGINE_MESSAGE_SIZE, "%s: %s", other_path,
+        snprintf(message, ENGINE_MESSAGE_SIZE, "%.120s: %.240s", other_path,
                  other_message[0] ? other_message : ledger_strerror(err));
         return err == LEDGER_ERR_INVALID_ARGUMENT ? LEDGER_ERR_MISMATCH : err;
     }
