@@ -135,7 +135,7 @@ static const struct ctl_option write_options[] = {
 #define OPT_TO_DATE                                                                                \
     {                                                                                              \
         "to", CTL_OPTION_VALUE, "DATE",                                                            \
-            "up to this time; a date alone means up to the end of that day", false                 \
+            "before this time (exclusive); a date alone: through the end of that day", false       \
     }
 
 /* ------------------------------------------------------------------------ */
@@ -296,7 +296,8 @@ static enum ledger_err currency_arg(struct ctl_context *context, const struct ct
     return LEDGER_ERR_OK;
 }
 
-/* A time option; with end_of_day, a date alone means the end of that day. */
+/* A time option; with end_of_day, a date alone means the end of that day
+ * (the start of the next, an exclusive bound). */
 static enum ledger_err time_arg(struct ctl_context *context, const struct ctl_args *args,
                                 const char *name, bool end_of_day, int64_t *out)
 {
@@ -310,8 +311,10 @@ static enum ledger_err time_arg(struct ctl_context *context, const struct ctl_ar
     if (ctl_time_parse(value, out, &date_only, message) != LEDGER_ERR_OK) {
         return usage(context, name, message);
     }
+    /* Ranges are half-open (from <= t < to): the end of day D is the
+     * start of D+1, so that D's last microsecond is still in. */
     if (end_of_day && date_only) {
-        *out += INT64_C(86400) * 1000000 - 1;
+        *out += INT64_C(86400) * 1000000;
     }
     return LEDGER_ERR_OK;
 }

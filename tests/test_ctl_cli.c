@@ -2774,6 +2774,41 @@ static const char *reservation_state_of(struct fixture *fixture, const char *adm
     return out;
 }
 
+/* `--to DATE` reaches the end of the day: an order dated at its last
+ * microsecond is in `--to` that day and not in `--from` the next. */
+static void test_ctl_cli_to_date_end_of_day(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16];
+    const char *admin = "p-eod-admin";
+    make_partner(fixture, "p-eod", admin, key, sizeof key);
+    CTL_EXPECT(0, NULL, admin, key, "customer", "add", "--customer", "eod", "--name", "Eod",
+               "--business-time", "2026-02-01T00:00:00Z");
+    CTL_EXPECT(0, NULL, admin, key, "subscription", "add", "--customer", "eod", "--subscription",
+               "eod-plan", "--offer", "azure-plan", "--business-time", "2026-02-01T00:00:00Z");
+    CTL_EXPECT(0, NULL, admin, key, "reservation", "buy", "--customer", "eod", "--subscription",
+               "eod-plan", "--sku", "Standard_B2ms", "--region", "westeurope", "--quantity", "1",
+               "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price", "10.00",
+               "--retail-price", "12.00", "--currency", "USD", "--business-time",
+               "2026-02-28T23:59:59.999999Z");
+    ctl(fixture, &run, admin, key, "--output", "json", "orders", "--customer", "eod", "--to",
+        "2026-02-28", NULL);
+    expect_ok(&run);
+    assert_int_equal(1, json_array_size(json_object_get(run.json, "orders")));
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "--output", "json", "orders", "--customer", "eod", "--from",
+        "2026-02-01", "--to", "2026-02-28T23:59:59.999999Z", NULL);
+    expect_ok(&run);
+    assert_int_equal(0, json_array_size(json_object_get(run.json, "orders")));
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "--output", "json", "orders", "--customer", "eod", "--from",
+        "2026-03-01", NULL);
+    expect_ok(&run);
+    assert_int_equal(0, json_array_size(json_object_get(run.json, "orders")));
+    run_free(&run);
+}
+
 /* The daemon's schedule records the expiry of a reservation past its term
  * with auto-renewal off, dated at the expiry, as the ledger's own principal;
  * one set to renew waits for the partner. Last in the group: it restarts the
@@ -2881,6 +2916,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_events_follow_restart),
         cmocka_unit_test(test_ctl_cli_backup),
         cmocka_unit_test(test_ctl_cli_demo),
+        cmocka_unit_test(test_ctl_cli_to_date_end_of_day),
         cmocka_unit_test(test_ctl_cli_expiry_schedule), /* last: it restarts the daemon */
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
