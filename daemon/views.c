@@ -1092,16 +1092,21 @@ static void activity_detail(const Ledger__V1__Event *e, char out[VIEWS_DETAIL_SI
                      : "");
         break;
     case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED: {
+        /* The returned ids in the first half, whole: those that fit, then
+         * " and N more" for the others (never an id cut short). */
+        enum { RETURNED_SIZE = VIEWS_DETAIL_SIZE / 2, MORE_SIZE = 16 };
         const Ledger__V1__ReservationExchanged *x = e->reservation_exchanged;
         size_t used = 0;
-        for (size_t i = 0; i < x->n_returned_reservation_ids && used < VIEWS_DETAIL_SIZE / 2; i++) {
-            int n = snprintf(out + used, VIEWS_DETAIL_SIZE / 2 - used, "%s%s", i > 0 ? "," : "",
-                             text(x->returned_reservation_ids[i]));
-            if (n < 0 || (size_t)n >= VIEWS_DETAIL_SIZE / 2 - used) {
-                used = VIEWS_DETAIL_SIZE / 2 - 1;
+        for (size_t i = 0; i < x->n_returned_reservation_ids; i++) {
+            const char *id = text(x->returned_reservation_ids[i]);
+            if (used + strlen(id) + 1 + MORE_SIZE >= RETURNED_SIZE) {
+                int n = snprintf(out + used, RETURNED_SIZE - used, " and %zu more",
+                                 x->n_returned_reservation_ids - i);
+                used += n > 0 && (size_t)n < RETURNED_SIZE - used ? (size_t)n : 0;
                 break;
             }
-            used += (size_t)n;
+            used +=
+                (size_t)snprintf(out + used, RETURNED_SIZE - used, "%s%s", i > 0 ? "," : "", id);
         }
         exchanged_for_text(x, out + used, VIEWS_DETAIL_SIZE - used);
         break;

@@ -114,7 +114,7 @@ void views_result_clear(Ledger__V1__QueryResult *result);
  * event's business time (business_us). 8: a permission row of a record
  * without a business time (written by older builds) is dated at the record's
  * recorded time, as the rules date it, instead of 0. */
-#define VIEWS_LAYOUT_VERSION 8
+#define VIEWS_LAYOUT_VERSION 9
 /* The layout of a store that records none (written before the entry
  * existed), whose Merkle tree also stored the leaf hashes as its level 0. */
 #define VIEWS_LAYOUT_UNRECORDED 1

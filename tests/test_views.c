@@ -2475,6 +2475,15 @@ static void test_views_exchange_of_most_returns(void **state)
                          LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED);
     }
     views_result_clear(&r);
+    /* The activity detail names the returned ids that fit, whole, and
+     * counts the rest, as it does for the replacements. */
+    assert_ok(activity(f, &partner_staff, "c-1", "Exchange Reservation", t, t + 1, 10, "", &r));
+    assert_int_equal(r.n_activity, 1);
+    char expected[512];
+    snprintf(expected, sizeof expected, "%s,%s,%s and %d more exchanged for res-all", ids[0],
+             ids[1], ids[2], LEDGER_EXCHANGE_RETURNS_MAX - 3);
+    assert_string_equal(r.activity[0]->detail, expected);
+    views_result_clear(&r);
 }
 
 static void test_views_billing_bad_input(void **state)
