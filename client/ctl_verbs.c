@@ -2007,8 +2007,9 @@ static enum ledger_err run_orders(struct ctl_context *context, const struct ctl_
         (err = time_arg(context, args, "to", true, &view.to_us)) != LEDGER_ERR_OK) {
         return err;
     }
-    if (view.to_us != 0 && view.to_us < view.from_us) {
-        return usage(context, "to", "is before --from");
+    if (view.to_us != 0 && view.to_us <= view.from_us) {
+        return usage(context, "to",
+                     "is before --from or equal to it (the range is --from <= t < --to)");
     }
     view.customer_id = (char *)(uintptr_t)customer;
     query.kind_case = LEDGER__V1__QUERY__KIND_ORDERS;
@@ -2106,8 +2107,9 @@ static enum ledger_err run_activity(struct ctl_context *context, const struct ct
             LEDGER_ERR_OK) {
         return err;
     }
-    if (view.to_us != 0 && view.to_us < view.from_us) {
-        return usage(context, "to", "is before --from");
+    if (view.to_us != 0 && view.to_us <= view.from_us) {
+        return usage(context, "to",
+                     "is before --from or equal to it (the range is --from <= t < --to)");
     }
     if (ctl_flag(args, "limit") && limit == 0) {
         return usage(context, "limit", "at least 1");

@@ -237,6 +237,13 @@ static void test_ctl_cli_usage_values(void **state)
     ctl(fixture, &run, NULL, NULL, "activity", "--customer", "c", "--from", "2026-02-01", "--to",
         "2026-01-01", NULL);
     expect_usage(&run, "--to: is before --from");
+    /* --to D ends where D+1 starts: a range from D+1 to D holds nothing. */
+    ctl(fixture, &run, NULL, NULL, "orders", "--customer", "c", "--from", "2026-02-02", "--to",
+        "2026-02-01", NULL);
+    expect_usage(&run, "--to: is before --from");
+    ctl(fixture, &run, NULL, NULL, "activity", "--from", "2026-02-01T10:00", "--to",
+        "2026-02-01T10:00", NULL);
+    expect_usage(&run, "--to: is before --from");
     ctl(fixture, &run, NULL, NULL, "activity", "--customer", "c", "--limit", "0", NULL);
     expect_usage(&run, "--limit: at least 1");
     ctl(fixture, &run, NULL, NULL, "activity", "--customer", "c", "--page-token", long_token, NULL);
