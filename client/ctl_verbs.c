@@ -2007,7 +2007,9 @@ static enum ledger_err run_orders(struct ctl_context *context, const struct ctl_
         (err = time_arg(context, args, "to", true, &view.to_us)) != LEDGER_ERR_OK) {
         return err;
     }
-    if (view.to_us != 0 && view.to_us <= view.from_us) {
+    /* Given at all: a --to at the epoch is 0, which the ledger reads as no
+     * end, but it asks for nothing. */
+    if (ctl_arg(args, "to") != NULL && view.to_us <= view.from_us) {
         return usage(context, "to",
                      "is before --from or equal to it (the range is --from <= t < --to)");
     }
@@ -2107,7 +2109,9 @@ static enum ledger_err run_activity(struct ctl_context *context, const struct ct
             LEDGER_ERR_OK) {
         return err;
     }
-    if (view.to_us != 0 && view.to_us <= view.from_us) {
+    /* Given at all: a --to at the epoch is 0, which the ledger reads as no
+     * end, but it asks for nothing. */
+    if (ctl_arg(args, "to") != NULL && view.to_us <= view.from_us) {
         return usage(context, "to",
                      "is before --from or equal to it (the range is --from <= t < --to)");
     }

@@ -244,6 +244,11 @@ static void test_ctl_cli_usage_values(void **state)
     ctl(fixture, &run, NULL, NULL, "activity", "--from", "2026-02-01T10:00", "--to",
         "2026-02-01T10:00", NULL);
     expect_usage(&run, "--to: is before --from");
+    /* A --to at the epoch is an empty range, not an open one (to_us 0
+     * leaves the end open). */
+    ctl(fixture, &run, NULL, NULL, "orders", "--customer", "c", "--to", "1970-01-01T00:00:00Z",
+        NULL);
+    expect_usage(&run, "--to: is before --from");
     ctl(fixture, &run, NULL, NULL, "activity", "--customer", "c", "--limit", "0", NULL);
     expect_usage(&run, "--limit: at least 1");
     ctl(fixture, &run, NULL, NULL, "activity", "--customer", "c", "--page-token", long_token, NULL);
