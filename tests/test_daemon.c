@@ -145,19 +145,29 @@ static ProtobufCBinaryData command_add_partner(const char *command_id, const cha
     return command_add_partner_correlated(command_id, partner_id, name, "");
 }
 
-static ProtobufCBinaryData command_add_principal(const char *command_id, const char *principal_id,
-                                                 Ledger__V1__Role role)
+/* Serialized AddPrincipal command; partner_id "": a principal of all partners. */
+static ProtobufCBinaryData command_add_principal_of(const char *command_id,
+                                                    const char *principal_id, Ledger__V1__Role role,
+                                                    const char *partner_id)
 {
     Ledger__V1__AddPrincipal add = LEDGER__V1__ADD_PRINCIPAL__INIT;
     add.principal_id = (char *)principal_id;
     add.role = role;
+    add.partner_id = (char *)partner_id;
     Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
     command.command_id = (char *)command_id;
+    command.partner_id = (char *)partner_id;
     command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
     command.add_principal = &add;
     ProtobufCBinaryData data = {0};
     assert_int_equal(codec_pack(&command.base, &data.data, &data.len), LEDGER_ERR_OK);
     return data;
+}
+
+static ProtobufCBinaryData command_add_principal(const char *command_id, const char *principal_id,
+                                                 Ledger__V1__Role role)
+{
+    return command_add_principal_of(command_id, principal_id, role, "");
 }
 
 static ProtobufCBinaryData command_revoke_principal(const char *command_id,
@@ -689,6 +699,20 @@ static void test_daemon_bad_bytes_keep_serving(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* Restarts the daemon and replays `captured`: refused as signed before the
+ * start, with the head still at `head`. */
+static void replay_after_restart_is_stale(struct fixture *f, const uint8_t *captured, size_t size,
+                                          const struct request_spec *spec, uint64_t head)
+{
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    daemon_start(f, NULL);
+    Ledger__V1__Reply *reply =
+        call_expect(f->client, captured, size, spec, LEDGER_ERR_STALE_REQUEST);
+    assert_non_null(strstr(reply->message, "before this daemon started"));
+    reply_free(reply);
+    assert_int_equal(operator_head_sequence(f), head);
+}
+
 /* A refused command replayed after the state changed, so that deciding it
  * again would now succeed: the daemon answers with the first refusal; after
  * a restart (which forgets refusals) the replay is refused as signed before
@@ -697,17 +721,8 @@ static void test_daemon_refused_request_replayed(void **state)
 {
     struct fixture *f = *state;
     daemon_start(f, NULL);
-    Ledger__V1__AddPrincipal add = LEDGER__V1__ADD_PRINCIPAL__INIT;
-    add.principal_id = "late-admin";
-    add.role = LEDGER__V1__ROLE__ROLE_ADMIN_AGENT;
-    add.partner_id = "late-partner";
-    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
-    command.command_id = "late-admin-1";
-    command.partner_id = "late-partner";
-    command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
-    command.add_principal = &add;
-    ProtobufCBinaryData data = {0};
-    assert_int_equal(codec_pack(&command.base, &data.data, &data.len), LEDGER_ERR_OK);
+    ProtobufCBinaryData data = command_add_principal_of(
+        "late-admin-1", "late-admin", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "late-partner");
     struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
     size_t size = 0;
     uint8_t *captured = request_batch(&spec, &data, 1, &size);
@@ -768,19 +783,41 @@ static void test_daemon_refused_request_replayed(void **state)
 
     /* A new daemon remembers no refusal: it refuses what was signed before
      * it started. */
-    assert_int_equal(daemon_stop(f, SIGTERM), 0);
-    daemon_start(f, NULL);
-    Ledger__V1__Reply *reply =
-        call_expect(f->client, captured, size, &spec, LEDGER_ERR_STALE_REQUEST);
-    assert_non_null(strstr(reply->message, "before this daemon started"));
-    reply_free(reply);
-    assert_int_equal(operator_head_sequence(f), head);
+    replay_after_restart_is_stale(f, captured, size, &spec, head);
 
     /* Signed anew (new nonce and timestamp, the same command): decided now. */
     uint8_t *fresh = request_batch(&spec, &data, 1, &size);
     reply_free(call_expect(f->client, fresh, size, &spec, LEDGER_ERR_OK));
     assert_int_equal(operator_head_sequence(f), head + 1);
     free(fresh);
+    free(captured);
+    free(data.data);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
+/* A command refused by a daemon whose clock is behind the client's (its
+ * timestamp is ahead, within the window) and replayed after a restart that
+ * came sooner than that lead: its timestamp is after the new daemon's start,
+ * yet the daemon before refused it. The state changed meanwhile so that
+ * deciding it again would commit it: the replay must be refused instead. */
+static void test_daemon_refused_future_request_replayed_after_restart(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    ProtobufCBinaryData data = command_add_principal_of(
+        "ahead-admin-1", "ahead-admin", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "ahead-partner");
+    struct request_spec spec = {.principal_id = "operator",
+                                .secret = f->secret,
+                                .timestamp_us = now_us() + 120 * 1000000LL};
+    size_t size = 0;
+    uint8_t *captured = request_batch(&spec, &data, 1, &size);
+    reply_free(call_expect(f->client, captured, size, &spec, LEDGER_ERR_PARTNER_NOT_FOUND));
+    ProtobufCBinaryData partner = command_add_partner("ahead-partner-1", "ahead-partner", "Ahead");
+    reply_free(operator_batch(f, &partner, 1, LEDGER_ERR_OK));
+    free(partner.data);
+    uint64_t head = operator_head_sequence(f);
+
+    replay_after_restart_is_stale(f, captured, size, &spec, head);
     free(captured);
     free(data.data);
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
@@ -2805,6 +2842,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_request_bytes_at_its_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_bad_bytes_keep_serving, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_refused_request_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_refused_future_request_replayed_after_restart,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_doorbell, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_serves_over_tcp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_sigterm_answers_in_flight, setup, teardown),
