@@ -370,6 +370,8 @@ static const char *detail_text(const char *detail, char *out, size_t size)
     return log_quote(detail[0] ? detail : "-", SERVER_DETAIL_SIZE, out, size);
 }
 
+static void refused_until_keep(struct server *server, size_t count, int64_t now_us);
+
 static void commit_work(uv_work_t *work)
 {
     struct server *server = work->data;
@@ -378,6 +380,8 @@ static void commit_work(uv_work_t *work)
                                        wall_clock_us());
     storage_detail(server, server->group_err, server->group_detail);
     server->group_duration_ns = uv_hrtime() - started_ns;
+    /* Here, off the loop: keeping the horizon may wait for the disk. */
+    refused_until_keep(server, server->group_count, wall_clock_us());
 }
 
 static void commit_done(uv_work_t *work, int status);
@@ -510,7 +514,8 @@ static bool refused_until_write(const struct server *server, int64_t value)
 }
 
 /* Keeps the latest timestamp of the refusals of a group that are ahead of
- * now_us, before they are answered. */
+ * now_us, before they are answered (on the commit's worker thread, the only
+ * one that reads or writes refused_until_us once the server runs). */
 static void refused_until_keep(struct server *server, size_t count, int64_t now_us)
 {
     int64_t latest = server->refused_until_us;
@@ -735,10 +740,6 @@ static void commit_done(uv_work_t *work, int status)
         if (server->group_err != LEDGER_ERR_OK && request->err == LEDGER_ERR_OK) {
             request->err = server->group_err;
         }
-    }
-    refused_until_keep(server, count, now_us);
-    for (size_t i = 0; i < count; i++) {
-        struct engine_request *request = &server->group_requests[i];
         const struct pending *pending = server->group[i];
         if (refusal_is_decision(request->err) &&
             replay_cache_remember(server->refused, pending->principal.id, pending->detail.mac,
