@@ -362,6 +362,59 @@ void engine_dir_release(int lock)
     }
 }
 
+/* --- the refusal horizon ------------------------------------------------------------ */
+
+/* Its meta entry: u64 big-endian microseconds since the epoch. */
+static const char refused_until_key[] = "refused-until";
+
+static enum ledger_err refused_until_get(struct store_txn *txn, int64_t *out)
+{
+    struct store_val value;
+    enum ledger_err err =
+        store_get(txn, STORE_DB_META, refused_until_key, sizeof refused_until_key - 1, &value);
+    if (err == LEDGER_ERR_NOT_FOUND) {
+        *out = 0;
+        return LEDGER_ERR_OK;
+    }
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    uint64_t stored = value.size == 8 ? store_key_to_u64(value.data) : UINT64_MAX;
+    if (stored > INT64_MAX) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    *out = (int64_t)stored;
+    return LEDGER_ERR_OK;
+}
+
+static enum ledger_err refused_until_put(struct store_txn *txn, int64_t horizon)
+{
+    uint8_t value[8];
+    store_u64_to_key((uint64_t)horizon, value);
+    return store_put(txn, STORE_DB_META, refused_until_key, sizeof refused_until_key - 1, value,
+                     sizeof value);
+}
+
+/* The latest signed_us of the group's decided refusals that are ahead of
+ * now_us, or `horizon` when none is later. */
+static int64_t refusal_horizon(const struct engine_request *requests, size_t count, int64_t now_us,
+                               int64_t horizon)
+{
+    for (size_t i = 0; i < count; i++) {
+        const struct engine_request *request = &requests[i];
+        if (request->err != LEDGER_ERR_OK && !ledger_err_transient(request->err) &&
+            request->signed_us > now_us && request->signed_us > horizon) {
+            horizon = request->signed_us;
+        }
+    }
+    return horizon;
+}
+
+int64_t engine_refused_until(const struct engine *engine)
+{
+    return engine->refused_until_us;
+}
+
 /* Opens the ledger in options->data_dir; `create` (engine_init only) makes
  * its environment when there is none. Without it, a directory that holds no
  * ledger is NOT_FOUND and nothing is created in it. */
@@ -420,6 +473,9 @@ static enum ledger_err engine_open_dir(const struct engine_options *options, boo
     }
     atomic_store(&engine->head_sequence, store_last_sequence(txn));
     err = views_layout(txn, &engine->views_layout);
+    if (err == LEDGER_ERR_OK) {
+        err = refused_until_get(txn, &engine->refused_until_us);
+    }
     store_abort(txn);
     if (err != LEDGER_ERR_OK) {
         goto fail;
@@ -1202,6 +1258,10 @@ enum ledger_err engine_execute(struct engine *engine, struct engine_request *req
         for (size_t i = 0; i < count && err == LEDGER_ERR_OK; i++) {
             err = execute_request(&group, &requests[i], now_us);
         }
+        int64_t horizon = refusal_horizon(requests, count, now_us, engine->refused_until_us);
+        if (err == LEDGER_ERR_OK && horizon != engine->refused_until_us) {
+            err = refused_until_put(group.txn, horizon);
+        }
         uint64_t last = store_last_sequence(group.txn);
         if (err == LEDGER_ERR_OK) {
             err = store_commit(group.txn);
@@ -1219,6 +1279,7 @@ enum ledger_err engine_execute(struct engine *engine, struct engine_request *req
                 engine->cache_clears++;
             }
             engine__head_observe(engine, last);
+            engine->refused_until_us = horizon;
             return LEDGER_ERR_OK;
         }
         engine__state_map_clear(&group.overlay);

@@ -160,6 +160,10 @@ struct engine_request {
     const struct engine_principal *principal; /* borrowed */
     const ProtobufCBinaryData *commands;      /* borrowed: serialized Commands */
     size_t command_count;
+    /* The time the request was signed at (its timestamp_us; 0 when it has
+     * none). A refusal of a request signed after engine_execute's now_us
+     * moves the refusal horizon (engine_refused_until). */
+    int64_t signed_us;
     /* Filled by engine_execute: */
     enum ledger_err err;
     uint32_t failed_index;
@@ -169,7 +173,10 @@ struct engine_request {
 
 /* Decides and appends each request's batch, all or nothing per request, and
  * commits all of them in one durable write transaction (group commit). A
- * request that is refused leaves no trace; the others are unaffected. Returns
+ * request that is refused leaves no trace in the log; the others are
+ * unaffected. When a request signed after now_us is refused (a decision, not
+ * a transient failure), the same transaction raises the refusal horizon to
+ * its signed_us. Returns
  * non-OK only when the whole group failed (storage): then every request's err
  * is that code and nothing was written. */
 __attribute__((warn_unused_result)) enum ledger_err engine_execute(struct engine *engine,
@@ -234,6 +241,17 @@ engine_stat_push(Ledger__V1__QueryResult *result, const char *name, const char *
  * query of this engine has already read (engine__head_observe), so that no
  * reply names a head older than an event an earlier reply carried. */
 uint64_t engine_head_sequence(struct engine *engine);
+
+/* The refusal horizon: the latest signed_us of a request this ledger refused
+ * while it was signed ahead of the deciding clock; 0 when there was none.
+ * A daemon that starts before it counts its start as just after it, so that
+ * a replay of such a request is refused as signed before the start rather
+ * than decided again by a daemon that does not remember the refusal. Kept
+ * in the store (meta "refused-until"), in the transaction that decided the
+ * refusal, so it is durable before the refusal is answered and is carried
+ * by backups. Read when the engine opens; engine_execute's thread updates
+ * it. */
+int64_t engine_refused_until(const struct engine *engine);
 
 /* A hot, compacting copy of the data directory into `dir` (created; must not
  * exist), with the current signed head beside it as head.pb (a serialized

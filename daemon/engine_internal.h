@@ -50,6 +50,7 @@ struct engine {
     bool head_key_loaded;
     _Atomic uint64_t head_sequence;
     uint64_t views_layout;    /* of the derived databases as opened (views.h) */
+    int64_t refused_until_us; /* engine_refused_until; engine_execute's thread */
     struct state_map cache;   /* engine_execute's thread only */
     uint64_t cache_bytes;     /* domain_customer_bytes of the states in cache */
     uint64_t cache_bytes_max; /* LEDGER_STATE_CACHE_BYTES_MAX unless set */

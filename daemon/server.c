@@ -156,10 +156,6 @@ struct server {
      * what the daemon refused before it started is not remembered. */
     struct replay_cache *refused;
     int64_t started_us;
-    /* The latest timestamp_us of a remembered refusal that was ahead of the
-     * daemon's clock, kept in SERVER_REFUSED_UNTIL_FILE of the data
-     * directory: the next daemon starts no earlier than just after it. */
-    int64_t refused_until_us;
 
     uint64_t head_published; /* the newest sequence announced on the doorbell */
     struct server_counters counters;
@@ -370,8 +366,6 @@ static const char *detail_text(const char *detail, char *out, size_t size)
     return log_quote(detail[0] ? detail : "-", SERVER_DETAIL_SIZE, out, size);
 }
 
-static void refused_until_keep(struct server *server, size_t count, int64_t now_us);
-
 static void commit_work(uv_work_t *work)
 {
     struct server *server = work->data;
@@ -380,8 +374,6 @@ static void commit_work(uv_work_t *work)
                                        wall_clock_us());
     storage_detail(server, server->group_err, server->group_detail);
     server->group_duration_ns = uv_hrtime() - started_ns;
-    /* Here, off the loop: keeping the horizon may wait for the disk. */
-    refused_until_keep(server, server->group_count, wall_clock_us());
 }
 
 static void commit_done(uv_work_t *work, int status);
@@ -435,108 +427,6 @@ static bool group_holds(const struct server *server, size_t count, const struct 
         }
     }
     return false;
-}
-
-/* --- refusals ahead of the clock, across restarts ------------------------------------- */
-
-/* A refused command request is remembered only by the daemon that refused
- * it; the next one refuses what was signed before it started. A request
- * signed by a clock ahead of the daemon's can be refused, then the daemon
- * restarted, before its timestamp: the new daemon would decide it again.
- * The latest such timestamp is kept here, and the next daemon starts just
- * after it. */
-#define SERVER_REFUSED_UNTIL_FILE "refused-until"
-
-static bool refused_until_path(const struct server *server, const char *suffix, char *out,
-                               size_t size)
-{
-    if (server->data_dir[0] == '\0') {
-        return false;
-    }
-    int n = snprintf(out, size, "%s/%s%s", server->data_dir, SERVER_REFUSED_UNTIL_FILE, suffix);
-    return n > 0 && (size_t)n < size;
-}
-
-/* The kept timestamp; 0 when there is none (or it cannot be read: logged). */
-static int64_t refused_until_read(const struct server *server)
-{
-    char path[sizeof server->data_dir + 32];
-    if (!refused_until_path(server, "", path, sizeof path)) {
-        return 0;
-    }
-    FILE *file = fopen(path, "re");
-    if (file == NULL) {
-        if (errno != ENOENT) {
-            log_write(LOG_LEVEL_WARN, "cannot read the refusal horizon", "file=%s error=\"%s\"",
-                      SERVER_REFUSED_UNTIL_FILE, strerror(errno));
-        }
-        return 0;
-    }
-    long long value = 0;
-    int matched = fscanf(file, "%lld", &value);
-    fclose(file);
-    if (matched != 1 || value < 0) {
-        log_write(LOG_LEVEL_WARN, "cannot read the refusal horizon", "file=%s error=\"%s\"",
-                  SERVER_REFUSED_UNTIL_FILE, "not a timestamp");
-        return 0;
-    }
-    return (int64_t)value;
-}
-
-/* Replaces the kept timestamp durably (temporary file, fsync, rename,
- * fsync of the directory). */
-static bool refused_until_write(const struct server *server, int64_t value)
-{
-    char path[sizeof server->data_dir + 32], temporary[sizeof server->data_dir + 32];
-    if (!refused_until_path(server, "", path, sizeof path) ||
-        !refused_until_path(server, ".tmp", temporary, sizeof temporary)) {
-        return false;
-    }
-    char text[32];
-    int length = snprintf(text, sizeof text, "%lld\n", (long long)value);
-    int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        return false;
-    }
-    bool ok = write(fd, text, (size_t)length) == (ssize_t)length && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    ok = ok && rename(temporary, path) == 0;
-    if (!ok) {
-        unlink(temporary);
-        return false;
-    }
-    fd = open(server->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    ok = fd >= 0 && fsync(fd) == 0;
-    if (fd >= 0) {
-        close(fd);
-    }
-    return ok;
-}
-
-/* Keeps the latest timestamp of the refusals of a group that are ahead of
- * now_us, before they are answered (on the commit's worker thread, the only
- * one that reads or writes refused_until_us once the server runs). */
-static void refused_until_keep(struct server *server, size_t count, int64_t now_us)
-{
-    int64_t latest = server->refused_until_us;
-    for (size_t i = 0; i < count; i++) {
-        int64_t timestamp_us = server->group[i]->signed_request->timestamp_us;
-        if (refusal_is_decision(server->group_requests[i].err) && timestamp_us > now_us &&
-            timestamp_us > latest) {
-            latest = timestamp_us;
-        }
-    }
-    if (latest == server->refused_until_us) {
-        return;
-    }
-    if (!refused_until_write(server, latest)) {
-        log_write(LOG_LEVEL_ERROR, "cannot keep the refusal horizon",
-                  "file=%s error=\"%s\" timestamp_us=%lld reason=\"a replay after a restart "
-                  "before that time is decided again\"",
-                  SERVER_REFUSED_UNTIL_FILE, strerror(errno), (long long)latest);
-        return;
-    }
-    server->refused_until_us = latest;
 }
 
 static void doorbell_publish(struct server *server)
@@ -606,6 +496,7 @@ static void commit_start(struct server *server)
             .principal = &pending->principal,
             .commands = batch->commands,
             .command_count = batch->n_commands,
+            .signed_us = pending->signed_request->timestamp_us,
         };
         count++;
     }
@@ -1435,12 +1326,14 @@ enum ledger_err server_create(struct engine *engine, const struct server_options
         free(server);
         return err;
     }
-    server->refused_until_us = refused_until_read(server);
-    if (server->refused_until_us >= server->started_us) {
+    /* A request refused ahead of the clock by a daemon before this one
+     * must not be decided again (engine_refused_until). */
+    int64_t refused_until_us = engine_refused_until(server->engine);
+    if (refused_until_us >= server->started_us) {
         log_write(LOG_LEVEL_INFO, "starting after a refusal ahead of the clock",
-                  "timestamp_us=%lld delay_ms=%lld", (long long)server->refused_until_us,
-                  (long long)((server->refused_until_us - server->started_us) / 1000));
-        server->started_us = server->refused_until_us + 1;
+                  "timestamp_us=%lld delay_ms=%lld", (long long)refused_until_us,
+                  (long long)((refused_until_us - server->started_us) / 1000));
+        server->started_us = refused_until_us + 1;
     }
     int rc = uv_loop_init(&server->loop);
     if (rc != 0) {

@@ -64,7 +64,7 @@ struct server;
 struct server_options {
     const char *listen_url;      /* borrowed: request socket address */
     const char *events_url;      /* borrowed: doorbell socket address */
-    const char *data_dir;        /* borrowed: the start line; holds refused-until */
+    const char *data_dir;        /* borrowed: the start line and its mode check */
     const char *version;         /* borrowed: for the start line only */
     size_t request_bytes_max;    /* TOO_LARGE past it */
     uint32_t batch_commands_max; /* BATCH_TOO_LARGE past it */

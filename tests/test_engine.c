@@ -711,6 +711,76 @@ static void test_engine_group_isolates_requests(void **state)
     free(again_data.data);
 }
 
+/* A refusal of a request signed ahead of the deciding clock raises the
+ * refusal horizon in the store, in the commit that decided it, and a reopened
+ * engine reads it back; refusals signed at or before the clock, accepted
+ * requests ahead of it and an earlier horizon leave it where it was. */
+static void test_engine_refusal_horizon_kept(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    assert_int_equal(engine_refused_until(f->engine), 0);
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command good = grant_command("c1", &body);
+    good.command_id = "horizon-good";
+    ProtobufCBinaryData good_data = pack_command(&good);
+    Ledger__V1__Command bad = grant_command("c-unknown", &body);
+    bad.command_id = "horizon-bad";
+    ProtobufCBinaryData bad_data = pack_command(&bad);
+    int64_t ahead_us = f->now_us + 90 * 1000000LL;
+    struct engine_request requests[3] = {
+        /* accepted though ahead: nothing to remember */
+        {.principal = &f->admin,
+         .commands = &good_data,
+         .command_count = 1,
+         .signed_us = ahead_us + 5000000},
+        /* refused, signed behind the clock: a restart refuses it as stale */
+        {.principal = &f->admin,
+         .commands = &bad_data,
+         .command_count = 1,
+         .signed_us = f->now_us - 1},
+        /* refused ahead of the clock: kept */
+        {.principal = &f->admin, .commands = &bad_data, .command_count = 1, .signed_us = ahead_us},
+    };
+    assert_int_equal(engine_execute(f->engine, requests, 3, f->now_us), LEDGER_ERR_OK);
+    assert_int_equal(requests[0].err, LEDGER_ERR_OK);
+    assert_int_equal(requests[1].err, LEDGER_ERR_CUSTOMER_NOT_FOUND);
+    assert_int_equal(requests[2].err, LEDGER_ERR_CUSTOMER_NOT_FOUND);
+    assert_int_equal(engine_refused_until(f->engine), ahead_us);
+    for (int i = 0; i < 3; i++) {
+        engine_request_clear(&requests[i]);
+    }
+
+    /* An earlier refusal ahead of the clock does not lower it. */
+    struct engine_request earlier = {.principal = &f->admin,
+                                     .commands = &bad_data,
+                                     .command_count = 1,
+                                     .signed_us = ahead_us - 1000};
+    assert_int_equal(engine_execute(f->engine, &earlier, 1, f->now_us), LEDGER_ERR_OK);
+    assert_int_equal(earlier.err, LEDGER_ERR_CUSTOMER_NOT_FOUND);
+    engine_request_clear(&earlier);
+    assert_int_equal(engine_refused_until(f->engine), ahead_us);
+
+    engine_close(f->engine);
+    struct engine_options options = {.data_dir = f->dir};
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+    assert_int_equal(engine_refused_until(f->engine), ahead_us);
+
+    /* A backup carries it: a daemon started on the copy honours it too. */
+    char root[512], dir[600];
+    test_make_dir(root, sizeof root, "engine-horizon");
+    snprintf(dir, sizeof dir, "%s/copy", root);
+    assert_int_equal(engine_backup(f->engine, dir), LEDGER_ERR_OK);
+    struct engine *copy = NULL;
+    struct engine_options copy_options = {.data_dir = dir, .read_only = true};
+    assert_int_equal(engine_open(&copy_options, &copy), LEDGER_ERR_OK);
+    assert_int_equal(engine_refused_until(copy), ahead_us);
+    engine_close(copy);
+    test_remove_dir(root);
+    free(good_data.data);
+    free(bad_data.data);
+}
+
 /* A principal revoked earlier in the same group (or in a group committed
  * after its request was authenticated) is refused when its request is
  * decided: the authentication's snapshot of it is not trusted. */
@@ -2387,6 +2457,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_expected_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_batch_is_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_group_isolates_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_refusal_horizon_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_revocation_seen_within_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_group_mixes_single_and_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_unreadable_principal_row_fails_the_group, setup,
