@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -2094,6 +2095,50 @@ static const struct ctl_option activity_options[] = {
     OPT_END,
 };
 
+/* Asks for activity pages until one holds a row or is the last. The daemon
+ * looks at a bounded number of log entries per request
+ * (LEDGER_ACTIVITY_SCAN_MAX), so a rare filter can end a page with no row
+ * and a next_page_token, which is no answer: "no activity" must mean that
+ * nothing is left. below: the page token given (0: none). query: borrowed,
+ * its activity's page_token changed on the way to point into token, which
+ * must outlive that use. *out: the first page with a
+ * row, or the last; free with ledger_query_result_free. Errors: those of
+ * run_query; PROTOCOL_ERROR when a page's token does not get below the one
+ * asked for, so that the loop ends within as many pages as the log has
+ * entries. */
+static enum ledger_err activity_page(struct ctl_context *context, Ledger__V1__Query *query,
+                                     uint64_t below, char token[24], Ledger__V1__QueryResult **out)
+{
+    for (;;) {
+        Ledger__V1__QueryResult *result = NULL;
+        enum ledger_err err = run_query(context, query, &result);
+        if (err != LEDGER_ERR_OK) {
+            return err;
+        }
+        const char *next = result->next_page_token != NULL ? result->next_page_token : "";
+        if (result->n_activity != 0 || next[0] == '\0') {
+            *out = result;
+            return LEDGER_ERR_OK;
+        }
+        uint64_t reached = 0;
+        char why[CTL_MESSAGE_SIZE];
+        if (ctl_unsigned_parse(next, UINT64_MAX, &reached, why) != LEDGER_ERR_OK || reached == 0 ||
+            (below != 0 && reached >= below)) {
+            err = ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR,
+                           "the daemon ended an empty activity page at token '%.32s', which is "
+                           "not below the page asked for: it does not get further; run the "
+                           "command again",
+                           next);
+            ledger_query_result_free(result);
+            return err;
+        }
+        ledger_query_result_free(result);
+        snprintf(token, 24, "%" PRIu64, reached);
+        query->activity->page_token = token;
+        below = reached;
+    }
+}
+
 static enum ledger_err run_activity(struct ctl_context *context, const struct ctl_args *args)
 {
     Ledger__V1__ActivityQuery view = LEDGER__V1__ACTIVITY_QUERY__INIT;
@@ -2135,7 +2180,8 @@ static enum ledger_err run_activity(struct ctl_context *context, const struct ct
     query.kind_case = LEDGER__V1__QUERY__KIND_ACTIVITY;
     query.activity = &view;
     Ledger__V1__QueryResult *result = NULL;
-    if ((err = run_query(context, &query, &result)) != LEDGER_ERR_OK) {
+    char next_token[24]; /* the pages activity_page follows; view points into it */
+    if ((err = activity_page(context, &query, below, next_token, &result)) != LEDGER_ERR_OK) {
         return err;
     }
     struct ctl_extra extras[1] = {{"next_page_token",

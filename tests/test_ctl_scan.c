@@ -8,6 +8,9 @@
  * other partners come before it (an events page the daemon ends early, empty,
  * says how far it got), instead of refusing with "none of its records is
  * visible to you".
+ * The activity verb, whose requests the daemon also ends early (after
+ * LEDGER_ACTIVITY_SCAN_MAX entries), likewise finds a rare row however many
+ * entries come before it, instead of printing "no activity".
  * Method: a real ledgerd (ctl_harness.h) is stopped, a generated history of
  * one partner, longer than the daemon's scan of one page, is appended to its
  * data directory through the engine (histload), and the daemon started
@@ -84,17 +87,30 @@ static long long committed_sequence(const struct run *run)
     return (long long)json_int_at(result, "first_sequence");
 }
 
-static void test_ctl_scan_smaller_tree_past_the_scan(void **state)
+/* Stops the fixture's daemon, appends the generated history and starts it
+ * again, once for all the tests. */
+static void history_ready(struct fixture *fixture)
 {
-    struct fixture *fixture = *state;
-    struct run run;
-    char log[PATH_SIZE + 16], auditor_key[PATH_SIZE + 16];
+    static bool appended;
+    if (appended) {
+        return;
+    }
+    char log[PATH_SIZE + 16];
     daemon_stop(fixture->daemon);
     fixture->daemon = 0;
     history_append(fixture->data);
     snprintf(log, sizeof log, "%s/daemon.log", fixture->dir);
     fixture->daemon = daemon_start(fixture->data, log);
     assert_true(fixture->daemon > 0);
+    appended = true;
+}
+
+static void test_ctl_scan_smaller_tree_past_the_scan(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor_key[PATH_SIZE + 16];
+    history_ready(fixture);
 
     ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "partner", "add",
         "--partner", "p-late", "--name", "Late Partner", NULL);
@@ -130,10 +146,57 @@ static void test_ctl_scan_smaller_tree_past_the_scan(void **state)
     run_free(&run);
 }
 
+/* The generated partner's registration is its oldest activity entry, more
+ * entries below the newest than one activity request looks at: the first
+ * request ends, with no row, before reaching it. Support staff filtering on
+ * it must still get it (ledgerctl follows such pages), not "no activity". */
+static void test_ctl_scan_activity_past_the_scan(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char partner[HISTGEN_ID_SIZE], helpdesk_key[PATH_SIZE + 16];
+    history_ready(fixture);
+    histgen_partner_id(1, partner); /* the first index histgen gives */
+    make_staff(fixture, partner, "p1-helpdesk", "helpdesk-agent", helpdesk_key,
+               sizeof helpdesk_key);
+
+    ctl(fixture, &run, "p1-helpdesk", helpdesk_key, "--output", "json", "activity", "--action",
+        "Register Partner", NULL);
+    expect_ok(&run);
+    json_t *rows = json_object_get(run.json, "activity");
+    assert_int_equal(1, json_array_size(rows));
+    json_t *row = json_array_get(rows, 0);
+    assert_string_equal("Register Partner", json_string_value(json_object_get(row, "action")));
+    json_int_t registered = json_int_at(row, "sequence");
+    assert_string_equal("", json_string_value(json_object_get(run.json, "next_page_token")));
+    run_free(&run);
+
+    /* The table too: the row, and neither "no activity" nor a token. */
+    char sequence[32];
+    snprintf(sequence, sizeof sequence, "  %lld\n", (long long)registered);
+    ctl(fixture, &run, "p1-helpdesk", helpdesk_key, "activity", "--action", "register partner",
+        NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "Register Partner"));
+    assert_non_null(strstr(run.out, sequence));
+    assert_null(strstr(run.out, "next_page_token"));
+    assert_null(strstr(run.err, "no activity"));
+    run_free(&run);
+
+    /* A filter nothing matches reads the whole log, then says so. */
+    ctl(fixture, &run, "p1-helpdesk", helpdesk_key, "activity", "--action", "Revoke Principal",
+        NULL);
+    expect_ok(&run);
+    assert_string_equal("no activity\n", run.err);
+    assert_null(strstr(run.out, "next_page_token"));
+    run_free(&run);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ctl_scan_smaller_tree_past_the_scan),
+        cmocka_unit_test(test_ctl_scan_activity_past_the_scan),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }
