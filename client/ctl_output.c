@@ -22,7 +22,8 @@
 #include "ctl_time.h"
 #include "ledger_ids.h"
 
-/* Cells longer than this are cut in tables (CSV and JSON keep everything). */
+/* Cells wider than this many terminal columns are cut in tables (CSV and
+ * JSON keep everything). */
 #define TABLE_CELL_MAX 80
 /* An event table's id, copied to be cleaned: room for TABLE_CELL_MAX + 1
  * code points of four bytes, so that a longer one is still seen as longer
@@ -354,34 +355,88 @@ static char *cell_text(json_t *value, unsigned flags)
     return copy;
 }
 
-/* Width on a terminal: UTF-8 code points (continuation bytes do not count). */
+/* How many columns a terminal gives one code point: 0 for the combining
+ * marks and zero-width characters names use (an accent typed as a second
+ * code point), 2 for the East Asian wide and fullwidth characters (Unicode's
+ * East_Asian_Width W and F: CJK ideographs, kana, Hangul, fullwidth forms)
+ * and the emoji blocks, 1 for the rest. The ranges are those of wcwidth(3)
+ * in a UTF-8 locale, which ledgerctl cannot count on having. */
+static size_t code_point_width(uint32_t code_point)
+{
+    static const struct {
+        uint32_t first, last;
+    } zero[] =
+        {
+            {0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD}, {0x0610, 0x061A},
+            {0x064B, 0x065F}, {0x1AB0, 0x1AFF}, {0x1DC0, 0x1DFF}, {0x200B, 0x200F},
+            {0x20D0, 0x20FF}, {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F},
+        },
+      wide[] = {
+          {0x1100, 0x115F},   {0x2E80, 0x303E},   {0x3041, 0x33FF},   {0x3400, 0x4DBF},
+          {0x4E00, 0x9FFF},   {0xA000, 0xA4CF},   {0xA960, 0xA97F},   {0xAC00, 0xD7A3},
+          {0xF900, 0xFAFF},   {0xFE10, 0xFE19},   {0xFE30, 0xFE6F},   {0xFF00, 0xFF60},
+          {0xFFE0, 0xFFE6},   {0x1F300, 0x1F64F}, {0x1F900, 0x1F9FF}, {0x20000, 0x2FFFD},
+          {0x30000, 0x3FFFD},
+      };
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++) {
+        if (code_point >= zero[i].first && code_point <= zero[i].last) {
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++) {
+        if (code_point >= wide[i].first && code_point <= wide[i].last) {
+            return 2;
+        }
+    }
+    return 1;
+}
+
+/* The code point at s (NUL-terminated, not at its end): its length in
+ * bytes, and in *width the columns it takes; a byte that starts no
+ * well-formed UTF-8 sequence is one column, as a terminal shows it. */
+static size_t code_point_step(const char *s, size_t *width)
+{
+    uint32_t code_point = 0;
+    size_t length = ledger_utf8_decode((const unsigned char *)s, &code_point);
+    if (length == 0) {
+        *width = 1;
+        return 1;
+    }
+    *width = code_point_width(code_point);
+    return length;
+}
+
+/* Width on a terminal, in columns: what a table pads to. */
 static size_t display_width(const char *text)
 {
     size_t width = 0;
-    for (const unsigned char *c = (const unsigned char *)text; *c != '\0'; c++) {
-        if ((*c & 0xC0) != 0x80) {
-            width++;
-        }
+    for (const char *c = text; *c != '\0';) {
+        size_t columns = 0;
+        c += code_point_step(c, &columns);
+        width += columns;
     }
     return width;
 }
 
-/* Cuts a table cell longer than TABLE_CELL_MAX code points to that many,
- * the last three "...". */
+/* Cuts a table cell wider than TABLE_CELL_MAX columns to at most that many,
+ * the last three "...", between code points. There is room for "..." and its
+ * NUL where the cut falls: what follows it is at least four columns wide,
+ * and no code point is wider in columns than in bytes. */
 static void cell_cut(char *text)
 {
     if (display_width(text) <= TABLE_CELL_MAX) {
         return;
     }
     size_t width = 0;
-    for (char *c = text; *c != '\0'; c++) {
-        if ((*c & 0xC0) != 0x80) {
-            if (width == TABLE_CELL_MAX - 3) {
-                memcpy(c, "...", 4);
-                return;
-            }
-            width++;
+    for (char *c = text; *c != '\0';) {
+        size_t columns = 0;
+        size_t length = code_point_step(c, &columns);
+        if (width + columns > TABLE_CELL_MAX - 3) {
+            memcpy(c, "...", 4);
+            return;
         }
+        width += columns;
+        c += length;
     }
 }
 

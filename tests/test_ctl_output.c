@@ -245,6 +245,18 @@ static const struct ctl_column columns[] = {
     {"BY", "bought_by", 0},
 };
 
+/* The rows printed in `format` with the first column_count columns and the
+ * extras; the caller frees the text. */
+static char *rows_text(enum ctl_format format, const ProtobufCMessage **rows, size_t row_count,
+                       size_t column_count, const struct ctl_extra *extras, size_t extra_count)
+{
+    struct capture capture;
+    capture_open(&capture);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, format, "rows", rows, row_count,
+                                                    columns, column_count, extras, extra_count));
+    return capture_close(&capture);
+}
+
 static void test_ctl_output_table_and_csv_rows(void **state)
 {
     (void)state;
@@ -320,6 +332,46 @@ static void test_ctl_output_table_and_csv_rows(void **state)
     free(text);
 }
 
+/* A table is aligned as a terminal shows it: a CJK character takes two
+ * columns and a combining accent none (a customer's name in the activity
+ * log's DETAIL), and a cell is cut by columns too, never inside a code
+ * point. */
+static void test_ctl_output_table_wide_characters(void **state)
+{
+    (void)state;
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED;
+    Ledger__V1__ReservationRow row = LEDGER__V1__RESERVATION_ROW__INIT;
+    row.scope = &scope;
+    Ledger__V1__ReservationRow cjk = row, accent = row;
+    cjk.reservation_id = (char *)"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"; /* 6 columns */
+    accent.reservation_id = (char *)"Mu\xcc\x88ller";                    /* 6 columns */
+    row.reservation_id = (char *)"abcdefghijklm";                        /* 13 columns */
+    const ProtobufCMessage *rows[3] = {&cjk.base, &accent.base, &row.base};
+    char *text = rows_text(CTL_FORMAT_TABLE, rows, 3, 2, NULL, 0);
+    assert_string_equal("RESERVATION    SCOPE\n"
+                        "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e         shared\n"
+                        "Mu\xcc\x88ller         shared\n"
+                        "abcdefghijklm  shared\n",
+                        text);
+    free(text);
+
+    /* 41 wide characters are 82 columns: cut to 38 of them (76 columns)
+     * and "...", the widest that fits in 80. */
+    char longer[3 * 41 + 1], expected[512];
+    for (size_t i = 0; i < 41; i++) {
+        memcpy(longer + 3 * i, "\xe6\x97\xa5", 3);
+    }
+    longer[3 * 41] = '\0';
+    row.reservation_id = longer;
+    const ProtobufCMessage *long_rows[1] = {&row.base};
+    text = rows_text(CTL_FORMAT_TABLE, long_rows, 1, 2, NULL, 0);
+    snprintf(expected, sizeof expected, "RESERVATION%*s  SCOPE\n%.*s...  shared\n", 79 - 11, "",
+             3 * 38, longer);
+    assert_string_equal(expected, text);
+    free(text);
+}
+
 /* A table's cells show control characters as '?' (a value could move the
  * cursor or clear the terminal); the values beside the rows follow as
  * "name: value" lines, an empty text left out, truth values as yes/no. */
@@ -339,11 +391,7 @@ static void test_ctl_output_table_cells_and_extras(void **state)
         {"total_rows", NULL, 42, false},
         {"complete", NULL, 0, true},
     };
-    struct capture capture;
-    capture_open(&capture);
-    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_TABLE, "rows", rows, 1,
-                                                    columns, 2, extras, 4));
-    char *text = capture_close(&capture);
+    char *text = rows_text(CTL_FORMAT_TABLE, rows, 1, 2, extras, 4);
     assert_string_equal("RESERVATION  SCOPE\n"
                         "res-1?[2J??  resource-group:sub-1/rg-web\n"
                         "next_page_token: p-2\n"
@@ -352,10 +400,7 @@ static void test_ctl_output_table_cells_and_extras(void **state)
                         text);
     free(text);
     /* CSV keeps the value as it is, quoted by RFC 4180 only when needed. */
-    capture_open(&capture);
-    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_CSV, "rows", rows, 1,
-                                                    columns, 1, NULL, 0));
-    text = capture_close(&capture);
+    text = rows_text(CTL_FORMAT_CSV, rows, 1, 1, NULL, 0);
     assert_string_equal("reservation_id\r\nres-1\x1b[2J\t\x7f\r\n", text);
     free(text);
 }
@@ -743,6 +788,7 @@ int main(void)
         cmocka_unit_test(test_ctl_output_csv_quoting),
         cmocka_unit_test(test_ctl_output_csv_free_text),
         cmocka_unit_test(test_ctl_output_table_and_csv_rows),
+        cmocka_unit_test(test_ctl_output_table_wide_characters),
         cmocka_unit_test(test_ctl_output_table_cells_and_extras),
         cmocka_unit_test(test_ctl_output_write_results),
         cmocka_unit_test(test_ctl_output_event_with_proof),
