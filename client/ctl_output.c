@@ -440,13 +440,58 @@ static void cell_cut(char *text)
     }
 }
 
+/* The length in bytes of what starts at s (NUL-terminated, not at its end):
+ * a code point, or one byte that starts no well-formed UTF-8 sequence; and
+ * in *control whether a terminal must not get it: a C0 control (but a line
+ * feed when keep_lines), DEL, a C1 control (U+0080..U+009F, which terminals
+ * also take as escape sequences: U+009B is CSI) or such a byte (which an
+ * 8-bit terminal reads as C1). */
+static size_t text_step(const char *s, bool keep_lines, bool *control)
+{
+    uint32_t code_point = 0;
+    size_t length = ledger_utf8_decode((const unsigned char *)s, &code_point);
+    if (length == 0) {
+        *control = true;
+        return 1;
+    }
+    *control = (code_point < 0x20 && !(keep_lines && code_point == '\n')) ||
+               (code_point >= 0x7f && code_point <= 0x9f);
+    return length;
+}
+
 void ctl_text_clean(char *text, bool keep_lines)
 {
-    for (char *p = text; *p != '\0'; p++) {
-        if (((unsigned char)*p < 0x20 && !(keep_lines && *p == '\n')) || *p == 0x7f) {
-            *p = '?';
+    char *to = text;
+    for (const char *from = text; *from != '\0';) {
+        bool control = false;
+        size_t length = text_step(from, keep_lines, &control);
+        if (control) {
+            *to++ = '?';
+        } else {
+            memmove(to, from, length);
+            to += length;
         }
+        from += length;
     }
+    *to = '\0';
+}
+
+/* Prints "label value" and a line end, value (from a reply) shown as
+ * ctl_text_clean shows it. */
+static void print_clean_line(FILE *out, const char *label, const char *value)
+{
+    fputs(label, out);
+    for (const char *from = value; *from != '\0';) {
+        bool control = false;
+        size_t length = text_step(from, false, &control);
+        if (control) {
+            fputc('?', out);
+        } else {
+            fwrite(from, 1, length, out);
+        }
+        from += length;
+    }
+    fputc('\n', out);
 }
 
 /* Makes text fit for a table: control characters, which would break the
@@ -633,7 +678,9 @@ static enum ledger_err emit_rows(FILE *out, enum ctl_format format, const char *
             char buffer[32];
             const char *text = extra_text(&extras[i], buffer);
             if (text[0] != '\0') {
-                fprintf(out, "%s: %s\n", extras[i].name, text);
+                char label[64];
+                snprintf(label, sizeof label, "%s: ", extras[i].name);
+                print_clean_line(out, label, text);
             }
         }
         break;
@@ -987,18 +1034,19 @@ enum ledger_err ctl_output_write_result(FILE *out, enum ctl_format format,
                         result->duplicate ? ", an earlier identical command: nothing new" : "");
             }
             if (result->order_id != NULL && result->order_id[0] != '\0') {
-                fprintf(out, "  order_id         %s\n", result->order_id);
+                print_clean_line(out, "  order_id         ", result->order_id);
             }
             if (result->reservation_id != NULL && result->reservation_id[0] != '\0') {
-                fprintf(out, "  reservation_id   %s\n", result->reservation_id);
+                print_clean_line(out, "  reservation_id   ", result->reservation_id);
             }
             if (result->savings_plan_id != NULL && result->savings_plan_id[0] != '\0') {
-                fprintf(out, "  savings_plan_id  %s\n", result->savings_plan_id);
+                print_clean_line(out, "  savings_plan_id  ", result->savings_plan_id);
             }
         }
         for (size_t i = 0; i < extra_count; i++) {
-            char buffer[32];
-            fprintf(out, "  %-16s %s\n", extras[i].name, extra_text(&extras[i], buffer));
+            char buffer[32], label[64];
+            snprintf(label, sizeof label, "  %-16s ", extras[i].name);
+            print_clean_line(out, label, extra_text(&extras[i], buffer));
         }
     }
     json_decref(results);

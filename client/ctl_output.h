@@ -160,8 +160,9 @@ __attribute__((warn_unused_result)) enum ledger_err ctl_output_status(FILE *out)
 int ctl_output_write_errno(void);
 
 /* Shows as '?' the control characters of text (NUL-terminated, changed in
- * place), all but line feeds when keep_lines: what a reply carries must not
- * reach a terminal as escape sequences. */
+ * place: C0 but line feeds when keep_lines, DEL, C1) and each byte that is
+ * not part of well-formed UTF-8: what a reply carries must not reach a
+ * terminal as escape sequences. */
 void ctl_text_clean(char *text, bool keep_lines);
 
 /* Writes one CSV field, quoted when it holds a comma, quote, CR or LF. */

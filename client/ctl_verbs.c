@@ -2191,9 +2191,17 @@ static enum ledger_err run_activity(struct ctl_context *context, const struct ct
                           COLUMNS(activity_columns), extras, 1);
     if (err == LEDGER_ERR_OK) {
         empty_note(context, "activity", result->n_activity);
-        /* CSV has no place for it on stdout, which stays CSV alone. */
+        /* CSV has no place for it on stdout, which stays CSV alone; the
+         * terminal gets it as a table's line does. */
         if (context->format == CTL_FORMAT_CSV && extras[0].text[0] != '\0') {
-            fprintf(context->err, "next_page_token: %s\n", extras[0].text);
+            char *shown = strdup(extras[0].text);
+            if (shown == NULL) {
+                err = LEDGER_ERR_NO_MEMORY;
+            } else {
+                ctl_text_clean(shown, false);
+                fprintf(context->err, "next_page_token: %s\n", shown);
+                free(shown);
+            }
         }
     }
     ledger_query_result_free(result);

@@ -386,7 +386,7 @@ static void test_ctl_output_table_cells_and_extras(void **state)
     row.reservation_id = (char *)"res-1\x1b[2J\t\x7f";
     const ProtobufCMessage *rows[1] = {&row.base};
     const struct ctl_extra extras[] = {
-        {"next_page_token", "p-2", 0, false},
+        {"next_page_token", "p-2\x1b[2J\xc2\x9b", 0, false},
         {"note", "", 0, false},
         {"total_rows", NULL, 42, false},
         {"complete", NULL, 0, true},
@@ -394,7 +394,7 @@ static void test_ctl_output_table_cells_and_extras(void **state)
     char *text = rows_text(CTL_FORMAT_TABLE, rows, 1, 2, extras, 4);
     assert_string_equal("RESERVATION  SCOPE\n"
                         "res-1?[2J??  resource-group:sub-1/rg-web\n"
-                        "next_page_token: p-2\n"
+                        "next_page_token: p-2?[2J?\n"
                         "total_rows: 42\n"
                         "complete: no\n",
                         text);
@@ -418,8 +418,9 @@ static void test_ctl_output_write_results(void **state)
     one.last_sequence = 12;
     one.stream_version = 4;
     one.duplicate = 1;
-    one.order_id = (char *)"ord-12";
-    one.reservation_id = (char *)"res-12";
+    one.order_id = (char *)"ord-12\x1b]0;x\x07";
+    one.reservation_id = (char *)"res-12\xc2\x9b"
+                                 "2J";
     range.first_sequence = 20;
     range.last_sequence = 22;
     range.stream_version = 7;
@@ -439,8 +440,8 @@ static void test_ctl_output_write_results(void **state)
     assert_string_equal("c-a: committed, no events\n"
                         "c-b: committed as sequence 12 (stream version 4), an earlier identical "
                         "command: nothing new\n"
-                        "  order_id         ord-12\n"
-                        "  reservation_id   res-12\n"
+                        "  order_id         ord-12?]0;x?\n"
+                        "  reservation_id   res-12?2J\n"
                         "c-c: committed as sequences 20..22 (stream version 7)\n"
                         "  savings_plan_id  sp-20\n"
                         "  reservation_ids  res-12,res-13\n",
@@ -453,7 +454,8 @@ static void test_ctl_output_write_results(void **state)
     assert_string_equal("command_id,first_sequence,last_sequence,stream_version,order_id,"
                         "reservation_id,savings_plan_id,duplicate,reservation_ids\r\n"
                         "c-a,0,0,0,,,,no,\"res-12,res-13\"\r\n"
-                        "c-b,12,12,4,ord-12,res-12,,yes,\"res-12,res-13\"\r\n"
+                        "c-b,12,12,4,ord-12\x1b]0;x\x07,res-12\xc2\x9b"
+                        "2J,,yes,\"res-12,res-13\"\r\n"
                         "c-c,20,22,7,,,sp-20,no,\"res-12,res-13\"\r\n",
                         text);
     free(text);
@@ -534,15 +536,23 @@ static void test_ctl_output_event_with_proof(void **state)
     free(text);
 }
 
-/* Text for a terminal (explain's lines): every control character, escape
- * and DEL included, shown as '?', line feeds kept only when asked; other
- * bytes (UTF-8 too) as they are. */
+/* Text for a terminal (explain's lines): every control character, escape,
+ * DEL and C1 included, and every byte that is not UTF-8, shown as '?', line
+ * feeds kept only when asked; other text as it is. */
 static void test_ctl_output_text_clean(void **state)
 {
     (void)state;
     char text[] = "a\x1b[2Jb\tc\rd\ne\x7f\xc3\xa9\x01";
     ctl_text_clean(text, true);
     assert_string_equal("a?[2Jb?c?d\ne?\xc3\xa9?", text);
+    /* C1 controls too (U+009B is CSI, U+0085 NEL), and each byte of no
+     * UTF-8 sequence (an 8-bit terminal's C1); U+00A0 and wider code points
+     * stay. */
+    char c1[] = "x\xc2\x9b"
+                "2J\xc2\x85y\x9b"
+                "1m\xc2\xa0\xe6\x97\xa5\xc3";
+    ctl_text_clean(c1, true);
+    assert_string_equal("x?2J?y?1m\xc2\xa0\xe6\x97\xa5?", c1);
     char line[] = "one\ntwo\x1b";
     ctl_text_clean(line, false);
     assert_string_equal("one?two?", line);
