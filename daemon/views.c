@@ -1816,8 +1816,9 @@ static enum ledger_err as_of_check(struct store_txn *txn, const Ledger__V1__AsOf
     uint64_t last = store_last_sequence(txn);
     if (as_of->sequence > last) {
         snprintf(message, VIEWS_MESSAGE_SIZE,
-                 "as_of.sequence %" PRIu64 " is past the log, whose last sequence is %" PRIu64,
-                 as_of->sequence, last);
+                 "as_of.sequence %" PRIu64 " is past the log, whose last sequence is %" PRIu64
+                 ": give a sequence of 1..%" PRIu64 ", or a time",
+                 as_of->sequence, last, last);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     *wanted = as_of->time_us != 0 || as_of->sequence != 0;
@@ -2827,7 +2828,9 @@ static enum ledger_err query_activity(struct store_txn *txn, const struct views_
     if (token[0] != '\0' &&
         (!page_token_parse(token, &below) || below > store_last_sequence(txn))) {
         snprintf(message, VIEWS_MESSAGE_SIZE,
-                 "page_token must be a next_page_token this query returned");
+                 "page_token '%.24s' is no next_page_token this ledger returned: give the one "
+                 "the last page printed, with the same filters, or none for the first page",
+                 token);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     struct activity_walk w = {

@@ -986,6 +986,13 @@ static void test_ctl_cli_activity_pages(void **state)
     expect_ok(&run);
     assert_non_null(strstr(run.out, "next_page_token: "));
     run_free(&run);
+    /* A number no page printed (past the log) is refused, saying which
+     * token to give instead. */
+    ctl(fixture, &run, "p-pages-admin", key, "activity", "--page-token", "999999999", NULL);
+    expect_error(&run, 1, "INVALID_ARGUMENT");
+    assert_non_null(strstr(run.err, "page_token '999999999' is no next_page_token this ledger "
+                                    "returned: give the one the last page printed"));
+    run_free(&run);
 }
 
 static void test_ctl_cli_retries_are_duplicates(void **state)
@@ -1918,6 +1925,7 @@ static void test_ctl_cli_views_json(void **state)
         "999999999", NULL);
     expect_error(&run, 1, "INVALID_ARGUMENT");
     assert_non_null(strstr(run.err, "as_of.sequence 999999999 is past the log"));
+    assert_non_null(strstr(run.err, ": give a sequence of 1.."));
     run_free(&run);
 
     /* Activity pages. */
