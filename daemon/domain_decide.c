@@ -2691,8 +2691,10 @@ static enum ledger_err check_envelope_and_scope(struct decision *d)
     case POLICY_SCOPE_PARTNER_OR_ALL:
         if (own_partner[0] != '\0' && strcmp(own_partner, partner_id) != 0)
             return refuse(d, LEDGER_ERR_PARTNER_MISMATCH,
-                          "principal %s belongs to partner %s, not %s", principal->id, own_partner,
-                          partner_id[0] != '\0' ? partner_id : "(none)");
+                          "principal %s belongs to partner %s, not %s: leave out the partner "
+                          "(--partner), or give %s",
+                          principal->id, own_partner, partner_id[0] != '\0' ? partner_id : "(none)",
+                          own_partner);
         break;
     case POLICY_SCOPE_ALL_PARTNERS:
         break;

@@ -777,7 +777,11 @@ enum ledger_err engine_query(struct engine *engine, const struct engine_principa
     const char *partner_id = principal->partner_id;
     if (principal->partner_id[0] != '\0') {
         if (query->partner_id[0] != '\0' && strcmp(query->partner_id, principal->partner_id) != 0) {
-            engine__set_message(message, "the principal may not read another partner's data");
+            snprintf(message, ENGINE_MESSAGE_SIZE,
+                     "principal %s belongs to partner %s and may not read partner %.64s's data: "
+                     "leave out the partner (--partner), or give %s",
+                     principal->id, principal->partner_id, query->partner_id,
+                     principal->partner_id);
             return LEDGER_ERR_PARTNER_MISMATCH;
         }
     } else {

@@ -841,7 +841,9 @@ static void test_domain_partner_scope(void **state)
     standard_customer();
     /* Partner staff of another partner. */
     refuse_as(&ADMIN_OF_P2, plain_reservation(&k, 100), LEDGER_ERR_PARTNER_MISMATCH);
-    assert_non_null(strstr(W->out.message, "principal admin-2 belongs to partner p2, not p1"));
+    assert_non_null(strstr(W->out.message,
+                           "principal admin-2 belongs to partner p2, not p1: leave out the "
+                           "partner (--partner), or give p2"));
     refuse_as(&ADMIN_OF_NONE, plain_reservation(&k, 100), LEDGER_ERR_PARTNER_MISMATCH);
     /* Customer users of another customer or partner. */
     refuse_as(&CAROL_OF_C2, plain_reservation(&k, 100), LEDGER_ERR_PARTNER_MISMATCH);

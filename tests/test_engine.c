@@ -1468,7 +1468,9 @@ static void test_engine_events_query_refusals(void **state)
         make_principal("auditor-p1", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "", "");
     q.partner_id = "p2";
     assert_int_equal(query_code(f, &auditor_p1, &q, message), LEDGER_ERR_PARTNER_MISMATCH);
-    assert_string_equal(message, "the principal may not read another partner's data");
+    assert_string_equal(message, "principal auditor-p1 belongs to partner p1 and may not read "
+                                 "partner p2's data: leave out the partner (--partner), or give "
+                                 "p1");
     q.partner_id = "";
 
     /* A customer filter needs the partner when the principal has none. */
