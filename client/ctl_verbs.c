@@ -2124,11 +2124,12 @@ static enum ledger_err activity_page(struct ctl_context *context, Ledger__V1__Qu
         char why[CTL_MESSAGE_SIZE];
         if (ctl_unsigned_parse(next, UINT64_MAX, &reached, why) != LEDGER_ERR_OK || reached == 0 ||
             (below != 0 && reached >= below)) {
+            /* The token is not quoted: it is the reply's, and not a number. */
             err = ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR,
-                           "the daemon ended an empty activity page at token '%.32s', which is "
-                           "not below the page asked for: it does not get further; run the "
-                           "command again",
-                           next);
+                           "the daemon ended an empty activity page with a next_page_token that "
+                           "is not a sequence below the page asked for, so the pages would not "
+                           "get further; run the command again, and if it recurs, check that "
+                           "--socket names a ledgerd");
             ledger_query_result_free(result);
             return err;
         }

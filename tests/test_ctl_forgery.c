@@ -14,7 +14,8 @@
  * is not, is refused with exit status 1, MISMATCH and a
  * sentence saying what; a reply without the head, proof, event or explanation
  * asked for, events out of order, or billing pages that do not add up to
- * the rows announced, with exit status 3 and PROTOCOL_ERROR; while the same
+ * the rows announced, or activity pages that end empty and never get further,
+ * with exit status 3 and PROTOCOL_ERROR; while the same
  * command through the same proxy passing replies unchanged (decoded and
  * packed again) succeeds.
  * Method: one real ledgerd with the demo world and a few more events, heads
@@ -807,6 +808,39 @@ static bool billing_total_lowered(struct world *world, Ledger__V1__QueryResult *
     return true;
 }
 
+/* An activity page emptied of its rows, its next_page_token replaced by
+ * `token` (from malloc). */
+static bool activity_emptied(Ledger__V1__QueryResult *result, char *token)
+{
+    assert_non_null(token);
+    for (size_t i = 0; i < result->n_activity; i++) {
+        ledger__v1__activity_row__free_unpacked(result->activity[i], NULL);
+    }
+    free(result->activity);
+    result->activity = NULL;
+    result->n_activity = 0;
+    /* An unpacked empty string is protobuf-c's own, never freed. */
+    if (result->next_page_token != protobuf_c_empty_string) {
+        free(result->next_page_token);
+    }
+    result->next_page_token = token;
+    return true;
+}
+
+/* The same token on every page: the pages never get further. */
+static bool activity_never_ends(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return activity_emptied(result, strdup("5"));
+}
+
+/* A token that is no sequence, with an escape sequence in it. */
+static bool activity_token_garbled(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return activity_emptied(result, strdup("5\x1b]0;owned\x07"));
+}
+
 /* ------------------------------------------------------------------------ */
 /* Tests. */
 
@@ -816,6 +850,7 @@ static const Ledger__V1__Query__KindCase CONSISTENCY = LEDGER__V1__QUERY__KIND_C
 static const Ledger__V1__Query__KindCase EVENTS = LEDGER__V1__QUERY__KIND_EVENTS;
 static const Ledger__V1__Query__KindCase EXPLAIN = LEDGER__V1__QUERY__KIND_EXPLAIN;
 static const Ledger__V1__Query__KindCase BILLING = LEDGER__V1__QUERY__KIND_BILLING;
+static const Ledger__V1__Query__KindCase ACTIVITY = LEDGER__V1__QUERY__KIND_ACTIVITY;
 
 /* Heads whose signature does not hold, or that the pinned key did not
  * sign: head --save, proof and verify --head refuse them. */
@@ -1651,6 +1686,19 @@ static int world_teardown(void **state)
     return 0;
 }
 
+/* Activity pages that end empty with a token ledgerctl follows: one that
+ * does not get below the page asked for, or is no sequence, ends the verb
+ * with PROTOCOL_ERROR instead of asking forever (or printing the token). */
+static void test_ctl_forgery_activity_pages(void **state)
+{
+    struct world *w = *state;
+    const char *const activity[8] = {"activity", "--customer", "fabrikam"};
+    const char *const words = "the daemon ended an empty activity page with a next_page_token "
+                              "that is not a sequence below the page asked for";
+    expect_refused(w, ACTIVITY, 0, activity_never_ends, activity, 3, "PROTOCOL_ERROR", words);
+    expect_refused(w, ACTIVITY, 0, activity_token_garbled, activity, 3, "PROTOCOL_ERROR", words);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1669,6 +1717,7 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_refused),
         cmocka_unit_test(test_ctl_forgery_events),
         cmocka_unit_test(test_ctl_forgery_events_follow),
+        cmocka_unit_test(test_ctl_forgery_activity_pages),
         /* last: they commit events, which the others' sizes do not count */
         cmocka_unit_test(test_ctl_forgery_lost_reply_names_command_id),
         cmocka_unit_test(test_ctl_forgery_garbled_reply_names_command_id),
