@@ -297,10 +297,19 @@ static enum ledger_err currency_arg(struct ctl_context *context, const struct ct
     return LEDGER_ERR_OK;
 }
 
+/* How time_arg takes a time at the epoch itself, which the ledger reads as
+ * none given (its fields are 0 when unset). */
+enum epoch_use {
+    EPOCH_MEANS_THE_SAME, /* a range's --from: from the epoch or from the start is one */
+    EPOCH_CHECKED_LATER,  /* a range's --to: the range check refuses it */
+    EPOCH_REFUSED,        /* --as-of, --business-time: 0 would mean now */
+};
+
 /* A time option; with end_of_day, a date alone means the end of that day
  * (the start of the next, an exclusive bound). */
 static enum ledger_err time_arg(struct ctl_context *context, const struct ctl_args *args,
-                                const char *name, bool end_of_day, int64_t *out)
+                                const char *name, bool end_of_day, enum epoch_use epoch,
+                                int64_t *out)
 {
     char message[CTL_MESSAGE_SIZE];
     const char *value = ctl_arg(args, name);
@@ -310,6 +319,13 @@ static enum ledger_err time_arg(struct ctl_context *context, const struct ctl_ar
         return LEDGER_ERR_OK;
     }
     if (ctl_time_parse(value, out, &date_only, message) != LEDGER_ERR_OK) {
+        return usage(context, name, message);
+    }
+    if (*out == 0 && epoch == EPOCH_REFUSED) {
+        snprintf(message, sizeof message,
+                 "'%.40s' is the epoch, 1970-01-01T00:00:00Z, which the ledger reads as no time "
+                 "given (now); give a later time",
+                 value);
         return usage(context, name, message);
     }
     /* Ranges are half-open (from <= t < to): the end of day D is the
@@ -338,7 +354,7 @@ static enum ledger_err as_of_arg(struct ctl_context *context, const struct ctl_a
         }
         return err;
     }
-    return time_arg(context, args, "as-of", false, &as_of->time_us);
+    return time_arg(context, args, "as-of", false, EPOCH_REFUSED, &as_of->time_us);
 }
 
 static enum ledger_err scope_args(struct ctl_context *context, const struct ctl_args *args,
@@ -554,7 +570,8 @@ static enum ledger_err write_begin(struct ctl_context *context, const struct ctl
         }
         write->command.check_version = true;
     }
-    err = time_arg(context, args, "business-time", false, &write->command.business_us);
+    err =
+        time_arg(context, args, "business-time", false, EPOCH_REFUSED, &write->command.business_us);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -2004,8 +2021,10 @@ static enum ledger_err run_orders(struct ctl_context *context, const struct ctl_
     const char *customer = NULL;
     enum ledger_err err;
     if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
-        (err = time_arg(context, args, "from", false, &view.from_us)) != LEDGER_ERR_OK ||
-        (err = time_arg(context, args, "to", true, &view.to_us)) != LEDGER_ERR_OK) {
+        (err = time_arg(context, args, "from", false, EPOCH_MEANS_THE_SAME, &view.from_us)) !=
+            LEDGER_ERR_OK ||
+        (err = time_arg(context, args, "to", true, EPOCH_CHECKED_LATER, &view.to_us)) !=
+            LEDGER_ERR_OK) {
         return err;
     }
     /* Given at all: a --to at the epoch is 0, which the ledger reads as no
@@ -2149,8 +2168,10 @@ static enum ledger_err run_activity(struct ctl_context *context, const struct ct
     enum ledger_err err;
     if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
         (err = name_arg(context, args, "action", &action)) != LEDGER_ERR_OK ||
-        (err = time_arg(context, args, "from", false, &view.from_us)) != LEDGER_ERR_OK ||
-        (err = time_arg(context, args, "to", true, &view.to_us)) != LEDGER_ERR_OK ||
+        (err = time_arg(context, args, "from", false, EPOCH_MEANS_THE_SAME, &view.from_us)) !=
+            LEDGER_ERR_OK ||
+        (err = time_arg(context, args, "to", true, EPOCH_CHECKED_LATER, &view.to_us)) !=
+            LEDGER_ERR_OK ||
         (err = unsigned_arg(context, args, "limit", LEDGER_ROWS_PAGE_MAX, &limit)) !=
             LEDGER_ERR_OK) {
         return err;

@@ -249,6 +249,18 @@ static void test_ctl_cli_usage_values(void **state)
     ctl(fixture, &run, NULL, NULL, "orders", "--customer", "c", "--to", "1970-01-01T00:00:00Z",
         NULL);
     expect_usage(&run, "--to: is before --from");
+    /* So is an --as-of or --business-time at the epoch, which would be 0
+     * too: the ledger would answer now's state, or record now. */
+    ctl(fixture, &run, NULL, NULL, "reservations", "--customer", "c", "--as-of", "1970-01-01",
+        NULL);
+    expect_usage(&run, "--as-of: '1970-01-01' is the epoch, 1970-01-01T00:00:00Z, which the "
+                       "ledger reads as no time given (now); give a later time");
+    ctl(fixture, &run, NULL, NULL, "permissions", "--customer", "c", "--as-of",
+        "1970-01-01T01:00+01:00", NULL);
+    expect_usage(&run, "--as-of: '1970-01-01T01:00+01:00' is the epoch");
+    ctl(fixture, &run, NULL, NULL, "customer", "add", "--customer", "c", "--name", "C",
+        "--business-time", "1970-01-01T00:00:00Z", NULL);
+    expect_usage(&run, "--business-time: '1970-01-01T00:00:00Z' is the epoch");
     ctl(fixture, &run, NULL, NULL, "activity", "--customer", "c", "--limit", "0", NULL);
     expect_usage(&run, "--limit: at least 1");
     ctl(fixture, &run, NULL, NULL, "activity", "--customer", "c", "--page-token", long_token, NULL);
