@@ -2938,8 +2938,16 @@ static void print_verb_help(FILE *out, const struct ctl_verb *verb)
             fprintf(out, " --%s %s", option->name, option->metavar != NULL ? option->metavar : "");
         }
     }
-    fprintf(out, " [OPTIONS]\n\n%s.\n\nOptions:\n", verb->summary);
-    print_options(out, verb->options);
+    if (verb->options[0].name == NULL) {
+        /* An empty "Options:" would read as a list that failed to print. */
+        fprintf(out,
+                " [OPTIONS]\n\n%s.\n\nOptions: none of its own; the global options "
+                "below.\n",
+                verb->summary);
+    } else {
+        fprintf(out, " [OPTIONS]\n\n%s.\n\nOptions:\n", verb->summary);
+        print_options(out, verb->options);
+    }
     if (verb->write) {
         fprintf(out, "\nEvery write also takes:\n");
         print_options(out, write_options);

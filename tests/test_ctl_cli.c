@@ -165,6 +165,12 @@ static void test_ctl_cli_usage_errors(void **state)
     expect_ok(&run);
     assert_non_null(strstr(run.out, "a date alone means its start"));
     run_free(&run);
+    /* A verb with no options of its own says so, rather than an empty list. */
+    ctl(fixture, &run, NULL, NULL, "stats", "--help", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "\n\nOptions: none of its own; the global options below.\n"
+                                    "\nGlobal options:\n"));
+    run_free(&run);
 }
 
 /* Exit 2, the USAGE line, and the option and rule it names. */
