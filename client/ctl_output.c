@@ -1056,6 +1056,23 @@ enum ledger_err ctl_output_write_result(FILE *out, enum ctl_format format,
     return err;
 }
 
+static void print_extra_lines(FILE *out, enum ctl_format format, const struct ctl_extra *extras,
+                              size_t extra_count)
+{
+    for (size_t i = 0; i < extra_count; i++) {
+        char buffer[32];
+        const char *text = extra_text(&extras[i], buffer);
+        if (format == CTL_FORMAT_CSV) {
+            ctl_csv_field(out, extras[i].name);
+            fputc(',', out);
+            ctl_csv_field(out, text);
+            print_csv_record_end(out);
+        } else {
+            fprintf(out, "%-40s  %s\n", extras[i].name, text);
+        }
+    }
+}
+
 enum ledger_err ctl_output_value(FILE *out, enum ctl_format format, const char *name,
                                  const ProtobufCBinaryData *bytes)
 {
@@ -1074,7 +1091,15 @@ enum ledger_err ctl_output_value(FILE *out, enum ctl_format format, const char *
         err = dump_document(out, document, false);
         json_decref(document);
     } else {
-        fprintf(out, "%s\n", json_string_value(value));
+        if (format == CTL_FORMAT_CSV) {
+            /* CSV as every other field,value output: a header and CRLF. */
+            const struct ctl_extra record = {name, json_string_value(value), 0, false};
+            fputs("field,value", out);
+            print_csv_record_end(out);
+            print_extra_lines(out, format, &record, 1);
+        } else {
+            fprintf(out, "%s\n", json_string_value(value));
+        }
         err = ctl_output_status(out);
     }
     json_decref(value);
@@ -1135,23 +1160,6 @@ void ctl_output_error(FILE *out, FILE *err, enum ctl_error_document document, en
 
 /* ------------------------------------------------------------------------ */
 /* Messages with extras, and records of text cells. */
-
-static void print_extra_lines(FILE *out, enum ctl_format format, const struct ctl_extra *extras,
-                              size_t extra_count)
-{
-    for (size_t i = 0; i < extra_count; i++) {
-        char buffer[32];
-        const char *text = extra_text(&extras[i], buffer);
-        if (format == CTL_FORMAT_CSV) {
-            ctl_csv_field(out, extras[i].name);
-            fputc(',', out);
-            ctl_csv_field(out, text);
-            print_csv_record_end(out);
-        } else {
-            fprintf(out, "%-40s  %s\n", extras[i].name, text);
-        }
-    }
-}
 
 enum ledger_err ctl_output_message_extras(FILE *out, enum ctl_format format, const char *key,
                                           const ProtobufCMessage *message,

@@ -97,8 +97,9 @@ ctl_output_write_result(FILE *out, enum ctl_format format, const char *const *co
                         const Ledger__V1__Reply *reply, const struct ctl_extra *extras,
                         size_t extra_count);
 
-/* Prints one named bytes value as hex: JSON {"<name>": "hex"}; a table or CSV
- * prints the hex alone on its line. */
+/* Prints one named bytes value as hex: JSON {"<name>": "hex"}; CSV the
+ * header field,value and the record <name>,hex; a table the hex alone on its
+ * line. */
 __attribute__((warn_unused_result)) enum ledger_err
 ctl_output_value(FILE *out, enum ctl_format format, const char *name,
                  const ProtobufCBinaryData *bytes);

@@ -372,6 +372,33 @@ static void test_ctl_output_table_wide_characters(void **state)
     free(text);
 }
 
+/* One named value (head --public-key): the hex alone on a line as a table,
+ * so that $(ledgerctl head --public-key) is the key; JSON one member; CSV
+ * the field,value records every such output has, ending in CRLF. */
+static void test_ctl_output_value(void **state)
+{
+    (void)state;
+    uint8_t key[2] = {0xab, 0x01};
+    ProtobufCBinaryData bytes = {sizeof key, key};
+    static const struct {
+        enum ctl_format format;
+        const char *text;
+    } cases[] = {
+        {CTL_FORMAT_TABLE, "ab01\n"},
+        {CTL_FORMAT_JSON, "{\n  \"public_key\": \"ab01\"\n}\n"},
+        {CTL_FORMAT_CSV, "field,value\r\npublic_key,ab01\r\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct capture capture;
+        capture_open(&capture);
+        assert_int_equal(LEDGER_ERR_OK,
+                         ctl_output_value(capture.file, cases[i].format, "public_key", &bytes));
+        char *text = capture_close(&capture);
+        assert_string_equal(cases[i].text, text);
+        free(text);
+    }
+}
+
 /* A table's cells show control characters as '?' (a value could move the
  * cursor or clear the terminal); the values beside the rows follow as
  * "name: value" lines, an empty text left out, truth values as yes/no. */
@@ -799,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_ctl_output_csv_free_text),
         cmocka_unit_test(test_ctl_output_table_and_csv_rows),
         cmocka_unit_test(test_ctl_output_table_wide_characters),
+        cmocka_unit_test(test_ctl_output_value),
         cmocka_unit_test(test_ctl_output_table_cells_and_extras),
         cmocka_unit_test(test_ctl_output_write_results),
         cmocka_unit_test(test_ctl_output_event_with_proof),
