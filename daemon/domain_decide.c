@@ -19,7 +19,8 @@
  *   4. the scope: partner and customer of the principal (PARTNER_MISMATCH);
  *   5. the body's fields, each validated by shape (INVALID_ARGUMENT,
  *      INVALID_AMOUNT, UNKNOWN_MESSAGE, INVALID_TERM, CURRENCY_MISMATCH);
- *   6. existence: partner, customer (PARTNER_NOT_FOUND, CUSTOMER_NOT_FOUND);
+ *   6. existence: partner, customer, onboarded by the business time
+ *      (PARTNER_NOT_FOUND, CUSTOMER_NOT_FOUND);
  *   7. the rules against the customer's state, in the order of docs/domain.md.
  * The first failing check is the refusal; its message names what failed.
  */
@@ -411,7 +412,9 @@ static enum ledger_err need_partner(struct decision *d)
 }
 
 /* The partner exists and the customer was onboarded (every customer command
- * but OnboardCustomer). */
+ * but OnboardCustomer), by the command's business time: what "was true on
+ * a date" before the onboarding would otherwise hold subscriptions, roles,
+ * grants and purchases of a customer that did not exist yet. */
 static enum ledger_err need_customer(struct decision *d)
 {
     enum ledger_err err = need_partner(d);
@@ -421,6 +424,12 @@ static enum ledger_err need_customer(struct decision *d)
         return refuse(d, LEDGER_ERR_CUSTOMER_NOT_FOUND,
                       "customer %s of partner %s was never onboarded", d->customer->customer_id,
                       d->in->partner_id);
+    if (d->business_us < d->customer->onboarded_us)
+        return refuse(d, LEDGER_ERR_CUSTOMER_NOT_FOUND,
+                      "customer %s of partner %s was onboarded %s: a command dated %s, before "
+                      "then, acts on a customer that did not exist yet; date it at or after that",
+                      d->customer->customer_id, d->in->partner_id,
+                      time_text(d->customer->onboarded_us).text, time_text(d->business_us).text);
     return LEDGER_ERR_OK;
 }
 

@@ -543,6 +543,7 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
             !domain__copy_string(customer->name, sizeof customer->name, body->name))
             return LEDGER_ERR_CORRUPT;
         customer->onboarded = true;
+        customer->onboarded_us = domain_event_business_us(event);
         return LEDGER_ERR_OK;
     }
     case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED:

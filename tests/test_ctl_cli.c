@@ -1083,13 +1083,15 @@ static void test_ctl_cli_retries_are_duplicates(void **state)
 }
 
 /* A customer with an active plan, a customer user holding Owner, and the
- * reservations permission as asked. */
+ * reservations permission as asked. The customer is onboarded dated 2015,
+ * so that the tests may date its commands back (none is dated before its
+ * onboarding). */
 static void setup_customer(struct fixture *fixture, const char *partner, const char *admin_key,
                            const char *admin, char *user_key, size_t user_key_size)
 {
     struct run run;
     ctl(fixture, &run, admin, admin_key, "customer", "add", "--customer", "fab", "--name",
-        "Fabrikam", NULL);
+        "Fabrikam", "--business-time", "2015-01-01T00:00:00Z", NULL);
     expect_ok(&run);
     run_free(&run);
     /* Rule 2: no permission before an eligible subscription. */

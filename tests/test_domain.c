@@ -545,6 +545,19 @@ static enum ledger_err decide(const struct domain_principal *principal,
     return domain_decide(&input, &W->out);
 }
 
+/* The event of the last decision as the log holds it: packed and unpacked
+ * (codec_event_free it). */
+static Ledger__V1__Event *decided_event(void)
+{
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&W->out.event.base, &bytes, &size));
+    Ledger__V1__Event *event = NULL;
+    assert_int_equal(LEDGER_ERR_OK, codec_event_unpack(bytes, size, &event));
+    free(bytes);
+    return event;
+}
+
 /* Decides, and on success records as the engine does: pack, unpack, evolve.
  * Returns the event's sequence. */
 static uint64_t accept(const struct domain_principal *principal, const Ledger__V1__Command *command)
@@ -556,12 +569,7 @@ static uint64_t accept(const struct domain_principal *principal, const Ledger__V
     assert_int_equal(W->sequence, W->out.event.sequence);
     if (W->record_undated)
         W->out.event.business_us = 0;
-    uint8_t *bytes = NULL;
-    size_t size = 0;
-    assert_int_equal(LEDGER_ERR_OK, codec_pack(&W->out.event.base, &bytes, &size));
-    Ledger__V1__Event *event = NULL;
-    assert_int_equal(LEDGER_ERR_OK, codec_event_unpack(bytes, size, &event));
-    free(bytes);
+    Ledger__V1__Event *event = decided_event();
     if (domain_command_is_customer(command->body_case)) {
         uint64_t version = W->customer->version;
         err = domain_customer_evolve(W->customer, event);
@@ -599,12 +607,25 @@ static const char *seq_id(const char *prefix, uint64_t sequence)
     return text;
 }
 
+/* When the usual customer was onboarded: long before T0, so that tests may
+ * date its commands back (no command is dated before the onboarding). */
+#define ONBOARDED_US (T0 - 20 * YEAR_US)
+
+/* Onboards c1 dated ONBOARDED_US. */
+static void onboard_early(const char *name)
+{
+    struct cmd k;
+    Ledger__V1__Command *c = onboard(&k, name);
+    c->business_us = ONBOARDED_US;
+    accept(&ADMIN, c);
+}
+
 /* The usual start: customer c1 with an Azure plan (sub-1), an Azure Global
  * (sub-g) and an "other" subscription (sub-o). */
 static void standard_customer(void)
 {
     struct cmd k;
-    accept(&ADMIN, onboard(&k, "Contoso Ltd"));
+    onboard_early("Contoso Ltd");
     accept(&ADMIN, subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN));
     accept(&ADMIN, subscription(&k, "sub-g", LEDGER__V1__OFFER__OFFER_AZURE_GLOBAL));
     accept(&ADMIN, subscription(&k, "sub-o", LEDGER__V1__OFFER__OFFER_OTHER));
@@ -655,10 +676,11 @@ static void test_domain_envelope(void **state)
     accept(&ADMIN, c);
 
     /* A customer user's actor carries its user name; business time as given. */
+    W->now_us = T0 + DAY_US;
     c = subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN);
-    c->business_us = T0 - DAY_US;
+    c->business_us = T0 + HOUR_US;
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
-    assert_true(W->out.event.business_us == T0 - DAY_US);
+    assert_true(W->out.event.business_us == T0 + HOUR_US);
     assert_int_equal(2, W->out.event.stream_version);
 
     /* The latest time the ledger records is a clock's reading and a
@@ -772,6 +794,87 @@ static void test_domain_onboard_customer(void **state)
     assert_true(W->customer->onboarded);
     assert_string_equal("Contoso Ltd", W->customer->name);
     refuse_as(&ADMIN, onboard(&k, "Contoso again"), LEDGER_ERR_CUSTOMER_EXISTS);
+}
+
+/* No command of a customer is dated before its onboarding: "what was true
+ * on a date" before then would hold subscriptions, roles, grants and
+ * purchases of a customer that did not exist yet. Dated exactly then is
+ * allowed. The rule is the decision's: an event dated before the onboarding,
+ * as a log written before the rule may hold, still evolves the state. */
+static void test_domain_nothing_before_onboarding(void **state)
+{
+    (void)state;
+    struct cmd k;
+    const int64_t onboarded_us = T0 - 30 * DAY_US;
+    const Ledger__V1__PermissionKind R = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    Ledger__V1__Command *c = onboard(&k, "Contoso Ltd");
+    c->business_us = onboarded_us;
+    accept(&ADMIN, c);
+    assert_true(W->customer->onboarded_us == onboarded_us);
+
+    c = subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN);
+    c->business_us = onboarded_us - 1;
+    refuse_as(&ADMIN, c, LEDGER_ERR_CUSTOMER_NOT_FOUND);
+    assert_non_null(strstr(W->out.message,
+                           "customer c1 of partner p1 was onboarded 2024-12-02T00:00:00Z: a "
+                           "command dated 2024-12-01T23:59:59.999999Z, before then, acts on a "
+                           "customer that did not exist yet; date it at or after that"));
+    c->business_us = onboarded_us;
+    accept(&ADMIN, c);
+    /* Each kind of command, dated a year before the onboarding, then at it
+     * (a status change to suspended is only refused: sub-1 stays active). */
+    struct cmd kinds[7];
+    struct {
+        const struct domain_principal *principal;
+        Ledger__V1__Command *command;
+        bool then_accepted;
+    } cases[] = {
+        {&ADMIN, role(&kinds[0], true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+         true},
+        {&ADMIN, permission(&kinds[1], true, R), true},
+        {&ADMIN, plain_reservation(&kinds[2], 1000), false},
+        {&ADMIN, savings_plan(&kinds[3], "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100), false},
+        {&ADMIN,
+         status(&kinds[4], "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED),
+         false},
+        {&ADMIN, visibility(&kinds[5], true), true},
+        {&ALICE, plain_reservation(&kinds[6], 1000), true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cases[i].command->business_us = onboarded_us - YEAR_US;
+        refuse_as(cases[i].principal, cases[i].command, LEDGER_ERR_CUSTOMER_NOT_FOUND);
+        assert_non_null(strstr(W->out.message, "was onboarded 2024-12-02T00:00:00Z"));
+        cases[i].command->business_us = onboarded_us;
+        if (cases[i].then_accepted)
+            accept(cases[i].principal, cases[i].command);
+    }
+    assert_int_equal(1, W->customer->reservation_count);
+    assert_true(W->customer->retail_prices_visible);
+
+    /* Replay: a state onboarded later takes an event of an earlier
+     * onboarding's history dated before its own onboarding (evolve decides
+     * nothing). */
+    struct domain_customer *late = domain_customer_new("p1", "c1");
+    assert_non_null(late);
+    struct domain_customer *early = W->customer;
+    W->customer = late;
+    accept(&ADMIN, onboard(&k, "Contoso Ltd")); /* at T0 */
+    W->customer = domain_customer_new("p1", "c1");
+    assert_non_null(W->customer);
+    c = onboard(&k, "Contoso Ltd");
+    c->business_us = onboarded_us;
+    accept(&ADMIN, c);
+    c = subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN);
+    c->business_us = onboarded_us;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    Ledger__V1__Event *event = decided_event();
+    assert_int_equal(LEDGER_ERR_OK, domain_customer_evolve(late, event));
+    codec_event_free(event);
+    assert_int_equal(1, late->subscription_count);
+    assert_true(late->subscriptions[0].purchased_us == onboarded_us);
+    domain_customer_free(late);
+    domain_customer_free(W->customer);
+    W->customer = early;
 }
 
 /* Every command on a customer but the onboarding needs its partner
@@ -2217,7 +2320,7 @@ static void test_domain_purchase_at_the_subscription_moment(void **state)
     const Ledger__V1__SubscriptionStatus SUSPENDED =
         LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED;
     const Ledger__V1__PermissionKind S = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
-    accept(&ADMIN, onboard(&k, "Contoso Ltd"));
+    onboard_early("Contoso Ltd");
     Ledger__V1__Command *early = subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN);
     early->business_us = T0 - 30 * DAY_US;
     accept(&ADMIN, early);
@@ -5038,6 +5141,7 @@ int main(void)
         TEST(test_domain_envelope_refusals),
         TEST(test_domain_refusal_clears_output),
         TEST(test_domain_onboard_customer),
+        TEST(test_domain_nothing_before_onboarding),
         TEST(test_domain_customer_commands_need_partner_and_customer),
         TEST(test_domain_partner_scope),
         TEST(test_domain_add_partner),

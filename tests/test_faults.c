@@ -72,6 +72,8 @@
 #include "test_util.h"
 
 #define NOW_US INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
+/* When customer_batch's customers were onboarded. */
+#define ONBOARDED_US INT64_C(1577836800000000) /* 2020-01-01T00:00:00Z */
 /* No command's path makes this many calls to one wrapped function: a sweep
  * that reaches it is a runaway. */
 #define FAULT_SWEEP_MAX 100000
@@ -528,6 +530,10 @@ static void customer_batch(struct fixture *f, size_t count, struct request_bytes
         command.command_id = ids[i];
         command.customer_id = customer;
         if (i == 0) {
+            /* Onboarded long before the fixture's clock, so that tests may
+             * date the customer's commands back (none is dated before its
+             * onboarding). */
+            command.business_us = ONBOARDED_US;
             command.body_case = LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER;
             command.onboard_customer = &onboard;
         } else if (i == 1) {
