@@ -2054,8 +2054,9 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
                           currency, reservation->price.currency);
         }
         /* Rule 8 counts what the returned reservations still commit at the
-         * exchange's business time. */
-        int64_t reservation_minor = domain__remaining_commitment(reservation, d->business_us);
+         * exchange's business time (a monthly one: its instalments not yet
+         * billed). */
+        int64_t reservation_minor = domain__exchange_commitment(reservation, d->business_us);
         remaining_minor += reservation_minor;
         refundable_minor += domain__refundable(reservation, d->business_us, NULL);
     }
@@ -2068,7 +2069,7 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
     if (body->refund->amount_minor > refundable_minor) {
         money_format(body->refund->amount_minor, currency, a);
         money_format(refundable_minor, currency, b);
-        if (refundable_minor < remaining_minor)
+        if (refundable_minor != remaining_minor)
             return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
                           "refund %s %s exceeds what the returned reservations may refund, %s %s: "
                           "what the partner paid for the days still to run (a monthly-billed "

@@ -78,8 +78,13 @@ const struct domain_role_assignment *domain__role_at(const struct domain_custome
 
 /* ---- domain_money.c ------------------------------------------------------ */
 
-/* What a reservation still commits at `at_us`, in its price's minor units. */
+/* What a reservation still commits at `at_us`, in its price's minor units:
+ * its price prorated by the days still to run. */
 int64_t domain__remaining_commitment(const struct domain_reservation *reservation, int64_t at_us);
+/* Rule 8's remaining commitment of a reservation returned at `at_us`: an
+ * upfront one's domain__remaining_commitment; a monthly one's instalments
+ * not billed yet (the whole price before its term starts). */
+int64_t domain__exchange_commitment(const struct domain_reservation *reservation, int64_t at_us);
 /* What ending a reservation at `at_us` (a cancellation, or a return in an
  * exchange) may refund: what the partner paid for the days still to run.
  * billed_out (may be NULL): what billing charges the partner for it through

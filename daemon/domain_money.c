@@ -56,33 +56,61 @@ static int64_t month_number(int64_t time_us)
     return date.year * 12 + (int64_t)date.month - 1;
 }
 
-/* Billing charges the partner (docs/views.md, Billing): nothing for a
- * reservation ended before its term starts (a renewal recorded early); the
- * whole price in its first month when upfront; when monthly, price / months
- * in each UTC month from the month its term starts, the last one taking the
- * division's remainder, and nothing after the month it ends. What it paid
- * for the days its term has run is the price less what it still commits;
- * the rest of what it paid is refundable. A monthly reservation ended early
- * in its term has paid less than it used, and may refund nothing. */
+/* Whether a reservation is billed in monthly instalments (a term this build
+ * does not know is taken as billed at once). */
+static bool billed_monthly(const struct domain_reservation *reservation)
+{
+    return reservation->billing_plan == LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY &&
+           domain_term_months(reservation->term) > 0;
+}
+
+/* What billing charges the partner for a reservation through the UTC month
+ * of at_us (docs/views.md, Billing): nothing before its term starts (a
+ * renewal recorded early); the whole price when upfront; when monthly,
+ * price / months in each UTC month from the month its term starts, the last
+ * one taking the division's remainder, and nothing after the month it
+ * ends. */
+static int64_t billed_through(const struct domain_reservation *reservation, int64_t at_us)
+{
+    int64_t price = reservation->price.amount_minor;
+    if (at_us < reservation->starts_us)
+        return 0;
+    if (!billed_monthly(reservation))
+        return price;
+    int64_t months = domain_term_months(reservation->term);
+    int64_t run = month_number(at_us) - month_number(reservation->starts_us) + 1;
+    if (run >= months)
+        return price;
+    return (run < 1 ? 1 : run) * (price / months);
+}
+
+/* What it paid for the days its term has run is the price less what it
+ * still commits; the rest of what it paid is refundable. A monthly
+ * reservation ended early in its term has paid less than it used, and may
+ * refund nothing. */
 int64_t domain__refundable(const struct domain_reservation *reservation, int64_t at_us,
                            int64_t *billed_out)
 {
     int64_t price = reservation->price.amount_minor;
-    int64_t billed = price;
-    int64_t months = domain_term_months(reservation->term);
-    if (at_us < reservation->starts_us) {
-        billed = 0;
-    } else if (reservation->billing_plan == LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY &&
-               months > 0) {
-        int64_t run = month_number(at_us) - month_number(reservation->starts_us) + 1;
-        if (run < months) {
-            billed = (run < 1 ? 1 : run) * (price / months);
-        }
-    }
+    int64_t billed = billed_through(reservation, at_us);
     if (billed_out != NULL)
         *billed_out = billed;
     int64_t used = price - domain__remaining_commitment(reservation, at_us);
     return billed > used ? billed - used : 0;
+}
+
+/* Rule 8's remaining commitment: what returning the reservation releases
+ * the partner from. Upfront, the price was paid, and what remains is the
+ * days still to run (domain__remaining_commitment). Monthly, it is the
+ * instalments not billed yet: the cloud counts the payments still due
+ * (a three-year reservation of 100 a month exchanged after its 18th
+ * payment commits 1,800 more), and what the instalments billed so far pay
+ * beyond the days used is the exchange's refund, not a commitment. */
+int64_t domain__exchange_commitment(const struct domain_reservation *reservation, int64_t at_us)
+{
+    if (!billed_monthly(reservation))
+        return domain__remaining_commitment(reservation, at_us);
+    return reservation->price.amount_minor - billed_through(reservation, at_us);
 }
 
 /* USD refunded by cancellations dated in [from_us, from_us + window). */

@@ -637,6 +637,21 @@ static const char *buy_reservation(int64_t price_minor)
     return seq_id("res", accept(&ADMIN, plain_reservation(&k, price_minor)));
 }
 
+/* `count` monthly-billed reservations of sub-1 bought by the admin agent,
+ * their ids into ids[]; the last one set to renew when `renew_last`. */
+static void buy_monthly(char (*ids)[32], size_t count, Ledger__V1__Term term, int64_t price_minor,
+                        bool renew_last)
+{
+    for (size_t i = 0; i < count; i++) {
+        struct cmd k;
+        Ledger__V1__Command *c =
+            reservation(&k, "sub-1", "Standard_D2s_v5", term, price_minor, "USD");
+        c->purchase_reservation->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+        c->purchase_reservation->auto_renew = renew_last && i + 1 == count;
+        snprintf(ids[i], sizeof ids[i], "%s", seq_id("res", accept(&ADMIN, c)));
+    }
+}
+
 /* A P1Y savings plan of sub-1 bought by the admin agent, auto-renew on. */
 static const char *buy_savings_plan(int64_t hourly_minor)
 {
@@ -3359,11 +3374,7 @@ static void test_domain_monthly_refund(void **state)
     /* USD 3,650 for 365 days in 12 instalments of USD 304.16 (the last
      * USD 304.24): USD 10 a day. */
     char ids[5][32];
-    for (size_t i = 0; i < 5; i++) {
-        Ledger__V1__Command *c = plain_reservation(&k, 365000);
-        c->purchase_reservation->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
-        snprintf(ids[i], sizeof ids[i], "%s", seq_id("res", accept(&ADMIN, c)));
-    }
+    buy_monthly(ids, 5, LEDGER__V1__TERM__TERM_P1Y, 365000, false);
     const char *early = ids[0], *rid = ids[1], *done = ids[2];
     /* On its second day one instalment is billed, one day used: USD 294.16. */
     W->now_us = T0 + DAY_US;
@@ -3394,16 +3405,59 @@ static void test_domain_monthly_refund(void **state)
     W->now_us = T0 + 350 * DAY_US;
     refuse_as(&ADMIN, cancel(&k, done, 15001, "USD", -1), LEDGER_ERR_INVALID_AMOUNT);
     assert_non_null(strstr(W->out.message, " still commits on 2025-12-17T00:00:00Z: USD 150.00 "));
-    /* An exchange's refund has the same bound, while rule 8 still counts
-     * what the returned reservations commit (USD 2650.00 each). */
+    /* An exchange's refund has the same bound, while rule 8 counts the
+     * instalments not billed yet (USD 3650.00 less USD 1216.64, USD 2433.36
+     * each): what the days run beyond them is the refund, not a
+     * commitment. */
     W->now_us = T0 + 100 * DAY_US;
     const char *returned[] = {ids[3], ids[4]};
     refuse_as(&ADMIN, exchange(&k, returned, 2, 43329, 530000), LEDGER_ERR_INVALID_AMOUNT);
     assert_non_null(strstr(W->out.message, "refund USD 433.29 exceeds what the returned "
                                            "reservations may refund, USD 433.28: what the "
                                            "partner paid for the days still to run"));
-    refuse_as(&ADMIN, exchange(&k, returned, 2, 43328, 529999), LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
-    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, returned, 2, 43328, 530000)));
+    refuse_as(&ADMIN, exchange(&k, returned, 2, 43328, 486671), LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
+    assert_non_null(strstr(W->out.message, "still commit USD 4866.72"));
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, returned, 2, 43328, 486672)));
+    assert_int_equal(486672,
+                     W->out.event.reservation_exchanged->remaining_commitment->amount_minor);
+}
+
+/* Rule 8 for monthly-billed reservations, as the cloud counts it: the new
+ * lifetime commitment must be at least the payments still due. A three-year
+ * reservation of USD 100 a month exchanged after its 18th payment needs
+ * USD 1,800 more, whatever day of that month (the days run beyond the
+ * instalments billed are the refund's, rule 7's bound); before its term
+ * starts the whole price, in its last month nothing. */
+static void test_domain_monthly_exchange_value(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char ids[3][32];
+    buy_monthly(ids, 3, LEDGER__V1__TERM__TERM_P3Y, 360000, true);
+    /* June 2026 is its 18th month: 18 instalments billed, 18 due. */
+    const int64_t days[] = {516, 530, 545}; /* 2026-06-01, -15, -30 */
+    for (size_t i = 0; i < 3; i++) {
+        W->now_us = T0 + days[i] * DAY_US;
+        const char *returned[] = {ids[0]};
+        refuse_as(&ADMIN, exchange(&k, returned, 1, 0, 179999), LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
+        assert_non_null(strstr(W->out.message, "the replacement commits USD 1799.99 but the "
+                                               "returned reservations still commit USD 1800.00"));
+        assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, returned, 1, 0, 180000)));
+        assert_int_equal(180000,
+                         W->out.event.reservation_exchanged->remaining_commitment->amount_minor);
+    }
+    /* In its last month every instalment is billed: nothing is due. */
+    W->now_us = T0 + (3 * 365 - 10) * DAY_US;
+    const char *last[] = {ids[1]};
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, last, 1, 0, 1)));
+    assert_int_equal(0, W->out.event.reservation_exchanged->remaining_commitment->amount_minor);
+    /* A renewal recorded early, before its term starts: its whole price. */
+    W->now_us = T0 + 1000 * DAY_US;
+    const char *renewed = seq_id("res", accept(&ADMIN, renew(&k, ids[2], 360000, "USD")));
+    const char *early[] = {renewed};
+    refuse_as(&ADMIN, exchange(&k, early, 1, 0, 359999), LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, early, 1, 0, 360000)));
 }
 
 static void test_domain_refund_cap(void **state)
@@ -5184,6 +5238,7 @@ int main(void)
         TEST(test_domain_cancel_reservation),
         TEST(test_domain_refund_within_remaining_commitment),
         TEST(test_domain_monthly_refund),
+        TEST(test_domain_monthly_exchange_value),
         TEST(test_domain_refund_cap),
         TEST(test_domain_refund_cap_boundaries),
         TEST(test_domain_refund_cap_rolling_windows),

@@ -1025,27 +1025,45 @@ static int64_t month_number(int64_t time_us)
     return date.year * 12 + (int64_t)date.month - 1;
 }
 
-/* What ending r now may refund (docs/events.md, CancelReservation): what
- * billing charged the partner for it through this month (upfront: its
- * price; monthly: the instalments so far; nothing before its term starts)
- * less the price of the time already run. remaining_commitment prorates by
- * the second, never more than the ledger's whole days, so this is never
- * more than the ledger allows. */
-static int64_t refundable(const struct histgen *gen, const struct hg_reservation *r)
+/* What billing charged the partner for r through this month: upfront its
+ * price; monthly the instalments so far; nothing before its term starts. */
+static int64_t billed_so_far(const struct histgen *gen, const struct hg_reservation *r)
 {
     if (gen->now_us < r->starts_us) {
         return 0;
     }
-    int64_t billed = r->price_minor;
     int64_t months = 12 * (int64_t)r->years;
     if (r->monthly && months > 0) {
         int64_t run = month_number(gen->now_us) - month_number(r->starts_us) + 1;
         if (run < months) {
-            billed = (run < 1 ? 1 : run) * (r->price_minor / months);
+            return (run < 1 ? 1 : run) * (r->price_minor / months);
         }
     }
+    return r->price_minor;
+}
+
+/* What ending r now may refund (docs/events.md, CancelReservation): what
+ * billing charged the partner for it through this month less the price of
+ * the time already run. remaining_commitment prorates by the second, never
+ * more than the ledger's whole days, so this is never more than the ledger
+ * allows. */
+static int64_t refundable(const struct histgen *gen, const struct hg_reservation *r)
+{
+    int64_t billed = billed_so_far(gen, r);
     int64_t used = r->price_minor - remaining_commitment(gen, r);
     return billed > used ? billed - used : 0;
+}
+
+/* Rule 8's remaining commitment of r returned now (docs/events.md,
+ * ReservationExchanged): monthly, the instalments not billed yet; upfront,
+ * its price pro rata of the term left (by the second: at most the ledger's
+ * figure by whole days). */
+static int64_t exchange_commitment(const struct histgen *gen, const struct hg_reservation *r)
+{
+    if (r->monthly) {
+        return r->price_minor - billed_so_far(gen, r);
+    }
+    return remaining_commitment(gen, r);
 }
 
 static bool act_exchange(struct histgen *gen, struct hg_partner *partner,
@@ -1062,11 +1080,11 @@ static bool act_exchange(struct histgen *gen, struct hg_partner *partner,
         count = 2;
     }
     int64_t returned_price = customer->reservations[first].price_minor;
-    int64_t remaining = remaining_commitment(gen, &customer->reservations[first]);
+    int64_t remaining = exchange_commitment(gen, &customer->reservations[first]);
     int64_t may_refund = refundable(gen, &customer->reservations[first]);
     if (count == 2) {
         returned_price += customer->reservations[second].price_minor;
-        remaining += remaining_commitment(gen, &customer->reservations[second]);
+        remaining += exchange_commitment(gen, &customer->reservations[second]);
         may_refund += refundable(gen, &customer->reservations[second]);
     }
     if (too_low && remaining < 100) {
