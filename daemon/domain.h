@@ -162,7 +162,7 @@ struct domain_savings_plan {
 
 struct domain_refund {
     int64_t at_us;
-    int64_t usd_minor;
+    int64_t usd_minor; /* the cancelled commitment rule 7 counts (domain__cancelled_usd) */
 };
 
 /* A customer's aggregate: everything a decision about it needs. Arrays grow on

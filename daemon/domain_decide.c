@@ -2214,10 +2214,14 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
                       "customer %s had %d cancellations with refunds in two years, the most one "
                       "customer may have",
                       d->customer->customer_id, LEDGER_CUSTOMER_REFUNDS_MAX);
+    /* Rule 7 counts the commitment cancelled: the refund and, for a
+     * monthly reservation, the instalments it will no longer be billed. */
+    int64_t cancelled_minor =
+        domain__cancelled_usd(reservation, d->business_us, body->refund->amount_minor, usd_minor);
     struct domain_refund_window window = domain__refunds_in_window(d->customer, d->business_us);
-    if (window.usd_minor + usd_minor > LEDGER_REFUND_CAP_USD_MINOR) {
+    if (window.usd_minor + cancelled_minor > LEDGER_REFUND_CAP_USD_MINOR) {
         money_format(window.usd_minor, DOMAIN_CAP_CURRENCY, a);
-        money_format(usd_minor, DOMAIN_CAP_CURRENCY, b);
+        money_format(cancelled_minor, DOMAIN_CAP_CURRENCY, b);
         money_format(LEDGER_REFUND_CAP_USD_MINOR, DOMAIN_CAP_CURRENCY, c);
         /* Refunds recorded by builds that counted no window may together
          * pass the cap: then nothing fits. */
@@ -2232,9 +2236,13 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
         else
             snprintf(span, sizeof span, "the last 365 days");
         return refuse(d, LEDGER_ERR_REFUND_CAP_EXCEEDED,
-                      "customer %s was refunded USD %s in %s; USD %s more would pass the cap of "
-                      "USD %s; at most USD %s more fits now",
-                      d->customer->customer_id, a, span, b, c, room);
+                      "customer %s was refunded USD %s in %s; USD %s more%s would pass the cap "
+                      "of USD %s; at most USD %s more fits now",
+                      d->customer->customer_id, a, span, b,
+                      cancelled_minor != usd_minor
+                          ? " (the refund and the monthly instalments it cancels)"
+                          : "",
+                      c, room);
     }
     Ledger__V1__ReservationCancelled *event = &d->out->body.reservation_cancelled;
     ledger__v1__reservation_cancelled__init(event);

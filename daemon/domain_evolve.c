@@ -227,7 +227,8 @@ static enum ledger_err apply_cancelled(struct domain_customer *customer,
         return err;
     customer->refunds = grown;
     customer->refunds[customer->refund_count].at_us = business_us;
-    customer->refunds[customer->refund_count].usd_minor = refund_usd.amount_minor;
+    customer->refunds[customer->refund_count].usd_minor = domain__cancelled_usd(
+        reservation, business_us, refund.amount_minor, refund_usd.amount_minor);
     customer->refund_count++;
     reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED;
     reservation->ended_us = business_us;

@@ -91,6 +91,12 @@ int64_t domain__exchange_commitment(const struct domain_reservation *reservation
  * the month of at_us, the months after it being no longer billed. */
 int64_t domain__refundable(const struct domain_reservation *reservation, int64_t at_us,
                            int64_t *billed_out);
+/* Rule 7's cancelled commitment in USD of a cancellation of `reservation`
+ * at `at_us` refunding refund_minor (its currency) worth refund_usd_minor:
+ * the refund's value, and a monthly one's instalments not billed yet. What
+ * the state's refunds keep and the cap counts. */
+int64_t domain__cancelled_usd(const struct domain_reservation *reservation, int64_t at_us,
+                              int64_t refund_minor, int64_t refund_usd_minor);
 /* The 365-day window of rule 7 holding `at_us` in which the most USD was
  * refunded: that amount in minor units, the window's start, and the date of
  * the latest refund in it (INT64_MIN when none). */

@@ -11,6 +11,8 @@
  */
 #include "domain.h"
 
+#include <string.h>
+
 #include "civil.h"
 #include "domain_internal.h"
 
@@ -111,6 +113,35 @@ int64_t domain__exchange_commitment(const struct domain_reservation *reservation
     if (!billed_monthly(reservation))
         return domain__remaining_commitment(reservation, at_us);
     return reservation->price.amount_minor - billed_through(reservation, at_us);
+}
+
+/* Rule 7's cancelled commitment, in USD, of a cancellation at `at_us`: its
+ * refund's value (refund_usd_minor) and, for a monthly-billed reservation
+ * whose term has begun, its instalments not billed yet, which the
+ * cancellation releases the partner from as surely as a refund (the cloud
+ * counts a three-year reservation of USD 100 a month cancelled after its
+ * 12th payment as USD 2,400 cancelled). Those are in the reservation's
+ * currency: valued at the refund's own rate (refund_usd_minor /
+ * refund_minor) when the currency is not USD; with no refund to give a
+ * rate, only the refund counts. At most LEDGER_AMOUNT_MINOR_MAX, so that
+ * sums over the refunds kept stay within int64. */
+int64_t domain__cancelled_usd(const struct domain_reservation *reservation, int64_t at_us,
+                              int64_t refund_minor, int64_t refund_usd_minor)
+{
+    if (at_us < reservation->starts_us || !billed_monthly(reservation))
+        return refund_usd_minor;
+    int64_t unbilled_minor = reservation->price.amount_minor - billed_through(reservation, at_us);
+    if (unbilled_minor <= 0)
+        return refund_usd_minor;
+    __extension__ typedef __int128 wide;
+    wide usd_minor;
+    if (strcmp(reservation->price.currency, DOMAIN_CAP_CURRENCY) == 0)
+        usd_minor = (wide)refund_usd_minor + unbilled_minor;
+    else if (refund_minor > 0)
+        usd_minor = (wide)refund_usd_minor + (wide)unbilled_minor * refund_usd_minor / refund_minor;
+    else
+        usd_minor = refund_usd_minor;
+    return usd_minor > LEDGER_AMOUNT_MINOR_MAX ? LEDGER_AMOUNT_MINOR_MAX : (int64_t)usd_minor;
 }
 
 /* USD refunded by cancellations dated in [from_us, from_us + window). */

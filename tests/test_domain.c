@@ -638,16 +638,18 @@ static const char *buy_reservation(int64_t price_minor)
 }
 
 /* `count` monthly-billed reservations of sub-1 bought by the admin agent,
- * their ids into ids[]; the last one set to renew when `renew_last`. */
+ * priced in USD, their ids into ids[]; the last one set to renew when
+ * `renew_last`, or priced in `last_currency` when not NULL. */
 static void buy_monthly(char (*ids)[32], size_t count, Ledger__V1__Term term, int64_t price_minor,
-                        bool renew_last)
+                        bool renew_last, const char *last_currency)
 {
     for (size_t i = 0; i < count; i++) {
         struct cmd k;
-        Ledger__V1__Command *c =
-            reservation(&k, "sub-1", "Standard_D2s_v5", term, price_minor, "USD");
+        bool last = i + 1 == count;
+        Ledger__V1__Command *c = reservation(&k, "sub-1", "Standard_D2s_v5", term, price_minor,
+                                             last && last_currency != NULL ? last_currency : "USD");
         c->purchase_reservation->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
-        c->purchase_reservation->auto_renew = renew_last && i + 1 == count;
+        c->purchase_reservation->auto_renew = renew_last && last;
         snprintf(ids[i], sizeof ids[i], "%s", seq_id("res", accept(&ADMIN, c)));
     }
 }
@@ -3374,7 +3376,7 @@ static void test_domain_monthly_refund(void **state)
     /* USD 3,650 for 365 days in 12 instalments of USD 304.16 (the last
      * USD 304.24): USD 10 a day. */
     char ids[5][32];
-    buy_monthly(ids, 5, LEDGER__V1__TERM__TERM_P1Y, 365000, false);
+    buy_monthly(ids, 5, LEDGER__V1__TERM__TERM_P1Y, 365000, false, NULL);
     const char *early = ids[0], *rid = ids[1], *done = ids[2];
     /* On its second day one instalment is billed, one day used: USD 294.16. */
     W->now_us = T0 + DAY_US;
@@ -3434,7 +3436,7 @@ static void test_domain_monthly_exchange_value(void **state)
     struct cmd k;
     standard_customer();
     char ids[3][32];
-    buy_monthly(ids, 3, LEDGER__V1__TERM__TERM_P3Y, 360000, true);
+    buy_monthly(ids, 3, LEDGER__V1__TERM__TERM_P3Y, 360000, true, NULL);
     /* June 2026 is its 18th month: 18 instalments billed, 18 due. */
     const int64_t days[] = {516, 530, 545}; /* 2026-06-01, -15, -30 */
     for (size_t i = 0; i < 3; i++) {
@@ -3458,6 +3460,47 @@ static void test_domain_monthly_exchange_value(void **state)
     const char *early[] = {renewed};
     refuse_as(&ADMIN, exchange(&k, early, 1, 0, 359999), LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW);
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, exchange(&k, early, 1, 0, 360000)));
+}
+
+/* Rule 7 counts the commitment a cancellation cancels: for a monthly-billed
+ * reservation its refund and the instalments it will no longer be billed
+ * (the cloud counts a three-year reservation of USD 100 a month cancelled
+ * in its 12th month as USD 2,400 cancelled), valued in USD at the refund's
+ * rate for another currency. Counted alike when decided and when the state
+ * is evolved, so later decisions see it. */
+static void test_domain_monthly_refund_cap(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    /* USD 72,000 over 36 months: USD 2,000 a month; the same in EUR. */
+    char ids[2][32];
+    buy_monthly(ids, 2, LEDGER__V1__TERM__TERM_P3Y, 7200000, false, "EUR");
+    const char *usd = ids[0], *eur = ids[1];
+    char upfront[32];
+    snprintf(
+        upfront, sizeof upfront, "%s",
+        seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
+                                                 LEDGER__V1__TERM__TERM_P3Y, 5000000, "USD"))));
+
+    /* 2025-12-02, its 12th month: 24 instalments, USD 48,000, not billed. */
+    W->now_us = T0 + 335 * DAY_US;
+    accept(&ADMIN, cancel(&k, upfront, 200000, "USD", -1));
+    refuse_as(&ADMIN, cancel(&k, usd, 1, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    assert_non_null(strstr(W->out.message,
+                           "was refunded USD 2000.00 in the last 365 days; USD 48000.01 more (the "
+                           "refund and the monthly instalments it cancels) would pass the cap"));
+    accept(&ADMIN, cancel(&k, usd, 0, "USD", -1)); /* exactly USD 50,000 */
+    assert_int_equal(2, W->customer->refund_count);
+    assert_int_equal(4800000, W->customer->refunds[1].usd_minor);
+    refuse_as(&ADMIN, cancel(&k, eur, 1, "EUR", 1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
+
+    /* A year later, in the EUR one's 24th month: EUR 24,000 not billed, at
+     * the refund's rate of 1.10 USD 26,400, and the refund's USD 110. */
+    W->now_us = T0 + 700 * DAY_US;
+    accept(&ADMIN, cancel(&k, eur, 10000, "EUR", 11000));
+    assert_int_equal(3, W->customer->refund_count);
+    assert_int_equal(2651000, W->customer->refunds[2].usd_minor);
 }
 
 static void test_domain_refund_cap(void **state)
@@ -5239,6 +5282,7 @@ int main(void)
         TEST(test_domain_refund_within_remaining_commitment),
         TEST(test_domain_monthly_refund),
         TEST(test_domain_monthly_exchange_value),
+        TEST(test_domain_monthly_refund_cap),
         TEST(test_domain_refund_cap),
         TEST(test_domain_refund_cap_boundaries),
         TEST(test_domain_refund_cap_rolling_windows),

@@ -46,8 +46,10 @@
 
 #define HG_SUBS_MAX  8 /* subscriptions per customer */
 #define HG_USERS_MAX 4 /* customer users per customer */
-/* Refunds per customer stay below USD 40,000 over the whole history, so the
- * USD 50,000 rolling cap (docs/domain.md rule 7) can never be reached. */
+/* Cancelled commitments per customer (refunds, and the instalments a
+ * monthly reservation cancelled is no longer billed) stay below USD 40,000
+ * over the whole history, so the USD 50,000 rolling cap (docs/domain.md
+ * rule 7) can never be reached. */
 #define HG_REFUND_BUDGET_USD_MINOR INT64_C(4000000)
 /* A cancelled reservation refunds at most USD 200 here: small refunds. */
 #define HG_REFUND_ONE_MAX_MINOR INT64_C(20000)
@@ -1162,7 +1164,13 @@ static bool act_cancel(struct histgen *gen, struct hg_partner *partner,
         }
         refund = refundable(gen, cancelled) / 2;
     }
-    if (customer->refunded_usd_minor + refund > HG_REFUND_BUDGET_USD_MINOR) {
+    /* Rule 7 counts the commitment cancelled: the refund and a monthly
+     * one's instalments not billed yet (docs/domain.md). */
+    int64_t cancelled_minor = refund;
+    if (cancelled->monthly && gen->now_us >= cancelled->starts_us) {
+        cancelled_minor += cancelled->price_minor - billed_so_far(gen, cancelled);
+    }
+    if (customer->refunded_usd_minor + cancelled_minor > HG_REFUND_BUDGET_USD_MINOR) {
         return false;
     }
     as_staff(gen, partner, LEDGER__V1__ROLE__ROLE_ADMIN_AGENT);
@@ -1177,7 +1185,7 @@ static bool act_cancel(struct histgen *gen, struct hg_partner *partner,
     command->cancel_reservation = body;
     gen->pending.effect = HG_EFFECT_CANCEL;
     gen->pending.target = index;
-    gen->pending.amount_minor = refund;
+    gen->pending.amount_minor = cancelled_minor;
     return true;
 }
 
