@@ -422,8 +422,9 @@ static enum ledger_err need_customer(struct decision *d)
         return err;
     if (!d->customer->onboarded)
         return refuse(d, LEDGER_ERR_CUSTOMER_NOT_FOUND,
-                      "customer %s of partner %s was never onboarded", d->customer->customer_id,
-                      d->in->partner_id);
+                      "customer %s of partner %s was never onboarded: check the customer id, or "
+                      "onboard the customer first (ledgerctl customer add)",
+                      d->customer->customer_id, d->in->partner_id);
     if (d->business_us < d->customer->onboarded_us)
         return refuse(d, LEDGER_ERR_CUSTOMER_NOT_FOUND,
                       "customer %s of partner %s was onboarded %s: a command dated %s, before "

@@ -803,9 +803,12 @@ static void test_domain_onboard_customer(void **state)
     W->partner_exists = false;
     refuse_as(&ADMIN, onboard(&k, "Contoso"), LEDGER_ERR_PARTNER_NOT_FOUND);
     W->partner_exists = true;
-    /* Commands for a customer never onboarded. */
+    /* Commands for a customer never onboarded: the message says what to do. */
     refuse_as(&ADMIN, subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN),
               LEDGER_ERR_CUSTOMER_NOT_FOUND);
+    assert_string_equal(W->out.message,
+                        "customer c1 of partner p1 was never onboarded: check the customer id, or "
+                        "onboard the customer first (ledgerctl customer add)");
     refuse_as(&ADMIN, plain_reservation(&k, 100), LEDGER_ERR_CUSTOMER_NOT_FOUND);
     accept(&ADMIN, onboard(&k, "Contoso Ltd"));
     assert_true(W->customer->onboarded);
