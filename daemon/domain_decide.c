@@ -414,7 +414,11 @@ static enum ledger_err need_partner(struct decision *d)
 /* The partner exists and the customer was onboarded (every customer command
  * but OnboardCustomer), by the command's business time: what "was true on
  * a date" before the onboarding would otherwise hold subscriptions, roles,
- * grants and purchases of a customer that did not exist yet. */
+ * grants and purchases of a customer that did not exist yet. An expiry is
+ * dated by the term of a reservation already in the log (at or after its
+ * end), and asserts nothing new of its time: a log written before this
+ * rule may hold a reservation bought, and so ending, before its customer's
+ * onboarding, whose expiry the schedule must still record. */
 static enum ledger_err need_customer(struct decision *d)
 {
     enum ledger_err err = need_partner(d);
@@ -425,7 +429,8 @@ static enum ledger_err need_customer(struct decision *d)
                       "customer %s of partner %s was never onboarded: check the customer id, or "
                       "onboard the customer first (ledgerctl customer add)",
                       d->customer->customer_id, d->in->partner_id);
-    if (d->business_us < d->customer->onboarded_us)
+    if (d->business_us < d->customer->onboarded_us &&
+        d->command->body_case != LEDGER__V1__COMMAND__BODY_EXPIRE_RESERVATION)
         return refuse(d, LEDGER_ERR_CUSTOMER_NOT_FOUND,
                       "customer %s of partner %s was onboarded %s: a command dated %s, before "
                       "then, acts on a customer that did not exist yet; date it at or after that",

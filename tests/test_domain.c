@@ -871,30 +871,51 @@ static void test_domain_nothing_before_onboarding(void **state)
     assert_int_equal(1, W->customer->reservation_count);
     assert_true(W->customer->retail_prices_visible);
 
-    /* Replay: a state onboarded later takes an event of an earlier
-     * onboarding's history dated before its own onboarding (evolve decides
-     * nothing). */
+    /* Replay: a log written before this rule may hold events dated before
+     * their customer's onboarding (here a subscription and a reservation
+     * bought two years before it). Evolve decides nothing and takes them.
+     * The expiry of such a reservation, dated at the end of its term and so
+     * before the onboarding, is still recorded: it follows from a
+     * reservation already in the log, and the schedule, which dates it so,
+     * would otherwise be refused at every sweep. */
+    struct domain_customer *early = W->customer;
     struct domain_customer *late = domain_customer_new("p1", "c1");
     assert_non_null(late);
-    struct domain_customer *early = W->customer;
     W->customer = late;
     accept(&ADMIN, onboard(&k, "Contoso Ltd")); /* at T0 */
     W->customer = domain_customer_new("p1", "c1");
     assert_non_null(W->customer);
+    const int64_t legacy_us = T0 - 2 * YEAR_US;
     c = onboard(&k, "Contoso Ltd");
-    c->business_us = onboarded_us;
+    c->business_us = legacy_us;
     accept(&ADMIN, c);
-    c = subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN);
-    c->business_us = onboarded_us;
-    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
-    Ledger__V1__Event *event = decided_event();
-    assert_int_equal(LEDGER_ERR_OK, domain_customer_evolve(late, event));
-    codec_event_free(event);
-    assert_int_equal(1, late->subscription_count);
-    assert_true(late->subscriptions[0].purchased_us == onboarded_us);
-    domain_customer_free(late);
+    Ledger__V1__Command *legacy[] = {
+        subscription(&kinds[0], "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN),
+        plain_reservation(&kinds[1], 1000),
+    };
+    for (size_t i = 0; i < sizeof legacy / sizeof legacy[0]; i++) {
+        legacy[i]->business_us = legacy_us;
+        assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, legacy[i]));
+        Ledger__V1__Event *event = decided_event();
+        assert_int_equal(LEDGER_ERR_OK, domain_customer_evolve(W->customer, event));
+        assert_int_equal(LEDGER_ERR_OK, domain_customer_evolve(late, event));
+        codec_event_free(event);
+        W->sequence++;
+    }
     domain_customer_free(W->customer);
+    W->customer = late;
+    assert_true(late->subscriptions[0].purchased_us == legacy_us);
+    assert_true(late->reservations[0].bought_us == legacy_us);
+    c = plain_reservation(&k, 1000);
+    c->business_us = legacy_us;
+    refuse_as(&ADMIN, c, LEDGER_ERR_CUSTOMER_NOT_FOUND);
+    c = expire(&k, late->reservations[0].id);
+    c->business_us = late->reservations[0].expires_us;
+    accept(&SYSTEM, c);
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED,
+                     late->reservations[0].state);
     W->customer = early;
+    domain_customer_free(late);
 }
 
 /* Every command on a customer but the onboarding needs its partner
