@@ -1405,8 +1405,11 @@ static enum ledger_err decide_role(struct decision *d, bool assign)
     return LEDGER_ERR_OK;
 }
 
-/* Rule 2 at `at_us`: whether the customer has an Azure plan or Azure
- * Global subscription active then and now. When it has none, *since_us is
+/* Rule 2 at `at_us`: whether the customer had an Azure plan or Azure
+ * Global subscription bought by then and active then, whatever its status
+ * now: a grant is a fact of its moment, which a later suspension does not
+ * undo (decided so, a grant recorded late is allowed as it would have been
+ * when recorded before the suspension). When it had none, *since_us is
  * the earliest time from which one of those active now has been active
  * (INT64_MAX when none is active now). */
 static bool has_eligible_subscription(const struct domain_customer *customer, int64_t at_us,
@@ -1415,13 +1418,14 @@ static bool has_eligible_subscription(const struct domain_customer *customer, in
     *since_us = INT64_MAX;
     for (size_t i = 0; i < customer->subscription_count; i++) {
         const struct domain_subscription *subscription = &customer->subscriptions[i];
-        if (!offer_eligible(subscription->offer) ||
-            subscription->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
+        if (!offer_eligible(subscription->offer))
             continue;
         if (subscription->purchased_us <= at_us &&
             status_at(customer, subscription, at_us) ==
                 LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
             return true;
+        if (subscription->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
+            continue;
         int64_t active_us = status_since(customer, subscription);
         if (active_us < *since_us)
             *since_us = active_us;

@@ -2664,6 +2664,33 @@ static void test_domain_grant_at_the_subscription_moment(void **state)
     accept(&ADMIN, grant);
 }
 
+/* Rule 2 is decided at the grant's business time only: a grant made while
+ * the customer's plan was active stays a fact when the plan has been
+ * suspended since, so a grant recorded after that suspension is allowed as
+ * it was when recorded before it (the status change's own check, rule 2
+ * kept, allows the suspension after a grant). */
+static void test_domain_grant_recorded_after_a_suspension(void **state)
+{
+    (void)state;
+    struct cmd k;
+    const Ledger__V1__PermissionKind R = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    onboard_early("Contoso Ltd");
+    accept(&ADMIN, subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN)); /* T0 */
+    W->now_us = T0 + 20 * DAY_US;
+    accept(&ADMIN,
+           status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED));
+    W->now_us = T0 + 30 * DAY_US;
+    /* Not while it was suspended, from its suspension's instant on. */
+    Ledger__V1__Command *grant = permission(&k, true, R);
+    grant->business_us = T0 + 20 * DAY_US;
+    refuse_as(&ADMIN, grant, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION);
+    assert_non_null(strstr(W->out.message, "its azure-plan subscription sub-1 is suspended"));
+    grant->business_us = T0 + 20 * DAY_US - 1;
+    accept(&ADMIN, grant);
+    assert_true(W->customer->permission_on[R]);
+    assert_true(W->customer->permission_changes[0].changed_us == T0 + 20 * DAY_US - 1);
+}
+
 static void test_domain_customer_savings_plan_purchase(void **state)
 {
     (void)state;
@@ -5307,6 +5334,7 @@ int main(void)
         TEST(test_domain_monthly_refund),
         TEST(test_domain_monthly_exchange_value),
         TEST(test_domain_monthly_refund_cap),
+        TEST(test_domain_grant_recorded_after_a_suspension),
         TEST(test_domain_refund_cap),
         TEST(test_domain_refund_cap_boundaries),
         TEST(test_domain_refund_cap_rolling_windows),
