@@ -478,10 +478,15 @@ static int64_t status_since(const struct domain_customer *customer,
 }
 
 /* Rules 3 and 4: the billing subscription exists, is active and is an Azure
- * plan or Azure Global one, at the command's business time as now: it was
- * bought by then and was active then (a subscription suspended since is
- * refused by its status now). */
-static enum ledger_err check_billing_subscription(struct decision *d, const char *subscription_id)
+ * plan or Azure Global one, at the command's business time: it was bought
+ * by then and was active then. With `now_too` (what buys a reservation),
+ * also now: a reservation on a subscription suspended since would break
+ * rule 10. A savings plan, which rule 10 does not hold (its subscription
+ * may leave active during its term), needs it active then only, so that a
+ * savings plan dated before a suspension is allowed whether it is recorded
+ * before or after it. */
+static enum ledger_err check_billing_subscription(struct decision *d, const char *subscription_id,
+                                                  bool now_too)
 {
     const struct domain_subscription *subscription =
         domain__find_subscription(d->customer, subscription_id);
@@ -496,13 +501,22 @@ static enum ledger_err check_billing_subscription(struct decision *d, const char
                       "%s, before then, was not allowed; date it at or after that",
                       subscription_id, d->customer->customer_id,
                       time_text(subscription->purchased_us).text, time_text(d->business_us).text);
-    if (subscription->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
+    bool active_now =
+        subscription->status == LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
+    if (now_too && !active_now)
         return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
                       "billing subscription %s is %s, not active; bill an active Azure plan or "
                       "Azure Global subscription of the customer",
                       subscription_id,
                       codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)subscription->status));
     Ledger__V1__SubscriptionStatus then = status_at(d->customer, subscription, d->business_us);
+    if (then != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE && !active_now)
+        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
+                      "billing subscription %s was %s on %s, the purchase's date, and is %s "
+                      "now; bill an Azure plan or Azure Global subscription active then",
+                      subscription_id, codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)then),
+                      time_text(d->business_us).text,
+                      codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)subscription->status));
     if (then != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
         return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
                       "billing subscription %s was %s on %s, the purchase's date, and is active "
@@ -705,7 +719,8 @@ static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__P
     const struct domain_permission_change *grant = permission_at(customer, kind, d->business_us);
     if (grant == NULL || !grant->enabled)
         return refuse_permission_off(d, kind);
-    enum ledger_err err = check_billing_subscription(d, subscription_id);
+    enum ledger_err err = check_billing_subscription(
+        d, subscription_id, kind == LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS);
     if (err != LEDGER_ERR_OK)
         return err;
     const struct domain_role_assignment *held = NULL;
@@ -1555,7 +1570,7 @@ static enum ledger_err check_reservation_purchase(struct decision *d,
         err = check_customer_purchase(d, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS,
                                       body->billing_subscription_id);
     else
-        err = check_billing_subscription(d, body->billing_subscription_id);
+        err = check_billing_subscription(d, body->billing_subscription_id, true);
     if (err == LEDGER_ERR_OK)
         err = check_active_while_reserved(d, body->billing_subscription_id,
                                           term_end(d->business_us, body->term), "purchase");
@@ -1901,11 +1916,11 @@ struct renewed_holding {
 /* The rules a renewal of a reservation or a savings plan shares, in order:
  * not dated before the holding was bought or last changed (its history kept
  * in date order), auto-renew on, the price in the
- * holding's currency, the billing subscription still active and eligible
- * (rules 3 and 4), and a new term that ends within the times the ledger
- * records. */
+ * holding's currency, the billing subscription active and eligible at the
+ * renewal's business time, and now too for a `reservation` (rules 3, 4 and
+ * 10), and a new term that ends within the times the ledger records. */
 static enum ledger_err check_renewal(struct decision *d, const struct renewed_holding *old,
-                                     const Ledger__V1__Money *price)
+                                     const Ledger__V1__Money *price, bool reservation)
 {
     enum ledger_err err =
         check_after_change(d, old->noun, old->id, old->bought_us, old->changed_us, "a renewal");
@@ -1918,7 +1933,7 @@ static enum ledger_err check_renewal(struct decision *d, const struct renewed_ho
     if (strcmp(price->currency, old->currency) != 0)
         return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH, "price is in %s but %s %s is priced in %s",
                       price->currency, old->noun, old->id, old->currency);
-    err = check_billing_subscription(d, old->billing_subscription_id);
+    err = check_billing_subscription(d, old->billing_subscription_id, reservation);
     if (err != LEDGER_ERR_OK)
         return err;
     if (old->expires_us > LEDGER_TIME_US_MAX)
@@ -1938,7 +1953,7 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
     if (err != LEDGER_ERR_OK)
         return err;
     struct renewed_holding holding = RENEWED_HOLDING("reservation", old);
-    err = check_renewal(d, &holding, body->price);
+    err = check_renewal(d, &holding, body->price, true);
     if (err != LEDGER_ERR_OK)
         return err;
     /* The renewal counts from now (rule 10) until the end of its term. */
@@ -1993,7 +2008,7 @@ static enum ledger_err check_replacement(struct decision *d,
         return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
                       "the replacement is priced in %s but the returned reservations in %s",
                       replacement->price->currency, currency);
-    enum ledger_err err = check_billing_subscription(d, replacement->billing_subscription_id);
+    enum ledger_err err = check_billing_subscription(d, replacement->billing_subscription_id, true);
     if (err == LEDGER_ERR_OK)
         err = check_active_while_reserved(d, replacement->billing_subscription_id,
                                           term_end(d->business_us, replacement->term), "exchange");
@@ -2332,7 +2347,7 @@ static enum ledger_err decide_purchase_savings_plan(struct decision *d)
         err = check_customer_purchase(d, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS,
                                       body->billing_subscription_id);
     else
-        err = check_billing_subscription(d, body->billing_subscription_id);
+        err = check_billing_subscription(d, body->billing_subscription_id, false);
     if (err == LEDGER_ERR_OK)
         err = check_scope_target(d, body->scope);
     if (err != LEDGER_ERR_OK)
@@ -2404,7 +2419,7 @@ static enum ledger_err decide_renew_savings_plan(struct decision *d)
     if (err != LEDGER_ERR_OK)
         return err;
     struct renewed_holding holding = RENEWED_HOLDING("savings plan", old);
-    err = check_renewal(d, &holding, body->price);
+    err = check_renewal(d, &holding, body->price, false);
     if (err == LEDGER_ERR_OK)
         err = check_savings_plan_room(d);
     if (err != LEDGER_ERR_OK)

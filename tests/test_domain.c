@@ -631,6 +631,17 @@ static void standard_customer(void)
     accept(&ADMIN, subscription(&k, "sub-o", LEDGER__V1__OFFER__OFFER_OTHER));
 }
 
+/* The standard customer whose user alice holds Owner on sub-1, with the
+ * savings-plans permission on: alice may buy savings plans billed to it. */
+static void savings_plan_buyer(void)
+{
+    struct cmd k;
+    standard_customer();
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ADMIN,
+           permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS));
+}
+
 static const char *buy_reservation(int64_t price_minor)
 {
     struct cmd k;
@@ -2691,6 +2702,41 @@ static void test_domain_grant_recorded_after_a_suspension(void **state)
     assert_true(W->customer->permission_changes[0].changed_us == T0 + 20 * DAY_US - 1);
 }
 
+/* A savings plan needs its billing subscription active at its business
+ * time only: rule 10 does not hold savings plans, so a plan bought before a
+ * suspension is allowed whether it is recorded before the suspension (the
+ * suspension is then allowed after it) or after it. A reservation still
+ * needs the subscription active now too (rule 10). */
+static void test_domain_savings_plan_recorded_after_a_suspension(void **state)
+{
+    (void)state;
+    struct cmd k;
+    savings_plan_buyer();
+    W->now_us = T0 + 20 * DAY_US;
+    accept(&ADMIN,
+           status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED));
+    W->now_us = T0 + 30 * DAY_US;
+    Ledger__V1__Command *c = savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100);
+    c->business_us = T0 + 20 * DAY_US;
+    refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    assert_non_null(strstr(W->out.message,
+                           "billing subscription sub-1 was suspended on 2025-01-21T00:00:00Z, the "
+                           "purchase's date, and is suspended now; bill an Azure plan or Azure "
+                           "Global subscription active then"));
+    refuse_as(&ALICE, c, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    c->business_us = T0 + 20 * DAY_US - 1;
+    accept(&ADMIN, c);
+    c = savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100);
+    c->business_us = T0 + 10 * DAY_US;
+    accept(&ALICE, c);
+    assert_int_equal(2, W->customer->savings_plan_count);
+    /* A reservation so dated: its subscription must be active now too. */
+    c = plain_reservation(&k, 1000);
+    c->business_us = T0 + 10 * DAY_US;
+    refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    assert_non_null(strstr(W->out.message, "billing subscription sub-1 is suspended, not active"));
+}
+
 static void test_domain_customer_savings_plan_purchase(void **state)
 {
     (void)state;
@@ -4681,10 +4727,7 @@ static void test_domain_savings_plan_changes(void **state)
 {
     (void)state;
     struct cmd k;
-    standard_customer();
-    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
-    accept(&ADMIN,
-           permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS));
+    savings_plan_buyer();
     char plan[32];
     snprintf(
         plan, sizeof plan, "%s",
@@ -5335,6 +5378,7 @@ int main(void)
         TEST(test_domain_monthly_exchange_value),
         TEST(test_domain_monthly_refund_cap),
         TEST(test_domain_grant_recorded_after_a_suspension),
+        TEST(test_domain_savings_plan_recorded_after_a_suspension),
         TEST(test_domain_refund_cap),
         TEST(test_domain_refund_cap_boundaries),
         TEST(test_domain_refund_cap_rolling_windows),
