@@ -285,6 +285,15 @@ static enum ledger_err query_events(struct query_context *q, const Ledger__V1__E
     result->last_sequence = query->after_sequence;
     enum ledger_err err = LEDGER_ERR_OK;
     if (customer_id[0] != '\0') {
+        /* As the views say it: a typo of a consumer that names its
+         * customer itself (libledger's subscription passes it through) is
+         * told what an id is, not a generic malformed field. */
+        if (!codec_id_valid(customer_id)) {
+            snprintf(q->message, ENGINE_MESSAGE_SIZE,
+                     "customer_id must be 1..%d characters of [A-Za-z0-9.:@-]",
+                     LEDGER_ID_LENGTH_MAX);
+            return LEDGER_ERR_INVALID_ARGUMENT;
+        }
         if (q->partner_id[0] == '\0') {
             engine__set_message(q->message, "partner_id is required to filter by customer");
             return LEDGER_ERR_INVALID_ARGUMENT;

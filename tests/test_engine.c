@@ -1484,6 +1484,19 @@ static void test_engine_events_query_refusals(void **state)
     assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_CUSTOMER_NOT_FOUND);
     assert_string_equal(message, "customer c9 of partner p1 was never onboarded: check the "
                                  "customer id");
+    /* A customer id that is no id is told as such, as the views tell it,
+     * not taken for a customer never onboarded nor answered with the
+     * generic message of a malformed field. */
+    char long_id[LEDGER_ID_LENGTH_MAX + 2];
+    memset(long_id, 'c', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    char *bad_ids[] = {long_id, "c 1", "c_1"};
+    for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+        events.customer_id = bad_ids[i];
+        assert_int_equal(query_code(f, &auditor, &q, message), LEDGER_ERR_INVALID_ARGUMENT);
+        assert_string_equal(message, "customer_id must be 1..64 characters of [A-Za-z0-9.:@-]");
+    }
+    events.customer_id = "c1";
     q.partner_id = "";
 
     /* Customer users do not read the event feed (the policy's events row),
