@@ -1046,6 +1046,65 @@ static enum ledger_err client_checkpoint_advance(struct ledger_client *client,
     return err;
 }
 
+/* INVALID_ARGUMENT, with the client's message (when there is a client)
+ * naming what is wrong, for a subscription ledger_subscribe cannot follow;
+ * else OK. A refusal never leaves an earlier call's message to be read as
+ * its reason. */
+static enum ledger_err client_subscription_check(struct ledger_client *client,
+                                                 const struct ledger_subscription *subscription,
+                                                 ledger_event_fn callback)
+{
+    if (client == NULL) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    if (subscription == NULL || callback == NULL) {
+        client_set_message(client, "ledger_subscribe: %s is NULL",
+                           subscription == NULL ? "subscription" : "callback");
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    if (subscription->type_count > LEDGER_EVENT_TYPES_FILTER_MAX) {
+        client_set_message(client, "ledger_subscribe: type_count %zu is more than %d",
+                           subscription->type_count, LEDGER_EVENT_TYPES_FILTER_MAX);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    if (subscription->type_count > 0 && subscription->types == NULL) {
+        client_set_message(client, "ledger_subscribe: types is NULL but type_count is %zu",
+                           subscription->type_count);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    for (size_t i = 0; i < subscription->type_count; i++) {
+        if (subscription->types[i] == NULL) {
+            client_set_message(client, "ledger_subscribe: types[%zu] is NULL", i);
+            return LEDGER_ERR_INVALID_ARGUMENT;
+        }
+    }
+    if (subscription->page_limit > LEDGER_EVENTS_PAGE_MAX) {
+        client_set_message(client, "ledger_subscribe: page_limit %u is more than %d",
+                           (unsigned)subscription->page_limit, LEDGER_EVENTS_PAGE_MAX);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    if (subscription->checkpoint_mode > LEDGER_CHECKPOINT_BEFORE_EVENT) {
+        client_set_message(client,
+                           "ledger_subscribe: checkpoint_mode %d is not one of "
+                           "LEDGER_CHECKPOINT_EACH_EVENT, _EACH_PAGE, _BEFORE_EVENT",
+                           (int)subscription->checkpoint_mode);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    if (subscription->tree_size != 0 && subscription->follow) {
+        client_set_message(client, "ledger_subscribe: follow with a tree_size: a fixed tree has "
+                                   "no new events to follow");
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    /* Else no file is read (not found), and the first write, after events
+     * were delivered, fails. */
+    if (subscription->checkpoint_path != NULL && subscription->checkpoint_path[0] == '\0') {
+        client_set_message(client, "ledger_subscribe: checkpoint_path is empty: give a file "
+                                   "name, or NULL for no checkpoint");
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    return LEDGER_ERR_OK;
+}
+
 enum ledger_err ledger_subscribe(struct ledger_client *client,
                                  const struct ledger_subscription *subscription,
                                  ledger_event_fn callback, void *context)
@@ -1075,17 +1134,9 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
                                         const struct ledger_subscription *subscription,
                                         ledger_event_fn callback, void *context)
 {
-    enum ledger_err err;
-    if (client == NULL || subscription == NULL || callback == NULL ||
-        subscription->type_count > LEDGER_EVENT_TYPES_FILTER_MAX ||
-        (subscription->type_count > 0 && subscription->types == NULL) ||
-        subscription->page_limit > LEDGER_EVENTS_PAGE_MAX ||
-        subscription->checkpoint_mode > LEDGER_CHECKPOINT_BEFORE_EVENT ||
-        (subscription->tree_size != 0 && subscription->follow) ||
-        /* Else no file is read (not found), and the first write, after
-         * events were delivered, fails. */
-        (subscription->checkpoint_path != NULL && subscription->checkpoint_path[0] == '\0')) {
-        return LEDGER_ERR_INVALID_ARGUMENT;
+    enum ledger_err err = client_subscription_check(client, subscription, callback);
+    if (err != LEDGER_ERR_OK) {
+        return err;
     }
     uint64_t position = subscription->after_sequence;
     /* Whether events up to `position` were delivered (by this call, or by

@@ -240,8 +240,9 @@ struct ledger_subscription {
  * (created beside it, flock) until it returns: a second subscriber on the
  * same checkpoint is refused at once instead of delivering the same events
  * again.
- * Errors: INVALID_ARGUMENT (a NULL argument, a subscription out of its
- * limits, tree_size with follow, an empty checkpoint_path), what
+ * Errors: INVALID_ARGUMENT (a NULL argument or type name, a subscription
+ * out of its limits, tree_size with follow, an empty checkpoint_path; with a
+ * client, ledger_error_message names which, "ledger_subscribe: ..."), what
  * ledger_query returns (a refusal, TIMEOUT, UNREACHABLE...;
  * while following, only before the daemon first answered), IO_ERROR (the
  * checkpoint cannot be read, holds something other than a sequence, or

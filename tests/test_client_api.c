@@ -291,33 +291,51 @@ static void test_client_subscribe_arguments(void **state)
     follow.follow = true; /* the daemon never answered: not waited for */
     assert_int_equal(LEDGER_ERR_UNREACHABLE, ledger_subscribe(client, &follow, never_called, NULL));
 
-    struct ledger_subscription bad = good;
-    bad.type_count = LEDGER_EVENT_TYPES_FILTER_MAX + 1;
-    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
-                     ledger_subscribe(client, &bad, never_called, NULL));
-    bad = good;
-    bad.types = NULL;
-    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
-                     ledger_subscribe(client, &bad, never_called, NULL));
-    bad = good;
-    bad.page_limit = LEDGER_EVENTS_PAGE_MAX + 1;
-    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
-                     ledger_subscribe(client, &bad, never_called, NULL));
-    bad = good;
-    bad.checkpoint_mode = (enum ledger_checkpoint_mode)(LEDGER_CHECKPOINT_BEFORE_EVENT + 1);
-    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
-                     ledger_subscribe(client, &bad, never_called, NULL));
-    bad = good;
-    bad.follow = true; /* a fixed tree does not grow */
-    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
-                     ledger_subscribe(client, &bad, never_called, NULL));
-    bad = good;
-    bad.checkpoint_path = ""; /* no file: not found at first, never writable */
-    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
-                     ledger_subscribe(client, &bad, never_called, NULL));
+    /* Each refusal names what is wrong in the client's message, rather than
+     * leaving there the last call's (the UNREACHABLE above). */
+    struct {
+        struct ledger_subscription subscription;
+        const char *message;
+    } bad[8];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bad[i].subscription = good;
+    }
+    bad[0].subscription.type_count = LEDGER_EVENT_TYPES_FILTER_MAX + 1;
+    bad[0].message = "type_count 33 is more than 32";
+    bad[1].subscription.types = NULL;
+    bad[1].message = "types is NULL";
+    const char *null_type[] = {"partner_registered", NULL};
+    bad[2].subscription.types = null_type;
+    bad[2].subscription.type_count = 2;
+    bad[2].message = "types[1] is NULL";
+    bad[3].subscription.page_limit = LEDGER_EVENTS_PAGE_MAX + 1;
+    bad[3].message = "page_limit 10001 is more than 10000";
+    bad[4].subscription.checkpoint_mode =
+        (enum ledger_checkpoint_mode)(LEDGER_CHECKPOINT_BEFORE_EVENT + 1);
+    bad[4].message = "checkpoint_mode 3 is not one of";
+    bad[5].subscription.follow = true; /* a fixed tree does not grow */
+    bad[5].message = "follow with a tree_size";
+    bad[6].subscription.checkpoint_path = ""; /* no file: not found at first, never writable */
+    bad[6].message = "checkpoint_path is empty";
+    bad[7].subscription.type_count = 0;
+    bad[7].subscription.types = null_type + 1; /* no types: the array is not read */
+    bad[7].subscription.page_limit = LEDGER_EVENTS_PAGE_MAX + 1;
+    bad[7].message = "page_limit 10001 is more than 10000";
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(LEDGER_ERR_UNREACHABLE,
+                         ledger_subscribe(client, &good, never_called, NULL));
+        assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                         ledger_subscribe(client, &bad[i].subscription, never_called, NULL));
+        if (strstr(ledger_error_message(client), bad[i].message) == NULL) {
+            fail_msg("subscription %zu: \"%s\" does not say \"%s\"", i,
+                     ledger_error_message(client), bad[i].message);
+        }
+    }
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_subscribe(client, &good, NULL, NULL));
+    assert_non_null(strstr(ledger_error_message(client), "callback is NULL"));
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
                      ledger_subscribe(client, NULL, never_called, NULL));
+    assert_non_null(strstr(ledger_error_message(client), "subscription is NULL"));
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
                      ledger_subscribe(NULL, &good, never_called, NULL));
     ledger_close(client);
