@@ -312,7 +312,8 @@ static enum ledger_err query_events(struct query_context *q, const Ledger__V1__E
             return LEDGER_ERR_CUSTOMER_NOT_FOUND;
         }
         /* The customer's stream index visits only its events. */
-        err = store_stream_each(q->txn, q->partner_id, customer_id, events_visit, &walk);
+        err = store_stream_each(q->txn, q->partner_id, customer_id, query->after_sequence,
+                                events_visit, &walk);
         if (err == LEDGER_ERR_OK ||
             (err == LEDGER_ERR_NOT_FOUND && walk.examined < ENGINE_EVENTS_SCAN_MAX &&
              result->n_events < walk.limit)) {

@@ -1372,53 +1372,6 @@ static enum ledger_err store_stream_entry(const struct store_stream_key *prefix,
     return LEDGER_ERR_OK;
 }
 
-enum ledger_err store_stream_each(struct store_txn *txn, const char *partner_id,
-                                  const char *customer_id, store_sequence_fn fn, void *context)
-{
-    store_txn_check(txn);
-    STORE_CHECK(fn != NULL);
-    MDB_cursor *cursor = NULL;
-    struct store_stream_key prefix;
-    enum ledger_err err = store_stream_prefix(partner_id, customer_id, &prefix);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    MDB_stat stat;
-    int rc = mdb_stat(txn->txn, txn->store->dbi[STORE_DB_STREAM], &stat);
-    if (rc != MDB_SUCCESS) {
-        err = store_txn_fail(txn, rc, "mdb_stat (stream)");
-        goto cleanup;
-    }
-    rc = mdb_cursor_open(txn->txn, txn->store->dbi[STORE_DB_STREAM], &cursor);
-    if (rc != MDB_SUCCESS) {
-        err = store_txn_fail(txn, rc, "mdb_cursor_open (stream)");
-        goto cleanup;
-    }
-    MDB_val key = {prefix.prefix_size, prefix.bytes};
-    MDB_val value;
-    rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE);
-    /* A stream has at most as many versions as the index has entries. */
-    for (uint64_t expected = 1; expected <= stat.ms_entries; expected++) {
-        if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && !store_stream_key_matches(&prefix, &key)))
-            break;
-        if (rc != MDB_SUCCESS) {
-            err = store_txn_fail(txn, rc, "mdb_cursor_get (stream)");
-            goto cleanup;
-        }
-        uint64_t sequence = 0;
-        err = store_stream_entry(&prefix, &key, &value, expected, &sequence);
-        if (err == LEDGER_ERR_OK)
-            err = fn(context, sequence);
-        if (err != LEDGER_ERR_OK)
-            goto cleanup;
-        rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
-    }
-    err = LEDGER_ERR_OK;
-cleanup:
-    if (cursor != NULL)
-        mdb_cursor_close(cursor);
-    return err;
-}
-
 /* The sequence of one version of a stream; CORRUPT when the version is
  * missing (versions are dense from 1 to the last). */
 static enum ledger_err store_stream_sequence(struct store_txn *txn,
@@ -1440,6 +1393,94 @@ static enum ledger_err store_stream_sequence(struct store_txn *txn,
     return LEDGER_ERR_OK;
 }
 
+/* The last version of the prefix's stream whose sequence is below `below`
+ * (0: none is), by bisection over versions 1..`last`, whose last's sequence
+ * is at least `below`: versions and sequences rise together, so that
+ * seq(lo) < below <= seq(hi) holds throughout (version 0 is below
+ * everything). */
+static enum ledger_err store_stream_last_below(struct store_txn *txn,
+                                               const struct store_stream_key *prefix, uint64_t last,
+                                               uint64_t below, uint64_t *version_out)
+{
+    uint64_t lo = 0, hi = last;
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint64_t sequence = 0;
+        enum ledger_err err = store_stream_sequence(txn, prefix, mid, &sequence);
+        if (err != LEDGER_ERR_OK)
+            return err;
+        if (sequence < below)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *version_out = lo;
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err store_stream_each(struct store_txn *txn, const char *partner_id,
+                                  const char *customer_id, uint64_t after, store_sequence_fn fn,
+                                  void *context)
+{
+    store_txn_check(txn);
+    STORE_CHECK(fn != NULL);
+    MDB_cursor *cursor = NULL;
+    struct store_stream_key prefix;
+    enum ledger_err err = store_stream_prefix(partner_id, customer_id, &prefix);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    uint64_t first = 1;
+    if (after != 0) {
+        /* The first version above `after`, by bisection, so that a page
+         * deep in a long stream does not walk the versions before it. */
+        uint64_t version = 0, sequence = 0;
+        err = store_stream_last(txn, &prefix, &version, &sequence);
+        if (err != LEDGER_ERR_OK || sequence <= after)
+            return err; /* an empty stream too: its last sequence is 0 */
+        /* after < sequence: after + 1 does not overflow. */
+        err = store_stream_last_below(txn, &prefix, version, after + 1, &first);
+        if (err != LEDGER_ERR_OK)
+            return err;
+        first++;
+    }
+    MDB_stat stat;
+    int rc = mdb_stat(txn->txn, txn->store->dbi[STORE_DB_STREAM], &stat);
+    if (rc != MDB_SUCCESS) {
+        err = store_txn_fail(txn, rc, "mdb_stat (stream)");
+        goto cleanup;
+    }
+    rc = mdb_cursor_open(txn->txn, txn->store->dbi[STORE_DB_STREAM], &cursor);
+    if (rc != MDB_SUCCESS) {
+        err = store_txn_fail(txn, rc, "mdb_cursor_open (stream)");
+        goto cleanup;
+    }
+    store_u64_to_key(first, prefix.bytes + prefix.prefix_size);
+    MDB_val key = {prefix.prefix_size + 8, prefix.bytes};
+    MDB_val value;
+    rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE);
+    /* A stream has at most as many versions as the index has entries. */
+    for (uint64_t expected = first; expected - first < stat.ms_entries; expected++) {
+        if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && !store_stream_key_matches(&prefix, &key)))
+            break;
+        if (rc != MDB_SUCCESS) {
+            err = store_txn_fail(txn, rc, "mdb_cursor_get (stream)");
+            goto cleanup;
+        }
+        uint64_t sequence = 0;
+        err = store_stream_entry(&prefix, &key, &value, expected, &sequence);
+        if (err == LEDGER_ERR_OK)
+            err = fn(context, sequence);
+        if (err != LEDGER_ERR_OK)
+            goto cleanup;
+        rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
+    }
+    err = LEDGER_ERR_OK;
+cleanup:
+    if (cursor != NULL)
+        mdb_cursor_close(cursor);
+    return err;
+}
+
 enum ledger_err store_stream_each_back(struct store_txn *txn, const char *partner_id,
                                        const char *customer_id, uint64_t below,
                                        store_sequence_fn fn, void *context)
@@ -1454,23 +1495,9 @@ enum ledger_err store_stream_each_back(struct store_txn *txn, const char *partne
     if (err != LEDGER_ERR_OK || version == 0)
         return err;
     if (below != 0 && sequence >= below) {
-        /* Versions and sequences rise together: the last version below
-         * `below` by bisection (seq(lo) < below <= seq(hi); version 0 is
-         * below everything). */
-        uint64_t lo = 0, hi = version;
-        while (hi - lo > 1) {
-            uint64_t mid = lo + (hi - lo) / 2;
-            err = store_stream_sequence(txn, &prefix, mid, &sequence);
-            if (err != LEDGER_ERR_OK)
-                return err;
-            if (sequence < below)
-                lo = mid;
-            else
-                hi = mid;
-        }
-        version = lo;
-        if (version == 0)
-            return LEDGER_ERR_OK;
+        err = store_stream_last_below(txn, &prefix, version, below, &version);
+        if (err != LEDGER_ERR_OK || version == 0)
+            return err;
     }
     MDB_cursor *cursor = NULL;
     int rc = mdb_cursor_open(txn->txn, txn->store->dbi[STORE_DB_STREAM], &cursor);

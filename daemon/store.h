@@ -206,15 +206,17 @@ __attribute__((warn_unused_result)) enum ledger_err store_stream_version(struct 
 __attribute__((warn_unused_result)) enum ledger_err
 store_stream_add(struct store_txn *txn, const char *partner_id, const char *customer_id,
                  uint64_t sequence, uint64_t *version_out);
-/* Calls fn for each sequence of the customer's stream from version 1, in order,
- * until fn returns non-OK (which is then returned) or the stream ends. fn may
- * read through the same transaction but must not change the stream index.
+/* Calls fn for each sequence of the customer's stream above `after` (0: from
+ * version 1), oldest first, until fn returns non-OK (which is then returned)
+ * or the stream ends. Finds its start by bisection, so a page deep in a long
+ * stream costs a logarithm, not a walk. fn may read through the same
+ * transaction but must not change the stream index.
  * Errors: those of fn, INVALID_ARGUMENT (bad id), CORRUPT (versions not dense),
  * STORAGE_ERROR. */
 typedef enum ledger_err (*store_sequence_fn)(void *context, uint64_t sequence);
 __attribute__((warn_unused_result)) enum ledger_err
 store_stream_each(struct store_txn *txn, const char *partner_id, const char *customer_id,
-                  store_sequence_fn fn, void *context);
+                  uint64_t after, store_sequence_fn fn, void *context);
 
 /* Calls fn for each sequence of the customer's stream below `below` (0: no
  * bound), newest first, until fn returns non-OK (which is then returned) or

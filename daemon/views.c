@@ -1870,7 +1870,7 @@ enum ledger_err views_customer_state(struct store_txn *txn, const char *partner_
     if (r.customer == NULL) {
         return LEDGER_ERR_NO_MEMORY;
     }
-    enum ledger_err err = store_stream_each(txn, partner_id, customer_id, replay_one, &r);
+    enum ledger_err err = store_stream_each(txn, partner_id, customer_id, 0, replay_one, &r);
     if (err == LEDGER_ERR_NOT_FOUND && r.stopped) {
         err = LEDGER_ERR_OK;
     }

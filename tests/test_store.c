@@ -366,7 +366,7 @@ static void test_store_reopen_keeps_everything(void **state)
     assert_ok(store_stream_version(txn, "partner-1", "customer-1", &version));
     assert_int_equal(2, version);
     struct sequences seen = {.count = 0};
-    assert_ok(store_stream_each(txn, "partner-1", "customer-1", collect_sequence, &seen));
+    assert_ok(store_stream_each(txn, "partner-1", "customer-1", 0, collect_sequence, &seen));
     assert_int_equal(2, seen.count);
     assert_int_equal(1, seen.items[0]);
     assert_int_equal(2, seen.items[1]);
@@ -440,47 +440,63 @@ static void test_store_stream_versions_and_each(void **state)
     assert_int_equal(0, version);
 
     struct sequences seen = {.count = 0};
-    assert_ok(store_stream_each(txn, "p", "c", collect_sequence, &seen));
+    assert_ok(store_stream_each(txn, "p", "c", 0, collect_sequence, &seen));
     static const uint64_t p_c[] = {1, 4, 7, 9, 11};
     assert_int_equal(5, seen.count);
     for (size_t i = 0; i < 5; i++)
         assert_int_equal(p_c[i], seen.items[i]);
 
     struct sequences pc = {.count = 0};
-    assert_ok(store_stream_each(txn, "pc", "c", collect_sequence, &pc));
+    assert_ok(store_stream_each(txn, "pc", "c", 0, collect_sequence, &pc));
     assert_int_equal(2, pc.count);
     assert_int_equal(3, pc.items[0]);
     assert_int_equal(6, pc.items[1]);
 
     struct sequences none = {.count = 0};
-    assert_ok(store_stream_each(txn, "nobody", "c", collect_sequence, &none));
+    assert_ok(store_stream_each(txn, "nobody", "c", 0, collect_sequence, &none));
     assert_int_equal(0, none.count);
 
     /* fn's error stops the walk and comes back unchanged. */
     struct sequences stopped = {.count = 0, .stop_after = 2};
-    assert_err(LEDGER_ERR_UNCHANGED, store_stream_each(txn, "p", "cc", collect_sequence, &stopped));
+    assert_err(LEDGER_ERR_UNCHANGED,
+               store_stream_each(txn, "p", "cc", 0, collect_sequence, &stopped));
     assert_int_equal(2, stopped.count);
 
-    /* Newest first, below every bound from none to past the first. */
-    for (uint64_t below = 0; below <= 13; below++) {
-        struct sequences back = {.count = 0};
-        assert_ok(store_stream_each_back(txn, "p", "c", below, collect_sequence, &back));
-        size_t expected = 0;
-        for (size_t i = 5; i-- > 0;) {
-            if (below == 0 || p_c[i] < below)
-                assert_int_equal(p_c[i], back.items[expected++]);
+    /* Oldest first above every bound (one customer's events feed resumes
+     * after the page it stopped at), and newest first below it, from none
+     * to past the last. */
+    for (uint64_t bound = 0; bound <= 13; bound++) {
+        struct sequences forth = {.count = 0}, back = {.count = 0};
+        assert_ok(store_stream_each(txn, "p", "c", bound, collect_sequence, &forth));
+        assert_ok(store_stream_each_back(txn, "p", "c", bound, collect_sequence, &back));
+        size_t forth_count = 0, back_count = 0;
+        for (size_t i = 0; i < 5; i++) {
+            if (p_c[i] > bound)
+                assert_int_equal(p_c[i], forth.items[forth_count++]);
+            if (bound == 0 || p_c[4 - i] < bound)
+                assert_int_equal(p_c[4 - i], back.items[back_count++]);
         }
-        assert_int_equal(expected, back.count);
+        assert_int_equal(forth_count, forth.count);
+        assert_int_equal(back_count, back.count);
     }
-    struct sequences back_none = {.count = 0};
+    struct sequences none_after = {.count = 0}, back_none = {.count = 0};
+    assert_ok(store_stream_each(txn, "nobody", "c", 3, collect_sequence, &none_after));
     assert_ok(store_stream_each_back(txn, "nobody", "c", 0, collect_sequence, &back_none));
-    assert_int_equal(0, back_none.count);
+    assert_int_equal(0, none_after.count + back_none.count);
+    /* ("p","cc") holds 2, 5, 8, 10, 12 */
+    struct sequences forth_stopped = {.count = 0, .stop_after = 2};
+    assert_err(LEDGER_ERR_UNCHANGED,
+               store_stream_each(txn, "p", "cc", 4, collect_sequence, &forth_stopped));
     struct sequences back_stopped = {.count = 0, .stop_after = 2};
     assert_err(LEDGER_ERR_UNCHANGED,
                store_stream_each_back(txn, "p", "cc", 0, collect_sequence, &back_stopped));
-    assert_int_equal(2, back_stopped.count);
-    assert_int_equal(12, back_stopped.items[0]); /* ("p","cc") holds 2, 5, 8, 10, 12 */
-    assert_int_equal(10, back_stopped.items[1]);
+    static const uint64_t p_cc_stopped[2][2] = {{5, 8}, {12, 10}};
+    const struct sequences *stopped_walks[2] = {&forth_stopped, &back_stopped};
+    for (size_t w = 0; w < 2; w++) {
+        assert_int_equal(2, stopped_walks[w]->count);
+        assert_int_equal(p_cc_stopped[w][0], stopped_walks[w]->items[0]);
+        assert_int_equal(p_cc_stopped[w][1], stopped_walks[w]->items[1]);
+    }
     assert_err(LEDGER_ERR_INVALID_ARGUMENT,
                store_stream_each_back(txn, "", "c", 0, collect_sequence, &back_none));
     store_abort(txn);
@@ -505,7 +521,7 @@ static void test_store_stream_refuses_bad_input(void **state)
     assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_stream_version(txn, long_id, "c", &version));
     assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_stream_add(txn, "p", long_id, 1, &version));
     assert_err(LEDGER_ERR_INVALID_ARGUMENT,
-               store_stream_each(txn, long_id, "c", collect_sequence, &seen));
+               store_stream_each(txn, long_id, "c", 0, collect_sequence, &seen));
     assert_int_equal(77, version);
     assert_err(LEDGER_ERR_INVALID_ARGUMENT, store_stream_add(txn, "p", "c", 0, &version));
     assert_ok(store_stream_add(txn, max_id, max_id, 10, &version));
