@@ -2557,11 +2557,12 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
     struct store_val key, value;
     err = store_cursor_seek(cursor, start.bytes, start.size, &key, &value);
     while (err == LEDGER_ERR_OK && key_has_prefix(&key, &partner)) {
-        /* partner NUL "YYYY-MM" NUL customer NUL ... */
+        /* partner NUL "YYYY-MM" NUL customer NUL ...: at least the month and
+         * a customer of one byte. Another customer's id may be shorter than
+         * the one asked for: its key is shorter, not damaged. */
         const char *at = (const char *)key.data + partner.size;
         size_t rest = key.size - partner.size;
-        if (rest < VIEWS_MONTH_SIZE + customer_size || at[VIEWS_MONTH_SIZE - 1] != '\0' ||
-            !month_valid(at)) {
+        if (rest < VIEWS_MONTH_SIZE + 2 || at[VIEWS_MONTH_SIZE - 1] != '\0' || !month_valid(at)) {
             err = LEDGER_ERR_CORRUPT;
             break;
         }
@@ -2570,7 +2571,8 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
             break;
         }
         const char *customer = at + VIEWS_MONTH_SIZE;
-        if (customer_id[0] == '\0' || memcmp(customer, customer_id, customer_size) == 0) {
+        if (customer_id[0] == '\0' || (rest - VIEWS_MONTH_SIZE >= customer_size &&
+                                       memcmp(customer, customer_id, customer_size) == 0)) {
             size_t before = list->count;
             err = billing_expand(list, &key, &value, first, wanted, month, tree_size);
             if (err == LEDGER_ERR_OK && list->count > before) {

@@ -1993,6 +1993,49 @@ static void test_views_billing_month_of_another_century(void **state)
     }
 }
 
+/* One customer's month beside customers of shorter ids: their keys are
+ * shorter than the asked id, and are other customers' rows, not damage. */
+static void test_views_billing_customer_of_a_long_id(void **state)
+{
+    struct fixture *f = *state;
+    char long_id[LEDGER_ID_LENGTH_MAX + 1];
+    memset(long_id, 'l', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    assert_ok(store_begin(f->store, true, &f->txn));
+    customer_onboarded(f, "p-1", long_id, &actor_admin, utc(2150, 6, 1));
+    reservation_purchased(f, "p-1", "c-2", &actor_admin, "res-c2", "ord-c2",
+                          LEDGER__V1__PURCHASER__PURCHASER_PARTNER,
+                          LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY,
+                          LEDGER__V1__TERM__TERM_P1Y, 1200, 1300, utc(2150, 6, 10));
+    reservation_purchased(f, "p-1", long_id, &actor_admin, "res-long", "ord-long",
+                          LEDGER__V1__PURCHASER__PURCHASER_PARTNER,
+                          LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT,
+                          LEDGER__V1__TERM__TERM_P1Y, 4321, 5000, utc(2150, 6, 11));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    /* The month of both, one page and pages of one row; and a month of
+     * c-2's instalments alone, empty for the long id. */
+    const char *months[] = {"2150-06", "2150-07"};
+    for (size_t m = 0; m < 2; m++) {
+        for (uint32_t limit = 0; limit <= 1; limit++) {
+            Ledger__V1__QueryResult r;
+            assert_ok(billing_page(f, months[m], long_id, 0, limit, "", &r));
+            assert_int_equal(r.n_billing, m == 0 ? 1 : 0);
+            assert_int_equal(r.total_rows, m == 0 ? 1 : 0);
+            if (m == 0) {
+                assert_string_equal(r.billing[0]->customer_id, long_id);
+                assert_string_equal(r.billing[0]->charge_id, "res-long");
+            }
+            views_result_clear(&r);
+        }
+        Ledger__V1__QueryResult c2;
+        assert_ok(billing(f, &partner_staff, months[m], "c-2", &c2));
+        assert_int_equal(c2.n_billing, 1);
+        assert_int_equal(c2.billing[0]->partner_amount->amount_minor, 100);
+        views_result_clear(&c2);
+    }
+}
+
 /* How many of a month's rows carry `charge_id` and `charge`, as of tree_size. */
 static size_t rows_of(struct fixture *f, const char *month, uint64_t tree_size,
                       const char *charge_id, const char *charge)
@@ -3765,6 +3808,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_billing_five_year_monthly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_month_of_another_century, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_customer_of_a_long_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_at_tree_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_exchange_several_replacements, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_exchange_detail_of_many, setup, teardown),
