@@ -127,6 +127,19 @@ size_t ctl_arg_list(const struct ctl_args *args, const char *name, const char **
     return arg_list(args, name, false, values, max, storage, storage_size);
 }
 
+size_t ctl_arg_list_size(const struct ctl_args *args, const char *name)
+{
+    /* A value of n bytes holds its commas' count + 1 pieces and n bytes
+     * less those commas: n + 1 bytes with their NULs. */
+    size_t size = 1;
+    for (size_t i = 0; i < args->count; i++) {
+        if (strcmp(args->items[i].name, name) == 0) {
+            size += strlen(args->items[i].value) + 1;
+        }
+    }
+    return size;
+}
+
 size_t ctl_arg_list_positional(const struct ctl_args *args, const char *name, const char **values,
                                size_t max, char *storage, size_t storage_size)
 {

@@ -66,6 +66,9 @@ bool ctl_flag(const struct ctl_args *args, const char *name);
  * bytes. */
 size_t ctl_arg_list(const struct ctl_args *args, const char *name, const char **values, size_t max,
                     char *storage, size_t storage_size);
+/* The storage ctl_arg_list needs to copy every value of option `name`, each
+ * piece with its NUL (at least 1 byte). */
+size_t ctl_arg_list_size(const struct ctl_args *args, const char *name);
 /* As ctl_arg_list, but for a list whose values stand by position: an empty
  * value (--name '', or an empty piece between commas, "a,,b") is kept as ""
  * ("none in this place") where ctl_arg_list drops it. */

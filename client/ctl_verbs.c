@@ -2385,52 +2385,15 @@ static void events_signal(int signal_number)
     events_stop = 1;
 }
 
-static enum ledger_err run_events(struct ctl_context *context, const struct ctl_args *args)
+/* The rest of `events`, once its options are read: types[0..type_count)
+ * borrowed for the call. */
+static enum ledger_err events_print(struct ctl_context *context, const struct ctl_args *args,
+                                    uint64_t from, uint64_t limit, uint64_t tree_size,
+                                    const char *customer, const char **types, size_t type_count)
 {
     struct ledger_subscription subscription;
     memset(&subscription, 0, sizeof subscription);
-    const char *types[LEDGER_EVENT_TYPES_FILTER_MAX];
-    char storage[LEDGER_EVENT_TYPES_FILTER_MAX * 64];
-    uint64_t from = 0, limit = 0, tree_size = 0;
-    const char *customer = NULL;
     enum ledger_err err;
-    if ((err = unsigned_arg(context, args, "from", UINT64_MAX, &from)) != LEDGER_ERR_OK ||
-        (err = unsigned_arg(context, args, "limit", UINT64_MAX, &limit)) != LEDGER_ERR_OK ||
-        (err = unsigned_arg(context, args, "tree-size", UINT64_MAX, &tree_size)) != LEDGER_ERR_OK ||
-        (err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    /* --from names the first sequence printed, as --seq and --as-of name
-     * one: 0 is no sequence. */
-    if (ctl_flag(args, "from") && from == 0) {
-        return usage(context, "from", "sequences start at 1");
-    }
-    if (ctl_flag(args, "limit") && limit == 0) {
-        return usage(context, "limit", "at least 1");
-    }
-    if (ctl_flag(args, "tree-size") && tree_size == 0) {
-        return usage(context, "tree-size", "at least 1");
-    }
-    if (tree_size != 0 && ctl_flag(args, "follow")) {
-        return usage(context, "tree-size", "a fixed tree has no new events to follow");
-    }
-    size_t type_count =
-        ctl_arg_list(args, "type", types, LEDGER_EVENT_TYPES_FILTER_MAX, storage, sizeof storage);
-    if (type_count > LEDGER_EVENT_TYPES_FILTER_MAX) {
-        return usage(context, "type", "at most 32 types");
-    }
-    for (size_t i = 0; i < type_count; i++) {
-        const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field_by_name(
-            &ledger__v1__event__descriptor, types[i]);
-        if (field == NULL || (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0) {
-            char message[CTL_MESSAGE_SIZE];
-            snprintf(message, sizeof message,
-                     "'%.64s' is not an event type (e.g. reservation_purchased, "
-                     "purchase_permission_granted; see docs/cli.md)",
-                     types[i]);
-            return usage(context, "type", message);
-        }
-    }
     const char *checkpoint = ctl_arg(args, "checkpoint");
     if (checkpoint != NULL && checkpoint[0] == '\0') {
         return usage(context, "checkpoint", "give a file name");
@@ -2528,6 +2491,65 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
         }
     }
     ctl_proof_anchor_close(anchor);
+    return err;
+}
+
+static enum ledger_err run_events(struct ctl_context *context, const struct ctl_args *args)
+{
+    const char *types[LEDGER_EVENT_TYPES_FILTER_MAX];
+    uint64_t from = 0, limit = 0, tree_size = 0;
+    const char *customer = NULL;
+    enum ledger_err err;
+    if ((err = unsigned_arg(context, args, "from", UINT64_MAX, &from)) != LEDGER_ERR_OK ||
+        (err = unsigned_arg(context, args, "limit", UINT64_MAX, &limit)) != LEDGER_ERR_OK ||
+        (err = unsigned_arg(context, args, "tree-size", UINT64_MAX, &tree_size)) != LEDGER_ERR_OK ||
+        (err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK) {
+        return err;
+    }
+    /* --from names the first sequence printed, as --seq and --as-of name
+     * one: 0 is no sequence. */
+    if (ctl_flag(args, "from") && from == 0) {
+        return usage(context, "from", "sequences start at 1");
+    }
+    if (ctl_flag(args, "limit") && limit == 0) {
+        return usage(context, "limit", "at least 1");
+    }
+    if (ctl_flag(args, "tree-size") && tree_size == 0) {
+        return usage(context, "tree-size", "at least 1");
+    }
+    if (tree_size != 0 && ctl_flag(args, "follow")) {
+        return usage(context, "tree-size", "a fixed tree has no new events to follow");
+    }
+    /* Room for every name given, however long: one that is no type is
+     * named as such, not counted as one too many. */
+    size_t storage_size = ctl_arg_list_size(args, "type");
+    char *storage = malloc(storage_size);
+    if (storage == NULL) {
+        snprintf(context->message, sizeof context->message, "out of memory");
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    size_t type_count =
+        ctl_arg_list(args, "type", types, LEDGER_EVENT_TYPES_FILTER_MAX, storage, storage_size);
+    err = type_count > LEDGER_EVENT_TYPES_FILTER_MAX ? usage(context, "type", "at most 32 types")
+                                                     : LEDGER_ERR_OK;
+    for (size_t i = 0; i < type_count && err == LEDGER_ERR_OK; i++) {
+        const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field_by_name(
+            &ledger__v1__event__descriptor, types[i]);
+        if (field == NULL || (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0) {
+            char message[CTL_MESSAGE_SIZE];
+            snprintf(message, sizeof message,
+                     "'%.64s' is not an event type (e.g. reservation_purchased, "
+                     "purchase_permission_granted; see docs/cli.md)",
+                     types[i]);
+            err = usage(context, "type", message);
+        }
+    }
+    if (err != LEDGER_ERR_OK) {
+        free(storage);
+        return err;
+    }
+    err = events_print(context, args, from, limit, tree_size, customer, types, type_count);
+    free(storage);
     return err;
 }
 

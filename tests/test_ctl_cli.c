@@ -287,6 +287,16 @@ static void test_ctl_cli_usage_values(void **state)
     ctl(fixture, &run, NULL, NULL, "events", "--type",
         "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,aa,bb,cc,dd,ee,ff,gg", NULL);
     expect_usage(&run, "--type: at most 32 types");
+    /* One name too long to be a type is named as no type, not counted as
+     * too many types. */
+    char long_type[4096];
+    memset(long_type, 'x', sizeof long_type - 1);
+    long_type[sizeof long_type - 1] = '\0';
+    ctl(fixture, &run, NULL, NULL, "events", "--type", "reservation_purchased", "--type", long_type,
+        NULL);
+    expect_usage(&run, "--type: 'xxxxxxxx");
+    ctl(fixture, &run, NULL, NULL, "events", "--type", long_type, NULL);
+    expect_usage(&run, "' is not an event type");
     /* A second word that is none of the first word's is named, with the
      * ones there are. */
     ctl(fixture, &run, NULL, NULL, "reservation", "frob", NULL);
