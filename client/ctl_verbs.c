@@ -2692,11 +2692,18 @@ static enum ledger_err run_backup(struct ctl_context *context, const struct ctl_
     /* The daemon resolves paths from its own working directory: send an
      * absolute one, resolved here. */
     if (dir[0] != '/') {
-        char cwd[2048];
+        char cwd[sizeof absolute];
         if (getcwd(cwd, sizeof cwd) == NULL) {
-            return usage(context, "dir", "give an absolute path");
+            return usage(context, "out", "give an absolute path");
         }
-        snprintf(absolute, sizeof absolute, "%s/%.2000s", cwd, dir);
+        /* Whole, or refused: a shortened path names another directory. */
+        int length = snprintf(absolute, sizeof absolute, "%s/%s", cwd, dir);
+        if (length < 0 || (size_t)length >= sizeof absolute) {
+            return ctl_fail(context, LEDGER_ERR_USAGE,
+                            "--out: the path made absolute is longer than %zu bytes; give a "
+                            "shorter one",
+                            sizeof absolute - 1);
+        }
         dir = absolute;
     }
     if (!ctl_flag(args, "timeout-ms")) {

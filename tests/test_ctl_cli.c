@@ -2772,6 +2772,33 @@ static void test_ctl_cli_backup(void **state)
              fixture->dir);
     assert_string_equal(absolute, run.err);
     run_free(&run);
+
+    /* A long relative DIR is made absolute whole: the backup goes where it
+     * was named, never to a shortened path (another directory); one too long
+     * to make absolute is refused before anything is sent. */
+    char relative[2200] = "", full[PATH_SIZE * 3];
+    for (int level = 0; level < 10; level++) {
+        size_t length = strlen(relative);
+        snprintf(relative + length, sizeof relative - length, "%s%0200d", level ? "/" : "", level);
+        snprintf(full, sizeof full, "%s/%s", fixture->dir, relative);
+        assert_int_equal(0, mkdir(full, 0700));
+    }
+    size_t length = strlen(relative);
+    snprintf(relative + length, sizeof relative - length, "/backup-long");
+    ctl(fixture, &run, "operator", fixture->operator_key, "backup", "--out", relative, NULL);
+    expect_ok(&run);
+    run_free(&run);
+    snprintf(full, sizeof full, "%s/%s/data.mdb", fixture->dir, relative);
+    assert_int_equal(0, stat(full, &info));
+    char too_long[4200];
+    memset(too_long, 'x', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = '\0';
+    ctl(fixture, &run, "operator", fixture->operator_key, "backup", "--dir", too_long, NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_string_equal("error: USAGE: --out: the path made absolute is longer than 4095 bytes; "
+                        "give a shorter one\n",
+                        run.err);
+    run_free(&run);
 }
 
 static void test_ctl_cli_demo(void **state)
