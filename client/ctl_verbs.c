@@ -3097,19 +3097,45 @@ static const char *events_beside(struct ctl_context *context, const char *socket
     return context->events_buffer;
 }
 
+/* The reason url cannot name a daemon's socket, or NULL when it can: an
+ * ipc:// address needs a path, a tcp:// one a host and a port 1..65535
+ * after its last ':' (nanomsg's own refusal would read as an unreachable
+ * daemon). */
+static const char *url_flaw(const char *url)
+{
+    if (strncmp(url, "ipc://", 6) == 0) {
+        return url[6] == '\0' ? "has no path: give ipc://PATH" : NULL;
+    }
+    if (strncmp(url, "tcp://", 6) != 0) {
+        return "is not an ipc:// or tcp:// address";
+    }
+    const char *colon = strrchr(url + 6, ':');
+    uint64_t port = 0;
+    bool numeric = colon != NULL && colon[1] != '\0' && strlen(colon + 1) <= 5;
+    for (const char *c = colon != NULL ? colon + 1 : ""; numeric && *c != '\0'; c++) {
+        numeric = *c >= '0' && *c <= '9';
+        port = port * 10 + (uint64_t)(*c - '0');
+    }
+    if (!numeric || colon == url + 6 || port == 0 || port > 65535) {
+        return "is not a tcp://HOST:PORT address (a port 1..65535)";
+    }
+    return NULL;
+}
+
 /* USAGE unless url is an address a daemon listens on (ipc:// or tcp://,
  * docs/cli.md): anything else could only fail to connect. option: the
  * option that gave it, env: its environment variable. */
 static enum ledger_err url_check(struct ctl_context *context, const struct ctl_args *args,
                                  const char *option, const char *env, const char *url)
 {
-    if (url == NULL || strncmp(url, "ipc://", 6) == 0 || strncmp(url, "tcp://", 6) == 0) {
+    const char *flaw = url != NULL ? url_flaw(url) : NULL;
+    if (flaw == NULL) {
         return LEDGER_ERR_OK;
     }
     bool given = ctl_arg(args, option) != NULL;
     char why[CTL_MESSAGE_SIZE];
-    snprintf(why, sizeof why, "'%.100s'%s%s%s is not an ipc:// or tcp:// address", url,
-             given ? "" : " (from ", given ? "" : env, given ? "" : ")");
+    snprintf(why, sizeof why, "'%.100s'%s%s%s %s", url, given ? "" : " (from ", given ? "" : env,
+             given ? "" : ")", flaw);
     return usage(context, option, why);
 }
 

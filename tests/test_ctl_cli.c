@@ -311,6 +311,22 @@ static void test_ctl_cli_usage_values(void **state)
     ctl(fixture, &run, NULL, NULL, "--events", "x.sock", "reservations", "--customer", "tailspin",
         NULL);
     expect_usage(&run, "--events: 'x.sock' is not an ipc:// or tcp:// address");
+    /* One nanomsg cannot connect to is a usage error too, not a daemon that
+     * seems down (UNREACHABLE, exit 3): a tcp:// address without a host or
+     * a port 1..65535, an ipc:// one without a path. */
+    const char *flawed[] = {"tcp://127.0.0.1", "tcp://:5555",      "tcp://host:http",
+                            "tcp://host:0",    "tcp://host:65536", "tcp://host:"};
+    for (size_t i = 0; i < sizeof flawed / sizeof flawed[0]; i++) {
+        char said[128];
+        snprintf(said, sizeof said,
+                 "--socket: '%s' is not a tcp://HOST:PORT address (a port 1..65535)", flawed[i]);
+        ctl(fixture, &run, NULL, NULL, "--socket", flawed[i], "head", NULL);
+        expect_usage(&run, said);
+    }
+    ctl(fixture, &run, NULL, NULL, "--socket", "ipc://", "head", NULL);
+    expect_usage(&run, "--socket: 'ipc://' has no path: give ipc://PATH");
+    ctl(fixture, &run, NULL, NULL, "--events", "tcp://host", "head", NULL);
+    expect_usage(&run, "--events: 'tcp://host' is not a tcp://HOST:PORT address");
     /* SKUs and regions are spelled as ids with '_' besides. */
     ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
         "--sku", "a b", "--region", "r", "--quantity", "1", "--term", "P1Y", "--billing", "monthly",
