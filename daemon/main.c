@@ -206,7 +206,9 @@ static int command_line_parse(int argc, char **argv, struct command_line *line)
         default:
             if (c >= OPTION_SETTING && c < OPTION_SETTING + (int)SETTING_COUNT) {
                 if (line->setting_count >= MAIN_SETTINGS_MAX) {
-                    usage_error("%s", "too many options");
+                    usage_error("more than %d settings on the command line; put them in the "
+                                "config file (--config FILE)",
+                                MAIN_SETTINGS_MAX);
                     return EXIT_USAGE;
                 }
                 const char *key = setting_keys[c - OPTION_SETTING];

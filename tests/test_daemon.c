@@ -88,10 +88,10 @@ static pid_t spawn_in(struct fixture *f, const char *cwd, const char *const *arg
 static pid_t spawn_program(struct fixture *f, const char *program, const char *cwd, uid_t uid,
                            const char *const *args)
 {
-    const char *argv[32];
+    const char *argv[80];
     size_t n = 0;
     argv[n++] = program;
-    for (size_t i = 0; args[i] != NULL && n < 31; i++) {
+    for (size_t i = 0; args[i] != NULL && n < 79; i++) {
         argv[n++] = args[i];
     }
     argv[n] = NULL;
@@ -2813,6 +2813,17 @@ static void test_daemon_command_line_refusals(void **state)
     /* The bind failure names the address and the system's reason. */
     assert_true(log_contains(f, "cannot bind socket=requests"));
     assert_true(log_contains(f, "No such file or directory"));
+    /* More settings than the command line holds, each of them good. */
+    const char *many[2 * 33 + 1] = {"--data", fresh};
+    for (size_t i = 2; i < 2 * 33; i += 2) {
+        many[i] = "--log-level";
+        many[i + 1] = "info";
+    }
+    assert_int_equal(truncate(f->log_path, 0), 0);
+    assert_int_equal(wait_exit(spawn(f, many), 20000), 2);
+    assert_true(log_contains(f, "ledgerd: more than 32 settings on the command line; put them in "
+                                "the config file (--config FILE)"));
+    assert_int_not_equal(stat(fresh, &st), 0);
     daemon_start(f, NULL);
     assert_int_equal(operator_head_sequence(f), 1);
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
