@@ -973,7 +973,9 @@ static enum ledger_err backup_split(const char *dir, char parent[PATH_MAX], char
         length--;
     }
     if (length >= PATH_MAX) {
-        engine__set_message(message, "the backup directory's path is too long");
+        snprintf(message, ENGINE_MESSAGE_SIZE,
+                 "the backup directory's path is longer than %d bytes; give a shorter one",
+                 PATH_MAX - 1);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     size_t slash = length;
@@ -982,7 +984,14 @@ static enum ledger_err backup_split(const char *dir, char parent[PATH_MAX], char
     }
     /* dir[slash..length) is the last component; dir[0..slash) its parent. */
     size_t name_length = length - slash;
-    if (name_length == 0 || name_length > NAME_MAX || (name_length == 1 && dir[slash] == '.') ||
+    if (name_length > NAME_MAX) {
+        snprintf(message, ENGINE_MESSAGE_SIZE,
+                 "cannot create the backup directory %.120s...: its name is longer than %d "
+                 "bytes; give a shorter one",
+                 dir, NAME_MAX);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    if (name_length == 0 || (name_length == 1 && dir[slash] == '.') ||
         (name_length == 2 && dir[slash] == '.' && dir[slash + 1] == '.')) {
         snprintf(message, ENGINE_MESSAGE_SIZE,
                  "cannot create the backup directory %.120s: name a new directory", dir);

@@ -1272,6 +1272,16 @@ static void test_daemon_backup_restore_rebuild(void **state)
     refused = operator_backup(f, "", LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(refused->message, "name the backup directory"));
     reply_free(refused);
+    /* A path longer than the system takes is refused, with its limit. */
+    char long_path[4200];
+    memset(long_path, 'a', sizeof long_path - 1);
+    long_path[0] = '/';
+    long_path[sizeof long_path - 1] = '\0';
+    refused = operator_backup(f, long_path, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(
+        refused->message,
+        "the backup directory's path is longer than 4095 bytes; give a shorter one");
+    reply_free(refused);
 
     /* rebuild needs the daemon stopped. */
     const char *rebuild[] = {"rebuild", "--data", f->data, NULL};

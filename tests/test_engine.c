@@ -2304,8 +2304,8 @@ static void store_legacy_principal(struct fixture *f, const char *id, bool revok
  * the prefix was reserved) neither authenticates nor stops the schedule:
  * revoked, its row is not the schedule's. */
 /* A backup goes into a directory whose name is as long as a file name may
- * be (NAME_MAX); one character more, or "." or "..", is refused before
- * anything is made. */
+ * be (NAME_MAX); one character more is refused, saying so, and "." or ".."
+ * too, before anything is made. */
 static void test_engine_backup_name_of_name_max(void **state)
 {
     struct fixture *f = *state;
@@ -2325,8 +2325,8 @@ static void test_engine_backup_name_of_name_max(void **state)
     char message[ENGINE_MESSAGE_SIZE];
     assert_int_equal(query_code(f, &f->operator_principal, &q, message),
                      LEDGER_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(message, "name a new directory"));
-    /* "." and ".." name no new directory either, though both exist. */
+    assert_non_null(strstr(message, "its name is longer than 255 bytes; give a shorter one"));
+    /* "." and ".." name no new directory. */
     char dots[512 + 8];
     backup.directory = dots;
     for (size_t i = 1; i <= 2; i++) {
