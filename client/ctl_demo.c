@@ -572,6 +572,26 @@ enum ledger_err ctl_demo_run(struct ctl_context *context, const struct ctl_args 
                  strerror(errno));
         return LEDGER_ERR_IO_ERROR;
     }
+    /* A file of that name, or a directory the key files cannot be made in,
+     * is found before anything is sent: found at the first key file, after
+     * the partners and that principal were committed, it would leave the
+     * ledger half loaded, with a secret nobody has, and the demo unable to
+     * run again (PARTNER_EXISTS). */
+    struct stat keys_info;
+    if (stat(demo.keys_dir, &keys_info) != 0 || !S_ISDIR(keys_info.st_mode)) {
+        snprintf(context->message, sizeof context->message,
+                 "--keys-dir: %.400s is not a directory; give a directory for the demo's key "
+                 "files (made when it does not exist)",
+                 demo.keys_dir);
+        return LEDGER_ERR_USAGE;
+    }
+    if (access(demo.keys_dir, W_OK | X_OK) != 0) {
+        snprintf(context->message, sizeof context->message,
+                 "--keys-dir: cannot make key files in %.400s: %s; give a directory you may "
+                 "write",
+                 demo.keys_dir, strerror(errno));
+        return LEDGER_ERR_USAGE;
+    }
     for (size_t i = 0; i < sizeof demo_principals / sizeof demo_principals[0]; i++) {
         char path[DEMO_PATH_SIZE];
         struct stat info;

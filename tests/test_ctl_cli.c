@@ -2821,6 +2821,19 @@ static void test_ctl_cli_demo(void **state)
 {
     struct fixture *fixture = *state;
     struct run run;
+    /* A --keys-dir that is a file is refused before anything is sent: the
+     * demo below then finds the ledger without its partners. */
+    char not_dir[PATH_SIZE + 32];
+    snprintf(not_dir, sizeof not_dir, "%s/keys-file", fixture->dir);
+    FILE *file = fopen(not_dir, "w");
+    assert_non_null(file);
+    fclose(file);
+    ctl(fixture, &run, NULL, NULL, "demo", "--keys-dir", "keys-file", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_string_equal("error: USAGE: --keys-dir: keys-file is not a directory; give a directory "
+                        "for the demo's key files (made when it does not exist)\n",
+                        run.err);
+    run_free(&run);
     ctl(fixture, &run, NULL, NULL, "demo", NULL);
     expect_ok(&run);
     assert_non_null(strstr(run.out, "The demo world is loaded"));
