@@ -156,8 +156,18 @@ enum ledger_err ctl_fail(struct ctl_context *context, enum ledger_err code, cons
 static enum ledger_err output_failed(struct ctl_context *context, int flush_errno)
 {
     int reason = ctl_output_write_errno() != 0 ? ctl_output_write_errno() : flush_errno;
-    return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write the output: %s",
-                    reason != 0 ? strerror(reason) : "a write failed");
+    const char *why = reason != 0 ? strerror(reason) : "a write failed";
+    if (context->committed_command_id[0] == '\0') {
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write the output: %s", why);
+    }
+    /* The command is done: a run again under a fresh id (the default) would
+     * do it twice. */
+    return ctl_fail(context, LEDGER_ERR_IO_ERROR,
+                    "cannot write the output: %s; the command was committed all the same "
+                    "(sequence %llu): do not run it again under a new id (with --command-id %s "
+                    "it is answered as a duplicate, never done twice)",
+                    why, (unsigned long long)context->committed_sequence,
+                    context->committed_command_id);
 }
 
 static enum ledger_err usage(struct ctl_context *context, const char *option, const char *why)
@@ -505,6 +515,8 @@ enum ledger_err ctl_execute(struct ctl_context *context, const Ledger__V1__Comma
         }
         return err;
     }
+    snprintf(context->committed_command_id, sizeof context->committed_command_id, "%s", command_id);
+    context->committed_sequence = reply->n_results > 0 ? reply->results[0]->last_sequence : 0;
     if (print) {
         err = ctl_output_write_result(context->out, context->format, ids, reply, NULL, 0);
     }

@@ -19,6 +19,7 @@
 #include "ctl_output.h"
 #include "error.h"
 #include "ledger.h"
+#include "ledger_limits.h"
 
 /* Exit statuses (docs/cli.md). */
 #define CTL_EXIT_OK          0
@@ -38,6 +39,10 @@ struct ctl_context {
     bool reported; /* the verb printed its report before failing: no JSON error document */
     bool feed;     /* stdout carries one event a line (events): errors go to stderr only */
     char message[2 * CTL_MESSAGE_SIZE]; /* why the verb failed, for the error line */
+    /* The id of the command this run committed (ctl_execute), "" before:
+     * output that then fails must say the command is done. */
+    char committed_command_id[LEDGER_ID_LENGTH_MAX + 1];
+    uint64_t committed_sequence; /* its last event's, 0 for none */
     char socket_buffer[4096];
     char events_buffer[4096];
     char key_buffer[4096];

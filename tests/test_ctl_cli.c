@@ -985,6 +985,32 @@ static void test_ctl_cli_closed_pipe(void **state)
         assert_non_null(strstr(run.err, "cannot write the output: No space left on device"));
         run_free(&run);
     }
+    /* A write whose result cannot be printed was committed all the same:
+     * the error says so, and how to finish it without doing it twice. */
+    fixture->stdout_path = "/dev/full";
+    ctl(fixture, &run, "p-pipe-admin", key, "customer", "add", "--customer", "c-pipe", "--name",
+        "Pipe", "--command-id", "pipe-cmd-1", NULL);
+    fixture->stdout_path = NULL;
+    expect_error(&run, 1, "IO_ERROR");
+    assert_non_null(strstr(run.err, "cannot write the output: No space left on device; the "
+                                    "command was committed all the same (sequence "));
+    assert_non_null(strstr(run.err, "): do not run it again under a new id (with --command-id "
+                                    "pipe-cmd-1 it is answered as a duplicate, never done "
+                                    "twice)"));
+    run_free(&run);
+    ctl(fixture, &run, "p-pipe-admin", key, "--output", "json", "customer", "add", "--customer",
+        "c-pipe", "--name", "Pipe", "--command-id", "pipe-cmd-1", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "\"duplicate\": true"));
+    run_free(&run);
+    /* A read that cannot be printed committed nothing, and says nothing of
+     * it. */
+    fixture->stdout_path = "/dev/full";
+    ctl(fixture, &run, "p-pipe-admin", key, "activity", NULL);
+    fixture->stdout_path = NULL;
+    expect_error(&run, 1, "IO_ERROR");
+    assert_null(strstr(run.err, "committed"));
+    run_free(&run);
     char auditor[PATH_SIZE + 16];
     make_staff(fixture, "p-pipe", "p-pipe-auditor", "auditor", auditor, sizeof auditor);
     fixture->stdout_closed = true;
