@@ -12,8 +12,9 @@
  * Does not own: any rule (the daemon decides every step, and a refusal stops
  * the demo with the daemon's error).
  *
- * The demo expects a ledger without its partners: run against a used one it
- * stops at the first step with PARTNER_EXISTS and changes nothing.
+ * The demo expects a ledger without its partners and principals: run against
+ * one that has any of them, it stops before its first step with
+ * PARTNER_EXISTS or PRINCIPAL_EXISTS and changes nothing.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -405,6 +406,65 @@ static const char *const demo_principals[] = {
     "fabrikam-bob",  "auditor",       "billing",
 };
 
+/* The partners the demo registers. */
+static const char *const demo_partners[] = {"contoso", "northwind"};
+
+/* PARTNER_EXISTS or PRINCIPAL_EXISTS, the context's message naming it, when
+ * the ledger already has a partner or principal the demo makes: found at
+ * its own step, after the steps before it were committed, it would leave the
+ * ledger half loaded and the demo unable to run again. OK when none is
+ * there, or when the principal may not ask (its first step then says why). */
+static enum ledger_err demo_world_absent(struct demo *demo)
+{
+    struct ctl_context *context = demo->context;
+    struct ledger_client *client = NULL;
+    enum ledger_err err = ctl_client(context, &client);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    Ledger__V1__PrincipalsQuery principals = LEDGER__V1__PRINCIPALS_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_PRINCIPALS;
+    query.principals = &principals;
+    Ledger__V1__QueryResult *result = NULL;
+    /* A partner's principals are PARTNER_NOT_FOUND while it is not there. */
+    for (size_t i = 0; i < sizeof demo_partners / sizeof demo_partners[0]; i++) {
+        query.partner_id = (char *)(uintptr_t)demo_partners[i];
+        err = ledger_query(client, &query, &result);
+        ledger_query_result_free(result);
+        result = NULL;
+        if (err == LEDGER_ERR_OK) {
+            snprintf(context->message, sizeof context->message,
+                     "partner %s is already registered: the demo needs a ledger without its "
+                     "partners (contoso, northwind); nothing was committed",
+                     demo_partners[i]);
+            return LEDGER_ERR_PARTNER_EXISTS;
+        }
+        if (err != LEDGER_ERR_PARTNER_NOT_FOUND) {
+            return LEDGER_ERR_OK;
+        }
+    }
+    query.partner_id = (char *)protobuf_c_empty_string;
+    if (ledger_query(client, &query, &result) != LEDGER_ERR_OK) {
+        return LEDGER_ERR_OK;
+    }
+    err = LEDGER_ERR_OK;
+    for (size_t r = 0; r < result->n_principals && err == LEDGER_ERR_OK; r++) {
+        for (size_t i = 0; i < sizeof demo_principals / sizeof demo_principals[0]; i++) {
+            if (strcmp(result->principals[r]->principal_id, demo_principals[i]) == 0) {
+                snprintf(context->message, sizeof context->message,
+                         "principal %s already exists: the demo makes it, and needs a ledger "
+                         "without it; nothing was committed",
+                         demo_principals[i]);
+                err = LEDGER_ERR_PRINCIPAL_EXISTS;
+                break;
+            }
+        }
+    }
+    ledger_query_result_free(result);
+    return err;
+}
+
 static enum ledger_err demo_script(struct demo *demo)
 {
     enum ledger_err err;
@@ -604,10 +664,14 @@ enum ledger_err ctl_demo_run(struct ctl_context *context, const struct ctl_args 
             return LEDGER_ERR_USAGE;
         }
     }
+    enum ledger_err err = demo_world_absent(&demo);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
     if (context->format == CTL_FORMAT_TABLE) {
         fprintf(context->out, "Loading the demo world (sequence, principal, command):\n");
     }
-    enum ledger_err err = demo_script(&demo);
+    err = demo_script(&demo);
     for (size_t i = 0; i < DEMO_ACTORS; i++) {
         ledger_close(demo.clients[i]);
     }

@@ -2843,6 +2843,62 @@ static void test_ctl_cli_backup(void **state)
     run_free(&run);
 }
 
+/* The head's tree size of the ledger at `socket`, as its operator sees it. */
+static json_int_t demo_ledger_size(struct fixture *fixture, const char *socket, const char *key)
+{
+    struct run run;
+    ctl(fixture, &run, NULL, NULL, "--socket", socket, "--key-file", key, "--output", "json",
+        "head", NULL);
+    expect_ok(&run);
+    json_int_t size = json_int_at(json_object_get(run.json, "head"), "tree_size");
+    run_free(&run);
+    return size;
+}
+
+/* On a ledger that already has one of the demo's principals or partners
+ * (though not both of its partners, which its first step would find), the
+ * demo is refused before it sends anything, naming what is there: found at
+ * its own step, the steps before would stay committed and the demo could
+ * never run again. */
+static void test_ctl_cli_demo_refused_whole(void **state)
+{
+    struct fixture *fixture = *state;
+    char data[PATH_SIZE], log[PATH_SIZE + 32], socket[PATH_SIZE + 48], key[PATH_SIZE + 48];
+    snprintf(data, sizeof data, "%s/demo-ledger", fixture->dir);
+    snprintf(log, sizeof log, "%s/demo-ledger.log", fixture->dir);
+    snprintf(socket, sizeof socket, "ipc://%s/ledger.sock", data);
+    snprintf(key, sizeof key, "%s/operator.key", data);
+    pid_t daemon = daemon_start(data, log);
+    assert_true(daemon > 0);
+    struct run run;
+    ctl(fixture, &run, NULL, NULL, "--socket", socket, "--key-file", key, "principal", "add",
+        "--id", "billing", "--role", "billing", "--key-out", "own-billing.key", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    json_int_t size = demo_ledger_size(fixture, socket, key);
+    ctl(fixture, &run, NULL, NULL, "--socket", socket, "--key-file", key, "demo", "--keys-dir",
+        "refused-keys", NULL);
+    expect_error(&run, 1, "PRINCIPAL_EXISTS");
+    assert_non_null(strstr(run.err, "principal billing already exists: the demo makes it, and "
+                                    "needs a ledger without it; nothing was committed"));
+    run_free(&run);
+    assert_int_equal(size, demo_ledger_size(fixture, socket, key));
+    ctl(fixture, &run, NULL, NULL, "--socket", socket, "--key-file", key, "partner", "add",
+        "--partner", "northwind", "--name", "Northwind", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    size = demo_ledger_size(fixture, socket, key);
+    ctl(fixture, &run, NULL, NULL, "--socket", socket, "--key-file", key, "demo", "--keys-dir",
+        "refused-keys", NULL);
+    expect_error(&run, 1, "PARTNER_EXISTS");
+    assert_non_null(strstr(run.err, "partner northwind is already registered: the demo needs a "
+                                    "ledger without its partners (contoso, northwind); nothing "
+                                    "was committed"));
+    run_free(&run);
+    assert_int_equal(size, demo_ledger_size(fixture, socket, key));
+    daemon_stop(daemon);
+}
+
 static void test_ctl_cli_demo(void **state)
 {
     struct fixture *fixture = *state;
@@ -3047,6 +3103,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_events_follow),
         cmocka_unit_test(test_ctl_cli_events_follow_restart),
         cmocka_unit_test(test_ctl_cli_backup),
+        cmocka_unit_test(test_ctl_cli_demo_refused_whole),
         cmocka_unit_test(test_ctl_cli_demo),
         cmocka_unit_test(test_ctl_cli_to_date_end_of_day),
         cmocka_unit_test(test_ctl_cli_expiry_schedule), /* last: it restarts the daemon */
