@@ -183,7 +183,10 @@ enum ledger_err ctl_month_check(const char *text, char message[CTL_MESSAGE_SIZE]
         year <= YEAR_MAX) {
         return LEDGER_ERR_OK;
     }
-    snprintf(message, CTL_MESSAGE_SIZE, "'%.40s' is not a month: use YYYY-MM, e.g. 2026-03",
-             text != NULL ? text : "");
+    /* A well-formed month outside the years dates take (1969-12) is told
+     * the range, not that it is no month. */
+    snprintf(message, CTL_MESSAGE_SIZE,
+             "'%.40s' is not a month from %04u-01 to %04u-12: use YYYY-MM, e.g. 2026-03",
+             text != NULL ? text : "", (unsigned)YEAR_MIN, (unsigned)YEAR_MAX);
     return LEDGER_ERR_USAGE;
 }

@@ -167,6 +167,11 @@ static void test_ctl_time_month(void **state)
         assert_int_equal(LEDGER_ERR_USAGE, ctl_month_check(bad[i], message));
     }
     assert_int_equal(LEDGER_ERR_USAGE, ctl_month_check(NULL, message));
+    /* The message gives the form and the range of years. */
+    assert_int_equal(LEDGER_ERR_USAGE, ctl_month_check("1969-12", message));
+    assert_string_equal("'1969-12' is not a month from 1970-01 to 9999-12: use YYYY-MM, e.g. "
+                        "2026-03",
+                        message);
 }
 
 int main(void)
