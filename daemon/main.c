@@ -840,6 +840,19 @@ static int restore_head_key_refused(const struct command_line *line)
     if (line->head_key == NULL) {
         return 0;
     }
+    /* Read here and again when copied: a pipe (a process substitution,
+     * <(...)) is empty the second time, and a FIFO nobody writes would hang
+     * the first read. Only a regular file holds a key for both. */
+    if (stat(line->head_key, &st) == 0 && !S_ISREG(st.st_mode)) {
+        fprintf(stderr,
+                "ledgerd: --head-key %s is %s, not a file: give the path of a copy of the "
+                "head.key of the data directory the backup was taken from\n",
+                line->head_key,
+                S_ISDIR(st.st_mode)    ? "a directory"
+                : S_ISFIFO(st.st_mode) ? "a pipe (restore reads the key twice)"
+                                       : "a device or socket");
+        return -1;
+    }
     bool has_own = path_join(line->from, "head.key", own) == 0 && lstat(own, &st) == 0;
     enum ledger_err err =
         has_own

@@ -1824,6 +1824,11 @@ static void test_daemon_restore_checks_the_head_key(void **state)
     write_line(other_key, hex);
     memset(hex, 'a', 2 * CRYPTO_SIGN_SECRET_BYTES);
     write_line(unpaired_key, hex);
+    /* A FIFO nobody writes (a pipe is read once, and the key is read twice),
+     * and a directory. */
+    char fifo_key[PATH_SIZE + 32];
+    snprintf(fifo_key, sizeof fifo_key, "%s/fifo-head.key", f->root);
+    assert_int_equal(mkfifo(fifo_key, 0600), 0);
 
     const struct {
         const char *key;
@@ -1835,11 +1840,14 @@ static void test_daemon_restore_checks_the_head_key(void **state)
         {other_key, "is not the key that signed the backup's head: the saved head was signed "
                     "by the key with public key "},
         {missing_key, "cannot read --head-key"},
+        {fifo_key, "is a pipe (restore reads the key twice), not a file: give the path of a copy "
+                   "of the head.key"},
+        {f->root, "is a directory, not a file: give the path of a copy of the head.key"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         const char *restore[] = {"restore", "--from",     backup,         "--data",
                                  restored,  "--head-key", refused[i].key, NULL};
-        assert_int_equal(wait_exit(spawn(f, restore), 60000), 1);
+        assert_int_equal(wait_exit(spawn(f, restore), 20000), 1);
         char named[2 * PATH_SIZE];
         snprintf(named, sizeof named, "--head-key %s", refused[i].key);
         if (!log_contains(f, named) || !log_contains(f, refused[i].says)) {
