@@ -3110,9 +3110,9 @@ static const char *events_beside(struct ctl_context *context, const char *socket
 }
 
 /* The reason url cannot name a daemon's socket, or NULL when it can: an
- * ipc:// address needs a path, a tcp:// one a host and a port 1..65535
- * after its last ':' (nanomsg's own refusal would read as an unreachable
- * daemon). */
+ * ipc:// address needs a path, a tcp:// one an IPv4 host (or a name) and a
+ * port 1..65535 after its last ':' (nanomsg's own refusal would read as an
+ * unreachable daemon). */
 static const char *url_flaw(const char *url)
 {
     if (strncmp(url, "ipc://", 6) == 0) {
@@ -3130,6 +3130,11 @@ static const char *url_flaw(const char *url)
     }
     if (!numeric || colon == url + 6 || port == 0 || port > 65535) {
         return "is not a tcp://HOST:PORT address (a port 1..65535)";
+    }
+    /* The daemon's sockets, and this one, are IPv4 only (nanomsg's default). */
+    if (url[6] == '[' || memchr(url + 6, ':', (size_t)(colon - (url + 6))) != NULL) {
+        return "names an IPv6 host: ledgerd listens on IPv4 only; give an IPv4 address or a "
+               "host name";
     }
     return NULL;
 }

@@ -114,6 +114,14 @@ static bool url_valid(const char *value, char *error)
                              "tcp://127.0.0.1:7300");
             return false;
         }
+        /* The sockets keep nanomsg's IPv4-only default: an IPv6 host fails
+         * to bind ("No such device", exit 1, which a supervisor restarts
+         * forever) rather than being a configuration error. */
+        if (memchr(value + 6, ':', (size_t)(colon - (value + 6))) != NULL || value[6] == '[') {
+            set_error(error, "tcp:// takes an IPv4 address, a host name or * (the sockets are "
+                             "IPv4 only), not an IPv6 address");
+            return false;
+        }
         return true;
     }
     set_error(error, "address must start with ipc:// or tcp://");

@@ -325,6 +325,9 @@ static void test_ctl_cli_usage_values(void **state)
     }
     ctl(fixture, &run, NULL, NULL, "--socket", "ipc://", "head", NULL);
     expect_usage(&run, "--socket: 'ipc://' has no path: give ipc://PATH");
+    ctl(fixture, &run, NULL, NULL, "--socket", "tcp://[::1]:7300", "head", NULL);
+    expect_usage(&run, "--socket: 'tcp://[::1]:7300' names an IPv6 host: ledgerd listens on IPv4 "
+                       "only; give an IPv4 address or a host name");
     ctl(fixture, &run, NULL, NULL, "--events", "tcp://host", "head", NULL);
     expect_usage(&run, "--events: 'tcp://host' is not a tcp://HOST:PORT address");
     /* SKUs and regions are spelled as ids with '_' besides. */
