@@ -101,7 +101,9 @@ bool ledger_id_valid(const char *id);
 void ledger_command_id_new(char out[LEDGER_CLIENT_COMMAND_ID_SIZE]);
 
 /* Sends commands as one atomic batch (all are committed or none).
- * commands: borrowed array of `count` borrowed commands (1 <= count). A
+ * commands: borrowed array of `count` borrowed commands (1 <= count <=
+ * 100000, the most any daemon's batch_commands_max allows; a daemon set
+ * lower refuses a bigger batch with BATCH_TOO_LARGE). A
  * command whose command_id is NULL or "" is sent with a fresh id from
  * ledger_command_id_new (the caller's struct is not modified; make the id
  * yourself when you need to know it).
@@ -115,12 +117,12 @@ void ledger_command_id_new(char out[LEDGER_CLIENT_COMMAND_ID_SIZE]);
  * `principal add` and `principal rotate` write it to a new key file, mode
  * 0600).
  * Errors: any code the daemon replies with (ledger_error_message and
- * ledger_error_index tell the details), INVALID_ARGUMENT (count 0, a NULL
- * command), TIMEOUT (no reply after every attempt, one of which reached a
- * daemon: the commands may have been committed; send them again with the
- * same command ids), UNREACHABLE (no attempt reached a daemon: nothing was
- * received), PROTOCOL_ERROR (a reply that does not decode or does not echo
- * the request's nonce), NO_MEMORY. */
+ * ledger_error_index tell the details), INVALID_ARGUMENT (count 0 or above
+ * 100000, a NULL command), TIMEOUT (no reply after every attempt, one of
+ * which reached a daemon: the commands may have been committed; send them
+ * again with the same command ids), UNREACHABLE (no attempt reached a
+ * daemon: nothing was received), PROTOCOL_ERROR (a reply that does not
+ * decode or does not echo the request's nonce), NO_MEMORY. */
 __attribute__((warn_unused_result)) enum ledger_err
 ledger_execute(struct ledger_client *client, const Ledger__V1__Command *const *commands,
                size_t count, Ledger__V1__Reply **reply_out);
