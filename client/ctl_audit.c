@@ -304,8 +304,12 @@ static enum ledger_err fetch_entry(struct ctl_context *context, uint64_t after, 
         }
         if (result->n_events != 0) {
             if (result->events[0]->event == NULL) {
+                /* A reply that lies, not a record the principal may not see. */
                 ledger_query_result_free(result);
-                return LEDGER_ERR_NOT_FOUND;
+                return ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR,
+                                "the daemon returned an events entry without its event (after "
+                                "sequence %llu)",
+                                (unsigned long long)from);
             }
             *out = result;
             return LEDGER_ERR_OK;

@@ -1158,6 +1158,9 @@ static void test_ctl_forgery_replies_cut_short(void **state)
                    "came without its proof");
     expect_refused(w, EVENTS, 1, events_event_missing, events, 3, "PROTOCOL_ERROR",
                    "the daemon returned an events entry without its event (after sequence 0)");
+    /* The record a proof is checked against, likewise: not "not visible". */
+    expect_refused(w, EVENTS, 0, events_event_missing, proof, 3, "PROTOCOL_ERROR",
+                   "the daemon returned an events entry without its event (after sequence ");
     const char *const listing[8] = {"--output", "csv", "events", "--limit", "3"};
     expect_refused(w, EVENTS, 1, events_swapped, listing, 3, "PROTOCOL_ERROR",
                    "the daemon returned events out of order: sequence ");
