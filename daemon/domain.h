@@ -227,6 +227,29 @@ size_t domain_customer_bytes(const struct domain_customer *customer);
 __attribute__((warn_unused_result)) enum ledger_err
 domain_customer_evolve(struct domain_customer *customer, const Ledger__V1__Event *event);
 
+/* Replays one event of the customer's stream, in sequence order, into two
+ * states: `known`, every event (domain_customer_evolve, whose errors it
+ * returns), and `dated`, what was true at the business time `dated_us` as
+ * the log tells it now. The event goes into `dated` when its business time
+ * (domain_event_business_us) is at or before dated_us and everything it
+ * acts on is there: the customer's onboarding (every event); the
+ * subscription (a status change from the status it has, a role
+ * assignment); the assignment a removal ends; the switch in the other
+ * position (a permission change); the billing subscriptions
+ * (domain_event_billing_subscriptions) of a purchase, renewal or exchange;
+ * the reservations and savings plans a change, ending, renewal or exchange
+ * acts on. Otherwise it is left out, and so, in turn, is whatever acts on
+ * what it would have made: a log whose events are dated out of order (a
+ * purchase dated before its customer's onboarding or its subscription, a
+ * change dated before its purchase) never fails the replay nor makes a
+ * state `known` could not hold. *included_out (may be NULL) says which, on
+ * OK. Both states start from domain_customer_new and see the same events;
+ * on an error `known` is unchanged and `dated` must not be used further.
+ * CORRUPT (the event does not fit `known`), NO_MEMORY. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain_customer_evolve_dated(struct domain_customer *known, struct domain_customer *dated,
+                             const Ledger__V1__Event *event, int64_t dated_us, bool *included_out);
+
 /* Lookups used by decisions and by views' "as of" answers. NULL if absent. */
 const struct domain_reservation *domain_find_reservation(const struct domain_customer *customer,
                                                          const char *reservation_id);
@@ -244,6 +267,15 @@ bool domain_command_is_customer(Ledger__V1__Command__BodyCase body_case);
  * records of builds that left business_us 0 (docs/events.md, `business_us`).
  * The rules and the views date events by it alike. */
 int64_t domain_event_business_us(const Ledger__V1__Event *event);
+
+/* The billing subscriptions a purchase event was charged to, each once, in
+ * the order of its new reservations or savings plan: one for a
+ * ReservationPurchased, SavingsPlanPurchased, ReservationRenewed or
+ * SavingsPlanRenewed, one or more for a ReservationExchanged's replacements.
+ * Written to ids (pointers into the event); returns how many (0 for any
+ * other event, or one that names none). */
+size_t domain_event_billing_subscriptions(const Ledger__V1__Event *event,
+                                          const char *ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX]);
 
 /* The months of a reservation's or savings plan's term (P1Y 12, P3Y 36, P5Y
  * 60), over which a monthly price is billed; 0 for a term this build does

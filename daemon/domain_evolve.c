@@ -1,6 +1,8 @@
 /*
  * domain_evolve.c: applying one event of a customer's stream to its state
- * (domain_customer_evolve), and growing the state's arrays within the
+ * (domain_customer_evolve), or to a state of what was true at a business
+ * time, which leaves out the events dated later and what depends on them
+ * (domain_customer_evolve_dated), and growing the state's arrays within the
  * LEDGER_CUSTOMER_*_MAX limits.
  *
  * Does not own: deciding (domain_decide.c), the aggregate's containers,
@@ -78,6 +80,46 @@ static bool scope_from_message(const Ledger__V1__Scope *message, struct domain_s
 int64_t domain_event_business_us(const Ledger__V1__Event *event)
 {
     return event->business_us != 0 ? event->business_us : event->recorded_us;
+}
+
+size_t domain_event_billing_subscriptions(const Ledger__V1__Event *event,
+                                          const char *ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX])
+{
+    size_t count = 0;
+    switch (event->body_case) {
+    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED:
+        if (event->reservation_purchased != NULL)
+            ids[count++] = event->reservation_purchased->billing_subscription_id;
+        break;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
+        if (event->savings_plan_purchased != NULL)
+            ids[count++] = event->savings_plan_purchased->billing_subscription_id;
+        break;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
+        if (event->reservation_renewed != NULL && event->reservation_renewed->renewal != NULL)
+            ids[count++] = event->reservation_renewed->renewal->billing_subscription_id;
+        break;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
+        if (event->savings_plan_renewed != NULL && event->savings_plan_renewed->renewal != NULL)
+            ids[count++] = event->savings_plan_renewed->renewal->billing_subscription_id;
+        break;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED: {
+        const Ledger__V1__ReservationExchanged *x = event->reservation_exchanged;
+        for (size_t i = 0;
+             x != NULL && i < x->n_replacements && count < LEDGER_EXCHANGE_REPLACEMENTS_MAX; i++) {
+            const char *id = x->replacements[i]->billing_subscription_id;
+            bool seen = false;
+            for (size_t j = 0; j < count && !seen; j++)
+                seen = domain__string_equal(ids[j], id);
+            if (!seen)
+                ids[count++] = id;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    return count;
 }
 
 static bool reservation_from_message(const Ledger__V1__ReservationPurchased *message,
@@ -648,6 +690,52 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
         /* Not an event of a customer's stream (or one this build does not know). */
         return LEDGER_ERR_CORRUPT;
     }
+}
+
+/* Whether every billing subscription a purchase names is in the state. The
+ * one dependency apply_body does not check itself: decisions made sure of
+ * it, and a replay of every event always has it. */
+static bool billing_subscriptions_present(const struct domain_customer *customer,
+                                          const Ledger__V1__Event *event)
+{
+    const char *ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+    size_t count = domain_event_billing_subscriptions(event, ids);
+    for (size_t i = 0; i < count; i++) {
+        if (domain__find_subscription(customer, ids[i] != NULL ? ids[i] : "") == NULL)
+            return false;
+    }
+    return true;
+}
+
+enum ledger_err domain_customer_evolve_dated(struct domain_customer *known,
+                                             struct domain_customer *dated,
+                                             const Ledger__V1__Event *event, int64_t dated_us,
+                                             bool *included_out)
+{
+    if (dated == NULL)
+        return LEDGER_ERR_INTERNAL;
+    /* First the whole stream, which checks the event as any replay does:
+     * past this point the event is well formed and fits every event before
+     * it, so that it can fail to fit `dated` only for something left out. */
+    enum ledger_err err = domain_customer_evolve(known, event);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    bool included = false;
+    if (domain_event_business_us(event) <= dated_us &&
+        billing_subscriptions_present(dated, event)) {
+        /* apply_body checks what the event acts on and leaves the state as
+         * it was when that is missing (CORRUPT): then the event is left out. */
+        err = apply_body(dated, event);
+        if (err == LEDGER_ERR_OK)
+            included = true;
+        else if (err != LEDGER_ERR_CORRUPT)
+            return err;
+    }
+    /* The stream's position, whether or not the event went in. */
+    dated->version = event->stream_version;
+    if (included_out != NULL)
+        *included_out = included;
+    return LEDGER_ERR_OK;
 }
 
 enum ledger_err domain_customer_evolve(struct domain_customer *customer,

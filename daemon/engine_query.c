@@ -461,50 +461,6 @@ static enum ledger_err explain_principal(struct query_context *q, const Ledger__
     return fact_entry(q, added, head, &explanation->principal);
 }
 
-/* The billing subscriptions a purchase was charged to, each once, in the
- * order of its new reservations: one for a purchase or a renewal, one or
- * more for an exchange's replacements. Returns how many (0: none named). */
-static size_t billing_subscription_ids(const Ledger__V1__Event *purchase,
-                                       const char *ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX])
-{
-    size_t count = 0;
-    switch (purchase->body_case) {
-    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED:
-        ids[count++] = purchase->reservation_purchased->billing_subscription_id;
-        break;
-    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
-        ids[count++] = purchase->savings_plan_purchased->billing_subscription_id;
-        break;
-    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
-        if (purchase->reservation_renewed->renewal != NULL) {
-            ids[count++] = purchase->reservation_renewed->renewal->billing_subscription_id;
-        }
-        break;
-    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
-        if (purchase->savings_plan_renewed->renewal != NULL) {
-            ids[count++] = purchase->savings_plan_renewed->renewal->billing_subscription_id;
-        }
-        break;
-    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED: {
-        const Ledger__V1__ReservationExchanged *x = purchase->reservation_exchanged;
-        for (size_t i = 0; i < x->n_replacements && count < LEDGER_EXCHANGE_REPLACEMENTS_MAX; i++) {
-            const char *id = x->replacements[i]->billing_subscription_id;
-            bool seen = false;
-            for (size_t j = 0; j < count && !seen; j++) {
-                seen = strcmp(ids[j], id) == 0;
-            }
-            if (!seen) {
-                ids[count++] = id;
-            }
-        }
-        break;
-    }
-    default:
-        break;
-    }
-    return count;
-}
-
 /* The purchase of each billing subscription the purchase was charged to
  * (rules 3 and 4: an active Azure plan or Azure Global subscription), from
  * the customer's state just before the purchase: the first in
@@ -514,7 +470,7 @@ static enum ledger_err explain_subscription(struct query_context *q,
                                             Ledger__V1__Explanation *explanation)
 {
     const char *ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
-    size_t count = billing_subscription_ids(purchase, ids);
+    size_t count = domain_event_billing_subscriptions(purchase, ids);
     if (count == 0) {
         return LEDGER_ERR_CORRUPT;
     }

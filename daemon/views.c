@@ -1811,6 +1811,12 @@ static enum ledger_err as_of_check(struct store_txn *txn, const Ledger__V1__AsOf
         snprintf(message, VIEWS_MESSAGE_SIZE, "as_of.time_us must not be negative");
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
+    if (as_of->business_time_us < 0) {
+        snprintf(message, VIEWS_MESSAGE_SIZE,
+                 "as_of.business_time_us must not be negative (microseconds since "
+                 "1970-01-01T00:00:00Z; 0 leaves it out)");
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
     /* "After event N" of an event not yet recorded is no state the ledger
      * knows: most likely a mistyped sequence. */
     uint64_t last = store_last_sequence(txn);
@@ -1821,7 +1827,7 @@ static enum ledger_err as_of_check(struct store_txn *txn, const Ledger__V1__AsOf
                  as_of->sequence, last, last);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
-    *wanted = as_of->time_us != 0 || as_of->sequence != 0;
+    *wanted = as_of->time_us != 0 || as_of->sequence != 0 || as_of->business_time_us != 0;
     return LEDGER_ERR_OK;
 }
 
@@ -1830,8 +1836,10 @@ static enum ledger_err as_of_check(struct store_txn *txn, const Ledger__V1__AsOf
 struct replay {
     struct store_txn *txn;
     struct domain_customer *customer;
-    int64_t time_us;   /* 0: no time bound */
-    uint64_t sequence; /* 0: no sequence bound */
+    struct domain_customer *dated; /* by business time; NULL: not */
+    int64_t time_us;               /* 0: no time bound */
+    uint64_t sequence;             /* 0: no sequence bound */
+    int64_t business_time_us;      /* with dated */
     bool stopped;
 };
 
@@ -1852,7 +1860,11 @@ static enum ledger_err replay_one(void *context, uint64_t sequence)
         codec_event_free(event);
         return LEDGER_ERR_NOT_FOUND;
     }
-    err = domain_customer_evolve(r->customer, event);
+    if (r->dated != NULL) {
+        err = domain_customer_evolve_dated(r->customer, r->dated, event, r->business_time_us, NULL);
+    } else {
+        err = domain_customer_evolve(r->customer, event);
+    }
     codec_event_free(event);
     return err;
 }
@@ -1866,19 +1878,30 @@ enum ledger_err views_customer_state(struct store_txn *txn, const char *partner_
         .customer = domain_customer_new(partner_id, customer_id),
         .time_us = as_of != NULL ? as_of->time_us : 0,
         .sequence = as_of != NULL ? as_of->sequence : 0,
+        .business_time_us = as_of != NULL ? as_of->business_time_us : 0,
     };
-    if (r.customer == NULL) {
+    bool dated = r.business_time_us != 0;
+    if (dated) {
+        r.dated = domain_customer_new(partner_id, customer_id);
+    }
+    if (r.customer == NULL || (dated && r.dated == NULL)) {
+        domain_customer_free(r.customer);
+        domain_customer_free(r.dated);
         return LEDGER_ERR_NO_MEMORY;
     }
     enum ledger_err err = store_stream_each(txn, partner_id, customer_id, 0, replay_one, &r);
     if (err == LEDGER_ERR_NOT_FOUND && r.stopped) {
         err = LEDGER_ERR_OK;
     }
+    /* By business time the answer is the dated state; the whole one only
+     * checked the events on the way. */
+    struct domain_customer *answer = dated ? r.dated : r.customer;
+    domain_customer_free(dated ? r.customer : r.dated);
     if (err != LEDGER_ERR_OK) {
-        domain_customer_free(r.customer);
+        domain_customer_free(answer);
         return err;
     }
-    *out = r.customer;
+    *out = answer;
     return LEDGER_ERR_OK;
 }
 

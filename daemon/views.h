@@ -63,7 +63,9 @@ views_partner_exists(struct store_txn *txn, const char *partner_id, bool *exists
 
 /* A customer's state rebuilt by replaying its stream through
  * domain_customer_evolve: every event, or (as_of non-NULL) only those up to
- * as_of->sequence and recorded at or before as_of->time_us (0: no bound).
+ * as_of->sequence and recorded at or before as_of->time_us (0: no bound);
+ * with as_of->business_time_us (0: none), of those, what was true at that
+ * business time (domain_customer_evolve_dated).
  * The one replay of a stream: the engine's decisions and the "as of" answers
  * share it. The caller frees *out with domain_customer_free. CORRUPT when a
  * record is missing or does not decode or evolve; NO_MEMORY. */

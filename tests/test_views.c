@@ -59,6 +59,10 @@ struct fixture {
     char dir[512];
     struct store *store;
     struct store_txn *txn; /* the write transaction while building */
+    /* When not 0, the business time of the next event emit() writes, which
+     * then goes back to dating events when they are recorded: lets a test
+     * date back (or ahead) an event of any helper below. */
+    int64_t dated_next_us;
 };
 
 static int64_t utc(int year, int month, int day)
@@ -117,11 +121,13 @@ static uint64_t emit_dated(struct fixture *f, Ledger__V1__Event *e, const char *
     return sequence;
 }
 
-/* emit_dated of an event dated when it is recorded. */
+/* emit_dated of an event dated when it is recorded, or at f->dated_next_us. */
 static uint64_t emit(struct fixture *f, Ledger__V1__Event *e, const char *partner_id,
                      const char *customer_id, Ledger__V1__Actor *actor, int64_t time_us)
 {
-    return emit_dated(f, e, partner_id, customer_id, actor, time_us, time_us);
+    int64_t business_us = f->dated_next_us != 0 ? f->dated_next_us : time_us;
+    f->dated_next_us = 0;
+    return emit_dated(f, e, partner_id, customer_id, actor, time_us, business_us);
 }
 
 static uint64_t partner_registered(struct fixture *f, const char *partner_id, const char *name,
@@ -660,20 +666,31 @@ static enum ledger_err run(struct fixture *f, const struct views_scope *scope,
     return err;
 }
 
-static enum ledger_err reservations(struct fixture *f, const struct views_scope *scope,
-                                    const char *customer_id, int64_t time_us, uint64_t sequence,
-                                    Ledger__V1__QueryResult *result)
+/* The reservations as of business time `dated_us` (0: not by business
+ * time), recorded time `time_us` and sequence `sequence` (0: unbounded). */
+static enum ledger_err reservations_dated(struct fixture *f, const struct views_scope *scope,
+                                          const char *customer_id, int64_t dated_us,
+                                          int64_t time_us, uint64_t sequence,
+                                          Ledger__V1__QueryResult *result)
 {
     Ledger__V1__ReservationsQuery rq = LEDGER__V1__RESERVATIONS_QUERY__INIT;
     Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
     rq.customer_id = (char *)customer_id;
     as_of.time_us = time_us;
     as_of.sequence = sequence;
+    as_of.business_time_us = dated_us;
     rq.as_of = &as_of;
     Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
     q.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
     q.reservations = &rq;
     return run(f, scope, &q, result);
+}
+
+static enum ledger_err reservations(struct fixture *f, const struct views_scope *scope,
+                                    const char *customer_id, int64_t time_us, uint64_t sequence,
+                                    Ledger__V1__QueryResult *result)
+{
+    return reservations_dated(f, scope, customer_id, 0, time_us, sequence, result);
 }
 
 /* The orders of `customer_id` ordered at or after `from_us` (0: all). */
@@ -690,9 +707,11 @@ static enum ledger_err orders_query(struct fixture *f, const struct views_scope 
     return run(f, scope, &q, result);
 }
 
-static enum ledger_err permissions(struct fixture *f, const char *customer_id, bool history,
-                                   int64_t time_us, uint64_t sequence,
-                                   Ledger__V1__QueryResult *result)
+/* The permissions as of business time `dated_us` (0: not by business time),
+ * recorded time `time_us` and sequence `sequence` (0: unbounded). */
+static enum ledger_err permissions_dated(struct fixture *f, const char *customer_id, bool history,
+                                         int64_t dated_us, int64_t time_us, uint64_t sequence,
+                                         Ledger__V1__QueryResult *result)
 {
     Ledger__V1__PermissionsQuery pq = LEDGER__V1__PERMISSIONS_QUERY__INIT;
     Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
@@ -700,6 +719,7 @@ static enum ledger_err permissions(struct fixture *f, const char *customer_id, b
     pq.history = history;
     as_of.time_us = time_us;
     as_of.sequence = sequence;
+    as_of.business_time_us = dated_us;
     pq.as_of = &as_of;
     Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
     q.kind_case = LEDGER__V1__QUERY__KIND_PERMISSIONS;
@@ -707,22 +727,39 @@ static enum ledger_err permissions(struct fixture *f, const char *customer_id, b
     return run(f, &partner_staff, &q, result);
 }
 
-/* The savings plans view; as of time_us and sequence when either is not 0
- * (both 0: the current view, without as_of). */
-static enum ledger_err savings_plans(struct fixture *f, const struct views_scope *scope,
-                                     const char *customer_id, int64_t time_us, uint64_t sequence,
-                                     Ledger__V1__QueryResult *result)
+static enum ledger_err permissions(struct fixture *f, const char *customer_id, bool history,
+                                   int64_t time_us, uint64_t sequence,
+                                   Ledger__V1__QueryResult *result)
+{
+    return permissions_dated(f, customer_id, history, 0, time_us, sequence, result);
+}
+
+/* The savings plans view; as of business time dated_us, recorded time
+ * time_us and sequence when one is not 0 (all 0: the current view, without
+ * as_of). */
+static enum ledger_err savings_plans_dated(struct fixture *f, const struct views_scope *scope,
+                                           const char *customer_id, int64_t dated_us,
+                                           int64_t time_us, uint64_t sequence,
+                                           Ledger__V1__QueryResult *result)
 {
     Ledger__V1__SavingsPlansQuery sq = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
     Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
     sq.customer_id = (char *)customer_id;
     as_of.time_us = time_us;
     as_of.sequence = sequence;
-    sq.as_of = time_us != 0 || sequence != 0 ? &as_of : NULL;
+    as_of.business_time_us = dated_us;
+    sq.as_of = time_us != 0 || sequence != 0 || dated_us != 0 ? &as_of : NULL;
     Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
     q.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
     q.savings_plans = &sq;
     return run(f, scope, &q, result);
+}
+
+static enum ledger_err savings_plans(struct fixture *f, const struct views_scope *scope,
+                                     const char *customer_id, int64_t time_us, uint64_t sequence,
+                                     Ledger__V1__QueryResult *result)
+{
+    return savings_plans_dated(f, scope, customer_id, 0, time_us, sequence, result);
 }
 
 static enum ledger_err activity(struct fixture *f, const struct views_scope *scope,
@@ -991,6 +1028,230 @@ static void test_views_reservations_as_of(void **state)
     }
     views_result_clear(&now);
     views_result_clear(&replayed);
+}
+
+/* The state of a reservation in an answer, or -1 when the answer lacks it. */
+static int reservation_state_in(const Ledger__V1__QueryResult *r, const char *id)
+{
+    for (size_t i = 0; i < r->n_reservations; i++) {
+        if (strcmp(r->reservations[i]->reservation_id, id) == 0) {
+            return (int)r->reservations[i]->state;
+        }
+    }
+    return -1;
+}
+
+/* By business time: a purchase recorded later than it is dated is in an
+ * answer of its date; a reservation whose expiry is recorded after its term
+ * is expired as of a date past its term, once the expiry is recorded, and
+ * active as of a date before; the recorded-time answer of the same date
+ * says what the ledger said then. Both bounds combine. */
+static void test_views_reservations_by_business_time(void **state)
+{
+    struct fixture *f = *state;
+    const int active = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE;
+    const int expired = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    /* Bought on 2029-02-10, recorded a month later. */
+    f->dated_next_us = utc(2029, 2, 10);
+    uint64_t late = reservation_purchased(f, "p-1", "c-1", &actor_admin, "res-late", "ord-late",
+                                          LEDGER__V1__PURCHASER__PURCHASER_PARTNER,
+                                          LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT,
+                                          LEDGER__V1__TERM__TERM_P1Y, 100, 100, utc(2029, 3, 10));
+    /* res-e (the renewal of res-a) ends a year after 2026-01-15; its expiry
+     * is recorded in 2029 (the daemon was not running), dated at the end. */
+    const int64_t ends_us = utc(2026, 1, 15) + YEAR_US;
+    f->dated_next_us = ends_us;
+    uint64_t expiry = reservation_expired(f, "res-e", utc(2029, 3, 11));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+
+    Ledger__V1__QueryResult r;
+    /* As of 2029-02-15: bought by then, as the log says now; not yet
+     * recorded by the ledger then. */
+    assert_ok(reservations_dated(f, &partner_staff, "c-1", utc(2029, 2, 15), 0, 0, &r));
+    assert_int_equal(reservation_state_in(&r, "res-late"), active);
+    assert_int_equal(find_reservation(&r, "res-late")->sequence, late);
+    views_result_clear(&r);
+    assert_ok(reservations(f, &partner_staff, "c-1", utc(2029, 2, 15), 0, &r));
+    assert_int_equal(reservation_state_in(&r, "res-late"), -1);
+    views_result_clear(&r);
+    /* Before its date it is absent whenever it was recorded. */
+    assert_ok(reservations_dated(f, &partner_staff, "c-1", utc(2029, 2, 9), 0, 0, &r));
+    assert_int_equal(reservation_state_in(&r, "res-late"), -1);
+    views_result_clear(&r);
+
+    /* A day past res-e's term: expired by business time, with the expiry as
+     * its last event; still active by the recorded time of that day, and by
+     * business time as the ledger knew it before the expiry was recorded. */
+    assert_ok(reservations_dated(f, &partner_staff, "c-1", ends_us + 86400000000, 0, 0, &r));
+    assert_int_equal(reservation_state_in(&r, "res-e"), expired);
+    assert_int_equal(find_reservation(&r, "res-e")->last_sequence, expiry);
+    views_result_clear(&r);
+    assert_ok(reservations(f, &partner_staff, "c-1", ends_us + 86400000000, 0, &r));
+    assert_int_equal(reservation_state_in(&r, "res-e"), active);
+    views_result_clear(&r);
+    assert_ok(
+        reservations_dated(f, &partner_staff, "c-1", ends_us + 86400000000, 0, expiry - 1, &r));
+    assert_int_equal(reservation_state_in(&r, "res-e"), active);
+    views_result_clear(&r);
+    assert_ok(reservations_dated(f, &partner_staff, "c-1", ends_us + 86400000000, utc(2029, 3, 10),
+                                 0, &r));
+    assert_int_equal(reservation_state_in(&r, "res-e"), active);
+    views_result_clear(&r);
+    /* A day before its term ended: active, whatever the ledger knows now. */
+    assert_ok(reservations_dated(f, &partner_staff, "c-1", ends_us - 86400000000, 0, 0, &r));
+    assert_int_equal(reservation_state_in(&r, "res-e"), active);
+    views_result_clear(&r);
+
+    /* Dated at or after every event: the current view, byte for byte. */
+    Ledger__V1__QueryResult now, dated;
+    assert_ok(reservations(f, &partner_staff, "c-1", 0, 0, &now));
+    assert_ok(reservations_dated(f, &partner_staff, "c-1", utc(2029, 3, 11), 0, 0, &dated));
+    assert_int_equal(now.n_reservations, dated.n_reservations);
+    for (size_t i = 0; i < now.n_reservations; i++) {
+        pack_equal(&now.reservations[i]->base, &dated.reservations[i]->base);
+    }
+    views_result_clear(&now);
+    views_result_clear(&dated);
+
+    /* The history's own events are dated when recorded: by business time as
+     * by recorded time (2025-02-01: only res-a). */
+    assert_ok(reservations_dated(f, &partner_staff, "c-1", utc(2025, 2, 1), 0, 0, &r));
+    assert_int_equal(r.n_reservations, 1);
+    assert_string_equal(r.reservations[0]->reservation_id, "res-a");
+    views_result_clear(&r);
+    Ledger__V1__QueryResult plans;
+    assert_ok(savings_plans_dated(f, &auditor, "c-1", utc(2025, 2, 15), 0, 0, &plans));
+    assert_int_equal(plans.n_savings_plans, 1);
+    assert_string_equal(plans.savings_plans[0]->savings_plan_id, "sp-c");
+    views_result_clear(&plans);
+
+    /* A negative business time is no date: refused, saying so. */
+    char message[256];
+    struct store_txn *txn = NULL;
+    Ledger__V1__ReservationsQuery rq = LEDGER__V1__RESERVATIONS_QUERY__INIT;
+    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+    rq.customer_id = "c-1";
+    as_of.business_time_us = -1;
+    rq.as_of = &as_of;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
+    q.reservations = &rq;
+    assert_ok(store_begin(f->store, false, &txn));
+    ledger__v1__query_result__init(&r);
+    assert_int_equal(views_query(txn, &partner_staff, &q, &r, message),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    store_abort(txn);
+    assert_non_null(strstr(message, "as_of.business_time_us must not be negative"));
+}
+
+/* Events dated out of order, as older logs may hold them (today's rules
+ * refuse most): an event dated at or before the date but acting on
+ * something dated after it is left out with it, and so is what acts on
+ * what it made, so that the replay never fails nor shows a state the whole
+ * log could not. */
+static void test_views_business_time_out_of_order(void **state)
+{
+    struct fixture *f = *state;
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    const Ledger__V1__BillingPlan upfront = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    const Ledger__V1__Term p1y = LEDGER__V1__TERM__TERM_P1Y;
+    const Ledger__V1__PermissionKind kind =
+        LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    /* A change, an exchange and a change of its replacement, each dated
+     * before the purchase they act on. */
+    f->dated_next_us = utc(2029, 5, 10);
+    reservation_purchased(f, "p-1", "c-1", &actor_admin, "res-x", "ord-x1", partner, upfront, p1y,
+                          500, 500, utc(2029, 5, 1));
+    f->dated_next_us = utc(2029, 5, 5);
+    reservation_scope_changed(f, "res-x", utc(2029, 5, 2));
+    struct purchase replacement;
+    purchase_fill(&replacement, "res-y", "ord-y", partner, upfront, p1y, 900, 900, utc(2029, 5, 6));
+    f->dated_next_us = utc(2029, 5, 6);
+    uint64_t exchange = reservation_exchanged(f, "res-x", 100, &replacement, utc(2029, 5, 3));
+    f->dated_next_us = utc(2029, 5, 7);
+    uint64_t flag = reservation_renewal_set(f, "res-y", true, utc(2029, 5, 4));
+    /* A revocation dated before the grant it ends (the switch was off). */
+    f->dated_next_us = utc(2029, 4, 20);
+    permission(f, "c-1", kind, true, utc(2029, 4, 1));
+    f->dated_next_us = utc(2029, 4, 10);
+    uint64_t revoke = permission(f, "c-1", kind, false, utc(2029, 4, 2));
+    /* c-2: a reservation dated before the subscription it is billed to. */
+    subscription_purchased(f, "p-1", "c-2", &actor_admin, utc(2029, 6, 2));
+    f->dated_next_us = utc(2029, 6, 1);
+    reservation_purchased(f, "p-1", "c-2", &actor_admin, "res-z", "ord-z", partner, upfront, p1y,
+                          700, 700, utc(2029, 6, 3));
+    /* c-5: a subscription and a reservation dated before the onboarding. */
+    f->dated_next_us = utc(2029, 7, 5);
+    customer_onboarded(f, "p-1", "c-5", &actor_admin, utc(2029, 7, 1));
+    f->dated_next_us = utc(2029, 7, 2);
+    subscription_purchased(f, "p-1", "c-5", &actor_admin, utc(2029, 7, 2));
+    f->dated_next_us = utc(2029, 7, 3);
+    reservation_purchased(f, "p-1", "c-5", &actor_admin, "res-w", "ord-w", partner, upfront, p1y,
+                          300, 300, utc(2029, 7, 3));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+
+    Ledger__V1__QueryResult r;
+    /* 2029-05-08: res-x is not bought yet, so neither its change nor its
+     * exchange nor res-y's flag is in; no failure. */
+    assert_ok(reservations_dated(f, &auditor, "c-1", utc(2029, 5, 8), 0, 0, &r));
+    assert_int_equal(reservation_state_in(&r, "res-x"), -1);
+    assert_int_equal(reservation_state_in(&r, "res-y"), -1);
+    views_result_clear(&r);
+    /* 2029-05-10: everything is in, as the whole log has it. */
+    assert_ok(reservations_dated(f, &auditor, "c-1", utc(2029, 5, 10), 0, 0, &r));
+    assert_int_equal(reservation_state_in(&r, "res-x"),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED);
+    assert_int_equal(find_reservation(&r, "res-x")->last_sequence, exchange);
+    const Ledger__V1__ReservationRow *y = find_reservation(&r, "res-y");
+    assert_int_equal(y->state, LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    assert_true(y->auto_renew);
+    assert_int_equal(y->last_sequence, flag);
+    views_result_clear(&r);
+
+    /* 2029-04-15: the grant is dated later, so the revocation (which would
+     * turn off what is off) is left out: off since 2025-04-01. By
+     * 2029-04-20 both are in. */
+    assert_ok(permissions_dated(f, "c-1", false, utc(2029, 4, 15), 0, 0, &r));
+    assert_int_equal(r.n_permissions, 2);
+    assert_false(r.permissions[0]->enabled);
+    assert_int_equal(r.permissions[0]->sequence, SEQ_REVOKE_RES);
+    views_result_clear(&r);
+    assert_ok(permissions_dated(f, "c-1", true, utc(2029, 4, 15), 0, 0, &r));
+    for (size_t i = 0; i < r.n_permissions; i++) {
+        assert_true(r.permissions[i]->sequence <= SEQ_LAST);
+    }
+    views_result_clear(&r);
+    assert_ok(permissions_dated(f, "c-1", false, utc(2029, 4, 20), 0, 0, &r));
+    assert_false(r.permissions[0]->enabled);
+    assert_int_equal(r.permissions[0]->sequence, revoke);
+    views_result_clear(&r);
+
+    /* c-2 on 2029-06-01: res-z's subscription is not bought yet. */
+    assert_ok(reservations_dated(f, &auditor, "c-2", utc(2029, 6, 1), 0, 0, &r));
+    assert_int_equal(r.n_reservations, 0);
+    views_result_clear(&r);
+    assert_ok(reservations_dated(f, &auditor, "c-2", utc(2029, 6, 2), 0, 0, &r));
+    assert_int_equal(reservation_state_in(&r, "res-z"),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    views_result_clear(&r);
+
+    /* c-5 on 2029-07-04: not onboarded yet, so nothing of it (both switches
+     * off); on 2029-07-05 all of it. */
+    assert_ok(reservations_dated(f, &auditor, "c-5", utc(2029, 7, 4), 0, 0, &r));
+    assert_int_equal(r.n_reservations, 0);
+    views_result_clear(&r);
+    assert_ok(permissions_dated(f, "c-5", false, utc(2029, 7, 4), 0, 0, &r));
+    assert_int_equal(r.n_permissions, 2);
+    assert_int_equal(r.permissions[0]->sequence, 0);
+    views_result_clear(&r);
+    assert_ok(reservations_dated(f, &auditor, "c-5", utc(2029, 7, 5), 0, 0, &r));
+    assert_int_equal(reservation_state_in(&r, "res-w"),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    views_result_clear(&r);
 }
 
 /* The replacements of one exchange are listed in the order the exchange
@@ -3791,6 +4052,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_reservations_current, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_unknown_customer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_as_of, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_reservations_by_business_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_business_time_out_of_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_exchange_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_orders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plans_partner_facing, setup, teardown),
