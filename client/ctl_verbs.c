@@ -125,8 +125,17 @@ static const struct ctl_option write_options[] = {
 #define OPT_AS_OF                                                                                  \
     {                                                                                              \
         "as-of", CTL_OPTION_VALUE, "TIME|SEQ",                                                     \
-            "what was true then (as recorded): an ISO 8601 time (a date alone means its start, "   \
-            "00:00 UTC: for the end of day D give D+1) or a sequence number (after that event)",   \
+            "what the ledger said then, by when it recorded events: an ISO 8601 time (a date "     \
+            "alone means its start, 00:00 UTC: for the end of day D give D+1) or a sequence "      \
+            "number (after that event)",                                                           \
+            false                                                                                  \
+    }
+#define OPT_AS_OF_BUSINESS_TIME                                                                    \
+    {                                                                                              \
+        "as-of-business-time", CTL_OPTION_VALUE, "TIME",                                           \
+            "what was true at this business time (the time events are dated, as "                  \
+            "--business-time dates commands), as the ledger knows it now or, with --as-of, knew "  \
+            "it then; a date alone means its start, 00:00 UTC",                                    \
             false                                                                                  \
     }
 #define OPT_FROM_DATE                                                                              \
@@ -365,6 +374,24 @@ static enum ledger_err as_of_arg(struct ctl_context *context, const struct ctl_a
         return err;
     }
     return time_arg(context, args, "as-of", false, EPOCH_REFUSED, &as_of->time_us);
+}
+
+/* --as-of-business-time: a time (a date alone is its start), as --as-of's;
+ * never the epoch itself, which the wire reads as "not by business time". */
+static enum ledger_err as_of_business_arg(struct ctl_context *context, const struct ctl_args *args,
+                                          Ledger__V1__AsOf *as_of, bool *given)
+{
+    if (ctl_arg(args, "as-of-business-time") == NULL) {
+        return LEDGER_ERR_OK;
+    }
+    enum ledger_err err =
+        time_arg(context, args, "as-of-business-time", false, &as_of->business_time_us);
+    if (err == LEDGER_ERR_OK && as_of->business_time_us == 0) {
+        return usage(context, "as-of-business-time",
+                     "1970-01-01T00:00:00Z is before anything the ledger holds; give a later time");
+    }
+    *given = err == LEDGER_ERR_OK;
+    return err;
 }
 
 static enum ledger_err scope_args(struct ctl_context *context, const struct ctl_args *args,
@@ -918,8 +945,8 @@ static enum ledger_err print_view(struct ctl_context *context, Ledger__V1__Query
 }
 
 /* The views that take no options (principals, stats), or only those of one
- * customer's state (reservations, savings plans and permissions: --customer
- * and --as-of), differ only in their query's kind and in what they print. */
+ * customer's state (reservations, savings plans and permissions: --customer,
+ * --as-of and --as-of-business-time), differ only in their query's kind and in what they print. */
 struct view_verb {
     Ledger__V1__Query__KindCase kind;
     const char *key; /* the rows' field of QueryResult, as print_view takes it */
@@ -936,7 +963,8 @@ static enum ledger_err run_view_verb(struct ctl_context *context, const struct c
     enum ledger_err err;
     /* Both absent from the verbs that take neither option. */
     if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
-        (err = as_of_arg(context, args, &as_of, &as_of_given)) != LEDGER_ERR_OK) {
+        (err = as_of_arg(context, args, &as_of, &as_of_given)) != LEDGER_ERR_OK ||
+        (err = as_of_business_arg(context, args, &as_of, &as_of_given)) != LEDGER_ERR_OK) {
         return err;
     }
     char *customer_id = (char *)(uintptr_t)customer;
@@ -1993,6 +2021,7 @@ static const struct ctl_column reservation_columns[] = {
 static const struct ctl_option reservations_options[] = {
     OPT_CUSTOMER,
     OPT_AS_OF,
+    OPT_AS_OF_BUSINESS_TIME,
     OPT_END,
 };
 
@@ -2073,6 +2102,7 @@ static const struct ctl_column savings_plan_columns[] = {
 static const struct ctl_option savings_plans_options[] = {
     OPT_CUSTOMER,
     OPT_AS_OF,
+    OPT_AS_OF_BUSINESS_TIME,
     OPT_END,
 };
 
@@ -2093,6 +2123,7 @@ static const struct ctl_option permissions_options[] = {
     OPT_CUSTOMER,
     {"history", CTL_OPTION_FLAG, NULL, "every change, not only the current switches", false},
     OPT_AS_OF,
+    OPT_AS_OF_BUSINESS_TIME,
     OPT_END,
 };
 
@@ -2896,12 +2927,12 @@ static const struct ctl_verb verbs[] = {
      run_savings_plan_renewed},
     {"cost-visibility set", "let customer users see retail prices, or not", cost_visibility_options,
      true, "ledgerctl cost-visibility set --customer fabrikam --on", run_cost_visibility},
-    {"reservations", "a customer's reservations, now or as of a time or sequence",
+    {"reservations", "a customer's reservations, now or as of a time, sequence or business time",
      reservations_options, false, "ledgerctl reservations --customer fabrikam --as-of 2026-01-31",
      run_reservations},
     {"orders", "a customer's order history", orders_options, false,
      "ledgerctl orders --customer fabrikam --from 2026-01-01 --to 2026-03-31", run_orders},
-    {"savings-plans", "a customer's savings plans, now or as of a time or sequence",
+    {"savings-plans", "a customer's savings plans, now or as of a time, sequence or business time",
      savings_plans_options, false, "ledgerctl savings-plans --customer fabrikam --as-of 2026-03-01",
      run_savings_plans},
     {"permissions", "a customer's purchase permissions and their history", permissions_options,

@@ -2231,6 +2231,118 @@ static void test_ctl_cli_savings_plans_as_of(void **state)
     run_free(&run);
 }
 
+/* The UTC date `days` days before now, "YYYY-MM-DD". */
+static void date_days_ago(int days, char out[16])
+{
+    time_t when = time(NULL) - (time_t)days * 86400;
+    struct tm utc;
+    gmtime_r(&when, &utc);
+    strftime(out, 16, "%Y-%m-%d", &utc);
+}
+
+/* `reservations --customer fab` with the given as-of options, in JSON: how
+ * many rows (the run is freed). */
+static size_t reservations_count(struct fixture *fixture, const char *key, const char *option,
+                                 const char *value, const char *option2, const char *value2)
+{
+    struct run run;
+    ctl(fixture, &run, "p-abt-admin", key, "--output", "json", "reservations", "--customer", "fab",
+        option, value, option2, value2, NULL);
+    expect_ok(&run);
+    size_t count = json_array_size(json_object_get(run.json, "reservations"));
+    run_free(&run);
+    return count;
+}
+
+/* "What was true on D" by business time, through ledgerctl, libledger and
+ * the daemon: a customer, its subscription and a reservation all recorded
+ * today but dated back are in the answers of their dates by business time,
+ * not by recorded time; with --as-of too, as the ledger knew it then. Bad
+ * dates are usage errors. */
+static void test_ctl_cli_as_of_business_time(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16];
+    make_partner(fixture, "p-abt", "p-abt-admin", key, sizeof key);
+    char onboarded[16], bought[16], before[16], after[16];
+    date_days_ago(60, onboarded);
+    date_days_ago(30, bought);
+    date_days_ago(31, before);
+    date_days_ago(29, after);
+    CTL_EXPECT(0, NULL, "p-abt-admin", key, "customer", "add", "--customer", "fab", "--name",
+               "Fabrikam", "--business-time", onboarded);
+    CTL_EXPECT(0, NULL, "p-abt-admin", key, "subscription", "add", "--customer", "fab",
+               "--subscription", "fab-plan", "--offer", "azure-plan", "--business-time", onboarded);
+    ctl(fixture, &run, "p-abt-admin", key, "--output", "json", "reservation", "buy", "--customer",
+        "fab", "--subscription", "fab-plan", "--sku", "Standard_D2s_v5", "--region", "westeurope",
+        "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price",
+        "100", "--retail-price", "120", "--currency", "USD", "--business-time", bought, NULL);
+    expect_ok(&run);
+    long long purchase = (long long)json_int_at(
+        json_array_get(json_object_get(run.json, "results"), 0), "first_sequence");
+    run_free(&run);
+
+    /* Dated a month ago: there by business time the day after, not the day
+     * before; by recorded time (today) not there then. */
+    assert_int_equal(reservations_count(fixture, key, "--as-of-business-time", after, NULL, NULL),
+                     1);
+    assert_int_equal(reservations_count(fixture, key, "--as-of-business-time", before, NULL, NULL),
+                     0);
+    assert_int_equal(reservations_count(fixture, key, "--as-of", after, NULL, NULL), 0);
+    /* Combined: as the ledger knew it after the event before the purchase,
+     * nothing was bought by then; after the purchase, it was. */
+    char at[32];
+    snprintf(at, sizeof at, "%lld", purchase - 1);
+    assert_int_equal(
+        reservations_count(fixture, key, "--as-of-business-time", after, "--as-of", at), 0);
+    snprintf(at, sizeof at, "%lld", purchase);
+    assert_int_equal(
+        reservations_count(fixture, key, "--as-of-business-time", after, "--as-of", at), 1);
+
+    /* The table and CSV outputs are those of the view. */
+    ctl(fixture, &run, "p-abt-admin", key, "reservations", "--customer", "fab",
+        "--as-of-business-time", after, NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "RESERVATION"));
+    assert_non_null(strstr(run.out, "Standard_D2s_v5"));
+    run_free(&run);
+    ctl(fixture, &run, "p-abt-admin", key, "--output", "csv", "reservations", "--customer", "fab",
+        "--as-of-business-time", before, NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "reservation_id"));
+    assert_null(strstr(run.out, "Standard_D2s_v5"));
+    run_free(&run);
+    /* Savings plans and permissions take it too: the customer was onboarded
+     * 60 days ago, nothing was switched on. */
+    ctl(fixture, &run, "p-abt-admin", key, "--output", "json", "permissions", "--customer", "fab",
+        "--history", "--as-of-business-time", after, NULL);
+    expect_ok(&run);
+    assert_int_equal(0, json_array_size(json_object_get(run.json, "permissions")));
+    run_free(&run);
+    ctl(fixture, &run, "p-abt-admin", key, "--output", "json", "savings-plans", "--customer", "fab",
+        "--as-of-business-time", after, NULL);
+    expect_ok(&run);
+    assert_int_equal(0, json_array_size(json_object_get(run.json, "savings_plans")));
+    run_free(&run);
+
+    /* Not a date, a sequence, or the epoch (which the wire reads as "not by
+     * business time"): usage errors, nothing sent. */
+    ctl(fixture, &run, "p-abt-admin", key, "reservations", "--customer", "fab",
+        "--as-of-business-time", "2026-02-30", NULL);
+    expect_usage(&run, "--as-of-business-time:");
+    ctl(fixture, &run, "p-abt-admin", key, "reservations", "--customer", "fab",
+        "--as-of-business-time", "42", NULL);
+    expect_usage(&run, "--as-of-business-time:");
+    ctl(fixture, &run, "p-abt-admin", key, "permissions", "--customer", "fab",
+        "--as-of-business-time", "1970-01-01", NULL);
+    expect_usage(&run, "--as-of-business-time: 1970-01-01T00:00:00Z is before anything");
+    ctl(fixture, &run, "p-abt-admin", key, "orders", "--customer", "fab", "--as-of-business-time",
+        after, NULL);
+    expect_error(&run, 2, "USAGE");
+    run_free(&run);
+}
+
 static void test_ctl_cli_events_feed(void **state)
 {
     struct fixture *fixture = *state;
@@ -3101,6 +3213,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_isolation),
         cmocka_unit_test(test_ctl_cli_views_json),
         cmocka_unit_test(test_ctl_cli_savings_plans_as_of),
+        cmocka_unit_test(test_ctl_cli_as_of_business_time),
         cmocka_unit_test(test_ctl_cli_events_feed),
         cmocka_unit_test(test_ctl_cli_events_errors_on_stderr),
         cmocka_unit_test(test_ctl_cli_events_follow),
