@@ -29,7 +29,13 @@
  * reservation has its order, billing charges add up to each price (no more
  * for monthly reservations ended early), refund rows equal the log's refunds,
  * and paging the activity log visits every event of the partner once.
+ * "As of" a business time is checked on the hand-built history (a purchase
+ * dated back, an expiry recorded after the term, events dated before what
+ * they act on) and on a generated history copied with many events dated
+ * otherwise, where every answer for many dates, with and without a
+ * sequence bound, must agree with a model of the rules written here.
  */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,6 +52,7 @@
 #include "domain.h"
 #include "engine.h"
 #include "histgen.h"
+#include "histload.h"
 #include "ledger_limits.h"
 #include "store.h"
 #include "test_util.h"
@@ -3748,27 +3755,44 @@ static void check_customer(struct fixture *f, const char *partner_id, const char
     }
 }
 
+/* A new engine (its operator's key file beside it) in `dir`, made by the
+ * caller; closed with engine_close. */
+static struct engine *engine_in(const char *dir)
+{
+    char key_path[600];
+    snprintf(key_path, sizeof key_path, "%s/operator.key", dir);
+    struct engine_options options = {.data_dir = dir, .no_sync = true};
+    struct engine *engine = NULL;
+    assert_ok(engine_init(&options, "operator", key_path));
+    assert_ok(engine_open(&options, &engine));
+    return engine;
+}
+
+/* A history generator of every kind of item (free with histgen_free). */
+static struct histgen *generator(uint64_t seed, uint32_t partners, uint32_t customers,
+                                 uint64_t events)
+{
+    struct histgen_options generate = {
+        .seed = seed,
+        .partners = partners,
+        .customers_per_partner = customers,
+        .target_events = events,
+    };
+    struct histgen *gen = NULL;
+    assert_ok(histgen_new(&generate, &gen));
+    return gen;
+}
+
 static void test_views_generated_history(void **state)
 {
     (void)state;
     struct fixture f = {0};
     test_make_dir(f.dir, sizeof f.dir, "views-generated");
-    char key_path[600];
-    snprintf(key_path, sizeof key_path, "%s/operator.key", f.dir);
-    struct engine_options options = {.data_dir = f.dir, .no_sync = true};
-    struct engine *engine = NULL;
-    assert_ok(engine_init(&options, "operator", key_path));
-    assert_ok(engine_open(&options, &engine));
+    struct engine *engine = engine_in(f.dir);
     f.store = engine_store(engine);
 
-    struct histgen_options generate = {
-        .seed = 424242,
-        .partners = GENERATED_PARTNERS,
-        .customers_per_partner = GENERATED_CUSTOMERS,
-        .target_events = GENERATED_EVENTS,
-    };
-    struct histgen *gen = NULL;
-    assert_ok(histgen_new(&generate, &gen));
+    struct histgen *gen =
+        generator(424242, GENERATED_PARTNERS, GENERATED_CUSTOMERS, GENERATED_EVENTS);
     struct histgen_item item;
     int64_t now_us = 0;
     while (histgen_next(gen, &item)) {
@@ -3827,6 +3851,481 @@ static void test_views_generated_history(void **state)
         assert_int_equal(activity_count(&f, &staff), facts.visible);
     }
     engine_close(engine);
+    test_remove_dir(f.dir);
+}
+
+/* --- by business time on a generated history, against a model ---------------------------- */
+
+/* A generated history is copied record by record into a fresh store with
+ * many customer events dated up to DATED_SHIFT_US earlier or later than the
+ * engine dated them, so that changes come dated before their purchases and
+ * purchases before their subscriptions or onboarding, as an older log may
+ * hold them. For many dates D (and some sequence bounds) the business-time
+ * answers must equal what a model written here from the protocol's rules
+ * says (docs/protocol.md, "As of a point"). The views are not built: "as
+ * of" answers read only the log and the customers' streams. */
+enum { DATED_PARTNERS = 2, DATED_CUSTOMERS = 4, DATED_EVENTS = 1500 };
+#define DATED_SHIFT_US (INT64_C(2) * 86400 * 1000000)
+#define MODEL_ID_SIZE  (LEDGER_ID_LENGTH_MAX + 1)
+enum { MODEL_SUBSCRIPTIONS_MAX = 64, MODEL_ROLES_MAX = 256, MODEL_ITEMS_MAX = 2048 };
+
+struct model_item {
+    char id[MODEL_ID_SIZE];
+    int state; /* reservations: a ReservationState; plans: 1 once renewed */
+    uint64_t last_sequence;
+};
+
+struct model_role {
+    char subscription_id[MODEL_ID_SIZE];
+    char user[MODEL_ID_SIZE];
+    int role;
+};
+
+/* What was true at D: the events dated at or before it whose every
+ * dependency is in, applied in sequence order. */
+struct dated_model {
+    bool onboarded;
+    char subscriptions[MODEL_SUBSCRIPTIONS_MAX][MODEL_ID_SIZE];
+    int status[MODEL_SUBSCRIPTIONS_MAX];
+    size_t subscription_count;
+    struct model_role roles[MODEL_ROLES_MAX];
+    size_t role_count;
+    bool on[3];
+    uint64_t changed[3];
+    struct model_item reservations[MODEL_ITEMS_MAX];
+    size_t reservation_count;
+    struct model_item plans[MODEL_ITEMS_MAX];
+    size_t plan_count;
+};
+
+static int model_subscription(const struct dated_model *m, const char *id)
+{
+    for (size_t i = 0; i < m->subscription_count; i++) {
+        if (strcmp(m->subscriptions[i], id) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int model_role(const struct dated_model *m, const Ledger__V1__RoleAssigned *r)
+{
+    for (size_t i = 0; i < m->role_count; i++) {
+        if (strcmp(m->roles[i].subscription_id, r->subscription_id) == 0 &&
+            strcmp(m->roles[i].user, r->user) == 0 && m->roles[i].role == (int)r->role) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static struct model_item *model_find(struct model_item *items, size_t count, const char *id)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(items[i].id, id) == 0) {
+            return &items[i];
+        }
+    }
+    return NULL;
+}
+
+/* An active reservation, else NULL. */
+static struct model_item *model_reservation(struct dated_model *m, const char *id)
+{
+    struct model_item *r = model_find(m->reservations, m->reservation_count, id);
+    return r != NULL && r->state == LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE ? r
+                                                                                            : NULL;
+}
+
+/* A savings plan not renewed (state 0), else NULL. */
+static struct model_item *model_plan(struct dated_model *m, const char *id)
+{
+    struct model_item *p = model_find(m->plans, m->plan_count, id);
+    return p != NULL && p->state == 0 ? p : NULL;
+}
+
+static void model_add(struct model_item *items, size_t *count, const char *id, int state,
+                      uint64_t sequence)
+{
+    assert_true(*count < MODEL_ITEMS_MAX);
+    snprintf(items[*count].id, MODEL_ID_SIZE, "%s", id);
+    items[*count].state = state;
+    items[*count].last_sequence = sequence;
+    (*count)++;
+}
+
+static void model_add_reservation(struct dated_model *m, const Ledger__V1__ReservationPurchased *r,
+                                  uint64_t sequence)
+{
+    model_add(m->reservations, &m->reservation_count, r->reservation_id,
+              LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE, sequence);
+}
+
+/* Applies the event if everything it acts on is in; says whether it did. */
+static bool model_apply(struct dated_model *m, const Ledger__V1__Event *e)
+{
+    const uint64_t seq = e->sequence;
+    if (e->body_case == LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED) {
+        m->onboarded = true;
+        return true;
+    }
+    if (!m->onboarded) {
+        return false;
+    }
+    switch (e->body_case) {
+    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED:
+        assert_true(m->subscription_count < MODEL_SUBSCRIPTIONS_MAX);
+        snprintf(m->subscriptions[m->subscription_count], MODEL_ID_SIZE, "%s",
+                 e->subscription_purchased->subscription_id);
+        m->status[m->subscription_count++] =
+            LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
+        return true;
+    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_STATUS_CHANGED: {
+        const Ledger__V1__SubscriptionStatusChanged *b = e->subscription_status_changed;
+        int i = model_subscription(m, b->subscription_id);
+        if (i < 0 || m->status[i] != (int)b->from_status) {
+            return false;
+        }
+        m->status[i] = (int)b->to_status;
+        return true;
+    }
+    case LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED: {
+        const Ledger__V1__RoleAssigned *b = e->role_assigned;
+        if (model_subscription(m, b->subscription_id) < 0 || model_role(m, b) >= 0) {
+            return false;
+        }
+        assert_true(m->role_count < MODEL_ROLES_MAX);
+        struct model_role *r = &m->roles[m->role_count++];
+        snprintf(r->subscription_id, MODEL_ID_SIZE, "%s", b->subscription_id);
+        snprintf(r->user, MODEL_ID_SIZE, "%s", b->user);
+        r->role = (int)b->role;
+        return true;
+    }
+    case LEDGER__V1__EVENT__BODY_ROLE_REMOVED: {
+        Ledger__V1__RoleAssigned same = LEDGER__V1__ROLE_ASSIGNED__INIT;
+        same.subscription_id = e->role_removed->subscription_id;
+        same.user = e->role_removed->user;
+        same.role = e->role_removed->role;
+        int i = model_role(m, &same);
+        if (i < 0) {
+            return false;
+        }
+        m->roles[i] = m->roles[--m->role_count];
+        return true;
+    }
+    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED:
+    case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED: {
+        bool on = e->body_case == LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED;
+        int kind =
+            (int)(on ? e->purchase_permission_granted->kind : e->purchase_permission_revoked->kind);
+        assert_true(kind == 1 || kind == 2);
+        if (m->on[kind] == on) {
+            return false;
+        }
+        m->on[kind] = on;
+        m->changed[kind] = seq;
+        return true;
+    }
+    case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED:
+        if (model_subscription(m, e->reservation_purchased->billing_subscription_id) < 0) {
+            return false;
+        }
+        model_add_reservation(m, e->reservation_purchased, seq);
+        return true;
+    case LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED:
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET:
+    case LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED:
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED: {
+        /* The body is a oneof, one union: read by its case. */
+        const char *id = e->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED
+                             ? e->reservation_scope_changed->reservation_id
+                         : e->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET
+                             ? e->reservation_renewal_set->reservation_id
+                         : e->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED
+                             ? e->reservation_cancelled->reservation_id
+                             : e->reservation_expired->reservation_id;
+        struct model_item *r = model_reservation(m, id);
+        if (r == NULL) {
+            return false;
+        }
+        if (e->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED) {
+            r->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED;
+        } else if (e->body_case == LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED) {
+            r->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
+        }
+        r->last_sequence = seq;
+        return true;
+    }
+    case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED: {
+        const Ledger__V1__ReservationExchanged *b = e->reservation_exchanged;
+        for (size_t i = 0; i < b->n_returned_reservation_ids; i++) {
+            if (model_reservation(m, b->returned_reservation_ids[i]) == NULL) {
+                return false;
+            }
+        }
+        for (size_t i = 0; i < b->n_replacements; i++) {
+            if (model_subscription(m, b->replacements[i]->billing_subscription_id) < 0) {
+                return false;
+            }
+        }
+        for (size_t i = 0; i < b->n_returned_reservation_ids; i++) {
+            /* Each one active: checked above, and named once. */
+            struct model_item *r = model_reservation(m, b->returned_reservation_ids[i]);
+            if (r == NULL) {
+                fail_msg("exchange %" PRIu64 " returns a reservation twice", seq);
+                return false;
+            }
+            r->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED;
+            r->last_sequence = seq;
+        }
+        for (size_t i = 0; i < b->n_replacements; i++) {
+            model_add_reservation(m, b->replacements[i], seq);
+        }
+        return true;
+    }
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED: {
+        const Ledger__V1__ReservationRenewed *b = e->reservation_renewed;
+        struct model_item *old = model_reservation(m, b->reservation_id);
+        if (old == NULL || model_subscription(m, b->renewal->billing_subscription_id) < 0) {
+            return false;
+        }
+        old->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
+        old->last_sequence = seq;
+        model_add_reservation(m, b->renewal, seq);
+        return true;
+    }
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
+        if (model_subscription(m, e->savings_plan_purchased->billing_subscription_id) < 0) {
+            return false;
+        }
+        model_add(m->plans, &m->plan_count, e->savings_plan_purchased->savings_plan_id, 0, seq);
+        return true;
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED:
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET: {
+        struct model_item *p =
+            model_plan(m, e->body_case == LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED
+                              ? e->savings_plan_scope_changed->savings_plan_id
+                              : e->savings_plan_renewal_set->savings_plan_id);
+        if (p == NULL) {
+            return false;
+        }
+        p->last_sequence = seq;
+        return true;
+    }
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED: {
+        const Ledger__V1__SavingsPlanRenewed *b = e->savings_plan_renewed;
+        struct model_item *old = model_plan(m, b->savings_plan_id);
+        if (old == NULL || model_subscription(m, b->renewal->billing_subscription_id) < 0) {
+            return false;
+        }
+        old->state = 1;
+        old->last_sequence = seq;
+        model_add(m->plans, &m->plan_count, b->renewal->savings_plan_id, 0, seq);
+        return true;
+    }
+    case LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET:
+        return true;
+    default:
+        fail_msg("event %" PRIu64 " of an unexpected kind %d", seq, (int)e->body_case);
+        return false;
+    }
+}
+
+/* One customer's events of the copied log, decoded, in sequence order. */
+struct dated_stream {
+    struct store_txn *txn;
+    Ledger__V1__Event **events;
+    size_t count;
+};
+
+static enum ledger_err dated_stream_add(void *context, uint64_t sequence)
+{
+    struct dated_stream *stream = context;
+    struct store_val record;
+    assert_ok(store_record(stream->txn, sequence, &record));
+    stream->events = realloc(stream->events, (stream->count + 1) * sizeof *stream->events);
+    assert_non_null(stream->events);
+    assert_ok(codec_event_unpack(record.data, record.size, &stream->events[stream->count]));
+    stream->count++;
+    return LEDGER_ERR_OK;
+}
+
+/* Checks the three answers as of business time D, within `sequence` (0:
+ * none), against the model; counts the events dated at or before D that
+ * the model left out for a missing dependency. */
+static void dated_check(struct fixture *f, const char *partner_id, const char *customer_id,
+                        const struct dated_stream *stream, int64_t dated_us, uint64_t sequence,
+                        size_t *left_out)
+{
+    struct dated_model *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    for (size_t i = 0; i < stream->count; i++) {
+        const Ledger__V1__Event *e = stream->events[i];
+        if ((sequence != 0 && e->sequence > sequence) || domain_event_business_us(e) > dated_us) {
+            continue;
+        }
+        if (!model_apply(m, e)) {
+            (*left_out)++;
+        }
+    }
+    const struct views_scope scope = {partner_id, "", false};
+    Ledger__V1__QueryResult r;
+    assert_ok(reservations_dated(f, &scope, customer_id, dated_us, 0, sequence, &r));
+    assert_int_equal(r.n_reservations, m->reservation_count);
+    for (size_t i = 0; i < r.n_reservations; i++) {
+        assert_string_equal(r.reservations[i]->reservation_id, m->reservations[i].id);
+        assert_int_equal(r.reservations[i]->state, m->reservations[i].state);
+        assert_int_equal(r.reservations[i]->last_sequence, m->reservations[i].last_sequence);
+    }
+    views_result_clear(&r);
+    assert_ok(savings_plans_dated(f, &scope, customer_id, dated_us, 0, sequence, &r));
+    assert_int_equal(r.n_savings_plans, m->plan_count);
+    for (size_t i = 0; i < r.n_savings_plans; i++) {
+        assert_string_equal(r.savings_plans[i]->savings_plan_id, m->plans[i].id);
+        assert_int_equal(r.savings_plans[i]->renewed, m->plans[i].state == 1);
+        assert_int_equal(r.savings_plans[i]->last_sequence, m->plans[i].last_sequence);
+    }
+    views_result_clear(&r);
+    Ledger__V1__PermissionsQuery pq = LEDGER__V1__PERMISSIONS_QUERY__INIT;
+    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+    pq.customer_id = (char *)customer_id;
+    as_of.business_time_us = dated_us;
+    as_of.sequence = sequence;
+    pq.as_of = &as_of;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_PERMISSIONS;
+    q.permissions = &pq;
+    assert_ok(run(f, &scope, &q, &r));
+    assert_int_equal(r.n_permissions, 2);
+    for (size_t i = 0; i < 2; i++) {
+        int kind = (int)r.permissions[i]->kind;
+        assert_int_equal(r.permissions[i]->enabled, m->on[kind]);
+        assert_int_equal(r.permissions[i]->sequence, m->changed[kind]);
+    }
+    views_result_clear(&r);
+    free(m);
+}
+
+/* The next number of a xorshift64 generator: reproducible dating. */
+static uint64_t dated_random(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+static void test_views_business_time_generated(void **state)
+{
+    (void)state;
+    char engine_dir[512];
+    test_make_dir(engine_dir, sizeof engine_dir, "views-dated-engine");
+    struct engine *engine = engine_in(engine_dir);
+    struct histgen *gen = generator(20261207, DATED_PARTNERS, DATED_CUSTOMERS, DATED_EVENTS);
+    struct histload *load = NULL;
+    assert_ok(histload_new(engine, gen, HISTGEN_START_US_DEFAULT, &load));
+    if (histload_all(load) != LEDGER_ERR_OK) {
+        fail_msg("%s", histload_error(load));
+    }
+    histload_free(load);
+    histgen_free(gen);
+
+    /* The copy, with two customer events in five dated otherwise. */
+    struct fixture f = {0};
+    test_make_dir(f.dir, sizeof f.dir, "views-dated");
+    struct store_options store_options = {.dir = f.dir, .no_sync = true};
+    assert_ok(store_open(&store_options, &f.store));
+    struct store_txn *from = NULL;
+    assert_ok(store_begin(engine_store(engine), false, &from));
+    assert_ok(store_begin(f.store, true, &f.txn));
+    uint64_t random = 88172645463325252u;
+    uint64_t head = store_last_sequence(from);
+    for (uint64_t sequence = 1; sequence <= head; sequence++) {
+        struct store_val record;
+        assert_ok(store_record(from, sequence, &record));
+        Ledger__V1__Event *e = NULL;
+        assert_ok(codec_event_unpack(record.data, record.size, &e));
+        bool customer = e->customer_id[0] != '\0';
+        if (customer && dated_random(&random) % 5 < 2) {
+            int64_t shift = (int64_t)(dated_random(&random) % (2 * DATED_SHIFT_US + 1));
+            e->business_us = domain_event_business_us(e) + shift - DATED_SHIFT_US;
+        }
+        uint8_t *bytes = NULL;
+        size_t size = 0;
+        assert_ok(codec_pack(&e->base, &bytes, &size));
+        uint64_t appended = 0;
+        uint8_t leaf[STORE_HASH_BYTES];
+        assert_ok(store_append(f.txn, bytes, size, &appended, leaf));
+        assert_int_equal(appended, sequence);
+        if (customer) {
+            uint64_t version = 0;
+            assert_ok(store_stream_add(f.txn, e->partner_id, e->customer_id, sequence, &version));
+            assert_int_equal(version, e->stream_version);
+        }
+        free(bytes);
+        codec_event_free(e);
+    }
+    store_abort(from);
+    assert_ok(store_commit(f.txn));
+    f.txn = NULL;
+    engine_close(engine);
+    test_remove_dir(engine_dir);
+
+    size_t left_out = 0, checks = 0;
+    for (uint32_t p = 1; p <= DATED_PARTNERS; p++) {
+        char partner_id[HISTGEN_ID_SIZE];
+        histgen_partner_id(p, partner_id);
+        for (uint32_t c = 1; c <= DATED_CUSTOMERS; c++) {
+            char customer_id[HISTGEN_ID_SIZE];
+            histgen_customer_id(p, c, customer_id);
+            struct dated_stream stream = {0};
+            assert_ok(store_begin(f.store, false, &stream.txn));
+            assert_ok(
+                store_stream_each(stream.txn, partner_id, customer_id, dated_stream_add, &stream));
+            store_abort(stream.txn);
+            assert_true(stream.count > 0);
+            /* D at (and a microsecond before) the dates of a spread of the
+             * customer's events, some within a sequence bound; before and
+             * after all of them. */
+            int64_t first_us = INT64_MAX, last_us = 0;
+            size_t step = stream.count / 24 + 1;
+            for (size_t i = 0; i < stream.count; i++) {
+                int64_t at = domain_event_business_us(stream.events[i]);
+                first_us = at < first_us ? at : first_us;
+                last_us = at > last_us ? at : last_us;
+                if (i % step == 0) {
+                    uint64_t bound = stream.events[dated_random(&random) % stream.count]->sequence;
+                    dated_check(&f, partner_id, customer_id, &stream, at, 0, &left_out);
+                    dated_check(&f, partner_id, customer_id, &stream, at - 1, 0, &left_out);
+                    dated_check(&f, partner_id, customer_id, &stream, at, bound, &left_out);
+                    checks += 3;
+                }
+            }
+            dated_check(&f, partner_id, customer_id, &stream, first_us - 1, 0, &left_out);
+            dated_check(&f, partner_id, customer_id, &stream, last_us, 0, &left_out);
+            /* Dated after every event: the answer of the whole stream. */
+            Ledger__V1__QueryResult dated, whole;
+            const struct views_scope scope = {partner_id, "", false};
+            assert_ok(reservations_dated(&f, &scope, customer_id, last_us, 0, 0, &dated));
+            assert_ok(reservations(&f, &scope, customer_id, 0, head, &whole));
+            assert_int_equal(dated.n_reservations, whole.n_reservations);
+            for (size_t i = 0; i < whole.n_reservations; i++) {
+                pack_equal(&dated.reservations[i]->base, &whole.reservations[i]->base);
+            }
+            views_result_clear(&dated);
+            views_result_clear(&whole);
+            for (size_t i = 0; i < stream.count; i++) {
+                codec_event_free(stream.events[i]);
+            }
+            free(stream.events);
+        }
+    }
+    print_message("%zu business-time answers checked; %zu events left out with what they "
+                  "act on\n",
+                  checks, left_out);
+    /* The dating did make events act on what was dated later. */
+    assert_true(left_out > 0);
+    store_close(f.store);
     test_remove_dir(f.dir);
 }
 
@@ -4095,6 +4594,7 @@ int main(void)
         cmocka_unit_test(test_views_activity_amounts_in_currency),
         cmocka_unit_test(test_views_activity_business_time),
         cmocka_unit_test(test_views_generated_history),
+        cmocka_unit_test(test_views_business_time_generated),
         cmocka_unit_test(test_views_entry_origin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
