@@ -13,7 +13,9 @@
  * Method: the fixture is copied to a fresh directory (the checked-in copy is
  * never opened for writing) and checked: every record decodes, carries a known
  * schema version and its own sequence, and every customer event evolves its
- * customer's state, stream by stream, to the stream index's versions; the
+ * customer's state, stream by stream, to the stream index's versions, and
+ * replays as of the business time of each of its events (docs/protocol.md,
+ * "As of a point"), to the whole stream's state once dated after all; the
  * Merkle root of the records equals the saved head's, whose signature
  * verifies; engine_rebuild finds every view and index identical, after
  * deriving the views of an older layout again, when every principal and
@@ -41,6 +43,7 @@
 #include "merkle.h"
 #include "store.h"
 #include "test_util.h"
+#include "views.h"
 
 /* Every fixture ever made, one line each, oldest first; never remove one.
  * events: as written by ledger-fixture's defaults, the first operator and 300
@@ -246,6 +249,71 @@ static void check_every_record_decodes_and_evolves(struct fixture *f)
     store_abort(txn);
 }
 
+/* Every customer's state as of each of its events' business times (and a
+ * microsecond before) replays: a log of an older schema never fails an
+ * answer by business time. Dated after every event, it is the whole
+ * stream's state. */
+static void check_business_time_replays(struct fixture *f)
+{
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
+    int64_t last_us = 0;
+    uint64_t checked = 0;
+    for (uint64_t sequence = 1; sequence <= f->spec->events; sequence++) {
+        struct store_val record;
+        assert_int_equal(store_record(txn, sequence, &record), LEDGER_ERR_OK);
+        Ledger__V1__Event *event = NULL;
+        assert_int_equal(codec_event_unpack(record.data, record.size, &event), LEDGER_ERR_OK);
+        int64_t at = domain_event_business_us(event);
+        last_us = at > last_us ? at : last_us;
+        for (int64_t before = 0; event->customer_id[0] != '\0' && before < 2; before++) {
+            Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+            as_of.business_time_us = at - before;
+            struct domain_customer *state = NULL;
+            enum ledger_err err =
+                views_customer_state(txn, event->partner_id, event->customer_id, &as_of, &state);
+            if (err != LEDGER_ERR_OK) {
+                fail_msg("%s as of the business time of sequence %llu: %s", event->customer_id,
+                         (unsigned long long)sequence, ledger_err_name(err));
+            }
+            domain_customer_free(state);
+            checked++;
+        }
+        codec_event_free(event);
+    }
+    assert_true(checked > f->spec->events / 2);
+    /* After every event: each customer as the whole stream has it. */
+    for (uint64_t sequence = 1; sequence <= f->spec->events; sequence++) {
+        struct store_val record;
+        assert_int_equal(store_record(txn, sequence, &record), LEDGER_ERR_OK);
+        Ledger__V1__Event *event = NULL;
+        assert_int_equal(codec_event_unpack(record.data, record.size, &event), LEDGER_ERR_OK);
+        if (event->body_case == LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED) {
+            Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+            as_of.business_time_us = last_us;
+            struct domain_customer *dated = NULL, *whole = NULL;
+            assert_int_equal(
+                views_customer_state(txn, event->partner_id, event->customer_id, &as_of, &dated),
+                LEDGER_ERR_OK);
+            assert_int_equal(
+                views_customer_state(txn, event->partner_id, event->customer_id, NULL, &whole),
+                LEDGER_ERR_OK);
+            assert_int_equal(dated->version, whole->version);
+            assert_int_equal(dated->reservation_count, whole->reservation_count);
+            for (size_t i = 0; i < whole->reservation_count; i++) {
+                assert_string_equal(dated->reservations[i].id, whole->reservations[i].id);
+                assert_int_equal(dated->reservations[i].state, whole->reservations[i].state);
+            }
+            assert_int_equal(dated->savings_plan_count, whole->savings_plan_count);
+            assert_int_equal(dated->permission_change_count, whole->permission_change_count);
+            domain_customer_free(dated);
+            domain_customer_free(whole);
+        }
+        codec_event_free(event);
+    }
+    store_abort(txn);
+}
+
 /* The Merkle root of the records is the root of the head saved with them,
  * and that head's signature verifies. */
 static void check_root_matches_saved_head(struct fixture *f)
@@ -417,6 +485,12 @@ static void test_schema_every_record_decodes_and_evolves(void **state)
     each_fixture(check_every_record_decodes_and_evolves);
 }
 
+static void test_schema_business_time_replays(void **state)
+{
+    (void)state;
+    each_fixture(check_business_time_replays);
+}
+
 static void test_schema_root_matches_saved_head(void **state)
 {
     (void)state;
@@ -440,6 +514,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schema_fixture_is_small_and_complete),
         cmocka_unit_test(test_schema_every_record_decodes_and_evolves),
+        cmocka_unit_test(test_schema_business_time_replays),
         cmocka_unit_test(test_schema_root_matches_saved_head),
         cmocka_unit_test(test_schema_rebuild_reports_no_difference),
         cmocka_unit_test(test_schema_unknown_version_is_refused),
