@@ -824,10 +824,11 @@ def scenario(cl, bell, op, tag, partner, customer, sub1, sub_other, user, daemon
                                         customer_id=customer)], "SetSavingsPlanRenewal on")
     renew_seq = r.results[0].first_sequence
 
-    def plans_as_of(sequence=0, time_us=0):
+    def plans_as_of(sequence=0, time_us=0, business_time_us=0):
         q = pb.SavingsPlansQuery(customer_id=customer)
-        if sequence or time_us:
-            q.as_of.CopyFrom(pb.AsOf(sequence=sequence, time_us=time_us))
+        if sequence or time_us or business_time_us:
+            q.as_of.CopyFrom(pb.AsOf(sequence=sequence, time_us=time_us,
+                                     business_time_us=business_time_us))
         return cl.query(admin, pb.Query(savings_plans=q))
 
     def plan_in(reply):
@@ -854,6 +855,21 @@ def scenario(cl, bell, op, tag, partner, customer, sub1, sub_other, user, daemon
     check("as of 1970: no savings plans", len(r.query.savings_plans) == 0, str(r.query))
     r = plans_as_of(sequence=r.head_sequence + 1000)
     expect("savings plans as of a sequence past the log: INVALID_ARGUMENT", r, 4)
+    # By business time (protocol.md, "As of a point"): these commands gave
+    # none, so each is dated when recorded.
+    year_9999_us = 253402300799 * 1000000
+    r = plans_as_of(business_time_us=1)
+    expect("savings plans as of 1970 by business time", r, 0)
+    check("as of 1970 by business time: no savings plans", len(r.query.savings_plans) == 0,
+          str(r.query))
+    r = plans_as_of(business_time_us=year_9999_us)
+    check("as of 9999 by business time: the plan, auto-renew on",
+          plan_in(r) is not None and plan_in(r).auto_renew, str(r.query))
+    r = plans_as_of(business_time_us=year_9999_us, sequence=plan_seq)
+    check("as of 9999 by business time, known at the purchase: auto-renew still off",
+          plan_in(r) is not None and not plan_in(r).auto_renew, str(r.query))
+    r = plans_as_of(business_time_us=-1)
+    expect("savings plans as of a negative business time: INVALID_ARGUMENT", r, 4)
 
     # Activity paging.
     seen, token, pages = [], "", 0
