@@ -687,6 +687,11 @@ static void write_queries(void)
     as_of.sequence = 0;
     as_of.time_us = FUZZ_NOW_US;
     write_message("query", "reservations_as_of_time", &q.base);
+    /* What was true a day before the clock, as known at the first purchase. */
+    as_of.time_us = 0;
+    as_of.sequence = state->reservations[0].sequence;
+    as_of.business_time_us = FUZZ_NOW_US - 86400 * INT64_C(1000000);
+    write_message("query", "reservations_as_of_business_time", &q.base);
 
     Ledger__V1__OrdersQuery orders = LEDGER__V1__ORDERS_QUERY__INIT;
     orders.customer_id = FUZZ_CUSTOMER_ID;
@@ -721,6 +726,10 @@ static void write_queries(void)
     permissions.history = false;
     permissions.as_of = &permissions_as_of;
     write_message("query", "permissions_as_of", &q.base);
+    permissions.history = true;
+    permissions_as_of.time_us = 0;
+    permissions_as_of.business_time_us = FUZZ_NOW_US;
+    write_message("query", "permissions_as_of_business_time", &q.base);
 
     Ledger__V1__ActivityQuery activity = LEDGER__V1__ACTIVITY_QUERY__INIT;
     activity.customer_id = FUZZ_CUSTOMER_ID;
