@@ -243,9 +243,9 @@ domain_customer_evolve(struct domain_customer *customer, const Ledger__V1__Event
  * purchase dated before its customer's onboarding or its subscription, a
  * change dated before its purchase) never fails the replay nor makes a
  * state `known` could not hold. *included_out (may be NULL) says which, on
- * OK. Both states start from domain_customer_new and see the same events;
- * on an error `known` is unchanged and `dated` must not be used further.
- * CORRUPT (the event does not fit `known`), NO_MEMORY. */
+ * OK. Both states start from domain_customer_new and see the same events.
+ * CORRUPT (the event does not fit `known`): both states are as they were;
+ * NO_MEMORY: neither may be used further. */
 __attribute__((warn_unused_result)) enum ledger_err
 domain_customer_evolve_dated(struct domain_customer *known, struct domain_customer *dated,
                              const Ledger__V1__Event *event, int64_t dated_us, bool *included_out);

@@ -16,12 +16,19 @@
  *   records, each a 2-byte big-endian length and the record. They are
  *   replayed in order into one fresh state, envelopes forced, as replay
  *   does with a customer's stream, so that later records meet the states
- *   earlier ones made (cancel after exchange, renew after expiry...).
+ *   earlier ones made (cancel after exchange, renew after expiry...). The
+ *   same records are replayed beside it by business time
+ *   (domain_customer_evolve_dated), dated at the first record's business
+ *   time, as "as of" answers replay.
  *
  * Checked: no crash, leak or undefined behaviour; a record that does not
  * decode is CORRUPT; evolve returns OK, CORRUPT or NO_MEMORY; after an error
  * the state is unchanged (version, onboarding, switches and every array's
- * length); after OK the state is at the record's stream version.
+ * length); after OK the state is at the record's stream version. By
+ * business time: the whole state fails exactly where plain evolve does,
+ * the dated state after CORRUPT is as it was, and after OK holds no more
+ * of anything than the whole state, at its version, and took the record
+ * only if dated at or before the date.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -131,10 +138,59 @@ static void evolve_both_ways(const struct domain_customer *state, Ledger__V1__Ev
 #define FUZZ_STREAM_MARK        0xff
 #define FUZZ_STREAM_RECORDS_MAX 64
 
+/* A stream replayed by business time beside the plain replay. */
+struct dated_replay {
+    struct domain_customer *known, *dated;
+    int64_t dated_us;
+    bool dated_set, stopped;
+};
+
+/* Replays the record by business time; `applied`: whether plain evolve took
+ * it (the envelope was forced to fit both, which share their version). */
+static void dated_step(struct dated_replay *r, const Ledger__V1__Event *event, bool applied)
+{
+    if (r->stopped) {
+        return;
+    }
+    if (!r->dated_set) {
+        r->dated_us = domain_event_business_us(event);
+        r->dated_set = true;
+    }
+    struct summary before, after;
+    summarize(r->dated, &before);
+    bool included = false;
+    enum ledger_err err =
+        domain_customer_evolve_dated(r->known, r->dated, event, r->dated_us, &included);
+    if (err == LEDGER_ERR_NO_MEMORY) {
+        r->stopped = true;
+        return;
+    }
+    FUZZ_CHECK(err == LEDGER_ERR_OK || err == LEDGER_ERR_CORRUPT);
+    FUZZ_CHECK((err == LEDGER_ERR_OK) == applied);
+    summarize(r->dated, &after);
+    if (err != LEDGER_ERR_OK) {
+        FUZZ_CHECK(memcmp(&before, &after, sizeof before) == 0);
+        return;
+    }
+    FUZZ_CHECK(!included || domain_event_business_us(event) <= r->dated_us);
+    FUZZ_CHECK(r->dated->version == r->known->version);
+    FUZZ_CHECK(r->dated->subscription_count <= r->known->subscription_count);
+    FUZZ_CHECK(r->dated->reservation_count <= r->known->reservation_count);
+    FUZZ_CHECK(r->dated->savings_plan_count <= r->known->savings_plan_count);
+    FUZZ_CHECK(r->dated->permission_change_count <= r->known->permission_change_count);
+    FUZZ_CHECK(r->dated->onboarded ||
+               (r->dated->reservation_count == 0 && r->dated->subscription_count == 0));
+}
+
 static void replay_stream(const uint8_t *data, size_t size)
 {
     struct domain_customer *state = domain_customer_new(FUZZ_PARTNER_ID, FUZZ_CUSTOMER_ID);
     FUZZ_CHECK(state != NULL);
+    struct dated_replay dated = {
+        .known = domain_customer_new(FUZZ_PARTNER_ID, FUZZ_CUSTOMER_ID),
+        .dated = domain_customer_new(FUZZ_PARTNER_ID, FUZZ_CUSTOMER_ID),
+    };
+    FUZZ_CHECK(dated.known != NULL && dated.dated != NULL);
     size_t offset = 0;
     for (unsigned n = 0; n < FUZZ_STREAM_RECORDS_MAX && size - offset >= 2; n++) {
         size_t length = (size_t)data[offset] << 8 | data[offset + 1];
@@ -148,6 +204,7 @@ static void replay_stream(const uint8_t *data, size_t size)
             struct envelope saved;
             envelope_force(event, state, &saved);
             evolve_checked(state, event);
+            dated_step(&dated, event, state->version == event->stream_version);
             envelope_restore(event, &saved);
             codec_event_free(event);
         } else {
@@ -156,6 +213,8 @@ static void replay_stream(const uint8_t *data, size_t size)
         offset += length;
     }
     domain_customer_free(state);
+    domain_customer_free(dated.known);
+    domain_customer_free(dated.dated);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
