@@ -376,21 +376,16 @@ static enum ledger_err as_of_arg(struct ctl_context *context, const struct ctl_a
     return time_arg(context, args, "as-of", false, EPOCH_REFUSED, &as_of->time_us);
 }
 
-/* --as-of-business-time: a time (a date alone is its start), as --as-of's;
- * never the epoch itself, which the wire reads as "not by business time". */
+/* --as-of-business-time: a time, as --as-of's. */
 static enum ledger_err as_of_business_arg(struct ctl_context *context, const struct ctl_args *args,
                                           Ledger__V1__AsOf *as_of, bool *given)
 {
     if (ctl_arg(args, "as-of-business-time") == NULL) {
         return LEDGER_ERR_OK;
     }
-    enum ledger_err err =
-        time_arg(context, args, "as-of-business-time", false, &as_of->business_time_us);
-    if (err == LEDGER_ERR_OK && as_of->business_time_us == 0) {
-        return usage(context, "as-of-business-time",
-                     "1970-01-01T00:00:00Z is before anything the ledger holds; give a later time");
-    }
-    *given = err == LEDGER_ERR_OK;
+    enum ledger_err err = time_arg(context, args, "as-of-business-time", false, EPOCH_REFUSED,
+                                   &as_of->business_time_us);
+    *given = *given || err == LEDGER_ERR_OK;
     return err;
 }
 
