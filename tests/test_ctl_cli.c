@@ -2261,6 +2261,35 @@ static size_t reservations_count(struct fixture *fixture, const char *key, const
     return count;
 }
 
+/* As p-abt-admin (KEY): customer CUSTOMER onboarded with its subscription
+ * CUSTOMER-plan dated ONBOARDED, and a P1Y reservation on it dated BOUGHT,
+ * all recorded now. Returns the purchase's sequence; its reservation id in
+ * ID. */
+static long long dated_reservation(struct fixture *fixture, const char *key, const char *customer,
+                                   const char *onboarded, const char *bought, char *id,
+                                   size_t id_size)
+{
+    struct run run;
+    char subscription[128];
+    snprintf(subscription, sizeof subscription, "%s-plan", customer);
+    CTL_EXPECT(0, NULL, "p-abt-admin", key, "customer", "add", "--customer", customer, "--name",
+               customer, "--business-time", onboarded);
+    CTL_EXPECT(0, NULL, "p-abt-admin", key, "subscription", "add", "--customer", customer,
+               "--subscription", subscription, "--offer", "azure-plan", "--business-time",
+               onboarded);
+    ctl(fixture, &run, "p-abt-admin", key, "--output", "json", "reservation", "buy", "--customer",
+        customer, "--subscription", subscription, "--sku", "Standard_D2s_v5", "--region",
+        "westeurope", "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope",
+        "shared", "--price", "100", "--retail-price", "120", "--currency", "USD", "--business-time",
+        bought, NULL);
+    expect_ok(&run);
+    json_t *result = json_array_get(json_object_get(run.json, "results"), 0);
+    snprintf(id, id_size, "%s", json_string_value(json_object_get(result, "reservation_id")));
+    long long sequence = (long long)json_int_at(result, "first_sequence");
+    run_free(&run);
+    return sequence;
+}
+
 /* "What was true on D" by business time, through ledgerctl, libledger and
  * the daemon: a customer, its subscription and a reservation all recorded
  * today but dated back are in the answers of their dates by business time,
@@ -2277,18 +2306,9 @@ static void test_ctl_cli_as_of_business_time(void **state)
     date_days_ago(30, bought);
     date_days_ago(31, before);
     date_days_ago(29, after);
-    CTL_EXPECT(0, NULL, "p-abt-admin", key, "customer", "add", "--customer", "fab", "--name",
-               "Fabrikam", "--business-time", onboarded);
-    CTL_EXPECT(0, NULL, "p-abt-admin", key, "subscription", "add", "--customer", "fab",
-               "--subscription", "fab-plan", "--offer", "azure-plan", "--business-time", onboarded);
-    ctl(fixture, &run, "p-abt-admin", key, "--output", "json", "reservation", "buy", "--customer",
-        "fab", "--subscription", "fab-plan", "--sku", "Standard_D2s_v5", "--region", "westeurope",
-        "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price",
-        "100", "--retail-price", "120", "--currency", "USD", "--business-time", bought, NULL);
-    expect_ok(&run);
-    long long purchase = (long long)json_int_at(
-        json_array_get(json_object_get(run.json, "results"), 0), "first_sequence");
-    run_free(&run);
+    char reservation[128];
+    long long purchase =
+        dated_reservation(fixture, key, "fab", onboarded, bought, reservation, sizeof reservation);
 
     /* Dated a month ago: there by business time the day after, not the day
      * before; by recorded time (today) not there then. */
@@ -2331,6 +2351,49 @@ static void test_ctl_cli_as_of_business_time(void **state)
         "--as-of-business-time", after, NULL);
     expect_ok(&run);
     assert_int_equal(0, json_array_size(json_object_get(run.json, "savings_plans")));
+    run_free(&run);
+
+    /* A reservation bought (dated) 500 days ago for a year, its expiry
+     * recorded now, dated at the end of its term (by the admin, or by the
+     * daemon's schedule first): expired by business time a day after the
+     * term, active a day before; by recorded time then, not bought. */
+    char long_ago[16], expired_after[16], expired_before[16];
+    date_days_ago(800, long_ago);
+    date_days_ago(500, bought);
+    dated_reservation(fixture, key, "old", long_ago, bought, reservation, sizeof reservation);
+    ctl(fixture, &run, "p-abt-admin", key, "--output", "json", "reservations", "--customer", "old",
+        NULL);
+    expect_ok(&run);
+    char expires[64];
+    snprintf(expires, sizeof expires, "%s",
+             json_string_value(json_object_get(
+                 json_array_get(json_object_get(run.json, "reservations"), 0), "expires")));
+    run_free(&run);
+    ctl(fixture, &run, "p-abt-admin", key, "reservation", "expired", "--customer", "old",
+        "--reservation", reservation, "--business-time", expires, NULL);
+    if (run.status != 0) {
+        expect_error(&run, 1, "RESERVATION_NOT_ACTIVE");
+    }
+    run_free(&run);
+    /* P1Y: 365 or 366 days after the purchase. */
+    date_days_ago(500 - 367, expired_after);
+    date_days_ago(500 - 364, expired_before);
+    const char *dates[] = {expired_after, expired_before};
+    const char *states[] = {"expired", "active"};
+    for (size_t i = 0; i < 2; i++) {
+        ctl(fixture, &run, "p-abt-admin", key, "--output", "json", "reservations", "--customer",
+            "old", "--as-of-business-time", dates[i], NULL);
+        expect_ok(&run);
+        json_t *rows = json_object_get(run.json, "reservations");
+        assert_int_equal(1, json_array_size(rows));
+        assert_string_equal(states[i],
+                            json_string_value(json_object_get(json_array_get(rows, 0), "state")));
+        run_free(&run);
+    }
+    ctl(fixture, &run, "p-abt-admin", key, "--output", "json", "reservations", "--customer", "old",
+        "--as-of", expired_after, NULL);
+    expect_ok(&run);
+    assert_int_equal(0, json_array_size(json_object_get(run.json, "reservations")));
     run_free(&run);
 
     /* Not a date, a sequence, or the epoch (which the wire reads as "not by
