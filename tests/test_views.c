@@ -1133,6 +1133,14 @@ static void test_views_reservations_by_business_time(void **state)
     assert_int_equal(plans.n_savings_plans, 1);
     assert_string_equal(plans.savings_plans[0]->savings_plan_id, "sp-c");
     views_result_clear(&plans);
+    /* Partner staff never see the plan the customer bought, by any date. */
+    assert_ok(savings_plans_dated(f, &partner_staff, "c-1", utc(2025, 2, 15), 0, 0, &plans));
+    assert_int_equal(plans.n_savings_plans, 0);
+    views_result_clear(&plans);
+    assert_ok(savings_plans_dated(f, &partner_staff, "c-1", utc(2029, 3, 11), 0, 0, &plans));
+    assert_int_equal(plans.n_savings_plans, 1);
+    assert_string_equal(plans.savings_plans[0]->savings_plan_id, "sp-p");
+    views_result_clear(&plans);
 
     /* A negative business time is no date: refused, saying so. */
     char message[256];
