@@ -1327,8 +1327,23 @@ enum ledger_err server_create(struct engine *engine, const struct server_options
         return err;
     }
     /* A request refused ahead of the clock by a daemon before this one
-     * must not be decided again (engine_refused_until). */
+     * must not be decided again (engine_refused_until). A refusal is ahead
+     * of the clock that decided it by at most the authentication window: a
+     * horizon further ahead of this clock means the clock was set back
+     * since. Taken whole, it would refuse every command as stale until a
+     * date that may be far off; it is cut to the window. */
     int64_t refused_until_us = engine_refused_until(server->engine);
+    int64_t bound_us = server->started_us + server->limits.window_us;
+    if (refused_until_us > bound_us) {
+        log_write(LOG_LEVEL_WARN, "refusal horizon beyond the authentication window",
+                  "timestamp_us=%lld ahead_s=%lld kept_s=%lld reason=\"the clock was set back; "
+                  "commands signed before the start are refused as stale for at most "
+                  "auth_window_s\"",
+                  (long long)refused_until_us,
+                  (long long)((refused_until_us - server->started_us) / 1000000),
+                  (long long)(server->limits.window_us / 1000000));
+        refused_until_us = bound_us;
+    }
     if (refused_until_us >= server->started_us) {
         log_write(LOG_LEVEL_INFO, "starting after a refusal ahead of the clock",
                   "timestamp_us=%lld delay_ms=%lld", (long long)refused_until_us,

@@ -2148,6 +2148,61 @@ static void test_daemon_newer_layout_named(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* A refusal horizon further ahead of the clock than the authentication
+ * window (the clock was set back since the refusal) is cut to the window
+ * and logged, so that commands are served again once the window has passed
+ * rather than refused as stale until then; the largest timestamp there is
+ * (whose start, just after it, would overflow) too. */
+static void test_daemon_refusal_horizon_bounded_at_start(void **state)
+{
+    struct fixture *f = *state;
+    daemon_start(f, NULL);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    const int64_t horizons[] = {now_us() + 10LL * 86400 * 1000000, INT64_MAX};
+    const char *window[] = {"--auth-window-s", "1", NULL};
+    for (size_t i = 0; i < sizeof horizons / sizeof horizons[0]; i++) {
+        struct store_options options = {.dir = f->data};
+        struct store *store = NULL;
+        struct store_txn *txn = store_edit_begin(&options, true, &store);
+        uint8_t value[8];
+        store_u64_to_key((uint64_t)horizons[i], value);
+        assert_int_equal(store_put(txn, STORE_DB_META, "refused-until", 13, value, sizeof value),
+                         LEDGER_ERR_OK);
+        store_edit_commit(store, txn);
+        log_clear(f);
+        daemon_start(f, window);
+        if (!log_contains(f, "refusal horizon beyond the authentication window")) {
+            log_print(f, "");
+            fail_msg("case %zu: the cut horizon was not logged", i);
+        }
+        /* Signed anew until the one-second window has passed. */
+        char id[32], name[32];
+        snprintf(id, sizeof id, "horizon-%zu", i);
+        snprintf(name, sizeof name, "Horizon %zu", i);
+        ProtobufCBinaryData partner = command_add_partner(id, id, name);
+        int64_t deadline = now_us() + (int64_t)test_timeout_ms(5000) * 1000;
+        enum ledger_err code = LEDGER_ERR_STALE_REQUEST;
+        while (code == LEDGER_ERR_STALE_REQUEST && now_us() < deadline) {
+            struct request_spec spec = {.principal_id = "operator", .secret = f->secret};
+            size_t size = 0;
+            uint8_t *bytes = request_batch(&spec, &partner, 1, &size);
+            Ledger__V1__Reply *reply = call_bytes(f->client, bytes, size);
+            free(bytes);
+            assert_non_null(reply);
+            code = (enum ledger_err)reply->code;
+            reply_free(reply);
+            if (code == LEDGER_ERR_STALE_REQUEST) {
+                sleep_ms(100);
+            }
+        }
+        free(partner.data);
+        if (code != LEDGER_ERR_OK) {
+            fail_msg("case %zu: %s, still, past the window", i, ledger_err_name(code));
+        }
+        assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    }
+}
+
 /* A map recorded in the data file larger than map_bytes_max (the setting
  * lowered after the map grew): the daemon serves, says so at start, and the
  * started line gives both sizes. */
@@ -2888,6 +2943,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_older_layout_derived_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_newer_layout_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_refusal_horizon_bounded_at_start, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_daemon_data_dir_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_backup_head, setup,
                                         teardown),

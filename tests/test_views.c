@@ -4288,8 +4288,8 @@ static void test_views_business_time_generated(void **state)
             histgen_customer_id(p, c, customer_id);
             struct dated_stream stream = {0};
             assert_ok(store_begin(f.store, false, &stream.txn));
-            assert_ok(
-                store_stream_each(stream.txn, partner_id, customer_id, dated_stream_add, &stream));
+            assert_ok(store_stream_each(stream.txn, partner_id, customer_id, 0, dated_stream_add,
+                                        &stream));
             store_abort(stream.txn);
             assert_true(stream.count > 0);
             /* D at (and a microsecond before) the dates of a spread of the
