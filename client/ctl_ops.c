@@ -629,6 +629,22 @@ static bool invoice_month_valid(const char *text)
     return (length == 7 || length == 10) && ctl_month_check(month, message) == LEDGER_ERR_OK;
 }
 
+/* Checks that the field of invoice column `c` of `record` (if the file
+ * has that column) is UTF-8 text; if not, USAGE naming the line and the
+ * column. */
+static enum ledger_err invoice_field_utf8(struct ctl_context *context, const char *path,
+                                          const struct ctl_csv_record *record, const int *column,
+                                          size_t c)
+{
+    if (column[c] < 0 || ledger_utf8_well_formed(record->fields[column[c]])) {
+        return LEDGER_ERR_OK;
+    }
+    return ctl_fail(context, LEDGER_ERR_USAGE,
+                    "--invoice: %s: line %zu: %s is not UTF-8 text (a spreadsheet's CSV in a "
+                    "local code page?): save it as CSV UTF-8, comma-separated",
+                    path, record->line, invoice_columns[c]);
+}
+
 /* Turns the invoice's records into items (strings borrowed from csv).
  * other_out: how many of them are of another month than `month` (by the
  * optional month column, as export writes it). */
@@ -681,23 +697,36 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
                 trim(record->fields[column[c]]);
             }
         }
-        /* What the report may show must be UTF-8, as its JSON is: a file
-         * saved in a local code page would be misread. */
-        for (size_t c = 0; c < COLUMN_COUNT; c++) {
-            if (column[c] >= 0 && c != COLUMN_CHARGE_DATE && c != COLUMN_DESCRIPTION &&
-                !ledger_utf8_well_formed(record->fields[column[c]])) {
-                return ctl_fail(context, LEDGER_ERR_USAGE,
-                                "--invoice: %s: line %zu: %s is not UTF-8 text (a spreadsheet's "
-                                "CSV in a local code page?): save it as CSV UTF-8, "
-                                "comma-separated",
-                                path, record->line, invoice_columns[c]);
+        /* The customer column first: with --customer, a line of another
+         * customer is skipped before anything else of it is checked, but
+         * only once its customer is known to be another one. What the
+         * report may show must be UTF-8, as its JSON is: a file saved in a
+         * local code page would be misread. */
+        const char *customer_id = record->fields[column[COLUMN_CUSTOMER]];
+        enum ledger_err err = invoice_field_utf8(context, path, record, column, COLUMN_CUSTOMER);
+        if (err != LEDGER_ERR_OK) {
+            return err;
+        }
+        if (customer_id[0] == '\0') {
+            return ctl_fail(context, LEDGER_ERR_USAGE,
+                            "--invoice: %s: line %zu: customer_id is empty", path, record->line);
+        }
+        if (customer != NULL && strcmp(customer, customer_id) != 0) {
+            continue; /* another customer's line: not reconciled here */
+        }
+        for (size_t c = 0; c < COLUMN_COUNT && err == LEDGER_ERR_OK; c++) {
+            if (c != COLUMN_CHARGE_DATE && c != COLUMN_DESCRIPTION) {
+                err = invoice_field_utf8(context, path, record, column, c);
             }
+        }
+        if (err != LEDGER_ERR_OK) {
+            return err;
         }
         struct item *item = &items[count];
         memset(item, 0, sizeof *item);
         item->invoice = true;
         item->line = record->line;
-        item->customer_id = record->fields[column[COLUMN_CUSTOMER]];
+        item->customer_id = customer_id;
         item->charge_id = record->fields[column[COLUMN_CHARGE_ID]];
         item->order_id = column[COLUMN_ORDER] >= 0 ? record->fields[column[COLUMN_ORDER]] : "";
         char *charge = record->fields[column[COLUMN_CHARGE]];
@@ -708,10 +737,6 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
         const char *currency = record->fields[column[COLUMN_CURRENCY]];
         const char *amount = record->fields[column[COLUMN_AMOUNT]];
         char message[CTL_MESSAGE_SIZE];
-        if (item->customer_id[0] == '\0') {
-            return ctl_fail(context, LEDGER_ERR_USAGE,
-                            "--invoice: %s: line %zu: customer_id is empty", path, record->line);
-        }
         if (item->charge_id[0] == '\0') {
             return ctl_fail(context, LEDGER_ERR_USAGE,
                             "--invoice: %s: line %zu: charge_id is empty (the reservation or "
@@ -747,9 +772,6 @@ static enum ledger_err invoice_items(struct ctl_context *context, const char *pa
                             "YYYY-MM-DD); a spreadsheet may have turned it into a date of its "
                             "own: format the column as text, or remove it",
                             path, record->line, line_month);
-        }
-        if (customer != NULL && strcmp(customer, item->customer_id) != 0) {
-            continue; /* another customer's line: not reconciled here */
         }
         item->other_month = line_month[0] != '\0' && strncmp(line_month, month, 7) != 0;
         if (item_charge_key(item) != LEDGER_ERR_OK) {

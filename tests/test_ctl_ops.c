@@ -847,6 +847,25 @@ static void test_ctl_ops_reconcile_split_charge(void **state)
     free(export_text);
 }
 
+/* Writes `text` to the invoice `path` and expects reconcile (with
+ * --customer `customer`, if not NULL) to refuse it with USAGE, saying
+ * `message`. */
+static void expect_invoice_refused(struct fixture *fixture, const char *billing, const char *path,
+                                   const char *month, const char *customer, const char *text,
+                                   const char *message)
+{
+    struct run run;
+    write_text(path, text);
+    /* Without a customer, the arguments end at its NULL. */
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice", path,
+        "--month", month, customer != NULL ? "--customer" : NULL, customer, NULL);
+    expect_error(&run, 2, "USAGE");
+    if (strstr(run.err, message) == NULL) {
+        fail_msg("expected '%s' in '%s'", message, run.err);
+    }
+    run_free(&run);
+}
+
 static void test_ctl_ops_reconcile_invoice_format(void **state)
 {
     struct fixture *fixture = *state;
@@ -885,9 +904,14 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
             json_string_value(json_object_get(row, "amount")),
             json_string_value(json_object_get(row, "currency")));
     }
-    /* Another customer's line is ignored with --customer. */
+    /* Another customer's line is ignored with --customer, also when
+     * nothing but its customer could be read: an empty charge id, a charge,
+     * amount and currency that are not ones, text in a local code page. */
     used += (size_t)snprintf(text + used, 65536 - used,
-                             "%s-01,other,fabrikam,o,r,reservation,1.00,USD,weu\n", month);
+                             "%s-01,other,fabrikam,o,r,reservation,1.00,USD,weu\n"
+                             "%s-01,other,fabrikam,o,,fee,1.005,usd,weu\n"
+                             "%s-01,other,fabrikam,M\xfcller,r,Reservation,12;50,EUR,weu\n",
+                             month, month, month);
     /* Blank rows, as a spreadsheet saves them, are ignored like empty
      * lines; so are rows of spaces and tabs only, as written by hand. */
     used += (size_t)snprintf(text + used, 65536 - used, ",,,,,,,,\n\n,,\n , ,\t, \n   \n");
@@ -941,14 +965,21 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
          "line 2: month '2026-13' is not YYYY-MM"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        write_text(path, bad[i].text);
-        ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice",
-            path, "--month", month, NULL);
-        expect_error(&run, 2, "USAGE");
-        if (strstr(run.err, bad[i].message) == NULL) {
-            fail_msg("expected '%s' in '%s'", bad[i].message, run.err);
-        }
-        run_free(&run);
+        expect_invoice_refused(fixture, billing, path, month, NULL, bad[i].text, bad[i].message);
+    }
+    /* A line whose customer cannot be read is an error naming it, also with
+     * --customer, which skips only the lines of another customer. */
+    static const char *const unread[][2] = {
+        {"customer_id,charge_id,charge,amount,currency\nc,r,fee,1.00\n",
+         "line 2: 4 fields where the header has 5"},
+        {"customer_id,charge_id,charge,amount,currency\n,r,fee,1.00,USD\n",
+         "line 2: customer_id is empty"},
+        {"customer_id,charge_id,charge,amount,currency\nM\xfcller,r,fee,1.00,USD\n",
+         "line 2: customer_id is not UTF-8 text"},
+    };
+    for (size_t i = 0; i < sizeof unread / sizeof unread[0]; i++) {
+        expect_invoice_refused(fixture, billing, path, month, "tailspin", unread[i][0],
+                               unread[i][1]);
     }
     /* A header of one column names what is missing, and blames no
      * separator it does not hold. */
