@@ -864,7 +864,15 @@ enum ledger_err ledger_checkpoint_write(const char *path, uint64_t sequence)
     }
     char text[32];
     int length = snprintf(text, sizeof text, "%llu\n", (unsigned long long)sequence);
-    fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* The subscription's lock covers FILE.tmp too, so one found here is a
+     * leftover of a write that crashed: remove it, and make a new one that
+     * nothing else can be behind. Opening the old one would follow a
+     * symbolic link planted there, and truncate and overwrite its target. */
+    if (unlink(temporary) != 0 && errno != ENOENT) {
+        reason = errno;
+        goto cleanup;
+    }
+    fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         reason = errno;
         goto cleanup;

@@ -266,8 +266,11 @@ ledger_subscribe(struct ledger_client *client, const struct ledger_subscription 
  * file does not exist, IO_ERROR when it cannot be read or is malformed. */
 __attribute__((warn_unused_result)) enum ledger_err ledger_checkpoint_read(const char *path,
                                                                            uint64_t *sequence_out);
-/* Replaces a checkpoint file atomically. IO_ERROR on failure, errno saying
- * why, the file left as it was (and no temporary file beside it). */
+/* Replaces a checkpoint file atomically, through FILE.tmp: a FILE.tmp
+ * found there (a crashed write's, or a symbolic link: never followed) is
+ * removed first, and the new one created exclusively. IO_ERROR on failure,
+ * errno saying why, the file left as it was (and no temporary file beside
+ * it). */
 __attribute__((warn_unused_result)) enum ledger_err ledger_checkpoint_write(const char *path,
                                                                             uint64_t sequence);
 

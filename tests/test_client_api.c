@@ -500,6 +500,24 @@ static void test_client_checkpoints(void **state)
     assert_int_equal(ENOENT, errno);
     assert_int_equal(0, rmdir(directory_path));
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_checkpoint_write("", 1));
+    /* A FILE.tmp left behind as a symbolic link is removed, not followed:
+     * the file it points to keeps its bytes. */
+    char victim[400];
+    snprintf(victim, sizeof victim, "%s/victim", paths->dir);
+    snprintf(temporary, sizeof temporary, "%s.tmp", paths->checkpoint);
+    write_text(victim, "precious\n");
+    assert_int_equal(0, symlink(victim, temporary));
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_write(paths->checkpoint, 45));
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_read(paths->checkpoint, &sequence));
+    assert_int_equal(45, sequence);
+    char kept[32] = {0};
+    FILE *file = fopen(victim, "r");
+    assert_non_null(file);
+    assert_non_null(fgets(kept, sizeof kept, file));
+    fclose(file);
+    assert_string_equal("precious\n", kept);
+    assert_int_not_equal(0, lstat(temporary, &info));
+    assert_int_equal(0, unlink(victim));
     /* A name without a directory is a file in the current one. */
     char here[300];
     assert_non_null(getcwd(here, sizeof here));
