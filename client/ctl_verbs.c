@@ -1475,7 +1475,10 @@ struct exchange_body {
     Ledger__V1__Money retails[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
     Ledger__V1__Money refund;
     const char *reservations[LEDGER_EXCHANGE_RETURNS_MAX];
-    char reservation_storage[LEDGER_EXCHANGE_RETURNS_MAX * (LEDGER_ID_LENGTH_MAX + 1)];
+    /* Room for every --reservation given, however long: an id too long is
+     * named as such, not counted as ids too many. */
+    char *reservation_storage;
+    size_t reservation_storage_size;
     const char *values[REPLACEMENT_OPTION_COUNT][LEDGER_EXCHANGE_REPLACEMENTS_MAX];
     size_t value_counts[REPLACEMENT_OPTION_COUNT];
     char *value_storage; /* every value of the command line fits */
@@ -1600,7 +1603,7 @@ static enum ledger_err exchange_args(struct ctl_context *context, const struct c
 {
     size_t returned =
         ctl_arg_list(args, "reservation", x->reservations, LEDGER_EXCHANGE_RETURNS_MAX,
-                     x->reservation_storage, sizeof x->reservation_storage);
+                     x->reservation_storage, x->reservation_storage_size);
     if (returned == 0 || returned > LEDGER_EXCHANGE_RETURNS_MAX) {
         return usage(context, "reservation", "give 1..32 reservation ids");
     }
@@ -1685,14 +1688,19 @@ static enum ledger_err run_reservation_exchange(struct ctl_context *context,
         storage_size += strlen(args->items[i].value);
     }
     char *storage = calloc(1, storage_size);
-    if (x == NULL || storage == NULL) {
+    size_t reservation_storage_size = ctl_arg_list_size(args, "reservation");
+    char *reservation_storage = malloc(reservation_storage_size);
+    if (x == NULL || storage == NULL || reservation_storage == NULL) {
         free(x);
         free(storage);
+        free(reservation_storage);
         snprintf(context->message, sizeof context->message, "out of memory");
         return LEDGER_ERR_NO_MEMORY;
     }
     x->value_storage = storage;
     x->value_storage_size = storage_size;
+    x->reservation_storage = reservation_storage;
+    x->reservation_storage_size = reservation_storage_size;
     struct write write;
     enum ledger_err err = exchange_args(context, args, x);
     if (err == LEDGER_ERR_OK) {
@@ -1703,6 +1711,7 @@ static enum ledger_err run_reservation_exchange(struct ctl_context *context,
         write.command.exchange_reservation = &x->body;
         err = exchange_send(context, &write, x->body.n_replacements);
     }
+    free(reservation_storage);
     free(storage);
     free(x);
     return err;

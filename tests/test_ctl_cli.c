@@ -418,6 +418,15 @@ static void test_ctl_cli_usage_values(void **state)
         "--quantity", "1", "--term", "P1Y", "--billing", "monthly", "--scope", "shared", "--price",
         "1", "--retail-price", "1", "--currency", "USD", NULL);
     expect_usage(&run, "error: USAGE: --reservation: give 1..32 reservation ids\n");
+    /* One id, however long, is held to the id rule, not counted as many. */
+    char long_id[4096];
+    memset(long_id, 'r', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    ctl(fixture, &run, NULL, NULL, "reservation", "exchange", "--customer", "c", "--reservation",
+        long_id, "--refund", "0", "--subscription", "s", "--sku", "x", "--region", "r",
+        "--quantity", "1", "--term", "P1Y", "--billing", "monthly", "--scope", "shared", "--price",
+        "1", "--retail-price", "1", "--currency", "USD", NULL);
+    expect_usage(&run, "error: USAGE: --reservation: an id is 1..64 characters");
     ctl(fixture, &run, NULL, NULL, "reservation", "exchange", "--customer", "c", "--reservation",
         "r1", "--refund", "0", "--subscription", "s", "--sku", "x", "--region", "r", "--quantity",
         quantities, "--term", "P1Y", "--billing", "monthly", "--scope", "shared", "--price", "1",
