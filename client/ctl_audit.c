@@ -461,11 +461,19 @@ const struct ctl_option ctl_head_options[] = {
     {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
 };
 
-/* Writes bytes to path through a temporary file and a rename. */
+/* The directory that holds path, into out (of out_size bytes). */
+static const char *parent_directory(const char *path, char *out, size_t out_size)
+{
+    snprintf(out, out_size, "%s", path);
+    return dirname(out);
+}
+
+/* Writes bytes to path through a temporary file and a rename, then syncs
+ * the directory so that the rename survives a power loss. */
 static enum ledger_err write_file_atomic(struct ctl_context *context, const char *path,
                                          const uint8_t *data, size_t size)
 {
-    char temporary[4096];
+    char temporary[4096], directory[sizeof temporary];
     if (snprintf(temporary, sizeof temporary, "%s.tmp-%ld", path, (long)getpid()) >=
         (int)sizeof temporary) {
         return ctl_fail(context, LEDGER_ERR_USAGE, "--save: the path is too long");
@@ -474,9 +482,7 @@ static enum ledger_err write_file_atomic(struct ctl_context *context, const char
     if (fd < 0) {
         /* The file is made beside FILE: what stops it is FILE's directory. */
         int saved = errno;
-        char directory[sizeof temporary];
-        snprintf(directory, sizeof directory, "%s", path);
-        const char *parent = dirname(directory);
+        const char *parent = parent_directory(path, directory, sizeof directory);
         if (saved == ENOENT || saved == ENOTDIR) {
             return ctl_fail(context, LEDGER_ERR_IO_ERROR,
                             "cannot write %s: its directory %s %s; create it or save elsewhere",
@@ -498,6 +504,13 @@ static enum ledger_err write_file_atomic(struct ctl_context *context, const char
         int saved = errno;
         unlink(temporary);
         return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write %s: %s", path, strerror(saved));
+    }
+    if (ledger__directory_sync(path) != LEDGER_ERR_OK) {
+        int saved = errno;
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR,
+                        "wrote %s, but its directory %s could not be synced (%s): the file may "
+                        "not survive a power loss; save the head again",
+                        path, parent_directory(path, directory, sizeof directory), strerror(saved));
     }
     return LEDGER_ERR_OK;
 }

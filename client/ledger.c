@@ -834,25 +834,14 @@ static enum ledger_err client_write_all(int fd, const char *data, size_t size)
     return LEDGER_ERR_OK;
 }
 
-enum ledger_err ledger_checkpoint_write(const char *path, uint64_t sequence)
+enum ledger_err ledger__directory_sync(const char *path)
 {
-    enum ledger_err err = LEDGER_ERR_IO_ERROR;
-    if (path == NULL || path[0] == '\0') {
-        return LEDGER_ERR_INVALID_ARGUMENT;
-    }
     size_t path_length = strlen(path);
-    char *temporary = malloc(path_length + 5);
     char *directory = malloc(path_length + 2);
-    int fd = -1;
-    int reason = 0;
-    bool temporary_made = false;
-    if (temporary == NULL || directory == NULL) {
-        err = LEDGER_ERR_NO_MEMORY;
-        reason = ENOMEM;
-        goto cleanup;
+    if (directory == NULL) {
+        errno = ENOMEM;
+        return LEDGER_ERR_NO_MEMORY;
     }
-    memcpy(temporary, path, path_length);
-    memcpy(temporary + path_length, ".tmp", 5);
     memcpy(directory, path, path_length + 1);
     char *slash = strrchr(directory, '/');
     if (slash == NULL) {
@@ -862,6 +851,39 @@ enum ledger_err ledger_checkpoint_write(const char *path, uint64_t sequence)
     } else {
         *slash = '\0';
     }
+    enum ledger_err err = LEDGER_ERR_OK;
+    int reason = 0;
+    int fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        reason = errno;
+        err = LEDGER_ERR_IO_ERROR;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(directory);
+    errno = reason;
+    return err;
+}
+
+enum ledger_err ledger_checkpoint_write(const char *path, uint64_t sequence)
+{
+    enum ledger_err err = LEDGER_ERR_IO_ERROR;
+    if (path == NULL || path[0] == '\0') {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    size_t path_length = strlen(path);
+    char *temporary = malloc(path_length + 5);
+    int fd = -1;
+    int reason = 0;
+    bool temporary_made = false;
+    if (temporary == NULL) {
+        err = LEDGER_ERR_NO_MEMORY;
+        reason = ENOMEM;
+        goto cleanup;
+    }
+    memcpy(temporary, path, path_length);
+    memcpy(temporary + path_length, ".tmp", 5);
     char text[32];
     int length = snprintf(text, sizeof text, "%llu\n", (unsigned long long)sequence);
     /* The subscription's lock covers FILE.tmp too, so one found here is a
@@ -891,12 +913,8 @@ enum ledger_err ledger_checkpoint_write(const char *path, uint64_t sequence)
     }
     temporary_made = false;
     /* The rename is durable only once the directory entry is. */
-    fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
-        reason = errno;
-        goto cleanup;
-    }
-    err = LEDGER_ERR_OK;
+    err = ledger__directory_sync(path);
+    reason = errno;
 cleanup:
     if (fd >= 0) {
         close(fd);
@@ -905,7 +923,6 @@ cleanup:
         unlink(temporary); /* the old checkpoint stays as it was */
     }
     free(temporary);
-    free(directory);
     errno = reason;
     return err;
 }

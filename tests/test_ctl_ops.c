@@ -11,7 +11,8 @@
  * yields exactly those mismatches) and refuses bad CSV with the line
  * number; the CSV reader handles quotes, embedded commas, quotes and
  * newlines, CRLF and LF, keeps to its bounds, and names the line of every
- * error; events --checkpoint syncs its output and writes its checkpoint
+ * error; head --save syncs the directory it renames its file into;
+ * events --checkpoint syncs its output and writes its checkpoint
  * once a page of events, not once an event, never naming a line that is
  * not synced.
  * Method: as test_ctl_cli.c: one ledgerd on a private data directory
@@ -1435,12 +1436,15 @@ int __wrap_fdatasync(int fd)
     return __real_fdatasync(fd);
 }
 
-/* Runs the billing principal's `events --checkpoint CHECKPOINT [--limit
- * LIMIT]` in JSON by ctl_main in a child, its stdout appended to FEED, the
- * fail_at-th sync failing (0: none); returns its exit status and its syncs. */
-static int feed_in_child(struct fixture *fixture, const char *billing, const char *feed,
-                         const char *checkpoint, const char *limit, unsigned fail_at,
-                         struct feed_syncs *syncs)
+/* Runs ctl_main on argv (NULL-terminated) in a child of this test, its
+ * stdout to out_path opened with out_mode, its stderr to err_path; before
+ * ctl_main the child calls prepare(context) (what a wrap of this file is to
+ * do), and after it sends back the report_size bytes at `report` (what that
+ * wrap saw), which land at the same place in this process. Returns the
+ * child's exit status. */
+static int ctl_main_in_child(char **argv, const char *out_path, const char *out_mode,
+                             const char *err_path, void (*prepare)(const void *context),
+                             const void *context, void *report, size_t report_size)
 {
     int channel[2];
     assert_int_equal(0, pipe(channel));
@@ -1448,47 +1452,177 @@ static int feed_in_child(struct fixture *fixture, const char *billing, const cha
     assert_true(pid >= 0);
     if (pid == 0) {
         close(channel[0]);
-        FILE *out = fopen(feed, "a");
-        FILE *err = fopen("/dev/null", "w");
+        FILE *out = fopen(out_path, out_mode);
+        FILE *err = fopen(err_path, "w");
         if (out == NULL || err == NULL) {
             _exit(126);
         }
-        char *argv[] = {"ledgerctl",
-                        "--socket",
-                        fixture->socket,
-                        "--principal",
-                        "billing",
-                        "--key-file",
-                        (char *)billing,
-                        "--partner",
-                        "contoso",
-                        "--output",
-                        "json",
-                        "events",
-                        "--checkpoint",
-                        (char *)checkpoint,
-                        "--limit",
-                        (char *)limit,
-                        NULL};
-        int argc = (int)(sizeof argv / sizeof argv[0]) - (limit != NULL ? 1 : 3);
-        argv[argc] = NULL;
-        feed_watch.checkpoint = checkpoint;
-        feed_watch.fail_at = fail_at;
+        int argc = 0;
+        while (argv[argc] != NULL) {
+            argc++;
+        }
+        prepare(context);
         int status = ctl_main(argc, argv, out, err);
         fclose(out);
         fclose(err);
-        ssize_t wrote = write(channel[1], &feed_watch.seen, sizeof feed_watch.seen);
-        _exit(wrote == (ssize_t)sizeof feed_watch.seen ? status : 125);
+        ssize_t wrote = write(channel[1], report, report_size);
+        _exit(wrote == (ssize_t)report_size ? status : 125);
     }
     close(channel[1]);
-    memset(syncs, 0, sizeof *syncs);
-    ssize_t got = read(channel[0], syncs, sizeof *syncs);
+    memset(report, 0, report_size);
+    ssize_t got = read(channel[0], report, report_size);
     close(channel[0]);
     int status = 0;
     waitpid(pid, &status, 0);
-    assert_int_equal(got, (ssize_t)sizeof *syncs);
+    assert_int_equal(got, (ssize_t)report_size);
     assert_true(WIFEXITED(status));
     return WEXITSTATUS(status);
+}
+
+/* What a feed's child is to do with its syncs (feed_watch). */
+struct feed_plan {
+    const char *checkpoint;
+    unsigned fail_at;
+};
+
+static void feed_watch_set(const void *context)
+{
+    const struct feed_plan *plan = context;
+    feed_watch.checkpoint = plan->checkpoint;
+    feed_watch.fail_at = plan->fail_at;
+}
+
+/* Runs the billing principal's `events --checkpoint CHECKPOINT [--limit
+ * LIMIT]` in JSON by ctl_main in a child, its stdout appended to FEED, the
+ * fail_at-th sync failing (0: none); returns its exit status and its syncs. */
+static int feed_in_child(struct fixture *fixture, const char *billing, const char *feed,
+                         const char *checkpoint, const char *limit, unsigned fail_at,
+                         struct feed_syncs *syncs)
+{
+    char *argv[] = {"ledgerctl",
+                    "--socket",
+                    fixture->socket,
+                    "--principal",
+                    "billing",
+                    "--key-file",
+                    (char *)billing,
+                    "--partner",
+                    "contoso",
+                    "--output",
+                    "json",
+                    "events",
+                    "--checkpoint",
+                    (char *)checkpoint,
+                    "--limit",
+                    (char *)limit,
+                    NULL};
+    if (limit == NULL) {
+        argv[sizeof argv / sizeof argv[0] - 3] = NULL;
+    }
+    struct feed_plan plan = {checkpoint, fail_at};
+    int status = ctl_main_in_child(argv, feed, "a", "/dev/null", feed_watch_set, &plan,
+                                   &feed_watch.seen, sizeof feed_watch.seen);
+    *syncs = feed_watch.seen;
+    memset(&feed_watch.seen, 0, sizeof feed_watch.seen);
+    return status;
+}
+
+/* ledger__directory_sync is wrapped in this test too (tests/CMakeLists.txt):
+ * head --save, run by ctl_main in a child, shows the directory entry it
+ * makes durable after its rename, and a sync made to fail shows what the
+ * user is told. libledger's own calls (ledger_checkpoint_write's) are not
+ * wrapped: only this program's references are. */
+enum ledger_err __real_ledger__directory_sync(const char *path);
+enum ledger_err __wrap_ledger__directory_sync(const char *path);
+
+static struct {
+    int fail_errno; /* 0: syncs pass through */
+    unsigned count;
+    char path[PATH_SIZE + 32]; /* the last one given */
+} directory_watch;
+
+enum ledger_err __wrap_ledger__directory_sync(const char *path)
+{
+    directory_watch.count++;
+    snprintf(directory_watch.path, sizeof directory_watch.path, "%s", path);
+    if (directory_watch.fail_errno != 0) {
+        errno = directory_watch.fail_errno;
+        return LEDGER_ERR_IO_ERROR;
+    }
+    return __real_ledger__directory_sync(path);
+}
+
+static void directory_watch_set(const void *context)
+{
+    directory_watch.fail_errno = *(const int *)context;
+}
+
+/* Runs the contoso auditor's `head --save SAVE` by ctl_main in a child
+ * whose directory syncs fail with fail_errno (0: none), its stderr into
+ * err_path; returns its exit status, with how many directory syncs it
+ * asked for in count_out and the last path it gave in path_out. */
+static int head_save_in_child(struct fixture *fixture, const char *auditor, const char *save,
+                              int fail_errno, const char *err_path, unsigned *count_out,
+                              char *path_out, size_t path_size)
+{
+    char *argv[] = {"ledgerctl", "--socket",   fixture->socket, "--principal",
+                    "auditor",   "--key-file", (char *)auditor, "--partner",
+                    "contoso",   "head",       "--save",        (char *)save,
+                    NULL};
+    int status = ctl_main_in_child(argv, "/dev/null", "w", err_path, directory_watch_set,
+                                   &fail_errno, &directory_watch, sizeof directory_watch);
+    *count_out = directory_watch.count;
+    snprintf(path_out, path_size, "%s", directory_watch.path);
+    memset(&directory_watch, 0, sizeof directory_watch);
+    return status;
+}
+
+/* head --save syncs the directory after its rename, so that the saved head
+ * survives a power loss, and says so, naming the directory, when it cannot. */
+static void test_ctl_ops_head_save_syncs_directory(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE], save[PATH_SIZE + 32], err_path[PATH_SIZE + 32];
+    char synced[PATH_SIZE + 32], expected[3 * PATH_SIZE];
+    unsigned count = 0;
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+    snprintf(save, sizeof save, "%s/synced-head.pb", fixture->dir);
+    snprintf(err_path, sizeof err_path, "%s/synced-head.err", fixture->dir);
+
+    assert_int_equal(
+        0, head_save_in_child(fixture, auditor, save, 0, err_path, &count, synced, sizeof synced));
+    assert_int_equal(1, count);
+    assert_string_equal(save, synced);
+    /* The file is whole: a signed head that verify reads. */
+    uint8_t bytes[1024];
+    size_t size = test_read_bytes(save, bytes, sizeof bytes);
+    assert_true(size != SIZE_MAX && size > 0);
+    Ledger__V1__SignedHead *head = ledger__v1__signed_head__unpack(NULL, size, bytes);
+    assert_non_null(head);
+    assert_int_equal(MERKLE_HASH_BYTES, head->root_hash.len);
+    assert_int_equal(64, head->signature.len);
+    ledger__v1__signed_head__free_unpacked(head, NULL);
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "verify", "--head", save, NULL);
+    expect_ok(&run);
+    run_free(&run);
+
+    /* A directory that cannot be synced is named, with the reason. */
+    assert_int_equal(1, head_save_in_child(fixture, auditor, save, EACCES, err_path, &count, synced,
+                                           sizeof synced));
+    assert_int_equal(1, count);
+    char err_text[2 * PATH_SIZE + 512];
+    size = test_read_bytes(err_path, err_text, sizeof err_text - 1);
+    assert_true(size != SIZE_MAX);
+    err_text[size] = '\0';
+    snprintf(expected, sizeof expected,
+             "error: IO_ERROR: wrote %s, but its directory %s could not be synced (%s)", save,
+             fixture->dir, strerror(EACCES));
+    if (strstr(err_text, expected) == NULL) {
+        fail_msg("expected '%s' in '%s'", expected, err_text);
+    }
+    unlink(save);
+    unlink(err_path);
 }
 
 static uint64_t checkpoint_of(const char *path)
@@ -2934,6 +3068,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_pages),
         cmocka_unit_test(test_ctl_ops_audit_refusals),
         cmocka_unit_test(test_ctl_ops_verify_saved_head),
+        cmocka_unit_test(test_ctl_ops_head_save_syncs_directory),
         cmocka_unit_test(test_ctl_ops_backup_under_load),
         cmocka_unit_test(test_ctl_ops_explain_exchange_and_renewal),
     };
