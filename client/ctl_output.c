@@ -793,14 +793,15 @@ static void event_header(struct ctl_event_stream *stream, bool proofs)
         return;
     }
     if (stream->format == CTL_FORMAT_CSV) {
-        fputs("sequence,recorded,type,partner_id,customer_id,actor,command_id", stream->out);
+        fputs("sequence,recorded,business,type,partner_id,customer_id,actor,command_id",
+              stream->out);
         if (proofs) {
             fputs(",proof_tree_size,proof_leaf_hash,proof_path", stream->out);
         }
         print_csv_record_end(stream->out);
     } else {
-        fprintf(stream->out, "%-8s  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n", "SEQUENCE",
-                "RECORDED", "TYPE", "PARTNER", "CUSTOMER", "ACTOR", "COMMAND");
+        fprintf(stream->out, "%-8s  %-27s  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n", "SEQUENCE",
+                "RECORDED", "DATED", "TYPE", "PARTNER", "CUSTOMER", "ACTOR", "COMMAND");
     }
     stream->header_done = true;
 }
@@ -817,8 +818,11 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
 {
     const Ledger__V1__Event *event = entry->event;
     FILE *out = stream->out;
-    char recorded[CTL_TIME_TEXT_SIZE];
+    char recorded[CTL_TIME_TEXT_SIZE], dated[CTL_TIME_TEXT_SIZE];
     ctl_time_format(event->recorded_us, recorded);
+    /* When it happened: a record of an older build without a business time
+     * is dated when it was recorded (docs/events.md, business_us). */
+    ctl_time_format(event->business_us != 0 ? event->business_us : event->recorded_us, dated);
     const char *customer = event->customer_id != NULL ? event->customer_id : "";
     const char *actor = event->actor != NULL && event->actor->principal_id != NULL
                             ? event->actor->principal_id
@@ -847,7 +851,7 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
     }
     case CTL_FORMAT_CSV:
         event_header(stream, entry->proof != NULL);
-        fprintf(out, "%llu,%s,%s,", (unsigned long long)event->sequence, recorded,
+        fprintf(out, "%llu,%s,%s,%s,", (unsigned long long)event->sequence, recorded, dated,
                 event_type(event));
         ctl_csv_field(out, event->partner_id != NULL ? event->partner_id : "");
         fputc(',', out);
@@ -874,8 +878,8 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
             cell_clean(cells[i]);
         }
         event_header(stream, entry->proof != NULL);
-        fprintf(out, "%-8llu  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n",
-                (unsigned long long)event->sequence, recorded, event_type(event), cells[0],
+        fprintf(out, "%-8llu  %-27s  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n",
+                (unsigned long long)event->sequence, recorded, dated, event_type(event), cells[0],
                 cells[1], cells[2], cells[3]);
         if (entry->proof != NULL) {
             fprintf(out, "          proof: tree size %llu, leaf ",

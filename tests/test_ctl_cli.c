@@ -2476,21 +2476,22 @@ static void test_ctl_cli_events_feed(void **state)
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "csv", "events", "--from", past,
         NULL);
     expect_ok(&run);
-    assert_string_equal("sequence,recorded,type,partner_id,customer_id,actor,command_id\r\n",
-                        run.out);
+    assert_string_equal(
+        "sequence,recorded,business,type,partner_id,customer_id,actor,command_id\r\n", run.out);
     assert_string_equal("", run.err);
     run_free(&run);
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "csv", "events", "--from", past,
         "--proofs", NULL);
     expect_ok(&run);
-    assert_string_equal("sequence,recorded,type,partner_id,customer_id,actor,command_id,"
+    assert_string_equal("sequence,recorded,business,type,partner_id,customer_id,actor,command_id,"
                         "proof_tree_size,proof_leaf_hash,proof_path\r\n",
                         run.out);
     run_free(&run);
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "events", "--from", past, NULL);
     expect_ok(&run);
-    assert_string_equal("SEQUENCE  RECORDED                     TYPE                          "
-                        "PARTNER           CUSTOMER              ACTOR             COMMAND\n",
+    assert_string_equal("SEQUENCE  RECORDED                     DATED                        "
+                        "TYPE                          PARTNER           CUSTOMER              "
+                        "ACTOR             COMMAND\n",
                         run.out);
     assert_string_equal("no events\n", run.err);
     run_free(&run);
@@ -2610,7 +2611,7 @@ static void test_ctl_cli_events_feed(void **state)
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "csv", "events", "--limit", "1",
         NULL);
     expect_ok(&run);
-    assert_non_null(strstr(run.out, "sequence,recorded,type"));
+    assert_non_null(strstr(run.out, "sequence,recorded,business,type"));
     assert_non_null(strchr(strstr(run.out, "\r\n") + 2, '\n'));
     run_free(&run);
 

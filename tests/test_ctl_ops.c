@@ -1356,7 +1356,7 @@ static void test_ctl_ops_events_csv_appended(void **state)
         run_free(&run);
     }
     char *text = read_file(feed);
-    const char *header = "sequence,recorded,type,";
+    const char *header = "sequence,recorded,business,type,";
     assert_memory_equal(header, text, strlen(header));
     assert_null(strstr(text + 1, header));
     size_t records = 0;
@@ -2082,16 +2082,18 @@ static void test_ctl_ops_proofs_in_csv(void **state)
     size_t expected_size = 0;
     FILE *file = open_memstream(&expected, &expected_size);
     assert_non_null(file);
-    fputs("sequence,recorded,type,partner_id,customer_id,actor,command_id,proof_tree_size,"
-          "proof_leaf_hash,proof_path\r\n",
+    fputs("sequence,recorded,business,type,partner_id,customer_id,actor,command_id,"
+          "proof_tree_size,proof_leaf_hash,proof_path\r\n",
           file);
     int events = 0;
     for (char *line = strtok(json.out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
         json_t *event = json_loads(line, 0, NULL);
         assert_non_null(event);
         json_t *proof = json_object_get(event, "proof");
-        fprintf(file, "%lld,%s,%s,%s,%s,%s,%s,%lld,%s,", (long long)json_int_at(event, "sequence"),
+        fprintf(file, "%lld,%s,%s,%s,%s,%s,%s,%s,%lld,%s,",
+                (long long)json_int_at(event, "sequence"),
                 json_string_value(json_object_get(event, "recorded")),
+                json_string_value(json_object_get(event, "business")),
                 json_string_value(json_object_get(event, "type")),
                 json_string_value(json_object_get(event, "partner_id")),
                 json_string_value(json_object_get(event, "customer_id")),

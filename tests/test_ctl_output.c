@@ -491,7 +491,9 @@ static void test_ctl_output_write_results(void **state)
 /* An event with its proof in each format: the table's proof line (an
  * empty path, the proof of the only leaf of a tree of size 1, says so),
  * CSV's three proof columns after the header that names them, JSON's
- * record and proof members. */
+ * record and proof members. The table and CSV show when the event happened
+ * (DATED, business) beside when it was recorded, as JSON does: its
+ * business time, or for a record without one its recorded time. */
 static void test_ctl_output_event_with_proof(void **state)
 {
     (void)state;
@@ -505,6 +507,7 @@ static void test_ctl_output_event_with_proof(void **state)
     event.actor = &actor;
     event.command_id = (char *)"c-1";
     event.recorded_us = INT64_C(1795465620) * 1000000;
+    event.business_us = INT64_C(1795379220) * 1000000; /* dated back a day */
     event.body_case = LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED;
     event.partner_registered = &registered;
     uint8_t leaf[2] = {0x00, 0xab}, sibling[2] = {0x12, 0xef}, record[1] = {0x08};
@@ -527,16 +530,18 @@ static void test_ctl_output_event_with_proof(void **state)
     proof.tree_size = 2;
     proof.path = path;
     proof.n_path = 1;
+    event.business_us = 0; /* an older build's record: dated when recorded */
     assert_int_equal(LEDGER_ERR_OK, ctl_output_event(&stream, &entry));
+    event.business_us = INT64_C(1795379220) * 1000000;
     char *text = capture_close(&capture);
     assert_string_equal(
-        "SEQUENCE  RECORDED                     TYPE                          PARTNER           "
-        "CUSTOMER              ACTOR             COMMAND\n"
-        "1         2026-11-23T20:27:00Z         partner_registered            contoso           "
-        "                      operator          c-1\n"
+        "SEQUENCE  RECORDED                     DATED                        TYPE              "
+        "            PARTNER           CUSTOMER              ACTOR             COMMAND\n"
+        "1         2026-11-23T20:27:00Z         2026-11-22T20:27:00Z         partner_registered"
+        "            contoso                                 operator          c-1\n"
         "          proof: tree size 1, leaf 00ab, path (empty)\n"
-        "1         2026-11-23T20:27:00Z         partner_registered            contoso           "
-        "                      operator          c-1\n"
+        "1         2026-11-23T20:27:00Z         2026-11-23T20:27:00Z         partner_registered"
+        "            contoso                                 operator          c-1\n"
         "          proof: tree size 2, leaf 00ab, path 12ef\n",
         text);
     free(text);
@@ -545,10 +550,10 @@ static void test_ctl_output_event_with_proof(void **state)
     stream = (struct ctl_event_stream){capture.file, CTL_FORMAT_CSV, false};
     assert_int_equal(LEDGER_ERR_OK, ctl_output_event(&stream, &entry));
     text = capture_close(&capture);
-    assert_string_equal("sequence,recorded,type,partner_id,customer_id,actor,command_id,"
+    assert_string_equal("sequence,recorded,business,type,partner_id,customer_id,actor,command_id,"
                         "proof_tree_size,proof_leaf_hash,proof_path\r\n"
-                        "1,2026-11-23T20:27:00Z,partner_registered,contoso,,operator,c-1,2,00ab,"
-                        "12ef\r\n",
+                        "1,2026-11-23T20:27:00Z,2026-11-22T20:27:00Z,partner_registered,contoso,,"
+                        "operator,c-1,2,00ab,12ef\r\n",
                         text);
     free(text);
 
@@ -616,8 +621,8 @@ static void test_ctl_output_event_table_cells(void **state)
     char expected[512];
     snprintf(
         expected, sizeof expected,
-        "9         2026-11-23T20:27:00Z         cost_visibility_set           contoso           "
-        "fab?]0;owned?         admin?            %.77s...\n",
+        "9         2026-11-23T20:27:00Z         2026-11-23T20:27:00Z         cost_visibility_set  "
+        "         contoso           fab?]0;owned?         admin?            %.77s...\n",
         command);
     assert_string_equal(expected, text);
     free(text);
