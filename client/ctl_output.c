@@ -25,6 +25,14 @@
 /* Cells wider than this many terminal columns are cut in tables (CSV and
  * JSON keep everything). */
 #define TABLE_CELL_MAX 80
+/* The events table's columns of ids, in terminal columns: it prints events
+ * as they arrive, so it cannot measure its columns first. Ids have up to
+ * LEDGER_ID_LENGTH_MAX (64) characters, too many for one line of seven
+ * columns: a longer id is cut to its column, as cell_cut cuts (CSV and JSON
+ * keep it whole). The command id is last, cut at TABLE_CELL_MAX. */
+#define EVENT_PARTNER_WIDTH  16
+#define EVENT_CUSTOMER_WIDTH 20
+#define EVENT_ACTOR_WIDTH    16
 /* An event table's id, copied to be cleaned: room for TABLE_CELL_MAX + 1
  * code points of four bytes, so that a longer one is still seen as longer
  * than a cell and cut. */
@@ -418,20 +426,20 @@ static size_t display_width(const char *text)
     return width;
 }
 
-/* Cuts a table cell wider than TABLE_CELL_MAX columns to at most that many,
- * the last three "...", between code points. There is room for "..." and its
- * NUL where the cut falls: what follows it is at least four columns wide,
- * and no code point is wider in columns than in bytes. */
-static void cell_cut(char *text)
+/* Cuts a table cell wider than width_max (at least 4) columns to at most
+ * that many, the last three "...", between code points. There is room for
+ * "..." and its NUL where the cut falls: what follows it is at least four
+ * columns wide, and no code point is wider in columns than in bytes. */
+static void cell_cut(char *text, size_t width_max)
 {
-    if (display_width(text) <= TABLE_CELL_MAX) {
+    if (display_width(text) <= width_max) {
         return;
     }
     size_t width = 0;
     for (char *c = text; *c != '\0';) {
         size_t columns = 0;
         size_t length = code_point_step(c, &columns);
-        if (width + columns > TABLE_CELL_MAX - 3) {
+        if (width + columns > width_max - 3) {
             memcpy(c, "...", 4);
             return;
         }
@@ -500,7 +508,7 @@ static void print_clean_line(FILE *out, const char *label, const char *value)
 static void cell_clean(char *text)
 {
     ctl_text_clean(text, false);
-    cell_cut(text);
+    cell_cut(text, TABLE_CELL_MAX);
 }
 
 static void print_padded(FILE *out, const char *text, size_t width, bool last)
@@ -800,8 +808,9 @@ static void event_header(struct ctl_event_stream *stream, bool proofs)
         }
         print_csv_record_end(stream->out);
     } else {
-        fprintf(stream->out, "%-8s  %-27s  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n", "SEQUENCE",
-                "RECORDED", "DATED", "TYPE", "PARTNER", "CUSTOMER", "ACTOR", "COMMAND");
+        fprintf(stream->out, "%-8s  %-27s  %-27s  %-28s  %-*s  %-*s  %-*s  %s\n", "SEQUENCE",
+                "RECORDED", "DATED", "TYPE", EVENT_PARTNER_WIDTH, "PARTNER", EVENT_CUSTOMER_WIDTH,
+                "CUSTOMER", EVENT_ACTOR_WIDTH, "ACTOR", "COMMAND");
     }
     stream->header_done = true;
 }
@@ -868,19 +877,25 @@ enum ledger_err ctl_output_event(struct ctl_event_stream *stream,
         break;
     case CTL_FORMAT_TABLE: {
         /* Fixed widths: events are printed as they arrive, so the widths
-         * cannot be measured first. The ids come from the reply, which
-         * carries no MAC: cleaned as every table cell is. */
+         * cannot be measured first; an id longer than its column is cut to
+         * it (EVENT_PARTNER_WIDTH), so that the next columns stay in place,
+         * and padded by its width on a terminal. The ids come from the
+         * reply, which carries no MAC: cleaned as every table cell is. */
+        static const size_t widths[4] = {EVENT_PARTNER_WIDTH, EVENT_CUSTOMER_WIDTH,
+                                         EVENT_ACTOR_WIDTH, TABLE_CELL_MAX};
         char cells[4][EVENT_CELL_SIZE];
         const char *values[4] = {event->partner_id != NULL ? event->partner_id : "", customer,
                                  actor, command};
+        event_header(stream, entry->proof != NULL);
+        fprintf(out, "%-8llu  %-27s  %-27s  %-28s  ", (unsigned long long)event->sequence, recorded,
+                dated, event_type(event));
         for (size_t i = 0; i < 4; i++) {
             snprintf(cells[i], sizeof cells[i], "%s", values[i]);
-            cell_clean(cells[i]);
+            ctl_text_clean(cells[i], false);
+            cell_cut(cells[i], widths[i]);
+            print_padded(out, cells[i], widths[i], i == 3);
         }
-        event_header(stream, entry->proof != NULL);
-        fprintf(out, "%-8llu  %-27s  %-27s  %-28s  %-16s  %-20s  %-16s  %s\n",
-                (unsigned long long)event->sequence, recorded, dated, event_type(event), cells[0],
-                cells[1], cells[2], cells[3]);
+        fputc('\n', out);
         if (entry->proof != NULL) {
             fprintf(out, "          proof: tree size %llu, leaf ",
                     (unsigned long long)entry->proof->tree_size);

@@ -592,7 +592,10 @@ static void test_ctl_output_text_clean(void **state)
 
 /* The events table prints the reply's ids as every table cell is printed:
  * control characters (a terminal's escape sequences) as '?', and a value
- * longer than a cell cut to 80 code points ending in "...". */
+ * longer than a cell cut to 80 code points ending in "...". Ids of up to 64
+ * characters are cut to their columns (partner 16, customer 20, actor 16)
+ * the same way, and padded by their width on a terminal, so the command
+ * stays under its header however long or wide the ids before it. */
 static void test_ctl_output_event_table_cells(void **state)
 {
     (void)state;
@@ -625,6 +628,34 @@ static void test_ctl_output_event_table_cells(void **state)
         "         contoso           fab?]0;owned?         admin?            %.77s...\n",
         command);
     assert_string_equal(expected, text);
+    free(text);
+
+    char partner[65], customer[65], principal[65];
+    memset(partner, 'p', 64);
+    memset(customer, 'u', 64);
+    memset(principal, 'a', 64);
+    partner[64] = customer[64] = principal[64] = '\0';
+    event.partner_id = partner;
+    event.customer_id = customer;
+    actor.principal_id = principal;
+    event.command_id = (char *)"c-1";
+    capture_open(&capture);
+    stream = (struct ctl_event_stream){capture.file, CTL_FORMAT_TABLE, false};
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_event(&stream, &entry));
+    event.customer_id = (char *)"\xe9\xa1\xa7\xe5\xae\xa2"; /* two wide characters */
+    event.partner_id = (char *)"contoso";
+    actor.principal_id = (char *)"admin";
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_event(&stream, &entry));
+    text = capture_close(&capture);
+    assert_string_equal(
+        "SEQUENCE  RECORDED                     DATED                        TYPE              "
+        "            PARTNER           CUSTOMER              ACTOR             COMMAND\n"
+        "9         2026-11-23T20:27:00Z         2026-11-23T20:27:00Z         cost_visibility_set  "
+        "         ppppppppppppp...  uuuuuuuuuuuuuuuuu...  aaaaaaaaaaaaa...  c-1\n"
+        "9         2026-11-23T20:27:00Z         2026-11-23T20:27:00Z         cost_visibility_set  "
+        "         contoso           \xe9\xa1\xa7\xe5\xae\xa2                  admin             "
+        "c-1\n",
+        text);
     free(text);
 }
 
