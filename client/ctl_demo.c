@@ -675,6 +675,13 @@ enum ledger_err ctl_demo_run(struct ctl_context *context, const struct ctl_args 
     for (size_t i = 0; i < DEMO_ACTORS; i++) {
         ledger_close(demo.clients[i]);
     }
+    if (err == LEDGER_ERR_OK) {
+        /* Committed: a summary that cannot be printed must not hide it. */
+        snprintf(context->committed_note, sizeof context->committed_note,
+                 "the demo world was loaded all the same (%u commands, up to sequence %llu; key "
+                 "files in %.80s): do not run the demo again on this ledger",
+                 demo.step, (unsigned long long)demo.last_sequence, demo.keys_dir);
+    }
     if (err == LEDGER_ERR_OK && context->format == CTL_FORMAT_TABLE) {
         demo_summary(&demo);
     } else if (err == LEDGER_ERR_OK && context->format == CTL_FORMAT_CSV) {

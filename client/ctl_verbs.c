@@ -166,6 +166,10 @@ static enum ledger_err output_failed(struct ctl_context *context, int flush_errn
 {
     int reason = ctl_output_write_errno() != 0 ? ctl_output_write_errno() : flush_errno;
     const char *why = reason != 0 ? strerror(reason) : "a write failed";
+    if (context->committed_note[0] != '\0') {
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write the output: %s; %s", why,
+                        context->committed_note);
+    }
     if (context->committed_command_id[0] == '\0') {
         return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write the output: %s", why);
     }

@@ -43,6 +43,10 @@ struct ctl_context {
      * output that then fails must say the command is done. */
     char committed_command_id[LEDGER_ID_LENGTH_MAX + 1];
     uint64_t committed_sequence; /* its last event's, 0 for none */
+    /* What this run committed by other means than ctl_execute, said as "the
+     * demo world was loaded ..." ("" for nothing): output that then fails
+     * says it was done all the same. */
+    char committed_note[CTL_MESSAGE_SIZE];
     char socket_buffer[4096];
     char events_buffer[4096];
     char key_buffer[4096];

@@ -3094,6 +3094,50 @@ static void test_ctl_cli_demo_refused_whole(void **state)
     daemon_stop(daemon);
 }
 
+/* A demo whose output cannot be written (a full disk) after its commands
+ * were committed says the world was loaded all the same, as a write does,
+ * so that nobody runs it again; the ledger holds it. */
+static void test_ctl_cli_demo_output_fails(void **state)
+{
+    struct fixture *fixture = *state;
+    static const char *const formats[] = {"table", "json", "csv"};
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        /* A fresh ledger for each format. */
+        char data[PATH_SIZE], log[PATH_SIZE + 32], socket[PATH_SIZE + 48], key[PATH_SIZE + 48];
+        snprintf(data, sizeof data, "%s/demo-full-%zu", fixture->dir, i);
+        snprintf(log, sizeof log, "%s/demo-full-%zu.log", fixture->dir, i);
+        snprintf(socket, sizeof socket, "ipc://%s/ledger.sock", data);
+        snprintf(key, sizeof key, "%s/operator.key", data);
+        pid_t daemon = daemon_start(data, log);
+        assert_true(daemon > 0);
+        struct run run;
+        json_int_t size = demo_ledger_size(fixture, socket, key);
+        char keys_dir[32], loaded[96];
+        snprintf(keys_dir, sizeof keys_dir, "full-keys-%zu", i);
+        fixture->stdout_path = "/dev/full";
+        ctl(fixture, &run, NULL, NULL, "--socket", socket, "--key-file", key, "--output",
+            formats[i], "demo", "--keys-dir", keys_dir, NULL);
+        fixture->stdout_path = NULL;
+        expect_error(&run, 1, "IO_ERROR");
+        json_int_t loaded_size = demo_ledger_size(fixture, socket, key);
+        assert_true(loaded_size > size);
+        snprintf(loaded, sizeof loaded, "up to sequence %lld; key files in %s)",
+                 (long long)loaded_size, keys_dir);
+        assert_non_null(strstr(run.err, "cannot write the output: No space left on device; the "
+                                        "demo world was loaded all the same ("));
+        if (strstr(run.err, loaded) == NULL) {
+            fail_msg("expected '%s' in '%s'", loaded, run.err);
+        }
+        run_free(&run);
+        /* The ledger holds it: loading it again is refused. */
+        ctl(fixture, &run, NULL, NULL, "--socket", socket, "--key-file", key, "demo", "--keys-dir",
+            "full-keys-again", NULL);
+        expect_error(&run, 1, "PARTNER_EXISTS");
+        run_free(&run);
+        daemon_stop(daemon);
+    }
+}
+
 static void test_ctl_cli_demo(void **state)
 {
     struct fixture *fixture = *state;
@@ -3300,6 +3344,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_events_follow_restart),
         cmocka_unit_test(test_ctl_cli_backup),
         cmocka_unit_test(test_ctl_cli_demo_refused_whole),
+        cmocka_unit_test(test_ctl_cli_demo_output_fails),
         cmocka_unit_test(test_ctl_cli_demo),
         cmocka_unit_test(test_ctl_cli_to_date_end_of_day),
         cmocka_unit_test(test_ctl_cli_expiry_schedule), /* last: it restarts the daemon */
