@@ -26,6 +26,7 @@
 #include "crypto.h"
 #include "ctl_time.h"
 #include "ctl_verbs.h"
+#include "ledger_internal.h"
 #include "ledger_limits.h"
 #include "merkle.h"
 

@@ -18,6 +18,7 @@
  * the bytes it just sent.
  */
 #include "ledger.h"
+#include "ledger_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -289,16 +289,6 @@ typedef void (*ledger_notice_fn)(void *context, const char *message);
  * the call that reports. context: borrowed until notices are sent elsewhere. */
 void ledger_notice_set(ledger_notice_fn fn, void *context);
 
-/* ------------------------------------------------------------------------ */
-/* Internal: shared with ledgerctl, not part of the stable API. */
-
-/* Makes a file's rename or creation durable: fsyncs the directory that holds
- * `path` ("." for a name without a slash). path: borrowed. IO_ERROR when the
- * directory cannot be opened or synced, NO_MEMORY; errno says why. What
- * ledger_checkpoint_write and ledgerctl's head --save do after their
- * rename. */
-__attribute__((warn_unused_result)) enum ledger_err ledger__directory_sync(const char *path);
-
 #ifdef __cplusplus
 }
 #endif

@@ -47,6 +47,7 @@
 #include "ctl_csv.h"
 #include "ctl_output.h"
 #include "ctl_verbs.h"
+#include "ledger_internal.h"
 #include "ledger.pb-c.h"
 #include "ledger_limits.h"
 #include "merkle.h"
