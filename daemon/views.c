@@ -1817,6 +1817,26 @@ static enum ledger_err as_of_check(struct store_txn *txn, const Ledger__V1__AsOf
                  "1970-01-01T00:00:00Z; 0 leaves it out)");
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
+    /* Past the latest time any field may hold no event can be recorded or
+     * dated: such a point is a mistake (milliseconds or nanoseconds given
+     * for microseconds, most likely), not "now". */
+    const char *late = NULL;
+    int64_t late_us = 0;
+    if (as_of->time_us > LEDGER_TIME_US_MAX) {
+        late = "time_us";
+        late_us = as_of->time_us;
+    } else if (as_of->business_time_us > LEDGER_TIME_US_MAX) {
+        late = "business_time_us";
+        late_us = as_of->business_time_us;
+    }
+    if (late != NULL) {
+        snprintf(message, VIEWS_MESSAGE_SIZE,
+                 "as_of.%s %" PRId64 " is past %" PRId64
+                 " (9999-12-31T23:59:59.999999Z), the latest time the ledger records: give "
+                 "microseconds since 1970-01-01T00:00:00Z up to it, or 0 to leave it out",
+                 late, late_us, LEDGER_TIME_US_MAX);
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
     /* "After event N" of an event not yet recorded is no state the ledger
      * knows: most likely a mistyped sequence. */
     uint64_t last = store_last_sequence(txn);

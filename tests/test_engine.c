@@ -1304,6 +1304,39 @@ static enum ledger_err query_code(struct fixture *f, const struct engine_princip
     return err;
 }
 
+/* An as_of point past the latest time the ledger records
+ * (LEDGER_TIME_US_MAX), by recorded or by business time, is refused with a
+ * message naming the field and the bound; the bound itself is a point. */
+static void test_engine_as_of_past_latest_time_refused(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+    Ledger__V1__ReservationsQuery reservations = LEDGER__V1__RESERVATIONS_QUERY__INIT;
+    reservations.customer_id = "c1";
+    reservations.as_of = &as_of;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
+    q.reservations = &reservations;
+    char message[ENGINE_MESSAGE_SIZE];
+    char bound[32];
+    snprintf(bound, sizeof bound, "%lld", (long long)LEDGER_TIME_US_MAX);
+    int64_t *fields[] = {&as_of.business_time_us, &as_of.time_us};
+    const char *names[] = {"as_of.business_time_us ", "as_of.time_us "};
+    for (size_t i = 0; i < 2; i++) {
+        *fields[i] = LEDGER_TIME_US_MAX;
+        assert_int_equal(query_code(f, &f->admin, &q, message), LEDGER_ERR_OK);
+        const int64_t past[] = {LEDGER_TIME_US_MAX + 1, INT64_MAX};
+        for (size_t k = 0; k < 2; k++) {
+            *fields[i] = past[k];
+            assert_int_equal(query_code(f, &f->admin, &q, message), LEDGER_ERR_INVALID_ARGUMENT);
+            assert_non_null(strstr(message, names[i]));
+            assert_non_null(strstr(message, bound));
+        }
+        *fields[i] = 0;
+    }
+}
+
 /* The operator's stats answer names each figure of the store once: the
  * head, the map's size, its largest size, the bytes in use, and the reader
  * slots in use and there are. */
@@ -2498,6 +2531,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_exchange_of_the_most_reservations, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_expiries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_as_of_past_latest_time_refused, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_engine_stats_name_each_store_figure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_backup_name_of_name_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_backup_head_dated_now, setup, teardown),
