@@ -271,10 +271,15 @@ enum ledger_err engine__head_key_read(const char *path,
      * character, so that a longer first line is seen as one. */
     char hex[2 * CRYPTO_SIGN_SECRET_BYTES + 4] = {0};
     uint8_t key[CRYPTO_SIGN_SECRET_BYTES];
+    errno = 0;
     bool read_ok = fgets(hex, sizeof hex, f) != NULL || feof(f);
+    int read_error = errno;
     fclose(f);
     if (!read_ok) {
-        engine__set_message(message, "it cannot be read");
+        /* A path that opens but does not read is most often a directory:
+         * the system's reason says so ("Is a directory"). */
+        snprintf(message, ENGINE_MESSAGE_SIZE, "it cannot be read (%s)",
+                 read_error != 0 ? strerror(read_error) : "a read error");
         return LEDGER_ERR_IO_ERROR;
     }
     hex[strcspn(hex, "\r\n")] = '\0';
@@ -313,8 +318,10 @@ static enum ledger_err load_head_key(struct engine *engine, const char *dir)
     err = engine__head_key_read(path, engine->head_secret_key, message);
     if (err == LEDGER_ERR_NOT_FOUND || err == LEDGER_ERR_IO_ERROR) {
         /* Offline tools may read a copy without the secret key: heads are then
-         * not signed by this process. */
-        return engine->read_only || engine->scratch ? LEDGER_ERR_OK : LEDGER_ERR_NOT_FOUND;
+         * not signed by this process. Otherwise only a missing file is a
+         * ledger without its key (a backup); one that is there but cannot be
+         * read is an IO error, whose reason engine_check_head_key_file gives. */
+        return engine->read_only || engine->scratch ? LEDGER_ERR_OK : err;
     }
     if (err != LEDGER_ERR_OK) {
         return LEDGER_ERR_CORRUPT;

@@ -75,8 +75,11 @@ void engine_dir_release(int lock);
 
 /* Opens a data directory created by engine_init. DATA_DIR_LOCKED when another
  * process has it open for writing; NOT_FOUND when it was never initialized
- * (no environment, or read_only and an empty log), and then nothing is
- * created in it, unless options->create asks for a new store. */
+ * (no environment, or read_only and an empty log), or (to write) when it
+ * holds no head.key, and then nothing is created in it, unless
+ * options->create asks for a new store; to write, IO_ERROR when its
+ * head.key is there but cannot be read (a directory, say) and CORRUPT when
+ * it holds no head-signing key: engine_check_head_key_file says why. */
 __attribute__((warn_unused_result)) enum ledger_err
 engine_open(const struct engine_options *options, struct engine **out);
 void engine_close(struct engine *engine);

@@ -91,7 +91,8 @@ engine__path_join(const char *dir, const char *name, char out[PATH_MAX]);
  * digits of an Ed25519 secret key (libsodium's 64 bytes: the seed, then its
  * public key), which must be a key pair. secret_key: written on OK only.
  * message: on failure, what the file holds instead or why it cannot be read.
- * NOT_FOUND (no such file), IO_ERROR, INVALID_ARGUMENT (not a head-signing
+ * NOT_FOUND (no such file), IO_ERROR (it cannot be opened or read: the
+ * message gives the system's reason), INVALID_ARGUMENT (not a head-signing
  * key, e.g. a principal's 64-digit key file). */
 __attribute__((warn_unused_result)) enum ledger_err
 engine__head_key_read(const char *path, uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES],

@@ -373,6 +373,27 @@ static void print_head_key_without_store(const char *what, const char *dir)
             what, dir, dir);
 }
 
+/* Whether the head.key of `dir`, a ledger's, is there but cannot be used
+ * (it cannot be read, or holds no head-signing key), after saying what is
+ * wrong with it and why. A missing one is a backup's case, said elsewhere. */
+static bool print_head_key_unusable(const char *what, const char *dir)
+{
+    char key_path[CONFIG_PATH_SIZE], message[ENGINE_MESSAGE_SIZE];
+    if (!engine_present(dir) || path_join(dir, "head.key", key_path) != 0) {
+        return false;
+    }
+    enum ledger_err err = engine_check_head_key_file(key_path, NULL, message);
+    if (err == LEDGER_ERR_OK || err == LEDGER_ERR_NOT_FOUND) {
+        return false;
+    }
+    fprintf(stderr,
+            "ledgerd: %s %s: its head-signing key %s is there but cannot be used: %s; put a "
+            "copy of this ledger's head.key there (the file of 128 hex digits ledgerd init "
+            "wrote, mode 0600)\n",
+            what, dir, key_path, message);
+    return true;
+}
+
 /* "user NAME (uid N)" for `uid`, or "uid N" when it has no name; the name
  * alone also goes to `name` when given. Whether it has one. */
 static bool user_name(uid_t uid, char *out, size_t size, char *name, size_t name_size)
@@ -427,6 +448,10 @@ static bool print_access_denied(const char *what, const char *dir)
 static void print_engine_error(const char *what, const char *dir, enum ledger_err err)
 {
     if (print_access_denied(what, dir)) {
+        return;
+    }
+    if ((err == LEDGER_ERR_IO_ERROR || err == LEDGER_ERR_CORRUPT) &&
+        print_head_key_unusable(what, dir)) {
         return;
     }
     if (path_is_not_directory(dir)) {

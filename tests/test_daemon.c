@@ -1304,6 +1304,17 @@ static void test_daemon_backup_restore_rebuild(void **state)
     assert_int_not_equal(stat(backup_key, &key_info), 0);
     snprintf(backup_key, sizeof backup_key, "%s/operator.key", backup);
     assert_int_not_equal(stat(backup_key, &key_info), 0);
+    /* A head.key that is there but cannot be read (a directory) is not a
+     * missing one: serving says what is wrong with it and the system's
+     * reason. */
+    snprintf(backup_key, sizeof backup_key, "%s/head.key", backup);
+    assert_int_equal(mkdir(backup_key, 0700), 0);
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, serve_backup), 60000), 1);
+    assert_true(log_contains(f, "head.key is there but cannot be used: it cannot be read (Is "
+                                "a directory); put a copy of this ledger's head.key there"));
+    assert_false(log_contains(f, "holds a ledger but not its head-signing key"));
+    assert_int_equal(rmdir(backup_key), 0);
 
     /* A data file cut back to nothing is no ledger: serving and rebuilding
      * say so, and neither writes a new environment into it. */

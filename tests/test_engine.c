@@ -2423,7 +2423,29 @@ static void test_engine_head_key_file_checked(void **state)
     assert_non_null(strstr(message, "a principal's secret"));
     /* fopen takes a directory; reading it fails. */
     assert_int_equal(engine_check_head_key_file(f->dir, NULL, message), LEDGER_ERR_IO_ERROR);
-    assert_string_equal(message, "it cannot be read");
+    assert_string_equal(message, "it cannot be read (Is a directory)");
+}
+
+/* A data directory whose head.key is there but cannot be read (here a
+ * directory) does not open for writing, and says IO_ERROR, not NOT_FOUND:
+ * that is kept for a missing key (a backup). */
+static void test_engine_open_head_key_unreadable(void **state)
+{
+    struct fixture *f = *state;
+    engine_close(f->engine);
+    f->engine = NULL;
+    char path[640];
+    snprintf(path, sizeof path, "%s/head.key", f->dir);
+    assert_int_equal(unlink(path), 0);
+    struct engine_options options = {.data_dir = f->dir};
+    struct engine *engine = NULL;
+    assert_int_equal(engine_open(&options, &engine), LEDGER_ERR_NOT_FOUND);
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_int_equal(engine_open(&options, &engine), LEDGER_ERR_IO_ERROR);
+    assert_null(engine);
+    /* Offline readers need no key. */
+    options.read_only = true;
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
 }
 
 /* A purchase by a principal whose row names no PrincipalAdded (a row
@@ -2537,6 +2559,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_backup_name_of_name_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_backup_head_dated_now, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_head_key_file_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_open_head_key_unreadable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_principal_without_its_event, setup,
                                         teardown),
     };
