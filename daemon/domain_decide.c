@@ -77,6 +77,9 @@ static struct time_text time_text(int64_t time_us)
     }
     return out;
 }
+/* A purchase dated at the latest time ends a term after it, and the end of
+ * a renewal of it is computed before check_renewal refuses it for ending
+ * after that time: two terms past it must still be representable. */
 _Static_assert(LEDGER_TIME_US_MAX + 2 * 5 * DOMAIN_YEAR_US_MAX > LEDGER_TIME_US_MAX,
                "two five-year terms past the latest time do not overflow");
 
@@ -1878,8 +1881,8 @@ struct renewed_holding {
     const char *currency; /* of its price */
     const char *billing_subscription_id;
     int64_t bought_us;
-    int64_t changed_us; /* its last scope or auto-renew change, else bought_us */
-    int64_t expires_us;
+    int64_t changed_us;         /* its last scope or auto-renew change, else bought_us */
+    int64_t renewed_expires_us; /* the end of the new term a renewal would start */
 };
 
 /* The renewed_holding of a domain_reservation or domain_savings_plan `old`
@@ -1887,7 +1890,8 @@ struct renewed_holding {
 #define RENEWED_HOLDING(noun, old)                                                                 \
     {                                                                                              \
         (noun), (old)->id, (old)->auto_renew, (old)->price.currency,                               \
-            (old)->billing_subscription_id, (old)->bought_us, (old)->changed_us, (old)->expires_us \
+            (old)->billing_subscription_id, (old)->bought_us, (old)->changed_us,                   \
+            term_end((old)->expires_us, (old)->term)                                               \
     }
 
 /* What a renewal (`renewal`, a ReservationPurchased or SavingsPlanPurchased)
@@ -1918,7 +1922,9 @@ struct renewed_holding {
  * in date order), auto-renew on, the price in the
  * holding's currency, the billing subscription active and eligible at the
  * renewal's business time, and now too for a `reservation` (rules 3, 4 and
- * 10), and a new term that ends within the times the ledger records. */
+ * 10), and a new term that ends within the times the ledger records: its
+ * end is a time the ledger records and shows, so it may not be past
+ * LEDGER_TIME_US_MAX any more than a business time may. */
 static enum ledger_err check_renewal(struct decision *d, const struct renewed_holding *old,
                                      const Ledger__V1__Money *price, bool reservation)
 {
@@ -1936,9 +1942,11 @@ static enum ledger_err check_renewal(struct decision *d, const struct renewed_ho
     err = check_billing_subscription(d, old->billing_subscription_id, reservation);
     if (err != LEDGER_ERR_OK)
         return err;
-    if (old->expires_us > LEDGER_TIME_US_MAX)
+    if (old->renewed_expires_us > LEDGER_TIME_US_MAX)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "%s %s expires after the latest time the ledger records", old->noun, old->id);
+                      "a renewal of %s %s would end after %s, the latest time the ledger "
+                      "records; it cannot be renewed",
+                      old->noun, old->id, time_text(LEDGER_TIME_US_MAX).text);
     return LEDGER_ERR_OK;
 }
 
@@ -1957,8 +1965,8 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
     if (err != LEDGER_ERR_OK)
         return err;
     /* The renewal counts from now (rule 10) until the end of its term. */
-    err = check_active_while_reserved(d, old->billing_subscription_id,
-                                      term_end(old->expires_us, old->term), "renewal");
+    err = check_active_while_reserved(d, old->billing_subscription_id, holding.renewed_expires_us,
+                                      "renewal");
     if (err != LEDGER_ERR_OK)
         return err;
     err = check_reservation_room(d, 1);

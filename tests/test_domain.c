@@ -4465,31 +4465,43 @@ static void test_domain_renewal_keeps_what_was_bought(void **state)
     assert_null(renewal->allowed_by);
 }
 
-/* A renewal starts at its reservation's expiry, which must be a time the
- * ledger records: one expiring at the latest such time may still be renewed,
- * one expiring after it may not. */
+/* A renewal's new term must end at or before the latest time the ledger
+ * records, since its end is a time the ledger records and shows: one
+ * ending exactly then may be renewed, one ending a microsecond later may
+ * not, and neither may a reservation that itself expires then. */
 static void test_domain_renew_at_the_latest_time(void **state)
 {
     (void)state;
     struct cmd k;
     standard_customer();
-    /* Bought a year before the latest time, it expires exactly then. */
     const int64_t last_us = DATE_US(9999, 12, 31) + DAY_US - 1;
     assert_true(last_us == LEDGER_TIME_US_MAX);
-    W->now_us = DATE_US(9998, 12, 31) + DAY_US - 1;
+    /* Bought two years before the latest time, its renewal ends exactly then. */
+    W->now_us = DATE_US(9997, 12, 31) + DAY_US - 1;
     char at_last[32];
     snprintf(at_last, sizeof at_last, "%s", buy_reservation(1000));
-    assert_true(domain_find_reservation(W->customer, at_last)->expires_us == last_us);
+    assert_true(domain_find_reservation(W->customer, at_last)->expires_us ==
+                DATE_US(9998, 12, 31) + DAY_US - 1);
     accept(&ADMIN, reservation_renewal(&k, at_last, true));
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, renew(&k, at_last, 1000, "USD")));
-    assert_true(W->out.event.reservation_renewed->renewal->starts_us == last_us);
-    /* Bought a microsecond later, it expires after the latest time. */
+    assert_true(W->out.event.reservation_renewed->renewal->starts_us ==
+                DATE_US(9998, 12, 31) + DAY_US - 1);
+    assert_true(W->out.event.reservation_renewed->renewal->expires_us == last_us);
+    /* Bought a microsecond later, its renewal would end after the latest time. */
     W->now_us += 1;
     char past_last[32];
     snprintf(past_last, sizeof past_last, "%s", buy_reservation(1000));
     accept(&ADMIN, reservation_renewal(&k, past_last, true));
     refuse_as(&ADMIN, renew(&k, past_last, 1000, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(W->out.message, "expires after the latest time the ledger records"));
+    assert_non_null(strstr(W->out.message, "would end after 9999-12-31T23:59:59.999999Z, the "
+                                           "latest time the ledger records"));
+    /* One that expires at the latest time has no term left to renew into. */
+    W->now_us = DATE_US(9998, 12, 31) + DAY_US - 1;
+    char expiring_last[32];
+    snprintf(expiring_last, sizeof expiring_last, "%s", buy_reservation(1000));
+    assert_true(domain_find_reservation(W->customer, expiring_last)->expires_us == last_us);
+    accept(&ADMIN, reservation_renewal(&k, expiring_last, true));
+    refuse_as(&ADMIN, renew(&k, expiring_last, 1000, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
 }
 
 /* A savings plan with auto-renew on is renewed by the partner at the end of
@@ -4665,15 +4677,16 @@ static void test_domain_renew_savings_plan_limits(void **state)
     teardown(NULL);
     setup(NULL);
     standard_customer();
-    W->now_us = DATE_US(9998, 12, 31) + DAY_US - 1;
+    W->now_us = DATE_US(9997, 12, 31) + DAY_US - 1;
     char at_last[32], past_last[32];
     snprintf(at_last, sizeof at_last, "%s", buy_savings_plan(500));
-    assert_true(domain_find_savings_plan(W->customer, at_last)->expires_us == LEDGER_TIME_US_MAX);
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, plan_renew(&k, at_last, 4000000, "USD")));
+    assert_true(W->out.event.savings_plan_renewed->renewal->expires_us == LEDGER_TIME_US_MAX);
     W->now_us += 1;
     snprintf(past_last, sizeof past_last, "%s", buy_savings_plan(500));
     refuse_as(&ADMIN, plan_renew(&k, past_last, 4000000, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(W->out.message, "expires after the latest time the ledger records"));
+    assert_non_null(strstr(W->out.message, "would end after 9999-12-31T23:59:59.999999Z, the "
+                                           "latest time the ledger records"));
 }
 
 /* Evolving a SavingsPlanRenewed checks that it fits: the renewed plan held
