@@ -181,6 +181,19 @@ static Ledger__V1__Command grant_command(const char *customer, Ledger__V1__Grant
     return c;
 }
 
+/* Turns the customer's reservations permission off: grant_command's
+ * command with the other body (the two share the command's oneof). */
+static Ledger__V1__Command revoke_command(const char *customer, Ledger__V1__RevokePermission *body)
+{
+    Ledger__V1__GrantPermission grant;
+    Ledger__V1__Command c = grant_command(customer, &grant);
+    ledger__v1__revoke_permission__init(body);
+    body->kind = grant.kind;
+    c.body_case = LEDGER__V1__COMMAND__BODY_REVOKE_PERMISSION;
+    c.revoke_permission = body;
+    return c;
+}
+
 /* Assigns (or removes) Owner on `sub` to `user`. */
 static enum ledger_err set_owner(struct fixture *f, const char *customer, const char *sub,
                                  const char *user, bool assign)
@@ -1178,12 +1191,8 @@ static void test_engine_explain_back_dated_purchase(void **state)
     int64_t granted_us = f->now_us; /* the grant is dated when it was recorded */
 
     assert_int_equal(set_owner(f, "c1", "s1", "alice", false), LEDGER_ERR_OK);
-    Ledger__V1__RevokePermission revoke_body = LEDGER__V1__REVOKE_PERMISSION__INIT;
-    revoke_body.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
-    Ledger__V1__Command revoke;
-    customer_command(&revoke, "c1");
-    revoke.body_case = LEDGER__V1__COMMAND__BODY_REVOKE_PERMISSION;
-    revoke.revoke_permission = &revoke_body;
+    Ledger__V1__RevokePermission revoke_body;
+    Ledger__V1__Command revoke = revoke_command("c1", &revoke_body);
     assert_int_equal(run(f, &f->admin, &revoke, NULL), LEDGER_ERR_OK);
     /* Off now, and no role: a purchase dated now is refused, one dated
      * while both were in force is not. */
@@ -1226,6 +1235,67 @@ static void test_engine_explain_back_dated_purchase(void **state)
         assert_int_equal(e->role->event->body_case, LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED);
         assert_true(e->permission->event->business_us <= e->purchase->event->business_us);
         assert_true(e->role->event->business_us <= e->purchase->event->business_us);
+        engine_result_free(result);
+    }
+}
+
+/* A purchase dated within a permission grant that was itself dated back
+ * and was revoked later: a revocation dated at or before the purchase is
+ * refused, one dated after it is not, and explain names the back-dated
+ * grant (dated at or before the purchase), with proofs against the head,
+ * whether the purchase was recorded before the revocation or after it. */
+static void test_engine_explain_purchase_under_back_dated_grant(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    const int64_t world_us = f->now_us;
+    const int64_t hour_us = INT64_C(3600000000);
+    f->now_us = world_us + 24 * hour_us;
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command grant = grant_command("c1", &body);
+    grant.business_us = world_us + hour_us;
+    struct engine_request request;
+    assert_int_equal(run(f, &f->admin, &grant, &request), LEDGER_ERR_OK);
+    uint64_t granted = appended_sequence(&request);
+    struct engine_request purchase;
+    assert_int_equal(
+        buy_reservation_dated(f, &f->customer_user, "c1", "s1", world_us + 2 * hour_us, &purchase),
+        LEDGER_ERR_OK);
+    uint64_t before_revocation = appended_sequence(&purchase);
+
+    Ledger__V1__RevokePermission revoke_body;
+    Ledger__V1__Command revoke = revoke_command("c1", &revoke_body);
+    revoke.business_us = world_us + 2 * hour_us;
+    assert_int_equal(run(f, &f->admin, &revoke, NULL), LEDGER_ERR_INVALID_ARGUMENT);
+    revoke.business_us = world_us + 3 * hour_us;
+    assert_int_equal(run(f, &f->admin, &revoke, NULL), LEDGER_ERR_OK);
+    /* Recorded after the revocation, dated while the grant was in force. */
+    assert_int_equal(buy_reservation_dated(f, &f->customer_user, "c1", "s1",
+                                           world_us + 2 * hour_us + 1, &purchase),
+                     LEDGER_ERR_OK);
+    uint64_t after_revocation = appended_sequence(&purchase);
+    assert_int_equal(
+        buy_reservation_dated(f, &f->customer_user, "c1", "s1", world_us + 3 * hour_us, &purchase),
+        LEDGER_ERR_PERMISSION_OFF);
+
+    const uint64_t purchases[] = {before_revocation, after_revocation};
+    for (size_t i = 0; i < 2; i++) {
+        Ledger__V1__QueryResult *result = explained(f, purchases[i]);
+        const Ledger__V1__Explanation *e = result->explanation;
+        assert_non_null(e->permission);
+        assert_int_equal(e->permission->event->sequence, granted);
+        assert_true(e->permission->event->business_us == world_us + hour_us);
+        assert_true(e->permission->event->business_us <= e->purchase->event->business_us);
+        assert_non_null(e->role);
+        assert_true(e->role->event->business_us <= e->purchase->event->business_us);
+        const Ledger__V1__EventEntry *facts[] = {e->purchase, e->permission, e->role, e->principal,
+                                                 e->subscription};
+        for (size_t k = 0; k < sizeof facts / sizeof facts[0]; k++) {
+            assert_non_null(facts[k]);
+            assert_non_null(facts[k]->proof);
+            assert_int_equal(facts[k]->proof->tree_size, e->head->tree_size);
+            assert_int_equal(facts[k]->proof->sequence, facts[k]->event->sequence);
+        }
         engine_result_free(result);
     }
 }
@@ -2537,6 +2607,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_batch_of_the_most_commands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_customer_purchase_and_explain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_back_dated_purchase, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_explain_purchase_under_back_dated_grant, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_engine_events_paging_and_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_savings_plan_and_refusals, setup,
                                         teardown),
