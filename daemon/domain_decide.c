@@ -77,9 +77,10 @@ static struct time_text time_text(int64_t time_us)
     }
     return out;
 }
-/* A purchase dated at the latest time ends a term after it, and the end of
- * a renewal of it is computed before check_renewal refuses it for ending
- * after that time: two terms past it must still be representable. */
+/* check_term_end computes a term's end before it refuses one past the
+ * latest time: from a business time up to that time, and, for a renewal,
+ * from an expiry up to a term past it (a purchase recorded before terms
+ * were bounded): two terms past it must still be representable. */
 _Static_assert(LEDGER_TIME_US_MAX + 2 * 5 * DOMAIN_YEAR_US_MAX > LEDGER_TIME_US_MAX,
                "two five-year terms past the latest time do not overflow");
 
@@ -347,6 +348,21 @@ static bool scope_equal(const struct domain_scope *a, const Ledger__V1__Scope *b
     return a->kind == b->kind && strcmp(a->target, b->target) == 0;
 }
 
+/* A new term's end (a purchase's, an exchange replacement's, a renewal's)
+ * is a time the ledger records and shows, so it may not be past
+ * LEDGER_TIME_US_MAX any more than a business time may. `what` names the
+ * holding in the refusal ("the reservation"). */
+static enum ledger_err check_term_end(struct decision *d, int64_t starts_us, Ledger__V1__Term term,
+                                      const char *what)
+{
+    if (term_end(starts_us, term) <= LEDGER_TIME_US_MAX)
+        return LEDGER_ERR_OK;
+    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                  "%s's %s term from %s would end after %s, the latest time the ledger records",
+                  what, codec_enum_name(CODEC_ENUM_TERM, (int)term), time_text(starts_us).text,
+                  time_text(LEDGER_TIME_US_MAX).text);
+}
+
 /* A reservation purchase's fields (PurchaseReservation, and the replacement
  * of an exchange): shape, rule 9's terms, rule 11's money. */
 static enum ledger_err check_reservation_fields(struct decision *d,
@@ -376,7 +392,7 @@ static enum ledger_err check_reservation_fields(struct decision *d,
                       "term P5Y is not sold for SKU '%s'; only SKUs starting Standard_M, "
                       "Standard_HB, Standard_HC or DedicatedHost_ have it",
                       body->sku);
-    return LEDGER_ERR_OK;
+    return check_term_end(d, d->business_us, body->term, "the reservation");
 }
 
 static enum ledger_err check_savings_plan_fields(struct decision *d,
@@ -400,7 +416,7 @@ static enum ledger_err check_savings_plan_fields(struct decision *d,
         return err;
     if (body->term == LEDGER__V1__TERM__TERM_P5Y)
         return refuse(d, LEDGER_ERR_INVALID_TERM, "savings plans are offered for P1Y or P3Y only");
-    return LEDGER_ERR_OK;
+    return check_term_end(d, d->business_us, body->term, "the savings plan");
 }
 
 /* ---- decide: state checks ------------------------------------------------ */
@@ -1881,8 +1897,9 @@ struct renewed_holding {
     const char *currency; /* of its price */
     const char *billing_subscription_id;
     int64_t bought_us;
-    int64_t changed_us;         /* its last scope or auto-renew change, else bought_us */
-    int64_t renewed_expires_us; /* the end of the new term a renewal would start */
+    int64_t changed_us;    /* its last scope or auto-renew change, else bought_us */
+    int64_t expires_us;    /* where a renewal's term starts */
+    Ledger__V1__Term term; /* and its length */
 };
 
 /* The renewed_holding of a domain_reservation or domain_savings_plan `old`
@@ -1891,7 +1908,7 @@ struct renewed_holding {
     {                                                                                              \
         (noun), (old)->id, (old)->auto_renew, (old)->price.currency,                               \
             (old)->billing_subscription_id, (old)->bought_us, (old)->changed_us,                   \
-            term_end((old)->expires_us, (old)->term)                                               \
+            (old)->expires_us, (old)->term                                                         \
     }
 
 /* What a renewal (`renewal`, a ReservationPurchased or SavingsPlanPurchased)
@@ -1942,12 +1959,9 @@ static enum ledger_err check_renewal(struct decision *d, const struct renewed_ho
     err = check_billing_subscription(d, old->billing_subscription_id, reservation);
     if (err != LEDGER_ERR_OK)
         return err;
-    if (old->renewed_expires_us > LEDGER_TIME_US_MAX)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "a renewal of %s %s would end after %s, the latest time the ledger "
-                      "records; it cannot be renewed",
-                      old->noun, old->id, time_text(LEDGER_TIME_US_MAX).text);
-    return LEDGER_ERR_OK;
+    char renewal[sizeof "the renewal of savings plan " + DOMAIN_ID_SIZE];
+    snprintf(renewal, sizeof renewal, "the renewal of %s %s", old->noun, old->id);
+    return check_term_end(d, old->expires_us, old->term, renewal);
 }
 
 static enum ledger_err decide_renew_reservation(struct decision *d)
@@ -1965,8 +1979,8 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
     if (err != LEDGER_ERR_OK)
         return err;
     /* The renewal counts from now (rule 10) until the end of its term. */
-    err = check_active_while_reserved(d, old->billing_subscription_id, holding.renewed_expires_us,
-                                      "renewal");
+    err = check_active_while_reserved(d, old->billing_subscription_id,
+                                      term_end(old->expires_us, old->term), "renewal");
     if (err != LEDGER_ERR_OK)
         return err;
     err = check_reservation_room(d, 1);

@@ -4504,6 +4504,36 @@ static void test_domain_renew_at_the_latest_time(void **state)
     refuse_as(&ADMIN, renew(&k, expiring_last, 1000, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
 }
 
+/* A purchase's term, and an exchange replacement's, must end at or before
+ * the latest time the ledger records: its expires_us is a time the ledger
+ * records and shows like any other. */
+static void test_domain_purchase_term_ends_by_the_latest_time(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    /* A P1Y term from a year before the latest time ends exactly then. */
+    W->now_us = DATE_US(9998, 12, 31) + DAY_US - 1;
+    char returned[32];
+    snprintf(returned, sizeof returned, "%s", buy_reservation(1000));
+    assert_true(domain_find_reservation(W->customer, returned)->expires_us == LEDGER_TIME_US_MAX);
+    assert_int_equal(LEDGER_ERR_OK,
+                     decide(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 500)));
+    assert_true(W->out.event.savings_plan_purchased->expires_us == LEDGER_TIME_US_MAX);
+    /* A microsecond later each would end after it. */
+    W->now_us += 1;
+    refuse_as(&ADMIN, plain_reservation(&k, 1000), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "the reservation's P1Y term from "
+                                           "9999-01-01T00:00:00Z would end after "
+                                           "9999-12-31T23:59:59.999999Z, the latest time"));
+    refuse_as(&ADMIN, savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 500),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "the savings plan's P1Y term from"));
+    const char *const returned_ids[] = {returned};
+    refuse_as(&ADMIN, exchange(&k, returned_ids, 1, 0, 5000), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "the reservation's P3Y term from"));
+}
+
 /* A savings plan with auto-renew on is renewed by the partner at the end of
  * its term: every rule of RenewSavingsPlan, in the order decided, then the
  * renewed plan's end and its renewal in the state. */
@@ -5413,6 +5443,7 @@ int main(void)
         TEST(test_domain_renew_and_expire),
         TEST(test_domain_renewal_keeps_what_was_bought),
         TEST(test_domain_renew_at_the_latest_time),
+        TEST(test_domain_purchase_term_ends_by_the_latest_time),
         TEST(test_domain_renew_savings_plan),
         TEST(test_domain_savings_plan_renewal_keeps_what_was_bought),
         TEST(test_domain_renew_savings_plan_limits),
