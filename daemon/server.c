@@ -10,7 +10,9 @@
  *                               event feed on the thread pool)
  *                   -> batch:   queued (struct pending)
  *   no commit running and queue not empty -> up to LEDGER_GROUP_REQUESTS_MAX
- *     queued requests form a group -> engine_execute on the thread pool
+ *     queued requests form a group (one whose timestamp left the window while
+ *     it waited, or that was refused before, is answered without being
+ *     decided) -> engine_execute on the thread pool
  *   group done (loop thread) -> one Reply per request, durable; doorbell;
  *     next group; resume reading if it was paused.
  *
@@ -392,21 +394,39 @@ static bool refusal_is_decision(enum ledger_err err)
 /* The refusal a command request was given before, or OK; with the index of
  * the command of its batch it was about. */
 static enum ledger_err refused_before(struct server *server, const struct pending *pending,
-                                      uint32_t *failed_index)
+                                      int64_t now_us, uint32_t *failed_index)
 {
     return replay_cache_find(server->refused, pending->principal.id, pending->detail.mac,
-                             sizeof pending->detail.mac, wall_clock_us(), failed_index);
+                             sizeof pending->detail.mac, now_us, failed_index);
+}
+
+/* Whether a queued command request's timestamp left the authentication
+ * window while it waited for its group (behind a slow commit, say). The
+ * cache of refusals forgets a request once its timestamp leaves the window,
+ * so a replay authenticated just inside it and decided just outside would be
+ * decided again: such a request is refused as stale instead, at the same
+ * moment the cache is asked. */
+static bool left_window(const struct server *server, const struct pending *pending, int64_t now_us)
+{
+    return pending->signed_request->timestamp_us < now_us - server->limits.window_us;
 }
 
 /* Answers a command request that was refused before with that refusal, at
- * the same command of its batch. */
-static void answer_replay(struct server *server, struct pending *pending, enum ledger_err err,
-                          uint32_t failed_index)
+ * the same command of its batch; or, `stale`, one whose timestamp left the
+ * window while it waited (left_window) with STALE_REQUEST. */
+static void answer_undecided(struct server *server, struct pending *pending, enum ledger_err err,
+                             uint32_t failed_index, bool stale)
 {
-    counter_add(&server->counters.replays_refused, 1);
-    snprintf(pending->detail.reason, sizeof pending->detail.reason,
-             "these request bytes were refused before; a replay gets the same answer: sign a "
-             "new request to try again");
+    if (stale) {
+        snprintf(pending->detail.reason, sizeof pending->detail.reason,
+                 "the timestamp left the window while the request waited; sign it again (a "
+                 "new timestamp and nonce, the same command ids)");
+    } else {
+        counter_add(&server->counters.replays_refused, 1);
+        snprintf(pending->detail.reason, sizeof pending->detail.reason,
+                 "these request bytes were refused before; a replay gets the same answer: sign "
+                 "a new request to try again");
+    }
     void *control = pending->control;
     pending->control = NULL;
     reply_refusal_at(server, control, err, &pending->detail, failed_index);
@@ -479,13 +499,16 @@ static void commit_start(struct server *server)
         server->queue_head = pending->next;
         pending->next = NULL;
         server->queue_count--;
+        int64_t now_us = wall_clock_us();
+        bool stale = left_window(server, pending, now_us);
         uint32_t failed_index = 0;
-        enum ledger_err before = refused_before(server, pending, &failed_index);
+        enum ledger_err before = stale ? LEDGER_ERR_STALE_REQUEST
+                                       : refused_before(server, pending, now_us, &failed_index);
         if (before != LEDGER_ERR_OK) {
             /* Refused before: a replay, or a resend that waited while its
              * first copy was refused. Looked up here, once, as the group
              * forms, so that both are caught. */
-            answer_replay(server, pending, before, failed_index);
+            answer_undecided(server, pending, before, failed_index, stale);
             pending_free(pending);
             server->inflight_count--;
             continue;

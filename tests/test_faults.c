@@ -789,7 +789,8 @@ struct served {
     pthread_t thread;
     FILE *log_file;
     int saved_stderr;
-    uint32_t inflight_max; /* 0: LEDGER_INFLIGHT_REQUESTS_DEFAULT */
+    uint32_t inflight_max;  /* 0: LEDGER_INFLIGHT_REQUESTS_DEFAULT */
+    int64_t auth_window_us; /* 0: LEDGER_AUTH_WINDOW_US */
 };
 
 static void *serve_main(void *argument)
@@ -821,7 +822,7 @@ static void served_start(struct fixture *f, uint32_t expiry_sweep_s, struct serv
         .version = "test",
         .request_bytes_max = LEDGER_REQUEST_BYTES_DEFAULT,
         .batch_commands_max = LEDGER_BATCH_COMMANDS_DEFAULT,
-        .auth_window_us = LEDGER_AUTH_WINDOW_US,
+        .auth_window_us = served->auth_window_us ? served->auth_window_us : LEDGER_AUTH_WINDOW_US,
         .inflight_requests_max =
             served->inflight_max ? served->inflight_max : LEDGER_INFLIGHT_REQUESTS_DEFAULT,
         .expiry_sweep_s = expiry_sweep_s,
@@ -1730,6 +1731,88 @@ static void test_faults_resent_request_waits_for_its_first_copy(void **state)
     expect_views_replay(f);
 }
 
+/* A replay that waits in the queue while its timestamp leaves the window
+ * is not decided again. A command request refused PARTNER_NOT_FOUND is
+ * remembered until its timestamp leaves the window (3 s here); its replay
+ * is authenticated inside the window but queued behind a commit, held at its
+ * mdb_txn_commit, that registers the partner; the commit is let go only
+ * once the window has passed. The replay must be refused STALE_REQUEST:
+ * decided again, it would now add the principal, an effect its signer never
+ * had (docs/protocol.md, "Replays, nonces and timestamps"). */
+static void test_faults_replay_queued_past_its_window(void **state)
+{
+    struct fixture *f = *state;
+    const int64_t window_us = INT64_C(3000000);
+    struct served served = {.auth_window_us = window_us};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    served_open(f, &served, secret);
+    const struct server_counters *counters = server_counters(served.server);
+
+    Ledger__V1__AddPrincipal add = LEDGER__V1__ADD_PRINCIPAL__INIT;
+    add.principal_id = (char *)"late-agent";
+    add.role = LEDGER__V1__ROLE__ROLE_ADMIN_AGENT;
+    add.partner_id = (char *)"p-late";
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.command_id = (char *)"late-1";
+    command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
+    command.add_principal = &add;
+    ProtobufCBinaryData data = {0};
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&command.base, &data.data, &data.len));
+    int64_t signed_us = now_us();
+    struct request_spec spec = {
+        .principal_id = "operator", .secret = secret, .timestamp_us = signed_us};
+    size_t refused_size = 0, partner_size = 0;
+    uint8_t *refused = request_batch(&spec, &data, 1, &refused_size);
+    free(data.data);
+    uint8_t *partner = add_partner_request(secret, "late-partner", "p-late", &partner_size);
+
+    int sock = client_open(served.listen, 30000);
+    Ledger__V1__Reply *first = call_bytes(sock, refused, refused_size);
+    assert_non_null(first);
+    assert_int_equal(LEDGER_ERR_PARTNER_NOT_FOUND, (int)first->code);
+    reply_free(first);
+
+    gate_set(&gate_commit, true);
+    struct call running, replay;
+    call_start(&running, served.listen, partner, partner_size);
+    bool reached = gate_reached(&gate_commit);
+    if (reached) {
+        call_start(&replay, served.listen, refused, refused_size);
+    }
+    bool queued = reached && counter_reaches(&counters->inflight_requests, 2);
+    bool in_window = now_us() < signed_us + window_us;
+    while (now_us() <= signed_us + window_us + 100000) {
+        sleep_ms(50);
+    }
+    gate_set(&gate_commit, false);
+    Ledger__V1__Reply *registered = call_finish(&running);
+    Ledger__V1__Reply *replayed = reached ? call_finish(&replay) : NULL;
+    assert_true(reached);
+    assert_true(queued);
+    if (!in_window) {
+        fail_msg("the replay was not queued within the window; the machine is too slow");
+    }
+    assert_non_null(registered);
+    assert_int_equal(LEDGER_ERR_OK, (int)registered->code);
+    reply_free(registered);
+    assert_non_null(replayed);
+    assert_int_equal(LEDGER_ERR_STALE_REQUEST, (int)replayed->code);
+    assert_int_equal(0, replayed->n_results);
+    assert_string_equal(replayed->message,
+                        "the timestamp left the window while the request waited; sign it again "
+                        "(a new timestamp and nonce, the same command ids)");
+    reply_free(replayed);
+    struct engine_principal principal;
+    assert_int_equal(LEDGER_ERR_UNKNOWN_PRINCIPAL,
+                     engine_principal_lookup(f->engine, "late-agent", &principal));
+
+    nn_close(sock);
+    free(refused);
+    free(partner);
+    served_close(&served);
+    expect_views_replay(f);
+}
+
 /* The head as replies name it is never behind what a query read: with a
  * commit held after LMDB made it visible and before the engine recorded the
  * new head, a head query (answered on the loop meanwhile) already sees the
@@ -2334,6 +2417,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_resent_request_waits_for_its_first_copy, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_faults_replay_queued_past_its_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_client_gone_before_its_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_second_signal_while_stopping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_request_queued_behind_a_sweep_commit, setup,
