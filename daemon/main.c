@@ -7,7 +7,8 @@
  * Does not own: settings' meaning and parsing (config), serving (server), the
  * data directory's contents (engine).
  *
- * Never prints a secret: `init` says where the operator key file went.
+ * Never prints a secret: `init` says where the operator key file went. Nor
+ * lets one reach a core dump: every command turns core dumps off first.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1308,6 +1311,23 @@ static int command_serve(const struct command_line *line, struct config *config)
     return err == LEDGER_ERR_OK ? EXIT_OK : EXIT_FAILURE_;
 }
 
+/* Turns core dumps off for this process, before any secret is read: the
+ * principals' secrets pass through memory with every request, the head
+ * signing key stays there, and a new principal's secret is there until its
+ * reply is sent; a core file would hold them all. RLIMIT_CORE 0 (soft and
+ * hard, so nothing in the process raises it again) stops core files; a
+ * process that is not dumpable is not dumped even to a crash collector that
+ * core_pattern pipes to (the kernel ignores RLIMIT_CORE for those), nor
+ * ptraced by other processes of its user. Returns false when either could
+ * not be set. */
+static bool core_dumps_off(void)
+{
+    const struct rlimit none = {.rlim_cur = 0, .rlim_max = 0};
+    bool limited = setrlimit(RLIMIT_CORE, &none) == 0;
+    bool undumpable = prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0;
+    return limited && undumpable;
+}
+
 /* Opens /dev/null on whichever of the standard descriptors 0, 1 and 2 is
  * closed (a supervisor's `2>&-`). Left closed, their numbers would go to the
  * first files opened (the lock file, lock.mdb, data.mdb), and every log line
@@ -1336,6 +1356,9 @@ int main(int argc, char **argv)
     if (!standard_descriptors_open()) {
         /* Nowhere to say it: the log itself is what cannot be had. */
         return EXIT_FAILURE_;
+    }
+    if (!core_dumps_off()) {
+        log_write(LOG_LEVEL_WARN, "cannot turn core dumps off", "error=\"%s\"", strerror(errno));
     }
     /* A peer that goes away must not kill the daemon with SIGPIPE: writes
      * report EPIPE instead. */

@@ -193,18 +193,21 @@ static unsigned long rss_kib(pid_t pid)
 }
 
 /* Whether `pid` runs the ledgerd executable itself (and not a wrapper such
- * as valgrind, which runs the program inside its own process image). */
+ * as valgrind, which runs the program inside its own process image, named
+ * after the wrapper's tool). Read from /proc/PID/comm, which any user may
+ * read: /proc/PID/exe is closed to all but root, since ledgerd makes itself
+ * not dumpable (docs/security.md, "Secrets"). */
 static bool process_is_ledgerd(pid_t pid)
 {
-    char link[64], exe[PATH_SIZE];
-    snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
-    ssize_t length = readlink(link, exe, sizeof exe - 1);
-    if (length <= 0) {
+    char path[64], name[32] = "";
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
         return false;
     }
-    exe[length] = '\0';
-    const char *name = strrchr(exe, '/');
-    return strncmp(name ? name + 1 : exe, "ledgerd", strlen("ledgerd")) == 0;
+    bool read = fgets(name, sizeof name, file) != NULL;
+    fclose(file);
+    return read && strncmp(name, "ledgerd", strlen("ledgerd")) == 0;
 }
 
 /* --- the log ------------------------------------------------------------------------ */

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -559,6 +560,46 @@ static void test_daemon_auth_failures(void **state)
     crypto_hex(f->secret, sizeof f->secret, secret_hex);
     assert_false(log_contains(f, secret_hex));
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
+}
+
+/* The core file size limit of process `pid` (/proc/PID/limits, "Max core
+ * file size"), soft and hard, as the kernel prints them ("0", "unlimited"). */
+static void core_limits(pid_t pid, char soft[32], char hard[32])
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/limits", (int)pid);
+    FILE *file = fopen(path, "r");
+    assert_non_null(file);
+    char line[256];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, file) != NULL) {
+        found = sscanf(line, "Max core file size %31s %31s", soft, hard) == 2;
+    }
+    fclose(file);
+    assert_true(found);
+}
+
+/* Secrets never reach a core dump: the daemon holds principals' secrets and
+ * the head signing key in memory, so it turns core dumps off itself,
+ * whatever limit it was started with (here the hard limit, as a shell's
+ * `ulimit -c unlimited` would give it): its core file size is 0, soft and
+ * hard, and it is not dumpable (which /proc does not show to root; the
+ * limit is what can be checked). */
+static void test_daemon_no_core_dumps(void **state)
+{
+    struct fixture *f = *state;
+    struct rlimit saved;
+    assert_int_equal(0, getrlimit(RLIMIT_CORE, &saved));
+    struct rlimit raised = {.rlim_cur = saved.rlim_max, .rlim_max = saved.rlim_max};
+    assert_int_equal(0, setrlimit(RLIMIT_CORE, &raised));
+    daemon_start(f, NULL);
+    assert_int_equal(0, setrlimit(RLIMIT_CORE, &saved));
+    char soft[32], hard[32];
+    core_limits(f->pid, soft, hard);
+    assert_string_equal("0", soft);
+    assert_string_equal("0", hard);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    assert_false(log_contains(f, "cannot turn core dumps off"));
 }
 
 static void test_daemon_command_durable_across_restart(void **state)
@@ -2931,6 +2972,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_daemon_init_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_auth_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_no_core_dumps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_command_durable_across_restart, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_retry_is_idempotent, setup, teardown),
