@@ -35,7 +35,9 @@ What it checks (each check prints "ok" or "FAIL"):
   - the SP framing by hand over the Unix socket, without nanomsg: the REP and
     PUB headers, request ids, one Doorbell per message;
   - refusals: bad and empty MACs, unknown principals, stale and future
-    timestamps, nonce replays, undecodable requests, undeclared enum values,
+    timestamps, nonce replays, nonces of 15 and 17 bytes (the longer one
+    not echoed), string fields holding a NUL byte (in the signed request and
+    in a command of a batch), undecodable requests, undeclared enum values,
     reserved principal ids, requests over the size limit (no reply, the
     daemon keeps serving);
   - concurrency: the same command from several sockets at once is written
@@ -1427,6 +1429,23 @@ def errors(cl, op, admin, auditor, customer, tag):
     expect("15-byte nonce: BAD_REQUEST", r, 1)
     r = cl.send(cl.sign(op, head_q, nonce=b""))
     expect("empty nonce: BAD_REQUEST", r, 1)
+    r = cl.send(cl.sign(op, head_q, nonce=secrets.token_bytes(17)))
+    expect("17-byte nonce: BAD_REQUEST", r, 1)
+    check("17-byte nonce: request_nonce empty (longer than 16 bytes)", r.request_nonce == b"",
+          str(r))
+    # A string field holding a NUL byte does not decode (protocol.md,
+    # Authentication): in SignedRequest.principal_id, before the principal is
+    # looked up, and in a Command of a batch, which failed_index names.
+    r = cl.send(Client.sign_body_bytes(op, head_q.SerializeToString(),
+                                       principal_id=op.id + "\0x"))
+    expect("principal_id holding a NUL byte: BAD_REQUEST", r, 1)
+    nul_cmd = (fld_bytes(1, b"nul\0" + tag.encode()) + fld_bytes(4, customer.encode()) +
+               pb.Command(set_cost_visibility=pb.SetCostVisibility(
+                   retail_prices_visible=True)).SerializeToString())
+    r, _ = cl.batch(admin, [command("ok-" + tag, "set_cost_visibility",
+                                    pb.SetCostVisibility(retail_prices_visible=False),
+                                    customer_id=customer), nul_cmd])
+    expect("command_id holding a NUL byte: BAD_REQUEST, failed_index 1", r, 1, failed_index=1)
     r = cl.send(Client.sign_body_bytes(op, b""))
     expect("empty body: BAD_REQUEST", r, 1)
     # SignedRequest without field 4 at all.
