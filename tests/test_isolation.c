@@ -29,8 +29,10 @@
  * a stranger learns nothing of the customer). Allowed reads must return only
  * rows of the target, and a customer user never sees the partner's price,
  * nor the retail price until the partner makes it visible. Savings plans as
- * of a point follow the rules of the current view: partner staff never see
- * those the customer bought, a customer user sees only its own customer's.
+ * of a point (a sequence, a business time, or both) follow the rules of the
+ * current view: partner staff never see those the customer bought, a
+ * customer user sees only its own customer's; and a customer user's prices
+ * are hidden alike on the current, the as-of and the business-time paths.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1414,8 +1416,9 @@ static void test_isolation_event_feed(void **state)
 
 /* ---- what customers see of prices ------------------------------------------------ */
 
-/* Reads ca1's reservations and savings plans as `p`, now and as of the
- * head; counts the rows that carry a partner price and a retail price. */
+/* Reads ca1's reservations and savings plans as `p`, now, as of the head
+ * and as of the latest business time (each path builds its rows apart);
+ * counts the rows that carry a partner price and a retail price. */
 static void count_prices(struct world *w, const struct engine_principal *p, size_t *rows,
                          size_t *partner_prices, size_t *retail_prices)
 {
@@ -1433,20 +1436,28 @@ static void count_prices(struct world *w, const struct engine_principal *p, size
     Ledger__V1__SavingsPlansQuery plans_as_of = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
     plans_as_of.customer_id = "ca1";
     plans_as_of.as_of = &as_of;
-    for (int kind = 0; kind < 4; kind++) {
+    Ledger__V1__AsOf dated = LEDGER__V1__AS_OF__INIT;
+    dated.business_time_us = LEDGER_TIME_US_MAX;
+    Ledger__V1__ReservationsQuery reservations_dated = reservations_as_of;
+    reservations_dated.as_of = &dated;
+    Ledger__V1__SavingsPlansQuery plans_dated = plans_as_of;
+    plans_dated.as_of = &dated;
+    Ledger__V1__ReservationsQuery *reservation_queries[] = {&reservations, &reservations_as_of,
+                                                            &reservations_dated};
+    Ledger__V1__SavingsPlansQuery *plan_queries[] = {&plans, &plans_as_of, &plans_dated};
+    for (int kind = 0; kind < 6; kind++) {
         Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-        if (kind == 0) {
+        if (kind < 3) {
             query.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
-            query.reservations = &reservations;
-        } else if (kind == 1) {
-            query.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
-            query.reservations = &reservations_as_of;
+            query.reservations = reservation_queries[kind];
         } else {
             query.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
-            query.savings_plans = kind == 2 ? &plans : &plans_as_of;
+            query.savings_plans = plan_queries[kind - 3];
         }
         Ledger__V1__QueryResult *r = NULL;
         assert_int_equal(ask(w, p, &query, &r), LEDGER_ERR_OK);
+        /* Every path answers rows: none may pass the checks by having none. */
+        assert_true(r->n_reservations + r->n_savings_plans > 0);
         for (size_t i = 0; i < r->n_reservations; i++) {
             *partner_prices += r->reservations[i]->price != NULL;
             *retail_prices += r->reservations[i]->retail_price != NULL;
@@ -1510,16 +1521,20 @@ static void test_isolation_customer_prices(void **state)
 /* ---- savings plans as of a point --------------------------------------------------- */
 
 /* ca1's savings plans as `p` (customer_id "": the principal's own), now
- * (sequence 0) or as of a sequence; the answer's code. */
+ * (sequence and business time 0), as of a sequence, or what was true at a
+ * business time (as of both: as known after the sequence); the answer's
+ * code. */
 static enum ledger_err plans_as_of(struct world *w, const struct engine_principal *p,
                                    const char *partner_id, const char *customer_id,
-                                   uint64_t sequence, Ledger__V1__QueryResult **out)
+                                   uint64_t sequence, int64_t business_time_us,
+                                   Ledger__V1__QueryResult **out)
 {
     Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
     as_of.sequence = sequence;
+    as_of.business_time_us = business_time_us;
     Ledger__V1__SavingsPlansQuery plans = LEDGER__V1__SAVINGS_PLANS_QUERY__INIT;
     plans.customer_id = (char *)customer_id;
-    plans.as_of = sequence != 0 ? &as_of : NULL;
+    plans.as_of = sequence != 0 || business_time_us != 0 ? &as_of : NULL;
     Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
     query.partner_id = (char *)partner_id;
     query.kind_case = LEDGER__V1__QUERY__KIND_SAVINGS_PLANS;
@@ -1554,39 +1569,60 @@ static void test_isolation_savings_plans_as_of(void **state)
         {&w->subject, "", 5, true},
     };
     uint64_t head = engine_head_sequence(w->engine);
+    /* What was true at the latest business time, which the business-time
+     * path replays (domain_customer_evolve_dated) rather than the current
+     * state: every plan bought so far. */
+    const int64_t business_us = LEDGER_TIME_US_MAX;
     for (size_t i = 0; i < sizeof readers / sizeof readers[0]; i++) {
-        Ledger__V1__QueryResult *now = NULL, *then = NULL;
-        assert_int_equal(plans_as_of(w, readers[i].principal, "", readers[i].customer_id, 0, &now),
+        Ledger__V1__QueryResult *now = NULL, *points[3] = {NULL};
+        const char *customer_id = readers[i].customer_id;
+        assert_int_equal(plans_as_of(w, readers[i].principal, "", customer_id, 0, 0, &now),
+                         LEDGER_ERR_OK);
+        assert_int_equal(plans_as_of(w, readers[i].principal, "", customer_id, head, 0, &points[0]),
                          LEDGER_ERR_OK);
         assert_int_equal(
-            plans_as_of(w, readers[i].principal, "", readers[i].customer_id, head, &then),
+            plans_as_of(w, readers[i].principal, "", customer_id, 0, business_us, &points[1]),
+            LEDGER_ERR_OK);
+        assert_int_equal(
+            plans_as_of(w, readers[i].principal, "", customer_id, head, business_us, &points[2]),
             LEDGER_ERR_OK);
         assert_int_equal(now->n_savings_plans, readers[i].rows);
-        assert_int_equal(then->n_savings_plans, readers[i].rows);
-        size_t customer_bought = 0;
-        for (size_t r = 0; r < then->n_savings_plans; r++) {
-            assert_string_equal(then->savings_plans[r]->savings_plan_id,
-                                now->savings_plans[r]->savings_plan_id);
-            assert_string_equal(then->savings_plans[r]->customer_id, "ca1");
-            customer_bought +=
-                then->savings_plans[r]->purchaser == LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER;
+        for (size_t k = 0; k < 3; k++) {
+            const Ledger__V1__QueryResult *then = points[k];
+            assert_int_equal(then->n_savings_plans, readers[i].rows);
+            size_t customer_bought = 0;
+            for (size_t r = 0; r < then->n_savings_plans; r++) {
+                assert_string_equal(then->savings_plans[r]->savings_plan_id,
+                                    now->savings_plans[r]->savings_plan_id);
+                assert_string_equal(then->savings_plans[r]->customer_id, "ca1");
+                customer_bought +=
+                    then->savings_plans[r]->purchaser == LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER;
+            }
+            assert_int_equal(customer_bought, readers[i].sees_customer_bought ? 1 : 0);
+            engine_result_free(points[k]);
         }
-        assert_int_equal(customer_bought, readers[i].sees_customer_bought ? 1 : 0);
         engine_result_free(now);
-        engine_result_free(then);
     }
     /* As of a point before ca1 existed: nothing. */
     Ledger__V1__QueryResult *r = NULL;
-    assert_int_equal(plans_as_of(w, &auditor, "", "ca1", 1, &r), LEDGER_ERR_OK);
+    assert_int_equal(plans_as_of(w, &auditor, "", "ca1", 1, 0, &r), LEDGER_ERR_OK);
     assert_int_equal(r->n_savings_plans, 0);
     engine_result_free(r);
     /* No other customer's or partner's plans, at any point. */
-    assert_int_equal(plans_as_of(w, &w->subject, "", "ca2", head, &r), LEDGER_ERR_PARTNER_MISMATCH);
+    assert_int_equal(plans_as_of(w, &w->subject, "", "ca2", head, 0, &r),
+                     LEDGER_ERR_PARTNER_MISMATCH);
     assert_null(r);
-    assert_int_equal(plans_as_of(w, &w->admin_b, PA, "ca1", head, &r), LEDGER_ERR_PARTNER_MISMATCH);
+    assert_int_equal(plans_as_of(w, &w->admin_b, PA, "ca1", head, 0, &r),
+                     LEDGER_ERR_PARTNER_MISMATCH);
+    assert_null(r);
+    assert_int_equal(plans_as_of(w, &w->subject, "", "ca2", 0, business_us, &r),
+                     LEDGER_ERR_PARTNER_MISMATCH);
+    assert_null(r);
+    assert_int_equal(plans_as_of(w, &w->admin_b, PA, "ca1", 0, business_us, &r),
+                     LEDGER_ERR_PARTNER_MISMATCH);
     assert_null(r);
     /* A sequence past the log is refused, not answered with the present. */
-    assert_int_equal(plans_as_of(w, &auditor, "", "ca1", head + 1, &r),
+    assert_int_equal(plans_as_of(w, &auditor, "", "ca1", head + 1, 0, &r),
                      LEDGER_ERR_INVALID_ARGUMENT);
     assert_null(r);
     world_close(w);
@@ -1610,7 +1646,7 @@ static void test_isolation_customer_prices_as_of(void **state)
         uint64_t points[] = {hidden_at, engine_head_sequence(w->engine)};
         for (size_t i = 0; i < 2; i++) {
             Ledger__V1__QueryResult *r = NULL;
-            assert_int_equal(plans_as_of(w, &w->subject, "", "", points[i], &r), LEDGER_ERR_OK);
+            assert_int_equal(plans_as_of(w, &w->subject, "", "", points[i], 0, &r), LEDGER_ERR_OK);
             assert_true(r->n_savings_plans > 0);
             for (size_t k = 0; k < r->n_savings_plans; k++) {
                 assert_null(r->savings_plans[k]->price);
