@@ -888,6 +888,25 @@ def scenario(cl, bell, op, tag, partner, customer, sub1, sub_other, user, daemon
     check("activity pages: newest first, no repeats",
           seen == sorted(seen, reverse=True) and len(seen) == len(set(seen)) and len(seen) >= 5,
           str(seen))
+    # Time ranges (protocol.md, queries): half-open, on recorded_us for the
+    # activity log; negative bounds and an empty range are INVALID_ARGUMENT.
+    r = cl.query(admin, pb.Query(activity=pb.ActivityQuery(customer_id=customer)))
+    recorded = sorted(a.recorded_us for a in r.query.activity)
+    cut = recorded[len(recorded) // 2]
+    r = cl.query(admin, pb.Query(activity=pb.ActivityQuery(customer_id=customer, from_us=cut)))
+    check("activity from_us: the rows recorded at or after it, and only those",
+          expect("activity from a recorded time", r, 0).code == 0 and
+          sorted(a.recorded_us for a in r.query.activity) == [t for t in recorded if t >= cut],
+          str(r.query))
+    r = cl.query(admin, pb.Query(activity=pb.ActivityQuery(customer_id=customer, to_us=cut)))
+    check("activity to_us: the rows recorded before it, and only those",
+          expect("activity up to a recorded time", r, 0).code == 0 and
+          sorted(a.recorded_us for a in r.query.activity) == [t for t in recorded if t < cut],
+          str(r.query))
+    r = cl.query(admin, pb.Query(activity=pb.ActivityQuery(from_us=cut, to_us=cut)))
+    expect("activity with to_us == from_us: INVALID_ARGUMENT", r, 4)
+    r = cl.query(admin, pb.Query(orders=pb.OrdersQuery(customer_id=customer, from_us=-1)))
+    expect("orders with a negative from_us: INVALID_ARGUMENT", r, 4)
 
     # Billing paging: pages of one row are the month unpaged, in order, and
     # total_rows counts them all on every page.
