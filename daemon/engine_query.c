@@ -739,6 +739,13 @@ enum ledger_err engine_query(struct engine *engine, const struct engine_principa
                  policy_role_name(principal->role), field ? field->name : "unknown");
         return LEDGER_ERR_FORBIDDEN;
     }
+    /* Query.partner_id is checked as an id for every principal, before it
+     * is compared or quoted in a message: text that is no id (control
+     * characters, a line break, a terminal escape) never reaches a reply. */
+    if (query->partner_id[0] != '\0' && !codec_id_valid(query->partner_id)) {
+        engine__set_message(message, "partner_id must be 1..64 characters of [A-Za-z0-9.:@-]");
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
     /* Partner scope: a partner-bound principal sees its partner only. */
     const char *partner_id = principal->partner_id;
     if (principal->partner_id[0] != '\0') {
@@ -751,10 +758,6 @@ enum ledger_err engine_query(struct engine *engine, const struct engine_principa
             return LEDGER_ERR_PARTNER_MISMATCH;
         }
     } else {
-        if (query->partner_id[0] != '\0' && !codec_id_valid(query->partner_id)) {
-            engine__set_message(message, "partner_id must be 1..64 characters of [A-Za-z0-9.:@-]");
-            return LEDGER_ERR_INVALID_ARGUMENT;
-        }
         partner_id = query->partner_id;
     }
     Ledger__V1__QueryResult *result = malloc(sizeof *result);

@@ -1520,6 +1520,35 @@ static void test_engine_explain_savings_plan_and_refusals(void **state)
     assert_int_equal(query_code(f, &other, &q, message), LEDGER_ERR_PARTNER_MISMATCH);
 }
 
+/* A Query.partner_id that is no id is INVALID_ARGUMENT for every principal,
+ * partner-bound ones included (which compared it with their own partner and
+ * quoted it in a PARTNER_MISMATCH message, control characters and all);
+ * another partner's valid id stays PARTNER_MISMATCH. */
+static void test_engine_query_partner_not_an_id(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    struct engine_principal bound =
+        make_principal("auditor-1", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "", "");
+    struct engine_principal all =
+        make_principal("auditor-all", LEDGER__V1__ROLE__ROLE_AUDITOR, "", "", "");
+    const struct engine_principal *principals[] = {&bound, &all, &f->customer_user};
+    Ledger__V1__ReservationsQuery reservations = LEDGER__V1__RESERVATIONS_QUERY__INIT;
+    reservations.customer_id = "c1";
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
+    q.reservations = &reservations;
+    char message[ENGINE_MESSAGE_SIZE];
+    for (size_t i = 0; i < sizeof principals / sizeof principals[0]; i++) {
+        q.partner_id = "p2\x1b[2J\nforged line";
+        assert_int_equal(query_code(f, principals[i], &q, message), LEDGER_ERR_INVALID_ARGUMENT);
+        assert_string_equal(message, "partner_id must be 1..64 characters of [A-Za-z0-9.:@-]");
+    }
+    q.partner_id = "p9";
+    assert_int_equal(query_code(f, &bound, &q, message), LEDGER_ERR_PARTNER_MISMATCH);
+    assert_non_null(strstr(message, "may not read partner p9's data"));
+}
+
 /* Every refusal of the events query: each with its code and a message. */
 static void test_engine_events_query_refusals(void **state)
 {
@@ -2612,6 +2641,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_events_paging_and_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_savings_plan_and_refusals, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_engine_query_partner_not_an_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_events_query_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_consistency_between_heads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_inclusion_bounds, setup, teardown),
