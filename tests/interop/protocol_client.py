@@ -804,6 +804,12 @@ def scenario(cl, bell, op, tag, partner, customer, sub1, sub_other, user, daemon
     r = cl.query(admin, pb.Query(partner_id="other-" + tag,
                                  reservations=pb.ReservationsQuery(customer_id=customer)))
     expect("admin naming another partner: PARTNER_MISMATCH", r, 15)
+    # A partner_id that is no id is INVALID_ARGUMENT for every principal
+    # (protocol.md, Queries), before it is compared with the admin's own.
+    r = cl.query(admin, pb.Query(partner_id="other\n" + tag,
+                                 reservations=pb.ReservationsQuery(customer_id=customer)))
+    expect("admin naming a partner id that is no id: INVALID_ARGUMENT", r, 4)
+    check("... and the reply does not quote it", "\n" not in r.message, repr(r.message))
 
     # Savings plans as of a point (protocol.md, queries: as_of as for reservations).
     r, _ = ok_batch(cl, admin, [command("sp-buy-" + tag, "purchase_savings_plan",
