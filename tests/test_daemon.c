@@ -444,6 +444,14 @@ static void test_daemon_auth_failures(void **state)
     assert_int_equal(reply->head_sequence, head);
     reply_free(reply);
     free(bytes);
+    /* A secret given where the principal id goes names no principal: it is
+     * refused and not logged. */
+    char secret_as_id[2 * LEDGER_SECRET_BYTES + 1];
+    crypto_hex(f->secret, sizeof f->secret, secret_as_id);
+    struct request_spec mistaken = {.principal_id = secret_as_id, .secret = f->secret};
+    bytes = request_head(&mistaken, &size);
+    reply_free(call_expect(f->client, bytes, size, &mistaken, LEDGER_ERR_UNKNOWN_PRINCIPAL));
+    free(bytes);
 
     /* BAD_SIGNATURE: wrong key */
     uint8_t wrong[LEDGER_SECRET_BYTES];
@@ -552,6 +560,8 @@ static void test_daemon_auth_failures(void **state)
 
     /* Refusals are logged with the principal and the code, never the MAC. */
     assert_true(log_contains(f, "request refused principal=nobody code=UNKNOWN_PRINCIPAL"));
+    assert_true(log_contains(f, "principal=\"(64 hex digits, not shown: a secret given as the "
+                                "principal id?)\" code=UNKNOWN_PRINCIPAL"));
     assert_true(log_contains(f, "principal=op2 code=PRINCIPAL_REVOKED"));
     char mac_hex[2 * CRYPTO_MAC_BYTES + 1];
     crypto_hex(mac, sizeof mac, mac_hex);
