@@ -1064,6 +1064,15 @@ static enum ledger_err backup_into(struct engine *engine, const char *dir, int64
         engine__set_message(message, "name the backup directory: a new one on the daemon's host");
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
+    /* Messages below name the directory as given: no control character
+     * (a terminal escape, a line break) may reach whoever prints them. */
+    for (const unsigned char *c = (const unsigned char *)dir; *c != '\0'; c++) {
+        if (*c < 0x20 || *c == 0x7f) {
+            engine__set_message(message, "the backup directory's path holds a control character; "
+                                         "give a path of printable characters");
+            return LEDGER_ERR_INVALID_ARGUMENT;
+        }
+    }
     char parent[PATH_MAX], name[NAME_MAX + 1], partial[NAME_MAX + 1];
     enum ledger_err err = backup_split(dir, parent, name, message);
     if (err != LEDGER_ERR_OK) {

@@ -2458,6 +2458,15 @@ static void test_engine_backup_name_of_name_max(void **state)
     assert_int_equal(query_code(f, &f->operator_principal, &q, message),
                      LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(message, "its name is longer than 255 bytes; give a shorter one"));
+    /* A control character would reach whoever prints the messages that
+     * name the directory. */
+    char escape[512 + 16];
+    snprintf(escape, sizeof escape, "%s/\x1b[2Jcopy", root);
+    backup.directory = escape;
+    assert_int_equal(query_code(f, &f->operator_principal, &q, message),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(message, "holds a control character"));
+    assert_null(strchr(message, '\x1b'));
     /* "." and ".." name no new directory. */
     char dots[512 + 8];
     backup.directory = dots;
