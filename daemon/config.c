@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -84,6 +85,25 @@ bool config_parse_bytes(const char *text, uint64_t *out)
  * longer than CONFIG_VALUE_LENGTH_MAX: an address always fits its field. */
 _Static_assert(CONFIG_VALUE_LENGTH_MAX < CONFIG_URL_SIZE, "an address value fits CONFIG_URL_SIZE");
 
+/* Whether nanomsg can bind a TCP socket to `host` (`length` bytes, not
+ * terminated): `*` or an IPv4 address. nanomsg 1.1.5 resolves neither host
+ * names nor interface names when it binds ("No such device"), so
+ * `localhost` would fail at every start, which no restart can fix. */
+static bool tcp_host_bindable(const char *host, size_t length)
+{
+    if (length == 1 && host[0] == '*') {
+        return true;
+    }
+    char literal[INET_ADDRSTRLEN];
+    if (length >= sizeof literal) {
+        return false;
+    }
+    memcpy(literal, host, length);
+    literal[length] = '\0';
+    struct in_addr address;
+    return inet_pton(AF_INET, literal, &address) == 1;
+}
+
 static bool url_valid(const char *value, char *error)
 {
     size_t length = strlen(value);
@@ -117,9 +137,17 @@ static bool url_valid(const char *value, char *error)
         /* The sockets keep nanomsg's IPv4-only default: an IPv6 host fails
          * to bind ("No such device", exit 1, which a supervisor restarts
          * forever) rather than being a configuration error. */
-        if (memchr(value + 6, ':', (size_t)(colon - (value + 6))) != NULL || value[6] == '[') {
-            set_error(error, "tcp:// takes an IPv4 address, a host name or * (the sockets are "
-                             "IPv4 only), not an IPv6 address");
+        const char *host = value + 6;
+        size_t host_length = (size_t)(colon - host);
+        if (memchr(host, ':', host_length) != NULL || host[0] == '[') {
+            set_error(error, "tcp:// takes an IPv4 address or * (the sockets are IPv4 only), not "
+                             "an IPv6 address");
+            return false;
+        }
+        if (!tcp_host_bindable(host, host_length)) {
+            set_error(error, "tcp:// takes an IPv4 address or * (nanomsg binds no host or "
+                             "interface name): write tcp://127.0.0.1:PORT for this host only, or "
+                             "tcp://*:PORT for every interface");
             return false;
         }
         return true;

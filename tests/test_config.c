@@ -119,9 +119,21 @@ static void test_config_bad_values(void **state)
     expect_refused("listen = tcp://host:65536\n", "bad.conf:1: ", "port");
     /* nanomsg's sockets are IPv4 only here: an IPv6 host could never bind. */
     expect_refused("events = tcp://[::1]:7301\n", "bad.conf:1: ",
-                   "tcp:// takes an IPv4 address, a host name or * (the sockets are IPv4 only), "
-                   "not an IPv6 address");
+                   "tcp:// takes an IPv4 address or * (the sockets are IPv4 only), not an IPv6 "
+                   "address");
     expect_refused("listen = tcp://::1:7300\n", "bad.conf:1: ", "not an IPv6 address");
+    /* nanomsg binds no host name and no interface name ("No such device" at
+     * every start): only an address or *, refused here with what to write. */
+    static const char *const names[] = {"localhost", "lo", "ledger.example.com", "127.0.0.1.5",
+                                        "1270.0.0.1"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "events = tcp://%s:7301\n", names[i]);
+        expect_refused(text, "bad.conf:1: events",
+                       "tcp:// takes an IPv4 address or * (nanomsg binds no host or interface "
+                       "name): write tcp://127.0.0.1:PORT for this host only, or tcp://*:PORT for "
+                       "every interface");
+    }
     expect_refused("listen = ipc://\n", "bad.conf:1: ", "without a path");
     /* A relative IPC path would depend on the daemon's working directory. */
     expect_refused("\nlisten = ipc://relative/ledger.sock\n", "bad.conf:2: listen",
@@ -607,8 +619,7 @@ static void test_config_addresses_differ(void **state)
                              "127.0.0.1:9464\n",
                              NULL, "ipc:///d/events.sock", "ledgerd.conf:3: metrics_listen",
                              "as listen (ledgerd.conf:1)");
-    /* Every spelling of "every interface" takes the port on every host, and
-     * host names compare without regard to case. */
+    /* Every spelling of "every interface" takes the port on every host. */
     static const char *const any_host[] = {"*", "0.0.0.0"};
     for (size_t i = 0; i < sizeof any_host / sizeof any_host[0]; i++) {
         char text[128];
@@ -620,8 +631,6 @@ static void test_config_addresses_differ(void **state)
     /* The metrics endpoint, which may bind IPv6, spells it [::]. */
     expect_addresses_refused("listen = tcp://127.0.0.1:7300\nmetrics_listen = [::]:7300\n", NULL,
                              NULL, "ledgerd.conf:2: metrics_listen", "as listen (ledgerd.conf:1)");
-    expect_addresses_refused("listen = tcp://LedgerHost:7300\nevents = tcp://ledgerhost:7300\n",
-                             NULL, NULL, "ledgerd.conf:2: events", "as listen (ledgerd.conf:1)");
     /* A command-line value is named as its option. */
     struct config config;
     config_defaults(&config);
