@@ -234,14 +234,18 @@ enum ledger_err ctl_stats_summary(FILE *out, Ledger__V1__Stat *const *rows, size
     char a[STATS_TEXT_SIZE], b[STATS_TEXT_SIZE], c[STATS_TEXT_SIZE], d[STATS_TEXT_SIZE];
     char e[STATS_TEXT_SIZE], f[STATS_TEXT_SIZE];
 
+    /* A map never shrinks: one at or past map_bytes_max (the setting was
+     * lowered, or the data file came from a larger ledger) grows no further,
+     * and past its free pages commits fail with STORAGE_FULL. */
+    double map_bytes = stat_get(s, "ledger_map_bytes", "");
+    double map_bytes_max = stat_get(s, "ledger_map_bytes_max", "");
     fprintf(out,
-            "store        %s events; %s of the %s map used (it may grow to %s); %s of %s "
+            "store        %s events; %s of the %s map used (%s %s); %s of %s "
             "reader slots in use\n",
             count_text(stat_get(s, "ledger_head_sequence", ""), a),
-            bytes_text(stat_get(s, "ledger_map_used_bytes", ""), b),
-            bytes_text(stat_get(s, "ledger_map_bytes", ""), c),
-            bytes_text(stat_get(s, "ledger_map_bytes_max", ""), d),
-            count_text(stat_get(s, "ledger_readers_used", ""), e),
+            bytes_text(stat_get(s, "ledger_map_used_bytes", ""), b), bytes_text(map_bytes, c),
+            map_bytes >= map_bytes_max ? "it grows no further: map_bytes_max is" : "it may grow to",
+            bytes_text(map_bytes_max, d), count_text(stat_get(s, "ledger_readers_used", ""), e),
             count_text(stat_get(s, "ledger_readers_max", ""), f));
     fprintf(out,
             "requests     %s received, %s in flight; reading paused %s times; %s replies "

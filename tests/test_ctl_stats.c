@@ -176,6 +176,34 @@ static void test_ctl_stats_overflow_and_units(void **state)
     free(text);
 }
 
+/* A map at or past map_bytes_max (the setting lowered below the map's size,
+ * or the map grown to it) grows no further: never "may grow to" a smaller
+ * size than it has. */
+static void test_ctl_stats_map_past_its_maximum(void **state)
+{
+    (void)state;
+    static const struct {
+        double map_bytes;
+        const char *wanted;
+    } cases[] = {
+        {134217728.0, "store        - events; 72.0 MiB of the 128.0 MiB map used (it grows no "
+                      "further: map_bytes_max is 64.0 MiB); - of - reader slots in use\n"},
+        {67108864.0, "store        - events; 72.0 MiB of the 64.0 MiB map used (it grows no "
+                     "further: map_bytes_max is 64.0 MiB); - of - reader slots in use\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct rows r = {.count = 0};
+        row(&r, "ledger_map_used_bytes", "", 75497472.0);
+        row(&r, "ledger_map_bytes", "", cases[i].map_bytes);
+        row(&r, "ledger_map_bytes_max", "", 67108864.0);
+        char *text = summary(&r);
+        if (strncmp(text, cases[i].wanted, strlen(cases[i].wanted)) != 0) {
+            fail_msg("wanted \"%s\" in:\n%s", cases[i].wanted, text);
+        }
+        free(text);
+    }
+}
+
 /* One command per commit is said in the singular. */
 static void test_ctl_stats_one_command_per_commit(void **state)
 {
@@ -242,6 +270,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ctl_stats_busy_daemon),
         cmocka_unit_test(test_ctl_stats_overflow_and_units),
+        cmocka_unit_test(test_ctl_stats_map_past_its_maximum),
         cmocka_unit_test(test_ctl_stats_one_command_per_commit),
         cmocka_unit_test(test_ctl_stats_nothing_yet_and_nothing_sent),
         cmocka_unit_test(test_ctl_stats_write_failure),
