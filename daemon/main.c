@@ -835,6 +835,17 @@ static bool restore_skipped(const char *name)
            strcmp(name, "ledger.sock") == 0 || strcmp(name, "events.sock") == 0;
 }
 
+/* A directory with more files to copy than any backup holds (a dumping
+ * ground, or the wrong directory): says so and what to give instead. */
+static void restore_say_crowded(const char *from)
+{
+    fprintf(stderr,
+            "ledgerd: %s holds too many files for a backup (more than %d to copy, --head-key "
+            "counted): a backup `ledgerctl backup` made holds data.mdb and head.pb; give that "
+            "directory, or move the other files out of this one\n",
+            from, MAIN_RESTORE_FILES_MAX);
+}
+
 static void restore_undo(const char *dir, char names[][NAME_MAX + 1], size_t count)
 {
     char path[CONFIG_PATH_SIZE];
@@ -969,7 +980,7 @@ static int restore_into(const struct command_line *line, const struct config *co
             continue;
         }
         if (count >= MAIN_RESTORE_FILES_MAX || path_join(dir, entry->d_name, to) != 0) {
-            fprintf(stderr, "ledgerd: %s holds too many files for a backup\n", line->from);
+            restore_say_crowded(line->from);
             ok = false;
             break;
         }
@@ -995,7 +1006,7 @@ static int restore_into(const struct command_line *line, const struct config *co
         } else if (count >= MAIN_RESTORE_FILES_MAX) {
             /* No room to record the key for the undo: the backup's files
              * took every slot. */
-            fprintf(stderr, "ledgerd: %s holds too many files for a backup\n", line->from);
+            restore_say_crowded(line->from);
             ok = false;
         } else if (path_join(dir, "head.key", to) == 0 &&
                    file_copy(line->head_key, to, 0600, true)) {

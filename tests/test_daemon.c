@@ -1771,7 +1771,11 @@ static void test_daemon_restore_refuses_a_crowded_directory(void **state)
                               restored,  "--head-key", head_key, NULL};
     const char *without_key[] = {"restore", "--from", crowded, "--data", restored, NULL};
     char says[2 * PATH_SIZE];
-    snprintf(says, sizeof says, "ledgerd: %s holds too many files for a backup", crowded);
+    snprintf(says, sizeof says,
+             "ledgerd: %s holds too many files for a backup (more than 64 to copy, --head-key "
+             "counted): a backup `ledgerctl backup` made holds data.mdb and head.pb; give that "
+             "directory, or move the other files out of this one",
+             crowded);
     struct stat info;
     for (int round = 0; round < 2; round++) {
         log_clear(f);
