@@ -331,8 +331,9 @@ static const struct config_setting {
      "# relative to the working directory. Usually given with --data instead."},
     {"listen", parse_listen,
      "Address of the request socket (nanomsg REQ/REP): ipc:///path or\n"
-     "# tcp://host:port. TCP is authenticated but not encrypted: prefer IPC, or a\n"
-     "# tunnel. Default: ipc://<data dir>/ledger.sock."},
+     "# tcp://host:port, host an IPv4 address or * (every interface), not a name.\n"
+     "# TCP is authenticated but not encrypted: prefer IPC, or a tunnel. Default:\n"
+     "# ipc://<data dir>/ledger.sock."},
     {"events", parse_events,
      "Address of the doorbell socket (nanomsg PUB). Default:\n"
      "# ipc://<data dir>/events.sock."},
@@ -356,7 +357,8 @@ static const struct config_setting {
      "true lets metrics_listen bind a non-loopback address. The metrics carry no\n"
      "# secret but are not authenticated: firewall the port. true or false."},
     {"slow_commit_ms", parse_slow_commit_ms,
-     "Commits slower than this many milliseconds are logged (0: never)."},
+     "Commits slower than this many milliseconds are logged (0: never). 0 to\n"
+     "# 3600000."},
     {"state_cache_bytes_max", parse_state_cache_bytes_max,
      "Memory for customers' states kept between commands (suffixes K, M, G, T or\n"
      "# KiB..TiB); past it the cache is emptied and states reload from the log.\n"

@@ -433,10 +433,11 @@ static void test_config_file_and_sample(void **state)
      * (to the defaults, the data dir and the addresses shown). */
     FILE *file = fopen(path, "r");
     assert_non_null(file);
-    static char text[16384], uncommented[16384];
+    static char text[16384], uncommented[16384], sample[16384];
     size_t size = fread(text, 1, sizeof text - 1, file);
     fclose(file);
     text[size] = '\0';
+    memcpy(sample, text, size + 1);
     const char *keys[] = {"data",
                           "listen",
                           "events",
@@ -468,6 +469,32 @@ static void test_config_file_and_sample(void **state)
         snprintf(wanted, sizeof wanted, "\n%s = ", keys[i]);
         if (strstr(uncommented, wanted) == NULL) {
             fail_msg("sample lacks %s", keys[i]);
+        }
+    }
+    /* Each bounded setting's comment gives its range, as the operations
+     * guide's table does. */
+    static const struct {
+        const char *key;
+        const char *range;
+    } ranges[] = {
+        {"request_bytes_max", "1K to 64M"},    {"batch_commands_max", "1 to 100000"},
+        {"map_bytes_max", "64M to 16T"},       {"auth_window_s", "1 to 3600"},
+        {"slow_commit_ms", "0 to\n# 3600000"}, {"state_cache_bytes_max", "1M to 64G"},
+        {"expiry_sweep_s", "0 to 86400"},      {"inflight_requests_max", "1 to 65536"},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+        char wanted[64];
+        snprintf(wanted, sizeof wanted, "\n# %s = ", ranges[i].key);
+        const char *setting = strstr(sample, wanted);
+        assert_non_null(setting);
+        const char *comment = setting;
+        while (comment > sample && strncmp(comment, "\n\n", 2) != 0) {
+            comment--;
+        }
+        const char *range = strstr(comment, ranges[i].range);
+        if (range == NULL || range > setting) {
+            fail_msg("the sample's comment on %s lacks its range %s", ranges[i].key,
+                     ranges[i].range);
         }
     }
     config_defaults(&config);
