@@ -331,6 +331,10 @@ static enum ledger_err load_head_key(struct engine *engine, const char *dir)
     return LEDGER_ERR_OK;
 }
 
+/* Why the last engine_open on this thread failed before the store said
+ * anything (its lock file), for engine_open_detail; "" otherwise. */
+static _Thread_local char engine_open_error[PATH_MAX + 512];
+
 /* Takes `dir`'s lock file without waiting: exclusive (a writer: made when
  * there is none) or shared (a reader of the files: a directory without one
  * has no writer, and then *fd_out is -1). DATA_DIR_LOCKED when another
@@ -346,10 +350,26 @@ static enum ledger_err lock_take(const char *dir, bool exclusive, int *fd_out)
                        : open(lock_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         *fd_out = -1;
-        return !exclusive && errno == ENOENT ? LEDGER_ERR_OK : LEDGER_ERR_IO_ERROR;
+        if (!exclusive && errno == ENOENT) {
+            return LEDGER_ERR_OK;
+        }
+        /* A read-only file system (a mount, or a systemd unit's
+         * ProtectSystem without the directory in ReadWritePaths) ends here:
+         * name the file and the system's reason. */
+        snprintf(engine_open_error, sizeof engine_open_error, "%s cannot be opened%s: %s%s",
+                 lock_path, exclusive ? " for writing" : "", strerror(errno),
+                 exclusive ? "; ledgerd writes its data directory: make it writable (a "
+                             "read-only mount cannot serve; under systemd it must be in the "
+                             "unit's ReadWritePaths), or give --data another one"
+                           : "");
+        return LEDGER_ERR_IO_ERROR;
     }
     if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
         err = errno == EWOULDBLOCK ? LEDGER_ERR_DATA_DIR_LOCKED : LEDGER_ERR_IO_ERROR;
+        if (err == LEDGER_ERR_IO_ERROR) {
+            snprintf(engine_open_error, sizeof engine_open_error, "%s cannot be locked: %s",
+                     lock_path, strerror(errno));
+        }
         close(fd);
         return err;
     }
@@ -428,6 +448,7 @@ int64_t engine_refused_until(const struct engine *engine)
 static enum ledger_err engine_open_dir(const struct engine_options *options, bool create,
                                        struct engine **out)
 {
+    engine_open_error[0] = '\0';
     enum ledger_err err = crypto_init();
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -529,7 +550,7 @@ bool engine_present(const char *dir)
 
 const char *engine_open_detail(void)
 {
-    return store_last_error(NULL);
+    return engine_open_error[0] != '\0' ? engine_open_error : store_last_error(NULL);
 }
 
 /* Whether access(path, mode) is refused for want of permission (and not

@@ -1273,6 +1273,36 @@ static void test_daemon_second_daemon_refused(void **state)
     assert_int_equal(daemon_stop(f, SIGTERM), 0);
 }
 
+/* A lock file that cannot be opened for writing (here a directory in its
+ * place; a read-only file system ends the same way) is named with the
+ * system's reason and what to do, not only "a file could not be read or
+ * written", by a start and by a rebuild alike. */
+static void test_daemon_unopenable_lock_file_named(void **state)
+{
+    struct fixture *f = *state;
+    char lock[PATH_SIZE + 32], says[2 * PATH_SIZE];
+    snprintf(lock, sizeof lock, "%s/ledgerd.lock", f->data);
+    assert_int_equal(unlink(lock), 0);
+    assert_int_equal(mkdir(lock, 0700), 0);
+    snprintf(says, sizeof says,
+             "(IO_ERROR): %s cannot be opened for writing: Is a directory; ledgerd writes its "
+             "data directory: make it writable",
+             lock);
+    const char *serve[] = {"--data", f->data, NULL};
+    const char *rebuild[] = {"rebuild", "--data", f->data, NULL};
+    const char *const *runs[] = {serve, rebuild};
+    const int statuses[] = {1, 2};
+    for (size_t i = 0; i < 2; i++) {
+        log_clear(f);
+        assert_int_equal(wait_exit(spawn(f, runs[i]), 20000), statuses[i]);
+        if (!log_contains(f, says)) {
+            log_print(f, "ledgerd:");
+            fail_msg("run %zu did not say '%s'", i, says);
+        }
+    }
+    assert_int_equal(rmdir(lock), 0);
+}
+
 static void test_daemon_backup_restore_rebuild(void **state)
 {
     struct fixture *f = *state;
@@ -3001,6 +3031,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_backpressure_pauses_reading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_concurrent_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_second_daemon_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_unopenable_lock_file_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_closed_standard_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_backup_restore_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_interrupted_rebuild_refused, setup, teardown),
