@@ -120,7 +120,10 @@ static bool url_valid(const char *value, char *error)
             return false;
         }
         if (length - 6 > CONFIG_IPC_PATH_LENGTH_MAX) {
-            set_error(error, "IPC socket path longer than %d bytes", CONFIG_IPC_PATH_LENGTH_MAX);
+            set_error(error,
+                      "IPC socket path longer than %d bytes, the most a Unix socket address "
+                      "holds: give a shorter path",
+                      CONFIG_IPC_PATH_LENGTH_MAX);
             return false;
         }
         return true;

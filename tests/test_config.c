@@ -592,7 +592,9 @@ static void test_config_ipc_path_length_edge(void **state)
     path[107] = 'p';
     path[108] = '\0';
     snprintf(text, sizeof text, "listen = ipc://%s\n", path);
-    expect_refused(text, "bad.conf:1: listen", "IPC socket path longer than 107 bytes");
+    expect_refused(text, "bad.conf:1: listen",
+                   "IPC socket path longer than 107 bytes, the most a Unix socket address holds: "
+                   "give a shorter path");
 
     /* The directory plus "/ledger.sock" (12 bytes) makes the path. */
     char url[CONFIG_URL_SIZE];
