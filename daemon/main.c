@@ -1275,8 +1275,8 @@ static int command_serve(const struct command_line *line, struct config *config)
          * the system's reason. */
         fprintf(stderr,
                 "ledgerd: cannot listen on %s and %s: the error above says which address and "
-                "why (in use by another process, a directory that does not exist, a malformed "
-                "address); set --listen or --events\n",
+                "why (in use by another process, a directory that does not exist, an address "
+                "that is not this host's); set --listen or --events\n",
                 listen, events);
         engine_close(engine);
         return EXIT_FAILURE_;

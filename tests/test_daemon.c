@@ -2956,6 +2956,12 @@ static void test_daemon_command_line_refusals(void **state)
         {{"--data", deep},
          2,
          "is too long a path for an IPC socket (at most 107 bytes); set --listen and --events"},
+        /* Well formed but not this host's (TEST-NET-1): a bind failure,
+         * whose line says so among its causes. */
+        {{"--data", f->data, "--listen", "tcp://192.0.2.1:7399"},
+         1,
+         "the error above says which address and why (in use by another process, a directory "
+         "that does not exist, an address that is not this host's); set --listen or --events"},
         /* Last: the log is read after the loop. */
         {{"--data", f->data, "--listen", missing_dir_url}, 1, "cannot listen on"},
     };
