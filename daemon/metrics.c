@@ -317,10 +317,7 @@ static bool address_loopback(const struct sockaddr *address)
     }
     if (address->sa_family == AF_INET6) {
         const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)(const void *)address;
-        if (IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr)) {
-            return true;
-        }
-        return IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && v6->sin6_addr.s6_addr[12] == 127;
+        return IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
     }
     return false;
 }
@@ -378,6 +375,19 @@ static enum ledger_err address_resolve(const char *listen, bool allow_remote, st
         if (found != NULL) {
             freeaddrinfo(found);
         }
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    /* libmicrohttpd's IPv6 socket is IPv6 only: an IPv4 address written
+     * as IPv6 (::ffff:a.b.c.d) fails to bind ("Invalid argument") at every
+     * start, so it is refused here with its IPv4 spelling. */
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)(const void *)found->ai_addr;
+    if (found->ai_addr->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+        const uint8_t *v4 = &v6->sin6_addr.s6_addr[12];
+        snprintf(error, METRICS_ERROR_SIZE,
+                 "metrics address %.64s is an IPv4 address written as IPv6, which the endpoint "
+                 "cannot bind: write %u.%u.%u.%u:%s",
+                 listen, v4[0], v4[1], v4[2], v4[3], port);
+        freeaddrinfo(found);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     if (!allow_remote && !address_loopback(found->ai_addr)) {
