@@ -210,21 +210,22 @@ static enum ledger_err name_arg(struct ctl_context *context, const struct ctl_ar
 {
     const char *value = ctl_arg(args, name);
     if (value != NULL) {
-        size_t length = strlen(value);
-        if (length == 0 || length > LEDGER_NAME_LENGTH_MAX) {
-            return usage(context, name, "a name is 1..200 bytes");
-        }
         /* The daemon's rule (codec_name_valid), found before sending. */
-        if (!ledger_utf8_well_formed(value)) {
+        switch (ledger_name_check(value, true)) {
+        case LEDGER_NAME_OK:
+            break;
+        case LEDGER_NAME_LENGTH:
+            return usage(context, name, "a name is 1..200 bytes");
+        case LEDGER_NAME_NOT_UTF8:
             return usage(context, name,
                          "a name is UTF-8 text (this one is in another encoding, e.g. Latin-1)");
-        }
-        for (size_t i = 0; i < length; i++) {
-            unsigned char c = (unsigned char)value[i];
-            /* C0 controls, DEL, and C1 controls (U+0080..U+009F: C2 80..C2 9F) */
-            if (c < 0x20 || c == 0x7f || (c == 0xC2 && (unsigned char)value[i + 1] < 0xA0)) {
-                return usage(context, name, "a name has no control characters");
-            }
+        case LEDGER_NAME_CONTROL:
+            return usage(context, name, "a name has no control characters");
+        case LEDGER_NAME_FORMATTING:
+            return usage(context, name,
+                         "a name has no line separator and no bidirectional formatting character "
+                         "(U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069), which would "
+                         "reorder what tables show");
         }
     }
     *out = value;

@@ -247,24 +247,12 @@ bool codec_sku_valid(const char *sku)
 
 bool codec_name_valid(const char *name)
 {
-    if (name == NULL || name[0] == '\0')
-        return false;
-    const unsigned char *s = (const unsigned char *)name;
-    size_t offset = 0;
-    while (s[offset] != '\0') {
-        uint32_t code_point = 0;
-        size_t length = ledger_utf8_decode(s + offset, &code_point);
-        if (length == 0)
-            return false;
-        /* C0 controls, DEL and C1 controls have no place in a name shown in
-         * tables and logs (they could forge line breaks or terminal escapes). */
-        if (code_point < 0x20 || (code_point >= 0x7F && code_point <= 0x9F))
-            return false;
-        offset += length;
-        if (offset > LEDGER_NAME_LENGTH_MAX)
-            return false;
-    }
-    return true;
+    return ledger_name_check(name, true) == LEDGER_NAME_OK;
+}
+
+bool codec_name_recorded(const char *name)
+{
+    return ledger_name_check(name, false) == LEDGER_NAME_OK;
 }
 
 bool codec_money_valid(const Ledger__V1__Money *money, bool positive_only)

@@ -72,8 +72,14 @@ bool codec_id_valid(const char *id);
 /* A SKU or region name: 1..LEDGER_SKU_LENGTH_MAX characters of
  * [A-Za-z0-9.:@-] and '_' (Azure SKUs are like "Standard_D2s_v3"). */
 bool codec_sku_valid(const char *sku);
-/* A name: 1..LEDGER_NAME_LENGTH_MAX bytes of printable UTF-8, no control characters. */
+/* A new name: 1..LEDGER_NAME_LENGTH_MAX bytes of printable UTF-8: no control
+ * character, no line or paragraph separator, no bidirectional formatting
+ * character (ledger_name_check). */
 bool codec_name_valid(const char *name);
+/* A name as a record holds it: codec_name_valid's rule less the separators
+ * and formatting characters, which earlier builds accepted (replay reads
+ * what they wrote). */
+bool codec_name_recorded(const char *name);
 /* Money: currency three upper-case ASCII letters; 0 <= amount <= LEDGER_AMOUNT_MINOR_MAX
  * (positive_only: amount > 0 too). */
 bool codec_money_valid(const Ledger__V1__Money *money, bool positive_only);

@@ -927,7 +927,8 @@ static enum ledger_err decide_add_partner(struct decision *d)
         return err;
     if (!codec_name_valid(body->name))
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "add_partner.name must be 1..%d bytes of printable UTF-8",
+                      "add_partner.name must be 1..%d bytes of printable UTF-8, without control, "
+                      "line separator or bidirectional formatting characters",
                       LEDGER_NAME_LENGTH_MAX);
     if (!domain__string_equal(d->in->partner_id, body->partner_id))
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
@@ -1101,7 +1102,8 @@ static enum ledger_err decide_onboard_customer(struct decision *d)
     const Ledger__V1__OnboardCustomer *body = d->command->onboard_customer;
     if (!codec_name_valid(body->name))
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "onboard_customer.name must be 1..%d bytes of printable UTF-8",
+                      "onboard_customer.name must be 1..%d bytes of printable UTF-8, without "
+                      "control, line separator or bidirectional formatting characters",
                       LEDGER_NAME_LENGTH_MAX);
     enum ledger_err err = need_partner(d);
     if (err != LEDGER_ERR_OK)

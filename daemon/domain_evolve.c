@@ -582,7 +582,7 @@ static enum ledger_err apply_body(struct domain_customer *customer, const Ledger
     switch (event->body_case) {
     case LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED: {
         const Ledger__V1__CustomerOnboarded *body = event->customer_onboarded;
-        if (customer->onboarded || body == NULL || !codec_name_valid(body->name) ||
+        if (customer->onboarded || body == NULL || !codec_name_recorded(body->name) ||
             !domain__copy_string(customer->name, sizeof customer->name, body->name))
             return LEDGER_ERR_CORRUPT;
         customer->onboarded = true;

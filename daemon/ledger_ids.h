@@ -4,7 +4,8 @@
  * LEDGER_ID_LENGTH_MAX characters of [A-Za-z0-9.:@-], safe in file names, log
  * lines, index keys and command lines without quoting (docs/protocol.md);
  * what a well-formed SKU or region name is (the same and '_'); and what
- * well-formed UTF-8 is (the daemon's names, ledgerctl's invoice fields).
+ * well-formed UTF-8 is (the daemon's names, ledgerctl's invoice fields); and
+ * what a name may hold.
  * Header-only: libledger is built from its own sources and this file.
  */
 #ifndef LEDGER_IDS_H
@@ -96,6 +97,57 @@ static inline bool ledger_utf8_well_formed(const char *text)
         s += length;
     }
     return true;
+}
+
+/* Characters a name may not hold: C0 controls, DEL and C1 controls, which
+ * could forge line breaks or terminal escapes in tables and logs; and, in a
+ * new name (`formatting`), the line and paragraph separators (U+2028,
+ * U+2029) and the bidirectional formatting characters (U+061C, U+200E,
+ * U+200F, U+202A..U+202E, U+2066..U+2069), which reorder what a table or a
+ * log line shows around them. */
+static inline bool ledger_name_char_refused(uint32_t code_point, bool formatting)
+{
+    if (code_point < 0x20 || (code_point >= 0x7F && code_point <= 0x9F))
+        return true;
+    return formatting && (code_point == 0x061C || code_point == 0x200E || code_point == 0x200F ||
+                          code_point == 0x2028 || code_point == 0x2029 ||
+                          (code_point >= 0x202A && code_point <= 0x202E) ||
+                          (code_point >= 0x2066 && code_point <= 0x2069));
+}
+
+/* What is wrong with a name, if anything. */
+enum ledger_name_fault {
+    LEDGER_NAME_OK,
+    LEDGER_NAME_LENGTH,     /* empty, or longer than LEDGER_NAME_LENGTH_MAX bytes */
+    LEDGER_NAME_NOT_UTF8,   /* not well-formed UTF-8 */
+    LEDGER_NAME_CONTROL,    /* a control character */
+    LEDGER_NAME_FORMATTING, /* a separator or bidirectional formatting character */
+};
+
+/* Checks a name: 1..LEDGER_NAME_LENGTH_MAX bytes of UTF-8 without the
+ * characters ledger_name_char_refused names; `formatting` false accepts the
+ * formatting characters, which names recorded by builds before they were
+ * refused may hold. */
+static inline enum ledger_name_fault ledger_name_check(const char *name, bool formatting)
+{
+    if (name == NULL || name[0] == '\0')
+        return LEDGER_NAME_LENGTH;
+    const unsigned char *s = (const unsigned char *)name;
+    size_t offset = 0;
+    while (s[offset] != '\0') {
+        uint32_t code_point = 0;
+        size_t length = ledger_utf8_decode(s + offset, &code_point);
+        if (length == 0)
+            return LEDGER_NAME_NOT_UTF8;
+        if (ledger_name_char_refused(code_point, false))
+            return LEDGER_NAME_CONTROL;
+        if (ledger_name_char_refused(code_point, formatting))
+            return LEDGER_NAME_FORMATTING;
+        offset += length;
+        if (offset > LEDGER_NAME_LENGTH_MAX)
+            return LEDGER_NAME_LENGTH;
+    }
+    return LEDGER_NAME_OK;
 }
 
 #endif

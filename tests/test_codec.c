@@ -459,6 +459,24 @@ static void test_codec_name_validator(void **state)
     assert_false(codec_name_valid("past max \xf4\x90\x80\x80"));
     assert_false(codec_name_valid("lone continuation \x80"));
     assert_false(codec_name_valid("\xff"));
+    /* Separators and bidirectional formatting characters reorder or break
+     * what a table shows around them: refused in a new name, read in a
+     * recorded one (earlier builds accepted them). */
+    const char *const formatting[] = {
+        "right-to-left \xe2\x80\xae override", /* U+202E */
+        "isolate \xe2\x81\xa6 x \xe2\x81\xa9", /* U+2066, U+2069 */
+        "mark \xe2\x80\x8f",                   /* U+200F */
+        "arabic mark \xd8\x9c",                /* U+061C */
+        "line \xe2\x80\xa8 separator",         /* U+2028 */
+        "paragraph \xe2\x80\xa9 separator",    /* U+2029 */
+    };
+    for (size_t i = 0; i < sizeof formatting / sizeof formatting[0]; i++) {
+        assert_false(codec_name_valid(formatting[i]));
+        assert_true(codec_name_recorded(formatting[i]));
+    }
+    assert_true(codec_name_valid("zero width \xe2\x80\x8d joiner")); /* U+200D: emoji, scripts */
+    assert_false(codec_name_recorded("line\nbreak"));
+    assert_false(codec_name_recorded(""));
     char name[LEDGER_NAME_LENGTH_MAX + 2];
     memset(name, 'n', sizeof name);
     name[LEDGER_NAME_LENGTH_MAX] = '\0';

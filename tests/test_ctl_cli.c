@@ -215,6 +215,11 @@ static void test_ctl_cli_usage_values(void **state)
         NULL);
     expect_usage(&run, "--name: a name has no control characters");
     ctl(fixture, &run, NULL, NULL, "customer", "add", "--partner", "p", "--customer", "c", "--name",
+        "Contoso \xe2\x80\xae"
+        "dtL",
+        NULL);
+    expect_usage(&run, "--name: a name has no line separator and no bidirectional formatting");
+    ctl(fixture, &run, NULL, NULL, "customer", "add", "--partner", "p", "--customer", "c", "--name",
         "", NULL);
     expect_usage(&run, "--name: a name is 1..200 bytes");
     ctl(fixture, &run, NULL, NULL, "reservation", "buy", "--customer", "c", "--subscription", "s",
