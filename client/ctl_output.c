@@ -453,7 +453,10 @@ static void cell_cut(char *text, size_t width_max)
  * in *control whether a terminal must not get it: a C0 control (but a line
  * feed when keep_lines), DEL, a C1 control (U+0080..U+009F, which terminals
  * also take as escape sequences: U+009B is CSI) or such a byte (which an
- * 8-bit terminal reads as C1). */
+ * 8-bit terminal reads as C1); or a line or paragraph separator or a
+ * bidirectional formatting character, which would reorder what the line
+ * shows around it (the characters no new name may hold, ledger_ids.h; older
+ * names may). */
 static size_t text_step(const char *s, bool keep_lines, bool *control)
 {
     uint32_t code_point = 0;
@@ -462,8 +465,7 @@ static size_t text_step(const char *s, bool keep_lines, bool *control)
         *control = true;
         return 1;
     }
-    *control = (code_point < 0x20 && !(keep_lines && code_point == '\n')) ||
-               (code_point >= 0x7f && code_point <= 0x9f);
+    *control = !(keep_lines && code_point == '\n') && ledger_name_char_refused(code_point, true);
     return length;
 }
 

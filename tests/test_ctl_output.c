@@ -569,8 +569,9 @@ static void test_ctl_output_event_with_proof(void **state)
 }
 
 /* Text for a terminal (explain's lines): every control character, escape,
- * DEL and C1 included, and every byte that is not UTF-8, shown as '?', line
- * feeds kept only when asked; other text as it is. */
+ * DEL and C1 included, every bidirectional formatting character and
+ * separator, and every byte that is not UTF-8, shown as '?', line feeds kept
+ * only when asked; other text as it is. */
 static void test_ctl_output_text_clean(void **state)
 {
     (void)state;
@@ -585,6 +586,15 @@ static void test_ctl_output_text_clean(void **state)
                 "1m\xc2\xa0\xe6\x97\xa5\xc3";
     ctl_text_clean(c1, true);
     assert_string_equal("x?2J?y?1m\xc2\xa0\xe6\x97\xa5?", c1);
+    /* Bidirectional formatting characters (U+202E, U+2066) and separators
+     * (U+2028), which reorder or break the line around them; a joiner
+     * (U+200D) stays. */
+    char bidi[] = "a\xe2\x80\xae"
+                  "b\xe2\x81\xa6"
+                  "c\xe2\x80\xa8"
+                  "d\xe2\x80\x8d";
+    ctl_text_clean(bidi, true);
+    assert_string_equal("a?b?c?d\xe2\x80\x8d", bidi);
     char line[] = "one\ntwo\x1b";
     ctl_text_clean(line, false);
     assert_string_equal("one?two?", line);
