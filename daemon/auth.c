@@ -19,6 +19,11 @@ static void set_reason(struct auth_detail *detail, const char *reason)
     snprintf(detail->reason, sizeof detail->reason, "%s", reason);
 }
 
+bool auth_timestamp_too_old(int64_t timestamp_us, int64_t now_us, const struct auth_limits *limits)
+{
+    return timestamp_us < now_us - limits->window_us;
+}
+
 void auth_signed_free(Ledger__V1__SignedRequest *signed_request)
 {
     codec_message_free(signed_request ? &signed_request->base : NULL);
@@ -166,7 +171,8 @@ enum ledger_err auth_check(struct engine *engine, const uint8_t *bytes, size_t s
     /* Written so that no operand can overflow: now_us and the window are the
      * daemon's own; timestamp_us, any int64 from the wire, is only compared. */
     int64_t timestamp_us = signed_request->timestamp_us;
-    if (timestamp_us < now_us - limits->window_us || timestamp_us > now_us + limits->window_us) {
+    if (auth_timestamp_too_old(timestamp_us, now_us, limits) ||
+        timestamp_us > now_us + limits->window_us) {
         set_reason(detail, timestamp_us < now_us ? "the timestamp is too old"
                                                  : "the timestamp is in the future");
         err = LEDGER_ERR_STALE_REQUEST;

@@ -74,6 +74,12 @@ auth_check(struct engine *engine, const uint8_t *bytes, size_t size, int64_t now
            const struct auth_limits *limits, struct engine_principal *principal_out,
            Ledger__V1__SignedRequest **signed_out, struct auth_detail *detail);
 
+/* Whether a request signed at timestamp_us is older than the window at
+ * now_us (auth_check's "too old" STALE_REQUEST): the one definition of the
+ * window's old edge, which the server applies again to a request that waited
+ * in its queue. No operand can overflow: timestamp_us is only compared. */
+bool auth_timestamp_too_old(int64_t timestamp_us, int64_t now_us, const struct auth_limits *limits);
+
 /* Frees a SignedRequest from auth_check; NULL is fine. */
 void auth_signed_free(Ledger__V1__SignedRequest *signed_request);
 

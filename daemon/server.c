@@ -419,7 +419,7 @@ static enum ledger_err refused_before(struct server *server, const struct pendin
  * moment the cache is asked. */
 static bool left_window(const struct server *server, const struct pending *pending, int64_t now_us)
 {
-    return pending->signed_request->timestamp_us < now_us - server->limits.window_us;
+    return auth_timestamp_too_old(pending->signed_request->timestamp_us, now_us, &server->limits);
 }
 
 /* Answers a command request that was refused before with that refusal, at
