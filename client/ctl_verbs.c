@@ -1730,6 +1730,10 @@ static const struct ctl_option reservation_cancel_options[] = {
      "the refund's value in USD (counted against the USD 50,000 cap); required unless the "
      "currency is USD",
      false},
+    {"unbilled-usd", CTL_OPTION_VALUE, "AMOUNT",
+     "the USD value of a monthly reservation's instalments not billed yet (counted against the "
+     "cap); required when it is not priced in USD and the refund is 0",
+     false},
     {"currency", CTL_OPTION_VALUE, "CUR", "the refund's currency (default USD)", false},
     OPT_END,
 };
@@ -1741,6 +1745,7 @@ static enum ledger_err run_reservation_cancel(struct ctl_context *context,
     Ledger__V1__CancelReservation body = LEDGER__V1__CANCEL_RESERVATION__INIT;
     Ledger__V1__Money refund = LEDGER__V1__MONEY__INIT;
     Ledger__V1__Money refund_usd = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__Money unbilled_usd = LEDGER__V1__MONEY__INIT;
     const char *reservation = NULL, *currency = NULL;
     enum ledger_err err;
     if ((err = id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
@@ -1755,6 +1760,15 @@ static enum ledger_err run_reservation_cancel(struct ctl_context *context,
         body.refund_usd = &refund_usd;
     } else if (strcmp(currency, "USD") != 0) {
         return usage(context, "refund-usd", "required when the refund is not in USD");
+    }
+    /* Whether the reservation needs it, the ledger says: it knows how the
+     * reservation is billed. */
+    if (ctl_flag(args, "unbilled-usd")) {
+        if ((err = money_arg(context, args, "unbilled-usd", "USD", &unbilled_usd)) !=
+            LEDGER_ERR_OK) {
+            return err;
+        }
+        body.unbilled_usd = &unbilled_usd;
     }
     if ((err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;

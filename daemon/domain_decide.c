@@ -2214,6 +2214,14 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
                       "refund is in %s: refund_usd, its value in USD, is required for the cap",
                       body->refund->currency);
     }
+    if (body->unbilled_usd != NULL) {
+        err = check_money(d, body->unbilled_usd, "unbilled_usd", false);
+        if (err != LEDGER_ERR_OK)
+            return err;
+        if (strcmp(body->unbilled_usd->currency, DOMAIN_CAP_CURRENCY) != 0)
+            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "unbilled_usd must be in USD, not %s",
+                          body->unbilled_usd->currency);
+    }
     err = need_customer(d);
     if (err == LEDGER_ERR_OK)
         err = find_returnable(d, body->reservation_id, "a cancellation", &reservation);
@@ -2257,6 +2265,33 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
                       currency, a, body->reservation_id, time_text(d->business_us).text, currency,
                       b, currency, c);
     }
+    /* Rule 7 counts the instalments a monthly reservation is no longer
+     * billed; in another currency, with no refund to give a rate, only the
+     * command can say what they are worth in USD. */
+    int64_t unbilled_usd_minor = DOMAIN_UNBILLED_USD_UNSTATED;
+    if (domain__unbilled_usd_needed(reservation, d->business_us, body->refund->amount_minor)) {
+        const char *currency = reservation->price.currency;
+        money_format(domain__unbilled(reservation, d->business_us), currency, a);
+        if (body->unbilled_usd == NULL)
+            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                          "monthly-billed reservation %s has %s %s of instalments not billed yet "
+                          "on %s, which count against the cap, and no refund to value them at: "
+                          "unbilled_usd, their value in USD, is required",
+                          body->reservation_id, currency, a, time_text(d->business_us).text);
+        if (body->unbilled_usd->amount_minor == 0)
+            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                          "unbilled_usd USD 0.00 values the %s %s of instalments not billed yet "
+                          "of reservation %s at nothing: give their value in USD, which counts "
+                          "against the cap",
+                          currency, a, body->reservation_id);
+        unbilled_usd_minor = body->unbilled_usd->amount_minor;
+    } else if (body->unbilled_usd != NULL) {
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "unbilled_usd is only for a monthly-billed reservation in another currency "
+                      "than USD, cancelled with no refund while instalments are not billed yet; "
+                      "the cap values those of reservation %s without it: leave it out",
+                      body->reservation_id);
+    }
     if (d->customer->refund_count >= LEDGER_CUSTOMER_REFUNDS_MAX &&
         domain__recent_refunds(d->customer, d->business_us) >= LEDGER_CUSTOMER_REFUNDS_MAX)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
@@ -2265,8 +2300,8 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
                       d->customer->customer_id, LEDGER_CUSTOMER_REFUNDS_MAX);
     /* Rule 7 counts the commitment cancelled: the refund and, for a
      * monthly reservation, the instalments it will no longer be billed. */
-    int64_t cancelled_minor =
-        domain__cancelled_usd(reservation, d->business_us, body->refund->amount_minor, usd_minor);
+    int64_t cancelled_minor = domain__cancelled_usd(
+        reservation, d->business_us, body->refund->amount_minor, usd_minor, unbilled_usd_minor);
     struct domain_refund_window window = domain__refunds_in_window(d->customer, d->business_us);
     if (window.usd_minor + cancelled_minor > LEDGER_REFUND_CAP_USD_MINOR) {
         money_format(window.usd_minor, DOMAIN_CAP_CURRENCY, a);
@@ -2298,6 +2333,8 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
     event->reservation_id = body->reservation_id;
     event->refund = output_money(d, 0, body->refund->amount_minor, body->refund->currency);
     event->refund_usd = output_money(d, 1, usd_minor, DOMAIN_CAP_CURRENCY);
+    if (unbilled_usd_minor != DOMAIN_UNBILLED_USD_UNSTATED)
+        event->unbilled_usd = output_money(d, 2, unbilled_usd_minor, DOMAIN_CAP_CURRENCY);
     d->out->event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED;
     d->out->event.reservation_cancelled = event;
     return LEDGER_ERR_OK;

@@ -259,6 +259,18 @@ static enum ledger_err apply_cancelled(struct domain_customer *customer,
     if (reservation == NULL)
         return LEDGER_ERR_CORRUPT;
     int64_t business_us = domain_event_business_us(event);
+    /* The USD value of instalments not billed yet is recorded exactly when
+     * the decision needed it, and is then more than 0; cancellations
+     * recorded before it was stated count as they did. */
+    int64_t unbilled_usd_minor = DOMAIN_UNBILLED_USD_UNSTATED;
+    if (body->unbilled_usd != NULL) {
+        struct domain_money unbilled_usd;
+        if (!money_from_message(body->unbilled_usd, true, &unbilled_usd) ||
+            strcmp(unbilled_usd.currency, DOMAIN_CAP_CURRENCY) != 0 ||
+            !domain__unbilled_usd_needed(reservation, business_us, refund.amount_minor))
+            return LEDGER_ERR_CORRUPT;
+        unbilled_usd_minor = unbilled_usd.amount_minor;
+    }
     if (customer->refund_count >= LEDGER_CUSTOMER_REFUNDS_MAX)
         domain__prune_refunds(customer, business_us);
     void *grown = NULL;
@@ -270,7 +282,7 @@ static enum ledger_err apply_cancelled(struct domain_customer *customer,
     customer->refunds = grown;
     customer->refunds[customer->refund_count].at_us = business_us;
     customer->refunds[customer->refund_count].usd_minor = domain__cancelled_usd(
-        reservation, business_us, refund.amount_minor, refund_usd.amount_minor);
+        reservation, business_us, refund.amount_minor, refund_usd.amount_minor, unbilled_usd_minor);
     customer->refund_count++;
     reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED;
     reservation->ended_us = business_us;

@@ -91,12 +91,27 @@ int64_t domain__exchange_commitment(const struct domain_reservation *reservation
  * the month of at_us, the months after it being no longer billed. */
 int64_t domain__refundable(const struct domain_reservation *reservation, int64_t at_us,
                            int64_t *billed_out);
+/* What a monthly-billed reservation cancelled at `at_us` is no longer
+ * billed: its instalments not billed yet once its term has begun (0 before,
+ * and for an upfront one). */
+int64_t domain__unbilled(const struct domain_reservation *reservation, int64_t at_us);
+/* Whether a cancellation of `reservation` at `at_us` refunding refund_minor
+ * must state the USD value of its instalments not billed yet
+ * (CancelReservation.unbilled_usd): when there are some, in another currency
+ * than USD, and no refund gives a rate to value them at. */
+bool domain__unbilled_usd_needed(const struct domain_reservation *reservation, int64_t at_us,
+                                 int64_t refund_minor);
+/* A cancellation that states no unbilled_usd (every one recorded before the
+ * field, and those that need none). */
+#define DOMAIN_UNBILLED_USD_UNSTATED (-1)
 /* Rule 7's cancelled commitment in USD of a cancellation of `reservation`
- * at `at_us` refunding refund_minor (its currency) worth refund_usd_minor:
- * the refund's value, and a monthly one's instalments not billed yet. What
- * the state's refunds keep and the cap counts. */
+ * at `at_us` refunding refund_minor (its currency) worth refund_usd_minor,
+ * stating unbilled_usd_minor (or DOMAIN_UNBILLED_USD_UNSTATED): the
+ * refund's value, and a monthly one's instalments not billed yet. What the
+ * state's refunds keep and the cap counts. */
 int64_t domain__cancelled_usd(const struct domain_reservation *reservation, int64_t at_us,
-                              int64_t refund_minor, int64_t refund_usd_minor);
+                              int64_t refund_minor, int64_t refund_usd_minor,
+                              int64_t unbilled_usd_minor);
 /* The 365-day window of rule 7 holding `at_us` in which the most USD was
  * refunded: that amount in minor units, the window's start, and the date of
  * the latest refund in it (INT64_MIN when none). */

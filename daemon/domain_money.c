@@ -115,23 +115,42 @@ int64_t domain__exchange_commitment(const struct domain_reservation *reservation
     return reservation->price.amount_minor - billed_through(reservation, at_us);
 }
 
-/* Rule 7's cancelled commitment, in USD, of a cancellation at `at_us`: its
- * refund's value (refund_usd_minor) and, for a monthly-billed reservation
- * whose term has begun, its instalments not billed yet, which the
- * cancellation releases the partner from as surely as a refund (the cloud
- * counts a three-year reservation of USD 100 a month cancelled after its
- * 12th payment as USD 2,400 cancelled). Those are in the reservation's
- * currency: valued at the refund's own rate (refund_usd_minor /
- * refund_minor) when the currency is not USD; with no refund to give a
- * rate, only the refund counts. At most LEDGER_AMOUNT_MINOR_MAX, so that
- * sums over the refunds kept stay within int64. */
-int64_t domain__cancelled_usd(const struct domain_reservation *reservation, int64_t at_us,
-                              int64_t refund_minor, int64_t refund_usd_minor)
+/* The instalments a cancellation at `at_us` releases the partner from: for
+ * a monthly-billed reservation whose term has begun, those not billed yet;
+ * nothing for an upfront one (its price was paid) or before its term. */
+int64_t domain__unbilled(const struct domain_reservation *reservation, int64_t at_us)
 {
     if (at_us < reservation->starts_us || !billed_monthly(reservation))
-        return refund_usd_minor;
+        return 0;
     int64_t unbilled_minor = reservation->price.amount_minor - billed_through(reservation, at_us);
-    if (unbilled_minor <= 0)
+    return unbilled_minor > 0 ? unbilled_minor : 0;
+}
+
+bool domain__unbilled_usd_needed(const struct domain_reservation *reservation, int64_t at_us,
+                                 int64_t refund_minor)
+{
+    return refund_minor == 0 && strcmp(reservation->price.currency, DOMAIN_CAP_CURRENCY) != 0 &&
+           domain__unbilled(reservation, at_us) > 0;
+}
+
+/* Rule 7's cancelled commitment, in USD, of a cancellation at `at_us`: its
+ * refund's value (refund_usd_minor) and its instalments not billed yet
+ * (domain__unbilled), which the cancellation releases the partner from as
+ * surely as a refund (the cloud counts a three-year reservation of USD 100
+ * a month cancelled after its 12th payment as USD 2,400 cancelled). Those
+ * are in the reservation's currency: valued at the refund's own rate
+ * (refund_usd_minor / refund_minor) when the currency is not USD; with no
+ * refund to give a rate, at unbilled_usd_minor, the value the cancellation
+ * states, or, for one recorded before it was stated
+ * (DOMAIN_UNBILLED_USD_UNSTATED), not at all, as it was counted then. At
+ * most LEDGER_AMOUNT_MINOR_MAX, so that sums over the refunds kept stay
+ * within int64. */
+int64_t domain__cancelled_usd(const struct domain_reservation *reservation, int64_t at_us,
+                              int64_t refund_minor, int64_t refund_usd_minor,
+                              int64_t unbilled_usd_minor)
+{
+    int64_t unbilled_minor = domain__unbilled(reservation, at_us);
+    if (unbilled_minor == 0)
         return refund_usd_minor;
     __extension__ typedef __int128 wide;
     wide usd_minor;
@@ -139,6 +158,8 @@ int64_t domain__cancelled_usd(const struct domain_reservation *reservation, int6
         usd_minor = (wide)refund_usd_minor + unbilled_minor;
     else if (refund_minor > 0)
         usd_minor = (wide)refund_usd_minor + (wide)unbilled_minor * refund_usd_minor / refund_minor;
+    else if (unbilled_usd_minor != DOMAIN_UNBILLED_USD_UNSTATED)
+        usd_minor = (wide)refund_usd_minor + unbilled_usd_minor;
     else
         usd_minor = refund_usd_minor;
     return usd_minor > LEDGER_AMOUNT_MINOR_MAX ? LEDGER_AMOUNT_MINOR_MAX : (int64_t)usd_minor;

@@ -150,6 +150,69 @@ static void test_codec_command_round_trip(void **state)
     free(bytes);
 }
 
+/* A cancellation's unbilled_usd (field 4 of CancelReservation and of
+ * ReservationCancelled) travels both ways; one recorded before the field
+ * decodes without it, which means none was stated. */
+static void test_codec_cancellation_unbilled_usd(void **state)
+{
+    (void)state;
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    Ledger__V1__CancelReservation body = LEDGER__V1__CANCEL_RESERVATION__INIT;
+    Ledger__V1__Money refund = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__Money unbilled_usd = LEDGER__V1__MONEY__INIT;
+    refund.currency = "EUR";
+    unbilled_usd.amount_minor = 5280000;
+    unbilled_usd.currency = "USD";
+    body.reservation_id = "res-3";
+    body.refund = &refund;
+    body.refund_usd = &refund;
+    body.unbilled_usd = &unbilled_usd;
+    command.command_id = "cmd-8";
+    command.body_case = LEDGER__V1__COMMAND__BODY_CANCEL_RESERVATION;
+    command.cancel_reservation = &body;
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&command.base, &bytes, &size));
+    Ledger__V1__Command *back = NULL;
+    assert_int_equal(LEDGER_ERR_OK, codec_command_unpack(bytes, size, &back));
+    assert_non_null(back->cancel_reservation->unbilled_usd);
+    assert_int_equal(5280000, back->cancel_reservation->unbilled_usd->amount_minor);
+    assert_string_equal("USD", back->cancel_reservation->unbilled_usd->currency);
+    codec_command_free(back);
+    free(bytes);
+
+    Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__ReservationCancelled cancelled = LEDGER__V1__RESERVATION_CANCELLED__INIT;
+    cancelled.reservation_id = "res-3";
+    cancelled.refund = &refund;
+    cancelled.refund_usd = &refund;
+    cancelled.unbilled_usd = &unbilled_usd;
+    event.sequence = 9;
+    event.schema_version = LEDGER_SCHEMA_VERSION;
+    event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED;
+    event.reservation_cancelled = &cancelled;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&event.base, &bytes, &size));
+    Ledger__V1__Event *record = NULL;
+    assert_int_equal(LEDGER_ERR_OK, codec_event_unpack(bytes, size, &record));
+    assert_int_equal(5280000, record->reservation_cancelled->unbilled_usd->amount_minor);
+    codec_event_free(record);
+    free(bytes);
+
+    /* As written before the field: reservation_id "res-3" and a refund of
+     * EUR 0 (fields 1 and 2). */
+    static const uint8_t earlier[] = {0x0a, 0x05, 'r',  'e',  's', '-', '3',
+                                      0x12, 0x05, 0x12, 0x03, 'E', 'U', 'R'};
+    ProtobufCMessage *message = NULL;
+    assert_int_equal(LEDGER_ERR_OK,
+                     codec_message_unpack(&ledger__v1__reservation_cancelled__descriptor, earlier,
+                                          sizeof earlier, 1024, LEDGER_ERR_CORRUPT, &message));
+    const Ledger__V1__ReservationCancelled *old = (const Ledger__V1__ReservationCancelled *)message;
+    assert_string_equal("res-3", old->reservation_id);
+    assert_string_equal("EUR", old->refund->currency);
+    assert_null(old->unbilled_usd);
+    codec_message_free(message);
+}
+
 /* A message of `descriptor` from hand-written bytes; must decode. */
 static ProtobufCMessage *unpack_bytes(const ProtobufCMessageDescriptor *descriptor,
                                       const uint8_t *bytes, size_t size)
@@ -676,6 +739,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_event_round_trip),
         cmocka_unit_test(test_codec_command_round_trip),
+        cmocka_unit_test(test_codec_cancellation_unbilled_usd),
         cmocka_unit_test(test_codec_singular_replacement_reads_as_list_of_one),
         cmocka_unit_test(test_codec_empty_message_packs_and_unpacks),
         cmocka_unit_test(test_codec_garbage_is_refused),

@@ -1653,6 +1653,29 @@ static void test_ctl_cli_partner_changes(void **state)
                             json_array_get(json_object_get(run.json, "activity"), 0), "detail")));
     run_free(&run);
 
+    /* A monthly one in euros cancelled with no refund: the USD value of
+     * its instalments not billed yet is required, for the cap. */
+    ctl(fixture, &run, admin, key, "--output", "json", "reservation", "buy", "--customer", "fab",
+        "--subscription", "fab-plan", "--sku", "Standard_B2ms", "--region", "westeurope",
+        "--quantity", "1", "--term", "P1Y", "--billing", "monthly", "--scope", "shared", "--price",
+        "1200.00", "--retail-price", "1300.00", "--currency", "EUR", NULL);
+    expect_ok(&run);
+    char monthly_id[128];
+    result_field(&run, "reservation_id", monthly_id, sizeof monthly_id);
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "reservation", "cancel", "--customer", "fab", "--reservation",
+        monthly_id, "--refund", "0", "--currency", "EUR", "--refund-usd", "0", NULL);
+    expect_error(&run, 1, "INVALID_ARGUMENT");
+    assert_non_null(strstr(run.err, "unbilled_usd, their value in USD, is required"));
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "reservation", "cancel", "--customer", "fab", "--reservation",
+        monthly_id, "--refund", "0", "--currency", "EUR", "--refund-usd", "0", "--unbilled-usd",
+        "x", NULL);
+    expect_usage(&run, "error: USAGE: --unbilled-usd: 'x' is not an amount");
+    CTL_EXPECT(0, NULL, admin, key, "reservation", "cancel", "--customer", "fab", "--reservation",
+               monthly_id, "--refund", "0", "--currency", "EUR", "--refund-usd", "0",
+               "--unbilled-usd", "1195.50");
+
     /* A command dated back is listed when it was recorded, with the time it
      * is dated (DATED, JSON "business"). */
     CTL_EXPECT(0, NULL, admin, key, "customer", "add", "--customer", "dated", "--name", "Dated",

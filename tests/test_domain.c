@@ -3600,6 +3600,106 @@ static void test_domain_monthly_refund_cap(void **state)
     assert_int_equal(2651000, W->customer->refunds[2].usd_minor);
 }
 
+/* A cancellation of `reservation_id` with no refund in `currency`, stating
+ * refund_usd 0 and unbilled_usd in `unbilled_currency` (none when NULL). */
+static Ledger__V1__Command *cancel_unbilled(struct cmd *k, const char *reservation_id,
+                                            const char *currency, int64_t unbilled_usd_minor,
+                                            const char *unbilled_currency)
+{
+    Ledger__V1__Command *c = cancel(k, reservation_id, 0, currency, 0);
+    if (unbilled_currency != NULL)
+        c->cancel_reservation->unbilled_usd = money(k, 2, unbilled_usd_minor, unbilled_currency);
+    return c;
+}
+
+/* Rule 7 for a monthly reservation in another currency cancelled with no
+ * refund: no refund gives a rate to value its instalments not billed yet,
+ * so the command states their value in USD (unbilled_usd), which counts
+ * against the cap; without it, at 0, or not in USD it is refused, and where
+ * the ledger values them itself it is refused too. A cancellation recorded
+ * before the field replays counting its refund alone, as it did. */
+static void test_domain_monthly_refund_cap_unbilled_usd(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    /* EUR 72,000 over 36 months: EUR 2,000 a month; a USD one alike. */
+    char eur[2][32], usd[1][32];
+    buy_monthly(eur, 1, LEDGER__V1__TERM__TERM_P3Y, 7200000, false, "EUR");
+    buy_monthly(eur + 1, 1, LEDGER__V1__TERM__TERM_P3Y, 7200000, false, "EUR");
+    buy_monthly(usd, 1, LEDGER__V1__TERM__TERM_P3Y, 7200000, false, NULL);
+    char upfront[32];
+    snprintf(
+        upfront, sizeof upfront, "%s",
+        seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
+                                                 LEDGER__V1__TERM__TERM_P3Y, 5000000, "EUR"))));
+
+    /* 2025-12-02, the 12th month: EUR 48,000 of instalments not billed. */
+    W->now_us = T0 + 335 * DAY_US;
+    refuse_as(&ADMIN, cancel_unbilled(&k, eur[0], "EUR", 0, NULL), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "has EUR 48000.00 of instalments not billed yet on "
+                                           "2025-12-02T00:00:00Z, which count against the cap, "
+                                           "and no refund to value them at: unbilled_usd, their "
+                                           "value in USD, is required"));
+    refuse_as(&ADMIN, cancel_unbilled(&k, eur[0], "EUR", 0, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "unbilled_usd USD 0.00 values the EUR 48000.00"));
+    refuse_as(&ADMIN, cancel_unbilled(&k, eur[0], "EUR", 5280000, "EUR"),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "unbilled_usd must be in USD, not EUR"));
+    /* Stated, the instalments count: USD 52,800 pass the cap. */
+    refuse_as(&ADMIN, cancel_unbilled(&k, eur[0], "EUR", 5280000, "USD"),
+              LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    assert_non_null(strstr(W->out.message, "USD 52800.00 more (the refund and the monthly "
+                                           "instalments it cancels) would pass the cap"));
+    /* Where the ledger values them itself, it is refused: in USD, with a
+     * refund's rate, and with no instalments left to bill. */
+    refuse_as(&ADMIN, cancel_unbilled(&k, usd[0], "USD", 100, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "unbilled_usd is only for a monthly-billed "
+                                           "reservation in another currency"));
+    Ledger__V1__Command *rated = cancel_unbilled(&k, eur[0], "EUR", 100, "USD");
+    rated->cancel_reservation->refund->amount_minor = 1;
+    rated->cancel_reservation->refund_usd->amount_minor = 1;
+    refuse_as(&ADMIN, rated, LEDGER_ERR_INVALID_ARGUMENT);
+    refuse_as(&ADMIN, cancel_unbilled(&k, upfront, "EUR", 100, "USD"), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(0, W->customer->refund_count);
+
+    /* USD 50,000 fits exactly, and is recorded. */
+    assert_int_equal(LEDGER_ERR_OK,
+                     decide(&ADMIN, cancel_unbilled(&k, eur[0], "EUR", 5000000, "USD")));
+    Ledger__V1__Event *event = decided_event();
+    Ledger__V1__Money *unbilled_usd = event->reservation_cancelled->unbilled_usd;
+    assert_non_null(unbilled_usd);
+    assert_int_equal(5000000, unbilled_usd->amount_minor);
+    assert_string_equal("USD", unbilled_usd->currency);
+    /* Without the field, as recorded before it, it counts the refund alone. */
+    struct domain_customer *before = domain_customer_clone(W->customer);
+    assert_non_null(before);
+    event->reservation_cancelled->unbilled_usd = NULL;
+    assert_int_equal(LEDGER_ERR_OK, domain_customer_evolve(before, event));
+    assert_int_equal(1, before->refund_count);
+    assert_int_equal(0, before->refunds[0].usd_minor);
+    domain_customer_free(before);
+    /* Stated where no decision states it, the record does not fit. */
+    before = domain_customer_clone(W->customer);
+    assert_non_null(before);
+    event->reservation_cancelled->unbilled_usd = unbilled_usd;
+    unbilled_usd->amount_minor = 0;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(before, event));
+    unbilled_usd->amount_minor = 5000000;
+    event->reservation_cancelled->refund->amount_minor = 1;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(before, event));
+    event->reservation_cancelled->refund->amount_minor = 0;
+    domain_customer_free(before);
+    assert_int_equal(LEDGER_ERR_OK, domain_customer_evolve(W->customer, event));
+    codec_event_free(event);
+    W->sequence++;
+    assert_int_equal(1, W->customer->refund_count);
+    assert_int_equal(5000000, W->customer->refunds[0].usd_minor);
+    /* The cap is full: the other one's instalments, a cent, do not fit. */
+    refuse_as(&ADMIN, cancel_unbilled(&k, eur[1], "EUR", 1, "USD"), LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    assert_non_null(strstr(W->out.message, "was refunded USD 50000.00 in the last 365 days"));
+}
+
 static void test_domain_refund_cap(void **state)
 {
     (void)state;
@@ -5420,6 +5520,7 @@ int main(void)
         TEST(test_domain_monthly_refund),
         TEST(test_domain_monthly_exchange_value),
         TEST(test_domain_monthly_refund_cap),
+        TEST(test_domain_monthly_refund_cap_unbilled_usd),
         TEST(test_domain_grant_recorded_after_a_suspension),
         TEST(test_domain_savings_plan_recorded_after_a_suspension),
         TEST(test_domain_refund_cap),
