@@ -208,6 +208,11 @@ struct domain_customer {
     struct domain_id_index savings_plan_ids; /* savings plans by id */
     struct domain_refund *refunds;
     size_t refund_count, refund_capacity;
+    /* Whether refunds were dropped from the full list (domain__prune_refunds),
+     * and the latest date among them: a cancellation dated less than 365
+     * days after it would share a window with refunds no longer counted. */
+    bool refunds_dropped;
+    int64_t refunds_dropped_last_us;
 };
 
 /* A new, empty customer state (not yet onboarded). NULL when out of memory. */

@@ -2298,6 +2298,17 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
                       "customer %s had %d cancellations with refunds in two years, the most one "
                       "customer may have",
                       d->customer->customer_id, LEDGER_CUSTOMER_REFUNDS_MAX);
+    /* Rule 7 holds in every window: one that holds refunds no longer kept
+     * cannot be checked, so a cancellation dated in it is not decided. */
+    int64_t until_us = 0;
+    if (domain__refunds_dropped_until(d->customer, d->business_us, &until_us))
+        return refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "customer %s's refunds dated up to %s were dropped from the %d kept for "
+            "the cap: a cancellation dated %s would share 365 days with them; date it "
+            "at or after %s",
+            d->customer->customer_id, time_text(d->customer->refunds_dropped_last_us).text,
+            LEDGER_CUSTOMER_REFUNDS_MAX, time_text(d->business_us).text, time_text(until_us).text);
     /* Rule 7 counts the commitment cancelled: the refund and, for a
      * monthly reservation, the instalments it will no longer be billed. */
     int64_t cancelled_minor = domain__cancelled_usd(

@@ -124,6 +124,11 @@ struct domain_refund_window domain__refunds_in_window(const struct domain_custom
                                                       int64_t at_us);
 /* Keeps, of a full refund list, the refunds that may still count. */
 void domain__prune_refunds(struct domain_customer *customer, int64_t business_us);
+/* Whether a cancellation at `at_us` shares a 365-day window with refunds
+ * dropped from the list: then it cannot be checked against the cap, and
+ * *until_us is the first date that can. */
+bool domain__refunds_dropped_until(const struct domain_customer *customer, int64_t at_us,
+                                   int64_t *until_us);
 /* How many refunds domain__prune_refunds would keep at `business_us`. */
 size_t domain__recent_refunds(const struct domain_customer *customer, int64_t business_us);
 

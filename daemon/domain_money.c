@@ -207,16 +207,33 @@ struct domain_refund_window domain__refunds_in_window(const struct domain_custom
 
 /* Drops refunds too old to count against the cap again: dated more than two
  * windows before this event's business time (one window of margin for
- * commands dated in the past). Only called when the array is full. */
+ * commands dated in the past), remembering the latest dropped so that no
+ * cancellation dated further back is decided without them
+ * (domain__refunds_dropped_until). Only called when the array is full. */
 void domain__prune_refunds(struct domain_customer *customer, int64_t business_us)
 {
     int64_t horizon_us = business_us - 2 * LEDGER_REFUND_WINDOW_US;
     size_t kept = 0;
     for (size_t i = 0; i < customer->refund_count; i++) {
-        if (customer->refunds[i].at_us > horizon_us)
+        int64_t at_us = customer->refunds[i].at_us;
+        if (at_us > horizon_us) {
             customer->refunds[kept++] = customer->refunds[i];
+        } else if (!customer->refunds_dropped || at_us > customer->refunds_dropped_last_us) {
+            customer->refunds_dropped = true;
+            customer->refunds_dropped_last_us = at_us;
+        }
     }
     customer->refund_count = kept;
+}
+
+bool domain__refunds_dropped_until(const struct domain_customer *customer, int64_t at_us,
+                                   int64_t *until_us)
+{
+    if (!customer->refunds_dropped ||
+        at_us - LEDGER_REFUND_WINDOW_US >= customer->refunds_dropped_last_us)
+        return false;
+    *until_us = customer->refunds_dropped_last_us + LEDGER_REFUND_WINDOW_US;
+    return true;
 }
 
 /* Refunds evolve would keep when the list is full (domain__prune_refunds). */

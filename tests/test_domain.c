@@ -3945,6 +3945,46 @@ static void test_domain_refund_list_limit(void **state)
     assert_int_equal(2, W->customer->refund_count);
 }
 
+/* Refunds dropped from the full list no longer count, so no cancellation
+ * that would share a 365-day window with them is decided: dated back into
+ * one, it is refused rather than let pass the cap by what was dropped. */
+static void test_domain_refund_list_dropped_refunds_still_cap(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const int64_t cap = LEDGER_REFUND_CAP_USD_MINOR;
+    /* For three years, each still active two years on. */
+    uint64_t first = W->sequence;
+    for (int i = 0; i < LEDGER_CUSTOMER_REFUNDS_MAX + 2; i++)
+        accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P3Y,
+                                   3 * cap, "USD"));
+    /* Day 0: the whole cap, then no refund until the list is full. */
+    accept(&ADMIN, cancel(&k, seq_id("res", first), cap, "USD", -1));
+    for (int i = 1; i < LEDGER_CUSTOMER_REFUNDS_MAX; i++)
+        accept(&ADMIN, cancel(&k, seq_id("res", first + (uint64_t)i), 0, "USD", -1));
+    char back[32];
+    snprintf(back, sizeof back, "%s", seq_id("res", first + LEDGER_CUSTOMER_REFUNDS_MAX + 1));
+    /* Two windows on, a cancellation drops them all. */
+    W->now_us = T0 + 2 * YEAR_US;
+    accept(&ADMIN, cancel(&k, seq_id("res", first + LEDGER_CUSTOMER_REFUNDS_MAX), 0, "USD", -1));
+    assert_int_equal(1, W->customer->refund_count);
+    /* Dated ten days after the whole cap was refunded: a cent more would
+     * pass it, and the list no longer says so. */
+    Ledger__V1__Command *c = cancel(&k, back, 1, "USD", -1);
+    c->business_us = T0 + 10 * DAY_US;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "refunds dated up to 2025-01-01T00:00:00Z were dropped "
+                                           "from the 4096 kept for the cap"));
+    assert_non_null(strstr(W->out.message, "date it at or after 2026-01-01T00:00:00Z"));
+    c->business_us = T0 + YEAR_US - 1;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    /* A window later, none of them shares a window with it. */
+    c->business_us = T0 + YEAR_US;
+    accept(&ADMIN, c);
+    assert_int_equal(2, W->customer->refund_count);
+}
+
 /* ---- per-customer limits ------------------------------------------------------ */
 
 /* Each bound of a customer's state (ledger_limits.h) refuses the command that
@@ -5528,6 +5568,7 @@ int main(void)
         TEST(test_domain_refund_cap_rolling_windows),
         TEST(test_domain_refund_cap_other_currencies),
         TEST(test_domain_refund_list_limit),
+        TEST(test_domain_refund_list_dropped_refunds_still_cap),
         TEST(test_domain_customer_reservation_limit),
         TEST(test_domain_customer_savings_plan_limit),
         TEST(test_domain_customer_role_limit),
