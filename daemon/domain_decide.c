@@ -2292,16 +2292,23 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
                       "the cap values those of reservation %s without it: leave it out",
                       body->reservation_id);
     }
-    if (d->customer->refund_count >= LEDGER_CUSTOMER_REFUNDS_MAX &&
+    /* Rule 7 counts the commitment cancelled: the refund and, for a
+     * monthly reservation, the instalments it will no longer be billed.
+     * Those are kept in a bounded list, which a cancellation that counts
+     * nothing does not need, and can pass no cap. */
+    int64_t cancelled_minor = domain__cancelled_usd(
+        reservation, d->business_us, body->refund->amount_minor, usd_minor, unbilled_usd_minor);
+    if (cancelled_minor > 0 && d->customer->refund_count >= LEDGER_CUSTOMER_REFUNDS_MAX &&
         domain__recent_refunds(d->customer, d->business_us) >= LEDGER_CUSTOMER_REFUNDS_MAX)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "customer %s had %d cancellations with refunds in two years, the most one "
-                      "customer may have",
+                      "customer %s had %d cancellations counting against the refund cap in two "
+                      "years, the most one customer may have",
                       d->customer->customer_id, LEDGER_CUSTOMER_REFUNDS_MAX);
     /* Rule 7 holds in every window: one that holds refunds no longer kept
      * cannot be checked, so a cancellation dated in it is not decided. */
     int64_t until_us = 0;
-    if (domain__refunds_dropped_until(d->customer, d->business_us, &until_us))
+    if (cancelled_minor > 0 &&
+        domain__refunds_dropped_until(d->customer, d->business_us, &until_us))
         return refuse(
             d, LEDGER_ERR_INVALID_ARGUMENT,
             "customer %s's refunds dated up to %s were dropped from the %d kept for "
@@ -2309,10 +2316,6 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
             "at or after %s",
             d->customer->customer_id, time_text(d->customer->refunds_dropped_last_us).text,
             LEDGER_CUSTOMER_REFUNDS_MAX, time_text(d->business_us).text, time_text(until_us).text);
-    /* Rule 7 counts the commitment cancelled: the refund and, for a
-     * monthly reservation, the instalments it will no longer be billed. */
-    int64_t cancelled_minor = domain__cancelled_usd(
-        reservation, d->business_us, body->refund->amount_minor, usd_minor, unbilled_usd_minor);
     struct domain_refund_window window = domain__refunds_in_window(d->customer, d->business_us);
     if (window.usd_minor + cancelled_minor > LEDGER_REFUND_CAP_USD_MINOR) {
         money_format(window.usd_minor, DOMAIN_CAP_CURRENCY, a);

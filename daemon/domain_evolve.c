@@ -271,19 +271,23 @@ static enum ledger_err apply_cancelled(struct domain_customer *customer,
             return LEDGER_ERR_CORRUPT;
         unbilled_usd_minor = unbilled_usd.amount_minor;
     }
+    int64_t usd_minor = domain__cancelled_usd(reservation, business_us, refund.amount_minor,
+                                              refund_usd.amount_minor, unbilled_usd_minor);
     if (customer->refund_count >= LEDGER_CUSTOMER_REFUNDS_MAX)
         domain__prune_refunds(customer, business_us);
-    void *grown = NULL;
-    enum ledger_err err =
-        grow(customer->refunds, &customer->refund_capacity, customer->refund_count,
-             sizeof *customer->refunds, LEDGER_CUSTOMER_REFUNDS_MAX, &grown);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    customer->refunds = grown;
-    customer->refunds[customer->refund_count].at_us = business_us;
-    customer->refunds[customer->refund_count].usd_minor = domain__cancelled_usd(
-        reservation, business_us, refund.amount_minor, refund_usd.amount_minor, unbilled_usd_minor);
-    customer->refund_count++;
+    /* One that counts nothing needs no room in a full list. */
+    if (usd_minor > 0 || customer->refund_count < LEDGER_CUSTOMER_REFUNDS_MAX) {
+        void *grown = NULL;
+        enum ledger_err err =
+            grow(customer->refunds, &customer->refund_capacity, customer->refund_count,
+                 sizeof *customer->refunds, LEDGER_CUSTOMER_REFUNDS_MAX, &grown);
+        if (err != LEDGER_ERR_OK)
+            return err;
+        customer->refunds = grown;
+        customer->refunds[customer->refund_count].at_us = business_us;
+        customer->refunds[customer->refund_count].usd_minor = usd_minor;
+        customer->refund_count++;
+    }
     reservation->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED;
     reservation->ended_us = business_us;
     reservation->last_sequence = event->sequence;

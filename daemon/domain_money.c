@@ -209,7 +209,9 @@ struct domain_refund_window domain__refunds_in_window(const struct domain_custom
  * windows before this event's business time (one window of margin for
  * commands dated in the past), remembering the latest dropped so that no
  * cancellation dated further back is decided without them
- * (domain__refunds_dropped_until). Only called when the array is full. */
+ * (domain__refunds_dropped_until); then, if the list is still full, those
+ * that count nothing (a cancellation of no commitment), which no window
+ * misses. Only called when the array is full. */
 void domain__prune_refunds(struct domain_customer *customer, int64_t business_us)
 {
     int64_t horizon_us = business_us - 2 * LEDGER_REFUND_WINDOW_US;
@@ -222,6 +224,14 @@ void domain__prune_refunds(struct domain_customer *customer, int64_t business_us
             customer->refunds_dropped = true;
             customer->refunds_dropped_last_us = at_us;
         }
+    }
+    customer->refund_count = kept;
+    if (kept < LEDGER_CUSTOMER_REFUNDS_MAX)
+        return;
+    kept = 0;
+    for (size_t i = 0; i < customer->refund_count; i++) {
+        if (customer->refunds[i].usd_minor > 0)
+            customer->refunds[kept++] = customer->refunds[i];
     }
     customer->refund_count = kept;
 }
@@ -240,8 +250,11 @@ bool domain__refunds_dropped_until(const struct domain_customer *customer, int64
 size_t domain__recent_refunds(const struct domain_customer *customer, int64_t business_us)
 {
     int64_t horizon_us = business_us - 2 * LEDGER_REFUND_WINDOW_US;
-    size_t count = 0;
-    for (size_t i = 0; i < customer->refund_count; i++)
-        count += customer->refunds[i].at_us > horizon_us;
-    return count;
+    size_t count = 0, counting = 0;
+    for (size_t i = 0; i < customer->refund_count; i++) {
+        bool recent = customer->refunds[i].at_us > horizon_us;
+        count += recent;
+        counting += recent && customer->refunds[i].usd_minor > 0;
+    }
+    return count < LEDGER_CUSTOMER_REFUNDS_MAX ? count : counting;
 }

@@ -3985,6 +3985,28 @@ static void test_domain_refund_list_dropped_refunds_still_cap(void **state)
     assert_int_equal(2, W->customer->refund_count);
 }
 
+/* Cancellations that count nothing against the cap (no refund, no
+ * instalments released) need no room in the bounded refund list: a full
+ * list of them refuses neither another nor one that counts. */
+static void test_domain_refund_list_cancellations_of_nothing(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    uint64_t first = W->sequence;
+    for (int i = 0; i < LEDGER_CUSTOMER_REFUNDS_MAX + 2; i++)
+        accept(&ADMIN,
+               reservation(&k, "sub-1", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P3Y, 10, "USD"));
+    for (int i = 0; i < LEDGER_CUSTOMER_REFUNDS_MAX; i++)
+        accept(&ADMIN, cancel(&k, seq_id("res", first + (uint64_t)i), 0, "USD", -1));
+    assert_int_equal(LEDGER_CUSTOMER_REFUNDS_MAX, W->customer->refund_count);
+    accept(&ADMIN, cancel(&k, seq_id("res", first + LEDGER_CUSTOMER_REFUNDS_MAX), 0, "USD", -1));
+    accept(&ADMIN,
+           cancel(&k, seq_id("res", first + LEDGER_CUSTOMER_REFUNDS_MAX + 1), 1, "USD", -1));
+    assert_int_equal(2, W->customer->refund_count);
+    assert_int_equal(1, W->customer->refunds[1].usd_minor);
+}
+
 /* ---- per-customer limits ------------------------------------------------------ */
 
 /* Each bound of a customer's state (ledger_limits.h) refuses the command that
@@ -5569,6 +5591,7 @@ int main(void)
         TEST(test_domain_refund_cap_other_currencies),
         TEST(test_domain_refund_list_limit),
         TEST(test_domain_refund_list_dropped_refunds_still_cap),
+        TEST(test_domain_refund_list_cancellations_of_nothing),
         TEST(test_domain_customer_reservation_limit),
         TEST(test_domain_customer_savings_plan_limit),
         TEST(test_domain_customer_role_limit),
