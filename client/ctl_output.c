@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -795,6 +796,10 @@ static void print_proof_hashes(FILE *out, const Ledger__V1__InclusionProof *proo
     }
 }
 
+/* The CSV feed's header record, and the columns --proofs adds to it. */
+#define EVENT_CSV_HEADER        "sequence,recorded,business,type,partner_id,customer_id,actor,command_id"
+#define EVENT_CSV_PROOF_COLUMNS ",proof_tree_size,proof_leaf_hash,proof_path"
+
 /* The header line of a table or CSV feed, once (JSON lines have none);
  * with proofs, CSV names the proof columns too. */
 static void event_header(struct ctl_event_stream *stream, bool proofs)
@@ -803,10 +808,9 @@ static void event_header(struct ctl_event_stream *stream, bool proofs)
         return;
     }
     if (stream->format == CTL_FORMAT_CSV) {
-        fputs("sequence,recorded,business,type,partner_id,customer_id,actor,command_id",
-              stream->out);
+        fputs(EVENT_CSV_HEADER, stream->out);
         if (proofs) {
-            fputs(",proof_tree_size,proof_leaf_hash,proof_path", stream->out);
+            fputs(EVENT_CSV_PROOF_COLUMNS, stream->out);
         }
         print_csv_record_end(stream->out);
     } else {
@@ -928,10 +932,18 @@ enum ledger_err ctl_output_sync(FILE *out)
     return synced == 0 ? LEDGER_ERR_OK : LEDGER_ERR_IO_ERROR;
 }
 
-enum ledger_err ctl_output_end_line(FILE *out, enum ctl_format format)
+/* When out is a regular file that holds data before the position the next
+ * write goes to (its end with O_APPEND: >> FILE), a descriptor to read it
+ * back through in *reader_out, and that position in *end_out: out's own
+ * descriptor when it is open for reading, else a new one of the same file,
+ * since stdout is usually write-only (close it with reader_close). Else -1
+ * in *reader_out (also when the file cannot be read back). IO_ERROR when
+ * out cannot be flushed. */
+static enum ledger_err reader_open(FILE *out, int *reader_out, off_t *end_out)
 {
     struct stat info;
     int fd = fileno(out);
+    *reader_out = -1;
     if (fflush(out) != 0 || fd < 0) {
         return LEDGER_ERR_IO_ERROR;
     }
@@ -943,22 +955,86 @@ enum ledger_err ctl_output_end_line(FILE *out, enum ctl_format format)
     if (end <= 0) {
         return LEDGER_ERR_OK;
     }
-    /* stdout is usually write-only (>> FILE): read it through another
-     * descriptor. */
-    int reader = fd;
-    if ((flags & O_ACCMODE) != O_RDWR) {
+    if ((flags & O_ACCMODE) == O_RDWR) {
+        *reader_out = fd;
+    } else {
         char path[64];
         snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-        reader = open(path, O_RDONLY | O_CLOEXEC);
-        if (reader < 0) {
-            return LEDGER_ERR_OK;
-        }
+        *reader_out = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    *end_out = end;
+    return LEDGER_ERR_OK;
+}
+
+static void reader_close(int reader, FILE *out)
+{
+    if (reader >= 0 && reader != fileno(out)) {
+        close(reader);
+    }
+}
+
+enum ledger_err ctl_output_event_resume(struct ctl_event_stream *stream, bool proofs, char *message,
+                                        size_t message_size)
+{
+    if (stream->format != CTL_FORMAT_CSV) {
+        return LEDGER_ERR_OK;
+    }
+    int reader = -1;
+    off_t end = 0;
+    if (reader_open(stream->out, &reader, &end) != LEDGER_ERR_OK) {
+        return LEDGER_ERR_IO_ERROR;
+    }
+    if (end <= 0) {
+        return LEDGER_ERR_OK; /* a fresh output */
+    }
+    /* Whatever the file holds, it has a first line already: the feed never
+     * writes a second header record into its middle. */
+    stream->header_done = true;
+    if (reader < 0) {
+        return LEDGER_ERR_OK; /* cannot be read back: nothing to compare */
+    }
+    char header[sizeof EVENT_CSV_HEADER EVENT_CSV_PROOF_COLUMNS + 2];
+    snprintf(header, sizeof header, "%s%s\r\n", EVENT_CSV_HEADER,
+             proofs ? EVENT_CSV_PROOF_COLUMNS : "");
+    size_t length = strlen(header);
+    char first[sizeof header];
+    ssize_t got = pread(reader, first, length, 0);
+    reader_close(reader, stream->out);
+    if (got == (ssize_t)length && memcmp(first, header, length) == 0) {
+        return LEDGER_ERR_OK;
+    }
+    char path[PATH_MAX];
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fileno(stream->out));
+    ssize_t path_length = readlink(link, path, sizeof path - 1);
+    if (path_length > 0) {
+        path[path_length] = '\0';
+    } else {
+        snprintf(path, sizeof path, "%s", "stdout");
+    }
+    ctl_text_clean(path, false);
+    header[length - 2] = '\0';
+    snprintf(message, message_size,
+             "%.160s does not begin with this feed's CSV header record (%s): the records "
+             "appended would not line up with its columns (an older build's feed, or other "
+             "data); append the feed to a new file instead (--checkpoint resumes it there)",
+             path, header);
+    return LEDGER_ERR_USAGE;
+}
+
+enum ledger_err ctl_output_end_line(FILE *out, enum ctl_format format)
+{
+    int reader = -1;
+    off_t end = 0;
+    if (reader_open(out, &reader, &end) != LEDGER_ERR_OK) {
+        return LEDGER_ERR_IO_ERROR;
+    }
+    if (reader < 0) {
+        return LEDGER_ERR_OK;
     }
     char last = '\n';
     ssize_t got = pread(reader, &last, 1, end - 1);
-    if (reader != fd) {
-        close(reader);
-    }
+    reader_close(reader, out);
     if (got != 1 || last == '\n') {
         return LEDGER_ERR_OK;
     }

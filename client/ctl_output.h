@@ -76,6 +76,20 @@ ctl_output_event(struct ctl_event_stream *stream, const Ledger__V1__EventEntry *
  * file. JSON: nothing. IO_ERROR when writing fails. */
 __attribute__((warn_unused_result)) enum ledger_err
 ctl_output_event_header(struct ctl_event_stream *stream, bool proofs);
+/* Before a CSV feed is written to out: when it is a regular file that
+ * holds data before the position the feed is written at (a feed started
+ * again with >> FILE), the feed goes on without a header record of its own
+ * (header_done is set), provided the file begins with the very header
+ * record this feed writes (with the proof columns when `proofs`): records
+ * of other columns (an older build's feed, without `business`) would not
+ * line up with the file's. USAGE, with a sentence naming the file and what
+ * to do in message (message_size bytes), when it begins with anything
+ * else; OK when there is nothing to check (another format, not a regular
+ * file, nothing before the write position, or not readable back);
+ * IO_ERROR when flushing out fails. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_output_event_resume(struct ctl_event_stream *stream, bool proofs, char *message,
+                        size_t message_size);
 /* Makes what was printed on out durable before a checkpoint names it:
  * flushes out and, when it is a regular file, fdatasyncs it (a pipe,
  * terminal or socket cannot be synced: OK). IO_ERROR, errno saying why,

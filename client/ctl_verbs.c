@@ -2467,6 +2467,16 @@ static enum ledger_err events_print(struct ctl_context *context, const struct ct
     if (ctl_arg(args, "public-key") != NULL && !ctl_flag(args, "proofs")) {
         return usage(context, "public-key", "it pins the key proofs are checked by: add --proofs");
     }
+    /* A CSV feed appended to a file that already holds one (a feed started
+     * again with >>) goes on without a second header record in its middle,
+     * under the same columns only: checked before anything is asked. */
+    struct ctl_event_stream stream = {
+        .out = context->out, .format = context->format, .header_done = false};
+    err = ctl_output_event_resume(&stream, ctl_flag(args, "proofs"), context->message,
+                                  sizeof context->message);
+    if (err != LEDGER_ERR_OK) {
+        return err == LEDGER_ERR_USAGE ? err : output_failed(context, 0);
+    }
     struct ledger_client *client = NULL;
     if ((err = ctl_client(context, &client)) != LEDGER_ERR_OK) {
         return err;
@@ -2497,7 +2507,7 @@ static enum ledger_err events_print(struct ctl_context *context, const struct ct
     subscription.tree_size = tree_size;
     subscription.before_checkpoint = events_before_checkpoint;
     struct events_printer printer = {
-        .stream = {.out = context->out, .format = context->format, .header_done = false},
+        .stream = stream,
         .limit = limit,
         .printed = 0,
         .context = context,
@@ -2506,14 +2516,7 @@ static enum ledger_err events_print(struct ctl_context *context, const struct ct
         .sync_errno = 0,
         .err = LEDGER_ERR_OK,
     };
-    /* A CSV feed appended to a file that already holds one (a feed started
-     * again with >>) goes on without a second header record in its middle,
-     * and a feed cut off in the middle of a line goes on on a new line. */
-    struct stat output;
-    if (context->format == CTL_FORMAT_CSV && fstat(fileno(context->out), &output) == 0 &&
-        S_ISREG(output.st_mode) && output.st_size > 0) {
-        printer.stream.header_done = true;
-    }
+    /* A feed cut off in the middle of a line goes on on a new line. */
     if (ctl_output_end_line(context->out, context->format) != LEDGER_ERR_OK) {
         ctl_proof_anchor_close(anchor);
         return output_failed(context, 0);

@@ -1396,6 +1396,53 @@ static void test_ctl_ops_events_csv_appended(void **state)
     free(text);
 }
 
+/* A CSV feed is appended to a file only under the header record it writes
+ * itself: a feed of an older build (without the business column), one
+ * with the proof columns, or another output would get records that do not
+ * line up with its columns. It is refused as a usage error naming the
+ * file, before anything is asked, the file and the checkpoint untouched. */
+static void test_ctl_ops_events_csv_other_header(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    struct feed_files files;
+    feed_files_make(fixture, "old-feed.csv", "old-feed.checkpoint", &files);
+    static const char *const firsts[] = {
+        "sequence,recorded,type,partner_id,customer_id,actor,command_id\r\n"
+        "1,2026-03-01T09:30:00.000000Z,partner_registered,contoso,,operator,c-1\r\n",
+        "sequence,recorded,business,type,partner_id,customer_id,actor,command_id,"
+        "proof_tree_size,proof_leaf_hash,proof_path\r\n",
+        "{\"type\": \"partner_registered\", \"sequence\": 1}\n",
+        "sequence,recorded,busi",
+    };
+    for (size_t i = 0; i < sizeof firsts / sizeof firsts[0]; i++) {
+        write_text(files.feed, firsts[i]);
+        feed_events(fixture, files.billing, files.feed, "csv", "2", files.checkpoint, &run);
+        expect_error(&run, 2, "USAGE");
+        assert_non_null(strstr(run.err, files.feed));
+        assert_non_null(strstr(run.err, "sequence,recorded,business,type,partner_id,customer_id,"
+                                        "actor,command_id)"));
+        assert_non_null(strstr(run.err, "append the feed to a new file instead (--checkpoint "
+                                        "resumes it there)"));
+        run_free(&run);
+        char *text = read_file(files.feed);
+        assert_string_equal(firsts[i], text);
+        free(text);
+        assert_int_equal(-1, access(files.checkpoint, F_OK));
+    }
+    /* The same header goes on, without a second one. */
+    const char *header =
+        "sequence,recorded,business,type,partner_id,customer_id,actor,command_id\r\n";
+    write_text(files.feed, header);
+    feed_events(fixture, files.billing, files.feed, "csv", "2", files.checkpoint, &run);
+    expect_ok(&run);
+    run_free(&run);
+    char *text = read_file(files.feed);
+    assert_memory_equal(header, text, strlen(header));
+    assert_null(strstr(text + 1, header));
+    free(text);
+}
+
 /* fdatasync is wrapped in this test (--wrap, tests/CMakeLists.txt): a feed
  * syncs its output through it (ctl_output_sync) before it writes its
  * checkpoint, so a feed run by ctl_main in this process shows how often it
@@ -3064,6 +3111,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_reconcile_charge_kind),
         cmocka_unit_test(test_ctl_ops_reconcile_empty_month),
         cmocka_unit_test(test_ctl_ops_events_csv_appended),
+        cmocka_unit_test(test_ctl_ops_events_csv_other_header),
         cmocka_unit_test(test_ctl_ops_events_checkpoint_per_page),
         cmocka_unit_test(test_ctl_ops_events_interrupted),
         cmocka_unit_test(test_ctl_ops_proofs_verified),
