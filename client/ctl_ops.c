@@ -20,11 +20,13 @@
  * month column names another month are not compared: "other-month".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctl_csv.h"
 #include "ctl_time.h"
@@ -33,8 +35,12 @@
 #include "ledger_ids.h"
 #include "ledger_limits.h"
 
-/* An invoice larger than this is refused unread. */
+/* An invoice larger than this is refused (a regular file unread, a pipe
+ * once this many bytes and one more came). */
 #define INVOICE_BYTES_MAX (64 * 1024 * 1024)
+/* The first read of an invoice from a pipe, whose size is not known: one
+ * pipe buffer's worth four times over; larger invoices double it. */
+#define INVOICE_READ_FIRST_BYTES (256 * 1024)
 
 static const char *text_or_empty(const char *text)
 {
@@ -280,8 +286,9 @@ enum ledger_err ctl_export_run(struct ctl_context *context, const struct ctl_arg
 
 const struct ctl_option ctl_reconcile_options[] = {
     {"invoice", CTL_OPTION_VALUE, "FILE.csv",
-     "the invoice: CSV with a header row naming customer_id, charge_id, charge, amount, currency "
-     "(and optionally order_id, and month: lines of another month are reported, not compared)",
+     "the invoice (a file, a pipe, or - for stdin): CSV with a header row naming customer_id, "
+     "charge_id, charge, amount, currency (and optionally order_id, and month: lines of another "
+     "month are reported, not compared)",
      true},
     {"month", CTL_OPTION_VALUE, "YYYY-MM", "the billing month the invoice covers", true},
     {"customer", CTL_OPTION_VALUE, "ID", "only this customer (other lines are ignored)", false},
@@ -464,38 +471,93 @@ static enum ledger_err match_group(struct item *items, size_t count, struct repo
     return err;
 }
 
-/* Reads the whole invoice file into memory. */
+/* How messages name the invoice given as --invoice path. */
+static const char *invoice_name(const char *path)
+{
+    return strcmp(path, "-") == 0 ? "stdin" : path;
+}
+
+/* Reads the whole invoice into memory: from the file at path, or from
+ * stdin for "-" (named "stdin" in messages); a regular file, or a pipe or
+ * FIFO (a spreadsheet export piped in, bash's <(...)), read in bounded
+ * steps: never more than INVOICE_BYTES_MAX + 1 bytes are held. text_out:
+ * NUL-terminated, caller frees with free(). USAGE past the bound or for
+ * another kind of file, IO_ERROR when reading fails, NO_MEMORY. */
 static enum ledger_err read_invoice(struct ctl_context *context, const char *path, char **text_out,
                                     size_t *size_out)
 {
-    FILE *file = fopen(path, "rb");
-    struct stat info;
-    if (file == NULL) {
+    bool standard_input = strcmp(path, "-") == 0;
+    const char *name = invoice_name(path);
+    int fd = standard_input ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s: %s", path, strerror(errno));
     }
-    if (fstat(fileno(file), &info) != 0 || !S_ISREG(info.st_mode) ||
-        info.st_size > INVOICE_BYTES_MAX) {
-        fclose(file);
-        return ctl_fail(context, LEDGER_ERR_USAGE,
-                        "--invoice: %s is not a regular file of at most 64 MiB", path);
+    struct stat info;
+    enum ledger_err err = LEDGER_ERR_OK;
+    char *text = NULL;
+    size_t size = 0, capacity = 0;
+    if (fstat(fd, &info) != 0) { /* stdin closed (<&-) */
+        err = ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s: %s", name, strerror(errno));
+        goto done;
     }
-    size_t size = (size_t)info.st_size;
-    char *text = malloc(size + 1);
-    if (text == NULL) {
-        fclose(file);
-        return LEDGER_ERR_NO_MEMORY;
+    if (!S_ISREG(info.st_mode) && !S_ISFIFO(info.st_mode)) {
+        err = ctl_fail(context, LEDGER_ERR_USAGE,
+                       "--invoice: %s is not a regular file, a pipe or a FIFO: give the invoice's "
+                       "CSV file",
+                       name);
+        goto done;
     }
-    size_t got = fread(text, 1, size, file);
-    bool bad = ferror(file) != 0 || got != size;
-    fclose(file);
-    if (bad) {
-        free(text);
-        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s", path);
+    /* A regular file is read in one step (and refused unread when too
+     * large); a pipe in steps from this size on, each twice the last. */
+    size_t first = S_ISREG(info.st_mode) ? (size_t)info.st_size + 1 : INVOICE_READ_FIRST_BYTES;
+    if (S_ISREG(info.st_mode) && info.st_size > INVOICE_BYTES_MAX) {
+        goto too_large;
+    }
+    for (;;) {
+        if (size == capacity) {
+            if (capacity > INVOICE_BYTES_MAX) {
+                goto too_large;
+            }
+            size_t next = capacity == 0 ? first : 2 * capacity;
+            next = next < INVOICE_BYTES_MAX + 1 ? next : INVOICE_BYTES_MAX + 1;
+            char *grown = realloc(text, next + 1);
+            if (grown == NULL) {
+                err = ctl_fail(context, LEDGER_ERR_NO_MEMORY, "out of memory reading %s", name);
+                goto done;
+            }
+            text = grown;
+            capacity = next;
+        }
+        ssize_t got = read(fd, text + size, capacity - size);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got < 0) {
+            err =
+                ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s: %s", name, strerror(errno));
+            goto done;
+        }
+        if (got == 0) {
+            break;
+        }
+        size += (size_t)got;
     }
     text[size] = '\0';
     *text_out = text;
     *size_out = size;
-    return LEDGER_ERR_OK;
+    text = NULL;
+    goto done;
+too_large:
+    err = ctl_fail(context, LEDGER_ERR_USAGE,
+                   "--invoice: %s is larger than 64 MiB: split the invoice by customer and "
+                   "reconcile each part with --customer",
+                   name);
+done:
+    free(text);
+    if (!standard_input) {
+        close(fd);
+    }
+    return err;
 }
 
 enum invoice_column {
@@ -882,6 +944,7 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
     if ((err = read_invoice(context, path, &text, &size)) != LEDGER_ERR_OK) {
         return err;
     }
+    path = invoice_name(path);
     if (size >= 2 && (((unsigned char)text[0] == 0xff && (unsigned char)text[1] == 0xfe) ||
                       ((unsigned char)text[0] == 0xfe && (unsigned char)text[1] == 0xff))) {
         err = ctl_fail(context, LEDGER_ERR_USAGE,

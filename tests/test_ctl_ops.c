@@ -1004,11 +1004,13 @@ static void test_ctl_ops_reconcile_invoice_format(void **state)
     assert_int_equal(ftruncate(fileno(sparse), (off_t)64 * 1024 * 1024 + 1), 0);
     assert_int_equal(fclose(sparse), 0);
     const char *not_regular[] = {fixture->dir, large};
+    const char *why[] = {"is not a regular file, a pipe or a FIFO",
+                         "is larger than 64 MiB: split the invoice by customer"};
     for (size_t i = 0; i < 2; i++) {
         ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice",
             not_regular[i], "--month", month, NULL);
         expect_error(&run, 2, "USAGE");
-        assert_non_null(strstr(run.err, "is not a regular file of at most 64 MiB"));
+        assert_non_null(strstr(run.err, why[i]));
         run_free(&run);
     }
     unlink(large);
@@ -1240,6 +1242,124 @@ static void test_ctl_ops_reconcile_empty_month(void **state)
     assert_int_equal(0, json_int_at(run.json, "ledger_charges"));
     assert_int_equal(0, json_int_at(run.json, "matched"));
     run_free(&run);
+}
+
+/* Forks a child that opens the FIFO at path for writing and writes text to
+ * it `times` times (a bounded writer of a large invoice); returns its pid.
+ * The child ignores SIGPIPE: a reader that stops early ends it. */
+static pid_t fifo_writer(const char *path, const char *text, size_t times)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGPIPE, SIG_IGN);
+        int fd = open(path, O_WRONLY);
+        size_t length = strlen(text);
+        for (size_t i = 0; fd >= 0 && i < times; i++) {
+            for (size_t done = 0; done < length;) {
+                ssize_t wrote = write(fd, text + done, length - done);
+                if (wrote <= 0) {
+                    _exit(0);
+                }
+                done += (size_t)wrote;
+            }
+        }
+        _exit(0);
+    }
+    return pid;
+}
+
+/* Makes the file at path this process's stdin, which the ledgerctl it
+ * runs inherits. */
+static void stdin_from(const char *path)
+{
+    int input = open(path, O_RDONLY);
+    assert_true(input >= 0);
+    assert_int_equal(STDIN_FILENO, dup2(input, STDIN_FILENO));
+    close(input);
+}
+
+static void fifo_writer_end(pid_t pid)
+{
+    int status;
+    kill(pid, SIGKILL); /* a writer whose reader never came */
+    assert_int_equal(pid, waitpid(pid, &status, 0));
+}
+
+/* An invoice is read from a pipe or FIFO (bash's <(...)) and from stdin
+ * (--invoice -) as from a file, within the same bound: past 64 MiB it is a
+ * usage error, told after reading one byte more and not the rest. */
+static void test_ctl_ops_reconcile_invoice_from_pipe(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char auditor[PATH_SIZE], billing[PATH_SIZE], month[16];
+    char fifo[PATH_SIZE + 32], file[PATH_SIZE + 32];
+    demo_keys(fixture, auditor, billing, sizeof auditor);
+    this_month(month);
+    snprintf(fifo, sizeof fifo, "%s/invoice.fifo", fixture->dir);
+    snprintf(file, sizeof file, "%s/invoice-stdin.csv", fixture->dir);
+    assert_int_equal(0, mkfifo(fifo, 0600));
+    char *lines[256];
+    size_t count = 0;
+    free(export_lines(fixture, billing, month, file, lines, &count));
+    assert_true(count >= 2);
+    char *invoice = read_file(file);
+
+    /* The export, through a FIFO: every charge matches. */
+    pid_t writer = fifo_writer(fifo, invoice, 1);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
+        "--invoice", fifo, "--month", month, NULL);
+    fifo_writer_end(writer);
+    expect_ok(&run);
+    expect_differences(&run, NULL, 0);
+    assert_true(json_int_at(run.json, "invoice_lines") >= 1);
+    assert_int_equal(json_int_at(run.json, "invoice_lines"), json_int_at(run.json, "matched"));
+    run_free(&run);
+
+    /* From stdin, named so in messages. */
+    int saved = dup(STDIN_FILENO);
+    assert_true(saved >= 0);
+    stdin_from(file);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
+        "--invoice", "-", "--month", month, NULL);
+    expect_ok(&run);
+    expect_differences(&run, NULL, 0);
+    run_free(&run);
+    write_text(file,
+               "customer_id,charge_id,charge,amount,currency\nfabrikam,res-1,lease,1.00,USD\n");
+    stdin_from(file);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice", "-",
+        "--month", month, NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--invoice: stdin: line 2"));
+    run_free(&run);
+    /* A stdin that cannot be read (closed: <&-) is a failure to read it. */
+    close(STDIN_FILENO);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice", "-",
+        "--month", month, NULL);
+    assert_int_equal(STDIN_FILENO, dup2(saved, STDIN_FILENO));
+    close(saved);
+    expect_error(&run, 1, "IO_ERROR");
+    assert_non_null(strstr(run.err, "cannot read stdin: "));
+    run_free(&run);
+
+    /* One byte past 64 MiB through the FIFO: refused, whatever else comes. */
+    size_t chunk_bytes = 1024 * 1024;
+    char *chunk = malloc(chunk_bytes + 1);
+    assert_non_null(chunk);
+    memset(chunk, 'a', chunk_bytes);
+    chunk[chunk_bytes] = '\0';
+    writer = fifo_writer(fifo, chunk, 65);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice", fifo,
+        "--month", month, NULL);
+    fifo_writer_end(writer);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "is larger than 64 MiB: split the invoice by customer"));
+    run_free(&run);
+    free(chunk);
+    free(invoice);
+    unlink(fifo);
 }
 
 /* An invoice with a month column (as export writes it): a line of another
@@ -3110,6 +3230,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_reconcile_not_utf8),
         cmocka_unit_test(test_ctl_ops_reconcile_charge_kind),
         cmocka_unit_test(test_ctl_ops_reconcile_empty_month),
+        cmocka_unit_test(test_ctl_ops_reconcile_invoice_from_pipe),
         cmocka_unit_test(test_ctl_ops_events_csv_appended),
         cmocka_unit_test(test_ctl_ops_events_csv_other_header),
         cmocka_unit_test(test_ctl_ops_events_checkpoint_per_page),
