@@ -991,9 +991,9 @@ static void client_wait(struct ledger_client *client,
 }
 
 /* Whether a failed query means only that the daemon is away for now:
- * stopped or restarting (no socket, no connection), stopping (UNAVAILABLE)
- * or too slow to answer. Refusals, authentication failures included, are
- * not. */
+ * stopped or restarting (no socket, no connection), stopping (it leaves
+ * the request unread: no reply), too slow to answer, or busy for the moment
+ * (UNAVAILABLE). Refusals, authentication failures included, are not. */
 static bool client_daemon_away(enum ledger_err err)
 {
     return err == LEDGER_ERR_UNREACHABLE || err == LEDGER_ERR_TIMEOUT ||

@@ -231,8 +231,9 @@ struct ledger_subscription {
  * doorbell on events_url after each commit, and the library also re-queries
  * every poll_interval_ms, so a doorbell lost on the way only delays delivery.
  * A following subscription outlives the daemon: once the daemon has answered
- * it, a query that finds no daemon (UNREACHABLE), gets no reply (TIMEOUT) or
- * is told the daemon is stopping (UNAVAILABLE) is asked again after 100 ms,
+ * it, a query that finds no daemon (UNREACHABLE), gets no reply (TIMEOUT: a
+ * daemon that is stopping leaves it unread) or is told the daemon is busy
+ * for the moment (UNAVAILABLE) is asked again after 100 ms,
  * then after twice as long each time up to every 5 s, until the daemon
  * answers or the stop flag is set; it resumes after the last event
  * delivered, so a restart neither skips nor repeats an event. The loss and
