@@ -2,10 +2,11 @@
  * test_bench.c: tools/ledger-bench, the program docs/performance.md's
  * figures come from, still runs and reports what it claims to.
  *
- * Goal: every measurement of `all`, `rebuild` and `sweep` runs to the end on
- * a real daemon and prints well-formed JSON whose derived numbers (the
- * ratios, the verdicts against the targets, the raw baseline's record size)
- * follow from its measured ones; the sweep writes its points and its plot;
+ * Goal: every measurement of `all`, `daemon-query --as-of-business`,
+ * `rebuild` and `sweep` runs to the end on a real daemon and prints
+ * well-formed JSON whose derived numbers (the ratios, the verdicts against
+ * the targets, the raw baseline's record size) follow from its measured
+ * ones; the sweep writes its points and its plot;
  * bad usage is refused with exit 2 and a message that names the problem.
  *
  * Method: the real ledger-bench ($LEDGER_BENCH, with $LEDGERD for its daemon)
@@ -210,6 +211,18 @@ static void expect_clean_throughput(json_t *object, double clients)
     expect_percentiles(object, "latency_us");
 }
 
+/* daemon-query's plain reservations queries at the sizes the tests use: 20
+ * customers, 2,000 events, 50 queries. */
+static void expect_query(json_t *query)
+{
+    assert_true(number_at(query, "customers") == 20);
+    assert_true(number_at(query, "events") >= 2000);
+    assert_true(number_at(query, "queries") == 50);
+    assert_true(number_at(query, "failures") == 0);
+    assert_true(number_at(query, "rows_mean") > 0);
+    expect_percentiles(query, "latency_us");
+}
+
 static void test_bench_all_reports_every_measurement_and_its_ratios(void **state)
 {
     struct fixture *fixture = *state;
@@ -257,12 +270,9 @@ static void test_bench_all_reports_every_measurement_and_its_ratios(void **state
     expect_percentiles(lmdb, "commit_latency_us");
 
     json_t *query = measurement(&m, "daemon-query");
-    assert_true(number_at(query, "customers") == 20);
-    assert_true(number_at(query, "events") >= 2000);
-    assert_true(number_at(query, "queries") == 50);
-    assert_true(number_at(query, "failures") == 0);
-    assert_true(number_at(query, "rows_mean") > 0);
-    expect_percentiles(query, "latency_us");
+    expect_query(query);
+    /* `all` times the plain query only. */
+    assert_null(json_object_get(query, "as_of_business"));
 
     json_t *summary = measurement(&m, "summary");
     double commands_vs_echo = number_at(summary, "commands_vs_echo");
@@ -283,6 +293,38 @@ static void test_bench_all_reports_every_measurement_and_its_ratios(void **state
 
     /* The person's lines say the same. */
     assert_non_null(strstr(run.out, "summary: durable single commands from 2 clients / echo = "));
+    measurements_free(&m);
+    run_free(&run);
+}
+
+/* --as-of-business times, after each plain query, the same customer's
+ * reservations as of a business time halfway through the history: as many
+ * queries, none failed, and no more rows than now (a reservation, once
+ * bought, keeps its row in every later state). */
+static void test_bench_query_as_of_business_times_both(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    bench(fixture, &run, "daemon-query", "--customers", "20", "--events", "2000", "--queries", "50",
+          "--as-of-business", NULL);
+    if (run.status != 0) {
+        fail_msg("ledger-bench daemon-query --as-of-business: exit %d: %s", run.status, run.err);
+    }
+    struct measurements m;
+    measurements_parse(&run, &m);
+    assert_int_equal(1, m.count);
+    json_t *query = measurement(&m, "daemon-query");
+    expect_query(query);
+    json_t *as_of = json_object_get(query, "as_of_business");
+    assert_non_null(as_of);
+    /* Within the generated history, which ends before the daemon's clock. */
+    double business_us = number_at(as_of, "business_time_us");
+    assert_true(business_us > 1.7e15 && business_us < (double)time(NULL) * 1e6);
+    assert_true(number_at(as_of, "queries") == 50);
+    assert_true(number_at(as_of, "failures") == 0);
+    assert_true(number_at(as_of, "rows_mean") <= number_at(query, "rows_mean"));
+    expect_percentiles(as_of, "latency_us");
+    assert_non_null(strstr(run.out, "daemon-query: reservations as of business time "));
     measurements_free(&m);
     run_free(&run);
 }
@@ -492,6 +534,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_bench_all_reports_every_measurement_and_its_ratios,
                                         scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_bench_query_as_of_business_times_both, scratch_setup,
+                                        scratch_teardown),
         cmocka_unit_test_setup_teardown(test_bench_rebuild_reports_three_rates, scratch_setup,
                                         scratch_teardown),
         cmocka_unit_test_setup_teardown(test_bench_sweep_writes_points_and_plot, scratch_setup,

@@ -13,7 +13,8 @@
  *                    ledgerd through libledger;
  *   daemon-batches   one client loading atomic batches of N commands;
  *   daemon-query     a ledger loaded with many customers' histories, then
- *                    reservations queries for random customers;
+ *                    reservations queries for random customers (and,
+ *                    with --as-of-business, the same as of a business time);
  *   all              every one of the above, and the ratios the performance
  *                    claims are about;
  *   sweep            daemon-commands and echo at each of several client
@@ -928,6 +929,7 @@ struct loader {
     uint64_t events, batches;
     struct samples latencies;
     uint64_t command_bytes;
+    int64_t business_first_us, business_last_us; /* of the commands loaded (0: none yet) */
 };
 
 static void loader_flush(struct loader *l)
@@ -991,6 +993,12 @@ static void loader_run(struct loader *l, int64_t deadline_ns, uint64_t seconds, 
             loader_flush(l);
         }
         snprintf(l->principal, sizeof l->principal, "%s", item.principal.id);
+        if (l->business_first_us == 0 || item.business_us < l->business_first_us) {
+            l->business_first_us = item.business_us;
+        }
+        if (item.business_us > l->business_last_us) {
+            l->business_last_us = item.business_us;
+        }
         l->commands[l->count++] = unpack_item(&item);
         l->command_bytes += item.command_size;
         histgen_accepted(l->gen, l->next_sequence++);
@@ -1128,18 +1136,78 @@ static void print_batches(const struct batch_result *r)
     fflush(stdout);
 }
 
-/* daemon-query: load a history, then time reservations queries. */
-struct query_result {
-    uint64_t customers, events;
-    double load_seconds, load_events_per_s;
-    uint64_t data_bytes;
+/* daemon-query: load a history, then time reservations queries, and with
+ * --as-of-business the same customers' reservations as of a business time. */
+struct query_series {
     uint64_t queries, failures;
     double rows_mean;
     struct percentiles latency;
 };
 
+struct query_result {
+    uint64_t customers, events;
+    double load_seconds, load_events_per_s;
+    uint64_t data_bytes;
+    struct query_series plain;
+    int64_t as_of_business_us; /* 0: no "as of" queries were timed */
+    struct query_series as_of;
+};
+
+/* The queries of one series as they are timed. */
+struct query_tally {
+    struct samples latencies;
+    double rows;
+    uint64_t queries, failures;
+};
+
+/* Times one reservations query of customer_id, as of business_us when that
+ * is not 0 (AsOf.business_time_us), and counts it in *tally when `counted`
+ * (failures always). client: borrowed. */
+static void time_reservations(struct ledger_client *client, const char *customer_id,
+                              int64_t business_us, bool counted, struct query_tally *tally)
+{
+    Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
+    as_of.business_time_us = business_us;
+    Ledger__V1__ReservationsQuery reservations = LEDGER__V1__RESERVATIONS_QUERY__INIT;
+    reservations.customer_id = (char *)(uintptr_t)customer_id;
+    reservations.as_of = business_us != 0 ? &as_of : NULL;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
+    query.reservations = &reservations;
+    Ledger__V1__QueryResult *answer = NULL;
+    int64_t t0 = now_ns();
+    enum ledger_err err = ledger_query(client, &query, &answer);
+    int64_t t1 = now_ns();
+    if (err != LEDGER_ERR_OK) {
+        if (tally->failures++ == 0) {
+            fprintf(stderr, "ledger-bench: reservations of %s%s: %s: %s\n", customer_id,
+                    business_us != 0 ? " as of a business time" : "", ledger_err_name(err),
+                    ledger_error_message(client));
+        }
+        return;
+    }
+    if (counted) {
+        samples_add(&tally->latencies, t1 - t0);
+        tally->rows += (double)answer->n_reservations;
+        tally->queries++;
+    }
+    ledger_query_result_free(answer);
+}
+
+static struct query_series query_series_of(struct query_tally *tally)
+{
+    struct query_series series = {
+        .queries = tally->queries,
+        .failures = tally->failures,
+        .rows_mean = tally->queries ? tally->rows / (double)tally->queries : 0,
+        .latency = samples_percentiles(&tally->latencies),
+    };
+    samples_free(&tally->latencies);
+    return series;
+}
+
 static struct query_result run_daemon_query(const char *argv0, uint64_t customers, uint64_t events,
-                                            uint64_t queries, uint64_t seed)
+                                            uint64_t queries, uint64_t seed, bool as_of_business)
 {
     /* Partners of up to 100 customers each, as resellers of that size have. */
     uint32_t per_partner = customers < 100 ? (uint32_t)customers : 100;
@@ -1169,12 +1237,20 @@ static struct query_result run_daemon_query(const char *argv0, uint64_t customer
     result.load_seconds = (double)(loaded - start) / 1e9;
     result.load_events_per_s = (double)l.events / result.load_seconds;
     result.data_bytes = daemon_data_bytes(&d);
+    /* Halfway through the history's business times: every customer's
+     * stream is replayed to its end (an as-of answer reads all of it) and
+     * about half of it is left out as dated after that time. */
+    if (as_of_business) {
+        result.as_of_business_us =
+            l.business_first_us + (l.business_last_us - l.business_first_us) / 2;
+    }
 
     /* Each query as the help desk agent of the customer's partner: support
-     * staff asking "show me customer X's reservations". */
+     * staff asking "show me customer X's reservations", then (with
+     * --as-of-business) the same agent asking for them as of a business
+     * time, so that the two series share the machine's ups and downs. */
     uint64_t x = seed * UINT64_C(0x9e3779b97f4a7c15) + 1;
-    struct samples latencies = {0};
-    double rows = 0;
+    struct query_tally plain = {0}, dated = {0};
     const uint64_t warmup = queries / 50;
     struct progress bar;
     progress_start(&bar, "queries", "queries", queries + warmup, false);
@@ -1189,33 +1265,14 @@ static struct query_result run_daemon_query(const char *argv0, uint64_t customer
         snprintf(helpdesk, sizeof helpdesk, "helpdesk-%" PRIu32, partner);
         histgen_customer_id(partner, customer, customer_id);
         struct ledger_client *client = driver_client(&l.driver, helpdesk);
-        Ledger__V1__ReservationsQuery reservations = LEDGER__V1__RESERVATIONS_QUERY__INIT;
-        reservations.customer_id = customer_id;
-        Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-        query.kind_case = LEDGER__V1__QUERY__KIND_RESERVATIONS;
-        query.reservations = &reservations;
-        Ledger__V1__QueryResult *answer = NULL;
-        int64_t t0 = now_ns();
-        enum ledger_err err = ledger_query(client, &query, &answer);
-        int64_t t1 = now_ns();
-        if (err != LEDGER_ERR_OK) {
-            if (result.failures++ == 0) {
-                fprintf(stderr, "ledger-bench: reservations of %s: %s: %s\n", customer_id,
-                        ledger_err_name(err), ledger_error_message(client));
-            }
-            continue;
+        time_reservations(client, customer_id, 0, q >= warmup, &plain);
+        if (result.as_of_business_us != 0) {
+            time_reservations(client, customer_id, result.as_of_business_us, q >= warmup, &dated);
         }
-        if (q >= warmup) {
-            samples_add(&latencies, t1 - t0);
-            rows += (double)answer->n_reservations;
-            result.queries++;
-        }
-        ledger_query_result_free(answer);
     }
     progress_finish(&bar, queries + warmup);
-    result.rows_mean = result.queries ? rows / (double)result.queries : 0;
-    result.latency = samples_percentiles(&latencies);
-    samples_free(&latencies);
+    result.plain = query_series_of(&plain);
+    result.as_of = query_series_of(&dated);
     loader_free(&l);
     daemon_stop(&d);
     return result;
@@ -1223,20 +1280,35 @@ static struct query_result run_daemon_query(const char *argv0, uint64_t customer
 
 static void print_query(const struct query_result *r)
 {
-    bench_failures += r->failures;
+    const struct query_series *plain = &r->plain, *as_of = &r->as_of;
+    bench_failures += plain->failures + as_of->failures;
     printf("{\"bench\":\"daemon-query\",\"customers\":%" PRIu64 ",\"events\":%" PRIu64
            ",\"load_seconds\":%.1f,\"load_events_per_s\":%.1f,\"data_bytes\":%" PRIu64
            ",\"queries\":%" PRIu64 ",\"failures\":%" PRIu64 ",\"rows_mean\":%.1f,",
            r->customers, r->events, r->load_seconds, r->load_events_per_s, r->data_bytes,
-           r->queries, r->failures, r->rows_mean);
-    print_percentiles_json(stdout, "latency_us", &r->latency);
+           plain->queries, plain->failures, plain->rows_mean);
+    print_percentiles_json(stdout, "latency_us", &plain->latency);
+    if (r->as_of_business_us != 0) {
+        printf(",\"as_of_business\":{\"business_time_us\":%" PRId64 ",\"queries\":%" PRIu64
+               ",\"failures\":%" PRIu64 ",\"rows_mean\":%.1f,",
+               r->as_of_business_us, as_of->queries, as_of->failures, as_of->rows_mean);
+        print_percentiles_json(stdout, "latency_us", &as_of->latency);
+        printf("}");
+    }
     printf("}\n");
     printf("daemon-query: %" PRIu64 " customers, %" PRIu64
            " events (loaded in %.1f s, %.0f events/s, %.1f MB): reservations query p50 %.0f "
            "us, p99 %.0f us, p99.9 %.0f us (%.1f rows on average)\n",
            r->customers, r->events, r->load_seconds, r->load_events_per_s,
-           (double)r->data_bytes / 1e6, r->latency.p50_us, r->latency.p99_us, r->latency.p999_us,
-           r->rows_mean);
+           (double)r->data_bytes / 1e6, plain->latency.p50_us, plain->latency.p99_us,
+           plain->latency.p999_us, plain->rows_mean);
+    if (r->as_of_business_us != 0) {
+        printf("daemon-query: reservations as of business time %" PRId64
+               " us, the same customers: p50 %.0f us, p99 %.0f us, p99.9 %.0f us (%.1f rows on "
+               "average)\n",
+               r->as_of_business_us, as_of->latency.p50_us, as_of->latency.p99_us,
+               as_of->latency.p999_us, as_of->rows_mean);
+    }
     fflush(stdout);
 }
 
@@ -1368,9 +1440,11 @@ static void usage(FILE *out)
                  "      C client threads, each sending single durable commands for its partner\n"
                  "  daemon-batches [--batch N] [--seconds S]\n"
                  "      one client sending atomic batches of N commands\n"
-                 "  daemon-query [--customers N] [--events E] [--queries Q]\n"
+                 "  daemon-query [--customers N] [--events E] [--queries Q] [--as-of-business]\n"
                  "      load E events of N customers in batches of 1000, then time Q\n"
-                 "      reservations queries for random customers\n"
+                 "      reservations queries for random customers; --as-of-business: after\n"
+                 "      each, the same customer's reservations as of a business time halfway\n"
+                 "      through the history (AsOf.business_time_us), timed apart\n"
                  "  all [--seconds S] [--clients C] [--batch N] [--customers N] [--events E]\n"
                  "      every measurement above and the ratios of docs/performance.md\n"
                  "  rebuild [--events E]\n"
@@ -1397,7 +1471,8 @@ static void usage(FILE *out)
 struct bench_args {
     uint64_t batch, record_bytes, seconds, clients, message_bytes;
     uint64_t customers, events, queries, seed;
-    bool events_given; /* rebuild's default differs from the others' */
+    bool events_given;   /* rebuild's default differs from the others' */
+    bool as_of_business; /* daemon-query: time "as of" queries too */
     uint64_t clients_list[BENCH_SWEEP_POINTS_MAX];
     size_t clients_count;
     const char *out_dir;
@@ -1433,14 +1508,23 @@ static void parse_clients_list(const char *text, struct bench_args *args)
 static void parse_args(int argc, char **argv, struct bench_args *args)
 {
     static const struct option options[] = {
-        {"batch", required_argument, NULL, 'b'},   {"record-bytes", required_argument, NULL, 'r'},
-        {"seconds", required_argument, NULL, 's'}, {"clients", required_argument, NULL, 'c'},
-        {"bytes", required_argument, NULL, 'm'},   {"customers", required_argument, NULL, 'u'},
-        {"events", required_argument, NULL, 'e'},  {"queries", required_argument, NULL, 'q'},
-        {"seed", required_argument, NULL, 'S'},    {"dir", required_argument, NULL, 'd'},
-        {"ledgerd", required_argument, NULL, 'L'}, {"keep", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},          {"clients-list", required_argument, NULL, 'C'},
-        {"out-dir", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0},
+        {"batch", required_argument, NULL, 'b'},
+        {"record-bytes", required_argument, NULL, 'r'},
+        {"seconds", required_argument, NULL, 's'},
+        {"clients", required_argument, NULL, 'c'},
+        {"bytes", required_argument, NULL, 'm'},
+        {"customers", required_argument, NULL, 'u'},
+        {"events", required_argument, NULL, 'e'},
+        {"queries", required_argument, NULL, 'q'},
+        {"seed", required_argument, NULL, 'S'},
+        {"dir", required_argument, NULL, 'd'},
+        {"ledgerd", required_argument, NULL, 'L'},
+        {"keep", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {"clients-list", required_argument, NULL, 'C'},
+        {"out-dir", required_argument, NULL, 'o'},
+        {"as-of-business", no_argument, NULL, 'A'},
+        {NULL, 0, NULL, 0},
     };
     optind = 1;
     for (;;) {
@@ -1492,6 +1576,9 @@ static void parse_args(int argc, char **argv, struct bench_args *args)
         case 'o':
             args->out_dir = optarg;
             break;
+        case 'A':
+            args->as_of_business = true;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -1540,7 +1627,7 @@ static void run_all(const char *argv0, const struct bench_args *args)
     struct lmdb_result lmdb = run_lmdb_append(args->batch, record_bytes, args->seconds);
     print_lmdb(&lmdb);
     struct query_result query =
-        run_daemon_query(argv0, args->customers, args->events, args->queries, args->seed);
+        run_daemon_query(argv0, args->customers, args->events, args->queries, args->seed, false);
     print_query(&query);
 
     double commands_vs_echo =
@@ -1551,10 +1638,10 @@ static void run_all(const char *argv0, const struct bench_args *args)
            "\"batches_vs_lmdb\":%.3f,\"batches_vs_lmdb_target\":%.1f,\"query_p99_us\":%.1f,"
            "\"query_p99_target_us\":%.0f,\"met\":{\"commands\":%s,\"batches\":%s,\"query\":%s}}\n",
            commands_vs_echo, TARGET_COMMANDS_VS_ECHO, batches_vs_lmdb, TARGET_BATCHES_VS_LMDB,
-           query.latency.p99_us, TARGET_QUERY_P99_US,
+           query.plain.latency.p99_us, TARGET_QUERY_P99_US,
            commands_vs_echo >= TARGET_COMMANDS_VS_ECHO ? "true" : "false",
            batches_vs_lmdb >= TARGET_BATCHES_VS_LMDB ? "true" : "false",
-           query.latency.p99_us < TARGET_QUERY_P99_US ? "true" : "false");
+           query.plain.latency.p99_us < TARGET_QUERY_P99_US ? "true" : "false");
     printf("summary: durable single commands from %" PRIu64
            " clients / echo = %.0f / %.0f = %.2f (target >= %.1f)\n",
            args->clients, commands.requests_per_s, echo.requests_per_s, commands_vs_echo,
@@ -1565,7 +1652,7 @@ static void run_all(const char *argv0, const struct bench_args *args)
            lmdb.records_per_s, batches_vs_lmdb, TARGET_BATCHES_VS_LMDB);
     printf("summary: reservations query p99 with %" PRIu64 " customers and %" PRIu64
            " events = %.0f us (target < %.0f us)\n",
-           query.customers, query.events, query.latency.p99_us, TARGET_QUERY_P99_US);
+           query.customers, query.events, query.plain.latency.p99_us, TARGET_QUERY_P99_US);
     fflush(stdout);
 }
 
@@ -1749,8 +1836,8 @@ int main(int argc, char **argv)
             run_daemon_batches(argv[0], args.batch, args.seconds, args.seed);
         print_batches(&result);
     } else if (strcmp(command, "daemon-query") == 0) {
-        struct query_result result =
-            run_daemon_query(argv[0], args.customers, args.events, args.queries, args.seed);
+        struct query_result result = run_daemon_query(argv[0], args.customers, args.events,
+                                                      args.queries, args.seed, args.as_of_business);
         print_query(&result);
     } else if (strcmp(command, "all") == 0) {
         run_all(argv[0], &args);
