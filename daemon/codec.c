@@ -132,6 +132,54 @@ enum ledger_err codec_message_unpack(const ProtobufCMessageDescriptor *descripto
     return LEDGER_ERR_OK;
 }
 
+bool codec_message_peek(const uint8_t *bytes, size_t size, uint32_t varint_number,
+                        uint32_t bytes_number, uint64_t *varint_out, const uint8_t **bytes_out,
+                        size_t *size_out)
+{
+    uint64_t varint = 0;
+    const uint8_t *found = NULL;
+    size_t found_size = 0;
+    size_t at = 0;
+    while (at < size) {
+        uint64_t key = 0, value = 0;
+        if (!wire_varint(bytes, size, &at, &key))
+            return false;
+        uint64_t number = key >> 3;
+        unsigned type = (unsigned)(key & 7);
+        if ((number == varint_number && type != 0) || (number == bytes_number && type != 2))
+            return false;
+        switch (type) {
+        case 0:
+            if (!wire_varint(bytes, size, &at, &value))
+                return false;
+            if (number == varint_number)
+                varint = value;
+            break;
+        case 1:
+        case 5:
+            if (size - at < (type == 1 ? 8u : 4u))
+                return false;
+            at += type == 1 ? 8u : 4u;
+            break;
+        case 2:
+            if (!wire_varint(bytes, size, &at, &value) || value > size - at)
+                return false;
+            if (number == bytes_number) {
+                found = bytes + at;
+                found_size = (size_t)value;
+            }
+            at += (size_t)value;
+            break;
+        default:
+            return false;
+        }
+    }
+    *varint_out = varint;
+    *bytes_out = found;
+    *size_out = found_size;
+    return true;
+}
+
 void codec_message_free(ProtobufCMessage *message)
 {
     if (message != NULL)

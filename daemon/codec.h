@@ -41,6 +41,18 @@ codec_message_unpack(const ProtobufCMessageDescriptor *descriptor, const uint8_t
 /* Frees a message from codec_message_unpack (or any *__unpack); NULL is fine. */
 void codec_message_free(ProtobufCMessage *message);
 
+/* Reads two top-level fields of a serialized message without decoding it:
+ * the varint field `varint_number` (into *varint_out, 0 when absent) and
+ * the length-delimited field `bytes_number` (*bytes_out borrowed from
+ * `bytes`, with *size_out; NULL and 0 when absent), each the last
+ * occurrence, as a decoder keeps it. For filters that skip most records
+ * unread. false when the framing cannot be followed or either field comes
+ * with another wire type: decode the record then, which says why. Fields
+ * the two are not are only stepped over: their contents are not checked. */
+__attribute__((warn_unused_result)) bool
+codec_message_peek(const uint8_t *bytes, size_t size, uint32_t varint_number, uint32_t bytes_number,
+                   uint64_t *varint_out, const uint8_t **bytes_out, size_t *size_out);
+
 /* Decodes a stored record. CORRUPT when the bytes do not decode (or are over
  * LEDGER_REQUEST_BYTES_MAX, which no record can be). Free with
  * codec_event_free. */

@@ -114,6 +114,10 @@
 /* STORE_DB_ACTIVITY's key family (the partner's log) and its flags bit. */
 #define VIEWS_ACTIVITY_PARTNER 'P'
 #define VIEWS_ACTIVITY_VISIBLE 0x01u
+/* The numbers of ActivityRow's fields the activity filters read from the
+ * wire (proto/ledger.proto; test_views's filter tests fail if they drift). */
+#define VIEWS_ACTIVITY_ROW_RECORDED_US 2u
+#define VIEWS_ACTIVITY_ROW_ACTION      4u
 /* "YYYY-MM" plus its NUL. */
 #define VIEWS_MONTH_SIZE 8
 /* The longest term (P5Y): a charge is billed at most this many months. */
@@ -2720,6 +2724,30 @@ struct activity_walk {
     bool exhausted;    /* stopped by LEDGER_ACTIVITY_SCAN_MAX */
 };
 
+/* Whether the query's filters leave out the stored ActivityRow in
+ * bytes[0..size), read from the wire without decoding it: a filter that
+ * matches little leaves out most of the entries a page walks, and decoding
+ * each (its strings and actor allocated, then freed) would cost most of the
+ * walk's time. false when the row matches or cannot be read so: it is decoded
+ * then, and a row that does not decode is CORRUPT as before. */
+static bool activity_filtered_out(const struct activity_walk *w, const uint8_t *bytes, size_t size)
+{
+    uint64_t recorded = 0;
+    const uint8_t *action = NULL;
+    size_t action_size = 0;
+    if (!codec_message_peek(bytes, size, VIEWS_ACTIVITY_ROW_RECORDED_US, VIEWS_ACTIVITY_ROW_ACTION,
+                            &recorded, &action, &action_size)) {
+        return false;
+    }
+    if (!in_range((int64_t)recorded, w->q->from_us, w->q->to_us)) {
+        return true;
+    }
+    /* A NUL inside would make the decoded row CORRUPT: let decoding say so. */
+    return w->action[0] != '\0' &&
+           memchr(action != NULL ? action : bytes, '\0', action_size) == NULL &&
+           (action_size != strlen(w->action) || memcmp(action, w->action, action_size) != 0);
+}
+
 /* Looks at one activity entry (its sequence, and its 'P' value when it is at
  * hand). Returns NOT_FOUND to stop the walk. */
 static enum ledger_err activity_visit(struct activity_walk *w, uint64_t sequence,
@@ -2741,6 +2769,9 @@ static enum ledger_err activity_visit(struct activity_walk *w, uint64_t sequence
         return LEDGER_ERR_CORRUPT;
     }
     if (w->scope->partner_facing && (value.data[0] & VIEWS_ACTIVITY_VISIBLE) == 0) {
+        return LEDGER_ERR_OK;
+    }
+    if (activity_filtered_out(w, value.data + 1, value.size - 1)) {
         return LEDGER_ERR_OK;
     }
     ProtobufCMessage *message = NULL;

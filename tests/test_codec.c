@@ -283,6 +283,78 @@ static void test_codec_empty_message_packs_and_unpacks(void **state)
     codec_message_free(NULL);
 }
 
+/* codec_message_peek reads a varint and a length-delimited field of a
+ * serialized message as decoding it would (the last occurrence of each),
+ * and refuses framing it cannot follow or a field of another wire type. */
+static void test_codec_message_peek(void **state)
+{
+    (void)state;
+    Ledger__V1__Actor actor = LEDGER__V1__ACTOR__INIT;
+    actor.principal_id = "admin-1";
+    Ledger__V1__ActivityRow row = LEDGER__V1__ACTIVITY_ROW__INIT;
+    row.sequence = 7;
+    row.recorded_us = 1735689600000000;
+    row.customer_id = "c-1";
+    row.action = "Purchase Reservation";
+    row.actor = &actor;
+    row.detail = "res-1";
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(codec_pack(&row.base, &bytes, &size), LEDGER_ERR_OK);
+    uint64_t varint = 1;
+    const uint8_t *found = NULL;
+    size_t found_size = 0;
+    assert_true(codec_message_peek(bytes, size, 2, 4, &varint, &found, &found_size));
+    assert_int_equal(varint, 1735689600000000);
+    assert_int_equal(found_size, strlen("Purchase Reservation"));
+    assert_memory_equal(found, "Purchase Reservation", found_size);
+    /* Absent fields: 0 and no bytes. */
+    assert_true(codec_message_peek(bytes, size, 9, 10, &varint, &found, &found_size));
+    assert_int_equal(varint, 0);
+    assert_null(found);
+    assert_int_equal(found_size, 0);
+    /* A field asked for with another wire type than it has (the actor is
+     * length-delimited, the sequence a varint). */
+    assert_false(codec_message_peek(bytes, size, 5, 4, &varint, &found, &found_size));
+    assert_false(codec_message_peek(bytes, size, 2, 1, &varint, &found, &found_size));
+    /* Cut short anywhere inside the last field (the detail: its tag, its
+     * length and 5 bytes): framing it cannot follow. */
+    for (size_t cut = 1; cut < 7; cut++) {
+        assert_false(codec_message_peek(bytes, size - cut, 2, 4, &varint, &found, &found_size));
+    }
+    /* Two messages one after the other decode as one whose fields are the
+     * last of each: so does the peek. */
+    Ledger__V1__ActivityRow second = LEDGER__V1__ACTIVITY_ROW__INIT;
+    second.recorded_us = 5;
+    second.action = "Cancel Reservation";
+    uint8_t *more = NULL;
+    size_t more_size = 0;
+    assert_int_equal(codec_pack(&second.base, &more, &more_size), LEDGER_ERR_OK);
+    uint8_t *both = malloc(size + more_size);
+    assert_non_null(both);
+    memcpy(both, bytes, size);
+    memcpy(both + size, more, more_size);
+    assert_true(codec_message_peek(both, size + more_size, 2, 4, &varint, &found, &found_size));
+    ProtobufCMessage *decoded = NULL;
+    assert_int_equal(codec_message_unpack(&ledger__v1__activity_row__descriptor, both,
+                                          size + more_size, size + more_size, LEDGER_ERR_CORRUPT,
+                                          &decoded),
+                     LEDGER_ERR_OK);
+    const Ledger__V1__ActivityRow *merged = (const Ledger__V1__ActivityRow *)decoded;
+    assert_int_equal(varint, (uint64_t)merged->recorded_us);
+    assert_int_equal(varint, 5);
+    assert_int_equal(found_size, strlen(merged->action));
+    assert_memory_equal(found, merged->action, found_size);
+    codec_message_free(decoded);
+    /* Nothing at all: an empty message. */
+    assert_true(codec_message_peek(NULL, 0, 2, 4, &varint, &found, &found_size));
+    assert_int_equal(varint, 0);
+    assert_null(found);
+    free(both);
+    free(more);
+    free(bytes);
+}
+
 static void test_codec_garbage_is_refused(void **state)
 {
     (void)state;
@@ -740,6 +812,7 @@ int main(void)
         cmocka_unit_test(test_codec_event_round_trip),
         cmocka_unit_test(test_codec_command_round_trip),
         cmocka_unit_test(test_codec_cancellation_unbilled_usd),
+        cmocka_unit_test(test_codec_message_peek),
         cmocka_unit_test(test_codec_singular_replacement_reads_as_list_of_one),
         cmocka_unit_test(test_codec_empty_message_packs_and_unpacks),
         cmocka_unit_test(test_codec_garbage_is_refused),

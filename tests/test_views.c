@@ -23,7 +23,10 @@
  * refused with the exact code. The views are dropped and rebuilt from the
  * log: digests must be identical, and differ after one changed byte. A log of
  * more than LEDGER_ACTIVITY_SCAN_MAX entries shows that one activity request
- * stops scanning there and hands out a token. Last, a seeded realistic history
+ * stops scanning there and hands out a token, that filtered pages of every
+ * size continue past it with exactly the matching rows, and (codec's unpack
+ * wrapped and counted) that entries a filter leaves out are not decoded.
+ * Last, a seeded realistic history
  * (tests/support/histgen.h, a few thousand events) is driven through the real
  * engine, and for every customer: as of the head equals the view, every
  * reservation has its order, billing charges add up to each price (no more
@@ -57,6 +60,28 @@
 #include "store.h"
 #include "test_util.h"
 #include "views.h"
+
+/* Stored rows are decoded through codec_message_unpack, which this target
+ * wraps (tests/CMakeLists.txt) to count the activity rows decoded: a filter
+ * that leaves a row out need not decode it, and on a large log that is most
+ * of an activity page's time. */
+enum ledger_err __real_codec_message_unpack(const ProtobufCMessageDescriptor *descriptor,
+                                            const uint8_t *bytes, size_t size, size_t size_max,
+                                            enum ledger_err on_error, ProtobufCMessage **out);
+enum ledger_err __wrap_codec_message_unpack(const ProtobufCMessageDescriptor *descriptor,
+                                            const uint8_t *bytes, size_t size, size_t size_max,
+                                            enum ledger_err on_error, ProtobufCMessage **out);
+static uint64_t activity_rows_decoded;
+
+enum ledger_err __wrap_codec_message_unpack(const ProtobufCMessageDescriptor *descriptor,
+                                            const uint8_t *bytes, size_t size, size_t size_max,
+                                            enum ledger_err on_error, ProtobufCMessage **out)
+{
+    if (descriptor == &ledger__v1__activity_row__descriptor) {
+        activity_rows_decoded++;
+    }
+    return __real_codec_message_unpack(descriptor, bytes, size, size_max, on_error, out);
+}
 
 #define assert_ok(expression) assert_int_equal((expression), LEDGER_ERR_OK)
 
@@ -1937,6 +1962,79 @@ static void test_views_activity_filters(void **state)
                      LEDGER_ERR_PARTNER_MISMATCH);
 }
 
+/* Every combination of customer, action and date range, paged at several
+ * sizes, answers the rows that filtering the whole unfiltered log by hand
+ * gives, in the same order, for partner staff and auditors alike. */
+static void test_views_activity_filters_agree_with_the_log(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const customers[] = {"", "c-1", "c-2"};
+    static const char *const actions[] = {"",
+                                          "Purchase Reservation",
+                                          "Create Customer Purchase Permissions",
+                                          "Purchase Savings Plan",
+                                          "Exchange Reservation",
+                                          "Register Partner",
+                                          "Expire Reservation",
+                                          "Change Subscription Status"};
+    const struct views_scope *scopes[] = {&auditor, &partner_staff};
+    for (size_t s = 0; s < 2; s++) {
+        Ledger__V1__QueryResult all;
+        assert_ok(activity(f, scopes[s], "", "", 0, 0, 0, "", &all));
+        assert_true(all.n_activity > 10 && all.next_page_token[0] == '\0');
+        /* Ranges around the recorded times there are: all, none before and
+         * after, each one time alone, and from and to one in the middle. */
+        int64_t middle = all.activity[all.n_activity / 2]->recorded_us;
+        int64_t first = all.activity[all.n_activity - 1]->recorded_us;
+        int64_t last = all.activity[0]->recorded_us;
+        const int64_t ranges[][2] = {
+            {0, 0},      {first, last + 1}, {0, first},           {last + 1, 0},
+            {middle, 0}, {0, middle},       {middle, middle + 1}, {first, first + 1},
+        };
+        for (size_t c = 0; c < sizeof customers / sizeof customers[0]; c++) {
+            for (size_t a = 0; a < sizeof actions / sizeof actions[0]; a++) {
+                for (size_t g = 0; g < sizeof ranges / sizeof ranges[0]; g++) {
+                    uint64_t expected[64];
+                    size_t expected_count = 0;
+                    for (size_t i = 0; i < all.n_activity; i++) {
+                        const Ledger__V1__ActivityRow *row = all.activity[i];
+                        if ((customers[c][0] == '\0' ||
+                             strcmp(row->customer_id, customers[c]) == 0) &&
+                            (actions[a][0] == '\0' || strcmp(row->action, actions[a]) == 0) &&
+                            row->recorded_us >= ranges[g][0] &&
+                            (ranges[g][1] == 0 || row->recorded_us < ranges[g][1])) {
+                            assert_true(expected_count < 64);
+                            expected[expected_count++] = row->sequence;
+                        }
+                    }
+                    for (uint32_t limit = 1; limit <= 4; limit += 3) {
+                        char token[32] = "";
+                        size_t count = 0;
+                        for (size_t page = 0; page <= expected_count; page++) {
+                            Ledger__V1__QueryResult r;
+                            assert_ok(activity(f, scopes[s], customers[c], actions[a], ranges[g][0],
+                                               ranges[g][1], limit, token, &r));
+                            for (size_t i = 0; i < r.n_activity; i++) {
+                                assert_true(count < expected_count);
+                                assert_int_equal(r.activity[i]->sequence, expected[count]);
+                                count++;
+                            }
+                            snprintf(token, sizeof token, "%s", r.next_page_token);
+                            views_result_clear(&r);
+                            if (token[0] == '\0') {
+                                break;
+                            }
+                        }
+                        assert_int_equal(count, expected_count);
+                        assert_string_equal(token, "");
+                    }
+                }
+            }
+        }
+        views_result_clear(&all);
+    }
+}
+
 /* Scope changes to and from the longest target there is (a resource group:
  * a subscription id and a group name of 64 characters each) are written
  * out whole in the activity detail. */
@@ -3371,16 +3469,22 @@ static void test_views_activity_scan_bound(void **state)
         body.retail_prices_visible = (i % 2) != 0;
         e.body_case = LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET;
         e.cost_visibility_set = &body;
-        emit(&f, &e, "p-1", "c-1", &actor_admin, utc(2025, 1, 2));
+        /* A few recorded a day later: one below where the first page
+         * stops, the others above it. */
+        bool later = i == 5 || i % 20000 == 0;
+        emit(&f, &e, "p-1", "c-1", &actor_admin, later ? utc(2025, 1, 3) : utc(2025, 1, 2));
     }
     assert_ok(store_commit(f.txn));
     f.txn = NULL;
 
     const struct views_scope scope = {"p-1", "", false};
     Ledger__V1__QueryResult r;
-    /* The first page examines the newest LEDGER_ACTIVITY_SCAN_MAX entries. */
+    /* The first page examines the newest LEDGER_ACTIVITY_SCAN_MAX entries,
+     * without decoding one of those the filter leaves out. */
+    activity_rows_decoded = 0;
     assert_ok(activity(&f, &scope, "", "Register Partner", 0, 0, 10, "", &r));
     assert_int_equal(r.n_activity, 0);
+    assert_int_equal(activity_rows_decoded, 0);
     char token[32];
     snprintf(token, sizeof token, "%s", r.next_page_token);
     char expected[32];
@@ -3388,11 +3492,20 @@ static void test_views_activity_scan_bound(void **state)
              (unsigned long long)(total - LEDGER_ACTIVITY_SCAN_MAX + 1));
     assert_string_equal(token, expected);
     views_result_clear(&r);
-    /* The next one finds the partner's registration and ends. */
+    /* The next one finds the partner's registration, the one row it
+     * decodes, and ends. */
     assert_ok(activity(&f, &scope, "", "Register Partner", 0, 0, 10, token, &r));
     assert_int_equal(r.n_activity, 1);
     assert_int_equal(r.activity[0]->sequence, 1);
     assert_string_equal(r.next_page_token, "");
+    assert_int_equal(activity_rows_decoded, 1);
+    views_result_clear(&r);
+    /* A date range that holds none of them stops at the same place. */
+    activity_rows_decoded = 0;
+    assert_ok(activity(&f, &scope, "", "", utc(2024, 1, 1), utc(2024, 2, 1), 10, "", &r));
+    assert_int_equal(r.n_activity, 0);
+    assert_string_equal(r.next_page_token, expected);
+    assert_int_equal(activity_rows_decoded, 0);
     views_result_clear(&r);
     /* The same through the customer index. */
     assert_ok(activity(&f, &scope, "c-1", "Cancel Reservation", 0, 0, 10, "", &r));
@@ -3403,7 +3516,41 @@ static void test_views_activity_scan_bound(void **state)
     assert_ok(activity(&f, &scope, "c-1", "Cancel Reservation", 0, 0, 10, token, &r));
     assert_int_equal(r.n_activity, 0);
     assert_string_equal(r.next_page_token, "");
+    assert_int_equal(activity_rows_decoded, 0);
     views_result_clear(&r);
+    /* A date range that matches on both sides of where the first page
+     * stops: its pages, of every size, give exactly those rows, newest
+     * first, the first page of 10 ending short at the bound with a token. */
+    static const uint64_t later[] = {100001, 80001, 60001, 40001, 20001, 6};
+    const size_t later_count = sizeof later / sizeof later[0];
+    for (uint32_t limit = 1; limit <= 10; limit++) {
+        for (size_t by_customer = 0; by_customer < 2; by_customer++) {
+            uint64_t got[8];
+            size_t count = 0;
+            token[0] = '\0';
+            for (int page = 0; page < 10; page++) {
+                assert_ok(activity(&f, &scope, by_customer ? "c-1" : "", "Set Cost Visibility",
+                                   utc(2025, 1, 3), utc(2025, 1, 4), limit, token, &r));
+                for (size_t i = 0; i < r.n_activity; i++) {
+                    assert_true(count < later_count);
+                    got[count++] = r.activity[i]->sequence;
+                }
+                if (limit == 10 && page == 0) {
+                    assert_int_equal(r.n_activity, later_count - 1);
+                    assert_string_equal(r.next_page_token, expected);
+                }
+                snprintf(token, sizeof token, "%s", r.next_page_token);
+                views_result_clear(&r);
+                if (token[0] == '\0') {
+                    break;
+                }
+            }
+            assert_int_equal(count, later_count);
+            for (size_t i = 0; i < later_count; i++) {
+                assert_int_equal(got[i], later[i]);
+            }
+        }
+    }
     store_close(f.store);
     test_remove_dir(f.dir);
 }
@@ -4572,6 +4719,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_activity_newest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_activity_filters_agree_with_the_log, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_longest_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_months, setup, teardown),
