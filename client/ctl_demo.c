@@ -171,9 +171,8 @@ static enum ledger_err demo_principal(struct demo *demo, const char *id, Ledger_
         err = LEDGER_ERR_PROTOCOL_ERROR;
     } else {
         err = ctl_write_key_file(demo->context, path, secret);
-        memset(reply->results[0]->secret_hex, 0, strlen(secret));
     }
-    ledger_reply_free(reply);
+    ledger_reply_free(reply); /* wipes the secret */
     return err;
 }
 

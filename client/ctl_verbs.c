@@ -777,9 +777,7 @@ static enum ledger_err send_for_secret(struct ctl_context *context, struct write
                                       {"key_file", key_out, 0, false}};
         err = ctl_output_write_result(context->out, context->format, ids, reply, extras, 2);
     }
-    /* Wipe the secret from the reply before freeing it. */
-    memset(reply->results[0]->secret_hex, 0, strlen(reply->results[0]->secret_hex));
-    ledger_reply_free(reply);
+    ledger_reply_free(reply); /* wipes the secret */
     return err;
 }
 

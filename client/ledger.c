@@ -453,6 +453,15 @@ static int client_receive(struct ledger_client *client, void **buffer, int *erro
     return received;
 }
 
+/* Frees a message nn_recv(NN_MSG) gave us, wiped first: a reply may carry a
+ * new principal's secret (CommandResult.secret_hex). The copies nanomsg made
+ * on its way (its receive buffers) are its own and are not wiped. */
+static void client_message_free(void *message, size_t size)
+{
+    sodium_memzero(message, size);
+    nn_freemsg(message);
+}
+
 /* One attempt: sends the request and waits up to timeout_ms for its reply.
  * TIMEOUT when none came, UNREACHABLE when it could not even be sent. */
 static enum ledger_err client_attempt(struct ledger_client *client,
@@ -466,8 +475,9 @@ static enum ledger_err client_attempt(struct ledger_client *client,
      * it (nanomsg 1.1.5, req.c): one message leaked per late reply. Read it
      * and drop it; it answers a request this client no longer waits for. */
     void *stale = NULL;
-    if (nn_recv(client->request_socket, &stale, NN_MSG, NN_DONTWAIT) >= 0) {
-        nn_freemsg(stale);
+    int stale_size = nn_recv(client->request_socket, &stale, NN_MSG, NN_DONTWAIT);
+    if (stale_size >= 0) {
+        client_message_free(stale, (size_t)stale_size);
     }
     if (nn_send(client->request_socket, request->bytes, request->size, 0) < 0) {
         int error = nn_errno();
@@ -505,7 +515,7 @@ static enum ledger_err client_attempt(struct ledger_client *client,
     }
     Ledger__V1__Reply *reply =
         ledger__v1__reply__unpack(NULL, (size_t)received, (const uint8_t *)buffer);
-    nn_freemsg(buffer);
+    client_message_free(buffer, (size_t)received);
     if (reply == NULL) {
         client_set_message(client, "the reply does not decode as ledger.v1.Reply");
         return LEDGER_ERR_PROTOCOL_ERROR;
@@ -515,7 +525,7 @@ static enum ledger_err client_attempt(struct ledger_client *client,
     bool echoed = reply->request_nonce.len == LEDGER_NONCE_BYTES &&
                   memcmp(reply->request_nonce.data, request->nonce, LEDGER_NONCE_BYTES) == 0;
     if (!echoed && !(reply->request_nonce.len == 0 && reply->code != LEDGER__V1__ERROR_CODE__OK)) {
-        ledger__v1__reply__free_unpacked(reply, NULL);
+        ledger_reply_free(reply);
         client_set_message(client, "the reply does not echo the request's nonce");
         return LEDGER_ERR_PROTOCOL_ERROR;
     }
@@ -565,7 +575,7 @@ static enum ledger_err client_round_trip(struct ledger_client *client,
             /* Signed before the daemon (re)started, or too long ago: sign
              * again once (same body, so the same command ids) and send that,
              * as an extra attempt. */
-            ledger__v1__reply__free_unpacked(*reply_out, NULL);
+            ledger_reply_free(*reply_out);
             *reply_out = NULL;
             free(request.bytes);
             request.bytes = NULL;
@@ -631,7 +641,7 @@ static enum ledger_err client_request(struct ledger_client *client, Ledger__V1__
                                : ledger_strerror(err));
     }
     if (err != LEDGER_ERR_OK) {
-        ledger__v1__reply__free_unpacked(reply, NULL);
+        ledger_reply_free(reply);
         return err;
     }
     *reply_out = reply;
@@ -686,7 +696,7 @@ enum ledger_err ledger_execute(struct ledger_client *client,
     if (reply->n_results != count) {
         client_set_message(client, "the reply has %zu results for %zu commands", reply->n_results,
                            count);
-        ledger__v1__reply__free_unpacked(reply, NULL);
+        ledger_reply_free(reply);
         err = LEDGER_ERR_PROTOCOL_ERROR;
         goto cleanup;
     }
@@ -701,9 +711,16 @@ cleanup:
 
 void ledger_reply_free(Ledger__V1__Reply *reply)
 {
-    if (reply != NULL) {
-        ledger__v1__reply__free_unpacked(reply, NULL);
+    if (reply == NULL) {
+        return;
     }
+    for (size_t i = 0; i < reply->n_results; i++) {
+        char *secret = reply->results[i] != NULL ? reply->results[i]->secret_hex : NULL;
+        if (secret != NULL) {
+            sodium_memzero(secret, strlen(secret));
+        }
+    }
+    ledger__v1__reply__free_unpacked(reply, NULL);
 }
 
 /* Runs a query and hands back the whole reply (the subscription needs its
@@ -723,7 +740,7 @@ static enum ledger_err client_query_reply(struct ledger_client *client,
     }
     if (reply->query == NULL) {
         client_set_message(client, "the reply to a query carries no result");
-        ledger__v1__reply__free_unpacked(reply, NULL);
+        ledger_reply_free(reply);
         return LEDGER_ERR_PROTOCOL_ERROR;
     }
     *reply_out = reply;
@@ -745,7 +762,7 @@ enum ledger_err ledger_query(struct ledger_client *client, const Ledger__V1__Que
      * detached from the reply and freed alone later. */
     *result_out = reply->query;
     reply->query = NULL;
-    ledger__v1__reply__free_unpacked(reply, NULL);
+    ledger_reply_free(reply);
     return LEDGER_ERR_OK;
 }
 
@@ -1314,7 +1331,7 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
             }
         }
         if (stop) {
-            ledger__v1__reply__free_unpacked(reply, NULL);
+            ledger_reply_free(reply);
             return LEDGER_ERR_OK;
         }
         /* Events filtered out still move the position: the daemon examined
@@ -1334,7 +1351,7 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
         if (subscription->tree_size != 0 && subscription->tree_size < head) {
             head = subscription->tree_size; /* a fixed tree ends there */
         }
-        ledger__v1__reply__free_unpacked(reply, NULL);
+        ledger_reply_free(reply);
         bool progressed = position > before;
         if (progressed && position < head) {
             continue; /* more pages are waiting */
@@ -1347,7 +1364,7 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
         }
         continue;
     page_failed:
-        ledger__v1__reply__free_unpacked(reply, NULL);
+        ledger_reply_free(reply);
         return err;
     }
 }

@@ -113,9 +113,10 @@ void ledger_command_id_new(char out[LEDGER_CLIENT_COMMAND_ID_SIZE]);
  * failure. The result of an AddPrincipal or a RotatePrincipalSecret carries
  * the principal's new secret in secret_hex (64 hex characters), on its first
  * answer only: a duplicate answer has "" there, and the secret is not sent
- * again. Save it, then wipe it before ledger_reply_free (ledgerctl's
- * `principal add` and `principal rotate` write it to a new key file, mode
- * 0600).
+ * again. Save it (ledgerctl's `principal add` and `principal rotate` write
+ * it to a new key file, mode 0600) and copy it nowhere else:
+ * ledger_reply_free wipes it, as the library wipes every other copy it made
+ * (the received message included) before freeing it.
  * Errors: any code the daemon replies with (ledger_error_message and
  * ledger_error_index tell the details), INVALID_ARGUMENT (count 0 or above
  * 100000, a NULL command), TIMEOUT (no reply after every attempt, one of
@@ -127,7 +128,8 @@ __attribute__((warn_unused_result)) enum ledger_err
 ledger_execute(struct ledger_client *client, const Ledger__V1__Command *const *commands,
                size_t count, Ledger__V1__Reply **reply_out);
 
-/* Frees a reply from ledger_execute. NULL is a no-op. */
+/* Wipes the secrets a reply from ledger_execute carries (secret_hex), then
+ * frees it. NULL is a no-op. */
 void ledger_reply_free(Ledger__V1__Reply *reply);
 
 /* Runs one query.

@@ -267,6 +267,10 @@ static void reply_send(struct server *server, void *control, Ledger__V1__Reply *
         counter_add(&server->counters.replies_dropped, 1);
         log_write(LOG_LEVEL_DEBUG, "reply not sent", "error=\"%s\"", nn_strerror(error));
     }
+    /* The reply to AddPrincipal or RotatePrincipalSecret carries the new
+     * secret: no copy of ours outlives the send. nanomsg's own copy (the
+     * message it queues) is freed, unwiped, by nanomsg. */
+    crypto_wipe(bytes, size);
     free(bytes);
 }
 

@@ -12,6 +12,8 @@
  * PROTOCOL_ERROR and the client stays usable, as is one with a code the
  * library does not know, a batch's reply with too few results and a query's
  * without its result; a refused batch names its command (ledger_error_index);
+ * a new principal's secret is wiped from the received message and the
+ * unpacked reply before either is freed;
  * STALE_REQUEST is answered by
  * one re-signed attempt of the same body that does not count against the
  * retries; a peer that never answers gets retries + 1 identical sends, then
@@ -29,7 +31,9 @@
  * Method: calls against temporary files made with mkdtemp under
  * $LEDGER_TEST_TMP; a fake daemon (a raw NN_REP socket on a thread of this
  * process) that records every request and answers what each test scripts;
- * the library's nn_send and nn_recv failed on demand, its wall clock
+ * the library's nn_send and nn_recv failed on demand, its frees of
+ * received messages and replies (nn_freemsg, ledger__v1__reply__free_unpacked)
+ * searched for the secret, its wall clock
  * moved on, its sleeps counted and doorbells rung, by defining them (and
  * clock_gettime, poll and nn_poll) here (libledger is a shared library, so its calls reach this
  * executable's definitions first).
@@ -563,6 +567,15 @@ static atomic_llong clock_shift_us; /* the sum of those moves */
 
 static size_t fake_wait(struct fake *fake, size_t count);
 
+/* A new principal's secret as a test's fake daemon sends it: the
+ * library's received message that held it (the last one nn_recv(NN_MSG)
+ * handed it, kept here) and each reply it unpacked must be wiped when
+ * freed; each that is not is counted. */
+#define SECRET_WATCHED "5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7"
+static void *received_message;
+static size_t received_size;
+static atomic_int secrets_freed_unwiped;
+
 static void *real_function(const char *name)
 {
     void *symbol = dlsym(RTLD_NEXT, name);
@@ -606,7 +619,54 @@ int nn_recv(int s, void *buf, size_t len, int flags)
     int (*real)(int, void *, size_t, int);
     void *symbol = real_function("nn_recv");
     memcpy(&real, &symbol, sizeof real);
-    return real(s, buf, len, flags);
+    int received = real(s, buf, len, flags);
+    if (received >= 0 && len == NN_MSG) {
+        received_message = *(void **)buf;
+        received_size = (size_t)received;
+    }
+    return received;
+}
+
+/* Whether `size` bytes at `data` hold the text SECRET_WATCHED. */
+static bool holds_watched_secret(const void *data, size_t size)
+{
+    size_t needle = strlen(SECRET_WATCHED);
+    for (size_t i = 0; i + needle <= size; i++) {
+        if (memcmp((const char *)data + i, SECRET_WATCHED, needle) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int nn_freemsg(void *message)
+{
+    if (message != NULL && message == received_message) {
+        if (holds_watched_secret(message, received_size)) {
+            atomic_fetch_add(&secrets_freed_unwiped, 1);
+        }
+        received_message = NULL;
+    }
+    int (*real)(void *);
+    void *symbol = real_function("nn_freemsg");
+    memcpy(&real, &symbol, sizeof real);
+    return real(message);
+}
+
+/* The library's frees of replies it unpacked (ledger_reply_free's and its
+ * own): a result that still holds the secret is counted. */
+void ledger__v1__reply__free_unpacked(Ledger__V1__Reply *reply, ProtobufCAllocator *allocator)
+{
+    for (size_t i = 0; reply != NULL && i < reply->n_results; i++) {
+        const char *secret = reply->results[i]->secret_hex;
+        if (secret != NULL && holds_watched_secret(secret, strlen(secret))) {
+            atomic_fetch_add(&secrets_freed_unwiped, 1);
+        }
+    }
+    void (*real)(Ledger__V1__Reply *, ProtobufCAllocator *);
+    void *symbol = real_function("ledger__v1__reply__free_unpacked");
+    memcpy(&real, &symbol, sizeof real);
+    real(reply, allocator);
 }
 
 /* While connections_left is above 0, the library's count of a request
@@ -716,9 +776,10 @@ struct fake_step {
     /* First answer the previous request again (its REQ id, its nonce, OK,
      * head FAKE_LATE_HEAD): a late reply to an earlier attempt. */
     bool late;
-    uint32_t failed_index; /* a refused batch's */
-    bool short_results;    /* OK to a batch with one result fewer than its commands */
-    bool no_query;         /* OK to a query without its QueryResult */
+    uint32_t failed_index;  /* a refused batch's */
+    bool short_results;     /* OK to a batch with one result fewer than its commands */
+    bool no_query;          /* OK to a query without its QueryResult */
+    const char *secret_hex; /* OK to a batch: each result carries this new secret */
     /* OK to a query: a page of events with these sequences (0: an entry
      * without its event) and this last_sequence. */
     uint64_t events[FAKE_EVENTS_MAX];
@@ -843,6 +904,9 @@ static void fake_reply(struct fake *fake, union fake_control *control,
             result.last_sequence = step->last_sequence;
         } else if (request->body->kind_case == LEDGER__V1__REQUEST_BODY__KIND_BATCH) {
             FAKE_CHECK(request->body->batch->n_commands <= LEDGER_BATCH_COMMANDS_MAX);
+            if (step->secret_hex != NULL) {
+                command_result.secret_hex = (char *)(uintptr_t)step->secret_hex;
+            }
             for (size_t i = 0; i < request->body->batch->n_commands; i++) {
                 results[i] = &command_result;
             }
@@ -1213,6 +1277,34 @@ static void test_client_reply_shapes(void **state)
     assert_int_equal(6, ledger_head_sequence(client));
     assert_int_equal(0, ledger_error_index(NULL));
     assert_int_equal(6, fake_wait(&fake, 6));
+    ledger_close(client);
+    fake_stop(&fake);
+}
+
+/* A new principal's secret (a result's secret_hex) is wiped from every copy
+ * the library made of it before that copy is freed: the received message and
+ * the unpacked reply, when the caller frees it (ledger_reply_free) and when
+ * the library refuses it (too few results). */
+static void test_client_secret_wiped(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    struct ledger_client *client = fake_client(&fake, answered_timeout_ms(), 0);
+    const struct fake_step steps[] = {
+        {.secret_hex = SECRET_WATCHED, .head_sequence = 2},
+        {.secret_hex = SECRET_WATCHED, .short_results = true, .head_sequence = 3},
+    };
+    fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
+    atomic_store(&secrets_freed_unwiped, 0);
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    const Ledger__V1__Command *commands[1] = {&command};
+    Ledger__V1__Reply *reply = NULL;
+    assert_int_equal(LEDGER_ERR_OK, ledger_execute(client, commands, 1, &reply));
+    assert_string_equal(SECRET_WATCHED, reply->results[0]->secret_hex);
+    ledger_reply_free(reply);
+    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, two_commands(client));
+    assert_int_equal(0, atomic_load(&secrets_freed_unwiped));
     ledger_close(client);
     fake_stop(&fake);
 }
@@ -1963,6 +2055,7 @@ int main(void)
         cmocka_unit_test(test_client_undecodable_reply),
         cmocka_unit_test(test_client_nonce_echo),
         cmocka_unit_test(test_client_reply_shapes),
+        cmocka_unit_test(test_client_secret_wiped),
         cmocka_unit_test(test_client_stale_request),
         cmocka_unit_test(test_client_no_reply),
         cmocka_unit_test(test_client_no_reply_after_it_was_received),

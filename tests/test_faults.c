@@ -33,7 +33,9 @@
  * the row queries of the server's workers (engine_query off the loop's
  * thread) can be held the same way, and the schedule's timer ticks
  * (sweep_tick) are counted: a stop surely comes during a scan, and the timer
- * surely fires while every worker is busy. It includes <lmdb.h>, as only
+ * surely fires while every worker is busy. free is wrapped too, with
+ * crypto_random: a new principal's secret is then known, and each freed
+ * block is searched for it (a copy freed without being wiped). It includes <lmdb.h>, as only
  * test_store and test_verify also do: it must, to declare the wrapped
  * functions and return LMDB's own codes.
  */
@@ -42,6 +44,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -457,6 +460,48 @@ void *__wrap_realloc(void *pointer, size_t size)
         return NULL;
     }
     return __real_realloc(pointer, size);
+}
+
+/* While secret_watch is set, crypto_random fills with SECRET_WATCH_BYTE, so
+ * that a new principal's secret is known in advance (as its hex text,
+ * SECRET_WATCH_HEX), and each block freed through free is searched for that
+ * text: a block that still holds it is a copy of the secret freed without
+ * being wiped. Only the project's calls (and LMDB's) are wrapped: nanomsg's
+ * and protobuf-c's own frees are not seen. */
+#define SECRET_WATCH_BYTE 0x5a
+#define SECRET_WATCH_HEX  "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
+_Static_assert(sizeof SECRET_WATCH_HEX - 1 == 2 * LEDGER_SECRET_BYTES, "a secret's hex text");
+static atomic_bool secret_watch;
+static atomic_ulong secret_freed_unwiped;
+
+void __real_crypto_random(void *out, size_t size);
+void __wrap_crypto_random(void *out, size_t size);
+void __real_free(void *pointer);
+void __wrap_free(void *pointer);
+
+void __wrap_crypto_random(void *out, size_t size)
+{
+    if (atomic_load(&secret_watch)) {
+        memset(out, SECRET_WATCH_BYTE, size);
+        return;
+    }
+    __real_crypto_random(out, size);
+}
+
+void __wrap_free(void *pointer)
+{
+    if (pointer != NULL && atomic_load(&secret_watch)) {
+        const char *bytes = pointer;
+        size_t size = malloc_usable_size(pointer);
+        size_t needle = sizeof SECRET_WATCH_HEX - 1;
+        for (size_t i = 0; i + needle <= size; i++) {
+            if (memcmp(bytes + i, SECRET_WATCH_HEX, needle) == 0) {
+                atomic_fetch_add(&secret_freed_unwiped, 1);
+                break;
+            }
+        }
+    }
+    __real_free(pointer);
 }
 
 /* --- fixture ----------------------------------------------------------------------------- */
@@ -1731,6 +1776,22 @@ static void test_faults_resent_request_waits_for_its_first_copy(void **state)
     expect_views_replay(f);
 }
 
+/* An AddPrincipal of an admin agent of partner_id, in command (whose body is
+ * add; both borrowed, the ids too). */
+static void add_admin_command(Ledger__V1__AddPrincipal *add, Ledger__V1__Command *command,
+                              const char *principal_id, const char *partner_id,
+                              const char *command_id)
+{
+    ledger__v1__add_principal__init(add);
+    add->principal_id = (char *)principal_id;
+    add->role = LEDGER__V1__ROLE__ROLE_ADMIN_AGENT;
+    add->partner_id = (char *)partner_id;
+    ledger__v1__command__init(command);
+    command->command_id = (char *)command_id;
+    command->body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
+    command->add_principal = add;
+}
+
 /* A replay that waits in the queue while its timestamp leaves the window
  * is not decided again. A command request refused PARTNER_NOT_FOUND is
  * remembered until its timestamp leaves the window (3 s here); its replay
@@ -1748,14 +1809,9 @@ static void test_faults_replay_queued_past_its_window(void **state)
     served_open(f, &served, secret);
     const struct server_counters *counters = server_counters(served.server);
 
-    Ledger__V1__AddPrincipal add = LEDGER__V1__ADD_PRINCIPAL__INIT;
-    add.principal_id = (char *)"late-agent";
-    add.role = LEDGER__V1__ROLE__ROLE_ADMIN_AGENT;
-    add.partner_id = (char *)"p-late";
-    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
-    command.command_id = (char *)"late-1";
-    command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
-    command.add_principal = &add;
+    Ledger__V1__AddPrincipal add;
+    Ledger__V1__Command command;
+    add_admin_command(&add, &command, "late-agent", "p-late", "late-1");
     ProtobufCBinaryData data = {0};
     assert_int_equal(LEDGER_ERR_OK, codec_pack(&command.base, &data.data, &data.len));
     int64_t signed_us = now_us();
@@ -1811,6 +1867,60 @@ static void test_faults_replay_queued_past_its_window(void **state)
     free(partner);
     served_close(&served);
     expect_views_replay(f);
+}
+
+/* A new principal's secret leaves the daemon in the first reply to its
+ * AddPrincipal or RotatePrincipalSecret, and every copy the daemon made of
+ * it (the engine's result, the packed reply) is wiped before it is freed:
+ * no block freed while the daemon adds and rotates a principal still holds
+ * the secret's text. */
+static void test_faults_new_secret_wiped_before_free(void **state)
+{
+    struct fixture *f = *state;
+    struct served served = {0};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    served_open(f, &served, secret);
+    int sock = client_open(served.listen, 30000);
+    size_t size = 0;
+    uint8_t *bytes = add_partner_request(secret, "wipe-partner", "p-wipe", &size);
+    Ledger__V1__Reply *reply = call_bytes(sock, bytes, size);
+    free(bytes);
+    assert_non_null(reply);
+    assert_int_equal(LEDGER_ERR_OK, (int)reply->code);
+    reply_free(reply);
+
+    Ledger__V1__AddPrincipal add;
+    Ledger__V1__Command commands[2] = {LEDGER__V1__COMMAND__INIT, LEDGER__V1__COMMAND__INIT};
+    add_admin_command(&add, &commands[0], "wipe-agent", "p-wipe", "wipe-add");
+    Ledger__V1__RotatePrincipalSecret rotate = LEDGER__V1__ROTATE_PRINCIPAL_SECRET__INIT;
+    rotate.principal_id = (char *)"wipe-agent";
+    commands[1].command_id = (char *)"wipe-rotate";
+    commands[1].body_case = LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET;
+    commands[1].rotate_principal_secret = &rotate;
+    atomic_store(&secret_freed_unwiped, 0);
+    atomic_store(&secret_watch, true);
+    for (size_t i = 0; i < 2; i++) {
+        ProtobufCBinaryData data = {0};
+        assert_int_equal(LEDGER_ERR_OK, codec_pack(&commands[i].base, &data.data, &data.len));
+        struct request_spec spec = {.principal_id = "operator", .secret = secret};
+        bytes = request_batch(&spec, &data, 1, &size);
+        free(data.data);
+        reply = call_bytes(sock, bytes, size);
+        free(bytes);
+        assert_non_null(reply);
+        assert_int_equal(LEDGER_ERR_OK, (int)reply->code);
+        assert_int_equal(1, reply->n_results);
+        /* The watched secret is the one sent: the watch sees what it must. */
+        assert_string_equal(SECRET_WATCH_HEX, reply->results[0]->secret_hex);
+        memset(reply->results[0]->secret_hex, 0, strlen(reply->results[0]->secret_hex));
+        reply_free(reply);
+    }
+    nn_close(sock);
+    /* The server frees its packed reply after handing it to nanomsg: once
+     * it has stopped, every such free has happened. */
+    served_close(&served);
+    atomic_store(&secret_watch, false);
+    assert_int_equal(0, atomic_load(&secret_freed_unwiped));
 }
 
 /* The head as replies name it is never behind what a query read: with a
@@ -2418,6 +2528,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_resent_request_waits_for_its_first_copy, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_replay_queued_past_its_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_new_secret_wiped_before_free, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_client_gone_before_its_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_second_signal_while_stopping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_request_queued_behind_a_sweep_commit, setup,
