@@ -1256,11 +1256,32 @@ static int ipc_directory_error(const char *url)
     return S_ISDIR(info.st_mode) ? 0 : ENOTDIR;
 }
 
+/* The most an IPC socket file allows: its owner and its group may connect
+ * (connecting needs write permission on the file), other users never,
+ * whatever the umask the daemon was started with (022 would let every
+ * local user connect). The umask may take more away (the unit's
+ * UMask=0077 gives 0600). Who may then connect is decided by the
+ * directory the file is in: the data directory (0700) admits its owner
+ * alone; a directory of its own can admit a group (docs/operations.md). */
+#define SERVER_IPC_SOCKET_MODE 0660
+
+/* Binds `socket` to `url`; an ipc:// socket file is created with at most
+ * SERVER_IPC_SOCKET_MODE, by the umask in force while nanomsg binds (it
+ * binds on this thread), so that it is never reachable with a wider mode,
+ * not even for a moment as a chmod after the bind would leave it. No other
+ * thread of the daemon creates files while the sockets are opened. */
 static enum ledger_err socket_bind(int socket, const char *url, const char *what)
 {
     int error = ipc_directory_error(url);
-    if (error == 0 && nn_bind(socket, url) < 0) {
-        error = nn_errno();
+    if (error == 0) {
+        /* Reading the umask sets one; the strictest, so that no file is
+         * ever made wider meanwhile. */
+        mode_t mask = umask(0777);
+        umask(mask | (0777 & ~SERVER_IPC_SOCKET_MODE));
+        if (nn_bind(socket, url) < 0) {
+            error = nn_errno();
+        }
+        umask(mask);
     }
     if (error != 0) {
         char quoted[LOG_QUOTE_SIZE(512)];

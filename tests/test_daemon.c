@@ -4,7 +4,8 @@
  * Goal: what a client in any language relies on: every refusal code of
  * authentication and framing, commands that are durable across a restart,
  * idempotent retries, bad bytes that are answered while the daemon keeps
- * serving, the doorbell, a clean shutdown on SIGTERM that answers the
+ * serving, the doorbell, IPC socket files no wider than 0660 whatever the
+ * umask, a clean shutdown on SIGTERM that answers the
  * requests in flight, and a second daemon refused on the same data directory;
  * and what an operator meets: start-up, rebuild, backup and restore refusals,
  * each naming its cause.
@@ -955,6 +956,33 @@ static void test_daemon_doorbell(void **state)
     struct fixture *f = *state;
     daemon_start(f, NULL);
     doorbell_rings(f);
+}
+
+/* The mode of `dir`/`name`, or -1 when it does not exist. */
+static int file_mode(const char *dir, const char *name)
+{
+    char path[2 * PATH_SIZE];
+    struct stat info;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return lstat(path, &info) == 0 ? (int)(info.st_mode & 07777) : -1;
+}
+
+/* The IPC socket files allow their owner and group at most, whatever umask
+ * the daemon was started with (0 would give 0777: any local user could
+ * connect); a stricter umask is kept (0077: 0600). */
+static void test_daemon_ipc_socket_mode(void **state)
+{
+    struct fixture *f = *state;
+    const mode_t masks[] = {0, 077};
+    const unsigned modes[] = {0660, 0600};
+    for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+        mode_t saved = umask(masks[i]);
+        daemon_start(f, NULL);
+        umask(saved);
+        assert_int_equal(modes[i], file_mode(f->data, "ledger.sock"));
+        assert_int_equal(modes[i], file_mode(f->data, "events.sock"));
+        assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    }
 }
 
 /* Both sockets on TCP (docs/protocol.md: tcp://host:port as well as IPC):
@@ -2439,15 +2467,6 @@ static void assert_first_line(const char *path, const char *text)
     assert_string_equal(line, text);
 }
 
-/* The mode of `dir`/`name`, or -1 when it does not exist. */
-static int file_mode(const char *dir, const char *name)
-{
-    char path[2 * PATH_SIZE];
-    struct stat info;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return lstat(path, &info) == 0 ? (int)(info.st_mode & 07777) : -1;
-}
-
 /* The key files are written through temporary files next to them: whatever
  * an earlier run left by those names (a readable file, a symbolic link) is
  * never written through. Each key ends mode 0600, and a link's target is
@@ -3031,6 +3050,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_refused_request_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_refused_future_request_replayed_after_restart,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_ipc_socket_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_doorbell, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_serves_over_tcp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_sigterm_answers_in_flight, setup, teardown),
