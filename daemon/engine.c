@@ -206,6 +206,19 @@ struct store *engine_store(struct engine *engine)
     return engine->store;
 }
 
+_Static_assert(ENGINE_PUBLIC_KEY_HEX_SIZE == 2 * CRYPTO_SIGN_PUBLIC_BYTES + 1,
+               "a public key's hex digits and a NUL");
+
+bool engine_head_public_key_hex(const struct engine *engine,
+                                char hex_out[ENGINE_PUBLIC_KEY_HEX_SIZE])
+{
+    if (!engine->head_key_loaded) {
+        return false;
+    }
+    crypto_hex(engine->head_public_key, CRYPTO_SIGN_PUBLIC_BYTES, hex_out);
+    return true;
+}
+
 uint64_t engine_head_sequence(struct engine *engine)
 {
     return atomic_load_explicit(&engine->head_sequence, memory_order_relaxed);

@@ -241,6 +241,17 @@ __attribute__((warn_unused_result)) enum ledger_err
 engine_stat_push(Ledger__V1__QueryResult *result, const char *name, const char *labels,
                  double value);
 
+/* The size of engine_head_public_key_hex's text: an Ed25519 public key
+ * (32 bytes) as 64 hex digits, and a NUL. */
+#define ENGINE_PUBLIC_KEY_HEX_SIZE 65
+
+/* The public key of the head-signing key the engine signs with, as 64
+ * lower-case hex digits (not secret: what auditors pin, docs/verification.md)
+ * into hex_out. False, hex_out not written, when the engine holds no key
+ * (opened read-only without head.key). */
+bool engine_head_public_key_hex(const struct engine *engine,
+                                char hex_out[ENGINE_PUBLIC_KEY_HEX_SIZE]);
+
 /* The newest committed sequence (a relaxed atomic read): never behind what a
  * query of this engine has already read (engine__head_observe), so that no
  * reply names a head older than an event an earlier reply carried. */

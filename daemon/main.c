@@ -1022,6 +1022,7 @@ static int restore_into(const struct command_line *line, const struct config *co
      * (which also makes it ready to serve), else read-only. */
     uint64_t head = 0;
     bool has_head = false;
+    char public_key[ENGINE_PUBLIC_KEY_HEX_SIZE] = "";
     if (ok) {
         struct engine_options options;
         engine_options_from(config, dir, &options);
@@ -1064,6 +1065,9 @@ static int restore_into(const struct command_line *line, const struct config *co
                 ok = false;
             }
             head = engine_head_sequence(engine);
+            if (!engine_head_public_key_hex(engine, public_key)) {
+                public_key[0] = '\0';
+            }
             engine_close(engine);
         }
     }
@@ -1081,6 +1085,20 @@ static int restore_into(const struct command_line *line, const struct config *co
                "signed head was checked against it; run `ledger-verify %s` before starting "
                "ledgerd\n",
                line->from, dir);
+    }
+    if (public_key[0] != '\0' && line->head_key != NULL) {
+        printf("head-signing key: public key %s (the key --head-key %s gives)\n", public_key,
+               line->head_key);
+    } else if (public_key[0] != '\0') {
+        /* Whoever could write the backup could have put a key of their own
+         * there, and signed a forged head.pb with it: only the operator
+         * can tell, by the public key. */
+        printf("head-signing key: public key %s (the backup's own head.key)\n"
+               "warning: the backup's own head.key was kept unchecked: compare its public key "
+               "above with the ledger's, as published for its auditors (docs/verification.md), "
+               "before starting ledgerd, or restore again with --head-key FILE (a copy of the "
+               "original head.key kept apart from the backups), which is checked\n",
+               public_key);
     }
     if (!has_head_key) {
         printf("note: the backup holds no head.key; copy the original data directory's "

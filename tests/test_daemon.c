@@ -1589,6 +1589,20 @@ static void test_daemon_restore_checks_the_backup_head(void **state)
     assert_int_equal(wait_exit(spawn(f, whole), 60000), 0);
 }
 
+/* Runs `ledgerd restore --from from --data data` (with --head-key head_key
+ * unless NULL) on a cleared log, which must exit with `status`. */
+static void restore_exits(struct fixture *f, const char *from, const char *data,
+                          const char *head_key, int status)
+{
+    const char *restore[] = {"restore", "--from",     from,     "--data",
+                             data,      "--head-key", head_key, NULL};
+    if (head_key == NULL) {
+        restore[5] = NULL;
+    }
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, restore), 60000), status);
+}
+
 /* Starts the daemon, has it write a backup to f->root/backup (its path in
  * `backup`), and stops it. */
 static void backup_taken(struct fixture *f, char *backup, size_t size)
@@ -1776,10 +1790,7 @@ static void test_daemon_restore_refuses_the_head_of_a_diverged_copy(void **state
     backup_with_head(original_backup, mixed, twin_head, twin_head_size);
     char restored[PATH_SIZE + 32], says[256];
     snprintf(restored, sizeof restored, "%s/restored", f->root);
-    const char *restore[] = {"restore", "--from",     mixed,    "--data",
-                             restored,  "--head-key", head_key, NULL};
-    log_clear(f);
-    assert_int_equal(wait_exit(spawn(f, restore), 60000), 1);
+    restore_exits(f, mixed, restored, head_key, 1);
     snprintf(says, sizeof says,
              "ledgerd: the backup's head.pb does not match its data: the root of the first %llu "
              "events is not the one it signs (MISMATCH)",
@@ -1987,6 +1998,58 @@ static void test_daemon_restore_checks_the_head_key(void **state)
     const char *restore[] = {"restore", "--from",     backup,   "--data",
                              restored,  "--head-key", head_key, NULL};
     assert_int_equal(wait_exit(spawn(f, restore), 60000), 0);
+}
+
+/* restore prints the public key of the head-signing key the restored ledger
+ * signs with, in full, so that the operator can compare it with the one
+ * published for auditors; the backup's own head.key, kept unchecked when no
+ * --head-key is given, is also warned of. A backup without a key names none. */
+static void test_daemon_restore_names_the_head_key(void **state)
+{
+    struct fixture *f = *state;
+    char backup[PATH_SIZE + 32], head_key[PATH_SIZE + 32];
+    backup_taken(f, backup, sizeof backup);
+    snprintf(head_key, sizeof head_key, "%s/head.key", f->data);
+    /* The key file is the secret key in hex, seed then public key. */
+    uint8_t key_text[2 * CRYPTO_SIGN_SECRET_BYTES + 8];
+    size_t key_size = test_read_bytes(head_key, key_text, sizeof key_text);
+    assert_true(key_size != SIZE_MAX && key_size >= 2 * CRYPTO_SIGN_SECRET_BYTES);
+    char public_key[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1];
+    memcpy(public_key, key_text + 2 * CRYPTO_SIGN_PUBLIC_BYTES, 2 * CRYPTO_SIGN_PUBLIC_BYTES);
+    public_key[2 * CRYPTO_SIGN_PUBLIC_BYTES] = '\0';
+
+    char restored[PATH_SIZE + 32], expected[3 * PATH_SIZE];
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    restore_exits(f, backup, restored, head_key, 0);
+    snprintf(expected, sizeof expected,
+             "head-signing key: public key %s (the key --head-key %s gives)", public_key, head_key);
+    assert_true(log_contains(f, expected));
+    assert_false(log_contains(f, "warning: the backup's own head.key"));
+
+    /* A copy of a data directory, with its own head.key. */
+    char keyed[PATH_SIZE + 32], from[PATH_SIZE + 64], to[PATH_SIZE + 64];
+    snprintf(keyed, sizeof keyed, "%s/keyed", f->root);
+    assert_int_equal(mkdir(keyed, 0700), 0);
+    const char *names[] = {"data.mdb", "head.pb"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(from, sizeof from, "%s/%s", backup, names[i]);
+        snprintf(to, sizeof to, "%s/%s", keyed, names[i]);
+        assert_true(test_copy_file(from, to));
+    }
+    snprintf(to, sizeof to, "%s/head.key", keyed);
+    assert_true(test_copy_file(head_key, to));
+    snprintf(restored, sizeof restored, "%s/restored-keyed", f->root);
+    restore_exits(f, keyed, restored, NULL, 0);
+    snprintf(expected, sizeof expected,
+             "head-signing key: public key %s (the backup's own head.key)", public_key);
+    assert_true(log_contains(f, expected));
+    assert_true(log_contains(f, "warning: the backup's own head.key was kept unchecked: compare "
+                                "its public key above with the ledger's"));
+
+    snprintf(restored, sizeof restored, "%s/restored-keyless", f->root);
+    restore_exits(f, backup, restored, NULL, 0);
+    assert_false(log_contains(f, "head-signing key:"));
+    assert_true(log_contains(f, "note: the backup holds no head.key"));
 }
 
 /* restore refuses to copy a data directory a daemon serves (its copy of a
@@ -3072,6 +3135,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_data_dir_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_backup_head, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_restore_names_the_head_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_head_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_of_a_read_only_backup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_follows_no_link, setup, teardown),
