@@ -92,6 +92,10 @@ struct ledger_client {
     /* Connections the request socket had when the current attempt timed
      * out (that socket is replaced then; see client_attempt); 0 before. */
     uint64_t timeout_connections;
+    /* How many times the current call signed its request again after
+     * STALE_REQUEST (client_round_trip). */
+    unsigned stale_resigns;
+    bool stale_waited; /* the last STALE_REQUEST came after a wait that explains it */
     /* While a subscription runs: its stop flag (borrowed), so that a signal
      * that cut a wait for a reply short ends the request instead of
      * resending it. NULL otherwise. */
@@ -533,6 +537,18 @@ static enum ledger_err client_attempt(struct ledger_client *client,
     return LEDGER_ERR_OK;
 }
 
+/* Whether a request refused STALE_REQUEST, after `resigns` signatures
+ * again in this call, is worth signing again: the first time always (signed
+ * before the daemon started, or too long ago); after that only when the
+ * refused attempt `waited` long enough to have left the daemon's window
+ * while queued (LEDGER_AUTH_WINDOW_MIN_US), never past
+ * LEDGER_STALE_RESIGNS_MAX. A quick refusal of a fresh signature is the
+ * clock's: signing again would be refused the same way. */
+static bool client_stale_resign_helps(unsigned resigns, bool waited)
+{
+    return resigns < LEDGER_STALE_RESIGNS_MAX && (resigns == 0 || waited);
+}
+
 /* Signs the body, sends it and waits for the reply, resending the same
  * bytes after each timeout. A resend that would arrive late in the daemon's
  * authentication window is signed again instead (new timestamp and nonce,
@@ -552,7 +568,7 @@ static enum ledger_err client_round_trip(struct ledger_client *client,
             return LEDGER_ERR_UNREACHABLE;
         }
     }
-    bool resigned_stale = false;
+    client->stale_resigns = 0;
     /* Whether an attempt timed out on a connected socket: its request may
      * have reached the daemon and been committed. */
     bool reached = false;
@@ -568,18 +584,20 @@ static enum ledger_err client_round_trip(struct ledger_client *client,
         }
         client->message[0] = '\0';
         client->timeout_connections = 0;
+        int64_t sent_ms = client_monotonic_ms();
         last = client_attempt(client, &request, reply_out);
         reached = reached || client->timeout_connections > 0;
-        if (last == LEDGER_ERR_OK && !resigned_stale &&
-            (*reply_out)->code == LEDGER__V1__ERROR_CODE__STALE_REQUEST) {
-            /* Signed before the daemon (re)started, or too long ago: sign
-             * again once (same body, so the same command ids) and send that,
-             * as an extra attempt. */
+        client->stale_waited = client_monotonic_ms() - sent_ms >= LEDGER_AUTH_WINDOW_MIN_US / 1000;
+        if (last == LEDGER_ERR_OK && (*reply_out)->code == LEDGER__V1__ERROR_CODE__STALE_REQUEST &&
+            client_stale_resign_helps(client->stale_resigns, client->stale_waited)) {
+            /* Signed before the daemon (re)started, or left the window
+             * while it waited: sign again (same body, so the same command
+             * ids) and send that, as an extra attempt. */
             ledger_reply_free(*reply_out);
             *reply_out = NULL;
             free(request.bytes);
             request.bytes = NULL;
-            resigned_stale = true;
+            client->stale_resigns++;
             attempt--;
             continue;
         }
@@ -639,6 +657,17 @@ static enum ledger_err client_request(struct ledger_client *client, Ledger__V1__
                            reply->message != NULL && reply->message[0] != '\0'
                                ? reply->message
                                : ledger_strerror(err));
+        if (err == LEDGER_ERR_STALE_REQUEST && client->stale_resigns > 0) {
+            size_t used = strlen(client->message);
+            snprintf(client->message + used, sizeof client->message - used,
+                     " (signed again %u time%s, refused each time: %s)", client->stale_resigns,
+                     client->stale_resigns == 1 ? "" : "s",
+                     client->stale_waited
+                         ? "the daemon answers slower than its authentication window; retry "
+                           "later, or raise its auth_window_s"
+                         : "this host's clock disagrees with the daemon's; synchronize it "
+                           "(NTP)");
+        }
     }
     if (err != LEDGER_ERR_OK) {
         ledger_reply_free(reply);

@@ -35,8 +35,12 @@
  * (150 of 300 seconds) is signed again first: a new timestamp and nonce over
  * the same body, so the same command ids and command bytes. A reply
  * STALE_REQUEST (signed before the daemon started, or outside its window)
- * is answered the same way, once: the re-signed request is an extra
- * attempt, not one of the `retries`; a second STALE_REQUEST is returned.
+ * is answered the same way: the re-signed request is an extra attempt, not
+ * one of the `retries`. A further STALE_REQUEST is signed again only when
+ * its attempt took at least a second (the narrowest window: it may have
+ * left the window while queued behind slow commits), and at most 3 times
+ * in one call (LEDGER_STALE_RESIGNS_MAX); else it is returned, its message
+ * saying whether this host's clock or a slow daemon is to blame.
  */
 #ifndef LEDGER_CLIENT_H
 #define LEDGER_CLIENT_H

@@ -244,6 +244,9 @@ static bool parse_state_cache_bytes_max(struct config *config, const char *value
                               "1M to 64G", &config->state_cache_bytes_max, error);
 }
 
+_Static_assert(CONFIG_AUTH_WINDOW_S_MIN *INT64_C(1000000) == LEDGER_AUTH_WINDOW_MIN_US,
+               "libledger's idea of the narrowest window is the daemon's");
+
 static bool parse_auth_window_s(struct config *config, const char *value, char *error)
 {
     uint64_t seconds = 0;

@@ -97,6 +97,18 @@
  * index, a refused one because the daemon remembers it (replay.h) and
  * answers the replay with the same refusal. */
 #define LEDGER_AUTH_WINDOW_US (INT64_C(300) * 1000000)
+/* The narrowest window a daemon accepts (auth_window_s >= 1). A request
+ * refused STALE_REQUEST within this long of being signed and sent did not
+ * leave any window while it waited in the daemon: the clocks disagree, and
+ * signing it again cannot help. */
+#define LEDGER_AUTH_WINDOW_MIN_US (INT64_C(1) * 1000000)
+/* How many times libledger signs a request again, in one call, after
+ * STALE_REQUEST: once for any (signed before the daemon started), and again
+ * only when the refused attempt waited at least LEDGER_AUTH_WINDOW_MIN_US
+ * (queued behind slow commits past the window). Bounded, so that a daemon
+ * that is slow beyond its window ends the call instead of looping. */
+#define LEDGER_STALE_RESIGNS_MAX 3
+_Static_assert(LEDGER_AUTH_WINDOW_MIN_US <= LEDGER_AUTH_WINDOW_US, "the default is a window");
 /* Refused command requests remembered for their window (about 64 bytes
  * each, 16 MiB reserved): a minute of refusals at over 4,000 a second. Past
  * it the oldest are forgotten early, which is logged and counted. */

@@ -15,23 +15,21 @@
  * a new principal's secret is wiped from the received message and the
  * unpacked reply before either is freed;
  * STALE_REQUEST is answered by
- * one re-signed attempt of the same body that does not count against the
- * retries; a peer that never answers gets retries + 1 identical sends, then
- * TIMEOUT, unless the wait outlasted half the authentication window: then
- * the resend is signed again; socket failures are UNREACHABLE with their reason. A
- * subscription pages on after the last sequence the daemon examined and
- * stops at the head or at its fixed tree's end; pages with an event not
- * after the one before it or without its event are PROTOCOL_ERROR, a head
- * behind a delivered event MISMATCH; before_checkpoint runs only before a
- * checkpoint write that covers a callback's output; only a following one
- * waits for a daemon that went away. Its query is retried like any
- * request, unless a signal set its stop flag during the wait: then it
- * returns OK at once, as it does instead of waiting for new events once
- * the flag is set; a doorbell ends that wait after one poll.
- * Method: calls against temporary files made with mkdtemp under
- * $LEDGER_TEST_TMP; a fake daemon (a raw NN_REP socket on a thread of this
- * process) that records every request and answers what each test scripts;
- * the library's nn_send and nn_recv failed on demand, its frees of
+ * a re-signed attempt of the same body that does not count against the
+ * retries, again only after an attempt that waited a window's least and
+ * at most LEDGER_STALE_RESIGNS_MAX times, the refusal then saying whether
+ * the clock or a slow daemon is to blame; a peer that never answers gets retries + 1 identical
+ * sends, then TIMEOUT, unless the wait outlasted half the authentication window: then the resend is
+ * signed again; socket failures are UNREACHABLE with their reason. A subscription pages on after
+ * the last sequence the daemon examined and stops at the head or at its fixed tree's end; pages
+ * with an event not after the one before it or without its event are PROTOCOL_ERROR, a head behind
+ * a delivered event MISMATCH; before_checkpoint runs only before a checkpoint write that covers a
+ * callback's output; only a following one waits for a daemon that went away. Its query is retried
+ * like any request, unless a signal set its stop flag during the wait: then it returns OK at once,
+ * as it does instead of waiting for new events once the flag is set; a doorbell ends that wait
+ * after one poll. Method: calls against temporary files made with mkdtemp under $LEDGER_TEST_TMP; a
+ * fake daemon (a raw NN_REP socket on a thread of this process) that records every request and
+ * answers what each test scripts; the library's nn_send and nn_recv failed on demand, its frees of
  * received messages and replies (nn_freemsg, ledger__v1__reply__free_unpacked)
  * searched for the secret, its wall clock
  * moved on, its sleeps counted and doorbells rung, by defining them (and
@@ -780,6 +778,7 @@ struct fake_step {
     bool short_results;     /* OK to a batch with one result fewer than its commands */
     bool no_query;          /* OK to a query without its QueryResult */
     const char *secret_hex; /* OK to a batch: each result carries this new secret */
+    unsigned delay_ms;      /* answer this long after the request came, as a busy daemon */
     /* OK to a query: a page of events with these sequences (0: an entry
      * without its event) and this last_sequence. */
     uint64_t events[FAKE_EVENTS_MAX];
@@ -933,6 +932,12 @@ static void fake_answer(struct fake *fake, size_t index, const struct fake_step 
 {
     struct fake_request *record = &fake->requests[index];
     struct fake_request *previous = index > 0 ? &fake->requests[index - 1] : NULL;
+    if (step->delay_ms > 0) {
+        struct timespec delay = {.tv_sec = step->delay_ms / 1000,
+                                 .tv_nsec = (long)(step->delay_ms % 1000) * 1000000};
+        while (nanosleep(&delay, &delay) != 0 && errno == EINTR) {
+        }
+    }
     if (step->late) {
         FAKE_CHECK(previous);
         const struct fake_step ok = {.code = LEDGER__V1__ERROR_CODE__OK};
@@ -1360,7 +1365,9 @@ static void test_client_stale_request(void **state)
     assert_resigned(&fake, 2, 3);
 
     assert_int_equal(LEDGER_ERR_STALE_REQUEST, two_commands(client));
-    assert_string_equal("the second", ledger_error_message(client));
+    assert_string_equal("the second (signed again 1 time, refused each time: this host's clock "
+                        "disagrees with the daemon's; synchronize it (NTP))",
+                        ledger_error_message(client));
     assert_resigned(&fake, 4, 5);
     /* Not a third time: the next request is the next call's. */
     assert_int_equal(LEDGER_ERR_OK, head_query(client));
@@ -1385,6 +1392,60 @@ static void test_client_stale_request(void **state)
     assert_int_equal(10, fake_wait(&fake, 10));
     assert_resigned(&fake, 7, 8);
     assert_true(same_bytes(fake_request(&fake, 8), fake_request(&fake, 9)));
+    ledger_close(client);
+    fake_stop(&fake);
+}
+
+/* A re-signed request refused STALE_REQUEST after waiting at least the
+ * narrowest window (queued behind slow commits) is signed again, up to
+ * LEDGER_STALE_RESIGNS_MAX times in one call, each an extra attempt; then
+ * the refusal is returned, saying the daemon was too slow (a quick refusal
+ * says the clock, test_client_stale_request). */
+static void test_client_stale_request_after_waiting(void **state)
+{
+    (void)state;
+    struct fake fake;
+    fake_start(&fake);
+    struct ledger_client *client = fake_client(&fake, answered_timeout_ms(), 0);
+    const unsigned waited_ms = (unsigned)(LEDGER_AUTH_WINDOW_MIN_US / 1000) + 100;
+    const struct fake_step steps[] = {
+        {.code = LEDGER__V1__ERROR_CODE__STALE_REQUEST},
+        {.code = LEDGER__V1__ERROR_CODE__STALE_REQUEST, .delay_ms = waited_ms},
+        {.head_sequence = 5},
+        {.code = LEDGER__V1__ERROR_CODE__STALE_REQUEST, .message = "left the window"},
+        {.code = LEDGER__V1__ERROR_CODE__STALE_REQUEST,
+         .message = "left the window",
+         .delay_ms = waited_ms},
+        {.code = LEDGER__V1__ERROR_CODE__STALE_REQUEST,
+         .message = "left the window",
+         .delay_ms = waited_ms},
+        {.code = LEDGER__V1__ERROR_CODE__STALE_REQUEST,
+         .message = "left the window",
+         .delay_ms = waited_ms},
+        {.head_sequence = 9},
+    };
+    fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
+    assert_int_equal(LEDGER_ERR_OK, two_commands(client));
+    assert_int_equal(5, ledger_head_sequence(client));
+    assert_resigned(&fake, 0, 1);
+    assert_resigned(&fake, 1, 2);
+
+    assert_int_equal(LEDGER_ERR_STALE_REQUEST, two_commands(client));
+    char message[512];
+    snprintf(message, sizeof message,
+             "left the window (signed again %d times, refused each time: the daemon answers "
+             "slower than its authentication window; retry later, or raise its auth_window_s)",
+             LEDGER_STALE_RESIGNS_MAX);
+    assert_string_equal(message, ledger_error_message(client));
+    for (size_t i = 3; i < 6; i++) {
+        assert_resigned(&fake, i, i + 1);
+    }
+    /* No fifth signature: the next request is the next call's. */
+    assert_int_equal(LEDGER_ERR_OK, head_query(client));
+    assert_int_equal(9, ledger_head_sequence(client));
+    assert_int_equal(8, fake_wait(&fake, 8));
+    assert_int_equal(LEDGER__V1__REQUEST_BODY__KIND_QUERY,
+                     fake_request(&fake, 7)->signed_request->body->kind_case);
     ledger_close(client);
     fake_stop(&fake);
 }
@@ -2057,6 +2118,7 @@ int main(void)
         cmocka_unit_test(test_client_reply_shapes),
         cmocka_unit_test(test_client_secret_wiped),
         cmocka_unit_test(test_client_stale_request),
+        cmocka_unit_test(test_client_stale_request_after_waiting),
         cmocka_unit_test(test_client_no_reply),
         cmocka_unit_test(test_client_no_reply_after_it_was_received),
         cmocka_unit_test(test_client_late_reply),
