@@ -274,8 +274,11 @@ enum ledger_err engine__head_key_read(const char *path,
                                       char message[ENGINE_MESSAGE_SIZE])
 {
     message[0] = '\0';
-    FILE *f = fopen(path, "re");
-    if (!f) {
+    /* Read with read(2) into this frame's buffer, wiped below: stdio would
+     * read through a buffer of its own that fclose frees unwiped, leaving
+     * the secret key in freed memory. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         int error = errno;
         engine__set_message(message, strerror(error));
         return error == ENOENT ? LEDGER_ERR_NOT_FOUND : LEDGER_ERR_IO_ERROR;
@@ -284,17 +287,28 @@ enum ledger_err engine__head_key_read(const char *path,
      * character, so that a longer first line is seen as one. */
     char hex[2 * CRYPTO_SIGN_SECRET_BYTES + 4] = {0};
     uint8_t key[CRYPTO_SIGN_SECRET_BYTES];
-    errno = 0;
-    bool read_ok = fgets(hex, sizeof hex, f) != NULL || feof(f);
-    int read_error = errno;
-    fclose(f);
-    if (!read_ok) {
+    size_t length = 0;
+    int read_error = 0;
+    while (length < sizeof hex - 1) {
+        ssize_t got = read(fd, hex + length, sizeof hex - 1 - length);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            read_error = got < 0 ? errno : 0;
+            break;
+        }
+        length += (size_t)got;
+    }
+    close(fd);
+    if (read_error != 0) {
         /* A path that opens but does not read is most often a directory:
          * the system's reason says so ("Is a directory"). */
-        snprintf(message, ENGINE_MESSAGE_SIZE, "it cannot be read (%s)",
-                 read_error != 0 ? strerror(read_error) : "a read error");
+        snprintf(message, ENGINE_MESSAGE_SIZE, "it cannot be read (%s)", strerror(read_error));
+        crypto_wipe(hex, sizeof hex);
         return LEDGER_ERR_IO_ERROR;
     }
+    /* The first line is the key; what follows it is not read as part of it. */
     hex[strcspn(hex, "\r\n")] = '\0';
     enum ledger_err err = LEDGER_ERR_INVALID_ARGUMENT;
     if (crypto_unhex(hex, key, CRYPTO_SIGN_SECRET_BYTES) != LEDGER_ERR_OK) {

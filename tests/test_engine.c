@@ -6,6 +6,7 @@
  * Method: a fresh data directory per test; commands built as protobuf structs,
  * packed, and executed through engine_execute as the daemon does.
  */
+#include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -2534,6 +2535,42 @@ static void test_engine_head_key_file_checked(void **state)
     assert_string_equal(message, "it cannot be read (Is a directory)");
 }
 
+/* Reading head.key leaves no copy of the secret key in freed memory: stdio
+ * would read it through a buffer of its own (st_blksize bytes), which
+ * fclose frees unwiped. Method: glibc hands a block just freed back to the
+ * next allocation of its size with its contents, but for its first 16
+ * bytes (the free list's links), so a block of that size allocated right
+ * after the read shows what the read freed; the second quarter of the key
+ * file's digits (the seed's, past those 16 bytes) must not be in it. The
+ * sanitizers' allocator keeps freed blocks apart instead: there the test
+ * finds nothing either way. */
+static void test_engine_head_key_read_leaves_no_copy(void **state)
+{
+    struct fixture *f = *state;
+    char path[640], message[ENGINE_MESSAGE_SIZE];
+    snprintf(path, sizeof path, "%s/head.key", f->dir);
+    /* Read here without stdio too, so that no copy is left by the test. */
+    char text[2 * CRYPTO_SIGN_SECRET_BYTES];
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(read(fd, text, sizeof text), (ssize_t)sizeof text);
+    close(fd);
+    struct stat info;
+    assert_int_equal(stat(path, &info), 0);
+    size_t block = (size_t)info.st_blksize;
+    assert_int_equal(engine_check_head_key_file(path, NULL, message), LEDGER_ERR_OK);
+    const char *seed = text + CRYPTO_SIGN_SECRET_BYTES / 2;
+    const size_t seed_digits = CRYPTO_SIGN_SECRET_BYTES / 2;
+    char *probe = malloc(block);
+    assert_non_null(probe);
+    bool found = false;
+    for (size_t i = 0; i + seed_digits <= block && !found; i++) {
+        found = memcmp(probe + i, seed, seed_digits) == 0;
+    }
+    free(probe);
+    assert_false(found);
+}
+
 /* A data directory whose head.key is there but cannot be read (here a
  * directory) does not open for writing, and says IO_ERROR, not NOT_FOUND:
  * that is kept for a missing key (a backup). */
@@ -2670,6 +2707,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_backup_name_of_name_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_backup_head_dated_now, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_head_key_file_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_head_key_read_leaves_no_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_open_head_key_unreadable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_principal_without_its_event, setup,
                                         teardown),
