@@ -3087,11 +3087,16 @@ static void add_advice(struct ctl_context *context, enum ledger_err err)
                  options->principal_id);
         return;
     }
+    /* A secret given where the principal id goes is not shown back: the
+     * message may end up in a log, as the daemon's does not. */
+    const char *principal =
+        options->principal_id != NULL && ledger_id_looks_like_secret(options->principal_id)
+            ? LEDGER_ID_SECRET_SHOWN
+            : options->principal_id;
     for (size_t i = 0; i < sizeof auth_advice / sizeof auth_advice[0]; i++) {
         if (auth_advice[i].code == err) {
             snprintf(end, left, "; principal '%.64s', key file %.200s, daemon %.200s: %s",
-                     options->principal_id, options->key_file, options->request_url,
-                     auth_advice[i].advice);
+                     principal, options->key_file, options->request_url, auth_advice[i].advice);
         }
     }
 }

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ledger_limits.h"
 
@@ -34,6 +35,18 @@ static inline bool ledger_id_well_formed(const char *id)
     }
     return length > 0;
 }
+
+/* Whether an id is written as a principal's secret is (LEDGER_SECRET_BYTES
+ * as hex digits): one that names no principal is most likely a secret given
+ * where the principal id goes, and is shown as LEDGER_ID_SECRET_SHOWN
+ * instead, in the daemon's log and in ledgerctl's messages alike. */
+static inline bool ledger_id_looks_like_secret(const char *id)
+{
+    size_t length = strlen(id);
+    return length == 2 * LEDGER_SECRET_BYTES && strspn(id, "0123456789abcdefABCDEF") == length;
+}
+
+#define LEDGER_ID_SECRET_SHOWN "(64 hex digits, not shown: a secret given as the principal id?)"
 
 /* A SKU or region name: an id's characters and '_' ("Standard_D2s_v5"), 1 to
  * LEDGER_SKU_LENGTH_MAX of them. */

@@ -54,6 +54,7 @@
 #include "auth.h"
 #include "codec.h"
 #include "crypto.h"
+#include "ledger_ids.h"
 #include "log.h"
 #include "metrics.h"
 #include "replay.h"
@@ -274,23 +275,14 @@ static void reply_send(struct server *server, void *control, Ledger__V1__Reply *
     free(bytes);
 }
 
-/* Whether an id is written as a principal's secret is (LEDGER_SECRET_BYTES
- * as hex digits): one that names no principal is most likely a secret given
- * where the principal id goes, and is not logged. */
-static bool id_looks_like_secret(const char *id)
-{
-    size_t length = strlen(id);
-    return length == 2 * LEDGER_SECRET_BYTES && strspn(id, "0123456789abcdefABCDEF") == length;
-}
-
 static void log_refused(const struct auth_detail *detail, enum ledger_err err, const char *reason)
 {
     if (!log_enabled(LOG_LEVEL_INFO)) {
         return;
     }
     const char *claimed = detail->principal_id[0] ? detail->principal_id : "-";
-    if (err == LEDGER_ERR_UNKNOWN_PRINCIPAL && id_looks_like_secret(claimed)) {
-        claimed = "(64 hex digits, not shown: a secret given as the principal id?)";
+    if (err == LEDGER_ERR_UNKNOWN_PRINCIPAL && ledger_id_looks_like_secret(claimed)) {
+        claimed = LEDGER_ID_SECRET_SHOWN;
     }
     char principal[LOG_QUOTE_SIZE(128)];
     char quoted_reason[LOG_QUOTE_SIZE(ENGINE_MESSAGE_SIZE)];

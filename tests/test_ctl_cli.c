@@ -518,6 +518,15 @@ static void test_ctl_cli_authentication(void **state)
     assert_non_null(strstr(run.err, "principal 'nobody', key file "));
     assert_non_null(strstr(run.err, "ledger.sock: check --principal or LEDGER_PRINCIPAL"));
     run_free(&run);
+    /* A secret given as the principal id is not shown back (the daemon
+     * does not log it either). */
+    const char *secret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    ctl(fixture, &run, secret, fixture->operator_key, "principal", "list", NULL);
+    expect_error(&run, 3, "UNKNOWN_PRINCIPAL");
+    assert_null(strstr(run.err, secret));
+    assert_non_null(strstr(
+        run.err, "principal '(64 hex digits, not shown: a secret given as the principal id?)'"));
+    run_free(&run);
     /* Billing of every partner: a partner's view needs --partner. */
     char billing[PATH_SIZE + 16];
     snprintf(billing, sizeof billing, "%s/auth-billing.key", fixture->dir);
