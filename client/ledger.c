@@ -164,6 +164,14 @@ static enum ledger_err client_read_key_file(const char *path,
     if (fd < 0) {
         return LEDGER_ERR_IO_ERROR;
     }
+    struct stat info;
+    if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && (info.st_mode & 077) != 0) {
+        /* Used all the same (its owner may mean it, and refusing would stop
+         * a service), but said: whoever reads it is the principal. */
+        client_notice("the key file %.400s can be read or written by other users (mode %03o): "
+                      "anyone who reads it can act as its principal; chmod 600 it",
+                      path, (unsigned)(info.st_mode & 0777));
+    }
     while (length < sizeof text) {
         ssize_t got = read(fd, text + length, sizeof text - length);
         if (got < 0 && errno == EINTR) {

@@ -156,6 +156,19 @@ static void test_client_connect_options(void **state)
     ledger_close(NULL);
 }
 
+/* The notices the library sent (ledger_notice_set): how many, and the last. */
+struct notices {
+    int count;
+    char last[512];
+};
+
+static void notice_count(void *context, const char *message)
+{
+    struct notices *notices = context;
+    notices->count++;
+    snprintf(notices->last, sizeof notices->last, "%s", message);
+}
+
 static void test_client_key_files(void **state)
 {
     struct paths *paths = *state;
@@ -209,6 +222,25 @@ static void test_client_key_files(void **state)
     write_text(paths->key, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\r\n");
     assert_int_equal(LEDGER_ERR_OK, ledger_connect(&options, &client));
     ledger_close(client);
+    /* A key file other users may read is used, with a notice saying so
+     * (and not the key); one of mode 0600 gets none. */
+    struct notices seen = {0};
+    ledger_notice_set(notice_count, &seen);
+    assert_int_equal(0, chmod(paths->key, 0644));
+    assert_int_equal(LEDGER_ERR_OK, ledger_connect(&options, &client));
+    ledger_close(client);
+    assert_int_equal(1, seen.count);
+    char expected[512];
+    snprintf(expected, sizeof expected,
+             "the key file %s can be read or written by other users (mode 644): anyone who "
+             "reads it can act as its principal; chmod 600 it",
+             paths->key);
+    assert_string_equal(expected, seen.last);
+    assert_int_equal(0, chmod(paths->key, 0600));
+    assert_int_equal(LEDGER_ERR_OK, ledger_connect(&options, &client));
+    ledger_close(client);
+    assert_int_equal(1, seen.count);
+    ledger_notice_set(NULL, NULL);
 }
 
 static void test_client_unreachable(void **state)

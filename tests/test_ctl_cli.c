@@ -554,6 +554,8 @@ static void test_ctl_cli_authentication(void **state)
     FILE *file = fopen(wrong, "w");
     fprintf(file, "%s\n", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
     fclose(file);
+    /* As a key file is kept: other users' access would be noticed first. */
+    assert_int_equal(0, chmod(wrong, 0600));
     ctl(fixture, &run, "operator", wrong, "--output", "json", "principal", "list", NULL);
     expect_error(&run, 3, "BAD_SIGNATURE");
     expect_json_error(&run, "BAD_SIGNATURE");
