@@ -244,9 +244,27 @@ static int command_line_parse(int argc, char **argv, struct command_line *line)
     return EXIT_OK;
 }
 
+/* Warns when users other than the file's owner may write the config file
+ * at `path`: they could point the daemon at another data directory, open
+ * its sockets over TCP or its metrics endpoint to the network. It is used
+ * all the same (it holds no secret, and the daemon's user may mean it). */
+static void config_mode_check(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & 022) != 0) {
+        char quoted[LOG_QUOTE_SIZE(256)];
+        log_write(LOG_LEVEL_WARN, "config file writable by other users",
+                  "config=%s mode=%03o action=\"chmod go-w it: whoever may write it chooses the "
+                  "data directory, the sockets and the metrics endpoint\"",
+                  log_quote(path, 256, quoted, sizeof quoted), (unsigned)(st.st_mode & 0777));
+    }
+}
+
 /* Settings: defaults, then the config file, then the command line. */
 static int settings_resolve(const struct command_line *line, struct config *config)
 {
+    const char *loaded = NULL;
+    char path[CONFIG_PATH_SIZE + 32];
     char error[CONFIG_ERROR_SIZE];
     config_defaults(config);
     if (line->config_path != NULL) {
@@ -254,15 +272,16 @@ static int settings_resolve(const struct command_line *line, struct config *conf
             fprintf(stderr, "ledgerd: %s\n", error);
             return EXIT_USAGE;
         }
+        loaded = line->config_path;
     } else {
         const char *dir = line->data_given ? line->data_dir : CONFIG_DATA_DIR_DEFAULT;
-        char path[CONFIG_PATH_SIZE + 32];
         int n = snprintf(path, sizeof path, "%s/%s", dir, CONFIG_FILE_NAME);
         if (n > 0 && (size_t)n < sizeof path && access(path, F_OK) == 0) {
             if (config_load(config, path, error) != LEDGER_ERR_OK) {
                 fprintf(stderr, "ledgerd: %s\n", error);
                 return EXIT_USAGE;
             }
+            loaded = path;
         }
     }
     for (size_t i = 0; i < line->setting_count; i++) {
@@ -286,6 +305,9 @@ static int settings_resolve(const struct command_line *line, struct config *conf
         }
     }
     log_set_level(config->log_level);
+    if (loaded != NULL) {
+        config_mode_check(loaded);
+    }
     return EXIT_OK;
 }
 

@@ -2455,6 +2455,29 @@ static void test_daemon_data_dir_mode(void **state)
     assert_int_equal(chmod(f->data, 0700), 0);
 }
 
+/* A config file other users may write (they could move the data directory
+ * or the sockets) is used, with a warning naming it; one only its owner
+ * writes gets none. */
+static void test_daemon_config_writable_by_others_warned(void **state)
+{
+    struct fixture *f = *state;
+    char config[PATH_SIZE + 32];
+    snprintf(config, sizeof config, "%s/open.conf", f->root);
+    write_line(config, "slow_commit_ms = 100");
+    assert_int_equal(chmod(config, 0666), 0);
+    const char *extra[] = {"--config", config, NULL};
+    log_clear(f);
+    daemon_start(f, extra);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    assert_true(log_contains(f, "config file writable by other users"));
+    assert_true(log_contains(f, "mode=666"));
+    assert_int_equal(chmod(config, 0644), 0);
+    log_clear(f);
+    daemon_start(f, extra);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    assert_false(log_contains(f, "config file writable by other users"));
+}
+
 /* Whether `dir`/`name` exists. */
 static bool file_exists(const char *dir, const char *name)
 {
@@ -3114,6 +3137,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_refused_future_request_replayed_after_restart,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_ipc_socket_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_config_writable_by_others_warned, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_daemon_doorbell, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_serves_over_tcp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_sigterm_answers_in_flight, setup, teardown),
