@@ -283,6 +283,12 @@ __attribute__((warn_unused_result)) enum ledger_err engine_backup(struct engine 
 __attribute__((warn_unused_result)) enum ledger_err
 engine_check_head_file(struct engine *engine, const char *path, char message[ENGINE_MESSAGE_SIZE]);
 
+/* The public key a saved head (a backup's head.pb) names, the key that
+ * signed it, as 64 lower-case hex digits into hex_out. False, hex_out not
+ * written, when the file is missing or is not a head (engine_check_head_file
+ * says why). */
+bool engine_head_file_public_key_hex(const char *path, char hex_out[ENGINE_PUBLIC_KEY_HEX_SIZE]);
+
 /* Checks a head-signing key file before it becomes a data directory's
  * head.key (ledgerd restore --head-key): it holds an Ed25519 secret key as
  * 128 hex digits whose second half is the public key of the first, and,

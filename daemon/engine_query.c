@@ -1266,6 +1266,19 @@ static enum ledger_err head_file_read(const char *path, ProtobufCMessage **head_
     return LEDGER_ERR_OK;
 }
 
+bool engine_head_file_public_key_hex(const char *path, char hex_out[ENGINE_PUBLIC_KEY_HEX_SIZE])
+{
+    ProtobufCMessage *message_out = NULL;
+    char message[ENGINE_MESSAGE_SIZE];
+    if (head_file_read(path, &message_out, message) != LEDGER_ERR_OK) {
+        return false;
+    }
+    const Ledger__V1__SignedHead *head = (const Ledger__V1__SignedHead *)message_out;
+    crypto_hex(head->public_key.data, CRYPTO_SIGN_PUBLIC_BYTES, hex_out);
+    codec_message_free(message_out);
+    return true;
+}
+
 /* The public key of the head-signing key file at `path`; the secret is read
  * and wiped. Errors as engine__head_key_read's. */
 static enum ledger_err head_key_public(const char *path,

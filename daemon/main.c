@@ -1122,6 +1122,17 @@ static int restore_into(const struct command_line *line, const struct config *co
                "original head.key kept apart from the backups), which is checked\n",
                public_key);
     }
+    char signer[ENGINE_PUBLIC_KEY_HEX_SIZE];
+    char head_path[CONFIG_PATH_SIZE];
+    if (!has_head_key && has_head && path_join(dir, "head.pb", head_path) == 0 &&
+        engine_head_file_public_key_hex(head_path, signer)) {
+        /* The key to copy is the one that signed the saved head: ledgerd
+         * refuses to start with another. */
+        printf("note: the backup's head.pb was signed by the key with public key %s: the "
+               "head.key to copy holds that one; compare it with the ledger's, as published "
+               "for its auditors\n",
+               signer);
+    }
     if (!has_head_key) {
         printf("note: the backup holds no head.key; copy the original data directory's "
                "head.key into %s (or run restore again with --head-key FILE) before starting "

@@ -2003,7 +2003,8 @@ static void test_daemon_restore_checks_the_head_key(void **state)
 /* restore prints the public key of the head-signing key the restored ledger
  * signs with, in full, so that the operator can compare it with the one
  * published for auditors; the backup's own head.key, kept unchecked when no
- * --head-key is given, is also warned of. A backup without a key names none. */
+ * --head-key is given, is also warned of. A backup without a key names the
+ * one that signed its head.pb: the key to copy. */
 static void test_daemon_restore_names_the_head_key(void **state)
 {
     struct fixture *f = *state;
@@ -2049,6 +2050,11 @@ static void test_daemon_restore_names_the_head_key(void **state)
     snprintf(restored, sizeof restored, "%s/restored-keyless", f->root);
     restore_exits(f, backup, restored, NULL, 0);
     assert_false(log_contains(f, "head-signing key:"));
+    snprintf(expected, sizeof expected,
+             "note: the backup's head.pb was signed by the key with public key %s: the head.key "
+             "to copy holds that one",
+             public_key);
+    assert_true(log_contains(f, expected));
     assert_true(log_contains(f, "note: the backup holds no head.key"));
 }
 
