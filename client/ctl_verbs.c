@@ -3069,7 +3069,8 @@ static const struct {
      "after an operator rotated the principal's secret, use the key file it wrote"},
     {LEDGER_ERR_PRINCIPAL_REVOKED, "ask an operator for a new principal and key"},
     {LEDGER_ERR_STALE_REQUEST,
-     "requests are signed with this machine's time: check its clock against the daemon's"},
+     "requests are signed with this machine's time, and signed again while that can help; the "
+     "reason says whether this machine's clock or the daemon's speed is to blame"},
 };
 
 /* Adds to the daemon's reason for a refusal what to change: for the

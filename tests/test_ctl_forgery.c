@@ -15,7 +15,9 @@
  * sentence saying what; a reply without the head, proof, event or explanation
  * asked for, events out of order, or billing pages that do not add up to
  * the rows announced, or activity pages that end empty and never get further,
- * with exit status 3 and PROTOCOL_ERROR; while the same
+ * with exit status 3 and PROTOCOL_ERROR; replies turned into STALE_REQUEST,
+ * at once or slowly, with a message that blames the clock or the daemon's
+ * speed accordingly; while the same
  * command through the same proxy passing replies unchanged (decoded and
  * packed again) succeeds.
  * Method: one real ledgerd with the demo world and a few more events, heads
@@ -24,6 +26,7 @@
  * ledger's own head key (DATA/head.key) signs what an operator rewriting
  * history would sign.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -44,6 +47,7 @@
 
 #include "crypto.h"
 #include "merkle.h"
+#include "ledger_limits.h"
 #include "reply_proxy.h"
 
 #define CTL_HARNESS_LABEL "ctl-forgery"
@@ -1275,6 +1279,58 @@ static void test_ctl_forgery_lost_reply_names_command_id(void **state)
     expect_retried_as_duplicate(w, &run, "TIMEOUT", "p-lost", "Lost Reply");
 }
 
+/* Turns every reply into STALE_REQUEST (the daemon's empty message kept, so
+ * the code's own words stand) after `delay_ms`: the answers of a daemon
+ * whose clock disagrees (no delay), or that answers slower than its
+ * authentication window. Counts them. */
+struct stale {
+    unsigned delay_ms;
+    unsigned count;
+};
+
+static void stale_reply(void *context, const Ledger__V1__SignedRequest *request,
+                        Ledger__V1__Reply *reply)
+{
+    (void)request;
+    struct stale *stale = context;
+    struct timespec delay = {.tv_sec = stale->delay_ms / 1000,
+                             .tv_nsec = (long)(stale->delay_ms % 1000) * 1000000};
+    while (nanosleep(&delay, &delay) != 0 && errno == EINTR) {
+    }
+    reply->code = LEDGER__V1__ERROR_CODE__STALE_REQUEST;
+    stale->count++;
+}
+
+/* A request refused STALE_REQUEST is signed again while that can help, and
+ * ledgerctl's message then says what to fix: this host's clock when the
+ * refusals came at once (one request signed again), the daemon's speed when
+ * each came after a wait longer than the narrowest window (signed again
+ * LEDGER_STALE_RESIGNS_MAX times); it does not blame the clock then. */
+static void test_ctl_forgery_stale_names_its_cause(void **state)
+{
+    struct world *w = *state;
+    struct run run;
+    const char *const head[8] = {"head"};
+    struct stale quick = {0};
+    reply_proxy_set(w->proxy, stale_reply, &quick);
+    audit(w, &run, head);
+    reply_proxy_set(w->proxy, NULL, NULL);
+    expect_error(&run, 3, "STALE_REQUEST");
+    assert_int_equal(2, quick.count);
+    assert_non_null(strstr(run.err, "this host's clock disagrees with the daemon's"));
+    run_free(&run);
+
+    struct stale slow = {.delay_ms = (unsigned)(LEDGER_AUTH_WINDOW_MIN_US / 1000) + 100};
+    reply_proxy_set(w->proxy, stale_reply, &slow);
+    audit(w, &run, head);
+    reply_proxy_set(w->proxy, NULL, NULL);
+    expect_error(&run, 3, "STALE_REQUEST");
+    assert_int_equal(1 + LEDGER_STALE_RESIGNS_MAX, slow.count);
+    assert_non_null(strstr(run.err, "the daemon answers slower than its authentication window"));
+    assert_null(strstr(run.err, "check its clock"));
+    run_free(&run);
+}
+
 /* A record the daemon does not show (no event at all in the events reply,
  * or the next one) is one ledgerctl cannot check: proof says the record is
  * not visible, and the root of an older tree that no record rebuilds is not
@@ -1723,6 +1779,7 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_activity_pages),
         /* last: they commit events, which the others' sizes do not count */
         cmocka_unit_test(test_ctl_forgery_lost_reply_names_command_id),
+        cmocka_unit_test(test_ctl_forgery_stale_names_its_cause),
         cmocka_unit_test(test_ctl_forgery_garbled_reply_names_command_id),
     };
     return cmocka_run_group_tests(tests, world_setup, world_teardown);
