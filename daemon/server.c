@@ -1331,6 +1331,29 @@ static enum ledger_err copy_text(char *out, size_t size, const char *text)
     return (n < 0 || (size_t)n >= size) ? LEDGER_ERR_INVALID_ARGUMENT : LEDGER_ERR_OK;
 }
 
+/* Warns of a key file of the data directory that other users may read or
+ * write (ledgerd init makes them 0600): it would give them the head-signing
+ * key or the first operator's secret, even where the directory itself is
+ * opened to a group on purpose (an auditor's, docs/operations.md). */
+static void key_files_check(const char *data_dir)
+{
+    static const char *const names[] = {"head.key", "operator.key"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[PATH_MAX];
+        struct stat info;
+        int n = snprintf(path, sizeof path, "%s/%s", data_dir, names[i]);
+        if (n < 0 || (size_t)n >= sizeof path || stat(path, &info) != 0 || !S_ISREG(info.st_mode) ||
+            (info.st_mode & 077) == 0) {
+            continue;
+        }
+        char quoted[LOG_QUOTE_SIZE(256)];
+        log_write(LOG_LEVEL_WARN, "key file open to other users",
+                  "file=%s mode=%03o action=\"chmod 600 it: whoever reads head.key can sign "
+                  "heads, whoever reads operator.key is the operator (docs/security.md)\"",
+                  log_quote(path, 256, quoted, sizeof quoted), (unsigned)(info.st_mode & 0777));
+    }
+}
+
 enum ledger_err server_create(struct engine *engine, const struct server_options *options,
                               struct server **out)
 {
@@ -1530,6 +1553,7 @@ enum ledger_err server_run(struct server *server)
                   "sockets are the daemon's user's alone (docs/security.md)\"",
                   data_dir, (unsigned)(data_dir_stat.st_mode & 0777));
     }
+    key_files_check(server->data_dir);
     uv_run(&server->loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&server->loop);
     const struct server_counters *c = &server->counters;

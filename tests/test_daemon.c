@@ -2461,6 +2461,31 @@ static void test_daemon_data_dir_mode(void **state)
     assert_int_equal(chmod(f->data, 0700), 0);
 }
 
+/* A key file of the data directory that other users may read is warned of
+ * at start, naming it (the daemon serves all the same); mode 0600 is not. */
+static void test_daemon_key_file_mode_warned(void **state)
+{
+    struct fixture *f = *state;
+    char head_key[PATH_SIZE + 32];
+    snprintf(head_key, sizeof head_key, "%s/head.key", f->data);
+    assert_int_equal(chmod(head_key, 0640), 0);
+    log_clear(f);
+    daemon_start(f, NULL);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    assert_true(log_contains(f, "key file open to other users"));
+    char named[2 * PATH_SIZE];
+    snprintf(named, sizeof named, "file=%s mode=640", head_key);
+    if (!log_contains(f, named)) {
+        log_print(f, "key file");
+        fail_msg("the warning does not name %s", head_key);
+    }
+    assert_int_equal(chmod(head_key, 0600), 0);
+    log_clear(f);
+    daemon_start(f, NULL);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    assert_false(log_contains(f, "key file open to other users"));
+}
+
 /* A config file other users may write (they could move the data directory
  * or the sockets) is used, with a warning naming it; one only its owner
  * writes gets none. */
@@ -3145,6 +3170,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_ipc_socket_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_config_writable_by_others_warned, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_key_file_mode_warned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_doorbell, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_serves_over_tcp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_sigterm_answers_in_flight, setup, teardown),
