@@ -336,6 +336,13 @@ struct domain_input {
     /* For AddPrincipal of a customer user: whether the customer it names was
      * onboarded by the command's partner (as the group sees it). */
     bool principal_customer_onboarded;
+    /* For PurchaseSubscription: another customer of the command's partner
+     * that bought the same subscription id (a subscription id names one
+     * subscription of one customer, docs/domain.md, "Identities and their
+     * scope"), as the engine found it (views_subscription_holder), and its
+     * purchase's sequence; NULL or "" when none. */
+    const char *subscription_holder_customer_id;
+    uint64_t subscription_holder_sequence;
     int64_t now_us;              /* recorded time of the event */
     uint64_t sequence;           /* the sequence the event will get: ids derive from it */
     const uint8_t *command_hash; /* 32 bytes, copied into the event */

@@ -1119,6 +1119,24 @@ static enum ledger_err decide_onboard_customer(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
+/* A subscription id is the cloud's and names one subscription of one
+ * customer: refuses one another customer of the partner bought
+ * (input->subscription_holder_*), naming it, since every principal that may
+ * buy a subscription (partner staff) may read every customer of its
+ * partner. Customers of other partners are never looked at (docs/domain.md,
+ * "Identities and their scope"). */
+static enum ledger_err check_subscription_unheld(struct decision *d, const char *subscription_id)
+{
+    const char *holder = d->in->subscription_holder_customer_id;
+    if (holder == NULL || holder[0] == '\0')
+        return LEDGER_ERR_OK;
+    return refuse(d, LEDGER_ERR_SUBSCRIPTION_EXISTS,
+                  "subscription %s already exists for customer %s of partner %s (sequence "
+                  "%llu): a subscription belongs to one customer",
+                  subscription_id, holder, d->in->partner_id,
+                  (unsigned long long)d->in->subscription_holder_sequence);
+}
+
 static enum ledger_err decide_purchase_subscription(struct decision *d)
 {
     const Ledger__V1__PurchaseSubscription *body = d->command->purchase_subscription;
@@ -1133,6 +1151,9 @@ static enum ledger_err decide_purchase_subscription(struct decision *d)
         return refuse(d, LEDGER_ERR_SUBSCRIPTION_EXISTS,
                       "subscription %s already exists for customer %s", body->subscription_id,
                       d->customer->customer_id);
+    err = check_subscription_unheld(d, body->subscription_id);
+    if (err != LEDGER_ERR_OK)
+        return err;
     if (d->customer->subscription_count >= LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX)
         return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                       "customer %s already has %d subscriptions, the most one customer may hold",

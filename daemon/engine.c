@@ -1118,6 +1118,20 @@ static enum ledger_err execute_command(struct batch *batch,
         }
         principal_customer_onboarded = named->onboarded;
     }
+    /* A subscription id is checked across the partner's customers, through
+     * the views' index of bought subscriptions, read in the group's
+     * transaction so that an earlier command of the same group counts. */
+    struct views_subscription_holder holder = {0};
+    if (command->body_case == LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION &&
+        command->purchase_subscription != NULL &&
+        codec_id_valid(command->purchase_subscription->subscription_id) &&
+        codec_id_valid(partner_id) && codec_id_valid(customer_id)) {
+        err = views_subscription_holder(txn, command->purchase_subscription->subscription_id,
+                                        partner_id, customer_id, &holder);
+        if (err != LEDGER_ERR_OK) {
+            goto done;
+        }
+    }
     if (target_principal && codec_id_valid(target_principal)) {
         Ledger__V1__PrincipalRow *row = NULL;
         err = engine__principal_row_get(txn, target_principal, &row);
@@ -1143,6 +1157,8 @@ static enum ledger_err execute_command(struct batch *batch,
         .principal_revoked = principal_revoked,
         .principal_partner_id = principal_partner_id,
         .principal_customer_onboarded = principal_customer_onboarded,
+        .subscription_holder_customer_id = holder.found ? holder.customer_id : NULL,
+        .subscription_holder_sequence = holder.sequence,
         .now_us = now_us,
         .sequence = store_last_sequence(txn) + 1,
         .command_hash = hash,

@@ -27,6 +27,9 @@
  *                 customer filter walks the customer's stream index (the
  *                 store's) and reads the 'P' entry of each of its sequences:
  *                 one row per event, no per-customer copy (views layout 3).
+ *                 'S' subscription NUL partner NUL customer -> u64 sequence:
+ *                 every SubscriptionPurchased, by the subscription's id
+ *                 (views_subscription_holder; views layout 10).
  *   billing       partner NUL first "YYYY-MM" NUL customer NUL u64 sequence NUL u16 n
  *                 -> BillingCharges: one purchase's charges (n = 0) or one refund
  *                 (n = 0 for a cancellation, the exchange's replacements'
@@ -111,9 +114,11 @@
 #define VIEWS_DETAIL_SIZE 512
 /* Months of the longest term (P5Y). */
 #define VIEWS_TERM_MONTHS_MAX 60
-/* STORE_DB_ACTIVITY's key family (the partner's log) and its flags bit. */
-#define VIEWS_ACTIVITY_PARTNER 'P'
-#define VIEWS_ACTIVITY_VISIBLE 0x01u
+/* STORE_DB_ACTIVITY's key families (the partner's log; the subscriptions
+ * index) and the partner log's flags bit. */
+#define VIEWS_ACTIVITY_PARTNER      'P'
+#define VIEWS_ACTIVITY_SUBSCRIPTION 'S'
+#define VIEWS_ACTIVITY_VISIBLE      0x01u
 /* The numbers of ActivityRow's fields the activity filters read from the
  * wire (proto/ledger.proto; test_views's filter tests fail if they drift). */
 #define VIEWS_ACTIVITY_ROW_RECORDED_US 2u
@@ -1164,6 +1169,34 @@ static void activity_partner_key(struct key *k, const char *partner_id, uint64_t
     key_u64(k, sequence);
 }
 
+/* 'S' subscription NUL: the prefix of one subscription id's holders. */
+static void subscription_prefix(struct key *k, const char *subscription_id)
+{
+    key_u8(k, VIEWS_ACTIVITY_SUBSCRIPTION);
+    key_field(k, subscription_id);
+}
+
+/* Indexes a bought subscription by its id, ledger-wide, for
+ * views_subscription_holder: 'S' subscription NUL partner NUL customer ->
+ * u64 sequence of the purchase. Keyed by the holder too, so that a log
+ * written before ids were checked across a partner's customers, which may
+ * hold one id under several customers, keeps a row for each. Keyed by the
+ * subscription first, so that the customers of every partner that recorded
+ * an id are found together. */
+static enum ledger_err subscription_purchased(struct store_txn *txn, const Ledger__V1__Event *e)
+{
+    struct key k = {0};
+    subscription_prefix(&k, e->subscription_purchased->subscription_id);
+    key_field(&k, e->partner_id);
+    key_last(&k, e->customer_id);
+    if (k.overflow) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    uint8_t value[8];
+    store_u64_to_key(e->sequence, value);
+    return store_put(txn, STORE_DB_ACTIVITY, k.bytes, k.size, value, sizeof value);
+}
+
 /* A later change of a savings plan (scope, auto-renew) is partner-visible
  * exactly when the plan's purchase was: the event does not say who bought the
  * plan, its row does. Must run before the change updates the row (it does not
@@ -1342,6 +1375,8 @@ static enum ledger_err apply_body(struct store_txn *txn, const Ledger__V1__Event
         return principal_changed(txn, e, e->principal_revoked->principal_id, true);
     case LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED:
         return principal_changed(txn, e, e->principal_secret_rotated->principal_id, false);
+    case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED:
+        return subscription_purchased(txn, e);
     case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED:
         return permission_changed(txn, e, e->purchase_permission_granted->kind, true);
     case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED:
@@ -1387,8 +1422,9 @@ static enum ledger_err apply_body(struct store_txn *txn, const Ledger__V1__Event
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
         return savings_plan_renewed(txn, e);
     default:
-        /* Customers, subscriptions, roles and cost visibility only reach the
-         * activity log (their current state lives in the customer aggregate). */
+        /* Customers, subscription status changes, roles and cost visibility
+         * only reach the activity log (their current state lives in the
+         * customer aggregate). */
         return LEDGER_ERR_OK;
     }
 }
@@ -1428,6 +1464,64 @@ enum ledger_err views_partner_exists(struct store_txn *txn, const char *partner_
         return LEDGER_ERR_OK;
     }
     return err;
+}
+
+/* Looks up the customers of partner_id that bought subscription_id
+ * ('S' subscription NUL partner NUL customer rows) and reports the first
+ * that is not customer_id: at most two rows are read, since a decision
+ * refuses an id a customer of the partner holds, and a log of an older
+ * build that recorded one id under more customers of a partner gives a
+ * holder all the same. */
+#define VIEWS_HOLDER_ROWS_MAX 2
+enum ledger_err views_subscription_holder(struct store_txn *txn, const char *subscription_id,
+                                          const char *partner_id, const char *customer_id,
+                                          struct views_subscription_holder *out)
+{
+    if (txn == NULL || out == NULL) {
+        return LEDGER_ERR_INTERNAL;
+    }
+    if (!codec_id_valid(text(subscription_id)) || !codec_id_valid(text(partner_id)) ||
+        !codec_id_valid(text(customer_id))) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    struct key prefix = {0};
+    subscription_prefix(&prefix, subscription_id);
+    key_field(&prefix, partner_id);
+    struct store_cursor *cursor = NULL;
+    enum ledger_err err = store_cursor_open(txn, STORE_DB_ACTIVITY, &cursor);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    struct views_subscription_holder holder = {0};
+    struct store_val key, value;
+    size_t rows = 0;
+    err = store_cursor_seek(cursor, prefix.bytes, prefix.size, &key, &value);
+    for (; err == LEDGER_ERR_OK; err = store_cursor_next(cursor, &key, &value)) {
+        if (!key_has_prefix(&key, &prefix) || rows++ == VIEWS_HOLDER_ROWS_MAX) {
+            break;
+        }
+        size_t customer_size = key.size - prefix.size;
+        if (customer_size == 0 || customer_size >= sizeof holder.customer_id ||
+            memchr(key.data + prefix.size, '\0', customer_size) != NULL || value.size != 8) {
+            err = LEDGER_ERR_CORRUPT;
+            break;
+        }
+        if (customer_size == strlen(customer_id) &&
+            memcmp(key.data + prefix.size, customer_id, customer_size) == 0) {
+            continue;
+        }
+        holder.found = true;
+        memcpy(holder.customer_id, key.data + prefix.size, customer_size);
+        holder.customer_id[customer_size] = '\0';
+        holder.sequence = store_key_to_u64(value.data);
+        break;
+    }
+    store_cursor_close(cursor);
+    if (err != LEDGER_ERR_OK && err != LEDGER_ERR_NOT_FOUND) {
+        return err;
+    }
+    *out = holder;
+    return LEDGER_ERR_OK;
 }
 
 /* --- query results ------------------------------------------------------------------------ */
@@ -3141,6 +3235,14 @@ void views_entry_origin(enum store_db db, struct store_val key, struct store_val
         sequence = store_key_read_uint(&reader, 8);
         break;
     case STORE_DB_ACTIVITY:
+        if (key.size > 0 && key.data[0] == VIEWS_ACTIVITY_SUBSCRIPTION) {
+            store_key_read_byte(&reader, VIEWS_ACTIVITY_SUBSCRIPTION);
+            store_key_read_id(&reader); /* subscription */
+            store_key_read_id(&reader); /* partner */
+            store_key_read_id(&reader); /* customer */
+            sequence = value.size == 8 ? store_key_to_u64(value.data) : 0;
+            break;
+        }
         store_key_read_byte(&reader, VIEWS_ACTIVITY_PARTNER);
         store_key_read_id(&reader);
         sequence = store_key_read_uint(&reader, 8);

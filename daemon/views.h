@@ -2,11 +2,12 @@
  * views.h: the projections of the event log that people query.
  *
  * Owns: the derived databases STORE_DB_PARTNER, _PRINCIPAL, _RESERVATION,
- * _ORDER, _SAVINGS_PLAN, _PERMISSION, _ACTIVITY and _BILLING: their key layouts,
- * their rows (protobuf rows of proto/ledger.proto, stored serialized), applying
- * one event to them, answering the view queries from them, "as of" answers by
- * replaying a customer's stream through domain_customer_evolve, and a digest
- * per view for rebuild checks.
+ * _ORDER, _SAVINGS_PLAN, _PERMISSION, _ACTIVITY (with the subscriptions index)
+ * and _BILLING: their key layouts, their rows (protobuf rows of
+ * proto/ledger.proto, stored serialized), applying one event to them,
+ * answering the view queries from them, "as of" answers by replaying a
+ * customer's stream through domain_customer_evolve, and a digest per view
+ * for rebuild checks.
  * Does not own: the log (store), decisions (domain), who may ask (policy).
  *
  * Invariant: views are a pure function of the log. Applying the log from
@@ -60,6 +61,29 @@ views_expiries_due(struct store_txn *txn, int64_t now_us, size_t max, size_t row
  * STORAGE_ERROR. */
 __attribute__((warn_unused_result)) enum ledger_err
 views_partner_exists(struct store_txn *txn, const char *partner_id, bool *exists_out);
+
+/* Another customer of the same partner that holds a subscription id: one
+ * whose SubscriptionPurchased recorded it. */
+struct views_subscription_holder {
+    bool found;                       /* another customer of the partner holds it */
+    char customer_id[DOMAIN_ID_SIZE]; /* that customer, when found */
+    uint64_t sequence;                /* its SubscriptionPurchased, when found */
+};
+
+/* Looks a subscription id up among a partner's customers, for
+ * PurchaseSubscription: a customer of partner_id other than customer_id
+ * that bought it. *out is written only on success (found false when no
+ * other customer of the partner holds it). Reads the subscriptions index
+ * (the activity database's 'S' rows, views layout 10) in the caller's
+ * transaction, so a write transaction sees the purchases it recorded
+ * itself. Customers of other partners are not looked at: a partner's
+ * principals learn nothing of another partner's (docs/domain.md,
+ * "Identities and their scope"). Errors: INVALID_ARGUMENT (an id that is
+ * not one), CORRUPT (an index row no writer makes), STORAGE_ERROR. */
+__attribute__((warn_unused_result)) enum ledger_err
+views_subscription_holder(struct store_txn *txn, const char *subscription_id,
+                          const char *partner_id, const char *customer_id,
+                          struct views_subscription_holder *out);
 
 /* A customer's state rebuilt by replaying its stream through
  * domain_customer_evolve: every event, or (as_of non-NULL) only those up to
@@ -115,8 +139,11 @@ void views_result_clear(Ledger__V1__QueryResult *result);
  * (last_sequence), as reservation rows do. 7: activity rows carry the
  * event's business time (business_us). 8: a permission row of a record
  * without a business time (written by older builds) is dated at the record's
- * recorded time, as the rules date it, instead of 0. */
-#define VIEWS_LAYOUT_VERSION 9
+ * recorded time, as the rules date it, instead of 0. 10: the activity
+ * database also indexes every bought subscription by its id ('S' rows,
+ * views_subscription_holder), so that PurchaseSubscription can refuse an id
+ * another customer of the partner holds. */
+#define VIEWS_LAYOUT_VERSION 10
 /* The layout of a store that records none (written before the entry
  * existed), whose Merkle tree also stored the leaf hashes as its level 0. */
 #define VIEWS_LAYOUT_UNRECORDED 1

@@ -1233,6 +1233,19 @@ static void test_ctl_cli_refusals(void **state)
     assert_non_null(strstr(run.err, "a purchase dated 2020-01-01T00:00:00Z, before then, was not "
                                     "allowed; date it at or after that"));
     run_free(&run);
+    /* A subscription belongs to one customer: another customer of the
+     * partner cannot record fab-plan, and is told who holds it. */
+    ctl(fixture, &run, "p-ref-admin", key, "customer", "add", "--customer", "fab2", "--name",
+        "Fabrikam Two", NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, "p-ref-admin", key, "--output", "json", "subscription", "add", "--customer",
+        "fab2", "--subscription", "fab-plan", "--offer", "azure-plan", NULL);
+    expect_error(&run, 1, "SUBSCRIPTION_EXISTS");
+    expect_json_error(&run, "SUBSCRIPTION_EXISTS");
+    assert_non_null(strstr(run.out, "subscription fab-plan already exists for customer fab of "
+                                    "partner p-ref"));
+    run_free(&run);
 
     ctl(fixture, &run, "p-ref-admin", key, "permission", "enable", "--customer", "fab", "--kind",
         "reservations", NULL);

@@ -43,6 +43,10 @@ struct world {
     bool principal_customer_onboarded;
     bool principal_revoked;
     const char *principal_partner_id;
+    /* Another customer of the partner holding the subscription id of a
+     * PurchaseSubscription, as the engine would find it (NULL: none). */
+    const char *subscription_holder_customer_id;
+    uint64_t subscription_holder_sequence;
     /* accept records events as builds that left business_us 0 did, dated
      * at their recorded time. */
     bool record_undated;
@@ -538,6 +542,8 @@ static enum ledger_err decide(const struct domain_principal *principal,
         .principal_revoked = W->principal_revoked,
         .principal_partner_id = W->principal_partner_id,
         .principal_customer_onboarded = W->principal_customer_onboarded,
+        .subscription_holder_customer_id = W->subscription_holder_customer_id,
+        .subscription_holder_sequence = W->subscription_holder_sequence,
         .now_us = W->now_us,
         .sequence = W->sequence,
         .command_hash = W->hash,
@@ -1269,6 +1275,30 @@ static void test_domain_subscriptions(void **state)
               LEDGER_ERR_FORBIDDEN);
     refuse_as(&ALICE, subscription(&k, "sub-3", LEDGER__V1__OFFER__OFFER_AZURE_PLAN),
               LEDGER_ERR_FORBIDDEN);
+
+    /* A subscription belongs to one customer: an id another customer of
+     * the partner bought is refused with the same code, naming that
+     * customer (partner staff may read every customer of the partner), and
+     * nothing is recorded. */
+    W->subscription_holder_customer_id = "c-other";
+    W->subscription_holder_sequence = 41;
+    refuse_as(&ADMIN, subscription(&k, "sub-3", LEDGER__V1__OFFER__OFFER_AZURE_PLAN),
+              LEDGER_ERR_SUBSCRIPTION_EXISTS);
+    assert_non_null(strstr(W->out.message, "subscription sub-3 already exists for customer "
+                                           "c-other of partner p1 (sequence 41)"));
+    assert_int_equal(4, W->customer->subscription_count);
+    refuse_as(&SALES, subscription(&k, "sub-3", LEDGER__V1__OFFER__OFFER_AZURE_PLAN),
+              LEDGER_ERR_SUBSCRIPTION_EXISTS);
+    /* The customer's own subscription is told as before, and the role table
+     * still comes first. */
+    refuse_as(&ADMIN, subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN),
+              LEDGER_ERR_SUBSCRIPTION_EXISTS);
+    assert_non_null(strstr(W->out.message, "subscription sub-1 already exists for customer c1"));
+    refuse_as(&HELPDESK, subscription(&k, "sub-3", LEDGER__V1__OFFER__OFFER_AZURE_PLAN),
+              LEDGER_ERR_FORBIDDEN);
+    W->subscription_holder_customer_id = "";
+    accept(&ADMIN, subscription(&k, "sub-3", LEDGER__V1__OFFER__OFFER_AZURE_PLAN));
+    W->subscription_holder_customer_id = NULL;
 
     /* Status changes and rule 10. */
     refuse_as(&ADMIN,

@@ -1945,6 +1945,82 @@ static void test_engine_rebuild_keeps_views(void **state)
     assert_int_equal(run(f, &f->admin, &again, NULL), LEDGER_ERR_PERMISSION_ALREADY_ON);
 }
 
+/* A subscription belongs to one customer: the engine finds another
+ * customer of the partner holding the id (the views' subscriptions index)
+ * in the group's own transaction, so a batch cannot record it twice, and
+ * after a rebuild as before; a customer of another partner is not looked
+ * at (docs/domain.md, "Identities and their scope"). */
+static void test_engine_subscription_id_scope(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    assert_int_equal(onboard(f, "c2"), LEDGER_ERR_OK);
+    uint64_t before = head(f);
+    struct engine_request request;
+    Ledger__V1__PurchaseSubscription body = LEDGER__V1__PURCHASE_SUBSCRIPTION__INIT;
+    body.subscription_id = "s1";
+    body.offer = LEDGER__V1__OFFER__OFFER_AZURE_PLAN;
+    Ledger__V1__Command c;
+    customer_command(&c, "c2");
+    c.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION;
+    c.purchase_subscription = &body;
+    assert_int_equal(run(f, &f->admin, &c, &request), LEDGER_ERR_SUBSCRIPTION_EXISTS);
+    assert_non_null(strstr(request.message, "subscription s1 already exists for customer c1 of "
+                                            "partner p1 (sequence 6)"));
+    engine_request_clear(&request);
+    assert_int_equal(head(f), before);
+    assert_int_equal(buy_subscription(f, "c2", "s2"), LEDGER_ERR_OK);
+
+    /* Two customers buying one id in one batch: the second is refused, and
+     * the batch records nothing. */
+    before = head(f);
+    Ledger__V1__PurchaseSubscription same = body;
+    same.subscription_id = "s9";
+    ProtobufCBinaryData data[2];
+    Ledger__V1__Command first;
+    customer_command(&first, "c2");
+    first.command_id = "scope-1";
+    first.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION;
+    first.purchase_subscription = &same;
+    data[0] = pack_command(&first);
+    Ledger__V1__Command second = first;
+    second.customer_id = "c1";
+    second.command_id = "scope-2";
+    data[1] = pack_command(&second);
+    assert_int_equal(run_bytes(f, &f->admin, data, 2, &request), LEDGER_ERR_SUBSCRIPTION_EXISTS);
+    assert_int_equal(request.failed_index, 1);
+    assert_non_null(strstr(request.message, "customer c2 of partner p1"));
+    engine_request_clear(&request);
+    assert_int_equal(head(f), before);
+    assert_int_equal(run_bytes(f, &f->admin, data, 1, NULL), LEDGER_ERR_OK);
+    free(data[0].data);
+    free(data[1].data);
+
+    /* Another partner's customer, of the same customer id even, may record
+     * the id: partners are not told of each other's subscriptions. */
+    assert_int_equal(add_partner(f, "p2"), LEDGER_ERR_OK);
+    struct engine_principal admin2 =
+        make_principal("admin-2", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p2", "", "");
+    assert_int_equal(add_principal(f, &admin2), LEDGER_ERR_OK);
+    Ledger__V1__OnboardCustomer onboard_body = LEDGER__V1__ONBOARD_CUSTOMER__INIT;
+    onboard_body.name = "Fabrikam";
+    Ledger__V1__Command onboard_c1;
+    customer_command(&onboard_c1, "c1");
+    onboard_c1.body_case = LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER;
+    onboard_c1.onboard_customer = &onboard_body;
+    assert_int_equal(run(f, &admin2, &onboard_c1, NULL), LEDGER_ERR_OK);
+    assert_int_equal(buy_subscription_as(f, &admin2, "c1", "s1"), LEDGER_ERR_OK);
+
+    /* The index is derived: a rebuild gives it back, and the check holds. */
+    unsigned differences = 99;
+    assert_int_equal(engine_rebuild(f->engine, NULL, NULL, NULL, &differences), LEDGER_ERR_OK);
+    assert_int_equal(differences, 0);
+    before = head(f);
+    assert_int_equal(buy_subscription(f, "c2", "s1"), LEDGER_ERR_SUBSCRIPTION_EXISTS);
+    assert_int_equal(buy_subscription(f, "c1", "s2"), LEDGER_ERR_SUBSCRIPTION_EXISTS);
+    assert_int_equal(head(f), before);
+}
+
 /* Buys a reservation as the admin and gives its id (out: LEDGER_ID_SIZE). */
 static void bought(struct fixture *f, char *out, size_t size)
 {
@@ -2694,6 +2770,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_proofs_of_generated_histories, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_map_growth_and_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_rebuild_keeps_views, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_subscription_id_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_renewal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_savings_plan_renewal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_exchange_for_two_rebuilds_the_same, setup,

@@ -555,16 +555,18 @@ static void pack_into(struct request_bytes *bytes, Ledger__V1__Command *command)
 }
 
 /* A batch of `count` commands of the admin agent: onboard a new customer, buy
- * it a subscription, turn a permission on (in that order, as many as asked). */
+ * it a subscription of its own (a subscription id names one customer's),
+ * turn a permission on (in that order, as many as asked). */
 static void customer_batch(struct fixture *f, size_t count, struct request_bytes *out)
 {
-    char customer[32], ids[3][48];
+    char customer[32], subscription[32], ids[3][48];
     unsigned n = ++f->next_customer;
     snprintf(customer, sizeof customer, "c%u", n);
+    snprintf(subscription, sizeof subscription, "s-c%u", n);
     Ledger__V1__OnboardCustomer onboard = LEDGER__V1__ONBOARD_CUSTOMER__INIT;
     onboard.name = (char *)"Fault Customer";
     Ledger__V1__PurchaseSubscription purchase = LEDGER__V1__PURCHASE_SUBSCRIPTION__INIT;
-    purchase.subscription_id = (char *)"s1";
+    purchase.subscription_id = subscription;
     purchase.offer = LEDGER__V1__OFFER__OFFER_AZURE_PLAN;
     Ledger__V1__GrantPermission grant = LEDGER__V1__GRANT_PERMISSION__INIT;
     grant.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;

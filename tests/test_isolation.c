@@ -17,8 +17,9 @@
  *
  * Each role (and, for auditor and billing, each binding: to one partner or to
  * all) gets a fresh world: partners "pa" and "pb"; customers "ca1" and "ca2"
- * of pa and "cb1" of pb, each with an active Azure plan "s-main" (and a spare
- * "s-spare"), user alice Owner on s-main, both purchase permissions on, and a
+ * of pa and "cb1" of pb, each with an active Azure plan "s-main-<customer>"
+ * (and a spare "s-spare-<customer>": a subscription id names one customer's),
+ * user alice Owner on its main plan, both purchase permissions on, and a
  * reservation and a savings plan set aside for every command that changes
  * one, so that each command is valid whenever the table lets it through.
  * Allowed cells must not be refused with an authorization code; a refusal by
@@ -161,6 +162,8 @@ struct cell_command {
     char partner_id[ID_SIZE];
     char customer_id[ID_SIZE];
     char fresh[ID_SIZE];
+    char main_subscription[ID_SIZE];  /* s-main-<customer> */
+    char spare_subscription[ID_SIZE]; /* s-spare-<customer> */
     char *reservation_ids[1];
     Ledger__V1__Money price, retail, refund, hourly;
     Ledger__V1__Scope scope, shared;
@@ -199,6 +202,8 @@ static void cell_init(struct cell_command *c, const char *partner_id, const char
     snprintf(c->customer_id, sizeof c->customer_id, "%s", customer_id);
     c->command.partner_id = c->partner_id;
     c->command.customer_id = c->customer_id;
+    snprintf(c->main_subscription, sizeof c->main_subscription, "s-main-%s", customer_id);
+    snprintf(c->spare_subscription, sizeof c->spare_subscription, "s-spare-%s", customer_id);
     ledger__v1__money__init(&c->price);
     c->price.amount_minor = 120000;
     c->price.currency = "USD";
@@ -215,14 +220,14 @@ static void cell_init(struct cell_command *c, const char *partner_id, const char
     c->shared.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED;
     ledger__v1__scope__init(&c->scope);
     c->scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE;
-    c->scope.target = "s-main";
+    c->scope.target = c->main_subscription;
 }
 
 static void reservation_body(struct cell_command *c, Ledger__V1__PurchaseReservation *body,
                              bool auto_renew)
 {
     ledger__v1__purchase_reservation__init(body);
-    body->billing_subscription_id = "s-main";
+    body->billing_subscription_id = c->main_subscription;
     body->sku = "Standard_D2s_v5";
     body->region = "westeurope";
     body->quantity = 2;
@@ -245,7 +250,7 @@ static void set_purchase_savings_plan(struct cell_command *c)
 {
     Ledger__V1__PurchaseSavingsPlan *body = &c->purchase_savings_plan;
     ledger__v1__purchase_savings_plan__init(body);
-    body->billing_subscription_id = "s-main";
+    body->billing_subscription_id = c->main_subscription;
     body->hourly_commitment = &c->hourly;
     body->term = LEDGER__V1__TERM__TERM_P1Y;
     body->billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
@@ -276,14 +281,14 @@ static void set_role(struct cell_command *c, bool assign, const char *user,
 {
     if (assign) {
         ledger__v1__assign_role__init(&c->assign_role);
-        c->assign_role.subscription_id = "s-main";
+        c->assign_role.subscription_id = c->main_subscription;
         c->assign_role.user = (char *)user;
         c->assign_role.role = role;
         c->command.body_case = LEDGER__V1__COMMAND__BODY_ASSIGN_ROLE;
         c->command.assign_role = &c->assign_role;
     } else {
         ledger__v1__remove_role__init(&c->remove_role);
-        c->remove_role.subscription_id = "s-main";
+        c->remove_role.subscription_id = c->main_subscription;
         c->remove_role.user = (char *)user;
         c->remove_role.role = role;
         c->command.body_case = LEDGER__V1__COMMAND__BODY_REMOVE_ROLE;
@@ -374,11 +379,11 @@ static void build_customer(struct world *w, struct customer_world *cw)
     c.command.onboard_customer = &c.onboard_customer;
     must(w, admin, &c, NULL);
 
-    const char *subscriptions[] = {"s-main", "s-spare"};
     for (size_t i = 0; i < 2; i++) {
         cell_init(&c, cw->partner_id, cw->customer_id);
         ledger__v1__purchase_subscription__init(&c.purchase_subscription);
-        c.purchase_subscription.subscription_id = (char *)subscriptions[i];
+        c.purchase_subscription.subscription_id =
+            i == 0 ? c.main_subscription : c.spare_subscription;
         c.purchase_subscription.offer = LEDGER__V1__OFFER__OFFER_AZURE_PLAN;
         c.command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION;
         c.command.purchase_subscription = &c.purchase_subscription;
@@ -759,7 +764,7 @@ static bool build_command(struct world *w, Ledger__V1__Command__BodyCase verb, e
         break;
     case LEDGER__V1__COMMAND__BODY_SET_SUBSCRIPTION_STATUS:
         ledger__v1__set_subscription_status__init(&c->set_subscription_status);
-        c->set_subscription_status.subscription_id = "s-spare";
+        c->set_subscription_status.subscription_id = c->spare_subscription;
         c->set_subscription_status.status =
             LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED;
         c->command.set_subscription_status = &c->set_subscription_status;

@@ -959,6 +959,47 @@ static void test_views_reservations_current(void **state)
 /* A customer the partner never onboarded is named in every view that asks
  * for one, never answered with no rows; a customer of another partner is
  * not this partner's. */
+/* The subscriptions index: PurchaseSubscription's look-up of another
+ * customer of the partner holding an id. A log of an older build may hold
+ * one id under two customers of a partner: both are indexed, and each finds
+ * the other. Customers of other partners are never reported. */
+static void test_views_subscription_holder(void **state)
+{
+    struct fixture *f = *state;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    uint64_t c2 = subscription_purchased(f, "p-1", "c-2", &actor_admin, utc(2026, 1, 1));
+    subscription_purchased(f, "p-2", "c-1", &actor_admin2, utc(2026, 1, 2));
+    struct views_subscription_holder holder = {.found = true};
+    assert_ok(views_subscription_holder(f->txn, "s-1", "p-1", "c-1", &holder));
+    assert_true(holder.found);
+    assert_string_equal(holder.customer_id, "c-2");
+    assert_int_equal(holder.sequence, c2);
+    assert_ok(views_subscription_holder(f->txn, "s-1", "p-1", "c-2", &holder));
+    assert_true(holder.found);
+    assert_string_equal(holder.customer_id, "c-1");
+    assert_int_equal(holder.sequence, SEQ_SUBSCRIPTION_C1);
+    assert_ok(views_subscription_holder(f->txn, "s-1", "p-1", "c-9", &holder));
+    assert_string_equal(holder.customer_id, "c-1");
+    /* p-2's own customer holds it; p-1's are not looked at, nor is a
+     * partner that holds none. */
+    assert_ok(views_subscription_holder(f->txn, "s-1", "p-2", "c-1", &holder));
+    assert_false(holder.found);
+    assert_ok(views_subscription_holder(f->txn, "s-1", "p-2", "c-7", &holder));
+    assert_true(holder.found);
+    assert_string_equal(holder.customer_id, "c-1");
+    assert_ok(views_subscription_holder(f->txn, "s-1", "p-3", "c-1", &holder));
+    assert_false(holder.found);
+    /* An id that is a prefix of another is another id. */
+    assert_ok(views_subscription_holder(f->txn, "s", "p-1", "c-9", &holder));
+    assert_false(holder.found);
+    assert_int_equal(views_subscription_holder(f->txn, "bad id", "p-1", "c-1", &holder),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(views_subscription_holder(f->txn, "s-1", "", "c-1", &holder),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    store_abort(f->txn);
+    f->txn = NULL;
+}
+
 static void test_views_unknown_customer(void **state)
 {
     struct fixture *f = *state;
@@ -4671,6 +4712,13 @@ static void test_views_entry_origin(void **state)
     o = origin_of(STORE_DB_ACTIVITY, activity, sizeof activity, NULL);
     assert_string_equal(o.key_text, "p-1/5");
     assert_int_equal(o.sequence, 5);
+    /* The subscriptions index: the purchase's sequence is the value. */
+    const uint8_t bought_sequence[8] = {0, 0, 0, 0, 0, 0, 0, 9};
+    struct store_val subscription_key = {(const uint8_t *)"Ss-1\0p-1\0c-1", 12},
+                     subscription_value = {bought_sequence, sizeof bought_sequence};
+    views_entry_origin(STORE_DB_ACTIVITY, subscription_key, subscription_value, &o);
+    assert_string_equal(o.key_text, "s-1/p-1/c-1");
+    assert_int_equal(o.sequence, 9);
 
     /* A billing entry: its purchase, or the later event that cut it. */
     const uint8_t billing[] = {'p', 0, '2', '0', '2', '5', '-', '0', '2', 0, 'c', 0,
@@ -4705,6 +4753,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_expiries_due_damaged_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_current, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_unknown_customer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_subscription_holder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_as_of, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_by_business_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_business_time_out_of_order, setup, teardown),
