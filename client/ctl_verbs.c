@@ -360,6 +360,32 @@ static enum ledger_err time_arg(struct ctl_context *context, const struct ctl_ar
     return LEDGER_ERR_OK;
 }
 
+/* A range of two time options, `from_name` inclusive and `to_name`
+ * exclusive (a date alone in it: through the end of that day), into
+ * *from_us and *to_us (0 when not given). A `to_name` at or before
+ * `from_name` is a usage error: given at all, a --to at the epoch is 0,
+ * which the ledger reads as no end, but it asks for nothing. */
+static enum ledger_err range_args(struct ctl_context *context, const struct ctl_args *args,
+                                  const char *from_name, const char *to_name, int64_t *from_us,
+                                  int64_t *to_us)
+{
+    enum ledger_err err;
+    if ((err = time_arg(context, args, from_name, false, EPOCH_MEANS_THE_SAME, from_us)) !=
+            LEDGER_ERR_OK ||
+        (err = time_arg(context, args, to_name, true, EPOCH_CHECKED_LATER, to_us)) !=
+            LEDGER_ERR_OK) {
+        return err;
+    }
+    if (ctl_arg(args, to_name) != NULL && *to_us <= *from_us) {
+        char message[CTL_MESSAGE_SIZE];
+        snprintf(message, sizeof message,
+                 "is before --%s or equal to it (the range is --%s <= t < --%s)", from_name,
+                 from_name, to_name);
+        return usage(context, to_name, message);
+    }
+    return LEDGER_ERR_OK;
+}
+
 /* --as-of: digits only is a sequence, anything else a time; a date alone
  * is the start of that day (00:00 UTC), as docs/cli.md and the option's
  * help say. */
@@ -2083,17 +2109,9 @@ static enum ledger_err run_orders(struct ctl_context *context, const struct ctl_
     const char *customer = NULL;
     enum ledger_err err;
     if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
-        (err = time_arg(context, args, "from", false, EPOCH_MEANS_THE_SAME, &view.from_us)) !=
-            LEDGER_ERR_OK ||
-        (err = time_arg(context, args, "to", true, EPOCH_CHECKED_LATER, &view.to_us)) !=
+        (err = range_args(context, args, "from", "to", &view.from_us, &view.to_us)) !=
             LEDGER_ERR_OK) {
         return err;
-    }
-    /* Given at all: a --to at the epoch is 0, which the ledger reads as no
-     * end, but it asks for nothing. */
-    if (ctl_arg(args, "to") != NULL && view.to_us <= view.from_us) {
-        return usage(context, "to",
-                     "is before --from or equal to it (the range is --from <= t < --to)");
     }
     view.customer_id = (char *)(uintptr_t)customer;
     query.kind_case = LEDGER__V1__QUERY__KIND_ORDERS;
@@ -2173,6 +2191,11 @@ static const struct ctl_option activity_options[] = {
      "only this action, e.g. \"Create Customer Purchase Permissions\"", false},
     OPT_FROM_DATE,
     OPT_TO_DATE,
+    {"dated-from", CTL_OPTION_VALUE, "DATE",
+     "only events dated (DATED, when they happened) from this date or time (inclusive)", false},
+    {"dated-to", CTL_OPTION_VALUE, "DATE",
+     "only events dated before this time (exclusive); a date alone: through the end of that day",
+     false},
     {"limit", CTL_OPTION_VALUE, "N", "rows per page (default 100, at most 10000)", false},
     {"page-token", CTL_OPTION_VALUE, "T", "continue where the last page ended", false},
     OPT_END,
@@ -2232,19 +2255,13 @@ static enum ledger_err run_activity(struct ctl_context *context, const struct ct
     enum ledger_err err;
     if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
         (err = name_arg(context, args, "action", &action)) != LEDGER_ERR_OK ||
-        (err = time_arg(context, args, "from", false, EPOCH_MEANS_THE_SAME, &view.from_us)) !=
+        (err = range_args(context, args, "from", "to", &view.from_us, &view.to_us)) !=
             LEDGER_ERR_OK ||
-        (err = time_arg(context, args, "to", true, EPOCH_CHECKED_LATER, &view.to_us)) !=
-            LEDGER_ERR_OK ||
+        (err = range_args(context, args, "dated-from", "dated-to", &view.business_from_us,
+                          &view.business_to_us)) != LEDGER_ERR_OK ||
         (err = unsigned_arg(context, args, "limit", LEDGER_ROWS_PAGE_MAX, &limit)) !=
             LEDGER_ERR_OK) {
         return err;
-    }
-    /* Given at all: a --to at the epoch is 0, which the ledger reads as no
-     * end, but it asks for nothing. */
-    if (ctl_arg(args, "to") != NULL && view.to_us <= view.from_us) {
-        return usage(context, "to",
-                     "is before --from or equal to it (the range is --from <= t < --to)");
     }
     if (ctl_flag(args, "limit") && limit == 0) {
         return usage(context, "limit", "at least 1");

@@ -132,11 +132,13 @@ enum ledger_err codec_message_unpack(const ProtobufCMessageDescriptor *descripto
     return LEDGER_ERR_OK;
 }
 
-bool codec_message_peek(const uint8_t *bytes, size_t size, uint32_t varint_number,
-                        uint32_t bytes_number, uint64_t *varint_out, const uint8_t **bytes_out,
-                        size_t *size_out)
+bool codec_message_peek(const uint8_t *bytes, size_t size, const uint32_t *varint_numbers,
+                        size_t varint_count, uint32_t bytes_number, uint64_t *varints_out,
+                        const uint8_t **bytes_out, size_t *size_out)
 {
-    uint64_t varint = 0;
+    if (varint_count > CODEC_PEEK_VARINTS_MAX)
+        abort(); /* a programmer error: no stored bytes can cause it */
+    uint64_t varints[CODEC_PEEK_VARINTS_MAX] = {0};
     const uint8_t *found = NULL;
     size_t found_size = 0;
     size_t at = 0;
@@ -146,14 +148,18 @@ bool codec_message_peek(const uint8_t *bytes, size_t size, uint32_t varint_numbe
             return false;
         uint64_t number = key >> 3;
         unsigned type = (unsigned)(key & 7);
-        if ((number == varint_number && type != 0) || (number == bytes_number && type != 2))
+        /* Which of the varints asked for this field is, or varint_count. */
+        size_t which = 0;
+        while (which < varint_count && varint_numbers[which] != number)
+            which++;
+        if ((which < varint_count && type != 0) || (number == bytes_number && type != 2))
             return false;
         switch (type) {
         case 0:
             if (!wire_varint(bytes, size, &at, &value))
                 return false;
-            if (number == varint_number)
-                varint = value;
+            if (which < varint_count)
+                varints[which] = value;
             break;
         case 1:
         case 5:
@@ -174,7 +180,8 @@ bool codec_message_peek(const uint8_t *bytes, size_t size, uint32_t varint_numbe
             return false;
         }
     }
-    *varint_out = varint;
+    if (varint_count != 0)
+        memcpy(varints_out, varints, varint_count * sizeof varints[0]);
     *bytes_out = found;
     *size_out = found_size;
     return true;

@@ -41,17 +41,24 @@ codec_message_unpack(const ProtobufCMessageDescriptor *descriptor, const uint8_t
 /* Frees a message from codec_message_unpack (or any *__unpack); NULL is fine. */
 void codec_message_free(ProtobufCMessage *message);
 
-/* Reads two top-level fields of a serialized message without decoding it:
- * the varint field `varint_number` (into *varint_out, 0 when absent) and
- * the length-delimited field `bytes_number` (*bytes_out borrowed from
- * `bytes`, with *size_out; NULL and 0 when absent), each the last
- * occurrence, as a decoder keeps it. For filters that skip most records
- * unread. false when the framing cannot be followed or either field comes
- * with another wire type: decode the record then, which says why. Fields
- * the two are not are only stepped over: their contents are not checked. */
+/* The most varint fields one codec_message_peek reads: the activity
+ * filters read two (recorded and business time); asking for more is a
+ * programmer error, which aborts the process. */
+#define CODEC_PEEK_VARINTS_MAX 4
+/* Reads top-level fields of a serialized message without decoding it: the
+ * varint fields varint_numbers[0..varint_count) (into varints_out[i], 0
+ * when absent) and the length-delimited field `bytes_number` (*bytes_out
+ * borrowed from `bytes`, with *size_out; NULL and 0 when absent), each the
+ * last occurrence, as a decoder keeps it. One pass over the bytes whatever
+ * the count. For filters that skip most records unread. false when the
+ * framing cannot be followed or a field asked for comes with another wire
+ * type: decode the record then, which says why. Fields not asked for are
+ * only stepped over: their contents are not checked. varints_out is
+ * written only on success. */
 __attribute__((warn_unused_result)) bool
-codec_message_peek(const uint8_t *bytes, size_t size, uint32_t varint_number, uint32_t bytes_number,
-                   uint64_t *varint_out, const uint8_t **bytes_out, size_t *size_out);
+codec_message_peek(const uint8_t *bytes, size_t size, const uint32_t *varint_numbers,
+                   size_t varint_count, uint32_t bytes_number, uint64_t *varints_out,
+                   const uint8_t **bytes_out, size_t *size_out);
 
 /* Decodes a stored record. CORRUPT when the bytes do not decode (or are over
  * LEDGER_REQUEST_BYTES_MAX, which no record can be). Free with

@@ -123,6 +123,7 @@
  * wire (proto/ledger.proto; test_views's filter tests fail if they drift). */
 #define VIEWS_ACTIVITY_ROW_RECORDED_US 2u
 #define VIEWS_ACTIVITY_ROW_ACTION      4u
+#define VIEWS_ACTIVITY_ROW_BUSINESS_US 8u
 /* "YYYY-MM" plus its NUL. */
 #define VIEWS_MONTH_SIZE 8
 /* The longest term (P5Y): a charge is billed at most this many months. */
@@ -1835,16 +1836,18 @@ static bool in_range(int64_t t, int64_t from_us, int64_t to_us)
     return t >= from_us && (to_us == 0 || t < to_us);
 }
 
-static enum ledger_err range_check(int64_t from_us, int64_t to_us, char message[VIEWS_MESSAGE_SIZE])
+/* Checks a half-open range from_us <= t < to_us of the fields named
+ * `from_name` and `to_name` (0: open on that side). */
+static enum ledger_err range_check(int64_t from_us, int64_t to_us, const char *from_name,
+                                   const char *to_name, char message[VIEWS_MESSAGE_SIZE])
 {
     if (from_us < 0 || to_us < 0) {
-        snprintf(message, VIEWS_MESSAGE_SIZE, "from_us and to_us must not be negative");
+        snprintf(message, VIEWS_MESSAGE_SIZE, "%s and %s must not be negative", from_name, to_name);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     if (to_us != 0 && to_us <= from_us) {
-        snprintf(message, VIEWS_MESSAGE_SIZE,
-                 "to_us must be after from_us (the range is "
-                 "from_us <= t < to_us)");
+        snprintf(message, VIEWS_MESSAGE_SIZE, "%s must be after %s (the range is %s <= t < %s)",
+                 to_name, from_name, from_name, to_name);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     return LEDGER_ERR_OK;
@@ -2347,7 +2350,7 @@ static enum ledger_err query_orders(struct store_txn *txn, const struct views_sc
     enum ledger_err err =
         query_customer(txn, scope, q->customer_id, true, "orders", &customer_id, message);
     if (err == LEDGER_ERR_OK) {
-        err = range_check(q->from_us, q->to_us, message);
+        err = range_check(q->from_us, q->to_us, "from_us", "to_us", message);
     }
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -2818,6 +2821,15 @@ struct activity_walk {
     bool exhausted;    /* stopped by LEDGER_ACTIVITY_SCAN_MAX */
 };
 
+/* Whether a row recorded at `recorded_us` and dated `business_us` is in
+ * both of the query's time ranges. */
+static bool activity_times_match(const Ledger__V1__ActivityQuery *q, int64_t recorded_us,
+                                 int64_t business_us)
+{
+    return in_range(recorded_us, q->from_us, q->to_us) &&
+           in_range(business_us, q->business_from_us, q->business_to_us);
+}
+
 /* Whether the query's filters leave out the stored ActivityRow in
  * bytes[0..size), read from the wire without decoding it: a filter that
  * matches little leaves out most of the entries a page walks, and decoding
@@ -2826,14 +2838,16 @@ struct activity_walk {
  * then, and a row that does not decode is CORRUPT as before. */
 static bool activity_filtered_out(const struct activity_walk *w, const uint8_t *bytes, size_t size)
 {
-    uint64_t recorded = 0;
+    static const uint32_t times[] = {VIEWS_ACTIVITY_ROW_RECORDED_US,
+                                     VIEWS_ACTIVITY_ROW_BUSINESS_US};
+    uint64_t time_values[sizeof times / sizeof times[0]];
     const uint8_t *action = NULL;
     size_t action_size = 0;
-    if (!codec_message_peek(bytes, size, VIEWS_ACTIVITY_ROW_RECORDED_US, VIEWS_ACTIVITY_ROW_ACTION,
-                            &recorded, &action, &action_size)) {
+    if (!codec_message_peek(bytes, size, times, sizeof times / sizeof times[0],
+                            VIEWS_ACTIVITY_ROW_ACTION, time_values, &action, &action_size)) {
         return false;
     }
-    if (!in_range((int64_t)recorded, w->q->from_us, w->q->to_us)) {
+    if (!activity_times_match(w->q, (int64_t)time_values[0], (int64_t)time_values[1])) {
         return true;
     }
     /* A NUL inside would make the decoded row CORRUPT: let decoding say so. */
@@ -2875,7 +2889,7 @@ static enum ledger_err activity_visit(struct activity_walk *w, uint64_t sequence
         return err;
     }
     const Ledger__V1__ActivityRow *row = (const Ledger__V1__ActivityRow *)message;
-    bool keep = in_range(row->recorded_us, w->q->from_us, w->q->to_us) &&
+    bool keep = activity_times_match(w->q, row->recorded_us, row->business_us) &&
                 (w->action[0] == '\0' || strcmp(w->action, text(row->action)) == 0);
     if (!keep) {
         codec_message_free(message);
@@ -2967,7 +2981,11 @@ static enum ledger_err query_activity(struct store_txn *txn, const struct views_
     enum ledger_err err =
         query_customer(txn, scope, q->customer_id, false, "activity", &customer_id, message);
     if (err == LEDGER_ERR_OK) {
-        err = range_check(q->from_us, q->to_us, message);
+        err = range_check(q->from_us, q->to_us, "from_us", "to_us", message);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = range_check(q->business_from_us, q->business_to_us, "business_from_us",
+                          "business_to_us", message);
     }
     if (err != LEDGER_ERR_OK) {
         return err;

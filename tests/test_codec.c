@@ -283,7 +283,7 @@ static void test_codec_empty_message_packs_and_unpacks(void **state)
     codec_message_free(NULL);
 }
 
-/* codec_message_peek reads a varint and a length-delimited field of a
+/* codec_message_peek reads varints and a length-delimited field of a
  * serialized message as decoding it would (the last occurrence of each),
  * and refuses framing it cannot follow or a field of another wire type. */
 static void test_codec_message_peek(void **state)
@@ -304,23 +304,47 @@ static void test_codec_message_peek(void **state)
     uint64_t varint = 1;
     const uint8_t *found = NULL;
     size_t found_size = 0;
-    assert_true(codec_message_peek(bytes, size, 2, 4, &varint, &found, &found_size));
+    assert_true(
+        codec_message_peek(bytes, size, (const uint32_t[]){2}, 1, 4, &varint, &found, &found_size));
     assert_int_equal(varint, 1735689600000000);
     assert_int_equal(found_size, strlen("Purchase Reservation"));
     assert_memory_equal(found, "Purchase Reservation", found_size);
+    /* Several varints in one pass, each in the order asked; none at all. */
+    Ledger__V1__ActivityRow dated = row;
+    dated.business_us = 1735603200000000;
+    uint8_t *dated_bytes = NULL;
+    size_t dated_size = 0;
+    assert_int_equal(codec_pack(&dated.base, &dated_bytes, &dated_size), LEDGER_ERR_OK);
+    uint64_t times[3] = {0};
+    assert_true(codec_message_peek(dated_bytes, dated_size, (const uint32_t[]){8, 1, 2}, 3, 4,
+                                   times, &found, &found_size));
+    assert_int_equal(times[0], 1735603200000000);
+    assert_int_equal(times[1], 7);
+    assert_int_equal(times[2], 1735689600000000);
+    assert_memory_equal(found, "Purchase Reservation", found_size);
+    assert_true(codec_message_peek(dated_bytes, dated_size, NULL, 0, 4, NULL, &found, &found_size));
+    assert_int_equal(found_size, strlen("Purchase Reservation"));
+    /* A field asked for with another wire type fails whichever place it has. */
+    assert_false(codec_message_peek(dated_bytes, dated_size, (const uint32_t[]){2, 5}, 2, 4, times,
+                                    &found, &found_size));
+    free(dated_bytes);
     /* Absent fields: 0 and no bytes. */
-    assert_true(codec_message_peek(bytes, size, 9, 10, &varint, &found, &found_size));
+    assert_true(codec_message_peek(bytes, size, (const uint32_t[]){9}, 1, 10, &varint, &found,
+                                   &found_size));
     assert_int_equal(varint, 0);
     assert_null(found);
     assert_int_equal(found_size, 0);
     /* A field asked for with another wire type than it has (the actor is
      * length-delimited, the sequence a varint). */
-    assert_false(codec_message_peek(bytes, size, 5, 4, &varint, &found, &found_size));
-    assert_false(codec_message_peek(bytes, size, 2, 1, &varint, &found, &found_size));
+    assert_false(
+        codec_message_peek(bytes, size, (const uint32_t[]){5}, 1, 4, &varint, &found, &found_size));
+    assert_false(
+        codec_message_peek(bytes, size, (const uint32_t[]){2}, 1, 1, &varint, &found, &found_size));
     /* Cut short anywhere inside the last field (the detail: its tag, its
      * length and 5 bytes): framing it cannot follow. */
     for (size_t cut = 1; cut < 7; cut++) {
-        assert_false(codec_message_peek(bytes, size - cut, 2, 4, &varint, &found, &found_size));
+        assert_false(codec_message_peek(bytes, size - cut, (const uint32_t[]){2}, 1, 4, &varint,
+                                        &found, &found_size));
     }
     /* Two messages one after the other decode as one whose fields are the
      * last of each: so does the peek. */
@@ -334,7 +358,8 @@ static void test_codec_message_peek(void **state)
     assert_non_null(both);
     memcpy(both, bytes, size);
     memcpy(both + size, more, more_size);
-    assert_true(codec_message_peek(both, size + more_size, 2, 4, &varint, &found, &found_size));
+    assert_true(codec_message_peek(both, size + more_size, (const uint32_t[]){2}, 1, 4, &varint,
+                                   &found, &found_size));
     ProtobufCMessage *decoded = NULL;
     assert_int_equal(codec_message_unpack(&ledger__v1__activity_row__descriptor, both,
                                           size + more_size, size + more_size, LEDGER_ERR_CORRUPT,
@@ -347,7 +372,8 @@ static void test_codec_message_peek(void **state)
     assert_memory_equal(found, merged->action, found_size);
     codec_message_free(decoded);
     /* Nothing at all: an empty message. */
-    assert_true(codec_message_peek(NULL, 0, 2, 4, &varint, &found, &found_size));
+    assert_true(
+        codec_message_peek(NULL, 0, (const uint32_t[]){2}, 1, 4, &varint, &found, &found_size));
     assert_int_equal(varint, 0);
     assert_null(found);
     free(both);

@@ -262,6 +262,12 @@ static void test_ctl_cli_usage_values(void **state)
     ctl(fixture, &run, NULL, NULL, "activity", "--from", "2026-02-01T10:00", "--to",
         "2026-02-01T10:00", NULL);
     expect_usage(&run, "--to: is before --from");
+    ctl(fixture, &run, NULL, NULL, "activity", "--dated-from", "2026-02-02", "--dated-to",
+        "2026-02-01", NULL);
+    expect_usage(&run, "--dated-to: is before --dated-from or equal to it (the range is "
+                       "--dated-from <= t < --dated-to)");
+    ctl(fixture, &run, NULL, NULL, "activity", "--dated-from", "yesterday", NULL);
+    expect_usage(&run, "--dated-from: ");
     /* A --to at the epoch is an empty range, not an open one (to_us 0
      * leaves the end open). */
     ctl(fixture, &run, NULL, NULL, "orders", "--customer", "c", "--to", "1970-01-01T00:00:00Z",
@@ -1717,6 +1723,36 @@ static void test_ctl_cli_partner_changes(void **state)
     assert_non_null(strstr(run.out, "RECORDED"));
     assert_non_null(strstr(run.out, "DATED"));
     assert_non_null(strstr(run.out, "2026-01-02T03:04:05Z"));
+    run_free(&run);
+    /* --dated-from/--dated-to find it by that date, which --from/--to (the
+     * recorded time) do not; the two ranges combine. */
+    ctl(fixture, &run, admin, key, "--output", "json", "activity", "--customer", "dated",
+        "--dated-from", "2026-01-02", "--dated-to", "2026-01-02", NULL);
+    expect_ok(&run);
+    assert_int_equal(1, json_array_size(json_object_get(run.json, "activity")));
+    assert_string_equal("Onboard Customer",
+                        json_string_value(json_object_get(
+                            json_array_get(json_object_get(run.json, "activity"), 0), "action")));
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "activity", "--customer", "dated", "--from", "2026-01-02",
+        "--to", "2026-01-02", NULL);
+    expect_ok(&run);
+    assert_string_equal("no activity\n", run.err);
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "activity", "--customer", "dated", "--dated-from",
+        "2026-01-02T03:04:06Z", NULL);
+    expect_ok(&run);
+    assert_string_equal("no activity\n", run.err);
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "--output", "json", "activity", "--customer", "dated",
+        "--dated-to", "2026-01-03", "--from", "2000-01-01", NULL);
+    expect_ok(&run);
+    assert_int_equal(1, json_array_size(json_object_get(run.json, "activity")));
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "activity", "--customer", "dated", "--dated-to", "2026-01-02",
+        "--from", "2000-01-01", "--to", "2001-01-01", NULL);
+    expect_ok(&run);
+    assert_string_equal("no activity\n", run.err);
     run_free(&run);
 
     /* A savings plan's scope and renewal; the customer must ask the partner. */

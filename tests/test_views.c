@@ -794,22 +794,36 @@ static enum ledger_err savings_plans(struct fixture *f, const struct views_scope
     return savings_plans_dated(f, scope, customer_id, 0, time_us, sequence, result);
 }
 
-static enum ledger_err activity(struct fixture *f, const struct views_scope *scope,
-                                const char *customer_id, const char *action, int64_t from_us,
-                                int64_t to_us, uint32_t limit, const char *token,
-                                Ledger__V1__QueryResult *result)
+/* An activity page with a range of recorded times (from_us, to_us) and
+ * one of business times (dated[0], dated[1]); 0 leaves a side open. */
+static enum ledger_err activity_dated(struct fixture *f, const struct views_scope *scope,
+                                      const char *customer_id, const char *action, int64_t from_us,
+                                      int64_t to_us, const int64_t dated[2], uint32_t limit,
+                                      const char *token, Ledger__V1__QueryResult *result)
 {
     Ledger__V1__ActivityQuery aq = LEDGER__V1__ACTIVITY_QUERY__INIT;
     aq.customer_id = (char *)customer_id;
     aq.action = (char *)action;
     aq.from_us = from_us;
     aq.to_us = to_us;
+    aq.business_from_us = dated[0];
+    aq.business_to_us = dated[1];
     aq.limit = limit;
     aq.page_token = (char *)token;
     Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
     q.kind_case = LEDGER__V1__QUERY__KIND_ACTIVITY;
     q.activity = &aq;
     return run(f, scope, &q, result);
+}
+
+static enum ledger_err activity(struct fixture *f, const struct views_scope *scope,
+                                const char *customer_id, const char *action, int64_t from_us,
+                                int64_t to_us, uint32_t limit, const char *token,
+                                Ledger__V1__QueryResult *result)
+{
+    static const int64_t undated[2] = {0, 0};
+    return activity_dated(f, scope, customer_id, action, from_us, to_us, undated, limit, token,
+                          result);
 }
 
 /* One page of a month's billing as the first tree_size events left it (0:
@@ -2003,6 +2017,57 @@ static void test_views_activity_filters(void **state)
                      LEDGER_ERR_PARTNER_MISMATCH);
 }
 
+/* The sequences of the rows of `all` (an unfiltered answer) that a query
+ * with these filters keeps, in its order, into out[0..max): what the
+ * filters must answer. Returns how many. */
+static size_t activity_filter_by_hand(const Ledger__V1__QueryResult *all, const char *customer,
+                                      const char *action, const int64_t recorded[2],
+                                      const int64_t dated[2], uint64_t *out, size_t max)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < all->n_activity; i++) {
+        const Ledger__V1__ActivityRow *row = all->activity[i];
+        if ((customer[0] == '\0' || strcmp(row->customer_id, customer) == 0) &&
+            (action[0] == '\0' || strcmp(row->action, action) == 0) &&
+            row->recorded_us >= recorded[0] &&
+            (recorded[1] == 0 || row->recorded_us < recorded[1]) && row->business_us >= dated[0] &&
+            (dated[1] == 0 || row->business_us < dated[1])) {
+            assert_true(count < max);
+            out[count++] = row->sequence;
+        }
+    }
+    return count;
+}
+
+/* Follows an activity query's pages of `limit` rows (recorded times in
+ * recorded[0..1], business times in dated[0..1]) to the end: together they
+ * are expected[0..expected_count), in order. */
+static void expect_activity_pages(struct fixture *f, const struct views_scope *scope,
+                                  const char *customer, const char *action,
+                                  const int64_t recorded[2], const int64_t dated[2], uint32_t limit,
+                                  const uint64_t *expected, size_t expected_count)
+{
+    char token[32] = "";
+    size_t count = 0;
+    for (size_t page = 0; page <= expected_count; page++) {
+        Ledger__V1__QueryResult r;
+        assert_ok(activity_dated(f, scope, customer, action, recorded[0], recorded[1], dated, limit,
+                                 token, &r));
+        for (size_t i = 0; i < r.n_activity; i++) {
+            assert_true(count < expected_count);
+            assert_int_equal(r.activity[i]->sequence, expected[count]);
+            count++;
+        }
+        snprintf(token, sizeof token, "%s", r.next_page_token);
+        views_result_clear(&r);
+        if (token[0] == '\0') {
+            break;
+        }
+    }
+    assert_int_equal(count, expected_count);
+    assert_string_equal(token, "");
+}
+
 /* Every combination of customer, action and date range, paged at several
  * sizes, answers the rows that filtering the whole unfiltered log by hand
  * gives, in the same order, for partner staff and auditors alike. */
@@ -2035,39 +2100,13 @@ static void test_views_activity_filters_agree_with_the_log(void **state)
         for (size_t c = 0; c < sizeof customers / sizeof customers[0]; c++) {
             for (size_t a = 0; a < sizeof actions / sizeof actions[0]; a++) {
                 for (size_t g = 0; g < sizeof ranges / sizeof ranges[0]; g++) {
+                    static const int64_t undated[2] = {0, 0};
                     uint64_t expected[64];
-                    size_t expected_count = 0;
-                    for (size_t i = 0; i < all.n_activity; i++) {
-                        const Ledger__V1__ActivityRow *row = all.activity[i];
-                        if ((customers[c][0] == '\0' ||
-                             strcmp(row->customer_id, customers[c]) == 0) &&
-                            (actions[a][0] == '\0' || strcmp(row->action, actions[a]) == 0) &&
-                            row->recorded_us >= ranges[g][0] &&
-                            (ranges[g][1] == 0 || row->recorded_us < ranges[g][1])) {
-                            assert_true(expected_count < 64);
-                            expected[expected_count++] = row->sequence;
-                        }
-                    }
+                    size_t expected_count = activity_filter_by_hand(
+                        &all, customers[c], actions[a], ranges[g], undated, expected, 64);
                     for (uint32_t limit = 1; limit <= 4; limit += 3) {
-                        char token[32] = "";
-                        size_t count = 0;
-                        for (size_t page = 0; page <= expected_count; page++) {
-                            Ledger__V1__QueryResult r;
-                            assert_ok(activity(f, scopes[s], customers[c], actions[a], ranges[g][0],
-                                               ranges[g][1], limit, token, &r));
-                            for (size_t i = 0; i < r.n_activity; i++) {
-                                assert_true(count < expected_count);
-                                assert_int_equal(r.activity[i]->sequence, expected[count]);
-                                count++;
-                            }
-                            snprintf(token, sizeof token, "%s", r.next_page_token);
-                            views_result_clear(&r);
-                            if (token[0] == '\0') {
-                                break;
-                            }
-                        }
-                        assert_int_equal(count, expected_count);
-                        assert_string_equal(token, "");
+                        expect_activity_pages(f, scopes[s], customers[c], actions[a], ranges[g],
+                                              undated, limit, expected, expected_count);
                     }
                 }
             }
@@ -3676,6 +3715,119 @@ static void test_views_activity_business_time(void **state)
     test_remove_dir(f.dir);
 }
 
+/* History imported in bulk is recorded on the import day and dated when it
+ * happened: a range of business times finds it where a range of recorded
+ * times cannot, alone or with the other filters, and pages through it as
+ * the other filters do (every page size gives what filtering the unfiltered
+ * log by hand gives, in the same order). Rows it leaves out are not
+ * decoded. */
+static void test_views_activity_dated_range(void **state)
+{
+    (void)state;
+    struct fixture f = {0};
+    small_history_begin(&f, "views-dated-range");
+    const int64_t import_us = utc(2025, 10, 1);
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__CostVisibilitySet body = LEDGER__V1__COST_VISIBILITY_SET__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET;
+    e.cost_visibility_set = &body;
+    /* One recorded when it happened, in September; then the import: August
+     * to October of two customers, all recorded on 2025-10-01, not in date
+     * order. */
+    emit_dated(&f, &e, "p-1", "c-1", &actor_admin, utc(2025, 9, 20), utc(2025, 9, 20));
+    static const int dated_days[][2] = {{8, 3},  {9, 1},  {9, 30}, {10, 1}, {9, 15},
+                                        {8, 31}, {9, 10}, {9, 2},  {10, 2}, {9, 29}};
+    for (size_t i = 0; i < sizeof dated_days / sizeof dated_days[0]; i++) {
+        emit_dated(&f, &e, "p-1", i % 3 == 0 ? "c-2" : "c-1", &actor_admin, import_us + (int64_t)i,
+                   utc(2025, dated_days[i][0], dated_days[i][1]));
+    }
+    assert_ok(store_commit(f.txn));
+    f.txn = NULL;
+
+    const struct views_scope scope = {"p-1", "", true};
+    const int64_t september[2] = {utc(2025, 9, 1), utc(2025, 10, 1)};
+    Ledger__V1__QueryResult r;
+    /* By recorded time September holds only the event recorded then. */
+    assert_ok(activity(&f, &scope, "c-1", "", september[0], september[1], 0, "", &r));
+    assert_int_equal(r.n_activity, 1);
+    views_result_clear(&r);
+    /* By business time it holds the imported ones too, newest recorded
+     * first; only the kept rows are decoded. */
+    activity_rows_decoded = 0;
+    assert_ok(activity_dated(&f, &scope, "c-1", "", 0, 0, september, 0, "", &r));
+    static const uint64_t c1_september[] = {10, 7, 5, 4, 2};
+    assert_int_equal(r.n_activity, sizeof c1_september / sizeof c1_september[0]);
+    for (size_t i = 0; i < r.n_activity; i++) {
+        assert_int_equal(r.activity[i]->sequence, c1_september[i]);
+        assert_true(r.activity[i]->business_us >= september[0] &&
+                    r.activity[i]->business_us < september[1]);
+    }
+    assert_int_equal(activity_rows_decoded, r.n_activity);
+    assert_string_equal(r.next_page_token, "");
+    views_result_clear(&r);
+    /* Both ranges: recorded on the import day and dated in September. */
+    assert_ok(activity_dated(&f, &scope, "c-1", "", import_us, import_us + 86400000000, september,
+                             0, "", &r));
+    assert_int_equal(r.n_activity, 4);
+    assert_int_equal(r.activity[3]->sequence, 4);
+    views_result_clear(&r);
+
+    /* Every combination, paged, agrees with the unfiltered log. */
+    Ledger__V1__QueryResult all;
+    assert_ok(activity(&f, &scope, "", "", 0, 0, 0, "", &all));
+    static const char *const customers[] = {"", "c-1", "c-2"};
+    static const char *const actions[] = {"", "Set Cost Visibility", "Register Partner"};
+    const int64_t recorded_ranges[][2] = {{0, 0}, {import_us, 0}, {0, import_us}};
+    const int64_t dated_ranges[][2] = {{0, 0},
+                                       {utc(2025, 9, 1), utc(2025, 10, 1)},
+                                       {utc(2025, 9, 30), 0},
+                                       {0, utc(2025, 9, 1)},
+                                       {utc(2025, 9, 15), utc(2025, 9, 15) + 1},
+                                       {utc(2024, 1, 1), utc(2024, 2, 1)}};
+    for (size_t c = 0; c < sizeof customers / sizeof customers[0]; c++) {
+        for (size_t a = 0; a < sizeof actions / sizeof actions[0]; a++) {
+            for (size_t g = 0; g < sizeof recorded_ranges / sizeof recorded_ranges[0]; g++) {
+                for (size_t d = 0; d < sizeof dated_ranges / sizeof dated_ranges[0]; d++) {
+                    const int64_t *rg = recorded_ranges[g], *dg = dated_ranges[d];
+                    uint64_t expected[16];
+                    size_t expected_count = activity_filter_by_hand(&all, customers[c], actions[a],
+                                                                    rg, dg, expected, 16);
+                    for (uint32_t limit = 1; limit <= 4; limit++) {
+                        expect_activity_pages(&f, &scope, customers[c], actions[a], rg, dg, limit,
+                                              expected, expected_count);
+                    }
+                }
+            }
+        }
+    }
+    views_result_clear(&all);
+
+    /* A range that is empty or negative is refused, naming its fields. */
+    char message[256];
+    struct store_txn *txn = NULL;
+    Ledger__V1__ActivityQuery aq = LEDGER__V1__ACTIVITY_QUERY__INIT;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_ACTIVITY;
+    q.activity = &aq;
+    aq.business_from_us = utc(2025, 9, 1);
+    aq.business_to_us = utc(2025, 9, 1);
+    assert_ok(store_begin(f.store, false, &txn));
+    ledger__v1__query_result__init(&r);
+    assert_int_equal(views_query(txn, &scope, &q, &r, message), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(message, "business_to_us must be after business_from_us (the range is "
+                                 "business_from_us <= t < business_to_us)");
+    aq.business_from_us = -1;
+    aq.business_to_us = 0;
+    assert_int_equal(views_query(txn, &scope, &q, &r, message), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(message, "business_from_us and business_to_us must not be negative");
+    aq.business_from_us = 0;
+    aq.business_to_us = -1;
+    assert_int_equal(views_query(txn, &scope, &q, &r, message), LEDGER_ERR_INVALID_ARGUMENT);
+    store_abort(txn);
+    store_close(f.store);
+    test_remove_dir(f.dir);
+}
+
 /* --- tests: a generated history through the engine ----------------------------------------------
  */
 
@@ -4799,6 +4951,7 @@ int main(void)
         cmocka_unit_test(test_views_activity_scan_bound),
         cmocka_unit_test(test_views_activity_amounts_in_currency),
         cmocka_unit_test(test_views_activity_business_time),
+        cmocka_unit_test(test_views_activity_dated_range),
         cmocka_unit_test(test_views_generated_history),
         cmocka_unit_test(test_views_business_time_generated),
         cmocka_unit_test(test_views_entry_origin),
