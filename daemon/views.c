@@ -30,6 +30,12 @@
  *                 'S' subscription NUL partner NUL customer -> u64 sequence:
  *                 every SubscriptionPurchased, by the subscription's id
  *                 (views_subscription_holder; views layout 10).
+ *                 'C' partner NUL customer NUL u64 sequence -> u8 flags
+ *                 lists the events of the customer that are in no stream:
+ *                 the PrincipalAdded, PrincipalRevoked and
+ *                 PrincipalSecretRotated of its customer users, whose 'P'
+ *                 rows name the customer (views layout 10); the customer
+ *                 filter merges them into the stream's by sequence.
  *   billing       partner NUL first "YYYY-MM" NUL customer NUL u64 sequence NUL u16 n
  *                 -> BillingCharges: one purchase's charges (n = 0) or one refund
  *                 (n = 0 for a cancellation, the exchange's replacements'
@@ -119,6 +125,9 @@
 #define VIEWS_ACTIVITY_PARTNER      'P'
 #define VIEWS_ACTIVITY_SUBSCRIPTION 'S'
 #define VIEWS_ACTIVITY_VISIBLE      0x01u
+/* STORE_DB_ACTIVITY's key family of a customer's events that are in no
+ * customer stream: those of its customer users' principals. */
+#define VIEWS_ACTIVITY_CUSTOMER 'C'
 /* The numbers of ActivityRow's fields the activity filters read from the
  * wire (proto/ledger.proto; test_views's filter tests fail if they drift). */
 #define VIEWS_ACTIVITY_ROW_RECORDED_US 2u
@@ -1025,24 +1034,44 @@ static void exchanged_for_text(const Ledger__V1__ReservationExchanged *x, char *
     }
 }
 
-/* A short summary of what the event did, for the activity log. */
-static void activity_detail(const Ledger__V1__Event *e, char out[VIEWS_DETAIL_SIZE])
+/* " for customer C" when a principal event is about a customer user of C
+ * (views layout 10), else nothing. */
+static const char *for_customer(const char *customer_id, char *out, size_t size)
+{
+    if (customer_id[0] == '\0') {
+        return "";
+    }
+    snprintf(out, size, " for customer %s", customer_id);
+    return out;
+}
+
+/* A short summary of what the event did, for the activity log.
+ * `principal_customer_id`: the customer of the customer user a principal
+ * event is about ("" for the others, and for every other event). */
+static void activity_detail(const Ledger__V1__Event *e, const char *principal_customer_id,
+                            char out[VIEWS_DETAIL_SIZE])
 {
     char a[2 * LEDGER_ID_LENGTH_MAX + 32], b[2 * LEDGER_ID_LENGTH_MAX + 32];
+    char for_text[LEDGER_ID_LENGTH_MAX + 16];
+    const char *customer = for_customer(principal_customer_id, for_text, sizeof for_text);
     out[0] = '\0';
     switch (e->body_case) {
     case LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED:
         snprintf(out, VIEWS_DETAIL_SIZE, "%s", text(e->partner_registered->name));
         break;
     case LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s %s", text(e->principal_added->principal_id),
-                 codec_role_name(e->principal_added->role));
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s %s%s%s%s", text(e->principal_added->principal_id),
+                 codec_role_name(e->principal_added->role),
+                 text(e->principal_added->user)[0] != '\0' ? " " : "",
+                 text(e->principal_added->user), customer);
         break;
     case LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s", text(e->principal_revoked->principal_id));
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s%s", text(e->principal_revoked->principal_id),
+                 customer);
         break;
     case LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s", text(e->principal_secret_rotated->principal_id));
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s%s", text(e->principal_secret_rotated->principal_id),
+                 customer);
         break;
     case LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED:
         snprintf(out, VIEWS_DETAIL_SIZE, "%s", text(e->customer_onboarded->name));
@@ -1198,6 +1227,62 @@ static enum ledger_err subscription_purchased(struct store_txn *txn, const Ledge
     return store_put(txn, STORE_DB_ACTIVITY, k.bytes, k.size, value, sizeof value);
 }
 
+/* 'C' partner NUL customer NUL: the prefix of a customer's principal
+ * events (views layout 10). */
+static void activity_customer_prefix(struct key *k, const char *partner_id, const char *customer_id)
+{
+    key_u8(k, VIEWS_ACTIVITY_CUSTOMER);
+    key_customer(k, partner_id, customer_id);
+}
+
+/* The principal a principal event names, or NULL for other events. */
+static const char *principal_event_id(const Ledger__V1__Event *e)
+{
+    switch (e->body_case) {
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED:
+        return e->principal_added->principal_id;
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED:
+        return e->principal_revoked->principal_id;
+    case LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED:
+        return e->principal_secret_rotated->principal_id;
+    default:
+        return NULL;
+    }
+}
+
+/* Into out: the customer of the customer user a principal event of the
+ * event's partner is about, read from its principal row (which the event
+ * has already added or changed), else "". A principal event belongs to no
+ * customer's stream; this puts it in its customer's activity too. A row of
+ * another partner (no log this build writes has one) names no customer:
+ * a customer is only ever its own partner's. */
+static enum ledger_err principal_event_customer(struct store_txn *txn,
+                                                const Ledger__V1__Event *event,
+                                                char out[LEDGER_ID_LENGTH_MAX + 1])
+{
+    out[0] = '\0';
+    const char *principal_id = principal_event_id(event);
+    if (principal_id == NULL) {
+        return LEDGER_ERR_OK;
+    }
+    struct key k = {0};
+    key_last(&k, principal_id);
+    ProtobufCMessage *message = NULL;
+    enum ledger_err err =
+        get_message(txn, STORE_DB_PRINCIPAL, &k, &ledger__v1__principal_row__descriptor, &message);
+    if (err != LEDGER_ERR_OK) {
+        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
+    }
+    const Ledger__V1__PrincipalRow *row = (const Ledger__V1__PrincipalRow *)message;
+    const char *customer_id = text(row->customer_id);
+    if (row->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER && codec_id_valid(customer_id) &&
+        strcmp(text(row->partner_id), text(event->partner_id)) == 0) {
+        snprintf(out, LEDGER_ID_LENGTH_MAX + 1, "%s", customer_id);
+    }
+    codec_message_free(message);
+    return LEDGER_ERR_OK;
+}
+
 /* A later change of a savings plan (scope, auto-renew) is partner-visible
  * exactly when the plan's purchase was: the event does not say who bought the
  * plan, its row does. Must run before the change updates the row (it does not
@@ -1235,19 +1320,23 @@ static enum ledger_err activity_add(struct store_txn *txn, const Ledger__V1__Eve
     if (partner_id[0] == '\0') {
         return LEDGER_ERR_OK;
     }
+    char principal_customer[LEDGER_ID_LENGTH_MAX + 1];
+    enum ledger_err err = principal_event_customer(txn, event, principal_customer);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
     char detail[VIEWS_DETAIL_SIZE];
-    activity_detail(event, detail);
+    activity_detail(event, principal_customer, detail);
     Ledger__V1__ActivityRow row = LEDGER__V1__ACTIVITY_ROW__INIT;
     row.sequence = event->sequence;
     row.recorded_us = event->recorded_us;
     row.business_us = domain_event_business_us(event);
-    row.customer_id = event->customer_id;
+    row.customer_id = principal_customer[0] != '\0' ? principal_customer : event->customer_id;
     row.action = (char *)domain_action_name(event);
     row.actor = event->actor;
     row.status = "Succeeded";
     row.detail = detail;
     bool visible = domain_partner_visible(event);
-    enum ledger_err err = LEDGER_ERR_OK;
     if (visible) {
         err = savings_plan_change_visible(txn, event, &visible);
         if (err != LEDGER_ERR_OK) {
@@ -1276,9 +1365,17 @@ static enum ledger_err activity_add(struct store_txn *txn, const Ledger__V1__Eve
     memcpy(value + 1, bytes, size);
     free(bytes);
     /* One customer's activity is found through the customer's stream index
-     * (store_stream_each_back), which lists the same events: no second row. */
+     * (store_stream_each_back), which lists the same events: no second row.
+     * A principal event is in no stream: its customer's 'C' entry lists it. */
     err = store_put(txn, STORE_DB_ACTIVITY, k.bytes, k.size, value, size + 1);
     free(value);
+    if (err == LEDGER_ERR_OK && principal_customer[0] != '\0') {
+        struct key c = {0};
+        activity_customer_prefix(&c, partner_id, principal_customer);
+        key_u64(&c, event->sequence);
+        err = c.overflow ? LEDGER_ERR_CORRUPT
+                         : store_put(txn, STORE_DB_ACTIVITY, c.bytes, c.size, &flags, 1);
+    }
     return err;
 }
 
@@ -2806,6 +2903,86 @@ static bool page_token_parse(const char *token, uint64_t *out)
     return true;
 }
 
+/* A walk down one key family of the activity database ('P' partner NUL,
+ * or 'C' partner NUL customer NUL, then u64 sequence), newest first. */
+struct activity_cursor {
+    struct store_cursor *cursor;
+    struct key prefix;
+    uint64_t sequence;      /* of the entry at hand; 0: none left */
+    struct store_val value; /* its value (u8 flags first) */
+};
+
+/* Takes the cursor's entry (or the error or end `err` that moving it gave)
+ * as the one at hand. */
+static enum ledger_err activity_cursor_take(struct activity_cursor *c, enum ledger_err err,
+                                            const struct store_val *key,
+                                            const struct store_val *value)
+{
+    c->sequence = 0;
+    if (err == LEDGER_ERR_NOT_FOUND || (err == LEDGER_ERR_OK && !key_has_prefix(key, &c->prefix))) {
+        return LEDGER_ERR_OK;
+    }
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (key->size != c->prefix.size + 8 || value->size < 1) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    c->sequence = store_key_to_u64(key->data + c->prefix.size);
+    c->value = *value;
+    return c->sequence != 0 ? LEDGER_ERR_OK : LEDGER_ERR_CORRUPT;
+}
+
+/* Opens a walk of the family `prefix` at its newest entry below `below`
+ * (0: its newest of all). Close it with activity_cursor_close, also on
+ * error. */
+static enum ledger_err activity_cursor_open(struct store_txn *txn, const struct key *prefix,
+                                            uint64_t below, struct activity_cursor *c)
+{
+    c->cursor = NULL;
+    c->prefix = *prefix;
+    c->sequence = 0;
+    /* Start just below `below` (a resumed page), or after the prefix's last
+     * key: the prefix with its final NUL raised to 0x01 sorts after all of it. */
+    struct key start = *prefix;
+    if (below != 0) {
+        key_u64(&start, below);
+    } else if (start.size > 0) {
+        start.bytes[start.size - 1] = 0x01;
+    }
+    if (prefix->overflow || start.overflow) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    enum ledger_err err = store_cursor_open(txn, STORE_DB_ACTIVITY, &c->cursor);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    struct store_val key, value;
+    err = store_cursor_seek(c->cursor, start.bytes, start.size, &key, &value);
+    if (err == LEDGER_ERR_OK) {
+        err = store_cursor_prev(c->cursor, &key, &value);
+    } else if (err == LEDGER_ERR_NOT_FOUND) {
+        err = store_cursor_last(c->cursor, &key, &value);
+    }
+    return activity_cursor_take(c, err, &key, &value);
+}
+
+/* Moves to the next older entry of the family (sequence 0 past the last). */
+static enum ledger_err activity_cursor_prev(struct activity_cursor *c)
+{
+    struct store_val key, value;
+    enum ledger_err err = store_cursor_prev(c->cursor, &key, &value);
+    return activity_cursor_take(c, err, &key, &value);
+}
+
+static void activity_cursor_close(struct activity_cursor *c)
+{
+    if (c->cursor != NULL) {
+        store_cursor_close(c->cursor);
+        c->cursor = NULL;
+    }
+}
+
 struct activity_walk {
     struct store_txn *txn;
     const struct views_scope *scope;
@@ -2819,6 +2996,9 @@ struct activity_walk {
     uint32_t examined; /* entries looked at, up to LEDGER_ACTIVITY_SCAN_MAX */
     bool more;         /* a matching row beyond the page exists */
     bool exhausted;    /* stopped by LEDGER_ACTIVITY_SCAN_MAX */
+    /* A customer's activity: its principal events ('C' entries), merged
+     * into its stream's events by sequence. */
+    struct activity_cursor *principals;
 };
 
 /* Whether a row recorded at `recorded_us` and dated `business_us` is in
@@ -2904,71 +3084,73 @@ static enum ledger_err activity_visit(struct activity_walk *w, uint64_t sequence
     return row_list_push(w->list, message, sequence);
 }
 
-/* One event of the customer's stream, for a customer's activity. */
-static enum ledger_err activity_customer_visit(void *context, uint64_t sequence)
+/* Counts one entry against LEDGER_ACTIVITY_SCAN_MAX and looks at it (its
+ * 'P' value when at hand, else NULL). NOT_FOUND stops the walk. */
+static enum ledger_err activity_examine(struct activity_walk *w, uint64_t sequence,
+                                        const struct store_val *partner_value)
 {
-    struct activity_walk *w = context;
     if (w->examined == LEDGER_ACTIVITY_SCAN_MAX) {
         w->exhausted = true;
         return LEDGER_ERR_NOT_FOUND;
     }
     w->examined++;
-    return activity_visit(w, sequence, NULL);
+    return activity_visit(w, sequence, partner_value);
+}
+
+/* Looks at the customer's principal events above `floor`, newest first:
+ * those that come before the stream event `floor` (0: all that are left). */
+static enum ledger_err activity_principals_above(struct activity_walk *w, uint64_t floor)
+{
+    enum ledger_err err = LEDGER_ERR_OK;
+    while (err == LEDGER_ERR_OK && w->principals->sequence > floor) {
+        err = activity_examine(w, w->principals->sequence, NULL);
+        if (err == LEDGER_ERR_OK) {
+            err = activity_cursor_prev(w->principals);
+        }
+    }
+    return err;
+}
+
+/* One event of the customer's stream, for a customer's activity, after
+ * the customer's newer principal events. */
+static enum ledger_err activity_customer_visit(void *context, uint64_t sequence)
+{
+    struct activity_walk *w = context;
+    enum ledger_err err = activity_principals_above(w, sequence);
+    return err == LEDGER_ERR_OK ? activity_examine(w, sequence, NULL) : err;
 }
 
 static enum ledger_err activity_walk(struct activity_walk *w, uint64_t below)
 {
-    if (w->customer_id[0] != '\0') {
-        enum ledger_err err = store_stream_each_back(w->txn, w->scope->partner_id, w->customer_id,
-                                                     below, activity_customer_visit, w);
-        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_OK : err;
-    }
+    struct activity_cursor c;
     struct key prefix = {0};
-    key_u8(&prefix, VIEWS_ACTIVITY_PARTNER);
-    key_field(&prefix, w->scope->partner_id);
-    /* Start just below `below` (a resumed page), or after the prefix's last
-     * key: the prefix with its final NUL raised to 0x01 sorts after all of it. */
-    if (prefix.overflow) {
-        return LEDGER_ERR_INVALID_ARGUMENT;
-    }
-    struct key start = prefix;
-    if (below != 0) {
-        key_u64(&start, below);
-    } else {
-        start.bytes[start.size - 1] = 0x01;
-    }
-    if (start.overflow) {
-        return LEDGER_ERR_INVALID_ARGUMENT;
-    }
-    struct store_cursor *cursor = NULL;
-    enum ledger_err err = store_cursor_open(w->txn, STORE_DB_ACTIVITY, &cursor);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    struct store_val key, value;
-    err = store_cursor_seek(cursor, start.bytes, start.size, &key, &value);
-    if (err == LEDGER_ERR_OK) {
-        err = store_cursor_prev(cursor, &key, &value);
-    } else if (err == LEDGER_ERR_NOT_FOUND) {
-        err = store_cursor_last(cursor, &key, &value);
-    }
-    while (err == LEDGER_ERR_OK && key_has_prefix(&key, &prefix)) {
-        if (key.size != prefix.size + 8 || value.size < 1) {
-            err = LEDGER_ERR_CORRUPT;
-            break;
-        }
-        if (w->examined == LEDGER_ACTIVITY_SCAN_MAX) {
-            w->exhausted = true;
-            break;
-        }
-        w->examined++;
-        uint64_t sequence = store_key_to_u64(key.data + prefix.size);
-        err = activity_visit(w, sequence, &value);
+    enum ledger_err err;
+    if (w->customer_id[0] != '\0') {
+        /* The customer's stream, newest first, with its principal events
+         * (in no stream) merged in by sequence. */
+        activity_customer_prefix(&prefix, w->scope->partner_id, w->customer_id);
+        err = activity_cursor_open(w->txn, &prefix, below, &c);
+        w->principals = &c;
         if (err == LEDGER_ERR_OK) {
-            err = store_cursor_prev(cursor, &key, &value);
+            err = store_stream_each_back(w->txn, w->scope->partner_id, w->customer_id, below,
+                                         activity_customer_visit, w);
+        }
+        if (err == LEDGER_ERR_OK) {
+            err = activity_principals_above(w, 0);
+        }
+        w->principals = NULL;
+    } else {
+        key_u8(&prefix, VIEWS_ACTIVITY_PARTNER);
+        key_field(&prefix, w->scope->partner_id);
+        err = activity_cursor_open(w->txn, &prefix, below, &c);
+        while (err == LEDGER_ERR_OK && c.sequence != 0) {
+            err = activity_examine(w, c.sequence, &c.value);
+            if (err == LEDGER_ERR_OK) {
+                err = activity_cursor_prev(&c);
+            }
         }
     }
-    store_cursor_close(cursor);
+    activity_cursor_close(&c);
     return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_OK : err;
 }
 
@@ -3261,7 +3443,13 @@ void views_entry_origin(enum store_db db, struct store_val key, struct store_val
             sequence = value.size == 8 ? store_key_to_u64(value.data) : 0;
             break;
         }
-        store_key_read_byte(&reader, VIEWS_ACTIVITY_PARTNER);
+        /* 'P' partner NUL u64, or 'C' partner NUL customer NUL u64. */
+        if (key.size > 0 && key.data[0] == VIEWS_ACTIVITY_CUSTOMER) {
+            store_key_read_byte(&reader, VIEWS_ACTIVITY_CUSTOMER);
+            store_key_read_id(&reader);
+        } else {
+            store_key_read_byte(&reader, VIEWS_ACTIVITY_PARTNER);
+        }
         store_key_read_id(&reader);
         sequence = store_key_read_uint(&reader, 8);
         break;

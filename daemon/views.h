@@ -139,10 +139,15 @@ void views_result_clear(Ledger__V1__QueryResult *result);
  * (last_sequence), as reservation rows do. 7: activity rows carry the
  * event's business time (business_us). 8: a permission row of a record
  * without a business time (written by older builds) is dated at the record's
- * recorded time, as the rules date it, instead of 0. 10: the activity
- * database also indexes every bought subscription by its id ('S' rows,
- * views_subscription_holder), so that PurchaseSubscription can refuse an id
- * another customer of the partner holds. */
+ * recorded time, as the rules date it, instead of 0. 9: an exchange's
+ * activity detail names the returned reservations that fit whole and counts
+ * the others. 10: the activity database also indexes every bought
+ * subscription by its id ('S' rows, views_subscription_holder), so that
+ * PurchaseSubscription can refuse an id another customer of the partner
+ * holds; and the activity rows of a customer user's PrincipalAdded,
+ * PrincipalRevoked and PrincipalSecretRotated name its customer (in
+ * customer_id and the detail) and are listed in that customer's activity
+ * through 'C' entries. */
 #define VIEWS_LAYOUT_VERSION 10
 /* The layout of a store that records none (written before the entry
  * existed), whose Merkle tree also stored the leaf hashes as its level 0. */

@@ -1983,6 +1983,45 @@ static void test_ctl_cli_isolation(void **state)
     CTL_EXPECT(1, "FORBIDDEN", "p-iso-a-bob", bob_key, "events");
 }
 
+/* `activity --customer C` shows when a buying user of C got access and
+ * lost it: the operator's "principal add" and "principal revoke" of a
+ * customer user name its customer, and only C's partner sees them. */
+static void test_ctl_cli_activity_customer_principals(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], other_key[PATH_SIZE + 16], bob_key[PATH_SIZE + 16];
+    make_partner(fixture, "p-cp", "p-cp-admin", key, sizeof key);
+    make_partner(fixture, "p-cq", "p-cq-admin", other_key, sizeof other_key);
+    setup_customer(fixture, "p-cp", key, "p-cp-admin", bob_key, sizeof bob_key);
+    CTL_EXPECT(0, NULL, "p-cq-admin", other_key, "customer", "add", "--customer", "fab", "--name",
+               "Other Fabrikam");
+    CTL_EXPECT(0, NULL, "operator", fixture->operator_key, "principal", "revoke", "--id",
+               "p-cp-bob");
+
+    static const char *const actions[][2] = {
+        {"Add Principal", "p-cp-bob customer-user bob for customer fab"},
+        {"Revoke Principal", "p-cp-bob for customer fab"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        ctl(fixture, &run, "p-cp-admin", key, "--output", "json", "activity", "--customer", "fab",
+            "--action", actions[i][0], NULL);
+        expect_ok(&run);
+        json_t *rows = json_object_get(run.json, "activity");
+        assert_int_equal(1, json_array_size(rows));
+        json_t *row = json_array_get(rows, 0);
+        assert_string_equal("fab", json_string_value(json_object_get(row, "customer_id")));
+        assert_string_equal(actions[i][1], json_string_value(json_object_get(row, "detail")));
+        run_free(&run);
+    }
+    /* The other partner's customer of the same id has no such user. */
+    ctl(fixture, &run, "p-cq-admin", other_key, "activity", "--customer", "fab", "--action",
+        "add principal", NULL);
+    expect_ok(&run);
+    assert_string_equal("no activity\n", run.err);
+    run_free(&run);
+}
+
 static void test_ctl_cli_views_json(void **state)
 {
     struct fixture *fixture = *state;
@@ -3421,6 +3460,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_activity_pages),
         cmocka_unit_test(test_ctl_cli_retries_are_duplicates),
         cmocka_unit_test(test_ctl_cli_refusals),
+        cmocka_unit_test(test_ctl_cli_activity_customer_principals),
         cmocka_unit_test(test_ctl_cli_partner_changes),
         cmocka_unit_test(test_ctl_cli_isolation),
         cmocka_unit_test(test_ctl_cli_views_json),

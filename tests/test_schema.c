@@ -19,7 +19,8 @@
  * Merkle root of the records equals the saved head's, whose signature
  * verifies; engine_rebuild finds every view and index identical, after
  * deriving the views of an older layout again, when every principal and
- * savings plan row names the last event that changed it. Versions this
+ * savings plan row names the last event that changed it and every customer
+ * user's addition is in its customer's activity. Versions this
  * build does not know are refused by the projection code (CORRUPT), never
  * guessed at.
  */
@@ -411,6 +412,51 @@ static size_t rows_name_their_last_change(struct fixture *f)
     return rows;
 }
 
+/* Every customer user's PrincipalAdded is in its customer's activity once
+ * the views are of this build's layout (views layout 10: older layouts
+ * listed it under no customer), named for the customer. Returns how many
+ * were found. */
+static size_t customer_users_in_their_activity(struct fixture *f)
+{
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
+    size_t found = 0;
+    for (uint64_t s = 1; s <= f->spec->events; s++) {
+        struct store_val record;
+        Ledger__V1__Event *event = NULL;
+        assert_int_equal(store_record(txn, s, &record), LEDGER_ERR_OK);
+        assert_int_equal(codec_event_unpack(record.data, record.size, &event), LEDGER_ERR_OK);
+        const Ledger__V1__PrincipalAdded *added = event->principal_added;
+        if (event->body_case == LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED &&
+            added->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER && event->partner_id[0] != '\0') {
+            Ledger__V1__ActivityQuery aq = LEDGER__V1__ACTIVITY_QUERY__INIT;
+            aq.customer_id = added->customer_id;
+            aq.action = "Add Principal";
+            aq.limit = LEDGER_ROWS_PAGE_MAX;
+            Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+            q.kind_case = LEDGER__V1__QUERY__KIND_ACTIVITY;
+            q.activity = &aq;
+            const struct views_scope scope = {event->partner_id, "", false};
+            Ledger__V1__QueryResult result = LEDGER__V1__QUERY_RESULT__INIT;
+            char message[256];
+            assert_int_equal(views_query(txn, &scope, &q, &result, message), LEDGER_ERR_OK);
+            bool listed = false;
+            for (size_t i = 0; i < result.n_activity; i++) {
+                if (result.activity[i]->sequence == s) {
+                    assert_string_equal(result.activity[i]->customer_id, added->customer_id);
+                    listed = true;
+                }
+            }
+            views_result_clear(&result);
+            assert_true(listed);
+            found++;
+        }
+        codec_event_free(event);
+    }
+    store_abort(txn);
+    return found;
+}
+
 /* A replay by this build derives exactly the views the earlier build wrote;
  * views of an older layout are first derived again in this build's layout
  * (an upgrade compares nothing), after which a replay finds them identical. */
@@ -431,6 +477,7 @@ static void check_rebuild_reports_no_difference(struct fixture *f)
         differences = UINT32_MAX;
     }
     assert_true(rows_name_their_last_change(f) > 0);
+    assert_true(customer_users_in_their_activity(f) > 0);
     assert_int_equal(engine_rebuild(f->engine, NULL, &calls, report_view, &differences),
                      LEDGER_ERR_OK);
     assert_int_equal(differences, 0);

@@ -3828,6 +3828,135 @@ static void test_views_activity_dated_range(void **state)
     test_remove_dir(f.dir);
 }
 
+/* A principal event as the engine records it: under the principal's
+ * partner, in no customer's stream. */
+static uint64_t principal_event(struct fixture *f, Ledger__V1__Event__BodyCase body_case,
+                                const char *principal_id, Ledger__V1__Role role,
+                                const char *partner_id, const char *customer_id, int64_t t)
+{
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    Ledger__V1__PrincipalAdded added = LEDGER__V1__PRINCIPAL_ADDED__INIT;
+    Ledger__V1__PrincipalRevoked revoked = LEDGER__V1__PRINCIPAL_REVOKED__INIT;
+    Ledger__V1__PrincipalSecretRotated rotated = LEDGER__V1__PRINCIPAL_SECRET_ROTATED__INIT;
+    e.body_case = body_case;
+    added.principal_id = revoked.principal_id = rotated.principal_id = (char *)principal_id;
+    added.role = role;
+    added.partner_id = (char *)partner_id;
+    added.customer_id = (char *)customer_id;
+    added.user = customer_id[0] != '\0' ? "alice" : "";
+    /* One member of the body's oneof (a union): the one of body_case. */
+    if (body_case == LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED) {
+        e.principal_revoked = &revoked;
+    } else if (body_case == LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED) {
+        e.principal_secret_rotated = &rotated;
+    } else {
+        e.principal_added = &added;
+    }
+    return emit(f, &e, partner_id, "", &actor_operator, t);
+}
+
+/* A customer user's principal is added, its secret rotated and it is
+ * revoked: events of no customer's stream, which the activity log lists
+ * under the customer (its customer_id and detail name it) and in the
+ * customer's own activity, in sequence order among the stream's events,
+ * filtered and paged like them. Principals of other customers, of the
+ * partner's staff and of another partner's customer of the same id are not
+ * in it. */
+static void test_views_activity_customer_principals(void **state)
+{
+    (void)state;
+    const Ledger__V1__Event__BodyCase added = LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED,
+                                      revoked = LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED,
+                                      rotated = LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED;
+    const Ledger__V1__Role user = LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
+    struct fixture f = {0};
+    small_history_begin(&f, "views-principals");
+    int64_t t = utc(2025, 2, 1);
+    partner_registered(&f, "p-2", "Other", t++);                /* 2 */
+    customer_onboarded(&f, "p-1", "c-1", &actor_admin, t++);    /* 3 */
+    customer_onboarded(&f, "p-1", "c-2", &actor_admin, t++);    /* 4 */
+    customer_onboarded(&f, "p-2", "c-1", &actor_admin2, t++);   /* 5 */
+    principal_event(&f, added, "u-1", user, "p-1", "c-1", t++); /* 6 */
+    principal_event(&f, added, "u-2", user, "p-1", "c-2", t++); /* 7 */
+    principal_event(&f, added, "admin-9", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p-1", "",
+                    t++);                                          /* 8 */
+    principal_event(&f, added, "u-3", user, "p-2", "c-1", t++);    /* 9 */
+    subscription_purchased(&f, "p-1", "c-1", &actor_admin, t++);   /* 10 */
+    principal_event(&f, rotated, "u-1", user, "p-1", "", t++);     /* 11 */
+    principal_event(&f, rotated, "u-3", user, "p-2", "", t++);     /* 12 */
+    principal_event(&f, revoked, "u-1", user, "p-1", "", t++);     /* 13 */
+    principal_event(&f, revoked, "admin-9", user, "p-1", "", t++); /* 14 */
+    assert_ok(store_commit(f.txn));
+    f.txn = NULL;
+
+    const struct views_scope staff = {"p-1", "", true};
+    Ledger__V1__QueryResult r;
+    assert_ok(activity(&f, &staff, "c-1", "", 0, 0, 0, "", &r));
+    static const uint64_t c1[] = {13, 11, 10, 6, 3};
+    static const char *const details[] = {"u-1 for customer c-1", "u-1 for customer c-1",
+                                          "s-1 azure-plan",
+                                          "u-1 customer-user alice for customer c-1", "Fabrikam"};
+    assert_int_equal(r.n_activity, 5);
+    for (size_t i = 0; i < r.n_activity; i++) {
+        assert_int_equal(r.activity[i]->sequence, c1[i]);
+        assert_string_equal(r.activity[i]->customer_id, "c-1");
+        assert_string_equal(r.activity[i]->detail, details[i]);
+    }
+    assert_string_equal(r.activity[0]->action, "Revoke Principal");
+    assert_string_equal(r.activity[3]->action, "Add Principal");
+    views_result_clear(&r);
+    /* Paged at every size, filtered by action and time, as the stream's. */
+    const int64_t open[2] = {0, 0};
+    for (uint32_t limit = 1; limit <= 6; limit++) {
+        expect_activity_pages(&f, &staff, "c-1", "", open, open, limit, c1, 5);
+    }
+    static const uint64_t c1_added[] = {6};
+    expect_activity_pages(&f, &staff, "c-1", "add principal", open, open, 1, c1_added, 1);
+    const int64_t recorded[2] = {utc(2025, 2, 1) + 8, utc(2025, 2, 1) + 11};
+    static const uint64_t c1_later[] = {11, 10};
+    expect_activity_pages(&f, &staff, "c-1", "", recorded, open, 1, c1_later, 2);
+    /* The partner's log: the rows of its customers' principals name them,
+     * those of its staff's none; the whole log filtered by customer by
+     * hand is what the customer filter answers. */
+    Ledger__V1__QueryResult all;
+    assert_ok(activity(&f, &staff, "", "", 0, 0, 0, "", &all));
+    assert_int_equal(all.n_activity, 10);
+    static const char *const customers[] = {"c-1", "c-2"};
+    for (size_t c = 0; c < 2; c++) {
+        uint64_t expected[16];
+        size_t count = activity_filter_by_hand(&all, customers[c], "", open, open, expected, 16);
+        expect_activity_pages(&f, &staff, customers[c], "", open, open, 2, expected, count);
+    }
+    for (size_t i = 0; i < all.n_activity; i++) {
+        if (all.activity[i]->sequence == 8 || all.activity[i]->sequence == 14) {
+            assert_string_equal(all.activity[i]->customer_id, "");
+        }
+        if (all.activity[i]->sequence == 7) {
+            assert_string_equal(all.activity[i]->customer_id, "c-2");
+        }
+    }
+    views_result_clear(&all);
+    /* Partner 2's customer c-1 has its own user, and only it. */
+    const struct views_scope p2 = {"p-2", "", true};
+    assert_ok(activity(&f, &p2, "c-1", "", 0, 0, 0, "", &r));
+    static const uint64_t p2_c1[] = {12, 9, 5};
+    assert_int_equal(r.n_activity, 3);
+    for (size_t i = 0; i < r.n_activity; i++) {
+        assert_int_equal(r.activity[i]->sequence, p2_c1[i]);
+    }
+    views_result_clear(&r);
+    /* A scope bound to another customer does not reach them. */
+    const struct views_scope bound = {"p-1", "c-2", false};
+    assert_ok(activity(&f, &bound, "", "", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, 2);
+    assert_int_equal(r.activity[0]->sequence, 7);
+    assert_int_equal(r.activity[1]->sequence, 4);
+    views_result_clear(&r);
+    assert_int_equal(activity(&f, &bound, "c-1", "", 0, 0, 0, "", &r), LEDGER_ERR_PARTNER_MISMATCH);
+    store_close(f.store);
+    test_remove_dir(f.dir);
+}
+
 /* --- tests: a generated history through the engine ----------------------------------------------
  */
 
@@ -4871,6 +5000,11 @@ static void test_views_entry_origin(void **state)
     views_entry_origin(STORE_DB_ACTIVITY, subscription_key, subscription_value, &o);
     assert_string_equal(o.key_text, "s-1/p-1/c-1");
     assert_int_equal(o.sequence, 9);
+    /* A customer's principal event (views layout 10). */
+    const uint8_t customer_activity[] = {'C', 'p', 0, 'c', 0, 0, 0, 0, 0, 0, 0, 0, 9};
+    o = origin_of(STORE_DB_ACTIVITY, customer_activity, sizeof customer_activity, NULL);
+    assert_string_equal(o.key_text, "p/c/9");
+    assert_int_equal(o.sequence, 9);
 
     /* A billing entry: its purchase, or the later event that cut it. */
     const uint8_t billing[] = {'p', 0, '2', '0', '2', '5', '-', '0', '2', 0, 'c', 0,
@@ -4952,6 +5086,7 @@ int main(void)
         cmocka_unit_test(test_views_activity_amounts_in_currency),
         cmocka_unit_test(test_views_activity_business_time),
         cmocka_unit_test(test_views_activity_dated_range),
+        cmocka_unit_test(test_views_activity_customer_principals),
         cmocka_unit_test(test_views_generated_history),
         cmocka_unit_test(test_views_business_time_generated),
         cmocka_unit_test(test_views_entry_origin),
