@@ -80,7 +80,7 @@
     X(CORRUPT, 64, "a record or index failed an integrity check; run the offline verifier")        \
     X(NO_MEMORY, 65, "out of memory")                                                              \
     X(INTERNAL, 66, "internal error; see the daemon's log")                                        \
-    X(UNAVAILABLE, 67, "the daemon is shutting down or not ready; retry")                          \
+    X(UNAVAILABLE, 67, "another backup is running; retry when it has finished")                    \
     X(DATA_DIR_LOCKED, 68, "another process serves this data directory")                           \
     X(NOT_FOUND, 69, "no such sequence, tree size or record")                                      \
     X(DISK_FULL, 70, "the file system of the data directory is full; free space, then retry")      \

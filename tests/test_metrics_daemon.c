@@ -534,7 +534,7 @@ static void test_metrics_daemon_port_taken(void **state)
     assert_true(log_contains(f, "metrics not served"));
     /* It says what to change, not that the daemon is busy. */
     assert_true(log_contains(f, "set metrics_listen (--metrics-listen) to a free address"));
-    assert_false(log_contains(f, "shutting down or not ready"));
+    assert_false(log_contains(f, "another backup is running"));
 }
 
 int main(void)
