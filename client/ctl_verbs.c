@@ -2394,7 +2394,8 @@ static const struct ctl_option events_options[] = {
      false},
     {"checkpoint", CTL_OPTION_VALUE, "FILE",
      "resume after the sequence in FILE and record there the last event of each page printed "
-     "(once the page is on the disk, when stdout is a file)",
+     "(once the page is on the disk, when stdout is a file) and the filters; other --type or "
+     "--customer filters than FILE's are refused",
      false},
     {"proofs", CTL_OPTION_FLAG, NULL,
      "include each event's record bytes and inclusion proof, each verified against a signed "

@@ -57,8 +57,20 @@ _Static_assert(LEDGER_CLIENT_SECRET_BYTES == crypto_auth_hmacsha256_KEYBYTES,
 #define CLIENT_WAIT_SLICE_MS 200
 /* Key files: 64 hex characters, a newline, perhaps a carriage return. */
 #define CLIENT_KEY_FILE_BYTES_MAX 128
-/* A checkpoint file holds at most 20 digits and a newline. */
-#define CLIENT_CHECKPOINT_BYTES_MAX 64
+/* A checkpoint file (docs/cli.md, --checkpoint): the last sequence
+ * delivered, as at most 20 decimal digits and a line end, then the filters
+ * it was advanced under, a line each: "partner=ID", "customer=ID" (empty:
+ * every one) and "types=A,B" (sorted, each once; empty: every type). A
+ * file of the sequence alone (written by ledger_checkpoint_write, or before
+ * checkpoints recorded their filters) says nothing of its filters. */
+#define CLIENT_CHECKPOINT_BYTES_MAX 4096
+/* The longest event type name a checkpoint records: the names of
+ * ledger.v1.Event's bodies are under 40 characters. */
+#define CLIENT_TYPE_NAME_BYTES_MAX 64
+_Static_assert(21 + 2 * (sizeof "customer=" + LEDGER_ID_LENGTH_MAX) + sizeof "types=" +
+                       LEDGER_EVENT_TYPES_FILTER_MAX * (CLIENT_TYPE_NAME_BYTES_MAX + 1) <
+                   CLIENT_CHECKPOINT_BYTES_MAX,
+               "a checkpoint file holds a sequence and the largest filters");
 /* A resend is signed again once its signature is this old: half the
  * daemon's default authentication window (LEDGER_AUTH_WINDOW_US), so that
  * a resent request is never refused as stale, with room for clock drift. */
@@ -815,9 +827,10 @@ void ledger_query_result_free(Ledger__V1__QueryResult *result)
 
 /* ledger_checkpoint_read, saying why it failed: reason_out gets the errno
  * of a file that could not be opened or read, 0 for one whose content is no
- * sequence. */
+ * checkpoint. filters_out (CLIENT_CHECKPOINT_BYTES_MAX bytes) gets the
+ * filter lines the file records, "" for a file of the sequence alone. */
 static enum ledger_err client_checkpoint_read(const char *path, uint64_t *sequence_out,
-                                              int *reason_out)
+                                              int *reason_out, char *filters_out)
 {
     char text[CLIENT_CHECKPOINT_BYTES_MAX + 1];
     size_t length = 0;
@@ -843,14 +856,22 @@ static enum ledger_err client_checkpoint_read(const char *path, uint64_t *sequen
         length += (size_t)got;
     }
     close(fd);
-    while (length > 0 && (text[length - 1] == '\n' || text[length - 1] == '\r')) {
-        length--;
+    if (length == CLIENT_CHECKPOINT_BYTES_MAX) {
+        return LEDGER_ERR_IO_ERROR; /* more than any checkpoint holds */
     }
-    if (length == 0 || length > 20) {
+    text[length] = '\0';
+    /* The sequence: the first line. */
+    size_t digits = strcspn(text, "\r\n");
+    const char *rest = text + digits;
+    rest += strspn(rest, "\r\n");
+    if (strlen(rest) != strcspn(rest, "\r") || strchr(text, '\0') != text + length) {
+        return LEDGER_ERR_IO_ERROR; /* a NUL byte, or a carriage return among the filters */
+    }
+    if (digits == 0 || digits > 20) {
         return LEDGER_ERR_IO_ERROR;
     }
     uint64_t value = 0;
-    for (size_t i = 0; i < length; i++) {
+    for (size_t i = 0; i < digits; i++) {
         if (text[i] < '0' || text[i] > '9') {
             return LEDGER_ERR_IO_ERROR;
         }
@@ -860,6 +881,22 @@ static enum ledger_err client_checkpoint_read(const char *path, uint64_t *sequen
         }
         value = value * 10 + digit;
     }
+    /* The filters, if any: exactly the three lines, in their order. */
+    if (rest[0] != '\0') {
+        static const char *const keys[] = {"partner=", "customer=", "types="};
+        const char *line = rest;
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            const char *end = strchr(line, '\n');
+            if (strncmp(line, keys[i], strlen(keys[i])) != 0 || end == NULL) {
+                return LEDGER_ERR_IO_ERROR;
+            }
+            line = end + 1;
+        }
+        if (line[0] != '\0') {
+            return LEDGER_ERR_IO_ERROR;
+        }
+    }
+    memcpy(filters_out, rest, strlen(rest) + 1);
     *sequence_out = value;
     return LEDGER_ERR_OK;
 }
@@ -870,7 +907,8 @@ enum ledger_err ledger_checkpoint_read(const char *path, uint64_t *sequence_out)
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     int reason = 0;
-    return client_checkpoint_read(path, sequence_out, &reason);
+    char filters[CLIENT_CHECKPOINT_BYTES_MAX];
+    return client_checkpoint_read(path, sequence_out, &reason, filters);
 }
 
 static enum ledger_err client_write_all(int fd, const char *data, size_t size)
@@ -921,7 +959,10 @@ enum ledger_err ledger__directory_sync(const char *path)
     return err;
 }
 
-enum ledger_err ledger_checkpoint_write(const char *path, uint64_t sequence)
+/* ledger_checkpoint_write, followed by the filter lines `filters` ("" for
+ * none; borrowed). */
+static enum ledger_err client_checkpoint_store(const char *path, uint64_t sequence,
+                                               const char *filters)
 {
     enum ledger_err err = LEDGER_ERR_IO_ERROR;
     if (path == NULL || path[0] == '\0') {
@@ -939,8 +980,13 @@ enum ledger_err ledger_checkpoint_write(const char *path, uint64_t sequence)
     }
     memcpy(temporary, path, path_length);
     memcpy(temporary + path_length, ".tmp", 5);
-    char text[32];
-    int length = snprintf(text, sizeof text, "%llu\n", (unsigned long long)sequence);
+    char text[CLIENT_CHECKPOINT_BYTES_MAX];
+    int length = snprintf(text, sizeof text, "%llu\n%s", (unsigned long long)sequence, filters);
+    if (length < 0 || (size_t)length >= sizeof text) {
+        err = LEDGER_ERR_INVALID_ARGUMENT; /* filters longer than any checkpoint holds */
+        reason = EINVAL;
+        goto cleanup;
+    }
     /* The subscription's lock covers FILE.tmp too, so one found here is a
      * leftover of a write that crashed: remove it, and make a new one that
      * nothing else can be behind. Opening the old one would follow a
@@ -980,6 +1026,11 @@ cleanup:
     free(temporary);
     errno = reason;
     return err;
+}
+
+enum ledger_err ledger_checkpoint_write(const char *path, uint64_t sequence)
+{
+    return client_checkpoint_store(path, sequence, "");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1103,7 +1154,8 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
  * it succeeded. The client's message is set on failure. */
 static enum ledger_err client_checkpoint_advance(struct ledger_client *client,
                                                  const struct ledger_subscription *subscription,
-                                                 void *context, bool *unsynced, uint64_t sequence)
+                                                 const char *filters, void *context, bool *unsynced,
+                                                 uint64_t sequence)
 {
     if (*unsynced && subscription->before_checkpoint != NULL) {
         enum ledger_err err = subscription->before_checkpoint(context);
@@ -1117,13 +1169,104 @@ static enum ledger_err client_checkpoint_advance(struct ledger_client *client,
         }
     }
     *unsynced = false;
-    enum ledger_err err = ledger_checkpoint_write(subscription->checkpoint_path, sequence);
+    enum ledger_err err = client_checkpoint_store(subscription->checkpoint_path, sequence, filters);
     if (err != LEDGER_ERR_OK) {
         int reason = errno != 0 ? errno : EIO;
         client_set_message(client, "cannot write the checkpoint file %s: %s",
                            subscription->checkpoint_path, strerror(reason));
     }
     return err;
+}
+
+/* The filter lines a checkpoint file records for subscription (see
+ * CLIENT_CHECKPOINT_BYTES_MAX), into out (CLIENT_CHECKPOINT_BYTES_MAX
+ * bytes): the same for the same filters, whatever the order of the types.
+ * INVALID_ARGUMENT, with the client's message, for a partner or customer
+ * that is not an id or a type that is not a type name: no event has them,
+ * and a line end in one would break the file's lines. */
+static enum ledger_err client_checkpoint_filters(struct ledger_client *client,
+                                                 const struct ledger_subscription *subscription,
+                                                 char *out)
+{
+    const char *ids[2] = {subscription->partner_id, subscription->customer_id};
+    for (size_t i = 0; i < 2; i++) {
+        if (ids[i] != NULL && ids[i][0] != '\0' && !ledger_id_valid(ids[i])) {
+            client_set_message(client, "ledger_subscribe: %s is not a valid id",
+                               i == 0 ? "partner_id" : "customer_id");
+            return LEDGER_ERR_INVALID_ARGUMENT;
+        }
+    }
+    const char *sorted[LEDGER_EVENT_TYPES_FILTER_MAX];
+    size_t count = 0;
+    for (size_t i = 0; i < subscription->type_count; i++) {
+        const char *name = subscription->types[i];
+        size_t length = strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_");
+        if (length == 0 || name[length] != '\0' || length > CLIENT_TYPE_NAME_BYTES_MAX) {
+            client_set_message(client, "ledger_subscribe: types[%zu] is not an event type name", i);
+            return LEDGER_ERR_INVALID_ARGUMENT;
+        }
+        size_t at = count; /* insertion sort: at most 32 names */
+        while (at > 0 && strcmp(sorted[at - 1], name) > 0) {
+            at--;
+        }
+        if (at > 0 && strcmp(sorted[at - 1], name) == 0) {
+            continue; /* a type named twice filters as once */
+        }
+        memmove(sorted + at + 1, sorted + at, (count - at) * sizeof sorted[0]);
+        sorted[at] = name;
+        count++;
+    }
+    size_t used = (size_t)snprintf(out, CLIENT_CHECKPOINT_BYTES_MAX,
+                                   "partner=%s\ncustomer=%s\ntypes=", ids[0] != NULL ? ids[0] : "",
+                                   ids[1] != NULL ? ids[1] : "");
+    for (size_t i = 0; i < count; i++) {
+        used += (size_t)snprintf(out + used, CLIENT_CHECKPOINT_BYTES_MAX - used, "%s%s",
+                                 i > 0 ? "," : "", sorted[i]);
+    }
+    snprintf(out + used, CLIENT_CHECKPOINT_BYTES_MAX - used, "\n");
+    return LEDGER_ERR_OK;
+}
+
+/* USAGE, with the client's message naming what differs and what to do,
+ * when the checkpoint file at path records other filters (`recorded`) than
+ * the subscription's (`asked`): the file is past events the new filters
+ * take that its own left out, and resuming from it would never deliver
+ * them. A file that records none (of the sequence alone) is taken as
+ * advanced under the subscription's filters, which its next write records. */
+static enum ledger_err client_checkpoint_filters_match(struct ledger_client *client,
+                                                       const char *path, uint64_t sequence,
+                                                       const char *recorded, const char *asked)
+{
+    if (recorded[0] == '\0' || strcmp(recorded, asked) == 0) {
+        return LEDGER_ERR_OK;
+    }
+    char differences[CLIENT_MESSAGE_SIZE] = "";
+    size_t used = 0;
+    /* Both hold the three lines in the same order (partner, customer, types). */
+    while (*recorded != '\0' && *asked != '\0' && used < sizeof differences) {
+        size_t key = strcspn(recorded, "=");
+        size_t there = strcspn(recorded + key + 1, "\n");
+        size_t here = strcspn(asked + key + 1, "\n");
+        if (there != here || memcmp(recorded + key + 1, asked + key + 1, there) != 0) {
+            /* An empty value filters nothing out. */
+            const char *file_value = there > 0 ? recorded + key + 1 : "(any)";
+            const char *asked_value = here > 0 ? asked + key + 1 : "(any)";
+            used += (size_t)snprintf(differences + used, sizeof differences - used,
+                                     "%s%.*s %.*s in the file, %.*s asked", used > 0 ? "; " : "",
+                                     (int)key, recorded,
+                                     (int)(there > 0 ? there : strlen(file_value)), file_value,
+                                     (int)(here > 0 ? here : strlen(asked_value)), asked_value);
+        }
+        recorded += key + 1 + there + 1;
+        asked += key + 1 + here + 1;
+    }
+    client_set_message(client,
+                       "the checkpoint file %s was advanced to sequence %llu under other filters "
+                       "(%s): events these filters take that its own left out would never be "
+                       "delivered; give another checkpoint file, or remove this one to start "
+                       "again after sequence 0",
+                       path, (unsigned long long)sequence, differences);
+    return LEDGER_ERR_USAGE;
 }
 
 /* INVALID_ARGUMENT, with the client's message (when there is a client)
@@ -1222,9 +1365,16 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
     /* Whether events up to `position` were delivered (by this call, or by
      * an earlier one that left the checkpoint), not only asked to skip. */
     bool delivered = false;
+    /* The filter lines this subscription's checkpoint writes record. */
+    char filters[CLIENT_CHECKPOINT_BYTES_MAX] = "";
     if (subscription->checkpoint_path != NULL) {
         int reason = 0;
-        err = client_checkpoint_read(subscription->checkpoint_path, &position, &reason);
+        char recorded[CLIENT_CHECKPOINT_BYTES_MAX];
+        err = client_checkpoint_filters(client, subscription, filters);
+        if (err != LEDGER_ERR_OK) {
+            return err;
+        }
+        err = client_checkpoint_read(subscription->checkpoint_path, &position, &reason, recorded);
         delivered = err == LEDGER_ERR_OK;
         if (err == LEDGER_ERR_NOT_FOUND) {
             position = subscription->after_sequence;
@@ -1238,6 +1388,13 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
                                "the last event delivered, and a line end)",
                                subscription->checkpoint_path);
             return err;
+        }
+        if (err == LEDGER_ERR_OK) {
+            err = client_checkpoint_filters_match(client, subscription->checkpoint_path, position,
+                                                  recorded, filters);
+            if (err != LEDGER_ERR_OK) {
+                return err;
+            }
         }
     }
     uint64_t checkpointed = position;
@@ -1346,7 +1503,7 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
             }
             bool ahead = subscription->checkpoint_mode == LEDGER_CHECKPOINT_BEFORE_EVENT;
             if (subscription->checkpoint_path != NULL && ahead) {
-                err = client_checkpoint_advance(client, subscription, context, &unsynced,
+                err = client_checkpoint_advance(client, subscription, filters, context, &unsynced,
                                                 entry->event->sequence);
                 if (err != LEDGER_ERR_OK) {
                     goto page_failed;
@@ -1360,7 +1517,8 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
             if (subscription->checkpoint_path != NULL && !ahead &&
                 (subscription->checkpoint_mode == LEDGER_CHECKPOINT_EACH_EVENT || stop ||
                  last_of_page)) {
-                err = client_checkpoint_advance(client, subscription, context, &unsynced, position);
+                err = client_checkpoint_advance(client, subscription, filters, context, &unsynced,
+                                                position);
                 if (err != LEDGER_ERR_OK) {
                     goto page_failed;
                 }
@@ -1378,7 +1536,8 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
         }
         delivered = delivered || position > before;
         if (subscription->checkpoint_path != NULL && position != checkpointed) {
-            err = client_checkpoint_advance(client, subscription, context, &unsynced, position);
+            err = client_checkpoint_advance(client, subscription, filters, context, &unsynced,
+                                            position);
             if (err != LEDGER_ERR_OK) {
                 goto page_failed;
             }

@@ -196,8 +196,15 @@ struct ledger_subscription {
     uint64_t after_sequence;
     /* borrowed; NULL: no checkpoint ("" is INVALID_ARGUMENT). Holds the
      * last delivered (or examined) sequence as decimal digits and a newline,
-     * replaced atomically (temp file, fsync, rename, fsync of the
-     * directory). */
+     * then the filters it was advanced under (partner_id, customer_id and
+     * types, a line each: "partner=ID", "customer=ID", "types=A,B", sorted,
+     * empty for none), replaced atomically (temp file, fsync, rename, fsync
+     * of the directory). A checkpoint is past the events its filters left
+     * out, so a subscription with other filters is refused (USAGE) rather
+     * than resumed from it; a file of the sequence alone (from
+     * ledger_checkpoint_write, or written before checkpoints recorded their
+     * filters) resumes under the subscription's filters, and its next write
+     * records them. */
     const char *checkpoint_path;
     enum ledger_checkpoint_mode checkpoint_mode;
     const char *partner_id;   /* borrowed; NULL or "": the principal's own partner */
@@ -250,8 +257,14 @@ struct ledger_subscription {
  * same checkpoint is refused at once instead of delivering the same events
  * again.
  * Errors: INVALID_ARGUMENT (a NULL argument or type name, a subscription
- * out of its limits, tree_size with follow, an empty checkpoint_path; with a
- * client, ledger_error_message names which, "ledger_subscribe: ..."), what
+ * out of its limits, tree_size with follow, an empty checkpoint_path, with
+ * a checkpoint a customer_id or partner_id that is not an id or a type that
+ * is not a type name; with a client, ledger_error_message names which,
+ * "ledger_subscribe: ..."), USAGE (the checkpoint file records other
+ * filters than the subscription's: ledger_error_message names the file and
+ * what differs; nothing was asked or delivered, and the file is left as it
+ * was: give another checkpoint file, or remove it and start from
+ * after_sequence 0), what
  * ledger_query returns (a refusal, TIMEOUT, UNREACHABLE...;
  * while following, only before the daemon first answered), IO_ERROR (the
  * checkpoint cannot be read, holds something other than a sequence, or
@@ -269,13 +282,16 @@ __attribute__((warn_unused_result)) enum ledger_err
 ledger_subscribe(struct ledger_client *client, const struct ledger_subscription *subscription,
                  ledger_event_fn callback, void *context);
 
-/* Reads a checkpoint file. sequence_out: written on OK. NOT_FOUND when the
- * file does not exist, IO_ERROR when it cannot be read or is malformed. */
+/* Reads a checkpoint file's sequence (whether or not it records filters).
+ * sequence_out: written on OK. NOT_FOUND when the file does not exist,
+ * IO_ERROR when it cannot be read or is malformed. */
 __attribute__((warn_unused_result)) enum ledger_err ledger_checkpoint_read(const char *path,
                                                                            uint64_t *sequence_out);
 /* Replaces a checkpoint file atomically, through FILE.tmp: a FILE.tmp
  * found there (a crashed write's, or a symbolic link: never followed) is
- * removed first, and the new one created exclusively. IO_ERROR on failure,
+ * removed first, and the new one created exclusively. It holds the
+ * sequence alone, no filters: a subscription resumes it under its own and
+ * records them. IO_ERROR on failure,
  * errno saying why, the file left as it was (and no temporary file beside
  * it). */
 __attribute__((warn_unused_result)) enum ledger_err ledger_checkpoint_write(const char *path,

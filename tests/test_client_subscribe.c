@@ -533,12 +533,20 @@ static int check_callback_stops(struct ledger_client *client,
         ledger_head_sequence(client) <= 3) {
         return 101;
     }
-    /* A filter that matches nothing still moves the checkpoint. */
+    /* Other filters than the checkpoint was advanced under are refused
+     * before anything is delivered, the checkpoint left as it was. */
     const char *types[1] = {"reservation_expired"};
     subscription->types = types;
     subscription->type_count = 1;
     subscription->follow = false;
-    if (ledger_subscribe(client, subscription, stop_at_three, NULL) != LEDGER_ERR_OK) {
+    if (ledger_subscribe(client, subscription, stop_at_three, NULL) != LEDGER_ERR_USAGE ||
+        ledger_checkpoint_read(checkpoint, &stopped_at) != LEDGER_ERR_OK || stopped_at != 3) {
+        return 102;
+    }
+    /* A checkpoint of the sequence alone records no filters: it resumes
+     * under any. A filter that matches nothing still moves the checkpoint. */
+    if (ledger_checkpoint_write(checkpoint, 3) != LEDGER_ERR_OK ||
+        ledger_subscribe(client, subscription, stop_at_three, NULL) != LEDGER_ERR_OK) {
         return 98;
     }
     uint64_t position = 0;
@@ -549,6 +557,7 @@ static int check_callback_stops(struct ledger_client *client,
     /* A bad filter is refused by the daemon with its code. */
     const char *bad[1] = {"no_such_type"};
     subscription->types = bad;
+    subscription->checkpoint_path = NULL;
     return ledger_subscribe(client, subscription, stop_at_three, NULL) == LEDGER_ERR_OK ? 100 : 0;
 }
 

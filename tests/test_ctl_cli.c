@@ -2549,6 +2549,21 @@ static void test_ctl_cli_as_of_business_time(void **state)
     run_free(&run);
 }
 
+/* Runs `events --type types --checkpoint checkpoint` as the auditor of
+ * p-ev, which prints customer_onboarded events; returns what the
+ * checkpoint file then holds (the caller frees it). */
+static char *events_onboarded(struct fixture *fixture, const char *auditor_key, const char *types,
+                              const char *checkpoint)
+{
+    struct run run;
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--type", types,
+        "--checkpoint", checkpoint, NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "\"type\":\"customer_onboarded\""));
+    run_free(&run);
+    return read_file(checkpoint);
+}
+
 static void test_ctl_cli_events_feed(void **state)
 {
     struct fixture *fixture = *state;
@@ -2667,6 +2682,51 @@ static void test_ctl_cli_events_feed(void **state)
     assert_string_equal("c2", json_string_value(json_object_get(event, "customer_id")));
     json_decref(event);
     run_free(&run);
+    /* A checkpoint records the filters it was advanced under: the same
+     * filters resume it, in any order; other ones are refused before
+     * anything is printed, since it is past the events they add. */
+    char filtered[PATH_SIZE + 32];
+    snprintf(filtered, sizeof filtered, "%s/filtered.checkpoint", fixture->dir);
+    char *recorded =
+        events_onboarded(fixture, auditor_key, "principal_added,customer_onboarded", filtered);
+    char *filters = strchr(recorded, '\n');
+    assert_non_null(filters);
+    assert_string_equal("\npartner=\ncustomer=\ntypes=customer_onboarded,principal_added\n",
+                        filters);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--type",
+        "customer_onboarded", "--type", "principal_added", "--checkpoint", filtered, NULL);
+    expect_ok(&run);
+    assert_string_equal("", run.out);
+    run_free(&run);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--checkpoint",
+        filtered, NULL);
+    char widened[PATH_SIZE + 400];
+    snprintf(widened, sizeof widened,
+             "error: USAGE: the checkpoint file %s was advanced to sequence %.*s under other "
+             "filters (types customer_onboarded,principal_added in the file, (any) asked): events "
+             "these filters take that its own left out would never be delivered; give another "
+             "checkpoint file, or remove this one to start again after sequence 0\n{",
+             filtered, (int)(filters - recorded), recorded);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, widened)); /* then the same as JSON */
+    assert_string_equal("", run.out);
+    run_free(&run);
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--type",
+        "customer_onboarded,principal_added", "--customer", "c2", "--checkpoint", filtered, NULL);
+    expect_usage(&run, "(customer (any) in the file, c2 asked)");
+    char *unchanged = read_file(filtered);
+    assert_string_equal(recorded, unchanged);
+    free(unchanged);
+    /* A checkpoint of the sequence alone (as written before checkpoints
+     * recorded their filters) resumes under the filters given, and records
+     * them. */
+    FILE *sequence_only = fopen(filtered, "w");
+    fputs("1\n", sequence_only);
+    fclose(sequence_only);
+    char *upgraded = events_onboarded(fixture, auditor_key, "customer_onboarded", filtered);
+    assert_non_null(strstr(upgraded, "\npartner=\ncustomer=\ntypes=customer_onboarded\n"));
+    free(upgraded);
+    free(recorded);
     /* A checkpoint that holds no sequence, or cannot be read, is refused
      * saying which, and nothing is printed. */
     FILE *garbled = fopen(checkpoint, "w");
