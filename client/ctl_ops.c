@@ -134,6 +134,15 @@ enum ledger_err ctl_billing_fetch(struct ctl_context *context, const struct ctl_
                            (unsigned long long)total);
             break;
         }
+        if (all != NULL && page->tree_size != all->tree_size) {
+            /* The month would be reported as read at a tree it was not. */
+            err = ctl_fail(context, LEDGER_ERR_PROTOCOL_ERROR,
+                           "the daemon's billing pages were read at tree sizes %llu and %llu, "
+                           "not one",
+                           (unsigned long long)all->tree_size, (unsigned long long)page->tree_size);
+            ledger_query_result_free(page);
+            break;
+        }
         if (next[0] != '\0' && (token = strdup(next)) == NULL) {
             ledger_query_result_free(page);
             err = ctl_fail(context, LEDGER_ERR_NO_MEMORY, "out of memory");
@@ -187,8 +196,50 @@ enum ledger_err ctl_billing_fetch(struct ctl_context *context, const struct ctl_
         ledger_query_result_free(all);
         return err;
     }
+    if (all->tree_size == 0) {
+        all->tree_size = ask->tree_size; /* a daemon that does not say it */
+    }
     *out = all;
     return LEDGER_ERR_OK;
+}
+
+/* Whether the daemon said which tree `result`'s month was read at (one
+ * older than this ledgerctl does not). */
+static bool billing_tree_known(const Ledger__V1__QueryResult *result)
+{
+    return result->tree_size != 0 || result->n_billing == 0;
+}
+
+/* For JSON: *extra becomes the field tree_size, the tree `result`'s month
+ * was read at (docs/cli.md, export); returns 1, or 0 when it is not known. */
+static size_t billing_tree_extra(struct ctl_context *context, const Ledger__V1__QueryResult *result,
+                                 struct ctl_extra *extra)
+{
+    if (context->format != CTL_FORMAT_JSON || !billing_tree_known(result)) {
+        return 0;
+    }
+    *extra = (struct ctl_extra){"tree_size", NULL, result->tree_size, false};
+    return 1;
+}
+
+/* The same for CSV and the table, which have no place for it (CSV stays
+ * its header and rows): one line on stderr, once the output is written. A
+ * tree that is not known is said in every format. */
+static void billing_tree_note(struct ctl_context *context, const char *verb,
+                              const Ledger__V1__QueryResult *result)
+{
+    unsigned long long size = (unsigned long long)result->tree_size;
+    if (!billing_tree_known(result)) {
+        fprintf(context->err,
+                "ledgerctl: %s: the daemon did not say which tree size it read the month at (it "
+                "is older than ledgerctl): give --tree-size to know\n",
+                verb);
+    } else if (context->format != CTL_FORMAT_JSON) {
+        fprintf(context->err,
+                "ledgerctl: %s read the month at tree size %llu: the charges of events 1 to "
+                "%llu, none of a later event\n",
+                verb, size, size);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -270,10 +321,20 @@ enum ledger_err ctl_export_run(struct ctl_context *context, const struct ctl_arg
         for (size_t i = 0; i < count; i++) {
             export_cells(result->billing[i], &storage[i], cells + i * EXPORT_COLUMNS);
         }
-        struct ctl_extra extras[1] = {{"month", month, 0, false}};
+        struct ctl_extra extras[2] = {{"month", month, 0, false}};
+        size_t told = billing_tree_extra(context, result, &extras[1]);
         err = ctl_output_records(context->out, context->format, "export", export_names,
                                  export_kinds, EXPORT_COLUMNS, cells, count, extras,
-                                 context->format == CTL_FORMAT_JSON ? 1 : 0);
+                                 context->format == CTL_FORMAT_JSON ? 1 + told : 0);
+        /* Only once the export is out: a full disk is reported alone (the
+         * failed flush's errno kept for the error line). */
+        if (err == LEDGER_ERR_OK) {
+            (void)fflush(context->out);
+            err = ctl_output_status(context->out);
+        }
+        if (err == LEDGER_ERR_OK) {
+            billing_tree_note(context, "export", result);
+        }
     }
     free(cells);
     free(storage);
@@ -857,7 +918,8 @@ static void amount_cell(const struct item *item, char out[CTL_AMOUNT_TEXT_SIZE])
 }
 
 static enum ledger_err print_report(struct ctl_context *context, const char *month,
-                                    const struct report *report, size_t lines, size_t charges)
+                                    const struct report *report, size_t lines, size_t charges,
+                                    const Ledger__V1__QueryResult *result)
 {
     struct cells {
         char line[24];
@@ -897,13 +959,14 @@ static enum ledger_err print_report(struct ctl_context *context, const char *mon
             row[9] = diff->ledger != NULL ? diff->ledger->currency : "";
             row[10] = text->sequence;
         }
-        struct ctl_extra extras[5] = {
+        struct ctl_extra extras[6] = {
             {"month", month, 0, false},
             {"invoice_lines", NULL, lines, false},
             {"ledger_charges", NULL, charges, false},
             {"matched", NULL, report->matched, false},
             {"difference_count", NULL, report->count, false},
         };
+        size_t told = billing_tree_extra(context, result, &extras[5]);
         if (context->format == CTL_FORMAT_TABLE && report->count == 0) {
             fprintf(context->out,
                     "month %s: %zu invoice lines and %zu ledger charges, %zu matched: no "
@@ -913,7 +976,7 @@ static enum ledger_err print_report(struct ctl_context *context, const char *mon
         } else {
             err = ctl_output_records(context->out, context->format, "differences", diff_names,
                                      diff_kinds, DIFF_COLUMNS, cells, report->count, extras,
-                                     context->format == CTL_FORMAT_CSV ? 0 : 5);
+                                     context->format == CTL_FORMAT_CSV ? 0 : 5 + told);
         }
     }
     free(cells);
@@ -1015,13 +1078,19 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
         err = diff_add(&report, "other-month", &items[k], NULL);
     }
     if (err == LEDGER_ERR_OK) {
-        err = print_report(context, month, &report, lines - other, charges);
+        err = print_report(context, month, &report, lines - other, charges, result);
+    }
+    if (err == LEDGER_ERR_OK && (report.count == 0 || !billing_tree_known(result))) {
+        billing_tree_note(context, "reconcile", result);
     }
     if (err == LEDGER_ERR_OK && report.count > 0) {
+        /* The error line stays the only one: it says the tree itself. */
         context->reported = true;
         err = ctl_fail(context, LEDGER_ERR_MISMATCH,
-                       "%zu difference%s between the invoice and the ledger's charges of %s",
-                       report.count, report.count == 1 ? "" : "s", month);
+                       "%zu difference%s between the invoice and the ledger's charges of %s "
+                       "(read at tree size %llu)",
+                       report.count, report.count == 1 ? "" : "s", month,
+                       (unsigned long long)result->tree_size);
     }
 cleanup:
     ledger_query_result_free(result);

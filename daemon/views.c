@@ -2862,6 +2862,9 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
         }
     }
     result->total_rows = total;
+    /* Which late events the rows hold: tree_size 0 read everything this
+     * transaction sees. */
+    result->tree_size = tree_size != 0 ? tree_size : store_last_sequence(txn);
     return LEDGER_ERR_OK;
 }
 

@@ -452,26 +452,46 @@ static void test_ctl_ops_pages(void **state)
 /* An export pinned to a saved head's tree size reads the same rows however
  * much is committed later, and reconciles against itself; unpinned, the
  * month moves on. */
+/* The head's tree size, as decimal digits into out (32 bytes). */
+static void head_tree_size(struct fixture *fixture, const char *auditor, char *out)
+{
+    struct run run;
+    ctl(fixture, &run, "auditor", auditor, "--output", "json", "head", NULL);
+    expect_ok(&run);
+    snprintf(out, 32, "%lld",
+             (long long)json_integer_value(
+                 json_object_get(json_object_get(run.json, "head"), "tree_size")));
+    assert_true(strcmp(out, "0") != 0);
+    run_free(&run);
+}
+
+/* Says, on stderr, the line an export or reconciliation in CSV or as a
+ * table ends with: which tree it read. */
+static void expect_tree_note(const struct run *run, const char *verb, const char *tree_size)
+{
+    char note[256];
+    snprintf(note, sizeof note,
+             "ledgerctl: %s read the month at tree size %s: the charges of events 1 to %s, none "
+             "of a later event\n",
+             verb, tree_size, tree_size);
+    assert_string_equal(note, run->err);
+}
+
 static void test_ctl_ops_export_pinned_to_a_head(void **state)
 {
     struct fixture *fixture = *state;
     struct run run;
     char auditor[PATH_SIZE], billing[PATH_SIZE], admin[PATH_SIZE + 32], month[16];
-    char invoice[PATH_SIZE + 32], tree_size[32];
+    char invoice[PATH_SIZE + 32], tree_size[32], later[32];
     demo_keys(fixture, auditor, billing, sizeof auditor);
     this_month(month);
     snprintf(admin, sizeof admin, "%s/ledger-demo-keys/contoso-admin.key", fixture->dir);
     snprintf(invoice, sizeof invoice, "%s/pinned.csv", fixture->dir);
-    ctl(fixture, &run, "auditor", auditor, "--output", "json", "head", NULL);
-    expect_ok(&run);
-    snprintf(tree_size, sizeof tree_size, "%lld",
-             (long long)json_integer_value(
-                 json_object_get(json_object_get(run.json, "head"), "tree_size")));
-    assert_true(strcmp(tree_size, "0") != 0);
-    run_free(&run);
+    head_tree_size(fixture, auditor, tree_size);
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "export",
         "--month", month, "--tree-size", tree_size, NULL);
     expect_ok(&run);
+    expect_tree_note(&run, "export", tree_size);
     char *pinned = strdup(run.out);
     write_text(invoice, run.out);
     run_free(&run);
@@ -483,10 +503,24 @@ static void test_ctl_ops_export_pinned_to_a_head(void **state)
         "77.00", "--retail-price", "88.00", "--currency", "USD", NULL);
     expect_ok(&run);
     run_free(&run);
+    /* Unpinned, the month is read at the log's size, which each format
+     * says: JSON in the document (the same over pages), CSV on stderr, its
+     * output still the header and the rows. */
+    head_tree_size(fixture, auditor, later);
+    assert_string_not_equal(tree_size, later);
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "export",
         "--month", month, NULL);
     expect_ok(&run);
     assert_non_null(strstr(run.out, ",77.00,88.00,USD,"));
+    assert_memory_equal("month,customer_id,", run.out, strlen("month,customer_id,"));
+    expect_tree_note(&run, "export", later);
+    run_free(&run);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "export",
+        "--month", month, "--page-rows", "1", NULL);
+    expect_ok(&run);
+    assert_int_equal(strtoll(later, NULL, 10),
+                     json_integer_value(json_object_get(run.json, "tree_size")));
+    assert_string_equal("", run.err);
     run_free(&run);
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "csv", "export",
         "--month", month, "--tree-size", tree_size, NULL);
@@ -496,10 +530,20 @@ static void test_ctl_ops_export_pinned_to_a_head(void **state)
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice",
         invoice, "--month", month, "--tree-size", tree_size, NULL);
     expect_ok(&run);
+    expect_tree_note(&run, "reconcile", tree_size);
     run_free(&run);
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "reconcile", "--invoice",
         invoice, "--month", month, NULL);
     expect_error(&run, 1, "MISMATCH");
+    char mismatch[256];
+    snprintf(mismatch, sizeof mismatch, "of %s (read at tree size %s)\n", month, later);
+    assert_non_null(strstr(run.err, mismatch));
+    run_free(&run);
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
+        "--invoice", invoice, "--month", month, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    assert_int_equal(strtoll(later, NULL, 10),
+                     json_integer_value(json_object_get(run.json, "tree_size")));
     run_free(&run);
     /* A tree size past the log, or 0, is refused. */
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "export", "--month", month,
