@@ -4,10 +4,12 @@
  * through the same functions live commits use, and compares a digest of each
  * derived database before and after (the "before" digests are taken on a
  * second thread while the replay runs, from a read transaction opened ahead
- * of its first write; the "after" ones by two threads). Runs in the store's
- * bulk mode (one sync at the end); a rebuild that fails or is interrupted
- * part way leaves the views partly rebuilt and the layout
- * VIEWS_LAYOUT_REBUILDING, which the daemon refuses to serve: run it again.
+ * of its first write; the "after" ones by two threads). The Merkle tree is
+ * refilled from its right edge kept in memory (merkle_refill), reading
+ * nothing back. Runs in the store's bulk mode (one sync at the end); a
+ * rebuild that fails or is interrupted part way leaves the views partly
+ * rebuilt and the layout VIEWS_LAYOUT_REBUILDING, which the daemon refuses to
+ * serve: run it again.
  * Also names, for a verifier that compares a derived database with its
  * replay entry by entry, the event an entry comes from (engine_entry_origin).
  */
@@ -120,8 +122,8 @@ static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_D
 
 /* Re-derives everything one record implies, as a live commit did. On
  * failure `why` says what was wrong with the record (engine_rebuild_failure). */
-static enum ledger_err rebuild_one(struct store_txn *txn, uint64_t sequence,
-                                   char why[ENGINE_MESSAGE_SIZE])
+static enum ledger_err rebuild_one(struct store_txn *txn, struct merkle_refill *tree,
+                                   uint64_t sequence, char why[ENGINE_MESSAGE_SIZE])
 {
     struct store_val record;
     enum ledger_err err = store_record(txn, sequence, &record);
@@ -155,7 +157,7 @@ static enum ledger_err rebuild_one(struct store_txn *txn, uint64_t sequence,
         err = LEDGER_ERR_CORRUPT;
     }
     if (err == LEDGER_ERR_OK) {
-        err = merkle_append(txn, sequence, leaf);
+        err = merkle_refill_add(tree, txn, leaf);
     }
     if (err == LEDGER_ERR_OK && event->customer_id[0] != '\0') {
         uint64_t version = 0;
@@ -212,14 +214,19 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
     }
     engine->rebuild_failed_sequence = 0;
     engine->rebuild_failure[0] = '\0';
+    struct merkle_refill tree;
+    merkle_refill_init(&tree);
     for (uint64_t s = 1; err == LEDGER_ERR_OK && s <= total; s++) {
-        err = rebuild_one(txn, s, engine->rebuild_failure);
+        err = rebuild_one(txn, &tree, s, engine->rebuild_failure);
         if (err != LEDGER_ERR_OK) {
             engine->rebuild_failed_sequence = s;
         }
         if (err == LEDGER_ERR_OK && s % ENGINE_REBUILD_COMMIT_EVERY == 0 && s < total) {
-            err = store_commit(txn);
-            txn = NULL;
+            err = merkle_refill_flush(&tree, txn);
+            if (err == LEDGER_ERR_OK) {
+                err = store_commit(txn);
+                txn = NULL;
+            }
             if (err == LEDGER_ERR_OK) {
                 err = store_begin(engine->store, true, &txn);
             }
@@ -230,6 +237,9 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
         }
     }
     if (txn) {
+        if (err == LEDGER_ERR_OK) {
+            err = merkle_refill_flush(&tree, txn);
+        }
         if (err == LEDGER_ERR_OK) {
             err = views_layout_set(txn);
         }

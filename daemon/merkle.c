@@ -461,6 +461,14 @@ static enum ledger_err put_node(struct store_txn *txn, unsigned level, uint64_t 
     return store_put(txn, STORE_DB_MERKLE, key, sizeof key, hash, MERKLE_HASH_BYTES);
 }
 
+static enum ledger_err put_size(struct store_txn *txn, uint64_t size)
+{
+    uint8_t size_value[8];
+    store_u64_to_key(size, size_value);
+    return store_put(txn, STORE_DB_MERKLE, size_key, sizeof size_key, size_value,
+                     sizeof size_value);
+}
+
 enum ledger_err merkle_append(struct store_txn *txn, uint64_t sequence,
                               const uint8_t leaf_hash[MERKLE_HASH_BYTES])
 {
@@ -492,10 +500,41 @@ enum ledger_err merkle_append(struct store_txn *txn, uint64_t sequence,
         if (err != LEDGER_ERR_OK)
             return err;
     }
-    uint8_t size_value[8];
-    store_u64_to_key(sequence, size_value);
-    return store_put(txn, STORE_DB_MERKLE, size_key, sizeof size_key, size_value,
-                     sizeof size_value);
+    return put_size(txn, sequence);
+}
+
+void merkle_refill_init(struct merkle_refill *refill)
+{
+    MERKLE_REQUIRE(refill != NULL);
+    memset(refill, 0, sizeof *refill);
+    merkle_builder_init(&refill->builder);
+}
+
+/* merkle_completed_fn of a refill: stores the node, unless an earlier node of
+ * the same leaf failed. */
+static void refill_node(void *context, unsigned level, uint64_t index,
+                        const uint8_t hash[MERKLE_HASH_BYTES])
+{
+    struct merkle_refill *refill = context;
+    if (refill->err == LEDGER_ERR_OK)
+        refill->err = put_node(refill->txn, level, index, hash);
+}
+
+enum ledger_err merkle_refill_add(struct merkle_refill *refill, struct store_txn *txn,
+                                  const uint8_t leaf_hash[MERKLE_HASH_BYTES])
+{
+    MERKLE_REQUIRE(refill != NULL && txn != NULL && leaf_hash != NULL);
+    refill->txn = txn;
+    refill->err = LEDGER_ERR_OK;
+    merkle_builder_add_nodes(&refill->builder, leaf_hash, refill_node, refill);
+    refill->txn = NULL;
+    return refill->err;
+}
+
+enum ledger_err merkle_refill_flush(const struct merkle_refill *refill, struct store_txn *txn)
+{
+    MERKLE_REQUIRE(refill != NULL && txn != NULL);
+    return refill->builder.size == 0 ? LEDGER_ERR_OK : put_size(txn, refill->builder.size);
 }
 
 /* --- checking the stored tree against recomputed nodes ---------------------- */

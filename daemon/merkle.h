@@ -111,6 +111,27 @@ void merkle_builder_root(const struct merkle_builder *builder, uint8_t out[MERKL
  * (STORAGE_FULL, STORAGE_ERROR). */
 __attribute__((warn_unused_result)) enum ledger_err
 merkle_append(struct store_txn *txn, uint64_t sequence, const uint8_t leaf_hash[MERKLE_HASH_BYTES]);
+/* The stored tree refilled from its first leaf (ledgerd rebuild, after the
+ * tree's database was dropped): the builder keeps the tree's right edge in
+ * memory, so adding a leaf reads nothing, and the size is written once per
+ * flush instead of once per leaf. Between flushes the stored size lags
+ * behind the nodes; the caller flushes before each commit. The struct is the
+ * caller's memory; it owns nothing else. */
+struct merkle_refill {
+    struct merkle_builder builder;
+    struct store_txn *txn; /* of the leaf being added */
+    enum ledger_err err;   /* the first failed node write of that leaf */
+};
+void merkle_refill_init(struct merkle_refill *refill);
+/* Adds the next leaf and stores the interior nodes it completes, as
+ * merkle_append does; the store's errors (STORAGE_FULL, STORAGE_ERROR). */
+__attribute__((warn_unused_result)) enum ledger_err
+merkle_refill_add(struct merkle_refill *refill, struct store_txn *txn,
+                  const uint8_t leaf_hash[MERKLE_HASH_BYTES]);
+/* Stores the number of leaves added (nothing when none was); the store's
+ * errors. */
+__attribute__((warn_unused_result)) enum ledger_err
+merkle_refill_flush(const struct merkle_refill *refill, struct store_txn *txn);
 /* The number of leaves in the stored tree (0 when empty), one read. */
 __attribute__((warn_unused_result)) enum ledger_err merkle_store_size(struct store_txn *txn,
                                                                       uint64_t *size_out);

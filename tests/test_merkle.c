@@ -1242,6 +1242,45 @@ static void test_merkle_store_many_transactions_and_reopen(void **state)
     store_check_against_memory(f, appended, true);
 }
 
+/* A tree dropped and refilled from its right edge in memory (ledgerd
+ * rebuild), over several transactions, is the tree merkle_append stored: the
+ * same entries, answering as the in-memory tree, and appending goes on from
+ * it. */
+static void test_merkle_store_refill_matches_append(void **state)
+{
+    struct store_fixture *f = *state;
+    const uint64_t refilled = STORE_TEST_LEAVES - 10;
+    store_append_range(f, 1, STORE_TEST_LEAVES);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
+    assert_int_equal(store_drop(txn, STORE_DB_MERKLE), LEDGER_ERR_OK);
+    struct merkle_refill refill;
+    merkle_refill_init(&refill);
+    /* Nothing added: the size is not written. */
+    assert_int_equal(merkle_refill_flush(&refill, txn), LEDGER_ERR_OK);
+    uint64_t entries = 99;
+    assert_int_equal(store_count(txn, STORE_DB_MERKLE, &entries), LEDGER_ERR_OK);
+    assert_int_equal(entries, 0);
+    for (uint64_t i = 0; i < refilled; i++) {
+        assert_int_equal(merkle_refill_add(&refill, txn, f->leaves[i]), LEDGER_ERR_OK);
+        if (i % 333 == 0) {
+            assert_int_equal(merkle_refill_flush(&refill, txn), LEDGER_ERR_OK);
+            assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+            assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
+        }
+    }
+    assert_int_equal(merkle_refill_flush(&refill, txn), LEDGER_ERR_OK);
+    for (uint64_t sequence = refilled + 1; sequence <= STORE_TEST_LEAVES; sequence++) {
+        assert_int_equal(merkle_append(txn, sequence, f->leaves[sequence - 1]), LEDGER_ERR_OK);
+    }
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    store_check_against_memory(f, STORE_TEST_LEAVES, false);
+    assert_int_equal(store_begin(f->store, false, &txn), LEDGER_ERR_OK);
+    assert_int_equal(store_count(txn, STORE_DB_MERKLE, &entries), LEDGER_ERR_OK);
+    assert_int_equal(entries, expected_entries(STORE_TEST_LEAVES));
+    store_abort(txn);
+}
+
 static void test_merkle_store_empty(void **state)
 {
     struct store_fixture *f = *state;
@@ -1439,6 +1478,8 @@ int main(void)
         cmocka_unit_test(test_merkle_head_encoding_bytes),
         cmocka_unit_test(test_merkle_verification_doc_examples),
         cmocka_unit_test(test_merkle_head_signature),
+        cmocka_unit_test_setup_teardown(test_merkle_store_refill_matches_append, store_setup,
+                                        store_teardown),
         cmocka_unit_test_setup_teardown(test_merkle_store_empty, store_setup, store_teardown),
         cmocka_unit_test_setup_teardown(test_merkle_store_one_transaction, store_setup,
                                         store_teardown),
