@@ -57,8 +57,8 @@
 
 /* --- a small hash map of customer states ------------------------------------ */
 
-static size_t state_key(const char *partner_id, const char *customer_id,
-                        char out[2 * DOMAIN_ID_SIZE])
+size_t engine__state_key(const char *partner_id, const char *customer_id,
+                         char out[2 * DOMAIN_ID_SIZE])
 {
     size_t p = strlen(partner_id), c = strlen(customer_id);
     memcpy(out, partner_id, p);
@@ -88,7 +88,7 @@ void engine__state_map_clear(struct state_map *map)
     memset(map, 0, sizeof *map);
 }
 
-static struct state_entry *state_map_find(struct state_map *map, const char *key, size_t size)
+struct state_entry *engine__state_map_find(struct state_map *map, const char *key, size_t size)
 {
     if (map->capacity == 0) {
         return NULL;
@@ -107,9 +107,6 @@ static struct state_entry *state_map_find(struct state_map *map, const char *key
     return NULL;
 }
 
-static enum ledger_err state_map_put(struct state_map *map, const char *key, size_t size,
-                                     struct domain_customer *state);
-
 static enum ledger_err state_map_grow(struct state_map *map)
 {
     struct state_map bigger = {0};
@@ -121,7 +118,7 @@ static enum ledger_err state_map_grow(struct state_map *map)
     for (size_t i = 0; i < map->capacity; i++) {
         struct state_entry *e = &map->entries[i];
         if (e->used) {
-            enum ledger_err err = state_map_put(&bigger, e->key, e->key_size, e->state);
+            enum ledger_err err = engine__state_map_put(&bigger, e->key, e->key_size, e->state);
             if (err != LEDGER_ERR_OK) { /* cannot happen: bigger has room */
                 free(bigger.entries);
                 return err;
@@ -133,11 +130,10 @@ static enum ledger_err state_map_grow(struct state_map *map)
     return LEDGER_ERR_OK;
 }
 
-/* Puts a state (ownership taken), replacing and freeing any previous one. */
-static enum ledger_err state_map_put(struct state_map *map, const char *key, size_t size,
-                                     struct domain_customer *state)
+enum ledger_err engine__state_map_put(struct state_map *map, const char *key, size_t size,
+                                      struct domain_customer *state)
 {
-    struct state_entry *found = state_map_find(map, key, size);
+    struct state_entry *found = engine__state_map_find(map, key, size);
     if (found) {
         if (found->state != state) {
             domain_customer_free(found->state);
@@ -188,7 +184,7 @@ static enum ledger_err state_map_merge(struct state_map *into, struct state_map 
             continue;
         }
         if (result == LEDGER_ERR_OK) {
-            result = state_map_put(into, e->key, e->key_size, e->state);
+            result = engine__state_map_put(into, e->key, e->key_size, e->state);
             if (result == LEDGER_ERR_OK) {
                 e->used = false;
                 continue;
@@ -953,7 +949,8 @@ static enum ledger_err group_state(struct batch *batch, const char *key, size_t 
                                    struct domain_customer **out)
 {
     struct domain_customer *state = NULL;
-    struct state_entry *cached = state_map_find(&batch->group->engine->cache, key, key_size);
+    struct state_entry *cached =
+        engine__state_map_find(&batch->group->engine->cache, key, key_size);
     enum ledger_err err = LEDGER_ERR_OK;
     if (cached != NULL && cached->state != NULL) {
         state = cached->state;
@@ -963,7 +960,7 @@ static enum ledger_err group_state(struct batch *batch, const char *key, size_t 
         err = engine__state_load(batch->txn, partner_id, customer_id, &state);
     }
     if (err == LEDGER_ERR_OK) {
-        err = state_map_put(&batch->group->overlay, key, key_size, state);
+        err = engine__state_map_put(&batch->group->overlay, key, key_size, state);
         if (err != LEDGER_ERR_OK) {
             domain_customer_free(state);
         }
@@ -1000,8 +997,8 @@ static enum ledger_err batch_state(struct batch *batch, const char *partner_id,
                                    const char *customer_id, struct domain_customer **out)
 {
     char key[2 * DOMAIN_ID_SIZE];
-    size_t key_size = state_key(partner_id, customer_id, key);
-    struct state_entry *own = state_map_find(&batch->group->overlay, key, key_size);
+    size_t key_size = engine__state_key(partner_id, customer_id, key);
+    struct state_entry *own = engine__state_map_find(&batch->group->overlay, key, key_size);
     if (own != NULL && own->state != NULL) {
         *out = own->state;
         return LEDGER_ERR_OK;

@@ -36,6 +36,17 @@ struct state_map {
 
 /* Frees every state and the table; the map is empty and reusable after. */
 void engine__state_map_clear(struct state_map *map);
+/* The map's key of a customer: partner_id NUL customer_id, ids of at most
+ * DOMAIN_ID_SIZE - 1 bytes (borrowed); returns its size. */
+size_t engine__state_key(const char *partner_id, const char *customer_id,
+                         char out[2 * DOMAIN_ID_SIZE]);
+/* The entry of a key, or NULL. Borrowed from the map until it changes. */
+struct state_entry *engine__state_map_find(struct state_map *map, const char *key, size_t size);
+/* Puts a state (ownership taken), replacing and freeing any previous one.
+ * Errors: NO_MEMORY (the state is then not taken). */
+__attribute__((warn_unused_result)) enum ledger_err
+engine__state_map_put(struct state_map *map, const char *key, size_t size,
+                      struct domain_customer *state);
 
 struct engine {
     struct store *store;

@@ -6,7 +6,8 @@
  * second thread while the replay runs, from a read transaction opened ahead
  * of its first write; the "after" ones by two threads). The Merkle tree is
  * refilled from its right edge kept in memory (merkle_refill), reading
- * nothing back. Runs in the store's bulk mode (one sync at the end); a
+ * nothing back, and each customer's stream version is kept in memory
+ * (rebuild_stream_add). Runs in the store's bulk mode (one sync at the end); a
  * rebuild that fails or is interrupted part way leaves the views partly
  * rebuilt and the layout VIEWS_LAYOUT_REBUILDING, which the daemon refuses to
  * serve: run it again.
@@ -120,10 +121,63 @@ static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_D
     return err != LEDGER_ERR_OK ? err : joined;
 }
 
+/* The replay keeps each customer's stream version in memory, so that adding
+ * an event to a stream need not read the stream index back: as the version
+ * of an otherwise empty customer state in a state_map. At most this many
+ * customers (a few hundred bytes each); past it the map starts over, and a
+ * customer not in it is read from the index once. */
+#define REBUILD_STREAMS_CACHED_MAX 65536
+
+/* store_stream_add through the replay's map of stream versions. */
+static enum ledger_err rebuild_stream_add(struct state_map *streams, struct store_txn *txn,
+                                          const Ledger__V1__Event *event, uint64_t sequence,
+                                          uint64_t *version_out)
+{
+    if (strlen(event->partner_id) >= DOMAIN_ID_SIZE ||
+        strlen(event->customer_id) >= DOMAIN_ID_SIZE) {
+        /* Not a key of the map; the store refuses such ids. */
+        return store_stream_add(txn, event->partner_id, event->customer_id, sequence, version_out);
+    }
+    char key[2 * DOMAIN_ID_SIZE];
+    size_t key_size = engine__state_key(event->partner_id, event->customer_id, key);
+    struct state_entry *entry = engine__state_map_find(streams, key, key_size);
+    uint64_t last = 0;
+    enum ledger_err err = LEDGER_ERR_OK;
+    if (entry != NULL) {
+        last = entry->state->version;
+    } else {
+        err = store_stream_version(txn, event->partner_id, event->customer_id, &last);
+    }
+    if (err == LEDGER_ERR_OK) {
+        err = store_stream_add_after(txn, event->partner_id, event->customer_id, last, sequence);
+    }
+    if (err == LEDGER_ERR_OK && entry != NULL) {
+        entry->state->version = last + 1;
+    } else if (err == LEDGER_ERR_OK) {
+        if (streams->count >= REBUILD_STREAMS_CACHED_MAX) {
+            engine__state_map_clear(streams);
+        }
+        struct domain_customer *stream = domain_customer_new(event->partner_id, event->customer_id);
+        err = stream == NULL ? LEDGER_ERR_NO_MEMORY : LEDGER_ERR_OK;
+        if (err == LEDGER_ERR_OK) {
+            stream->version = last + 1;
+            err = engine__state_map_put(streams, key, key_size, stream);
+            if (err != LEDGER_ERR_OK) {
+                domain_customer_free(stream);
+            }
+        }
+    }
+    if (err == LEDGER_ERR_OK) {
+        *version_out = last + 1;
+    }
+    return err;
+}
+
 /* Re-derives everything one record implies, as a live commit did. On
  * failure `why` says what was wrong with the record (engine_rebuild_failure). */
 static enum ledger_err rebuild_one(struct store_txn *txn, struct merkle_refill *tree,
-                                   uint64_t sequence, char why[ENGINE_MESSAGE_SIZE])
+                                   struct state_map *streams, uint64_t sequence,
+                                   char why[ENGINE_MESSAGE_SIZE])
 {
     struct store_val record;
     enum ledger_err err = store_record(txn, sequence, &record);
@@ -161,7 +215,7 @@ static enum ledger_err rebuild_one(struct store_txn *txn, struct merkle_refill *
     }
     if (err == LEDGER_ERR_OK && event->customer_id[0] != '\0') {
         uint64_t version = 0;
-        err = store_stream_add(txn, event->partner_id, event->customer_id, sequence, &version);
+        err = rebuild_stream_add(streams, txn, event, sequence, &version);
         if (err == LEDGER_ERR_OK && version != event->stream_version) {
             snprintf(why, ENGINE_MESSAGE_SIZE,
                      "the record is version %llu of customer %.64s's stream, which the log "
@@ -216,8 +270,9 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
     engine->rebuild_failure[0] = '\0';
     struct merkle_refill tree;
     merkle_refill_init(&tree);
+    struct state_map streams = {0};
     for (uint64_t s = 1; err == LEDGER_ERR_OK && s <= total; s++) {
-        err = rebuild_one(txn, &tree, s, engine->rebuild_failure);
+        err = rebuild_one(txn, &tree, &streams, s, engine->rebuild_failure);
         if (err != LEDGER_ERR_OK) {
             engine->rebuild_failed_sequence = s;
         }
@@ -236,6 +291,7 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
             progress(context, s, total);
         }
     }
+    engine__state_map_clear(&streams);
     if (txn) {
         if (err == LEDGER_ERR_OK) {
             err = merkle_refill_flush(&tree, txn);

@@ -1322,6 +1322,26 @@ enum ledger_err store_stream_version(struct store_txn *txn, const char *partner_
     return LEDGER_ERR_OK;
 }
 
+/* Writes `sequence` as version `next` of the prefix's stream; CORRUPT (noted)
+ * when that version is already there. */
+static enum ledger_err store_stream_put(struct store_txn *txn, struct store_stream_key *prefix,
+                                        uint64_t next, uint64_t sequence)
+{
+    store_u64_to_key(next, prefix->bytes + prefix->prefix_size);
+    uint8_t sequence_bytes[8];
+    store_u64_to_key(sequence, sequence_bytes);
+    MDB_val key = {prefix->prefix_size + 8, prefix->bytes};
+    MDB_val value = {sizeof sequence_bytes, sequence_bytes};
+    int rc = mdb_put(txn->txn, txn->store->dbi[STORE_DB_STREAM], &key, &value, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
+        store_note("stream version %llu already present", (unsigned long long)next);
+        return LEDGER_ERR_CORRUPT;
+    }
+    if (rc != MDB_SUCCESS)
+        return store_txn_fail(txn, rc, "mdb_put (stream)");
+    return LEDGER_ERR_OK;
+}
+
 enum ledger_err store_stream_add(struct store_txn *txn, const char *partner_id,
                                  const char *customer_id, uint64_t sequence, uint64_t *version_out)
 {
@@ -1340,21 +1360,24 @@ enum ledger_err store_stream_add(struct store_txn *txn, const char *partner_id,
                    (unsigned long long)sequence, (unsigned long long)last_sequence);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
-    uint64_t next = version + 1;
-    store_u64_to_key(next, prefix.bytes + prefix.prefix_size);
-    uint8_t sequence_bytes[8];
-    store_u64_to_key(sequence, sequence_bytes);
-    MDB_val key = {prefix.prefix_size + 8, prefix.bytes};
-    MDB_val value = {sizeof sequence_bytes, sequence_bytes};
-    int rc = mdb_put(txn->txn, txn->store->dbi[STORE_DB_STREAM], &key, &value, MDB_NOOVERWRITE);
-    if (rc == MDB_KEYEXIST) {
-        store_note("stream version %llu already present", (unsigned long long)next);
-        return LEDGER_ERR_CORRUPT;
-    }
-    if (rc != MDB_SUCCESS)
-        return store_txn_fail(txn, rc, "mdb_put (stream)");
-    *version_out = next;
+    err = store_stream_put(txn, &prefix, version + 1, sequence);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    *version_out = version + 1;
     return LEDGER_ERR_OK;
+}
+
+enum ledger_err store_stream_add_after(struct store_txn *txn, const char *partner_id,
+                                       const char *customer_id, uint64_t last_version,
+                                       uint64_t sequence)
+{
+    store_txn_check(txn);
+    STORE_CHECK(txn->write && sequence != 0 && last_version < UINT64_MAX);
+    struct store_stream_key prefix;
+    enum ledger_err err = store_stream_prefix(partner_id, customer_id, &prefix);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    return store_stream_put(txn, &prefix, last_version + 1, sequence);
 }
 
 /* The sequence of a stream index entry of the prefix's stream, which must be

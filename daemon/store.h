@@ -206,6 +206,14 @@ __attribute__((warn_unused_result)) enum ledger_err store_stream_version(struct 
 __attribute__((warn_unused_result)) enum ledger_err
 store_stream_add(struct store_txn *txn, const char *partner_id, const char *customer_id,
                  uint64_t sequence, uint64_t *version_out);
+/* store_stream_add for a caller that knows the stream's last version and that
+ * `sequence` is above the stream's last sequence (ledgerd rebuild, which
+ * wrote them): records `sequence` as version last_version + 1 without reading
+ * the index back. Errors: INVALID_ARGUMENT (bad id), CORRUPT (that version is
+ * already there), STORAGE_FULL, STORAGE_ERROR. */
+__attribute__((warn_unused_result)) enum ledger_err
+store_stream_add_after(struct store_txn *txn, const char *partner_id, const char *customer_id,
+                       uint64_t last_version, uint64_t sequence);
 /* Calls fn for each sequence of the customer's stream above `after` (0: from
  * version 1), oldest first, until fn returns non-OK (which is then returned)
  * or the stream ends. Finds its start by bisection, so a page deep in a long

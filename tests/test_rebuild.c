@@ -441,9 +441,11 @@ static void test_rebuild_digests_without_threads(void **state)
 
 /* Appends a PartnerRegistered record for `partner_id` with the given schema
  * version straight to the log and the tree, as a newer build would have
- * written it (no views are applied: the rebuild is what is tested). */
-static void append_partner_record(struct engine *engine, const char *partner_id,
-                                  uint32_t schema_version)
+ * written it (no views are applied: the rebuild is what is tested); with a
+ * customer ("" for none), as the given version of that customer's stream
+ * (no stream index entry is written either). */
+static void append_record(struct engine *engine, const char *partner_id, const char *customer_id,
+                          uint64_t stream_version, uint32_t schema_version)
 {
     struct store_txn *txn = NULL;
     assert_int_equal(store_begin(engine_store(engine), true, &txn), LEDGER_ERR_OK);
@@ -457,10 +459,15 @@ static void append_partner_record(struct engine *engine, const char *partner_id,
     Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
     event.sequence = store_last_sequence(txn) + 1;
     event.partner_id = (char *)partner_id;
+    event.customer_id = (char *)customer_id;
+    event.stream_version = stream_version;
     event.actor = &actor;
     event.recorded_us = HISTGEN_START_US_DEFAULT;
     event.business_us = HISTGEN_START_US_DEFAULT;
-    event.command_id = (char *)partner_id;
+    char command_id[128];
+    snprintf(command_id, sizeof command_id, "%s-%s-%llu", partner_id, customer_id,
+             (unsigned long long)stream_version);
+    event.command_id = command_id;
     event.schema_version = schema_version;
     event.command_hash.data = command_hash;
     event.command_hash.len = sizeof command_hash;
@@ -476,6 +483,12 @@ static void append_partner_record(struct engine *engine, const char *partner_id,
     assert_int_equal(merkle_append(txn, sequence, leaf), LEDGER_ERR_OK);
     assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
     free(record);
+}
+
+static void append_partner_record(struct engine *engine, const char *partner_id,
+                                  uint32_t schema_version)
+{
+    append_record(engine, partner_id, "", 0, schema_version);
 }
 
 /* A record of a schema version this build knows is projected by the rebuild;
@@ -521,6 +534,37 @@ static void test_rebuild_refuses_schema_version_zero(void **state)
 {
     struct fixture *f = *state;
     check_unknown_version(f->engine, 0);
+}
+
+/* The rebuild counts each customer's stream itself (in memory, reading the
+ * index once per customer): a record that is not the next version of its
+ * customer's stream is refused as CORRUPT and named, after records of the
+ * same stream that are. */
+static void test_rebuild_refuses_a_stream_version_out_of_order(void **state)
+{
+    struct fixture *f = *state;
+    struct report report;
+    for (uint64_t version = 1; version <= 3; version++) {
+        append_record(f->engine, "p-stream", "c-1", version, LEDGER_SCHEMA_VERSION);
+    }
+    append_record(f->engine, "p-stream", "c-2", 1, LEDGER_SCHEMA_VERSION);
+    /* Never projected live: the rebuild adds their rows, and a second finds
+     * them as it derives them. */
+    assert_true(rebuild(f->engine, &report) > 0);
+    assert_int_equal(rebuild(f->engine, &report), 0);
+    append_record(f->engine, "p-stream", "c-1", 5, LEDGER_SCHEMA_VERSION);
+    unsigned differences = UINT32_MAX;
+    assert_int_equal(engine_rebuild(f->engine, NULL, &report, report_view, &differences),
+                     LEDGER_ERR_CORRUPT);
+    assert_int_equal(differences, UINT32_MAX);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
+    uint64_t last = store_last_sequence(txn);
+    store_abort(txn);
+    char why[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(engine_rebuild_failure(f->engine, why), last);
+    assert_string_equal(why, "the record is version 5 of customer c-1's stream, which the log "
+                             "before it makes version 4");
 }
 
 /* Replaces every occurrence of `from` in `path` by `to` (of the same
@@ -588,6 +632,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_schema_version_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_record_changed_on_disk, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_stream_version_out_of_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_digests_without_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_small_ledger_names_the_tampered_view, setup,
