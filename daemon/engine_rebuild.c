@@ -1,17 +1,20 @@
 /*
  * engine_rebuild.c: `ledgerd rebuild`. Drops every derived database (streams,
  * command ids, the Merkle tree, the views), replays the log from sequence 1
- * through the same functions live commits use, and compares a digest of each
- * derived database before and after (the "before" digests are taken on a
- * second thread while the replay runs, from a read transaction opened ahead
- * of its first write; the "after" ones by two threads). The log is read,
- * checked against its leaf hashes and decoded on a thread of its own ahead of
- * the replay (rebuild_reader); the Merkle tree is refilled from its right edge
- * kept in memory (merkle_refill), and each customer's stream version is kept
- * in memory (rebuild_stream_add), so that neither is read back. Runs in the
- * store's bulk mode (one sync at the end); a rebuild that fails or is
- * interrupted part way leaves the views partly rebuilt and the layout
- * VIEWS_LAYOUT_REBUILDING, which the daemon refuses to serve: run it again.
+ * through the functions live commits use (the stream index aside, below),
+ * and compares a digest of each derived database before and after (the
+ * "before" digests are taken on a second thread while the replay runs, from
+ * a read transaction opened ahead of its first write; the "after" ones by
+ * two threads). The log is read, checked against its leaf hashes and decoded
+ * on a thread of its own ahead of the replay (rebuild_reader); the Merkle
+ * tree is refilled from its right edge kept in memory (merkle_refill), and
+ * each customer's stream version is kept in memory (rebuild_stream_add), so
+ * that neither is read back; the stream index is written a stream after
+ * another, in key order, in large runs (rebuild_streams_flush) instead of an
+ * insert per event. Runs in the store's bulk mode (one sync at the end); a
+ * rebuild that fails or is interrupted part way leaves the views partly
+ * rebuilt and the layout VIEWS_LAYOUT_REBUILDING, which the daemon refuses to
+ * serve: run it again.
  * Also names, for a verifier that compares a derived database with its
  * replay entry by entry, the event an entry comes from (engine_entry_origin).
  */
@@ -353,9 +356,123 @@ static void rebuild_reader_stop(struct rebuild_reader *reader)
  * customers (a few hundred bytes each); past it the map starts over, and a
  * customer not in it is read from the index once. */
 #define REBUILD_STREAMS_CACHED_MAX 65536
+/* Nor does the replay insert each event into the stream index, a B-tree
+ * search at a random place each time: it writes the index a stream after
+ * another, in key order, once this many events wait (16 bytes each) and at
+ * the end. The first write into the dropped index appends (MDB_APPEND). */
+#define REBUILD_STREAMS_PENDING_MAX (1u << 19)
 
-/* store_stream_add through the replay's map of stream versions. */
-static enum ledger_err rebuild_stream_add(struct state_map *streams, struct store_txn *txn,
+/* An event of a stream, not yet in the index. */
+struct stream_event {
+    const struct domain_customer *stream; /* the map's, alive until it is cleared */
+    uint64_t sequence;
+};
+
+struct rebuild_streams {
+    struct state_map versions;
+    struct stream_event *pending; /* in sequence order */
+    size_t pending_count;
+    bool written; /* the index holds streams already: no more appending */
+};
+
+static int stream_order(const void *a, const void *b)
+{
+    const struct domain_customer *x = *(const struct domain_customer *const *)a;
+    const struct domain_customer *y = *(const struct domain_customer *const *)b;
+    int partner = strcmp(x->partner_id, y->partner_id);
+    /* The index's key order: partner_id NUL customer_id NUL version. */
+    return partner != 0 ? partner : strcmp(x->customer_id, y->customer_id);
+}
+
+static int stream_by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)(*(const struct domain_customer *const *)a);
+    uintptr_t y = (uintptr_t)(*(const struct domain_customer *const *)b);
+    return (x > y) - (x < y);
+}
+
+/* Writes the waiting events into the index, stream by stream in key order,
+ * each stream's in sequence order (a counting sort by the stream's rank). */
+static enum ledger_err rebuild_streams_flush(struct rebuild_streams *streams, struct store_txn *txn)
+{
+    if (streams->pending_count == 0) {
+        return LEDGER_ERR_OK;
+    }
+    size_t count = streams->versions.count;
+    const struct domain_customer **order = calloc(count, sizeof *order);
+    const struct domain_customer **by_address = calloc(count, sizeof *by_address);
+    size_t *first = calloc(count + 1, sizeof *first);
+    uint64_t *sequences = calloc(streams->pending_count, sizeof *sequences);
+    enum ledger_err err =
+        order && by_address && first && sequences ? LEDGER_ERR_OK : LEDGER_ERR_NO_MEMORY;
+    for (size_t i = 0, n = 0; err == LEDGER_ERR_OK && i < streams->versions.capacity; i++) {
+        if (streams->versions.entries[i].used) {
+            order[n] = streams->versions.entries[i].state;
+            by_address[n++] = streams->versions.entries[i].state;
+        }
+    }
+    if (err == LEDGER_ERR_OK) {
+        qsort(order, count, sizeof *order, stream_order);
+        qsort(by_address, count, sizeof *by_address, stream_by_address);
+        /* first[r + 1] counts the events of the stream of rank r, then
+         * becomes where they go. */
+        size_t *rank = calloc(count, sizeof *rank);
+        err = rank ? LEDGER_ERR_OK : LEDGER_ERR_NO_MEMORY;
+        for (size_t r = 0; err == LEDGER_ERR_OK && r < count; r++) {
+            const struct domain_customer **at =
+                bsearch(&order[r], by_address, count, sizeof *by_address, stream_by_address);
+            rank[at - by_address] = r;
+        }
+        size_t *event_rank =
+            err == LEDGER_ERR_OK ? calloc(streams->pending_count, sizeof *event_rank) : NULL;
+        err = event_rank ? err : LEDGER_ERR_NO_MEMORY;
+        for (size_t i = 0; err == LEDGER_ERR_OK && i < streams->pending_count; i++) {
+            const struct domain_customer **at =
+                bsearch(&streams->pending[i].stream, by_address, count, sizeof *by_address,
+                        stream_by_address);
+            event_rank[i] = rank[at - by_address];
+            first[event_rank[i] + 1]++;
+        }
+        for (size_t r = 0; err == LEDGER_ERR_OK && r < count; r++) {
+            first[r + 1] += first[r];
+        }
+        for (size_t i = 0; err == LEDGER_ERR_OK && i < streams->pending_count; i++) {
+            sequences[first[event_rank[i]]++] = streams->pending[i].sequence;
+        }
+        free(event_rank);
+        free(rank);
+    }
+    /* first[r] is now where the stream of rank r + 1 starts. */
+    for (size_t r = 0, start = 0; err == LEDGER_ERR_OK && r < count; r++) {
+        size_t events = first[r] - start;
+        if (events > 0) {
+            err = store_stream_fill(txn, order[r]->partner_id, order[r]->customer_id,
+                                    order[r]->version - events + 1, sequences + start, events,
+                                    !streams->written);
+        }
+        start = first[r];
+    }
+    free(sequences);
+    free(first);
+    free(by_address);
+    free(order);
+    if (err == LEDGER_ERR_OK) {
+        streams->written = true;
+        streams->pending_count = 0;
+    }
+    return err;
+}
+
+static void rebuild_streams_free(struct rebuild_streams *streams)
+{
+    engine__state_map_clear(&streams->versions);
+    free(streams->pending);
+    memset(streams, 0, sizeof *streams);
+}
+
+/* store_stream_add through the replay's streams: the version from memory,
+ * the index written later (rebuild_streams_flush). */
+static enum ledger_err rebuild_stream_add(struct rebuild_streams *streams, struct store_txn *txn,
                                           const Ledger__V1__Event *event, uint64_t sequence,
                                           uint64_t *version_out)
 {
@@ -364,37 +481,46 @@ static enum ledger_err rebuild_stream_add(struct state_map *streams, struct stor
         /* Not a key of the map; the store refuses such ids. */
         return store_stream_add(txn, event->partner_id, event->customer_id, sequence, version_out);
     }
+    enum ledger_err err = LEDGER_ERR_OK;
+    if (streams->pending == NULL) {
+        streams->pending = malloc(REBUILD_STREAMS_PENDING_MAX * sizeof *streams->pending);
+        err = streams->pending ? LEDGER_ERR_OK : LEDGER_ERR_NO_MEMORY;
+    }
+    if (err == LEDGER_ERR_OK && streams->pending_count == REBUILD_STREAMS_PENDING_MAX) {
+        err = rebuild_streams_flush(streams, txn);
+    }
     char key[2 * DOMAIN_ID_SIZE];
     size_t key_size = engine__state_key(event->partner_id, event->customer_id, key);
-    struct state_entry *entry = engine__state_map_find(streams, key, key_size);
-    uint64_t last = 0;
-    enum ledger_err err = LEDGER_ERR_OK;
-    if (entry != NULL) {
-        last = entry->state->version;
-    } else {
-        err = store_stream_version(txn, event->partner_id, event->customer_id, &last);
-    }
-    if (err == LEDGER_ERR_OK) {
-        err = store_stream_add_after(txn, event->partner_id, event->customer_id, last, sequence);
-    }
-    if (err == LEDGER_ERR_OK && entry != NULL) {
-        entry->state->version = last + 1;
-    } else if (err == LEDGER_ERR_OK) {
-        if (streams->count >= REBUILD_STREAMS_CACHED_MAX) {
-            engine__state_map_clear(streams);
+    struct state_entry *entry =
+        err == LEDGER_ERR_OK ? engine__state_map_find(&streams->versions, key, key_size) : NULL;
+    struct domain_customer *stream = entry != NULL ? entry->state : NULL;
+    if (err == LEDGER_ERR_OK && stream == NULL) {
+        if (streams->versions.count >= REBUILD_STREAMS_CACHED_MAX) {
+            /* The waiting events point into the map: written first. */
+            err = rebuild_streams_flush(streams, txn);
+            engine__state_map_clear(&streams->versions);
         }
-        struct domain_customer *stream = domain_customer_new(event->partner_id, event->customer_id);
-        err = stream == NULL ? LEDGER_ERR_NO_MEMORY : LEDGER_ERR_OK;
+        uint64_t last = 0;
         if (err == LEDGER_ERR_OK) {
-            stream->version = last + 1;
-            err = engine__state_map_put(streams, key, key_size, stream);
+            err = store_stream_version(txn, event->partner_id, event->customer_id, &last);
+        }
+        if (err == LEDGER_ERR_OK) {
+            stream = domain_customer_new(event->partner_id, event->customer_id);
+            err = stream == NULL ? LEDGER_ERR_NO_MEMORY : LEDGER_ERR_OK;
+        }
+        if (err == LEDGER_ERR_OK) {
+            stream->version = last;
+            err = engine__state_map_put(&streams->versions, key, key_size, stream);
             if (err != LEDGER_ERR_OK) {
                 domain_customer_free(stream);
             }
         }
     }
     if (err == LEDGER_ERR_OK) {
-        *version_out = last + 1;
+        stream->version++;
+        streams->pending[streams->pending_count++] =
+            (struct stream_event){.stream = stream, .sequence = sequence};
+        *version_out = stream->version;
     }
     return err;
 }
@@ -404,7 +530,7 @@ static enum ledger_err rebuild_stream_add(struct state_map *streams, struct stor
  * command's result. On failure `why` says what was wrong with the record
  * (engine_rebuild_failure). */
 static enum ledger_err rebuild_apply(struct store_txn *txn, struct merkle_refill *tree,
-                                     struct state_map *streams, uint64_t sequence,
+                                     struct rebuild_streams *streams, uint64_t sequence,
                                      const struct rebuild_record *record,
                                      char why[ENGINE_MESSAGE_SIZE])
 {
@@ -466,7 +592,7 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
     engine->rebuild_failure[0] = '\0';
     struct merkle_refill tree;
     merkle_refill_init(&tree);
-    struct state_map streams = {0};
+    struct rebuild_streams streams = {0};
     struct rebuild_reader reader;
     bool reading = err == LEDGER_ERR_OK;
     if (reading) {
@@ -505,10 +631,12 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
     if (reading) {
         rebuild_reader_stop(&reader);
     }
-    engine__state_map_clear(&streams);
     if (txn) {
         if (err == LEDGER_ERR_OK) {
             err = merkle_refill_flush(&tree, txn);
+        }
+        if (err == LEDGER_ERR_OK) {
+            err = rebuild_streams_flush(&streams, txn);
         }
         if (err == LEDGER_ERR_OK) {
             err = views_layout_set(txn);
@@ -519,6 +647,7 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
             store_abort(txn);
         }
     }
+    rebuild_streams_free(&streams);
     if (err == LEDGER_ERR_OK && progress) {
         progress(context, total, total);
     }

@@ -1367,17 +1367,39 @@ enum ledger_err store_stream_add(struct store_txn *txn, const char *partner_id,
     return LEDGER_ERR_OK;
 }
 
-enum ledger_err store_stream_add_after(struct store_txn *txn, const char *partner_id,
-                                       const char *customer_id, uint64_t last_version,
-                                       uint64_t sequence)
+enum ledger_err store_stream_fill(struct store_txn *txn, const char *partner_id,
+                                  const char *customer_id, uint64_t first_version,
+                                  const uint64_t *sequences, size_t count, bool append)
 {
     store_txn_check(txn);
-    STORE_CHECK(txn->write && sequence != 0 && last_version < UINT64_MAX);
+    STORE_CHECK(txn->write && first_version >= 1 && (sequences != NULL || count == 0));
+    STORE_CHECK(count <= UINT64_MAX - first_version);
     struct store_stream_key prefix;
     enum ledger_err err = store_stream_prefix(partner_id, customer_id, &prefix);
     if (err != LEDGER_ERR_OK)
         return err;
-    return store_stream_put(txn, &prefix, last_version + 1, sequence);
+    MDB_cursor *cursor = NULL;
+    int rc = mdb_cursor_open(txn->txn, txn->store->dbi[STORE_DB_STREAM], &cursor);
+    if (rc != MDB_SUCCESS)
+        return store_txn_fail(txn, rc, "mdb_cursor_open (stream)");
+    unsigned flags = append ? MDB_APPEND : MDB_NOOVERWRITE;
+    for (size_t i = 0; err == LEDGER_ERR_OK && i < count; i++) {
+        store_u64_to_key(first_version + i, prefix.bytes + prefix.prefix_size);
+        uint8_t sequence_bytes[8];
+        store_u64_to_key(sequences[i], sequence_bytes);
+        MDB_val key = {prefix.prefix_size + 8, prefix.bytes};
+        MDB_val value = {sizeof sequence_bytes, sequence_bytes};
+        rc = mdb_cursor_put(cursor, &key, &value, flags);
+        if (rc == MDB_KEYEXIST) {
+            store_note("stream version %llu already present or out of order",
+                       (unsigned long long)(first_version + i));
+            err = LEDGER_ERR_CORRUPT;
+        } else if (rc != MDB_SUCCESS) {
+            err = store_txn_fail(txn, rc, "mdb_cursor_put (stream)");
+        }
+    }
+    mdb_cursor_close(cursor);
+    return err;
 }
 
 /* The sequence of a stream index entry of the prefix's stream, which must be

@@ -206,14 +206,16 @@ __attribute__((warn_unused_result)) enum ledger_err store_stream_version(struct 
 __attribute__((warn_unused_result)) enum ledger_err
 store_stream_add(struct store_txn *txn, const char *partner_id, const char *customer_id,
                  uint64_t sequence, uint64_t *version_out);
-/* store_stream_add for a caller that knows the stream's last version and that
- * `sequence` is above the stream's last sequence (ledgerd rebuild, which
- * wrote them): records `sequence` as version last_version + 1 without reading
- * the index back. Errors: INVALID_ARGUMENT (bad id), CORRUPT (that version is
- * already there), STORAGE_FULL, STORAGE_ERROR. */
+/* Writes `count` versions of the customer's stream at once, from
+ * first_version, their sequences in `sequences` (borrowed), for a caller
+ * that derived them itself (ledgerd rebuild). With `append`, every key must
+ * sort after every key of the index (MDB_APPEND: no search, full pages), as
+ * when streams are written in key order into an index that was empty.
+ * Errors: INVALID_ARGUMENT (bad id), CORRUPT (a version already there, or
+ * with `append` a key out of order), STORAGE_FULL, STORAGE_ERROR. */
 __attribute__((warn_unused_result)) enum ledger_err
-store_stream_add_after(struct store_txn *txn, const char *partner_id, const char *customer_id,
-                       uint64_t last_version, uint64_t sequence);
+store_stream_fill(struct store_txn *txn, const char *partner_id, const char *customer_id,
+                  uint64_t first_version, const uint64_t *sequences, size_t count, bool append);
 /* Calls fn for each sequence of the customer's stream above `after` (0: from
  * version 1), oldest first, until fn returns non-OK (which is then returned)
  * or the stream ends. Finds its start by bisection, so a page deep in a long

@@ -502,6 +502,43 @@ static void test_store_stream_versions_and_each(void **state)
     store_abort(txn);
 }
 
+/* Whole streams written at once, as a rebuild does: appended in key order
+ * into an empty index, a key out of that order refused, and later versions
+ * put among other streams' keys; a version already there is refused. */
+static void test_store_stream_fill(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    static const uint64_t p_c[] = {1, 4, 7, 9}, p_cc[] = {2, 5}, pc_c[] = {3};
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_ok(store_stream_fill(txn, "p", "c", 1, p_c, 3, true));
+    assert_ok(store_stream_fill(txn, "p", "cc", 1, p_cc, 2, true));
+    assert_ok(store_stream_fill(txn, "pc", "c", 1, pc_c, 1, true));
+    assert_int_equal(LEDGER_ERR_CORRUPT, store_stream_fill(txn, "a", "a", 1, pc_c, 1, true));
+    assert_ok(store_stream_fill(txn, "p", "c", 4, p_c + 3, 1, false));
+    assert_int_equal(LEDGER_ERR_CORRUPT, store_stream_fill(txn, "p", "cc", 2, p_cc, 1, false));
+    assert_ok(store_stream_fill(txn, "p", "c", 5, NULL, 0, false));
+    assert_ok(store_commit(txn));
+
+    assert_ok(store_begin(f->store, false, &txn));
+    static const struct {
+        const char *partner_id, *customer_id;
+        uint64_t version;
+    } versions[] = {{"p", "c", 4}, {"p", "cc", 2}, {"pc", "c", 1}, {"a", "a", 0}};
+    for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+        uint64_t version = 99;
+        assert_ok(
+            store_stream_version(txn, versions[i].partner_id, versions[i].customer_id, &version));
+        assert_int_equal(versions[i].version, version);
+    }
+    struct sequences seen = {.count = 0};
+    assert_ok(store_stream_each(txn, "p", "c", 0, collect_sequence, &seen));
+    assert_int_equal(4, seen.count);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(p_c[i], seen.items[i]);
+    store_abort(txn);
+}
+
 static void test_store_stream_refuses_bad_input(void **state)
 {
     struct fixture *f = *state;
@@ -1913,6 +1950,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_stream_versions_and_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_stream_fill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_stream_refuses_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_command_index_get_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_nested_commit_and_abort, setup, teardown),
