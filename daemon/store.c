@@ -1322,19 +1322,24 @@ enum ledger_err store_stream_version(struct store_txn *txn, const char *partner_
     return LEDGER_ERR_OK;
 }
 
-/* Writes `sequence` as version `next` of the prefix's stream; CORRUPT (noted)
- * when that version is already there. */
-static enum ledger_err store_stream_put(struct store_txn *txn, struct store_stream_key *prefix,
-                                        uint64_t next, uint64_t sequence)
+/* Writes `sequence` as version `version` of the prefix's stream, through
+ * `cursor` when not NULL (a run of versions), with mdb_put's `flags`; CORRUPT
+ * (noted) when the key is already there or, appending, out of order. */
+static enum ledger_err store_stream_put(struct store_txn *txn, MDB_cursor *cursor,
+                                        struct store_stream_key *prefix, uint64_t version,
+                                        uint64_t sequence, unsigned flags)
 {
-    store_u64_to_key(next, prefix->bytes + prefix->prefix_size);
+    store_u64_to_key(version, prefix->bytes + prefix->prefix_size);
     uint8_t sequence_bytes[8];
     store_u64_to_key(sequence, sequence_bytes);
     MDB_val key = {prefix->prefix_size + 8, prefix->bytes};
     MDB_val value = {sizeof sequence_bytes, sequence_bytes};
-    int rc = mdb_put(txn->txn, txn->store->dbi[STORE_DB_STREAM], &key, &value, MDB_NOOVERWRITE);
+    int rc = cursor != NULL
+                 ? mdb_cursor_put(cursor, &key, &value, flags)
+                 : mdb_put(txn->txn, txn->store->dbi[STORE_DB_STREAM], &key, &value, flags);
     if (rc == MDB_KEYEXIST) {
-        store_note("stream version %llu already present", (unsigned long long)next);
+        store_note("stream version %llu already present or out of order",
+                   (unsigned long long)version);
         return LEDGER_ERR_CORRUPT;
     }
     if (rc != MDB_SUCCESS)
@@ -1360,7 +1365,7 @@ enum ledger_err store_stream_add(struct store_txn *txn, const char *partner_id,
                    (unsigned long long)sequence, (unsigned long long)last_sequence);
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
-    err = store_stream_put(txn, &prefix, version + 1, sequence);
+    err = store_stream_put(txn, NULL, &prefix, version + 1, sequence, MDB_NOOVERWRITE);
     if (err != LEDGER_ERR_OK)
         return err;
     *version_out = version + 1;
@@ -1384,19 +1389,7 @@ enum ledger_err store_stream_fill(struct store_txn *txn, const char *partner_id,
         return store_txn_fail(txn, rc, "mdb_cursor_open (stream)");
     unsigned flags = append ? MDB_APPEND : MDB_NOOVERWRITE;
     for (size_t i = 0; err == LEDGER_ERR_OK && i < count; i++) {
-        store_u64_to_key(first_version + i, prefix.bytes + prefix.prefix_size);
-        uint8_t sequence_bytes[8];
-        store_u64_to_key(sequences[i], sequence_bytes);
-        MDB_val key = {prefix.prefix_size + 8, prefix.bytes};
-        MDB_val value = {sizeof sequence_bytes, sequence_bytes};
-        rc = mdb_cursor_put(cursor, &key, &value, flags);
-        if (rc == MDB_KEYEXIST) {
-            store_note("stream version %llu already present or out of order",
-                       (unsigned long long)(first_version + i));
-            err = LEDGER_ERR_CORRUPT;
-        } else if (rc != MDB_SUCCESS) {
-            err = store_txn_fail(txn, rc, "mdb_cursor_put (stream)");
-        }
+        err = store_stream_put(txn, cursor, &prefix, first_version + i, sequences[i], flags);
     }
     mdb_cursor_close(cursor);
     return err;
