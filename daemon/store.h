@@ -318,9 +318,10 @@ struct store_info {
 __attribute__((warn_unused_result)) enum ledger_err store_info(struct store *store,
                                                                struct store_info *out);
 
-/* Bulk mode, for rebuilds: commits stop syncing to disk one by one; turning it
- * off syncs everything once (the commit that ends a rebuild is durable). A
- * crash in bulk mode may lose what was committed in it: rebuild again. */
+/* Bulk mode, for rebuilds: commits flush their data pages but not the meta
+ * page that names them; turning it off syncs everything once (the commit that
+ * ends a rebuild is durable). A crash or a power cut in bulk mode loses at
+ * most the last commit made in it, never the log: rebuild again. */
 __attribute__((warn_unused_result)) enum ledger_err store_bulk(struct store *store, bool on);
 
 /* A consistent hot copy of the environment into `dir` (which must exist, be
