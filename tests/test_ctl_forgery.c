@@ -1305,7 +1305,13 @@ static void stale_reply(void *context, const Ledger__V1__SignedRequest *request,
  * ledgerctl's message then says what to fix: this host's clock when the
  * refusals came at once (one request signed again), the daemon's speed when
  * each came after a wait longer than the narrowest window (signed again
- * LEDGER_STALE_RESIGNS_MAX times); it does not blame the clock then. */
+ * LEDGER_STALE_RESIGNS_MAX times); it does not blame the clock then.
+ * "At once" is ledgerctl's own measure of each attempt, which a loaded
+ * machine can stretch past the narrowest window although the proxy answers
+ * without delay: such an attempt is rightly signed again once more. So the
+ * quick refusals are signed again at least once and at most
+ * LEDGER_STALE_RESIGNS_MAX times, and whenever ledgerctl stopped before
+ * that bound (its last refusal came at once) it blames the clock. */
 static void test_ctl_forgery_stale_names_its_cause(void **state)
 {
     struct world *w = *state;
@@ -1316,8 +1322,11 @@ static void test_ctl_forgery_stale_names_its_cause(void **state)
     audit(w, &run, head);
     reply_proxy_set(w->proxy, NULL, NULL);
     expect_error(&run, 3, "STALE_REQUEST");
-    assert_int_equal(2, quick.count);
-    assert_non_null(strstr(run.err, "this host's clock disagrees with the daemon's"));
+    assert_in_range(quick.count, 2, 1 + LEDGER_STALE_RESIGNS_MAX);
+    if (quick.count < 1 + LEDGER_STALE_RESIGNS_MAX) {
+        assert_non_null(strstr(run.err, "this host's clock disagrees with the daemon's"));
+        assert_null(strstr(run.err, "slower than its authentication window"));
+    }
     run_free(&run);
 
     struct stale slow = {.delay_ms = (unsigned)(LEDGER_AUTH_WINDOW_MIN_US / 1000) + 100};
