@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "crypto.h"
 #include "engine.h"
 #include "error.h"
 #include "log.h"
@@ -844,6 +845,9 @@ static bool file_copy(const char *from, const char *to, mode_t mode, bool follow
             break;
         }
     }
+    /* The buffer has just held the file's bytes, head.key's secret among
+     * them: wiped before the stack frame is given back. */
+    crypto_wipe(buffer, sizeof buffer);
     ok = ok && fsync(out) == 0;
     ok = (close(out) == 0) && ok;
     close(in);
