@@ -27,7 +27,9 @@
     X(UNKNOWN_PRINCIPAL, 10, "unknown principal; check --principal")                               \
     X(BAD_SIGNATURE, 11, "the request's MAC does not verify; check the key file")                  \
     X(PRINCIPAL_REVOKED, 12, "the principal was revoked; ask an operator for a new one")           \
-    X(STALE_REQUEST, 13, "the request's timestamp is outside the accepted window; check clocks")   \
+    X(STALE_REQUEST, 13,                                                                           \
+      "the request's timestamp is outside the accepted window: the clocks disagree or the "        \
+      "daemon reached it late; fix the clock (NTP), or retry")                                     \
     X(FORBIDDEN, 14, "the principal's role may not do this")                                       \
     X(PARTNER_MISMATCH, 15, "the principal may not act on another partner's or customer's data")   \
     X(ASK_PARTNER, 16, "only the partner may make this change; ask your partner")                  \

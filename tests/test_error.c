@@ -104,6 +104,19 @@ static void test_error_unavailable_says_a_backup_runs(void **state)
     assert_null(strstr(message, "not ready"));
 }
 
+/* A timestamp outside the window comes from clocks that disagree or from a
+ * daemon that reached the request late (queued behind slow commits): the
+ * message names both, and what to do for each. */
+static void test_error_stale_request_names_both_causes(void **state)
+{
+    (void)state;
+    const char *message = ledger_strerror(LEDGER_ERR_STALE_REQUEST);
+    assert_non_null(strstr(message, "clocks disagree"));
+    assert_non_null(strstr(message, "daemon reached it late"));
+    assert_non_null(strstr(message, "fix the clock"));
+    assert_non_null(strstr(message, "retry"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -112,6 +125,7 @@ int main(void)
         cmocka_unit_test(test_error_unknown_number),
         cmocka_unit_test(test_error_protocol_doc_quotes_the_table),
         cmocka_unit_test(test_error_unavailable_says_a_backup_runs),
+        cmocka_unit_test(test_error_stale_request_names_both_causes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
