@@ -79,7 +79,11 @@ static const char usage_text[] =
     "            ones (the daemon must be stopped); exit 0 same, 1 differences\n"
     "  restore   copy a backup directory (written by the daemon's backup query)\n"
     "            into a new data directory, never over an existing one;\n"
-    "            --head-key copies the head-signing key, which backups lack\n"
+    "            --head-key copies the head-signing key, which backups lack.\n"
+    "            It prints that key's public key (or that of a backup's own\n"
+    "            head.key) to compare with the one published for the ledger's\n"
+    "            auditors, and warns when, without --head-key, it keeps a\n"
+    "            backup's own head.key unchecked\n"
     "\n"
     "exit status: 0 success, 1 failure (rebuild: differences), 2 usage or config error\n"
     "(rebuild: also a rebuild that failed)\n";

@@ -2959,6 +2959,9 @@ static void test_daemon_defaults_first_start(void **state)
     const char *help[] = {"--help", NULL};
     assert_int_equal(wait_exit(spawn(f, help), 10000), 0);
     assert_true(log_contains(f, "usage: ledgerd"));
+    /* restore's public key and warning are part of what it does. */
+    assert_true(log_contains(f, "It prints that key's public key"));
+    assert_true(log_contains(f, "and warns when, without --head-key, it keeps a"));
     const char *version[] = {"--version", NULL};
     assert_int_equal(wait_exit(spawn(f, version), 10000), 0);
     assert_true(log_contains(f, "ledgerd 0."));
