@@ -825,16 +825,25 @@ void ledger_query_result_free(Ledger__V1__QueryResult *result)
 /* ------------------------------------------------------------------------ */
 /* Checkpoints. */
 
+/* What to do with a checkpoint file this reader cannot resume from. */
+#define CLIENT_CHECKPOINT_REPLACE                                                                  \
+    "give another checkpoint file, or remove this one to start again from the first event "        \
+    "asked for (the events it counted as delivered are then delivered again)"
+
 /* ledger_checkpoint_read, saying why it failed: reason_out gets the errno
  * of a file that could not be opened or read, 0 for one whose content is no
- * checkpoint. filters_out (CLIENT_CHECKPOINT_BYTES_MAX bytes) gets the
- * filter lines the file records, "" for a file of the sequence alone. */
+ * checkpoint; problem_out then says what is wrong with that content and
+ * what to do (a static string), else NULL. filters_out
+ * (CLIENT_CHECKPOINT_BYTES_MAX bytes) gets the filter lines the file
+ * records, "" for a file of the sequence alone. */
 static enum ledger_err client_checkpoint_read(const char *path, uint64_t *sequence_out,
-                                              int *reason_out, char *filters_out)
+                                              int *reason_out, const char **problem_out,
+                                              char *filters_out)
 {
     char text[CLIENT_CHECKPOINT_BYTES_MAX + 1];
     size_t length = 0;
     *reason_out = 0;
+    *problem_out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         *reason_out = errno;
@@ -857,7 +866,9 @@ static enum ledger_err client_checkpoint_read(const char *path, uint64_t *sequen
     }
     close(fd);
     if (length == CLIENT_CHECKPOINT_BYTES_MAX) {
-        return LEDGER_ERR_IO_ERROR; /* more than any checkpoint holds */
+        *problem_out =
+            "it is longer than any checkpoint ledgerctl writes; " CLIENT_CHECKPOINT_REPLACE;
+        return LEDGER_ERR_IO_ERROR;
     }
     text[length] = '\0';
     /* The sequence: the first line. */
@@ -865,18 +876,26 @@ static enum ledger_err client_checkpoint_read(const char *path, uint64_t *sequen
     const char *rest = text + digits;
     rest += strspn(rest, "\r\n");
     if (strlen(rest) != strcspn(rest, "\r") || strchr(text, '\0') != text + length) {
-        return LEDGER_ERR_IO_ERROR; /* a NUL byte, or a carriage return among the filters */
+        *problem_out = "it holds a NUL byte, or a carriage return among its filter "
+                       "lines; " CLIENT_CHECKPOINT_REPLACE;
+        return LEDGER_ERR_IO_ERROR;
     }
+    static const char *const no_sequence =
+        "its first line is not a sequence (the decimal number of the last event delivered, "
+        "at most 18446744073709551615); " CLIENT_CHECKPOINT_REPLACE;
     if (digits == 0 || digits > 20) {
+        *problem_out = no_sequence;
         return LEDGER_ERR_IO_ERROR;
     }
     uint64_t value = 0;
     for (size_t i = 0; i < digits; i++) {
         if (text[i] < '0' || text[i] > '9') {
+            *problem_out = no_sequence;
             return LEDGER_ERR_IO_ERROR;
         }
         uint64_t digit = (uint64_t)(text[i] - '0');
         if (value > (UINT64_MAX - digit) / 10) {
+            *problem_out = no_sequence;
             return LEDGER_ERR_IO_ERROR;
         }
         value = value * 10 + digit;
@@ -888,11 +907,17 @@ static enum ledger_err client_checkpoint_read(const char *path, uint64_t *sequen
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
             const char *end = strchr(line, '\n');
             if (strncmp(line, keys[i], strlen(keys[i])) != 0 || end == NULL) {
+                *problem_out = "its filter lines are not the three this ledgerctl writes "
+                               "(partner=, customer= and types=, in that order, each ending "
+                               "in a line end); " CLIENT_CHECKPOINT_REPLACE;
                 return LEDGER_ERR_IO_ERROR;
             }
             line = end + 1;
         }
         if (line[0] != '\0') {
+            *problem_out = "it has lines after its filter lines that this ledgerctl does not "
+                           "know: a newer ledgerctl wrote it; resume with that one, "
+                           "or " CLIENT_CHECKPOINT_REPLACE;
             return LEDGER_ERR_IO_ERROR;
         }
     }
@@ -907,8 +932,9 @@ enum ledger_err ledger_checkpoint_read(const char *path, uint64_t *sequence_out)
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     int reason = 0;
+    const char *problem = NULL;
     char filters[CLIENT_CHECKPOINT_BYTES_MAX];
-    return client_checkpoint_read(path, sequence_out, &reason, filters);
+    return client_checkpoint_read(path, sequence_out, &reason, &problem, filters);
 }
 
 static enum ledger_err client_write_all(int fd, const char *data, size_t size)
@@ -1369,12 +1395,14 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
     char filters[CLIENT_CHECKPOINT_BYTES_MAX] = "";
     if (subscription->checkpoint_path != NULL) {
         int reason = 0;
+        const char *problem = NULL;
         char recorded[CLIENT_CHECKPOINT_BYTES_MAX];
         err = client_checkpoint_filters(client, subscription, filters);
         if (err != LEDGER_ERR_OK) {
             return err;
         }
-        err = client_checkpoint_read(subscription->checkpoint_path, &position, &reason, recorded);
+        err = client_checkpoint_read(subscription->checkpoint_path, &position, &reason, &problem,
+                                     recorded);
         delivered = err == LEDGER_ERR_OK;
         if (err == LEDGER_ERR_NOT_FOUND) {
             position = subscription->after_sequence;
@@ -1383,10 +1411,8 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
                                subscription->checkpoint_path, strerror(reason));
             return err;
         } else if (err != LEDGER_ERR_OK) {
-            client_set_message(client,
-                               "the checkpoint file %s holds no sequence (the decimal number of "
-                               "the last event delivered, and a line end)",
-                               subscription->checkpoint_path);
+            client_set_message(client, "the checkpoint file %s cannot be resumed: %s",
+                               subscription->checkpoint_path, problem);
             return err;
         }
         if (err == LEDGER_ERR_OK) {

@@ -2735,14 +2735,42 @@ static void test_ctl_cli_events_feed(void **state)
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "csv", "events", "--checkpoint",
         checkpoint, NULL);
     expect_error(&run, 1, "IO_ERROR");
-    char says[PATH_SIZE + 160];
+    char says[PATH_SIZE + 400];
     snprintf(says, sizeof says,
-             "error: IO_ERROR: the checkpoint file %s holds no sequence (the decimal number of the "
-             "last event delivered, and a line end)\n",
+             "error: IO_ERROR: the checkpoint file %s cannot be resumed: its first line is not a "
+             "sequence (the decimal number of the last event delivered, at most "
+             "18446744073709551615); give another checkpoint file, or remove this one to start "
+             "again from the first event asked for (the events it counted as delivered are then "
+             "delivered again)\n",
              checkpoint);
     assert_string_equal(says, run.err);
     assert_string_equal("", run.out);
     run_free(&run);
+    /* Filter lines that are not this ledgerctl's, or lines after them (a
+     * newer ledgerctl's format), say so rather than that there is no
+     * sequence. */
+    static const struct {
+        const char *text, *says;
+    } unreadable[] = {
+        {"12\npartner=\ntypes=\ncustomer=\n",
+         "its filter lines are not the three this ledgerctl writes (partner=, customer= and "
+         "types=, in that order, each ending in a line end); give another checkpoint file"},
+        {"12\npartner=\ncustomer=\ntypes=\ntree_size=40\n",
+         "it has lines after its filter lines that this ledgerctl does not know: a newer "
+         "ledgerctl wrote it; resume with that one, or give another checkpoint file"},
+    };
+    for (size_t i = 0; i < sizeof unreadable / sizeof unreadable[0]; i++) {
+        garbled = fopen(checkpoint, "w");
+        fputs(unreadable[i].text, garbled);
+        fclose(garbled);
+        ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "csv", "events", "--checkpoint",
+            checkpoint, NULL);
+        expect_error(&run, 1, "IO_ERROR");
+        assert_non_null(strstr(run.err, unreadable[i].says));
+        assert_null(strstr(run.err, "holds no sequence"));
+        assert_string_equal("", run.out);
+        run_free(&run);
+    }
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "events", "--checkpoint", "ledger-data", NULL);
     expect_error(&run, 1, "IO_ERROR");
     assert_string_equal("error: IO_ERROR: cannot read the checkpoint file ledger-data: Is a "
