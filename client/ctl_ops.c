@@ -210,10 +210,8 @@ static bool billing_tree_known(const Ledger__V1__QueryResult *result)
     return result->tree_size != 0 || result->n_billing == 0;
 }
 
-/* For JSON: *extra becomes the field tree_size, the tree `result`'s month
- * was read at (docs/cli.md, export); returns 1, or 0 when it is not known. */
-static size_t billing_tree_extra(struct ctl_context *context, const Ledger__V1__QueryResult *result,
-                                 struct ctl_extra *extra)
+size_t ctl_billing_tree_extra(struct ctl_context *context, const Ledger__V1__QueryResult *result,
+                              struct ctl_extra *extra)
 {
     if (context->format != CTL_FORMAT_JSON || !billing_tree_known(result)) {
         return 0;
@@ -240,6 +238,19 @@ static void billing_tree_note(struct ctl_context *context, const char *verb,
                 "%llu, none of a later event\n",
                 verb, size, size);
     }
+}
+
+enum ledger_err ctl_billing_tree_told(struct ctl_context *context, const char *verb,
+                                      const Ledger__V1__QueryResult *result)
+{
+    /* Only once the rows are out: a full disk is reported alone (the
+     * failed flush's errno kept for the error line). */
+    (void)fflush(context->out);
+    enum ledger_err err = ctl_output_status(context->out);
+    if (err == LEDGER_ERR_OK) {
+        billing_tree_note(context, verb, result);
+    }
+    return err;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -322,18 +333,12 @@ enum ledger_err ctl_export_run(struct ctl_context *context, const struct ctl_arg
             export_cells(result->billing[i], &storage[i], cells + i * EXPORT_COLUMNS);
         }
         struct ctl_extra extras[2] = {{"month", month, 0, false}};
-        size_t told = billing_tree_extra(context, result, &extras[1]);
+        size_t told = ctl_billing_tree_extra(context, result, &extras[1]);
         err = ctl_output_records(context->out, context->format, "export", export_names,
                                  export_kinds, EXPORT_COLUMNS, cells, count, extras,
                                  context->format == CTL_FORMAT_JSON ? 1 + told : 0);
-        /* Only once the export is out: a full disk is reported alone (the
-         * failed flush's errno kept for the error line). */
         if (err == LEDGER_ERR_OK) {
-            (void)fflush(context->out);
-            err = ctl_output_status(context->out);
-        }
-        if (err == LEDGER_ERR_OK) {
-            billing_tree_note(context, "export", result);
+            err = ctl_billing_tree_told(context, "export", result);
         }
     }
     free(cells);
@@ -966,7 +971,7 @@ static enum ledger_err print_report(struct ctl_context *context, const char *mon
             {"matched", NULL, report->matched, false},
             {"difference_count", NULL, report->count, false},
         };
-        size_t told = billing_tree_extra(context, result, &extras[5]);
+        size_t told = ctl_billing_tree_extra(context, result, &extras[5]);
         if (context->format == CTL_FORMAT_TABLE && report->count == 0) {
             fprintf(context->out,
                     "month %s: %zu invoice lines and %zu ledger charges, %zu matched: no "

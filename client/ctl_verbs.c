@@ -2341,10 +2341,14 @@ static enum ledger_err run_billing(struct ctl_context *context, const struct ctl
         (err = ctl_billing_fetch(context, &ask, &result)) != LEDGER_ERR_OK) {
         return err;
     }
+    /* Which tree the rows were read at, as export says it. */
+    struct ctl_extra extras[1];
+    size_t told = ctl_billing_tree_extra(context, result, &extras[0]);
     err = ctl_output_rows(context->out, context->format, "billing", ROWS(result, billing),
-                          COLUMNS(billing_columns), NULL, 0);
+                          COLUMNS(billing_columns), extras, told);
     if (err == LEDGER_ERR_OK) {
         empty_note(context, "billing", result->n_billing);
+        err = ctl_billing_tree_told(context, "billing", result);
     }
     ledger_query_result_free(result);
     return err;

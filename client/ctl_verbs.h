@@ -174,6 +174,18 @@ __attribute__((warn_unused_result)) enum ledger_err ctl_billing_args(struct ctl_
 __attribute__((warn_unused_result)) enum ledger_err
 ctl_billing_fetch(struct ctl_context *context, const struct ctl_billing_ask *ask,
                   Ledger__V1__QueryResult **out);
+/* For JSON: *extra becomes the field tree_size, the tree `result`'s month
+ * was read at (docs/cli.md, export); returns 1, or 0 when it is not known
+ * or the format is not JSON. result: borrowed. */
+size_t ctl_billing_tree_extra(struct ctl_context *context, const Ledger__V1__QueryResult *result,
+                              struct ctl_extra *extra);
+/* Once `verb` printed the month's rows: flushes them and, for CSV and the
+ * table, says on stderr which tree the month was read at (or, in every
+ * format, that the daemon did not say). IO_ERROR when the rows could not
+ * be written. result: borrowed. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_billing_tree_told(struct ctl_context *context, const char *verb,
+                      const Ledger__V1__QueryResult *result);
 
 /* ctl_ops.c: monthly exports and invoice reconciliation. */
 extern const struct ctl_option ctl_export_options[];
