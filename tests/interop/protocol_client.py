@@ -28,9 +28,10 @@ What it checks (each check prints "ok" or "FAIL"):
   - an exchange of one reservation for two replacements of different
     scopes: ids, states, the event's replacements, orders, refusals;
   - queries: reservations, savings plans now and as of a sequence or a
-    recorded time, activity paging, events paging (whole log, by
-    partner, customer and type, past the head), inclusion proofs
-    (leaf hash = SHA-256(0x00 || record)), tree sizes, billing;
+    recorded time, activity paging and its recorded and business time
+    ranges, events paging (whole log, by partner, customer and type, past
+    the head), inclusion proofs (leaf hash = SHA-256(0x00 || record)), tree
+    sizes, billing (paged, and the tree size it was read at);
   - the doorbell (NN_SUB) and catching up from it;
   - the SP framing by hand over the Unix socket, without nanomsg: the REP and
     PUB headers, request ids, one Doorbell per message;
@@ -911,6 +912,55 @@ def scenario(cl, bell, op, tag, partner, customer, sub1, sub_other, user, daemon
           str(r.query))
     r = cl.query(admin, pb.Query(activity=pb.ActivityQuery(from_us=cut, to_us=cut)))
     expect("activity with to_us == from_us: INVALID_ARGUMENT", r, 4)
+    # By business time (ActivityQuery fields 7 and 8): half-open on
+    # ActivityRow.business_us; with from_us/to_us a row must be in both
+    # ranges; an empty range is INVALID_ARGUMENT. One event dated back
+    # (Command.business_us) to just after the customer's first makes the
+    # two times disagree: recorded last, it happened among the first.
+    r = cl.query(admin, pb.Query(activity=pb.ActivityQuery(customer_id=customer)))
+    # Retail prices are visible to the customer (set above): hidden, dated
+    # back, then visible again now, as the probes below expect.
+    first = min(a.business_us for a in r.query.activity)
+    r, _ = cl.batch(admin, [command("dated-" + tag, "set_cost_visibility",
+                                    pb.SetCostVisibility(retail_prices_visible=False),
+                                    customer_id=customer, business_us=first + 1)])
+    expect("a command dated back to just after the customer's first event", r, 0)
+    dated = r.head_sequence
+    r, _ = cl.batch(admin, [command("undated-" + tag, "set_cost_visibility",
+                                    pb.SetCostVisibility(retail_prices_visible=True),
+                                    customer_id=customer)])
+    expect("the same setting back, now", r, 0)
+    r = cl.query(admin, pb.Query(activity=pb.ActivityQuery(customer_id=customer)))
+    rows = [(a.sequence, a.recorded_us, a.business_us) for a in r.query.activity]
+    r = cl.query(admin, pb.Query(activity=pb.ActivityQuery(customer_id=customer,
+                                                            business_to_us=first + 2)))
+    check("activity business_to_us: finds the event dated back, recorded last",
+          expect("activity up to an early business time", r, 0).code == 0 and
+          dated in [a.sequence for a in r.query.activity] and
+          all(a.business_us < first + 2 for a in r.query.activity), str(r.query))
+    business = sorted(b for _, _, b in rows)
+    bcut = business[len(business) // 2]
+    r = cl.query(admin, pb.Query(activity=pb.ActivityQuery(customer_id=customer,
+                                                            business_from_us=bcut)))
+    check("activity business_from_us: the rows that happened at or after it, and only those",
+          expect("activity from a business time", r, 0).code == 0 and
+          sorted(a.business_us for a in r.query.activity) == [b for b in business if b >= bcut],
+          str(r.query))
+    r = cl.query(admin, pb.Query(activity=pb.ActivityQuery(customer_id=customer,
+                                                            business_to_us=bcut)))
+    check("activity business_to_us: the rows that happened before it, and only those",
+          expect("activity up to a business time", r, 0).code == 0 and
+          sorted(a.business_us for a in r.query.activity) == [b for b in business if b < bcut],
+          str(r.query))
+    r = cl.query(admin, pb.Query(activity=pb.ActivityQuery(customer_id=customer, from_us=cut,
+                                                            business_from_us=bcut)))
+    check("activity by recorded and business time: the rows in both ranges",
+          expect("activity by both times", r, 0).code == 0 and
+          sorted(a.sequence for a in r.query.activity) ==
+          sorted(q for q, t, b in rows if t >= cut and b >= bcut), str(r.query))
+    r = cl.query(admin, pb.Query(activity=pb.ActivityQuery(business_from_us=bcut,
+                                                            business_to_us=bcut)))
+    expect("activity with business_to_us == business_from_us: INVALID_ARGUMENT", r, 4)
     r = cl.query(admin, pb.Query(orders=pb.OrdersQuery(customer_id=customer, from_us=-1)))
     expect("orders with a negative from_us: INVALID_ARGUMENT", r, 4)
 
@@ -935,6 +985,29 @@ def scenario(cl, bell, op, tag, partner, customer, sub1, sub_other, user, daemon
           rows == [b.SerializeToString() for b in whole.query.billing] and len(rows) >= 2 and
           totals == {len(rows)}, "%d paged rows, %d unpaged, totals %s" %
           (len(rows), len(whole.query.billing), totals))
+    # BillingResult.tree_size (field 17): the tree the rows were read at,
+    # the log's size when nothing is asked (nothing was committed since),
+    # the same on every page, and the size asked when one is.
+    trees = set()
+    token = ""
+    for _ in range(1000):
+        r = cl.query(admin, pb.Query(billing=pb.BillingQuery(month=month, limit=1,
+                                                              page_token=token)))
+        if r.code != 0:
+            break
+        trees.add(r.query.tree_size)
+        token = r.query.next_page_token
+        if not token:
+            break
+    check("billing tree_size: the log's size, the same on every page",
+          whole.query.tree_size == whole.head_sequence and trees == {whole.query.tree_size},
+          "unpaged %d at head %d, pages %s" % (whole.query.tree_size, whole.head_sequence,
+                                               sorted(trees)))
+    older = max(1, whole.head_sequence - 1)
+    r = cl.query(admin, pb.Query(billing=pb.BillingQuery(month=month, tree_size=older)))
+    check("billing tree_size: the size asked",
+          expect("billing at a tree size", r, 0).code == 0 and r.query.tree_size == older,
+          "asked %d, got %d" % (older, r.query.tree_size))
     r = cl.query(admin, pb.Query(billing=pb.BillingQuery(month=month, page_token="x")))
     expect("billing page token without a limit: INVALID_ARGUMENT", r, 4)
 
