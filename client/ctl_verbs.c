@@ -106,6 +106,14 @@ static const struct ctl_option write_options[] = {
         "price", CTL_OPTION_VALUE, "AMOUNT",                                                       \
             "the partner's price for the whole term, e.g. 1234.56", true                           \
     }
+/* The id the cloud issued for the order a purchase or renewal made (its
+ * reservation order or savings plan order id): billing rows carry it, and
+ * reconcile matches invoice lines naming it. */
+#define OPT_CLOUD_ORDER                                                                            \
+    {                                                                                              \
+        "cloud-order", CTL_OPTION_VALUE, "ID",                                                     \
+            "the cloud's order id of this purchase, as the invoice names it", false                \
+    }
 #define OPT_RETAIL                                                                                 \
     {                                                                                              \
         "retail-price", CTL_OPTION_VALUE, "AMOUNT", "the retail price for the whole term", true    \
@@ -1310,6 +1318,7 @@ static const struct ctl_option reservation_buy_options[] = {
     OPT_RETAIL,
     OPT_CURRENCY,
     {"auto-renew", CTL_OPTION_FLAG, NULL, "renew automatically at expiry", false},
+    OPT_CLOUD_ORDER,
     OPT_END,
 };
 
@@ -1320,10 +1329,12 @@ static enum ledger_err purchase_args(struct ctl_context *context, const struct c
                                      Ledger__V1__Money *retail)
 {
     const char *subscription = NULL, *currency = NULL, *sku = NULL, *region = NULL;
+    const char *cloud_order = NULL;
     int term = 0, billing = 0;
     uint64_t quantity = 0;
     enum ledger_err err;
     if ((err = id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
+        (err = id_arg(context, args, "cloud-order", &cloud_order)) != LEDGER_ERR_OK ||
         (err = unsigned_arg(context, args, "quantity", LEDGER_QUANTITY_MAX, &quantity)) !=
             LEDGER_ERR_OK ||
         (err = enum_arg(context, args, "term", &ledger__v1__term__descriptor, &term)) !=
@@ -1351,6 +1362,9 @@ static enum ledger_err purchase_args(struct ctl_context *context, const struct c
     purchase->price = price;
     purchase->retail_price = retail;
     purchase->auto_renew = ctl_flag(args, "auto-renew");
+    if (cloud_order != NULL) {
+        purchase->cloud_order_id = (char *)(uintptr_t)cloud_order;
+    }
     return LEDGER_ERR_OK;
 }
 
@@ -1385,6 +1399,7 @@ static const struct ctl_option savings_plan_buy_options[] = {
     OPT_RETAIL,
     OPT_CURRENCY,
     {"auto-renew", CTL_OPTION_FLAG, NULL, "renew automatically at expiry", false},
+    OPT_CLOUD_ORDER,
     OPT_END,
 };
 
@@ -1397,10 +1412,11 @@ static enum ledger_err run_savings_plan_buy(struct ctl_context *context,
     Ledger__V1__Money hourly = LEDGER__V1__MONEY__INIT;
     Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
     Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
-    const char *subscription = NULL, *currency = NULL;
+    const char *subscription = NULL, *currency = NULL, *cloud_order = NULL;
     int term = 0, billing = 0;
     enum ledger_err err;
     if ((err = id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
+        (err = id_arg(context, args, "cloud-order", &cloud_order)) != LEDGER_ERR_OK ||
         (err = enum_arg(context, args, "term", &ledger__v1__term__descriptor, &term)) !=
             LEDGER_ERR_OK ||
         (err = enum_arg(context, args, "billing", &ledger__v1__billing_plan__descriptor,
@@ -1424,6 +1440,9 @@ static enum ledger_err run_savings_plan_buy(struct ctl_context *context,
     body.price = &price;
     body.retail_price = &retail;
     body.auto_renew = ctl_flag(args, "auto-renew");
+    if (cloud_order != NULL) {
+        body.cloud_order_id = (char *)(uintptr_t)cloud_order;
+    }
     write.command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN;
     write.command.purchase_savings_plan = &body;
     return write_send(context, &write);
@@ -1463,6 +1482,8 @@ static const struct ctl_option reservation_exchange_options[] = {
      REPLACEMENT_HELP("the retail price for the whole term"), true},
     OPT_CURRENCY,
     {"auto-renew", CTL_OPTION_FLAG, NULL, "the new reservations renew automatically", false},
+    {"cloud-order", CTL_OPTION_LIST, "ID",
+     REPLACEMENT_HELP("the cloud's order id of the new purchase, as the invoice names it"), false},
     OPT_END,
 };
 
@@ -1478,6 +1499,7 @@ enum replacement_option {
     REPLACEMENT_SCOPE_TARGET,
     REPLACEMENT_PRICE,
     REPLACEMENT_RETAIL_PRICE,
+    REPLACEMENT_CLOUD_ORDER,
     REPLACEMENT_OPTION_COUNT
 };
 static const char *const replacement_options[REPLACEMENT_OPTION_COUNT] = {
@@ -1491,6 +1513,7 @@ static const char *const replacement_options[REPLACEMENT_OPTION_COUNT] = {
     [REPLACEMENT_SCOPE_TARGET] = "scope-target",
     [REPLACEMENT_PRICE] = "price",
     [REPLACEMENT_RETAIL_PRICE] = "retail-price",
+    [REPLACEMENT_CLOUD_ORDER] = "cloud-order",
 };
 
 /* What an exchange command points to: its replacements and their values,
@@ -1840,24 +1863,30 @@ static const struct ctl_option reservation_renewed_options[] = {
     OPT_PRICE,
     OPT_RETAIL,
     OPT_CURRENCY,
+    OPT_CLOUD_ORDER,
     OPT_END,
 };
 
 /* The options a renewal records (of a reservation or a savings plan): the id
- * given as `id_option`, the prices it renewed at; then begins the write.
- * Outputs point into args and the caller's money. */
+ * given as `id_option`, the prices it renewed at and the cloud's order id of
+ * the renewal (left "" when not given); then begins the write. Outputs point
+ * into args and the caller's money. */
 static enum ledger_err renewed_args(struct ctl_context *context, const struct ctl_args *args,
                                     const char *id_option, const char **id_out,
                                     Ledger__V1__Money *price, Ledger__V1__Money *retail,
-                                    struct write *write)
+                                    char **cloud_order_out, struct write *write)
 {
-    const char *currency = NULL;
+    const char *currency = NULL, *cloud_order = NULL;
     enum ledger_err err;
     if ((err = id_arg(context, args, id_option, id_out)) != LEDGER_ERR_OK ||
+        (err = id_arg(context, args, "cloud-order", &cloud_order)) != LEDGER_ERR_OK ||
         (err = currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
         (err = price_arg(context, args, "price", currency, price)) != LEDGER_ERR_OK ||
         (err = price_arg(context, args, "retail-price", currency, retail)) != LEDGER_ERR_OK) {
         return err;
+    }
+    if (cloud_order != NULL) {
+        *cloud_order_out = (char *)(uintptr_t)cloud_order;
     }
     return write_begin(context, args, write);
 }
@@ -1870,8 +1899,8 @@ static enum ledger_err run_reservation_renewed(struct ctl_context *context,
     Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
     Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
     const char *reservation = NULL;
-    enum ledger_err err =
-        renewed_args(context, args, "reservation", &reservation, &price, &retail, &write);
+    enum ledger_err err = renewed_args(context, args, "reservation", &reservation, &price, &retail,
+                                       &body.cloud_order_id, &write);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -1994,6 +2023,7 @@ static const struct ctl_option savings_plan_renewed_options[] = {
     OPT_PRICE,
     OPT_RETAIL,
     OPT_CURRENCY,
+    OPT_CLOUD_ORDER,
     OPT_END,
 };
 
@@ -2005,8 +2035,8 @@ static enum ledger_err run_savings_plan_renewed(struct ctl_context *context,
     Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
     Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
     const char *plan = NULL;
-    enum ledger_err err =
-        renewed_args(context, args, "savings-plan", &plan, &price, &retail, &write);
+    enum ledger_err err = renewed_args(context, args, "savings-plan", &plan, &price, &retail,
+                                       &body.cloud_order_id, &write);
     if (err != LEDGER_ERR_OK) {
         return err;
     }

@@ -182,6 +182,16 @@ static enum ledger_err check_id(struct decision *d, const char *value, const cha
     return LEDGER_ERR_OK;
 }
 
+/* An optional id: absent ("") or an id by shape. The cloud order id a
+ * purchase or renewal names is only recorded, never looked up: the ledger
+ * cannot see the cloud's orders. */
+static enum ledger_err check_optional_id(struct decision *d, const char *value, const char *field)
+{
+    if (value == NULL || value[0] == '\0')
+        return LEDGER_ERR_OK;
+    return check_id(d, value, field);
+}
+
 static enum ledger_err check_sku(struct decision *d, const char *value, const char *field)
 {
     if (!codec_sku_valid(value))
@@ -370,6 +380,8 @@ static enum ledger_err check_reservation_fields(struct decision *d,
 {
     enum ledger_err err = check_id(d, body->billing_subscription_id, "billing_subscription_id");
     if (err == LEDGER_ERR_OK)
+        err = check_optional_id(d, body->cloud_order_id, "cloud_order_id");
+    if (err == LEDGER_ERR_OK)
         err = check_sku(d, body->sku, "sku");
     if (err == LEDGER_ERR_OK)
         err = check_sku(d, body->region, "region");
@@ -399,6 +411,8 @@ static enum ledger_err check_savings_plan_fields(struct decision *d,
                                                  const Ledger__V1__PurchaseSavingsPlan *body)
 {
     enum ledger_err err = check_id(d, body->billing_subscription_id, "billing_subscription_id");
+    if (err == LEDGER_ERR_OK)
+        err = check_optional_id(d, body->cloud_order_id, "cloud_order_id");
     if (err == LEDGER_ERR_OK)
         err = check_money(d, body->hourly_commitment, "hourly_commitment", true);
     if (err == LEDGER_ERR_OK)
@@ -910,6 +924,7 @@ build_reservation(struct decision *d, const Ledger__V1__PurchaseReservation *bod
     event->price = body->price;
     event->retail_price = body->retail_price;
     event->auto_renew = body->auto_renew;
+    event->cloud_order_id = body->cloud_order_id;
     event->purchaser = purchaser;
     event->starts_us = d->business_us;
     event->expires_us = term_end(d->business_us, body->term);
@@ -1901,9 +1916,12 @@ static enum ledger_err decide_set_reservation_renewal(struct decision *d)
  * RenewReservation and RenewSavingsPlan. */
 static enum ledger_err check_renewal_fields(struct decision *d, const char *id, const char *field,
                                             const Ledger__V1__Money *price,
-                                            const Ledger__V1__Money *retail_price)
+                                            const Ledger__V1__Money *retail_price,
+                                            const char *cloud_order_id)
 {
     enum ledger_err err = check_id(d, id, field);
+    if (err == LEDGER_ERR_OK)
+        err = check_optional_id(d, cloud_order_id, "cloud_order_id");
     if (err == LEDGER_ERR_OK)
         err = check_prices(d, price, retail_price);
     if (err == LEDGER_ERR_OK)
@@ -1950,6 +1968,7 @@ struct renewed_holding {
             output_scope(&(out)->scope_to, (out)->scope_to_target, sizeof(out)->scope_to_target,   \
                          (old)->scope.kind, (old)->scope.target);                                  \
         (renewal)->price = (body)->price;                                                          \
+        (renewal)->cloud_order_id = (body)->cloud_order_id;                                        \
         (renewal)->retail_price = (body)->retail_price;                                            \
         (renewal)->auto_renew = true;                                                              \
         (renewal)->purchaser = (old)->purchaser;                                                   \
@@ -1991,8 +2010,9 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
 {
     const Ledger__V1__RenewReservation *body = d->command->renew_reservation;
     const struct domain_reservation *old = NULL;
-    enum ledger_err err = check_renewal_fields(d, body->reservation_id, "reservation_id",
-                                               body->price, body->retail_price);
+    enum ledger_err err =
+        check_renewal_fields(d, body->reservation_id, "reservation_id", body->price,
+                             body->retail_price, body->cloud_order_id);
     if (err == LEDGER_ERR_OK)
         err = find_active(d, body->reservation_id, &old);
     if (err != LEDGER_ERR_OK)
@@ -2463,6 +2483,7 @@ static enum ledger_err decide_purchase_savings_plan(struct decision *d)
     event->price = body->price;
     event->retail_price = body->retail_price;
     event->auto_renew = body->auto_renew;
+    event->cloud_order_id = body->cloud_order_id;
     event->purchaser = customer ? LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER
                                 : LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
     event->starts_us = d->business_us;
@@ -2508,8 +2529,9 @@ static enum ledger_err decide_renew_savings_plan(struct decision *d)
 {
     const Ledger__V1__RenewSavingsPlan *body = d->command->renew_savings_plan;
     const struct domain_savings_plan *old = NULL;
-    enum ledger_err err = check_renewal_fields(d, body->savings_plan_id, "savings_plan_id",
-                                               body->price, body->retail_price);
+    enum ledger_err err =
+        check_renewal_fields(d, body->savings_plan_id, "savings_plan_id", body->price,
+                             body->retail_price, body->cloud_order_id);
     if (err == LEDGER_ERR_OK)
         err = find_plan_in_force(d, body->savings_plan_id, &old);
     if (err != LEDGER_ERR_OK)

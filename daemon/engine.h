@@ -102,7 +102,7 @@ bool engine_unusable(const struct engine *engine);
  * it up to date. */
 bool engine_views_current(const struct engine *engine, uint64_t *layout_out);
 /* The layout this build writes (views.h's VIEWS_LAYOUT_VERSION). */
-#define ENGINE_VIEWS_LAYOUT 10
+#define ENGINE_VIEWS_LAYOUT 11
 /* The layout a store records while a rebuild runs: found at open, a rebuild
  * was interrupted and the views are incomplete. */
 #define ENGINE_VIEWS_LAYOUT_REBUILDING 0

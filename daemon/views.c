@@ -324,7 +324,8 @@ struct charge {
     const Ledger__V1__Event *event;
     const char *charge_id;
     const char *order_id;
-    char *charge; /* "reservation" or "savings-plan" */
+    const char *cloud_order_id; /* "" or NULL: none given */
+    char *charge;               /* "reservation" or "savings-plan" */
     Ledger__V1__Purchaser purchaser;
     const Ledger__V1__Money *price;
     const Ledger__V1__Money *retail_price;
@@ -395,6 +396,7 @@ static enum ledger_err billing_charge(struct store_txn *txn, const struct charge
     }
     row.charge_id = (char *)text(c->charge_id);
     row.order_id = (char *)text(c->order_id);
+    row.cloud_order_id = (char *)text(c->cloud_order_id);
     row.charge = c->charge;
     row.purchaser = c->purchaser;
     row.bought_by = c->event->actor;
@@ -529,7 +531,7 @@ static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Eve
 /* A negative "refund" row in the event's month. */
 static enum ledger_err billing_refund(struct store_txn *txn, const Ledger__V1__Event *event,
                                       const Ledger__V1__Money *refund, const char *charge_id,
-                                      const char *order_id,
+                                      const char *order_id, const char *cloud_order_id,
                                       const Ledger__V1__ReservationRow *reservation, uint16_t n)
 {
     if (refund == NULL || refund->amount_minor == 0) {
@@ -549,6 +551,7 @@ static enum ledger_err billing_refund(struct store_txn *txn, const Ledger__V1__E
     Ledger__V1__BillingRow row = LEDGER__V1__BILLING_ROW__INIT;
     row.charge_id = (char *)text(charge_id);
     row.order_id = (char *)text(order_id);
+    row.cloud_order_id = (char *)text(cloud_order_id);
     row.charge = "refund";
     row.purchaser = reservation->purchaser;
     row.bought_by = event->actor;
@@ -626,6 +629,7 @@ static enum ledger_err reservation_add(struct store_txn *txn, const Ledger__V1__
     row.retail_price = p->retail_price;
     row.sequence = event->sequence;
     row.last_sequence = event->sequence;
+    row.cloud_order_id = p->cloud_order_id;
     enum ledger_err err = reservation_save(txn, event, &row);
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -646,6 +650,7 @@ static enum ledger_err reservation_add(struct store_txn *txn, const Ledger__V1__
     order.retail_price = p->retail_price;
     order.kind = order_kind;
     order.sequence = event->sequence;
+    order.cloud_order_id = p->cloud_order_id;
     struct key k = {0};
     key_customer(&k, event->partner_id, event->customer_id);
     key_u64(&k, event->sequence);
@@ -661,6 +666,7 @@ static enum ledger_err reservation_add(struct store_txn *txn, const Ledger__V1__
         .event = event,
         .charge_id = p->reservation_id,
         .order_id = p->order_id,
+        .cloud_order_id = p->cloud_order_id,
         .charge = "reservation",
         .purchaser = p->purchaser,
         .price = p->price,
@@ -721,7 +727,8 @@ static enum ledger_err reservation_cancelled(struct store_txn *txn, const Ledger
         err = billing_stop(txn, event, row);
     }
     if (err == LEDGER_ERR_OK) {
-        err = billing_refund(txn, event, c->refund, row->reservation_id, row->order_id, row, 0);
+        err = billing_refund(txn, event, c->refund, row->reservation_id, row->order_id,
+                             row->cloud_order_id, row, 0);
     }
     codec_message_free(&row->base);
     return err;
@@ -775,8 +782,8 @@ static enum ledger_err reservation_exchanged(struct store_txn *txn, const Ledger
         n = (uint16_t)(n + rows);
     }
     if (err == LEDGER_ERR_OK) {
-        err = billing_refund(txn, event, x->refund, charge_id, x->replacements[0]->order_id, first,
-                             n);
+        err = billing_refund(txn, event, x->refund, charge_id, x->replacements[0]->order_id,
+                             x->replacements[0]->cloud_order_id, first, n);
     }
     if (first != NULL) {
         codec_message_free(&first->base);
@@ -831,6 +838,7 @@ static enum ledger_err savings_plan_add(struct store_txn *txn, const Ledger__V1_
     row.retail_price = p->retail_price;
     row.sequence = event->sequence;
     row.last_sequence = event->sequence;
+    row.cloud_order_id = p->cloud_order_id;
     struct key k = {0};
     savings_plan_key(&k, event, p->savings_plan_id);
     enum ledger_err err = put_message(txn, STORE_DB_SAVINGS_PLAN, &k, &row.base);
@@ -841,6 +849,7 @@ static enum ledger_err savings_plan_add(struct store_txn *txn, const Ledger__V1_
         .event = event,
         .charge_id = p->savings_plan_id,
         .order_id = "",
+        .cloud_order_id = p->cloud_order_id,
         .charge = "savings-plan",
         .purchaser = p->purchaser,
         .price = p->price,

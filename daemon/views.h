@@ -147,8 +147,10 @@ void views_result_clear(Ledger__V1__QueryResult *result);
  * holds; and the activity rows of a customer user's PrincipalAdded,
  * PrincipalRevoked and PrincipalSecretRotated name its customer (in
  * customer_id and the detail) and are listed in that customer's activity
- * through 'C' entries. */
-#define VIEWS_LAYOUT_VERSION 10
+ * through 'C' entries. 11: billing, reservation, order and savings plan
+ * rows carry the purchase's cloud order id (cloud_order_id), which rows of
+ * layout 10 lack for purchases that named one. */
+#define VIEWS_LAYOUT_VERSION 11
 /* The layout of a store that records none (written before the entry
  * existed), whose Merkle tree also stored the leaf hashes as its level 0. */
 #define VIEWS_LAYOUT_UNRECORDED 1

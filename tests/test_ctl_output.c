@@ -106,7 +106,7 @@ static void test_ctl_output_json_of_a_row(void **state)
         "\"expires\":null,\"purchaser\":\"customer\",\"bought_by\":{\"principal_id\":\"alice\","
         "\"role\":\"admin-agent\",\"user\":\"\"},\"price\":{\"amount\":\"1234.56\","
         "\"amount_minor\":123456,\"currency\":\"USD\"},\"retail_price\":null,\"sequence\":7,"
-        "\"last_sequence\":9}",
+        "\"last_sequence\":9,\"cloud_order_id\":\"\"}",
         text);
     free(text);
 }

@@ -2801,6 +2801,87 @@ static void test_domain_customer_savings_plan_purchase(void **state)
 
 /* ---- rule 4: partner purchases ---------------------------------------------- */
 
+/* The cloud's order id a purchase, an exchange's replacement or a renewal
+ * names is recorded as given, once its shape is checked; a command without
+ * one records none. Recorded events are packed and read back (accept). */
+static void test_domain_cloud_order_id(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, plain_reservation(&k, 1000)));
+    assert_string_equal("", W->out.event.reservation_purchased->cloud_order_id);
+    Ledger__V1__Command *c = plain_reservation(&k, 1000);
+    c->purchase_reservation->cloud_order_id = "order 1";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "cloud_order_id must be 1..64 characters"));
+    c = plain_reservation(&k, 1000);
+    c->purchase_reservation->cloud_order_id = "ro-1111";
+    c->purchase_reservation->auto_renew = true;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    Ledger__V1__Event *event = decided_event();
+    assert_string_equal("ro-1111", event->reservation_purchased->cloud_order_id);
+    codec_event_free(event);
+    char renewing[32];
+    snprintf(renewing, sizeof renewing, "%s", seq_id("res", accept(&ADMIN, c)));
+
+    /* A savings plan's purchase. */
+    c = savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100);
+    c->purchase_savings_plan->cloud_order_id = "sp/1";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "cloud_order_id"));
+    c = savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100);
+    c->purchase_savings_plan->cloud_order_id = "spo-1";
+    c->purchase_savings_plan->auto_renew = true;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    event = decided_event();
+    assert_string_equal("spo-1", event->savings_plan_purchased->cloud_order_id);
+    codec_event_free(event);
+    char plan[32];
+    snprintf(plan, sizeof plan, "%s", seq_id("sp", accept(&ADMIN, c)));
+
+    /* An exchange's replacements, each its own. */
+    char returned_id[32];
+    snprintf(returned_id, sizeof returned_id, "%s", buy_reservation(1000000));
+    const char *returned[] = {returned_id};
+    exchange(&k, returned, 1, 0, 600000);
+    Ledger__V1__PurchaseReservation *second = more_replacement(&k, 600000);
+    second->cloud_order_id = "ro-3333";
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, &k.c));
+    event = decided_event();
+    assert_string_equal("", event->reservation_exchanged->replacements[0]->cloud_order_id);
+    assert_string_equal("ro-3333", event->reservation_exchanged->replacements[1]->cloud_order_id);
+    codec_event_free(event);
+    second->cloud_order_id = "ro 3333";
+    refuse_as(&ADMIN, &k.c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "replacement 2 of 2: cloud_order_id"));
+
+    /* Renewals: the cloud issues a new order for each. */
+    W->now_us = T0 + YEAR_US;
+    c = renew(&k, renewing, 1100, "USD");
+    c->renew_reservation->cloud_order_id = "ro:2222:";
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    c->renew_reservation->cloud_order_id = "ro\n2222";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "cloud_order_id"));
+    c->renew_reservation->cloud_order_id = "ro-2222";
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    event = decided_event();
+    assert_string_equal("ro-2222", event->reservation_renewed->renewal->cloud_order_id);
+    codec_event_free(event);
+    accept(&ADMIN, c);
+    c = plan_renew(&k, plan, 2000000, "USD");
+    c->renew_savings_plan->cloud_order_id = "spo 2";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    c->renew_savings_plan->cloud_order_id = "spo-2";
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, c));
+    event = decided_event();
+    assert_string_equal("spo-2", event->savings_plan_renewed->renewal->cloud_order_id);
+    codec_event_free(event);
+    c->renew_savings_plan->cloud_order_id = "";
+    accept(&ADMIN, c);
+}
+
 static void test_domain_partner_purchase(void **state)
 {
     (void)state;
@@ -5595,6 +5676,7 @@ int main(void)
         TEST(test_domain_grant_at_the_subscription_moment),
         TEST(test_domain_customer_savings_plan_purchase),
         TEST(test_domain_partner_purchase),
+        TEST(test_domain_cloud_order_id),
         TEST(test_domain_currency_codes),
         TEST(test_domain_reservation_field_validation),
         TEST(test_domain_terms),

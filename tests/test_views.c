@@ -2983,6 +2983,87 @@ static void test_views_exchange_of_most_returns(void **state)
     views_result_clear(&r);
 }
 
+/* The billing row of `charge` for `charge_id`, which the answer must hold. */
+static const Ledger__V1__BillingRow *billing_find_row(const Ledger__V1__QueryResult *r,
+                                                      const char *charge, const char *charge_id)
+{
+    static const Ledger__V1__BillingRow none = LEDGER__V1__BILLING_ROW__INIT;
+    for (size_t i = 0; i < r->n_billing; i++) {
+        if (strcmp(r->billing[i]->charge, charge) == 0 &&
+            strcmp(r->billing[i]->charge_id, charge_id) == 0) {
+            return r->billing[i];
+        }
+    }
+    fail_msg("no %s row for %s in the answer", charge, charge_id);
+    return &none;
+}
+
+/* A purchase's cloud order id is in its billing rows (a refund's: the
+ * refunded purchase's), its reservation and order rows and its savings plan
+ * row; a purchase that named none shows "". */
+static void test_views_billing_cloud_order_id(void **state)
+{
+    struct fixture *f = *state;
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    const Ledger__V1__BillingPlan upfront = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    const Ledger__V1__Term p1y = LEDGER__V1__TERM__TERM_P1Y;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    struct purchase bought;
+    purchase_fill(&bought, "res-cloud", "ord-cloud", partner, upfront, p1y, 5000, 6000,
+                  utc(2030, 1, 10));
+    bought.message.cloud_order_id = "ro-77";
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED;
+    e.reservation_purchased = &bought.message;
+    emit(f, &e, "p-1", "c-1", &actor_admin, utc(2030, 1, 10));
+    struct plan_purchase plan;
+    plan_fill(&plan, "sp-cloud", partner, upfront, p1y, "USD", 10, 8760, 9000, utc(2030, 1, 12));
+    plan.message.cloud_order_id = "spo-77";
+    Ledger__V1__Event pe = LEDGER__V1__EVENT__INIT;
+    pe.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED;
+    pe.savings_plan_purchased = &plan.message;
+    emit(f, &pe, "p-1", "c-1", &actor_admin, utc(2030, 1, 12));
+    reservation_cancelled(f, "res-cloud", 100, utc(2030, 1, 20));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+
+    Ledger__V1__QueryResult r;
+    assert_ok(billing(f, &partner_staff, "2030-01", "c-1", &r));
+    const Ledger__V1__BillingRow *row = billing_find_row(&r, "reservation", "res-cloud");
+    assert_string_equal(row->order_id, "ord-cloud");
+    assert_string_equal(row->cloud_order_id, "ro-77");
+    row = billing_find_row(&r, "refund", "res-cloud");
+    assert_int_equal(row->partner_amount->amount_minor, -100);
+    assert_string_equal(row->cloud_order_id, "ro-77");
+    row = billing_find_row(&r, "savings-plan", "sp-cloud");
+    assert_string_equal(row->cloud_order_id, "spo-77");
+    views_result_clear(&r);
+    /* Bought without one. */
+    assert_ok(billing(f, &partner_staff, "2025-01", "", &r));
+    assert_string_equal(billing_find_row(&r, "reservation", "res-a")->cloud_order_id, "");
+    views_result_clear(&r);
+
+    assert_ok(reservations(f, &partner_staff, "c-1", 0, 0, &r));
+    bool found = false;
+    for (size_t i = 0; i < r.n_reservations; i++) {
+        if (strcmp(r.reservations[i]->reservation_id, "res-cloud") == 0) {
+            assert_string_equal(r.reservations[i]->cloud_order_id, "ro-77");
+            found = true;
+        } else {
+            assert_string_equal(r.reservations[i]->cloud_order_id, "");
+        }
+    }
+    assert_true(found);
+    views_result_clear(&r);
+    assert_ok(orders_query(f, &partner_staff, "c-1", utc(2030, 1, 1), &r));
+    assert_int_equal(r.n_orders, 1);
+    assert_string_equal(r.orders[0]->cloud_order_id, "ro-77");
+    views_result_clear(&r);
+    assert_ok(savings_plans(f, &partner_staff, "c-1", 0, 0, &r));
+    assert_string_equal(plan_row(&r, "sp-cloud")->cloud_order_id, "spo-77");
+    views_result_clear(&r);
+}
+
 static void test_views_billing_bad_input(void **state)
 {
     struct fixture *f = *state;
@@ -5070,6 +5151,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_billing_renewal_starts_at_expiry, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plan_renewal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_cloud_order_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_pages_pinned, setup, teardown),
