@@ -10,7 +10,12 @@
  * rules themselves (the daemon's billing view, docs/views.md).
  *
  * Matching: lines and charges are grouped by key (customer, charge kind,
- * charge id, a list of ids in any order and spacing). Within a group, first
+ * charge id, a list of ids in any order and spacing). An invoice line whose
+ * charge id is no ledger charge's of its customer and kind is first
+ * resolved (resolve_invoice_keys): the ledger charge whose cloud order id
+ * (recorded with the purchase) its charge id is, or else its order_id
+ * cell, gives it that charge's key, when the id names one charge only.
+ * Within a group, first
  * each invoice line is paired with an
  * unpaired charge of exactly its amount and currency; if lines and charges
  * are left on both sides and their totals agree (one currency), they match
@@ -264,14 +269,16 @@ const struct ctl_option ctl_export_options[] = {
     {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
 };
 
+/* cloud_order_id came last, after the columns of older builds, so that a
+ * reader that takes columns by position keeps reading them. */
 static const char *const export_names[] = {
     "month",         "customer_id", "order_id",  "charge_id", "charge",   "amount",
-    "retail_amount", "currency",    "purchaser", "bought_by", "sequence",
+    "retail_amount", "currency",    "purchaser", "bought_by", "sequence", "cloud_order_id",
 };
 #define EXPORT_COLUMNS (sizeof export_names / sizeof export_names[0])
 static const enum ctl_cell_kind export_kinds[EXPORT_COLUMNS] = {
     CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT,   CTL_CELL_TEXT,
-    CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_NUMBER,
+    CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_TEXT, CTL_CELL_NUMBER, CTL_CELL_TEXT,
 };
 
 /* Text cells of one billing row; `storage` holds the formatted numbers. */
@@ -308,6 +315,7 @@ static void export_cells(const Ledger__V1__BillingRow *row, struct export_storag
     cells[8] = storage->purchaser;
     cells[9] = row->bought_by != NULL ? text_or_empty(row->bought_by->principal_id) : "";
     cells[10] = storage->sequence;
+    cells[11] = text_or_empty(row->cloud_order_id);
 }
 
 enum ledger_err ctl_export_run(struct ctl_context *context, const struct ctl_args *args)
@@ -354,7 +362,8 @@ const struct ctl_option ctl_reconcile_options[] = {
     {"invoice", CTL_OPTION_VALUE, "FILE.csv",
      "the invoice (a file, a pipe, or - for stdin): CSV with a header row naming customer_id, "
      "charge_id, charge, amount, currency (and optionally order_id, and month: lines of another "
-     "month are reported, not compared)",
+     "month are reported, not compared); charge_id or order_id may be the ledger's id or the "
+     "cloud's order id recorded with --cloud-order",
      true},
     {"month", CTL_OPTION_VALUE, "YYYY-MM", "the billing month the invoice covers", true},
     {"customer", CTL_OPTION_VALUE, "ID", "only this customer (other lines are ignored)", false},
@@ -369,7 +378,11 @@ struct item {
     const char *charge;    /* lower case */
     const char *charge_id; /* as written: the report shows it */
     char *charge_key;      /* owned; NULL: charge_id (see item_charge_key) */
+    /* An invoice line resolved to a ledger charge's key (borrowed from that
+     * charge; resolve_invoice_keys); NULL: its own. */
+    const char *match_key;
     const char *order_id;
+    const char *cloud_order_id; /* ledger: the purchase's, "" when none */
     int64_t amount_minor;
     char currency[4];
     size_t line;       /* invoice: the CSV line */
@@ -379,6 +392,16 @@ struct item {
     bool other_month; /* invoice: its month column names another month */
 };
 
+/* The key an item is grouped by: the charge key of the ledger charge an
+ * invoice line was resolved to, else its own. */
+static const char *item_key(const struct item *item)
+{
+    if (item->match_key != NULL) {
+        return item->match_key;
+    }
+    return item->charge_key != NULL ? item->charge_key : item->charge_id;
+}
+
 static int item_key_compare(const struct item *a, const struct item *b)
 {
     int c = strcmp(a->customer_id, b->customer_id);
@@ -386,8 +409,7 @@ static int item_key_compare(const struct item *a, const struct item *b)
         c = strcmp(a->charge, b->charge);
     }
     if (c == 0) {
-        c = strcmp(a->charge_key != NULL ? a->charge_key : a->charge_id,
-                   b->charge_key != NULL ? b->charge_key : b->charge_id);
+        c = strcmp(item_key(a), item_key(b));
     }
     return c;
 }
@@ -411,18 +433,18 @@ static int item_compare(const void *left, const void *right)
 }
 
 /* A difference found, as text cells. */
-#define DIFF_COLUMNS 11
+#define DIFF_COLUMNS 12
 static const char *const diff_names[DIFF_COLUMNS] = {
     "difference",    "customer_id",     "charge",         "charge_id",
     "order_id",      "invoice_line",    "invoice_amount", "invoice_currency",
-    "ledger_amount", "ledger_currency", "sequence",
+    "ledger_amount", "ledger_currency", "sequence",       "cloud_order_id",
 };
 /* customer_id, charge_id and order_id are the invoice's as written, free
  * text from another party's file. */
 static const enum ctl_cell_kind diff_kinds[DIFF_COLUMNS] = {
     CTL_CELL_TEXT,      CTL_CELL_FREE_TEXT, CTL_CELL_TEXT,   CTL_CELL_FREE_TEXT,
     CTL_CELL_FREE_TEXT, CTL_CELL_NUMBER,    CTL_CELL_TEXT,   CTL_CELL_TEXT,
-    CTL_CELL_TEXT,      CTL_CELL_TEXT,      CTL_CELL_NUMBER,
+    CTL_CELL_TEXT,      CTL_CELL_TEXT,      CTL_CELL_NUMBER, CTL_CELL_TEXT,
 };
 
 struct diff {
@@ -963,6 +985,7 @@ static enum ledger_err print_report(struct ctl_context *context, const char *mon
             row[8] = text->ledger_amount;
             row[9] = diff->ledger != NULL ? diff->ledger->currency : "";
             row[10] = text->sequence;
+            row[11] = diff->ledger != NULL ? diff->ledger->cloud_order_id : "";
         }
         struct ctl_extra extras[6] = {
             {"month", month, 0, false},
@@ -987,6 +1010,107 @@ static enum ledger_err print_report(struct ctl_context *context, const char *mon
     free(cells);
     free(storage);
     return err;
+}
+
+/* One name of a ledger charge (its key, or its cloud order id) within its
+ * customer and charge kind, and the charge's key. */
+struct alias {
+    const char *customer_id;
+    const char *charge;
+    const char *name;
+    const char *key;
+    bool own; /* name is the charge's key itself */
+};
+
+static int alias_compare(const void *left, const void *right)
+{
+    const struct alias *a = left, *b = right;
+    int c = strcmp(a->customer_id, b->customer_id);
+    if (c == 0) {
+        c = strcmp(a->charge, b->charge);
+    }
+    return c != 0 ? c : strcmp(a->name, b->name);
+}
+
+/* The key `name` resolves to among the sorted aliases of (customer, charge):
+ * NULL when it names no charge, or charges of several keys (an ambiguous id
+ * is left alone: its lines stay unmatched and are reported). A name that
+ * is a charge's own key is that charge's, whatever else it names; with
+ * `cloud_only`, only cloud order ids are looked at. */
+static const char *alias_resolve(const struct alias *aliases, size_t count, const char *customer_id,
+                                 const char *charge, const char *name, bool cloud_only)
+{
+    struct alias probe = {customer_id, charge, name, NULL, false};
+    size_t low = 0, high = count;
+    while (low < high) { /* the first alias not less than probe */
+        size_t middle = low + (high - low) / 2;
+        if (alias_compare(&aliases[middle], &probe) < 0) {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    const char *key = NULL;
+    bool ambiguous = false;
+    for (size_t i = low; i < count && alias_compare(&aliases[i], &probe) == 0; i++) {
+        if (aliases[i].own && cloud_only) {
+            continue;
+        }
+        if (aliases[i].own) {
+            return aliases[i].key;
+        }
+        ambiguous = ambiguous || (key != NULL && strcmp(key, aliases[i].key) != 0);
+        key = aliases[i].key;
+    }
+    return ambiguous ? NULL : key;
+}
+
+/* Resolves each invoice line (lines[0..line_count)) whose charge id is not
+ * a ledger charge's key of its customer and kind: by its charge id as a
+ * charge's cloud order id, else by its order_id cell as one (docs/cli.md,
+ * reconcile). The ledger's own order ids are not looked at: an export's
+ * order_id cell would otherwise match a line whose charge id was edited.
+ * Sets match_key to the charge's key (borrowed from charges[]).
+ * NO_MEMORY. */
+static enum ledger_err resolve_invoice_keys(struct item *lines, size_t line_count,
+                                            const struct item *charges, size_t charge_count)
+{
+    if (line_count == 0 || charge_count == 0) {
+        return LEDGER_ERR_OK;
+    }
+    struct alias *aliases = calloc(2 * charge_count, sizeof *aliases);
+    if (aliases == NULL) {
+        return LEDGER_ERR_NO_MEMORY;
+    }
+    size_t count = 0;
+    for (size_t j = 0; j < charge_count; j++) {
+        const struct item *c = &charges[j];
+        const char *key = item_key(c);
+        const char *names[2] = {key, c->cloud_order_id};
+        for (size_t n = 0; n < 2; n++) {
+            if (names[n] != NULL && names[n][0] != '\0') {
+                aliases[count++] = (struct alias){c->customer_id, c->charge, names[n], key, n == 0};
+            }
+        }
+    }
+    qsort(aliases, count, sizeof *aliases, alias_compare);
+    for (size_t i = 0; i < line_count; i++) {
+        struct item *line = &lines[i];
+        if (line->other_month) {
+            continue;
+        }
+        const char *key =
+            alias_resolve(aliases, count, line->customer_id, line->charge, item_key(line), false);
+        if (key == NULL && line->order_id[0] != '\0') {
+            key = alias_resolve(aliases, count, line->customer_id, line->charge, line->order_id,
+                                true);
+        }
+        if (key != NULL && strcmp(key, item_key(line)) != 0) {
+            line->match_key = key;
+        }
+    }
+    free(aliases);
+    return LEDGER_ERR_OK;
 }
 
 enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_args *args)
@@ -1057,6 +1181,7 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
         item->charge = text_or_empty(row->charge);
         item->charge_id = text_or_empty(row->charge_id);
         item->order_id = text_or_empty(row->order_id);
+        item->cloud_order_id = text_or_empty(row->cloud_order_id);
         item->sequence = row->sequence;
         if (row->partner_amount != NULL) {
             item->amount_minor = row->partner_amount->amount_minor;
@@ -1070,6 +1195,9 @@ enum ledger_err ctl_reconcile_run(struct ctl_context *context, const struct ctl_
         goto cleanup;
     }
     size_t total = lines + charges, compared = total - other;
+    if ((err = resolve_invoice_keys(items, lines, items + lines, charges)) != LEDGER_ERR_OK) {
+        goto cleanup;
+    }
     qsort(items, total, sizeof *items, item_compare);
     for (size_t start = 0; start < compared && err == LEDGER_ERR_OK;) {
         size_t end = start + 1;

@@ -328,7 +328,7 @@ static void test_ctl_ops_export_csv(void **state)
         "--month", month, NULL);
     expect_ok(&run);
     const char *header = "month,customer_id,order_id,charge_id,charge,amount,retail_amount,"
-                         "currency,purchaser,bought_by,sequence\r\n";
+                         "currency,purchaser,bought_by,sequence,cloud_order_id\r\n";
     assert_memory_equal(header, run.out, strlen(header));
     /* Every line ends in CRLF; there is no bare LF. */
     size_t records = 0;
@@ -583,6 +583,22 @@ static void test_ctl_ops_export_pinned_to_a_head(void **state)
     free(pinned);
 }
 
+/* Onboards `customer` (named after itself) with the Azure plan
+ * `subscription`, as the admin agent `admin` whose key file is `key`. */
+static void add_customer_with_plan(struct fixture *fixture, const char *admin, const char *key,
+                                   const char *customer, const char *subscription)
+{
+    struct run run;
+    ctl(fixture, &run, admin, key, "customer", "add", "--customer", customer, "--name", customer,
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "subscription", "add", "--customer", customer, "--subscription",
+        subscription, "--offer", "azure-plan", NULL);
+    expect_ok(&run);
+    run_free(&run);
+}
+
 /* Reconciles the export `exported` (holding the refund of both `ids`)
  * with that refund's charge id replaced by `charge_id`, and its amount by
  * `amount` unless NULL; returns the run, to free. */
@@ -804,7 +820,7 @@ static void test_ctl_ops_reconcile_known_mismatches(void **state)
     }
     fprintf(file,
             "%s,fabrikam,ord-extra,\"res-x,res-y\",reservation,99.99,100.00,USD,partner,"
-            "contoso-admin,\r\n",
+            "contoso-admin,,\r\n",
             month);
     fclose(file);
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
@@ -1157,7 +1173,7 @@ static void test_ctl_ops_reconcile_csv_formula(void **state)
     expect_error(&run, 1, "MISMATCH");
     assert_non_null(strstr(run.out, "only-on-invoice,'+fabrikam,reservation,'@res-1,"
                                     "\"'=HYPERLINK(\"\"http://x.example/\"\"&A1,\"\"open\"\")\",2,"
-                                    "-1.00,USD,,,\r\n"));
+                                    "-1.00,USD,,,,\r\n"));
     run_free(&run);
     ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", "json", "reconcile",
         "--invoice", invoice, "--month", month, NULL);
@@ -1225,6 +1241,106 @@ static bool same_customer_and_id(const char *left, const char *right)
     return length == (size_t)(field_start(right, 4) - b) && strncmp(a, b, length) == 0;
 }
 
+/* A purchase bought with --cloud-order ID: a real invoice names the cloud's
+ * ids, not the ledger's. Reconcile matches a line whose charge_id, or
+ * whose order_id cell, is a charge's cloud order id; an unknown cloud id
+ * and a wrong amount are still differences, and the export carries the
+ * column. */
+static void test_ctl_ops_reconcile_cloud_order_ids(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], month[16], invoice[PATH_SIZE + 32];
+    this_month(month);
+    make_partner(fixture, "p-cloud", "p-cloud-admin", key, sizeof key);
+    add_customer_with_plan(fixture, "p-cloud-admin", key, "cl-c", "cl-plan");
+    /* A malformed cloud order id is refused before anything is sent. */
+    ctl(fixture, &run, "p-cloud-admin", key, "reservation", "buy", "--customer", "cl-c",
+        "--subscription", "cl-plan", "--sku", "Standard_D2s_v5", "--region", "westeurope",
+        "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price",
+        "100.00", "--retail-price", "120.00", "--currency", "USD", "--cloud-order", "ro 100", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, "--cloud-order"));
+    run_free(&run);
+    static const char *const cloud[] = {"ro-100", "ro-200", ""};
+    static const char *const prices[] = {"100.00", "200.00", "50.00"};
+    char ids[3][64];
+    for (size_t i = 0; i < 3; i++) {
+        const char *argv_cloud = cloud[i][0] != '\0' ? "--cloud-order" : NULL;
+        ctl(fixture, &run, "p-cloud-admin", key, "--output", "json", "reservation", "buy",
+            "--customer", "cl-c", "--subscription", "cl-plan", "--sku", "Standard_D2s_v5",
+            "--region", "westeurope", "--quantity", "1", "--term", "P1Y", "--billing", "upfront",
+            "--scope", "shared", "--price", prices[i], "--retail-price", "300.00", "--currency",
+            "USD", argv_cloud, cloud[i], NULL);
+        expect_ok(&run);
+        result_field(&run, "reservation_id", ids[i], sizeof ids[i]);
+        run_free(&run);
+    }
+    ctl(fixture, &run, "p-cloud-admin", key, "savings-plan", "buy", "--customer", "cl-c",
+        "--subscription", "cl-plan", "--hourly-commitment", "0.10", "--term", "P1Y", "--billing",
+        "upfront", "--scope", "shared", "--price", "876.00", "--retail-price", "900.00",
+        "--currency", "USD", "--cloud-order", "spo-300", NULL);
+    expect_ok(&run);
+    run_free(&run);
+
+    ctl(fixture, &run, "p-cloud-admin", key, "--output", "csv", "export", "--month", month, NULL);
+    expect_ok(&run);
+    char exported[160];
+    snprintf(exported, sizeof exported, ",%s,reservation,100.00,300.00,USD,", ids[0]);
+    assert_non_null(strstr(run.out, exported));
+    assert_non_null(strstr(run.out, ",ro-100\r\n"));
+    assert_non_null(strstr(run.out, ",savings-plan,876.00,900.00,USD,"));
+    assert_non_null(strstr(run.out, ",spo-300\r\n"));
+    run_free(&run);
+
+    /* Line 2 names the cloud order in order_id, line 3 in charge_id (at
+     * the wrong amount), line 4 the savings plan's; line 5 a cloud order
+     * the ledger was never told, where it has a purchase without one. */
+    char text[1024];
+    snprintf(text, sizeof text,
+             "customer_id,order_id,charge_id,charge,amount,currency\r\n"
+             "cl-c,ro-100,cloud-res-1,reservation,100.00,USD\r\n"
+             "cl-c,,ro-200,reservation,250.00,USD\r\n"
+             "cl-c,spo-300,cloud-sp-1,savings-plan,876.00,USD\r\n"
+             "cl-c,ro-999,cloud-res-9,reservation,50.00,USD\r\n");
+    snprintf(invoice, sizeof invoice, "%s/cloud-ids.csv", fixture->dir);
+    write_text(invoice, text);
+    ctl(fixture, &run, "p-cloud-admin", key, "--output", "json", "reconcile", "--invoice", invoice,
+        "--month", month, NULL);
+    expect_error(&run, 1, "MISMATCH");
+    static const char *const kinds[] = {"amount-differs", "only-on-invoice", "only-in-ledger"};
+    expect_differences(&run, kinds, 3);
+    assert_int_equal(2, json_int_at(run.json, "matched"));
+    json_t *differs = difference_of(&run, "amount-differs");
+    assert_string_equal("ro-200", json_string_value(json_object_get(differs, "charge_id")));
+    assert_string_equal("ro-200", json_string_value(json_object_get(differs, "cloud_order_id")));
+    assert_string_equal("200.00", json_string_value(json_object_get(differs, "ledger_amount")));
+    assert_int_equal(3, json_int_at(differs, "invoice_line"));
+    json_t *unknown = difference_of(&run, "only-on-invoice");
+    assert_string_equal("cloud-res-9", json_string_value(json_object_get(unknown, "charge_id")));
+    json_t *missing = difference_of(&run, "only-in-ledger");
+    assert_string_equal(ids[2], json_string_value(json_object_get(missing, "charge_id")));
+    assert_string_equal("", json_string_value(json_object_get(missing, "cloud_order_id")));
+    run_free(&run);
+
+    /* Corrected, and the purchase without a cloud id named by the
+     * ledger's: no differences. */
+    snprintf(text, sizeof text,
+             "customer_id,order_id,charge_id,charge,amount,currency\r\n"
+             "cl-c,ro-100,cloud-res-1,reservation,100.00,USD\r\n"
+             "cl-c,,ro-200,reservation,200.00,USD\r\n"
+             "cl-c,spo-300,cloud-sp-1,savings-plan,876.00,USD\r\n"
+             "cl-c,,%s,reservation,50.00,USD\r\n",
+             ids[2]);
+    write_text(invoice, text);
+    ctl(fixture, &run, "p-cloud-admin", key, "--output", "json", "reconcile", "--invoice", invoice,
+        "--month", month, NULL);
+    expect_ok(&run);
+    expect_differences(&run, NULL, 0);
+    assert_int_equal(4, json_int_at(run.json, "matched"));
+    run_free(&run);
+}
+
 /* A refund written on the invoice as a purchase of the reservation it
  * refunds (same customer and id, another charge kind) is not that refund:
  * the line is on the invoice only and the refund in the ledger only, even
@@ -1290,7 +1406,7 @@ static void test_ctl_ops_reconcile_empty_month(void **state)
         "--month", "2020-01", NULL);
     expect_ok(&run);
     assert_string_equal("month,customer_id,order_id,charge_id,charge,amount,retail_amount,"
-                        "currency,purchaser,bought_by,sequence\r\n",
+                        "currency,purchaser,bought_by,sequence,cloud_order_id\r\n",
                         run.out);
     write_text(invoice, run.out);
     run_free(&run);
@@ -2813,14 +2929,7 @@ static void test_ctl_ops_backup_under_load(void **state)
     char key[PATH_SIZE + 16], auditor_key[PATH_SIZE + 16];
     make_partner(fixture, "p-load", "p-load-admin", key, sizeof key);
     make_staff(fixture, "p-load", "p-load-auditor", "auditor", auditor_key, sizeof auditor_key);
-    ctl(fixture, &run, "p-load-admin", key, "customer", "add", "--customer", "load-c", "--name",
-        "Load", NULL);
-    expect_ok(&run);
-    run_free(&run);
-    ctl(fixture, &run, "p-load-admin", key, "subscription", "add", "--customer", "load-c",
-        "--subscription", "load-plan", "--offer", "azure-plan", NULL);
-    expect_ok(&run);
-    run_free(&run);
+    add_customer_with_plan(fixture, "p-load-admin", key, "load-c", "load-plan");
 
     /* The writer: a child that turns the permission on and off (one event
      * each) until told to stop, from a directory of its own. */
@@ -3288,6 +3397,7 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_reconcile_line_without_charge),
         cmocka_unit_test(test_ctl_ops_reconcile_csv_formula),
         cmocka_unit_test(test_ctl_ops_reconcile_not_utf8),
+        cmocka_unit_test(test_ctl_ops_reconcile_cloud_order_ids),
         cmocka_unit_test(test_ctl_ops_reconcile_charge_kind),
         cmocka_unit_test(test_ctl_ops_reconcile_empty_month),
         cmocka_unit_test(test_ctl_ops_reconcile_invoice_from_pipe),
