@@ -343,6 +343,15 @@ struct domain_input {
      * purchase's sequence; NULL or "" when none. */
     const char *subscription_holder_customer_id;
     uint64_t subscription_holder_sequence;
+    /* For the commands that name a cloud order id (PurchaseReservation,
+     * ExchangeReservation's replacements, RenewReservation,
+     * PurchaseSavingsPlan, RenewSavingsPlan): the first id they name that a
+     * purchase of a customer of the command's partner already recorded, as
+     * the engine found it (views_cloud_order_holder), that customer and that
+     * purchase's sequence; NULL or "" when none. */
+    const char *cloud_order_held_id;
+    const char *cloud_order_holder_customer_id;
+    uint64_t cloud_order_holder_sequence;
     int64_t now_us;              /* recorded time of the event */
     uint64_t sequence;           /* the sequence the event will get: ids derive from it */
     const uint8_t *command_hash; /* 32 bytes, copied into the event */

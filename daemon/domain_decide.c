@@ -1617,6 +1617,32 @@ static enum ledger_err check_reservation_room(struct decision *d, size_t new_res
     return LEDGER_ERR_OK;
 }
 
+/* A cloud order id names one purchase: refuses the command's
+ * `cloud_order_id` when a purchase of a customer of the partner (this one
+ * included) already recorded it (input->cloud_order_*, found by the engine
+ * for the first id the command names that is held), since a second
+ * purchase under the same id would make reconciling the partner's invoice
+ * ambiguous. Partner staff, who may read every customer of the partner, are
+ * told which purchase; a customer user only when it is its own customer's. */
+static enum ledger_err check_cloud_order_unheld(struct decision *d, const char *cloud_order_id)
+{
+    const char *held = d->in->cloud_order_held_id;
+    const char *holder = d->in->cloud_order_holder_customer_id;
+    if (held == NULL || held[0] == '\0' || holder == NULL || holder[0] == '\0' ||
+        cloud_order_id == NULL || strcmp(cloud_order_id, held) != 0)
+        return LEDGER_ERR_OK;
+    if (d->customer != NULL && strcmp(holder, d->customer->customer_id) != 0 && is_customer_user(d))
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                      "cloud_order_id %s was recorded with another purchase of the partner; "
+                      "give the order id of this purchase, or ask the partner",
+                      held);
+    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                  "cloud_order_id %s was recorded with another purchase (sequence %llu, customer "
+                  "%s): a cloud order id names one purchase; give the order id the cloud issued "
+                  "for this one",
+                  held, (unsigned long long)d->in->cloud_order_holder_sequence, holder);
+}
+
 /* Rules 3/4 for a reservation purchase, after the fields were validated. */
 static enum ledger_err check_reservation_purchase(struct decision *d,
                                                   const Ledger__V1__PurchaseReservation *body,
@@ -1646,6 +1672,8 @@ static enum ledger_err decide_purchase_reservation(struct decision *d)
         err = need_customer(d);
     if (err == LEDGER_ERR_OK)
         err = check_reservation_purchase(d, body, 1);
+    if (err == LEDGER_ERR_OK)
+        err = check_cloud_order_unheld(d, body->cloud_order_id);
     if (err != LEDGER_ERR_OK)
         return err;
     bool customer = is_customer_user(d);
@@ -2027,6 +2055,8 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
     if (err != LEDGER_ERR_OK)
         return err;
     err = check_reservation_room(d, 1);
+    if (err == LEDGER_ERR_OK)
+        err = check_cloud_order_unheld(d, body->cloud_order_id);
     if (err != LEDGER_ERR_OK)
         return err;
     struct domain_output *out = d->out;
@@ -2048,6 +2078,26 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
     event->renewal = renewal;
     out->event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED;
     out->event.reservation_renewed = event;
+    return LEDGER_ERR_OK;
+}
+
+/* An exchange's replacement `index` names no cloud order id an earlier one
+ * named: each is a purchase of its own (check_cloud_order_unheld). */
+static enum ledger_err check_cloud_order_distinct(struct decision *d,
+                                                  const Ledger__V1__ExchangeReservation *body,
+                                                  size_t index)
+{
+    const char *id = body->replacements[index]->cloud_order_id;
+    if (id == NULL || id[0] == '\0')
+        return LEDGER_ERR_OK;
+    for (size_t i = 0; i < index; i++) {
+        const char *earlier = body->replacements[i]->cloud_order_id;
+        if (earlier != NULL && strcmp(earlier, id) == 0)
+            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                          "cloud_order_id %s is replacement %zu's too: a cloud order id names one "
+                          "purchase; give each replacement the order id the cloud issued for it",
+                          id, i + 1);
+    }
     return LEDGER_ERR_OK;
 }
 
@@ -2116,8 +2166,14 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
         err = name_replacement(d, check_reservation_fields(d, body->replacements[i]), i, bought);
         if (err != LEDGER_ERR_OK)
             return err;
+        err = name_replacement(d, check_cloud_order_distinct(d, body, i), i, bought);
+        if (err != LEDGER_ERR_OK)
+            return err;
     }
     err = need_customer(d);
+    for (size_t i = 0; i < bought && err == LEDGER_ERR_OK; i++)
+        err = name_replacement(
+            d, check_cloud_order_unheld(d, body->replacements[i]->cloud_order_id), i, bought);
     if (err != LEDGER_ERR_OK)
         return err;
 
@@ -2469,6 +2525,8 @@ static enum ledger_err decide_purchase_savings_plan(struct decision *d)
     if (err != LEDGER_ERR_OK)
         return err;
     err = check_savings_plan_room(d);
+    if (err == LEDGER_ERR_OK)
+        err = check_cloud_order_unheld(d, body->cloud_order_id);
     if (err != LEDGER_ERR_OK)
         return err;
     struct domain_output *out = d->out;
@@ -2540,6 +2598,8 @@ static enum ledger_err decide_renew_savings_plan(struct decision *d)
     err = check_renewal(d, &holding, body->price, false);
     if (err == LEDGER_ERR_OK)
         err = check_savings_plan_room(d);
+    if (err == LEDGER_ERR_OK)
+        err = check_cloud_order_unheld(d, body->cloud_order_id);
     if (err != LEDGER_ERR_OK)
         return err;
     struct domain_output *out = d->out;

@@ -1032,6 +1032,52 @@ static enum ledger_err secret_new(struct store_txn *txn, const char *principal_i
 
 /* Decides and appends one command of a batch. Request-level refusals return
  * their code with `message` set; group-level failures (group_error) too. */
+/* The cloud order ids a command names, non-empty ones only, into out (room
+ * for LEDGER_EXCHANGE_REPLACEMENTS_MAX): one for a purchase or renewal, one
+ * per replacement of an exchange (at most that many are looked at; the
+ * decision refuses more). Returns how many. */
+static size_t command_cloud_order_ids(const Ledger__V1__Command *command, const char **out)
+{
+    const char *one = NULL;
+    size_t count = 0;
+    switch (command->body_case) {
+    case LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION:
+        one = command->purchase_reservation != NULL ? command->purchase_reservation->cloud_order_id
+                                                    : NULL;
+        break;
+    case LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN:
+        one = command->purchase_savings_plan != NULL
+                  ? command->purchase_savings_plan->cloud_order_id
+                  : NULL;
+        break;
+    case LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION:
+        one =
+            command->renew_reservation != NULL ? command->renew_reservation->cloud_order_id : NULL;
+        break;
+    case LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN:
+        one = command->renew_savings_plan != NULL ? command->renew_savings_plan->cloud_order_id
+                                                  : NULL;
+        break;
+    case LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION: {
+        const Ledger__V1__ExchangeReservation *x = command->exchange_reservation;
+        for (size_t i = 0;
+             x != NULL && i < x->n_replacements && count < LEDGER_EXCHANGE_REPLACEMENTS_MAX; i++) {
+            const char *id = x->replacements[i] != NULL ? x->replacements[i]->cloud_order_id : NULL;
+            if (id != NULL && id[0] != '\0') {
+                out[count++] = id;
+            }
+        }
+        return count;
+    }
+    default:
+        break;
+    }
+    if (one != NULL && one[0] != '\0') {
+        out[count++] = one;
+    }
+    return count;
+}
+
 static enum ledger_err execute_command(struct batch *batch,
                                        const struct engine_principal *principal,
                                        const ProtobufCBinaryData *bytes, int64_t now_us,
@@ -1129,6 +1175,24 @@ static enum ledger_err execute_command(struct batch *batch,
             goto done;
         }
     }
+    /* A cloud order id is checked across the partner's customers too,
+     * through the views' index of the ids purchases named. */
+    struct views_subscription_holder cloud_holder = {0};
+    const char *cloud_held = NULL;
+    if (codec_id_valid(partner_id)) {
+        const char *cloud_ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+        size_t cloud_count = command_cloud_order_ids(command, cloud_ids);
+        for (size_t i = 0; i < cloud_count && !cloud_holder.found; i++) {
+            if (!codec_id_valid(cloud_ids[i])) {
+                continue; /* the decision refuses it */
+            }
+            err = views_cloud_order_holder(txn, cloud_ids[i], partner_id, &cloud_holder);
+            if (err != LEDGER_ERR_OK) {
+                goto done;
+            }
+            cloud_held = cloud_ids[i];
+        }
+    }
     if (target_principal && codec_id_valid(target_principal)) {
         Ledger__V1__PrincipalRow *row = NULL;
         err = engine__principal_row_get(txn, target_principal, &row);
@@ -1156,6 +1220,9 @@ static enum ledger_err execute_command(struct batch *batch,
         .principal_customer_onboarded = principal_customer_onboarded,
         .subscription_holder_customer_id = holder.found ? holder.customer_id : NULL,
         .subscription_holder_sequence = holder.sequence,
+        .cloud_order_held_id = cloud_holder.found ? cloud_held : NULL,
+        .cloud_order_holder_customer_id = cloud_holder.found ? cloud_holder.customer_id : NULL,
+        .cloud_order_holder_sequence = cloud_holder.sequence,
         .now_us = now_us,
         .sequence = store_last_sequence(txn) + 1,
         .command_hash = hash,

@@ -30,6 +30,10 @@
  *                 'S' subscription NUL partner NUL customer -> u64 sequence:
  *                 every SubscriptionPurchased, by the subscription's id
  *                 (views_subscription_holder; views layout 10).
+ *                 'O' partner NUL cloud_order_id NUL customer -> u64
+ *                 sequence: every purchase (a purchase, a renewal, an
+ *                 exchange's replacement) that named a cloud order id
+ *                 (views_cloud_order_holder; views layout 11).
  *                 'C' partner NUL customer NUL u64 sequence -> u8 flags
  *                 lists the events of the customer that are in no stream:
  *                 the PrincipalAdded, PrincipalRevoked and
@@ -128,6 +132,9 @@
 /* STORE_DB_ACTIVITY's key family of a customer's events that are in no
  * customer stream: those of its customer users' principals. */
 #define VIEWS_ACTIVITY_CUSTOMER 'C'
+/* STORE_DB_ACTIVITY's key family of the cloud order ids purchases named
+ * (views_cloud_order_holder). */
+#define VIEWS_ACTIVITY_CLOUD_ORDER 'O'
 /* The numbers of ActivityRow's fields the activity filters read from the
  * wire (proto/ledger.proto; test_views's filter tests fail if they drift). */
 #define VIEWS_ACTIVITY_ROW_RECORDED_US 2u
@@ -560,6 +567,43 @@ static enum ledger_err billing_refund(struct store_txn *txn, const Ledger__V1__E
     return billing_put(txn, event, month, n, &row, 1);
 }
 
+/* 'O' partner NUL cloud_order_id NUL: the prefix of one cloud order id's
+ * holders among a partner's customers. */
+static void cloud_order_prefix(struct key *k, const char *partner_id, const char *cloud_order_id)
+{
+    key_u8(k, VIEWS_ACTIVITY_CLOUD_ORDER);
+    key_field(k, partner_id);
+    key_field(k, cloud_order_id);
+}
+
+/* Writes an index row of the activity database: the prefix `k` then the
+ * event's customer -> u64 sequence of the event (the subscriptions and
+ * cloud order indexes). */
+static enum ledger_err holder_put(struct store_txn *txn, struct key *k, const Ledger__V1__Event *e)
+{
+    key_last(k, e->customer_id);
+    if (k->overflow) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    uint8_t value[8];
+    store_u64_to_key(e->sequence, value);
+    return store_put(txn, STORE_DB_ACTIVITY, k->bytes, k->size, value, sizeof value);
+}
+
+/* Indexes the cloud order id a purchase named (none: nothing), for
+ * views_cloud_order_holder: 'O' partner NUL cloud_order_id NUL customer ->
+ * u64 sequence of the event that bought it. */
+static enum ledger_err cloud_order_index(struct store_txn *txn, const Ledger__V1__Event *e,
+                                         const char *cloud_order_id)
+{
+    if (cloud_order_id == NULL || cloud_order_id[0] == '\0') {
+        return LEDGER_ERR_OK;
+    }
+    struct key k = {0};
+    cloud_order_prefix(&k, e->partner_id, cloud_order_id);
+    return holder_put(txn, &k, e);
+}
+
 /* --- reservations, orders, savings plans -------------------------------------------------- */
 
 static void reservation_key(struct key *k, const char *partner_id, const char *customer_id,
@@ -631,6 +675,9 @@ static enum ledger_err reservation_add(struct store_txn *txn, const Ledger__V1__
     row.last_sequence = event->sequence;
     row.cloud_order_id = p->cloud_order_id;
     enum ledger_err err = reservation_save(txn, event, &row);
+    if (err == LEDGER_ERR_OK) {
+        err = cloud_order_index(txn, event, p->cloud_order_id);
+    }
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -842,6 +889,9 @@ static enum ledger_err savings_plan_add(struct store_txn *txn, const Ledger__V1_
     struct key k = {0};
     savings_plan_key(&k, event, p->savings_plan_id);
     enum ledger_err err = put_message(txn, STORE_DB_SAVINGS_PLAN, &k, &row.base);
+    if (err == LEDGER_ERR_OK) {
+        err = cloud_order_index(txn, event, p->cloud_order_id);
+    }
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -1227,13 +1277,7 @@ static enum ledger_err subscription_purchased(struct store_txn *txn, const Ledge
     struct key k = {0};
     subscription_prefix(&k, e->subscription_purchased->subscription_id);
     key_field(&k, e->partner_id);
-    key_last(&k, e->customer_id);
-    if (k.overflow) {
-        return LEDGER_ERR_CORRUPT;
-    }
-    uint8_t value[8];
-    store_u64_to_key(e->sequence, value);
-    return store_put(txn, STORE_DB_ACTIVITY, k.bytes, k.size, value, sizeof value);
+    return holder_put(txn, &k, e);
 }
 
 /* 'C' partner NUL customer NUL: the prefix of a customer's principal
@@ -1580,6 +1624,13 @@ enum ledger_err views_partner_exists(struct store_txn *txn, const char *partner_
  * build that recorded one id under more customers of a partner gives a
  * holder all the same. */
 #define VIEWS_HOLDER_ROWS_MAX 2
+
+/* The first customer other than customer_id (NULL: any customer) of the
+ * index rows under `prefix` (prefix NUL customer -> u64 sequence), at most
+ * VIEWS_HOLDER_ROWS_MAX rows read. */
+static enum ledger_err holder_find(struct store_txn *txn, const struct key *prefix_key,
+                                   const char *customer_id, struct views_subscription_holder *out);
+
 enum ledger_err views_subscription_holder(struct store_txn *txn, const char *subscription_id,
                                           const char *partner_id, const char *customer_id,
                                           struct views_subscription_holder *out)
@@ -1594,6 +1645,28 @@ enum ledger_err views_subscription_holder(struct store_txn *txn, const char *sub
     struct key prefix = {0};
     subscription_prefix(&prefix, subscription_id);
     key_field(&prefix, partner_id);
+    return holder_find(txn, &prefix, customer_id, out);
+}
+
+enum ledger_err views_cloud_order_holder(struct store_txn *txn, const char *cloud_order_id,
+                                         const char *partner_id,
+                                         struct views_subscription_holder *out)
+{
+    if (txn == NULL || out == NULL) {
+        return LEDGER_ERR_INTERNAL;
+    }
+    if (!codec_id_valid(text(cloud_order_id)) || !codec_id_valid(text(partner_id))) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    struct key prefix = {0};
+    cloud_order_prefix(&prefix, partner_id, cloud_order_id);
+    return holder_find(txn, &prefix, NULL, out);
+}
+
+static enum ledger_err holder_find(struct store_txn *txn, const struct key *prefix_key,
+                                   const char *customer_id, struct views_subscription_holder *out)
+{
+    struct key prefix = *prefix_key;
     struct store_cursor *cursor = NULL;
     enum ledger_err err = store_cursor_open(txn, STORE_DB_ACTIVITY, &cursor);
     if (err != LEDGER_ERR_OK) {
@@ -1613,7 +1686,7 @@ enum ledger_err views_subscription_holder(struct store_txn *txn, const char *sub
             err = LEDGER_ERR_CORRUPT;
             break;
         }
-        if (customer_size == strlen(customer_id) &&
+        if (customer_id != NULL && customer_size == strlen(customer_id) &&
             memcmp(key.data + prefix.size, customer_id, customer_size) == 0) {
             continue;
         }
@@ -3451,6 +3524,14 @@ void views_entry_origin(enum store_db db, struct store_val key, struct store_val
             store_key_read_byte(&reader, VIEWS_ACTIVITY_SUBSCRIPTION);
             store_key_read_id(&reader); /* subscription */
             store_key_read_id(&reader); /* partner */
+            store_key_read_id(&reader); /* customer */
+            sequence = value.size == 8 ? store_key_to_u64(value.data) : 0;
+            break;
+        }
+        if (key.size > 0 && key.data[0] == VIEWS_ACTIVITY_CLOUD_ORDER) {
+            store_key_read_byte(&reader, VIEWS_ACTIVITY_CLOUD_ORDER);
+            store_key_read_id(&reader); /* partner */
+            store_key_read_id(&reader); /* cloud order id */
             store_key_read_id(&reader); /* customer */
             sequence = value.size == 8 ? store_key_to_u64(value.data) : 0;
             break;

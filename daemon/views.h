@@ -62,8 +62,10 @@ views_expiries_due(struct store_txn *txn, int64_t now_us, size_t max, size_t row
 __attribute__((warn_unused_result)) enum ledger_err
 views_partner_exists(struct store_txn *txn, const char *partner_id, bool *exists_out);
 
-/* Another customer of the same partner that holds a subscription id: one
- * whose SubscriptionPurchased recorded it. */
+/* A customer of a partner that holds an id: another customer whose
+ * SubscriptionPurchased recorded a subscription id
+ * (views_subscription_holder), or the customer whose purchase recorded a
+ * cloud order id (views_cloud_order_holder). */
 struct views_subscription_holder {
     bool found;                       /* another customer of the partner holds it */
     char customer_id[DOMAIN_ID_SIZE]; /* that customer, when found */
@@ -84,6 +86,19 @@ __attribute__((warn_unused_result)) enum ledger_err
 views_subscription_holder(struct store_txn *txn, const char *subscription_id,
                           const char *partner_id, const char *customer_id,
                           struct views_subscription_holder *out);
+
+/* Looks a cloud order id up among a partner's purchases, for the commands
+ * that name one (PurchaseReservation, ExchangeReservation's replacements,
+ * RenewReservation, PurchaseSavingsPlan, RenewSavingsPlan): the customer of
+ * partner_id, this one included, whose purchase recorded it, and that
+ * purchase's event (in `sequence`). *out is written only on success (found
+ * false when no purchase of the partner named it). Reads the cloud order
+ * index (the activity database's 'O' rows, views layout 11) in the
+ * caller's transaction. Errors: INVALID_ARGUMENT (an id that is not one),
+ * CORRUPT, STORAGE_ERROR. */
+__attribute__((warn_unused_result)) enum ledger_err
+views_cloud_order_holder(struct store_txn *txn, const char *cloud_order_id, const char *partner_id,
+                         struct views_subscription_holder *out);
 
 /* A customer's state rebuilt by replaying its stream through
  * domain_customer_evolve: every event, or (as_of non-NULL) only those up to
@@ -149,7 +164,10 @@ void views_result_clear(Ledger__V1__QueryResult *result);
  * customer_id and the detail) and are listed in that customer's activity
  * through 'C' entries. 11: billing, reservation, order and savings plan
  * rows carry the purchase's cloud order id (cloud_order_id), which rows of
- * layout 10 lack for purchases that named one. */
+ * layout 10 lack for purchases that named one, and the activity database
+ * indexes those ids by partner ('O' rows, views_cloud_order_holder), so
+ * that a purchase naming one another purchase of the partner named is
+ * refused. */
 #define VIEWS_LAYOUT_VERSION 11
 /* The layout of a store that records none (written before the entry
  * existed), whose Merkle tree also stored the leaf hashes as its level 0. */

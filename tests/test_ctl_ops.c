@@ -1241,6 +1241,18 @@ static bool same_customer_and_id(const char *left, const char *right)
     return length == (size_t)(field_start(right, 4) - b) && strncmp(a, b, length) == 0;
 }
 
+/* p-cloud-admin buys a P1Y reservation for cl-c at `price`, with the cloud
+ * order id `cloud` ("": none); JSON output. Returns the run, to free. */
+static void cloud_buy(struct fixture *fixture, const char *key, const char *price,
+                      const char *cloud, struct run *run)
+{
+    const char *option = cloud[0] != '\0' ? "--cloud-order" : NULL; /* NULL ends the list */
+    ctl(fixture, run, "p-cloud-admin", key, "--output", "json", "reservation", "buy", "--customer",
+        "cl-c", "--subscription", "cl-plan", "--sku", "Standard_D2s_v5", "--region", "westeurope",
+        "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price",
+        price, "--retail-price", "300.00", "--currency", "USD", option, cloud, NULL);
+}
+
 /* A purchase bought with --cloud-order ID: a real invoice names the cloud's
  * ids, not the ledger's. Reconcile matches a line whose charge_id, or
  * whose order_id cell, is a charge's cloud order id; an unknown cloud id
@@ -1255,10 +1267,7 @@ static void test_ctl_ops_reconcile_cloud_order_ids(void **state)
     make_partner(fixture, "p-cloud", "p-cloud-admin", key, sizeof key);
     add_customer_with_plan(fixture, "p-cloud-admin", key, "cl-c", "cl-plan");
     /* A malformed cloud order id is refused before anything is sent. */
-    ctl(fixture, &run, "p-cloud-admin", key, "reservation", "buy", "--customer", "cl-c",
-        "--subscription", "cl-plan", "--sku", "Standard_D2s_v5", "--region", "westeurope",
-        "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price",
-        "100.00", "--retail-price", "120.00", "--currency", "USD", "--cloud-order", "ro 100", NULL);
+    cloud_buy(fixture, key, "100.00", "ro 100", &run);
     expect_error(&run, 2, "USAGE");
     assert_non_null(strstr(run.err, "--cloud-order"));
     run_free(&run);
@@ -1266,16 +1275,16 @@ static void test_ctl_ops_reconcile_cloud_order_ids(void **state)
     static const char *const prices[] = {"100.00", "200.00", "50.00"};
     char ids[3][64];
     for (size_t i = 0; i < 3; i++) {
-        const char *argv_cloud = cloud[i][0] != '\0' ? "--cloud-order" : NULL;
-        ctl(fixture, &run, "p-cloud-admin", key, "--output", "json", "reservation", "buy",
-            "--customer", "cl-c", "--subscription", "cl-plan", "--sku", "Standard_D2s_v5",
-            "--region", "westeurope", "--quantity", "1", "--term", "P1Y", "--billing", "upfront",
-            "--scope", "shared", "--price", prices[i], "--retail-price", "300.00", "--currency",
-            "USD", argv_cloud, cloud[i], NULL);
+        cloud_buy(fixture, key, prices[i], cloud[i], &run);
         expect_ok(&run);
         result_field(&run, "reservation_id", ids[i], sizeof ids[i]);
         run_free(&run);
     }
+    /* A cloud order id names one purchase of the partner. */
+    cloud_buy(fixture, key, "100.00", "ro-100", &run);
+    expect_error(&run, 1, "INVALID_ARGUMENT");
+    assert_non_null(strstr(run.err, "cloud_order_id ro-100 was recorded with another purchase"));
+    run_free(&run);
     ctl(fixture, &run, "p-cloud-admin", key, "savings-plan", "buy", "--customer", "cl-c",
         "--subscription", "cl-plan", "--hourly-commitment", "0.10", "--term", "P1Y", "--billing",
         "upfront", "--scope", "shared", "--price", "876.00", "--retail-price", "900.00",

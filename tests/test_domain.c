@@ -47,6 +47,9 @@ struct world {
      * PurchaseSubscription, as the engine would find it (NULL: none). */
     const char *subscription_holder_customer_id;
     uint64_t subscription_holder_sequence;
+    const char *cloud_order_held_id;
+    const char *cloud_order_holder_customer_id;
+    uint64_t cloud_order_holder_sequence;
     /* accept records events as builds that left business_us 0 did, dated
      * at their recorded time. */
     bool record_undated;
@@ -544,6 +547,9 @@ static enum ledger_err decide(const struct domain_principal *principal,
         .principal_customer_onboarded = W->principal_customer_onboarded,
         .subscription_holder_customer_id = W->subscription_holder_customer_id,
         .subscription_holder_sequence = W->subscription_holder_sequence,
+        .cloud_order_held_id = W->cloud_order_held_id,
+        .cloud_order_holder_customer_id = W->cloud_order_holder_customer_id,
+        .cloud_order_holder_sequence = W->cloud_order_holder_sequence,
         .now_us = W->now_us,
         .sequence = W->sequence,
         .command_hash = W->hash,
@@ -2880,6 +2886,60 @@ static void test_domain_cloud_order_id(void **state)
     codec_event_free(event);
     c->renew_savings_plan->cloud_order_id = "";
     accept(&ADMIN, c);
+}
+
+/* A cloud order id another purchase of the partner recorded (as the engine
+ * found it) is refused, naming that purchase for partner staff and not for
+ * a customer user of another customer; two replacements of one exchange
+ * may not name the same one. */
+static void test_domain_cloud_order_id_held(void **state)
+{
+    (void)state;
+    struct cmd k;
+    savings_plan_buyer();
+    W->cloud_order_held_id = "ro-1";
+    W->cloud_order_holder_customer_id = "c-other";
+    W->cloud_order_holder_sequence = 41;
+    Ledger__V1__Command *c = plain_reservation(&k, 1000);
+    c->purchase_reservation->cloud_order_id = "ro-1";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "cloud_order_id ro-1 was recorded with another "
+                                           "purchase (sequence 41, customer c-other)"));
+    c = savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100);
+    c->purchase_savings_plan->cloud_order_id = "ro-1";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    char plan[32];
+    snprintf(plan, sizeof plan, "%s", buy_savings_plan(100));
+    c = plan_renew(&k, plan, 2000000, "USD");
+    c->renew_savings_plan->cloud_order_id = "ro-1";
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    /* A customer user is not told another customer's purchase. */
+    c = savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100);
+    c->purchase_savings_plan->cloud_order_id = "ro-1";
+    refuse_as(&ALICE, c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_null(strstr(W->out.message, "c-other"));
+    assert_non_null(strstr(W->out.message, "cloud_order_id ro-1"));
+    /* The same customer's purchase is named to its user. */
+    W->cloud_order_holder_customer_id = "c1";
+    refuse_as(&ALICE, c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "customer c1"));
+    W->cloud_order_held_id = NULL;
+    W->cloud_order_holder_customer_id = NULL;
+    accept(&ALICE, c);
+
+    /* Within one exchange. */
+    char returned_id[32];
+    snprintf(returned_id, sizeof returned_id, "%s", buy_reservation(1000000));
+    const char *returned[] = {returned_id};
+    exchange(&k, returned, 1, 0, 600000);
+    k.reservation.cloud_order_id = "ro-5";
+    more_replacement(&k, 600000)->cloud_order_id = "ro-6";
+    more_replacement(&k, 600000)->cloud_order_id = "ro-5";
+    refuse_as(&ADMIN, &k.c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(
+        strstr(W->out.message, "replacement 3 of 3: cloud_order_id ro-5 is replacement 1's too"));
+    k.more[2].cloud_order_id = "ro-7";
+    accept(&ADMIN, &k.c);
 }
 
 static void test_domain_partner_purchase(void **state)
@@ -5677,6 +5737,7 @@ int main(void)
         TEST(test_domain_customer_savings_plan_purchase),
         TEST(test_domain_partner_purchase),
         TEST(test_domain_cloud_order_id),
+        TEST(test_domain_cloud_order_id_held),
         TEST(test_domain_currency_codes),
         TEST(test_domain_reservation_field_validation),
         TEST(test_domain_terms),

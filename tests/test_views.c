@@ -3015,7 +3015,7 @@ static void test_views_billing_cloud_order_id(void **state)
     Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
     e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED;
     e.reservation_purchased = &bought.message;
-    emit(f, &e, "p-1", "c-1", &actor_admin, utc(2030, 1, 10));
+    uint64_t bought_sequence = emit(f, &e, "p-1", "c-1", &actor_admin, utc(2030, 1, 10));
     struct plan_purchase plan;
     plan_fill(&plan, "sp-cloud", partner, upfront, p1y, "USD", 10, 8760, 9000, utc(2030, 1, 12));
     plan.message.cloud_order_id = "spo-77";
@@ -3024,6 +3024,20 @@ static void test_views_billing_cloud_order_id(void **state)
     pe.savings_plan_purchased = &plan.message;
     emit(f, &pe, "p-1", "c-1", &actor_admin, utc(2030, 1, 12));
     reservation_cancelled(f, "res-cloud", 100, utc(2030, 1, 20));
+    /* The cloud order index: the partner's purchases, any customer. */
+    struct views_subscription_holder holder = {.found = true};
+    assert_ok(views_cloud_order_holder(f->txn, "ro-77", "p-1", &holder));
+    assert_true(holder.found);
+    assert_string_equal(holder.customer_id, "c-1");
+    assert_int_equal(holder.sequence, bought_sequence);
+    assert_ok(views_cloud_order_holder(f->txn, "spo-77", "p-1", &holder));
+    assert_true(holder.found);
+    assert_ok(views_cloud_order_holder(f->txn, "ro-77", "p-2", &holder));
+    assert_false(holder.found);
+    assert_ok(views_cloud_order_holder(f->txn, "ro-78", "p-1", &holder));
+    assert_false(holder.found);
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
+                     views_cloud_order_holder(f->txn, "ro 77", "p-1", &holder));
     assert_ok(store_commit(f->txn));
     f->txn = NULL;
 
