@@ -1032,8 +1032,10 @@ static void explain_reservation(FILE *out, const char *lead,
     char terms[256];
     terms_text(body->term, body->billing_plan, body->billing_subscription_id, body->price,
                body->retail_price, terms, sizeof terms);
-    fprintf(out, "%sreservation %s (order %s), %u x %s in %s, %s\n", lead,
-            text_or(body->reservation_id, "?"), text_or(body->order_id, "?"), body->quantity,
+    bool cloud = body->cloud_order_id != NULL && body->cloud_order_id[0] != '\0';
+    fprintf(out, "%sreservation %s (order %s%s%s), %u x %s in %s, %s\n", lead,
+            text_or(body->reservation_id, "?"), text_or(body->order_id, "?"),
+            cloud ? ", cloud order " : "", cloud ? body->cloud_order_id : "", body->quantity,
             text_or(body->sku, "?"), text_or(body->region, "?"), terms);
 }
 

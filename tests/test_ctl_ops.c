@@ -1325,6 +1325,15 @@ static void test_ctl_ops_reconcile_cloud_order_ids(void **state)
     assert_string_equal("ro-200", json_string_value(json_object_get(differs, "cloud_order_id")));
     assert_string_equal("200.00", json_string_value(json_object_get(differs, "ledger_amount")));
     assert_int_equal(3, json_int_at(differs, "invoice_line"));
+    char seq[24];
+    snprintf(seq, sizeof seq, "%lld", (long long)json_int_at(differs, "sequence"));
+    struct run explained;
+    char auditor_key[PATH_SIZE + 16];
+    make_staff(fixture, "p-cloud", "p-cloud-auditor", "auditor", auditor_key, sizeof auditor_key);
+    ctl(fixture, &explained, "p-cloud-auditor", auditor_key, "explain", "--seq", seq, NULL);
+    expect_ok(&explained);
+    assert_non_null(strstr(explained.out, "cloud order ro-200"));
+    run_free(&explained);
     json_t *unknown = difference_of(&run, "only-on-invoice");
     assert_string_equal("cloud-res-9", json_string_value(json_object_get(unknown, "charge_id")));
     json_t *missing = difference_of(&run, "only-in-ledger");
