@@ -2093,6 +2093,7 @@ static const struct ctl_column reservation_columns[] = {
     {"RETAIL", "retail_price", CTL_COLUMN_MONEY},
     {"SEQUENCE", "sequence", 0},
     {"LAST_SEQUENCE", "last_sequence", 0},
+    {"CLOUD_ORDER", "cloud_order_id", 0},
 };
 
 static const struct ctl_option reservations_options[] = {
@@ -2123,6 +2124,7 @@ static const struct ctl_column order_columns[] = {
     {"PRICE", "price", CTL_COLUMN_MONEY},
     {"RETAIL", "retail_price", CTL_COLUMN_MONEY},
     {"SEQUENCE", "sequence", 0},
+    {"CLOUD_ORDER", "cloud_order_id", 0},
 };
 
 static const struct ctl_option orders_options[] = {
@@ -2166,6 +2168,7 @@ static const struct ctl_column savings_plan_columns[] = {
     {"RETAIL", "retail_price", CTL_COLUMN_MONEY},
     {"SEQUENCE", "sequence", 0},
     {"LAST_SEQUENCE", "last_sequence", 0},
+    {"CLOUD_ORDER", "cloud_order_id", 0},
 };
 
 static const struct ctl_option savings_plans_options[] = {

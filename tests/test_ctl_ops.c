@@ -1280,6 +1280,12 @@ static void test_ctl_ops_reconcile_cloud_order_ids(void **state)
         result_field(&run, "reservation_id", ids[i], sizeof ids[i]);
         run_free(&run);
     }
+    ctl(fixture, &run, "p-cloud-admin", key, "--output", "csv", "reservations", "--customer",
+        "cl-c", NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, ",cloud_order_id\r\n"));
+    assert_non_null(strstr(run.out, ",ro-200\r\n"));
+    run_free(&run);
     /* A cloud order id names one purchase of the partner. */
     cloud_buy(fixture, key, "100.00", "ro-100", &run);
     expect_error(&run, 1, "INVALID_ARGUMENT");
