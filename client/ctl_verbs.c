@@ -2355,6 +2355,7 @@ static const struct ctl_column billing_columns[] = {
     {"PARTNER_AMOUNT", "partner_amount", CTL_COLUMN_MONEY},
     {"RETAIL_AMOUNT", "retail_amount", CTL_COLUMN_MONEY},
     {"SEQUENCE", "sequence", 0},
+    {"CLOUD_ORDER", "cloud_order_id", 0},
 };
 
 static const struct ctl_option billing_options[] = {

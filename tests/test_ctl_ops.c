@@ -1280,11 +1280,27 @@ static void test_ctl_ops_reconcile_cloud_order_ids(void **state)
         result_field(&run, "reservation_id", ids[i], sizeof ids[i]);
         run_free(&run);
     }
-    ctl(fixture, &run, "p-cloud-admin", key, "--output", "csv", "reservations", "--customer",
-        "cl-c", NULL);
+    /* The reservations view shows it, and the billing view: the rows a
+     * partner checks its invoice against. */
+    static const char *const views[] = {"reservations", "billing"};
+    for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
+        const char *month_option = i == 0 ? NULL : "--month"; /* NULL ends the list */
+        ctl(fixture, &run, "p-cloud-admin", key, "--output", "csv", views[i], "--customer", "cl-c",
+            month_option, month, NULL);
+        expect_ok(&run);
+        assert_non_null(strstr(run.out, ",cloud_order_id\r\n"));
+        assert_non_null(strstr(run.out, ",ro-200\r\n"));
+        run_free(&run);
+    }
+    ctl(fixture, &run, "p-cloud-admin", key, "--output", "json", "billing", "--month", month,
+        "--customer", "cl-c", NULL);
     expect_ok(&run);
-    assert_non_null(strstr(run.out, ",cloud_order_id\r\n"));
-    assert_non_null(strstr(run.out, ",ro-200\r\n"));
+    assert_non_null(strstr(run.out, "\"cloud_order_id\": \"ro-100\""));
+    run_free(&run);
+    ctl(fixture, &run, "p-cloud-admin", key, "billing", "--month", month, "--customer", "cl-c",
+        NULL);
+    expect_ok(&run);
+    assert_non_null(strstr(run.out, "CLOUD_ORDER"));
     run_free(&run);
     /* A cloud order id names one purchase of the partner. */
     cloud_buy(fixture, key, "100.00", "ro-100", &run);
