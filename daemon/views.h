@@ -2,7 +2,8 @@
  * views.h: the projections of the event log that people query.
  *
  * Owns: the derived databases STORE_DB_PARTNER, _PRINCIPAL, _RESERVATION,
- * _ORDER, _SAVINGS_PLAN, _PERMISSION, _ACTIVITY (with the subscriptions index)
+ * _ORDER, _SAVINGS_PLAN, _PERMISSION, _ACTIVITY (the partners' logs, the
+ * customers' principal events, the subscriptions and cloud order indexes)
  * and _BILLING: their key layouts, their rows (protobuf rows of
  * proto/ledger.proto, stored serialized), applying one event to them,
  * answering the view queries from them, "as of" answers by replaying a
@@ -69,7 +70,7 @@ views_partner_exists(struct store_txn *txn, const char *partner_id, bool *exists
 struct views_subscription_holder {
     bool found;                       /* another customer of the partner holds it */
     char customer_id[DOMAIN_ID_SIZE]; /* that customer, when found */
-    uint64_t sequence;                /* its SubscriptionPurchased, when found */
+    uint64_t sequence;                /* its SubscriptionPurchased, or the purchase, when found */
 };
 
 /* Looks a subscription id up among a partner's customers, for

@@ -5095,6 +5095,11 @@ static void test_views_entry_origin(void **state)
     views_entry_origin(STORE_DB_ACTIVITY, subscription_key, subscription_value, &o);
     assert_string_equal(o.key_text, "s-1/p-1/c-1");
     assert_int_equal(o.sequence, 9);
+    /* The cloud order index (views layout 11): the purchase is the value. */
+    struct store_val cloud_key = {(const uint8_t *)"Op-1\0ro-1\0c-1", 13};
+    views_entry_origin(STORE_DB_ACTIVITY, cloud_key, subscription_value, &o);
+    assert_string_equal(o.key_text, "p-1/ro-1/c-1");
+    assert_int_equal(o.sequence, 9);
     /* A customer's principal event (views layout 10). */
     const uint8_t customer_activity[] = {'C', 'p', 0, 'c', 0, 0, 0, 0, 0, 0, 0, 0, 9};
     o = origin_of(STORE_DB_ACTIVITY, customer_activity, sizeof customer_activity, NULL);
