@@ -1258,10 +1258,13 @@ static enum ledger_err client_checkpoint_filters(struct ledger_client *client,
  * the subscription's (`asked`): the file is past events the new filters
  * take that its own left out, and resuming from it would never deliver
  * them. A file that records none (of the sequence alone) is taken as
- * advanced under the subscription's filters, which its next write records. */
+ * advanced under the subscription's filters, which its next write records.
+ * after_sequence: where the subscription starts without the file (its
+ * after_sequence), which the message names. */
 static enum ledger_err client_checkpoint_filters_match(struct ledger_client *client,
                                                        const char *path, uint64_t sequence,
-                                                       const char *recorded, const char *asked)
+                                                       const char *recorded, const char *asked,
+                                                       uint64_t after_sequence)
 {
     if (recorded[0] == '\0' || strcmp(recorded, asked) == 0) {
         return LEDGER_ERR_OK;
@@ -1290,8 +1293,9 @@ static enum ledger_err client_checkpoint_filters_match(struct ledger_client *cli
                        "the checkpoint file %s was advanced to sequence %llu under other filters "
                        "(%s): events these filters take that its own left out would never be "
                        "delivered; give another checkpoint file, or remove this one to start "
-                       "again after sequence 0",
-                       path, (unsigned long long)sequence, differences);
+                       "again after sequence %llu, where these filters start without it",
+                       path, (unsigned long long)sequence, differences,
+                       (unsigned long long)after_sequence);
     return LEDGER_ERR_USAGE;
 }
 
@@ -1417,7 +1421,7 @@ static enum ledger_err client_subscribe(struct ledger_client *client,
         }
         if (err == LEDGER_ERR_OK) {
             err = client_checkpoint_filters_match(client, subscription->checkpoint_path, position,
-                                                  recorded, filters);
+                                                  recorded, filters, subscription->after_sequence);
             if (err != LEDGER_ERR_OK) {
                 return err;
             }

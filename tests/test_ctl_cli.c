@@ -2705,12 +2705,18 @@ static void test_ctl_cli_events_feed(void **state)
              "error: USAGE: the checkpoint file %s was advanced to sequence %.*s under other "
              "filters (types customer_onboarded,principal_added in the file, (any) asked): events "
              "these filters take that its own left out would never be delivered; give another "
-             "checkpoint file, or remove this one to start again after sequence 0\n{",
+             "checkpoint file, or remove this one to start again after sequence 0, where these "
+             "filters start without it\n{",
              filtered, (int)(filters - recorded), recorded);
     expect_error(&run, 2, "USAGE");
     assert_non_null(strstr(run.err, widened)); /* then the same as JSON */
     assert_string_equal("", run.out);
     run_free(&run);
+    /* Without the file, --from N starts after sequence N - 1, not 0. */
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "events", "--from", "3", "--checkpoint",
+        filtered, NULL);
+    expect_usage(&run, "remove this one to start again after sequence 2, where these filters "
+                       "start without it");
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--type",
         "customer_onboarded,principal_added", "--customer", "c2", "--checkpoint", filtered, NULL);
     expect_usage(&run, "(customer (any) in the file, c2 asked)");
