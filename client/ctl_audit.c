@@ -1067,8 +1067,10 @@ static void explain_savings_plan(FILE *out, const char *lead,
     money_text(body->hourly_commitment, hourly, sizeof hourly);
     terms_text(body->term, body->billing_plan, body->billing_subscription_id, body->price,
                body->retail_price, terms, sizeof terms);
-    fprintf(out, "%ssavings plan %s, %s per hour, %s\n", lead, text_or(body->savings_plan_id, "?"),
-            hourly, terms);
+    bool cloud = body->cloud_order_id != NULL && body->cloud_order_id[0] != '\0';
+    fprintf(out, "%ssavings plan %s%s%s%s, %s per hour, %s\n", lead,
+            text_or(body->savings_plan_id, "?"), cloud ? " (cloud order " : "",
+            cloud ? body->cloud_order_id : "", cloud ? ")" : "", hourly, terms);
 }
 
 /* The purchase (or the partner's exchange or renewal); explainable. */

@@ -1307,11 +1307,13 @@ static void test_ctl_ops_reconcile_cloud_order_ids(void **state)
     expect_error(&run, 1, "INVALID_ARGUMENT");
     assert_non_null(strstr(run.err, "cloud_order_id ro-100 was recorded with another purchase"));
     run_free(&run);
-    ctl(fixture, &run, "p-cloud-admin", key, "savings-plan", "buy", "--customer", "cl-c",
-        "--subscription", "cl-plan", "--hourly-commitment", "0.10", "--term", "P1Y", "--billing",
-        "upfront", "--scope", "shared", "--price", "876.00", "--retail-price", "900.00",
-        "--currency", "USD", "--cloud-order", "spo-300", NULL);
+    ctl(fixture, &run, "p-cloud-admin", key, "--output", "json", "savings-plan", "buy",
+        "--customer", "cl-c", "--subscription", "cl-plan", "--hourly-commitment", "0.10", "--term",
+        "P1Y", "--billing", "upfront", "--scope", "shared", "--price", "876.00", "--retail-price",
+        "900.00", "--currency", "USD", "--cloud-order", "spo-300", NULL);
     expect_ok(&run);
+    char plan_id[64];
+    result_field(&run, "savings_plan_id", plan_id, sizeof plan_id);
     run_free(&run);
 
     ctl(fixture, &run, "p-cloud-admin", key, "--output", "csv", "export", "--month", month, NULL);
@@ -1355,6 +1357,14 @@ static void test_ctl_ops_reconcile_cloud_order_ids(void **state)
     ctl(fixture, &explained, "p-cloud-auditor", auditor_key, "explain", "--seq", seq, NULL);
     expect_ok(&explained);
     assert_non_null(strstr(explained.out, "cloud order ro-200"));
+    run_free(&explained);
+    /* A savings plan's too: its id is sp-<sequence of its purchase>. */
+    assert_int_equal(0, strncmp(plan_id, "sp-", 3));
+    ctl(fixture, &explained, "p-cloud-auditor", auditor_key, "explain", "--seq", plan_id + 3, NULL);
+    expect_ok(&explained);
+    char plan_line[128];
+    snprintf(plan_line, sizeof plan_line, "savings plan %s (cloud order spo-300), ", plan_id);
+    assert_non_null(strstr(explained.out, plan_line));
     run_free(&explained);
     json_t *unknown = difference_of(&run, "only-on-invoice");
     assert_string_equal("cloud-res-9", json_string_value(json_object_get(unknown, "charge_id")));
