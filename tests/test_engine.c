@@ -141,7 +141,8 @@ static void customer_command(Ledger__V1__Command *c, const char *customer)
     c->customer_id = (char *)customer;
 }
 
-static enum ledger_err onboard(struct fixture *f, const char *customer)
+static enum ledger_err onboard_as(struct fixture *f, const struct engine_principal *who,
+                                  const char *customer)
 {
     Ledger__V1__OnboardCustomer body = LEDGER__V1__ONBOARD_CUSTOMER__INIT;
     body.name = "Fabrikam";
@@ -149,7 +150,12 @@ static enum ledger_err onboard(struct fixture *f, const char *customer)
     customer_command(&c, customer);
     c.body_case = LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER;
     c.onboard_customer = &body;
-    return run(f, &f->admin, &c, NULL);
+    return run(f, who, &c, NULL);
+}
+
+static enum ledger_err onboard(struct fixture *f, const char *customer)
+{
+    return onboard_as(f, &f->admin, customer);
 }
 
 static enum ledger_err buy_subscription_as(struct fixture *f, const struct engine_principal *who,
@@ -1945,6 +1951,19 @@ static void test_engine_rebuild_keeps_views(void **state)
     assert_int_equal(run(f, &f->admin, &again, NULL), LEDGER_ERR_PERMISSION_ALREADY_ON);
 }
 
+/* A partner "p2" with its admin agent (returned) and a customer "c1" of
+ * its own, which holds an active Azure plan "s1": the ids p1's world uses. */
+static struct engine_principal second_partner(struct fixture *f)
+{
+    assert_int_equal(add_partner(f, "p2"), LEDGER_ERR_OK);
+    struct engine_principal admin2 =
+        make_principal("admin-2", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p2", "", "");
+    assert_int_equal(add_principal(f, &admin2), LEDGER_ERR_OK);
+    assert_int_equal(onboard_as(f, &admin2, "c1"), LEDGER_ERR_OK);
+    assert_int_equal(buy_subscription_as(f, &admin2, "c1", "s1"), LEDGER_ERR_OK);
+    return admin2;
+}
+
 /* A subscription belongs to one customer: the engine finds another
  * customer of the partner holding the id (the views' subscriptions index)
  * in the group's own transaction, so a batch cannot record it twice, and
@@ -1998,18 +2017,7 @@ static void test_engine_subscription_id_scope(void **state)
 
     /* Another partner's customer, of the same customer id even, may record
      * the id: partners are not told of each other's subscriptions. */
-    assert_int_equal(add_partner(f, "p2"), LEDGER_ERR_OK);
-    struct engine_principal admin2 =
-        make_principal("admin-2", LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "p2", "", "");
-    assert_int_equal(add_principal(f, &admin2), LEDGER_ERR_OK);
-    Ledger__V1__OnboardCustomer onboard_body = LEDGER__V1__ONBOARD_CUSTOMER__INIT;
-    onboard_body.name = "Fabrikam";
-    Ledger__V1__Command onboard_c1;
-    customer_command(&onboard_c1, "c1");
-    onboard_c1.body_case = LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER;
-    onboard_c1.onboard_customer = &onboard_body;
-    assert_int_equal(run(f, &admin2, &onboard_c1, NULL), LEDGER_ERR_OK);
-    assert_int_equal(buy_subscription_as(f, &admin2, "c1", "s1"), LEDGER_ERR_OK);
+    (void)second_partner(f);
 
     /* The index is derived: a rebuild gives it back, and the check holds. */
     unsigned differences = 99;
@@ -2019,6 +2027,20 @@ static void test_engine_subscription_id_scope(void **state)
     assert_int_equal(buy_subscription(f, "c2", "s1"), LEDGER_ERR_SUBSCRIPTION_EXISTS);
     assert_int_equal(buy_subscription(f, "c1", "s2"), LEDGER_ERR_SUBSCRIPTION_EXISTS);
     assert_int_equal(head(f), before);
+}
+
+/* Turns c1's reservation `id`'s auto-renew on, as the admin: a renewal
+ * needs it. */
+static void renewal_on(struct fixture *f, char *id)
+{
+    Ledger__V1__SetReservationRenewal renewal = LEDGER__V1__SET_RESERVATION_RENEWAL__INIT;
+    renewal.reservation_id = id;
+    renewal.auto_renew = true;
+    Ledger__V1__Command c;
+    customer_command(&c, "c1");
+    c.body_case = LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL;
+    c.set_reservation_renewal = &renewal;
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_OK);
 }
 
 /* Buys a reservation as the admin and gives its id (out: LEDGER_ID_SIZE). */
@@ -2107,6 +2129,37 @@ static Ledger__V1__Command exchange_command(Ledger__V1__ExchangeReservation *exc
     return c;
 }
 
+/* Two replacements of an exchange, worth together the whole price of the
+ * reservation bought() buys: E4s_v5 upfront on s1, D4s_v5 monthly on s2,
+ * and a refund of nothing. Each body borrows the struct's money and scope. */
+struct two_replacements {
+    Ledger__V1__Money price[2], retail, refund;
+    Ledger__V1__Scope scope;
+    Ledger__V1__PurchaseReservation bodies[2];
+    Ledger__V1__PurchaseReservation *list[2];
+};
+
+static void two_replacements(struct two_replacements *t)
+{
+    Ledger__V1__Money money = LEDGER__V1__MONEY__INIT;
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
+    t->price[0] = t->price[1] = t->retail = t->refund = money;
+    t->price[0].amount_minor = 80000;
+    t->price[1].amount_minor = 40000;
+    t->retail.amount_minor = 90000;
+    t->price[0].currency = t->price[1].currency = t->retail.currency = t->refund.currency = "USD";
+    t->scope = scope;
+    t->scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED;
+    replacement_body(&t->bodies[0], "s1", "Standard_E4s_v5",
+                     LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT, &t->scope, &t->price[0],
+                     &t->retail);
+    replacement_body(&t->bodies[1], "s2", "Standard_D4s_v5",
+                     LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY, &t->scope, &t->price[1],
+                     &t->retail);
+    t->list[0] = &t->bodies[0];
+    t->list[1] = &t->bodies[1];
+}
+
 /* An exchange for two replacements through the engine: the result names
  * the first (res-<seq>), the second is res-<seq>-2, both active, the
  * returned one exchanged; a rebuild from the log derives the same views. */
@@ -2116,24 +2169,13 @@ static void test_engine_exchange_for_two_rebuilds_the_same(void **state)
     world(f);
     char returned[LEDGER_ID_LENGTH_MAX + 1];
     bought(f, returned, sizeof returned);
-    Ledger__V1__Money price[2] = {LEDGER__V1__MONEY__INIT, LEDGER__V1__MONEY__INIT};
-    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT, refund = LEDGER__V1__MONEY__INIT;
-    price[0].amount_minor = 80000;
-    price[1].amount_minor = 40000; /* together the returned one's whole price */
-    price[0].currency = price[1].currency = retail.currency = refund.currency = "USD";
-    retail.amount_minor = 90000;
-    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
-    scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED;
-    Ledger__V1__PurchaseReservation bodies[2];
-    Ledger__V1__PurchaseReservation *replacements[2] = {&bodies[0], &bodies[1]};
+    struct two_replacements two;
+    two_replacements(&two);
+    Ledger__V1__Money *price = two.price;
     assert_int_equal(buy_subscription(f, "c1", "s2"), LEDGER_ERR_OK);
-    replacement_body(&bodies[0], "s1", "Standard_E4s_v5",
-                     LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT, &scope, &price[0], &retail);
-    replacement_body(&bodies[1], "s2", "Standard_D4s_v5",
-                     LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY, &scope, &price[1], &retail);
     char *ids[1] = {returned};
     Ledger__V1__ExchangeReservation exchange;
-    Ledger__V1__Command c = exchange_command(&exchange, ids, 1, &refund, replacements, 2);
+    Ledger__V1__Command c = exchange_command(&exchange, ids, 1, &two.refund, two.list, 2);
     /* Worth far less together than the returned one: refused, nothing
      * appended (the boundary is test_domain's). */
     uint64_t before = head(f);
@@ -2235,14 +2277,8 @@ static void test_engine_explain_renewal(void **state)
     world(f);
     char renewing[LEDGER_ID_LENGTH_MAX + 1];
     bought(f, renewing, sizeof renewing);
-    Ledger__V1__SetReservationRenewal renewal = LEDGER__V1__SET_RESERVATION_RENEWAL__INIT;
-    renewal.reservation_id = renewing;
-    renewal.auto_renew = true;
+    renewal_on(f, renewing);
     Ledger__V1__Command c;
-    customer_command(&c, "c1");
-    c.body_case = LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL;
-    c.set_reservation_renewal = &renewal;
-    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_OK);
     Ledger__V1__Money price = LEDGER__V1__MONEY__INIT, retail = LEDGER__V1__MONEY__INIT;
     price.amount_minor = 110000;
     retail.amount_minor = 140000;
@@ -2266,6 +2302,132 @@ static void test_engine_explain_renewal(void **state)
     assert_string_equal(e->subscription->event->subscription_purchased->subscription_id, "s1");
     assert_int_equal(e->n_other_subscriptions, 0);
     engine_result_free(result);
+}
+
+/* `customer`'s purchase of `body` (borrowed) as one command. */
+static Ledger__V1__Command purchase_command(const char *customer,
+                                            Ledger__V1__PurchaseReservation *body)
+{
+    Ledger__V1__Command c;
+    customer_command(&c, customer);
+    c.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION;
+    c.purchase_reservation = body;
+    return c;
+}
+
+/* A cloud order id names one purchase of the partner, through the real
+ * engine and the views' index read in the group's transaction: a batch
+ * naming a new id twice is refused at its second command and records
+ * nothing; an exchange's replacement and a renewal may not name an id a
+ * purchase holds; a customer of another partner may; and after a rebuild
+ * (the index is derived) the check holds as before. */
+static void test_engine_cloud_order_id_unique(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    assert_int_equal(onboard(f, "c2"), LEDGER_ERR_OK);
+    assert_int_equal(buy_subscription(f, "c2", "s2"), LEDGER_ERR_OK);
+    struct two_replacements two;
+    two_replacements(&two);
+    Ledger__V1__PurchaseReservation *bodies = two.bodies;
+
+    /* (a) One batch, two customers, one new id: the second is refused and
+     * the batch appends nothing (docs/protocol.md: a batch is atomic). */
+    bodies[0].cloud_order_id = bodies[1].cloud_order_id = "ord-1";
+    Ledger__V1__Command first = purchase_command("c1", &bodies[0]);
+    first.command_id = "cloud-1";
+    Ledger__V1__Command second = purchase_command("c2", &bodies[1]);
+    second.command_id = "cloud-2";
+    ProtobufCBinaryData data[2] = {pack_command(&first), pack_command(&second)};
+    uint64_t before = head(f);
+    struct engine_request request;
+    assert_int_equal(run_bytes(f, &f->admin, data, 2, &request), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(request.failed_index, 1);
+    assert_non_null(strstr(request.message, "cloud_order_id ord-1 was recorded with another "
+                                            "purchase (sequence"));
+    assert_non_null(strstr(request.message, "customer c1)"));
+    engine_request_clear(&request);
+    assert_int_equal(head(f), before);
+    /* The same customer twice in one batch: refused as well. */
+    Ledger__V1__Command again = purchase_command("c1", &bodies[0]);
+    again.command_id = "cloud-3";
+    free(data[1].data);
+    data[1] = pack_command(&again);
+    assert_int_equal(run_bytes(f, &f->admin, data, 2, NULL), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(head(f), before);
+    /* Alone, the first is accepted: the refusal left no index row behind. */
+    assert_int_equal(run_bytes(f, &f->admin, data, 1, &request), LEDGER_ERR_OK);
+    char held[LEDGER_ID_LENGTH_MAX + 1];
+    snprintf(held, sizeof held, "%s", request.results[0].message.reservation_id);
+    engine_request_clear(&request);
+    free(data[0].data);
+    free(data[1].data);
+
+    /* (b) An exchange whose second replacement names the held id. */
+    char returned[LEDGER_ID_LENGTH_MAX + 1];
+    bought(f, returned, sizeof returned);
+    bodies[0].cloud_order_id = "ord-2";
+    bodies[1].cloud_order_id = "ord-1";
+    bodies[1].billing_subscription_id = "s1";
+    char *ids[1] = {returned};
+    Ledger__V1__ExchangeReservation exchange;
+    Ledger__V1__Command c = exchange_command(&exchange, ids, 1, &two.refund, two.list, 2);
+    before = head(f);
+    assert_int_equal(run(f, &f->admin, &c, &request), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(request.message, "replacement 2 of 2: cloud_order_id ord-1 was "
+                                            "recorded with another purchase"));
+    engine_request_clear(&request);
+    assert_int_equal(head(f), before);
+    assert_int_equal(reservation_state(f, returned),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+
+    /* (c) A renewal naming it. */
+    renewal_on(f, returned);
+    before = head(f);
+    Ledger__V1__RenewReservation renew = LEDGER__V1__RENEW_RESERVATION__INIT;
+    renew.reservation_id = returned;
+    renew.price = &two.price[0];
+    renew.retail_price = &two.retail;
+    renew.cloud_order_id = "ord-1";
+    customer_command(&c, "c1");
+    c.body_case = LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION;
+    c.renew_reservation = &renew;
+    assert_int_equal(run(f, &f->admin, &c, &request), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(request.message, "cloud_order_id ord-1 was recorded with another"));
+    engine_request_clear(&request);
+    assert_int_equal(head(f), before);
+    renew.cloud_order_id = "ord-3";
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_OK);
+    assert_int_equal(reservation_state(f, returned),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED);
+
+    /* (d) Another partner's customer may name the ids p1's purchases hold. */
+    struct engine_principal admin2 = second_partner(f);
+    bodies[0].cloud_order_id = "ord-1";
+    c = purchase_command("c1", &bodies[0]);
+    assert_int_equal(run(f, &admin2, &c, NULL), LEDGER_ERR_OK);
+    bodies[0].cloud_order_id = "ord-3";
+    assert_int_equal(run(f, &admin2, &c, NULL), LEDGER_ERR_OK);
+
+    /* (e) Rebuilt, the index gives the same answers. */
+    unsigned differences = 99;
+    assert_int_equal(engine_rebuild(f->engine, NULL, NULL, NULL, &differences), LEDGER_ERR_OK);
+    assert_int_equal(differences, 0);
+    before = head(f);
+    const char *taken[] = {"ord-1", "ord-3"};
+    for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++) {
+        bodies[1].cloud_order_id = (char *)(uintptr_t)taken[i];
+        bodies[1].billing_subscription_id = "s2";
+        c = purchase_command("c2", &bodies[1]);
+        assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_INVALID_ARGUMENT);
+        bodies[0].cloud_order_id = (char *)(uintptr_t)taken[i];
+        c = purchase_command("c1", &bodies[0]);
+        assert_int_equal(run(f, &admin2, &c, NULL), LEDGER_ERR_INVALID_ARGUMENT);
+    }
+    assert_int_equal(head(f), before);
+    bodies[1].cloud_order_id = "ord-2";
+    c = purchase_command("c2", &bodies[1]);
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_OK);
 }
 
 /* A savings plan renewal, recorded by the admin agent, answers with the new
@@ -2771,6 +2933,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_map_growth_and_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_rebuild_keeps_views, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_subscription_id_scope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_cloud_order_id_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_renewal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_savings_plan_renewal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_exchange_for_two_rebuilds_the_same, setup,
