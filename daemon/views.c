@@ -122,6 +122,12 @@
 #define VIEWS_MESSAGE_SIZE 256
 /* Activity detail text: a line in a table, room for two scopes and an id. */
 #define VIEWS_DETAIL_SIZE 512
+/* The longest detail that is not cut or counted: a reservation purchase's
+ * id, quantity, SKU, region and cloud order id (exchanges name what fits). */
+_Static_assert(LEDGER_ID_LENGTH_MAX + 20 + 2 * (LEDGER_SKU_LENGTH_MAX + 1) + LEDGER_ID_LENGTH_MAX +
+                       16 <
+                   VIEWS_DETAIL_SIZE,
+               "a purchase's activity detail is never cut short");
 /* Months of the longest term (P5Y). */
 #define VIEWS_TERM_MONTHS_MAX 60
 /* STORE_DB_ACTIVITY's key families (the partner's log; the subscriptions
@@ -1073,8 +1079,26 @@ static void money_text(const Ledger__V1__Money *money, char *out, size_t size)
     }
 }
 
-/* " exchanged for res-27, res-27-2" into out: the replacements' ids, as
- * many as fit, then " and N more" for those that do not. */
+/* The size of cloud_order_text's text: " cloud order " and an id. */
+#define VIEWS_CLOUD_ORDER_TEXT_SIZE (LEDGER_ID_LENGTH_MAX + 16)
+
+/* " cloud order ro-77" into out when a purchase (or renewal, or exchange
+ * replacement) named the cloud's order id, so that support staff find it
+ * in the activity log by the cloud's order; "" when it named none. */
+static const char *cloud_order_text(const char *cloud_order_id,
+                                    char out[VIEWS_CLOUD_ORDER_TEXT_SIZE])
+{
+    const char *id = text(cloud_order_id);
+    if (id[0] == '\0') {
+        return "";
+    }
+    snprintf(out, VIEWS_CLOUD_ORDER_TEXT_SIZE, " cloud order %s", id);
+    return out;
+}
+
+/* " exchanged for res-27 cloud order ro-1, res-27-2" into out: the
+ * replacements' ids, each with its cloud order id when it named one, as
+ * many as fit whole, then " and N more" for those that do not. */
 static void exchanged_for_text(const Ledger__V1__ReservationExchanged *x, char *out,
                                size_t out_size)
 {
@@ -1083,13 +1107,17 @@ static void exchanged_for_text(const Ledger__V1__ReservationExchanged *x, char *
     int n = snprintf(out, out_size, " exchanged for");
     size_t used = n > 0 && (size_t)n < out_size ? (size_t)n : 0;
     for (size_t i = 0; i < x->n_replacements; i++) {
-        const char *id = x->replacements[i] != NULL ? text(x->replacements[i]->reservation_id) : "";
-        size_t need = strlen(id) + 2;
+        const Ledger__V1__ReservationPurchased *p = x->replacements[i];
+        const char *id = p != NULL ? text(p->reservation_id) : "";
+        char cloud[VIEWS_CLOUD_ORDER_TEXT_SIZE];
+        const char *order = cloud_order_text(p != NULL ? p->cloud_order_id : NULL, cloud);
+        size_t need = strlen(id) + 2 + strlen(order);
         if (used + need + MORE_SIZE >= out_size) {
             snprintf(out + used, out_size - used, " and %zu more", x->n_replacements - i);
             return;
         }
-        used += (size_t)snprintf(out + used, out_size - used, "%s %s", i > 0 ? "," : "", id);
+        used +=
+            (size_t)snprintf(out + used, out_size - used, "%s %s%s", i > 0 ? "," : "", id, order);
     }
 }
 
@@ -1111,7 +1139,7 @@ static void activity_detail(const Ledger__V1__Event *e, const char *principal_cu
                             char out[VIEWS_DETAIL_SIZE])
 {
     char a[2 * LEDGER_ID_LENGTH_MAX + 32], b[2 * LEDGER_ID_LENGTH_MAX + 32];
-    char for_text[LEDGER_ID_LENGTH_MAX + 16];
+    char for_text[LEDGER_ID_LENGTH_MAX + 16], cloud[VIEWS_CLOUD_ORDER_TEXT_SIZE];
     const char *customer = for_customer(principal_customer_id, for_text, sizeof for_text);
     out[0] = '\0';
     switch (e->body_case) {
@@ -1167,8 +1195,9 @@ static void activity_detail(const Ledger__V1__Event *e, const char *principal_cu
         break;
     case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED: {
         const Ledger__V1__ReservationPurchased *p = e->reservation_purchased;
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s quantity %" PRIu32 " %s %s", text(p->reservation_id),
-                 p->quantity, text(p->sku), text(p->region));
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s quantity %" PRIu32 " %s %s%s", text(p->reservation_id),
+                 p->quantity, text(p->sku), text(p->region),
+                 cloud_order_text(p->cloud_order_id, cloud));
         break;
     }
     case LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED:
@@ -1183,11 +1212,15 @@ static void activity_detail(const Ledger__V1__Event *e, const char *principal_cu
                  on_off(e->reservation_renewal_set->auto_renew));
         break;
     case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s renewed as %s",
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s renewed as %s%s",
                  text(e->reservation_renewed->reservation_id),
                  e->reservation_renewed->renewal != NULL
                      ? text(e->reservation_renewed->renewal->reservation_id)
-                     : "");
+                     : "",
+                 cloud_order_text(e->reservation_renewed->renewal != NULL
+                                      ? e->reservation_renewed->renewal->cloud_order_id
+                                      : NULL,
+                                  cloud));
         break;
     case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED: {
         /* The returned ids in the first half, whole: those that fit, then
@@ -1220,8 +1253,9 @@ static void activity_detail(const Ledger__V1__Event *e, const char *principal_cu
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED: {
         const Ledger__V1__SavingsPlanPurchased *p = e->savings_plan_purchased;
         money_text(p->hourly_commitment, a, sizeof a);
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s hourly %s %s", text(p->savings_plan_id), a,
-                 codec_enum_name(CODEC_ENUM_TERM, p->term));
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s hourly %s %s%s", text(p->savings_plan_id), a,
+                 codec_enum_name(CODEC_ENUM_TERM, p->term),
+                 cloud_order_text(p->cloud_order_id, cloud));
         break;
     }
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED:
@@ -1236,11 +1270,15 @@ static void activity_detail(const Ledger__V1__Event *e, const char *principal_cu
                  on_off(e->savings_plan_renewal_set->auto_renew));
         break;
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s renewed as %s",
+        snprintf(out, VIEWS_DETAIL_SIZE, "%s renewed as %s%s",
                  text(e->savings_plan_renewed->savings_plan_id),
                  e->savings_plan_renewed->renewal != NULL
                      ? text(e->savings_plan_renewed->renewal->savings_plan_id)
-                     : "");
+                     : "",
+                 cloud_order_text(e->savings_plan_renewed->renewal != NULL
+                                      ? e->savings_plan_renewed->renewal->cloud_order_id
+                                      : NULL,
+                                  cloud));
         break;
     case LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET:
         snprintf(out, VIEWS_DETAIL_SIZE, "retail prices %s",

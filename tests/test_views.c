@@ -515,6 +515,20 @@ static uint64_t reservation_renewed(struct fixture *f, const char *id, struct pu
     return emit(f, &e, "p-1", "c-1", &actor_admin, t);
 }
 
+/* A SavingsPlanRenewed of `old_id` for `renewal` (borrowed) by the admin
+ * agent, recorded at t. */
+static uint64_t savings_plan_renewed_as(struct fixture *f, const char *old_id,
+                                        struct plan_purchase *renewal, int64_t t)
+{
+    Ledger__V1__SavingsPlanRenewed body = LEDGER__V1__SAVINGS_PLAN_RENEWED__INIT;
+    body.savings_plan_id = (char *)old_id;
+    body.renewal = &renewal->message;
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED;
+    e.savings_plan_renewed = &body;
+    return emit(f, &e, "p-1", "c-1", &actor_admin, t);
+}
+
 /* A SavingsPlanRenewed of `old_id` by the admin agent, recorded at t: its
  * renewal `new_id` as savings_plan_purchased would buy it at starts_us. */
 static uint64_t savings_plan_renewed(struct fixture *f, const char *old_id, const char *new_id,
@@ -525,13 +539,7 @@ static uint64_t savings_plan_renewed(struct fixture *f, const char *old_id, cons
     struct plan_purchase renewal;
     plan_fill(&renewal, new_id, purchaser, plan, term, "USD", 150, price, retail, starts_us);
     renewal.message.auto_renew = true;
-    Ledger__V1__SavingsPlanRenewed body = LEDGER__V1__SAVINGS_PLAN_RENEWED__INIT;
-    body.savings_plan_id = (char *)old_id;
-    body.renewal = &renewal.message;
-    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
-    e.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED;
-    e.savings_plan_renewed = &body;
-    return emit(f, &e, "p-1", "c-1", &actor_admin, t);
+    return savings_plan_renewed_as(f, old_id, &renewal, t);
 }
 
 static uint64_t reservation_expired(struct fixture *f, const char *id, int64_t t)
@@ -3078,6 +3086,97 @@ static void test_views_billing_cloud_order_id(void **state)
     views_result_clear(&r);
 }
 
+/* The activity detail of a purchase, a renewal and an exchange's
+ * replacements names the cloud order id each named, so that support staff
+ * find them by the cloud's order; one that named none reads as before. An
+ * exchange for the most replacements, each naming the longest id, names
+ * those that fit whole and counts the others, within the detail's bound. */
+static void test_views_activity_names_cloud_order(void **state)
+{
+    struct fixture *f = *state;
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    const Ledger__V1__BillingPlan upfront = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    const Ledger__V1__Term p1y = LEDGER__V1__TERM__TERM_P1Y;
+    int64_t t = utc(2030, 3, 2);
+    assert_ok(store_begin(f->store, true, &f->txn));
+    struct purchase bought[LEDGER_EXCHANGE_REPLACEMENTS_MAX + 1];
+    purchase_fill(&bought[0], "res-o1", "ord-o1", partner, upfront, p1y, 5000, 6000, t);
+    bought[0].message.cloud_order_id = "ro-1";
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED;
+    e.reservation_purchased = &bought[0].message;
+    emit(f, &e, "p-1", "c-1", &actor_admin, t);
+    purchase_fill(&bought[0], "res-o2", "ord-o2", partner, upfront, p1y, 5000, 6000,
+                  utc(2031, 3, 2));
+    bought[0].message.cloud_order_id = "ro-2";
+    reservation_renewed(f, "res-o1", &bought[0], t + 1);
+    purchase_fill(&bought[0], "res-o3", "ord-o3", partner, upfront, p1y, 4000, 6000, t + 2);
+    purchase_fill(&bought[1], "res-o3-2", "ord-o3-2", partner, upfront, p1y, 1000, 6000, t + 2);
+    bought[0].message.cloud_order_id = "ro-3";
+    reservation_exchanged_for(f, "res-o2", 0, bought, 2, t + 2);
+    /* The most replacements, each naming an id of 64 characters. */
+    static char ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX][3][LEDGER_ID_LENGTH_MAX + 1];
+    for (size_t i = 0; i < LEDGER_EXCHANGE_REPLACEMENTS_MAX; i++) {
+        snprintf(ids[i][0], sizeof ids[i][0], "res-o4-%zu", i + 1);
+        snprintf(ids[i][1], sizeof ids[i][1], "ord-o4-%zu", i + 1);
+        snprintf(ids[i][2], sizeof ids[i][2], "ro-%058d-%02zu", 0, i + 1);
+        assert_int_equal(strlen(ids[i][2]), LEDGER_ID_LENGTH_MAX);
+        purchase_fill(&bought[i], ids[i][0], ids[i][1], partner, upfront, p1y, 100, 100, t + 3);
+        bought[i].message.cloud_order_id = ids[i][2];
+    }
+    reservation_exchanged_for(f, "res-o3-2", 0, bought, LEDGER_EXCHANGE_REPLACEMENTS_MAX, t + 3);
+    struct plan_purchase plan;
+    plan_fill(&plan, "sp-o1", partner, upfront, p1y, "USD", 250, 8760, 9000, t + 4);
+    plan.message.cloud_order_id = "spo-1";
+    Ledger__V1__Event pe = LEDGER__V1__EVENT__INIT;
+    pe.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED;
+    pe.savings_plan_purchased = &plan.message;
+    emit(f, &pe, "p-1", "c-1", &actor_admin, t + 4);
+    plan_fill(&plan, "sp-o2", partner, upfront, p1y, "USD", 250, 8760, 9000, utc(2031, 3, 6));
+    plan.message.cloud_order_id = "spo-2";
+    savings_plan_renewed_as(f, "sp-o1", &plan, t + 5);
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+
+    static const struct {
+        const char *action, *detail;
+    } cases[] = {
+        {"Purchase Reservation", "res-o1 quantity 3 Standard_D2s_v5 westeurope cloud order ro-1"},
+        {"Renew Reservation", "res-o1 renewed as res-o2 cloud order ro-2"},
+        {"Purchase Savings Plan", "sp-o1 hourly 2.50 USD P1Y cloud order spo-1"},
+        {"Renew Savings Plan", "sp-o1 renewed as sp-o2 cloud order spo-2"},
+    };
+    Ledger__V1__QueryResult r;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_ok(activity(f, &partner_staff, "c-1", cases[i].action, t, t + 6, 10, "", &r));
+        assert_int_equal(r.n_activity, 1);
+        assert_string_equal(r.activity[0]->detail, cases[i].detail);
+        views_result_clear(&r);
+    }
+    assert_ok(activity(f, &partner_staff, "c-1", "Exchange Reservation", t, t + 6, 10, "", &r));
+    assert_int_equal(r.n_activity, 2);
+    assert_string_equal(r.activity[1]->detail,
+                        "res-o2 exchanged for res-o3 cloud order ro-3, res-o3-2");
+    const char *detail = r.activity[0]->detail;
+    assert_true(strlen(detail) < 512);
+    /* Each named replacement whole, with its cloud order id; the rest
+     * counted. */
+    size_t named = 0;
+    char entry[2 * LEDGER_ID_LENGTH_MAX + 32];
+    for (; named < LEDGER_EXCHANGE_REPLACEMENTS_MAX; named++) {
+        snprintf(entry, sizeof entry, " %.64s cloud order %.64s", ids[named][0], ids[named][2]);
+        if (strstr(detail, entry) == NULL) {
+            break;
+        }
+    }
+    assert_true(named >= 2);
+    snprintf(entry, sizeof entry, "%.64s and %zu more", ids[named - 1][2],
+             LEDGER_EXCHANGE_REPLACEMENTS_MAX - named);
+    assert_non_null(strstr(detail, "res-o3-2 exchanged for res-o4-1 cloud order ro-"));
+    assert_int_equal(strcmp(detail + strlen(detail) - strlen(entry), entry), 0);
+    views_result_clear(&r);
+}
+
 static void test_views_billing_bad_input(void **state)
 {
     struct fixture *f = *state;
@@ -5171,6 +5270,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plan_renewal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_cloud_order_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_activity_names_cloud_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_pages_pinned, setup, teardown),
