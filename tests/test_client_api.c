@@ -32,9 +32,9 @@
  * answers what each test scripts; the library's nn_send and nn_recv failed on demand, its frees of
  * received messages and replies (nn_freemsg, ledger__v1__reply__free_unpacked)
  * searched for the secret, its wall clock
- * moved on, its sleeps counted and doorbells rung, by defining them (and
- * clock_gettime, poll and nn_poll) here (libledger is a shared library, so its calls reach this
- * executable's definitions first).
+ * moved on, its monotonic clock slowed, its sleeps counted and doorbells rung, by defining them
+ * (and clock_gettime, poll and nn_poll) here (libledger is a shared library, so its calls reach
+ * this executable's definitions first).
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include <dlfcn.h>
@@ -756,12 +756,53 @@ int poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
     return real(fds, nfds, timeout_ms);
 }
 
+/* While set (the real CLOCK_MONOTONIC's nanoseconds when it was), the
+ * CLOCK_MONOTONIC libledger reads runs MONOTONIC_SLOWDOWN times slower than
+ * the real one: an exchange the fake daemon answers at once then stays far
+ * under the library's LEDGER_AUTH_WINDOW_MIN_US however stalled the machine
+ * (sanitizers, load), and only a stall of MONOTONIC_SLOWDOWN seconds, past
+ * answered_timeout_ms(), would make the library see one second go by. Only
+ * the library's own reads are slowed: nanomsg's timers, the fake daemon's
+ * delays and the tests keep the real clock. */
+#define MONOTONIC_SLOWDOWN 100
+static atomic_llong monotonic_slowed_from_ns;
+static atomic_int monotonic_slowed_reads; /* the library's reads it slowed */
+
+/* Whether `caller` is code of libledger. */
+static bool in_library(const void *caller)
+{
+    Dl_info info;
+    return dladdr(caller, &info) != 0 && info.dli_fname != NULL &&
+           strstr(info.dli_fname, "libledger") != NULL;
+}
+
+/* Slows the library's CLOCK_MONOTONIC from now on, or (`slow` false) gives
+ * it the real one again, which is never behind the slowed one. */
+static void monotonic_slow(bool slow)
+{
+    struct timespec now = {0};
+    if (slow) {
+        assert_int_equal(0, clock_gettime(CLOCK_MONOTONIC, &now));
+    }
+    atomic_store(&monotonic_slowed_from_ns, (long long)now.tv_sec * 1000000000 + now.tv_nsec);
+    atomic_store(&monotonic_slowed_reads, 0);
+}
+
 int clock_gettime(clockid_t clock, struct timespec *now)
 {
     int (*real)(clockid_t, struct timespec *);
     void *symbol = real_function("clock_gettime");
     memcpy(&real, &symbol, sizeof real);
     int result = real(clock, now);
+    long long from_ns = atomic_load(&monotonic_slowed_from_ns);
+    if (result == 0 && clock == CLOCK_MONOTONIC && from_ns != 0 &&
+        in_library(__builtin_return_address(0))) {
+        long long real_ns = (long long)now->tv_sec * 1000000000 + now->tv_nsec;
+        long long slowed_ns = from_ns + (real_ns - from_ns) / MONOTONIC_SLOWDOWN;
+        now->tv_sec = (time_t)(slowed_ns / 1000000000);
+        now->tv_nsec = (long)(slowed_ns % 1000000000);
+        atomic_fetch_add(&monotonic_slowed_reads, 1);
+    }
     long long shift_us = atomic_load(&clock_shift_us);
     if (result == 0 && clock == CLOCK_REALTIME && shift_us != 0) {
         now->tv_sec += (time_t)(shift_us / 1000000);
@@ -1364,8 +1405,12 @@ static void test_client_stale_request(void **state)
     (void)state;
     struct fake fake;
     fake_start(&fake);
-    /* No retries: the re-signed attempt is an extra one. */
+    /* No retries: the re-signed attempt is an extra one. Each refusal is
+     * quick, by the library's clock (monotonic_slow), so that a stalled
+     * machine does not make a quick refusal of a fresh signature look like
+     * one that waited in the daemon's queue. */
     struct ledger_client *client = fake_client(&fake, answered_timeout_ms(), 0);
+    monotonic_slow(true);
     const struct fake_step steps[] = {
         {.code = LEDGER__V1__ERROR_CODE__STALE_REQUEST,
          .message = "signed before this daemon started"},
@@ -1407,6 +1452,9 @@ static void test_client_stale_request(void **state)
     assert_int_equal(7, fake_wait(&fake, 7));
     assert_int_equal(LEDGER__V1__REQUEST_BODY__KIND_QUERY,
                      fake_request(&fake, 6)->signed_request->body->kind_case);
+    /* The library measured its attempts by the slowed clock. */
+    assert_true(atomic_load(&monotonic_slowed_reads) >= 2 * 7);
+    monotonic_slow(false);
     ledger_close(client);
 
     /* With one retry: STALE_REQUEST, then the re-signed attempt times out
