@@ -240,6 +240,20 @@ static enum ledger_err check_money(struct decision *d, const Ledger__V1__Money *
                   (long long)LEDGER_AMOUNT_MINOR_MAX);
 }
 
+/* Money as check_money() takes it (0 allowed), and in the cap's currency:
+ * a value stated in USD for rule 7. */
+static enum ledger_err check_usd_money(struct decision *d, const Ledger__V1__Money *money,
+                                       const char *field)
+{
+    enum ledger_err err = check_money(d, money, field, false);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    if (strcmp(money->currency, DOMAIN_CAP_CURRENCY) != 0)
+        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "%s must be in USD, not %s", field,
+                      money->currency);
+    return LEDGER_ERR_OK;
+}
+
 static enum ledger_err check_same_currency(struct decision *d, const Ledger__V1__Money *a,
                                            const char *a_field, const Ledger__V1__Money *b,
                                            const char *b_field)
@@ -2285,12 +2299,9 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
     bool usd = strcmp(body->refund->currency, DOMAIN_CAP_CURRENCY) == 0;
     int64_t usd_minor = body->refund->amount_minor;
     if (body->refund_usd != NULL) {
-        err = check_money(d, body->refund_usd, "refund_usd", false);
+        err = check_usd_money(d, body->refund_usd, "refund_usd");
         if (err != LEDGER_ERR_OK)
             return err;
-        if (strcmp(body->refund_usd->currency, DOMAIN_CAP_CURRENCY) != 0)
-            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "refund_usd must be in USD, not %s",
-                          body->refund_usd->currency);
         if (usd && body->refund_usd->amount_minor != body->refund->amount_minor)
             return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
                           "refund is in USD; refund_usd, when given, must be the same amount");
@@ -2312,12 +2323,9 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
                       body->refund->currency);
     }
     if (body->unbilled_usd != NULL) {
-        err = check_money(d, body->unbilled_usd, "unbilled_usd", false);
+        err = check_usd_money(d, body->unbilled_usd, "unbilled_usd");
         if (err != LEDGER_ERR_OK)
             return err;
-        if (strcmp(body->unbilled_usd->currency, DOMAIN_CAP_CURRENCY) != 0)
-            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "unbilled_usd must be in USD, not %s",
-                          body->unbilled_usd->currency);
     }
     err = need_customer(d);
     if (err == LEDGER_ERR_OK)
