@@ -660,6 +660,14 @@ static const char *buy_reservation(int64_t price_minor)
     return seq_id("res", accept(&ADMIN, plain_reservation(&k, price_minor)));
 }
 
+/* An upfront reservation of sub-1 bought by the admin agent: its id. */
+static const char *buy_upfront(Ledger__V1__Term term, int64_t price_minor, const char *currency)
+{
+    struct cmd k;
+    return seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5", term,
+                                                    price_minor, currency)));
+}
+
 /* `count` monthly-billed reservations of sub-1 bought by the admin agent,
  * priced in USD, their ids into ids[]; the last one set to renew when
  * `renew_last`, or priced in `last_currency` when not NULL. */
@@ -2525,8 +2533,7 @@ static void test_domain_reservation_outlasting_a_suspension(void **state)
     /* Returned by the exchanges below; bought on 2025-01-01 on sub-1. */
     char returned_id[32];
     snprintf(returned_id, sizeof returned_id, "%s",
-             seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
-                                                      LEDGER__V1__TERM__TERM_P3Y, 1000, "USD"))));
+             buy_upfront(LEDGER__V1__TERM__TERM_P3Y, 1000, "USD"));
     const int64_t suspended_us = DATE_US(2026, 1, 1);
     const int64_t active_us = DATE_US(2026, 1, 11);
     assert_true(suspended_us == T0 + YEAR_US);
@@ -3746,10 +3753,8 @@ static void test_domain_monthly_refund_cap(void **state)
     buy_monthly(ids, 2, LEDGER__V1__TERM__TERM_P3Y, 7200000, false, "EUR");
     const char *usd = ids[0], *eur = ids[1];
     char upfront[32];
-    snprintf(
-        upfront, sizeof upfront, "%s",
-        seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
-                                                 LEDGER__V1__TERM__TERM_P3Y, 5000000, "USD"))));
+    snprintf(upfront, sizeof upfront, "%s",
+             buy_upfront(LEDGER__V1__TERM__TERM_P3Y, 5000000, "USD"));
 
     /* 2025-12-02, its 12th month: 24 instalments, USD 48,000, not billed. */
     W->now_us = T0 + 335 * DAY_US;
@@ -3800,10 +3805,8 @@ static void test_domain_monthly_refund_cap_unbilled_usd(void **state)
     buy_monthly(eur + 1, 1, LEDGER__V1__TERM__TERM_P3Y, 7200000, false, "EUR");
     buy_monthly(usd, 1, LEDGER__V1__TERM__TERM_P3Y, 7200000, false, NULL);
     char upfront[32];
-    snprintf(
-        upfront, sizeof upfront, "%s",
-        seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
-                                                 LEDGER__V1__TERM__TERM_P3Y, 5000000, "EUR"))));
+    snprintf(upfront, sizeof upfront, "%s",
+             buy_upfront(LEDGER__V1__TERM__TERM_P3Y, 5000000, "EUR"));
 
     /* 2025-12-02, the 12th month: EUR 48,000 of instalments not billed. */
     W->now_us = T0 + 335 * DAY_US;
@@ -3963,10 +3966,8 @@ static void test_domain_refund_cap_rolling_windows(void **state)
     const int64_t cap = LEDGER_REFUND_CAP_USD_MINOR; /* USD 50,000 */
     char ids[4][32];
     for (int i = 0; i < 4; i++)
-        snprintf(
-            ids[i], sizeof ids[i], "%s",
-            seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
-                                                     LEDGER__V1__TERM__TERM_P3Y, 3 * cap, "USD"))));
+        snprintf(ids[i], sizeof ids[i], "%s",
+                 buy_upfront(LEDGER__V1__TERM__TERM_P3Y, 3 * cap, "USD"));
     /* Day 0: 30,000; day 400: 25,000. */
     accept(&ADMIN, cancel(&k, ids[0], 3000000, "USD", -1));
     W->now_us = T0 + 400 * DAY_US;
@@ -4028,10 +4029,8 @@ static void test_domain_refund_cap_boundaries(void **state)
         char earlier[32], asked[32];
         snprintf(earlier, sizeof earlier, "%s", buy_reservation(cap));
         /* Three years: it still commits more than a cap 366 days on. */
-        snprintf(
-            asked, sizeof asked, "%s",
-            seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
-                                                     LEDGER__V1__TERM__TERM_P3Y, 2 * cap, "USD"))));
+        snprintf(asked, sizeof asked, "%s",
+                 buy_upfront(LEDGER__V1__TERM__TERM_P3Y, 2 * cap, "USD"));
         if (cases[i].earlier_minor > 0)
             accept(&ADMIN, cancel(&k, earlier, cases[i].earlier_minor, "USD", -1));
         W->now_us = T0 + cases[i].days_ago * DAY_US;
@@ -4055,12 +4054,8 @@ static void test_domain_refund_cap_other_currencies(void **state)
     standard_customer();
     const int64_t cap = LEDGER_REFUND_CAP_USD_MINOR;
     char eur[32], jpy[32], usd[32];
-    snprintf(eur, sizeof eur, "%s",
-             seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
-                                                      LEDGER__V1__TERM__TERM_P1Y, cap, "EUR"))));
-    snprintf(jpy, sizeof jpy, "%s",
-             seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
-                                                      LEDGER__V1__TERM__TERM_P1Y, 900000, "JPY"))));
+    snprintf(eur, sizeof eur, "%s", buy_upfront(LEDGER__V1__TERM__TERM_P1Y, cap, "EUR"));
+    snprintf(jpy, sizeof jpy, "%s", buy_upfront(LEDGER__V1__TERM__TERM_P1Y, 900000, "JPY"));
     snprintf(usd, sizeof usd, "%s", buy_reservation(cap));
     refuse_as(&ADMIN, cancel(&k, eur, 4500000, "EUR", 0), LEDGER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(W->out.message, "refund EUR 45000.00 and refund_usd USD 0.00 must "
@@ -4395,9 +4390,7 @@ static void test_domain_exchange_refusals(void **state)
     char a[32], b[32], eur[32];
     snprintf(a, sizeof a, "%s", buy_reservation(1000));
     snprintf(b, sizeof b, "%s", buy_reservation(1000));
-    snprintf(eur, sizeof eur, "%s",
-             seq_id("res", accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5",
-                                                      LEDGER__V1__TERM__TERM_P1Y, 1000, "EUR"))));
+    snprintf(eur, sizeof eur, "%s", buy_upfront(LEDGER__V1__TERM__TERM_P1Y, 1000, "EUR"));
     const char *dup[] = {a, a};
     refuse_as(&ADMIN, exchange(&k, dup, 2, 0, 5000), LEDGER_ERR_INVALID_ARGUMENT);
     /* Not dated before a returned reservation was bought. */
