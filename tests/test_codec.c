@@ -150,6 +150,16 @@ static void test_codec_command_round_trip(void **state)
     free(bytes);
 }
 
+/* A message of `descriptor` from hand-written bytes; must decode. */
+static ProtobufCMessage *unpack_bytes(const ProtobufCMessageDescriptor *descriptor,
+                                      const uint8_t *bytes, size_t size)
+{
+    ProtobufCMessage *message = NULL;
+    assert_int_equal(LEDGER_ERR_OK, codec_message_unpack(descriptor, bytes, size, 1024,
+                                                         LEDGER_ERR_CORRUPT, &message));
+    return message;
+}
+
 /* A cancellation's unbilled_usd (field 4 of CancelReservation and of
  * ReservationCancelled) travels both ways; one recorded before the field
  * decodes without it, which means none was stated. */
@@ -202,25 +212,13 @@ static void test_codec_cancellation_unbilled_usd(void **state)
      * EUR 0 (fields 1 and 2). */
     static const uint8_t earlier[] = {0x0a, 0x05, 'r',  'e',  's', '-', '3',
                                       0x12, 0x05, 0x12, 0x03, 'E', 'U', 'R'};
-    ProtobufCMessage *message = NULL;
-    assert_int_equal(LEDGER_ERR_OK,
-                     codec_message_unpack(&ledger__v1__reservation_cancelled__descriptor, earlier,
-                                          sizeof earlier, 1024, LEDGER_ERR_CORRUPT, &message));
+    ProtobufCMessage *message =
+        unpack_bytes(&ledger__v1__reservation_cancelled__descriptor, earlier, sizeof earlier);
     const Ledger__V1__ReservationCancelled *old = (const Ledger__V1__ReservationCancelled *)message;
     assert_string_equal("res-3", old->reservation_id);
     assert_string_equal("EUR", old->refund->currency);
     assert_null(old->unbilled_usd);
     codec_message_free(message);
-}
-
-/* A message of `descriptor` from hand-written bytes; must decode. */
-static ProtobufCMessage *unpack_bytes(const ProtobufCMessageDescriptor *descriptor,
-                                      const uint8_t *bytes, size_t size)
-{
-    ProtobufCMessage *message = NULL;
-    assert_int_equal(LEDGER_ERR_OK, codec_message_unpack(descriptor, bytes, size, 1024,
-                                                         LEDGER_ERR_CORRUPT, &message));
-    return message;
 }
 
 /* An exchange's replacement was once a singular field; it is now repeated
