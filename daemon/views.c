@@ -1132,6 +1132,16 @@ static const char *for_customer(const char *customer_id, char *out, size_t size)
     return out;
 }
 
+/* "res-1 renewed as res-2 cloud order ro-2": a renewal's activity detail,
+ * from the expiring holding's id and its renewal's (NULL: none). */
+static void renewed_detail(const char *old_id, const char *new_id, const char *cloud_order_id,
+                           char out[VIEWS_DETAIL_SIZE])
+{
+    char cloud[VIEWS_CLOUD_ORDER_TEXT_SIZE];
+    snprintf(out, VIEWS_DETAIL_SIZE, "%s renewed as %s%s", text(old_id), text(new_id),
+             cloud_order_text(cloud_order_id, cloud));
+}
+
 /* A short summary of what the event did, for the activity log.
  * `principal_customer_id`: the customer of the customer user a principal
  * event is about ("" for the others, and for every other event). */
@@ -1211,17 +1221,13 @@ static void activity_detail(const Ledger__V1__Event *e, const char *principal_cu
                  text(e->reservation_renewal_set->reservation_id),
                  on_off(e->reservation_renewal_set->auto_renew));
         break;
-    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s renewed as %s%s",
-                 text(e->reservation_renewed->reservation_id),
-                 e->reservation_renewed->renewal != NULL
-                     ? text(e->reservation_renewed->renewal->reservation_id)
-                     : "",
-                 cloud_order_text(e->reservation_renewed->renewal != NULL
-                                      ? e->reservation_renewed->renewal->cloud_order_id
-                                      : NULL,
-                                  cloud));
+    case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED: {
+        const Ledger__V1__ReservationPurchased *renewal = e->reservation_renewed->renewal;
+        renewed_detail(e->reservation_renewed->reservation_id,
+                       renewal != NULL ? renewal->reservation_id : NULL,
+                       renewal != NULL ? renewal->cloud_order_id : NULL, out);
         break;
+    }
     case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED: {
         /* The returned ids in the first half, whole: those that fit, then
          * " and N more" for the others (never an id cut short). */
@@ -1269,17 +1275,13 @@ static void activity_detail(const Ledger__V1__Event *e, const char *principal_cu
                  text(e->savings_plan_renewal_set->savings_plan_id),
                  on_off(e->savings_plan_renewal_set->auto_renew));
         break;
-    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s renewed as %s%s",
-                 text(e->savings_plan_renewed->savings_plan_id),
-                 e->savings_plan_renewed->renewal != NULL
-                     ? text(e->savings_plan_renewed->renewal->savings_plan_id)
-                     : "",
-                 cloud_order_text(e->savings_plan_renewed->renewal != NULL
-                                      ? e->savings_plan_renewed->renewal->cloud_order_id
-                                      : NULL,
-                                  cloud));
+    case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED: {
+        const Ledger__V1__SavingsPlanPurchased *renewal = e->savings_plan_renewed->renewal;
+        renewed_detail(e->savings_plan_renewed->savings_plan_id,
+                       renewal != NULL ? renewal->savings_plan_id : NULL,
+                       renewal != NULL ? renewal->cloud_order_id : NULL, out);
         break;
+    }
     case LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET:
         snprintf(out, VIEWS_DETAIL_SIZE, "retail prices %s",
                  e->cost_visibility_set->retail_prices_visible ? "visible" : "hidden");
