@@ -1030,8 +1030,6 @@ static enum ledger_err secret_new(struct store_txn *txn, const char *principal_i
     return err;
 }
 
-/* Decides and appends one command of a batch. Request-level refusals return
- * their code with `message` set; group-level failures (group_error) too. */
 /* The cloud order ids a command names, non-empty ones only, into out (room
  * for LEDGER_EXCHANGE_REPLACEMENTS_MAX): one for a purchase or renewal, one
  * per replacement of an exchange (at most that many are looked at; the
@@ -1078,6 +1076,8 @@ static size_t command_cloud_order_ids(const Ledger__V1__Command *command, const 
     return count;
 }
 
+/* Decides and appends one command of a batch. Request-level refusals return
+ * their code with `message` set; group-level failures (group_error) too. */
 static enum ledger_err execute_command(struct batch *batch,
                                        const struct engine_principal *principal,
                                        const ProtobufCBinaryData *bytes, int64_t now_us,
@@ -1164,7 +1164,7 @@ static enum ledger_err execute_command(struct batch *batch,
     /* A subscription id is checked across the partner's customers, through
      * the views' index of bought subscriptions, read in the group's
      * transaction so that an earlier command of the same group counts. */
-    struct views_subscription_holder holder = {0};
+    struct views_id_holder holder = {0};
     if (command->body_case == LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION &&
         command->purchase_subscription != NULL &&
         codec_id_valid(command->purchase_subscription->subscription_id) &&
@@ -1177,7 +1177,7 @@ static enum ledger_err execute_command(struct batch *batch,
     }
     /* A cloud order id is checked across the partner's customers too,
      * through the views' index of the ids purchases named. */
-    struct views_subscription_holder cloud_holder = {0};
+    struct views_id_holder cloud_holder = {0};
     const char *cloud_held = NULL;
     if (codec_id_valid(partner_id)) {
         const char *cloud_ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX];

@@ -1669,11 +1669,11 @@ enum ledger_err views_partner_exists(struct store_txn *txn, const char *partner_
  * index rows under `prefix` (prefix NUL customer -> u64 sequence), at most
  * VIEWS_HOLDER_ROWS_MAX rows read. */
 static enum ledger_err holder_find(struct store_txn *txn, const struct key *prefix_key,
-                                   const char *customer_id, struct views_subscription_holder *out);
+                                   const char *customer_id, struct views_id_holder *out);
 
 enum ledger_err views_subscription_holder(struct store_txn *txn, const char *subscription_id,
                                           const char *partner_id, const char *customer_id,
-                                          struct views_subscription_holder *out)
+                                          struct views_id_holder *out)
 {
     if (txn == NULL || out == NULL) {
         return LEDGER_ERR_INTERNAL;
@@ -1689,8 +1689,7 @@ enum ledger_err views_subscription_holder(struct store_txn *txn, const char *sub
 }
 
 enum ledger_err views_cloud_order_holder(struct store_txn *txn, const char *cloud_order_id,
-                                         const char *partner_id,
-                                         struct views_subscription_holder *out)
+                                         const char *partner_id, struct views_id_holder *out)
 {
     if (txn == NULL || out == NULL) {
         return LEDGER_ERR_INTERNAL;
@@ -1704,7 +1703,7 @@ enum ledger_err views_cloud_order_holder(struct store_txn *txn, const char *clou
 }
 
 static enum ledger_err holder_find(struct store_txn *txn, const struct key *prefix_key,
-                                   const char *customer_id, struct views_subscription_holder *out)
+                                   const char *customer_id, struct views_id_holder *out)
 {
     struct key prefix = *prefix_key;
     struct store_cursor *cursor = NULL;
@@ -1712,7 +1711,7 @@ static enum ledger_err holder_find(struct store_txn *txn, const struct key *pref
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    struct views_subscription_holder holder = {0};
+    struct views_id_holder holder = {0};
     struct store_val key, value;
     size_t rows = 0;
     err = store_cursor_seek(cursor, prefix.bytes, prefix.size, &key, &value);

@@ -67,7 +67,7 @@ views_partner_exists(struct store_txn *txn, const char *partner_id, bool *exists
  * SubscriptionPurchased recorded a subscription id
  * (views_subscription_holder), or the customer whose purchase recorded a
  * cloud order id (views_cloud_order_holder). */
-struct views_subscription_holder {
+struct views_id_holder {
     bool found;                       /* another customer of the partner holds it */
     char customer_id[DOMAIN_ID_SIZE]; /* that customer, when found */
     uint64_t sequence;                /* its SubscriptionPurchased, or the purchase, when found */
@@ -86,7 +86,7 @@ struct views_subscription_holder {
 __attribute__((warn_unused_result)) enum ledger_err
 views_subscription_holder(struct store_txn *txn, const char *subscription_id,
                           const char *partner_id, const char *customer_id,
-                          struct views_subscription_holder *out);
+                          struct views_id_holder *out);
 
 /* Looks a cloud order id up among a partner's purchases, for the commands
  * that name one (PurchaseReservation, ExchangeReservation's replacements,
@@ -99,7 +99,7 @@ views_subscription_holder(struct store_txn *txn, const char *subscription_id,
  * CORRUPT, STORAGE_ERROR. */
 __attribute__((warn_unused_result)) enum ledger_err
 views_cloud_order_holder(struct store_txn *txn, const char *cloud_order_id, const char *partner_id,
-                         struct views_subscription_holder *out);
+                         struct views_id_holder *out);
 
 /* A customer's state rebuilt by replaying its stream through
  * domain_customer_evolve: every event, or (as_of non-NULL) only those up to

@@ -991,7 +991,7 @@ static void test_views_subscription_holder(void **state)
     assert_ok(store_begin(f->store, true, &f->txn));
     uint64_t c2 = subscription_purchased(f, "p-1", "c-2", &actor_admin, utc(2026, 1, 1));
     subscription_purchased(f, "p-2", "c-1", &actor_admin2, utc(2026, 1, 2));
-    struct views_subscription_holder holder = {.found = true};
+    struct views_id_holder holder = {.found = true};
     assert_ok(views_subscription_holder(f->txn, "s-1", "p-1", "c-1", &holder));
     assert_true(holder.found);
     assert_string_equal(holder.customer_id, "c-2");
@@ -3033,7 +3033,7 @@ static void test_views_billing_cloud_order_id(void **state)
     emit(f, &pe, "p-1", "c-1", &actor_admin, utc(2030, 1, 12));
     reservation_cancelled(f, "res-cloud", 100, utc(2030, 1, 20));
     /* The cloud order index: the partner's purchases, any customer. */
-    struct views_subscription_holder holder = {.found = true};
+    struct views_id_holder holder = {.found = true};
     assert_ok(views_cloud_order_holder(f->txn, "ro-77", "p-1", &holder));
     assert_true(holder.found);
     assert_string_equal(holder.customer_id, "c-1");
