@@ -973,76 +973,209 @@ static void reader_close(int reader, FILE *out)
     }
 }
 
-enum ledger_err ctl_output_event_resume(struct ctl_event_stream *stream, bool proofs, char *message,
-                                        size_t message_size)
+/* The name of out's file in a message: its path (control characters shown
+ * as '?'), or "stdout" when it has none. */
+void ctl_output_name(FILE *out, char *name, size_t name_size)
 {
-    if (stream->format != CTL_FORMAT_CSV) {
-        return LEDGER_ERR_OK;
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fileno(out));
+    ssize_t length = name_size > 1 ? readlink(link, name, name_size - 1) : -1;
+    if (length > 0) {
+        name[length] = '\0';
+    } else {
+        snprintf(name, name_size, "%s", "stdout");
     }
+    ctl_text_clean(name, false);
+}
+
+/* The offset just after the last line end before `end` in the file read
+ * through reader: 0 when it has none, `end` when the byte before `end` is
+ * one; -1 when it cannot be read. */
+static off_t line_start_before(int reader, off_t end)
+{
+    char chunk[8192];
+    /* Bounded by the file: one chunk less each time. */
+    for (off_t at = end; at > 0;) {
+        size_t want = at < (off_t)sizeof chunk ? (size_t)at : sizeof chunk;
+        if (pread(reader, chunk, want, at - (off_t)want) != (ssize_t)want) {
+            return -1;
+        }
+        for (size_t i = want; i > 0; i--) {
+            if (chunk[i - 1] == '\n') {
+                return at - (off_t)want + (off_t)i;
+            }
+        }
+        at -= (off_t)want;
+    }
+    return 0;
+}
+
+static bool begins_as(const char *bytes, size_t length, const char *text)
+{
+    size_t compared = length < strlen(text) ? length : strlen(text);
+    return memcmp(bytes, text, compared) == 0;
+}
+
+/* Whether bytes (length > 0), the start of a line without its line end,
+ * begin as the feed's lines in format do after its first: an event (a JSON
+ * object; a record or table line starting with the sequence), a table's
+ * header, proof or verified line. A crash may also leave zeros where the
+ * bytes that never reached the disk were. */
+static bool feed_line_begins(enum ctl_format format, const char *bytes, size_t length)
+{
+    if (bytes[0] == '\0') {
+        return true;
+    }
+    switch (format) {
+    case CTL_FORMAT_JSON:
+        return bytes[0] == '{';
+    case CTL_FORMAT_CSV:
+        return bytes[0] >= '0' && bytes[0] <= '9';
+    case CTL_FORMAT_TABLE:
+        return (bytes[0] >= '0' && bytes[0] <= '9') || bytes[0] == ' ' ||
+               begins_as(bytes, length, "SEQUENCE") || begins_as(bytes, length, "verified: ");
+    }
+    return false;
+}
+
+/* What a feed appended to out finds at its end: the cut line to remove, from
+ * *start_out (after the last line end) to *end_out (the write position);
+ * *start_out == *end_out when the file ends in a line end, is empty, is no
+ * regular file or cannot be read back. A CSV file must begin with the header
+ * record the feed writes (with the proof columns when `proofs`), or hold
+ * only a cut one. USAGE with a sentence in message when it does not, or when
+ * the cut line does not begin as a line of the feed does (not a feed cut
+ * off: left as it is); IO_ERROR when out cannot be flushed. */
+static enum ledger_err cut_line_find(FILE *out, enum ctl_format format, bool proofs,
+                                     off_t *start_out, off_t *end_out, char *message,
+                                     size_t message_size)
+{
     int reader = -1;
     off_t end = 0;
-    if (reader_open(stream->out, &reader, &end) != LEDGER_ERR_OK) {
+    if (reader_open(out, &reader, &end) != LEDGER_ERR_OK) {
+        snprintf(message, message_size, "cannot write the output: %s", strerror(errno));
         return LEDGER_ERR_IO_ERROR;
     }
-    if (end <= 0) {
-        return LEDGER_ERR_OK; /* a fresh output */
-    }
-    /* Whatever the file holds, it has a first line already: the feed never
-     * writes a second header record into its middle. */
-    stream->header_done = true;
     if (reader < 0) {
-        return LEDGER_ERR_OK; /* cannot be read back: nothing to compare */
+        *start_out = *end_out = end; /* nothing to check, or nothing to compare */
+        return LEDGER_ERR_OK;
     }
+    off_t start = line_start_before(reader, end);
     char header[sizeof EVENT_CSV_HEADER EVENT_CSV_PROOF_COLUMNS + 2];
     snprintf(header, sizeof header, "%s%s\r\n", EVENT_CSV_HEADER,
              proofs ? EVENT_CSV_PROOF_COLUMNS : "");
     size_t length = strlen(header);
     char first[sizeof header];
     ssize_t got = pread(reader, first, length, 0);
-    reader_close(reader, stream->out);
-    if (got == (ssize_t)length && memcmp(first, header, length) == 0) {
+    char begin[16];
+    ssize_t begun =
+        start >= 0 && start < end
+            ? pread(reader, begin,
+                    sizeof begin < (size_t)(end - start) ? sizeof begin : (size_t)(end - start),
+                    start)
+            : 0;
+    reader_close(reader, out);
+    char name[PATH_MAX];
+    /* A CSV file that holds only part of the header record, without its
+     * line end, is a feed cut off while it wrote its header. */
+    bool cut_header = format == CTL_FORMAT_CSV && start == 0 && got > 0 && got == end &&
+                      memcmp(first, header, (size_t)got) == 0;
+    if (format == CTL_FORMAT_CSV && !cut_header &&
+        (got != (ssize_t)length || memcmp(first, header, length) != 0)) {
+        ctl_output_name(out, name, sizeof name);
+        header[length - 2] = '\0';
+        snprintf(message, message_size,
+                 "%.160s does not begin with this feed's CSV header record (%s): the records "
+                 "appended would not line up with its columns (an older build's feed, or other "
+                 "data); append the feed to a new file instead (--checkpoint resumes it there)",
+                 name, header);
+        return LEDGER_ERR_USAGE;
+    }
+    if (start < 0 || start == end) {
+        *start_out = *end_out = end; /* cannot be read back, or no cut line */
         return LEDGER_ERR_OK;
     }
-    char path[PATH_MAX];
-    char link[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fileno(stream->out));
-    ssize_t path_length = readlink(link, path, sizeof path - 1);
-    if (path_length > 0) {
-        path[path_length] = '\0';
-    } else {
-        snprintf(path, sizeof path, "%s", "stdout");
+    if (!cut_header && (begun <= 0 || !feed_line_begins(format, begin, (size_t)begun))) {
+        ctl_output_name(out, name, sizeof name);
+        snprintf(message, message_size,
+                 "%.160s ends in %lld bytes after its last line end that do not begin as a line "
+                 "of this feed does: not a feed cut off, so they are left as they are; append "
+                 "the feed to a new file instead (--checkpoint resumes it there), or end that "
+                 "line yourself",
+                 name, (long long)(end - start));
+        return LEDGER_ERR_USAGE;
     }
-    ctl_text_clean(path, false);
-    header[length - 2] = '\0';
-    snprintf(message, message_size,
-             "%.160s does not begin with this feed's CSV header record (%s): the records "
-             "appended would not line up with its columns (an older build's feed, or other "
-             "data); append the feed to a new file instead (--checkpoint resumes it there)",
-             path, header);
-    return LEDGER_ERR_USAGE;
+    *start_out = start;
+    *end_out = end;
+    return LEDGER_ERR_OK;
 }
 
-enum ledger_err ctl_output_end_line(FILE *out, enum ctl_format format)
+enum ledger_err ctl_output_event_resume(struct ctl_event_stream *stream, bool proofs, char *message,
+                                        size_t message_size)
 {
-    int reader = -1;
-    off_t end = 0;
-    if (reader_open(out, &reader, &end) != LEDGER_ERR_OK) {
+    off_t start = 0, end = 0;
+    enum ledger_err err =
+        cut_line_find(stream->out, stream->format, proofs, &start, &end, message, message_size);
+    /* Whatever the file holds before its cut line, it has a first line
+     * already: the feed never writes a second header record into its
+     * middle. */
+    stream->header_done = err == LEDGER_ERR_OK && stream->format == CTL_FORMAT_CSV && start > 0;
+    return err;
+}
+
+enum ledger_err ctl_output_event_repair(struct ctl_event_stream *stream, bool proofs,
+                                        uint64_t *removed_out, char *message, size_t message_size)
+{
+    off_t start = 0, end = 0;
+    enum ledger_err err =
+        cut_line_find(stream->out, stream->format, proofs, &start, &end, message, message_size);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    if (start == end) {
+        *removed_out = 0;
+        return LEDGER_ERR_OK;
+    }
+    /* Removed, not ended: a record cut inside its last field would look
+     * whole with a wrong value, and a cut JSON line stops a parser; its
+     * event follows the checkpoint (which moves only once a page is on the
+     * disk) and is printed again, whole. With O_APPEND (>> FILE) the next
+     * write goes to the new end; without it, to the position set here. */
+    int fd = fileno(stream->out);
+    int cut;
+    do {
+        cut = ftruncate(fd, start);
+    } while (cut != 0 && errno == EINTR);
+    if (cut != 0 || fseeko(stream->out, start, SEEK_SET) != 0) {
+        int reason = errno;
+        char name[PATH_MAX];
+        ctl_output_name(stream->out, name, sizeof name);
+        snprintf(message, message_size,
+                 "cannot remove the cut line at the end of %.160s (its last %lld bytes, after its "
+                 "last line end): %s; nothing was printed and the checkpoint was left as it was: "
+                 "append the feed to a file it may cut back, opened for writing (>> FILE), or "
+                 "remove those bytes yourself (truncate -s %lld FILE) and run it again",
+                 name, (long long)(end - start),
+                 reason == EINVAL || reason == EBADF ? "it is not open for writing"
+                                                     : strerror(reason),
+                 (long long)start);
         return LEDGER_ERR_IO_ERROR;
     }
-    if (reader < 0) {
-        return LEDGER_ERR_OK;
+    /* On the disk before anything new is appended, as every page is before
+     * the checkpoint names it. */
+    if (ctl_output_sync(stream->out) != LEDGER_ERR_OK) {
+        int reason = errno;
+        char name[PATH_MAX];
+        ctl_output_name(stream->out, name, sizeof name);
+        snprintf(message, message_size,
+                 "cannot make the removal of the cut line at the end of %.160s durable: %s; "
+                 "nothing was printed and the checkpoint was left as it was: run the feed again",
+                 name, strerror(reason));
+        return LEDGER_ERR_IO_ERROR;
     }
-    char last = '\n';
-    ssize_t got = pread(reader, &last, 1, end - 1);
-    reader_close(reader, out);
-    if (got != 1 || last == '\n') {
-        return LEDGER_ERR_OK;
-    }
-    /* CSV records end in CRLF (a line cut between the two needs the LF
-     * alone); JSON lines and tables in LF. */
-    fputs(format == CTL_FORMAT_CSV && last != '\r' ? "\r\n" : "\n", out);
-    fflush(out);
-    return ctl_output_status(out);
+    stream->header_done = stream->format == CTL_FORMAT_CSV && start > 0;
+    *removed_out = (uint64_t)(end - start);
+    return LEDGER_ERR_OK;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -76,33 +76,50 @@ ctl_output_event(struct ctl_event_stream *stream, const Ledger__V1__EventEntry *
  * file. JSON: nothing. IO_ERROR when writing fails. */
 __attribute__((warn_unused_result)) enum ledger_err
 ctl_output_event_header(struct ctl_event_stream *stream, bool proofs);
-/* Before a CSV feed is written to out: when it is a regular file that
- * holds data before the position the feed is written at (a feed started
- * again with >> FILE), the feed goes on without a header record of its own
- * (header_done is set), provided the file begins with the very header
- * record this feed writes (with the proof columns when `proofs`): records
- * of other columns (an older build's feed, without `business`) would not
- * line up with the file's. USAGE, with a sentence naming the file and what
- * to do in message (message_size bytes), when it begins with anything
- * else; OK when there is nothing to check (another format, not a regular
- * file, nothing before the write position, or not readable back);
- * IO_ERROR when flushing out fails. */
+/* Before a feed is written to out, before anything is asked: when it is a
+ * regular file that holds data before the position the feed is written at
+ * (a feed started again with >> FILE), checks what a repair
+ * (ctl_output_event_repair) will find there. A CSV feed goes on without a
+ * header record of its own (header_done is set), provided the file begins
+ * with the very header record this feed writes (with the proof columns
+ * when `proofs`): records of other columns (an older build's feed, without
+ * `business`) would not line up with the file's; a CSV file that holds only
+ * a cut header record (a prefix of it, no line end) gets the header again.
+ * In every format a last line without a line end (a cut line) must begin as
+ * a line of the feed does (JSON: '{'; CSV: the sequence's digits; a table:
+ * those, a proof line's spaces, its header or its verified line; or the
+ * zeros a crash leaves where bytes never reached the disk). USAGE, with a
+ * sentence naming the file and what to do in message (message_size bytes),
+ * when the file begins, or its cut line, with anything else; OK when there
+ * is nothing to check (not a regular file, nothing before the write
+ * position, or not readable back); IO_ERROR, with message, when flushing
+ * out fails. */
 __attribute__((warn_unused_result)) enum ledger_err
 ctl_output_event_resume(struct ctl_event_stream *stream, bool proofs, char *message,
                         size_t message_size);
+/* Before the first line a feed prints (after its checkpoint was read and
+ * locked): when out is a regular file whose last line has no line end (cut
+ * short by a full disk, or by a crash before it reached the disk), removes
+ * that line (truncates the file back to just after its last line end, moves
+ * out's position there and fdatasyncs it), so that the feed's next line,
+ * which prints its event again, starts where it began. *removed_out
+ * (written on OK): the bytes removed, 0 when there was nothing to remove
+ * (no cut line, a pipe, terminal or socket, a file that cannot be read
+ * back). The checks and errors of ctl_output_event_resume, and IO_ERROR,
+ * with a sentence naming the file and what to do in message, when the file
+ * cannot be truncated or synced (then nothing was written to it). */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_output_event_repair(struct ctl_event_stream *stream, bool proofs, uint64_t *removed_out,
+                        char *message, size_t message_size);
+/* The name of out's file in a message (its path as the system knows it,
+ * control characters shown as '?'), or "stdout" when it has none, in name
+ * (name_size bytes). */
+void ctl_output_name(FILE *out, char *name, size_t name_size);
 /* Makes what was printed on out durable before a checkpoint names it:
  * flushes out and, when it is a regular file, fdatasyncs it (a pipe,
  * terminal or socket cannot be synced: OK). IO_ERROR, errno saying why,
  * when the flush, the fstat or the sync fails. */
 __attribute__((warn_unused_result)) enum ledger_err ctl_output_sync(FILE *out);
-/* When out is a regular file whose byte before the write position is not a
- * newline (a line cut short by a full disk, or by a crash before it reached
- * the disk), ends that line as the format ends its lines (CSV: CRLF, or LF
- * alone after a CR; otherwise LF), so that what is printed next starts a
- * line of its own. OK also when out cannot be read back (nothing is written
- * then); IO_ERROR when the line end cannot be written. */
-__attribute__((warn_unused_result)) enum ledger_err ctl_output_end_line(FILE *out,
-                                                                        enum ctl_format format);
 
 /* Prints what a write did: for each command its id and CommandResult (never
  * the secret), then the head sequence and extras. */

@@ -2455,10 +2455,60 @@ struct events_printer {
     uint64_t printed;
     struct ctl_context *context;
     struct ctl_proof_anchor *anchor; /* with --proofs */
-    bool checked;                    /* err is the anchor's, its message in context's */
-    int sync_errno;                  /* not 0: the output could not be made durable */
+    const char *checkpoint;          /* --checkpoint, or NULL */
+    bool repaired;                   /* the cut line at the output's end is dealt with */
+    bool checked;   /* err's message is in context's: the anchor's or the repair's */
+    int sync_errno; /* not 0: the output could not be made durable */
     enum ledger_err err;
 };
+
+/* Before the feed's first line (once its checkpoint is read, and locked
+ * against a second feed that would write into the same file): a cut line
+ * at the end of the output file is removed, and stderr says so. */
+static enum ledger_err events_repair(struct events_printer *printer)
+{
+    if (printer->repaired) {
+        return LEDGER_ERR_OK;
+    }
+    struct ctl_context *context = printer->context;
+    uint64_t removed = 0;
+    enum ledger_err err =
+        ctl_output_event_repair(&printer->stream, printer->anchor != NULL, &removed,
+                                context->message, sizeof context->message);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    printer->repaired = true;
+    if (removed > 0) {
+        char name[PATH_MAX];
+        ctl_output_name(context->out, name, sizeof name);
+        fprintf(context->err,
+                "warning: removed the cut line at the end of %.160s (its last %llu bytes, "
+                "after its last line end: the feed was cut off there by a full disk or a "
+                "crash); %s%.160s\n",
+                name, (unsigned long long)removed,
+                printer->checkpoint != NULL
+                    ? "its event is printed again, whole, after the sequence of the checkpoint "
+                      "file "
+                    : "without --checkpoint its event is printed again only if --from reaches "
+                      "back to it: restart the consumer from the sequence after the file's last "
+                      "whole line",
+                printer->checkpoint != NULL ? printer->checkpoint : "");
+    }
+    return LEDGER_ERR_OK;
+}
+
+/* A feed that printed no event: its output repaired all the same, and
+ * the header a table or CSV feed prints for an empty view. */
+static enum ledger_err events_none(struct events_printer *printer)
+{
+    enum ledger_err err = events_repair(printer);
+    if (err == LEDGER_ERR_OK &&
+        ctl_output_event_header(&printer->stream, printer->anchor != NULL) != LEDGER_ERR_OK) {
+        err = output_failed(printer->context, 0);
+    }
+    return err;
+}
 
 static int print_event(void *context, const Ledger__V1__EventEntry *entry)
 {
@@ -2472,7 +2522,13 @@ static int print_event(void *context, const Ledger__V1__EventEntry *entry)
             return 1;
         }
     }
-    enum ledger_err err = ctl_output_event(&printer->stream, entry);
+    enum ledger_err err = events_repair(printer);
+    if (err != LEDGER_ERR_OK) {
+        printer->err = err;
+        printer->checked = true;
+        return 1;
+    }
+    err = ctl_output_event(&printer->stream, entry);
     if (err != LEDGER_ERR_OK) {
         printer->err = err;
         return 1;
@@ -2523,13 +2579,15 @@ static enum ledger_err events_print(struct ctl_context *context, const struct ct
     }
     /* A CSV feed appended to a file that already holds one (a feed started
      * again with >>) goes on without a second header record in its middle,
-     * under the same columns only: checked before anything is asked. */
+     * under the same columns only; a cut line at the file's end must be
+     * one of the feed's (events_repair removes it): checked before anything
+     * is asked. */
     struct ctl_event_stream stream = {
         .out = context->out, .format = context->format, .header_done = false};
     err = ctl_output_event_resume(&stream, ctl_flag(args, "proofs"), context->message,
                                   sizeof context->message);
     if (err != LEDGER_ERR_OK) {
-        return err == LEDGER_ERR_USAGE ? err : output_failed(context, 0);
+        return err;
     }
     struct ledger_client *client = NULL;
     if ((err = ctl_client(context, &client)) != LEDGER_ERR_OK) {
@@ -2566,15 +2624,12 @@ static enum ledger_err events_print(struct ctl_context *context, const struct ct
         .printed = 0,
         .context = context,
         .anchor = anchor,
+        .checkpoint = checkpoint,
+        .repaired = false,
         .checked = false,
         .sync_errno = 0,
         .err = LEDGER_ERR_OK,
     };
-    /* A feed cut off in the middle of a line goes on on a new line. */
-    if (ctl_output_end_line(context->out, context->format) != LEDGER_ERR_OK) {
-        ctl_proof_anchor_close(anchor);
-        return output_failed(context, 0);
-    }
     /* Ctrl-C and SIGTERM stop the feed after the page being printed, with
      * the checkpoint naming its last line, following or not: a listing
      * killed by them could end in half a line, or leave the checkpoint
@@ -2602,10 +2657,7 @@ static enum ledger_err events_print(struct ctl_context *context, const struct ct
         err = printer.err;
     } else if (printer.err != LEDGER_ERR_OK) {
         err = printer.checked ? printer.err : output_failed(context, 0);
-    } else if (printer.printed == 0 &&
-               ctl_output_event_header(&printer.stream, anchor != NULL) != LEDGER_ERR_OK) {
-        err = output_failed(context, 0);
-    } else {
+    } else if (printer.printed > 0 || (err = events_none(&printer)) == LEDGER_ERR_OK) {
         if (printer.printed == 0 && context->format == CTL_FORMAT_TABLE) {
             fprintf(context->err, "no events\n");
         }

@@ -30,6 +30,7 @@ struct fixture {
     pid_t daemon;
     pid_t follower;          /* a background ledgerctl to stop if a test fails */
     const char *stdout_path; /* where ctl's stdout is appended instead (e.g. /dev/full), or NULL */
+    bool stdout_read_only;   /* stdout_path is opened for reading only, at its end */
     bool stdout_closed;      /* ctl's stdout is a pipe nobody reads any more (`| head -1`) */
     /* "NAME=value" settings ctl's runs get (after the test's LEDGER_* ones
      * are cleared), NULL-terminated; NULL: none. */
@@ -211,8 +212,12 @@ static inline void run_argv(struct fixture *fixture, struct run *run, const char
     snprintf(err_path, sizeof err_path, "%s/err.txt", fixture->dir);
     pid_t pid = fork();
     if (pid == 0) {
-        int out = fixture->stdout_path != NULL ? open(fixture->stdout_path, O_WRONLY | O_APPEND)
-                                               : open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int out = fixture->stdout_path == NULL ? open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600)
+                  : fixture->stdout_read_only  ? open(fixture->stdout_path, O_RDONLY)
+                                               : open(fixture->stdout_path, O_WRONLY | O_APPEND);
+        if (fixture->stdout_read_only) {
+            lseek(out, 0, SEEK_END);
+        }
         int ends[2];
         if (fixture->stdout_closed && pipe(ends) == 0) {
             close(ends[0]);

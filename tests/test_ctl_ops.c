@@ -14,7 +14,9 @@
  * error; head --save syncs the directory it renames its file into;
  * events --checkpoint syncs its output and writes its checkpoint
  * once a page of events, not once an event, never naming a line that is
- * not synced.
+ * not synced; a feed appended to a file cut off inside a line removes that
+ * line (synced before anything new is appended) and prints its event
+ * again, so that the file holds every event once, all whole.
  * Method: as test_ctl_cli.c: one ledgerd on a private data directory
  * (mkdtemp under $LEDGER_TEST_TMP), ledgerctl run with fork/exec, JSON
  * output parsed with jansson; the demo loads a month of charges; a second
@@ -1689,7 +1691,8 @@ static void feed_events(struct fixture *fixture, const char *billing, const char
 /* A CSV feed started again with >> FILE goes on in FILE without a second
  * header record in its middle; a fresh output gets the header. A feed
  * whose output fails leaves its checkpoint where it was, and one started
- * again after a line cut short begins on a new line. */
+ * again after a line cut short removes that line and prints its record
+ * where it began. */
 static void test_ctl_ops_events_csv_appended(void **state)
 {
     struct fixture *fixture = *state;
@@ -1725,20 +1728,22 @@ static void test_ctl_ops_events_csv_appended(void **state)
     free(text);
     free(before);
     /* A feed cut off in the middle of a line (the full disk, or a crash
-     * before the line reached the disk) goes on on a new line: the next
-     * event's record stays whole. */
+     * before the line reached the disk) removes it: the next event's
+     * record begins where it began, whole. */
+    text = read_file(feed);
+    size_t whole = strlen(text);
+    free(text);
     FILE *cut = fopen(feed, "ab");
     fputs("12,2026-", cut);
     fclose(cut);
     feed_events(fixture, billing, feed, "csv", "1", checkpoint, &run);
     expect_ok(&run);
+    assert_non_null(strstr(run.err, "warning: removed the cut line at the end of "));
     run_free(&run);
     text = read_file(feed);
-    /* Ended as every CSV record is, with CRLF. */
-    const char *fragment = strstr(text, "12,2026-\r\n");
-    assert_non_null(fragment);
-    const char *next = fragment + strlen("12,2026-\r\n");
-    assert_true(next[0] >= '1' && next[0] <= '9' && strchr(next, ',') != NULL);
+    const char *next = text + whole;
+    assert_true(next[0] >= '1' && next[0] <= '9');
+    assert_ptr_equal(next + strlen(next) - 2, strstr(next, "\r\n")); /* one record, whole */
     free(text);
 }
 
@@ -1759,7 +1764,7 @@ static void test_ctl_ops_events_csv_other_header(void **state)
         "sequence,recorded,business,type,partner_id,customer_id,actor,command_id,"
         "proof_tree_size,proof_leaf_hash,proof_path\r\n",
         "{\"type\": \"partner_registered\", \"sequence\": 1}\n",
-        "sequence,recorded,busi",
+        "sequence,recorded,type,part", /* an older build's header, cut */
     };
     for (size_t i = 0; i < sizeof firsts / sizeof firsts[0]; i++) {
         write_text(files.feed, firsts[i]);
@@ -1789,6 +1794,235 @@ static void test_ctl_ops_events_csv_other_header(void **state)
     free(text);
 }
 
+/* Runs the billing principal's `events` in FORMAT (with --proofs when
+ * proofs) with the options that follow (NULL-terminated, at most four), its
+ * stdout appended to OUT. */
+static void feed_run(struct fixture *fixture, const char *billing, const char *out,
+                     const char *format, bool proofs, struct run *run, ...)
+{
+    const char *options[5] = {NULL};
+    size_t count = 0;
+    va_list args;
+    va_start(args, run);
+    while (count < 4 && (options[count] = va_arg(args, const char *)) != NULL) {
+        count++;
+    }
+    va_end(args);
+    options[count] = proofs ? "--proofs" : NULL;
+    fixture->stdout_path = out;
+    ctl(fixture, run, "billing", billing, "--partner", "contoso", "--output", format, "events",
+        options[0], options[1], options[2], options[3], options[4], NULL);
+    fixture->stdout_path = NULL;
+}
+
+/* The offset just after the count-th line end of text (its length when it
+ * has fewer). */
+static size_t lines_end(const char *text, size_t count)
+{
+    const char *at = text;
+    for (size_t i = 0; i < count && at != NULL; i++) {
+        at = strchr(at, '\n');
+        at = at != NULL ? at + 1 : NULL;
+    }
+    return at != NULL ? (size_t)(at - text) : strlen(text);
+}
+
+static void write_bytes(const char *path, const char *bytes, size_t size)
+{
+    FILE *file = fopen(path, "wb");
+    assert_non_null(file);
+    assert_int_equal(size, fwrite(bytes, 1, size, file));
+    assert_int_equal(0, fclose(file));
+}
+
+/* What a feed of the first LIMIT events that was never cut off prints in
+ * FORMAT (with --proofs when proofs): malloc'd, free with free(). */
+static char *feed_whole(struct fixture *fixture, const char *billing, const char *format,
+                        const char *limit, bool proofs)
+{
+    struct run run;
+    ctl(fixture, &run, "billing", billing, "--partner", "contoso", "--output", format, "events",
+        "--limit", limit, proofs ? "--proofs" : NULL, NULL);
+    expect_ok(&run);
+    char *whole = run.out;
+    run.out = NULL;
+    run_free(&run);
+    return whole;
+}
+
+/* FEED holds the first size bytes of whole, and nothing else. */
+static void expect_feed(const char *feed, const char *whole, size_t size)
+{
+    char *text = read_file(feed);
+    assert_int_equal(size, strlen(text));
+    assert_memory_equal(whole, text, size);
+    free(text);
+}
+
+/* The warning a feed gives for the cut line it removed from FEED. */
+static void expect_cut_warning(const struct run *run, const char *feed, size_t removed,
+                               const char *checkpoint)
+{
+    char warning[3 * PATH_SIZE];
+    snprintf(warning, sizeof warning,
+             "warning: removed the cut line at the end of %s (its last %zu bytes, after its last "
+             "line end: the feed was cut off there by a full disk or a crash); %s%s\n",
+             feed, removed,
+             checkpoint != NULL
+                 ? "its event is printed again, whole, after the sequence of the checkpoint file "
+                 : "without --checkpoint its event is printed again only if --from reaches back "
+                   "to it: restart the consumer from the sequence after the file's last whole "
+                   "line",
+             checkpoint != NULL ? checkpoint : "");
+    if (strstr(run->err, warning) == NULL) {
+        fail_msg("expected '%s' on stderr, got '%s'", warning, run->err);
+    }
+}
+
+/* A feed cut off inside its last record (a full disk, or a crash before
+ * the record reached the disk, after the checkpoint named the records
+ * before it) and started again with the same --checkpoint removes the cut
+ * record, syncs that, and prints its event again, whole: the file is then
+ * what one feed that was never cut off prints, each event once, in CSV (cut
+ * inside the command_id column; with --proofs inside proof_path) and in
+ * JSON lines. So is a CSV file that holds only a cut header record, or the
+ * header and a cut first record. stderr names the file, the bytes removed
+ * and the checkpoint. */
+static void test_ctl_ops_events_cut_record_removed(void **state)
+{
+    struct fixture *fixture = *state;
+    static const struct {
+        const char *file, *format;
+        bool proofs;
+    } feeds[] = {
+        {"cut.csv", "csv", false},
+        {"cut-proofs.csv", "csv", true},
+        {"cut.jsonl", "json", false},
+    };
+    for (size_t f = 0; f < sizeof feeds / sizeof feeds[0]; f++) {
+        struct run run;
+        struct feed_files files;
+        char checkpoint_name[64];
+        snprintf(checkpoint_name, sizeof checkpoint_name, "%s.checkpoint", feeds[f].file);
+        feed_files_make(fixture, feeds[f].file, checkpoint_name, &files);
+        bool csv = strcmp(feeds[f].format, "csv") == 0;
+        char *whole = feed_whole(fixture, files.billing, feeds[f].format, "4", feeds[f].proofs);
+        size_t header = csv ? lines_end(whole, 1) : 0;
+        size_t first_two = lines_end(whole, csv ? 3 : 2);
+        size_t first_three = lines_end(whole, csv ? 4 : 3);
+        assert_true(first_three > first_two + 8 && first_three < strlen(whole));
+
+        /* Two events printed and checkpointed, then the third cut off a
+         * few bytes before its end: inside its last field. */
+        feed_run(fixture, files.billing, files.feed, feeds[f].format, feeds[f].proofs, &run,
+                 "--limit", "2", "--checkpoint", files.checkpoint, NULL);
+        expect_ok(&run);
+        run_free(&run);
+        expect_feed(files.feed, whole, first_two);
+        size_t cut = first_three - 4;
+        write_bytes(files.feed, whole, cut);
+        feed_run(fixture, files.billing, files.feed, feeds[f].format, feeds[f].proofs, &run,
+                 "--limit", "2", "--checkpoint", files.checkpoint, NULL);
+        expect_ok(&run);
+        expect_cut_warning(&run, files.feed, cut - first_two, files.checkpoint);
+        run_free(&run);
+        expect_feed(files.feed, whole, strlen(whole)); /* each event once, all whole */
+
+        if (csv && !feeds[f].proofs) {
+            /* A file that holds only a cut header record gets the header
+             * again; one that holds the header and a cut first record
+             * keeps the header. Neither has a checkpoint yet. */
+            const size_t cuts[] = {header - 7, header - 1, lines_end(whole, 2) - 4};
+            for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+                assert_int_equal(0, unlink(files.checkpoint));
+                write_bytes(files.feed, whole, cuts[c]);
+                feed_run(fixture, files.billing, files.feed, "csv", false, &run, "--limit", "2",
+                         "--checkpoint", files.checkpoint, NULL);
+                expect_ok(&run);
+                size_t kept = cuts[c] < header ? 0 : header;
+                expect_cut_warning(&run, files.feed, cuts[c] - kept, files.checkpoint);
+                run_free(&run);
+                expect_feed(files.feed, whole, first_two);
+            }
+        }
+        free(whole);
+    }
+}
+
+/* A feed without --checkpoint removes a cut line all the same and says
+ * that only --from brings its event back; one whose stdout cannot be cut
+ * back (opened for reading only) is refused with IO_ERROR saying what to
+ * do, the file and the checkpoint left as they were; a last line that does
+ * not begin as the feed's lines do is not taken for a cut one: USAGE
+ * before anything is asked, the file left as it was. */
+static void test_ctl_ops_events_cut_line_kept(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    struct feed_files files;
+    feed_files_make(fixture, "kept.jsonl", "kept.checkpoint", &files);
+    char *whole = feed_whole(fixture, files.billing, "json", "3", false);
+    size_t one = lines_end(whole, 1), two = lines_end(whole, 2);
+    uint64_t sequences[3];
+    char *copy = strdup(whole);
+    assert_int_equal(3, sequences_of(copy, sequences, 3));
+    free(copy);
+    char from[24];
+    snprintf(from, sizeof from, "%llu", (unsigned long long)sequences[1]);
+
+    write_bytes(files.feed, whole, two - 6);
+    feed_run(fixture, files.billing, files.feed, "json", false, &run, "--from", from, "--limit",
+             "1", NULL);
+    expect_ok(&run);
+    expect_cut_warning(&run, files.feed, two - 6 - one, NULL);
+    run_free(&run);
+    expect_feed(files.feed, whole, two);
+
+    /* Checkpointed after the second event, the third cut off; stdout
+     * opened for reading only cannot be cut back. */
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_write(files.checkpoint, sequences[1]));
+    size_t three = lines_end(whole, 3);
+    write_bytes(files.feed, whole, three - 5);
+    char *checkpoint_before = read_file(files.checkpoint);
+    fixture->stdout_read_only = true;
+    feed_run(fixture, files.billing, files.feed, "json", false, &run, "--checkpoint",
+             files.checkpoint, NULL);
+    fixture->stdout_read_only = false;
+    char says[3 * PATH_SIZE];
+    snprintf(says, sizeof says,
+             "error: IO_ERROR: cannot remove the cut line at the end of %s (its last %zu bytes, "
+             "after its last line end): it is not open for writing; nothing was printed and the "
+             "checkpoint was left as it was: append the feed to a file it may cut back, opened "
+             "for writing (>> FILE), or remove those bytes yourself (truncate -s %zu FILE) and "
+             "run it again\n",
+             files.feed, three - 5 - two, two);
+    if (run.status != 1 || strncmp(run.err, says, strlen(says)) != 0) {
+        fail_msg("expected exit 1 and '%s', got exit %d and '%s'", says, run.status, run.err);
+    }
+    run_free(&run);
+    expect_feed(files.feed, whole, three - 5);
+    char *text = read_file(files.checkpoint);
+    assert_string_equal(checkpoint_before, text);
+    free(text);
+    free(checkpoint_before);
+
+    /* Not a line of this feed: left as it is. */
+    write_text(files.feed, "{\"type\": \"a\"}\nnotes, not events");
+    assert_int_equal(0, unlink(files.checkpoint));
+    feed_run(fixture, files.billing, files.feed, "json", false, &run, "--checkpoint",
+             files.checkpoint, NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_non_null(strstr(run.err, files.feed));
+    assert_non_null(strstr(run.err, "ends in 17 bytes after its last line end that do not begin "
+                                    "as a line of this feed does"));
+    run_free(&run);
+    text = read_file(files.feed);
+    assert_string_equal("{\"type\": \"a\"}\nnotes, not events", text);
+    free(text);
+    assert_int_equal(-1, access(files.checkpoint, F_OK));
+    free(whole);
+}
+
 /* fdatasync is wrapped in this test (--wrap, tests/CMakeLists.txt): a feed
  * syncs its output through it (ctl_output_sync) before it writes its
  * checkpoint, so a feed run by ctl_main in this process shows how often it
@@ -1803,6 +2037,7 @@ int __wrap_fdatasync(int fd);
 struct feed_syncs {
     unsigned count;
     uint64_t named[FEED_SYNCS_MAX]; /* the checkpoint at each sync (0: none yet) */
+    int64_t size[FEED_SYNCS_MAX];   /* the size of the file synced (-1: unknown) */
 };
 
 static struct {
@@ -1818,8 +2053,11 @@ int __wrap_fdatasync(int fd)
         if (ledger_checkpoint_read(feed_watch.checkpoint, &named) != LEDGER_ERR_OK) {
             named = 0;
         }
+        struct stat info;
         if (feed_watch.seen.count < FEED_SYNCS_MAX) {
             feed_watch.seen.named[feed_watch.seen.count] = named;
+            feed_watch.seen.size[feed_watch.seen.count] =
+                fstat(fd, &info) == 0 ? (int64_t)info.st_size : -1;
         }
         feed_watch.seen.count++;
         if (feed_watch.seen.count == feed_watch.fail_at) {
@@ -2087,6 +2325,53 @@ static void test_ctl_ops_events_checkpoint_per_page(void **state)
         assert_int_equal(all[i], printed[i]);
         assert_int_equal(all[i], printed[i + count - 3]);
     }
+}
+
+/* A feed that removes a cut line at its file's end syncs the file so cut
+ * back before it appends anything, and before its checkpoint moves; when
+ * that sync fails, the feed stops with IO_ERROR, nothing appended, the
+ * checkpoint where it was. */
+static void test_ctl_ops_events_cut_line_synced(void **state)
+{
+    struct fixture *fixture = *state;
+    struct feed_files files;
+    feed_files_make(fixture, "synced.jsonl", "synced.checkpoint", &files);
+    struct feed_syncs syncs;
+    assert_int_equal(
+        0, feed_in_child(fixture, files.billing, files.feed, files.checkpoint, "2", 0, &syncs));
+    uint64_t second = checkpoint_of(files.checkpoint);
+    char *text = read_file(files.feed);
+    int64_t two = (int64_t)strlen(text);
+    free(text);
+    const char *cut = "{\"type\":\"reservation_purch";
+
+    FILE *file = fopen(files.feed, "ab");
+    fputs(cut, file);
+    fclose(file);
+    assert_int_equal(
+        1, feed_in_child(fixture, files.billing, files.feed, files.checkpoint, "1", 1, &syncs));
+    assert_int_equal(1, syncs.count);
+    assert_int_equal(two, syncs.size[0]);
+    assert_int_equal(second, checkpoint_of(files.checkpoint));
+    text = read_file(files.feed);
+    assert_int_equal(two, strlen(text));
+    free(text);
+
+    file = fopen(files.feed, "ab");
+    fputs(cut, file);
+    fclose(file);
+    assert_int_equal(
+        0, feed_in_child(fixture, files.billing, files.feed, files.checkpoint, "1", 0, &syncs));
+    assert_int_equal(2, syncs.count);
+    assert_int_equal(two, syncs.size[0]); /* cut back, nothing appended yet */
+    assert_int_equal(second, syncs.named[0]);
+    assert_true(syncs.size[1] > two);
+    assert_int_equal(second, syncs.named[1]);
+    assert_true(checkpoint_of(files.checkpoint) > second);
+    text = read_file(files.feed);
+    assert_int_equal(syncs.size[1], strlen(text));
+    assert_null(strstr(text, cut));
+    free(text);
 }
 
 /* Onboards `count` customers of `partner` in one batch, as its admin agent
@@ -3453,7 +3738,10 @@ int main(void)
         cmocka_unit_test(test_ctl_ops_reconcile_invoice_from_pipe),
         cmocka_unit_test(test_ctl_ops_events_csv_appended),
         cmocka_unit_test(test_ctl_ops_events_csv_other_header),
+        cmocka_unit_test(test_ctl_ops_events_cut_record_removed),
+        cmocka_unit_test(test_ctl_ops_events_cut_line_kept),
         cmocka_unit_test(test_ctl_ops_events_checkpoint_per_page),
+        cmocka_unit_test(test_ctl_ops_events_cut_line_synced),
         cmocka_unit_test(test_ctl_ops_events_interrupted),
         cmocka_unit_test(test_ctl_ops_proofs_verified),
         cmocka_unit_test(test_ctl_ops_proofs_in_csv),

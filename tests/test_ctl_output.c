@@ -8,11 +8,14 @@
  * align and show control characters as '?'; a write's results, and events
  * with their proofs, have the documented text in every format; error
  * output has the documented shapes; a document that cannot be written is
- * IO_ERROR with the system's reason. Method: print into a memory stream
- * (or /dev/full) and compare exact text.
+ * IO_ERROR with the system's reason; a feed's cut last line is removed
+ * from a file, only when it begins as a feed's lines do. Method: print
+ * into a memory stream (or /dev/full, a temporary file, a pipe) and
+ * compare exact text.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -829,37 +833,156 @@ static void test_ctl_output_sync(void **state)
     fclose(closed);
 }
 
-/* A feed appended to a file that ends in a cut line starts a new line,
- * with the format's line end (CSV's is CRLF, RFC 4180; a cut CRLF gets its
- * LF); a file that ends in a line end, or is empty, is left as it is. */
-static void test_ctl_output_end_line(void **state)
+/* The text of file from its start (at most size - 1 bytes), NUL-terminated. */
+static size_t file_text(FILE *file, char *text, size_t size)
+{
+    size_t got = (size_t)pread(fileno(file), text, size - 1, 0);
+    text[got] = '\0';
+    return got;
+}
+
+/* A feed appended to a file that ends in a cut line (no line end) removes
+ * that line, whatever the format, and writes on from there: a CSV record
+ * cut inside its last field, a cut CR of a CRLF, a JSON line, a table line,
+ * the zeros a crash leaves, a cut header record (the file then gets the
+ * header again). A file that ends in a line end, or is empty, is left as
+ * it is. */
+static void test_ctl_output_event_repair(void **state)
+{
+    (void)state;
+#define HEADER "sequence,recorded,business,type,partner_id,customer_id,actor,command_id"
+    static const struct {
+        enum ctl_format format;
+        const char *before;
+        size_t before_size; /* 0: strlen(before) */
+        const char *after;
+        bool header_done;
+    } cases[] = {
+        {CTL_FORMAT_JSON, "", 0, "", false},
+        {CTL_FORMAT_JSON, "{\"type\":\"a\"}\n", 0, "{\"type\":\"a\"}\n", false},
+        {CTL_FORMAT_JSON, "{\"type\":\"a\"}\n{\"type\":\"b\",\"command_id\":\"c-", 0,
+         "{\"type\":\"a\"}\n", false},
+        {CTL_FORMAT_JSON, "{\"type\":\"a\"}\n{\"type\"", 0, "{\"type\":\"a\"}\n", false},
+        {CTL_FORMAT_JSON, "{\"type\":\"a\"}\n\0\0\0", 16, "{\"type\":\"a\"}\n", false},
+        {CTL_FORMAT_TABLE, "SEQUENCE  RECORDED\n1         2026\n12        20", 0,
+         "SEQUENCE  RECORDED\n1         2026\n", false},
+        {CTL_FORMAT_TABLE, "SEQUENCE  RECO", 0, "", false},
+        {CTL_FORMAT_CSV, "", 0, "", false},
+        {CTL_FORMAT_CSV, HEADER "\r\n", 0, HEADER "\r\n", true},
+        {CTL_FORMAT_CSV, HEADER "\r\n1,2026,2026,a,p,,op,c-1\r\n12,2026,2026,b,p,,op,c-", 0,
+         HEADER "\r\n1,2026,2026,a,p,,op,c-1\r\n", true},
+        {CTL_FORMAT_CSV, HEADER "\r\n12,2026,2026,b,p,,op,c-12\r", 0, HEADER "\r\n", true},
+        {CTL_FORMAT_CSV, "sequence,recorded,busi", 0, "", false},
+        {CTL_FORMAT_CSV, HEADER "\r", 0, "", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *file = tmpfile(); /* read and write, not O_APPEND: its position moves back */
+        assert_non_null(file);
+        size_t before_size =
+            cases[i].before_size != 0 ? cases[i].before_size : strlen(cases[i].before);
+        assert_int_equal(before_size, fwrite(cases[i].before, 1, before_size, file));
+        struct ctl_event_stream stream = {.out = file, .format = cases[i].format};
+        char message[512] = "";
+        assert_int_equal(LEDGER_ERR_OK,
+                         ctl_output_event_resume(&stream, false, message, sizeof message));
+        assert_int_equal(cases[i].header_done ||
+                             (cases[i].format == CTL_FORMAT_CSV && strlen(cases[i].after) > 0),
+                         stream.header_done);
+        uint64_t removed = 99;
+        assert_int_equal(LEDGER_ERR_OK, ctl_output_event_repair(&stream, false, &removed, message,
+                                                                sizeof message));
+        assert_int_equal(before_size - strlen(cases[i].after), removed);
+        assert_int_equal(cases[i].header_done, stream.header_done);
+        fputs("next\n", file);
+        fflush(file);
+        char text[256], expected[256];
+        snprintf(expected, sizeof expected, "%snext\n", cases[i].after);
+        assert_int_equal(strlen(expected), file_text(file, text, sizeof text));
+        assert_string_equal(expected, text);
+        fclose(file);
+    }
+#undef HEADER
+}
+
+/* A cut line that does not begin as one of the feed's (not a feed cut off),
+ * or a CSV file under another header, is refused as a usage error naming
+ * the file, which is left as it was; a file that cannot be cut back (here
+ * sealed against shrinking) is IO_ERROR saying what to do, nothing written;
+ * a pipe has nothing to repair. */
+static void test_ctl_output_event_repair_refused(void **state)
 {
     (void)state;
     static const struct {
         enum ctl_format format;
-        const char *before, *after;
+        const char *before, *says;
     } cases[] = {
-        {CTL_FORMAT_JSON, "", ""},
-        {CTL_FORMAT_JSON, "1\n", "1\n"},
-        {CTL_FORMAT_JSON, "1\n2,20", "1\n2,20\n"},
-        {CTL_FORMAT_TABLE, "1\n2 20", "1\n2 20\n"},
-        {CTL_FORMAT_CSV, "", ""},
-        {CTL_FORMAT_CSV, "1\r\n", "1\r\n"},
-        {CTL_FORMAT_CSV, "1\r\n2,20", "1\r\n2,20\r\n"},
-        {CTL_FORMAT_CSV, "1\r\n2,20\r", "1\r\n2,20\r\n"},
+        {CTL_FORMAT_JSON, "{\"type\":\"a\"}\nhello",
+         "ends in 5 bytes after its last line end that do not begin as a line of this feed "
+         "does: not a feed cut off, so they are left as they are; append the feed to a new "
+         "file instead (--checkpoint resumes it there), or end that line yourself"},
+        {CTL_FORMAT_TABLE, "notes", "ends in 5 bytes after its last line end"},
+        {CTL_FORMAT_CSV, "sequence,recorded,type", "does not begin with this feed's CSV header"},
+        {CTL_FORMAT_CSV,
+         "sequence,recorded,business,type,partner_id,customer_id,actor,command_id\r\nx,",
+         "ends in 2 bytes after its last line end"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         FILE *file = tmpfile();
         assert_non_null(file);
         fputs(cases[i].before, file);
-        assert_int_equal(LEDGER_ERR_OK, ctl_output_end_line(file, cases[i].format));
-        char text[16] = {0};
-        rewind(file);
-        size_t got = fread(text, 1, sizeof text - 1, file);
-        assert_int_equal(strlen(cases[i].after), got);
-        assert_string_equal(cases[i].after, text);
+        struct ctl_event_stream stream = {.out = file, .format = cases[i].format};
+        char message[512] = "";
+        assert_int_equal(LEDGER_ERR_USAGE,
+                         ctl_output_event_resume(&stream, false, message, sizeof message));
+        assert_non_null(strstr(message, cases[i].says));
+        uint64_t removed = 99;
+        message[0] = '\0';
+        assert_int_equal(LEDGER_ERR_USAGE, ctl_output_event_repair(&stream, false, &removed,
+                                                                   message, sizeof message));
+        assert_non_null(strstr(message, cases[i].says));
+        assert_int_equal(99, removed); /* written only on success */
+        char text[256];
+        file_text(file, text, sizeof text);
+        assert_string_equal(cases[i].before, text);
         fclose(file);
     }
+
+    int sealed = memfd_create("feed", MFD_ALLOW_SEALING);
+    assert_true(sealed >= 0);
+    assert_int_equal(13, write(sealed, "{\"a\":1}\n{\"b\"", 13));
+    assert_int_equal(0, fcntl(sealed, F_ADD_SEALS, F_SEAL_SHRINK));
+    FILE *file = fdopen(sealed, "a");
+    assert_non_null(file);
+    struct ctl_event_stream stream = {.out = file, .format = CTL_FORMAT_JSON};
+    char message[512] = "";
+    uint64_t removed = 99;
+    assert_int_equal(LEDGER_ERR_IO_ERROR,
+                     ctl_output_event_repair(&stream, false, &removed, message, sizeof message));
+    assert_int_equal(99, removed);
+    assert_non_null(strstr(message, "cannot remove the cut line at the end of /memfd:feed"));
+    assert_non_null(strstr(message, "(its last 5 bytes, after its last line end): Operation "
+                                    "not permitted; nothing was printed and the checkpoint was "
+                                    "left as it was: append the feed to a file it may cut back, "
+                                    "opened for writing (>> FILE), or remove those bytes "
+                                    "yourself (truncate -s 8 FILE) and run it again"));
+    char text[64];
+    assert_int_equal(13, file_text(file, text, sizeof text));
+    fclose(file);
+
+    int ends[2];
+    assert_int_equal(0, pipe(ends));
+    FILE *pipe_out = fdopen(ends[1], "w");
+    assert_non_null(pipe_out);
+    stream = (struct ctl_event_stream){.out = pipe_out, .format = CTL_FORMAT_CSV};
+    assert_int_equal(LEDGER_ERR_OK,
+                     ctl_output_event_resume(&stream, false, message, sizeof message));
+    assert_false(stream.header_done);
+    assert_int_equal(LEDGER_ERR_OK,
+                     ctl_output_event_repair(&stream, false, &removed, message, sizeof message));
+    assert_int_equal(0, removed);
+    fclose(pipe_out);
+    assert_int_equal(0, read(ends[0], text, sizeof text)); /* nothing was written */
+    close(ends[0]);
 }
 
 int main(void)
@@ -882,7 +1005,8 @@ int main(void)
         cmocka_unit_test(test_ctl_output_error_shapes),
         cmocka_unit_test(test_ctl_output_enum_names),
         cmocka_unit_test(test_ctl_output_sync),
-        cmocka_unit_test(test_ctl_output_end_line),
+        cmocka_unit_test(test_ctl_output_event_repair),
+        cmocka_unit_test(test_ctl_output_event_repair_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
