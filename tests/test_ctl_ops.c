@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1950,11 +1951,12 @@ static void test_ctl_ops_events_cut_record_removed(void **state)
 }
 
 /* A feed without --checkpoint removes a cut line all the same and says
- * that only --from brings its event back; one whose stdout cannot be cut
- * back (opened for reading only) is refused with IO_ERROR saying what to
- * do, the file and the checkpoint left as they were; a last line that does
- * not begin as the feed's lines do is not taken for a cut one: USAGE
- * before anything is asked, the file left as it was. */
+ * that only --from brings its event back; one refused for its checkpoint's
+ * lock (another feed on it) leaves the cut line alone; one whose stdout
+ * cannot be cut back (opened for reading only) is refused with IO_ERROR
+ * saying what to do, the file and the checkpoint left as they were; a last
+ * line that does not begin as the feed's lines do is not taken for a cut
+ * one: USAGE before anything is asked, the file left as it was. */
 static void test_ctl_ops_events_cut_line_kept(void **state)
 {
     struct fixture *fixture = *state;
@@ -1984,6 +1986,20 @@ static void test_ctl_ops_events_cut_line_kept(void **state)
     size_t three = lines_end(whole, 3);
     write_bytes(files.feed, whole, three - 5);
     char *checkpoint_before = read_file(files.checkpoint);
+    /* While another feed holds the checkpoint (and writes into the file,
+     * perhaps in the middle of a line), the file is not touched. */
+    char lock_path[PATH_SIZE + 48];
+    snprintf(lock_path, sizeof lock_path, "%s.lock", files.checkpoint);
+    int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(lock >= 0);
+    assert_int_equal(0, flock(lock, LOCK_EX | LOCK_NB));
+    feed_run(fixture, files.billing, files.feed, "json", false, &run, "--checkpoint",
+             files.checkpoint, NULL);
+    expect_error(&run, 1, "IO_ERROR");
+    assert_non_null(strstr(run.err, "is in use by another subscriber"));
+    run_free(&run);
+    close(lock);
+    expect_feed(files.feed, whole, three - 5);
     fixture->stdout_read_only = true;
     feed_run(fixture, files.billing, files.feed, "json", false, &run, "--checkpoint",
              files.checkpoint, NULL);
