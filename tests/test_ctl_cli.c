@@ -3028,12 +3028,20 @@ static void test_ctl_cli_events_follow(void **state)
     assert_int_equal(0, WEXITSTATUS(status));
 
     /* Committed while nobody follows; the restart resumes from the
-     * checkpoint: the feed gets only the new event. */
+     * checkpoint: the feed gets only the new event. The file was cut off
+     * in the middle of a line meanwhile (a full disk): the follower
+     * removes that line before it prints, and says so. */
     ctl(fixture, &run, "p-follow-admin", key, "customer", "add", "--customer", "c2", "--name", "C2",
         NULL);
     expect_ok(&run);
     run_free(&run);
-    follower = follow_start(fixture, "p-follow-auditor", auditor_key, checkpoint, feed, NULL);
+    FILE *cut = fopen(feed, "ab");
+    assert_non_null(cut);
+    fputs("{\"type\":\"customer_onboarded\",\"seq", cut);
+    fclose(cut);
+    char err_path[PATH_SIZE + 16];
+    snprintf(err_path, sizeof err_path, "%s/follow.err", fixture->dir);
+    follower = follow_start(fixture, "p-follow-auditor", auditor_key, checkpoint, feed, err_path);
     fixture->follower = follower;
     assert_true(wait_lines(feed, before + 2));
     kill(follower, SIGINT);
@@ -3041,6 +3049,14 @@ static void test_ctl_cli_events_follow(void **state)
     fixture->follower = 0;
     assert_true(WIFEXITED(status));
     assert_int_equal(0, WEXITSTATUS(status));
+    char warning[2 * PATH_SIZE];
+    snprintf(warning, sizeof warning,
+             "warning: removed the cut line at the end of %s (its last 33 bytes, after its last "
+             "line end",
+             feed);
+    char *said = read_file(err_path);
+    assert_non_null(strstr(said, warning));
+    free(said);
 
     char *text = read_file(feed);
     json_int_t previous = 0;
