@@ -39,7 +39,9 @@
  *                 the PrincipalAdded, PrincipalRevoked and
  *                 PrincipalSecretRotated of its customer users, whose 'P'
  *                 rows name the customer (views layout 10); the customer
- *                 filter merges them into the stream's by sequence.
+ *                 filters of the activity and of the events feed merge
+ *                 them into the stream's by sequence (the feed walks
+ *                 them forward: views_customer_principal_next).
  *   billing       partner NUL first "YYYY-MM" NUL customer NUL u64 sequence NUL u16 n
  *                 -> BillingCharges: one purchase's charges (n = 0) or one refund
  *                 (n = 0 for a cancellation, the exchange's replacements'
@@ -3105,6 +3107,41 @@ static void activity_cursor_close(struct activity_cursor *c)
         store_cursor_close(c->cursor);
         c->cursor = NULL;
     }
+}
+
+enum ledger_err views_customer_principal_next(struct store_txn *txn, const char *partner_id,
+                                              const char *customer_id, uint64_t after,
+                                              uint64_t *sequence_out)
+{
+    if (txn == NULL || sequence_out == NULL) {
+        return LEDGER_ERR_INTERNAL;
+    }
+    if (!codec_id_valid(text(partner_id)) || !codec_id_valid(text(customer_id))) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    if (after == UINT64_MAX) {
+        *sequence_out = 0; /* no sequence is above it */
+        return LEDGER_ERR_OK;
+    }
+    struct activity_cursor c = {0};
+    activity_customer_prefix(&c.prefix, partner_id, customer_id);
+    struct key start = c.prefix;
+    key_u64(&start, after + 1);
+    if (start.overflow) {
+        return LEDGER_ERR_INVALID_ARGUMENT;
+    }
+    enum ledger_err err = store_cursor_open(txn, STORE_DB_ACTIVITY, &c.cursor);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    struct store_val key, value;
+    err = store_cursor_seek(c.cursor, start.bytes, start.size, &key, &value);
+    err = activity_cursor_take(&c, err, &key, &value);
+    activity_cursor_close(&c);
+    if (err == LEDGER_ERR_OK) {
+        *sequence_out = c.sequence;
+    }
+    return err;
 }
 
 struct activity_walk {

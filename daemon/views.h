@@ -101,6 +101,20 @@ __attribute__((warn_unused_result)) enum ledger_err
 views_cloud_order_holder(struct store_txn *txn, const char *cloud_order_id, const char *partner_id,
                          struct views_id_holder *out);
 
+/* The customer's first principal event above `after`: the PrincipalAdded,
+ * PrincipalRevoked or PrincipalSecretRotated of one of its customer users,
+ * events of no customer's stream, which the activity database lists under
+ * the customer ('C' rows, views layout 10). Called again with the sequence
+ * it gave, it walks them in ascending order, each call a seek, without
+ * reading them all: the events feed merges them into the customer's stream
+ * (store_stream_each) with it. *sequence_out is written only on success,
+ * 0 when there is none above `after`. Reads in the caller's transaction.
+ * Errors: INVALID_ARGUMENT (an id that is not one), CORRUPT (a row no
+ * writer makes), STORAGE_ERROR. */
+__attribute__((warn_unused_result)) enum ledger_err
+views_customer_principal_next(struct store_txn *txn, const char *partner_id,
+                              const char *customer_id, uint64_t after, uint64_t *sequence_out);
+
 /* A customer's state rebuilt by replaying its stream through
  * domain_customer_evolve: every event, or (as_of non-NULL) only those up to
  * as_of->sequence and recorded at or before as_of->time_us (0: no bound);

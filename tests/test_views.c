@@ -4053,9 +4053,10 @@ static uint64_t principal_event(struct fixture *f, Ledger__V1__Event__BodyCase b
  * revoked: events of no customer's stream, which the activity log lists
  * under the customer (its customer_id and detail name it) and in the
  * customer's own activity, in sequence order among the stream's events,
- * filtered and paged like them. Principals of other customers, of the
- * partner's staff and of another partner's customer of the same id are not
- * in it. */
+ * filtered and paged like them; walked forward one at a time from any
+ * sequence (views_customer_principal_next). Principals of other customers,
+ * of the partner's staff and of another partner's customer of the same id
+ * are not in it. */
 static void test_views_activity_customer_principals(void **state)
 {
     (void)state;
@@ -4147,6 +4148,33 @@ static void test_views_activity_customer_principals(void **state)
     assert_int_equal(r.activity[1]->sequence, 4);
     views_result_clear(&r);
     assert_int_equal(activity(&f, &bound, "c-1", "", 0, 0, 0, "", &r), LEDGER_ERR_PARTNER_MISMATCH);
+    /* Walked forward, as the events feed merges them into the stream: from
+     * any sequence, the customer's next one, and only its own. */
+    struct store_txn *txn = NULL;
+    assert_ok(store_begin(f.store, false, &txn));
+    static const struct {
+        const char *partner_id, *customer_id;
+        uint64_t after, next;
+    } walks[] = {
+        {"p-1", "c-1", 0, 6},   {"p-1", "c-1", 5, 6},  {"p-1", "c-1", 6, 11},
+        {"p-1", "c-1", 12, 13}, {"p-1", "c-1", 13, 0}, {"p-1", "c-1", UINT64_MAX, 0},
+        {"p-1", "c-2", 0, 7},   {"p-1", "c-2", 7, 0},  {"p-2", "c-1", 6, 9},
+        {"p-2", "c-1", 9, 12},  {"p-2", "c-1", 12, 0}, {"p-1", "c", 0, 0},
+        {"p-1", "c-9", 0, 0},   {"p", "c-1", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof walks / sizeof walks[0]; i++) {
+        uint64_t next = UINT64_MAX;
+        assert_ok(views_customer_principal_next(txn, walks[i].partner_id, walks[i].customer_id,
+                                                walks[i].after, &next));
+        assert_int_equal(next, walks[i].next);
+    }
+    uint64_t untouched = 42;
+    assert_int_equal(views_customer_principal_next(txn, "p-1", "c_1", 0, &untouched),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(views_customer_principal_next(txn, "", "c-1", 0, &untouched),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(untouched, 42);
+    store_abort(txn);
     store_close(f.store);
     test_remove_dir(f.dir);
 }
