@@ -208,7 +208,9 @@ struct ledger_subscription {
     const char *checkpoint_path;
     enum ledger_checkpoint_mode checkpoint_mode;
     const char *partner_id;   /* borrowed; NULL or "": the principal's own partner */
-    const char *customer_id;  /* borrowed; NULL or "": every customer in scope */
+    /* borrowed; NULL or "": every customer in scope; else that customer's
+     * events, the principal events of its customer users among them */
+    const char *customer_id;
     const char *const *types; /* borrowed; event type names, e.g. "reservation_purchased" */
     size_t type_count;
     uint32_t page_limit;       /* events per query; 0: the daemon's default */

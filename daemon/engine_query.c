@@ -1,6 +1,7 @@
 /*
  * engine_query.c: the engine's answers from the log itself: pages of events
- * (scoped to what the principal may see, with inclusion proofs on request),
+ * (scoped to what the principal may see, with inclusion proofs on request;
+ * one customer's: its stream and its customer users' principal events),
  * signed tree heads, inclusion and consistency proofs, explanations of
  * customer purchases, store figures, and the view queries (dispatched to
  * views.c after policy and scope checks). Also hot backups, which copy the
@@ -207,13 +208,19 @@ struct events_walk {
     uint64_t examined;
     size_t capacity;
     Ledger__V1__QueryResult *result;
+    /* With a customer filter: the customer's next principal event not yet
+     * visited (views_customer_principal_next; 0: none left). */
+    uint64_t principal_next;
 };
 
-/* Considers one sequence for an events page. NOT_FOUND stops the walk. */
+/* Considers one sequence for an events page. NOT_FOUND stops the walk.
+ * Sequences come in ascending order; one at or below the last examined
+ * (the query's after_sequence at first), such as one both sources of a
+ * merged walk give, is passed over: a page never holds an event twice. */
 static enum ledger_err events_visit(void *context, uint64_t sequence)
 {
     struct events_walk *walk = context;
-    if (sequence <= walk->query->after_sequence) {
+    if (sequence <= walk->result->last_sequence) {
         return LEDGER_ERR_OK;
     }
     if (walk->result->n_events >= walk->limit || walk->examined >= ENGINE_EVENTS_SCAN_MAX ||
@@ -246,6 +253,31 @@ static enum ledger_err events_visit(void *context, uint64_t sequence)
     }
     event_entry_free(entry);
     return err;
+}
+
+/* Visits the customer's principal events up to `bound`, in ascending
+ * order, each followed by a seek for the next. */
+static enum ledger_err events_principals_upto(struct events_walk *walk, uint64_t bound)
+{
+    enum ledger_err err = LEDGER_ERR_OK;
+    while (err == LEDGER_ERR_OK && walk->principal_next != 0 && walk->principal_next <= bound) {
+        err = events_visit(walk, walk->principal_next);
+        if (err == LEDGER_ERR_OK) {
+            err = views_customer_principal_next(walk->q->txn, walk->q->partner_id,
+                                                walk->query->customer_id, walk->principal_next,
+                                                &walk->principal_next);
+        }
+    }
+    return err;
+}
+
+/* One event of the customer's stream, after the customer's principal
+ * events that come before it: the two ascending lists merged by sequence. */
+static enum ledger_err events_customer_visit(void *context, uint64_t sequence)
+{
+    struct events_walk *walk = context;
+    enum ledger_err err = events_principals_upto(walk, sequence);
+    return err == LEDGER_ERR_OK ? events_visit(walk, sequence) : err;
 }
 
 static enum ledger_err query_events(struct query_context *q, const Ledger__V1__EventsQuery *query,
@@ -311,13 +343,24 @@ static enum ledger_err query_events(struct query_context *q, const Ledger__V1__E
                      customer_id, q->partner_id);
             return LEDGER_ERR_CUSTOMER_NOT_FOUND;
         }
-        /* The customer's stream index visits only its events. */
-        err = store_stream_each(q->txn, q->partner_id, customer_id, query->after_sequence,
-                                events_visit, &walk);
+        /* The customer's stream index visits only its events; its customer
+         * users' principal events, in no stream, are merged in by sequence.
+         * Both are walked in order from after_sequence, neither loaded
+         * whole. */
+        err = views_customer_principal_next(q->txn, q->partner_id, customer_id,
+                                            query->after_sequence, &walk.principal_next);
+        if (err == LEDGER_ERR_OK) {
+            err = store_stream_each(q->txn, q->partner_id, customer_id, query->after_sequence,
+                                    events_customer_visit, &walk);
+        }
+        if (err == LEDGER_ERR_OK) {
+            err = events_principals_upto(&walk, UINT64_MAX);
+        }
         if (err == LEDGER_ERR_OK ||
             (err == LEDGER_ERR_NOT_FOUND && walk.examined < ENGINE_EVENTS_SCAN_MAX &&
              result->n_events < walk.limit)) {
-            /* The stream is exhausted up to the tree size: nothing more to see. */
+            /* The stream and the principal events are exhausted up to the
+             * tree size: nothing more to see. */
             result->last_sequence =
                 walk.tree_size > result->last_sequence ? walk.tree_size : result->last_sequence;
             err = LEDGER_ERR_OK;

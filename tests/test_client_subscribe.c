@@ -15,7 +15,8 @@
  * the checkpoint where it was. One run follows the
  * doorbell, one polls without it; a caught-up follower that polls only once an hour is woken by
  * the next commit's doorbell. A request sent while the daemon is stopped (SIGSTOP) is resent
- * with the same bytes and committed exactly once. Method: ledgerd on a private data directory; the
+ * with the same bytes and committed exactly once. A subscription filtered by customer delivers the
+ * principal events of the customer's users. Method: ledgerd on a private data directory; the
  * writer, every consumer and the retrying client are forked children (the parent never opens a
  * nanomsg socket, so forking is safe); consumers append "sequence\n" lines
  * to a file that the parent checks at the end.
@@ -110,34 +111,65 @@ static Ledger__V1__Command partner_command(const char *id)
     return command;
 }
 
-/* Child: adds an auditor of all partners and writes its key file. */
-static void make_auditor(const struct fixture *fixture)
+/* In a child: commits one command, or exits with `code`. With key_path,
+ * writes there the secret the answer carries (of an AddPrincipal). */
+static void execute_one(struct ledger_client *client, const Ledger__V1__Command *command,
+                        const char *key_path, int code)
+{
+    const Ledger__V1__Command *commands[1] = {command};
+    Ledger__V1__Reply *reply = NULL;
+    if (ledger_execute(client, commands, 1, &reply) != LEDGER_ERR_OK) {
+        _exit(code);
+    }
+    if (key_path != NULL) {
+        FILE *file = fopen(key_path, "w");
+        if (file == NULL || fprintf(file, "%s\n", reply->results[0]->secret_hex) < 0 ||
+            fclose(file) != 0) {
+            _exit(code);
+        }
+    }
+    ledger_reply_free(reply);
+}
+
+/* An AddPrincipal command; the strings are borrowed by the command. */
+static Ledger__V1__Command principal_command(Ledger__V1__AddPrincipal *body, const char *id,
+                                             Ledger__V1__Role role, const char *partner_id)
+{
+    Ledger__V1__AddPrincipal init = LEDGER__V1__ADD_PRINCIPAL__INIT;
+    *body = init;
+    body->principal_id = (char *)(uintptr_t)id;
+    body->role = role;
+    body->partner_id = (char *)(uintptr_t)partner_id;
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.partner_id = (char *)(uintptr_t)partner_id;
+    command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
+    command.add_principal = body;
+    return command;
+}
+
+/* Runs fn(fixture) in a child, whose exit status it returns, and asserts
+ * that it returned 0. */
+static void in_child(const struct fixture *fixture, int (*fn)(const struct fixture *fixture))
 {
     pid_t pid = fork();
     if (pid == 0) {
-        struct ledger_client *client =
-            connect_as(fixture, "operator", fixture->operator_key, false);
-        Ledger__V1__AddPrincipal body = LEDGER__V1__ADD_PRINCIPAL__INIT;
-        body.principal_id = (char *)"feed-auditor";
-        body.role = LEDGER__V1__ROLE__ROLE_AUDITOR;
-        Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
-        command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
-        command.add_principal = &body;
-        const Ledger__V1__Command *commands[1] = {&command};
-        Ledger__V1__Reply *reply = NULL;
-        if (ledger_execute(client, commands, 1, &reply) != LEDGER_ERR_OK) {
-            _exit(91);
-        }
-        FILE *file = fopen(fixture->auditor_key, "w");
-        fprintf(file, "%s\n", reply->results[0]->secret_hex);
-        fclose(file);
-        ledger_reply_free(reply);
-        ledger_close(client);
-        _exit(0);
+        _exit(fn(fixture));
     }
     int status = 0;
     waitpid(pid, &status, 0);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Adds an auditor of all partners and writes its key file (in_child). */
+static int add_auditor(const struct fixture *fixture)
+{
+    struct ledger_client *client = connect_as(fixture, "operator", fixture->operator_key, false);
+    Ledger__V1__AddPrincipal body;
+    Ledger__V1__Command command =
+        principal_command(&body, "feed-auditor", LEDGER__V1__ROLE__ROLE_AUDITOR, "");
+    execute_one(client, &command, fixture->auditor_key, 91);
+    ledger_close(client);
+    return 0;
 }
 
 static int fixture_setup(void **state)
@@ -181,7 +213,7 @@ static int fixture_setup(void **state)
     }
     sleep_ms(100);
     *state = fixture;
-    make_auditor(fixture);
+    in_child(fixture, add_auditor);
     return 0;
 }
 
@@ -816,6 +848,109 @@ static void test_client_subscribe_doorbell_wakes(void **state)
     assert_int_equal(0, WEXITSTATUS(status));
 }
 
+/* A subscription filtered by customer delivers the principal events of
+ * the customer's users, which are in no customer's stream, among the
+ * customer's own events, in order and once each; nothing of another
+ * customer of the partner. */
+struct customer_feed {
+    uint64_t last;     /* the last sequence delivered */
+    unsigned count;    /* events delivered */
+    uint64_t added;    /* cf-user's PrincipalAdded */
+    uint64_t revoked;  /* cf-user's PrincipalRevoked */
+    bool out_of_order; /* a sequence not above the one before */
+    bool foreign;      /* an event of another customer or its user */
+};
+
+static int customer_feed_event(void *context, const Ledger__V1__EventEntry *entry)
+{
+    struct customer_feed *feed = context;
+    const Ledger__V1__Event *event = entry->event;
+    feed->out_of_order = feed->out_of_order || event->sequence <= feed->last;
+    feed->last = event->sequence;
+    feed->count++;
+    if (event->body_case == LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED) {
+        if (strcmp(event->principal_added->principal_id, "cf-user") == 0) {
+            feed->added = event->sequence;
+        } else {
+            feed->foreign = true;
+        }
+    } else if (event->body_case == LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED) {
+        feed->revoked = event->sequence;
+    } else if (strcmp(event->customer_id, "cf-customer") != 0) {
+        feed->foreign = true;
+    }
+    return 0;
+}
+
+/* Partner cf-partner's customers cf-customer and cf-other, each with a
+ * customer user; then cf-customer's user is revoked (in_child). */
+static int add_customer_users(const struct fixture *fixture)
+{
+    char admin_key[400];
+    snprintf(admin_key, sizeof admin_key, "%s/cf-admin.key", fixture->dir);
+    struct ledger_client *operator_client =
+        connect_as(fixture, "operator", fixture->operator_key, false);
+    Ledger__V1__Command partner = partner_command("cf-partner");
+    execute_one(operator_client, &partner, NULL, 90);
+    Ledger__V1__AddPrincipal admin_body;
+    Ledger__V1__Command admin = principal_command(&admin_body, "cf-admin",
+                                                  LEDGER__V1__ROLE__ROLE_ADMIN_AGENT, "cf-partner");
+    execute_one(operator_client, &admin, admin_key, 91);
+    struct ledger_client *admin_client = connect_as(fixture, "cf-admin", admin_key, false);
+    static const char *const customers[2] = {"cf-customer", "cf-other"};
+    static const char *const users[2] = {"cf-user", "cf-other-user"};
+    for (size_t i = 0; i < 2; i++) {
+        Ledger__V1__OnboardCustomer body = LEDGER__V1__ONBOARD_CUSTOMER__INIT;
+        body.name = (char *)"Fabrikam";
+        Ledger__V1__Command onboard = LEDGER__V1__COMMAND__INIT;
+        onboard.customer_id = (char *)(uintptr_t)customers[i];
+        onboard.body_case = LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER;
+        onboard.onboard_customer = &body;
+        execute_one(admin_client, &onboard, NULL, 92);
+        Ledger__V1__AddPrincipal user_body;
+        Ledger__V1__Command user = principal_command(
+            &user_body, users[i], LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "cf-partner");
+        user_body.customer_id = (char *)(uintptr_t)customers[i];
+        user_body.user = (char *)"carol";
+        execute_one(operator_client, &user, NULL, 93);
+    }
+    Ledger__V1__RevokePrincipal revoke_body = LEDGER__V1__REVOKE_PRINCIPAL__INIT;
+    revoke_body.principal_id = (char *)"cf-user";
+    Ledger__V1__Command revoke = LEDGER__V1__COMMAND__INIT;
+    revoke.body_case = LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL;
+    revoke.revoke_principal = &revoke_body;
+    execute_one(operator_client, &revoke, NULL, 94);
+    ledger_close(admin_client);
+    ledger_close(operator_client);
+    return 0;
+}
+
+/* cf-customer's feed, a page an event: its onboarding, its user's
+ * addition and revocation, and the checkpoint past them all. */
+static int check_customer_feed(struct ledger_client *client,
+                               struct ledger_subscription *subscription, const char *checkpoint)
+{
+    subscription->partner_id = "cf-partner";
+    subscription->customer_id = "cf-customer";
+    subscription->page_limit = 1;
+    struct customer_feed feed = {0};
+    if (ledger_subscribe(client, subscription, customer_feed_event, &feed) != LEDGER_ERR_OK) {
+        return 95;
+    }
+    return feed.count == 3 && feed.added != 0 && feed.revoked > feed.added && !feed.out_of_order &&
+                   !feed.foreign && checkpoint_now(checkpoint) == ledger_head_sequence(client)
+               ? 0
+               : 96;
+}
+
+/* Runs last: it registers a partner, which test_client_retry_same_bytes
+ * counts. */
+static void test_client_subscribe_customer_principal_events(void **state)
+{
+    in_child(*state, add_customer_users);
+    run_checkpoint_check(*state, "customer", false, check_customer_feed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -826,8 +961,10 @@ int main(void)
         cmocka_unit_test(test_client_subscribe_callback_stops),
         cmocka_unit_test(test_client_retry_same_bytes),
         cmocka_unit_test(test_client_subscribe_doorbell_wakes),
-        /* Last: it reads the hundreds of events the tests above committed. */
+        /* After the writers: it reads the hundreds of events the tests above
+         * committed. */
         cmocka_unit_test(test_client_subscribe_durable_before_checkpoint),
+        cmocka_unit_test(test_client_subscribe_customer_principal_events),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

@@ -2075,6 +2075,358 @@ static Ledger__V1__ReservationState reservation_state(struct fixture *f, const c
     return state;
 }
 
+/* Revokes a principal (revoke) or rotates its secret, as the operator. */
+static enum ledger_err principal_change(struct fixture *f, const char *principal_id, bool revoke)
+{
+    char id[32];
+    snprintf(id, sizeof id, "cmd-%u", ++f->next_id);
+    ProtobufCBinaryData data = rotate_command(id, principal_id);
+    if (revoke) {
+        free(data.data);
+        Ledger__V1__RevokePrincipal body = LEDGER__V1__REVOKE_PRINCIPAL__INIT;
+        body.principal_id = (char *)principal_id;
+        Ledger__V1__Command c = LEDGER__V1__COMMAND__INIT;
+        c.command_id = id;
+        c.body_case = LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL;
+        c.revoke_principal = &body;
+        data = pack_command(&c);
+    }
+    enum ledger_err err = run_bytes(f, &f->operator_principal, &data, 1, NULL);
+    free(data.data);
+    return err;
+}
+
+/* One event of a customer's feed, as the test recorded it. */
+struct feed_item {
+    uint64_t sequence;
+    const char *type; /* its body's name (docs/events.md) */
+};
+
+#define FEED_ITEMS_MAX 32
+
+/* A customer's feed as its commands were run: every event it should list. */
+struct feed {
+    struct feed_item items[FEED_ITEMS_MAX];
+    size_t count;
+};
+
+/* Records the event the last command appended (the head) as the feed's. */
+static void feed_note(struct fixture *f, struct feed *feed, const char *type)
+{
+    assert_true(feed->count < FEED_ITEMS_MAX);
+    feed->items[feed->count++] = (struct feed_item){head(f), type};
+}
+
+/* One page of the events feed as `who`, of `partner` ("": its own);
+ * the caller frees it. */
+static Ledger__V1__QueryResult *events_page(struct fixture *f, const struct engine_principal *who,
+                                            const char *partner, Ledger__V1__EventsQuery *events)
+{
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_EVENTS;
+    q.events = events;
+    q.partner_id = (char *)partner;
+    char message[ENGINE_MESSAGE_SIZE];
+    Ledger__V1__QueryResult *result = NULL;
+    assert_int_equal(engine_query(f->engine, who, &q, f->now_us, &result, message), LEDGER_ERR_OK);
+    return result;
+}
+
+/* Adds `user`, a customer user, and records its addition in `feed`. */
+static void user_added(struct fixture *f, struct feed *feed, const struct engine_principal *user)
+{
+    assert_int_equal(add_principal(f, user), LEDGER_ERR_OK);
+    feed_note(f, feed, "principal_added");
+}
+
+/* Revokes a principal or rotates its secret (principal_change), and
+ * records it in `feed` (NULL: in no customer's). */
+static void principal_changed(struct fixture *f, struct feed *feed, const char *principal_id,
+                              bool revoke)
+{
+    assert_int_equal(principal_change(f, principal_id, revoke), LEDGER_ERR_OK);
+    if (feed != NULL) {
+        feed_note(f, feed, revoke ? "principal_revoked" : "principal_secret_rotated");
+    }
+}
+
+/* The sequences of `feed` up to tree_size (0: all) of one of `types` (none:
+ * every type), into expected; returns how many. */
+static size_t feed_expected(const struct feed *feed, char *const *types, size_t type_count,
+                            uint64_t tree_size, uint64_t expected[FEED_ITEMS_MAX])
+{
+    size_t count = 0;
+    for (size_t i = 0; i < feed->count; i++) {
+        bool wanted = tree_size == 0 || feed->items[i].sequence <= tree_size;
+        bool typed = type_count == 0;
+        for (size_t t = 0; t < type_count; t++) {
+            typed = typed || strcmp(types[t], feed->items[i].type) == 0;
+        }
+        if (wanted && typed) {
+            expected[count++] = feed->items[i].sequence;
+        }
+    }
+    return count;
+}
+
+/* Pages the events feed of partner's `customer` as `who` from the start
+ * with `events`' limit, types, tree_size and include_proofs, and checks
+ * that it lists exactly what `feed` says for them, in order and each once:
+ * every page continues after the one before (its last_sequence), holds
+ * at most the limit, and the last page reaches the tree's end. */
+static void expect_customer_feed(struct fixture *f, const struct engine_principal *who,
+                                 const char *partner, const char *customer,
+                                 Ledger__V1__EventsQuery *events, const struct feed *feed)
+{
+    uint64_t expected[FEED_ITEMS_MAX];
+    size_t count = feed_expected(feed, events->types, events->n_types, events->tree_size, expected);
+    events->customer_id = (char *)customer;
+    events->after_sequence = 0;
+    uint64_t end = events->tree_size != 0 ? events->tree_size : head(f);
+    uint32_t page_max = events->limit != 0 ? events->limit : LEDGER_EVENTS_PAGE_DEFAULT;
+    size_t seen = 0, pages = 0;
+    while (events->after_sequence < end) {
+        /* Every page but the last holds an event. */
+        assert_true(pages++ <= count);
+        Ledger__V1__QueryResult *result = events_page(f, who, partner, events);
+        assert_true(result->n_events <= page_max);
+        for (size_t i = 0; i < result->n_events; i++) {
+            const Ledger__V1__EventEntry *entry = result->events[i];
+            assert_true(seen < count);
+            assert_int_equal(entry->event->sequence, expected[seen]);
+            assert_string_equal(entry->event->partner_id,
+                                partner[0] != '\0' ? partner : who->partner_id);
+            assert_true(entry->event->sequence <= result->last_sequence);
+            if (events->include_proofs) {
+                assert_non_null(entry->proof);
+                assert_int_equal(entry->proof->sequence, expected[seen]);
+                assert_int_equal(entry->proof->tree_size, end);
+            } else {
+                assert_null(entry->proof);
+            }
+            seen++;
+        }
+        assert_true(result->last_sequence > events->after_sequence);
+        events->after_sequence = result->last_sequence;
+        engine_result_free(result);
+    }
+    assert_int_equal(events->after_sequence, end);
+    assert_int_equal(seen, count);
+}
+
+/* A customer's events feed holds its customer users' principal events
+ * (added, secret rotated, revoked), which are in no stream, merged with its
+ * stream's in sequence order: each once, across pages of every size, with
+ * type filters, cut at a tree size, with proofs; never those of another
+ * customer's users, of the partner's staff, or of another partner's
+ * customer of the same id. */
+static void test_engine_events_customer_principals(void **state)
+{
+    struct fixture *f = *state;
+    /* The operator (1); world: p1 (2), admin-1 (3), c1 (4), alice-1 for
+     * c1 (5), s1 (6), alice Owner of s1 (7). */
+    world(f);
+    assert_int_equal(head(f), 7);
+    struct feed c1 = {.items = {{4, "customer_onboarded"},
+                                {5, "principal_added"},
+                                {6, "subscription_purchased"},
+                                {7, "role_assigned"}},
+                      .count = 4};
+    struct feed c2 = {0}, p2_c1 = {0};
+    /* Another partner's customer of the same id, with a user of its own. */
+    (void)second_partner(f);
+    p2_c1.items[p2_c1.count++] = (struct feed_item){head(f) - 1, "customer_onboarded"};
+    feed_note(f, &p2_c1, "subscription_purchased");
+    const Ledger__V1__Role user = LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
+    const struct engine_principal carol = make_principal("carol-2", user, "p2", "c1", "carol"),
+                                  bob = make_principal("bob-1", user, "p1", "c2", "bob"),
+                                  dave = make_principal("dave-1", user, "p1", "c1", "dave"),
+                                  erin = make_principal("erin-1", user, "p1", "c1", "erin"),
+                                  helpdesk = make_principal("helpdesk-1",
+                                                            LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT,
+                                                            "p1", "", "");
+    user_added(f, &p2_c1, &carol);
+    /* Another customer of p1, with a user; and p1's staff. */
+    assert_int_equal(onboard(f, "c2"), LEDGER_ERR_OK);
+    feed_note(f, &c2, "customer_onboarded");
+    user_added(f, &c2, &bob);
+    assert_int_equal(add_principal(f, &helpdesk), LEDGER_ERR_OK);
+
+    /* c1's purchases and its users' principal events, interleaved with
+     * the others'. */
+    Ledger__V1__GrantPermission grant_body;
+    Ledger__V1__Command grant = grant_command("c1", &grant_body);
+    assert_int_equal(run(f, &f->admin, &grant, NULL), LEDGER_ERR_OK);
+    feed_note(f, &c1, "purchase_permission_granted");
+    assert_int_equal(buy_reservation(f, &f->admin, "c1", "s1", NULL), LEDGER_ERR_OK);
+    feed_note(f, &c1, "reservation_purchased");
+    principal_changed(f, &c1, "alice-1", false);
+    user_added(f, &c1, &dave);
+    assert_int_equal(buy_subscription(f, "c2", "s2"), LEDGER_ERR_OK);
+    feed_note(f, &c2, "subscription_purchased");
+    principal_changed(f, &c2, "bob-1", false);
+    principal_changed(f, &p2_c1, "carol-2", false);
+    /* alice buys with her new secret. */
+    struct engine_principal alice;
+    assert_int_equal(engine_principal_lookup(f->engine, "alice-1", &alice), LEDGER_ERR_OK);
+    assert_int_equal(buy_reservation(f, &alice, "c1", "s1", NULL), LEDGER_ERR_OK);
+    feed_note(f, &c1, "reservation_purchased");
+    principal_changed(f, &c1, "dave-1", true);
+    principal_changed(f, NULL, "helpdesk-1", false);
+    assert_int_equal(buy_savings_plan(f, &f->admin, "c1", "s1", NULL), LEDGER_ERR_OK);
+    feed_note(f, &c1, "savings_plan_purchased");
+    principal_changed(f, &p2_c1, "carol-2", true);
+    /* Last, after the stream's last event: a new user, its secret rotated. */
+    user_added(f, &c1, &erin);
+    principal_changed(f, &c1, "erin-1", false);
+
+    struct engine_principal auditor =
+        make_principal("auditor-p1", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "", "");
+    struct engine_principal auditor_all =
+        make_principal("auditor-all", LEDGER__V1__ROLE__ROLE_AUDITOR, "", "", "");
+    char *principal_types[] = {"principal_added", "principal_revoked", "principal_secret_rotated"};
+    char *stream_types[] = {"reservation_purchased", "savings_plan_purchased",
+                            "customer_onboarded"};
+    static const uint32_t limits[] = {1, 2, 3, 0};
+    for (size_t l = 0; l < sizeof limits / sizeof limits[0]; l++) {
+        Ledger__V1__EventsQuery events = LEDGER__V1__EVENTS_QUERY__INIT;
+        events.limit = limits[l];
+        expect_customer_feed(f, &auditor, "", "c1", &events, &c1);
+        expect_customer_feed(f, &auditor_all, "p1", "c2", &events, &c2);
+        expect_customer_feed(f, &auditor_all, "p2", "c1", &events, &p2_c1);
+        events.types = principal_types;
+        events.n_types = 3;
+        expect_customer_feed(f, &auditor, "", "c1", &events, &c1);
+        events.types = stream_types;
+        expect_customer_feed(f, &auditor, "", "c1", &events, &c1);
+        /* Cut at a principal event, at another customer's event and at a
+         * stream event: nothing past the cut, the last page ends at it. */
+        const uint64_t cuts[] = {c1.items[7].sequence, c1.items[7].sequence + 1,
+                                 c1.items[5].sequence};
+        for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+            events.tree_size = cuts[c];
+            events.include_proofs = c == 0;
+            events.types = NULL;
+            events.n_types = 0;
+            expect_customer_feed(f, &auditor_all, "p1", "c1", &events, &c1);
+            events.types = principal_types;
+            events.n_types = 3;
+            expect_customer_feed(f, &auditor, "", "c1", &events, &c1);
+        }
+    }
+    /* The unfiltered feed has them too, in the same places. */
+    Ledger__V1__EventsQuery all = LEDGER__V1__EVENTS_QUERY__INIT;
+    all.limit = LEDGER_EVENTS_PAGE_MAX;
+    Ledger__V1__QueryResult *result = events_page(f, &auditor_all, "", &all);
+    assert_int_equal(result->n_events, head(f));
+    for (size_t i = 0; i < c1.count; i++) {
+        const Ledger__V1__Event *event = result->events[c1.items[i].sequence - 1]->event;
+        assert_int_equal(event->body_case, codec_event_type_from_name(c1.items[i].type));
+    }
+    engine_result_free(result);
+}
+
+/* The most records one events page examines (ENGINE_EVENTS_SCAN_MAX in
+ * engine_query.c). */
+#define FEED_SCAN_MAX 100000
+/* Commands per request of a long history. */
+#define FEED_BATCH_COMMANDS 1000
+
+/* Turns c1's reservation `id`'s auto-renew on and off `count` times, the
+ * first-th toggle first (even ones turn it on), FEED_BATCH_COMMANDS to a
+ * request: that many events of c1's stream. */
+static void renewal_toggles(struct fixture *f, char *id, size_t first, size_t count)
+{
+    ProtobufCBinaryData *data = calloc(FEED_BATCH_COMMANDS, sizeof *data);
+    assert_non_null(data);
+    for (size_t done = 0; done < count;) {
+        size_t n = count - done < FEED_BATCH_COMMANDS ? count - done : FEED_BATCH_COMMANDS;
+        for (size_t i = 0; i < n; i++) {
+            Ledger__V1__SetReservationRenewal renewal = LEDGER__V1__SET_RESERVATION_RENEWAL__INIT;
+            renewal.reservation_id = id;
+            renewal.auto_renew = (first + done + i) % 2 == 0;
+            Ledger__V1__Command c;
+            customer_command(&c, "c1");
+            char command_id[32];
+            snprintf(command_id, sizeof command_id, "toggle-%zu", first + done + i);
+            c.command_id = command_id;
+            c.body_case = LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL;
+            c.set_reservation_renewal = &renewal;
+            data[i] = pack_command(&c);
+        }
+        assert_int_equal(run_bytes(f, &f->admin, data, n, NULL), LEDGER_ERR_OK);
+        for (size_t i = 0; i < n; i++) {
+            free(data[i].data);
+        }
+        done += n;
+    }
+    free(data);
+}
+
+/* A customer's feed longer than one page examines: filtered to its
+ * principal events, a page that the scan bound ends, at a principal event
+ * or at a stream event just before one, says how far it got, and the next
+ * page goes on from there, missing and repeating none. */
+static void test_engine_events_customer_principals_past_the_scan(void **state)
+{
+    struct fixture *f = *state;
+    /* Every event from c1's onboarding (4) on is c1's: its n-th is n + 3,
+     * alice's addition the second. */
+    world(f);
+    char reservation[LEDGER_ID_LENGTH_MAX + 1];
+    bought(f, reservation, sizeof reservation);
+    const uint64_t stream_before = head(f) - 3;
+    renewal_toggles(f, reservation, 0, FEED_SCAN_MAX - 1 - stream_before);
+    assert_int_equal(head(f), FEED_SCAN_MAX - 1 + 3);
+    struct engine_principal user =
+        make_principal("scan-user", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "p1", "c1", "scan");
+    /* c1's 100000th event adds a user, its 100001st rotates the user's
+     * secret, its 100002nd is of its stream and its 100003rd revokes the
+     * user. */
+    assert_int_equal(add_principal(f, &user), LEDGER_ERR_OK);
+    assert_int_equal(principal_change(f, "scan-user", false), LEDGER_ERR_OK);
+    renewal_toggles(f, reservation, FEED_SCAN_MAX - 1 - stream_before, 1);
+    assert_int_equal(principal_change(f, "scan-user", true), LEDGER_ERR_OK);
+    const uint64_t principals[] = {5, FEED_SCAN_MAX + 3, FEED_SCAN_MAX + 4, FEED_SCAN_MAX + 6};
+    assert_int_equal(head(f), FEED_SCAN_MAX + 6);
+
+    struct engine_principal auditor =
+        make_principal("auditor-p1", LEDGER__V1__ROLE__ROLE_AUDITOR, "p1", "", "");
+    char *types[] = {"principal_added", "principal_revoked", "principal_secret_rotated"};
+    Ledger__V1__EventsQuery events = LEDGER__V1__EVENTS_QUERY__INIT;
+    events.customer_id = "c1";
+    events.types = types;
+    events.n_types = 3;
+    /* From the start the page ends at the 100000th event (a principal
+     * event); after c1's first event, at the 100001st (one too); after its
+     * second, at the 100002nd, a stream event just before the revocation. */
+    static const uint64_t starts[] = {0, 4, 5};
+    for (size_t s = 0; s < sizeof starts / sizeof starts[0]; s++) {
+        uint64_t first = starts[s] < 4 ? 4 : starts[s] + 1;
+        const uint64_t ends[2] = {first + FEED_SCAN_MAX - 1, head(f)};
+        events.after_sequence = starts[s];
+        size_t seen = 0;
+        while (seen < sizeof principals / sizeof principals[0] && principals[seen] <= starts[s]) {
+            seen++;
+        }
+        for (size_t page = 0; page < 2; page++) {
+            Ledger__V1__QueryResult *result = events_page(f, &auditor, "", &events);
+            for (size_t i = 0; i < result->n_events; i++) {
+                assert_true(seen < sizeof principals / sizeof principals[0]);
+                assert_int_equal(result->events[i]->event->sequence, principals[seen]);
+                seen++;
+            }
+            /* Those up to its end, and none after it. */
+            assert_int_equal(result->last_sequence, ends[page]);
+            assert_true(seen == sizeof principals / sizeof principals[0] ||
+                        principals[seen] > ends[page]);
+            events.after_sequence = result->last_sequence;
+            engine_result_free(result);
+        }
+        assert_int_equal(seen, sizeof principals / sizeof principals[0]);
+    }
+}
+
 /* One whole walk of the reservations from the first (as a sweep makes it
  * when they all fit in one scan): what is due at now_us, at most max. */
 static enum ledger_err expiries_due(struct fixture *f, int64_t now_us, struct engine_expiry *due,
@@ -2933,6 +3285,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_map_growth_and_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_rebuild_keeps_views, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_subscription_id_scope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_events_customer_principals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_events_customer_principals_past_the_scan, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_engine_cloud_order_id_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_renewal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_explain_savings_plan_renewal, setup, teardown),

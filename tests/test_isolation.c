@@ -6,7 +6,9 @@
  * partner) -- is refused with exactly the code the table predicts (FORBIDDEN,
  * ASK_PARTNER, PARTNER_MISMATCH) or let through; and the events feed shows a
  * principal nothing of another partner (customer users, and every role the
- * table keeps from the feed, get none at all: FORBIDDEN).
+ * table keeps from the feed, get none at all: FORBIDDEN), and filtered by a
+ * customer exactly that customer's events and its customer users' principal
+ * events.
  *
  * Method: the expected outcome of a cell is generated from the table itself
  * (policy_command_access / policy_query_access / policy_role_scope), never
@@ -1066,10 +1068,34 @@ static bool build_query(struct world *w, Ledger__V1__Query__KindCase kind, enum 
     return true;
 }
 
+/* The customer whose events feed lists event e, into out: the customer of
+ * its stream, or for a principal event the customer of the customer user of
+ * the event's partner it names (its row, read through
+ * engine_principal_lookup), else none (""). */
+static const char *feed_customer(struct world *w, const Ledger__V1__Event *e, char out[ID_SIZE])
+{
+    const char *principal_id = NULL;
+    if (e->body_case == LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED) {
+        principal_id = e->principal_added->principal_id;
+    } else if (e->body_case == LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED) {
+        principal_id = e->principal_revoked->principal_id;
+    } else if (e->body_case == LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED) {
+        principal_id = e->principal_secret_rotated->principal_id;
+    }
+    struct engine_principal named;
+    bool customer_user =
+        principal_id != NULL &&
+        engine_principal_lookup(w->engine, principal_id, &named) == LEDGER_ERR_OK &&
+        named.role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER &&
+        strcmp(named.partner_id, e->partner_id) == 0;
+    snprintf(out, ID_SIZE, "%s", customer_user ? named.customer_id : e->customer_id);
+    return out;
+}
+
 /* Checks that an allowed answer holds only rows of the partner and customer
  * asked about (and, for a principal bound to one customer, of that one), and
  * that the views it answers from are not empty, so the check is not vacuous. */
-static void check_rows(struct tally *t, const struct engine_principal *p,
+static void check_rows(struct world *w, struct tally *t, const struct engine_principal *p,
                        Ledger__V1__Query__KindCase kind, enum target target, const char *partner_id,
                        const char *customer_id, const Ledger__V1__QueryResult *r)
 {
@@ -1080,6 +1106,7 @@ static void check_rows(struct tally *t, const struct engine_principal *p,
     const char *want_customer = customer_id[0] ? customer_id : p->customer_id;
     size_t rows = 0;
     const char *bad = NULL;
+    char owner[ID_SIZE];
 #define CHECK_CUSTOMER(array, count)                                                               \
     do {                                                                                           \
         rows = (count);                                                                            \
@@ -1095,8 +1122,8 @@ static void check_rows(struct tally *t, const struct engine_principal *p,
             const Ledger__V1__Event *e = r->events[i]->event;
             if (strcmp(e->partner_id, partner_id) != 0)
                 bad = e->partner_id;
-            else if (want_customer[0] && strcmp(e->customer_id, want_customer) != 0)
-                bad = e->customer_id;
+            else if (want_customer[0] && strcmp(feed_customer(w, e, owner), want_customer) != 0)
+                bad = owner;
         }
         break;
     case LEDGER__V1__QUERY__KIND_RESERVATIONS:
@@ -1158,7 +1185,7 @@ static void query_cell(struct world *w, struct tally *t, Ledger__V1__Query__Kind
     judge(t, p, verb, target_name(target), expected, err, message, false, false);
     if (err == LEDGER_ERR_OK) {
         if (expected == LEDGER_ERR_OK) {
-            check_rows(t, p, kind, target, partner_id, customer_id, result);
+            check_rows(w, t, p, kind, target, partner_id, customer_id, result);
         }
         engine_result_free(result);
     }
@@ -1305,6 +1332,7 @@ static void follow_feed(struct world *w, const struct engine_principal *p, const
         assert_true(r->last_sequence > after); /* always progresses */
         for (size_t i = 0; i < r->n_events; i++) {
             const Ledger__V1__Event *e = r->events[i]->event;
+            char owner[ID_SIZE];
             assert_true(e->sequence > previous && e->sequence <= r->last_sequence);
             previous = e->sequence;
             if (p->partner_id[0] != '\0') {
@@ -1314,10 +1342,10 @@ static void follow_feed(struct world *w, const struct engine_principal *p, const
                 assert_string_equal(e->partner_id, partner_id);
             }
             if (p->customer_id[0] != '\0') {
-                assert_string_equal(e->customer_id, p->customer_id);
+                assert_string_equal(feed_customer(w, e, owner), p->customer_id);
             }
             if (customer_id[0] != '\0') {
-                assert_string_equal(e->customer_id, customer_id);
+                assert_string_equal(feed_customer(w, e, owner), customer_id);
             }
             *seen_partner_b += strcmp(e->partner_id, PB) == 0;
             (*seen)++;
@@ -1340,8 +1368,9 @@ static unsigned events_expected(struct world *w, const char *partner_id, const c
     unsigned count = 0;
     for (size_t i = 0; i < r->n_events; i++) {
         const Ledger__V1__Event *e = r->events[i]->event;
+        char owner[ID_SIZE];
         count += (partner_id[0] == '\0' || strcmp(e->partner_id, partner_id) == 0) &&
-                 (customer_id[0] == '\0' || strcmp(e->customer_id, customer_id) == 0);
+                 (customer_id[0] == '\0' || strcmp(feed_customer(w, e, owner), customer_id) == 0);
     }
     engine_result_free(r);
     return count;
