@@ -40,6 +40,18 @@
 #define LEDGER_CUSTOMER_SAVINGS_PLANS_MAX 4096
 #define LEDGER_CUSTOMER_REFUNDS_MAX       4096
 
+/* Holders of one subscription id that views_subscription_duplicates hands
+ * over, earliest purchase first, when a log of an earlier build holds the id
+ * under several customers of a partner (the others are counted, not named):
+ * enough to name every holder of an id recorded by mistake for a few
+ * customers, and a fixed array keeps the walk's memory the same however
+ * many customers hold one id. */
+#define LEDGER_DUPLICATE_HOLDERS_LISTED_MAX 16
+/* Such ids `ledgerd rebuild` names after its report (it counts them all;
+ * ledger-verify lists every one): enough to start with, short enough that
+ * the views' report stays on one screen. */
+#define LEDGER_REBUILD_DUPLICATES_SHOWN 5
+
 /* Switch changes kept per customer for the permissions history and "as of"
  * answers: a switch turned on and off daily for eleven years. */
 #define LEDGER_CUSTOMER_PERMISSION_CHANGES_MAX 8192

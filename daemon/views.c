@@ -29,7 +29,10 @@
  *                 one row per event, no per-customer copy (views layout 3).
  *                 'S' subscription NUL partner NUL customer -> u64 sequence:
  *                 every SubscriptionPurchased, by the subscription's id
- *                 (views_subscription_holder; views layout 10).
+ *                 (views_subscription_holder; views layout 10). A log of
+ *                 an earlier build may hold one id under several
+ *                 customers of a partner: their rows are adjacent, and
+ *                 views_subscription_duplicates reports them.
  *                 'O' partner NUL cloud_order_id NUL customer -> u64
  *                 sequence: every purchase (a purchase, a renewal, an
  *                 exchange's replacement) that named a cloud order id
@@ -1936,6 +1939,138 @@ static enum ledger_err scan_prefix(struct store_txn *txn, enum store_db db,
     }
     store_cursor_close(cursor);
     return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_OK : err;
+}
+
+/* The walk of views_subscription_duplicates: the holders of the id and
+ * partner it is reading (`current`), whose rows' keys begin with `group`
+ * ('S' subscription NUL partner NUL). */
+struct duplicate_walk {
+    uint8_t group[1 + 2 * DOMAIN_ID_SIZE];
+    size_t group_size;
+    struct views_subscription_duplicate current;
+    views_duplicate_fn fn;
+    void *context;
+    uint64_t ids;
+};
+
+/* Hands the holders of the id and partner read so far to fn when there are
+ * two or more, and starts afresh. */
+static enum ledger_err duplicate_flush(struct duplicate_walk *w)
+{
+    enum ledger_err err = LEDGER_ERR_OK;
+    if (w->current.holders >= 2) {
+        w->ids++;
+        err = w->fn != NULL ? w->fn(w->context, &w->current) : LEDGER_ERR_OK;
+    }
+    w->current.holders = 0;
+    w->current.listed = 0;
+    w->group_size = 0;
+    return err;
+}
+
+/* Keeps a holder among the earliest LEDGER_DUPLICATE_HOLDERS_LISTED_MAX
+ * purchases, in sequence order (the index holds them in customer order). */
+static void duplicate_hold(struct views_subscription_duplicate *d, const uint8_t *customer,
+                           size_t customer_size, uint64_t sequence)
+{
+    d->holders++;
+    size_t at = d->listed;
+    while (at > 0 && d->holding[at - 1].sequence > sequence) {
+        at--;
+    }
+    if (at == LEDGER_DUPLICATE_HOLDERS_LISTED_MAX) {
+        return;
+    }
+    size_t keep = d->listed < LEDGER_DUPLICATE_HOLDERS_LISTED_MAX ? d->listed : d->listed - 1;
+    memmove(&d->holding[at + 1], &d->holding[at], (keep - at) * sizeof d->holding[0]);
+    memcpy(d->holding[at].customer_id, customer, customer_size);
+    d->holding[at].customer_id[customer_size] = '\0';
+    d->holding[at].sequence = sequence;
+    d->listed = keep + 1;
+}
+
+/* Copies the n-th NUL-ended field of an 'S' key (after its family byte) of
+ * 1..LEDGER_ID_LENGTH_MAX bytes into out; the last field ends with the key.
+ * Returns the bytes the key holds up to the field's NUL (the key's size for
+ * the last), 0 when the field is not one. */
+static size_t subscription_key_field(const struct store_val *key, size_t from, bool last,
+                                     char out[DOMAIN_ID_SIZE])
+{
+    const uint8_t *start = key->data + from;
+    size_t rest = key->size - from;
+    const uint8_t *nul = memchr(start, '\0', rest);
+    size_t size = last ? rest : nul != NULL ? (size_t)(nul - start) : 0;
+    if (size == 0 || size > LEDGER_ID_LENGTH_MAX || (last && nul != NULL)) {
+        return 0;
+    }
+    memcpy(out, start, size);
+    out[size] = '\0';
+    return from + size + (last ? 0 : 1);
+}
+
+/* One 'S' row of the walk (a scan_fn; context: the duplicate_walk). */
+static enum ledger_err duplicate_visit(void *context, const struct store_val *key,
+                                       const struct store_val *value)
+{
+    struct duplicate_walk *w = context;
+    struct views_subscription_duplicate *d = &w->current;
+    char subscription_id[DOMAIN_ID_SIZE], partner_id[DOMAIN_ID_SIZE], customer_id[DOMAIN_ID_SIZE];
+    size_t partner_at = subscription_key_field(key, 1, false, subscription_id);
+    size_t customer_at =
+        partner_at != 0 ? subscription_key_field(key, partner_at, false, partner_id) : 0;
+    if (customer_at == 0 || subscription_key_field(key, customer_at, true, customer_id) == 0 ||
+        value->size != 8) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    if (w->group_size != customer_at || memcmp(w->group, key->data, customer_at) != 0) {
+        enum ledger_err err = duplicate_flush(w);
+        if (err != LEDGER_ERR_OK) {
+            return err;
+        }
+        memcpy(w->group, key->data, customer_at);
+        w->group_size = customer_at;
+        memcpy(d->subscription_id, subscription_id, sizeof subscription_id);
+        memcpy(d->partner_id, partner_id, sizeof partner_id);
+    }
+    duplicate_hold(d, key->data + customer_at, key->size - customer_at,
+                   store_key_to_u64(value->data));
+    return LEDGER_ERR_OK;
+}
+
+enum ledger_err views_subscription_duplicates(struct store_txn *txn, views_duplicate_fn fn,
+                                              void *context, uint64_t *ids_out)
+{
+    if (txn == NULL) {
+        return LEDGER_ERR_INTERNAL;
+    }
+    struct duplicate_walk walk = {.fn = fn, .context = context};
+    struct key family = {0};
+    key_u8(&family, VIEWS_ACTIVITY_SUBSCRIPTION);
+    enum ledger_err err = scan_prefix(txn, STORE_DB_ACTIVITY, &family, duplicate_visit, &walk);
+    if (err == LEDGER_ERR_OK) {
+        err = duplicate_flush(&walk);
+    }
+    if (err == LEDGER_ERR_OK && ids_out != NULL) {
+        *ids_out = walk.ids;
+    }
+    return err;
+}
+
+void views_subscription_duplicate_text(const struct views_subscription_duplicate *duplicate,
+                                       char out[VIEWS_DUPLICATE_TEXT_SIZE])
+{
+    int used =
+        snprintf(out, VIEWS_DUPLICATE_TEXT_SIZE,
+                 "partner %s, subscription %s:", duplicate->partner_id, duplicate->subscription_id);
+    for (size_t i = 0; i < duplicate->listed && used > 0 && used < VIEWS_DUPLICATE_TEXT_SIZE; i++) {
+        used += snprintf(out + used, VIEWS_DUPLICATE_TEXT_SIZE - (size_t)used,
+                         "%s customer %s (sequence %" PRIu64 ")", i > 0 ? "," : "",
+                         duplicate->holding[i].customer_id, duplicate->holding[i].sequence);
+    }
+    if (duplicate->holders > duplicate->listed && used > 0 && used < VIEWS_DUPLICATE_TEXT_SIZE) {
+        snprintf(out + used, VIEWS_DUPLICATE_TEXT_SIZE - (size_t)used, ", and %zu more customers",
+                 duplicate->holders - duplicate->listed);
+    }
 }
 
 struct expiry_walk {

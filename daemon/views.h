@@ -23,6 +23,7 @@
 #include "codec.h"
 #include "domain.h"
 #include "error.h"
+#include "ledger_limits.h"
 #include "store.h"
 
 /* Applies one committed event (already appended, with its sequence set) to every
@@ -87,6 +88,60 @@ __attribute__((warn_unused_result)) enum ledger_err
 views_subscription_holder(struct store_txn *txn, const char *subscription_id,
                           const char *partner_id, const char *customer_id,
                           struct views_id_holder *out);
+
+/* One customer's purchase of a subscription id (views_subscription_duplicates). */
+struct views_holding {
+    char customer_id[DOMAIN_ID_SIZE];
+    uint64_t sequence; /* its SubscriptionPurchased */
+};
+
+/* A subscription id that two or more customers of one partner hold: what
+ * logs written before ids were checked across a partner's customers (views
+ * layout 10) may record. */
+struct views_subscription_duplicate {
+    char subscription_id[DOMAIN_ID_SIZE];
+    char partner_id[DOMAIN_ID_SIZE];
+    size_t holders; /* customers of the partner that hold it: 2 or more */
+    size_t listed;  /* of them, in holding[]: the earliest purchases, in sequence order */
+    struct views_holding holding[LEDGER_DUPLICATE_HOLDERS_LISTED_MAX];
+};
+
+/* Called by views_subscription_duplicates for each such id; `duplicate` is
+ * borrowed for the call. A non-OK return stops the walk and is returned. */
+typedef enum ledger_err (*views_duplicate_fn)(void *context,
+                                              const struct views_subscription_duplicate *duplicate);
+
+/* Walks the subscriptions index ('S' rows, views layout 10) in key order
+ * (by subscription id, then partner) and calls fn for every subscription
+ * id that two or more customers of one partner hold, with its holders in
+ * the order of their SubscriptionPurchased (the first
+ * LEDGER_DUPLICATE_HOLDERS_LISTED_MAX of them; the others are counted).
+ * One id under customers of different partners is no such id: a
+ * subscription transferred between partners keeps its id. The holders of
+ * one id and partner are adjacent in the index, so one of them is held at
+ * a time: the memory taken does not grow with the index. *ids_out (may be
+ * NULL) counts the ids found, written only on success. Errors: those of
+ * fn, CORRUPT (an index row no writer makes), STORAGE_ERROR. */
+__attribute__((warn_unused_result)) enum ledger_err
+views_subscription_duplicates(struct store_txn *txn, views_duplicate_fn fn, void *context,
+                              uint64_t *ids_out);
+
+/* What ledger-verify and `ledgerd rebuild` say of such ids, which are
+ * findings, not failures. */
+#define VIEWS_DUPLICATES_NOTE                                                                      \
+    "recorded before ids were unique within a partner; see docs/domain.md, \"Subscriptions\""
+/* Room for views_subscription_duplicate_text's line: the partner and id,
+ * then each holder named with its sequence and the count of the others. */
+#define VIEWS_DUPLICATE_TEXT_SIZE 2048
+_Static_assert(2 * LEDGER_ID_LENGTH_MAX + 40 +
+                       LEDGER_DUPLICATE_HOLDERS_LISTED_MAX * (LEDGER_ID_LENGTH_MAX + 44) + 40 <
+                   VIEWS_DUPLICATE_TEXT_SIZE,
+               "a duplicated id's line names every holder listed");
+/* One line naming such an id: "partner P, subscription S: customer C1
+ * (sequence N1), customer C2 (sequence N2)", and ", and K more customers"
+ * for holders not listed. `duplicate` borrowed. */
+void views_subscription_duplicate_text(const struct views_subscription_duplicate *duplicate,
+                                       char out[VIEWS_DUPLICATE_TEXT_SIZE]);
 
 /* Looks a cloud order id up among a partner's purchases, for the commands
  * that name one (PurchaseReservation, ExchangeReservation's replacements,

@@ -221,16 +221,24 @@ static uint64_t customer_onboarded(struct fixture *f, const char *partner_id,
     return emit(f, &e, partner_id, customer_id, actor, t);
 }
 
-static uint64_t subscription_purchased(struct fixture *f, const char *partner_id,
-                                       const char *customer_id, Ledger__V1__Actor *actor, int64_t t)
+/* A SubscriptionPurchased of `subscription_id`. */
+static uint64_t subscription_bought(struct fixture *f, const char *partner_id,
+                                    const char *customer_id, const char *subscription_id,
+                                    Ledger__V1__Actor *actor, int64_t t)
 {
     Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
     Ledger__V1__SubscriptionPurchased body = LEDGER__V1__SUBSCRIPTION_PURCHASED__INIT;
-    body.subscription_id = "s-1";
+    body.subscription_id = (char *)subscription_id;
     body.offer = LEDGER__V1__OFFER__OFFER_AZURE_PLAN;
     e.body_case = LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED;
     e.subscription_purchased = &body;
     return emit(f, &e, partner_id, customer_id, actor, t);
+}
+
+static uint64_t subscription_purchased(struct fixture *f, const char *partner_id,
+                                       const char *customer_id, Ledger__V1__Actor *actor, int64_t t)
+{
+    return subscription_bought(f, partner_id, customer_id, "s-1", actor, t);
 }
 
 static uint64_t role_assigned(struct fixture *f, int64_t t)
@@ -1018,6 +1026,121 @@ static void test_views_subscription_holder(void **state)
                      LEDGER_ERR_INVALID_ARGUMENT);
     assert_int_equal(views_subscription_holder(f->txn, "s-1", "", "c-1", &holder),
                      LEDGER_ERR_INVALID_ARGUMENT);
+    store_abort(f->txn);
+    f->txn = NULL;
+}
+
+/* What views_subscription_duplicates handed over: the ids in the order of
+ * the walk, each with its holders. */
+struct duplicates_seen {
+    size_t count;
+    struct views_subscription_duplicate ids[4];
+    size_t stop_after; /* 0: never stop */
+};
+
+static enum ledger_err duplicate_seen(void *context,
+                                      const struct views_subscription_duplicate *duplicate)
+{
+    struct duplicates_seen *seen = context;
+    assert_true(seen->count < sizeof seen->ids / sizeof seen->ids[0]);
+    seen->ids[seen->count++] = *duplicate;
+    return seen->stop_after != 0 && seen->count == seen->stop_after ? LEDGER_ERR_IO_ERROR
+                                                                    : LEDGER_ERR_OK;
+}
+
+static void expect_duplicate(const struct views_subscription_duplicate *d,
+                             const char *subscription_id, const char *partner_id, size_t holders,
+                             size_t listed)
+{
+    assert_string_equal(d->subscription_id, subscription_id);
+    assert_string_equal(d->partner_id, partner_id);
+    assert_int_equal(d->holders, holders);
+    assert_int_equal(d->listed, listed);
+}
+
+static void expect_holding(const struct views_subscription_duplicate *d, size_t i,
+                           const char *customer_id, uint64_t sequence)
+{
+    assert_true(i < d->listed);
+    assert_string_equal(d->holding[i].customer_id, customer_id);
+    assert_int_equal(d->holding[i].sequence, sequence);
+}
+
+/* The ids that two or more customers of one partner hold, as logs of
+ * earlier builds may record them: each once, with its holders in sequence
+ * order (not the index's customer order), the earliest
+ * LEDGER_DUPLICATE_HOLDERS_LISTED_MAX of them named and the others
+ * counted. One id under customers of two partners, or bought once, is no
+ * such id. */
+static void test_views_subscription_duplicates(void **state)
+{
+    struct fixture *f = *state;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    struct duplicates_seen seen = {0};
+    uint64_t ids = 99;
+    /* The history's s-1 is c-1's of p-1 alone. */
+    assert_ok(views_subscription_duplicates(f->txn, duplicate_seen, &seen, &ids));
+    assert_int_equal(ids, 0);
+    assert_int_equal(seen.count, 0);
+
+    int64_t t = utc(2026, 1, 1);
+    subscription_purchased(f, "p-2", "c-1", &actor_admin2, t);
+    subscription_bought(f, "p-1", "c-3", "s-once", &actor_admin, t);
+    uint64_t c2 = subscription_purchased(f, "p-1", "c-2", &actor_admin, t);
+    /* c-9 bought s-2 before c-3 did: named first, though c-3 sorts first. */
+    uint64_t c9 = subscription_bought(f, "p-1", "c-9", "s-2", &actor_admin, t);
+    uint64_t c3 = subscription_bought(f, "p-1", "c-3", "s-2", &actor_admin, t);
+    /* More holders than are named, bought in the reverse of key order. */
+    uint64_t many[LEDGER_DUPLICATE_HOLDERS_LISTED_MAX + 2];
+    char customers[LEDGER_DUPLICATE_HOLDERS_LISTED_MAX + 2][16];
+    for (size_t i = 0; i < LEDGER_DUPLICATE_HOLDERS_LISTED_MAX + 2; i++) {
+        snprintf(customers[i], sizeof customers[i], "c-%02zu",
+                 (size_t)LEDGER_DUPLICATE_HOLDERS_LISTED_MAX + 2 - i);
+        many[i] = subscription_bought(f, "p-2", customers[i], "s-3", &actor_admin2, t);
+    }
+    assert_ok(views_subscription_duplicates(f->txn, duplicate_seen, &seen, &ids));
+    assert_int_equal(ids, 3);
+    assert_int_equal(seen.count, 3);
+    /* Key order: by id, then partner. */
+    const struct views_subscription_duplicate *d = &seen.ids[0];
+    expect_duplicate(d, "s-1", "p-1", 2, 2);
+    expect_holding(d, 0, "c-1", SEQ_SUBSCRIPTION_C1);
+    expect_holding(d, 1, "c-2", c2);
+    d = &seen.ids[1];
+    expect_duplicate(d, "s-2", "p-1", 2, 2);
+    expect_holding(d, 0, "c-9", c9);
+    expect_holding(d, 1, "c-3", c3);
+    d = &seen.ids[2];
+    expect_duplicate(d, "s-3", "p-2", LEDGER_DUPLICATE_HOLDERS_LISTED_MAX + 2,
+                     LEDGER_DUPLICATE_HOLDERS_LISTED_MAX);
+    for (size_t i = 0; i < LEDGER_DUPLICATE_HOLDERS_LISTED_MAX; i++) {
+        expect_holding(d, i, customers[i], many[i]);
+    }
+    /* The line ledger-verify and `ledgerd rebuild` print of each. */
+    char line[VIEWS_DUPLICATE_TEXT_SIZE], expected[VIEWS_DUPLICATE_TEXT_SIZE];
+    views_subscription_duplicate_text(&seen.ids[0], line);
+    snprintf(expected, sizeof expected,
+             "partner p-1, subscription s-1: customer c-1 (sequence %d), customer c-2 (sequence "
+             "%llu)",
+             SEQ_SUBSCRIPTION_C1, (unsigned long long)c2);
+    assert_string_equal(line, expected);
+    views_subscription_duplicate_text(d, line);
+    assert_non_null(strstr(line, "partner p-2, subscription s-3: customer c-18 (sequence "));
+    assert_non_null(strstr(line, "), and 2 more customers"));
+    assert_null(strstr(line, "customer c-02 "));
+
+    /* A callback's error (an output that cannot be written) stops the walk
+     * and is returned, with nothing counted. */
+    struct duplicates_seen stopped = {.stop_after = 1};
+    ids = 99;
+    assert_int_equal(views_subscription_duplicates(f->txn, duplicate_seen, &stopped, &ids),
+                     LEDGER_ERR_IO_ERROR);
+    assert_int_equal(stopped.count, 1);
+    assert_int_equal(ids, 99);
+    assert_ok(views_subscription_duplicates(f->txn, NULL, NULL, NULL));
+    /* A row no writer makes (no partner after the id) is named CORRUPT. */
+    assert_ok(store_put(f->txn, STORE_DB_ACTIVITY, "Ss-4", 4, "\0\0\0\0\0\0\0\1", 8));
+    assert_int_equal(views_subscription_duplicates(f->txn, NULL, NULL, &ids), LEDGER_ERR_CORRUPT);
     store_abort(f->txn);
     f->txn = NULL;
 }
@@ -5267,6 +5390,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_reservations_current, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_unknown_customer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_subscription_holder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_subscription_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_as_of, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_by_business_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_business_time_out_of_order, setup, teardown),
