@@ -326,6 +326,26 @@ engine_rebuild(struct engine *engine, engine_progress_fn progress, void *context
                void (*report)(void *context, const char *view, bool same),
                unsigned *differences_out);
 
+/* A subscription id held by two or more customers of one partner
+ * (views.h). */
+struct views_subscription_duplicate;
+/* Called by engine_subscription_duplicates for each such id (the same
+ * callback as views.h's views_duplicate_fn). */
+typedef enum ledger_err (*engine_duplicate_fn)(
+    void *context, const struct views_subscription_duplicate *duplicate);
+
+/* Calls fn, in one read transaction, for every subscription id that two
+ * or more customers of one partner hold, as logs written before ids were
+ * checked across a partner's customers may record
+ * (views_subscription_duplicates: in key order, each with its holders in
+ * sequence order; the memory taken does not grow with the ledger), for
+ * `ledgerd rebuild` and ledger-verify to report after their checks.
+ * *ids_out (may be NULL) counts them, written only on success. Errors:
+ * those of fn, CORRUPT, STORAGE_ERROR. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine_subscription_duplicates(struct engine *engine, engine_duplicate_fn fn, void *context,
+                               uint64_t *ids_out);
+
 /* When the last engine_rebuild failed on a record: its sequence, and in
  * `why` what was wrong with it (its leaf hash, its own sequence, its schema
  * version, its stream version, or the views it did not apply to). 0 when it

@@ -16,7 +16,9 @@
  * rebuilt and the layout VIEWS_LAYOUT_REBUILDING, which the daemon refuses to
  * serve: run it again.
  * Also names, for a verifier that compares a derived database with its
- * replay entry by entry, the event an entry comes from (engine_entry_origin).
+ * replay entry by entry, the event an entry comes from (engine_entry_origin),
+ * and, for both, the subscription ids a log of an earlier build holds under
+ * several customers of one partner (engine_subscription_duplicates).
  */
 #include "engine.h"
 
@@ -715,6 +717,19 @@ enum ledger_err engine_rebuild(struct engine *engine, engine_progress_fn progres
     }
     *differences_out = differences;
     return LEDGER_ERR_OK;
+}
+
+enum ledger_err engine_subscription_duplicates(struct engine *engine, engine_duplicate_fn fn,
+                                               void *context, uint64_t *ids_out)
+{
+    struct store_txn *txn = NULL;
+    enum ledger_err err = store_begin(engine->store, false, &txn);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = views_subscription_duplicates(txn, fn, context, ids_out);
+    store_abort(txn);
+    return err;
 }
 
 void engine_entry_origin(enum store_db db, struct store_val key, struct store_val value,

@@ -34,6 +34,7 @@
 #include "metrics.h"
 #include "progress.h"
 #include "server.h"
+#include "views.h"
 
 #ifndef LEDGERD_VERSION
 #define LEDGERD_VERSION "0.0.0"
@@ -748,6 +749,56 @@ static void rebuild_report(void *context, const char *view, bool same)
     printf("%-24s %s\n", view, same ? "same" : "DIFFERENT");
 }
 
+/* The subscription ids the rebuilt index shows two or more customers of
+ * one partner holding: how many, and the first of them. */
+struct rebuild_duplicates {
+    size_t shown;
+    char lines[LEDGER_REBUILD_DUPLICATES_SHOWN][VIEWS_DUPLICATE_TEXT_SIZE];
+};
+
+static enum ledger_err rebuild_duplicate(void *context,
+                                         const struct views_subscription_duplicate *duplicate)
+{
+    struct rebuild_duplicates *found = context;
+    if (found->shown < LEDGER_REBUILD_DUPLICATES_SHOWN) {
+        views_subscription_duplicate_text(duplicate, found->lines[found->shown++]);
+    }
+    return LEDGER_ERR_OK;
+}
+
+/* After the views' report: the subscription ids a log of an earlier build
+ * holds under two or more customers of one partner, counted, and the first
+ * LEDGER_REBUILD_DUPLICATES_SHOWN named. A finding, not a failure: the exit
+ * status is the views'. */
+static void rebuild_duplicates_report(struct engine *engine, const char *data_dir)
+{
+    static struct rebuild_duplicates found; /* large: not on the stack */
+    found.shown = 0;
+    uint64_t ids = 0;
+    enum ledger_err err = engine_subscription_duplicates(engine, rebuild_duplicate, &found, &ids);
+    if (err != LEDGER_ERR_OK) {
+        fprintf(stderr,
+                "ledgerd: the rebuilt subscriptions index could not be read for ids that "
+                "customers of one partner share: %s (%s); check %s with ledger-verify\n",
+                ledger_strerror(err), ledger_err_name(err), data_dir);
+        return;
+    }
+    if (ids == 0) {
+        return;
+    }
+    printf("%llu " VIEWS_DUPLICATES_NOTE "; nothing is lost, and new purchases of such an id are "
+           "refused for every customer of its partner (docs/operations.md, \"Subscription ids two "
+           "customers hold\"):\n",
+           (unsigned long long)ids);
+    for (size_t i = 0; i < found.shown; i++) {
+        printf("  %s\n", found.lines[i]);
+    }
+    if (ids > found.shown) {
+        printf("  and %llu more: ledger-verify %s lists every one\n",
+               (unsigned long long)(ids - found.shown), data_dir);
+    }
+}
+
 static int command_rebuild(const struct command_line *line, const struct config *config)
 {
     if (!line->data_given) {
@@ -777,7 +828,9 @@ static int command_rebuild(const struct command_line *line, const struct config 
     err = engine_rebuild(engine, rebuild_progress, &context, rebuild_report, &differences);
     char why[ENGINE_MESSAGE_SIZE];
     uint64_t failed_at = err != LEDGER_ERR_OK ? engine_rebuild_failure(engine, why) : 0;
-    engine_close(engine);
+    if (err != LEDGER_ERR_OK) {
+        engine_close(engine);
+    }
     if (failed_at != 0) {
         fprintf(stderr,
                 "ledgerd: rebuild failed at sequence %llu: %s (%s); the log is damaged there: "
@@ -792,11 +845,13 @@ static int command_rebuild(const struct command_line *line, const struct config 
     }
     if (differences > 0) {
         printf("%u view(s) differed from the log's replay; they now match it\n", differences);
-        return EXIT_FAILURE_;
+    } else {
+        printf(upgrade ? "every view is derived again from the log; the data directory can serve\n"
+                       : "every view matches the log's replay\n");
     }
-    printf(upgrade ? "every view is derived again from the log; the data directory can serve\n"
-                   : "every view matches the log's replay\n");
-    return EXIT_OK;
+    rebuild_duplicates_report(engine, config->data_dir);
+    engine_close(engine);
+    return differences > 0 ? EXIT_FAILURE_ : EXIT_OK;
 }
 
 /* --- restore ------------------------------------------------------------------------ */

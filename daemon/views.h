@@ -126,10 +126,11 @@ __attribute__((warn_unused_result)) enum ledger_err
 views_subscription_duplicates(struct store_txn *txn, views_duplicate_fn fn, void *context,
                               uint64_t *ids_out);
 
-/* What ledger-verify and `ledgerd rebuild` say of such ids, which are
- * findings, not failures. */
+/* What ledger-verify and `ledgerd rebuild` say of such ids, after their
+ * count: findings, not failures. */
 #define VIEWS_DUPLICATES_NOTE                                                                      \
-    "recorded before ids were unique within a partner; see docs/domain.md, \"Subscriptions\""
+    "subscription id(s) held by two or more customers of one partner, recorded before ids were "   \
+    "unique within a partner; see docs/domain.md, \"Subscriptions\""
 /* Room for views_subscription_duplicate_text's line: the partner and id,
  * then each holder named with its sequence and the count of the others. */
 #define VIEWS_DUPLICATE_TEXT_SIZE 2048
