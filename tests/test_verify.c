@@ -44,6 +44,7 @@
 #include "histload.h"
 #include "ledger_limits.h"
 #include "merkle.h"
+#include "oldlog.h"
 #include "store.h"
 #include "test_util.h"
 
@@ -383,6 +384,8 @@ static void test_verify_good_backup_passes(void **state)
     assert_non_null(strstr(o.out, summary));
     assert_non_null(strstr(o.out, "extends the saved head"));
     assert_non_null(strstr(o.out, "views agree"));
+    /* Its subscription ids are each one customer's: no finding. */
+    assert_null(strstr(o.out, "finding:"));
     /* No --public-key: the head's own key is used, and that is said. */
     assert_non_null(strstr(o.err, "any key would pass: pass --public-key"));
     /* Without a head, without views, and quietly. */
@@ -406,6 +409,59 @@ static void test_verify_good_backup_passes(void **state)
     char lock[PATH_SIZE + 16];
     snprintf(lock, sizeof lock, "%s/lock.mdb", dir);
     assert_int_not_equal(access(lock, F_OK), 0);
+    test_remove_dir(dir);
+}
+
+/* A log of an earlier build that holds one subscription id under two
+ * customers of a partner (tests/support/oldlog.h: also one id under
+ * customers of two partners, and one bought once) verifies, and after the
+ * verdict the verifier lists that id, with its holders in sequence order,
+ * and no other: a finding, said to be one, with exit status 0. --quiet
+ * prints nothing; --no-views, which replays nothing, lists nothing. */
+static void test_verify_lists_subscription_ids_two_customers_hold(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], key_path[PATH_SIZE];
+    path_join(dir, w->root, "shared-subscription");
+    path_join(key_path, w->root, "shared-subscription.key");
+    struct engine_options options = {.data_dir = dir, .no_sync = true};
+    assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_OK);
+    struct engine *engine = NULL;
+    assert_int_equal(engine_open(&options, &engine), LEDGER_ERR_OK);
+    struct oldlog_shared shared;
+    assert_int_equal(oldlog_shared_subscription(engine_store(engine), &shared), LEDGER_ERR_OK);
+    unsigned differences = 0;
+    assert_int_equal(engine_rebuild(engine, NULL, NULL, NULL, &differences), LEDGER_ERR_OK);
+    engine_close(engine);
+
+    struct outcome o;
+    const char *plain[] = {dir, NULL};
+    run_verify(w, plain, &o);
+    expect(&o, 0, NULL, NULL);
+    char expected[1024];
+    snprintf(expected, sizeof expected,
+             ", views agree\n"
+             "finding: 1 subscription id(s) held by two or more customers of one partner, "
+             "recorded before ids were unique within a partner; see docs/domain.md, "
+             "\"Subscriptions\"; a finding, not a failure (the exit status does not change for "
+             "it):\n"
+             "  partner p-a, subscription sub-shared: customer c-2 (sequence %llu), customer c-1 "
+             "(sequence %llu)\n",
+             (unsigned long long)shared.first, (unsigned long long)shared.second);
+    const char *said = strstr(o.out, expected);
+    if (said == NULL || strcmp(said, expected) != 0 || strstr(o.out, "sub-moved") != NULL ||
+        strstr(o.out, "sub-once") != NULL) {
+        fail_msg("stdout:\n%s\nwanted it to end with:\n%s", o.out, expected);
+    }
+    assert_true(strncmp(o.out, "verified: ", 10) == 0);
+    const char *quiet[] = {"--quiet", dir, NULL};
+    run_verify(w, quiet, &o);
+    expect(&o, 0, NULL, NULL);
+    assert_string_equal(o.out, "");
+    const char *log_only[] = {"--no-views", dir, NULL};
+    run_verify(w, log_only, &o);
+    expect(&o, 0, NULL, NULL);
+    assert_null(strstr(o.out, "finding:"));
     test_remove_dir(dir);
 }
 
@@ -2510,6 +2566,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verify_good_backup_passes),
         cmocka_unit_test(test_verify_earlier_head_is_extended),
+        cmocka_unit_test(test_verify_lists_subscription_ids_two_customers_hold),
         cmocka_unit_test(test_verify_head_of_another_ledger),
         cmocka_unit_test(test_verify_flipped_record_byte_names_its_sequence),
         cmocka_unit_test(test_verify_truncated_tail_names_the_first_missing_sequence),

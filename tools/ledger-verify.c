@@ -9,7 +9,10 @@
  * a backup) is signed and is a prefix of this history, and that every derived
  * index and view equals a fresh replay of the log (on a scratch copy), and,
  * for one that does not, which entry differs and the event it comes from.
- * It reports the first bad sequence number.
+ * It reports the first bad sequence number. After its checks, it lists the
+ * subscription ids that two or more customers of one partner hold in the
+ * replay of the log (logs of earlier builds may record them): a finding,
+ * not a failure.
  *
  * Exit status: 0 verified; 1 verification failed (what and where on stderr);
  * 2 usage error, the directory cannot be read, or the verdict cannot be
@@ -59,7 +62,8 @@ static void usage(FILE *out)
             "\n"
             "Verifies a ledger data directory or backup offline: every leaf hash, the Merkle\n"
             "root, dense sequences, a saved signed head (optional), and every view and index\n"
-            "against a fresh replay of the log.\n"
+            "against a fresh replay of the log. Then lists, as findings that do not change\n"
+            "the exit status, the subscription ids two or more customers of one partner hold.\n"
             "\n"
             "  --head FILE        a saved head (serialized ledger.v1.SignedHead, e.g. a\n"
             "                     backup's head.pb); the history must extend it\n"
@@ -760,9 +764,27 @@ static void rebuild_progress(void *context, uint64_t done, uint64_t total)
     progress_update(&replay->bar, done);
 }
 
+/* The scratch copy the views check replays the log into, kept after a
+ * replay that finished for the findings read from it (report_findings). */
+struct scratch {
+    char dir[PATH_MAX];
+    struct engine *engine; /* NULL: none kept */
+};
+
+static void scratch_remove(struct scratch *kept)
+{
+    if (kept->engine != NULL) {
+        engine_close(kept->engine);
+        kept->engine = NULL;
+        nftw(kept->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
 /* Replays the log on a scratch copy and compares every derived database,
- * naming for each that differs the entry of the lowest sequence. */
-static int verify_views(const struct options *options, struct store *store)
+ * naming for each that differs the entry of the lowest sequence. When the
+ * replay finished, the copy is left in *kept (the caller removes it with
+ * scratch_remove). */
+static int verify_views(const struct options *options, struct store *store, struct scratch *kept)
 {
     char scratch[PATH_MAX];
     const char *tmp = getenv("TMPDIR");
@@ -835,9 +857,49 @@ static int verify_views(const struct options *options, struct store *store)
             fail(first, what);
         }
     }
+    if (err == LEDGER_ERR_OK) {
+        snprintf(kept->dir, sizeof kept->dir, "%s", scratch);
+        kept->engine = engine;
+        return status;
+    }
     engine_close(engine);
     nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return status;
+}
+
+static enum ledger_err finding_print(void *context,
+                                     const struct views_subscription_duplicate *duplicate)
+{
+    (void)context;
+    char line[VIEWS_DUPLICATE_TEXT_SIZE];
+    views_subscription_duplicate_text(duplicate, line);
+    return printf("  %s\n", line) < 0 ? LEDGER_ERR_IO_ERROR : LEDGER_ERR_OK;
+}
+
+/* After the checks, from the replay of the log: every subscription id two
+ * or more customers of one partner hold, which logs of earlier builds may
+ * record. A finding, not a failure: the exit status does not change for
+ * it. One walk counts them, a second lists them, so that the count comes
+ * first; the memory taken does not grow with the ledger. EXIT_USAGE when
+ * the replayed index cannot be read or the list cannot be written. */
+static int report_findings(struct engine *replayed)
+{
+    uint64_t ids = 0;
+    enum ledger_err err = engine_subscription_duplicates(replayed, NULL, NULL, &ids);
+    if (err == LEDGER_ERR_OK && ids > 0) {
+        printf("finding: %llu " VIEWS_DUPLICATES_NOTE "; a finding, not a failure (the exit "
+               "status does not change for it):\n",
+               (unsigned long long)ids);
+        err = engine_subscription_duplicates(replayed, finding_print, NULL, NULL);
+    }
+    if (err != LEDGER_ERR_OK && err != LEDGER_ERR_IO_ERROR) {
+        fprintf(stderr,
+                "error: %s: the replayed subscriptions index could not be read for ids that "
+                "customers of one partner share: %s; run ledger-verify again\n",
+                ledger_err_name(err), ledger_strerror(err));
+        return EXIT_USAGE;
+    }
+    return EXIT_VERIFIED;
 }
 
 /* A data directory (not a backup) holds the key that signs its heads: a
@@ -982,9 +1044,10 @@ int main(int argc, char **argv)
     }
     uint64_t events = 0;
     uint8_t root[MERKLE_HASH_BYTES];
+    struct scratch replayed = {.engine = NULL};
     status = verify_log(&options, store, head, &events, root);
     if (status == EXIT_VERIFIED && options.views) {
-        status = verify_views(&options, store);
+        status = verify_views(&options, store, &replayed);
     }
     store_close(store);
     if (status == EXIT_VERIFIED && !options.quiet) {
@@ -992,12 +1055,19 @@ int main(int argc, char **argv)
         crypto_hex(root, sizeof root, hex);
         printf("verified: %llu events, root %s%s%s\n", (unsigned long long)events, hex,
                head ? ", extends the saved head" : "", options.views ? ", views agree" : "");
-        /* A verdict that could not be written (a full disk, a closed pipe)
-         * is not reported as one. */
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-            fprintf(stderr, "error: IO_ERROR: cannot write the output: %s\n", strerror(errno));
-            status = EXIT_USAGE;
-        }
+    }
+    /* Findings follow the verdict, or the failures on stderr: they come
+     * from the replay of the log, whatever the stored views hold. */
+    if (replayed.engine != NULL && !options.quiet) {
+        int listed = report_findings(replayed.engine);
+        status = listed != EXIT_VERIFIED ? listed : status;
+    }
+    scratch_remove(&replayed);
+    /* A verdict that could not be written (a full disk, a closed pipe) is
+     * not reported as one. */
+    if (!options.quiet && (fflush(stdout) != 0 || ferror(stdout))) {
+        fprintf(stderr, "error: IO_ERROR: cannot write the output: %s\n", strerror(errno));
+        status = EXIT_USAGE;
     }
 done:
     if (head) {
