@@ -2208,6 +2208,29 @@ static void test_daemon_rebuild_names_shared_subscription_ids(void **state)
             fail_msg("rebuild (exit %d) did not say:\n%s", expected, said);
         }
     }
+
+    /* Five more such ids, before sub-shared in key order: the first five
+     * are named, and the sixth is counted. */
+    assert_int_equal(store_open(&options, &store), LEDGER_ERR_OK);
+    for (uint64_t i = 1; i <= LEDGER_REBUILD_DUPLICATES_SHOWN; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "sub-more-%llu", (unsigned long long)i);
+        const struct oldlog_envelope c1 = {"p-a", "c-1", 2 + i, LEDGER_SCHEMA_VERSION};
+        const struct oldlog_envelope c2 = {"p-a", "c-2", 1 + i, LEDGER_SCHEMA_VERSION};
+        assert_int_equal(oldlog_subscription_purchased(store, &c1, id, NULL), LEDGER_ERR_OK);
+        assert_int_equal(oldlog_subscription_purchased(store, &c2, id, NULL), LEDGER_ERR_OK);
+    }
+    store_close(store);
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, rebuild), 60000), 1);
+    char more[sizeof f->data + 64];
+    snprintf(more, sizeof more, "  and 1 more: ledger-verify %s lists every one\n", f->data);
+    if (!log_contains(f, "\n6 subscription id(s) held by two or more customers") ||
+        !log_contains(f, "subscription sub-more-5: customer c-1") || !log_contains(f, more) ||
+        log_contains(f, "sub-shared")) {
+        log_print(f, "");
+        fail_msg("rebuild did not name the first five of six ids");
+    }
 }
 
 /* `ledgerd rebuild` on a ledger whose partner row was changed behind its
