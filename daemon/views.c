@@ -1970,8 +1970,8 @@ static enum ledger_err duplicate_flush(struct duplicate_walk *w)
 
 /* Keeps a holder among the earliest LEDGER_DUPLICATE_HOLDERS_LISTED_MAX
  * purchases, in sequence order (the index holds them in customer order). */
-static void duplicate_hold(struct views_subscription_duplicate *d, const uint8_t *customer,
-                           size_t customer_size, uint64_t sequence)
+static void duplicate_hold(struct views_subscription_duplicate *d,
+                           const char customer_id[DOMAIN_ID_SIZE], uint64_t sequence)
 {
     d->holders++;
     size_t at = d->listed;
@@ -1983,16 +1983,15 @@ static void duplicate_hold(struct views_subscription_duplicate *d, const uint8_t
     }
     size_t keep = d->listed < LEDGER_DUPLICATE_HOLDERS_LISTED_MAX ? d->listed : d->listed - 1;
     memmove(&d->holding[at + 1], &d->holding[at], (keep - at) * sizeof d->holding[0]);
-    memcpy(d->holding[at].customer_id, customer, customer_size);
-    d->holding[at].customer_id[customer_size] = '\0';
+    memcpy(d->holding[at].customer_id, customer_id, DOMAIN_ID_SIZE);
     d->holding[at].sequence = sequence;
     d->listed = keep + 1;
 }
 
-/* Copies the n-th NUL-ended field of an 'S' key (after its family byte) of
- * 1..LEDGER_ID_LENGTH_MAX bytes into out; the last field ends with the key.
- * Returns the bytes the key holds up to the field's NUL (the key's size for
- * the last), 0 when the field is not one. */
+/* Copies the field of an 'S' key that begins at byte `from` into out: an
+ * id of 1..LEDGER_ID_LENGTH_MAX bytes that ends at a NUL, or, the last one,
+ * at the key's end. Returns where the next field begins (the key's size
+ * after the last), 0 when the field is not an id. */
 static size_t subscription_key_field(const struct store_val *key, size_t from, bool last,
                                      char out[DOMAIN_ID_SIZE])
 {
@@ -2003,8 +2002,8 @@ static size_t subscription_key_field(const struct store_val *key, size_t from, b
     if (size == 0 || size > LEDGER_ID_LENGTH_MAX || (last && nul != NULL)) {
         return 0;
     }
+    memset(out, 0, DOMAIN_ID_SIZE);
     memcpy(out, start, size);
-    out[size] = '\0';
     return from + size + (last ? 0 : 1);
 }
 
@@ -2032,8 +2031,7 @@ static enum ledger_err duplicate_visit(void *context, const struct store_val *ke
         memcpy(d->subscription_id, subscription_id, sizeof subscription_id);
         memcpy(d->partner_id, partner_id, sizeof partner_id);
     }
-    duplicate_hold(d, key->data + customer_at, key->size - customer_at,
-                   store_key_to_u64(value->data));
+    duplicate_hold(d, customer_id, store_key_to_u64(value->data));
     return LEDGER_ERR_OK;
 }
 

@@ -1063,8 +1063,8 @@ int main(int argc, char **argv)
         status = listed != EXIT_VERIFIED ? listed : status;
     }
     scratch_remove(&replayed);
-    /* A verdict that could not be written (a full disk, a closed pipe) is
-     * not reported as one. */
+    /* A verdict or findings that could not be written (a full disk, a
+     * closed pipe) are not reported as written. */
     if (!options.quiet && (fflush(stdout) != 0 || ferror(stdout))) {
         fprintf(stderr, "error: IO_ERROR: cannot write the output: %s\n", strerror(errno));
         status = EXIT_USAGE;
