@@ -14,6 +14,8 @@
  */
 #include "codec.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,9 +111,11 @@ static bool strings_clean(const ProtobufCMessageDescriptor *descriptor, const ui
     return true;
 }
 
-enum ledger_err codec_message_unpack(const ProtobufCMessageDescriptor *descriptor,
-                                     const uint8_t *bytes, size_t size, size_t size_max,
-                                     enum ledger_err on_error, ProtobufCMessage **out)
+/* codec_message_unpack with protobuf-c's `allocator` (NULL: malloc). */
+static enum ledger_err message_unpack(const ProtobufCMessageDescriptor *descriptor,
+                                      ProtobufCAllocator *allocator, const uint8_t *bytes,
+                                      size_t size, size_t size_max, enum ledger_err on_error,
+                                      ProtobufCMessage **out)
 {
     if (descriptor == NULL || out == NULL)
         return LEDGER_ERR_INTERNAL;
@@ -121,15 +125,22 @@ enum ledger_err codec_message_unpack(const ProtobufCMessageDescriptor *descripto
         return on_error;
     static const uint8_t empty[1] = {0};
     ProtobufCMessage *message =
-        protobuf_c_message_unpack(descriptor, NULL, size, bytes != NULL ? bytes : empty);
+        protobuf_c_message_unpack(descriptor, allocator, size, bytes != NULL ? bytes : empty);
     if (message == NULL)
         return on_error;
     if (size > 0 && !strings_clean(descriptor, bytes, size, 0)) {
-        protobuf_c_message_free_unpacked(message, NULL);
+        protobuf_c_message_free_unpacked(message, allocator);
         return on_error;
     }
     *out = message;
     return LEDGER_ERR_OK;
+}
+
+enum ledger_err codec_message_unpack(const ProtobufCMessageDescriptor *descriptor,
+                                     const uint8_t *bytes, size_t size, size_t size_max,
+                                     enum ledger_err on_error, ProtobufCMessage **out)
+{
+    return message_unpack(descriptor, NULL, bytes, size, size_max, on_error, out);
 }
 
 bool codec_message_peek(const uint8_t *bytes, size_t size, const uint32_t *varint_numbers,
@@ -193,18 +204,120 @@ void codec_message_free(ProtobufCMessage *message)
         protobuf_c_message_free_unpacked(message, NULL);
 }
 
-enum ledger_err codec_event_unpack(const uint8_t *bytes, size_t size, Ledger__V1__Event **out)
+static enum ledger_err event_unpack(ProtobufCAllocator *allocator, const uint8_t *bytes,
+                                    size_t size, Ledger__V1__Event **out)
 {
     ProtobufCMessage *message = NULL;
-    enum ledger_err err =
-        codec_message_unpack(&ledger__v1__event__descriptor, bytes, size, LEDGER_REQUEST_BYTES_MAX,
-                             LEDGER_ERR_CORRUPT, &message);
+    enum ledger_err err = message_unpack(&ledger__v1__event__descriptor, allocator, bytes, size,
+                                         LEDGER_REQUEST_BYTES_MAX, LEDGER_ERR_CORRUPT, &message);
     if (err == LEDGER_ERR_TOO_LARGE)
         err = LEDGER_ERR_CORRUPT; /* no record is ever written that large */
     if (err != LEDGER_ERR_OK)
         return err;
     *out = (Ledger__V1__Event *)message;
     return LEDGER_ERR_OK;
+}
+
+enum ledger_err codec_event_unpack(const uint8_t *bytes, size_t size, Ledger__V1__Event **out)
+{
+    return event_unpack(NULL, bytes, size, out);
+}
+
+/* ---- the arena ---------------------------------------------------------- */
+
+/* A regular chunk holds this many bytes: the decoded form of a few dozen
+ * records of the usual sizes (a few hundred bytes each). An allocation larger
+ * than a quarter of it gets a chunk of its own, freed at the next reset. */
+#define CODEC_ARENA_CHUNK_BYTES (64 * 1024)
+/* Every allocation is aligned for any type (max_align_t). */
+#define CODEC_ARENA_ALIGN _Alignof(max_align_t)
+
+struct codec_arena_chunk {
+    struct codec_arena_chunk *next;
+    size_t capacity; /* bytes of data; CODEC_ARENA_CHUNK_BYTES for a regular chunk */
+    _Alignas(max_align_t) uint8_t data[];
+};
+
+static void *arena_alloc(void *allocator_data, size_t size)
+{
+    struct codec_arena *arena = allocator_data;
+    if (size > SIZE_MAX / 2)
+        return NULL;
+    size = size == 0 ? CODEC_ARENA_ALIGN
+                     : (size + CODEC_ARENA_ALIGN - 1) & ~(size_t)(CODEC_ARENA_ALIGN - 1);
+    if (size > CODEC_ARENA_CHUNK_BYTES / 4) {
+        /* Its own chunk, behind the current one, which stays current. */
+        struct codec_arena_chunk *own = malloc(sizeof *own + size);
+        if (own == NULL)
+            return NULL;
+        own->capacity = size;
+        if (arena->chunks == NULL) {
+            own->next = NULL;
+            arena->chunks = own;
+            arena->used = size; /* full: the next small allocation takes a chunk */
+        } else {
+            own->next = arena->chunks->next;
+            arena->chunks->next = own;
+        }
+        return own->data;
+    }
+    if (arena->chunks == NULL || arena->chunks->capacity - arena->used < size) {
+        struct codec_arena_chunk *chunk = arena->spare;
+        if (chunk != NULL) {
+            arena->spare = chunk->next;
+        } else {
+            chunk = malloc(sizeof *chunk + CODEC_ARENA_CHUNK_BYTES);
+            if (chunk == NULL)
+                return NULL;
+            chunk->capacity = CODEC_ARENA_CHUNK_BYTES;
+        }
+        chunk->next = arena->chunks;
+        arena->chunks = chunk;
+        arena->used = 0;
+    }
+    void *at = arena->chunks->data + arena->used;
+    arena->used += size;
+    return at;
+}
+
+/* Memory goes back at the reset, not piece by piece. */
+static void arena_free(void *allocator_data, void *pointer)
+{
+    (void)allocator_data;
+    (void)pointer;
+}
+
+enum ledger_err codec_event_unpack_arena(struct codec_arena *arena, const uint8_t *bytes,
+                                         size_t size, Ledger__V1__Event **out)
+{
+    ProtobufCAllocator allocator = {
+        .alloc = arena_alloc, .free = arena_free, .allocator_data = arena};
+    return event_unpack(&allocator, bytes, size, out);
+}
+
+void codec_arena_reset(struct codec_arena *arena)
+{
+    while (arena->chunks != NULL) {
+        struct codec_arena_chunk *chunk = arena->chunks;
+        arena->chunks = chunk->next;
+        if (chunk->capacity == CODEC_ARENA_CHUNK_BYTES) {
+            chunk->next = arena->spare;
+            arena->spare = chunk;
+        } else {
+            free(chunk);
+        }
+    }
+    arena->used = 0;
+}
+
+void codec_arena_free(struct codec_arena *arena)
+{
+    codec_arena_reset(arena);
+    while (arena->spare != NULL) {
+        struct codec_arena_chunk *chunk = arena->spare;
+        arena->spare = chunk->next;
+        free(chunk);
+    }
 }
 
 void codec_event_free(Ledger__V1__Event *event)

@@ -67,6 +67,27 @@ __attribute__((warn_unused_result)) enum ledger_err
 codec_event_unpack(const uint8_t *bytes, size_t size, Ledger__V1__Event **out);
 void codec_event_free(Ledger__V1__Event *event);
 
+/* Memory that decoded events are carved from, freed all at once: for a
+ * reader that decodes many records and drops them together (a rebuild's
+ * batch), so that no field costs a malloc and a free of its own. A zeroed
+ * struct is an empty arena. Not thread-safe: one user at a time. */
+struct codec_arena {
+    struct codec_arena_chunk *chunks; /* the current chunk first */
+    struct codec_arena_chunk *spare;  /* chunks kept from before the last reset */
+    size_t used;                      /* bytes of the current chunk given out */
+};
+
+/* codec_event_unpack into `arena`: the event lives until the arena is reset
+ * or freed and is never given to codec_event_free. Same errors. */
+__attribute__((warn_unused_result)) enum ledger_err
+codec_event_unpack_arena(struct codec_arena *arena, const uint8_t *bytes, size_t size,
+                         Ledger__V1__Event **out);
+/* Ends every event decoded into the arena; its regular chunks are kept for
+ * the next ones. */
+void codec_arena_reset(struct codec_arena *arena);
+/* Frees all the arena holds and leaves it empty. */
+void codec_arena_free(struct codec_arena *arena);
+
 /* Decodes bytes from outside. BAD_REQUEST when they do not decode, TOO_LARGE
  * over LEDGER_REQUEST_BYTES_MAX. Free with codec_command_free. */
 __attribute__((warn_unused_result)) enum ledger_err

@@ -143,12 +143,13 @@ static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_D
 
 /* One record, read, checked against its leaf hash and decoded. */
 struct rebuild_record {
-    Ledger__V1__Event *event; /* owned by the batch */
+    Ledger__V1__Event *event; /* in the batch's arena */
     uint8_t leaf[STORE_HASH_BYTES];
 };
 
 struct rebuild_batch {
     struct rebuild_record records[REBUILD_BATCH_RECORDS];
+    struct codec_arena arena; /* the records' events, dropped together */
     uint64_t first;      /* the sequence of records[0] */
     unsigned count;      /* the records decoded, in sequence order */
     enum ledger_err err; /* OK, or why record first + count could not be */
@@ -171,11 +172,12 @@ struct rebuild_reader {
     bool started;
 };
 
-/* Reads and decodes one record: its leaf hash must match the stored one, and
+/* Reads and decodes one record into `arena`: its leaf hash must match the stored one, and
  * its envelope must name its own sequence and a schema this build reads. On
  * failure `why` says what was wrong with the record (engine_rebuild_failure). */
-static enum ledger_err rebuild_decode(struct store_txn *txn, uint64_t sequence,
-                                      struct rebuild_record *out, char why[ENGINE_MESSAGE_SIZE])
+static enum ledger_err rebuild_decode(struct store_txn *txn, struct codec_arena *arena,
+                                      uint64_t sequence, struct rebuild_record *out,
+                                      char why[ENGINE_MESSAGE_SIZE])
 {
     struct store_val record;
     enum ledger_err err = store_record(txn, sequence, &record);
@@ -191,7 +193,7 @@ static enum ledger_err rebuild_decode(struct store_txn *txn, uint64_t sequence,
         return LEDGER_ERR_CORRUPT;
     }
     Ledger__V1__Event *event = NULL;
-    err = codec_event_unpack(record.data, record.size, &event);
+    err = codec_event_unpack_arena(arena, record.data, record.size, &event);
     if (err != LEDGER_ERR_OK) {
         engine__set_message(why, "the record does not decode as ledger.v1.Event");
         return err;
@@ -209,8 +211,7 @@ static enum ledger_err rebuild_decode(struct store_txn *txn, uint64_t sequence,
         err = LEDGER_ERR_CORRUPT;
     }
     if (err != LEDGER_ERR_OK) {
-        codec_event_free(event);
-        return err;
+        return err; /* the event goes with the arena */
     }
     out->event = event;
     return LEDGER_ERR_OK;
@@ -218,9 +219,7 @@ static enum ledger_err rebuild_decode(struct store_txn *txn, uint64_t sequence,
 
 static void rebuild_batch_free(struct rebuild_batch *batch)
 {
-    for (unsigned i = 0; i < batch->count; i++) {
-        codec_event_free(batch->records[i].event);
-    }
+    codec_arena_reset(&batch->arena);
     batch->count = 0;
 }
 
@@ -245,8 +244,8 @@ static void rebuild_reader_fill(struct rebuild_reader *reader, struct rebuild_ba
     }
     reader->batches_since_renew++;
     while (batch->count < REBUILD_BATCH_RECORDS && reader->next <= reader->total) {
-        batch->err =
-            rebuild_decode(reader->txn, reader->next, &batch->records[batch->count], batch->why);
+        batch->err = rebuild_decode(reader->txn, &batch->arena, reader->next,
+                                    &batch->records[batch->count], batch->why);
         if (batch->err != LEDGER_ERR_OK) {
             return;
         }
@@ -349,6 +348,7 @@ static void rebuild_reader_stop(struct rebuild_reader *reader)
     }
     for (int i = 0; i < REBUILD_BATCHES; i++) {
         rebuild_batch_free(&reader->batches[i]);
+        codec_arena_free(&reader->batches[i].arena);
     }
 }
 

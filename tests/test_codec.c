@@ -19,6 +19,17 @@
 #include "codec.h"
 #include "ledger_limits.h"
 
+/* Packing a decoded message again gives the bytes it came from (one build). */
+static void assert_packs_again(const ProtobufCMessage *message, const uint8_t *bytes, size_t size)
+{
+    uint8_t *again = NULL;
+    size_t again_size = 0;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(message, &again, &again_size));
+    assert_int_equal(size, again_size);
+    assert_memory_equal(bytes, again, size);
+    free(again);
+}
+
 static void test_codec_event_round_trip(void **state)
 {
     (void)state;
@@ -102,15 +113,56 @@ static void test_codec_event_round_trip(void **state)
     assert_int_equal(7, r->allowed_by->role_sequence);
     assert_true(r->expires_us == INT64_C(1830297600000000));
 
-    /* Packing the decoded event again gives the same bytes (one build). */
-    uint8_t *again = NULL;
-    size_t again_size = 0;
-    assert_int_equal(LEDGER_ERR_OK, codec_pack(&back->base, &again, &again_size));
-    assert_int_equal(size, again_size);
-    assert_memory_equal(bytes, again, size);
-    free(again);
+    assert_packs_again(&back->base, bytes, size);
     codec_event_free(back);
     free(bytes);
+}
+
+/* Events decoded into an arena are the events codec_event_unpack gives,
+ * whatever their size (a name larger than a chunk's quarter takes a chunk of
+ * its own), through as many chunks as they need and again after a reset;
+ * bytes that do not decode are CORRUPT there too. */
+static void test_codec_event_arena(void **state)
+{
+    (void)state;
+    enum { EVENTS = 600, LONG_NAME = 40000 };
+    char *name = malloc(LONG_NAME + 1);
+    assert_non_null(name);
+    memset(name, 'n', LONG_NAME);
+    name[LONG_NAME] = '\0';
+    struct codec_arena arena = {0};
+    for (int round = 0; round < 2; round++) {
+        for (uint64_t i = 1; i <= EVENTS; i++) {
+            Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+            Ledger__V1__PartnerRegistered body = LEDGER__V1__PARTNER_REGISTERED__INIT;
+            body.name = i % 100 == 0 ? name : "Contoso";
+            event.sequence = i;
+            event.partner_id = "p-1";
+            event.command_id = "cmd-1";
+            event.schema_version = LEDGER_SCHEMA_VERSION;
+            event.body_case = LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED;
+            event.partner_registered = &body;
+            uint8_t *bytes = NULL;
+            size_t size = 0;
+            assert_int_equal(LEDGER_ERR_OK, codec_pack(&event.base, &bytes, &size));
+            Ledger__V1__Event *back = NULL;
+            assert_int_equal(LEDGER_ERR_OK, codec_event_unpack_arena(&arena, bytes, size, &back));
+            assert_int_equal(i, back->sequence);
+            assert_string_equal(body.name, back->partner_registered->name);
+            assert_packs_again(&back->base, bytes, size);
+            free(bytes);
+        }
+        const uint8_t garbage[] = {0x0a, 0x05, 'a'};
+        Ledger__V1__Event *event = NULL;
+        assert_int_equal(LEDGER_ERR_CORRUPT,
+                         codec_event_unpack_arena(&arena, garbage, sizeof garbage, &event));
+        assert_null(event);
+        codec_arena_reset(&arena);
+    }
+    codec_arena_free(&arena);
+    assert_null(arena.chunks);
+    assert_null(arena.spare);
+    free(name);
 }
 
 static void test_codec_command_round_trip(void **state)
@@ -834,6 +886,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_event_round_trip),
+        cmocka_unit_test(test_codec_event_arena),
         cmocka_unit_test(test_codec_command_round_trip),
         cmocka_unit_test(test_codec_cancellation_unbilled_usd),
         cmocka_unit_test(test_codec_message_peek),
