@@ -42,6 +42,37 @@ enum ledger_err codec_pack(const ProtobufCMessage *message, uint8_t **bytes_out,
     return LEDGER_ERR_OK;
 }
 
+enum ledger_err codec_pack_scratch(const ProtobufCMessage *message, const uint8_t *prefix,
+                                   size_t prefix_size, struct codec_packed *out)
+{
+    size_t size = protobuf_c_message_get_packed_size(message);
+    if (size > LEDGER_REQUEST_BYTES_MAX || prefix_size > LEDGER_REQUEST_BYTES_MAX)
+        return LEDGER_ERR_TOO_LARGE;
+    out->data = out->scratch;
+    if (prefix_size + size > sizeof out->scratch) {
+        out->data = malloc(prefix_size + size);
+        if (out->data == NULL)
+            return LEDGER_ERR_NO_MEMORY;
+    }
+    if (prefix_size > 0)
+        memcpy(out->data, prefix, prefix_size);
+    if (protobuf_c_message_pack(message, out->data + prefix_size) != size) {
+        /* The packer disagreeing with its own size is a broken library. */
+        codec_packed_free(out);
+        return LEDGER_ERR_INTERNAL;
+    }
+    out->size = prefix_size + size;
+    return LEDGER_ERR_OK;
+}
+
+void codec_packed_free(struct codec_packed *packed)
+{
+    if (packed->data != packed->scratch)
+        free(packed->data);
+    packed->data = packed->scratch;
+    packed->size = 0;
+}
+
 /* How deep strings_clean follows known message fields: deeper than any
  * message of the schema nests. */
 #define CODEC_NESTING_MAX 32

@@ -29,6 +29,26 @@
 __attribute__((warn_unused_result)) enum ledger_err
 codec_pack(const ProtobufCMessage *message, uint8_t **bytes_out, size_t *size_out);
 
+/* A message packed by codec_pack_scratch: in the struct's own scratch when
+ * it fits (a view row does), else in a malloc'd buffer. The struct points
+ * into itself: never copy or move it while it is in use. */
+#define CODEC_PACKED_SCRATCH_BYTES 1024
+struct codec_packed {
+    uint8_t *data; /* the prefix then the message: scratch or malloc'd */
+    size_t size;
+    uint8_t scratch[CODEC_PACKED_SCRATCH_BYTES];
+};
+
+/* codec_pack after `prefix_size` bytes of `prefix` (borrowed; may be NULL
+ * when 0), into `out`: no allocation when they fit its scratch. On success
+ * out->data holds out->size bytes until codec_packed_free(out), which the
+ * caller calls; on failure there is nothing to free. NO_MEMORY; TOO_LARGE
+ * when the message would be larger than LEDGER_REQUEST_BYTES_MAX. */
+__attribute__((warn_unused_result)) enum ledger_err
+codec_pack_scratch(const ProtobufCMessage *message, const uint8_t *prefix, size_t prefix_size,
+                   struct codec_packed *out);
+void codec_packed_free(struct codec_packed *packed);
+
 /* Decodes any message of proto/ledger.proto: `descriptor` is the generated
  * ledger__v1__*__descriptor. `bytes` borrowed (may be NULL when size is 0).
  * Returns `on_error` (BAD_REQUEST for bytes from outside, CORRUPT for stored

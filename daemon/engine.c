@@ -911,15 +911,14 @@ enum ledger_err engine__result_store(struct store_txn *txn, const char *principa
     struct engine_result result;
     result_from_event(event, &result);
     result.message.secret_hex = (char *)protobuf_c_empty_string;
-    uint8_t *bytes = NULL;
-    size_t size = 0;
-    enum ledger_err err = codec_pack(&result.message.base, &bytes, &size);
+    struct codec_packed packed;
+    enum ledger_err err = codec_pack_scratch(&result.message.base, NULL, 0, &packed);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    err = store_command_put(txn, principal_id, event->command_id, event->command_hash.data, bytes,
-                            size);
-    free(bytes);
+    err = store_command_put(txn, principal_id, event->command_id, event->command_hash.data,
+                            packed.data, packed.size);
+    codec_packed_free(&packed);
     return err;
 }
 

@@ -237,14 +237,13 @@ static enum ledger_err put_message(struct store_txn *txn, enum store_db db, cons
     if (k->overflow) {
         return LEDGER_ERR_CORRUPT;
     }
-    uint8_t *bytes = NULL;
-    size_t size = 0;
-    enum ledger_err err = codec_pack(message, &bytes, &size);
+    struct codec_packed packed;
+    enum ledger_err err = codec_pack_scratch(message, NULL, 0, &packed);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    err = store_put(txn, db, k->bytes, k->size, bytes, size);
-    free(bytes);
+    err = store_put(txn, db, k->bytes, k->size, packed.data, packed.size);
+    codec_packed_free(&packed);
     return err;
 }
 
@@ -1448,25 +1447,16 @@ static enum ledger_err activity_add(struct store_txn *txn, const Ledger__V1__Eve
     if (k.overflow) {
         return LEDGER_ERR_CORRUPT;
     }
-    uint8_t *bytes = NULL;
-    size_t size = 0;
-    err = codec_pack(&row.base, &bytes, &size);
+    struct codec_packed value; /* flags || ActivityRow */
+    err = codec_pack_scratch(&row.base, &flags, 1, &value);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    uint8_t *value = malloc(size + 1);
-    if (value == NULL) {
-        free(bytes);
-        return LEDGER_ERR_NO_MEMORY;
-    }
-    value[0] = flags;
-    memcpy(value + 1, bytes, size);
-    free(bytes);
     /* One customer's activity is found through the customer's stream index
      * (store_stream_each_back), which lists the same events: no second row.
      * A principal event is in no stream: its customer's 'C' entry lists it. */
-    err = store_put(txn, STORE_DB_ACTIVITY, k.bytes, k.size, value, size + 1);
-    free(value);
+    err = store_put(txn, STORE_DB_ACTIVITY, k.bytes, k.size, value.data, value.size);
+    codec_packed_free(&value);
     if (err == LEDGER_ERR_OK && principal_customer[0] != '\0') {
         struct key c = {0};
         activity_customer_prefix(&c, partner_id, principal_customer);

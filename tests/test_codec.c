@@ -165,6 +165,40 @@ static void test_codec_event_arena(void **state)
     free(name);
 }
 
+/* codec_pack_scratch gives its prefix then codec_pack's bytes, in its
+ * scratch or, for a message larger than that, in a buffer of its own. */
+static void test_codec_pack_scratch(void **state)
+{
+    (void)state;
+    enum { LONG_NAME = 3 * CODEC_PACKED_SCRATCH_BYTES };
+    char *name = malloc(LONG_NAME + 1);
+    assert_non_null(name);
+    memset(name, 'n', LONG_NAME);
+    name[LONG_NAME] = '\0';
+    const char *names[] = {"Contoso", "", name};
+    const uint8_t flags = 0x01;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        Ledger__V1__PartnerRegistered body = LEDGER__V1__PARTNER_REGISTERED__INIT;
+        body.name = (char *)names[i];
+        uint8_t *bytes = NULL;
+        size_t size = 0;
+        assert_int_equal(LEDGER_ERR_OK, codec_pack(&body.base, &bytes, &size));
+        struct codec_packed packed;
+        assert_int_equal(LEDGER_ERR_OK, codec_pack_scratch(&body.base, NULL, 0, &packed));
+        assert_int_equal(size, packed.size);
+        assert_memory_equal(bytes, packed.data, size);
+        assert_true((packed.data == packed.scratch) == (size <= sizeof packed.scratch));
+        codec_packed_free(&packed);
+        assert_int_equal(LEDGER_ERR_OK, codec_pack_scratch(&body.base, &flags, 1, &packed));
+        assert_int_equal(size + 1, packed.size);
+        assert_int_equal(flags, packed.data[0]);
+        assert_memory_equal(bytes, packed.data + 1, size);
+        codec_packed_free(&packed);
+        free(bytes);
+    }
+    free(name);
+}
+
 static void test_codec_command_round_trip(void **state)
 {
     (void)state;
@@ -887,6 +921,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_event_round_trip),
         cmocka_unit_test(test_codec_event_arena),
+        cmocka_unit_test(test_codec_pack_scratch),
         cmocka_unit_test(test_codec_command_round_trip),
         cmocka_unit_test(test_codec_cancellation_unbilled_usd),
         cmocka_unit_test(test_codec_message_peek),
