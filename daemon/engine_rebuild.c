@@ -159,6 +159,7 @@ struct rebuild_batch {
 struct rebuild_reader {
     struct store *store;
     struct store_txn *txn; /* the reader's own read transaction */
+    struct store_cursor *log, *leaf; /* in txn: consecutive records are a step apart */
     uint64_t next;         /* the next sequence to read */
     uint64_t total;        /* the last sequence */
     unsigned batches_since_renew;
@@ -175,19 +176,19 @@ struct rebuild_reader {
 /* Reads and decodes one record into `arena`: its leaf hash must match the stored one, and
  * its envelope must name its own sequence and a schema this build reads. On
  * failure `why` says what was wrong with the record (engine_rebuild_failure). */
-static enum ledger_err rebuild_decode(struct store_txn *txn, struct codec_arena *arena,
+static enum ledger_err rebuild_decode(struct rebuild_reader *reader, struct codec_arena *arena,
                                       uint64_t sequence, struct rebuild_record *out,
                                       char why[ENGINE_MESSAGE_SIZE])
 {
     struct store_val record;
-    enum ledger_err err = store_record(txn, sequence, &record);
+    enum ledger_err err = store_record_next(reader->log, sequence, &record);
     if (err != LEDGER_ERR_OK) {
         engine__set_message(why, "the record could not be read");
         return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
     }
     uint8_t stored_leaf[STORE_HASH_BYTES];
     crypto_sha256_prefixed(0x00, record.data, record.size, out->leaf);
-    err = store_leaf(txn, sequence, stored_leaf);
+    err = store_leaf_next(reader->leaf, sequence, stored_leaf);
     if (err != LEDGER_ERR_OK || !crypto_equal(out->leaf, stored_leaf, sizeof stored_leaf)) {
         engine__set_message(why, "the record's bytes do not match its stored leaf hash");
         return LEDGER_ERR_CORRUPT;
@@ -223,6 +224,18 @@ static void rebuild_batch_free(struct rebuild_batch *batch)
     batch->count = 0;
 }
 
+/* Ends the reader's read transaction, if it has one, and its cursors. */
+static void rebuild_reader_end(struct rebuild_reader *reader)
+{
+    store_cursor_close(reader->log);
+    store_cursor_close(reader->leaf);
+    reader->log = reader->leaf = NULL;
+    if (reader->txn != NULL) {
+        store_abort(reader->txn);
+        reader->txn = NULL;
+    }
+}
+
 /* Frees what the batch held and decodes the next records into it, up to a
  * batch or the end of the log, stopping at the first that fails. */
 static void rebuild_reader_fill(struct rebuild_reader *reader, struct rebuild_batch *batch)
@@ -231,20 +244,26 @@ static void rebuild_reader_fill(struct rebuild_reader *reader, struct rebuild_ba
     batch->first = reader->next;
     batch->err = LEDGER_ERR_OK;
     if (reader->txn != NULL && reader->batches_since_renew >= REBUILD_READER_RENEW_BATCHES) {
-        store_abort(reader->txn);
-        reader->txn = NULL;
+        rebuild_reader_end(reader);
     }
     if (reader->txn == NULL) {
         reader->batches_since_renew = 0;
         batch->err = store_begin(reader->store, false, &reader->txn);
+        if (batch->err == LEDGER_ERR_OK) {
+            batch->err = store_cursor_open(reader->txn, STORE_DB_LOG, &reader->log);
+        }
+        if (batch->err == LEDGER_ERR_OK) {
+            batch->err = store_cursor_open(reader->txn, STORE_DB_LEAF, &reader->leaf);
+        }
         if (batch->err != LEDGER_ERR_OK) {
+            rebuild_reader_end(reader);
             engine__set_message(batch->why, "the log could not be read");
             return;
         }
     }
     reader->batches_since_renew++;
     while (batch->count < REBUILD_BATCH_RECORDS && reader->next <= reader->total) {
-        batch->err = rebuild_decode(reader->txn, &batch->arena, reader->next,
+        batch->err = rebuild_decode(reader, &batch->arena, reader->next,
                                     &batch->records[batch->count], batch->why);
         if (batch->err != LEDGER_ERR_OK) {
             return;
@@ -276,10 +295,7 @@ static void *rebuild_reader_run(void *argument)
         pthread_cond_signal(&reader->changed);
         pthread_mutex_unlock(&reader->lock);
     }
-    if (reader->txn != NULL) {
-        store_abort(reader->txn);
-        reader->txn = NULL;
-    }
+    rebuild_reader_end(reader);
     return NULL;
 }
 
@@ -342,9 +358,8 @@ static void rebuild_reader_stop(struct rebuild_reader *reader)
         pthread_cond_destroy(&reader->changed);
         pthread_mutex_destroy(&reader->lock);
         reader->started = false;
-    } else if (reader->txn != NULL) {
-        store_abort(reader->txn);
-        reader->txn = NULL;
+    } else {
+        rebuild_reader_end(reader);
     }
     for (int i = 0; i < REBUILD_BATCHES; i++) {
         rebuild_batch_free(&reader->batches[i]);

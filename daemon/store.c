@@ -128,6 +128,7 @@ struct store_cursor {
     struct store_txn *txn;
     MDB_cursor *cursor;
     enum store_db db;
+    uint64_t sequence; /* where store_get_sequence left it; 0: anywhere else */
 };
 
 /* --- database names --------------------------------------------------------------------------- */
@@ -1170,50 +1171,98 @@ enum ledger_err store_append(struct store_txn *txn, const uint8_t *record, size_
     return LEDGER_ERR_OK;
 }
 
-/* Reads the value of an 8-byte sequence key. */
-static enum ledger_err store_get_sequence(struct store_txn *txn, enum store_db db,
-                                          uint64_t sequence, MDB_val *out)
+/* Reads the value of an 8-byte sequence key of `db`, through `cursor` (one
+ * of `db`) or, when it is NULL, with a search from the root. A cursor that
+ * stands at sequence - 1 steps to the next entry (which must be
+ * `sequence`) instead of searching. */
+static enum ledger_err store_get_sequence(struct store_txn *txn, struct store_cursor *cursor,
+                                          enum store_db db, uint64_t sequence, MDB_val *out)
 {
+    STORE_CHECK(cursor == NULL || (cursor->txn == txn && cursor->db == db));
     store_txn_check(txn);
+    uint64_t at = cursor != NULL ? cursor->sequence : 0;
+    if (cursor != NULL)
+        cursor->sequence = 0;
     if (sequence == 0)
         return LEDGER_ERR_NOT_FOUND;
     uint8_t key_bytes[8];
     store_u64_to_key(sequence, key_bytes);
     MDB_val key = {sizeof key_bytes, key_bytes};
-    MDB_val value;
-    int rc = mdb_get(txn->txn, txn->store->dbi[db], &key, &value);
+    MDB_val value = {0, NULL};
+    int rc;
+    if (cursor == NULL) {
+        rc = mdb_get(txn->txn, txn->store->dbi[db], &key, &value);
+    } else if (at != 0 && at + 1 == sequence) {
+        rc = mdb_cursor_get(cursor->cursor, &key, &value, MDB_NEXT);
+        if (rc == MDB_SUCCESS &&
+            (key.mv_size != sizeof key_bytes || memcmp(key.mv_data, key_bytes, sizeof key_bytes)))
+            rc = MDB_NOTFOUND; /* a gap: the cursor stands past it */
+    } else {
+        rc = mdb_cursor_get(cursor->cursor, &key, &value, MDB_SET_KEY);
+    }
     if (rc != MDB_SUCCESS)
-        return store_txn_fail(txn, rc, "mdb_get");
+        return store_txn_fail(txn, rc, cursor != NULL ? "mdb_cursor_get" : "mdb_get");
+    if (cursor != NULL)
+        cursor->sequence = sequence;
     *out = value;
     return LEDGER_ERR_OK;
+}
+
+static void store_record_out(const MDB_val *value, struct store_val *out)
+{
+    out->data = value->mv_data;
+    out->size = value->mv_size;
 }
 
 enum ledger_err store_record(struct store_txn *txn, uint64_t sequence, struct store_val *out)
 {
     STORE_CHECK(out != NULL);
-    MDB_val value;
-    enum ledger_err err = store_get_sequence(txn, STORE_DB_LOG, sequence, &value);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    out->data = value.mv_data;
-    out->size = value.mv_size;
+    MDB_val value = {0, NULL};
+    enum ledger_err err = store_get_sequence(txn, NULL, STORE_DB_LOG, sequence, &value);
+    if (err == LEDGER_ERR_OK)
+        store_record_out(&value, out);
+    return err;
+}
+
+enum ledger_err store_record_next(struct store_cursor *cursor, uint64_t sequence,
+                                  struct store_val *out)
+{
+    STORE_CHECK(cursor != NULL && out != NULL);
+    MDB_val value = {0, NULL};
+    enum ledger_err err = store_get_sequence(cursor->txn, cursor, STORE_DB_LOG, sequence, &value);
+    if (err == LEDGER_ERR_OK)
+        store_record_out(&value, out);
+    return err;
+}
+
+/* A leaf hash's value out of the leaf database: CORRUPT unless 32 bytes. */
+static enum ledger_err store_leaf_out(uint64_t sequence, const MDB_val *value,
+                                      uint8_t out[STORE_HASH_BYTES])
+{
+    if (value->mv_size != STORE_HASH_BYTES) {
+        store_note("leaf hash of sequence %llu has %zu bytes", (unsigned long long)sequence,
+                   value->mv_size);
+        return LEDGER_ERR_CORRUPT;
+    }
+    memcpy(out, value->mv_data, STORE_HASH_BYTES);
     return LEDGER_ERR_OK;
+}
+
+enum ledger_err store_leaf_next(struct store_cursor *cursor, uint64_t sequence,
+                                uint8_t out[STORE_HASH_BYTES])
+{
+    STORE_CHECK(cursor != NULL && out != NULL);
+    MDB_val value = {0, NULL};
+    enum ledger_err err = store_get_sequence(cursor->txn, cursor, STORE_DB_LEAF, sequence, &value);
+    return err == LEDGER_ERR_OK ? store_leaf_out(sequence, &value, out) : err;
 }
 
 enum ledger_err store_leaf(struct store_txn *txn, uint64_t sequence, uint8_t out[STORE_HASH_BYTES])
 {
     STORE_CHECK(out != NULL);
-    MDB_val value;
-    enum ledger_err err = store_get_sequence(txn, STORE_DB_LEAF, sequence, &value);
-    if (err != LEDGER_ERR_OK)
-        return err;
-    if (value.mv_size != STORE_HASH_BYTES) {
-        store_note("leaf hash of sequence %llu has %zu bytes", (unsigned long long)sequence,
-                   value.mv_size);
-        return LEDGER_ERR_CORRUPT;
-    }
-    memcpy(out, value.mv_data, STORE_HASH_BYTES);
-    return LEDGER_ERR_OK;
+    MDB_val value = {0, NULL};
+    enum ledger_err err = store_get_sequence(txn, NULL, STORE_DB_LEAF, sequence, &value);
+    return err == LEDGER_ERR_OK ? store_leaf_out(sequence, &value, out) : err;
 }
 
 /* --- index keys ------------------------------------------------------------------------------- */
@@ -1795,6 +1844,7 @@ static enum ledger_err store_cursor_get(struct store_cursor *cursor, MDB_val *ke
     STORE_CHECK(cursor != NULL);
     store_txn_check(cursor->txn);
     MDB_val value;
+    cursor->sequence = 0;
     int rc = mdb_cursor_get(cursor->cursor, key, &value, op);
     if (rc != MDB_SUCCESS)
         return store_txn_fail(cursor->txn, rc, "mdb_cursor_get");

@@ -190,6 +190,14 @@ store_record(struct store_txn *txn, uint64_t sequence, struct store_val *out);
  * CORRUPT if the stored value is not 32 bytes. */
 __attribute__((warn_unused_result)) enum ledger_err
 store_leaf(struct store_txn *txn, uint64_t sequence, uint8_t out[STORE_HASH_BYTES]);
+/* store_record and store_leaf through a cursor of STORE_DB_LOG or
+ * STORE_DB_LEAF (store_cursor_open), for a reader of consecutive
+ * sequences: after the previous sequence, a step to the next entry instead
+ * of a search from the root. The same results and errors. */
+__attribute__((warn_unused_result)) enum ledger_err
+store_record_next(struct store_cursor *cursor, uint64_t sequence, struct store_val *out);
+__attribute__((warn_unused_result)) enum ledger_err
+store_leaf_next(struct store_cursor *cursor, uint64_t sequence, uint8_t out[STORE_HASH_BYTES]);
 
 /* --- the per-customer stream index ---------------------------------------- */
 

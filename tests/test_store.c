@@ -348,6 +348,52 @@ static void test_store_not_found_past_end(void **state)
     store_abort(txn);
 }
 
+/* Records and leaf hashes read through cursors are those of store_record
+ * and store_leaf, in order (a step each), out of order (a search) and
+ * again; past the end and 0 are NOT_FOUND, with nothing written, and a
+ * record is still read after them. */
+static void test_store_record_and_leaf_next(void **state)
+{
+    struct fixture *f = *state;
+    static const char *texts[] = {"one", "two", "three", "four", "five"};
+    enum { COUNT = sizeof texts / sizeof texts[0] };
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, true, &txn));
+    for (size_t i = 0; i < COUNT; i++)
+        append_text(txn, texts[i], i + 1);
+    assert_ok(store_commit(txn));
+
+    assert_ok(store_begin(f->store, false, &txn));
+    struct store_cursor *log = NULL, *leaves = NULL;
+    assert_ok(store_cursor_open(txn, STORE_DB_LOG, &log));
+    assert_ok(store_cursor_open(txn, STORE_DB_LEAF, &leaves));
+    static const uint64_t order[] = {1, 2, 3, 4, 5, 2, 3, 5, 1, 2};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        struct store_val value;
+        uint8_t leaf[STORE_HASH_BYTES], expected[STORE_HASH_BYTES];
+        assert_ok(store_record_next(log, order[i], &value));
+        assert_int_equal(strlen(texts[order[i] - 1]), value.size);
+        assert_memory_equal(texts[order[i] - 1], value.data, value.size);
+        assert_ok(store_leaf_next(leaves, order[i], leaf));
+        assert_ok(store_leaf(txn, order[i], expected));
+        assert_memory_equal(expected, leaf, sizeof leaf);
+    }
+    struct store_val value = {(const uint8_t *)"untouched", 9};
+    uint8_t leaf[STORE_HASH_BYTES];
+    assert_ok(store_record_next(log, 3, &value));
+    assert_ok(store_record_next(log, 4, &value));
+    assert_ok(store_record_next(log, 5, &value));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_record_next(log, 6, &value));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_record_next(log, 0, &value));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_leaf_next(leaves, COUNT + 1, leaf));
+    assert_int_equal(strlen("five"), value.size);
+    assert_ok(store_record_next(log, 1, &value));
+    assert_memory_equal("one", value.data, value.size);
+    store_cursor_close(leaves);
+    store_cursor_close(log);
+    store_abort(txn);
+}
+
 /* --- durability and reopening ----------------------------------------------------------------- */
 
 static enum ledger_err collect_sequence(void *context, uint64_t sequence);
@@ -1986,6 +2032,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_bulk_commits_flush_their_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_sequences_dense_from_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_leaf_hash_known_vectors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_record_and_leaf_next, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_not_found_past_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_file_modes, setup, teardown),
