@@ -159,7 +159,10 @@ static enum ledger_err message_unpack(const ProtobufCMessageDescriptor *descript
         protobuf_c_message_unpack(descriptor, allocator, size, bytes != NULL ? bytes : empty);
     if (message == NULL)
         return on_error;
-    if (size > 0 && !strings_clean(descriptor, bytes, size, 0)) {
+    /* Bytes without a NUL have none in their strings: most records have no
+     * NUL at all, and the walk of their fields is spared. */
+    if (size > 0 && memchr(bytes, '\0', size) != NULL &&
+        !strings_clean(descriptor, bytes, size, 0)) {
         protobuf_c_message_free_unpacked(message, allocator);
         return on_error;
     }
