@@ -3768,6 +3768,31 @@ void views_entry_origin(enum store_db db, struct store_val key, struct store_val
     out->sequence = in_row ? row_sequence(db, value) : sequence;
 }
 
+/* Bytes on their way into a digest's hash. */
+struct digest_buffer {
+    struct crypto_stream *stream;
+    size_t size;
+    uint8_t bytes[4096];
+};
+
+/* Appends to the buffer, hashing what it held first when they do not fit,
+ * and hashing directly what is larger than the whole buffer. */
+static void digest_add(struct digest_buffer *buffer, const void *data, size_t size)
+{
+    if (size > sizeof buffer->bytes - buffer->size) {
+        crypto_stream_update(buffer->stream, buffer->bytes, buffer->size);
+        buffer->size = 0;
+        if (size > sizeof buffer->bytes) {
+            crypto_stream_update(buffer->stream, data, size);
+            return;
+        }
+    }
+    if (size > 0) {
+        memcpy(buffer->bytes + buffer->size, data, size);
+        buffer->size += size;
+    }
+}
+
 enum ledger_err views_digest(struct store_txn *txn, enum store_db db, uint8_t out[32])
 {
     if (txn == NULL || out == NULL || (int)db < 0 || db >= STORE_DB_COUNT) {
@@ -3780,6 +3805,10 @@ enum ledger_err views_digest(struct store_txn *txn, enum store_db db, uint8_t ou
     if (err != LEDGER_ERR_OK) {
         return err;
     }
+    /* The entries are gathered and hashed a few kilobytes at a time: the
+     * same bytes in the same order, a hash update per batch of small
+     * entries instead of four per entry. */
+    struct digest_buffer buffer = {.stream = &stream};
     struct store_val key, value;
     err = store_cursor_seek(cursor, NULL, 0, &key, &value);
     while (err == LEDGER_ERR_OK) {
@@ -3789,17 +3818,18 @@ enum ledger_err views_digest(struct store_txn *txn, enum store_db db, uint8_t ou
         }
         uint8_t length[4];
         write_u32_be(length, (uint32_t)key.size);
-        crypto_stream_update(&stream, length, sizeof length);
-        crypto_stream_update(&stream, key.data, key.size);
+        digest_add(&buffer, length, sizeof length);
+        digest_add(&buffer, key.data, key.size);
         write_u32_be(length, (uint32_t)value.size);
-        crypto_stream_update(&stream, length, sizeof length);
-        crypto_stream_update(&stream, value.data, value.size);
+        digest_add(&buffer, length, sizeof length);
+        digest_add(&buffer, value.data, value.size);
         err = store_cursor_next(cursor, &key, &value);
     }
     store_cursor_close(cursor);
     if (err != LEDGER_ERR_NOT_FOUND) {
         return err;
     }
+    crypto_stream_update(&stream, buffer.bytes, buffer.size);
     crypto_stream_final(&stream, out);
     return LEDGER_ERR_OK;
 }

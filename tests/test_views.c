@@ -3752,6 +3752,45 @@ static void digest_all(struct fixture *f, uint8_t out[VIEW_DB_COUNT][32])
     store_abort(txn);
 }
 
+/* The digest as docs/views.md defines it, entry by entry: BLAKE2b-256 of
+ * u32 BE key length || key || u32 BE value length || value in key order,
+ * whether the entries are small or larger than views_digest's buffer. */
+static void test_views_digest_definition(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn = NULL;
+    assert_ok(store_begin(f->store, true, &txn));
+    static uint8_t large[3 * 4096 + 5];
+    memset(large, 0x5a, sizeof large);
+    assert_ok(store_put(txn, STORE_DB_PARTNER, "p-large", 7, large, sizeof large));
+    assert_ok(store_put(txn, STORE_DB_PARTNER, "p-large-2", 9, large, 4090));
+    for (size_t i = 0; i < VIEW_DB_COUNT; i++) {
+        struct crypto_stream stream;
+        crypto_stream_init(&stream);
+        struct store_cursor *cursor = NULL;
+        assert_ok(store_cursor_open(txn, view_dbs[i], &cursor));
+        struct store_val key, value;
+        enum ledger_err err = store_cursor_seek(cursor, NULL, 0, &key, &value);
+        for (; err == LEDGER_ERR_OK; err = store_cursor_next(cursor, &key, &value)) {
+            uint8_t length[4] = {0, 0, (uint8_t)(key.size >> 8), (uint8_t)key.size};
+            crypto_stream_update(&stream, length, sizeof length);
+            crypto_stream_update(&stream, key.data, key.size);
+            length[1] = (uint8_t)(value.size >> 16);
+            length[2] = (uint8_t)(value.size >> 8);
+            length[3] = (uint8_t)value.size;
+            crypto_stream_update(&stream, length, sizeof length);
+            crypto_stream_update(&stream, value.data, value.size);
+        }
+        assert_int_equal(err, LEDGER_ERR_NOT_FOUND);
+        store_cursor_close(cursor);
+        uint8_t expected[32], digest[32];
+        crypto_stream_final(&stream, expected);
+        assert_ok(views_digest(txn, view_dbs[i], digest));
+        assert_memory_equal(expected, digest, 32);
+    }
+    store_abort(txn);
+}
+
 static void test_views_digest_rebuild(void **state)
 {
     struct fixture *f = *state;
@@ -5433,6 +5472,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_query_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_apply_refuses_inconsistent_events, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_views_digest_definition, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_digest_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_apply_deterministic, setup, teardown),
         cmocka_unit_test(test_views_activity_scan_bound),
