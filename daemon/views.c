@@ -1051,6 +1051,39 @@ static enum ledger_err permission_changed(struct store_txn *txn, const Ledger__V
 
 /* --- activity --------------------------------------------------------------------------- */
 
+/* Concatenates `count` strings into `out` (`size` bytes, at least 1), cut
+ * at size - 1 bytes and NUL-terminated as snprintf cuts: the texts made for
+ * every event's activity row, without a format to parse. */
+static void join_text(char *out, size_t size, const char *const *parts, size_t count)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < count && used + 1 < size; i++) {
+        size_t length = strlen(parts[i]);
+        if (length > size - 1 - used) {
+            length = size - 1 - used;
+        }
+        memcpy(out + used, parts[i], length);
+        used += length;
+    }
+    out[used] = '\0';
+}
+
+#define JOIN_TEXT(out, size, ...)                                                                  \
+    join_text((out), (size), (const char *const[]){__VA_ARGS__},                                   \
+              sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+
+/* The decimal digits of `value` in `out`, which it returns. */
+static const char *u32_text(uint32_t value, char out[11])
+{
+    char *at = out + 10;
+    *at = '\0';
+    do {
+        *--at = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    return at;
+}
+
 static const char *on_off(bool on)
 {
     return on ? "on" : "off";
@@ -1059,13 +1092,13 @@ static const char *on_off(bool on)
 static void scope_text(const Ledger__V1__Scope *scope, char *out, size_t size)
 {
     if (scope == NULL) {
-        snprintf(out, size, "unknown");
+        JOIN_TEXT(out, size, "unknown");
     } else if (scope->kind == LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED ||
                text(scope->target)[0] == '\0') {
-        snprintf(out, size, "%s", codec_enum_name(CODEC_ENUM_SCOPE_KIND, scope->kind));
+        JOIN_TEXT(out, size, codec_enum_name(CODEC_ENUM_SCOPE_KIND, scope->kind));
     } else {
-        snprintf(out, size, "%s %s", codec_enum_name(CODEC_ENUM_SCOPE_KIND, scope->kind),
-                 text(scope->target));
+        JOIN_TEXT(out, size, codec_enum_name(CODEC_ENUM_SCOPE_KIND, scope->kind), " ",
+                  text(scope->target));
     }
 }
 
@@ -1075,11 +1108,11 @@ static void scope_text(const Ledger__V1__Scope *scope, char *out, size_t size)
 static void money_text(const Ledger__V1__Money *money, char *out, size_t size)
 {
     if (money == NULL) {
-        snprintf(out, size, "none");
+        JOIN_TEXT(out, size, "none");
     } else {
         char amount[MONEY_TEXT_SIZE];
         money_format(money->amount_minor, money->currency, amount);
-        snprintf(out, size, "%s %s", amount, text(money->currency));
+        JOIN_TEXT(out, size, amount, " ", text(money->currency));
     }
 }
 
@@ -1096,7 +1129,7 @@ static const char *cloud_order_text(const char *cloud_order_id,
     if (id[0] == '\0') {
         return "";
     }
-    snprintf(out, VIEWS_CLOUD_ORDER_TEXT_SIZE, " cloud order %s", id);
+    JOIN_TEXT(out, VIEWS_CLOUD_ORDER_TEXT_SIZE, " cloud order ", id);
     return out;
 }
 
@@ -1132,7 +1165,7 @@ static const char *for_customer(const char *customer_id, char *out, size_t size)
     if (customer_id[0] == '\0') {
         return "";
     }
-    snprintf(out, size, " for customer %s", customer_id);
+    JOIN_TEXT(out, size, " for customer ", customer_id);
     return out;
 }
 
@@ -1142,8 +1175,8 @@ static void renewed_detail(const char *old_id, const char *new_id, const char *c
                            char out[VIEWS_DETAIL_SIZE])
 {
     char cloud[VIEWS_CLOUD_ORDER_TEXT_SIZE];
-    snprintf(out, VIEWS_DETAIL_SIZE, "%s renewed as %s%s", text(old_id), text(new_id),
-             cloud_order_text(cloud_order_id, cloud));
+    JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(old_id), " renewed as ", text(new_id),
+              cloud_order_text(cloud_order_id, cloud));
 }
 
 /* A short summary of what the event did, for the activity log.
@@ -1158,72 +1191,74 @@ static void activity_detail(const Ledger__V1__Event *e, const char *principal_cu
     out[0] = '\0';
     switch (e->body_case) {
     case LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s", text(e->partner_registered->name));
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->partner_registered->name));
         break;
     case LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s %s%s%s%s", text(e->principal_added->principal_id),
-                 codec_role_name(e->principal_added->role),
-                 text(e->principal_added->user)[0] != '\0' ? " " : "",
-                 text(e->principal_added->user), customer);
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->principal_added->principal_id), " ",
+                  codec_role_name(e->principal_added->role),
+                  text(e->principal_added->user)[0] != '\0' ? " " : "",
+                  text(e->principal_added->user), customer);
         break;
     case LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s%s", text(e->principal_revoked->principal_id),
-                 customer);
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->principal_revoked->principal_id), customer);
         break;
     case LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s%s", text(e->principal_secret_rotated->principal_id),
-                 customer);
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->principal_secret_rotated->principal_id),
+                  customer);
         break;
     case LEDGER__V1__EVENT__BODY_CUSTOMER_ONBOARDED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s", text(e->customer_onboarded->name));
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->customer_onboarded->name));
         break;
     case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s %s", text(e->subscription_purchased->subscription_id),
-                 codec_enum_name(CODEC_ENUM_OFFER, e->subscription_purchased->offer));
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->subscription_purchased->subscription_id), " ",
+                  codec_enum_name(CODEC_ENUM_OFFER, e->subscription_purchased->offer));
         break;
     case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_STATUS_CHANGED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s %s -> %s",
-                 text(e->subscription_status_changed->subscription_id),
-                 codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS,
-                                 e->subscription_status_changed->from_status),
-                 codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS,
-                                 e->subscription_status_changed->to_status));
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->subscription_status_changed->subscription_id),
+                  " ",
+                  codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS,
+                                  e->subscription_status_changed->from_status),
+                  " -> ",
+                  codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS,
+                                  e->subscription_status_changed->to_status));
         break;
     case LEDGER__V1__EVENT__BODY_ROLE_ASSIGNED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s %s on %s", text(e->role_assigned->user),
-                 codec_enum_name(CODEC_ENUM_AZURE_ROLE, e->role_assigned->role),
-                 text(e->role_assigned->subscription_id));
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->role_assigned->user), " ",
+                  codec_enum_name(CODEC_ENUM_AZURE_ROLE, e->role_assigned->role), " on ",
+                  text(e->role_assigned->subscription_id));
         break;
     case LEDGER__V1__EVENT__BODY_ROLE_REMOVED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s %s on %s", text(e->role_removed->user),
-                 codec_enum_name(CODEC_ENUM_AZURE_ROLE, e->role_removed->role),
-                 text(e->role_removed->subscription_id));
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->role_removed->user), " ",
+                  codec_enum_name(CODEC_ENUM_AZURE_ROLE, e->role_removed->role), " on ",
+                  text(e->role_removed->subscription_id));
         break;
     case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s",
-                 codec_enum_name(CODEC_ENUM_PERMISSION_KIND, e->purchase_permission_granted->kind));
+        JOIN_TEXT(
+            out, VIEWS_DETAIL_SIZE,
+            codec_enum_name(CODEC_ENUM_PERMISSION_KIND, e->purchase_permission_granted->kind));
         break;
     case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s",
-                 codec_enum_name(CODEC_ENUM_PERMISSION_KIND, e->purchase_permission_revoked->kind));
+        JOIN_TEXT(
+            out, VIEWS_DETAIL_SIZE,
+            codec_enum_name(CODEC_ENUM_PERMISSION_KIND, e->purchase_permission_revoked->kind));
         break;
     case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED: {
         const Ledger__V1__ReservationPurchased *p = e->reservation_purchased;
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s quantity %" PRIu32 " %s %s%s", text(p->reservation_id),
-                 p->quantity, text(p->sku), text(p->region),
-                 cloud_order_text(p->cloud_order_id, cloud));
+        char quantity[11];
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(p->reservation_id), " quantity ",
+                  u32_text(p->quantity, quantity), " ", text(p->sku), " ", text(p->region),
+                  cloud_order_text(p->cloud_order_id, cloud));
         break;
     }
     case LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED:
         scope_text(e->reservation_scope_changed->from_scope, a, sizeof a);
         scope_text(e->reservation_scope_changed->to_scope, b, sizeof b);
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s scope %s -> %s",
-                 text(e->reservation_scope_changed->reservation_id), a, b);
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->reservation_scope_changed->reservation_id),
+                  " scope ", a, " -> ", b);
         break;
     case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s auto-renew %s",
-                 text(e->reservation_renewal_set->reservation_id),
-                 on_off(e->reservation_renewal_set->auto_renew));
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->reservation_renewal_set->reservation_id),
+                  " auto-renew ", on_off(e->reservation_renewal_set->auto_renew));
         break;
     case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED: {
         const Ledger__V1__ReservationPurchased *renewal = e->reservation_renewed->renewal;
@@ -1254,30 +1289,29 @@ static void activity_detail(const Ledger__V1__Event *e, const char *principal_cu
     }
     case LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED:
         money_text(e->reservation_cancelled->refund, a, sizeof a);
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s refund %s",
-                 text(e->reservation_cancelled->reservation_id), a);
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->reservation_cancelled->reservation_id),
+                  " refund ", a);
         break;
     case LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s", text(e->reservation_expired->reservation_id));
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->reservation_expired->reservation_id));
         break;
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED: {
         const Ledger__V1__SavingsPlanPurchased *p = e->savings_plan_purchased;
         money_text(p->hourly_commitment, a, sizeof a);
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s hourly %s %s%s", text(p->savings_plan_id), a,
-                 codec_enum_name(CODEC_ENUM_TERM, p->term),
-                 cloud_order_text(p->cloud_order_id, cloud));
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(p->savings_plan_id), " hourly ", a, " ",
+                  codec_enum_name(CODEC_ENUM_TERM, p->term),
+                  cloud_order_text(p->cloud_order_id, cloud));
         break;
     }
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED:
         scope_text(e->savings_plan_scope_changed->from_scope, a, sizeof a);
         scope_text(e->savings_plan_scope_changed->to_scope, b, sizeof b);
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s scope %s -> %s",
-                 text(e->savings_plan_scope_changed->savings_plan_id), a, b);
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->savings_plan_scope_changed->savings_plan_id),
+                  " scope ", a, " -> ", b);
         break;
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET:
-        snprintf(out, VIEWS_DETAIL_SIZE, "%s auto-renew %s",
-                 text(e->savings_plan_renewal_set->savings_plan_id),
-                 on_off(e->savings_plan_renewal_set->auto_renew));
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, text(e->savings_plan_renewal_set->savings_plan_id),
+                  " auto-renew ", on_off(e->savings_plan_renewal_set->auto_renew));
         break;
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED: {
         const Ledger__V1__SavingsPlanPurchased *renewal = e->savings_plan_renewed->renewal;
@@ -1287,8 +1321,8 @@ static void activity_detail(const Ledger__V1__Event *e, const char *principal_cu
         break;
     }
     case LEDGER__V1__EVENT__BODY_COST_VISIBILITY_SET:
-        snprintf(out, VIEWS_DETAIL_SIZE, "retail prices %s",
-                 e->cost_visibility_set->retail_prices_visible ? "visible" : "hidden");
+        JOIN_TEXT(out, VIEWS_DETAIL_SIZE, "retail prices ",
+                  e->cost_visibility_set->retail_prices_visible ? "visible" : "hidden");
         break;
     default:
         break;
