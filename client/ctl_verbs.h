@@ -47,9 +47,21 @@ struct ctl_context {
      * demo world was loaded ..." ("" for nothing): output that then fails
      * says it was done all the same. */
     char committed_note[CTL_MESSAGE_SIZE];
+    /* While import builds its commands (ctl_capture_line): where
+     * ctl_execute packs the command instead of sending it; NULL otherwise. */
+    struct ctl_capture *capture;
     char socket_buffer[4096];
     char events_buffer[4096];
     char key_buffer[4096];
+};
+
+/* A command built by a verb in capture mode: packed, not sent. */
+struct ctl_capture {
+    /* The id given to a command whose line has no --command-id of its own
+     * (NULL: the line's id, or write_begin's fresh one, stays). */
+    const char *derived_id;
+    uint8_t *packed; /* malloc'd by ctl_execute: the command's bytes */
+    size_t packed_size;
 };
 
 /* What a malformed id option is told (ledger_id_valid's rule). */
@@ -72,13 +84,36 @@ __attribute__((warn_unused_result)) enum ledger_err ctl_client(struct ctl_contex
                                                                struct ledger_client **out);
 
 /* Sends one command (borrowed; command_id is the id it carries) and, with
- * print, prints its result. The reply is freed here unless reply_out is
+ * print, prints its result. In capture mode (context->capture set) packs it
+ * into the capture instead, sends and prints nothing and writes no reply
+ * (a second command of one capture is INTERNAL). The reply is freed here unless reply_out is
  * given (then the caller frees it with ledger_reply_free). On failure the
  * context's message says why. */
 __attribute__((warn_unused_result)) enum ledger_err ctl_execute(struct ctl_context *context,
                                                                 const Ledger__V1__Command *command,
                                                                 const char *command_id, bool print,
                                                                 Ledger__V1__Reply **reply_out);
+
+/* Builds the command of one import line (words: a write verb and its
+ * options, as typed after `ledgerctl`) with the verb's own option checks,
+ * and packs it into *packed_out (malloc'd, the caller frees) of
+ * *size_out bytes; derived_id is its id unless the line gives
+ * --command-id. Nothing is sent. USAGE with the context's message saying
+ * why for an unknown verb, one that is not a write verb (a read verb,
+ * principal verbs, import itself), a global option, --help, or the verb's
+ * own usage errors. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl_capture_line(struct ctl_context *context, char **words, size_t count, const char *derived_id,
+                 uint8_t **packed_out, size_t *size_out);
+
+/* ctl_import.c: the import verb. The longest line of its file, the line
+ * end not counted, and the most commands a file holds (each kept packed, a
+ * few hundred bytes, until it is sent). */
+#define CTL_IMPORT_LINE_MAX     16384
+#define CTL_IMPORT_COMMANDS_MAX 1000000
+extern const struct ctl_option ctl_import_options[];
+__attribute__((warn_unused_result)) enum ledger_err ctl_import_run(struct ctl_context *context,
+                                                                   const struct ctl_args *args);
 
 /* Runs one query as the context's principal (the global --partner filled
  * in); on failure the context's message says why. */
