@@ -450,6 +450,12 @@ enum ledger_err ctl_import_run(struct ctl_context *context, const struct ctl_arg
     bool dry_run = ctl_flag(args, "dry-run");
     if (err == LEDGER_ERR_OK && !dry_run && import.count > 0) {
         err = send_all(&import, (size_t)batch, &tally);
+        /* Output that fails now must not read as an import to do again
+         * under other ids. */
+        snprintf(context->committed_note, sizeof context->committed_note,
+                 "the import was done all the same (%zu commands committed, %zu already there); "
+                 "running the file again records nothing twice",
+                 tally.committed, tally.duplicates);
     }
     if (err == LEDGER_ERR_OK) {
         err = print_summary(&import, name, dry_run, &tally);

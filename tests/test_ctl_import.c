@@ -8,7 +8,7 @@
  * line the daemon refuses in the second batch leaves the first batch
  * committed, names the line, and the corrected file run again resumes;
  * quotes and comments are read as sh reads them; --dry-run sends nothing;
- * "-" reads stdin.
+ * "-" reads stdin; output that cannot be written says the import was done.
  * Method: one ledgerd for the group (ctl_harness.h); each test writes its
  * file in the fixture's directory and works on a partner of its own; the
  * results are read back with the view verbs' JSON.
@@ -335,6 +335,26 @@ static void test_import_dry_run_and_stdin(void **state)
     run_free(&run);
 }
 
+/* Output that cannot be written once the file is imported says that it
+ * was, and the file run again records nothing twice. */
+static void test_import_output_failure_says_done(void **state)
+{
+    struct fixture *fixture = *state;
+    char key[PATH_SIZE], file[PATH_SIZE];
+    partner_for(fixture, "p-full", key, sizeof key);
+    write_text(fixture, "full.txt",
+               "customer add --customer c1 --name One\ncustomer add --customer c2 --name Two\n",
+               file, sizeof file);
+    struct run run;
+    fixture->stdout_path = "/dev/full";
+    ctl(fixture, &run, ADMIN("p-full"), key, "import", "--file", file, NULL);
+    fixture->stdout_path = NULL;
+    expect_error(&run, 1, "IO_ERROR");
+    expect_stderr(&run, "the import was done all the same (2 commands committed, 0 already there)");
+    run_free(&run);
+    import_counts(fixture, ADMIN("p-full"), key, file, NULL, 0, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_import_refused_in_second_batch),
         cmocka_unit_test(test_import_refuses_lines),
         cmocka_unit_test(test_import_dry_run_and_stdin),
+        cmocka_unit_test(test_import_output_failure_says_done),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

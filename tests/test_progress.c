@@ -7,8 +7,9 @@
  * it is drawn on stderr only when stderr is a terminal, at most ten times a
  * second, and ends its line. `ledgerctl backup`, `ledgerd rebuild` and
  * `ledger-verify` (the log walk and the views replay) each draw it under a
- * pseudo-terminal and write not one carriage return when piped, as does
- * `ledgerctl export` of a month of more than one page.
+ * pseudo-terminal and write not one carriage return when piped, as do
+ * `ledgerctl export` of a month of more than one page and `ledgerctl
+ * import`.
  * Method: progress.c is driven directly with stderr redirected to a file
  * (forced on, and not forced); the commands run under a pseudo-terminal
  * (forkpty) against a real daemon started by ctl_harness.h and loaded with
@@ -337,6 +338,57 @@ static void test_progress_export_on_a_terminal(void **state)
     free(err);
 }
 
+/* `ledgerctl import` of a few customers as the demo's Contoso admin agent,
+ * on a terminal or piped: the file run again is answered as already there,
+ * and its bar counts the lines all the same. */
+static void import_argv(struct fixture *fixture, char file[PATH_SIZE + 32],
+                        char key[PATH_SIZE + 32], const char *argv[13])
+{
+    snprintf(key, PATH_SIZE + 32, "%s/ledger-demo-keys/contoso-admin.key", fixture->dir);
+    snprintf(file, PATH_SIZE + 32, "%s/import.txt", fixture->dir);
+    FILE *lines = fopen(file, "w");
+    assert_non_null(lines);
+    for (int i = 0; i < 5; i++) {
+        fprintf(lines, "customer add --customer imported-%d --name 'Imported %d'\n", i, i);
+    }
+    assert_int_equal(0, fclose(lines));
+    const char *args[] = {ledgerctl_path(),
+                          "--socket",
+                          fixture->socket,
+                          "--principal",
+                          "contoso-admin",
+                          "--key-file",
+                          key,
+                          "import",
+                          "--file",
+                          file,
+                          "--batch",
+                          "2",
+                          NULL};
+    assert_true(sizeof args <= 13 * sizeof args[0]);
+    memcpy(argv, args, sizeof args);
+}
+
+static void test_progress_import_on_a_terminal(void **state)
+{
+    struct fixture *fixture = *state;
+    char file[PATH_SIZE + 32], key[PATH_SIZE + 32];
+    const char *argv[13];
+    import_argv(fixture, file, key, argv);
+    struct terminal_run *terminal = calloc(1, sizeof *terminal);
+    assert_non_null(terminal);
+    run_on_terminal(fixture->dir, argv, terminal);
+    if (terminal->status != 0) {
+        fail_msg("import on a terminal: exit %d:\n%s", terminal->status, terminal->output);
+    }
+    expect_bar(terminal->output, "import", "lines");
+    free(terminal);
+    char *err = NULL;
+    int status = run_piped(fixture->dir, argv, &err);
+    expect_no_bar(err, status);
+    free(err);
+}
+
 static void test_progress_rebuild_and_verify_on_a_terminal(void **state)
 {
     struct fixture *fixture = *state;
@@ -393,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_progress_quiet_when_not_a_terminal),
         cmocka_unit_test(test_progress_backup_on_a_terminal),
         cmocka_unit_test(test_progress_export_on_a_terminal),
+        cmocka_unit_test(test_progress_import_on_a_terminal),
         cmocka_unit_test(test_progress_rebuild_and_verify_on_a_terminal),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
