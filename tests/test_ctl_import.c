@@ -8,7 +8,8 @@
  * line the daemon refuses in the second batch leaves the first batch
  * committed, names the line, and the corrected file run again resumes;
  * quotes and comments are read as sh reads them; --dry-run sends nothing;
- * "-" reads stdin; output that cannot be written says the import was done.
+ * "-" reads stdin; output that cannot be written says the import was done;
+ * a batch larger than the daemon takes is refused saying to lower --batch.
  * Method: one ledgerd for the group (ctl_harness.h); each test writes its
  * file in the fixture's directory and works on a partner of its own; the
  * results are read back with the view verbs' JSON.
@@ -335,6 +336,32 @@ static void test_import_dry_run_and_stdin(void **state)
     run_free(&run);
 }
 
+/* A batch above the daemon's batch_commands_max (1000 by default) is
+ * refused saying to lower --batch; the default batch sends the same file
+ * in two requests. */
+static void test_import_batch_too_large(void **state)
+{
+    struct fixture *fixture = *state;
+    char key[PATH_SIZE], file[PATH_SIZE];
+    partner_for(fixture, "p-many", key, sizeof key);
+    size_t size = 1001 * 64;
+    char *text = malloc(size);
+    assert_non_null(text);
+    size_t used = 0;
+    for (int i = 0; i < 1001; i++) {
+        used +=
+            (size_t)snprintf(text + used, size - used, "customer add --customer c%d --name C\n", i);
+    }
+    write_text(fixture, "many.txt", text, file, sizeof file);
+    free(text);
+    struct run run;
+    ctl(fixture, &run, ADMIN("p-many"), key, "import", "--file", file, "--batch", "1001", NULL);
+    expect_error(&run, 1, "BATCH_TOO_LARGE");
+    expect_stderr(&run, "lower --batch, or raise batch_commands_max");
+    run_free(&run);
+    import_counts(fixture, ADMIN("p-many"), key, file, NULL, 1001, 0);
+}
+
 /* Output that cannot be written once the file is imported says that it
  * was, and the file run again records nothing twice. */
 static void test_import_output_failure_says_done(void **state)
@@ -364,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_import_refuses_lines),
         cmocka_unit_test(test_import_dry_run_and_stdin),
         cmocka_unit_test(test_import_output_failure_says_done),
+        cmocka_unit_test(test_import_batch_too_large),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }
