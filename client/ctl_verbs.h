@@ -4,7 +4,9 @@
  * Owns: the verb table (names, options, help texts, examples), turning
  * options into commands and queries, global option defaults (flags, then
  * LEDGER_* environment variables, then the default daemon in
- * ./ledger-data), the exit status of each error code, and help output.
+ * ./ledger-data), the exit status of each error code, help output, and the
+ * capture mode in which import has the write verbs build their commands
+ * without sending them (ctl_capture_line).
  * Does not own: the wire (libledger), parsing numbers, amounts and times
  * (ctl_amount, ctl_time), printing (ctl_output), the demo world (ctl_demo).
  */
