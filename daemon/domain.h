@@ -390,7 +390,9 @@ struct domain_output {
     /* Storage for sub-messages and generated ids the event points to. A
      * purchase's or renewal's reservation is reservations[0]; an exchange's
      * replacements are reservations[0..n), listed in `replacements` for the
-     * event's repeated field, each with its scope and ids of the same index. */
+     * event's repeated field, each with its scope and ids of the same index.
+     * domain_decide does not clear these six arrays (it writes an entry in
+     * full before using it); it clears every other field. */
     Ledger__V1__ReservationPurchased reservations[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
     Ledger__V1__ReservationPurchased *replacements[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
     Ledger__V1__Scope reservation_scopes[LEDGER_EXCHANGE_REPLACEMENTS_MAX];

@@ -27,6 +27,7 @@
 #include "domain.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -3017,6 +3018,11 @@ static void allowed_roles(Ledger__V1__Command__BodyCase body_case, char *out, si
         snprintf(out, size, "no role");
 }
 
+_Static_assert(offsetof(struct domain_output, savings_plan) ==
+                   offsetof(struct domain_output, reservation_ids) +
+                       sizeof((struct domain_output *)0)->reservation_ids,
+               "the storage domain_decide leaves uncleared ends at reservation_ids");
+
 static void reset_event(struct domain_output *out)
 {
     memset(&out->event, 0, sizeof out->event);
@@ -3027,7 +3033,10 @@ enum ledger_err domain_decide(const struct domain_input *input, struct domain_ou
 {
     if (out == NULL)
         return LEDGER_ERR_INTERNAL;
-    memset(out, 0, sizeof *out);
+    /* All but the per-reservation storage, most of the output's 16 KiB: an
+     * entry is written in full before the event points to it. */
+    memset(out, 0, offsetof(struct domain_output, reservations));
+    memset(&out->savings_plan, 0, sizeof *out - offsetof(struct domain_output, savings_plan));
     reset_event(out);
     struct decision decision = {.in = input, .out = out};
     struct decision *d = &decision;
