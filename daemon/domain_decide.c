@@ -901,7 +901,7 @@ static Ledger__V1__Money *output_money(struct decision *d, int slot, int64_t amo
 {
     Ledger__V1__Money *money = &d->out->money[slot];
     ledger__v1__money__init(money);
-    snprintf(d->out->currencies[slot], sizeof d->out->currencies[slot], "%s", currency);
+    domain__copy_cut(d->out->currencies[slot], sizeof d->out->currencies[slot], currency);
     money->amount_minor = amount_minor;
     money->currency = d->out->currencies[slot];
     return money;
@@ -911,7 +911,7 @@ static Ledger__V1__Scope *output_scope(Ledger__V1__Scope *scope, char *target, s
                                        Ledger__V1__ScopeKind kind, const char *source)
 {
     ledger__v1__scope__init(scope);
-    snprintf(target, target_size, "%s", source);
+    domain__copy_cut(target, target_size, source);
     scope->kind = kind;
     scope->target = target;
     return scope;
@@ -2078,10 +2078,10 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
     Ledger__V1__ReservationPurchased *renewal = &out->reservations[0];
     ledger__v1__reservation_purchased__init(renewal);
     set_reservation_ids(d, 0, renewal);
-    snprintf(out->billing_subscription_id, sizeof out->billing_subscription_id, "%s",
-             old->billing_subscription_id);
-    snprintf(out->sku, sizeof out->sku, "%s", old->sku);
-    snprintf(out->region, sizeof out->region, "%s", old->region);
+    domain__copy_cut(out->billing_subscription_id, sizeof out->billing_subscription_id,
+                     old->billing_subscription_id);
+    domain__copy_cut(out->sku, sizeof out->sku, old->sku);
+    domain__copy_cut(out->region, sizeof out->region, old->region);
     renewal->billing_subscription_id = out->billing_subscription_id;
     renewal->sku = out->sku;
     renewal->region = out->region;
@@ -2614,8 +2614,8 @@ static enum ledger_err decide_renew_savings_plan(struct decision *d)
     struct domain_output *out = d->out;
     Ledger__V1__SavingsPlanPurchased *renewal = &out->savings_plan;
     new_savings_plan(d, renewal);
-    snprintf(out->billing_subscription_id, sizeof out->billing_subscription_id, "%s",
-             old->billing_subscription_id);
+    domain__copy_cut(out->billing_subscription_id, sizeof out->billing_subscription_id,
+                     old->billing_subscription_id);
     renewal->billing_subscription_id = out->billing_subscription_id;
     renewal->hourly_commitment =
         output_money(d, 0, old->hourly_commitment.amount_minor, old->hourly_commitment.currency);
@@ -2968,13 +2968,11 @@ static void fill_envelope(struct decision *d)
     if (d->command->body_case == LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL ||
         d->command->body_case == LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET)
         partner_id = in->principal_partner_id != NULL ? in->principal_partner_id : "";
-    snprintf(out->partner_id, sizeof out->partner_id, "%s", partner_id);
-    snprintf(out->customer_id, sizeof out->customer_id, "%s",
-             d->customer != NULL ? d->customer->customer_id : "");
-    snprintf(out->actor_principal_id, sizeof out->actor_principal_id, "%s",
-             d->principal->id != NULL ? d->principal->id : "");
-    snprintf(out->actor_user, sizeof out->actor_user, "%s",
-             d->principal->user != NULL ? d->principal->user : "");
+    domain__copy_cut(out->partner_id, sizeof out->partner_id, partner_id);
+    domain__copy_cut(out->customer_id, sizeof out->customer_id,
+                     d->customer != NULL ? d->customer->customer_id : NULL);
+    domain__copy_cut(out->actor_principal_id, sizeof out->actor_principal_id, d->principal->id);
+    domain__copy_cut(out->actor_user, sizeof out->actor_user, d->principal->user);
     ledger__v1__actor__init(&out->actor);
     out->actor.principal_id = out->actor_principal_id;
     out->actor.role = d->principal->role;

@@ -51,10 +51,9 @@ static void actor_from_message(const Ledger__V1__Actor *message, struct domain_a
     if (message == NULL)
         return;
     /* Both were validated ids when decided; a longer one is cut, not trusted. */
-    snprintf(actor->principal_id, sizeof actor->principal_id, "%s",
-             message->principal_id != NULL ? message->principal_id : "");
+    domain__copy_cut(actor->principal_id, sizeof actor->principal_id, message->principal_id);
     actor->role = message->role;
-    snprintf(actor->user, sizeof actor->user, "%s", message->user != NULL ? message->user : "");
+    domain__copy_cut(actor->user, sizeof actor->user, message->user);
 }
 
 static bool money_from_message(const Ledger__V1__Money *message, bool positive_only,

@@ -40,6 +40,10 @@
 
 /* Copies source (NULL taken as "") into target; false when it does not fit. */
 bool domain__copy_string(char *target, size_t target_size, const char *source);
+/* Copies source (NULL taken as "") into target, cut to target_size - 1
+ * bytes: what snprintf(target, target_size, "%s", source) writes, without
+ * parsing a format. target_size must be at least 1. */
+void domain__copy_cut(char *target, size_t target_size, const char *source);
 /* strcmp() == 0, NULL taken as "". */
 bool domain__string_equal(const char *a, const char *b);
 

@@ -30,6 +30,15 @@ bool domain__copy_string(char *target, size_t target_size, const char *source)
     return true;
 }
 
+void domain__copy_cut(char *target, size_t target_size, const char *source)
+{
+    if (source == NULL)
+        source = "";
+    size_t length = strnlen(source, target_size - 1);
+    memcpy(target, source, length);
+    target[length] = '\0';
+}
+
 bool domain__string_equal(const char *a, const char *b)
 {
     return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;

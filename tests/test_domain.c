@@ -22,6 +22,7 @@
 
 #include "civil.h"
 #include "domain.h"
+#include "domain_internal.h"
 #include "money.h"
 #include "policy.h"
 
@@ -5588,6 +5589,26 @@ static void test_domain_many_reservations_found_by_id(void **state)
     domain_customer_free(copy);
 }
 
+/* ---- helpers ----------------------------------------------------------------- */
+
+/* domain__copy_cut writes what snprintf's "%s" writes: the whole text when it
+ * fits, else its first size - 1 bytes; NULL as "". */
+static void test_domain_copy_cut(void **state)
+{
+    (void)state;
+    const char *sources[] = {"", "a", "abc", "abcd", "abcdefgh", NULL};
+    for (size_t size = 1; size <= 6; size++) {
+        for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
+            char got[8], want[8];
+            memset(got, 'x', sizeof got);
+            memset(want, 'x', sizeof want);
+            domain__copy_cut(got, size, sources[i]);
+            snprintf(want, size, "%s", sources[i] != NULL ? sources[i] : "");
+            assert_memory_equal(got, want, sizeof got);
+        }
+    }
+}
+
 /* ---- names ------------------------------------------------------------------- */
 
 static void test_domain_action_names(void **state)
@@ -5790,6 +5811,7 @@ int main(void)
         TEST(test_domain_limits),
         TEST(test_domain_clone_is_independent),
         TEST(test_domain_many_reservations_found_by_id),
+        TEST(test_domain_copy_cut),
         TEST(test_domain_action_names),
         TEST(test_domain_command_targets),
         TEST(test_domain_inconsistent_input),
