@@ -360,16 +360,30 @@ void codec_event_free(Ledger__V1__Event *event)
         ledger__v1__event__free_unpacked(event, NULL);
 }
 
-enum ledger_err codec_command_unpack(const uint8_t *bytes, size_t size, Ledger__V1__Command **out)
+static enum ledger_err command_unpack(ProtobufCAllocator *allocator, const uint8_t *bytes,
+                                      size_t size, Ledger__V1__Command **out)
 {
     ProtobufCMessage *message = NULL;
     enum ledger_err err =
-        codec_message_unpack(&ledger__v1__command__descriptor, bytes, size,
-                             LEDGER_REQUEST_BYTES_MAX, LEDGER_ERR_BAD_REQUEST, &message);
+        message_unpack(&ledger__v1__command__descriptor, allocator, bytes, size,
+                       LEDGER_REQUEST_BYTES_MAX, LEDGER_ERR_BAD_REQUEST, &message);
     if (err != LEDGER_ERR_OK)
         return err;
     *out = (Ledger__V1__Command *)message;
     return LEDGER_ERR_OK;
+}
+
+enum ledger_err codec_command_unpack(const uint8_t *bytes, size_t size, Ledger__V1__Command **out)
+{
+    return command_unpack(NULL, bytes, size, out);
+}
+
+enum ledger_err codec_command_unpack_arena(struct codec_arena *arena, const uint8_t *bytes,
+                                           size_t size, Ledger__V1__Command **out)
+{
+    ProtobufCAllocator allocator = {
+        .alloc = arena_alloc, .free = arena_free, .allocator_data = arena};
+    return command_unpack(&allocator, bytes, size, out);
 }
 
 void codec_command_free(Ledger__V1__Command *command)

@@ -113,6 +113,11 @@ void codec_arena_free(struct codec_arena *arena);
 __attribute__((warn_unused_result)) enum ledger_err
 codec_command_unpack(const uint8_t *bytes, size_t size, Ledger__V1__Command **out);
 void codec_command_free(Ledger__V1__Command *command);
+/* codec_command_unpack into `arena`: the command lives until the arena is
+ * reset or freed and is never given to codec_command_free. Same errors. */
+__attribute__((warn_unused_result)) enum ledger_err
+codec_command_unpack_arena(struct codec_arena *arena, const uint8_t *bytes, size_t size,
+                           Ledger__V1__Command **out);
 
 /* The event body's name, e.g. "reservation_purchased"; "" for none. */
 const char *codec_event_type_name(Ledger__V1__Event__BodyCase body_case);

@@ -696,6 +696,7 @@ void engine_close(struct engine *engine)
         return;
     }
     engine__state_map_clear(&engine->cache);
+    codec_arena_free(&engine->command_arena);
     if (engine->store) {
         store_close(engine->store);
     }
@@ -1084,9 +1085,11 @@ static enum ledger_err execute_command(struct batch *batch,
                                        char message[ENGINE_MESSAGE_SIZE])
 {
     struct store_txn *txn = batch->txn;
+    struct codec_arena *arena = &batch->group->engine->command_arena;
     Ledger__V1__Command *command = NULL;
-    enum ledger_err err = codec_command_unpack(bytes->data, bytes->len, &command);
+    enum ledger_err err = codec_command_unpack_arena(arena, bytes->data, bytes->len, &command);
     if (err != LEDGER_ERR_OK) {
+        codec_arena_reset(arena);
         engine__set_message(message, "the command does not decode as ledger.v1.Command");
         return err;
     }
@@ -1302,7 +1305,7 @@ static enum ledger_err execute_command(struct batch *batch,
     }
     free(decision);
 done:
-    codec_command_free(command);
+    codec_arena_reset(arena);
     return err;
 }
 

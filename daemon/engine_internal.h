@@ -66,6 +66,9 @@ struct engine {
     uint64_t cache_bytes;     /* domain_customer_bytes of the states in cache */
     uint64_t cache_bytes_max; /* LEDGER_STATE_CACHE_BYTES_MAX unless set */
     uint64_t cache_clears;    /* times a bound emptied the cache */
+    /* The command execute_command decodes, reset after each: engine_execute's
+     * thread only. */
+    struct codec_arena command_arena;
     /* Where the last engine_rebuild stopped on a record, and why
      * (engine_rebuild_failure); 0 and "" when it did not. */
     uint64_t rebuild_failed_sequence;

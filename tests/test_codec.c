@@ -199,6 +199,8 @@ static void test_codec_pack_scratch(void **state)
     free(name);
 }
 
+/* A command decodes to what was packed, with codec_command_unpack and into
+ * an arena alike. */
 static void test_codec_command_round_trip(void **state)
 {
     (void)state;
@@ -233,6 +235,22 @@ static void test_codec_command_round_trip(void **state)
     assert_string_equal("res-2", back->exchange_reservation->reservation_ids[1]);
     assert_int_equal(0, back->exchange_reservation->n_replacements);
     codec_command_free(back);
+
+    /* Decoded into an arena, twice through a reset: the same command; bytes
+     * that do not decode are BAD_REQUEST there too. */
+    struct codec_arena arena = {0};
+    for (int round = 0; round < 2; round++) {
+        Ledger__V1__Command *in_arena = NULL;
+        assert_int_equal(LEDGER_ERR_OK, codec_command_unpack_arena(&arena, bytes, size, &in_arena));
+        assert_string_equal("res-2", in_arena->exchange_reservation->reservation_ids[1]);
+        assert_packs_again(&in_arena->base, bytes, size);
+        codec_arena_reset(&arena);
+    }
+    const uint8_t garbage[] = {0x0a, 0x05, 'a'};
+    assert_int_equal(LEDGER_ERR_BAD_REQUEST,
+                     codec_command_unpack_arena(&arena, garbage, sizeof garbage, &back));
+    codec_arena_free(&arena);
+    assert_null(arena.chunks);
     free(bytes);
 }
 
