@@ -2,8 +2,10 @@
  * engine.c: one data directory's ledger: decide, append, project, answer.
  *
  * A command's path (engine_execute), all inside one LMDB write transaction per
- * group of requests, and one nested transaction per request so that a refused
- * request leaves no trace while its neighbours commit:
+ * group of requests, and one nested transaction per request of several
+ * commands so that a refused request leaves no trace while its neighbours
+ * commit (a lone command writes nothing until it is decided, so it needs
+ * none):
  *
  *   1. decode the Command; check its id in the command-id index: the same id
  *      with the same content hash answers the stored result (duplicate), with
@@ -1309,8 +1311,9 @@ done:
     return err;
 }
 
-/* Runs one request's batch in a nested transaction. Returns a group-level
- * error, or OK (the request's own outcome is in request->err). */
+/* Runs one request's batch, in a nested transaction when it holds several
+ * commands. Returns a group-level error, or OK (the request's own outcome is
+ * in request->err). */
 static enum ledger_err execute_request(struct group *group, struct engine_request *request,
                                        int64_t now_us)
 {
@@ -1339,8 +1342,17 @@ static enum ledger_err execute_request(struct group *group, struct engine_reques
     if (!request->results) {
         return LEDGER_ERR_NO_MEMORY;
     }
-    struct batch batch = {.group = group};
-    enum ledger_err err = store_begin_nested(group->txn, &batch.txn);
+    /* A batch of several commands runs in a nested transaction, so that one
+     * refused part way takes back what the commands before it wrote. A lone
+     * command needs none: everything it does before its decision is a read,
+     * a refusal writes nothing, and every failure after its first write is
+     * a group error (group_error), which aborts the group's transaction
+     * anyway. LMDB's nested transaction is not free: it allocates its own
+     * dirty-page and free-page lists and copies every page of the group's
+     * it writes again (docs/performance.md, "less work per command"). */
+    bool nested = request->command_count > 1;
+    struct batch batch = {.group = group, .txn = group->txn};
+    enum ledger_err err = nested ? store_begin_nested(group->txn, &batch.txn) : LEDGER_ERR_OK;
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -1354,8 +1366,8 @@ static enum ledger_err execute_request(struct group *group, struct engine_reques
         }
     }
     if (request->err != LEDGER_ERR_OK) {
-        store_abort(batch.txn);
-        if (request->command_count > 1) {
+        if (nested) {
+            store_abort(batch.txn);
             group_evict(group);
         }
         /* A refused request's partial results (and secrets) are never answered. */
@@ -1364,7 +1376,7 @@ static enum ledger_err execute_request(struct group *group, struct engine_reques
         request->results = NULL;
         return group_error(request->err) ? request->err : LEDGER_ERR_OK;
     }
-    err = store_commit(batch.txn);
+    err = nested ? store_commit(batch.txn) : LEDGER_ERR_OK;
     if (err != LEDGER_ERR_OK) {
         group_evict(group);
     }
@@ -1400,7 +1412,10 @@ enum ledger_err engine_execute(struct engine *engine, struct engine_request *req
         if (err == LEDGER_ERR_OK && horizon != engine->refused_until_us) {
             err = refused_until_put(group.txn, horizon);
         }
-        uint64_t last = store_last_sequence(group.txn);
+        /* Read only of a transaction that is still sound: after a group
+         * error (a put that filled the map, say) LMDB refuses every call on
+         * it but the abort. */
+        uint64_t last = err == LEDGER_ERR_OK ? store_last_sequence(group.txn) : 0;
         if (err == LEDGER_ERR_OK) {
             err = store_commit(group.txn);
         } else {

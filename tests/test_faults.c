@@ -125,8 +125,9 @@ static struct gate gate_scan, gate_row_query;
 static struct gate gate_scan_found;
 /* A commit can be held once LMDB has made it visible (its mdb_txn_commit
  * returned), before the engine records the new head: the nth
- * mdb_txn_commit from when committed_countdown is set (nested transactions
- * commit through it too) passes gate_committed after committing. */
+ * mdb_txn_commit from when committed_countdown is set (the nested
+ * transactions of requests of several commands commit through it too)
+ * passes gate_committed after committing. */
 static struct gate gate_committed;
 static _Atomic long committed_countdown;
 static _Atomic uint64_t sweep_ticks, sweep_scans, ticks_at_first_scan;
@@ -791,8 +792,9 @@ static long sweep(struct fixture *f, struct fault *fault, int error, size_t comm
 static void test_faults_commit_eio(void **state)
 {
     struct fixture *f = *state;
-    /* Every commit on the path (each request's nested transaction, the group's
-     * transaction) failing with EIO: STORAGE_ERROR, nothing written. */
+    /* Every commit on the path (the nested transaction of a request of
+     * several commands, the group's transaction) failing with EIO:
+     * STORAGE_ERROR, nothing written. */
     long sites = sweep(f, &fault_commit, EIO, 3, LEDGER_ERR_STORAGE_ERROR, true);
     assert_true(sites >= 2);
     sites = sweep(f, &fault_commit, EIO, 1, LEDGER_ERR_STORAGE_ERROR, true);
@@ -1947,9 +1949,10 @@ static void test_faults_reply_head_not_behind_what_a_query_read(void **state)
     size_t query_size = 0;
     uint8_t *query_bytes = request_query(&spec, &query, &query_size);
 
-    /* The request's nested transaction commits first, then the group's. */
+    /* A lone command runs in the group's transaction (no nested one): its
+     * commit is the first. */
     gate_set(&gate_committed, true);
-    atomic_store(&committed_countdown, 2);
+    atomic_store(&committed_countdown, 1);
     struct call running;
     call_start(&running, served.listen, add, add_size);
     bool reached = gate_reached(&gate_committed);
