@@ -207,7 +207,7 @@ struct ledger_subscription {
      * records them. */
     const char *checkpoint_path;
     enum ledger_checkpoint_mode checkpoint_mode;
-    const char *partner_id;   /* borrowed; NULL or "": the principal's own partner */
+    const char *partner_id; /* borrowed; NULL or "": the principal's own partner */
     /* borrowed; NULL or "": every customer in scope; else that customer's
      * events, the principal events of its customer users among them */
     const char *customer_id;

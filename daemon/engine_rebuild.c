@@ -150,18 +150,18 @@ struct rebuild_record {
 struct rebuild_batch {
     struct rebuild_record records[REBUILD_BATCH_RECORDS];
     struct codec_arena arena; /* the records' events, dropped together */
-    uint64_t first;      /* the sequence of records[0] */
-    unsigned count;      /* the records decoded, in sequence order */
-    enum ledger_err err; /* OK, or why record first + count could not be */
+    uint64_t first;           /* the sequence of records[0] */
+    unsigned count;           /* the records decoded, in sequence order */
+    enum ledger_err err;      /* OK, or why record first + count could not be */
     char why[ENGINE_MESSAGE_SIZE];
 };
 
 struct rebuild_reader {
     struct store *store;
-    struct store_txn *txn; /* the reader's own read transaction */
+    struct store_txn *txn;           /* the reader's own read transaction */
     struct store_cursor *log, *leaf; /* in txn: consecutive records are a step apart */
-    uint64_t next;         /* the next sequence to read */
-    uint64_t total;        /* the last sequence */
+    uint64_t next;                   /* the next sequence to read */
+    uint64_t total;                  /* the last sequence */
     unsigned batches_since_renew;
     struct rebuild_batch batches[REBUILD_BATCHES];
     pthread_mutex_t lock;
