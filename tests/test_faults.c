@@ -94,6 +94,13 @@ struct fault {
 
 static struct fault fault_commit, fault_put, fault_sync, fault_alloc, fault_write, fault_fsync,
     fault_copy_write, fault_mkdirat, fault_rename;
+/* When set, only the puts of this key count toward fault_put, and the one
+ * that fails leaves LMDB's transaction failed, as a put that really fills the
+ * map (or fails for want of memory, or to write a spilled page) does: LMDB
+ * then refuses every call on it but the abort. The map sizes that put and
+ * the last put of the key saw are kept. */
+static char fault_put_key[32];
+static uint64_t fault_put_key_failed_map, fault_put_key_last_map;
 /* The name the last mkdirat made (a backup's partial directory). */
 static char mkdirat_name[NAME_MAX + 1];
 /* Races a backup's steps, as another process could: mkdirat's directory is
@@ -233,6 +240,7 @@ static void fault_disarm_all(void)
     fault_copy_write.countdown = 0;
     fault_mkdirat.countdown = 0;
     fault_rename.countdown = 0;
+    fault_put_key[0] = '\0';
     pthread_mutex_unlock(&fault_lock);
     race_mkdirat = false;
     race_rename = false;
@@ -367,12 +375,61 @@ void __wrap_sweep_tick(struct sweep *sweep)
     __real_sweep_tick(sweep);
 }
 
+/* Arms fault_put for the nth put of `key` only (fault_put_key). */
+static void fault_arm_put_key(const char *key, long nth, int error)
+{
+    fault_arm(&fault_put, nth, error);
+    pthread_mutex_lock(&fault_lock);
+    snprintf(fault_put_key, sizeof fault_put_key, "%s", key);
+    fault_put_key_failed_map = 0;
+    fault_put_key_last_map = 0;
+    pthread_mutex_unlock(&fault_lock);
+}
+
+static uint64_t txn_map_bytes(MDB_txn *txn)
+{
+    MDB_envinfo info;
+    if (mdb_env_info(mdb_txn_env(txn), &info) != MDB_SUCCESS) {
+        abort();
+    }
+    return info.me_mapsize;
+}
+
+/* Leaves `txn` failed by LMDB itself: a value reserved as large as the whole
+ * map asks it for more pages than the map holds (MDB_MAP_FULL), which marks
+ * the transaction failed. */
+static void txn_leave_failed(MDB_txn *txn, MDB_dbi dbi, MDB_val *key)
+{
+    MDB_val whole_map = {.mv_size = txn_map_bytes(txn), .mv_data = NULL};
+    MDB_stat stat;
+    if (__real_mdb_put(txn, dbi, key, &whole_map, MDB_RESERVE) != MDB_MAP_FULL ||
+        mdb_stat(txn, dbi, &stat) != MDB_BAD_TXN) {
+        abort();
+    }
+}
+
 int __wrap_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags)
 {
-    if (fault_hit(&fault_put)) {
-        return fault_put.error;
+    pthread_mutex_lock(&fault_lock);
+    size_t chosen_size = strlen(fault_put_key);
+    bool chosen = chosen_size > 0 && chosen_size == key->mv_size &&
+                  memcmp(fault_put_key, key->mv_data, chosen_size) == 0;
+    pthread_mutex_unlock(&fault_lock);
+    if (chosen_size > 0 && !chosen) {
+        return __real_mdb_put(txn, dbi, key, data, flags);
     }
-    return __real_mdb_put(txn, dbi, key, data, flags);
+    bool hit = fault_hit(&fault_put);
+    if (chosen) {
+        uint64_t map = txn_map_bytes(txn);
+        pthread_mutex_lock(&fault_lock);
+        fault_put_key_last_map = map;
+        fault_put_key_failed_map = hit ? map : fault_put_key_failed_map;
+        pthread_mutex_unlock(&fault_lock);
+        if (hit) {
+            txn_leave_failed(txn, dbi, key);
+        }
+    }
+    return hit ? fault_put.error : __real_mdb_put(txn, dbi, key, data, flags);
 }
 
 int __wrap_fdatasync(int fd)
@@ -595,18 +652,31 @@ static void customer_batch(struct fixture *f, size_t count, struct request_bytes
     }
 }
 
-/* Executes requests as one group; returns engine_execute's code. */
+/* How far each execute moves the fixture's clock. */
+#define EXECUTE_STEP_US INT64_C(1000000)
+
+/* Executes requests as one group, request i signed at signed_us[i] (none
+ * when signed_us is NULL); returns engine_execute's code. */
+static enum ledger_err execute_signed(struct fixture *f, const struct engine_principal *principal,
+                                      struct request_bytes *bytes, size_t request_count,
+                                      const int64_t *signed_us, struct engine_request *requests)
+{
+    for (size_t i = 0; i < request_count; i++) {
+        struct engine_request request = {.principal = principal,
+                                         .commands = bytes[i].data,
+                                         .command_count = bytes[i].count,
+                                         .signed_us = signed_us ? signed_us[i] : 0};
+        requests[i] = request;
+    }
+    f->now_us += EXECUTE_STEP_US;
+    return engine_execute(f->engine, requests, request_count, f->now_us);
+}
+
 static enum ledger_err execute(struct fixture *f, const struct engine_principal *principal,
                                struct request_bytes *bytes, size_t request_count,
                                struct engine_request *requests)
 {
-    for (size_t i = 0; i < request_count; i++) {
-        struct engine_request request = {
-            .principal = principal, .commands = bytes[i].data, .command_count = bytes[i].count};
-        requests[i] = request;
-    }
-    f->now_us += 1000000;
-    return engine_execute(f->engine, requests, request_count, f->now_us);
+    return execute_signed(f, principal, bytes, request_count, NULL, requests);
 }
 
 static void engine_reopen(struct fixture *f)
@@ -1334,6 +1404,157 @@ static void test_faults_group_fails_together(void **state)
     }
     engine_reopen(f);
     expect_views_replay(f);
+}
+
+/* --- the refusal horizon's put ------------------------------------------------------------ */
+
+/* The refusal horizon's meta key (docs/store.md). */
+#define HORIZON_KEY "refused-until"
+
+/* A group whose refusal moves the refusal horizon: a new customer's batch, a
+ * grant for a customer that does not exist (refused CUSTOMER_NOT_FOUND, a
+ * refusal decided, not a transient failure) and another new customer's
+ * batch, all signed 90 s ahead of the clock of the next execute_signed. */
+struct horizon_group {
+    struct request_bytes bytes[3];
+    int64_t signed_us[3];
+    int64_t horizon;      /* where its refusal moves the refusal horizon */
+    uint64_t head_before; /* the head when it was made */
+    struct engine_request requests[3];
+};
+
+static void horizon_group_make(struct fixture *f, struct horizon_group *group)
+{
+    customer_batch(f, 2, &group->bytes[0]);
+    customer_batch(f, 2, &group->bytes[2]);
+    Ledger__V1__GrantPermission grant = LEDGER__V1__GRANT_PERMISSION__INIT;
+    grant.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
+    command.command_id = (char *)"horizon-refused";
+    command.customer_id = (char *)"c-unknown";
+    command.body_case = LEDGER__V1__COMMAND__BODY_GRANT_PERMISSION;
+    command.grant_permission = &grant;
+    group->bytes[1].count = 0;
+    pack_into(&group->bytes[1], &command);
+    group->horizon = f->now_us + EXECUTE_STEP_US + INT64_C(90000000);
+    for (size_t i = 0; i < 3; i++) {
+        group->signed_us[i] = group->horizon;
+    }
+    group->head_before = engine_head_sequence(f->engine);
+}
+
+static enum ledger_err horizon_group_execute(struct fixture *f, struct horizon_group *group)
+{
+    return execute_signed(f, &f->admin, group->bytes, 3, group->signed_us, group->requests);
+}
+
+/* Executes the group with the put of the horizon failing once with `error`
+ * and leaving LMDB's transaction failed; returns engine_execute's code, and
+ * the map sizes the failed put and the last put of the horizon saw. */
+static enum ledger_err horizon_group_put_failing(struct fixture *f, struct horizon_group *group,
+                                                 int error, uint64_t *failed_map,
+                                                 uint64_t *last_map)
+{
+    fault_arm_put_key(HORIZON_KEY, 1, error);
+    enum ledger_err err = horizon_group_execute(f, group);
+    assert_int_equal(1, fault_fired(&fault_put));
+    pthread_mutex_lock(&fault_lock);
+    *failed_map = fault_put_key_failed_map;
+    *last_map = fault_put_key_last_map;
+    pthread_mutex_unlock(&fault_lock);
+    fault_disarm_all();
+    f->injected++;
+    return err;
+}
+
+/* The group committed once: its batches new, in order after its
+ * head_before, the grant refused, the horizon moved. */
+static void expect_horizon_group_committed(struct fixture *f, struct horizon_group *group)
+{
+    struct engine_request *requests = group->requests;
+    assert_int_equal(LEDGER_ERR_CUSTOMER_NOT_FOUND, requests[1].err);
+    assert_null(requests[1].results);
+    uint64_t next = group->head_before + 1;
+    for (size_t i = 0; i < 3; i += 2) {
+        assert_int_equal(LEDGER_ERR_OK, requests[i].err);
+        for (size_t c = 0; c < requests[i].command_count; c++) {
+            assert_false(requests[i].results[c].message.duplicate);
+            assert_int_equal(next++, requests[i].results[c].message.first_sequence);
+        }
+    }
+    assert_int_equal(next - 1, engine_head_sequence(f->engine));
+    assert_int_equal(group->horizon, engine_refused_until(f->engine));
+    for (size_t i = 0; i < 3; i++) {
+        engine_request_clear(&requests[i]);
+    }
+}
+
+/* Reopens the directory: the head and the refusal horizon are `head` and
+ * `horizon`, and the views equal a replay. */
+static void expect_reopened(struct fixture *f, uint64_t head, int64_t horizon)
+{
+    engine_reopen(f);
+    assert_int_equal(head, engine_head_sequence(f->engine));
+    assert_int_equal(horizon, engine_refused_until(f->engine));
+    expect_views_replay(f);
+}
+
+static void test_faults_horizon_put_map_full_grows(void **state)
+{
+    struct fixture *f = *state;
+    /* The put of the refusal horizon, after the group's requests, fills the
+     * map and leaves LMDB's transaction failed. The engine must not read
+     * that transaction again (the store's check of the read would abort the
+     * daemon): it grows the map and retries the group, which commits once. */
+    struct horizon_group group = {0};
+    horizon_group_make(f, &group);
+    uint64_t failed_map = 0, retried_map = 0;
+    assert_int_equal(LEDGER_ERR_OK,
+                     horizon_group_put_failing(f, &group, MDB_MAP_FULL, &failed_map, &retried_map));
+    assert_int_equal(2 * failed_map, retried_map);
+    expect_horizon_group_committed(f, &group);
+    uint64_t head_after = engine_head_sequence(f->engine);
+    /* Sent again: the batches are duplicates, the grant is refused again. */
+    assert_int_equal(LEDGER_ERR_OK, horizon_group_execute(f, &group));
+    assert_true(group.requests[0].results[0].message.duplicate);
+    assert_int_equal(LEDGER_ERR_CUSTOMER_NOT_FOUND, group.requests[1].err);
+    assert_true(group.requests[2].results[0].message.duplicate);
+    for (size_t i = 0; i < 3; i++) {
+        engine_request_clear(&group.requests[i]);
+        request_bytes_free(&group.bytes[i]);
+    }
+    assert_int_equal(head_after, engine_head_sequence(f->engine));
+    expect_reopened(f, head_after, group.horizon);
+}
+
+static void test_faults_horizon_put_eio(void **state)
+{
+    struct fixture *f = *state;
+    /* The same put failing with EIO: the whole group fails with
+     * STORAGE_ERROR, nothing is written (the horizon neither), and the next
+     * group is served. */
+    struct horizon_group group = {0};
+    horizon_group_make(f, &group);
+    int64_t horizon_before = engine_refused_until(f->engine);
+    uint64_t failed_map = 0, last_map = 0;
+    assert_int_equal(LEDGER_ERR_STORAGE_ERROR,
+                     horizon_group_put_failing(f, &group, EIO, &failed_map, &last_map));
+    assert_int_equal(failed_map, last_map); /* not retried */
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(LEDGER_ERR_STORAGE_ERROR, group.requests[i].err);
+        assert_null(group.requests[i].results);
+        engine_request_clear(&group.requests[i]);
+    }
+    assert_int_equal(group.head_before, engine_head_sequence(f->engine));
+    assert_int_equal(horizon_before, engine_refused_until(f->engine));
+    expect_reopened(f, group.head_before, horizon_before);
+    /* The next group: the same requests, committed once. */
+    assert_int_equal(LEDGER_ERR_OK, horizon_group_execute(f, &group));
+    expect_horizon_group_committed(f, &group);
+    for (size_t i = 0; i < 3; i++) {
+        request_bytes_free(&group.bytes[i]);
+    }
+    expect_reopened(f, group.head_before + 4, group.horizon);
 }
 
 /* Whether a partial directory of the backup `dir` (".NAME.partial-...",
@@ -2524,6 +2745,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_put_eio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_allocation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_group_fails_together, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_horizon_put_map_full_grows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_horizon_put_eio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_backup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_backup_refused_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_backup_while_one_runs, setup, teardown),
