@@ -12,6 +12,7 @@
  * for what was committed and records nothing twice.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,26 @@ struct tally {
     size_t duplicates;
     uint64_t first_sequence;
     uint64_t last_sequence;
+    size_t answered;  /* commands of the batches answered, from the first */
+    bool interrupted; /* a signal stopped the import (import_signal) */
+    size_t abandoned; /* with a second signal: the batch given up on, [answered, abandoned) */
 };
+
+/* Ctrl-C and SIGTERM while the commands are sent (docs/cli.md, import):
+ * the first stops the import once the batch in flight is answered, a
+ * second one at once, giving that batch up (the client's stop flag ends
+ * the wait for its reply). */
+static volatile sig_atomic_t import_signals;
+static volatile sig_atomic_t import_stop_now;
+
+static void import_signal(int signal_number)
+{
+    (void)signal_number;
+    if (import_signals != 0) {
+        import_stop_now = 1;
+    }
+    import_signals = 1;
+}
 
 static enum ledger_err no_memory(struct ctl_context *context)
 {
@@ -342,10 +362,19 @@ static enum ledger_err send_all(struct import *import, size_t batch, struct tall
     if (commands == NULL) {
         return no_memory(context);
     }
+    /* Installed only now: while the file is read, a signal ends ledgerctl
+     * at once, with nothing sent. SA_RESTART lets a write to stderr (the
+     * bar) finish; the wait for a reply goes on through the first signal
+     * (ledger_set_stop). */
+    struct ctl_signals signals;
+    import_signals = 0;
+    import_stop_now = 0;
+    ctl_signals_catch(import_signal, &signals);
+    ledger_set_stop(client, &import_stop_now);
     struct progress bar;
     progress_start(&bar, "import", "lines", import->count, false);
     size_t start = 0;
-    while (err == LEDGER_ERR_OK && start < import->count) {
+    while (err == LEDGER_ERR_OK && start < import->count && import_signals == 0) {
         size_t end = start, bytes = 0;
         while (end < import->count && end - start < batch &&
                (end == start || bytes + import->entries[end].size <= IMPORT_BATCH_BYTES)) {
@@ -363,6 +392,11 @@ static enum ledger_err send_all(struct import *import, size_t batch, struct tall
         if (err == LEDGER_ERR_OK) {
             err = ledger_execute(client, (const Ledger__V1__Command *const *)commands, end - start,
                                  &reply);
+            if (err == LEDGER_ERR_TIMEOUT && import_stop_now != 0) {
+                tally->abandoned = end;
+                err = LEDGER_ERR_OK;
+                break;
+            }
             if (err != LEDGER_ERR_OK) {
                 err = batch_failed(import, client, err, start, end);
             }
@@ -392,6 +426,13 @@ static enum ledger_err send_all(struct import *import, size_t batch, struct tall
         }
     }
     progress_finish(&bar, start);
+    ledger_set_stop(client, NULL);
+    ctl_signals_restore(&signals);
+    for (size_t i = 0; i < batch && commands[i] != NULL; i++) {
+        ledger__v1__command__free_unpacked(commands[i], NULL); /* the batch given up on */
+    }
+    tally->answered = start;
+    tally->interrupted = err == LEDGER_ERR_OK && import_signals != 0 && start < import->count;
     free(commands);
     return err;
 }
@@ -420,6 +461,26 @@ static enum ledger_err print_summary(struct import *import, const char *name, bo
                            numbers[3], numbers[4], numbers[5], dry_run ? "yes" : "no"};
     return ctl_output_records(import->context->out, import->context->format, "import", names, kinds,
                               sizeof names / sizeof names[0], cells, 1, NULL, 0);
+}
+
+/* Says, after the summary, where a signal stopped the import and what to
+ * do (docs/cli.md, import): exit status 1. */
+static void say_interrupted(struct import *import, const struct tally *tally)
+{
+    struct ctl_context *context = import->context;
+    unsigned long long after = tally->answered > 0 ? import->entries[tally->answered - 1].line : 0;
+    if (tally->abandoned > tally->answered) {
+        fprintf(context->err,
+                "interrupted again while waiting for the reply to lines %llu..%llu, which may "
+                "have been committed; ",
+                (unsigned long long)import->entries[tally->answered].line,
+                (unsigned long long)import->entries[tally->abandoned - 1].line);
+    }
+    fprintf(context->err,
+            "interrupted after line %llu: %zu commands committed; run the same file again to "
+            "finish (what was committed is answered as already there)\n",
+            after, tally->committed);
+    context->interrupted = true;
 }
 
 enum ledger_err ctl_import_run(struct ctl_context *context, const struct ctl_args *args)
@@ -453,12 +514,16 @@ enum ledger_err ctl_import_run(struct ctl_context *context, const struct ctl_arg
         /* Output that fails now must not read as an import to do again
          * under other ids. */
         snprintf(context->committed_note, sizeof context->committed_note,
-                 "the import was done all the same (%zu commands committed, %zu already there); "
-                 "running the file again records nothing twice",
-                 tally.committed, tally.duplicates);
+                 "the import was %s all the same (%zu commands committed, %zu already there); "
+                 "running the file again %srecords nothing twice",
+                 tally.interrupted ? "interrupted, not undone" : "done", tally.committed,
+                 tally.duplicates, tally.interrupted ? "finishes it and " : "");
     }
     if (err == LEDGER_ERR_OK) {
         err = print_summary(&import, name, dry_run, &tally);
+    }
+    if (err == LEDGER_ERR_OK && tally.interrupted) {
+        say_interrupted(&import, &tally);
     }
     free(import.bytes);
     free(import.entries);

@@ -2578,6 +2578,23 @@ static enum ledger_err events_before_checkpoint(void *context)
     return printer->err;
 }
 
+void ctl_signals_catch(void (*handler)(int), struct ctl_signals *saved)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = handler;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &saved->previous_int);
+    sigaction(SIGTERM, &action, &saved->previous_term);
+}
+
+void ctl_signals_restore(const struct ctl_signals *saved)
+{
+    sigaction(SIGINT, &saved->previous_int, NULL);
+    sigaction(SIGTERM, &saved->previous_term, NULL);
+}
+
 static volatile sig_atomic_t events_stop;
 
 static void events_signal(int signal_number)
@@ -2661,18 +2678,12 @@ static enum ledger_err events_print(struct ctl_context *context, const struct ct
      * before lines it printed. SA_RESTART lets a write blocked on a full
      * pipe finish the line; the waits for the daemon (poll) return early
      * whatever the flag. */
-    struct sigaction action, previous_int, previous_term;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = events_signal;
-    action.sa_flags = SA_RESTART;
-    sigemptyset(&action.sa_mask);
+    struct ctl_signals signals;
     events_stop = 0;
-    sigaction(SIGINT, &action, &previous_int);
-    sigaction(SIGTERM, &action, &previous_term);
+    ctl_signals_catch(events_signal, &signals);
     subscription.stop = &events_stop;
     err = ledger_subscribe(client, &subscription, print_event, &printer);
-    sigaction(SIGINT, &previous_int, NULL);
-    sigaction(SIGTERM, &previous_term, NULL);
+    ctl_signals_restore(&signals);
     if (err != LEDGER_ERR_OK && printer.err == LEDGER_ERR_OK) {
         copy_client_message(context, err);
     } else if (printer.sync_errno != 0) { /* only with a checkpoint */
@@ -3761,6 +3772,8 @@ done:
     int status = ctl_exit_status(result);
     if (result != LEDGER_ERR_OK && context->connect_failed) {
         status = CTL_EXIT_UNREACHABLE;
+    } else if (result == LEDGER_ERR_OK && context->interrupted) {
+        status = CTL_EXIT_REFUSED;
     }
     ledger_close(context->client);
     free(context);

@@ -13,6 +13,7 @@
 #ifndef CTL_VERBS_H
 #define CTL_VERBS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -40,6 +41,9 @@ struct ctl_context {
     bool connect_failed;           /* the failure was connecting (exit status 3) */
     bool reported; /* the verb printed its report before failing: no JSON error document */
     bool feed;     /* stdout carries one event a line (events): errors go to stderr only */
+    /* A signal stopped the verb, which printed what it did and said so on
+     * stderr: exit status 1 (CTL_EXIT_REFUSED), no error line. */
+    bool interrupted;
     char message[2 * CTL_MESSAGE_SIZE]; /* why the verb failed, for the error line */
     /* The id of the command this run committed (ctl_execute), "" before:
      * output that then fails must say the command is done. */
@@ -73,6 +77,19 @@ struct ctl_capture {
  * fails with its reason. */
 enum ledger_err ctl_fail(struct ctl_context *context, enum ledger_err code, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The handlers of SIGINT and SIGTERM before ctl_signals_catch. */
+struct ctl_signals {
+    struct sigaction previous_int, previous_term;
+};
+
+/* Catches SIGINT and SIGTERM with handler (SA_RESTART: a write blocked on a
+ * full pipe finishes; a wait for the daemon, poll, returns early all the
+ * same), keeping the previous handlers in saved. */
+void ctl_signals_catch(void (*handler)(int), struct ctl_signals *saved);
+
+/* Puts back the handlers ctl_signals_catch kept. */
+void ctl_signals_restore(const struct ctl_signals *saved);
 
 /* The exit status for an error code. */
 int ctl_exit_status(enum ledger_err err);

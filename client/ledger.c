@@ -108,9 +108,9 @@ struct ledger_client {
      * STALE_REQUEST (client_round_trip). */
     unsigned stale_resigns;
     bool stale_waited; /* the last STALE_REQUEST came after a wait that explains it */
-    /* While a subscription runs: its stop flag (borrowed), so that a signal
-     * that cut a wait for a reply short ends the request instead of
-     * resending it. NULL otherwise. */
+    /* While a subscription runs, its stop flag, else ledger_set_stop's
+     * (borrowed; NULL for none): set, it ends a wait for a reply, and the
+     * request, instead of resending it; clear, a signal does not. */
     volatile sig_atomic_t *stop;
 };
 
@@ -439,8 +439,9 @@ static bool client_stop_set(const struct ledger_client *client)
 }
 
 /* Waits up to timeout_ms for the reply to the request just sent, as
- * nn_recv(NN_MSG) does, failing with the error in *error_out. While a
- * subscription runs, in slices of CLIENT_WAIT_SLICE_MS: a stop flag set by
+ * nn_recv(NN_MSG) does, failing with the error in *error_out. With a stop
+ * flag (a subscription's, or ledger_set_stop's), in slices of
+ * CLIENT_WAIT_SLICE_MS: a stop flag set by
  * another thread interrupts no system call, and would otherwise be seen
  * only after the whole timeout; set, it ends the wait as a signal's EINTR
  * does. A REQ socket's receive that times out leaves the request waiting
@@ -469,7 +470,10 @@ static int client_receive(struct ledger_client *client, void **buffer, int *erro
         (void)client_set_int_option(socket, NN_SOL_SOCKET, NN_RCVTIMEO, slice_ms);
         received = nn_recv(socket, buffer, NN_MSG, 0);
         *error_out = received < 0 ? nn_errno() : 0;
-        if (received >= 0 || (*error_out != ETIMEDOUT && *error_out != EAGAIN)) {
+        /* A signal's EINTR with the flag clear (an import's first Ctrl-C,
+         * which waits for the batch in flight) goes on waiting. */
+        if (received >= 0 ||
+            (*error_out != ETIMEDOUT && *error_out != EAGAIN && *error_out != EINTR)) {
             break;
         }
     }
@@ -695,6 +699,13 @@ static enum ledger_err client_request(struct ledger_client *client, Ledger__V1__
     }
     *reply_out = reply;
     return LEDGER_ERR_OK;
+}
+
+void ledger_set_stop(struct ledger_client *client, volatile sig_atomic_t *stop)
+{
+    if (client != NULL) {
+        client->stop = stop;
+    }
 }
 
 enum ledger_err ledger_execute(struct ledger_client *client,
@@ -1370,12 +1381,13 @@ enum ledger_err ledger_subscribe(struct ledger_client *client,
             return err;
         }
     }
+    volatile sig_atomic_t *stop = client != NULL ? client->stop : NULL;
     if (client != NULL && subscription != NULL) {
         client->stop = subscription->stop;
     }
     enum ledger_err err = client_subscribe(client, subscription, callback, context);
     if (client != NULL) {
-        client->stop = NULL;
+        client->stop = stop;
     }
     if (lock >= 0) {
         close(lock);

@@ -104,6 +104,17 @@ bool ledger_id_valid(const char *id);
  * bytes, into out (LEDGER_CLIENT_COMMAND_ID_SIZE bytes, NUL-terminated). */
 void ledger_command_id_new(char out[LEDGER_CLIENT_COMMAND_ID_SIZE]);
 
+/* Borrows a stop flag for the requests that follow (NULL: none, the
+ * default), for a caller that stops on a signal only between requests:
+ * while the flag is clear, a signal that interrupts the wait for a reply
+ * does not end it (without a flag, it ends the attempt as a timeout); once
+ * it is set (by a signal handler, or by another thread with
+ * __atomic_store_n), the wait ends within 200 ms and the request fails with
+ * TIMEOUT, not sent again, its message saying it was interrupted: what it
+ * asked may have been committed. A subscription uses its own flag while it
+ * runs. */
+void ledger_set_stop(struct ledger_client *client, volatile sig_atomic_t *stop);
+
 /* Sends commands as one atomic batch (all are committed or none).
  * commands: borrowed array of `count` borrowed commands (1 <= count <=
  * 100000, the most any daemon's batch_commands_max allows; a daemon set

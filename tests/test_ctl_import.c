@@ -9,13 +9,22 @@
  * committed, names the line, and the corrected file run again resumes;
  * quotes and comments are read as sh reads them; --dry-run sends nothing;
  * "-" reads stdin; output that cannot be written says the import was done;
- * a batch larger than the daemon takes is refused saying to lower --batch.
+ * a batch larger than the daemon takes is refused saying to lower --batch;
+ * Ctrl-C stops it once the batch in flight is answered, with the summary of
+ * a prefix of whole batches, a second signal at once, and the file run
+ * again finishes it.
  * Method: one ledgerd for the group (ctl_harness.h); each test writes its
  * file in the fixture's directory and works on a partner of its own; the
- * results are read back with the view verbs' JSON.
+ * results are read back with the view verbs' JSON. A reply proxy
+ * (support/reply_proxy.h) between ledgerctl and the daemon holds a reply
+ * back on cue: the moment a batch is in flight is the test's, not the
+ * machine's speed.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,6 +42,13 @@
 
 #define CTL_HARNESS_LABEL "ctl-import"
 #include "ctl_harness.h"
+#include "reply_proxy.h"
+
+/* How long the proxy waits for one of the daemon's replies, and the test
+ * for what it waits on (a held reply, a signal taken): only a failure waits
+ * that long. */
+#define PROXY_REPLY_WAIT_MS 30000
+#define CONDITION_WAIT_S    60
 
 /* Writes text to DIR/name; the path goes to path_out. */
 static void write_text(struct fixture *fixture, const char *name, const char *text, char *path_out,
@@ -382,6 +398,289 @@ static void test_import_output_failure_says_done(void **state)
     import_counts(fixture, ADMIN("p-full"), key, file, NULL, 0, 2);
 }
 
+/* Holds the replies from the (pass + 1)-th on, each until released. */
+struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    unsigned long pass;
+    unsigned long seen;
+    bool holding;  /* a reply is held now */
+    bool released; /* pass every reply from now on */
+};
+
+static void gate_reply(void *context, const Ledger__V1__SignedRequest *request,
+                       Ledger__V1__Reply *reply)
+{
+    (void)request;
+    (void)reply;
+    struct gate *gate = context;
+    pthread_mutex_lock(&gate->lock);
+    if (++gate->seen > gate->pass && !gate->released) {
+        gate->holding = true;
+        pthread_cond_broadcast(&gate->changed);
+        while (!gate->released) {
+            pthread_cond_wait(&gate->changed, &gate->lock);
+        }
+        gate->holding = false;
+    }
+    pthread_mutex_unlock(&gate->lock);
+}
+
+static void gate_wait_held(struct gate *gate)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += CONDITION_WAIT_S;
+    pthread_mutex_lock(&gate->lock);
+    int waited = 0;
+    while (!gate->holding && waited != ETIMEDOUT) {
+        waited = pthread_cond_timedwait(&gate->changed, &gate->lock, &deadline);
+    }
+    bool holding = gate->holding;
+    pthread_mutex_unlock(&gate->lock);
+    assert_true(holding);
+}
+
+static void gate_release(struct gate *gate)
+{
+    pthread_mutex_lock(&gate->lock);
+    gate->released = true;
+    pthread_cond_broadcast(&gate->changed);
+    pthread_mutex_unlock(&gate->lock);
+}
+
+/* A reply proxy in front of the fixture's daemon, holding the replies
+ * after the first `pass`. */
+struct held {
+    struct gate gate;
+    struct reply_proxy *proxy;
+    char url[PATH_SIZE];
+};
+
+static void held_start(struct fixture *fixture, struct held *held, const char *name,
+                       unsigned long pass)
+{
+    memset(held, 0, sizeof *held);
+    pthread_mutex_init(&held->gate.lock, NULL);
+    pthread_cond_init(&held->gate.changed, NULL);
+    held->gate.pass = pass;
+    snprintf(held->url, sizeof held->url, "ipc://%s/%s.sock", fixture->dir, name);
+    held->proxy = reply_proxy_start(held->url, fixture->socket, PROXY_REPLY_WAIT_MS);
+    assert_non_null(held->proxy);
+    reply_proxy_set(held->proxy, gate_reply, &held->gate);
+}
+
+static void held_stop(struct held *held)
+{
+    gate_release(&held->gate);
+    reply_proxy_stop(held->proxy);
+    pthread_cond_destroy(&held->gate.changed);
+    pthread_mutex_destroy(&held->gate.lock);
+}
+
+/* An import run on a thread of its own through sh, which writes its pid
+ * (ledgerctl's, after exec) to pid_path first. */
+struct background {
+    struct fixture *fixture;
+    char command[4 * PATH_SIZE];
+    char pid_path[PATH_SIZE + 16];
+    struct run run;
+    pthread_t thread;
+};
+
+static void *background_main(void *context)
+{
+    struct background *background = context;
+    const char *argv[] = {"/bin/sh", "-c", background->command, NULL};
+    run_argv(background->fixture, &background->run, argv);
+    return NULL;
+}
+
+/* Imports FILE through the proxy at url, --batch 2, JSON output, on a
+ * thread: the pid of its ledgerctl is returned once written. */
+static pid_t background_import(struct fixture *fixture, struct background *background,
+                               const char *url, const char *principal, const char *key,
+                               const char *file)
+{
+    memset(background, 0, sizeof *background);
+    background->fixture = fixture;
+    snprintf(background->pid_path, sizeof background->pid_path, "%s/import.pid", fixture->dir);
+    unlink(background->pid_path);
+    int wrote = snprintf(
+        background->command, sizeof background->command,
+        "echo $$ > '%s.new' && mv '%s.new' '%s' && exec '%s' --socket '%s' --principal '%s' "
+        "--key-file '%s' --timeout-ms 60000 --output json import --file '%s' --batch 2",
+        background->pid_path, background->pid_path, background->pid_path, ledgerctl_path(), url,
+        principal, key, file);
+    assert_true(wrote > 0 && (size_t)wrote < sizeof background->command);
+    assert_int_equal(0, pthread_create(&background->thread, NULL, background_main, background));
+    char *text = NULL;
+    for (int waited_ms = 0; text == NULL && waited_ms < CONDITION_WAIT_S * 1000; waited_ms += 10) {
+        text = access(background->pid_path, F_OK) == 0 ? read_file(background->pid_path) : NULL;
+        if (text == NULL) {
+            sleep_ms(10);
+        }
+    }
+    assert_non_null(text);
+    pid_t pid = (pid_t)atol(text);
+    free(text);
+    assert_true(pid > 0);
+    fixture->follower = pid;
+    return pid;
+}
+
+static void background_finish(struct fixture *fixture, struct background *background)
+{
+    pthread_join(background->thread, NULL);
+    fixture->follower = 0;
+}
+
+/* Sends the signal and waits until the process has taken it: no longer
+ * pending (/proc/PID/status), so handled. */
+static void signal_taken(pid_t pid, int signal_number)
+{
+    assert_int_equal(0, kill(pid, signal_number));
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    unsigned long long bit = 1ULL << (signal_number - 1);
+    for (int waited_ms = 0; waited_ms < CONDITION_WAIT_S * 1000; waited_ms += 5) {
+        char *status = read_file(path);
+        if (status == NULL) {
+            return; /* gone */
+        }
+        unsigned long long pending = 0, shared = 0;
+        const char *at = strstr(status, "\nSigPnd:");
+        const char *shared_at = strstr(status, "\nShdPnd:");
+        bool read = at != NULL && shared_at != NULL && sscanf(at + 8, "%llx", &pending) == 1 &&
+                    sscanf(shared_at + 8, "%llx", &shared) == 1;
+        free(status);
+        if (read && ((pending | shared) & bit) == 0) {
+            return;
+        }
+        sleep_ms(5);
+    }
+    fail_msg("signal %d still pending for %ld", signal_number, (long)pid);
+}
+
+/* Writes `count` lines adding customers c1..c<count>. */
+static void customers_file(struct fixture *fixture, const char *name, int count, char *path,
+                           size_t path_size)
+{
+    size_t size = (size_t)count * 48 + 1;
+    char *text = malloc(size);
+    assert_non_null(text);
+    size_t used = 0;
+    for (int i = 1; i <= count; i++) {
+        used +=
+            (size_t)snprintf(text + used, size - used, "customer add --customer c%d --name C\n", i);
+    }
+    write_text(fixture, name, text, path, path_size);
+    free(text);
+}
+
+/* Whether customer c<number> was added. */
+static bool customer_there(struct fixture *fixture, const char *principal, const char *key,
+                           json_int_t number)
+{
+    char customer[32];
+    snprintf(customer, sizeof customer, "c%lld", (long long)number);
+    struct run run;
+    ctl(fixture, &run, principal, key, "reservations", "--customer", customer, NULL);
+    bool there = run.status == 0;
+    if (!there) {
+        expect_error(&run, 1, "CUSTOMER_NOT_FOUND");
+    }
+    run_free(&run);
+    return there;
+}
+
+#define INTERRUPTED_LINES 3000
+
+/* Checks an interrupted import's summary and stderr, that what was
+ * committed is c1..cN in whole batches of 2, at least `least`, and that the
+ * file run again finishes it, with `extra` more already there (a batch
+ * given up on but committed). */
+static void expect_interrupted(struct fixture *fixture, const struct run *run,
+                               const char *principal, const char *key, const char *file,
+                               json_int_t least, json_int_t extra)
+{
+    assert_int_equal(1, run->status);
+    assert_null(strstr(run->err, "error:"));
+    assert_int_equal(INTERRUPTED_LINES, summary_at(run, "commands"));
+    json_int_t committed = summary_at(run, "committed");
+    assert_true(committed >= least && committed < INTERRUPTED_LINES - extra);
+    assert_int_equal(0, committed % 2);
+    assert_int_equal(0, summary_at(run, "already_there"));
+    char said[160];
+    snprintf(said, sizeof said,
+             "interrupted after line %lld: %lld commands committed; run the same file again "
+             "to finish (what was committed is answered as already there)\n",
+             (long long)committed, (long long)committed);
+    expect_stderr(run, said);
+    assert_true(customer_there(fixture, principal, key, committed));
+    assert_true(extra == 0 || customer_there(fixture, principal, key, committed + extra));
+    assert_false(customer_there(fixture, principal, key, committed + extra + 1));
+    import_counts(fixture, principal, key, file, NULL, INTERRUPTED_LINES - committed - extra,
+                  committed + extra);
+}
+
+/* Imports INTERRUPTED_LINES customers for partner (its key in key_out)
+ * through a proxy holding the replies after the first `pass`, with --batch
+ * 2, and sends SIGINT once a reply is held: then releases it, or with
+ * `twice` sends SIGTERM too and waits for the import to end while it is
+ * still held. The run goes to run, the file's path to file. */
+static void import_interrupted(struct fixture *fixture, const char *partner, unsigned long pass,
+                               bool twice, char key[PATH_SIZE], char file[PATH_SIZE],
+                               struct run *run)
+{
+    char name[64], admin[64];
+    snprintf(name, sizeof name, "%s.txt", partner);
+    snprintf(admin, sizeof admin, "%s-admin", partner);
+    partner_for(fixture, partner, key, PATH_SIZE);
+    customers_file(fixture, name, INTERRUPTED_LINES, file, PATH_SIZE);
+    struct held held;
+    held_start(fixture, &held, partner, pass);
+    struct background background;
+    pid_t pid = background_import(fixture, &background, held.url, admin, key, file);
+    gate_wait_held(&held.gate);
+    signal_taken(pid, SIGINT);
+    if (twice) {
+        assert_int_equal(0, kill(pid, SIGTERM));
+    } else {
+        gate_release(&held.gate);
+    }
+    background_finish(fixture, &background);
+    held_stop(&held);
+    *run = background.run;
+}
+
+/* Ctrl-C while a batch's reply is awaited: that batch is answered and
+ * counted, then the import stops with its summary. */
+static void test_import_interrupted(void **state)
+{
+    struct fixture *fixture = *state;
+    char key[PATH_SIZE], file[PATH_SIZE];
+    struct run run;
+    import_interrupted(fixture, "p-int", 5, false, key, file, &run);
+    /* The 6th reply, held while the signal came, was waited for. */
+    expect_interrupted(fixture, &run, ADMIN("p-int"), key, file, 12, 0);
+    run_free(&run);
+}
+
+/* A second signal stops at once, giving up the batch in flight: it may
+ * have been committed (here it was: its reply is only held). */
+static void test_import_interrupted_twice(void **state)
+{
+    struct fixture *fixture = *state;
+    char key[PATH_SIZE], file[PATH_SIZE];
+    struct run run;
+    import_interrupted(fixture, "p-int2", 3, true, key, file, &run);
+    expect_stderr(&run, "interrupted again while waiting for the reply to lines 7..8, which may "
+                        "have been committed; interrupted after line 6: ");
+    expect_interrupted(fixture, &run, ADMIN("p-int2"), key, file, 6, 2);
+    run_free(&run);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +691,8 @@ int main(void)
         cmocka_unit_test(test_import_dry_run_and_stdin),
         cmocka_unit_test(test_import_output_failure_says_done),
         cmocka_unit_test(test_import_batch_too_large),
+        cmocka_unit_test(test_import_interrupted),
+        cmocka_unit_test(test_import_interrupted_twice),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }
