@@ -12,7 +12,8 @@
  * a batch larger than the daemon takes is refused saying to lower --batch;
  * Ctrl-C stops it once the batch in flight is answered, with the summary of
  * a prefix of whole batches, a second signal at once, and the file run
- * again finishes it.
+ * again finishes it; a batch whose reply never comes is said to be perhaps
+ * committed, and the file run again counts it as already there.
  * Method: one ledgerd for the group (ctl_harness.h); each test writes its
  * file in the fixture's directory and works on a partner of its own; the
  * results are read back with the view verbs' JSON. A reply proxy
@@ -681,6 +682,35 @@ static void test_import_interrupted_twice(void **state)
     run_free(&run);
 }
 
+/* A batch whose reply never comes may have been committed: the message
+ * says so, and the file run again counts it as already there. */
+static void test_import_reply_never_comes(void **state)
+{
+    struct fixture *fixture = *state;
+    char key[PATH_SIZE], file[PATH_SIZE];
+    partner_for(fixture, "p-lost", key, sizeof key);
+    customers_file(fixture, "lost.txt", 6, file, sizeof file);
+    struct held held;
+    held_start(fixture, &held, "proxy-lost", 1);
+    struct run run;
+    ctl(fixture, &run, NULL, NULL, "--socket", held.url, "--principal", ADMIN("p-lost"),
+        "--key-file", key, "--timeout-ms", "300", "--retries", "0", "import", "--file", file,
+        "--batch", "2", NULL);
+    expect_error(&run, 3, "TIMEOUT");
+    expect_stderr(&run, "the batch of lines 3..4 may have been committed, the 2 commands before it "
+                        "were; running the file again is safe: what was committed is answered "
+                        "as already there, never recorded twice");
+    run_free(&run);
+    gate_release(&held.gate);
+    ctl(fixture, &run, NULL, NULL, "--socket", held.url, "--principal", ADMIN("p-lost"),
+        "--key-file", key, "--output", "json", "import", "--file", file, "--batch", "2", NULL);
+    held_stop(&held);
+    expect_ok(&run);
+    assert_int_equal(2, summary_at(&run, "committed"));
+    assert_int_equal(4, summary_at(&run, "already_there"));
+    run_free(&run);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -693,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_import_batch_too_large),
         cmocka_unit_test(test_import_interrupted),
         cmocka_unit_test(test_import_interrupted_twice),
+        cmocka_unit_test(test_import_reply_never_comes),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }
