@@ -514,10 +514,10 @@ enum ledger_err ctl_import_run(struct ctl_context *context, const struct ctl_arg
         /* Output that fails now must not read as an import to do again
          * under other ids. */
         snprintf(context->committed_note, sizeof context->committed_note,
-                 "the import was %s all the same (%zu commands committed, %zu already there); "
-                 "running the file again %srecords nothing twice",
-                 tally.interrupted ? "interrupted, not undone" : "done", tally.committed,
-                 tally.duplicates, tally.interrupted ? "finishes it and " : "");
+                 "the import was %s (%zu commands committed, %zu already there); running the "
+                 "file again %srecords nothing twice",
+                 tally.interrupted ? "interrupted, what it did kept" : "done all the same",
+                 tally.committed, tally.duplicates, tally.interrupted ? "finishes it and " : "");
     }
     if (err == LEDGER_ERR_OK) {
         err = print_summary(&import, name, dry_run, &tally);
