@@ -103,6 +103,20 @@ static enum ledger_err no_memory(struct ctl_context *context)
     return ctl_fail(context, LEDGER_ERR_NO_MEMORY, "out of memory");
 }
 
+/* The slot of digest in slots (capacity a power of two, never full): its
+ * own, or the empty one where it would go. */
+static struct seen_slot *seen_slot(struct seen_slot *slots, size_t capacity,
+                                   const uint8_t digest[IMPORT_DIGEST_BYTES])
+{
+    uint64_t hash = 0;
+    memcpy(&hash, digest, sizeof hash);
+    size_t at = (size_t)hash & (capacity - 1);
+    while (slots[at].count != 0 && memcmp(slots[at].digest, digest, IMPORT_DIGEST_BYTES) != 0) {
+        at = (at + 1) & (capacity - 1);
+    }
+    return &slots[at];
+}
+
 /* Counts one more line of this digest and returns how many there were,
  * this one included. 0 when out of memory. */
 static uint64_t seen_count(struct import *import, const uint8_t digest[IMPORT_DIGEST_BYTES])
@@ -114,29 +128,15 @@ static uint64_t seen_count(struct import *import, const uint8_t digest[IMPORT_DI
             return 0;
         }
         for (size_t i = 0; i < import->seen_capacity; i++) {
-            struct seen_slot *old = &import->seen[i];
-            if (old->count != 0) {
-                uint64_t hash = 0;
-                memcpy(&hash, old->digest, sizeof hash);
-                size_t at = (size_t)hash & (capacity - 1);
-                while (slots[at].count != 0) {
-                    at = (at + 1) & (capacity - 1);
-                }
-                slots[at] = *old;
+            if (import->seen[i].count != 0) {
+                *seen_slot(slots, capacity, import->seen[i].digest) = import->seen[i];
             }
         }
         free(import->seen);
         import->seen = slots;
         import->seen_capacity = capacity;
     }
-    uint64_t hash = 0;
-    memcpy(&hash, digest, sizeof hash);
-    size_t at = (size_t)hash & (import->seen_capacity - 1);
-    while (import->seen[at].count != 0 &&
-           memcmp(import->seen[at].digest, digest, IMPORT_DIGEST_BYTES) != 0) {
-        at = (at + 1) & (import->seen_capacity - 1);
-    }
-    struct seen_slot *slot = &import->seen[at];
+    struct seen_slot *slot = seen_slot(import->seen, import->seen_capacity, digest);
     if (slot->count == 0) {
         memcpy(slot->digest, digest, IMPORT_DIGEST_BYTES);
         import->seen_used++;
@@ -166,9 +166,7 @@ static enum ledger_err derived_id(struct import *import, char **words, size_t co
         return no_memory(import->context);
     }
     char hex[2 * IMPORT_DIGEST_BYTES + 1];
-    for (size_t i = 0; i < IMPORT_DIGEST_BYTES; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    }
+    crypto_hex(digest, IMPORT_DIGEST_BYTES, hex);
     snprintf(id, LEDGER_ID_LENGTH_MAX + 1, "imp-%s-%llu", hex, (unsigned long long)seen);
     return LEDGER_ERR_OK;
 }
