@@ -28,6 +28,7 @@
 
 #include "ctl_stats.h"
 #include "ctl_time.h"
+#include "ctl_verbs_internal.h"
 #include "ledger_ids.h"
 #include "ledger_limits.h"
 #include "merkle.h"
@@ -156,18 +157,6 @@ static const struct ctl_option write_options[] = {
             "before this time (exclusive); a date alone: through the end of that day", false       \
     }
 
-/* ------------------------------------------------------------------------ */
-/* Helpers. */
-
-enum ledger_err ctl_fail(struct ctl_context *context, enum ledger_err code, const char *format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    vsnprintf(context->message, sizeof context->message, format, args);
-    va_end(args);
-    return code;
-}
-
 /* IO_ERROR saying why stdout could not be written: the reason of the first
  * failed write, else flush_errno (a failed fflush's), else no reason. */
 static enum ledger_err output_failed(struct ctl_context *context, int flush_errno)
@@ -191,511 +180,6 @@ static enum ledger_err output_failed(struct ctl_context *context, int flush_errn
                     context->committed_command_id);
 }
 
-static enum ledger_err usage(struct ctl_context *context, const char *option, const char *why)
-{
-    if (option != NULL) {
-        snprintf(context->message, sizeof context->message, "--%s: %s", option, why);
-    } else {
-        snprintf(context->message, sizeof context->message, "%s", why);
-    }
-    return LEDGER_ERR_USAGE;
-}
-
-/* An id option: NULL when absent; USAGE when malformed. */
-static enum ledger_err id_arg(struct ctl_context *context, const struct ctl_args *args,
-                              const char *name, const char **out)
-{
-    const char *value = ctl_arg(args, name);
-    if (value != NULL && !ledger_id_valid(value)) {
-        return usage(context, name, CTL_ID_RULE);
-    }
-    *out = value;
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err name_arg(struct ctl_context *context, const struct ctl_args *args,
-                                const char *name, const char **out)
-{
-    const char *value = ctl_arg(args, name);
-    if (value != NULL) {
-        /* The daemon's rule (codec_name_valid), found before sending. */
-        switch (ledger_name_check(value, true)) {
-        case LEDGER_NAME_OK:
-            break;
-        case LEDGER_NAME_LENGTH:
-            return usage(context, name, "a name is 1..200 bytes");
-        case LEDGER_NAME_NOT_UTF8:
-            return usage(context, name,
-                         "a name is UTF-8 text (this one is in another encoding, e.g. Latin-1)");
-        case LEDGER_NAME_CONTROL:
-            return usage(context, name, "a name has no control characters");
-        case LEDGER_NAME_FORMATTING:
-            return usage(context, name,
-                         "a name has no line separator and no bidirectional formatting character "
-                         "(U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069), which would "
-                         "reorder what tables show");
-        }
-    }
-    *out = value;
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err enum_arg(struct ctl_context *context, const struct ctl_args *args,
-                                const char *name, const ProtobufCEnumDescriptor *descriptor,
-                                int *out)
-{
-    char message[CTL_MESSAGE_SIZE];
-    const char *value = ctl_arg(args, name);
-    if (value == NULL) {
-        *out = 0;
-        return LEDGER_ERR_OK;
-    }
-    if (ctl_enum_parse(descriptor, value, out, message) != LEDGER_ERR_OK) {
-        return usage(context, name, message);
-    }
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err unsigned_arg(struct ctl_context *context, const struct ctl_args *args,
-                                    const char *name, uint64_t max, uint64_t *out)
-{
-    char message[CTL_MESSAGE_SIZE];
-    const char *value = ctl_arg(args, name);
-    if (value == NULL) {
-        *out = 0;
-        return LEDGER_ERR_OK;
-    }
-    if (ctl_unsigned_parse(value, max, out, message) != LEDGER_ERR_OK) {
-        return usage(context, name, message);
-    }
-    return LEDGER_ERR_OK;
-}
-
-/* Parses an amount option into money (currency borrowed). */
-static enum ledger_err money_arg(struct ctl_context *context, const struct ctl_args *args,
-                                 const char *name, const char *currency, Ledger__V1__Money *money)
-{
-    char message[CTL_MESSAGE_SIZE];
-    int64_t minor = 0;
-    if (ctl_amount_parse(ctl_arg(args, name), currency, &minor, message) != LEDGER_ERR_OK) {
-        return usage(context, name, message);
-    }
-    money->amount_minor = minor;
-    money->currency = (char *)(uintptr_t)currency;
-    return LEDGER_ERR_OK;
-}
-
-/* As money_arg, for what is bought: its amount must be more than 0. */
-static enum ledger_err price_arg(struct ctl_context *context, const struct ctl_args *args,
-                                 const char *name, const char *currency, Ledger__V1__Money *money)
-{
-    enum ledger_err err = money_arg(context, args, name, currency, money);
-    if (err == LEDGER_ERR_OK && money->amount_minor == 0) {
-        return usage(context, name, "must be more than 0");
-    }
-    return err;
-}
-
-/* A SKU or region option (required, so present): the ledger's rule for
- * them is an id's with '_' allowed too. */
-static enum ledger_err sku_arg(struct ctl_context *context, const struct ctl_args *args,
-                               const char *name, const char **out)
-{
-    const char *value = ctl_arg(args, name);
-    if (!ledger_sku_well_formed(value)) {
-        return usage(context, name, "1..80 characters of A-Z a-z 0-9 _ . : @ -");
-    }
-    *out = value;
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err currency_arg(struct ctl_context *context, const struct ctl_args *args,
-                                    const char *fallback, const char **out)
-{
-    const char *currency = ctl_arg(args, "currency");
-    if (currency == NULL) {
-        currency = fallback;
-    }
-    if (!ctl_currency_valid(currency)) {
-        return usage(context, "currency",
-                     "an ISO 4217 code of three upper-case letters is required, e.g. USD");
-    }
-    if (!money_currency_known(currency)) {
-        return usage(context, "currency",
-                     "not a currency of ISO 4217's list (USD, EUR, GBP, JPY, ...): check the "
-                     "code");
-    }
-    *out = currency;
-    return LEDGER_ERR_OK;
-}
-
-/* How time_arg takes a time at the epoch itself, which the ledger reads as
- * none given (its fields are 0 when unset). */
-enum epoch_use {
-    EPOCH_MEANS_THE_SAME, /* a range's --from: from the epoch or from the start is one */
-    EPOCH_CHECKED_LATER,  /* a range's --to: the range check refuses it */
-    EPOCH_REFUSED,        /* --as-of, --business-time: 0 would mean now */
-};
-
-/* A time option; with end_of_day, a date alone means the end of that day
- * (the start of the next, an exclusive bound). */
-static enum ledger_err time_arg(struct ctl_context *context, const struct ctl_args *args,
-                                const char *name, bool end_of_day, enum epoch_use epoch,
-                                int64_t *out)
-{
-    char message[CTL_MESSAGE_SIZE];
-    const char *value = ctl_arg(args, name);
-    bool date_only = false;
-    *out = 0;
-    if (value == NULL) {
-        return LEDGER_ERR_OK;
-    }
-    if (ctl_time_parse(value, out, &date_only, message) != LEDGER_ERR_OK) {
-        return usage(context, name, message);
-    }
-    if (*out == 0 && epoch == EPOCH_REFUSED) {
-        snprintf(message, sizeof message,
-                 "'%.40s' is the epoch, 1970-01-01T00:00:00Z, which the ledger reads as no time "
-                 "given (now); give a later time",
-                 value);
-        return usage(context, name, message);
-    }
-    /* Ranges are half-open (from <= t < to): the end of day D is the
-     * start of D+1, so that D's last microsecond is still in. */
-    if (end_of_day && date_only) {
-        *out += INT64_C(86400) * 1000000;
-    }
-    return LEDGER_ERR_OK;
-}
-
-/* A range of two time options, `from_name` inclusive and `to_name`
- * exclusive (a date alone in it: through the end of that day), into
- * *from_us and *to_us (0 when not given). A `to_name` at or before
- * `from_name` is a usage error: given at all, a --to at the epoch is 0,
- * which the ledger reads as no end, but it asks for nothing. */
-static enum ledger_err range_args(struct ctl_context *context, const struct ctl_args *args,
-                                  const char *from_name, const char *to_name, int64_t *from_us,
-                                  int64_t *to_us)
-{
-    enum ledger_err err;
-    if ((err = time_arg(context, args, from_name, false, EPOCH_MEANS_THE_SAME, from_us)) !=
-            LEDGER_ERR_OK ||
-        (err = time_arg(context, args, to_name, true, EPOCH_CHECKED_LATER, to_us)) !=
-            LEDGER_ERR_OK) {
-        return err;
-    }
-    if (ctl_arg(args, to_name) != NULL && *to_us <= *from_us) {
-        char message[CTL_MESSAGE_SIZE];
-        snprintf(message, sizeof message,
-                 "is before --%s or equal to it (the range is --%s <= t < --%s)", from_name,
-                 from_name, to_name);
-        return usage(context, to_name, message);
-    }
-    return LEDGER_ERR_OK;
-}
-
-/* --as-of: digits only is a sequence, anything else a time; a date alone
- * is the start of that day (00:00 UTC), as docs/cli.md and the option's
- * help say. */
-static enum ledger_err as_of_arg(struct ctl_context *context, const struct ctl_args *args,
-                                 Ledger__V1__AsOf *as_of, bool *given)
-{
-    const char *value = ctl_arg(args, "as-of");
-    *given = value != NULL;
-    if (value == NULL) {
-        return LEDGER_ERR_OK;
-    }
-    if (strspn(value, "0123456789") == strlen(value)) {
-        enum ledger_err err = unsigned_arg(context, args, "as-of", UINT64_MAX, &as_of->sequence);
-        if (err == LEDGER_ERR_OK && as_of->sequence == 0) {
-            return usage(context, "as-of", "sequences start at 1");
-        }
-        return err;
-    }
-    return time_arg(context, args, "as-of", false, EPOCH_REFUSED, &as_of->time_us);
-}
-
-/* --as-of-business-time: a time, as --as-of's. */
-static enum ledger_err as_of_business_arg(struct ctl_context *context, const struct ctl_args *args,
-                                          Ledger__V1__AsOf *as_of, bool *given)
-{
-    if (ctl_arg(args, "as-of-business-time") == NULL) {
-        return LEDGER_ERR_OK;
-    }
-    enum ledger_err err = time_arg(context, args, "as-of-business-time", false, EPOCH_REFUSED,
-                                   &as_of->business_time_us);
-    *given = *given || err == LEDGER_ERR_OK;
-    return err;
-}
-
-static enum ledger_err scope_args(struct ctl_context *context, const struct ctl_args *args,
-                                  Ledger__V1__Scope *scope)
-{
-    int kind = 0;
-    enum ledger_err err =
-        enum_arg(context, args, "scope", &ledger__v1__scope_kind__descriptor, &kind);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    const char *target = ctl_arg(args, "scope-target");
-    if (target != NULL && (strlen(target) == 0 || strlen(target) > 2 * LEDGER_ID_LENGTH_MAX + 1)) {
-        return usage(context, "scope-target", "give a subscription, subscription/group or group");
-    }
-    if (target == NULL && kind != LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED) {
-        return usage(context, "scope-target",
-                     "required unless --scope shared: the subscription, subscription/group or "
-                     "management group");
-    }
-    if (target != NULL && kind == LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED) {
-        return usage(context, "scope-target", "a shared scope has no target");
-    }
-    scope->kind = (Ledger__V1__ScopeKind)kind;
-    scope->target = (char *)(uintptr_t)(target != NULL ? target : "");
-    return LEDGER_ERR_OK;
-}
-
-/* --on / --off: exactly one. */
-static enum ledger_err on_off_arg(struct ctl_context *context, const struct ctl_args *args,
-                                  bool *on)
-{
-    bool given_on = ctl_flag(args, "on");
-    bool given_off = ctl_flag(args, "off");
-    if (given_on == given_off) {
-        return usage(context, NULL, "give exactly one of --on and --off");
-    }
-    *on = given_on;
-    return LEDGER_ERR_OK;
-}
-
-/* Whether a Unix socket file has no listener behind it (connect refused):
- * a daemon that was killed leaves its socket file, and a request to it
- * would only time out, attempt after attempt. */
-static bool ipc_socket_refused(const char *path)
-{
-    struct sockaddr_un address;
-    if (strlen(path) >= sizeof address.sun_path) {
-        return false;
-    }
-    memset(&address, 0, sizeof address);
-    address.sun_family = AF_UNIX;
-    memcpy(address.sun_path, path, strlen(path));
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return false;
-    }
-    bool refused = connect(fd, (const struct sockaddr *)&address, sizeof address) != 0 &&
-                   errno == ECONNREFUSED;
-    close(fd);
-    return refused;
-}
-
-enum ledger_err ctl_client(struct ctl_context *context, struct ledger_client **out)
-{
-    if (context->client == NULL) {
-        /* Without a daemon there is nothing to authenticate to: say so
-         * before complaining about a key file. */
-        const char *url = context->options.request_url;
-        const char *path = strncmp(url, "ipc://", 6) == 0 ? url + 6 : NULL;
-        struct stat info;
-        bool missing = path != NULL && stat(path, &info) != 0;
-        if (missing || (path != NULL && ipc_socket_refused(path))) {
-            context->connect_failed = true;
-            snprintf(context->message, sizeof context->message,
-                     missing ? "no daemon socket at %.400s; is ledgerd running? (give --socket, "
-                               "or run in the directory holding ledger-data)"
-                             : "no daemon listens on %.400s (the socket file is left from a "
-                               "daemon that stopped); start ledgerd, or give --socket",
-                     path);
-            return LEDGER_ERR_UNREACHABLE;
-        }
-        enum ledger_err err = ledger_connect(&context->options, &context->client);
-        if (err != LEDGER_ERR_OK) {
-            context->connect_failed = true;
-            if (err == LEDGER_ERR_IO_ERROR) {
-                /* Unreadable, or read and not a key: say which. */
-                int fd = open(context->options.key_file, O_RDONLY | O_CLOEXEC);
-                int reason = errno;
-                if (fd >= 0) {
-                    close(fd);
-                    snprintf(context->message, sizeof context->message,
-                             "the key file %s is not a key (64 hex characters and a newline, "
-                             "as principal add or ledgerd init wrote it); give the principal's "
-                             "key with --key-file or LEDGER_KEY_FILE",
-                             context->options.key_file);
-                } else {
-                    snprintf(context->message, sizeof context->message,
-                             "cannot read the key file %s: %s; give the principal's key with "
-                             "--key-file or LEDGER_KEY_FILE",
-                             context->options.key_file, strerror(reason));
-                }
-            } else if (err == LEDGER_ERR_INVALID_ARGUMENT) {
-                snprintf(context->message, sizeof context->message,
-                         "cannot use principal '%s' at %s", context->options.principal_id,
-                         context->options.request_url);
-            }
-            return err;
-        }
-    }
-    *out = context->client;
-    return LEDGER_ERR_OK;
-}
-
-static void copy_client_message(struct ctl_context *context, enum ledger_err err)
-{
-    const char *message = ledger_error_message(context->client);
-    snprintf(context->message, sizeof context->message, "%s",
-             message[0] != '\0' ? message : ledger_strerror(err));
-}
-
-/* Capture mode: packs the command, under the capture's derived id when
- * it has one, into the capture (one command a capture). */
-static enum ledger_err capture_pack(struct ctl_context *context, const Ledger__V1__Command *command)
-{
-    struct ctl_capture *capture = context->capture;
-    if (capture->packed != NULL) {
-        return ctl_fail(context, LEDGER_ERR_INTERNAL, "this verb sends more than one command");
-    }
-    Ledger__V1__Command copy = *command;
-    if (capture->derived_id != NULL) {
-        copy.command_id = (char *)(uintptr_t)capture->derived_id;
-    }
-    size_t size = ledger__v1__command__get_packed_size(&copy);
-    capture->packed = malloc(size > 0 ? size : 1);
-    if (capture->packed == NULL) {
-        return ctl_fail(context, LEDGER_ERR_NO_MEMORY, "out of memory");
-    }
-    capture->packed_size = ledger__v1__command__pack(&copy, capture->packed);
-    return LEDGER_ERR_OK;
-}
-
-enum ledger_err ctl_execute(struct ctl_context *context, const Ledger__V1__Command *command,
-                            const char *command_id, bool print, Ledger__V1__Reply **reply_out)
-{
-    if (context->capture != NULL) {
-        return capture_pack(context, command);
-    }
-    struct ledger_client *client = NULL;
-    enum ledger_err err = ctl_client(context, &client);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    const Ledger__V1__Command *commands[1] = {command};
-    const char *ids[1] = {command_id};
-    Ledger__V1__Reply *reply = NULL;
-    err = ledger_execute(client, commands, 1, &reply);
-    if (err != LEDGER_ERR_OK) {
-        copy_client_message(context, err);
-        if (err == LEDGER_ERR_TIMEOUT || err == LEDGER_ERR_PROTOCOL_ERROR) {
-            /* The request went out and may have been committed (no reply,
-             * or one that does not answer it): run again under a fresh id
-             * (the default), it could be done twice. The reason is cut so
-             * that the id is never cut. */
-            char why[sizeof context->message];
-            memcpy(why, context->message, sizeof why);
-            snprintf(context->message, sizeof context->message,
-                     "%.240s; the command may have been committed: run it again with "
-                     "--command-id %.64s to finish it safely (if it was committed, that is "
-                     "answered as a duplicate, never done twice)",
-                     why, command_id);
-        }
-        return err;
-    }
-    snprintf(context->committed_command_id, sizeof context->committed_command_id, "%s", command_id);
-    context->committed_sequence = reply->n_results > 0 ? reply->results[0]->last_sequence : 0;
-    if (print) {
-        err = ctl_output_write_result(context->out, context->format, ids, reply, NULL, 0);
-    }
-    if (reply_out != NULL && err == LEDGER_ERR_OK) {
-        *reply_out = reply;
-    } else {
-        ledger_reply_free(reply);
-    }
-    return err;
-}
-
-static enum ledger_err run_query(struct ctl_context *context, Ledger__V1__Query *query,
-                                 Ledger__V1__QueryResult **result_out)
-{
-    struct ledger_client *client = NULL;
-    enum ledger_err err = ctl_client(context, &client);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    query->partner_id = (char *)(uintptr_t)(context->partner_id != NULL ? context->partner_id : "");
-    err = ledger_query(client, query, result_out);
-    if (err != LEDGER_ERR_OK) {
-        copy_client_message(context, err);
-    }
-    return err;
-}
-
-enum ledger_err ctl_query(struct ctl_context *context, Ledger__V1__Query *query,
-                          Ledger__V1__QueryResult **out)
-{
-    return run_query(context, query, out);
-}
-
-/* One write command with the common options filled in. */
-struct write {
-    Ledger__V1__Command command;
-    char command_id[LEDGER_ID_LENGTH_MAX + 1];
-};
-
-static enum ledger_err write_begin(struct ctl_context *context, const struct ctl_args *args,
-                                   struct write *write)
-{
-    Ledger__V1__Command init = LEDGER__V1__COMMAND__INIT;
-    write->command = init;
-    const char *command_id = NULL;
-    enum ledger_err err = id_arg(context, args, "command-id", &command_id);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    if (command_id != NULL) {
-        snprintf(write->command_id, sizeof write->command_id, "%s", command_id);
-    } else {
-        char fresh[LEDGER_CLIENT_COMMAND_ID_SIZE];
-        ledger_command_id_new(fresh);
-        snprintf(write->command_id, sizeof write->command_id, "%s", fresh);
-    }
-    write->command.command_id = write->command_id;
-    if (ctl_flag(args, "expected-version")) {
-        err = unsigned_arg(context, args, "expected-version", UINT64_MAX,
-                           &write->command.expected_version);
-        if (err != LEDGER_ERR_OK) {
-            return err;
-        }
-        write->command.check_version = true;
-    }
-    err =
-        time_arg(context, args, "business-time", false, EPOCH_REFUSED, &write->command.business_us);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    const char *correlation_id = NULL;
-    err = id_arg(context, args, "correlation-id", &correlation_id);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    if (correlation_id != NULL) {
-        write->command.correlation_id = (char *)(uintptr_t)correlation_id;
-    }
-    write->command.partner_id =
-        (char *)(uintptr_t)(context->partner_id != NULL ? context->partner_id : "");
-    const char *customer = NULL;
-    err = id_arg(context, args, "customer", &customer);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    write->command.customer_id = (char *)(uintptr_t)(customer != NULL ? customer : "");
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err write_send(struct ctl_context *context, struct write *write)
-{
-    return ctl_execute(context, &write->command, write->command_id, true, NULL);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Principals and partners (operator). */
 
@@ -707,7 +191,8 @@ static enum ledger_err key_file_create(struct ctl_context *context, const char *
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0 && errno == EEXIST) {
-        return usage(context, "key-out", "the file exists already; a key file is never replaced");
+        return ctl__usage(context, "key-out",
+                          "the file exists already; a key file is never replaced");
     }
     if (fd < 0) {
         return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot create the key file %s: %s", path,
@@ -753,16 +238,16 @@ enum ledger_err ctl_write_key_file(struct ctl_context *context, const char *path
 }
 
 /* The start of a write whose answer carries a secret: its --key-out, which
- * must name a file, into key_out, then write_begin. USAGE, or write_begin's
+ * must name a file, into key_out, then ctl__write_begin. USAGE, or ctl__write_begin's
  * errors. */
 static enum ledger_err secret_write_begin(struct ctl_context *context, const struct ctl_args *args,
                                           const char **key_out, struct write *write)
 {
     *key_out = ctl_arg(args, "key-out");
     if ((*key_out)[0] == '\0') {
-        return usage(context, "key-out", "give the new key file's name");
+        return ctl__usage(context, "key-out", "give the new key file's name");
     }
-    return write_begin(context, args, write);
+    return ctl__write_begin(context, args, write);
 }
 
 /* The words send_for_secret uses for its command when no secret came (a
@@ -878,20 +363,20 @@ static enum ledger_err principal_role_args(struct ctl_context *context, Ledger__
                          role == LEDGER__V1__ROLE__ROLE_SALES_AGENT ||
                          role == LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT;
     if ((customer_user || partner_staff) && partner == NULL) {
-        return usage(context, "partner", why);
+        return ctl__usage(context, "partner", why);
     }
     if (role == LEDGER__V1__ROLE__ROLE_OPERATOR && partner != NULL) {
-        return usage(context, "partner", "an operator belongs to no partner");
+        return ctl__usage(context, "partner", "an operator belongs to no partner");
     }
     if (customer_user && customer == NULL) {
-        return usage(context, "customer", why);
+        return ctl__usage(context, "customer", why);
     }
     if (customer_user && user == NULL) {
-        return usage(context, "user", why);
+        return ctl__usage(context, "user", why);
     }
     if (!customer_user && (customer != NULL || user != NULL)) {
-        return usage(context, customer != NULL ? "customer" : "user",
-                     "for customer users only (--role customer-user)");
+        return ctl__usage(context, customer != NULL ? "customer" : "user",
+                          "for customer users only (--role customer-user)");
     }
     return LEDGER_ERR_OK;
 }
@@ -902,11 +387,11 @@ static enum ledger_err run_principal_add(struct ctl_context *context, const stru
     const char *id = NULL, *partner = NULL, *customer = NULL, *user = NULL;
     int role = 0;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "id", &id)) != LEDGER_ERR_OK ||
-        (err = id_arg(context, args, "partner", &partner)) != LEDGER_ERR_OK ||
-        (err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
-        (err = id_arg(context, args, "user", &user)) != LEDGER_ERR_OK ||
-        (err = enum_arg(context, args, "role", &ledger__v1__role__descriptor, &role)) !=
+    if ((err = ctl__id_arg(context, args, "id", &id)) != LEDGER_ERR_OK ||
+        (err = ctl__id_arg(context, args, "partner", &partner)) != LEDGER_ERR_OK ||
+        (err = ctl__id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
+        (err = ctl__id_arg(context, args, "user", &user)) != LEDGER_ERR_OK ||
+        (err = ctl__enum_arg(context, args, "role", &ledger__v1__role__descriptor, &role)) !=
             LEDGER_ERR_OK ||
         (err = principal_role_args(context, (Ledger__V1__Role)role, partner, customer, user)) !=
             LEDGER_ERR_OK) {
@@ -971,7 +456,7 @@ static void empty_note(struct ctl_context *context, const char *key, size_t coun
 
 /* Sends a view query and prints the rows of its result: the repeated field
  * of QueryResult named `key`, which is also the rows' JSON key. columns:
- * borrowed. Errors: those of run_query and ctl_output_rows. */
+ * borrowed. Errors: those of ctl_query and ctl_output_rows. */
 static enum ledger_err print_view(struct ctl_context *context, Ledger__V1__Query *query,
                                   const char *key, const struct ctl_column *columns,
                                   size_t column_count)
@@ -983,7 +468,7 @@ static enum ledger_err print_view(struct ctl_context *context, Ledger__V1__Query
         abort(); /* a programmer's error: every view's key names its rows */
     }
     Ledger__V1__QueryResult *result = NULL;
-    enum ledger_err err = run_query(context, query, &result);
+    enum ledger_err err = ctl_query(context, query, &result);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -1018,9 +503,9 @@ static enum ledger_err run_view_verb(struct ctl_context *context, const struct c
     bool as_of_given = false;
     enum ledger_err err;
     /* Both absent from the verbs that take neither option. */
-    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
-        (err = as_of_arg(context, args, &as_of, &as_of_given)) != LEDGER_ERR_OK ||
-        (err = as_of_business_arg(context, args, &as_of, &as_of_given)) != LEDGER_ERR_OK) {
+    if ((err = ctl__id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
+        (err = ctl__as_of_arg(context, args, &as_of, &as_of_given)) != LEDGER_ERR_OK ||
+        (err = ctl__as_of_business_arg(context, args, &as_of, &as_of_given)) != LEDGER_ERR_OK) {
         return err;
     }
     char *customer_id = (char *)(uintptr_t)customer;
@@ -1079,15 +564,15 @@ static enum ledger_err run_principal_revoke(struct ctl_context *context,
     struct write write;
     const char *id = NULL;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "id", &id)) != LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+    if ((err = ctl__id_arg(context, args, "id", &id)) != LEDGER_ERR_OK ||
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     Ledger__V1__RevokePrincipal body = LEDGER__V1__REVOKE_PRINCIPAL__INIT;
     body.principal_id = (char *)(uintptr_t)id;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL;
     write.command.revoke_principal = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 static const struct ctl_option principal_rotate_options[] = {
@@ -1101,7 +586,7 @@ static enum ledger_err run_principal_rotate(struct ctl_context *context,
 {
     struct write write;
     const char *id = NULL;
-    enum ledger_err err = id_arg(context, args, "id", &id);
+    enum ledger_err err = ctl__id_arg(context, args, "id", &id);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -1135,9 +620,9 @@ static enum ledger_err run_partner_add(struct ctl_context *context, const struct
     struct write write;
     const char *partner = NULL, *name = NULL;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "partner", &partner)) != LEDGER_ERR_OK ||
-        (err = name_arg(context, args, "name", &name)) != LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+    if ((err = ctl__id_arg(context, args, "partner", &partner)) != LEDGER_ERR_OK ||
+        (err = ctl__name_arg(context, args, "name", &name)) != LEDGER_ERR_OK ||
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     Ledger__V1__AddPartner body = LEDGER__V1__ADD_PARTNER__INIT;
@@ -1147,7 +632,7 @@ static enum ledger_err run_partner_add(struct ctl_context *context, const struct
     write.command.partner_id = (char *)(uintptr_t)partner;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PARTNER;
     write.command.add_partner = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1164,15 +649,15 @@ static enum ledger_err run_customer_add(struct ctl_context *context, const struc
     struct write write;
     const char *name = NULL;
     enum ledger_err err;
-    if ((err = name_arg(context, args, "name", &name)) != LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+    if ((err = ctl__name_arg(context, args, "name", &name)) != LEDGER_ERR_OK ||
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     Ledger__V1__OnboardCustomer body = LEDGER__V1__ONBOARD_CUSTOMER__INIT;
     body.name = (char *)(uintptr_t)name;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER;
     write.command.onboard_customer = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 static const struct ctl_option subscription_add_options[] = {
@@ -1189,10 +674,10 @@ static enum ledger_err run_subscription_add(struct ctl_context *context,
     const char *subscription = NULL;
     int offer = 0;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
-        (err = enum_arg(context, args, "offer", &ledger__v1__offer__descriptor, &offer)) !=
+    if ((err = ctl__id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
+        (err = ctl__enum_arg(context, args, "offer", &ledger__v1__offer__descriptor, &offer)) !=
             LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     Ledger__V1__PurchaseSubscription body = LEDGER__V1__PURCHASE_SUBSCRIPTION__INIT;
@@ -1200,7 +685,7 @@ static enum ledger_err run_subscription_add(struct ctl_context *context,
     body.offer = (Ledger__V1__Offer)offer;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION;
     write.command.purchase_subscription = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 static const struct ctl_option subscription_status_options[] = {
@@ -1217,10 +702,10 @@ static enum ledger_err run_subscription_status(struct ctl_context *context,
     const char *subscription = NULL;
     int status = 0;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
-        (err = enum_arg(context, args, "status", &ledger__v1__subscription_status__descriptor,
-                        &status)) != LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+    if ((err = ctl__id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
+        (err = ctl__enum_arg(context, args, "status", &ledger__v1__subscription_status__descriptor,
+                             &status)) != LEDGER_ERR_OK ||
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     Ledger__V1__SetSubscriptionStatus body = LEDGER__V1__SET_SUBSCRIPTION_STATUS__INIT;
@@ -1228,7 +713,7 @@ static enum ledger_err run_subscription_status(struct ctl_context *context,
     body.status = (Ledger__V1__SubscriptionStatus)status;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_SUBSCRIPTION_STATUS;
     write.command.set_subscription_status = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 static const struct ctl_option role_options[] = {
@@ -1246,11 +731,11 @@ static enum ledger_err run_role(struct ctl_context *context, const struct ctl_ar
     const char *subscription = NULL, *user = NULL;
     int role = 0;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
-        (err = id_arg(context, args, "user", &user)) != LEDGER_ERR_OK ||
-        (err = enum_arg(context, args, "role", &ledger__v1__azure_role__descriptor, &role)) !=
+    if ((err = ctl__id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
+        (err = ctl__id_arg(context, args, "user", &user)) != LEDGER_ERR_OK ||
+        (err = ctl__enum_arg(context, args, "role", &ledger__v1__azure_role__descriptor, &role)) !=
             LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     Ledger__V1__AssignRole assign_body = LEDGER__V1__ASSIGN_ROLE__INIT;
@@ -1268,7 +753,7 @@ static enum ledger_err run_role(struct ctl_context *context, const struct ctl_ar
         write.command.body_case = LEDGER__V1__COMMAND__BODY_REMOVE_ROLE;
         write.command.remove_role = &remove_body;
     }
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 static enum ledger_err run_role_assign(struct ctl_context *context, const struct ctl_args *args)
@@ -1293,9 +778,9 @@ static enum ledger_err run_permission(struct ctl_context *context, const struct 
     struct write write;
     int kind = 0;
     enum ledger_err err;
-    if ((err = enum_arg(context, args, "kind", &ledger__v1__permission_kind__descriptor, &kind)) !=
-            LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+    if ((err = ctl__enum_arg(context, args, "kind", &ledger__v1__permission_kind__descriptor,
+                             &kind)) != LEDGER_ERR_OK ||
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     Ledger__V1__GrantPermission grant = LEDGER__V1__GRANT_PERMISSION__INIT;
@@ -1309,7 +794,7 @@ static enum ledger_err run_permission(struct ctl_context *context, const struct 
         write.command.body_case = LEDGER__V1__COMMAND__BODY_REVOKE_PERMISSION;
         write.command.revoke_permission = &revoke;
     }
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 static enum ledger_err run_permission_enable(struct ctl_context *context,
@@ -1357,24 +842,24 @@ static enum ledger_err purchase_args(struct ctl_context *context, const struct c
     int term = 0, billing = 0;
     uint64_t quantity = 0;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
-        (err = id_arg(context, args, "cloud-order", &cloud_order)) != LEDGER_ERR_OK ||
-        (err = unsigned_arg(context, args, "quantity", LEDGER_QUANTITY_MAX, &quantity)) !=
+    if ((err = ctl__id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
+        (err = ctl__id_arg(context, args, "cloud-order", &cloud_order)) != LEDGER_ERR_OK ||
+        (err = ctl__unsigned_arg(context, args, "quantity", LEDGER_QUANTITY_MAX, &quantity)) !=
             LEDGER_ERR_OK ||
-        (err = enum_arg(context, args, "term", &ledger__v1__term__descriptor, &term)) !=
+        (err = ctl__enum_arg(context, args, "term", &ledger__v1__term__descriptor, &term)) !=
             LEDGER_ERR_OK ||
-        (err = enum_arg(context, args, "billing", &ledger__v1__billing_plan__descriptor,
-                        &billing)) != LEDGER_ERR_OK ||
-        (err = scope_args(context, args, scope)) != LEDGER_ERR_OK ||
-        (err = currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
-        (err = price_arg(context, args, "price", currency, price)) != LEDGER_ERR_OK ||
-        (err = price_arg(context, args, "retail-price", currency, retail)) != LEDGER_ERR_OK ||
-        (err = sku_arg(context, args, "sku", &sku)) != LEDGER_ERR_OK ||
-        (err = sku_arg(context, args, "region", &region)) != LEDGER_ERR_OK) {
+        (err = ctl__enum_arg(context, args, "billing", &ledger__v1__billing_plan__descriptor,
+                             &billing)) != LEDGER_ERR_OK ||
+        (err = ctl__scope_args(context, args, scope)) != LEDGER_ERR_OK ||
+        (err = ctl__currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
+        (err = ctl__price_arg(context, args, "price", currency, price)) != LEDGER_ERR_OK ||
+        (err = ctl__price_arg(context, args, "retail-price", currency, retail)) != LEDGER_ERR_OK ||
+        (err = ctl__sku_arg(context, args, "sku", &sku)) != LEDGER_ERR_OK ||
+        (err = ctl__sku_arg(context, args, "region", &region)) != LEDGER_ERR_OK) {
         return err;
     }
     if (quantity == 0) {
-        return usage(context, "quantity", "at least 1");
+        return ctl__usage(context, "quantity", "at least 1");
     }
     purchase->billing_subscription_id = (char *)(uintptr_t)subscription;
     purchase->sku = (char *)(uintptr_t)sku;
@@ -1401,12 +886,12 @@ static enum ledger_err run_reservation_buy(struct ctl_context *context, const st
     Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
     enum ledger_err err;
     if ((err = purchase_args(context, args, &body, &scope, &price, &retail)) != LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     write.command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION;
     write.command.purchase_reservation = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 static const struct ctl_option savings_plan_buy_options[] = {
@@ -1439,22 +924,23 @@ static enum ledger_err run_savings_plan_buy(struct ctl_context *context,
     const char *subscription = NULL, *currency = NULL, *cloud_order = NULL;
     int term = 0, billing = 0;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
-        (err = id_arg(context, args, "cloud-order", &cloud_order)) != LEDGER_ERR_OK ||
-        (err = enum_arg(context, args, "term", &ledger__v1__term__descriptor, &term)) !=
+    if ((err = ctl__id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
+        (err = ctl__id_arg(context, args, "cloud-order", &cloud_order)) != LEDGER_ERR_OK ||
+        (err = ctl__enum_arg(context, args, "term", &ledger__v1__term__descriptor, &term)) !=
             LEDGER_ERR_OK ||
-        (err = enum_arg(context, args, "billing", &ledger__v1__billing_plan__descriptor,
-                        &billing)) != LEDGER_ERR_OK ||
-        (err = scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
-        (err = currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
-        (err = price_arg(context, args, "hourly-commitment", currency, &hourly)) != LEDGER_ERR_OK ||
-        (err = price_arg(context, args, "price", currency, &price)) != LEDGER_ERR_OK ||
-        (err = price_arg(context, args, "retail-price", currency, &retail)) != LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+        (err = ctl__enum_arg(context, args, "billing", &ledger__v1__billing_plan__descriptor,
+                             &billing)) != LEDGER_ERR_OK ||
+        (err = ctl__scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
+        (err = ctl__currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
+        (err = ctl__price_arg(context, args, "hourly-commitment", currency, &hourly)) !=
+            LEDGER_ERR_OK ||
+        (err = ctl__price_arg(context, args, "price", currency, &price)) != LEDGER_ERR_OK ||
+        (err = ctl__price_arg(context, args, "retail-price", currency, &retail)) != LEDGER_ERR_OK ||
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     if (term == LEDGER__V1__TERM__TERM_P5Y) {
-        return usage(context, "term", "savings plans are P1Y or P3Y");
+        return ctl__usage(context, "term", "savings plans are P1Y or P3Y");
     }
     body.billing_subscription_id = (char *)(uintptr_t)subscription;
     body.hourly_commitment = &hourly;
@@ -1469,7 +955,7 @@ static enum ledger_err run_savings_plan_buy(struct ctl_context *context,
     }
     write.command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN;
     write.command.purchase_savings_plan = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1594,8 +1080,8 @@ static enum ledger_err replacement_values(struct ctl_context *context, const str
             list(args, replacement_options[i], x->values[i], LEDGER_EXCHANGE_REPLACEMENTS_MAX,
                  x->value_storage + used, x->value_storage_size - used);
         if (n > LEDGER_EXCHANGE_REPLACEMENTS_MAX) {
-            return usage(context, replacement_options[i],
-                         "more values than replacements an exchange may buy (1..32)");
+            return ctl__usage(context, replacement_options[i],
+                              "more values than replacements an exchange may buy (1..32)");
         }
         for (size_t j = 0; j < n; j++) {
             used += strlen(x->values[i][j]) + 1;
@@ -1604,9 +1090,9 @@ static enum ledger_err replacement_values(struct ctl_context *context, const str
          * it, never two prices: amounts are given by repeating the option. */
         if (amount_option(replacement_options[i]) &&
             n != option_count(args, replacement_options[i])) {
-            return usage(context, replacement_options[i],
-                         "an amount has no commas; give one per replacement by repeating the "
-                         "option (--price 600.00 --price 400.00)");
+            return ctl__usage(context, replacement_options[i],
+                              "an amount has no commas; give one per replacement by repeating the "
+                              "option (--price 600.00 --price 400.00)");
         }
         x->value_counts[i] = n;
         count = n > count ? n : count;
@@ -1620,7 +1106,7 @@ static enum ledger_err replacement_values(struct ctl_context *context, const str
                      x->value_counts[i], count,
                      i == REPLACEMENT_SCOPE_TARGET ? " ('' for a shared scope, which has no target)"
                                                    : "");
-            return usage(context, replacement_options[i], why);
+            return ctl__usage(context, replacement_options[i], why);
         }
     }
     /* A target given once is every replacement's, and a shared scope has
@@ -1638,7 +1124,7 @@ static enum ledger_err replacement_values(struct ctl_context *context, const str
                  "target; give it once for each, in order, '' for a shared one "
                  "(--scope shared --scope single --scope-target '' --scope-target SUB)",
                  count);
-        return usage(context, "scope-target", why);
+        return ctl__usage(context, "scope-target", why);
     }
     *count_out = count;
     return LEDGER_ERR_OK;
@@ -1681,11 +1167,11 @@ static enum ledger_err exchange_args(struct ctl_context *context, const struct c
         ctl_arg_list(args, "reservation", x->reservations, LEDGER_EXCHANGE_RETURNS_MAX,
                      x->reservation_storage, x->reservation_storage_size);
     if (returned == 0 || returned > LEDGER_EXCHANGE_RETURNS_MAX) {
-        return usage(context, "reservation", "give 1..32 reservation ids");
+        return ctl__usage(context, "reservation", "give 1..32 reservation ids");
     }
     for (size_t i = 0; i < returned; i++) {
         if (!ledger_id_valid(x->reservations[i])) {
-            return usage(context, "reservation", CTL_ID_RULE);
+            return ctl__usage(context, "reservation", CTL_ID_RULE);
         }
     }
     size_t count = 0;
@@ -1715,7 +1201,7 @@ static enum ledger_err exchange_args(struct ctl_context *context, const struct c
     }
     Ledger__V1__Money refund = LEDGER__V1__MONEY__INIT;
     x->refund = refund;
-    err = money_arg(context, args, "refund", x->prices[0].currency, &x->refund);
+    err = ctl__money_arg(context, args, "refund", x->prices[0].currency, &x->refund);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -1735,7 +1221,7 @@ static enum ledger_err exchange_args(struct ctl_context *context, const struct c
 static enum ledger_err exchange_send(struct ctl_context *context, struct write *write, size_t count)
 {
     if (count == 1 || context->capture != NULL) {
-        return write_send(context, write); /* an import packs it: no reply to print */
+        return ctl__write_send(context, write); /* an import packs it: no reply to print */
     }
     const char *ids[1] = {write->command_id};
     Ledger__V1__Reply *reply = NULL;
@@ -1780,7 +1266,7 @@ static enum ledger_err run_reservation_exchange(struct ctl_context *context,
     struct write write;
     enum ledger_err err = exchange_args(context, args, x);
     if (err == LEDGER_ERR_OK) {
-        err = write_begin(context, args, &write);
+        err = ctl__write_begin(context, args, &write);
     }
     if (err == LEDGER_ERR_OK) {
         write.command.body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
@@ -1819,36 +1305,37 @@ static enum ledger_err run_reservation_cancel(struct ctl_context *context,
     Ledger__V1__Money unbilled_usd = LEDGER__V1__MONEY__INIT;
     const char *reservation = NULL, *currency = NULL;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
-        (err = currency_arg(context, args, "USD", &currency)) != LEDGER_ERR_OK ||
-        (err = money_arg(context, args, "refund", currency, &refund)) != LEDGER_ERR_OK) {
+    if ((err = ctl__id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
+        (err = ctl__currency_arg(context, args, "USD", &currency)) != LEDGER_ERR_OK ||
+        (err = ctl__money_arg(context, args, "refund", currency, &refund)) != LEDGER_ERR_OK) {
         return err;
     }
     if (ctl_flag(args, "refund-usd")) {
-        if ((err = money_arg(context, args, "refund-usd", "USD", &refund_usd)) != LEDGER_ERR_OK) {
+        if ((err = ctl__money_arg(context, args, "refund-usd", "USD", &refund_usd)) !=
+            LEDGER_ERR_OK) {
             return err;
         }
         body.refund_usd = &refund_usd;
     } else if (strcmp(currency, "USD") != 0) {
-        return usage(context, "refund-usd", "required when the refund is not in USD");
+        return ctl__usage(context, "refund-usd", "required when the refund is not in USD");
     }
     /* Whether the reservation needs it, the ledger says: it knows how the
      * reservation is billed. */
     if (ctl_flag(args, "unbilled-usd")) {
-        if ((err = money_arg(context, args, "unbilled-usd", "USD", &unbilled_usd)) !=
+        if ((err = ctl__money_arg(context, args, "unbilled-usd", "USD", &unbilled_usd)) !=
             LEDGER_ERR_OK) {
             return err;
         }
         body.unbilled_usd = &unbilled_usd;
     }
-    if ((err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+    if ((err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     body.reservation_id = (char *)(uintptr_t)reservation;
     body.refund = &refund;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_CANCEL_RESERVATION;
     write.command.cancel_reservation = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 static const struct ctl_option reservation_renew_options[] = {
@@ -1867,16 +1354,16 @@ static enum ledger_err run_reservation_renew(struct ctl_context *context,
     const char *reservation = NULL;
     bool on = false;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
-        (err = on_off_arg(context, args, &on)) != LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+    if ((err = ctl__id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
+        (err = ctl__on_off_arg(context, args, &on)) != LEDGER_ERR_OK ||
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     body.reservation_id = (char *)(uintptr_t)reservation;
     body.auto_renew = on;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL;
     write.command.set_reservation_renewal = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 /* Renewals and expiries happen in the cloud; the partner records them
@@ -1902,17 +1389,17 @@ static enum ledger_err renewed_args(struct ctl_context *context, const struct ct
 {
     const char *currency = NULL, *cloud_order = NULL;
     enum ledger_err err;
-    if ((err = id_arg(context, args, id_option, id_out)) != LEDGER_ERR_OK ||
-        (err = id_arg(context, args, "cloud-order", &cloud_order)) != LEDGER_ERR_OK ||
-        (err = currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
-        (err = price_arg(context, args, "price", currency, price)) != LEDGER_ERR_OK ||
-        (err = price_arg(context, args, "retail-price", currency, retail)) != LEDGER_ERR_OK) {
+    if ((err = ctl__id_arg(context, args, id_option, id_out)) != LEDGER_ERR_OK ||
+        (err = ctl__id_arg(context, args, "cloud-order", &cloud_order)) != LEDGER_ERR_OK ||
+        (err = ctl__currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
+        (err = ctl__price_arg(context, args, "price", currency, price)) != LEDGER_ERR_OK ||
+        (err = ctl__price_arg(context, args, "retail-price", currency, retail)) != LEDGER_ERR_OK) {
         return err;
     }
     if (cloud_order != NULL) {
         *cloud_order_out = (char *)(uintptr_t)cloud_order;
     }
-    return write_begin(context, args, write);
+    return ctl__write_begin(context, args, write);
 }
 
 static enum ledger_err run_reservation_renewed(struct ctl_context *context,
@@ -1933,7 +1420,7 @@ static enum ledger_err run_reservation_renewed(struct ctl_context *context,
     body.retail_price = &retail;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION;
     write.command.renew_reservation = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 static const struct ctl_option reservation_expired_options[] = {
@@ -1949,14 +1436,14 @@ static enum ledger_err run_reservation_expired(struct ctl_context *context,
     Ledger__V1__ExpireReservation body = LEDGER__V1__EXPIRE_RESERVATION__INIT;
     const char *reservation = NULL;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+    if ((err = ctl__id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     body.reservation_id = (char *)(uintptr_t)reservation;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_EXPIRE_RESERVATION;
     write.command.expire_reservation = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 static const struct ctl_option reservation_scope_options[] = {
@@ -1973,16 +1460,16 @@ static enum ledger_err run_reservation_scope(struct ctl_context *context,
     Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
     const char *reservation = NULL;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
-        (err = scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+    if ((err = ctl__id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
+        (err = ctl__scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     body.reservation_id = (char *)(uintptr_t)reservation;
     body.scope = &scope;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_CHANGE_RESERVATION_SCOPE;
     write.command.change_reservation_scope = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 static const struct ctl_option savings_plan_scope_options[] = {
@@ -1999,16 +1486,16 @@ static enum ledger_err run_savings_plan_scope(struct ctl_context *context,
     Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
     const char *plan = NULL;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "savings-plan", &plan)) != LEDGER_ERR_OK ||
-        (err = scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+    if ((err = ctl__id_arg(context, args, "savings-plan", &plan)) != LEDGER_ERR_OK ||
+        (err = ctl__scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     body.savings_plan_id = (char *)(uintptr_t)plan;
     body.scope = &scope;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_CHANGE_SAVINGS_PLAN_SCOPE;
     write.command.change_savings_plan_scope = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 static const struct ctl_option savings_plan_renew_options[] = {
@@ -2027,16 +1514,16 @@ static enum ledger_err run_savings_plan_renew(struct ctl_context *context,
     const char *plan = NULL;
     bool on = false;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "savings-plan", &plan)) != LEDGER_ERR_OK ||
-        (err = on_off_arg(context, args, &on)) != LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+    if ((err = ctl__id_arg(context, args, "savings-plan", &plan)) != LEDGER_ERR_OK ||
+        (err = ctl__on_off_arg(context, args, &on)) != LEDGER_ERR_OK ||
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     body.savings_plan_id = (char *)(uintptr_t)plan;
     body.auto_renew = on;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_SAVINGS_PLAN_RENEWAL;
     write.command.set_savings_plan_renewal = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 /* A savings plan's renewal happens in the cloud too; the partner records it
@@ -2069,7 +1556,7 @@ static enum ledger_err run_savings_plan_renewed(struct ctl_context *context,
     body.retail_price = &retail;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN;
     write.command.renew_savings_plan = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 static const struct ctl_option cost_visibility_options[] = {
@@ -2085,14 +1572,14 @@ static enum ledger_err run_cost_visibility(struct ctl_context *context, const st
     Ledger__V1__SetCostVisibility body = LEDGER__V1__SET_COST_VISIBILITY__INIT;
     bool on = false;
     enum ledger_err err;
-    if ((err = on_off_arg(context, args, &on)) != LEDGER_ERR_OK ||
-        (err = write_begin(context, args, &write)) != LEDGER_ERR_OK) {
+    if ((err = ctl__on_off_arg(context, args, &on)) != LEDGER_ERR_OK ||
+        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
         return err;
     }
     body.retail_prices_visible = on;
     write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY;
     write.command.set_cost_visibility = &body;
-    return write_send(context, &write);
+    return ctl__write_send(context, &write);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2164,8 +1651,8 @@ static enum ledger_err run_orders(struct ctl_context *context, const struct ctl_
     Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
     const char *customer = NULL;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
-        (err = range_args(context, args, "from", "to", &view.from_us, &view.to_us)) !=
+    if ((err = ctl__id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
+        (err = ctl__range_args(context, args, "from", "to", &view.from_us, &view.to_us)) !=
             LEDGER_ERR_OK) {
         return err;
     }
@@ -2266,7 +1753,7 @@ static const struct ctl_option activity_options[] = {
  * its activity's page_token changed on the way to point into token, which
  * must outlive that use. *out: the first page with a
  * row, or the last; free with ledger_query_result_free. Errors: those of
- * run_query; PROTOCOL_ERROR when a page's token does not get below the one
+ * ctl_query; PROTOCOL_ERROR when a page's token does not get below the one
  * asked for, so that the loop ends within as many pages as the log has
  * entries. */
 static enum ledger_err activity_page(struct ctl_context *context, Ledger__V1__Query *query,
@@ -2274,7 +1761,7 @@ static enum ledger_err activity_page(struct ctl_context *context, Ledger__V1__Qu
 {
     for (;;) {
         Ledger__V1__QueryResult *result = NULL;
-        enum ledger_err err = run_query(context, query, &result);
+        enum ledger_err err = ctl_query(context, query, &result);
         if (err != LEDGER_ERR_OK) {
             return err;
         }
@@ -2310,18 +1797,18 @@ static enum ledger_err run_activity(struct ctl_context *context, const struct ct
     const char *customer = NULL, *action = NULL;
     uint64_t limit = 0;
     enum ledger_err err;
-    if ((err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
-        (err = name_arg(context, args, "action", &action)) != LEDGER_ERR_OK ||
-        (err = range_args(context, args, "from", "to", &view.from_us, &view.to_us)) !=
+    if ((err = ctl__id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
+        (err = ctl__name_arg(context, args, "action", &action)) != LEDGER_ERR_OK ||
+        (err = ctl__range_args(context, args, "from", "to", &view.from_us, &view.to_us)) !=
             LEDGER_ERR_OK ||
-        (err = range_args(context, args, "dated-from", "dated-to", &view.business_from_us,
-                          &view.business_to_us)) != LEDGER_ERR_OK ||
-        (err = unsigned_arg(context, args, "limit", LEDGER_ROWS_PAGE_MAX, &limit)) !=
+        (err = ctl__range_args(context, args, "dated-from", "dated-to", &view.business_from_us,
+                               &view.business_to_us)) != LEDGER_ERR_OK ||
+        (err = ctl__unsigned_arg(context, args, "limit", LEDGER_ROWS_PAGE_MAX, &limit)) !=
             LEDGER_ERR_OK) {
         return err;
     }
     if (ctl_flag(args, "limit") && limit == 0) {
-        return usage(context, "limit", "at least 1");
+        return ctl__usage(context, "limit", "at least 1");
     }
     /* A token is the sequence a page ended at (1 or more, in decimal): the
      * next page is of the rows below it. One that is not a number was not
@@ -2331,7 +1818,7 @@ static enum ledger_err run_activity(struct ctl_context *context, const struct ct
     char why[CTL_MESSAGE_SIZE];
     if (token != NULL &&
         (ctl_unsigned_parse(token, UINT64_MAX, &below, why) != LEDGER_ERR_OK || below == 0)) {
-        return usage(context, "page-token", "give the token a previous page printed");
+        return ctl__usage(context, "page-token", "give the token a previous page printed");
     }
     view.customer_id = (char *)(uintptr_t)(customer != NULL ? customer : "");
     view.action = (char *)(uintptr_t)(action != NULL ? action : "");
@@ -2432,7 +1919,7 @@ static enum ledger_err run_stats(struct ctl_context *context, const struct ctl_a
     query.kind_case = LEDGER__V1__QUERY__KIND_STATS;
     query.stats = &stats;
     Ledger__V1__QueryResult *result = NULL;
-    enum ledger_err err = run_query(context, &query, &result);
+    enum ledger_err err = ctl_query(context, &query, &result);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -2614,10 +2101,11 @@ static enum ledger_err events_print(struct ctl_context *context, const struct ct
     enum ledger_err err;
     const char *checkpoint = ctl_arg(args, "checkpoint");
     if (checkpoint != NULL && checkpoint[0] == '\0') {
-        return usage(context, "checkpoint", "give a file name");
+        return ctl__usage(context, "checkpoint", "give a file name");
     }
     if (ctl_arg(args, "public-key") != NULL && !ctl_flag(args, "proofs")) {
-        return usage(context, "public-key", "it pins the key proofs are checked by: add --proofs");
+        return ctl__usage(context, "public-key",
+                          "it pins the key proofs are checked by: add --proofs");
     }
     /* A CSV feed appended to a file that already holds one (a feed started
      * again with >>) goes on without a second header record in its middle,
@@ -2685,7 +2173,7 @@ static enum ledger_err events_print(struct ctl_context *context, const struct ct
     err = ledger_subscribe(client, &subscription, print_event, &printer);
     ctl_signals_restore(&signals);
     if (err != LEDGER_ERR_OK && printer.err == LEDGER_ERR_OK) {
-        copy_client_message(context, err);
+        ctl__copy_client_message(context, err);
     } else if (printer.sync_errno != 0) { /* only with a checkpoint */
         snprintf(context->message, sizeof context->message,
                  "cannot make the output durable (%s): the checkpoint file %s was not advanced",
@@ -2711,25 +2199,26 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
     uint64_t from = 0, limit = 0, tree_size = 0;
     const char *customer = NULL;
     enum ledger_err err;
-    if ((err = unsigned_arg(context, args, "from", UINT64_MAX, &from)) != LEDGER_ERR_OK ||
-        (err = unsigned_arg(context, args, "limit", UINT64_MAX, &limit)) != LEDGER_ERR_OK ||
-        (err = unsigned_arg(context, args, "tree-size", UINT64_MAX, &tree_size)) != LEDGER_ERR_OK ||
-        (err = id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK) {
+    if ((err = ctl__unsigned_arg(context, args, "from", UINT64_MAX, &from)) != LEDGER_ERR_OK ||
+        (err = ctl__unsigned_arg(context, args, "limit", UINT64_MAX, &limit)) != LEDGER_ERR_OK ||
+        (err = ctl__unsigned_arg(context, args, "tree-size", UINT64_MAX, &tree_size)) !=
+            LEDGER_ERR_OK ||
+        (err = ctl__id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK) {
         return err;
     }
     /* --from names the first sequence printed, as --seq and --as-of name
      * one: 0 is no sequence. */
     if (ctl_flag(args, "from") && from == 0) {
-        return usage(context, "from", "sequences start at 1");
+        return ctl__usage(context, "from", "sequences start at 1");
     }
     if (ctl_flag(args, "limit") && limit == 0) {
-        return usage(context, "limit", "at least 1");
+        return ctl__usage(context, "limit", "at least 1");
     }
     if (ctl_flag(args, "tree-size") && tree_size == 0) {
-        return usage(context, "tree-size", "at least 1");
+        return ctl__usage(context, "tree-size", "at least 1");
     }
     if (tree_size != 0 && ctl_flag(args, "follow")) {
-        return usage(context, "tree-size", "a fixed tree has no new events to follow");
+        return ctl__usage(context, "tree-size", "a fixed tree has no new events to follow");
     }
     /* Room for every name given, however long: one that is no type is
      * named as such, not counted as one too many. */
@@ -2741,8 +2230,9 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
     }
     size_t type_count =
         ctl_arg_list(args, "type", types, LEDGER_EVENT_TYPES_FILTER_MAX, storage, storage_size);
-    err = type_count > LEDGER_EVENT_TYPES_FILTER_MAX ? usage(context, "type", "at most 32 types")
-                                                     : LEDGER_ERR_OK;
+    err = type_count > LEDGER_EVENT_TYPES_FILTER_MAX
+              ? ctl__usage(context, "type", "at most 32 types")
+              : LEDGER_ERR_OK;
     for (size_t i = 0; i < type_count && err == LEDGER_ERR_OK; i++) {
         const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field_by_name(
             &ledger__v1__event__descriptor, types[i]);
@@ -2752,7 +2242,7 @@ static enum ledger_err run_events(struct ctl_context *context, const struct ctl_
                      "'%.64s' is not an event type (e.g. reservation_purchased, "
                      "purchase_permission_granted; see docs/cli.md)",
                      types[i]);
-            err = usage(context, "type", message);
+            err = ctl__usage(context, "type", message);
         }
     }
     if (err != LEDGER_ERR_OK) {
@@ -2872,7 +2362,7 @@ static uint64_t store_used_bytes(struct ctl_context *context)
     query.stats = &stats;
     Ledger__V1__QueryResult *result = NULL;
     uint64_t used = 0;
-    if (run_query(context, &query, &result) == LEDGER_ERR_OK) {
+    if (ctl_query(context, &query, &result) == LEDGER_ERR_OK) {
         for (size_t i = 0; i < result->n_stats; i++) {
             if (strcmp(result->stats[i]->name, "ledger_map_used_bytes") == 0 &&
                 result->stats[i]->value > 0) {
@@ -2892,20 +2382,20 @@ static enum ledger_err run_backup(struct ctl_context *context, const struct ctl_
     const char *dir = ctl_arg(args, "out");
     char absolute[4096];
     if (dir != NULL && ctl_flag(args, "dir")) {
-        return usage(context, "out", "give --out or --dir, not both");
+        return ctl__usage(context, "out", "give --out or --dir, not both");
     }
     if (dir == NULL) {
         dir = ctl_arg(args, "dir");
     }
     if (dir == NULL || dir[0] == '\0') {
-        return usage(context, "out", "is required (DIR): a directory that does not exist yet");
+        return ctl__usage(context, "out", "is required (DIR): a directory that does not exist yet");
     }
     /* The daemon resolves paths from its own working directory: send an
      * absolute one, resolved here. */
     if (dir[0] != '/') {
         char cwd[sizeof absolute];
         if (getcwd(cwd, sizeof cwd) == NULL) {
-            return usage(context, "out", "give an absolute path");
+            return ctl__usage(context, "out", "give an absolute path");
         }
         /* Whole, or refused: a shortened path names another directory. */
         int length = snprintf(absolute, sizeof absolute, "%s/%s", cwd, dir);
@@ -2948,7 +2438,7 @@ static enum ledger_err run_backup(struct ctl_context *context, const struct ctl_
         watching = false;
     }
     Ledger__V1__QueryResult *result = NULL;
-    enum ledger_err err = run_query(context, &query, &result);
+    enum ledger_err err = ctl_query(context, &query, &result);
     if (watching) {
         pthread_mutex_lock(&watch.lock);
         watch.done = true;
@@ -3374,7 +2864,7 @@ static enum ledger_err url_check(struct ctl_context *context, const struct ctl_a
     char why[CTL_MESSAGE_SIZE];
     snprintf(why, sizeof why, "'%.100s'%s%s%s %s", url, given ? "" : " (from ", given ? "" : env,
              given ? "" : ")", flaw);
-    return usage(context, option, why);
+    return ctl__usage(context, option, why);
 }
 
 static enum ledger_err apply_globals(struct ctl_context *context, const struct ctl_args *args,
@@ -3389,7 +2879,7 @@ static enum ledger_err apply_globals(struct ctl_context *context, const struct c
     } else if (strcmp(value, "csv") == 0) {
         context->format = CTL_FORMAT_CSV;
     } else {
-        return usage(context, "output", "one of table, json, csv");
+        return ctl__usage(context, "output", "one of table, json, csv");
     }
     const char *socket = ctl_arg(args, "socket");
     if (socket == NULL) {
@@ -3422,11 +2912,11 @@ static enum ledger_err apply_globals(struct ctl_context *context, const struct c
         /* One that came from the environment is named with where it came
          * from, as the socket's is: the command line has no --principal. */
         if (ctl_arg(args, "principal") != NULL) {
-            return usage(context, "principal", CTL_ID_RULE);
+            return ctl__usage(context, "principal", CTL_ID_RULE);
         }
         snprintf(message, sizeof message, "'%.100s' (from LEDGER_PRINCIPAL): " CTL_ID_RULE,
                  principal);
-        return usage(context, "principal", message);
+        return ctl__usage(context, "principal", message);
     }
     const char *key_file = ctl_arg(args, "key-file");
     if (key_file == NULL) {
@@ -3442,13 +2932,13 @@ static enum ledger_err apply_globals(struct ctl_context *context, const struct c
         if (ctl_unsigned_parse(ctl_arg(args, "timeout-ms"), 3600000, &timeout_ms, message) !=
                 LEDGER_ERR_OK ||
             timeout_ms == 0) {
-            return usage(context, "timeout-ms", "give 1..3600000 milliseconds");
+            return ctl__usage(context, "timeout-ms", "give 1..3600000 milliseconds");
         }
     }
     uint64_t retries = 2;
     if (ctl_arg(args, "retries") != NULL &&
         ctl_unsigned_parse(ctl_arg(args, "retries"), 100, &retries, message) != LEDGER_ERR_OK) {
-        return usage(context, "retries", message);
+        return ctl__usage(context, "retries", message);
     }
     context->options.request_url = socket;
     context->options.events_url = events;
@@ -3459,7 +2949,7 @@ static enum ledger_err apply_globals(struct ctl_context *context, const struct c
     if (!verb_owns_partner) {
         const char *partner = ctl_arg(args, "partner");
         if (partner != NULL && !ledger_id_valid(partner)) {
-            return usage(context, "partner", CTL_ID_RULE);
+            return ctl__usage(context, "partner", CTL_ID_RULE);
         }
         context->partner_id = partner;
     }
@@ -3504,7 +2994,7 @@ static enum ledger_err unknown_verb(struct ctl_context *context, const char *fir
         snprintf(message, sizeof message, "unknown verb '%.40s %.40s'; '%.40s' takes one of: %s",
                  first, second, first, words);
     }
-    return usage(context, NULL, message);
+    return ctl__usage(context, NULL, message);
 }
 
 /* USAGE naming the first required option of the verb that args lack. */
@@ -3516,7 +3006,7 @@ static enum ledger_err required_check(struct ctl_context *context, const struct 
             char message[CTL_MESSAGE_SIZE];
             snprintf(message, sizeof message, "is required (%s); see ledgerctl %s --help",
                      option->metavar != NULL ? option->metavar : "", verb->name);
-            return usage(context, option->name, message);
+            return ctl__usage(context, option->name, message);
         }
     }
     return LEDGER_ERR_OK;
@@ -3540,17 +3030,19 @@ static enum ledger_err import_verb(struct ctl_context *context, char **words, si
         used = 1;
     }
     if (verb == NULL && strncmp(words[0], "-", 1) == 0) {
-        return usage(context, NULL,
-                     "a line begins with its verb; global options (--principal, --socket, "
-                     "--partner, ...) go on the import's own command line, which every line is "
-                     "sent with");
+        return ctl__usage(
+            context, NULL,
+            "a line begins with its verb; global options (--principal, --socket, "
+            "--partner, ...) go on the import's own command line, which every line is "
+            "sent with");
     }
     if (verb == NULL) {
         return unknown_verb(context, words[0],
                             count >= 2 && strncmp(words[1], "-", 1) != 0 ? words[1] : NULL);
     }
     if (verb->run == ctl_import_run) {
-        return usage(context, NULL, "an import file cannot import another: put its lines here");
+        return ctl__usage(context, NULL,
+                          "an import file cannot import another: put its lines here");
     }
     if (strncmp(verb->name, "principal ", 10) == 0) {
         return ctl_fail(context, LEDGER_ERR_USAGE,
@@ -3596,7 +3088,7 @@ enum ledger_err ctl_capture_line(struct ctl_context *context, char **words, size
     struct ctl_args args;
     err = ctl_args_parse(tables, (int)(count - used), words + used, &args, context->message);
     if (err == LEDGER_ERR_OK && args.help) {
-        err = usage(context, NULL, "--help is no command: remove it");
+        err = ctl__usage(context, NULL, "--help is no command: remove it");
     }
     if (err == LEDGER_ERR_OK) {
         err = required_check(context, verb, &args);
@@ -3726,7 +3218,7 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err)
             result = LEDGER_ERR_OK;
             goto done;
         }
-        result = usage(context, NULL, "no verb given; see ledgerctl --help");
+        result = ctl__usage(context, NULL, "no verb given; see ledgerctl --help");
     }
     if (result == LEDGER_ERR_OK && args.help) {
         print_verb_help(out, verb);
