@@ -73,64 +73,6 @@ static const struct ctl_option write_options[] = {
     {NULL, CTL_OPTION_VALUE, NULL, NULL, false},
 };
 
-#define OPT_END                                                                                    \
-    {                                                                                              \
-        NULL, CTL_OPTION_VALUE, NULL, NULL, false                                                  \
-    }
-#define OPT_CUSTOMER                                                                               \
-    {                                                                                              \
-        "customer", CTL_OPTION_VALUE, "ID", "the customer", true                                   \
-    }
-#define OPT_SUBSCRIPTION                                                                           \
-    {                                                                                              \
-        "subscription", CTL_OPTION_VALUE, "ID", "the customer's subscription", true                \
-    }
-#define OPT_SCOPE                                                                                  \
-    {                                                                                              \
-        "scope", CTL_OPTION_VALUE, "SCOPE", "single|resource-group|management-group|shared", true  \
-    }
-#define OPT_SCOPE_TARGET                                                                           \
-    {                                                                                              \
-        "scope-target", CTL_OPTION_VALUE, "X",                                                     \
-            "the subscription (single), subscription/group (resource-group) or group id", false    \
-    }
-#define OPT_TERM(terms)                                                                            \
-    {                                                                                              \
-        "term", CTL_OPTION_VALUE, "TERM", terms, true                                              \
-    }
-#define OPT_BILLING                                                                                \
-    {                                                                                              \
-        "billing", CTL_OPTION_VALUE, "PLAN", "upfront|monthly", true                               \
-    }
-#define OPT_PRICE                                                                                  \
-    {                                                                                              \
-        "price", CTL_OPTION_VALUE, "AMOUNT",                                                       \
-            "the partner's price for the whole term, e.g. 1234.56", true                           \
-    }
-/* The id the cloud issued for the order a purchase or renewal made (its
- * reservation order or savings plan order id): billing rows carry it, and
- * reconcile matches invoice lines naming it. */
-#define OPT_CLOUD_ORDER                                                                            \
-    {                                                                                              \
-        "cloud-order", CTL_OPTION_VALUE, "ID",                                                     \
-            "the cloud's order id of this purchase, as the invoice names it", false                \
-    }
-#define OPT_RETAIL                                                                                 \
-    {                                                                                              \
-        "retail-price", CTL_OPTION_VALUE, "AMOUNT", "the retail price for the whole term", true    \
-    }
-#define OPT_CURRENCY                                                                               \
-    {                                                                                              \
-        "currency", CTL_OPTION_VALUE, "CUR", "ISO 4217 code of every amount, e.g. USD", true       \
-    }
-#define OPT_ON                                                                                     \
-    {                                                                                              \
-        "on", CTL_OPTION_FLAG, NULL, "turn it on", false                                           \
-    }
-#define OPT_OFF                                                                                    \
-    {                                                                                              \
-        "off", CTL_OPTION_FLAG, NULL, "turn it off", false                                         \
-    }
 #define OPT_AS_OF                                                                                  \
     {                                                                                              \
         "as-of", CTL_OPTION_VALUE, "TIME|SEQ",                                                     \
@@ -180,263 +122,6 @@ static enum ledger_err output_failed(struct ctl_context *context, int flush_errn
                     context->committed_command_id);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Principals and partners (operator). */
-
-/* Creates a key file to be filled later: new (never replacing one), mode
- * 0600, empty. fd_out: its descriptor, written on OK. USAGE when the file
- * exists, IO_ERROR when it cannot be created; the context's message says
- * which. */
-static enum ledger_err key_file_create(struct ctl_context *context, const char *path, int *fd_out)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == EEXIST) {
-        return ctl__usage(context, "key-out",
-                          "the file exists already; a key file is never replaced");
-    }
-    if (fd < 0) {
-        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot create the key file %s: %s", path,
-                        strerror(errno));
-    }
-    *fd_out = fd;
-    return LEDGER_ERR_OK;
-}
-
-/* Writes the secret (hex) and a newline into a key file made by
- * key_file_create, makes it durable and closes fd (whatever happens).
- * IO_ERROR with the context's message saying why. */
-static enum ledger_err key_file_fill(struct ctl_context *context, const char *path, int fd,
-                                     const char *secret_hex)
-{
-    size_t length = strlen(secret_hex);
-    errno = EIO; /* a short write sets none */
-    bool ok = write(fd, secret_hex, length) == (ssize_t)length && write(fd, "\n", 1) == 1 &&
-              fsync(fd) == 0;
-    int reason = errno;
-    if (close(fd) != 0 && ok) {
-        ok = false;
-        reason = errno;
-    }
-    if (!ok) {
-        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write the key file %s: %s", path,
-                        strerror(reason));
-    }
-    return LEDGER_ERR_OK;
-}
-
-enum ledger_err ctl_write_key_file(struct ctl_context *context, const char *path,
-                                   const char *secret_hex)
-{
-    int fd = -1;
-    enum ledger_err err = key_file_create(context, path, &fd);
-    if (err == LEDGER_ERR_USAGE) {
-        /* The demo's key directory holds an older key: a local failure. */
-        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot create the key file %s: %s", path,
-                        strerror(EEXIST));
-    }
-    return err != LEDGER_ERR_OK ? err : key_file_fill(context, path, fd, secret_hex);
-}
-
-/* The start of a write whose answer carries a secret: its --key-out, which
- * must name a file, into key_out, then ctl__write_begin. USAGE, or ctl__write_begin's
- * errors. */
-static enum ledger_err secret_write_begin(struct ctl_context *context, const struct ctl_args *args,
-                                          const char **key_out, struct write *write)
-{
-    *key_out = ctl_arg(args, "key-out");
-    if ((*key_out)[0] == '\0') {
-        return ctl__usage(context, "key-out", "give the new key file's name");
-    }
-    return ctl__write_begin(context, args, write);
-}
-
-/* The words send_for_secret uses for its command when no secret came (a
- * retry) and when it came but could not be kept: "<subject><id><done> by an
- * earlier identical command; <secret> is sent only once (<retry> if the key
- * file was lost)" and "<subject><id><done>, but <secret>, which is sent only
- * once, is lost: <why>; <remedy><id><remedy_end>". */
-struct secret_words {
-    const char *subject;
-    const char *done;
-    const char *secret;
-    const char *retry;
-    const char *remedy;
-    const char *remedy_end;
-};
-
-/* Sends a command whose first answer carries a principal's new secret
- * (AddPrincipal, RotatePrincipalSecret) and writes that secret into the new
- * key file key_out, mode 0600, never printing it. The secret is sent once:
- * the file is made before the command is sent, so that a place where it
- * cannot be made is found while nothing is committed, and removed when the
- * command is refused or answered without a secret (a retry, duplicate).
- * Errors: those of ctl_execute, USAGE (the file exists), IO_ERROR (it
- * cannot be made or written, or no secret came). */
-static enum ledger_err send_for_secret(struct ctl_context *context, struct write *write,
-                                       const char *id, const char *key_out,
-                                       const struct secret_words *words)
-{
-    int key_fd = -1;
-    enum ledger_err err = key_file_create(context, key_out, &key_fd);
-    if (err != LEDGER_ERR_OK) {
-        if (err == LEDGER_ERR_IO_ERROR) {
-            size_t used = strlen(context->message);
-            snprintf(context->message + used, sizeof context->message - used, "; nothing was sent");
-        }
-        return err;
-    }
-    const char *ids[1] = {write->command_id};
-    Ledger__V1__Reply *reply = NULL;
-    err = ctl_execute(context, &write->command, write->command_id, false, &reply);
-    const char *secret = err == LEDGER_ERR_OK ? reply->results[0]->secret_hex : NULL;
-    if (err == LEDGER_ERR_OK && (secret == NULL || strlen(secret) != 2 * LEDGER_SECRET_BYTES)) {
-        snprintf(context->message, sizeof context->message,
-                 "%s%.64s%s by an earlier identical command; %s is sent only once (%s if the key "
-                 "file was lost)",
-                 words->subject, id, words->done, words->secret, words->retry);
-        err = LEDGER_ERR_IO_ERROR;
-    }
-    if (err != LEDGER_ERR_OK) {
-        /* Refused, unanswered or answered without a secret: the empty file
-         * keeps nothing. */
-        close(key_fd);
-        unlink(key_out);
-        ledger_reply_free(reply);
-        return err;
-    }
-    err = key_file_fill(context, key_out, key_fd, secret);
-    if (err != LEDGER_ERR_OK) {
-        /* A part of a secret is no key: remove it, and say that the
-         * command was committed all the same, with a secret nobody has. */
-        unlink(key_out);
-        char why[sizeof context->message];
-        memcpy(why, context->message, sizeof why);
-        snprintf(context->message, sizeof context->message,
-                 "%s%.64s%s, but %s, which is sent only once, is lost: %.200s; %s%.64s%s",
-                 words->subject, id, words->done, words->secret, why, words->remedy, id,
-                 words->remedy_end);
-    } else {
-        struct ctl_extra extras[2] = {{"principal_id", id, 0, false},
-                                      {"key_file", key_out, 0, false}};
-        err = ctl_output_write_result(context->out, context->format, ids, reply, extras, 2);
-    }
-    ledger_reply_free(reply); /* wipes the secret */
-    return err;
-}
-
-/* The option of the verbs that receive a principal's secret. */
-#define KEY_OUT_OPTION                                                                             \
-    {                                                                                              \
-        "key-out", CTL_OPTION_VALUE, "FILE",                                                       \
-            "write the new secret here (hex, mode 0600; must not exist); it is never printed",     \
-            true                                                                                   \
-    }
-
-static const struct ctl_option principal_add_options[] = {
-    {"id", CTL_OPTION_VALUE, "ID", "the new principal's id", true},
-    {"role", CTL_OPTION_VALUE, "ROLE",
-     "admin-agent|sales-agent|helpdesk-agent|customer-user|auditor|billing|operator", true},
-    {"partner", CTL_OPTION_VALUE, "P",
-     "the partner it belongs to (partner staff and customer users; auditors and billing may "
-     "omit it to see every partner)",
-     false},
-    {"customer", CTL_OPTION_VALUE, "C", "customer users: their customer", false},
-    {"user", CTL_OPTION_VALUE, "U", "customer users: their user name in the customer's tenant",
-     false},
-    KEY_OUT_OPTION,
-    OPT_END,
-};
-
-/* What each role binds a principal to, as the ledger checks it: partner
- * staff and customer users belong to a partner, an operator to none; a
- * customer user is one user of one customer, and only it names them. */
-static enum ledger_err principal_role_args(struct ctl_context *context, Ledger__V1__Role role,
-                                           const char *partner, const char *customer,
-                                           const char *user)
-{
-    char role_name[64];
-    ctl_enum_name(&ledger__v1__role__descriptor, (int)role, role_name, sizeof role_name);
-    char why[CTL_MESSAGE_SIZE];
-    snprintf(why, sizeof why, "required for a %s", role_name);
-    bool customer_user = role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
-    bool partner_staff = role == LEDGER__V1__ROLE__ROLE_ADMIN_AGENT ||
-                         role == LEDGER__V1__ROLE__ROLE_SALES_AGENT ||
-                         role == LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT;
-    if ((customer_user || partner_staff) && partner == NULL) {
-        return ctl__usage(context, "partner", why);
-    }
-    if (role == LEDGER__V1__ROLE__ROLE_OPERATOR && partner != NULL) {
-        return ctl__usage(context, "partner", "an operator belongs to no partner");
-    }
-    if (customer_user && customer == NULL) {
-        return ctl__usage(context, "customer", why);
-    }
-    if (customer_user && user == NULL) {
-        return ctl__usage(context, "user", why);
-    }
-    if (!customer_user && (customer != NULL || user != NULL)) {
-        return ctl__usage(context, customer != NULL ? "customer" : "user",
-                          "for customer users only (--role customer-user)");
-    }
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err run_principal_add(struct ctl_context *context, const struct ctl_args *args)
-{
-    struct write write;
-    const char *id = NULL, *partner = NULL, *customer = NULL, *user = NULL;
-    int role = 0;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "id", &id)) != LEDGER_ERR_OK ||
-        (err = ctl__id_arg(context, args, "partner", &partner)) != LEDGER_ERR_OK ||
-        (err = ctl__id_arg(context, args, "customer", &customer)) != LEDGER_ERR_OK ||
-        (err = ctl__id_arg(context, args, "user", &user)) != LEDGER_ERR_OK ||
-        (err = ctl__enum_arg(context, args, "role", &ledger__v1__role__descriptor, &role)) !=
-            LEDGER_ERR_OK ||
-        (err = principal_role_args(context, (Ledger__V1__Role)role, partner, customer, user)) !=
-            LEDGER_ERR_OK) {
-        return err;
-    }
-    const char *key_out = NULL;
-    if ((err = secret_write_begin(context, args, &key_out, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    write.command.customer_id = (char *)"";
-    /* The command acts on the partner the principal belongs to. */
-    write.command.partner_id = (char *)(uintptr_t)(partner != NULL ? partner : "");
-    Ledger__V1__AddPrincipal body = LEDGER__V1__ADD_PRINCIPAL__INIT;
-    body.principal_id = (char *)(uintptr_t)id;
-    body.role = (Ledger__V1__Role)role;
-    body.partner_id = (char *)(uintptr_t)(partner != NULL ? partner : "");
-    body.customer_id = (char *)(uintptr_t)(customer != NULL ? customer : "");
-    body.user = (char *)(uintptr_t)(user != NULL ? user : "");
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
-    write.command.add_principal = &body;
-    static const struct secret_words words = {
-        .subject = "principal ",
-        .done = " was added",
-        .secret = "its secret",
-        .retry = "revoke it and add a new one",
-        .remedy = "revoke the principal (ledgerctl principal revoke --id ",
-        .remedy_end = ") and add one with another id",
-    };
-    return send_for_secret(context, &write, id, key_out, &words);
-}
-
-static const struct ctl_column principal_columns[] = {
-    {"PRINCIPAL", "principal_id", 0},
-    {"ROLE", "role", 0},
-    {"PARTNER", "partner_id", 0},
-    {"CUSTOMER", "customer_id", 0},
-    {"USER", "user", 0},
-    {"REVOKED", "revoked", 0},
-    {"SEQUENCE", "sequence", 0},
-    {"LAST_SEQUENCE", "last_sequence", 0},
-    {"SECRET_ROTATED", "secret_rotated", 0},
-    {"ROTATED_SEQUENCE", "secret_rotated_sequence", 0},
-};
-
-#define COLUMNS(array) array, sizeof array / sizeof array[0]
 #define ROWS(result, field)                                                                        \
     (const ProtobufCMessage *const *)(const void *)(result)->field, (result)->n_##field
 
@@ -485,18 +170,8 @@ static enum ledger_err print_view(struct ctl_context *context, Ledger__V1__Query
     return err;
 }
 
-/* The views that take no options (principals, stats), or only those of one
- * customer's state (reservations, savings plans and permissions: --customer,
- * --as-of and --as-of-business-time), differ only in their query's kind and in what they print. */
-struct view_verb {
-    Ledger__V1__Query__KindCase kind;
-    const char *key; /* the rows' field of QueryResult, as print_view takes it */
-    const struct ctl_column *columns;
-    size_t column_count;
-};
-
-static enum ledger_err run_view_verb(struct ctl_context *context, const struct ctl_args *args,
-                                     const struct view_verb *view)
+enum ledger_err ctl__run_view_verb(struct ctl_context *context, const struct ctl_args *args,
+                                   const struct view_verb *view)
 {
     const char *customer = NULL;
     Ledger__V1__AsOf as_of = LEDGER__V1__AS_OF__INIT;
@@ -546,1042 +221,6 @@ static enum ledger_err run_view_verb(struct ctl_context *context, const struct c
     return print_view(context, &query, view->key, view->columns, view->column_count);
 }
 
-static enum ledger_err run_principal_list(struct ctl_context *context, const struct ctl_args *args)
-{
-    static const struct view_verb view = {LEDGER__V1__QUERY__KIND_PRINCIPALS, "principals",
-                                          COLUMNS(principal_columns)};
-    return run_view_verb(context, args, &view);
-}
-
-static const struct ctl_option principal_revoke_options[] = {
-    {"id", CTL_OPTION_VALUE, "ID", "the principal to revoke", true},
-    OPT_END,
-};
-
-static enum ledger_err run_principal_revoke(struct ctl_context *context,
-                                            const struct ctl_args *args)
-{
-    struct write write;
-    const char *id = NULL;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "id", &id)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    Ledger__V1__RevokePrincipal body = LEDGER__V1__REVOKE_PRINCIPAL__INIT;
-    body.principal_id = (char *)(uintptr_t)id;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL;
-    write.command.revoke_principal = &body;
-    return ctl__write_send(context, &write);
-}
-
-static const struct ctl_option principal_rotate_options[] = {
-    {"id", CTL_OPTION_VALUE, "ID", "the principal whose secret is replaced", true},
-    KEY_OUT_OPTION,
-    OPT_END,
-};
-
-static enum ledger_err run_principal_rotate(struct ctl_context *context,
-                                            const struct ctl_args *args)
-{
-    struct write write;
-    const char *id = NULL;
-    enum ledger_err err = ctl__id_arg(context, args, "id", &id);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    const char *key_out = NULL;
-    if ((err = secret_write_begin(context, args, &key_out, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    Ledger__V1__RotatePrincipalSecret body = LEDGER__V1__ROTATE_PRINCIPAL_SECRET__INIT;
-    body.principal_id = (char *)(uintptr_t)id;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET;
-    write.command.rotate_principal_secret = &body;
-    static const struct secret_words words = {
-        .subject = "the secret of principal ",
-        .done = " was rotated",
-        .secret = "the new secret",
-        .retry = "rotate it again without --command-id",
-        .remedy = "rotate it again (ledgerctl principal rotate --id ",
-        .remedy_end = " --key-out FILE)",
-    };
-    return send_for_secret(context, &write, id, key_out, &words);
-}
-
-static const struct ctl_option partner_add_options[] = {
-    {"partner", CTL_OPTION_VALUE, "P", "the new partner's id", true},
-    {"name", CTL_OPTION_VALUE, "NAME", "its display name", true},
-    OPT_END,
-};
-
-static enum ledger_err run_partner_add(struct ctl_context *context, const struct ctl_args *args)
-{
-    struct write write;
-    const char *partner = NULL, *name = NULL;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "partner", &partner)) != LEDGER_ERR_OK ||
-        (err = ctl__name_arg(context, args, "name", &name)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    Ledger__V1__AddPartner body = LEDGER__V1__ADD_PARTNER__INIT;
-    body.partner_id = (char *)(uintptr_t)partner;
-    body.name = (char *)(uintptr_t)name;
-    /* The command acts on the partner it registers. */
-    write.command.partner_id = (char *)(uintptr_t)partner;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PARTNER;
-    write.command.add_partner = &body;
-    return ctl__write_send(context, &write);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Partner setup. */
-
-static const struct ctl_option customer_add_options[] = {
-    OPT_CUSTOMER,
-    {"name", CTL_OPTION_VALUE, "NAME", "the customer's display name", true},
-    OPT_END,
-};
-
-static enum ledger_err run_customer_add(struct ctl_context *context, const struct ctl_args *args)
-{
-    struct write write;
-    const char *name = NULL;
-    enum ledger_err err;
-    if ((err = ctl__name_arg(context, args, "name", &name)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    Ledger__V1__OnboardCustomer body = LEDGER__V1__ONBOARD_CUSTOMER__INIT;
-    body.name = (char *)(uintptr_t)name;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER;
-    write.command.onboard_customer = &body;
-    return ctl__write_send(context, &write);
-}
-
-static const struct ctl_option subscription_add_options[] = {
-    OPT_CUSTOMER,
-    {"subscription", CTL_OPTION_VALUE, "ID", "the new subscription's id", true},
-    {"offer", CTL_OPTION_VALUE, "OFFER", "azure-plan|azure-global|other", true},
-    OPT_END,
-};
-
-static enum ledger_err run_subscription_add(struct ctl_context *context,
-                                            const struct ctl_args *args)
-{
-    struct write write;
-    const char *subscription = NULL;
-    int offer = 0;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
-        (err = ctl__enum_arg(context, args, "offer", &ledger__v1__offer__descriptor, &offer)) !=
-            LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    Ledger__V1__PurchaseSubscription body = LEDGER__V1__PURCHASE_SUBSCRIPTION__INIT;
-    body.subscription_id = (char *)(uintptr_t)subscription;
-    body.offer = (Ledger__V1__Offer)offer;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION;
-    write.command.purchase_subscription = &body;
-    return ctl__write_send(context, &write);
-}
-
-static const struct ctl_option subscription_status_options[] = {
-    OPT_CUSTOMER,
-    OPT_SUBSCRIPTION,
-    {"status", CTL_OPTION_VALUE, "STATUS", "active|suspended|disabled|expired", true},
-    OPT_END,
-};
-
-static enum ledger_err run_subscription_status(struct ctl_context *context,
-                                               const struct ctl_args *args)
-{
-    struct write write;
-    const char *subscription = NULL;
-    int status = 0;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
-        (err = ctl__enum_arg(context, args, "status", &ledger__v1__subscription_status__descriptor,
-                             &status)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    Ledger__V1__SetSubscriptionStatus body = LEDGER__V1__SET_SUBSCRIPTION_STATUS__INIT;
-    body.subscription_id = (char *)(uintptr_t)subscription;
-    body.status = (Ledger__V1__SubscriptionStatus)status;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_SUBSCRIPTION_STATUS;
-    write.command.set_subscription_status = &body;
-    return ctl__write_send(context, &write);
-}
-
-static const struct ctl_option role_options[] = {
-    OPT_CUSTOMER,
-    OPT_SUBSCRIPTION,
-    {"user", CTL_OPTION_VALUE, "U", "the user in the customer's tenant", true},
-    {"role", CTL_OPTION_VALUE, "ROLE", "owner|reservation-purchaser|contributor|reader", true},
-    OPT_END,
-};
-
-static enum ledger_err run_role(struct ctl_context *context, const struct ctl_args *args,
-                                bool assign)
-{
-    struct write write;
-    const char *subscription = NULL, *user = NULL;
-    int role = 0;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
-        (err = ctl__id_arg(context, args, "user", &user)) != LEDGER_ERR_OK ||
-        (err = ctl__enum_arg(context, args, "role", &ledger__v1__azure_role__descriptor, &role)) !=
-            LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    Ledger__V1__AssignRole assign_body = LEDGER__V1__ASSIGN_ROLE__INIT;
-    Ledger__V1__RemoveRole remove_body = LEDGER__V1__REMOVE_ROLE__INIT;
-    if (assign) {
-        assign_body.subscription_id = (char *)(uintptr_t)subscription;
-        assign_body.user = (char *)(uintptr_t)user;
-        assign_body.role = (Ledger__V1__AzureRole)role;
-        write.command.body_case = LEDGER__V1__COMMAND__BODY_ASSIGN_ROLE;
-        write.command.assign_role = &assign_body;
-    } else {
-        remove_body.subscription_id = (char *)(uintptr_t)subscription;
-        remove_body.user = (char *)(uintptr_t)user;
-        remove_body.role = (Ledger__V1__AzureRole)role;
-        write.command.body_case = LEDGER__V1__COMMAND__BODY_REMOVE_ROLE;
-        write.command.remove_role = &remove_body;
-    }
-    return ctl__write_send(context, &write);
-}
-
-static enum ledger_err run_role_assign(struct ctl_context *context, const struct ctl_args *args)
-{
-    return run_role(context, args, true);
-}
-
-static enum ledger_err run_role_remove(struct ctl_context *context, const struct ctl_args *args)
-{
-    return run_role(context, args, false);
-}
-
-static const struct ctl_option permission_options[] = {
-    OPT_CUSTOMER,
-    {"kind", CTL_OPTION_VALUE, "KIND", "reservations|savings-plans", true},
-    OPT_END,
-};
-
-static enum ledger_err run_permission(struct ctl_context *context, const struct ctl_args *args,
-                                      bool enable)
-{
-    struct write write;
-    int kind = 0;
-    enum ledger_err err;
-    if ((err = ctl__enum_arg(context, args, "kind", &ledger__v1__permission_kind__descriptor,
-                             &kind)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    Ledger__V1__GrantPermission grant = LEDGER__V1__GRANT_PERMISSION__INIT;
-    Ledger__V1__RevokePermission revoke = LEDGER__V1__REVOKE_PERMISSION__INIT;
-    if (enable) {
-        grant.kind = (Ledger__V1__PermissionKind)kind;
-        write.command.body_case = LEDGER__V1__COMMAND__BODY_GRANT_PERMISSION;
-        write.command.grant_permission = &grant;
-    } else {
-        revoke.kind = (Ledger__V1__PermissionKind)kind;
-        write.command.body_case = LEDGER__V1__COMMAND__BODY_REVOKE_PERMISSION;
-        write.command.revoke_permission = &revoke;
-    }
-    return ctl__write_send(context, &write);
-}
-
-static enum ledger_err run_permission_enable(struct ctl_context *context,
-                                             const struct ctl_args *args)
-{
-    return run_permission(context, args, true);
-}
-
-static enum ledger_err run_permission_disable(struct ctl_context *context,
-                                              const struct ctl_args *args)
-{
-    return run_permission(context, args, false);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Purchases. */
-
-static const struct ctl_option reservation_buy_options[] = {
-    OPT_CUSTOMER,
-    {"subscription", CTL_OPTION_VALUE, "ID",
-     "the billing subscription (an active Azure plan or Azure Global one)", true},
-    {"sku", CTL_OPTION_VALUE, "SKU", "e.g. Standard_D2s_v5", true},
-    {"region", CTL_OPTION_VALUE, "R", "e.g. westeurope", true},
-    {"quantity", CTL_OPTION_VALUE, "N", "instances, 1..10000", true},
-    OPT_TERM("P1Y|P3Y|P5Y"),
-    OPT_BILLING,
-    OPT_SCOPE,
-    OPT_SCOPE_TARGET,
-    OPT_PRICE,
-    OPT_RETAIL,
-    OPT_CURRENCY,
-    {"auto-renew", CTL_OPTION_FLAG, NULL, "renew automatically at expiry", false},
-    OPT_CLOUD_ORDER,
-    OPT_END,
-};
-
-/* The purchase options shared by buy and exchange; strings point into args. */
-static enum ledger_err purchase_args(struct ctl_context *context, const struct ctl_args *args,
-                                     Ledger__V1__PurchaseReservation *purchase,
-                                     Ledger__V1__Scope *scope, Ledger__V1__Money *price,
-                                     Ledger__V1__Money *retail)
-{
-    const char *subscription = NULL, *currency = NULL, *sku = NULL, *region = NULL;
-    const char *cloud_order = NULL;
-    int term = 0, billing = 0;
-    uint64_t quantity = 0;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
-        (err = ctl__id_arg(context, args, "cloud-order", &cloud_order)) != LEDGER_ERR_OK ||
-        (err = ctl__unsigned_arg(context, args, "quantity", LEDGER_QUANTITY_MAX, &quantity)) !=
-            LEDGER_ERR_OK ||
-        (err = ctl__enum_arg(context, args, "term", &ledger__v1__term__descriptor, &term)) !=
-            LEDGER_ERR_OK ||
-        (err = ctl__enum_arg(context, args, "billing", &ledger__v1__billing_plan__descriptor,
-                             &billing)) != LEDGER_ERR_OK ||
-        (err = ctl__scope_args(context, args, scope)) != LEDGER_ERR_OK ||
-        (err = ctl__currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
-        (err = ctl__price_arg(context, args, "price", currency, price)) != LEDGER_ERR_OK ||
-        (err = ctl__price_arg(context, args, "retail-price", currency, retail)) != LEDGER_ERR_OK ||
-        (err = ctl__sku_arg(context, args, "sku", &sku)) != LEDGER_ERR_OK ||
-        (err = ctl__sku_arg(context, args, "region", &region)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    if (quantity == 0) {
-        return ctl__usage(context, "quantity", "at least 1");
-    }
-    purchase->billing_subscription_id = (char *)(uintptr_t)subscription;
-    purchase->sku = (char *)(uintptr_t)sku;
-    purchase->region = (char *)(uintptr_t)region;
-    purchase->quantity = (uint32_t)quantity;
-    purchase->term = (Ledger__V1__Term)term;
-    purchase->billing_plan = (Ledger__V1__BillingPlan)billing;
-    purchase->scope = scope;
-    purchase->price = price;
-    purchase->retail_price = retail;
-    purchase->auto_renew = ctl_flag(args, "auto-renew");
-    if (cloud_order != NULL) {
-        purchase->cloud_order_id = (char *)(uintptr_t)cloud_order;
-    }
-    return LEDGER_ERR_OK;
-}
-
-static enum ledger_err run_reservation_buy(struct ctl_context *context, const struct ctl_args *args)
-{
-    struct write write;
-    Ledger__V1__PurchaseReservation body = LEDGER__V1__PURCHASE_RESERVATION__INIT;
-    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
-    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
-    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
-    enum ledger_err err;
-    if ((err = purchase_args(context, args, &body, &scope, &price, &retail)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION;
-    write.command.purchase_reservation = &body;
-    return ctl__write_send(context, &write);
-}
-
-static const struct ctl_option savings_plan_buy_options[] = {
-    OPT_CUSTOMER,
-    {"subscription", CTL_OPTION_VALUE, "ID",
-     "the billing subscription (an active Azure plan or Azure Global one)", true},
-    {"hourly-commitment", CTL_OPTION_VALUE, "AMOUNT", "the spend committed per hour, e.g. 2.50",
-     true},
-    OPT_TERM("P1Y|P3Y"),
-    OPT_BILLING,
-    OPT_SCOPE,
-    OPT_SCOPE_TARGET,
-    OPT_PRICE,
-    OPT_RETAIL,
-    OPT_CURRENCY,
-    {"auto-renew", CTL_OPTION_FLAG, NULL, "renew automatically at expiry", false},
-    OPT_CLOUD_ORDER,
-    OPT_END,
-};
-
-static enum ledger_err run_savings_plan_buy(struct ctl_context *context,
-                                            const struct ctl_args *args)
-{
-    struct write write;
-    Ledger__V1__PurchaseSavingsPlan body = LEDGER__V1__PURCHASE_SAVINGS_PLAN__INIT;
-    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
-    Ledger__V1__Money hourly = LEDGER__V1__MONEY__INIT;
-    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
-    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
-    const char *subscription = NULL, *currency = NULL, *cloud_order = NULL;
-    int term = 0, billing = 0;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "subscription", &subscription)) != LEDGER_ERR_OK ||
-        (err = ctl__id_arg(context, args, "cloud-order", &cloud_order)) != LEDGER_ERR_OK ||
-        (err = ctl__enum_arg(context, args, "term", &ledger__v1__term__descriptor, &term)) !=
-            LEDGER_ERR_OK ||
-        (err = ctl__enum_arg(context, args, "billing", &ledger__v1__billing_plan__descriptor,
-                             &billing)) != LEDGER_ERR_OK ||
-        (err = ctl__scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
-        (err = ctl__currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
-        (err = ctl__price_arg(context, args, "hourly-commitment", currency, &hourly)) !=
-            LEDGER_ERR_OK ||
-        (err = ctl__price_arg(context, args, "price", currency, &price)) != LEDGER_ERR_OK ||
-        (err = ctl__price_arg(context, args, "retail-price", currency, &retail)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    if (term == LEDGER__V1__TERM__TERM_P5Y) {
-        return ctl__usage(context, "term", "savings plans are P1Y or P3Y");
-    }
-    body.billing_subscription_id = (char *)(uintptr_t)subscription;
-    body.hourly_commitment = &hourly;
-    body.term = (Ledger__V1__Term)term;
-    body.billing_plan = (Ledger__V1__BillingPlan)billing;
-    body.scope = &scope;
-    body.price = &price;
-    body.retail_price = &retail;
-    body.auto_renew = ctl_flag(args, "auto-renew");
-    if (cloud_order != NULL) {
-        body.cloud_order_id = (char *)(uintptr_t)cloud_order;
-    }
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN;
-    write.command.purchase_savings_plan = &body;
-    return ctl__write_send(context, &write);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Reservation and savings plan changes. */
-
-/* An exchange's replacements are described by the purchase options, each
- * given once (the same for every replacement) or once per replacement, in
- * order (repeated, or separated with commas): as many replacements as the
- * option given most often has values. */
-#define REPLACEMENT_HELP(what) what " (once for all, or one per replacement)"
-static const struct ctl_option reservation_exchange_options[] = {
-    OPT_CUSTOMER,
-    {"reservation", CTL_OPTION_LIST, "R",
-     "a reservation to return (repeat, or separate with commas, for several)", true},
-    {"refund", CTL_OPTION_VALUE, "AMOUNT", "what the returned reservations refund", true},
-    {"subscription", CTL_OPTION_LIST, "ID",
-     REPLACEMENT_HELP("the new purchase's billing "
-                      "subscription"),
-     true},
-    {"sku", CTL_OPTION_LIST, "SKU", REPLACEMENT_HELP("the new purchase's SKU"), true},
-    {"region", CTL_OPTION_LIST, "R", REPLACEMENT_HELP("the new purchase's region"), true},
-    {"quantity", CTL_OPTION_LIST, "N", REPLACEMENT_HELP("the new purchase's quantity"), true},
-    {"term", CTL_OPTION_LIST, "TERM", REPLACEMENT_HELP("P1Y|P3Y|P5Y"), true},
-    {"billing", CTL_OPTION_LIST, "PLAN", REPLACEMENT_HELP("upfront|monthly"), true},
-    {"scope", CTL_OPTION_LIST, "SCOPE",
-     REPLACEMENT_HELP("single|resource-group|management-group|shared"), true},
-    {"scope-target", CTL_OPTION_LIST, "X",
-     REPLACEMENT_HELP("the subscription (single), subscription/group (resource-group) or group "
-                      "id; '' for a shared one"),
-     false},
-    {"price", CTL_OPTION_LIST, "AMOUNT",
-     REPLACEMENT_HELP("the partner's price for the whole term, e.g. 1234.56"), true},
-    {"retail-price", CTL_OPTION_LIST, "AMOUNT",
-     REPLACEMENT_HELP("the retail price for the whole term"), true},
-    OPT_CURRENCY,
-    {"auto-renew", CTL_OPTION_FLAG, NULL, "the new reservations renew automatically", false},
-    {"cloud-order", CTL_OPTION_LIST, "ID",
-     REPLACEMENT_HELP("the cloud's order id of the new purchase, as the invoice names it"), false},
-    OPT_END,
-};
-
-/* The options above that describe one replacement each. */
-enum replacement_option {
-    REPLACEMENT_SUBSCRIPTION,
-    REPLACEMENT_SKU,
-    REPLACEMENT_REGION,
-    REPLACEMENT_QUANTITY,
-    REPLACEMENT_TERM,
-    REPLACEMENT_BILLING,
-    REPLACEMENT_SCOPE,
-    REPLACEMENT_SCOPE_TARGET,
-    REPLACEMENT_PRICE,
-    REPLACEMENT_RETAIL_PRICE,
-    REPLACEMENT_CLOUD_ORDER,
-    REPLACEMENT_OPTION_COUNT
-};
-static const char *const replacement_options[REPLACEMENT_OPTION_COUNT] = {
-    [REPLACEMENT_SUBSCRIPTION] = "subscription",
-    [REPLACEMENT_SKU] = "sku",
-    [REPLACEMENT_REGION] = "region",
-    [REPLACEMENT_QUANTITY] = "quantity",
-    [REPLACEMENT_TERM] = "term",
-    [REPLACEMENT_BILLING] = "billing",
-    [REPLACEMENT_SCOPE] = "scope",
-    [REPLACEMENT_SCOPE_TARGET] = "scope-target",
-    [REPLACEMENT_PRICE] = "price",
-    [REPLACEMENT_RETAIL_PRICE] = "retail-price",
-    [REPLACEMENT_CLOUD_ORDER] = "cloud-order",
-};
-
-/* What an exchange command points to: its replacements and their values,
- * copied from the command line (ctl_arg_list). Large: on the heap. */
-struct exchange_body {
-    Ledger__V1__ExchangeReservation body;
-    Ledger__V1__PurchaseReservation purchases[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
-    Ledger__V1__PurchaseReservation *replacements[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
-    Ledger__V1__Scope scopes[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
-    Ledger__V1__Money prices[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
-    Ledger__V1__Money retails[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
-    Ledger__V1__Money refund;
-    const char *reservations[LEDGER_EXCHANGE_RETURNS_MAX];
-    /* Room for every --reservation given, however long: an id too long is
-     * named as such, not counted as ids too many. */
-    char *reservation_storage;
-    size_t reservation_storage_size;
-    const char *values[REPLACEMENT_OPTION_COUNT][LEDGER_EXCHANGE_REPLACEMENTS_MAX];
-    size_t value_counts[REPLACEMENT_OPTION_COUNT];
-    char *value_storage; /* every value of the command line fits */
-    size_t value_storage_size;
-};
-
-/* Whether a replacement option holds an amount. */
-static bool amount_option(const char *name)
-{
-    return strcmp(name, "price") == 0 || strcmp(name, "retail-price") == 0;
-}
-
-/* How many times the option `name` was given. */
-static size_t option_count(const struct ctl_args *args, const char *name)
-{
-    size_t count = 0;
-    for (size_t i = 0; i < args->count; i++) {
-        count += strcmp(args->items[i].name, name) == 0;
-    }
-    return count;
-}
-
-/* Reads the replacement options into x->values and counts the replacements
- * they describe: USAGE when one has more values than an exchange buys, or
- * a number of values that is neither one nor that count. */
-static enum ledger_err replacement_values(struct ctl_context *context, const struct ctl_args *args,
-                                          struct exchange_body *x, size_t *count_out)
-{
-    size_t count = 1, used = 0;
-    for (size_t i = 0; i < REPLACEMENT_OPTION_COUNT; i++) {
-        /* Targets stand by position: '' is the place of a shared scope,
-         * which has none. */
-        size_t (*list)(const struct ctl_args *, const char *, const char **, size_t, char *,
-                       size_t) =
-            i == REPLACEMENT_SCOPE_TARGET ? ctl_arg_list_positional : ctl_arg_list;
-        size_t n =
-            list(args, replacement_options[i], x->values[i], LEDGER_EXCHANGE_REPLACEMENTS_MAX,
-                 x->value_storage + used, x->value_storage_size - used);
-        if (n > LEDGER_EXCHANGE_REPLACEMENTS_MAX) {
-            return ctl__usage(context, replacement_options[i],
-                              "more values than replacements an exchange may buy (1..32)");
-        }
-        for (size_t j = 0; j < n; j++) {
-            used += strlen(x->values[i][j]) + 1;
-        }
-        /* "1,200.00" is one amount with a grouping comma to whoever typed
-         * it, never two prices: amounts are given by repeating the option. */
-        if (amount_option(replacement_options[i]) &&
-            n != option_count(args, replacement_options[i])) {
-            return ctl__usage(context, replacement_options[i],
-                              "an amount has no commas; give one per replacement by repeating the "
-                              "option (--price 600.00 --price 400.00)");
-        }
-        x->value_counts[i] = n;
-        count = n > count ? n : count;
-    }
-    for (size_t i = 0; i < REPLACEMENT_OPTION_COUNT; i++) {
-        if (x->value_counts[i] > 1 && x->value_counts[i] != count) {
-            char why[CTL_MESSAGE_SIZE];
-            snprintf(why, sizeof why,
-                     "given %zu times for %zu replacements; give it once for all of them or "
-                     "once for each%s",
-                     x->value_counts[i], count,
-                     i == REPLACEMENT_SCOPE_TARGET ? " ('' for a shared scope, which has no target)"
-                                                   : "");
-            return ctl__usage(context, replacement_options[i], why);
-        }
-    }
-    /* A target given once is every replacement's, and a shared scope has
-     * none: scopes of both kinds need a target each, in order. */
-    bool shared = false, targeted = false;
-    for (size_t j = 0; j < x->value_counts[REPLACEMENT_SCOPE]; j++) {
-        bool is_shared = strcasecmp(x->values[REPLACEMENT_SCOPE][j], "shared") == 0;
-        shared |= is_shared;
-        targeted |= !is_shared;
-    }
-    if (x->value_counts[REPLACEMENT_SCOPE_TARGET] == 1 && count > 1 && shared && targeted) {
-        char why[CTL_MESSAGE_SIZE];
-        snprintf(why, sizeof why,
-                 "given once for %zu replacements, shared ones among them, which have no "
-                 "target; give it once for each, in order, '' for a shared one "
-                 "(--scope shared --scope single --scope-target '' --scope-target SUB)",
-                 count);
-        return ctl__usage(context, "scope-target", why);
-    }
-    *count_out = count;
-    return LEDGER_ERR_OK;
-}
-
-/* The command line of replacement `index`: args with each replacement option
- * holding that replacement's value only. */
-static void replacement_args(const struct ctl_args *args, const struct exchange_body *x,
-                             size_t index, struct ctl_args *out)
-{
-    out->count = 0;
-    out->help = args->help;
-    for (size_t i = 0; i < args->count; i++) {
-        bool replacement_option = false;
-        for (size_t j = 0; j < REPLACEMENT_OPTION_COUNT; j++) {
-            replacement_option |= strcmp(args->items[i].name, replacement_options[j]) == 0;
-        }
-        if (!replacement_option) {
-            out->items[out->count++] = args->items[i];
-        }
-    }
-    /* One item in place of each option's one or more: never more than args.
-     * An empty value (a shared scope's target) is no option at all. */
-    for (size_t j = 0; j < REPLACEMENT_OPTION_COUNT; j++) {
-        const char *value =
-            x->value_counts[j] > 0 ? x->values[j][x->value_counts[j] == 1 ? 0 : index] : "";
-        if (value[0] != '\0') {
-            out->items[out->count].name = replacement_options[j];
-            out->items[out->count].value = value;
-            out->count++;
-        }
-    }
-}
-
-/* Fills x's body from the command line. */
-static enum ledger_err exchange_args(struct ctl_context *context, const struct ctl_args *args,
-                                     struct exchange_body *x)
-{
-    size_t returned =
-        ctl_arg_list(args, "reservation", x->reservations, LEDGER_EXCHANGE_RETURNS_MAX,
-                     x->reservation_storage, x->reservation_storage_size);
-    if (returned == 0 || returned > LEDGER_EXCHANGE_RETURNS_MAX) {
-        return ctl__usage(context, "reservation", "give 1..32 reservation ids");
-    }
-    for (size_t i = 0; i < returned; i++) {
-        if (!ledger_id_valid(x->reservations[i])) {
-            return ctl__usage(context, "reservation", CTL_ID_RULE);
-        }
-    }
-    size_t count = 0;
-    enum ledger_err err = replacement_values(context, args, x, &count);
-    for (size_t i = 0; i < count && err == LEDGER_ERR_OK; i++) {
-        struct ctl_args one;
-        replacement_args(args, x, i, &one);
-        Ledger__V1__PurchaseReservation init = LEDGER__V1__PURCHASE_RESERVATION__INIT;
-        Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
-        Ledger__V1__Money money = LEDGER__V1__MONEY__INIT;
-        x->purchases[i] = init;
-        x->scopes[i] = scope;
-        x->prices[i] = money;
-        x->retails[i] = money;
-        err = purchase_args(context, &one, &x->purchases[i], &x->scopes[i], &x->prices[i],
-                            &x->retails[i]);
-        if (err != LEDGER_ERR_OK && count > 1) {
-            char why[CTL_MESSAGE_SIZE];
-            snprintf(why, sizeof why, "%.*s", (int)sizeof why - 1, context->message);
-            snprintf(context->message, sizeof context->message, "replacement %zu of %zu: %s", i + 1,
-                     count, why);
-        }
-        x->replacements[i] = &x->purchases[i];
-    }
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    Ledger__V1__Money refund = LEDGER__V1__MONEY__INIT;
-    x->refund = refund;
-    err = ctl__money_arg(context, args, "refund", x->prices[0].currency, &x->refund);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    Ledger__V1__ExchangeReservation body = LEDGER__V1__EXCHANGE_RESERVATION__INIT;
-    x->body = body;
-    x->body.reservation_ids = (char **)(uintptr_t)x->reservations;
-    x->body.n_reservation_ids = returned;
-    x->body.refund = &x->refund;
-    x->body.replacements = x->replacements;
-    x->body.n_replacements = count;
-    return LEDGER_ERR_OK;
-}
-
-/* Sends the exchange; with several replacements, prints their ids
- * (res-<seq>, res-<seq>-2, ...: docs/events.md, "Generated ids") as
- * reservation_ids after the result, which names the first. */
-static enum ledger_err exchange_send(struct ctl_context *context, struct write *write, size_t count)
-{
-    if (count == 1 || context->capture != NULL) {
-        return ctl__write_send(context, write); /* an import packs it: no reply to print */
-    }
-    const char *ids[1] = {write->command_id};
-    Ledger__V1__Reply *reply = NULL;
-    enum ledger_err err = ctl_execute(context, &write->command, write->command_id, false, &reply);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    char text[LEDGER_EXCHANGE_REPLACEMENTS_MAX * (LEDGER_ID_LENGTH_MAX + 1)] = "";
-    const char *first = reply->n_results > 0 ? reply->results[0]->reservation_id : "";
-    size_t used = (size_t)snprintf(text, sizeof text, "%s", first);
-    for (size_t i = 2; i <= count && used < sizeof text; i++) {
-        used += (size_t)snprintf(text + used, sizeof text - used, ",%s-%zu", first, i);
-    }
-    struct ctl_extra extra = {.name = "reservation_ids", .text = text};
-    err = ctl_output_write_result(context->out, context->format, ids, reply, &extra, 1);
-    ledger_reply_free(reply);
-    return err;
-}
-
-static enum ledger_err run_reservation_exchange(struct ctl_context *context,
-                                                const struct ctl_args *args)
-{
-    struct exchange_body *x = calloc(1, sizeof *x);
-    size_t storage_size = CTL_ARGS_MAX;
-    for (size_t i = 0; i < args->count; i++) {
-        storage_size += strlen(args->items[i].value);
-    }
-    char *storage = calloc(1, storage_size);
-    size_t reservation_storage_size = ctl_arg_list_size(args, "reservation");
-    char *reservation_storage = malloc(reservation_storage_size);
-    if (x == NULL || storage == NULL || reservation_storage == NULL) {
-        free(x);
-        free(storage);
-        free(reservation_storage);
-        snprintf(context->message, sizeof context->message, "out of memory");
-        return LEDGER_ERR_NO_MEMORY;
-    }
-    x->value_storage = storage;
-    x->value_storage_size = storage_size;
-    x->reservation_storage = reservation_storage;
-    x->reservation_storage_size = reservation_storage_size;
-    struct write write;
-    enum ledger_err err = exchange_args(context, args, x);
-    if (err == LEDGER_ERR_OK) {
-        err = ctl__write_begin(context, args, &write);
-    }
-    if (err == LEDGER_ERR_OK) {
-        write.command.body_case = LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION;
-        write.command.exchange_reservation = &x->body;
-        err = exchange_send(context, &write, x->body.n_replacements);
-    }
-    free(reservation_storage);
-    free(storage);
-    free(x);
-    return err;
-}
-
-static const struct ctl_option reservation_cancel_options[] = {
-    OPT_CUSTOMER,
-    {"reservation", CTL_OPTION_VALUE, "R", "the reservation to cancel", true},
-    {"refund", CTL_OPTION_VALUE, "AMOUNT", "the refund", true},
-    {"refund-usd", CTL_OPTION_VALUE, "AMOUNT",
-     "the refund's value in USD (counted against the USD 50,000 cap); required unless the "
-     "currency is USD",
-     false},
-    {"unbilled-usd", CTL_OPTION_VALUE, "AMOUNT",
-     "the USD value of a monthly reservation's instalments not billed yet (counted against the "
-     "cap); required when it is not priced in USD and the refund is 0",
-     false},
-    {"currency", CTL_OPTION_VALUE, "CUR", "the refund's currency (default USD)", false},
-    OPT_END,
-};
-
-static enum ledger_err run_reservation_cancel(struct ctl_context *context,
-                                              const struct ctl_args *args)
-{
-    struct write write;
-    Ledger__V1__CancelReservation body = LEDGER__V1__CANCEL_RESERVATION__INIT;
-    Ledger__V1__Money refund = LEDGER__V1__MONEY__INIT;
-    Ledger__V1__Money refund_usd = LEDGER__V1__MONEY__INIT;
-    Ledger__V1__Money unbilled_usd = LEDGER__V1__MONEY__INIT;
-    const char *reservation = NULL, *currency = NULL;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
-        (err = ctl__currency_arg(context, args, "USD", &currency)) != LEDGER_ERR_OK ||
-        (err = ctl__money_arg(context, args, "refund", currency, &refund)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    if (ctl_flag(args, "refund-usd")) {
-        if ((err = ctl__money_arg(context, args, "refund-usd", "USD", &refund_usd)) !=
-            LEDGER_ERR_OK) {
-            return err;
-        }
-        body.refund_usd = &refund_usd;
-    } else if (strcmp(currency, "USD") != 0) {
-        return ctl__usage(context, "refund-usd", "required when the refund is not in USD");
-    }
-    /* Whether the reservation needs it, the ledger says: it knows how the
-     * reservation is billed. */
-    if (ctl_flag(args, "unbilled-usd")) {
-        if ((err = ctl__money_arg(context, args, "unbilled-usd", "USD", &unbilled_usd)) !=
-            LEDGER_ERR_OK) {
-            return err;
-        }
-        body.unbilled_usd = &unbilled_usd;
-    }
-    if ((err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.reservation_id = (char *)(uintptr_t)reservation;
-    body.refund = &refund;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_CANCEL_RESERVATION;
-    write.command.cancel_reservation = &body;
-    return ctl__write_send(context, &write);
-}
-
-static const struct ctl_option reservation_renew_options[] = {
-    OPT_CUSTOMER,
-    {"reservation", CTL_OPTION_VALUE, "R", "the reservation", true},
-    {"on", CTL_OPTION_FLAG, NULL, "renew automatically at expiry", false},
-    {"off", CTL_OPTION_FLAG, NULL, "do not renew", false},
-    OPT_END,
-};
-
-static enum ledger_err run_reservation_renew(struct ctl_context *context,
-                                             const struct ctl_args *args)
-{
-    struct write write;
-    Ledger__V1__SetReservationRenewal body = LEDGER__V1__SET_RESERVATION_RENEWAL__INIT;
-    const char *reservation = NULL;
-    bool on = false;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
-        (err = ctl__on_off_arg(context, args, &on)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.reservation_id = (char *)(uintptr_t)reservation;
-    body.auto_renew = on;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL;
-    write.command.set_reservation_renewal = &body;
-    return ctl__write_send(context, &write);
-}
-
-/* Renewals and expiries happen in the cloud; the partner records them
- * (docs/events.md, ReservationRenewed and ReservationExpired). */
-static const struct ctl_option reservation_renewed_options[] = {
-    OPT_CUSTOMER,
-    {"reservation", CTL_OPTION_VALUE, "R", "the reservation that renewed (auto-renew on)", true},
-    OPT_PRICE,
-    OPT_RETAIL,
-    OPT_CURRENCY,
-    OPT_CLOUD_ORDER,
-    OPT_END,
-};
-
-/* The options a renewal records (of a reservation or a savings plan): the id
- * given as `id_option`, the prices it renewed at and the cloud's order id of
- * the renewal (left "" when not given); then begins the write. Outputs point
- * into args and the caller's money. */
-static enum ledger_err renewed_args(struct ctl_context *context, const struct ctl_args *args,
-                                    const char *id_option, const char **id_out,
-                                    Ledger__V1__Money *price, Ledger__V1__Money *retail,
-                                    char **cloud_order_out, struct write *write)
-{
-    const char *currency = NULL, *cloud_order = NULL;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, id_option, id_out)) != LEDGER_ERR_OK ||
-        (err = ctl__id_arg(context, args, "cloud-order", &cloud_order)) != LEDGER_ERR_OK ||
-        (err = ctl__currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
-        (err = ctl__price_arg(context, args, "price", currency, price)) != LEDGER_ERR_OK ||
-        (err = ctl__price_arg(context, args, "retail-price", currency, retail)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    if (cloud_order != NULL) {
-        *cloud_order_out = (char *)(uintptr_t)cloud_order;
-    }
-    return ctl__write_begin(context, args, write);
-}
-
-static enum ledger_err run_reservation_renewed(struct ctl_context *context,
-                                               const struct ctl_args *args)
-{
-    struct write write;
-    Ledger__V1__RenewReservation body = LEDGER__V1__RENEW_RESERVATION__INIT;
-    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
-    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
-    const char *reservation = NULL;
-    enum ledger_err err = renewed_args(context, args, "reservation", &reservation, &price, &retail,
-                                       &body.cloud_order_id, &write);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.reservation_id = (char *)(uintptr_t)reservation;
-    body.price = &price;
-    body.retail_price = &retail;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION;
-    write.command.renew_reservation = &body;
-    return ctl__write_send(context, &write);
-}
-
-static const struct ctl_option reservation_expired_options[] = {
-    OPT_CUSTOMER,
-    {"reservation", CTL_OPTION_VALUE, "R", "the reservation that reached its end", true},
-    OPT_END,
-};
-
-static enum ledger_err run_reservation_expired(struct ctl_context *context,
-                                               const struct ctl_args *args)
-{
-    struct write write;
-    Ledger__V1__ExpireReservation body = LEDGER__V1__EXPIRE_RESERVATION__INIT;
-    const char *reservation = NULL;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.reservation_id = (char *)(uintptr_t)reservation;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_EXPIRE_RESERVATION;
-    write.command.expire_reservation = &body;
-    return ctl__write_send(context, &write);
-}
-
-static const struct ctl_option reservation_scope_options[] = {
-    OPT_CUSTOMER, {"reservation", CTL_OPTION_VALUE, "R", "the reservation", true},
-    OPT_SCOPE,    OPT_SCOPE_TARGET,
-    OPT_END,
-};
-
-static enum ledger_err run_reservation_scope(struct ctl_context *context,
-                                             const struct ctl_args *args)
-{
-    struct write write;
-    Ledger__V1__ChangeReservationScope body = LEDGER__V1__CHANGE_RESERVATION_SCOPE__INIT;
-    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
-    const char *reservation = NULL;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
-        (err = ctl__scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.reservation_id = (char *)(uintptr_t)reservation;
-    body.scope = &scope;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_CHANGE_RESERVATION_SCOPE;
-    write.command.change_reservation_scope = &body;
-    return ctl__write_send(context, &write);
-}
-
-static const struct ctl_option savings_plan_scope_options[] = {
-    OPT_CUSTOMER, {"savings-plan", CTL_OPTION_VALUE, "ID", "the savings plan", true},
-    OPT_SCOPE,    OPT_SCOPE_TARGET,
-    OPT_END,
-};
-
-static enum ledger_err run_savings_plan_scope(struct ctl_context *context,
-                                              const struct ctl_args *args)
-{
-    struct write write;
-    Ledger__V1__ChangeSavingsPlanScope body = LEDGER__V1__CHANGE_SAVINGS_PLAN_SCOPE__INIT;
-    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
-    const char *plan = NULL;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "savings-plan", &plan)) != LEDGER_ERR_OK ||
-        (err = ctl__scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.savings_plan_id = (char *)(uintptr_t)plan;
-    body.scope = &scope;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_CHANGE_SAVINGS_PLAN_SCOPE;
-    write.command.change_savings_plan_scope = &body;
-    return ctl__write_send(context, &write);
-}
-
-static const struct ctl_option savings_plan_renew_options[] = {
-    OPT_CUSTOMER,
-    {"savings-plan", CTL_OPTION_VALUE, "ID", "the savings plan", true},
-    {"on", CTL_OPTION_FLAG, NULL, "renew automatically at expiry", false},
-    {"off", CTL_OPTION_FLAG, NULL, "do not renew", false},
-    OPT_END,
-};
-
-static enum ledger_err run_savings_plan_renew(struct ctl_context *context,
-                                              const struct ctl_args *args)
-{
-    struct write write;
-    Ledger__V1__SetSavingsPlanRenewal body = LEDGER__V1__SET_SAVINGS_PLAN_RENEWAL__INIT;
-    const char *plan = NULL;
-    bool on = false;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "savings-plan", &plan)) != LEDGER_ERR_OK ||
-        (err = ctl__on_off_arg(context, args, &on)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.savings_plan_id = (char *)(uintptr_t)plan;
-    body.auto_renew = on;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_SAVINGS_PLAN_RENEWAL;
-    write.command.set_savings_plan_renewal = &body;
-    return ctl__write_send(context, &write);
-}
-
-/* A savings plan's renewal happens in the cloud too; the partner records it
- * (docs/events.md, SavingsPlanRenewed). */
-static const struct ctl_option savings_plan_renewed_options[] = {
-    OPT_CUSTOMER,
-    {"savings-plan", CTL_OPTION_VALUE, "ID", "the savings plan that renewed (auto-renew on)", true},
-    OPT_PRICE,
-    OPT_RETAIL,
-    OPT_CURRENCY,
-    OPT_CLOUD_ORDER,
-    OPT_END,
-};
-
-static enum ledger_err run_savings_plan_renewed(struct ctl_context *context,
-                                                const struct ctl_args *args)
-{
-    struct write write;
-    Ledger__V1__RenewSavingsPlan body = LEDGER__V1__RENEW_SAVINGS_PLAN__INIT;
-    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
-    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
-    const char *plan = NULL;
-    enum ledger_err err = renewed_args(context, args, "savings-plan", &plan, &price, &retail,
-                                       &body.cloud_order_id, &write);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.savings_plan_id = (char *)(uintptr_t)plan;
-    body.price = &price;
-    body.retail_price = &retail;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN;
-    write.command.renew_savings_plan = &body;
-    return ctl__write_send(context, &write);
-}
-
-static const struct ctl_option cost_visibility_options[] = {
-    OPT_CUSTOMER,
-    {"on", CTL_OPTION_FLAG, NULL, "customer users may see retail prices", false},
-    {"off", CTL_OPTION_FLAG, NULL, "they may not", false},
-    OPT_END,
-};
-
-static enum ledger_err run_cost_visibility(struct ctl_context *context, const struct ctl_args *args)
-{
-    struct write write;
-    Ledger__V1__SetCostVisibility body = LEDGER__V1__SET_COST_VISIBILITY__INIT;
-    bool on = false;
-    enum ledger_err err;
-    if ((err = ctl__on_off_arg(context, args, &on)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.retail_prices_visible = on;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY;
-    write.command.set_cost_visibility = &body;
-    return ctl__write_send(context, &write);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Views. */
 
@@ -1618,7 +257,7 @@ static enum ledger_err run_reservations(struct ctl_context *context, const struc
 {
     static const struct view_verb view = {LEDGER__V1__QUERY__KIND_RESERVATIONS, "reservations",
                                           COLUMNS(reservation_columns)};
-    return run_view_verb(context, args, &view);
+    return ctl__run_view_verb(context, args, &view);
 }
 
 static const struct ctl_column order_columns[] = {
@@ -1693,7 +332,7 @@ static enum ledger_err run_savings_plans(struct ctl_context *context, const stru
 {
     static const struct view_verb view = {LEDGER__V1__QUERY__KIND_SAVINGS_PLANS, "savings_plans",
                                           COLUMNS(savings_plan_columns)};
-    return run_view_verb(context, args, &view);
+    return ctl__run_view_verb(context, args, &view);
 }
 
 static const struct ctl_column permission_columns[] = {
@@ -1714,7 +353,7 @@ static enum ledger_err run_permissions(struct ctl_context *context, const struct
 {
     static const struct view_verb view = {LEDGER__V1__QUERY__KIND_PERMISSIONS, "permissions",
                                           COLUMNS(permission_columns)};
-    return run_view_verb(context, args, &view);
+    return ctl__run_view_verb(context, args, &view);
 }
 
 static const struct ctl_column activity_columns[] = {
@@ -1912,7 +551,7 @@ static enum ledger_err run_stats(struct ctl_context *context, const struct ctl_a
     static const struct view_verb view = {LEDGER__V1__QUERY__KIND_STATS, "stats",
                                           COLUMNS(stat_columns)};
     if (context->format != CTL_FORMAT_TABLE) {
-        return run_view_verb(context, args, &view);
+        return ctl__run_view_verb(context, args, &view);
     }
     Ledger__V1__StatsQuery stats = LEDGER__V1__STATS_QUERY__INIT;
     Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
@@ -2498,93 +1137,98 @@ struct ctl_verb {
 };
 
 static const struct ctl_verb verbs[] = {
-    {"principal add", "add a principal and write its key file (operator)", principal_add_options,
-     true,
+    {"principal add", "add a principal and write its key file (operator)",
+     ctl__principal_add_options, true,
      "ledgerctl principal add --id alice --role admin-agent --partner contoso "
      "--key-out alice.key",
-     run_principal_add},
+     ctl__run_principal_add},
     {"principal list", "list the principals (operator)", no_options, false,
-     "ledgerctl principal list", run_principal_list},
-    {"principal revoke", "revoke a principal (operator)", principal_revoke_options, true,
-     "ledgerctl principal revoke --id alice", run_principal_revoke},
+     "ledgerctl principal list", ctl__run_principal_list},
+    {"principal revoke", "revoke a principal (operator)", ctl__principal_revoke_options, true,
+     "ledgerctl principal revoke --id alice", ctl__run_principal_revoke},
     {"principal rotate",
      "replace a principal's secret, keeping its id, and write the new key file (operator)",
-     principal_rotate_options, true, "ledgerctl principal rotate --id alice --key-out alice-2.key",
-     run_principal_rotate},
-    {"partner add", "register a partner (operator)", partner_add_options, true,
-     "ledgerctl partner add --partner contoso --name \"Contoso Cloud\"", run_partner_add},
-    {"customer add", "onboard a customer", customer_add_options, true,
-     "ledgerctl customer add --customer fabrikam --name \"Fabrikam Ltd\"", run_customer_add},
-    {"subscription add", "buy a subscription for a customer", subscription_add_options, true,
+     ctl__principal_rotate_options, true,
+     "ledgerctl principal rotate --id alice --key-out alice-2.key", ctl__run_principal_rotate},
+    {"partner add", "register a partner (operator)", ctl__partner_add_options, true,
+     "ledgerctl partner add --partner contoso --name \"Contoso Cloud\"", ctl__run_partner_add},
+    {"customer add", "onboard a customer", ctl__customer_add_options, true,
+     "ledgerctl customer add --customer fabrikam --name \"Fabrikam Ltd\"", ctl__run_customer_add},
+    {"subscription add", "buy a subscription for a customer", ctl__subscription_add_options, true,
      "ledgerctl subscription add --customer fabrikam --subscription sub-1 --offer azure-plan",
-     run_subscription_add},
-    {"subscription status", "change a subscription's status", subscription_status_options, true,
+     ctl__run_subscription_add},
+    {"subscription status", "change a subscription's status", ctl__subscription_status_options,
+     true,
      "ledgerctl subscription status --customer fabrikam --subscription sub-1 --status suspended",
-     run_subscription_status},
-    {"role assign", "give a customer user a role on a subscription", role_options, true,
+     ctl__run_subscription_status},
+    {"role assign", "give a customer user a role on a subscription", ctl__role_options, true,
      "ledgerctl role assign --customer fabrikam --subscription sub-1 --user bob --role owner",
-     run_role_assign},
-    {"role remove", "take a role away", role_options, true,
+     ctl__run_role_assign},
+    {"role remove", "take a role away", ctl__role_options, true,
      "ledgerctl role remove --customer fabrikam --subscription sub-1 --user bob --role owner",
-     run_role_remove},
+     ctl__run_role_remove},
     {"permission enable", "turn a customer purchase permission on (admin agent)",
-     permission_options, true,
-     "ledgerctl permission enable --customer fabrikam --kind reservations", run_permission_enable},
+     ctl__permission_options, true,
+     "ledgerctl permission enable --customer fabrikam --kind reservations",
+     ctl__run_permission_enable},
     {"permission disable", "turn a customer purchase permission off (admin agent)",
-     permission_options, true,
+     ctl__permission_options, true,
      "ledgerctl permission disable --customer fabrikam --kind savings-plans",
-     run_permission_disable},
-    {"reservation buy", "buy a reservation", reservation_buy_options, true,
+     ctl__run_permission_disable},
+    {"reservation buy", "buy a reservation", ctl__reservation_buy_options, true,
      "ledgerctl reservation buy --customer fabrikam --subscription sub-1 --sku Standard_D2s_v5 "
      "--region westeurope --quantity 2 --term P1Y --billing monthly --scope shared "
      "--price 1234.56 --retail-price 1400.00 --currency USD",
-     run_reservation_buy},
-    {"savings-plan buy", "buy a savings plan", savings_plan_buy_options, true,
+     ctl__run_reservation_buy},
+    {"savings-plan buy", "buy a savings plan", ctl__savings_plan_buy_options, true,
      "ledgerctl savings-plan buy --customer fabrikam --subscription sub-1 --hourly-commitment "
      "2.50 --term P3Y --billing monthly --scope single --scope-target sub-1 --price 65700.00 "
      "--retail-price 70000.00 --currency USD",
-     run_savings_plan_buy},
+     ctl__run_savings_plan_buy},
     {"reservation exchange", "return reservations and buy new ones (partner)",
-     reservation_exchange_options, true,
+     ctl__reservation_exchange_options, true,
      "ledgerctl reservation exchange --customer fabrikam --reservation r-1 --refund 500.00 "
      "--subscription sub-1 --sku Standard_D4s_v5 --region westeurope --quantity 1 --term P3Y "
      "--billing upfront --scope shared --price 3000.00 --retail-price 3300.00 --currency USD",
-     run_reservation_exchange},
+     ctl__run_reservation_exchange},
     {"reservation cancel", "cancel a reservation with a refund (partner)",
-     reservation_cancel_options, true,
+     ctl__reservation_cancel_options, true,
      "ledgerctl reservation cancel --customer fabrikam --reservation r-1 --refund 250.00",
-     run_reservation_cancel},
-    {"reservation renew", "set a reservation's auto-renewal (partner)", reservation_renew_options,
-     true, "ledgerctl reservation renew --customer fabrikam --reservation r-1 --on",
-     run_reservation_renew},
+     ctl__run_reservation_cancel},
+    {"reservation renew", "set a reservation's auto-renewal (partner)",
+     ctl__reservation_renew_options, true,
+     "ledgerctl reservation renew --customer fabrikam --reservation r-1 --on",
+     ctl__run_reservation_renew},
     {"reservation renewed",
      "record that a reservation renewed at its expiry, at a new price (partner)",
-     reservation_renewed_options, true,
+     ctl__reservation_renewed_options, true,
      "ledgerctl reservation renewed --customer fabrikam --reservation r-1 --price 1234.56 "
      "--retail-price 1400.00 --currency USD",
-     run_reservation_renewed},
+     ctl__run_reservation_renewed},
     {"reservation expired", "record that a reservation reached its end (partner)",
-     reservation_expired_options, true,
+     ctl__reservation_expired_options, true,
      "ledgerctl reservation expired --customer fabrikam --reservation r-1",
-     run_reservation_expired},
-    {"reservation scope", "change a reservation's scope (partner)", reservation_scope_options, true,
+     ctl__run_reservation_expired},
+    {"reservation scope", "change a reservation's scope (partner)", ctl__reservation_scope_options,
+     true,
      "ledgerctl reservation scope --customer fabrikam --reservation r-1 --scope single "
      "--scope-target sub-1",
-     run_reservation_scope},
-    {"savings-plan scope", "change a savings plan's scope", savings_plan_scope_options, true,
+     ctl__run_reservation_scope},
+    {"savings-plan scope", "change a savings plan's scope", ctl__savings_plan_scope_options, true,
      "ledgerctl savings-plan scope --customer fabrikam --savings-plan sp-1 --scope shared",
-     run_savings_plan_scope},
-    {"savings-plan renew", "set a savings plan's auto-renewal", savings_plan_renew_options, true,
-     "ledgerctl savings-plan renew --customer fabrikam --savings-plan sp-1 --off",
-     run_savings_plan_renew},
+     ctl__run_savings_plan_scope},
+    {"savings-plan renew", "set a savings plan's auto-renewal", ctl__savings_plan_renew_options,
+     true, "ledgerctl savings-plan renew --customer fabrikam --savings-plan sp-1 --off",
+     ctl__run_savings_plan_renew},
     {"savings-plan renewed",
      "record that a savings plan renewed at its expiry, at a new price (partner)",
-     savings_plan_renewed_options, true,
+     ctl__savings_plan_renewed_options, true,
      "ledgerctl savings-plan renewed --customer fabrikam --savings-plan sp-1 --price 21900.00 "
      "--retail-price 24000.00 --currency USD",
-     run_savings_plan_renewed},
-    {"cost-visibility set", "let customer users see retail prices, or not", cost_visibility_options,
-     true, "ledgerctl cost-visibility set --customer fabrikam --on", run_cost_visibility},
+     ctl__run_savings_plan_renewed},
+    {"cost-visibility set", "let customer users see retail prices, or not",
+     ctl__cost_visibility_options, true, "ledgerctl cost-visibility set --customer fabrikam --on",
+     ctl__run_cost_visibility},
     {"reservations", "a customer's reservations, now or as of a time, sequence or business time",
      reservations_options, false, "ledgerctl reservations --customer fabrikam --as-of 2026-01-31",
      run_reservations},

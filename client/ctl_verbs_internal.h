@@ -17,6 +17,13 @@
  *   ctl_verbs_send.c           the client connected on first use, commands
  *                              sent (in capture mode, packed) and queries
  *                              asked;
+ *   ctl_verbs_principals.c     principal add, list, revoke and rotate, and
+ *                              the key files they write;
+ *   ctl_verbs_customers.c      partner add, customer add, subscriptions,
+ *                              roles, purchase permissions, cost visibility;
+ *   ctl_verbs_reservations.c   reservation buy, exchange, cancel, renew,
+ *                              renewed, expired and scope;
+ *   ctl_verbs_savings_plans.c  savings-plan buy, scope, renew and renewed;
  *
  * The other verbs have modules of their own: ctl_audit (head, proof,
  * consistency, verify, explain), ctl_ops (export, reconcile), ctl_import and
@@ -26,6 +33,62 @@
 #define CTL_VERBS_INTERNAL_H
 
 #include "ctl_verbs.h"
+
+/* Option entries of the verbs' tables: OPT_END closes a table. */
+#define OPT_END                                                                                    \
+    {                                                                                              \
+        NULL, CTL_OPTION_VALUE, NULL, NULL, false                                                  \
+    }
+#define OPT_CUSTOMER                                                                               \
+    {                                                                                              \
+        "customer", CTL_OPTION_VALUE, "ID", "the customer", true                                   \
+    }
+#define OPT_SCOPE                                                                                  \
+    {                                                                                              \
+        "scope", CTL_OPTION_VALUE, "SCOPE", "single|resource-group|management-group|shared", true  \
+    }
+#define OPT_SCOPE_TARGET                                                                           \
+    {                                                                                              \
+        "scope-target", CTL_OPTION_VALUE, "X",                                                     \
+            "the subscription (single), subscription/group (resource-group) or group id", false    \
+    }
+#define OPT_TERM(terms)                                                                            \
+    {                                                                                              \
+        "term", CTL_OPTION_VALUE, "TERM", terms, true                                              \
+    }
+#define OPT_BILLING                                                                                \
+    {                                                                                              \
+        "billing", CTL_OPTION_VALUE, "PLAN", "upfront|monthly", true                               \
+    }
+#define OPT_PRICE                                                                                  \
+    {                                                                                              \
+        "price", CTL_OPTION_VALUE, "AMOUNT",                                                       \
+            "the partner's price for the whole term, e.g. 1234.56", true                           \
+    }
+/* The id the cloud issued for the order a purchase or renewal made (its
+ * reservation order or savings plan order id): billing rows carry it, and
+ * reconcile matches invoice lines naming it. */
+#define OPT_CLOUD_ORDER                                                                            \
+    {                                                                                              \
+        "cloud-order", CTL_OPTION_VALUE, "ID",                                                     \
+            "the cloud's order id of this purchase, as the invoice names it", false                \
+    }
+#define OPT_RETAIL                                                                                 \
+    {                                                                                              \
+        "retail-price", CTL_OPTION_VALUE, "AMOUNT", "the retail price for the whole term", true    \
+    }
+#define OPT_CURRENCY                                                                               \
+    {                                                                                              \
+        "currency", CTL_OPTION_VALUE, "CUR", "ISO 4217 code of every amount, e.g. USD", true       \
+    }
+#define OPT_ON                                                                                     \
+    {                                                                                              \
+        "on", CTL_OPTION_FLAG, NULL, "turn it on", false                                           \
+    }
+#define OPT_OFF                                                                                    \
+    {                                                                                              \
+        "off", CTL_OPTION_FLAG, NULL, "turn it off", false                                         \
+    }
 
 /* ---- ctl_verbs_args.c ----------------------------------------------------- */
 
@@ -112,5 +175,107 @@ __attribute__((warn_unused_result)) enum ledger_err ctl__write_send(struct ctl_c
 
 /* Puts the client's message for err (or err's own words) in the context's. */
 void ctl__copy_client_message(struct ctl_context *context, enum ledger_err err);
+
+/* ---- ctl_verbs.c ---------------------------------------------------------- */
+
+/* A column table and its length, as ctl_output_rows takes them. */
+#define COLUMNS(array) array, sizeof array / sizeof array[0]
+
+/* The views that take no options (principals, stats), or only those of one
+ * customer's state (reservations, savings plans and permissions: --customer,
+ * --as-of and --as-of-business-time), differ only in their query's kind and in what they print. */
+struct view_verb {
+    Ledger__V1__Query__KindCase kind;
+    const char *key; /* the rows' field of QueryResult, as print_view takes it */
+    const struct ctl_column *columns;
+    size_t column_count;
+};
+
+/* Reads the options of a view_verb (--customer, --as-of,
+ * --as-of-business-time, --history: those the verb takes), sends its query
+ * and prints its rows. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl__run_view_verb(struct ctl_context *context, const struct ctl_args *args,
+                   const struct view_verb *view);
+
+/* ---- ctl_verbs_reservations.c --------------------------------------------- */
+
+/* A renewal's options, of a reservation or a savings plan (id_option),
+ * then ctl__write_begin. */
+__attribute__((warn_unused_result)) enum ledger_err
+ctl__renewed_args(struct ctl_context *context, const struct ctl_args *args, const char *id_option,
+                  const char **id_out, Ledger__V1__Money *price, Ledger__V1__Money *retail,
+                  char **cloud_order_out, struct write *write);
+
+/* ---- the verbs, for the table in ctl_verbs.c ------------------------------ */
+
+/* Each verb's options (a table ended by OPT_END; some verbs share one)
+ * and its function, which reads them, builds the command or query, sends
+ * it and prints what comes back. */
+
+/* ctl_verbs_principals.c */
+extern const struct ctl_option ctl__principal_add_options[];
+extern const struct ctl_option ctl__principal_revoke_options[];
+extern const struct ctl_option ctl__principal_rotate_options[];
+enum ledger_err ctl__run_principal_add(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_principal_list(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_principal_revoke(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_principal_rotate(struct ctl_context *context, const struct ctl_args *args);
+
+/* ctl_verbs_customers.c */
+extern const struct ctl_option ctl__partner_add_options[];
+extern const struct ctl_option ctl__customer_add_options[];
+extern const struct ctl_option ctl__subscription_add_options[];
+extern const struct ctl_option ctl__subscription_status_options[];
+extern const struct ctl_option ctl__role_options[];
+extern const struct ctl_option ctl__permission_options[];
+extern const struct ctl_option ctl__cost_visibility_options[];
+enum ledger_err ctl__run_partner_add(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_customer_add(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_subscription_add(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_subscription_status(struct ctl_context *context,
+                                             const struct ctl_args *args);
+enum ledger_err ctl__run_role_assign(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_role_remove(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_permission_enable(struct ctl_context *context,
+                                           const struct ctl_args *args);
+enum ledger_err ctl__run_permission_disable(struct ctl_context *context,
+                                            const struct ctl_args *args);
+enum ledger_err ctl__run_cost_visibility(struct ctl_context *context, const struct ctl_args *args);
+
+/* ctl_verbs_reservations.c */
+extern const struct ctl_option ctl__reservation_buy_options[];
+extern const struct ctl_option ctl__reservation_exchange_options[];
+extern const struct ctl_option ctl__reservation_cancel_options[];
+extern const struct ctl_option ctl__reservation_renew_options[];
+extern const struct ctl_option ctl__reservation_renewed_options[];
+extern const struct ctl_option ctl__reservation_expired_options[];
+extern const struct ctl_option ctl__reservation_scope_options[];
+enum ledger_err ctl__run_reservation_buy(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_reservation_exchange(struct ctl_context *context,
+                                              const struct ctl_args *args);
+enum ledger_err ctl__run_reservation_cancel(struct ctl_context *context,
+                                            const struct ctl_args *args);
+enum ledger_err ctl__run_reservation_renew(struct ctl_context *context,
+                                           const struct ctl_args *args);
+enum ledger_err ctl__run_reservation_renewed(struct ctl_context *context,
+                                             const struct ctl_args *args);
+enum ledger_err ctl__run_reservation_expired(struct ctl_context *context,
+                                             const struct ctl_args *args);
+enum ledger_err ctl__run_reservation_scope(struct ctl_context *context,
+                                           const struct ctl_args *args);
+
+/* ctl_verbs_savings_plans.c */
+extern const struct ctl_option ctl__savings_plan_buy_options[];
+extern const struct ctl_option ctl__savings_plan_scope_options[];
+extern const struct ctl_option ctl__savings_plan_renew_options[];
+extern const struct ctl_option ctl__savings_plan_renewed_options[];
+enum ledger_err ctl__run_savings_plan_buy(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_savings_plan_scope(struct ctl_context *context,
+                                            const struct ctl_args *args);
+enum ledger_err ctl__run_savings_plan_renew(struct ctl_context *context,
+                                            const struct ctl_args *args);
+enum ledger_err ctl__run_savings_plan_renewed(struct ctl_context *context,
+                                              const struct ctl_args *args);
 
 #endif
