@@ -9,6 +9,9 @@
  * without sending them (ctl_capture_line).
  * Does not own: the wire (libledger), parsing numbers, amounts and times
  * (ctl_amount, ctl_time), printing (ctl_output), the demo world (ctl_demo).
+ *
+ * Its code is in ctl_verbs.c and, by concern, the ctl_verbs_*.c files, which
+ * ctl_verbs_internal.h lists with what they share.
  */
 #ifndef CTL_VERBS_H
 #define CTL_VERBS_H

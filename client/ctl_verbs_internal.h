@@ -24,6 +24,11 @@
  *   ctl_verbs_reservations.c   reservation buy, exchange, cancel, renew,
  *                              renewed, expired and scope;
  *   ctl_verbs_savings_plans.c  savings-plan buy, scope, renew and renewed;
+ *   ctl_verbs_views.c          reservations, orders, savings-plans,
+ *                              permissions, activity, billing and stats;
+ *   ctl_verbs_events.c         events, the feed (checkpoints, proofs), and
+ *                              the catching of SIGINT and SIGTERM;
+ *   ctl_verbs_backup.c         backup, with its progress bar.
  *
  * The other verbs have modules of their own: ctl_audit (head, proof,
  * consistency, verify, explain), ctl_ops (export, reconcile), ctl_import and
@@ -89,6 +94,12 @@
     {                                                                                              \
         "off", CTL_OPTION_FLAG, NULL, "turn it off", false                                         \
     }
+
+/* ---- ctl_verbs.c ---------------------------------------------------------- */
+
+/* IO_ERROR saying why stdout could not be written (and, once a command
+ * was committed, that it was). */
+enum ledger_err ctl__output_failed(struct ctl_context *context, int flush_errno);
 
 /* ---- ctl_verbs_args.c ----------------------------------------------------- */
 
@@ -176,7 +187,7 @@ __attribute__((warn_unused_result)) enum ledger_err ctl__write_send(struct ctl_c
 /* Puts the client's message for err (or err's own words) in the context's. */
 void ctl__copy_client_message(struct ctl_context *context, enum ledger_err err);
 
-/* ---- ctl_verbs.c ---------------------------------------------------------- */
+/* ---- ctl_verbs_views.c ---------------------------------------------------- */
 
 /* A column table and its length, as ctl_output_rows takes them. */
 #define COLUMNS(array) array, sizeof array / sizeof array[0]
@@ -277,5 +288,28 @@ enum ledger_err ctl__run_savings_plan_renew(struct ctl_context *context,
                                             const struct ctl_args *args);
 enum ledger_err ctl__run_savings_plan_renewed(struct ctl_context *context,
                                               const struct ctl_args *args);
+
+/* ctl_verbs_views.c */
+extern const struct ctl_option ctl__reservations_options[];
+extern const struct ctl_option ctl__orders_options[];
+extern const struct ctl_option ctl__savings_plans_options[];
+extern const struct ctl_option ctl__permissions_options[];
+extern const struct ctl_option ctl__activity_options[];
+extern const struct ctl_option ctl__billing_options[];
+enum ledger_err ctl__run_reservations(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_orders(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_savings_plans(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_permissions(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_activity(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_billing(struct ctl_context *context, const struct ctl_args *args);
+enum ledger_err ctl__run_stats(struct ctl_context *context, const struct ctl_args *args);
+
+/* ctl_verbs_events.c */
+extern const struct ctl_option ctl__events_options[];
+enum ledger_err ctl__run_events(struct ctl_context *context, const struct ctl_args *args);
+
+/* ctl_verbs_backup.c */
+extern const struct ctl_option ctl__backup_options[];
+enum ledger_err ctl__run_backup(struct ctl_context *context, const struct ctl_args *args);
 
 #endif
