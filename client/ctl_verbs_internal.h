@@ -86,14 +86,6 @@
     {                                                                                              \
         "currency", CTL_OPTION_VALUE, "CUR", "ISO 4217 code of every amount, e.g. USD", true       \
     }
-#define OPT_ON                                                                                     \
-    {                                                                                              \
-        "on", CTL_OPTION_FLAG, NULL, "turn it on", false                                           \
-    }
-#define OPT_OFF                                                                                    \
-    {                                                                                              \
-        "off", CTL_OPTION_FLAG, NULL, "turn it off", false                                         \
-    }
 
 /* ---- ctl_verbs.c ---------------------------------------------------------- */
 
