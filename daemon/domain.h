@@ -181,7 +181,7 @@ struct domain_customer {
     char name[LEDGER_NAME_LENGTH_MAX + 1];
     bool onboarded;
     /* The CustomerOnboarded event's business time: no command of the
-     * customer is dated before it (need_customer), since there was no
+     * customer is dated before it (domain__need_customer), since there was no
      * customer then for a fact to be true of. */
     int64_t onboarded_us;
     uint64_t version; /* events in the customer's stream */

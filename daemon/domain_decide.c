@@ -38,30 +38,18 @@
 #include "policy.h"
 
 /* The longest a year of a term can be, for overflow bounds: terms are
- * calendar years (term_end), 365 or 366 days. */
+ * calendar years (domain__term_end), 365 or 366 days. */
 #define DOMAIN_YEAR_US_MAX (INT64_C(366) * 24 * 3600 * 1000000)
 /* Resource group names in a scope target: Azure allows 1..90 characters; ours
  * are bounded so that "subscription/group" fits struct domain_scope. */
 #define DOMAIN_GROUP_LENGTH_MAX LEDGER_ID_LENGTH_MAX
-/* "YYYY-MM-DDTHH:MM:SSZ" and NUL, with room for years past 9999 of a
- * corrupt clock. */
-#define DOMAIN_TIME_TEXT_SIZE 32
 
 _Static_assert(LEDGER_ID_LENGTH_MAX + 1 + DOMAIN_GROUP_LENGTH_MAX < DOMAIN_ID_SIZE * 2,
                "a resource-group target fits struct domain_scope");
 
-/* A time in microseconds as ISO 8601 UTC, for messages: to the second, with
- * the microseconds when there are any (a message that names a time to date a
- * command at or after must name it exactly); "out of range" for what gmtime
- * cannot show. Returned by value, so that a message can format several in
- * one call (the text lives until the end of the full expression). */
-struct time_text {
-    char text[DOMAIN_TIME_TEXT_SIZE];
-};
-
-static struct time_text time_text(int64_t time_us)
+struct domain_time_text domain__time_text(int64_t time_us)
 {
-    struct time_text out;
+    struct domain_time_text out;
     struct tm tm;
     time_t seconds = (time_t)(time_us / 1000000);
     size_t length = 0;
@@ -78,7 +66,7 @@ static struct time_text time_text(int64_t time_us)
     }
     return out;
 }
-/* check_term_end computes a term's end before it refuses one past the
+/* domain__check_term_end computes a term's end before it refuses one past the
  * latest time: from a business time up to that time, and, for a renewal,
  * from an expiry up to a term past it (a purchase recorded before terms
  * were bounded): two terms past it must still be representable. */
@@ -96,31 +84,6 @@ static const char *const p5y_sku_prefixes[] = {
 };
 
 /* ---- small helpers ------------------------------------------------------- */
-
-static bool string_empty(const char *s)
-{
-    return s == NULL || s[0] == '\0';
-}
-
-static int64_t term_years(Ledger__V1__Term term)
-{
-    return domain_term_months(term) / 12;
-}
-
-/* When a term that starts at start_us ends (docs/events.md): the same date and
- * time of day, the term's number of calendar years later (29 February ends
- * on 28 February in a year without one), as Azure dates a reservation's or
- * savings plan's expiry. */
-static int64_t term_end(int64_t start_us, Ledger__V1__Term term)
-{
-    return civil_add_years_us(start_us, (unsigned)term_years(term));
-}
-
-static bool offer_eligible(Ledger__V1__Offer offer)
-{
-    return offer == LEDGER__V1__OFFER__OFFER_AZURE_PLAN ||
-           offer == LEDGER__V1__OFFER__OFFER_AZURE_GLOBAL;
-}
 
 static bool sku_allows_p5y(const char *sku)
 {
@@ -148,17 +111,8 @@ static bool group_name_valid(const char *group)
 
 /* ---- decide: context and refusals ---------------------------------------- */
 
-struct decision {
-    const struct domain_input *in;
-    struct domain_output *out;
-    const Ledger__V1__Command *command;
-    const struct domain_principal *principal;
-    const struct domain_customer *customer; /* customer commands only */
-    int64_t business_us;
-};
-
-__attribute__((format(printf, 3, 4))) static enum ledger_err
-refuse(struct decision *d, enum ledger_err err, const char *format, ...)
+__attribute__((format(printf, 3, 4))) enum ledger_err
+domain__refuse(struct domain_decision *d, enum ledger_err err, const char *format, ...)
 {
     va_list args;
     va_start(args, format);
@@ -167,153 +121,155 @@ refuse(struct decision *d, enum ledger_err err, const char *format, ...)
     return err;
 }
 
-static const char *kind_name(Ledger__V1__PermissionKind kind)
-{
-    return codec_enum_name(CODEC_ENUM_PERMISSION_KIND, (int)kind);
-}
-
 /* ---- decide: field validation -------------------------------------------- */
 
-static enum ledger_err check_id(struct decision *d, const char *value, const char *field)
+enum ledger_err domain__check_id(struct domain_decision *d, const char *value, const char *field)
 {
     if (!codec_id_valid(value))
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "%s must be 1..%d characters of [A-Za-z0-9.:@-]", field,
-                      LEDGER_ID_LENGTH_MAX);
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                              "%s must be 1..%d characters of [A-Za-z0-9.:@-]", field,
+                              LEDGER_ID_LENGTH_MAX);
     return LEDGER_ERR_OK;
 }
 
 /* An optional id: absent ("") or an id by shape. The cloud order id a
  * purchase or renewal names is only recorded, never looked up: the ledger
  * cannot see the cloud's orders. */
-static enum ledger_err check_optional_id(struct decision *d, const char *value, const char *field)
+enum ledger_err domain__check_optional_id(struct domain_decision *d, const char *value,
+                                          const char *field)
 {
     if (value == NULL || value[0] == '\0')
         return LEDGER_ERR_OK;
-    return check_id(d, value, field);
+    return domain__check_id(d, value, field);
 }
 
-static enum ledger_err check_sku(struct decision *d, const char *value, const char *field)
+enum ledger_err domain__check_sku(struct domain_decision *d, const char *value, const char *field)
 {
     if (!codec_sku_valid(value))
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "%s must be 1..%d characters of [A-Za-z0-9.:@-] and '_'", field,
-                      LEDGER_SKU_LENGTH_MAX);
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                              "%s must be 1..%d characters of [A-Za-z0-9.:@-] and '_'", field,
+                              LEDGER_SKU_LENGTH_MAX);
     return LEDGER_ERR_OK;
 }
 
 /* Declared and not UNSPECIFIED: undeclared numbers are UNKNOWN_MESSAGE (a
  * newer client), the zero is a missing field. */
-static enum ledger_err check_enum(struct decision *d, enum codec_enum which, int value,
-                                  const char *field)
+enum ledger_err domain__check_enum(struct domain_decision *d, enum codec_enum which, int value,
+                                   const char *field)
 {
     if (!codec_enum_declared(which, value))
-        return refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE,
-                      "%s has the value %d, which this daemon does not know", field, value);
+        return domain__refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE,
+                              "%s has the value %d, which this daemon does not know", field, value);
     if (value == 0)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "%s is required", field);
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "%s is required", field);
     return LEDGER_ERR_OK;
 }
 
 /* Money present, ISO 4217-shaped currency, amount within 0..max (> 0 when
  * positive_only). */
-static enum ledger_err check_money(struct decision *d, const Ledger__V1__Money *money,
-                                   const char *field, bool positive_only)
+enum ledger_err domain__check_money(struct domain_decision *d, const Ledger__V1__Money *money,
+                                    const char *field, bool positive_only)
 {
     if (money == NULL)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "%s is required", field);
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "%s is required", field);
     if (codec_money_valid(money, positive_only)) {
         if (money_currency_known(money->currency))
             return LEDGER_ERR_OK;
-        return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
-                      "%s.currency %s is not a currency of ISO 4217 as this build knows it "
-                      "(USD, EUR, GBP, JPY, ...): check the code (a currency newer than this "
-                      "build needs an upgrade of the ledger)",
-                      field, money->currency);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_AMOUNT,
+            "%s.currency %s is not a currency of ISO 4217 as this build knows it "
+            "(USD, EUR, GBP, JPY, ...): check the code (a currency newer than this "
+            "build needs an upgrade of the ledger)",
+            field, money->currency);
     }
     Ledger__V1__Money shape = *money;
     shape.amount_minor = 1;
     if (!codec_money_valid(&shape, false))
-        return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
-                      "%s.currency must be an ISO 4217 code of three upper-case letters", field);
-    return refuse(d, LEDGER_ERR_INVALID_AMOUNT, "%s.amount_minor %lld is out of range (%s..%lld)",
-                  field, (long long)money->amount_minor, positive_only ? "1" : "0",
-                  (long long)LEDGER_AMOUNT_MINOR_MAX);
+        return domain__refuse(d, LEDGER_ERR_INVALID_AMOUNT,
+                              "%s.currency must be an ISO 4217 code of three upper-case letters",
+                              field);
+    return domain__refuse(d, LEDGER_ERR_INVALID_AMOUNT,
+                          "%s.amount_minor %lld is out of range (%s..%lld)", field,
+                          (long long)money->amount_minor, positive_only ? "1" : "0",
+                          (long long)LEDGER_AMOUNT_MINOR_MAX);
 }
 
-/* Money as check_money() takes it (0 allowed), and in the cap's currency:
- * a value stated in USD for rule 7. */
-static enum ledger_err check_usd_money(struct decision *d, const Ledger__V1__Money *money,
-                                       const char *field)
+/* Money as domain__check_money() takes it (0 allowed), and in the cap's
+ * currency: a value stated in USD for rule 7. */
+enum ledger_err domain__check_usd_money(struct domain_decision *d, const Ledger__V1__Money *money,
+                                        const char *field)
 {
-    enum ledger_err err = check_money(d, money, field, false);
+    enum ledger_err err = domain__check_money(d, money, field, false);
     if (err != LEDGER_ERR_OK)
         return err;
     if (strcmp(money->currency, DOMAIN_CAP_CURRENCY) != 0)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "%s must be in USD, not %s", field,
-                      money->currency);
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "%s must be in USD, not %s", field,
+                              money->currency);
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err check_same_currency(struct decision *d, const Ledger__V1__Money *a,
-                                           const char *a_field, const Ledger__V1__Money *b,
-                                           const char *b_field)
+enum ledger_err domain__check_same_currency(struct domain_decision *d, const Ledger__V1__Money *a,
+                                            const char *a_field, const Ledger__V1__Money *b,
+                                            const char *b_field)
 {
     if (strcmp(a->currency, b->currency) != 0)
-        return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH, "%s is in %s but %s is in %s", a_field,
-                      a->currency, b_field, b->currency);
+        return domain__refuse(d, LEDGER_ERR_CURRENCY_MISMATCH, "%s is in %s but %s is in %s",
+                              a_field, a->currency, b_field, b->currency);
     return LEDGER_ERR_OK;
 }
 
 /* A purchase's price and retail price: both > 0, same currency. */
-static enum ledger_err check_prices(struct decision *d, const Ledger__V1__Money *price,
-                                    const Ledger__V1__Money *retail_price)
+enum ledger_err domain__check_prices(struct domain_decision *d, const Ledger__V1__Money *price,
+                                     const Ledger__V1__Money *retail_price)
 {
-    enum ledger_err err = check_money(d, price, "price", true);
+    enum ledger_err err = domain__check_money(d, price, "price", true);
     if (err == LEDGER_ERR_OK)
-        err = check_money(d, retail_price, "retail_price", true);
+        err = domain__check_money(d, retail_price, "retail_price", true);
     if (err == LEDGER_ERR_OK)
-        err = check_same_currency(d, price, "price", retail_price, "retail_price");
+        err = domain__check_same_currency(d, price, "price", retail_price, "retail_price");
     return err;
 }
 
 /* A scope's shape: present, declared kind, target that fits. Its meaning
- * against the customer is check_scope_target. */
-static enum ledger_err check_scope(struct decision *d, const Ledger__V1__Scope *scope,
-                                   const char *field)
+ * against the customer is domain__check_scope_target. */
+enum ledger_err domain__check_scope(struct domain_decision *d, const Ledger__V1__Scope *scope,
+                                    const char *field)
 {
     if (scope == NULL)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "%s is required", field);
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "%s is required", field);
     char kind_field[64];
     snprintf(kind_field, sizeof kind_field, "%s.kind", field);
-    enum ledger_err err = check_enum(d, CODEC_ENUM_SCOPE_KIND, (int)scope->kind, kind_field);
+    enum ledger_err err =
+        domain__check_enum(d, CODEC_ENUM_SCOPE_KIND, (int)scope->kind, kind_field);
     if (err != LEDGER_ERR_OK)
         return err;
     if (scope->target == NULL || strlen(scope->target) >= DOMAIN_ID_SIZE * 2)
-        return refuse(d, LEDGER_ERR_INVALID_SCOPE, "%s.target is longer than %d characters", field,
-                      DOMAIN_ID_SIZE * 2 - 1);
+        return domain__refuse(d, LEDGER_ERR_INVALID_SCOPE, "%s.target is longer than %d characters",
+                              field, DOMAIN_ID_SIZE * 2 - 1);
     return LEDGER_ERR_OK;
 }
 
 /* A scope's subscription was bought by the command's business time: a scope
  * dated before then named what the customer did not have. */
-static enum ledger_err check_scope_bought(struct decision *d, const char *target,
+static enum ledger_err check_scope_bought(struct domain_decision *d, const char *target,
                                           const struct domain_subscription *subscription)
 {
     if (d->business_us >= subscription->purchased_us)
         return LEDGER_ERR_OK;
-    return refuse(d, LEDGER_ERR_INVALID_SCOPE,
-                  "scope target '%s': subscription %s was bought %s, after %s, the command's "
-                  "date; scope it elsewhere or date it at or after that",
-                  target, subscription->id, time_text(subscription->purchased_us).text,
-                  time_text(d->business_us).text);
+    return domain__refuse(
+        d, LEDGER_ERR_INVALID_SCOPE,
+        "scope target '%s': subscription %s was bought %s, after %s, the command's "
+        "date; scope it elsewhere or date it at or after that",
+        target, subscription->id, domain__time_text(subscription->purchased_us).text,
+        domain__time_text(d->business_us).text);
 }
 
 /* Rule 9's scopes against the customer: single -> one of its subscriptions;
  * resource group -> "<its subscription>/<group>"; management group -> an id;
  * shared -> no target. A subscription named must have been bought by the
  * command's business time. */
-static enum ledger_err check_scope_target(struct decision *d, const Ledger__V1__Scope *scope)
+enum ledger_err domain__check_scope_target(struct domain_decision *d,
+                                           const Ledger__V1__Scope *scope)
 {
     const char *target = scope->target;
     const char *customer_id = d->customer->customer_id;
@@ -322,49 +278,53 @@ static enum ledger_err check_scope_target(struct decision *d, const Ledger__V1__
     case LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE:
         subscription = domain__find_subscription(d->customer, target);
         if (subscription == NULL)
-            return refuse(d, LEDGER_ERR_INVALID_SCOPE,
-                          "single scope target '%s' is not a subscription of customer %s", target,
-                          customer_id);
+            return domain__refuse(d, LEDGER_ERR_INVALID_SCOPE,
+                                  "single scope target '%s' is not a subscription of customer %s",
+                                  target, customer_id);
         return check_scope_bought(d, target, subscription);
     case LEDGER__V1__SCOPE_KIND__SCOPE_KIND_RESOURCE_GROUP: {
         const char *slash = strchr(target, '/');
         char subscription_id[DOMAIN_ID_SIZE];
         size_t length = slash != NULL ? (size_t)(slash - target) : 0;
         if (slash == NULL || length == 0 || length >= sizeof subscription_id)
-            return refuse(d, LEDGER_ERR_INVALID_SCOPE,
-                          "resource-group scope target '%s' must be \"subscription/group\"",
-                          target);
+            return domain__refuse(d, LEDGER_ERR_INVALID_SCOPE,
+                                  "resource-group scope target '%s' must be \"subscription/group\"",
+                                  target);
         memcpy(subscription_id, target, length);
         subscription_id[length] = '\0';
         subscription = domain__find_subscription(d->customer, subscription_id);
         if (subscription == NULL)
-            return refuse(d, LEDGER_ERR_INVALID_SCOPE,
-                          "resource-group scope target '%s': '%s' is not a subscription of "
-                          "customer %s",
-                          target, subscription_id, customer_id);
+            return domain__refuse(d, LEDGER_ERR_INVALID_SCOPE,
+                                  "resource-group scope target '%s': '%s' is not a subscription of "
+                                  "customer %s",
+                                  target, subscription_id, customer_id);
         if (!group_name_valid(slash + 1))
-            return refuse(d, LEDGER_ERR_INVALID_SCOPE,
-                          "resource-group scope target '%s': the group must be 1..%d characters "
-                          "of [A-Za-z0-9._()-]",
-                          target, DOMAIN_GROUP_LENGTH_MAX);
+            return domain__refuse(
+                d, LEDGER_ERR_INVALID_SCOPE,
+                "resource-group scope target '%s': the group must be 1..%d characters "
+                "of [A-Za-z0-9._()-]",
+                target, DOMAIN_GROUP_LENGTH_MAX);
         return check_scope_bought(d, target, subscription);
     }
     case LEDGER__V1__SCOPE_KIND__SCOPE_KIND_MANAGEMENT_GROUP:
         if (!codec_id_valid(target))
-            return refuse(d, LEDGER_ERR_INVALID_SCOPE,
-                          "management-group scope target must be a management group id of 1..%d "
-                          "characters of [A-Za-z0-9.:@-]",
-                          LEDGER_ID_LENGTH_MAX);
+            return domain__refuse(
+                d, LEDGER_ERR_INVALID_SCOPE,
+                "management-group scope target must be a management group id of 1..%d "
+                "characters of [A-Za-z0-9.:@-]",
+                LEDGER_ID_LENGTH_MAX);
         return LEDGER_ERR_OK;
     case LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED:
         if (target[0] != '\0')
-            return refuse(d, LEDGER_ERR_INVALID_SCOPE,
-                          "shared scope takes no target (it covers every subscription of the "
-                          "customer), got '%s'",
-                          target);
+            return domain__refuse(
+                d, LEDGER_ERR_INVALID_SCOPE,
+                "shared scope takes no target (it covers every subscription of the "
+                "customer), got '%s'",
+                target);
         return LEDGER_ERR_OK;
     default:
-        return refuse(d, LEDGER_ERR_INVALID_SCOPE, "unknown scope kind %d", (int)scope->kind);
+        return domain__refuse(d, LEDGER_ERR_INVALID_SCOPE, "unknown scope kind %d",
+                              (int)scope->kind);
     }
 }
 
@@ -377,85 +337,91 @@ static bool scope_equal(const struct domain_scope *a, const Ledger__V1__Scope *b
  * is a time the ledger records and shows, so it may not be past
  * LEDGER_TIME_US_MAX any more than a business time may. `what` names the
  * holding in the refusal ("the reservation"). */
-static enum ledger_err check_term_end(struct decision *d, int64_t starts_us, Ledger__V1__Term term,
-                                      const char *what)
+enum ledger_err domain__check_term_end(struct domain_decision *d, int64_t starts_us,
+                                       Ledger__V1__Term term, const char *what)
 {
-    if (term_end(starts_us, term) <= LEDGER_TIME_US_MAX)
+    if (domain__term_end(starts_us, term) <= LEDGER_TIME_US_MAX)
         return LEDGER_ERR_OK;
-    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                  "%s's %s term from %s would end after %s, the latest time the ledger records",
-                  what, codec_enum_name(CODEC_ENUM_TERM, (int)term), time_text(starts_us).text,
-                  time_text(LEDGER_TIME_US_MAX).text);
+    return domain__refuse(
+        d, LEDGER_ERR_INVALID_ARGUMENT,
+        "%s's %s term from %s would end after %s, the latest time the ledger records", what,
+        codec_enum_name(CODEC_ENUM_TERM, (int)term), domain__time_text(starts_us).text,
+        domain__time_text(LEDGER_TIME_US_MAX).text);
 }
 
 /* A reservation purchase's fields (PurchaseReservation, and the replacement
  * of an exchange): shape, rule 9's terms, rule 11's money. */
-static enum ledger_err check_reservation_fields(struct decision *d,
+static enum ledger_err check_reservation_fields(struct domain_decision *d,
                                                 const Ledger__V1__PurchaseReservation *body)
 {
-    enum ledger_err err = check_id(d, body->billing_subscription_id, "billing_subscription_id");
+    enum ledger_err err =
+        domain__check_id(d, body->billing_subscription_id, "billing_subscription_id");
     if (err == LEDGER_ERR_OK)
-        err = check_optional_id(d, body->cloud_order_id, "cloud_order_id");
+        err = domain__check_optional_id(d, body->cloud_order_id, "cloud_order_id");
     if (err == LEDGER_ERR_OK)
-        err = check_sku(d, body->sku, "sku");
+        err = domain__check_sku(d, body->sku, "sku");
     if (err == LEDGER_ERR_OK)
-        err = check_sku(d, body->region, "region");
+        err = domain__check_sku(d, body->region, "region");
     if (err != LEDGER_ERR_OK)
         return err;
     if (body->quantity < 1 || body->quantity > LEDGER_QUANTITY_MAX)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "quantity %u is out of range (1..%d)",
-                      body->quantity, LEDGER_QUANTITY_MAX);
-    err = check_enum(d, CODEC_ENUM_TERM, (int)body->term, "term");
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "quantity %u is out of range (1..%d)",
+                              body->quantity, LEDGER_QUANTITY_MAX);
+    err = domain__check_enum(d, CODEC_ENUM_TERM, (int)body->term, "term");
     if (err == LEDGER_ERR_OK)
-        err = check_enum(d, CODEC_ENUM_BILLING_PLAN, (int)body->billing_plan, "billing_plan");
+        err =
+            domain__check_enum(d, CODEC_ENUM_BILLING_PLAN, (int)body->billing_plan, "billing_plan");
     if (err == LEDGER_ERR_OK)
-        err = check_scope(d, body->scope, "scope");
+        err = domain__check_scope(d, body->scope, "scope");
     if (err == LEDGER_ERR_OK)
-        err = check_prices(d, body->price, body->retail_price);
+        err = domain__check_prices(d, body->price, body->retail_price);
     if (err != LEDGER_ERR_OK)
         return err;
     if (body->term == LEDGER__V1__TERM__TERM_P5Y && !sku_allows_p5y(body->sku))
-        return refuse(d, LEDGER_ERR_INVALID_TERM,
-                      "term P5Y is not sold for SKU '%s'; only SKUs starting Standard_M, "
-                      "Standard_HB, Standard_HC or DedicatedHost_ have it",
-                      body->sku);
-    return check_term_end(d, d->business_us, body->term, "the reservation");
+        return domain__refuse(d, LEDGER_ERR_INVALID_TERM,
+                              "term P5Y is not sold for SKU '%s'; only SKUs starting Standard_M, "
+                              "Standard_HB, Standard_HC or DedicatedHost_ have it",
+                              body->sku);
+    return domain__check_term_end(d, d->business_us, body->term, "the reservation");
 }
 
-static enum ledger_err check_savings_plan_fields(struct decision *d,
+static enum ledger_err check_savings_plan_fields(struct domain_decision *d,
                                                  const Ledger__V1__PurchaseSavingsPlan *body)
 {
-    enum ledger_err err = check_id(d, body->billing_subscription_id, "billing_subscription_id");
+    enum ledger_err err =
+        domain__check_id(d, body->billing_subscription_id, "billing_subscription_id");
     if (err == LEDGER_ERR_OK)
-        err = check_optional_id(d, body->cloud_order_id, "cloud_order_id");
+        err = domain__check_optional_id(d, body->cloud_order_id, "cloud_order_id");
     if (err == LEDGER_ERR_OK)
-        err = check_money(d, body->hourly_commitment, "hourly_commitment", true);
+        err = domain__check_money(d, body->hourly_commitment, "hourly_commitment", true);
     if (err == LEDGER_ERR_OK)
-        err = check_enum(d, CODEC_ENUM_TERM, (int)body->term, "term");
+        err = domain__check_enum(d, CODEC_ENUM_TERM, (int)body->term, "term");
     if (err == LEDGER_ERR_OK)
-        err = check_enum(d, CODEC_ENUM_BILLING_PLAN, (int)body->billing_plan, "billing_plan");
+        err =
+            domain__check_enum(d, CODEC_ENUM_BILLING_PLAN, (int)body->billing_plan, "billing_plan");
     if (err == LEDGER_ERR_OK)
-        err = check_scope(d, body->scope, "scope");
+        err = domain__check_scope(d, body->scope, "scope");
     if (err == LEDGER_ERR_OK)
-        err = check_prices(d, body->price, body->retail_price);
+        err = domain__check_prices(d, body->price, body->retail_price);
     if (err == LEDGER_ERR_OK)
-        err = check_same_currency(d, body->hourly_commitment, "hourly_commitment", body->price,
-                                  "price");
+        err = domain__check_same_currency(d, body->hourly_commitment, "hourly_commitment",
+                                          body->price, "price");
     if (err != LEDGER_ERR_OK)
         return err;
     if (body->term == LEDGER__V1__TERM__TERM_P5Y)
-        return refuse(d, LEDGER_ERR_INVALID_TERM, "savings plans are offered for P1Y or P3Y only");
-    return check_term_end(d, d->business_us, body->term, "the savings plan");
+        return domain__refuse(d, LEDGER_ERR_INVALID_TERM,
+                              "savings plans are offered for P1Y or P3Y only");
+    return domain__check_term_end(d, d->business_us, body->term, "the savings plan");
 }
 
 /* ---- decide: state checks ------------------------------------------------ */
 
 /* The partner the command acts on exists. */
-static enum ledger_err need_partner(struct decision *d)
+enum ledger_err domain__need_partner(struct domain_decision *d)
 {
     if (!d->in->partner_exists)
-        return refuse(d, LEDGER_ERR_PARTNER_NOT_FOUND, "partner %s is not registered",
-                      d->in->partner_id);
+        return domain__refuse(d, LEDGER_ERR_PARTNER_NOT_FOUND, "partner %s is not registered",
+                              d->in->partner_id);
     return LEDGER_ERR_OK;
 }
 
@@ -467,32 +433,35 @@ static enum ledger_err need_partner(struct decision *d)
  * end), and asserts nothing new of its time: a log written before this
  * rule may hold a reservation bought, and so ending, before its customer's
  * onboarding, whose expiry the schedule must still record. */
-static enum ledger_err need_customer(struct decision *d)
+enum ledger_err domain__need_customer(struct domain_decision *d)
 {
-    enum ledger_err err = need_partner(d);
+    enum ledger_err err = domain__need_partner(d);
     if (err != LEDGER_ERR_OK)
         return err;
     if (!d->customer->onboarded)
-        return refuse(d, LEDGER_ERR_CUSTOMER_NOT_FOUND,
-                      "customer %s of partner %s was never onboarded: check the customer id, or "
-                      "onboard the customer first (ledgerctl customer add)",
-                      d->customer->customer_id, d->in->partner_id);
+        return domain__refuse(
+            d, LEDGER_ERR_CUSTOMER_NOT_FOUND,
+            "customer %s of partner %s was never onboarded: check the customer id, or "
+            "onboard the customer first (ledgerctl customer add)",
+            d->customer->customer_id, d->in->partner_id);
     if (d->business_us < d->customer->onboarded_us &&
         d->command->body_case != LEDGER__V1__COMMAND__BODY_EXPIRE_RESERVATION)
-        return refuse(d, LEDGER_ERR_CUSTOMER_NOT_FOUND,
-                      "customer %s of partner %s was onboarded %s: a command dated %s, before "
-                      "then, acts on a customer that did not exist yet; date it at or after that",
-                      d->customer->customer_id, d->in->partner_id,
-                      time_text(d->customer->onboarded_us).text, time_text(d->business_us).text);
+        return domain__refuse(
+            d, LEDGER_ERR_CUSTOMER_NOT_FOUND,
+            "customer %s of partner %s was onboarded %s: a command dated %s, before "
+            "then, acts on a customer that did not exist yet; date it at or after that",
+            d->customer->customer_id, d->in->partner_id,
+            domain__time_text(d->customer->onboarded_us).text,
+            domain__time_text(d->business_us).text);
     return LEDGER_ERR_OK;
 }
 
 /* The status a subscription had at `at_us` (not before its purchase): that
  * of its latest status change dated at or before then, the later recorded
  * of two dated alike; active before any. */
-static Ledger__V1__SubscriptionStatus status_at(const struct domain_customer *customer,
-                                                const struct domain_subscription *subscription,
-                                                int64_t at_us)
+Ledger__V1__SubscriptionStatus domain__status_at(const struct domain_customer *customer,
+                                                 const struct domain_subscription *subscription,
+                                                 int64_t at_us)
 {
     uint32_t index = (uint32_t)(subscription - customer->subscriptions);
     Ledger__V1__SubscriptionStatus status =
@@ -511,9 +480,9 @@ static Ledger__V1__SubscriptionStatus status_at(const struct domain_customer *cu
 
 /* The business time of a subscription's latest status change, or of its
  * purchase when it has none: since when it has had its current status
- * (changes are dated in order, decide_set_subscription_status). */
-static int64_t status_since(const struct domain_customer *customer,
-                            const struct domain_subscription *subscription)
+ * (changes are dated in order, domain__decide_set_subscription_status). */
+int64_t domain__status_since(const struct domain_customer *customer,
+                             const struct domain_subscription *subscription)
 {
     uint32_t index = (uint32_t)(subscription - customer->subscriptions);
     int64_t since_us = subscription->purchased_us;
@@ -533,65 +502,74 @@ static int64_t status_since(const struct domain_customer *customer,
  * may leave active during its term), needs it active then only, so that a
  * savings plan dated before a suspension is allowed whether it is recorded
  * before or after it. */
-static enum ledger_err check_billing_subscription(struct decision *d, const char *subscription_id,
-                                                  bool now_too)
+enum ledger_err domain__check_billing_subscription(struct domain_decision *d,
+                                                   const char *subscription_id, bool now_too)
 {
     const struct domain_subscription *subscription =
         domain__find_subscription(d->customer, subscription_id);
     if (subscription == NULL)
-        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
-                      "billing subscription %s is not a subscription of customer %s; bill an "
-                      "active Azure plan or Azure Global one of it",
-                      subscription_id, d->customer->customer_id);
+        return domain__refuse(
+            d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
+            "billing subscription %s is not a subscription of customer %s; bill an "
+            "active Azure plan or Azure Global one of it",
+            subscription_id, d->customer->customer_id);
     if (d->business_us < subscription->purchased_us)
-        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
-                      "billing subscription %s of customer %s was bought %s: a purchase dated "
-                      "%s, before then, was not allowed; date it at or after that",
-                      subscription_id, d->customer->customer_id,
-                      time_text(subscription->purchased_us).text, time_text(d->business_us).text);
+        return domain__refuse(
+            d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
+            "billing subscription %s of customer %s was bought %s: a purchase dated "
+            "%s, before then, was not allowed; date it at or after that",
+            subscription_id, d->customer->customer_id,
+            domain__time_text(subscription->purchased_us).text,
+            domain__time_text(d->business_us).text);
     bool active_now =
         subscription->status == LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
     if (now_too && !active_now)
-        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
-                      "billing subscription %s is %s, not active; bill an active Azure plan or "
-                      "Azure Global subscription of the customer",
-                      subscription_id,
-                      codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)subscription->status));
-    Ledger__V1__SubscriptionStatus then = status_at(d->customer, subscription, d->business_us);
+        return domain__refuse(
+            d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
+            "billing subscription %s is %s, not active; bill an active Azure plan or "
+            "Azure Global subscription of the customer",
+            subscription_id,
+            codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)subscription->status));
+    Ledger__V1__SubscriptionStatus then =
+        domain__status_at(d->customer, subscription, d->business_us);
     if (then != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE && !active_now)
-        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
-                      "billing subscription %s was %s on %s, the purchase's date, and is %s "
-                      "now; bill an Azure plan or Azure Global subscription active then",
-                      subscription_id, codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)then),
-                      time_text(d->business_us).text,
-                      codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)subscription->status));
+        return domain__refuse(
+            d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
+            "billing subscription %s was %s on %s, the purchase's date, and is %s "
+            "now; bill an Azure plan or Azure Global subscription active then",
+            subscription_id, codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)then),
+            domain__time_text(d->business_us).text,
+            codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)subscription->status));
     if (then != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
-        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
-                      "billing subscription %s was %s on %s, the purchase's date, and is active "
-                      "since %s: a purchase dated before then was not allowed; date it at or "
-                      "after that",
-                      subscription_id, codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)then),
-                      time_text(d->business_us).text,
-                      time_text(status_since(d->customer, subscription)).text);
-    if (!offer_eligible(subscription->offer))
-        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ELIGIBLE,
-                      "billing subscription %s is a '%s' subscription, not an Azure plan or "
-                      "Azure Global one; bill one of those",
-                      subscription_id, codec_enum_name(CODEC_ENUM_OFFER, (int)subscription->offer));
+        return domain__refuse(
+            d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
+            "billing subscription %s was %s on %s, the purchase's date, and is active "
+            "since %s: a purchase dated before then was not allowed; date it at or "
+            "after that",
+            subscription_id, codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)then),
+            domain__time_text(d->business_us).text,
+            domain__time_text(domain__status_since(d->customer, subscription)).text);
+    if (!domain__offer_eligible(subscription->offer))
+        return domain__refuse(
+            d, LEDGER_ERR_SUBSCRIPTION_NOT_ELIGIBLE,
+            "billing subscription %s is a '%s' subscription, not an Azure plan or "
+            "Azure Global one; bill one of those",
+            subscription_id, codec_enum_name(CODEC_ENUM_OFFER, (int)subscription->offer));
     return LEDGER_ERR_OK;
 }
 
 /* Rule 10 for a reservation bought at the command's business time and
  * active until until_us (its expiry), billed to a subscription that
- * check_billing_subscription found active then and now: no status change
- * out of active of that subscription dated after then and before until_us
- * (recorded before this command, and so dated before it), since the
+ * domain__check_billing_subscription found active then and now: no status
+ * change out of active of that subscription dated after then and before
+ * until_us (recorded before this command, and so dated before it), since the
  * reservation would have been active while the subscription was not.
  * `what` names the command for the message ("purchase", "renewal",
  * "exchange"). Savings plans are not reservations, and rule 10 does not
  * hold them. */
-static enum ledger_err check_active_while_reserved(struct decision *d, const char *subscription_id,
-                                                   int64_t until_us, const char *what)
+enum ledger_err domain__check_active_while_reserved(struct domain_decision *d,
+                                                    const char *subscription_id, int64_t until_us,
+                                                    const char *what)
 {
     const struct domain_subscription *subscription =
         domain__find_subscription(d->customer, subscription_id);
@@ -607,18 +585,13 @@ static enum ledger_err check_active_while_reserved(struct decision *d, const cha
     }
     if (first == NULL)
         return LEDGER_ERR_OK;
-    return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
-                  "subscription %s became %s on %s, while a reservation dated %s would be "
-                  "active; it is active since %s: date the %s at or after that",
-                  subscription_id,
-                  codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)first->status),
-                  time_text(first->changed_us).text, time_text(d->business_us).text,
-                  time_text(status_since(d->customer, subscription)).text, what);
-}
-
-static bool is_customer_user(const struct decision *d)
-{
-    return d->principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
+    return domain__refuse(
+        d, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE,
+        "subscription %s became %s on %s, while a reservation dated %s would be "
+        "active; it is active since %s: date the %s at or after that",
+        subscription_id, codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)first->status),
+        domain__time_text(first->changed_us).text, domain__time_text(d->business_us).text,
+        domain__time_text(domain__status_since(d->customer, subscription)).text, what);
 }
 
 /* The roles that allow a customer purchase (rule 3), Owner first: a user
@@ -644,7 +617,7 @@ static uint64_t distance_us(int64_t at_us, int64_t from_us, int64_t until_us)
  * says when one was held, so that the purchase can be dated right: the
  * earliest assignment held now (assigned after that time), else the removed
  * assignment nearest to it. */
-static enum ledger_err refuse_role_missing(struct decision *d, const char *subscription_id)
+static enum ledger_err refuse_role_missing(struct domain_decision *d, const char *subscription_id)
 {
     const struct domain_customer *customer = d->customer;
     const char *user = d->principal->user;
@@ -668,23 +641,25 @@ static enum ledger_err refuse_role_missing(struct decision *d, const char *subsc
         }
     }
     if (later != NULL)
-        return refuse(d, LEDGER_ERR_ROLE_MISSING,
-                      "user %s holds %s on subscription %s since %s: a purchase dated %s, "
-                      "before then, was not allowed; date it at or after that",
-                      user, codec_enum_name(CODEC_ENUM_AZURE_ROLE, (int)later->role),
-                      subscription_id, time_text(later->assigned_us).text,
-                      time_text(d->business_us).text);
+        return domain__refuse(d, LEDGER_ERR_ROLE_MISSING,
+                              "user %s holds %s on subscription %s since %s: a purchase dated %s, "
+                              "before then, was not allowed; date it at or after that",
+                              user, codec_enum_name(CODEC_ENUM_AZURE_ROLE, (int)later->role),
+                              subscription_id, domain__time_text(later->assigned_us).text,
+                              domain__time_text(d->business_us).text);
     if (nearest != NULL)
-        return refuse(d, LEDGER_ERR_ROLE_MISSING,
-                      "user %s held %s on subscription %s from %s until %s, not on %s: date "
-                      "it then, or ask your partner's admin agent to assign you one again",
-                      user, codec_enum_name(CODEC_ENUM_AZURE_ROLE, (int)nearest->assignment.role),
-                      subscription_id, time_text(nearest->assignment.assigned_us).text,
-                      time_text(nearest->removed_us).text, time_text(d->business_us).text);
-    return refuse(d, LEDGER_ERR_ROLE_MISSING,
-                  "user %s holds neither Owner nor Reservation Purchaser on subscription %s: "
-                  "ask your partner's admin agent to assign you one of them there",
-                  user, subscription_id);
+        return domain__refuse(
+            d, LEDGER_ERR_ROLE_MISSING,
+            "user %s held %s on subscription %s from %s until %s, not on %s: date "
+            "it then, or ask your partner's admin agent to assign you one again",
+            user, codec_enum_name(CODEC_ENUM_AZURE_ROLE, (int)nearest->assignment.role),
+            subscription_id, domain__time_text(nearest->assignment.assigned_us).text,
+            domain__time_text(nearest->removed_us).text, domain__time_text(d->business_us).text);
+    return domain__refuse(
+        d, LEDGER_ERR_ROLE_MISSING,
+        "user %s holds neither Owner nor Reservation Purchaser on subscription %s: "
+        "ask your partner's admin agent to assign you one of them there",
+        user, subscription_id);
 }
 
 /* The change of a permission in force at `at_us`: its latest change dated at
@@ -708,7 +683,8 @@ static const struct domain_permission_change *permission_at(const struct domain_
  * The message says when it was on, so that the purchase can be dated right:
  * since its grant in force when it is on now, else the time of the grant
  * nearest the purchase's date until the change that followed it. */
-static enum ledger_err refuse_permission_off(struct decision *d, Ledger__V1__PermissionKind kind)
+static enum ledger_err refuse_permission_off(struct domain_decision *d,
+                                             Ledger__V1__PermissionKind kind)
 {
     const struct domain_customer *customer = d->customer;
     const struct domain_permission_change *nearest = NULL;
@@ -724,11 +700,12 @@ static enum ledger_err refuse_permission_off(struct decision *d, Ledger__V1__Per
                 until_us = customer->permission_changes[j].changed_us;
         }
         if (until_us == INT64_MAX && d->business_us < grant->changed_us)
-            return refuse(d, LEDGER_ERR_PERMISSION_OFF,
-                          "permission '%s' of customer %s is on since %s: a purchase dated %s, "
-                          "before then, was not allowed; date it at or after that",
-                          kind_name(kind), customer->customer_id, time_text(grant->changed_us).text,
-                          time_text(d->business_us).text);
+            return domain__refuse(
+                d, LEDGER_ERR_PERMISSION_OFF,
+                "permission '%s' of customer %s is on since %s: a purchase dated %s, "
+                "before then, was not allowed; date it at or after that",
+                domain__kind_name(kind), customer->customer_id,
+                domain__time_text(grant->changed_us).text, domain__time_text(d->business_us).text);
         if (until_us > grant->changed_us &&
             (nearest == NULL ||
              distance_us(d->business_us, grant->changed_us, until_us) <
@@ -738,21 +715,23 @@ static enum ledger_err refuse_permission_off(struct decision *d, Ledger__V1__Per
         }
     }
     if (nearest != NULL)
-        return refuse(d, LEDGER_ERR_PERMISSION_OFF,
-                      "permission '%s' of customer %s was on from %s until %s, not on %s: date "
-                      "it then, or ask your partner's admin agent to turn it on again",
-                      kind_name(kind), customer->customer_id, time_text(nearest->changed_us).text,
-                      time_text(nearest_until_us).text, time_text(d->business_us).text);
-    return refuse(d, LEDGER_ERR_PERMISSION_OFF,
-                  "permission '%s' is off for customer %s: ask your partner's admin agent "
-                  "to turn it on",
-                  kind_name(kind), customer->customer_id);
+        return domain__refuse(
+            d, LEDGER_ERR_PERMISSION_OFF,
+            "permission '%s' of customer %s was on from %s until %s, not on %s: date "
+            "it then, or ask your partner's admin agent to turn it on again",
+            domain__kind_name(kind), customer->customer_id,
+            domain__time_text(nearest->changed_us).text, domain__time_text(nearest_until_us).text,
+            domain__time_text(d->business_us).text);
+    return domain__refuse(d, LEDGER_ERR_PERMISSION_OFF,
+                          "permission '%s' is off for customer %s: ask your partner's admin agent "
+                          "to turn it on",
+                          domain__kind_name(kind), customer->customer_id);
 }
 
 /* Rule 3 for a customer user's purchase, at the moment of purchase (the
  * command's business time): the permission was on then (permission_at),
  * the billing subscription is active and eligible then and now
- * (check_billing_subscription), and the user held Owner (preferred) or
+ * (domain__check_billing_subscription), and the user held Owner (preferred) or
  * Reservation Purchaser on it then (domain__role_at). A permission turned off or a
  * role removed since does not matter: they allowed the purchase when it was
  * made, and what the purchase goes on needing is a subscription to bill
@@ -760,14 +739,15 @@ static enum ledger_err refuse_permission_off(struct decision *d, Ledger__V1__Per
  * the user held neither role is refused with the code of the condition that
  * failed. Fills out->allowed_by with the grant and the assignment in force
  * at the business time. */
-static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__PermissionKind kind,
-                                               const char *subscription_id)
+enum ledger_err domain__check_customer_purchase(struct domain_decision *d,
+                                                Ledger__V1__PermissionKind kind,
+                                                const char *subscription_id)
 {
     const struct domain_customer *customer = d->customer;
     const struct domain_permission_change *grant = permission_at(customer, kind, d->business_us);
     if (grant == NULL || !grant->enabled)
         return refuse_permission_off(d, kind);
-    enum ledger_err err = check_billing_subscription(
+    enum ledger_err err = domain__check_billing_subscription(
         d, subscription_id, kind == LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS);
     if (err != LEDGER_ERR_OK)
         return err;
@@ -783,23 +763,6 @@ static enum ledger_err check_customer_purchase(struct decision *d, Ledger__V1__P
     return LEDGER_ERR_OK;
 }
 
-/* The purchases a change dated back would take the grounds of: rules 3 and
- * 4 are read at a purchase's business time, so a change dated at or before
- * a recorded purchase rewrites what allowed it (one dated with it is in force
- * at its instant, as the later recorded of two dated alike). A filter selects
- * them: dated at or after from_us; of the kind given (UNSPECIFIED: both);
- * billed to subscription_id and made by user, when not NULL; made by a
- * customer user when customer_only; and not still allowed by `kept_role`,
- * another role the user held then (UNSPECIFIED: none). */
-struct purchase_filter {
-    Ledger__V1__PermissionKind kind;
-    int64_t from_us;
-    const char *subscription_id;
-    const char *user;
-    bool customer_only;
-    Ledger__V1__AzureRole kept_role;
-};
-
 /* The latest purchase a filter selects (noun NULL when none). */
 struct grounded_purchase {
     const char *noun; /* "reservation" or "savings plan" */
@@ -810,7 +773,7 @@ struct grounded_purchase {
 /* `kept_since_us`: since when the user holds kept_role now (INT64_MAX when
  * not), so that only purchases before then look through its removals. */
 static void purchase_consider(const struct domain_customer *customer,
-                              const struct purchase_filter *filter, int64_t kept_since_us,
+                              const struct domain_purchase_filter *filter, int64_t kept_since_us,
                               const char *noun, const char *id, const struct domain_actor *buyer,
                               const char *billed_to, int64_t bought_us,
                               struct grounded_purchase *latest)
@@ -830,9 +793,9 @@ static void purchase_consider(const struct domain_customer *customer,
 /* Refuses a change dated back (`change`, "revocation") that would undo the
  * grounds (`grounds`, "under permission 'reservations' of customer c1") of
  * the latest purchase the filter selects; OK when it selects none. */
-static enum ledger_err check_not_under_purchase(struct decision *d,
-                                                const struct purchase_filter *filter,
-                                                const char *grounds, const char *change)
+enum ledger_err domain__check_not_under_purchase(struct domain_decision *d,
+                                                 const struct domain_purchase_filter *filter,
+                                                 const char *grounds, const char *change)
 {
     const struct domain_customer *customer = d->customer;
     struct grounded_purchase latest = {NULL, NULL, INT64_MIN};
@@ -864,11 +827,12 @@ static enum ledger_err check_not_under_purchase(struct decision *d,
     }
     if (latest.noun == NULL)
         return LEDGER_ERR_OK;
-    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                  "%s %s was bought %s %s: a %s dated %s, at or before then, would undo that; "
-                  "date the %s after %s",
-                  latest.noun, latest.id, time_text(latest.bought_us).text, grounds, change,
-                  time_text(d->business_us).text, change, time_text(latest.bought_us).text);
+    return domain__refuse(
+        d, LEDGER_ERR_INVALID_ARGUMENT,
+        "%s %s was bought %s %s: a %s dated %s, at or before then, would undo that; "
+        "date the %s after %s",
+        latest.noun, latest.id, domain__time_text(latest.bought_us).text, grounds, change,
+        domain__time_text(d->business_us).text, change, domain__time_text(latest.bought_us).text);
 }
 
 /* ---- decide: building the event ------------------------------------------ */
@@ -877,7 +841,7 @@ static enum ledger_err check_not_under_purchase(struct decision *d,
  * `res-<seq>` for the first (every purchase and renewal, and an exchange's
  * first replacement), `ord-<seq>-<index + 1>` and `res-<seq>-<index + 1>` for
  * an exchange's further ones (docs/events.md, "Generated ids"). */
-static void set_reservation_ids(struct decision *d, size_t index,
+static void set_reservation_ids(struct domain_decision *d, size_t index,
                                 Ledger__V1__ReservationPurchased *reservation)
 {
     struct domain_output *out = d->out;
@@ -896,8 +860,8 @@ static void set_reservation_ids(struct decision *d, size_t index,
 }
 
 /* A Money of the output's own storage. */
-static Ledger__V1__Money *output_money(struct decision *d, int slot, int64_t amount_minor,
-                                       const char *currency)
+Ledger__V1__Money *domain__output_money(struct domain_decision *d, int slot, int64_t amount_minor,
+                                        const char *currency)
 {
     Ledger__V1__Money *money = &d->out->money[slot];
     ledger__v1__money__init(money);
@@ -907,8 +871,8 @@ static Ledger__V1__Money *output_money(struct decision *d, int slot, int64_t amo
     return money;
 }
 
-static Ledger__V1__Scope *output_scope(Ledger__V1__Scope *scope, char *target, size_t target_size,
-                                       Ledger__V1__ScopeKind kind, const char *source)
+Ledger__V1__Scope *domain__output_scope(Ledger__V1__Scope *scope, char *target, size_t target_size,
+                                        Ledger__V1__ScopeKind kind, const char *source)
 {
     ledger__v1__scope__init(scope);
     domain__copy_cut(target, target_size, source);
@@ -920,8 +884,8 @@ static Ledger__V1__Scope *output_scope(Ledger__V1__Scope *scope, char *target, s
 /* out->reservations[index] from a purchase command's fields (a purchase's,
  * or an exchange's index-th replacement). ids from the sequence. */
 static Ledger__V1__ReservationPurchased *
-build_reservation(struct decision *d, const Ledger__V1__PurchaseReservation *body, size_t index,
-                  Ledger__V1__Purchaser purchaser, bool allowed_by)
+build_reservation(struct domain_decision *d, const Ledger__V1__PurchaseReservation *body,
+                  size_t index, Ledger__V1__Purchaser purchaser, bool allowed_by)
 {
     struct domain_output *out = d->out;
     Ledger__V1__ReservationPurchased *event = &out->reservations[index];
@@ -933,7 +897,7 @@ build_reservation(struct decision *d, const Ledger__V1__PurchaseReservation *bod
     event->quantity = body->quantity;
     event->term = body->term;
     event->billing_plan = body->billing_plan;
-    event->scope = output_scope(
+    event->scope = domain__output_scope(
         &out->reservation_scopes[index], out->reservation_scope_targets[index],
         sizeof out->reservation_scope_targets[index], body->scope->kind, body->scope->target);
     event->price = body->price;
@@ -942,32 +906,33 @@ build_reservation(struct decision *d, const Ledger__V1__PurchaseReservation *bod
     event->cloud_order_id = body->cloud_order_id;
     event->purchaser = purchaser;
     event->starts_us = d->business_us;
-    event->expires_us = term_end(d->business_us, body->term);
+    event->expires_us = domain__term_end(d->business_us, body->term);
     event->allowed_by = allowed_by ? &out->allowed_by : NULL;
     return event;
 }
 
 /* ---- decide: one function per command ------------------------------------ */
 
-static enum ledger_err decide_add_partner(struct decision *d)
+enum ledger_err domain__decide_add_partner(struct domain_decision *d)
 {
     const Ledger__V1__AddPartner *body = d->command->add_partner;
-    enum ledger_err err = check_id(d, body->partner_id, "add_partner.partner_id");
+    enum ledger_err err = domain__check_id(d, body->partner_id, "add_partner.partner_id");
     if (err != LEDGER_ERR_OK)
         return err;
     if (!codec_name_valid(body->name))
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "add_partner.name must be 1..%d bytes of printable UTF-8, without control, "
-                      "line separator or bidirectional formatting characters",
-                      LEDGER_NAME_LENGTH_MAX);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "add_partner.name must be 1..%d bytes of printable UTF-8, without control, "
+            "line separator or bidirectional formatting characters",
+            LEDGER_NAME_LENGTH_MAX);
     if (!domain__string_equal(d->in->partner_id, body->partner_id))
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "the command acts on partner '%s' but add_partner names '%s'; set "
-                      "Command.partner_id to the new partner's id",
-                      d->in->partner_id, body->partner_id);
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                              "the command acts on partner '%s' but add_partner names '%s'; set "
+                              "Command.partner_id to the new partner's id",
+                              d->in->partner_id, body->partner_id);
     if (d->in->partner_exists)
-        return refuse(d, LEDGER_ERR_PARTNER_EXISTS, "partner %s is already registered",
-                      body->partner_id);
+        return domain__refuse(d, LEDGER_ERR_PARTNER_EXISTS, "partner %s is already registered",
+                              body->partner_id);
     Ledger__V1__PartnerRegistered *event = &d->out->body.partner_registered;
     ledger__v1__partner_registered__init(event);
     event->name = body->name;
@@ -976,12 +941,12 @@ static enum ledger_err decide_add_partner(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err decide_add_principal(struct decision *d)
+enum ledger_err domain__decide_add_principal(struct domain_decision *d)
 {
     const Ledger__V1__AddPrincipal *body = d->command->add_principal;
-    enum ledger_err err = check_id(d, body->principal_id, "add_principal.principal_id");
+    enum ledger_err err = domain__check_id(d, body->principal_id, "add_principal.principal_id");
     if (err == LEDGER_ERR_OK)
-        err = check_enum(d, CODEC_ENUM_ROLE, (int)body->role, "add_principal.role");
+        err = domain__check_enum(d, CODEC_ENUM_ROLE, (int)body->role, "add_principal.role");
     if (err != LEDGER_ERR_OK)
         return err;
     Ledger__V1__Role role = body->role;
@@ -990,42 +955,44 @@ static enum ledger_err decide_add_principal(struct decision *d)
                          role == LEDGER__V1__ROLE__ROLE_HELPDESK_AGENT;
     bool customer_user = role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
     if (role == LEDGER__V1__ROLE__ROLE_SYSTEM)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "add_principal.role system is the ledger itself and cannot be added");
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                              "add_principal.role system is the ledger itself and cannot be added");
     if (domain_principal_id_reserved(body->principal_id))
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "add_principal.principal_id may not be '%s' nor begin with '%s': the "
-                      "ledger's own principals are named so; choose another id",
-                      DOMAIN_INIT_PRINCIPAL_ID, DOMAIN_RESERVED_ID_PREFIX);
-    if ((partner_staff || customer_user) && string_empty(body->partner_id))
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "add_principal.partner_id is required for a %s", codec_role_name((int)role));
-    if (role == LEDGER__V1__ROLE__ROLE_OPERATOR && !string_empty(body->partner_id))
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "add_principal.partner_id must be empty for an operator");
-    if (!string_empty(body->partner_id)) {
-        err = check_id(d, body->partner_id, "add_principal.partner_id");
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                              "add_principal.principal_id may not be '%s' nor begin with '%s': the "
+                              "ledger's own principals are named so; choose another id",
+                              DOMAIN_INIT_PRINCIPAL_ID, DOMAIN_RESERVED_ID_PREFIX);
+    if ((partner_staff || customer_user) && domain__string_empty(body->partner_id))
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                              "add_principal.partner_id is required for a %s",
+                              codec_role_name((int)role));
+    if (role == LEDGER__V1__ROLE__ROLE_OPERATOR && !domain__string_empty(body->partner_id))
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                              "add_principal.partner_id must be empty for an operator");
+    if (!domain__string_empty(body->partner_id)) {
+        err = domain__check_id(d, body->partner_id, "add_principal.partner_id");
         if (err != LEDGER_ERR_OK)
             return err;
     }
     if (customer_user) {
-        err = check_id(d, body->customer_id, "add_principal.customer_id");
+        err = domain__check_id(d, body->customer_id, "add_principal.customer_id");
         if (err == LEDGER_ERR_OK)
-            err = check_id(d, body->user, "add_principal.user");
+            err = domain__check_id(d, body->user, "add_principal.user");
         if (err != LEDGER_ERR_OK)
             return err;
-    } else if (!string_empty(body->customer_id) || !string_empty(body->user)) {
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "add_principal.customer_id and .user are for customer users only");
+    } else if (!domain__string_empty(body->customer_id) || !domain__string_empty(body->user)) {
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                              "add_principal.customer_id and .user are for customer users only");
     }
-    if (!string_empty(body->partner_id)) {
+    if (!domain__string_empty(body->partner_id)) {
         if (!domain__string_equal(d->in->partner_id, body->partner_id))
-            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                          "the command acts on partner '%s' but add_principal names '%s'; set "
-                          "Command.partner_id to it",
-                          d->in->partner_id, body->partner_id);
+            return domain__refuse(
+                d, LEDGER_ERR_INVALID_ARGUMENT,
+                "the command acts on partner '%s' but add_principal names '%s'; set "
+                "Command.partner_id to it",
+                d->in->partner_id, body->partner_id);
         /* body->partner_id is the command's partner (checked above). */
-        err = need_partner(d);
+        err = domain__need_partner(d);
         if (err != LEDGER_ERR_OK)
             return err;
     }
@@ -1033,13 +1000,14 @@ static enum ledger_err decide_add_principal(struct decision *d)
      * nothing: a mistyped customer id, said now rather than at its first
      * request. */
     if (customer_user && !d->in->principal_customer_onboarded)
-        return refuse(d, LEDGER_ERR_CUSTOMER_NOT_FOUND,
-                      "customer %s of partner %s was never onboarded: check the customer id, or "
-                      "onboard the customer first (ledgerctl customer add)",
-                      body->customer_id, body->partner_id);
+        return domain__refuse(
+            d, LEDGER_ERR_CUSTOMER_NOT_FOUND,
+            "customer %s of partner %s was never onboarded: check the customer id, or "
+            "onboard the customer first (ledgerctl customer add)",
+            body->customer_id, body->partner_id);
     if (d->in->principal_exists)
-        return refuse(d, LEDGER_ERR_PRINCIPAL_EXISTS, "principal %s already exists",
-                      body->principal_id);
+        return domain__refuse(d, LEDGER_ERR_PRINCIPAL_EXISTS, "principal %s already exists",
+                              body->principal_id);
     Ledger__V1__PrincipalAdded *event = &d->out->body.principal_added;
     ledger__v1__principal_added__init(event);
     event->principal_id = body->principal_id;
@@ -1058,33 +1026,34 @@ static enum ledger_err decide_add_principal(struct decision *d)
  * `revoked_text`), and no envelope partner other than the principal's, under
  * which the event is recorded (fill_envelope). `field` and `noun` name the
  * command's field and its event in the messages. */
-static enum ledger_err check_principal_target(struct decision *d, const char *principal_id,
+static enum ledger_err check_principal_target(struct domain_decision *d, const char *principal_id,
                                               const char *field, const char *self,
                                               enum ledger_err revoked_err, const char *revoked_text,
                                               const char *noun)
 {
-    enum ledger_err err = check_id(d, principal_id, field);
+    enum ledger_err err = domain__check_id(d, principal_id, field);
     if (err != LEDGER_ERR_OK)
         return err;
     if (domain__string_equal(principal_id, d->principal->id))
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "principal %s cannot %s; another operator must", principal_id, self);
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                              "principal %s cannot %s; another operator must", principal_id, self);
     if (!d->in->principal_exists)
-        return refuse(d, LEDGER_ERR_PRINCIPAL_NOT_FOUND, "no principal %s", principal_id);
+        return domain__refuse(d, LEDGER_ERR_PRINCIPAL_NOT_FOUND, "no principal %s", principal_id);
     if (d->in->principal_revoked)
-        return refuse(d, revoked_err, "principal %s %s", principal_id, revoked_text);
+        return domain__refuse(d, revoked_err, "principal %s %s", principal_id, revoked_text);
     const char *bound = d->in->principal_partner_id != NULL ? d->in->principal_partner_id : "";
-    if (!string_empty(d->command->partner_id) &&
+    if (!domain__string_empty(d->command->partner_id) &&
         !domain__string_equal(d->command->partner_id, bound))
-        return refuse(d, LEDGER_ERR_PARTNER_MISMATCH,
-                      "principal %s is %s%s, not of partner %s: name no partner (the %s is "
-                      "recorded under the principal's own)",
-                      principal_id, string_empty(bound) ? "bound to every partner" : "of partner ",
-                      bound, d->command->partner_id, noun);
+        return domain__refuse(
+            d, LEDGER_ERR_PARTNER_MISMATCH,
+            "principal %s is %s%s, not of partner %s: name no partner (the %s is "
+            "recorded under the principal's own)",
+            principal_id, domain__string_empty(bound) ? "bound to every partner" : "of partner ",
+            bound, d->command->partner_id, noun);
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err decide_revoke_principal(struct decision *d)
+enum ledger_err domain__decide_revoke_principal(struct domain_decision *d)
 {
     const Ledger__V1__RevokePrincipal *body = d->command->revoke_principal;
     enum ledger_err err = check_principal_target(
@@ -1102,14 +1071,15 @@ static enum ledger_err decide_revoke_principal(struct decision *d)
 
 /* The event names the principal only: the new secret is made by the engine
  * when it commits the event and never enters the log. */
-static enum ledger_err decide_rotate_principal_secret(struct decision *d)
+enum ledger_err domain__decide_rotate_principal_secret(struct domain_decision *d)
 {
     const Ledger__V1__RotatePrincipalSecret *body = d->command->rotate_principal_secret;
     if (domain_principal_id_reserved(body->principal_id))
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "rotate_principal_secret.principal_id may not be '%s' nor begin with '%s': "
-                      "the ledger's own principals have no secret",
-                      DOMAIN_INIT_PRINCIPAL_ID, DOMAIN_RESERVED_ID_PREFIX);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "rotate_principal_secret.principal_id may not be '%s' nor begin with '%s': "
+            "the ledger's own principals have no secret",
+            DOMAIN_INIT_PRINCIPAL_ID, DOMAIN_RESERVED_ID_PREFIX);
     /* Not its own: the reply that carries the new secret may be lost, and a
      * principal that rotated its own secret would then hold none that works.
      * A revoked principal stays revoked: it gets no new secret. */
@@ -1127,20 +1097,22 @@ static enum ledger_err decide_rotate_principal_secret(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err decide_onboard_customer(struct decision *d)
+enum ledger_err domain__decide_onboard_customer(struct domain_decision *d)
 {
     const Ledger__V1__OnboardCustomer *body = d->command->onboard_customer;
     if (!codec_name_valid(body->name))
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "onboard_customer.name must be 1..%d bytes of printable UTF-8, without "
-                      "control, line separator or bidirectional formatting characters",
-                      LEDGER_NAME_LENGTH_MAX);
-    enum ledger_err err = need_partner(d);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "onboard_customer.name must be 1..%d bytes of printable UTF-8, without "
+            "control, line separator or bidirectional formatting characters",
+            LEDGER_NAME_LENGTH_MAX);
+    enum ledger_err err = domain__need_partner(d);
     if (err != LEDGER_ERR_OK)
         return err;
     if (d->customer->onboarded)
-        return refuse(d, LEDGER_ERR_CUSTOMER_EXISTS, "customer %s of partner %s already exists",
-                      d->customer->customer_id, d->in->partner_id);
+        return domain__refuse(d, LEDGER_ERR_CUSTOMER_EXISTS,
+                              "customer %s of partner %s already exists", d->customer->customer_id,
+                              d->in->partner_id);
     Ledger__V1__CustomerOnboarded *event = &d->out->body.customer_onboarded;
     ledger__v1__customer_onboarded__init(event);
     event->name = body->name;
@@ -1155,39 +1127,41 @@ static enum ledger_err decide_onboard_customer(struct decision *d)
  * buy a subscription (partner staff) may read every customer of its
  * partner. Customers of other partners are never looked at (docs/domain.md,
  * "Identities and their scope"). */
-static enum ledger_err check_subscription_unheld(struct decision *d, const char *subscription_id)
+static enum ledger_err check_subscription_unheld(struct domain_decision *d,
+                                                 const char *subscription_id)
 {
     const char *holder = d->in->subscription_holder_customer_id;
     if (holder == NULL || holder[0] == '\0')
         return LEDGER_ERR_OK;
-    return refuse(d, LEDGER_ERR_SUBSCRIPTION_EXISTS,
-                  "subscription %s already exists for customer %s of partner %s (sequence "
-                  "%llu): a subscription belongs to one customer",
-                  subscription_id, holder, d->in->partner_id,
-                  (unsigned long long)d->in->subscription_holder_sequence);
+    return domain__refuse(d, LEDGER_ERR_SUBSCRIPTION_EXISTS,
+                          "subscription %s already exists for customer %s of partner %s (sequence "
+                          "%llu): a subscription belongs to one customer",
+                          subscription_id, holder, d->in->partner_id,
+                          (unsigned long long)d->in->subscription_holder_sequence);
 }
 
-static enum ledger_err decide_purchase_subscription(struct decision *d)
+enum ledger_err domain__decide_purchase_subscription(struct domain_decision *d)
 {
     const Ledger__V1__PurchaseSubscription *body = d->command->purchase_subscription;
-    enum ledger_err err = check_id(d, body->subscription_id, "subscription_id");
+    enum ledger_err err = domain__check_id(d, body->subscription_id, "subscription_id");
     if (err == LEDGER_ERR_OK)
-        err = check_enum(d, CODEC_ENUM_OFFER, (int)body->offer, "offer");
+        err = domain__check_enum(d, CODEC_ENUM_OFFER, (int)body->offer, "offer");
     if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
+        err = domain__need_customer(d);
     if (err != LEDGER_ERR_OK)
         return err;
     if (domain__find_subscription(d->customer, body->subscription_id) != NULL)
-        return refuse(d, LEDGER_ERR_SUBSCRIPTION_EXISTS,
-                      "subscription %s already exists for customer %s", body->subscription_id,
-                      d->customer->customer_id);
+        return domain__refuse(d, LEDGER_ERR_SUBSCRIPTION_EXISTS,
+                              "subscription %s already exists for customer %s",
+                              body->subscription_id, d->customer->customer_id);
     err = check_subscription_unheld(d, body->subscription_id);
     if (err != LEDGER_ERR_OK)
         return err;
     if (d->customer->subscription_count >= LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "customer %s already has %d subscriptions, the most one customer may hold",
-                      d->customer->customer_id, LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "customer %s already has %d subscriptions, the most one customer may hold",
+            d->customer->customer_id, LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX);
     Ledger__V1__SubscriptionPurchased *event = &d->out->body.subscription_purchased;
     ledger__v1__subscription_purchased__init(event);
     event->subscription_id = body->subscription_id;
@@ -1204,7 +1178,8 @@ static enum ledger_err decide_purchase_subscription(struct decision *d)
  * reservation billed to the subscription may be active now, nor have been
  * active at or after that date (one whose end, ended_us, comes after it,
  * whether bought before or since). */
-static enum ledger_err check_no_reservations_since(struct decision *d, const char *subscription_id,
+static enum ledger_err check_no_reservations_since(struct domain_decision *d,
+                                                   const char *subscription_id,
                                                    Ledger__V1__SubscriptionStatus status)
 {
     const char *status_name = codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)status);
@@ -1217,38 +1192,40 @@ static enum ledger_err check_no_reservations_since(struct decision *d, const cha
          * expiry or renewal, and can no longer be cancelled or exchanged. */
         if (reservation->state == LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE &&
             reservation->expires_us <= d->in->now_us)
-            return refuse(d, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS,
-                          "subscription %s is billed for reservation %s, still active though "
-                          "its term ended %s: record its %s; it cannot become %s before",
-                          subscription_id, reservation->id, time_text(reservation->expires_us).text,
-                          reservation->auto_renew
-                              ? "renewal or expiry (ledgerctl reservation renewed|expired)"
-                              : "expiry (ledgerctl reservation expired)",
-                          status_name);
+            return domain__refuse(
+                d, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS,
+                "subscription %s is billed for reservation %s, still active though "
+                "its term ended %s: record its %s; it cannot become %s before",
+                subscription_id, reservation->id, domain__time_text(reservation->expires_us).text,
+                reservation->auto_renew
+                    ? "renewal or expiry (ledgerctl reservation renewed|expired)"
+                    : "expiry (ledgerctl reservation expired)",
+                status_name);
         if (reservation->state == LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE)
-            return refuse(d, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS,
-                          "subscription %s is billed for active reservation %s; it cannot "
-                          "become %s until its reservations end (cancel or exchange them, "
-                          "or wait for their expiry)",
-                          subscription_id, reservation->id, status_name);
+            return domain__refuse(d, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS,
+                                  "subscription %s is billed for active reservation %s; it cannot "
+                                  "become %s until its reservations end (cancel or exchange them, "
+                                  "or wait for their expiry)",
+                                  subscription_id, reservation->id, status_name);
         if (reservation->ended_us > d->business_us &&
             (latest == NULL || reservation->ended_us > latest->ended_us))
             latest = reservation;
     }
     if (latest == NULL)
         return LEDGER_ERR_OK;
-    return refuse(d, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS,
-                  "subscription %s cannot become %s on %s: reservation %s was active from %s "
-                  "until %s (%s); date the change at or after its end",
-                  subscription_id, status_name, time_text(d->business_us).text, latest->id,
-                  time_text(latest->bought_us).text, time_text(latest->ended_us).text,
-                  codec_enum_name(CODEC_ENUM_RESERVATION_STATE, (int)latest->state));
+    return domain__refuse(
+        d, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS,
+        "subscription %s cannot become %s on %s: reservation %s was active from %s "
+        "until %s (%s); date the change at or after its end",
+        subscription_id, status_name, domain__time_text(d->business_us).text, latest->id,
+        domain__time_text(latest->bought_us).text, domain__time_text(latest->ended_us).text,
+        codec_enum_name(CODEC_ENUM_RESERVATION_STATE, (int)latest->state));
 }
 
 /* Whether a subscription of the customer other than `except`, an Azure plan
- * or Azure Global one, was bought by `at_us` and active then (status_at for
- * them all in one pass over the status changes, so that checking every
- * grant stays bounded by grants times changes). */
+ * or Azure Global one, was bought by `at_us` and active then
+ * (domain__status_at for them all in one pass over the status changes, so
+ * that checking every grant stays bounded by grants times changes). */
 static bool other_eligible_active_at(const struct domain_customer *customer,
                                      const struct domain_subscription *except, int64_t at_us)
 {
@@ -1271,7 +1248,8 @@ static bool other_eligible_active_at(const struct domain_customer *customer,
     }
     for (size_t i = 0; i < count; i++) {
         const struct domain_subscription *other = &customer->subscriptions[i];
-        if (other != except && offer_eligible(other->offer) && other->purchased_us <= at_us &&
+        if (other != except && domain__offer_eligible(other->offer) &&
+            other->purchased_us <= at_us &&
             status[i] == LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
             return true;
     }
@@ -1284,11 +1262,11 @@ static bool other_eligible_active_at(const struct domain_customer *customer,
  * change would take this one away from then on (in force at its own
  * instant, as the later recorded of two dated alike). Refused when no other
  * such subscription was active at a grant's time. */
-static enum ledger_err check_grants_kept(struct decision *d,
+static enum ledger_err check_grants_kept(struct domain_decision *d,
                                          const struct domain_subscription *changed)
 {
     const struct domain_customer *customer = d->customer;
-    if (!offer_eligible(changed->offer))
+    if (!domain__offer_eligible(changed->offer))
         return LEDGER_ERR_OK;
     const struct domain_permission_change *latest = NULL;
     for (size_t i = 0; i < customer->permission_change_count; i++) {
@@ -1301,49 +1279,52 @@ static enum ledger_err check_grants_kept(struct decision *d,
     }
     if (latest == NULL)
         return LEDGER_ERR_OK;
-    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                  "permission '%s' was turned on %s with subscription %s the customer's only "
-                  "active Azure plan or Azure Global one (rule 2): a status change dated %s, at "
-                  "or before then, would undo that; date the status change after %s",
-                  kind_name(latest->kind), time_text(latest->changed_us).text, changed->id,
-                  time_text(d->business_us).text, time_text(latest->changed_us).text);
+    return domain__refuse(
+        d, LEDGER_ERR_INVALID_ARGUMENT,
+        "permission '%s' was turned on %s with subscription %s the customer's only "
+        "active Azure plan or Azure Global one (rule 2): a status change dated %s, at "
+        "or before then, would undo that; date the status change after %s",
+        domain__kind_name(latest->kind), domain__time_text(latest->changed_us).text, changed->id,
+        domain__time_text(d->business_us).text, domain__time_text(latest->changed_us).text);
 }
 
-static enum ledger_err decide_set_subscription_status(struct decision *d)
+enum ledger_err domain__decide_set_subscription_status(struct domain_decision *d)
 {
     const Ledger__V1__SetSubscriptionStatus *body = d->command->set_subscription_status;
-    enum ledger_err err = check_id(d, body->subscription_id, "subscription_id");
+    enum ledger_err err = domain__check_id(d, body->subscription_id, "subscription_id");
     if (err == LEDGER_ERR_OK)
-        err = check_enum(d, CODEC_ENUM_SUBSCRIPTION_STATUS, (int)body->status, "status");
+        err = domain__check_enum(d, CODEC_ENUM_SUBSCRIPTION_STATUS, (int)body->status, "status");
     if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
+        err = domain__need_customer(d);
     if (err != LEDGER_ERR_OK)
         return err;
     const struct domain_subscription *subscription =
         domain__find_subscription(d->customer, body->subscription_id);
     if (subscription == NULL)
-        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
-                      "subscription %s is not a subscription of customer %s", body->subscription_id,
-                      d->customer->customer_id);
+        return domain__refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
+                              "subscription %s is not a subscription of customer %s",
+                              body->subscription_id, d->customer->customer_id);
     if (subscription->status == body->status)
-        return refuse(d, LEDGER_ERR_UNCHANGED, "subscription %s is already %s",
-                      body->subscription_id,
-                      codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)body->status));
-    /* Statuses are decided at business times (status_at), so their history
-     * is kept in date order. */
-    int64_t since_us = status_since(d->customer, subscription);
+        return domain__refuse(d, LEDGER_ERR_UNCHANGED, "subscription %s is already %s",
+                              body->subscription_id,
+                              codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)body->status));
+    /* Statuses are decided at business times (domain__status_at), so their
+     * history is kept in date order. */
+    int64_t since_us = domain__status_since(d->customer, subscription);
     if (d->business_us < since_us)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "subscription %s is %s since %s: a change of its status dated %s, before "
-                      "then, would reorder its history; date it at or after that",
-                      body->subscription_id,
-                      codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)subscription->status),
-                      time_text(since_us).text, time_text(d->business_us).text);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "subscription %s is %s since %s: a change of its status dated %s, before "
+            "then, would reorder its history; date it at or after that",
+            body->subscription_id,
+            codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)subscription->status),
+            domain__time_text(since_us).text, domain__time_text(d->business_us).text);
     if (d->customer->status_change_count >= LEDGER_CUSTOMER_STATUS_CHANGES_MAX)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "customer %s reached %d subscription status changes, the most one customer "
-                      "may hold",
-                      d->customer->customer_id, LEDGER_CUSTOMER_STATUS_CHANGES_MAX);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "customer %s reached %d subscription status changes, the most one customer "
+            "may hold",
+            d->customer->customer_id, LEDGER_CUSTOMER_STATUS_CHANGES_MAX);
     if (body->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE) {
         err = check_no_reservations_since(d, body->subscription_id, body->status);
         if (err != LEDGER_ERR_OK)
@@ -1351,14 +1332,14 @@ static enum ledger_err decide_set_subscription_status(struct decision *d)
         /* Rules 3 and 4 read the billing subscription's status at a purchase's
          * business time: not out of active under a savings plan bought on it
          * (rule 10 keeps the reservations). */
-        struct purchase_filter under = {
+        struct domain_purchase_filter under = {
             .kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS,
             .from_us = d->business_us,
             .subscription_id = body->subscription_id,
         };
         char grounds[4 * DOMAIN_ID_SIZE];
         snprintf(grounds, sizeof grounds, "on subscription %s, active then", body->subscription_id);
-        err = check_not_under_purchase(d, &under, grounds, "status change");
+        err = domain__check_not_under_purchase(d, &under, grounds, "status change");
         if (err == LEDGER_ERR_OK)
             err = check_grants_kept(d, subscription);
         if (err != LEDGER_ERR_OK)
@@ -1374,7 +1355,7 @@ static enum ledger_err decide_set_subscription_status(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err decide_role(struct decision *d, bool assign)
+enum ledger_err domain__decide_role(struct domain_decision *d, bool assign)
 {
     const char *subscription_id;
     const char *user;
@@ -1388,57 +1369,59 @@ static enum ledger_err decide_role(struct decision *d, bool assign)
         user = d->command->remove_role->user;
         role = d->command->remove_role->role;
     }
-    enum ledger_err err = check_id(d, subscription_id, "subscription_id");
+    enum ledger_err err = domain__check_id(d, subscription_id, "subscription_id");
     if (err == LEDGER_ERR_OK)
-        err = check_id(d, user, "user");
+        err = domain__check_id(d, user, "user");
     if (err == LEDGER_ERR_OK)
-        err = check_enum(d, CODEC_ENUM_AZURE_ROLE, (int)role, "role");
+        err = domain__check_enum(d, CODEC_ENUM_AZURE_ROLE, (int)role, "role");
     if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
+        err = domain__need_customer(d);
     if (err != LEDGER_ERR_OK)
         return err;
     const struct domain_subscription *subscription =
         domain__find_subscription(d->customer, subscription_id);
     if (subscription == NULL)
-        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
-                      "subscription %s is not a subscription of customer %s", subscription_id,
-                      d->customer->customer_id);
+        return domain__refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
+                              "subscription %s is not a subscription of customer %s",
+                              subscription_id, d->customer->customer_id);
     /* Rule 3 reads a role from the business time of its assignment: there
      * was no subscription to hold it before the subscription was bought. */
     if (d->business_us < subscription->purchased_us)
-        return refuse(d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
-                      "subscription %s of customer %s was bought %s: a role on it cannot be %s "
-                      "dated %s, before then; date it at or after that",
-                      subscription_id, d->customer->customer_id,
-                      time_text(subscription->purchased_us).text, assign ? "assigned" : "removed",
-                      time_text(d->business_us).text);
+        return domain__refuse(
+            d, LEDGER_ERR_SUBSCRIPTION_NOT_FOUND,
+            "subscription %s of customer %s was bought %s: a role on it cannot be %s "
+            "dated %s, before then; date it at or after that",
+            subscription_id, d->customer->customer_id,
+            domain__time_text(subscription->purchased_us).text, assign ? "assigned" : "removed",
+            domain__time_text(d->business_us).text);
     const char *role_name = codec_enum_name(CODEC_ENUM_AZURE_ROLE, (int)role);
     long index = domain__find_role(d->customer, subscription_id, user, role);
     bool held = index >= 0;
     if (assign && held)
-        return refuse(d, LEDGER_ERR_ROLE_ALREADY_ASSIGNED,
-                      "user %s already holds %s on subscription %s", user, role_name,
-                      subscription_id);
+        return domain__refuse(d, LEDGER_ERR_ROLE_ALREADY_ASSIGNED,
+                              "user %s already holds %s on subscription %s", user, role_name,
+                              subscription_id);
     if (!assign && !held)
-        return refuse(d, LEDGER_ERR_ROLE_NOT_ASSIGNED,
-                      "user %s does not hold %s on subscription %s", user, role_name,
-                      subscription_id);
+        return domain__refuse(d, LEDGER_ERR_ROLE_NOT_ASSIGNED,
+                              "user %s does not hold %s on subscription %s", user, role_name,
+                              subscription_id);
     /* Rule 3 reads the roles held at a purchase's business time, so each
      * role's history (assigned, removed, assigned again) is kept in date
      * order: a removal is not dated before the assignment it ends, nor an
      * assignment before the previous removal of the same role. */
     if (!assign && d->business_us < d->customer->roles[index].assigned_us)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "user %s holds %s on subscription %s since %s: a removal dated %s, before "
-                      "then, would reorder its history; date the removal at or after that",
-                      user, role_name, subscription_id,
-                      time_text(d->customer->roles[index].assigned_us).text,
-                      time_text(d->business_us).text);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "user %s holds %s on subscription %s since %s: a removal dated %s, before "
+            "then, would reorder its history; date the removal at or after that",
+            user, role_name, subscription_id,
+            domain__time_text(d->customer->roles[index].assigned_us).text,
+            domain__time_text(d->business_us).text);
     /* A removal dated back of a purchase role: not under a purchase the user
      * made on the subscription that this assignment allowed, as its event
      * names (allowed_by). */
     if (!assign && (role == purchase_roles[0] || role == purchase_roles[1])) {
-        struct purchase_filter under = {
+        struct domain_purchase_filter under = {
             .from_us = d->business_us,
             .subscription_id = subscription_id,
             .user = user,
@@ -1451,28 +1434,31 @@ static enum ledger_err decide_role(struct decision *d, bool assign)
         char grounds[4 * DOMAIN_ID_SIZE];
         snprintf(grounds, sizeof grounds, "by user %s, who held %s on %s", user, role_name,
                  subscription_id);
-        err = check_not_under_purchase(d, &under, grounds, "removal");
+        err = domain__check_not_under_purchase(d, &under, grounds, "removal");
         if (err != LEDGER_ERR_OK)
             return err;
     }
     const struct domain_role_removal *removed =
         assign ? domain__last_removal(d->customer, subscription_id, user, role) : NULL;
     if (removed != NULL && d->business_us < removed->removed_us)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "user %s held %s on subscription %s until %s: an assignment dated %s, "
-                      "before then, would reorder its history; date it at or after that",
-                      user, role_name, subscription_id, time_text(removed->removed_us).text,
-                      time_text(d->business_us).text);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "user %s held %s on subscription %s until %s: an assignment dated %s, "
+            "before then, would reorder its history; date it at or after that",
+            user, role_name, subscription_id, domain__time_text(removed->removed_us).text,
+            domain__time_text(d->business_us).text);
     if (!assign && d->customer->role_removal_count >= LEDGER_CUSTOMER_ROLE_REMOVALS_MAX)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "customer %s reached %d role removals, the most one customer may hold",
-                      d->customer->customer_id, LEDGER_CUSTOMER_ROLE_REMOVALS_MAX);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "customer %s reached %d role removals, the most one customer may hold",
+            d->customer->customer_id, LEDGER_CUSTOMER_ROLE_REMOVALS_MAX);
     if (assign) {
         if (d->customer->role_count >= LEDGER_CUSTOMER_ROLES_MAX)
-            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                          "customer %s already has %d role assignments, the most one customer "
-                          "may hold",
-                          d->customer->customer_id, LEDGER_CUSTOMER_ROLES_MAX);
+            return domain__refuse(
+                d, LEDGER_ERR_INVALID_ARGUMENT,
+                "customer %s already has %d role assignments, the most one customer "
+                "may hold",
+                d->customer->customer_id, LEDGER_CUSTOMER_ROLES_MAX);
         Ledger__V1__RoleAssigned *event = &d->out->body.role_assigned;
         ledger__v1__role_assigned__init(event);
         event->subscription_id = (char *)subscription_id;
@@ -1505,15 +1491,15 @@ static bool has_eligible_subscription(const struct domain_customer *customer, in
     *since_us = INT64_MAX;
     for (size_t i = 0; i < customer->subscription_count; i++) {
         const struct domain_subscription *subscription = &customer->subscriptions[i];
-        if (!offer_eligible(subscription->offer))
+        if (!domain__offer_eligible(subscription->offer))
             continue;
         if (subscription->purchased_us <= at_us &&
-            status_at(customer, subscription, at_us) ==
+            domain__status_at(customer, subscription, at_us) ==
                 LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
             return true;
         if (subscription->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
             continue;
-        int64_t active_us = status_since(customer, subscription);
+        int64_t active_us = domain__status_since(customer, subscription);
         if (active_us < *since_us)
             *since_us = active_us;
     }
@@ -1526,86 +1512,91 @@ static const struct domain_subscription *inactive_eligible(const struct domain_c
 {
     for (size_t i = 0; i < customer->subscription_count; i++) {
         const struct domain_subscription *subscription = &customer->subscriptions[i];
-        if (offer_eligible(subscription->offer) &&
+        if (domain__offer_eligible(subscription->offer) &&
             subscription->status != LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE)
             return subscription;
     }
     return NULL;
 }
 
-static enum ledger_err decide_permission(struct decision *d, bool grant)
+enum ledger_err domain__decide_permission(struct domain_decision *d, bool grant)
 {
     Ledger__V1__PermissionKind kind =
         grant ? d->command->grant_permission->kind : d->command->revoke_permission->kind;
-    enum ledger_err err = check_enum(d, CODEC_ENUM_PERMISSION_KIND, (int)kind, "kind");
+    enum ledger_err err = domain__check_enum(d, CODEC_ENUM_PERMISSION_KIND, (int)kind, "kind");
     if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
+        err = domain__need_customer(d);
     if (err != LEDGER_ERR_OK)
         return err;
     const struct domain_customer *customer = d->customer;
     if (grant && customer->permission_on[kind])
-        return refuse(d, LEDGER_ERR_PERMISSION_ALREADY_ON,
-                      "permission '%s' is already on for customer %s", kind_name(kind),
-                      customer->customer_id);
+        return domain__refuse(d, LEDGER_ERR_PERMISSION_ALREADY_ON,
+                              "permission '%s' is already on for customer %s",
+                              domain__kind_name(kind), customer->customer_id);
     if (!grant && !customer->permission_on[kind])
-        return refuse(d, LEDGER_ERR_PERMISSION_ALREADY_OFF,
-                      "permission '%s' is already off for customer %s", kind_name(kind),
-                      customer->customer_id);
+        return domain__refuse(d, LEDGER_ERR_PERMISSION_ALREADY_OFF,
+                              "permission '%s' is already off for customer %s",
+                              domain__kind_name(kind), customer->customer_id);
     /* Rule 3 reads a switch at a purchase's business time, so its history is
      * kept in date order, as a subscription's status history is. */
     const struct domain_permission_change *last = permission_at(customer, kind, INT64_MAX);
     if (last != NULL && d->business_us < last->changed_us)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "permission '%s' of customer %s is %s since %s: a %s dated %s, before "
-                      "then, would reorder its history; date it at or after that",
-                      kind_name(kind), customer->customer_id, last->enabled ? "on" : "off",
-                      time_text(last->changed_us).text, grant ? "grant" : "revocation",
-                      time_text(d->business_us).text);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "permission '%s' of customer %s is %s since %s: a %s dated %s, before "
+            "then, would reorder its history; date it at or after that",
+            domain__kind_name(kind), customer->customer_id, last->enabled ? "on" : "off",
+            domain__time_text(last->changed_us).text, grant ? "grant" : "revocation",
+            domain__time_text(d->business_us).text);
     /* A revocation dated back ends the grant in force at its date: not under
      * a purchase the grant allowed (it is dated after the grant, the switch's
      * latest change). */
     if (!grant) {
-        struct purchase_filter under = {
+        struct domain_purchase_filter under = {
             .kind = kind, .from_us = d->business_us, .customer_only = true};
         char grounds[4 * DOMAIN_ID_SIZE];
-        snprintf(grounds, sizeof grounds, "under permission '%s' of customer %s", kind_name(kind),
-                 customer->customer_id);
-        err = check_not_under_purchase(d, &under, grounds, "revocation");
+        snprintf(grounds, sizeof grounds, "under permission '%s' of customer %s",
+                 domain__kind_name(kind), customer->customer_id);
+        err = domain__check_not_under_purchase(d, &under, grounds, "revocation");
         if (err != LEDGER_ERR_OK)
             return err;
     }
     if (customer->permission_change_count >= LEDGER_CUSTOMER_PERMISSION_CHANGES_MAX)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "customer %s reached %d permission changes, the most one customer may hold",
-                      customer->customer_id, LEDGER_CUSTOMER_PERMISSION_CHANGES_MAX);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "customer %s reached %d permission changes, the most one customer may hold",
+            customer->customer_id, LEDGER_CUSTOMER_PERMISSION_CHANGES_MAX);
     if (grant) {
         /* Rule 2, at the grant's business time. */
         int64_t since_us = 0;
         bool eligible = has_eligible_subscription(customer, d->business_us, &since_us);
         if (!eligible && since_us != INT64_MAX)
-            return refuse(d, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION,
-                          "customer %s had no active Azure plan or Azure Global subscription on "
-                          "%s, the grant's date; it has one since %s: permission '%s' could not "
-                          "be turned on before then; date the grant at or after that",
-                          customer->customer_id, time_text(d->business_us).text,
-                          time_text(since_us).text, kind_name(kind));
+            return domain__refuse(
+                d, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION,
+                "customer %s had no active Azure plan or Azure Global subscription on "
+                "%s, the grant's date; it has one since %s: permission '%s' could not "
+                "be turned on before then; date the grant at or after that",
+                customer->customer_id, domain__time_text(d->business_us).text,
+                domain__time_text(since_us).text, domain__kind_name(kind));
         const struct domain_subscription *inactive = eligible ? NULL : inactive_eligible(customer);
         if (inactive != NULL)
-            return refuse(d, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION,
-                          "customer %s has no active Azure plan or Azure Global subscription: "
-                          "its %s subscription %s is %s; permission '%s' cannot be turned on "
-                          "until it is active again (ledgerctl subscription status --customer %s "
-                          "--subscription %s --status active) or the partner buys another",
-                          customer->customer_id,
-                          codec_enum_name(CODEC_ENUM_OFFER, (int)inactive->offer), inactive->id,
-                          codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)inactive->status),
-                          kind_name(kind), customer->customer_id, inactive->id);
+            return domain__refuse(
+                d, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION,
+                "customer %s has no active Azure plan or Azure Global subscription: "
+                "its %s subscription %s is %s; permission '%s' cannot be turned on "
+                "until it is active again (ledgerctl subscription status --customer %s "
+                "--subscription %s --status active) or the partner buys another",
+                customer->customer_id, codec_enum_name(CODEC_ENUM_OFFER, (int)inactive->offer),
+                inactive->id,
+                codec_enum_name(CODEC_ENUM_SUBSCRIPTION_STATUS, (int)inactive->status),
+                domain__kind_name(kind), customer->customer_id, inactive->id);
         if (!eligible)
-            return refuse(d, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION,
-                          "customer %s has no active Azure plan or Azure Global subscription; "
-                          "permission '%s' cannot be turned on until the partner buys one "
-                          "(ledgerctl subscription add --offer azure-plan)",
-                          customer->customer_id, kind_name(kind));
+            return domain__refuse(
+                d, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION,
+                "customer %s has no active Azure plan or Azure Global subscription; "
+                "permission '%s' cannot be turned on until the partner buys one "
+                "(ledgerctl subscription add --offer azure-plan)",
+                customer->customer_id, domain__kind_name(kind));
         Ledger__V1__PurchasePermissionGranted *event = &d->out->body.purchase_permission_granted;
         ledger__v1__purchase_permission_granted__init(event);
         event->kind = kind;
@@ -1623,12 +1614,13 @@ static enum ledger_err decide_permission(struct decision *d, bool grant)
 
 /* Room among the customer's reservations for `new_reservations` more, bought
  * or renewed (an exchange says how many it buys in its own message). */
-static enum ledger_err check_reservation_room(struct decision *d, size_t new_reservations)
+static enum ledger_err check_reservation_room(struct domain_decision *d, size_t new_reservations)
 {
     if (d->customer->reservation_count + new_reservations > LEDGER_CUSTOMER_RESERVATIONS_MAX)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "customer %s already has %d reservations, the most one customer may hold",
-                      d->customer->customer_id, LEDGER_CUSTOMER_RESERVATIONS_MAX);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "customer %s already has %d reservations, the most one customer may hold",
+            d->customer->customer_id, LEDGER_CUSTOMER_RESERVATIONS_MAX);
     return LEDGER_ERR_OK;
 }
 
@@ -1639,59 +1631,65 @@ static enum ledger_err check_reservation_room(struct decision *d, size_t new_res
  * purchase under the same id would make reconciling the partner's invoice
  * ambiguous. Partner staff, who may read every customer of the partner, are
  * told which purchase; a customer user only when it is its own customer's. */
-static enum ledger_err check_cloud_order_unheld(struct decision *d, const char *cloud_order_id)
+enum ledger_err domain__check_cloud_order_unheld(struct domain_decision *d,
+                                                 const char *cloud_order_id)
 {
     const char *held = d->in->cloud_order_held_id;
     const char *holder = d->in->cloud_order_holder_customer_id;
     if (held == NULL || held[0] == '\0' || holder == NULL || holder[0] == '\0' ||
         cloud_order_id == NULL || strcmp(cloud_order_id, held) != 0)
         return LEDGER_ERR_OK;
-    if (d->customer != NULL && strcmp(holder, d->customer->customer_id) != 0 && is_customer_user(d))
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "cloud_order_id %s was recorded with another purchase of the partner; "
-                      "give the order id of this purchase, or ask the partner",
-                      held);
-    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                  "cloud_order_id %s was recorded with another purchase (sequence %llu, customer "
-                  "%s): a cloud order id names one purchase; give the order id the cloud issued "
-                  "for this one",
-                  held, (unsigned long long)d->in->cloud_order_holder_sequence, holder);
+    if (d->customer != NULL && strcmp(holder, d->customer->customer_id) != 0 &&
+        domain__is_customer_user(d))
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "cloud_order_id %s was recorded with another purchase of the partner; "
+            "give the order id of this purchase, or ask the partner",
+            held);
+    return domain__refuse(
+        d, LEDGER_ERR_INVALID_ARGUMENT,
+        "cloud_order_id %s was recorded with another purchase (sequence %llu, customer "
+        "%s): a cloud order id names one purchase; give the order id the cloud issued "
+        "for this one",
+        held, (unsigned long long)d->in->cloud_order_holder_sequence, holder);
 }
 
 /* Rules 3/4 for a reservation purchase, after the fields were validated. */
-static enum ledger_err check_reservation_purchase(struct decision *d,
+static enum ledger_err check_reservation_purchase(struct domain_decision *d,
                                                   const Ledger__V1__PurchaseReservation *body,
                                                   size_t new_reservations)
 {
     enum ledger_err err;
-    if (is_customer_user(d))
-        err = check_customer_purchase(d, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS,
-                                      body->billing_subscription_id);
+    if (domain__is_customer_user(d))
+        err = domain__check_customer_purchase(
+            d, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS,
+            body->billing_subscription_id);
     else
-        err = check_billing_subscription(d, body->billing_subscription_id, true);
+        err = domain__check_billing_subscription(d, body->billing_subscription_id, true);
     if (err == LEDGER_ERR_OK)
-        err = check_active_while_reserved(d, body->billing_subscription_id,
-                                          term_end(d->business_us, body->term), "purchase");
+        err = domain__check_active_while_reserved(d, body->billing_subscription_id,
+                                                  domain__term_end(d->business_us, body->term),
+                                                  "purchase");
     if (err == LEDGER_ERR_OK)
-        err = check_scope_target(d, body->scope);
+        err = domain__check_scope_target(d, body->scope);
     if (err != LEDGER_ERR_OK)
         return err;
     return check_reservation_room(d, new_reservations);
 }
 
-static enum ledger_err decide_purchase_reservation(struct decision *d)
+enum ledger_err domain__decide_purchase_reservation(struct domain_decision *d)
 {
     const Ledger__V1__PurchaseReservation *body = d->command->purchase_reservation;
     enum ledger_err err = check_reservation_fields(d, body);
     if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
+        err = domain__need_customer(d);
     if (err == LEDGER_ERR_OK)
         err = check_reservation_purchase(d, body, 1);
     if (err == LEDGER_ERR_OK)
-        err = check_cloud_order_unheld(d, body->cloud_order_id);
+        err = domain__check_cloud_order_unheld(d, body->cloud_order_id);
     if (err != LEDGER_ERR_OK)
         return err;
-    bool customer = is_customer_user(d);
+    bool customer = domain__is_customer_user(d);
     d->out->event.reservation_purchased =
         build_reservation(d, body, 0,
                           customer ? LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER
@@ -1702,19 +1700,19 @@ static enum ledger_err decide_purchase_reservation(struct decision *d)
 }
 
 /* The reservation a change names: exists, active. */
-static enum ledger_err find_active(struct decision *d, const char *reservation_id,
-                                   const struct domain_reservation **out)
+enum ledger_err domain__find_active(struct domain_decision *d, const char *reservation_id,
+                                    const struct domain_reservation **out)
 {
     const struct domain_reservation *reservation =
         domain__find_reservation(d->customer, reservation_id);
     if (reservation == NULL)
-        return refuse(d, LEDGER_ERR_RESERVATION_NOT_FOUND,
-                      "reservation %s is not a reservation of customer %s", reservation_id,
-                      d->customer->customer_id);
+        return domain__refuse(d, LEDGER_ERR_RESERVATION_NOT_FOUND,
+                              "reservation %s is not a reservation of customer %s", reservation_id,
+                              d->customer->customer_id);
     if (reservation->state != LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE)
-        return refuse(d, LEDGER_ERR_RESERVATION_NOT_ACTIVE, "reservation %s is %s, not active",
-                      reservation_id,
-                      codec_enum_name(CODEC_ENUM_RESERVATION_STATE, (int)reservation->state));
+        return domain__refuse(
+            d, LEDGER_ERR_RESERVATION_NOT_ACTIVE, "reservation %s is %s, not active",
+            reservation_id, codec_enum_name(CODEC_ENUM_RESERVATION_STATE, (int)reservation->state));
     *out = reservation;
     return LEDGER_ERR_OK;
 }
@@ -1724,82 +1722,84 @@ static enum ledger_err find_active(struct decision *d, const char *reservation_i
  * come before it was bought: a cancellation or an exchange would end months
  * that did not exist to bill or refund, a scope or auto-renew change would
  * change what did not exist yet. */
-static enum ledger_err check_dated_after(struct decision *d, const char *noun, const char *id,
-                                         int64_t bought_us, const char *change)
+static enum ledger_err check_dated_after(struct domain_decision *d, const char *noun,
+                                         const char *id, int64_t bought_us, const char *change)
 {
     if (d->business_us >= bought_us)
         return LEDGER_ERR_OK;
-    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                  "%s dated %s is before %s %s was bought (%s): give a business time at or "
-                  "after that",
-                  change, time_text(d->business_us).text, noun, id, time_text(bought_us).text);
+    return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                          "%s dated %s is before %s %s was bought (%s): give a business time at or "
+                          "after that",
+                          change, domain__time_text(d->business_us).text, noun, id,
+                          domain__time_text(bought_us).text);
 }
 
 /* A holding's history is kept in date order, as a switch's, a role's and a
  * status's are: a change dated before its last scope or auto-renew change
  * (changed_us, later than its purchase) would reorder it. */
-static enum ledger_err check_after_change(struct decision *d, const char *noun, const char *id,
-                                          int64_t bought_us, int64_t changed_us, const char *change)
+enum ledger_err domain__check_after_change(struct domain_decision *d, const char *noun,
+                                           const char *id, int64_t bought_us, int64_t changed_us,
+                                           const char *change)
 {
     enum ledger_err err = check_dated_after(d, noun, id, bought_us, change);
     if (err != LEDGER_ERR_OK || d->business_us >= changed_us)
         return err;
-    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                  "%s %s was last changed %s (scope or auto-renew): %s dated %s, before then, "
-                  "would reorder its history; date it at or after that",
-                  noun, id, time_text(changed_us).text, change, time_text(d->business_us).text);
+    return domain__refuse(
+        d, LEDGER_ERR_INVALID_ARGUMENT,
+        "%s %s was last changed %s (scope or auto-renew): %s dated %s, before then, "
+        "would reorder its history; date it at or after that",
+        noun, id, domain__time_text(changed_us).text, change,
+        domain__time_text(d->business_us).text);
 }
 
-/* check_after_change for a reservation (bought, or renewed, at bought_us). */
-static enum ledger_err check_after_purchase(struct decision *d,
-                                            const struct domain_reservation *reservation,
-                                            const char *change)
+/* domain__check_after_change for a reservation (bought, or renewed, at
+ * bought_us). */
+enum ledger_err domain__check_after_purchase(struct domain_decision *d,
+                                             const struct domain_reservation *reservation,
+                                             const char *change)
 {
-    return check_after_change(d, "reservation", reservation->id, reservation->bought_us,
-                              reservation->changed_us, change);
+    return domain__check_after_change(d, "reservation", reservation->id, reservation->bought_us,
+                                      reservation->changed_us, change);
 }
 
 /* A cancellation, an exchange or a scope or auto-renew change acts on a
  * reservation whose term still runs at the command's business time: from
  * its expiry on it is over (expired, or renewed by the cloud when set to
  * renew), and what remains to record is that. */
-static enum ledger_err check_term_running(struct decision *d,
-                                          const struct domain_reservation *reservation,
-                                          const char *change)
+enum ledger_err domain__check_term_running(struct domain_decision *d,
+                                           const struct domain_reservation *reservation,
+                                           const char *change)
 {
     if (d->business_us < reservation->expires_us)
         return LEDGER_ERR_OK;
-    return refuse(d, LEDGER_ERR_RESERVATION_NOT_ACTIVE,
-                  "reservation %s ended with its term on %s: %s dated %s comes after that; "
-                  "record its %s instead (ledgerctl reservation %s)",
-                  reservation->id, time_text(reservation->expires_us).text, change,
-                  time_text(d->business_us).text, reservation->auto_renew ? "renewal" : "expiry",
-                  reservation->auto_renew ? "renewed" : "expired");
+    return domain__refuse(d, LEDGER_ERR_RESERVATION_NOT_ACTIVE,
+                          "reservation %s ended with its term on %s: %s dated %s comes after that; "
+                          "record its %s instead (ledgerctl reservation %s)",
+                          reservation->id, domain__time_text(reservation->expires_us).text, change,
+                          domain__time_text(d->business_us).text,
+                          reservation->auto_renew ? "renewal" : "expiry",
+                          reservation->auto_renew ? "renewed" : "expired");
 }
 
 /* The reservation a cancellation or an exchange returns: active, and bought
  * no later than the change. An id of one of the customer's savings plans is
  * refused as such (rule 6), not as an unknown reservation. */
-static enum ledger_err find_returnable(struct decision *d, const char *reservation_id,
+static enum ledger_err find_returnable(struct domain_decision *d, const char *reservation_id,
                                        const char *change, const struct domain_reservation **out)
 {
     if (domain__find_reservation(d->customer, reservation_id) == NULL &&
         domain__find_savings_plan(d->customer, reservation_id) != NULL)
-        return refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE,
-                      "%s is a savings plan, not a reservation: savings plans cannot be "
-                      "cancelled, refunded or exchanged",
-                      reservation_id);
-    enum ledger_err err = find_active(d, reservation_id, out);
+        return domain__refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE,
+                              "%s is a savings plan, not a reservation: savings plans cannot be "
+                              "cancelled, refunded or exchanged",
+                              reservation_id);
+    enum ledger_err err = domain__find_active(d, reservation_id, out);
     if (err == LEDGER_ERR_OK)
-        err = check_after_purchase(d, *out, change);
+        err = domain__check_after_purchase(d, *out, change);
     if (err == LEDGER_ERR_OK)
-        err = check_term_running(d, *out, change);
+        err = domain__check_term_running(d, *out, change);
     return err;
 }
-
-/* What the scope and renewal commands need of a reservation or a savings plan
- * (a holding): found among the customer's, and their current settings. */
-enum holding_kind { HOLDING_RESERVATION, HOLDING_SAVINGS_PLAN };
 
 struct holding {
     const char *noun; /* for messages */
@@ -1808,32 +1808,33 @@ struct holding {
 };
 
 /* The savings plan a change names. */
-static enum ledger_err find_plan(struct decision *d, const char *savings_plan_id,
+static enum ledger_err find_plan(struct domain_decision *d, const char *savings_plan_id,
                                  const struct domain_savings_plan **out)
 {
     const struct domain_savings_plan *plan =
         domain__find_savings_plan(d->customer, savings_plan_id);
     if (plan == NULL)
-        return refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_FOUND,
-                      "savings plan %s is not a savings plan of customer %s", savings_plan_id,
-                      d->customer->customer_id);
+        return domain__refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_FOUND,
+                              "savings plan %s is not a savings plan of customer %s",
+                              savings_plan_id, d->customer->customer_id);
     *out = plan;
     return LEDGER_ERR_OK;
 }
 
 /* A savings plan still in force: found, and not ended by a renewal. */
-static enum ledger_err find_plan_in_force(struct decision *d, const char *savings_plan_id,
-                                          const struct domain_savings_plan **out)
+enum ledger_err domain__find_plan_in_force(struct domain_decision *d, const char *savings_plan_id,
+                                           const struct domain_savings_plan **out)
 {
     const struct domain_savings_plan *plan = NULL;
     enum ledger_err err = find_plan(d, savings_plan_id, &plan);
     if (err != LEDGER_ERR_OK || plan == NULL)
         return err;
     if (plan->renewed)
-        return refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_ACTIVE,
-                      "savings plan %s was renewed and its term has ended; act on its renewal "
-                      "instead (ledgerctl savings-plans lists it)",
-                      savings_plan_id);
+        return domain__refuse(
+            d, LEDGER_ERR_SAVINGS_PLAN_NOT_ACTIVE,
+            "savings plan %s was renewed and its term has ended; act on its renewal "
+            "instead (ledgerctl savings-plans lists it)",
+            savings_plan_id);
     *out = plan;
     return LEDGER_ERR_OK;
 }
@@ -1843,94 +1844,100 @@ static enum ledger_err find_plan_in_force(struct decision *d, const char *saving
  * finds the holding: an active reservation, or a savings plan in force, bought
  * no later than the change (`change` names it for the message, NULL for a
  * command that records no change). */
-static enum ledger_err find_holding(struct decision *d, enum holding_kind kind, const char *id,
-                                    bool scoped, const Ledger__V1__Scope *scope, const char *change,
-                                    struct holding *out)
+static enum ledger_err find_holding(struct domain_decision *d, enum domain_holding_kind kind,
+                                    const char *id, bool scoped, const Ledger__V1__Scope *scope,
+                                    const char *change, struct holding *out)
 {
-    bool plan = kind == HOLDING_SAVINGS_PLAN;
-    enum ledger_err err = check_id(d, id, plan ? "savings_plan_id" : "reservation_id");
+    bool plan = kind == DOMAIN_HOLDING_SAVINGS_PLAN;
+    enum ledger_err err = domain__check_id(d, id, plan ? "savings_plan_id" : "reservation_id");
     if (err == LEDGER_ERR_OK && scoped)
-        err = check_scope(d, scope, "scope");
+        err = domain__check_scope(d, scope, "scope");
     if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
+        err = domain__need_customer(d);
     if (err != LEDGER_ERR_OK)
         return err;
     if (plan) {
         const struct domain_savings_plan *found = NULL;
-        err = find_plan_in_force(d, id, &found);
+        err = domain__find_plan_in_force(d, id, &found);
         if (err == LEDGER_ERR_OK && found != NULL && change != NULL)
-            err = check_after_change(d, "savings plan", id, found->bought_us, found->changed_us,
-                                     change);
+            err = domain__check_after_change(d, "savings plan", id, found->bought_us,
+                                             found->changed_us, change);
         /* Over at its expiry: renewed by the cloud when set to renew, which
          * is what remains to record. */
         if (err == LEDGER_ERR_OK && found != NULL && change != NULL &&
             d->business_us >= found->expires_us)
-            err = refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_ACTIVE,
-                         "savings plan %s ended with its term on %s: %s dated %s comes after "
-                         "that; %s",
-                         id, time_text(found->expires_us).text, change,
-                         time_text(d->business_us).text,
-                         found->auto_renew ? "record its renewal instead (ledgerctl savings-plan "
-                                             "renewed)"
-                                           : "a plan whose term has ended takes no change");
+            err = domain__refuse(
+                d, LEDGER_ERR_SAVINGS_PLAN_NOT_ACTIVE,
+                "savings plan %s ended with its term on %s: %s dated %s comes after "
+                "that; %s",
+                id, domain__time_text(found->expires_us).text, change,
+                domain__time_text(d->business_us).text,
+                found->auto_renew ? "record its renewal instead (ledgerctl savings-plan "
+                                    "renewed)"
+                                  : "a plan whose term has ended takes no change");
         if (err == LEDGER_ERR_OK && found != NULL)
             *out = (struct holding){"savings plan", &found->scope, found->auto_renew};
     } else {
         const struct domain_reservation *found = NULL;
-        err = find_active(d, id, &found);
+        err = domain__find_active(d, id, &found);
         if (err == LEDGER_ERR_OK && found != NULL && change != NULL)
-            err = check_after_purchase(d, found, change);
+            err = domain__check_after_purchase(d, found, change);
         if (err == LEDGER_ERR_OK && found != NULL && change != NULL)
-            err = check_term_running(d, found, change);
+            err = domain__check_term_running(d, found, change);
         if (err == LEDGER_ERR_OK && found != NULL)
             *out = (struct holding){"reservation", &found->scope, found->auto_renew};
     }
     if (err == LEDGER_ERR_OK && scoped)
-        err = check_scope_target(d, scope);
+        err = domain__check_scope_target(d, scope);
     return err;
 }
 
 /* A scope change of a holding: refused when the scope is the same; else the
  * event's from and to scopes. */
-static enum ledger_err decide_scope_change(struct decision *d, enum holding_kind kind,
-                                           const char *id, const Ledger__V1__Scope *scope,
-                                           Ledger__V1__Scope **from, Ledger__V1__Scope **to)
+enum ledger_err domain__decide_scope_change(struct domain_decision *d,
+                                            enum domain_holding_kind kind, const char *id,
+                                            const Ledger__V1__Scope *scope,
+                                            Ledger__V1__Scope **from, Ledger__V1__Scope **to)
 {
     struct holding holding;
     enum ledger_err err = find_holding(d, kind, id, true, scope, "a scope change", &holding);
     if (err != LEDGER_ERR_OK)
         return err;
     if (scope_equal(holding.scope, scope))
-        return refuse(d, LEDGER_ERR_UNCHANGED, "%s %s already has this scope", holding.noun, id);
+        return domain__refuse(d, LEDGER_ERR_UNCHANGED, "%s %s already has this scope", holding.noun,
+                              id);
     struct domain_output *out = d->out;
-    *from = output_scope(&out->scope_from, out->scope_from_target, sizeof out->scope_from_target,
-                         holding.scope->kind, holding.scope->target);
-    *to = output_scope(&out->scope_to, out->scope_to_target, sizeof out->scope_to_target,
-                       scope->kind, scope->target);
+    *from = domain__output_scope(&out->scope_from, out->scope_from_target,
+                                 sizeof out->scope_from_target, holding.scope->kind,
+                                 holding.scope->target);
+    *to = domain__output_scope(&out->scope_to, out->scope_to_target, sizeof out->scope_to_target,
+                               scope->kind, scope->target);
     return LEDGER_ERR_OK;
 }
 
 /* Turning a holding's auto-renew on or off: refused when it already is. */
-static enum ledger_err decide_renewal_change(struct decision *d, enum holding_kind kind,
-                                             const char *id, bool auto_renew)
+enum ledger_err domain__decide_renewal_change(struct domain_decision *d,
+                                              enum domain_holding_kind kind, const char *id,
+                                              bool auto_renew)
 {
     struct holding holding;
     enum ledger_err err = find_holding(d, kind, id, false, NULL, "an auto-renew change", &holding);
     if (err != LEDGER_ERR_OK)
         return err;
     if (holding.auto_renew == auto_renew)
-        return refuse(d, LEDGER_ERR_UNCHANGED, "auto-renew of %s %s is already %s", holding.noun,
-                      id, auto_renew ? "on" : "off");
+        return domain__refuse(d, LEDGER_ERR_UNCHANGED, "auto-renew of %s %s is already %s",
+                              holding.noun, id, auto_renew ? "on" : "off");
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err decide_change_reservation_scope(struct decision *d)
+enum ledger_err domain__decide_change_reservation_scope(struct domain_decision *d)
 {
     const Ledger__V1__ChangeReservationScope *body = d->command->change_reservation_scope;
     Ledger__V1__ReservationScopeChanged *event = &d->out->body.reservation_scope_changed;
     ledger__v1__reservation_scope_changed__init(event);
-    enum ledger_err err = decide_scope_change(d, HOLDING_RESERVATION, body->reservation_id,
-                                              body->scope, &event->from_scope, &event->to_scope);
+    enum ledger_err err =
+        domain__decide_scope_change(d, DOMAIN_HOLDING_RESERVATION, body->reservation_id,
+                                    body->scope, &event->from_scope, &event->to_scope);
     if (err != LEDGER_ERR_OK)
         return err;
     event->reservation_id = body->reservation_id;
@@ -1939,11 +1946,11 @@ static enum ledger_err decide_change_reservation_scope(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err decide_set_reservation_renewal(struct decision *d)
+enum ledger_err domain__decide_set_reservation_renewal(struct domain_decision *d)
 {
     const Ledger__V1__SetReservationRenewal *body = d->command->set_reservation_renewal;
-    enum ledger_err err =
-        decide_renewal_change(d, HOLDING_RESERVATION, body->reservation_id, body->auto_renew);
+    enum ledger_err err = domain__decide_renewal_change(d, DOMAIN_HOLDING_RESERVATION,
+                                                        body->reservation_id, body->auto_renew);
     if (err != LEDGER_ERR_OK)
         return err;
     Ledger__V1__ReservationRenewalSet *event = &d->out->body.reservation_renewal_set;
@@ -1957,67 +1964,20 @@ static enum ledger_err decide_set_reservation_renewal(struct decision *d)
 
 /* A renewal command's fields, each by shape, then the customer: shared by
  * RenewReservation and RenewSavingsPlan. */
-static enum ledger_err check_renewal_fields(struct decision *d, const char *id, const char *field,
-                                            const Ledger__V1__Money *price,
-                                            const Ledger__V1__Money *retail_price,
-                                            const char *cloud_order_id)
+enum ledger_err domain__check_renewal_fields(struct domain_decision *d, const char *id,
+                                             const char *field, const Ledger__V1__Money *price,
+                                             const Ledger__V1__Money *retail_price,
+                                             const char *cloud_order_id)
 {
-    enum ledger_err err = check_id(d, id, field);
+    enum ledger_err err = domain__check_id(d, id, field);
     if (err == LEDGER_ERR_OK)
-        err = check_optional_id(d, cloud_order_id, "cloud_order_id");
+        err = domain__check_optional_id(d, cloud_order_id, "cloud_order_id");
     if (err == LEDGER_ERR_OK)
-        err = check_prices(d, price, retail_price);
+        err = domain__check_prices(d, price, retail_price);
     if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
+        err = domain__need_customer(d);
     return err;
 }
-
-/* What a renewal looks at in the reservation or savings plan it renews (a
- * holding in force, found by the caller). */
-struct renewed_holding {
-    const char *noun; /* for messages */
-    const char *id;
-    bool auto_renew;
-    const char *currency; /* of its price */
-    const char *billing_subscription_id;
-    int64_t bought_us;
-    int64_t changed_us;    /* its last scope or auto-renew change, else bought_us */
-    int64_t expires_us;    /* where a renewal's term starts */
-    Ledger__V1__Term term; /* and its length */
-};
-
-/* The renewed_holding of a domain_reservation or domain_savings_plan `old`
- * (the fields they share by name). */
-#define RENEWED_HOLDING(noun, old)                                                                 \
-    {                                                                                              \
-        (noun), (old)->id, (old)->auto_renew, (old)->price.currency,                               \
-            (old)->billing_subscription_id, (old)->bought_us, (old)->changed_us,                   \
-            (old)->expires_us, (old)->term                                                         \
-    }
-
-/* What a renewal (`renewal`, a ReservationPurchased or SavingsPlanPurchased)
- * takes from the reservation or savings plan it renews (`old`), as it stands,
- * and from its command (`body`): the same term, billing plan, scope now and
- * purchaser; the command's prices; auto-renew on; a term starting at the old
- * expiry. The renewal is the partner's commitment: the partner pays for it,
- * and a customer purchase's permission is not checked again (a customer's
- * savings plan renewed stays the customer's, hidden from partner-facing
- * views as it was). */
-#define RENEWAL_FROM(renewal, old, body, out)                                                      \
-    do {                                                                                           \
-        (renewal)->term = (old)->term;                                                             \
-        (renewal)->billing_plan = (old)->billing_plan;                                             \
-        (renewal)->scope =                                                                         \
-            output_scope(&(out)->scope_to, (out)->scope_to_target, sizeof(out)->scope_to_target,   \
-                         (old)->scope.kind, (old)->scope.target);                                  \
-        (renewal)->price = (body)->price;                                                          \
-        (renewal)->cloud_order_id = (body)->cloud_order_id;                                        \
-        (renewal)->retail_price = (body)->retail_price;                                            \
-        (renewal)->auto_renew = true;                                                              \
-        (renewal)->purchaser = (old)->purchaser;                                                   \
-        (renewal)->starts_us = (old)->expires_us;                                                  \
-        (renewal)->expires_us = term_end((old)->expires_us, (old)->term);                          \
-    } while (0)
 
 /* The rules a renewal of a reservation or a savings plan shares, in order:
  * not dated before the holding was bought or last changed (its history kept
@@ -2027,51 +1987,53 @@ struct renewed_holding {
  * 10), and a new term that ends within the times the ledger records: its
  * end is a time the ledger records and shows, so it may not be past
  * LEDGER_TIME_US_MAX any more than a business time may. */
-static enum ledger_err check_renewal(struct decision *d, const struct renewed_holding *old,
-                                     const Ledger__V1__Money *price, bool reservation)
+enum ledger_err domain__check_renewal(struct domain_decision *d,
+                                      const struct domain_renewed_holding *old,
+                                      const Ledger__V1__Money *price, bool reservation)
 {
-    enum ledger_err err =
-        check_after_change(d, old->noun, old->id, old->bought_us, old->changed_us, "a renewal");
+    enum ledger_err err = domain__check_after_change(d, old->noun, old->id, old->bought_us,
+                                                     old->changed_us, "a renewal");
     if (err != LEDGER_ERR_OK)
         return err;
     if (!old->auto_renew)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "auto-renew is off for %s %s; turn it on first or buy anew", old->noun,
-                      old->id);
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                              "auto-renew is off for %s %s; turn it on first or buy anew",
+                              old->noun, old->id);
     if (strcmp(price->currency, old->currency) != 0)
-        return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH, "price is in %s but %s %s is priced in %s",
-                      price->currency, old->noun, old->id, old->currency);
-    err = check_billing_subscription(d, old->billing_subscription_id, reservation);
+        return domain__refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
+                              "price is in %s but %s %s is priced in %s", price->currency,
+                              old->noun, old->id, old->currency);
+    err = domain__check_billing_subscription(d, old->billing_subscription_id, reservation);
     if (err != LEDGER_ERR_OK)
         return err;
     char renewal[sizeof "the renewal of savings plan " + DOMAIN_ID_SIZE];
     snprintf(renewal, sizeof renewal, "the renewal of %s %s", old->noun, old->id);
-    return check_term_end(d, old->expires_us, old->term, renewal);
+    return domain__check_term_end(d, old->expires_us, old->term, renewal);
 }
 
-static enum ledger_err decide_renew_reservation(struct decision *d)
+enum ledger_err domain__decide_renew_reservation(struct domain_decision *d)
 {
     const Ledger__V1__RenewReservation *body = d->command->renew_reservation;
     const struct domain_reservation *old = NULL;
     enum ledger_err err =
-        check_renewal_fields(d, body->reservation_id, "reservation_id", body->price,
-                             body->retail_price, body->cloud_order_id);
+        domain__check_renewal_fields(d, body->reservation_id, "reservation_id", body->price,
+                                     body->retail_price, body->cloud_order_id);
     if (err == LEDGER_ERR_OK)
-        err = find_active(d, body->reservation_id, &old);
+        err = domain__find_active(d, body->reservation_id, &old);
     if (err != LEDGER_ERR_OK)
         return err;
-    struct renewed_holding holding = RENEWED_HOLDING("reservation", old);
-    err = check_renewal(d, &holding, body->price, true);
+    struct domain_renewed_holding holding = DOMAIN_RENEWED_HOLDING("reservation", old);
+    err = domain__check_renewal(d, &holding, body->price, true);
     if (err != LEDGER_ERR_OK)
         return err;
     /* The renewal counts from now (rule 10) until the end of its term. */
-    err = check_active_while_reserved(d, old->billing_subscription_id,
-                                      term_end(old->expires_us, old->term), "renewal");
+    err = domain__check_active_while_reserved(
+        d, old->billing_subscription_id, domain__term_end(old->expires_us, old->term), "renewal");
     if (err != LEDGER_ERR_OK)
         return err;
     err = check_reservation_room(d, 1);
     if (err == LEDGER_ERR_OK)
-        err = check_cloud_order_unheld(d, body->cloud_order_id);
+        err = domain__check_cloud_order_unheld(d, body->cloud_order_id);
     if (err != LEDGER_ERR_OK)
         return err;
     struct domain_output *out = d->out;
@@ -2086,7 +2048,7 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
     renewal->sku = out->sku;
     renewal->region = out->region;
     renewal->quantity = old->quantity;
-    RENEWAL_FROM(renewal, old, body, out);
+    DOMAIN_RENEWAL_FROM(renewal, old, body, out);
     Ledger__V1__ReservationRenewed *event = &out->body.reservation_renewed;
     ledger__v1__reservation_renewed__init(event);
     event->reservation_id = body->reservation_id;
@@ -2097,8 +2059,8 @@ static enum ledger_err decide_renew_reservation(struct decision *d)
 }
 
 /* An exchange's replacement `index` names no cloud order id an earlier one
- * named: each is a purchase of its own (check_cloud_order_unheld). */
-static enum ledger_err check_cloud_order_distinct(struct decision *d,
+ * named: each is a purchase of its own (domain__check_cloud_order_unheld). */
+static enum ledger_err check_cloud_order_distinct(struct domain_decision *d,
                                                   const Ledger__V1__ExchangeReservation *body,
                                                   size_t index)
 {
@@ -2108,76 +2070,80 @@ static enum ledger_err check_cloud_order_distinct(struct decision *d,
     for (size_t i = 0; i < index; i++) {
         const char *earlier = body->replacements[i]->cloud_order_id;
         if (earlier != NULL && strcmp(earlier, id) == 0)
-            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                          "cloud_order_id %s is replacement %zu's too: a cloud order id names one "
-                          "purchase; give each replacement the order id the cloud issued for it",
-                          id, i + 1);
+            return domain__refuse(
+                d, LEDGER_ERR_INVALID_ARGUMENT,
+                "cloud_order_id %s is replacement %zu's too: a cloud order id names one "
+                "purchase; give each replacement the order id the cloud issued for it",
+                id, i + 1);
     }
     return LEDGER_ERR_OK;
 }
 
 /* Names the replacement a refusal is about, when an exchange buys several:
  * "replacement 2 of 3: " before the message. */
-static enum ledger_err name_replacement(struct decision *d, enum ledger_err err, size_t index,
-                                        size_t count)
+static enum ledger_err name_replacement(struct domain_decision *d, enum ledger_err err,
+                                        size_t index, size_t count)
 {
     if (err == LEDGER_ERR_OK || count < 2)
         return err;
     char message[DOMAIN_MESSAGE_SIZE];
     snprintf(message, sizeof message, "%s", d->out->message);
-    return refuse(d, err, "replacement %zu of %zu: %s", index + 1, count, message);
+    return domain__refuse(d, err, "replacement %zu of %zu: %s", index + 1, count, message);
 }
 
 /* Rule 8's checks of one replacement, after the returned reservations':
  * priced in their currency, and a partner purchase (rule 4). */
-static enum ledger_err check_replacement(struct decision *d,
+static enum ledger_err check_replacement(struct domain_decision *d,
                                          const Ledger__V1__PurchaseReservation *replacement,
                                          const char *currency)
 {
     if (strcmp(replacement->price->currency, currency) != 0)
-        return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
-                      "the replacement is priced in %s but the returned reservations in %s",
-                      replacement->price->currency, currency);
-    enum ledger_err err = check_billing_subscription(d, replacement->billing_subscription_id, true);
+        return domain__refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
+                              "the replacement is priced in %s but the returned reservations in %s",
+                              replacement->price->currency, currency);
+    enum ledger_err err =
+        domain__check_billing_subscription(d, replacement->billing_subscription_id, true);
     if (err == LEDGER_ERR_OK)
-        err = check_active_while_reserved(d, replacement->billing_subscription_id,
-                                          term_end(d->business_us, replacement->term), "exchange");
+        err = domain__check_active_while_reserved(
+            d, replacement->billing_subscription_id,
+            domain__term_end(d->business_us, replacement->term), "exchange");
     if (err == LEDGER_ERR_OK)
-        err = check_scope_target(d, replacement->scope);
+        err = domain__check_scope_target(d, replacement->scope);
     return err;
 }
 
-static enum ledger_err decide_exchange_reservation(struct decision *d)
+enum ledger_err domain__decide_exchange_reservation(struct domain_decision *d)
 {
     const Ledger__V1__ExchangeReservation *body = d->command->exchange_reservation;
     size_t count = body->n_reservation_ids;
     if (count < 1 || count > LEDGER_EXCHANGE_RETURNS_MAX)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "an exchange returns 1..%d reservations, not %zu",
-                      LEDGER_EXCHANGE_RETURNS_MAX, count);
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                              "an exchange returns 1..%d reservations, not %zu",
+                              LEDGER_EXCHANGE_RETURNS_MAX, count);
     for (size_t i = 0; i < count; i++) {
-        enum ledger_err err = check_id(d, body->reservation_ids[i], "reservation_ids");
+        enum ledger_err err = domain__check_id(d, body->reservation_ids[i], "reservation_ids");
         if (err != LEDGER_ERR_OK)
             return err;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(body->reservation_ids[i], body->reservation_ids[j]) == 0)
-                return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                              "reservation %s is listed twice in the exchange",
-                              body->reservation_ids[i]);
+                return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                                      "reservation %s is listed twice in the exchange",
+                                      body->reservation_ids[i]);
         }
     }
-    enum ledger_err err = check_money(d, body->refund, "refund", false);
+    enum ledger_err err = domain__check_money(d, body->refund, "refund", false);
     if (err != LEDGER_ERR_OK)
         return err;
     size_t bought = body->n_replacements;
     if (bought < 1 || bought > LEDGER_EXCHANGE_REPLACEMENTS_MAX)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "an exchange buys 1..%d replacements, not %zu; exchange the rest "
-                      "separately",
-                      LEDGER_EXCHANGE_REPLACEMENTS_MAX, bought);
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                              "an exchange buys 1..%d replacements, not %zu; exchange the rest "
+                              "separately",
+                              LEDGER_EXCHANGE_REPLACEMENTS_MAX, bought);
     for (size_t i = 0; i < bought; i++) {
         if (body->replacements[i] == NULL)
-            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "replacement %zu is empty", i + 1);
+            return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "replacement %zu is empty",
+                                  i + 1);
         err = name_replacement(d, check_reservation_fields(d, body->replacements[i]), i, bought);
         if (err != LEDGER_ERR_OK)
             return err;
@@ -2185,10 +2151,11 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
         if (err != LEDGER_ERR_OK)
             return err;
     }
-    err = need_customer(d);
+    err = domain__need_customer(d);
     for (size_t i = 0; i < bought && err == LEDGER_ERR_OK; i++)
         err = name_replacement(
-            d, check_cloud_order_unheld(d, body->replacements[i]->cloud_order_id), i, bought);
+            d, domain__check_cloud_order_unheld(d, body->replacements[i]->cloud_order_id), i,
+            bought);
     if (err != LEDGER_ERR_OK)
         return err;
 
@@ -2209,10 +2176,10 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
         if (currency == NULL) {
             currency = reservation->price.currency;
         } else if (strcmp(currency, reservation->price.currency) != 0) {
-            return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
-                          "returned reservations are priced in %s and %s; exchange them "
-                          "separately",
-                          currency, reservation->price.currency);
+            return domain__refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
+                                  "returned reservations are priced in %s and %s; exchange them "
+                                  "separately",
+                                  currency, reservation->price.currency);
         }
         /* Rule 8 counts what the returned reservations still commit at the
          * exchange's business time (a monthly one: its instalments not yet
@@ -2222,28 +2189,30 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
         refundable_minor += domain__refundable(reservation, d->business_us, NULL);
     }
     if (strcmp(body->refund->currency, currency) != 0)
-        return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
-                      "refund is in %s but the returned reservations are priced in %s",
-                      body->refund->currency, currency);
+        return domain__refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
+                              "refund is in %s but the returned reservations are priced in %s",
+                              body->refund->currency, currency);
     char a[MONEY_TEXT_SIZE], b[MONEY_TEXT_SIZE];
     /* What is refunded is what the returned reservations still commit. */
     if (body->refund->amount_minor > refundable_minor) {
         money_format(body->refund->amount_minor, currency, a);
         money_format(refundable_minor, currency, b);
         if (refundable_minor != remaining_minor)
-            return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
-                          "refund %s %s exceeds what the returned reservations may refund, %s %s: "
-                          "what the partner paid for the days still to run (a monthly-billed "
-                          "reservation's later instalments are not billed, nor a renewal returned "
-                          "before its term starts): refund at most that",
-                          currency, a, currency, b);
-        return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
-                      "refund %s %s exceeds what the returned reservations still commit, %s %s: "
-                      "refund at most that",
-                      currency, a, currency, b);
+            return domain__refuse(
+                d, LEDGER_ERR_INVALID_AMOUNT,
+                "refund %s %s exceeds what the returned reservations may refund, %s %s: "
+                "what the partner paid for the days still to run (a monthly-billed "
+                "reservation's later instalments are not billed, nor a renewal returned "
+                "before its term starts): refund at most that",
+                currency, a, currency, b);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_AMOUNT,
+            "refund %s %s exceeds what the returned reservations still commit, %s %s: "
+            "refund at most that",
+            currency, a, currency, b);
     }
-    /* Each price is at most LEDGER_AMOUNT_MINOR_MAX (check_prices), so the
-     * sum of 32 stays far within int64. */
+    /* Each price is at most LEDGER_AMOUNT_MINOR_MAX (domain__check_prices), so
+     * the sum of 32 stays far within int64. */
     int64_t bought_minor = 0;
     for (size_t i = 0; i < bought; i++) {
         err = name_replacement(d, check_replacement(d, body->replacements[i], currency), i, bought);
@@ -2255,29 +2224,32 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
         money_format(bought_minor, currency, a);
         money_format(remaining_minor, currency, b);
         if (bought == 1)
-            return refuse(d, LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW,
-                          "the replacement commits %s %s but the returned reservations still "
-                          "commit %s %s: its price must be at least that",
-                          currency, a, currency, b);
-        return refuse(d, LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW,
-                      "the %zu replacements commit %s %s together but the returned reservations "
-                      "still commit %s %s: their prices must add up to at least that",
-                      bought, currency, a, currency, b);
+            return domain__refuse(
+                d, LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW,
+                "the replacement commits %s %s but the returned reservations still "
+                "commit %s %s: its price must be at least that",
+                currency, a, currency, b);
+        return domain__refuse(
+            d, LEDGER_ERR_EXCHANGE_VALUE_TOO_LOW,
+            "the %zu replacements commit %s %s together but the returned reservations "
+            "still commit %s %s: their prices must add up to at least that",
+            bought, currency, a, currency, b);
     }
     if (d->customer->reservation_count + bought > LEDGER_CUSTOMER_RESERVATIONS_MAX)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "customer %s has %zu reservations and the exchange buys %zu: more than "
-                      "the %d one customer may hold",
-                      d->customer->customer_id, d->customer->reservation_count, bought,
-                      LEDGER_CUSTOMER_RESERVATIONS_MAX);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "customer %s has %zu reservations and the exchange buys %zu: more than "
+            "the %d one customer may hold",
+            d->customer->customer_id, d->customer->reservation_count, bought,
+            LEDGER_CUSTOMER_RESERVATIONS_MAX);
 
     struct domain_output *out = d->out;
     Ledger__V1__ReservationExchanged *event = &out->body.reservation_exchanged;
     ledger__v1__reservation_exchanged__init(event);
     event->n_returned_reservation_ids = count;
     event->returned_reservation_ids = body->reservation_ids;
-    event->refund = output_money(d, 0, body->refund->amount_minor, body->refund->currency);
-    event->remaining_commitment = output_money(d, 1, remaining_minor, currency);
+    event->refund = domain__output_money(d, 0, body->refund->amount_minor, body->refund->currency);
+    event->remaining_commitment = domain__output_money(d, 1, remaining_minor, currency);
     for (size_t i = 0; i < bought; i++)
         out->replacements[i] = build_reservation(d, body->replacements[i], i,
                                                  LEDGER__V1__PURCHASER__PURCHASER_PARTNER, false);
@@ -2288,24 +2260,25 @@ static enum ledger_err decide_exchange_reservation(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err decide_cancel_reservation(struct decision *d)
+enum ledger_err domain__decide_cancel_reservation(struct domain_decision *d)
 {
     const Ledger__V1__CancelReservation *body = d->command->cancel_reservation;
     const struct domain_reservation *reservation = NULL;
-    enum ledger_err err = check_id(d, body->reservation_id, "reservation_id");
+    enum ledger_err err = domain__check_id(d, body->reservation_id, "reservation_id");
     if (err == LEDGER_ERR_OK)
-        err = check_money(d, body->refund, "refund", false);
+        err = domain__check_money(d, body->refund, "refund", false);
     if (err != LEDGER_ERR_OK)
         return err;
     bool usd = strcmp(body->refund->currency, DOMAIN_CAP_CURRENCY) == 0;
     int64_t usd_minor = body->refund->amount_minor;
     if (body->refund_usd != NULL) {
-        err = check_usd_money(d, body->refund_usd, "refund_usd");
+        err = domain__check_usd_money(d, body->refund_usd, "refund_usd");
         if (err != LEDGER_ERR_OK)
             return err;
         if (usd && body->refund_usd->amount_minor != body->refund->amount_minor)
-            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                          "refund is in USD; refund_usd, when given, must be the same amount");
+            return domain__refuse(
+                d, LEDGER_ERR_INVALID_ARGUMENT,
+                "refund is in USD; refund_usd, when given, must be the same amount");
         usd_minor = body->refund_usd->amount_minor;
         /* Rule 7 counts refund_usd: a refund given as worth nothing in USD
          * would pass the cap uncounted. */
@@ -2313,36 +2286,39 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
             char a[MONEY_TEXT_SIZE], b[MONEY_TEXT_SIZE];
             money_format(body->refund->amount_minor, body->refund->currency, a);
             money_format(usd_minor, DOMAIN_CAP_CURRENCY, b);
-            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                          "refund %s %s and refund_usd USD %s must both be 0 or both more than "
-                          "0: give the refund's value in USD, which counts against the cap",
-                          body->refund->currency, a, b);
+            return domain__refuse(
+                d, LEDGER_ERR_INVALID_ARGUMENT,
+                "refund %s %s and refund_usd USD %s must both be 0 or both more than "
+                "0: give the refund's value in USD, which counts against the cap",
+                body->refund->currency, a, b);
         }
     } else if (!usd) {
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "refund is in %s: refund_usd, its value in USD, is required for the cap",
-                      body->refund->currency);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "refund is in %s: refund_usd, its value in USD, is required for the cap",
+            body->refund->currency);
     }
     if (body->unbilled_usd != NULL) {
-        err = check_usd_money(d, body->unbilled_usd, "unbilled_usd");
+        err = domain__check_usd_money(d, body->unbilled_usd, "unbilled_usd");
         if (err != LEDGER_ERR_OK)
             return err;
     }
-    err = need_customer(d);
+    err = domain__need_customer(d);
     if (err == LEDGER_ERR_OK)
         err = find_returnable(d, body->reservation_id, "a cancellation", &reservation);
     if (err != LEDGER_ERR_OK)
         return err;
     if (strcmp(body->refund->currency, reservation->price.currency) != 0)
-        return refuse(d, LEDGER_ERR_CURRENCY_MISMATCH,
-                      "refund is in %s but reservation %s is priced in %s", body->refund->currency,
-                      body->reservation_id, reservation->price.currency);
+        return domain__refuse(
+            d, LEDGER_ERR_CURRENCY_MISMATCH, "refund is in %s but reservation %s is priced in %s",
+            body->refund->currency, body->reservation_id, reservation->price.currency);
     /* A renewal cancelled before its term: none of it is billed. */
     if (d->business_us < reservation->starts_us && body->refund->amount_minor != 0)
-        return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
-                      "reservation %s starts %s: cancelled before then nothing of it is billed, "
-                      "so its refund is 0",
-                      body->reservation_id, time_text(reservation->starts_us).text);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_AMOUNT,
+            "reservation %s starts %s: cancelled before then nothing of it is billed, "
+            "so its refund is 0",
+            body->reservation_id, domain__time_text(reservation->starts_us).text);
     /* The refund is the cancelled commitment rule 7 counts: at most what the
      * partner paid for the days still to run at the cancellation's business
      * time. */
@@ -2355,21 +2331,23 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
         money_format(refundable_minor, currency, b);
         if (billed_minor < reservation->price.amount_minor) {
             money_format(billed_minor, currency, c);
-            return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
-                          "refund %s %s exceeds what monthly-billed reservation %s may refund "
-                          "on %s: %s %s, what its instalments billed through that month (%s %s; "
-                          "the later ones are not billed) pay beyond the days already run; "
-                          "refund at most that",
-                          currency, a, body->reservation_id, time_text(d->business_us).text,
-                          currency, b, currency, c);
+            return domain__refuse(
+                d, LEDGER_ERR_INVALID_AMOUNT,
+                "refund %s %s exceeds what monthly-billed reservation %s may refund "
+                "on %s: %s %s, what its instalments billed through that month (%s %s; "
+                "the later ones are not billed) pay beyond the days already run; "
+                "refund at most that",
+                currency, a, body->reservation_id, domain__time_text(d->business_us).text, currency,
+                b, currency, c);
         }
         money_format(reservation->price.amount_minor, currency, c);
-        return refuse(d, LEDGER_ERR_INVALID_AMOUNT,
-                      "refund %s %s exceeds what reservation %s still commits on %s: %s %s of "
-                      "its price %s %s (the share of its term's days still to run); refund at most "
-                      "that",
-                      currency, a, body->reservation_id, time_text(d->business_us).text, currency,
-                      b, currency, c);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_AMOUNT,
+            "refund %s %s exceeds what reservation %s still commits on %s: %s %s of "
+            "its price %s %s (the share of its term's days still to run); refund at most "
+            "that",
+            currency, a, body->reservation_id, domain__time_text(d->business_us).text, currency, b,
+            currency, c);
     }
     /* Rule 7 counts the instalments a monthly reservation is no longer
      * billed; in another currency, with no refund to give a rate, only the
@@ -2379,24 +2357,27 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
         const char *currency = reservation->price.currency;
         money_format(domain__unbilled(reservation, d->business_us), currency, a);
         if (body->unbilled_usd == NULL)
-            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                          "monthly-billed reservation %s has %s %s of instalments not billed yet "
-                          "on %s, which count against the cap, and no refund to value them at: "
-                          "unbilled_usd, their value in USD, is required",
-                          body->reservation_id, currency, a, time_text(d->business_us).text);
+            return domain__refuse(
+                d, LEDGER_ERR_INVALID_ARGUMENT,
+                "monthly-billed reservation %s has %s %s of instalments not billed yet "
+                "on %s, which count against the cap, and no refund to value them at: "
+                "unbilled_usd, their value in USD, is required",
+                body->reservation_id, currency, a, domain__time_text(d->business_us).text);
         if (body->unbilled_usd->amount_minor == 0)
-            return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                          "unbilled_usd USD 0.00 values the %s %s of instalments not billed yet "
-                          "of reservation %s at nothing: give their value in USD, which counts "
-                          "against the cap",
-                          currency, a, body->reservation_id);
+            return domain__refuse(
+                d, LEDGER_ERR_INVALID_ARGUMENT,
+                "unbilled_usd USD 0.00 values the %s %s of instalments not billed yet "
+                "of reservation %s at nothing: give their value in USD, which counts "
+                "against the cap",
+                currency, a, body->reservation_id);
         unbilled_usd_minor = body->unbilled_usd->amount_minor;
     } else if (body->unbilled_usd != NULL) {
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "unbilled_usd is only for a monthly-billed reservation in another currency "
-                      "than USD, cancelled with no refund while instalments are not billed yet; "
-                      "the cap values those of reservation %s without it: leave it out",
-                      body->reservation_id);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "unbilled_usd is only for a monthly-billed reservation in another currency "
+            "than USD, cancelled with no refund while instalments are not billed yet; "
+            "the cap values those of reservation %s without it: leave it out",
+            body->reservation_id);
     }
     /* Rule 7 counts the commitment cancelled: the refund and, for a
      * monthly reservation, the instalments it will no longer be billed.
@@ -2406,22 +2387,24 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
         reservation, d->business_us, body->refund->amount_minor, usd_minor, unbilled_usd_minor);
     if (cancelled_minor > 0 && d->customer->refund_count >= LEDGER_CUSTOMER_REFUNDS_MAX &&
         domain__recent_refunds(d->customer, d->business_us) >= LEDGER_CUSTOMER_REFUNDS_MAX)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "customer %s had %d cancellations counting against the refund cap in two "
-                      "years, the most one customer may have",
-                      d->customer->customer_id, LEDGER_CUSTOMER_REFUNDS_MAX);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "customer %s had %d cancellations counting against the refund cap in two "
+            "years, the most one customer may have",
+            d->customer->customer_id, LEDGER_CUSTOMER_REFUNDS_MAX);
     /* Rule 7 holds in every window: one that holds refunds no longer kept
      * cannot be checked, so a cancellation dated in it is not decided. */
     int64_t until_us = 0;
     if (cancelled_minor > 0 &&
         domain__refunds_dropped_until(d->customer, d->business_us, &until_us))
-        return refuse(
+        return domain__refuse(
             d, LEDGER_ERR_INVALID_ARGUMENT,
             "customer %s's refunds dated up to %s were dropped from the %d kept for "
             "the cap: a cancellation dated %s would share 365 days with them; date it "
             "at or after %s",
-            d->customer->customer_id, time_text(d->customer->refunds_dropped_last_us).text,
-            LEDGER_CUSTOMER_REFUNDS_MAX, time_text(d->business_us).text, time_text(until_us).text);
+            d->customer->customer_id, domain__time_text(d->customer->refunds_dropped_last_us).text,
+            LEDGER_CUSTOMER_REFUNDS_MAX, domain__time_text(d->business_us).text,
+            domain__time_text(until_us).text);
     struct domain_refund_window window = domain__refunds_in_window(d->customer, d->business_us);
     if (window.usd_minor + cancelled_minor > LEDGER_REFUND_CAP_USD_MINOR) {
         money_format(window.usd_minor, DOMAIN_CAP_CURRENCY, a);
@@ -2436,55 +2419,57 @@ static enum ledger_err decide_cancel_reservation(struct decision *d)
          * refunds dated after it: the message says which window that is. */
         char span[80];
         if (window.last_us > d->business_us)
-            snprintf(span, sizeof span, "the 365 days from %s", time_text(window.from_us).text);
+            snprintf(span, sizeof span, "the 365 days from %s",
+                     domain__time_text(window.from_us).text);
         else
             snprintf(span, sizeof span, "the last 365 days");
-        return refuse(d, LEDGER_ERR_REFUND_CAP_EXCEEDED,
-                      "customer %s was refunded USD %s in %s; USD %s more%s would pass the cap "
-                      "of USD %s; at most USD %s more fits now",
-                      d->customer->customer_id, a, span, b,
-                      cancelled_minor != usd_minor
-                          ? " (the refund and the monthly instalments it cancels)"
-                          : "",
-                      c, room);
+        return domain__refuse(
+            d, LEDGER_ERR_REFUND_CAP_EXCEEDED,
+            "customer %s was refunded USD %s in %s; USD %s more%s would pass the cap "
+            "of USD %s; at most USD %s more fits now",
+            d->customer->customer_id, a, span, b,
+            cancelled_minor != usd_minor ? " (the refund and the monthly instalments it cancels)"
+                                         : "",
+            c, room);
     }
     Ledger__V1__ReservationCancelled *event = &d->out->body.reservation_cancelled;
     ledger__v1__reservation_cancelled__init(event);
     event->reservation_id = body->reservation_id;
-    event->refund = output_money(d, 0, body->refund->amount_minor, body->refund->currency);
-    event->refund_usd = output_money(d, 1, usd_minor, DOMAIN_CAP_CURRENCY);
+    event->refund = domain__output_money(d, 0, body->refund->amount_minor, body->refund->currency);
+    event->refund_usd = domain__output_money(d, 1, usd_minor, DOMAIN_CAP_CURRENCY);
     if (unbilled_usd_minor != DOMAIN_UNBILLED_USD_UNSTATED)
-        event->unbilled_usd = output_money(d, 2, unbilled_usd_minor, DOMAIN_CAP_CURRENCY);
+        event->unbilled_usd = domain__output_money(d, 2, unbilled_usd_minor, DOMAIN_CAP_CURRENCY);
     d->out->event.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED;
     d->out->event.reservation_cancelled = event;
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err decide_expire_reservation(struct decision *d)
+enum ledger_err domain__decide_expire_reservation(struct domain_decision *d)
 {
     const Ledger__V1__ExpireReservation *body = d->command->expire_reservation;
     const struct domain_reservation *reservation = NULL;
-    enum ledger_err err = check_id(d, body->reservation_id, "reservation_id");
+    enum ledger_err err = domain__check_id(d, body->reservation_id, "reservation_id");
     if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
+        err = domain__need_customer(d);
     if (err == LEDGER_ERR_OK)
-        err = find_active(d, body->reservation_id, &reservation);
+        err = domain__find_active(d, body->reservation_id, &reservation);
     if (err != LEDGER_ERR_OK)
         return err;
     /* The schedule leaves reservations set to renew to the partner, also
      * when the setting changed after the schedule found it. */
     if (d->principal->role == LEDGER__V1__ROLE__ROLE_SYSTEM && reservation->auto_renew)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "reservation %s is set to renew: the partner records its renewal or its "
-                      "expiry",
-                      body->reservation_id);
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "reservation %s is set to renew: the partner records its renewal or its "
+            "expiry",
+            body->reservation_id);
     /* The end of the term, not an early end: that is a cancellation. */
     if (d->business_us < reservation->expires_us)
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "reservation %s runs until %s: its expiry cannot be dated %s, before "
-                      "then; to end it early, cancel it",
-                      body->reservation_id, time_text(reservation->expires_us).text,
-                      time_text(d->business_us).text);
+        return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                              "reservation %s runs until %s: its expiry cannot be dated %s, before "
+                              "then; to end it early, cancel it",
+                              body->reservation_id, domain__time_text(reservation->expires_us).text,
+                              domain__time_text(d->business_us).text);
     Ledger__V1__ReservationExpired *event = &d->out->body.reservation_expired;
     ledger__v1__reservation_expired__init(event);
     event->reservation_id = body->reservation_id;
@@ -2495,18 +2480,19 @@ static enum ledger_err decide_expire_reservation(struct decision *d)
 
 /* Room for one more savings plan of the customer: a purchase or a renewal
  * adds one, and a renewed plan still counts. */
-static enum ledger_err check_savings_plan_room(struct decision *d)
+static enum ledger_err check_savings_plan_room(struct domain_decision *d)
 {
     if (d->customer->savings_plan_count < LEDGER_CUSTOMER_SAVINGS_PLANS_MAX)
         return LEDGER_ERR_OK;
-    return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                  "customer %s already has %d savings plans, the most one customer may hold",
-                  d->customer->customer_id, LEDGER_CUSTOMER_SAVINGS_PLANS_MAX);
+    return domain__refuse(
+        d, LEDGER_ERR_INVALID_ARGUMENT,
+        "customer %s already has %d savings plans, the most one customer may hold",
+        d->customer->customer_id, LEDGER_CUSTOMER_SAVINGS_PLANS_MAX);
 }
 
 /* Initializes the SavingsPlanPurchased of a purchase or a renewal with its
  * id, sp-<seq> ("Generated ids"). */
-static void new_savings_plan(struct decision *d, Ledger__V1__SavingsPlanPurchased *plan)
+static void new_savings_plan(struct domain_decision *d, Ledger__V1__SavingsPlanPurchased *plan)
 {
     struct domain_output *out = d->out;
     ledger__v1__savings_plan_purchased__init(plan);
@@ -2515,27 +2501,28 @@ static void new_savings_plan(struct decision *d, Ledger__V1__SavingsPlanPurchase
     plan->savings_plan_id = out->savings_plan_id;
 }
 
-static enum ledger_err decide_purchase_savings_plan(struct decision *d)
+enum ledger_err domain__decide_purchase_savings_plan(struct domain_decision *d)
 {
     const Ledger__V1__PurchaseSavingsPlan *body = d->command->purchase_savings_plan;
     enum ledger_err err = check_savings_plan_fields(d, body);
     if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
+        err = domain__need_customer(d);
     if (err != LEDGER_ERR_OK)
         return err;
-    bool customer = is_customer_user(d);
+    bool customer = domain__is_customer_user(d);
     if (customer)
-        err = check_customer_purchase(d, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS,
-                                      body->billing_subscription_id);
+        err = domain__check_customer_purchase(
+            d, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS,
+            body->billing_subscription_id);
     else
-        err = check_billing_subscription(d, body->billing_subscription_id, false);
+        err = domain__check_billing_subscription(d, body->billing_subscription_id, false);
     if (err == LEDGER_ERR_OK)
-        err = check_scope_target(d, body->scope);
+        err = domain__check_scope_target(d, body->scope);
     if (err != LEDGER_ERR_OK)
         return err;
     err = check_savings_plan_room(d);
     if (err == LEDGER_ERR_OK)
-        err = check_cloud_order_unheld(d, body->cloud_order_id);
+        err = domain__check_cloud_order_unheld(d, body->cloud_order_id);
     if (err != LEDGER_ERR_OK)
         return err;
     struct domain_output *out = d->out;
@@ -2545,8 +2532,9 @@ static enum ledger_err decide_purchase_savings_plan(struct decision *d)
     event->hourly_commitment = body->hourly_commitment;
     event->term = body->term;
     event->billing_plan = body->billing_plan;
-    event->scope = output_scope(&out->scope_to, out->scope_to_target, sizeof out->scope_to_target,
-                                body->scope->kind, body->scope->target);
+    event->scope =
+        domain__output_scope(&out->scope_to, out->scope_to_target, sizeof out->scope_to_target,
+                             body->scope->kind, body->scope->target);
     event->price = body->price;
     event->retail_price = body->retail_price;
     event->auto_renew = body->auto_renew;
@@ -2554,20 +2542,21 @@ static enum ledger_err decide_purchase_savings_plan(struct decision *d)
     event->purchaser = customer ? LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER
                                 : LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
     event->starts_us = d->business_us;
-    event->expires_us = term_end(d->business_us, body->term);
+    event->expires_us = domain__term_end(d->business_us, body->term);
     event->allowed_by = customer ? &out->allowed_by : NULL;
     out->event.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED;
     out->event.savings_plan_purchased = event;
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err decide_change_savings_plan_scope(struct decision *d)
+enum ledger_err domain__decide_change_savings_plan_scope(struct domain_decision *d)
 {
     const Ledger__V1__ChangeSavingsPlanScope *body = d->command->change_savings_plan_scope;
     Ledger__V1__SavingsPlanScopeChanged *event = &d->out->body.savings_plan_scope_changed;
     ledger__v1__savings_plan_scope_changed__init(event);
-    enum ledger_err err = decide_scope_change(d, HOLDING_SAVINGS_PLAN, body->savings_plan_id,
-                                              body->scope, &event->from_scope, &event->to_scope);
+    enum ledger_err err =
+        domain__decide_scope_change(d, DOMAIN_HOLDING_SAVINGS_PLAN, body->savings_plan_id,
+                                    body->scope, &event->from_scope, &event->to_scope);
     if (err != LEDGER_ERR_OK)
         return err;
     event->savings_plan_id = body->savings_plan_id;
@@ -2576,11 +2565,11 @@ static enum ledger_err decide_change_savings_plan_scope(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err decide_set_savings_plan_renewal(struct decision *d)
+enum ledger_err domain__decide_set_savings_plan_renewal(struct domain_decision *d)
 {
     const Ledger__V1__SetSavingsPlanRenewal *body = d->command->set_savings_plan_renewal;
-    enum ledger_err err =
-        decide_renewal_change(d, HOLDING_SAVINGS_PLAN, body->savings_plan_id, body->auto_renew);
+    enum ledger_err err = domain__decide_renewal_change(d, DOMAIN_HOLDING_SAVINGS_PLAN,
+                                                        body->savings_plan_id, body->auto_renew);
     if (err != LEDGER_ERR_OK)
         return err;
     Ledger__V1__SavingsPlanRenewalSet *event = &d->out->body.savings_plan_renewal_set;
@@ -2592,23 +2581,23 @@ static enum ledger_err decide_set_savings_plan_renewal(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err decide_renew_savings_plan(struct decision *d)
+enum ledger_err domain__decide_renew_savings_plan(struct domain_decision *d)
 {
     const Ledger__V1__RenewSavingsPlan *body = d->command->renew_savings_plan;
     const struct domain_savings_plan *old = NULL;
     enum ledger_err err =
-        check_renewal_fields(d, body->savings_plan_id, "savings_plan_id", body->price,
-                             body->retail_price, body->cloud_order_id);
+        domain__check_renewal_fields(d, body->savings_plan_id, "savings_plan_id", body->price,
+                                     body->retail_price, body->cloud_order_id);
     if (err == LEDGER_ERR_OK)
-        err = find_plan_in_force(d, body->savings_plan_id, &old);
+        err = domain__find_plan_in_force(d, body->savings_plan_id, &old);
     if (err != LEDGER_ERR_OK)
         return err;
-    struct renewed_holding holding = RENEWED_HOLDING("savings plan", old);
-    err = check_renewal(d, &holding, body->price, false);
+    struct domain_renewed_holding holding = DOMAIN_RENEWED_HOLDING("savings plan", old);
+    err = domain__check_renewal(d, &holding, body->price, false);
     if (err == LEDGER_ERR_OK)
         err = check_savings_plan_room(d);
     if (err == LEDGER_ERR_OK)
-        err = check_cloud_order_unheld(d, body->cloud_order_id);
+        err = domain__check_cloud_order_unheld(d, body->cloud_order_id);
     if (err != LEDGER_ERR_OK)
         return err;
     struct domain_output *out = d->out;
@@ -2617,9 +2606,9 @@ static enum ledger_err decide_renew_savings_plan(struct decision *d)
     domain__copy_cut(out->billing_subscription_id, sizeof out->billing_subscription_id,
                      old->billing_subscription_id);
     renewal->billing_subscription_id = out->billing_subscription_id;
-    renewal->hourly_commitment =
-        output_money(d, 0, old->hourly_commitment.amount_minor, old->hourly_commitment.currency);
-    RENEWAL_FROM(renewal, old, body, out);
+    renewal->hourly_commitment = domain__output_money(d, 0, old->hourly_commitment.amount_minor,
+                                                      old->hourly_commitment.currency);
+    DOMAIN_RENEWAL_FROM(renewal, old, body, out);
     Ledger__V1__SavingsPlanRenewed *event = &out->body.savings_plan_renewed;
     ledger__v1__savings_plan_renewed__init(event);
     event->savings_plan_id = body->savings_plan_id;
@@ -2629,32 +2618,33 @@ static enum ledger_err decide_renew_savings_plan(struct decision *d)
     return LEDGER_ERR_OK;
 }
 
-static enum ledger_err decide_cancel_savings_plan(struct decision *d)
+enum ledger_err domain__decide_cancel_savings_plan(struct domain_decision *d)
 {
     const Ledger__V1__CancelSavingsPlan *body = d->command->cancel_savings_plan;
     const struct domain_savings_plan *plan = NULL;
-    enum ledger_err err = check_id(d, body->savings_plan_id, "savings_plan_id");
+    enum ledger_err err = domain__check_id(d, body->savings_plan_id, "savings_plan_id");
     if (err == LEDGER_ERR_OK)
-        err = need_customer(d);
+        err = domain__need_customer(d);
     if (err == LEDGER_ERR_OK)
         err = find_plan(d, body->savings_plan_id, &plan);
     if (err != LEDGER_ERR_OK)
         return err;
     /* Rule 6: never, whether in force or renewed. */
-    return refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE,
-                  "savings plan %s cannot be cancelled, refunded or exchanged",
-                  body->savings_plan_id);
+    return domain__refuse(d, LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE,
+                          "savings plan %s cannot be cancelled, refunded or exchanged",
+                          body->savings_plan_id);
 }
 
-static enum ledger_err decide_set_cost_visibility(struct decision *d)
+enum ledger_err domain__decide_set_cost_visibility(struct domain_decision *d)
 {
     const Ledger__V1__SetCostVisibility *body = d->command->set_cost_visibility;
-    enum ledger_err err = need_customer(d);
+    enum ledger_err err = domain__need_customer(d);
     if (err != LEDGER_ERR_OK)
         return err;
     if (d->customer->retail_prices_visible == body->retail_prices_visible)
-        return refuse(d, LEDGER_ERR_UNCHANGED, "retail prices are already %s to customer %s",
-                      body->retail_prices_visible ? "visible" : "hidden", d->customer->customer_id);
+        return domain__refuse(
+            d, LEDGER_ERR_UNCHANGED, "retail prices are already %s to customer %s",
+            body->retail_prices_visible ? "visible" : "hidden", d->customer->customer_id);
     Ledger__V1__CostVisibilitySet *event = &d->out->body.cost_visibility_set;
     ledger__v1__cost_visibility_set__init(event);
     event->retail_prices_visible = body->retail_prices_visible;
@@ -2709,13 +2699,13 @@ const char *domain_command_partner_id(const struct domain_principal *principal,
     /* The envelope names the partner acted on; the bodies of AddPartner and
      * AddPrincipal name one too, which must be the same (decide refuses a
      * difference), and stand in for an envelope that names none. */
-    if (!string_empty(command->partner_id))
+    if (!domain__string_empty(command->partner_id))
         return command->partner_id;
     if (command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PARTNER &&
         command->add_partner != NULL && command->add_partner->partner_id != NULL)
         return command->add_partner->partner_id;
     if (command->body_case == LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL &&
-        command->add_principal != NULL && !string_empty(command->add_principal->partner_id))
+        command->add_principal != NULL && !domain__string_empty(command->add_principal->partner_id))
         return command->add_principal->partner_id;
     if (principal != NULL && principal->partner_id != NULL)
         return principal->partner_id;
@@ -2745,7 +2735,7 @@ const char *domain_command_customer_id(const struct domain_principal *principal,
 {
     if (command == NULL || !domain_command_is_customer(command->body_case))
         return "";
-    if (!string_empty(command->customer_id))
+    if (!domain__string_empty(command->customer_id))
         return command->customer_id;
     if (principal != NULL && principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER &&
         principal->customer_id != NULL)
@@ -2811,97 +2801,98 @@ static bool body_present(const Ledger__V1__Command *command)
     }
 }
 
-static enum ledger_err decide_body(struct decision *d)
+static enum ledger_err decide_body(struct domain_decision *d)
 {
     switch (d->command->body_case) {
     case LEDGER__V1__COMMAND__BODY_ADD_PARTNER:
-        return decide_add_partner(d);
+        return domain__decide_add_partner(d);
     case LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL:
-        return decide_add_principal(d);
+        return domain__decide_add_principal(d);
     case LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL:
-        return decide_revoke_principal(d);
+        return domain__decide_revoke_principal(d);
     case LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET:
-        return decide_rotate_principal_secret(d);
+        return domain__decide_rotate_principal_secret(d);
     case LEDGER__V1__COMMAND__BODY_ONBOARD_CUSTOMER:
-        return decide_onboard_customer(d);
+        return domain__decide_onboard_customer(d);
     case LEDGER__V1__COMMAND__BODY_PURCHASE_SUBSCRIPTION:
-        return decide_purchase_subscription(d);
+        return domain__decide_purchase_subscription(d);
     case LEDGER__V1__COMMAND__BODY_SET_SUBSCRIPTION_STATUS:
-        return decide_set_subscription_status(d);
+        return domain__decide_set_subscription_status(d);
     case LEDGER__V1__COMMAND__BODY_ASSIGN_ROLE:
-        return decide_role(d, true);
+        return domain__decide_role(d, true);
     case LEDGER__V1__COMMAND__BODY_REMOVE_ROLE:
-        return decide_role(d, false);
+        return domain__decide_role(d, false);
     case LEDGER__V1__COMMAND__BODY_GRANT_PERMISSION:
-        return decide_permission(d, true);
+        return domain__decide_permission(d, true);
     case LEDGER__V1__COMMAND__BODY_REVOKE_PERMISSION:
-        return decide_permission(d, false);
+        return domain__decide_permission(d, false);
     case LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION:
-        return decide_purchase_reservation(d);
+        return domain__decide_purchase_reservation(d);
     case LEDGER__V1__COMMAND__BODY_CHANGE_RESERVATION_SCOPE:
-        return decide_change_reservation_scope(d);
+        return domain__decide_change_reservation_scope(d);
     case LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL:
-        return decide_set_reservation_renewal(d);
+        return domain__decide_set_reservation_renewal(d);
     case LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION:
-        return decide_renew_reservation(d);
+        return domain__decide_renew_reservation(d);
     case LEDGER__V1__COMMAND__BODY_EXCHANGE_RESERVATION:
-        return decide_exchange_reservation(d);
+        return domain__decide_exchange_reservation(d);
     case LEDGER__V1__COMMAND__BODY_CANCEL_RESERVATION:
-        return decide_cancel_reservation(d);
+        return domain__decide_cancel_reservation(d);
     case LEDGER__V1__COMMAND__BODY_EXPIRE_RESERVATION:
-        return decide_expire_reservation(d);
+        return domain__decide_expire_reservation(d);
     case LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN:
-        return decide_purchase_savings_plan(d);
+        return domain__decide_purchase_savings_plan(d);
     case LEDGER__V1__COMMAND__BODY_CHANGE_SAVINGS_PLAN_SCOPE:
-        return decide_change_savings_plan_scope(d);
+        return domain__decide_change_savings_plan_scope(d);
     case LEDGER__V1__COMMAND__BODY_SET_SAVINGS_PLAN_RENEWAL:
-        return decide_set_savings_plan_renewal(d);
+        return domain__decide_set_savings_plan_renewal(d);
     case LEDGER__V1__COMMAND__BODY_CANCEL_SAVINGS_PLAN:
-        return decide_cancel_savings_plan(d);
+        return domain__decide_cancel_savings_plan(d);
     case LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN:
-        return decide_renew_savings_plan(d);
+        return domain__decide_renew_savings_plan(d);
     case LEDGER__V1__COMMAND__BODY_SET_COST_VISIBILITY:
-        return decide_set_cost_visibility(d);
+        return domain__decide_set_cost_visibility(d);
     default:
-        return refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE, "unknown command %d",
-                      (int)d->command->body_case);
+        return domain__refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE, "unknown command %d",
+                              (int)d->command->body_case);
     }
 }
 
 /* Steps 3 and 4 of the order of checks: the envelope and the scope. */
-static enum ledger_err check_envelope_and_scope(struct decision *d)
+static enum ledger_err check_envelope_and_scope(struct domain_decision *d)
 {
     const struct domain_input *in = d->in;
     const Ledger__V1__Command *command = d->command;
     const struct domain_principal *principal = d->principal;
-    enum ledger_err err = check_id(d, command->command_id, "command_id");
+    enum ledger_err err = domain__check_id(d, command->command_id, "command_id");
     if (err != LEDGER_ERR_OK)
         return err;
-    if (!string_empty(command->correlation_id)) {
-        err = check_id(d, command->correlation_id, "correlation_id");
+    if (!domain__string_empty(command->correlation_id)) {
+        err = domain__check_id(d, command->correlation_id, "correlation_id");
         if (err != LEDGER_ERR_OK)
             return err;
     }
     if (command->business_us < 0 || command->business_us > LEDGER_TIME_US_MAX ||
         (command->business_us > 0 && command->business_us - LEDGER_BUSINESS_FUTURE_US > in->now_us))
-        return refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
-                      "business_us %lld (%s) must be 0 (now) or a time no later than %s, the "
-                      "ledger's clock plus %lld s: a business time may not be in the future",
-                      (long long)command->business_us, time_text(command->business_us).text,
-                      time_text(in->now_us + LEDGER_BUSINESS_FUTURE_US).text,
-                      (long long)(LEDGER_BUSINESS_FUTURE_US / 1000000));
+        return domain__refuse(
+            d, LEDGER_ERR_INVALID_ARGUMENT,
+            "business_us %lld (%s) must be 0 (now) or a time no later than %s, the "
+            "ledger's clock plus %lld s: a business time may not be in the future",
+            (long long)command->business_us, domain__time_text(command->business_us).text,
+            domain__time_text(in->now_us + LEDGER_BUSINESS_FUTURE_US).text,
+            (long long)(LEDGER_BUSINESS_FUTURE_US / 1000000));
     if (in->now_us <= 0 || in->now_us > LEDGER_TIME_US_MAX)
-        return refuse(d, LEDGER_ERR_INTERNAL, "the ledger's clock reads %lld",
-                      (long long)in->now_us);
+        return domain__refuse(d, LEDGER_ERR_INTERNAL, "the ledger's clock reads %lld",
+                              (long long)in->now_us);
     d->business_us = command->business_us > 0 ? command->business_us : in->now_us;
 
-    if (!string_empty(command->partner_id)) {
-        err = check_id(d, command->partner_id, "partner_id");
+    if (!domain__string_empty(command->partner_id)) {
+        err = domain__check_id(d, command->partner_id, "partner_id");
         if (err != LEDGER_ERR_OK)
             return err;
     }
-    if (!string_empty(command->customer_id)) {
-        err = check_id(d, command->customer_id, "customer_id");
+    if (!domain__string_empty(command->customer_id)) {
+        err = domain__check_id(d, command->customer_id, "customer_id");
         if (err != LEDGER_ERR_OK)
             return err;
     }
@@ -2914,49 +2905,53 @@ static enum ledger_err check_envelope_and_scope(struct decision *d)
     case POLICY_SCOPE_OWN_PARTNER:
     case POLICY_SCOPE_OWN_CUSTOMER:
         if (own_partner[0] == '\0')
-            return refuse(d, LEDGER_ERR_PARTNER_MISMATCH,
-                          "principal %s (%s) is bound to no partner", principal->id,
-                          policy_role_name(principal->role));
+            return domain__refuse(d, LEDGER_ERR_PARTNER_MISMATCH,
+                                  "principal %s (%s) is bound to no partner", principal->id,
+                                  policy_role_name(principal->role));
         /* fall through */
     case POLICY_SCOPE_PARTNER_OR_ALL:
         if (own_partner[0] != '\0' && strcmp(own_partner, partner_id) != 0)
-            return refuse(d, LEDGER_ERR_PARTNER_MISMATCH,
-                          "principal %s belongs to partner %s, not %s: leave out the partner "
-                          "(--partner), or give %s",
-                          principal->id, own_partner, partner_id[0] != '\0' ? partner_id : "(none)",
-                          own_partner);
+            return domain__refuse(
+                d, LEDGER_ERR_PARTNER_MISMATCH,
+                "principal %s belongs to partner %s, not %s: leave out the partner "
+                "(--partner), or give %s",
+                principal->id, own_partner, partner_id[0] != '\0' ? partner_id : "(none)",
+                own_partner);
         break;
     case POLICY_SCOPE_ALL_PARTNERS:
         break;
     case POLICY_SCOPE_NONE:
-        return refuse(d, LEDGER_ERR_FORBIDDEN, "principal %s has no role", principal->id);
+        return domain__refuse(d, LEDGER_ERR_FORBIDDEN, "principal %s has no role", principal->id);
     }
 
     if (!domain_command_is_customer(command->body_case))
         return LEDGER_ERR_OK;
     const char *customer_id = domain_command_customer_id(principal, command);
-    err = check_id(d, partner_id, "partner_id");
+    err = domain__check_id(d, partner_id, "partner_id");
     if (err == LEDGER_ERR_OK)
-        err = check_id(d, customer_id, "customer_id");
+        err = domain__check_id(d, customer_id, "customer_id");
     if (err != LEDGER_ERR_OK)
         return err;
     if (scope == POLICY_SCOPE_OWN_CUSTOMER &&
         !domain__string_equal(principal->customer_id, customer_id))
-        return refuse(d, LEDGER_ERR_PARTNER_MISMATCH,
-                      "customer user %s belongs to customer %s, not %s", principal->id,
-                      principal->customer_id != NULL ? principal->customer_id : "", customer_id);
+        return domain__refuse(d, LEDGER_ERR_PARTNER_MISMATCH,
+                              "customer user %s belongs to customer %s, not %s", principal->id,
+                              principal->customer_id != NULL ? principal->customer_id : "",
+                              customer_id);
     if (scope == POLICY_SCOPE_OWN_CUSTOMER && !codec_id_valid(principal->user))
-        return refuse(d, LEDGER_ERR_FORBIDDEN, "customer user %s has no user name", principal->id);
+        return domain__refuse(d, LEDGER_ERR_FORBIDDEN, "customer user %s has no user name",
+                              principal->id);
     if (in->customer == NULL || strcmp(in->customer->partner_id, partner_id) != 0 ||
         strcmp(in->customer->customer_id, customer_id) != 0)
-        return refuse(d, LEDGER_ERR_INTERNAL, "the state given is not customer %s of partner %s",
-                      customer_id, partner_id);
+        return domain__refuse(d, LEDGER_ERR_INTERNAL,
+                              "the state given is not customer %s of partner %s", customer_id,
+                              partner_id);
     d->customer = in->customer;
     return LEDGER_ERR_OK;
 }
 
 /* The envelope every event carries (docs/events.md, "Envelope"). */
-static void fill_envelope(struct decision *d)
+static void fill_envelope(struct domain_decision *d)
 {
     const struct domain_input *in = d->in;
     struct domain_output *out = d->out;
@@ -3036,11 +3031,11 @@ enum ledger_err domain_decide(const struct domain_input *input, struct domain_ou
     memset(out, 0, offsetof(struct domain_output, reservations));
     memset(&out->savings_plan, 0, sizeof *out - offsetof(struct domain_output, savings_plan));
     reset_event(out);
-    struct decision decision = {.in = input, .out = out};
-    struct decision *d = &decision;
+    struct domain_decision decision = {.in = input, .out = out};
+    struct domain_decision *d = &decision;
     if (input == NULL || input->principal == NULL || input->command == NULL ||
         input->principal->id == NULL || input->partner_id == NULL)
-        return refuse(d, LEDGER_ERR_INTERNAL, "incomplete decision input");
+        return domain__refuse(d, LEDGER_ERR_INTERNAL, "incomplete decision input");
     d->command = input->command;
     d->principal = input->principal;
     const Ledger__V1__Command *command = input->command;
@@ -3053,18 +3048,19 @@ enum ledger_err domain_decide(const struct domain_input *input, struct domain_ou
         command->body_case != LEDGER__V1__COMMAND__BODY_REVOKE_PRINCIPAL &&
         command->body_case != LEDGER__V1__COMMAND__BODY_ROTATE_PRINCIPAL_SECRET) {
         if (command->body_case == LEDGER__V1__COMMAND__BODY__NOT_SET)
-            err = refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE,
-                         "the command sets none of the bodies this daemon knows (Command fields "
-                         "20 and up, docs/events.md): it has none, or one of a newer protocol");
+            err = domain__refuse(
+                d, LEDGER_ERR_UNKNOWN_MESSAGE,
+                "the command sets none of the bodies this daemon knows (Command fields "
+                "20 and up, docs/events.md): it has none, or one of a newer protocol");
         else
-            err = refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE,
-                         "the command's body (field %d) is not one this daemon knows",
-                         (int)command->body_case);
+            err = domain__refuse(d, LEDGER_ERR_UNKNOWN_MESSAGE,
+                                 "the command's body (field %d) is not one this daemon knows",
+                                 (int)command->body_case);
         goto refused;
     }
     if (!body_present(command)) {
-        err = refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "the %s command has no body",
-                     codec_command_type_name(command->body_case));
+        err = domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "the %s command has no body",
+                             codec_command_type_name(command->body_case));
         goto refused;
     }
     /* 2. The role table. */
@@ -3077,14 +3073,15 @@ enum ledger_err domain_decide(const struct domain_input *input, struct domain_ou
         for (char *c = verb; *c != '\0'; c++)
             *c = *c == '_' ? ' ' : *c;
         if (access == POLICY_ASK_PARTNER) {
-            err =
-                refuse(d, LEDGER_ERR_ASK_PARTNER,
-                       "only the partner may %s (%s) for a customer; ask your partner", verb, name);
+            err = domain__refuse(d, LEDGER_ERR_ASK_PARTNER,
+                                 "only the partner may %s (%s) for a customer; ask your partner",
+                                 verb, name);
         } else {
             char allowed[DOMAIN_MESSAGE_SIZE / 2];
             allowed_roles(command->body_case, allowed, sizeof allowed);
-            err = refuse(d, LEDGER_ERR_FORBIDDEN, "role %s may not %s (%s); ask a principal of %s",
-                         policy_role_name(input->principal->role), verb, name, allowed);
+            err = domain__refuse(d, LEDGER_ERR_FORBIDDEN,
+                                 "role %s may not %s (%s); ask a principal of %s",
+                                 policy_role_name(input->principal->role), verb, name, allowed);
         }
         goto refused;
     }

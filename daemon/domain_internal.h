@@ -1,7 +1,9 @@
 /*
  * domain_internal.h: what the domain's files share, and nothing else
- * includes: string helpers, the aggregate's id indexes and lookups, and the
- * arithmetic of commitments and refunds.
+ * includes: string helpers, the aggregate's id indexes and lookups, the
+ * arithmetic of commitments and refunds, and what deciding a command
+ * shares (the decision in progress, refusals, the checks of fields and
+ * state, each command's decision for the dispatcher).
  *
  * The domain is the rules of docs/domain.md, deciding commands and evolving
  * a customer's state, as pure functions, in five files:
@@ -31,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "civil.h"
 #include "domain.h"
 
 /* The only currency the refund cap counts in (rule 7). */
@@ -135,5 +138,318 @@ bool domain__refunds_dropped_until(const struct domain_customer *customer, int64
                                    int64_t *until_us);
 /* How many refunds domain__prune_refunds would keep at `business_us`. */
 size_t domain__recent_refunds(const struct domain_customer *customer, int64_t business_us);
+
+/* ---- domain_decide.c: deciding a command --------------------------------- */
+
+/* A command being decided: its input, the output it fills, and the business
+ * time it is dated at (the command's, or now). */
+struct domain_decision {
+    const struct domain_input *in;
+    struct domain_output *out;
+    const Ledger__V1__Command *command;
+    const struct domain_principal *principal;
+    const struct domain_customer *customer; /* customer commands only */
+    int64_t business_us;
+};
+
+/* "YYYY-MM-DDTHH:MM:SSZ" and NUL, with room for years past 9999 of a
+ * corrupt clock. */
+#define DOMAIN_TIME_TEXT_SIZE 32
+
+/* A time in microseconds as ISO 8601 UTC, for messages: to the second, with
+ * the microseconds when there are any (a message that names a time to date a
+ * command at or after must name it exactly); "out of range" for what gmtime
+ * cannot show. Returned by value, so that a message can format several in
+ * one call (the text lives until the end of the full expression). */
+struct domain_time_text {
+    char text[DOMAIN_TIME_TEXT_SIZE];
+};
+
+/* Writes the refusal's message (printf's format) into d->out->message;
+ * returns err. */
+__attribute__((format(printf, 3, 4))) enum ledger_err
+domain__refuse(struct domain_decision *d, enum ledger_err err, const char *format, ...);
+/* time_us as ISO 8601 UTC, for a message. */
+struct domain_time_text domain__time_text(int64_t time_us);
+/* The partner the command acts on exists: PARTNER_NOT_FOUND. */
+__attribute__((warn_unused_result)) enum ledger_err domain__need_partner(struct domain_decision *d);
+/* The partner exists and the customer was onboarded by the command's
+ * business time (an expiry excepted): PARTNER_NOT_FOUND, CUSTOMER_NOT_FOUND. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__need_customer(struct domain_decision *d);
+
+/* Small helpers of every family of commands, inline. */
+static inline bool domain__string_empty(const char *s)
+{
+    return s == NULL || s[0] == '\0';
+}
+
+static inline int64_t domain__term_years(Ledger__V1__Term term)
+{
+    return domain_term_months(term) / 12;
+}
+
+/* When a term that starts at start_us ends (docs/events.md): the same date and
+ * time of day, the term's number of calendar years later (29 February ends
+ * on 28 February in a year without one), as Azure dates a reservation's or
+ * savings plan's expiry. */
+static inline int64_t domain__term_end(int64_t start_us, Ledger__V1__Term term)
+{
+    return civil_add_years_us(start_us, (unsigned)domain__term_years(term));
+}
+
+static inline bool domain__offer_eligible(Ledger__V1__Offer offer)
+{
+    return offer == LEDGER__V1__OFFER__OFFER_AZURE_PLAN ||
+           offer == LEDGER__V1__OFFER__OFFER_AZURE_GLOBAL;
+}
+
+static inline const char *domain__kind_name(Ledger__V1__PermissionKind kind)
+{
+    return codec_enum_name(CODEC_ENUM_PERMISSION_KIND, (int)kind);
+}
+
+static inline bool domain__is_customer_user(const struct domain_decision *d)
+{
+    return d->principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
+}
+
+/* Each field by its shape, its refusal naming `field` (INVALID_ARGUMENT,
+ * INVALID_AMOUNT, UNKNOWN_MESSAGE, CURRENCY_MISMATCH, INVALID_SCOPE): an
+ * id, an optional id, a SKU, a declared enum, money (more than 0 with
+ * positive_only), money in USD, two amounts in one currency, a purchase's
+ * two prices, a scope's form; then a scope's target against the customer,
+ * and a new term's end within the times the ledger records. */
+
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_id(struct domain_decision *d, const char *value, const char *field);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_optional_id(struct domain_decision *d, const char *value, const char *field);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_sku(struct domain_decision *d, const char *value, const char *field);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_enum(struct domain_decision *d, enum codec_enum which, int value, const char *field);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_money(struct domain_decision *d, const Ledger__V1__Money *money, const char *field,
+                    bool positive_only);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_usd_money(struct domain_decision *d, const Ledger__V1__Money *money,
+                        const char *field);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_same_currency(struct domain_decision *d, const Ledger__V1__Money *a,
+                            const char *a_field, const Ledger__V1__Money *b, const char *b_field);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_prices(struct domain_decision *d, const Ledger__V1__Money *price,
+                     const Ledger__V1__Money *retail_price);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_scope(struct domain_decision *d, const Ledger__V1__Scope *scope, const char *field);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_scope_target(struct domain_decision *d, const Ledger__V1__Scope *scope);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_term_end(struct domain_decision *d, int64_t starts_us, Ledger__V1__Term term,
+                       const char *what);
+/* A subscription's status at at_us, and since when it has had its current
+ * one. */
+Ledger__V1__SubscriptionStatus domain__status_at(const struct domain_customer *customer,
+                                                 const struct domain_subscription *subscription,
+                                                 int64_t at_us);
+int64_t domain__status_since(const struct domain_customer *customer,
+                             const struct domain_subscription *subscription);
+/* Rules 3 and 4's billing subscription, and rule 10's: active while a
+ * reservation billed to it is. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_billing_subscription(struct domain_decision *d, const char *subscription_id,
+                                   bool now_too);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_active_while_reserved(struct domain_decision *d, const char *subscription_id,
+                                    int64_t until_us, const char *what);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_cloud_order_unheld(struct domain_decision *d, const char *cloud_order_id);
+/* Money and scopes of the output's own storage. */
+Ledger__V1__Money *domain__output_money(struct domain_decision *d, int slot, int64_t amount_minor,
+                                        const char *currency);
+Ledger__V1__Scope *domain__output_scope(Ledger__V1__Scope *scope, char *target, size_t target_size,
+                                        Ledger__V1__ScopeKind kind, const char *source);
+
+/* Rule 3 for a customer user's purchase; and the purchases whose grounds a
+ * change dated back would take away. */
+
+/* Rule 3: the permission, billing subscription and role of a customer
+ * user's purchase at its business time; fills out->allowed_by. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_customer_purchase(struct domain_decision *d, Ledger__V1__PermissionKind kind,
+                                const char *subscription_id);
+/* The purchases a change dated back would take the grounds of: rules 3 and
+ * 4 are read at a purchase's business time, so a change dated at or before
+ * a recorded purchase rewrites what allowed it (one dated with it is in force
+ * at its instant, as the later recorded of two dated alike). A filter selects
+ * them: dated at or after from_us; of the kind given (UNSPECIFIED: both);
+ * billed to subscription_id and made by user, when not NULL; made by a
+ * customer user when customer_only; and not still allowed by `kept_role`,
+ * another role the user held then (UNSPECIFIED: none). */
+struct domain_purchase_filter {
+    Ledger__V1__PermissionKind kind;
+    int64_t from_us;
+    const char *subscription_id;
+    const char *user;
+    bool customer_only;
+    Ledger__V1__AzureRole kept_role;
+};
+/* Refuses a change dated back that would undo the grounds of the latest
+ * purchase the filter selects. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_not_under_purchase(struct domain_decision *d,
+                                 const struct domain_purchase_filter *filter, const char *grounds,
+                                 const char *change);
+
+/* The reservation or savings plan a command names, and the dates a change
+ * of a reservation may take. */
+
+/* The reservation a change names: the customer's, active. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__find_active(struct domain_decision *d, const char *reservation_id,
+                    const struct domain_reservation **out);
+/* A change of a reservation dated no earlier than its purchase and last
+ * change. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_after_purchase(struct domain_decision *d,
+                             const struct domain_reservation *reservation, const char *change);
+/* A change of a reservation dated before the end of its term. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_term_running(struct domain_decision *d, const struct domain_reservation *reservation,
+                           const char *change);
+/* The savings plan a change names: the customer's, not ended by a renewal. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__find_plan_in_force(struct domain_decision *d, const char *savings_plan_id,
+                           const struct domain_savings_plan **out);
+
+/* What the scope and renewal commands need of a reservation or a savings plan
+ * (a holding): found among the customer's, and their current settings. */
+enum domain_holding_kind { DOMAIN_HOLDING_RESERVATION, DOMAIN_HOLDING_SAVINGS_PLAN };
+
+/* A change of a holding dated no earlier than its purchase (bought_us) and
+ * its last scope or auto-renew change (changed_us). */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_after_change(struct domain_decision *d, const char *noun, const char *id,
+                           int64_t bought_us, int64_t changed_us, const char *change);
+/* A holding's scope change: the event's from and to scopes, or UNCHANGED. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_scope_change(struct domain_decision *d, enum domain_holding_kind kind,
+                            const char *id, const Ledger__V1__Scope *scope,
+                            Ledger__V1__Scope **from, Ledger__V1__Scope **to);
+/* A holding's auto-renew turned on or off, or UNCHANGED. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_renewal_change(struct domain_decision *d, enum domain_holding_kind kind,
+                              const char *id, bool auto_renew);
+/* A renewal command's fields by shape, then its customer. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_renewal_fields(struct domain_decision *d, const char *id, const char *field,
+                             const Ledger__V1__Money *price, const Ledger__V1__Money *retail_price,
+                             const char *cloud_order_id);
+
+/* What a renewal looks at in the reservation or savings plan it renews (a
+ * holding in force, found by the caller). */
+struct domain_renewed_holding {
+    const char *noun; /* for messages */
+    const char *id;
+    bool auto_renew;
+    const char *currency; /* of its price */
+    const char *billing_subscription_id;
+    int64_t bought_us;
+    int64_t changed_us;    /* its last scope or auto-renew change, else bought_us */
+    int64_t expires_us;    /* where a renewal's term starts */
+    Ledger__V1__Term term; /* and its length */
+};
+
+/* The domain_renewed_holding of a domain_reservation or domain_savings_plan
+ * `old` (the fields they share by name). */
+#define DOMAIN_RENEWED_HOLDING(noun, old)                                                          \
+    {                                                                                              \
+        (noun), (old)->id, (old)->auto_renew, (old)->price.currency,                               \
+            (old)->billing_subscription_id, (old)->bought_us, (old)->changed_us,                   \
+            (old)->expires_us, (old)->term                                                         \
+    }
+
+/* What a renewal (`renewal`, a ReservationPurchased or SavingsPlanPurchased)
+ * takes from the reservation or savings plan it renews (`old`), as it stands,
+ * and from its command (`body`): the same term, billing plan, scope now and
+ * purchaser; the command's prices; auto-renew on; a term starting at the old
+ * expiry. The renewal is the partner's commitment: the partner pays for it,
+ * and a customer purchase's permission is not checked again (a customer's
+ * savings plan renewed stays the customer's, hidden from partner-facing
+ * views as it was). */
+#define DOMAIN_RENEWAL_FROM(renewal, old, body, out)                                               \
+    do {                                                                                           \
+        (renewal)->term = (old)->term;                                                             \
+        (renewal)->billing_plan = (old)->billing_plan;                                             \
+        (renewal)->scope = domain__output_scope(&(out)->scope_to, (out)->scope_to_target,          \
+                                                sizeof(out)->scope_to_target, (old)->scope.kind,   \
+                                                (old)->scope.target);                              \
+        (renewal)->price = (body)->price;                                                          \
+        (renewal)->cloud_order_id = (body)->cloud_order_id;                                        \
+        (renewal)->retail_price = (body)->retail_price;                                            \
+        (renewal)->auto_renew = true;                                                              \
+        (renewal)->purchaser = (old)->purchaser;                                                   \
+        (renewal)->starts_us = (old)->expires_us;                                                  \
+        (renewal)->expires_us = domain__term_end((old)->expires_us, (old)->term);                  \
+    } while (0)
+
+/* The rules a renewal of `old` shares, a reservation's (`reservation`) or a
+ * savings plan's. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_renewal(struct domain_decision *d, const struct domain_renewed_holding *old,
+                      const Ledger__V1__Money *price, bool reservation);
+
+/* Called by domain_decide's dispatcher: one event, or a refusal. */
+
+/* Partners, principals, customers and their subscriptions. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_add_partner(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_add_principal(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_revoke_principal(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_rotate_principal_secret(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_onboard_customer(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_purchase_subscription(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_set_subscription_status(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_set_cost_visibility(struct domain_decision *d);
+/* Role assignments and purchase permissions: AssignRole (assign) or RemoveRole;
+ * GrantPermission (grant) or RevokePermission. */
+__attribute__((warn_unused_result)) enum ledger_err domain__decide_role(struct domain_decision *d,
+                                                                        bool assign);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_permission(struct domain_decision *d, bool grant);
+/* Reservations. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_purchase_reservation(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_change_reservation_scope(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_set_reservation_renewal(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_renew_reservation(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_exchange_reservation(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_cancel_reservation(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_expire_reservation(struct domain_decision *d);
+/* Savings plans. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_purchase_savings_plan(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_change_savings_plan_scope(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_set_savings_plan_renewal(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_renew_savings_plan(struct domain_decision *d);
+__attribute__((warn_unused_result)) enum ledger_err
+domain__decide_cancel_savings_plan(struct domain_decision *d);
 
 #endif
