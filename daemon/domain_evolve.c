@@ -5,8 +5,8 @@
  * (domain_customer_evolve_dated), and growing the state's arrays within the
  * LEDGER_CUSTOMER_*_MAX limits.
  *
- * Does not own: deciding (domain_decide.c), the aggregate's containers,
- * indexes and lookups (domain_state.c).
+ * Does not own: deciding (domain_decide.c and domain_decide_*.c), the
+ * aggregate's containers, indexes and lookups (domain_state.c).
  *
  * Evolve is the inverse guarantee: it accepts every event decide produces and
  * returns CORRUPT, never asserts, for anything else. Each apply validates the

@@ -6,7 +6,7 @@
  * state, each command's decision for the dispatcher).
  *
  * The domain is the rules of docs/domain.md, deciding commands and evolving
- * a customer's state, as pure functions, in five files:
+ * a customer's state, as pure functions, in eleven files:
  *
  *   domain_state.c   the customer aggregate (struct domain_customer): new,
  *                    copy, size, free; the id indexes of its reservations and
@@ -14,9 +14,24 @@
  *                    time among them;
  *   domain_evolve.c  applying each customer event to the aggregate, and its
  *                    growth within the LEDGER_CUSTOMER_*_MAX limits;
- *   domain_decide.c  the decision of each command: validation of every
- *                    field, authorization through policy.h, the rules, and
- *                    the event that records the outcome;
+ *   domain_decide.c  deciding a command (domain_decide): the order of its
+ *                    checks, authorization through policy.h, the envelope
+ *                    and the principal's scope, the dispatch to the
+ *                    command's decision, the event's envelope; refusals;
+ *   domain_decide_checks.c
+ *                    the checks of fields and state the families share:
+ *                    ids, money, scopes, terms, billing subscriptions;
+ *   domain_decide_principals.c, domain_decide_permissions.c,
+ *   domain_decide_reservations.c, domain_decide_savings.c
+ *                    the decision of each command of a family: partners,
+ *                    principals, customers and their subscriptions;
+ *                    purchase permissions and role assignments (and rule 3);
+ *                    reservations; savings plans: validation of every
+ *                    field, the rules, and the event that records the
+ *                    outcome;
+ *   domain_decide_holdings.c
+ *                    what reservations and savings plans share: scope and
+ *                    auto-renew changes, a renewal's rules;
  *   domain_money.c   what a reservation still commits at a time, the USD
  *                    refunded within rule 7's window, and the refunds the
  *                    aggregate keeps;
@@ -139,7 +154,7 @@ bool domain__refunds_dropped_until(const struct domain_customer *customer, int64
 /* How many refunds domain__prune_refunds would keep at `business_us`. */
 size_t domain__recent_refunds(const struct domain_customer *customer, int64_t business_us);
 
-/* ---- domain_decide.c: deciding a command --------------------------------- */
+/* ---- domain_decide*.c: deciding a command -------------------------------- */
 
 /* A command being decided: its input, the output it fills, and the business
  * time it is dated at (the command's, or now). */
@@ -164,6 +179,8 @@ struct domain_decision {
 struct domain_time_text {
     char text[DOMAIN_TIME_TEXT_SIZE];
 };
+
+/* ---- domain_decide.c ----------------------------------------------------- */
 
 /* Writes the refusal's message (printf's format) into d->out->message;
  * returns err. */
@@ -213,6 +230,8 @@ static inline bool domain__is_customer_user(const struct domain_decision *d)
 {
     return d->principal->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER;
 }
+
+/* ---- domain_decide_checks.c ---------------------------------------------- */
 
 /* Each field by its shape, its refusal naming `field` (INVALID_ARGUMENT,
  * INVALID_AMOUNT, UNKNOWN_MESSAGE, CURRENCY_MISMATCH, INVALID_SCOPE): an
@@ -271,6 +290,8 @@ Ledger__V1__Money *domain__output_money(struct domain_decision *d, int slot, int
 Ledger__V1__Scope *domain__output_scope(Ledger__V1__Scope *scope, char *target, size_t target_size,
                                         Ledger__V1__ScopeKind kind, const char *source);
 
+/* ---- domain_decide_permissions.c ----------------------------------------- */
+
 /* Rule 3 for a customer user's purchase; and the purchases whose grounds a
  * change dated back would take away. */
 
@@ -302,6 +323,8 @@ domain__check_not_under_purchase(struct domain_decision *d,
                                  const struct domain_purchase_filter *filter, const char *grounds,
                                  const char *change);
 
+/* ---- domain_decide_reservations.c, domain_decide_savings.c --------------- */
+
 /* The reservation or savings plan a command names, and the dates a change
  * of a reservation may take. */
 
@@ -322,6 +345,8 @@ domain__check_term_running(struct domain_decision *d, const struct domain_reserv
 __attribute__((warn_unused_result)) enum ledger_err
 domain__find_plan_in_force(struct domain_decision *d, const char *savings_plan_id,
                            const struct domain_savings_plan **out);
+
+/* ---- domain_decide_holdings.c -------------------------------------------- */
 
 /* What the scope and renewal commands need of a reservation or a savings plan
  * (a holding): found among the customer's, and their current settings. */
@@ -400,9 +425,11 @@ __attribute__((warn_unused_result)) enum ledger_err
 domain__check_renewal(struct domain_decision *d, const struct domain_renewed_holding *old,
                       const Ledger__V1__Money *price, bool reservation);
 
+/* ---- each command's decision, by family ---------------------------------- */
+
 /* Called by domain_decide's dispatcher: one event, or a refusal. */
 
-/* Partners, principals, customers and their subscriptions. */
+/* domain_decide_principals.c */
 __attribute__((warn_unused_result)) enum ledger_err
 domain__decide_add_partner(struct domain_decision *d);
 __attribute__((warn_unused_result)) enum ledger_err
@@ -419,13 +446,13 @@ __attribute__((warn_unused_result)) enum ledger_err
 domain__decide_set_subscription_status(struct domain_decision *d);
 __attribute__((warn_unused_result)) enum ledger_err
 domain__decide_set_cost_visibility(struct domain_decision *d);
-/* Role assignments and purchase permissions: AssignRole (assign) or RemoveRole;
+/* domain_decide_permissions.c: AssignRole (assign) or RemoveRole;
  * GrantPermission (grant) or RevokePermission. */
 __attribute__((warn_unused_result)) enum ledger_err domain__decide_role(struct domain_decision *d,
                                                                         bool assign);
 __attribute__((warn_unused_result)) enum ledger_err
 domain__decide_permission(struct domain_decision *d, bool grant);
-/* Reservations. */
+/* domain_decide_reservations.c */
 __attribute__((warn_unused_result)) enum ledger_err
 domain__decide_purchase_reservation(struct domain_decision *d);
 __attribute__((warn_unused_result)) enum ledger_err
@@ -440,7 +467,7 @@ __attribute__((warn_unused_result)) enum ledger_err
 domain__decide_cancel_reservation(struct domain_decision *d);
 __attribute__((warn_unused_result)) enum ledger_err
 domain__decide_expire_reservation(struct domain_decision *d);
-/* Savings plans. */
+/* domain_decide_savings.c */
 __attribute__((warn_unused_result)) enum ledger_err
 domain__decide_purchase_savings_plan(struct domain_decision *d);
 __attribute__((warn_unused_result)) enum ledger_err

@@ -6,8 +6,8 @@
  * refunded within rule 7's window, and which refunds the state keeps when
  * its list is full.
  *
- * Does not own: the refusals (domain_decide.c), the refunds' recording
- * (domain_evolve.c), amounts as text (money.c).
+ * Does not own: the refusals (domain_decide_reservations.c), the refunds'
+ * recording (domain_evolve.c), amounts as text (money.c).
  */
 #include "domain.h"
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_command.c: libFuzzer target for every command decoder and the
- * decision (daemon/codec.c, domain_decide.c, policy.c).
+ * decision (daemon/codec.c, domain_decide.c and domain_decide_*.c, policy.c).
  *
  * Method: an input is the bytes of one Command as a client sends it inside a
  * CommandBatch. It is decoded with codec_command_unpack and, when it decodes,
