@@ -26,6 +26,13 @@
  *                                 shape, scope targets, billing
  *                                 subscriptions, cloud order ids.
  *
+ * Rules of docs/domain.md enforced here, for every command: who may use it,
+ * through the role table (an admin agent alone turns permissions on and
+ * off, rule 1; a sales agent buys no savings plan, rule 4; a customer user
+ * asks the partner for what rule 5 keeps the partner's); "Identities and
+ * their scope" (a principal acts only within its partner, and a customer
+ * user within its customer); and 12, a refused command yields no event.
+ *
  * Does not own: the aggregate (domain_state.c), applying the event it
  * decides (domain_evolve.c), the role table (policy.c).
  *
