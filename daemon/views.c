@@ -123,8 +123,8 @@
 #include "domain.h"
 #include "ledger_limits.h"
 #include "money.h"
+#include "views_internal.h"
 
-#define VIEWS_MESSAGE_SIZE 256
 /* Activity detail text: a line in a table, room for two scopes and an id. */
 #define VIEWS_DETAIL_SIZE 512
 /* The longest detail that is not cut or counted: a reservation purchase's
@@ -133,19 +133,6 @@ _Static_assert(LEDGER_ID_LENGTH_MAX + 20 + 2 * (LEDGER_SKU_LENGTH_MAX + 1) + LED
                        16 <
                    VIEWS_DETAIL_SIZE,
                "a purchase's activity detail is never cut short");
-/* Months of the longest term (P5Y). */
-#define VIEWS_TERM_MONTHS_MAX 60
-/* STORE_DB_ACTIVITY's key families (the partner's log; the subscriptions
- * index) and the partner log's flags bit. */
-#define VIEWS_ACTIVITY_PARTNER      'P'
-#define VIEWS_ACTIVITY_SUBSCRIPTION 'S'
-#define VIEWS_ACTIVITY_VISIBLE      0x01u
-/* STORE_DB_ACTIVITY's key family of a customer's events that are in no
- * customer stream: those of its customer users' principals. */
-#define VIEWS_ACTIVITY_CUSTOMER 'C'
-/* STORE_DB_ACTIVITY's key family of the cloud order ids purchases named
- * (views_cloud_order_holder). */
-#define VIEWS_ACTIVITY_CLOUD_ORDER 'O'
 /* The numbers of ActivityRow's fields the activity filters read from the
  * wire (proto/ledger.proto; test_views's filter tests fail if they drift). */
 #define VIEWS_ACTIVITY_ROW_RECORDED_US 2u
@@ -162,76 +149,9 @@ _Static_assert(LEDGER_EXCHANGE_REPLACEMENTS_MAX *VIEWS_TERM_MONTHS_MAX + 1 <= UI
 /* Years a "YYYY-MM" month can name. */
 #define VIEWS_YEAR_MAX 9999
 
-static const char *text(const char *s)
-{
-    return s != NULL ? s : "";
-}
-
-/* --- keys ------------------------------------------------------------------------------- */
-
-struct key {
-    uint8_t bytes[STORE_KEY_BYTES_MAX];
-    size_t size;
-    bool overflow;
-};
-
-static void key_bytes(struct key *k, const void *data, size_t size)
-{
-    if (k->overflow || size > sizeof k->bytes - k->size) {
-        k->overflow = true;
-        return;
-    }
-    memcpy(k->bytes + k->size, data, size);
-    k->size += size;
-}
-
-/* A string followed by its NUL: a separator-terminated component. */
-static void key_field(struct key *k, const char *s)
-{
-    s = text(s);
-    key_bytes(k, s, strlen(s) + 1);
-}
-
-/* A string as the key's last component (no NUL after it). */
-static void key_last(struct key *k, const char *s)
-{
-    s = text(s);
-    key_bytes(k, s, strlen(s));
-}
-
-static void key_u8(struct key *k, uint8_t value)
-{
-    key_bytes(k, &value, 1);
-}
-
-static void key_u16(struct key *k, uint16_t value)
-{
-    uint8_t b[2] = {(uint8_t)(value >> 8), (uint8_t)(value & 0xffu)};
-    key_bytes(k, b, sizeof b);
-}
-
-static void key_u64(struct key *k, uint64_t value)
-{
-    uint8_t b[8];
-    store_u64_to_key(value, b);
-    key_bytes(k, b, sizeof b);
-}
-
-static bool key_has_prefix(const struct store_val *key, const struct key *prefix)
-{
-    return key->size >= prefix->size && memcmp(key->data, prefix->bytes, prefix->size) == 0;
-}
-
-/* partner NUL customer NUL: the prefix of a customer's rows. */
-static void key_customer(struct key *k, const char *partner_id, const char *customer_id)
-{
-    key_field(k, partner_id);
-    key_field(k, customer_id);
-}
-
 /* --- rows in the store ------------------------------------------------------------------ */
 
-static enum ledger_err put_message(struct store_txn *txn, enum store_db db, const struct key *k,
+enum ledger_err views__put_message(struct store_txn *txn, enum store_db db, const struct key *k,
                                    const ProtobufCMessage *message)
 {
     if (k->overflow) {
@@ -247,15 +167,8 @@ static enum ledger_err put_message(struct store_txn *txn, enum store_db db, cons
     return err;
 }
 
-static enum ledger_err unpack_row(const ProtobufCMessageDescriptor *descriptor, const uint8_t *data,
-                                  size_t size, ProtobufCMessage **out)
-{
-    return codec_message_unpack(descriptor, data, size, LEDGER_REQUEST_BYTES_MAX,
-                                LEDGER_ERR_CORRUPT, out);
-}
-
 /* The row at key; NOT_FOUND if absent. Caller frees with codec_message_free. */
-static enum ledger_err get_message(struct store_txn *txn, enum store_db db, const struct key *k,
+enum ledger_err views__get_message(struct store_txn *txn, enum store_db db, const struct key *k,
                                    const ProtobufCMessageDescriptor *descriptor,
                                    ProtobufCMessage **out)
 {
@@ -336,21 +249,6 @@ static void billing_key(struct key *k, const char *partner_id, int64_t month,
     key_u16(k, n);
 }
 
-/* One purchased item's charges. */
-struct charge {
-    const Ledger__V1__Event *event;
-    const char *charge_id;
-    const char *order_id;
-    const char *cloud_order_id; /* "" or NULL: none given */
-    char *charge;               /* "reservation" or "savings-plan" */
-    Ledger__V1__Purchaser purchaser;
-    const Ledger__V1__Money *price;
-    const Ledger__V1__Money *retail_price;
-    int term;
-    int billing_plan;
-    int64_t starts_us; /* the term's start: its month is the first billed */
-};
-
 /* The month a purchase's charges begin: its term's start (for a renewal, the
  * old reservation's expiry, whenever the renewal was recorded). */
 static enum ledger_err billing_first_month(int64_t starts_us, const Ledger__V1__Event *purchase,
@@ -376,7 +274,7 @@ static enum ledger_err billing_put(struct store_txn *txn, const Ledger__V1__Even
     charges.billed_months = (uint32_t)months;
     struct key k = {0};
     billing_key(&k, event->partner_id, month, event->customer_id, event->sequence, n);
-    enum ledger_err err = put_message(txn, STORE_DB_BILLING, &k, &charges.base);
+    enum ledger_err err = views__put_message(txn, STORE_DB_BILLING, &k, &charges.base);
     row->month = NULL; /* month_buffer ends with this call */
     return err;
 }
@@ -384,7 +282,7 @@ static enum ledger_err billing_put(struct store_txn *txn, const Ledger__V1__Even
 /* Writes the charges of one purchase as entry n (0 but for an exchange's
  * further replacements) and sets *rows_out to how many monthly rows they make
  * (1 when paid upfront). */
-static enum ledger_err billing_charge(struct store_txn *txn, const struct charge *c, uint16_t n,
+enum ledger_err views__billing_charge(struct store_txn *txn, const struct charge *c, uint16_t n,
                                       uint16_t *rows_out)
 {
     int months = domain_term_months(c->term);
@@ -476,7 +374,7 @@ static enum ledger_err billing_find(struct store_txn *txn, const char *partner_i
 
 /* The logged event of `sequence`, decoded (free with codec_event_free). A
  * sequence the views name but the log does not hold is CORRUPT. */
-static enum ledger_err logged_event(struct store_txn *txn, uint64_t sequence,
+enum ledger_err views__logged_event(struct store_txn *txn, uint64_t sequence,
                                     Ledger__V1__Event **out)
 {
     struct store_val record;
@@ -491,7 +389,7 @@ static enum ledger_err logged_event(struct store_txn *txn, uint64_t sequence,
  * reservation->sequence, billed from the month of reservation->starts_us)
  * with `event`'s month: the months after it are no longer billed; before
  * the term started, none is. */
-static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Event *event,
+enum ledger_err views__billing_stop(struct store_txn *txn, const Ledger__V1__Event *event,
                                     const Ledger__V1__ReservationRow *reservation)
 {
     /* Ended before its term started (a renewal cancelled early): nothing of
@@ -509,7 +407,7 @@ static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Eve
     } else {
         /* A row without a start: the purchase event's own time. */
         Ledger__V1__Event *purchase = NULL;
-        err = logged_event(txn, reservation->sequence, &purchase);
+        err = views__logged_event(txn, reservation->sequence, &purchase);
         if (err == LEDGER_ERR_OK) {
             err = billing_first_month(0, purchase, &first);
             codec_event_free(purchase);
@@ -539,14 +437,14 @@ static enum ledger_err billing_stop(struct store_txn *txn, const Ledger__V1__Eve
     if (billed < (int64_t)charges->billed_months) {
         charges->billed_months = (uint32_t)billed;
         charges->stopped_sequence = event->sequence;
-        err = put_message(txn, STORE_DB_BILLING, &k, &charges->base);
+        err = views__put_message(txn, STORE_DB_BILLING, &k, &charges->base);
     }
     codec_message_free(&charges->base);
     return err;
 }
 
 /* A negative "refund" row in the event's month. */
-static enum ledger_err billing_refund(struct store_txn *txn, const Ledger__V1__Event *event,
+enum ledger_err views__billing_refund(struct store_txn *txn, const Ledger__V1__Event *event,
                                       const Ledger__V1__Money *refund, const char *charge_id,
                                       const char *order_id, const char *cloud_order_id,
                                       const Ledger__V1__ReservationRow *reservation, uint16_t n)
@@ -603,7 +501,7 @@ static enum ledger_err holder_put(struct store_txn *txn, struct key *k, const Le
 /* Indexes the cloud order id a purchase named (none: nothing), for
  * views_cloud_order_holder: 'O' partner NUL cloud_order_id NUL customer ->
  * u64 sequence of the event that bought it. */
-static enum ledger_err cloud_order_index(struct store_txn *txn, const Ledger__V1__Event *e,
+enum ledger_err views__cloud_order_index(struct store_txn *txn, const Ledger__V1__Event *e,
                                          const char *cloud_order_id)
 {
     if (cloud_order_id == NULL || cloud_order_id[0] == '\0') {
@@ -630,8 +528,8 @@ static enum ledger_err reservation_load(struct store_txn *txn, const Ledger__V1_
     struct key k = {0};
     reservation_key(&k, event->partner_id, event->customer_id, reservation_id);
     ProtobufCMessage *row = NULL;
-    enum ledger_err err =
-        get_message(txn, STORE_DB_RESERVATION, &k, &ledger__v1__reservation_row__descriptor, &row);
+    enum ledger_err err = views__get_message(txn, STORE_DB_RESERVATION, &k,
+                                             &ledger__v1__reservation_row__descriptor, &row);
     if (err == LEDGER_ERR_NOT_FOUND) {
         /* The domain never records a change to a reservation it does not know. */
         return LEDGER_ERR_CORRUPT;
@@ -647,7 +545,7 @@ static enum ledger_err reservation_save(struct store_txn *txn, const Ledger__V1_
 {
     struct key k = {0};
     reservation_key(&k, event->partner_id, event->customer_id, row->reservation_id);
-    return put_message(txn, STORE_DB_RESERVATION, &k, &row->base);
+    return views__put_message(txn, STORE_DB_RESERVATION, &k, &row->base);
 }
 
 /* Adds a reservation an event bought (purchase, exchange replacement or
@@ -655,7 +553,7 @@ static enum ledger_err reservation_save(struct store_txn *txn, const Ledger__V1_
  * place in its exchange (0 otherwise): the order's key is the event's
  * sequence, followed by the index for an exchange's further replacements.
  * Its charges are entry n, making rows n..n+*rows_out-1. */
-static enum ledger_err reservation_add(struct store_txn *txn, const Ledger__V1__Event *event,
+enum ledger_err views__reservation_add(struct store_txn *txn, const Ledger__V1__Event *event,
                                        const Ledger__V1__ReservationPurchased *p, char *order_kind,
                                        size_t index, uint16_t n, uint16_t *rows_out)
 {
@@ -686,7 +584,7 @@ static enum ledger_err reservation_add(struct store_txn *txn, const Ledger__V1__
     row.cloud_order_id = p->cloud_order_id;
     enum ledger_err err = reservation_save(txn, event, &row);
     if (err == LEDGER_ERR_OK) {
-        err = cloud_order_index(txn, event, p->cloud_order_id);
+        err = views__cloud_order_index(txn, event, p->cloud_order_id);
     }
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -714,7 +612,7 @@ static enum ledger_err reservation_add(struct store_txn *txn, const Ledger__V1__
     if (index > 0) {
         key_u16(&k, (uint16_t)index);
     }
-    err = put_message(txn, STORE_DB_ORDER, &k, &order.base);
+    err = views__put_message(txn, STORE_DB_ORDER, &k, &order.base);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -732,18 +630,10 @@ static enum ledger_err reservation_add(struct store_txn *txn, const Ledger__V1__
         .billing_plan = p->billing_plan,
         .starts_us = p->starts_us,
     };
-    return billing_charge(txn, &c, n, rows_out);
+    return views__billing_charge(txn, &c, n, rows_out);
 }
 
-/* Field changes of a reservation row that do not touch billing. */
-struct reservation_change {
-    const char *reservation_id;
-    const Ledger__V1__Scope *scope;     /* new scope, or NULL */
-    const bool *auto_renew;             /* new flag, or NULL */
-    Ledger__V1__ReservationState state; /* new state, or UNSPECIFIED */
-};
-
-static enum ledger_err reservation_change(struct store_txn *txn, const Ledger__V1__Event *event,
+enum ledger_err views__reservation_change(struct store_txn *txn, const Ledger__V1__Event *event,
                                           const struct reservation_change *change)
 {
     Ledger__V1__ReservationRow *row = NULL;
@@ -769,7 +659,7 @@ static enum ledger_err reservation_change(struct store_txn *txn, const Ledger__V
     return err;
 }
 
-static enum ledger_err reservation_cancelled(struct store_txn *txn, const Ledger__V1__Event *event)
+enum ledger_err views__reservation_cancelled(struct store_txn *txn, const Ledger__V1__Event *event)
 {
     const Ledger__V1__ReservationCancelled *c = event->reservation_cancelled;
     Ledger__V1__ReservationRow *row = NULL;
@@ -781,17 +671,17 @@ static enum ledger_err reservation_cancelled(struct store_txn *txn, const Ledger
     row->last_sequence = event->sequence;
     err = reservation_save(txn, event, row);
     if (err == LEDGER_ERR_OK) {
-        err = billing_stop(txn, event, row);
+        err = views__billing_stop(txn, event, row);
     }
     if (err == LEDGER_ERR_OK) {
-        err = billing_refund(txn, event, c->refund, row->reservation_id, row->order_id,
-                             row->cloud_order_id, row, 0);
+        err = views__billing_refund(txn, event, c->refund, row->reservation_id, row->order_id,
+                                    row->cloud_order_id, row, 0);
     }
     codec_message_free(&row->base);
     return err;
 }
 
-static enum ledger_err reservation_exchanged(struct store_txn *txn, const Ledger__V1__Event *event)
+enum ledger_err views__reservation_exchanged(struct store_txn *txn, const Ledger__V1__Event *event)
 {
     const Ledger__V1__ReservationExchanged *x = event->reservation_exchanged;
     if (x->n_replacements == 0 || x->n_replacements > LEDGER_EXCHANGE_REPLACEMENTS_MAX ||
@@ -815,7 +705,7 @@ static enum ledger_err reservation_exchanged(struct store_txn *txn, const Ledger
         row->last_sequence = event->sequence;
         err = reservation_save(txn, event, row);
         if (err == LEDGER_ERR_OK) {
-            err = billing_stop(txn, event, row);
+            err = views__billing_stop(txn, event, row);
         }
         int written =
             snprintf(charge_id + used, sizeof charge_id - used, "%s%s", i > 0 ? "," : "", id);
@@ -835,12 +725,12 @@ static enum ledger_err reservation_exchanged(struct store_txn *txn, const Ledger
     uint16_t n = 0;
     for (size_t i = 0; err == LEDGER_ERR_OK && i < x->n_replacements; i++) {
         uint16_t rows = 0;
-        err = reservation_add(txn, event, x->replacements[i], "exchange", i, n, &rows);
+        err = views__reservation_add(txn, event, x->replacements[i], "exchange", i, n, &rows);
         n = (uint16_t)(n + rows);
     }
     if (err == LEDGER_ERR_OK) {
-        err = billing_refund(txn, event, x->refund, charge_id, x->replacements[0]->order_id,
-                             x->replacements[0]->cloud_order_id, first, n);
+        err = views__billing_refund(txn, event, x->refund, charge_id, x->replacements[0]->order_id,
+                                    x->replacements[0]->cloud_order_id, first, n);
     }
     if (first != NULL) {
         codec_message_free(&first->base);
@@ -848,31 +738,24 @@ static enum ledger_err reservation_exchanged(struct store_txn *txn, const Ledger
     return err;
 }
 
-static enum ledger_err reservation_renewed(struct store_txn *txn, const Ledger__V1__Event *event)
+enum ledger_err views__reservation_renewed(struct store_txn *txn, const Ledger__V1__Event *event)
 {
     const Ledger__V1__ReservationRenewed *r = event->reservation_renewed;
     struct reservation_change change = {
         .reservation_id = r->reservation_id,
         .state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED,
     };
-    enum ledger_err err = reservation_change(txn, event, &change);
+    enum ledger_err err = views__reservation_change(txn, event, &change);
     uint16_t rows = 0;
     if (err == LEDGER_ERR_OK) {
-        err = reservation_add(txn, event, r->renewal, "renewal", 0, 0, &rows);
+        err = views__reservation_add(txn, event, r->renewal, "renewal", 0, 0, &rows);
     }
     return err;
 }
 
-static void savings_plan_key(struct key *k, const Ledger__V1__Event *event,
-                             const char *savings_plan_id)
-{
-    key_customer(k, event->partner_id, event->customer_id);
-    key_last(k, savings_plan_id);
-}
-
 /* Adds a savings plan an event bought (a purchase, or a renewal's new plan):
  * its row and its charges, billed from the start of its term. */
-static enum ledger_err savings_plan_add(struct store_txn *txn, const Ledger__V1__Event *event,
+enum ledger_err views__savings_plan_add(struct store_txn *txn, const Ledger__V1__Event *event,
                                         const Ledger__V1__SavingsPlanPurchased *p)
 {
     if (p == NULL) {
@@ -898,9 +781,9 @@ static enum ledger_err savings_plan_add(struct store_txn *txn, const Ledger__V1_
     row.cloud_order_id = p->cloud_order_id;
     struct key k = {0};
     savings_plan_key(&k, event, p->savings_plan_id);
-    enum ledger_err err = put_message(txn, STORE_DB_SAVINGS_PLAN, &k, &row.base);
+    enum ledger_err err = views__put_message(txn, STORE_DB_SAVINGS_PLAN, &k, &row.base);
     if (err == LEDGER_ERR_OK) {
-        err = cloud_order_index(txn, event, p->cloud_order_id);
+        err = views__cloud_order_index(txn, event, p->cloud_order_id);
     }
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -919,12 +802,12 @@ static enum ledger_err savings_plan_add(struct store_txn *txn, const Ledger__V1_
         .starts_us = p->starts_us,
     };
     uint16_t rows = 0;
-    return billing_charge(txn, &c, 0, &rows);
+    return views__billing_charge(txn, &c, 0, &rows);
 }
 
 /* Changes a savings plan row: its scope or auto-renew flag when given
  * (non-NULL), and with `renewed` marks its term ended by a renewal. */
-static enum ledger_err savings_plan_change(struct store_txn *txn, const Ledger__V1__Event *event,
+enum ledger_err views__savings_plan_change(struct store_txn *txn, const Ledger__V1__Event *event,
                                            const char *savings_plan_id,
                                            const Ledger__V1__Scope *scope, const bool *auto_renew,
                                            bool renewed)
@@ -932,8 +815,8 @@ static enum ledger_err savings_plan_change(struct store_txn *txn, const Ledger__
     struct key k = {0};
     savings_plan_key(&k, event, savings_plan_id);
     ProtobufCMessage *message = NULL;
-    enum ledger_err err = get_message(txn, STORE_DB_SAVINGS_PLAN, &k,
-                                      &ledger__v1__savings_plan_row__descriptor, &message);
+    enum ledger_err err = views__get_message(txn, STORE_DB_SAVINGS_PLAN, &k,
+                                             &ledger__v1__savings_plan_row__descriptor, &message);
     if (err != LEDGER_ERR_OK) {
         return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
     }
@@ -949,7 +832,7 @@ static enum ledger_err savings_plan_change(struct store_txn *txn, const Ledger__
         row->renewed = true;
     }
     row->last_sequence = event->sequence;
-    err = put_message(txn, STORE_DB_SAVINGS_PLAN, &k, &row->base);
+    err = views__put_message(txn, STORE_DB_SAVINGS_PLAN, &k, &row->base);
     row->scope = own_scope;
     codec_message_free(message);
     return err;
@@ -957,12 +840,13 @@ static enum ledger_err savings_plan_change(struct store_txn *txn, const Ledger__
 
 /* The renewed plan ends (renewed) and its renewal is added, billed like a
  * purchase from its term's start, the renewed plan's expiry. */
-static enum ledger_err savings_plan_renewed(struct store_txn *txn, const Ledger__V1__Event *event)
+enum ledger_err views__savings_plan_renewed(struct store_txn *txn, const Ledger__V1__Event *event)
 {
     const Ledger__V1__SavingsPlanRenewed *r = event->savings_plan_renewed;
-    enum ledger_err err = savings_plan_change(txn, event, r->savings_plan_id, NULL, NULL, true);
+    enum ledger_err err =
+        views__savings_plan_change(txn, event, r->savings_plan_id, NULL, NULL, true);
     if (err == LEDGER_ERR_OK) {
-        err = savings_plan_add(txn, event, r->renewal);
+        err = views__savings_plan_add(txn, event, r->renewal);
     }
     return err;
 }
@@ -995,7 +879,7 @@ static enum ledger_err principal_added(struct store_txn *txn, const Ledger__V1__
     if (k.size == 0) {
         return LEDGER_ERR_CORRUPT;
     }
-    return put_message(txn, STORE_DB_PRINCIPAL, &k, &row.base);
+    return views__put_message(txn, STORE_DB_PRINCIPAL, &k, &row.base);
 }
 
 /* A revocation, or a rotation of the secret (which the row shows by the
@@ -1009,8 +893,8 @@ static enum ledger_err principal_changed(struct store_txn *txn, const Ledger__V1
         return LEDGER_ERR_CORRUPT;
     }
     ProtobufCMessage *message = NULL;
-    enum ledger_err err =
-        get_message(txn, STORE_DB_PRINCIPAL, &k, &ledger__v1__principal_row__descriptor, &message);
+    enum ledger_err err = views__get_message(txn, STORE_DB_PRINCIPAL, &k,
+                                             &ledger__v1__principal_row__descriptor, &message);
     if (err != LEDGER_ERR_OK) {
         return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
     }
@@ -1022,7 +906,7 @@ static enum ledger_err principal_changed(struct store_txn *txn, const Ledger__V1
         row->secret_rotated_us = event->recorded_us;
     }
     row->last_sequence = event->sequence;
-    err = put_message(txn, STORE_DB_PRINCIPAL, &k, &row->base);
+    err = views__put_message(txn, STORE_DB_PRINCIPAL, &k, &row->base);
     codec_message_free(message);
     return err;
 }
@@ -1046,7 +930,7 @@ static enum ledger_err permission_changed(struct store_txn *txn, const Ledger__V
     key_u8(&k, (uint8_t)kind);
     key_u8(&k, 0);
     key_u64(&k, event->sequence);
-    return put_message(txn, STORE_DB_PERMISSION, &k, &row.base);
+    return views__put_message(txn, STORE_DB_PERMISSION, &k, &row.base);
 }
 
 /* --- activity --------------------------------------------------------------------------- */
@@ -1350,7 +1234,7 @@ static void subscription_prefix(struct key *k, const char *subscription_id)
  * hold one id under several customers, keeps a row for each. Keyed by the
  * subscription first, so that the customers of every partner that recorded
  * an id are found together. */
-static enum ledger_err subscription_purchased(struct store_txn *txn, const Ledger__V1__Event *e)
+enum ledger_err views__subscription_purchased(struct store_txn *txn, const Ledger__V1__Event *e)
 {
     struct key k = {0};
     subscription_prefix(&k, e->subscription_purchased->subscription_id);
@@ -1399,8 +1283,8 @@ static enum ledger_err principal_event_customer(struct store_txn *txn,
     struct key k = {0};
     key_last(&k, principal_id);
     ProtobufCMessage *message = NULL;
-    enum ledger_err err =
-        get_message(txn, STORE_DB_PRINCIPAL, &k, &ledger__v1__principal_row__descriptor, &message);
+    enum ledger_err err = views__get_message(txn, STORE_DB_PRINCIPAL, &k,
+                                             &ledger__v1__principal_row__descriptor, &message);
     if (err != LEDGER_ERR_OK) {
         return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
     }
@@ -1432,8 +1316,8 @@ static enum ledger_err savings_plan_change_visible(struct store_txn *txn,
     struct key k = {0};
     savings_plan_key(&k, event, savings_plan_id);
     ProtobufCMessage *message = NULL;
-    enum ledger_err err = get_message(txn, STORE_DB_SAVINGS_PLAN, &k,
-                                      &ledger__v1__savings_plan_row__descriptor, &message);
+    enum ledger_err err = views__get_message(txn, STORE_DB_SAVINGS_PLAN, &k,
+                                             &ledger__v1__savings_plan_row__descriptor, &message);
     if (err != LEDGER_ERR_OK) {
         return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
     }
@@ -1445,7 +1329,7 @@ static enum ledger_err savings_plan_change_visible(struct store_txn *txn,
 
 /* Every event of a partner goes to its activity log; events of no partner
  * (operators' principals of all partners) have no log to go to. */
-static enum ledger_err activity_add(struct store_txn *txn, const Ledger__V1__Event *event)
+enum ledger_err views__activity_add(struct store_txn *txn, const Ledger__V1__Event *event)
 {
     const char *partner_id = text(event->partner_id);
     if (partner_id[0] == '\0') {
@@ -1596,14 +1480,14 @@ static enum ledger_err apply_body(struct store_txn *txn, const Ledger__V1__Event
     case LEDGER__V1__EVENT__BODY_PRINCIPAL_SECRET_ROTATED:
         return principal_changed(txn, e, e->principal_secret_rotated->principal_id, false);
     case LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED:
-        return subscription_purchased(txn, e);
+        return views__subscription_purchased(txn, e);
     case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED:
         return permission_changed(txn, e, e->purchase_permission_granted->kind, true);
     case LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_REVOKED:
         return permission_changed(txn, e, e->purchase_permission_revoked->kind, false);
     case LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED: {
         uint16_t rows = 0;
-        return reservation_add(txn, e, e->reservation_purchased, "purchase", 0, 0, &rows);
+        return views__reservation_add(txn, e, e->reservation_purchased, "purchase", 0, 0, &rows);
     }
     case LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED:
         change.reservation_id = e->reservation_scope_changed->reservation_id;
@@ -1611,36 +1495,36 @@ static enum ledger_err apply_body(struct store_txn *txn, const Ledger__V1__Event
         if (change.scope == NULL) {
             return LEDGER_ERR_CORRUPT;
         }
-        return reservation_change(txn, e, &change);
+        return views__reservation_change(txn, e, &change);
     case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWAL_SET:
         flag = e->reservation_renewal_set->auto_renew;
         change.reservation_id = e->reservation_renewal_set->reservation_id;
         change.auto_renew = &flag;
-        return reservation_change(txn, e, &change);
+        return views__reservation_change(txn, e, &change);
     case LEDGER__V1__EVENT__BODY_RESERVATION_RENEWED:
-        return reservation_renewed(txn, e);
+        return views__reservation_renewed(txn, e);
     case LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED:
-        return reservation_exchanged(txn, e);
+        return views__reservation_exchanged(txn, e);
     case LEDGER__V1__EVENT__BODY_RESERVATION_CANCELLED:
-        return reservation_cancelled(txn, e);
+        return views__reservation_cancelled(txn, e);
     case LEDGER__V1__EVENT__BODY_RESERVATION_EXPIRED:
         change.reservation_id = e->reservation_expired->reservation_id;
         change.state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED;
-        return reservation_change(txn, e, &change);
+        return views__reservation_change(txn, e, &change);
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED:
-        return savings_plan_add(txn, e, e->savings_plan_purchased);
+        return views__savings_plan_add(txn, e, e->savings_plan_purchased);
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED:
         if (e->savings_plan_scope_changed->to_scope == NULL) {
             return LEDGER_ERR_CORRUPT;
         }
-        return savings_plan_change(txn, e, e->savings_plan_scope_changed->savings_plan_id,
-                                   e->savings_plan_scope_changed->to_scope, NULL, false);
+        return views__savings_plan_change(txn, e, e->savings_plan_scope_changed->savings_plan_id,
+                                          e->savings_plan_scope_changed->to_scope, NULL, false);
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET:
         flag = e->savings_plan_renewal_set->auto_renew;
-        return savings_plan_change(txn, e, e->savings_plan_renewal_set->savings_plan_id, NULL,
-                                   &flag, false);
+        return views__savings_plan_change(txn, e, e->savings_plan_renewal_set->savings_plan_id,
+                                          NULL, &flag, false);
     case LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWED:
-        return savings_plan_renewed(txn, e);
+        return views__savings_plan_renewed(txn, e);
     default:
         /* Customers, subscription status changes, roles and cost visibility
          * only reach the activity log (their current state lives in the
@@ -1663,7 +1547,7 @@ enum ledger_err views_apply(struct store_txn *txn, const Ledger__V1__Event *even
     }
     enum ledger_err err = apply_body(txn, event);
     if (err == LEDGER_ERR_OK) {
-        err = activity_add(txn, event);
+        err = views__activity_add(txn, event);
     }
     return err;
 }
@@ -1774,19 +1658,9 @@ static enum ledger_err holder_find(struct store_txn *txn, const struct key *pref
 
 /* --- query results ------------------------------------------------------------------------ */
 
-struct row_entry {
-    ProtobufCMessage *row;
-    uint64_t order; /* sort key (a sequence) */
-};
-
-struct row_list {
-    struct row_entry *entries;
-    size_t count, capacity;
-};
-
 /* Takes ownership of row (freed on failure too). TOO_LARGE past
  * LEDGER_VIEW_ROWS_MAX rows. */
-static enum ledger_err row_list_push(struct row_list *list, ProtobufCMessage *row, uint64_t order)
+enum ledger_err views__row_list_push(struct row_list *list, ProtobufCMessage *row, uint64_t order)
 {
     if (list->count >= LEDGER_VIEW_ROWS_MAX) {
         codec_message_free(row);
@@ -1825,7 +1699,7 @@ static int row_entry_compare(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void row_list_sort(struct row_list *list)
+void views__row_list_sort(struct row_list *list)
 {
     if (list->count > 1) {
         qsort(list->entries, list->count, sizeof *list->entries, row_entry_compare);
@@ -1935,13 +1809,7 @@ void views_result_clear(Ledger__V1__QueryResult *result)
 
 /* --- query helpers ------------------------------------------------------------------------- */
 
-/* Calls fn for every entry whose key starts with prefix, in key order, until
- * fn returns non-OK (which is returned). Bounded by the rows the caller
- * accepts: row_list_push stops at LEDGER_VIEW_ROWS_MAX. */
-typedef enum ledger_err (*scan_fn)(void *context, const struct store_val *key,
-                                   const struct store_val *value);
-
-static enum ledger_err scan_prefix(struct store_txn *txn, enum store_db db,
+enum ledger_err views__scan_prefix(struct store_txn *txn, enum store_db db,
                                    const struct key *prefix, scan_fn fn, void *context)
 {
     if (prefix->overflow) {
@@ -2068,7 +1936,8 @@ enum ledger_err views_subscription_duplicates(struct store_txn *txn, views_dupli
     struct duplicate_walk walk = {.fn = fn, .context = context};
     struct key family = {0};
     key_u8(&family, VIEWS_ACTIVITY_SUBSCRIPTION);
-    enum ledger_err err = scan_prefix(txn, STORE_DB_ACTIVITY, &family, duplicate_visit, &walk);
+    enum ledger_err err =
+        views__scan_prefix(txn, STORE_DB_ACTIVITY, &family, duplicate_visit, &walk);
     if (err == LEDGER_ERR_OK) {
         err = duplicate_flush(&walk);
     }
@@ -2181,17 +2050,7 @@ enum ledger_err views_expiries_due(struct store_txn *txn, int64_t now_us, size_t
     return err;
 }
 
-struct collect {
-    struct row_list *list;
-    const ProtobufCMessageDescriptor *descriptor;
-    /* Optional filter; rows it refuses are freed. */
-    bool (*keep)(const struct collect *c, const ProtobufCMessage *row);
-    uint64_t (*order)(const ProtobufCMessage *row);
-    const struct views_scope *scope;
-    int64_t from_us, to_us;
-};
-
-static enum ledger_err collect_one(void *context, const struct store_val *key,
+enum ledger_err views__collect_one(void *context, const struct store_val *key,
                                    const struct store_val *value)
 {
     (void)key;
@@ -2205,17 +2064,12 @@ static enum ledger_err collect_one(void *context, const struct store_val *key,
         codec_message_free(row);
         return LEDGER_ERR_OK;
     }
-    return row_list_push(c->list, row, c->order != NULL ? c->order(row) : c->list->count);
-}
-
-static bool in_range(int64_t t, int64_t from_us, int64_t to_us)
-{
-    return t >= from_us && (to_us == 0 || t < to_us);
+    return views__row_list_push(c->list, row, c->order != NULL ? c->order(row) : c->list->count);
 }
 
 /* Checks a half-open range from_us <= t < to_us of the fields named
  * `from_name` and `to_name` (0: open on that side). */
-static enum ledger_err range_check(int64_t from_us, int64_t to_us, const char *from_name,
+enum ledger_err views__range_check(int64_t from_us, int64_t to_us, const char *from_name,
                                    const char *to_name, char message[VIEWS_MESSAGE_SIZE])
 {
     if (from_us < 0 || to_us < 0) {
@@ -2236,7 +2090,7 @@ static enum ledger_err range_check(int64_t from_us, int64_t to_us, const char *f
  * answer with no rows, so that a mistyped id does not look like a customer
  * with nothing (one onboarded after an as_of point is known: its answer
  * then is empty). */
-static enum ledger_err query_customer(struct store_txn *txn, const struct views_scope *scope,
+enum ledger_err views__query_customer(struct store_txn *txn, const struct views_scope *scope,
                                       const char *asked, bool required, const char *query_name,
                                       const char **out, char message[VIEWS_MESSAGE_SIZE])
 {
@@ -2278,7 +2132,7 @@ static enum ledger_err query_customer(struct store_txn *txn, const struct views_
     return err;
 }
 
-static enum ledger_err as_of_check(struct store_txn *txn, const Ledger__V1__AsOf *as_of,
+enum ledger_err views__as_of_check(struct store_txn *txn, const Ledger__V1__AsOf *as_of,
                                    bool *wanted, char message[VIEWS_MESSAGE_SIZE])
 {
     *wanted = false;
@@ -2349,7 +2203,7 @@ static enum ledger_err replay_one(void *context, uint64_t sequence)
         return LEDGER_ERR_NOT_FOUND;
     }
     Ledger__V1__Event *event = NULL;
-    enum ledger_err err = logged_event(r->txn, sequence, &event);
+    enum ledger_err err = views__logged_event(r->txn, sequence, &event);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -2433,12 +2287,12 @@ static enum ledger_err row_push_copy(struct row_list *list, const ProtobufCMessa
     ProtobufCMessage *copy = NULL;
     enum ledger_err err = row_copy(row, &copy);
     if (err == LEDGER_ERR_OK) {
-        err = row_list_push(list, copy, order);
+        err = views__row_list_push(list, copy, order);
     }
     return err;
 }
 
-static enum ledger_err reservations_as_of(struct store_txn *txn, const char *partner_id,
+enum ledger_err views__reservations_as_of(struct store_txn *txn, const char *partner_id,
                                           const char *customer_id, const Ledger__V1__AsOf *as_of,
                                           struct row_list *list)
 {
@@ -2483,14 +2337,7 @@ static enum ledger_err reservations_as_of(struct store_txn *txn, const char *par
     return err;
 }
 
-/* Whether a scope sees a savings plan: partner staff do not see those the
- * customer bought itself (docs/domain.md), now or as of any point. */
-static bool savings_plan_visible(const struct views_scope *scope, Ledger__V1__Purchaser purchaser)
-{
-    return !(scope->partner_facing && purchaser == LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER);
-}
-
-static enum ledger_err savings_plans_as_of(struct store_txn *txn, const struct views_scope *scope,
+enum ledger_err views__savings_plans_as_of(struct store_txn *txn, const struct views_scope *scope,
                                            const char *customer_id, const Ledger__V1__AsOf *as_of,
                                            struct row_list *list)
 {
@@ -2537,7 +2384,7 @@ static enum ledger_err savings_plans_as_of(struct store_txn *txn, const struct v
     return err;
 }
 
-static enum ledger_err permission_row_push(struct row_list *list, const char *customer_id,
+enum ledger_err views__permission_row_push(struct row_list *list, const char *customer_id,
                                            const struct domain_permission_change *change,
                                            Ledger__V1__PermissionKind kind)
 {
@@ -2555,7 +2402,7 @@ static enum ledger_err permission_row_push(struct row_list *list, const char *cu
     return row_push_copy(list, &row.base, row.sequence);
 }
 
-static enum ledger_err permissions_as_of(struct store_txn *txn, const char *partner_id,
+enum ledger_err views__permissions_as_of(struct store_txn *txn, const char *partner_id,
                                          const char *customer_id, const Ledger__V1__AsOf *as_of,
                                          bool history, struct row_list *list)
 {
@@ -2567,7 +2414,7 @@ static enum ledger_err permissions_as_of(struct store_txn *txn, const char *part
     if (history) {
         for (size_t i = 0; err == LEDGER_ERR_OK && i < customer->permission_change_count; i++) {
             const struct domain_permission_change *c = &customer->permission_changes[i];
-            err = permission_row_push(list, customer_id, c, c->kind);
+            err = views__permission_row_push(list, customer_id, c, c->kind);
         }
     } else {
         static const Ledger__V1__PermissionKind kinds[] = {
@@ -2581,12 +2428,12 @@ static enum ledger_err permissions_as_of(struct store_txn *txn, const char *part
                     last = &customer->permission_changes[i];
                 }
             }
-            err = permission_row_push(list, customer_id, last, kinds[k]);
+            err = views__permission_row_push(list, customer_id, last, kinds[k]);
         }
     }
     domain_customer_free(customer);
     if (history) {
-        row_list_sort(list);
+        views__row_list_sort(list);
     }
     return err;
 }
@@ -2644,7 +2491,7 @@ static enum ledger_err reservations_exchange_order(struct store_txn *txn, struct
             continue;
         }
         Ledger__V1__Event *event = NULL;
-        err = logged_event(txn, list->entries[i].order, &event);
+        err = views__logged_event(txn, list->entries[i].order, &event);
         if (err != LEDGER_ERR_OK) {
             break;
         }
@@ -2688,22 +2535,22 @@ static enum ledger_err reservations_exchange_order(struct store_txn *txn, struct
     return err;
 }
 
-static enum ledger_err query_reservations(struct store_txn *txn, const struct views_scope *scope,
+enum ledger_err views__query_reservations(struct store_txn *txn, const struct views_scope *scope,
                                           const Ledger__V1__ReservationsQuery *q,
                                           struct row_list *list, char message[VIEWS_MESSAGE_SIZE])
 {
     const char *customer_id = NULL;
-    enum ledger_err err =
-        query_customer(txn, scope, q->customer_id, true, "reservations", &customer_id, message);
+    enum ledger_err err = views__query_customer(txn, scope, q->customer_id, true, "reservations",
+                                                &customer_id, message);
     bool as_of = false;
     if (err == LEDGER_ERR_OK) {
-        err = as_of_check(txn, q->as_of, &as_of, message);
+        err = views__as_of_check(txn, q->as_of, &as_of, message);
     }
     if (err != LEDGER_ERR_OK) {
         return err;
     }
     if (as_of) {
-        return reservations_as_of(txn, scope->partner_id, customer_id, q->as_of, list);
+        return views__reservations_as_of(txn, scope->partner_id, customer_id, q->as_of, list);
     }
     struct key prefix = {0};
     key_customer(&prefix, scope->partner_id, customer_id);
@@ -2711,23 +2558,23 @@ static enum ledger_err query_reservations(struct store_txn *txn, const struct vi
                         .descriptor = &ledger__v1__reservation_row__descriptor,
                         .order = reservation_order,
                         .scope = scope};
-    err = scan_prefix(txn, STORE_DB_RESERVATION, &prefix, collect_one, &c);
-    row_list_sort(list);
+    err = views__scan_prefix(txn, STORE_DB_RESERVATION, &prefix, views__collect_one, &c);
+    views__row_list_sort(list);
     if (err == LEDGER_ERR_OK) {
         err = reservations_exchange_order(txn, list);
     }
     return err;
 }
 
-static enum ledger_err query_orders(struct store_txn *txn, const struct views_scope *scope,
+enum ledger_err views__query_orders(struct store_txn *txn, const struct views_scope *scope,
                                     const Ledger__V1__OrdersQuery *q, struct row_list *list,
                                     char message[VIEWS_MESSAGE_SIZE])
 {
     const char *customer_id = NULL;
     enum ledger_err err =
-        query_customer(txn, scope, q->customer_id, true, "orders", &customer_id, message);
+        views__query_customer(txn, scope, q->customer_id, true, "orders", &customer_id, message);
     if (err == LEDGER_ERR_OK) {
-        err = range_check(q->from_us, q->to_us, "from_us", "to_us", message);
+        err = views__range_check(q->from_us, q->to_us, "from_us", "to_us", message);
     }
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -2740,25 +2587,25 @@ static enum ledger_err query_orders(struct store_txn *txn, const struct views_sc
                         .scope = scope,
                         .from_us = q->from_us,
                         .to_us = q->to_us};
-    return scan_prefix(txn, STORE_DB_ORDER, &prefix, collect_one, &c);
+    return views__scan_prefix(txn, STORE_DB_ORDER, &prefix, views__collect_one, &c);
 }
 
-static enum ledger_err query_savings_plans(struct store_txn *txn, const struct views_scope *scope,
+enum ledger_err views__query_savings_plans(struct store_txn *txn, const struct views_scope *scope,
                                            const Ledger__V1__SavingsPlansQuery *q,
                                            struct row_list *list, char message[VIEWS_MESSAGE_SIZE])
 {
     const char *customer_id = NULL;
-    enum ledger_err err =
-        query_customer(txn, scope, q->customer_id, true, "savings_plans", &customer_id, message);
+    enum ledger_err err = views__query_customer(txn, scope, q->customer_id, true, "savings_plans",
+                                                &customer_id, message);
     bool as_of = false;
     if (err == LEDGER_ERR_OK) {
-        err = as_of_check(txn, q->as_of, &as_of, message);
+        err = views__as_of_check(txn, q->as_of, &as_of, message);
     }
     if (err != LEDGER_ERR_OK) {
         return err;
     }
     if (as_of) {
-        return savings_plans_as_of(txn, scope, customer_id, q->as_of, list);
+        return views__savings_plans_as_of(txn, scope, customer_id, q->as_of, list);
     }
     struct key prefix = {0};
     key_customer(&prefix, scope->partner_id, customer_id);
@@ -2767,8 +2614,8 @@ static enum ledger_err query_savings_plans(struct store_txn *txn, const struct v
                         .keep = savings_plan_keep,
                         .order = savings_plan_order,
                         .scope = scope};
-    err = scan_prefix(txn, STORE_DB_SAVINGS_PLAN, &prefix, collect_one, &c);
-    row_list_sort(list);
+    err = views__scan_prefix(txn, STORE_DB_SAVINGS_PLAN, &prefix, views__collect_one, &c);
+    views__row_list_sort(list);
     return err;
 }
 
@@ -2811,9 +2658,9 @@ static enum ledger_err permission_current(struct store_txn *txn, const char *par
         return err;
     }
     if (row != NULL) {
-        return row_list_push(list, row, 0);
+        return views__row_list_push(list, row, 0);
     }
-    return permission_row_push(list, customer_id, NULL, kind);
+    return views__permission_row_push(list, customer_id, NULL, kind);
 }
 
 static enum ledger_err query_permissions(struct store_txn *txn, const struct views_scope *scope,
@@ -2821,17 +2668,18 @@ static enum ledger_err query_permissions(struct store_txn *txn, const struct vie
                                          struct row_list *list, char message[VIEWS_MESSAGE_SIZE])
 {
     const char *customer_id = NULL;
-    enum ledger_err err =
-        query_customer(txn, scope, q->customer_id, true, "permissions", &customer_id, message);
+    enum ledger_err err = views__query_customer(txn, scope, q->customer_id, true, "permissions",
+                                                &customer_id, message);
     bool as_of = false;
     if (err == LEDGER_ERR_OK) {
-        err = as_of_check(txn, q->as_of, &as_of, message);
+        err = views__as_of_check(txn, q->as_of, &as_of, message);
     }
     if (err != LEDGER_ERR_OK) {
         return err;
     }
     if (as_of) {
-        return permissions_as_of(txn, scope->partner_id, customer_id, q->as_of, q->history, list);
+        return views__permissions_as_of(txn, scope->partner_id, customer_id, q->as_of, q->history,
+                                        list);
     }
     if (!q->history) {
         err = permission_current(txn, scope->partner_id, customer_id,
@@ -2849,8 +2697,8 @@ static enum ledger_err query_permissions(struct store_txn *txn, const struct vie
                         .descriptor = &ledger__v1__permission_row__descriptor,
                         .order = permission_order,
                         .scope = scope};
-    err = scan_prefix(txn, STORE_DB_PERMISSION, &prefix, collect_one, &c);
-    row_list_sort(list);
+    err = views__scan_prefix(txn, STORE_DB_PERMISSION, &prefix, views__collect_one, &c);
+    views__row_list_sort(list);
     return err;
 }
 
@@ -2928,7 +2776,7 @@ static enum ledger_err billing_expand(struct row_list *list, const struct store_
             }
             uint64_t n = ((uint64_t)key->data[key->size - 2] << 8) | key->data[key->size - 1];
             charges->first = NULL;
-            err = row_list_push(list, &row->base, n + (uint64_t)i);
+            err = views__row_list_push(list, &row->base, n + (uint64_t)i);
         }
     }
     codec_message_free(&charges->base);
@@ -3008,7 +2856,7 @@ static const char billing_token_refused[] =
  * With a limit, one page of them: the rows after the page token's mark,
  * at most `limit`, kept sorted as they are found (at most 2 * limit + 2 in
  * memory), every page of the tree the first one read. */
-static enum ledger_err query_billing(struct store_txn *txn, const struct views_scope *scope,
+enum ledger_err views__query_billing(struct store_txn *txn, const struct views_scope *scope,
                                      const Ledger__V1__BillingQuery *q, struct row_list *list,
                                      Ledger__V1__QueryResult *result,
                                      char message[VIEWS_MESSAGE_SIZE])
@@ -3020,7 +2868,7 @@ static enum ledger_err query_billing(struct store_txn *txn, const struct views_s
     }
     const char *customer_id = NULL;
     enum ledger_err err =
-        query_customer(txn, scope, q->customer_id, false, "billing", &customer_id, message);
+        views__query_customer(txn, scope, q->customer_id, false, "billing", &customer_id, message);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
@@ -3156,7 +3004,7 @@ static enum ledger_err query_principals(struct store_txn *txn, const struct view
                         .descriptor = &ledger__v1__principal_row__descriptor,
                         .keep = principal_keep,
                         .scope = scope};
-    return scan_prefix(txn, STORE_DB_PRINCIPAL, &prefix, collect_one, &c);
+    return views__scan_prefix(txn, STORE_DB_PRINCIPAL, &prefix, views__collect_one, &c);
 }
 
 /* --- activity ------------------------------------------------------------------------------- */
@@ -3399,7 +3247,7 @@ static enum ledger_err activity_visit(struct activity_walk *w, uint64_t sequence
         return LEDGER_ERR_NOT_FOUND;
     }
     w->last_returned = sequence;
-    return row_list_push(w->list, message, sequence);
+    return views__row_list_push(w->list, message, sequence);
 }
 
 /* Counts one entry against LEDGER_ACTIVITY_SCAN_MAX and looks at it (its
@@ -3472,20 +3320,20 @@ static enum ledger_err activity_walk(struct activity_walk *w, uint64_t below)
     return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_OK : err;
 }
 
-static enum ledger_err query_activity(struct store_txn *txn, const struct views_scope *scope,
+enum ledger_err views__query_activity(struct store_txn *txn, const struct views_scope *scope,
                                       const Ledger__V1__ActivityQuery *q, struct row_list *list,
                                       Ledger__V1__QueryResult *result,
                                       char message[VIEWS_MESSAGE_SIZE])
 {
     const char *customer_id = NULL;
     enum ledger_err err =
-        query_customer(txn, scope, q->customer_id, false, "activity", &customer_id, message);
+        views__query_customer(txn, scope, q->customer_id, false, "activity", &customer_id, message);
     if (err == LEDGER_ERR_OK) {
-        err = range_check(q->from_us, q->to_us, "from_us", "to_us", message);
+        err = views__range_check(q->from_us, q->to_us, "from_us", "to_us", message);
     }
     if (err == LEDGER_ERR_OK) {
-        err = range_check(q->business_from_us, q->business_to_us, "business_from_us",
-                          "business_to_us", message);
+        err = views__range_check(q->business_from_us, q->business_to_us, "business_from_us",
+                                 "business_to_us", message);
     }
     if (err != LEDGER_ERR_OK) {
         return err;
@@ -3582,27 +3430,28 @@ enum ledger_err views_query(struct store_txn *txn, const struct views_scope *sco
     enum ledger_err err;
     switch (query->kind_case) {
     case LEDGER__V1__QUERY__KIND_RESERVATIONS:
-        err = query_reservations(
+        err = views__query_reservations(
             txn, &s, query->reservations ? query->reservations : &no_reservations, &list, message);
         break;
     case LEDGER__V1__QUERY__KIND_ORDERS:
-        err = query_orders(txn, &s, query->orders ? query->orders : &no_orders, &list, message);
+        err = views__query_orders(txn, &s, query->orders ? query->orders : &no_orders, &list,
+                                  message);
         break;
     case LEDGER__V1__QUERY__KIND_SAVINGS_PLANS:
-        err = query_savings_plans(txn, &s, query->savings_plans ? query->savings_plans : &no_plans,
-                                  &list, message);
+        err = views__query_savings_plans(
+            txn, &s, query->savings_plans ? query->savings_plans : &no_plans, &list, message);
         break;
     case LEDGER__V1__QUERY__KIND_PERMISSIONS:
         err = query_permissions(txn, &s, query->permissions ? query->permissions : &no_permissions,
                                 &list, message);
         break;
     case LEDGER__V1__QUERY__KIND_ACTIVITY:
-        err = query_activity(txn, &s, query->activity ? query->activity : &no_activity, &list,
-                             result, message);
+        err = views__query_activity(txn, &s, query->activity ? query->activity : &no_activity,
+                                    &list, result, message);
         break;
     case LEDGER__V1__QUERY__KIND_BILLING:
-        err = query_billing(txn, &s, query->billing ? query->billing : &no_billing, &list, result,
-                            message);
+        err = views__query_billing(txn, &s, query->billing ? query->billing : &no_billing, &list,
+                                   result, message);
         break;
     case LEDGER__V1__QUERY__KIND_PRINCIPALS:
         err = query_principals(txn, &s, &list);
