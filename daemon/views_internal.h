@@ -5,9 +5,11 @@
  * prefix scan that fills them, and the functions one file calls in another.
  *
  * The views are the projections of docs/views.md (views.h), one module in
- * one file:
+ * two files:
  *
- *   views.c               the projections, their queries and digests.
+ *   views.c               every part of the views that no file below holds;
+ *   views_digest.c        a derived database's digest and the event an entry
+ *                         comes from (views_entry_origin).
  *
  * Small helpers on every event's path (text(), the key builders) are static
  * inline here, so that the files cost no call more than one file did;
