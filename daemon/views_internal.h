@@ -5,9 +5,12 @@
  * prefix scan that fills them, and the functions one file calls in another.
  *
  * The views are the projections of docs/views.md (views.h), one module in
- * two files:
+ * three files:
  *
  *   views.c               every part of the views that no file below holds;
+ *   views_holders.c       the subscription and cloud order id indexes, the
+ *                         holder of an id, the subscription ids held twice,
+ *                         the reservations due to expire;
  *   views_digest.c        a derived database's digest and the event an entry
  *                         comes from (views_entry_origin).
  *
