@@ -5,12 +5,15 @@
  * prefix scan that fills them, and the functions one file calls in another.
  *
  * The views are the projections of docs/views.md (views.h), one module in
- * three files:
+ * four files:
  *
  *   views.c               every part of the views that no file below holds;
  *   views_holders.c       the subscription and cloud order id indexes, the
  *                         holder of an id, the subscription ids held twice,
  *                         the reservations due to expire;
+ *   views_asof.c          what was true at a point: a customer's state
+ *                         replayed (views_customer_state), its reservations,
+ *                         savings plans and permissions as of then;
  *   views_digest.c        a derived database's digest and the event an entry
  *                         comes from (views_entry_origin).
  *
