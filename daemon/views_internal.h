@@ -5,9 +5,12 @@
  * prefix scan that fills them, and the functions one file calls in another.
  *
  * The views are the projections of docs/views.md (views.h), one module in
- * four files:
+ * five files:
  *
  *   views.c               every part of the views that no file below holds;
+ *   views_billing.c       billing entries: a purchase's charges, their cut
+ *                         when a reservation ends, refunds; their monthly
+ *                         expansion and the billing query with its pages;
  *   views_holders.c       the subscription and cloud order id indexes, the
  *                         holder of an id, the subscription ids held twice,
  *                         the reservations due to expire;
