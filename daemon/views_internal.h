@@ -5,9 +5,12 @@
  * prefix scan that fills them, and the functions one file calls in another.
  *
  * The views are the projections of docs/views.md (views.h), one module in
- * five files:
+ * six files:
  *
  *   views.c               every part of the views that no file below holds;
+ *   views_reservations.c  reservation, order and savings plan rows: how
+ *                         events change them, and the reservations, orders
+ *                         and savings plans queries;
  *   views_billing.c       billing entries: a purchase's charges, their cut
  *                         when a reservation ends, refunds; their monthly
  *                         expansion and the billing query with its pages;
