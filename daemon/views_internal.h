@@ -5,7 +5,7 @@
  * prefix scan that fills them, and the functions one file calls in another.
  *
  * The views are the projections of docs/views.md (views.h), one module in
- * six files:
+ * seven files:
  *
  *   views.c               every part of the views that no file below holds;
  *   views_reservations.c  reservation, order and savings plan rows: how
@@ -14,6 +14,9 @@
  *   views_billing.c       billing entries: a purchase's charges, their cut
  *                         when a reservation ends, refunds; their monthly
  *                         expansion and the billing query with its pages;
+ *   views_activity.c      the activity row and its detail text, the
+ *                         customer of a principal event; the activity query
+ *                         and its walks, views_customer_principal_next;
  *   views_holders.c       the subscription and cloud order id indexes, the
  *                         holder of an id, the subscription ids held twice,
  *                         the reservations due to expire;
