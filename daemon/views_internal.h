@@ -5,9 +5,13 @@
  * prefix scan that fills them, and the functions one file calls in another.
  *
  * The views are the projections of docs/views.md (views.h), one module in
- * seven files:
+ * eight files:
  *
- *   views.c               every part of the views that no file below holds;
+ *   views.c               the key layout of every derived database; applying
+ *                         an event (views_apply's dispatch); the rows of
+ *                         partners, principals and permissions; rows in the
+ *                         store (put, get, the logged event); the views'
+ *                         layout version;
  *   views_reservations.c  reservation, order and savings plan rows: how
  *                         events change them, and the reservations, orders
  *                         and savings plans queries;
@@ -23,6 +27,9 @@
  *   views_asof.c          what was true at a point: a customer's state
  *                         replayed (views_customer_state), its reservations,
  *                         savings plans and permissions as of then;
+ *   views_query.c         views_query's dispatch, the customer a query is
+ *                         about, time ranges, row lists and the result, the
+ *                         prefix scan, the permissions and principals queries;
  *   views_digest.c        a derived database's digest and the event an entry
  *                         comes from (views_entry_origin).
  *
