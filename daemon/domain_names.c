@@ -2,7 +2,7 @@
  * domain_names.c: the activity log's action names of events, and which
  * events partner-facing views show.
  *
- * Does not own: the views that use them (views.c).
+ * Does not own: the views that use them (views_activity.c).
  */
 #include "domain.h"
 

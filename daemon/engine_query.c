@@ -4,8 +4,8 @@
  * one customer's: its stream and its customer users' principal events),
  * signed tree heads, inclusion and consistency proofs, explanations of
  * customer purchases, store figures, and the view queries (dispatched to
- * views.c after policy and scope checks). Also hot backups, which copy the
- * log beside a signed head. Every answer comes from one LMDB read
+ * views_query.c after policy and scope checks). Also hot backups, which copy
+ * the log beside a signed head. Every answer comes from one LMDB read
  * transaction and never waits for a write.
  */
 /* renameat2 and RENAME_NOREPLACE (glibc 2.28, Linux 3.15). */

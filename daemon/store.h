@@ -49,12 +49,12 @@ enum store_db {
     STORE_DB_MERKLE,       /* derived: Merkle tree nodes (merkle.c) */
     STORE_DB_PARTNER,      /* derived: partner id -> name (views.c) */
     STORE_DB_PRINCIPAL,    /* derived: principal rows (views.c) */
-    STORE_DB_RESERVATION,  /* derived: reservation rows (views.c) */
-    STORE_DB_ORDER,        /* derived: order rows (views.c) */
-    STORE_DB_SAVINGS_PLAN, /* derived: savings plan rows (views.c) */
+    STORE_DB_RESERVATION,  /* derived: reservation rows (views_reservations.c) */
+    STORE_DB_ORDER,        /* derived: order rows (views_reservations.c) */
+    STORE_DB_SAVINGS_PLAN, /* derived: savings plan rows (views_reservations.c) */
     STORE_DB_PERMISSION,   /* derived: permission rows, current and history (views.c) */
-    STORE_DB_ACTIVITY,     /* derived: activity rows (views.c) */
-    STORE_DB_BILLING,      /* derived: billing rows (views.c) */
+    STORE_DB_ACTIVITY,     /* derived: activity (views_activity.c), id indexes (views_holders.c) */
+    STORE_DB_BILLING,      /* derived: billing entries (views_billing.c) */
     STORE_DB_COUNT
 };
 

@@ -1,8 +1,8 @@
 /*
  * fuzz_query.c: libFuzzer target for queries: the Query decoder and
  * everything engine_query does with one (policy, partner scope, field
- * validation, the view queries of daemon/views.c, events, proofs, heads,
- * explanations, stats), on a real store.
+ * validation, the view queries of daemon/views_query.c, events, proofs,
+ * heads, explanations, stats), on a real store.
  *
  * Method: an input is the bytes of one Query as it arrives inside a
  * RequestBody. It is decoded with codec_message_unpack (the size limit and
