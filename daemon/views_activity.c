@@ -30,7 +30,7 @@ _Static_assert(LEDGER_ID_LENGTH_MAX + 20 + 2 * (LEDGER_SKU_LENGTH_MAX + 1) + LED
 #define VIEWS_ACTIVITY_ROW_ACTION      4u
 #define VIEWS_ACTIVITY_ROW_BUSINESS_US 8u
 
-/* --- activity --------------------------------------------------------------------------- */
+/* --- the activity row ------------------------------------------------------------------------- */
 
 /* Concatenates `count` strings into `out` (`size` bytes, at least 1), cut
  * at size - 1 bytes and NUL-terminated as snprintf cuts: the texts made for
@@ -460,7 +460,7 @@ enum ledger_err views__activity_add(struct store_txn *txn, const Ledger__V1__Eve
     return err;
 }
 
-/* --- activity ------------------------------------------------------------------------------- */
+/* --- the activity query ----------------------------------------------------------------------- */
 
 /* Parses a page token: the decimal sequence to continue below (1..2^64-1). */
 static bool page_token_parse(const char *token, uint64_t *out)

@@ -101,7 +101,7 @@ static bool month_valid(const char *s)
     return month >= 1 && month <= 12;
 }
 
-/* --- billing ---------------------------------------------------------------------------- */
+/* --- the billing entries ------------------------------------------------------------------- */
 
 /* partner NUL month NUL customer NUL u64 sequence NUL: the prefix of one
  * event's entries first billed in `month`. */
@@ -336,6 +336,8 @@ enum ledger_err views__billing_refund(struct store_txn *txn, const Ledger__V1__E
     row.retail_amount = &retail_amount;
     return billing_put(txn, event, month, n, &row, 1);
 }
+
+/* --- the billing query ------------------------------------------------------------------------ */
 
 /* The month index of a valid "YYYY-MM" (month_valid). */
 static int64_t month_parse(const char *s)
