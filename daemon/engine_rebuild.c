@@ -6,8 +6,10 @@
  * "before" digests are taken on a second thread while the replay runs, from
  * a read transaction opened ahead of its first write; the "after" ones by
  * two threads). The log is read, checked against its leaf hashes and decoded
- * on a thread of its own ahead of the replay (rebuild_reader); the Merkle
- * tree is refilled from its right edge kept in memory (merkle_refill), and
+ * on a thread of its own ahead of the replay (rebuild_reader), which also
+ * hashes the interior nodes of the Merkle tree each leaf completes; the
+ * replay stores them and keeps the tree's right edge in memory
+ * (merkle_refill_add_nodes), and
  * each customer's stream version is kept in memory (rebuild_stream_add), so
  * that neither is read back; the stream index is written a stream after
  * another, in key order, in large runs (rebuild_streams_flush) instead of an
@@ -130,9 +132,11 @@ static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_D
 /* The replay reads, checks and decodes the log on a second thread, the
  * reader, while the calling thread writes what each record implies: reading a
  * record, hashing it and decoding it take a seventh of a record's time, and
- * the writer need not wait for them. The reader hands over batches of
- * decoded records through a ring; a batch comes back to it once written, and
- * it frees the batch's events before filling it again. */
+ * the writer need not wait for them. The reader also hashes the tree nodes
+ * each leaf completes (a seventh of the writer's instructions when it hashed
+ * them), so that the writer only stores them. The reader hands over batches
+ * of decoded records through a ring; a batch comes back to it once written,
+ * and it frees the batch's events before filling it again. */
 #define REBUILD_BATCH_RECORDS 256
 #define REBUILD_BATCHES       8
 /* The reader's read transaction keeps every page freed after it began from
@@ -140,19 +144,28 @@ static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_D
  * fifth of ENGINE_REBUILD_COMMIT_EVERY): the file grows by no more than the
  * pages the replay frees meanwhile. */
 #define REBUILD_READER_RENEW_BATCHES 16
+/* The leaves 0..n-1 complete n - popcount(n) interior nodes of the tree, so
+ * those of a batch, leaves a..a+k-1, complete k + popcount(a) -
+ * popcount(a + k) <= k + 64 of them. */
+#define REBUILD_BATCH_NODES_MAX (REBUILD_BATCH_RECORDS + 64)
 
-/* One record, read, checked against its leaf hash and decoded. */
+/* One record, read, checked against its leaf hash and decoded, with the
+ * interior nodes of the tree its leaf completes. */
 struct rebuild_record {
     Ledger__V1__Event *event; /* in the batch's arena */
     uint8_t leaf[STORE_HASH_BYTES];
+    const uint8_t (*nodes)[MERKLE_HASH_BYTES]; /* in the batch's nodes, lowest level first */
+    unsigned node_count;
 };
 
 struct rebuild_batch {
     struct rebuild_record records[REBUILD_BATCH_RECORDS];
     struct codec_arena arena; /* the records' events, dropped together */
-    uint64_t first;           /* the sequence of records[0] */
-    unsigned count;           /* the records decoded, in sequence order */
-    enum ledger_err err;      /* OK, or why record first + count could not be */
+    uint8_t nodes[REBUILD_BATCH_NODES_MAX][MERKLE_HASH_BYTES]; /* the records' tree nodes */
+    unsigned node_count;
+    uint64_t first;      /* the sequence of records[0] */
+    unsigned count;      /* the records decoded, in sequence order */
+    enum ledger_err err; /* OK, or why record first + count could not be */
     char why[ENGINE_MESSAGE_SIZE];
 };
 
@@ -163,6 +176,10 @@ struct rebuild_reader {
     uint64_t next;                   /* the next sequence to read */
     uint64_t total;                  /* the last sequence */
     unsigned batches_since_renew;
+    /* The tree's right edge over the leaves read so far: the reader hashes
+     * the nodes each leaf completes, so that the replay only stores them
+     * (merkle_refill_add_nodes). */
+    struct merkle_builder tree;
     struct rebuild_batch batches[REBUILD_BATCHES];
     pthread_mutex_t lock;
     pthread_cond_t changed;
@@ -222,6 +239,20 @@ static void rebuild_batch_free(struct rebuild_batch *batch)
 {
     codec_arena_reset(&batch->arena);
     batch->count = 0;
+    batch->node_count = 0;
+}
+
+/* merkle_completed_fn of the reader: keeps the node in the batch. */
+static void rebuild_node_keep(void *context, unsigned level, uint64_t index,
+                              const uint8_t hash[MERKLE_HASH_BYTES])
+{
+    struct rebuild_batch *batch = context;
+    (void)level;
+    (void)index;
+    if (batch->node_count >= REBUILD_BATCH_NODES_MAX) {
+        abort(); /* REBUILD_BATCH_NODES_MAX says why it cannot be */
+    }
+    memcpy(batch->nodes[batch->node_count++], hash, MERKLE_HASH_BYTES);
 }
 
 /* Ends the reader's read transaction, if it has one, and its cursors. */
@@ -263,11 +294,15 @@ static void rebuild_reader_fill(struct rebuild_reader *reader, struct rebuild_ba
     }
     reader->batches_since_renew++;
     while (batch->count < REBUILD_BATCH_RECORDS && reader->next <= reader->total) {
-        batch->err = rebuild_decode(reader, &batch->arena, reader->next,
-                                    &batch->records[batch->count], batch->why);
+        struct rebuild_record *record = &batch->records[batch->count];
+        batch->err = rebuild_decode(reader, &batch->arena, reader->next, record, batch->why);
         if (batch->err != LEDGER_ERR_OK) {
             return;
         }
+        unsigned first_node = batch->node_count;
+        merkle_builder_add_nodes(&reader->tree, record->leaf, rebuild_node_keep, batch);
+        record->nodes = (const uint8_t(*)[MERKLE_HASH_BYTES])(batch->nodes + first_node);
+        record->node_count = batch->node_count - first_node;
         batch->count++;
         reader->next++;
     }
@@ -307,6 +342,7 @@ static void rebuild_reader_start(struct rebuild_reader *reader, struct store *st
     reader->store = store;
     reader->next = 1;
     reader->total = total;
+    merkle_builder_init(&reader->tree);
     reader->started = pthread_mutex_init(&reader->lock, NULL) == 0;
     if (reader->started && pthread_cond_init(&reader->changed, NULL) != 0) {
         pthread_mutex_destroy(&reader->lock);
@@ -552,7 +588,8 @@ static enum ledger_err rebuild_apply(struct store_txn *txn, struct merkle_refill
                                      char why[ENGINE_MESSAGE_SIZE])
 {
     const Ledger__V1__Event *event = record->event;
-    enum ledger_err err = merkle_refill_add(tree, txn, record->leaf);
+    enum ledger_err err =
+        merkle_refill_add_nodes(tree, txn, record->leaf, record->nodes, record->node_count);
     if (err == LEDGER_ERR_OK && event->customer_id[0] != '\0') {
         uint64_t version = 0;
         err = rebuild_stream_add(streams, txn, event, sequence, &version);

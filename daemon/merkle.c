@@ -510,25 +510,69 @@ void merkle_refill_init(struct merkle_refill *refill)
     merkle_builder_init(&refill->builder);
 }
 
-/* merkle_completed_fn of a refill: stores the node, unless an earlier node of
- * the same leaf failed. */
-static void refill_node(void *context, unsigned level, uint64_t index,
-                        const uint8_t hash[MERKLE_HASH_BYTES])
+/* The interior nodes one leaf completes, lowest level first. */
+struct refill_nodes {
+    uint8_t hashes[MERKLE_DEPTH_MAX][MERKLE_HASH_BYTES];
+    size_t count;
+};
+
+/* merkle_completed_fn of merkle_refill_add: keeps the node for storing. */
+static void refill_collect(void *context, unsigned level, uint64_t index,
+                           const uint8_t hash[MERKLE_HASH_BYTES])
 {
-    struct merkle_refill *refill = context;
-    if (refill->err == LEDGER_ERR_OK)
-        refill->err = put_node(refill->txn, level, index, hash);
+    struct refill_nodes *nodes = context;
+    (void)index;
+    MERKLE_REQUIRE(nodes->count + 1 == level && level < MERKLE_DEPTH_MAX);
+    memcpy(nodes->hashes[nodes->count++], hash, MERKLE_HASH_BYTES);
+}
+
+/* Stores the interior nodes that the leaf of 0-based `leaf_index` completes:
+ * the one of level L is at index leaf_index >> L. */
+static enum ledger_err put_leaf_nodes(struct store_txn *txn, uint64_t leaf_index,
+                                      const uint8_t (*nodes)[MERKLE_HASH_BYTES], size_t count)
+{
+    enum ledger_err err = LEDGER_ERR_OK;
+    for (unsigned level = 1; err == LEDGER_ERR_OK && level <= count; level++)
+        err = put_node(txn, level, leaf_index >> level, nodes[level - 1]);
+    return err;
 }
 
 enum ledger_err merkle_refill_add(struct merkle_refill *refill, struct store_txn *txn,
                                   const uint8_t leaf_hash[MERKLE_HASH_BYTES])
 {
     MERKLE_REQUIRE(refill != NULL && txn != NULL && leaf_hash != NULL);
-    refill->txn = txn;
-    refill->err = LEDGER_ERR_OK;
-    merkle_builder_add_nodes(&refill->builder, leaf_hash, refill_node, refill);
-    refill->txn = NULL;
-    return refill->err;
+    uint64_t leaf_index = refill->builder.size;
+    struct refill_nodes nodes;
+    nodes.count = 0;
+    merkle_builder_add_nodes(&refill->builder, leaf_hash, refill_collect, &nodes);
+    return put_leaf_nodes(txn, leaf_index, (const uint8_t(*)[MERKLE_HASH_BYTES])nodes.hashes,
+                          nodes.count);
+}
+
+enum ledger_err merkle_refill_add_nodes(struct merkle_refill *refill, struct store_txn *txn,
+                                        const uint8_t leaf_hash[MERKLE_HASH_BYTES],
+                                        const uint8_t (*nodes)[MERKLE_HASH_BYTES],
+                                        size_t node_count)
+{
+    MERKLE_REQUIRE(refill != NULL && txn != NULL && leaf_hash != NULL &&
+                   (nodes != NULL || node_count == 0));
+    struct merkle_builder *edge = &refill->builder;
+    uint64_t leaf_index = edge->size;
+    /* A leaf completes one node per trailing one bit of the size before it
+     * (merkle_builder_add_nodes); the size is below UINT64_MAX, so ~size
+     * has a set bit. */
+    MERKLE_REQUIRE(leaf_index < UINT64_MAX && node_count == (size_t)__builtin_ctzll(~leaf_index));
+    enum ledger_err err = put_leaf_nodes(txn, leaf_index, nodes, node_count);
+    if (err != LEDGER_ERR_OK)
+        return err;
+    /* The right edge as merkle_builder_add_nodes leaves it: the node_count
+     * subtrees the leaf merged with give way to the highest node it
+     * completed (or to the leaf itself, when it completed none). */
+    size_t count = (size_t)__builtin_popcountll(leaf_index) - node_count;
+    memcpy(edge->stack[count], node_count > 0 ? nodes[node_count - 1] : leaf_hash,
+           MERKLE_HASH_BYTES);
+    edge->size++;
+    return LEDGER_ERR_OK;
 }
 
 enum ledger_err merkle_refill_flush(const struct merkle_refill *refill, struct store_txn *txn)

@@ -115,12 +115,13 @@ merkle_append(struct store_txn *txn, uint64_t sequence, const uint8_t leaf_hash[
  * tree's database was dropped): the builder keeps the tree's right edge in
  * memory, so adding a leaf reads nothing, and the size is written once per
  * flush instead of once per leaf. Between flushes the stored size lags
- * behind the nodes; the caller flushes before each commit. The struct is the
- * caller's memory; it owns nothing else. */
+ * behind the nodes; the caller flushes before each commit. The hashing of
+ * the nodes a leaf completes can be done elsewhere, by a merkle_builder
+ * given the same leaves in the same order (ledgerd rebuild does it on the
+ * thread that reads the log): merkle_refill_add_nodes then only stores them.
+ * The struct is the caller's memory; it owns nothing else. */
 struct merkle_refill {
-    struct merkle_builder builder;
-    struct store_txn *txn; /* of the leaf being added */
-    enum ledger_err err;   /* the first failed node write of that leaf */
+    struct merkle_builder builder; /* the right edge of the leaves added */
 };
 void merkle_refill_init(struct merkle_refill *refill);
 /* Adds the next leaf and stores the interior nodes it completes, as
@@ -128,6 +129,17 @@ void merkle_refill_init(struct merkle_refill *refill);
 __attribute__((warn_unused_result)) enum ledger_err
 merkle_refill_add(struct merkle_refill *refill, struct store_txn *txn,
                   const uint8_t leaf_hash[MERKLE_HASH_BYTES]);
+/* merkle_refill_add with the nodes already hashed: `nodes` (borrowed) are
+ * the hashes merkle_builder_add_nodes reported for this same leaf, lowest
+ * level first, from a builder that was given every earlier leaf of the
+ * refill in order. node_count must be the number of trailing one bits of
+ * the number of leaves added so far (the levels the leaf completes); that it
+ * is not is a programmer error. Hashes nothing; the refill is unchanged on
+ * failure. The store's errors (STORAGE_FULL, STORAGE_ERROR). */
+__attribute__((warn_unused_result)) enum ledger_err
+merkle_refill_add_nodes(struct merkle_refill *refill, struct store_txn *txn,
+                        const uint8_t leaf_hash[MERKLE_HASH_BYTES],
+                        const uint8_t (*nodes)[MERKLE_HASH_BYTES], size_t node_count);
 /* Stores the number of leaves added (nothing when none was); the store's
  * errors. */
 __attribute__((warn_unused_result)) enum ledger_err

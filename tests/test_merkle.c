@@ -1242,6 +1242,18 @@ static void test_merkle_store_many_transactions_and_reopen(void **state)
     store_check_against_memory(f, appended, true);
 }
 
+/* Appends every test leaf, then opens a write transaction that drops the
+ * stored tree, and starts `refill` on it; the caller commits. */
+static struct store_txn *refill_start(struct store_fixture *f, struct merkle_refill *refill)
+{
+    store_append_range(f, 1, STORE_TEST_LEAVES);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
+    assert_int_equal(store_drop(txn, STORE_DB_MERKLE), LEDGER_ERR_OK);
+    merkle_refill_init(refill);
+    return txn;
+}
+
 /* A tree dropped and refilled from its right edge in memory (ledgerd
  * rebuild), over several transactions, is the tree merkle_append stored: the
  * same entries, answering as the in-memory tree, and appending goes on from
@@ -1250,12 +1262,8 @@ static void test_merkle_store_refill_matches_append(void **state)
 {
     struct store_fixture *f = *state;
     const uint64_t refilled = STORE_TEST_LEAVES - 10;
-    store_append_range(f, 1, STORE_TEST_LEAVES);
-    struct store_txn *txn = NULL;
-    assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
-    assert_int_equal(store_drop(txn, STORE_DB_MERKLE), LEDGER_ERR_OK);
     struct merkle_refill refill;
-    merkle_refill_init(&refill);
+    struct store_txn *txn = refill_start(f, &refill);
     /* Nothing added: the size is not written. */
     assert_int_equal(merkle_refill_flush(&refill, txn), LEDGER_ERR_OK);
     uint64_t entries = 99;
@@ -1279,6 +1287,64 @@ static void test_merkle_store_refill_matches_append(void **state)
     assert_int_equal(store_count(txn, STORE_DB_MERKLE, &entries), LEDGER_ERR_OK);
     assert_int_equal(entries, expected_entries(STORE_TEST_LEAVES));
     store_abort(txn);
+}
+
+/* merkle_completed_fn of the test below: keeps a leaf's nodes in order. */
+struct kept_nodes {
+    uint8_t hashes[64][MERKLE_HASH_BYTES];
+    size_t count;
+};
+
+static void keep_node(void *context, unsigned level, uint64_t index,
+                      const uint8_t hash[MERKLE_HASH_BYTES])
+{
+    struct kept_nodes *kept = context;
+    assert_int_equal(level, kept->count + 1);
+    (void)index;
+    memcpy(kept->hashes[kept->count++], hash, MERKLE_HASH_BYTES);
+}
+
+/* A refill whose nodes a separate builder hashed (ledgerd rebuild's reader
+ * thread) stores the tree merkle_append stores, over several transactions,
+ * and keeps the same right edge: its root is the hashing builder's. */
+static void test_merkle_store_refill_with_nodes_hashed_elsewhere(void **state)
+{
+    struct store_fixture *f = *state;
+    struct merkle_refill refill;
+    struct store_txn *txn = refill_start(f, &refill);
+    struct merkle_builder hashing;
+    merkle_builder_init(&hashing);
+    uint8_t root[MERKLE_HASH_BYTES], expected[MERKLE_HASH_BYTES];
+    for (uint64_t i = 0; i < STORE_TEST_LEAVES; i++) {
+        struct kept_nodes kept = {.count = 0};
+        merkle_builder_add_nodes(&hashing, f->leaves[i], keep_node, &kept);
+        assert_int_equal(merkle_refill_add_nodes(&refill, txn, f->leaves[i],
+                                                 (const uint8_t(*)[MERKLE_HASH_BYTES])kept.hashes,
+                                                 kept.count),
+                         LEDGER_ERR_OK);
+        assert_int_equal(refill.builder.size, i + 1);
+        if (i % 97 == 0) {
+            merkle_builder_root(&refill.builder, root);
+            merkle_builder_root(&hashing, expected);
+            assert_memory_equal(root, expected, sizeof root);
+        }
+        if (i % 500 == 0) {
+            assert_int_equal(merkle_refill_flush(&refill, txn), LEDGER_ERR_OK);
+            assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+            assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
+        }
+    }
+    assert_int_equal(merkle_refill_flush(&refill, txn), LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    store_check_against_memory(f, STORE_TEST_LEAVES, true);
+    uint64_t entries = 0;
+    assert_int_equal(store_begin(f->store, false, &txn), LEDGER_ERR_OK);
+    assert_int_equal(store_count(txn, STORE_DB_MERKLE, &entries), LEDGER_ERR_OK);
+    assert_int_equal(entries, expected_entries(STORE_TEST_LEAVES));
+    assert_int_equal(merkle_store_root(txn, STORE_TEST_LEAVES, expected), LEDGER_ERR_OK);
+    store_abort(txn);
+    merkle_builder_root(&refill.builder, root);
+    assert_memory_equal(root, expected, sizeof root);
 }
 
 static void test_merkle_store_empty(void **state)
@@ -1480,6 +1546,8 @@ int main(void)
         cmocka_unit_test(test_merkle_head_signature),
         cmocka_unit_test_setup_teardown(test_merkle_store_refill_matches_append, store_setup,
                                         store_teardown),
+        cmocka_unit_test_setup_teardown(test_merkle_store_refill_with_nodes_hashed_elsewhere,
+                                        store_setup, store_teardown),
         cmocka_unit_test_setup_teardown(test_merkle_store_empty, store_setup, store_teardown),
         cmocka_unit_test_setup_teardown(test_merkle_store_one_transaction, store_setup,
                                         store_teardown),
