@@ -908,19 +908,31 @@ static enum ledger_err result_from_bytes(const uint8_t *bytes, size_t size,
 }
 
 /* Records the command's result in the command-id index (never the secret). */
-enum ledger_err engine__result_store(struct store_txn *txn, const char *principal_id,
-                                     const Ledger__V1__Event *event)
+enum ledger_err engine__result_pack(const Ledger__V1__Event *event, struct codec_packed *out)
 {
     struct engine_result result;
     result_from_event(event, &result);
     result.message.secret_hex = (char *)protobuf_c_empty_string;
+    return codec_pack_scratch(&result.message.base, NULL, 0, out);
+}
+
+enum ledger_err engine__result_put(struct store_txn *txn, const char *principal_id,
+                                   const Ledger__V1__Event *event, const uint8_t *packed,
+                                   size_t packed_size)
+{
+    return store_command_put(txn, principal_id, event->command_id, event->command_hash.data, packed,
+                             packed_size);
+}
+
+enum ledger_err engine__result_store(struct store_txn *txn, const char *principal_id,
+                                     const Ledger__V1__Event *event)
+{
     struct codec_packed packed;
-    enum ledger_err err = codec_pack_scratch(&result.message.base, NULL, 0, &packed);
+    enum ledger_err err = engine__result_pack(event, &packed);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    err = store_command_put(txn, principal_id, event->command_id, event->command_hash.data,
-                            packed.data, packed.size);
+    err = engine__result_put(txn, principal_id, event, packed.data, packed.size);
     codec_packed_free(&packed);
     return err;
 }

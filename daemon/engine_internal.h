@@ -112,10 +112,23 @@ __attribute__((warn_unused_result)) enum ledger_err
 engine__head_key_read(const char *path, uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES],
                       char message[ENGINE_MESSAGE_SIZE]);
 /* Records a command's result, derived from its event, in the command-id index
- * (never a secret). Live commits and rebuilds share it, so the index is a pure
- * function of the log. */
+ * (never a secret): engine__result_pack, then engine__result_put. Live
+ * commits and rebuilds share them, so the index is a pure function of the
+ * log. */
 __attribute__((warn_unused_result)) enum ledger_err
 engine__result_store(struct store_txn *txn, const char *principal_id,
                      const Ledger__V1__Event *event);
+/* The command result `event` (borrowed) records, packed into `out` as the
+ * command-id index keeps it; pure, so a rebuild packs it on the thread that
+ * reads the log. The caller frees `out` with codec_packed_free; codec_pack_scratch's
+ * errors. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine__result_pack(const Ledger__V1__Event *event, struct codec_packed *out);
+/* Records the result packed by engine__result_pack (`packed`, `packed_size`
+ * borrowed) under principal_id and the event's command id and hash;
+ * store_command_put's errors. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine__result_put(struct store_txn *txn, const char *principal_id, const Ledger__V1__Event *event,
+                   const uint8_t *packed, size_t packed_size);
 
 #endif

@@ -7,9 +7,9 @@
  * a read transaction opened ahead of its first write; the "after" ones by
  * two threads). The log is read, checked against its leaf hashes and decoded
  * on a thread of its own ahead of the replay (rebuild_reader), which also
- * hashes the interior nodes of the Merkle tree each leaf completes; the
- * replay stores them and keeps the tree's right edge in memory
- * (merkle_refill_add_nodes), and
+ * hashes the interior nodes of the Merkle tree each leaf completes and packs
+ * each command's result; the replay stores them, keeping the tree's right
+ * edge in memory (merkle_refill_add_nodes), and
  * each customer's stream version is kept in memory (rebuild_stream_add), so
  * that neither is read back; the stream index is written a stream after
  * another, in key order, in large runs (rebuild_streams_flush) instead of an
@@ -134,7 +134,8 @@ static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_D
  * record, hashing it and decoding it take a seventh of a record's time, and
  * the writer need not wait for them. The reader also hashes the tree nodes
  * each leaf completes (a seventh of the writer's instructions when it hashed
- * them), so that the writer only stores them. The reader hands over batches
+ * them) and packs each command's result, so that the writer only stores
+ * them. The reader hands over batches
  * of decoded records through a ring; a batch comes back to it once written,
  * and it frees the batch's events before filling it again. */
 #define REBUILD_BATCH_RECORDS 256
@@ -150,12 +151,15 @@ static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_D
 #define REBUILD_BATCH_NODES_MAX (REBUILD_BATCH_RECORDS + 64)
 
 /* One record, read, checked against its leaf hash and decoded, with the
- * interior nodes of the tree its leaf completes. */
+ * interior nodes of the tree its leaf completes and, for a command's event,
+ * its command result packed (engine__result_pack). */
 struct rebuild_record {
     Ledger__V1__Event *event; /* in the batch's arena */
     uint8_t leaf[STORE_HASH_BYTES];
     const uint8_t (*nodes)[MERKLE_HASH_BYTES]; /* in the batch's nodes, lowest level first */
     unsigned node_count;
+    size_t result_at, result_size; /* in the batch's results */
+    enum ledger_err result_err;    /* why the result could not be packed */
 };
 
 struct rebuild_batch {
@@ -163,6 +167,8 @@ struct rebuild_batch {
     struct codec_arena arena; /* the records' events, dropped together */
     uint8_t nodes[REBUILD_BATCH_NODES_MAX][MERKLE_HASH_BYTES]; /* the records' tree nodes */
     unsigned node_count;
+    uint8_t *results; /* the records' packed command results, malloc'd, kept across fills */
+    size_t results_size, results_capacity;
     uint64_t first;      /* the sequence of records[0] */
     unsigned count;      /* the records decoded, in sequence order */
     enum ledger_err err; /* OK, or why record first + count could not be */
@@ -240,6 +246,50 @@ static void rebuild_batch_free(struct rebuild_batch *batch)
     codec_arena_reset(&batch->arena);
     batch->count = 0;
     batch->node_count = 0;
+    batch->results_size = 0;
+}
+
+/* Whether the event is a command's, whose result the command-id index
+ * records. */
+static bool rebuild_has_result(const Ledger__V1__Event *event)
+{
+    return event->actor != NULL && event->command_id[0] != '\0';
+}
+
+/* Packs the command result of the record's event, if it has one, at the end
+ * of the batch's results; a failure is the record's, for the replay to
+ * return where it writes the result. */
+static void rebuild_result_pack(struct rebuild_batch *batch, struct rebuild_record *record)
+{
+    record->result_at = record->result_size = 0;
+    record->result_err = LEDGER_ERR_OK;
+    if (!rebuild_has_result(record->event)) {
+        return;
+    }
+    struct codec_packed packed;
+    record->result_err = engine__result_pack(record->event, &packed);
+    if (record->result_err != LEDGER_ERR_OK) {
+        return;
+    }
+    if (packed.size > batch->results_capacity - batch->results_size) {
+        /* Doubling: a batch's results take a few reallocations, once. */
+        size_t capacity = 2 * batch->results_capacity + packed.size;
+        uint8_t *results = realloc(batch->results, capacity);
+        if (results == NULL) {
+            record->result_err = LEDGER_ERR_NO_MEMORY;
+            codec_packed_free(&packed);
+            return;
+        }
+        batch->results = results;
+        batch->results_capacity = capacity;
+    }
+    if (packed.size > 0) {
+        memcpy(batch->results + batch->results_size, packed.data, packed.size);
+    }
+    record->result_at = batch->results_size;
+    record->result_size = packed.size;
+    batch->results_size += packed.size;
+    codec_packed_free(&packed);
 }
 
 /* merkle_completed_fn of the reader: keeps the node in the batch. */
@@ -303,6 +353,7 @@ static void rebuild_reader_fill(struct rebuild_reader *reader, struct rebuild_ba
         merkle_builder_add_nodes(&reader->tree, record->leaf, rebuild_node_keep, batch);
         record->nodes = (const uint8_t(*)[MERKLE_HASH_BYTES])(batch->nodes + first_node);
         record->node_count = batch->node_count - first_node;
+        rebuild_result_pack(batch, record);
         batch->count++;
         reader->next++;
     }
@@ -400,6 +451,7 @@ static void rebuild_reader_stop(struct rebuild_reader *reader)
     for (int i = 0; i < REBUILD_BATCHES; i++) {
         rebuild_batch_free(&reader->batches[i]);
         codec_arena_free(&reader->batches[i].arena);
+        free(reader->batches[i].results);
     }
 }
 
@@ -578,15 +630,16 @@ static enum ledger_err rebuild_stream_add(struct rebuild_streams *streams, struc
     return err;
 }
 
-/* Re-derives everything one decoded record implies, as a live commit did:
- * its node of the Merkle tree, its stream version, its views and its
- * command's result. On failure `why` says what was wrong with the record
- * (engine_rebuild_failure). */
+/* Re-derives everything the record `i` of `batch` implies, as a live commit
+ * did: the nodes of the Merkle tree its leaf completes, its stream version,
+ * its views and its command's result. On failure `why` says what was wrong
+ * with the record (engine_rebuild_failure). */
 static enum ledger_err rebuild_apply(struct store_txn *txn, struct merkle_refill *tree,
                                      struct rebuild_streams *streams, uint64_t sequence,
-                                     const struct rebuild_record *record,
+                                     const struct rebuild_batch *batch, unsigned i,
                                      char why[ENGINE_MESSAGE_SIZE])
 {
+    const struct rebuild_record *record = &batch->records[i];
     const Ledger__V1__Event *event = record->event;
     enum ledger_err err =
         merkle_refill_add_nodes(tree, txn, record->leaf, record->nodes, record->node_count);
@@ -610,8 +663,12 @@ static enum ledger_err rebuild_apply(struct store_txn *txn, struct merkle_refill
                      ledger_strerror(err));
         }
     }
-    if (err == LEDGER_ERR_OK && event->actor && event->command_id[0] != '\0') {
-        err = engine__result_store(txn, event->actor->principal_id, event);
+    if (err == LEDGER_ERR_OK && rebuild_has_result(event)) {
+        err = record->result_err;
+        if (err == LEDGER_ERR_OK) {
+            err = engine__result_put(txn, event->actor->principal_id, event,
+                                     batch->results + record->result_at, record->result_size);
+        }
     }
     return err;
 }
@@ -655,8 +712,7 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
     for (uint64_t s = 1; err == LEDGER_ERR_OK && s <= total;) {
         struct rebuild_batch *batch = rebuild_reader_next(&reader);
         for (unsigned i = 0; err == LEDGER_ERR_OK && i < batch->count; i++, s++) {
-            err =
-                rebuild_apply(txn, &tree, &streams, s, &batch->records[i], engine->rebuild_failure);
+            err = rebuild_apply(txn, &tree, &streams, s, batch, i, engine->rebuild_failure);
             if (err != LEDGER_ERR_OK) {
                 engine->rebuild_failed_sequence = s;
             }
