@@ -9,9 +9,9 @@
  * on a thread of its own ahead of the replay (rebuild_reader), which also
  * hashes the interior nodes of the Merkle tree each leaf completes and packs
  * each command's result; the replay stores them, keeping the tree's right
- * edge in memory (merkle_refill_add_nodes), and
- * each customer's stream version is kept in memory (rebuild_stream_add), so
- * that neither is read back; the stream index is written a stream after
+ * edge in memory (merkle_refill_add_nodes), and each customer's stream
+ * version is kept in memory (rebuild_stream_add), so that neither is read
+ * back; the stream index is written a stream after
  * another, in key order, in large runs (rebuild_streams_flush) instead of an
  * insert per event. Runs in the store's bulk mode (one sync at the end); a
  * rebuild that fails or is interrupted part way leaves the views partly
