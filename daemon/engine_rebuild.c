@@ -11,12 +11,11 @@
  * each command's result; the replay stores them, keeping the tree's right
  * edge in memory (merkle_refill_add_nodes), and each customer's stream
  * version is kept in memory (rebuild_stream_add), so that neither is read
- * back; the stream index is written a stream after
- * another, in key order, in large runs (rebuild_streams_flush) instead of an
- * insert per event. Runs in the store's bulk mode (one sync at the end); a
- * rebuild that fails or is interrupted part way leaves the views partly
- * rebuilt and the layout VIEWS_LAYOUT_REBUILDING, which the daemon refuses to
- * serve: run it again.
+ * back; the stream index is written a stream after another, in key order,
+ * in large runs (rebuild_streams_flush) instead of an insert per event.
+ * Runs in the store's bulk mode (one sync at the end); a rebuild that fails
+ * or is interrupted part way leaves the views partly rebuilt and the layout
+ * VIEWS_LAYOUT_REBUILDING, which the daemon refuses to serve: run it again.
  * Also names, for a verifier that compares a derived database with its
  * replay entry by entry, the event an entry comes from (engine_entry_origin),
  * and, for both, the subscription ids a log of an earlier build holds under
@@ -135,9 +134,9 @@ static enum ledger_err digest_all(struct engine *engine, uint8_t digests[STORE_D
  * the writer need not wait for them. The reader also hashes the tree nodes
  * each leaf completes (a seventh of the writer's instructions when it hashed
  * them) and packs each command's result, so that the writer only stores
- * them. The reader hands over batches
- * of decoded records through a ring; a batch comes back to it once written,
- * and it frees the batch's events before filling it again. */
+ * them. The reader hands over batches of decoded records through a ring; a
+ * batch comes back to it once written, and it frees the batch's events
+ * before filling it again. */
 #define REBUILD_BATCH_RECORDS 256
 #define REBUILD_BATCHES       8
 /* The reader's read transaction keeps every page freed after it began from
