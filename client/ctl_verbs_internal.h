@@ -24,6 +24,8 @@
  *   ctl_verbs_reservations.c   reservation buy, exchange, cancel, renew,
  *                              renewed, expired and scope;
  *   ctl_verbs_savings_plans.c  savings-plan buy, scope, renew and renewed;
+ *   ctl_verbs_holdings.c       what scope, renew and renewed do for both
+ *                              reservations and savings plans;
  *   ctl_verbs_views.c          reservations, orders, savings-plans,
  *                              permissions, activity, billing and stats;
  *   ctl_verbs_events.c         events, the feed (checkpoints, proofs), and
@@ -201,14 +203,24 @@ __attribute__((warn_unused_result)) enum ledger_err
 ctl__run_view_verb(struct ctl_context *context, const struct ctl_args *args,
                    const struct view_verb *view);
 
-/* ---- ctl_verbs_reservations.c --------------------------------------------- */
+/* ---- ctl_verbs_holdings.c ------------------------------------------------- */
 
-/* A renewal's options, of a reservation or a savings plan (id_option),
- * then ctl__write_begin. */
-__attribute__((warn_unused_result)) enum ledger_err
-ctl__renewed_args(struct ctl_context *context, const struct ctl_args *args, const char *id_option,
-                  const char **id_out, Ledger__V1__Money *price, Ledger__V1__Money *retail,
-                  char **cloud_order_out, struct write *write);
+/* The holding a verb of reservations or savings plans acts on. */
+enum holding_kind {
+    HOLDING_RESERVATION, /* named by --reservation */
+    HOLDING_SAVINGS_PLAN /* named by --savings-plan */
+};
+
+/* Scope: --scope and --scope-target, into a change of the holding's scope. */
+enum ledger_err ctl__run_holding_scope(struct ctl_context *context, const struct ctl_args *args,
+                                       enum holding_kind kind);
+/* Renew: --on or --off, into a change of the holding's auto-renewal. */
+enum ledger_err ctl__run_holding_renew(struct ctl_context *context, const struct ctl_args *args,
+                                       enum holding_kind kind);
+/* Renewed: --price, --retail-price, --currency and --cloud-order, into the
+ * record of a renewal. */
+enum ledger_err ctl__run_holding_renewed(struct ctl_context *context, const struct ctl_args *args,
+                                         enum holding_kind kind);
 
 /* ---- the verbs, for the table in ctl_verbs.c ------------------------------ */
 

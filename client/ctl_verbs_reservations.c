@@ -3,8 +3,8 @@
  * which returns reservations and buys their replacements in one command
  * (each replacement's options given once for all or once each); cancel, with
  * its refund; renew, which sets auto-renewal; renewed and expired, which
- * record what happened in the cloud; and scope. Reservation renewed shares
- * ctl__renewed_args with savings-plan renewed.
+ * record what happened in the cloud; and scope. Renew, renewed and scope
+ * are those of savings plans too (ctl_verbs_holdings.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -482,21 +482,7 @@ const struct ctl_option ctl__reservation_renew_options[] = {
 
 enum ledger_err ctl__run_reservation_renew(struct ctl_context *context, const struct ctl_args *args)
 {
-    struct write write;
-    Ledger__V1__SetReservationRenewal body = LEDGER__V1__SET_RESERVATION_RENEWAL__INIT;
-    const char *reservation = NULL;
-    bool on = false;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
-        (err = ctl__on_off_arg(context, args, &on)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.reservation_id = (char *)(uintptr_t)reservation;
-    body.auto_renew = on;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL;
-    write.command.set_reservation_renewal = &body;
-    return ctl__write_send(context, &write);
+    return ctl__run_holding_renew(context, args, HOLDING_RESERVATION);
 }
 
 /* Renewals and expiries happen in the cloud; the partner records them
@@ -511,49 +497,10 @@ const struct ctl_option ctl__reservation_renewed_options[] = {
     OPT_END,
 };
 
-/* The options a renewal records (of a reservation or a savings plan): the id
- * given as `id_option`, the prices it renewed at and the cloud's order id of
- * the renewal (left "" when not given); then begins the write. Outputs point
- * into args and the caller's money. */
-enum ledger_err ctl__renewed_args(struct ctl_context *context, const struct ctl_args *args,
-                                  const char *id_option, const char **id_out,
-                                  Ledger__V1__Money *price, Ledger__V1__Money *retail,
-                                  char **cloud_order_out, struct write *write)
-{
-    const char *currency = NULL, *cloud_order = NULL;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, id_option, id_out)) != LEDGER_ERR_OK ||
-        (err = ctl__id_arg(context, args, "cloud-order", &cloud_order)) != LEDGER_ERR_OK ||
-        (err = ctl__currency_arg(context, args, NULL, &currency)) != LEDGER_ERR_OK ||
-        (err = ctl__price_arg(context, args, "price", currency, price)) != LEDGER_ERR_OK ||
-        (err = ctl__price_arg(context, args, "retail-price", currency, retail)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    if (cloud_order != NULL) {
-        *cloud_order_out = (char *)(uintptr_t)cloud_order;
-    }
-    return ctl__write_begin(context, args, write);
-}
-
 enum ledger_err ctl__run_reservation_renewed(struct ctl_context *context,
                                              const struct ctl_args *args)
 {
-    struct write write;
-    Ledger__V1__RenewReservation body = LEDGER__V1__RENEW_RESERVATION__INIT;
-    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
-    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
-    const char *reservation = NULL;
-    enum ledger_err err = ctl__renewed_args(context, args, "reservation", &reservation, &price,
-                                            &retail, &body.cloud_order_id, &write);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.reservation_id = (char *)(uintptr_t)reservation;
-    body.price = &price;
-    body.retail_price = &retail;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_RENEW_RESERVATION;
-    write.command.renew_reservation = &body;
-    return ctl__write_send(context, &write);
+    return ctl__run_holding_renewed(context, args, HOLDING_RESERVATION);
 }
 
 const struct ctl_option ctl__reservation_expired_options[] = {
@@ -587,19 +534,5 @@ const struct ctl_option ctl__reservation_scope_options[] = {
 
 enum ledger_err ctl__run_reservation_scope(struct ctl_context *context, const struct ctl_args *args)
 {
-    struct write write;
-    Ledger__V1__ChangeReservationScope body = LEDGER__V1__CHANGE_RESERVATION_SCOPE__INIT;
-    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
-    const char *reservation = NULL;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "reservation", &reservation)) != LEDGER_ERR_OK ||
-        (err = ctl__scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.reservation_id = (char *)(uintptr_t)reservation;
-    body.scope = &scope;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_CHANGE_RESERVATION_SCOPE;
-    write.command.change_reservation_scope = &body;
-    return ctl__write_send(context, &write);
+    return ctl__run_holding_scope(context, args, HOLDING_RESERVATION);
 }

@@ -1,7 +1,8 @@
 /*
  * ctl_verbs_savings_plans.c: the write verbs of savings plans: buy; scope;
  * renew, which sets auto-renewal; and renewed, which records a renewal in the
- * cloud (with ctl__renewed_args, as reservation renewed does).
+ * cloud. Scope, renew and renewed are those of reservations too
+ * (ctl_verbs_holdings.c).
  */
 #include "ctl_verbs_internal.h"
 
@@ -77,21 +78,7 @@ const struct ctl_option ctl__savings_plan_scope_options[] = {
 enum ledger_err ctl__run_savings_plan_scope(struct ctl_context *context,
                                             const struct ctl_args *args)
 {
-    struct write write;
-    Ledger__V1__ChangeSavingsPlanScope body = LEDGER__V1__CHANGE_SAVINGS_PLAN_SCOPE__INIT;
-    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT;
-    const char *plan = NULL;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "savings-plan", &plan)) != LEDGER_ERR_OK ||
-        (err = ctl__scope_args(context, args, &scope)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.savings_plan_id = (char *)(uintptr_t)plan;
-    body.scope = &scope;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_CHANGE_SAVINGS_PLAN_SCOPE;
-    write.command.change_savings_plan_scope = &body;
-    return ctl__write_send(context, &write);
+    return ctl__run_holding_scope(context, args, HOLDING_SAVINGS_PLAN);
 }
 
 const struct ctl_option ctl__savings_plan_renew_options[] = {
@@ -105,21 +92,7 @@ const struct ctl_option ctl__savings_plan_renew_options[] = {
 enum ledger_err ctl__run_savings_plan_renew(struct ctl_context *context,
                                             const struct ctl_args *args)
 {
-    struct write write;
-    Ledger__V1__SetSavingsPlanRenewal body = LEDGER__V1__SET_SAVINGS_PLAN_RENEWAL__INIT;
-    const char *plan = NULL;
-    bool on = false;
-    enum ledger_err err;
-    if ((err = ctl__id_arg(context, args, "savings-plan", &plan)) != LEDGER_ERR_OK ||
-        (err = ctl__on_off_arg(context, args, &on)) != LEDGER_ERR_OK ||
-        (err = ctl__write_begin(context, args, &write)) != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.savings_plan_id = (char *)(uintptr_t)plan;
-    body.auto_renew = on;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_SET_SAVINGS_PLAN_RENEWAL;
-    write.command.set_savings_plan_renewal = &body;
-    return ctl__write_send(context, &write);
+    return ctl__run_holding_renew(context, args, HOLDING_SAVINGS_PLAN);
 }
 
 /* A savings plan's renewal happens in the cloud too; the partner records it
@@ -137,20 +110,5 @@ const struct ctl_option ctl__savings_plan_renewed_options[] = {
 enum ledger_err ctl__run_savings_plan_renewed(struct ctl_context *context,
                                               const struct ctl_args *args)
 {
-    struct write write;
-    Ledger__V1__RenewSavingsPlan body = LEDGER__V1__RENEW_SAVINGS_PLAN__INIT;
-    Ledger__V1__Money price = LEDGER__V1__MONEY__INIT;
-    Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
-    const char *plan = NULL;
-    enum ledger_err err = ctl__renewed_args(context, args, "savings-plan", &plan, &price, &retail,
-                                            &body.cloud_order_id, &write);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    body.savings_plan_id = (char *)(uintptr_t)plan;
-    body.price = &price;
-    body.retail_price = &retail;
-    write.command.body_case = LEDGER__V1__COMMAND__BODY_RENEW_SAVINGS_PLAN;
-    write.command.renew_savings_plan = &body;
-    return ctl__write_send(context, &write);
+    return ctl__run_holding_renewed(context, args, HOLDING_SAVINGS_PLAN);
 }
