@@ -239,6 +239,32 @@ static enum ledger_err demo_permission(struct demo *demo, const char *customer,
     return demo_send(demo, DEMO_ADMIN, &command, what, NULL);
 }
 
+/* Every amount of the demo is in USD. */
+static void demo_usd(Ledger__V1__Money *money, int64_t amount_minor)
+{
+    money->amount_minor = amount_minor;
+    money->currency = (char *)"USD";
+}
+
+/* demo_send, then the id of the reservation or savings plan the command
+ * made, into id_out (LEDGER_ID_LENGTH_MAX + 1 bytes). */
+static enum ledger_err demo_send_purchase(struct demo *demo, enum demo_actor actor,
+                                          Ledger__V1__Command *command, const char *what,
+                                          char *id_out)
+{
+    Ledger__V1__Reply *reply = NULL;
+    enum ledger_err err = demo_send(demo, actor, command, what, &reply);
+    if (err == LEDGER_ERR_OK) {
+        const Ledger__V1__CommandResult *result = reply->results[0];
+        snprintf(id_out, LEDGER_ID_LENGTH_MAX + 1, "%s",
+                 command->body_case == LEDGER__V1__COMMAND__BODY_PURCHASE_SAVINGS_PLAN
+                     ? result->savings_plan_id
+                     : result->reservation_id);
+        ledger_reply_free(reply);
+    }
+    return err;
+}
+
 struct demo_purchase {
     const char *customer;
     const char *subscription;
@@ -259,10 +285,8 @@ static void demo_fill_reservation(const struct demo_purchase *purchase,
 {
     scope->kind = purchase->scope;
     scope->target = (char *)(uintptr_t)purchase->scope_target;
-    price->amount_minor = purchase->price_minor;
-    price->currency = (char *)"USD";
-    retail->amount_minor = purchase->retail_minor;
-    retail->currency = (char *)"USD";
+    demo_usd(price, purchase->price_minor);
+    demo_usd(retail, purchase->retail_minor);
     body->billing_subscription_id = (char *)(uintptr_t)purchase->subscription;
     body->sku = (char *)(uintptr_t)purchase->sku;
     body->region = (char *)(uintptr_t)purchase->region;
@@ -288,13 +312,7 @@ static enum ledger_err demo_reservation(struct demo *demo, enum demo_actor actor
     char what[200];
     snprintf(what, sizeof what, "reservation buy %u x %s in %s for %s", purchase->quantity,
              purchase->sku, purchase->region, purchase->customer);
-    Ledger__V1__Reply *reply = NULL;
-    enum ledger_err err = demo_send(demo, actor, &command, what, &reply);
-    if (err == LEDGER_ERR_OK) {
-        snprintf(id_out, LEDGER_ID_LENGTH_MAX + 1, "%s", reply->results[0]->reservation_id);
-        ledger_reply_free(reply);
-    }
-    return err;
+    return demo_send_purchase(demo, actor, &command, what, id_out);
 }
 
 static enum ledger_err demo_savings_plan(struct demo *demo, enum demo_actor actor,
@@ -310,12 +328,9 @@ static enum ledger_err demo_savings_plan(struct demo *demo, enum demo_actor acto
     Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
     scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE;
     scope.target = (char *)(uintptr_t)subscription;
-    hourly.amount_minor = hourly_minor;
-    hourly.currency = (char *)"USD";
-    price.amount_minor = price_minor;
-    price.currency = (char *)"USD";
-    retail.amount_minor = retail_minor;
-    retail.currency = (char *)"USD";
+    demo_usd(&hourly, hourly_minor);
+    demo_usd(&price, price_minor);
+    demo_usd(&retail, retail_minor);
     body.billing_subscription_id = (char *)(uintptr_t)subscription;
     body.hourly_commitment = &hourly;
     body.term = term;
@@ -327,13 +342,7 @@ static enum ledger_err demo_savings_plan(struct demo *demo, enum demo_actor acto
     command.purchase_savings_plan = &body;
     char what[200];
     snprintf(what, sizeof what, "savings-plan buy for %s", customer);
-    Ledger__V1__Reply *reply = NULL;
-    enum ledger_err err = demo_send(demo, actor, &command, what, &reply);
-    if (err == LEDGER_ERR_OK) {
-        snprintf(id_out, LEDGER_ID_LENGTH_MAX + 1, "%s", reply->results[0]->savings_plan_id);
-        ledger_reply_free(reply);
-    }
-    return err;
+    return demo_send_purchase(demo, actor, &command, what, id_out);
 }
 
 static enum ledger_err demo_exchange(struct demo *demo, const char *returned,
@@ -348,8 +357,7 @@ static enum ledger_err demo_exchange(struct demo *demo, const char *returned,
     Ledger__V1__Money retail = LEDGER__V1__MONEY__INIT;
     Ledger__V1__Money refund = LEDGER__V1__MONEY__INIT;
     demo_fill_reservation(purchase, &replacement, &scope, &price, &retail);
-    refund.amount_minor = refund_minor;
-    refund.currency = (char *)"USD";
+    demo_usd(&refund, refund_minor);
     char *ids[1] = {(char *)(uintptr_t)returned};
     body.reservation_ids = ids;
     body.n_reservation_ids = 1;
@@ -362,13 +370,7 @@ static enum ledger_err demo_exchange(struct demo *demo, const char *returned,
     char what[200];
     snprintf(what, sizeof what, "reservation exchange %s for %u x %s", returned, purchase->quantity,
              purchase->sku);
-    Ledger__V1__Reply *reply = NULL;
-    enum ledger_err err = demo_send(demo, DEMO_ADMIN, &command, what, &reply);
-    if (err == LEDGER_ERR_OK) {
-        snprintf(id_out, LEDGER_ID_LENGTH_MAX + 1, "%s", reply->results[0]->reservation_id);
-        ledger_reply_free(reply);
-    }
-    return err;
+    return demo_send_purchase(demo, DEMO_ADMIN, &command, what, id_out);
 }
 
 static enum ledger_err demo_cancel(struct demo *demo, const char *customer, const char *reservation,
@@ -377,8 +379,7 @@ static enum ledger_err demo_cancel(struct demo *demo, const char *customer, cons
     Ledger__V1__Command command = demo_command("", customer);
     Ledger__V1__CancelReservation body = LEDGER__V1__CANCEL_RESERVATION__INIT;
     Ledger__V1__Money refund = LEDGER__V1__MONEY__INIT;
-    refund.amount_minor = refund_minor;
-    refund.currency = (char *)"USD";
+    demo_usd(&refund, refund_minor);
     body.reservation_id = (char *)(uintptr_t)reservation;
     body.refund = &refund;
     body.refund_usd = &refund;
