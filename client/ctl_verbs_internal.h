@@ -294,9 +294,8 @@ enum ledger_err ctl__run_savings_plan_renewed(struct ctl_context *context,
                                               const struct ctl_args *args);
 
 /* ctl_verbs_views.c */
-extern const struct ctl_option ctl__reservations_options[];
+extern const struct ctl_option ctl__holdings_options[]; /* reservations, savings-plans */
 extern const struct ctl_option ctl__orders_options[];
-extern const struct ctl_option ctl__savings_plans_options[];
 extern const struct ctl_option ctl__permissions_options[];
 extern const struct ctl_option ctl__activity_options[];
 extern const struct ctl_option ctl__billing_options[];

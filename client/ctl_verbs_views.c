@@ -143,6 +143,23 @@ enum ledger_err ctl__run_view_verb(struct ctl_context *context, const struct ctl
 /* ------------------------------------------------------------------------ */
 /* Views. */
 
+/* The columns that end the tables of reservations and of savings plans,
+ * whose rows say the same of a holding: its term, who bought it, at what
+ * prices, the events that made it and changed it last, and the cloud's
+ * order. */
+/* clang-format off */
+#define HOLDING_TERM_COLUMNS                      \
+    {"STARTS", "starts", CTL_COLUMN_DATE},        \
+    {"EXPIRES", "expires", CTL_COLUMN_DATE},      \
+    {"PURCHASER", "purchaser", 0},                \
+    {"BOUGHT_BY", "bought_by", 0},                \
+    {"PRICE", "price", CTL_COLUMN_MONEY},         \
+    {"RETAIL", "retail_price", CTL_COLUMN_MONEY}, \
+    {"SEQUENCE", "sequence", 0},                  \
+    {"LAST_SEQUENCE", "last_sequence", 0},        \
+    {"CLOUD_ORDER", "cloud_order_id", 0}
+/* clang-format on */
+
 static const struct ctl_column reservation_columns[] = {
     {"RESERVATION", "reservation_id", 0},
     {"STATE", "state", 0},
@@ -154,18 +171,12 @@ static const struct ctl_column reservation_columns[] = {
     {"BILLING", "billing_plan", 0},
     {"SCOPE", "scope", 0},
     {"AUTO_RENEW", "auto_renew", 0},
-    {"STARTS", "starts", CTL_COLUMN_DATE},
-    {"EXPIRES", "expires", CTL_COLUMN_DATE},
-    {"PURCHASER", "purchaser", 0},
-    {"BOUGHT_BY", "bought_by", 0},
-    {"PRICE", "price", CTL_COLUMN_MONEY},
-    {"RETAIL", "retail_price", CTL_COLUMN_MONEY},
-    {"SEQUENCE", "sequence", 0},
-    {"LAST_SEQUENCE", "last_sequence", 0},
-    {"CLOUD_ORDER", "cloud_order_id", 0},
+    HOLDING_TERM_COLUMNS,
 };
 
-const struct ctl_option ctl__reservations_options[] = {
+/* Reservations and savings plans: one customer's holdings, now or as of a
+ * time, sequence or business time. */
+const struct ctl_option ctl__holdings_options[] = {
     OPT_CUSTOMER,
     OPT_AS_OF,
     OPT_AS_OF_BUSINESS_TIME,
@@ -229,22 +240,7 @@ static const struct ctl_column savings_plan_columns[] = {
     {"SCOPE", "scope", 0},
     {"AUTO_RENEW", "auto_renew", 0},
     {"RENEWED", "renewed", 0},
-    {"STARTS", "starts", CTL_COLUMN_DATE},
-    {"EXPIRES", "expires", CTL_COLUMN_DATE},
-    {"PURCHASER", "purchaser", 0},
-    {"BOUGHT_BY", "bought_by", 0},
-    {"PRICE", "price", CTL_COLUMN_MONEY},
-    {"RETAIL", "retail_price", CTL_COLUMN_MONEY},
-    {"SEQUENCE", "sequence", 0},
-    {"LAST_SEQUENCE", "last_sequence", 0},
-    {"CLOUD_ORDER", "cloud_order_id", 0},
-};
-
-const struct ctl_option ctl__savings_plans_options[] = {
-    OPT_CUSTOMER,
-    OPT_AS_OF,
-    OPT_AS_OF_BUSINESS_TIME,
-    OPT_END,
+    HOLDING_TERM_COLUMNS,
 };
 
 enum ledger_err ctl__run_savings_plans(struct ctl_context *context, const struct ctl_args *args)
