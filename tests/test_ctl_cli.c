@@ -1934,6 +1934,74 @@ static size_t feed_of_partner(const struct run *run, const char *partner)
     return check.count;
 }
 
+/* Renewed with --cloud-order, of a reservation and of a savings plan (both
+ * read by one function): the renewal's row carries the cloud's order id,
+ * and a malformed one is refused by name before anything is sent. */
+static void test_ctl_cli_renewed_cloud_order(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16];
+    const char *admin = "p-rco-admin";
+    make_partner(fixture, "p-rco", admin, key, sizeof key);
+    CTL_EXPECT(0, NULL, admin, key, "customer", "add", "--customer", "rco", "--name", "Renewals");
+    CTL_EXPECT(0, NULL, admin, key, "subscription", "add", "--customer", "rco", "--subscription",
+               "rco-plan", "--offer", "azure-plan");
+    char ids[2][128];
+    ctl(fixture, &run, admin, key, "--output", "json", "reservation", "buy", "--customer", "rco",
+        "--subscription", "rco-plan", "--sku", "Standard_D2s_v5", "--region", "westeurope",
+        "--quantity", "1", "--term", "P1Y", "--billing", "upfront", "--scope", "shared", "--price",
+        "1000.00", "--retail-price", "1200.00", "--currency", "USD", "--auto-renew", NULL);
+    expect_ok(&run);
+    result_field(&run, "reservation_id", ids[0], sizeof ids[0]);
+    run_free(&run);
+    ctl(fixture, &run, admin, key, "--output", "json", "savings-plan", "buy", "--customer", "rco",
+        "--subscription", "rco-plan", "--hourly-commitment", "1.00", "--term", "P1Y", "--billing",
+        "upfront", "--scope", "shared", "--price", "8760.00", "--retail-price", "9000.00",
+        "--currency", "USD", "--auto-renew", NULL);
+    expect_ok(&run);
+    result_field(&run, "savings_plan_id", ids[1], sizeof ids[1]);
+    run_free(&run);
+
+    static const struct {
+        const char *noun; /* the verbs' and their option's */
+        const char *view;
+        const char *rows; /* the view's JSON key */
+        const char *id_field;
+        const char *cloud_order;
+    } holdings[2] = {
+        {"reservation", "reservations", "reservations", "reservation_id", "ro-renewal-1"},
+        {"savings-plan", "savings-plans", "savings_plans", "savings_plan_id", "spo-renewal-1"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        char option[32];
+        snprintf(option, sizeof option, "--%s", holdings[i].noun);
+        ctl(fixture, &run, admin, key, holdings[i].noun, "renewed", "--customer", "rco", option,
+            ids[i], "--price", "900.00", "--retail-price", "1100.00", "--currency", "USD",
+            "--cloud-order", "ro 1", NULL);
+        expect_error(&run, 2, "USAGE");
+        assert_non_null(strstr(run.err, "--cloud-order"));
+        run_free(&run);
+        ctl(fixture, &run, admin, key, "--output", "json", holdings[i].noun, "renewed",
+            "--customer", "rco", option, ids[i], "--price", "900.00", "--retail-price", "1100.00",
+            "--currency", "USD", "--cloud-order", holdings[i].cloud_order, NULL);
+        expect_ok(&run);
+        char renewal[128];
+        result_field(&run, holdings[i].id_field, renewal, sizeof renewal);
+        assert_string_not_equal(ids[i], renewal);
+        run_free(&run);
+        ctl(fixture, &run, admin, key, "--output", "json", holdings[i].view, "--customer", "rco",
+            NULL);
+        expect_ok(&run);
+        json_t *row = row_with(&run, holdings[i].rows, holdings[i].id_field, renewal);
+        assert_string_equal(holdings[i].cloud_order,
+                            json_string_value(json_object_get(row, "cloud_order_id")));
+        assert_string_equal(
+            "900.00", json_string_value(json_object_get(json_object_get(row, "price"), "amount")));
+        run_free(&run);
+    }
+}
+
 /* Role and partner isolation through the daemon, as people meet it: a
  * customer user reads its own customer only; partner staff their partner
  * only; a partner's auditor and billing principal get feeds of their partner
@@ -3572,6 +3640,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_refusals),
         cmocka_unit_test(test_ctl_cli_activity_customer_principals),
         cmocka_unit_test(test_ctl_cli_partner_changes),
+        cmocka_unit_test(test_ctl_cli_renewed_cloud_order),
         cmocka_unit_test(test_ctl_cli_isolation),
         cmocka_unit_test(test_ctl_cli_views_json),
         cmocka_unit_test(test_ctl_cli_savings_plans_as_of),
