@@ -211,16 +211,23 @@ enum holding_kind {
     HOLDING_SAVINGS_PLAN /* named by --savings-plan */
 };
 
+/* Each reads the verb's options of a holding of that kind, sends its
+ * command and prints the result. Errors: USAGE for an option, and those of
+ * ctl__write_send. */
+
 /* Scope: --scope and --scope-target, into a change of the holding's scope. */
-enum ledger_err ctl__run_holding_scope(struct ctl_context *context, const struct ctl_args *args,
-                                       enum holding_kind kind);
+__attribute__((warn_unused_result)) enum ledger_err
+ctl__run_holding_scope(struct ctl_context *context, const struct ctl_args *args,
+                       enum holding_kind kind);
 /* Renew: --on or --off, into a change of the holding's auto-renewal. */
-enum ledger_err ctl__run_holding_renew(struct ctl_context *context, const struct ctl_args *args,
-                                       enum holding_kind kind);
+__attribute__((warn_unused_result)) enum ledger_err
+ctl__run_holding_renew(struct ctl_context *context, const struct ctl_args *args,
+                       enum holding_kind kind);
 /* Renewed: --price, --retail-price, --currency and --cloud-order, into the
  * record of a renewal. */
-enum ledger_err ctl__run_holding_renewed(struct ctl_context *context, const struct ctl_args *args,
-                                         enum holding_kind kind);
+__attribute__((warn_unused_result)) enum ledger_err
+ctl__run_holding_renewed(struct ctl_context *context, const struct ctl_args *args,
+                         enum holding_kind kind);
 
 /* ---- the verbs, for the table in ctl_verbs.c ------------------------------ */
 
