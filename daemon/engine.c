@@ -1497,12 +1497,12 @@ static const char *const init_files[] = {ENGINE_HEAD_KEY_FILE, "data.mdb", "lock
                                          ENGINE_LOCK_FILE};
 #define INIT_FILE_COUNT (sizeof init_files / sizeof init_files[0])
 
-/* Adds the first operator through the ordinary command path, so that the log
- * records it like every later principal, and writes its secret to
- * secret_path. */
-static enum ledger_err init_operator(struct engine *engine, const char *operator_id,
-                                     const char *secret_path)
+enum ledger_err engine_add_first_operator(struct engine *engine, const char *operator_id,
+                                          int64_t now_us,
+                                          char secret_hex_out[2 * LEDGER_SECRET_BYTES + 1],
+                                          char message_out[ENGINE_MESSAGE_SIZE])
 {
+    message_out[0] = '\0';
     struct engine_principal bootstrap = {.role = LEDGER__V1__ROLE__ROLE_OPERATOR};
     engine__copy_id(bootstrap.id, DOMAIN_INIT_PRINCIPAL_ID);
     Ledger__V1__AddPrincipal add = LEDGER__V1__ADD_PRINCIPAL__INIT;
@@ -1521,21 +1521,38 @@ static enum ledger_err init_operator(struct engine *engine, const char *operator
     ProtobufCBinaryData data = {.len = size, .data = bytes};
     struct engine_request request = {
         .principal = &bootstrap, .commands = &data, .command_count = 1};
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
     err = engine_execute(engine, &request, 1, now_us);
-    if (err == LEDGER_ERR_OK) {
+    if (err == LEDGER_ERR_OK && request.err != LEDGER_ERR_OK) {
         err = request.err;
+        snprintf(message_out, ENGINE_MESSAGE_SIZE, "%s", request.message);
     }
     if (err == LEDGER_ERR_OK) {
-        char line[2 * LEDGER_SECRET_BYTES + 2];
-        snprintf(line, sizeof line, "%s\n", request.results[0].secret_hex);
-        err = write_secret_file(secret_path, line);
-        crypto_wipe(line, sizeof line);
+        snprintf(secret_hex_out, 2 * LEDGER_SECRET_BYTES + 1, "%s", request.results[0].secret_hex);
     }
     engine_request_clear(&request);
     free(bytes);
+    return err;
+}
+
+/* Adds the first operator at the current time and writes its secret to
+ * secret_path. */
+static enum ledger_err init_operator(struct engine *engine, const char *operator_id,
+                                     const char *secret_path)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    char secret_hex[2 * LEDGER_SECRET_BYTES + 1];
+    char message[ENGINE_MESSAGE_SIZE];
+    enum ledger_err err =
+        engine_add_first_operator(engine, operator_id, now_us, secret_hex, message);
+    if (err == LEDGER_ERR_OK) {
+        char line[2 * LEDGER_SECRET_BYTES + 2];
+        snprintf(line, sizeof line, "%s\n", secret_hex);
+        err = write_secret_file(secret_path, line);
+        crypto_wipe(line, sizeof line);
+        crypto_wipe(secret_hex, sizeof secret_hex);
+    }
     return err;
 }
 

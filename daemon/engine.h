@@ -188,6 +188,20 @@ __attribute__((warn_unused_result)) enum ledger_err engine_execute(struct engine
                                                                    size_t count, int64_t now_us);
 void engine_request_clear(struct engine_request *request);
 
+/* Adds the first operator, operator_id, through the ordinary command path,
+ * so that the log records it like every later principal: an AddPrincipal
+ * with command id "init-operator" by the ledger's own principal
+ * (DOMAIN_INIT_PRINCIPAL_ID), executed at now_us. engine_init does this at
+ * the current time; a writer of reproducible data directories at a fixed
+ * one. On OK the operator's secret, as hex, is in secret_hex_out (the caller
+ * wipes it). A refusal returns its code (PRINCIPAL_EXISTS when the log has
+ * principals already) with its reason in message_out, which is empty
+ * otherwise; a failed group returns the store's errors. Both buffers are the caller's. */
+__attribute__((warn_unused_result)) enum ledger_err
+engine_add_first_operator(struct engine *engine, const char *operator_id, int64_t now_us,
+                          char secret_hex_out[2 * LEDGER_SECRET_BYTES + 1],
+                          char message_out[ENGINE_MESSAGE_SIZE]);
+
 /* A reservation whose term has ended with auto-renewal off. */
 struct engine_expiry {
     char partner_id[LEDGER_ID_LENGTH_MAX + 1];

@@ -109,31 +109,15 @@ static bool parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *ou
 /* The first operator, added as engine_init adds it, at the fixed clock. */
 static enum ledger_err add_operator(struct engine *engine, int64_t now_us)
 {
-    struct engine_principal bootstrap = {.role = LEDGER__V1__ROLE__ROLE_OPERATOR};
-    snprintf(bootstrap.id, sizeof bootstrap.id, "%s", DOMAIN_INIT_PRINCIPAL_ID);
-    Ledger__V1__AddPrincipal add = LEDGER__V1__ADD_PRINCIPAL__INIT;
-    add.principal_id = "operator";
-    add.role = LEDGER__V1__ROLE__ROLE_OPERATOR;
-    Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
-    command.command_id = "init-operator";
-    command.body_case = LEDGER__V1__COMMAND__BODY_ADD_PRINCIPAL;
-    command.add_principal = &add;
-    uint8_t *bytes = NULL;
-    size_t size = 0;
-    enum ledger_err err = codec_pack(&command.base, &bytes, &size);
-    if (err != LEDGER_ERR_OK) {
-        return err;
+    char secret_hex[2 * LEDGER_SECRET_BYTES + 1];
+    char message[ENGINE_MESSAGE_SIZE];
+    enum ledger_err err =
+        engine_add_first_operator(engine, "operator", now_us, secret_hex, message);
+    if (err == LEDGER_ERR_OK) {
+        crypto_wipe(secret_hex, sizeof secret_hex);
+    } else if (message[0] != '\0') {
+        fprintf(stderr, "ledger-fixture: the first operator was refused: %s\n", message);
     }
-    ProtobufCBinaryData data = {.len = size, .data = bytes};
-    struct engine_request request = {
-        .principal = &bootstrap, .commands = &data, .command_count = 1};
-    err = engine_execute(engine, &request, 1, now_us);
-    if (err == LEDGER_ERR_OK && request.err != LEDGER_ERR_OK) {
-        fprintf(stderr, "ledger-fixture: the first operator was refused: %s\n", request.message);
-        err = request.err;
-    }
-    engine_request_clear(&request);
-    free(bytes);
     return err;
 }
 
