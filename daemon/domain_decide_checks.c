@@ -427,6 +427,16 @@ enum ledger_err domain__check_active_while_reserved(struct domain_decision *d,
  * purchase under the same id would make reconciling the partner's invoice
  * ambiguous. Partner staff, who may read every customer of the partner, are
  * told which purchase; a customer user only when it is its own customer's. */
+enum ledger_err domain__check_room(struct domain_decision *d, size_t held, size_t adding, int max,
+                                   const char *what)
+{
+    if (held + adding <= (size_t)max)
+        return LEDGER_ERR_OK;
+    return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT,
+                          "customer %s already has %d %s, the most one customer may hold",
+                          d->customer->customer_id, max, what);
+}
+
 enum ledger_err domain__check_cloud_order_unheld(struct domain_decision *d,
                                                  const char *cloud_order_id)
 {

@@ -367,12 +367,10 @@ enum ledger_err domain__decide_role(struct domain_decision *d, bool assign)
             "customer %s reached %d role removals, the most one customer may hold",
             d->customer->customer_id, LEDGER_CUSTOMER_ROLE_REMOVALS_MAX);
     if (assign) {
-        if (d->customer->role_count >= LEDGER_CUSTOMER_ROLES_MAX)
-            return domain__refuse(
-                d, LEDGER_ERR_INVALID_ARGUMENT,
-                "customer %s already has %d role assignments, the most one customer "
-                "may hold",
-                d->customer->customer_id, LEDGER_CUSTOMER_ROLES_MAX);
+        err = domain__check_room(d, d->customer->role_count, 1, LEDGER_CUSTOMER_ROLES_MAX,
+                                 "role assignments");
+        if (err != LEDGER_ERR_OK)
+            return err;
         Ledger__V1__RoleAssigned *event = &d->out->body.role_assigned;
         ledger__v1__role_assigned__init(event);
         event->subscription_id = (char *)subscription_id;

@@ -268,13 +268,11 @@ enum ledger_err domain__decide_purchase_subscription(struct domain_decision *d)
                               "subscription %s already exists for customer %s",
                               body->subscription_id, d->customer->customer_id);
     err = check_subscription_unheld(d, body->subscription_id);
+    if (err == LEDGER_ERR_OK)
+        err = domain__check_room(d, d->customer->subscription_count, 1,
+                                 LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX, "subscriptions");
     if (err != LEDGER_ERR_OK)
         return err;
-    if (d->customer->subscription_count >= LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX)
-        return domain__refuse(
-            d, LEDGER_ERR_INVALID_ARGUMENT,
-            "customer %s already has %d subscriptions, the most one customer may hold",
-            d->customer->customer_id, LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX);
     Ledger__V1__SubscriptionPurchased *event = &d->out->body.subscription_purchased;
     ledger__v1__subscription_purchased__init(event);
     event->subscription_id = body->subscription_id;

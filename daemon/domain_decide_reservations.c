@@ -141,12 +141,8 @@ build_reservation(struct domain_decision *d, const Ledger__V1__PurchaseReservati
  * or renewed (an exchange says how many it buys in its own message). */
 static enum ledger_err check_reservation_room(struct domain_decision *d, size_t new_reservations)
 {
-    if (d->customer->reservation_count + new_reservations > LEDGER_CUSTOMER_RESERVATIONS_MAX)
-        return domain__refuse(
-            d, LEDGER_ERR_INVALID_ARGUMENT,
-            "customer %s already has %d reservations, the most one customer may hold",
-            d->customer->customer_id, LEDGER_CUSTOMER_RESERVATIONS_MAX);
-    return LEDGER_ERR_OK;
+    return domain__check_room(d, d->customer->reservation_count, new_reservations,
+                              LEDGER_CUSTOMER_RESERVATIONS_MAX, "reservations");
 }
 
 /* Rules 3/4 for a reservation purchase, after the fields were validated. */

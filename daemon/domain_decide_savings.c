@@ -86,12 +86,8 @@ enum ledger_err domain__find_plan_in_force(struct domain_decision *d, const char
  * adds one, and a renewed plan still counts. */
 static enum ledger_err check_savings_plan_room(struct domain_decision *d)
 {
-    if (d->customer->savings_plan_count < LEDGER_CUSTOMER_SAVINGS_PLANS_MAX)
-        return LEDGER_ERR_OK;
-    return domain__refuse(
-        d, LEDGER_ERR_INVALID_ARGUMENT,
-        "customer %s already has %d savings plans, the most one customer may hold",
-        d->customer->customer_id, LEDGER_CUSTOMER_SAVINGS_PLANS_MAX);
+    return domain__check_room(d, d->customer->savings_plan_count, 1,
+                              LEDGER_CUSTOMER_SAVINGS_PLANS_MAX, "savings plans");
 }
 
 /* Initializes the SavingsPlanPurchased of a purchase or a renewal with its

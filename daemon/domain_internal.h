@@ -267,6 +267,12 @@ domain__check_scope_target(struct domain_decision *d, const Ledger__V1__Scope *s
 __attribute__((warn_unused_result)) enum ledger_err
 domain__check_term_end(struct domain_decision *d, int64_t starts_us, Ledger__V1__Term term,
                        const char *what);
+/* Room among the `held` things of a kind the customer holds (`what`, a
+ * plural: "reservations") for `adding` more, at most `max` of them
+ * (ledger_limits.h). */
+__attribute__((warn_unused_result)) enum ledger_err domain__check_room(struct domain_decision *d,
+                                                                       size_t held, size_t adding,
+                                                                       int max, const char *what);
 /* A subscription's status at at_us, and since when it has had its current
  * one. */
 Ledger__V1__SubscriptionStatus domain__status_at(const struct domain_customer *customer,

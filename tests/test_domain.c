@@ -4239,6 +4239,33 @@ static void test_domain_customer_role_limit(void **state)
     accept(&ADMIN, role(&k, true, "sub-1", "one-more", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
 }
 
+/* The limits of what a customer holds refuse with one wording, naming the
+ * customer, the limit and what it bounds. */
+static void test_domain_customer_limit_messages(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    char id[32];
+    for (size_t i = W->customer->subscription_count; i < LEDGER_CUSTOMER_SUBSCRIPTIONS_MAX; i++) {
+        snprintf(id, sizeof id, "sub-more-%zu", i);
+        accept(&ADMIN, subscription(&k, id, LEDGER__V1__OFFER__OFFER_AZURE_PLAN));
+    }
+    refuse_as(&ADMIN, subscription(&k, "sub-extra", LEDGER__V1__OFFER__OFFER_AZURE_PLAN),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_string_equal("customer c1 already has 256 subscriptions, the most one customer may hold",
+                        W->out.message);
+    for (size_t i = W->customer->role_count; i < LEDGER_CUSTOMER_ROLES_MAX; i++) {
+        snprintf(id, sizeof id, "user-%zu", i);
+        accept(&ADMIN, role(&k, true, "sub-1", id, LEDGER__V1__AZURE_ROLE__AZURE_ROLE_READER));
+    }
+    refuse_as(&ADMIN, role(&k, true, "sub-1", "one-more", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(
+        "customer c1 already has 4096 role assignments, the most one customer may hold",
+        W->out.message);
+}
+
 static void test_domain_customer_permission_change_limit(void **state)
 {
     (void)state;
@@ -5782,6 +5809,7 @@ int main(void)
         TEST(test_domain_customer_reservation_limit),
         TEST(test_domain_customer_savings_plan_limit),
         TEST(test_domain_customer_role_limit),
+        TEST(test_domain_customer_limit_messages),
         TEST(test_domain_customer_permission_change_limit),
         TEST(test_domain_customer_status_change_limit),
         TEST(test_domain_customer_role_removal_limit),
