@@ -669,20 +669,6 @@ struct keyring {
     size_t count, capacity;
 };
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 static void keyring_add(struct keyring *ring, const char *id, const char *secret_hex)
 {
     if (strlen(secret_hex) != 2 * LEDGER_CLIENT_SECRET_BYTES) {
@@ -700,15 +686,12 @@ static void keyring_add(struct keyring *ring, const char *id, const char *secret
         ring->keys = grown;
         ring->capacity = capacity;
     }
-    struct key *key = &ring->keys[ring->count++];
-    snprintf(key->id, sizeof key->id, "%s", id);
-    for (size_t i = 0; i < LEDGER_CLIENT_SECRET_BYTES; i++) {
-        int high = hex_value(secret_hex[2 * i]), low = hex_value(secret_hex[2 * i + 1]);
-        if (high < 0 || low < 0) {
-            die("AddPrincipal %s answered a secret that is not hex", id);
-        }
-        key->secret[i] = (uint8_t)(high * 16 + low);
+    struct key *key = &ring->keys[ring->count];
+    if (!tool_secret_from_hex(secret_hex, key->secret)) {
+        die("AddPrincipal %s answered a secret that is not hex", id);
     }
+    snprintf(key->id, sizeof key->id, "%s", id);
+    ring->count++;
 }
 
 static const uint8_t *keyring_find(const struct keyring *ring, const char *id)

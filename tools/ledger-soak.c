@@ -310,11 +310,6 @@ struct commander {
     size_t reservation_count;
 };
 
-static int hex_digit(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static void learn_secret(struct commander *c, const char *id, const char *hex)
 {
     if (hex == NULL || strlen(hex) != 2 * LEDGER_CLIENT_SECRET_BYTES) {
@@ -325,12 +320,8 @@ static void learn_secret(struct commander *c, const char *id, const char *hex)
     }
     struct key *key = &c->keys[c->key_count++];
     snprintf(key->id, sizeof key->id, "%s", id);
-    for (size_t i = 0; i < LEDGER_CLIENT_SECRET_BYTES; i++) {
-        int high = hex_digit(hex[2 * i]), low = hex_digit(hex[2 * i + 1]);
-        if (high < 0 || low < 0) {
-            die("AddPrincipal %s answered a secret that is not hex", id);
-        }
-        key->secret[i] = (uint8_t)(high * 16 + low);
+    if (!tool_secret_from_hex(hex, key->secret)) {
+        die("AddPrincipal %s answered a secret that is not hex", id);
     }
     key->client = NULL;
 }
@@ -845,9 +836,8 @@ int main(int argc, char **argv)
             ledger_error_message(operator_client));
     }
     uint8_t auditor_secret[LEDGER_CLIENT_SECRET_BYTES];
-    const char *hex = reply->results[0]->secret_hex;
-    for (size_t i = 0; i < sizeof auditor_secret; i++) {
-        auditor_secret[i] = (uint8_t)(hex_digit(hex[2 * i]) * 16 + hex_digit(hex[2 * i + 1]));
+    if (!tool_secret_from_hex(reply->results[0]->secret_hex, auditor_secret)) {
+        die("AddPrincipal %s answered without a secret", SOAK_AUDITOR_ID);
     }
     ledger_reply_free(reply);
 

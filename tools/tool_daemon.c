@@ -229,3 +229,34 @@ int tool_daemon_stop(struct tool_daemon *d, unsigned wait_ms)
     d->pid = 0;
     return -2;
 }
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+bool tool_secret_from_hex(const char *secret_hex, uint8_t out[LEDGER_CLIENT_SECRET_BYTES])
+{
+    if (secret_hex == NULL || strlen(secret_hex) != 2 * LEDGER_CLIENT_SECRET_BYTES) {
+        return false;
+    }
+    uint8_t secret[LEDGER_CLIENT_SECRET_BYTES];
+    for (size_t i = 0; i < LEDGER_CLIENT_SECRET_BYTES; i++) {
+        int high = hex_value(secret_hex[2 * i]), low = hex_value(secret_hex[2 * i + 1]);
+        if (high < 0 || low < 0) {
+            return false;
+        }
+        secret[i] = (uint8_t)(high * 16 + low);
+    }
+    memcpy(out, secret, sizeof secret);
+    return true;
+}

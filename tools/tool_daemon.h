@@ -2,7 +2,8 @@
  * tool_daemon.h: a ledgerd child process on a scratch data directory, for the
  * measuring tools (ledger-bench, ledger-soak): finding the binary, spawning it
  * with its output in a log file, `ledgerd init` then serving until it answers,
- * and stopping it with SIGTERM (SIGKILL past a deadline).
+ * and stopping it with SIGTERM (SIGKILL past a deadline); clients for it, and
+ * the secrets of the principals they add.
  *
  * Failures come back as values (a sentence, or a status), never as exits: each
  * tool reports them in its own voice and cleans up its own way.
@@ -10,6 +11,7 @@
 #ifndef LEDGER_TOOL_DAEMON_H
 #define LEDGER_TOOL_DAEMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -68,5 +70,9 @@ void tool_client_options(const struct tool_daemon *d, const char *principal_id,
                          struct ledger_options *options);
 /* A head query; on success *head_out is the newest committed sequence. */
 enum ledger_err tool_head_query(struct ledger_client *client, uint64_t *head_out);
+/* The secret an AddPrincipal's result carries (secret_hex, 64 hex digits) as
+ * bytes into `out`; false, with `out` untouched, when `secret_hex` is NULL or
+ * not 64 hex digits. */
+bool tool_secret_from_hex(const char *secret_hex, uint8_t out[LEDGER_CLIENT_SECRET_BYTES]);
 
 #endif
