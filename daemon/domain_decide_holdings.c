@@ -4,12 +4,14 @@
  * holding's purchase and last change, so that its history stays in date
  * order; finding the holding a scope or auto-renew change names, in force
  * and with its term still running; the scope change and the auto-renew
- * change themselves; and the fields and rules a renewal shares.
+ * change themselves; the fields a purchase of either carries alike (term,
+ * billing plan, scope, prices); and the fields and rules a renewal shares.
  *
  * Rules of docs/domain.md enforced here: 5 and 6 (what may change of a
  * holding: its scope and auto-renew, and a renewal when auto-renew is on),
- * 9 (a new scope and its target), 3, 4 and 10 for a renewal's billing
- * subscription, 11 (a renewal priced in its holding's currency).
+ * 9 (a purchase's term, billing plan and scope by shape; a new scope and
+ * its target), 3, 4 and 10 for a renewal's billing subscription, 11 (a
+ * purchase's prices; a renewal priced in its holding's currency).
  *
  * Does not own: each command's own decision and event
  * (domain_decide_reservations.c, domain_decide_savings.c).
@@ -157,6 +159,22 @@ enum ledger_err domain__decide_renewal_change(struct domain_decision *d,
         return domain__refuse(d, LEDGER_ERR_UNCHANGED, "auto-renew of %s %s is already %s",
                               holding.noun, id, auto_renew ? "on" : "off");
     return LEDGER_ERR_OK;
+}
+
+enum ledger_err domain__check_purchase_terms(struct domain_decision *d, Ledger__V1__Term term,
+                                             Ledger__V1__BillingPlan billing_plan,
+                                             const Ledger__V1__Scope *scope,
+                                             const Ledger__V1__Money *price,
+                                             const Ledger__V1__Money *retail_price)
+{
+    enum ledger_err err = domain__check_enum(d, CODEC_ENUM_TERM, (int)term, "term");
+    if (err == LEDGER_ERR_OK)
+        err = domain__check_enum(d, CODEC_ENUM_BILLING_PLAN, (int)billing_plan, "billing_plan");
+    if (err == LEDGER_ERR_OK)
+        err = domain__check_scope(d, scope, "scope");
+    if (err == LEDGER_ERR_OK)
+        err = domain__check_prices(d, price, retail_price);
+    return err;
 }
 
 /* A renewal command's fields, each by shape, then the customer: shared by

@@ -67,14 +67,8 @@ static enum ledger_err check_reservation_fields(struct domain_decision *d,
     if (body->quantity < 1 || body->quantity > LEDGER_QUANTITY_MAX)
         return domain__refuse(d, LEDGER_ERR_INVALID_ARGUMENT, "quantity %u is out of range (1..%d)",
                               body->quantity, LEDGER_QUANTITY_MAX);
-    err = domain__check_enum(d, CODEC_ENUM_TERM, (int)body->term, "term");
-    if (err == LEDGER_ERR_OK)
-        err =
-            domain__check_enum(d, CODEC_ENUM_BILLING_PLAN, (int)body->billing_plan, "billing_plan");
-    if (err == LEDGER_ERR_OK)
-        err = domain__check_scope(d, body->scope, "scope");
-    if (err == LEDGER_ERR_OK)
-        err = domain__check_prices(d, body->price, body->retail_price);
+    err = domain__check_purchase_terms(d, body->term, body->billing_plan, body->scope, body->price,
+                                       body->retail_price);
     if (err != LEDGER_ERR_OK)
         return err;
     if (body->term == LEDGER__V1__TERM__TERM_P5Y && !sku_allows_p5y(body->sku))

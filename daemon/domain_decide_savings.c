@@ -31,14 +31,8 @@ static enum ledger_err check_savings_plan_fields(struct domain_decision *d,
     if (err == LEDGER_ERR_OK)
         err = domain__check_money(d, body->hourly_commitment, "hourly_commitment", true);
     if (err == LEDGER_ERR_OK)
-        err = domain__check_enum(d, CODEC_ENUM_TERM, (int)body->term, "term");
-    if (err == LEDGER_ERR_OK)
-        err =
-            domain__check_enum(d, CODEC_ENUM_BILLING_PLAN, (int)body->billing_plan, "billing_plan");
-    if (err == LEDGER_ERR_OK)
-        err = domain__check_scope(d, body->scope, "scope");
-    if (err == LEDGER_ERR_OK)
-        err = domain__check_prices(d, body->price, body->retail_price);
+        err = domain__check_purchase_terms(d, body->term, body->billing_plan, body->scope,
+                                           body->price, body->retail_price);
     if (err == LEDGER_ERR_OK)
         err = domain__check_same_currency(d, body->hourly_commitment, "hourly_commitment",
                                           body->price, "price");

@@ -30,8 +30,9 @@
  *                    field, the rules, and the event that records the
  *                    outcome;
  *   domain_decide_holdings.c
- *                    what reservations and savings plans share: scope and
- *                    auto-renew changes, a renewal's rules;
+ *                    what reservations and savings plans share: a
+ *                    purchase's terms, scope and auto-renew changes, a
+ *                    renewal's rules;
  *   domain_money.c   what a reservation still commits at a time, the USD
  *                    refunded within rule 7's window, and the refunds the
  *                    aggregate keeps;
@@ -372,6 +373,13 @@ domain__decide_scope_change(struct domain_decision *d, enum domain_holding_kind 
 __attribute__((warn_unused_result)) enum ledger_err
 domain__decide_renewal_change(struct domain_decision *d, enum domain_holding_kind kind,
                               const char *id, bool auto_renew);
+/* The fields a reservation purchase and a savings plan purchase both carry,
+ * by shape, in the order both check them: term, billing plan, scope,
+ * prices. */
+__attribute__((warn_unused_result)) enum ledger_err
+domain__check_purchase_terms(struct domain_decision *d, Ledger__V1__Term term,
+                             Ledger__V1__BillingPlan billing_plan, const Ledger__V1__Scope *scope,
+                             const Ledger__V1__Money *price, const Ledger__V1__Money *retail_price);
 /* A renewal command's fields by shape, then its customer. */
 __attribute__((warn_unused_result)) enum ledger_err
 domain__check_renewal_fields(struct domain_decision *d, const char *id, const char *field,
