@@ -344,6 +344,21 @@ static uint8_t *raw_record(struct raw *raw, MDB_dbi log, uint64_t sequence, size
     return record;
 }
 
+/* Writes `record` (borrowed) as the record of `sequence`, with its leaf
+ * hash recomputed, as a forger who knows the leaf rule does. */
+static void raw_put_record(struct raw *raw, MDB_dbi log, MDB_dbi leaf, uint64_t sequence,
+                           uint8_t *record, size_t size)
+{
+    uint8_t key[8];
+    store_u64_to_key(sequence, key);
+    MDB_val k = {8, key};
+    uint8_t hash[MERKLE_HASH_BYTES];
+    merkle_leaf_hash(record, size, hash);
+    MDB_val new_record = {size, record}, new_leaf = {sizeof hash, hash};
+    assert_int_equal(mdb_put(raw->txn, log, &k, &new_record, 0), MDB_SUCCESS);
+    assert_int_equal(mdb_put(raw->txn, leaf, &k, &new_leaf, 0), MDB_SUCCESS);
+}
+
 /* Swaps the values of two sequences' keys in one database. */
 static void raw_swap(struct raw *raw, MDB_dbi dbi, uint64_t a, uint64_t b)
 {
@@ -739,11 +754,7 @@ static void append_to_record(const char *dir, uint64_t sequence, const uint8_t *
     assert_non_null(record);
     memcpy(record, v.mv_data, v.mv_size);
     memcpy(record + v.mv_size, tail, tail_size);
-    uint8_t hash[32];
-    merkle_leaf_hash(record, size, hash);
-    MDB_val new_record = {size, record}, new_leaf = {32, hash};
-    assert_int_equal(mdb_put(raw.txn, log, &k, &new_record, 0), MDB_SUCCESS);
-    assert_int_equal(mdb_put(raw.txn, leaf, &k, &new_leaf, 0), MDB_SUCCESS);
+    raw_put_record(&raw, log, leaf, sequence, record, size);
     raw_close(&raw);
     free(record);
 }
@@ -859,9 +870,6 @@ static void rewrite_command_id(const char *dir, uint64_t sequence)
     struct raw raw;
     MDB_dbi log = raw_open(&raw, dir, "log");
     MDB_dbi leaf = raw_db(&raw, "leaf");
-    uint8_t key[8];
-    store_u64_to_key(sequence, key);
-    MDB_val k = {8, key};
     size_t size = 0;
     uint8_t *record = raw_record(&raw, log, sequence, &size);
     /* Change the record so that it still decodes and names its sequence:
@@ -884,11 +892,7 @@ static void rewrite_command_id(const char *dir, uint64_t sequence)
     assert_int_equal(event->sequence, sequence);
     assert_true(event->command_id[0] >= 'A' && event->command_id[0] <= 'Z');
     codec_event_free(event);
-    uint8_t hash[32];
-    merkle_leaf_hash(record, size, hash);
-    MDB_val new_record = {size, record}, new_leaf = {32, hash};
-    assert_int_equal(mdb_put(raw.txn, log, &k, &new_record, 0), MDB_SUCCESS);
-    assert_int_equal(mdb_put(raw.txn, leaf, &k, &new_leaf, 0), MDB_SUCCESS);
+    raw_put_record(&raw, log, leaf, sequence, record, size);
     raw_close(&raw);
     free(record);
 }
@@ -990,9 +994,6 @@ static void test_verify_replay_names_the_record_it_stops_at(void **state)
     struct raw raw;
     MDB_dbi log = raw_open(&raw, dir, "log");
     MDB_dbi leaf = raw_db(&raw, "leaf");
-    uint8_t key[8];
-    store_u64_to_key(w->flip_sequence, key);
-    MDB_val k = {8, key};
     size_t size = 0;
     uint8_t *record = raw_record(&raw, log, w->flip_sequence, &size);
     Ledger__V1__Event *event = NULL;
@@ -1014,11 +1015,7 @@ static void test_verify_replay_names_the_record_it_stops_at(void **state)
     assert_int_equal(codec_event_unpack(record, size, &event), LEDGER_ERR_OK);
     assert_true(event->customer_id[0] >= 'A' && event->customer_id[0] <= 'Z');
     codec_event_free(event);
-    uint8_t hash[MERKLE_HASH_BYTES];
-    merkle_leaf_hash(record, size, hash);
-    MDB_val new_record = {size, record}, new_leaf = {sizeof hash, hash};
-    assert_int_equal(mdb_put(raw.txn, log, &k, &new_record, 0), MDB_SUCCESS);
-    assert_int_equal(mdb_put(raw.txn, leaf, &k, &new_leaf, 0), MDB_SUCCESS);
+    raw_put_record(&raw, log, leaf, w->flip_sequence, record, size);
     raw_close(&raw);
     free(record);
     derive_tree_again(dir);
