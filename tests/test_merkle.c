@@ -348,6 +348,29 @@ static void test_merkle_rfc6962_roots(void **state)
     memtree_free(&tree);
 }
 
+/* Either proof's path function: merkle_inclusion_path or
+ * merkle_consistency_path. */
+typedef enum ledger_err (*proof_path_fn)(merkle_node_fn node, void *context, uint64_t a, uint64_t b,
+                                         uint8_t path[][MERKLE_HASH_BYTES],
+                                         size_t *path_length_out);
+
+/* Asks `path_of` for the path of `vector` over `tree` (borrowed), checks it
+ * is the published one, and decodes the published hashes into `expected`. */
+static void expect_published_path(proof_path_fn path_of, struct memtree *tree,
+                                  const struct ct_proof_vector *vector,
+                                  uint8_t expected[3][MERKLE_HASH_BYTES])
+{
+    uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+    size_t length = 999;
+    assert_int_equal(path_of(memtree_node, tree, vector->a, vector->b, path, &length),
+                     LEDGER_ERR_OK);
+    assert_int_equal(length, vector->length);
+    for (size_t i = 0; i < length; i++) {
+        assert_hash_hex(path[i], vector->path[i]);
+        from_hex(vector->path[i], expected[i]);
+    }
+}
+
 static void test_merkle_rfc6962_inclusion_vectors(void **state)
 {
     (void)state;
@@ -357,17 +380,8 @@ static void test_merkle_rfc6962_inclusion_vectors(void **state)
     memtree_init(&tree, (const hash_bytes *)leaves, 8);
     for (size_t v = 0; v < sizeof ct_inclusion / sizeof ct_inclusion[0]; v++) {
         const struct ct_proof_vector *vector = &ct_inclusion[v];
-        uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
-        size_t length = 999;
-        assert_int_equal(
-            merkle_inclusion_path(memtree_node, &tree, vector->a, vector->b, path, &length),
-            LEDGER_ERR_OK);
-        assert_int_equal(length, vector->length);
         uint8_t expected[3][MERKLE_HASH_BYTES];
-        for (size_t i = 0; i < length; i++) {
-            assert_hash_hex(path[i], vector->path[i]);
-            from_hex(vector->path[i], expected[i]);
-        }
+        expect_published_path(merkle_inclusion_path, &tree, vector, expected);
         uint8_t root[MERKLE_HASH_BYTES];
         from_hex(ct_roots[vector->b], root);
         assert_true(merkle_verify_inclusion(leaves[vector->a], vector->a, vector->b,
@@ -404,17 +418,8 @@ static void test_merkle_rfc6962_consistency_vectors(void **state)
     memtree_init(&tree, (const hash_bytes *)leaves, 8);
     for (size_t v = 0; v < sizeof ct_consistency / sizeof ct_consistency[0]; v++) {
         const struct ct_proof_vector *vector = &ct_consistency[v];
-        uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
-        size_t length = 999;
-        assert_int_equal(
-            merkle_consistency_path(memtree_node, &tree, vector->a, vector->b, path, &length),
-            LEDGER_ERR_OK);
-        assert_int_equal(length, vector->length);
         uint8_t expected[3][MERKLE_HASH_BYTES];
-        for (size_t i = 0; i < length; i++) {
-            assert_hash_hex(path[i], vector->path[i]);
-            from_hex(vector->path[i], expected[i]);
-        }
+        expect_published_path(merkle_consistency_path, &tree, vector, expected);
         uint8_t from_root[MERKLE_HASH_BYTES];
         uint8_t to_root[MERKLE_HASH_BYTES];
         from_hex(ct_roots[vector->a], from_root);
