@@ -906,6 +906,34 @@ static bool act_permission(struct histgen *gen, struct hg_partner *partner,
     return true;
 }
 
+/* Acts as a user of `customer` who may buy with the subscription it
+ * writes to subscription_out, when the history lets customers act and the
+ * customer's permission `kind` is `permission_on`; false, with nothing
+ * drawn or changed, otherwise. */
+static bool as_buying_user(struct histgen *gen, const struct hg_partner *partner,
+                           const struct hg_customer *customer, Ledger__V1__PermissionKind kind,
+                           bool permission_on, uint32_t *subscription_out)
+{
+    uint32_t user;
+    if (gen->options.admin_only || customer->permission_on[kind] != permission_on ||
+        !pick_buying_user(gen, customer, &user, subscription_out)) {
+        return false;
+    }
+    as_user(gen, partner, customer, user);
+    return true;
+}
+
+/* Starts a command buying a reservation drawn for `subscription`, by the
+ * actor the caller chose. */
+static void begin_reservation_purchase(struct histgen *gen, const struct hg_partner *partner,
+                                       const struct hg_customer *customer, uint32_t subscription)
+{
+    Ledger__V1__Command *command = begin_command(gen, partner, customer);
+    draw_reservation(gen, partner, customer, subscription, 0);
+    command->body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION;
+    command->purchase_reservation = &gen->built.reservation;
+}
+
 static bool act_partner_reservation(struct histgen *gen, struct hg_partner *partner,
                                     struct hg_customer *customer)
 {
@@ -914,10 +942,7 @@ static bool act_partner_reservation(struct histgen *gen, struct hg_partner *part
         return false;
     }
     as_buying_staff(gen, partner, true);
-    Ledger__V1__Command *command = begin_command(gen, partner, customer);
-    draw_reservation(gen, partner, customer, subscription, 0);
-    command->body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION;
-    command->purchase_reservation = &gen->built.reservation;
+    begin_reservation_purchase(gen, partner, customer, subscription);
     gen->pending.effect = HG_EFFECT_RESERVATION;
     return true;
 }
@@ -925,17 +950,13 @@ static bool act_partner_reservation(struct histgen *gen, struct hg_partner *part
 static bool act_customer_reservation(struct histgen *gen, struct hg_partner *partner,
                                      struct hg_customer *customer)
 {
-    uint32_t user, subscription;
-    if (gen->options.admin_only ||
-        !customer->permission_on[LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS] ||
-        !pick_buying_user(gen, customer, &user, &subscription)) {
+    uint32_t subscription;
+    if (!as_buying_user(gen, partner, customer,
+                        LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS, true,
+                        &subscription)) {
         return false;
     }
-    as_user(gen, partner, customer, user);
-    Ledger__V1__Command *command = begin_command(gen, partner, customer);
-    draw_reservation(gen, partner, customer, subscription, 0);
-    command->body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION;
-    command->purchase_reservation = &gen->built.reservation;
+    begin_reservation_purchase(gen, partner, customer, subscription);
     gen->pending.effect = HG_EFFECT_RESERVATION;
     return true;
 }
@@ -994,13 +1015,12 @@ static bool act_partner_savings_plan(struct histgen *gen, struct hg_partner *par
 static bool act_customer_savings_plan(struct histgen *gen, struct hg_partner *partner,
                                       struct hg_customer *customer)
 {
-    uint32_t user, subscription;
-    if (gen->options.admin_only ||
-        !customer->permission_on[LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS] ||
-        !pick_buying_user(gen, customer, &user, &subscription)) {
+    uint32_t subscription;
+    if (!as_buying_user(gen, partner, customer,
+                        LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS, true,
+                        &subscription)) {
         return false;
     }
-    as_user(gen, partner, customer, user);
     Ledger__V1__Command *command = begin_command(gen, partner, customer);
     fill_savings_plan(gen, partner, customer, subscription, command);
     return true;
@@ -1819,17 +1839,13 @@ static bool build_invalid(struct histgen *gen, struct hg_partner *partner,
         return true;
     }
     case HG_BAD_PERMISSION_OFF: {
-        uint32_t user, subscription;
-        if (gen->options.admin_only ||
-            customer->permission_on[LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS] ||
-            !pick_buying_user(gen, customer, &user, &subscription)) {
+        uint32_t subscription;
+        if (!as_buying_user(gen, partner, customer,
+                            LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS, false,
+                            &subscription)) {
             return false;
         }
-        as_user(gen, partner, customer, user);
-        Ledger__V1__Command *command = begin_command(gen, partner, customer);
-        draw_reservation(gen, partner, customer, subscription, 0);
-        command->body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION;
-        command->purchase_reservation = &gen->built.reservation;
+        begin_reservation_purchase(gen, partner, customer, subscription);
         *expected = LEDGER_ERR_PERMISSION_OFF;
         return true;
     }
@@ -1845,10 +1861,7 @@ static bool build_invalid(struct histgen *gen, struct hg_partner *partner,
             return false;
         }
         as_user(gen, partner, customer, user);
-        Ledger__V1__Command *command = begin_command(gen, partner, customer);
-        draw_reservation(gen, partner, customer, subscription, 0);
-        command->body_case = LEDGER__V1__COMMAND__BODY_PURCHASE_RESERVATION;
-        command->purchase_reservation = &gen->built.reservation;
+        begin_reservation_purchase(gen, partner, customer, subscription);
         *expected = LEDGER_ERR_ROLE_MISSING;
         return true;
     }
