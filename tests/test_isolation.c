@@ -50,6 +50,7 @@
 
 #include "engine.h"
 #include "policy.h"
+#include "support/engine_fixture.h"
 #include "test_util.h"
 
 #define NOW_US   INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
@@ -442,11 +443,7 @@ static void world_open(struct world *w, const struct variant *v)
 {
     memset(w, 0, sizeof *w);
     test_make_dir(w->dir, sizeof w->dir, "isolation");
-    char key_path[600];
-    snprintf(key_path, sizeof key_path, "%s/operator.key", w->dir);
-    struct engine_options options = {.data_dir = w->dir, .no_sync = true};
-    assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_OK);
-    assert_int_equal(engine_open(&options, &w->engine), LEDGER_ERR_OK);
+    w->engine = test_engine_new(w->dir);
     assert_int_equal(engine_principal_lookup(w->engine, "operator", &w->operator_principal),
                      LEDGER_ERR_OK);
     w->now_us = NOW_US;

@@ -32,6 +32,7 @@
 #include <cmocka.h>
 
 #include "metrics.h"
+#include "support/engine_fixture.h"
 #include "test_util.h"
 
 /* --- rendering ----------------------------------------------------------------------- */
@@ -525,11 +526,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
     test_make_dir(f->dir, sizeof f->dir, "metrics");
-    char key_path[600];
-    snprintf(key_path, sizeof key_path, "%s/operator.key", f->dir);
-    struct engine_options options = {.data_dir = f->dir, .no_sync = true};
-    assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_OK);
-    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+    f->engine = test_engine_new(f->dir);
     *state = f;
     return 0;
 }

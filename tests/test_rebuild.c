@@ -47,6 +47,7 @@
 #include "ledger_limits.h"
 #include "oldlog.h"
 #include "store.h"
+#include "support/engine_fixture.h"
 #include "test_util.h"
 #include "views.h"
 
@@ -94,11 +95,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
     test_make_dir(f->dir, sizeof f->dir, "rebuild");
-    char key_path[600];
-    snprintf(key_path, sizeof key_path, "%s/operator.key", f->dir);
-    struct engine_options options = {.data_dir = f->dir, .no_sync = true};
-    assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_OK);
-    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+    f->engine = test_engine_new(f->dir);
     *state = f;
     return 0;
 }

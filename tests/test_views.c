@@ -58,6 +58,7 @@
 #include "histload.h"
 #include "ledger_limits.h"
 #include "store.h"
+#include "support/engine_fixture.h"
 #include "test_util.h"
 #include "views.h"
 
@@ -4616,19 +4617,6 @@ static void check_customer(struct fixture *f, const char *partner_id, const char
     }
 }
 
-/* A new engine (its operator's key file beside it) in `dir`, made by the
- * caller; closed with engine_close. */
-static struct engine *engine_in(const char *dir)
-{
-    char key_path[600];
-    snprintf(key_path, sizeof key_path, "%s/operator.key", dir);
-    struct engine_options options = {.data_dir = dir, .no_sync = true};
-    struct engine *engine = NULL;
-    assert_ok(engine_init(&options, "operator", key_path));
-    assert_ok(engine_open(&options, &engine));
-    return engine;
-}
-
 /* A history generator of every kind of item (free with histgen_free). */
 static struct histgen *generator(uint64_t seed, uint32_t partners, uint32_t customers,
                                  uint64_t events)
@@ -4649,7 +4637,7 @@ static void test_views_generated_history(void **state)
     (void)state;
     struct fixture f = {0};
     test_make_dir(f.dir, sizeof f.dir, "views-generated");
-    struct engine *engine = engine_in(f.dir);
+    struct engine *engine = test_engine_new(f.dir);
     f.store = engine_store(engine);
 
     struct histgen *gen =
@@ -5081,7 +5069,7 @@ static void test_views_business_time_generated(void **state)
     (void)state;
     char engine_dir[512];
     test_make_dir(engine_dir, sizeof engine_dir, "views-dated-engine");
-    struct engine *engine = engine_in(engine_dir);
+    struct engine *engine = test_engine_new(engine_dir);
     struct histgen *gen = generator(20261207, DATED_PARTNERS, DATED_CUSTOMERS, DATED_EVENTS);
     struct histload *load = NULL;
     assert_ok(histload_new(engine, gen, HISTGEN_START_US_DEFAULT, &load));
