@@ -271,15 +271,25 @@ static size_t count_lines(const char *text)
     return count;
 }
 
+/* Fills `counters` (counters_fill) and renders them with `store` (NULL:
+ * unknown) into `out`, which must succeed; returns the text's length. */
+static size_t render_filled(struct server_counters *counters,
+                            const struct metrics_store_figures *store,
+                            char out[METRICS_TEXT_BYTES_MAX])
+{
+    counters_fill(counters);
+    size_t length = 0;
+    assert_int_equal(metrics_render(counters, store, out, METRICS_TEXT_BYTES_MAX, &length),
+                     LEDGER_ERR_OK);
+    return length;
+}
+
 static void test_metrics_render_exact_lines(void **state)
 {
     (void)state;
     static struct server_counters counters;
-    counters_fill(&counters);
     static char out[METRICS_TEXT_BYTES_MAX];
-    size_t length = 0;
-    assert_int_equal(metrics_render(&counters, &store_figures, out, sizeof out, &length),
-                     LEDGER_ERR_OK);
+    size_t length = render_filled(&counters, &store_figures, out);
     assert_int_equal(length, strlen(out));
 
     static char rest[METRICS_TEXT_BYTES_MAX], refusals[METRICS_TEXT_BYTES_MAX];
@@ -320,11 +330,8 @@ static void test_metrics_render_every_sample_has_help_and_type(void **state)
 {
     (void)state;
     static struct server_counters counters;
-    counters_fill(&counters);
     static char out[METRICS_TEXT_BYTES_MAX];
-    size_t length = 0;
-    assert_int_equal(metrics_render(&counters, &store_figures, out, sizeof out, &length),
-                     LEDGER_ERR_OK);
+    render_filled(&counters, &store_figures, out);
     char family[128] = "";
     char type[16] = "";
     size_t samples = 0;
@@ -370,11 +377,9 @@ static void test_metrics_render_without_store(void **state)
 {
     (void)state;
     static struct server_counters counters;
-    counters_fill(&counters);
     struct metrics_store_figures unknown = {.known = false, .map_bytes = 1};
     static char out[METRICS_TEXT_BYTES_MAX];
-    size_t length = 0;
-    assert_int_equal(metrics_render(&counters, &unknown, out, sizeof out, &length), LEDGER_ERR_OK);
+    size_t length = render_filled(&counters, &unknown, out);
     assert_null(strstr(out, "ledger_map_bytes"));
     assert_null(strstr(out, "ledger_head_sequence"));
     assert_null(strstr(out, "ledger_readers_max"));
@@ -389,11 +394,8 @@ static void test_metrics_render_too_small(void **state)
 {
     (void)state;
     static struct server_counters counters;
-    counters_fill(&counters);
     static char out[METRICS_TEXT_BYTES_MAX];
-    size_t length = 0;
-    assert_int_equal(metrics_render(&counters, &store_figures, out, sizeof out, &length),
-                     LEDGER_ERR_OK);
+    size_t length = render_filled(&counters, &store_figures, out);
     /* One byte short of the text and its NUL: refused, length untouched. */
     size_t untouched = 12345;
     assert_int_equal(metrics_render(&counters, &store_figures, out, length, &untouched),
