@@ -1234,6 +1234,15 @@ static enum ledger_err two_commands(struct ledger_client *client)
     return err;
 }
 
+/* `call` (head_query or two_commands) on `client` is refused with `code`,
+ * and the client's error message is `message`. A macro, so that a failure
+ * names the line of the call it checks. */
+#define expect_refused(call, client, code, message)                                                \
+    do {                                                                                           \
+        assert_int_equal((code), call(client));                                                    \
+        assert_string_equal((message), ledger_error_message(client));                              \
+    } while (0)
+
 static void test_client_undecodable_reply(void **state)
 {
     (void)state;
@@ -1247,12 +1256,10 @@ static void test_client_undecodable_reply(void **state)
         {.head_sequence = 8},
     };
     fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
-    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, head_query(client));
-    assert_string_equal("the reply does not decode as ledger.v1.Reply",
-                        ledger_error_message(client));
-    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, two_commands(client));
-    assert_string_equal("the reply does not decode as ledger.v1.Reply",
-                        ledger_error_message(client));
+    expect_refused(head_query, client, LEDGER_ERR_PROTOCOL_ERROR,
+                   "the reply does not decode as ledger.v1.Reply");
+    expect_refused(two_commands, client, LEDGER_ERR_PROTOCOL_ERROR,
+                   "the reply does not decode as ledger.v1.Reply");
     /* Usable afterwards, for a query and a command. */
     assert_int_equal(LEDGER_ERR_OK, head_query(client));
     assert_int_equal(7, ledger_head_sequence(client));
@@ -1293,20 +1300,14 @@ static void test_client_nonce_echo(void **state)
         {.head_sequence = 10},
     };
     fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
-    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, head_query(client));
-    assert_string_equal(not_echoed, ledger_error_message(client));
-    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, head_query(client));
-    assert_string_equal(not_echoed, ledger_error_message(client));
-    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, two_commands(client));
-    assert_string_equal(not_echoed, ledger_error_message(client));
-    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, two_commands(client));
-    assert_string_equal(not_echoed, ledger_error_message(client));
-    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, two_commands(client));
-    assert_string_equal(not_echoed, ledger_error_message(client));
+    expect_refused(head_query, client, LEDGER_ERR_PROTOCOL_ERROR, not_echoed);
+    expect_refused(head_query, client, LEDGER_ERR_PROTOCOL_ERROR, not_echoed);
+    expect_refused(two_commands, client, LEDGER_ERR_PROTOCOL_ERROR, not_echoed);
+    expect_refused(two_commands, client, LEDGER_ERR_PROTOCOL_ERROR, not_echoed);
+    expect_refused(two_commands, client, LEDGER_ERR_PROTOCOL_ERROR, not_echoed);
     /* A reply not taken is not taken in part: the head is not its head. */
     assert_int_equal(0, ledger_head_sequence(client));
-    assert_int_equal(LEDGER_ERR_BAD_REQUEST, two_commands(client));
-    assert_string_equal("the request does not decode", ledger_error_message(client));
+    expect_refused(two_commands, client, LEDGER_ERR_BAD_REQUEST, "the request does not decode");
     assert_int_equal(9, ledger_head_sequence(client));
     assert_int_equal(LEDGER_ERR_OK, head_query(client));
     assert_int_equal(10, ledger_head_sequence(client));
@@ -1337,17 +1338,15 @@ static void test_client_reply_shapes(void **state)
         {.head_sequence = 6},
     };
     fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
-    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, head_query(client));
-    assert_string_equal("the daemon replied with unknown code 999", ledger_error_message(client));
-    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, two_commands(client));
-    assert_string_equal("the reply has 1 results for 2 commands", ledger_error_message(client));
-    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, head_query(client));
-    assert_string_equal("the reply to a query carries no result", ledger_error_message(client));
-    assert_int_equal(LEDGER_ERR_FORBIDDEN, two_commands(client));
-    assert_string_equal("not yours", ledger_error_message(client));
+    expect_refused(head_query, client, LEDGER_ERR_PROTOCOL_ERROR,
+                   "the daemon replied with unknown code 999");
+    expect_refused(two_commands, client, LEDGER_ERR_PROTOCOL_ERROR,
+                   "the reply has 1 results for 2 commands");
+    expect_refused(head_query, client, LEDGER_ERR_PROTOCOL_ERROR,
+                   "the reply to a query carries no result");
+    expect_refused(two_commands, client, LEDGER_ERR_FORBIDDEN, "not yours");
     assert_int_equal(1, ledger_error_index(client));
-    assert_int_equal(LEDGER_ERR_FORBIDDEN, head_query(client));
-    assert_string_equal(ledger_strerror(LEDGER_ERR_FORBIDDEN), ledger_error_message(client));
+    expect_refused(head_query, client, LEDGER_ERR_FORBIDDEN, ledger_strerror(LEDGER_ERR_FORBIDDEN));
     assert_int_equal(0, ledger_error_index(client));
     assert_int_equal(LEDGER_ERR_OK, two_commands(client));
     assert_int_equal(0, ledger_error_index(client));
@@ -1609,9 +1608,8 @@ static void test_client_late_reply(void **state)
     fake_script(&fake, steps, sizeof steps / sizeof steps[0]);
     assert_int_equal(LEDGER_ERR_OK, two_commands(client));
     assert_int_equal(222, ledger_head_sequence(client));
-    assert_int_equal(LEDGER_ERR_PROTOCOL_ERROR, two_commands(client));
-    assert_string_equal("the reply does not echo the request's nonce",
-                        ledger_error_message(client));
+    expect_refused(two_commands, client, LEDGER_ERR_PROTOCOL_ERROR,
+                   "the reply does not echo the request's nonce");
     assert_int_equal(222, ledger_head_sequence(client));
     assert_int_equal(LEDGER_ERR_OK, head_query(client));
     assert_int_equal(444, ledger_head_sequence(client));
