@@ -249,16 +249,24 @@ static const struct ctl_column columns[] = {
     {"BY", "bought_by", 0},
 };
 
-/* The rows printed in `format` with the first column_count columns and the
- * extras; the caller frees the text. */
-static char *rows_text(enum ctl_format format, const ProtobufCMessage **rows, size_t row_count,
-                       size_t column_count, const struct ctl_extra *extras, size_t extra_count)
+/* The rows, named `name` (JSON's member), printed in `format` with the
+ * first column_count columns and the extras; the caller frees the text. */
+static char *named_rows_text(enum ctl_format format, const char *name,
+                             const ProtobufCMessage **rows, size_t row_count, size_t column_count,
+                             const struct ctl_extra *extras, size_t extra_count)
 {
     struct capture capture;
     capture_open(&capture);
-    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, format, "rows", rows, row_count,
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, format, name, rows, row_count,
                                                     columns, column_count, extras, extra_count));
     return capture_close(&capture);
+}
+
+/* named_rows_text for rows named "rows". */
+static char *rows_text(enum ctl_format format, const ProtobufCMessage **rows, size_t row_count,
+                       size_t column_count, const struct ctl_extra *extras, size_t extra_count)
+{
+    return named_rows_text(format, "rows", rows, row_count, column_count, extras, extra_count);
 }
 
 static void test_ctl_output_table_and_csv_rows(void **state)
@@ -273,11 +281,7 @@ static void test_ctl_output_table_and_csv_rows(void **state)
     row2.reservation_id = (char *)"res-10, \"big\"";
     const ProtobufCMessage *rows[2] = {&row.base, &row2.base};
 
-    struct capture capture;
-    capture_open(&capture);
-    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_TABLE, "rows", rows, 2,
-                                                    columns, 5, NULL, 0));
-    char *text = capture_close(&capture);
+    char *text = rows_text(CTL_FORMAT_TABLE, rows, 2, 5, NULL, 0);
     assert_string_equal(
         "RESERVATION    SCOPE                        STARTS      PRICE        BY\n"
         "res-1          resource-group:sub-1/rg-web  2026-11-23  1234.56 USD  alice\n"
@@ -285,10 +289,7 @@ static void test_ctl_output_table_and_csv_rows(void **state)
         text);
     free(text);
 
-    capture_open(&capture);
-    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_CSV, "rows", rows, 2,
-                                                    columns, 5, NULL, 0));
-    text = capture_close(&capture);
+    text = rows_text(CTL_FORMAT_CSV, rows, 2, 5, NULL, 0);
     assert_string_equal(
         "reservation_id,scope,starts,price.amount,price.currency,bought_by\r\n"
         "res-1,resource-group:sub-1/rg-web,2026-11-23T20:27:00Z,1234.56,USD,alice\r\n"
@@ -297,11 +298,8 @@ static void test_ctl_output_table_and_csv_rows(void **state)
         text);
     free(text);
 
-    capture_open(&capture);
     struct ctl_extra extra = {"next_page_token", "abc", 0, false};
-    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_JSON, "reservations",
-                                                    rows, 1, columns, 5, &extra, 1));
-    text = capture_close(&capture);
+    text = named_rows_text(CTL_FORMAT_JSON, "reservations", rows, 1, 5, &extra, 1);
     assert_non_null(strstr(text, "\"reservations\": ["));
     assert_non_null(strstr(text, "\"next_page_token\": \"abc\""));
     free(text);
@@ -319,19 +317,13 @@ static void test_ctl_output_table_and_csv_rows(void **state)
     wide.reservation_id = fits;
     wider.reservation_id = longer;
     const ProtobufCMessage *long_rows[2] = {&wide.base, &wider.base};
-    capture_open(&capture);
-    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_TABLE, "rows",
-                                                    long_rows, 2, columns, 1, NULL, 0));
-    text = capture_close(&capture);
+    text = rows_text(CTL_FORMAT_TABLE, long_rows, 2, 1, NULL, 0);
     snprintf(expected, sizeof expected, "RESERVATION\n%s\n%.*s...\n", fits, 2 * 77, longer);
     assert_string_equal(expected, text);
     free(text);
 
     /* An empty view still prints its header (table) or an empty array. */
-    capture_open(&capture);
-    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_JSON, "reservations",
-                                                    NULL, 0, columns, 5, NULL, 0));
-    text = capture_close(&capture);
+    text = named_rows_text(CTL_FORMAT_JSON, "reservations", NULL, 0, 5, NULL, 0);
     assert_string_equal("{\n  \"reservations\": []\n}\n", text);
     free(text);
 }
