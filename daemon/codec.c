@@ -142,6 +142,109 @@ static bool strings_clean(const ProtobufCMessageDescriptor *descriptor, const ui
     return true;
 }
 
+/* Writes value as a varint at out; returns its length (at most 10). */
+static size_t wire_put_varint(uint8_t *out, uint64_t value)
+{
+    size_t n = 0;
+    while (value >= 0x80) {
+        out[n++] = (uint8_t)(value | 0x80);
+        value >>= 7;
+    }
+    out[n++] = (uint8_t)value;
+    return n;
+}
+
+/* Writes one field of codec_patch as protobuf-c packs it (nothing for a
+ * varint of 0); returns its length. */
+static size_t wire_put_field(uint8_t *out, const struct codec_field *field)
+{
+    size_t n = 0;
+    if (field->bytes == NULL) {
+        if (field->varint != 0) {
+            n = wire_put_varint(out, (uint64_t)field->number << 3);
+            n += wire_put_varint(out + n, field->varint);
+        }
+        return n;
+    }
+    n = wire_put_varint(out, (uint64_t)field->number << 3 | 2);
+    n += wire_put_varint(out + n, field->size);
+    memcpy(out + n, field->bytes, field->size);
+    return n + field->size;
+}
+
+/* The most a field's tag and length or varint take: a tag of a 32-bit field
+ * number is 5 bytes, a 64-bit varint 10. */
+#define CODEC_FIELD_FRAME_MAX (5 + 10)
+
+enum ledger_err codec_patch(const uint8_t *bytes, size_t size, const struct codec_field *fields,
+                            size_t count, enum ledger_err on_error, struct codec_packed *out)
+{
+    if (size > LEDGER_REQUEST_BYTES_MAX || count > LEDGER_REQUEST_BYTES_MAX)
+        return LEDGER_ERR_TOO_LARGE;
+    size_t room = size;
+    for (size_t i = 0; i < count; i++) {
+        if (fields[i].size > LEDGER_REQUEST_BYTES_MAX)
+            return LEDGER_ERR_TOO_LARGE;
+        room += CODEC_FIELD_FRAME_MAX + fields[i].size;
+    }
+    out->data = out->scratch;
+    if (room > sizeof out->scratch) {
+        out->data = malloc(room);
+        if (out->data == NULL)
+            return LEDGER_ERR_NO_MEMORY;
+    }
+    size_t at = 0, used = 0, next = 0;
+    while (at < size) {
+        size_t start = at;
+        uint64_t key = 0, length = 0;
+        bool framed = wire_varint(bytes, size, &at, &key);
+        switch (framed ? key & 7 : 7) {
+        case 0:
+            framed = wire_varint(bytes, size, &at, &length);
+            break;
+        case 1:
+            length = 8;
+            framed = length <= size - at;
+            at += framed ? 8 : 0;
+            break;
+        case 5:
+            length = 4;
+            framed = length <= size - at;
+            at += framed ? 4 : 0;
+            break;
+        case 2:
+            framed = wire_varint(bytes, size, &at, &length) && length <= size - at;
+            at += framed ? (size_t)length : 0;
+            break;
+        default:
+            framed = false;
+            break;
+        }
+        if (!framed) {
+            codec_packed_free(out);
+            return on_error;
+        }
+        /* The fields set that come before this one, or in its place. */
+        bool replaced = false;
+        while (next < count && fields[next].number <= key >> 3) {
+            replaced = fields[next].number == key >> 3;
+            used += wire_put_field(out->data + used, &fields[next++]);
+        }
+        if (!replaced) {
+            memcpy(out->data + used, bytes + start, at - start);
+            used += at - start;
+        }
+    }
+    while (next < count)
+        used += wire_put_field(out->data + used, &fields[next++]);
+    if (used > LEDGER_REQUEST_BYTES_MAX) {
+        codec_packed_free(out);
+        return LEDGER_ERR_TOO_LARGE;
+    }
+    out->size = used;
+    return LEDGER_ERR_OK;
+}
+
 /* codec_message_unpack with protobuf-c's `allocator` (NULL: malloc). */
 static enum ledger_err message_unpack(const ProtobufCMessageDescriptor *descriptor,
                                       ProtobufCAllocator *allocator, const uint8_t *bytes,

@@ -49,6 +49,30 @@ codec_pack_scratch(const ProtobufCMessage *message, const uint8_t *prefix, size_
                    struct codec_packed *out);
 void codec_packed_free(struct codec_packed *packed);
 
+/* One field codec_patch sets in packed bytes: a varint (wire type 0: an
+ * integer, enum or bool) or, with `bytes` non-NULL, length-delimited bytes
+ * (wire type 2: a packed sub-message). A varint of 0 removes the field, as
+ * protobuf-c packs no proto3 default; a sub-message is present whenever
+ * bytes is non-NULL, even when size is 0. */
+struct codec_field {
+    uint32_t number;
+    uint64_t varint;
+    const uint8_t *bytes; /* borrowed */
+    size_t size;
+};
+
+/* Into `out`: the message packed in bytes[0..size) (borrowed) with the
+ * `count` fields of `fields` (sorted by number, each once) set as given and
+ * every other byte as it was. Bytes that protobuf-c packed (every field in
+ * number order) come out exactly as protobuf-c would pack the message with
+ * those fields changed: changing one field of a stored row costs no unpack
+ * and no pack of the row. On success the caller frees out with
+ * codec_packed_free. `on_error` (CORRUPT for stored rows) when the bytes do
+ * not frame; NO_MEMORY; TOO_LARGE over LEDGER_REQUEST_BYTES_MAX. */
+__attribute__((warn_unused_result)) enum ledger_err
+codec_patch(const uint8_t *bytes, size_t size, const struct codec_field *fields, size_t count,
+            enum ledger_err on_error, struct codec_packed *out);
+
 /* Decodes any message of proto/ledger.proto: `descriptor` is the generated
  * ledger__v1__*__descriptor. `bytes` borrowed (may be NULL when size is 0).
  * Returns `on_error` (BAD_REQUEST for bytes from outside, CORRUPT for stored

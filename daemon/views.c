@@ -86,16 +86,43 @@ enum ledger_err views__put_message(struct store_txn *txn, enum store_db db, cons
     return err;
 }
 
+/* The stored bytes of the row at key k (valid until the next write); NOT_FOUND
+ * if absent, CORRUPT when k overflowed. */
+static enum ledger_err row_bytes(struct store_txn *txn, enum store_db db, const struct key *k,
+                                 struct store_val *out)
+{
+    if (k->overflow) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    return store_get(txn, db, k->bytes, k->size, out);
+}
+
+enum ledger_err views__patch_row(struct store_txn *txn, enum store_db db, const struct key *k,
+                                 const struct codec_field *fields, size_t count)
+{
+    struct store_val value;
+    enum ledger_err err = row_bytes(txn, db, k, &value);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    /* The row is copied into `patched` before the put moves the map. */
+    struct codec_packed patched;
+    err = codec_patch(value.data, value.size, fields, count, LEDGER_ERR_CORRUPT, &patched);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = store_put(txn, db, k->bytes, k->size, patched.data, patched.size);
+    codec_packed_free(&patched);
+    return err;
+}
+
 /* The row at key; NOT_FOUND if absent. Caller frees with codec_message_free. */
 enum ledger_err views__get_message(struct store_txn *txn, enum store_db db, const struct key *k,
                                    const ProtobufCMessageDescriptor *descriptor,
                                    ProtobufCMessage **out)
 {
-    if (k->overflow) {
-        return LEDGER_ERR_CORRUPT;
-    }
     struct store_val value;
-    enum ledger_err err = store_get(txn, db, k->bytes, k->size, &value);
+    enum ledger_err err = row_bytes(txn, db, k, &value);
     if (err != LEDGER_ERR_OK) {
         return err;
     }

@@ -236,6 +236,25 @@ views__get_message(struct store_txn *txn, enum store_db db, const struct key *k,
 __attribute__((warn_unused_result)) enum ledger_err
 views__logged_event(struct store_txn *txn, uint64_t sequence, Ledger__V1__Event **out);
 
+/* Sets `count` fields (sorted by number) of the row at key k of db, as
+ * codec_patch does, without unpacking and packing the row again. NOT_FOUND
+ * if there is no row; CORRUPT when k overflowed or the row does not frame. */
+__attribute__((warn_unused_result)) enum ledger_err
+views__patch_row(struct store_txn *txn, enum store_db db, const struct key *k,
+                 const struct codec_field *fields, size_t count);
+
+/* The numbers of the row fields that events change in place
+ * (views__patch_row; proto/ledger.proto; test_views checks them against the
+ * generated descriptors). */
+#define VIEWS_RESERVATION_ROW_STATE          4u
+#define VIEWS_RESERVATION_ROW_SCOPE          11u
+#define VIEWS_RESERVATION_ROW_AUTO_RENEW     12u
+#define VIEWS_RESERVATION_ROW_LAST_SEQUENCE  20u
+#define VIEWS_SAVINGS_PLAN_ROW_SCOPE         7u
+#define VIEWS_SAVINGS_PLAN_ROW_AUTO_RENEW    8u
+#define VIEWS_SAVINGS_PLAN_ROW_LAST_SEQUENCE 16u
+#define VIEWS_SAVINGS_PLAN_ROW_RENEWED       17u
+
 /* ---- views_reservations.c ------------------------------------------------ */
 
 /* The projection of each event of reservations and savings plans (its row,

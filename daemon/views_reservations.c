@@ -48,6 +48,36 @@ static enum ledger_err reservation_load(struct store_txn *txn, const Ledger__V1_
     return err;
 }
 
+/* Sets fields of a reservation's row in place (views__patch_row). */
+static enum ledger_err reservation_patch(struct store_txn *txn, const Ledger__V1__Event *event,
+                                         const char *reservation_id,
+                                         const struct codec_field *fields, size_t count)
+{
+    struct key k = {0};
+    reservation_key(&k, event->partner_id, event->customer_id, reservation_id);
+    enum ledger_err err = views__patch_row(txn, STORE_DB_RESERVATION, &k, fields, count);
+    /* The domain never records a change to a reservation it does not know. */
+    return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
+}
+
+/* A new scope (NULL: none) as field `number`, appended to fields[*count];
+ * its bytes are packed into `packed`, which the caller frees with
+ * codec_packed_free when scope is non-NULL and this succeeded. */
+static enum ledger_err scope_field(const Ledger__V1__Scope *scope, uint32_t number,
+                                   struct codec_packed *packed, struct codec_field *fields,
+                                   size_t *count)
+{
+    if (scope == NULL) {
+        return LEDGER_ERR_OK;
+    }
+    enum ledger_err err = codec_pack_scratch(&scope->base, NULL, 0, packed);
+    if (err == LEDGER_ERR_OK) {
+        fields[(*count)++] =
+            (struct codec_field){.number = number, .bytes = packed->data, .size = packed->size};
+    }
+    return err;
+}
+
 static enum ledger_err reservation_save(struct store_txn *txn, const Ledger__V1__Event *event,
                                         const Ledger__V1__ReservationRow *row)
 {
@@ -144,26 +174,44 @@ enum ledger_err views__reservation_add(struct store_txn *txn, const Ledger__V1__
 enum ledger_err views__reservation_change(struct store_txn *txn, const Ledger__V1__Event *event,
                                           const struct reservation_change *change)
 {
-    Ledger__V1__ReservationRow *row = NULL;
-    enum ledger_err err = reservation_load(txn, event, change->reservation_id, &row);
+    /* The fields in number order, as views__patch_row takes them. */
+    struct codec_field fields[4];
+    size_t count = 0;
+    if (change->state != LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_UNSPECIFIED) {
+        fields[count++] = (struct codec_field){.number = VIEWS_RESERVATION_ROW_STATE,
+                                               .varint = (uint64_t)change->state};
+    }
+    struct codec_packed scope;
+    enum ledger_err err =
+        scope_field(change->scope, VIEWS_RESERVATION_ROW_SCOPE, &scope, fields, &count);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    /* The scope is swapped in for packing only: the unpacked row owns its own. */
-    Ledger__V1__Scope *own_scope = row->scope;
-    if (change->scope != NULL) {
-        row->scope = (Ledger__V1__Scope *)change->scope;
-    }
     if (change->auto_renew != NULL) {
-        row->auto_renew = *change->auto_renew;
+        fields[count++] = (struct codec_field){.number = VIEWS_RESERVATION_ROW_AUTO_RENEW,
+                                               .varint = *change->auto_renew};
     }
-    if (change->state != LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_UNSPECIFIED) {
-        row->state = change->state;
+    fields[count++] = (struct codec_field){.number = VIEWS_RESERVATION_ROW_LAST_SEQUENCE,
+                                           .varint = event->sequence};
+    err = reservation_patch(txn, event, change->reservation_id, fields, count);
+    if (change->scope != NULL) {
+        codec_packed_free(&scope);
     }
-    row->last_sequence = event->sequence;
-    err = reservation_save(txn, event, row);
-    row->scope = own_scope;
-    codec_message_free(&row->base);
+    return err;
+}
+
+/* Marks a reservation's row ended in `state` by `event`, then reads it as it
+ * now is (for its billing), into *out: free with codec_message_free. */
+static enum ledger_err reservation_end(struct store_txn *txn, const Ledger__V1__Event *event,
+                                       const char *reservation_id,
+                                       Ledger__V1__ReservationState state,
+                                       Ledger__V1__ReservationRow **out)
+{
+    struct reservation_change change = {.reservation_id = reservation_id, .state = state};
+    enum ledger_err err = views__reservation_change(txn, event, &change);
+    if (err == LEDGER_ERR_OK) {
+        err = reservation_load(txn, event, reservation_id, out);
+    }
     return err;
 }
 
@@ -171,16 +219,13 @@ enum ledger_err views__reservation_cancelled(struct store_txn *txn, const Ledger
 {
     const Ledger__V1__ReservationCancelled *c = event->reservation_cancelled;
     Ledger__V1__ReservationRow *row = NULL;
-    enum ledger_err err = reservation_load(txn, event, c->reservation_id, &row);
+    enum ledger_err err =
+        reservation_end(txn, event, c->reservation_id,
+                        LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED, &row);
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    row->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_CANCELLED;
-    row->last_sequence = event->sequence;
-    err = reservation_save(txn, event, row);
-    if (err == LEDGER_ERR_OK) {
-        err = views__billing_stop(txn, event, row);
-    }
+    err = views__billing_stop(txn, event, row);
     if (err == LEDGER_ERR_OK) {
         err = views__billing_refund(txn, event, c->refund, row->reservation_id, row->order_id,
                                     row->cloud_order_id, row, 0);
@@ -205,16 +250,12 @@ enum ledger_err views__reservation_exchanged(struct store_txn *txn, const Ledger
     for (size_t i = 0; err == LEDGER_ERR_OK && i < x->n_returned_reservation_ids; i++) {
         const char *id = text(x->returned_reservation_ids[i]);
         Ledger__V1__ReservationRow *row = NULL;
-        err = reservation_load(txn, event, id, &row);
+        err = reservation_end(txn, event, id,
+                              LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED, &row);
         if (err != LEDGER_ERR_OK) {
             break;
         }
-        row->state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXCHANGED;
-        row->last_sequence = event->sequence;
-        err = reservation_save(txn, event, row);
-        if (err == LEDGER_ERR_OK) {
-            err = views__billing_stop(txn, event, row);
-        }
+        err = views__billing_stop(txn, event, row);
         int written =
             snprintf(charge_id + used, sizeof charge_id - used, "%s%s", i > 0 ? "," : "", id);
         if (written < 0 || (size_t)written >= sizeof charge_id - used) {
@@ -320,30 +361,32 @@ enum ledger_err views__savings_plan_change(struct store_txn *txn, const Ledger__
                                            const Ledger__V1__Scope *scope, const bool *auto_renew,
                                            bool renewed)
 {
-    struct key k = {0};
-    savings_plan_key(&k, event, savings_plan_id);
-    ProtobufCMessage *message = NULL;
-    enum ledger_err err = views__get_message(txn, STORE_DB_SAVINGS_PLAN, &k,
-                                             &ledger__v1__savings_plan_row__descriptor, &message);
+    /* The fields in number order, as views__patch_row takes them. */
+    struct codec_field fields[4];
+    size_t count = 0;
+    struct codec_packed packed_scope;
+    enum ledger_err err =
+        scope_field(scope, VIEWS_SAVINGS_PLAN_ROW_SCOPE, &packed_scope, fields, &count);
     if (err != LEDGER_ERR_OK) {
-        return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
-    }
-    Ledger__V1__SavingsPlanRow *row = (Ledger__V1__SavingsPlanRow *)message;
-    Ledger__V1__Scope *own_scope = row->scope;
-    if (scope != NULL) {
-        row->scope = (Ledger__V1__Scope *)scope;
+        return err;
     }
     if (auto_renew != NULL) {
-        row->auto_renew = *auto_renew;
+        fields[count++] = (struct codec_field){.number = VIEWS_SAVINGS_PLAN_ROW_AUTO_RENEW,
+                                               .varint = *auto_renew};
     }
+    fields[count++] = (struct codec_field){.number = VIEWS_SAVINGS_PLAN_ROW_LAST_SEQUENCE,
+                                           .varint = event->sequence};
     if (renewed) {
-        row->renewed = true;
+        fields[count++] =
+            (struct codec_field){.number = VIEWS_SAVINGS_PLAN_ROW_RENEWED, .varint = 1};
     }
-    row->last_sequence = event->sequence;
-    err = views__put_message(txn, STORE_DB_SAVINGS_PLAN, &k, &row->base);
-    row->scope = own_scope;
-    codec_message_free(message);
-    return err;
+    struct key k = {0};
+    savings_plan_key(&k, event, savings_plan_id);
+    err = views__patch_row(txn, STORE_DB_SAVINGS_PLAN, &k, fields, count);
+    if (scope != NULL) {
+        codec_packed_free(&packed_scope);
+    }
+    return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
 }
 
 /* The renewed plan ends (renewed) and its renewal is added, billed like a

@@ -199,6 +199,86 @@ static void test_codec_pack_scratch(void **state)
     free(name);
 }
 
+/* Asserts that codec_patch of bytes with `fields` gives `want` packed. */
+static void assert_patched(const uint8_t *bytes, size_t size, const struct codec_field *fields,
+                           size_t count, const ProtobufCMessage *want)
+{
+    uint8_t *want_bytes = NULL;
+    size_t want_size = 0;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(want, &want_bytes, &want_size));
+    struct codec_packed patched;
+    assert_int_equal(LEDGER_ERR_OK,
+                     codec_patch(bytes, size, fields, count, LEDGER_ERR_CORRUPT, &patched));
+    assert_int_equal(want_size, patched.size);
+    assert_memory_equal(want_bytes, patched.data, want_size);
+    codec_packed_free(&patched);
+    free(want_bytes);
+}
+
+/* codec_patch gives the bytes protobuf-c packs for the message with the
+ * fields changed: a varint set, changed or cleared to its default (and so
+ * left out), a sub-message set or replaced, a field before the first and
+ * after the last; bytes that do not frame are the caller's error. */
+static void test_codec_patch(void **state)
+{
+    (void)state;
+    Ledger__V1__Scope scope = LEDGER__V1__SCOPE__INIT, other_scope = LEDGER__V1__SCOPE__INIT;
+    scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SINGLE;
+    scope.target = "sub-1";
+    other_scope.kind = LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED;
+    Ledger__V1__ReservationRow row = LEDGER__V1__RESERVATION_ROW__INIT;
+    row.reservation_id = "res-1";
+    row.order_id = "ord-1";
+    row.state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE;
+    row.quantity = 3;
+    row.scope = &scope;
+    row.sequence = 300;
+    row.cloud_order_id = "ro-1";
+    uint8_t *before = NULL;
+    size_t before_size = 0;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&row.base, &before, &before_size));
+
+    Ledger__V1__ReservationRow changed = row;
+    changed.state = LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_UNSPECIFIED;
+    changed.scope = &other_scope;
+    changed.auto_renew = true;
+    changed.last_sequence = 1u << 20;
+    struct codec_packed other;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack_scratch(&other_scope.base, NULL, 0, &other));
+    const struct codec_field fields[] = {
+        {.number = 4, .varint = 0},
+        {.number = 11, .bytes = other.data, .size = other.size},
+        {.number = 12, .varint = 1},
+        {.number = 20, .varint = 1u << 20},
+    };
+    assert_patched(before, before_size, fields, 4, &changed.base);
+
+    /* A field before every other and one after: reservation_id replaced. */
+    changed = row;
+    changed.reservation_id = "res-2";
+    changed.last_sequence = 7;
+    const struct codec_field ends[] = {
+        {.number = 1, .bytes = (const uint8_t *)"res-2", .size = 5},
+        {.number = 20, .varint = 7},
+    };
+    assert_patched(before, before_size, ends, 2, &changed.base);
+
+    /* Nothing to patch: the bytes as they were; cut bytes do not frame. */
+    struct codec_packed patched;
+    assert_int_equal(LEDGER_ERR_OK,
+                     codec_patch(before, before_size, NULL, 0, LEDGER_ERR_CORRUPT, &patched));
+    assert_int_equal(before_size, patched.size);
+    assert_memory_equal(before, patched.data, before_size);
+    codec_packed_free(&patched);
+    assert_int_equal(LEDGER_ERR_CORRUPT,
+                     codec_patch(before, 3, ends, 2, LEDGER_ERR_CORRUPT, &patched));
+    const uint8_t group[] = {0x0b};
+    assert_int_equal(LEDGER_ERR_BAD_REQUEST,
+                     codec_patch(group, sizeof group, ends, 2, LEDGER_ERR_BAD_REQUEST, &patched));
+    codec_packed_free(&other);
+    free(before);
+}
+
 /* A command decodes to what was packed, with codec_command_unpack and into
  * an arena alike. */
 static void test_codec_command_round_trip(void **state)
@@ -940,6 +1020,7 @@ int main(void)
         cmocka_unit_test(test_codec_event_round_trip),
         cmocka_unit_test(test_codec_event_arena),
         cmocka_unit_test(test_codec_pack_scratch),
+        cmocka_unit_test(test_codec_patch),
         cmocka_unit_test(test_codec_command_round_trip),
         cmocka_unit_test(test_codec_cancellation_unbilled_usd),
         cmocka_unit_test(test_codec_message_peek),

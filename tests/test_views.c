@@ -61,6 +61,7 @@
 #include "support/engine_fixture.h"
 #include "test_util.h"
 #include "views.h"
+#include "views_internal.h"
 
 /* Stored rows are decoded through codec_message_unpack, which this target
  * wraps (tests/CMakeLists.txt) to count the activity rows decoded: a filter
@@ -5409,9 +5410,40 @@ static void test_views_entry_origin(void **state)
     assert_int_equal(o.sequence, 0);
 }
 
+/* The row fields that events change in place (views__patch_row) are named
+ * by number: they must be the schema's. */
+static void test_views_patched_field_numbers(void **state)
+{
+    (void)state;
+    static const struct {
+        const ProtobufCMessageDescriptor *descriptor;
+        const char *name;
+        unsigned number;
+    } fields[] = {
+        {&ledger__v1__reservation_row__descriptor, "state", VIEWS_RESERVATION_ROW_STATE},
+        {&ledger__v1__reservation_row__descriptor, "scope", VIEWS_RESERVATION_ROW_SCOPE},
+        {&ledger__v1__reservation_row__descriptor, "auto_renew", VIEWS_RESERVATION_ROW_AUTO_RENEW},
+        {&ledger__v1__reservation_row__descriptor, "last_sequence",
+         VIEWS_RESERVATION_ROW_LAST_SEQUENCE},
+        {&ledger__v1__savings_plan_row__descriptor, "scope", VIEWS_SAVINGS_PLAN_ROW_SCOPE},
+        {&ledger__v1__savings_plan_row__descriptor, "auto_renew",
+         VIEWS_SAVINGS_PLAN_ROW_AUTO_RENEW},
+        {&ledger__v1__savings_plan_row__descriptor, "last_sequence",
+         VIEWS_SAVINGS_PLAN_ROW_LAST_SEQUENCE},
+        {&ledger__v1__savings_plan_row__descriptor, "renewed", VIEWS_SAVINGS_PLAN_ROW_RENEWED},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const ProtobufCFieldDescriptor *field =
+            protobuf_c_message_descriptor_get_field_by_name(fields[i].descriptor, fields[i].name);
+        assert_non_null(field);
+        assert_int_equal(field->id, fields[i].number);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_views_patched_field_numbers),
         cmocka_unit_test_setup_teardown(test_views_expiries_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_expiries_due_damaged_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_current, setup, teardown),
