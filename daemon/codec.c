@@ -142,6 +142,56 @@ static bool strings_clean(const ProtobufCMessageDescriptor *descriptor, const ui
     return true;
 }
 
+/* Reads the field at *at (advanced past it): its key, and its value when a
+ * varint (wire type 0). False when it does not frame within `size`, or
+ * has a wire type protobuf-c refuses. */
+static bool wire_field_next(const uint8_t *bytes, size_t size, size_t *at, uint64_t *key,
+                            uint64_t *varint)
+{
+    uint64_t length = 0;
+    if (!wire_varint(bytes, size, at, key))
+        return false;
+    switch (*key & 7) {
+    case 0:
+        return wire_varint(bytes, size, at, varint);
+    case 1:
+        length = 8;
+        break;
+    case 5:
+        length = 4;
+        break;
+    case 2:
+        if (!wire_varint(bytes, size, at, &length))
+            return false;
+        break;
+    default:
+        return false;
+    }
+    if (length > size - *at)
+        return false;
+    *at += (size_t)length;
+    return true;
+}
+
+enum ledger_err codec_varint_field(const uint8_t *bytes, size_t size, uint32_t number,
+                                   enum ledger_err on_error, uint64_t *out)
+{
+    uint64_t value = 0;
+    size_t at = 0;
+    while (at < size) {
+        uint64_t key = 0, varint = 0;
+        if (!wire_field_next(bytes, size, &at, &key, &varint))
+            return on_error;
+        if (key >> 3 == number) {
+            if ((key & 7) != 0)
+                return on_error;
+            value = varint; /* the last one counts, as protobuf-c reads it */
+        }
+    }
+    *out = value;
+    return LEDGER_ERR_OK;
+}
+
 /* Writes value as a varint at out; returns its length (at most 10). */
 static size_t wire_put_varint(uint8_t *out, uint64_t value)
 {
@@ -196,31 +246,8 @@ enum ledger_err codec_patch(const uint8_t *bytes, size_t size, const struct code
     size_t at = 0, used = 0, next = 0;
     while (at < size) {
         size_t start = at;
-        uint64_t key = 0, length = 0;
-        bool framed = wire_varint(bytes, size, &at, &key);
-        switch (framed ? key & 7 : 7) {
-        case 0:
-            framed = wire_varint(bytes, size, &at, &length);
-            break;
-        case 1:
-            length = 8;
-            framed = length <= size - at;
-            at += framed ? 8 : 0;
-            break;
-        case 5:
-            length = 4;
-            framed = length <= size - at;
-            at += framed ? 4 : 0;
-            break;
-        case 2:
-            framed = wire_varint(bytes, size, &at, &length) && length <= size - at;
-            at += framed ? (size_t)length : 0;
-            break;
-        default:
-            framed = false;
-            break;
-        }
-        if (!framed) {
+        uint64_t key = 0, varint = 0;
+        if (!wire_field_next(bytes, size, &at, &key, &varint)) {
             codec_packed_free(out);
             return on_error;
         }

@@ -73,6 +73,16 @@ __attribute__((warn_unused_result)) enum ledger_err
 codec_patch(const uint8_t *bytes, size_t size, const struct codec_field *fields, size_t count,
             enum ledger_err on_error, struct codec_packed *out);
 
+/* The varint field `number` (an integer, enum or bool) of the message
+ * packed in bytes[0..size) (borrowed), into *out: 0 when absent, as
+ * protobuf-c reads a proto3 default. Reads one field of a stored row
+ * without unpacking it. `on_error` (CORRUPT for stored rows) when the
+ * bytes do not frame or the field is not a varint. */
+__attribute__((warn_unused_result)) enum ledger_err codec_varint_field(const uint8_t *bytes,
+                                                                       size_t size, uint32_t number,
+                                                                       enum ledger_err on_error,
+                                                                       uint64_t *out);
+
 /* Decodes any message of proto/ledger.proto: `descriptor` is the generated
  * ledger__v1__*__descriptor. `bytes` borrowed (may be NULL when size is 0).
  * Returns `on_error` (BAD_REQUEST for bytes from outside, CORRUPT for stored

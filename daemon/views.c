@@ -116,6 +116,17 @@ enum ledger_err views__patch_row(struct store_txn *txn, enum store_db db, const 
     return err;
 }
 
+enum ledger_err views__row_varint(struct store_txn *txn, enum store_db db, const struct key *k,
+                                  uint32_t number, uint64_t *out)
+{
+    struct store_val value;
+    enum ledger_err err = row_bytes(txn, db, k, &value);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    return codec_varint_field(value.data, value.size, number, LEDGER_ERR_CORRUPT, out);
+}
+
 /* The row at key; NOT_FOUND if absent. Caller frees with codec_message_free. */
 enum ledger_err views__get_message(struct store_txn *txn, enum store_db db, const struct key *k,
                                    const ProtobufCMessageDescriptor *descriptor,

@@ -340,17 +340,35 @@ static const char *principal_event_id(const Ledger__V1__Event *e)
     }
 }
 
+/* Into out: customer_id when a principal of role `role` and partner
+ * partner_id is a customer user of the event's partner, else "". */
+static void principal_customer(const Ledger__V1__Event *event, Ledger__V1__Role role,
+                               const char *partner_id, const char *customer_id,
+                               char out[LEDGER_ID_LENGTH_MAX + 1])
+{
+    customer_id = text(customer_id);
+    if (role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER && codec_id_valid(customer_id) &&
+        strcmp(text(partner_id), text(event->partner_id)) == 0) {
+        snprintf(out, LEDGER_ID_LENGTH_MAX + 1, "%s", customer_id);
+    }
+}
+
 /* Into out: the customer of the customer user a principal event of the
- * event's partner is about, read from its principal row (which the event
- * has already added or changed), else "". A principal event belongs to no
- * customer's stream; this puts it in its customer's activity too. A row of
- * another partner (no log this build writes has one) names no customer:
- * a customer is only ever its own partner's. */
+ * event's partner is about, else "": a PrincipalAdded says it (its row holds
+ * what it says), the others' principal rows do. A principal event belongs
+ * to no customer's stream; this puts it in its customer's activity too. A
+ * row of another partner (no log this build writes has one) names no
+ * customer: a customer is only ever its own partner's. */
 static enum ledger_err principal_event_customer(struct store_txn *txn,
                                                 const Ledger__V1__Event *event,
                                                 char out[LEDGER_ID_LENGTH_MAX + 1])
 {
     out[0] = '\0';
+    if (event->body_case == LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED) {
+        const Ledger__V1__PrincipalAdded *a = event->principal_added;
+        principal_customer(event, a->role, a->partner_id, a->customer_id, out);
+        return LEDGER_ERR_OK;
+    }
     const char *principal_id = principal_event_id(event);
     if (principal_id == NULL) {
         return LEDGER_ERR_OK;
@@ -364,11 +382,7 @@ static enum ledger_err principal_event_customer(struct store_txn *txn,
         return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
     }
     const Ledger__V1__PrincipalRow *row = (const Ledger__V1__PrincipalRow *)message;
-    const char *customer_id = text(row->customer_id);
-    if (row->role == LEDGER__V1__ROLE__ROLE_CUSTOMER_USER && codec_id_valid(customer_id) &&
-        strcmp(text(row->partner_id), text(event->partner_id)) == 0) {
-        snprintf(out, LEDGER_ID_LENGTH_MAX + 1, "%s", customer_id);
-    }
+    principal_customer(event, row->role, row->partner_id, row->customer_id, out);
     codec_message_free(message);
     return LEDGER_ERR_OK;
 }
@@ -390,15 +404,13 @@ static enum ledger_err savings_plan_change_visible(struct store_txn *txn,
     }
     struct key k = {0};
     savings_plan_key(&k, event, savings_plan_id);
-    ProtobufCMessage *message = NULL;
-    enum ledger_err err = views__get_message(txn, STORE_DB_SAVINGS_PLAN, &k,
-                                             &ledger__v1__savings_plan_row__descriptor, &message);
+    uint64_t purchaser = 0;
+    enum ledger_err err = views__row_varint(txn, STORE_DB_SAVINGS_PLAN, &k,
+                                            VIEWS_SAVINGS_PLAN_ROW_PURCHASER, &purchaser);
     if (err != LEDGER_ERR_OK) {
         return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
     }
-    const Ledger__V1__SavingsPlanRow *row = (const Ledger__V1__SavingsPlanRow *)message;
-    *visible = row->purchaser != LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER;
-    codec_message_free(message);
+    *visible = purchaser != LEDGER__V1__PURCHASER__PURCHASER_CUSTOMER;
     return LEDGER_ERR_OK;
 }
 

@@ -243,8 +243,15 @@ __attribute__((warn_unused_result)) enum ledger_err
 views__patch_row(struct store_txn *txn, enum store_db db, const struct key *k,
                  const struct codec_field *fields, size_t count);
 
-/* The numbers of the row fields that events change in place
- * (views__patch_row; proto/ledger.proto; test_views checks them against the
+/* The varint field `number` of the row at key k of db, as codec_varint_field
+ * reads it, without unpacking the row: NOT_FOUND if there is no row; CORRUPT
+ * when k overflowed or the row does not frame. */
+__attribute__((warn_unused_result)) enum ledger_err
+views__row_varint(struct store_txn *txn, enum store_db db, const struct key *k, uint32_t number,
+                  uint64_t *out);
+
+/* The numbers of the row fields that events change in place or read alone
+ * (views__patch_row, views__row_varint; proto/ledger.proto; test_views checks them against the
  * generated descriptors). */
 #define VIEWS_RESERVATION_ROW_STATE          4u
 #define VIEWS_RESERVATION_ROW_SCOPE          11u
@@ -252,6 +259,7 @@ views__patch_row(struct store_txn *txn, enum store_db db, const struct key *k,
 #define VIEWS_RESERVATION_ROW_LAST_SEQUENCE  20u
 #define VIEWS_SAVINGS_PLAN_ROW_SCOPE         7u
 #define VIEWS_SAVINGS_PLAN_ROW_AUTO_RENEW    8u
+#define VIEWS_SAVINGS_PLAN_ROW_PURCHASER     11u
 #define VIEWS_SAVINGS_PLAN_ROW_LAST_SEQUENCE 16u
 #define VIEWS_SAVINGS_PLAN_ROW_RENEWED       17u
 

@@ -279,6 +279,36 @@ static void test_codec_patch(void **state)
     free(before);
 }
 
+/* codec_varint_field reads one varint field of packed bytes: its value, 0
+ * when absent; a field of another wire type or bytes that do not frame are
+ * the caller's error. */
+static void test_codec_varint_field(void **state)
+{
+    (void)state;
+    Ledger__V1__ReservationRow row = LEDGER__V1__RESERVATION_ROW__INIT;
+    row.reservation_id = "res-1";
+    row.quantity = 300;
+    row.last_sequence = UINT64_MAX;
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(LEDGER_ERR_OK, codec_pack(&row.base, &bytes, &size));
+    uint64_t value = 1;
+    assert_int_equal(LEDGER_ERR_OK, codec_varint_field(bytes, size, 8, LEDGER_ERR_CORRUPT, &value));
+    assert_int_equal(300, value);
+    assert_int_equal(LEDGER_ERR_OK,
+                     codec_varint_field(bytes, size, 20, LEDGER_ERR_CORRUPT, &value));
+    assert_true(value == UINT64_MAX);
+    assert_int_equal(LEDGER_ERR_OK,
+                     codec_varint_field(bytes, size, 12, LEDGER_ERR_CORRUPT, &value));
+    assert_int_equal(0, value);
+    assert_int_equal(LEDGER_ERR_CORRUPT,
+                     codec_varint_field(bytes, size, 1, LEDGER_ERR_CORRUPT, &value));
+    assert_int_equal(LEDGER_ERR_CORRUPT,
+                     codec_varint_field(bytes, size - 1, 8, LEDGER_ERR_CORRUPT, &value));
+    assert_int_equal(0, value);
+    free(bytes);
+}
+
 /* A command decodes to what was packed, with codec_command_unpack and into
  * an arena alike. */
 static void test_codec_command_round_trip(void **state)
@@ -1021,6 +1051,7 @@ int main(void)
         cmocka_unit_test(test_codec_event_arena),
         cmocka_unit_test(test_codec_pack_scratch),
         cmocka_unit_test(test_codec_patch),
+        cmocka_unit_test(test_codec_varint_field),
         cmocka_unit_test(test_codec_command_round_trip),
         cmocka_unit_test(test_codec_cancellation_unbilled_usd),
         cmocka_unit_test(test_codec_message_peek),

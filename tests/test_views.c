@@ -5428,6 +5428,7 @@ static void test_views_patched_field_numbers(void **state)
         {&ledger__v1__savings_plan_row__descriptor, "scope", VIEWS_SAVINGS_PLAN_ROW_SCOPE},
         {&ledger__v1__savings_plan_row__descriptor, "auto_renew",
          VIEWS_SAVINGS_PLAN_ROW_AUTO_RENEW},
+        {&ledger__v1__savings_plan_row__descriptor, "purchaser", VIEWS_SAVINGS_PLAN_ROW_PURCHASER},
         {&ledger__v1__savings_plan_row__descriptor, "last_sequence",
          VIEWS_SAVINGS_PLAN_ROW_LAST_SEQUENCE},
         {&ledger__v1__savings_plan_row__descriptor, "renewed", VIEWS_SAVINGS_PLAN_ROW_RENEWED},
