@@ -97,6 +97,25 @@ static enum ledger_err row_bytes(struct store_txn *txn, enum store_db db, const 
     return store_get(txn, db, k->bytes, k->size, out);
 }
 
+enum ledger_err views__patch_bytes(struct store_txn *txn, enum store_db db, const struct key *k,
+                                   const struct store_val *row, const struct codec_field *fields,
+                                   size_t count)
+{
+    if (k->overflow) {
+        return LEDGER_ERR_CORRUPT;
+    }
+    /* The row is copied into `patched` before the put moves the map. */
+    struct codec_packed patched;
+    enum ledger_err err =
+        codec_patch(row->data, row->size, fields, count, LEDGER_ERR_CORRUPT, &patched);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = store_put(txn, db, k->bytes, k->size, patched.data, patched.size);
+    codec_packed_free(&patched);
+    return err;
+}
+
 enum ledger_err views__patch_row(struct store_txn *txn, enum store_db db, const struct key *k,
                                  const struct codec_field *fields, size_t count)
 {
@@ -105,15 +124,7 @@ enum ledger_err views__patch_row(struct store_txn *txn, enum store_db db, const 
     if (err != LEDGER_ERR_OK) {
         return err;
     }
-    /* The row is copied into `patched` before the put moves the map. */
-    struct codec_packed patched;
-    err = codec_patch(value.data, value.size, fields, count, LEDGER_ERR_CORRUPT, &patched);
-    if (err != LEDGER_ERR_OK) {
-        return err;
-    }
-    err = store_put(txn, db, k->bytes, k->size, patched.data, patched.size);
-    codec_packed_free(&patched);
-    return err;
+    return views__patch_bytes(txn, db, k, &value, fields, count);
 }
 
 enum ledger_err views__row_varint(struct store_txn *txn, enum store_db db, const struct key *k,

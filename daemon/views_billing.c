@@ -202,12 +202,14 @@ enum ledger_err views__billing_charge(struct store_txn *txn, const struct charge
  * reservation->sequence, first billed in `first`) and its key: the entry of
  * that event and month whose charge is the reservation. Entry 0 for a
  * purchase or renewal; an exchange has one per replacement (and its refund),
- * at most LEDGER_EXCHANGE_REPLACEMENTS_MAX + 1 to look through. NOT_FOUND
- * when there is none. Caller frees *out with codec_message_free. */
+ * at most LEDGER_EXCHANGE_REPLACEMENTS_MAX + 1 to look through, and its
+ * stored bytes (until the next write). NOT_FOUND when there is none. Caller
+ * frees *out with codec_message_free. */
 static enum ledger_err billing_find(struct store_txn *txn, const char *partner_id, int64_t first,
                                     const char *customer_id,
                                     const Ledger__V1__ReservationRow *reservation,
-                                    struct key *key_out, Ledger__V1__BillingCharges **out)
+                                    struct key *key_out, struct store_val *value_out,
+                                    Ledger__V1__BillingCharges **out)
 {
     struct key prefix = {0};
     billing_key_event(&prefix, partner_id, first, customer_id, reservation->sequence);
@@ -237,6 +239,7 @@ static enum ledger_err billing_find(struct store_txn *txn, const char *partner_i
             strcmp(text(charges->first->charge), "reservation") == 0) {
             memcpy(key_out->bytes, key.data, key.size);
             key_out->size = key.size;
+            *value_out = value;
             *out = charges;
             break;
         }
@@ -282,9 +285,10 @@ enum ledger_err views__billing_stop(struct store_txn *txn, const Ledger__V1__Eve
         return err;
     }
     struct key k = {0};
+    struct store_val value;
     Ledger__V1__BillingCharges *charges = NULL;
-    err =
-        billing_find(txn, event->partner_id, first, event->customer_id, reservation, &k, &charges);
+    err = billing_find(txn, event->partner_id, first, event->customer_id, reservation, &k, &value,
+                       &charges);
     if (err == LEDGER_ERR_NOT_FOUND) {
         return LEDGER_ERR_OK;
     }
@@ -297,9 +301,12 @@ enum ledger_err views__billing_stop(struct store_txn *txn, const Ledger__V1__Eve
         billed = 0;
     }
     if (billed < (int64_t)charges->billed_months) {
-        charges->billed_months = (uint32_t)billed;
-        charges->stopped_sequence = event->sequence;
-        err = views__put_message(txn, STORE_DB_BILLING, &k, &charges->base);
+        /* Two fields change: set in the stored bytes, not packed again. */
+        const struct codec_field fields[] = {
+            {.number = VIEWS_BILLING_CHARGES_BILLED_MONTHS, .varint = (uint64_t)billed},
+            {.number = VIEWS_BILLING_CHARGES_STOPPED_SEQUENCE, .varint = event->sequence},
+        };
+        err = views__patch_bytes(txn, STORE_DB_BILLING, &k, &value, fields, 2);
     }
     codec_message_free(&charges->base);
     return err;

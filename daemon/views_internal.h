@@ -242,6 +242,11 @@ views__logged_event(struct store_txn *txn, uint64_t sequence, Ledger__V1__Event 
 __attribute__((warn_unused_result)) enum ledger_err
 views__patch_row(struct store_txn *txn, enum store_db db, const struct key *k,
                  const struct codec_field *fields, size_t count);
+/* views__patch_row of a row already read: its stored bytes `row` (borrowed;
+ * from the store, with no write since). */
+__attribute__((warn_unused_result)) enum ledger_err
+views__patch_bytes(struct store_txn *txn, enum store_db db, const struct key *k,
+                   const struct store_val *row, const struct codec_field *fields, size_t count);
 
 /* The varint field `number` of the row at key k of db, as codec_varint_field
  * reads it, without unpacking the row: NOT_FOUND if there is no row; CORRUPT
@@ -253,15 +258,17 @@ views__row_varint(struct store_txn *txn, enum store_db db, const struct key *k, 
 /* The numbers of the row fields that events change in place or read alone
  * (views__patch_row, views__row_varint; proto/ledger.proto; test_views checks them against the
  * generated descriptors). */
-#define VIEWS_RESERVATION_ROW_STATE          4u
-#define VIEWS_RESERVATION_ROW_SCOPE          11u
-#define VIEWS_RESERVATION_ROW_AUTO_RENEW     12u
-#define VIEWS_RESERVATION_ROW_LAST_SEQUENCE  20u
-#define VIEWS_SAVINGS_PLAN_ROW_SCOPE         7u
-#define VIEWS_SAVINGS_PLAN_ROW_AUTO_RENEW    8u
-#define VIEWS_SAVINGS_PLAN_ROW_PURCHASER     11u
-#define VIEWS_SAVINGS_PLAN_ROW_LAST_SEQUENCE 16u
-#define VIEWS_SAVINGS_PLAN_ROW_RENEWED       17u
+#define VIEWS_RESERVATION_ROW_STATE            4u
+#define VIEWS_RESERVATION_ROW_SCOPE            11u
+#define VIEWS_RESERVATION_ROW_AUTO_RENEW       12u
+#define VIEWS_RESERVATION_ROW_LAST_SEQUENCE    20u
+#define VIEWS_SAVINGS_PLAN_ROW_SCOPE           7u
+#define VIEWS_SAVINGS_PLAN_ROW_AUTO_RENEW      8u
+#define VIEWS_SAVINGS_PLAN_ROW_PURCHASER       11u
+#define VIEWS_SAVINGS_PLAN_ROW_LAST_SEQUENCE   16u
+#define VIEWS_SAVINGS_PLAN_ROW_RENEWED         17u
+#define VIEWS_BILLING_CHARGES_BILLED_MONTHS    3u
+#define VIEWS_BILLING_CHARGES_STOPPED_SEQUENCE 4u
 
 /* ---- views_reservations.c ------------------------------------------------ */
 

@@ -5432,6 +5432,10 @@ static void test_views_patched_field_numbers(void **state)
         {&ledger__v1__savings_plan_row__descriptor, "last_sequence",
          VIEWS_SAVINGS_PLAN_ROW_LAST_SEQUENCE},
         {&ledger__v1__savings_plan_row__descriptor, "renewed", VIEWS_SAVINGS_PLAN_ROW_RENEWED},
+        {&ledger__v1__billing_charges__descriptor, "billed_months",
+         VIEWS_BILLING_CHARGES_BILLED_MONTHS},
+        {&ledger__v1__billing_charges__descriptor, "stopped_sequence",
+         VIEWS_BILLING_CHARGES_STOPPED_SEQUENCE},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         const ProtobufCFieldDescriptor *field =
