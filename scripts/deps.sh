@@ -9,7 +9,7 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler
   libuv1-dev libnanomsg-dev
   libcmocka-dev libsodium-dev nettle-dev libjansson-dev libinih-dev libmicrohttpd-dev
-  gnuplot-nox
+  gnuplot-nox gcovr
   clang libclang-rt-14-dev
   python3 python3-protobuf protobuf-compiler python3-lmdb python3-cryptography
 )
