@@ -1581,17 +1581,36 @@ static void merkle_put(const char *dir, const uint8_t *key, size_t key_size, con
     raw_close(&raw);
 }
 
+/* Deletes `key` from the merkle database of a copy of the backup. */
+static void merkle_delete(const char *dir, const uint8_t *key, size_t key_size)
+{
+    struct raw raw;
+    MDB_dbi merkle = raw_open(&raw, dir, "merkle");
+    MDB_val k = {key_size, (void *)key};
+    assert_int_equal(mdb_del(raw.txn, merkle, &k, NULL), MDB_SUCCESS);
+    raw_close(&raw);
+}
+
 /* The stored tree holds only what the records make: a node of no level (0,
- * the leaves' own database), a node beyond the tree and a size below the
- * records' count are each named at the last record, although no proof
- * would read them; a size above it counts records the log does not hold,
- * and names the first of them. */
+ * the leaves' own database) and a node beyond the tree are each named at
+ * the last record, although no proof would read them; a size entry below
+ * the records' count, deleted, or not a u64 is named as the size entry
+ * (not as a count of nodes that agrees), at the last record; a size above
+ * it counts records the log does not hold, and names the first of them. */
 static void test_verify_extra_merkle_entries_fail(void **state)
 {
     struct world *w = *state;
-    char dir[PATH_SIZE], last[64], after[64];
+    char dir[PATH_SIZE], last[64], after[64], smaller_says[256], deleted_says[256];
     sequence_phrase(w->head, last);
     sequence_phrase(w->head + 1, after);
+    snprintf(smaller_says, sizeof smaller_says,
+             "%s the stored Merkle tree's size entry (the key 0xFF) counts %llu records where "
+             "the log holds %llu (it was altered)\n",
+             last, (unsigned long long)w->head - 1, (unsigned long long)w->head);
+    snprintf(deleted_says, sizeof deleted_says,
+             "%s the stored Merkle tree's size entry (the key 0xFF) counts 0 records where "
+             "the log holds %llu (it was altered, or deleted)\n",
+             last, (unsigned long long)w->head);
     const char *args[] = {"--no-views", dir, NULL};
     const uint8_t hash[32] = {0x42};
     uint8_t level_0[9] = {0}, beyond[9] = {1}, size_key[1] = {0xFF}, smaller[8], larger[8];
@@ -1600,26 +1619,35 @@ static void test_verify_extra_merkle_entries_fail(void **state)
     store_u64_to_key(w->head + 1, larger);
     const struct {
         const char *copy;
-        const uint8_t *key, *value;
+        const uint8_t *key, *value; /* value NULL: the key deleted */
         size_t key_size, value_size;
         const char *phrase, *named;
     } cases[] = {
         {"merkle-level-0", level_0, hash, sizeof level_0, sizeof hash, last,
-         "a node beyond the tree or of no level"},
+         "a node beyond the tree or of no level)\n"},
         {"merkle-beyond", beyond, hash, sizeof beyond, sizeof hash, last,
-         "a node beyond the tree or of no level"},
-        {"merkle-size", size_key, smaller, sizeof size_key, sizeof smaller, last,
-         "or a wrong size"},
+         "a node beyond the tree or of no level)\n"},
+        {"merkle-size", size_key, smaller, sizeof size_key, sizeof smaller, smaller_says, NULL},
+        {"merkle-size-deleted", size_key, NULL, sizeof size_key, 0, deleted_says, NULL},
+        /* The count's last byte cut off: no count at all. */
+        {"merkle-size-short", size_key, smaller, sizeof size_key, sizeof smaller - 1, last,
+         "the stored Merkle tree's size entry (the key 0xFF) is not an 8-byte count of its "
+         "records (it was altered)\n"},
         {"merkle-size-larger", size_key, larger, sizeof size_key, sizeof larger, after,
          "the stored Merkle tree covers"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         copy_backup(w, cases[i].copy, dir);
-        merkle_put(dir, cases[i].key, cases[i].key_size, cases[i].value, cases[i].value_size);
+        if (cases[i].value != NULL) {
+            merkle_put(dir, cases[i].key, cases[i].key_size, cases[i].value, cases[i].value_size);
+        } else {
+            merkle_delete(dir, cases[i].key, cases[i].key_size);
+        }
         struct outcome o;
         run_verify(w, args, &o);
         expect(&o, 1, cases[i].phrase, cases[i].named);
         expect_one_failure(&o);
+        assert_string_equal(o.out, "");
         test_remove_dir(dir);
     }
 }

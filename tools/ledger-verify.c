@@ -458,9 +458,10 @@ static int verify_log(const struct options *options, struct store *store,
     }
     /* Every record there is verified; what follows checks that none is
      * missing after the last. A size the tree cannot tell (a malformed size
-     * entry) is left to merkle_check_finish, which names it. */
+     * entry) is named after the witnesses of a cut back. */
     uint64_t tree_size = 0;
-    if (merkle_store_size(txn, &tree_size) != LEDGER_ERR_OK) {
+    enum ledger_err size_err = merkle_store_size(txn, &tree_size);
+    if (size_err != LEDGER_ERR_OK) {
         tree_size = 0;
     }
     if (head && head->tree_size > last) {
@@ -500,13 +501,30 @@ static int verify_log(const struct options *options, struct store *store,
         status = fail_cut_back(last, tree_size, "", "the stored Merkle tree covers", "");
         goto done;
     }
+    if (tree_checked && (size_err != LEDGER_ERR_OK || tree_size != last)) {
+        if (size_err == LEDGER_ERR_CORRUPT) {
+            snprintf(what, sizeof what,
+                     "the stored Merkle tree's size entry (the key 0xFF) is not an 8-byte count "
+                     "of its records (it was altered)");
+        } else if (size_err != LEDGER_ERR_OK) {
+            tree_unreadable(what, sizeof what, size_err);
+        } else {
+            snprintf(what, sizeof what,
+                     "the stored Merkle tree's size entry (the key 0xFF) counts %llu records "
+                     "where the log holds %llu (it was altered%s)",
+                     (unsigned long long)tree_size, (unsigned long long)last,
+                     tree_size == 0 ? ", or deleted" : "");
+        }
+        status = fail(last, what);
+        goto done;
+    }
     uint64_t stored = 0, made = 0;
     err = tree_checked ? merkle_check_finish(check, last, &stored, &made) : LEDGER_ERR_OK;
     if (err != LEDGER_ERR_OK) {
         if (err == LEDGER_ERR_CORRUPT) {
             snprintf(what, sizeof what,
                      "the stored Merkle tree holds %llu entries where %llu records make %llu "
-                     "(a node beyond the tree or of no level, or a wrong size)",
+                     "(a node beyond the tree or of no level)",
                      (unsigned long long)stored, (unsigned long long)last,
                      (unsigned long long)made);
         } else {
