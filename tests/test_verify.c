@@ -2080,6 +2080,44 @@ static void test_verify_altered_log_count_names_the_sequence_after_the_log(void 
     test_remove_dir(dir);
 }
 
+/* A log emptied with its leaf hashes and its tree, as a wiper with the
+ * file would leave it (nothing there counts what it held): no ledger is
+ * empty, since ledgerd init records the first operator as sequence 1, so
+ * that is a failure at sequence 1, never "verified: 0 events"; a saved head
+ * says how much was lost. */
+static void test_verify_emptied_log_fails(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], head[PATH_SIZE], cut[160];
+    copy_backup(w, "emptied", dir);
+    struct raw raw;
+    MDB_dbi log = raw_open(&raw, dir, "log");
+    const char *derived[] = {"leaf", "merkle"};
+    assert_int_equal(mdb_drop(raw.txn, log, 0), MDB_SUCCESS);
+    for (size_t i = 0; i < sizeof derived / sizeof derived[0]; i++) {
+        assert_int_equal(mdb_drop(raw.txn, raw_db(&raw, derived[i]), 0), MDB_SUCCESS);
+    }
+    raw_close(&raw);
+
+    const char *emptied = "FAILED at sequence 1: the log holds no records, but every ledger "
+                          "holds at least its first operator's PrincipalAdded as sequence 1";
+    struct outcome o;
+    const char *no_views[] = {"--no-views", dir, NULL};
+    expect_failed_once(w, no_views, &o, emptied, "the log was emptied");
+    assert_string_equal(o.out, "");
+    const char *views[] = {dir, NULL};
+    expect_failed_once(w, views, &o, emptied, "(a saved head, --head, counts what it held)");
+    assert_string_equal(o.out, "");
+    head_arg(dir, head);
+    snprintf(cut, sizeof cut,
+             "FAILED at sequence 1: history truncated: the log ends at sequence 0 but the saved "
+             "head covers %llu records: sequences 1..%llu are missing",
+             (unsigned long long)w->head, (unsigned long long)w->head);
+    const char *with_head[] = {"--no-views", "--head", head, dir, NULL};
+    expect_failed_once(w, with_head, &o, cut, NULL);
+    test_remove_dir(dir);
+}
+
 /* Every branch page of the copy's B-trees made to hold one key, which LMDB
  * asserts a branch page never does: the assertion's abort is reported as
  * the verifier's verdict on a damaged file, not as a crash. A page is its
@@ -2616,6 +2654,7 @@ int main(void)
         cmocka_unit_test(test_verify_leaf_hashes_past_the_log_are_read_to_their_end),
         cmocka_unit_test(test_verify_altered_leaf_count_is_not_a_cut_back),
         cmocka_unit_test(test_verify_altered_log_count_names_the_sequence_after_the_log),
+        cmocka_unit_test(test_verify_emptied_log_fails),
         cmocka_unit_test(test_verify_inconsistent_b_tree_is_a_verdict),
         cmocka_unit_test(test_verify_record_past_the_file_end_is_a_verdict),
         cmocka_unit_test(test_verify_usage_errors_exit_2),

@@ -501,6 +501,16 @@ static int verify_log(const struct options *options, struct store *store,
         status = fail_cut_back(last, tree_size, "", "the stored Merkle tree covers", "");
         goto done;
     }
+    /* ledgerd init records the first operator in the transaction that makes
+     * the ledger, so no ledger is empty: a log without records was emptied
+     * (its leaf hashes and tree with it, or a witness above would count
+     * what it held). */
+    if (last == 0) {
+        status = fail(1, "the log holds no records, but every ledger holds at least its first "
+                         "operator's PrincipalAdded as sequence 1 (ledgerd init records it): the "
+                         "log was emptied (a saved head, --head, counts what it held)");
+        goto done;
+    }
     if (tree_checked && (size_err != LEDGER_ERR_OK || tree_size != last)) {
         if (size_err == LEDGER_ERR_CORRUPT) {
             snprintf(what, sizeof what,
