@@ -18,6 +18,7 @@
  * includes <lmdb.h> (as only test_store and test_faults also do, beside
  * daemon/store.c).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -30,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -206,6 +209,11 @@ static const char *scratch_parent;
  * /dev/full), or NULL. */
 static const char *stdout_target;
 
+/* The largest file the program may write (RLIMIT_FSIZE, with SIGXFSZ
+ * ignored, so that a write past it fails with EFBIG as on a full disk), or
+ * 0 for no limit. */
+static rlim_t file_size_limit;
+
 /* Runs `program` (ledger-verify, ledger-fixture) with `args`
  * (NULL-terminated) and collects its exit status, stdout and stderr. */
 static void run_program(const struct world *w, const char *program, const char *const *args,
@@ -232,6 +240,12 @@ static void run_program(const struct world *w, const char *program, const char *
         }
         /* The scratch copy of the views check goes under the test's directory. */
         setenv("TMPDIR", scratch_parent ? scratch_parent : w->root, 1);
+        if (file_size_limit != 0) {
+            struct rlimit limit = {file_size_limit, file_size_limit};
+            if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR || setrlimit(RLIMIT_FSIZE, &limit) != 0) {
+                _exit(127);
+            }
+        }
         execv(program, (char *const *)argv);
         _exit(127);
     }
@@ -2307,6 +2321,65 @@ static void test_verify_scratch_copy_not_made_exits_2(void **state)
     expect(&o, 0, NULL, NULL);
 }
 
+/* Whether `dir` holds nothing. */
+static bool dir_empty(const char *dir)
+{
+    DIR *listing = opendir(dir);
+    assert_non_null(listing);
+    bool empty = true;
+    for (struct dirent *entry = readdir(listing); entry != NULL; entry = readdir(listing)) {
+        empty = empty && (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0);
+    }
+    closedir(listing);
+    return empty;
+}
+
+/* The views check's scratch copy cannot be written whole (no room where
+ * $TMPDIR says: a file size limit fails its writes as a full disk does), or
+ * can be, but then not the replay in it: nothing was compared, so that is
+ * not a verdict on the ledger (no "FAILED", no "damaged"), but exit 2 with
+ * what could not be done and what to do; the copy is removed either way,
+ * since it holds the principals' secrets. */
+static void test_verify_scratch_copy_without_room_exits_2(void **state)
+{
+    struct world *w = *state;
+    char scratch[PATH_SIZE], data[PATH_SIZE];
+    path_join(scratch, w->root, "small-scratch");
+    assert_int_equal(mkdir(scratch, 0700), 0);
+    path_join(data, w->backup, "data.mdb");
+    struct stat info;
+    assert_int_equal(stat(data, &info), 0);
+    const struct {
+        rlim_t limit;
+        const char *step, *why;
+    } cases[] = {
+        /* Less than the copy. */
+        {(rlim_t)info.st_size / 4, "could not copy the ledger into its scratch directory ",
+         ": mdb_env_copyfd2: File too large: "},
+        /* The copy (compacted, as the backup is) and a little: the replay
+         * writes its views beside the ones it replaces. */
+        {(rlim_t)info.st_size + 65536, "could not replay the log in its scratch directory ",
+         ": mdb_txn_commit: "},
+    };
+    const char *args[] = {w->backup, NULL};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct outcome o;
+        scratch_parent = scratch;
+        file_size_limit = cases[i].limit;
+        run_verify(w, args, &o);
+        scratch_parent = NULL;
+        file_size_limit = 0;
+        expect(&o, 2, "error: STORAGE_ERROR: the views check ", cases[i].step);
+        assert_non_null(strstr(o.err, ": make room there (the copy is about as large as data.mdb"));
+        assert_non_null(strstr(o.err, cases[i].why));
+        assert_non_null(strstr(o.err, "or check the log only with --no-views\n"));
+        assert_null(strstr(o.err, "FAILED"));
+        assert_string_equal(o.out, "");
+        assert_true(dir_empty(scratch));
+    }
+    test_remove_dir(scratch);
+}
+
 /* The whole file at `path`; the caller frees it. */
 static uint8_t *read_all(const char *path, size_t *size_out)
 {
@@ -2659,6 +2732,7 @@ int main(void)
         cmocka_unit_test(test_verify_record_past_the_file_end_is_a_verdict),
         cmocka_unit_test(test_verify_usage_errors_exit_2),
         cmocka_unit_test(test_verify_scratch_copy_not_made_exits_2),
+        cmocka_unit_test(test_verify_scratch_copy_without_room_exits_2),
         cmocka_unit_test(test_verify_fixture_tool_output_verifies),
         cmocka_unit_test(test_verify_fixture_refresh),
         cmocka_unit_test(test_verify_live_directory_while_written),

@@ -15,8 +15,9 @@
  * not a failure.
  *
  * Exit status: 0 verified; 1 verification failed (what and where on stderr);
- * 2 usage error, the directory cannot be read, or the verdict cannot be
- * written to stdout.
+ * 2 usage error, the directory cannot be read, the views check's scratch
+ * copy cannot be written or replayed (no room: nothing was compared), or
+ * the verdict cannot be written to stdout.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -808,6 +809,30 @@ static void scratch_remove(struct scratch *kept)
     }
 }
 
+/* Whether the views check failed for the room or the files of its scratch
+ * copy (a full disk, a file size limit, an I/O error), which says nothing of
+ * the ledger. A record the replay cannot apply is CORRUPT, or a domain's
+ * refusal. */
+static bool scratch_trouble(enum ledger_err err)
+{
+    return err == LEDGER_ERR_DISK_FULL || err == LEDGER_ERR_STORAGE_ERROR ||
+           err == LEDGER_ERR_STORAGE_FULL || err == LEDGER_ERR_IO_ERROR ||
+           err == LEDGER_ERR_NO_MEMORY;
+}
+
+/* Says that the views check could not `step` its scratch directory: nothing
+ * was compared, so that is no verdict on the ledger (whose log verified).
+ * `why`: the store's or engine's sentence, "" for none. */
+static void scratch_failed(enum ledger_err err, const char *step, const char *scratch,
+                           const char *why)
+{
+    fprintf(stderr,
+            "error: %s: the views check could not %s its scratch directory %s: %s: make room "
+            "there (the copy is about as large as data.mdb and grows as the log is replayed; "
+            "$TMPDIR says where it is made), or check the log only with --no-views\n",
+            ledger_err_name(err), step, scratch, why[0] != '\0' ? why : ledger_strerror(err));
+}
+
 /* Replays the log on a scratch copy and compares every derived database,
  * naming for each that differs the entry of the lowest sequence. When the
  * replay finished, the copy is left in *kept (the caller removes it with
@@ -823,15 +848,23 @@ static int verify_views(const struct options *options, struct store *store, stru
     }
     int status = EXIT_VERIFIED;
     enum ledger_err err = store_copy(store, scratch);
+    const char *step = "copy the ledger into";
     struct engine *engine = NULL;
     if (err == LEDGER_ERR_OK) {
         struct engine_options engine_options = {
             .data_dir = scratch, .scratch = true, .no_sync = true};
         err = engine_open(&engine_options, &engine);
+        step = "open the ledger's copy in";
+    }
+    if (err != LEDGER_ERR_OK) {
+        scratch_failed(err, step, scratch, engine_open_detail());
+        engine_close(engine);
+        nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        return EXIT_USAGE;
     }
     struct replay_context replay = {0};
     uint64_t layout = 0;
-    if (err == LEDGER_ERR_OK && !engine_views_current(engine, &layout)) {
+    if (!engine_views_current(engine, &layout)) {
         /* Views of another build's layout (older, or newer after a
          * downgrade) cannot be compared with this build's replay; the log
          * checks above stand on their own. */
@@ -851,16 +884,17 @@ static int verify_views(const struct options *options, struct store *store, stru
         nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
         return EXIT_FAILED;
     }
-    if (err == LEDGER_ERR_OK) {
-        unsigned differences = 0;
-        progress_start(&replay.bar, "replay", "events", 0, false);
-        replay.bar.enabled = replay.bar.enabled && !options->quiet;
-        err = engine_rebuild(engine, rebuild_progress, &replay, report_view, &differences);
-        progress_finish(&replay.bar, replay.bar.total);
-    }
+    unsigned differences = 0;
+    progress_start(&replay.bar, "replay", "events", 0, false);
+    replay.bar.enabled = replay.bar.enabled && !options->quiet;
+    err = engine_rebuild(engine, rebuild_progress, &replay, report_view, &differences);
+    progress_finish(&replay.bar, replay.bar.total);
     char why[ENGINE_MESSAGE_SIZE];
     uint64_t failed_at = err != LEDGER_ERR_OK ? engine_rebuild_failure(engine, why) : 0;
-    if (failed_at != 0) {
+    if (scratch_trouble(err)) {
+        scratch_failed(err, "replay the log in", scratch, store_last_error(NULL));
+        status = EXIT_USAGE;
+    } else if (failed_at != 0) {
         fprintf(stderr, "FAILED at sequence %llu: replaying the log: %s (%s)\n",
                 (unsigned long long)failed_at, why, ledger_err_name(err));
         status = EXIT_FAILED;
