@@ -21,7 +21,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <pty.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -1000,11 +1002,32 @@ static void derive_tree_again(const char *dir)
  * record it cannot apply, and why. Here the customer's id in the record
  * changes case, so the record claims a version of a stream the log before
  * it never started. */
+static void rewrite_for_replay_stop(const struct world *w, const char *dir);
+
 static void test_verify_replay_names_the_record_it_stops_at(void **state)
 {
     struct world *w = *state;
     char dir[PATH_SIZE];
     copy_backup(w, "replay-stop", dir);
+    rewrite_for_replay_stop(w, dir);
+
+    struct outcome o;
+    const char *log_only[] = {"--no-views", dir, NULL};
+    run_verify(w, log_only, &o);
+    expect(&o, 0, NULL, NULL);
+    const char *args[] = {dir, NULL};
+    run_verify(w, args, &o);
+    char phrase[64];
+    sequence_phrase(w->flip_sequence, phrase);
+    expect(&o, 1, phrase, "replaying the log: the record is version ");
+    assert_non_null(strstr(o.err, "which the log before it makes version 1"));
+    test_remove_dir(dir);
+}
+
+/* Rewrites the flip record of the copy in `dir` with its leaf hash and the
+ * tree, so that its customer's id changes case (see above). */
+static void rewrite_for_replay_stop(const struct world *w, const char *dir)
+{
     struct raw raw;
     MDB_dbi log = raw_open(&raw, dir, "log");
     MDB_dbi leaf = raw_db(&raw, "leaf");
@@ -1033,18 +1056,6 @@ static void test_verify_replay_names_the_record_it_stops_at(void **state)
     raw_close(&raw);
     free(record);
     derive_tree_again(dir);
-
-    struct outcome o;
-    const char *log_only[] = {"--no-views", dir, NULL};
-    run_verify(w, log_only, &o);
-    expect(&o, 0, NULL, NULL);
-    const char *args[] = {dir, NULL};
-    run_verify(w, args, &o);
-    char phrase[64];
-    sequence_phrase(w->flip_sequence, phrase);
-    expect(&o, 1, phrase, "replaying the log: the record is version ");
-    assert_non_null(strstr(o.err, "which the log before it makes version 1"));
-    test_remove_dir(dir);
 }
 
 /* --- views and indexes that differ from the log ------------------------------ */
@@ -1825,19 +1836,20 @@ static void test_verify_truncated_copy_fails(void **state)
     test_remove_dir(dir);
 }
 
-/* Sets the size of the flip record in its LMDB leaf node, in the copy in
- * `dir`, to `record_size`, or (0) to a size that ends a page past the end
- * of the file though it is smaller than the file. An LMDB leaf node is the
- * data size's low and high 16 bits, flags, the key's size (little-endian),
- * the key (8 bytes), then the data. */
-static void record_size_set(const struct world *w, const char *dir, uint32_t record_size)
+/* Sets the size of `record` (its bytes, borrowed) in its LMDB leaf node, in
+ * the copy in `dir`, to `record_size`, or (0) to a size that ends a page
+ * past the end of the file though it is smaller than the file. An LMDB leaf
+ * node is the data size's low and high 16 bits, flags, the key's size
+ * (little-endian), the key (8 bytes), then the data. */
+static void record_node_size_set(const char *dir, const uint8_t *record, size_t size_now,
+                                 uint32_t record_size)
 {
     long size = 0;
     uint8_t *bytes = data_file_read(dir, &size);
-    long found = find_once(bytes, size, w->flip_record, w->flip_record_size);
+    long found = find_once(bytes, size, record, size_now);
     long node = found - 8 - 8;
     assert_true(node >= 0);
-    assert_int_equal(bytes[node] | bytes[node + 1] << 8, (int)w->flip_record_size);
+    assert_int_equal(bytes[node] | bytes[node + 1] << 8, (int)size_now);
     assert_int_equal(bytes[node + 2] | bytes[node + 3] << 8, 0);
     assert_int_equal(bytes[node + 6] | bytes[node + 7] << 8, 8);
     if (record_size == 0) {
@@ -1848,6 +1860,12 @@ static void record_size_set(const struct world *w, const char *dir, uint32_t rec
         bytes[node + i] = (uint8_t)(record_size >> (8 * i));
     }
     data_file_write(dir, bytes, size);
+}
+
+/* record_node_size_set of the flip record. */
+static void record_size_set(const struct world *w, const char *dir, uint32_t record_size)
+{
+    record_node_size_set(dir, w->flip_record, w->flip_record_size, record_size);
 }
 
 /* A record whose size, in its LMDB node, was made 16 MiB larger (the high
@@ -2588,6 +2606,163 @@ static void test_verify_fixture_refresh(void **state)
     test_remove_dir(dataless);
 }
 
+/* --- on a terminal ------------------------------------------------------- */
+
+/* What a program wrote on its terminal, and its exit status. */
+struct terminal_run {
+    int status;
+    char output[2 * OUTPUT_BYTES_MAX];
+};
+
+/* Runs ledger-verify with `args` (NULL-terminated) with its stdin, stdout
+ * and stderr on a new pseudo-terminal, collecting what it writes there
+ * until it exits. */
+static void verify_on_terminal(const struct world *w, const char *const *args,
+                               struct terminal_run *run)
+{
+    const char *argv[16] = {w->verify};
+    size_t argc = 1;
+    for (; args[argc - 1] && argc < 15; argc++) {
+        argv[argc] = args[argc - 1];
+    }
+    argv[argc] = NULL;
+    int terminal = -1;
+    fflush(NULL);
+    pid_t pid = forkpty(&terminal, NULL, NULL, NULL);
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("TMPDIR", w->root, 1);
+        execv(w->verify, (char *const *)argv);
+        _exit(127);
+    }
+    size_t used = 0;
+    for (;;) {
+        struct pollfd ready = {.fd = terminal, .events = POLLIN};
+        int n = poll(&ready, 1, -1);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        /* The terminal's last writer gone: EIO (Linux), or end of file. */
+        ssize_t got =
+            n > 0 ? read(terminal, run->output + used, sizeof run->output - 1 - used) : -1;
+        if (got <= 0) {
+            break;
+        }
+        used += (size_t)got;
+        if (used == sizeof run->output - 1) {
+            break;
+        }
+    }
+    run->output[used] = '\0';
+    close(terminal);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    run->status = WEXITSTATUS(status);
+}
+
+/* Fails unless the terminal shows, in this order, each of `parts` (NULL
+ * ended). */
+static void expect_on_terminal(const struct terminal_run *run, int status, const char *const *parts)
+{
+    const char *at = run->output;
+    for (size_t i = 0; parts[i] != NULL && at != NULL; i++) {
+        at = strstr(at, parts[i]);
+        if (at == NULL) {
+            fail_msg("wanted \"%s\" (after the parts before it) on the terminal:\n%s", parts[i],
+                     run->output);
+        }
+        at += strlen(parts[i]);
+    }
+    if (run->status != status) {
+        fail_msg("exit %d (wanted %d), the terminal:\n%s", run->status, status, run->output);
+    }
+}
+
+/* On a terminal the progress bar is drawn on stderr's line, redrawn in
+ * place: a failure ends that line first, with the bar drawn where the walk
+ * or the replay stopped, so that the failure starts a line of its own and
+ * the bar does not claim the replay finished. Whichever way the walk stops:
+ * a check that fails, or a read that faults in a damaged file (the fault
+ * handler's verdict). --quiet draws no bar, failure or not. The walk draws
+ * every 4,096 records, so the ledger here is a fixture of more than that. */
+static void test_verify_failure_on_a_terminal_starts_its_own_line(void **state)
+{
+    struct world *w = *state;
+    const char *fixture = getenv("LEDGER_FIXTURE");
+    assert_non_null(fixture);
+    char large[PATH_SIZE], dir[PATH_SIZE];
+    path_join(large, w->root, "terminal-fixture");
+    const char *make[] = {fixture, "--quiet", "--events", "4500", large, NULL};
+    assert_int_equal(run_quiet(make), 0);
+    const uint64_t bad = 4400; /* past the walk's first redraw, at 4096 */
+
+    /* A hole in the log (of 4,500 records then). */
+    path_join(dir, w->root, "terminal-hole");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    char from[PATH_SIZE], to[PATH_SIZE];
+    path_join(from, large, "data.mdb");
+    path_join(to, dir, "data.mdb");
+    copy_file(from, to);
+    struct raw raw;
+    MDB_dbi log = raw_open(&raw, dir, "log");
+    size_t record_size = 0;
+    uint8_t *record = raw_record(&raw, log, bad, &record_size);
+    uint8_t key[8];
+    store_u64_to_key(bad, key);
+    MDB_val k = {8, key};
+    assert_int_equal(mdb_del(raw.txn, log, &k, NULL), MDB_SUCCESS);
+    raw_close(&raw);
+    struct terminal_run run;
+    const char *args[] = {"--no-views", dir, NULL};
+    verify_on_terminal(w, args, &run);
+    const char *hole[] = {"\rverify   [",
+                          "  4096/4500 events  ",
+                          "\rverify   [",
+                          "  4399/4500 events  ",
+                          " left \r\nFAILED at sequence 4400: sequences are not dense: expected "
+                          "4400, found 4401\r\n",
+                          NULL};
+    expect_on_terminal(&run, 1, hole);
+    const char *quiet[] = {"--quiet", "--no-views", dir, NULL};
+    verify_on_terminal(w, quiet, &run);
+    assert_int_equal(run.status, 1);
+    assert_string_equal(run.output, "FAILED at sequence 4400: sequences are not dense: expected "
+                                    "4400, found 4401\r\n");
+    test_remove_dir(dir);
+
+    /* A record whose node's size runs past the file's end: the walk faults. */
+    path_join(dir, w->root, "terminal-fault");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    path_join(to, dir, "data.mdb");
+    copy_file(from, to);
+    record_node_size_set(dir, record, record_size, 0);
+    free(record);
+    verify_on_terminal(w, args, &run);
+    const char *fault[] = {"\rverify   [", "  4096/4501 events  ",
+                           " left \r\nFAILED at sequence 4400: the data file is damaged: reading "
+                           "it ran past the file's end",
+                           NULL};
+    expect_on_terminal(&run, 1, fault);
+    test_remove_dir(dir);
+    test_remove_dir(large);
+
+    /* The replay stops at the flip record: the bar stops there too. */
+    copy_backup(w, "terminal-replay", dir);
+    rewrite_for_replay_stop(w, dir);
+    const char *views[] = {dir, NULL};
+    verify_on_terminal(w, views, &run);
+    char stopped[64], failed[64];
+    snprintf(stopped, sizeof stopped, "  %llu/%llu events  ",
+             (unsigned long long)w->flip_sequence - 1, (unsigned long long)w->head);
+    snprintf(failed, sizeof failed, " left \r\nFAILED at sequence %llu: replaying the log: ",
+             (unsigned long long)w->flip_sequence);
+    const char *replay[] = {"\rreplay   [", stopped, failed, NULL};
+    expect_on_terminal(&run, 1, replay);
+    assert_null(strstr(strstr(run.output, "\rreplay   ["), "100%"));
+    test_remove_dir(dir);
+}
+
 /* --- a live data directory ------------------------------------------------ */
 
 /* Appends generated commands of partners of its own to an open engine until
@@ -2735,6 +2910,7 @@ int main(void)
         cmocka_unit_test(test_verify_scratch_copy_without_room_exits_2),
         cmocka_unit_test(test_verify_fixture_tool_output_verifies),
         cmocka_unit_test(test_verify_fixture_refresh),
+        cmocka_unit_test(test_verify_failure_on_a_terminal_starts_its_own_line),
         cmocka_unit_test(test_verify_live_directory_while_written),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -80,6 +80,10 @@ static void usage(FILE *out)
  * handler. */
 static volatile uint64_t walk_sequence;
 
+/* Whether the walk's bar is drawn on the terminal and its line not ended:
+ * the fault handler then starts its verdict on a line of its own. */
+static volatile sig_atomic_t bar_line_open;
+
 /* LMDB maps the data file and follows the page numbers and sizes it finds
  * there: in a damaged file one can point outside the file or the map, and
  * reading it faults (SIGBUS past the file's end, SIGSEGV past the map).
@@ -114,7 +118,7 @@ static void fault_report(int signal_number)
               "above); restore a backup\n"
             : ": the data file is damaged: reading it faulted (a page number or size in LMDB's "
               "B-tree was altered); restore a backup\n";
-    const char *pieces[] = {parts[0], parts[1], parts[2], tail};
+    const char *pieces[] = {bar_line_open ? "\n" : "", parts[0], parts[1], parts[2], tail};
     for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
         for (const char *c = pieces[i]; *c != '\0' && used < sizeof text; c++) {
             text[used++] = *c;
@@ -145,6 +149,17 @@ static int fail(uint64_t sequence, const char *what)
         fprintf(stderr, "FAILED: %s\n", what);
     }
     return EXIT_FAILED;
+}
+
+/* fail() inside the log walk: the bar's line is ended first, drawn at the
+ * `done` records verified before the walk stopped, so that on a terminal
+ * the failure is not written at the end of the bar (a no-op when stderr is
+ * not a terminal). */
+static int walk_fail(struct progress *bar, uint64_t done, uint64_t sequence, const char *what)
+{
+    progress_finish(bar, done);
+    bar_line_open = 0;
+    return fail(sequence, what);
 }
 
 static int read_head(const char *path, Ledger__V1__SignedHead **out)
@@ -374,12 +389,12 @@ static int verify_log(const struct options *options, struct store *store,
         if (sequence != expected) {
             snprintf(what, sizeof what, "sequences are not dense: expected %llu, found %llu",
                      (unsigned long long)expected, (unsigned long long)sequence);
-            status = fail(expected, what);
+            status = walk_fail(&bar, expected - 1, expected, what);
             break;
         }
         if (leaf_err != LEDGER_ERR_OK || leaf_key.size != 8 ||
             store_key_to_u64(leaf_key.data) != sequence || leaf_value.size != MERKLE_HASH_BYTES) {
-            status = fail(sequence, "the record has no stored leaf hash");
+            status = walk_fail(&bar, expected - 1, sequence, "the record has no stored leaf hash");
             break;
         }
         uint8_t leaf[MERKLE_HASH_BYTES];
@@ -387,20 +402,22 @@ static int verify_log(const struct options *options, struct store *store,
         /* Hashes of public records are not secrets: a plain comparison (the
          * constant-time one costs several percent of the walk). */
         if (memcmp(leaf, leaf_value.data, sizeof leaf) != 0) {
-            status = fail(sequence, "the record's bytes do not match its stored leaf hash "
-                                    "(the record or the hash was altered)");
+            status = walk_fail(&bar, expected - 1, sequence,
+                               "the record's bytes do not match its stored leaf hash "
+                               "(the record or the hash was altered)");
             break;
         }
         uint64_t named = 0;
         if (!record_sequence(value.data, value.size, &named)) {
-            status = fail(sequence, "the record does not decode as ledger.v1.Event");
+            status = walk_fail(&bar, expected - 1, sequence,
+                               "the record does not decode as ledger.v1.Event");
             break;
         }
         if (named != sequence) {
             snprintf(what, sizeof what,
                      "the record names sequence %llu (records reordered or moved)",
                      (unsigned long long)named);
-            status = fail(sequence, what);
+            status = walk_fail(&bar, expected - 1, sequence, what);
             break;
         }
         unsigned level = 0;
@@ -421,7 +438,7 @@ static int verify_log(const struct options *options, struct store *store,
             } else {
                 tree_unreadable(what, sizeof what, err);
             }
-            status = fail(first, what);
+            status = walk_fail(&bar, expected - 1, first, what);
             break;
         }
         if (head && builder.size == head->tree_size) {
@@ -434,12 +451,13 @@ static int verify_log(const struct options *options, struct store *store,
                          "event%s does not match (history rewritten)%s",
                          (unsigned long long)head->tree_size, head->tree_size == 1 ? "" : "s",
                          options->head_note);
-                status = fail(sequence, differs);
+                status = walk_fail(&bar, expected - 1, sequence, differs);
                 break;
             }
         }
         if ((sequence & 0xfff) == 0) {
             progress_update(&bar, sequence);
+            bar_line_open = bar.drawn_ns != 0;
         }
     }
     walk_sequence = 0;
@@ -449,10 +467,11 @@ static int verify_log(const struct options *options, struct store *store,
     if (err != LEDGER_ERR_NOT_FOUND) {
         snprintf(what, sizeof what, "the log could not be read to its end: %s",
                  err == LEDGER_ERR_CORRUPT ? store_last_error(store) : ledger_strerror(err));
-        status = fail(expected, what);
+        status = walk_fail(&bar, expected - 1, expected, what);
         goto done;
     }
     progress_finish(&bar, builder.size);
+    bar_line_open = 0;
     if (builder.size != last || count != last) {
         status = fail(builder.size + 1, "the log's last key and its record count disagree");
         goto done;
@@ -572,6 +591,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 struct replay_context {
     struct progress bar;
+    uint64_t done;                /* events replayed, as last reported */
     bool differs[STORE_DB_COUNT]; /* by enum store_db */
     unsigned differing;
 };
@@ -790,6 +810,7 @@ static void rebuild_progress(void *context, uint64_t done, uint64_t total)
 {
     struct replay_context *replay = context;
     replay->bar.total = total;
+    replay->done = done;
     progress_update(&replay->bar, done);
 }
 
@@ -833,11 +854,12 @@ static void scratch_failed(enum ledger_err err, const char *step, const char *sc
             ledger_err_name(err), step, scratch, why[0] != '\0' ? why : ledger_strerror(err));
 }
 
-/* Replays the log on a scratch copy and compares every derived database,
- * naming for each that differs the entry of the lowest sequence. When the
- * replay finished, the copy is left in *kept (the caller removes it with
- * scratch_remove). */
-static int verify_views(const struct options *options, struct store *store, struct scratch *kept)
+/* Replays the log (`events` records, as the walk read it) on a scratch copy
+ * and compares every derived database, naming for each that differs the
+ * entry of the lowest sequence. When the replay finished, the copy is left
+ * in *kept (the caller removes it with scratch_remove). */
+static int verify_views(const struct options *options, struct store *store, uint64_t events,
+                        struct scratch *kept)
 {
     char scratch[PATH_MAX];
     const char *tmp = getenv("TMPDIR");
@@ -885,12 +907,13 @@ static int verify_views(const struct options *options, struct store *store, stru
         return EXIT_FAILED;
     }
     unsigned differences = 0;
-    progress_start(&replay.bar, "replay", "events", 0, false);
+    progress_start(&replay.bar, "replay", "events", events, false);
     replay.bar.enabled = replay.bar.enabled && !options->quiet;
     err = engine_rebuild(engine, rebuild_progress, &replay, report_view, &differences);
-    progress_finish(&replay.bar, replay.bar.total);
     char why[ENGINE_MESSAGE_SIZE];
     uint64_t failed_at = err != LEDGER_ERR_OK ? engine_rebuild_failure(engine, why) : 0;
+    /* A replay that stopped is drawn where it stopped, not as done. */
+    progress_finish(&replay.bar, failed_at != 0 ? failed_at - 1 : replay.done);
     if (scratch_trouble(err)) {
         scratch_failed(err, "replay the log in", scratch, store_last_error(NULL));
         status = EXIT_USAGE;
@@ -1109,7 +1132,7 @@ int main(int argc, char **argv)
     struct scratch replayed = {.engine = NULL};
     status = verify_log(&options, store, head, &events, root);
     if (status == EXIT_VERIFIED && options.views) {
-        status = verify_views(&options, store, &replayed);
+        status = verify_views(&options, store, events, &replayed);
     }
     store_close(store);
     if (status == EXIT_VERIFIED && !options.quiet) {
