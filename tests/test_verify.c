@@ -1449,6 +1449,11 @@ static void drop_signature(Ledger__V1__SignedHead *head)
     head->signature.len = 0;
 }
 
+static void short_root(Ledger__V1__SignedHead *head)
+{
+    head->root_hash.len = MERKLE_HASH_BYTES - 1;
+}
+
 static void test_verify_bad_heads_fail(void **state)
 {
     struct world *w = *state;
@@ -1473,6 +1478,16 @@ static void test_verify_bad_heads_fail(void **state)
         run_verify(w, args, &o);
         expect(&o, 1, cases[i].phrase, NULL);
     }
+    /* A root one byte short is no root: the file is no head (a usage
+     * error, as for any file that is not one), not a head that fails. */
+    write_changed_head(w, dir, "short-root.pb", short_root);
+    path_join(path, dir, "short-root.pb");
+    const char *short_root_args[] = {"--no-views", "--head", path, dir, NULL};
+    run_verify(w, short_root_args, &o);
+    expect(&o, 2, "error: USAGE: --head: ",
+           "short-root.pb is not a serialized ledger.v1.SignedHead (save one");
+    assert_null(strstr(o.err, "FAILED"));
+    assert_string_equal(o.out, "");
     /* The head's own key, given explicitly, verifies; another key does not. */
     path_join(path, dir, "head.pb");
     uint8_t bytes[4096];
@@ -2294,6 +2309,20 @@ static void test_verify_usage_errors_exit_2(void **state)
     const char *file_dir[] = {"--no-views", data_file, NULL};
     run_verify(w, file_dir, &o);
     expect(&o, 2, "is not a directory", "give the directory that holds data.mdb");
+    /* A lock file that LMDB cannot open (here a directory in its place):
+     * the directory cannot be read as a ledger, which says why. */
+    char locked[PATH_SIZE], lock_path[PATH_SIZE];
+    copy_backup(w, "lock-directory", locked);
+    path_join(lock_path, locked, "lock.mdb");
+    assert_int_equal(mkdir(lock_path, 0700), 0);
+    const char *lock_dir[] = {"--no-views", locked, NULL};
+    run_verify(w, lock_dir, &o);
+    char cannot_open[PATH_SIZE + 64];
+    snprintf(cannot_open, sizeof cannot_open,
+             "error: STORAGE_ERROR: cannot open %s as a ledger: ", locked);
+    expect(&o, 2, cannot_open, "Is a directory\n");
+    assert_string_equal(o.out, "");
+    test_remove_dir(locked);
     /* A verdict that cannot be written is not reported as verified. */
     stdout_target = "/dev/full";
     const char *plain[] = {"--no-views", w->backup, NULL};
