@@ -2503,6 +2503,71 @@ static void test_verify_fixture_tool_output_verifies(void **state)
     test_remove_dir(second);
 }
 
+/* ledger-fixture's command line: each option out of its range, an unknown
+ * option and a missing OUTDIR are usage errors (exit 2) that name the
+ * option and its range, and leave nothing behind; so is an OUTDIR whose
+ * directory is not there, or a path through a file, refused before any
+ * history is written (not "already exists", nor a failure after the whole
+ * history was made), and a generated history's option given with
+ * --refresh, which has no use for it. --help prints the usage on stdout. */
+static void test_verify_fixture_usage_errors_exit_2(void **state)
+{
+    struct world *w = *state;
+    const char *fixture = getenv("LEDGER_FIXTURE");
+    assert_non_null(fixture);
+    char out[PATH_SIZE], missing_parent[PATH_SIZE], through_file[PATH_SIZE], parent[PATH_SIZE];
+    char cannot[3 * PATH_SIZE], data[PATH_SIZE];
+    path_join(out, w->root, "fixture-usage");
+    path_join(parent, w->root, "no-such-directory");
+    path_join(missing_parent, parent, "fixture");
+    path_join(data, w->backup, "data.mdb");
+    path_join(through_file, data, "fixture");
+    const struct {
+        const char *args[6];
+        const char *phrase;
+    } cases[] = {
+        {{"--events", "0", out}, "ledger-fixture: --events wants 1..10000000\n"},
+        {{"--events", "10000001", out}, "ledger-fixture: --events wants 1..10000000\n"},
+        {{"--events", "12x", out}, "ledger-fixture: --events wants 1..10000000\n"},
+        {{"--seed", "-1", out}, "ledger-fixture: --seed wants a whole number\n"},
+        {{"--seed", "18446744073709551616", out}, "ledger-fixture: --seed wants a whole number\n"},
+        {{"--partners", "0", out}, "ledger-fixture: --partners wants 1..100000\n"},
+        {{"--customers", "100001", out}, "ledger-fixture: --customers wants 1..100000\n"},
+        {{"--frobnicate", out}, "usage: ledger-fixture [--events N]"},
+        {{"--quiet"}, "usage: ledger-fixture [--events N]"},
+        {{"--quiet", out, out}, "usage: ledger-fixture [--events N]"},
+        {{"--refresh", w->backup, "--seed", "3", out},
+         "ledger-fixture: --seed does not apply with --refresh, which keeps the fixture's "
+         "records as they are (only --quiet does)\n"},
+        {{"--events", "5", through_file}, "Not a directory\n"},
+        {{"--events", "5", missing_parent}, ": No such file or directory\n"},
+    };
+    struct outcome o;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_program(w, fixture, cases[i].args, &o);
+        expect(&o, 2, cases[i].phrase, NULL);
+        assert_string_equal(o.out, "");
+        assert_int_equal(access(out, F_OK), -1);
+    }
+    snprintf(cannot, sizeof cannot, "ledger-fixture: cannot make %s: Not a directory\n",
+             through_file);
+    const char *file_args[] = {"--events", "5", through_file, NULL};
+    run_program(w, fixture, file_args, &o);
+    assert_string_equal(o.err, cannot);
+    snprintf(cannot, sizeof cannot,
+             "ledger-fixture: cannot make %s: %s: No such file or directory\n", missing_parent,
+             parent);
+    const char *missing_args[] = {"--events", "5", missing_parent, NULL};
+    run_program(w, fixture, missing_args, &o);
+    assert_string_equal(o.err, cannot);
+    const char *help[] = {"--help", NULL};
+    run_program(w, fixture, help, &o);
+    expect(&o, 0, NULL, NULL);
+    assert_string_equal(o.err, "");
+    assert_non_null(strstr(o.out, "usage: ledger-fixture [--events N] [--seed N]"));
+    assert_non_null(strstr(o.out, "  --refresh DIR "));
+}
+
 /* A fixture directory in the test's root: `data_from`'s data.mdb and
  * `head_from`'s head.pb (either NULL: that file left out). */
 static void fixture_copy(const struct world *w, const char *label, const char *data_from,
@@ -2939,6 +3004,7 @@ int main(void)
         cmocka_unit_test(test_verify_scratch_copy_without_room_exits_2),
         cmocka_unit_test(test_verify_fixture_tool_output_verifies),
         cmocka_unit_test(test_verify_fixture_refresh),
+        cmocka_unit_test(test_verify_fixture_usage_errors_exit_2),
         cmocka_unit_test(test_verify_failure_on_a_terminal_starts_its_own_line),
         cmocka_unit_test(test_verify_live_directory_while_written),
     };

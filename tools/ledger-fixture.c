@@ -33,6 +33,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -333,9 +334,25 @@ static int refresh(const struct options *options, const char *work)
 static int run(const struct options *options)
 {
     struct stat st;
-    if (stat(options->out_dir, &st) == 0 || errno != ENOENT) {
+    if (stat(options->out_dir, &st) == 0) {
         fprintf(stderr, "ledger-fixture: %s already exists; name a new directory\n",
                 options->out_dir);
+        return EXIT_USAGE;
+    }
+    /* Refused before the history is written, not after it: a path through
+     * a file, or in a directory that is not there. */
+    int error = errno;
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", options->out_dir);
+    const char *in = dirname(parent); /* named when it is missing */
+    if (error == ENOENT) {
+        error = stat(in, &st) == 0 ? 0 : errno;
+    } else {
+        in = NULL;
+    }
+    if (error != 0) {
+        fprintf(stderr, "ledger-fixture: cannot make %s: %s%s%s\n", options->out_dir,
+                in != NULL ? in : "", in != NULL ? ": " : "", strerror(error));
         return EXIT_USAGE;
     }
     char work[PATH_MAX];
@@ -425,9 +442,11 @@ int main(int argc, char **argv)
     };
     int c;
     uint64_t value = 0;
+    const char *history_option = NULL; /* one that --refresh has no use for */
     while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
         switch (c) {
         case 'e':
+            history_option = "--events";
             if (!parse_u64(optarg, 1, FIXTURE_EVENTS_MAX, &options.events)) {
                 fprintf(stderr, "ledger-fixture: --events wants 1..%" PRIu64 "\n",
                         FIXTURE_EVENTS_MAX);
@@ -435,6 +454,7 @@ int main(int argc, char **argv)
             }
             break;
         case 's':
+            history_option = "--seed";
             if (!parse_u64(optarg, 0, UINT64_MAX, &options.seed)) {
                 fprintf(stderr, "ledger-fixture: --seed wants a whole number\n");
                 return EXIT_USAGE;
@@ -442,6 +462,7 @@ int main(int argc, char **argv)
             break;
         case 'p':
         case 'c':
+            history_option = c == 'p' ? "--partners" : "--customers";
             if (!parse_u64(optarg, 1, c == 'p' ? HISTGEN_PARTNERS_MAX : HISTGEN_CUSTOMERS_MAX,
                            &value)) {
                 fprintf(stderr, "ledger-fixture: --%s wants 1..%d\n",
@@ -471,6 +492,13 @@ int main(int argc, char **argv)
     }
     if (optind != argc - 1) {
         usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (options.refresh_from != NULL && history_option != NULL) {
+        fprintf(stderr,
+                "ledger-fixture: %s does not apply with --refresh, which keeps the fixture's "
+                "records as they are (only --quiet does)\n",
+                history_option);
         return EXIT_USAGE;
     }
     options.out_dir = argv[optind];
