@@ -5,18 +5,24 @@
  * hand, from docs/domain.md (not copied from policy.c), and compared cell by cell
  * for every role including undeclared ones; completeness is checked against
  * the generated descriptors, so a new verb in the schema fails this test
- * until the table has a row for it.
+ * until the table has a row for it. The ledger-policy tool ($LEDGER_POLICY,
+ * set by ctest) is run for its command line: its usage, and a table it
+ * cannot write.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "policy.h"
+#include "test_util.h"
 
 enum { ADMIN, SALES, HELPDESK, CUSTOMER, AUDITOR, BILLING, OPERATOR, SYSTEM, ROLES };
 
@@ -324,6 +330,99 @@ static void test_policy_markdown(void **state)
     free(text);
 }
 
+/* What a run of ledger-policy printed, and its exit status. */
+struct tool_run {
+    int status;
+    char out[16384];
+    char err[4096];
+};
+
+/* Reads the file at `path` into `text` (NUL-terminated) and removes it. */
+static void read_output(const char *path, char *text, size_t capacity)
+{
+    size_t size = test_read_bytes(path, text, capacity - 1);
+    assert_true(size != SIZE_MAX);
+    text[size] = '\0';
+    unlink(path);
+}
+
+/* Runs ledger-policy with `args` (NULL-terminated, at most 3), its stdout
+ * to `stdout_path` (NULL: a file read into run->out) and stderr to a file. */
+static void run_tool(const char *const *args, const char *stdout_path, struct tool_run *run)
+{
+    const char *tool = getenv("LEDGER_POLICY");
+    if (tool == NULL || tool[0] == '\0')
+        fail_msg("LEDGER_POLICY (the ledger-policy program) is not set; run through ctest");
+    char dir[1024], out_path[1100], err_path[1100];
+    test_make_dir(dir, sizeof dir, "policy");
+    snprintf(out_path, sizeof out_path, "%s/out", dir);
+    snprintf(err_path, sizeof err_path, "%s/err", dir);
+    const char *argv[5] = {tool};
+    for (size_t i = 0; i < 3 && args[i] != NULL; i++)
+        argv[i + 1] = args[i];
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int out = open(stdout_path ? stdout_path : out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+            _exit(127);
+        execv(tool, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    run->status = WEXITSTATUS(status);
+    run->out[0] = '\0';
+    if (stdout_path == NULL)
+        read_output(out_path, run->out, sizeof run->out);
+    read_output(err_path, run->err, sizeof run->err);
+    test_remove_dir(dir);
+}
+
+/* ledger-policy prints the table byte for byte, and nothing on stderr;
+ * --help and -h print the usage on stdout and exit 0; any other argument
+ * is a usage error (the usage on stderr, exit 2, no table); a table that
+ * cannot be written whole (a full disk) is exit 1 and said, never exit 0. */
+static void test_policy_tool_command_line(void **state)
+{
+    (void)state;
+    size_t length = policy_table_markdown(NULL, 0);
+    char *table = malloc(length + 1);
+    assert_non_null(table);
+    assert_int_equal(length, policy_table_markdown(table, length + 1));
+    struct tool_run run;
+    const char *none[] = {NULL};
+    run_tool(none, NULL, &run);
+    assert_int_equal(run.status, 0);
+    assert_string_equal(run.out, table);
+    assert_string_equal(run.err, "");
+    free(table);
+
+    const char *usage = "usage: ledger-policy\n"
+                        "Prints the role table (commands and queries by role, and each role's "
+                        "scope)\nas markdown, as docs/security.md quotes it.\n";
+    const char *helps[][2] = {{"--help", NULL}, {"-h", NULL}};
+    for (size_t i = 0; i < 2; i++) {
+        run_tool(helps[i], NULL, &run);
+        assert_int_equal(run.status, 0);
+        assert_string_equal(run.out, usage);
+        assert_string_equal(run.err, "");
+    }
+    const char *wrong[][3] = {{"--bogus", NULL}, {"--help", "--help", NULL}, {"table", NULL}};
+    for (size_t i = 0; i < 3; i++) {
+        run_tool(wrong[i], NULL, &run);
+        assert_int_equal(run.status, 2);
+        assert_string_equal(run.out, "");
+        assert_string_equal(run.err, usage);
+    }
+    run_tool(none, "/dev/full", &run);
+    assert_int_equal(run.status, 1);
+    assert_string_equal(run.err, "ledger-policy: cannot write the table\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_policy_access_errors),
         cmocka_unit_test(test_policy_role_names),
         cmocka_unit_test(test_policy_markdown),
+        cmocka_unit_test(test_policy_tool_command_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
