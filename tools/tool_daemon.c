@@ -149,8 +149,13 @@ static const char *tool_daemon_wait_ready(struct tool_daemon *d, unsigned wait_m
     struct ledger_options options;
     tool_client_options(d, TOOL_OPERATOR_ID, NULL, 200, &options);
     struct ledger_client *client = NULL;
-    if (ledger_connect(&options, &client) != LEDGER_ERR_OK) {
-        return "cannot open a client for the daemon's socket";
+    enum ledger_err err = ledger_connect(&options, &client);
+    if (err != LEDGER_ERR_OK) {
+        static char failure_text[TOOL_PATH_SIZE + 256];
+        snprintf(failure_text, sizeof failure_text,
+                 "cannot open a client for ledgerd with the operator's key file %s: %s",
+                 d->key_file, ledger_strerror(err));
+        return failure_text;
     }
     const unsigned pause_ms = 100;
     const char *failure = "ledgerd did not answer in time";
