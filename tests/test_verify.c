@@ -203,6 +203,19 @@ static void read_text(const char *path, char *out)
     unlink(path);
 }
 
+/* Whether `dir` holds nothing. */
+static bool dir_empty(const char *dir)
+{
+    DIR *listing = opendir(dir);
+    assert_non_null(listing);
+    bool empty = true;
+    for (struct dirent *entry = readdir(listing); entry != NULL; entry = readdir(listing)) {
+        empty = empty && (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0);
+    }
+    closedir(listing);
+    return empty;
+}
+
 /* Where ledger-verify makes the scratch copy of its views check ($TMPDIR):
  * the test's directory, unless a test points it elsewhere. */
 static const char *scratch_parent;
@@ -1923,6 +1936,63 @@ static void test_verify_record_past_the_file_end_is_a_verdict(void **state)
     test_remove_dir(dir);
 }
 
+/* A view row (the first partner's name) whose size, in its LMDB node, was
+ * made to end a page past the end of the file: the log walk never reads
+ * it, the views check does, in its scratch copy, and faults there. That is
+ * a verdict (exit 1, the file is damaged), not a crash, and the scratch
+ * copy, which holds every principal's secret, is not left behind. */
+static void test_verify_damaged_view_leaves_no_scratch_copy(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], scratch[PATH_SIZE];
+    copy_backup(w, "damaged-view", dir);
+    struct raw raw;
+    MDB_dbi partner = raw_open(&raw, dir, "partner");
+    MDB_cursor *cursor = NULL;
+    assert_int_equal(mdb_cursor_open(raw.txn, partner, &cursor), MDB_SUCCESS);
+    MDB_val k, v;
+    assert_int_equal(mdb_cursor_get(cursor, &k, &v, MDB_FIRST), MDB_SUCCESS);
+    /* The row's LMDB node: the value's size (low and high 16 bits), flags,
+     * the key's size, the key, the value. */
+    uint8_t node[128];
+    assert_true(k.mv_size + v.mv_size + 8 <= sizeof node);
+    node[0] = (uint8_t)v.mv_size;
+    node[1] = (uint8_t)(v.mv_size >> 8);
+    memset(node + 2, 0, 4);
+    node[6] = (uint8_t)k.mv_size;
+    node[7] = 0;
+    memcpy(node + 8, k.mv_data, k.mv_size);
+    memcpy(node + 8 + k.mv_size, v.mv_data, v.mv_size);
+    size_t key_size = k.mv_size, node_size = 8 + k.mv_size + v.mv_size;
+    mdb_cursor_close(cursor);
+    mdb_txn_abort(raw.txn);
+    mdb_env_close(raw.env);
+    long size = 0;
+    uint8_t *bytes = data_file_read(dir, &size);
+    long at = find_once(bytes, size, node, node_size);
+    uint32_t past_end = (uint32_t)(size - (at + 8 + (long)key_size) + 4096);
+    for (int i = 0; i < 4; i++) {
+        bytes[at + i] = (uint8_t)(past_end >> (8 * i));
+    }
+    data_file_write(dir, bytes, size);
+
+    path_join(scratch, w->root, "damaged-view-scratch");
+    assert_int_equal(mkdir(scratch, 0700), 0);
+    struct outcome o;
+    const char *no_views[] = {"--no-views", dir, NULL};
+    run_verify(w, no_views, &o);
+    expect(&o, 0, NULL, NULL);
+    const char *args[] = {dir, NULL};
+    scratch_parent = scratch;
+    run_verify(w, args, &o);
+    scratch_parent = NULL;
+    expect(&o, 1, "FAILED: the data file is damaged: reading it ran past the file's end", NULL);
+    assert_null(strstr(o.out, "verified"));
+    assert_true(dir_empty(scratch));
+    test_remove_dir(scratch);
+    test_remove_dir(dir);
+}
+
 /* A stored leaf hash altered in its last byte, cut short by a byte, or
  * deleted while its record stays: each is named at its sequence (the
  * records prove the history, but inclusion proofs are served from the
@@ -2366,19 +2436,6 @@ static void test_verify_scratch_copy_not_made_exits_2(void **state)
     run_verify(w, no_views, &o);
     scratch_parent = NULL;
     expect(&o, 0, NULL, NULL);
-}
-
-/* Whether `dir` holds nothing. */
-static bool dir_empty(const char *dir)
-{
-    DIR *listing = opendir(dir);
-    assert_non_null(listing);
-    bool empty = true;
-    for (struct dirent *entry = readdir(listing); entry != NULL; entry = readdir(listing)) {
-        empty = empty && (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0);
-    }
-    closedir(listing);
-    return empty;
 }
 
 /* The views check's scratch copy cannot be written whole (no room where
@@ -2999,6 +3056,7 @@ int main(void)
         cmocka_unit_test(test_verify_emptied_log_fails),
         cmocka_unit_test(test_verify_inconsistent_b_tree_is_a_verdict),
         cmocka_unit_test(test_verify_record_past_the_file_end_is_a_verdict),
+        cmocka_unit_test(test_verify_damaged_view_leaves_no_scratch_copy),
         cmocka_unit_test(test_verify_usage_errors_exit_2),
         cmocka_unit_test(test_verify_scratch_copy_not_made_exits_2),
         cmocka_unit_test(test_verify_scratch_copy_without_room_exits_2),

@@ -84,6 +84,14 @@ static volatile uint64_t walk_sequence;
  * the fault handler then starts its verdict on a line of its own. */
 static volatile sig_atomic_t bar_line_open;
 
+/* The views check's scratch copy while it exists (scratch_made), for the
+ * fault handler to remove: a fault in a damaged view is met while the copy
+ * is read, and the copy holds every principal's secret. Its files, as the
+ * store and the engine name them, then the directory itself. */
+#define SCRATCH_PATHS 4
+static char scratch_paths[SCRATCH_PATHS][PATH_MAX];
+static volatile sig_atomic_t scratch_made;
+
 /* LMDB maps the data file and follows the page numbers and sizes it finds
  * there: in a damaged file one can point outside the file or the map, and
  * reading it faults (SIGBUS past the file's end, SIGSEGV past the map).
@@ -126,6 +134,12 @@ static void fault_report(int signal_number)
     }
     ssize_t ignored = write(STDERR_FILENO, text, used);
     (void)ignored;
+    if (scratch_made) {
+        for (int i = 0; i < SCRATCH_PATHS - 1; i++) {
+            unlink(scratch_paths[i]);
+        }
+        rmdir(scratch_paths[SCRATCH_PATHS - 1]);
+    }
     _exit(EXIT_FAILED);
 }
 
@@ -821,12 +835,35 @@ struct scratch {
     struct engine *engine; /* NULL: none kept */
 };
 
+/* Makes the scratch directory from `dir` (a mkdtemp template) and tells
+ * the fault handler its files. False, with errno, when it cannot. */
+static bool scratch_make(char dir[PATH_MAX])
+{
+    if (!mkdtemp(dir)) {
+        return false;
+    }
+    const char *files[SCRATCH_PATHS - 1] = {"data.mdb", "lock.mdb", "ledgerd.lock"};
+    for (int i = 0; i < SCRATCH_PATHS - 1; i++) {
+        snprintf(scratch_paths[i], PATH_MAX, "%.*s/%s", PATH_MAX - 16, dir, files[i]);
+    }
+    snprintf(scratch_paths[SCRATCH_PATHS - 1], PATH_MAX, "%s", dir);
+    scratch_made = 1;
+    return true;
+}
+
+/* Removes the scratch directory `dir` and all it holds. */
+static void scratch_dir_remove(const char *dir)
+{
+    scratch_made = 0;
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void scratch_remove(struct scratch *kept)
 {
     if (kept->engine != NULL) {
         engine_close(kept->engine);
         kept->engine = NULL;
-        nftw(kept->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        scratch_dir_remove(kept->dir);
     }
 }
 
@@ -864,7 +901,7 @@ static int verify_views(const struct options *options, struct store *store, uint
     char scratch[PATH_MAX];
     const char *tmp = getenv("TMPDIR");
     snprintf(scratch, sizeof scratch, "%s/ledger-verify-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (!mkdtemp(scratch)) {
+    if (!scratch_make(scratch)) {
         fprintf(stderr, "error: IO_ERROR: cannot make a scratch directory: %s\n", strerror(errno));
         return EXIT_USAGE;
     }
@@ -881,7 +918,7 @@ static int verify_views(const struct options *options, struct store *store, uint
     if (err != LEDGER_ERR_OK) {
         scratch_failed(err, step, scratch, engine_open_detail());
         engine_close(engine);
-        nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        scratch_dir_remove(scratch);
         return EXIT_USAGE;
     }
     struct replay_context replay = {0};
@@ -903,7 +940,7 @@ static int verify_views(const struct options *options, struct store *store, uint
                     (unsigned long long)layout, (unsigned long long)ENGINE_VIEWS_LAYOUT);
         }
         engine_close(engine);
-        nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        scratch_dir_remove(scratch);
         return EXIT_FAILED;
     }
     unsigned differences = 0;
@@ -948,7 +985,7 @@ static int verify_views(const struct options *options, struct store *store, uint
         return status;
     }
     engine_close(engine);
-    nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    scratch_dir_remove(scratch);
     return status;
 }
 
