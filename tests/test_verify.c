@@ -1936,6 +1936,39 @@ static void test_verify_record_past_the_file_end_is_a_verdict(void **state)
     test_remove_dir(dir);
 }
 
+/* The data file of the copy in `dir` (the caller frees it, or writes it
+ * back with data_file_write), its size, and where in it the LMDB node of the
+ * first partner row is, the row's key's size in *key_size_out. A node is
+ * the value's size (low and high 16 bits), flags, the key's size, the key,
+ * the value. */
+static uint8_t *partner_row_node(const char *dir, long *size_out, long *at_out,
+                                 size_t *key_size_out)
+{
+    struct raw raw;
+    MDB_dbi partner = raw_open(&raw, dir, "partner");
+    MDB_cursor *cursor = NULL;
+    assert_int_equal(mdb_cursor_open(raw.txn, partner, &cursor), MDB_SUCCESS);
+    MDB_val k, v;
+    assert_int_equal(mdb_cursor_get(cursor, &k, &v, MDB_FIRST), MDB_SUCCESS);
+    uint8_t node[128];
+    assert_true(k.mv_size + v.mv_size + 8 <= sizeof node);
+    node[0] = (uint8_t)v.mv_size;
+    node[1] = (uint8_t)(v.mv_size >> 8);
+    memset(node + 2, 0, 4);
+    node[6] = (uint8_t)k.mv_size;
+    node[7] = 0;
+    memcpy(node + 8, k.mv_data, k.mv_size);
+    memcpy(node + 8 + k.mv_size, v.mv_data, v.mv_size);
+    size_t node_size = 8 + k.mv_size + v.mv_size;
+    *key_size_out = k.mv_size;
+    mdb_cursor_close(cursor);
+    mdb_txn_abort(raw.txn);
+    mdb_env_close(raw.env);
+    uint8_t *bytes = data_file_read(dir, size_out);
+    *at_out = find_once(bytes, *size_out, node, node_size);
+    return bytes;
+}
+
 /* A view row (the first partner's name) whose size, in its LMDB node, was
  * made to end a page past the end of the file: the log walk never reads
  * it, the views check does, in its scratch copy, and faults there. That is
@@ -1946,30 +1979,9 @@ static void test_verify_damaged_view_leaves_no_scratch_copy(void **state)
     struct world *w = *state;
     char dir[PATH_SIZE], scratch[PATH_SIZE];
     copy_backup(w, "damaged-view", dir);
-    struct raw raw;
-    MDB_dbi partner = raw_open(&raw, dir, "partner");
-    MDB_cursor *cursor = NULL;
-    assert_int_equal(mdb_cursor_open(raw.txn, partner, &cursor), MDB_SUCCESS);
-    MDB_val k, v;
-    assert_int_equal(mdb_cursor_get(cursor, &k, &v, MDB_FIRST), MDB_SUCCESS);
-    /* The row's LMDB node: the value's size (low and high 16 bits), flags,
-     * the key's size, the key, the value. */
-    uint8_t node[128];
-    assert_true(k.mv_size + v.mv_size + 8 <= sizeof node);
-    node[0] = (uint8_t)v.mv_size;
-    node[1] = (uint8_t)(v.mv_size >> 8);
-    memset(node + 2, 0, 4);
-    node[6] = (uint8_t)k.mv_size;
-    node[7] = 0;
-    memcpy(node + 8, k.mv_data, k.mv_size);
-    memcpy(node + 8 + k.mv_size, v.mv_data, v.mv_size);
-    size_t key_size = k.mv_size, node_size = 8 + k.mv_size + v.mv_size;
-    mdb_cursor_close(cursor);
-    mdb_txn_abort(raw.txn);
-    mdb_env_close(raw.env);
-    long size = 0;
-    uint8_t *bytes = data_file_read(dir, &size);
-    long at = find_once(bytes, size, node, node_size);
+    long size = 0, at = 0;
+    size_t key_size = 0;
+    uint8_t *bytes = partner_row_node(dir, &size, &at, &key_size);
     uint32_t past_end = (uint32_t)(size - (at + 8 + (long)key_size) + 4096);
     for (int i = 0; i < 4; i++) {
         bytes[at + i] = (uint8_t)(past_end >> (8 * i));
@@ -1988,6 +2000,46 @@ static void test_verify_damaged_view_leaves_no_scratch_copy(void **state)
     scratch_parent = NULL;
     expect(&o, 1, "FAILED: the data file is damaged: reading it ran past the file's end", NULL);
     assert_null(strstr(o.out, "verified"));
+    assert_true(dir_empty(scratch));
+    test_remove_dir(scratch);
+    test_remove_dir(dir);
+}
+
+/* The page that holds the partner rows made neither a leaf nor a branch
+ * (its flags zeroed; a page is its number, 2 bytes of padding, then its
+ * flags): the log walk never reads it, the views check's copy does, and
+ * LMDB finds the page of the wrong type. That is a verdict on the data
+ * file (exit 1, restore a backup), not a lack of room for the copy (exit
+ * 2), and the copy is removed. */
+static void test_verify_damaged_view_page_fails_the_copy(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], scratch[PATH_SIZE];
+    copy_backup(w, "damaged-view-page", dir);
+    long size = 0, at = 0;
+    size_t key_size = 0;
+    uint8_t *bytes = partner_row_node(dir, &size, &at, &key_size);
+    long page = at / 4096 * 4096;
+    assert_int_equal(bytes[page + 10] | bytes[page + 11] << 8, 0x02); /* P_LEAF */
+    bytes[page + 10] = 0;
+    data_file_write(dir, bytes, size);
+
+    path_join(scratch, w->root, "damaged-view-page-scratch");
+    assert_int_equal(mkdir(scratch, 0700), 0);
+    struct outcome o;
+    const char *no_views[] = {"--no-views", dir, NULL};
+    run_verify(w, no_views, &o);
+    expect(&o, 0, NULL, NULL);
+    const char *args[] = {dir, NULL};
+    scratch_parent = scratch;
+    run_verify(w, args, &o);
+    scratch_parent = NULL;
+    expect(&o, 1,
+           "FAILED: the data file is damaged: its views or indexes could not be read to make "
+           "the views check's copy (mdb_env_copyfd2: MDB_CORRUPTED: ",
+           "); restore a backup, or check the log only with --no-views\n");
+    expect_one_failure(&o);
+    assert_string_equal(o.out, "");
     assert_true(dir_empty(scratch));
     test_remove_dir(scratch);
     test_remove_dir(dir);
@@ -3057,6 +3109,7 @@ int main(void)
         cmocka_unit_test(test_verify_inconsistent_b_tree_is_a_verdict),
         cmocka_unit_test(test_verify_record_past_the_file_end_is_a_verdict),
         cmocka_unit_test(test_verify_damaged_view_leaves_no_scratch_copy),
+        cmocka_unit_test(test_verify_damaged_view_page_fails_the_copy),
         cmocka_unit_test(test_verify_usage_errors_exit_2),
         cmocka_unit_test(test_verify_scratch_copy_not_made_exits_2),
         cmocka_unit_test(test_verify_scratch_copy_without_room_exits_2),

@@ -907,13 +907,28 @@ static int verify_views(const struct options *options, struct store *store, uint
     }
     int status = EXIT_VERIFIED;
     enum ledger_err err = store_copy(store, scratch);
-    const char *step = "copy the ledger into";
+    static const char copy_step[] = "copy the ledger into";
+    const char *step = copy_step;
     struct engine *engine = NULL;
     if (err == LEDGER_ERR_OK) {
         struct engine_options engine_options = {
             .data_dir = scratch, .scratch = true, .no_sync = true};
         err = engine_open(&engine_options, &engine);
         step = "open the ledger's copy in";
+    }
+    if (err == LEDGER_ERR_CORRUPT) {
+        /* The copy reads every page of every database, the views' and
+         * indexes' too, which the log walk does not: damage found there is
+         * a verdict on the data file. */
+        const char *why = engine_open_detail();
+        fprintf(stderr,
+                "FAILED: the data file is damaged: its views or indexes could not be read to "
+                "%s the views check's copy (%s); restore a backup, or check the log only with "
+                "--no-views\n",
+                step == copy_step ? "make" : "open", why[0] != '\0' ? why : ledger_strerror(err));
+        engine_close(engine);
+        scratch_dir_remove(scratch);
+        return EXIT_FAILED;
     }
     if (err != LEDGER_ERR_OK) {
         scratch_failed(err, step, scratch, engine_open_detail());
