@@ -2809,6 +2809,56 @@ static void test_verify_fixture_refresh(void **state)
     test_remove_dir(dataless);
 }
 
+/* ledger-fixture --refresh refuses, with exit 1, the file named and
+ * nothing written: a head.pb whose root is not 32 bytes, and a data.mdb
+ * that is not an LMDB file (saying what LMDB said of it); and either mode
+ * without a working directory where $TMPDIR says, naming it. */
+static void test_verify_fixture_refresh_refuses_what_is_no_fixture(void **state)
+{
+    struct world *w = *state;
+    const char *fixture_tool = getenv("LEDGER_FIXTURE");
+    const char *source = getenv("LEDGER_SOURCE_DIR");
+    assert_non_null(fixture_tool);
+    assert_non_null(source);
+    char v2[PATH_SIZE], out[PATH_SIZE], dir[PATH_SIZE], path[PATH_SIZE], phrase[2 * PATH_SIZE];
+    path_join(v2, source, "tests/fixtures/schema-v2");
+    path_join(out, w->root, "refused");
+
+    fixture_copy(w, "fixture-short-root", v2, NULL, dir);
+    write_changed_head(w, dir, "head.pb", short_root);
+    path_join(path, dir, "head.pb");
+    snprintf(phrase, sizeof phrase, "ledger-fixture: the root hash in %s is 31 bytes, not 32\n",
+             path);
+    expect_refresh_refused(w, dir, out, phrase, NULL);
+    test_remove_dir(dir);
+
+    fixture_copy(w, "fixture-not-lmdb", NULL, v2, dir);
+    path_join(path, dir, "data.mdb");
+    uint8_t zeros[8192] = {0};
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(zeros, 1, sizeof zeros, f), sizeof zeros);
+    assert_int_equal(fclose(f), 0);
+    snprintf(phrase, sizeof phrase, "ledger-fixture: %s does not open as a ledger: ", path);
+    expect_refresh_refused(w, dir, out, phrase, "File is not an LMDB file\n");
+    test_remove_dir(dir);
+
+    char missing[PATH_SIZE];
+    path_join(missing, w->root, "no-such-tmp");
+    snprintf(phrase, sizeof phrase,
+             "ledger-fixture: cannot make a working directory in %s ($TMPDIR): No such file or "
+             "directory\n",
+             missing);
+    scratch_parent = missing;
+    expect_refresh_refused(w, v2, out, phrase, NULL);
+    const char *generate[] = {"--events", "5", out, NULL};
+    struct outcome o;
+    run_program(w, fixture_tool, generate, &o);
+    scratch_parent = NULL;
+    expect(&o, 1, phrase, NULL);
+    assert_int_equal(access(out, F_OK), -1);
+}
+
 /* --- on a terminal ------------------------------------------------------- */
 
 /* What a program wrote on its terminal, and its exit status. */
@@ -3116,6 +3166,7 @@ int main(void)
         cmocka_unit_test(test_verify_fixture_tool_output_verifies),
         cmocka_unit_test(test_verify_fixture_refresh),
         cmocka_unit_test(test_verify_fixture_usage_errors_exit_2),
+        cmocka_unit_test(test_verify_fixture_refresh_refuses_what_is_no_fixture),
         cmocka_unit_test(test_verify_failure_on_a_terminal_starts_its_own_line),
         cmocka_unit_test(test_verify_live_directory_while_written),
     };

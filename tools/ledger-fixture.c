@@ -273,8 +273,9 @@ static int refresh(const struct options *options, const char *work)
         struct engine_options engine_options = {.data_dir = work, .scratch = true, .no_sync = true};
         err = engine_open(&engine_options, &engine);
         if (err != LEDGER_ERR_OK) {
-            fprintf(stderr, "ledger-fixture: %s/data.mdb does not open as a ledger\n",
-                    options->refresh_from);
+            const char *why = engine_open_detail();
+            fprintf(stderr, "ledger-fixture: %s/data.mdb does not open as a ledger: %s\n",
+                    options->refresh_from, why[0] != '\0' ? why : ledger_strerror(err));
         }
     }
     unsigned differences = 0;
@@ -359,7 +360,8 @@ static int run(const struct options *options)
     const char *tmp = getenv("TMPDIR");
     snprintf(work, sizeof work, "%s/ledger-fixture-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
     if (!mkdtemp(work)) {
-        fprintf(stderr, "ledger-fixture: cannot make a working directory: %s\n", strerror(errno));
+        fprintf(stderr, "ledger-fixture: cannot make a working directory in %s ($TMPDIR): %s\n",
+                tmp && tmp[0] ? tmp : "/tmp", strerror(errno));
         return EXIT_FAILED;
     }
     if (options->refresh_from != NULL) {
