@@ -2810,9 +2810,10 @@ static void test_verify_fixture_refresh(void **state)
 }
 
 /* ledger-fixture --refresh refuses, with exit 1, the file named and
- * nothing written: a head.pb whose root is not 32 bytes, and a data.mdb
- * that is not an LMDB file (saying what LMDB said of it); and either mode
- * without a working directory where $TMPDIR says, naming it. */
+ * nothing written: a head.pb whose root is not 32 bytes, a data.mdb that is
+ * not an LMDB file (saying what LMDB said of it), a log that does not
+ * replay (naming the record and why); and either mode without a working
+ * directory where $TMPDIR says, naming it. */
 static void test_verify_fixture_refresh_refuses_what_is_no_fixture(void **state)
 {
     struct world *w = *state;
@@ -2841,6 +2842,17 @@ static void test_verify_fixture_refresh_refuses_what_is_no_fixture(void **state)
     assert_int_equal(fclose(f), 0);
     snprintf(phrase, sizeof phrase, "ledger-fixture: %s does not open as a ledger: ", path);
     expect_refresh_refused(w, dir, out, phrase, "File is not an LMDB file\n");
+    test_remove_dir(dir);
+
+    /* A record rewritten with its leaf hash and tree so that its log does
+     * not replay: named by its sequence and why, as ledger-verify names it. */
+    copy_backup(w, "fixture-no-replay", dir);
+    rewrite_for_replay_stop(w, dir);
+    snprintf(phrase, sizeof phrase,
+             "ledger-fixture: the log of %s/data.mdb does not replay: at sequence %llu: the "
+             "record is version ",
+             dir, (unsigned long long)w->flip_sequence);
+    expect_refresh_refused(w, dir, out, phrase, "which the log before it makes version 1");
     test_remove_dir(dir);
 
     char missing[PATH_SIZE];

@@ -286,7 +286,14 @@ static int refresh(const struct options *options, const char *work)
          * with nothing to compare them with. */
         comparable = engine_views_current(engine, &layout);
         err = engine_rebuild(engine, NULL, (void *)options, report_view, &differences);
-        if (err != LEDGER_ERR_OK) {
+        char why[ENGINE_MESSAGE_SIZE];
+        uint64_t failed_at = err != LEDGER_ERR_OK ? engine_rebuild_failure(engine, why) : 0;
+        if (failed_at != 0) {
+            fprintf(stderr,
+                    "ledger-fixture: the log of %s/data.mdb does not replay: at sequence %" PRIu64
+                    ": %s\n",
+                    options->refresh_from, failed_at, why);
+        } else if (err != LEDGER_ERR_OK) {
             fprintf(stderr, "ledger-fixture: the log of %s/data.mdb does not replay\n",
                     options->refresh_from);
         }
