@@ -2840,7 +2840,8 @@ static void test_verify_fixture_refresh_refuses_what_is_no_fixture(void **state)
     assert_non_null(f);
     assert_int_equal(fwrite(zeros, 1, sizeof zeros, f), sizeof zeros);
     assert_int_equal(fclose(f), 0);
-    snprintf(phrase, sizeof phrase, "ledger-fixture: %s does not open as a ledger: ", path);
+    snprintf(phrase, sizeof phrase,
+             "ledger-fixture: %s does not open as a ledger\nledger-fixture: CORRUPT: ", path);
     expect_refresh_refused(w, dir, out, phrase, "File is not an LMDB file\n");
     test_remove_dir(dir);
 
@@ -2869,6 +2870,47 @@ static void test_verify_fixture_refresh_refuses_what_is_no_fixture(void **state)
     scratch_parent = NULL;
     expect(&o, 1, phrase, NULL);
     assert_int_equal(access(out, F_OK), -1);
+}
+
+/* ledger-fixture without room for its working directory (a file size
+ * limit fails its writes as a full disk does): --refresh cannot copy the
+ * fixture's data.mdb and says so, naming both files; generating a history
+ * fails when a commit does, and says what the store said, not the daemon's
+ * log (there is none). Exit 1 either way, OUTDIR not made, and the
+ * working directory removed. */
+static void test_verify_fixture_without_room_fails_and_leaves_nothing(void **state)
+{
+    struct world *w = *state;
+    const char *fixture_tool = getenv("LEDGER_FIXTURE");
+    const char *source = getenv("LEDGER_SOURCE_DIR");
+    assert_non_null(fixture_tool);
+    assert_non_null(source);
+    char v2[PATH_SIZE], out[PATH_SIZE], work[PATH_SIZE], phrase[3 * PATH_SIZE];
+    path_join(v2, source, "tests/fixtures/schema-v2");
+    path_join(out, w->root, "no-room");
+    path_join(work, w->root, "no-room-work");
+    assert_int_equal(mkdir(work, 0700), 0);
+    struct outcome o;
+
+    const char *refresh[] = {"--refresh", v2, out, NULL};
+    scratch_parent = work;
+    file_size_limit = 65536; /* the fixture's data.mdb is larger */
+    run_program(w, fixture_tool, refresh, &o);
+    snprintf(phrase, sizeof phrase, "ledger-fixture: cannot copy %s/data.mdb to %s/ledger-fixture-",
+             v2, work);
+    expect(&o, 1, phrase, "/data.mdb: File too large\n");
+    assert_int_equal(access(out, F_OK), -1);
+    assert_true(dir_empty(work));
+
+    const char *generate[] = {"--events", "3000", out, NULL};
+    run_program(w, fixture_tool, generate, &o);
+    scratch_parent = NULL;
+    file_size_limit = 0;
+    expect(&o, 1, "ledger-fixture: STORAGE_ERROR: mdb_txn_commit: ", NULL);
+    assert_null(strstr(o.err, "daemon's log\nledger-fixture: STORAGE_ERROR: the storage"));
+    assert_int_equal(access(out, F_OK), -1);
+    assert_true(dir_empty(work));
+    test_remove_dir(work);
 }
 
 /* --- on a terminal ------------------------------------------------------- */
@@ -3179,6 +3221,7 @@ int main(void)
         cmocka_unit_test(test_verify_fixture_refresh),
         cmocka_unit_test(test_verify_fixture_usage_errors_exit_2),
         cmocka_unit_test(test_verify_fixture_refresh_refuses_what_is_no_fixture),
+        cmocka_unit_test(test_verify_fixture_without_room_fails_and_leaves_nothing),
         cmocka_unit_test(test_verify_failure_on_a_terminal_starts_its_own_line),
         cmocka_unit_test(test_verify_live_directory_while_written),
     };

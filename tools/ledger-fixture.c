@@ -107,6 +107,16 @@ static bool parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *ou
     return true;
 }
 
+/* The last words of a run that failed: the code, and what the store said
+ * when it said something (a write that failed for want of room, say),
+ * else what the code means. */
+static void report_failure(enum ledger_err err)
+{
+    const char *why = store_last_error(NULL);
+    fprintf(stderr, "ledger-fixture: %s: %s\n", ledger_err_name(err),
+            why[0] != '\0' ? why : ledger_strerror(err));
+}
+
 /* The first operator, added as engine_init adds it, at the fixed clock. */
 static enum ledger_err add_operator(struct engine *engine, int64_t now_us)
 {
@@ -273,9 +283,8 @@ static int refresh(const struct options *options, const char *work)
         struct engine_options engine_options = {.data_dir = work, .scratch = true, .no_sync = true};
         err = engine_open(&engine_options, &engine);
         if (err != LEDGER_ERR_OK) {
-            const char *why = engine_open_detail();
-            fprintf(stderr, "ledger-fixture: %s/data.mdb does not open as a ledger: %s\n",
-                    options->refresh_from, why[0] != '\0' ? why : ledger_strerror(err));
+            fprintf(stderr, "ledger-fixture: %s/data.mdb does not open as a ledger\n",
+                    options->refresh_from);
         }
     }
     unsigned differences = 0;
@@ -322,7 +331,7 @@ static int refresh(const struct options *options, const char *work)
     }
     nftw(work, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (err != LEDGER_ERR_OK) {
-        fprintf(stderr, "ledger-fixture: %s: %s\n", ledger_err_name(err), ledger_strerror(err));
+        report_failure(err);
         return EXIT_FAILED;
     }
     if (!options->quiet) {
@@ -429,7 +438,7 @@ static int run(const struct options *options)
     histgen_free(gen);
     nftw(work, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (err != LEDGER_ERR_OK) {
-        fprintf(stderr, "ledger-fixture: %s: %s\n", ledger_err_name(err), ledger_strerror(err));
+        report_failure(err);
         return EXIT_FAILED;
     }
     if (!options->quiet) {
