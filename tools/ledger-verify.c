@@ -1100,6 +1100,11 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     fault_handlers_install();
+    /* Output into a pipe whose reader has gone (`ledger-verify DIR | head
+     * -0`) is then a write failing with EPIPE, which the end of main reports
+     * (exit 2, "cannot write the output"), as ledgerctl does, not a death by
+     * signal. */
+    signal(SIGPIPE, SIG_IGN);
     uint8_t key_check[CRYPTO_SIGN_PUBLIC_BYTES];
     if (options.public_key_hex &&
         crypto_unhex(options.public_key_hex, key_check, sizeof key_check) != LEDGER_ERR_OK) {
