@@ -11,6 +11,7 @@
  */
 #include <fcntl.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -347,7 +348,8 @@ static void read_output(const char *path, char *text, size_t capacity)
 }
 
 /* Runs ledger-policy with `args` (NULL-terminated, at most 3), its stdout
- * to `stdout_path` (NULL: a file read into run->out) and stderr to a file. */
+ * to `stdout_path` (NULL: a file read into run->out; "|": a pipe whose
+ * reader has gone) and stderr to a file. */
 static void run_tool(const char *const *args, const char *stdout_path, struct tool_run *run)
 {
     const char *tool = getenv("LEDGER_POLICY");
@@ -364,7 +366,13 @@ static void run_tool(const char *const *args, const char *stdout_path, struct to
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int out = open(stdout_path ? stdout_path : out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        bool reader_gone = stdout_path != NULL && strcmp(stdout_path, "|") == 0;
+        int ends[2] = {-1, -1};
+        if (reader_gone && (pipe(ends) != 0 || close(ends[0]) != 0))
+            _exit(127);
+        int out = reader_gone ? ends[1]
+                              : open(stdout_path ? stdout_path : out_path,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
             _exit(127);
@@ -373,7 +381,9 @@ static void run_tool(const char *const *args, const char *stdout_path, struct to
     }
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
+    if (!WIFEXITED(status))
+        fail_msg("ledger-policy was ended by signal %d",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     run->status = WEXITSTATUS(status);
     run->out[0] = '\0';
     if (stdout_path == NULL)
@@ -385,7 +395,8 @@ static void run_tool(const char *const *args, const char *stdout_path, struct to
 /* ledger-policy prints the table byte for byte, and nothing on stderr;
  * --help and -h print the usage on stdout and exit 0; any other argument
  * is a usage error (the usage on stderr, exit 2, no table); a table that
- * cannot be written whole (a full disk) is exit 1 and said, never exit 0. */
+ * cannot be written whole (a full disk, a pipe whose reader has gone) is
+ * exit 1 and said, never exit 0 nor a death by SIGPIPE. */
 static void test_policy_tool_command_line(void **state)
 {
     (void)state;
@@ -418,9 +429,12 @@ static void test_policy_tool_command_line(void **state)
         assert_string_equal(run.out, "");
         assert_string_equal(run.err, usage);
     }
-    run_tool(none, "/dev/full", &run);
-    assert_int_equal(run.status, 1);
-    assert_string_equal(run.err, "ledger-policy: cannot write the table\n");
+    const char *unwritable[] = {"/dev/full", "|"};
+    for (size_t i = 0; i < 2; i++) {
+        run_tool(none, unwritable[i], &run);
+        assert_int_equal(run.status, 1);
+        assert_string_equal(run.err, "ledger-policy: cannot write the table\n");
+    }
 }
 
 int main(void)

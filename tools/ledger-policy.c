@@ -10,6 +10,7 @@
  * Exit status: 0 printed; 1 out of memory or the output could not be
  * written; 2 usage error.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,10 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* A table written into a pipe whose reader has gone (`ledger-policy |
+     * head -1`) is a write failing with EPIPE, reported below (exit 1), not
+     * a death by signal. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
         return 0;
