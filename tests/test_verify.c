@@ -1849,6 +1849,42 @@ static void test_verify_unreadable_views_layout_fails(void **state)
     test_remove_dir(dir);
 }
 
+/* Views written by a newer build than this one (a verifier older than the
+ * daemon, or a downgrade): the log, its leaf hashes and its tree verify
+ * (--no-views: exit 0), but the views cannot be compared with this build's
+ * replay, which is a failure that names both layouts and what to do; the
+ * scratch copy is removed. */
+static void test_verify_views_of_a_newer_build_are_not_compared(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], scratch[PATH_SIZE], said[512];
+    copy_backup(w, "layout-newer", dir);
+    uint8_t layout[8];
+    store_u64_to_key(ENGINE_VIEWS_LAYOUT + 1, layout);
+    raw_change(dir, "meta", (const uint8_t *)"views", 5, layout, sizeof layout);
+    struct outcome o;
+    const char *log_only[] = {"--no-views", dir, NULL};
+    run_verify(w, log_only, &o);
+    expect(&o, 0, NULL, NULL);
+    path_join(scratch, w->root, "layout-newer-scratch");
+    assert_int_equal(mkdir(scratch, 0700), 0);
+    const char *args[] = {dir, NULL};
+    scratch_parent = scratch;
+    run_verify(w, args, &o);
+    scratch_parent = NULL;
+    snprintf(said, sizeof said,
+             "FAILED: views: written by a newer build (layout %d; this build reads %d), so they "
+             "cannot be compared with a replay (the log, its leaf hashes and its tree verified): "
+             "rebuild them with `ledgerd rebuild`, or check the log only with --no-views\n",
+             ENGINE_VIEWS_LAYOUT + 1, ENGINE_VIEWS_LAYOUT);
+    expect(&o, 1, NULL, NULL);
+    assert_string_equal(o.err, said);
+    assert_string_equal(o.out, "");
+    assert_true(dir_empty(scratch));
+    test_remove_dir(scratch);
+    test_remove_dir(dir);
+}
+
 static void test_verify_truncated_copy_fails(void **state)
 {
     struct world *w = *state;
@@ -3219,6 +3255,7 @@ int main(void)
         cmocka_unit_test(test_verify_layout_1_backup),
         cmocka_unit_test(test_verify_unfinished_rebuild),
         cmocka_unit_test(test_verify_unreadable_views_layout_fails),
+        cmocka_unit_test(test_verify_views_of_a_newer_build_are_not_compared),
         cmocka_unit_test(test_verify_truncated_copy_fails),
         cmocka_unit_test(test_verify_altered_record_size_names_its_sequence),
         cmocka_unit_test(test_verify_altered_or_missing_leaf_hash_names_its_sequence),
