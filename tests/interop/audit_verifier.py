@@ -54,7 +54,8 @@ What it checks (each check prints "ok" or "FAIL"):
     bad sequence they name) on every directory above and on tampered copies:
     a byte of one record flipped inside data.mdb; a record rewritten with its
     leaf hash; a record rewritten with its leaf hash and the whole stored
-    tree derived again, which only a saved head tells.
+    tree derived again, which only a saved head tells; the log emptied with
+    its leaf hashes and tree, which no ledger is (section 6.3).
 
 Usage:
   audit_verifier.py --build-dir DIR --work DIR [--source-dir DIR] [--protoc PATH]
@@ -570,6 +571,10 @@ def verify_directory(directory, head_file=None, pinned=None, lock=False, keep_re
             # head, the leaf hashes, the stored tree's size key (section 6.3).
             if head is not None:
                 check_saved_head(v, head, pinned, roots_at, s)
+            # ledgerd init records the first operator as sequence 1 in the
+            # transaction that makes the ledger: no ledger is empty.
+            if s == 0:
+                v.bad(1, "the log holds no records: it was emptied")
             if leaves.key():
                 v.bad(s + 1, "a leaf hash beyond the log, under %s" % leaves.key().hex())
             check_merkle(v, txn, dbs[b"merkle"], dbs[b"leaf"], expected_nodes, s)
@@ -1609,6 +1614,20 @@ def tampered_copies(tools, dirs, work):
     env.close()
     agree_tampered("the last record and its leaf hash deleted", d, tools, len(records),
                    views=False)
+
+    # (e) The log emptied with its leaf hashes and its tree: nothing left in
+    # them counts what was lost, but no ledger is empty (sequence 1 is its
+    # first operator); the saved head counts it too.
+    d = os.path.join(work, "tampered-emptied")
+    shutil.copytree(src, d)
+    env = lmdb.open(d, readonly=False, lock=False, max_dbs=32, subdir=True, create=False)
+    with env.begin(write=True) as txn:
+        for db in (b"log", b"leaf", b"merkle"):
+            txn.drop(env.open_db(db, txn=txn, create=False), delete=False)
+    env.close()
+    agree_tampered("the log, its leaf hashes and its tree emptied", d, tools, 1, head=False,
+                   views=False)
+    agree_tampered("the log, its leaf hashes and its tree emptied", d, tools, 1, views=False)
 
 
 # ---------------------------------------------------------------------------
