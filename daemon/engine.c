@@ -602,9 +602,15 @@ static bool dir_denied(const char *dir, bool write, const struct dir_file_access
         return false;
     }
     /* Each directory on the way must let this user through; the first one
-     * that does not is the one to name (those after it only inherit it). */
+     * that does not is the one to name (those after it only inherit it). A
+     * file on the way refuses X_OK too, but no permission would help: the
+     * path is wrong, which is not judged here. */
     for (char *slash = strchr(path + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
         *slash = '\0';
+        struct stat on_the_way;
+        if (stat(path, &on_the_way) == 0 && !S_ISDIR(on_the_way.st_mode)) {
+            return false;
+        }
         bool refused = access_refused(path, X_OK);
         if (refused) {
             memcpy(denied_out, path, (size_t)(slash - path) + 1);

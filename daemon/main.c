@@ -393,6 +393,41 @@ static bool path_is_not_directory(const char *path)
     return stat(path, &info) == 0 && !S_ISDIR(info.st_mode);
 }
 
+/* Whether a path above `dir` (its parent, or one further up) exists and is
+ * something other than a directory, so that `dir` can never be one; the
+ * first such path goes to `file`. */
+static bool path_has_file_above(const char *dir, char file[CONFIG_PATH_SIZE])
+{
+    int n = snprintf(file, CONFIG_PATH_SIZE, "%s", dir);
+    if (n <= 0 || n >= CONFIG_PATH_SIZE) {
+        return false;
+    }
+    for (char *slash = strchr(file + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        if (path_is_not_directory(file)) {
+            return true;
+        }
+        *slash = '/';
+    }
+    return false;
+}
+
+/* Says, when a path above `dir` is a file (path_has_file_above), that `dir`
+ * cannot be a data directory and which file is in the way; returns whether
+ * it did. */
+static bool print_file_above(const char *what, const char *dir)
+{
+    char file[CONFIG_PATH_SIZE];
+    if (!path_has_file_above(dir, file)) {
+        return false;
+    }
+    fprintf(stderr,
+            "ledgerd: %s: %s cannot be a directory: %s on its path is a file, not a directory; "
+            "give --data a path of directories (ledgerd init --data DIR creates the last one)\n",
+            what, dir, file);
+    return true;
+}
+
 static void print_head_key_without_store(const char *what, const char *dir)
 {
     fprintf(stderr,
@@ -490,6 +525,8 @@ static void print_engine_error(const char *what, const char *dir, enum ledger_er
                 "ledgerd: %s: %s is not a directory: give --data a data directory (ledgerd "
                 "init --data DIR creates one)\n",
                 what, dir);
+    } else if (print_file_above(what, dir)) {
+        /* said */
     } else if (err == LEDGER_ERR_DATA_DIR_LOCKED) {
         fprintf(stderr,
                 "ledgerd: %s is in use by another ledgerd process (it holds %s/ledgerd.lock); "
@@ -1223,6 +1260,9 @@ static int command_restore(const struct command_line *line, const struct config 
     }
     if (!engine_present(line->from)) {
         fprintf(stderr, "ledgerd: %s is not a backup directory (no data.mdb in it)\n", line->from);
+        return EXIT_FAILURE_;
+    }
+    if (lstat(dir, &st) != 0 && errno == ENOTDIR && print_file_above("cannot restore", dir)) {
         return EXIT_FAILURE_;
     }
     if (lstat(dir, &st) == 0 || errno != ENOENT) {

@@ -3119,6 +3119,14 @@ static void test_daemon_command_line_refusals(void **state)
     char stray_file[PATH_SIZE + 32];
     snprintf(stray_file, sizeof stray_file, "%s/not-a-directory", f->root);
     write_line(stray_file, "not a ledger");
+    /* A data directory under that file: it can never be a directory, and no
+     * permission is missing. */
+    char under_file[PATH_SIZE + 64], file_in_the_way[3 * PATH_SIZE];
+    snprintf(under_file, sizeof under_file, "%s/sub", stray_file);
+    snprintf(file_in_the_way, sizeof file_in_the_way,
+             "%s cannot be a directory: %s on its path is a file, not a directory; give --data a "
+             "path of directories",
+             under_file, stray_file);
     /* A data directory too deep for its default IPC sockets (at most 107
      * bytes of path). */
     char deep[PATH_SIZE + 160];
@@ -3155,6 +3163,11 @@ static void test_daemon_command_line_refusals(void **state)
         {{"--data", stray_file}, 1, "is not a directory: give --data a data directory"},
         {{"init", "--data", stray_file}, 1, "is not a directory: give --data a data directory"},
         {{"rebuild", "--data", stray_file}, 2, "is not a directory: give --data a data directory"},
+        /* --data under a file. */
+        {{"--data", under_file}, 1, file_in_the_way},
+        {{"init", "--data", under_file}, 1, file_in_the_way},
+        {{"rebuild", "--data", under_file}, 2, file_in_the_way},
+        {{"restore", "--from", stray, "--data", under_file}, 1, file_in_the_way},
         /* A bad value names the option as it was typed. */
         {{"--data", f->data, "--map-bytes-max", "1M"},
          2,
@@ -3175,7 +3188,8 @@ static void test_daemon_command_line_refusals(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_int_equal(truncate(f->log_path, 0), 0);
         int status = wait_exit(spawn(f, cases[i].args), 20000);
-        if (status != cases[i].status || !log_contains(f, cases[i].message)) {
+        if (status != cases[i].status || !log_contains(f, cases[i].message) ||
+            log_contains(f, "permission denied") || log_contains(f, "already exists")) {
             log_print(f, "");
             fail_msg("case %zu (%s ...): status %d, expected %d and \"%s\"", i, cases[i].args[0],
                      status, cases[i].status, cases[i].message);
