@@ -597,6 +597,43 @@ static void core_limits(pid_t pid, char soft[32], char hard[32])
  * `ulimit -c unlimited` would give it): its core file size is 0, soft and
  * hard, and it is not dumpable (which /proc does not show to root; the
  * limit is what can be checked). */
+/* At --log-level warn the daemon logs no refusal (each is an INFO line),
+ * while still answering each with its code and message and still logging
+ * its warnings: the level filters lines, not replies. */
+static void test_daemon_log_level_warn_keeps_refusals_out(void **state)
+{
+    struct fixture *f = *state;
+    /* A data directory open to its group: a WARN line at start. */
+    assert_int_equal(chmod(f->data, 0750), 0);
+    log_clear(f);
+    daemon_start(f, (const char *const[]){"--log-level", "warn", NULL});
+    uint8_t wrong[LEDGER_SECRET_BYTES];
+    memcpy(wrong, f->secret, sizeof wrong);
+    wrong[0] ^= 1;
+    struct request_spec bad_key = {.principal_id = "operator", .secret = wrong};
+    size_t size = 0;
+    uint8_t *bytes = request_head(&bad_key, &size);
+    Ledger__V1__Reply *reply =
+        call_expect(f->client, bytes, size, &bad_key, LEDGER_ERR_BAD_SIGNATURE);
+    assert_non_null(strstr(reply->message, "MAC"));
+    reply_free(reply);
+    free(bytes);
+    /* A command the ledger refuses (a partner added twice) is answered too. */
+    ProtobufCBinaryData add = command_add_partner("add-p1", "p1", "Partner One");
+    reply_free(operator_batch(f, &add, 1, LEDGER_ERR_OK));
+    ProtobufCBinaryData again = command_add_partner("add-p1-again", "p1", "Partner One");
+    reply_free(operator_batch(f, &again, 1, LEDGER_ERR_PARTNER_EXISTS));
+    free(add.data);
+    free(again.data);
+    assert_int_equal(operator_head_sequence(f), 2);
+    assert_int_equal(daemon_stop(f, SIGTERM), 0);
+    assert_int_equal(chmod(f->data, 0700), 0);
+    assert_true(log_contains(f, " WARN  data directory open to other users"));
+    assert_false(log_contains(f, "request refused"));
+    assert_false(log_contains(f, " INFO "));
+    assert_false(log_contains(f, " DEBUG "));
+}
+
 static void test_daemon_no_core_dumps(void **state)
 {
     struct fixture *f = *state;
@@ -3242,6 +3279,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_daemon_init_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_auth_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_log_level_warn_keeps_refusals_out, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_daemon_no_core_dumps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_command_durable_across_restart, setup,
                                         teardown),
