@@ -93,6 +93,32 @@ static void test_log_long_line_is_cut(void **state)
     assert_string_equal(line + 25, "INFO  next");
 }
 
+static void write_long_message(void)
+{
+    static char message[2 * LOG_LINE_SIZE];
+    memset(message, 'm', sizeof message - 1);
+    message[sizeof message - 1] = '\0';
+    log_write(LOG_LEVEL_INFO, message, "field=%s", "after");
+    log_write(LOG_LEVEL_INFO, "next", NULL);
+}
+
+/* A message that fills the line by itself: the line is cut and marked, its
+ * fields are left out rather than written past the cut, and it stays one
+ * line, so the next one is whole. */
+static void test_log_long_message_drops_its_fields(void **state)
+{
+    (void)state;
+    char *text = capture(write_long_message);
+    char *line = strtok(text, "\n");
+    assert_int_equal(strlen(line), LOG_LINE_SIZE - 1);
+    assert_memory_equal(line + strlen(line) - 3, "...", 3);
+    assert_null(strstr(line, "field="));
+    assert_int_equal(line[LOG_LINE_SIZE - 5], 'm');
+    line = strtok(NULL, "\n");
+    assert_string_equal(line + 25, "INFO  next");
+    assert_null(strtok(NULL, "\n"));
+}
+
 static void test_log_levels_parse(void **state)
 {
     (void)state;
@@ -156,6 +182,10 @@ static void test_log_quote(void **state)
     char tiny[3];
     log_quote("word", 64, tiny, sizeof tiny);
     assert_true(strlen(tiny) < sizeof tiny);
+    /* No room at all: nothing is written, not even a terminator. */
+    char none[4] = "xyz";
+    assert_ptr_equal(log_quote("word", 64, none, 0), none);
+    assert_string_equal(none, "xyz");
 }
 
 int main(void)
@@ -163,6 +193,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_format_and_levels),
         cmocka_unit_test(test_log_long_line_is_cut),
+        cmocka_unit_test(test_log_long_message_drops_its_fields),
         cmocka_unit_test(test_log_levels_parse),
         cmocka_unit_test(test_log_quote),
     };
