@@ -517,6 +517,42 @@ static void test_config_file_and_sample(void **state)
     test_remove_dir(dir);
 }
 
+/* The sample of a data directory too long for its default IPC sockets
+ * (more than 107 bytes with "/ledger.sock") shows the addresses as
+ * placeholders, never a default cut short or one that would not bind, names
+ * the directory itself in full, and still loads as written. */
+static void test_config_sample_of_a_deep_directory(void **state)
+{
+    (void)state;
+    char dir[512], path[600];
+    test_make_dir(dir, sizeof dir, "config-deep");
+    snprintf(path, sizeof path, "%s/ledgerd.conf", dir);
+    char deep[300];
+    snprintf(deep, sizeof deep, "/srv/%0150d/ledger-data", 0);
+    char url[CONFIG_URL_SIZE];
+    assert_int_equal(config_default_url(deep, "ledger.sock", url), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(config_write_sample(path, deep), LEDGER_ERR_OK);
+    FILE *file = fopen(path, "r");
+    assert_non_null(file);
+    static char text[16384];
+    size_t size = fread(text, 1, sizeof text - 1, file);
+    fclose(file);
+    text[size] = '\0';
+    assert_non_null(strstr(text, "\n# listen = ipc://<data dir>/ledger.sock\n"));
+    assert_non_null(strstr(text, "\n# events = ipc://<data dir>/events.sock\n"));
+    char data_line[400];
+    snprintf(data_line, sizeof data_line, "\n# data = %s\n", deep);
+    assert_non_null(strstr(text, data_line));
+    assert_null(strstr(text, "ipc:///srv/"));
+    struct config config, defaults;
+    config_defaults(&config);
+    config_defaults(&defaults);
+    char error[CONFIG_ERROR_SIZE] = "";
+    assert_int_equal(config_load(&config, path, error), LEDGER_ERR_OK);
+    assert_memory_equal(&config, &defaults, sizeof config);
+    test_remove_dir(dir);
+}
+
 /* tools/ledgerd.conf.sample is what `ledgerd init --data /var/lib/ledgerd`
  * writes, byte for byte: the operations guide installs it as
  * /etc/ledgerd/ledgerd.conf. When a setting changes, regenerate it with
@@ -706,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_config_set_from_command_line),
         cmocka_unit_test(test_config_bytes),
         cmocka_unit_test(test_config_file_and_sample),
+        cmocka_unit_test(test_config_sample_of_a_deep_directory),
         cmocka_unit_test(test_config_sample_file_is_current),
         cmocka_unit_test(test_config_default_url),
         cmocka_unit_test(test_config_ipc_path_length_edge),
