@@ -371,8 +371,11 @@ static enum ledger_err lock_take(const char *dir, bool exclusive, int *fd_out)
     if (err != LEDGER_ERR_OK) {
         return err;
     }
+    /* O_NONBLOCK: a FIFO put in place of the lock file of a directory that
+     * is only read (a backup, whose writer may be hostile) must not hang
+     * the open, which waits for a writer. */
     int fd = exclusive ? open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)
-                       : open(lock_path, O_RDONLY | O_CLOEXEC);
+                       : open(lock_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         *fd_out = -1;
         if (!exclusive && errno == ENOENT) {

@@ -1286,8 +1286,13 @@ static int command_restore(const struct command_line *line, const struct config 
         return EXIT_FAILURE_;
     }
     if (held != LEDGER_ERR_OK) {
-        fprintf(stderr, "ledgerd: cannot read %s/ledgerd.lock: %s (%s)\n", line->from,
-                ledger_strerror(held), ledger_err_name(held));
+        const char *detail = engine_open_detail();
+        fprintf(stderr,
+                "ledgerd: cannot read %s/ledgerd.lock, which tells whether a ledgerd process "
+                "serves %s: %s (%s)%s%s; if none does, remove it (restore does not copy it), or "
+                "restore from a backup `ledgerctl backup` made\n",
+                line->from, line->from, ledger_strerror(held), ledger_err_name(held),
+                detail[0] ? ": " : "", detail);
         return EXIT_FAILURE_;
     }
     int status = restore_into(line, config, dir);

@@ -1971,6 +1971,54 @@ static void test_daemon_restore_follows_no_link(void **state)
     assert_int_equal(wait_exit(spawn(f, restore), 60000), 0);
 }
 
+/* The lock file of the directory restore reads from is only asked whether
+ * a daemon serves it: a FIFO in its place (whoever writes backups could put
+ * one there) does not hang restore, and one that cannot be opened (a link
+ * to itself) is named with the system's reason and what to do, before
+ * anything is written. */
+static void test_daemon_restore_reads_any_lock_file(void **state)
+{
+    struct fixture *f = *state;
+    char backup[PATH_SIZE + 32], lock_path[PATH_SIZE + 64], restored[PATH_SIZE + 32];
+    backup_taken(f, backup, sizeof backup);
+    snprintf(lock_path, sizeof lock_path, "%s/ledgerd.lock", backup);
+    unlink(lock_path);
+    assert_int_equal(mkfifo(lock_path, 0600), 0);
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    const char *restore[] = {"restore", "--from", backup, "--data", restored, NULL};
+    log_clear(f);
+    int status = wait_exit(spawn(f, restore), 60000);
+    if (status != 0) {
+        log_print(f, "");
+        fail_msg("restore beside a FIFO lock file: status %d", status);
+    }
+    char says[5 * PATH_SIZE];
+    snprintf(says, sizeof says, "restored %s into %s: 1 event", backup, restored);
+    assert_true(log_contains(f, says));
+    struct stat st;
+    char restored_lock[PATH_SIZE + 64];
+    snprintf(restored_lock, sizeof restored_lock, "%s/ledgerd.lock", restored);
+    assert_false(lstat(restored_lock, &st) == 0 && S_ISFIFO(st.st_mode));
+
+    /* A lock file that is a link to itself. */
+    assert_int_equal(unlink(lock_path), 0);
+    assert_int_equal(symlink("ledgerd.lock", lock_path), 0);
+    snprintf(restored, sizeof restored, "%s/restored-2", f->root);
+    const char *again[] = {"restore", "--from", backup, "--data", restored, NULL};
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, again), 60000), 1);
+    snprintf(says, sizeof says,
+             "ledgerd: cannot read %s, which tells whether a ledgerd process serves %s: a file "
+             "could not be read or written (IO_ERROR): %s cannot be opened: Too many levels of "
+             "symbolic links; if none does, remove it (restore does not copy it)",
+             lock_path, backup, lock_path);
+    if (!log_contains(f, says)) {
+        log_print(f, "");
+        fail_msg("restore did not name the lock file it could not open");
+    }
+    assert_int_not_equal(lstat(restored, &st), 0);
+}
+
 /* restore refuses a --head-key that is not the backup's head-signing key
  * before it writes anything, naming the file and saying what it holds,
  * instead of blaming the backup; the right key then restores. */
@@ -3321,6 +3369,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_head_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_of_a_read_only_backup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_follows_no_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_restore_reads_any_lock_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_names_a_parent_it_may_not_write, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_refuses_a_served_directory, setup,
