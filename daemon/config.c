@@ -802,8 +802,10 @@ enum ledger_err config_write_sample(const char *path, const char *data_dir_absol
     }
     FILE *file = fdopen(fd, "w");
     if (file == NULL) {
+        int error = errno;
         close(fd);
         unlink(path);
+        errno = error;
         return LEDGER_ERR_IO_ERROR;
     }
     fprintf(file, "# ledgerd.conf: settings of ledgerd for this data directory.\n"
@@ -819,9 +821,12 @@ enum ledger_err config_write_sample(const char *path, const char *data_dir_absol
                 values[i]);
     }
     bool ok = fflush(file) == 0 && fsync(fd) == 0;
+    int error = errno;
     ok = fclose(file) == 0 && ok;
     if (!ok) {
+        error = error != 0 ? error : errno;
         unlink(path);
+        errno = error;
         return LEDGER_ERR_IO_ERROR;
     }
     return LEDGER_ERR_OK;

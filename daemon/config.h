@@ -109,7 +109,8 @@ config_load_string(struct config *config, const char *text, const char *name,
 
 /* Writes the commented sample config (every setting, commented out, at its
  * default; addresses shown for `data_dir_absolute`) to a new file at `path`
- * (mode 0644; refused with IO_ERROR if it exists). */
+ * (mode 0644; refused with IO_ERROR if it exists, even as a link to a file
+ * that does not; on IO_ERROR, errno says why and nothing is left at `path`). */
 __attribute__((warn_unused_result)) enum ledger_err
 config_write_sample(const char *path, const char *data_dir_absolute);
 

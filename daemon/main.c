@@ -689,10 +689,28 @@ static enum ledger_err data_dir_initialize_now(const struct config *config, cons
     }
     bool config_written = false;
     if (access(config_path, F_OK) != 0) {
+        const char *why = NULL;
         if (config_write_sample(config_path, dir) == LEDGER_ERR_OK) {
             config_written = true;
         } else {
-            fprintf(stderr, "ledgerd: warning: cannot write %s\n", config_path);
+            /* access() found no file there: one that exists all the same is
+             * a link to a file that does not (never written through). */
+            why = errno == EEXIST ? "it is a link to a file that does not exist" : strerror(errno);
+        }
+        if (why == NULL) {
+            /* written */
+        } else if (as_log) {
+            char quoted[LOG_QUOTE_SIZE(256)];
+            log_write(LOG_LEVEL_WARN, "sample config file not written",
+                      "config=%s error=\"%s\" action=\"the settings are the defaults and the "
+                      "command line's until a config file is there\"",
+                      log_quote(config_path, 256, quoted, sizeof quoted), why);
+        } else {
+            fprintf(stderr,
+                    "ledgerd: warning: cannot write the sample config file %s: %s; the "
+                    "settings are the defaults and the command line's until a config file is "
+                    "there\n",
+                    config_path, why);
         }
     }
     if (as_log) {

@@ -2791,6 +2791,58 @@ static void test_daemon_init_keeps_an_operator_key_it_found(void **state)
     }
 }
 
+/* A ledgerd.conf in a fresh data directory that is a link to a file that
+ * does not exist yet (a config kept in /etc, not written yet) is neither
+ * written through nor replaced: init and a first start initialize the
+ * directory all the same and say, with the reason, that the sample was
+ * not written and the defaults apply. */
+static void test_daemon_init_beside_a_dangling_config_link(void **state)
+{
+    struct fixture *f = *state;
+    char target[PATH_SIZE + 32], link_path[PATH_SIZE + 64];
+    snprintf(target, sizeof target, "%s/etc-ledgerd.conf", f->root);
+    const char *commands[2][4] = {{"init", "--data", NULL, NULL}, {"--data", NULL, NULL, NULL}};
+    for (size_t i = 0; i < 2; i++) {
+        char data[PATH_SIZE];
+        snprintf(data, sizeof data, "%s/fresh-%zu", f->root, i);
+        fixture_data_set(f, data);
+        assert_int_equal(mkdir(f->data, 0700), 0);
+        snprintf(link_path, sizeof link_path, "%s/ledgerd.conf", f->data);
+        assert_int_equal(symlink(target, link_path), 0);
+        commands[i][i == 0 ? 2 : 1] = f->data;
+        log_clear(f);
+        if (i == 0) {
+            assert_int_equal(wait_exit(spawn(f, commands[i]), 30000), 0);
+            char says[2 * PATH_SIZE];
+            snprintf(says, sizeof says,
+                     "ledgerd: warning: cannot write the sample config file %s: it is a link to "
+                     "a file that does not exist; the settings are the defaults and the command "
+                     "line's until a config file is there",
+                     link_path);
+            assert_true(log_contains(f, says));
+            assert_false(log_contains(f, "config file: "));
+            assert_true(key_read(f->data, f->secret));
+            daemon_start(f, NULL);
+        } else {
+            f->pid = spawn(f, commands[i]);
+            int64_t deadline = now_us() + (int64_t)test_timeout_ms(60000) * 1000;
+            while (!key_read(f->data, f->secret) && now_us() < deadline) {
+                sleep_ms(10);
+            }
+            daemon_wait_ready(f);
+            assert_true(log_contains(f, "WARN  sample config file not written"));
+            assert_true(log_contains(f, "error=\"it is a link to a file that does not exist\""));
+        }
+        assert_int_equal(operator_head_sequence(f), 1);
+        assert_int_equal(daemon_stop(f, SIGTERM), 0);
+        /* The link is left as it was, and nothing was written through it. */
+        struct stat st;
+        assert_int_equal(lstat(link_path, &st), 0);
+        assert_true(S_ISLNK(st.st_mode));
+        assert_int_not_equal(stat(target, &st), 0);
+    }
+}
+
 /* Two inits of one new directory at once (an operator's and a first start
  * of the unit, say): one initializes it and the other is refused without
  * touching it, whichever comes second; never does the refused one remove
@@ -3387,6 +3439,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_init_all_or_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_stopped_all_or_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_twice_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_init_beside_a_dangling_config_link, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_keeps_an_operator_key_it_found, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_daemon_init_keys_never_through_a_left_file, setup,
