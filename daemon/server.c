@@ -64,6 +64,11 @@
 /* Socket buffers: room for several requests of the default size in flight per
  * peer; nanomsg's default (128 kB) would throttle bulk imports. */
 #define SERVER_SOCKET_BUFFER_BYTES (4 * 1024 * 1024)
+/* The message of a NO_MEMORY that answers commands which were committed (their
+ * reply could not be built): retrying them under their ids is what is safe. */
+#define SERVER_COMMITTED_UNANSWERED                                                                \
+    "the commands were committed but the reply could not be built; retry with the same "           \
+    "command ids to read their results"
 /* The store's message of a storage failure kept for the log line (detail=). */
 #define SERVER_DETAIL_SIZE 256
 
@@ -242,7 +247,11 @@ static void reply_send(struct server *server, void *control, Ledger__V1__Reply *
         log_write(LOG_LEVEL_ERROR, "reply not packed", "code=%s", ledger_err_name(err));
         Ledger__V1__Reply fallback = LEDGER__V1__REPLY__INIT;
         fallback.code = (Ledger__V1__ErrorCode)err;
-        fallback.message = (char *)ledger_strerror(err);
+        /* A reply with results answers commands that were committed: the
+         * client must not take the failure for one that wrote nothing and
+         * run them again under new ids. */
+        fallback.message = reply->n_results > 0 ? (char *)SERVER_COMMITTED_UNANSWERED
+                                                : (char *)ledger_strerror(err);
         fallback.head_sequence = reply->head_sequence;
         fallback.request_nonce = reply->request_nonce;
         err = codec_pack(&fallback.base, &bytes, &size);
@@ -570,9 +579,7 @@ static void commit_answer(struct server *server, struct pending *pending,
             /* The commit happened; only this answer is lost. A retry with the
              * same command ids returns the stored results. */
             request->err = LEDGER_ERR_NO_MEMORY;
-            snprintf(request->message, sizeof request->message,
-                     "the commands were committed but the reply could not be built; retry "
-                     "with the same command ids to read their results");
+            snprintf(request->message, sizeof request->message, "%s", SERVER_COMMITTED_UNANSWERED);
         } else {
             for (size_t i = 0; i < request->command_count; i++) {
                 results[i] = &request->results[i].message;

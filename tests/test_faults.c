@@ -2718,6 +2718,100 @@ static void test_faults_no_request_read_while_stopping(void **state)
     free(late_bytes);
 }
 
+/* --- the served request path's allocations -------------------------------------------- */
+
+/* Every allocation on a served command's path (the server's, the engine's
+ * and, linked statically, LMDB's) fails once in turn, as a daemon short of
+ * memory meets it anywhere. The client is answered every time, OK or
+ * NO_MEMORY with a message, never left waiting; the daemon keeps serving;
+ * and the same bytes sent again complete the command exactly once. A
+ * NO_MEMORY given after the command was committed (its reply could not be
+ * built) says so, so that nobody runs it again under a new id. Between
+ * arming the fault and receiving the reply this thread runs only nanomsg,
+ * whose allocations are not wrapped: every fault fires on the daemon's
+ * side. */
+static void test_faults_served_command_allocation(void **state)
+{
+    struct fixture *f = *state;
+    struct served served = {0};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    served_open(f, &served, secret);
+    int sock = client_open(served.listen, 30000);
+    unsigned long refused_before_commit = 0, refused_after_commit = 0;
+    long nth = 1;
+    for (; nth < FAULT_SWEEP_MAX; nth++) {
+        char command_id[32], partner_id[32];
+        snprintf(command_id, sizeof command_id, "alloc-%ld", nth);
+        snprintf(partner_id, sizeof partner_id, "p-alloc-%ld", nth);
+        size_t size = 0;
+        uint8_t *bytes = add_partner_request(secret, command_id, partner_id, &size);
+        uint64_t head_before = engine_head_sequence(f->engine);
+        fault_arm(&fault_alloc, nth, ENOMEM);
+        int sent = nn_send(sock, bytes, size, 0);
+        void *raw = NULL;
+        int received = sent == (int)size ? nn_recv(sock, &raw, NN_MSG, 0) : -1;
+        bool fired = fault_fired(&fault_alloc) != 0;
+        fault_disarm_all();
+        if (received < 0) {
+            fail_msg("no reply when allocation %ld failed: %s", nth, nn_strerror(nn_errno()));
+        }
+        ProtobufCMessage *message = NULL;
+        assert_int_equal(LEDGER_ERR_OK,
+                         codec_message_unpack(&ledger__v1__reply__descriptor, raw, (size_t)received,
+                                              LEDGER_REQUEST_BYTES_MAX, LEDGER_ERR_BAD_REQUEST,
+                                              &message));
+        nn_freemsg(raw);
+        Ledger__V1__Reply *reply = (Ledger__V1__Reply *)message;
+        if (reply->code != LEDGER__V1__ERROR_CODE__OK && (int)reply->code != LEDGER_ERR_NO_MEMORY) {
+            fail_msg("allocation %ld failed: answered %s: %s", nth,
+                     ledger_err_name((enum ledger_err)reply->code), reply->message);
+        }
+        bool first_ok = reply->code == LEDGER__V1__ERROR_CODE__OK;
+        char first_message[ENGINE_MESSAGE_SIZE];
+        snprintf(first_message, sizeof first_message, "%s", reply->message ? reply->message : "");
+        reply_free(reply);
+        assert_true(first_ok || first_message[0] != '\0');
+        assert_true(first_ok || fired);
+        /* The same bytes again: the command is done once, whatever happened. */
+        Ledger__V1__Reply *again = call_bytes(sock, bytes, size);
+        free(bytes);
+        assert_non_null(again);
+        if (again->code != LEDGER__V1__ERROR_CODE__OK) {
+            fail_msg("allocation %ld: the resend was answered %s: %s", nth,
+                     ledger_err_name((enum ledger_err)again->code), again->message);
+        }
+        assert_int_equal(1, again->n_results);
+        bool duplicate = again->results[0]->duplicate;
+        reply_free(again);
+        assert_int_equal(head_before + 1, engine_head_sequence(f->engine));
+        if (first_ok) {
+            assert_true(duplicate);
+        } else if (duplicate) {
+            refused_after_commit++;
+            if (strstr(first_message, "were committed") == NULL) {
+                fail_msg("allocation %ld: NO_MEMORY after the command was committed says "
+                         "\"%s\", not that it was committed",
+                         nth, first_message);
+            }
+        } else {
+            refused_before_commit++;
+        }
+        if (!fired) {
+            break;
+        }
+        f->injected++;
+    }
+    nn_close(sock);
+    served_close(&served);
+    printf("served allocation sweep: %ld sites; NO_MEMORY %lu times before the commit, %lu "
+           "after it\n",
+           nth - 1, refused_before_commit, refused_after_commit);
+    assert_true(refused_before_commit > 0);
+    assert_true(refused_after_commit > 0);
+    engine_reopen(f);
+    expect_views_replay(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2762,6 +2856,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_request_queued_behind_a_sweep_commit, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_stop_during_a_sweep_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_served_command_allocation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
