@@ -2812,6 +2812,75 @@ static void test_faults_served_command_allocation(void **state)
     expect_views_replay(f);
 }
 
+/* The same for a stats query, answered on the loop from the engine's figures
+ * and the server's counters: each allocation of its answer fails once in
+ * turn (each figure's, of which there are many), and the client is
+ * answered NO_MEMORY with a message (or OK), the partial answer freed (the sanitizer build finds a
+ * leak), and the next stats query is answered in full. */
+static void test_faults_served_stats_allocation(void **state)
+{
+    struct fixture *f = *state;
+    struct served served = {0};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    served_open(f, &served, secret);
+    int sock = client_open(served.listen, 30000);
+    Ledger__V1__StatsQuery stats = LEDGER__V1__STATS_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_STATS;
+    query.stats = &stats;
+    size_t full_count = 0;
+    unsigned long refused = 0;
+    long nth = 1;
+    for (; nth < FAULT_SWEEP_MAX; nth++) {
+        struct request_spec spec = {.principal_id = "operator", .secret = secret};
+        size_t size = 0;
+        uint8_t *bytes = request_query(&spec, &query, &size);
+        fault_arm(&fault_alloc, nth, ENOMEM);
+        int sent = nn_send(sock, bytes, size, 0);
+        void *raw = NULL;
+        int received = sent == (int)size ? nn_recv(sock, &raw, NN_MSG, 0) : -1;
+        bool fired = fault_fired(&fault_alloc) != 0;
+        fault_disarm_all();
+        free(bytes);
+        if (received < 0) {
+            fail_msg("no reply when allocation %ld failed: %s", nth, nn_strerror(nn_errno()));
+        }
+        ProtobufCMessage *message = NULL;
+        assert_int_equal(LEDGER_ERR_OK,
+                         codec_message_unpack(&ledger__v1__reply__descriptor, raw, (size_t)received,
+                                              LEDGER_REQUEST_BYTES_MAX, LEDGER_ERR_BAD_REQUEST,
+                                              &message));
+        nn_freemsg(raw);
+        Ledger__V1__Reply *reply = (Ledger__V1__Reply *)message;
+        if (reply->code == LEDGER__V1__ERROR_CODE__OK) {
+            assert_non_null(reply->query);
+            if (!fired) {
+                full_count = reply->query->n_stats;
+            }
+        } else if ((int)reply->code == LEDGER_ERR_NO_MEMORY) {
+            assert_true(fired);
+            assert_true(reply->message != NULL && reply->message[0] != '\0');
+            assert_null(reply->query);
+            refused++;
+        } else {
+            fail_msg("allocation %ld failed: answered %s: %s", nth,
+                     ledger_err_name((enum ledger_err)reply->code), reply->message);
+        }
+        reply_free(reply);
+        if (!fired) {
+            break;
+        }
+        f->injected++;
+    }
+    nn_close(sock);
+    served_close(&served);
+    printf("served stats allocation sweep: %ld sites, %lu answered NO_MEMORY; %zu figures\n",
+           nth - 1, refused, full_count);
+    assert_true(refused > 0);
+    /* The engine's figures and every counter of the metrics endpoint. */
+    assert_true(full_count > 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2857,6 +2926,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_stop_during_a_sweep_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_served_command_allocation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_served_stats_allocation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
