@@ -317,14 +317,30 @@ static int settings_resolve(const struct command_line *line, struct config *conf
     return EXIT_OK;
 }
 
-/* An absolute form of `path` without resolving links of a path that may not
- * exist yet: realpath when it exists, else the working directory joined. */
+/* An absolute form of `path`, which may not exist yet: realpath when it
+ * exists; else, when its parent exists, the parent's realpath joined with
+ * its last name (so that the path named before the directory is made is
+ * the one realpath gives once it is: a default socket address too long
+ * through a link is refused before anything is made); else the working
+ * directory joined. */
 static int path_absolute(const char *path, char out[CONFIG_PATH_SIZE])
 {
     char resolved[PATH_MAX];
     if (realpath(path, resolved) != NULL) {
         int n = snprintf(out, CONFIG_PATH_SIZE, "%s", resolved);
         return (n < 0 || n >= CONFIG_PATH_SIZE) ? -1 : 0;
+    }
+    const char *slash = strrchr(path, '/');
+    if (slash != NULL && slash != path && slash[1] != '\0' && strcmp(slash + 1, ".") != 0 &&
+        strcmp(slash + 1, "..") != 0 && (size_t)(slash - path) < PATH_MAX) {
+        char parent[PATH_MAX];
+        memcpy(parent, path, (size_t)(slash - path));
+        parent[slash - path] = '\0';
+        if (realpath(parent, resolved) != NULL) {
+            int n = snprintf(out, CONFIG_PATH_SIZE, "%s%s%s", resolved,
+                             strcmp(resolved, "/") == 0 ? "" : "/", slash + 1);
+            return (n < 0 || n >= CONFIG_PATH_SIZE) ? -1 : 0;
+        }
     }
     if (path[0] == '/') {
         int n = snprintf(out, CONFIG_PATH_SIZE, "%s", path);

@@ -3268,6 +3268,15 @@ static void test_daemon_command_line_refusals(void **state)
      * bytes of path). */
     char deep[PATH_SIZE + 160];
     snprintf(deep, sizeof deep, "%s/%0120d", f->root, 0);
+    /* A short path through a link to a directory deep enough that the new
+     * data directory's sockets would be too long there: refused before
+     * the directory is made, not after initializing it. */
+    char far[PATH_SIZE + 160], near[PATH_SIZE + 32], through_link[PATH_SIZE + 64];
+    snprintf(far, sizeof far, "%s/%090d", f->root, 0);
+    assert_int_equal(mkdir(far, 0700), 0);
+    snprintf(near, sizeof near, "%s/near", f->root);
+    assert_int_equal(symlink(far, near), 0);
+    snprintf(through_link, sizeof through_link, "%s/new", near);
     const struct {
         const char *args[10];
         int status;
@@ -3312,6 +3321,10 @@ static void test_daemon_command_line_refusals(void **state)
         {{"--data", deep},
          2,
          "is too long a path for an IPC socket (at most 107 bytes); set --listen and --events"},
+        {{"--data", through_link},
+         2,
+         "/new is too long a path for an IPC socket (at most 107 bytes); set --listen and "
+         "--events"},
         /* Well formed but not this host's (TEST-NET-1): a bind failure,
          * whose line says so among its causes. */
         {{"--data", f->data, "--listen", "tcp://192.0.2.1:7399"},
@@ -3335,6 +3348,7 @@ static void test_daemon_command_line_refusals(void **state)
         assert_int_not_equal(stat(fresh, &st), 0);
         assert_int_not_equal(stat(restored, &st), 0);
         assert_int_not_equal(stat(deep, &st), 0);
+        assert_int_not_equal(stat(through_link, &st), 0);
     }
     /* Nor in a directory that holds no ledger. */
     char leftover[PATH_SIZE + 64];
