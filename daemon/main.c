@@ -444,6 +444,20 @@ static bool print_file_above(const char *what, const char *dir)
     return true;
 }
 
+/* Says, when `dir` cannot even be looked up for a reason other than its
+ * absence (a name too long, a loop of links), that reason and to give
+ * another --data; returns whether it did. */
+static bool print_path_unusable(const char *what, const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0 || errno == ENOENT) {
+        return false;
+    }
+    fprintf(stderr, "ledgerd: %s %s: %s; give --data another directory\n", what, dir,
+            strerror(errno));
+    return true;
+}
+
 static void print_head_key_without_store(const char *what, const char *dir)
 {
     fprintf(stderr,
@@ -542,6 +556,8 @@ static void print_engine_error(const char *what, const char *dir, enum ledger_er
                 "init --data DIR creates one)\n",
                 what, dir);
     } else if (print_file_above(what, dir)) {
+        /* said */
+    } else if (print_path_unusable(what, dir)) {
         /* said */
     } else if (err == LEDGER_ERR_DATA_DIR_LOCKED) {
         fprintf(stderr,
@@ -662,7 +678,17 @@ static enum ledger_err data_dir_initialize_now(const struct config *config, cons
     /* Made here rather than by engine_init, so that a failure names its
      * cause; removed again if init fails. */
     bool dir_created = false;
-    if (lstat(dir, &st) != 0 && errno == ENOENT && !data_dir_create(dir, &dir_created)) {
+    if (lstat(dir, &st) != 0 && errno != ENOENT) {
+        /* Not even looked up: a file on the way, a directory on the way
+         * this user may not pass, a name too long, a loop of links. */
+        int error = errno;
+        if (!print_file_above("cannot initialize", dir) &&
+            !print_access_denied("cannot initialize", dir)) {
+            print_create_failure(dir, error);
+        }
+        return LEDGER_ERR_IO_ERROR;
+    }
+    if (lstat(dir, &st) != 0 && !data_dir_create(dir, &dir_created)) {
         return LEDGER_ERR_IO_ERROR;
     }
     struct engine_options options;
@@ -1296,7 +1322,12 @@ static int command_restore(const struct command_line *line, const struct config 
         fprintf(stderr, "ledgerd: %s is not a backup directory (no data.mdb in it)\n", line->from);
         return EXIT_FAILURE_;
     }
-    if (lstat(dir, &st) != 0 && errno == ENOTDIR && print_file_above("cannot restore", dir)) {
+    if (lstat(dir, &st) != 0 && errno != ENOENT) {
+        int error = errno;
+        if (!print_file_above("cannot restore", dir)) {
+            fprintf(stderr, "ledgerd: cannot restore into %s: %s; give --data another directory\n",
+                    dir, strerror(error));
+        }
         return EXIT_FAILURE_;
     }
     if (lstat(dir, &st) == 0 || errno != ENOENT) {

@@ -3264,6 +3264,13 @@ static void test_daemon_command_line_refusals(void **state)
              "%s cannot be a directory: %s on its path is a file, not a directory; give --data a "
              "path of directories",
              under_file, stray_file);
+    /* Paths that cannot even be looked up: a name longer than a file
+     * system's names (255 bytes), a link that loops. */
+    char long_name[PATH_SIZE + 400], looped[PATH_SIZE + 64], loop_link[PATH_SIZE + 32];
+    snprintf(long_name, sizeof long_name, "%s/%0300d", f->root, 0);
+    snprintf(loop_link, sizeof loop_link, "%s/loop", f->root);
+    assert_int_equal(symlink("loop", loop_link), 0);
+    snprintf(looped, sizeof looped, "%s/data", loop_link);
     /* A data directory too deep for its default IPC sockets (at most 107
      * bytes of path). */
     char deep[PATH_SIZE + 160];
@@ -3314,6 +3321,20 @@ static void test_daemon_command_line_refusals(void **state)
         {{"init", "--data", under_file}, 1, file_in_the_way},
         {{"rebuild", "--data", under_file}, 2, file_in_the_way},
         {{"restore", "--from", stray, "--data", under_file}, 1, file_in_the_way},
+        /* The system's reason, never "not initialized" or "already exists". */
+        {{"--data", long_name, "--listen", "tcp://127.0.0.1:1", "--events", "tcp://127.0.0.1:2"},
+         1,
+         ": File name too long; give --data another directory"},
+        {{"init", "--data", long_name},
+         1,
+         ": File name too long; fix that, or give --data another directory"},
+        {{"rebuild", "--data", looped},
+         2,
+         "/loop/data: Too many levels of symbolic links; give --data another directory"},
+        {{"init", "--data", looped}, 1, "/loop/data: Too many levels of symbolic links; fix that"},
+        {{"restore", "--from", stray, "--data", long_name},
+         1,
+         ": File name too long; give --data another directory"},
         /* A bad value names the option as it was typed. */
         {{"--data", f->data, "--map-bytes-max", "1M"},
          2,
