@@ -3171,6 +3171,37 @@ static void test_daemon_defaults_first_start(void **state)
     assert_true(log_contains(f, "ledgerd 0."));
 }
 
+/* A relative --data is named by its absolute path, whether it names a new
+ * directory of the working directory or one under a parent that does not
+ * exist ("./" dropped, the parent to create named in full). */
+static void test_daemon_relative_data_named_absolute(void **state)
+{
+    struct fixture *f = *state;
+    char cwd[PATH_SIZE - 64];
+    snprintf(cwd, sizeof cwd, "%s/work", f->root);
+    assert_int_equal(mkdir(cwd, 0700), 0);
+    const char *init[] = {"init", "--data", "ledger", NULL};
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn_in(f, cwd, init), 30000), 0);
+    char says[3 * PATH_SIZE];
+    snprintf(says, sizeof says, "initialized %s/ledger\n", cwd);
+    assert_true(log_contains(f, says));
+    snprintf(says, sizeof says, "its key is in %s/ledger/operator.key", cwd);
+    assert_true(log_contains(f, says));
+    const char *missing[] = {"init", "--data", ".//missing/ledger", NULL};
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn_in(f, cwd, missing), 30000), 1);
+    snprintf(says, sizeof says,
+             "ledgerd: cannot create the data directory %s/missing/ledger: its parent directory "
+             "%s/missing does not exist: create it first (mkdir -p %s/missing)",
+             cwd, cwd, cwd);
+    if (!log_contains(f, says)) {
+        log_print(f, "");
+        fail_msg("the missing parent was not named in full");
+    }
+    assert_false(file_exists(cwd, "missing"));
+}
+
 static void test_daemon_bad_config_refused(void **state)
 {
     struct fixture *f = *state;
@@ -3484,6 +3515,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_permission_denied_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_verify_as_a_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_defaults_first_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_relative_data_named_absolute, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_bad_config_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_command_line_refusals, setup, teardown),
     };
