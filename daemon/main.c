@@ -1108,6 +1108,27 @@ static int restore_head_key_refused(const struct command_line *line)
     return -1;
 }
 
+/* Whether the head.key restore copied from the backup into `dir` (without
+ * --head-key, which is checked before) holds no head-signing key, after
+ * saying so: the copy then fails to open, and its log is not to blame. */
+static bool restore_own_head_key_unusable(const struct command_line *line, const char *dir)
+{
+    char key_path[CONFIG_PATH_SIZE], message[ENGINE_MESSAGE_SIZE];
+    if (line->head_key != NULL || path_join(dir, "head.key", key_path) != 0) {
+        return false;
+    }
+    enum ledger_err err = engine_check_head_key_file(key_path, NULL, message);
+    if (err == LEDGER_ERR_OK || err == LEDGER_ERR_NOT_FOUND) {
+        return false;
+    }
+    fprintf(stderr,
+            "ledgerd: the backup's head.key (%s/head.key) cannot be used: %s; restore again "
+            "with --head-key FILE, a copy of the original head.key kept apart from the "
+            "backups, or from a backup `ledgerctl backup` made (which holds none)\n",
+            line->from, message[0] ? message : ledger_strerror(err));
+    return true;
+}
+
 /* Copies the backup line->from into the new directory `dir` and opens the
  * copy; removes it again when anything fails. */
 static int restore_into(const struct command_line *line, const struct config *config,
@@ -1216,6 +1237,9 @@ static int restore_into(const struct command_line *line, const struct config *co
                     "ledgerd: %s is not a ledger backup: its data.mdb holds no ledger (an "
                     "empty log); take backups with `ledgerctl backup`\n",
                     line->from);
+            ok = false;
+        } else if ((err == LEDGER_ERR_CORRUPT || err == LEDGER_ERR_IO_ERROR) &&
+                   restore_own_head_key_unusable(line, dir)) {
             ok = false;
         } else if (err == LEDGER_ERR_CORRUPT) {
             /* A data.mdb cut short (a copy made another way, or a backup

@@ -2019,6 +2019,37 @@ static void test_daemon_restore_reads_any_lock_file(void **state)
     assert_int_not_equal(lstat(restored, &st), 0);
 }
 
+/* A backup holding a head.key that is no head-signing key (restored
+ * without --head-key, which would be checked first) makes a copy that does
+ * not open: restore blames that file, not the log (ledger-verify finds the
+ * log sound), says what to give instead, and leaves nothing behind. */
+static void test_daemon_restore_names_the_backup_own_damaged_head_key(void **state)
+{
+    struct fixture *f = *state;
+    char backup[PATH_SIZE + 32], key_path[PATH_SIZE + 64], restored[PATH_SIZE + 32];
+    backup_taken(f, backup, sizeof backup);
+    snprintf(key_path, sizeof key_path, "%s/head.key", backup);
+    write_line(key_path, "not a key");
+    snprintf(restored, sizeof restored, "%s/restored", f->root);
+    const char *restore[] = {"restore", "--from", backup, "--data", restored, NULL};
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn(f, restore), 60000), 1);
+    char says[3 * PATH_SIZE];
+    snprintf(says, sizeof says,
+             "ledgerd: the backup's head.key (%s) cannot be used: it does not hold the 128 hex "
+             "digits of an Ed25519 secret key",
+             key_path);
+    if (!log_contains(f, says) || !log_contains(f, "restore again with --head-key FILE") ||
+        log_contains(f, "names the damage")) {
+        log_print(f, "");
+        fail_msg("restore did not blame the backup's head.key");
+    }
+    assert_int_not_equal(stat(restored, &(struct stat){0}), 0);
+    /* Without it, the backup restores. */
+    assert_int_equal(unlink(key_path), 0);
+    assert_int_equal(wait_exit(spawn(f, restore), 60000), 0);
+}
+
 /* restore refuses a --head-key that is not the backup's head-signing key
  * before it writes anything, naming the file and saying what it holds,
  * instead of blaming the backup; the right key then restores. */
@@ -3487,6 +3518,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daemon_restore_checks_the_head_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_of_a_read_only_backup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_follows_no_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_restore_names_the_backup_own_damaged_head_key,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_reads_any_lock_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restore_names_a_parent_it_may_not_write, setup,
                                         teardown),
