@@ -2812,29 +2812,22 @@ static void test_faults_served_command_allocation(void **state)
     expect_views_replay(f);
 }
 
-/* The same for a stats query, answered on the loop from the engine's figures
- * and the server's counters: each allocation of its answer fails once in
- * turn (each figure's, of which there are many), and the client is
- * answered NO_MEMORY with a message (or OK), the partial answer freed (the sanitizer build finds a
- * leak), and the next stats query is answered in full. */
-static void test_faults_served_stats_allocation(void **state)
+/* Sends `query` as the operator while each allocation of its answer fails
+ * in turn (nth = 1, 2, ...), until one is answered without a fault: every
+ * attempt must be answered, OK or NO_MEMORY with a message and no result.
+ * Returns the number of allocation sites; *refused_out: how many attempts
+ * were answered NO_MEMORY; *full_out: the rows of the full answer (stats'
+ * figures or principals). */
+static long served_query_allocation_sweep(int sock, const uint8_t secret[LEDGER_SECRET_BYTES],
+                                          Ledger__V1__Query *query, unsigned long *refused_out,
+                                          size_t *full_out)
 {
-    struct fixture *f = *state;
-    struct served served = {0};
-    uint8_t secret[LEDGER_SECRET_BYTES];
-    served_open(f, &served, secret);
-    int sock = client_open(served.listen, 30000);
-    Ledger__V1__StatsQuery stats = LEDGER__V1__STATS_QUERY__INIT;
-    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
-    query.kind_case = LEDGER__V1__QUERY__KIND_STATS;
-    query.stats = &stats;
-    size_t full_count = 0;
-    unsigned long refused = 0;
-    long nth = 1;
-    for (; nth < FAULT_SWEEP_MAX; nth++) {
+    *refused_out = 0;
+    *full_out = 0;
+    for (long nth = 1; nth < FAULT_SWEEP_MAX; nth++) {
         struct request_spec spec = {.principal_id = "operator", .secret = secret};
         size_t size = 0;
-        uint8_t *bytes = request_query(&spec, &query, &size);
+        uint8_t *bytes = request_query(&spec, query, &size);
         fault_arm(&fault_alloc, nth, ENOMEM);
         int sent = nn_send(sock, bytes, size, 0);
         void *raw = NULL;
@@ -2855,30 +2848,65 @@ static void test_faults_served_stats_allocation(void **state)
         if (reply->code == LEDGER__V1__ERROR_CODE__OK) {
             assert_non_null(reply->query);
             if (!fired) {
-                full_count = reply->query->n_stats;
+                *full_out = reply->query->n_stats + reply->query->n_principals;
             }
         } else if ((int)reply->code == LEDGER_ERR_NO_MEMORY) {
             assert_true(fired);
             assert_true(reply->message != NULL && reply->message[0] != '\0');
             assert_null(reply->query);
-            refused++;
+            (*refused_out)++;
         } else {
             fail_msg("allocation %ld failed: answered %s: %s", nth,
                      ledger_err_name((enum ledger_err)reply->code), reply->message);
         }
         reply_free(reply);
         if (!fired) {
-            break;
+            return nth - 1;
         }
-        f->injected++;
     }
+    fail_msg("the sweep did not end");
+    return 0;
+}
+
+/* The same for a stats query, answered on the loop from the engine's
+ * figures and the server's counters, and for the principals, answered on a
+ * worker of the thread pool: each allocation of the answer fails once in
+ * turn (each figure's, of which there are many), and the client is
+ * answered NO_MEMORY with a message (or OK), the partial answer freed (the
+ * sanitizer build finds a leak), and the next query is answered in full. */
+static void test_faults_served_query_allocation(void **state)
+{
+    struct fixture *f = *state;
+    struct served served = {0};
+    uint8_t secret[LEDGER_SECRET_BYTES];
+    served_open(f, &served, secret);
+    int sock = client_open(served.listen, 30000);
+    Ledger__V1__StatsQuery stats = LEDGER__V1__STATS_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_STATS;
+    query.stats = &stats;
+    unsigned long stats_refused = 0, principals_refused = 0;
+    size_t figures = 0, principals = 0;
+    long stats_sites =
+        served_query_allocation_sweep(sock, secret, &query, &stats_refused, &figures);
+    Ledger__V1__PrincipalsQuery principals_query = LEDGER__V1__PRINCIPALS_QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_PRINCIPALS;
+    query.principals = &principals_query;
+    long principals_sites =
+        served_query_allocation_sweep(sock, secret, &query, &principals_refused, &principals);
     nn_close(sock);
     served_close(&served);
-    printf("served stats allocation sweep: %ld sites, %lu answered NO_MEMORY; %zu figures\n",
-           nth - 1, refused, full_count);
-    assert_true(refused > 0);
-    /* The engine's figures and every counter of the metrics endpoint. */
-    assert_true(full_count > 20);
+    f->injected += (unsigned long)(stats_sites + principals_sites);
+    printf("served query allocation sweeps: stats %ld sites, %lu answered NO_MEMORY, %zu "
+           "figures; principals %ld sites, %lu answered NO_MEMORY, %zu rows\n",
+           stats_sites, stats_refused, figures, principals_sites, principals_refused, principals);
+    assert_true(stats_refused > 0);
+    assert_true(principals_refused > 0);
+    /* The engine's figures and every counter of the metrics endpoint; the
+     * operator, the one principal added (the fixture's admin agent acts
+     * on the engine directly). */
+    assert_true(figures > 20);
+    assert_int_equal(principals, 1);
 }
 
 int main(void)
@@ -2926,7 +2954,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_stop_during_a_sweep_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_served_command_allocation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_faults_served_stats_allocation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_served_query_allocation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
