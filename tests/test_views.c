@@ -2752,6 +2752,47 @@ static void test_views_billing_renewal_starts_at_expiry(void **state)
     assert_int_equal(monthly_rows(f, "res-up", march_2026 - 1, march_2026 + 13, 1, 0, 0), 0);
 }
 
+/* A monthly reservation whose record gives no start of its term (starts_us
+ * 0, as records of earlier builds may) is billed from its event's month:
+ * the business time, else the recorded time. Its cancellation cuts its
+ * instalments back to the cancellation's month as any other's, found by
+ * that same month: none is billed after it. */
+static void test_views_billing_stop_without_start(void **state)
+{
+    struct fixture *f = *state;
+    const Ledger__V1__BillingPlan monthly = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    const Ledger__V1__Term p1y = LEDGER__V1__TERM__TERM_P1Y;
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    /* Dated back: recorded in May, bought in March. */
+    struct purchase dated;
+    purchase_fill(&dated, "res-dated", "ord-dated", partner, monthly, p1y, 1200, 1200,
+                  utc(2025, 3, 10));
+    dated.message.starts_us = 0;
+    Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED;
+    e.reservation_purchased = &dated.message;
+    emit_dated(f, &e, "p-1", "c-1", &actor_admin, utc(2025, 5, 2), utc(2025, 3, 10));
+    /* No business time either: its recorded time, in March. */
+    struct purchase undated;
+    purchase_fill(&undated, "res-undated", "ord-undated", partner, monthly, p1y, 2400, 2400,
+                  utc(2025, 3, 20));
+    undated.message.starts_us = 0;
+    Ledger__V1__Event u = LEDGER__V1__EVENT__INIT;
+    u.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED;
+    u.reservation_purchased = &undated.message;
+    emit_dated(f, &u, "p-1", "c-1", &actor_admin, utc(2025, 3, 20), 0);
+    reservation_cancelled(f, "res-dated", 0, utc(2025, 6, 15));
+    reservation_cancelled(f, "res-undated", 0, utc(2025, 4, 5));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    const int march = 2025 * 12 + 2;
+    assert_int_equal(monthly_rows(f, "res-dated", march - 1, march + 12, march, march + 3, 100),
+                     400);
+    assert_int_equal(monthly_rows(f, "res-undated", march - 1, march + 12, march, march + 1, 200),
+                     400);
+}
+
 /* The savings plan row of `id` in a savings plans answer, or NULL. */
 static const Ledger__V1__SavingsPlanRow *plan_find(const Ledger__V1__QueryResult *r, const char *id)
 {
@@ -5484,6 +5525,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_exchange_of_most_returns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_renewal_starts_at_expiry, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_stop_without_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plan_renewal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_cloud_order_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_names_cloud_order, setup, teardown),
