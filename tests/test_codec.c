@@ -593,6 +593,142 @@ static void test_codec_message_peek(void **state)
     free(bytes);
 }
 
+/* Bytes `a` then `b` in one new buffer (the caller frees it). */
+static uint8_t *joined(const uint8_t *a, size_t a_size, const uint8_t *b, size_t b_size)
+{
+    uint8_t *out = malloc(a_size + b_size + 1);
+    assert_non_null(out);
+    memcpy(out, a, a_size);
+    memcpy(out + a_size, b, b_size);
+    return out;
+}
+
+/* Whether protobuf-c decodes the bytes as an ActivityRow. */
+static bool activity_row_decodes(const uint8_t *bytes, size_t size)
+{
+    ProtobufCMessage *message = NULL;
+    enum ledger_err err = codec_message_unpack(&ledger__v1__activity_row__descriptor, bytes, size,
+                                               size, LEDGER_ERR_CORRUPT, &message);
+    codec_message_free(message);
+    return err == LEDGER_ERR_OK;
+}
+
+/* The readers of stored bytes that do not decode them (codec_message_peek,
+ * codec_patch, codec_varint_field) step over fields of the fixed-size wire
+ * types (a newer build's fixed32 and fixed64 fields, which protobuf-c
+ * keeps), and refuse, as protobuf-c does, such a field cut short, a varint
+ * or a length cut short, and the wire types protobuf-c refuses: a filter
+ * never reads another row than the one a decode would give, and a patch
+ * keeps a newer build's fields as they were. */
+static void test_codec_fixed_fields_and_bad_framing(void **state)
+{
+    (void)state;
+    Ledger__V1__ActivityRow row = LEDGER__V1__ACTIVITY_ROW__INIT;
+    row.sequence = 7;
+    row.recorded_us = 1735689600000000;
+    row.action = "Purchase Reservation";
+    row.detail = "res-1";
+    uint8_t *plain = NULL;
+    size_t plain_size = 0;
+    assert_int_equal(codec_pack(&row.base, &plain, &plain_size), LEDGER_ERR_OK);
+    /* Field 99 as a fixed32, before the row's fields, and as a fixed64
+     * after them. */
+    static const uint8_t fixed32[] = {0x9d, 0x06, 0x01, 0x02, 0x03, 0x04};
+    static const uint8_t fixed64[] = {0x99, 0x06, 1, 2, 3, 4, 5, 6, 7, 8};
+    uint8_t *front = joined(fixed32, sizeof fixed32, plain, plain_size);
+    uint8_t *bytes = joined(front, sizeof fixed32 + plain_size, fixed64, sizeof fixed64);
+    size_t size = sizeof fixed32 + plain_size + sizeof fixed64;
+    assert_true(activity_row_decodes(bytes, size));
+    uint64_t times[2] = {0};
+    const uint8_t *found = NULL;
+    size_t found_size = 0;
+    assert_true(codec_message_peek(bytes, size, (const uint32_t[]){2, 1}, 2, 4, times, &found,
+                                   &found_size));
+    assert_int_equal(times[0], 1735689600000000);
+    assert_int_equal(times[1], 7);
+    assert_int_equal(found_size, strlen("Purchase Reservation"));
+    assert_memory_equal(found, "Purchase Reservation", found_size);
+    uint64_t value = 0;
+    assert_int_equal(codec_varint_field(bytes, size, 1, LEDGER_ERR_CORRUPT, &value), LEDGER_ERR_OK);
+    assert_int_equal(value, 7);
+    /* The fixed field asked for as a varint is the caller's error. */
+    assert_int_equal(codec_varint_field(bytes, size, 99, LEDGER_ERR_CORRUPT, &value),
+                     LEDGER_ERR_CORRUPT);
+    assert_false(
+        codec_message_peek(bytes, size, (const uint32_t[]){99}, 1, 4, times, &found, &found_size));
+
+    /* A patch of the known fields keeps both unknown ones as they were,
+     * after the row's fields, where protobuf-c packs them (codec_patch
+     * reads bytes in field order): the bytes of the row patched alone,
+     * then the same two fields. */
+    uint8_t *back = joined(plain, plain_size, fixed32, sizeof fixed32);
+    uint8_t *ordered = joined(back, plain_size + sizeof fixed32, fixed64, sizeof fixed64);
+    free(back);
+    assert_true(activity_row_decodes(ordered, size));
+    const struct codec_field sequence = {.number = 1, .varint = 9};
+    struct codec_packed alone, patched;
+    assert_int_equal(codec_patch(plain, plain_size, &sequence, 1, LEDGER_ERR_CORRUPT, &alone),
+                     LEDGER_ERR_OK);
+    assert_int_equal(codec_patch(ordered, size, &sequence, 1, LEDGER_ERR_CORRUPT, &patched),
+                     LEDGER_ERR_OK);
+    assert_int_equal(patched.size, alone.size + sizeof fixed32 + sizeof fixed64);
+    assert_memory_equal(patched.data, alone.data, alone.size);
+    assert_memory_equal(patched.data + alone.size, fixed32, sizeof fixed32);
+    assert_memory_equal(patched.data + alone.size + sizeof fixed32, fixed64, sizeof fixed64);
+    codec_packed_free(&alone);
+    codec_packed_free(&patched);
+    free(ordered);
+
+    /* The fixed64 cut short anywhere in its value, and the fixed32 alike:
+     * none of the readers goes on, and protobuf-c does not decode it. */
+    for (size_t cut = 1; cut <= 8; cut++) {
+        assert_false(activity_row_decodes(bytes, size - cut));
+        assert_false(codec_message_peek(bytes, size - cut, (const uint32_t[]){2}, 1, 4, times,
+                                        &found, &found_size));
+        assert_int_equal(codec_varint_field(bytes, size - cut, 1, LEDGER_ERR_CORRUPT, &value),
+                         LEDGER_ERR_CORRUPT);
+        patched.size = 99;
+        assert_int_equal(codec_patch(bytes, size - cut, &sequence, 1, LEDGER_ERR_CORRUPT, &patched),
+                         LEDGER_ERR_CORRUPT);
+    }
+    for (size_t cut = 1; cut <= 4; cut++) {
+        assert_false(activity_row_decodes(front, sizeof fixed32 - cut));
+        assert_false(codec_message_peek(front, sizeof fixed32 - cut, (const uint32_t[]){2}, 1, 4,
+                                        times, &found, &found_size));
+        assert_int_equal(
+            codec_patch(front, sizeof fixed32 - cut, &sequence, 1, LEDGER_ERR_CORRUPT, &patched),
+            LEDGER_ERR_CORRUPT);
+    }
+
+    /* After the row: a tag cut short, a varint value cut short, a length
+     * cut short, and the wire types protobuf-c refuses (the groups' 3 and
+     * 4, and 6 and 7, which do not exist). */
+    static const struct {
+        uint8_t bytes[2];
+        size_t size;
+    } tails[] = {
+        {{0x80}, 1},       {{0x10, 0x80}, 2}, {{0x2a, 0x80}, 2}, {{0x9b, 0x06}, 2},
+        {{0x9c, 0x06}, 2}, {{0x9e, 0x06}, 2}, {{0x9f, 0x06}, 2},
+    };
+    for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+        uint8_t *bad = joined(plain, plain_size, tails[i].bytes, tails[i].size);
+        size_t bad_size = plain_size + tails[i].size;
+        if (activity_row_decodes(bad, bad_size) ||
+            codec_message_peek(bad, bad_size, (const uint32_t[]){2}, 1, 4, times, &found,
+                               &found_size) ||
+            codec_varint_field(bad, bad_size, 1, LEDGER_ERR_CORRUPT, &value) !=
+                LEDGER_ERR_CORRUPT ||
+            codec_patch(bad, bad_size, &sequence, 1, LEDGER_ERR_CORRUPT, &patched) !=
+                LEDGER_ERR_CORRUPT) {
+            fail_msg("tail %zu (%02x %02x) was read", i, tails[i].bytes[0], tails[i].bytes[1]);
+        }
+        free(bad);
+    }
+    free(bytes);
+    free(front);
+    free(plain);
+}
+
 static void test_codec_garbage_is_refused(void **state)
 {
     (void)state;
@@ -1057,6 +1193,7 @@ int main(void)
         cmocka_unit_test(test_codec_message_peek),
         cmocka_unit_test(test_codec_singular_replacement_reads_as_list_of_one),
         cmocka_unit_test(test_codec_empty_message_packs_and_unpacks),
+        cmocka_unit_test(test_codec_fixed_fields_and_bad_framing),
         cmocka_unit_test(test_codec_garbage_is_refused),
         cmocka_unit_test(test_codec_nul_in_a_string_is_refused),
         cmocka_unit_test(test_codec_truncated_record_is_corrupt),
