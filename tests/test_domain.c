@@ -5403,6 +5403,71 @@ static void test_domain_evolve_refuses_changes_of_what_is_not_held(void **state)
     assert_int_equal(version, W->customer->version);
 }
 
+/* Records whose bodies no decision writes: a subscription bought again
+ * under an id the customer holds, or of an offer that does not exist; a
+ * status change, a permission revocation without their bodies; a role
+ * removal naming no user or no subscription; a reservation whose price is
+ * not money. Each is CORRUPT and leaves the state as it was. */
+static void test_domain_evolve_refuses_malformed_bodies(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    accept(&ADMIN, role(&k, true, "sub-1", "alice", LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER));
+    accept(&ADMIN, permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS));
+    uint64_t version = W->customer->version;
+    Ledger__V1__Event *event = &W->out.event;
+
+    assert_int_equal(
+        LEDGER_ERR_OK,
+        decide(&ADMIN, subscription(&k, "sub-2", LEDGER__V1__OFFER__OFFER_AZURE_PLAN)));
+    event->subscription_purchased->subscription_id = "sub-1";
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->subscription_purchased->subscription_id = "sub-2";
+    event->subscription_purchased->offer = (Ledger__V1__Offer)77;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->subscription_purchased = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    assert_int_equal(3, W->customer->subscription_count);
+
+    assert_int_equal(
+        LEDGER_ERR_OK,
+        decide(&ADMIN, status(&k, "sub-g",
+                              LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED)));
+    event->subscription_status_changed = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    assert_int_equal(LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE,
+                     domain_find_subscription(W->customer, "sub-g")->status);
+
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, role(&k, false, "sub-1", "alice",
+                                                        LEDGER__V1__AZURE_ROLE__AZURE_ROLE_OWNER)));
+    event->role_removed->user = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->role_removed->user = "alice";
+    event->role_removed->subscription_id = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    assert_int_equal(1, W->customer->role_count);
+
+    assert_int_equal(
+        LEDGER_ERR_OK,
+        decide(&ADMIN,
+               permission(&k, false, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS)));
+    event->purchase_permission_revoked = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    assert_true(
+        W->customer->permission_on[LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS]);
+
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, plain_reservation(&k, 1000)));
+    Ledger__V1__ReservationPurchased *bought = event->reservation_purchased;
+    bought->price->currency = "usd";
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    bought->price->currency = "USD";
+    bought->retail_price = NULL;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    assert_int_equal(0, W->customer->reservation_count);
+    assert_int_equal(version, W->customer->version);
+}
+
 /* An evolve that runs out of memory for the customer's id index says so
  * (NO_MEMORY, not CORRUPT: the record is sound) and leaves the state as it
  * was, so that the same event applies once memory is there. */
@@ -5833,6 +5898,7 @@ int main(void)
         TEST(test_domain_evolve_refuses_what_does_not_fit),
         TEST(test_domain_evolve_refuses_empty_terms_and_doubled_roles),
         TEST(test_domain_evolve_refuses_changes_of_what_is_not_held),
+        TEST(test_domain_evolve_refuses_malformed_bodies),
         TEST(test_domain_evolve_out_of_memory_changes_nothing),
         TEST(test_domain_records_without_business_time),
         TEST(test_domain_evolve_state_rules),
