@@ -608,6 +608,15 @@ enum ledger_err views__query_billing(struct store_txn *txn, const struct views_s
     if (err == LEDGER_ERR_NOT_FOUND) {
         err = LEDGER_ERR_OK;
     }
+    if (err == LEDGER_ERR_TOO_LARGE) {
+        /* Only an answer in one reply holds that many (a page keeps at most
+         * 2 * limit + 2 rows): pages always hold the month, however large. */
+        snprintf(message, VIEWS_MESSAGE_SIZE,
+                 "the month has more than %d rows, too many for one reply: page them with a "
+                 "limit (1..%d)%s",
+                 LEDGER_VIEW_ROWS_MAX, LEDGER_ROWS_PAGE_MAX,
+                 customer_id[0] == '\0' ? ", or ask for one customer_id" : "");
+    }
     if (err != LEDGER_ERR_OK) {
         return err;
     }

@@ -3933,6 +3933,98 @@ static void small_history_begin(struct fixture *f, const char *name)
     partner_registered(f, "p-1", "Contoso", utc(2025, 1, 1));
 }
 
+/* An unpaged month of billing holds at most LEDGER_VIEW_ROWS_MAX rows: at
+ * that many it is answered whole; one more is TOO_LARGE with a message
+ * that says to page it (and, for the whole partner, that one customer may
+ * be asked for), and the pages of the same month still give every row. The
+ * rows come from exchanges of one reservation for the most replacements,
+ * 33 rows each (the replacements' charges and the refund). */
+static void test_views_billing_unpaged_rows_max(void **state)
+{
+    (void)state;
+    struct fixture f = {0};
+    test_make_dir(f.dir, sizeof f.dir, "views-rows-max");
+    /* Room for the rows in one write transaction (the map grows only
+     * between them). */
+    struct store_options options = {
+        .dir = f.dir, .no_sync = true, .map_bytes = UINT64_C(512) * 1024 * 1024};
+    assert_ok(store_open(&options, &f.store));
+    assert_ok(store_begin(f.store, true, &f.txn));
+    partner_registered(&f, "p-1", "Contoso", utc(2025, 1, 1));
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    const Ledger__V1__BillingPlan upfront = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    const Ledger__V1__Term p1y = LEDGER__V1__TERM__TERM_P1Y;
+    const int64_t t = utc(2025, 3, 10);
+    const size_t per_exchange = LEDGER_EXCHANGE_REPLACEMENTS_MAX + 1;
+    const size_t exchanges = (LEDGER_VIEW_ROWS_MAX - 1) / per_exchange;
+    reservation_purchased(&f, "p-1", "c-1", &actor_admin, "x0-0", "o0-0", partner, upfront, p1y,
+                          100, 100, t);
+    static struct purchase replacements[LEDGER_EXCHANGE_REPLACEMENTS_MAX];
+    static char ids[LEDGER_EXCHANGE_REPLACEMENTS_MAX][2][24];
+    char returned[24] = "x0-0";
+    for (size_t i = 1; i <= exchanges; i++) {
+        for (size_t j = 0; j < LEDGER_EXCHANGE_REPLACEMENTS_MAX; j++) {
+            snprintf(ids[j][0], sizeof ids[j][0], "x%zu-%zu", i, j);
+            snprintf(ids[j][1], sizeof ids[j][1], "o%zu-%zu", i, j);
+            purchase_fill(&replacements[j], ids[j][0], ids[j][1], partner, upfront, p1y, 100, 100,
+                          t);
+        }
+        reservation_exchanged_for(&f, returned, 1, replacements, LEDGER_EXCHANGE_REPLACEMENTS_MAX,
+                                  t);
+        snprintf(returned, sizeof returned, "%s", ids[0][0]);
+    }
+    /* Purchases up to the most rows of one answer. */
+    size_t rows = 1 + exchanges * per_exchange;
+    for (size_t i = 0; rows < LEDGER_VIEW_ROWS_MAX; i++, rows++) {
+        snprintf(ids[0][0], sizeof ids[0][0], "y%zu", i);
+        snprintf(ids[0][1], sizeof ids[0][1], "oy%zu", i);
+        reservation_purchased(&f, "p-1", "c-1", &actor_admin, ids[0][0], ids[0][1], partner,
+                              upfront, p1y, 100, 100, t);
+    }
+    assert_ok(store_commit(f.txn));
+    f.txn = NULL;
+    const struct views_scope scope = {"p-1", "", false};
+    Ledger__V1__QueryResult r;
+    assert_ok(billing(&f, &scope, "2025-03", "", &r));
+    assert_int_equal(r.n_billing, LEDGER_VIEW_ROWS_MAX);
+    assert_int_equal(r.total_rows, LEDGER_VIEW_ROWS_MAX);
+    views_result_clear(&r);
+
+    /* One more. */
+    assert_ok(store_begin(f.store, true, &f.txn));
+    reservation_purchased(&f, "p-1", "c-1", &actor_admin, "z-1", "oz-1", partner, upfront, p1y, 100,
+                          100, t);
+    assert_ok(store_commit(f.txn));
+    f.txn = NULL;
+    char message[VIEWS_MESSAGE_SIZE];
+    const char *customers[] = {"", "c-1"};
+    for (size_t i = 0; i < 2; i++) {
+        Ledger__V1__BillingQuery bq = LEDGER__V1__BILLING_QUERY__INIT;
+        bq.month = "2025-03";
+        bq.customer_id = (char *)customers[i];
+        Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+        q.kind_case = LEDGER__V1__QUERY__KIND_BILLING;
+        q.billing = &bq;
+        struct store_txn *txn = NULL;
+        assert_ok(store_begin(f.store, false, &txn));
+        ledger__v1__query_result__init(&r);
+        assert_int_equal(views_query(txn, &scope, &q, &r, message), LEDGER_ERR_TOO_LARGE);
+        store_abort(txn);
+        assert_int_equal(r.n_billing, 0);
+        assert_non_null(strstr(message, "more than 100000 rows"));
+        assert_non_null(strstr(message, "limit"));
+        assert_true((strstr(message, "customer_id") != NULL) == (customers[i][0] == '\0'));
+    }
+    /* Paged, the same month: its first page, and the count of all. */
+    assert_ok(billing_page(&f, "2025-03", "", 0, LEDGER_ROWS_PAGE_MAX, "", &r));
+    assert_int_equal(r.n_billing, LEDGER_ROWS_PAGE_MAX);
+    assert_int_equal(r.total_rows, LEDGER_VIEW_ROWS_MAX + 1);
+    assert_true(r.next_page_token[0] != '\0');
+    views_result_clear(&r);
+    store_close(f.store);
+    test_remove_dir(f.dir);
+}
+
 /* A filter that matches nothing old enough does not walk the whole log in one
  * request: past LEDGER_ACTIVITY_SCAN_MAX entries the page ends, possibly
  * empty, with a token to continue from. */
@@ -5543,6 +5635,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_digest_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_apply_deterministic, setup, teardown),
         cmocka_unit_test(test_views_activity_scan_bound),
+        cmocka_unit_test(test_views_billing_unpaged_rows_max),
         cmocka_unit_test(test_views_activity_amounts_in_currency),
         cmocka_unit_test(test_views_activity_business_time),
         cmocka_unit_test(test_views_activity_dated_range),
