@@ -1100,9 +1100,16 @@ static void test_views_subscription_duplicates(void **state)
                  (size_t)LEDGER_DUPLICATE_HOLDERS_LISTED_MAX + 2 - i);
         many[i] = subscription_bought(f, "p-2", customers[i], "s-3", &actor_admin2, t);
     }
+    /* And bought in key order: the last ones are the latest, not named. */
+    uint64_t ordered[LEDGER_DUPLICATE_HOLDERS_LISTED_MAX + 2];
+    char in_order[LEDGER_DUPLICATE_HOLDERS_LISTED_MAX + 2][16];
+    for (size_t i = 0; i < LEDGER_DUPLICATE_HOLDERS_LISTED_MAX + 2; i++) {
+        snprintf(in_order[i], sizeof in_order[i], "c-%02zu", i + 1);
+        ordered[i] = subscription_bought(f, "p-2", in_order[i], "s-4", &actor_admin2, t);
+    }
     assert_ok(views_subscription_duplicates(f->txn, duplicate_seen, &seen, &ids));
-    assert_int_equal(ids, 3);
-    assert_int_equal(seen.count, 3);
+    assert_int_equal(ids, 4);
+    assert_int_equal(seen.count, 4);
     /* Key order: by id, then partner. */
     const struct views_subscription_duplicate *d = &seen.ids[0];
     expect_duplicate(d, "s-1", "p-1", 2, 2);
@@ -1118,6 +1125,13 @@ static void test_views_subscription_duplicates(void **state)
     for (size_t i = 0; i < LEDGER_DUPLICATE_HOLDERS_LISTED_MAX; i++) {
         expect_holding(d, i, customers[i], many[i]);
     }
+    d = &seen.ids[3];
+    expect_duplicate(d, "s-4", "p-2", LEDGER_DUPLICATE_HOLDERS_LISTED_MAX + 2,
+                     LEDGER_DUPLICATE_HOLDERS_LISTED_MAX);
+    for (size_t i = 0; i < LEDGER_DUPLICATE_HOLDERS_LISTED_MAX; i++) {
+        expect_holding(d, i, in_order[i], ordered[i]);
+    }
+    d = &seen.ids[2];
     /* The line ledger-verify and `ledgerd rebuild` print of each. */
     char line[VIEWS_DUPLICATE_TEXT_SIZE], expected[VIEWS_DUPLICATE_TEXT_SIZE];
     views_subscription_duplicate_text(&seen.ids[0], line);
@@ -1141,7 +1155,7 @@ static void test_views_subscription_duplicates(void **state)
     assert_int_equal(ids, 99);
     assert_ok(views_subscription_duplicates(f->txn, NULL, NULL, NULL));
     /* A row no writer makes (no partner after the id) is named CORRUPT. */
-    assert_ok(store_put(f->txn, STORE_DB_ACTIVITY, "Ss-4", 4, "\0\0\0\0\0\0\0\1", 8));
+    assert_ok(store_put(f->txn, STORE_DB_ACTIVITY, "Ss-5", 4, "\0\0\0\0\0\0\0\1", 8));
     assert_int_equal(views_subscription_duplicates(f->txn, NULL, NULL, &ids), LEDGER_ERR_CORRUPT);
     store_abort(f->txn);
     f->txn = NULL;
