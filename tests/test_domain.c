@@ -4152,6 +4152,36 @@ static void test_domain_refund_list_dropped_refunds_still_cap(void **state)
     assert_int_equal(2, W->customer->refund_count);
 }
 
+/* A full refund list of recent cancellations, most of which counted
+ * nothing: evolve drops those and keeps the ones that counted, which still
+ * count against the cap of the next cancellation. */
+static void test_domain_refund_list_keeps_what_counts(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const int64_t cap = LEDGER_REFUND_CAP_USD_MINOR;
+    uint64_t first = W->sequence;
+    for (int i = 0; i < LEDGER_CUSTOMER_REFUNDS_MAX + 2; i++)
+        accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P3Y,
+                                   3 * cap, "USD"));
+    /* A cent less than the cap, then nothing until the list is full. */
+    accept(&ADMIN, cancel(&k, seq_id("res", first), cap - 1, "USD", -1));
+    for (int i = 1; i < LEDGER_CUSTOMER_REFUNDS_MAX; i++)
+        accept(&ADMIN, cancel(&k, seq_id("res", first + (uint64_t)i), 0, "USD", -1));
+    assert_int_equal(LEDGER_CUSTOMER_REFUNDS_MAX, W->customer->refund_count);
+    const char *next = seq_id("res", first + LEDGER_CUSTOMER_REFUNDS_MAX);
+    refuse_as(&ADMIN, cancel(&k, next, 2, "USD", -1), LEDGER_ERR_REFUND_CAP_EXCEEDED);
+    accept(&ADMIN, cancel(&k, next, 1, "USD", -1));
+    assert_int_equal(2, W->customer->refund_count);
+    assert_int_equal(cap - 1, W->customer->refunds[0].usd_minor);
+    assert_int_equal(1, W->customer->refunds[1].usd_minor);
+    /* The cap is reached: another cent is refused. */
+    refuse_as(&ADMIN,
+              cancel(&k, seq_id("res", first + LEDGER_CUSTOMER_REFUNDS_MAX + 1), 1, "USD", -1),
+              LEDGER_ERR_REFUND_CAP_EXCEEDED);
+}
+
 /* Cancellations that count nothing against the cap (no refund, no
  * instalments released) need no room in the bounded refund list: a full
  * list of them refuses neither another nor one that counts. */
@@ -5870,6 +5900,7 @@ int main(void)
         TEST(test_domain_refund_cap_other_currencies),
         TEST(test_domain_refund_list_limit),
         TEST(test_domain_refund_list_dropped_refunds_still_cap),
+        TEST(test_domain_refund_list_keeps_what_counts),
         TEST(test_domain_refund_list_cancellations_of_nothing),
         TEST(test_domain_customer_reservation_limit),
         TEST(test_domain_customer_savings_plan_limit),
