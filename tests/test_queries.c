@@ -1,0 +1,232 @@
+/*
+ * test_queries.c: what the engine answers at the edges of its queries and of
+ * the checks of saved heads (daemon/engine_query.c) that the module tests of
+ * the views and the engine leave: a backup named by a relative path, a saved
+ * head whose root, signature or public key has the wrong length, a
+ * head-signing key file that holds no key.
+ *
+ * Method: a fresh engine (tests/support/engine_fixture.h) queried as its
+ * operator through engine_query, as the server does; the files a backup
+ * writes are read back and altered by hand, and every refusal is checked
+ * for its code and for a message that says what is wrong.
+ */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "codec.h"
+#include "engine.h"
+#include "support/engine_fixture.h"
+#include "test_util.h"
+
+#define assert_ok(expression) assert_int_equal((expression), LEDGER_ERR_OK)
+
+/* snprintf into an array, which must hold the whole text. */
+#define path_format(out, ...)                                                                      \
+    do {                                                                                           \
+        int written_ = snprintf((out), sizeof(out), __VA_ARGS__);                                  \
+        assert_true(written_ > 0 && (size_t)written_ < sizeof(out));                               \
+    } while (0)
+
+struct fixture {
+    char dir[512];
+    char outside[512]; /* for backups, which may not be inside the data directory */
+    struct engine *engine;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    test_make_dir(f->dir, sizeof f->dir, "queries");
+    test_make_dir(f->outside, sizeof f->outside, "queries-backups");
+    f->engine = test_engine_new(f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    engine_close(f->engine);
+    test_remove_dir(f->dir);
+    test_remove_dir(f->outside);
+    free(f);
+    return 0;
+}
+
+static const struct engine_principal operator_principal = {
+    .id = "operator",
+    .role = LEDGER__V1__ROLE__ROLE_OPERATOR,
+};
+
+static int64_t now_us(void)
+{
+    return (int64_t)time(NULL) * 1000000;
+}
+
+/* A backup query for `directory` as the operator. */
+static enum ledger_err backup(struct fixture *f, const char *directory,
+                              Ledger__V1__QueryResult **out, char message[ENGINE_MESSAGE_SIZE])
+{
+    Ledger__V1__BackupQuery body = LEDGER__V1__BACKUP_QUERY__INIT;
+    body.directory = (char *)directory;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_BACKUP;
+    query.backup = &body;
+    *out = NULL;
+    return engine_query(f->engine, &operator_principal, &query, now_us(), out, message);
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    path_format(path, "%s/%s", dir, name);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A relative backup directory is taken from the daemon's working directory
+ * (docs/protocol.md, backup): the copy and its head are made there, the
+ * head checks against the ledger, and the same name again is refused as a
+ * directory that exists. */
+static void test_queries_backup_relative_path(void **state)
+{
+    struct fixture *f = *state;
+    char cwd[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(f->outside), 0);
+    Ledger__V1__QueryResult *result = NULL;
+    char message[ENGINE_MESSAGE_SIZE];
+    enum ledger_err err = backup(f, "relative-backup", &result, message);
+    enum ledger_err again = LEDGER_ERR_OK;
+    char again_message[ENGINE_MESSAGE_SIZE];
+    Ledger__V1__QueryResult *again_result = NULL;
+    if (err == LEDGER_ERR_OK) {
+        again = backup(f, "relative-backup", &again_result, again_message);
+    }
+    assert_int_equal(chdir(cwd), 0);
+    if (err != LEDGER_ERR_OK) {
+        fail_msg("%s: %s", ledger_err_name(err), message);
+    }
+    assert_non_null(result->head);
+    assert_int_equal(result->head->tree_size, engine_head_sequence(f->engine));
+    engine_result_free(result);
+    char copy[PATH_MAX];
+    path_format(copy, "%s/relative-backup", f->outside);
+    assert_true(file_exists(copy, "data.mdb"));
+    assert_true(file_exists(copy, "head.pb"));
+    char head[PATH_MAX];
+    path_format(head, "%s/head.pb", copy);
+    assert_ok(engine_check_head_file(f->engine, head, message));
+
+    assert_int_equal(again, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_null(again_result);
+    assert_non_null(strstr(again_message, "relative-backup"));
+    assert_non_null(strstr(again_message, "it already exists; give a new one"));
+}
+
+/* Writes `head` packed into `path`. */
+static void head_write(const char *path, const Ledger__V1__SignedHead *head)
+{
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_ok(codec_pack(&head->base, &bytes, &size));
+    FILE *file = fopen(path, "wb");
+    assert_non_null(file);
+    assert_int_equal(fwrite(bytes, 1, size, file), size);
+    assert_int_equal(fclose(file), 0);
+    free(bytes);
+}
+
+/* A saved head whose root, signature or public key is not of its length
+ * is not a head: engine_check_head_file says CORRUPT and which fields,
+ * and no public key is read from it. A good one names the ledger's key; a
+ * missing one is NOT_FOUND. */
+static void test_queries_saved_head_of_wrong_lengths(void **state)
+{
+    struct fixture *f = *state;
+    char copy[PATH_MAX], path[PATH_MAX], message[ENGINE_MESSAGE_SIZE];
+    path_format(copy, "%s/backup", f->outside);
+    assert_ok(engine_backup(f->engine, copy));
+    path_format(path, "%s/head.pb", copy);
+    uint8_t bytes[LEDGER_HEAD_FILE_MAX];
+    size_t size = test_read_bytes(path, bytes, sizeof bytes);
+    assert_true(size > 0 && size < sizeof bytes);
+    ProtobufCMessage *message_out = NULL;
+    assert_ok(codec_message_unpack(&ledger__v1__signed_head__descriptor, bytes, size, size,
+                                   LEDGER_ERR_CORRUPT, &message_out));
+    Ledger__V1__SignedHead *head = (Ledger__V1__SignedHead *)message_out;
+
+    char want[ENGINE_PUBLIC_KEY_HEX_SIZE], got[ENGINE_PUBLIC_KEY_HEX_SIZE];
+    assert_true(engine_head_public_key_hex(f->engine, want));
+    assert_true(engine_head_file_public_key_hex(path, got));
+    assert_string_equal(got, want);
+    assert_ok(engine_check_head_file(f->engine, path, message));
+
+    ProtobufCBinaryData *fields[] = {&head->root_hash, &head->signature, &head->public_key};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        size_t length = fields[i]->len;
+        fields[i]->len = length - 1;
+        head_write(path, head);
+        fields[i]->len = length;
+        message[0] = '\0';
+        if (engine_check_head_file(f->engine, path, message) != LEDGER_ERR_CORRUPT ||
+            strcmp(message, "its root, signature or public key has the wrong length") != 0) {
+            fail_msg("field %zu one byte short: %s", i, message);
+        }
+        got[0] = '\0';
+        assert_false(engine_head_file_public_key_hex(path, got));
+        assert_string_equal(got, "");
+    }
+    codec_message_free(message_out);
+
+    path_format(path, "%s/no-such-head.pb", copy);
+    assert_int_equal(engine_check_head_file(f->engine, path, message), LEDGER_ERR_NOT_FOUND);
+    assert_false(engine_head_file_public_key_hex(path, got));
+}
+
+/* Comparing two head-signing key files, the first of which holds no key:
+ * refused with what the first one is not, before the second is read; the
+ * data directory's own key is the same as itself. */
+static void test_queries_head_keys_same_of_no_key(void **state)
+{
+    struct fixture *f = *state;
+    char own[PATH_MAX], other[PATH_MAX], message[ENGINE_MESSAGE_SIZE];
+    path_format(own, "%s/head.key", f->dir);
+    path_format(other, "%s/not-a-key", f->dir);
+    FILE *file = fopen(other, "w");
+    assert_non_null(file);
+    assert_true(fputs("not a key\n", file) >= 0);
+    assert_int_equal(fclose(file), 0);
+    assert_ok(engine_check_head_keys_same(own, own, message));
+    message[0] = '\0';
+    enum ledger_err err = engine_check_head_keys_same(other, own, message);
+    assert_int_equal(err, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(message, "it does not hold the 128 hex digits of an Ed25519 secret key "
+                                 "(what a data directory's head.key holds)");
+    /* The other way round, the second file is the one named. */
+    message[0] = '\0';
+    assert_int_equal(engine_check_head_keys_same(own, other, message), LEDGER_ERR_MISMATCH);
+    assert_non_null(strstr(message, other));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_queries_backup_relative_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queries_saved_head_of_wrong_lengths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queries_head_keys_same_of_no_key, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
