@@ -3917,6 +3917,100 @@ static void test_views_digest_rebuild(void **state)
     }
 }
 
+/* Puts `value` under `key` of `db` in a transaction of its own. */
+static void put_committed(struct fixture *f, enum store_db db, const void *key, size_t key_size,
+                          const void *value, size_t value_size)
+{
+    assert_ok(store_begin(f->store, true, &f->txn));
+    assert_ok(store_put(f->txn, db, key, key_size, value, value_size));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+}
+
+/* A damaged row is CORRUPT wherever a query meets it, never skipped as if
+ * it were not there: an activity row whose framing cannot be followed,
+ * whether the page filters by action or time (the filters read rows without
+ * decoding them) or not, and one without even its flags; a billing entry
+ * whose month is not a month, or whose charges have no instalments. */
+static void test_views_damaged_rows_are_corrupt(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__QueryResult r;
+    uint8_t key[16] = {'P', 'p', '-', '1', 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    key[12] = SEQ_RES_A;
+    assert_ok(activity(f, &auditor, "", "Purchase Reservation", 0, 0, 0, "", &r));
+    size_t purchases = r.n_activity;
+    assert_true(purchases >= 3);
+    views_result_clear(&r);
+    uint8_t kept[1024];
+    size_t kept_size = 0;
+    struct store_txn *txn = NULL;
+    assert_ok(store_begin(f->store, false, &txn));
+    struct store_val value;
+    assert_ok(store_get(txn, STORE_DB_ACTIVITY, key, 13, &value));
+    assert_true(value.size <= sizeof kept);
+    memcpy(kept, value.data, value.size);
+    kept_size = value.size;
+    store_abort(txn);
+
+    /* Visible, then an action of 64 bytes of which one is there. */
+    static const uint8_t cut[] = {0x01, 0x22, 0x40, 'P'};
+    put_committed(f, STORE_DB_ACTIVITY, key, 13, cut, sizeof cut);
+    static const int64_t undated[2] = {0, 0};
+    static const int64_t dated[2] = {1, INT64_MAX};
+    assert_int_equal(activity(f, &auditor, "", "Purchase Reservation", 0, 0, 0, "", &r),
+                     LEDGER_ERR_CORRUPT);
+    assert_int_equal(
+        activity(f, &partner_staff, "c-1", "", utc(2025, 1, 1), utc(2025, 2, 1), 0, "", &r),
+        LEDGER_ERR_CORRUPT);
+    assert_int_equal(activity_dated(f, &auditor, "", "", 0, 0, dated, 0, "", &r),
+                     LEDGER_ERR_CORRUPT);
+    assert_int_equal(activity_dated(f, &auditor, "c-1", "", 0, 0, undated, 0, "", &r),
+                     LEDGER_ERR_CORRUPT);
+    put_committed(f, STORE_DB_ACTIVITY, key, 13, "", 0);
+    assert_int_equal(activity(f, &auditor, "", "Purchase Reservation", 0, 0, 0, "", &r),
+                     LEDGER_ERR_CORRUPT);
+    put_committed(f, STORE_DB_ACTIVITY, key, 13, kept, kept_size);
+    assert_ok(activity(f, &auditor, "", "Purchase Reservation", 0, 0, 0, "", &r));
+    assert_int_equal(r.n_activity, purchases);
+    views_result_clear(&r);
+
+    /* Billing: a first month "2025-1x", met by a month's walk of the 60
+     * before it. */
+    static const uint8_t bad_month[] = {'p', '-', '1', 0,   '2', '0', '2', '5', '-',
+                                        '1', 'x', 0,   'c', '-', '1', 0,   0,   0,
+                                        0,   0,   0,   0,   0,   99,  0,   0,   0};
+    put_committed(f, STORE_DB_BILLING, bad_month, sizeof bad_month, "", 0);
+    assert_int_equal(billing(f, &auditor, "2026-01", "", &r), LEDGER_ERR_CORRUPT);
+    assert_ok(store_begin(f->store, true, &f->txn));
+    assert_ok(store_del(f->txn, STORE_DB_BILLING, bad_month, sizeof bad_month));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    assert_ok(billing(f, &auditor, "2026-01", "", &r));
+    views_result_clear(&r);
+    /* Charges of no instalment in February 2025. */
+    Ledger__V1__Money amount = LEDGER__V1__MONEY__INIT;
+    amount.amount_minor = 100;
+    amount.currency = "USD";
+    Ledger__V1__BillingRow row = LEDGER__V1__BILLING_ROW__INIT;
+    row.customer_id = "c-1";
+    row.sequence = 99;
+    row.partner_amount = &amount;
+    Ledger__V1__BillingCharges charges = LEDGER__V1__BILLING_CHARGES__INIT;
+    charges.first = &row;
+    uint8_t *packed = NULL;
+    size_t packed_size = 0;
+    assert_ok(codec_pack(&charges.base, &packed, &packed_size));
+    uint8_t february[sizeof bad_month];
+    memcpy(february, bad_month, sizeof bad_month);
+    february[9] = '0';
+    february[10] = '2';
+    put_committed(f, STORE_DB_BILLING, february, sizeof february, packed, packed_size);
+    free(packed);
+    assert_int_equal(billing(f, &auditor, "2025-02", "", &r), LEDGER_ERR_CORRUPT);
+    assert_int_equal(billing_page(f, "2025-02", "c-1", 0, 10, "", &r), LEDGER_ERR_CORRUPT);
+}
+
 /* Two stores fed the same log hold byte-identical views. */
 static void test_views_apply_deterministic(void **state)
 {
@@ -5647,6 +5741,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_views_digest_definition, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_digest_rebuild, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_damaged_rows_are_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_apply_deterministic, setup, teardown),
         cmocka_unit_test(test_views_activity_scan_bound),
         cmocka_unit_test(test_views_billing_unpaged_rows_max),
