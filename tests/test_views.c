@@ -3727,6 +3727,10 @@ static void test_views_query_bad_input(void **state)
 /* --- tests: applying
  * ------------------------------------------------------------------------------ */
 
+/* Events no decision writes (a change of what the views never saw, a body
+ * missing or out of range, a time past the year 9999, a partner or a
+ * principal without an id) are CORRUPT: a replay stops at them rather
+ * than derive views of something else. */
 static void test_views_apply_refuses_inconsistent_events(void **state)
 {
     struct fixture *f = *state;
@@ -3778,6 +3782,63 @@ static void test_views_apply_refuses_inconsistent_events(void **state)
     e.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_RENEWAL_SET;
     e.savings_plan_renewal_set = &renewal;
     assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    /* Scope changes to no scope. */
+    Ledger__V1__ReservationScopeChanged scoped = LEDGER__V1__RESERVATION_SCOPE_CHANGED__INIT;
+    scoped.reservation_id = "res-a";
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_SCOPE_CHANGED;
+    e.reservation_scope_changed = &scoped;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    Ledger__V1__SavingsPlanScopeChanged plan_scoped = LEDGER__V1__SAVINGS_PLAN_SCOPE_CHANGED__INIT;
+    plan_scoped.savings_plan_id = "sp-p";
+    e.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_SCOPE_CHANGED;
+    e.savings_plan_scope_changed = &plan_scoped;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    /* A permission of a kind that does not exist. */
+    Ledger__V1__PurchasePermissionGranted granted = LEDGER__V1__PURCHASE_PERMISSION_GRANTED__INIT;
+    granted.kind = (Ledger__V1__PermissionKind)77;
+    e.body_case = LEDGER__V1__EVENT__BODY_PURCHASE_PERMISSION_GRANTED;
+    e.purchase_permission_granted = &granted;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    /* A purchase billed neither upfront nor monthly, and one whose term
+     * starts past the year 9999. */
+    p.message.term = LEDGER__V1__TERM__TERM_P1Y;
+    p.message.billing_plan = (Ledger__V1__BillingPlan)77;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_PURCHASED;
+    e.reservation_purchased = &p.message;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    p.message.billing_plan = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    p.message.reservation_id = "res-far";
+    p.message.starts_us = LEDGER_TIME_US_MAX + 1;
+    p.message.expires_us = LEDGER_TIME_US_MAX + YEAR_US;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    /* An exchange returning nothing. */
+    Ledger__V1__ReservationExchanged exchanged = LEDGER__V1__RESERVATION_EXCHANGED__INIT;
+    Ledger__V1__ReservationPurchased *one[1] = {&p.message};
+    exchanged.n_replacements = 1;
+    exchanged.replacements = one;
+    e.body_case = LEDGER__V1__EVENT__BODY_RESERVATION_EXCHANGED;
+    e.reservation_exchanged = &exchanged;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    /* Events of a partner or a principal that name none. */
+    Ledger__V1__PartnerRegistered registered = LEDGER__V1__PARTNER_REGISTERED__INIT;
+    registered.name = "Nameless";
+    e.partner_id = "";
+    e.customer_id = "";
+    e.body_case = LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED;
+    e.partner_registered = &registered;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    Ledger__V1__PrincipalAdded added = LEDGER__V1__PRINCIPAL_ADDED__INIT;
+    added.principal_id = "";
+    added.role = LEDGER__V1__ROLE__ROLE_AUDITOR;
+    e.body_case = LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED;
+    e.principal_added = &added;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    revoked.principal_id = "";
+    e.body_case = LEDGER__V1__EVENT__BODY_PRINCIPAL_REVOKED;
+    e.principal_revoked = &revoked;
+    assert_int_equal(views_apply(txn, &e), LEDGER_ERR_CORRUPT);
+    e.partner_id = "p-1";
+    e.customer_id = "c-1";
     /* A customer's stream naming an event the log does not hold: its replay
      * (an "as of" answer) is CORRUPT, not a customer without that event. */
     uint64_t version = 0;
