@@ -2307,10 +2307,21 @@ static void test_views_activity_bad_input(void **state)
     struct fixture *f = *state;
     Ledger__V1__QueryResult r;
     /* "A" and "1:" are not all digits: read as digits, they would be 17
-     * and 20, sequences within the log. */
-    const char *tokens[] = {
-        "abc", "0", "-1", "+5",    " 5", "5 ", "18446744073709551616", "123456789012345678901",
-        "1.5", "A", "1:", "999999" /* past the log's end: no token a query returned */};
+     * and 20, sequences within the log; 2^64 + 5 would be 5 taken modulo
+     * 2^64. */
+    const char *tokens[] = {"abc",
+                            "0",
+                            "-1",
+                            "+5",
+                            " 5",
+                            "5 ",
+                            "18446744073709551616",
+                            "18446744073709551621",
+                            "123456789012345678901",
+                            "1.5",
+                            "A",
+                            "1:",
+                            "999999" /* past the log's end: no token a query returned */};
     for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
         assert_int_equal(activity(f, &auditor, "", "", 0, 0, 0, tokens[i], &r),
                          LEDGER_ERR_INVALID_ARGUMENT);
@@ -3568,6 +3579,38 @@ static void test_views_billing_token_of_another_query(void **state)
     assert_int_equal(billing_page(f, month, "", 0, 1, made_up, &r), LEDGER_ERR_INVALID_ARGUMENT);
     snprintf(made_up, sizeof made_up, "%llu.1.0.c-0", tree);
     assert_int_equal(billing_page(f, month, "", 0, 1, made_up, &r), LEDGER_ERR_INVALID_ARGUMENT);
+    /* A number of a good token plus 2^64, which would read as the good one
+     * were it taken modulo 2^64. */
+    unsigned long long numbers[3];
+    char customer[8];
+    assert_int_equal(
+        sscanf(of_c1, "%llu.%llu.%llu.%7s", &numbers[0], &numbers[1], &numbers[2], customer), 4);
+    __extension__ typedef unsigned __int128 wide;
+    for (size_t i = 0; i < 3; i++) {
+        char wrapped[3][48];
+        for (size_t j = 0; j < 3; j++) {
+            wide value = numbers[j];
+            if (j == i) {
+                value += (wide)1 << 64;
+            }
+            /* Decimal digits of a 128-bit number, the last first. */
+            char digits[48];
+            size_t n = 0;
+            do {
+                digits[n++] = (char)('0' + (unsigned)(value % 10));
+                value /= 10;
+            } while (value != 0);
+            for (size_t k = 0; k < n; k++) {
+                wrapped[j][k] = digits[n - 1 - k];
+            }
+            wrapped[j][n] = '\0';
+        }
+        snprintf(made_up, sizeof made_up, "%s.%s.%s.%s", wrapped[0], wrapped[1], wrapped[2],
+                 customer);
+        assert_true(strlen(made_up) > strlen(of_c1));
+        assert_int_equal(billing_page(f, month, "", 0, 1, made_up, &r),
+                         LEDGER_ERR_INVALID_ARGUMENT);
+    }
 }
 
 /* --- tests: principals, partners, bad queries
