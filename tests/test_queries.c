@@ -1,8 +1,9 @@
 /*
  * test_queries.c: what the engine answers at the edges of its queries and of
  * the checks of saved heads (daemon/engine_query.c) that the module tests of
- * the views and the engine leave: a backup named by a relative path, a saved
- * head whose root, signature or public key has the wrong length, a
+ * the views and the engine leave: the sizes a consistency proof needs, a
+ * backup named by a relative path, a saved head whose root, signature or
+ * public key has the wrong length or that another ledger signed, a
  * head-signing key file that holds no key.
  *
  * Method: a fresh engine (tests/support/engine_fixture.h) queried as its
@@ -221,12 +222,82 @@ static void test_queries_head_keys_same_of_no_key(void **state)
     assert_non_null(strstr(message, other));
 }
 
+static const struct engine_principal auditor_principal = {
+    .id = "auditor-all",
+    .role = LEDGER__V1__ROLE__ROLE_AUDITOR,
+};
+
+/* A consistency query of from_size .. to_size as an auditor of all
+ * partners. */
+static enum ledger_err consistency(struct fixture *f, uint64_t from_size, uint64_t to_size,
+                                   Ledger__V1__QueryResult **out, char message[ENGINE_MESSAGE_SIZE])
+{
+    Ledger__V1__ConsistencyQuery body = LEDGER__V1__CONSISTENCY_QUERY__INIT;
+    body.from_size = from_size;
+    body.to_size = to_size;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_CONSISTENCY;
+    query.consistency = &body;
+    *out = NULL;
+    return engine_query(f->engine, &auditor_principal, &query, now_us(), out, message);
+}
+
+/* A consistency proof needs 0 < from_size <= to_size: a from_size of 0 or
+ * above to_size is INVALID_ARGUMENT, a to_size past the head NOT_FOUND
+ * (docs/protocol.md, "Queries"), each message giving the three sizes; the
+ * proof of the head to itself is empty. */
+static void test_queries_consistency_sizes(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__QueryResult *result = NULL;
+    char message[ENGINE_MESSAGE_SIZE];
+    uint64_t head = engine_head_sequence(f->engine);
+    assert_int_equal(head, 1);
+    assert_int_equal(consistency(f, 0, 0, &result, message), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_null(result);
+    assert_string_equal(message, "need 0 < from_size (0) <= to_size (1) <= head (1)");
+    assert_int_equal(consistency(f, 2, 1, &result, message), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(message, "need 0 < from_size (2) <= to_size (1) <= head (1)");
+    assert_int_equal(consistency(f, 1, 2, &result, message), LEDGER_ERR_NOT_FOUND);
+    assert_string_equal(message, "need 0 < from_size (1) <= to_size (2) <= head (1)");
+    assert_ok(consistency(f, 1, 0, &result, message));
+    assert_non_null(result->consistency);
+    assert_int_equal(result->consistency->from_size, 1);
+    assert_int_equal(result->consistency->to_size, 1);
+    assert_int_equal(result->consistency->n_path, 0);
+    engine_result_free(result);
+}
+
+/* A saved head of another ledger, whose signature verifies with the key it
+ * names, is not this ledger's: MISMATCH, saying that its signature does not
+ * verify with this ledger's key, though the other ledger's log has the same
+ * size. */
+static void test_queries_saved_head_of_another_ledger(void **state)
+{
+    struct fixture *f = *state;
+    char other_dir[512], copy[PATH_MAX], path[PATH_MAX], message[ENGINE_MESSAGE_SIZE];
+    test_make_dir(other_dir, sizeof other_dir, "queries-other");
+    struct engine *other = test_engine_new(other_dir);
+    path_format(copy, "%s/other-backup", f->outside);
+    assert_ok(engine_backup(other, copy));
+    path_format(path, "%s/head.pb", copy);
+    assert_ok(engine_check_head_file(other, path, message));
+    assert_int_equal(engine_head_sequence(other), engine_head_sequence(f->engine));
+    engine_close(other);
+    test_remove_dir(other_dir);
+    message[0] = '\0';
+    assert_int_equal(engine_check_head_file(f->engine, path, message), LEDGER_ERR_MISMATCH);
+    assert_string_equal(message, "its signature does not verify with this ledger's key");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_queries_backup_relative_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queries_saved_head_of_wrong_lengths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queries_head_keys_same_of_no_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queries_consistency_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queries_saved_head_of_another_ledger, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
