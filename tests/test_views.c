@@ -2084,6 +2084,57 @@ static void test_views_activity_paging(void **state)
                      LEDGER_ERR_INVALID_ARGUMENT);
 }
 
+/* An action filter is an action's name in any case: the same rows as its
+ * name as docs/events.md spells it, on the partner's walk (which compares
+ * stored bytes without decoding them) and on a customer's, with and
+ * without a time range, a page at a time or whole. */
+static void test_views_activity_action_in_any_case(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const spellings[] = {"purchase reservation", "PURCHASE RESERVATION",
+                                            "pUrChAsE ReSeRvAtIoN"};
+    static const char *const customers[] = {"", "c-1"};
+    static const uint32_t limits[] = {0, 1};
+    for (size_t c = 0; c < 2; c++) {
+        for (size_t l = 0; l < 2; l++) {
+            for (int ranged = 0; ranged < 2; ranged++) {
+                int64_t from = ranged ? utc(2025, 2, 1) : 0, to = ranged ? utc(2026, 1, 1) : 0;
+                Ledger__V1__QueryResult want;
+                assert_ok(activity(f, &auditor, customers[c], "Purchase Reservation", from, to,
+                                   limits[l], "", &want));
+                assert_true(want.n_activity > 0);
+                for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
+                    Ledger__V1__QueryResult got;
+                    assert_ok(activity(f, &auditor, customers[c], spellings[i], from, to, limits[l],
+                                       "", &got));
+                    assert_int_equal(got.n_activity, want.n_activity);
+                    for (size_t k = 0; k < got.n_activity; k++) {
+                        assert_int_equal(got.activity[k]->sequence, want.activity[k]->sequence);
+                        assert_string_equal(got.activity[k]->action, "Purchase Reservation");
+                    }
+                    assert_string_equal(got.next_page_token, want.next_page_token);
+                    views_result_clear(&got);
+                }
+                views_result_clear(&want);
+            }
+        }
+    }
+    /* Not a name in any case: refused, naming what was given. */
+    Ledger__V1__QueryResult r;
+    char message[256];
+    Ledger__V1__ActivityQuery aq = LEDGER__V1__ACTIVITY_QUERY__INIT;
+    aq.action = "Purchase  Reservation";
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_ACTIVITY;
+    q.activity = &aq;
+    struct store_txn *txn = NULL;
+    assert_ok(store_begin(f->store, false, &txn));
+    ledger__v1__query_result__init(&r);
+    assert_int_equal(views_query(txn, &auditor, &q, &r, message), LEDGER_ERR_INVALID_ARGUMENT);
+    store_abort(txn);
+    assert_non_null(strstr(message, "action 'Purchase  Reservation' is not an activity action"));
+}
+
 static void test_views_activity_filters(void **state)
 {
     struct fixture *f = *state;
@@ -5814,6 +5865,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_activity_newest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_activity_action_in_any_case, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_filters_agree_with_the_log, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_bad_input, setup, teardown),
