@@ -1600,6 +1600,112 @@ static void test_views_orders(void **state)
     assert_int_equal(run(f, &partner_staff, &q, &r), LEDGER_ERR_INVALID_ARGUMENT);
 }
 
+/* Counts the answer's rows of every view kind. */
+static size_t rows_in(const Ledger__V1__QueryResult *r)
+{
+    return r->n_reservations + r->n_orders + r->n_savings_plans + r->n_permissions + r->n_activity +
+           r->n_billing;
+}
+
+/* Customers whose ids begin with another's ("c-" and "c-1x" beside c-1)
+ * are other customers: each view of one, by now or as of a point, shows its
+ * rows alone, and c-1's are what they were. */
+static void test_views_customer_ids_that_are_prefixes(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const customers[] = {"c-1", "c-", "c-1x"};
+    enum { KINDS = 7 };
+    size_t before[KINDS];
+    Ledger__V1__QueryResult r;
+    /* c-1's rows of every view, before the others exist. */
+#define VIEWS_OF(customer, out)                                                                    \
+    do {                                                                                           \
+        assert_ok(reservations(f, &auditor, (customer), 0, 0, &r));                                \
+        (out)[0] = rows_in(&r);                                                                    \
+        views_result_clear(&r);                                                                    \
+        assert_ok(reservations(f, &auditor, (customer), utc(2030, 1, 1), 0, &r));                  \
+        (out)[1] = rows_in(&r);                                                                    \
+        views_result_clear(&r);                                                                    \
+        assert_ok(orders_query(f, &auditor, (customer), 0, &r));                                   \
+        (out)[2] = rows_in(&r);                                                                    \
+        views_result_clear(&r);                                                                    \
+        assert_ok(savings_plans(f, &auditor, (customer), 0, 0, &r));                               \
+        (out)[3] = rows_in(&r);                                                                    \
+        views_result_clear(&r);                                                                    \
+        assert_ok(permissions(f, (customer), true, 0, 0, &r));                                     \
+        (out)[4] = rows_in(&r);                                                                    \
+        views_result_clear(&r);                                                                    \
+        assert_ok(activity(f, &auditor, (customer), "", 0, 0, 0, "", &r));                         \
+        (out)[5] = rows_in(&r);                                                                    \
+        views_result_clear(&r);                                                                    \
+        assert_ok(billing(f, &auditor, "2025-03", (customer), &r));                                \
+        (out)[6] = rows_in(&r);                                                                    \
+        views_result_clear(&r);                                                                    \
+    } while (0)
+    VIEWS_OF("c-1", before);
+    for (size_t k = 0; k < KINDS; k++) {
+        assert_true(before[k] > 0);
+    }
+    assert_ok(store_begin(f->store, true, &f->txn));
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    const Ledger__V1__BillingPlan monthly = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    for (size_t i = 1; i < 3; i++) {
+        char subscription[16], reservation[16], order[16], plan[16];
+        snprintf(subscription, sizeof subscription, "s%s", customers[i]);
+        snprintf(reservation, sizeof reservation, "res%s", customers[i]);
+        snprintf(order, sizeof order, "ord%s", customers[i]);
+        snprintf(plan, sizeof plan, "sp%s", customers[i]);
+        customer_onboarded(f, "p-1", customers[i], &actor_admin, utc(2025, 3, 1));
+        subscription_bought(f, "p-1", customers[i], subscription, &actor_admin, utc(2025, 3, 1));
+        permission(f, customers[i], LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS, true,
+                   utc(2025, 3, 2));
+        reservation_purchased(f, "p-1", customers[i], &actor_admin, reservation, order, partner,
+                              monthly, LEDGER__V1__TERM__TERM_P1Y, 1200, 1200, utc(2025, 3, 3));
+        struct plan_purchase bought;
+        plan_fill(&bought, plan, partner, monthly, LEDGER__V1__TERM__TERM_P1Y, "USD", 100, 3600,
+                  3600, utc(2025, 3, 4));
+        Ledger__V1__Event e = LEDGER__V1__EVENT__INIT;
+        e.body_case = LEDGER__V1__EVENT__BODY_SAVINGS_PLAN_PURCHASED;
+        e.savings_plan_purchased = &bought.message;
+        emit(f, &e, "p-1", customers[i], &actor_admin, utc(2025, 3, 4));
+    }
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    size_t after[KINDS];
+    VIEWS_OF("c-1", after);
+    for (size_t k = 0; k < KINDS; k++) {
+        if (after[k] != before[k]) {
+            fail_msg("view %zu of c-1: %zu rows, %zu before", k, after[k], before[k]);
+        }
+    }
+    /* Each of the others: one reservation (now and as of 2030), its order,
+     * its plan, the one change in its permissions' history, its five
+     * events, and March's two instalments. */
+    static const size_t theirs[KINDS] = {1, 1, 1, 1, 1, 5, 2};
+    for (size_t i = 1; i < 3; i++) {
+        size_t got[KINDS];
+        VIEWS_OF(customers[i], got);
+        for (size_t k = 0; k < KINDS; k++) {
+            if (got[k] != theirs[k]) {
+                fail_msg("view %zu of %s: %zu rows, wanted %zu", k, customers[i], got[k],
+                         theirs[k]);
+            }
+        }
+        assert_ok(reservations(f, &auditor, customers[i], 0, 0, &r));
+        char reservation[16];
+        snprintf(reservation, sizeof reservation, "res%s", customers[i]);
+        assert_string_equal(r.reservations[0]->reservation_id, reservation);
+        assert_string_equal(r.reservations[0]->customer_id, customers[i]);
+        views_result_clear(&r);
+        assert_ok(billing(f, &auditor, "2025-03", customers[i], &r));
+        for (size_t k = 0; k < r.n_billing; k++) {
+            assert_string_equal(r.billing[k]->customer_id, customers[i]);
+        }
+        views_result_clear(&r);
+    }
+#undef VIEWS_OF
+}
+
 static void test_views_savings_plans_partner_facing(void **state)
 {
     struct fixture *f = *state;
@@ -5856,6 +5962,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_business_time_out_of_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_reservations_exchange_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_orders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_customer_ids_that_are_prefixes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plans_partner_facing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plans_as_of, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plans_last_sequence, setup, teardown),
