@@ -3607,6 +3607,42 @@ static void test_views_billing_pages(void **state)
     assert_true(rows_seen > 20);
 }
 
+/* A page token ends with the customer of its last row, whose id may hold
+ * dots (and look like the token's numbers): the pages of customers "1.2.3",
+ * "a.b" and "c-1.0" are the month unpaged, row for row, for every customer
+ * filter and page size, each row once. */
+static void test_views_billing_pages_of_dotted_customers(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const customers[] = {"1.2.3", "a.b", "c-1.0"};
+    assert_ok(store_begin(f->store, true, &f->txn));
+    for (size_t c = 0; c < 3; c++) {
+        customer_onboarded(f, "p-1", customers[c], &actor_admin, utc(2033, 2, 1));
+        for (int i = 0; i < 3; i++) {
+            char reservation[32], order[32];
+            snprintf(reservation, sizeof reservation, "res-%zu-%d", c, i);
+            snprintf(order, sizeof order, "ord-%zu-%d", c, i);
+            reservation_purchased(f, "p-1", customers[c], &actor_admin, reservation, order,
+                                  LEDGER__V1__PURCHASER__PURCHASER_PARTNER,
+                                  LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY,
+                                  LEDGER__V1__TERM__TERM_P1Y, 1200, 1200, utc(2033, 2, 2 + i));
+        }
+    }
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    const char *filters[] = {"", "1.2.3", "a.b", "c-1.0"};
+    for (size_t c = 0; c < sizeof filters / sizeof filters[0]; c++) {
+        Ledger__V1__QueryResult all;
+        assert_ok(billing(f, &partner_staff, "2033-03", filters[c], &all));
+        assert_int_equal(all.n_billing, filters[c][0] == '\0' ? 9 : 3);
+        for (uint32_t limit = 1; limit <= 4; limit++) {
+            assert_int_equal(billing_pages_check(f, "2033-03", filters[c], limit, &all, "", 0),
+                             all.n_billing);
+        }
+        views_result_clear(&all);
+    }
+}
+
 /* Every page reads the tree the first one read: a charge committed while a
  * consumer pages is not in its pages (nor does it shift them), and is in
  * the next query. Tokens that are not one a query returned, or asked again
@@ -5994,6 +6030,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_activity_names_cloud_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_pages_of_dotted_customers, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_pages_pinned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_token_of_another_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_principals, setup, teardown),
