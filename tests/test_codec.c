@@ -199,6 +199,42 @@ static void test_codec_pack_scratch(void **state)
     free(name);
 }
 
+/* A message packs up to LEDGER_REQUEST_BYTES_MAX bytes and no further
+ * (TOO_LARGE, so that a reply over 64 MiB is refused, not sent): one of
+ * exactly that many packs whole, one byte more is refused before anything
+ * is allocated or written, by codec_pack and codec_pack_scratch alike, and
+ * so is a prefix past the limit. */
+static void test_codec_pack_size_limit(void **state)
+{
+    (void)state;
+    const size_t max = LEDGER_REQUEST_BYTES_MAX;
+    uint8_t *big = calloc(1, max);
+    assert_non_null(big);
+    Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+    event.command_hash.data = big;
+    event.command_hash.len = max - 16;
+    event.command_hash.len += max - protobuf_c_message_get_packed_size(&event.base);
+    assert_int_equal(protobuf_c_message_get_packed_size(&event.base), max);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(codec_pack(&event.base, &bytes, &size), LEDGER_ERR_OK);
+    assert_int_equal(size, max);
+    free(bytes);
+
+    event.command_hash.len++;
+    bytes = (uint8_t *)0x1;
+    size = 7;
+    assert_int_equal(codec_pack(&event.base, &bytes, &size), LEDGER_ERR_TOO_LARGE);
+    assert_ptr_equal(bytes, (uint8_t *)0x1);
+    assert_int_equal(size, 7);
+    struct codec_packed packed;
+    assert_int_equal(codec_pack_scratch(&event.base, NULL, 0, &packed), LEDGER_ERR_TOO_LARGE);
+    Ledger__V1__Event small = LEDGER__V1__EVENT__INIT;
+    small.sequence = 1;
+    assert_int_equal(codec_pack_scratch(&small.base, big, max + 1, &packed), LEDGER_ERR_TOO_LARGE);
+    free(big);
+}
+
 /* Asserts that codec_patch of bytes with `fields` gives `want` packed. */
 static void assert_patched(const uint8_t *bytes, size_t size, const struct codec_field *fields,
                            size_t count, const ProtobufCMessage *want)
@@ -1186,6 +1222,7 @@ int main(void)
         cmocka_unit_test(test_codec_event_round_trip),
         cmocka_unit_test(test_codec_event_arena),
         cmocka_unit_test(test_codec_pack_scratch),
+        cmocka_unit_test(test_codec_pack_size_limit),
         cmocka_unit_test(test_codec_patch),
         cmocka_unit_test(test_codec_varint_field),
         cmocka_unit_test(test_codec_command_round_trip),
