@@ -4152,6 +4152,49 @@ static void test_domain_refund_list_dropped_refunds_still_cap(void **state)
     assert_int_equal(2, W->customer->refund_count);
 }
 
+/* The refunds dropped from the full list are remembered by the latest of
+ * their dates, whatever order they were recorded in: a cancellation dated
+ * back before the others, recorded last, does not make the ledger forget
+ * that a later-dated refund was dropped. */
+static void test_domain_refund_list_dropped_latest_of_any_order(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const int64_t cap = LEDGER_REFUND_CAP_USD_MINOR;
+    uint64_t first = W->sequence;
+    for (int i = 0; i < LEDGER_CUSTOMER_REFUNDS_MAX + 2; i++)
+        accept(&ADMIN, reservation(&k, "sub-1", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P3Y,
+                                   3 * cap, "USD"));
+    /* Ten days on: the whole cap, then nothing; the last one dated back to
+     * the day they were bought. */
+    W->now_us = T0 + 10 * DAY_US;
+    accept(&ADMIN, cancel(&k, seq_id("res", first), cap, "USD", -1));
+    for (int i = 1; i < LEDGER_CUSTOMER_REFUNDS_MAX - 1; i++)
+        accept(&ADMIN, cancel(&k, seq_id("res", first + (uint64_t)i), 0, "USD", -1));
+    Ledger__V1__Command *c =
+        cancel(&k, seq_id("res", first + LEDGER_CUSTOMER_REFUNDS_MAX - 1), 0, "USD", -1);
+    c->business_us = T0;
+    accept(&ADMIN, c);
+    assert_int_equal(LEDGER_CUSTOMER_REFUNDS_MAX, W->customer->refund_count);
+    char back[32];
+    snprintf(back, sizeof back, "%s", seq_id("res", first + LEDGER_CUSTOMER_REFUNDS_MAX + 1));
+    /* Two windows after the latest, a cancellation drops them all. */
+    W->now_us = T0 + 10 * DAY_US + 2 * YEAR_US;
+    accept(&ADMIN, cancel(&k, seq_id("res", first + LEDGER_CUSTOMER_REFUNDS_MAX), 0, "USD", -1));
+    assert_int_equal(1, W->customer->refund_count);
+    /* Dated within a window of the whole cap's refund: refused, naming its
+     * date, not the earlier one recorded last. */
+    c = cancel(&k, back, 1, "USD", -1);
+    c->business_us = T0 + 25 * DAY_US;
+    refuse_as(&ADMIN, c, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(
+        strstr(W->out.message, "refunds dated up to 2025-01-11T00:00:00Z were dropped"));
+    assert_non_null(strstr(W->out.message, "date it at or after 2026-01-11T00:00:00Z"));
+    c->business_us = T0 + 10 * DAY_US + YEAR_US;
+    accept(&ADMIN, c);
+}
+
 /* A full refund list of recent cancellations, most of which counted
  * nothing: evolve drops those and keeps the ones that counted, which still
  * count against the cap of the next cancellation. */
@@ -5900,6 +5943,7 @@ int main(void)
         TEST(test_domain_refund_cap_other_currencies),
         TEST(test_domain_refund_list_limit),
         TEST(test_domain_refund_list_dropped_refunds_still_cap),
+        TEST(test_domain_refund_list_dropped_latest_of_any_order),
         TEST(test_domain_refund_list_keeps_what_counts),
         TEST(test_domain_refund_list_cancellations_of_nothing),
         TEST(test_domain_customer_reservation_limit),
