@@ -5478,9 +5478,11 @@ static void test_domain_evolve_refuses_changes_of_what_is_not_held(void **state)
 
 /* Records whose bodies no decision writes: a subscription bought again
  * under an id the customer holds, or of an offer that does not exist; a
- * status change, a permission revocation without their bodies; a role
- * removal naming no user or no subscription; a reservation whose price is
- * not money. Each is CORRUPT and leaves the state as it was. */
+ * status change from a status the subscription does not have, or to the
+ * same, and one without its body; a permission revocation without its
+ * body; a role removal naming no user or no subscription; a reservation
+ * whose price is not money; a cancellation whose refund counted for the cap
+ * is not in USD. Each is CORRUPT and leaves the state as it was. */
 static void test_domain_evolve_refuses_malformed_bodies(void **state)
 {
     (void)state;
@@ -5507,6 +5509,15 @@ static void test_domain_evolve_refuses_malformed_bodies(void **state)
         LEDGER_ERR_OK,
         decide(&ADMIN, status(&k, "sub-g",
                               LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED)));
+    /* From a status the subscription does not have, or to the same. */
+    event->subscription_status_changed->from_status =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_DISABLED;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    event->subscription_status_changed->from_status =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
+    event->subscription_status_changed->to_status =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
     event->subscription_status_changed = NULL;
     assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
     assert_int_equal(LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE,
@@ -5538,6 +5549,15 @@ static void test_domain_evolve_refuses_malformed_bodies(void **state)
     bought->retail_price = NULL;
     assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
     assert_int_equal(0, W->customer->reservation_count);
+    /* A cancellation whose refund for the cap is not in USD. */
+    const char *rid = seq_id("res", accept(&ADMIN, plain_reservation(&k, 1000)));
+    version = W->customer->version;
+    assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, cancel(&k, rid, 100, "USD", -1)));
+    event->reservation_cancelled->refund_usd->currency = "EUR";
+    assert_int_equal(LEDGER_ERR_CORRUPT, domain_customer_evolve(W->customer, event));
+    assert_int_equal(0, W->customer->refund_count);
+    assert_int_equal(LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE,
+                     W->customer->reservations[0].state);
     assert_int_equal(version, W->customer->version);
 }
 
