@@ -1127,12 +1127,21 @@ static enum ledger_err backup_into(struct engine *engine, const char *dir, int64
      * made and removed are the parent's, whatever its path comes to mean. */
     int parentfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (parentfd < 0) {
+        /* What the path itself makes impossible is the asker's to fix, as
+         * a parent that does not exist is; anything else is the host's. */
         int error = errno;
+        char too_long[96];
+        snprintf(too_long, sizeof too_long,
+                 "a directory name in its path is longer than %d bytes; give shorter ones",
+                 NAME_MAX);
         snprintf(message, ENGINE_MESSAGE_SIZE, "cannot create the backup directory %.120s: %s", dir,
                  error == ENOENT    ? "its parent directory does not exist on the daemon's host"
                  : error == ENOTDIR ? "its parent is not a directory on the daemon's host"
-                                    : strerror(error));
-        return error == ENOENT || error == ENOTDIR || error == EACCES
+                 : error == ELOOP   ? "its path has a loop of symbolic links on the daemon's host"
+                 : error == ENAMETOOLONG ? too_long
+                                         : strerror(error));
+        return error == ENOENT || error == ENOTDIR || error == EACCES || error == ELOOP ||
+                       error == ENAMETOOLONG
                    ? LEDGER_ERR_INVALID_ARGUMENT
                    : store_translate_errno(error);
     }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -135,6 +136,47 @@ static void test_queries_backup_relative_path(void **state)
     assert_null(again_result);
     assert_non_null(strstr(again_message, "relative-backup"));
     assert_non_null(strstr(again_message, "it already exists; give a new one"));
+}
+
+/* A parent that cannot be reached for a reason of its path -- a loop of
+ * symbolic links, a directory name in it longer than 255 bytes -- is the
+ * asker's to fix, as a parent that does not exist is: INVALID_ARGUMENT,
+ * naming the directory and saying what is wrong with its path (not
+ * STORAGE_ERROR, which tells to retry and read the daemon's log), and
+ * nothing is made. */
+static void test_queries_backup_parent_path_unusable(void **state)
+{
+    struct fixture *f = *state;
+    char a[PATH_MAX], b[PATH_MAX], target[PATH_MAX], message[ENGINE_MESSAGE_SIZE];
+    path_format(a, "%s/loop-a", f->outside);
+    path_format(b, "%s/loop-b", f->outside);
+    assert_int_equal(symlink(b, a), 0);
+    assert_int_equal(symlink(a, b), 0);
+    path_format(target, "%s/new-backup", a);
+    Ledger__V1__QueryResult *result = NULL;
+    assert_int_equal(backup(f, target, &result, message), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_null(result);
+    assert_non_null(strstr(message, "cannot create the backup directory"));
+    assert_non_null(strstr(message, "new-backup"));
+    assert_non_null(strstr(message, "symbolic links"));
+
+    char long_name[NAME_MAX + 2];
+    memset(long_name, 'x', NAME_MAX + 1);
+    long_name[NAME_MAX + 1] = '\0';
+    path_format(target, "%s/%s/new-backup", f->outside, long_name);
+    assert_int_equal(backup(f, target, &result, message), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_null(result);
+    assert_non_null(strstr(message, "cannot create the backup directory"));
+    assert_non_null(strstr(message, "longer than 255 bytes"));
+    /* Nothing made beside the two links. */
+    DIR *listing = opendir(f->outside);
+    assert_non_null(listing);
+    size_t entries = 0;
+    for (struct dirent *entry; (entry = readdir(listing)) != NULL;) {
+        entries += strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0;
+    }
+    closedir(listing);
+    assert_int_equal(entries, 2);
 }
 
 /* Writes `head` packed into `path`. */
@@ -294,6 +336,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_queries_backup_relative_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queries_backup_parent_path_unusable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queries_saved_head_of_wrong_lengths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queries_head_keys_same_of_no_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queries_consistency_sizes, setup, teardown),
