@@ -2934,6 +2934,48 @@ static void test_views_billing_renewal_starts_at_expiry(void **state)
     assert_int_equal(monthly_rows(f, "res-up", march_2026 - 1, march_2026 + 13, 1, 0, 0), 0);
 }
 
+/* A renewal exchanged before its term starts is billed no month, upfront
+ * or monthly, as one cancelled then is; the replacement is charged from
+ * the exchange. */
+static void test_views_billing_renewal_exchanged_before_its_term(void **state)
+{
+    struct fixture *f = *state;
+    const Ledger__V1__BillingPlan monthly = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    const Ledger__V1__BillingPlan upfront = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_UPFRONT;
+    const Ledger__V1__Term p1y = LEDGER__V1__TERM__TERM_P1Y;
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    const char *olds[] = {"res-xo1", "res-xo2"}, *renewals[] = {"res-xr1", "res-xr2"};
+    const char *replacements[] = {"res-xn1", "res-xn2"};
+    const Ledger__V1__BillingPlan plans[] = {monthly, upfront};
+    for (size_t i = 0; i < 2; i++) {
+        char order[32];
+        snprintf(order, sizeof order, "ord-%s", olds[i]);
+        reservation_purchased(f, "p-1", "c-1", &actor_admin, olds[i], order, partner, monthly, p1y,
+                              1200, 1200, utc(2025, 3, 10));
+        struct purchase renewal;
+        snprintf(order, sizeof order, "ord-%s", renewals[i]);
+        purchase_fill(&renewal, renewals[i], order, partner, plans[i], p1y, 2400, 2400,
+                      utc(2025, 3, 10) + YEAR_US);
+        reservation_renewed(f, olds[i], &renewal, utc(2025, 12, 1));
+        struct purchase replacement;
+        snprintf(order, sizeof order, "ord-%s", replacements[i]);
+        purchase_fill(&replacement, replacements[i], order, partner, upfront, p1y, 3000, 3000,
+                      utc(2026, 1, 15));
+        reservation_exchanged(f, (char *)renewals[i], 0, &replacement, utc(2026, 1, 15));
+    }
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    const int january_2026 = 2026 * 12;
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(monthly_rows(f, renewals[i], january_2026 - 2, january_2026 + 15, 1, 0, 0),
+                         0);
+        assert_int_equal(monthly_rows(f, replacements[i], january_2026 - 2, january_2026 + 3,
+                                      january_2026, january_2026, 3000),
+                         3000);
+    }
+}
+
 /* A monthly reservation whose record gives no start of its term (starts_us
  * 0, as records of earlier builds may) is billed from its event's month:
  * the business time, else the recorded time. Its cancellation cuts its
@@ -6025,6 +6067,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_billing_renewal_starts_at_expiry, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_stop_without_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_renewal_exchanged_before_its_term, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plan_renewal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_cloud_order_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views_activity_names_cloud_order, setup, teardown),
