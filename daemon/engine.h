@@ -92,7 +92,8 @@ struct engine_cache_usage {
 };
 void engine_state_cache(const struct engine *engine, struct engine_cache_usage *out);
 /* Whether the storage refuses everything until the data directory is opened
- * again (store_unusable: a failed write of LMDB's meta page). Nothing
+ * again (store_unusable: a failed write of LMDB's meta page, or a failed
+ * remap of the growing map). Nothing
  * committed is lost; the daemon exits so that its supervisor restarts it. */
 bool engine_unusable(const struct engine *engine);
 /* Whether the derived databases have the layout this build writes (views.h,

@@ -100,6 +100,11 @@ struct store {
     /* LMDB refused a transaction with MDB_PANIC (after a failed write of its
      * meta page): nothing works until the environment is reopened. */
     _Atomic bool unusable;
+    /* A remap failed (mdb_env_set_mapsize: the system refused the larger
+     * mapping, as under an address-space limit). LMDB unmaps the file before
+     * mapping it again, so it has no map now and would fault on the next call
+     * that reads one: this store refuses every call until it is reopened. */
+    _Atomic bool unmapped;
     /* The directory's identity, for the once-per-process rule. */
     dev_t dir_device;
     ino_t dir_inode;
@@ -497,14 +502,37 @@ static void store_gate_leave(struct store *store)
     pthread_mutex_unlock(&store->gate_lock);
 }
 
+/* Records that a remap failed and left LMDB without a map (see `unmapped`). */
+static void store_unmapped(struct store *store, int rc, const char *what)
+{
+    atomic_store(&store->unmapped, true);
+    store_note("%s: remapping the data file failed (%s): LMDB has no map left, so nothing more "
+               "is read or written until the data directory is opened again; lower "
+               "map_bytes_max or raise the process's address-space limit (ulimit -v)",
+               what, mdb_strerror(rc));
+}
+
+/* STORAGE_ERROR (noted) when a failed remap left the store without a map. */
+static enum ledger_err store_check_mapped(struct store *store)
+{
+    if (!atomic_load(&store->unmapped))
+        return LEDGER_ERR_OK;
+    store_note("the data file is no longer mapped (a remap failed): open the data directory "
+               "again");
+    return LEDGER_ERR_STORAGE_ERROR;
+}
+
 /* Adopts the map size another process recorded, if the calling transaction
  * (counted in, not yet begun) is the only one of this process. */
 static int store_adopt_map_size(struct store *store)
 {
     int rc = MDB_MAP_RESIZED;
     pthread_mutex_lock(&store->gate_lock);
-    if (store->txns_open == 1 && !store->growing)
+    if (store->txns_open == 1 && !store->growing) {
         rc = mdb_env_set_mapsize(store->env, 0);
+        if (rc != MDB_SUCCESS)
+            store_unmapped(store, rc, "adopting the map size another process set");
+    }
     pthread_mutex_unlock(&store->gate_lock);
     return rc;
 }
@@ -934,8 +962,12 @@ static enum ledger_err store_txn_new(struct store *store, struct store_txn *pare
         /* Another process grew the map; adopt its size (allowed only while
          * this process has no other transaction) and try once more. */
         rc = store_adopt_map_size(store);
-        if (rc == MDB_SUCCESS)
+        if (rc == MDB_SUCCESS) {
             rc = mdb_txn_begin(store->env, NULL, flags, &txn->txn);
+        } else if (atomic_load(&store->unmapped)) {
+            free(txn);
+            return LEDGER_ERR_STORAGE_ERROR; /* noted by store_unmapped */
+        }
     }
     if (rc != MDB_SUCCESS) {
         free(txn);
@@ -960,7 +992,9 @@ enum ledger_err store_begin(struct store *store, bool write, struct store_txn **
     STORE_CHECK(store != NULL && out != NULL);
     STORE_CHECK(!write || !store->read_only);
     store_gate_enter(store);
-    enum ledger_err err = store_txn_new(store, NULL, write, out);
+    enum ledger_err err = store_check_mapped(store);
+    if (err == LEDGER_ERR_OK)
+        err = store_txn_new(store, NULL, write, out);
     if (err != LEDGER_ERR_OK)
         store_gate_leave(store);
     return err;
@@ -1052,7 +1086,7 @@ enum ledger_err store_commit(struct store_txn *txn)
 
 bool store_unusable(struct store *store)
 {
-    return atomic_load(&store->unusable);
+    return atomic_load(&store->unusable) || atomic_load(&store->unmapped);
 }
 
 void store_abort(struct store_txn *txn)
@@ -1079,8 +1113,10 @@ static enum ledger_err store_remap(struct store *store)
     }
     uint64_t next = current > store->map_bytes_max / 2 ? store->map_bytes_max : current * 2;
     rc = mdb_env_set_mapsize(store->env, (size_t)next);
-    if (rc != MDB_SUCCESS)
-        return store_fail(rc, "mdb_env_set_mapsize");
+    if (rc != MDB_SUCCESS) {
+        store_unmapped(store, rc, "growing the map");
+        return LEDGER_ERR_STORAGE_ERROR;
+    }
     return LEDGER_ERR_OK;
 }
 
@@ -1109,7 +1145,9 @@ enum ledger_err store_grow(struct store *store)
                    store->txns_open, store->grow_wait_ms);
         err = LEDGER_ERR_STORAGE_ERROR;
     } else {
-        err = store_remap(store);
+        err = store_check_mapped(store);
+        if (err == LEDGER_ERR_OK)
+            err = store_remap(store);
     }
     store->growing = false;
     pthread_cond_broadcast(&store->gate_changed);
@@ -1914,6 +1952,9 @@ static int store_count_reader(const char *message, void *context)
 enum ledger_err store_info(struct store *store, struct store_info *out)
 {
     STORE_CHECK(store != NULL && out != NULL);
+    enum ledger_err err = store_check_mapped(store);
+    if (err != LEDGER_ERR_OK)
+        return err;
     MDB_envinfo info;
     MDB_stat stat;
     int rc = mdb_env_info(store->env, &info);
@@ -1930,7 +1971,7 @@ enum ledger_err store_info(struct store *store, struct store_info *out)
     if (rc < 0)
         return store_fail(rc, "mdb_reader_list");
     struct store_txn *txn;
-    enum ledger_err err = store_begin(store, false, &txn);
+    err = store_begin(store, false, &txn);
     if (err != LEDGER_ERR_OK)
         return err;
     uint64_t last_sequence = store_last_sequence(txn);
@@ -1999,11 +2040,14 @@ enum ledger_err store_copy_at(struct store *store, int dirfd)
      * growth never remaps the map under it (a growth waits for the copy, up
      * to its deadline). */
     store_gate_enter(store);
-    int rc = mdb_env_copyfd2(store->env, fd, MDB_CP_COMPACT);
+    err = store_check_mapped(store);
+    if (err == LEDGER_ERR_OK) {
+        int rc = mdb_env_copyfd2(store->env, fd, MDB_CP_COMPACT);
+        if (rc != MDB_SUCCESS)
+            err = store_fail(rc, "mdb_env_copyfd2");
+    }
     store_gate_leave(store);
-    if (rc != MDB_SUCCESS) {
-        err = store_fail(rc, "mdb_env_copyfd2");
-    } else if (fsync(fd) != 0) {
+    if (err == LEDGER_ERR_OK && fsync(fd) != 0) {
         int error = errno;
         store_note("fsync %s: %s", STORE_DATA_FILE, strerror(error));
         err = store_translate_errno(error);

@@ -120,10 +120,12 @@ __attribute__((warn_unused_result)) enum ledger_err store_open(const struct stor
                                                                struct store **out);
 /* Closes the environment. Every transaction and cursor must have ended. */
 void store_close(struct store *store);
-/* Whether LMDB has refused a transaction with MDB_PANIC: after a failed write
- * of its meta page it refuses every read and write until the environment is
- * reopened (nothing committed is lost). A failed commit checks at once. Any
- * thread. */
+/* Whether the store refuses everything until it is reopened (nothing
+ * committed is lost): LMDB refused a transaction with MDB_PANIC (after a
+ * failed write of its meta page), or a remap failed (store_grow, or adopting
+ * another process's size) and left LMDB without a map, after which every
+ * call is refused with STORAGE_ERROR before it reaches LMDB. A failed commit
+ * checks at once. Any thread. */
 bool store_unusable(struct store *store);
 
 /* A sentence on the last failure of a store call made by the calling thread
@@ -168,7 +170,8 @@ void store_abort(struct store_txn *txn);
  * for itself until the deadline). Called by the one writer, after aborting its
  * write transaction; not for read-only stores. Errors: STORAGE_FULL when
  * already at the max (nothing changes), STORAGE_ERROR (transactions still open
- * at the deadline, or the remap failed), NO_MEMORY. */
+ * at the deadline, or the remap failed: then the store is unusable until it
+ * is reopened, store_unusable), NO_MEMORY. */
 __attribute__((warn_unused_result)) enum ledger_err store_grow(struct store *store);
 
 /* --- the event log ------------------------------------------------------- */

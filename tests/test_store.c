@@ -34,6 +34,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1239,6 +1240,145 @@ static void test_store_map_grown_by_another_process(void **state)
     assert_int_equal(4 * MIB, info.map_bytes);
 }
 
+/* The process's address space now, in bytes (VmSize). */
+static uint64_t address_space_bytes(void)
+{
+    FILE *status = fopen("/proc/self/status", "r");
+    assert_non_null(status);
+    char line[256];
+    unsigned long long kib = 0;
+    while (fgets(line, sizeof line, status) != NULL && kib == 0)
+        if (sscanf(line, "VmSize: %llu kB", &kib) != 1)
+            kib = 0;
+    fclose(status);
+    assert_true(kib > 0);
+    return (uint64_t)kib * 1024;
+}
+
+/* Limits the address space to its size now plus `room` bytes, as ulimit -v
+ * or systemd's LimitAS= would; returns the limit to put back. */
+static struct rlimit limit_address_space(uint64_t room)
+{
+    struct rlimit before;
+    assert_int_equal(0, getrlimit(RLIMIT_AS, &before));
+    struct rlimit limited = {(rlim_t)(address_space_bytes() + room), before.rlim_max};
+    assert_true(limited.rlim_cur <= limited.rlim_max);
+    assert_int_equal(0, setrlimit(RLIMIT_AS, &limited));
+    return before;
+}
+
+/* What a store without a map answers: every call refused before it reaches
+ * LMDB (which would read through the map it no longer has and fault), the
+ * store reported unusable (the daemon then stops and is restarted), and no
+ * copy made. */
+static void assert_unmapped(struct fixture *f, const char *copy_name)
+{
+    assert_true(store_unusable(f->store));
+    static const char refusal[] =
+        "the data file is no longer mapped (a remap failed): open the data directory again";
+    struct store_txn *txn = NULL;
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_begin(f->store, false, &txn));
+    assert_null(txn);
+    assert_string_equal(refusal, store_last_error(f->store));
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_begin(f->store, true, &txn));
+    assert_null(txn);
+    struct store_info info;
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_info(f->store, &info));
+    assert_string_equal(refusal, store_last_error(f->store));
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_grow(f->store));
+    char copy[PATH_MAX], copy_file[PATH_MAX];
+    sibling(f, copy_name, copy, sizeof copy);
+    assert_int_equal(0, mkdir(copy, 0700));
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_copy(f->store, copy));
+    join(copy_file, sizeof copy_file, copy, "data.mdb");
+    struct stat file;
+    assert_int_equal(-1, stat(copy_file, &file));
+}
+
+/* A growth that the system refuses to map (an address-space limit) fails
+ * after LMDB has already unmapped the file: STORAGE_ERROR, with a message
+ * that names the cause and what to do, and then the store refuses
+ * everything until it is reopened, which finds every record committed
+ * before. */
+static void test_store_failed_growth_leaves_store_unmapped(void **state)
+{
+    struct fixture *f = *state;
+    struct store_options options = fixture_options(f);
+    options.map_bytes_max = UINT64_C(1) << 50;
+    open_fresh(f, "unmapped", &options);
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, true, &txn));
+    append_text(txn, "kept", 1);
+    assert_ok(store_commit(txn));
+
+    /* Room for a few doublings of the 8 MiB map, not for 64 of them. */
+    struct rlimit before = limit_address_space(256 * MIB);
+    enum ledger_err err = LEDGER_ERR_OK;
+    int growths = 0;
+    for (; growths < 64 && err == LEDGER_ERR_OK; growths++)
+        err = store_grow(f->store);
+    assert_int_equal(0, setrlimit(RLIMIT_AS, &before));
+    assert_err(LEDGER_ERR_STORAGE_ERROR, err);
+    assert_true(growths > 1 && growths < 64);
+    const char *message = store_last_error(f->store);
+    assert_non_null(strstr(message, "growing the map: remapping the data file failed (Cannot "
+                                    "allocate memory)"));
+    assert_non_null(strstr(message, "until the data directory is opened again; lower "
+                                    "map_bytes_max or raise the process's address-space limit"));
+    assert_unmapped(f, "copy-unmapped");
+
+    reopen(f, &options);
+    assert_false(store_unusable(f->store));
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_int_equal(1, store_last_sequence(txn));
+    assert_record(txn, 1, "kept");
+    store_abort(txn);
+}
+
+/* The same when the larger size is another process's: the next transaction
+ * adopts it, and the remap fails. */
+static void test_store_failed_adoption_leaves_store_unmapped(void **state)
+{
+    struct fixture *f = *state;
+    char dir[PATH_MAX];
+    sibling(f, "shared-limited", dir, sizeof dir);
+    int ready[2];
+    assert_int_equal(0, pipe(ready));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(ready[1]);
+        grow_in_child(dir, ready[0]);
+    }
+    close(ready[0]);
+    struct store_options options = fixture_options(f);
+    options.map_bytes = 1 * MIB;
+    open_fresh(f, "shared-limited", &options);
+    assert_int_equal(1, write(ready[1], "g", 1));
+    close(ready[1]);
+    int status = 0;
+    assert_int_equal(pid, waitpid(pid, &status, 0));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(0, WEXITSTATUS(status));
+
+    /* The child's map is 4 MiB: 3 MiB more than this process may map. */
+    struct rlimit before = limit_address_space(1 * MIB);
+    struct store_txn *txn = NULL;
+    enum ledger_err err = store_begin(f->store, false, &txn);
+    assert_int_equal(0, setrlimit(RLIMIT_AS, &before));
+    assert_err(LEDGER_ERR_STORAGE_ERROR, err);
+    assert_null(txn);
+    assert_non_null(strstr(store_last_error(f->store),
+                           "adopting the map size another process set: remapping the data file "
+                           "failed (Cannot allocate memory)"));
+    assert_unmapped(f, "copy-unadopted");
+
+    reopen(f, &options);
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_int_equal(768, store_last_sequence(txn));
+    store_abort(txn);
+}
+
 /* --- generic key-value calls ------------------------------------------------------------------ */
 
 static void test_store_drop_derived_empties_it(void **state)
@@ -2052,6 +2192,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_grow_gives_up_on_open_transaction, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_map_grown_by_another_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_failed_growth_leaves_store_unmapped, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_failed_adoption_leaves_store_unmapped, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_store_drop_derived_empties_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_key_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_cursor_seek_next_prev_last, setup, teardown),
