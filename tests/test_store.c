@@ -1899,6 +1899,97 @@ static void test_store_read_only_open(void **state)
     assert_null(other);
 }
 
+/* A copy kept as evidence is opened read-only with no_lock: nothing is
+ * written into its directory, not even lock.mdb, and it reads whole; bulk
+ * mode means nothing to a read-only store. */
+static void test_store_read_only_no_lock_writes_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, true, &txn));
+    append_text(txn, "evidence", 1);
+    assert_ok(store_commit(txn));
+    char copy[PATH_MAX], lock[PATH_MAX];
+    sibling(f, "evidence", copy, sizeof copy);
+    assert_int_equal(0, mkdir(copy, 0700));
+    assert_ok(store_copy(f->store, copy));
+    join(lock, sizeof lock, copy, "lock.mdb");
+    struct stat info;
+    assert_int_equal(-1, stat(lock, &info));
+
+    struct store_options options = fixture_options(f);
+    options.dir = copy;
+    options.read_only = true;
+    options.no_lock = true;
+    struct store *evidence = NULL;
+    assert_ok(store_open(&options, &evidence));
+    assert_ok(store_bulk(evidence, true));
+    assert_ok(store_begin(evidence, false, &txn));
+    assert_int_equal(1, store_last_sequence(txn));
+    assert_record(txn, 1, "evidence");
+    store_abort(txn);
+    assert_ok(store_bulk(evidence, false));
+    store_close(evidence);
+    assert_int_equal(-1, stat(lock, &info));
+}
+
+/* A backup whose directory was removed after it was opened (by descriptor)
+ * fails when it creates the copy's file, saying so, and leaves nothing. */
+static void test_store_copy_into_removed_directory(void **state)
+{
+    struct fixture *f = *state;
+    char gone[PATH_MAX];
+    sibling(f, "gone", gone, sizeof gone);
+    assert_int_equal(0, mkdir(gone, 0700));
+    int dirfd = open(gone, O_RDONLY | O_DIRECTORY);
+    assert_true(dirfd >= 0);
+    assert_int_equal(0, rmdir(gone));
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_copy_at(f->store, dirfd));
+    assert_string_equal("creating data.mdb: No such file or directory", store_last_error(f->store));
+    assert_int_equal(-1, faccessat(dirfd, "data.mdb", F_OK, 0));
+    close(dirfd);
+    struct stat info;
+    assert_int_equal(-1, stat(gone, &info));
+    /* The store is unharmed. */
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, true, &txn));
+    append_text(txn, "after", 1);
+    assert_ok(store_commit(txn));
+}
+
+/* One process holds at most 64 environments: the next is refused, saying
+ * so, and leaves no trace (closing one makes room again, and the refused
+ * directory then opens). */
+static void test_store_open_past_the_process_limit(void **state)
+{
+    struct fixture *f = *state;
+    /* The fixture's store is the first of the 64. */
+    struct store *stores[63] = {NULL};
+    struct store_options options = fixture_options(f);
+    options.map_bytes = 1 * MIB;
+    options.map_bytes_max = 1 * MIB;
+    char dir[PATH_MAX];
+    for (size_t i = 0; i < 63; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "many-%zu", i);
+        sibling(f, name, dir, sizeof dir);
+        options.dir = dir;
+        assert_ok(store_open(&options, &stores[i]));
+    }
+    sibling(f, "one-too-many", dir, sizeof dir);
+    options.dir = dir;
+    struct store *refused = NULL;
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_open(&options, &refused));
+    assert_null(refused);
+    assert_string_equal("more than 64 environments open in this process", store_last_error(NULL));
+    store_close(stores[62]);
+    stores[62] = NULL;
+    assert_ok(store_open(&options, &refused));
+    store_close(refused);
+    for (size_t i = 0; i < 62; i++)
+        store_close(stores[i]);
+}
+
 /* Builds or damages an environment with LMDB directly, as another program
  * would. kind: 0 a plain key in the main database, 1 a named database of
  * another program, 2 delete the format entry, 3 a leaf without its record,
@@ -2057,6 +2148,281 @@ static void test_store_open_log_and_leaves_out_of_step(void **state)
     }
 }
 
+/* Changes one entry of the database `db_name` of the environment in dir with
+ * LMDB directly, as damage or another program would: puts `value` under
+ * `key`, or deletes `key` when `value` is NULL. The store must be closed. */
+static void raw_edit(const char *dir, const char *db_name, const void *key, size_t key_size,
+                     const void *value, size_t value_size)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(MDB_SUCCESS, mdb_env_create(&env));
+    assert_int_equal(MDB_SUCCESS, mdb_env_set_maxdbs(env, 32));
+    assert_int_equal(MDB_SUCCESS, mdb_env_set_mapsize(env, (size_t)(8 * MIB)));
+    assert_int_equal(MDB_SUCCESS, mdb_env_open(env, dir, 0, 0600));
+    assert_int_equal(MDB_SUCCESS, mdb_txn_begin(env, NULL, 0, &txn));
+    assert_int_equal(MDB_SUCCESS, mdb_dbi_open(txn, db_name, 0, &dbi));
+    MDB_val k = {key_size, (void *)key};
+    MDB_val v = {value_size, (void *)value};
+    if (value != NULL)
+        assert_int_equal(MDB_SUCCESS, mdb_put(txn, dbi, &k, &v, 0));
+    else
+        assert_int_equal(MDB_SUCCESS, mdb_del(txn, dbi, &k, NULL));
+    assert_int_equal(MDB_SUCCESS, mdb_txn_commit(txn));
+    mdb_env_close(env);
+}
+
+/* The key of a sequence in the log or the leaf database. */
+struct sequence_key {
+    uint8_t bytes[8];
+};
+
+static struct sequence_key sequence_key(uint64_t sequence)
+{
+    struct sequence_key key;
+    store_u64_to_key(sequence, key.bytes);
+    return key;
+}
+
+/* Appends `count` records "record-N" and closes the store, for raw_edit. */
+static void append_and_close(struct fixture *f, uint64_t count)
+{
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, true, &txn));
+    for (uint64_t i = 1; i <= count; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "record-%llu", (unsigned long long)i);
+        append_text(txn, text, i);
+    }
+    assert_ok(store_commit(txn));
+    store_close(f->store);
+    f->store = NULL;
+}
+
+/* A leaf hash that is not 32 bytes (the log and leaves still in step, so the
+ * open does not see it) is CORRUPT, named by its sequence, whether read
+ * alone or through a cursor; its neighbours still read. */
+static void test_store_leaf_hash_of_wrong_size_is_corrupt(void **state)
+{
+    struct fixture *f = *state;
+    append_and_close(f, 3);
+    struct sequence_key two = sequence_key(2);
+    raw_edit(f->dir, "leaf", two.bytes, sizeof two.bytes, "short", 5);
+    struct store_options options = fixture_options(f);
+    assert_ok(store_open(&options, &f->store));
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, false, &txn));
+    uint8_t leaf[STORE_HASH_BYTES], expected[STORE_HASH_BYTES];
+    memset(leaf, 0xee, sizeof leaf);
+    assert_err(LEDGER_ERR_CORRUPT, store_leaf(txn, 2, leaf));
+    assert_string_equal("leaf hash of sequence 2 has 5 bytes", store_last_error(f->store));
+    /* Nothing written to the output of a failed read. */
+    for (size_t i = 0; i < sizeof leaf; i++)
+        assert_int_equal(0xee, leaf[i]);
+    struct store_cursor *cursor;
+    assert_ok(store_cursor_open(txn, STORE_DB_LEAF, &cursor));
+    assert_ok(store_leaf_next(cursor, 1, leaf));
+    crypto_sha256_prefixed(0x00, (const uint8_t *)"record-1", 8, expected);
+    assert_memory_equal(expected, leaf, sizeof leaf);
+    assert_err(LEDGER_ERR_CORRUPT, store_leaf_next(cursor, 2, leaf));
+    assert_string_equal("leaf hash of sequence 2 has 5 bytes", store_last_error(f->store));
+    assert_ok(store_leaf_next(cursor, 3, leaf));
+    crypto_sha256_prefixed(0x00, (const uint8_t *)"record-3", 8, expected);
+    assert_memory_equal(expected, leaf, sizeof leaf);
+    store_cursor_close(cursor);
+    store_abort(txn);
+}
+
+/* A log with a hole (its records counted 2, its last key 3) is refused at
+ * open, naming the database; the verifier's read-only log_unchecked open
+ * takes it, and a cursor walking the sequences in order finds the hole
+ * NOT_FOUND (not the record after it) and the record after the hole again. */
+static void test_store_log_with_a_hole(void **state)
+{
+    struct fixture *f = *state;
+    append_and_close(f, 3);
+    struct sequence_key two = sequence_key(2);
+    raw_edit(f->dir, "log", two.bytes, sizeof two.bytes, NULL, 0);
+    raw_edit(f->dir, "leaf", two.bytes, sizeof two.bytes, NULL, 0);
+    struct store_options options = fixture_options(f);
+    assert_err(LEDGER_ERR_CORRUPT, store_open(&options, &f->store));
+    assert_string_equal("the log database is not dense: 2 entries", store_last_error(NULL));
+    assert_null(f->store);
+    /* With only the leaves broken, the leaf database is the one named. */
+    raw_edit(f->dir, "log", two.bytes, sizeof two.bytes, "record-2", 8);
+    assert_err(LEDGER_ERR_CORRUPT, store_open(&options, &f->store));
+    assert_string_equal("the leaf database is not dense: 2 entries", store_last_error(NULL));
+    raw_edit(f->dir, "log", two.bytes, sizeof two.bytes, NULL, 0);
+
+    options.read_only = true;
+    options.log_unchecked = true;
+    assert_ok(store_open(&options, &f->store));
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, false, &txn));
+    struct store_cursor *cursor;
+    assert_ok(store_cursor_open(txn, STORE_DB_LOG, &cursor));
+    struct store_val value = {NULL, 0};
+    assert_ok(store_record_next(cursor, 1, &value));
+    assert_int_equal(8, value.size);
+    assert_memory_equal("record-1", value.data, 8);
+    assert_err(LEDGER_ERR_NOT_FOUND, store_record_next(cursor, 2, &value));
+    assert_ok(store_record_next(cursor, 3, &value));
+    assert_int_equal(8, value.size);
+    assert_memory_equal("record-3", value.data, 8);
+    store_cursor_close(cursor);
+    store_abort(txn);
+}
+
+/* The stream index's key of one version of the stream ("p", "c"). */
+static size_t stream_key(uint64_t version, uint8_t out[4 + 8])
+{
+    memcpy(out, "p\0c\0", 4);
+    store_u64_to_key(version, out + 4);
+    return 4 + 8;
+}
+
+/* Writes versions 1..3 of ("p", "c") at sequences 10, 20, 30, and one
+ * version of ("p", "b"), whose keys sort before them, then closes. */
+static void write_streams_and_close(struct fixture *f)
+{
+    struct store_txn *txn;
+    uint64_t version;
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_ok(store_stream_add(txn, "p", "b", 5, &version));
+    for (uint64_t i = 1; i <= 3; i++)
+        assert_ok(store_stream_add(txn, "p", "c", 10 * i, &version));
+    assert_ok(store_commit(txn));
+    store_close(f->store);
+    f->store = NULL;
+}
+
+/* A stream index whose versions are not dense from 1, or whose value is not
+ * an 8-byte sequence, is CORRUPT, naming the version, in every walk
+ * (forwards from the start, forwards from a bisected start, backwards) and
+ * in the version lookup; a walk hands out the versions before the damage
+ * and nothing after it. */
+static void test_store_damaged_stream_index_is_corrupt(void **state)
+{
+    struct fixture *f = *state;
+    struct store_options options = fixture_options(f);
+    uint8_t key[12];
+    struct store_txn *txn;
+    uint64_t version = 77;
+
+    /* Version 2 missing. */
+    write_streams_and_close(f);
+    raw_edit(f->dir, "stream", key, stream_key(2, key), NULL, 0);
+    assert_ok(store_open(&options, &f->store));
+    assert_ok(store_begin(f->store, false, &txn));
+    struct sequences forth = {.count = 0}, after = {.count = 0}, back = {.count = 0};
+    assert_err(LEDGER_ERR_CORRUPT, store_stream_each(txn, "p", "c", 0, collect_sequence, &forth));
+    assert_string_equal("stream index broken at version 2", store_last_error(f->store));
+    assert_int_equal(1, forth.count);
+    assert_int_equal(10, forth.items[0]);
+    assert_err(LEDGER_ERR_CORRUPT, store_stream_each(txn, "p", "c", 15, collect_sequence, &after));
+    assert_string_equal("stream index broken at version 2", store_last_error(f->store));
+    assert_int_equal(0, after.count);
+    assert_err(LEDGER_ERR_CORRUPT,
+               store_stream_each_back(txn, "p", "c", 0, collect_sequence, &back));
+    assert_string_equal("stream index broken at version 2", store_last_error(f->store));
+    assert_int_equal(1, back.count);
+    assert_int_equal(30, back.items[0]);
+    store_abort(txn);
+    store_close(f->store);
+    f->store = NULL;
+
+    /* Version 1 missing too: walking back runs into ("p", "b"). */
+    raw_edit(f->dir, "stream", key, stream_key(1, key), NULL, 0);
+    raw_edit(f->dir, "stream", key, stream_key(2, key), "\0\0\0\0\0\0\0\x14", 8);
+    assert_ok(store_open(&options, &f->store));
+    assert_ok(store_begin(f->store, false, &txn));
+    struct sequences back_two = {.count = 0};
+    assert_err(LEDGER_ERR_CORRUPT,
+               store_stream_each_back(txn, "p", "c", 0, collect_sequence, &back_two));
+    assert_string_equal("stream index broken at version 1", store_last_error(f->store));
+    assert_int_equal(2, back_two.count);
+    assert_int_equal(30, back_two.items[0]);
+    assert_int_equal(20, back_two.items[1]);
+    store_abort(txn);
+    store_close(f->store);
+    f->store = NULL;
+
+    /* The last version's value of 4 bytes. */
+    raw_edit(f->dir, "stream", key, stream_key(1, key), "\0\0\0\0\0\0\0\x0a", 8);
+    raw_edit(f->dir, "stream", key, stream_key(3, key), "\0\0\0\x1e", 4);
+    assert_ok(store_open(&options, &f->store));
+    assert_ok(store_begin(f->store, true, &txn));
+    assert_err(LEDGER_ERR_CORRUPT, store_stream_version(txn, "p", "c", &version));
+    assert_string_equal("stream index value of 4 bytes", store_last_error(f->store));
+    assert_err(LEDGER_ERR_CORRUPT, store_stream_add(txn, "p", "c", 40, &version));
+    assert_int_equal(77, version);
+    struct sequences none = {.count = 0};
+    assert_err(LEDGER_ERR_CORRUPT, store_stream_each(txn, "p", "c", 5, collect_sequence, &none));
+    assert_int_equal(0, none.count);
+    /* A middle version's: the bisection that looks it up says so. */
+    store_abort(txn);
+    store_close(f->store);
+    f->store = NULL;
+    raw_edit(f->dir, "stream", key, stream_key(3, key), "\0\0\0\0\0\0\0\x1e", 8);
+    raw_edit(f->dir, "stream", key, stream_key(2, key), "\0\0\0\x14", 4);
+    assert_ok(store_open(&options, &f->store));
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_err(LEDGER_ERR_CORRUPT, store_stream_each(txn, "p", "c", 15, collect_sequence, &none));
+    assert_string_equal("stream index broken at version 2", store_last_error(f->store));
+    assert_int_equal(0, none.count);
+    /* The other stream is whole. */
+    assert_ok(store_stream_each(txn, "p", "b", 0, collect_sequence, &none));
+    assert_int_equal(1, none.count);
+    assert_int_equal(5, none.items[0]);
+    store_abort(txn);
+}
+
+/* A command index entry too short to hold its request hash is CORRUPT, and
+ * nothing is handed out; a result too large to store is refused before
+ * anything is written. */
+static void test_store_command_index_damaged_or_too_large(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->store);
+    f->store = NULL;
+    raw_edit(f->dir, "command", "alice\0cmd-1", 11, "0123456789", 10);
+    struct store_options options = fixture_options(f);
+    assert_ok(store_open(&options, &f->store));
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, true, &txn));
+    uint8_t hash[STORE_HASH_BYTES];
+    memset(hash, 0x33, sizeof hash);
+    struct store_val result = {NULL, 4321};
+    assert_err(LEDGER_ERR_CORRUPT, store_command_get(txn, "alice", "cmd-1", hash, &result));
+    assert_string_equal("command index value of 10 bytes", store_last_error(f->store));
+    assert_int_equal(0x33, hash[0]);
+    assert_int_equal(4321, result.size);
+    assert_null(result.data);
+
+    /* The size is checked before the result is read: one byte suffices. */
+    const uint8_t one[1] = {0};
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT,
+               store_command_put(txn, "bob", "cmd-2", hash, one,
+                                 (size_t)UINT32_MAX - STORE_HASH_BYTES + 1));
+    assert_string_equal("command result of 4294967264 bytes", store_last_error(f->store));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT,
+               store_command_put(txn, "", "cmd-2", hash, one, sizeof one));
+    assert_err(LEDGER_ERR_INVALID_ARGUMENT,
+               store_put(txn, STORE_DB_META, "big", 3, one, (size_t)UINT32_MAX + 1));
+    assert_string_equal("value of 4294967296 bytes", store_last_error(f->store));
+    /* The refusals spoiled nothing: the transaction commits, without them. */
+    assert_ok(store_command_put(txn, "bob", "cmd-3", hash, one, sizeof one));
+    assert_ok(store_commit(txn));
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_err(LEDGER_ERR_NOT_FOUND, store_command_get(txn, "bob", "cmd-2", hash, &result));
+    struct store_val value;
+    assert_err(LEDGER_ERR_NOT_FOUND, store_get(txn, STORE_DB_META, "big", 3, &value));
+    assert_ok(store_command_get(txn, "bob", "cmd-3", hash, &result));
+    assert_int_equal(1, result.size);
+    store_abort(txn);
+}
+
 /* --- programmer errors abort, in release builds too ------------------------------------------- */
 
 enum misuse {
@@ -2209,10 +2575,21 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_open_bad_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_twice_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_read_only_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_read_only_no_lock_writes_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_copy_into_removed_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_past_the_process_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_foreign_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_not_lmdb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_wrong_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_log_and_leaves_out_of_step, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_leaf_hash_of_wrong_size_is_corrupt, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_log_with_a_hole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_damaged_stream_index_is_corrupt, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_command_index_damaged_or_too_large, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_misuse_aborts, setup, teardown),
     };
