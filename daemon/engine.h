@@ -361,10 +361,12 @@ __attribute__((warn_unused_result)) enum ledger_err
 engine_subscription_duplicates(struct engine *engine, engine_duplicate_fn fn, void *context,
                                uint64_t *ids_out);
 
-/* When the last engine_rebuild failed on a record: its sequence, and in
- * `why` what was wrong with it (its leaf hash, its own sequence, its schema
- * version, its stream version, or the views it did not apply to). 0 when it
- * failed elsewhere or did not fail. */
+/* When the last engine_rebuild failed on a record (CORRUPT): its sequence,
+ * and in `why` what was wrong with it (its leaf hash, its bytes, its own
+ * sequence, its schema version, its stream version, the views it did not
+ * apply to, an id the stream or command index cannot hold, or a command id
+ * an earlier record took). 0 when it failed elsewhere (the storage) or did
+ * not fail. */
 uint64_t engine_rebuild_failure(const struct engine *engine, char why[ENGINE_MESSAGE_SIZE]);
 
 /* Where an entry of the derived database `db` comes from: its key in

@@ -195,15 +195,27 @@ struct rebuild_reader {
     bool started;
 };
 
+/* Whether a failure is the storage's or the system's, which a record cannot
+ * cause: it names no record (engine_rebuild_failure). */
+static bool rebuild_storage_failure(enum ledger_err err)
+{
+    return err == LEDGER_ERR_STORAGE_FULL || err == LEDGER_ERR_STORAGE_ERROR ||
+           err == LEDGER_ERR_DISK_FULL || err == LEDGER_ERR_NO_MEMORY;
+}
+
 /* Reads and decodes one record into `arena`: its leaf hash must match the stored one, and
  * its envelope must name its own sequence and a schema this build reads. On
- * failure `why` says what was wrong with the record (engine_rebuild_failure). */
+ * failure `why` says what was wrong with the record (engine_rebuild_failure),
+ * unless the storage failed. */
 static enum ledger_err rebuild_decode(struct rebuild_reader *reader, struct codec_arena *arena,
                                       uint64_t sequence, struct rebuild_record *out,
                                       char why[ENGINE_MESSAGE_SIZE])
 {
     struct store_val record;
     enum ledger_err err = store_record_next(reader->log, sequence, &record);
+    if (rebuild_storage_failure(err)) {
+        return err;
+    }
     if (err != LEDGER_ERR_OK) {
         engine__set_message(why, "the record could not be read");
         return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
@@ -211,6 +223,9 @@ static enum ledger_err rebuild_decode(struct rebuild_reader *reader, struct code
     uint8_t stored_leaf[STORE_HASH_BYTES];
     crypto_sha256_prefixed(0x00, record.data, record.size, out->leaf);
     err = store_leaf_next(reader->leaf, sequence, stored_leaf);
+    if (rebuild_storage_failure(err)) {
+        return err;
+    }
     if (err != LEDGER_ERR_OK || !crypto_equal(out->leaf, stored_leaf, sizeof stored_leaf)) {
         engine__set_message(why, "the record's bytes do not match its stored leaf hash");
         return LEDGER_ERR_CORRUPT;
@@ -218,7 +233,9 @@ static enum ledger_err rebuild_decode(struct rebuild_reader *reader, struct code
     Ledger__V1__Event *event = NULL;
     err = codec_event_unpack_arena(arena, record.data, record.size, &event);
     if (err != LEDGER_ERR_OK) {
-        engine__set_message(why, "the record does not decode as ledger.v1.Event");
+        if (!rebuild_storage_failure(err)) { /* not out of memory: the bytes */
+            engine__set_message(why, "the record does not decode as ledger.v1.Event");
+        }
         return err;
     }
     /* A schema version this build does not know (a record of a newer build)
@@ -323,6 +340,7 @@ static void rebuild_reader_fill(struct rebuild_reader *reader, struct rebuild_ba
     rebuild_batch_free(batch);
     batch->first = reader->next;
     batch->err = LEDGER_ERR_OK;
+    batch->why[0] = '\0';
     if (reader->txn != NULL && reader->batches_since_renew >= REBUILD_READER_RENEW_BATCHES) {
         rebuild_reader_end(reader);
     }
@@ -336,8 +354,7 @@ static void rebuild_reader_fill(struct rebuild_reader *reader, struct rebuild_ba
             batch->err = store_cursor_open(reader->txn, STORE_DB_LEAF, &reader->leaf);
         }
         if (batch->err != LEDGER_ERR_OK) {
-            rebuild_reader_end(reader);
-            engine__set_message(batch->why, "the log could not be read");
+            rebuild_reader_end(reader); /* the storage's failure: no record named */
             return;
         }
     }
@@ -645,7 +662,12 @@ static enum ledger_err rebuild_apply(struct store_txn *txn, struct merkle_refill
     if (err == LEDGER_ERR_OK && event->customer_id[0] != '\0') {
         uint64_t version = 0;
         err = rebuild_stream_add(streams, txn, event, sequence, &version);
-        if (err == LEDGER_ERR_OK && version != event->stream_version) {
+        if (err == LEDGER_ERR_INVALID_ARGUMENT) {
+            /* The store refuses an id no decision accepts: the record's fault. */
+            engine__set_message(why, "the record's partner or customer id is not 1 to 64 bytes: "
+                                     "the stream index cannot hold it");
+            err = LEDGER_ERR_CORRUPT;
+        } else if (err == LEDGER_ERR_OK && version != event->stream_version) {
             snprintf(why, ENGINE_MESSAGE_SIZE,
                      "the record is version %llu of customer %.64s's stream, which the log "
                      "before it makes version %llu",
@@ -656,7 +678,7 @@ static enum ledger_err rebuild_apply(struct store_txn *txn, struct merkle_refill
     }
     if (err == LEDGER_ERR_OK) {
         err = views_apply(txn, event);
-        if (err != LEDGER_ERR_OK) {
+        if (err != LEDGER_ERR_OK && !rebuild_storage_failure(err)) {
             snprintf(why, ENGINE_MESSAGE_SIZE,
                      "the event does not apply to the views the log before it makes (%s)",
                      ledger_strerror(err));
@@ -667,6 +689,18 @@ static enum ledger_err rebuild_apply(struct store_txn *txn, struct merkle_refill
         if (err == LEDGER_ERR_OK) {
             err = engine__result_put(txn, event->actor->principal_id, event,
                                      batch->results + record->result_at, record->result_size);
+        }
+        /* A live commit takes a command id once, and refuses ids the index
+         * cannot hold: a log with either was not written by one. */
+        if (err == LEDGER_ERR_COMMAND_ID_REUSED) {
+            snprintf(why, ENGINE_MESSAGE_SIZE,
+                     "the record's command id %.64s of principal %.64s is an earlier record's",
+                     event->command_id, event->actor->principal_id);
+            err = LEDGER_ERR_CORRUPT;
+        } else if (err == LEDGER_ERR_INVALID_ARGUMENT) {
+            engine__set_message(why, "the record's principal or command id is not 1 to 64 bytes: "
+                                     "the command index cannot hold it");
+            err = LEDGER_ERR_CORRUPT;
         }
     }
     return err;
@@ -712,7 +746,8 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
         struct rebuild_batch *batch = rebuild_reader_next(&reader);
         for (unsigned i = 0; err == LEDGER_ERR_OK && i < batch->count; i++, s++) {
             err = rebuild_apply(txn, &tree, &streams, s, batch, i, engine->rebuild_failure);
-            if (err != LEDGER_ERR_OK) {
+            if (err != LEDGER_ERR_OK && engine->rebuild_failure[0] != '\0') {
+                /* The record's fault; a storage failure names no record. */
                 engine->rebuild_failed_sequence = s;
             }
             if (err == LEDGER_ERR_OK && s % ENGINE_REBUILD_COMMIT_EVERY == 0 && s < total) {
@@ -732,8 +767,10 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
         }
         if (err == LEDGER_ERR_OK && batch->err != LEDGER_ERR_OK) {
             err = batch->err;
-            engine->rebuild_failed_sequence = s;
-            engine__set_message(engine->rebuild_failure, batch->why);
+            if (batch->why[0] != '\0') {
+                engine->rebuild_failed_sequence = s;
+                engine__set_message(engine->rebuild_failure, batch->why);
+            }
         }
         rebuild_reader_done(&reader);
     }

@@ -2909,6 +2909,69 @@ static void test_faults_served_query_allocation(void **state)
     assert_int_equal(principals, 1);
 }
 
+/* --- the rebuild's storage failures ------------------------------------------------------------
+ */
+
+/* A rebuild whose storage fails (each put in turn fails with EIO: a view's
+ * row, a Merkle node, a stream version, a command's result, the layout)
+ * returns STORAGE_ERROR and names no record: the log is not damaged there,
+ * and `ledgerd rebuild` must not say it is. Nothing is written (the next
+ * rebuild finds every view as a replay makes it), and bulk mode ends. */
+static void test_faults_rebuild_storage_failure_names_no_record(void **state)
+{
+    struct fixture *f = *state;
+    long nth = 1;
+    for (; nth < FAULT_SWEEP_MAX; nth++) {
+        fault_arm(&fault_put, nth, EIO);
+        unsigned differences = 77;
+        enum ledger_err err = engine_rebuild(f->engine, NULL, NULL, NULL, &differences);
+        bool fired = fault_fired(&fault_put) > 0;
+        fault_disarm_all();
+        if (!fired) {
+            assert_int_equal(LEDGER_ERR_OK, err);
+            assert_int_equal(0, differences);
+            break;
+        }
+        f->injected++;
+        assert_int_equal(LEDGER_ERR_STORAGE_ERROR, err);
+        assert_int_equal(77, differences);
+        char why[ENGINE_MESSAGE_SIZE];
+        assert_int_equal(0, engine_rebuild_failure(f->engine, why));
+        assert_string_equal("", why);
+        expect_views_replay(f);
+    }
+    /* The setup's commands wrote rows of several views: many puts failed. */
+    assert_true(nth > 10 && nth < FAULT_SWEEP_MAX);
+}
+
+/* The same for the flush that ends the rebuild's bulk mode (mdb_env_sync's
+ * fdatasync fails with EIO): STORAGE_ERROR, no record named, and the next
+ * rebuild succeeds. Every commit's flush before it fails in its turn too. */
+static void test_faults_rebuild_sync_failure_names_no_record(void **state)
+{
+    struct fixture *f = *state;
+    long nth = 1;
+    for (; nth < FAULT_SWEEP_MAX; nth++) {
+        fault_arm(&fault_sync, nth, EIO);
+        unsigned differences = 77;
+        enum ledger_err err = engine_rebuild(f->engine, NULL, NULL, NULL, &differences);
+        bool fired = fault_fired(&fault_sync) > 0;
+        fault_disarm_all();
+        if (!fired) {
+            assert_int_equal(LEDGER_ERR_OK, err);
+            assert_int_equal(0, differences);
+            break;
+        }
+        f->injected++;
+        assert_int_equal(LEDGER_ERR_STORAGE_ERROR, err);
+        char why[ENGINE_MESSAGE_SIZE];
+        assert_int_equal(0, engine_rebuild_failure(f->engine, why));
+        assert_false(engine_unusable(f->engine));
+        expect_views_replay(f);
+    }
+    assert_true(nth > 1 && nth < FAULT_SWEEP_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2955,6 +3018,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_stop_during_a_sweep_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_served_command_allocation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_served_query_allocation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_rebuild_storage_failure_names_no_record, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_faults_rebuild_sync_failure_names_no_record, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,6 +45,7 @@
 #include "histgen.h"
 #include "histload.h"
 #include "ledger_limits.h"
+#include "merkle.h"
 #include "oldlog.h"
 #include "store.h"
 #include "support/engine_fixture.h"
@@ -591,6 +592,135 @@ static void test_rebuild_refuses_a_record_changed_on_disk(void **state)
     assert_string_equal(why, "the record's bytes do not match its stored leaf hash");
 }
 
+/* Appends `size` bytes as the next record, with its leaf hash and Merkle
+ * nodes, as damage or a foreign program could have written them. */
+static void append_bytes(struct engine *engine, const uint8_t *bytes, size_t size)
+{
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(engine), true, &txn), LEDGER_ERR_OK);
+    uint64_t sequence = 0;
+    uint8_t leaf[STORE_HASH_BYTES];
+    assert_int_equal(store_append(txn, bytes, size, &sequence, leaf), LEDGER_ERR_OK);
+    assert_int_equal(merkle_append(txn, sequence, leaf), LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+}
+
+/* A PartnerRegistered of `partner_id` by the operator under `command_id`,
+ * for `customer_id`'s stream ("" for none) at version 1. `sequence` 0: the
+ * next record's; otherwise the one the record names. */
+static void append_partner_event(struct engine *engine, const char *partner_id,
+                                 const char *customer_id, const char *command_id, uint64_t sequence)
+{
+    Ledger__V1__PartnerRegistered body = LEDGER__V1__PARTNER_REGISTERED__INIT;
+    body.name = "Northwind";
+    Ledger__V1__Actor actor = LEDGER__V1__ACTOR__INIT;
+    actor.principal_id = "operator";
+    actor.role = LEDGER__V1__ROLE__ROLE_OPERATOR;
+    uint8_t command_hash[STORE_HASH_BYTES] = {0};
+    Ledger__V1__Event event = LEDGER__V1__EVENT__INIT;
+    event.body_case = LEDGER__V1__EVENT__BODY_PARTNER_REGISTERED;
+    event.partner_registered = &body;
+    event.partner_id = (char *)partner_id;
+    event.customer_id = (char *)customer_id;
+    event.stream_version = customer_id[0] != '\0' ? 1 : 0;
+    event.actor = &actor;
+    event.recorded_us = OLDLOG_TIME_US;
+    event.business_us = OLDLOG_TIME_US;
+    event.command_id = (char *)command_id;
+    event.schema_version = LEDGER_SCHEMA_VERSION;
+    event.command_hash.data = command_hash;
+    event.command_hash.len = sizeof command_hash;
+    if (sequence == 0) {
+        assert_int_equal(oldlog_append(engine_store(engine), &event, NULL), LEDGER_ERR_OK);
+        return;
+    }
+    event.sequence = sequence;
+    uint8_t *record = NULL;
+    size_t size = 0;
+    assert_int_equal(codec_pack(&event.base, &record, &size), LEDGER_ERR_OK);
+    append_bytes(engine, record, size);
+    free(record);
+}
+
+static uint64_t last_sequence(struct engine *engine)
+{
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(engine), false, &txn), LEDGER_ERR_OK);
+    uint64_t last = store_last_sequence(txn);
+    store_abort(txn);
+    return last;
+}
+
+/* The rebuild stops at the log's last record as CORRUPT, names it and says
+ * `expected_why`, and leaves every view as it was. */
+static void expect_last_record_refused(struct engine *engine, const char *expected_why)
+{
+    uint8_t before[STORE_DB_COUNT][32], after[STORE_DB_COUNT][32];
+    digest_views(engine, before);
+    struct report report;
+    memset(&report, 0, sizeof report);
+    unsigned differences = UINT32_MAX;
+    assert_int_equal(engine_rebuild(engine, NULL, &report, report_view, &differences),
+                     LEDGER_ERR_CORRUPT);
+    assert_int_equal(differences, UINT32_MAX);
+    assert_int_equal(report.calls, 0);
+    char why[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(engine_rebuild_failure(engine, why), last_sequence(engine));
+    assert_string_equal(why, expected_why);
+    digest_views(engine, after);
+    assert_memory_equal(before, after, sizeof before);
+}
+
+/* A record whose bytes are not an event (its leaf hash matches them: not
+ * changed on disk, written so) stops the rebuild, named. */
+static void test_rebuild_refuses_a_record_that_does_not_decode(void **state)
+{
+    struct fixture *f = *state;
+    /* Field 0 is never valid protobuf. */
+    static const uint8_t garbage[] = {0x00, 0x01, 0x02, 0x03};
+    append_bytes(f->engine, garbage, sizeof garbage);
+    expect_last_record_refused(f->engine, "the record does not decode as ledger.v1.Event");
+}
+
+/* A record whose envelope names another sequence than its place in the log
+ * (a record copied from elsewhere) stops the rebuild, named. */
+static void test_rebuild_refuses_a_record_naming_another_sequence(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t next = last_sequence(f->engine) + 1;
+    append_partner_event(f->engine, "p-elsewhere", "", "cmd-elsewhere", next + 7);
+    char expected[ENGINE_MESSAGE_SIZE];
+    snprintf(expected, sizeof expected, "the record names sequence %llu",
+             (unsigned long long)(next + 7));
+    expect_last_record_refused(f->engine, expected);
+}
+
+/* A record whose customer id is longer than any id (65 bytes), which the
+ * stream index cannot take, stops the rebuild as CORRUPT, named, with what
+ * is wrong with it: not INVALID_ARGUMENT with no reason. */
+static void test_rebuild_refuses_an_id_too_long_for_the_indexes(void **state)
+{
+    struct fixture *f = *state;
+    char customer_id[LEDGER_ID_LENGTH_MAX + 2];
+    memset(customer_id, 'c', sizeof customer_id - 1);
+    customer_id[sizeof customer_id - 1] = '\0';
+    append_partner_event(f->engine, "p-long", customer_id, "cmd-long", 0);
+    expect_last_record_refused(f->engine, "the record's partner or customer id is not 1 to 64 "
+                                          "bytes: the stream index cannot hold it");
+}
+
+/* Two records under one principal's command id (a command id is taken by
+ * its first record only): the rebuild stops at the second as CORRUPT, named,
+ * not with COMMAND_ID_REUSED and no reason. */
+static void test_rebuild_refuses_a_command_id_recorded_twice(void **state)
+{
+    struct fixture *f = *state;
+    append_partner_event(f->engine, "p-first", "", "cmd-twice", 0);
+    append_partner_event(f->engine, "p-second", "", "cmd-twice", 0);
+    expect_last_record_refused(f->engine, "the record's command id cmd-twice of principal "
+                                          "operator is an earlier record's");
+}
+
 struct duplicates_seen {
     unsigned count;
     struct views_subscription_duplicate first;
@@ -642,6 +772,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_newer_schema_version, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_schema_version_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_record_that_does_not_decode, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_record_naming_another_sequence,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_refuses_an_id_too_long_for_the_indexes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_command_id_recorded_twice, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_record_changed_on_disk, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_stream_version_out_of_order, setup,
