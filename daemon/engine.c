@@ -528,9 +528,25 @@ static enum ledger_err engine_open_dir(const struct engine_options *options, boo
         goto fail;
     }
     atomic_store(&engine->head_sequence, store_last_sequence(txn));
+    /* A damaged meta entry is CORRUPT: say which, since the store said
+     * nothing (the value was read; its contents are wrong). */
+    const char *damaged = NULL;
     err = views_layout(txn, &engine->views_layout);
+    if (err == LEDGER_ERR_CORRUPT) {
+        damaged = "the views' layout (meta entry \"views\") is not an 8-byte number";
+    }
     if (err == LEDGER_ERR_OK) {
         err = refused_until_get(txn, &engine->refused_until_us);
+        if (err == LEDGER_ERR_CORRUPT) {
+            damaged = "the refusal horizon (meta entry \"refused-until\") is not 8 bytes of "
+                      "microseconds since the epoch";
+        }
+    }
+    if (damaged != NULL) {
+        snprintf(engine_open_error, sizeof engine_open_error,
+                 "%s: the data directory is damaged; check it with ledger-verify and restore a "
+                 "backup",
+                 damaged);
     }
     store_abort(txn);
     if (err != LEDGER_ERR_OK) {

@@ -48,7 +48,8 @@ bool engine_present(const char *dir);
 
 /* What the last failure on this thread was, for a message after
  * engine_open fails: the lock file that could not be opened or locked and
- * the system's reason, else what the store said ("" when it said nothing). */
+ * the system's reason, or the meta entry found damaged (CORRUPT), else what
+ * the store said ("" when it said nothing). */
 const char *engine_open_detail(void);
 
 /* Whether this process lacks the permission to use `dir` as a data

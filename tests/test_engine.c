@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -3246,6 +3248,167 @@ static void test_engine_reserved_principal_rows(void **state)
                      LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED);
 }
 
+/* How many entries `dir` holds besides "." and "..". */
+static unsigned dir_entries(const char *dir)
+{
+    DIR *handle = opendir(dir);
+    assert_non_null(handle);
+    unsigned count = 0;
+    for (struct dirent *entry = readdir(handle); entry != NULL; entry = readdir(handle)) {
+        count += strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0;
+    }
+    closedir(handle);
+    return count;
+}
+
+/* Two initializations of one directory at once (`ledgerd init` and a first
+ * start): the second, finding the directory locked by the first, is
+ * DATA_DIR_LOCKED and creates nothing in it (no key, no store, no operator
+ * key to hand out); once the first is done, an initialization goes ahead. */
+static void test_engine_init_while_another_holds_the_directory(void **state)
+{
+    (void)state;
+    char dir[512], key_path[600];
+    test_make_dir(dir, sizeof dir, "engine-init-locked");
+    snprintf(key_path, sizeof key_path, "%s.operator.key", dir);
+    int held = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(held >= 0);
+    assert_int_equal(flock(held, LOCK_EX | LOCK_NB), 0);
+    struct engine_options options = {.data_dir = dir};
+    assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_DATA_DIR_LOCKED);
+    assert_int_equal(dir_entries(dir), 0);
+    assert_int_equal(access(key_path, F_OK), -1);
+    close(held);
+    assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_OK);
+    struct engine *engine = NULL;
+    assert_int_equal(engine_open(&options, &engine), LEDGER_ERR_OK);
+    assert_int_equal(engine_head_sequence(engine), 1);
+    engine_close(engine);
+    unlink(key_path);
+    test_remove_dir(dir);
+}
+
+/* An initialization where no directory can be (its parent is missing, or
+ * the path is a file) is IO_ERROR and creates nothing; so is one whose
+ * head-signing key cannot be written (a directory has its temporary name),
+ * which leaves the directory as it found it. */
+static void test_engine_init_where_nothing_can_be_written(void **state)
+{
+    (void)state;
+    char root[512], dir[600], key_path[640], file[600];
+    test_make_dir(root, sizeof root, "engine-init-io");
+    snprintf(dir, sizeof dir, "%s/missing/data", root);
+    snprintf(key_path, sizeof key_path, "%s/operator.key", root);
+    struct engine_options options = {.data_dir = dir};
+    assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_IO_ERROR);
+    snprintf(file, sizeof file, "%s/file", root);
+    FILE *plain = fopen(file, "w");
+    assert_non_null(plain);
+    assert_int_equal(fclose(plain), 0);
+    options.data_dir = file;
+    assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_IO_ERROR);
+    assert_int_equal(dir_entries(root), 1);
+
+    snprintf(dir, sizeof dir, "%s/data", root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    char blocker[640];
+    snprintf(blocker, sizeof blocker, "%s/head.key.tmp", dir);
+    assert_int_equal(mkdir(blocker, 0700), 0);
+    options.data_dir = dir;
+    assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_IO_ERROR);
+    assert_int_equal(dir_entries(dir), 1);
+    assert_int_equal(access(key_path, F_OK), -1);
+    assert_false(engine_present(dir));
+    assert_int_equal(rmdir(blocker), 0);
+    assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_OK);
+    test_remove_dir(root);
+}
+
+/* Puts `size` bytes under the meta entry `name` of the closed ledger in dir. */
+static void meta_put(const char *dir, const char *name, const void *value, size_t size)
+{
+    struct store_options options = {.dir = dir};
+    struct store *store = NULL;
+    assert_int_equal(store_open(&options, &store), LEDGER_ERR_OK);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(store, true, &txn), LEDGER_ERR_OK);
+    assert_int_equal(store_put(txn, STORE_DB_META, name, strlen(name), value, size), LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    store_close(store);
+}
+
+/* A damaged meta entry the engine reads at open (the views' layout, the
+ * refusal horizon: not an 8-byte number, or a horizon past the largest
+ * time) is CORRUPT, for writers and readers alike, and engine_open_detail
+ * names the entry and what to do; put right, the ledger opens again. */
+static void test_engine_open_damaged_meta_entry(void **state)
+{
+    struct fixture *f = *state;
+    engine_close(f->engine);
+    f->engine = NULL;
+    static const struct {
+        const char *name;
+        const char *value;
+        size_t size;
+        const char *says;
+    } cases[] = {
+        {"views", "\x00\x0b", 2,
+         "the views' layout (meta entry \"views\") is not an 8-byte number"},
+        {"refused-until", "\x01\x02\x03", 3,
+         "the refusal horizon (meta entry \"refused-until\") is not 8 bytes of microseconds "
+         "since the epoch"},
+        {"refused-until", "\x80\x00\x00\x00\x00\x00\x00\x00", 8,
+         "the refusal horizon (meta entry \"refused-until\") is not 8 bytes of microseconds "
+         "since the epoch"},
+    };
+    uint8_t layout[8], horizon[8];
+    store_u64_to_key(ENGINE_VIEWS_LAYOUT, layout);
+    store_u64_to_key(0, horizon);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        meta_put(f->dir, cases[i].name, cases[i].value, cases[i].size);
+        for (int read_only = 0; read_only <= 1; read_only++) {
+            struct engine_options options = {.data_dir = f->dir, .read_only = read_only};
+            struct engine *engine = NULL;
+            assert_int_equal(engine_open(&options, &engine), LEDGER_ERR_CORRUPT);
+            assert_null(engine);
+            char expected[512];
+            snprintf(expected, sizeof expected,
+                     "%s: the data directory is damaged; check it with ledger-verify and "
+                     "restore a backup",
+                     cases[i].says);
+            assert_string_equal(engine_open_detail(), expected);
+        }
+        meta_put(f->dir, "views", layout, sizeof layout);
+        meta_put(f->dir, "refused-until", horizon, sizeof horizon);
+        struct engine_options options = {.data_dir = f->dir};
+        assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+        assert_true(engine_views_current(f->engine, NULL));
+        engine_close(f->engine);
+        f->engine = NULL;
+    }
+    struct engine_options options = {.data_dir = f->dir};
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+}
+
+/* An environment with no record (a stray data.mdb, not an initialized
+ * ledger) is no ledger to read: NOT_FOUND for a reader. */
+static void test_engine_read_only_open_of_an_empty_environment(void **state)
+{
+    (void)state;
+    char dir[512];
+    test_make_dir(dir, sizeof dir, "engine-empty-env");
+    struct store_options store_options = {.dir = dir};
+    struct store *store = NULL;
+    assert_int_equal(store_open(&store_options, &store), LEDGER_ERR_OK);
+    store_close(store);
+    assert_true(engine_present(dir));
+    struct engine_options options = {.data_dir = dir, .read_only = true};
+    struct engine *engine = NULL;
+    assert_int_equal(engine_open(&options, &engine), LEDGER_ERR_NOT_FOUND);
+    assert_null(engine);
+    test_remove_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3304,6 +3467,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_head_key_file_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_head_key_read_leaves_no_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_open_head_key_unreadable, setup, teardown),
+        cmocka_unit_test(test_engine_init_while_another_holds_the_directory),
+        cmocka_unit_test(test_engine_init_where_nothing_can_be_written),
+        cmocka_unit_test_setup_teardown(test_engine_open_damaged_meta_entry, setup, teardown),
+        cmocka_unit_test(test_engine_read_only_open_of_an_empty_environment),
         cmocka_unit_test_setup_teardown(test_engine_explain_principal_without_its_event, setup,
                                         teardown),
     };
