@@ -3248,6 +3248,40 @@ static void test_engine_reserved_principal_rows(void **state)
                      LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED);
 }
 
+/* A due entry whose reservation id the ledger never makes (too long to
+ * make a command id of: "expiry-" and 58 characters) is passed over: no
+ * command, no refusal, nothing appended for it; the entries beside it in
+ * the list still expire. */
+static void test_engine_expire_passes_over_an_id_too_long(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    char ending[LEDGER_ID_LENGTH_MAX + 1];
+    bought(f, ending, sizeof ending);
+    f->now_us += INT64_C(2) * 365 * 86400 * 1000000;
+    struct engine_expiry due[2];
+    size_t count = 0;
+    assert_int_equal(expiries_due(f, f->now_us, &due[1], 1, &count), LEDGER_ERR_OK);
+    assert_int_equal(count, 1);
+    assert_string_equal(due[1].reservation_id, ending);
+    due[0] = due[1];
+    memset(due[0].reservation_id, 'r', LEDGER_ID_LENGTH_MAX - 6);
+    due[0].reservation_id[LEDGER_ID_LENGTH_MAX - 6] = '\0';
+    uint64_t before = head(f);
+    struct engine_expire_outcome outcome;
+    assert_int_equal(engine_expire(f->engine, due, 2, f->now_us, &outcome), LEDGER_ERR_OK);
+    assert_int_equal(outcome.expired, 1);
+    assert_int_equal(outcome.refused, 0);
+    assert_int_equal(outcome.refusal, LEDGER_ERR_OK);
+    assert_int_equal(head(f), before + 1);
+    assert_int_equal(reservation_state(f, ending),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED);
+    /* Alone, it makes no request at all. */
+    assert_int_equal(engine_expire(f->engine, due, 1, f->now_us, &outcome), LEDGER_ERR_OK);
+    assert_int_equal(outcome.expired + outcome.refused, 0);
+    assert_int_equal(head(f), before + 1);
+}
+
 /* How many entries `dir` holds besides "." and "..". */
 static unsigned dir_entries(const char *dir)
 {
@@ -3467,6 +3501,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_head_key_file_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_head_key_read_leaves_no_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_open_head_key_unreadable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_expire_passes_over_an_id_too_long, setup,
+                                        teardown),
         cmocka_unit_test(test_engine_init_while_another_holds_the_directory),
         cmocka_unit_test(test_engine_init_where_nothing_can_be_written),
         cmocka_unit_test_setup_teardown(test_engine_open_damaged_meta_entry, setup, teardown),

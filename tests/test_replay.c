@@ -131,6 +131,40 @@ static void test_replay_remembering_alone_reclaims_slots(void **state)
     replay_cache_free(cache);
 }
 
+/* Whole rings that expire together and are then only looked up (no
+ * remembering in between, which would reclaim the slots itself): the
+ * lookup reclaims the expired entries' slots, so each round's entries are
+ * found, expired ones are not, and every lookup ends. */
+static void test_replay_lookups_alone_reclaim_expired_slots(void **state)
+{
+    (void)state;
+    enum { CAPACITY = 8, ROUNDS = 1000 };
+    struct replay_cache *cache = NULL;
+    assert_int_equal(replay_cache_new(CAPACITY, &cache), LEDGER_ERR_OK);
+    uint8_t mac[32];
+    for (uint64_t round = 0; round < ROUNDS; round++) {
+        int64_t now = (int64_t)round * 10;
+        for (uint64_t n = 0; n < CAPACITY; n++) {
+            mac_of(round * CAPACITY + n, mac);
+            assert_false(replay_cache_remember(cache, "p", mac, 32, now + 5, now,
+                                               LEDGER_ERR_FORBIDDEN, (uint32_t)n));
+        }
+        uint32_t failed_index = 99;
+        mac_of(round * CAPACITY + CAPACITY - 1, mac);
+        assert_int_equal(replay_cache_find(cache, "p", mac, 32, now + 5, &failed_index),
+                         LEDGER_ERR_FORBIDDEN);
+        assert_int_equal(failed_index, CAPACITY - 1);
+        /* Past their time: all of them go at this lookup. */
+        assert_int_equal(replay_cache_find(cache, "p", mac, 32, now + 6, &failed_index),
+                         LEDGER_ERR_OK);
+        assert_int_equal(failed_index, 0);
+        assert_int_equal(replay_cache_count(cache), 0);
+        mac_of(round * CAPACITY, mac);
+        assert_int_equal(replay_cache_find(cache, "p", mac, 32, now + 6, NULL), LEDGER_ERR_OK);
+    }
+    replay_cache_free(cache);
+}
+
 /* Many times the capacity, with times that move on, against a plain list of
  * what must be remembered. */
 static void test_replay_matches_a_model(void **state)
@@ -182,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_replay_full_forgets_oldest),
         cmocka_unit_test(test_replay_full_ring_remembers_every_entry),
         cmocka_unit_test(test_replay_remembering_alone_reclaims_slots),
+        cmocka_unit_test(test_replay_lookups_alone_reclaim_expired_slots),
         cmocka_unit_test(test_replay_matches_a_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
