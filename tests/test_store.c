@@ -848,6 +848,82 @@ static void test_store_reader_slots_exhausted(void **state)
     store_abort(b);
 }
 
+/* Holds every reader slot of dir's environment (2) from a second process
+ * until told to let go: writes a byte to `held_fd` once it holds them, reads
+ * one from `release_fd` before it lets go. */
+static void hold_readers_in_child(const char *dir, int held_fd, int release_fd)
+{
+    struct store_options options = {.dir = dir, .map_bytes = 1 * MIB, .readers_max = 2};
+    struct store *store;
+    if (store_open(&options, &store) != LEDGER_ERR_OK)
+        _exit(2);
+    struct store_txn *a, *b;
+    if (store_begin(store, false, &a) != LEDGER_ERR_OK ||
+        store_begin(store, false, &b) != LEDGER_ERR_OK)
+        _exit(3);
+    char byte = 'h';
+    if (write(held_fd, &byte, 1) != 1 || read(release_fd, &byte, 1) != 1)
+        _exit(4);
+    store_abort(a);
+    store_abort(b);
+    store_close(store);
+    _exit(0);
+}
+
+/* A read-only open (the verifier, an offline backup) while another process
+ * holds every reader slot is STORAGE_ERROR naming the limit, and changes
+ * nothing: once the slots are free, the same open succeeds. A writer's open
+ * needs no reader slot. */
+static void test_store_read_only_open_with_every_reader_slot_taken(void **state)
+{
+    struct fixture *f = *state;
+    struct store_options options = fixture_options(f);
+    options.readers_max = 2;
+    open_fresh(f, "slots-taken", &options);
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, true, &txn));
+    append_text(txn, "there", 1);
+    assert_ok(store_commit(txn));
+    store_close(f->store);
+    f->store = NULL;
+
+    int held[2], release[2];
+    assert_int_equal(0, pipe(held));
+    assert_int_equal(0, pipe(release));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(held[0]);
+        close(release[1]);
+        hold_readers_in_child(f->dir, held[1], release[0]);
+    }
+    close(held[1]);
+    close(release[0]);
+    char byte;
+    assert_int_equal(1, read(held[0], &byte, 1));
+    options.read_only = true;
+    struct store *reader = NULL;
+    assert_err(LEDGER_ERR_STORAGE_ERROR, store_open(&options, &reader));
+    assert_null(reader);
+    assert_non_null(strstr(store_last_error(NULL), "MDB_READERS_FULL"));
+    options.read_only = false;
+    assert_ok(store_open(&options, &f->store));
+    store_close(f->store);
+    f->store = NULL;
+    assert_int_equal(1, write(release[1], "r", 1));
+    int status = 0;
+    assert_int_equal(pid, waitpid(pid, &status, 0));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(0, WEXITSTATUS(status));
+    close(held[0]);
+    close(release[1]);
+    options.read_only = true;
+    assert_ok(store_open(&options, &f->store));
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_record(txn, 1, "there");
+    store_abort(txn);
+}
+
 /* --- map growth ------------------------------------------------------------------------------- */
 
 #define GROWTH_RECORD_BYTES 4000
@@ -1772,6 +1848,30 @@ static void test_store_entry_origin(void **state)
     store_key_reader_init(&reader, (struct store_val){command, sizeof command}, &o);
     store_key_read_byte(&reader, 'P');
     assert_true(reader.bad);
+    /* A separator that is there is passed over, and adds no text. */
+    store_key_reader_init(&reader, (struct store_val){command, sizeof command}, &o);
+    store_key_read_byte(&reader, 'o');
+    assert_false(reader.bad);
+    store_key_read_id(&reader);
+    store_key_read_id(&reader);
+    assert_true(store_key_read_end(&reader, (struct store_val){command, sizeof command}));
+    assert_string_equal(o.key_text, "p/cmd\\x0a");
+    /* A number that does not fit whole after a long id is cut within it. */
+    uint8_t id_and_number[STORE_ORIGIN_TEXT_BYTES - 12 + 1 + 8];
+    size_t id_length = STORE_ORIGIN_TEXT_BYTES - 12;
+    memset(id_and_number, 'a', id_length);
+    id_and_number[id_length] = 0;
+    store_u64_to_key(UINT64_MAX, id_and_number + id_length + 1);
+    struct store_val both = {id_and_number, sizeof id_and_number};
+    store_key_reader_init(&reader, both, &o);
+    store_key_read_id(&reader);
+    assert_int_equal(store_key_read_uint(&reader, 8), UINT64_MAX);
+    assert_true(store_key_read_end(&reader, both));
+    char full[STORE_ORIGIN_TEXT_BYTES + 32];
+    snprintf(full, sizeof full, "%.*s/18446744073709551615", (int)id_length, (char *)id_and_number);
+    assert_int_equal(strlen(o.key_text), STORE_ORIGIN_TEXT_BYTES - 1);
+    assert_memory_equal(o.key_text, full, STORE_ORIGIN_TEXT_BYTES - 4);
+    assert_string_equal(o.key_text + STORE_ORIGIN_TEXT_BYTES - 4, "...");
 }
 
 static void test_store_u64_keys(void **state)
@@ -2550,6 +2650,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_abort_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_readers_beside_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_reader_slots_exhausted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_read_only_open_with_every_reader_slot_taken,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_put_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_map_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_growth_stops_at_max, setup, teardown),
