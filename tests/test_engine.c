@@ -3282,6 +3282,82 @@ static void test_engine_expire_passes_over_an_id_too_long(void **state)
     assert_int_equal(head(f), before + 1);
 }
 
+/* A principal whose stored secret is damaged (not 32 bytes) authenticates
+ * nothing: the lookup says UNKNOWN_PRINCIPAL, as for one without a row, and
+ * gives nothing out. */
+static void test_engine_principal_with_a_damaged_secret(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), true, &txn), LEDGER_ERR_OK);
+    assert_int_equal(store_put(txn, STORE_DB_SECRET, "operator", 8, "short", 5), LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    struct engine_principal p;
+    memset(&p, 0x5a, sizeof p);
+    assert_int_equal(engine_principal_lookup(f->engine, "operator", &p),
+                     LEDGER_ERR_UNKNOWN_PRINCIPAL);
+    assert_int_equal((unsigned char)p.id[0], 0x5a);
+}
+
+/* A retry whose stored result is damaged (its bytes no longer decode) is
+ * CORRUPT: not answered as a duplicate with a made-up result, not executed
+ * a second time; the storage being damaged, its group fails whole and writes
+ * nothing, and a command with another id then commits. */
+static void test_engine_retry_with_a_damaged_stored_result(void **state)
+{
+    struct fixture *f = *state;
+    Ledger__V1__AddPartner body = LEDGER__V1__ADD_PARTNER__INIT;
+    body.partner_id = "p-once";
+    body.name = "Once Ltd";
+    Ledger__V1__Command c = LEDGER__V1__COMMAND__INIT;
+    c.command_id = "partner-once";
+    c.partner_id = "p-once";
+    c.body_case = LEDGER__V1__COMMAND__BODY_ADD_PARTNER;
+    c.add_partner = &body;
+    ProtobufCBinaryData once = pack_command(&c);
+    assert_int_equal(run_bytes(f, &f->operator_principal, &once, 1, NULL), LEDGER_ERR_OK);
+    uint64_t before = head(f);
+
+    static const char key[] = "operator\0partner-once";
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), true, &txn), LEDGER_ERR_OK);
+    uint8_t hash[STORE_HASH_BYTES];
+    struct store_val stored;
+    assert_int_equal(store_command_get(txn, "operator", "partner-once", hash, &stored),
+                     LEDGER_ERR_OK);
+    uint8_t damaged[STORE_HASH_BYTES + 3];
+    memcpy(damaged, hash, sizeof hash);
+    memset(damaged + STORE_HASH_BYTES, 0xff, 3); /* a varint that never ends */
+    assert_int_equal(store_put(txn, STORE_DB_COMMAND, key, sizeof key - 1, damaged, sizeof damaged),
+                     LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+
+    body.partner_id = "p-other";
+    c.command_id = "partner-other";
+    c.partner_id = "p-other";
+    ProtobufCBinaryData other = pack_command(&c);
+    struct engine_request requests[2] = {
+        {.principal = &f->operator_principal, .commands = &once, .command_count = 1},
+        {.principal = &f->operator_principal, .commands = &other, .command_count = 1},
+    };
+    f->now_us += 1000000;
+    assert_int_equal(engine_execute(f->engine, requests, 2, f->now_us), LEDGER_ERR_CORRUPT);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(requests[i].err, LEDGER_ERR_CORRUPT);
+        assert_string_equal(requests[i].message, ledger_strerror(LEDGER_ERR_CORRUPT));
+        engine_request_clear(&requests[i]);
+    }
+    assert_int_equal(head(f), before);
+    struct engine_request alone;
+    assert_int_equal(run_bytes(f, &f->operator_principal, &other, 1, &alone), LEDGER_ERR_OK);
+    assert_false(alone.results[0].message.duplicate);
+    assert_int_equal(alone.results[0].message.first_sequence, before + 1);
+    engine_request_clear(&alone);
+    assert_int_equal(head(f), before + 1);
+    free(once.data);
+    free(other.data);
+}
+
 /* How many entries `dir` holds besides "." and "..". */
 static unsigned dir_entries(const char *dir)
 {
@@ -3502,6 +3578,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_head_key_read_leaves_no_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_open_head_key_unreadable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_expire_passes_over_an_id_too_long, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_engine_principal_with_a_damaged_secret, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_engine_retry_with_a_damaged_stored_result, setup,
                                         teardown),
         cmocka_unit_test(test_engine_init_while_another_holds_the_directory),
         cmocka_unit_test(test_engine_init_where_nothing_can_be_written),
