@@ -721,6 +721,32 @@ static void test_rebuild_refuses_a_command_id_recorded_twice(void **state)
                                           "operator is an earlier record's");
 }
 
+/* A record the views cannot take (a partner registered without an id) stops
+ * the rebuild, named, with the views' reason. */
+static void test_rebuild_refuses_an_event_the_views_do_not_take(void **state)
+{
+    struct fixture *f = *state;
+    append_partner_event(f->engine, "", "", "cmd-no-partner", 0);
+    char expected[ENGINE_MESSAGE_SIZE];
+    snprintf(expected, sizeof expected,
+             "the event does not apply to the views the log before it makes (%s)",
+             ledger_strerror(LEDGER_ERR_CORRUPT));
+    expect_last_record_refused(f->engine, expected);
+}
+
+/* A record whose command id is longer than any id, which the command index
+ * cannot take, stops the rebuild as CORRUPT, named. */
+static void test_rebuild_refuses_a_command_id_too_long_for_the_index(void **state)
+{
+    struct fixture *f = *state;
+    char command_id[LEDGER_ID_LENGTH_MAX + 2];
+    memset(command_id, 'k', sizeof command_id - 1);
+    command_id[sizeof command_id - 1] = '\0';
+    append_partner_event(f->engine, "p-long-command", "", command_id, 0);
+    expect_last_record_refused(f->engine, "the record's principal or command id is not 1 to 64 "
+                                          "bytes: the command index cannot hold it");
+}
+
 struct duplicates_seen {
     unsigned count;
     struct views_subscription_duplicate first;
@@ -780,6 +806,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_command_id_recorded_twice, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_refuses_an_event_the_views_do_not_take, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_command_id_too_long_for_the_index,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_record_changed_on_disk, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_stream_version_out_of_order, setup,
