@@ -217,7 +217,10 @@ static enum ledger_err rebuild_decode(struct rebuild_reader *reader, struct code
         return err;
     }
     if (err != LEDGER_ERR_OK) {
-        engine__set_message(why, "the record could not be read");
+        /* The store's reason (this thread's): a node's size altered past
+         * the end of the file, say. */
+        snprintf(why, ENGINE_MESSAGE_SIZE, "the record could not be read: %s",
+                 err == LEDGER_ERR_NOT_FOUND ? "it is missing" : store_last_error(NULL));
         return err == LEDGER_ERR_NOT_FOUND ? LEDGER_ERR_CORRUPT : err;
     }
     uint8_t stored_leaf[STORE_HASH_BYTES];

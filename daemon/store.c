@@ -1209,6 +1209,21 @@ enum ledger_err store_append(struct store_txn *txn, const uint8_t *record, size_
     return LEDGER_ERR_OK;
 }
 
+/* Whether a value LMDB returned can be read whole: in a read-only
+ * transaction, no larger than the data file. */
+static bool store_val_readable(const struct store_txn *txn, const MDB_val *value)
+{
+    return txn->readable_bytes == 0 || value->mv_size <= txn->readable_bytes;
+}
+
+static enum ledger_err store_val_unreadable(enum store_db db, const MDB_val *value)
+{
+    store_note("a value of %zu bytes in the %s database is larger than the data file: the "
+               "file is damaged (a node's size was altered); restore a backup",
+               value->mv_size, store_db_name(db));
+    return LEDGER_ERR_CORRUPT;
+}
+
 /* Reads the value of an 8-byte sequence key of `db`, through `cursor` (one
  * of `db`) or, when it is NULL, with a search from the root. A cursor that
  * stands at sequence - 1 steps to the next entry (which must be
@@ -1240,6 +1255,8 @@ static enum ledger_err store_get_sequence(struct store_txn *txn, struct store_cu
     }
     if (rc != MDB_SUCCESS)
         return store_txn_fail(txn, rc, cursor != NULL ? "mdb_cursor_get" : "mdb_get");
+    if (!store_val_readable(txn, &value))
+        return store_val_unreadable(db, &value);
     if (cursor != NULL)
         cursor->sequence = sequence;
     *out = value;
@@ -1694,6 +1711,8 @@ enum ledger_err store_command_get(struct store_txn *txn, const char *principal_i
         store_note("command index value of %zu bytes", value.mv_size);
         return LEDGER_ERR_CORRUPT;
     }
+    if (!store_val_readable(txn, &value))
+        return store_val_unreadable(STORE_DB_COMMAND, &value);
     memcpy(hash_out, value.mv_data, STORE_HASH_BYTES);
     result_out->data = (const uint8_t *)value.mv_data + STORE_HASH_BYTES;
     result_out->size = value.mv_size - STORE_HASH_BYTES;
@@ -1742,21 +1761,6 @@ static enum ledger_err store_key_check(const void *key, size_t key_size)
         return LEDGER_ERR_INVALID_ARGUMENT;
     }
     return LEDGER_ERR_OK;
-}
-
-/* Whether a value LMDB returned can be read whole: in a read-only
- * transaction, no larger than the data file. */
-static bool store_val_readable(const struct store_txn *txn, const MDB_val *value)
-{
-    return txn->readable_bytes == 0 || value->mv_size <= txn->readable_bytes;
-}
-
-static enum ledger_err store_val_unreadable(enum store_db db, const MDB_val *value)
-{
-    store_note("a value of %zu bytes in the %s database is larger than the data file: the "
-               "file is damaged (a node's size was altered); restore a backup",
-               value->mv_size, store_db_name(db));
-    return LEDGER_ERR_CORRUPT;
 }
 
 enum ledger_err store_get(struct store_txn *txn, enum store_db db, const void *key, size_t key_size,

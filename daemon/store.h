@@ -186,11 +186,13 @@ store_append(struct store_txn *txn, const uint8_t *record, size_t record_size,
 /* The last sequence in the log as this transaction sees it; 0 when empty. */
 uint64_t store_last_sequence(struct store_txn *txn);
 /* The record at `sequence`, borrowed until the transaction ends. NOT_FOUND for
- * 0 and past the end. */
+ * 0 and past the end; CORRUPT when, in a read-only transaction, its size is
+ * larger than the data file (a node's size altered: reading it would fault). */
 __attribute__((warn_unused_result)) enum ledger_err
 store_record(struct store_txn *txn, uint64_t sequence, struct store_val *out);
 /* The stored leaf hash of `sequence`. NOT_FOUND for 0 and past the end;
- * CORRUPT if the stored value is not 32 bytes. */
+ * CORRUPT if the stored value is not 32 bytes (or, read-only, larger than the
+ * data file). */
 __attribute__((warn_unused_result)) enum ledger_err
 store_leaf(struct store_txn *txn, uint64_t sequence, uint8_t out[STORE_HASH_BYTES]);
 /* store_record and store_leaf through a cursor of STORE_DB_LOG or
@@ -254,7 +256,8 @@ store_stream_each_back(struct store_txn *txn, const char *partner_id, const char
 
 /* Looks up a command id. NOT_FOUND if unseen; otherwise the stored content
  * hash and result bytes (borrowed, valid until the transaction ends). Errors:
- * NOT_FOUND, INVALID_ARGUMENT (bad id), CORRUPT (value shorter than a hash). */
+ * NOT_FOUND, INVALID_ARGUMENT (bad id), CORRUPT (value shorter than a hash,
+ * or, in a read-only transaction, larger than the data file). */
 __attribute__((warn_unused_result)) enum ledger_err
 store_command_get(struct store_txn *txn, const char *principal_id, const char *command_id,
                   uint8_t hash_out[STORE_HASH_BYTES], struct store_val *result_out);

@@ -747,6 +747,75 @@ static void test_rebuild_refuses_a_command_id_too_long_for_the_index(void **stat
                                           "bytes: the command index cannot hold it");
 }
 
+/* A record whose size in its LMDB node was made 16 MiB larger (damage past
+ * the end of the data file): reading it would fault. The rebuild stops there
+ * as CORRUPT, names the record and says why, and changes no view. */
+static void test_rebuild_refuses_a_record_whose_size_was_altered(void **state)
+{
+    struct fixture *f = *state;
+    append_partner_event(f->engine, "p-resized-on-disk", "", "cmd-resized", 0);
+    uint64_t resized = last_sequence(f->engine);
+    uint8_t node_start[8 + 24];
+    store_u64_to_key(resized, node_start);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
+    struct store_val record;
+    assert_int_equal(store_record(txn, resized, &record), LEDGER_ERR_OK);
+    assert_true(record.size > 24 && record.size < 0xffff);
+    uint16_t record_size = (uint16_t)record.size;
+    memcpy(node_start + 8, record.data, 24);
+    store_abort(txn);
+    uint8_t before[STORE_DB_COUNT][32], after[STORE_DB_COUNT][32];
+    digest_views(f->engine, before);
+    engine_close(f->engine);
+    f->engine = NULL;
+
+    /* The node: the value's size (low and high 16 bits), flags, the key's
+     * size, the key (the sequence), then the record. Every copy of its page
+     * is changed, the one in use among them. */
+    char path[600];
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    FILE *file = fopen(path, "r+b");
+    assert_non_null(file);
+    assert_int_equal(fseek(file, 0, SEEK_END), 0);
+    long size = ftell(file);
+    assert_true(size > 0);
+    uint8_t *bytes = malloc((size_t)size);
+    assert_non_null(bytes);
+    rewind(file);
+    assert_int_equal(fread(bytes, 1, (size_t)size, file), (size_t)size);
+    unsigned changed = 0;
+    for (long i = 8; i + (long)sizeof node_start <= size; i++) {
+        if (memcmp(bytes + i, node_start, sizeof node_start) == 0) {
+            assert_int_equal(bytes[i - 8] | bytes[i - 7] << 8, record_size);
+            assert_int_equal(bytes[i - 6] | bytes[i - 5] << 8, 0);
+            bytes[i - 5] = 1;
+            changed++;
+        }
+    }
+    assert_true(changed > 0);
+    rewind(file);
+    assert_int_equal(fwrite(bytes, 1, (size_t)size, file), (size_t)size);
+    assert_int_equal(fclose(file), 0);
+    free(bytes);
+
+    struct engine_options options = {.data_dir = f->dir, .no_sync = true};
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+    unsigned differences = UINT32_MAX;
+    assert_int_equal(engine_rebuild(f->engine, NULL, NULL, NULL, &differences), LEDGER_ERR_CORRUPT);
+    assert_int_equal(differences, UINT32_MAX);
+    char why[ENGINE_MESSAGE_SIZE], expected[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(engine_rebuild_failure(f->engine, why), resized);
+    snprintf(expected, sizeof expected,
+             "the record could not be read: a value of %u bytes in the log database is larger "
+             "than the data file: the file is damaged (a node's size was altered); restore a "
+             "backup",
+             (unsigned)record_size + (1u << 24));
+    assert_string_equal(why, expected);
+    digest_views(f->engine, after);
+    assert_memory_equal(before, after, sizeof before);
+}
+
 struct duplicates_seen {
     unsigned count;
     struct views_subscription_duplicate first;
@@ -811,6 +880,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_command_id_too_long_for_the_index,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_record_changed_on_disk, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_record_whose_size_was_altered, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_stream_version_out_of_order, setup,
                                         teardown),

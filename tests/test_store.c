@@ -2300,6 +2300,106 @@ static void append_and_close(struct fixture *f, uint64_t count)
     f->store = NULL;
 }
 
+/* Makes the value of the node whose key and value begin as given 16 MiB
+ * larger in the (closed) environment's data file, past the file's end, as
+ * damage would: every copy of its page is changed, the one in use among
+ * them. The node: the value's size (low and high 16 bits), flags, the key's
+ * size, the key, then the value. */
+static void alter_node_size(const char *dir, const void *key, size_t key_size, const void *value,
+                            size_t value_size)
+{
+    char path[PATH_MAX];
+    join(path, sizeof path, dir, "data.mdb");
+    FILE *file = fopen(path, "r+b");
+    assert_non_null(file);
+    assert_int_equal(0, fseek(file, 0, SEEK_END));
+    long size = ftell(file);
+    assert_true(size > 0);
+    uint8_t *bytes = malloc((size_t)size);
+    assert_non_null(bytes);
+    rewind(file);
+    assert_int_equal((size_t)size, fread(bytes, 1, (size_t)size, file));
+    unsigned changed = 0;
+    for (long i = 8; i + (long)(key_size + value_size) <= size; i++) {
+        if (memcmp(bytes + i, key, key_size) == 0 &&
+            memcmp(bytes + i + key_size, value, value_size) == 0 &&
+            (size_t)(bytes[i - 2] | bytes[i - 1] << 8) == key_size) {
+            assert_int_equal(value_size, bytes[i - 8] | bytes[i - 7] << 8);
+            assert_int_equal(0, bytes[i - 6] | bytes[i - 5] << 8);
+            bytes[i - 5] = 1;
+            changed++;
+        }
+    }
+    assert_true(changed > 0);
+    rewind(file);
+    assert_int_equal((size_t)size, fwrite(bytes, 1, (size_t)size, file));
+    assert_int_equal(0, fclose(file));
+    free(bytes);
+}
+
+/* A value whose size was altered past the end of the data file (reading it
+ * would fault) is CORRUPT in a read-only transaction, whichever call reads
+ * it: a record (alone or through a cursor), a command's stored result, a
+ * generic entry (alone or through a cursor); the message names the
+ * database and what to do, and the values beside it still read. */
+static void test_store_value_larger_than_the_file_is_corrupt(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, true, &txn));
+    append_text(txn, "record-1", 1);
+    append_text(txn, "record-2", 2);
+    uint8_t hash[STORE_HASH_BYTES];
+    memset(hash, 0x77, sizeof hash);
+    assert_ok(store_command_put(txn, "alice", "cmd-resized", hash, (const uint8_t *)"result", 6));
+    assert_ok(store_put(txn, STORE_DB_META, "resized", 7, "meta-value", 10));
+    assert_ok(store_commit(txn));
+    store_close(f->store);
+    f->store = NULL;
+    struct sequence_key one = sequence_key(1);
+    alter_node_size(f->dir, one.bytes, sizeof one.bytes, "record-1", 8);
+    uint8_t command_value[STORE_HASH_BYTES + 6];
+    memcpy(command_value, hash, sizeof hash);
+    memcpy(command_value + STORE_HASH_BYTES, "result", 6);
+    alter_node_size(f->dir, "alice\0cmd-resized", 17, command_value, sizeof command_value);
+    alter_node_size(f->dir, "resized", 7, "meta-value", 10);
+
+    struct store_options options = fixture_options(f);
+    options.read_only = true;
+    assert_ok(store_open(&options, &f->store));
+    assert_ok(store_begin(f->store, false, &txn));
+    struct store_val value = {NULL, 0};
+    assert_err(LEDGER_ERR_CORRUPT, store_record(txn, 1, &value));
+    assert_string_equal("a value of 16777224 bytes in the log database is larger than the data "
+                        "file: the file is damaged (a node's size was altered); restore a backup",
+                        store_last_error(f->store));
+    assert_null(value.data);
+    struct store_cursor *cursor;
+    assert_ok(store_cursor_open(txn, STORE_DB_LOG, &cursor));
+    assert_err(LEDGER_ERR_CORRUPT, store_record_next(cursor, 1, &value));
+    assert_ok(store_record_next(cursor, 2, &value));
+    assert_int_equal(8, value.size);
+    assert_memory_equal("record-2", value.data, 8);
+    store_cursor_close(cursor);
+
+    struct store_val result = {NULL, 0};
+    assert_err(LEDGER_ERR_CORRUPT, store_command_get(txn, "alice", "cmd-resized", hash, &result));
+    assert_non_null(strstr(store_last_error(f->store), "in the command database is larger"));
+    assert_null(result.data);
+
+    assert_err(LEDGER_ERR_CORRUPT, store_get(txn, STORE_DB_META, "resized", 7, &value));
+    assert_string_equal("a value of 16777226 bytes in the meta database is larger than the data "
+                        "file: the file is damaged (a node's size was altered); restore a backup",
+                        store_last_error(f->store));
+    assert_ok(store_cursor_open(txn, STORE_DB_META, &cursor));
+    struct store_val key;
+    assert_err(LEDGER_ERR_CORRUPT, store_cursor_seek(cursor, "resized", 7, &key, &value));
+    store_cursor_close(cursor);
+    assert_ok(store_get(txn, STORE_DB_META, "format", 6, &value));
+    assert_int_equal(8, value.size);
+    store_abort(txn);
+}
+
 /* A leaf hash that is not 32 bytes (the log and leaves still in step, so the
  * open does not see it) is CORRUPT, named by its sequence, whether read
  * alone or through a cursor; its neighbours still read. */
@@ -2689,6 +2789,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_leaf_hash_of_wrong_size_is_corrupt, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_log_with_a_hole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_value_larger_than_the_file_is_corrupt, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_store_damaged_stream_index_is_corrupt, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_command_index_damaged_or_too_large, setup,
