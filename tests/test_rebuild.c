@@ -816,6 +816,48 @@ static void test_rebuild_refuses_a_record_whose_size_was_altered(void **state)
     assert_memory_equal(before, after, sizeof before);
 }
 
+/* Where an entry of the command-id and stream indexes comes from, as the
+ * verifier names a differing entry: the command's key and the sequence of
+ * its first event (from its stored result), or none when the stored value is
+ * too short to hold a result; a stream version's key and sequence; a view's
+ * row its key. */
+static void test_rebuild_entry_origin_of_the_indexes(void **state)
+{
+    struct fixture *f = *state;
+    append_partner_event(f->engine, "p-origin", "c-origin", "cmd-origin", 0);
+    uint64_t sequence = last_sequence(f->engine);
+    struct report report;
+    assert_true(rebuild(f->engine, &report) > 0);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
+    struct store_origin origin;
+    static const char command_key[] = "operator\0cmd-origin";
+    struct store_val key = {(const uint8_t *)command_key, sizeof command_key - 1}, value;
+    assert_int_equal(store_get(txn, STORE_DB_COMMAND, key.data, key.size, &value), LEDGER_ERR_OK);
+    engine_entry_origin(STORE_DB_COMMAND, key, value, &origin);
+    assert_string_equal(origin.key_text, "operator/cmd-origin");
+    assert_int_equal(origin.sequence, sequence);
+    struct store_val short_value = {value.data, STORE_HASH_BYTES - 1};
+    engine_entry_origin(STORE_DB_COMMAND, key, short_value, &origin);
+    assert_string_equal(origin.key_text, "operator/cmd-origin");
+    assert_int_equal(origin.sequence, 0);
+
+    uint8_t stream_key[sizeof "p-origin\0c-origin" + 8];
+    memcpy(stream_key, "p-origin\0c-origin", sizeof "p-origin\0c-origin");
+    store_u64_to_key(1, stream_key + sizeof "p-origin\0c-origin");
+    key = (struct store_val){stream_key, sizeof stream_key};
+    assert_int_equal(store_get(txn, STORE_DB_STREAM, key.data, key.size, &value), LEDGER_ERR_OK);
+    engine_entry_origin(STORE_DB_STREAM, key, value, &origin);
+    assert_string_equal(origin.key_text, "p-origin/c-origin/1");
+    assert_int_equal(origin.sequence, sequence);
+
+    key = (struct store_val){(const uint8_t *)"p-origin", 8};
+    assert_int_equal(store_get(txn, STORE_DB_PARTNER, key.data, key.size, &value), LEDGER_ERR_OK);
+    engine_entry_origin(STORE_DB_PARTNER, key, value, &origin);
+    assert_string_equal(origin.key_text, "p-origin");
+    store_abort(txn);
+}
+
 struct duplicates_seen {
     unsigned count;
     struct views_subscription_duplicate first;
@@ -883,6 +925,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_record_whose_size_was_altered, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_entry_origin_of_the_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_stream_version_out_of_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_digests_without_threads, setup, teardown),
