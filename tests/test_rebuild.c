@@ -37,6 +37,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -858,6 +860,85 @@ static void test_rebuild_entry_origin_of_the_indexes(void **state)
     store_abort(txn);
 }
 
+/* Holds `count` reader slots of dir's environment from this (forked)
+ * process: writes a byte to `held_fd` once it holds them, and lets go when a
+ * byte comes on `release_fd`. */
+static void hold_readers(const char *dir, unsigned count, int held_fd, int release_fd)
+{
+    struct store_options options = {.dir = dir};
+    struct store *store = NULL;
+    if (store_open(&options, &store) != LEDGER_ERR_OK) {
+        _exit(2);
+    }
+    struct store_txn *txns[LEDGER_READERS_MAX];
+    for (unsigned i = 0; i < count; i++) {
+        if (store_begin(store, false, &txns[i]) != LEDGER_ERR_OK) {
+            _exit(3);
+        }
+    }
+    char byte = 'h';
+    if (write(held_fd, &byte, 1) != 1 || read(release_fd, &byte, 1) != 1) {
+        _exit(4);
+    }
+    for (unsigned i = 0; i < count; i++) {
+        store_abort(txns[i]);
+    }
+    store_close(store);
+    _exit(0);
+}
+
+/* A rebuild whose reader cannot begin its read transaction (another process
+ * holds every other reader slot; the digest of the views as they were holds
+ * the last, no thread being had) fails with the storage's code and names no
+ * record: the log is not damaged, and `ledgerd rebuild` must not say it is.
+ * Nothing changes, and once the slots are free the rebuild goes ahead. */
+static void test_rebuild_without_a_reader_slot_names_no_record(void **state)
+{
+    struct fixture *f = *state;
+    append_partner_event(f->engine, "p-slots", "", "cmd-slots", 0);
+    struct report report;
+    assert_true(rebuild(f->engine, &report) > 0);
+    uint8_t before[STORE_DB_COUNT][32], after[STORE_DB_COUNT][32];
+    digest_views(f->engine, before);
+    engine_close(f->engine);
+    f->engine = NULL;
+    int held[2], release[2];
+    assert_int_equal(pipe(held), 0);
+    assert_int_equal(pipe(release), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(held[0]);
+        close(release[1]);
+        hold_readers(f->dir, LEDGER_READERS_MAX - 1, held[1], release[0]);
+    }
+    close(held[1]);
+    close(release[0]);
+    char byte;
+    assert_int_equal(read(held[0], &byte, 1), 1);
+    struct engine_options options = {.data_dir = f->dir, .no_sync = true};
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+    threads_refused = true;
+    unsigned differences = UINT32_MAX;
+    enum ledger_err err = engine_rebuild(f->engine, NULL, &report, report_view, &differences);
+    threads_refused = false;
+    assert_int_equal(err, LEDGER_ERR_STORAGE_ERROR);
+    assert_int_equal(differences, UINT32_MAX);
+    char why[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(engine_rebuild_failure(f->engine, why), 0);
+    assert_string_equal(why, "");
+    assert_int_equal(write(release[1], "r", 1), 1);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    close(held[0]);
+    close(release[1]);
+    digest_views(f->engine, after);
+    assert_memory_equal(before, after, sizeof before);
+    assert_int_equal(rebuild(f->engine, &report), 0);
+}
+
 struct duplicates_seen {
     unsigned count;
     struct views_subscription_duplicate first;
@@ -926,6 +1007,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_record_whose_size_was_altered, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_entry_origin_of_the_indexes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_without_a_reader_slot_names_no_record, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_stream_version_out_of_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_digests_without_threads, setup, teardown),
