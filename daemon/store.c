@@ -386,7 +386,12 @@ static enum ledger_err store_translate(int rc)
 static enum ledger_err store_fail(int rc, const char *what)
 {
     enum ledger_err err = store_translate(rc);
-    if (rc != MDB_NOTFOUND)
+    if (rc == MDB_READERS_FULL)
+        store_note("%s: %s: every reader slot of the lock file is held by an open read "
+                   "transaction (queries, backups, ledger-verify, of any process); retry when "
+                   "some have ended",
+                   what, mdb_strerror(rc));
+    else if (rc != MDB_NOTFOUND)
         store_note("%s: %s", what, mdb_strerror(rc));
     return err;
 }
