@@ -860,6 +860,37 @@ static void test_rebuild_entry_origin_of_the_indexes(void **state)
     store_abort(txn);
 }
 
+static uint64_t command_entries(struct engine *engine)
+{
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(engine), false, &txn), LEDGER_ERR_OK);
+    uint64_t count = 0;
+    assert_int_equal(store_count(txn, STORE_DB_COMMAND, &count), LEDGER_ERR_OK);
+    store_abort(txn);
+    return count;
+}
+
+/* A record without a command id (an event no command of a client made, as
+ * an earlier build could write) is projected into the views and takes no
+ * entry of the command-id index. */
+static void test_rebuild_projects_a_record_without_a_command_id(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t commands = command_entries(f->engine);
+    append_partner_event(f->engine, "p-no-command", "", "", 0);
+    struct report report;
+    assert_true(rebuild(f->engine, &report) > 0);
+    assert_int_equal(command_entries(f->engine), commands);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(engine_store(f->engine), false, &txn), LEDGER_ERR_OK);
+    struct store_val row;
+    assert_int_equal(store_get(txn, STORE_DB_PARTNER, "p-no-command", 12, &row), LEDGER_ERR_OK);
+    assert_int_equal(row.size, strlen("Northwind"));
+    assert_memory_equal(row.data, "Northwind", row.size);
+    store_abort(txn);
+    assert_int_equal(rebuild(f->engine, &report), 0);
+}
+
 /* Holds `count` reader slots of dir's environment from this (forked)
  * process: writes a byte to `held_fd` once it holds them, and lets go when a
  * byte comes on `release_fd`. */
@@ -1007,6 +1038,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_record_whose_size_was_altered, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_entry_origin_of_the_indexes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_projects_a_record_without_a_command_id, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_without_a_reader_slot_names_no_record, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_stream_version_out_of_order, setup,
