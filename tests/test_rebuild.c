@@ -8,7 +8,9 @@
  * and be repaired by the rebuild. A record of a schema version this build
  * does not know must stop the rebuild (CORRUPT) rather than be projected with
  * an older meaning, and so must a record whose bytes were changed on disk
- * (they no longer hash to the leaf stored with them).
+ * (they no longer hash to the leaf stored with them), or whose size was, or
+ * that the indexes cannot hold; each is named with what is wrong with it,
+ * while a failure of the storage names no record.
  * Method: a seeded history (tests/support/histgen.h) of LEDGER_REBUILD_EVENTS
  * events (default 100,000; the operator rotates a help desk agent's secret
  * now and then) is driven through engine_execute in groups of many

@@ -4,8 +4,12 @@
  * Goal: every promise of the contract, with the exact error code of each
  * failure: the dense append-only log and its leaf hashes (against known
  * SHA-256 vectors), the stream and command indexes, nested transactions, map
- * growth up to its maximum with nothing half-written, cursors, hot copies,
- * read-only opening, and the refusal of foreign or damaged environments.
+ * growth up to its maximum with nothing half-written (and a remap the system
+ * refuses, after which every call is refused until the store is reopened),
+ * cursors, hot copies, read-only opening, and the refusal of foreign or
+ * damaged environments and values (a hole in the log, a short leaf hash or
+ * index entry, a value whose size was altered past the end of the file). An
+ * address-space limit (setrlimit RLIMIT_AS) makes a remap fail.
  *
  * Method: each test gets a fresh directory made with mkdtemp under
  * $LEDGER_TEST_TMP (or /tmp) holding a data directory "data" that store_open
