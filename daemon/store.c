@@ -715,8 +715,17 @@ static enum ledger_err store_keep_map_size(struct store *store)
         return store_fail(rc, "mdb_env_info");
     /* Size 0 adopts the size recorded in the file's meta page. */
     rc = mdb_env_set_mapsize(store->env, 0);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_info(store->env, &recorded);
+    if (rc != MDB_SUCCESS) {
+        /* Only a larger size can fail to map (LMDB unmapped the smaller one
+         * first: the environment is closed by the caller). */
+        enum ledger_err err = store_translate(rc);
+        store_note("mapping the data file at the map size it records, larger than the %llu bytes "
+                   "asked, failed (%s): raise the process's address-space limit (ulimit -v, "
+                   "LimitAS=)",
+                   (unsigned long long)asked.me_mapsize, mdb_strerror(rc));
+        return err;
+    }
+    rc = mdb_env_info(store->env, &recorded);
     if (rc == MDB_SUCCESS && recorded.me_mapsize < asked.me_mapsize)
         rc = mdb_env_set_mapsize(store->env, asked.me_mapsize);
     if (rc != MDB_SUCCESS)

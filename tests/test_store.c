@@ -1464,6 +1464,42 @@ static void test_store_failed_adoption_leaves_store_unmapped(void **state)
     store_abort(txn);
 }
 
+/* A data file whose recorded map size (grown in an earlier run) does not fit
+ * the process's address-space limit is refused at open, saying so and what
+ * to do, and nothing is changed: without the limit it opens whole. */
+static void test_store_open_recorded_map_too_large_for_the_address_space(void **state)
+{
+    struct fixture *f = *state;
+    struct store_options options = fixture_options(f);
+    options.map_bytes_max = 1024 * MIB;
+    open_fresh(f, "recorded-large", &options);
+    for (int i = 0; i < 5; i++) /* 8 MiB doubled to 256 MiB */
+        assert_ok(store_grow(f->store));
+    struct store_txn *txn;
+    assert_ok(store_begin(f->store, true, &txn));
+    append_text(txn, "recorded", 1);
+    assert_ok(store_commit(txn));
+    store_close(f->store);
+    f->store = NULL;
+
+    struct rlimit before = limit_address_space(64 * MIB);
+    enum ledger_err err = store_open(&options, &f->store);
+    assert_int_equal(0, setrlimit(RLIMIT_AS, &before));
+    assert_err(LEDGER_ERR_NO_MEMORY, err);
+    assert_null(f->store);
+    assert_string_equal("mapping the data file at the map size it records, larger than the "
+                        "8388608 bytes asked, failed (Cannot allocate memory): raise the "
+                        "process's address-space limit (ulimit -v, LimitAS=)",
+                        store_last_error(NULL));
+    assert_ok(store_open(&options, &f->store));
+    struct store_info info;
+    assert_ok(store_info(f->store, &info));
+    assert_int_equal(256 * MIB, info.map_bytes);
+    assert_ok(store_begin(f->store, false, &txn));
+    assert_record(txn, 1, "recorded");
+    store_abort(txn);
+}
+
 /* --- generic key-value calls ------------------------------------------------------------------ */
 
 static void test_store_drop_derived_empties_it(void **state)
@@ -2773,6 +2809,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_failed_adoption_leaves_store_unmapped, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_open_recorded_map_too_large_for_the_address_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_drop_derived_empties_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_key_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_cursor_seek_next_prev_last, setup, teardown),
