@@ -590,7 +590,18 @@ static enum ledger_err store_check_dense(MDB_txn *txn, MDB_dbi dbi, const char *
             err = rc == MDB_NOTFOUND ? LEDGER_ERR_CORRUPT : store_fail(rc, "mdb_cursor_get");
             goto cleanup;
         }
-        if (key.mv_size != 8 || store_key_to_u64(key.mv_data) != count) {
+        bool dense = key.mv_size == 8 && store_key_to_u64(key.mv_data) == count;
+        /* And the first key is 1: a key 0 (or a shorter key, which sorts
+         * first) beside a last key equal to the count would hide a hole. */
+        if (dense) {
+            rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST);
+            if (rc != MDB_SUCCESS) {
+                err = store_fail(rc, "mdb_cursor_get");
+                goto cleanup;
+            }
+            dense = key.mv_size == 8 && store_key_to_u64(key.mv_data) == 1;
+        }
+        if (!dense) {
             store_note("the %s database is not dense: %llu entries", name,
                        (unsigned long long)count);
             err = LEDGER_ERR_CORRUPT;

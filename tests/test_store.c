@@ -2500,6 +2500,24 @@ static void test_store_log_with_a_hole(void **state)
     assert_string_equal("the leaf database is not dense: 2 entries", store_last_error(NULL));
     raw_edit(f->dir, "log", two.bytes, sizeof two.bytes, NULL, 0);
 
+    /* A key 0 in place of 1: the count is the last key, and still sequence 1
+     * is missing. */
+    struct sequence_key zero = sequence_key(0), one = sequence_key(1), three = sequence_key(3);
+    raw_edit(f->dir, "log", three.bytes, sizeof three.bytes, NULL, 0);
+    raw_edit(f->dir, "leaf", three.bytes, sizeof three.bytes, NULL, 0);
+    raw_edit(f->dir, "log", one.bytes, sizeof one.bytes, NULL, 0);
+    raw_edit(f->dir, "log", zero.bytes, sizeof zero.bytes, "record-0", 8);
+    raw_edit(f->dir, "log", two.bytes, sizeof two.bytes, "record-2", 8);
+    raw_edit(f->dir, "leaf", two.bytes, sizeof two.bytes, "2", 1);
+    assert_err(LEDGER_ERR_CORRUPT, store_open(&options, &f->store));
+    assert_string_equal("the log database is not dense: 2 entries", store_last_error(NULL));
+    raw_edit(f->dir, "log", zero.bytes, sizeof zero.bytes, NULL, 0);
+    raw_edit(f->dir, "log", two.bytes, sizeof two.bytes, NULL, 0);
+    raw_edit(f->dir, "leaf", two.bytes, sizeof two.bytes, NULL, 0);
+    raw_edit(f->dir, "log", one.bytes, sizeof one.bytes, "record-1", 8);
+    raw_edit(f->dir, "log", three.bytes, sizeof three.bytes, "record-3", 8);
+    raw_edit(f->dir, "leaf", three.bytes, sizeof three.bytes, "3", 1);
+
     options.read_only = true;
     options.log_unchecked = true;
     assert_ok(store_open(&options, &f->store));
