@@ -93,7 +93,7 @@ struct fault {
 };
 
 static struct fault fault_commit, fault_put, fault_sync, fault_alloc, fault_write, fault_fsync,
-    fault_copy_write, fault_mkdirat, fault_rename;
+    fault_copy_write, fault_mkdirat, fault_rename, fault_read;
 /* When set, only the puts of this key count toward fault_put, and the one
  * that fails leaves LMDB's transaction failed, as a put that really fills the
  * map (or fails for want of memory, or to write a spilled page) does: LMDB
@@ -233,6 +233,7 @@ static void fault_disarm_all(void)
     pthread_mutex_lock(&fault_lock);
     fault_commit.countdown = 0;
     fault_put.countdown = 0;
+    fault_read.countdown = 0;
     fault_sync.countdown = 0;
     fault_alloc.countdown = 0;
     fault_write.countdown = 0;
@@ -251,6 +252,10 @@ int __real_mdb_txn_commit(MDB_txn *txn);
 int __wrap_mdb_txn_commit(MDB_txn *txn);
 int __real_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags);
 int __wrap_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags);
+int __real_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data);
+int __wrap_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data);
+int __real_mdb_cursor_get(MDB_cursor *cursor, MDB_val *key, MDB_val *data, MDB_cursor_op op);
+int __wrap_mdb_cursor_get(MDB_cursor *cursor, MDB_val *key, MDB_val *data, MDB_cursor_op op);
 int __real_fdatasync(int fd);
 int __wrap_fdatasync(int fd);
 ssize_t __real_pwrite(int fd, const void *buffer, size_t size, off_t offset);
@@ -430,6 +435,18 @@ int __wrap_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsig
         }
     }
     return hit ? fault_put.error : __real_mdb_put(txn, dbi, key, data, flags);
+}
+
+/* The project's reads (LMDB's own calls inside the library are not
+ * wrapped): a get or a cursor step that finds a damaged page. */
+int __wrap_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
+{
+    return fault_hit(&fault_read) ? fault_read.error : __real_mdb_get(txn, dbi, key, data);
+}
+
+int __wrap_mdb_cursor_get(MDB_cursor *cursor, MDB_val *key, MDB_val *data, MDB_cursor_op op)
+{
+    return fault_hit(&fault_read) ? fault_read.error : __real_mdb_cursor_get(cursor, key, data, op);
 }
 
 int __wrap_fdatasync(int fd)
@@ -2972,6 +2989,74 @@ static void test_faults_rebuild_sync_failure_names_no_record(void **state)
     assert_true(nth > 1 && nth < FAULT_SWEEP_MAX);
 }
 
+/* --- the project's reads ---------------------------------------------------------------- */
+
+/* Every read on the path of a batch (each mdb_get and cursor step of the
+ * command-id index, the customer's state, the views' rows, the tree) finds a
+ * damaged page in turn: the request fails CORRUPT, nothing is written, the
+ * in-memory state is not ahead of the log, and the same batch commits once
+ * the read succeeds again. */
+static void test_faults_read_corrupted(void **state)
+{
+    struct fixture *f = *state;
+    long sites = sweep(f, &fault_read, MDB_CORRUPTED, 3, LEDGER_ERR_CORRUPT, false);
+    printf("read sweep: %ld mdb_get and cursor steps on the path of a 3-command batch\n", sites);
+    assert_true(sites >= 5);
+    engine_reopen(f);
+    expect_views_replay(f);
+}
+
+/* A query whose reads find a damaged page, read by read: CORRUPT with a
+ * message, no result, and the same query answered in full right after. */
+static void test_faults_query_read_corrupted(void **state)
+{
+    struct fixture *f = *state;
+    struct request_bytes bytes = {0};
+    customer_batch(f, 3, &bytes);
+    struct engine_request request;
+    assert_int_equal(LEDGER_ERR_OK, execute(f, &f->admin, &bytes, 1, &request));
+    assert_int_equal(LEDGER_ERR_OK, request.err);
+    engine_request_clear(&request);
+    request_bytes_free(&bytes);
+
+    Ledger__V1__ActivityQuery activity = LEDGER__V1__ACTIVITY_QUERY__INIT;
+    Ledger__V1__Query query = LEDGER__V1__QUERY__INIT;
+    query.kind_case = LEDGER__V1__QUERY__KIND_ACTIVITY;
+    query.activity = &activity;
+    Ledger__V1__QueryResult *whole = NULL;
+    char message[ENGINE_MESSAGE_SIZE] = "";
+    assert_int_equal(LEDGER_ERR_OK,
+                     engine_query(f->engine, &f->admin, &query, f->now_us, &whole, message));
+    assert_non_null(whole);
+    size_t whole_size = protobuf_c_message_get_packed_size(&whole->base);
+    long nth = 1;
+    for (; nth < FAULT_SWEEP_MAX; nth++) {
+        fault_arm(&fault_read, nth, MDB_CORRUPTED);
+        Ledger__V1__QueryResult *result = NULL;
+        message[0] = '\0';
+        enum ledger_err err =
+            engine_query(f->engine, &f->admin, &query, f->now_us, &result, message);
+        bool fired = fault_fired(&fault_read) > 0;
+        fault_disarm_all();
+        if (!fired) {
+            assert_int_equal(LEDGER_ERR_OK, err);
+            assert_int_equal(whole_size, protobuf_c_message_get_packed_size(&result->base));
+            protobuf_c_message_free_unpacked(&result->base, NULL);
+            break;
+        }
+        if (err != LEDGER_ERR_CORRUPT) {
+            fail_msg("read %ld failed: expected CORRUPT, got %s: %s", nth, ledger_err_name(err),
+                     message);
+        }
+        assert_null(result);
+        assert_true(message[0] != '\0');
+        assert_false(engine_unusable(f->engine));
+    }
+    printf("query read sweep: %ld reads of an activity query\n", nth - 1);
+    assert_true(nth - 1 >= 3);
+    protobuf_c_message_free_unpacked(&whole->base, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3022,6 +3107,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_rebuild_sync_failure_names_no_record, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_faults_read_corrupted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_query_read_corrupted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
