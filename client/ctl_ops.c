@@ -584,7 +584,14 @@ static enum ledger_err read_invoice(struct ctl_context *context, const char *pat
     enum ledger_err err = LEDGER_ERR_OK;
     char *text = NULL;
     size_t size = 0, capacity = 0;
-    if (fstat(fd, &info) != 0) { /* stdin closed (<&-) */
+    /* A closed stdin (<&-) is open for writing only: ledgerctl's main takes
+     * a closed descriptor so, and reading it fails as reading a closed one
+     * does. */
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_ACCMODE) == O_WRONLY) {
+        errno = EBADF;
+    }
+    if (flags < 0 || (flags & O_ACCMODE) == O_WRONLY || fstat(fd, &info) != 0) {
         err = ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot read %s: %s", name, strerror(errno));
         goto done;
     }

@@ -2766,6 +2766,12 @@ static void test_ctl_cli_events_feed(void **state)
     expect_ok(&run);
     assert_string_equal("", run.out);
     run_free(&run);
+    /* A type named twice filters as once: the same filters. */
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--type",
+        "principal_added,customer_onboarded,principal_added", "--checkpoint", filtered, NULL);
+    expect_ok(&run);
+    assert_string_equal("", run.out);
+    run_free(&run);
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--checkpoint",
         filtered, NULL);
     char widened[PATH_SIZE + 400];
@@ -2845,6 +2851,48 @@ static void test_ctl_cli_events_feed(void **state)
         assert_string_equal("", run.out);
         run_free(&run);
     }
+    /* Bytes no ledgerctl writes (a NUL, a carriage return among the filter
+     * lines, more than any checkpoint holds) are refused as such, and the
+     * file is left as it was. */
+    static const char nul[] = "12\npartner=\0\ncustomer=\ntypes=\n";
+    static const char carriage[] = "12\r\npartner=\r\ncustomer=\r\ntypes=\r\n";
+    char *huge = malloc(8192);
+    assert_non_null(huge);
+    memset(huge, '\n', 8192);
+    memcpy(huge, "12", 2);
+    const struct {
+        const char *bytes;
+        size_t size;
+        const char *says;
+    } foreign[] = {
+        {nul, sizeof nul - 1,
+         "it holds a NUL byte, or a carriage return among its filter lines; "
+         "give another checkpoint file"},
+        {carriage, sizeof carriage - 1,
+         "it holds a NUL byte, or a carriage return among its filter lines; give another "
+         "checkpoint file"},
+        {huge, 8192,
+         "it is longer than any checkpoint ledgerctl writes; give another checkpoint file"},
+    };
+    for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
+        garbled = fopen(checkpoint, "wb");
+        assert_int_equal(foreign[i].size, fwrite(foreign[i].bytes, 1, foreign[i].size, garbled));
+        assert_int_equal(0, fclose(garbled));
+        ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "csv", "events", "--checkpoint",
+            checkpoint, NULL);
+        expect_error(&run, 1, "IO_ERROR");
+        snprintf(says, sizeof says,
+                 "error: IO_ERROR: the checkpoint file %s cannot be resumed: ", checkpoint);
+        if (strncmp(run.err, says, strlen(says)) != 0 || strstr(run.err, foreign[i].says) == NULL) {
+            fail_msg("checkpoint %zu: %s", i, run.err);
+        }
+        assert_string_equal("", run.out);
+        run_free(&run);
+        struct stat kept;
+        assert_int_equal(0, stat(checkpoint, &kept));
+        assert_int_equal(foreign[i].size, kept.st_size);
+    }
+    free(huge);
     ctl(fixture, &run, "p-ev-auditor", auditor_key, "events", "--checkpoint", "ledger-data", NULL);
     expect_error(&run, 1, "IO_ERROR");
     assert_string_equal("error: IO_ERROR: cannot read the checkpoint file ledger-data: Is a "
@@ -3624,6 +3672,66 @@ static void test_ctl_cli_expiry_schedule(void **state)
                "--reservation", renewing);
 }
 
+/* Runs `exec ledgerctl --socket S --principal P --key-file K ARGS REDIRECT`
+ * through sh, in the fixture's directory: ARGS and REDIRECT are sh words
+ * (the test's own, no user text). */
+static void ctl_redirected(struct fixture *fixture, struct run *run, const char *principal,
+                           const char *key_file, const char *args, const char *redirect)
+{
+    char command[4 * PATH_SIZE];
+    snprintf(command, sizeof command,
+             "exec '%s' --socket '%s' --principal %s --key-file '%s' %s %s", ledgerctl_path(),
+             fixture->socket, principal, key_file, args, redirect);
+    const char *argv[] = {"/bin/sh", "-c", command, NULL};
+    run_argv(fixture, run, argv);
+}
+
+/* A standard descriptor closed by the caller (`2>&-`, `>&-`, `<&-`) is not
+ * taken by the first file ledgerctl opens: the notice about a key file
+ * others may read, written to a closed stderr, never lands in the new key
+ * file that principal add opened first (which would hold a notice and then
+ * the secret, no key); output to a closed stdout, and a closed stdin read,
+ * fail as IO_ERROR with the reason, not with the error of whatever took
+ * descriptor 1 (nanomsg's eventfd: "Invalid argument"). */
+static void test_ctl_cli_closed_standard_descriptors(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char loose_key[PATH_SIZE + 32], new_key[PATH_SIZE + 32], args[3 * PATH_SIZE];
+    snprintf(loose_key, sizeof loose_key, "%s/operator-644.key", fixture->dir);
+    snprintf(new_key, sizeof new_key, "%s/closed-stderr.key", fixture->dir);
+    char *secret = read_file(fixture->operator_key);
+    FILE *copy = fopen(loose_key, "w");
+    assert_non_null(copy);
+    fputs(secret, copy);
+    assert_int_equal(0, fclose(copy));
+    free(secret);
+    assert_int_equal(0, chmod(loose_key, 0644));
+    snprintf(args, sizeof args, "principal add --id closed-stderr --role auditor --key-out '%s'",
+             new_key);
+    ctl_redirected(fixture, &run, "operator", loose_key, args, "2>&-");
+    expect_ok(&run);
+    run_free(&run);
+    char *written = read_file(new_key);
+    if (strlen(written) != 65 || strspn(written, "0123456789abcdef") != 64 || written[64] != '\n') {
+        fail_msg("the key file is not 64 hex digits and a line end: '%s'", written);
+    }
+    free(written);
+    ctl(fixture, &run, "closed-stderr", new_key, "--output", "json", "head", NULL);
+    expect_ok(&run);
+    run_free(&run);
+
+    ctl_redirected(fixture, &run, "operator", fixture->operator_key, "head", ">&-");
+    assert_int_equal(1, run.status);
+    assert_string_equal("error: IO_ERROR: cannot write the output: Bad file descriptor\n", run.err);
+    run_free(&run);
+    ctl_redirected(fixture, &run, "operator", fixture->operator_key, "import --file -", "<&-");
+    assert_int_equal(1, run.status);
+    assert_string_equal("error: IO_ERROR: cannot read stdin: Bad file descriptor\n", run.err);
+    assert_string_equal("", run.out);
+    run_free(&run);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3651,6 +3759,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_events_follow_restart),
         cmocka_unit_test(test_ctl_cli_backup),
         cmocka_unit_test(test_ctl_cli_demo_refused_whole),
+        cmocka_unit_test(test_ctl_cli_closed_standard_descriptors),
         cmocka_unit_test(test_ctl_cli_demo_output_fails),
         cmocka_unit_test(test_ctl_cli_demo),
         cmocka_unit_test(test_ctl_cli_to_date_end_of_day),
