@@ -353,6 +353,89 @@ static void test_import_dry_run_and_stdin(void **state)
     run_free(&run);
 }
 
+/* Writes size bytes (NUL bytes among them) to DIR/name; the path goes to
+ * path_out. */
+static void write_bytes(struct fixture *fixture, const char *name, const char *bytes, size_t size,
+                        char *path_out, size_t path_size)
+{
+    snprintf(path_out, path_size, "%s/%s", fixture->dir, name);
+    FILE *file = fopen(path_out, "wb");
+    assert_non_null(file);
+    assert_int_equal(size, fwrite(bytes, 1, size, file));
+    assert_int_equal(0, fclose(file));
+}
+
+/* A file written with CRLF line ends is read as the same lines: it commits,
+ * and the same file with LF line ends gets the same command ids (every line
+ * answered as already there, which a carriage return left in a line's last
+ * word would change); a final line without a line end is a line. */
+static void test_import_crlf_lines_are_the_same_lines(void **state)
+{
+    struct fixture *fixture = *state;
+    char key[PATH_SIZE], file[PATH_SIZE];
+    partner_for(fixture, "p-crlf", key, sizeof key);
+    write_text(fixture, "crlf.txt",
+               "# written on Windows\r\n"
+               "customer add --customer c1 --name One\r\n"
+               "\r\n"
+               "customer add --customer c2 --name Two",
+               file, sizeof file);
+    import_counts(fixture, ADMIN("p-crlf"), key, file, NULL, 2, 0);
+    write_text(fixture, "crlf.txt",
+               "customer add --customer c1 --name One\ncustomer add --customer c2 --name Two\n",
+               file, sizeof file);
+    import_counts(fixture, ADMIN("p-crlf"), key, file, NULL, 0, 2);
+}
+
+/* A file that is not one of text lines, cannot be opened or cannot be read
+ * is refused naming the line or the file and why, with nothing sent; so is
+ * a --batch outside 1..LEDGER_BATCH_COMMANDS_MAX. */
+static void test_import_refuses_unreadable_files(void **state)
+{
+    struct fixture *fixture = *state;
+    char key[PATH_SIZE], file[PATH_SIZE], says[2 * PATH_SIZE];
+    partner_for(fixture, "p-unread", key, sizeof key);
+    static const char nul_text[] = "customer add --customer c1 --name One\n"
+                                   "customer add --customer c2 --name T\0wo\n";
+    write_bytes(fixture, "nul.txt", nul_text, sizeof nul_text - 1, file, sizeof file);
+    struct run run;
+    ctl(fixture, &run, ADMIN("p-unread"), key, "import", "--file", file, NULL);
+    expect_error(&run, 2, "USAGE");
+    snprintf(says, sizeof says,
+             "error: USAGE: line 2: holds a NUL byte; is %s a text file of ledgerctl commands?\n",
+             file);
+    assert_string_equal(says, run.err);
+    assert_string_equal("", run.out);
+    run_free(&run);
+    /* A directory opens, and cannot be read. */
+    ctl(fixture, &run, ADMIN("p-unread"), key, "import", "--file", fixture->dir, NULL);
+    expect_error(&run, 1, "IO_ERROR");
+    snprintf(says, sizeof says, "error: IO_ERROR: cannot read %s: Is a directory\n", fixture->dir);
+    assert_string_equal(says, run.err);
+    assert_string_equal("", run.out);
+    run_free(&run);
+    ctl(fixture, &run, ADMIN("p-unread"), key, "import", "--file", "no-such-file.txt", NULL);
+    expect_error(&run, 1, "IO_ERROR");
+    assert_string_equal(
+        "error: IO_ERROR: cannot open no-such-file.txt: No such file or directory\n", run.err);
+    run_free(&run);
+    /* --batch 0 would send nothing, forever; one above the most a request
+     * may carry is refused before the file is read. */
+    write_text(fixture, "good.txt", "customer add --customer c1 --name One\n", file, sizeof file);
+    const char *batches[] = {"0", "100001", "-1", "ten"};
+    for (size_t i = 0; i < sizeof batches / sizeof batches[0]; i++) {
+        ctl(fixture, &run, ADMIN("p-unread"), key, "import", "--file", file, "--batch", batches[i],
+            NULL);
+        expect_error(&run, 2, "USAGE");
+        assert_string_equal("error: USAGE: --batch: give 1..100000 commands\n", run.err);
+        run_free(&run);
+    }
+    /* Nothing of it was sent: c1 is not there. */
+    ctl(fixture, &run, ADMIN("p-unread"), key, "reservations", "--customer", "c1", NULL);
+    expect_error(&run, 1, "CUSTOMER_NOT_FOUND");
+    run_free(&run);
+}
+
 /* A batch above the daemon's batch_commands_max (1000 by default) is
  * refused saying to lower --batch; the default batch sends the same file
  * in two requests. */
@@ -719,6 +802,8 @@ int main(void)
         cmocka_unit_test(test_import_refused_in_second_batch),
         cmocka_unit_test(test_import_refuses_lines),
         cmocka_unit_test(test_import_dry_run_and_stdin),
+        cmocka_unit_test(test_import_crlf_lines_are_the_same_lines),
+        cmocka_unit_test(test_import_refuses_unreadable_files),
         cmocka_unit_test(test_import_output_failure_says_done),
         cmocka_unit_test(test_import_batch_too_large),
         cmocka_unit_test(test_import_interrupted),
