@@ -330,7 +330,7 @@ static void test_client_subscribe_arguments(void **state)
     struct {
         struct ledger_subscription subscription;
         const char *message;
-    } bad[8];
+    } bad[11];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         bad[i].subscription = good;
     }
@@ -355,6 +355,21 @@ static void test_client_subscribe_arguments(void **state)
     bad[7].subscription.types = null_type + 1; /* no types: the array is not read */
     bad[7].subscription.page_limit = LEDGER_EVENTS_PAGE_MAX + 1;
     bad[7].message = "page_limit 10001 is more than 10000";
+    /* The filters a checkpoint file records: no line end, nothing that is
+     * not an id or a type name, can get into the file's lines. */
+    char filtered[400];
+    snprintf(filtered, sizeof filtered, "%s/filtered.checkpoint", paths->dir);
+    bad[8].subscription.checkpoint_path = filtered;
+    bad[8].subscription.partner_id = "p1\ncustomer=";
+    bad[8].message = "ledger_subscribe: partner_id is not a valid id";
+    bad[9].subscription.checkpoint_path = filtered;
+    bad[9].subscription.customer_id = "no spaces";
+    bad[9].message = "ledger_subscribe: customer_id is not a valid id";
+    const char *bad_type[] = {"partner_registered", "Partner_Registered"};
+    bad[10].subscription.checkpoint_path = filtered;
+    bad[10].subscription.types = bad_type;
+    bad[10].subscription.type_count = 2;
+    bad[10].message = "ledger_subscribe: types[1] is not an event type name";
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(LEDGER_ERR_UNREACHABLE,
                          ledger_subscribe(client, &good, never_called, NULL));
@@ -365,6 +380,9 @@ static void test_client_subscribe_arguments(void **state)
                      ledger_error_message(client), bad[i].message);
         }
     }
+    /* Refused before a checkpoint file was written. */
+    struct stat info;
+    assert_int_not_equal(0, stat(filtered, &info));
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_subscribe(client, &good, NULL, NULL));
     assert_non_null(strstr(ledger_error_message(client), "callback is NULL"));
     assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT,
