@@ -236,6 +236,14 @@ static bool head_keyless(struct world *world, Ledger__V1__QueryResult *result)
     return reply_proxy_bytes_set(&result->head->public_key, NULL, 0);
 }
 
+/* A head naming a public key a byte short. */
+static bool head_key_short(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    result->head->public_key.len--;
+    return true;
+}
+
 /* The same head, signed by a key of no ledger. */
 static bool head_other_key(struct world *world, Ledger__V1__QueryResult *result)
 {
@@ -892,6 +900,12 @@ static void test_ctl_forgery_heads(void **state)
                    "the current head names no public key: pass --public-key");
     expect_refused(w, HEAD, 0, head_keyless, plain, 1, "MISMATCH",
                    "the current head names no public key, so its signature cannot be checked");
+    /* A key of another length is no Ed25519 key: refused before the
+     * signature is checked with it, whether or not one is pinned. */
+    expect_refused(w, HEAD, 0, head_key_short, plain, 1, "MISMATCH",
+                   "the current head names a public key of 31 bytes, not 32");
+    expect_refused(w, HEAD, 0, head_key_short, pinned, 1, "MISMATCH",
+                   "the current head names a public key of 31 bytes, not 32");
     expect_refused(w, HEAD, 0, head_signature_flipped, verify, 1, "MISMATCH", not_verified);
     expect_refused(w, HEAD, 0, head_empty_with_a_root, pinned, 1, "MISMATCH",
                    "the current head covers no event but its root is not the empty tree's");
@@ -1138,6 +1152,128 @@ static void test_ctl_forgery_explain(void **state)
                    "the purchase names its permission as sequence ");
     expect_refused(w, EXPLAIN, 0, explanation_subscription_dropped, args, 1, "MISMATCH",
                    "but the explanation gives no purchase of it");
+}
+
+/* True, proven entries of the log taken from an honest `events --proofs`
+ * reply (proven against the same head as the explanation, nothing being
+ * written in between), to be put in an explanation's place; and the ones
+ * the forgeries below put there. */
+#define CAPTURED_MAX 128
+static struct {
+    Ledger__V1__EventEntry *entries[CAPTURED_MAX];
+    size_t count;
+    const Ledger__V1__EventEntry *principal, *subscription;
+} captured;
+
+static Ledger__V1__EventEntry *entry_copy(const Ledger__V1__EventEntry *entry)
+{
+    size_t size = ledger__v1__event_entry__get_packed_size(entry);
+    uint8_t *bytes = malloc(size + 1);
+    assert_non_null(bytes);
+    ledger__v1__event_entry__pack(entry, bytes);
+    Ledger__V1__EventEntry *copy = ledger__v1__event_entry__unpack(NULL, size, bytes);
+    free(bytes);
+    assert_non_null(copy);
+    return copy;
+}
+
+static bool events_captured(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    for (size_t i = 0; i < result->n_events && captured.count < CAPTURED_MAX; i++) {
+        captured.entries[captured.count++] = entry_copy(result->events[i]);
+    }
+    return true;
+}
+
+/* The entry replaced by a copy of `by` (what is taken out is freed). */
+static bool entry_replaced(Ledger__V1__EventEntry **entry, const Ledger__V1__EventEntry *by)
+{
+    ledger__v1__event_entry__free_unpacked(*entry, NULL);
+    *entry = entry_copy(by);
+    return true;
+}
+
+static bool explanation_other_principal(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return entry_replaced(&result->explanation->principal, captured.principal);
+}
+
+static bool explanation_other_subscription(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return entry_replaced(&result->explanation->subscription, captured.subscription);
+}
+
+/* explain: true, proven events of the right kind, but not the facts of this
+ * purchase, are refused: the principal_added of another principal than the
+ * one who made the purchase, and the purchase of another customer's
+ * subscription. Each proof says only that its event is in the log. */
+static void test_ctl_forgery_explain_facts_of_others(void **state)
+{
+    struct world *w = *state;
+    struct forgery capture = {w, EVENTS, 0, events_captured, 0, 0, NULL};
+    const char *const events[8] = {
+        "--output", "json",   "events",
+        "--proofs", "--type", "principal_added,subscription_purchased,reservation_purchased"};
+    struct run run;
+    reply_proxy_set(w->proxy, forge_reply, &capture);
+    audit(w, &run, events);
+    reply_proxy_set(w->proxy, NULL, NULL);
+    expect_ok(&run);
+    run_free(&run);
+    uint64_t sequence = strtoull(w->purchase, NULL, 10);
+    const Ledger__V1__Event *purchase = NULL;
+    for (size_t i = 0; i < captured.count; i++) {
+        if (captured.entries[i]->event->sequence == sequence) {
+            purchase = captured.entries[i]->event;
+        }
+    }
+    if (purchase == NULL || purchase->actor == NULL) {
+        fail_msg("the events of sequence %s were not captured", w->purchase);
+        return;
+    }
+    for (size_t i = 0; i < captured.count; i++) {
+        const Ledger__V1__Event *event = captured.entries[i]->event;
+        if (event->sequence < sequence &&
+            event->body_case == LEDGER__V1__EVENT__BODY_PRINCIPAL_ADDED &&
+            strcmp(event->principal_added->principal_id, purchase->actor->principal_id) != 0) {
+            captured.principal = captured.entries[i];
+        }
+        if (event->sequence < sequence &&
+            event->body_case == LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED &&
+            strcmp(event->customer_id, purchase->customer_id) != 0) {
+            captured.subscription = captured.entries[i];
+        }
+    }
+    if (captured.principal == NULL || captured.subscription == NULL) {
+        fail_msg("no principal_added of another principal, or subscription_purchased of another "
+                 "customer, before sequence %s",
+                 w->purchase);
+        return;
+    }
+
+    const char *const args[8] = {"explain", "--seq", w->purchase, "--public-key", w->head_key};
+    char words[512];
+    snprintf(words, sizeof words,
+             "the explanation's principal (sequence %llu) adds principal %s, not %s who made the "
+             "purchase",
+             (unsigned long long)captured.principal->event->sequence,
+             captured.principal->event->principal_added->principal_id,
+             purchase->actor->principal_id);
+    expect_refused(w, EXPLAIN, 0, explanation_other_principal, args, 1, "MISMATCH", words);
+    const Ledger__V1__Event *other = captured.subscription->event;
+    snprintf(words, sizeof words,
+             "the explanation's subscription (sequence %llu) is of customer %s of partner %s, not "
+             "of the purchase's customer %s of partner %s",
+             (unsigned long long)other->sequence, other->customer_id, other->partner_id,
+             purchase->customer_id, purchase->partner_id);
+    expect_refused(w, EXPLAIN, 0, explanation_other_subscription, args, 1, "MISMATCH", words);
+    for (size_t i = 0; i < captured.count; i++) {
+        ledger__v1__event_entry__free_unpacked(captured.entries[i], NULL);
+    }
+    memset(&captured, 0, sizeof captured);
 }
 
 /* A reply without the part the verb asked for (a head, a proof, an event,
@@ -1778,6 +1914,7 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_verify_rewritten),
         cmocka_unit_test(test_ctl_forgery_verify_empty_saved_head),
         cmocka_unit_test(test_ctl_forgery_explain),
+        cmocka_unit_test(test_ctl_forgery_explain_facts_of_others),
         cmocka_unit_test(test_ctl_forgery_explain_not_a_purchase),
         cmocka_unit_test(test_ctl_forgery_replies_cut_short),
         cmocka_unit_test(test_ctl_forgery_nothing_visible),
