@@ -627,10 +627,14 @@ enum ledger_err ctl_demo_run(struct ctl_context *context, const struct ctl_args 
         snprintf(context->message, sizeof context->message, "--keys-dir: give a directory");
         return LEDGER_ERR_USAGE;
     }
+    /* One that cannot be made (no parent, a parent that may not be
+     * written) is one the key files cannot be made in. */
     if (mkdir(demo.keys_dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(context->message, sizeof context->message, "cannot create %s: %s", demo.keys_dir,
-                 strerror(errno));
-        return LEDGER_ERR_IO_ERROR;
+        snprintf(context->message, sizeof context->message,
+                 "--keys-dir: cannot make the directory %.300s: %s; give a directory that exists "
+                 "or can be made (in an existing directory you may write)",
+                 demo.keys_dir, strerror(errno));
+        return LEDGER_ERR_USAGE;
     }
     /* A file of that name, or a directory the key files cannot be made in,
      * is found before anything is sent: found at the first key file, after

@@ -15,8 +15,11 @@
  * captured in files; JSON output is parsed with jansson (test code only).
  * Each test works on partners of its own so the tests stay independent.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -3391,6 +3394,88 @@ static void test_ctl_cli_backup(void **state)
     run_free(&run);
 }
 
+/* Runs ledgerctl (argv NULL-terminated, argv[0] its path) in the fixture's
+ * directory with its stdin, stdout and stderr on a new pseudo-terminal;
+ * returns its exit status, and what it wrote there in output (size bytes,
+ * NUL-terminated). */
+static int ctl_on_terminal(struct fixture *fixture, const char *const *argv, char *output,
+                           size_t size)
+{
+    int master = -1;
+    fflush(NULL);
+    pid_t pid = forkpty(&master, NULL, NULL, NULL);
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        exec_in(fixture->dir, argv, NULL);
+    }
+    size_t used = 0;
+    long waited = 0, deadline = test_timeout_ms(60000);
+    while (used < size - 1 && waited <= deadline) {
+        struct pollfd ready = {.fd = master, .events = POLLIN};
+        int n = poll(&ready, 1, 100);
+        if (n == 0) {
+            waited += 100;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        /* The terminal's last writer gone: EIO (Linux), or end of file. */
+        ssize_t got = read(master, output + used, size - 1 - used);
+        if (got <= 0) {
+            break;
+        }
+        used += (size_t)got;
+    }
+    output[used] = '\0';
+    if (waited > deadline) {
+        kill(pid, SIGKILL);
+    }
+    close(master);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (waited > deadline) {
+        fail_msg("ledgerctl did not finish on the terminal; it wrote:\n%s", output);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A backup refused on a terminal (its directory exists already) ends the
+ * bar it drew, without showing it done, before the error line, which
+ * begins a line of its own; no partial directory is left beside it. */
+static void test_ctl_cli_backup_refused_on_a_terminal(void **state)
+{
+    struct fixture *fixture = *state;
+    char taken[PATH_SIZE + 32], says[PATH_SIZE + 256];
+    snprintf(taken, sizeof taken, "%s/tty-taken", fixture->dir);
+    assert_int_equal(0, mkdir(taken, 0700));
+    const char *argv[] = {
+        ledgerctl_path(),      "--socket", fixture->socket, "--principal", "operator", "--key-file",
+        fixture->operator_key, "backup",   "--out",         "tty-taken",   NULL};
+    char *output = calloc(1, 64 * 1024);
+    assert_non_null(output);
+    int status = ctl_on_terminal(fixture, argv, output, 64 * 1024);
+    snprintf(says, sizeof says,
+             "\nerror: INVALID_ARGUMENT: cannot create the backup directory %s: it already "
+             "exists; give a new one",
+             taken);
+    const char *bar = strstr(output, "\rbackup   [");
+    const char *error = strstr(output, says);
+    if (status != 1 || bar == NULL || error == NULL || error < bar ||
+        strstr(output, "100%") != NULL) {
+        fail_msg("exit %d, the terminal shows:\n%s", status, output);
+    }
+    free(output);
+    DIR *directory = opendir(fixture->dir);
+    assert_non_null(directory);
+    for (struct dirent *entry = readdir(directory); entry != NULL; entry = readdir(directory)) {
+        if (strncmp(entry->d_name, ".tty-taken.partial-", 19) == 0) {
+            fail_msg("a partial backup was left: %s", entry->d_name);
+        }
+    }
+    closedir(directory);
+}
+
 /* The head's tree size of the ledger at `socket`, as its operator sees it. */
 static json_int_t demo_ledger_size(struct fixture *fixture, const char *socket, const char *key)
 {
@@ -3507,6 +3592,24 @@ static void test_ctl_cli_demo(void **state)
     assert_string_equal("error: USAGE: --keys-dir: keys-file is not a directory; give a directory "
                         "for the demo's key files (made when it does not exist)\n",
                         run.err);
+    run_free(&run);
+    /* So is one that cannot be made (its parent missing), as a usage
+     * error (docs/cli.md) that says what to give, making nothing; and an
+     * empty one. */
+    ctl(fixture, &run, NULL, NULL, "demo", "--keys-dir", "no-such-parent/keys", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_string_equal("error: USAGE: --keys-dir: cannot make the directory no-such-parent/keys: "
+                        "No such file or directory; give a directory that exists or can be made "
+                        "(in an existing directory you may write)\n",
+                        run.err);
+    run_free(&run);
+    char parent[PATH_SIZE + 32];
+    snprintf(parent, sizeof parent, "%s/no-such-parent", fixture->dir);
+    struct stat parent_info;
+    assert_int_not_equal(0, stat(parent, &parent_info));
+    ctl(fixture, &run, NULL, NULL, "demo", "--keys-dir", "", NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_string_equal("error: USAGE: --keys-dir: give a directory\n", run.err);
     run_free(&run);
     ctl(fixture, &run, NULL, NULL, "demo", NULL);
     expect_ok(&run);
@@ -3758,6 +3861,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_events_follow),
         cmocka_unit_test(test_ctl_cli_events_follow_restart),
         cmocka_unit_test(test_ctl_cli_backup),
+        cmocka_unit_test(test_ctl_cli_backup_refused_on_a_terminal),
         cmocka_unit_test(test_ctl_cli_demo_refused_whole),
         cmocka_unit_test(test_ctl_cli_closed_standard_descriptors),
         cmocka_unit_test(test_ctl_cli_demo_output_fails),
