@@ -222,9 +222,12 @@ enum ledger_err ctl__run_backup(struct ctl_context *context, const struct ctl_ar
     if (result->head == NULL) {
         err = LEDGER_ERR_PROTOCOL_ERROR;
         snprintf(context->message, sizeof context->message, "the reply carries no head");
-    } else if ((err = ctl_head_check(context, result->head, "backup's")) != LEDGER_ERR_OK) {
-        /* The daemon wrote a backup whose head it cannot vouch for: say
-         * where, so that it is not kept as a good one. */
+    } else {
+        err = ctl_head_check(context, result->head, "backup's");
+    }
+    if (err != LEDGER_ERR_OK) {
+        /* The daemon answered for a backup with a head it cannot vouch for,
+         * or none: say where it is, so that it is not kept as a good one. */
         size_t length = strlen(context->message);
         snprintf(context->message + length, sizeof context->message - length,
                  "; do not keep the backup in %s: check it with ledger-verify --head", dir);

@@ -1087,19 +1087,19 @@ static void test_ctl_forgery_verify_empty_saved_head(void **state)
 }
 
 /* backup: the head the daemon answers with is checked as `head` checks the
- * current one. Honest, it is printed verified; with its signature altered
- * the operator is told not to keep the backup (it was written all the
- * same: the daemon made it). */
+ * current one. Honest, it is printed verified; with its signature altered,
+ * or left out, the operator is told not to keep the backup (it was written
+ * all the same: the daemon made it), and nothing is printed on stdout. */
 static void test_ctl_forgery_backup_head(void **state)
 {
     struct world *w = *state;
     char dir[PATH_SIZE + 32];
     struct run run;
-    for (int lying = 0; lying < 2; lying++) {
+    bool (*const lies[])(struct world *, Ledger__V1__QueryResult *) = {NULL, head_signature_flipped,
+                                                                       head_missing};
+    for (int lying = 0; lying < 3; lying++) {
         snprintf(dir, sizeof dir, "%s/forged-backup-%d", w->fixture->dir, lying);
-        struct forgery forgery = {
-            w,   LEDGER__V1__QUERY__KIND_BACKUP, 0, lying ? head_signature_flipped : NULL, 0, 0,
-            NULL};
+        struct forgery forgery = {w, LEDGER__V1__QUERY__KIND_BACKUP, 0, lies[lying], 0, 0, NULL};
         reply_proxy_set(w->proxy, forge_reply, &forgery);
         ctl(w->fixture, &run, NULL, NULL, "--socket", w->url, "--principal", "operator",
             "--key-file", w->fixture->operator_key, "backup", "--out", dir, NULL);
@@ -1110,10 +1110,16 @@ static void test_ctl_forgery_backup_head(void **state)
             assert_non_null(strstr(run.out, "verified"));
         } else {
             assert_int_equal(forgery.altered, 1);
-            expect_error(&run, 1, "MISMATCH");
             char words[PATH_SIZE + 160];
-            snprintf(words, sizeof words, "the backup's head's signature does not verify");
+            if (lying == 1) {
+                expect_error(&run, 1, "MISMATCH");
+                snprintf(words, sizeof words, "the backup's head's signature does not verify");
+            } else {
+                expect_error(&run, 3, "PROTOCOL_ERROR");
+                snprintf(words, sizeof words, "the reply carries no head; ");
+            }
             assert_non_null(strstr(run.err, words));
+            assert_string_equal("", run.out);
             snprintf(words, sizeof words, "do not keep the backup in %s", dir);
             assert_non_null(strstr(run.err, words));
         }
