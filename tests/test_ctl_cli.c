@@ -819,6 +819,21 @@ static void test_ctl_cli_principal_rotate(void **state)
     assert_non_null(strstr(run.err, "another operator must"));
     run_free(&run);
     assert_int_equal(-1, stat(refused_key, &info));
+    /* An --id that is no id is a usage error before the key file is made;
+     * so it is for revoke. */
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "rotate", "--id",
+        "no spaces", "--key-out", refused_key, NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_string_equal("error: USAGE: --id: an id is 1..64 characters of A-Z a-z 0-9 . : @ -\n",
+                        run.err);
+    run_free(&run);
+    assert_int_equal(-1, stat(refused_key, &info));
+    ctl(fixture, &run, "operator", fixture->operator_key, "principal", "revoke", "--id", "a/b",
+        NULL);
+    expect_error(&run, 2, "USAGE");
+    assert_string_equal("error: USAGE: --id: an id is 1..64 characters of A-Z a-z 0-9 . : @ -\n",
+                        run.err);
+    run_free(&run);
     ctl(fixture, &run, "operator", fixture->operator_key, "principal", "rotate", "--id", "ghost",
         "--key-out", refused_key, NULL);
     expect_error(&run, 1, "PRINCIPAL_NOT_FOUND");
@@ -3033,8 +3048,9 @@ static void test_ctl_cli_events_errors_on_stderr(void **state)
         {"--checkpoint", checkpoint, NULL, "MISMATCH"}, /* refused after the daemon answered */
         {"--from", "0", NULL, "USAGE"},                 /* refused by the verb */
         {"--no-such-option", NULL, NULL, "USAGE"},      /* refused by the parser */
+        {"--customer", "no spaces", NULL, "USAGE"},     /* not an id */
     };
-    int statuses[] = {1, 2, 2};
+    int statuses[] = {1, 2, 2, 2};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ctl(fixture, &run, "p-everr-auditor", auditor_key, "--output", "json", "events",
             cases[i][0], cases[i][1], cases[i][2], NULL);
@@ -3043,6 +3059,16 @@ static void test_ctl_cli_events_errors_on_stderr(void **state)
         expect_error_line(run.err, cases[i][3]);
         run_free(&run);
     }
+    /* A key file that cannot be read, found when the feed connects: exit
+     * status 3, said on stderr, nothing on stdout. */
+    ctl(fixture, &run, "p-everr-auditor", "no-such.key", "--output", "json", "events", NULL);
+    expect_error(&run, 3, "IO_ERROR");
+    assert_non_null(strstr(run.err, "cannot read the key file no-such.key: No such file or "
+                                    "directory; give the principal's key with --key-file or "
+                                    "LEDGER_KEY_FILE\n"));
+    assert_string_equal("", run.out);
+    expect_error_line(run.err, "IO_ERROR");
+    run_free(&run);
     /* Not a feed: the document is stdout's. */
     ctl(fixture, &run, "p-everr-auditor", auditor_key, "--output", "json", "proof", "--seq", "0",
         NULL);
