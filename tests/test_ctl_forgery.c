@@ -820,6 +820,22 @@ static bool billing_total_lowered(struct world *world, Ledger__V1__QueryResult *
     return true;
 }
 
+/* A page read at another tree than the first (one event later). */
+static bool billing_tree_moved(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    result->tree_size++;
+    return true;
+}
+
+/* A month as a daemon older than tree sizes answers it: none said. */
+static bool billing_tree_unsaid(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    result->tree_size = 0;
+    return true;
+}
+
 /* An activity page emptied of its rows, its next_page_token replaced by
  * `token` (from malloc). */
 static bool activity_emptied(Ledger__V1__QueryResult *result, char *token)
@@ -1338,6 +1354,35 @@ static void test_ctl_forgery_replies_cut_short(void **state)
     snprintf(words, sizeof words,
              "the daemon's billing pages do not add up to the %zu rows it announced", rows - 1);
     expect_refused(w, BILLING, 1, billing_total_lowered, export, 3, "PROTOCOL_ERROR", words);
+    /* The second page read at another tree than the first: the month
+     * would be reported as read at a tree it was not. */
+    expect_refused(w, BILLING, 2, billing_tree_moved, export, 3, "PROTOCOL_ERROR",
+                   "the daemon's billing pages were read at tree sizes ");
+
+    /* A daemon that does not say its tree (an older one): the month is
+     * printed, without a tree size in JSON, and stderr says to give
+     * --tree-size to know, in every format. */
+    struct forgery unsaid = {w, BILLING, 0, billing_tree_unsaid, 0, 0, NULL};
+    const char *const formats[] = {"json", "csv"};
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        reply_proxy_set(w->proxy, forge_reply, &unsaid);
+        ctl(w->fixture, &run, NULL, NULL, "--socket", w->url, "--principal", "auditor",
+            "--key-file", w->auditor, "--partner", "contoso", "--output", formats[i], "export",
+            "--month", month, "--page-rows", "2", NULL);
+        reply_proxy_set(w->proxy, NULL, NULL);
+        expect_ok(&run);
+        assert_true(unsaid.altered >= 2);
+        assert_string_equal("ledgerctl: export: the daemon did not say which tree size it read "
+                            "the month at (it is older than ledgerctl): give --tree-size to know\n",
+                            run.err);
+        if (i == 0) {
+            assert_int_equal(rows, json_array_size(json_object_get(run.json, "export")));
+            assert_null(json_object_get(run.json, "tree_size"));
+        } else {
+            assert_int_equal(0, strncmp(run.out, "month,", 6));
+        }
+        run_free(&run);
+    }
 }
 
 /* A `partner add --partner P --name NAME` through the proxy failed with
