@@ -436,6 +436,35 @@ static void test_import_refuses_unreadable_files(void **state)
     run_free(&run);
 }
 
+/* An import that cannot be sent (no daemon at the socket) or is refused
+ * as a whole (a key file that is not the principal's) is exit status 3,
+ * saying that nothing of its lines was committed and to run the file again
+ * once that is solved; the file run again then commits every line. */
+static void test_import_not_sent(void **state)
+{
+    struct fixture *fixture = *state;
+    char key[PATH_SIZE], other_key[PATH_SIZE], file[PATH_SIZE], socket[PATH_SIZE + 32];
+    partner_for(fixture, "p-unsent", key, sizeof key);
+    partner_for(fixture, "p-unsent-other", other_key, sizeof other_key);
+    write_text(fixture, "unsent.txt",
+               "customer add --customer c1 --name One\ncustomer add --customer c2 --name Two\n",
+               file, sizeof file);
+    struct run run;
+    ctl(fixture, &run, ADMIN("p-unsent"), other_key, "import", "--file", file, NULL);
+    expect_error(&run, 3, "BAD_SIGNATURE");
+    expect_stderr(&run, "nothing of lines 1..2 was committed, the 0 commands before them were; "
+                        "run the file again once this is solved");
+    expect_stderr(&run, "this key file is not the principal's");
+    run_free(&run);
+    snprintf(socket, sizeof socket, "ipc://%s/no-daemon.sock", fixture->dir);
+    ctl(fixture, &run, NULL, NULL, "--socket", socket, "--principal", ADMIN("p-unsent"),
+        "--key-file", key, "import", "--file", file, NULL);
+    expect_error(&run, 3, "UNREACHABLE");
+    expect_stderr(&run, "no daemon socket at ");
+    run_free(&run);
+    import_counts(fixture, ADMIN("p-unsent"), key, file, NULL, 2, 0);
+}
+
 /* A batch above the daemon's batch_commands_max (1000 by default) is
  * refused saying to lower --batch; the default batch sends the same file
  * in two requests. */
@@ -804,6 +833,7 @@ int main(void)
         cmocka_unit_test(test_import_dry_run_and_stdin),
         cmocka_unit_test(test_import_crlf_lines_are_the_same_lines),
         cmocka_unit_test(test_import_refuses_unreadable_files),
+        cmocka_unit_test(test_import_not_sent),
         cmocka_unit_test(test_import_output_failure_says_done),
         cmocka_unit_test(test_import_batch_too_large),
         cmocka_unit_test(test_import_interrupted),
