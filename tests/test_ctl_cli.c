@@ -2768,6 +2768,20 @@ static void test_ctl_cli_events_feed(void **state)
     assert_string_equal("c2", json_string_value(json_object_get(event, "customer_id")));
     json_decref(event);
     run_free(&run);
+    /* A checkpoint named without a directory is made in the current one
+     * (its directory synced as "."), and records the same position. */
+    ctl(fixture, &run, "p-ev-auditor", auditor_key, "--output", "json", "events", "--checkpoint",
+        "ev-relative.checkpoint", NULL);
+    expect_ok(&run);
+    assert_true(strlen(run.out) > 0);
+    run_free(&run);
+    char relative_path[PATH_SIZE + 32];
+    snprintf(relative_path, sizeof relative_path, "%s/ev-relative.checkpoint", fixture->dir);
+    char *absolute_text = read_file(checkpoint), *relative_text = read_file(relative_path);
+    assert_true(strlen(absolute_text) > 0);
+    assert_string_equal(absolute_text, relative_text);
+    free(absolute_text);
+    free(relative_text);
     /* A checkpoint records the filters it was advanced under: the same
      * filters resume it, in any order; other ones are refused before
      * anything is printed, since it is past the events they add. */
