@@ -3173,6 +3173,33 @@ static void test_ctl_ops_audit_refusals(void **state)
         }
         run_free(&run);
     }
+    /* A number that is not one names the option; a --save path longer than
+     * its temporary file's name can hold is refused before anything is
+     * written. */
+    char too_long[4100];
+    memset(too_long, 'h', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = '\0';
+    const struct {
+        const char *args[6];
+        const char *says;
+    } numbers[] = {
+        {{"proof", "--seq", "abc"}, "error: USAGE: --seq: 'abc' is not a whole number\n"},
+        {{"proof", "--seq", seq, "--tree-size", "0x"},
+         "error: USAGE: --tree-size: '0x' is not a whole number\n"},
+        {{"consistency", "--from", "x", "--to", "3"},
+         "error: USAGE: --from: 'x' is not a whole number\n"},
+        {{"consistency", "--from", "3", "--to", "-5"},
+         "error: USAGE: --to: '-5' is not a whole number\n"},
+        {{"head", "--save", too_long}, "error: USAGE: --save: the path is too long\n"},
+    };
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        const char *const *a = numbers[i].args;
+        ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", a[0], a[1], a[2], a[3], a[4],
+            NULL);
+        expect_error(&run, 2, "USAGE");
+        assert_string_equal(numbers[i].says, run.err);
+        run_free(&run);
+    }
     /* What could not be read or written is named, with the system's reason. */
     ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "verify", "--head",
         "ledger-data", NULL);
