@@ -289,6 +289,10 @@ static void test_import_refuses_lines(void **state)
         {"customer add --customer c1 --nmae One\n", "line 1: unknown option --nmae"},
         {"customer add --customer c1 --name 'One\n", "line 1: a single quote at column 35"},
         {"customer add --customer c1 --name $NAME\n", "line 1: '$' at column 35 is unquoted"},
+        {"customer add --customer c1 --name One --partner=p-lines\n",
+         "line 1: --partner is a global option: give it on the import's own command line"},
+        {"customer add --customer c1 --name One --help\n",
+         "line 1: --help is no command: remove it"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_text(fixture, "lines.txt", cases[i].text, file, sizeof file);
@@ -302,6 +306,15 @@ static void test_import_refuses_lines(void **state)
     struct run run;
     ctl(fixture, &run, ADMIN("p-lines"), key, "reservations", "--customer", "c1", NULL);
     expect_error(&run, 1, "CUSTOMER_NOT_FOUND");
+    run_free(&run);
+    /* --help on the command line says what the file holds, and sends
+     * nothing. */
+    ctl(fixture, &run, ADMIN("p-lines"), key, "import", "--help", NULL);
+    expect_ok(&run);
+    if (strstr(run.out, "The file holds one write command a line, as typed after 'ledgerctl'") ==
+        NULL) {
+        fail_msg("import --help does not describe the file: %s", run.out);
+    }
     run_free(&run);
     /* A line too long is named. */
     char *long_text = malloc(20000);
