@@ -696,11 +696,19 @@ static void test_ctl_cli_environment(void **state)
     run_free(&run);
 
     /* Options over variables: a principal and a key file of nobody, a
-     * socket where no daemon is, each overridden. */
+     * socket where no daemon is, each overridden; a global option written
+     * --name=VALUE takes no word after it. */
     fixture->environment = wrong_environment;
     ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "principal", "list",
         NULL);
     expect_ok(&run);
+    run_free(&run);
+    char socket_option[PATH_SIZE + 16];
+    snprintf(socket_option, sizeof socket_option, "--socket=%s", fixture->socket);
+    ctl(fixture, &run, NULL, NULL, socket_option, "--principal=operator", "--key-file",
+        fixture->operator_key, "--output=json", "principal", "list", NULL);
+    expect_ok(&run);
+    assert_true(json_array_size(json_object_get(run.json, "principals")) > 0);
     run_free(&run);
     ctl(fixture, &run, NULL, NULL, "principal", "list", NULL);
     expect_error(&run, 3, "UNREACHABLE");
