@@ -726,6 +726,87 @@ static void test_ctl_cli_environment(void **state)
     fixture->environment = NULL;
 }
 
+/* Every write verb checks the options all writes take (--command-id,
+ * --expected-version, --business-time, --correlation-id) before anything
+ * is sent: each refusal is a usage error naming the option, the head does
+ * not move, and principal rotate makes no key file. */
+static void test_ctl_cli_write_options_checked_first(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key[PATH_SIZE + 16], rotated[PATH_SIZE + 32];
+    make_partner(fixture, "p-wopt", "p-wopt-admin", key, sizeof key);
+    snprintf(rotated, sizeof rotated, "%s/wopt-rotated.key", fixture->dir);
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "head", NULL);
+    expect_ok(&run);
+    json_int_t head = json_int_at(json_object_get(run.json, "head"), "tree_size");
+    run_free(&run);
+    const char *const operator_verbs[][8] = {
+        {"partner", "add", "--partner", "p-wopt-2", "--name", "Two"},
+        {"principal", "revoke", "--id", "p-wopt-admin"},
+        {"principal", "rotate", "--id", "p-wopt-admin", "--key-out", rotated},
+    };
+    const char *const admin_verbs[][10] = {
+        {"customer", "add", "--customer", "c1", "--name", "One"},
+        {"subscription", "add", "--customer", "c1", "--subscription", "s1", "--offer",
+         "azure-plan"},
+        {"subscription", "status", "--customer", "c1", "--subscription", "s1", "--status",
+         "suspended"},
+        {"role", "assign", "--customer", "c1", "--subscription", "s1", "--user", "u1", "--role",
+         "owner"},
+        {"permission", "enable", "--customer", "c1", "--kind", "reservations"},
+        {"reservation", "expired", "--customer", "c1", "--reservation", "r1"},
+    };
+    const struct {
+        const char *option, *value, *says;
+    } bad[] = {
+        {"--expected-version", "v1", "error: USAGE: --expected-version: "},
+        {"--correlation-id", "no spaces",
+         "error: USAGE: --correlation-id: an id is 1..64 characters of A-Z a-z 0-9 . : @ -\n"},
+        {"--command-id", "a/b",
+         "error: USAGE: --command-id: an id is 1..64 characters of A-Z a-z 0-9 . : @ -\n"},
+        {"--business-time", "2025-13-01", "error: USAGE: --business-time: '2025-13-01' is not "},
+    };
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        for (size_t i = 0; i < sizeof operator_verbs / sizeof operator_verbs[0]; i++) {
+            const char *const *a = operator_verbs[i];
+            ctl(fixture, &run, "operator", fixture->operator_key, a[0], a[1], a[2], a[3],
+                a[4] != NULL ? a[4] : bad[b].option, a[4] != NULL ? a[5] : bad[b].value,
+                a[4] != NULL ? bad[b].option : NULL, bad[b].value, NULL);
+            expect_error(&run, 2, "USAGE");
+            if (strncmp(run.err, bad[b].says, strlen(bad[b].says)) != 0) {
+                fail_msg("%s %s %s: %s", a[0], a[1], bad[b].option, run.err);
+            }
+            run_free(&run);
+        }
+        for (size_t i = 0; i < sizeof admin_verbs / sizeof admin_verbs[0]; i++) {
+            const char *const *a = admin_verbs[i];
+            const char *words[14] = {NULL};
+            size_t n = 0;
+            while (n < 10 && a[n] != NULL) {
+                words[n] = a[n];
+                n++;
+            }
+            words[n] = bad[b].option;
+            words[n + 1] = bad[b].value;
+            ctl(fixture, &run, "p-wopt-admin", key, words[0], words[1], words[2], words[3],
+                words[4], words[5], words[6], words[7], words[8], words[9], words[10], words[11],
+                NULL);
+            expect_error(&run, 2, "USAGE");
+            if (strncmp(run.err, bad[b].says, strlen(bad[b].says)) != 0) {
+                fail_msg("%s %s %s: %s", a[0], a[1], bad[b].option, run.err);
+            }
+            run_free(&run);
+        }
+    }
+    struct stat info;
+    assert_int_not_equal(0, stat(rotated, &info));
+    ctl(fixture, &run, "operator", fixture->operator_key, "--output", "json", "head", NULL);
+    expect_ok(&run);
+    assert_int_equal(head, json_int_at(json_object_get(run.json, "head"), "tree_size"));
+    run_free(&run);
+}
+
 /* p-rot-admin, with the key file `key`, onboards `customer`: accepted when
  * `code` is NULL, else refused with it as an authentication failure (exit
  * 3), whose advice names the rotation. */
@@ -3893,6 +3974,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_principal_key_file),
         cmocka_unit_test(test_ctl_cli_principal_rotate),
         cmocka_unit_test(test_ctl_cli_environment),
+        cmocka_unit_test(test_ctl_cli_write_options_checked_first),
         cmocka_unit_test(test_ctl_cli_closed_pipe),
         cmocka_unit_test(test_ctl_cli_activity_pages),
         cmocka_unit_test(test_ctl_cli_retries_are_duplicates),
