@@ -208,23 +208,29 @@ static const char *commands_text(double commands, char text[STATS_TEXT_SIZE])
 }
 
 /* One histogram of the commits as a line: `label`, its mean and its 99th
- * percentile, each written by `text`; "no commit yet" when it is empty. */
+ * percentile, each written by `text`; "no commit yet" when it is empty (or
+ * not sent at all). Of commits counted, a mean without its sum, or a
+ * percentile without buckets that reach the count, was not sent: "-". */
 static void print_commit_histogram(FILE *out, const struct stats *stats, const char *label,
                                    const char *name,
                                    const char *(*text)(double, char[STATS_TEXT_SIZE]),
                                    const char *mean_unit, const char *verb)
 {
+    char count_name[STATS_TEXT_SIZE];
+    snprintf(count_name, sizeof count_name, "%s_count", name);
+    double count = stat_get(stats, count_name, "");
     double mean = histogram_mean(stats, name);
     bool overflow = false;
     double bound = histogram_quantile(stats, name, &overflow);
     fprintf(out, "  %-11s", label);
-    if (isnan(mean) || isnan(bound)) {
+    if (isnan(count) || count <= 0) {
         fputs("no commit yet\n", out);
         return;
     }
     char a[STATS_TEXT_SIZE], b[STATS_TEXT_SIZE];
-    fprintf(out, "%s%s on average; 99%% of commits %s %s %s\n", text(mean, a), mean_unit, verb,
-            overflow ? "more than" : "at most", text(bound, b));
+    fprintf(out, "%s%s on average; 99%% of commits %s %s %s\n", isnan(mean) ? "-" : text(mean, a),
+            mean_unit, verb, overflow ? "more than" : "at most",
+            isnan(bound) ? "-" : text(bound, b));
 }
 
 enum ledger_err ctl_stats_summary(FILE *out, Ledger__V1__Stat *const *rows, size_t count)

@@ -253,6 +253,25 @@ static void test_ctl_stats_nothing_yet_and_nothing_sent(void **state)
     free(text);
 }
 
+/* Commits counted, but a histogram's sum or buckets not sent (an older
+ * daemon), or buckets that never reach the count, or whose bounds are not
+ * quoted: the figure that cannot be told is "-", never "no commit yet". */
+static void test_ctl_stats_histogram_parts_missing(void **state)
+{
+    (void)state;
+    struct rows r = {.count = 0};
+    row(&r, "ledger_commit_commands_count", "", 4000);
+    row(&r, "ledger_commit_commands_sum", "", 50000);
+    row(&r, "ledger_commit_duration_seconds_count", "", 4000);
+    row(&r, "ledger_commit_duration_seconds_bucket", "le=\"0.0025\"", 3000);
+    row(&r, "ledger_commit_duration_seconds_bucket", "le=0.005", 4000);
+    char *text = summary(&r);
+    assert_non_null(strstr(text, "\n  size       12.5 commands per commit on average; 99% of "
+                                 "commits held at most -\n"
+                                 "  duration   - on average; 99% of commits took at most -\n"));
+    free(text);
+}
+
 static void test_ctl_stats_write_failure(void **state)
 {
     (void)state;
@@ -273,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_ctl_stats_map_past_its_maximum),
         cmocka_unit_test(test_ctl_stats_one_command_per_commit),
         cmocka_unit_test(test_ctl_stats_nothing_yet_and_nothing_sent),
+        cmocka_unit_test(test_ctl_stats_histogram_parts_missing),
         cmocka_unit_test(test_ctl_stats_write_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
