@@ -1167,6 +1167,23 @@ static void test_ctl_cli_closed_pipe(void **state)
     expect_error(&run, 1, "IO_ERROR");
     assert_non_null(strstr(run.err, "cannot write the output: Broken pipe"));
     run_free(&run);
+    /* A feed onto a full disk never advances its checkpoint past what did
+     * not reach it: the file is not even made. So for a feed with nothing
+     * to print but its CSV header. */
+    char checkpoint[PATH_SIZE + 32];
+    snprintf(checkpoint, sizeof checkpoint, "%s/full-disk.checkpoint", fixture->dir);
+    const char *const from[] = {"1", "1000000"};
+    for (size_t i = 0; i < sizeof from / sizeof from[0]; i++) {
+        fixture->stdout_path = "/dev/full";
+        ctl(fixture, &run, "p-pipe-auditor", auditor, "--output", "csv", "events", "--from",
+            from[i], "--checkpoint", checkpoint, NULL);
+        fixture->stdout_path = NULL;
+        expect_error(&run, 1, "IO_ERROR");
+        assert_non_null(strstr(run.err, "cannot write the output: No space left on device"));
+        run_free(&run);
+        struct stat info;
+        assert_int_not_equal(0, stat(checkpoint, &info));
+    }
 }
 
 /* A page of activity that is not the last names the next page's token in
