@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "ctl_verbs_internal.h"
@@ -430,13 +431,22 @@ static const char *events_beside(struct ctl_context *context, const char *socket
     return context->events_buffer;
 }
 
+/* The longest path a Unix socket's address holds (sun_path, its NUL
+ * last): 107 bytes on Linux. */
+#define IPC_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
 /* The reason url cannot name a daemon's socket, or NULL when it can: an
- * ipc:// address needs a path, a tcp:// one an IPv4 host (or a name) and a
- * port 1..65535 after its last ':' (nanomsg's own refusal would read as an
- * unreachable daemon). */
+ * ipc:// address needs a path that a Unix socket's address holds, a tcp://
+ * one an IPv4 host (or a name) and a port 1..65535 after its last ':'
+ * (nanomsg's own refusal, or its connecting in vain to a path it cannot
+ * use, would read as an unreachable daemon). */
 static const char *url_flaw(const char *url)
 {
     if (strncmp(url, "ipc://", 6) == 0) {
+        if (strlen(url + 6) > IPC_PATH_MAX) {
+            return "has a path of more than 107 bytes, too long for a Unix socket: give a "
+                   "shorter (or relative) one";
+        }
         return url[6] == '\0' ? "has no path: give ipc://PATH" : NULL;
     }
     if (strncmp(url, "tcp://", 6) != 0) {
@@ -462,9 +472,11 @@ static const char *url_flaw(const char *url)
 
 /* USAGE unless url is an address a daemon listens on (ipc:// or tcp://,
  * docs/cli.md): anything else could only fail to connect. option: the
- * option that gave it, env: its environment variable. */
+ * option that gave it, env: its environment variable, from_env: whether
+ * the variable gave it (neither: the default). */
 static enum ledger_err url_check(struct ctl_context *context, const struct ctl_args *args,
-                                 const char *option, const char *env, const char *url)
+                                 const char *option, const char *env, bool from_env,
+                                 const char *url)
 {
     const char *flaw = url != NULL ? url_flaw(url) : NULL;
     if (flaw == NULL) {
@@ -472,8 +484,11 @@ static enum ledger_err url_check(struct ctl_context *context, const struct ctl_a
     }
     bool given = ctl_arg(args, option) != NULL;
     char why[CTL_MESSAGE_SIZE];
-    snprintf(why, sizeof why, "'%.100s'%s%s%s %s", url, given ? "" : " (from ", given ? "" : env,
-             given ? "" : ")", flaw);
+    snprintf(why, sizeof why, "'%.100s'%s%s%s %s", url,
+             given      ? ""
+             : from_env ? " (from "
+                        : " (the default",
+             given || !from_env ? "" : env, given ? "" : ")", flaw);
     return ctl__usage(context, option, why);
 }
 
@@ -495,6 +510,7 @@ static enum ledger_err apply_globals(struct ctl_context *context, const struct c
     if (socket == NULL) {
         socket = getenv("LEDGER_SOCKET");
     }
+    bool socket_from_env = ctl_arg(args, "socket") == NULL && socket != NULL && socket[0] != '\0';
     if (socket == NULL || socket[0] == '\0') {
         default_urls(context);
         socket = context->socket_buffer;
@@ -503,12 +519,19 @@ static enum ledger_err apply_globals(struct ctl_context *context, const struct c
     if (events == NULL) {
         events = getenv("LEDGER_EVENTS");
     }
+    bool events_from_env = ctl_arg(args, "events") == NULL && events != NULL && events[0] != '\0';
     if (events == NULL || events[0] == '\0') {
         events = events_beside(context, socket);
     }
+    /* The events socket beside the request socket is not checked: only
+     * `events --follow` uses it, and its longer name must not refuse every
+     * other verb at a request socket whose path just fits. */
+    bool events_given = events_from_env || ctl_arg(args, "events") != NULL;
     enum ledger_err err;
-    if ((err = url_check(context, args, "socket", "LEDGER_SOCKET", socket)) != LEDGER_ERR_OK ||
-        (err = url_check(context, args, "events", "LEDGER_EVENTS", events)) != LEDGER_ERR_OK) {
+    if ((err = url_check(context, args, "socket", "LEDGER_SOCKET", socket_from_env, socket)) !=
+            LEDGER_ERR_OK ||
+        (events_given && (err = url_check(context, args, "events", "LEDGER_EVENTS", events_from_env,
+                                          events)) != LEDGER_ERR_OK)) {
         return err;
     }
     const char *principal = ctl_arg(args, "principal");

@@ -503,6 +503,67 @@ static void test_ctl_cli_unreachable(void **state)
     run_free(&run);
 }
 
+/* A Unix socket's path holds at most 107 bytes (sun_path, its NUL last):
+ * one of 107 reaches the daemon (here a symbolic link to its socket); one
+ * of 108, given, from LEDGER_SOCKET or the default in a deep directory, is
+ * a usage error naming the limit, where nanomsg would only have failed to
+ * connect ("cannot reach the daemon; is it running?"). */
+static void test_ctl_cli_socket_path_length(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char target[PATH_SIZE + 32], deep[PATH_SIZE], link_path[PATH_SIZE + 16], url[PATH_SIZE + 48];
+    snprintf(target, sizeof target, "%s/ledger.sock", fixture->data);
+    /* DIR/ddd...d/x.sock, 107 bytes. */
+    size_t fill = 107 - strlen(fixture->dir) - strlen("//x.sock");
+    assert_true(strlen(fixture->dir) + 20 < 107);
+    snprintf(deep, sizeof deep, "%s/%0*d", fixture->dir, (int)fill, 0);
+    assert_int_equal(0, mkdir(deep, 0700));
+    snprintf(link_path, sizeof link_path, "%s/x.sock", deep);
+    assert_int_equal(107, strlen(link_path));
+    assert_int_equal(0, symlink(target, link_path));
+    snprintf(url, sizeof url, "ipc://%s", link_path);
+    ctl(fixture, &run, NULL, NULL, "--socket", url, "--key-file", fixture->operator_key, "head",
+        NULL);
+    expect_ok(&run);
+    run_free(&run);
+
+    snprintf(link_path, sizeof link_path, "%s/xy.sock", deep);
+    assert_int_equal(0, symlink(target, link_path));
+    snprintf(url, sizeof url, "ipc://%s", link_path);
+    const char *flaw = "has a path of more than 107 bytes, too long for a Unix socket: give a "
+                       "shorter (or relative) one\n";
+    char says[PATH_SIZE + 256];
+    ctl(fixture, &run, NULL, NULL, "--socket", url, "--key-file", fixture->operator_key, "head",
+        NULL);
+    expect_error(&run, 2, "USAGE");
+    snprintf(says, sizeof says, "error: USAGE: --socket: '%.100s' %s", url, flaw);
+    assert_string_equal(says, run.err);
+    run_free(&run);
+    char setting[PATH_SIZE + 64];
+    snprintf(setting, sizeof setting, "LEDGER_SOCKET=%s", url);
+    const char *const environment[] = {setting, NULL};
+    fixture->environment = environment;
+    ctl(fixture, &run, NULL, NULL, "--key-file", fixture->operator_key, "head", NULL);
+    fixture->environment = NULL;
+    expect_error(&run, 2, "USAGE");
+    snprintf(says, sizeof says, "error: USAGE: --socket: '%.100s' (from LEDGER_SOCKET) %s", url,
+             flaw);
+    assert_string_equal(says, run.err);
+    run_free(&run);
+    /* The default, ./ledger-data/ledger.sock, from a directory too deep. */
+    char command[4 * PATH_SIZE];
+    snprintf(command, sizeof command, "cd '%s' && exec '%s' --key-file '%s' head", deep,
+             ledgerctl_path(), fixture->operator_key);
+    const char *argv[] = {"/bin/sh", "-c", command, NULL};
+    run_argv(fixture, &run, argv);
+    expect_error(&run, 2, "USAGE");
+    snprintf(url, sizeof url, "ipc://%s/ledger-data/ledger.sock", deep);
+    snprintf(says, sizeof says, "error: USAGE: --socket: '%.100s' (the default) %s", url, flaw);
+    assert_string_equal(says, run.err);
+    run_free(&run);
+}
+
 /* The principal row of `id` in a JSON principal list, or NULL. Borrowed
  * from run->json. */
 static json_t *principal_row(const struct run *run, const char *id)
@@ -3987,6 +4048,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_usage_errors),
         cmocka_unit_test(test_ctl_cli_usage_values),
         cmocka_unit_test(test_ctl_cli_unreachable),
+        cmocka_unit_test(test_ctl_cli_socket_path_length),
         cmocka_unit_test(test_ctl_cli_authentication),
         cmocka_unit_test(test_ctl_cli_principal_key_file),
         cmocka_unit_test(test_ctl_cli_principal_rotate),
