@@ -262,6 +262,12 @@ static void test_client_unreachable(void **state)
     assert_int_equal(LEDGER_ERR_UNREACHABLE, ledger_query(client, &query, &result));
     assert_true(result == (Ledger__V1__QueryResult *)(uintptr_t)0x1);
     assert_non_null(strstr(ledger_error_message(client), "none.sock"));
+    /* A call without its client, query or place for the result is
+     * refused before anything is sent, the result left alone. */
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_query(NULL, &query, &result));
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_query(client, NULL, &result));
+    assert_int_equal(LEDGER_ERR_INVALID_ARGUMENT, ledger_query(client, &query, NULL));
+    assert_true(result == (Ledger__V1__QueryResult *)(uintptr_t)0x1);
 
     Ledger__V1__Command command = LEDGER__V1__COMMAND__INIT;
     const Ledger__V1__Command *commands[1] = {&command};
