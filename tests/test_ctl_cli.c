@@ -243,6 +243,23 @@ static void test_ctl_cli_usage_values(void **state)
         "--scope", "single", "--scope-target", "", "--price", "1", "--retail-price", "1",
         "--currency", "USD", NULL);
     expect_usage(&run, "--scope-target: give a subscription, subscription/group or group");
+    /* The scope verbs check a scope as buy does; cancel checks its refund
+     * as an amount of its currency. */
+    ctl(fixture, &run, NULL, NULL, "reservation", "scope", "--customer", "c", "--reservation", "r",
+        "--scope", "galaxy", NULL);
+    expect_usage(&run,
+                 "--scope: 'galaxy' is not one of single|resource-group|management-group|shared");
+    ctl(fixture, &run, NULL, NULL, "savings-plan", "scope", "--customer", "c", "--savings-plan",
+        "sp", "--scope", "single", NULL);
+    expect_usage(&run, "--scope-target: required unless --scope shared");
+    ctl(fixture, &run, NULL, NULL, "reservation", "cancel", "--customer", "c", "--reservation", "r",
+        "--refund", "1.234", "--currency", "USD", NULL);
+    expect_usage(&run, "--refund: '1.234': USD has 2 decimal places; give at most that many");
+    ctl(fixture, &run, NULL, NULL, "reservation", "exchange", "--customer", "c", "--reservation",
+        "r", "--refund", "1.234", "--subscription", "s", "--sku", "x", "--region", "r",
+        "--quantity", "1", "--term", "P1Y", "--billing", "monthly", "--scope", "shared", "--price",
+        "1", "--retail-price", "1", "--currency", "USD", NULL);
+    expect_usage(&run, "--refund: '1.234': USD has 2 decimal places; give at most that many");
     ctl(fixture, &run, NULL, NULL, "savings-plan", "buy", "--customer", "c", "--subscription", "s",
         "--term", "P5Y", "--billing", "monthly", "--scope", "shared", "--hourly-commitment", "1",
         "--price", "1", "--retail-price", "1", "--currency", "USD", NULL);
