@@ -512,6 +512,24 @@ static void test_ctl_cli_unreachable(void **state)
     expect_error(&run, 3, "UNREACHABLE");
     assert_non_null(strstr(run.err, "no daemon listens on "));
     run_free(&run);
+    /* Run in a directory since removed, whose path cannot be known: the
+     * default socket is ./ledger-data/ledger.sock, and a relative backup
+     * directory cannot be made absolute, which is said. */
+    char command[4 * PATH_SIZE];
+    snprintf(command, sizeof command,
+             "mkdir gone && cd gone && rmdir ../gone && '%s' --key-file '%s' head; "
+             "'%s' --socket '%s' --key-file '%s' backup --out rel",
+             ledgerctl_path(), fixture->operator_key, ledgerctl_path(), fixture->socket,
+             fixture->operator_key);
+    const char *argv[] = {"/bin/sh", "-c", command, NULL};
+    run_argv(fixture, &run, argv);
+    assert_int_equal(2, run.status);
+    assert_string_equal("error: UNREACHABLE: no daemon socket at ./ledger-data/ledger.sock; is "
+                        "ledgerd running? (give --socket, or run in the directory holding "
+                        "ledger-data)\n"
+                        "error: USAGE: --out: give an absolute path\n",
+                        run.err);
+    run_free(&run);
     /* The default daemon: none in this directory's ./ledger-data? There is
      * one, so the defaults find it. */
     ctl(fixture, &run, NULL, NULL, "principal", "list", NULL);
