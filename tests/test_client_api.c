@@ -517,6 +517,18 @@ static void test_client_checkpoints(void **state)
     assert_int_equal(0, stat(paths->checkpoint, &info));
     assert_int_equal(0600, info.st_mode & 0777);
 
+    /* A checkpoint named without a directory is written in the current
+     * one (whose entry is made durable as "."). */
+    char cwd[400];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(0, chdir(paths->dir));
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_write("relative.checkpoint", 77));
+    assert_int_equal(0, chdir(cwd));
+    char relative[400];
+    snprintf(relative, sizeof relative, "%s/relative.checkpoint", paths->dir);
+    assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_read(relative, &sequence));
+    assert_int_equal(77, sequence);
+    assert_int_equal(0, unlink(relative));
     /* A line end written on another system is still a line end. */
     write_text(paths->checkpoint, "12346\r\n");
     assert_int_equal(LEDGER_ERR_OK, ledger_checkpoint_read(paths->checkpoint, &sequence));
