@@ -64,8 +64,16 @@ enum ledger_err ctl_client(struct ctl_context *context, struct ledger_client **o
         if (err != LEDGER_ERR_OK) {
             context->connect_failed = true;
             if (err == LEDGER_ERR_IO_ERROR) {
-                /* Unreadable, or read and not a key: say which. */
+                /* Unreadable, or read and not a key: say which. A directory
+                 * opens, and fails only when read (EISDIR). */
                 int fd = open(context->options.key_file, O_RDONLY | O_CLOEXEC);
+                char byte = 0;
+                if (fd >= 0 && read(fd, &byte, 1) < 0) {
+                    int unread = errno;
+                    close(fd);
+                    fd = -1;
+                    errno = unread;
+                }
                 int reason = errno;
                 if (fd >= 0) {
                     close(fd);

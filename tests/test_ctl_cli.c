@@ -681,6 +681,16 @@ static void test_ctl_cli_authentication(void **state)
     assert_int_equal(3, run.status);
     assert_non_null(strstr(run.err, "no-such.key: No such file or directory"));
     run_free(&run);
+    /* A directory opens, and cannot be read: said so, not "not a key". */
+    ctl(fixture, &run, "operator", fixture->dir, "principal", "list", NULL);
+    assert_int_equal(3, run.status);
+    char says[PATH_SIZE + 160];
+    snprintf(says, sizeof says,
+             "error: IO_ERROR: cannot read the key file %s: Is a directory; give the principal's "
+             "key with --key-file or LEDGER_KEY_FILE\n",
+             fixture->dir);
+    assert_string_equal(says, run.err);
+    run_free(&run);
 
     /* Revoked principals are refused with exit 3. */
     char key[PATH_SIZE + 16];
