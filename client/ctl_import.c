@@ -207,14 +207,16 @@ static enum ledger_err keep(struct import *import, uint8_t *packed, size_t size,
 
 /* Reads one line (without its line end, a CR before it dropped) into line
  * (IMPORT_LINE_MAX + 2 bytes). 1: a line; 0: the end of the file; -1: the
- * line is longer than IMPORT_LINE_MAX; -2: it holds a NUL byte. */
+ * line is longer than IMPORT_LINE_MAX (its line end, LF or CRLF, not
+ * counted); -2: it holds a NUL byte. */
 static int read_line(FILE *in, char *line)
 {
     size_t length = 0;
     int c = 0;
     bool nul = false;
     while ((c = getc_unlocked(in)) != EOF && c != '\n') {
-        if (length == IMPORT_LINE_MAX) {
+        /* Room for one byte more: the CR of a CRLF line end. */
+        if (length == IMPORT_LINE_MAX + 1) {
             return -1;
         }
         nul = nul || c == '\0';
@@ -225,6 +227,9 @@ static int read_line(FILE *in, char *line)
     }
     if (length > 0 && line[length - 1] == '\r') {
         length--;
+    }
+    if (length > IMPORT_LINE_MAX) {
+        return -1;
     }
     line[length] = '\0';
     return nul ? -2 : 1;

@@ -478,6 +478,38 @@ static void test_import_not_sent(void **state)
     import_counts(fixture, ADMIN("p-unsent"), key, file, NULL, 2, 0);
 }
 
+/* A line of exactly 16384 bytes is taken whatever its line end (LF, or
+ * CRLF, whose CR is part of the line end, not of the line); one byte more
+ * is refused naming the line, with either. */
+static void test_import_longest_line(void **state)
+{
+    struct fixture *fixture = *state;
+    char key[PATH_SIZE], file[PATH_SIZE];
+    partner_for(fixture, "p-longest", key, sizeof key);
+    static const char *const ends[] = {"\n", "\r\n"};
+    const char *const customers[] = {"c-lf", "c-crlf"};
+    size_t size = 16385 + 128;
+    char *text = malloc(size);
+    assert_non_null(text);
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+        /* A comment of 16384 bytes, then a command. */
+        memset(text, '#', 16384);
+        snprintf(text + 16384, size - 16384, "%scustomer add --customer %s --name Long%s", ends[i],
+                 customers[i], ends[i]);
+        write_text(fixture, "longest.txt", text, file, sizeof file);
+        import_counts(fixture, ADMIN("p-longest"), key, file, NULL, 1, 0);
+        memset(text, '#', 16385);
+        snprintf(text + 16385, size - 16385, "%s", ends[i]);
+        write_text(fixture, "longest.txt", text, file, sizeof file);
+        struct run run;
+        ctl(fixture, &run, ADMIN("p-longest"), key, "import", "--file", file, NULL);
+        expect_error(&run, 2, "USAGE");
+        expect_stderr(&run, "line 1: longer than 16384 bytes");
+        run_free(&run);
+    }
+    free(text);
+}
+
 /* A batch above the daemon's batch_commands_max (1000 by default) is
  * refused saying to lower --batch; the default batch sends the same file
  * in two requests. */
@@ -847,6 +879,7 @@ int main(void)
         cmocka_unit_test(test_import_crlf_lines_are_the_same_lines),
         cmocka_unit_test(test_import_refuses_unreadable_files),
         cmocka_unit_test(test_import_not_sent),
+        cmocka_unit_test(test_import_longest_line),
         cmocka_unit_test(test_import_output_failure_says_done),
         cmocka_unit_test(test_import_batch_too_large),
         cmocka_unit_test(test_import_interrupted),
