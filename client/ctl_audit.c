@@ -499,12 +499,22 @@ static enum ledger_err write_file_atomic(struct ctl_context *context, const char
         }
         return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write %s: %s", path, strerror(saved));
     }
-    bool ok = write(fd, data, size) == (ssize_t)size && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(temporary, path) != 0) {
-        int saved = errno;
+    /* The reason of the first step that failed: a short write sets none
+     * of its own, and close would keep an older one. */
+    bool ok = ctl_write_all(fd, data, size) == LEDGER_ERR_OK && fsync(fd) == 0;
+    int reason = errno;
+    if (close(fd) != 0 && ok) {
+        ok = false;
+        reason = errno;
+    }
+    if (ok && rename(temporary, path) != 0) {
+        ok = false;
+        reason = errno;
+    }
+    if (!ok) {
         unlink(temporary);
-        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write %s: %s", path, strerror(saved));
+        return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot write %s: %s", path,
+                        strerror(reason));
     }
     if (ledger__directory_sync(path) != LEDGER_ERR_OK) {
         int saved = errno;

@@ -51,6 +51,7 @@ struct demo {
     const char *keys_dir;
     struct ledger_client *clients[DEMO_ACTORS];
     unsigned step;
+    unsigned committed; /* the steps the ledger committed */
     uint64_t last_sequence;
     char reservation_ids[4][LEDGER_ID_LENGTH_MAX + 1];
     char savings_plan_ids[2][LEDGER_ID_LENGTH_MAX + 1];
@@ -106,6 +107,7 @@ static enum ledger_err demo_send(struct demo *demo, enum demo_actor actor,
                  ledger_error_message(client));
         return err;
     }
+    demo->committed++;
     demo->last_sequence = reply->results[0]->last_sequence;
     if (demo->context->format == CTL_FORMAT_TABLE) {
         fprintf(demo->context->out, "  %3llu  %-16s %s\n",
@@ -678,6 +680,16 @@ enum ledger_err ctl_demo_run(struct ctl_context *context, const struct ctl_args 
     err = demo_script(&demo);
     for (size_t i = 0; i < DEMO_ACTORS; i++) {
         ledger_close(demo.clients[i]);
+    }
+    if (err != LEDGER_ERR_OK && demo.committed > 0) {
+        /* Stopped half way (a daemon that refused a step, a key file that
+         * could not be written): what was committed stays, and the demo
+         * cannot run on this ledger again (PARTNER_EXISTS). */
+        size_t length = strlen(context->message);
+        snprintf(context->message + length, sizeof context->message - length,
+                 "; the demo stopped half way, %u commands committed (up to sequence %llu): "
+                 "it cannot run on this ledger again; load it into a new one",
+                 demo.committed, (unsigned long long)demo.last_sequence);
     }
     if (err == LEDGER_ERR_OK) {
         /* Committed: a summary that cannot be printed must not hide it. */

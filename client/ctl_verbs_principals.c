@@ -39,9 +39,8 @@ static enum ledger_err key_file_fill(struct ctl_context *context, const char *pa
                                      const char *secret_hex)
 {
     size_t length = strlen(secret_hex);
-    errno = EIO; /* a short write sets none */
-    bool ok = write(fd, secret_hex, length) == (ssize_t)length && write(fd, "\n", 1) == 1 &&
-              fsync(fd) == 0;
+    bool ok = ctl_write_all(fd, secret_hex, length) == LEDGER_ERR_OK &&
+              ctl_write_all(fd, "\n", 1) == LEDGER_ERR_OK && fsync(fd) == 0;
     int reason = errno;
     if (close(fd) != 0 && ok) {
         ok = false;
@@ -64,7 +63,14 @@ enum ledger_err ctl_write_key_file(struct ctl_context *context, const char *path
         return ctl_fail(context, LEDGER_ERR_IO_ERROR, "cannot create the key file %s: %s", path,
                         strerror(EEXIST));
     }
-    return err != LEDGER_ERR_OK ? err : key_file_fill(context, path, fd, secret_hex);
+    if (err != LEDGER_ERR_OK) {
+        return err;
+    }
+    err = key_file_fill(context, path, fd, secret_hex);
+    if (err != LEDGER_ERR_OK) {
+        unlink(path); /* a part of a secret is no key */
+    }
+    return err;
 }
 
 /* The start of a write whose answer carries a secret: its --key-out, which

@@ -13,6 +13,10 @@
 #error "define CTL_HARNESS_LABEL (the temporary directory's name) before including ctl_harness.h"
 #endif
 
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
+
 #include "test_util.h"
 
 #define PATH_SIZE  1024
@@ -233,6 +237,56 @@ static inline void run_argv(struct fixture *fixture, struct run *run, const char
     run->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     run->out = read_file(out_path);
     run->err = read_file(err_path);
+    run->json = json_loads(run->out, 0, NULL);
+}
+
+/* What is left to read on fd until its end, as a string (the caller frees
+ * it). */
+static inline char *read_fd_all(int fd)
+{
+    char *text = malloc(OUTPUT_MAX + 1);
+    size_t size = 0;
+    for (ssize_t got = 1; got > 0 && size<OUTPUT_MAX; size += got> 0 ? (size_t)got : 0) {
+        got = read(fd, text + size, OUTPUT_MAX - size);
+    }
+    text[size] = '\0';
+    return text;
+}
+
+/* Runs argv as run_argv does, but with every file it writes limited to
+ * limit_bytes (RLIMIT_FSIZE, SIGXFSZ ignored): a write past the limit
+ * fails with EFBIG, as a write to a full disk fails, and a write across it
+ * stops short. Its stdout and stderr are pipes, which the limit does not
+ * touch; what it writes to them must fit their buffers (64 KiB). */
+static inline void run_argv_file_limited(struct fixture *fixture, struct run *run,
+                                         const char *const *argv, rlim_t limit_bytes)
+{
+    int out[2], err[2];
+    if (pipe(out) != 0 || pipe(err) != 0) {
+        fail_msg("pipe: %s", strerror(errno));
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit limit = {limit_bytes, limit_bytes};
+        if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0 || signal(SIGXFSZ, SIG_IGN) == SIG_ERR ||
+            setrlimit(RLIMIT_FSIZE, &limit) != 0) {
+            _exit(126);
+        }
+        close(out[0]);
+        close(out[1]);
+        close(err[0]);
+        close(err[1]);
+        exec_in(fixture->dir, argv, fixture->environment);
+    }
+    close(out[1]);
+    close(err[1]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    run->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    run->out = read_fd_all(out[0]);
+    run->err = read_fd_all(err[0]);
+    close(out[0]);
+    close(err[0]);
     run->json = json_loads(run->out, 0, NULL);
 }
 

@@ -3828,6 +3828,98 @@ static void test_ctl_cli_demo_output_fails(void **state)
     }
 }
 
+/* Files ledgerctl writes that stop short (a write past RLIMIT_FSIZE fails
+ * with EFBIG, as one on a full disk fails with ENOSPC) say why, with the
+ * system's reason rather than a made-up one ("Input/output error"), and
+ * leave no part behind: a key file of part of a secret, which principal
+ * add removes and demo removed not (a key file that is no key); a
+ * checkpoint, never written; and demo, which stops half way, says so and
+ * that the ledger cannot take it again. */
+static void test_ctl_cli_files_cut_short(void **state)
+{
+    struct fixture *fixture = *state;
+    struct run run;
+    char key_out[PATH_SIZE + 32], says[2 * PATH_SIZE];
+    snprintf(key_out, sizeof key_out, "%s/cut-short.key", fixture->dir);
+    const char *add[] = {
+        ledgerctl_path(), "--socket",  fixture->socket, "--key-file", fixture->operator_key,
+        "principal",      "add",       "--id",          "cut-short",  "--role",
+        "auditor",        "--key-out", key_out,         NULL};
+    run_argv_file_limited(fixture, &run, add, 16);
+    expect_error(&run, 1, "IO_ERROR");
+    snprintf(says, sizeof says,
+             "error: IO_ERROR: principal cut-short was added, but its secret, which is sent only "
+             "once, is lost: cannot write the key file %s: File too large; revoke the principal "
+             "(ledgerctl principal revoke --id cut-short) and add one with another id\n",
+             key_out);
+    assert_string_equal(says, run.err);
+    run_free(&run);
+    struct stat info;
+    assert_int_not_equal(0, stat(key_out, &info));
+
+    char auditor[PATH_SIZE + 16], checkpoint[PATH_SIZE + 32];
+    make_partner(fixture, "p-cut", "p-cut-admin", auditor, sizeof auditor);
+    make_staff(fixture, "p-cut", "p-cut-auditor", "auditor", auditor, sizeof auditor);
+    snprintf(checkpoint, sizeof checkpoint, "%s/cut-short.checkpoint", fixture->dir);
+    const char *feed[] = {ledgerctl_path(),
+                          "--socket",
+                          fixture->socket,
+                          "--principal",
+                          "p-cut-auditor",
+                          "--key-file",
+                          auditor,
+                          "--output",
+                          "json",
+                          "events",
+                          "--checkpoint",
+                          checkpoint,
+                          NULL};
+    run_argv_file_limited(fixture, &run, feed, 16);
+    expect_error(&run, 1, "IO_ERROR");
+    snprintf(says, sizeof says,
+             "error: IO_ERROR: cannot write the checkpoint file %s: File too large\n", checkpoint);
+    assert_int_equal(0, strncmp(run.err, says, strlen(says)));
+    json_lines_each(run.out, expect_event_line, NULL);
+    run_free(&run);
+    assert_int_not_equal(0, stat(checkpoint, &info));
+
+    /* The demo, on a ledger of its own: it stops at its first key file. */
+    char data[PATH_SIZE], log[PATH_SIZE + 32], socket[PATH_SIZE + 48], key[PATH_SIZE + 48];
+    char keys[PATH_SIZE + 32];
+    snprintf(data, sizeof data, "%s/demo-cut", fixture->dir);
+    snprintf(log, sizeof log, "%s/demo-cut.log", fixture->dir);
+    snprintf(socket, sizeof socket, "ipc://%s/ledger.sock", data);
+    snprintf(key, sizeof key, "%s/operator.key", data);
+    snprintf(keys, sizeof keys, "%s/demo-cut-keys", fixture->dir);
+    pid_t daemon = daemon_start(data, log);
+    assert_true(daemon > 0);
+    json_int_t size = demo_ledger_size(fixture, socket, key);
+    const char *demo[] = {ledgerctl_path(), "--socket", socket,       "--key-file", key, "--output",
+                          "json",           "demo",     "--keys-dir", keys,         NULL};
+    run_argv_file_limited(fixture, &run, demo, 16);
+    json_int_t loaded = demo_ledger_size(fixture, socket, key);
+    daemon_stop(daemon);
+    expect_error(&run, 1, "IO_ERROR");
+    assert_true(loaded > size);
+    snprintf(says, sizeof says,
+             "error: IO_ERROR: cannot write the key file %s/contoso-admin.key: File too large; "
+             "the demo stopped half way, %lld commands committed (up to sequence %lld): it "
+             "cannot run on this ledger again; load it into a new one\n",
+             keys, (long long)(loaded - size), (long long)loaded);
+    if (strncmp(run.err, says, strlen(says)) != 0) {
+        fail_msg("expected '%s', got '%s'", says, run.err);
+    }
+    run_free(&run);
+    DIR *directory = opendir(keys);
+    assert_non_null(directory);
+    for (struct dirent *entry = readdir(directory); entry != NULL; entry = readdir(directory)) {
+        if (entry->d_name[0] != '.') {
+            fail_msg("the demo left %s/%s", keys, entry->d_name);
+        }
+    }
+    closedir(directory);
+}
+
 static void test_ctl_cli_demo(void **state)
 {
     struct fixture *fixture = *state;
@@ -4119,6 +4211,7 @@ int main(void)
         cmocka_unit_test(test_ctl_cli_demo_refused_whole),
         cmocka_unit_test(test_ctl_cli_closed_standard_descriptors),
         cmocka_unit_test(test_ctl_cli_demo_output_fails),
+        cmocka_unit_test(test_ctl_cli_files_cut_short),
         cmocka_unit_test(test_ctl_cli_demo),
         cmocka_unit_test(test_ctl_cli_to_date_end_of_day),
         cmocka_unit_test(test_ctl_cli_expiry_schedule), /* last: it restarts the daemon */

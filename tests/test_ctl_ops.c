@@ -26,6 +26,7 @@
  * whose fdatasync is wrapped at link time (tests/CMakeLists.txt).
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -3223,6 +3224,34 @@ static void test_ctl_ops_audit_refusals(void **state)
                         "elsewhere\n",
                         run.err);
     run_free(&run);
+    /* A head that stops short (files limited to 16 bytes, as a full disk
+     * stops a write) says why, and leaves neither the file nor its
+     * temporary one. */
+    const char *save[] = {ledgerctl_path(),
+                          "--socket",
+                          fixture->socket,
+                          "--principal",
+                          "auditor",
+                          "--key-file",
+                          auditor,
+                          "--partner",
+                          "contoso",
+                          "head",
+                          "--save",
+                          "cut-short.pb",
+                          NULL};
+    run_argv_file_limited(fixture, &run, save, 16);
+    assert_string_equal("error: IO_ERROR: cannot write cut-short.pb: File too large\n", run.err);
+    assert_int_equal(1, run.status);
+    run_free(&run);
+    DIR *directory = opendir(fixture->dir);
+    assert_non_null(directory);
+    for (struct dirent *entry = readdir(directory); entry != NULL; entry = readdir(directory)) {
+        if (strncmp(entry->d_name, "cut-short.pb", 12) == 0) {
+            fail_msg("head --save left %s", entry->d_name);
+        }
+    }
+    closedir(directory);
 }
 
 static int run_command(const char *const *argv)
