@@ -3241,7 +3241,9 @@ static void test_ctl_ops_audit_refusals(void **state)
                           "cut-short.pb",
                           NULL};
     run_argv_file_limited(fixture, &run, save, 16);
-    assert_string_equal("error: IO_ERROR: cannot write cut-short.pb: File too large\n", run.err);
+    /* Its first line: a build measuring coverage adds its own complaint. */
+    const char *cut = "error: IO_ERROR: cannot write cut-short.pb: File too large\n";
+    assert_int_equal(0, strncmp(run.err, cut, strlen(cut)));
     assert_int_equal(1, run.status);
     run_free(&run);
     DIR *directory = opendir(fixture->dir);
