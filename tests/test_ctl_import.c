@@ -13,7 +13,10 @@
  * Ctrl-C stops it once the batch in flight is answered, with the summary of
  * a prefix of whole batches, a second signal at once, and the file run
  * again finishes it; a batch whose reply never comes is said to be perhaps
- * committed, and the file run again counts it as already there.
+ * committed, and the file run again counts it as already there; CRLF line
+ * ends read as LF ones (the longest line too); a NUL byte, a file that
+ * cannot be opened or read, a --batch out of range, no daemon and a key
+ * that is not the principal's are refused saying so, with nothing sent.
  * Method: one ledgerd for the group (ctl_harness.h); each test writes its
  * file in the fixture's directory and works on a partner of its own; the
  * results are read back with the view verbs' JSON. A reply proxy
