@@ -157,6 +157,16 @@ enum ledger_err ctl_execute(struct ctl_context *context, const Ledger__V1__Comma
                      "--command-id %.64s to finish it safely (if it was committed, that is "
                      "answered as a duplicate, never done twice)",
                      why, command_id);
+        } else if (err == LEDGER_ERR_NO_MEMORY) {
+            /* The daemon ran out of memory before the commit (nothing was
+             * written) or after it, building the reply (its message says
+             * so): either way the same id is what is safe to run again. */
+            char why[sizeof context->message];
+            memcpy(why, context->message, sizeof why);
+            snprintf(context->message, sizeof context->message,
+                     "%.240s; run it again with --command-id %.64s (if it was committed, that "
+                     "is answered as a duplicate, never done twice)",
+                     why, command_id);
         }
         return err;
     }

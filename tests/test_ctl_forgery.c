@@ -1389,11 +1389,13 @@ static void test_ctl_forgery_replies_cut_short(void **state)
  * code (exit status 3) in `run` (freed here): its message says the command
  * may have been committed and names --command-id ID; run again straight to
  * the daemon with that id, it is answered as a duplicate of the commit. */
-static void expect_retried_as_duplicate(struct world *w, struct run *run, const char *code,
-                                        const char *partner, const char *name)
+static void expect_retried_as_duplicate(struct world *w, struct run *run, int status,
+                                        const char *code, const char *partner, const char *name)
 {
-    expect_error(run, 3, code);
-    assert_non_null(strstr(run->err, "may have been committed"));
+    expect_error(run, status, code);
+    assert_non_null(strstr(run->err, status == 3 ? "may have been committed"
+                                                 : "if it was committed, that is answered as a "
+                                                   "duplicate, never done twice"));
     const char *given = strstr(run->err, "--command-id c-");
     assert_non_null(given);
     char id[35]; /* "c-" and 32 hex digits */
@@ -1442,7 +1444,49 @@ static void test_ctl_forgery_garbled_reply_names_command_id(void **state)
     reply_proxy_set(w->proxy, NULL, NULL);
     assert_int_equal(1, dropped);
     assert_non_null(strstr(run.err, "the reply has 0 results for 1 commands"));
-    expect_retried_as_duplicate(w, &run, "PROTOCOL_ERROR", "p-garbled", "Garbled Reply");
+    expect_retried_as_duplicate(w, &run, 3, "PROTOCOL_ERROR", "p-garbled", "Garbled Reply");
+}
+
+/* Answers a batch the daemon committed as a daemon that could not build
+ * the reply does (server.c: NO_MEMORY, saying the commands were
+ * committed). Counts them. */
+static void committed_out_of_memory(void *context, const Ledger__V1__SignedRequest *request,
+                                    Ledger__V1__Reply *reply)
+{
+    unsigned *answered = context;
+    if (request == NULL || request->body == NULL ||
+        request->body->kind_case != LEDGER__V1__REQUEST_BODY__KIND_BATCH) {
+        return;
+    }
+    results_dropped(answered, request, reply);
+    static const char said[] = "the commands were committed but the reply could not be built; "
+                               "retry with the same command ids to read their results";
+    char *message = strdup(said);
+    assert_non_null(message);
+    if (reply->message != NULL && reply->message != protobuf_c_empty_string) {
+        free(reply->message);
+    }
+    reply->message = message;
+    reply->code = LEDGER__V1__ERROR_CODE__NO_MEMORY;
+}
+
+/* A write answered NO_MEMORY after its commit: ledgerctl generated the
+ * command id, so the error names it, and the run again with it is answered
+ * as a duplicate instead of committing the command a second time. */
+static void test_ctl_forgery_out_of_memory_reply_names_command_id(void **state)
+{
+    struct world *w = *state;
+    struct run run;
+    unsigned answered = 0;
+    reply_proxy_set(w->proxy, committed_out_of_memory, &answered);
+    ctl(w->fixture, &run, NULL, NULL, "--socket", w->url, "--principal", "operator", "--key-file",
+        w->fixture->operator_key, "partner", "add", "--partner", "p-no-memory", "--name",
+        "No Memory Reply", NULL);
+    reply_proxy_set(w->proxy, NULL, NULL);
+    assert_int_equal(1, answered);
+    assert_non_null(
+        strstr(run.err, "the commands were committed but the reply could not be built"));
+    expect_retried_as_duplicate(w, &run, 1, "NO_MEMORY", "p-no-memory", "No Memory Reply");
 }
 
 /* A write whose reply is lost on the way (the proxy forwards it to a
@@ -1463,7 +1507,7 @@ static void test_ctl_forgery_lost_reply_names_command_id(void **state)
         w->fixture->operator_key, "--timeout-ms", "500", "--retries", "0", "partner", "add",
         "--partner", "p-lost", "--name", "Lost Reply", NULL);
     assert_int_equal(0, kill(w->fixture->daemon, SIGCONT));
-    expect_retried_as_duplicate(w, &run, "TIMEOUT", "p-lost", "Lost Reply");
+    expect_retried_as_duplicate(w, &run, 3, "TIMEOUT", "p-lost", "Lost Reply");
 }
 
 /* Turns every reply into STALE_REQUEST (the daemon's empty message kept, so
@@ -1976,6 +2020,7 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_activity_pages),
         /* last: they commit events, which the others' sizes do not count */
         cmocka_unit_test(test_ctl_forgery_lost_reply_names_command_id),
+        cmocka_unit_test(test_ctl_forgery_out_of_memory_reply_names_command_id),
         cmocka_unit_test(test_ctl_forgery_stale_names_its_cause),
         cmocka_unit_test(test_ctl_forgery_garbled_reply_names_command_id),
     };
