@@ -1541,6 +1541,82 @@ static void test_domain_suspension_dated_back_over_ended_reservations(void **sta
     }
 }
 
+/* Rule 10 past a reservation's term: an active reservation set to renew
+ * whose term the ledger's clock has passed still holds its subscription,
+ * and the refusal says to record its renewal or its expiry (not only its
+ * expiry, as for one not set to renew). */
+static void test_domain_suspension_past_term_of_renewing_reservation(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    Ledger__V1__Command *buy =
+        reservation(&k, "sub-1", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD");
+    buy->purchase_reservation->auto_renew = true;
+    const char *rid = seq_id("res", accept(&ADMIN, buy));
+    W->now_us = domain_find_reservation(W->customer, rid)->expires_us;
+    refuse_as(&ADMIN,
+              status(&k, "sub-1", LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED),
+              LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS);
+    char expected[256];
+    snprintf(expected, sizeof expected,
+             "subscription sub-1 is billed for reservation %s, still active though its term "
+             "ended 2026-01-01T00:00:00Z: record its renewal or expiry (ledgerctl reservation "
+             "renewed|expired); it cannot become suspended before",
+             rid);
+    assert_string_equal(expected, W->out.message);
+    assert_int_equal(LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE,
+                     domain_find_subscription(W->customer, "sub-1")->status);
+}
+
+/* Rule 10 across business time with several reservations that ended after
+ * the change's date: the refusal names the one that ended last (neither
+ * the first nor the last bought), whose end is the earliest date the
+ * change may take. */
+static void test_domain_suspension_dated_back_names_the_last_to_end(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    W->now_us = T0 + 10 * DAY_US;
+    char rids[3][32];
+    for (size_t i = 0; i < 3; i++)
+        snprintf(
+            rids[i], sizeof rids[i], "%s",
+            seq_id("res", accept(&ADMIN, reservation(&k, "sub-g", "Standard_D2s_v5",
+                                                     LEDGER__V1__TERM__TERM_P1Y, 1000, "USD"))));
+    /* Ended on days 20, 35 and 30. */
+    W->now_us = T0 + 20 * DAY_US;
+    end_reservation(rids[0], END_CANCELLED);
+    W->now_us = T0 + 30 * DAY_US;
+    end_reservation(rids[2], END_CANCELLED);
+    W->now_us = T0 + 35 * DAY_US;
+    end_reservation(rids[1], END_CANCELLED);
+    W->now_us = T0 + 40 * DAY_US;
+    const Ledger__V1__SubscriptionStatus suspended =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED;
+    Ledger__V1__Command *back = status(&k, "sub-g", suspended);
+    back->business_us = T0 + 15 * DAY_US;
+    refuse_as(&ADMIN, back, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS);
+    char expected[256];
+    snprintf(expected, sizeof expected,
+             "subscription sub-g cannot become suspended on 2025-01-16T00:00:00Z: reservation %s "
+             "was active from 2025-01-11T00:00:00Z until 2025-02-05T00:00:00Z (cancelled); date "
+             "the change at or after its end",
+             rids[1]);
+    if (strstr(W->out.message, expected) == NULL)
+        fail_msg("%s", W->out.message);
+    /* Dated after the first two ends: still the last to end. */
+    back = status(&k, "sub-g", suspended);
+    back->business_us = T0 + 32 * DAY_US;
+    refuse_as(&ADMIN, back, LEDGER_ERR_SUBSCRIPTION_HAS_RESERVATIONS);
+    assert_non_null(strstr(W->out.message, rids[1]));
+    back = status(&k, "sub-g", suspended);
+    back->business_us = T0 + 35 * DAY_US;
+    accept(&ADMIN, back);
+    assert_int_equal(suspended, domain_find_subscription(W->customer, "sub-g")->status);
+}
+
 static void test_domain_roles(void **state)
 {
     (void)state;
@@ -2717,6 +2793,38 @@ static void test_domain_grant_at_the_subscription_moment(void **state)
     assert_int_equal(LEDGER_ERR_OK, decide(&ADMIN, grant));
     grant->business_us = T0 + 30 * DAY_US;
     accept(&ADMIN, grant);
+}
+
+/* Rule 2 at the grant's business time with several eligible subscriptions
+ * bought after it: the refusal names the earliest time one of them has been
+ * active since (neither the first nor the last in the order they were
+ * recorded), and a grant dated then is allowed. */
+static void test_domain_grant_dated_back_names_the_earliest_subscription(void **state)
+{
+    (void)state;
+    struct cmd k;
+    const Ledger__V1__PermissionKind R = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS;
+    onboard_early("Contoso Ltd");
+    W->now_us = T0 + 40 * DAY_US;
+    /* Recorded in this order, bought on days 10, 5 and 20. */
+    accept(&ADMIN,
+           dated(subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN), T0 + 10 * DAY_US));
+    accept(&ADMIN, dated(subscription(&k, "sub-g", LEDGER__V1__OFFER__OFFER_AZURE_GLOBAL),
+                         T0 + 5 * DAY_US));
+    accept(&ADMIN,
+           dated(subscription(&k, "sub-2", LEDGER__V1__OFFER__OFFER_AZURE_PLAN), T0 + 20 * DAY_US));
+    Ledger__V1__Command *grant = permission(&k, true, R);
+    grant->business_us = T0 + DAY_US;
+    refuse_as(&ADMIN, grant, LEDGER_ERR_NO_ELIGIBLE_SUBSCRIPTION);
+    assert_string_equal("customer c1 had no active Azure plan or Azure Global subscription on "
+                        "2025-01-02T00:00:00Z, the grant's date; it has one since "
+                        "2025-01-06T00:00:00Z: permission 'reservations' could not be turned "
+                        "on before then; date the grant at or after that",
+                        W->out.message);
+    assert_false(W->customer->permission_on[R]);
+    grant->business_us = T0 + 5 * DAY_US;
+    accept(&ADMIN, grant);
+    assert_true(W->customer->permission_on[R]);
 }
 
 /* Rule 2 is decided at the grant's business time only: a grant made while
@@ -5916,6 +6024,8 @@ int main(void)
         TEST(test_domain_subscriptions),
         TEST(test_domain_suspension_and_reservation_states),
         TEST(test_domain_suspension_dated_back_over_ended_reservations),
+        TEST(test_domain_suspension_past_term_of_renewing_reservation),
+        TEST(test_domain_suspension_dated_back_names_the_last_to_end),
         TEST(test_domain_roles),
         TEST(test_domain_role_dated_before_its_subscription),
         TEST(test_domain_permission_needs_eligible_subscription),
@@ -5933,6 +6043,7 @@ int main(void)
         TEST(test_domain_reservation_outlasting_a_suspension),
         TEST(test_domain_rule_10_messages_fit),
         TEST(test_domain_grant_at_the_subscription_moment),
+        TEST(test_domain_grant_dated_back_names_the_earliest_subscription),
         TEST(test_domain_customer_savings_plan_purchase),
         TEST(test_domain_partner_purchase),
         TEST(test_domain_cloud_order_id),
