@@ -2481,6 +2481,50 @@ static void test_domain_no_status_change_dated_under_a_grant(void **state)
     accept(&ADMIN, dated(status(&k, "sub-1", SUSPENDED), granted_us + 3));
 }
 
+/* Rule 2 kept by another eligible subscription only as it stood at the
+ * grant's time: one bought after the grant, or suspended then and active
+ * again since, does not keep it; the refusal names the latest grant the
+ * change would undo, though a grant of the other kind is recorded after
+ * it. */
+static void test_domain_status_change_under_a_grant_other_subscription_then(void **state)
+{
+    (void)state;
+    struct cmd k;
+    const Ledger__V1__SubscriptionStatus SUSPENDED =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED;
+    const Ledger__V1__SubscriptionStatus ACTIVE =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
+    onboard_early("Contoso Ltd");
+    W->now_us = T0 + 40 * DAY_US;
+    accept(&ADMIN, dated(subscription(&k, "sub-1", LEDGER__V1__OFFER__OFFER_AZURE_PLAN), T0));
+    /* sub-g: bought on day 0, suspended from day 3 to day 15. */
+    accept(&ADMIN, dated(subscription(&k, "sub-g", LEDGER__V1__OFFER__OFFER_AZURE_GLOBAL), T0));
+    accept(&ADMIN, dated(status(&k, "sub-g", SUSPENDED), T0 + 3 * DAY_US));
+    accept(&ADMIN, dated(status(&k, "sub-g", ACTIVE), T0 + 15 * DAY_US));
+    /* sub-2: bought on day 20. */
+    accept(&ADMIN,
+           dated(subscription(&k, "sub-2", LEDGER__V1__OFFER__OFFER_AZURE_PLAN), T0 + 20 * DAY_US));
+    /* Granted on day 12 (reservations), then day 10 (savings plans). */
+    accept(&ADMIN,
+           dated(permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_RESERVATIONS),
+                 T0 + 12 * DAY_US));
+    accept(&ADMIN,
+           dated(permission(&k, true, LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS),
+                 T0 + 10 * DAY_US));
+    refuse_as(&ADMIN, dated(status(&k, "sub-1", SUSPENDED), T0 + 5 * DAY_US),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(
+        "permission 'reservations' was turned on 2025-01-13T00:00:00Z with subscription sub-1 "
+        "the customer's only active Azure plan or Azure Global one (rule 2): a status change "
+        "dated 2025-01-06T00:00:00Z, at or before then, would undo that; date the status change "
+        "after 2025-01-13T00:00:00Z",
+        W->out.message);
+    assert_int_equal(ACTIVE, domain_find_subscription(W->customer, "sub-1")->status);
+    /* Dated after both grants, the change is allowed. */
+    accept(&ADMIN, dated(status(&k, "sub-1", SUSPENDED), T0 + 12 * DAY_US + 1));
+    assert_int_equal(SUSPENDED, domain_find_subscription(W->customer, "sub-1")->status);
+}
+
 /* Rules 3 and 4 hold for the billing subscription at the purchase's business
  * time too: bought by then, and active then (its status history is kept by
  * evolve, in business time). */
@@ -6039,6 +6083,7 @@ int main(void)
         TEST(test_domain_permission_history_in_date_order),
         TEST(test_domain_no_change_dated_under_a_recorded_purchase),
         TEST(test_domain_no_status_change_dated_under_a_grant),
+        TEST(test_domain_status_change_under_a_grant_other_subscription_then),
         TEST(test_domain_purchase_at_the_subscription_moment),
         TEST(test_domain_reservation_outlasting_a_suspension),
         TEST(test_domain_rule_10_messages_fit),
