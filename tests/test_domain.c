@@ -2747,6 +2747,42 @@ static void test_domain_reservation_outlasting_a_suspension(void **state)
     assert_non_null(
         strstr(W->out.message, "subscription sub-2 became suspended on 2025-06-01T00:00:00Z"));
 }
+
+/* Rule 10 across business time with two suspensions of the billing
+ * subscription within a reservation's term dated back: the refusal names
+ * the first (the earliest the reservation would have held it through), and
+ * the time the subscription is active since (after the second). */
+static void test_domain_reservation_outlasting_two_suspensions(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    const Ledger__V1__SubscriptionStatus SUSPENDED =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED;
+    const Ledger__V1__SubscriptionStatus ACTIVE =
+        LEDGER__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE;
+    /* sub-g suspended on days 10 and 14, active again on days 12 and 16. */
+    W->now_us = T0 + 30 * DAY_US;
+    accept(&ADMIN, dated(status(&k, "sub-g", SUSPENDED), T0 + 10 * DAY_US));
+    accept(&ADMIN, dated(status(&k, "sub-g", ACTIVE), T0 + 12 * DAY_US));
+    accept(&ADMIN, dated(status(&k, "sub-g", SUSPENDED), T0 + 14 * DAY_US));
+    accept(&ADMIN, dated(status(&k, "sub-g", ACTIVE), T0 + 16 * DAY_US));
+    Ledger__V1__Command *c =
+        reservation(&k, "sub-g", "Standard_D2s_v5", LEDGER__V1__TERM__TERM_P1Y, 1000, "USD");
+    c->business_us = T0 + 5 * DAY_US;
+    refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    assert_string_equal("subscription sub-g became suspended on 2025-01-11T00:00:00Z, while a "
+                        "reservation dated 2025-01-06T00:00:00Z would be active; it is active "
+                        "since 2025-01-17T00:00:00Z: date the purchase at or after that",
+                        W->out.message);
+    /* Dated between the two: the second is named. */
+    c->business_us = T0 + 13 * DAY_US;
+    refuse_as(&ADMIN, c, LEDGER_ERR_SUBSCRIPTION_NOT_ACTIVE);
+    assert_non_null(strstr(W->out.message, "became suspended on 2025-01-15T00:00:00Z"));
+    c->business_us = T0 + 16 * DAY_US;
+    accept(&ADMIN, c);
+    assert_int_equal(1, W->customer->reservation_count);
+}
 #undef OUTLASTING_REFUSAL
 
 /* Rule 10's refusals across business time say what to do in full for a
@@ -6086,6 +6122,7 @@ int main(void)
         TEST(test_domain_status_change_under_a_grant_other_subscription_then),
         TEST(test_domain_purchase_at_the_subscription_moment),
         TEST(test_domain_reservation_outlasting_a_suspension),
+        TEST(test_domain_reservation_outlasting_two_suspensions),
         TEST(test_domain_rule_10_messages_fit),
         TEST(test_domain_grant_at_the_subscription_moment),
         TEST(test_domain_grant_dated_back_names_the_earliest_subscription),
