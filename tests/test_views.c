@@ -3017,6 +3017,36 @@ static void test_views_billing_stop_without_start(void **state)
                      400);
 }
 
+/* A monthly reservation cancelled once all its instalments are billed (in
+ * the last month of its term, or in the month after its twelfth when its
+ * term began mid-month) keeps every instalment, exactly once, and nothing
+ * is billed after. Its refund is a row of its own in the cancellation's
+ * month. */
+static void test_views_billing_stop_after_the_last_instalment(void **state)
+{
+    struct fixture *f = *state;
+    const Ledger__V1__BillingPlan monthly = LEDGER__V1__BILLING_PLAN__BILLING_PLAN_MONTHLY;
+    const Ledger__V1__Term p1y = LEDGER__V1__TERM__TERM_P1Y;
+    const Ledger__V1__Purchaser partner = LEDGER__V1__PURCHASER__PURCHASER_PARTNER;
+    assert_ok(store_begin(f->store, true, &f->txn));
+    reservation_purchased(f, "p-1", "c-1", &actor_admin, "res-last", "ord-last", partner, monthly,
+                          p1y, 1200, 1200, utc(2025, 1, 15));
+    reservation_purchased(f, "p-1", "c-1", &actor_admin, "res-over", "ord-over", partner, monthly,
+                          p1y, 2400, 2400, utc(2025, 1, 15));
+    reservation_cancelled(f, "res-last", 0, utc(2025, 12, 20));
+    reservation_cancelled(f, "res-over", 30, utc(2026, 1, 10));
+    assert_ok(store_commit(f->txn));
+    f->txn = NULL;
+    const int january = 2025 * 12;
+    assert_int_equal(
+        monthly_rows(f, "res-last", january - 1, january + 14, january, january + 11, 100), 1200);
+    assert_int_equal(
+        monthly_rows(f, "res-over", january - 1, january + 14, january, january + 11, 200), 2400);
+    assert_int_equal(charge_months(f, "res-over", "refund", january - 1, january + 14, january + 12,
+                                   january + 12, -30, 0),
+                     -30);
+}
+
 /* The savings plan row of `id` in a savings plans answer, or NULL. */
 static const Ledger__V1__SavingsPlanRow *plan_find(const Ledger__V1__QueryResult *r, const char *id)
 {
@@ -6067,6 +6097,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views_billing_renewal_starts_at_expiry, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_stop_without_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_views_billing_stop_after_the_last_instalment, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_views_billing_renewal_exchanged_before_its_term, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_views_savings_plan_renewal, setup, teardown),
