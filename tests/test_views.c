@@ -3127,6 +3127,19 @@ static void test_views_savings_plan_renewal(void **state)
     assert_false(plan_row(&then, "sp-m")->renewed);
     assert_null(plan_find(&then, "sp-m2"));
     views_result_clear(&then);
+    /* As of a business time: the monthly plan's renewal, dated when it was
+     * recorded (2026-06-01), is not yet true the day before, and is from
+     * then on, renewal row and all; the upfront one's is by then. */
+    assert_ok(savings_plans_dated(f, &auditor, "c-1", utc(2026, 6, 1) - 1, 0, 0, &then));
+    assert_false(plan_row(&then, "sp-m")->renewed);
+    assert_null(plan_find(&then, "sp-m2"));
+    assert_true(plan_row(&then, "sp-u")->renewed);
+    assert_int_equal(plan_row(&then, "sp-u2")->sequence, upfront_seq);
+    views_result_clear(&then);
+    assert_ok(savings_plans_dated(f, &auditor, "c-1", utc(2026, 6, 1), 0, 0, &then));
+    assert_true(plan_row(&then, "sp-m")->renewed);
+    pack_equal(&plan_row(&then, "sp-m2")->base, &renewal->base);
+    views_result_clear(&then);
     views_result_clear(&r);
     /* Partner staff do not see the customer's plan, renewed or not. */
     assert_ok(savings_plans(f, &partner_staff, "c-1", 0, 0, &r));
