@@ -3730,8 +3730,9 @@ static void test_views_billing_pages_of_dotted_customers(void **state)
 
 /* Every page reads the tree the first one read: a charge committed while a
  * consumer pages is not in its pages (nor does it shift them), and is in
- * the next query. Tokens that are not one a query returned, or asked again
- * with another tree size or without a limit, are refused. */
+ * the next query; a first page asked with that tree size leaves it out
+ * too. Tokens that are not one a query returned, or asked again with
+ * another tree size or without a limit, are refused. */
 static void test_views_billing_pages_pinned(void **state)
 {
     struct fixture *f = *state;
@@ -3774,6 +3775,18 @@ static void test_views_billing_pages_pinned(void **state)
     /* The token's tree and another; a token without a limit; too large a page. */
     unsigned long long tree = strtoull(token, NULL, 10);
     assert_ok(billing_page(f, month, "", tree, 1, token, &now));
+    views_result_clear(&now);
+    /* A first page pinned to that tree (tree_size without a token) leaves
+     * out the row committed since, and its token names the same tree. */
+    assert_ok(billing_page(f, month, "", tree, LEDGER_ROWS_PAGE_MAX, "", &now));
+    assert_int_equal(now.n_billing, before.n_billing);
+    for (size_t i = 0; i < now.n_billing; i++) {
+        assert_string_not_equal(now.billing[i]->charge_id, "res-late");
+    }
+    views_result_clear(&now);
+    assert_ok(billing_page(f, month, "", tree, 1, "", &now));
+    assert_true(strtoull(now.next_page_token, NULL, 10) == tree);
+    assert_string_equal(now.billing[0]->charge_id, before.billing[0]->charge_id);
     views_result_clear(&now);
     assert_int_equal(billing_page(f, month, "", tree + 1, 1, token, &now),
                      LEDGER_ERR_INVALID_ARGUMENT);
