@@ -3652,6 +3652,34 @@ static void test_domain_no_savings_plan_change_after_the_term(void **state)
     refuse_as(&ADMIN, plan_cancel(&k, pid), LEDGER_ERR_SAVINGS_PLAN_NOT_REFUNDABLE);
 }
 
+/* A savings plan not set to renew is over at its term's end, with no
+ * renewal to record: a change dated then or later is refused saying that
+ * it takes no change (not that its renewal is to be recorded). */
+static void test_domain_no_change_to_an_ended_plan_not_set_to_renew(void **state)
+{
+    (void)state;
+    struct cmd k;
+    standard_customer();
+    Ledger__V1__Command *buy = savings_plan(&k, "sub-1", LEDGER__V1__TERM__TERM_P1Y, 100);
+    buy->purchase_savings_plan->auto_renew = false;
+    char pid[32];
+    snprintf(pid, sizeof pid, "%s", seq_id("sp", accept(&ADMIN, buy)));
+    const int64_t end_us = domain_find_savings_plan(W->customer, pid)->expires_us;
+    W->now_us = end_us + DAY_US;
+    refuse_as(&ADMIN, plan_scope(&k, pid, LEDGER__V1__SCOPE_KIND__SCOPE_KIND_SHARED, ""),
+              LEDGER_ERR_SAVINGS_PLAN_NOT_ACTIVE);
+    char expected[256];
+    snprintf(expected, sizeof expected,
+             "savings plan %s ended with its term on 2026-01-01T00:00:00Z: a scope change dated "
+             "2026-01-02T00:00:00Z comes after that; a plan whose term has ended takes no change",
+             pid);
+    assert_string_equal(expected, W->out.message);
+    refuse_as(&ADMIN, dated(plan_renewal(&k, pid, true), end_us),
+              LEDGER_ERR_SAVINGS_PLAN_NOT_ACTIVE);
+    assert_null(strstr(W->out.message, "record its renewal"));
+    assert_false(domain_find_savings_plan(W->customer, pid)->auto_renew);
+}
+
 /* Each reservation's and savings plan's history is kept in date order, as
  * the switches', roles' and statuses' are: a change dated before its last
  * scope or auto-renew change would reorder it (a scope change's from_scope
@@ -6140,6 +6168,7 @@ int main(void)
         TEST(test_domain_scope_target_bought_by_then),
         TEST(test_domain_no_change_after_the_term),
         TEST(test_domain_no_savings_plan_change_after_the_term),
+        TEST(test_domain_no_change_to_an_ended_plan_not_set_to_renew),
         TEST(test_domain_holding_history_in_date_order),
         TEST(test_domain_customer_is_told_to_ask_partner),
         TEST(test_domain_cancel_reservation),
