@@ -1152,6 +1152,19 @@ static void test_domain_principals(void **state)
     refuse_as(&OPERATOR,
               add_principal(&k, "bad id", LEDGER__V1__ROLE__ROLE_SALES_AGENT, "p1", "", ""),
               LEDGER_ERR_INVALID_ARGUMENT);
+    /* So are a partner, customer or user that is no id, each named. */
+    refuse_as(&OPERATOR,
+              add_principal(&k, "s-9", LEDGER__V1__ROLE__ROLE_SALES_AGENT, "p 1", "", ""),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "add_principal.partner_id"));
+    refuse_as(&OPERATOR,
+              add_principal(&k, "u-9", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "p1", "c 1", "gina"),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "add_principal.customer_id"));
+    refuse_as(&OPERATOR,
+              add_principal(&k, "u-9", LEDGER__V1__ROLE__ROLE_CUSTOMER_USER, "p1", "c1", "gi na"),
+              LEDGER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(W->out.message, "add_principal.user"));
     /* The ledger's own principals' names are reserved. */
     refuse_as(&OPERATOR,
               add_principal(&k, DOMAIN_SYSTEM_PRINCIPAL_ID, LEDGER__V1__ROLE__ROLE_ADMIN_AGENT,
