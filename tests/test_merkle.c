@@ -147,7 +147,17 @@ struct memtree {
     hash_bytes *levels[64];
     uint64_t calls;
     enum ledger_err fail_with; /* OK, or an error every call returns */
+    /* OK, or an error only the node (fail_level, fail_index) returns. */
+    enum ledger_err fail_node_with;
+    unsigned fail_level;
+    uint64_t fail_index;
+    /* The nodes asked for, in order, while logging (at most NODE_LOG_MAX). */
+    bool logging;
+    size_t logged;
+    unsigned log_level[256];
+    uint64_t log_index[256];
 };
+#define NODE_LOG_MAX 256
 
 static void memtree_init(struct memtree *tree, const hash_bytes *leaves, uint64_t size)
 {
@@ -182,6 +192,14 @@ static enum ledger_err memtree_node(void *context, unsigned level, uint64_t inde
     tree->calls++;
     if (tree->fail_with != LEDGER_ERR_OK)
         return tree->fail_with;
+    if (tree->fail_node_with != LEDGER_ERR_OK && level == tree->fail_level &&
+        index == tree->fail_index)
+        return tree->fail_node_with;
+    if (tree->logging) {
+        assert_true(tree->logged < NODE_LOG_MAX);
+        tree->log_level[tree->logged] = level;
+        tree->log_index[tree->logged++] = index;
+    }
     if (level >= tree->level_count || index >= (tree->size >> level))
         return LEDGER_ERR_INTERNAL;
     memcpy(out, tree->levels[level][index], MERKLE_HASH_BYTES);
@@ -796,6 +814,75 @@ static void test_merkle_node_errors_pass_through(void **state)
     assert_int_equal(merkle_consistency_path(memtree_node, &tree, 3, 7, path, &length),
                      LEDGER_ERR_STORAGE_ERROR);
     assert_int_equal(length, 999);
+    memtree_free(&tree);
+    free(leaves);
+}
+
+/* What a single-node failure run asks of the tree. */
+enum proof_kind { PROOF_ROOT, PROOF_INCLUSION, PROOF_CONSISTENCY };
+
+static enum ledger_err proof_run(struct memtree *tree, enum proof_kind kind, uint64_t a, uint64_t n,
+                                 uint8_t out[][MERKLE_HASH_BYTES], size_t *length)
+{
+    switch (kind) {
+    case PROOF_ROOT:
+        return merkle_root(memtree_node, tree, n, out[0]);
+    case PROOF_INCLUSION:
+        return merkle_inclusion_path(memtree_node, tree, a, n, out, length);
+    default:
+        return merkle_consistency_path(memtree_node, tree, a, n, out, length);
+    }
+}
+
+/* A node source that fails for one node only (a damaged store: one node
+ * missing): whichever node of a root or a proof it is, the first asked or
+ * the last (such as the old tree's root that opens a consistency proof from
+ * a size that is no power of two), its error comes back unchanged and
+ * nothing is written. Every root, inclusion path and consistency proof of
+ * sizes 1..33. */
+static void test_merkle_single_node_error_passes_through(void **state)
+{
+    (void)state;
+    const uint64_t size_max = 33;
+    hash_bytes *leaves = make_leaves(size_max);
+    struct memtree tree;
+    memtree_init(&tree, (const hash_bytes *)leaves, size_max);
+    static uint8_t out[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+    static uint8_t untouched[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+    memset(untouched, 0x5A, sizeof untouched);
+    uint64_t failures = 0;
+    for (uint64_t n = 1; n <= size_max; n++) {
+        for (int kind = PROOF_ROOT; kind <= PROOF_CONSISTENCY; kind++) {
+            uint64_t cases = kind == PROOF_ROOT ? 1 : n;
+            for (uint64_t c = 0; c < cases; c++) {
+                /* A leaf index 0..n-1, or an old size 1..n. */
+                uint64_t a = kind == PROOF_CONSISTENCY ? c + 1 : c;
+                size_t length = 0;
+                tree.logging = true;
+                tree.logged = 0;
+                assert_int_equal(proof_run(&tree, (enum proof_kind)kind, a, n, out, &length),
+                                 LEDGER_ERR_OK);
+                tree.logging = false;
+                for (size_t k = 0; k < tree.logged; k++) {
+                    tree.fail_node_with = LEDGER_ERR_CORRUPT;
+                    tree.fail_level = tree.log_level[k];
+                    tree.fail_index = tree.log_index[k];
+                    memcpy(out, untouched, sizeof out);
+                    length = 999;
+                    assert_int_equal(proof_run(&tree, (enum proof_kind)kind, a, n, out, &length),
+                                     LEDGER_ERR_CORRUPT);
+                    assert_int_equal(length, 999);
+                    assert_memory_equal(out, untouched, sizeof out);
+                    failures++;
+                }
+                tree.fail_node_with = LEDGER_ERR_OK;
+            }
+        }
+    }
+    /* Every run of more than one leaf or size asked for a node at least (33
+     * roots, 560 inclusion paths in trees of 2 leaves or more, 528
+     * consistency proofs between different sizes). */
+    assert_true(failures >= 33 + 560 + 528);
     memtree_free(&tree);
     free(leaves);
 }
@@ -1495,10 +1582,228 @@ static void test_merkle_store_detects_damage(void **state)
     const uint8_t size_key[1] = {0xFF};
     assert_int_equal(store_put(txn, STORE_DB_MERKLE, size_key, 1, "1234567", 7), LEDGER_ERR_OK);
     assert_int_equal(merkle_store_root(txn, 1, root), LEDGER_ERR_CORRUPT);
+    assert_int_equal(merkle_store_inclusion(txn, 1, 1, path, &length), LEDGER_ERR_CORRUPT);
+    assert_int_equal(merkle_store_consistency(txn, 1, 1, path, &length), LEDGER_ERR_CORRUPT);
+    assert_int_equal(length, 999);
     assert_int_equal(merkle_append(txn, 13, f->leaves[12]), LEDGER_ERR_CORRUPT);
     store_abort(txn);
     /* Aborted: the tree is whole again. */
     store_check_against_memory(f, 12, true);
+}
+
+/* Sets the stored tree's size entry (the key 0xFF) to `size`, as an
+ * attacker or a damaged file would. */
+static void size_entry_set(struct store_txn *txn, uint64_t size)
+{
+    const uint8_t size_key[1] = {0xFF};
+    uint8_t value[8];
+    store_u64_to_key(size, value);
+    assert_int_equal(store_put(txn, STORE_DB_MERKLE, size_key, 1, value, sizeof value),
+                     LEDGER_ERR_OK);
+}
+
+/* A size entry that promises more leaves than the store holds (7 over a log
+ * of 5): a leaf the tree needs but the leaf database lacks is corruption,
+ * as a missing interior node is, never NOT_FOUND (which would tell a client
+ * asking for a proof that its sequence is not there yet); the next append,
+ * which merges with a leaf not there, is refused and leaves the size. */
+static void test_merkle_store_missing_leaf_is_corruption(void **state)
+{
+    struct store_fixture *f = *state;
+    store_append_range(f, 1, 5);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
+    size_entry_set(txn, 7);
+    uint8_t path[MERKLE_PATH_MAX][MERKLE_HASH_BYTES];
+    size_t length = 999;
+    /* Sequence 5's path in a tree of 6 ends with leaf 6 (level 0, index 5). */
+    assert_int_equal(merkle_store_inclusion(txn, 5, 6, path, &length), LEDGER_ERR_CORRUPT);
+    /* From 5 to 6: the subtree of leaves 1..4, then leaf 6. */
+    assert_int_equal(merkle_store_consistency(txn, 5, 6, path, &length), LEDGER_ERR_CORRUPT);
+    assert_int_equal(length, 999);
+    uint8_t root[MERKLE_HASH_BYTES];
+    assert_int_equal(merkle_store_root(txn, 7, root), LEDGER_ERR_CORRUPT);
+    /* Sequence 8 (index 7) merges with leaf 7 first. */
+    assert_int_equal(merkle_append(txn, 8, f->leaves[7]), LEDGER_ERR_CORRUPT);
+    uint64_t size = 0;
+    assert_int_equal(merkle_store_size(txn, &size), LEDGER_ERR_OK);
+    assert_int_equal(size, 7);
+    /* What the records hold still answers. */
+    uint8_t memory_root[MERKLE_HASH_BYTES];
+    assert_int_equal(merkle_store_root(txn, 5, root), LEDGER_ERR_OK);
+    assert_int_equal(merkle_root(memtree_node, &f->tree, 5, memory_root), LEDGER_ERR_OK);
+    assert_memory_equal(root, memory_root, MERKLE_HASH_BYTES);
+    store_abort(txn);
+}
+
+/* An append whose left sibling the stored size promises but the database
+ * lacks (node (1, 0), leaves 1..2, deleted after 3 leaves) is refused as
+ * CORRUPT and leaves the size; a size entry at its maximum (no log is that
+ * long) takes no sequence after it, not even 0, to which 2^64 - 1 + 1
+ * wraps. */
+static void test_merkle_store_append_refuses_what_the_size_cannot_take(void **state)
+{
+    struct store_fixture *f = *state;
+    store_append_range(f, 1, 3);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
+    const uint8_t key[9] = {1, 0, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(store_del(txn, STORE_DB_MERKLE, key, sizeof key), LEDGER_ERR_OK);
+    assert_int_equal(merkle_append(txn, 4, f->leaves[3]), LEDGER_ERR_CORRUPT);
+    uint64_t size = 0;
+    assert_int_equal(merkle_store_size(txn, &size), LEDGER_ERR_OK);
+    assert_int_equal(size, 3);
+
+    size_entry_set(txn, UINT64_MAX);
+    assert_int_equal(merkle_append(txn, 0, f->leaves[0]), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(merkle_append(txn, UINT64_MAX, f->leaves[0]), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(merkle_store_size(txn, &size), LEDGER_ERR_OK);
+    assert_int_equal(size, UINT64_MAX);
+    store_abort(txn);
+    store_check_against_memory(f, 3, true);
+}
+
+/* Runs a check over the first `size` test leaves (leaves_stored as given),
+ * stopping at the first failure: its error, node and the 0-based leaf
+ * whose adding found it (size when none failed). Then adds the next leaf
+ * once more to show the first failure is kept. */
+struct check_outcome {
+    enum ledger_err err;
+    unsigned level;
+    uint64_t index;
+    uint64_t found_at;
+    enum ledger_err finish_err;
+    uint64_t stored, expected;
+};
+
+static void check_run(struct store_fixture *f, bool leaves_stored, uint64_t size,
+                      struct check_outcome *o)
+{
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, false, &txn), LEDGER_ERR_OK);
+    struct merkle_check *check = NULL;
+    assert_int_equal(merkle_check_open(txn, leaves_stored, &check), LEDGER_ERR_OK);
+    struct merkle_builder builder;
+    merkle_builder_init(&builder);
+    memset(o, 0, sizeof *o);
+    o->found_at = size;
+    o->stored = o->expected = 999;
+    for (uint64_t i = 0; i < size; i++) {
+        o->err = merkle_check_add(check, &builder, f->leaves[i], &o->level, &o->index);
+        if (o->err != LEDGER_ERR_OK) {
+            o->found_at = i;
+            unsigned level = 99;
+            uint64_t index = 99;
+            /* Once failed, it keeps returning the first failure. */
+            assert_int_equal(merkle_check_add(check, &builder, f->leaves[i + 1], &level, &index),
+                             o->err);
+            assert_int_equal(level, o->level);
+            assert_int_equal(index, o->index);
+            break;
+        }
+    }
+    if (o->err == LEDGER_ERR_OK) {
+        uint8_t root[MERKLE_HASH_BYTES], memory_root[MERKLE_HASH_BYTES];
+        merkle_builder_root(&builder, root);
+        assert_int_equal(merkle_root(memtree_node, &f->tree, size, memory_root), LEDGER_ERR_OK);
+        assert_memory_equal(root, memory_root, MERKLE_HASH_BYTES);
+        o->finish_err = merkle_check_finish(check, size, &o->stored, &o->expected);
+    }
+    merkle_check_close(check);
+    store_abort(txn);
+}
+
+static void node_put(struct store_fixture *f, unsigned level, uint64_t index, const void *value,
+                     size_t value_size)
+{
+    uint8_t key[9] = {(uint8_t)level};
+    store_u64_to_key(index, key + 1);
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
+    if (value == NULL)
+        assert_int_equal(store_del(txn, STORE_DB_MERKLE, key, sizeof key), LEDGER_ERR_OK);
+    else
+        assert_int_equal(store_put(txn, STORE_DB_MERKLE, key, sizeof key, value, value_size),
+                         LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+}
+
+/* The offline verifier's node-by-node check of the stored tree: a whole
+ * tree of 12 leaves passes and counts its 11 entries (6 + 3 + 1 nodes and
+ * the size); a node one byte too long (the true hash, then a byte), the
+ * top node missing (its cursor then finds the 1-byte size key where the
+ * node's key should be) and a size entry that differs while every node is
+ * right are each caught, the nodes named by level and index at the leaf
+ * that completes them. */
+static void test_merkle_check_names_the_first_bad_node(void **state)
+{
+    struct store_fixture *f = *state;
+    store_append_range(f, 1, 12);
+    struct check_outcome o;
+    check_run(f, false, 12, &o);
+    assert_int_equal(o.err, LEDGER_ERR_OK);
+    assert_int_equal(o.finish_err, LEDGER_ERR_OK);
+    assert_int_equal(o.stored, 11);
+    assert_int_equal(o.expected, 11);
+
+    /* Node (2, 1) covers leaves 4..7 and completes with leaf 7. */
+    uint8_t longer[MERKLE_HASH_BYTES + 1];
+    memcpy(longer, f->tree.levels[2][1], MERKLE_HASH_BYTES);
+    longer[MERKLE_HASH_BYTES] = 0;
+    node_put(f, 2, 1, longer, sizeof longer);
+    check_run(f, false, 12, &o);
+    assert_int_equal(o.err, LEDGER_ERR_CORRUPT);
+    assert_int_equal(o.level, 2);
+    assert_int_equal(o.index, 1);
+    assert_int_equal(o.found_at, 7);
+    node_put(f, 2, 1, f->tree.levels[2][1], MERKLE_HASH_BYTES);
+
+    node_put(f, 3, 0, NULL, 0);
+    check_run(f, false, 12, &o);
+    assert_int_equal(o.err, LEDGER_ERR_CORRUPT);
+    assert_int_equal(o.level, 3);
+    assert_int_equal(o.index, 0);
+    assert_int_equal(o.found_at, 7);
+    node_put(f, 3, 0, f->tree.levels[3][0], MERKLE_HASH_BYTES);
+
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
+    size_entry_set(txn, 13);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    check_run(f, false, 12, &o);
+    assert_int_equal(o.err, LEDGER_ERR_OK);
+    assert_int_equal(o.finish_err, LEDGER_ERR_CORRUPT);
+    assert_int_equal(o.stored, 11);
+    assert_int_equal(o.expected, 11);
+}
+
+/* Views layout 1 also stored every leaf hash as a node of level 0: with
+ * them the tree of 12 passes (23 entries), and a leaf hash altered there is
+ * named as level 0 at its own index, when its leaf is added. */
+static void test_merkle_check_stored_leaves(void **state)
+{
+    struct store_fixture *f = *state;
+    store_append_range(f, 1, 12);
+    for (uint64_t i = 0; i < 12; i++)
+        node_put(f, 0, i, f->leaves[i], MERKLE_HASH_BYTES);
+    struct check_outcome o;
+    check_run(f, true, 12, &o);
+    assert_int_equal(o.err, LEDGER_ERR_OK);
+    assert_int_equal(o.finish_err, LEDGER_ERR_OK);
+    assert_int_equal(o.stored, 23);
+    assert_int_equal(o.expected, 23);
+    /* Without the level-0 rule the same tree holds 12 entries too many. */
+    check_run(f, false, 12, &o);
+    assert_int_equal(o.finish_err, LEDGER_ERR_CORRUPT);
+    assert_int_equal(o.stored, 23);
+    assert_int_equal(o.expected, 11);
+
+    node_put(f, 0, 5, f->leaves[6], MERKLE_HASH_BYTES);
+    check_run(f, true, 12, &o);
+    assert_int_equal(o.err, LEDGER_ERR_CORRUPT);
+    assert_int_equal(o.level, 0);
+    assert_int_equal(o.index, 5);
+    assert_int_equal(o.found_at, 5);
 }
 
 /* Where an entry of the stored tree comes from: a node names the first
@@ -1526,6 +1831,22 @@ static void test_merkle_entry_origin(void **state)
     merkle_entry_origin((struct store_val){node, sizeof node}, value, &o);
     assert_string_equal(o.key_text, "level 63 index 2");
     assert_int_equal(o.sequence, 0);
+    /* Level 64 and above: no tree is that deep (and 2^64 leaves per node
+     * cannot be counted), shown as bytes. */
+    node[0] = 64;
+    node[8] = 0;
+    merkle_entry_origin((struct store_val){node, sizeof node}, value, &o);
+    assert_string_equal(o.key_text, "@\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00");
+    assert_int_equal(o.sequence, 0);
+    node[0] = 0xFF;
+    merkle_entry_origin((struct store_val){node, sizeof node}, value, &o);
+    assert_string_equal(o.key_text, "\\xff\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00");
+    assert_int_equal(o.sequence, 0);
+    /* A 1-byte key that is not the size key. */
+    const uint8_t other_key[1] = {0x00};
+    merkle_entry_origin((struct store_val){other_key, 1}, value, &o);
+    assert_string_equal(o.key_text, "\\x00");
+    assert_int_equal(o.sequence, 0);
 }
 
 int main(void)
@@ -1544,6 +1865,7 @@ int main(void)
         cmocka_unit_test(test_merkle_inclusion_edge_cases),
         cmocka_unit_test(test_merkle_inclusion_deepest_path),
         cmocka_unit_test(test_merkle_node_errors_pass_through),
+        cmocka_unit_test(test_merkle_single_node_error_passes_through),
         cmocka_unit_test(test_merkle_large_tree_100003),
         cmocka_unit_test(test_merkle_builder_matches_every_size),
         cmocka_unit_test(test_merkle_head_encoding_bytes),
@@ -1565,6 +1887,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_merkle_store_rebuild_after_drop, store_setup,
                                         store_teardown),
         cmocka_unit_test_setup_teardown(test_merkle_store_detects_damage, store_setup,
+                                        store_teardown),
+        cmocka_unit_test_setup_teardown(test_merkle_store_missing_leaf_is_corruption, store_setup,
+                                        store_teardown),
+        cmocka_unit_test_setup_teardown(test_merkle_store_append_refuses_what_the_size_cannot_take,
+                                        store_setup, store_teardown),
+        cmocka_unit_test_setup_teardown(test_merkle_check_names_the_first_bad_node, store_setup,
+                                        store_teardown),
+        cmocka_unit_test_setup_teardown(test_merkle_check_stored_leaves, store_setup,
                                         store_teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
