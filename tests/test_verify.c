@@ -454,6 +454,18 @@ static void test_verify_good_backup_passes(void **state)
     run_verify(w, key_only, &o);
     expect(&o, 0, NULL, NULL);
     assert_non_null(strstr(o.err, "no key was checked; pass --head FILE"));
+    /* --quiet says nothing of it either. */
+    const char *key_only_quiet[] = {
+        "--quiet",
+        "--no-views",
+        "--public-key",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        dir,
+        NULL};
+    run_verify(w, key_only_quiet, &o);
+    expect(&o, 0, NULL, NULL);
+    assert_string_equal(o.out, "");
+    assert_string_equal(o.err, "");
     const char *quiet[] = {"--quiet", "--head", head, dir, NULL};
     run_verify(w, quiet, &o);
     expect(&o, 0, NULL, NULL);
@@ -1477,6 +1489,16 @@ static void short_root(Ledger__V1__SignedHead *head)
     head->root_hash.len = MERKLE_HASH_BYTES - 1;
 }
 
+static void short_key(Ledger__V1__SignedHead *head)
+{
+    head->public_key.len = CRYPTO_SIGN_PUBLIC_BYTES - 1;
+}
+
+static void short_signature(Ledger__V1__SignedHead *head)
+{
+    head->signature.len = CRYPTO_SIGNATURE_BYTES - 1;
+}
+
 static void test_verify_bad_heads_fail(void **state)
 {
     struct world *w = *state;
@@ -1493,6 +1515,10 @@ static void test_verify_bad_heads_fail(void **state)
         {"size.pb", later_size, "signature does not verify"},
         {"keyless.pb", drop_key, "no public key"},
         {"unsigned.pb", drop_signature, "the saved head is not signed"},
+        {"short-signature.pb", short_signature,
+         "FAILED: the saved head's signature is 63 bytes, not 64\n"},
+        {"short-key.pb", short_key,
+         "FAILED: the saved head names a public key of 31 bytes, not 32\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_changed_head(w, dir, cases[i].name, cases[i].change);
@@ -1531,6 +1557,15 @@ static void test_verify_bad_heads_fail(void **state)
     const char *bad[] = {"--no-views", "--public-key", wrong, "--head", path, dir, NULL};
     run_verify(w, bad, &o);
     expect(&o, 1, "another key", NULL);
+    /* A key of 31 bytes is no key, whatever key is pinned: refused as
+     * ledgerctl refuses it, not passed over as a head that names none. */
+    path_join(path, dir, "short-key.pb");
+    const char *short_key_pinned[] = {"--no-views", "--public-key", right, "--head", path, dir,
+                                      NULL};
+    run_verify(w, short_key_pinned, &o);
+    expect(&o, 1, "FAILED: the saved head names a public key of 31 bytes, not 32\n", NULL);
+    expect_one_failure(&o);
+    path_join(path, dir, "head.pb");
     /* A head without its key verifies with the right --public-key only. */
     path_join(path, dir, "keyless.pb");
     const char *keyless[] = {"--no-views", "--public-key", right, "--head", path, dir, NULL};
@@ -1564,6 +1599,91 @@ static void test_verify_bad_heads_fail(void **state)
     const char *contradiction[] = {"--no-views", "--public-key", wrong, "--head", path, dir, NULL};
     run_verify(w, contradiction, &o);
     expect(&o, 1, "covers no event but its root is not the empty tree's", NULL);
+    test_remove_dir(dir);
+}
+
+/* Writes dir/name: a head of (tree_size, root), signed by `secret`, naming
+ * `public_key`. */
+static void signed_head_write(const char *dir, const char *name, uint64_t tree_size,
+                              const uint8_t root[MERKLE_HASH_BYTES],
+                              const uint8_t secret[CRYPTO_SIGN_SECRET_BYTES],
+                              const uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES])
+{
+    uint8_t encoded[MERKLE_HEAD_BYTES], signature[CRYPTO_SIGNATURE_BYTES];
+    uint8_t root_copy[MERKLE_HASH_BYTES], key_copy[CRYPTO_SIGN_PUBLIC_BYTES];
+    memcpy(root_copy, root, sizeof root_copy);
+    memcpy(key_copy, public_key, sizeof key_copy);
+    merkle_head_encode(tree_size, root, 7, encoded);
+    crypto_ed25519_sign(secret, encoded, sizeof encoded, signature);
+    Ledger__V1__SignedHead head = LEDGER__V1__SIGNED_HEAD__INIT;
+    head.tree_size = tree_size;
+    head.timestamp_us = 7;
+    head.root_hash = (ProtobufCBinaryData){sizeof root_copy, root_copy};
+    head.signature = (ProtobufCBinaryData){sizeof signature, signature};
+    head.public_key = (ProtobufCBinaryData){sizeof key_copy, key_copy};
+    uint8_t *packed = NULL;
+    size_t packed_size = 0;
+    assert_int_equal(codec_pack(&head.base, &packed, &packed_size), LEDGER_ERR_OK);
+    char path[PATH_SIZE];
+    path_join(path, dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(packed, 1, packed_size, f), packed_size);
+    assert_int_equal(fclose(f), 0);
+    free(packed);
+}
+
+/* Heads of the smallest sizes, signed by the pinned key: a head of no event
+ * (the empty tree's root) is extended by any history; a head of one event
+ * is extended when its root is record 1's leaf hash (the root of a tree of
+ * one leaf), and otherwise fails at sequence 1, naming "the first 1 event"
+ * (singular). */
+static void test_verify_heads_of_sizes_0_and_1(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], path[PATH_SIZE];
+    copy_backup(w, "small-heads", dir);
+    struct raw raw;
+    MDB_dbi log = raw_open(&raw, dir, "log");
+    size_t size = 0;
+    uint8_t *record = raw_record(&raw, log, 1, &size);
+    raw_close(&raw);
+    uint8_t leaf[MERKLE_HASH_BYTES], empty[MERKLE_HASH_BYTES];
+    merkle_leaf_hash(record, size, leaf);
+    free(record);
+    merkle_empty_root(empty);
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES], secret[CRYPTO_SIGN_SECRET_BYTES];
+    crypto_ed25519_keypair(public_key, secret);
+    char pinned[2 * CRYPTO_SIGN_PUBLIC_BYTES + 1];
+    crypto_hex(public_key, sizeof public_key, pinned);
+    char summary[128];
+    snprintf(summary, sizeof summary, "verified: %llu events, root ", (unsigned long long)w->head);
+    struct outcome o;
+    const char *args[] = {"--no-views", "--public-key", pinned, "--head", path, dir, NULL};
+
+    signed_head_write(dir, "zero.pb", 0, empty, secret, public_key);
+    path_join(path, dir, "zero.pb");
+    run_verify(w, args, &o);
+    expect(&o, 0, NULL, NULL);
+    assert_non_null(strstr(o.out, summary));
+    assert_non_null(strstr(o.out, ", extends the saved head"));
+
+    signed_head_write(dir, "one.pb", 1, leaf, secret, public_key);
+    path_join(path, dir, "one.pb");
+    run_verify(w, args, &o);
+    expect(&o, 0, NULL, NULL);
+    assert_non_null(strstr(o.out, ", extends the saved head"));
+
+    leaf[31] ^= 0x01;
+    signed_head_write(dir, "other.pb", 1, leaf, secret, public_key);
+    path_join(path, dir, "other.pb");
+    run_verify(w, args, &o);
+    expect(&o, 1,
+           "FAILED at sequence 1: the history differs from the saved head: the root of the first "
+           "1 event does not match (history rewritten)\n",
+           NULL);
+    expect_one_failure(&o);
+    assert_string_equal(o.out, "");
     test_remove_dir(dir);
 }
 
@@ -3250,6 +3370,7 @@ int main(void)
         cmocka_unit_test(test_verify_several_view_differences_name_the_lowest),
         cmocka_unit_test(test_verify_view_entries_without_and_with_a_sequence),
         cmocka_unit_test(test_verify_bad_heads_fail),
+        cmocka_unit_test(test_verify_heads_of_sizes_0_and_1),
         cmocka_unit_test(test_verify_extra_merkle_entries_fail),
         cmocka_unit_test(test_verify_unreadable_merkle_node_is_named),
         cmocka_unit_test(test_verify_layout_1_backup),

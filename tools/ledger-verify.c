@@ -212,6 +212,15 @@ static int read_head(const char *path, Ledger__V1__SignedHead **out)
 static int check_head_signature(const struct options *options, const Ledger__V1__SignedHead *head)
 {
     uint8_t key[CRYPTO_SIGN_PUBLIC_BYTES];
+    char what[160];
+    /* A key of another length is no key (the file was altered or cut), and
+     * would otherwise be passed over as if the head named none: refused,
+     * pinned key or not, as ledgerctl refuses it. */
+    if (head->public_key.len != 0 && head->public_key.len != sizeof key) {
+        snprintf(what, sizeof what, "the saved head names a public key of %zu bytes, not %zu",
+                 head->public_key.len, sizeof key);
+        return fail(0, what);
+    }
     if (options->public_key_hex) {
         if (crypto_unhex(options->public_key_hex, key, sizeof key) != LEDGER_ERR_OK) {
             fprintf(stderr, "error: USAGE: --public-key needs 64 hex digits\n");
@@ -231,8 +240,13 @@ static int check_head_signature(const struct options *options, const Ledger__V1_
     } else {
         return fail(0, "the saved head carries no public key; pass --public-key");
     }
-    if (head->signature.len != CRYPTO_SIGNATURE_BYTES) {
+    if (head->signature.len == 0) {
         return fail(0, "the saved head is not signed");
+    }
+    if (head->signature.len != CRYPTO_SIGNATURE_BYTES) {
+        snprintf(what, sizeof what, "the saved head's signature is %zu bytes, not %d",
+                 head->signature.len, CRYPTO_SIGNATURE_BYTES);
+        return fail(0, what);
     }
     if (!merkle_head_verify(head->tree_size, head->root_hash.data, head->timestamp_us,
                             head->signature.data, key)) {
