@@ -4,7 +4,8 @@
  * standards (FIPS 180-2 SHA-256 "abc", RFC 6962 leaf and node hashes via the
  * Certificate Transparency reference vectors, RFC 4231 HMAC-SHA256 test cases
  * 1, 2 and 6, RFC 8032 Ed25519 test 1), then round trips with random keys, a
- * flipped bit in every input of a signature, and malformed hex of each kind.
+ * flipped bit in every input of a signature, keys of small order and
+ * signatures written non-canonically, and malformed hex of each kind.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -245,6 +246,63 @@ static void test_crypto_ed25519_flipped_bits_refused(void **state)
     crypto_wipe(other_secret, sizeof other_secret);
 }
 
+/* The refusals docs/verification.md (6.3) promises beyond RFC 8032's
+ * equation, which a verifier that checks the equation alone accepts: a
+ * public key of small order (the identity with the signature R = identity,
+ * S = 0 satisfies [S]B = R + [k]A for every message), a key that is no
+ * canonical encoding (y = p, the identity with the sign bit set), and a
+ * valid signature with the group order L added to its S (the same
+ * signature, written otherwise). */
+static void test_crypto_ed25519_small_order_and_non_canonical_refused(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {
+        /* The eight points of small order: the identity, the point of
+         * order 2, those of order 4 and 8. */
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0000000000000000000000000000000000000000000000000000000000000080",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+        /* Not canonical: y = p (which reduces to 0), the identity with the
+         * sign bit set. */
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "0100000000000000000000000000000000000000000000000000000000000080",
+    };
+    uint8_t trivial[CRYPTO_SIGNATURE_BYTES] = {0x01}; /* R = identity, S = 0 */
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        uint8_t key[CRYPTO_SIGN_PUBLIC_BYTES];
+        from_hex(keys[k], key, sizeof key);
+        for (uint8_t m = 0; m < 16; m++) {
+            uint8_t message[64] = {m};
+            assert_false(crypto_ed25519_verify(key, message, sizeof message, trivial));
+        }
+    }
+
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES];
+    uint8_t secret_key[CRYPTO_SIGN_SECRET_BYTES];
+    uint8_t signature[CRYPTO_SIGNATURE_BYTES];
+    crypto_ed25519_keypair(public_key, secret_key);
+    crypto_ed25519_sign(secret_key, "head", 4, signature);
+    assert_true(crypto_ed25519_verify(public_key, "head", 4, signature));
+    /* S + L, little-endian: below 2^254, since S < L < 2^253. */
+    uint8_t order[32];
+    from_hex("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010", order,
+             sizeof order);
+    unsigned carry = 0;
+    for (size_t i = 0; i < 32; i++) {
+        carry += (unsigned)signature[32 + i] + order[i];
+        signature[32 + i] = (uint8_t)carry;
+        carry >>= 8;
+    }
+    assert_int_equal(carry, 0);
+    assert_false(crypto_ed25519_verify(public_key, "head", 4, signature));
+    crypto_wipe(secret_key, sizeof secret_key);
+}
+
 static void test_crypto_ed25519_secret_key_valid(void **state)
 {
     (void)state;
@@ -342,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_crypto_random_differs),
         cmocka_unit_test(test_crypto_ed25519_rfc8032_test1),
         cmocka_unit_test(test_crypto_ed25519_flipped_bits_refused),
+        cmocka_unit_test(test_crypto_ed25519_small_order_and_non_canonical_refused),
         cmocka_unit_test(test_crypto_ed25519_secret_key_valid),
         cmocka_unit_test(test_crypto_wipe),
         cmocka_unit_test(test_crypto_hex_round_trip),
