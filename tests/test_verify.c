@@ -839,8 +839,8 @@ static void test_verify_record_framing_is_checked(void **state)
     /* A wire type no protobuf writer uses (7), field 1 (the sequence, a
      * varint) sent as a fixed64, a fixed32 or bytes, a field numbered 0,
      * which protobuf reserves, a varint of eleven bytes (ten hold any 64
-     * bits), and a fixed32 or a fixed64 the record ends inside: none is
-     * framing a record can have. */
+     * bits), a fixed32 or a fixed64 the record ends inside, and a tag or a
+     * length the record ends inside: none is framing a record can have. */
     const uint8_t no_type[] = {0x9f, 0x06, 0x00};
     const uint8_t fixed_sequence[] = {0x09, 0x05, 0, 0, 0, 0, 0, 0, 0};
     const uint8_t field_0[] = {0x00, 0x00};
@@ -850,6 +850,8 @@ static void test_verify_record_framing_is_checked(void **state)
     const uint8_t fixed64_cut[] = {0x99, 0x06, 1, 2, 3, 4, 5, 6, 7};
     const uint8_t long_varint[] = {0x98, 0x06, 0xff, 0xff, 0xff, 0xff, 0xff,
                                    0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    const uint8_t tag_cut[] = {0x98};
+    const uint8_t length_cut[] = {0x9a, 0x06, 0x80};
     const struct {
         const char *label;
         const uint8_t *tail;
@@ -863,6 +865,8 @@ static void test_verify_record_framing_is_checked(void **state)
         {"framing-fixed32-cut", fixed32_cut, sizeof fixed32_cut},
         {"framing-fixed64-cut", fixed64_cut, sizeof fixed64_cut},
         {"framing-long-varint", long_varint, sizeof long_varint},
+        {"framing-tag-cut", tag_cut, sizeof tag_cut},
+        {"framing-length-cut", length_cut, sizeof length_cut},
     };
     for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
         copy_backup(w, broken[i].label, dir);
@@ -1428,6 +1432,106 @@ static void test_verify_view_entries_without_and_with_a_sequence(void **state)
     verify_views_of(w, dir, &o);
     snprintf(entry, sizeof entry, "%s/%s", principal, command);
     expect_entry(&o, "command", entry, w->flip_sequence, "is missing (the replay gives it)");
+    test_remove_dir(dir);
+    codec_event_free(event);
+}
+
+/* Keys one byte longer and one byte shorter than a real row's key sort
+ * beside it as LMDB sorts them (a prefix first): each is an entry the
+ * replay does not give, never taken for the real row, and of the two, from
+ * the same event, the first in key order is named. */
+static void test_verify_view_keys_a_byte_longer_or_shorter(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], prefix[160], id_text[320], entry[640], phrase[64];
+    uint8_t key[STORE_KEY_BYTES_MAX + 1];
+    size_t key_size = reservation_key(w, key);
+    copy_backup(w, "view-prefix", dir);
+    struct raw raw;
+    MDB_dbi dbi = raw_open(&raw, dir, "reservation");
+    MDB_val k = {key_size, key}, v;
+    assert_int_equal(mdb_get(raw.txn, dbi, &k, &v), MDB_SUCCESS);
+    Ledger__V1__ReservationRow *row =
+        ledger__v1__reservation_row__unpack(NULL, v.mv_size, v.mv_data);
+    assert_non_null(row);
+    uint64_t written_by = row->last_sequence;
+    ledger__v1__reservation_row__free_unpacked(row, NULL);
+    uint8_t *value = malloc(v.mv_size);
+    assert_non_null(value);
+    memcpy(value, v.mv_data, v.mv_size);
+    MDB_val same = {v.mv_size, value};
+    key[key_size] = 'x';
+    MDB_val longer = {key_size + 1, key}, shorter = {key_size - 1, key};
+    assert_int_equal(mdb_put(raw.txn, dbi, &longer, &same, 0), MDB_SUCCESS);
+    assert_int_equal(mdb_put(raw.txn, dbi, &shorter, &same, 0), MDB_SUCCESS);
+    raw_close(&raw);
+    free(value);
+    struct outcome o;
+    verify_views_of(w, dir, &o);
+    customer_text(w, prefix);
+    snprintf(id_text, sizeof id_text, "%sres-%llu", prefix, (unsigned long long)w->flip_sequence);
+    sequence_phrase(written_by, phrase);
+    snprintf(entry, sizeof entry,
+             "'reservation' differs from a replay of the log: 2 entries differ, the first by "
+             "sequence: entry %.*s (from sequence %llu) is one the replay does not give\n",
+             (int)strlen(id_text) - 1, id_text, (unsigned long long)written_by);
+    expect(&o, 1, phrase, entry);
+    expect_one_failure(&o);
+    test_remove_dir(dir);
+}
+
+/* An entry that sorts after every entry the replay makes (a partner named
+ * 0xFF) is found after the replay's entries end, named by its sequence. */
+static void test_verify_view_entry_after_the_last_is_named(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], entry[64];
+    copy_backup(w, "view-after-last", dir);
+    /* An order: partner NUL customer NUL u64 BE sequence. */
+    uint8_t key[4 + 8] = {0xFF, 0, 'z', 0};
+    store_u64_to_key(w->flip_sequence, key + 4);
+    const uint8_t row[] = {0x20, 0x01};
+    raw_change(dir, "order", key, sizeof key, row, sizeof row);
+    struct outcome o;
+    verify_views_of(w, dir, &o);
+    snprintf(entry, sizeof entry, "\\xff/z/%llu", (unsigned long long)w->flip_sequence);
+    expect_entry(&o, "order", entry, w->flip_sequence, "is one the replay does not give");
+    test_remove_dir(dir);
+}
+
+/* Databases whose differing entries name no sequence: within one, the
+ * first in key order is named "by key"; of two, each is reported, and no
+ * last line names a first bad sequence that none gave. */
+static void test_verify_views_that_name_no_sequence(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE], entry[640], prefix[160];
+    Ledger__V1__Event *event = NULL;
+    assert_int_equal(codec_event_unpack(w->flip_record, w->flip_record_size, &event),
+                     LEDGER_ERR_OK);
+    copy_backup(w, "view-unnamed-two", dir);
+    const char *partner = event->partner_id;
+    raw_change(dir, "partner", (const uint8_t *)partner, strlen(partner), "Renamed", 7);
+    raw_change(dir, "partner", (const uint8_t *)"~extra", 6, "Extra", 5);
+    struct outcome o;
+    verify_views_of(w, dir, &o);
+    snprintf(entry, sizeof entry,
+             "FAILED: view or index 'partner' differs from a replay of the log: 2 entries "
+             "differ, the first by key: entry %s holds another value than the replay gives; no "
+             "entry records the event that wrote it, so no sequence can be named\n",
+             partner);
+    expect(&o, 1, entry, NULL);
+    expect_one_failure(&o);
+
+    /* And an order beyond the log's last sequence. */
+    uint8_t key[STORE_KEY_BYTES_MAX];
+    const uint8_t row[] = {0x20, 0x01};
+    raw_change(dir, "order", key, order_key(w, NULL, w->head + 100, key), row, sizeof row);
+    verify_views_of(w, dir, &o);
+    customer_text(w, prefix);
+    expect(&o, 1, entry, "FAILED: view or index 'order' differs from a replay of the log: entry ");
+    assert_null(strstr(o.err, "the first bad sequence"));
+    assert_null(strstr(o.err, "at sequence"));
     test_remove_dir(dir);
     codec_event_free(event);
 }
@@ -3369,6 +3473,9 @@ int main(void)
         cmocka_unit_test(test_verify_deleted_and_added_view_rows_name_their_sequence),
         cmocka_unit_test(test_verify_several_view_differences_name_the_lowest),
         cmocka_unit_test(test_verify_view_entries_without_and_with_a_sequence),
+        cmocka_unit_test(test_verify_view_keys_a_byte_longer_or_shorter),
+        cmocka_unit_test(test_verify_view_entry_after_the_last_is_named),
+        cmocka_unit_test(test_verify_views_that_name_no_sequence),
         cmocka_unit_test(test_verify_bad_heads_fail),
         cmocka_unit_test(test_verify_heads_of_sizes_0_and_1),
         cmocka_unit_test(test_verify_extra_merkle_entries_fail),
