@@ -727,6 +727,13 @@ static void test_merkle_consistency_edge_cases(void **state)
     /* An over-long path is refused before it is read. */
     assert_false(merkle_verify_consistency(5, 6, root5, root6, proof, MERKLE_PATH_MAX + 1));
     assert_false(merkle_verify_consistency(5, 6, root5, root6, NULL, 3));
+    /* No old or no new root proves nothing (and is not read). */
+    assert_int_equal(merkle_consistency_path(memtree_node, &tree, 5, 6, path, &length),
+                     LEDGER_ERR_OK);
+    assert_true(merkle_verify_consistency(5, 6, root5, root6, proof, length));
+    assert_false(merkle_verify_consistency(5, 6, NULL, root6, proof, length));
+    assert_false(merkle_verify_consistency(5, 6, root5, NULL, proof, length));
+    assert_false(merkle_verify_consistency(5, 5, NULL, NULL, proof, 0));
     memtree_free(&tree);
     free(leaves);
 }
@@ -763,6 +770,12 @@ static void test_merkle_inclusion_edge_cases(void **state)
     assert_int_equal(merkle_root(memtree_node, &tree, 8, root), LEDGER_ERR_OK);
     assert_false(merkle_verify_inclusion(leaves[0], 0, 8, proof, MERKLE_PATH_MAX + 1, root));
     assert_false(merkle_verify_inclusion(leaves[0], 0, 8, NULL, 3, root));
+    /* No leaf or no root proves nothing (and is not read). */
+    assert_int_equal(merkle_inclusion_path(memtree_node, &tree, 0, 8, path, &length),
+                     LEDGER_ERR_OK);
+    assert_true(merkle_verify_inclusion(leaves[0], 0, 8, proof, length, root));
+    assert_false(merkle_verify_inclusion(NULL, 0, 8, proof, length, root));
+    assert_false(merkle_verify_inclusion(leaves[0], 0, 8, proof, length, NULL));
     memtree_free(&tree);
     free(leaves);
 }
