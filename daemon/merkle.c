@@ -680,11 +680,12 @@ enum ledger_err merkle_check_finish(struct merkle_check *check, uint64_t tree_si
                                     uint64_t *stored_out, uint64_t *expected_out)
 {
     MERKLE_REQUIRE(check != NULL && stored_out != NULL && expected_out != NULL);
-    if (check->err != LEDGER_ERR_OK || tree_size == 0)
+    if (check->err != LEDGER_ERR_OK)
         return check->err;
     /* floor(n / 2^L) complete nodes at each level L >= 1, and the size key;
-     * in views layout 1 also the n leaf hashes as level 0. */
-    uint64_t expected = check->leaves_stored ? 1 + tree_size : 1;
+     * in views layout 1 also the n leaf hashes as level 0. The empty tree
+     * holds nothing, not even its size (no append wrote one). */
+    uint64_t expected = tree_size == 0 ? 0 : check->leaves_stored ? 1 + tree_size : 1;
     for (unsigned level = 1; level < MERKLE_DEPTH_MAX && (tree_size >> level) > 0; level++)
         expected += tree_size >> level;
     uint64_t stored = 0, size = 0;

@@ -182,8 +182,8 @@ merkle_check_add(struct merkle_check *check, struct merkle_builder *builder,
                  uint64_t *index_out);
 /* After the last leaf: the stored tree holds nothing the records do not make
  * (every interior node of a tree of `tree_size` leaves, checked above, and
- * its size, equal to tree_size): CORRUPT with the counts in *stored_out and
- * *expected_out when it holds more or the size differs; the store's errors. */
+ * its size, equal to tree_size; nothing at all for 0 leaves): CORRUPT with the counts in
+ * *stored_out and *expected_out when it holds more or the size differs; the store's errors. */
 __attribute__((warn_unused_result)) enum ledger_err merkle_check_finish(struct merkle_check *check,
                                                                         uint64_t tree_size,
                                                                         uint64_t *stored_out,

@@ -1790,6 +1790,25 @@ static void test_merkle_check_names_the_first_bad_node(void **state)
     assert_int_equal(o.expected, 11);
 }
 
+/* The check of a tree of no leaves: an empty store passes with 0 entries
+ * stored and expected, and a store that holds the tree of 3 leaves (node
+ * (1, 0) and the size) holds 2 entries the records do not make. */
+static void test_merkle_check_of_the_empty_tree(void **state)
+{
+    struct store_fixture *f = *state;
+    struct check_outcome o;
+    check_run(f, false, 0, &o);
+    assert_int_equal(o.err, LEDGER_ERR_OK);
+    assert_int_equal(o.finish_err, LEDGER_ERR_OK);
+    assert_int_equal(o.stored, 0);
+    assert_int_equal(o.expected, 0);
+    store_append_range(f, 1, 3);
+    check_run(f, false, 0, &o);
+    assert_int_equal(o.finish_err, LEDGER_ERR_CORRUPT);
+    assert_int_equal(o.stored, 2);
+    assert_int_equal(o.expected, 0);
+}
+
 /* Views layout 1 also stored every leaf hash as a node of level 0: with
  * them the tree of 12 passes (23 entries), and a leaf hash altered there is
  * named as level 0 at its own index, when its leaf is added. */
@@ -1908,6 +1927,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_merkle_check_names_the_first_bad_node, store_setup,
                                         store_teardown),
         cmocka_unit_test_setup_teardown(test_merkle_check_stored_leaves, store_setup,
+                                        store_teardown),
+        cmocka_unit_test_setup_teardown(test_merkle_check_of_the_empty_tree, store_setup,
                                         store_teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
