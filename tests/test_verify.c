@@ -1382,6 +1382,21 @@ static void test_verify_several_view_differences_name_the_lowest(void **state)
              (unsigned long long)written_by);
     expect(&o, 1, "'order' differs", lowest);
     test_remove_dir(dir);
+
+    /* A database later in the walk that names a later sequence (an order
+     * of the log's last sequence, after the reservation row): the earlier
+     * stays the first bad one. */
+    copy_backup(w, "view-several-later", dir);
+    written_by = change_reservation_row(w, dir);
+    assert_true(written_by < w->head);
+    raw_change(dir, "order", key, order_key(w, "zz", w->head, key), row, sizeof row);
+    verify_views_of(w, dir, &o);
+    snprintf(lowest, sizeof lowest,
+             "FAILED at sequence %llu: the first bad sequence of the 2 views and indexes that "
+             "differ\n",
+             (unsigned long long)written_by);
+    expect(&o, 1, "'order' differs", lowest);
+    test_remove_dir(dir);
 }
 
 /* An entry that records no sequence (a partner's name) is named by its key,
