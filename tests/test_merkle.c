@@ -1747,7 +1747,8 @@ static void node_put(struct store_fixture *f, unsigned level, uint64_t index, co
  * top node missing (its cursor then finds the 1-byte size key where the
  * node's key should be) and a size entry that differs while every node is
  * right are each caught, the nodes named by level and index at the leaf
- * that completes them. */
+ * that completes them; the top node missing with the size key (no key at
+ * all after it) too. */
 static void test_merkle_check_names_the_first_bad_node(void **state)
 {
     struct store_fixture *f = *state;
@@ -1777,9 +1778,19 @@ static void test_merkle_check_names_the_first_bad_node(void **state)
     assert_int_equal(o.level, 3);
     assert_int_equal(o.index, 0);
     assert_int_equal(o.found_at, 7);
+    /* And the size key deleted too: the cursor finds no key at all. */
+    struct store_txn *txn = NULL;
+    const uint8_t size_key[1] = {0xFF};
+    assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
+    assert_int_equal(store_del(txn, STORE_DB_MERKLE, size_key, 1), LEDGER_ERR_OK);
+    assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
+    check_run(f, false, 12, &o);
+    assert_int_equal(o.err, LEDGER_ERR_CORRUPT);
+    assert_int_equal(o.level, 3);
+    assert_int_equal(o.index, 0);
+    assert_int_equal(o.found_at, 7);
     node_put(f, 3, 0, f->tree.levels[3][0], MERKLE_HASH_BYTES);
 
-    struct store_txn *txn = NULL;
     assert_int_equal(store_begin(f->store, true, &txn), LEDGER_ERR_OK);
     size_entry_set(txn, 13);
     assert_int_equal(store_commit(txn), LEDGER_ERR_OK);
