@@ -755,6 +755,33 @@ static void test_verify_log_hole_names_its_sequence(void **state)
     }
 }
 
+/* A log key of 7 bytes in place of sequence 1's (the record moved under
+ * it) is said to be no sequence, at sequence 1, not taken for sequence 0. */
+static void test_verify_log_key_of_another_length_is_named(void **state)
+{
+    struct world *w = *state;
+    char dir[PATH_SIZE];
+    copy_backup(w, "log-key-7", dir);
+    struct raw raw;
+    MDB_dbi log = raw_open(&raw, dir, "log");
+    size_t size = 0;
+    uint8_t *record = raw_record(&raw, log, 1, &size);
+    uint8_t key[8];
+    store_u64_to_key(1, key);
+    MDB_val k = {8, key}, shorter = {7, key}, value = {size, record};
+    assert_int_equal(mdb_del(raw.txn, log, &k, NULL), MDB_SUCCESS);
+    assert_int_equal(mdb_put(raw.txn, log, &shorter, &value, 0), MDB_SUCCESS);
+    raw_close(&raw);
+    free(record);
+    const char *args[] = {"--no-views", dir, NULL};
+    struct outcome o;
+    expect_failed_once(w, args, &o,
+                       "FAILED at sequence 1: the log holds a key of 7 bytes where sequence 1's "
+                       "(8 bytes, big-endian) should be (the file was altered)\n",
+                       NULL);
+    test_remove_dir(dir);
+}
+
 /* (c) Two records swapped: the verifier names the first of them, whether or
  * not the attacker swapped their leaf hashes too. */
 static void test_verify_reordered_records_name_the_first(void **state)
@@ -3480,6 +3507,7 @@ int main(void)
         cmocka_unit_test(test_verify_flipped_record_byte_names_its_sequence),
         cmocka_unit_test(test_verify_truncated_tail_names_the_first_missing_sequence),
         cmocka_unit_test(test_verify_log_hole_names_its_sequence),
+        cmocka_unit_test(test_verify_log_key_of_another_length_is_named),
         cmocka_unit_test(test_verify_reordered_records_name_the_first),
         cmocka_unit_test(test_verify_rewritten_history_fails),
         cmocka_unit_test(test_verify_replay_names_the_record_it_stops_at),

@@ -412,8 +412,17 @@ static int verify_log(const struct options *options, struct store *store,
     for (; err == LEDGER_ERR_OK; err = store_cursor_next(cursor, &key, &value),
                                  leaf_err = store_cursor_next(leaf_cursor, &leaf_key, &leaf_value),
                                  expected++) {
-        uint64_t sequence = key.size == 8 ? store_key_to_u64(key.data) : 0;
         walk_sequence = expected;
+        if (key.size != 8) {
+            /* No sequence at all: not to be reported as "found 0". */
+            snprintf(what, sizeof what,
+                     "the log holds a key of %zu bytes where sequence %llu's (8 bytes, "
+                     "big-endian) should be (the file was altered)",
+                     key.size, (unsigned long long)expected);
+            status = walk_fail(&bar, expected - 1, expected, what);
+            break;
+        }
+        uint64_t sequence = store_key_to_u64(key.data);
         if (sequence != expected) {
             snprintf(what, sizeof what, "sequences are not dense: expected %llu, found %llu",
                      (unsigned long long)expected, (unsigned long long)sequence);
