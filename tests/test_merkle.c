@@ -1874,6 +1874,19 @@ static void test_merkle_entry_origin(void **state)
     merkle_entry_origin((struct store_val){node, sizeof node}, value, &o);
     assert_string_equal(o.key_text, "level 63 index 2");
     assert_int_equal(o.sequence, 0);
+    /* The last node of level 1 whose sequences a u64 can count, and the
+     * next, whose last sequence would be 2^64. */
+    node[0] = 1;
+    store_u64_to_key((UINT64_MAX >> 1) - 1, node + 1);
+    merkle_entry_origin((struct store_val){node, sizeof node}, value, &o);
+    assert_string_equal(o.key_text, "level 1 index 9223372036854775806 (sequences "
+                                    "18446744073709551613..18446744073709551614)");
+    assert_int_equal(o.sequence, UINT64_MAX - 2);
+    store_u64_to_key(UINT64_MAX >> 1, node + 1);
+    merkle_entry_origin((struct store_val){node, sizeof node}, value, &o);
+    assert_string_equal(o.key_text, "level 1 index 9223372036854775807");
+    assert_int_equal(o.sequence, 0);
+    store_u64_to_key(2, node + 1);
     /* Level 64 and above: no tree is that deep (and 2^64 leaves per node
      * cannot be counted), shown as bytes. */
     node[0] = 64;
