@@ -733,6 +733,75 @@ static void test_engine_group_isolates_requests(void **state)
     free(again_data.data);
 }
 
+/* A command id met twice before a commit: a batch holding the same command
+ * twice records it once and answers the second as a duplicate of the first
+ * (same sequence and version); a batch reusing an id for other content is
+ * refused COMMAND_ID_REUSED at that command and appends nothing; and a
+ * request resent within the same group (as a REQ socket resends) is a
+ * duplicate of the first, not a second event. */
+static void test_engine_command_id_twice_before_commit(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    uint64_t before = head(f);
+    Ledger__V1__GrantPermission body;
+    Ledger__V1__Command c = grant_command("c1", &body);
+    c.command_id = "twice-1";
+    ProtobufCBinaryData same[2];
+    same[0] = pack_command(&c);
+    same[1] = same[0];
+    struct engine_request request;
+    assert_int_equal(run_bytes(f, &f->admin, same, 2, &request), LEDGER_ERR_OK);
+    assert_false(request.results[0].message.duplicate);
+    assert_true(request.results[1].message.duplicate);
+    assert_int_equal(request.results[0].message.first_sequence, before + 1);
+    assert_int_equal(request.results[1].message.first_sequence, before + 1);
+    assert_int_equal(request.results[1].message.stream_version,
+                     request.results[0].message.stream_version);
+    assert_int_equal(head(f), before + 1);
+    engine_request_clear(&request);
+
+    /* The same id for other content within one batch: the whole batch is
+     * refused at its second command. */
+    Ledger__V1__GrantPermission plans_body;
+    Ledger__V1__Command plans = grant_command("c1", &plans_body);
+    plans_body.kind = LEDGER__V1__PERMISSION_KIND__PERMISSION_KIND_SAVINGS_PLANS;
+    plans.command_id = "twice-2";
+    Ledger__V1__RevokePermission revoke_body;
+    Ledger__V1__Command revoke = revoke_command("c1", &revoke_body);
+    revoke.command_id = "twice-2";
+    ProtobufCBinaryData reused[2] = {pack_command(&plans), pack_command(&revoke)};
+    assert_int_equal(run_bytes(f, &f->admin, reused, 2, &request), LEDGER_ERR_COMMAND_ID_REUSED);
+    assert_int_equal(request.failed_index, 1);
+    assert_null(request.results);
+    assert_string_equal(request.message,
+                        "command id 'twice-2' was already used for a different command; use a "
+                        "new id");
+    assert_int_equal(head(f), before + 1);
+    engine_request_clear(&request);
+
+    /* One request sent twice in one group: one event, the second a duplicate. */
+    struct engine_request requests[2] = {
+        {.principal = &f->admin, .commands = &reused[0], .command_count = 1},
+        {.principal = &f->admin, .commands = &reused[0], .command_count = 1},
+    };
+    f->now_us += 1000000;
+    assert_int_equal(engine_execute(f->engine, requests, 2, f->now_us), LEDGER_ERR_OK);
+    assert_int_equal(requests[0].err, LEDGER_ERR_OK);
+    assert_int_equal(requests[1].err, LEDGER_ERR_OK);
+    assert_false(requests[0].results[0].message.duplicate);
+    assert_true(requests[1].results[0].message.duplicate);
+    assert_int_equal(requests[0].results[0].message.first_sequence, before + 2);
+    assert_int_equal(requests[1].results[0].message.first_sequence, before + 2);
+    assert_int_equal(head(f), before + 2);
+    for (int i = 0; i < 2; i++) {
+        engine_request_clear(&requests[i]);
+    }
+    free(same[0].data);
+    free(reused[0].data);
+    free(reused[1].data);
+}
+
 /* A refusal of a request signed ahead of the deciding clock raises the
  * refusal horizon in the store, in the commit that decided it, and a reopened
  * engine reads it back; refusals signed at or before the clock, accepted
@@ -3535,6 +3604,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_expected_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_batch_is_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_group_isolates_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_command_id_twice_before_commit, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_engine_refusal_horizon_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_revocation_seen_within_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_group_mixes_single_and_batch, setup, teardown),
