@@ -3147,6 +3147,91 @@ static void test_engine_backup_name_of_name_max(void **state)
     test_remove_dir(root);
 }
 
+/* How many entries `dir` holds besides "." and "..". */
+static unsigned dir_entries(const char *dir)
+{
+    DIR *handle = opendir(dir);
+    assert_non_null(handle);
+    unsigned count = 0;
+    for (struct dirent *entry = readdir(handle); entry != NULL; entry = readdir(handle)) {
+        count += strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0;
+    }
+    closedir(handle);
+    return count;
+}
+
+/* A backup whose parent cannot be opened is the asker's to fix
+ * (INVALID_ARGUMENT), each reason said in words: a parent that does not
+ * exist, one that is a file, a path looping through symbolic links, a
+ * directory name in the path longer than NAME_MAX; a final name held by a
+ * dangling symbolic link exists; DEL is a control character. Nothing is
+ * made anywhere, and a backup named well afterwards is made. */
+static void test_engine_backup_parent_refused(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(add_partner(f, "p1"), LEDGER_ERR_OK);
+    char root[512];
+    test_make_dir(root, sizeof root, "engine-backup");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/file", root);
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    fclose(file);
+    snprintf(path, sizeof path, "%s/loop", root);
+    assert_int_equal(symlink("loop", path), 0);
+    snprintf(path, sizeof path, "%s/dangling", root);
+    assert_int_equal(symlink("nowhere", path), 0);
+    char long_name[NAME_MAX + 2];
+    memset(long_name, 'n', NAME_MAX + 1);
+    long_name[NAME_MAX + 1] = '\0';
+    struct {
+        const char *tail;
+        const char *why;
+    } cases[] = {
+        {"missing/copy", "its parent directory does not exist on the daemon's host"},
+        {"file/copy", "its parent is not a directory on the daemon's host"},
+        {"loop/copy", "its path has a loop of symbolic links on the daemon's host"},
+        {long_name, NULL},
+        {"dangling", "it already exists; give a new one"},
+        {"co\x7fpy", NULL},
+    };
+    Ledger__V1__BackupQuery backup = LEDGER__V1__BACKUP_QUERY__INIT;
+    Ledger__V1__Query q = LEDGER__V1__QUERY__INIT;
+    q.kind_case = LEDGER__V1__QUERY__KIND_BACKUP;
+    q.backup = &backup;
+    char message[ENGINE_MESSAGE_SIZE], expected[ENGINE_MESSAGE_SIZE];
+    char dir[1024];
+    backup.directory = dir;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].tail == long_name) {
+            snprintf(dir, sizeof dir, "%s/%s/copy", root, long_name);
+            snprintf(expected, sizeof expected,
+                     "cannot create the backup directory %.120s: a directory name in its path "
+                     "is longer than %d bytes; give shorter ones",
+                     dir, NAME_MAX);
+        } else {
+            snprintf(dir, sizeof dir, "%s/%s", root, cases[i].tail);
+            if (cases[i].why != NULL) {
+                snprintf(expected, sizeof expected, "cannot create the backup directory %.120s: %s",
+                         dir, cases[i].why);
+            } else {
+                snprintf(expected, sizeof expected,
+                         "the backup directory's path holds a control character; give a path "
+                         "of printable characters");
+            }
+        }
+        assert_int_equal(query_code(f, &f->operator_principal, &q, message),
+                         LEDGER_ERR_INVALID_ARGUMENT);
+        assert_string_equal(message, expected);
+        /* Only the file and the two links. */
+        assert_int_equal(dir_entries(root), 3);
+    }
+    snprintf(dir, sizeof dir, "%s/copy", root);
+    assert_int_equal(query_code(f, &f->operator_principal, &q, message), LEDGER_ERR_OK);
+    assert_int_equal(dir_entries(root), 4);
+    test_remove_dir(root);
+}
+
 /* The head engine_backup signs beside the copy is dated when the backup
  * was made, to the microsecond of the clock. */
 static void test_engine_backup_head_dated_now(void **state)
@@ -3427,19 +3512,6 @@ static void test_engine_retry_with_a_damaged_stored_result(void **state)
     free(other.data);
 }
 
-/* How many entries `dir` holds besides "." and "..". */
-static unsigned dir_entries(const char *dir)
-{
-    DIR *handle = opendir(dir);
-    assert_non_null(handle);
-    unsigned count = 0;
-    for (struct dirent *entry = readdir(handle); entry != NULL; entry = readdir(handle)) {
-        count += strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0;
-    }
-    closedir(handle);
-    return count;
-}
-
 /* Two initializations of one directory at once (`ledgerd init` and a first
  * start): the second, finding the directory locked by the first, is
  * DATA_DIR_LOCKED and creates nothing in it (no key, no store, no operator
@@ -3645,6 +3717,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_stats_name_each_store_figure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_backup_name_of_name_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_backup_head_dated_now, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_backup_parent_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_head_key_file_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_head_key_read_leaves_no_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_open_head_key_unreadable, setup, teardown),
