@@ -602,8 +602,8 @@ static enum ledger_err store_check_dense(MDB_txn *txn, MDB_dbi dbi, const char *
             dense = key.mv_size == 8 && store_key_to_u64(key.mv_data) == 1;
         }
         if (!dense) {
-            store_note("the %s database is not dense: %llu entries", name,
-                       (unsigned long long)count);
+            store_note("the %s database is not dense: %llu %s", name, (unsigned long long)count,
+                       count == 1 ? "entry" : "entries");
             err = LEDGER_ERR_CORRUPT;
             goto cleanup;
         }
@@ -669,8 +669,9 @@ static enum ledger_err store_open_dbs(struct store *store, MDB_txn *txn)
     if (err != LEDGER_ERR_OK)
         return err;
     if (log_count != leaf_count) {
-        store_note("log (%llu records) and leaf hashes (%llu) differ",
-                   (unsigned long long)log_count, (unsigned long long)leaf_count);
+        store_note("log (%llu record%s) and leaf hashes (%llu) differ",
+                   (unsigned long long)log_count, log_count == 1 ? "" : "s",
+                   (unsigned long long)leaf_count);
         return LEDGER_ERR_CORRUPT;
     }
     return LEDGER_ERR_OK;

@@ -2185,16 +2185,19 @@ static void raw_lmdb(const char *dir, int kind)
     mdb_env_close(env);
 }
 
-static void assert_open_corrupt(const struct fixture *f, const char *dir)
+static void assert_open_corrupt(const struct fixture *f, const char *dir, const char *why)
 {
     struct store_options options = fixture_options(f);
     options.dir = dir;
     struct store *store = NULL;
     assert_err(LEDGER_ERR_CORRUPT, store_open(&options, &store));
+    assert_string_equal(why, store_last_error(NULL));
     /* A failed open leaves nothing behind: trying again gives the same. */
     assert_err(LEDGER_ERR_CORRUPT, store_open(&options, &store));
+    assert_string_equal(why, store_last_error(NULL));
     options.read_only = true;
     assert_err(LEDGER_ERR_CORRUPT, store_open(&options, &store));
+    assert_string_equal(why, store_last_error(NULL));
     assert_null(store);
 }
 
@@ -2204,10 +2207,10 @@ static void test_store_open_foreign_environment(void **state)
     char dir[PATH_MAX];
     sibling(f, "plain", dir, sizeof dir);
     raw_lmdb(dir, 0);
-    assert_open_corrupt(f, dir);
+    assert_open_corrupt(f, dir, "not a ledger environment: no database \"log\"");
     sibling(f, "named", dir, sizeof dir);
     raw_lmdb(dir, 1);
-    assert_open_corrupt(f, dir);
+    assert_open_corrupt(f, dir, "not a ledger environment: no database \"log\"");
 }
 
 static void test_store_open_not_lmdb(void **state)
@@ -2223,7 +2226,7 @@ static void test_store_open_not_lmdb(void **state)
     memset(garbage, 0x5a, sizeof garbage);
     assert_int_equal(sizeof garbage, fwrite(garbage, 1, sizeof garbage, file));
     assert_int_equal(0, fclose(file));
-    assert_open_corrupt(f, dir);
+    assert_open_corrupt(f, dir, "mdb_env_open: MDB_INVALID: File is not an LMDB file");
 }
 
 static void test_store_open_wrong_format(void **state)
@@ -2237,7 +2240,7 @@ static void test_store_open_wrong_format(void **state)
     assert_ok(store_commit(txn));
     store_close(f->store);
     f->store = NULL;
-    assert_open_corrupt(f, f->dir);
+    assert_open_corrupt(f, f->dir, "unknown format version (this build reads 1)");
 
     /* The right number in the wrong width. */
     struct store_options options = fixture_options(f);
@@ -2250,7 +2253,7 @@ static void test_store_open_wrong_format(void **state)
     assert_ok(store_commit(txn));
     store_close(f->store);
     f->store = NULL;
-    assert_open_corrupt(f, dir);
+    assert_open_corrupt(f, dir, "unknown format version (this build reads 1)");
 
     /* No format entry at all. */
     sibling(f, "unformatted", dir, sizeof dir);
@@ -2259,7 +2262,7 @@ static void test_store_open_wrong_format(void **state)
     store_close(f->store);
     f->store = NULL;
     raw_lmdb(dir, 2);
-    assert_open_corrupt(f, dir);
+    assert_open_corrupt(f, dir, "not a ledger environment: no format entry");
 }
 
 static void test_store_open_log_and_leaves_out_of_step(void **state)
@@ -2274,7 +2277,9 @@ static void test_store_open_log_and_leaves_out_of_step(void **state)
         assert_ok(store_open(&options, &store));
         store_close(store);
         raw_lmdb(dir, kind);
-        assert_open_corrupt(f, dir);
+        assert_open_corrupt(f, dir,
+                            kind == 3 ? "log (0 records) and leaf hashes (1) differ"
+                                      : "log (1 record) and leaf hashes (0) differ");
         /* The verifier opens them anyway, read-only, to walk them itself;
          * log_unchecked means nothing to a writer. */
         options.log_unchecked = true;
@@ -2477,6 +2482,66 @@ static void test_store_leaf_hash_of_wrong_size_is_corrupt(void **state)
     assert_memory_equal(expected, leaf, sizeof leaf);
     store_cursor_close(cursor);
     store_abort(txn);
+}
+
+/* Puts `key` = "x" as a plain entry of the main database of the LMDB
+ * environment in `dir` (made if new), as another program's would be;
+ * returns the main database's entry count after. */
+static size_t foreign_main_put(const char *dir, const char *key)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat stat;
+    assert_int_equal(MDB_SUCCESS, mdb_env_create(&env));
+    assert_int_equal(MDB_SUCCESS, mdb_env_set_mapsize(env, (size_t)(8 * MIB)));
+    assert_int_equal(MDB_SUCCESS, mdb_env_open(env, dir, 0, 0600));
+    assert_int_equal(MDB_SUCCESS, mdb_txn_begin(env, NULL, 0, &txn));
+    assert_int_equal(MDB_SUCCESS, mdb_dbi_open(txn, NULL, 0, &dbi));
+    if (key != NULL) {
+        MDB_val k = {strlen(key), (void *)key}, v = {1, "x"};
+        assert_int_equal(MDB_SUCCESS, mdb_put(txn, dbi, &k, &v, 0));
+    }
+    assert_int_equal(MDB_SUCCESS, mdb_stat(txn, dbi, &stat));
+    assert_int_equal(MDB_SUCCESS, mdb_txn_commit(txn));
+    mdb_env_close(env);
+    return stat.ms_entries;
+}
+
+/* The LMDB environment of another program is no ledger: refused CORRUPT
+ * naming the first database it lacks, whether the name is absent or held
+ * by a plain entry (MDB_INCOMPATIBLE), and nothing is created in it. */
+static void test_store_foreign_environment_refused(void **state)
+{
+    struct fixture *f = *state;
+    char foreign[PATH_MAX];
+    sibling(f, "foreign", foreign, sizeof foreign);
+    assert_int_equal(0, mkdir(foreign, 0700));
+    assert_int_equal(1, foreign_main_put(foreign, "settings"));
+    struct store_options options = fixture_options(f);
+    options.dir = foreign;
+    struct store *store = NULL;
+    assert_err(LEDGER_ERR_CORRUPT, store_open(&options, &store));
+    assert_null(store);
+    assert_string_equal("not a ledger environment: no database \"log\"", store_last_error(NULL));
+    assert_int_equal(1, foreign_main_put(foreign, NULL));
+    /* "log" a plain entry, not a database. */
+    assert_int_equal(2, foreign_main_put(foreign, "log"));
+    assert_err(LEDGER_ERR_CORRUPT, store_open(&options, &store));
+    assert_null(store);
+    assert_string_equal("not a ledger environment: no database \"log\"", store_last_error(NULL));
+    assert_int_equal(2, foreign_main_put(foreign, NULL));
+}
+
+/* A log of one record under key 2 is not dense, said of one entry. */
+static void test_store_log_of_one_record_not_at_one(void **state)
+{
+    struct fixture *f = *state;
+    append_and_close(f, 1);
+    struct sequence_key one = sequence_key(1), two = sequence_key(2);
+    raw_edit(f->dir, "log", one.bytes, sizeof one.bytes, NULL, 0);
+    raw_edit(f->dir, "log", two.bytes, sizeof two.bytes, "record-2", 8);
+    assert_open_corrupt(f, f->dir, "the log database is not dense: 1 entry");
 }
 
 /* A log with a hole (its records counted 2, its last key 3) is refused at
@@ -2854,6 +2919,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_leaf_hash_of_wrong_size_is_corrupt, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_log_with_a_hole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_log_of_one_record_not_at_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_foreign_environment_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_value_larger_than_the_file_is_corrupt, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_damaged_stream_index_is_corrupt, setup,
