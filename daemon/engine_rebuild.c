@@ -760,6 +760,9 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
                     txn = NULL;
                 }
                 if (err == LEDGER_ERR_OK) {
+                    /* The views are committed part way: until the last
+                     * commit, they are what the store now says, not current. */
+                    engine->views_layout = VIEWS_LAYOUT_REBUILDING;
                     err = store_begin(engine->store, true, &txn);
                 }
             }
@@ -795,6 +798,9 @@ static enum ledger_err rebuild_replay(struct engine *engine, engine_progress_fn 
         } else {
             store_abort(txn);
         }
+        if (err == LEDGER_ERR_OK) {
+            engine->views_layout = VIEWS_LAYOUT_VERSION;
+        }
     }
     rebuild_streams_free(&streams);
     if (err == LEDGER_ERR_OK && progress) {
@@ -808,6 +814,9 @@ enum ledger_err engine_rebuild(struct engine *engine, engine_progress_fn progres
                                unsigned *differences_out)
 {
     uint8_t before[STORE_DB_COUNT][32] = {{0}}, after[STORE_DB_COUNT][32] = {{0}};
+    /* Views of an older layout, or of a rebuild that did not finish, are
+     * derived again in this one: there is nothing to compare them with. */
+    bool comparable = engine->views_layout == VIEWS_LAYOUT_VERSION;
     enum ledger_err err = store_bulk(engine->store, true);
     /* The views as they were are digested beside the replay (digest_share). */
     struct digest_share share_before = {.digests = before};
@@ -848,10 +857,6 @@ enum ledger_err engine_rebuild(struct engine *engine, engine_progress_fn progres
         return err;
     }
     unsigned differences = 0;
-    bool comparable = engine->views_layout == VIEWS_LAYOUT_VERSION;
-    engine->views_layout = VIEWS_LAYOUT_VERSION;
-    /* Views of an older layout were derived again in this one: there is
-     * nothing to compare them with. */
     for (int db = 0; comparable && db < STORE_DB_COUNT; db++) {
         if (!store_db_derived((enum store_db)db)) {
             continue;

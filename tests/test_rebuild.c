@@ -686,6 +686,48 @@ static void test_rebuild_refuses_a_record_that_does_not_decode(void **state)
     expect_last_record_refused(f->engine, "the record does not decode as ledger.v1.Event");
 }
 
+/* The records a rebuild replays between two commits
+ * (ENGINE_REBUILD_COMMIT_EVERY in engine_rebuild.c). */
+#define REBUILD_COMMIT_EVERY 20000
+
+/* A rebuild stopped by a damaged record after it committed part of the
+ * views (past its first REBUILD_COMMIT_EVERY records) leaves the views
+ * marked as being rebuilt, on disk and in the engine that ran it alike:
+ * the engine no longer says its views are current, and a reopened one
+ * says the same. */
+static void test_rebuild_stopped_past_a_commit_leaves_views_not_current(void **state)
+{
+    struct fixture *f = *state;
+    struct histgen_options options = {
+        .seed = 20261208,
+        .partners = 2,
+        .customers_per_partner = 40,
+        .target_events = REBUILD_COMMIT_EVERY,
+    };
+    load_history(f->engine, &options);
+    assert_true(engine_head_sequence(f->engine) >= REBUILD_COMMIT_EVERY);
+    uint64_t layout = UINT64_MAX;
+    assert_true(engine_views_current(f->engine, &layout));
+    assert_int_equal(layout, ENGINE_VIEWS_LAYOUT);
+    static const uint8_t garbage[] = {0x00, 0x01, 0x02, 0x03};
+    append_bytes(f->engine, garbage, sizeof garbage);
+    unsigned differences = UINT32_MAX;
+    assert_int_equal(engine_rebuild(f->engine, NULL, NULL, NULL, &differences), LEDGER_ERR_CORRUPT);
+    assert_int_equal(differences, UINT32_MAX);
+    char why[ENGINE_MESSAGE_SIZE];
+    assert_int_equal(engine_rebuild_failure(f->engine, why), last_sequence(f->engine));
+    assert_string_equal(why, "the record does not decode as ledger.v1.Event");
+    assert_false(engine_views_current(f->engine, &layout));
+    assert_int_equal(layout, ENGINE_VIEWS_LAYOUT_REBUILDING);
+    engine_close(f->engine);
+    f->engine = NULL;
+    struct engine_options reopen = {.data_dir = f->dir, .no_sync = true};
+    assert_int_equal(engine_open(&reopen, &f->engine), LEDGER_ERR_OK);
+    layout = UINT64_MAX;
+    assert_false(engine_views_current(f->engine, &layout));
+    assert_int_equal(layout, ENGINE_VIEWS_LAYOUT_REBUILDING);
+}
+
 /* A record whose envelope names another sequence than its place in the log
  * (a record copied from elsewhere) stops the rebuild, named. */
 static void test_rebuild_refuses_a_record_naming_another_sequence(void **state)
@@ -1023,6 +1065,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_newer_schema_version, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_schema_version_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_stopped_past_a_commit_leaves_views_not_current,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_record_that_does_not_decode, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_refuses_a_record_naming_another_sequence,
