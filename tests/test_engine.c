@@ -3063,6 +3063,61 @@ static void test_engine_expiries(void **state)
     assert_int_equal(position.size, 0);
 }
 
+/* Sets c1's reservation `id` to renew, as its admin. */
+static void set_to_renew(struct fixture *f, const char *id)
+{
+    Ledger__V1__SetReservationRenewal renewal = LEDGER__V1__SET_RESERVATION_RENEWAL__INIT;
+    renewal.reservation_id = (char *)id;
+    renewal.auto_renew = true;
+    Ledger__V1__Command c;
+    customer_command(&c, "c1");
+    c.body_case = LEDGER__V1__COMMAND__BODY_SET_RESERVATION_RENEWAL;
+    c.set_reservation_renewal = &renewal;
+    assert_int_equal(run(f, &f->admin, &c, NULL), LEDGER_ERR_OK);
+}
+
+/* One expiry run with two refusals and a reservation listed twice: both
+ * refusals are counted and the first is the one reported (its reservation
+ * and message, not overwritten by the second); the reservation listed twice
+ * is expired once, its second command a duplicate that is neither counted
+ * as expired nor as refused. */
+static void test_engine_expire_first_refusal_and_a_double(void **state)
+{
+    struct fixture *f = *state;
+    world(f);
+    char ids[3][LEDGER_ID_LENGTH_MAX + 1];
+    for (int i = 0; i < 3; i++) {
+        bought(f, ids[i], sizeof ids[i]);
+    }
+    const int64_t year_us = INT64_C(365) * 86400 * 1000000;
+    struct engine_expiry found[4];
+    size_t count = 0;
+    assert_int_equal(expiries_due(f, f->now_us + 2 * year_us, found, 4, &count), LEDGER_ERR_OK);
+    assert_int_equal(count, 3);
+    /* The first two set to renew after the scan found them. */
+    set_to_renew(f, found[0].reservation_id);
+    set_to_renew(f, found[1].reservation_id);
+    struct engine_expiry due[4] = {found[0], found[1], found[2], found[2]};
+    uint64_t before = head(f);
+    struct engine_expire_outcome outcome;
+    f->now_us += 2 * year_us;
+    assert_int_equal(engine_expire(f->engine, due, 4, f->now_us, &outcome), LEDGER_ERR_OK);
+    assert_int_equal(outcome.expired, 1);
+    assert_int_equal(outcome.refused, 2);
+    assert_int_equal(outcome.refusal, LEDGER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(outcome.refused_reservation_id, found[0].reservation_id);
+    assert_non_null(strstr(outcome.refusal_message, "set to renew"));
+    assert_non_null(strstr(outcome.refusal_message, found[0].reservation_id));
+    assert_null(strstr(outcome.refusal_message, found[1].reservation_id));
+    assert_int_equal(head(f), before + 1);
+    assert_int_equal(reservation_state(f, found[2].reservation_id),
+                     LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_EXPIRED);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(reservation_state(f, found[i].reservation_id),
+                         LEDGER__V1__RESERVATION_STATE__RESERVATION_STATE_ACTIVE);
+    }
+}
+
 /* Stores a principal row and secret directly, as a ledger written before
  * ids of DOMAIN_RESERVED_ID_PREFIX were refused could hold. */
 static void store_legacy_principal(struct fixture *f, const char *id, bool revoked)
@@ -3712,6 +3767,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_exchange_of_the_most_reservations, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_expiries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_expire_first_refusal_and_a_double, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_engine_as_of_past_latest_time_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_stats_name_each_store_figure, setup, teardown),
