@@ -64,6 +64,50 @@ static void test_replay_remember_and_find(void **state)
     assert_int_equal(replay_cache_new(0, &cache), LEDGER_ERR_INVALID_ARGUMENT);
 }
 
+/* Entries leave the ring in arrival order, but each is forgotten at its own
+ * time: one remembered after another, yet with an earlier time, is found up
+ * to its time and not after, while the earlier one (which keeps it in the
+ * ring) still is. */
+static void test_replay_forgotten_behind_a_later_time(void **state)
+{
+    (void)state;
+    struct replay_cache *cache = NULL;
+    assert_int_equal(replay_cache_new(8, &cache), LEDGER_ERR_OK);
+    uint8_t a[32], b[32];
+    mac_of(1, a);
+    mac_of(2, b);
+    assert_false(replay_cache_remember(cache, "alice", a, 32, 1000, 100, LEDGER_ERR_FORBIDDEN, 1));
+    assert_false(
+        replay_cache_remember(cache, "alice", b, 32, 500, 100, LEDGER_ERR_PERMISSION_OFF, 3));
+    uint32_t failed_index = 99;
+    assert_int_equal(replay_cache_find(cache, "alice", b, 32, 500, &failed_index),
+                     LEDGER_ERR_PERMISSION_OFF);
+    assert_int_equal(failed_index, 3);
+    assert_int_equal(replay_cache_find(cache, "alice", b, 32, 501, &failed_index), LEDGER_ERR_OK);
+    assert_int_equal(failed_index, 0);
+    assert_int_equal(replay_cache_count(cache), 2);
+    assert_int_equal(replay_cache_find(cache, "alice", a, 32, 501, &failed_index),
+                     LEDGER_ERR_FORBIDDEN);
+    assert_int_equal(failed_index, 1);
+    replay_cache_free(cache);
+}
+
+/* A memory of no entries, or of more than an index of them can count, is
+ * refused. */
+static void test_replay_capacity_bounds(void **state)
+{
+    (void)state;
+    struct replay_cache *cache = NULL;
+    assert_int_equal(replay_cache_new(0, &cache), LEDGER_ERR_INVALID_ARGUMENT);
+    assert_null(cache);
+    assert_int_equal(replay_cache_new(SIZE_MAX / 4 / sizeof(uint64_t) + 1, &cache),
+                     LEDGER_ERR_INVALID_ARGUMENT);
+    assert_null(cache);
+    assert_int_equal(replay_cache_new(1, &cache), LEDGER_ERR_OK);
+    assert_int_equal(replay_cache_count(cache), 0);
+    replay_cache_free(cache);
+}
+
 static void test_replay_full_forgets_oldest(void **state)
 {
     (void)state;
@@ -213,6 +257,8 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_remember_and_find),
+        cmocka_unit_test(test_replay_forgotten_behind_a_later_time),
+        cmocka_unit_test(test_replay_capacity_bounds),
         cmocka_unit_test(test_replay_full_forgets_oldest),
         cmocka_unit_test(test_replay_full_ring_remembers_every_entry),
         cmocka_unit_test(test_replay_remembering_alone_reclaims_slots),
