@@ -3567,6 +3567,37 @@ static void test_engine_retry_with_a_damaged_stored_result(void **state)
     free(other.data);
 }
 
+/* An initialization of a data directory that holds a ledger but not its
+ * head key (a backup copied in without it) is refused PRINCIPAL_EXISTS
+ * before anything is written: no new head key, which would sign the
+ * ledger's history as another ledger's, no operator key file; with its own
+ * key back, the ledger opens as it was. */
+static void test_engine_init_of_a_ledger_without_its_head_key(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(add_partner(f, "p1"), LEDGER_ERR_OK);
+    uint64_t before = head(f);
+    engine_close(f->engine);
+    f->engine = NULL;
+    char key[600], aside[600], operator_key[600];
+    snprintf(key, sizeof key, "%s/head.key", f->dir);
+    snprintf(aside, sizeof aside, "%s/head.key.aside", f->dir);
+    snprintf(operator_key, sizeof operator_key, "%s/operator-2.key", f->dir);
+    assert_int_equal(rename(key, aside), 0);
+    struct engine_options options = {.data_dir = f->dir};
+    assert_int_equal(engine_init(&options, "operator-2", operator_key),
+                     LEDGER_ERR_PRINCIPAL_EXISTS);
+    struct stat st;
+    assert_int_equal(stat(key, &st), -1);
+    assert_int_equal(stat(operator_key, &st), -1);
+    assert_int_equal(rename(aside, key), 0);
+    assert_int_equal(engine_open(&options, &f->engine), LEDGER_ERR_OK);
+    assert_int_equal(head(f), before);
+    struct engine_principal p;
+    assert_int_equal(engine_principal_lookup(f->engine, "operator-2", &p),
+                     LEDGER_ERR_UNKNOWN_PRINCIPAL);
+}
+
 /* Two initializations of one directory at once (`ledgerd init` and a first
  * start): the second, finding the directory locked by the first, is
  * DATA_DIR_LOCKED and creates nothing in it (no key, no store, no operator
@@ -3783,6 +3814,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_principal_with_a_damaged_secret, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_retry_with_a_damaged_stored_result, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_engine_init_of_a_ledger_without_its_head_key, setup,
                                         teardown),
         cmocka_unit_test(test_engine_init_while_another_holds_the_directory),
         cmocka_unit_test(test_engine_init_where_nothing_can_be_written),
