@@ -3661,6 +3661,59 @@ static void test_engine_init_where_nothing_can_be_written(void **state)
     test_remove_dir(root);
 }
 
+/* What a crashed init leaves under a key file's temporary name, or what is
+ * put there, goes before the key is written: a world-readable file there
+ * does not give the operator key its mode, and a symbolic link there does
+ * not take the head key elsewhere. Both keys end up 0600 regular files and
+ * no temporary name is left. */
+static void test_engine_init_over_stale_temporary_key_files(void **state)
+{
+    (void)state;
+    char root[512], dir[600], key_path[640], stale[660], decoy[600];
+    test_make_dir(root, sizeof root, "engine-init-stale");
+    snprintf(dir, sizeof dir, "%s/data", root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(key_path, sizeof key_path, "%s/operator.key", root);
+    snprintf(stale, sizeof stale, "%s.tmp", key_path);
+    FILE *file = fopen(stale, "w");
+    assert_non_null(file);
+    assert_true(fputs("stale\n", file) >= 0);
+    assert_int_equal(fclose(file), 0);
+    assert_int_equal(chmod(stale, 0644), 0);
+    snprintf(decoy, sizeof decoy, "%s/decoy", root);
+    file = fopen(decoy, "w");
+    assert_non_null(file);
+    assert_true(fputs("decoy\n", file) >= 0);
+    assert_int_equal(fclose(file), 0);
+    char head_stale[640];
+    snprintf(head_stale, sizeof head_stale, "%s/head.key.tmp", dir);
+    assert_int_equal(symlink(decoy, head_stale), 0);
+    struct engine_options options = {.data_dir = dir};
+    assert_int_equal(engine_init(&options, "operator", key_path), LEDGER_ERR_OK);
+    char head_key[640];
+    snprintf(head_key, sizeof head_key, "%s/head.key", dir);
+    const char *keys[] = {key_path, head_key};
+    for (size_t i = 0; i < 2; i++) {
+        struct stat st;
+        assert_int_equal(lstat(keys[i], &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_mode & 0777, 0600);
+    }
+    struct stat st;
+    assert_int_equal(lstat(stale, &st), -1);
+    assert_int_equal(lstat(head_stale, &st), -1);
+    char text[16] = {0};
+    assert_int_equal(test_read_bytes(decoy, text, sizeof text - 1), 6);
+    assert_string_equal(text, "decoy\n");
+    struct engine *engine = NULL;
+    assert_int_equal(engine_open(&options, &engine), LEDGER_ERR_OK);
+    struct engine_principal operator_principal;
+    assert_int_equal(engine_principal_lookup(engine, "operator", &operator_principal),
+                     LEDGER_ERR_OK);
+    engine_close(engine);
+    test_remove_dir(root);
+}
+
 /* Puts `size` bytes under the meta entry `name` of the closed ledger in dir. */
 static void meta_put(const char *dir, const char *name, const void *value, size_t size)
 {
@@ -3818,6 +3871,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_init_of_a_ledger_without_its_head_key, setup,
                                         teardown),
         cmocka_unit_test(test_engine_init_while_another_holds_the_directory),
+        cmocka_unit_test(test_engine_init_over_stale_temporary_key_files),
         cmocka_unit_test(test_engine_init_where_nothing_can_be_written),
         cmocka_unit_test_setup_teardown(test_engine_open_damaged_meta_entry, setup, teardown),
         cmocka_unit_test(test_engine_read_only_open_of_an_empty_environment),
