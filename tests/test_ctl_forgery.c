@@ -443,6 +443,13 @@ static bool consistency_other_sizes(struct world *world, Ledger__V1__QueryResult
     return true;
 }
 
+static bool consistency_other_to_size(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    result->consistency->to_size++;
+    return true;
+}
+
 /* One byte of a record flipped, inside its command id, so that it still
  * decodes to the same event but no longer has its leaf hash. */
 static bool record_flipped(Ledger__V1__EventEntry *entry)
@@ -1029,6 +1036,12 @@ static void test_ctl_forgery_consistency(void **state)
     /* A proof between other sizes than asked for is no answer at all. */
     expect_refused(w, CONSISTENCY, 0, consistency_other_sizes, args, 3, "PROTOCOL_ERROR",
                    "the reply carries no consistency proof from ");
+    /* Nor is one that starts where asked but ends elsewhere. */
+    char other_end[256];
+    snprintf(other_end, sizeof other_end, "the reply carries no consistency proof from %s to %s",
+             w->saved_size, w->head_size);
+    expect_refused(w, CONSISTENCY, 0, consistency_other_to_size, args, 3, "PROTOCOL_ERROR",
+                   other_end);
 }
 
 /* verify --head: a history rewritten behind the saved head (another root
@@ -1184,7 +1197,7 @@ static void test_ctl_forgery_explain(void **state)
 static struct {
     Ledger__V1__EventEntry *entries[CAPTURED_MAX];
     size_t count;
-    const Ledger__V1__EventEntry *principal, *subscription;
+    const Ledger__V1__EventEntry *principal, *subscription, *later;
 } captured;
 
 static Ledger__V1__EventEntry *entry_copy(const Ledger__V1__EventEntry *entry)
@@ -1228,6 +1241,12 @@ static bool explanation_other_subscription(struct world *world, Ledger__V1__Quer
     return entry_replaced(&result->explanation->subscription, captured.subscription);
 }
 
+static bool explanation_later_subscription(struct world *world, Ledger__V1__QueryResult *result)
+{
+    (void)world;
+    return entry_replaced(&result->explanation->subscription, captured.later);
+}
+
 /* explain: true, proven events of the right kind, but not the facts of this
  * purchase, are refused: the principal_added of another principal than the
  * one who made the purchase, and the purchase of another customer's
@@ -1268,10 +1287,15 @@ static void test_ctl_forgery_explain_facts_of_others(void **state)
             strcmp(event->customer_id, purchase->customer_id) != 0) {
             captured.subscription = captured.entries[i];
         }
+        if (event->sequence > sequence &&
+            event->body_case == LEDGER__V1__EVENT__BODY_SUBSCRIPTION_PURCHASED &&
+            captured.later == NULL) {
+            captured.later = captured.entries[i];
+        }
     }
-    if (captured.principal == NULL || captured.subscription == NULL) {
+    if (captured.principal == NULL || captured.subscription == NULL || captured.later == NULL) {
         fail_msg("no principal_added of another principal, or subscription_purchased of another "
-                 "customer, before sequence %s",
+                 "customer, before sequence %s, or no subscription_purchased after it",
                  w->purchase);
         return;
     }
@@ -1292,6 +1316,13 @@ static void test_ctl_forgery_explain_facts_of_others(void **state)
              (unsigned long long)other->sequence, other->customer_id, other->partner_id,
              purchase->customer_id, purchase->partner_id);
     expect_refused(w, EXPLAIN, 0, explanation_other_subscription, args, 1, "MISMATCH", words);
+    /* A true subscription purchase recorded after the purchase cannot have
+     * allowed it, whoever's it is. */
+    snprintf(words, sizeof words,
+             "the explanation's subscription (sequence %llu) was recorded after the purchase "
+             "(sequence %s): it cannot have allowed it",
+             (unsigned long long)captured.later->event->sequence, w->purchase);
+    expect_refused(w, EXPLAIN, 0, explanation_later_subscription, args, 1, "MISMATCH", words);
     for (size_t i = 0; i < captured.count; i++) {
         ledger__v1__event_entry__free_unpacked(captured.entries[i], NULL);
     }
@@ -1949,6 +1980,14 @@ static int world_setup(void **state)
     snprintf(w->old_head, sizeof w->old_head, "%s/old-head.pb", w->fixture->dir);
     snprintf(w->saved_head, sizeof w->saved_head, "%s/saved-head.pb", w->fixture->dir);
     w->old = head_saved(w, w->old_head);
+    /* A subscription of the customer bought after its purchases, which no
+     * explanation of them may give. */
+    char admin_key[PATH_SIZE + 64];
+    snprintf(admin_key, sizeof admin_key, "%s/ledger-demo-keys/contoso-admin.key", w->fixture->dir);
+    ctl(w->fixture, &run, "contoso-admin", admin_key, "subscription", "add", "--customer",
+        "fabrikam", "--subscription", "sub-bought-later", "--offer", "azure-plan", NULL);
+    expect_ok(&run);
+    run_free(&run);
     grow(w, "grown");
     w->saved = head_saved(w, w->saved_head);
     grow(w, "later");
