@@ -428,6 +428,62 @@ static void test_ctl_output_table_cells_and_extras(void **state)
     free(text);
 }
 
+/* A row without a retail price or an expiry (what a reservation bought at
+ * the partner's price alone, or not yet dated, holds): the table leaves
+ * those cells empty, CSV writes the money column's amount and currency as
+ * two empty fields and the time as one, and JSON gives them as null; the
+ * extras a view adds are JSON's true/false and numbers as they are. */
+static void test_ctl_output_missing_money_and_time(void **state)
+{
+    (void)state;
+    Ledger__V1__ReservationRow row;
+    Ledger__V1__Scope scope;
+    Ledger__V1__Actor actor;
+    Ledger__V1__Money price;
+    sample_row(&row, &scope, &actor, &price);
+    const ProtobufCMessage *rows[1] = {&row.base};
+    static const struct ctl_column sparse[] = {
+        {"RESERVATION", "reservation_id", 0},
+        {"RETAIL", "retail_price", CTL_COLUMN_MONEY},
+        {"EXPIRES", "expires", CTL_COLUMN_DATE},
+        {"BY", "bought_by", 0},
+    };
+    const struct ctl_extra extras[] = {
+        {"complete", NULL, 1, true},
+        {"partial", NULL, 0, true},
+        {"total_rows", NULL, 42, false},
+    };
+    struct capture capture;
+    capture_open(&capture);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_TABLE, "rows", rows, 1,
+                                                    sparse, 4, NULL, 0));
+    char *text = capture_close(&capture);
+    assert_string_equal("RESERVATION  RETAIL  EXPIRES  BY\n"
+                        "res-1                         alice\n",
+                        text);
+    free(text);
+
+    capture_open(&capture);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_CSV, "rows", rows, 1,
+                                                    sparse, 4, NULL, 0));
+    text = capture_close(&capture);
+    assert_string_equal("reservation_id,retail_price.amount,retail_price.currency,expires,"
+                        "bought_by\r\n"
+                        "res-1,,,,alice\r\n",
+                        text);
+    free(text);
+
+    capture_open(&capture);
+    assert_int_equal(LEDGER_ERR_OK, ctl_output_rows(capture.file, CTL_FORMAT_JSON, "rows", rows, 1,
+                                                    sparse, 4, extras, 3));
+    text = capture_close(&capture);
+    assert_non_null(strstr(text, "\"retail_price\": null"));
+    assert_non_null(strstr(text, "\"expires_us\": 0,\n      \"expires\": null"));
+    assert_non_null(strstr(text, "\n  \"complete\": true,\n  \"partial\": false,\n  "
+                                 "\"total_rows\": 42\n}\n"));
+    free(text);
+}
+
 /* What a write prints as a table for each result the daemon can send: no
  * events, one, a range, a duplicate, and the ids it assigned; CSV has one
  * record each. */
@@ -989,6 +1045,7 @@ int main(void)
         cmocka_unit_test(test_ctl_output_table_wide_characters),
         cmocka_unit_test(test_ctl_output_value),
         cmocka_unit_test(test_ctl_output_table_cells_and_extras),
+        cmocka_unit_test(test_ctl_output_missing_money_and_time),
         cmocka_unit_test(test_ctl_output_write_results),
         cmocka_unit_test(test_ctl_output_event_with_proof),
         cmocka_unit_test(test_ctl_output_text_clean),
