@@ -65,6 +65,52 @@ int ctl_output_write_errno(void)
     return write_errno;
 }
 
+/* text with every byte that is not part of a well-formed UTF-8 sequence
+ * replaced by U+FFFD, for JSON, which holds UTF-8 only: a message may quote
+ * what a user typed or a file held in another encoding, or be cut in the
+ * middle of a character. Caller frees; NULL when out of memory. */
+static char *utf8_repaired(const char *text)
+{
+    static const char replacement[] = "\xEF\xBF\xBD";
+    size_t length = strlen(text);
+    char *copy = malloc(3 * length + 1);
+    if (copy == NULL) {
+        return NULL;
+    }
+    size_t used = 0;
+    const unsigned char *s = (const unsigned char *)text;
+    while (*s != '\0') {
+        uint32_t code_point = 0;
+        size_t step = ledger_utf8_decode(s, &code_point);
+        if (step == 0) {
+            memcpy(copy + used, replacement, 3);
+            used += 3;
+            s++;
+        } else {
+            memcpy(copy + used, s, step);
+            used += step;
+            s += step;
+        }
+    }
+    copy[used] = '\0';
+    return copy;
+}
+
+/* A reply's text as a JSON string: its bytes that are not UTF-8 (which
+ * the daemon's own names never hold, but a reply is not signed and may come
+ * from anyone on the path) each U+FFFD, as JSON holds UTF-8 only. NULL
+ * when out of memory. */
+static json_t *text_to_json(const char *text)
+{
+    if (ledger_utf8_well_formed(text)) {
+        return json_string(text);
+    }
+    char *repaired = utf8_repaired(text);
+    json_t *value = repaired != NULL ? json_string(repaired) : NULL;
+    free(repaired);
+    return value;
+}
+
 static json_t *bytes_to_json(const ProtobufCBinaryData *bytes)
 {
     static const char digits[] = "0123456789abcdef";
@@ -87,8 +133,8 @@ static json_t *money_to_json(const Ledger__V1__Money *money)
     char amount[CTL_AMOUNT_TEXT_SIZE];
     const char *currency = money->currency != NULL ? money->currency : "";
     ctl_amount_format(money->amount_minor, currency, amount);
-    return json_pack("{s:s, s:I, s:s}", "amount", amount, "amount_minor",
-                     (json_int_t)money->amount_minor, "currency", currency);
+    return json_pack("{s:s, s:I, s:o}", "amount", amount, "amount_minor",
+                     (json_int_t)money->amount_minor, "currency", text_to_json(currency));
 }
 
 /* One value of a field at `member` (a scalar, a pointer to a string or
@@ -142,7 +188,7 @@ static json_t *field_value_to_json(const ProtobufCFieldDescriptor *field, const 
     }
     case PROTOBUF_C_TYPE_STRING: {
         const char *text = *(char *const *)member;
-        return json_string(text != NULL ? text : "");
+        return text_to_json(text != NULL ? text : "");
     }
     case PROTOBUF_C_TYPE_BYTES:
         return bytes_to_json((const ProtobufCBinaryData *)member);
@@ -279,7 +325,7 @@ static void add_extras(json_t *document, const struct ctl_extra *extras, size_t 
 {
     for (size_t i = 0; i < extra_count; i++) {
         json_object_set_new(document, extras[i].name,
-                            extras[i].text != NULL ? json_string(extras[i].text)
+                            extras[i].text != NULL ? text_to_json(extras[i].text)
                             : extras[i].boolean    ? json_boolean(extras[i].number != 0)
                                                    : json_integer((json_int_t)extras[i].number));
     }
@@ -1336,37 +1382,6 @@ enum ledger_err ctl_output_value(FILE *out, enum ctl_format format, const char *
     return err;
 }
 
-/* text with every byte that is not part of a well-formed UTF-8 sequence
- * replaced by U+FFFD, for JSON, which holds UTF-8 only: a message may quote
- * what a user typed or a file held in another encoding, or be cut in the
- * middle of a character. Caller frees; NULL when out of memory. */
-static char *utf8_repaired(const char *text)
-{
-    static const char replacement[] = "\xEF\xBF\xBD";
-    size_t length = strlen(text);
-    char *copy = malloc(3 * length + 1);
-    if (copy == NULL) {
-        return NULL;
-    }
-    size_t used = 0;
-    const unsigned char *s = (const unsigned char *)text;
-    while (*s != '\0') {
-        uint32_t code_point = 0;
-        size_t step = ledger_utf8_decode(s, &code_point);
-        if (step == 0) {
-            memcpy(copy + used, replacement, 3);
-            used += 3;
-            s++;
-        } else {
-            memcpy(copy + used, s, step);
-            used += step;
-            s += step;
-        }
-    }
-    copy[used] = '\0';
-    return copy;
-}
-
 void ctl_output_error(FILE *out, FILE *err, enum ctl_error_document document, enum ledger_err code,
                       const char *message)
 {
@@ -1454,7 +1469,7 @@ enum ledger_err ctl_output_records(FILE *out, enum ctl_format format, const char
             } else if (kind == CTL_CELL_BOOLEAN) {
                 value = json_boolean(strcmp(text, "yes") == 0);
             } else {
-                value = json_string(text);
+                value = text_to_json(text);
             }
             if (value == NULL || json_object_set_new(row, names[c], value) != 0) {
                 goto cleanup;

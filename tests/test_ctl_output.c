@@ -484,6 +484,45 @@ static void test_ctl_output_missing_money_and_time(void **state)
     free(text);
 }
 
+/* Text in a reply that is not UTF-8 (a reply is not signed: anyone on the
+ * path may send it) is printed, not refused as if memory had run out: each
+ * byte that is not UTF-8 is U+FFFD in a view's table, CSV and JSON alike
+ * (JSON holds UTF-8 only), in a money's currency and in the extras too. */
+static void test_ctl_output_text_not_utf8(void **state)
+{
+    (void)state;
+    Ledger__V1__ReservationRow row;
+    Ledger__V1__Scope scope;
+    Ledger__V1__Actor actor;
+    Ledger__V1__Money price;
+    sample_row(&row, &scope, &actor, &price);
+    row.reservation_id = (char *)"res-\xff\xc3";
+    price.currency = (char *)"U\x9b";
+    const ProtobufCMessage *rows[1] = {&row.base};
+    const struct ctl_extra extras[] = {{"next_page_token", "p\xfe", 0, false}};
+
+    char *text = rows_text(CTL_FORMAT_TABLE, rows, 1, 4, extras, 1);
+    assert_string_equal("RESERVATION  SCOPE                        STARTS      PRICE\n"
+                        "res-\xef\xbf\xbd\xef\xbf\xbd       resource-group:sub-1/rg-web  2026-11-23  "
+                        "1234.56 U\xef\xbf\xbd\n"
+                        "next_page_token: p?\n",
+                        text);
+    free(text);
+
+    text = rows_text(CTL_FORMAT_CSV, rows, 1, 4, NULL, 0);
+    assert_string_equal("reservation_id,scope,starts,price.amount,price.currency\r\n"
+                        "res-\xef\xbf\xbd\xef\xbf\xbd,resource-group:sub-1/rg-web,"
+                        "2026-11-23T20:27:00Z,1234.56,U\xef\xbf\xbd\r\n",
+                        text);
+    free(text);
+
+    text = rows_text(CTL_FORMAT_JSON, rows, 1, 4, extras, 1);
+    assert_non_null(strstr(text, "\"reservation_id\": \"res-\xef\xbf\xbd\xef\xbf\xbd\","));
+    assert_non_null(strstr(text, "\"currency\": \"U\xef\xbf\xbd\""));
+    assert_non_null(strstr(text, "\"next_page_token\": \"p\xef\xbf\xbd\"\n}\n"));
+    free(text);
+}
+
 /* What a write prints as a table for each result the daemon can send: no
  * events, one, a range, a duplicate, and the ids it assigned; CSV has one
  * record each. */
@@ -1046,6 +1085,7 @@ int main(void)
         cmocka_unit_test(test_ctl_output_value),
         cmocka_unit_test(test_ctl_output_table_cells_and_extras),
         cmocka_unit_test(test_ctl_output_missing_money_and_time),
+        cmocka_unit_test(test_ctl_output_text_not_utf8),
         cmocka_unit_test(test_ctl_output_write_results),
         cmocka_unit_test(test_ctl_output_event_with_proof),
         cmocka_unit_test(test_ctl_output_text_clean),
