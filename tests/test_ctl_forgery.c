@@ -17,7 +17,8 @@
  * the rows announced, or activity pages that end empty and never get further,
  * with exit status 3 and PROTOCOL_ERROR; replies turned into STALE_REQUEST,
  * at once or slowly, with a message that blames the clock or the daemon's
- * speed accordingly; while the same
+ * speed accordingly; a demo refused half way saying what stays committed
+ * (on a ledger of its own); while the same
  * command through the same proxy passing replies unchanged (decoded and
  * packed again) succeeds.
  * Method: one real ledgerd with the demo world and a few more events, heads
@@ -1501,6 +1502,61 @@ static void committed_out_of_memory(void *context, const Ledger__V1__SignedReque
     reply->code = LEDGER__V1__ERROR_CODE__NO_MEMORY;
 }
 
+/* Refuses the third batch as a daemon whose disk just filled would (the
+ * daemon behind the proxy committed it all the same). Counts batches. */
+static void third_batch_refused(void *context, const Ledger__V1__SignedRequest *request,
+                                Ledger__V1__Reply *reply)
+{
+    unsigned *batches = context;
+    if (request == NULL || request->body == NULL ||
+        request->body->kind_case != LEDGER__V1__REQUEST_BODY__KIND_BATCH || ++*batches != 3) {
+        return;
+    }
+    results_dropped(&(unsigned){0}, request, reply);
+    char *message = strdup("the disk is full");
+    assert_non_null(message);
+    if (reply->message != NULL && reply->message != protobuf_c_empty_string) {
+        free(reply->message);
+    }
+    reply->message = message;
+    reply->code = LEDGER__V1__ERROR_CODE__DISK_FULL;
+}
+
+/* A demo whose daemon refuses a step half way says which step, as whom,
+ * the daemon's words, and that the commands before it stay committed, so
+ * that the demo cannot run on that ledger again; it prints no summary. */
+static void test_ctl_forgery_demo_stopped_half_way(void **state)
+{
+    (void)state;
+    void *fresh = NULL;
+    assert_int_equal(0, fixture_setup(&fresh));
+    struct fixture *fixture = fresh;
+    char url[PATH_SIZE + 32];
+    snprintf(url, sizeof url, "ipc://%s/proxy.sock", fixture->dir);
+    struct reply_proxy *proxy =
+        reply_proxy_start(url, fixture->socket, test_timeout_ms(PROXY_REPLY_WAIT_MS));
+    assert_non_null(proxy);
+    unsigned batches = 0;
+    reply_proxy_set(proxy, third_batch_refused, &batches);
+    struct run run;
+    ctl(fixture, &run, NULL, NULL, "--socket", url, "--principal", "operator", "--key-file",
+        fixture->operator_key, "demo", NULL);
+    reply_proxy_set(proxy, NULL, NULL);
+    assert_int_equal(3, batches);
+    expect_error(&run, 1, "DISK_FULL");
+    assert_string_equal("error: DISK_FULL: demo step 3 (principal add contoso-admin, as operator): "
+                        "the disk is full; the demo stopped half way, 2 commands committed (up to "
+                        "sequence 3): it cannot run on this ledger again; load it into a new one\n",
+                        run.err);
+    assert_string_equal("Loading the demo world (sequence, principal, command):\n"
+                        "    2  operator         partner add contoso\n"
+                        "    3  operator         partner add northwind\n",
+                        run.out);
+    run_free(&run);
+    reply_proxy_stop(proxy);
+    fixture_teardown(&fresh);
+}
+
 /* A write answered NO_MEMORY after its commit: ledgerctl generated the
  * command id, so the error names it, and the run again with it is answered
  * as a duplicate instead of committing the command a second time. */
@@ -2062,6 +2118,7 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_out_of_memory_reply_names_command_id),
         cmocka_unit_test(test_ctl_forgery_stale_names_its_cause),
         cmocka_unit_test(test_ctl_forgery_garbled_reply_names_command_id),
+        cmocka_unit_test(test_ctl_forgery_demo_stopped_half_way),
     };
     return cmocka_run_group_tests(tests, world_setup, world_teardown);
 }
