@@ -17,7 +17,8 @@
  * the rows announced, or activity pages that end empty and never get further,
  * with exit status 3 and PROTOCOL_ERROR; replies turned into STALE_REQUEST,
  * at once or slowly, with a message that blames the clock or the daemon's
- * speed accordingly; a demo refused half way saying what stays committed
+ * speed accordingly; an import batch answered by a reply that does not
+ * answer it saying it may have been committed; a demo refused half way saying what stays committed
  * (on a ledger of its own); while the same
  * command through the same proxy passing replies unchanged (decoded and
  * packed again) succeeds.
@@ -1502,6 +1503,58 @@ static void committed_out_of_memory(void *context, const Ledger__V1__SignedReque
     reply->code = LEDGER__V1__ERROR_CODE__NO_MEMORY;
 }
 
+/* Takes the results out of the reply to the second batch only. Counts
+ * batches. */
+static void second_batch_garbled(void *context, const Ledger__V1__SignedRequest *request,
+                                 Ledger__V1__Reply *reply)
+{
+    unsigned *batches = context;
+    if (request == NULL || request->body == NULL ||
+        request->body->kind_case != LEDGER__V1__REQUEST_BODY__KIND_BATCH || ++*batches != 2) {
+        return;
+    }
+    results_dropped(&(unsigned){0}, request, reply);
+}
+
+/* An import whose batch is answered by a reply that does not answer it
+ * (PROTOCOL_ERROR, exit status 3) says that batch may have been committed
+ * and the ones before it were, and that running the file again is safe:
+ * run again, every line is answered as already there. */
+static void test_ctl_forgery_import_garbled_batch(void **state)
+{
+    struct world *w = *state;
+    char file[PATH_SIZE + 32];
+    snprintf(file, sizeof file, "%s/garbled-import.txt", w->fixture->dir);
+    FILE *lines = fopen(file, "w");
+    assert_non_null(lines);
+    for (int i = 1; i <= 4; i++) {
+        fprintf(lines, "partner add --partner p-import-%d --name \"Import %d\"\n", i, i);
+    }
+    assert_int_equal(0, fclose(lines));
+    unsigned batches = 0;
+    reply_proxy_set(w->proxy, second_batch_garbled, &batches);
+    struct run run;
+    ctl(w->fixture, &run, NULL, NULL, "--socket", w->url, "--principal", "operator", "--key-file",
+        w->fixture->operator_key, "import", "--file", file, "--batch", "2", NULL);
+    reply_proxy_set(w->proxy, NULL, NULL);
+    assert_int_equal(2, batches);
+    expect_error(&run, 3, "PROTOCOL_ERROR");
+    assert_non_null(strstr(run.err, "the reply has 0 results for 2 commands"));
+    assert_non_null(strstr(run.err, "; the batch of lines 3..4 may have been committed, the 2 "
+                                    "commands before it were; running the file again is safe: "
+                                    "what was committed is answered as already there, never "
+                                    "recorded twice\n"));
+    run_free(&run);
+    ctl(w->fixture, &run, NULL, NULL, "--socket", w->url, "--principal", "operator", "--key-file",
+        w->fixture->operator_key, "--output", "json", "import", "--file", file, "--batch", "2",
+        NULL);
+    expect_ok(&run);
+    json_t *summary = json_array_get(json_object_get(run.json, "import"), 0);
+    assert_int_equal(0, json_int_at(summary, "committed"));
+    assert_int_equal(4, json_int_at(summary, "already_there"));
+    run_free(&run);
+}
+
 /* Refuses the third batch as a daemon whose disk just filled would (the
  * daemon behind the proxy committed it all the same). Counts batches. */
 static void third_batch_refused(void *context, const Ledger__V1__SignedRequest *request,
@@ -2118,6 +2171,7 @@ int main(void)
         cmocka_unit_test(test_ctl_forgery_out_of_memory_reply_names_command_id),
         cmocka_unit_test(test_ctl_forgery_stale_names_its_cause),
         cmocka_unit_test(test_ctl_forgery_garbled_reply_names_command_id),
+        cmocka_unit_test(test_ctl_forgery_import_garbled_batch),
         cmocka_unit_test(test_ctl_forgery_demo_stopped_half_way),
     };
     return cmocka_run_group_tests(tests, world_setup, world_teardown);
