@@ -194,6 +194,101 @@ static void expect_usage(struct run *run, const char *says)
     run_free(run);
 }
 
+/* Every id option of every write verb, the secondary ones too (a
+ * subscription, a user, a cloud order, a principal's partner), is checked
+ * before anything is sent, and so are a savings plan's or a renewal's
+ * retail price, a scope change's scope and a principal's --user: the
+ * error names the option and its rule (exit status 2). */
+static void test_ctl_cli_secondary_options_checked(void **state)
+{
+    struct fixture *fixture = *state;
+    static const char *const id_rule = ": an id is 1..64 characters of A-Z a-z 0-9 . : @ -";
+    static const char *const decimals =
+        ": '1.234': USD has 2 decimal places; give at most that many";
+    static const struct {
+        const char *args[24];
+        const char *option, *rule;
+    } cases[] = {
+        {{"partner", "add", "--partner", "p 1", "--name", "N"}, "--partner", NULL},
+        {{"subscription", "add", "--customer", "c", "--subscription", "s 1", "--offer",
+          "azure-plan"},
+         "--subscription",
+         NULL},
+        {{"subscription", "status", "--customer", "c", "--subscription", "s 1", "--status",
+          "active"},
+         "--subscription",
+         NULL},
+        {{"role", "assign", "--customer", "c", "--subscription", "s 1", "--user", "u", "--role",
+          "owner"},
+         "--subscription",
+         NULL},
+        {{"role", "assign", "--customer", "c", "--subscription", "s", "--user", "u 1", "--role",
+          "owner"},
+         "--user",
+         NULL},
+        {{"savings-plan",        "buy",     "--customer", "c",
+          "--subscription",      "s 1",     "--term",     "P1Y",
+          "--billing",           "monthly", "--scope",    "shared",
+          "--hourly-commitment", "1",       "--price",    "1",
+          "--retail-price",      "1",       "--currency", "USD"},
+         "--subscription",
+         NULL},
+        {{"savings-plan",        "buy",     "--customer", "c",
+          "--subscription",      "s",       "--term",     "P1Y",
+          "--billing",           "monthly", "--scope",    "shared",
+          "--hourly-commitment", "1",       "--price",    "1",
+          "--retail-price",      "1",       "--currency", "USD",
+          "--cloud-order",       "o 1"},
+         "--cloud-order",
+         NULL},
+        {{"savings-plan",        "buy",     "--customer", "c",
+          "--subscription",      "s",       "--term",     "P1Y",
+          "--billing",           "monthly", "--scope",    "shared",
+          "--hourly-commitment", "1",       "--price",    "1",
+          "--retail-price",      "1.234",   "--currency", "USD"},
+         "--retail-price",
+         decimals},
+        {{"reservation", "renewed", "--customer", "c", "--reservation", "r", "--price", "1",
+          "--retail-price", "1", "--currency", "USD", "--cloud-order", "o 1"},
+         "--cloud-order",
+         NULL},
+        {{"reservation", "renewed", "--customer", "c", "--reservation", "r", "--price", "1",
+          "--retail-price", "1.234", "--currency", "USD"},
+         "--retail-price",
+         decimals},
+        {{"reservation", "scope", "--customer", "c", "--reservation", "r", "--scope", "everywhere"},
+         "--scope",
+         ": "},
+        {{"principal", "add", "--id", "x", "--role", "admin-agent", "--partner", "p 1", "--key-out",
+          "x.key"},
+         "--partner",
+         NULL},
+        {{"principal", "add", "--id", "x", "--role", "customer-user", "--partner", "p",
+          "--customer", "c 1", "--user", "u", "--key-out", "x.key"},
+         "--customer",
+         NULL},
+        {{"principal", "add", "--id", "x", "--role", "customer-user", "--partner", "p",
+          "--customer", "c", "--user", "u 1", "--key-out", "x.key"},
+         "--user",
+         NULL},
+        {{"principal", "add", "--id", "x", "--role", "auditor", "--partner", "p", "--user", "u",
+          "--key-out", "x.key"},
+         "--user",
+         ": for customer users only (--role customer-user)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *const *a = cases[i].args;
+        struct run run;
+        ctl(fixture, &run, NULL, NULL, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+            a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21],
+            a[22], a[23], NULL);
+        char says[256];
+        snprintf(says, sizeof says, "error: USAGE: %s%s", cases[i].option,
+                 cases[i].rule != NULL ? cases[i].rule : id_rule);
+        expect_usage(&run, says);
+    }
+}
+
 /* Values that parse but break a rule of their option are refused before
  * anything is sent, each with the option and its rule. */
 static void test_ctl_cli_usage_values(void **state)
@@ -4212,6 +4307,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ctl_cli_usage_errors),
         cmocka_unit_test(test_ctl_cli_usage_values),
+        cmocka_unit_test(test_ctl_cli_secondary_options_checked),
         cmocka_unit_test(test_ctl_cli_unreachable),
         cmocka_unit_test(test_ctl_cli_socket_path_length),
         cmocka_unit_test(test_ctl_cli_authentication),
