@@ -251,6 +251,19 @@ static void test_ctl_ops_csv_reader(void **state)
     assert_int_equal(6, csv.records[3].line);
     ctl_csv_free(&csv);
     assert_int_equal(0, csv.count);
+    /* A last field quoted, with nothing after its closing quote but blanks
+     * and no line end (a file cut after it), is read as the field. */
+    static const char *const quoted_last[] = {"a,b\n1,\"q,r\"", "a,b\n1,\"q,r\" \t"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(LEDGER_ERR_OK,
+                         ctl_csv_parse(quoted_last[i], strlen(quoted_last[i]), &csv, message));
+        assert_int_equal(2, csv.count);
+        assert_int_equal(2, csv.records[1].count);
+        assert_string_equal("1", csv.records[1].fields[0]);
+        assert_string_equal("q,r", csv.records[1].fields[1]);
+        assert_int_equal(2, csv.records[1].line);
+        ctl_csv_free(&csv);
+    }
 
     /* Errors name the line. */
     static const struct {
@@ -261,6 +274,8 @@ static void test_ctl_ops_csv_reader(void **state)
         {"a,b\n1,2\nx\"y,3\n", "line 3: a quote inside an unquoted field"},
         {"a,b\r\n\"q\"x,1\r\n", "line 2: text after a closing quote"},
         {"a,b\r1,2\r", "line 1: a carriage return without a line feed"},
+        /* The file's last byte a CR: no LF can follow it. */
+        {"a,b\n1,2\r", "line 2: a carriage return without a line feed"},
         /* Beside a quoted field only spaces and tabs are not data. */
         {"a,b\n1, x\"y\"\n", "line 2: a quote inside an unquoted field"},
         {"a,b\n1, \"q\" x\n", "line 2: text after a closing quote"},
