@@ -3239,6 +3239,20 @@ static void test_ctl_ops_audit_refusals(void **state)
                         "elsewhere\n",
                         run.err);
     run_free(&run);
+    /* A name longer than a directory entry holds is neither: the system's
+     * reason is said. */
+    char long_name[300];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "head", "--save", long_name,
+        NULL);
+    char long_says[sizeof long_name + 64];
+    snprintf(long_says, sizeof long_says, "error: IO_ERROR: cannot write %s: File name too long\n",
+             long_name);
+    expect_error(&run, 1, "IO_ERROR");
+    assert_string_equal(long_says, run.err);
+    assert_string_equal("", run.out);
+    run_free(&run);
     /* A head that stops short (files limited to 16 bytes, as a full disk
      * stops a write) says why, and leaves neither the file nor its
      * temporary one. */
