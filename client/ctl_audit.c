@@ -470,13 +470,17 @@ static const char *parent_directory(const char *path, char *out, size_t out_size
 }
 
 /* Writes bytes to path through a temporary file and a rename, then syncs
- * the directory so that the rename survives a power loss. */
+ * the directory so that the rename survives a power loss. The temporary
+ * file is named apart from path's own name, in its directory, so that a
+ * name as long as a directory entry holds can be saved. */
 static enum ledger_err write_file_atomic(struct ctl_context *context, const char *path,
                                          const uint8_t *data, size_t size)
 {
     char temporary[4096], directory[sizeof temporary];
-    if (snprintf(temporary, sizeof temporary, "%s.tmp-%ld", path, (long)getpid()) >=
-        (int)sizeof temporary) {
+    if (strlen(path) >= sizeof directory ||
+        snprintf(temporary, sizeof temporary, "%s/.ledgerctl-save-%ld.tmp",
+                 parent_directory(path, directory, sizeof directory),
+                 (long)getpid()) >= (int)sizeof temporary) {
         return ctl_fail(context, LEDGER_ERR_USAGE, "--save: the path is too long");
     }
     int fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);

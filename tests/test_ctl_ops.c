@@ -3239,6 +3239,20 @@ static void test_ctl_ops_audit_refusals(void **state)
                         "elsewhere\n",
                         run.err);
     run_free(&run);
+    /* A name as long as a directory entry holds (255 bytes) is saved there,
+     * the temporary file beside it being named apart. */
+    char longest[256];
+    memset(longest, 'n', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    ctl(fixture, &run, "auditor", auditor, "--partner", "contoso", "head", "--save", longest, NULL);
+    expect_ok(&run);
+    run_free(&run);
+    char longest_path[PATH_SIZE + sizeof longest + 1];
+    snprintf(longest_path, sizeof longest_path, "%s/%s", fixture->dir, longest);
+    struct stat longest_info;
+    assert_int_equal(0, stat(longest_path, &longest_info));
+    assert_true(longest_info.st_size > 0);
+    assert_int_equal(0, unlink(longest_path));
     /* A name longer than a directory entry holds is neither: the system's
      * reason is said. */
     char long_name[300];
@@ -3278,7 +3292,8 @@ static void test_ctl_ops_audit_refusals(void **state)
     DIR *directory = opendir(fixture->dir);
     assert_non_null(directory);
     for (struct dirent *entry = readdir(directory); entry != NULL; entry = readdir(directory)) {
-        if (strncmp(entry->d_name, "cut-short.pb", 12) == 0) {
+        if (strncmp(entry->d_name, "cut-short.pb", 12) == 0 ||
+            strncmp(entry->d_name, ".ledgerctl-save-", 16) == 0) {
             fail_msg("head --save left %s", entry->d_name);
         }
     }
