@@ -195,6 +195,39 @@ static void expect_loaded(struct config *config, const char *text)
     }
 }
 
+/* Addresses at the edges of host:port: an empty host, an empty or signed
+ * port, a port one past its range, a one-byte host that is not `*`, and a
+ * bracketed host; each refused with the words that say what to write. An
+ * empty metrics_listen, like `off`, turns off an endpoint the file set. */
+static void test_config_address_edges(void **state)
+{
+    (void)state;
+    expect_refused("listen = tcp://:7300\n", "bad.conf:1: listen", "needs host:port");
+    expect_refused("listen = tcp://127.0.0.1:\n", "bad.conf:1: listen", "needs host:port");
+    expect_refused("events = tcp://127.0.0.1:x7301\n", "bad.conf:1: events", "needs host:port");
+    expect_refused("events = tcp://127.0.0.1:+7301\n", "bad.conf:1: events", "needs host:port");
+    expect_refused("listen = tcp://1:7300\n", "bad.conf:1: listen",
+                   "tcp:// takes an IPv4 address or * (nanomsg binds no host");
+    expect_refused("listen = tcp://[127.0.0.1]:7300\n", "bad.conf:1: listen",
+                   "not an IPv6 address");
+    expect_refused("metrics_listen = :9464\n", "bad.conf:1: metrics_listen",
+                   "must be off or host:port (port 1..65535)");
+    expect_refused("metrics_listen = 127.0.0.1:65536\n", "bad.conf:1: metrics_listen",
+                   "must be off or host:port (port 1..65535)");
+    expect_refused("metrics_listen = 127.0.0.1:\n", "bad.conf:1: metrics_listen",
+                   "must be off or host:port (port 1..65535)");
+    struct config config;
+    expect_loaded(&config, "listen = tcp://*:7300\nmetrics_listen = 127.0.0.1:9464\n");
+    assert_string_equal(config.listen, "tcp://*:7300");
+    assert_string_equal(config.metrics_listen, "127.0.0.1:9464");
+    char error[CONFIG_ERROR_SIZE] = "";
+    assert_int_equal(config_set(&config, "metrics_listen", "", error), LEDGER_ERR_OK);
+    assert_string_equal(config.metrics_listen, "");
+    expect_loaded(&config, "metrics_listen = 127.0.0.1:9464\n");
+    assert_int_equal(config_set(&config, "metrics_listen", "off", error), LEDGER_ERR_OK);
+    assert_string_equal(config.metrics_listen, "");
+}
+
 /* Each range includes both of its ends, as the docs and the sample give
  * them: a refusal at an end would turn away a value the docs promise. */
 static void test_config_range_ends(void **state)
@@ -736,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_config_defaults),
         cmocka_unit_test(test_config_every_setting),
         cmocka_unit_test(test_config_bad_values),
+        cmocka_unit_test(test_config_address_edges),
         cmocka_unit_test(test_config_range_ends),
         cmocka_unit_test(test_config_unknown_and_malformed),
         cmocka_unit_test(test_config_long_line),
