@@ -3356,6 +3356,14 @@ static void test_daemon_command_line_refusals(void **state)
         {{"--data", f->data, "extra"}, 2, "unexpected argument \"extra\""},
         {{"--data", f->data, "--operator", "op-2"}, 2, "--operator is only for ledgerd init"},
         {{"--data", f->data, "--from", empty}, 2, "are only for ledgerd restore"},
+        /* Another command than the one they belong to, and --head-key alone. */
+        {{"rebuild", "--data", f->data, "--operator", "op-2"},
+         2,
+         "--operator is only for ledgerd init"},
+        {{"rebuild", "--data", f->data, "--head-key", stray_file},
+         2,
+         "--from and --head-key are only for ledgerd restore"},
+        {{"init", "--data", fresh, "--from", empty}, 2, "are only for ledgerd restore"},
         {{"init"}, 2, "init needs --data DIR"},
         {{"init", "--data", fresh, "--operator", "bad id"},
          2,
@@ -3442,6 +3450,19 @@ static void test_daemon_command_line_refusals(void **state)
     /* The bind failure names the address and the system's reason. */
     assert_true(log_contains(f, "cannot bind socket=requests"));
     assert_true(log_contains(f, "No such file or directory"));
+    /* An events address whose directory is a file: refused before nanomsg
+     * is asked to bind (it would keep the failed endpoint), with the
+     * system's reason, after the request socket was bound. */
+    char through_file_url[PATH_SIZE + 64];
+    snprintf(through_file_url, sizeof through_file_url, "ipc://%s/events.sock", stray_file);
+    const char *events_through_file[] = {"--data", f->data, "--events", through_file_url, NULL};
+    assert_int_equal(truncate(f->log_path, 0), 0);
+    assert_int_equal(wait_exit(spawn(f, events_through_file), 20000), 1);
+    if (!log_contains(f, "cannot bind socket=events") || !log_contains(f, "Not a directory") ||
+        !log_contains(f, "ledgerd: cannot listen on")) {
+        log_print(f, "");
+        fail_msg("an events address under a file: no bind refusal naming \"Not a directory\"");
+    }
     /* More settings than the command line holds, each of them good. */
     const char *many[2 * 33 + 1] = {"--data", fresh};
     for (size_t i = 2; i < 2 * 33; i += 2) {
