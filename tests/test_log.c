@@ -188,6 +188,25 @@ static void test_log_quote(void **state)
     assert_string_equal(none, "xyz");
 }
 
+/* Each byte that ends a bare value on its own, with nothing else to quote
+ * around it: a quote, a backslash, an equals sign, DEL and a space; and a
+ * bare value longer than the buffer, which is quoted and marked cut rather
+ * than written bare and cut unmarked. */
+static void test_log_quote_single_bytes(void **state)
+{
+    (void)state;
+    char out[LOG_QUOTE_SIZE(64)];
+    assert_string_equal(log_quote("op\"x", 64, out, sizeof out), "\"op\\\"x\"");
+    assert_string_equal(log_quote("op\\", 64, out, sizeof out), "\"op\\\\\"");
+    assert_string_equal(log_quote("=", 64, out, sizeof out), "\"=\"");
+    assert_string_equal(log_quote("op\x7f", 64, out, sizeof out), "\"op\\x7f\"");
+    assert_string_equal(log_quote("~", 64, out, sizeof out), "~");
+    assert_string_equal(log_quote(" ", 64, out, sizeof out), "\" \"");
+    char small[8];
+    assert_string_equal(log_quote("abcdefghijk", 64, small, sizeof small), "\"ab...\"");
+    assert_string_equal(log_quote("abcdefg", 64, small, sizeof small), "abcdefg");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_log_long_message_drops_its_fields),
         cmocka_unit_test(test_log_levels_parse),
         cmocka_unit_test(test_log_quote),
+        cmocka_unit_test(test_log_quote_single_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
