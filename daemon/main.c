@@ -330,6 +330,20 @@ static int path_absolute(const char *path, char out[CONFIG_PATH_SIZE])
         int n = snprintf(out, CONFIG_PATH_SIZE, "%s", resolved);
         return (n < 0 || n >= CONFIG_PATH_SIZE) ? -1 : 0;
     }
+    /* Trailing slashes name the same directory ("ledger-data/"): without
+     * them a directory yet to be made is named through its parent's
+     * realpath like any other, as it will be once made, and no "//" shows
+     * in the paths built on it. */
+    char trimmed[PATH_MAX];
+    size_t length = strnlen(path, sizeof trimmed);
+    if (length >= sizeof trimmed) {
+        return -1;
+    }
+    memcpy(trimmed, path, length + 1);
+    while (length > 1 && trimmed[length - 1] == '/') {
+        trimmed[--length] = '\0';
+    }
+    path = trimmed;
     const char *slash = strrchr(path, '/');
     if (slash != NULL && slash != path && slash[1] != '\0' && strcmp(slash + 1, ".") != 0 &&
         strcmp(slash + 1, "..") != 0 && (size_t)(slash - path) < PATH_MAX) {

@@ -3346,6 +3346,10 @@ static void test_daemon_command_line_refusals(void **state)
     snprintf(near, sizeof near, "%s/near", f->root);
     assert_int_equal(symlink(far, near), 0);
     snprintf(through_link, sizeof through_link, "%s/new", near);
+    /* The same written with a trailing slash, which names the same
+     * directory: refused the same, and named without the slash. */
+    char through_link_slash[PATH_SIZE + 72];
+    snprintf(through_link_slash, sizeof through_link_slash, "%s/", through_link);
     const struct {
         const char *args[10];
         int status;
@@ -3413,6 +3417,10 @@ static void test_daemon_command_line_refusals(void **state)
          2,
          "is too long a path for an IPC socket (at most 107 bytes); set --listen and --events"},
         {{"--data", through_link},
+         2,
+         "/new is too long a path for an IPC socket (at most 107 bytes); set --listen and "
+         "--events"},
+        {{"--data", through_link_slash},
          2,
          "/new is too long a path for an IPC socket (at most 107 bytes); set --listen and "
          "--events"},
