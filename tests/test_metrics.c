@@ -470,6 +470,22 @@ static void expect_address(const char *listen, bool allow_remote, enum ledger_er
     }
 }
 
+/* IPv6 addresses that end in ::1 but are not the loopback, whichever of
+ * their first three 32-bit words is not zero: refused unless remote
+ * scrapes are allowed, as any other non-loopback address. */
+static void test_metrics_listen_ipv6_ending_in_one(void **state)
+{
+    (void)state;
+    static const char *const addresses[] = {"[2001:db8::1]:9464", "[0:0:1::1]:9464",
+                                            "[::1:0:0:1]:9464", "[::2]:9464"};
+    for (size_t i = 0; i < sizeof addresses / sizeof addresses[0]; i++) {
+        expect_address(addresses[i], false, LEDGER_ERR_INVALID_ARGUMENT,
+                       "is not loopback; set metrics_allow_remote = true to serve metrics to "
+                       "other hosts");
+        expect_address(addresses[i], true, LEDGER_ERR_OK, NULL);
+    }
+}
+
 static void test_metrics_listen_check(void **state)
 {
     (void)state;
@@ -726,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_metrics_render_histogram_edges),
         cmocka_unit_test(test_metrics_query_kind_names),
         cmocka_unit_test(test_metrics_listen_check),
+        cmocka_unit_test(test_metrics_listen_ipv6_ending_in_one),
         cmocka_unit_test_setup_teardown(test_metrics_endpoint_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_endpoint_on_ipv6_loopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_endpoint_refuses_remote, setup, teardown),
