@@ -3350,12 +3350,19 @@ static void test_daemon_command_line_refusals(void **state)
      * directory: refused the same, and named without the slash. */
     char through_link_slash[PATH_SIZE + 72];
     snprintf(through_link_slash, sizeof through_link_slash, "%s/", through_link);
+    /* A value longer than any setting takes (200 bytes). */
+    char long_value[202];
+    memset(long_value, '9', sizeof long_value - 1);
+    long_value[sizeof long_value - 1] = '\0';
     const struct {
         const char *args[10];
         int status;
         const char *message;
     } cases[] = {
         {{"frobnicate"}, 2, "unknown command \"frobnicate\""},
+        {{"--data", fresh, "--metrics-listen", long_value},
+         2,
+         "ledgerd: --metrics-listen: value longer than 200 bytes\n"},
         {{"--data"}, 2, "--data needs a value"},
         {{"--data", f->data, "extra"}, 2, "unexpected argument \"extra\""},
         {{"--data", f->data, "--operator", "op-2"}, 2, "--operator is only for ledgerd init"},
