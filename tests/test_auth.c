@@ -440,6 +440,43 @@ static void test_auth_nonce(void **state)
     }
 }
 
+/* Each malformed body is refused with the words that say what is wrong with
+ * it, which the reply carries to the client: a body missing or empty, a
+ * body or query kind this build does not know, a query without a kind, a
+ * batch without commands. */
+static void test_auth_body_reasons(void **state)
+{
+    (void)state;
+    static const uint8_t empty_body[] = {0};
+    static const uint8_t unknown_body[] = {0x48, 0x01};
+    static const uint8_t unknown_query[] = {0x12, 0x03, 0x98, 0x06, 0x01};
+    static const uint8_t empty_query[] = {0x12, 0x00};
+    static const uint8_t empty_batch[] = {0x0a, 0x00};
+    const struct {
+        const uint8_t *body;
+        size_t size;
+        enum ledger_err err;
+        const char *reason;
+    } cases[] = {
+        {NULL, 0, LEDGER_ERR_BAD_REQUEST, "the request has no body"},
+        {empty_body, 0, LEDGER_ERR_BAD_REQUEST, "the request body is empty"},
+        {unknown_body, sizeof unknown_body, LEDGER_ERR_UNKNOWN_MESSAGE, "unknown request body"},
+        {unknown_query, sizeof unknown_query, LEDGER_ERR_UNKNOWN_MESSAGE, "unknown query kind"},
+        {empty_query, sizeof empty_query, LEDGER_ERR_BAD_REQUEST, "the query has no kind"},
+        {empty_batch, sizeof empty_batch, LEDGER_ERR_BAD_REQUEST, "the batch has no commands"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct auth_detail detail;
+        assert_int_equal(
+            check_simple("alice", alice_secret, NOW_US, cases[i].body, cases[i].size, &detail),
+            cases[i].err);
+        assert_string_equal(detail.reason, cases[i].reason);
+        /* Refused after the MAC: the nonce is known and echoed. */
+        assert_int_equal(detail.nonce_size, LEDGER_NONCE_BYTES);
+        assert_string_equal(detail.principal_id, "alice");
+    }
+}
+
 static void test_auth_bodies(void **state)
 {
     (void)state;
@@ -499,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_auth_lookup_failure),
         cmocka_unit_test(test_auth_nonce),
         cmocka_unit_test(test_auth_bodies),
+        cmocka_unit_test(test_auth_body_reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
