@@ -13,6 +13,7 @@
 
 #include "crypto.h"
 #include "domain.h"
+#include "ledger_ids.h"
 
 static void set_reason(struct auth_detail *detail, const char *reason)
 {
@@ -137,6 +138,7 @@ enum ledger_err auth_check(struct engine *engine, const uint8_t *bytes, size_t s
     }
     const char *principal_id = signed_request->principal_id ? signed_request->principal_id : "";
     snprintf(detail->principal_id, sizeof detail->principal_id, "%s", principal_id);
+    detail->principal_id_secret_like = ledger_id_looks_like_secret(principal_id);
 
     if (!codec_id_valid(principal_id)) {
         set_reason(detail, "the principal id is not a valid id");

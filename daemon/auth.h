@@ -25,6 +25,7 @@
 #ifndef LEDGER_AUTH_H
 #define LEDGER_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,9 @@ struct auth_detail {
     /* The principal id as sent (possibly invalid text, cut at
      * LEDGER_ID_LENGTH_MAX bytes): quote it before logging. "" if unknown. */
     char principal_id[LEDGER_ID_LENGTH_MAX + 1];
+    /* Whether the whole id as sent holds a secret's hex digits
+     * (ledger_id_looks_like_secret): the cut above may not show it. */
+    bool principal_id_secret_like;
     /* SignedRequest.nonce when it decoded and was at most 16 bytes, to echo. */
     uint8_t nonce[LEDGER_NONCE_BYTES];
     size_t nonce_size;

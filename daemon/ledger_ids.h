@@ -36,14 +36,25 @@ static inline bool ledger_id_well_formed(const char *id)
     return length > 0;
 }
 
-/* Whether an id is written as a principal's secret is (LEDGER_SECRET_BYTES
- * as hex digits): one that names no principal is most likely a secret given
- * where the principal id goes, and is shown as LEDGER_ID_SECRET_SHOWN
- * instead, in the daemon's log and in ledgerctl's messages alike. */
+/* Whether an id holds a principal's secret as it is written
+ * (LEDGER_SECRET_BYTES as hex digits), alone or with more around it (the
+ * white space of a key file's line or a paste, a "key=" before it): one that
+ * names no principal is most likely a secret given where the principal id
+ * goes, and is shown as LEDGER_ID_SECRET_SHOWN instead, in the daemon's log
+ * and in ledgerctl's messages alike. Asked of the whole id, before any cut:
+ * a cut could leave all but a digit of the secret. */
 static inline bool ledger_id_looks_like_secret(const char *id)
 {
-    size_t length = strlen(id);
-    return length == 2 * LEDGER_SECRET_BYTES && strspn(id, "0123456789abcdefABCDEF") == length;
+    static const char hex[] = "0123456789abcdefABCDEF";
+    while (*id != '\0') {
+        size_t run = strspn(id, hex);
+        if (run >= 2 * LEDGER_SECRET_BYTES) {
+            return true;
+        }
+        id += run;
+        id += strcspn(id, hex);
+    }
+    return false;
 }
 
 #define LEDGER_ID_SECRET_SHOWN "(64 hex digits, not shown: a secret given as the principal id?)"

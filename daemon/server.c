@@ -290,7 +290,7 @@ static void log_refused(const struct auth_detail *detail, enum ledger_err err, c
         return;
     }
     const char *claimed = detail->principal_id[0] ? detail->principal_id : "-";
-    if (err == LEDGER_ERR_UNKNOWN_PRINCIPAL && ledger_id_looks_like_secret(claimed)) {
+    if (err == LEDGER_ERR_UNKNOWN_PRINCIPAL && detail->principal_id_secret_like) {
         claimed = LEDGER_ID_SECRET_SHOWN;
     }
     char principal[LOG_QUOTE_SIZE(128)];

@@ -477,6 +477,35 @@ static void test_auth_body_reasons(void **state)
     }
 }
 
+/* Whether the id as sent holds a secret's 64 hex digits is judged on the
+ * whole id, before it is cut to LEDGER_ID_LENGTH_MAX bytes for the log: a
+ * space before the secret would leave all but its last digit in the cut. */
+static void test_auth_secret_like_principal_id(void **state)
+{
+    (void)state;
+    char hex[2 * LEDGER_SECRET_BYTES + 1];
+    crypto_hex(alice_secret, LEDGER_SECRET_BYTES, hex);
+    char id[2 * LEDGER_SECRET_BYTES + 8];
+    static const char *const before[] = {"", " ", "key="};
+    static const char *const after[] = {"", "\n", ""};
+    for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
+        snprintf(id, sizeof id, "%s%s%s", before[i], hex, after[i]);
+        struct auth_detail detail;
+        assert_int_equal(check_simple(id, alice_secret, NOW_US, NULL, 0, &detail),
+                         LEDGER_ERR_UNKNOWN_PRINCIPAL);
+        assert_true(detail.principal_id_secret_like);
+    }
+    /* 63 digits are no secret; nor is an ordinary id. */
+    snprintf(id, sizeof id, " %.63s", hex);
+    struct auth_detail detail;
+    assert_int_equal(check_simple(id, alice_secret, NOW_US, NULL, 0, &detail),
+                     LEDGER_ERR_UNKNOWN_PRINCIPAL);
+    assert_false(detail.principal_id_secret_like);
+    assert_int_equal(check_simple("nobody", alice_secret, NOW_US, NULL, 0, &detail),
+                     LEDGER_ERR_UNKNOWN_PRINCIPAL);
+    assert_false(detail.principal_id_secret_like);
+}
+
 static void test_auth_bodies(void **state)
 {
     (void)state;
@@ -536,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_auth_lookup_failure),
         cmocka_unit_test(test_auth_nonce),
         cmocka_unit_test(test_auth_bodies),
+        cmocka_unit_test(test_auth_secret_like_principal_id),
         cmocka_unit_test(test_auth_body_reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -454,6 +454,24 @@ static void test_daemon_auth_failures(void **state)
     bytes = request_head(&mistaken, &size);
     reply_free(call_expect(f->client, bytes, size, &mistaken, LEDGER_ERR_UNKNOWN_PRINCIPAL));
     free(bytes);
+    /* The same with the white space a key file's line or a paste brings
+     * along: still the secret, still not logged. */
+    static const char *const around[][2] = {{"", "\n"}, {"", "\r\n"}, {" ", ""}, {"\t", " \n"}};
+    for (size_t i = 0; i < sizeof around / sizeof around[0]; i++) {
+        char padded[2 * LEDGER_SECRET_BYTES + 8];
+        snprintf(padded, sizeof padded, "%s%s%s", around[i][0], secret_as_id, around[i][1]);
+        struct request_spec pasted = {.principal_id = padded, .secret = f->secret};
+        bytes = request_head(&pasted, &size);
+        reply_free(call_expect(f->client, bytes, size, &pasted, LEDGER_ERR_UNKNOWN_PRINCIPAL));
+        free(bytes);
+    }
+    /* Not a part of it either: the log holds ids cut at 64 bytes, which
+     * after a space would leave all but the last digit of the secret. */
+    char half[LEDGER_SECRET_BYTES + 1];
+    memcpy(half, secret_as_id, LEDGER_SECRET_BYTES);
+    half[LEDGER_SECRET_BYTES] = '\0';
+    assert_false(log_contains(f, half));
+    assert_false(log_contains(f, secret_as_id + LEDGER_SECRET_BYTES));
 
     /* BAD_SIGNATURE: wrong key */
     uint8_t wrong[LEDGER_SECRET_BYTES];
