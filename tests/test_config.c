@@ -331,6 +331,25 @@ static void test_config_long_line(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* A last line without its newline that fills the config library's 199
+ * bytes ends with the file: it is taken whole; one byte more and it is
+ * refused by its number, as with a newline. */
+static void test_config_long_last_line_without_newline(void **state)
+{
+    (void)state;
+    struct config config;
+    char *text = config_with_long_line(2, 2, 199);
+    text[strlen(text) - 1] = '\0'; /* the newline */
+    expect_loaded(&config, text);
+    assert_int_equal(strlen(config.data_dir), 199 - strlen("data = "));
+    assert_int_equal(config.data_dir[strlen(config.data_dir) - 1], 'a');
+    free(text);
+    text = config_with_long_line(2, 2, 200);
+    text[strlen(text) - 1] = '\0';
+    expect_refused(text, "bad.conf:2: ", "the line is longer than 199 bytes");
+    free(text);
+}
+
 static void test_config_unknown_and_malformed(void **state)
 {
     (void)state;
@@ -773,6 +792,7 @@ int main(void)
         cmocka_unit_test(test_config_range_ends),
         cmocka_unit_test(test_config_unknown_and_malformed),
         cmocka_unit_test(test_config_long_line),
+        cmocka_unit_test(test_config_long_last_line_without_newline),
         cmocka_unit_test(test_config_set_from_command_line),
         cmocka_unit_test(test_config_bytes),
         cmocka_unit_test(test_config_file_and_sample),
