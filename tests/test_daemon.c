@@ -3249,6 +3249,20 @@ static void test_daemon_relative_data_named_absolute(void **state)
         fail_msg("the missing parent was not named in full");
     }
     assert_false(file_exists(cwd, "missing"));
+    /* A trailing slash names the same directory, and is not shown; of a
+     * repeated --data, the last is taken, as of every repeated setting. */
+    const char *slashed[] = {"init", "--data", "first", "--data", "second//", NULL};
+    log_clear(f);
+    assert_int_equal(wait_exit(spawn_in(f, cwd, slashed), 30000), 0);
+    snprintf(says, sizeof says, "initialized %s/second\n", cwd);
+    if (!log_contains(f, says)) {
+        log_print(f, "");
+        fail_msg("the last --data, without its slashes, was not named");
+    }
+    snprintf(says, sizeof says, "its key is in %s/second/operator.key", cwd);
+    assert_true(log_contains(f, says));
+    assert_true(file_exists(cwd, "second"));
+    assert_false(file_exists(cwd, "first"));
 }
 
 static void test_daemon_bad_config_refused(void **state)
