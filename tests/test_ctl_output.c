@@ -502,11 +502,12 @@ static void test_ctl_output_text_not_utf8(void **state)
     const struct ctl_extra extras[] = {{"next_page_token", "p\xfe", 0, false}};
 
     char *text = rows_text(CTL_FORMAT_TABLE, rows, 1, 4, extras, 1);
-    assert_string_equal("RESERVATION  SCOPE                        STARTS      PRICE\n"
-                        "res-\xef\xbf\xbd\xef\xbf\xbd       resource-group:sub-1/rg-web  2026-11-23  "
-                        "1234.56 U\xef\xbf\xbd\n"
-                        "next_page_token: p?\n",
-                        text);
+    assert_string_equal(
+        "RESERVATION  SCOPE                        STARTS      PRICE\n"
+        "res-\xef\xbf\xbd\xef\xbf\xbd       resource-group:sub-1/rg-web  2026-11-23  "
+        "1234.56 U\xef\xbf\xbd\n"
+        "next_page_token: p?\n",
+        text);
     free(text);
 
     text = rows_text(CTL_FORMAT_CSV, rows, 1, 4, NULL, 0);
