@@ -2667,6 +2667,22 @@ static void test_verify_usage_errors_exit_2(void **state)
     const char *empty_dir[] = {"--no-views", w->root, NULL};
     run_verify(w, empty_dir, &o);
     expect(&o, 2, "holds no ledger", NULL);
+    /* A data.mdb that is there but no file (a FIFO, which opening would
+     * wait on forever; a directory) is named as such, and never opened. */
+    char odd[PATH_SIZE], odd_data[PATH_SIZE];
+    path_join(odd, w->root, "odd-data");
+    assert_int_equal(0, mkdir(odd, 0700));
+    path_join(odd_data, odd, "data.mdb");
+    assert_int_equal(0, mkfifo(odd_data, 0600));
+    const char *fifo_dir[] = {"--no-views", odd, NULL};
+    run_verify(w, fifo_dir, &o);
+    expect(&o, 2, "holds no ledger (its data.mdb is not a regular file: a ledger's is)",
+           "give a data directory or a backup directory");
+    assert_int_equal(0, unlink(odd_data));
+    assert_int_equal(0, mkdir(odd_data, 0700));
+    run_verify(w, fifo_dir, &o);
+    expect(&o, 2, "its data.mdb is not a regular file", NULL);
+    test_remove_dir(odd);
     const char *no_head[] = {"--head", missing, w->backup, NULL};
     run_verify(w, no_head, &o);
     expect(&o, 2, "cannot open head file", NULL);

@@ -49,6 +49,8 @@ struct options {
     const char *data_dir;
     const char *head_path;
     const char *public_key_hex;
+    /* --public-key's key, read once from public_key_hex. */
+    uint8_t public_key[CRYPTO_SIGN_PUBLIC_BYTES];
     bool views;
     bool quiet;
     /* Said after a failure the saved head shows: why it may not be a head
@@ -222,10 +224,7 @@ static int check_head_signature(const struct options *options, const Ledger__V1_
         return fail(0, what);
     }
     if (options->public_key_hex) {
-        if (crypto_unhex(options->public_key_hex, key, sizeof key) != LEDGER_ERR_OK) {
-            fprintf(stderr, "error: USAGE: --public-key needs 64 hex digits\n");
-            return EXIT_USAGE;
-        }
+        memcpy(key, options->public_key, sizeof key);
         if (head->public_key.len == sizeof key &&
             !crypto_equal(key, head->public_key.data, sizeof key)) {
             return fail(0, "the saved head was signed by another key than --public-key");
@@ -1128,9 +1127,8 @@ int main(int argc, char **argv)
      * (exit 2, "cannot write the output"), as ledgerctl does, not a death by
      * signal. */
     signal(SIGPIPE, SIG_IGN);
-    uint8_t key_check[CRYPTO_SIGN_PUBLIC_BYTES];
-    if (options.public_key_hex &&
-        crypto_unhex(options.public_key_hex, key_check, sizeof key_check) != LEDGER_ERR_OK) {
+    if (options.public_key_hex && crypto_unhex(options.public_key_hex, options.public_key,
+                                               sizeof options.public_key) != LEDGER_ERR_OK) {
         fprintf(stderr, "error: USAGE: --public-key needs 64 hex digits\n");
         return EXIT_USAGE;
     }
@@ -1171,10 +1169,16 @@ int main(int argc, char **argv)
         goto done;
     }
     if (!store_present(options.data_dir)) {
+        char data_path[PATH_MAX];
+        struct stat data_info;
+        bool other = snprintf(data_path, sizeof data_path, "%s/data.mdb", options.data_dir) <
+                         (int)sizeof data_path &&
+                     stat(data_path, &data_info) == 0;
         fprintf(stderr,
-                "error: NOT_FOUND: %s holds no ledger (no data.mdb): give a data directory or a "
+                "error: NOT_FOUND: %s holds no ledger (%s): give a data directory or a "
                 "backup directory\n",
-                options.data_dir);
+                options.data_dir,
+                other ? "its data.mdb is not a regular file: a ledger's is" : "no data.mdb");
         status = EXIT_USAGE;
         goto done;
     }
