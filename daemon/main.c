@@ -692,7 +692,8 @@ static enum ledger_err data_dir_initialize_now(const struct config *config, cons
     /* Made here rather than by engine_init, so that a failure names its
      * cause; removed again if init fails. */
     bool dir_created = false;
-    if (lstat(dir, &st) != 0 && errno != ENOENT) {
+    bool absent = lstat(dir, &st) != 0;
+    if (absent && errno != ENOENT) {
         /* Not even looked up: a file on the way, a directory on the way
          * this user may not pass, a name too long, a loop of links. */
         int error = errno;
@@ -702,7 +703,7 @@ static enum ledger_err data_dir_initialize_now(const struct config *config, cons
         }
         return LEDGER_ERR_IO_ERROR;
     }
-    if (lstat(dir, &st) != 0 && !data_dir_create(dir, &dir_created)) {
+    if (absent && !data_dir_create(dir, &dir_created)) {
         return LEDGER_ERR_IO_ERROR;
     }
     struct engine_options options;
@@ -1360,7 +1361,8 @@ static int command_restore(const struct command_line *line, const struct config 
         fprintf(stderr, "ledgerd: %s is not a backup directory (no data.mdb in it)\n", line->from);
         return EXIT_FAILURE_;
     }
-    if (lstat(dir, &st) != 0 && errno != ENOENT) {
+    bool exists = lstat(dir, &st) == 0;
+    if (!exists && errno != ENOENT) {
         int error = errno;
         if (!print_file_above("cannot restore", dir)) {
             fprintf(stderr, "ledgerd: cannot restore into %s: %s; give --data another directory\n",
@@ -1368,7 +1370,7 @@ static int command_restore(const struct command_line *line, const struct config 
         }
         return EXIT_FAILURE_;
     }
-    if (lstat(dir, &st) == 0 || errno != ENOENT) {
+    if (exists) {
         fprintf(stderr, "ledgerd: %s already exists; restore writes only into a new directory\n",
                 dir);
         return EXIT_FAILURE_;
