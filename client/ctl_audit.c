@@ -505,7 +505,7 @@ static enum ledger_err write_file_atomic(struct ctl_context *context, const char
     }
     /* The reason of the first step that failed: a short write sets none
      * of its own, and close would keep an older one. */
-    bool ok = ctl_write_all(fd, data, size) == LEDGER_ERR_OK && fsync(fd) == 0;
+    bool ok = ledger__write_all(fd, data, size) == LEDGER_ERR_OK && fsync(fd) == 0;
     int reason = errno;
     if (close(fd) != 0 && ok) {
         ok = false;

@@ -142,13 +142,6 @@ __attribute__((warn_unused_result)) enum ledger_err ctl_import_run(struct ctl_co
 __attribute__((warn_unused_result)) enum ledger_err
 ctl_query(struct ctl_context *context, Ledger__V1__Query *query, Ledger__V1__QueryResult **out);
 
-/* Writes all `size` bytes of data to fd, again after a short write (a
- * write that stops short says why only when tried again: a full disk's
- * ENOSPC, a file size limit's EFBIG). data: borrowed. IO_ERROR with errno
- * saying why (EIO for a write that wrote nothing and said nothing). */
-__attribute__((warn_unused_result)) enum ledger_err ctl_write_all(int fd, const void *data,
-                                                                  size_t size);
-
 /* Writes a principal's secret (hex) to a new file of mode 0600. IO_ERROR with
  * the context's message set when the file exists or cannot be written. */
 __attribute__((warn_unused_result)) enum ledger_err

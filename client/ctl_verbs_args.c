@@ -8,11 +8,9 @@
  * sending of a write (ctl__write_send), and how a verb fails with its reason
  * (ctl_fail).
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ctl_time.h"
 #include "ctl_verbs_internal.h"
@@ -26,27 +24,6 @@ enum ledger_err ctl_fail(struct ctl_context *context, enum ledger_err code, cons
     vsnprintf(context->message, sizeof context->message, format, args);
     va_end(args);
     return code;
-}
-
-enum ledger_err ctl_write_all(int fd, const void *data, size_t size)
-{
-    const char *bytes = data;
-    size_t done = 0;
-    /* Bounded: each pass writes at least one byte, or returns. */
-    while (done < size) {
-        ssize_t wrote = write(fd, bytes + done, size - done);
-        if (wrote < 0 && errno == EINTR) {
-            continue;
-        }
-        if (wrote <= 0) {
-            if (wrote == 0) {
-                errno = EIO;
-            }
-            return LEDGER_ERR_IO_ERROR;
-        }
-        done += (size_t)wrote;
-    }
-    return LEDGER_ERR_OK;
 }
 
 enum ledger_err ctl__usage(struct ctl_context *context, const char *option, const char *why)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ctl_verbs_internal.h"
+#include "ledger_internal.h"
 
 /* Creates a key file to be filled later: new (never replacing one), mode
  * 0600, empty. fd_out: its descriptor, written on OK. USAGE when the file
@@ -39,8 +40,8 @@ static enum ledger_err key_file_fill(struct ctl_context *context, const char *pa
                                      const char *secret_hex)
 {
     size_t length = strlen(secret_hex);
-    bool ok = ctl_write_all(fd, secret_hex, length) == LEDGER_ERR_OK &&
-              ctl_write_all(fd, "\n", 1) == LEDGER_ERR_OK && fsync(fd) == 0;
+    bool ok = ledger__write_all(fd, secret_hex, length) == LEDGER_ERR_OK &&
+              ledger__write_all(fd, "\n", 1) == LEDGER_ERR_OK && fsync(fd) == 0;
     int reason = errno;
     if (close(fd) != 0 && ok) {
         ok = false;

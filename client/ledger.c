@@ -948,15 +948,20 @@ enum ledger_err ledger_checkpoint_read(const char *path, uint64_t *sequence_out)
     return client_checkpoint_read(path, sequence_out, &reason, &problem, filters);
 }
 
-static enum ledger_err client_write_all(int fd, const char *data, size_t size)
+enum ledger_err ledger__write_all(int fd, const void *data, size_t size)
 {
+    const char *bytes = data;
     size_t done = 0;
+    /* Bounded: each pass writes at least one byte, or returns. */
     while (done < size) {
-        ssize_t wrote = write(fd, data + done, size - done);
+        ssize_t wrote = write(fd, bytes + done, size - done);
         if (wrote < 0 && errno == EINTR) {
             continue;
         }
         if (wrote <= 0) {
+            if (wrote == 0) {
+                errno = EIO;
+            }
             return LEDGER_ERR_IO_ERROR;
         }
         done += (size_t)wrote;
@@ -1039,7 +1044,7 @@ static enum ledger_err client_checkpoint_store(const char *path, uint64_t sequen
     }
     temporary_made = true;
     errno = EIO; /* a short write sets none */
-    if (client_write_all(fd, text, (size_t)length) != LEDGER_ERR_OK || fsync(fd) != 0) {
+    if (ledger__write_all(fd, text, (size_t)length) != LEDGER_ERR_OK || fsync(fd) != 0) {
         reason = errno;
         goto cleanup;
     }

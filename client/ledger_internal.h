@@ -14,4 +14,13 @@
  * rename. */
 __attribute__((warn_unused_result)) enum ledger_err ledger__directory_sync(const char *path);
 
+/* Writes all `size` bytes of data to fd, again after a short write (a
+ * write that stops short says why only when tried again: a full disk's
+ * ENOSPC, a file size limit's EFBIG). data: borrowed. IO_ERROR with errno
+ * saying why (EIO for a write that wrote nothing and said nothing). What
+ * ledger_checkpoint_write and ledgerctl's key files and saved heads write
+ * with. */
+__attribute__((warn_unused_result)) enum ledger_err ledger__write_all(int fd, const void *data,
+                                                                      size_t size);
+
 #endif
